@@ -1,0 +1,215 @@
+#include "arrowport/cli/bench.h"
+
+#include <arrow/flight/api.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/cli/client.h"
+#include "arrowport/cli/generate.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/server/server.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::cli {
+
+namespace fl = arrow::flight;
+
+namespace {
+
+// The "plain Flight transfer" ceiling: a server that only streams an in-memory table.
+class InMemoryFlightServer : public fl::FlightServerBase {
+ public:
+  explicit InMemoryFlightServer(std::shared_ptr<arrow::Table> table) : table_(std::move(table)) {}
+  arrow::Status DoGet(const fl::ServerCallContext&, const fl::Ticket&,
+                      std::unique_ptr<fl::FlightDataStream>* stream) override {
+    auto reader = std::make_shared<arrow::TableBatchReader>(table_);
+    *stream = std::make_unique<fl::RecordBatchStream>(reader);
+    return arrow::Status::OK();
+  }
+  arrow::Status DoPut(const fl::ServerCallContext&, std::unique_ptr<fl::FlightMessageReader> reader,
+                      std::unique_ptr<fl::FlightMetadataWriter>) override {
+    for (;;) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+      if (!chunk.data) break;
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::shared_ptr<arrow::Table> table_;
+};
+
+struct Measurement {
+  std::string what;
+  double seconds = 0;
+  double ratio = -1;
+};
+
+// Best of `repeat` runs; each run returns the rows it moved (checked against `rows`).
+arrow::Result<double> BestSeconds(int repeat, int64_t rows,
+                                  const std::function<arrow::Result<int64_t>()>& run) {
+  double best = 1e300;
+  for (int i = 0; i < repeat; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    ARROW_ASSIGN_OR_RAISE(auto moved, run());
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (moved != rows) {
+      return arrow::Status::Invalid("benchmark moved ", moved, " rows, expected ", rows);
+    }
+    best = std::min(best, s);
+  }
+  return best;
+}
+
+arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
+  int64_t rows = 0;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (!batch) break;
+    rows += batch->num_rows();
+  }
+  return rows;
+}
+
+arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
+                       bool two_columns, const std::string& db_path, bool print_header) {
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, two_columns));
+  const double bytes = static_cast<double>(arrow::util::TotalBufferSize(*table));
+  std::error_code ignored;
+  std::filesystem::remove(db_path, ignored);
+  std::filesystem::remove(db_path + ".wal", ignored);
+
+  // The server under test, in this process, on loopback, on a file database.
+  server::ServerSetup setup;
+  setup.config.db_path = db_path;
+  setup.config.flight.port = 0;
+  setup.config.log_level = "warn";
+  ARROW_ASSIGN_OR_RAISE(auto srv, server::Server::Start(setup));
+  ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(srv->flight_uri()));
+
+  // Ceilings use a second database handle on another file, same code paths, no network.
+  storage::DatabaseOptions db_options;
+  db_options.path = db_path + ".ceiling";
+  std::filesystem::remove(db_options.path, ignored);
+  std::filesystem::remove(db_options.path + ".wal", ignored);
+  ARROW_ASSIGN_OR_RAISE(auto database, storage::Database::Open(db_options));
+  ingest::StreamRouter router(config::Config{});
+  ingest::IngestPipeline ingest(database.get(), &router);
+  query::QueryPipeline query(database.get());
+
+  ingest::IngestRequest replace;
+  replace.stream = "bench";
+  replace.mode = ingest::WriteMode::kReplace;
+
+  std::vector<Measurement> results;
+  ARROW_ASSIGN_OR_RAISE(double ingest_ceiling,
+                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+                          auto reader = std::make_shared<arrow::TableBatchReader>(table);
+                          ARROW_ASSIGN_OR_RAISE(auto r, ingest.Ingest(replace, reader));
+                          return r.rows;
+                        }));
+  ARROW_ASSIGN_OR_RAISE(double export_ceiling,
+                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+                          query::QueryRequest request;
+                          request.table = "bench";
+                          ARROW_ASSIGN_OR_RAISE(auto reader, query.Execute(request));
+                          return Drain(reader.get());
+                        }));
+  InMemoryFlightServer plain(table);
+  ARROW_ASSIGN_OR_RAISE(auto plain_location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
+  ARROW_RETURN_NOT_OK(plain.Init(fl::FlightServerOptions(plain_location)));
+  ARROW_ASSIGN_OR_RAISE(auto plain_client,
+                        FlightConnection::Connect("grpc://127.0.0.1:" + std::to_string(plain.port())));
+  ARROW_ASSIGN_OR_RAISE(double transfer_get,
+                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+                          ARROW_ASSIGN_OR_RAISE(auto reader, plain_client->Get("all"));
+                          return Drain(reader.get());
+                        }));
+  ARROW_ASSIGN_OR_RAISE(double transfer_put,
+                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+                          auto reader = std::make_shared<arrow::TableBatchReader>(table);
+                          ARROW_RETURN_NOT_OK(plain_client->Put("{}", reader).status());
+                          return rows;
+                        }));
+  ARROW_RETURN_NOT_OK(plain.Shutdown());
+
+  ARROW_ASSIGN_OR_RAISE(double flight_put,
+                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+                          auto reader = std::make_shared<arrow::TableBatchReader>(table);
+                          ARROW_RETURN_NOT_OK(
+                              client->Put(R"({"stream": "bench", "mode": "replace"})", reader)
+                                  .status());
+                          return rows;
+                        }));
+  ARROW_ASSIGN_OR_RAISE(double flight_get,
+                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+                          ARROW_ASSIGN_OR_RAISE(auto reader, client->Get(R"({"table": "bench"})"));
+                          return Drain(reader.get());
+                        }));
+  const double read_ceiling = std::max(export_ceiling, transfer_get);  // slower = lower rate
+  results.push_back({"ceiling: DuckDB ingest of Arrow (in-process)", ingest_ceiling});
+  results.push_back({"ceiling: DuckDB export to Arrow (in-process)", export_ceiling});
+  results.push_back({"ceiling: plain Flight DoGet of in-memory table", transfer_get});
+  results.push_back({"ceiling: plain Flight DoPut, discarded", transfer_put});
+  results.push_back({"Flight DoPut -> DuckDB (end to end)", flight_put, ingest_ceiling / flight_put});
+  results.push_back({"Flight DoGet <- DuckDB (end to end)", flight_get, read_ceiling / flight_get});
+
+  if (print_header) {
+    std::printf("| schema | rows | measurement | rows/s | MB/s | ratio to ceiling |\n");
+    std::printf("|---|---:|---|---:|---:|---:|\n");
+  }
+  for (const auto& m : results) {
+    char ratio[32] = "";
+    if (m.ratio >= 0) std::snprintf(ratio, sizeof(ratio), "%.2f x", m.ratio);
+    std::printf("| %s | %lld | %s | %.2f M | %.0f | %s |\n", label.c_str(),
+                static_cast<long long>(rows), m.what.c_str(), rows / m.seconds / 1e6,
+                bytes / m.seconds / 1e6, ratio);
+  }
+  std::fflush(stdout);
+  ARROW_RETURN_NOT_OK(srv->Shutdown());
+  std::filesystem::remove(db_options.path, ignored);
+  std::filesystem::remove(db_options.path + ".wal", ignored);
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Status RunBench(const BenchOptions& options) {
+  std::filesystem::path dir = options.work_dir;
+  bool temporary = false;
+  if (dir.empty()) {
+    dir = std::filesystem::temp_directory_path() /
+          ("arrowport-bench-" + std::to_string(::getpid()));
+    temporary = true;
+  }
+  std::filesystem::create_directories(dir);
+  const std::string db_path = (dir / "bench.duckdb").string();
+  std::fprintf(stderr, "bench: file database %s, best of %d runs, client batches of %lld rows\n",
+               db_path.c_str(), options.repeat, static_cast<long long>(options.batch_rows));
+  arrow::Status st;
+  bool header = true;
+  for (int64_t rows : options.rows) {
+    st = BenchOne(options, "5 columns", rows, false, db_path, header);
+    header = false;
+    if (!st.ok()) break;
+    if (options.seed_schema) {
+      st = BenchOne(options, "seed: id, value", rows, true, db_path, false);
+      if (!st.ok()) break;
+    }
+  }
+  std::error_code ignored;
+  if (temporary) std::filesystem::remove_all(dir, ignored);
+  return st;
+}
+
+}  // namespace arrowport::cli

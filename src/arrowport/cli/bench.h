@@ -1,0 +1,23 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arrow/status.h"
+
+namespace arrowport::cli {
+
+struct BenchOptions {
+  std::vector<int64_t> rows = {1'000'000, 10'000'000};
+  int repeat = 3;             ///< best of N runs per measurement
+  int64_t batch_rows = 65536; ///< client batch size
+  std::string work_dir;       ///< where the file database goes ("" = a temp dir)
+  bool seed_schema = true;    ///< also run the seed's 2-column schema
+};
+
+/// \brief Runs the in-process benchmark (design section 10) and prints a Markdown table:
+/// ceilings measured in the same run, then end-to-end Flight figures with their ratios.
+arrow::Status RunBench(const BenchOptions& options);
+
+}  // namespace arrowport::cli

@@ -1,0 +1,104 @@
+#include "arrowport/cli/client.h"
+
+#include <arrow/flight/api.h>
+
+#include <thread>
+
+#include "arrow/record_batch.h"
+
+namespace arrowport::cli {
+
+namespace fl = arrow::flight;
+
+struct FlightConnection::Impl {
+  std::unique_ptr<fl::FlightClient> client;
+  std::vector<std::unique_ptr<fl::FlightStreamReader>> open_streams;
+};
+
+FlightConnection::FlightConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FlightConnection::~FlightConnection() = default;
+
+arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
+    const std::string& url) {
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    return arrow::Status::NotImplemented("HTTP servers are not supported by this client yet; "
+                                         "use grpc://host:port");
+  }
+  auto location = fl::Location::Parse(url);
+  if (!location.ok()) {
+    return arrow::Status::Invalid("invalid server URL '", url,
+                                  "' (expected grpc://host:port): ", location.status().message());
+  }
+  auto impl = std::make_unique<Impl>();
+  fl::FlightClientOptions options = fl::FlightClientOptions::Defaults();
+  ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
+  return std::unique_ptr<FlightConnection>(new FlightConnection(std::move(impl)));
+}
+
+arrow::Result<std::string> FlightConnection::Put(
+    const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) {
+  auto descriptor = fl::FlightDescriptor::Command(command);
+  ARROW_ASSIGN_OR_RAISE(auto put, impl_->client->DoPut(descriptor, source->schema()));
+  // Acknowledgements are read concurrently so a per_batch server never blocks on a full
+  // gRPC window while this side is still writing.
+  std::string last_metadata;
+  std::thread acks([&] {
+    for (;;) {
+      std::shared_ptr<arrow::Buffer> metadata;
+      if (!put.reader->ReadMetadata(&metadata).ok() || !metadata) break;
+      last_metadata = metadata->ToString();
+    }
+  });
+  arrow::Status write_status;
+  for (;;) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    write_status = source->ReadNext(&batch);
+    if (!write_status.ok() || !batch) break;
+    write_status = put.writer->WriteRecordBatch(*batch);
+    if (!write_status.ok()) break;  // the server's reason arrives with Close()
+  }
+  auto done = put.writer->DoneWriting();
+  auto close = put.writer->Close();
+  acks.join();
+  if (!close.ok()) return close;
+  ARROW_RETURN_NOT_OK(write_status);
+  ARROW_RETURN_NOT_OK(done);
+  return last_metadata;
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
+    const std::string& ticket) {
+  ARROW_ASSIGN_OR_RAISE(auto stream, impl_->client->DoGet(fl::Ticket{ticket}));
+  std::shared_ptr<fl::FlightStreamReader> shared(std::move(stream));
+  return fl::MakeRecordBatchReader(shared);
+}
+
+arrow::Result<std::string> FlightConnection::Action(const std::string& type,
+                                                    const std::string& body) {
+  fl::Action action{type, arrow::Buffer::FromString(body)};
+  ARROW_ASSIGN_OR_RAISE(auto results, impl_->client->DoAction(action));
+  ARROW_ASSIGN_OR_RAISE(auto first, results->Next());
+  std::string out = first ? first->body->ToString() : "";
+  ARROW_RETURN_NOT_OK(results->Drain());
+  return out;
+}
+
+arrow::Result<std::vector<RemoteTable>> FlightConnection::ListTables() {
+  ARROW_ASSIGN_OR_RAISE(auto listing, impl_->client->ListFlights());
+  std::vector<RemoteTable> out;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
+    if (!info) break;
+    RemoteTable table;
+    const auto& d = info->descriptor();
+    table.name = d.type == fl::FlightDescriptor::PATH && !d.path.empty() ? d.path[0] : d.cmd;
+    table.rows = info->total_records();
+    arrow::ipc::DictionaryMemo memo;
+    auto schema = info->GetSchema(&memo);
+    if (schema.ok()) table.schema = (*schema)->ToString();
+    out.push_back(std::move(table));
+  }
+  return out;
+}
+
+}  // namespace arrowport::cli

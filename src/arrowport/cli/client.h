@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::cli {
+
+/// A table/view offered by a server, from ListFlights.
+struct RemoteTable {
+  std::string name;
+  int64_t rows = -1;
+  std::string schema;
+};
+
+/// \brief A Flight client connection to an Arrowport server (or any Flight server).
+/// Not thread-safe; one per command.
+class FlightConnection {
+ public:
+  /// `url`: grpc://host:port (grpc+tcp:// accepted).
+  static arrow::Result<std::unique_ptr<FlightConnection>> Connect(const std::string& url);
+  ~FlightConnection();
+
+  /// \brief DoPut of every batch of `source` under a CMD descriptor (JSON). Returns the
+  /// server's final PutResult metadata (the ingest summary JSON).
+  arrow::Result<std::string> Put(const std::string& command,
+                                 const std::shared_ptr<arrow::RecordBatchReader>& source);
+
+  /// DoGet of a ticket; the reader is valid while this connection lives.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(const std::string& ticket);
+
+  /// DoAction; returns the body of the first result ("" when none).
+  arrow::Result<std::string> Action(const std::string& type, const std::string& body = "");
+
+  arrow::Result<std::vector<RemoteTable>> ListTables();
+
+ private:
+  struct Impl;
+  explicit FlightConnection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace arrowport::cli

@@ -1,0 +1,54 @@
+#include "arrowport/common/logger.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "arrowport/common/json_util.h"
+
+namespace arrowport {
+
+namespace {
+std::string Timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      now.time_since_epoch()).count() % 1000;
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>(ms));
+  return out;
+}
+
+bool NeedsQuotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (char c : v) {
+    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) return true;
+  }
+  return false;
+}
+}  // namespace
+
+void Logger::Log(std::string_view level, std::string_view message, const Fields& fields) {
+  std::string line;
+  if (format_ == Format::kJson) {
+    line = "{\"ts\":\"" + Timestamp() + "\",\"level\":\"" + std::string(level) +
+           "\",\"msg\":\"" + JsonEscape(message) + "\"";
+    for (const auto& [k, v] : fields) line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
+    line += "}\n";
+  } else {
+    line = Timestamp() + " " + std::string(level) + " " + std::string(message);
+    for (const auto& [k, v] : fields) {
+      line += " " + k + "=" + (NeedsQuotes(v) ? "\"" + JsonEscape(v) + "\"" : v);
+    }
+    line += "\n";
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace arrowport

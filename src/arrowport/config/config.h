@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+
+namespace arrowport::config {
+
+/// How an ingest request is committed (design section 4).
+enum class CommitMode { kPerRequest, kPerBatch };
+/// What happens when incoming batches do not match the target table.
+enum class SchemaPolicy { kStrict, kAddColumns, kIgnoreExtra };
+
+const char* ToString(CommitMode mode);
+const char* ToString(SchemaPolicy policy);
+arrow::Result<CommitMode> ParseCommitMode(const std::string& text);
+arrow::Result<SchemaPolicy> ParseSchemaPolicy(const std::string& text);
+
+/// Routing of one named stream to a DuckDB table.
+struct StreamConfig {
+  std::string target_table;  ///< empty: the stream's own name
+  int64_t chunk_size = 122880;
+  SchemaPolicy schema_policy = SchemaPolicy::kStrict;
+  CommitMode commit = CommitMode::kPerRequest;
+  std::string compression = "none";
+};
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 0;
+};
+
+/// The whole server configuration. Plain data: copied freely, validated by Load().
+struct Config {
+  std::string source;  ///< file it came from, for messages ("" = defaults only)
+  std::string db_path = "arrowport.duckdb";
+  Endpoint flight{"127.0.0.1", 8815};
+  Endpoint http{"127.0.0.1", 8888};
+  int64_t http_max_body_bytes = int64_t{4} << 30;
+  std::string tls_cert;
+  std::string tls_key;
+  int duckdb_threads = 0;  ///< 0 = DuckDB's default (all cores)
+  std::string duckdb_memory_limit;
+  std::vector<std::string> duckdb_init_sql;
+  std::vector<std::string> duckdb_extensions;
+  std::string compression_algorithm = "zstd";
+  int compression_level = 3;
+  int64_t default_chunk_size = 122880;
+  std::map<std::string, std::string> views;  ///< view name -> file or glob
+  std::map<std::string, StreamConfig> streams;
+  bool auth_enabled = false;
+  int64_t auth_token_ttl_s = 3600;
+  std::string log_level = "info";
+  std::string log_format = "text";
+};
+
+/// Command-line values; set ones win over file and environment.
+struct Overrides {
+  std::optional<std::string> db_path;
+  std::optional<std::string> flight_host;
+  std::optional<int> flight_port;
+  std::optional<std::string> http_host;
+  std::optional<int> http_port;
+  std::optional<std::string> log_format;
+};
+
+/// \brief Builds the configuration: defaults, then the YAML file (if `path` is not
+/// empty), then `ARROWPORT_*` variables from `environ_entries` ("KEY=VALUE"), then
+/// `overrides`. Unknown keys and invalid values are errors naming file, key and reason.
+arrow::Result<Config> Load(const std::string& path,
+                           const std::vector<std::string>& environ_entries,
+                           const Overrides& overrides);
+
+/// \brief Parses YAML text (used by Load and by tests). `source` names it in errors.
+arrow::Result<Config> ParseYaml(const std::string& text, const std::string& source);
+
+/// \brief Checks cross-field constraints (ports, names, sizes).
+arrow::Status Validate(const Config& config);
+
+/// \brief The routing for `stream`: its configured entry, or defaults routing the stream
+/// to a table of the same name.
+StreamConfig RouteFor(const Config& config, const std::string& stream);
+
+}  // namespace arrowport::config

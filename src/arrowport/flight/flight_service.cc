@@ -1,0 +1,249 @@
+#include "arrowport/flight/flight_service.h"
+
+#include <arrow/flight/api.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+
+#include "arrow/record_batch.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::flight {
+
+namespace fl = arrow::flight;
+using json = nlohmann::json;
+
+namespace {
+
+std::string TicketFor(const query::QueryRequest& request) {
+  json doc;
+  if (!request.table.empty()) {
+    doc["table"] = request.table;
+  } else {
+    doc["sql"] = request.sql;
+  }
+  if (!request.parameters.empty()) doc["params"] = request.parameters;
+  return doc.dump();
+}
+
+arrow::Result<query::QueryRequest> RequestFromDescriptor(const fl::FlightDescriptor& d) {
+  if (d.type == fl::FlightDescriptor::PATH) {
+    if (d.path.size() != 1) return arrow::Status::Invalid("descriptor path must be [table]");
+    return query::ParseTicket(json{{"table", d.path[0]}}.dump());
+  }
+  return query::ParseTicket(d.cmd);
+}
+
+std::unique_ptr<fl::ResultStream> JsonResult(const json& doc) {
+  std::vector<fl::Result> results(1);
+  results[0].body = arrow::Buffer::FromString(doc.dump());
+  return std::make_unique<fl::SimpleResultStream>(std::move(results));
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+class FlightService : public fl::FlightServerBase {
+ public:
+  explicit FlightService(FlightServiceDeps deps) : deps_(std::move(deps)) {}
+
+  arrow::Status DoPut(const fl::ServerCallContext& context,
+                      std::unique_ptr<fl::FlightMessageReader> reader,
+                      std::unique_ptr<fl::FlightMetadataWriter> writer) override {
+    const auto start = std::chrono::steady_clock::now();
+    const auto& descriptor = reader->descriptor();
+    auto request = ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
+                                           descriptor.path, descriptor.cmd);
+    if (!request.ok()) return LogFailure("do_put", start, request.status(), {});
+    std::shared_ptr<fl::FlightMessageReader> shared(std::move(reader));
+    auto batches = fl::MakeRecordBatchReader(shared);
+    if (!batches.ok()) {
+      return LogFailure("do_put", start, batches.status(), {{"stream", request->stream}});
+    }
+    auto ack = [&](int64_t index, int64_t rows) {
+      const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
+      return writer->WriteMetadata(*arrow::Buffer::FromString(doc.dump()));
+    };
+    auto result = deps_.ingest->Ingest(*request, *batches, ack);
+    if (!result.ok()) {
+      return LogFailure("do_put", start, result.status(), {{"stream", request->stream}});
+    }
+    const json summary = {{"stream", result->stream},   {"table", result->table},
+                          {"rows", result->rows},       {"batches", result->batches},
+                          {"bytes", result->bytes},     {"seconds", result->seconds},
+                          {"created", result->created}, {"committed", true}};
+    ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(summary.dump())));
+    deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_put"},
+                                   {"stream", result->stream}, {"table", result->table},
+                                   {"rows", std::to_string(result->rows)},
+                                   {"bytes", std::to_string(result->bytes)},
+                                   {"seconds", std::to_string(SecondsSince(start))},
+                                   {"status", "ok"}});
+    return arrow::Status::OK();
+  }
+
+  arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
+                      std::unique_ptr<fl::FlightDataStream>* stream) override {
+    const auto start = std::chrono::steady_clock::now();
+    auto request = query::ParseTicket(ticket.ticket);
+    if (!request.ok()) return LogFailure("do_get", start, request.status(), {});
+    auto reader = deps_.query->Execute(*request);
+    if (!reader.ok()) return LogFailure("do_get", start, reader.status(), Target(*request));
+    *stream = std::make_unique<fl::RecordBatchStream>(*reader);
+    auto fields = Target(*request);
+    fields.push_back({"protocol", "flight"});
+    fields.push_back({"method", "do_get"});
+    fields.push_back({"status", "streaming"});
+    deps_.logger->Info("request", fields);
+    return arrow::Status::OK();
+  }
+
+  arrow::Status GetFlightInfo(const fl::ServerCallContext& context,
+                              const fl::FlightDescriptor& descriptor,
+                              std::unique_ptr<fl::FlightInfo>* info) override {
+    const auto start = std::chrono::steady_clock::now();
+    auto made = MakeInfo(descriptor);
+    if (!made.ok()) return LogFailure("get_flight_info", start, made.status(), {});
+    *info = std::make_unique<fl::FlightInfo>(std::move(*made));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status GetSchema(const fl::ServerCallContext& context,
+                          const fl::FlightDescriptor& descriptor,
+                          std::unique_ptr<fl::SchemaResult>* result) override {
+    const auto start = std::chrono::steady_clock::now();
+    auto request = RequestFromDescriptor(descriptor);
+    if (!request.ok()) return LogFailure("get_schema", start, request.status(), {});
+    auto schema = deps_.query->Describe(*request);
+    if (!schema.ok()) return LogFailure("get_schema", start, schema.status(), Target(*request));
+    ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(**schema));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ListFlights(const fl::ServerCallContext& context, const fl::Criteria* criteria,
+                            std::unique_ptr<fl::FlightListing>* listings) override {
+    ARROW_ASSIGN_OR_RAISE(auto relations, deps_.query->ListTables());
+    std::vector<fl::FlightInfo> infos;
+    for (const auto& relation : relations) {
+      auto info = MakeInfo(fl::FlightDescriptor::Path({relation.name}), relation.estimated_rows);
+      if (!info.ok()) {
+        // A view over missing files must not hide every other table.
+        deps_.logger->Warn("list_flights: skipping relation",
+                           {{"name", relation.name}, {"error", info.status().ToString()}});
+        continue;
+      }
+      infos.push_back(std::move(*info));
+    }
+    *listings = std::make_unique<fl::SimpleFlightListing>(std::move(infos));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ListActions(const fl::ServerCallContext& context,
+                            std::vector<fl::ActionType>* actions) override {
+    *actions = {
+        {"health", "Server status: {\"status\": \"ok\", ...}"},
+        {"list_streams", "Configured and active streams with routing and live counters"},
+        {"checkpoint", "Flush DuckDB's WAL into the database file"},
+        {"reload_config", "Re-read the configuration file; routing applies to new requests"},
+    };
+    return arrow::Status::OK();
+  }
+
+  arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
+                         std::unique_ptr<fl::ResultStream>* result) override {
+    const auto start = std::chrono::steady_clock::now();
+    auto st = RunAction(action, result);
+    if (!st.ok()) return LogFailure("do_action", start, st, {{"action", action.type}});
+    deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_action"},
+                                   {"action", action.type}, {"status", "ok"}});
+    return arrow::Status::OK();
+  }
+
+ private:
+  arrow::Status RunAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
+    if (action.type == "health") {
+      *result = JsonResult({{"status", "ok"}, {"database", deps_.database->path()},
+                            {"version", ARROWPORT_VERSION}});
+      return arrow::Status::OK();
+    }
+    if (action.type == "checkpoint") {
+      ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+      ARROW_RETURN_NOT_OK(conn->Execute("CHECKPOINT"));
+      *result = JsonResult({{"status", "ok"}});
+      return arrow::Status::OK();
+    }
+    if (action.type == "list_streams") {
+      json streams = json::array();
+      for (const auto& [name, entry] : deps_.router->Snapshot()) {
+        const auto& [route, counters] = entry;
+        streams.push_back({{"stream", name},
+                           {"target_table", route.target_table},
+                           {"chunk_size", route.chunk_size},
+                           {"schema_policy", config::ToString(route.schema_policy)},
+                           {"commit", config::ToString(route.commit)},
+                           {"compression", route.compression},
+                           {"rows", counters.rows},
+                           {"batches", counters.batches},
+                           {"bytes", counters.bytes},
+                           {"requests", counters.requests},
+                           {"errors", counters.errors},
+                           {"last_write", counters.last_write}});
+      }
+      *result = JsonResult({{"streams", streams}});
+      return arrow::Status::OK();
+    }
+    if (action.type == "reload_config") {
+      if (!deps_.reload_config) return arrow::Status::Invalid("server has no config file to reload");
+      ARROW_RETURN_NOT_OK(deps_.reload_config());
+      *result = JsonResult({{"status", "ok"}});
+      return arrow::Status::OK();
+    }
+    return arrow::Status::NotImplemented("unknown action '", action.type,
+                                         "' (known: health, list_streams, checkpoint, "
+                                         "reload_config)");
+  }
+
+  arrow::Result<fl::FlightInfo> MakeInfo(const fl::FlightDescriptor& descriptor,
+                                         int64_t known_rows = -1) {
+    ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
+    ARROW_ASSIGN_OR_RAISE(auto schema, deps_.query->Describe(request));
+    int64_t rows = known_rows;
+    if (rows < 0 && !request.table.empty()) {
+      auto counted = deps_.query->CountRows(request.table);
+      if (counted.ok()) rows = *counted;
+    }
+    fl::FlightEndpoint endpoint;
+    endpoint.ticket.ticket = TicketFor(request);
+    return fl::FlightInfo::Make(*schema, descriptor, {endpoint}, rows, -1, /*ordered=*/true);
+  }
+
+  static Logger::Fields Target(const query::QueryRequest& request) {
+    if (!request.table.empty()) return {{"table", request.table}};
+    return {{"sql", request.sql.substr(0, 200)}};
+  }
+
+  arrow::Status LogFailure(const char* method, std::chrono::steady_clock::time_point start,
+                           const arrow::Status& status, Logger::Fields fields) {
+    fields.insert(fields.begin(), {{"protocol", "flight"}, {"method", method}});
+    fields.push_back({"seconds", std::to_string(SecondsSince(start))});
+    fields.push_back({"status", status.CodeAsString()});
+    fields.push_back({"error", status.message()});
+    deps_.logger->Warn("request failed", fields);
+    return status;
+  }
+
+  FlightServiceDeps deps_;
+};
+
+}  // namespace
+
+std::unique_ptr<fl::FlightServerBase> MakeFlightService(FlightServiceDeps deps) {
+  return std::make_unique<FlightService>(std::move(deps));
+}
+
+}  // namespace arrowport::flight

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "arrow/result.h"
+
+namespace arrow::flight {
+class FlightServerBase;
+}
+
+namespace arrowport {
+class Logger;
+namespace storage { class Database; }
+namespace ingest { class IngestPipeline; class StreamRouter; }
+namespace query { class QueryPipeline; }
+}  // namespace arrowport
+
+namespace arrowport::flight {
+
+/// What the Flight adapter needs; all pointers outlive the service.
+struct FlightServiceDeps {
+  storage::Database* database = nullptr;
+  ingest::IngestPipeline* ingest = nullptr;
+  ingest::StreamRouter* router = nullptr;
+  query::QueryPipeline* query = nullptr;
+  Logger* logger = nullptr;
+  /// Re-reads the configuration (action reload_config); may be empty.
+  std::function<arrow::Status()> reload_config;
+};
+
+/// \brief The Arrow Flight surface (design section 5) over the shared ingest and query
+/// pipelines. The caller Init()s it with a Location and serves.
+std::unique_ptr<arrow::flight::FlightServerBase> MakeFlightService(FlightServiceDeps deps);
+
+}  // namespace arrowport::flight

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+#include "arrowport/ingest/ingest_request.h"
+
+namespace arrowport::storage {
+class Database;
+}
+
+namespace arrowport::ingest {
+
+class StreamRouter;
+
+struct IngestResult {
+  std::string stream;
+  std::string table;
+  int64_t rows = 0;
+  int64_t batches = 0;
+  int64_t bytes = 0;  ///< Arrow buffer bytes received
+  double seconds = 0;
+  bool created = false;  ///< the table was created by this request
+};
+
+/// Called after each committed batch in per_batch mode, before the next one is read.
+/// A non-OK status aborts the request (later batches are not written).
+using BatchCommitted = std::function<arrow::Status(int64_t batch_index, int64_t rows)>;
+
+/// \brief The one ingest path shared by every protocol: routes a stream to its table,
+/// creates or evolves the table from the Arrow schema, and streams batches into DuckDB as
+/// they arrive, committing per request (all or nothing) or per batch.
+/// Thread-safe: each call uses its own DuckDB connection.
+class IngestPipeline {
+ public:
+  IngestPipeline(storage::Database* database, StreamRouter* router);
+
+  arrow::Result<IngestResult> Ingest(const IngestRequest& request,
+                                     std::shared_ptr<arrow::RecordBatchReader> source,
+                                     const BatchCommitted& on_commit = {});
+
+ private:
+  storage::Database* database_;
+  StreamRouter* router_;
+};
+
+}  // namespace arrowport::ingest

@@ -1,0 +1,83 @@
+#include "arrowport/ingest/ingest_request.h"
+
+#include <nlohmann/json.hpp>
+
+#include "arrowport/common/identifier.h"
+#include "arrowport/common/json_util.h"
+
+namespace arrowport::ingest {
+
+const char* ToString(WriteMode mode) {
+  switch (mode) {
+    case WriteMode::kCreate: return "create";
+    case WriteMode::kReplace: return "replace";
+    default: return "append";
+  }
+}
+
+arrow::Result<WriteMode> ParseWriteMode(const std::string& text) {
+  if (text == "append") return WriteMode::kAppend;
+  if (text == "create") return WriteMode::kCreate;
+  if (text == "replace") return WriteMode::kReplace;
+  return arrow::Status::Invalid("mode must be append, create or replace, got '", text, "'");
+}
+
+namespace {
+arrow::Result<std::string> StringField(const nlohmann::json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return arrow::Status::Invalid("descriptor field '", key, "' must be a string");
+  return it->get<std::string>();
+}
+}  // namespace
+
+arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std::string>& path,
+                                             const std::string& cmd) {
+  IngestRequest request;
+  if (is_path) {
+    if (path.empty() || path.size() > 2) {
+      return arrow::Status::Invalid("descriptor path must be [stream] or [stream, table]");
+    }
+    request.stream = path[0];
+    if (path.size() == 2) request.table = path[1];
+  } else if (LooksLikeJsonObject(cmd)) {
+    nlohmann::json doc = nlohmann::json::parse(cmd, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      return arrow::Status::Invalid("descriptor command is not valid JSON");
+    }
+    static const char* kKnown[] = {"stream", "stream_name", "table", "mode", "commit"};
+    for (const auto& item : doc.items()) {
+      bool known = false;
+      for (const char* k : kKnown) known = known || item.key() == k;
+      if (!known) {
+        return arrow::Status::Invalid("descriptor command: unknown field '", item.key(),
+                                      "' (known: stream, stream_name, table, mode, commit)");
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(request.stream, StringField(doc, "stream"));
+    if (request.stream.empty()) {
+      ARROW_ASSIGN_OR_RAISE(request.stream, StringField(doc, "stream_name"));
+    }
+    ARROW_ASSIGN_OR_RAISE(request.table, StringField(doc, "table"));
+    ARROW_ASSIGN_OR_RAISE(auto mode, StringField(doc, "mode"));
+    if (!mode.empty()) {
+      ARROW_ASSIGN_OR_RAISE(request.mode, ParseWriteMode(mode));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto commit, StringField(doc, "commit"));
+    if (!commit.empty()) {
+      ARROW_ASSIGN_OR_RAISE(request.commit, config::ParseCommitMode(commit));
+    }
+    if (request.stream.empty()) request.stream = request.table;
+  } else {
+    request.stream = cmd;
+  }
+  if (request.stream.empty()) {
+    return arrow::Status::Invalid("descriptor names no stream (use PATH [stream] or CMD "
+                                  "{\"stream\": ...})");
+  }
+  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
+  if (!request.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+  return request;
+}
+
+}  // namespace arrowport::ingest

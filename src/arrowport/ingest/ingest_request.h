@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrowport/config/config.h"
+
+namespace arrowport::ingest {
+
+/// What a request does when the target table exists (design section 4).
+enum class WriteMode { kAppend, kCreate, kReplace };
+
+const char* ToString(WriteMode mode);
+arrow::Result<WriteMode> ParseWriteMode(const std::string& text);
+
+/// One ingest request, independent of the protocol that carried it.
+struct IngestRequest {
+  std::string stream;
+  std::string table;  ///< empty: the stream's routed target_table
+  WriteMode mode = WriteMode::kAppend;
+  std::optional<config::CommitMode> commit;  ///< unset: the stream's configured mode
+  std::string protocol = "flight";
+};
+
+/// \brief Parses a Flight DoPut descriptor: PATH `[stream]` (or `[stream, table]`), or a
+/// CMD holding JSON `{"stream": ..., "table": ..., "mode": ..., "commit": ...}` (the seed's
+/// `{"stream_name": ...}` too) or a bare stream name.
+arrow::Result<IngestRequest> ParseDescriptor(bool is_path,
+                                             const std::vector<std::string>& path,
+                                             const std::string& cmd);
+
+}  // namespace arrowport::ingest

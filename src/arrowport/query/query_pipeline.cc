@@ -1,0 +1,106 @@
+#include "arrowport/query/query_pipeline.h"
+
+#include <nlohmann/json.hpp>
+
+#include "arrow/record_batch.h"
+#include "arrow/scalar.h"
+#include "arrow/table.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/common/json_util.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::query {
+
+std::string QueryRequest::ToSql() const {
+  if (!table.empty()) return "SELECT * FROM " + QuoteIdentifier(table);
+  return sql;
+}
+
+arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
+  QueryRequest request;
+  if (!LooksLikeJsonObject(ticket)) {
+    request.sql = ticket;
+  } else {
+    auto doc = nlohmann::json::parse(ticket, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      return arrow::Status::Invalid("ticket is not valid JSON");
+    }
+    for (const auto& item : doc.items()) {
+      const auto& key = item.key();
+      if (key == "sql" || key == "query") {
+        if (!item.value().is_string()) return arrow::Status::Invalid("'sql' must be a string");
+        request.sql = item.value().get<std::string>();
+      } else if (key == "table") {
+        if (!item.value().is_string()) return arrow::Status::Invalid("'table' must be a string");
+        request.table = item.value().get<std::string>();
+      } else if (key == "params") {
+        if (!item.value().is_array()) return arrow::Status::Invalid("'params' must be a list");
+        for (const auto& p : item.value()) {
+          if (p.is_string()) {
+            request.parameters.push_back(p.get<std::string>());
+          } else if (p.is_number() || p.is_boolean()) {
+            request.parameters.push_back(p.dump());
+          } else {
+            return arrow::Status::Invalid("'params' entries must be strings, numbers or booleans");
+          }
+        }
+      } else {
+        return arrow::Status::Invalid("ticket: unknown field '", key,
+                                      "' (known: sql, table, params)");
+      }
+    }
+  }
+  if (!request.table.empty()) {
+    if (!request.sql.empty()) return arrow::Status::Invalid("give either 'sql' or 'table', not both");
+    ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+  } else if (request.sql.find_first_not_of(" \t\r\n;") == std::string::npos) {
+    return arrow::Status::Invalid("empty query: ticket needs SQL text, {\"sql\": ...} or "
+                                  "{\"table\": ...}");
+  }
+  return request;
+}
+
+QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows)
+    : database_(database), batch_rows_(batch_rows) {}
+
+arrow::Status QueryPipeline::CheckTable(const QueryRequest& request) {
+  if (request.table.empty()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(request.table));
+  if (!columns) return arrow::Status::KeyError("table '", request.table, "' does not exist");
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
+    const QueryRequest& request) {
+  ARROW_RETURN_NOT_OK(CheckTable(request));
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  return conn->DescribeQuery(request.ToSql());
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
+    const QueryRequest& request) {
+  ARROW_RETURN_NOT_OK(CheckTable(request));
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  storage::QueryOptions options;
+  options.batch_rows = batch_rows_;
+  options.parameters = request.parameters;
+  return storage::Connection::Query(std::move(conn), request.ToSql(), options);
+}
+
+arrow::Result<std::vector<storage::TableInfo>> QueryPipeline::ListTables() {
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  return conn->ListRelations();
+}
+
+arrow::Result<int64_t> QueryPipeline::CountRows(const std::string& table) {
+  ARROW_RETURN_NOT_OK(ValidateName("table", table));
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  ARROW_ASSIGN_OR_RAISE(auto result,
+                        conn->QueryTable("SELECT count(*)::BIGINT FROM " + QuoteIdentifier(table)));
+  if (result->num_rows() != 1) return arrow::Status::IOError("count returned no row");
+  ARROW_ASSIGN_OR_RAISE(auto scalar, result->column(0)->GetScalar(0));
+  return std::static_pointer_cast<arrow::Int64Scalar>(scalar)->value;
+}
+
+}  // namespace arrowport::query

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::storage {
+class Database;
+struct TableInfo;
+}  // namespace arrowport::storage
+
+namespace arrowport::query {
+
+/// A read request: SQL text, or a whole table by (validated) name.
+struct QueryRequest {
+  std::string sql;
+  std::string table;
+  std::vector<std::string> parameters;  ///< bound to $1, $2, ...
+
+  /// The SQL that runs: `sql`, or a quoted SELECT * of `table`.
+  std::string ToSql() const;
+};
+
+/// \brief Parses a Flight ticket or CMD descriptor: JSON `{"sql": ...}` / `{"table": ...}`
+/// (optional "params": [...]) or plain SQL text.
+arrow::Result<QueryRequest> ParseTicket(const std::string& ticket);
+
+/// \brief The one read path shared by every protocol: runs SQL in DuckDB and streams the
+/// result out as Arrow batches. Thread-safe: each call uses its own connection.
+class QueryPipeline {
+ public:
+  explicit QueryPipeline(storage::Database* database, int64_t batch_rows = 122880);
+
+  /// Result schema without running the query (KeyError for an unknown table).
+  arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const QueryRequest& request);
+
+  /// Starts the query; rows are produced as the reader is pulled.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request);
+
+  /// Tables and views that can be read.
+  arrow::Result<std::vector<storage::TableInfo>> ListTables();
+
+  /// Row count of a table (exact).
+  arrow::Result<int64_t> CountRows(const std::string& table);
+
+ private:
+  arrow::Status CheckTable(const QueryRequest& request);
+  storage::Database* database_;
+  int64_t batch_rows_;
+};
+
+}  // namespace arrowport::query

@@ -1,0 +1,234 @@
+#include "arrowport/query/result_writer.h"
+
+#include <parquet/arrow/writer.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "arrow/array.h"
+#include "arrow/csv/writer.h"
+#include "arrow/io/interfaces.h"
+#include "arrow/ipc/writer.h"
+#include "arrow/record_batch.h"
+#include "arrow/scalar.h"
+#include "arrow/type.h"
+#include "arrowport/common/json_util.h"
+
+namespace arrowport::query {
+
+arrow::Result<ResultFormat> ParseResultFormat(std::string_view name) {
+  if (name == "arrow" || name == "arrows" || name == "ipc" || name == "stream") {
+    return ResultFormat::kArrowStream;
+  }
+  if (name == "arrow-file" || name == "feather") return ResultFormat::kArrowFile;
+  if (name == "parquet") return ResultFormat::kParquet;
+  if (name == "csv") return ResultFormat::kCsv;
+  if (name == "json") return ResultFormat::kJson;
+  if (name == "table") return ResultFormat::kTable;
+  return arrow::Status::Invalid("unknown format '", std::string(name),
+                                "' (known: table, csv, json, parquet, arrow, arrow-file)");
+}
+
+namespace {
+
+void AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
+
+void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
+  using arrow::Type;
+  if (!scalar.is_valid) {
+    *out += "null";
+    return;
+  }
+  switch (scalar.type->id()) {
+    case Type::BOOL:
+      *out += static_cast<const arrow::BooleanScalar&>(scalar).value ? "true" : "false";
+      return;
+    case Type::INT8: case Type::INT16: case Type::INT32: case Type::INT64:
+    case Type::UINT8: case Type::UINT16: case Type::UINT32: case Type::UINT64:
+    case Type::DECIMAL128: case Type::DECIMAL256:
+      *out += scalar.ToString();
+      return;
+    case Type::HALF_FLOAT: case Type::FLOAT: case Type::DOUBLE: {
+      const std::string text = scalar.ToString();
+      // JSON has no NaN/Infinity literals.
+      if (text == "nan" || text == "inf" || text == "-inf") {
+        *out += "\"" + text + "\"";
+      } else {
+        *out += text;
+      }
+      return;
+    }
+    case Type::LIST: case Type::LARGE_LIST: case Type::FIXED_SIZE_LIST:
+    case Type::LIST_VIEW: case Type::LARGE_LIST_VIEW: {
+      const auto& values = *static_cast<const arrow::BaseListScalar&>(scalar).value;
+      *out += '[';
+      for (int64_t i = 0; i < values.length(); ++i) {
+        if (i) *out += ',';
+        auto item = values.GetScalar(i);
+        if (item.ok()) AppendJsonValue(**item, out); else *out += "null";
+      }
+      *out += ']';
+      return;
+    }
+    case Type::STRUCT: {
+      const auto& s = static_cast<const arrow::StructScalar&>(scalar);
+      const auto& type = static_cast<const arrow::StructType&>(*scalar.type);
+      *out += '{';
+      for (int i = 0; i < type.num_fields(); ++i) {
+        if (i) *out += ',';
+        *out += "\"" + JsonEscape(type.field(i)->name()) + "\":";
+        AppendJsonValue(*s.value[i], out);
+      }
+      *out += '}';
+      return;
+    }
+    case Type::MAP: {
+      const auto& entries = *static_cast<const arrow::MapScalar&>(scalar).value;
+      const auto& st = static_cast<const arrow::StructArray&>(entries);
+      *out += '[';
+      for (int64_t i = 0; i < entries.length(); ++i) {
+        if (i) *out += ',';
+        *out += "{\"key\":";
+        auto k = st.field(0)->GetScalar(i);
+        if (k.ok()) AppendJsonValue(**k, out); else *out += "null";
+        *out += ",\"value\":";
+        auto v = st.field(1)->GetScalar(i);
+        if (v.ok()) AppendJsonValue(**v, out); else *out += "null";
+        *out += '}';
+      }
+      *out += ']';
+      return;
+    }
+    default:
+      *out += "\"" + JsonEscape(scalar.ToString()) + "\"";
+      return;
+  }
+}
+
+arrow::Result<int64_t> WriteJson(arrow::RecordBatchReader* reader,
+                                 const std::shared_ptr<arrow::io::OutputStream>& sink) {
+  int64_t rows = 0;
+  ARROW_RETURN_NOT_OK(sink->Write("[", 1));
+  std::string buffer;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (!batch) break;
+    const auto& schema = *batch->schema();
+    std::vector<std::string> keys;
+    for (const auto& f : schema.fields()) keys.push_back("\"" + JsonEscape(f->name()) + "\":");
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      buffer += rows++ ? ",\n{" : "\n{";
+      for (int c = 0; c < batch->num_columns(); ++c) {
+        if (c) buffer += ',';
+        buffer += keys[c];
+        ARROW_ASSIGN_OR_RAISE(auto scalar, batch->column(c)->GetScalar(r));
+        AppendJsonValue(*scalar, &buffer);
+      }
+      buffer += '}';
+      if (buffer.size() > (1 << 20)) {
+        ARROW_RETURN_NOT_OK(sink->Write(buffer.data(), buffer.size()));
+        buffer.clear();
+      }
+    }
+  }
+  buffer += rows ? "\n]\n" : "]\n";
+  ARROW_RETURN_NOT_OK(sink->Write(buffer.data(), buffer.size()));
+  return rows;
+}
+
+arrow::Result<int64_t> WriteTable(arrow::RecordBatchReader* reader,
+                                  const std::shared_ptr<arrow::io::OutputStream>& sink) {
+  const auto schema = reader->schema();
+  std::vector<std::vector<std::string>> cells;
+  std::vector<size_t> widths;
+  for (const auto& f : schema->fields()) widths.push_back(f->name().size());
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (!batch) break;
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      std::vector<std::string> row;
+      for (int c = 0; c < batch->num_columns(); ++c) {
+        ARROW_ASSIGN_OR_RAISE(auto scalar, batch->column(c)->GetScalar(r));
+        row.push_back(scalar->is_valid ? scalar->ToString() : "NULL");
+        widths[c] = std::max(widths[c], row.back().size());
+      }
+      cells.push_back(std::move(row));
+    }
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& values) {
+    for (size_t c = 0; c < values.size(); ++c) {
+      out += (c ? " | " : "") + values[c] + std::string(widths[c] - values[c].size(), ' ');
+    }
+    out += '\n';
+  };
+  std::vector<std::string> header;
+  for (const auto& f : schema->fields()) header.push_back(f->name());
+  line(header);
+  for (size_t c = 0; c < widths.size(); ++c) out += (c ? "-+-" : "") + std::string(widths[c], '-');
+  out += '\n';
+  for (const auto& row : cells) line(row);
+  out += "(" + std::to_string(cells.size()) + (cells.size() == 1 ? " row)\n" : " rows)\n");
+  ARROW_RETURN_NOT_OK(sink->Write(out.data(), out.size()));
+  return static_cast<int64_t>(cells.size());
+}
+
+}  // namespace
+
+arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
+                                   const std::shared_ptr<arrow::io::OutputStream>& sink) {
+  int64_t rows = 0;
+  switch (format) {
+    case ResultFormat::kJson:
+      return WriteJson(reader, sink);
+    case ResultFormat::kTable:
+      return WriteTable(reader, sink);
+    case ResultFormat::kArrowStream:
+    case ResultFormat::kArrowFile: {
+      ARROW_ASSIGN_OR_RAISE(auto writer, format == ResultFormat::kArrowStream
+                                             ? arrow::ipc::MakeStreamWriter(sink, reader->schema())
+                                             : arrow::ipc::MakeFileWriter(sink, reader->schema()));
+      for (;;) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+        if (!batch) break;
+        rows += batch->num_rows();
+        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+      }
+      ARROW_RETURN_NOT_OK(writer->Close());
+      return rows;
+    }
+    case ResultFormat::kCsv: {
+      ARROW_ASSIGN_OR_RAISE(auto writer, arrow::csv::MakeCSVWriter(sink, reader->schema()));
+      for (;;) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+        if (!batch) break;
+        rows += batch->num_rows();
+        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+      }
+      ARROW_RETURN_NOT_OK(writer->Close());
+      return rows;
+    }
+    case ResultFormat::kParquet: {
+      auto props = parquet::WriterProperties::Builder()
+                       .compression(parquet::Compression::ZSTD)
+                       ->build();
+      auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+      ARROW_ASSIGN_OR_RAISE(auto writer,
+                            parquet::arrow::FileWriter::Open(*reader->schema(),
+                                                             arrow::default_memory_pool(),
+                                                             sink, props, arrow_props));
+      for (;;) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+        if (!batch) break;
+        rows += batch->num_rows();
+        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+      }
+      ARROW_RETURN_NOT_OK(writer->Close());
+      return rows;
+    }
+  }
+  return arrow::Status::Invalid("unsupported format");
+}
+
+}  // namespace arrowport::query

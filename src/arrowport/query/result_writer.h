@@ -1,0 +1,24 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "arrow/result.h"
+#include "arrow/io/type_fwd.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::query {
+
+/// Output formats for query results (CLI now, HTTP content negotiation later).
+enum class ResultFormat { kArrowStream, kArrowFile, kParquet, kCsv, kJson, kTable };
+
+/// Accepts: arrow|arrows|ipc (stream), arrow-file|feather, parquet, csv, json, table.
+arrow::Result<ResultFormat> ParseResultFormat(std::string_view name);
+
+/// \brief Writes every batch of `reader` to `sink` in `format`, batch by batch (the
+/// table format buffers its cells to align columns). Returns the number of rows written.
+arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
+                                   const std::shared_ptr<arrow::io::OutputStream>& sink);
+
+}  // namespace arrowport::query

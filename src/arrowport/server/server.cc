@@ -1,0 +1,160 @@
+#include "arrowport/server/server.h"
+
+#include <arrow/flight/api.h>
+#include <grpcpp/server_builder.h>
+
+#include <csignal>
+#include <mutex>
+
+#include "arrowport/common/identifier.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/flight/flight_service.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::server {
+
+namespace {
+
+std::string ViewSql(const std::string& name, const std::string& location) {
+  auto ends_with = [&](const char* suffix) {
+    const std::string s(suffix);
+    return location.size() >= s.size() &&
+           location.compare(location.size() - s.size(), s.size(), s) == 0;
+  };
+  std::string reader = "read_parquet";
+  if (ends_with(".csv") || ends_with(".csv.gz") || ends_with(".tsv")) reader = "read_csv";
+  if (ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson")) reader = "read_json";
+  return "CREATE OR REPLACE VIEW " + QuoteIdentifier(name) + " AS SELECT * FROM " + reader +
+         "(" + QuoteLiteral(location) + ")";
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerSetup setup;
+  Logger logger;
+  std::unique_ptr<storage::Database> database;
+  std::unique_ptr<ingest::StreamRouter> router;
+  std::unique_ptr<ingest::IngestPipeline> ingest;
+  std::unique_ptr<query::QueryPipeline> query;
+  std::unique_ptr<arrow::flight::FlightServerBase> flight;
+  std::mutex shutdown_mutex;  // guards shut_down
+  bool shut_down = false;
+
+  explicit Impl(ServerSetup s)
+      : setup(std::move(s)),
+        logger(setup.config.log_format == "json" ? Logger::Format::kJson
+                                                 : Logger::Format::kText) {}
+
+  arrow::Status ReloadConfig() {
+    if (setup.config_path.empty()) {
+      return arrow::Status::Invalid("server was started without --config; nothing to reload");
+    }
+    auto fresh = config::Load(setup.config_path, setup.environ_entries, setup.overrides);
+    if (!fresh.ok()) {
+      logger.Error("config reload rejected; previous config stays in force",
+                   {{"error", fresh.status().message()}});
+      return fresh.status();
+    }
+    router->Update(*fresh);
+    logger.Info("config reloaded", {{"file", setup.config_path},
+                                    {"streams", std::to_string(fresh->streams.size())}});
+    return arrow::Status::OK();
+  }
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { (void)Shutdown(); }
+
+arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
+  auto impl = std::make_unique<Impl>(std::move(setup));
+  const auto& config = impl->setup.config;
+
+  storage::DatabaseOptions db_options;
+  db_options.path = config.db_path;
+  db_options.threads = config.duckdb_threads;
+  db_options.memory_limit = config.duckdb_memory_limit;
+  db_options.init_sql = config.duckdb_init_sql;
+  for (const auto& extension : config.duckdb_extensions) {
+    db_options.init_sql.insert(db_options.init_sql.begin(), "LOAD " + QuoteIdentifier(extension));
+  }
+  ARROW_ASSIGN_OR_RAISE(impl->database, storage::Database::Open(db_options));
+  {
+    ARROW_ASSIGN_OR_RAISE(auto conn, impl->database->Connect());
+    for (const auto& [name, location] : config.views) {
+      auto st = conn->Execute(ViewSql(name, location));
+      if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
+    }
+  }
+  impl->router = std::make_unique<ingest::StreamRouter>(config);
+  impl->ingest = std::make_unique<ingest::IngestPipeline>(impl->database.get(), impl->router.get());
+  impl->query = std::make_unique<query::QueryPipeline>(impl->database.get());
+
+  flight::FlightServiceDeps deps;
+  deps.database = impl->database.get();
+  deps.ingest = impl->ingest.get();
+  deps.router = impl->router.get();
+  deps.query = impl->query.get();
+  deps.logger = &impl->logger;
+  auto* raw_impl = impl.get();
+  deps.reload_config = [raw_impl] { return raw_impl->ReloadConfig(); };
+  impl->flight = flight::MakeFlightService(std::move(deps));
+
+  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
+                                           config.flight.host, config.flight.port));
+  arrow::flight::FlightServerOptions options(location);
+  options.builder_hook = [](void* raw_builder) {
+    auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
+    // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
+    // port that is already in use; a port conflict must be an error at start instead.
+    builder->AddChannelArgument("grpc.so_reuseport", 0);
+    builder->SetMaxReceiveMessageSize(-1);
+  };
+  auto st = impl->flight->Init(options);
+  if (!st.ok()) {
+    return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
+                                  config.flight.port, ": ", st.message());
+  }
+  impl->logger.Info("listening", {{"flight", "grpc://" + config.flight.host + ":" +
+                                                 std::to_string(impl->flight->port())},
+                                  {"database", config.db_path}});
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::flight_port() const { return impl_->flight->port(); }
+
+std::string Server::flight_uri() const {
+  return "grpc://" + impl_->setup.config.flight.host + ":" + std::to_string(flight_port());
+}
+
+std::string Server::ReadyLine() const { return "arrowport ready flight=" + flight_uri(); }
+
+arrow::Status Server::ServeUntilSignal() {
+  ARROW_RETURN_NOT_OK(impl_->flight->SetShutdownOnSignals({SIGINT, SIGTERM}));
+  ARROW_RETURN_NOT_OK(impl_->flight->Serve());
+  const int signal = impl_->flight->GotSignal() ? impl_->flight->GotSignal() : 0;
+  impl_->logger.Info("shutting down", {{"signal", std::to_string(signal)}});
+  return Shutdown();
+}
+
+arrow::Status Server::Shutdown() {
+  std::lock_guard<std::mutex> lock(impl_->shutdown_mutex);
+  if (impl_->shut_down) return arrow::Status::OK();
+  impl_->shut_down = true;
+  // Stops accepting and waits for in-flight calls before the checkpoint.
+  auto st = impl_->flight->Shutdown();
+  (void)impl_->flight->Wait();
+  auto conn = impl_->database->Connect();
+  if (conn.ok()) {
+    auto cp = (*conn)->Execute("CHECKPOINT");
+    if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
+  }
+  impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});
+  return st;
+}
+
+}  // namespace arrowport::server

@@ -1,0 +1,487 @@
+#include "arrowport/storage/database.h"
+
+#include <duckdb.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "arrow/array.h"
+#include "arrow/array/concatenate.h"
+#include "arrow/scalar.h"
+#include "arrow/c/bridge.h"
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/storage/duckdb_error.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+// ---- RAII wrappers for the DuckDB C handles used here ----
+
+struct ResultHandle {
+  duckdb_result result{};
+  bool valid = false;
+  ~ResultHandle() {
+    if (valid) duckdb_destroy_result(&result);
+  }
+};
+
+struct PreparedHandle {
+  duckdb_prepared_statement stmt = nullptr;
+  ~PreparedHandle() {
+    if (stmt) duckdb_destroy_prepare(&stmt);
+  }
+};
+
+struct PendingHandle {
+  duckdb_pending_result pending = nullptr;
+  ~PendingHandle() {
+    if (pending) duckdb_destroy_pending(&pending);
+  }
+};
+
+struct LogicalTypeHandle {
+  duckdb_logical_type type = nullptr;
+  LogicalTypeHandle() = default;
+  explicit LogicalTypeHandle(duckdb_logical_type t) : type(t) {}
+  LogicalTypeHandle(LogicalTypeHandle&& o) noexcept : type(std::exchange(o.type, nullptr)) {}
+  ~LogicalTypeHandle() {
+    if (type) duckdb_destroy_logical_type(&type);
+  }
+};
+
+struct ArrowOptionsHandle {
+  duckdb_arrow_options options = nullptr;
+  ~ArrowOptionsHandle() {
+    if (options) duckdb_destroy_arrow_options(&options);
+  }
+};
+
+struct DataChunkHandle {
+  duckdb_data_chunk chunk = nullptr;
+  explicit DataChunkHandle(duckdb_data_chunk c) : chunk(c) {}
+  ~DataChunkHandle() {
+    if (chunk) duckdb_destroy_data_chunk(&chunk);
+  }
+};
+
+// Takes ownership of DuckDB error data and turns it into a Status (OK when no error).
+arrow::Status ConsumeErrorData(duckdb_error_data error) {
+  if (error == nullptr) return arrow::Status::OK();
+  arrow::Status st;
+  if (duckdb_error_data_has_error(error)) {
+    st = TranslateDuckDBError(duckdb_error_data_error_type(error),
+                              duckdb_error_data_message(error));
+  }
+  duckdb_destroy_error_data(&error);
+  return st;
+}
+
+arrow::Status ResultError(duckdb_result* result) {
+  const char* message = duckdb_result_error(result);
+  return TranslateDuckDBError(duckdb_result_error_type(result),
+                              message ? message : "unknown DuckDB error");
+}
+
+}  // namespace
+
+// ======================= Database =======================
+
+// The in-memory catalog that holds views over Arrow streams (see RegisterArrowStream).
+constexpr const char* kScratchCatalog = "arrowport_scratch";
+
+struct Database::Impl {
+  duckdb_database db = nullptr;
+  std::string path;
+  std::string catalog;                   // name of the main catalog (current_database())
+  std::atomic<uint64_t> next_stream{0};  // unique view names across connections
+  ~Impl() {
+    if (db) duckdb_close(&db);
+  }
+};
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Database::~Database() = default;
+const std::string& Database::path() const { return impl_->path; }
+
+arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) == DuckDBError) {
+    return arrow::Status::OutOfMemory("cannot allocate DuckDB config");
+  }
+  struct ConfigGuard {
+    duckdb_config* c;
+    ~ConfigGuard() { duckdb_destroy_config(c); }
+  } guard{&config};
+  auto set = [&](const char* key, const std::string& value) -> arrow::Status {
+    if (duckdb_set_config(config, key, value.c_str()) == DuckDBError) {
+      return arrow::Status::Invalid("invalid DuckDB setting ", key, "='", value, "'");
+    }
+    return arrow::Status::OK();
+  };
+  // Timestamps with time zone are exported in the session zone; UTC keeps them portable
+  // whatever the host's /etc/localtime says.
+  (void)duckdb_set_config(config, "TimeZone", "UTC");
+  if (options.threads > 0) ARROW_RETURN_NOT_OK(set("threads", std::to_string(options.threads)));
+  if (!options.memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", options.memory_limit));
+
+  auto impl = std::make_unique<Impl>();
+  impl->path = options.path;
+  char* error = nullptr;
+  const char* path = options.path == ":memory:" ? nullptr : options.path.c_str();
+  if (duckdb_open_ext(path, &impl->db, config, &error) == DuckDBError) {
+    std::string message = error ? error : "unknown error";
+    if (error) duckdb_free(error);
+    return arrow::Status::IOError("cannot open database '", options.path, "': ", message);
+  }
+  auto database = std::unique_ptr<Database>(new Database(std::move(impl)));
+  ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
+  ARROW_RETURN_NOT_OK(conn->Execute(std::string("ATTACH ':memory:' AS ") + kScratchCatalog));
+  ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
+  ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));
+  database->impl_->catalog = scalar->ToString();
+  ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
+  for (const auto& sql : options.init_sql) {
+    auto st = conn->Execute(sql);
+    if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
+  }
+  return database;
+}
+
+// ======================= Connection =======================
+
+struct Connection::Impl {
+  duckdb_connection conn = nullptr;
+  std::string catalog;
+  std::atomic<uint64_t>* next_stream = nullptr;
+  // Streams registered as views, by relation name; DuckDB reads them through raw
+  // pointers, so each lives at a stable address until its view is dropped.
+  std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
+  bool in_transaction = false;
+
+  void Query(const std::string& sql) {
+    duckdb_result result;
+    duckdb_query(conn, sql.c_str(), &result);
+    duckdb_destroy_result(&result);
+  }
+
+  ~Impl() {
+    if (conn) {
+      if (in_transaction) Query("ROLLBACK");
+      for (const auto& entry : streams) Query("DROP VIEW IF EXISTS " + entry.first);
+      duckdb_disconnect(&conn);
+    }
+    for (auto& entry : streams) {
+      if (entry.second->release) entry.second->release(entry.second.get());
+    }
+  }
+};
+
+Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Connection::~Connection() = default;
+
+arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
+  auto impl = std::make_unique<Connection::Impl>();
+  if (duckdb_connect(impl_->db, &impl->conn) == DuckDBError) {
+    return arrow::Status::IOError("cannot connect to database '", impl_->path, "'");
+  }
+  impl->catalog = impl_->catalog;
+  impl->next_stream = &impl_->next_stream;
+  return std::unique_ptr<Connection>(new Connection(std::move(impl)));
+}
+
+arrow::Status Connection::Execute(const std::string& sql) {
+  return ExecuteUpdate(sql).status();
+}
+
+arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
+  ResultHandle r;
+  auto state = duckdb_query(impl_->conn, sql.c_str(), &r.result);
+  r.valid = true;
+  if (state == DuckDBError) return ResultError(&r.result);
+  return static_cast<int64_t>(duckdb_rows_changed(&r.result));
+}
+
+arrow::Status Connection::Begin() {
+  ARROW_RETURN_NOT_OK(Execute("BEGIN TRANSACTION"));
+  impl_->in_transaction = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status Connection::Commit() {
+  impl_->in_transaction = false;
+  return Execute("COMMIT");
+}
+
+void Connection::Rollback() {
+  if (!impl_->in_transaction) return;
+  impl_->in_transaction = false;
+  (void)Execute("ROLLBACK");
+}
+
+void Connection::Interrupt() { duckdb_interrupt(impl_->conn); }
+
+arrow::Result<std::string> Connection::RegisterArrowStream(
+    std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns) {
+  if (impl_->in_transaction) {
+    return arrow::Status::Invalid("RegisterArrowStream must run outside a transaction");
+  }
+  const std::string name = "arrowport_in_" + std::to_string((*impl_->next_stream)++);
+  const std::string relation =
+      std::string(kScratchCatalog) + ".main." + QuoteIdentifier(name);
+  auto stream = std::make_unique<ArrowArrayStream>();
+  ARROW_RETURN_NOT_OK(arrow::ExportRecordBatchReader(std::move(source), stream.get()));
+  auto* raw = stream.get();
+  impl_->streams.emplace(relation, std::move(stream));
+  ARROW_RETURN_NOT_OK(Execute(std::string("USE ") + kScratchCatalog));
+  const auto state = duckdb_arrow_scan(impl_->conn, name.c_str(),
+                                       reinterpret_cast<duckdb_arrow_stream>(raw));
+  ARROW_RETURN_NOT_OK(Execute("USE " + QuoteIdentifier(impl_->catalog)));
+  if (state == DuckDBError) {
+    DropArrowStream(relation);
+    return arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      auto table,
+      QueryTable("SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
+                 "WHERE database_name = $1 AND schema_name = 'main' AND table_name = $2 "
+                 "ORDER BY column_index",
+                 {kScratchCatalog, name}));
+  ARROW_RETURN_NOT_OK(ColumnsFromTable(*table, columns));
+  return relation;
+}
+
+void Connection::DropArrowStream(const std::string& relation) {
+  auto it = impl_->streams.find(relation);
+  if (it == impl_->streams.end()) return;
+  impl_->Query("DROP VIEW IF EXISTS " + relation);
+  if (it->second->release) it->second->release(it->second.get());
+  impl_->streams.erase(it);
+}
+
+namespace {
+
+// Streams a DuckDB result as Arrow record batches of about `batch_rows` rows, gluing
+// DuckDB's small (2048-row) chunks together so network writers see sensible batches.
+class ResultBatchReader : public arrow::RecordBatchReader {
+ public:
+  ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<arrow::Schema> schema,
+                    std::unique_ptr<ResultHandle> result,
+                    std::unique_ptr<ArrowOptionsHandle> options, int64_t batch_rows)
+      : owner_(std::move(owner)),
+        schema_(std::move(schema)),
+        result_(std::move(result)),
+        options_(std::move(options)),
+        batch_rows_(batch_rows) {}
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    *out = nullptr;
+    if (done_) return arrow::Status::OK();
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pieces;
+    int64_t rows = 0;
+    while (rows < batch_rows_) {
+      DataChunkHandle chunk(duckdb_fetch_chunk(result_->result));
+      if (chunk.chunk == nullptr) {
+        const char* error = duckdb_result_error(&result_->result);
+        if (error != nullptr) {
+          done_ = true;
+          return TranslateDuckDBError(duckdb_result_error_type(&result_->result), error);
+        }
+        done_ = true;
+        break;
+      }
+      if (duckdb_data_chunk_get_size(chunk.chunk) == 0) continue;
+      ArrowArray array;
+      ARROW_RETURN_NOT_OK(
+          ConsumeErrorData(duckdb_data_chunk_to_arrow(options_->options, chunk.chunk, &array)));
+      ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&array, schema_));
+      rows += batch->num_rows();
+      pieces.push_back(std::move(batch));
+    }
+    if (pieces.empty()) return arrow::Status::OK();
+    if (pieces.size() == 1) {
+      *out = std::move(pieces[0]);
+      return arrow::Status::OK();
+    }
+    std::vector<std::shared_ptr<arrow::Array>> columns;
+    columns.reserve(schema_->num_fields());
+    for (int i = 0; i < schema_->num_fields(); ++i) {
+      arrow::ArrayVector parts;
+      parts.reserve(pieces.size());
+      for (const auto& piece : pieces) parts.push_back(piece->column(i));
+      ARROW_ASSIGN_OR_RAISE(auto column, arrow::Concatenate(parts));
+      columns.push_back(std::move(column));
+    }
+    *out = arrow::RecordBatch::Make(schema_, rows, std::move(columns));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Close() override {
+    done_ = true;
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
+  std::shared_ptr<arrow::Schema> schema_;
+  std::unique_ptr<ResultHandle> result_;
+  std::unique_ptr<ArrowOptionsHandle> options_;
+  int64_t batch_rows_;
+  bool done_ = false;
+};
+
+arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
+    duckdb_arrow_options options, std::vector<LogicalTypeHandle>& types,
+    const std::vector<std::string>& names) {
+  std::vector<duckdb_logical_type> raw_types;
+  std::vector<const char*> raw_names;
+  for (auto& t : types) raw_types.push_back(t.type);
+  for (auto& n : names) raw_names.push_back(n.c_str());
+  ArrowSchema c_schema;
+  ARROW_RETURN_NOT_OK(ConsumeErrorData(duckdb_to_arrow_schema(
+      options, raw_types.data(), raw_names.data(), raw_types.size(), &c_schema)));
+  return arrow::ImportSchema(&c_schema);
+}
+
+arrow::Status Prepare(duckdb_connection conn, const std::string& sql,
+                      const std::vector<std::string>& parameters, PreparedHandle* out) {
+  if (duckdb_prepare(conn, sql.c_str(), &out->stmt) == DuckDBError) {
+    const char* error = duckdb_prepare_error(out->stmt);
+    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
+  }
+  const auto expected = duckdb_nparams(out->stmt);
+  if (expected != parameters.size()) {
+    return arrow::Status::Invalid("query has ", expected, " parameter(s) but ",
+                                  parameters.size(), " were given");
+  }
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (duckdb_bind_varchar_length(out->stmt, i + 1, parameters[i].data(),
+                                   parameters[i].size()) == DuckDBError) {
+      return arrow::Status::Invalid("cannot bind parameter ", i + 1);
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
+    duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
+    const QueryOptions& options) {
+  PreparedHandle prepared;
+  ARROW_RETURN_NOT_OK(Prepare(conn, sql, options.parameters, &prepared));
+  PendingHandle pending;
+  if (duckdb_pending_prepared_streaming(prepared.stmt, &pending.pending) == DuckDBError) {
+    const char* error = duckdb_pending_error(pending.pending);
+    return TranslateDuckDBError(-1, error ? error : "cannot start query");
+  }
+  auto result = std::make_unique<ResultHandle>();
+  auto state = duckdb_execute_pending(pending.pending, &result->result);
+  result->valid = true;
+  if (state == DuckDBError) return ResultError(&result->result);
+
+  const idx_t n = duckdb_column_count(&result->result);
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_column_logical_type(&result->result, i));
+    names.emplace_back(duckdb_column_name(&result->result, i));
+  }
+  auto arrow_options = std::make_unique<ArrowOptionsHandle>();
+  arrow_options->options = duckdb_result_get_arrow_options(&result->result);
+  ARROW_ASSIGN_OR_RAISE(auto schema, ArrowSchemaOf(arrow_options->options, types, names));
+  return std::make_shared<ResultBatchReader>(std::move(owner), std::move(schema),
+                                             std::move(result), std::move(arrow_options),
+                                             std::max<int64_t>(options.batch_rows, 1));
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
+    std::unique_ptr<Connection> connection, const std::string& sql,
+    const QueryOptions& options) {
+  duckdb_connection conn = connection->impl_->conn;
+  return StartQuery(conn, std::move(connection), sql, options);
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> Connection::QueryTable(
+    const std::string& sql, const std::vector<std::string>& parameters) {
+  QueryOptions options;
+  options.parameters = parameters;
+  ARROW_ASSIGN_OR_RAISE(auto reader, StartQuery(impl_->conn, nullptr, sql, options));
+  return reader->ToTable();
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> Connection::DescribeQuery(
+    const std::string& sql) {
+  PreparedHandle prepared;
+  if (duckdb_prepare(impl_->conn, sql.c_str(), &prepared.stmt) == DuckDBError) {
+    const char* error = duckdb_prepare_error(prepared.stmt);
+    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
+  }
+  const idx_t n = duckdb_prepared_statement_column_count(prepared.stmt);
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_prepared_statement_column_logical_type(prepared.stmt, i));
+    names.emplace_back(duckdb_prepared_statement_column_name(prepared.stmt, i));
+  }
+  ArrowOptionsHandle options;
+  duckdb_connection_get_arrow_options(impl_->conn, &options.options);
+  return ArrowSchemaOf(options.options, types, names);
+}
+
+arrow::Status Connection::ColumnsFromTable(const arrow::Table& table,
+                                           std::vector<ColumnInfo>* columns) {
+  ARROW_ASSIGN_OR_RAISE(auto flat, table.CombineChunksToBatch());
+  columns->clear();
+  for (int64_t i = 0; i < flat->num_rows(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto n, flat->column(0)->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto t, flat->column(1)->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto z, flat->column(2)->GetScalar(i));
+    columns->push_back({n->ToString(), t->ToString(), z->ToString() == "true"});
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelation(
+    const std::string& name) {
+  // A catalog query rather than DESCRIBE: a failing statement would abort the caller's
+  // transaction.
+  ARROW_ASSIGN_OR_RAISE(
+      auto table,
+      QueryTable("SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
+                 "WHERE database_name = $1 AND schema_name = 'main' AND table_name = $2 "
+                 "ORDER BY column_index",
+                 {impl_->catalog, name}));
+  if (table->num_rows() == 0) return std::nullopt;
+  std::vector<ColumnInfo> columns;
+  ARROW_RETURN_NOT_OK(ColumnsFromTable(*table, &columns));
+  return columns;
+}
+
+arrow::Result<std::vector<TableInfo>> Connection::ListRelations() {
+  ARROW_ASSIGN_OR_RAISE(
+      auto table,
+      QueryTable("SELECT table_name AS name, 'table' AS kind, estimated_size::BIGINT AS rows "
+                 "FROM duckdb_tables() WHERE NOT temporary AND schema_name = 'main' "
+                 "AND database_name = current_database() "
+                 "UNION ALL SELECT view_name, 'view', -1::BIGINT FROM duckdb_views() "
+                 "WHERE NOT internal AND NOT temporary AND schema_name = 'main' "
+                 "AND database_name = current_database() ORDER BY name"));
+  ARROW_ASSIGN_OR_RAISE(auto flat, table->CombineChunksToBatch());
+  std::vector<TableInfo> out;
+  for (int64_t i = 0; i < flat->num_rows(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto n, flat->column(0)->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto k, flat->column(1)->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto r, flat->column(2)->GetScalar(i));
+    out.push_back({n->ToString(), k->ToString(), std::stoll(r->ToString())});
+  }
+  return out;
+}
+
+}  // namespace arrowport::storage

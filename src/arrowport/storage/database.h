@@ -1,0 +1,121 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::storage {
+
+struct DatabaseOptions {
+  std::string path = "arrowport.duckdb";  ///< file path or ":memory:"
+  int threads = 0;                         ///< 0 = DuckDB default
+  std::string memory_limit;                ///< e.g. "4GB"; empty = DuckDB default
+  std::vector<std::string> init_sql;       ///< run once after opening
+};
+
+/// A column as DuckDB sees it.
+struct ColumnInfo {
+  std::string name;
+  std::string type;  ///< DuckDB's spelling, e.g. "DECIMAL(18,3)"
+  bool nullable = true;
+};
+
+struct TableInfo {
+  std::string name;
+  std::string kind;  ///< "table" or "view"
+  int64_t estimated_rows = -1;
+};
+
+/// Options for streaming query results out as Arrow.
+struct QueryOptions {
+  int64_t batch_rows = 122880;           ///< target rows per emitted record batch
+  std::vector<std::string> parameters;   ///< bound in order to $1, $2, ... as VARCHAR
+};
+
+class Connection;
+
+/// \brief An open DuckDB database (file or in-memory). Thread-safe: any number of
+/// threads may Connect() concurrently; each connection is then used by one thread.
+class Database {
+ public:
+  static arrow::Result<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  arrow::Result<std::unique_ptr<Connection>> Connect();
+  const std::string& path() const;
+
+ private:
+  struct Impl;
+  explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// \brief One DuckDB connection with its own transaction state. Not thread-safe.
+class Connection {
+ public:
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Runs SQL that returns no rows of interest.
+  arrow::Status Execute(const std::string& sql);
+  /// Runs a statement and returns the number of rows it changed.
+  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql);
+
+  arrow::Status Begin();
+  arrow::Status Commit();
+  /// Rolls back if a transaction is open; never fails loudly (used on error paths).
+  void Rollback();
+
+  /// Columns of a table or view in schema main, or nullopt when there is none.
+  arrow::Result<std::optional<std::vector<ColumnInfo>>> DescribeRelation(
+      const std::string& name);
+
+  /// \brief Exposes `source` to SQL as a view that the next statement reading it scans
+  /// once, batch by batch, as batches arrive. Views over Arrow streams cannot live in a
+  /// persistent catalog, so they go to an in-memory scratch catalog: register *before*
+  /// opening a transaction that writes the database (DuckDB lets one transaction write
+  /// one catalog), and DropArrowStream() when done. Returns the qualified relation name
+  /// to use in SQL; `columns` receives DuckDB's mapping of the schema.
+  arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
+                                                 std::vector<ColumnInfo>* columns);
+
+  /// Drops a view made by RegisterArrowStream and releases its reader. Never fails loudly.
+  void DropArrowStream(const std::string& relation);
+
+  /// Result schema of a query, without running it.
+  arrow::Result<std::shared_ptr<arrow::Schema>> DescribeQuery(const std::string& sql);
+
+  /// Tables and views of schema main.
+  arrow::Result<std::vector<TableInfo>> ListRelations();
+
+  /// Runs a small query and materialises the result (metadata lookups, tests).
+  arrow::Result<std::shared_ptr<arrow::Table>> QueryTable(
+      const std::string& sql, const std::vector<std::string>& parameters = {});
+
+  /// \brief Runs `sql` and streams the result as Arrow record batches. The reader owns
+  /// the connection; DuckDB produces rows only as the reader is pulled.
+  static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Query(
+      std::unique_ptr<Connection> connection, const std::string& sql,
+      const QueryOptions& options = {});
+
+  /// Asks a running query on this connection to stop (thread-safe).
+  void Interrupt();
+
+ private:
+  friend class Database;
+  struct Impl;
+  explicit Connection(std::unique_ptr<Impl> impl);
+  static arrow::Status ColumnsFromTable(const arrow::Table& table,
+                                       std::vector<ColumnInfo>* columns);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace arrowport::storage

@@ -1,0 +1,146 @@
+#include "arrowport/storage/database.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "arrow/api.h"
+
+namespace arrowport::storage {
+
+namespace {
+std::shared_ptr<arrow::RecordBatchReader> Int64Reader(int64_t rows, int64_t batch_rows) {
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (int64_t start = 0; start < rows; start += batch_rows) {
+    arrow::Int64Builder b;
+    for (int64_t i = start; i < std::min(rows, start + batch_rows); ++i) (void)b.Append(i);
+    auto array = b.Finish().ValueOrDie();
+    batches.push_back(arrow::RecordBatch::Make(schema, array->length(), {array}));
+  }
+  return arrow::RecordBatchReader::Make(batches, schema).ValueOrDie();
+}
+}  // namespace
+
+class DatabaseTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    if (GetParam()) {
+      path_ = ::testing::TempDir() + "/arrowport_database_test.duckdb";
+      std::filesystem::remove(path_);
+      std::filesystem::remove(path_ + ".wal");
+      options.path = path_;
+    } else {
+      options.path = ":memory:";
+    }
+    auto db = Database::Open(options);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+  void TearDown() override {
+    db_.reset();
+    if (!path_.empty()) {
+      std::filesystem::remove(path_);
+      std::filesystem::remove(path_ + ".wal");
+    }
+  }
+  std::string path_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_P(DatabaseTest, StreamsArrowInAndOut) {
+  auto conn = db_->Connect().ValueOrDie();
+  std::vector<ColumnInfo> columns;
+  auto relation = conn->RegisterArrowStream(Int64Reader(300000, 10000), &columns);
+  ASSERT_TRUE(relation.ok()) << relation.status().ToString();
+  ASSERT_EQ(columns.size(), 1u);
+  EXPECT_EQ(columns[0].type, "BIGINT");
+  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
+  auto inserted = conn->ExecuteUpdate("INSERT INTO t SELECT x FROM " + *relation);
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  EXPECT_EQ(*inserted, 300000);
+  ASSERT_TRUE(conn->Commit().ok());
+  conn->DropArrowStream(*relation);
+
+  QueryOptions options;
+  options.batch_rows = 50000;
+  auto reader = Connection::Query(db_->Connect().ValueOrDie(), "SELECT x FROM t ORDER BY x",
+                                  options);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  int64_t rows = 0, sum = 0, batches = 0;
+  for (;;) {
+    auto batch = (*reader)->Next().ValueOrDie();
+    if (!batch) break;
+    ++batches;
+    EXPECT_LE(batch->num_rows(), 50000 + 2048);
+    auto xs = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+    for (int64_t i = 0; i < xs->length(); ++i) sum += xs->Value(i);
+    rows += batch->num_rows();
+  }
+  EXPECT_EQ(rows, 300000);
+  EXPECT_EQ(sum, int64_t{300000} * 299999 / 2);
+  EXPECT_GE(batches, 6);
+}
+
+TEST_P(DatabaseTest, DescribesWithoutRunning) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (a INTEGER NOT NULL, b DECIMAL(18,3), "
+                            "c TIMESTAMPTZ, d VARCHAR[])").ok());
+  auto columns = conn->DescribeRelation("t").ValueOrDie();
+  ASSERT_TRUE(columns.has_value());
+  ASSERT_EQ(columns->size(), 4u);
+  EXPECT_FALSE((*columns)[0].nullable);
+  EXPECT_EQ((*columns)[1].type, "DECIMAL(18,3)");
+  EXPECT_FALSE(conn->DescribeRelation("missing").ValueOrDie().has_value());
+  auto schema = conn->DescribeQuery("SELECT a, b FROM t").ValueOrDie();
+  EXPECT_EQ(schema->field(1)->type()->ToString(), "decimal128(18, 3)");
+}
+
+TEST_P(DatabaseTest, TranslatesErrors) {
+  auto conn = db_->Connect().ValueOrDie();
+  EXPECT_TRUE(conn->Execute("SELEC 1").IsInvalid());
+  EXPECT_TRUE(conn->Execute("SELECT * FROM nowhere").IsKeyError());
+  EXPECT_TRUE(conn->DescribeQuery("SELECT * FROM nowhere").status().IsKeyError());
+  auto reader = Connection::Query(db_->Connect().ValueOrDie(), "SELECT 'x'::INTEGER");
+  // Conversion errors surface either at start or on the first batch.
+  if (reader.ok()) {
+    EXPECT_TRUE((*reader)->Next().status().IsInvalid());
+  } else {
+    EXPECT_TRUE(reader.status().IsInvalid()) << reader.status().ToString();
+  }
+}
+
+TEST_P(DatabaseTest, FailedStreamRollsBack) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
+  // A reader that fails after its first batch, like a truncated network stream.
+  class Failing : public arrow::RecordBatchReader {
+   public:
+    explicit Failing(std::shared_ptr<arrow::RecordBatchReader> in) : in_(std::move(in)) {}
+    std::shared_ptr<arrow::Schema> schema() const override { return in_->schema(); }
+    arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+      if (n_++ == 1) return arrow::Status::IOError("connection reset");
+      return in_->ReadNext(out);
+    }
+    std::shared_ptr<arrow::RecordBatchReader> in_;
+    int n_ = 0;
+  };
+  std::vector<ColumnInfo> columns;
+  auto relation = conn->RegisterArrowStream(
+      std::make_shared<Failing>(Int64Reader(100, 10)), &columns).ValueOrDie();
+  ASSERT_TRUE(conn->Begin().ok());
+  auto st = conn->Execute("INSERT INTO t SELECT x FROM " + relation);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("connection reset"), std::string::npos) << st.message();
+  conn->Rollback();
+  conn->DropArrowStream(relation);
+  auto count = conn->QueryTable("SELECT count(*) FROM t").ValueOrDie();
+  EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
+}
+
+INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "File" : "Memory"; });
+
+}  // namespace arrowport::storage

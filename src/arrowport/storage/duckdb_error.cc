@@ -1,0 +1,73 @@
+#include "arrowport/storage/duckdb_error.h"
+
+#include <duckdb.h>
+
+#include <string>
+
+namespace arrowport::storage {
+
+namespace {
+// DuckDB messages start with "<Kind> Error: "; used when the C API gives no type.
+int TypeFromMessage(std::string_view message) {
+  struct Prefix { std::string_view text; int type; };
+  static constexpr Prefix kPrefixes[] = {
+      {"Parser Error", DUCKDB_ERROR_PARSER},
+      {"Binder Error", DUCKDB_ERROR_BINDER},
+      {"Catalog Error", DUCKDB_ERROR_CATALOG},
+      {"Conversion Error", DUCKDB_ERROR_CONVERSION},
+      {"Constraint Error", DUCKDB_ERROR_CONSTRAINT},
+      {"Invalid Input Error", DUCKDB_ERROR_INVALID_INPUT},
+      {"Not implemented Error", DUCKDB_ERROR_NOT_IMPLEMENTED},
+      {"INTERRUPT Error", DUCKDB_ERROR_INTERRUPT},
+      {"Out of Memory Error", DUCKDB_ERROR_OUT_OF_MEMORY},
+      {"TransactionContext Error", DUCKDB_ERROR_TRANSACTION},
+      {"Transaction Error", DUCKDB_ERROR_TRANSACTION},
+      {"Invalid Error", DUCKDB_ERROR_INVALID},
+      {"IO Error", DUCKDB_ERROR_IO},
+  };
+  for (const auto& p : kPrefixes) {
+    if (message.substr(0, p.text.size()) == p.text) return p.type;
+  }
+  return -1;
+}
+}  // namespace
+
+arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
+  if (error_type < 0) error_type = TypeFromMessage(message);
+  const std::string text(message);
+  switch (error_type) {
+    case DUCKDB_ERROR_PARSER:
+    case DUCKDB_ERROR_SYNTAX:
+    case DUCKDB_ERROR_BINDER:
+    case DUCKDB_ERROR_CONVERSION:
+    case DUCKDB_ERROR_CONSTRAINT:
+    case DUCKDB_ERROR_OUT_OF_RANGE:
+    case DUCKDB_ERROR_DECIMAL:
+    case DUCKDB_ERROR_MISMATCH_TYPE:
+    case DUCKDB_ERROR_DIVIDE_BY_ZERO:
+    case DUCKDB_ERROR_INVALID_TYPE:
+    case DUCKDB_ERROR_INVALID_INPUT:
+    case DUCKDB_ERROR_PARAMETER_NOT_RESOLVED:
+    case DUCKDB_ERROR_PARAMETER_NOT_ALLOWED:
+    case DUCKDB_ERROR_PLANNER:
+    case DUCKDB_ERROR_EXPRESSION:
+    case DUCKDB_ERROR_INVALID:
+    case DUCKDB_ERROR_UNKNOWN_TYPE:
+      return arrow::Status::Invalid(text);
+    case DUCKDB_ERROR_CATALOG:
+      return arrow::Status::KeyError(text);
+    case DUCKDB_ERROR_INTERRUPT:
+      return arrow::Status::Cancelled(text);
+    case DUCKDB_ERROR_OUT_OF_MEMORY:
+      return arrow::Status::OutOfMemory(text);
+    case DUCKDB_ERROR_NOT_IMPLEMENTED:
+      return arrow::Status::NotImplemented(text);
+    case DUCKDB_ERROR_TRANSACTION:
+    case DUCKDB_ERROR_SERIALIZATION:
+      return arrow::Status::IOError("retryable conflict: ", text);
+    default:
+      return arrow::Status::IOError(text);
+  }
+}
+
+}  // namespace arrowport::storage

@@ -1,0 +1,4 @@
+// The arrowport executable: everything lives in arrowport_core.
+#include "arrowport/cli/commands.h"
+
+int main(int argc, char** argv) { return arrowport::cli::Main(argc, argv); }

@@ -1,0 +1,91 @@
+"""Fixtures that run the real `arrowport` binary (through bin/arrowport) for e2e tests."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.flight as flight
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARROWPORT = str(REPO / "bin" / "arrowport")
+READY = re.compile(r"^arrowport ready flight=(grpc://\S+)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test (bin/test --slow)")
+
+
+class RunningServer:
+    """An `arrowport serve` process; stderr is collected for assertions."""
+
+    def __init__(self, args, cwd, env=None, timeout=120):
+        self.stderr_lines = []
+        self.proc = subprocess.Popen(
+            [ARROWPORT, "serve", *args], cwd=cwd, env=env or os.environ.copy(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        deadline = time.time() + timeout
+        self.uri = None
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            match = READY.match(line.strip())
+            if match:
+                self.uri = match.group(1)
+                break
+        if self.uri is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("server did not become ready:\n" + self.stderr())
+
+    def _drain_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def stderr(self):
+        return "".join(self.stderr_lines)
+
+    @property
+    def port(self):
+        return int(self.uri.rsplit(":", 1)[1])
+
+    def client(self):
+        return flight.connect(self.uri)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(*args) -> RunningServer on a fresh file database."""
+    servers = []
+
+    def start(*args, db=None, cwd=None, env=None):
+        db_args = [] if any(a == "--db" for a in args) else ["--db", str(db or tmp_path / "e2e.duckdb")]
+        server = RunningServer([*db_args, "--flight-port", "0", *args], cwd=cwd or tmp_path, env=env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+def run_cli(*args, cwd=None, input=None, timeout=300):
+    """Runs `bin/arrowport ARGS` and returns the CompletedProcess."""
+    return subprocess.run([ARROWPORT, *args], cwd=cwd, input=input, capture_output=True,
+                          timeout=timeout)

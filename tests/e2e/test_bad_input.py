@@ -1,0 +1,142 @@
+"""Bad input over Flight: clear errors, the server stays up, failed writes leave nothing."""
+import json
+
+import grpc
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+import rawflight
+from test_flight_roundtrip import get, put
+
+
+def count(client, table):
+    return get(client, {"sql": f"SELECT count(*)::BIGINT AS n FROM {table}"}).column("n")[0].as_py()
+
+
+def assert_healthy(client):
+    body = next(client.do_action(flight.Action("health", b""))).body.to_pybytes()
+    assert json.loads(body)["status"] == "ok"
+
+
+def descriptor(stream):
+    return rawflight.command_descriptor(json.dumps({"stream": stream}).encode())
+
+
+def batches(start, n, rows=1000):
+    return [pa.record_batch({"x": pa.array(range(start + i * rows, start + (i + 1) * rows), pa.int64())})
+            for i in range(n)]
+
+
+@pytest.fixture
+def seeded(server):
+    client = server.client()
+    put(client, pa.table({"x": pa.array(range(10), pa.int64())}), {"stream": "t"})
+    return server, client
+
+
+def test_malformed_ipc_header(seeded):
+    server, client = seeded
+    frames = [rawflight.flight_data(b"this is not a flatbuffer", b"", descriptor("t"))]
+    with pytest.raises(grpc.RpcError) as err:
+        rawflight.do_put(server.port, frames)
+    assert err.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNKNOWN,
+                                grpc.StatusCode.INTERNAL)
+    assert count(client, "t") == 10
+    assert_healthy(client)
+
+
+def test_truncated_record_batch_commits_nothing(seeded):
+    server, client = seeded
+    messages = rawflight.ipc_messages(batches(100, 3))
+    (schema_header, _), *records = messages
+    frames = [rawflight.flight_data(schema_header, b"", descriptor("t"))]
+    frames += [rawflight.flight_data(h, b) for h, b in records[:2]]
+    header, body = records[2]
+    frames.append(rawflight.flight_data(header, body[: len(body) // 2]))  # body cut short
+    with pytest.raises(grpc.RpcError) as err:
+        rawflight.do_put(server.port, frames)
+    assert err.value.details()
+    assert count(client, "t") == 10  # per_request: the two good batches are not visible
+    assert_healthy(client)
+
+
+def test_schema_change_mid_stream_commits_nothing(seeded):
+    server, client = seeded
+    first = rawflight.ipc_messages(batches(100, 2))
+    other = rawflight.ipc_messages([pa.record_batch({"y": pa.array(["a"], pa.string())})])
+    frames = [rawflight.flight_data(first[0][0], b"", descriptor("t"))]
+    frames += [rawflight.flight_data(h, b) for h, b in first[1:]]
+    frames += [rawflight.flight_data(h, b) for h, b in other]  # a second schema message
+    with pytest.raises(grpc.RpcError) as err:
+        rawflight.do_put(server.port, frames)
+    assert err.value.code() != grpc.StatusCode.OK
+    assert count(client, "t") == 10
+    assert_healthy(client)
+
+
+def test_unknown_table_in_ticket(seeded):
+    _, client = seeded
+    with pytest.raises(pa.ArrowKeyError) as err:
+        get(client, {"table": "no_such_table"})
+    assert "no_such_table" in str(err.value) and "does not exist" in str(err.value)
+    with pytest.raises(pa.ArrowException):
+        client.get_flight_info(flight.FlightDescriptor.for_path("no_such_table"))
+    assert_healthy(client)
+
+
+def test_unknown_table_maps_to_not_found(seeded):
+    server, _ = seeded
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.unary_stream("/arrow.flight.protocol.FlightService/DoGet",
+                                    request_serializer=None, response_deserializer=None)
+        ticket = json.dumps({"table": "no_such_table"}).encode()
+        with pytest.raises(grpc.RpcError) as err:
+            list(call(rawflight._field(1, ticket), timeout=10))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_invalid_sql(seeded):
+    _, client = seeded
+    with pytest.raises(pa.ArrowInvalid) as err:
+        get(client, {"sql": "SELEC nonsense"})
+    assert "syntax error" in str(err.value)
+    assert_healthy(client)
+
+
+@pytest.mark.parametrize("name", ["x; DROP TABLE y", "t\"--", "../etc/passwd", ""])
+def test_invalid_identifiers(seeded, name):
+    _, client = seeded
+    with pytest.raises(pa.ArrowInvalid):
+        put(client, pa.table({"x": [1]}), {"stream": name} if name else {"stream": "ok", "table": "a b"})
+    with pytest.raises(pa.ArrowInvalid):
+        get(client, {"table": name or "a b"})
+    assert count(client, "t") == 10
+    assert_healthy(client)
+
+
+def test_type_conflict_and_create_mode(seeded):
+    _, client = seeded
+    with pytest.raises(pa.ArrowInvalid) as err:
+        put(client, pa.table({"x": ["not a number"]}), {"stream": "t"})
+    assert "VARCHAR but table t.x is BIGINT" in str(err.value)
+    with pytest.raises(pa.ArrowException) as err:
+        put(client, pa.table({"x": pa.array([1], pa.int64())}), {"stream": "t", "mode": "create"})
+    assert "already exists" in str(err.value)
+    with pytest.raises(pa.ArrowInvalid):
+        put(client, pa.table({"x": [1]}), {"stream": "t", "mode": "merge"})
+    assert count(client, "t") == 10
+
+
+def test_unsupported_type_is_clear(seeded):
+    _, client = seeded
+    with pytest.raises(pa.ArrowInvalid) as err:
+        put(client, pa.table({"n": pa.array([None, None], pa.null())}), {"stream": "nulls"})
+    assert "'n'" in str(err.value) and "null" in str(err.value)
+    dense = pa.UnionArray.from_dense(pa.array([0, 1], pa.int8()), pa.array([0, 0], pa.int32()),
+                                     [pa.array([1]), pa.array(["a"])])
+    with pytest.raises(pa.ArrowInvalid) as err:
+        put(client, pa.table({"u": dense}), {"stream": "unions"})
+    assert "sparse" in str(err.value)
+    tables = {f.descriptor.path[0].decode() for f in client.list_flights()}
+    assert "nulls" not in tables and "unions" not in tables

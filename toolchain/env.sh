@@ -1,0 +1,55 @@
+# Shared helpers for bin/ and toolchain/ scripts (sourced, not executed).
+# Decides whether the host has the libraries (native) or commands must run in the forky root.
+
+ARROWPORT_REPO="${ARROWPORT_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+ARROWPORT_ROOT="${ARROWPORT_ROOT:-/var/cache/arrowport/forky}"
+ARROWPORT_CCACHE_DIR="${ARROWPORT_CCACHE_DIR:-/var/cache/arrowport/ccache}"
+export ARROWPORT_REPO ARROWPORT_ROOT ARROWPORT_CCACHE_DIR
+
+# True when this host can build and run Arrowport without the forky root.
+arrowport_host_is_native() {
+  case "${ARROWPORT_NATIVE:-auto}" in
+    1) return 0 ;;
+    0) return 1 ;;
+  esac
+  [[ -f /usr/include/duckdb.hpp ]] && command -v cmake >/dev/null &&
+    pkg-config --atleast-version=25 arrow-flight-sql 2>/dev/null
+}
+
+# Runs a command inside the forky root (or directly when native), with the repository and the
+# ccache directory visible at the same paths, in the caller's working directory when that is
+# inside the repository. Mounts are private to the command (unshare --mount).
+arrowport_in_root() {
+  if arrowport_host_is_native; then
+    "$@"
+    return
+  fi
+  local root="$ARROWPORT_ROOT" repo="$ARROWPORT_REPO" cwd="$PWD"
+  case "$cwd" in "$repo"|"$repo"/*) ;; *) cwd="$repo" ;; esac
+  mkdir -p "$ARROWPORT_CCACHE_DIR"
+  # Arguments travel as positional parameters, never re-parsed by a shell.
+  unshare --mount --fork --kill-child sh -c '
+    set -e
+    root=$1 repo=$2 cwd=$3 cc=$4; shift 4
+    mount --make-rprivate /
+    mount --bind /proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    mkdir -p "$root$repo" "$root$cc" "$root/tmp"
+    mount --bind "$repo" "$root$repo"
+    mount --bind "$cc" "$root$cc"
+    exec chroot "$root" /usr/bin/env -C "$cwd" "$@"' \
+    arrowport-root "$root" "$repo" "$cwd" "$ARROWPORT_CCACHE_DIR" "$@"
+}
+
+# Execs a binary built inside the forky root directly on the host, through the root's own
+# dynamic loader and libraries. The process sees the host's file system, so relative paths,
+# stdin/stdout, exit codes and signals behave exactly as for a native program.
+arrowport_exec_binary() {
+  local bin=$1; shift
+  if arrowport_host_is_native; then
+    exec "$bin" "$@"
+  fi
+  local root="$ARROWPORT_ROOT"
+  local libs="$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu:$root/usr/lib"
+  exec "$root/lib64/ld-linux-x86-64.so.2" --library-path "$libs" --argv0 "$bin" "$bin" "$@"
+}
