@@ -150,3 +150,28 @@ def test_modes_routing_and_per_batch_acks(start_server, tmp_path):
     health = json.loads(next(client.do_action(flight.Action("health", b""))).body.to_pybytes())
     assert health["status"] == "ok"
     assert json.loads(next(client.do_action(flight.Action("checkpoint", b""))).body.to_pybytes()) == {"status": "ok"}
+
+
+def test_one_million_rows_with_nested_decimal_and_tz_types(server):
+    client = server.client()
+    n = 1_000_000
+    base = five_column_table(n)
+    ids = base.column("id").combine_chunks()
+    offsets = pa.array(range(0, 2 * n + 1, 2), pa.int32())
+    table = base.append_column(
+        "amount", pc.cast(pc.divide(pc.cast(ids, pa.float64()), 8), pa.decimal128(18, 3))
+    ).append_column(
+        "at", pc.cast(base.column("ts"), pa.timestamp("us", tz="UTC"))
+    ).append_column(
+        "pair", pa.ListArray.from_arrays(offsets, pc.cast(pa.array(range(2 * n)), pa.int32()))
+    ).append_column(
+        "info", pa.StructArray.from_arrays([ids, base.column("name").combine_chunks()], ["k", "label"])
+    ).append_column(
+        "tags", pa.MapArray.from_arrays(pa.array(range(n + 1), pa.int32()),
+                                        pc.cast(pc.bit_wise_and(ids, 7), pa.string()), ids)
+    )
+    summary = put(client, table, {"stream": "million_rich"})[-1]
+    assert summary["rows"] == n
+    back = get(client, {"table": "million_rich"})
+    assert back.schema.equals(table.schema), back.schema
+    assert back.equals(table)

@@ -7,6 +7,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/prefetching_reader.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -18,6 +19,10 @@ namespace fl = arrow::flight;
 using json = nlohmann::json;
 
 namespace {
+
+// Batches received ahead of DuckDB per DoPut: bounds memory per request while keeping
+// the network busy when DuckDB briefly stalls (row-group flushes).
+constexpr size_t kIngestPrefetchDepth = 4;
 
 std::string TicketFor(const query::QueryRequest& request) {
   json doc;
@@ -69,7 +74,9 @@ class FlightService : public fl::FlightServerBase {
       const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
       return writer->WriteMetadata(*arrow::Buffer::FromString(doc.dump()));
     };
-    auto result = deps_.ingest->Ingest(*request, *batches, ack);
+    // Network receive and IPC decoding run ahead of DuckDB's scan, a few batches deep.
+    auto source = MakePrefetchingReader(*batches, kIngestPrefetchDepth);
+    auto result = deps_.ingest->Ingest(*request, source, ack);
     if (!result.ok()) {
       return LogFailure("do_put", start, result.status(), {{"stream", request->stream}});
     }

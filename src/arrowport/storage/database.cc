@@ -14,6 +14,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/prefetching_reader.h"
 #include "arrowport/storage/duckdb_error.h"
 
 namespace arrowport::storage {
@@ -280,6 +281,11 @@ class ResultBatchReader : public arrow::RecordBatchReader {
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
+  /// Stops a running query from another thread (used when a consumer goes away).
+  void Interrupt() {
+    if (owner_) owner_->Interrupt();
+  }
+
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;
     if (done_) return arrow::Status::OK();
@@ -288,12 +294,11 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     while (rows < batch_rows_) {
       DataChunkHandle chunk(duckdb_fetch_chunk(result_->result));
       if (chunk.chunk == nullptr) {
+        done_ = true;
         const char* error = duckdb_result_error(&result_->result);
         if (error != nullptr) {
-          done_ = true;
           return TranslateDuckDBError(duckdb_result_error_type(&result_->result), error);
         }
-        done_ = true;
         break;
       }
       if (duckdb_data_chunk_get_size(chunk.chunk) == 0) continue;
@@ -332,7 +337,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema_;
   std::unique_ptr<ResultHandle> result_;
   std::unique_ptr<ArrowOptionsHandle> options_;
-  int64_t batch_rows_;
+  const int64_t batch_rows_;
   bool done_ = false;
 };
 
@@ -394,9 +399,14 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   auto arrow_options = std::make_unique<ArrowOptionsHandle>();
   arrow_options->options = duckdb_result_get_arrow_options(&result->result);
   ARROW_ASSIGN_OR_RAISE(auto schema, ArrowSchemaOf(arrow_options->options, types, names));
-  return std::make_shared<ResultBatchReader>(std::move(owner), std::move(schema),
-                                             std::move(result), std::move(arrow_options),
-                                             std::max<int64_t>(options.batch_rows, 1));
+  const bool prefetch = options.prefetch && owner != nullptr;
+  auto reader = std::make_shared<ResultBatchReader>(
+      std::move(owner), std::move(schema), std::move(result), std::move(arrow_options),
+      std::max<int64_t>(options.batch_rows, 1));
+  if (!prefetch) return reader;
+  // DuckDB fetches and converts the next batches while the consumer sends this one.
+  ResultBatchReader* raw = reader.get();
+  return MakePrefetchingReader(reader, /*depth=*/2, [raw] { raw->Interrupt(); });
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ struct TableInfo {
 struct QueryOptions {
   int64_t batch_rows = 122880;           ///< target rows per emitted record batch
   std::vector<std::string> parameters;   ///< bound in order to $1, $2, ... as VARCHAR
+  bool prefetch = true;  ///< convert the next batches on a background thread
 };
 
 class Connection;

@@ -1,0 +1,101 @@
+#include "arrowport/common/prefetching_reader.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace arrowport {
+
+namespace {
+
+class PrefetchingReader : public arrow::RecordBatchReader {
+ public:
+  PrefetchingReader(std::shared_ptr<arrow::RecordBatchReader> inner, size_t depth,
+                    std::function<void()> interrupt)
+      : inner_(std::move(inner)), depth_(depth ? depth : 1), interrupt_(std::move(interrupt)) {}
+
+  ~PrefetchingReader() override { Stop(); }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!started_ && !finished_) {
+      started_ = true;
+      producer_ = std::thread([this] { Produce(); });
+    }
+    changed_.wait(lock, [this] { return !queue_.empty() || finished_; });
+    if (!queue_.empty()) {
+      *out = std::move(queue_.front());
+      queue_.pop_front();
+      changed_.notify_all();
+      return arrow::Status::OK();
+    }
+    *out = nullptr;
+    return error_;
+  }
+
+  arrow::Status Close() override {
+    Stop();
+    return inner_->Close();
+  }
+
+ private:
+  void Produce() {
+    for (;;) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      auto st = inner_->ReadNext(&batch);
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [this] { return stop_ || queue_.size() < depth_; });
+      if (stop_) return;
+      if (!st.ok() || !batch) {
+        error_ = st;
+        finished_ = true;
+        changed_.notify_all();
+        return;
+      }
+      queue_.push_back(std::move(batch));
+      changed_.notify_all();
+    }
+  }
+
+  void Stop() {
+    bool was_running;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      was_running = started_ && !finished_;
+      stop_ = true;
+      finished_ = true;
+      queue_.clear();
+    }
+    changed_.notify_all();
+    if (producer_.joinable()) {
+      if (was_running && interrupt_) interrupt_();
+      producer_.join();
+    }
+  }
+
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  const size_t depth_;
+  std::function<void()> interrupt_;
+
+  std::mutex mutex_;  // guards everything below
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<arrow::RecordBatch>> queue_;
+  arrow::Status error_;
+  bool started_ = false;
+  bool finished_ = false;
+  bool stop_ = false;
+  std::thread producer_;
+};
+
+}  // namespace
+
+std::shared_ptr<arrow::RecordBatchReader> MakePrefetchingReader(
+    std::shared_ptr<arrow::RecordBatchReader> inner, size_t depth,
+    std::function<void()> interrupt) {
+  return std::make_shared<PrefetchingReader>(std::move(inner), depth, std::move(interrupt));
+}
+
+}  // namespace arrowport
