@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARROWPORT = str(REPO / "bin" / "arrowport")
-READY = re.compile(r"^arrowport ready flight=(grpc://\S+)")
+READY = re.compile(r"^arrowport ready flight=(grpc://\S+) http=(http://\S+)")
 
 
 def pytest_configure(config):
@@ -36,7 +36,7 @@ class RunningServer:
                 break
             match = READY.match(line.strip())
             if match:
-                self.uri = match.group(1)
+                self.uri, self.http = match.group(1), match.group(2)
                 break
         if self.uri is None:
             self.proc.kill()
@@ -70,7 +70,8 @@ def start_server(tmp_path):
 
     def start(*args, db=None, cwd=None, env=None):
         db_args = [] if any(a == "--db" for a in args) else ["--db", str(db or tmp_path / "e2e.duckdb")]
-        server = RunningServer([*db_args, "--flight-port", "0", *args], cwd=cwd or tmp_path, env=env)
+        server = RunningServer([*db_args, "--flight-port", "0", "--http-port", "0", *args],
+                               cwd=cwd or tmp_path, env=env)
         servers.append(server)
         return server
 

@@ -16,6 +16,7 @@ def test_ready_line_and_graceful_shutdown_keeps_data(start_server, tmp_path):
     db = tmp_path / "persist.duckdb"
     server = start_server(db=db)
     assert server.uri.startswith("grpc://127.0.0.1:")
+    assert server.http.startswith("http://127.0.0.1:")
     put(server.client(), pa.table({"x": pa.array(range(1000), pa.int64())}), {"stream": "kept"})
     assert server.stop(signal.SIGTERM) == 0
     assert "shutting down" in server.stderr()
@@ -30,10 +31,15 @@ def test_port_in_use_fails_at_start(tmp_path):
         s.listen()
         port = s.getsockname()[1]
         proc = subprocess.run([ARROWPORT, "serve", "--db", str(tmp_path / "p.duckdb"),
-                               "--flight-port", str(port)], capture_output=True, text=True,
-                              timeout=120)
-    assert proc.returncode == 1
-    assert "cannot listen" in proc.stderr and str(port) in proc.stderr
+                               "--flight-port", str(port), "--http-port", "0"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        assert "cannot listen for Flight" in proc.stderr and str(port) in proc.stderr
+        proc = subprocess.run([ARROWPORT, "serve", "--db", str(tmp_path / "p.duckdb"),
+                               "--flight-port", "0", "--http-port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        assert "cannot listen for HTTP" in proc.stderr and str(port) in proc.stderr
 
 
 def test_unknown_config_key_fails_at_start(tmp_path):
@@ -49,7 +55,8 @@ def test_environment_overrides_config(start_server, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("streams:\n  s: {target_table: from_file}\n")
     env = dict(os.environ, ARROWPORT_DB_PATH=str(tmp_path / "env.duckdb"))
-    server = RunningServer(["--config", str(config), "--flight-port", "0"], cwd=tmp_path, env=env)
+    server = RunningServer(["--config", str(config), "--flight-port", "0", "--http-port", "0"],
+                           cwd=tmp_path, env=env)
     try:
         put(server.client(), pa.table({"x": [1]}), {"stream": "s"})
     finally:
@@ -68,7 +75,7 @@ def test_invalid_environment_value_fails(tmp_path):
 def test_database_locked_by_another_server(start_server, tmp_path):
     db = tmp_path / "locked.duckdb"
     start_server(db=db)
-    proc = subprocess.run([ARROWPORT, "serve", "--db", str(db), "--flight-port", "0"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([ARROWPORT, "serve", "--db", str(db), "--flight-port", "0",
+                           "--http-port", "0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "cannot open database" in proc.stderr

@@ -93,6 +93,7 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
   server::ServerSetup setup;
   setup.config.db_path = db_path;
   setup.config.flight.port = 0;
+  setup.config.http.port = 0;
   setup.config.log_level = "warn";
   ARROW_ASSIGN_OR_RAISE(auto srv, server::Server::Start(setup));
   ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(srv->flight_uri()));

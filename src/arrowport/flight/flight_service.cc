@@ -185,23 +185,9 @@ class FlightService : public fl::FlightServerBase {
       return arrow::Status::OK();
     }
     if (action.type == "list_streams") {
-      json streams = json::array();
-      for (const auto& [name, entry] : deps_.router->Snapshot()) {
-        const auto& [route, counters] = entry;
-        streams.push_back({{"stream", name},
-                           {"target_table", route.target_table},
-                           {"chunk_size", route.chunk_size},
-                           {"schema_policy", config::ToString(route.schema_policy)},
-                           {"commit", config::ToString(route.commit)},
-                           {"compression", route.compression},
-                           {"rows", counters.rows},
-                           {"batches", counters.batches},
-                           {"bytes", counters.bytes},
-                           {"requests", counters.requests},
-                           {"errors", counters.errors},
-                           {"last_write", counters.last_write}});
-      }
-      *result = JsonResult({{"streams", streams}});
+      std::vector<fl::Result> results(1);
+      results[0].body = arrow::Buffer::FromString(ingest::StreamsJson(*deps_.router));
+      *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
       return arrow::Status::OK();
     }
     if (action.type == "reload_config") {

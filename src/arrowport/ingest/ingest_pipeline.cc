@@ -20,6 +20,20 @@ namespace {
 
 using storage::ColumnInfo;
 
+// Marks schema mismatches so protocols can tell them from other invalid input.
+class SchemaMismatchDetail : public arrow::StatusDetail {
+ public:
+  static constexpr const char* kTypeId = "arrowport::schema_mismatch";
+  const char* type_id() const override { return kTypeId; }
+  std::string ToString() const override { return "schema mismatch"; }
+};
+
+template <typename... Args>
+arrow::Status SchemaMismatch(Args&&... args) {
+  return arrow::Status::Invalid(std::forward<Args>(args)...)
+      .WithDetail(std::make_shared<SchemaMismatchDetail>());
+}
+
 std::string Lower(const std::string& s) {
   std::string out = s;
   std::transform(out.begin(), out.end(), out.begin(),
@@ -72,7 +86,7 @@ arrow::Result<ColumnPlan> PlanColumns(const std::string& table, const std::strin
     if (it == by_name.end()) {
       if (policy == config::SchemaPolicy::kIgnoreExtra) continue;
       if (policy == config::SchemaPolicy::kStrict) {
-        return arrow::Status::Invalid("column '", column.name, "' (", column.type,
+        return SchemaMismatch("column '", column.name, "' (", column.type,
                                       ") does not exist in table ", table,
                                       " (schema_policy=strict; use add_columns or "
                                       "ignore_extra to accept it)");
@@ -86,7 +100,7 @@ arrow::Result<ColumnPlan> PlanColumns(const std::string& table, const std::strin
     }
     const ColumnInfo& target = *it->second;
     if (!storage::IsSafeConversion(column.type, target.type)) {
-      return arrow::Status::Invalid("column '", column.name, "' is ", column.type,
+      return SchemaMismatch("column '", column.name, "' is ", column.type,
                                     " but table ", table, ".", target.name, " is ",
                                     target.type, " (schema_policy=", policy_name, ")");
     }
@@ -96,13 +110,13 @@ arrow::Result<ColumnPlan> PlanColumns(const std::string& table, const std::strin
   }
   for (const auto& column : existing) {
     if (!matched.count(Lower(column.name)) && !column.nullable) {
-      return arrow::Status::Invalid("table ", table, ".", column.name,
+      return SchemaMismatch("table ", table, ".", column.name,
                                     " is NOT NULL but the stream has no column '",
                                     column.name, "'");
     }
   }
   if (targets.empty()) {
-    return arrow::Status::Invalid("no column of the stream matches a column of table ", table);
+    return SchemaMismatch("no column of the stream matches a column of table ", table);
   }
   auto join = [](const std::vector<std::string>& parts) {
     std::string out;
@@ -162,6 +176,11 @@ arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::stri
 }
 
 }  // namespace
+
+bool IsSchemaMismatch(const arrow::Status& status) {
+  return status.detail() != nullptr &&
+         std::string(status.detail()->type_id()) == SchemaMismatchDetail::kTypeId;
+}
 
 IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router)
     : database_(database), router_(router) {}

@@ -27,6 +27,10 @@ struct IngestResult {
   bool created = false;  ///< the table was created by this request
 };
 
+/// True when `status` reports incoming data that does not fit the target table (type
+/// conflict, unknown column under strict, missing NOT NULL column): HTTP answers 422.
+bool IsSchemaMismatch(const arrow::Status& status);
+
 /// Called after each committed batch in per_batch mode, before the next one is read.
 /// A non-OK status aborts the request (later batches are not written).
 using BatchCommitted = std::function<arrow::Status(int64_t batch_index, int64_t rows)>;

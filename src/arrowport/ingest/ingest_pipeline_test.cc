@@ -121,6 +121,7 @@ TEST_F(IngestPipelineTest, StrictPolicyRejectsExtraColumnsAndTypeConflicts) {
   auto conflict = arrow::schema({arrow::field("id", arrow::utf8())});
   st = pipeline_->Ingest(request, Reader(conflict, 1, 5)).status();
   EXPECT_TRUE(st.IsInvalid());
+  EXPECT_TRUE(IsSchemaMismatch(st));
   EXPECT_NE(st.message().find("VARCHAR but table s.id is BIGINT"), std::string::npos)
       << st.message();
   // Safe widening: int32 into BIGINT.

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <ctime>
 
+#include <nlohmann/json.hpp>
+
 namespace arrowport::ingest {
 
 namespace {
@@ -56,6 +58,26 @@ StreamRouter::Snapshot() const {
     out[name] = {config::RouteFor(config_, name), counters};
   }
   return out;
+}
+
+std::string StreamsJson(const StreamRouter& router) {
+  nlohmann::json streams = nlohmann::json::array();
+  for (const auto& [name, entry] : router.Snapshot()) {
+    const auto& [route, counters] = entry;
+    streams.push_back({{"stream", name},
+                       {"target_table", route.target_table},
+                       {"chunk_size", route.chunk_size},
+                       {"schema_policy", config::ToString(route.schema_policy)},
+                       {"commit", config::ToString(route.commit)},
+                       {"compression", route.compression},
+                       {"rows", counters.rows},
+                       {"batches", counters.batches},
+                       {"bytes", counters.bytes},
+                       {"requests", counters.requests},
+                       {"errors", counters.errors},
+                       {"last_write", counters.last_write}});
+  }
+  return nlohmann::json{{"streams", streams}}.dump();
 }
 
 }  // namespace arrowport::ingest

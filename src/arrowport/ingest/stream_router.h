@@ -42,4 +42,8 @@ class StreamRouter {
   std::map<std::string, StreamCounters> counters_;
 };
 
+/// `{"streams": [{stream, target_table, chunk_size, schema_policy, commit, compression,
+/// rows, batches, bytes, requests, errors, last_write}, ...]}` for every protocol.
+std::string StreamsJson(const StreamRouter& router);
+
 }  // namespace arrowport::ingest

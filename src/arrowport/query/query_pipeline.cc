@@ -12,8 +12,13 @@
 namespace arrowport::query {
 
 std::string QueryRequest::ToSql() const {
-  if (!table.empty()) return "SELECT * FROM " + QuoteIdentifier(table);
-  return sql;
+  if (table.empty()) return sql;
+  std::string select;
+  for (const auto& column : columns) select += (select.empty() ? "" : ", ") + QuoteIdentifier(column);
+  std::string out = "SELECT " + (select.empty() ? std::string("*") : select) + " FROM " +
+                    QuoteIdentifier(table);
+  if (limit) out += " LIMIT " + std::to_string(*limit);
+  return out;
 }
 
 arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct QueryRequest {
   std::string sql;
   std::string table;
   std::vector<std::string> parameters;  ///< bound to $1, $2, ...
+  std::vector<std::string> columns;     ///< with `table`: validated column names (empty = *)
+  std::optional<int64_t> limit;         ///< with `table`: LIMIT
 
   /// The SQL that runs: `sql`, or a quoted SELECT * of `table`.
   std::string ToSql() const;

@@ -9,6 +9,7 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/flight/flight_service.h"
+#include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -41,6 +42,7 @@ struct Server::Impl {
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
+  std::unique_ptr<http::HttpGateway> http;
   std::mutex shutdown_mutex;  // guards shut_down
   bool shut_down = false;
 
@@ -119,8 +121,22 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
                                   config.flight.port, ": ", st.message());
   }
+  http::HttpGatewayDeps http_deps;
+  http_deps.ingest = impl->ingest.get();
+  http_deps.router = impl->router.get();
+  http_deps.query = impl->query.get();
+  http_deps.logger = &impl->logger;
+  http_deps.max_body_bytes = config.http_max_body_bytes;
+  auto gateway = http::HttpGateway::Start(http_deps, config.http.host, config.http.port);
+  if (!gateway.ok()) {
+    (void)impl->flight->Shutdown();
+    return gateway.status();
+  }
+  impl->http = std::move(*gateway);
   impl->logger.Info("listening", {{"flight", "grpc://" + config.flight.host + ":" +
                                                  std::to_string(impl->flight->port())},
+                                  {"http", "http://" + config.http.host + ":" +
+                                               std::to_string(impl->http->port())},
                                   {"database", config.db_path}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -131,7 +147,13 @@ std::string Server::flight_uri() const {
   return "grpc://" + impl_->setup.config.flight.host + ":" + std::to_string(flight_port());
 }
 
-std::string Server::ReadyLine() const { return "arrowport ready flight=" + flight_uri(); }
+std::string Server::http_uri() const {
+  return "http://" + impl_->setup.config.http.host + ":" + std::to_string(impl_->http->port());
+}
+
+std::string Server::ReadyLine() const {
+  return "arrowport ready flight=" + flight_uri() + " http=" + http_uri();
+}
 
 arrow::Status Server::ServeUntilSignal() {
   ARROW_RETURN_NOT_OK(impl_->flight->SetShutdownOnSignals({SIGINT, SIGTERM}));
@@ -146,6 +168,7 @@ arrow::Status Server::Shutdown() {
   if (impl_->shut_down) return arrow::Status::OK();
   impl_->shut_down = true;
   // Stops accepting and waits for in-flight calls before the checkpoint.
+  if (impl_->http) impl_->http->Stop();
   auto st = impl_->flight->Shutdown();
   (void)impl_->flight->Wait();
   auto conn = impl_->database->Connect();

@@ -25,9 +25,10 @@ class Server {
   static arrow::Result<std::unique_ptr<Server>> Start(ServerSetup setup);
   ~Server();
 
-  /// `arrowport ready flight=grpc://host:port` — the machine-readable ready line.
+  /// `arrowport ready flight=grpc://host:port http=http://host:port` (machine-readable).
   std::string ReadyLine() const;
   std::string flight_uri() const;
+  std::string http_uri() const;
   int flight_port() const;
 
   /// Blocks until SIGINT or SIGTERM, then drains in-flight calls and checkpoints.

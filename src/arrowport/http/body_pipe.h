@@ -1,0 +1,49 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "arrow/io/interfaces.h"
+#include "arrow/result.h"
+
+namespace arrowport::http {
+
+/// \brief Turns a pushed HTTP request body (the server's receive callback) into a pulled
+/// arrow::io::InputStream for the IPC reader on the ingest thread. At most
+/// `max_buffered_bytes` wait in between: a full pipe blocks the pusher, so a fast client
+/// is slowed to DuckDB's pace instead of being buffered (backpressure).
+class BodyPipe : public arrow::io::InputStream {
+ public:
+  explicit BodyPipe(int64_t max_buffered_bytes) : max_buffered_(max_buffered_bytes) {}
+
+  /// Producer side. Returns false once the consumer has stopped reading.
+  bool Push(const char* data, size_t length);
+  /// Producer side: the whole body arrived.
+  void Finish();
+  /// Producer side: the body ended abnormally (client hung up, limit hit).
+  void Abort(arrow::Status reason);
+
+  // InputStream (consumer side).
+  arrow::Result<int64_t> Read(int64_t nbytes, void* out) override;
+  arrow::Result<std::shared_ptr<arrow::Buffer>> Read(int64_t nbytes) override;
+  arrow::Status Close() override;
+  arrow::Result<int64_t> Tell() const override { return position_; }
+  bool closed() const override;
+
+ private:
+  const int64_t max_buffered_;
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable changed_;
+  std::deque<std::string> chunks_;
+  size_t offset_in_front_ = 0;
+  int64_t buffered_ = 0;
+  int64_t position_ = 0;
+  bool finished_ = false;
+  bool reader_closed_ = false;
+  arrow::Status abort_;
+};
+
+}  // namespace arrowport::http

@@ -1,0 +1,561 @@
+#include "arrowport/http/http_gateway.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "arrow/buffer.h"
+#include "arrow/io/buffered.h"
+#include "arrow/io/compressed.h"
+#include "arrow/io/memory.h"
+#include "arrow/ipc/reader.h"
+#include "arrow/record_batch.h"
+#include "arrow/util/base64.h"
+#include "arrow/util/compression.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/common/prefetching_reader.h"
+#include "arrowport/http/body_pipe.h"
+#include "arrowport/http/http_errors.h"
+#include "arrowport/http/openapi.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/query/result_writer.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::http {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
+constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead of DuckDB
+constexpr int64_t kResponseBufferBytes = 256 << 10;  // coalesces small writes into chunks
+constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void SendJson(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+void SendError(httplib::Response& res, const HttpError& error) {
+  SendJson(res, error.status, error.ToJson());
+}
+
+void SendStatus(httplib::Response& res, const arrow::Status& status) {
+  SendError(res, ToHttpError(status));
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Media type without parameters, lower-cased: "Text/CSV; charset=x" -> "text/csv".
+std::string MediaType(const std::string& header) {
+  std::string type = header.substr(0, header.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  while (!type.empty() && type.front() == ' ') type.erase(0, 1);
+  return Lower(type);
+}
+
+// Output (format, Content-Type) from ?format= or Accept; Arrow IPC stream by default.
+struct Negotiated {
+  query::ResultFormat format;
+  std::string content_type;
+};
+
+arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
+  static const std::vector<std::pair<std::string, Negotiated>> kTypes = {
+      {kArrowStream, {query::ResultFormat::kArrowStream, kArrowStream}},
+      {"application/vnd.apache.arrow.file",
+       {query::ResultFormat::kArrowFile, "application/vnd.apache.arrow.file"}},
+      {"application/vnd.apache.parquet",
+       {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
+      {"application/x-parquet", {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
+      {"text/csv", {query::ResultFormat::kCsv, "text/csv; charset=utf-8"}},
+      {"application/json", {query::ResultFormat::kJson, "application/json"}},
+  };
+  if (req.has_param("format")) {
+    ARROW_ASSIGN_OR_RAISE(auto format, query::ParseResultFormat(req.get_param_value("format")));
+    if (format == query::ResultFormat::kTable) {
+      return arrow::Status::Invalid("format=table is for the CLI; use arrow, arrow-file, "
+                                    "parquet, csv or json");
+    }
+    for (const auto& [_, negotiated] : kTypes) {
+      if (negotiated.format == format) return negotiated;
+    }
+  }
+  const std::string accept = req.get_header_value("Accept");
+  if (accept.empty()) return kTypes[0].second;
+  size_t start = 0;
+  while (start <= accept.size()) {
+    size_t end = accept.find(',', start);
+    if (end == std::string::npos) end = accept.size();
+    const std::string type = MediaType(accept.substr(start, end - start));
+    if (type == "*/*" || type == "application/*") return kTypes[0].second;
+    for (const auto& [name, negotiated] : kTypes) {
+      if (type == name) return negotiated;
+    }
+    start = end + 1;
+  }
+  return arrow::Status::NotImplemented("none of the accepted media types '", accept,
+                                       "' is produced here (arrow stream, arrow file, "
+                                       "parquet, csv, json)");
+}
+
+// Response body compression from Accept-Encoding (zstd preferred over gzip).
+arrow::Compression::type ResponseCompression(const httplib::Request& req) {
+  const std::string accepted = Lower(req.get_header_value("Accept-Encoding"));
+  if (accepted.find("zstd") != std::string::npos) return arrow::Compression::ZSTD;
+  if (accepted.find("gzip") != std::string::npos) return arrow::Compression::GZIP;
+  return arrow::Compression::UNCOMPRESSED;
+}
+
+// An Arrow OutputStream writing into an HTTP chunked response.
+class SinkStream : public arrow::io::OutputStream {
+ public:
+  explicit SinkStream(httplib::DataSink* sink) : sink_(sink) {}
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (!sink_->write(static_cast<const char*>(data), static_cast<size_t>(nbytes))) {
+      return arrow::Status::IOError("client disconnected during the response");
+    }
+    position_ += nbytes;
+    return arrow::Status::OK();
+  }
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+
+ private:
+  httplib::DataSink* sink_;
+  int64_t position_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+struct HttpGateway::Impl {
+  HttpGatewayDeps deps;
+  httplib::Server server;
+  std::thread listener;
+  int port = 0;
+  bool stopped = false;
+
+  void Log(const char* method, const std::string& path, const arrow::Status& st,
+           std::chrono::steady_clock::time_point start, Logger::Fields fields = {}) {
+    fields.insert(fields.begin(), {{"protocol", "http"}, {"method", method}, {"path", path}});
+    fields.push_back({"seconds", std::to_string(SecondsSince(start))});
+    if (st.ok()) {
+      fields.push_back({"status", "ok"});
+      deps.logger->Info("request", fields);
+    } else {
+      fields.push_back({"status", std::to_string(ToHttpError(st).status)});
+      fields.push_back({"error", st.message()});
+      deps.logger->Warn("request failed", fields);
+    }
+  }
+
+  // Streams a query result as the negotiated format, compressed if the client asked.
+  void StreamResult(const httplib::Request& req, httplib::Response& res,
+                    const query::QueryRequest& request) {
+    const auto start = std::chrono::steady_clock::now();
+    auto negotiated = Negotiate(req);
+    if (!negotiated.ok()) {
+      HttpError error = ToHttpError(negotiated.status());
+      if (negotiated.status().IsNotImplemented()) error = {406, "not_acceptable", negotiated.status().message()};
+      SendError(res, error);
+      return;
+    }
+    auto reader = deps.query->Execute(request);
+    if (!reader.ok()) {
+      Log("GET", req.path, reader.status(), start);
+      SendStatus(res, reader.status());
+      return;
+    }
+    const auto compression = ResponseCompression(req);
+    if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
+    if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
+    res.status = 200;
+    auto batches = *reader;
+    const auto format = negotiated->format;
+    const std::string path = req.path;
+    res.set_chunked_content_provider(
+        negotiated->content_type,
+        [this, batches, format, compression, path, start](size_t, httplib::DataSink& sink) {
+          auto st = [&]() -> arrow::Status {
+            std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<SinkStream>(&sink);
+            ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
+                                           kResponseBufferBytes, arrow::default_memory_pool(), out));
+            std::unique_ptr<arrow::util::Codec> codec;
+            if (compression != arrow::Compression::UNCOMPRESSED) {
+              ARROW_ASSIGN_OR_RAISE(codec, arrow::util::Codec::Create(compression));
+              ARROW_ASSIGN_OR_RAISE(out, arrow::io::CompressedOutputStream::Make(codec.get(), out));
+            }
+            ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
+            ARROW_RETURN_NOT_OK(out->Close());
+            Log("GET", path, arrow::Status::OK(), start, {{"rows", std::to_string(rows)}});
+            return arrow::Status::OK();
+          }();
+          if (!st.ok()) {
+            // Headers are gone already: abort the chunked body so the client sees an error.
+            Log("GET", path, st, start);
+            return false;
+          }
+          sink.done();
+          return true;
+        });
+  }
+
+  arrow::Result<query::QueryRequest> TableRequest(const httplib::Request& req,
+                                                  const std::string& name) {
+    query::QueryRequest request;
+    ARROW_RETURN_NOT_OK(ValidateName("table", name));
+    request.table = name;
+    if (req.has_param("columns")) {
+      const std::string list = req.get_param_value("columns");
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        std::string column = list.substr(start, end - start);
+        ARROW_RETURN_NOT_OK(ValidateName("column", column));
+        request.columns.push_back(std::move(column));
+        start = end + 1;
+      }
+    }
+    if (req.has_param("limit")) {
+      const std::string text = req.get_param_value("limit");
+      char* end = nullptr;
+      const long long limit = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || limit < 0) {
+        return arrow::Status::Invalid("limit must be a non-negative integer, got '", text, "'");
+      }
+      request.limit = limit;
+    }
+    return request;
+  }
+
+  void HandleQuery(const httplib::Request& req, httplib::Response& res) {
+    const std::string type = MediaType(req.get_header_value("Content-Type"));
+    query::QueryRequest request;
+    if (type == "application/json") {
+      auto doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (doc.is_discarded() || !doc.is_object()) {
+        return SendError(res, {400, "invalid_json", "request body is not a JSON object"});
+      }
+      auto parsed = query::ParseTicket(req.body);
+      if (!parsed.ok()) return SendStatus(res, parsed.status());
+      request = *parsed;
+    } else if (type == "text/plain" || type == "application/sql" || type.empty()) {
+      auto parsed = query::ParseTicket(req.body);
+      if (!parsed.ok() || !parsed->table.empty()) {
+        return SendStatus(res, parsed.ok() ? arrow::Status::Invalid("expected SQL text")
+                                           : parsed.status());
+      }
+      request = *parsed;
+    } else {
+      return SendError(res, {415, "unsupported_media_type",
+                             "POST /query takes application/json {\"sql\": ..., \"params\": "
+                             "[...]} or text/plain SQL, not '" + type + "'"});
+    }
+    StreamResult(req, res, request);
+  }
+
+  void HandleIngest(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& content) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::string stream = req.matches[1];
+    ingest::IngestRequest request;
+    request.stream = stream;
+    request.protocol = "http";
+    auto st = [&]() -> arrow::Status {
+      ARROW_RETURN_NOT_OK(ValidateName("stream", stream));
+      if (req.has_param("table")) request.table = req.get_param_value("table");
+      if (!request.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+      if (req.has_param("mode")) {
+        ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(req.get_param_value("mode")));
+      }
+      if (req.has_param("commit")) {
+        ARROW_ASSIGN_OR_RAISE(request.commit,
+                              config::ParseCommitMode(req.get_param_value("commit")));
+      }
+      return arrow::Status::OK();
+    }();
+    if (!st.ok()) {
+      Log("POST", req.path, st, start, {{"stream", stream}});
+      return SendStatus(res, st);
+    }
+    const std::string type = MediaType(req.get_header_value("Content-Type"));
+    if (!type.empty() && type != kArrowStream && type != "application/octet-stream") {
+      return SendError(res, {415, "unsupported_media_type",
+                             "POST /ingest takes an Arrow IPC stream (Content-Type: " +
+                                 std::string(kArrowStream) + "), not '" + type + "'"});
+    }
+    auto pipe = std::make_shared<BodyPipe>(kPipeBytes);
+    arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
+    std::thread worker([&] {
+      auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe);
+      if (!reader.ok()) {
+        result = arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
+                                        reader.status().message());
+      } else {
+        result = deps.ingest->Ingest(request, MakePrefetchingReader(*reader, 4));
+      }
+      (void)pipe->Close();  // stops the body pump if the ingest ended early
+    });
+    int64_t received = 0;
+    bool too_large = false;
+    const bool complete = content([&](const char* data, size_t length) {
+      received += static_cast<int64_t>(length);
+      if (received > deps.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      return pipe->Push(data, length);
+    });
+    if (too_large) {
+      pipe->Abort(arrow::Status::CapacityError("request body exceeds ", deps.max_body_bytes, " bytes"));
+    } else if (!complete && !pipe->closed()) {
+      pipe->Abort(arrow::Status::IOError("client disconnected before the body was complete"));
+    } else {
+      pipe->Finish();
+    }
+    worker.join();
+    if (too_large) {
+      auto error = arrow::Status::CapacityError("request body exceeds http.max_body_bytes (",
+                                                deps.max_body_bytes, " bytes, decompressed)");
+      Log("POST", req.path, error, start, {{"stream", stream}});
+      return SendError(res, {413, "payload_too_large", error.message()});
+    }
+    if (!result.ok()) {
+      Log("POST", req.path, result.status(), start, {{"stream", stream}});
+      return SendStatus(res, result.status());
+    }
+    const json body = {{"stream", result->stream},   {"table", result->table},
+                       {"rows", result->rows},       {"batches", result->batches},
+                       {"bytes", received},          {"seconds", result->seconds},
+                       {"created", result->created}, {"committed", true}};
+    Log("POST", req.path, arrow::Status::OK(), start,
+        {{"stream", result->stream}, {"table", result->table},
+         {"rows", std::to_string(result->rows)}, {"bytes", std::to_string(received)}});
+    SendJson(res, 200, body.dump());
+  }
+
+  // The seed Arrowport's JSON endpoint: base64 Arrow IPC schema + data in JSON.
+  void HandleSeedStream(const httplib::Request& req, httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::string stream = req.matches[1];
+    auto result = [&]() -> arrow::Result<ingest::IngestResult> {
+      ARROW_RETURN_NOT_OK(ValidateName("stream", stream));
+      if (static_cast<int64_t>(req.body.size()) > kSeedBodyLimit) {
+        return arrow::Status::CapacityError("JSON body exceeds ", kSeedBodyLimit, " bytes");
+      }
+      auto doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (doc.is_discarded() || !doc.is_object()) {
+        return arrow::Status::Invalid("request body is not a JSON object");
+      }
+      ingest::IngestRequest request;
+      request.stream = stream;
+      request.protocol = "http-json";
+      if (doc.contains("config") && doc["config"].is_object()) {
+        const auto& cfg = doc["config"];
+        if (cfg.contains("target_table") && cfg["target_table"].is_string()) {
+          request.table = cfg["target_table"].get<std::string>();
+          ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+        }
+      }
+      if (!doc.contains("batch") || !doc["batch"].is_object() ||
+          !doc["batch"].contains("data") || !doc["batch"]["data"].is_string()) {
+        return arrow::Status::Invalid("body needs batch.data (base64 Arrow IPC)");
+      }
+      const auto& batch = doc["batch"];
+      auto data = arrow::util::base64_decode(batch["data"].get<std::string>());
+      if (!data.ok()) return arrow::Status::Invalid("batch.data is not valid base64");
+      std::string schema_bytes;
+      if (batch.contains("arrow_schema") && batch["arrow_schema"].is_string()) {
+        auto schema = arrow::util::base64_decode(batch["arrow_schema"].get<std::string>());
+        if (!schema.ok()) return arrow::Status::Invalid("batch.arrow_schema is not valid base64");
+        schema_bytes = std::move(*schema);
+      }
+      // batch.data is either a whole IPC stream or record batch messages that need the
+      // schema message in front.
+      auto open = [](std::string bytes) {
+        std::shared_ptr<arrow::Buffer> buffer = arrow::Buffer::FromString(std::move(bytes));
+        return arrow::ipc::RecordBatchStreamReader::Open(
+            std::make_shared<arrow::io::BufferReader>(buffer));
+      };
+      auto reader = open(*data);
+      if (!reader.ok() && !schema_bytes.empty()) reader = open(schema_bytes + *data);
+      if (!reader.ok()) {
+        return arrow::Status::Invalid("batch.data is not Arrow IPC: ", reader.status().message());
+      }
+      return deps.ingest->Ingest(request, *reader);
+    }();
+    if (!result.ok()) {
+      Log("POST", req.path, result.status(), start, {{"stream", stream}});
+      HttpError error = ToHttpError(result.status());
+      if (result.status().IsCapacityError()) error = {413, "payload_too_large", result.status().message()};
+      return SendError(res, error);
+    }
+    Log("POST", req.path, arrow::Status::OK(), start,
+        {{"stream", stream}, {"rows", std::to_string(result->rows)}});
+    SendJson(res, 200,
+             json{{"status", "success"},
+                  {"stream", stream},
+                  {"rows_processed", result->rows},
+                  {"message", "Processed " + std::to_string(result->rows) + " rows into " +
+                                  result->table}}
+                 .dump());
+  }
+
+  void Routes() {
+    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      SendJson(res, 200, R"({"status": "ok"})");
+    });
+    server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+      query::QueryRequest probe;
+      probe.sql = "SELECT 1";
+      auto reader = deps.query->Execute(probe);
+      auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
+      if (!table.ok()) {
+        return SendError(res, {503, "unavailable", table.status().message()});
+      }
+      SendJson(res, 200, R"({"status": "ready"})");
+    });
+    server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+      SendJson(res, 200, OpenApiDocument());
+    });
+    server.Get("/streams", [this](const httplib::Request&, httplib::Response& res) {
+      SendJson(res, 200, ingest::StreamsJson(*deps.router));
+    });
+    server.Get("/tables", [this](const httplib::Request&, httplib::Response& res) {
+      auto tables = deps.query->ListTables();
+      if (!tables.ok()) return SendStatus(res, tables.status());
+      json out = json::array();
+      for (const auto& t : *tables) {
+        query::QueryRequest request;
+        request.table = t.name;
+        json columns = json::array();
+        auto schema = deps.query->Describe(request);
+        if (schema.ok()) {
+          for (const auto& f : (*schema)->fields()) {
+            columns.push_back({{"name", f->name()}, {"type", f->type()->ToString()}});
+          }
+        }
+        out.push_back({{"name", t.name}, {"kind", t.kind}, {"rows", t.estimated_rows},
+                       {"columns", columns}});
+      }
+      SendJson(res, 200, json{{"tables", out}}.dump());
+    });
+    server.Get(R"(/tables/([^/]+)/schema)", [this](const httplib::Request& req,
+                                                   httplib::Response& res) {
+      query::QueryRequest request;
+      request.table = req.matches[1];
+      auto valid = ValidateName("table", request.table);
+      if (!valid.ok()) return SendStatus(res, valid);
+      auto schema = deps.query->Describe(request);
+      if (!schema.ok()) return SendStatus(res, schema.status());
+      json columns = json::array();
+      for (const auto& f : (*schema)->fields()) {
+        columns.push_back({{"name", f->name()}, {"type", f->type()->ToString()},
+                           {"nullable", f->nullable()}});
+      }
+      SendJson(res, 200, json{{"name", request.table}, {"columns", columns}}.dump());
+    });
+    auto read_table = [this](const httplib::Request& req, httplib::Response& res) {
+      auto request = TableRequest(req, req.matches[1]);
+      if (!request.ok()) return SendStatus(res, request.status());
+      StreamResult(req, res, *request);
+    };
+    server.Get(R"(/tables/([^/]+))", read_table);
+    server.Get(R"(/api/v1/arrow/bulk-read/([^/]+))", read_table);
+    server.Post("/query", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleQuery(req, res);
+    });
+    server.Post(R"(/ingest/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& content) {
+      HandleIngest(req, res, content);
+    });
+    server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleSeedStream(req, res);
+    });
+    // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      HttpError error{res.status, "error", httplib::status_message(res.status)};
+      if (res.status == 404) error = {404, "not_found", "no route for " + req.method + " " + req.path};
+      if (res.status == 413) error = {413, "payload_too_large", "request body is too large"};
+      if (res.status == 415) error = {415, "unsupported_media_type", "unsupported Content-Encoding"};
+      SendError(res, error);
+    });
+    server.set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
+                                        std::exception_ptr ep) {
+      std::string what = "unknown exception";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      deps.logger->Error("handler exception", {{"path", req.path}, {"error", what}});
+      SendError(res, {500, "internal", what});
+    });
+  }
+};
+
+HttpGateway::HttpGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpGateway::~HttpGateway() { Stop(); }
+int HttpGateway::port() const { return impl_->port; }
+
+void HttpGateway::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->server.stop();
+  if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps deps,
+                                                               const std::string& host, int port) {
+  auto impl = std::make_unique<Impl>();
+  impl->deps = deps;
+  auto& server = impl->server;
+  const int threads = std::max(deps.worker_threads, 2);
+  // httplib takes ownership of the task queue it is handed.
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.set_payload_max_length(static_cast<size_t>(deps.max_body_bytes));
+  server.set_read_timeout(std::chrono::seconds(60));
+  server.set_write_timeout(std::chrono::seconds(60));
+  server.set_keep_alive_max_count(1000);
+  // SO_REUSEADDR only: a port already in use must fail here, not be shared.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
+  });
+  impl->Routes();
+  if (port == 0) {
+    impl->port = server.bind_to_any_port(host);
+  } else {
+    impl->port = server.bind_to_port(host, port) ? port : -1;
+  }
+  if (impl->port <= 0) {
+    return arrow::Status::IOError("cannot listen for HTTP on ", host, ":", port,
+                                  " (address in use or not available)");
+  }
+  auto* raw = impl.get();
+  impl->listener = std::thread([raw] { raw->server.listen_after_bind(); });
+  return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
+}
+
+}  // namespace arrowport::http
