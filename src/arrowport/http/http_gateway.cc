@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "arrow/buffer.h"
@@ -184,7 +185,11 @@ struct HttpGateway::Impl {
       SendStatus(res, reader.status());
       return;
     }
-    const auto compression = ResponseCompression(req);
+    // cpp-httplib already compresses text bodies (CSV, JSON) per Accept-Encoding; binary
+    // formats (Arrow, Parquet) are compressed here.
+    const bool text = negotiated->format == query::ResultFormat::kCsv ||
+                      negotiated->format == query::ResultFormat::kJson;
+    const auto compression = text ? arrow::Compression::UNCOMPRESSED : ResponseCompression(req);
     if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
     if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
     res.status = 200;
@@ -302,6 +307,15 @@ struct HttpGateway::Impl {
       return SendError(res, {415, "unsupported_media_type",
                              "POST /ingest takes an Arrow IPC stream (Content-Type: " +
                                  std::string(kArrowStream) + "), not '" + type + "'"});
+    }
+    if (req.has_header("Content-Length")) {
+      const auto declared = std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+      if (declared > deps.max_body_bytes) {
+        return SendError(res, {413, "payload_too_large",
+                               "request body of " + std::to_string(declared) +
+                                   " bytes exceeds http.max_body_bytes (" +
+                                   std::to_string(deps.max_body_bytes) + ")"});
+      }
     }
     auto pipe = std::make_shared<BodyPipe>(kPipeBytes);
     arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
@@ -491,6 +505,21 @@ struct HttpGateway::Impl {
     server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       HandleSeedStream(req, res);
     });
+    // Bodies read whole (query, seed JSON) are refused early when declared too large.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.method == "POST" && req.path.rfind("/ingest/", 0) != 0 &&
+          req.has_header("Content-Length")) {
+        const auto declared =
+            std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+        const int64_t limit = std::min(deps.max_body_bytes, kSeedBodyLimit);
+        if (declared > limit) {
+          SendError(res, {413, "payload_too_large",
+                          "request body exceeds " + std::to_string(limit) + " bytes"});
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
     // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -534,7 +563,9 @@ arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps d
   const int threads = std::max(deps.worker_threads, 2);
   // httplib takes ownership of the task queue it is handed.
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(static_cast<size_t>(deps.max_body_bytes));
+  // Limits are enforced by the handlers: cpp-httplib's own limit silently truncates a
+  // body it is decompressing, which would look like a short Arrow stream instead of 413.
+  server.set_payload_max_length(std::numeric_limits<size_t>::max());
   server.set_read_timeout(std::chrono::seconds(60));
   server.set_write_timeout(std::chrono::seconds(60));
   server.set_keep_alive_max_count(1000);

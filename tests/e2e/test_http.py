@@ -1,0 +1,266 @@
+"""HTTP gateway with real clients: requests + pyarrow, curl, csv, parquet."""
+import base64
+import csv
+import gzip
+import io
+import json
+import shutil
+import socket
+import subprocess
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from test_flight_roundtrip import five_column_table, get, rich_table
+
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def ipc_bytes(table, compression=None, chunk=50_000):
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression=compression)
+    with ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table, max_chunksize=chunk)
+    return sink.getvalue().to_pybytes()
+
+
+def ingest(server, stream, body, headers=None, **params):
+    headers = {"Content-Type": ARROW, **(headers or {})}
+    return requests.post(f"{server.http}/ingest/{stream}", data=body, headers=headers,
+                         params=params, timeout=120)
+
+
+def read_arrow(response):
+    return ipc.open_stream(pa.BufferReader(response.content)).read_all()
+
+
+def count(server, table):
+    r = requests.post(f"{server.http}/query", json={"sql": f"SELECT count(*)::BIGINT AS n FROM {table}"},
+                      params={"format": "json"}, timeout=60)
+    if r.status_code == 404:
+        return None
+    return r.json()[0]["n"]
+
+
+def assert_error(response, status, code=None):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert "error" in body and body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code, body
+
+
+def test_ingest_and_read_back_all_formats(server):
+    table = five_column_table(300_000)
+    r = ingest(server, "events", ipc_bytes(table))
+    assert r.status_code == 200, r.text
+    summary = r.json()
+    assert summary["rows"] == 300_000 and summary["table"] == "events" and summary["batches"] == 6
+    assert summary["bytes"] > 0 and summary["seconds"] >= 0
+
+    back = read_arrow(requests.get(f"{server.http}/tables/events", timeout=60))
+    assert back.equals(table)
+    alias = requests.get(f"{server.http}/api/v1/arrow/bulk-read/events", timeout=60)
+    assert alias.headers["Content-Type"] == ARROW
+    assert read_arrow(alias).num_rows == 300_000
+
+    parquet = requests.get(f"{server.http}/tables/events", params={"format": "parquet"}, timeout=60)
+    assert parquet.headers["Content-Type"] == "application/vnd.apache.parquet"
+    assert pq.read_table(io.BytesIO(parquet.content)).equals(table)
+
+    csv_r = requests.get(f"{server.http}/tables/events", headers={"Accept": "text/csv"},
+                         params={"columns": "id,name", "limit": "3"}, timeout=60)
+    assert csv_r.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(csv_r.text)))
+    assert rows == [{"id": str(i), "name": f"name_{i}"} for i in range(3)]
+
+    js = requests.get(f"{server.http}/tables/events", headers={"Accept": "application/json"},
+                      params={"limit": "2", "columns": "id,flag"}, timeout=60)
+    assert js.json() == [{"id": 0, "flag": True}, {"id": 1, "flag": False}]
+
+    arrow_file = requests.get(f"{server.http}/tables/events", params={"format": "arrow-file", "limit": "10"},
+                              timeout=60)
+    assert ipc.open_file(pa.BufferReader(arrow_file.content)).read_all().num_rows == 10
+
+
+def test_query_endpoint_json_text_and_params(server):
+    ingest(server, "q", ipc_bytes(pa.table({"x": pa.array(range(100), pa.int64())})))
+    r = requests.post(f"{server.http}/query", json={"sql": "SELECT count(*)::BIGINT AS n FROM q WHERE x < $1::BIGINT",
+                                                   "params": [10]}, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"] == ARROW
+    assert read_arrow(r).to_pylist() == [{"n": 10}]
+    r = requests.post(f"{server.http}/query", data="SELECT sum(x)::BIGINT AS s FROM q",
+                      headers={"Content-Type": "text/plain"}, params={"format": "json"}, timeout=60)
+    assert r.json() == [{"s": 4950}]
+
+
+def test_rich_types_over_http(server):
+    table = rich_table()
+    assert ingest(server, "rich", ipc_bytes(table)).status_code == 200
+    back = read_arrow(requests.get(f"{server.http}/tables/rich", timeout=60))
+    assert back.column("dec").equals(table.column("dec"))
+    assert back.column("st").equals(table.column("st"))
+    assert back.column("ts_tz").equals(table.column("ts_tz"))
+
+
+def test_ipc_body_compression_and_content_encoding(server):
+    table = five_column_table(50_000)
+    for codec in ("zstd", "lz4"):
+        r = ingest(server, "compressed", ipc_bytes(table, compression=codec))
+        assert r.status_code == 200, r.text
+    r = ingest(server, "compressed", gzip.compress(ipc_bytes(table)), headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert count(server, "compressed") == 150_000
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_curl_compression_and_errors(server, tmp_path):
+    body = tmp_path / "body.arrows"
+    body.write_bytes(ipc_bytes(pa.table({"x": pa.array(range(1000), pa.int64())})))
+    out = subprocess.run(["curl", "-sS", "-X", "POST", "--data-binary", f"@{body}",
+                          "-H", f"Content-Type: {ARROW}", f"{server.http}/ingest/curl_t?mode=create"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["rows"] == 1000
+    # Response compression: curl decodes gzip with --compressed.
+    out = subprocess.run(["curl", "-sS", "--compressed", "-H", "Accept: text/csv",
+                          "-D", "-", f"{server.http}/tables/curl_t?limit=2"],
+                         capture_output=True, text=True, check=True)
+    assert "content-encoding:" in out.stdout.lower()
+    assert out.stdout.rstrip().endswith("x\n0\n1") or out.stdout.rstrip().endswith("0\n1")
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                          f"{server.http}/tables/does_not_exist"], capture_output=True, text=True)
+    assert out.stdout == "404"
+
+
+def test_response_compression_zstd_and_gzip(server):
+    ingest(server, "rc", ipc_bytes(five_column_table(20_000)))
+    for encoding in ("zstd", "gzip"):
+        r = requests.get(f"{server.http}/tables/rc", headers={"Accept-Encoding": encoding},
+                         stream=True, timeout=60)
+        assert r.headers.get("Content-Encoding") == encoding
+        raw = r.raw.read()
+        if encoding == "gzip":
+            data = gzip.decompress(raw)
+        else:
+            data = pa.input_stream(pa.BufferReader(raw), compression="zstd").read()
+        assert ipc.open_stream(pa.BufferReader(data)).read_all().num_rows == 20_000
+
+
+def test_seed_json_endpoint(server):
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "value": [0.5, 1.5, 2.5]})
+    batch = table.to_batches()[0]
+    body = {"config": {"target_table": "seed_values", "compression": "zstd"},
+            "batch": {"arrow_schema": base64.b64encode(table.schema.serialize().to_pybytes()).decode(),
+                      "data": base64.b64encode(batch.serialize().to_pybytes()).decode()}}
+    r = requests.post(f"{server.http}/stream/seedy", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "success" and r.json()["rows_processed"] == 3
+    assert r.json()["stream"] == "seedy"
+    body["batch"]["data"] = base64.b64encode(ipc_bytes(table)).decode()  # a whole IPC stream
+    assert requests.post(f"{server.http}/stream/seedy", json=body, timeout=60).json()["rows_processed"] == 3
+    assert count(server, "seed_values") == 6
+    bad = dict(body, batch={"data": "!!!not base64!!!"})
+    assert_error(requests.post(f"{server.http}/stream/seedy", json=bad, timeout=60), 400)
+    assert_error(requests.post(f"{server.http}/stream/seedy", data="{nope", timeout=60), 400)
+
+
+def test_metadata_endpoints(server):
+    ingest(server, "meta", ipc_bytes(pa.table({"a": pa.array([1], pa.int32()), "b": ["x"]})))
+    tables = requests.get(f"{server.http}/tables", timeout=30).json()["tables"]
+    assert tables[0]["name"] == "meta" and tables[0]["rows"] == 1
+    assert tables[0]["columns"] == [{"name": "a", "type": "int32"}, {"name": "b", "type": "string"}]
+    schema = requests.get(f"{server.http}/tables/meta/schema", timeout=30).json()
+    assert [c["name"] for c in schema["columns"]] == ["a", "b"]
+    streams = requests.get(f"{server.http}/streams", timeout=30).json()["streams"]
+    assert streams[0]["stream"] == "meta" and streams[0]["rows"] == 1
+    assert requests.get(f"{server.http}/healthz", timeout=30).json() == {"status": "ok"}
+    assert requests.get(f"{server.http}/readyz", timeout=30).json() == {"status": "ready"}
+    spec = requests.get(f"{server.http}/openapi.json", timeout=30).json()
+    assert spec["openapi"].startswith("3.1")
+    for path in ("/ingest/{stream}", "/stream/{stream}", "/query", "/tables", "/tables/{name}",
+                 "/tables/{name}/schema", "/api/v1/arrow/bulk-read/{name}", "/streams",
+                 "/healthz", "/readyz", "/openapi.json"):
+        assert path in spec["paths"], path
+
+
+def test_http_and_flight_share_one_pipeline(server):
+    ingest(server, "shared", ipc_bytes(pa.table({"x": pa.array([1, 2], pa.int64())})))
+    assert get(server.client(), {"table": "shared"}).num_rows == 2
+
+
+# ---- bad input: right status, JSON error, server keeps serving, nothing committed ----
+
+def test_bad_bodies(server):
+    good = pa.table({"x": pa.array(range(100_000), pa.int64())})
+    assert ingest(server, "bad", ipc_bytes(good)).status_code == 200
+    body = ipc_bytes(good, chunk=10_000)
+    assert_error(ingest(server, "bad", body[: len(body) * 2 // 3]), 400)           # truncated
+    corrupt = bytearray(body)
+    corrupt[200:260] = b"\xff" * 60
+    assert ingest(server, "bad", bytes(corrupt)).status_code in (400, 500)
+    assert_error(ingest(server, "bad", b"this is not arrow at all" * 10), 400)      # not Arrow
+    assert_error(ingest(server, "bad", body, headers={"Content-Type": "text/csv"}), 415)
+    assert_error(ingest(server, "bad", ipc_bytes(pa.table({"x": ["text"]}))), 422, "schema_mismatch")
+    assert_error(ingest(server, "bad", body, mode="create"), 409, "already_exists")
+    assert_error(ingest(server, "bad", body, mode="merge"), 400)
+    assert count(server, "bad") == 100_000
+    assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def test_names_are_validated(server):
+    body = ipc_bytes(pa.table({"x": [1]}))
+    assert_error(ingest(server, "x;DROP TABLE y", body), 400)
+    assert_error(ingest(server, "ok", body, table="t\"--"), 400)
+    assert_error(requests.get(f"{server.http}/tables/x;DROP", timeout=30), 400)
+    assert_error(requests.get(f"{server.http}/tables/t", params={"columns": "a;DROP"}, timeout=30), 400)
+    assert_error(requests.get(f"{server.http}/tables/t", params={"limit": "-1"}, timeout=30), 400)
+    r = requests.get(f"{server.http}/tables/..%2F..%2Fetc%2Fpasswd", timeout=30)
+    assert r.status_code in (400, 404)
+    assert_error(requests.get(f"{server.http}/tables/missing", timeout=30), 404, "not_found")
+    assert_error(requests.post(f"{server.http}/query", json={"sql": "SELEC 1"}, timeout=30), 400)
+    assert_error(requests.post(f"{server.http}/query", data="SELECT 1",
+                               headers={"Content-Type": "image/png"}, timeout=30), 415)
+    assert_error(requests.get(f"{server.http}/tables/missing", headers={"Accept": "image/png"}, timeout=30), 406)
+    assert_error(requests.get(f"{server.http}/no/such/route", timeout=30), 404)
+
+
+def test_oversized_body_and_gzip_bomb(start_server, tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text("http: {max_body_bytes: 1000000}\n")
+    server = start_server("--config", str(config))
+    body = ipc_bytes(pa.table({"x": pa.array(range(300_000), pa.int64())}))
+    assert_error(ingest(server, "big", body), 413)
+    # A valid Arrow stream of 48 MB of zeros: ~50 KB gzipped, refused while inflating.
+    zeros = ipc_bytes(pa.table({"x": pa.array([0] * 6_000_000, pa.int64())}), chunk=1_000_000)
+    bomb = gzip.compress(zeros, compresslevel=9)
+    assert len(bomb) < 1_000_000
+    assert_error(ingest(server, "big", bomb, headers={"Content-Encoding": "gzip"}), 413)
+    # Plain zeros read as an end-of-stream marker: refused after a few bytes, not inflated.
+    zero_bomb = gzip.compress(b"\0" * 50_000_000)
+    assert_error(ingest(server, "big", zero_bomb, headers={"Content-Encoding": "gzip"}), 400)
+    assert count(server, "big") is None
+    assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def test_client_hangs_up_mid_body_commits_nothing(server):
+    body = ipc_bytes(pa.table({"x": pa.array(range(200_000), pa.int64())}))
+    host, port = server.http.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall((f"POST /ingest/hangup HTTP/1.1\r\nHost: x\r\nContent-Type: {ARROW}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[: len(body) // 2])
+    # The server notices the closed connection; nothing of the request is committed.
+    assert count(server, "hangup") is None
+    assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def test_client_disconnects_mid_download(server):
+    ingest(server, "dl", ipc_bytes(five_column_table(500_000)))
+    host, port = server.http.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(b"GET /tables/dl HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(65536)
+    assert read_arrow(requests.get(f"{server.http}/tables/dl", timeout=60)).num_rows == 500_000
