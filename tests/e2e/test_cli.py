@@ -69,3 +69,16 @@ def test_stdin_and_stdout_pass_through(server, tmp_path):
     # Arrow IPC on stdout, piped into a file by the shell, read back by pyarrow.
     proc = run_cli("query", "SELECT 42 AS answer", "--format", "arrow", "--server", server.uri)
     assert ipc.open_stream(pa.BufferReader(proc.stdout)).read_all().to_pylist() == [{"answer": 42}]
+
+
+def test_cli_over_http(server, tmp_path):
+    assert run_cli("generate", "--rows", "2000", "-o", "h.parquet", cwd=tmp_path).returncode == 0
+    proc = run_cli("ingest", "h.parquet", "--stream", "via_http", "--server", server.http, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rows"] == 2000
+    proc = run_cli("query", "SELECT count(*) AS n FROM via_http", "--format", "json",
+                   "--server", server.http)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"n": 2000}]
+    proc = run_cli("query", "SELECT * FROM nowhere", "--server", server.http)
+    assert proc.returncode == 1 and b"nowhere" in proc.stderr

@@ -1,13 +1,17 @@
 #include "arrowport/cli/bench.h"
 
 #include <arrow/flight/api.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 
+#include "arrow/io/memory.h"
+#include "arrow/ipc/writer.h"
 #include "arrow/record_batch.h"
+#include "arrow/util/base64.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/cli/client.h"
@@ -69,6 +73,30 @@ arrow::Result<double> BestSeconds(int repeat, int64_t rows,
     best = std::min(best, s);
   }
   return best;
+}
+
+// The seed endpoint's request: schema and data as base64 Arrow IPC inside JSON.
+arrow::Result<std::string> SeedJsonBody(const arrow::Table& table) {
+  ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
+  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, table.schema()));
+  ARROW_RETURN_NOT_OK(writer->WriteTable(table));
+  ARROW_RETURN_NOT_OK(writer->Close());
+  ARROW_ASSIGN_OR_RAISE(auto bytes, sink->Finish());
+  const std::string data = arrow::util::base64_encode(bytes->ToString());
+  return R"({"config": {"target_table": "bench_seed"}, "batch": {"data": ")" + data + "\"}}";
+}
+
+arrow::Result<int64_t> PostSeedJson(const std::string& url, const std::string& body) {
+  httplib::Client client(url);
+  client.set_read_timeout(std::chrono::minutes(10));
+  auto result = client.Post("/stream/bench_seed", body, "application/json");
+  if (!result || result->status != 200) {
+    return arrow::Status::IOError("seed endpoint failed: ",
+                                  result ? result->body : httplib::to_string(result.error()));
+  }
+  auto pos = result->body.find("\"rows_processed\":");
+  if (pos == std::string::npos) return arrow::Status::IOError("unexpected seed reply");
+  return std::stoll(result->body.substr(pos + 17));
 }
 
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
@@ -144,19 +172,33 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                         }));
   ARROW_RETURN_NOT_OK(plain.Shutdown());
 
-  ARROW_ASSIGN_OR_RAISE(double flight_put,
-                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
-                          auto reader = std::make_shared<arrow::TableBatchReader>(table);
-                          ARROW_RETURN_NOT_OK(
-                              client->Put(R"({"stream": "bench", "mode": "replace"})", reader)
-                                  .status());
-                          return rows;
-                        }));
-  ARROW_ASSIGN_OR_RAISE(double flight_get,
-                        BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
-                          ARROW_ASSIGN_OR_RAISE(auto reader, client->Get(R"({"table": "bench"})"));
-                          return Drain(reader.get());
-                        }));
+  // End to end, the same measurements over each protocol.
+  auto put_seconds = [&](DataClient* protocol) {
+    return BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      auto reader = std::make_shared<arrow::TableBatchReader>(table);
+      ARROW_RETURN_NOT_OK(
+          protocol->Put(R"({"stream": "bench", "mode": "replace"})", reader).status());
+      return rows;
+    });
+  };
+  auto get_seconds = [&](DataClient* protocol) {
+    return BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      ARROW_ASSIGN_OR_RAISE(auto reader, protocol->Get(R"({"table": "bench"})"));
+      return Drain(reader.get());
+    });
+  };
+  ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
+  ARROW_ASSIGN_OR_RAISE(double flight_put, put_seconds(client.get()));
+  ARROW_ASSIGN_OR_RAISE(double flight_get, get_seconds(client.get()));
+  ARROW_ASSIGN_OR_RAISE(double http_put, put_seconds(http.get()));
+  ARROW_ASSIGN_OR_RAISE(double http_get, get_seconds(http.get()));
+  double seed_json = -1;
+  if (rows <= 1'000'000) {
+    ARROW_ASSIGN_OR_RAISE(auto body, SeedJsonBody(*table));
+    ARROW_ASSIGN_OR_RAISE(seed_json, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      return PostSeedJson(srv->http_uri(), body);
+    }));
+  }
   const double read_ceiling = std::max(export_ceiling, transfer_get);  // slower = lower rate
   results.push_back({"ceiling: DuckDB ingest of Arrow (in-process)", ingest_ceiling});
   results.push_back({"ceiling: DuckDB export to Arrow (in-process)", export_ceiling});
@@ -164,6 +206,10 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
   results.push_back({"ceiling: plain Flight DoPut, discarded", transfer_put});
   results.push_back({"Flight DoPut -> DuckDB (end to end)", flight_put, ingest_ceiling / flight_put});
   results.push_back({"Flight DoGet <- DuckDB (end to end)", flight_get, read_ceiling / flight_get});
+  results.push_back({"HTTP POST /ingest -> DuckDB (end to end)", http_put, ingest_ceiling / http_put});
+  results.push_back({"HTTP GET /tables (Arrow) <- DuckDB (end to end)", http_get,
+                     export_ceiling / http_get});
+  if (seed_json > 0) results.push_back({"HTTP POST /stream (seed JSON, base64)", seed_json});
 
   if (print_header) {
     std::printf("| schema | rows | measurement | rows/s | MB/s | ratio to ceiling |\n");

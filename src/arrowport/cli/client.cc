@@ -20,10 +20,6 @@ FlightConnection::~FlightConnection() = default;
 
 arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
     const std::string& url) {
-  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
-    return arrow::Status::NotImplemented("HTTP servers are not supported by this client yet; "
-                                         "use grpc://host:port");
-  }
   auto location = fl::Location::Parse(url);
   if (!location.ok()) {
     return arrow::Status::Invalid("invalid server URL '", url,

@@ -17,21 +17,40 @@ struct RemoteTable {
   std::string schema;
 };
 
+/// \brief What the CLI and the benchmark need from a server, over either protocol.
+class DataClient {
+ public:
+  virtual ~DataClient() = default;
+  /// Sends every batch of `source` to the stream named in `command` (ingest JSON:
+  /// stream, table, mode, commit); returns the server's summary JSON.
+  virtual arrow::Result<std::string> Put(
+      const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) = 0;
+  /// Runs a ticket (`{"sql": ...}` or `{"table": ...}`); the reader is valid while this
+  /// client lives.
+  virtual arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(
+      const std::string& ticket) = 0;
+};
+
+/// grpc://host:port -> Flight; http://host:port -> the HTTP gateway.
+arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url);
+
 /// \brief A Flight client connection to an Arrowport server (or any Flight server).
 /// Not thread-safe; one per command.
-class FlightConnection {
+class FlightConnection : public DataClient {
  public:
   /// `url`: grpc://host:port (grpc+tcp:// accepted).
   static arrow::Result<std::unique_ptr<FlightConnection>> Connect(const std::string& url);
-  ~FlightConnection();
+  ~FlightConnection() override;
 
   /// \brief DoPut of every batch of `source` under a CMD descriptor (JSON). Returns the
   /// server's final PutResult metadata (the ingest summary JSON).
-  arrow::Result<std::string> Put(const std::string& command,
-                                 const std::shared_ptr<arrow::RecordBatchReader>& source);
+  arrow::Result<std::string> Put(
+      const std::string& command,
+      const std::shared_ptr<arrow::RecordBatchReader>& source) override;
 
   /// DoGet of a ticket; the reader is valid while this connection lives.
-  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(const std::string& ticket);
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(
+      const std::string& ticket) override;
 
   /// DoAction; returns the body of the first result ("" when none).
   arrow::Result<std::string> Action(const std::string& type, const std::string& body = "");

@@ -29,7 +29,11 @@ constexpr int kUsageError = 2;
 constexpr const char* kDefaultServer = "grpc://localhost:8815";
 
 int Fail(const arrow::Status& status, int code = kRuntimeError) {
-  std::fprintf(stderr, "arrowport: error: %s\n", status.message().c_str());
+  // gRPC appends transport debug context; users need the server's message.
+  std::string message = status.message();
+  const auto debug = message.find(". gRPC client debug context");
+  if (debug != std::string::npos) message.resize(debug);
+  std::fprintf(stderr, "arrowport: error: %s\n", message.c_str());
   return code;
 }
 
@@ -59,7 +63,7 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
 int Ingest(const std::vector<std::string>& files, const std::string& stream,
            const std::string& table, const std::string& mode, const std::string& commit,
            const std::string& server_url, int64_t batch_rows) {
-  auto conn = FlightConnection::Connect(server_url);
+  auto conn = ConnectDataClient(server_url);
   if (!conn.ok()) return Fail(conn.status());
   int64_t total = 0;
   for (const auto& file : files) {
@@ -97,7 +101,7 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
                                        " to a terminal; use -o FILE or a pipe"),
                 kUsageError);
   }
-  auto conn = FlightConnection::Connect(server_url);
+  auto conn = ConnectDataClient(server_url);
   if (!conn.ok()) return Fail(conn.status());
   auto reader = (*conn)->Get(nlohmann::json{{"sql", sql}}.dump());
   if (!reader.ok()) return Fail(reader.status());

@@ -19,6 +19,7 @@
 #include "arrowport/common/logger.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/http/body_pipe.h"
+#include "arrowport/http/data_sink_stream.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/openapi.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -35,7 +36,7 @@ namespace {
 
 constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
 constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead of DuckDB
-constexpr int64_t kResponseBufferBytes = 256 << 10;  // coalesces small writes into chunks
+constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -121,30 +122,6 @@ arrow::Compression::type ResponseCompression(const httplib::Request& req) {
   return arrow::Compression::UNCOMPRESSED;
 }
 
-// An Arrow OutputStream writing into an HTTP chunked response.
-class SinkStream : public arrow::io::OutputStream {
- public:
-  explicit SinkStream(httplib::DataSink* sink) : sink_(sink) {}
-  arrow::Status Write(const void* data, int64_t nbytes) override {
-    if (!sink_->write(static_cast<const char*>(data), static_cast<size_t>(nbytes))) {
-      return arrow::Status::IOError("client disconnected during the response");
-    }
-    position_ += nbytes;
-    return arrow::Status::OK();
-  }
-  arrow::Status Close() override {
-    closed_ = true;
-    return arrow::Status::OK();
-  }
-  bool closed() const override { return closed_; }
-  arrow::Result<int64_t> Tell() const override { return position_; }
-
- private:
-  httplib::DataSink* sink_;
-  int64_t position_ = 0;
-  bool closed_ = false;
-};
-
 }  // namespace
 
 struct HttpGateway::Impl {
@@ -200,12 +177,17 @@ struct HttpGateway::Impl {
         negotiated->content_type,
         [this, batches, format, compression, path, start](size_t, httplib::DataSink& sink) {
           auto st = [&]() -> arrow::Status {
-            std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<SinkStream>(&sink);
+            std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
             ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
                                            kResponseBufferBytes, arrow::default_memory_pool(), out));
             std::unique_ptr<arrow::util::Codec> codec;
             if (compression != arrow::Compression::UNCOMPRESSED) {
-              ARROW_ASSIGN_OR_RAISE(codec, arrow::util::Codec::Create(compression));
+              // gzip at its default (maximum) level crawls on repetitive columnar data;
+              // level 1 keeps it near wire speed. zstd uses the configured level.
+              const int level = compression == arrow::Compression::GZIP
+                                    ? 1
+                                    : deps.compression_level;
+              ARROW_ASSIGN_OR_RAISE(codec, arrow::util::Codec::Create(compression, level));
               ARROW_ASSIGN_OR_RAISE(out, arrow::io::CompressedOutputStream::Make(codec.get(), out));
             }
             ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
@@ -569,6 +551,10 @@ arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps d
   server.set_read_timeout(std::chrono::seconds(60));
   server.set_write_timeout(std::chrono::seconds(60));
   server.set_keep_alive_max_count(1000);
+  server.set_keep_alive_timeout(30);
+  // Chunk headers and data go out as separate writes; with Nagle's algorithm each
+  // chunk would wait for the peer's delayed ACK (~40-200 ms).
+  server.set_tcp_nodelay(true);
   // SO_REUSEADDR only: a port already in use must fail here, not be shared.
   server.set_socket_options([](socket_t sock) {
     int yes = 1;

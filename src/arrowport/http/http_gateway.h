@@ -22,6 +22,7 @@ struct HttpGatewayDeps {
   Logger* logger = nullptr;
   int64_t max_body_bytes = int64_t{4} << 30;
   int worker_threads = 8;
+  int compression_level = 3;  ///< zstd level for compressed responses
 };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,

@@ -176,38 +176,38 @@ arrow::Result<int64_t> WriteTable(arrow::RecordBatchReader* reader,
 
 }  // namespace
 
+// Writes every batch of `reader` with `writer` (IPC, CSV or Parquet writer) and closes it.
+template <typename Writer>
+arrow::Result<int64_t> DrainInto(arrow::RecordBatchReader* reader, Writer* writer) {
+  int64_t rows = 0;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (!batch) break;
+    rows += batch->num_rows();
+    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+  }
+  ARROW_RETURN_NOT_OK(writer->Close());
+  return rows;
+}
+
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
                                    const std::shared_ptr<arrow::io::OutputStream>& sink) {
-  int64_t rows = 0;
   switch (format) {
     case ResultFormat::kJson:
       return WriteJson(reader, sink);
     case ResultFormat::kTable:
       return WriteTable(reader, sink);
-    case ResultFormat::kArrowStream:
+    case ResultFormat::kArrowStream: {
+      ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, reader->schema()));
+      return DrainInto(reader, writer.get());
+    }
     case ResultFormat::kArrowFile: {
-      ARROW_ASSIGN_OR_RAISE(auto writer, format == ResultFormat::kArrowStream
-                                             ? arrow::ipc::MakeStreamWriter(sink, reader->schema())
-                                             : arrow::ipc::MakeFileWriter(sink, reader->schema()));
-      for (;;) {
-        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-        if (!batch) break;
-        rows += batch->num_rows();
-        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-      }
-      ARROW_RETURN_NOT_OK(writer->Close());
-      return rows;
+      ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, reader->schema()));
+      return DrainInto(reader, writer.get());
     }
     case ResultFormat::kCsv: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::csv::MakeCSVWriter(sink, reader->schema()));
-      for (;;) {
-        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-        if (!batch) break;
-        rows += batch->num_rows();
-        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-      }
-      ARROW_RETURN_NOT_OK(writer->Close());
-      return rows;
+      return DrainInto(reader, writer.get());
     }
     case ResultFormat::kParquet: {
       auto props = parquet::WriterProperties::Builder()
@@ -218,14 +218,7 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
                             parquet::arrow::FileWriter::Open(*reader->schema(),
                                                              arrow::default_memory_pool(),
                                                              sink, props, arrow_props));
-      for (;;) {
-        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-        if (!batch) break;
-        rows += batch->num_rows();
-        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-      }
-      ARROW_RETURN_NOT_OK(writer->Close());
-      return rows;
+      return DrainInto(reader, writer.get());
     }
   }
   return arrow::Status::Invalid("unsupported format");

@@ -127,6 +127,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   http_deps.query = impl->query.get();
   http_deps.logger = &impl->logger;
   http_deps.max_body_bytes = config.http_max_body_bytes;
+  http_deps.compression_level = config.compression_level;
   auto gateway = http::HttpGateway::Start(http_deps, config.http.host, config.http.port);
   if (!gateway.ok()) {
     (void)impl->flight->Shutdown();

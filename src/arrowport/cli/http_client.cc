@@ -1,0 +1,187 @@
+// The HTTP side of DataClient: POST /ingest/{stream} with a chunked Arrow IPC body, and
+// POST /query answered as an Arrow IPC stream.
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <future>
+#include <thread>
+
+#include "arrow/buffer.h"
+#include "arrow/io/memory.h"
+#include "arrow/ipc/reader.h"
+#include "arrow/ipc/writer.h"
+#include "arrow/record_batch.h"
+#include "arrowport/cli/client.h"
+#include "arrowport/http/body_pipe.h"
+#include "arrowport/http/data_sink_stream.h"
+
+namespace arrowport::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+arrow::Status ErrorFrom(int status, const std::string& body) {
+  auto doc = json::parse(body, nullptr, false);
+  std::string message = body;
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
+    message = doc["error"].value("message", message);
+  }
+  if (status == 404) return arrow::Status::KeyError(message);
+  if (status >= 400 && status < 500) return arrow::Status::Invalid(message);
+  return arrow::Status::IOError("HTTP ", status, ": ", message);
+}
+
+arrow::Status ErrorFrom(const httplib::Result& result) {
+  if (!result) {
+    return arrow::Status::IOError("HTTP request failed: ", httplib::to_string(result.error()));
+  }
+  return ErrorFrom(result->status, result->body);
+}
+
+// A response being downloaded on its own thread into a bounded pipe.
+struct Download {
+  std::shared_ptr<http::BodyPipe> pipe = std::make_shared<http::BodyPipe>(8 << 20);
+  std::promise<int> status;
+  std::string error_body;
+  std::string error;
+  std::thread thread;
+  ~Download() {
+    (void)pipe->Close();  // a consumer that stops early ends the download
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// Keeps the download alive as long as its batches are read.
+class DownloadReader : public arrow::RecordBatchReader {
+ public:
+  DownloadReader(std::shared_ptr<Download> download,
+                 std::shared_ptr<arrow::RecordBatchReader> inner)
+      : download_(std::move(download)), inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    return inner_->ReadNext(out);
+  }
+  ~DownloadReader() override {
+    inner_.reset();
+    download_.reset();
+  }
+
+ private:
+  std::shared_ptr<Download> download_;
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+};
+
+class HttpConnection : public DataClient {
+ public:
+  explicit HttpConnection(const std::string& url) : client_(url) {
+    client_.set_read_timeout(std::chrono::minutes(10));
+    client_.set_write_timeout(std::chrono::minutes(10));
+    // One request per command: a kept-alive socket could be closed by the server while
+    // idle, and a streamed request body cannot be replayed on a fresh connection.
+    client_.set_keep_alive(false);
+    client_.set_tcp_nodelay(true);
+  }
+
+  arrow::Result<std::string> Put(const std::string& command,
+                                 const std::shared_ptr<arrow::RecordBatchReader>& source) override {
+    auto doc = json::parse(command, nullptr, false);
+    if (!doc.is_object() || !doc.contains("stream")) {
+      return arrow::Status::Invalid("ingest command needs a stream");
+    }
+    httplib::Params params;
+    for (const char* key : {"table", "mode", "commit"}) {
+      if (doc.contains(key) && doc[key].is_string()) params.emplace(key, doc[key].get<std::string>());
+    }
+    const std::string path = httplib::append_query_params(
+        "/ingest/" + doc["stream"].get<std::string>(), params);
+    arrow::Status write_status;
+    auto result = client_.Post(
+        path, httplib::Headers{},
+        [&](size_t, httplib::DataSink& sink) {
+          write_status = [&]() -> arrow::Status {
+            auto out = std::make_shared<http::DataSinkStream>(&sink);
+            ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(out, source->schema()));
+            for (;;) {
+              ARROW_ASSIGN_OR_RAISE(auto batch, source->Next());
+              if (!batch) break;
+              ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+            }
+            return writer->Close();
+          }();
+          if (!write_status.ok()) return false;
+          sink.done();
+          return true;
+        },
+        "application/vnd.apache.arrow.stream");
+    if (!result || result->status != 200) return ErrorFrom(result);
+    ARROW_RETURN_NOT_OK(write_status);
+    return result->body;
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(const std::string& ticket) override {
+    // The response is decoded while it downloads: a thread feeds a bounded pipe that the
+    // IPC reader pulls from, so memory stays bounded whatever the result size.
+    auto download = std::make_shared<Download>();
+    std::future<int> status = download->status.get_future();
+    // The thread borrows the Download: its owner's destructor joins the thread first.
+    Download* raw = download.get();
+    download->thread = std::thread([this, raw, ticket] {
+      Download* download = raw;
+      httplib::Request req;
+      req.method = "POST";
+      req.path = "/query?format=arrow";
+      req.body = ticket;
+      req.set_header("Content-Type", "application/json");
+      // Uncompressed: Arrow over loopback/LAN is faster than any codec.
+      req.set_header("Accept-Encoding", "identity");
+      int code = 0;
+      req.response_handler = [&](const httplib::Response& res) {
+        code = res.status;
+        download->status.set_value(code);
+        return true;
+      };
+      req.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
+        if (code != 200) {
+          download->error_body.append(data, length);
+          return true;
+        }
+        return download->pipe->Push(data, length);
+      };
+      httplib::Response res;
+      httplib::Error error = httplib::Error::Success;
+      const bool sent = client_.send(req, res, error);
+      if (code == 0) download->status.set_value(-1);
+      if (!sent) {
+        download->pipe->Abort(arrow::Status::IOError("HTTP request failed: ", httplib::to_string(error)));
+      } else {
+        download->pipe->Finish();
+      }
+      download->error = httplib::to_string(error);
+    });
+    const int code = status.get();
+    if (code != 200) {
+      download->thread.join();
+      if (code < 0) return arrow::Status::IOError("HTTP request failed: ", download->error);
+      return ErrorFrom(code, download->error_body);
+    }
+    auto reader = arrow::ipc::RecordBatchStreamReader::Open(download->pipe);
+    if (!reader.ok()) return reader.status();
+    return std::make_shared<DownloadReader>(download, *reader);
+  }
+
+ private:
+  httplib::Client client_;
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url) {
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    return std::make_unique<HttpConnection>(url);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url));
+  return std::unique_ptr<DataClient>(std::move(flight));
+}
+
+}  // namespace arrowport::cli
