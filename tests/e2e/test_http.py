@@ -113,7 +113,10 @@ def test_ipc_body_compression_and_content_encoding(server):
         assert r.status_code == 200, r.text
     r = ingest(server, "compressed", gzip.compress(ipc_bytes(table)), headers={"Content-Encoding": "gzip"})
     assert r.status_code == 200, r.text
-    assert count(server, "compressed") == 150_000
+    zstd_body = pa.compress(ipc_bytes(table), codec="zstd", asbytes=True)
+    r = ingest(server, "compressed", zstd_body, headers={"Content-Encoding": "zstd"})
+    assert r.status_code == 200, r.text
+    assert count(server, "compressed") == 200_000
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")

@@ -158,7 +158,7 @@ struct HttpGateway::Impl {
     }
     auto reader = deps.query->Execute(request);
     if (!reader.ok()) {
-      Log("GET", req.path, reader.status(), start);
+      Log(req.method.c_str(), req.path, reader.status(), start);
       SendStatus(res, reader.status());
       return;
     }
@@ -173,9 +173,11 @@ struct HttpGateway::Impl {
     auto batches = *reader;
     const auto format = negotiated->format;
     const std::string path = req.path;
+    const std::string method = req.method;
     res.set_chunked_content_provider(
         negotiated->content_type,
-        [this, batches, format, compression, path, start](size_t, httplib::DataSink& sink) {
+        [this, batches, format, compression, path, method, start](size_t,
+                                                                  httplib::DataSink& sink) {
           auto st = [&]() -> arrow::Status {
             std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
             ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
@@ -192,12 +194,12 @@ struct HttpGateway::Impl {
             }
             ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
             ARROW_RETURN_NOT_OK(out->Close());
-            Log("GET", path, arrow::Status::OK(), start, {{"rows", std::to_string(rows)}});
+            Log(method.c_str(), path, arrow::Status::OK(), start, {{"rows", std::to_string(rows)}});
             return arrow::Status::OK();
           }();
           if (!st.ok()) {
             // Headers are gone already: abort the chunked body so the client sees an error.
-            Log("GET", path, st, start);
+            Log(method.c_str(), path, st, start);
             return false;
           }
           sink.done();

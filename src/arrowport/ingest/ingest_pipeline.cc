@@ -8,6 +8,8 @@
 #include <optional>
 
 #include "arrow/record_batch.h"
+#include "arrow/scalar.h"
+#include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/ingest/stream_router.h"
@@ -175,6 +177,54 @@ arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::stri
   return plan;
 }
 
+// True when writing `incoming` needs DDL on the table: create, replace or add columns.
+bool NeedsDdl(const std::optional<std::vector<ColumnInfo>>& current,
+              const std::vector<ColumnInfo>& incoming, WriteMode mode,
+              config::SchemaPolicy policy) {
+  if (!current || mode != WriteMode::kAppend) return true;
+  if (policy != config::SchemaPolicy::kAddColumns) return false;
+  std::map<std::string, bool> known;
+  for (const auto& column : *current) known[Lower(column.name)] = true;
+  for (const auto& column : incoming) {
+    if (!known.count(Lower(column.name))) return true;
+  }
+  return false;
+}
+
+// Idempotency log: one row per committed request (or per_batch batch) that carried an id,
+// written in the same transaction as the data it stands for.
+constexpr const char* kRequestLog = "arrowport.requests";
+
+arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
+    storage::Connection* conn, const std::string& key) {
+  ARROW_ASSIGN_OR_RAISE(auto table,
+                        conn->QueryTable(std::string("SELECT rows, batches FROM ") + kRequestLog +
+                                             " WHERE request_id = $1",
+                                         {key}));
+  if (table->num_rows() == 0) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(auto rows, table->column(0)->GetScalar(0));
+  ARROW_ASSIGN_OR_RAISE(auto batches, table->column(1)->GetScalar(0));
+  return std::make_pair(std::stoll(rows->ToString()), std::stoll(batches->ToString()));
+}
+
+arrow::Status RecordRequest(storage::Connection* conn, const std::string& key,
+                            const IngestResult& result) {
+  return conn
+      ->QueryTable(std::string("INSERT INTO ") + kRequestLog +
+                       " (request_id, stream, table_name, rows, batches) VALUES "
+                       "($1, $2, $3, $4::BIGINT, $5::BIGINT)",
+                   {key, result.stream, result.table, std::to_string(result.rows),
+                    std::to_string(result.batches)})
+      .status();
+}
+
+arrow::Status Drain(arrow::RecordBatchReader* source) {
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, source->Next());
+    if (!batch) return arrow::Status::OK();
+  }
+}
+
 }  // namespace
 
 bool IsSchemaMismatch(const arrow::Status& status) {
@@ -184,6 +234,25 @@ bool IsSchemaMismatch(const arrow::Status& status) {
 
 IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router)
     : database_(database), router_(router) {}
+
+std::shared_ptr<std::mutex> IngestPipeline::TableLock(const std::string& table) {
+  std::lock_guard<std::mutex> lock(locks_mutex_);
+  auto& entry = table_locks_[Lower(table)];
+  if (!entry) entry = std::make_shared<std::mutex>();
+  return entry;
+}
+
+arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
+  std::lock_guard<std::mutex> lock(locks_mutex_);
+  if (request_log_ready_) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(conn->Execute(
+      std::string("CREATE SCHEMA IF NOT EXISTS arrowport; CREATE TABLE IF NOT EXISTS ") +
+      kRequestLog +
+      " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
+      "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
+  request_log_ready_ = true;
+  return arrow::Status::OK();
+}
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
@@ -201,36 +270,79 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     ARROW_RETURN_NOT_OK(ValidateName("table", result.table));
     ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*schema, /*creating=*/false));
     ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+    const bool idempotent = !request.request_id.empty();
+    if (idempotent) {
+      ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+      ARROW_RETURN_NOT_OK(EnsureRequestLog(conn.get()));
+    }
+
+    // Registers the stream (outside the write transaction), takes the table's DDL lock
+    // when the write needs DDL, and opens the transaction. Concurrent first writers of a
+    // table thus create it one after the other instead of conflicting; plain appends
+    // never wait for each other.
+    std::unique_lock<std::mutex> ddl;
+    auto open = [&](std::shared_ptr<arrow::RecordBatchReader> reader,
+                    std::vector<ColumnInfo>* incoming) -> arrow::Result<std::string> {
+      ARROW_ASSIGN_OR_RAISE(auto relation,
+                            conn->RegisterArrowStream(std::move(reader), incoming));
+      auto current = conn->DescribeRelation(result.table);
+      if (!current.ok() || NeedsDdl(*current, *incoming, request.mode, route.schema_policy)) {
+        ddl = std::unique_lock<std::mutex>(*TableLock(result.table));
+      }
+      auto begun = conn->Begin();
+      if (!begun.ok()) {
+        conn->DropArrowStream(relation);
+        return begun;
+      }
+      return relation;
+    };
+
     if (commit == config::CommitMode::kPerRequest) {
       // One statement scans the whole request as it arrives; one transaction commits it.
       auto counting = std::make_shared<CountingReader>(source);
       std::vector<ColumnInfo> incoming;
-      ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(counting, &incoming));
-      ARROW_RETURN_NOT_OK(conn->Begin());
+      ARROW_ASSIGN_OR_RAISE(auto relation, open(counting, &incoming));
+      bool duplicate = false;
       auto st = [&]() -> arrow::Status {
+        if (idempotent) {
+          ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), request.request_id));
+          if (prior) {
+            duplicate = true;
+            result.rows = prior->first;
+            result.batches = prior->second;
+            return arrow::Status::OK();
+          }
+        }
         ARROW_ASSIGN_OR_RAISE(auto existing,
                               PrepareTarget(conn.get(), result.table, request.mode));
         ARROW_ASSIGN_OR_RAISE(auto plan, EnsureTable(conn.get(), result.table, relation,
                                                      existing, incoming, route.schema_policy,
                                                      &result.created));
         ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.insert_sql));
+        result.rows = counting->rows();
+        result.batches = counting->batches();
+        if (idempotent) {
+          ARROW_RETURN_NOT_OK(RecordRequest(conn.get(), request.request_id, result));
+        }
         return conn->Commit();
       }();
-      if (!st.ok()) conn->Rollback();
+      if (!st.ok() || duplicate) conn->Rollback();
       conn->DropArrowStream(relation);
       ARROW_RETURN_NOT_OK(st);
-      result.rows = counting->rows();
-      result.batches = counting->batches();
+      if (duplicate) {
+        result.duplicate = true;
+        return Drain(source.get());  // the retried body is read and discarded
+      }
       result.bytes = counting->bytes();
       return arrow::Status::OK();
     }
+
     // per_batch: table set-up commits first, then every batch is its own transaction.
     std::vector<ColumnInfo> incoming;
     ColumnPlan plan;
     {
       ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatchReader::Make({}, schema));
-      ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(empty, &incoming));
-      ARROW_RETURN_NOT_OK(conn->Begin());
+      ARROW_ASSIGN_OR_RAISE(auto relation, open(empty, &incoming));
       auto st = [&]() -> arrow::Status {
         ARROW_ASSIGN_OR_RAISE(auto existing,
                               PrepareTarget(conn.get(), result.table, request.mode));
@@ -241,6 +353,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       }();
       if (!st.ok()) conn->Rollback();
       conn->DropArrowStream(relation);
+      if (ddl.owns_lock()) ddl.unlock();
       ARROW_RETURN_NOT_OK(st);
     }
     for (;;) {
@@ -257,8 +370,22 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       // The plan's SQL names the set-up relation; this batch has its own view.
       std::string sql = plan.insert_sql;
       sql.replace(sql.rfind(" FROM ") + 6, std::string::npos, relation);
-      ARROW_RETURN_NOT_OK(conn->Begin());
-      auto st = conn->ExecuteUpdate(sql).status();
+      const std::string key =
+          idempotent ? request.request_id + "#" + std::to_string(result.batches) : "";
+      bool seen = false;
+      auto st = conn->Begin();
+      if (st.ok() && idempotent) {
+        auto prior = LookupRequest(conn.get(), key);
+        st = prior.status();
+        seen = prior.ok() && prior->has_value();
+      }
+      if (st.ok() && !seen) st = conn->ExecuteUpdate(sql).status();
+      if (st.ok() && !seen && idempotent) {
+        IngestResult one_batch = result;
+        one_batch.rows = batch->num_rows();
+        one_batch.batches = 1;
+        st = RecordRequest(conn.get(), key, one_batch);
+      }
       if (st.ok()) st = conn->Commit();
       if (!st.ok()) conn->Rollback();
       conn->DropArrowStream(relation);
@@ -276,13 +403,15 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
 
   auto st = run();
   if (!st.ok()) {
-    router_->RecordError(request.stream);
+    router_->RecordError(request.stream, IsSchemaMismatch(st));
     return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",
                           st.message());
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  router_->RecordSuccess(request.stream, result.rows, result.batches, result.bytes);
+  if (!result.duplicate) {
+    router_->RecordSuccess(request.stream, result.rows, result.batches, result.bytes);
+  }
   return result;
 }
 

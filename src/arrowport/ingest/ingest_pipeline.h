@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -10,8 +12,9 @@
 #include "arrowport/ingest/ingest_request.h"
 
 namespace arrowport::storage {
+class Connection;
 class Database;
-}
+}  // namespace arrowport::storage
 
 namespace arrowport::ingest {
 
@@ -24,7 +27,8 @@ struct IngestResult {
   int64_t batches = 0;
   int64_t bytes = 0;  ///< Arrow buffer bytes received
   double seconds = 0;
-  bool created = false;  ///< the table was created by this request
+  bool created = false;    ///< the table was created by this request
+  bool duplicate = false;  ///< request_id seen before: nothing inserted, original counts
 };
 
 /// True when `status` reports incoming data that does not fit the target table (type
@@ -48,8 +52,15 @@ class IngestPipeline {
                                      const BatchCommitted& on_commit = {});
 
  private:
+  /// The lock serialising DDL (create, replace, add columns) on one table.
+  std::shared_ptr<std::mutex> TableLock(const std::string& table);
+  arrow::Status EnsureRequestLog(storage::Connection* conn);
+
   storage::Database* database_;
   StreamRouter* router_;
+  std::mutex locks_mutex_;  // guards table_locks_ and request_log_ready_
+  std::map<std::string, std::shared_ptr<std::mutex>> table_locks_;
+  bool request_log_ready_ = false;
 };
 
 }  // namespace arrowport::ingest

@@ -31,6 +31,18 @@ arrow::Result<std::string> StringField(const nlohmann::json& doc, const char* ke
 }
 }  // namespace
 
+arrow::Status ValidateRequestId(const std::string& id) {
+  if (id.empty() || id.size() > 200) {
+    return arrow::Status::Invalid("request_id must have 1 to 200 characters");
+  }
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return arrow::Status::Invalid("request_id must be printable ASCII without spaces");
+    }
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std::string>& path,
                                              const std::string& cmd) {
   IngestRequest request;
@@ -45,13 +57,15 @@ arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std
     if (doc.is_discarded() || !doc.is_object()) {
       return arrow::Status::Invalid("descriptor command is not valid JSON");
     }
-    static const char* kKnown[] = {"stream", "stream_name", "table", "mode", "commit"};
+    static const char* kKnown[] = {"stream", "stream_name", "table", "mode", "commit",
+                                   "request_id"};
     for (const auto& item : doc.items()) {
       bool known = false;
       for (const char* k : kKnown) known = known || item.key() == k;
       if (!known) {
         return arrow::Status::Invalid("descriptor command: unknown field '", item.key(),
-                                      "' (known: stream, stream_name, table, mode, commit)");
+                                      "' (known: stream, stream_name, table, mode, commit, "
+                                      "request_id)");
       }
     }
     ARROW_ASSIGN_OR_RAISE(request.stream, StringField(doc, "stream"));
@@ -67,6 +81,8 @@ arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std
     if (!commit.empty()) {
       ARROW_ASSIGN_OR_RAISE(request.commit, config::ParseCommitMode(commit));
     }
+    ARROW_ASSIGN_OR_RAISE(request.request_id, StringField(doc, "request_id"));
+    if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
     if (request.stream.empty()) request.stream = request.table;
   } else {
     request.stream = cmd;

@@ -23,7 +23,13 @@ struct IngestRequest {
   WriteMode mode = WriteMode::kAppend;
   std::optional<config::CommitMode> commit;  ///< unset: the stream's configured mode
   std::string protocol = "flight";
+  /// Optional client-chosen id: a retried request with the same id (per_request), or the
+  /// same batch of it (per_batch), is not inserted twice.
+  std::string request_id;
 };
+
+/// Checks a client-supplied request id: 1..200 printable ASCII characters.
+arrow::Status ValidateRequestId(const std::string& id);
 
 /// \brief Parses a Flight DoPut descriptor: PATH `[stream]` (or `[stream, table]`), or a
 /// CMD holding JSON `{"stream": ..., "table": ..., "mode": ..., "commit": ...}` (the seed's

@@ -42,9 +42,10 @@ void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_
   c.last_write = NowIso8601();
 }
 
-void StreamRouter::RecordError(const std::string& stream) {
+void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch) {
   std::lock_guard<std::mutex> lock(mutex_);
   counters_[stream].errors += 1;
+  if (schema_mismatch) counters_[stream].schema_mismatches += 1;
 }
 
 std::map<std::string, std::pair<config::StreamConfig, StreamCounters>>
@@ -75,6 +76,7 @@ std::string StreamsJson(const StreamRouter& router) {
                        {"bytes", counters.bytes},
                        {"requests", counters.requests},
                        {"errors", counters.errors},
+                       {"schema_mismatches", counters.schema_mismatches},
                        {"last_write", counters.last_write}});
   }
   return nlohmann::json{{"streams", streams}}.dump();

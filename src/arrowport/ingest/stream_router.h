@@ -17,6 +17,7 @@ struct StreamCounters {
   int64_t bytes = 0;
   int64_t requests = 0;
   int64_t errors = 0;
+  int64_t schema_mismatches = 0;
   std::string last_write;  ///< ISO-8601 UTC of the last successful write
 };
 
@@ -31,7 +32,7 @@ class StreamRouter {
   void Update(config::Config config);
 
   void RecordSuccess(const std::string& stream, int64_t rows, int64_t batches, int64_t bytes);
-  void RecordError(const std::string& stream);
+  void RecordError(const std::string& stream, bool schema_mismatch = false);
 
   /// Configured streams and any stream seen since start, with routing and counters.
   std::map<std::string, std::pair<config::StreamConfig, StreamCounters>> Snapshot() const;

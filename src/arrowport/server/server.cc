@@ -3,7 +3,14 @@
 #include <arrow/flight/api.h>
 #include <grpcpp/server_builder.h>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <optional>
+#include <thread>
 #include <mutex>
 
 #include "arrowport/common/identifier.h"
@@ -45,13 +52,46 @@ struct Server::Impl {
   std::unique_ptr<http::HttpGateway> http;
   std::mutex shutdown_mutex;  // guards shut_down
   bool shut_down = false;
+  std::mutex reload_mutex;  // one reload at a time (watcher thread, Flight action)
+  std::atomic<bool> stop_watcher{false};
+  std::thread watcher;  // config file changes and SIGHUP -> ReloadConfig()
 
   explicit Impl(ServerSetup s)
       : setup(std::move(s)),
         logger(setup.config.log_format == "json" ? Logger::Format::kJson
                                                  : Logger::Format::kText) {}
 
+  // Polls the config file's modification time and waits for SIGHUP (blocked in every
+  // thread, so it is delivered here by sigtimedwait) to reload the routing.
+  void WatchConfig() {
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    auto modified = ModifiedTime(setup.config_path);
+    while (!stop_watcher) {
+      timespec timeout{0, 500'000'000};
+      const int signal = sigtimedwait(&hup, nullptr, &timeout);
+      if (stop_watcher) break;
+      const auto now = ModifiedTime(setup.config_path);
+      if (signal == SIGHUP || now != modified) {
+        modified = now;
+        logger.Info(signal == SIGHUP ? "SIGHUP: reloading config" : "config file changed",
+                    {{"file", setup.config_path}});
+        (void)ReloadConfig();
+      }
+    }
+  }
+
+  static std::optional<std::filesystem::file_time_type> ModifiedTime(const std::string& path) {
+    std::error_code ec;
+    if (path.empty()) return std::nullopt;
+    auto time = std::filesystem::last_write_time(path, ec);
+    if (ec) return std::nullopt;
+    return time;
+  }
+
   arrow::Status ReloadConfig() {
+    std::lock_guard<std::mutex> lock(reload_mutex);
     if (setup.config_path.empty()) {
       return arrow::Status::Invalid("server was started without --config; nothing to reload");
     }
@@ -60,6 +100,12 @@ struct Server::Impl {
       logger.Error("config reload rejected; previous config stays in force",
                    {{"error", fresh.status().message()}});
       return fresh.status();
+    }
+    if (fresh->db_path != setup.config.db_path || fresh->flight.port != setup.config.flight.port ||
+        fresh->http.port != setup.config.http.port || fresh->flight.host != setup.config.flight.host ||
+        fresh->http.host != setup.config.http.host) {
+      logger.Warn("config reload: database and listener settings apply at the next start; "
+                  "stream routing applies now");
     }
     router->Update(*fresh);
     logger.Info("config reloaded", {{"file", setup.config_path},
@@ -73,6 +119,12 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { (void)Shutdown(); }
 
 arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
+  // Block SIGHUP before any thread exists (DuckDB, gRPC, HTTP workers inherit the mask):
+  // the config watcher receives it synchronously instead of a process-wide handler.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
   const auto& config = impl->setup.config;
 
@@ -139,6 +191,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
                                   {"http", "http://" + config.http.host + ":" +
                                                std::to_string(impl->http->port())},
                                   {"database", config.db_path}});
+  raw_impl->watcher = std::thread([raw_impl] { raw_impl->WatchConfig(); });
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -168,6 +221,8 @@ arrow::Status Server::Shutdown() {
   std::lock_guard<std::mutex> lock(impl_->shutdown_mutex);
   if (impl_->shut_down) return arrow::Status::OK();
   impl_->shut_down = true;
+  impl_->stop_watcher = true;
+  if (impl_->watcher.joinable()) impl_->watcher.join();
   // Stops accepting and waits for in-flight calls before the checkpoint.
   if (impl_->http) impl_->http->Stop();
   auto st = impl_->flight->Shutdown();
