@@ -83,7 +83,8 @@ class FlightService : public fl::FlightServerBase {
     const json summary = {{"stream", result->stream},   {"table", result->table},
                           {"rows", result->rows},       {"batches", result->batches},
                           {"bytes", result->bytes},     {"seconds", result->seconds},
-                          {"created", result->created}, {"committed", true}};
+                          {"created", result->created}, {"committed", true},
+                          {"duplicate", result->duplicate}};
     ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(summary.dump())));
     deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_put"},
                                    {"stream", result->stream}, {"table", result->table},

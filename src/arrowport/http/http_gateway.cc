@@ -38,6 +38,7 @@ constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
 constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead of DuckDB
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
+constexpr size_t kMaxWorkerThreads = 128;
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -276,6 +277,13 @@ struct HttpGateway::Impl {
       if (req.has_param("mode")) {
         ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(req.get_param_value("mode")));
       }
+      if (req.has_param("request_id")) request.request_id = req.get_param_value("request_id");
+      if (req.has_header("Idempotency-Key")) {
+        request.request_id = req.get_header_value("Idempotency-Key");
+      }
+      if (!request.request_id.empty()) {
+        ARROW_RETURN_NOT_OK(ingest::ValidateRequestId(request.request_id));
+      }
       if (req.has_param("commit")) {
         ARROW_ASSIGN_OR_RAISE(request.commit,
                               config::ParseCommitMode(req.get_param_value("commit")));
@@ -303,13 +311,18 @@ struct HttpGateway::Impl {
     }
     auto pipe = std::make_shared<BodyPipe>(kPipeBytes);
     arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
+    json committed = json::array();  // per_batch: batches committed before any failure
     std::thread worker([&] {
       auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe);
       if (!reader.ok()) {
         result = arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
                                         reader.status().message());
       } else {
-        result = deps.ingest->Ingest(request, MakePrefetchingReader(*reader, 4));
+        result = deps.ingest->Ingest(request, MakePrefetchingReader(*reader, 4),
+                                     [&](int64_t index, int64_t rows) {
+                                       committed.push_back({{"batch", index}, {"rows", rows}});
+                                       return arrow::Status::OK();
+                                     });
       }
       (void)pipe->Close();  // stops the body pump if the ingest ended early
     });
@@ -339,12 +352,16 @@ struct HttpGateway::Impl {
     }
     if (!result.ok()) {
       Log("POST", req.path, result.status(), start, {{"stream", stream}});
-      return SendStatus(res, result.status());
+      const HttpError error = ToHttpError(result.status());
+      json body = json::parse(error.ToJson());
+      body["committed_batches"] = committed;
+      return SendJson(res, error.status, body.dump());
     }
     const json body = {{"stream", result->stream},   {"table", result->table},
                        {"rows", result->rows},       {"batches", result->batches},
                        {"bytes", received},          {"seconds", result->seconds},
-                       {"created", result->created}, {"committed", true}};
+                       {"created", result->created}, {"committed", true},
+                       {"duplicate", result->duplicate}};
     Log("POST", req.path, arrow::Status::OK(), start,
         {{"stream", result->stream}, {"table", result->table},
          {"rows", std::to_string(result->rows)}, {"bytes", std::to_string(received)}});
@@ -544,16 +561,20 @@ arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps d
   auto impl = std::make_unique<Impl>();
   impl->deps = deps;
   auto& server = impl->server;
-  const int threads = std::max(deps.worker_threads, 2);
+  // cpp-httplib serves each connection on one pool thread for its whole keep-alive
+  // life, so idle keep-alive clients pin threads: the pool starts small and grows up to
+  // a bound, and idle connections are closed after a short timeout.
+  const size_t base = static_cast<size_t>(std::max(deps.worker_threads, 2));
+  const size_t max_threads = std::max<size_t>(base, kMaxWorkerThreads);
   // httplib takes ownership of the task queue it is handed.
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.new_task_queue = [base, max_threads] { return new httplib::ThreadPool(base, max_threads); };
   // Limits are enforced by the handlers: cpp-httplib's own limit silently truncates a
   // body it is decompressing, which would look like a short Arrow stream instead of 413.
   server.set_payload_max_length(std::numeric_limits<size_t>::max());
   server.set_read_timeout(std::chrono::seconds(60));
   server.set_write_timeout(std::chrono::seconds(60));
   server.set_keep_alive_max_count(1000);
-  server.set_keep_alive_timeout(30);
+  server.set_keep_alive_timeout(5);
   // Chunk headers and data go out as separate writes; with Nagle's algorithm each
   // chunk would wait for the peer's delayed ACK (~40-200 ms).
   server.set_tcp_nodelay(true);

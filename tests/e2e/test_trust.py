@@ -1,0 +1,244 @@
+"""Ingest you can trust: hot reload, idempotent retries, concurrent producers, crash safety
+under kill -9, bounded memory."""
+import json
+import os
+import random
+import signal
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from test_flight_roundtrip import get, put
+from test_http import ARROW, ipc_bytes
+
+
+def rows_in(client, table):
+    try:
+        return get(client, {"sql": f"SELECT count(*)::BIGINT AS n FROM {table}"}).column("n")[0].as_py()
+    except pa.ArrowKeyError:
+        return None
+
+
+def wait_for(predicate, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_hot_reload_file_sighup_and_action(start_server, tmp_path):
+    config = tmp_path / "routing.yaml"
+    config.write_text("streams:\n  s: {target_table: first}\n")
+    server = start_server("--config", str(config))
+    client = server.client()
+    one = pa.table({"x": pa.array([1], pa.int64())})
+    put(client, one, {"stream": "s"})
+    assert rows_in(client, "first") == 1
+
+    config.write_text("streams:\n  s: {target_table: second}\n")  # edited in place
+    assert wait_for(lambda: "config file changed" in server.stderr())
+    put(client, one, {"stream": "s"})
+    assert rows_in(client, "second") == 1
+
+    config.write_text("streams:\n  s: {target_tabel: third}\n")  # a typo: rejected
+    assert wait_for(lambda: "config reload rejected" in server.stderr())
+    assert "target_tabel" in server.stderr()
+    put(client, one, {"stream": "s"})
+    assert rows_in(client, "second") == 2 and rows_in(client, "third") is None
+
+    # Same size and second as before: only SIGHUP tells the server.
+    config.write_text("streams:\n  s: {target_table: fourth}\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: rows_probe(client, one, "fourth"))
+
+    config.write_text("streams:\n  s: {target_table: fifth}\n")
+    assert json.loads(next(client.do_action(flight.Action("reload_config", b""))).body.to_pybytes())["status"] == "ok"
+    put(client, one, {"stream": "s"})
+    assert rows_in(client, "fifth") == 1
+    streams = requests.get(f"{server.http}/streams", timeout=30).json()["streams"]
+    assert [s["target_table"] for s in streams if s["stream"] == "s"] == ["fifth"]
+
+
+def rows_probe(client, table, target):
+    put(client, table, {"stream": "s"})
+    return (rows_in(client, target) or 0) > 0
+
+
+def test_idempotent_retries(server):
+    client = server.client()
+    table = pa.table({"x": pa.array(range(100), pa.int64())})
+    first = put(client, table, {"stream": "idem", "request_id": "req-1"})[-1]
+    again = put(client, table, {"stream": "idem", "request_id": "req-1"})[-1]
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["rows"] == 100
+    assert rows_in(client, "idem") == 100
+
+    body = ipc_bytes(table)
+    headers = {"Content-Type": ARROW, "Idempotency-Key": "http-7"}
+    r1 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
+    r2 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
+    assert (r1["duplicate"], r2["duplicate"]) == (False, True)
+    assert rows_in(client, "idem") == 200
+
+    # per_batch: a retry after a lost ack re-sends batches 0-2 and adds 3-4.
+    batches = [pa.table({"x": pa.array(range(i * 10, i * 10 + 10), pa.int64())}) for i in range(5)]
+    put(client, pa.concat_tables(batches[:3]), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    got = get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist()
+    assert got == list(range(50))
+
+
+def test_concurrent_producers_and_readers(server):
+    writers, requests_each, rows_each = 16, 6, 2000
+    errors, stop = [], threading.Event()
+
+    def write(w):
+        try:
+            client = server.client()
+            table = "shared" if w % 2 == 0 else f"own_{w}"
+            for r in range(requests_each):
+                base = (w * requests_each + r) * rows_each
+                data = pa.table({"id": pa.array(range(base, base + rows_each), pa.int64()),
+                                 "writer": pa.array([w] * rows_each, pa.int32())})
+                if w % 4 < 2:
+                    put(client, data, {"stream": table}, chunk=500)
+                else:
+                    resp = requests.post(f"{server.http}/ingest/{table}", data=ipc_bytes(data, chunk=500),
+                                         headers={"Content-Type": ARROW}, timeout=120)
+                    assert resp.status_code == 200, resp.text
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(f"writer {w}: {exc!r}")
+
+    def read():
+        client = server.client()
+        while not stop.is_set():
+            try:
+                get(client, {"sql": "SELECT count(*) AS n FROM duckdb_tables()"})
+                requests.get(f"{server.http}/tables", timeout=30)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"reader: {exc!r}")
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in readers + threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    stop.set()
+    for t in readers:
+        t.join(timeout=60)
+    assert not errors, (errors[:3], server.stderr()[-3000:])
+    client = server.client()
+    check = get(client, {"sql": "SELECT count(*)::BIGINT AS n, count(DISTINCT id)::BIGINT AS d FROM shared"})
+    assert check.to_pylist() == [{"n": 8 * requests_each * rows_each, "d": 8 * requests_each * rows_each}]
+    for w in range(1, writers, 2):
+        assert rows_in(client, f"own_{w}") == requests_each * rows_each
+
+
+def crash_round(start_server, db, batch_offset, rng):
+    """Streams per_batch batches, kill -9s the server at a random moment, restarts it on the
+    same file and checks every acknowledged batch is present exactly once and whole."""
+    server = start_server(db=db)
+    acked, rows_per_batch = [], 500
+    descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "crash", "commit": "per_batch"}))
+    schema = pa.schema([("batch_id", pa.int64()), ("row", pa.int64())])
+
+    def produce():
+        try:
+            writer, metadata = server.client().do_put(descriptor, schema)
+            def acks():
+                while True:
+                    buf = metadata.read()
+                    if buf is None:
+                        return
+                    doc = json.loads(buf.to_pybytes())
+                    if doc.get("committed") and "batch" in doc:
+                        acked.append(batch_offset + doc["batch"])
+            reader = threading.Thread(target=acks)
+            reader.start()
+            for b in range(100_000):
+                writer.write_batch(pa.record_batch([pa.array([batch_offset + b] * rows_per_batch, pa.int64()),
+                                                    pa.array(range(rows_per_batch), pa.int64())], schema=schema))
+            reader.join()
+        except Exception:  # noqa: BLE001 - the server is killed under us
+            pass
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    time.sleep(rng.uniform(0.3, 1.5))
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=30)
+    producer.join(timeout=60)
+
+    again = start_server(db=db)
+    client = again.client()
+    per_batch = get(client, {"sql": "SELECT batch_id, count(*)::BIGINT AS n FROM crash GROUP BY 1"})
+    counts = dict(zip(per_batch.column("batch_id").to_pylist(), per_batch.column("n").to_pylist()))
+    assert acked, "no batch was acknowledged before the kill"
+    for batch in acked:
+        assert counts.get(batch) == rows_per_batch, f"acknowledged batch {batch} lost or duplicated"
+    torn = {b: n for b, n in counts.items() if n != rows_per_batch}
+    assert not torn, f"torn or duplicated batches: {torn}"
+    again.stop()
+    return len(acked), max(counts) + 1 if counts else batch_offset
+
+
+def run_crashes(start_server, tmp_path, kills):
+    db, rng, offset, survived, verified = tmp_path / "crash.duckdb", random.Random(1234), 0, 0, 0
+    for _ in range(kills):
+        acked, offset = crash_round(start_server, db, offset, rng)
+        offset += 1_000_000
+        survived += 1
+        verified += acked
+    print(f"crash safety: {survived} kill -9 survived, {verified} acknowledged batches verified")
+
+
+def test_kill_9_keeps_every_acknowledged_batch(start_server, tmp_path):
+    run_crashes(start_server, tmp_path, kills=3)
+
+
+@pytest.mark.slow
+def test_kill_9_twenty_times(start_server, tmp_path):
+    run_crashes(start_server, tmp_path, kills=20)
+
+
+def peak_rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+def stream_gigabytes(server, gigabytes):
+    rows_per_batch = 1 << 16
+    schema = pa.schema([("id", pa.int64()), ("value", pa.float64())])  # 16 bytes/row
+    batches = int(gigabytes * (1 << 30) / (16 * rows_per_batch))
+    ids = pa.array(range(rows_per_batch), pa.int64())
+    values = pa.array([0.5] * rows_per_batch, pa.float64())
+    writer, metadata = server.client().do_put(
+        flight.FlightDescriptor.for_command(json.dumps({"stream": "big"})), schema)
+    for _ in range(batches):  # generated on the fly, never stored
+        writer.write_batch(pa.record_batch([ids, values], schema=schema))
+    writer.done_writing()
+    summary = json.loads(metadata.read().to_pybytes())
+    writer.close()
+    assert summary["rows"] == batches * rows_per_batch
+    rss = peak_rss_bytes(server.proc.pid)
+    print(f"bounded memory: {gigabytes} GB streamed, server peak RSS {rss / 2**20:.0f} MiB")
+    assert rss < 1 << 30, f"peak RSS {rss / 2**20:.0f} MiB"
+
+
+def test_bounded_memory_one_gigabyte(server):
+    stream_gigabytes(server, 1)
+
+
+@pytest.mark.slow
+def test_bounded_memory_ten_gigabytes(server):
+    stream_gigabytes(server, 10)
