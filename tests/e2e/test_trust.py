@@ -242,3 +242,38 @@ def test_bounded_memory_one_gigabyte(server):
 @pytest.mark.slow
 def test_bounded_memory_ten_gigabytes(server):
     stream_gigabytes(server, 10)
+
+
+def test_awkward_schemas(server):
+    client = server.client()
+    odd = pa.table({"select": [1], 'we"ird': [2], "with space": [3], "ünïcödé": [4], "Order": [5]})
+    put(client, odd, {"stream": "odd"})
+    assert get(client, {"table": "odd"}).equals(odd)
+    with pytest.raises(pa.ArrowInvalid, match="duplicate column name 'A'"):
+        put(client, pa.table([pa.array([1]), pa.array([2])], names=["a", "A"]), {"stream": "dups"})
+    assert put(client, pa.table({"x": pa.array([], pa.int64())}), {"stream": "empty"})[-1]["rows"] == 0
+    assert rows_in(client, "empty") == 0
+    with pytest.raises(pa.ArrowInvalid, match="no columns"):
+        put(client, pa.table({}), {"stream": "nocols"})
+    wide = pa.table([pa.array([1], pa.int8())] * 100_000, names=[f"c{i}" for i in range(100_000)])
+    started = time.time()
+    with pytest.raises(pa.ArrowInvalid, match="100000 columns; at most 10000"):
+        put(client, wide, {"stream": "wide"})
+    assert time.time() - started < 30
+    assert rows_in(client, "wide") is None
+    streams = requests.get(f"{server.http}/streams", timeout=30).json()["streams"]
+    assert {s["stream"]: s["errors"] for s in streams}["dups"] == 1
+
+
+def test_http_per_batch_lists_committed_batches(server):
+    good = pa.table({"x": pa.array(range(3000), pa.int64())})
+    body = ipc_bytes(good, chunk=1000)
+    r = requests.post(f"{server.http}/ingest/pbh", params={"commit": "per_batch"}, data=body,
+                      headers={"Content-Type": ARROW}, timeout=60)
+    assert r.status_code == 200 and r.json()["batches"] == 3
+    # Cut inside the third batch: two batches commit, the response lists them.
+    r = requests.post(f"{server.http}/ingest/pbh", params={"commit": "per_batch"},
+                      data=body[: len(body) - 4000], headers={"Content-Type": ARROW}, timeout=60)
+    assert r.status_code == 400
+    assert r.json()["committed_batches"] == [{"batch": 0, "rows": 1000}, {"batch": 1, "rows": 1000}]
+    assert rows_in(server.client(), "pbh") == 5000

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <functional>
+#include <thread>
 
 #include "arrow/io/memory.h"
 #include "arrow/ipc/writer.h"
@@ -229,6 +231,79 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
   return arrow::Status::OK();
 }
 
+// Concurrent producers and small-request latency (ingest you can trust: issue 4).
+arrow::Status BenchConcurrencyAndLatency(const BenchOptions& options, const std::string& db_path) {
+  const int64_t rows = options.rows.empty() ? 1'000'000 : options.rows.front();
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, false));
+  std::error_code ignored;
+  std::filesystem::remove(db_path, ignored);
+  std::filesystem::remove(db_path + ".wal", ignored);
+  server::ServerSetup setup;
+  setup.config.db_path = db_path;
+  setup.config.flight.port = 0;
+  setup.config.http.port = 0;
+  ARROW_ASSIGN_OR_RAISE(auto srv, server::Server::Start(setup));
+
+  // Ceiling for this table, through a single in-process producer of the same server.
+  ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(double single, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    auto reader = std::make_shared<arrow::TableBatchReader>(table);
+    ARROW_RETURN_NOT_OK(one->Put(R"({"stream": "conc", "mode": "replace"})", reader).status());
+    return rows;
+  }));
+  std::printf("\n| concurrent producers (Flight DoPut, 5 columns) | rows | rows/s | vs 1 producer |\n");
+  std::printf("|---|---:|---:|---:|\n");
+  std::printf("| 1 producer | %lld | %.2f M | 1.00 x |\n", static_cast<long long>(rows),
+              rows / single / 1e6);
+  for (int producers : {4, 16}) {
+    ARROW_ASSIGN_OR_RAISE(double seconds, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      std::vector<std::thread> threads;
+      std::vector<arrow::Status> statuses(producers);
+      const int64_t share = rows / producers;
+      for (int p = 0; p < producers; ++p) {
+        threads.emplace_back([&, p] {
+          statuses[p] = [&]() -> arrow::Status {
+            ARROW_ASSIGN_OR_RAISE(auto client, ConnectDataClient(srv->flight_uri()));
+            const int64_t length = p == producers - 1 ? rows - share * p : share;
+            auto part = table->Slice(share * p, length);
+            auto reader = std::make_shared<arrow::TableBatchReader>(part);
+            return client->Put(R"({"stream": "conc"})", reader).status();
+          }();
+        });
+      }
+      for (auto& t : threads) t.join();
+      for (const auto& st : statuses) ARROW_RETURN_NOT_OK(st);
+      return rows;
+    }));
+    std::printf("| %d producers, one table | %lld | %.2f M | %.2f x |\n", producers,
+                static_cast<long long>(rows), rows / seconds / 1e6, single / seconds);
+  }
+
+  // Round trip of a 1,000-row request, sequential, on one connection.
+  auto small = table->Slice(0, 1000);
+  auto latency = [&](DataClient* client, const char* command) -> arrow::Result<std::pair<double, double>> {
+    std::vector<double> ms;
+    for (int i = 0; i < 300; ++i) {
+      auto reader = std::make_shared<arrow::TableBatchReader>(small);
+      const auto start = std::chrono::steady_clock::now();
+      ARROW_RETURN_NOT_OK(client->Put(command, reader).status());
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+  };
+  ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
+  ARROW_ASSIGN_OR_RAISE(auto flight_rt, latency(one.get(), R"({"stream": "rt"})"));
+  ARROW_ASSIGN_OR_RAISE(auto http_rt, latency(http.get(), R"({"stream": "rt"})"));
+  std::printf("\n| 1,000-row request round trip (300 sequential) | median | p99 |\n");
+  std::printf("|---|---:|---:|\n");
+  std::printf("| Flight DoPut (one connection) | %.2f ms | %.2f ms |\n", flight_rt.first, flight_rt.second);
+  std::printf("| HTTP POST /ingest (new connection each) | %.2f ms | %.2f ms |\n", http_rt.first,
+              http_rt.second);
+  std::fflush(stdout);
+  return srv->Shutdown();
+}
+
 }  // namespace
 
 arrow::Status RunBench(const BenchOptions& options) {
@@ -254,6 +329,7 @@ arrow::Status RunBench(const BenchOptions& options) {
       if (!st.ok()) break;
     }
   }
+  if (st.ok() && options.concurrency) st = BenchConcurrencyAndLatency(options, db_path);
   std::error_code ignored;
   if (temporary) std::filesystem::remove_all(dir, ignored);
   return st;

@@ -74,6 +74,11 @@ arrow::Status BodyPipe::Close() {
   return arrow::Status::OK();
 }
 
+arrow::Status BodyPipe::abort_status() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return abort_;
+}
+
 bool BodyPipe::closed() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return reader_closed_;

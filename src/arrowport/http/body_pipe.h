@@ -32,6 +32,8 @@ class BodyPipe : public arrow::io::InputStream {
   arrow::Status Close() override;
   arrow::Result<int64_t> Tell() const override { return position_; }
   bool closed() const override;
+  /// Why the producer aborted the body (OK when it did not).
+  arrow::Status abort_status() const;
 
  private:
   const int64_t max_buffered_;

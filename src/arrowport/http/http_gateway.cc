@@ -123,6 +123,24 @@ arrow::Compression::type ResponseCompression(const httplib::Request& req) {
   return arrow::Compression::UNCOMPRESSED;
 }
 
+// Reports undecodable request bodies as invalid input (400), keeping the pipe's own
+// reasons (size limit, client hang-up) as they are.
+class BodyDecodeReader : public arrow::RecordBatchReader {
+ public:
+  BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inner, std::shared_ptr<BodyPipe> pipe)
+      : inner_(std::move(inner)), pipe_(std::move(pipe)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    auto st = inner_->ReadNext(out);
+    if (st.ok() || !pipe_->abort_status().ok()) return st;
+    return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ", st.message());
+  }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  std::shared_ptr<BodyPipe> pipe_;
+};
+
 }  // namespace
 
 struct HttpGateway::Impl {
@@ -318,7 +336,8 @@ struct HttpGateway::Impl {
         result = arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
                                         reader.status().message());
       } else {
-        result = deps.ingest->Ingest(request, MakePrefetchingReader(*reader, 4),
+        auto decoded = std::make_shared<BodyDecodeReader>(*reader, pipe);
+        result = deps.ingest->Ingest(request, MakePrefetchingReader(decoded, 4),
                                      [&](int64_t index, int64_t rows) {
                                        committed.push_back({{"batch", index}, {"rows", rows}});
                                        return arrow::Status::OK();

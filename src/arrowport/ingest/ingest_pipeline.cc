@@ -242,6 +242,36 @@ std::shared_ptr<std::mutex> IngestPipeline::TableLock(const std::string& table) 
   return entry;
 }
 
+std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedTable(const std::string& table) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  auto it = table_cache_.find(Lower(table));
+  if (it == table_cache_.end()) return std::nullopt;
+  return it->second;
+}
+
+void IngestPipeline::CacheTable(const std::string& table,
+                                std::optional<std::vector<ColumnInfo>> columns) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (columns) {
+    table_cache_[Lower(table)] = std::move(*columns);
+  } else {
+    table_cache_.erase(Lower(table));
+  }
+}
+
+std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedMapping(const std::string& key) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  auto it = mapping_cache_.find(key);
+  if (it == mapping_cache_.end()) return std::nullopt;
+  return it->second;
+}
+
+void IngestPipeline::CacheMapping(const std::string& key, const std::vector<ColumnInfo>& columns) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (mapping_cache_.size() >= 256) mapping_cache_.clear();  // bounded
+  mapping_cache_[key] = columns;
+}
+
 arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
   std::lock_guard<std::mutex> lock(locks_mutex_);
   if (request_log_ready_) return arrow::Status::OK();
@@ -276,23 +306,32 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       ARROW_RETURN_NOT_OK(EnsureRequestLog(conn.get()));
     }
 
-    // Registers the stream (outside the write transaction), takes the table's DDL lock
-    // when the write needs DDL, and opens the transaction. Concurrent first writers of a
-    // table thus create it one after the other instead of conflicting; plain appends
-    // never wait for each other.
+    // Takes the table's DDL lock when the write needs DDL, then opens the transaction.
+    // Concurrent first writers of a table thus create it one after the other instead of
+    // conflicting; plain appends never wait for each other. The stream is registered
+    // before (outside the write transaction).
     std::unique_lock<std::mutex> ddl;
-    auto open = [&](std::shared_ptr<arrow::RecordBatchReader> reader,
-                    std::vector<ColumnInfo>* incoming) -> arrow::Result<std::string> {
-      ARROW_ASSIGN_OR_RAISE(auto relation,
-                            conn->RegisterArrowStream(std::move(reader), incoming));
+    auto open = [&](const std::string& relation,
+                    const std::vector<ColumnInfo>& incoming) -> arrow::Status {
       auto current = conn->DescribeRelation(result.table);
-      if (!current.ok() || NeedsDdl(*current, *incoming, request.mode, route.schema_policy)) {
+      if (!current.ok() || NeedsDdl(*current, incoming, request.mode, route.schema_policy)) {
         ddl = std::unique_lock<std::mutex>(*TableLock(result.table));
       }
       auto begun = conn->Begin();
-      if (!begun.ok()) {
-        conn->DropArrowStream(relation);
-        return begun;
+      if (!begun.ok()) conn->DropArrowStream(relation);
+      return begun;
+    };
+    // DuckDB's mapping of this Arrow schema: cached, or read from the registered view.
+    const std::string mapping_key = schema->ToString();
+    auto register_stream = [&](std::shared_ptr<arrow::RecordBatchReader> reader,
+                               std::vector<ColumnInfo>* incoming) -> arrow::Result<std::string> {
+      auto cached = CachedMapping(mapping_key);
+      ARROW_ASSIGN_OR_RAISE(auto relation,
+                            conn->RegisterArrowStream(std::move(reader), cached ? nullptr : incoming));
+      if (cached) {
+        *incoming = std::move(*cached);
+      } else {
+        CacheMapping(mapping_key, *incoming);
       }
       return relation;
     };
@@ -301,7 +340,34 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       // One statement scans the whole request as it arrives; one transaction commits it.
       auto counting = std::make_shared<CountingReader>(source);
       std::vector<ColumnInfo> incoming;
-      ARROW_ASSIGN_OR_RAISE(auto relation, open(counting, &incoming));
+      ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(counting, &incoming));
+      auto finish = [&]() {
+        result.rows = counting->rows();
+        result.batches = counting->batches();
+        result.bytes = counting->bytes();
+      };
+
+      // Fast path: a plain append to a table whose (cached) columns already fit is one
+      // INSERT in autocommit, which is atomic on its own.
+      if (request.mode == WriteMode::kAppend && !idempotent) {
+        auto known = CachedTable(result.table);
+        if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
+          auto plan = PlanColumns(result.table, relation, incoming, *known, route.schema_policy);
+          if (plan.ok() && plan->alter_statements.empty()) {
+            auto inserted = conn->ExecuteUpdate(plan->insert_sql);
+            conn->DropArrowStream(relation);
+            if (!inserted.ok()) {
+              CacheTable(result.table, std::nullopt);
+              return inserted.status();
+            }
+            finish();
+            return arrow::Status::OK();
+          }
+          // The cached columns do not fit: decide on fresh ones below.
+        }
+      }
+
+      ARROW_RETURN_NOT_OK(open(relation, incoming));
       bool duplicate = false;
       auto st = [&]() -> arrow::Status {
         if (idempotent) {
@@ -319,8 +385,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
                                                      existing, incoming, route.schema_policy,
                                                      &result.created));
         ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.insert_sql));
-        result.rows = counting->rows();
-        result.batches = counting->batches();
+        finish();
         if (idempotent) {
           ARROW_RETURN_NOT_OK(RecordRequest(conn.get(), request.request_id, result));
         }
@@ -328,12 +393,15 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       }();
       if (!st.ok() || duplicate) conn->Rollback();
       conn->DropArrowStream(relation);
+      if (ddl.owns_lock()) ddl.unlock();
+      // Whatever happened, the next request starts from the table as it now is.
+      auto now = conn->DescribeRelation(result.table);
+      CacheTable(result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
       if (duplicate) {
         result.duplicate = true;
         return Drain(source.get());  // the retried body is read and discarded
       }
-      result.bytes = counting->bytes();
       return arrow::Status::OK();
     }
 
@@ -342,7 +410,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     ColumnPlan plan;
     {
       ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatchReader::Make({}, schema));
-      ARROW_ASSIGN_OR_RAISE(auto relation, open(empty, &incoming));
+      ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(empty, &incoming));
+      ARROW_RETURN_NOT_OK(open(relation, incoming));
       auto st = [&]() -> arrow::Status {
         ARROW_ASSIGN_OR_RAISE(auto existing,
                               PrepareTarget(conn.get(), result.table, request.mode));
@@ -354,6 +423,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (!st.ok()) conn->Rollback();
       conn->DropArrowStream(relation);
       if (ddl.owns_lock()) ddl.unlock();
+      auto now = conn->DescribeRelation(result.table);
+      CacheTable(result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
     }
     for (;;) {
@@ -365,8 +436,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       }
       if (!batch) break;
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
-      std::vector<ColumnInfo> ignored;
-      ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, &ignored));
+      ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
       // The plan's SQL names the set-up relation; this batch has its own view.
       std::string sql = plan.insert_sql;
       sql.replace(sql.rfind(" FROM ") + 6, std::string::npos, relation);

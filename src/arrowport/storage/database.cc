@@ -295,13 +295,10 @@ arrow::Result<std::string> Connection::RegisterArrowStream(
     DropArrowStream(relation);
     return arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
   }
-  ARROW_ASSIGN_OR_RAISE(
-      auto table,
-      QueryTable("SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
-                 "WHERE database_name = $1 AND schema_name = 'main' AND table_name = $2 "
-                 "ORDER BY column_index",
-                 {kScratchCatalog, name}));
-  ARROW_RETURN_NOT_OK(ColumnsFromTable(*table, columns));
+  if (columns != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + relation));
+    ARROW_RETURN_NOT_OK(ColumnsFromDescribe(*table, columns));
+  }
   return relation;
 }
 
@@ -497,32 +494,44 @@ arrow::Result<std::shared_ptr<arrow::Schema>> Connection::DescribeQuery(
   return ArrowSchemaOf(options.options, types, names);
 }
 
-arrow::Status Connection::ColumnsFromTable(const arrow::Table& table,
-                                           std::vector<ColumnInfo>* columns) {
+arrow::Status Connection::ColumnsFromDescribe(const arrow::Table& table,
+                                              std::vector<ColumnInfo>* columns) {
   ARROW_ASSIGN_OR_RAISE(auto flat, table.CombineChunksToBatch());
+  auto names = flat->GetColumnByName("column_name");
+  auto types = flat->GetColumnByName("column_type");
+  auto nulls = flat->GetColumnByName("null");
+  if (!names || !types || !nulls) return arrow::Status::IOError("unexpected DESCRIBE output");
   columns->clear();
   for (int64_t i = 0; i < flat->num_rows(); ++i) {
-    ARROW_ASSIGN_OR_RAISE(auto n, flat->column(0)->GetScalar(i));
-    ARROW_ASSIGN_OR_RAISE(auto t, flat->column(1)->GetScalar(i));
-    ARROW_ASSIGN_OR_RAISE(auto z, flat->column(2)->GetScalar(i));
-    columns->push_back({n->ToString(), t->ToString(), z->ToString() == "true"});
+    ARROW_ASSIGN_OR_RAISE(auto n, names->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto t, types->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto z, nulls->GetScalar(i));
+    columns->push_back({n->ToString(), t->ToString(), z->ToString() != "NO"});
   }
   return arrow::Status::OK();
 }
 
 arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelation(
     const std::string& name) {
-  // A catalog query rather than DESCRIBE: a failing statement would abort the caller's
-  // transaction.
-  ARROW_ASSIGN_OR_RAISE(
-      auto table,
-      QueryTable("SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
-                 "WHERE database_name = $1 AND schema_name = 'main' AND table_name = $2 "
-                 "ORDER BY column_index",
-                 {impl_->catalog, name}));
-  if (table->num_rows() == 0) return std::nullopt;
+  // DESCRIBE of a missing relation would fail and abort the caller's transaction, and
+  // duckdb_columns() enumerates the whole catalog (milliseconds); so existence is checked
+  // first through the C API's table description (or duckdb_views() for views).
+  duckdb_table_description description = nullptr;
+  const bool is_table = duckdb_table_description_create_ext(impl_->conn, impl_->catalog.c_str(),
+                                                            "main", name.c_str(),
+                                                            &description) == DuckDBSuccess;
+  duckdb_table_description_destroy(&description);
+  if (!is_table) {
+    ARROW_ASSIGN_OR_RAISE(
+        auto views, QueryTable("SELECT 1 FROM duckdb_views() WHERE database_name = $1 AND "
+                               "schema_name = 'main' AND view_name = $2",
+                               {impl_->catalog, name}));
+    if (views->num_rows() == 0) return std::nullopt;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + QuoteIdentifier(impl_->catalog) +
+                                               ".main." + QuoteIdentifier(name)));
   std::vector<ColumnInfo> columns;
-  ARROW_RETURN_NOT_OK(ColumnsFromTable(*table, &columns));
+  ARROW_RETURN_NOT_OK(ColumnsFromDescribe(*table, &columns));
   return columns;
 }
 

@@ -85,6 +85,7 @@ class Connection {
   /// opening a transaction that writes the database (DuckDB lets one transaction write
   /// one catalog), and DropArrowStream() when done. Returns the qualified relation name
   /// to use in SQL; `columns` receives DuckDB's mapping of the schema.
+  /// `columns` may be null when the caller already knows the mapping (saves a DESCRIBE).
   arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
                                                  std::vector<ColumnInfo>* columns);
 
@@ -114,8 +115,8 @@ class Connection {
   friend class Database;
   struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
-  static arrow::Status ColumnsFromTable(const arrow::Table& table,
-                                       std::vector<ColumnInfo>* columns);
+  static arrow::Status ColumnsFromDescribe(const arrow::Table& table,
+                                          std::vector<ColumnInfo>* columns);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -81,6 +81,12 @@ arrow::Status CheckIngestSchema(const arrow::Schema& schema, bool creating) {
   if (schema.num_fields() == 0) {
     return arrow::Status::Invalid("the Arrow schema has no columns");
   }
+  if (schema.num_fields() > kMaxIngestColumns) {
+    return arrow::Status::Invalid("the Arrow schema has ", schema.num_fields(),
+                                  " columns; at most ", kMaxIngestColumns,
+                                  " are accepted (DuckDB's binder slows down quadratically "
+                                  "with width); split the data into narrower tables");
+  }
   std::set<std::string> seen;
   for (const auto& field : schema.fields()) {
     if (field->name().empty()) {

@@ -8,6 +8,9 @@
 
 namespace arrowport::storage {
 
+/// Widest schema accepted for ingest (see CheckIngestSchema).
+constexpr int kMaxIngestColumns = 10'000;
+
 /// \brief Checks that every field of an incoming Arrow schema can be stored by DuckDB
 /// faithfully: non-empty, unique (case-insensitively, as DuckDB resolves names) column
 /// names, and types DuckDB holds without loss. `creating` is true when the schema will
