@@ -191,6 +191,63 @@ bool NeedsDdl(const std::optional<std::vector<ColumnInfo>>& current,
   return false;
 }
 
+// Requests up to this many rows, to a known table they fit exactly, skip SQL planning:
+// DuckDB's appender writes them in one flush (well below its 204,800-row flush size).
+constexpr int64_t kSmallRequestRows = 16384;
+
+// For the appender path: incoming column indices and the table columns they fill, when
+// every matched column has exactly the table's type and the policy needs nothing else.
+struct AppendTargets {
+  std::vector<int> indices;
+  std::vector<std::string> names;
+};
+
+std::optional<AppendTargets> ExactTargets(const std::vector<ColumnInfo>& incoming,
+                                          const std::vector<ColumnInfo>& existing,
+                                          config::SchemaPolicy policy) {
+  std::map<std::string, const ColumnInfo*> by_name;
+  for (const auto& column : existing) by_name[Lower(column.name)] = &column;
+  AppendTargets targets;
+  std::map<std::string, bool> filled;
+  for (size_t i = 0; i < incoming.size(); ++i) {
+    auto it = by_name.find(Lower(incoming[i].name));
+    if (it == by_name.end()) {
+      if (policy != config::SchemaPolicy::kIgnoreExtra) return std::nullopt;
+      continue;
+    }
+    if (incoming[i].type != it->second->type) return std::nullopt;
+    targets.indices.push_back(static_cast<int>(i));
+    targets.names.push_back(it->second->name);
+    filled[it->first] = true;
+  }
+  for (const auto& column : existing) {
+    if (!column.nullable && !filled.count(Lower(column.name))) return std::nullopt;
+  }
+  if (targets.indices.empty()) return std::nullopt;
+  return targets;
+}
+
+// Serves batches read ahead, then the rest of the source.
+class ReplayReader : public arrow::RecordBatchReader {
+ public:
+  ReplayReader(std::vector<std::shared_ptr<arrow::RecordBatch>> ahead,
+               std::shared_ptr<arrow::RecordBatchReader> source)
+      : ahead_(std::move(ahead)), source_(std::move(source)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return source_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    if (next_ < ahead_.size()) {
+      *out = std::move(ahead_[next_++]);
+      return arrow::Status::OK();
+    }
+    return source_->ReadNext(out);
+  }
+
+ private:
+  std::vector<std::shared_ptr<arrow::RecordBatch>> ahead_;
+  size_t next_ = 0;
+  std::shared_ptr<arrow::RecordBatchReader> source_;
+};
+
 // Idempotency log: one row per committed request (or per_batch batch) that carried an id,
 // written in the same transaction as the data it stands for.
 constexpr const char* kRequestLog = "arrowport.requests";
@@ -337,8 +394,55 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     };
 
     if (commit == config::CommitMode::kPerRequest) {
+      // Small requests: read a little ahead; a whole request that is small and fits the
+      // (cached) table exactly is appended without SQL, as one atomic flush.
+      std::vector<std::shared_ptr<arrow::RecordBatch>> ahead;
+      if (request.mode == WriteMode::kAppend && !idempotent) {
+        auto known = CachedTable(result.table);
+        auto mapping = CachedMapping(mapping_key);
+        auto targets = known && mapping ? ExactTargets(*mapping, *known, route.schema_policy)
+                                        : std::nullopt;
+        if (targets) {
+          int64_t rows = 0, bytes = 0;
+          bool ended = false;
+          while (rows <= kSmallRequestRows) {
+            std::shared_ptr<arrow::RecordBatch> batch;
+            ARROW_RETURN_NOT_OK(source->ReadNext(&batch));
+            if (!batch) {
+              ended = true;
+              break;
+            }
+            rows += batch->num_rows();
+            bytes += arrow::util::TotalBufferSize(*batch);
+            ahead.push_back(std::move(batch));
+          }
+          if (ended) {
+            std::vector<std::shared_ptr<arrow::RecordBatch>> projected;
+            for (const auto& batch : ahead) {
+              if (static_cast<int>(targets->indices.size()) == batch->num_columns()) {
+                projected.push_back(batch);
+              } else {
+                ARROW_ASSIGN_OR_RAISE(auto selected, batch->SelectColumns(targets->indices));
+                projected.push_back(std::move(selected));
+              }
+            }
+            auto appended = conn->AppendBatches(result.table, targets->names, projected);
+            if (!appended.ok()) {
+              CacheTable(result.table, std::nullopt);
+              return appended.status();
+            }
+            result.rows = *appended;
+            result.batches = static_cast<int64_t>(ahead.size());
+            result.bytes = bytes;
+            return arrow::Status::OK();
+          }
+        }
+      }
+      auto input = ahead.empty()
+                       ? source
+                       : std::make_shared<ReplayReader>(std::move(ahead), source);
       // One statement scans the whole request as it arrives; one transaction commits it.
-      auto counting = std::make_shared<CountingReader>(source);
+      auto counting = std::make_shared<CountingReader>(input);
       std::vector<ColumnInfo> incoming;
       ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(counting, &incoming));
       auto finish = [&]() {
@@ -400,7 +504,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       ARROW_RETURN_NOT_OK(st);
       if (duplicate) {
         result.duplicate = true;
-        return Drain(source.get());  // the retried body is read and discarded
+        return Drain(input.get());  // the retried body is read and discarded
       }
       return arrow::Status::OK();
     }

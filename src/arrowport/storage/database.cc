@@ -302,6 +302,75 @@ arrow::Result<std::string> Connection::RegisterArrowStream(
   return relation;
 }
 
+namespace {
+
+struct AppenderHandle {
+  duckdb_appender appender = nullptr;
+  ~AppenderHandle() {
+    if (appender) duckdb_appender_destroy(&appender);
+  }
+  arrow::Status Error(const char* what) {
+    auto st = ConsumeErrorData(duckdb_appender_error_data(appender));
+    if (st.ok()) st = arrow::Status::IOError(what);
+    return st;
+  }
+};
+
+struct ConvertedSchemaHandle {
+  duckdb_arrow_converted_schema schema = nullptr;
+  ~ConvertedSchemaHandle() {
+    if (schema) duckdb_destroy_arrow_converted_schema(&schema);
+  }
+};
+
+}  // namespace
+
+arrow::Result<int64_t> Connection::AppendBatches(
+    const std::string& table, const std::vector<std::string>& columns,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  if (batches.empty()) return 0;
+  AppenderHandle appender;
+  if (duckdb_appender_create_ext(impl_->conn, impl_->catalog.c_str(), "main", table.c_str(),
+                                 &appender.appender) == DuckDBError) {
+    return appender.Error("cannot create appender");
+  }
+  for (const auto& column : columns) {
+    if (duckdb_appender_add_column(appender.appender, column.c_str()) == DuckDBError) {
+      return appender.Error("cannot select appender column");
+    }
+  }
+  ArrowSchema c_schema;
+  ARROW_RETURN_NOT_OK(arrow::ExportSchema(*batches.front()->schema(), &c_schema));
+  ConvertedSchemaHandle converted;
+  auto st = ConsumeErrorData(duckdb_schema_from_arrow(impl_->conn, &c_schema, &converted.schema));
+  if (c_schema.release) c_schema.release(&c_schema);
+  ARROW_RETURN_NOT_OK(st);
+  int64_t rows = 0;
+  constexpr int64_t kChunkRows = 2048;  // one DuckDB vector
+  for (const auto& batch : batches) {
+    for (int64_t offset = 0; offset < batch->num_rows(); offset += kChunkRows) {
+      auto slice = batch->Slice(offset, kChunkRows);
+      ArrowArray c_array;
+      ARROW_RETURN_NOT_OK(arrow::ExportRecordBatch(*slice, &c_array));
+      duckdb_data_chunk chunk = nullptr;
+      auto converted_st = ConsumeErrorData(
+          duckdb_data_chunk_from_arrow(impl_->conn, &c_array, converted.schema, &chunk));
+      if (c_array.release) c_array.release(&c_array);  // DuckDB took what it needs
+      DataChunkHandle chunk_handle(chunk);
+      ARROW_RETURN_NOT_OK(converted_st);
+      if (duckdb_append_data_chunk(appender.appender, chunk) == DuckDBError) {
+        return appender.Error("cannot append rows");
+      }
+      rows += slice->num_rows();
+    }
+  }
+  // Close flushes (and, outside a transaction, commits); its result must be checked.
+  if (duckdb_appender_close(appender.appender) == DuckDBError) {
+    return appender.Error("cannot commit appended rows");
+  }
+  return rows;
+}
+
 void Connection::DropArrowStream(const std::string& relation) {
   auto it = impl_->streams.find(relation);
   if (it == impl_->streams.end()) return;

@@ -89,6 +89,15 @@ class Connection {
   arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
                                                  std::vector<ColumnInfo>* columns);
 
+  /// \brief Appends small, already received batches to `table` through DuckDB's appender
+  /// (no SQL to plan), into `columns` (table column names, in the batches' column order;
+  /// other columns get their defaults). The batches' DuckDB types must equal the columns'
+  /// types. Without an open transaction the rows commit in one flush at the end, so the
+  /// call is all or nothing for inputs below DuckDB's appender flush size (204,800 rows).
+  arrow::Result<int64_t> AppendBatches(
+      const std::string& table, const std::vector<std::string>& columns,
+      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
+
   /// Drops a view made by RegisterArrowStream and releases its reader. Never fails loudly.
   void DropArrowStream(const std::string& relation);
 
