@@ -277,3 +277,19 @@ def test_http_per_batch_lists_committed_batches(server):
     assert r.status_code == 400
     assert r.json()["committed_batches"] == [{"batch": 0, "rows": 1000}, {"batch": 1, "rows": 1000}]
     assert rows_in(server.client(), "pbh") == 5000
+
+
+def test_periodic_checkpoint(start_server, tmp_path):
+    # Control: without the interval the committed data stays in the WAL.
+    control = start_server(db=tmp_path / "control.duckdb")
+    put(control.client(), pa.table({"x": pa.array(range(100_000), pa.int64())}), {"stream": "cp"})
+    time.sleep(2)
+    assert (tmp_path / "control.duckdb.wal").stat().st_size > 0
+    config = tmp_path / "cp.yaml"
+    config.write_text("duckdb: {checkpoint_interval_s: 1}\n")
+    db = tmp_path / "cp.duckdb"
+    server = start_server("--config", str(config), db=db)
+    put(server.client(), pa.table({"x": pa.array(range(100_000), pa.int64())}), {"stream": "cp"})
+    wal = tmp_path / "cp.duckdb.wal"
+    assert wait_for(lambda: not wal.exists() or wal.stat().st_size == 0, timeout=10)
+    assert rows_in(server.client(), "cp") == 100_000

@@ -105,6 +105,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
       {"tls.key", StringSetter(&Config::tls_key)},
       {"duckdb.threads", IntSetter(&Config::duckdb_threads)},
       {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
+      {"duckdb.checkpoint_interval_s", Int64Setter(&Config::checkpoint_interval_s)},
       {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
       {"compression.level", IntSetter(&Config::compression_level)},
       {"defaults.chunk_size", Int64Setter(&Config::default_chunk_size)},
@@ -285,6 +286,9 @@ arrow::Status Validate(const Config& c) {
   if (c.db_path.empty()) return KeyError(src, "db_path", "must not be empty");
   if (c.http_max_body_bytes <= 0) return KeyError(src, "http.max_body_bytes", "must be positive");
   if (c.duckdb_threads < 0) return KeyError(src, "duckdb.threads", "must be >= 0");
+  if (c.checkpoint_interval_s < 0) {
+    return KeyError(src, "duckdb.checkpoint_interval_s", "must be >= 0");
+  }
   if (c.default_chunk_size <= 0) return KeyError(src, "defaults.chunk_size", "must be positive");
   static const std::set<std::string> algorithms = {"zstd", "lz4", "none"};
   if (!algorithms.count(c.compression_algorithm)) {

@@ -47,6 +47,7 @@ struct Config {
   std::string duckdb_memory_limit;
   std::vector<std::string> duckdb_init_sql;
   std::vector<std::string> duckdb_extensions;
+  int64_t checkpoint_interval_s = 0;  ///< 0 = only DuckDB's automatic (WAL-size) checkpoints
   std::string compression_algorithm = "zstd";
   int compression_level = 3;
   int64_t default_chunk_size = 122880;

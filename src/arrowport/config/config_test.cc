@@ -99,3 +99,14 @@ TEST(Config, EnvironmentBeatsFileAndFlagsBeatEnvironment) {
 }
 
 }  // namespace arrowport::config
+
+namespace arrowport::config {
+TEST(Config, CheckpointInterval) {
+  auto config = ParseYaml("duckdb: {checkpoint_interval_s: 30}\n", "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->checkpoint_interval_s, 30);
+  auto negative = ParseYaml("duckdb: {checkpoint_interval_s: -1}\n", "c.yaml");
+  ASSERT_TRUE(negative.ok());
+  EXPECT_FALSE(Validate(*negative).ok());
+}
+}  // namespace arrowport::config

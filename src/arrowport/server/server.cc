@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -62,13 +63,22 @@ struct Server::Impl {
                                                  : Logger::Format::kText) {}
 
   // Polls the config file's modification time and waits for SIGHUP (blocked in every
-  // thread, so it is delivered here by sigtimedwait) to reload the routing.
+  // thread, so it is delivered here by sigtimedwait) to reload the routing; also runs the
+  // periodic checkpoint when duckdb.checkpoint_interval_s is set.
   void WatchConfig() {
     sigset_t hup;
     sigemptyset(&hup);
     sigaddset(&hup, SIGHUP);
     auto modified = ModifiedTime(setup.config_path);
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    const auto interval = std::chrono::seconds(setup.config.checkpoint_interval_s);
     while (!stop_watcher) {
+      if (interval.count() > 0 && std::chrono::steady_clock::now() - last_checkpoint >= interval) {
+        last_checkpoint = std::chrono::steady_clock::now();
+        auto conn = database->Connect();
+        auto st = conn.ok() ? (*conn)->Execute("CHECKPOINT") : conn.status();
+        if (!st.ok()) logger.Warn("periodic checkpoint failed", {{"error", st.message()}});
+      }
       timespec timeout{0, 500'000'000};
       const int signal = sigtimedwait(&hup, nullptr, &timeout);
       if (stop_watcher) break;
@@ -191,7 +201,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
                                   {"http", "http://" + config.http.host + ":" +
                                                std::to_string(impl->http->port())},
                                   {"database", config.db_path}});
-  raw_impl->watcher = std::thread([raw_impl] { raw_impl->WatchConfig(); });
+  if (!raw_impl->setup.config_path.empty() || config.checkpoint_interval_s > 0) {
+    raw_impl->watcher = std::thread([raw_impl] { raw_impl->WatchConfig(); });
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
