@@ -20,6 +20,11 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    // The first batch is read inline: a one-batch request never pays for a thread.
+    if (!first_read_) {
+      first_read_ = true;
+      return inner_->ReadNext(out);
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     if (!started_ && !finished_) {
       started_ = true;
@@ -79,6 +84,7 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::RecordBatchReader> inner_;
   const size_t depth_;
   std::function<void()> interrupt_;
+  bool first_read_ = false;  // consumer thread only
 
   std::mutex mutex_;  // guards everything below
   std::condition_variable changed_;
