@@ -297,6 +297,16 @@ arrow::Status Validate(const Config& c) {
   if (c.tls_cert.empty() != c.tls_key.empty()) {
     return KeyError(src, "tls", "cert and key must be given together");
   }
+  // Refused rather than ignored: serving plaintext or without authentication when the
+  // configuration asks otherwise would be a silent security hole.
+  if (!c.tls_cert.empty()) {
+    return KeyError(src, "tls", "TLS is not supported by this version yet; terminate TLS in "
+                                "front of Arrowport or remove the tls section");
+  }
+  if (c.auth_enabled) {
+    return KeyError(src, "auth.enabled", "authentication is not supported by this version "
+                                         "yet; bind to 127.0.0.1 or remove auth.enabled");
+  }
   if (c.log_format != "text" && c.log_format != "json") {
     return KeyError(src, "log.format", "must be text or json");
   }

@@ -110,3 +110,14 @@ TEST(Config, CheckpointInterval) {
   EXPECT_FALSE(Validate(*negative).ok());
 }
 }  // namespace arrowport::config
+
+namespace arrowport::config {
+TEST(Config, UnsupportedSecurityIsRefusedNotIgnored) {
+  auto tls = ParseYaml("tls: {cert: a.crt, key: a.key}\n", "c.yaml");
+  ASSERT_TRUE(tls.ok());
+  EXPECT_NE(Validate(*tls).message().find("TLS is not supported"), std::string::npos);
+  auto auth = ParseYaml("auth: {enabled: true}\n", "c.yaml");
+  ASSERT_TRUE(auth.ok());
+  EXPECT_NE(Validate(*auth).message().find("auth.enabled"), std::string::npos);
+}
+}  // namespace arrowport::config

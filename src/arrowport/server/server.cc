@@ -196,6 +196,12 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     return gateway.status();
   }
   impl->http = std::move(*gateway);
+  for (const auto* host : {&config.flight.host, &config.http.host}) {
+    if (*host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
+      impl->logger.Warn("listening on a non-loopback address without authentication or TLS",
+                        {{"host", *host}});
+    }
+  }
   impl->logger.Info("listening", {{"flight", "grpc://" + config.flight.host + ":" +
                                                  std::to_string(impl->flight->port())},
                                   {"http", "http://" + config.http.host + ":" +
