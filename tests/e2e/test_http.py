@@ -269,3 +269,27 @@ def test_client_disconnects_mid_download(server):
             s.sendall(b"GET /tables/dl HTTP/1.1\r\nHost: x\r\n\r\n")
             assert s.recv(65536)
     assert read_arrow(requests.get(f"{server.http}/tables/dl", timeout=60)).num_rows == 500_000
+
+
+def test_openapi_references_resolve(server):
+    spec = requests.get(f"{server.http}/openapi.json", timeout=30).json()
+
+    def refs(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    yield value
+                else:
+                    yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    for ref in refs(spec):
+        target = spec
+        for part in ref.lstrip("#/").split("/"):
+            target = target[part]  # KeyError = a dangling reference
+    props = spec["components"]["schemas"]["IngestResult"]["properties"]
+    r = requests.post(f"{server.http}/ingest/oa", data=ipc_bytes(pa.table({"x": [1]})),
+                      headers={"Content-Type": ARROW}, timeout=30)
+    assert set(r.json()) == set(props)

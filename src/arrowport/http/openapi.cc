@@ -18,7 +18,11 @@ constexpr const char* kDocument = R"json({
         "stream": {"type": "string"}, "table": {"type": "string"},
         "rows": {"type": "integer"}, "batches": {"type": "integer"},
         "bytes": {"type": "integer"}, "seconds": {"type": "number"},
-        "created": {"type": "boolean"}, "committed": {"type": "boolean"}}}
+        "created": {"type": "boolean"}, "committed": {"type": "boolean"},
+        "duplicate": {"type": "boolean", "description": "request_id seen before: nothing inserted"}}},
+      "IngestError": {"allOf": [{"$ref": "#/components/schemas/Error"}, {"type": "object", "properties": {
+        "committed_batches": {"type": "array", "description": "per_batch: batches committed before the failure",
+          "items": {"type": "object", "properties": {"batch": {"type": "integer"}, "rows": {"type": "integer"}}}}}}]}
     },
     "parameters": {
       "name": {"name": "name", "in": "path", "required": true,
@@ -31,6 +35,8 @@ constexpr const char* kDocument = R"json({
     "responses": {
       "Error": {"description": "Error", "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}},
+      "IngestError": {"description": "Error; per_batch requests list what was committed", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/IngestError"}}}},
       "Result": {"description": "Result rows, streamed (chunked) in the negotiated format",
         "content": {"application/vnd.apache.arrow.stream": {}, "application/vnd.apache.arrow.file": {},
                     "application/vnd.apache.parquet": {}, "text/csv": {}, "application/json": {}}}
@@ -42,13 +48,15 @@ constexpr const char* kDocument = R"json({
       "parameters": [{"$ref": "#/components/parameters/stream"},
         {"name": "table", "in": "query", "schema": {"type": "string"}},
         {"name": "mode", "in": "query", "schema": {"enum": ["append", "create", "replace"]}},
-        {"name": "commit", "in": "query", "schema": {"enum": ["per_request", "per_batch"]}}],
+        {"name": "commit", "in": "query", "schema": {"enum": ["per_request", "per_batch"]}},
+        {"name": "request_id", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
       "requestBody": {"required": true, "content": {"application/vnd.apache.arrow.stream": {}}},
       "responses": {"200": {"description": "Committed", "content": {"application/json": {
           "schema": {"$ref": "#/components/schemas/IngestResult"}}}},
-        "400": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+        "400": {"$ref": "#/components/responses/IngestError"}, "409": {"$ref": "#/components/responses/IngestError"},
         "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
-        "422": {"$ref": "#/components/responses/Error"}}}},
+        "422": {"$ref": "#/components/responses/IngestError"}, "500": {"$ref": "#/components/responses/IngestError"}}}},
     "/stream/{stream}": {"post": {
       "summary": "Seed-compatible JSON ingest (base64 Arrow IPC schema and data)",
       "parameters": [{"$ref": "#/components/parameters/stream"}],
