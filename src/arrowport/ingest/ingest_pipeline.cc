@@ -68,12 +68,25 @@ class CountingReader : public arrow::RecordBatchReader {
 };
 
 struct ColumnPlan {
+  std::string table;
   std::vector<std::string> alter_statements;
-  std::string insert_sql;
+  std::vector<std::string> targets;  // quoted table columns
+  std::vector<std::string> sources;  // quoted incoming columns, in the same order
+
+  /// The INSERT that moves `relation`'s columns into the table.
+  std::string InsertSql(const std::string& relation) const {
+    auto join = [](const std::vector<std::string>& parts) {
+      std::string out;
+      for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
+      return out;
+    };
+    return "INSERT INTO " + QuoteIdentifier(table) + " (" + join(targets) + ") SELECT " +
+           join(sources) + " FROM " + relation;
+  }
 };
 
 // Matches incoming columns to table columns by name (never position) under the policy.
-arrow::Result<ColumnPlan> PlanColumns(const std::string& table, const std::string& relation,
+arrow::Result<ColumnPlan> PlanColumns(const std::string& table,
                                       const std::vector<ColumnInfo>& incoming,
                                       const std::vector<ColumnInfo>& existing,
                                       config::SchemaPolicy policy) {
@@ -81,7 +94,9 @@ arrow::Result<ColumnPlan> PlanColumns(const std::string& table, const std::strin
   std::map<std::string, const ColumnInfo*> by_name;
   for (const auto& column : existing) by_name[Lower(column.name)] = &column;
   ColumnPlan plan;
-  std::vector<std::string> targets, sources;
+  plan.table = table;
+  auto& targets = plan.targets;
+  auto& sources = plan.sources;
   std::map<std::string, bool> matched;
   for (const auto& column : incoming) {
     auto it = by_name.find(Lower(column.name));
@@ -120,13 +135,6 @@ arrow::Result<ColumnPlan> PlanColumns(const std::string& table, const std::strin
   if (targets.empty()) {
     return SchemaMismatch("no column of the stream matches a column of table ", table);
   }
-  auto join = [](const std::vector<std::string>& parts) {
-    std::string out;
-    for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
-    return out;
-  };
-  plan.insert_sql = "INSERT INTO " + QuoteIdentifier(table) + " (" + join(targets) +
-                    ") SELECT " + join(sources) + " FROM " + relation;
   return plan;
 }
 
@@ -155,7 +163,6 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(
 
 // Creates or evolves the table for `incoming` and returns the INSERT plan.
 arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::string& table,
-                                      const std::string& relation,
                                       std::optional<std::vector<ColumnInfo>> existing,
                                       const std::vector<ColumnInfo>& incoming,
                                       config::SchemaPolicy policy, bool* created) {
@@ -172,7 +179,7 @@ arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::stri
     *created = true;
     existing = incoming;
   }
-  ARROW_ASSIGN_OR_RAISE(auto plan, PlanColumns(table, relation, incoming, *existing, policy));
+  ARROW_ASSIGN_OR_RAISE(auto plan, PlanColumns(table, incoming, *existing, policy));
   for (const auto& sql : plan.alter_statements) ARROW_RETURN_NOT_OK(conn->Execute(sql));
   return plan;
 }
@@ -456,9 +463,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (request.mode == WriteMode::kAppend && !idempotent) {
         auto known = CachedTable(result.table);
         if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
-          auto plan = PlanColumns(result.table, relation, incoming, *known, route.schema_policy);
+          auto plan = PlanColumns(result.table, incoming, *known, route.schema_policy);
           if (plan.ok() && plan->alter_statements.empty()) {
-            auto inserted = conn->ExecuteUpdate(plan->insert_sql);
+            auto inserted = conn->ExecuteUpdate(plan->InsertSql(relation));
             conn->DropArrowStream(relation);
             if (!inserted.ok()) {
               CacheTable(result.table, std::nullopt);
@@ -485,10 +492,10 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
         }
         ARROW_ASSIGN_OR_RAISE(auto existing,
                               PrepareTarget(conn.get(), result.table, request.mode));
-        ARROW_ASSIGN_OR_RAISE(auto plan, EnsureTable(conn.get(), result.table, relation,
-                                                     existing, incoming, route.schema_policy,
+        ARROW_ASSIGN_OR_RAISE(auto plan, EnsureTable(conn.get(), result.table, existing,
+                                                     incoming, route.schema_policy,
                                                      &result.created));
-        ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.insert_sql));
+        ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.InsertSql(relation)));
         finish();
         if (idempotent) {
           ARROW_RETURN_NOT_OK(RecordRequest(conn.get(), request.request_id, result));
@@ -519,7 +526,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       auto st = [&]() -> arrow::Status {
         ARROW_ASSIGN_OR_RAISE(auto existing,
                               PrepareTarget(conn.get(), result.table, request.mode));
-        ARROW_ASSIGN_OR_RAISE(plan, EnsureTable(conn.get(), result.table, relation, existing,
+        ARROW_ASSIGN_OR_RAISE(plan, EnsureTable(conn.get(), result.table, existing,
                                                 incoming, route.schema_policy,
                                                 &result.created));
         return conn->Commit();
@@ -541,9 +548,6 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (!batch) break;
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
       ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
-      // The plan's SQL names the set-up relation; this batch has its own view.
-      std::string sql = plan.insert_sql;
-      sql.replace(sql.rfind(" FROM ") + 6, std::string::npos, relation);
       const std::string key =
           idempotent ? request.request_id + "#" + std::to_string(result.batches) : "";
       bool seen = false;
@@ -553,7 +557,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
         st = prior.status();
         seen = prior.ok() && prior->has_value();
       }
-      if (st.ok() && !seen) st = conn->ExecuteUpdate(sql).status();
+      if (st.ok() && !seen) st = conn->ExecuteUpdate(plan.InsertSql(relation)).status();
       if (st.ok() && !seen && idempotent) {
         IngestResult one_batch = result;
         one_batch.rows = batch->num_rows();
