@@ -180,8 +180,7 @@ class FlightService : public fl::FlightServerBase {
       return arrow::Status::OK();
     }
     if (action.type == "checkpoint") {
-      ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-      ARROW_RETURN_NOT_OK(conn->Execute("CHECKPOINT"));
+      ARROW_RETURN_NOT_OK(deps_.database->Checkpoint());
       *result = JsonResult({{"status", "ok"}});
       return arrow::Status::OK();
     }

@@ -75,8 +75,7 @@ struct Server::Impl {
     while (!stop_watcher) {
       if (interval.count() > 0 && std::chrono::steady_clock::now() - last_checkpoint >= interval) {
         last_checkpoint = std::chrono::steady_clock::now();
-        auto conn = database->Connect();
-        auto st = conn.ok() ? (*conn)->Execute("CHECKPOINT") : conn.status();
+        auto st = database->Checkpoint();
         if (!st.ok()) logger.Warn("periodic checkpoint failed", {{"error", st.message()}});
       }
       timespec timeout{0, 500'000'000};
@@ -245,11 +244,8 @@ arrow::Status Server::Shutdown() {
   if (impl_->http) impl_->http->Stop();
   auto st = impl_->flight->Shutdown();
   (void)impl_->flight->Wait();
-  auto conn = impl_->database->Connect();
-  if (conn.ok()) {
-    auto cp = (*conn)->Execute("CHECKPOINT");
-    if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
-  }
+  auto cp = impl_->database->Checkpoint();
+  if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
   impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});
   return st;
 }

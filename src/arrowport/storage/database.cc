@@ -234,6 +234,11 @@ struct Connection::Impl {
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Connection::~Connection() = default;
 
+arrow::Status Database::Checkpoint() {
+  ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
+  return conn->Execute("CHECKPOINT");
+}
+
 arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   auto impl = std::make_unique<Connection::Impl>();
   if (duckdb_connect(impl_->db, &impl->conn) == DuckDBError) {

@@ -52,6 +52,9 @@ class Database {
   arrow::Result<std::unique_ptr<Connection>> Connect();
   const std::string& path() const;
 
+  /// Writes the WAL into the database file (DuckDB CHECKPOINT) on a connection of its own.
+  arrow::Status Checkpoint();
+
  private:
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);
