@@ -318,15 +318,6 @@ struct HttpGateway::Impl {
                              "POST /ingest takes an Arrow IPC stream (Content-Type: " +
                                  std::string(kArrowStream) + "), not '" + type + "'"});
     }
-    if (req.has_header("Content-Length")) {
-      const auto declared = std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-      if (declared > deps.max_body_bytes) {
-        return SendError(res, {413, "payload_too_large",
-                               "request body of " + std::to_string(declared) +
-                                   " bytes exceeds http.max_body_bytes (" +
-                                   std::to_string(deps.max_body_bytes) + ")"});
-      }
-    }
     auto pipe = std::make_shared<BodyPipe>(kPipeBytes);
     arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
     json committed = json::array();  // per_batch: batches committed before any failure
@@ -525,20 +516,23 @@ struct HttpGateway::Impl {
     server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       HandleSeedStream(req, res);
     });
-    // Bodies read whole (query, seed JSON) are refused early when declared too large.
+    // A body declared larger than its route's limit is refused before it is read: ingest
+    // streams up to http.max_body_bytes; bodies read whole (query, seed JSON) are capped
+    // lower. Bodies without a length are counted as they arrive (HandleIngest).
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (req.method == "POST" && req.path.rfind("/ingest/", 0) != 0 &&
-          req.has_header("Content-Length")) {
-        const auto declared =
-            std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-        const int64_t limit = std::min(deps.max_body_bytes, kSeedBodyLimit);
-        if (declared > limit) {
-          SendError(res, {413, "payload_too_large",
-                          "request body exceeds " + std::to_string(limit) + " bytes"});
-          return httplib::Server::HandlerResponse::Handled;
-        }
+      if (req.method != "POST" || !req.has_header("Content-Length")) {
+        return httplib::Server::HandlerResponse::Unhandled;
       }
-      return httplib::Server::HandlerResponse::Unhandled;
+      const bool streamed = req.path.rfind("/ingest/", 0) == 0;
+      const int64_t limit =
+          streamed ? deps.max_body_bytes : std::min(deps.max_body_bytes, kSeedBodyLimit);
+      const auto declared =
+          std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+      if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
+      SendError(res, {413, "payload_too_large",
+                      "request body of " + std::to_string(declared) + " bytes exceeds " +
+                          std::to_string(limit) + " bytes (http.max_body_bytes)"});
+      return httplib::Server::HandlerResponse::Handled;
     });
     // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
