@@ -68,9 +68,8 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
 QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows)
     : database_(database), batch_rows_(batch_rows) {}
 
-arrow::Status QueryPipeline::CheckTable(const QueryRequest& request) {
+arrow::Status QueryPipeline::CheckTable(storage::Connection* conn, const QueryRequest& request) {
   if (request.table.empty()) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(request.table));
   if (!columns) return arrow::Status::KeyError("table '", request.table, "' does not exist");
   return arrow::Status::OK();
@@ -78,15 +77,15 @@ arrow::Status QueryPipeline::CheckTable(const QueryRequest& request) {
 
 arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
     const QueryRequest& request) {
-  ARROW_RETURN_NOT_OK(CheckTable(request));
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
   return conn->DescribeQuery(request.ToSql());
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     const QueryRequest& request) {
-  ARROW_RETURN_NOT_OK(CheckTable(request));
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
   storage::QueryOptions options;
   options.batch_rows = batch_rows_;
   options.parameters = request.parameters;

@@ -10,6 +10,7 @@
 #include "arrow/type_fwd.h"
 
 namespace arrowport::storage {
+class Connection;
 class Database;
 struct TableInfo;
 }  // namespace arrowport::storage
@@ -51,7 +52,8 @@ class QueryPipeline {
   arrow::Result<int64_t> CountRows(const std::string& table);
 
  private:
-  arrow::Status CheckTable(const QueryRequest& request);
+  /// KeyError when `request` names a table that does not exist.
+  arrow::Status CheckTable(storage::Connection* conn, const QueryRequest& request);
   storage::Database* database_;
   int64_t batch_rows_;
 };
