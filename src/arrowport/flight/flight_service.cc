@@ -43,9 +43,9 @@ arrow::Result<query::QueryRequest> RequestFromDescriptor(const fl::FlightDescrip
   return query::ParseTicket(d.cmd);
 }
 
-std::unique_ptr<fl::ResultStream> JsonResult(const json& doc) {
+std::unique_ptr<fl::ResultStream> JsonResult(std::string body) {
   std::vector<fl::Result> results(1);
-  results[0].body = arrow::Buffer::FromString(doc.dump());
+  results[0].body = arrow::Buffer::FromString(std::move(body));
   return std::make_unique<fl::SimpleResultStream>(std::move(results));
 }
 
@@ -175,25 +175,23 @@ class FlightService : public fl::FlightServerBase {
  private:
   arrow::Status RunAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
     if (action.type == "health") {
-      *result = JsonResult({{"status", "ok"}, {"database", deps_.database->path()},
-                            {"version", ARROWPORT_VERSION}});
+      *result = JsonResult(json{{"status", "ok"}, {"database", deps_.database->path()},
+                                {"version", ARROWPORT_VERSION}}.dump());
       return arrow::Status::OK();
     }
     if (action.type == "checkpoint") {
       ARROW_RETURN_NOT_OK(deps_.database->Checkpoint());
-      *result = JsonResult({{"status", "ok"}});
+      *result = JsonResult(R"({"status": "ok"})");
       return arrow::Status::OK();
     }
     if (action.type == "list_streams") {
-      std::vector<fl::Result> results(1);
-      results[0].body = arrow::Buffer::FromString(ingest::StreamsJson(*deps_.router));
-      *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+      *result = JsonResult(ingest::StreamsJson(*deps_.router));
       return arrow::Status::OK();
     }
     if (action.type == "reload_config") {
       if (!deps_.reload_config) return arrow::Status::Invalid("server has no config file to reload");
       ARROW_RETURN_NOT_OK(deps_.reload_config());
-      *result = JsonResult({{"status", "ok"}});
+      *result = JsonResult(R"({"status": "ok"})");
       return arrow::Status::OK();
     }
     return arrow::Status::NotImplemented("unknown action '", action.type,
