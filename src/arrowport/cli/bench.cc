@@ -243,11 +243,10 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
 arrow::Status BenchLatency(const std::string& db_path) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
   ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
-  auto small = table;
   auto latency = [&](DataClient* client, const char* command) -> arrow::Result<std::pair<double, double>> {
     std::vector<double> ms;
     for (int i = 0; i < 300; ++i) {
-      auto reader = std::make_shared<arrow::TableBatchReader>(small);
+      auto reader = std::make_shared<arrow::TableBatchReader>(table);
       const auto start = std::chrono::steady_clock::now();
       ARROW_RETURN_NOT_OK(client->Put(command, reader).status());
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());

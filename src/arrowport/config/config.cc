@@ -85,21 +85,27 @@ Setter StringSetter(std::string Config::*field) {
   };
 }
 
+Setter HostSetter(Endpoint Config::*endpoint) {
+  return [endpoint](Config& c, const std::string& v) {
+    (c.*endpoint).host = v;
+    return arrow::Status::OK();
+  };
+}
+Setter PortSetter(Endpoint Config::*endpoint) {
+  return [endpoint](Config& c, const std::string& v) {
+    ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
+    (c.*endpoint).port = static_cast<int>(n);
+    return arrow::Status::OK();
+  };
+}
+
 const std::map<std::string, Setter>& ScalarKeys() {
   static const std::map<std::string, Setter> keys{
       {"db_path", StringSetter(&Config::db_path)},
-      {"flight.host", [](Config& c, const std::string& v) { c.flight.host = v; return arrow::Status::OK(); }},
-      {"flight.port", [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-         c.flight.port = static_cast<int>(n);
-         return arrow::Status::OK();
-       }},
-      {"http.host", [](Config& c, const std::string& v) { c.http.host = v; return arrow::Status::OK(); }},
-      {"http.port", [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-         c.http.port = static_cast<int>(n);
-         return arrow::Status::OK();
-       }},
+      {"flight.host", HostSetter(&Config::flight)},
+      {"flight.port", PortSetter(&Config::flight)},
+      {"http.host", HostSetter(&Config::http)},
+      {"http.port", PortSetter(&Config::http)},
       {"http.max_body_bytes", Int64Setter(&Config::http_max_body_bytes)},
       {"tls.cert", StringSetter(&Config::tls_cert)},
       {"tls.key", StringSetter(&Config::tls_key)},
