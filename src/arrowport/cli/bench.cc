@@ -325,11 +325,12 @@ arrow::Status RunBench(const BenchOptions& options) {
   const std::string db_path = (dir / "bench.duckdb").string();
   std::fprintf(stderr, "bench: file database %s, best of %d runs, client batches of %lld rows\n",
                db_path.c_str(), options.repeat, static_cast<long long>(options.batch_rows));
+  auto wanted = [&](const char* part) { return options.only.empty() || options.only == part; };
   arrow::Status st;
-  if (options.concurrency) st = BenchLatency(db_path);
+  if (options.concurrency && wanted("latency")) st = BenchLatency(db_path);
   bool header = true;
   for (int64_t rows : options.rows) {
-    if (!st.ok()) break;
+    if (!st.ok() || !wanted("throughput")) break;
     st = BenchOne(options, "5 columns", rows, false, db_path, header);
     header = false;
     if (!st.ok()) break;
@@ -338,7 +339,9 @@ arrow::Status RunBench(const BenchOptions& options) {
       if (!st.ok()) break;
     }
   }
-  if (st.ok() && options.concurrency) st = BenchConcurrency(options, db_path);
+  if (st.ok() && options.concurrency && wanted("concurrency")) {
+    st = BenchConcurrency(options, db_path);
+  }
   std::error_code ignored;
   if (temporary) std::filesystem::remove_all(dir, ignored);
   return st;

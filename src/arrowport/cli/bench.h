@@ -15,6 +15,7 @@ struct BenchOptions {
   std::string work_dir;       ///< where the file database goes ("" = a temp dir)
   bool seed_schema = true;    ///< also run the seed's 2-column schema
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
+  std::string only;           ///< "" (all), "throughput", "latency" or "concurrency"
 };
 
 /// \brief Runs the in-process benchmark (design section 10) and prints a Markdown table:

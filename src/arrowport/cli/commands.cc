@@ -225,6 +225,8 @@ int Main(int argc, char** argv) {
   bench->add_option("--batch-rows", bench_options.batch_rows, "Client batch size")
       ->check(CLI::PositiveNumber);
   bench->add_option("--dir", bench_options.work_dir, "Directory for the benchmark database");
+  bench->add_option("--only", bench_options.only, "Run one part: throughput, latency, concurrency")
+      ->check(CLI::IsMember({"throughput", "latency", "concurrency"}));
 
   app.add_subcommand("version", "Print the version");
 

@@ -15,6 +15,7 @@
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/storage/direct_append.h"
 #include "arrowport/storage/duckdb_error.h"
 
 namespace arrowport::storage {
@@ -334,6 +335,35 @@ arrow::Result<int64_t> Connection::AppendBatches(
     const std::string& table, const std::vector<std::string>& columns,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
   if (batches.empty()) return 0;
+  ArrowSchema c_schema;
+  ARROW_RETURN_NOT_OK(arrow::ExportSchema(*batches.front()->schema(), &c_schema));
+  ConvertedSchemaHandle converted;
+  auto st = ConsumeErrorData(duckdb_schema_from_arrow(impl_->conn, &c_schema, &converted.schema));
+  if (c_schema.release) c_schema.release(&c_schema);
+  ARROW_RETURN_NOT_OK(st);
+  // DuckDB's own Arrow conversion, one vector (2048 rows) per chunk.
+  std::vector<std::unique_ptr<DataChunkHandle>> owned;
+  std::vector<duckdb_data_chunk> chunks;
+  constexpr int64_t kChunkRows = 2048;
+  for (const auto& batch : batches) {
+    for (int64_t offset = 0; offset < batch->num_rows(); offset += kChunkRows) {
+      auto slice = batch->Slice(offset, kChunkRows);
+      ArrowArray c_array;
+      ARROW_RETURN_NOT_OK(arrow::ExportRecordBatch(*slice, &c_array));
+      duckdb_data_chunk chunk = nullptr;
+      auto converted_st = ConsumeErrorData(
+          duckdb_data_chunk_from_arrow(impl_->conn, &c_array, converted.schema, &chunk));
+      if (c_array.release) c_array.release(&c_array);  // DuckDB took what it needs
+      owned.push_back(std::make_unique<DataChunkHandle>(chunk));
+      ARROW_RETURN_NOT_OK(converted_st);
+      chunks.push_back(chunk);
+    }
+  }
+  if (!impl_->in_transaction) {
+    auto direct = DirectAppend(impl_->conn, impl_->catalog, table, columns, chunks);
+    if (!direct.status().IsNotImplemented()) return direct;
+  }
+  // The SQL appender: fills DEFAULTs and generated columns, casts where types differ.
   AppenderHandle appender;
   if (duckdb_appender_create_ext(impl_->conn, impl_->catalog.c_str(), "main", table.c_str(),
                                  &appender.appender) == DuckDBError) {
@@ -344,30 +374,12 @@ arrow::Result<int64_t> Connection::AppendBatches(
       return appender.Error("cannot select appender column");
     }
   }
-  ArrowSchema c_schema;
-  ARROW_RETURN_NOT_OK(arrow::ExportSchema(*batches.front()->schema(), &c_schema));
-  ConvertedSchemaHandle converted;
-  auto st = ConsumeErrorData(duckdb_schema_from_arrow(impl_->conn, &c_schema, &converted.schema));
-  if (c_schema.release) c_schema.release(&c_schema);
-  ARROW_RETURN_NOT_OK(st);
   int64_t rows = 0;
-  constexpr int64_t kChunkRows = 2048;  // one DuckDB vector
-  for (const auto& batch : batches) {
-    for (int64_t offset = 0; offset < batch->num_rows(); offset += kChunkRows) {
-      auto slice = batch->Slice(offset, kChunkRows);
-      ArrowArray c_array;
-      ARROW_RETURN_NOT_OK(arrow::ExportRecordBatch(*slice, &c_array));
-      duckdb_data_chunk chunk = nullptr;
-      auto converted_st = ConsumeErrorData(
-          duckdb_data_chunk_from_arrow(impl_->conn, &c_array, converted.schema, &chunk));
-      if (c_array.release) c_array.release(&c_array);  // DuckDB took what it needs
-      DataChunkHandle chunk_handle(chunk);
-      ARROW_RETURN_NOT_OK(converted_st);
-      if (duckdb_append_data_chunk(appender.appender, chunk) == DuckDBError) {
-        return appender.Error("cannot append rows");
-      }
-      rows += slice->num_rows();
+  for (auto chunk : chunks) {
+    if (duckdb_append_data_chunk(appender.appender, chunk) == DuckDBError) {
+      return appender.Error("cannot append rows");
     }
+    rows += static_cast<int64_t>(duckdb_data_chunk_get_size(chunk));
   }
   // Close flushes (and, outside a transaction, commits); its result must be checked.
   if (duckdb_appender_close(appender.appender) == DuckDBError) {

@@ -92,11 +92,12 @@ class Connection {
   arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
                                                  std::vector<ColumnInfo>* columns);
 
-  /// \brief Appends small, already received batches to `table` through DuckDB's appender
-  /// (no SQL to plan), into `columns` (table column names, in the batches' column order;
-  /// other columns get their defaults). The batches' DuckDB types must equal the columns'
-  /// types. Without an open transaction the rows commit in one flush at the end, so the
-  /// call is all or nothing for inputs below DuckDB's appender flush size (204,800 rows).
+  /// \brief Appends small, already received batches to `table`, into `columns` (table
+  /// column names, in the batches' column order; other columns get NULL or their
+  /// defaults). The batches' DuckDB types must equal the columns' types. Outside a
+  /// transaction the rows go straight into table storage and commit as one transaction
+  /// (all or nothing); tables with DEFAULTs or generated columns, and calls inside a
+  /// transaction, go through DuckDB's SQL appender instead.
   arrow::Result<int64_t> AppendBatches(
       const std::string& table, const std::vector<std::string>& columns,
       const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "arrow/api.h"
 
@@ -138,6 +139,97 @@ TEST_P(DatabaseTest, FailedStreamRollsBack) {
   conn->DropArrowStream(relation);
   auto count = conn->QueryTable("SELECT count(*) FROM t").ValueOrDie();
   EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
+}
+
+namespace {
+std::shared_ptr<arrow::RecordBatch> TwoColumnBatch(std::vector<std::optional<int64_t>> ids,
+                                                   const std::string& first = "id") {
+  arrow::Int64Builder id_builder;
+  arrow::StringBuilder name_builder;
+  for (const auto& id : ids) {
+    if (id) {
+      (void)id_builder.Append(*id);
+      (void)name_builder.Append("n" + std::to_string(*id));
+    } else {
+      (void)id_builder.AppendNull();
+      (void)name_builder.AppendNull();
+    }
+  }
+  auto schema = arrow::schema({arrow::field(first, arrow::int64()), arrow::field("name", arrow::utf8())});
+  return arrow::RecordBatch::Make(schema, static_cast<int64_t>(ids.size()),
+                                  {id_builder.Finish().ValueOrDie(),
+                                   name_builder.Finish().ValueOrDie()});
+}
+
+std::string Scalar(Connection* conn, const std::string& sql) {
+  auto table = conn->QueryTable(sql);
+  if (!table.ok()) return table.status().ToString();
+  return table.ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString();
+}
+}  // namespace
+
+// Columns are matched by name; table columns the request lacks become NULL.
+TEST_P(DatabaseTest, AppendsByColumnName) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (name VARCHAR, extra DOUBLE, id BIGINT)").ok());
+  std::vector<std::optional<int64_t>> ids;
+  for (int64_t i = 0; i < 5000; ++i) ids.push_back(i);  // three DuckDB vectors
+  auto rows = conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch(ids)});
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(*rows, 5000);
+  EXPECT_EQ(Scalar(conn.get(), "SELECT count(*) FROM t WHERE name = 'n' || id AND extra IS NULL"),
+            "5000");
+}
+
+// NOT NULL and primary keys are enforced, and a failed request writes nothing at all.
+TEST_P(DatabaseTest, AppendChecksConstraintsAllOrNothing) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR NOT NULL)").ok());
+  ASSERT_TRUE(conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({1, 2})}).ok());
+  std::vector<std::optional<int64_t>> ids;
+  for (int64_t i = 10; i < 3000; ++i) ids.push_back(i);
+  ids.push_back(2);  // duplicate key in the last vector
+  auto duplicate = conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch(ids)});
+  EXPECT_TRUE(duplicate.status().IsInvalid()) << duplicate.status().ToString();
+  auto null_name = conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({7, std::nullopt})});
+  EXPECT_TRUE(null_name.status().IsInvalid()) << null_name.status().ToString();
+  EXPECT_EQ(Scalar(conn.get(), "SELECT count(*) FROM t"), "2");
+}
+
+// DEFAULT values and generated columns are filled by DuckDB's SQL appender instead.
+TEST_P(DatabaseTest, AppendFillsDefaultsAndGeneratedColumns) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE d (id BIGINT, name VARCHAR, source VARCHAR DEFAULT 'api')").ok());
+  ASSERT_TRUE(conn->AppendBatches("d", {"id", "name"}, {TwoColumnBatch({1, 2, 3})}).ok());
+  EXPECT_EQ(Scalar(conn.get(), "SELECT count(*) FROM d WHERE source = 'api'"), "3");
+  ASSERT_TRUE(conn->Execute("CREATE TABLE g (id BIGINT, name VARCHAR, twice AS (id * 2))").ok());
+  ASSERT_TRUE(conn->AppendBatches("g", {"id", "name"}, {TwoColumnBatch({4})}).ok());
+  EXPECT_EQ(Scalar(conn.get(), "SELECT twice FROM g"), "8");
+}
+
+// An acknowledged append is in the WAL: a copy of the files taken while the database is
+// still open (what a crash leaves behind) has the rows.
+TEST_P(DatabaseTest, AppendIsDurableBeforeItReturns) {
+  if (path_.empty()) GTEST_SKIP() << "file databases only";
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (id BIGINT, name VARCHAR)").ok());
+  ASSERT_TRUE(conn->Execute("CHECKPOINT").ok());
+  ASSERT_TRUE(conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({1, 2, 3})}).ok());
+  const std::string copy = path_ + ".crash-copy.duckdb";
+  std::filesystem::copy_file(path_, copy, std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(std::filesystem::exists(path_ + ".wal"));
+  std::filesystem::copy_file(path_ + ".wal", copy + ".wal",
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    DatabaseOptions options;
+    options.path = copy;
+    auto reopened = Database::Open(options);
+    ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+    auto other = (*reopened)->Connect().ValueOrDie();
+    EXPECT_EQ(Scalar(other.get(), "SELECT count(*) FROM t"), "3");
+  }
+  std::filesystem::remove(copy);
+  std::filesystem::remove(copy + ".wal");
 }
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
