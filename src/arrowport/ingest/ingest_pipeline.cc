@@ -519,6 +519,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // per_batch: table set-up commits first, then every batch is its own transaction.
     std::vector<ColumnInfo> incoming;
     ColumnPlan plan;
+    std::optional<AppendTargets> exact;  // set when batches can skip SQL (see AppendBatches)
     {
       ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatchReader::Make({}, schema));
       ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(empty, &incoming));
@@ -537,15 +538,20 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       auto now = conn->DescribeRelation(result.table);
       CacheTable(result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
+      if (!idempotent && now.ok() && *now) exact = ExactTargets(incoming, **now, route.schema_policy);
     }
-    for (;;) {
-      std::shared_ptr<arrow::RecordBatch> batch;
-      auto read = source->ReadNext(&batch);
-      if (!read.ok()) {
-        return read.WithMessage("after ", result.batches, " committed batch(es): ",
-                                read.message());
+    // Commits one batch as its own transaction.
+    auto commit_batch = [&](const std::shared_ptr<arrow::RecordBatch>& batch) -> arrow::Status {
+      if (exact && batch->num_rows() <= kSmallRequestRows) {
+        // An autocommit append without planning SQL (see Connection::AppendBatches).
+        auto projected = batch;
+        if (static_cast<int>(exact->indices.size()) != batch->num_columns()) {
+          ARROW_ASSIGN_OR_RAISE(projected, batch->SelectColumns(exact->indices));
+        }
+        auto appended = conn->AppendBatches(result.table, exact->names, {projected});
+        if (!appended.ok()) CacheTable(result.table, std::nullopt);
+        return appended.status();
       }
-      if (!batch) break;
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
       ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
       const std::string key =
@@ -567,6 +573,17 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (st.ok()) st = conn->Commit();
       if (!st.ok()) conn->Rollback();
       conn->DropArrowStream(relation);
+      return st;
+    };
+    for (;;) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      auto read = source->ReadNext(&batch);
+      if (!read.ok()) {
+        return read.WithMessage("after ", result.batches, " committed batch(es): ",
+                                read.message());
+      }
+      if (!batch) break;
+      auto st = commit_batch(batch);
       if (!st.ok()) {
         return st.WithMessage("batch ", result.batches, " (after ", result.batches,
                               " committed): ", st.message());

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 
@@ -28,7 +31,11 @@ class DatabaseTest : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     DatabaseOptions options;
     if (GetParam()) {
-      path_ = ::testing::TempDir() + "/arrowport_database_test.duckdb";
+      // One file per test and process: ctest runs tests in parallel processes.
+      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      std::replace(name.begin(), name.end(), '/', '_');
+      path_ = ::testing::TempDir() + "/arrowport_database_test_" + std::to_string(::getpid()) +
+              "_" + name + ".duckdb";
       std::filesystem::remove(path_);
       std::filesystem::remove(path_ + ".wal");
       options.path = path_;
