@@ -64,6 +64,21 @@ def test_environment_overrides_config(start_server, tmp_path):
     assert (tmp_path / "env.duckdb").exists()
 
 
+def test_log_level_filters_request_lines(start_server, tmp_path):
+    env = dict(os.environ, ARROWPORT_LOG_LEVEL="warn")
+    quiet = start_server(env=env, db=tmp_path / "quiet.duckdb")
+    put(quiet.client(), pa.table({"x": [1]}), {"stream": "s"})
+    with pytest.raises(Exception):
+        put(quiet.client(), pa.table({"x": ["not a number"]}), {"stream": "s"})
+    assert quiet.stop() == 0
+    assert " info " not in quiet.stderr()
+    assert " warn request failed" in quiet.stderr()
+    chatty = start_server(db=tmp_path / "chatty.duckdb")
+    put(chatty.client(), pa.table({"x": [1]}), {"stream": "s"})
+    assert chatty.stop() == 0
+    assert " info request " in chatty.stderr()
+
+
 def test_invalid_environment_value_fails(tmp_path):
     env = dict(os.environ, ARROWPORT_FLIGHT_PORT="not-a-port")
     proc = subprocess.run([ARROWPORT, "serve", "--db", ":memory:"], capture_output=True,

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 
 #include "arrowport/common/json_util.h"
 
@@ -30,9 +31,19 @@ bool NeedsQuotes(std::string_view v) {
   }
   return false;
 }
+constexpr std::string_view kLevelNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-void Logger::Log(std::string_view level, std::string_view message, const Fields& fields) {
+std::optional<Logger::Level> Logger::ParseLevel(std::string_view name) {
+  for (size_t i = 0; i < std::size(kLevelNames); ++i) {
+    if (name == kLevelNames[i]) return static_cast<Level>(i);
+  }
+  return std::nullopt;
+}
+
+void Logger::Log(Level severity, std::string_view message, const Fields& fields) {
+  if (severity < min_level_) return;
+  const std::string_view level = kLevelNames[static_cast<size_t>(severity)];
   std::string line;
   if (format_ == Format::kJson) {
     line = "{\"ts\":\"" + Timestamp() + "\",\"level\":\"" + std::string(level) +

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,17 +15,23 @@ namespace arrowport {
 class Logger {
  public:
   enum class Format { kText, kJson };
+  enum class Level { kDebug, kInfo, kWarn, kError };
   using Fields = std::vector<std::pair<std::string, std::string>>;
 
-  explicit Logger(Format format = Format::kText) : format_(format) {}
+  explicit Logger(Format format = Format::kText, Level min_level = Level::kInfo)
+      : format_(format), min_level_(min_level) {}
 
-  void Log(std::string_view level, std::string_view message, const Fields& fields = {});
-  void Info(std::string_view message, const Fields& fields = {}) { Log("info", message, fields); }
-  void Warn(std::string_view message, const Fields& fields = {}) { Log("warn", message, fields); }
-  void Error(std::string_view message, const Fields& fields = {}) { Log("error", message, fields); }
+  /// "debug", "info", "warn" or "error" (as in the config's log.level); nullopt otherwise.
+  static std::optional<Level> ParseLevel(std::string_view name);
+
+  void Log(Level level, std::string_view message, const Fields& fields = {});
+  void Info(std::string_view message, const Fields& fields = {}) { Log(Level::kInfo, message, fields); }
+  void Warn(std::string_view message, const Fields& fields = {}) { Log(Level::kWarn, message, fields); }
+  void Error(std::string_view message, const Fields& fields = {}) { Log(Level::kError, message, fields); }
 
  private:
   Format format_;
+  Level min_level_;
   std::mutex mutex_;  // serialises writes to stderr
 };
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/logger.h"
 
 namespace arrowport::config {
 
@@ -312,6 +313,9 @@ arrow::Status Validate(const Config& c) {
   if (c.auth_enabled) {
     return KeyError(src, "auth.enabled", "authentication is not supported by this version "
                                          "yet; bind to 127.0.0.1 or remove auth.enabled");
+  }
+  if (!Logger::ParseLevel(c.log_level)) {
+    return KeyError(src, "log.level", "must be debug, info, warn or error");
   }
   if (c.log_format != "text" && c.log_format != "json") {
     return KeyError(src, "log.format", "must be text or json");

@@ -74,6 +74,10 @@ TEST(Config, InvalidValuesAreRejected) {
   auto config = ParseYaml("flight: {port: 70000}\n", "c.yaml");
   ASSERT_TRUE(config.ok());
   EXPECT_FALSE(Validate(*config).ok());
+  auto level = ParseYaml("log: {level: verbose}\n", "c.yaml");
+  ASSERT_TRUE(level.ok());
+  auto st = Validate(*level);
+  EXPECT_NE(st.message().find("log.level"), std::string::npos) << st.ToString();
 }
 
 TEST(Config, EnvironmentBeatsFileAndFlagsBeatEnvironment) {

@@ -59,8 +59,8 @@ struct Server::Impl {
 
   explicit Impl(ServerSetup s)
       : setup(std::move(s)),
-        logger(setup.config.log_format == "json" ? Logger::Format::kJson
-                                                 : Logger::Format::kText) {}
+        logger(setup.config.log_format == "json" ? Logger::Format::kJson : Logger::Format::kText,
+               Logger::ParseLevel(setup.config.log_level).value_or(Logger::Level::kInfo)) {}
 
   // Polls the config file's modification time and waits for SIGHUP (blocked in every
   // thread, so it is delivered here by sigtimedwait) to reload the routing; also runs the
