@@ -20,9 +20,10 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    // The first batch is read inline: a one-batch request never pays for a thread.
-    if (!first_read_) {
-      first_read_ = true;
+    // The first reads are inline: a one-batch request (batch, then end of stream) never
+    // pays for a thread and its hand-offs.
+    if (inline_reads_ < kInlineReads) {
+      ++inline_reads_;
       return inner_->ReadNext(out);
     }
     std::unique_lock<std::mutex> lock(mutex_);
@@ -84,7 +85,8 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::RecordBatchReader> inner_;
   const size_t depth_;
   std::function<void()> interrupt_;
-  bool first_read_ = false;  // consumer thread only
+  static constexpr int kInlineReads = 2;
+  int inline_reads_ = 0;  // consumer thread only
 
   std::mutex mutex_;  // guards everything below
   std::condition_variable changed_;

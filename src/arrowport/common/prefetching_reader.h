@@ -13,9 +13,10 @@ namespace arrowport {
 /// fetch + Arrow conversion) from its consumer, so on two cores both run at once, while
 /// the bounded queue keeps memory bounded (backpressure, never unbounded buffering).
 ///
-/// The first batch is read inline; the thread starts on the second ReadNext(). `interrupt` (optional) is called when the
-/// reader is closed or destroyed early, to unblock an inner ReadNext() that may wait
-/// long (e.g. a running DuckDB query). Thread-safe for one consumer thread.
+/// The first two ReadNext() calls run inline, so a one-batch stream never starts the
+/// thread. `interrupt` (optional) is called when the reader is closed or destroyed early,
+/// to unblock an inner ReadNext() that may wait long (e.g. a running DuckDB query).
+/// Thread-safe for one consumer thread.
 std::shared_ptr<arrow::RecordBatchReader> MakePrefetchingReader(
     std::shared_ptr<arrow::RecordBatchReader> inner, size_t depth,
     std::function<void()> interrupt = {});
