@@ -265,6 +265,21 @@ def test_awkward_schemas(server):
     assert {s["stream"]: s["errors"] for s in streams}["dups"] == 1
 
 
+def test_table_altered_elsewhere_between_requests(server):
+    """The server caches table shapes for small requests; a column dropped by SQL in between
+    must give the schema-policy error, never silently drop the request's data."""
+    client = server.client()
+    two = pa.table({"id": pa.array([1, 2], pa.int64()), "note": ["a", "b"]})
+    put(client, two, {"stream": "altered"})
+    put(client, two, {"stream": "altered"})  # now cached
+    get(client, {"sql": "ALTER TABLE altered DROP COLUMN note"})
+    with pytest.raises(pa.ArrowInvalid, match="column 'note' .* does not exist in table altered"):
+        put(client, two, {"stream": "altered"})
+    assert rows_in(client, "altered") == 4
+    put(client, pa.table({"id": pa.array([3], pa.int64())}), {"stream": "altered"})
+    assert rows_in(client, "altered") == 5
+
+
 def test_http_per_batch_lists_committed_batches(server):
     good = pa.table({"x": pa.array(range(3000), pa.int64())})
     body = ipc_bytes(good, chunk=1000)

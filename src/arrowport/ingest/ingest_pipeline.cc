@@ -434,14 +434,15 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
               }
             }
             auto appended = conn->AppendBatches(result.table, targets->names, projected);
-            if (!appended.ok()) {
-              CacheTable(result.table, std::nullopt);
-              return appended.status();
+            if (appended.ok()) {
+              result.rows = *appended;
+              result.batches = static_cast<int64_t>(ahead.size());
+              result.bytes = bytes;
+              return arrow::Status::OK();
             }
-            result.rows = *appended;
-            result.batches = static_cast<int64_t>(ahead.size());
-            result.bytes = bytes;
-            return arrow::Status::OK();
+            // Nothing was written. The cached table may be stale (altered or dropped
+            // elsewhere): the general path below re-reads it and reports in its terms.
+            CacheTable(result.table, std::nullopt);
           }
         }
       }

@@ -188,6 +188,15 @@ TEST_P(DatabaseTest, AppendsByColumnName) {
             "5000");
 }
 
+// A column the table no longer has is an error, never silently dropped data.
+TEST_P(DatabaseTest, AppendRefusesUnknownColumn) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (id BIGINT)").ok());
+  auto rows = conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({1, 2})});
+  EXPECT_FALSE(rows.ok());
+  EXPECT_EQ(Scalar(conn.get(), "SELECT count(*) FROM t"), "0");
+}
+
 // NOT NULL and primary keys are enforced, and a failed request writes nothing at all.
 TEST_P(DatabaseTest, AppendChecksConstraintsAllOrNothing) {
   auto conn = db_->Connect().ValueOrDie();

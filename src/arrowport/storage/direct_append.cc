@@ -2,13 +2,13 @@
 
 #include <duckdb/catalog/catalog.hpp>
 #include <duckdb/catalog/catalog_entry/table_catalog_entry.hpp>
+#include <duckdb/common/enums/database_modification_type.hpp>
 #include <duckdb/common/error_data.hpp>
 #include <duckdb/main/appender.hpp>
+#include <duckdb/main/attached_database.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/transaction/meta_transaction.hpp>
-#include <duckdb/common/enums/database_modification_type.hpp>
-#include <duckdb/main/attached_database.hpp>
 
 #include "arrowport/storage/duckdb_error.h"
 
@@ -57,6 +57,14 @@ arrow::Result<int64_t> DirectAppend(duckdb_connection connection, const std::str
           unsupported = "a missing column has a DEFAULT";
           return;
         }
+      }
+      // Every named column must still exist (the caller's view of the table may be stale):
+      // otherwise the SQL appender reports it instead of its data being dropped here.
+      size_t matched = 0;
+      for (int index : source) matched += index >= 0 ? 1 : 0;
+      if (matched != columns.size()) {
+        unsupported = "a named column is not in the table";
+        return;
       }
       const auto types = entry.GetTypes();
       for (auto* c_chunk : chunks) {
