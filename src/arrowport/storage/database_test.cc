@@ -210,6 +210,14 @@ TEST_P(DatabaseTest, AppendChecksConstraintsAllOrNothing) {
   auto null_name = conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({7, std::nullopt})});
   EXPECT_TRUE(null_name.status().IsInvalid()) << null_name.status().ToString();
   EXPECT_EQ(Scalar(conn.get(), "SELECT count(*) FROM t"), "2");
+
+  ASSERT_TRUE(conn->Execute("CREATE TABLE c (id BIGINT CHECK (id >= 0), name VARCHAR)").ok());
+  auto negative = conn->AppendBatches("c", {"id", "name"}, {TwoColumnBatch({1, -1})});
+  EXPECT_TRUE(negative.status().IsInvalid()) << negative.status().ToString();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE f (id BIGINT REFERENCES t (id), name VARCHAR)").ok());
+  auto orphan = conn->AppendBatches("f", {"id", "name"}, {TwoColumnBatch({1, 99})});
+  EXPECT_TRUE(orphan.status().IsInvalid()) << orphan.status().ToString();
+  EXPECT_EQ(Scalar(conn.get(), "SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM f)"), "0");
 }
 
 // DEFAULT values and generated columns are filled by DuckDB's SQL appender instead.
