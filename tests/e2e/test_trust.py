@@ -92,6 +92,28 @@ def test_idempotent_retries(server):
     put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
     got = get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist()
     assert got == list(range(50))
+    log = get(client, {"sql": "SELECT request_id, stream, table_name, rows, batches, committed_at IS NOT NULL AS at "
+                              "FROM arrowport.requests WHERE request_id IN ('http-7', 'r#4')  ORDER BY 1"})
+    assert log.to_pylist() == [
+        {"request_id": "http-7", "stream": "idem", "table_name": "idem", "rows": 100, "batches": 1, "at": True},
+        {"request_id": "r#4", "stream": "pb", "table_name": "pb", "rows": 10, "batches": 1, "at": True}]
+
+    # The same request sent 8 times at once (a client retrying aggressively): one insert.
+    results, errors = [], []
+    def send(i):
+        try:
+            summary = put(server.client(), table, {"stream": "idem", "request_id": "racing"})[-1]
+            results.append(summary["duplicate"])
+        except Exception as e:  # noqa: BLE001 - a retryable conflict is allowed, not a double insert
+            errors.append(str(e))
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert rows_in(client, "idem") == 300, (results, errors)
+    assert results.count(False) == 1, (results, errors)
+    assert all("retry" in e for e in errors), errors
 
 
 def test_concurrent_producers_and_readers(server):

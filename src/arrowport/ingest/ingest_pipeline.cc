@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "arrow/record_batch.h"
+#include "arrow/array/util.h"
 #include "arrow/scalar.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
@@ -234,6 +235,21 @@ std::optional<AppendTargets> ExactTargets(const std::vector<ColumnInfo>& incomin
   return targets;
 }
 
+// The batches' columns that fill `targets`, in its order.
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Project(
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const AppendTargets& targets) {
+  std::vector<std::shared_ptr<arrow::RecordBatch>> projected;
+  for (const auto& batch : batches) {
+    if (static_cast<int>(targets.indices.size()) == batch->num_columns()) {
+      projected.push_back(batch);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto selected, batch->SelectColumns(targets.indices));
+      projected.push_back(std::move(selected));
+    }
+  }
+  return projected;
+}
+
 // Serves batches read ahead, then the rest of the source.
 class ReplayReader : public arrow::RecordBatchReader {
  public:
@@ -257,7 +273,41 @@ class ReplayReader : public arrow::RecordBatchReader {
 
 // Idempotency log: one row per committed request (or per_batch batch) that carried an id,
 // written in the same transaction as the data it stands for.
-constexpr const char* kRequestLog = "arrowport.requests";
+constexpr const char* kRequestLog = "arrowport.requests";  // kRequestLogSchema.kRequestLogTable
+constexpr const char* kRequestLogSchema = "arrowport";
+constexpr const char* kRequestLogTable = "requests";
+
+// The log row for `key`, to append in the same transaction as the data it stands for.
+arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
+                                                  const IngestResult& result) {
+  auto schema = arrow::schema({arrow::field("request_id", arrow::utf8()),
+                               arrow::field("stream", arrow::utf8()),
+                               arrow::field("table_name", arrow::utf8()),
+                               arrow::field("rows", arrow::int64()),
+                               arrow::field("batches", arrow::int64()),
+                               arrow::field("committed_at", arrow::timestamp(arrow::TimeUnit::MICRO))});
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  for (const auto& value : {key, result.stream, result.table}) {
+    ARROW_ASSIGN_OR_RAISE(auto array, arrow::MakeArrayFromScalar(arrow::StringScalar(value), 1));
+    columns.push_back(std::move(array));
+  }
+  for (int64_t value : {result.rows, result.batches}) {
+    ARROW_ASSIGN_OR_RAISE(auto array, arrow::MakeArrayFromScalar(arrow::Int64Scalar(value), 1));
+    columns.push_back(std::move(array));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto at, arrow::MakeArrayFromScalar(
+                                     arrow::TimestampScalar(now_us, schema->field(5)->type()), 1));
+  columns.push_back(std::move(at));
+  storage::TableAppend append;
+  append.schema = kRequestLogSchema;
+  append.table = kRequestLogTable;
+  for (const auto& field : schema->fields()) append.columns.push_back(field->name());
+  append.batches.push_back(arrow::RecordBatch::Make(schema, 1, std::move(columns)));
+  return append;
+}
 
 arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
     storage::Connection* conn, const std::string& key) {
@@ -402,9 +452,10 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
 
     if (commit == config::CommitMode::kPerRequest) {
       // Small requests: read a little ahead; a whole request that is small and fits the
-      // (cached) table exactly is appended without SQL, as one atomic flush.
+      // (cached) table exactly is appended without SQL, with its idempotency record, in
+      // one transaction.
       std::vector<std::shared_ptr<arrow::RecordBatch>> ahead;
-      if (request.mode == WriteMode::kAppend && !idempotent) {
+      if (request.mode == WriteMode::kAppend) {
         auto known = CachedTable(result.table);
         auto mapping = CachedMapping(mapping_key);
         auto targets = known && mapping ? ExactTargets(*mapping, *known, route.schema_policy)
@@ -424,24 +475,34 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
             ahead.push_back(std::move(batch));
           }
           if (ended) {
-            std::vector<std::shared_ptr<arrow::RecordBatch>> projected;
-            for (const auto& batch : ahead) {
-              if (static_cast<int>(targets->indices.size()) == batch->num_columns()) {
-                projected.push_back(batch);
-              } else {
-                ARROW_ASSIGN_OR_RAISE(auto selected, batch->SelectColumns(targets->indices));
-                projected.push_back(std::move(selected));
-              }
+            std::vector<storage::TableAppend> appends(1);
+            appends[0].table = result.table;
+            appends[0].columns = targets->names;
+            ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project(ahead, *targets));
+            result.rows = rows;
+            result.batches = static_cast<int64_t>(ahead.size());
+            result.bytes = bytes;
+            if (idempotent) {
+              ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(request.request_id, result));
+              appends.push_back(std::move(record));
             }
-            auto appended = conn->AppendBatches(result.table, targets->names, projected);
-            if (appended.ok()) {
-              result.rows = *appended;
-              result.batches = static_cast<int64_t>(ahead.size());
-              result.bytes = bytes;
-              return arrow::Status::OK();
+            auto appended = conn->AppendAtomically(appends);
+            if (appended.ok()) return arrow::Status::OK();
+            if (idempotent) {
+              // A retry: the id is the log's primary key, so the append failed on it and
+              // the counts committed the first time answer.
+              ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), request.request_id));
+              if (prior) {
+                result.duplicate = true;
+                result.rows = prior->first;
+                result.batches = prior->second;
+                result.bytes = 0;
+                return arrow::Status::OK();
+              }
             }
             // Nothing was written. The cached table may be stale (altered or dropped
             // elsewhere): the general path below re-reads it and reports in its terms.
+            result.rows = result.batches = result.bytes = 0;
             CacheTable(result.table, std::nullopt);
           }
         }
@@ -520,8 +581,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // per_batch: table set-up commits first, then every batch is its own transaction.
     std::vector<ColumnInfo> incoming;
     ColumnPlan plan;
-    std::optional<AppendTargets> exact;  // set when batches can skip SQL (see AppendBatches)
-    {
+    std::optional<AppendTargets> exact;  // set when batches can skip SQL (AppendAtomically)
+    auto set_up = [&]() -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatchReader::Make({}, schema));
       ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(empty, &incoming));
       ARROW_RETURN_NOT_OK(open(relation, incoming));
@@ -539,24 +600,54 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       auto now = conn->DescribeRelation(result.table);
       CacheTable(result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
-      if (!idempotent && now.ok() && *now) exact = ExactTargets(incoming, **now, route.schema_policy);
+      exact = now.ok() && *now ? ExactTargets(incoming, **now, route.schema_policy) : std::nullopt;
+      return arrow::Status::OK();
+    };
+    // Appending to a known table that needs no DDL: the set-up transaction is skipped, and
+    // redone only if a batch fails on a stale view of the table.
+    bool set_up_from_cache = false;
+    if (request.mode == WriteMode::kAppend) {
+      auto known = CachedTable(result.table);
+      auto mapping = CachedMapping(mapping_key);
+      if (known && mapping && !NeedsDdl(known, *mapping, request.mode, route.schema_policy)) {
+        auto planned = PlanColumns(result.table, *mapping, *known, route.schema_policy);
+        if (planned.ok() && planned->alter_statements.empty()) {
+          incoming = *mapping;
+          plan = std::move(*planned);
+          exact = ExactTargets(incoming, *known, route.schema_policy);
+          set_up_from_cache = true;
+        }
+      }
     }
+    if (!set_up_from_cache) ARROW_RETURN_NOT_OK(set_up());
     // Commits one batch as its own transaction.
     auto commit_batch = [&](const std::shared_ptr<arrow::RecordBatch>& batch) -> arrow::Status {
+      const std::string key =
+          idempotent ? request.request_id + "#" + std::to_string(result.batches) : "";
       if (exact && batch->num_rows() <= kSmallRequestRows) {
-        // An autocommit append without planning SQL (see Connection::AppendBatches).
-        auto projected = batch;
-        if (static_cast<int>(exact->indices.size()) != batch->num_columns()) {
-          ARROW_ASSIGN_OR_RAISE(projected, batch->SelectColumns(exact->indices));
+        // Without planning SQL: the batch and its idempotency record in one transaction.
+        std::vector<storage::TableAppend> appends(1);
+        appends[0].table = result.table;
+        appends[0].columns = exact->names;
+        ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project({batch}, *exact));
+        if (idempotent) {
+          IngestResult one_batch = result;
+          one_batch.rows = batch->num_rows();
+          one_batch.batches = 1;
+          ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(key, one_batch));
+          appends.push_back(std::move(record));
         }
-        auto appended = conn->AppendBatches(result.table, exact->names, {projected});
+        auto appended = conn->AppendAtomically(appends);
+        if (!appended.ok() && idempotent) {
+          // Committed by an earlier attempt of this request: skipped, acknowledged again.
+          ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), key));
+          if (prior) return arrow::Status::OK();
+        }
         if (!appended.ok()) CacheTable(result.table, std::nullopt);
-        return appended.status();
+        return appended;
       }
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
       ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
-      const std::string key =
-          idempotent ? request.request_id + "#" + std::to_string(result.batches) : "";
       bool seen = false;
       auto st = conn->Begin();
       if (st.ok() && idempotent) {
@@ -585,6 +676,16 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       }
       if (!batch) break;
       auto st = commit_batch(batch);
+      if (!st.ok() && set_up_from_cache) {
+        // The cached table may be stale: set up from the database, then retry the batch.
+        set_up_from_cache = false;
+        auto set = set_up();
+        if (!set.ok()) {
+          return set.WithMessage("batch ", result.batches, " (after ", result.batches,
+                                 " committed): ", set.message());
+        }
+        st = commit_batch(batch);
+      }
       if (!st.ok()) {
         return st.WithMessage("batch ", result.batches, " (after ", result.batches,
                               " committed): ", st.message());

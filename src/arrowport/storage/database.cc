@@ -334,58 +334,82 @@ struct ConvertedSchemaHandle {
 arrow::Result<int64_t> Connection::AppendBatches(
     const std::string& table, const std::vector<std::string>& columns,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
-  if (batches.empty()) return 0;
-  ArrowSchema c_schema;
-  ARROW_RETURN_NOT_OK(arrow::ExportSchema(*batches.front()->schema(), &c_schema));
-  ConvertedSchemaHandle converted;
-  auto st = ConsumeErrorData(duckdb_schema_from_arrow(impl_->conn, &c_schema, &converted.schema));
-  if (c_schema.release) c_schema.release(&c_schema);
-  ARROW_RETURN_NOT_OK(st);
+  TableAppend append;
+  append.table = table;
+  append.columns = columns;
+  append.batches = batches;
+  ARROW_RETURN_NOT_OK(AppendAtomically({append}));
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += batch->num_rows();
+  return rows;
+}
+
+arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appends) {
   // DuckDB's own Arrow conversion, one vector (2048 rows) per chunk.
   std::vector<std::unique_ptr<DataChunkHandle>> owned;
-  std::vector<duckdb_data_chunk> chunks;
+  std::vector<DirectTarget> targets;
   constexpr int64_t kChunkRows = 2048;
-  for (const auto& batch : batches) {
-    for (int64_t offset = 0; offset < batch->num_rows(); offset += kChunkRows) {
-      auto slice = batch->Slice(offset, kChunkRows);
-      ArrowArray c_array;
-      ARROW_RETURN_NOT_OK(arrow::ExportRecordBatch(*slice, &c_array));
-      duckdb_data_chunk chunk = nullptr;
-      auto converted_st = ConsumeErrorData(
-          duckdb_data_chunk_from_arrow(impl_->conn, &c_array, converted.schema, &chunk));
-      if (c_array.release) c_array.release(&c_array);  // DuckDB took what it needs
-      owned.push_back(std::make_unique<DataChunkHandle>(chunk));
-      ARROW_RETURN_NOT_OK(converted_st);
-      chunks.push_back(chunk);
+  for (const auto& append : appends) {
+    DirectTarget& target = targets.emplace_back();
+    target.schema = append.schema;
+    target.table = append.table;
+    target.columns = append.columns;
+    if (append.batches.empty()) continue;
+    ArrowSchema c_schema;
+    ARROW_RETURN_NOT_OK(arrow::ExportSchema(*append.batches.front()->schema(), &c_schema));
+    ConvertedSchemaHandle converted;
+    auto st = ConsumeErrorData(duckdb_schema_from_arrow(impl_->conn, &c_schema, &converted.schema));
+    if (c_schema.release) c_schema.release(&c_schema);
+    ARROW_RETURN_NOT_OK(st);
+    for (const auto& batch : append.batches) {
+      for (int64_t offset = 0; offset < batch->num_rows(); offset += kChunkRows) {
+        auto slice = batch->Slice(offset, kChunkRows);
+        ArrowArray c_array;
+        ARROW_RETURN_NOT_OK(arrow::ExportRecordBatch(*slice, &c_array));
+        duckdb_data_chunk chunk = nullptr;
+        auto converted_st = ConsumeErrorData(
+            duckdb_data_chunk_from_arrow(impl_->conn, &c_array, converted.schema, &chunk));
+        if (c_array.release) c_array.release(&c_array);  // DuckDB took what it needs
+        owned.push_back(std::make_unique<DataChunkHandle>(chunk));
+        ARROW_RETURN_NOT_OK(converted_st);
+        target.chunks.push_back(chunk);
+      }
     }
   }
   if (!impl_->in_transaction) {
-    auto direct = DirectAppend(impl_->conn, impl_->catalog, table, columns, chunks);
-    if (!direct.status().IsNotImplemented()) return direct;
+    auto direct = DirectAppend(impl_->conn, impl_->catalog, targets);
+    if (!direct.IsNotImplemented()) return direct;
   }
-  // The SQL appender: fills DEFAULTs and generated columns, casts where types differ.
-  AppenderHandle appender;
-  if (duckdb_appender_create_ext(impl_->conn, impl_->catalog.c_str(), "main", table.c_str(),
-                                 &appender.appender) == DuckDBError) {
-    return appender.Error("cannot create appender");
-  }
-  for (const auto& column : columns) {
-    if (duckdb_appender_add_column(appender.appender, column.c_str()) == DuckDBError) {
-      return appender.Error("cannot select appender column");
+  // DuckDB's SQL appender: fills DEFAULTs and generated columns, casts where types differ.
+  // It commits each flush on its own outside a transaction, hence ours.
+  const bool own_transaction = !impl_->in_transaction;
+  if (own_transaction) ARROW_RETURN_NOT_OK(Begin());
+  auto st = [&]() -> arrow::Status {
+    for (const auto& target : targets) {
+      AppenderHandle appender;
+      if (duckdb_appender_create_ext(impl_->conn, impl_->catalog.c_str(), target.schema.c_str(),
+                                     target.table.c_str(), &appender.appender) == DuckDBError) {
+        return appender.Error("cannot create appender");
+      }
+      for (const auto& column : target.columns) {
+        if (duckdb_appender_add_column(appender.appender, column.c_str()) == DuckDBError) {
+          return appender.Error("cannot select appender column");
+        }
+      }
+      for (auto chunk : target.chunks) {
+        if (duckdb_append_data_chunk(appender.appender, chunk) == DuckDBError) {
+          return appender.Error("cannot append rows");
+        }
+      }
+      // Close flushes (and, outside a transaction, commits); its result must be checked.
+      if (duckdb_appender_close(appender.appender) == DuckDBError) {
+        return appender.Error("cannot commit appended rows");
+      }
     }
-  }
-  int64_t rows = 0;
-  for (auto chunk : chunks) {
-    if (duckdb_append_data_chunk(appender.appender, chunk) == DuckDBError) {
-      return appender.Error("cannot append rows");
-    }
-    rows += static_cast<int64_t>(duckdb_data_chunk_get_size(chunk));
-  }
-  // Close flushes (and, outside a transaction, commits); its result must be checked.
-  if (duckdb_appender_close(appender.appender) == DuckDBError) {
-    return appender.Error("cannot commit appended rows");
-  }
-  return rows;
+    return own_transaction ? Commit() : arrow::Status::OK();
+  }();
+  if (!st.ok() && own_transaction) Rollback();
+  return st;
 }
 
 void Connection::DropArrowStream(const std::string& relation) {

@@ -38,6 +38,14 @@ struct QueryOptions {
   bool prefetch = true;  ///< convert the next batches on a background thread
 };
 
+/// Rows for one table, for Connection::AppendAtomically.
+struct TableAppend {
+  std::string schema = "main";
+  std::string table;
+  std::vector<std::string> columns;  ///< table columns, in the batches' column order
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+};
+
 class Connection;
 
 /// \brief An open DuckDB database (file or in-memory). Thread-safe: any number of
@@ -92,15 +100,17 @@ class Connection {
   arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
                                                  std::vector<ColumnInfo>* columns);
 
-  /// \brief Appends small, already received batches to `table`, into `columns` (table
-  /// column names, in the batches' column order; other columns get NULL or their
-  /// defaults). The batches' DuckDB types must equal the columns' types. Outside a
-  /// transaction the rows go straight into table storage and commit as one transaction
+  /// \brief Appends small, already received batches to `table` (schema main), into
+  /// `columns` (table column names, in the batches' column order; other columns get NULL
+  /// or their defaults). The batches' DuckDB types must equal the columns' types. Outside
+  /// a transaction the rows go straight into table storage and commit as one transaction
   /// (all or nothing); tables with DEFAULTs or generated columns, and calls inside a
-  /// transaction, go through DuckDB's SQL appender instead.
+  /// transaction, go through DuckDB's SQL appender instead. Returns the rows appended.
   arrow::Result<int64_t> AppendBatches(
       const std::string& table, const std::vector<std::string>& columns,
       const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
+  /// As AppendBatches, for several tables in one transaction: all or nothing.
+  arrow::Status AppendAtomically(const std::vector<TableAppend>& appends);
 
   /// Drops a view made by RegisterArrowStream and releases its reader. Never fails loudly.
   void DropArrowStream(const std::string& relation);

@@ -12,18 +12,24 @@
 
 namespace arrowport::storage {
 
-/// \brief Appends data chunks to `catalog.main.table` in one autocommit transaction,
-/// straight into DuckDB's table storage: no SQL is parsed, planned or executed, which
-/// is most of the cost of a small request. NOT NULL, unique and primary-key constraints
-/// are still checked, and the commit goes through the WAL like any other.
+/// Rows for one table: `columns[i]` names the table column that chunk column i fills;
+/// table columns not named are filled with NULL.
+struct DirectTarget {
+  std::string schema;
+  std::string table;
+  std::vector<std::string> columns;
+  std::vector<duckdb_data_chunk> chunks;
+};
+
+/// \brief Appends to every target in one transaction (autocommit: all or nothing),
+/// straight into DuckDB's table storage: no SQL is parsed, planned or executed, which is
+/// most of the cost of a small request. NOT NULL, CHECK, unique, primary and foreign key
+/// constraints are still checked, and the commit goes through the WAL like any other.
 ///
-/// `columns[i]` names the table column that chunk column i fills; table columns not
-/// named are filled with NULL. Returns NotImplemented (with nothing written) when the
-/// table needs what only an INSERT does: DEFAULT values for missing columns, generated
-/// columns, or a type that differs from the chunk's.
-arrow::Result<int64_t> DirectAppend(duckdb_connection connection, const std::string& catalog,
-                                    const std::string& table,
-                                    const std::vector<std::string>& columns,
-                                    const std::vector<duckdb_data_chunk>& chunks);
+/// Returns NotImplemented, with nothing written, when a target needs what only an INSERT
+/// does: DEFAULT values for missing columns, generated columns, a named column the table
+/// does not have, or a type that differs from the chunk's.
+arrow::Status DirectAppend(duckdb_connection connection, const std::string& catalog,
+                           const std::vector<DirectTarget>& targets);
 
 }  // namespace arrowport::storage
