@@ -273,9 +273,10 @@ class ReplayReader : public arrow::RecordBatchReader {
 
 // Idempotency log: one row per committed request (or per_batch batch) that carried an id,
 // written in the same transaction as the data it stands for.
-constexpr const char* kRequestLog = "arrowport.requests";  // kRequestLogSchema.kRequestLogTable
 constexpr const char* kRequestLogSchema = "arrowport";
 constexpr const char* kRequestLogTable = "requests";
+
+std::string RequestLog() { return std::string(kRequestLogSchema) + "." + kRequestLogTable; }
 
 // The log row for `key`, to append in the same transaction as the data it stands for.
 arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
@@ -312,7 +313,7 @@ arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
 arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
     storage::Connection* conn, const std::string& key) {
   ARROW_ASSIGN_OR_RAISE(auto table,
-                        conn->QueryTable(std::string("SELECT rows, batches FROM ") + kRequestLog +
+                        conn->QueryTable("SELECT rows, batches FROM " + RequestLog() +
                                              " WHERE request_id = $1",
                                          {key}));
   if (table->num_rows() == 0) return std::nullopt;
@@ -321,15 +322,28 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
   return std::make_pair(std::stoll(rows->ToString()), std::stoll(batches->ToString()));
 }
 
-arrow::Status RecordRequest(storage::Connection* conn, const std::string& key,
-                            const IngestResult& result) {
-  return conn
-      ->QueryTable(std::string("INSERT INTO ") + kRequestLog +
-                       " (request_id, stream, table_name, rows, batches) VALUES "
-                       "($1, $2, $3, $4::BIGINT, $5::BIGINT)",
-                   {key, result.stream, result.table, std::to_string(result.rows),
-                    std::to_string(result.batches)})
-      .status();
+// Appends `batches` to `table` through `targets` without SQL and, when `key` is set,
+// the key's log row (counts from `logged`) in the same transaction. The log's primary key
+// makes a retry fail: its counts as first committed are returned (nullopt: appended now).
+arrow::Result<std::optional<std::pair<int64_t, int64_t>>> AppendSmall(
+    storage::Connection* conn, const std::string& table, const AppendTargets& targets,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const std::string& key,
+    const IngestResult& logged) {
+  std::vector<storage::TableAppend> appends(1);
+  appends[0].table = table;
+  appends[0].columns = targets.names;
+  ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project(batches, targets));
+  if (!key.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(key, logged));
+    appends.push_back(std::move(record));
+  }
+  auto appended = conn->AppendAtomically(appends);
+  if (appended.ok()) return std::nullopt;
+  if (!key.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn, key));
+    if (prior) return prior;
+  }
+  return appended;
 }
 
 arrow::Status Drain(arrow::RecordBatchReader* source) {
@@ -390,8 +404,8 @@ arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
   std::lock_guard<std::mutex> lock(locks_mutex_);
   if (request_log_ready_) return arrow::Status::OK();
   ARROW_RETURN_NOT_OK(conn->Execute(
-      std::string("CREATE SCHEMA IF NOT EXISTS arrowport; CREATE TABLE IF NOT EXISTS ") +
-      kRequestLog +
+      std::string("CREATE SCHEMA IF NOT EXISTS ") + kRequestLogSchema +
+      "; CREATE TABLE IF NOT EXISTS " + RequestLog() +
       " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
       "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
   request_log_ready_ = true;
@@ -475,30 +489,18 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
             ahead.push_back(std::move(batch));
           }
           if (ended) {
-            std::vector<storage::TableAppend> appends(1);
-            appends[0].table = result.table;
-            appends[0].columns = targets->names;
-            ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project(ahead, *targets));
             result.rows = rows;
             result.batches = static_cast<int64_t>(ahead.size());
             result.bytes = bytes;
-            if (idempotent) {
-              ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(request.request_id, result));
-              appends.push_back(std::move(record));
-            }
-            auto appended = conn->AppendAtomically(appends);
-            if (appended.ok()) return arrow::Status::OK();
-            if (idempotent) {
-              // A retry: the id is the log's primary key, so the append failed on it and
-              // the counts committed the first time answer.
-              ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), request.request_id));
-              if (prior) {
-                result.duplicate = true;
-                result.rows = prior->first;
-                result.batches = prior->second;
-                result.bytes = 0;
-                return arrow::Status::OK();
-              }
+            auto appended = AppendSmall(conn.get(), result.table, *targets, ahead,
+                                        request.request_id, result);
+            if (appended.ok() && !*appended) return arrow::Status::OK();
+            if (appended.ok()) {  // a retry: answered with the counts first committed
+              result.duplicate = true;
+              result.rows = (*appended)->first;
+              result.batches = (*appended)->second;
+              result.bytes = 0;
+              return arrow::Status::OK();
             }
             // Nothing was written. The cached table may be stale (altered or dropped
             // elsewhere): the general path below re-reads it and reports in its terms.
@@ -560,7 +562,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
         ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.InsertSql(relation)));
         finish();
         if (idempotent) {
-          ARROW_RETURN_NOT_OK(RecordRequest(conn.get(), request.request_id, result));
+          ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(request.request_id, result));
+          ARROW_RETURN_NOT_OK(conn->AppendAtomically({record}));
         }
         return conn->Commit();
       }();
@@ -622,29 +625,17 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     if (!set_up_from_cache) ARROW_RETURN_NOT_OK(set_up());
     // Commits one batch as its own transaction.
     auto commit_batch = [&](const std::shared_ptr<arrow::RecordBatch>& batch) -> arrow::Status {
+      // With a request id, each batch is logged as request_id#index with its own counts.
       const std::string key =
           idempotent ? request.request_id + "#" + std::to_string(result.batches) : "";
+      IngestResult one_batch = result;
+      one_batch.rows = batch->num_rows();
+      one_batch.batches = 1;
       if (exact && batch->num_rows() <= kSmallRequestRows) {
-        // Without planning SQL: the batch and its idempotency record in one transaction.
-        std::vector<storage::TableAppend> appends(1);
-        appends[0].table = result.table;
-        appends[0].columns = exact->names;
-        ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project({batch}, *exact));
-        if (idempotent) {
-          IngestResult one_batch = result;
-          one_batch.rows = batch->num_rows();
-          one_batch.batches = 1;
-          ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(key, one_batch));
-          appends.push_back(std::move(record));
-        }
-        auto appended = conn->AppendAtomically(appends);
-        if (!appended.ok() && idempotent) {
-          // Committed by an earlier attempt of this request: skipped, acknowledged again.
-          ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), key));
-          if (prior) return arrow::Status::OK();
-        }
+        // Without planning SQL; a batch committed by an earlier attempt is skipped.
+        auto appended = AppendSmall(conn.get(), result.table, *exact, {batch}, key, one_batch);
         if (!appended.ok()) CacheTable(result.table, std::nullopt);
-        return appended;
+        return appended.status();
       }
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
       ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
@@ -657,10 +648,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       }
       if (st.ok() && !seen) st = conn->ExecuteUpdate(plan.InsertSql(relation)).status();
       if (st.ok() && !seen && idempotent) {
-        IngestResult one_batch = result;
-        one_batch.rows = batch->num_rows();
-        one_batch.batches = 1;
-        st = RecordRequest(conn.get(), key, one_batch);
+        auto record = RequestRecord(key, one_batch);
+        st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
       }
       if (st.ok()) st = conn->Commit();
       if (!st.ok()) conn->Rollback();
