@@ -35,6 +35,15 @@ namespace {
 class InMemoryFlightServer : public fl::FlightServerBase {
  public:
   explicit InMemoryFlightServer(std::shared_ptr<arrow::Table> table) : table_(std::move(table)) {}
+  /// Listening on a free loopback port.
+  static arrow::Result<std::unique_ptr<InMemoryFlightServer>> Start(
+      std::shared_ptr<arrow::Table> table) {
+    auto server = std::make_unique<InMemoryFlightServer>(std::move(table));
+    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
+    ARROW_RETURN_NOT_OK(server->Init(fl::FlightServerOptions(location)));
+    return server;
+  }
+  std::string uri() const { return "grpc://127.0.0.1:" + std::to_string(port()); }
   arrow::Status DoGet(const fl::ServerCallContext&, const fl::Ticket&,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
     auto reader = std::make_shared<arrow::TableBatchReader>(table_);
@@ -52,6 +61,33 @@ class InMemoryFlightServer : public fl::FlightServerBase {
 
  private:
   std::shared_ptr<arrow::Table> table_;
+};
+
+// A DuckDB file and its WAL, gone.
+void RemoveDatabaseFiles(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+  std::filesystem::remove(path + ".wal", ignored);
+}
+
+// The ceilings' database: a second file beside the server's, the same code paths, no
+// network. Its files are removed when it goes, whatever the benchmark's outcome.
+struct CeilingDatabase {
+  static arrow::Result<std::unique_ptr<CeilingDatabase>> Open(const std::string& db_path) {
+    auto ceiling = std::make_unique<CeilingDatabase>();
+    ceiling->path = db_path + ".ceiling";
+    RemoveDatabaseFiles(ceiling->path);
+    storage::DatabaseOptions options;
+    options.path = ceiling->path;
+    ARROW_ASSIGN_OR_RAISE(ceiling->database, storage::Database::Open(options));
+    return ceiling;
+  }
+  ~CeilingDatabase() {
+    database.reset();
+    RemoveDatabaseFiles(path);
+  }
+  std::string path;
+  std::unique_ptr<storage::Database> database;
 };
 
 struct Measurement {
@@ -113,9 +149,7 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
 
 // An in-process server on loopback, on a fresh file database.
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(const std::string& db_path) {
-  std::error_code ignored;
-  std::filesystem::remove(db_path, ignored);
-  std::filesystem::remove(db_path + ".wal", ignored);
+  RemoveDatabaseFiles(db_path);
   server::ServerSetup setup;
   setup.config.db_path = db_path;
   setup.config.flight.port = 0;
@@ -128,20 +162,14 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                        bool two_columns, const std::string& db_path, bool print_header) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, two_columns));
   const double bytes = static_cast<double>(arrow::util::TotalBufferSize(*table));
-  std::error_code ignored;
   // The server under test, in this process, on loopback, on a file database.
   ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
   ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(srv->flight_uri()));
 
-  // Ceilings use a second database handle on another file, same code paths, no network.
-  storage::DatabaseOptions db_options;
-  db_options.path = db_path + ".ceiling";
-  std::filesystem::remove(db_options.path, ignored);
-  std::filesystem::remove(db_options.path + ".wal", ignored);
-  ARROW_ASSIGN_OR_RAISE(auto database, storage::Database::Open(db_options));
+  ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
   ingest::StreamRouter router(config::Config{});
-  ingest::IngestPipeline ingest(database.get(), &router);
-  query::QueryPipeline query(database.get());
+  ingest::IngestPipeline ingest(ceiling->database.get(), &router);
+  query::QueryPipeline query(ceiling->database.get());
 
   ingest::IngestRequest replace;
   replace.stream = "bench";
@@ -161,11 +189,8 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                           ARROW_ASSIGN_OR_RAISE(auto reader, query.Execute(request));
                           return Drain(reader.get());
                         }));
-  InMemoryFlightServer plain(table);
-  ARROW_ASSIGN_OR_RAISE(auto plain_location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
-  ARROW_RETURN_NOT_OK(plain.Init(fl::FlightServerOptions(plain_location)));
-  ARROW_ASSIGN_OR_RAISE(auto plain_client,
-                        FlightConnection::Connect("grpc://127.0.0.1:" + std::to_string(plain.port())));
+  ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
+  ARROW_ASSIGN_OR_RAISE(auto plain_client, FlightConnection::Connect(plain->uri()));
   ARROW_ASSIGN_OR_RAISE(double transfer_get,
                         BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
                           ARROW_ASSIGN_OR_RAISE(auto reader, plain_client->Get("all"));
@@ -177,7 +202,7 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                           ARROW_RETURN_NOT_OK(plain_client->Put("{}", reader).status());
                           return rows;
                         }));
-  ARROW_RETURN_NOT_OK(plain.Shutdown());
+  ARROW_RETURN_NOT_OK(plain->Shutdown());
 
   // End to end, the same measurements over each protocol.
   auto put_seconds = [&](DataClient* protocol) {
@@ -230,10 +255,7 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                 bytes / m.seconds / 1e6, ratio);
   }
   std::fflush(stdout);
-  ARROW_RETURN_NOT_OK(srv->Shutdown());
-  std::filesystem::remove(db_options.path, ignored);
-  std::filesystem::remove(db_options.path + ".wal", ignored);
-  return arrow::Status::OK();
+  return srv->Shutdown();
 }
 
 // Concurrent producers and small-request latency (ingest you can trust: issue 4).
@@ -266,30 +288,20 @@ arrow::Status BenchLatency(const std::string& db_path) {
   // bytes over Flight into a server that discards them.
   std::pair<double, double> in_process, transport;
   {
-    storage::DatabaseOptions db_options;
-    db_options.path = db_path + ".ceiling";
-    std::error_code ignored;
-    std::filesystem::remove(db_options.path, ignored);
-    std::filesystem::remove(db_options.path + ".wal", ignored);
-    ARROW_ASSIGN_OR_RAISE(auto database, storage::Database::Open(db_options));
+    ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
     ingest::StreamRouter router(config::Config{});
-    ingest::IngestPipeline pipeline(database.get(), &router);
+    ingest::IngestPipeline pipeline(ceiling->database.get(), &router);
     ingest::IngestRequest request;
     request.stream = "rt";
     ARROW_ASSIGN_OR_RAISE(in_process, latency([&]() {
       return pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table)).status();
     }));
-    database.reset();
-    std::filesystem::remove(db_options.path, ignored);
-    std::filesystem::remove(db_options.path + ".wal", ignored);
+    ceiling.reset();
 
-    InMemoryFlightServer plain(table);
-    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
-    ARROW_RETURN_NOT_OK(plain.Init(fl::FlightServerOptions(location)));
-    ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect("grpc://127.0.0.1:" +
-                                                                 std::to_string(plain.port())));
+    ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
+    ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->uri()));
     ARROW_ASSIGN_OR_RAISE(transport, latency(put(client.get())));
-    ARROW_RETURN_NOT_OK(plain.Shutdown());
+    ARROW_RETURN_NOT_OK(plain->Shutdown());
   }
 
   ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
