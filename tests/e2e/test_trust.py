@@ -116,6 +116,19 @@ def test_idempotent_retries(server):
     assert all("retry" in e for e in errors), errors
 
 
+def test_idempotent_retries_on_the_default_database_file(start_server, tmp_path):
+    """DuckDB names the catalog after the file: with the default arrowport.duckdb, the
+    request log's schema (arrowport) must not be ambiguous."""
+    server = start_server(db=tmp_path / "arrowport.duckdb")
+    client = server.client()
+    table = pa.table({"x": pa.array(range(10), pa.int64())})
+    for commit in ("per_request", "per_request", "per_batch"):
+        put(client, table, {"stream": "idem", "request_id": f"k-{commit}", "commit": commit})
+        again = put(client, table, {"stream": "idem", "request_id": f"k-{commit}", "commit": commit})[-1]
+        assert again["rows"] == 10
+    assert rows_in(client, "idem") == 20
+
+
 def test_concurrent_producers_and_readers(server):
     writers, requests_each, rows_each = 16, 6, 2000
     errors, stop = [], threading.Event()

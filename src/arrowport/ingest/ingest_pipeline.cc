@@ -276,7 +276,12 @@ class ReplayReader : public arrow::RecordBatchReader {
 constexpr const char* kRequestLogSchema = "arrowport";
 constexpr const char* kRequestLogTable = "requests";
 
-std::string RequestLog() { return std::string(kRequestLogSchema) + "." + kRequestLogTable; }
+// Fully qualified: the catalog is named after the database file, and a file called
+// arrowport.duckdb would make "arrowport.requests" ambiguous.
+std::string RequestLog(const storage::Connection& conn) {
+  return QuoteIdentifier(conn.catalog()) + "." + QuoteIdentifier(kRequestLogSchema) + "." +
+         QuoteIdentifier(kRequestLogTable);
+}
 
 // The log row for `key`, to append in the same transaction as the data it stands for.
 arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
@@ -313,7 +318,7 @@ arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
 arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
     storage::Connection* conn, const std::string& key) {
   ARROW_ASSIGN_OR_RAISE(auto table,
-                        conn->QueryTable("SELECT rows, batches FROM " + RequestLog() +
+                        conn->QueryTable("SELECT rows, batches FROM " + RequestLog(*conn) +
                                              " WHERE request_id = $1",
                                          {key}));
   if (table->num_rows() == 0) return std::nullopt;
@@ -404,8 +409,8 @@ arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
   std::lock_guard<std::mutex> lock(locks_mutex_);
   if (request_log_ready_) return arrow::Status::OK();
   ARROW_RETURN_NOT_OK(conn->Execute(
-      std::string("CREATE SCHEMA IF NOT EXISTS ") + kRequestLogSchema +
-      "; CREATE TABLE IF NOT EXISTS " + RequestLog() +
+      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(conn->catalog()) + "." +
+      QuoteIdentifier(kRequestLogSchema) + "; CREATE TABLE IF NOT EXISTS " + RequestLog(*conn) +
       " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
       "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
   request_log_ready_ = true;

@@ -262,6 +262,8 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
   return static_cast<int64_t>(duckdb_rows_changed(&r.result));
 }
 
+const std::string& Connection::catalog() const { return impl_->catalog; }
+
 arrow::Status Connection::Begin() {
   ARROW_RETURN_NOT_OK(Execute("BEGIN TRANSACTION"));
   impl_->in_transaction = true;

@@ -81,6 +81,11 @@ class Connection {
   /// Runs a statement and returns the number of rows it changed.
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql);
 
+  /// Name of the database's own catalog: DuckDB names it after the file, so SQL that
+  /// names a schema qualifies it with this to stay unambiguous (file arrowport.duckdb
+  /// vs schema arrowport).
+  const std::string& catalog() const;
+
   arrow::Status Begin();
   arrow::Status Commit();
   /// Rolls back if a transaction is open; never fails loudly (used on error paths).
