@@ -86,6 +86,13 @@ Setter StringSetter(std::string Config::*field) {
   };
 }
 
+Setter LimitSetter(int64_t Config::Limits::*field) {
+  return [field](Config& c, const std::string& v) {
+    ARROW_ASSIGN_OR_RAISE(c.limits.*field, ParseInt(v));
+    return arrow::Status::OK();
+  };
+}
+
 Setter HostSetter(Endpoint Config::*endpoint) {
   return [endpoint](Config& c, const std::string& v) {
     (c.*endpoint).host = v;
@@ -116,6 +123,17 @@ const std::map<std::string, Setter>& ScalarKeys() {
       {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
       {"compression.level", IntSetter(&Config::compression_level)},
       {"defaults.chunk_size", Int64Setter(&Config::default_chunk_size)},
+      {"http.max_connections", IntSetter(&Config::http_max_connections)},
+      {"http.header_timeout_s", Int64Setter(&Config::http_header_timeout_s)},
+      {"http.read_timeout_s", Int64Setter(&Config::http_read_timeout_s)},
+      {"limits.max_batch_bytes", LimitSetter(&Config::Limits::max_batch_bytes)},
+      {"limits.max_concurrent_requests", [](Config& c, const std::string& v) {
+         ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
+         c.limits.max_concurrent_requests = static_cast<int>(n);
+         return arrow::Status::OK();
+       }},
+      {"limits.query_timeout_s", LimitSetter(&Config::Limits::query_timeout_s)},
+      {"limits.shutdown_grace_s", LimitSetter(&Config::Limits::shutdown_grace_s)},
       {"auth.enabled", [](Config& c, const std::string& v) {
          ARROW_ASSIGN_OR_RAISE(c.auth_enabled, ParseBool(v));
          return arrow::Status::OK();
@@ -296,6 +314,19 @@ arrow::Status Validate(const Config& c) {
   if (c.checkpoint_interval_s < 0) {
     return KeyError(src, "duckdb.checkpoint_interval_s", "must be >= 0");
   }
+  if (c.limits.max_batch_bytes <= 0) {
+    return KeyError(src, "limits.max_batch_bytes", "must be positive");
+  }
+  if (c.limits.max_concurrent_requests <= 0) {
+    return KeyError(src, "limits.max_concurrent_requests", "must be positive");
+  }
+  if (c.limits.query_timeout_s < 0) return KeyError(src, "limits.query_timeout_s", "must be >= 0");
+  if (c.limits.shutdown_grace_s < 0) {
+    return KeyError(src, "limits.shutdown_grace_s", "must be >= 0");
+  }
+  if (c.http_max_connections <= 0) return KeyError(src, "http.max_connections", "must be positive");
+  if (c.http_header_timeout_s <= 0) return KeyError(src, "http.header_timeout_s", "must be positive");
+  if (c.http_read_timeout_s <= 0) return KeyError(src, "http.read_timeout_s", "must be positive");
   if (c.default_chunk_size <= 0) return KeyError(src, "defaults.chunk_size", "must be positive");
   static const std::set<std::string> algorithms = {"zstd", "lz4", "none"};
   if (!algorithms.count(c.compression_algorithm)) {

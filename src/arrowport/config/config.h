@@ -53,6 +53,16 @@ struct Config {
   int64_t default_chunk_size = 122880;
   std::map<std::string, std::string> views;  ///< view name -> file or glob
   std::map<std::string, StreamConfig> streams;
+  /// Server-wide limits (design section 7); every protocol enforces the same ones.
+  struct Limits {
+    int64_t max_batch_bytes = int64_t{256} << 20;  ///< one decoded record batch
+    int max_concurrent_requests = 64;              ///< calls running at once, all protocols
+    int64_t query_timeout_s = 0;                   ///< 0 = no timeout
+    int64_t shutdown_grace_s = 10;                 ///< in-flight calls get this long at stop
+  } limits;
+  int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
+  int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
+  int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body
   bool auth_enabled = false;
   int64_t auth_token_ttl_s = 3600;
   std::string log_level = "info";

@@ -8,6 +8,7 @@
 #include "arrow/record_batch.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/flight/flight_status.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -225,7 +226,7 @@ class FlightService : public fl::FlightServerBase {
     fields.push_back({"status", status.CodeAsString()});
     fields.push_back({"error", status.message()});
     deps_.logger->Warn("request failed", fields);
-    return status;
+    return ToFlightStatus(status);
   }
 
   FlightServiceDeps deps_;

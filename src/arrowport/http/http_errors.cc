@@ -1,7 +1,7 @@
 #include "arrowport/http/http_errors.h"
 
 #include "arrowport/common/json_util.h"
-#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
 
@@ -13,9 +13,24 @@ std::string HttpError::ToJson() const {
 HttpError ToHttpError(const arrow::Status& status) {
   HttpError error;
   error.message = status.message();
-  if (ingest::IsSchemaMismatch(status)) {
+  if (HasErrorKind(status, ErrorKind::kSchemaMismatch)) {
     error.status = 422;
     error.code = "schema_mismatch";
+    return error;
+  }
+  if (HasErrorKind(status, ErrorKind::kRetryableConflict)) {
+    error.status = 409;
+    error.code = "conflict";
+    return error;
+  }
+  if (HasErrorKind(status, ErrorKind::kServerBusy)) {
+    error.status = 503;
+    error.code = "busy";
+    return error;
+  }
+  if (HasErrorKind(status, ErrorKind::kTooLarge)) {
+    error.status = 413;
+    error.code = "payload_too_large";
     return error;
   }
   switch (status.code()) {
@@ -48,13 +63,8 @@ HttpError ToHttpError(const arrow::Status& status) {
       error.code = "not_implemented";
       break;
     default:
-      if (status.message().find("retryable conflict") != std::string::npos) {
-        error.status = 409;
-        error.code = "conflict";
-      } else {
-        error.status = 500;
-        error.code = "internal";
-      }
+      error.status = 500;
+      error.code = "internal";
   }
   return error;
 }

@@ -17,7 +17,7 @@ struct HttpError {
 };
 
 /// \brief The one translation from Status to HTTP: Invalid -> 400 (422 for schema
-/// mismatches), KeyError -> 404, AlreadyExists -> 409, retryable conflicts -> 409,
+/// mismatches), KeyError -> 404, AlreadyExists -> 409, retryable conflicts -> 409, server busy -> 503, too large -> 413,
 /// OutOfMemory -> 503, Cancelled -> 400, NotImplemented -> 501, else 500.
 HttpError ToHttpError(const arrow::Status& status);
 

@@ -13,6 +13,7 @@
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/type_mapping.h"
@@ -22,20 +23,6 @@ namespace arrowport::ingest {
 namespace {
 
 using storage::ColumnInfo;
-
-// Marks schema mismatches so protocols can tell them from other invalid input.
-class SchemaMismatchDetail : public arrow::StatusDetail {
- public:
-  static constexpr const char* kTypeId = "arrowport::schema_mismatch";
-  const char* type_id() const override { return kTypeId; }
-  std::string ToString() const override { return "schema mismatch"; }
-};
-
-template <typename... Args>
-arrow::Status SchemaMismatch(Args&&... args) {
-  return arrow::Status::Invalid(std::forward<Args>(args)...)
-      .WithDetail(std::make_shared<SchemaMismatchDetail>());
-}
 
 std::string Lower(const std::string& s) {
   std::string out = s;
@@ -361,8 +348,7 @@ arrow::Status Drain(arrow::RecordBatchReader* source) {
 }  // namespace
 
 bool IsSchemaMismatch(const arrow::Status& status) {
-  return status.detail() != nullptr &&
-         std::string(status.detail()->type_id()) == SchemaMismatchDetail::kTypeId;
+  return HasErrorKind(status, ErrorKind::kSchemaMismatch);
 }
 
 IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router)

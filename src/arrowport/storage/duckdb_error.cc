@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "arrowport/common/status_detail.h"
+
 namespace arrowport::storage {
 
 namespace {
@@ -64,7 +66,7 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
       return arrow::Status::NotImplemented(text);
     case DUCKDB_ERROR_TRANSACTION:
     case DUCKDB_ERROR_SERIALIZATION:
-      return arrow::Status::IOError("retryable conflict: ", text);
+      return RetryableConflict("retryable conflict: ", text);
     default:
       return arrow::Status::IOError(text);
   }

@@ -1,0 +1,65 @@
+#include "arrowport/common/call_cancellation.h"
+
+#include <vector>
+
+namespace arrowport {
+
+CallCancellation::Subscription& CallCancellation::Subscription::operator=(
+    Subscription&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    owner_ = std::move(other.owner_);
+    id_ = other.id_;
+    other.id_ = 0;
+  }
+  return *this;
+}
+
+void CallCancellation::Subscription::Reset() {
+  if (owner_) {
+    std::lock_guard<std::mutex> lock(owner_->mutex_);
+    owner_->interrupts_.erase(id_);
+  }
+  owner_.reset();
+  id_ = 0;
+}
+
+void CallCancellation::Cancel(arrow::Status reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    reason_ = reason.ok() ? arrow::Status::Cancelled("call cancelled") : std::move(reason);
+  }
+  RepeatInterrupts();
+}
+
+void CallCancellation::RepeatInterrupts() {
+  // Interrupts run under the lock so that a subscription cannot be destroyed (and its
+  // DuckDB connection closed) while its interrupt runs; they must be quick and not
+  // subscribe or unsubscribe themselves.
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!cancelled_) return;
+  for (auto& [id, interrupt] : interrupts_) interrupt();
+}
+
+bool CallCancellation::cancelled() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cancelled_;
+}
+
+arrow::Status CallCancellation::reason() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reason_;
+}
+
+CallCancellation::Subscription CallCancellation::OnCancel(
+    const std::shared_ptr<CallCancellation>& self, std::function<void()> interrupt) {
+  std::lock_guard<std::mutex> lock(self->mutex_);
+  if (self->cancelled_) interrupt();
+  const uint64_t id = self->next_id_++;
+  self->interrupts_.emplace(id, std::move(interrupt));
+  return Subscription(self, id);
+}
+
+}  // namespace arrowport

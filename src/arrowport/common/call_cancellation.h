@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "arrow/status.h"
+
+namespace arrowport {
+
+/// \brief Cancellation of one client call. The protocol adapter (or the CallWatchdog on
+/// its behalf) cancels it when the client leaves, its deadline passes or the server
+/// stops; the storage layer subscribes an interrupt that stops DuckDB. Thread-safe.
+class CallCancellation {
+ public:
+  /// Keeps an interrupt subscribed until destroyed. Movable, not copyable.
+  class Subscription {
+   public:
+    Subscription() = default;
+    Subscription(std::shared_ptr<CallCancellation> owner, uint64_t id)
+        : owner_(std::move(owner)), id_(id) {}
+    Subscription(Subscription&& other) noexcept { *this = std::move(other); }
+    Subscription& operator=(Subscription&& other) noexcept;
+    ~Subscription() { Reset(); }
+    void Reset();
+
+   private:
+    std::shared_ptr<CallCancellation> owner_;
+    uint64_t id_ = 0;
+  };
+
+  static std::shared_ptr<CallCancellation> Make() { return std::make_shared<CallCancellation>(); }
+
+  /// Cancels the call (the first reason wins) and runs every subscribed interrupt.
+  void Cancel(arrow::Status reason);
+  /// Runs the interrupts again: DuckDB forgets an interrupt that arrives just before a
+  /// statement starts, so the watchdog repeats them while a cancelled call is running.
+  void RepeatInterrupts();
+  bool cancelled() const;
+  /// Why the call was cancelled (OK when it was not).
+  arrow::Status reason() const;
+
+  /// Subscribes `interrupt` (run at once if already cancelled) until the returned
+  /// subscription is destroyed. `self` must be the shared_ptr owning this object.
+  static Subscription OnCancel(const std::shared_ptr<CallCancellation>& self,
+                               std::function<void()> interrupt);
+
+ private:
+  mutable std::mutex mutex_;  // guards everything below
+  arrow::Status reason_;
+  bool cancelled_ = false;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::function<void()>> interrupts_;
+};
+
+}  // namespace arrowport

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "arrow/status.h"
+#include "arrowport/common/call_cancellation.h"
+
+namespace arrowport {
+
+/// \brief One background thread that cancels the calls it watches when their client has
+/// gone (a predicate the protocol supplies: a closed socket, a cancelled gRPC call) or
+/// their deadline has passed, and cancels all of them at shutdown. Thread-safe.
+class CallWatchdog {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// Keeps a call watched until destroyed.
+  class Watch {
+   public:
+    Watch() = default;
+    Watch(CallWatchdog* owner, uint64_t id) : owner_(owner), id_(id) {}
+    Watch(Watch&& other) noexcept { *this = std::move(other); }
+    Watch& operator=(Watch&& other) noexcept;
+    ~Watch() { Reset(); }
+    void Reset();
+
+   private:
+    CallWatchdog* owner_ = nullptr;
+    uint64_t id_ = 0;
+  };
+
+  explicit CallWatchdog(std::chrono::milliseconds period = std::chrono::milliseconds(100));
+  ~CallWatchdog();
+  CallWatchdog(const CallWatchdog&) = delete;
+  CallWatchdog& operator=(const CallWatchdog&) = delete;
+
+  /// Watches `call` until the returned Watch is destroyed. `client_gone` (may be empty)
+  /// is polled from the watchdog thread and must be cheap and thread-safe.
+  [[nodiscard]] Watch Add(std::shared_ptr<CallCancellation> call,
+                          std::function<bool()> client_gone,
+                          std::optional<Clock::time_point> deadline = std::nullopt);
+
+  /// Cancels every watched call (server shutdown after its grace period), and every
+  /// call added from now on.
+  void CancelAll(const arrow::Status& reason);
+
+  /// Calls watched right now.
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<CallCancellation> call;
+    std::function<bool()> client_gone;
+    std::optional<Clock::time_point> deadline;
+  };
+  void Run();
+  void Remove(uint64_t id);
+
+  const std::chrono::milliseconds period_;
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable wake_;
+  std::map<uint64_t, Entry> entries_;
+  uint64_t next_id_ = 1;
+  bool stopping_ = false;
+  arrow::Status cancel_all_;  // set by CancelAll: later calls are cancelled on arrival
+  std::thread thread_;
+};
+
+}  // namespace arrowport

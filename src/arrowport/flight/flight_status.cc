@@ -1,0 +1,23 @@
+#include "arrowport/flight/flight_status.h"
+
+#include <arrow/flight/types.h>
+
+#include "arrowport/common/status_detail.h"
+
+namespace arrowport::flight {
+
+namespace fl = arrow::flight;
+
+arrow::Status ToFlightStatus(const arrow::Status& status) {
+  if (status.ok()) return status;
+  if (HasErrorKind(status, ErrorKind::kRetryableConflict) ||
+      HasErrorKind(status, ErrorKind::kServerBusy)) {
+    return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
+  }
+  if (HasErrorKind(status, ErrorKind::kTooLarge) || status.IsCapacityError()) {
+    return arrow::Status::Invalid(status.message());
+  }
+  return status;
+}
+
+}  // namespace arrowport::flight
