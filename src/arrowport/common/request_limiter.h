@@ -15,10 +15,17 @@ class RequestLimiter {
   /// Held for the duration of one call.
   class Permit {
    public:
+    Permit() = default;
     explicit Permit(std::shared_ptr<std::atomic<int>> in_flight)
         : in_flight_(std::move(in_flight)) {}
     Permit(Permit&&) = default;
-    Permit& operator=(Permit&&) = default;
+    Permit& operator=(Permit&& other) noexcept {
+      if (this != &other) {
+        if (in_flight_) in_flight_->fetch_sub(1);
+        in_flight_ = std::move(other.in_flight_);
+      }
+      return *this;
+    }
     ~Permit() {
       if (in_flight_) in_flight_->fetch_sub(1);
     }

@@ -6,7 +6,10 @@
 #include <chrono>
 
 #include "arrow/record_batch.h"
+#include "arrowport/common/call_context.h"
+#include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/request_limiter.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/flight/flight_status.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -54,6 +57,30 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// What one admitted call holds until it ends: its admission permit and the watchdog's
+// watch, which cancels it when the client cancels, its deadline passes or the server stops.
+struct CallScope {
+  RequestLimiter::Permit permit;
+  CallWatchdog::Watch watch;
+  CallContext context;
+};
+
+// A DoGet result that keeps its call's scope alive until the stream is done.
+class ScopedReader : public arrow::RecordBatchReader {
+ public:
+  ScopedReader(std::shared_ptr<arrow::RecordBatchReader> inner, CallScope scope)
+      : scope_(std::move(scope)), inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    return inner_->ReadNext(out);
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  CallScope scope_;  // destroyed after inner_: the query stops before it is unwatched
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+};
+
 class FlightService : public fl::FlightServerBase {
  public:
   explicit FlightService(FlightServiceDeps deps) : deps_(std::move(deps)) {}
@@ -75,9 +102,13 @@ class FlightService : public fl::FlightServerBase {
       const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
       return writer->WriteMetadata(*arrow::Buffer::FromString(doc.dump()));
     };
+    auto scope = BeginCall(context, /*query=*/false);
+    if (!scope.ok()) {
+      return LogFailure("do_put", start, scope.status(), {{"stream", request->stream}});
+    }
     // Network receive and IPC decoding run ahead of DuckDB's scan, a few batches deep.
     auto source = MakePrefetchingReader(*batches, kIngestPrefetchDepth);
-    auto result = deps_.ingest->Ingest(*request, source, ack);
+    auto result = deps_.ingest->Ingest(*request, source, ack, scope->context);
     if (!result.ok()) {
       return LogFailure("do_put", start, result.status(), {{"stream", request->stream}});
     }
@@ -101,9 +132,12 @@ class FlightService : public fl::FlightServerBase {
     const auto start = std::chrono::steady_clock::now();
     auto request = query::ParseTicket(ticket.ticket);
     if (!request.ok()) return LogFailure("do_get", start, request.status(), {});
-    auto reader = deps_.query->Execute(*request);
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok()) return LogFailure("do_get", start, scope.status(), Target(*request));
+    auto reader = deps_.query->Execute(*request, scope->context);
     if (!reader.ok()) return LogFailure("do_get", start, reader.status(), Target(*request));
-    *stream = std::make_unique<fl::RecordBatchStream>(*reader);
+    *stream = std::make_unique<fl::RecordBatchStream>(
+        std::make_shared<ScopedReader>(*reader, std::move(*scope)));
     auto fields = Target(*request);
     fields.push_back({"protocol", "flight"});
     fields.push_back({"method", "do_get"});
@@ -174,6 +208,29 @@ class FlightService : public fl::FlightServerBase {
   }
 
  private:
+  // Admits a call (limits.max_concurrent_requests) and has the watchdog cancel it when
+  // the client cancels or its deadline passes (gRPC reports both as is_cancelled), when
+  // a query outlives limits.query_timeout_s, or when the server stops.
+  arrow::Result<CallScope> BeginCall(const fl::ServerCallContext& context, bool query) {
+    CallScope scope;
+    if (deps_.limiter) {
+      ARROW_ASSIGN_OR_RAISE(scope.permit, deps_.limiter->TryAcquire());
+    }
+    scope.context.protocol = "flight";
+    scope.context.cancellation = CallCancellation::Make();
+    if (deps_.watchdog) {
+      std::optional<CallWatchdog::Clock::time_point> deadline;
+      if (query && deps_.query_timeout_s > 0) {
+        deadline = CallWatchdog::Clock::now() + std::chrono::seconds(deps_.query_timeout_s);
+      }
+      // The context outlives the watch: both end with the call.
+      const fl::ServerCallContext* call = &context;
+      scope.watch = deps_.watchdog->Add(scope.context.cancellation,
+                                        [call] { return call->is_cancelled(); }, deadline);
+    }
+    return scope;
+  }
+
   arrow::Status RunAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
     if (action.type == "health") {
       *result = JsonResult(json{{"status", "ok"}, {"database", deps_.database->path()},

@@ -10,7 +10,9 @@ class FlightServerBase;
 }
 
 namespace arrowport {
+class CallWatchdog;
 class Logger;
+class RequestLimiter;
 namespace storage { class Database; }
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
@@ -25,6 +27,9 @@ struct FlightServiceDeps {
   ingest::StreamRouter* router = nullptr;
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
+  CallWatchdog* watchdog = nullptr;  ///< cancels calls whose client left or timed out
+  RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
+  int64_t query_timeout_s = 0;        ///< 0 = none
   /// Re-reads the configuration (action reload_config); may be empty.
   std::function<arrow::Status()> reload_config;
 };

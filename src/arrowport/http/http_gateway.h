@@ -7,7 +7,9 @@
 #include "arrow/result.h"
 
 namespace arrowport {
+class CallWatchdog;
 class Logger;
+class RequestLimiter;
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
 }  // namespace arrowport
@@ -23,6 +25,13 @@ struct HttpGatewayDeps {
   int64_t max_body_bytes = int64_t{4} << 30;
   int worker_threads = 8;
   int compression_level = 3;  ///< zstd level for compressed responses
+  CallWatchdog* watchdog = nullptr;   ///< cancels calls whose client left or timed out
+  RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
+  int64_t query_timeout_s = 0;        ///< 0 = none
+  int64_t max_batch_bytes = int64_t{256} << 20;  ///< one decoded record batch
+  int max_connections = 512;          ///< beyond it, new connections are answered 503
+  int64_t header_timeout_s = 10;      ///< request line and headers must arrive within this
+  int64_t read_timeout_s = 30;        ///< longest wait for the next bytes of a body
 };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,

@@ -405,7 +405,7 @@ arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
-    const BatchCommitted& on_commit) {
+    const BatchCommitted& on_commit, const CallContext& call) {
   const auto start = std::chrono::steady_clock::now();
   const config::StreamConfig route = router_->Route(request.stream);
   IngestResult result;
@@ -419,6 +419,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     ARROW_RETURN_NOT_OK(ValidateName("table", result.table));
     ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*schema, /*creating=*/false));
     ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+    auto interrupt = conn->InterruptOn(call.cancellation);
     const bool idempotent = !request.request_id.empty();
     if (idempotent) {
       ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
@@ -679,6 +680,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   };
 
   auto st = run();
+  if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
+    st = call.cancellation->reason();
+  }
   if (!st.ok()) {
     router_->RecordError(request.stream, IsSchemaMismatch(st));
     return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",

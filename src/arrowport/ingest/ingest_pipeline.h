@@ -11,6 +11,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/common/call_context.h"
 #include "arrowport/ingest/ingest_request.h"
 
 #include "arrowport/storage/database.h"
@@ -46,9 +47,12 @@ class IngestPipeline {
  public:
   IngestPipeline(storage::Database* database, StreamRouter* router);
 
+  /// Cancelling `call.cancellation` interrupts DuckDB; the request then fails and, in
+  /// per_request mode, commits nothing.
   arrow::Result<IngestResult> Ingest(const IngestRequest& request,
                                      std::shared_ptr<arrow::RecordBatchReader> source,
-                                     const BatchCommitted& on_commit = {});
+                                     const BatchCommitted& on_commit = {},
+                                     const CallContext& call = {});
 
  private:
   /// The lock serialising DDL (create, replace, add columns) on one table.

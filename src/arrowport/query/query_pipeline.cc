@@ -83,12 +83,13 @@ arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
-    const QueryRequest& request) {
+    const QueryRequest& request, const CallContext& call) {
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
   storage::QueryOptions options;
   options.batch_rows = batch_rows_;
   options.parameters = request.parameters;
+  options.cancellation = call.cancellation;
   return storage::Connection::Query(std::move(conn), request.ToSql(), options);
 }
 

@@ -8,6 +8,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/common/call_context.h"
 
 namespace arrowport::storage {
 class Connection;
@@ -42,8 +43,10 @@ class QueryPipeline {
   /// Result schema without running the query (KeyError for an unknown table).
   arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const QueryRequest& request);
 
-  /// Starts the query; rows are produced as the reader is pulled.
-  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request);
+  /// Starts the query; rows are produced as the reader is pulled. Cancelling
+  /// `call.cancellation` interrupts it, before or after the first row.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request,
+                                                                   const CallContext& call = {});
 
   /// Tables and views that can be read.
   arrow::Result<std::vector<storage::TableInfo>> ListTables();

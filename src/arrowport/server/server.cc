@@ -13,9 +13,12 @@
 #include <optional>
 #include <thread>
 #include <mutex>
+#include <condition_variable>
 
+#include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/request_limiter.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -46,6 +49,9 @@ struct Server::Impl {
   ServerSetup setup;
   Logger logger;
   std::unique_ptr<storage::Database> database;
+  // Declared before the front ends: they use both until they are destroyed.
+  std::unique_ptr<CallWatchdog> watchdog;
+  std::unique_ptr<RequestLimiter> limiter;
   std::unique_ptr<ingest::StreamRouter> router;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
@@ -128,12 +134,15 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { (void)Shutdown(); }
 
 arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
-  // Block SIGHUP before any thread exists (DuckDB, gRPC, HTTP workers inherit the mask):
-  // the config watcher receives it synchronously instead of a process-wide handler.
-  sigset_t hup;
-  sigemptyset(&hup);
-  sigaddset(&hup, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  // Block SIGHUP, SIGINT and SIGTERM before any thread exists (DuckDB, gRPC, HTTP workers
+  // inherit the mask): the config watcher and ServeUntilSignal receive them synchronously
+  // instead of through process-wide handlers.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
   const auto& config = impl->setup.config;
 
@@ -153,6 +162,8 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
       if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
     }
   }
+  impl->watchdog = std::make_unique<CallWatchdog>();
+  impl->limiter = std::make_unique<RequestLimiter>(config.limits.max_concurrent_requests);
   impl->router = std::make_unique<ingest::StreamRouter>(config);
   impl->ingest = std::make_unique<ingest::IngestPipeline>(impl->database.get(), impl->router.get());
   impl->query = std::make_unique<query::QueryPipeline>(impl->database.get());
@@ -163,6 +174,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   deps.router = impl->router.get();
   deps.query = impl->query.get();
   deps.logger = &impl->logger;
+  deps.watchdog = impl->watchdog.get();
+  deps.limiter = impl->limiter.get();
+  deps.query_timeout_s = config.limits.query_timeout_s;
   auto* raw_impl = impl.get();
   deps.reload_config = [raw_impl] { return raw_impl->ReloadConfig(); };
   impl->flight = flight::MakeFlightService(std::move(deps));
@@ -189,6 +203,13 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   http_deps.logger = &impl->logger;
   http_deps.max_body_bytes = config.http_max_body_bytes;
   http_deps.compression_level = config.compression_level;
+  http_deps.watchdog = impl->watchdog.get();
+  http_deps.limiter = impl->limiter.get();
+  http_deps.query_timeout_s = config.limits.query_timeout_s;
+  http_deps.max_batch_bytes = config.limits.max_batch_bytes;
+  http_deps.max_connections = config.http_max_connections;
+  http_deps.header_timeout_s = config.http_header_timeout_s;
+  http_deps.read_timeout_s = config.http_read_timeout_s;
   auto gateway = http::HttpGateway::Start(http_deps, config.http.host, config.http.port);
   if (!gateway.ok()) {
     (void)impl->flight->Shutdown();
@@ -227,10 +248,18 @@ std::string Server::ReadyLine() const {
 }
 
 arrow::Status Server::ServeUntilSignal() {
-  ARROW_RETURN_NOT_OK(impl_->flight->SetShutdownOnSignals({SIGINT, SIGTERM}));
-  ARROW_RETURN_NOT_OK(impl_->flight->Serve());
-  const int signal = impl_->flight->GotSignal() ? impl_->flight->GotSignal() : 0;
-  impl_->logger.Info("shutting down", {{"signal", std::to_string(signal)}});
+  // Not Flight's SetShutdownOnSignals: its shutdown waits for every open call without a
+  // deadline, so an idle DoPut or an unread DoGet would keep the process alive forever.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  int signal = 0;
+  while (sigwait(&stop, &signal) != 0) {
+  }
+  impl_->logger.Info("shutting down",
+                     {{"signal", std::to_string(signal)},
+                      {"grace_s", std::to_string(impl_->setup.config.limits.shutdown_grace_s)}});
   return Shutdown();
 }
 
@@ -240,10 +269,32 @@ arrow::Status Server::Shutdown() {
   impl_->shut_down = true;
   impl_->stop_watcher = true;
   if (impl_->watcher.joinable()) impl_->watcher.join();
-  // Stops accepting and waits for in-flight calls before the checkpoint.
+  // Stops accepting; in-flight calls get limits.shutdown_grace_s to finish, then every
+  // call still open is cancelled (DuckDB interrupted, uncommitted work rolled back) so
+  // the checkpoint below always runs.
+  const auto grace = std::chrono::seconds(impl_->setup.config.limits.shutdown_grace_s);
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  std::mutex done_mutex;
+  std::condition_variable done_changed;
+  bool done = false;
+  std::thread canceller([&] {
+    std::unique_lock<std::mutex> lock(done_mutex);
+    if (!done_changed.wait_until(lock, deadline, [&] { return done; })) {
+      lock.unlock();
+      impl_->logger.Warn("shutdown grace period over: cancelling calls still open",
+                         {{"calls", std::to_string(impl_->watchdog->size())}});
+      impl_->watchdog->CancelAll(arrow::Status::Cancelled("the server is shutting down"));
+    }
+  });
   if (impl_->http) impl_->http->Stop();
-  auto st = impl_->flight->Shutdown();
+  auto st = impl_->flight->Shutdown(&deadline);
   (void)impl_->flight->Wait();
+  {
+    std::lock_guard<std::mutex> lock(done_mutex);
+    done = true;
+  }
+  done_changed.notify_all();
+  canceller.join();
   auto cp = impl_->database->Checkpoint();
   if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
   impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});

@@ -283,6 +283,13 @@ void Connection::Rollback() {
 
 void Connection::Interrupt() { duckdb_interrupt(impl_->conn); }
 
+CallCancellation::Subscription Connection::InterruptOn(
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  if (!cancellation) return {};
+  duckdb_connection conn = impl_->conn;
+  return CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); });
+}
+
 arrow::Result<std::string> Connection::RegisterArrowStream(
     std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns) {
   if (impl_->in_transaction) {
@@ -430,12 +437,16 @@ class ResultBatchReader : public arrow::RecordBatchReader {
  public:
   ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<arrow::Schema> schema,
                     std::unique_ptr<ResultHandle> result,
-                    std::unique_ptr<ArrowOptionsHandle> options, int64_t batch_rows)
+                    std::unique_ptr<ArrowOptionsHandle> options, int64_t batch_rows,
+                    std::shared_ptr<CallCancellation> cancellation,
+                    CallCancellation::Subscription interrupt)
       : owner_(std::move(owner)),
         schema_(std::move(schema)),
         result_(std::move(result)),
         options_(std::move(options)),
-        batch_rows_(batch_rows) {}
+        batch_rows_(batch_rows),
+        cancellation_(std::move(cancellation)),
+        interrupt_(std::move(interrupt)) {}
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
@@ -455,6 +466,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         done_ = true;
         const char* error = duckdb_result_error(&result_->result);
         if (error != nullptr) {
+          if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
           return TranslateDuckDBError(duckdb_result_error_type(&result_->result), error);
         }
         break;
@@ -496,6 +508,9 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   std::unique_ptr<ResultHandle> result_;
   std::unique_ptr<ArrowOptionsHandle> options_;
   const int64_t batch_rows_;
+  std::shared_ptr<CallCancellation> cancellation_;
+  // Declared after owner_: unsubscribed before the connection it interrupts is closed.
+  CallCancellation::Subscription interrupt_;
   bool done_ = false;
 };
 
@@ -537,6 +552,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     const QueryOptions& options) {
   PreparedHandle prepared;
   ARROW_RETURN_NOT_OK(Prepare(conn, sql, options.parameters, &prepared));
+  // Subscribed before execution starts: an aggregate can run long before its first row.
+  CallCancellation::Subscription interrupt;
+  if (options.cancellation) {
+    interrupt = CallCancellation::OnCancel(options.cancellation,
+                                           [conn] { duckdb_interrupt(conn); });
+    if (options.cancellation->cancelled()) return options.cancellation->reason();
+  }
   PendingHandle pending;
   if (duckdb_pending_prepared_streaming(prepared.stmt, &pending.pending) == DuckDBError) {
     const char* error = duckdb_pending_error(pending.pending);
@@ -545,7 +567,12 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   auto result = std::make_unique<ResultHandle>();
   auto state = duckdb_execute_pending(pending.pending, &result->result);
   result->valid = true;
-  if (state == DuckDBError) return ResultError(&result->result);
+  if (state == DuckDBError) {
+    if (options.cancellation && options.cancellation->cancelled()) {
+      return options.cancellation->reason();
+    }
+    return ResultError(&result->result);
+  }
 
   const idx_t n = duckdb_column_count(&result->result);
   std::vector<LogicalTypeHandle> types;
@@ -560,7 +587,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   const bool prefetch = options.prefetch && owner != nullptr;
   auto reader = std::make_shared<ResultBatchReader>(
       std::move(owner), std::move(schema), std::move(result), std::move(arrow_options),
-      std::max<int64_t>(options.batch_rows, 1));
+      std::max<int64_t>(options.batch_rows, 1), options.cancellation, std::move(interrupt));
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();

@@ -8,6 +8,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/common/call_cancellation.h"
 
 namespace arrowport::storage {
 
@@ -36,6 +37,9 @@ struct QueryOptions {
   int64_t batch_rows = 122880;           ///< target rows per emitted record batch
   std::vector<std::string> parameters;   ///< bound in order to $1, $2, ... as VARCHAR
   bool prefetch = true;  ///< convert the next batches on a background thread
+  /// When set, cancelling it interrupts the query (client gone, deadline, shutdown) and
+  /// the reader reports the cancellation's reason.
+  std::shared_ptr<CallCancellation> cancellation;
 };
 
 /// Rows for one table, for Connection::AppendAtomically.
@@ -138,6 +142,11 @@ class Connection {
 
   /// Asks a running query on this connection to stop (thread-safe).
   void Interrupt();
+
+  /// Interrupts whatever this connection runs when `cancellation` is cancelled, until the
+  /// returned subscription is destroyed (which must happen before the connection is).
+  [[nodiscard]] CallCancellation::Subscription InterruptOn(
+      const std::shared_ptr<CallCancellation>& cancellation);
 
  private:
   friend class Database;
