@@ -17,6 +17,17 @@ The invalid batches are built with pyarrow where its cheap validation lets them 
 (`pa.Array.from_buffers`, `DictionaryArray.from_arrays(safe=False)`; pyarrow's IPC writer does
 not validate) and otherwise by patching the bytes of a valid IPC stream. Flight sends them
 through `rawflight` (raw gRPC) so pyarrow's client never gets a chance to refuse them.
+
+Before the fix (release build of edf928e, 2026-11-22): every test here failed except the
+fixture guard. Dictionary index, list offsets, string offsets (also per_batch), a string_view
+buffer index out of range and a binary_view offset past its buffer: SIGSEGV (exit -11) on all
+three paths (some out-of-bounds reads are only sometimes fatal: then the request is accepted).
+binary_view length past its buffer: accepted (200 / DoPut OK) and reading back returns heap
+bytes. Invalid UTF-8 and string_view length past its buffer: refused by DuckDB ("Invalid
+unicode ... in segment statistics update") with a message that does not name the column. The
+fuzz runs died with SIGSEGV after 7-23 mutations on each path. NUL and 1 MB column names
+accepted; request_id "k#0" answered as a duplicate of per_batch "k"'s batch 0 (rows dropped);
+BIGINT into a column altered to VARCHAR behind the server's back accepted (silently cast).
 """
 import base64
 import json
