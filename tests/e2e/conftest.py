@@ -17,6 +17,8 @@ READY = re.compile(r"^arrowport ready flight=(grpc://\S+) http=(http://\S+)")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (bin/test --slow)")
+    config.addinivalue_line("markers", "malformed_input: hostile or malformed Arrow input must be "
+                                       "refused cleanly, never crash the server (design section 7)")
 
 
 class RunningServer:
