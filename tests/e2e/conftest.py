@@ -28,7 +28,7 @@ class RunningServer:
         self.stderr_lines = []
         self.proc = subprocess.Popen(
             [ARROWPORT, "serve", *args], cwd=cwd, env=env or os.environ.copy(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         deadline = time.time() + timeout
         self.uri = None

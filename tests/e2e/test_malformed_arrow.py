@@ -392,7 +392,7 @@ def test_per_batch_valid_batch_then_corrupt_string_offsets(server, path):
     assert_alive(server)
     assert_refused(result, path, "str_col")
     if path == "http":
-        assert result.json().get("committed_batches") == [0], result.text
+        assert [b["batch"] for b in result.json().get("committed_batches", [])] == [0], result.text
     assert rows(read_back_http(server, "pb")) == rows(seed) + rows(pa.Table.from_batches([ok]))
     assert_alive(server)
 

@@ -93,10 +93,10 @@ def test_idempotent_retries(server):
     got = get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist()
     assert got == list(range(50))
     log = get(client, {"sql": "SELECT request_id, stream, table_name, rows, batches, committed_at IS NOT NULL AS at "
-                              "FROM arrowport.requests WHERE request_id IN ('http-7', 'r#4')  ORDER BY 1"})
+                              "FROM arrowport.requests WHERE request_id IN ('http-7', 'r batch 4')  ORDER BY 1"})
     assert log.to_pylist() == [
         {"request_id": "http-7", "stream": "idem", "table_name": "idem", "rows": 100, "batches": 1, "at": True},
-        {"request_id": "r#4", "stream": "pb", "table_name": "pb", "rows": 10, "batches": 1, "at": True}]
+        {"request_id": "r batch 4", "stream": "pb", "table_name": "pb", "rows": 10, "batches": 1, "at": True}]
 
     # The same request sent 8 times at once (a client retrying aggressively): one insert.
     results, errors = [], []

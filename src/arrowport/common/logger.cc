@@ -57,6 +57,7 @@ void Logger::Log(Level severity, std::string_view message, const Fields& fields)
     }
     line += "\n";
   }
+  line = SanitizeUtf8(line);  // messages quote client data, which may be any bytes
   std::lock_guard<std::mutex> lock(mutex_);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

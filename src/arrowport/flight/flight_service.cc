@@ -24,10 +24,6 @@ using json = nlohmann::json;
 
 namespace {
 
-// Batches received ahead of DuckDB per DoPut: bounds memory per request while keeping
-// the network busy when DuckDB briefly stalls (row-group flushes).
-constexpr size_t kIngestPrefetchDepth = 4;
-
 std::string TicketFor(const query::QueryRequest& request) {
   json doc;
   if (!request.table.empty()) {
@@ -106,9 +102,8 @@ class FlightService : public fl::FlightServerBase {
     if (!scope.ok()) {
       return LogFailure("do_put", start, scope.status(), {{"stream", request->stream}});
     }
-    // Network receive and IPC decoding run ahead of DuckDB's scan, a few batches deep.
-    auto source = MakePrefetchingReader(*batches, kIngestPrefetchDepth);
-    auto result = deps_.ingest->Ingest(*request, source, ack, scope->context);
+    // The pipeline validates and reads ahead (network receive and IPC decoding included).
+    auto result = deps_.ingest->Ingest(*request, *batches, ack, scope->context);
     if (!result.ok()) {
       return LogFailure("do_put", start, result.status(), {{"stream", request->stream}});
     }

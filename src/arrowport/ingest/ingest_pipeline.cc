@@ -13,6 +13,8 @@
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/prefetching_reader.h"
+#include "arrowport/ingest/validating_reader.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/storage/database.h"
@@ -186,6 +188,15 @@ bool NeedsDdl(const std::optional<std::vector<ColumnInfo>>& current,
   return false;
 }
 
+// Tables whose columns are cached at most (the names come from clients).
+constexpr size_t kMaxCachedTables = 1024;
+// Table DDL locks kept at most; unused ones are dropped beyond this.
+constexpr size_t kMaxTableLocks = 1024;
+
+// Batches validated ahead of DuckDB per request: bounds memory per request while keeping
+// the network busy when DuckDB briefly stalls (row-group flushes).
+constexpr size_t kPrefetchDepth = 4;
+
 // Requests up to this many rows, to a known table they fit exactly, skip SQL planning:
 // DuckDB's appender writes them in one flush (well below its 204,800-row flush size).
 constexpr int64_t kSmallRequestRows = 16384;
@@ -351,28 +362,52 @@ bool IsSchemaMismatch(const arrow::Status& status) {
   return HasErrorKind(status, ErrorKind::kSchemaMismatch);
 }
 
-IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router)
-    : database_(database), router_(router) {}
+IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router,
+                               int64_t max_batch_bytes)
+    : database_(database), router_(router), max_batch_bytes_(max_batch_bytes) {}
 
 std::shared_ptr<std::mutex> IngestPipeline::TableLock(const std::string& table) {
   std::lock_guard<std::mutex> lock(locks_mutex_);
+  if (table_locks_.size() >= kMaxTableLocks) {
+    // Only locks nobody holds or waits for can go (the map holds the one reference).
+    for (auto it = table_locks_.begin(); it != table_locks_.end();) {
+      it = it->second.use_count() == 1 ? table_locks_.erase(it) : std::next(it);
+    }
+  }
   auto& entry = table_locks_[Lower(table)];
   if (!entry) entry = std::make_shared<std::mutex>();
   return entry;
 }
 
-std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedTable(const std::string& table) {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  auto it = table_cache_.find(Lower(table));
-  if (it == table_cache_.end()) return std::nullopt;
-  return it->second;
+std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedTable(storage::Connection* conn,
+                                                                    const std::string& table) {
+  std::optional<CachedColumns> cached;
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto it = table_cache_.find(Lower(table));
+    if (it == table_cache_.end()) return std::nullopt;
+    cached = it->second;
+  }
+  // The table may have been altered, dropped or recreated by SQL since it was cached.
+  auto now = conn->TableSignature(table);
+  if (!now.ok() || !*now || **now != cached->signature) {
+    CacheTable(conn, table, std::nullopt);
+    return std::nullopt;
+  }
+  return std::move(cached->columns);
 }
 
-void IngestPipeline::CacheTable(const std::string& table,
+void IngestPipeline::CacheTable(storage::Connection* conn, const std::string& table,
                                 std::optional<std::vector<ColumnInfo>> columns) {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
+  std::optional<std::string> signature;
   if (columns) {
-    table_cache_[Lower(table)] = std::move(*columns);
+    auto read = conn->TableSignature(table);
+    if (read.ok()) signature = *read;
+  }
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (columns && signature) {
+    if (table_cache_.size() >= kMaxCachedTables) table_cache_.clear();  // bounded
+    table_cache_[Lower(table)] = CachedColumns{std::move(*columns), std::move(*signature)};
   } else {
     table_cache_.erase(Lower(table));
   }
@@ -412,6 +447,10 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   result.stream = request.stream;
   result.table = request.table.empty() ? route.target_table : request.table;
   const auto commit = request.commit.value_or(route.commit);
+  // Receive and decode (the caller's reader) and full validation run ahead of DuckDB on
+  // a thread of their own, a few batches deep: both cores work, memory stays bounded.
+  source = MakePrefetchingReader(MakeValidatingReader(std::move(source), max_batch_bytes_),
+                                 kPrefetchDepth);
   auto schema = source->schema();
 
   auto run = [&]() -> arrow::Status {
@@ -462,7 +501,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       // one transaction.
       std::vector<std::shared_ptr<arrow::RecordBatch>> ahead;
       if (request.mode == WriteMode::kAppend) {
-        auto known = CachedTable(result.table);
+        auto known = CachedTable(conn.get(), result.table);
         auto mapping = CachedMapping(mapping_key);
         auto targets = known && mapping ? ExactTargets(*mapping, *known, route.schema_policy)
                                         : std::nullopt;
@@ -497,7 +536,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
             // Nothing was written. The cached table may be stale (altered or dropped
             // elsewhere): the general path below re-reads it and reports in its terms.
             result.rows = result.batches = result.bytes = 0;
-            CacheTable(result.table, std::nullopt);
+            CacheTable(conn.get(), result.table, std::nullopt);
           }
         }
       }
@@ -517,14 +556,14 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       // Fast path: a plain append to a table whose (cached) columns already fit is one
       // INSERT in autocommit, which is atomic on its own.
       if (request.mode == WriteMode::kAppend && !idempotent) {
-        auto known = CachedTable(result.table);
+        auto known = CachedTable(conn.get(), result.table);
         if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
           auto plan = PlanColumns(result.table, incoming, *known, route.schema_policy);
           if (plan.ok() && plan->alter_statements.empty()) {
             auto inserted = conn->ExecuteUpdate(plan->InsertSql(relation));
             conn->DropArrowStream(relation);
             if (!inserted.ok()) {
-              CacheTable(result.table, std::nullopt);
+              CacheTable(conn.get(), result.table, std::nullopt);
               return inserted.status();
             }
             finish();
@@ -564,7 +603,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (ddl.owns_lock()) ddl.unlock();
       // Whatever happened, the next request starts from the table as it now is.
       auto now = conn->DescribeRelation(result.table);
-      CacheTable(result.table, now.ok() ? *now : std::nullopt);
+      CacheTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
       if (duplicate) {
         result.duplicate = true;
@@ -593,7 +632,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       conn->DropArrowStream(relation);
       if (ddl.owns_lock()) ddl.unlock();
       auto now = conn->DescribeRelation(result.table);
-      CacheTable(result.table, now.ok() ? *now : std::nullopt);
+      CacheTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
       exact = now.ok() && *now ? ExactTargets(incoming, **now, route.schema_policy) : std::nullopt;
       return arrow::Status::OK();
@@ -602,7 +641,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // redone only if a batch fails on a stale view of the table.
     bool set_up_from_cache = false;
     if (request.mode == WriteMode::kAppend) {
-      auto known = CachedTable(result.table);
+      auto known = CachedTable(conn.get(), result.table);
       auto mapping = CachedMapping(mapping_key);
       if (known && mapping && !NeedsDdl(known, *mapping, request.mode, route.schema_policy)) {
         auto planned = PlanColumns(result.table, *mapping, *known, route.schema_policy);
@@ -614,19 +653,27 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
         }
       }
     }
+    // The first batch is received (and validated) before the table is set up, so a
+    // request whose very first batch is refused creates nothing.
+    std::shared_ptr<arrow::RecordBatch> first;
+    {
+      auto read = source->ReadNext(&first);
+      if (!read.ok()) return read.WithMessage("after 0 committed batch(es): ", read.message());
+    }
     if (!set_up_from_cache) ARROW_RETURN_NOT_OK(set_up());
     // Commits one batch as its own transaction.
     auto commit_batch = [&](const std::shared_ptr<arrow::RecordBatch>& batch) -> arrow::Status {
-      // With a request id, each batch is logged as request_id#index with its own counts.
+      // With a request id, each batch is logged as "<request_id> batch <index>" with its own
+      // counts. Client ids cannot contain spaces, so no client id equals a batch's key.
       const std::string key =
-          idempotent ? request.request_id + "#" + std::to_string(result.batches) : "";
+          idempotent ? request.request_id + " batch " + std::to_string(result.batches) : "";
       IngestResult one_batch = result;
       one_batch.rows = batch->num_rows();
       one_batch.batches = 1;
       if (exact && batch->num_rows() <= kSmallRequestRows) {
         // Without planning SQL; a batch committed by an earlier attempt is skipped.
         auto appended = AppendSmall(conn.get(), result.table, *exact, {batch}, key, one_batch);
-        if (!appended.ok()) CacheTable(result.table, std::nullopt);
+        if (!appended.ok()) CacheTable(conn.get(), result.table, std::nullopt);
         return appended.status();
       }
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
@@ -649,8 +696,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       return st;
     };
     for (;;) {
-      std::shared_ptr<arrow::RecordBatch> batch;
-      auto read = source->ReadNext(&batch);
+      std::shared_ptr<arrow::RecordBatch> batch = std::move(first);
+      auto read = batch ? arrow::Status::OK() : source->ReadNext(&batch);
       if (!read.ok()) {
         return read.WithMessage("after ", result.batches, " committed batch(es): ",
                                 read.message());

@@ -45,10 +45,14 @@ using BatchCommitted = std::function<arrow::Status(int64_t batch_index, int64_t 
 /// Thread-safe: each call uses its own DuckDB connection.
 class IngestPipeline {
  public:
-  IngestPipeline(storage::Database* database, StreamRouter* router);
+  /// `max_batch_bytes` (limits.max_batch_bytes) bounds one decoded record batch.
+  IngestPipeline(storage::Database* database, StreamRouter* router,
+                 int64_t max_batch_bytes = int64_t{256} << 20);
 
-  /// Cancelling `call.cancellation` interrupts DuckDB; the request then fails and, in
-  /// per_request mode, commits nothing.
+  /// Every batch of `source` is fully validated (see MakeValidatingReader) and read a few
+  /// batches ahead on a thread of its own, so protocols hand in their decoded stream as
+  /// it is. Cancelling `call.cancellation` interrupts DuckDB; the request then fails
+  /// and, in per_request mode, commits nothing.
   arrow::Result<IngestResult> Ingest(const IngestRequest& request,
                                      std::shared_ptr<arrow::RecordBatchReader> source,
                                      const BatchCommitted& on_commit = {},
@@ -60,20 +64,28 @@ class IngestPipeline {
   arrow::Status EnsureRequestLog(storage::Connection* conn);
 
   // Small caches that spare a request its catalog lookups (DuckDB statements cost ~0.4 ms
-  // each on small machines): a table's columns, invalidated by our own DDL and by any
-  // failed write to it; and DuckDB's mapping of an Arrow schema seen before.
-  std::optional<std::vector<storage::ColumnInfo>> CachedTable(const std::string& table);
-  void CacheTable(const std::string& table, std::optional<std::vector<storage::ColumnInfo>> columns);
+  // each on small machines): a table's columns, with the catalog signature they were read
+  // at (a cached entry is used only while the table's signature is unchanged, so DDL from
+  // elsewhere is seen at once); and DuckDB's mapping of an Arrow schema seen before.
+  std::optional<std::vector<storage::ColumnInfo>> CachedTable(storage::Connection* conn,
+                                                              const std::string& table);
+  void CacheTable(storage::Connection* conn, const std::string& table,
+                  std::optional<std::vector<storage::ColumnInfo>> columns);
   std::optional<std::vector<storage::ColumnInfo>> CachedMapping(const std::string& key);
   void CacheMapping(const std::string& key, const std::vector<storage::ColumnInfo>& columns);
 
   storage::Database* database_;
   StreamRouter* router_;
+  const int64_t max_batch_bytes_;
   std::mutex locks_mutex_;  // guards table_locks_ and request_log_ready_
   std::map<std::string, std::shared_ptr<std::mutex>> table_locks_;
   bool request_log_ready_ = false;
   std::mutex cache_mutex_;  // guards table_cache_ and mapping_cache_
-  std::map<std::string, std::vector<storage::ColumnInfo>> table_cache_;
+  struct CachedColumns {
+    std::vector<storage::ColumnInfo> columns;
+    std::string signature;
+  };
+  std::map<std::string, CachedColumns> table_cache_;
   std::map<std::string, std::vector<storage::ColumnInfo>> mapping_cache_;
 };
 

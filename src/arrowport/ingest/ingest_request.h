@@ -28,7 +28,8 @@ struct IngestRequest {
   std::string request_id;
 };
 
-/// Checks a client-supplied request id: 1..200 printable ASCII characters.
+/// Checks a client-supplied request id: 1..200 printable ASCII characters, no spaces
+/// (per_batch records are keyed "<request_id> batch <index>", which no id can equal).
 arrow::Status ValidateRequestId(const std::string& id);
 
 /// \brief Parses a Flight DoPut descriptor: PATH `[stream]` (or `[stream, table]`), or a

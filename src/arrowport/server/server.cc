@@ -155,6 +155,11 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     db_options.init_sql.insert(db_options.init_sql.begin(), "LOAD " + QuoteIdentifier(extension));
   }
   ARROW_ASSIGN_OR_RAISE(impl->database, storage::Database::Open(db_options));
+  if (!impl->database->direct_append_enabled()) {
+    impl->logger.Warn("DuckDB library differs from the one Arrowport was built against: "
+                      "small appends use DuckDB's public appender (slower, same results)",
+                      {{"duckdb", storage::Database::LibraryVersion()}});
+  }
   {
     ARROW_ASSIGN_OR_RAISE(auto conn, impl->database->Connect());
     for (const auto& [name, location] : config.views) {
@@ -165,7 +170,8 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   impl->watchdog = std::make_unique<CallWatchdog>();
   impl->limiter = std::make_unique<RequestLimiter>(config.limits.max_concurrent_requests);
   impl->router = std::make_unique<ingest::StreamRouter>(config);
-  impl->ingest = std::make_unique<ingest::IngestPipeline>(impl->database.get(), impl->router.get());
+  impl->ingest = std::make_unique<ingest::IngestPipeline>(
+      impl->database.get(), impl->router.get(), config.limits.max_batch_bytes);
   impl->query = std::make_unique<query::QueryPipeline>(impl->database.get());
 
   flight::FlightServiceDeps deps;

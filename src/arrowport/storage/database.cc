@@ -150,6 +150,7 @@ struct Database::Impl {
   std::string path;
   std::string catalog;                   // name of the main catalog (current_database())
   std::atomic<uint64_t> next_stream{0};  // unique view names across connections
+  bool direct_append = false;            // DuckDB's internals match the build
   ~Impl() {
     if (db) duckdb_close(&db);
   }
@@ -158,6 +159,8 @@ struct Database::Impl {
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::~Database() = default;
 const std::string& Database::path() const { return impl_->path; }
+bool Database::direct_append_enabled() const { return impl_->direct_append; }
+std::string Database::LibraryVersion() { return duckdb_library_version(); }
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   duckdb_config config = nullptr;
@@ -182,6 +185,10 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
 
   auto impl = std::make_unique<Impl>();
   impl->path = options.path;
+  const std::string expected = options.expected_duckdb_version.empty()
+                                   ? std::string(ARROWPORT_DUCKDB_BUILT_VERSION)
+                                   : options.expected_duckdb_version;
+  impl->direct_append = !expected.empty() && expected == duckdb_library_version();
   char* error = nullptr;
   const char* path = options.path == ":memory:" ? nullptr : options.path.c_str();
   if (duckdb_open_ext(path, &impl->db, config, &error) == DuckDBError) {
@@ -209,6 +216,7 @@ struct Connection::Impl {
   duckdb_connection conn = nullptr;
   std::string catalog;
   std::atomic<uint64_t>* next_stream = nullptr;
+  bool direct_append = false;  // see Database::direct_append_enabled
   // Streams registered as views, by relation name; DuckDB reads them through raw
   // pointers, so each lives at a stable address until its view is dropped.
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
@@ -247,6 +255,7 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   }
   impl->catalog = impl_->catalog;
   impl->next_stream = &impl_->next_stream;
+  impl->direct_append = impl_->direct_append;
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 
@@ -385,7 +394,7 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
       }
     }
   }
-  if (!impl_->in_transaction) {
+  if (!impl_->in_transaction && impl_->direct_append) {
     auto direct = DirectAppend(impl_->conn, impl_->catalog, targets);
     if (!direct.IsNotImplemented()) return direct;
   }
@@ -672,6 +681,91 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelati
   std::vector<ColumnInfo> columns;
   ARROW_RETURN_NOT_OK(ColumnsFromDescribe(*table, &columns));
   return columns;
+}
+
+namespace {
+
+// Appends a type's full identity (id, and what parameterises it) to `out`.
+void AppendTypeSignature(duckdb_logical_type type, std::string* out) {
+  const duckdb_type id = duckdb_get_type_id(type);
+  *out += std::to_string(static_cast<int>(id));
+  auto child = [&](duckdb_logical_type nested) {
+    *out += '(';
+    AppendTypeSignature(nested, out);
+    *out += ')';
+    duckdb_destroy_logical_type(&nested);
+  };
+  switch (id) {
+    case DUCKDB_TYPE_DECIMAL:
+      *out += "(" + std::to_string(duckdb_decimal_width(type)) + "," +
+              std::to_string(duckdb_decimal_scale(type)) + ")";
+      break;
+    case DUCKDB_TYPE_LIST:
+      child(duckdb_list_type_child_type(type));
+      break;
+    case DUCKDB_TYPE_ARRAY:
+      *out += "[" + std::to_string(duckdb_array_type_array_size(type)) + "]";
+      child(duckdb_array_type_child_type(type));
+      break;
+    case DUCKDB_TYPE_MAP:
+      child(duckdb_map_type_key_type(type));
+      child(duckdb_map_type_value_type(type));
+      break;
+    case DUCKDB_TYPE_STRUCT:
+    case DUCKDB_TYPE_UNION: {
+      const bool is_struct = id == DUCKDB_TYPE_STRUCT;
+      const idx_t n = is_struct ? duckdb_struct_type_child_count(type)
+                                : duckdb_union_type_member_count(type);
+      for (idx_t i = 0; i < n; ++i) {
+        char* name = is_struct ? duckdb_struct_type_child_name(type, i)
+                               : duckdb_union_type_member_name(type, i);
+        *out += '{' + std::string(name ? name : "") + ':';
+        if (name) duckdb_free(name);
+        child(is_struct ? duckdb_struct_type_child_type(type, i)
+                        : duckdb_union_type_member_type(type, i));
+        *out += '}';
+      }
+      break;
+    }
+    case DUCKDB_TYPE_ENUM: {
+      const uint32_t n = duckdb_enum_dictionary_size(type);
+      *out += "<" + std::to_string(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        char* value = duckdb_enum_dictionary_value(type, i);
+        *out += ',' + std::string(value ? value : "");
+        if (value) duckdb_free(value);
+      }
+      *out += '>';
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+arrow::Result<std::optional<std::string>> Connection::TableSignature(const std::string& table) {
+  duckdb_table_description description = nullptr;
+  const bool exists = duckdb_table_description_create_ext(impl_->conn, impl_->catalog.c_str(),
+                                                          "main", table.c_str(),
+                                                          &description) == DuckDBSuccess;
+  std::optional<std::string> signature;
+  if (exists) {
+    signature.emplace();
+    const idx_t n = duckdb_table_description_get_column_count(description);
+    for (idx_t i = 0; i < n; ++i) {
+      char* name = duckdb_table_description_get_column_name(description, i);
+      *signature += std::string(name ? name : "") + '\x1f';
+      if (name) duckdb_free(name);
+      duckdb_logical_type type = duckdb_table_description_get_column_type(description, i);
+      AppendTypeSignature(type, &*signature);
+      duckdb_destroy_logical_type(&type);
+      *signature += '\x1e';
+    }
+  }
+  duckdb_table_description_destroy(&description);
+  return signature;
 }
 
 arrow::Result<std::vector<TableInfo>> Connection::ListRelations() {

@@ -17,6 +17,9 @@ struct DatabaseOptions {
   int threads = 0;                         ///< 0 = DuckDB default
   std::string memory_limit;                ///< e.g. "4GB"; empty = DuckDB default
   std::vector<std::string> init_sql;       ///< run once after opening
+  /// The DuckDB version the direct append (DuckDB C++ internals) was built against; empty
+  /// = the build's. On any other library version small appends use the public appender.
+  std::string expected_duckdb_version;
 };
 
 /// A column as DuckDB sees it.
@@ -63,6 +66,12 @@ class Database {
 
   arrow::Result<std::unique_ptr<Connection>> Connect();
   const std::string& path() const;
+
+  /// True when small appends may use DuckDB's internals (library version as built);
+  /// false means the public appender, which is slower but version-proof.
+  bool direct_append_enabled() const;
+  /// The DuckDB library version in use.
+  static std::string LibraryVersion();
 
   /// Writes the WAL into the database file (DuckDB CHECKPOINT) on a connection of its own.
   arrow::Status Checkpoint();
@@ -126,6 +135,11 @@ class Connection {
 
   /// Result schema of a query, without running it.
   arrow::Result<std::shared_ptr<arrow::Schema>> DescribeQuery(const std::string& sql);
+
+  /// \brief A cheap fingerprint of a table's columns (names and full types) straight from
+  /// DuckDB's catalog, without a SQL statement: tells whether a cached view of the table
+  /// is still current. nullopt when there is no such table.
+  arrow::Result<std::optional<std::string>> TableSignature(const std::string& table);
 
   /// Tables and views of schema main.
   arrow::Result<std::vector<TableInfo>> ListRelations();

@@ -220,6 +220,27 @@ TEST_P(DatabaseTest, AppendChecksConstraintsAllOrNothing) {
   EXPECT_EQ(Scalar(conn.get(), "SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM f)"), "0");
 }
 
+// The direct append uses DuckDB internals: it is used only with the DuckDB library the
+// build was made against, and any other version falls back to the public appender with
+// the same results (constraints included).
+TEST_P(DatabaseTest, DirectAppendOnlyWithTheBuiltDuckDBVersion) {
+  EXPECT_TRUE(db_->direct_append_enabled()) << Database::LibraryVersion();
+  db_.reset();
+  DatabaseOptions options;
+  options.path = path_.empty() ? ":memory:" : path_;
+  options.expected_duckdb_version = "v0.0.0-not-this-library";
+  auto other = Database::Open(options);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  db_ = std::move(*other);
+  EXPECT_FALSE(db_->direct_append_enabled());
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR)").ok());
+  ASSERT_TRUE(conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({1, 2, 3})}).ok());
+  auto duplicate = conn->AppendBatches("t", {"id", "name"}, {TwoColumnBatch({4, 1})});
+  EXPECT_FALSE(duplicate.ok());
+  EXPECT_EQ(Scalar(conn.get(), "SELECT count(*) FROM t"), "3");
+}
+
 // DEFAULT values and generated columns are filled by DuckDB's SQL appender instead.
 TEST_P(DatabaseTest, AppendFillsDefaultsAndGeneratedColumns) {
   auto conn = db_->Connect().ValueOrDie();

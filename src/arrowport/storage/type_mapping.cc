@@ -19,6 +19,27 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+std::string Printable(std::string_view name) {
+  std::string out;
+  for (char c : name.substr(0, 64)) out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+  if (name.size() > 64) out += "...";
+  return out;
+}
+
+arrow::Status CheckName(const std::string& path, const std::string& name) {
+  if (name.find('\0') != std::string::npos) {
+    return arrow::Status::Invalid("column '", Printable(path),
+                                  "' has a NUL byte in its name; DuckDB would cut the name "
+                                  "there: rename it");
+  }
+  if (name.size() > kMaxColumnNameBytes) {
+    return arrow::Status::Invalid("column '", Printable(path), "' has a name of ",
+                                  name.size(), " bytes; at most ", kMaxColumnNameBytes,
+                                  " are accepted");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Status CheckType(const std::string& path, const arrow::DataType& type, bool creating) {
   using arrow::Type;
   switch (type.id()) {
@@ -54,7 +75,9 @@ arrow::Status CheckType(const std::string& path, const arrow::DataType& type, bo
   }
   for (int i = 0; i < type.num_fields(); ++i) {
     const auto& child = type.field(i);
-    ARROW_RETURN_NOT_OK(CheckType(path + "." + child->name(), *child->type(), false));
+    const std::string child_path = path + "." + child->name();
+    ARROW_RETURN_NOT_OK(CheckName(child_path, child->name()));
+    ARROW_RETURN_NOT_OK(CheckType(child_path, *child->type(), false));
   }
   return arrow::Status::OK();
 }
@@ -92,6 +115,7 @@ arrow::Status CheckIngestSchema(const arrow::Schema& schema, bool creating) {
     if (field->name().empty()) {
       return arrow::Status::Invalid("a column has an empty name");
     }
+    ARROW_RETURN_NOT_OK(CheckName(field->name(), field->name()));
     if (!seen.insert(Lower(field->name())).second) {
       return arrow::Status::Invalid("duplicate column name '", field->name(),
                                     "' (DuckDB column names are case-insensitive)");

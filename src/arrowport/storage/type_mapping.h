@@ -10,10 +10,13 @@ namespace arrowport::storage {
 
 /// Widest schema accepted for ingest (see CheckIngestSchema).
 constexpr int kMaxIngestColumns = 10'000;
+/// Longest column (or nested field) name accepted for ingest, in bytes.
+constexpr size_t kMaxColumnNameBytes = 1024;
 
 /// \brief Checks that every field of an incoming Arrow schema can be stored by DuckDB
 /// faithfully: non-empty, unique (case-insensitively, as DuckDB resolves names) column
-/// names, and types DuckDB holds without loss. `creating` is true when the schema will
+/// names without NUL bytes (DuckDB would silently cut them there) and at most
+/// kMaxColumnNameBytes long, nested field names likewise, and types DuckDB holds without loss. `creating` is true when the schema will
 /// define a new table (an all-null `null` column cannot define a column type).
 arrow::Status CheckIngestSchema(const arrow::Schema& schema, bool creating);
 
