@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "arrowport/common/status_detail.h"
+
 namespace arrowport {
 
 CallWatchdog::Watch& CallWatchdog::Watch::operator=(Watch&& other) noexcept {
@@ -82,8 +84,7 @@ void CallWatchdog::Run() {
     }
     lock.unlock();
     for (auto& call : expired) {
-      call->Cancel(arrow::Status::Cancelled("query timed out (limits.query_timeout_s or the "
-                                            "client's deadline)"));
+      call->Cancel(TimedOut("query timed out (limits.query_timeout_s)"));
       call->RepeatInterrupts();
     }
     for (auto& [call, client_gone] : polled) {

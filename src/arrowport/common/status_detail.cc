@@ -10,6 +10,8 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kSchemaMismatch: return "schema mismatch";
     case ErrorKind::kServerBusy: return "server busy";
     case ErrorKind::kTooLarge: return "too large";
+    case ErrorKind::kTimedOut: return "timed out";
+    case ErrorKind::kShuttingDown: return "shutting down";
   }
   return "error";
 }

@@ -16,6 +16,8 @@ enum class ErrorKind {
   kSchemaMismatch,     ///< incoming data does not fit the target table
   kServerBusy,         ///< admission control refused the call: retry later
   kTooLarge,           ///< a size limit (body, record batch) was exceeded
+  kTimedOut,           ///< the call ran past its deadline (limits.query_timeout_s, client's)
+  kShuttingDown,       ///< the server stopped while the call was open: retry elsewhere/later
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -52,6 +54,18 @@ template <typename... Args>
 arrow::Status ServerBusy(Args&&... args) {
   return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
                        ErrorKind::kServerBusy);
+}
+
+template <typename... Args>
+arrow::Status TimedOut(Args&&... args) {
+  return WithErrorKind(arrow::Status::Cancelled(std::forward<Args>(args)...),
+                       ErrorKind::kTimedOut);
+}
+
+template <typename... Args>
+arrow::Status ShuttingDown(Args&&... args) {
+  return WithErrorKind(arrow::Status::Cancelled(std::forward<Args>(args)...),
+                       ErrorKind::kShuttingDown);
 }
 
 template <typename... Args>

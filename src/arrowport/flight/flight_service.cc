@@ -61,6 +61,28 @@ struct CallScope {
   CallContext context;
 };
 
+// A DoPut's batches. gRPC ends the read side the same way whether the client finished or
+// vanished (crash, cancel, deadline, server shutdown); only the call's cancelled flag
+// tells them apart, and an unfinished request must never be committed as if complete.
+class PutReader : public arrow::RecordBatchReader {
+ public:
+  PutReader(std::shared_ptr<arrow::RecordBatchReader> inner, const fl::ServerCallContext* call)
+      : inner_(std::move(inner)), call_(call) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    ARROW_RETURN_NOT_OK(inner_->ReadNext(out));
+    if (*out == nullptr && call_->is_cancelled()) {
+      return arrow::Status::Cancelled("the DoPut was cancelled before the client finished "
+                                      "sending (client gone, deadline or server shutdown)");
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  const fl::ServerCallContext* call_;  // outlives the reader: both end with the call
+};
+
 // A DoGet result that keeps its call's scope alive until the stream is done.
 class ScopedReader : public arrow::RecordBatchReader {
  public:
@@ -68,7 +90,9 @@ class ScopedReader : public arrow::RecordBatchReader {
       : scope_(std::move(scope)), inner_(std::move(inner)) {}
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    return inner_->ReadNext(out);
+    // Errors after the first batch reach the client through Arrow, not through DoGet's
+    // return value: they get the same mapping here.
+    return ToFlightStatus(inner_->ReadNext(out));
   }
   arrow::Status Close() override { return inner_->Close(); }
 
@@ -103,7 +127,8 @@ class FlightService : public fl::FlightServerBase {
       return LogFailure("do_put", start, scope.status(), {{"stream", request->stream}});
     }
     // The pipeline validates and reads ahead (network receive and IPC decoding included).
-    auto result = deps_.ingest->Ingest(*request, *batches, ack, scope->context);
+    auto source = std::make_shared<PutReader>(*batches, &context);
+    auto result = deps_.ingest->Ingest(*request, source, ack, scope->context);
     if (!result.ok()) {
       return LogFailure("do_put", start, result.status(), {{"stream", request->stream}});
     }

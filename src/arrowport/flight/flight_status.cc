@@ -11,8 +11,12 @@ namespace fl = arrow::flight;
 arrow::Status ToFlightStatus(const arrow::Status& status) {
   if (status.ok()) return status;
   if (HasErrorKind(status, ErrorKind::kRetryableConflict) ||
-      HasErrorKind(status, ErrorKind::kServerBusy)) {
+      HasErrorKind(status, ErrorKind::kServerBusy) ||
+      HasErrorKind(status, ErrorKind::kShuttingDown)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
+  }
+  if (HasErrorKind(status, ErrorKind::kTimedOut)) {
+    return fl::MakeFlightError(fl::FlightStatusCode::TimedOut, status.message());
   }
   if (HasErrorKind(status, ErrorKind::kTooLarge) || status.IsCapacityError()) {
     return arrow::Status::Invalid(status.message());

@@ -28,6 +28,16 @@ HttpError ToHttpError(const arrow::Status& status) {
     error.code = "busy";
     return error;
   }
+  if (HasErrorKind(status, ErrorKind::kShuttingDown)) {
+    error.status = 503;
+    error.code = "shutting_down";
+    return error;
+  }
+  if (HasErrorKind(status, ErrorKind::kTimedOut)) {
+    error.status = 504;
+    error.code = "timeout";
+    return error;
+  }
   if (HasErrorKind(status, ErrorKind::kTooLarge)) {
     error.status = 413;
     error.code = "payload_too_large";

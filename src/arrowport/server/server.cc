@@ -19,6 +19,7 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/request_limiter.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -289,7 +290,7 @@ arrow::Status Server::Shutdown() {
       lock.unlock();
       impl_->logger.Warn("shutdown grace period over: cancelling calls still open",
                          {{"calls", std::to_string(impl_->watchdog->size())}});
-      impl_->watchdog->CancelAll(arrow::Status::Cancelled("the server is shutting down"));
+      impl_->watchdog->CancelAll(ShuttingDown("the server is shutting down"));
     }
   });
   if (impl_->http) impl_->http->Stop();

@@ -1,0 +1,150 @@
+"""Flight calls end when their client does: deadlines, cancellation, query timeouts,
+admission limits and shutdown with open calls (issue: queries outlive their clients)."""
+import json
+import os
+import signal
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from test_flight_roundtrip import get, put
+
+# An aggregate that keeps a core busy for a minute or more before its first row.
+ENDLESS = "SELECT count(*) AS n FROM range(100000000000) t(x) WHERE x % 7 = 3"
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_over(pid, seconds):
+    start = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - start
+
+
+def env_with(**values):
+    env = os.environ.copy()
+    env.update({k: str(v) for k, v in values.items()})
+    return env
+
+
+def ticket(sql):
+    return flight.Ticket(json.dumps({"sql": sql}).encode())
+
+
+def test_deadline_interrupts_a_running_query(server):
+    client = server.client()
+    started = time.time()
+    with pytest.raises((flight.FlightTimedOutError, flight.FlightCancelledError, pa.ArrowException)):
+        client.do_get(ticket(ENDLESS), options=flight.FlightCallOptions(timeout=1.0)).read_all()
+    assert time.time() - started < 10
+    time.sleep(1.0)  # the watchdog polls every 100 ms; DuckDB stops within a vector
+    assert cpu_over(server.proc.pid, 3.0) < 0.6  # a query still running would use ~3 s
+    assert get(client, {"sql": "SELECT 42 AS x"}).to_pylist() == [{"x": 42}]
+
+
+def test_query_timeout_from_config(start_server):
+    server = start_server(env=env_with(ARROWPORT_LIMITS_QUERY_TIMEOUT_S=1))
+    client = server.client()
+    started = time.time()
+    with pytest.raises(flight.FlightTimedOutError) as err:
+        client.do_get(ticket(ENDLESS)).read_all()
+    assert time.time() - started < 10
+    assert "limits.query_timeout_s" in str(err.value)
+    time.sleep(1.0)
+    assert cpu_over(server.proc.pid, 2.0) < 0.5
+    assert get(client, {"sql": "SELECT 1 AS x"}).to_pylist() == [{"x": 1}]
+
+
+def test_concurrent_calls_are_capped(start_server):
+    server = start_server(env=env_with(ARROWPORT_LIMITS_MAX_CONCURRENT_REQUESTS=2))
+    clients = [server.client() for _ in range(3)]
+    # Two large results the clients never read: each holds its admission until it ends.
+    open_streams = [c.do_get(ticket("SELECT * FROM range(200000000) t(x)")) for c in clients[:2]]
+    for stream in open_streams:
+        stream.read_chunk()
+    with pytest.raises(flight.FlightUnavailableError) as err:
+        clients[2].do_get(ticket("SELECT 1 AS x")).read_all()
+    assert "max_concurrent_requests" in str(err.value)
+    for stream in open_streams:
+        stream.cancel()  # the clients give up on the results they never read
+    del open_streams
+    deadline = time.time() + 15
+    while True:
+        try:
+            assert get(clients[2], {"sql": "SELECT 1 AS x"}).to_pylist() == [{"x": 1}]
+            break
+        except flight.FlightUnavailableError:
+            assert time.time() < deadline, "admissions were not released by abandoned streams"
+            time.sleep(0.2)
+
+
+def test_sigterm_with_open_calls_exits_within_the_grace_period(start_server, tmp_path):
+    db = tmp_path / "grace.duckdb"
+    server = start_server(db=db, env=env_with(ARROWPORT_LIMITS_SHUTDOWN_GRACE_S=1))
+    client = server.client()
+    put(client, pa.table({"x": pa.array(range(100), pa.int64())}), {"stream": "kept"})
+    # An idle DoPut (one batch sent, never finished), an unread DoGet and a running query.
+    idle_client = server.client()
+    descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "kept"}))
+    writer, _ = idle_client.do_put(descriptor, pa.schema([("x", pa.int64())]))
+    writer.write_table(pa.table({"x": pa.array(range(1000, 1010), pa.int64())}))
+    unread_client = server.client()
+    unread = unread_client.do_get(ticket("SELECT * FROM range(200000000) t(x)"))
+    unread.read_chunk()
+    errors = []
+
+    def run_endless():
+        try:
+            server.client().do_get(ticket(ENDLESS)).read_all()
+        except Exception as e:  # the shutdown ends it
+            errors.append(e)
+
+    runner = threading.Thread(target=run_endless, daemon=True)
+    runner.start()
+    time.sleep(1.0)
+    started = time.time()
+    assert server.stop(signal.SIGTERM, timeout=30) == 0
+    assert time.time() - started < 15
+    assert "cancelling calls still open" in server.stderr()
+    runner.join(timeout=10)
+    again = start_server(db=db)
+    # What was committed is there; the unfinished DoPut committed nothing.
+    assert get(again.client(), {"sql": "SELECT count(*)::BIGINT AS n FROM kept"}).to_pylist() == [{"n": 100}]
+
+
+CLIENT_THAT_DIES = r'''
+import json, os, sys
+import pyarrow as pa, pyarrow.flight as flight
+client = flight.connect(sys.argv[1])
+descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "kept"}))
+writer, _ = client.do_put(descriptor, pa.schema([("x", pa.int64())]))
+for i in range(5):
+    writer.write_table(pa.table({"x": pa.array(range(i * 10, i * 10 + 10), pa.int64())}))
+print("sent", flush=True)
+sys.stdin.readline()
+os._exit(1)  # dies mid-request: no done_writing, no close
+'''
+
+
+def test_client_that_dies_mid_doput_commits_nothing(server):
+    import subprocess
+    import sys
+    client = server.client()
+    put(client, pa.table({"x": pa.array(range(100), pa.int64())}), {"stream": "kept"})
+    proc = subprocess.Popen([sys.executable, "-c", CLIENT_THAT_DIES, server.uri],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "sent"
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    proc.wait(timeout=30)
+    time.sleep(1.0)
+    assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM kept"}).to_pylist() == [{"n": 100}]
+    assert "cancelled before the client finished" in server.stderr()
