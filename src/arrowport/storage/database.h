@@ -2,13 +2,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "arrow/result.h"
-#include "arrow/type_fwd.h"
-#include "arrowport/common/call_cancellation.h"
+#include "arrowport/storage/connection.h"
 
 namespace arrowport::storage {
 
@@ -21,39 +19,6 @@ struct DatabaseOptions {
   /// = the build's. On any other library version small appends use the public appender.
   std::string expected_duckdb_version;
 };
-
-/// A column as DuckDB sees it.
-struct ColumnInfo {
-  std::string name;
-  std::string type;  ///< DuckDB's spelling, e.g. "DECIMAL(18,3)"
-  bool nullable = true;
-};
-
-struct TableInfo {
-  std::string name;
-  std::string kind;  ///< "table" or "view"
-  int64_t estimated_rows = -1;
-};
-
-/// Options for streaming query results out as Arrow.
-struct QueryOptions {
-  int64_t batch_rows = 122880;           ///< target rows per emitted record batch
-  std::vector<std::string> parameters;   ///< bound in order to $1, $2, ... as VARCHAR
-  bool prefetch = true;  ///< convert the next batches on a background thread
-  /// When set, cancelling it interrupts the query (client gone, deadline, shutdown) and
-  /// the reader reports the cancellation's reason.
-  std::shared_ptr<CallCancellation> cancellation;
-};
-
-/// Rows for one table, for Connection::AppendAtomically.
-struct TableAppend {
-  std::string schema = "main";
-  std::string table;
-  std::vector<std::string> columns;  ///< table columns, in the batches' column order
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-};
-
-class Connection;
 
 /// \brief An open DuckDB database (file or in-memory). Thread-safe: any number of
 /// threads may Connect() concurrently; each connection is then used by one thread.
@@ -79,95 +44,6 @@ class Database {
  private:
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
-
-/// \brief One DuckDB connection with its own transaction state. Not thread-safe.
-class Connection {
- public:
-  ~Connection();
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  /// Runs SQL that returns no rows of interest.
-  arrow::Status Execute(const std::string& sql);
-  /// Runs a statement and returns the number of rows it changed.
-  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql);
-
-  /// Name of the database's own catalog: DuckDB names it after the file, so SQL that
-  /// names a schema qualifies it with this to stay unambiguous (file arrowport.duckdb
-  /// vs schema arrowport).
-  const std::string& catalog() const;
-
-  arrow::Status Begin();
-  arrow::Status Commit();
-  /// Rolls back if a transaction is open; never fails loudly (used on error paths).
-  void Rollback();
-
-  /// Columns of a table or view in schema main, or nullopt when there is none.
-  arrow::Result<std::optional<std::vector<ColumnInfo>>> DescribeRelation(
-      const std::string& name);
-
-  /// \brief Exposes `source` to SQL as a view that the next statement reading it scans
-  /// once, batch by batch, as batches arrive. Views over Arrow streams cannot live in a
-  /// persistent catalog, so they go to an in-memory scratch catalog: register *before*
-  /// opening a transaction that writes the database (DuckDB lets one transaction write
-  /// one catalog), and DropArrowStream() when done. Returns the qualified relation name
-  /// to use in SQL; `columns` receives DuckDB's mapping of the schema.
-  /// `columns` may be null when the caller already knows the mapping (saves a DESCRIBE).
-  arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
-                                                 std::vector<ColumnInfo>* columns);
-
-  /// \brief Appends small, already received batches to `table` (schema main), into
-  /// `columns` (table column names, in the batches' column order; other columns get NULL
-  /// or their defaults). The batches' DuckDB types must equal the columns' types. Outside
-  /// a transaction the rows go straight into table storage and commit as one transaction
-  /// (all or nothing); tables with DEFAULTs or generated columns, and calls inside a
-  /// transaction, go through DuckDB's SQL appender instead. Returns the rows appended.
-  arrow::Result<int64_t> AppendBatches(
-      const std::string& table, const std::vector<std::string>& columns,
-      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
-  /// As AppendBatches, for several tables in one transaction: all or nothing.
-  arrow::Status AppendAtomically(const std::vector<TableAppend>& appends);
-
-  /// Drops a view made by RegisterArrowStream and releases its reader. Never fails loudly.
-  void DropArrowStream(const std::string& relation);
-
-  /// Result schema of a query, without running it.
-  arrow::Result<std::shared_ptr<arrow::Schema>> DescribeQuery(const std::string& sql);
-
-  /// \brief A cheap fingerprint of a table's columns (names and full types) straight from
-  /// DuckDB's catalog, without a SQL statement: tells whether a cached view of the table
-  /// is still current. nullopt when there is no such table.
-  arrow::Result<std::optional<std::string>> TableSignature(const std::string& table);
-
-  /// Tables and views of schema main.
-  arrow::Result<std::vector<TableInfo>> ListRelations();
-
-  /// Runs a small query and materialises the result (metadata lookups, tests).
-  arrow::Result<std::shared_ptr<arrow::Table>> QueryTable(
-      const std::string& sql, const std::vector<std::string>& parameters = {});
-
-  /// \brief Runs `sql` and streams the result as Arrow record batches. The reader owns
-  /// the connection; DuckDB produces rows only as the reader is pulled.
-  static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Query(
-      std::unique_ptr<Connection> connection, const std::string& sql,
-      const QueryOptions& options = {});
-
-  /// Asks a running query on this connection to stop (thread-safe).
-  void Interrupt();
-
-  /// Interrupts whatever this connection runs when `cancellation` is cancelled, until the
-  /// returned subscription is destroyed (which must happen before the connection is).
-  [[nodiscard]] CallCancellation::Subscription InterruptOn(
-      const std::shared_ptr<CallCancellation>& cancellation);
-
- private:
-  friend class Database;
-  struct Impl;
-  explicit Connection(std::unique_ptr<Impl> impl);
-  static arrow::Status ColumnsFromDescribe(const arrow::Table& table,
-                                          std::vector<ColumnInfo>* columns);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -11,19 +11,9 @@
 #include <duckdb/transaction/meta_transaction.hpp>
 
 #include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/duckdb_handle.h"
 
 namespace arrowport::storage {
-
-namespace {
-
-struct ClientContextHandle {
-  duckdb_client_context handle = nullptr;
-  ~ClientContextHandle() {
-    if (handle) duckdb_destroy_client_context(&handle);
-  }
-};
-
-}  // namespace
 
 namespace {
 
@@ -102,10 +92,10 @@ void Append(duckdb::ClientContext& context, const DirectTarget& target, const Re
 arrow::Status DirectAppend(duckdb_connection connection, const std::string& catalog,
                            const std::vector<DirectTarget>& targets) {
   ClientContextHandle c_context;
-  duckdb_connection_get_client_context(connection, &c_context.handle);
-  if (c_context.handle == nullptr) return arrow::Status::IOError("connection has no context");
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
   // The C API's client context handle is this wrapper (duckdb/main/capi/capi_internal.hpp).
-  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.handle)->context;
+  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
 
   std::string unsupported;
   try {

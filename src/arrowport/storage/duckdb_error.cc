@@ -72,4 +72,21 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   }
 }
 
+arrow::Status ConsumeErrorData(duckdb_error_data error) {
+  if (error == nullptr) return arrow::Status::OK();
+  arrow::Status st;
+  if (duckdb_error_data_has_error(error)) {
+    st = TranslateDuckDBError(duckdb_error_data_error_type(error),
+                              duckdb_error_data_message(error));
+  }
+  duckdb_destroy_error_data(&error);
+  return st;
+}
+
+arrow::Status ResultError(duckdb_result* result) {
+  const char* message = duckdb_result_error(result);
+  return TranslateDuckDBError(duckdb_result_error_type(result),
+                              message ? message : "unknown DuckDB error");
+}
+
 }  // namespace arrowport::storage

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <duckdb.h>
+
 #include <string_view>
 
 #include "arrow/status.h"
@@ -8,8 +10,14 @@ namespace arrowport::storage {
 
 /// \brief The one translation of DuckDB errors into Status codes: what a client should
 /// see (parser/binder/conversion/constraint -> Invalid, catalog -> KeyError, interrupt ->
-/// Cancelled, out of memory -> OutOfMemory, transaction conflicts -> IOError "retry").
-/// `error_type` is a duckdb_error_type value; -1 when only the message is known.
+/// Cancelled, out of memory -> OutOfMemory, transaction conflicts -> a typed retryable
+/// conflict). `error_type` is a duckdb_error_type value; -1 when only the message is known.
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message);
+
+/// Takes ownership of DuckDB error data and turns it into a Status (OK when no error).
+arrow::Status ConsumeErrorData(duckdb_error_data error);
+
+/// The error of a failed duckdb_result.
+arrow::Status ResultError(duckdb_result* result);
 
 }  // namespace arrowport::storage

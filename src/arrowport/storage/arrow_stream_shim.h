@@ -1,0 +1,18 @@
+#pragma once
+
+// Internal to storage.
+
+#include <memory>
+
+#include "arrow/c/abi.h"
+#include "arrow/record_batch.h"
+
+namespace arrowport::storage {
+
+/// \brief Exports `reader` into `out` as an ArrowArrayStream that keeps every schema it
+/// hands out: DuckDB's scan asks for the schema several times and does not release every
+/// copy, so the stream owns them all and releases them with itself.
+arrow::Status ExportSchemaOwningStream(std::shared_ptr<arrow::RecordBatchReader> reader,
+                                       ArrowArrayStream* out);
+
+}  // namespace arrowport::storage

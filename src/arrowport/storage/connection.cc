@@ -1,0 +1,109 @@
+#include "arrowport/storage/connection.h"
+
+#include <duckdb.h>
+
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/storage/arrow_stream_shim.h"
+#include "arrowport/storage/connection_impl.h"
+#include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/result_batch_reader.h"
+
+namespace arrowport::storage {
+
+Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Connection::~Connection() = default;
+
+arrow::Status Connection::Execute(const std::string& sql) {
+  return ExecuteUpdate(sql).status();
+}
+
+arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
+  ResultHandle result;
+  if (duckdb_query(impl_->conn.get(), sql.c_str(), result.out()) == DuckDBError) {
+    return ResultError(result.ptr());
+  }
+  return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
+}
+
+const std::string& Connection::catalog() const { return impl_->catalog; }
+
+arrow::Status Connection::Begin() {
+  ARROW_RETURN_NOT_OK(Execute("BEGIN TRANSACTION"));
+  impl_->in_transaction = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status Connection::Commit() {
+  impl_->in_transaction = false;
+  return Execute("COMMIT");
+}
+
+void Connection::Rollback() {
+  if (!impl_->in_transaction) return;
+  impl_->in_transaction = false;
+  (void)Execute("ROLLBACK");
+}
+
+void Connection::Interrupt() { duckdb_interrupt(impl_->conn.get()); }
+
+CallCancellation::Subscription Connection::InterruptOn(
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  if (!cancellation) return {};
+  duckdb_connection conn = impl_->conn.get();
+  return CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); });
+}
+
+arrow::Result<std::string> Connection::RegisterArrowStream(
+    std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns) {
+  if (impl_->in_transaction) {
+    return arrow::Status::Invalid("RegisterArrowStream must run outside a transaction");
+  }
+  const std::string name = "arrowport_in_" + std::to_string((*impl_->next_stream)++);
+  const std::string relation =
+      std::string(kScratchCatalog) + ".main." + QuoteIdentifier(name);
+  auto stream = std::make_unique<ArrowArrayStream>();
+  ARROW_RETURN_NOT_OK(ExportSchemaOwningStream(std::move(source), stream.get()));
+  auto* raw = stream.get();
+  impl_->streams.emplace(relation, std::move(stream));
+  ARROW_RETURN_NOT_OK(Execute(std::string("USE ") + kScratchCatalog));
+  const auto state = duckdb_arrow_scan(impl_->conn.get(), name.c_str(),
+                                       reinterpret_cast<duckdb_arrow_stream>(raw));
+  ARROW_RETURN_NOT_OK(Execute("USE " + QuoteIdentifier(impl_->catalog)));
+  if (state == DuckDBError) {
+    DropArrowStream(relation);
+    return arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
+  }
+  if (columns != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + relation));
+    ARROW_RETURN_NOT_OK(ColumnsFromDescribe(*table, columns));
+  }
+  return relation;
+}
+
+void Connection::DropArrowStream(const std::string& relation) {
+  auto it = impl_->streams.find(relation);
+  if (it == impl_->streams.end()) return;
+  impl_->Query("DROP VIEW IF EXISTS " + relation);
+  if (it->second->release) it->second->release(it->second.get());
+  impl_->streams.erase(it);
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
+    std::unique_ptr<Connection> connection, const std::string& sql,
+    const QueryOptions& options) {
+  duckdb_connection conn = connection->impl_->conn.get();
+  return StartQuery(conn, std::move(connection), sql, options);
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> Connection::QueryTable(
+    const std::string& sql, const std::vector<std::string>& parameters) {
+  QueryOptions options;
+  options.parameters = parameters;
+  ARROW_ASSIGN_OR_RAISE(auto reader, StartQuery(impl_->conn.get(), nullptr, sql, options));
+  return reader->ToTable();
+}
+
+}  // namespace arrowport::storage

@@ -1,0 +1,49 @@
+#pragma once
+
+// Internal to storage: the state behind a Connection, shared by its source files.
+
+#include <duckdb.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "arrow/c/abi.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/duckdb_handle.h"
+
+namespace arrowport::storage {
+
+/// The in-memory catalog that holds views over Arrow streams (see RegisterArrowStream).
+constexpr const char* kScratchCatalog = "arrowport_scratch";
+
+struct Connection::Impl {
+  ConnectionHandle conn;
+  std::string catalog;
+  std::atomic<uint64_t>* next_stream = nullptr;
+  bool direct_append = false;  // see Database::direct_append_enabled
+  // Streams registered as views, by relation name; DuckDB reads them through raw
+  // pointers, so each lives at a stable address until its view is dropped.
+  std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
+  bool in_transaction = false;
+
+  /// Runs SQL whose outcome does not matter (clean-up on error paths).
+  void Query(const std::string& sql) {
+    ResultHandle result;
+    (void)duckdb_query(conn.get(), sql.c_str(), result.out());
+  }
+
+  ~Impl() {
+    if (conn.get()) {
+      if (in_transaction) Query("ROLLBACK");
+      for (const auto& entry : streams) Query("DROP VIEW IF EXISTS " + entry.first);
+      conn.reset();  // disconnect before the streams DuckDB scanned are released
+    }
+    for (auto& entry : streams) {
+      if (entry.second->release) entry.second->release(entry.second.get());
+    }
+  }
+};
+
+}  // namespace arrowport::storage

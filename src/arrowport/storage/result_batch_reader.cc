@@ -1,0 +1,176 @@
+#include "arrowport/storage/result_batch_reader.h"
+
+#include <algorithm>
+
+#include "arrow/array/concatenate.h"
+#include "arrow/type.h"
+#include "arrow/c/bridge.h"
+#include "arrowport/common/prefetching_reader.h"
+#include "arrowport/storage/duckdb_error.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+// Streams a DuckDB result as Arrow record batches of about `batch_rows` rows, gluing
+// DuckDB's small (2048-row) chunks together so network writers see sensible batches.
+class ResultBatchReader : public arrow::RecordBatchReader {
+ public:
+  ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<arrow::Schema> schema,
+                    ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
+                    std::shared_ptr<CallCancellation> cancellation,
+                    CallCancellation::Subscription interrupt)
+      : owner_(std::move(owner)),
+        schema_(std::move(schema)),
+        result_(std::move(result)),
+        options_(std::move(options)),
+        batch_rows_(batch_rows),
+        cancellation_(std::move(cancellation)),
+        interrupt_(std::move(interrupt)) {}
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  /// Stops a running query from another thread (used when a consumer goes away).
+  void Interrupt() {
+    if (owner_) owner_->Interrupt();
+  }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    *out = nullptr;
+    if (done_) return arrow::Status::OK();
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pieces;
+    int64_t rows = 0;
+    while (rows < batch_rows_) {
+      DataChunkHandle chunk(duckdb_fetch_chunk(*result_.ptr()));
+      if (chunk.get() == nullptr) {
+        done_ = true;
+        const char* error = duckdb_result_error(result_.ptr());
+        if (error != nullptr) {
+          if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
+          return TranslateDuckDBError(duckdb_result_error_type(result_.ptr()), error);
+        }
+        break;
+      }
+      if (duckdb_data_chunk_get_size(chunk.get()) == 0) continue;
+      ArrowArray array;
+      ARROW_RETURN_NOT_OK(
+          ConsumeErrorData(duckdb_data_chunk_to_arrow(options_.get(), chunk.get(), &array)));
+      ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&array, schema_));
+      rows += batch->num_rows();
+      pieces.push_back(std::move(batch));
+    }
+    if (pieces.empty()) return arrow::Status::OK();
+    if (pieces.size() == 1) {
+      *out = std::move(pieces[0]);
+      return arrow::Status::OK();
+    }
+    std::vector<std::shared_ptr<arrow::Array>> columns;
+    columns.reserve(schema_->num_fields());
+    for (int i = 0; i < schema_->num_fields(); ++i) {
+      arrow::ArrayVector parts;
+      parts.reserve(pieces.size());
+      for (const auto& piece : pieces) parts.push_back(piece->column(i));
+      ARROW_ASSIGN_OR_RAISE(auto column, arrow::Concatenate(parts));
+      columns.push_back(std::move(column));
+    }
+    *out = arrow::RecordBatch::Make(schema_, rows, std::move(columns));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Close() override {
+    done_ = true;
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
+  std::shared_ptr<arrow::Schema> schema_;
+  ResultHandle result_;
+  ArrowOptionsHandle options_;
+  const int64_t batch_rows_;
+  std::shared_ptr<CallCancellation> cancellation_;
+  // Declared after owner_: unsubscribed before the connection it interrupts is closed.
+  CallCancellation::Subscription interrupt_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
+    duckdb_arrow_options options, std::vector<LogicalTypeHandle>& types,
+    const std::vector<std::string>& names) {
+  std::vector<duckdb_logical_type> raw_types;
+  std::vector<const char*> raw_names;
+  for (auto& t : types) raw_types.push_back(t.get());
+  for (auto& n : names) raw_names.push_back(n.c_str());
+  ArrowSchema c_schema;
+  ARROW_RETURN_NOT_OK(ConsumeErrorData(duckdb_to_arrow_schema(
+      options, raw_types.data(), raw_names.data(), raw_types.size(), &c_schema)));
+  return arrow::ImportSchema(&c_schema);
+}
+
+arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
+                      const std::vector<std::string>& parameters, PreparedHandle* out) {
+  if (duckdb_prepare(conn, sql.c_str(), out->out()) == DuckDBError) {
+    const char* error = duckdb_prepare_error(out->get());
+    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
+  }
+  const auto expected = duckdb_nparams(out->get());
+  if (expected != parameters.size()) {
+    return arrow::Status::Invalid("query has ", expected, " parameter(s) but ",
+                                  parameters.size(), " were given");
+  }
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (duckdb_bind_varchar_length(out->get(), i + 1, parameters[i].data(),
+                                   parameters[i].size()) == DuckDBError) {
+      return arrow::Status::Invalid("cannot bind parameter ", i + 1);
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
+    duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
+    const QueryOptions& options) {
+  PreparedHandle prepared;
+  ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, &prepared));
+  // Subscribed before execution starts: an aggregate can run long before its first row.
+  CallCancellation::Subscription interrupt;
+  if (options.cancellation) {
+    interrupt = CallCancellation::OnCancel(options.cancellation,
+                                           [conn] { duckdb_interrupt(conn); });
+    if (options.cancellation->cancelled()) return options.cancellation->reason();
+  }
+  PendingHandle pending;
+  if (duckdb_pending_prepared_streaming(prepared.get(), pending.out()) == DuckDBError) {
+    const char* error = duckdb_pending_error(pending.get());
+    return TranslateDuckDBError(-1, error ? error : "cannot start query");
+  }
+  ResultHandle result;
+  if (duckdb_execute_pending(pending.get(), result.out()) == DuckDBError) {
+    if (options.cancellation && options.cancellation->cancelled()) {
+      return options.cancellation->reason();
+    }
+    return ResultError(result.ptr());
+  }
+
+  const idx_t n = duckdb_column_count(result.ptr());
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_column_logical_type(result.ptr(), i));
+    names.emplace_back(duckdb_column_name(result.ptr(), i));
+  }
+  ArrowOptionsHandle arrow_options(duckdb_result_get_arrow_options(result.ptr()));
+  ARROW_ASSIGN_OR_RAISE(auto schema, ArrowSchemaOf(arrow_options.get(), types, names));
+  const bool prefetch = options.prefetch && owner != nullptr;
+  auto reader = std::make_shared<ResultBatchReader>(
+      std::move(owner), std::move(schema), std::move(result), std::move(arrow_options),
+      std::max<int64_t>(options.batch_rows, 1), options.cancellation, std::move(interrupt));
+  if (!prefetch) return reader;
+  // DuckDB fetches and converts the next batches while the consumer sends this one.
+  ResultBatchReader* raw = reader.get();
+  return MakePrefetchingReader(reader, /*depth=*/2, [raw] { raw->Interrupt(); });
+}
+
+}  // namespace arrowport::storage

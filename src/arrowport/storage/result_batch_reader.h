@@ -1,0 +1,34 @@
+#pragma once
+
+// Internal to storage: DuckDB results out as Arrow.
+
+#include <duckdb.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/record_batch.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/duckdb_handle.h"
+
+namespace arrowport::storage {
+
+/// Arrow schema of result columns, in DuckDB's own Arrow mapping under `options`.
+arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
+    duckdb_arrow_options options, std::vector<LogicalTypeHandle>& types,
+    const std::vector<std::string>& names);
+
+/// Prepares `sql` on `conn` and binds `parameters` (as VARCHAR) to $1, $2, ...
+arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
+                             const std::vector<std::string>& parameters, PreparedHandle* out);
+
+/// \brief Runs `sql` on `conn` and returns its result as a stream of Arrow batches of
+/// about options.batch_rows rows. `owner`, when given, is kept alive by the reader (and
+/// the next batches are then converted on a prefetching thread); cancelling
+/// options.cancellation interrupts the query before or after its first row.
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
+    duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
+    const QueryOptions& options);
+
+}  // namespace arrowport::storage
