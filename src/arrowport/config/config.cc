@@ -3,13 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
-#include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
-#include <sstream>
 
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/config/config_file.h"
 
 namespace arrowport::config {
 
@@ -51,6 +51,9 @@ arrow::Status KeyError(const std::string& source, const std::string& key,
 arrow::Result<int64_t> ParseInt(const std::string& text) {
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    return arrow::Status::Invalid("'", text, "' is out of range");
+  }
   if (ec != std::errc() || ptr != text.data() + text.size()) {
     return arrow::Status::Invalid("'", text, "' is not an integer");
   }
@@ -63,32 +66,77 @@ arrow::Result<bool> ParseBool(const std::string& text) {
   return arrow::Status::Invalid("'", text, "' is not a boolean");
 }
 
+// Durations are bounded so that adding them to a clock (in nanoseconds) cannot overflow.
+constexpr int64_t kMaxSeconds = int64_t{365} * 24 * 3600;
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+// An integer key: its bounds and where it lives. The range is checked on the int64 value
+// before it is narrowed into the field, both when parsing and in Validate().
+struct IntegerKey {
+  int64_t min;
+  int64_t max;
+  std::function<int64_t(const Config&)> get;
+  std::function<void(Config&, int64_t)> set;
+  const char* hint = nullptr;  // the range in words, when the numbers are unreadable
+};
+
+template <typename T>
+IntegerKey Integer(T Config::*field, int64_t min, int64_t max, const char* hint = nullptr) {
+  return {min, max, [field](const Config& c) -> int64_t { return c.*field; },
+          [field](Config& c, int64_t v) { c.*field = static_cast<T>(v); }, hint};
+}
+template <typename T>
+IntegerKey Limit(T Config::Limits::*field, int64_t min, int64_t max,
+                 const char* hint = nullptr) {
+  return {min, max, [field](const Config& c) -> int64_t { return c.limits.*field; },
+          [field](Config& c, int64_t v) { c.limits.*field = static_cast<T>(v); }, hint};
+}
+IntegerKey Port(Endpoint Config::*endpoint) {
+  return {0, 65535, [endpoint](const Config& c) -> int64_t { return (c.*endpoint).port; },
+          [endpoint](Config& c, int64_t v) { (c.*endpoint).port = static_cast<int>(v); }};
+}
+
+const std::map<std::string, IntegerKey>& IntegerKeys() {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  static const std::map<std::string, IntegerKey> keys{
+      {"flight.port", Port(&Config::flight)},
+      {"http.port", Port(&Config::http)},
+      {"http.max_body_bytes", Integer(&Config::http_max_body_bytes, 1, kMax)},
+      {"http.max_connections", Integer(&Config::http_max_connections, 1, 65536)},
+      {"http.header_timeout_s", Integer(&Config::http_header_timeout_s, 1, kMaxSeconds)},
+      {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
+      // More threads than any machine has cores only costs stacks and contention.
+      {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
+      {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},
+      // zstd's levels; lz4 clamps anything above its own maximum (12).
+      {"compression.level", Integer(&Config::compression_level, 1, 22)},
+      {"defaults.chunk_size", Integer(&Config::default_chunk_size, 1, kMax)},
+      {"limits.max_batch_bytes",
+       Limit(&Config::Limits::max_batch_bytes, kMiB, int64_t{16} << 30, "1 MiB..16 GiB")},
+      {"limits.max_concurrent_requests",
+       Limit(&Config::Limits::max_concurrent_requests, 1, 100000)},
+      {"limits.query_timeout_s", Limit(&Config::Limits::query_timeout_s, 0, kMaxSeconds)},
+      {"limits.shutdown_grace_s", Limit(&Config::Limits::shutdown_grace_s, 0, kMaxSeconds)},
+      {"auth.token_ttl_s", Integer(&Config::auth_token_ttl_s, 1, kMaxSeconds)},
+  };
+  return keys;
+}
+
+arrow::Status CheckRange(const IntegerKey& key, int64_t value) {
+  if (value >= key.min && value <= key.max) return arrow::Status::OK();
+  if (key.hint) return arrow::Status::Invalid("must be ", key.hint, ", got ", value);
+  if (key.max == std::numeric_limits<int64_t>::max()) {
+    return arrow::Status::Invalid("must be at least ", key.min, ", got ", value);
+  }
+  return arrow::Status::Invalid("must be ", key.min, "..", key.max, ", got ", value);
+}
+
 // One setter per canonical scalar key; the same table serves YAML and environment.
 using Setter = std::function<arrow::Status(Config&, const std::string&)>;
 
-Setter IntSetter(int Config::*field) {
-  return [field](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-    c.*field = static_cast<int>(n);
-    return arrow::Status::OK();
-  };
-}
-Setter Int64Setter(int64_t Config::*field) {
-  return [field](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(c.*field, ParseInt(v));
-    return arrow::Status::OK();
-  };
-}
 Setter StringSetter(std::string Config::*field) {
   return [field](Config& c, const std::string& v) {
     c.*field = v;
-    return arrow::Status::OK();
-  };
-}
-
-Setter LimitSetter(int64_t Config::Limits::*field) {
-  return [field](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(c.limits.*field, ParseInt(v));
     return arrow::Status::OK();
   };
 }
@@ -99,49 +147,35 @@ Setter HostSetter(Endpoint Config::*endpoint) {
     return arrow::Status::OK();
   };
 }
-Setter PortSetter(Endpoint Config::*endpoint) {
-  return [endpoint](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-    (c.*endpoint).port = static_cast<int>(n);
-    return arrow::Status::OK();
-  };
-}
 
 const std::map<std::string, Setter>& ScalarKeys() {
-  static const std::map<std::string, Setter> keys{
-      {"db_path", StringSetter(&Config::db_path)},
-      {"flight.host", HostSetter(&Config::flight)},
-      {"flight.port", PortSetter(&Config::flight)},
-      {"http.host", HostSetter(&Config::http)},
-      {"http.port", PortSetter(&Config::http)},
-      {"http.max_body_bytes", Int64Setter(&Config::http_max_body_bytes)},
-      {"tls.cert", StringSetter(&Config::tls_cert)},
-      {"tls.key", StringSetter(&Config::tls_key)},
-      {"duckdb.threads", IntSetter(&Config::duckdb_threads)},
-      {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
-      {"duckdb.checkpoint_interval_s", Int64Setter(&Config::checkpoint_interval_s)},
-      {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
-      {"compression.level", IntSetter(&Config::compression_level)},
-      {"defaults.chunk_size", Int64Setter(&Config::default_chunk_size)},
-      {"http.max_connections", IntSetter(&Config::http_max_connections)},
-      {"http.header_timeout_s", Int64Setter(&Config::http_header_timeout_s)},
-      {"http.read_timeout_s", Int64Setter(&Config::http_read_timeout_s)},
-      {"limits.max_batch_bytes", LimitSetter(&Config::Limits::max_batch_bytes)},
-      {"limits.max_concurrent_requests", [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-         c.limits.max_concurrent_requests = static_cast<int>(n);
-         return arrow::Status::OK();
-       }},
-      {"limits.query_timeout_s", LimitSetter(&Config::Limits::query_timeout_s)},
-      {"limits.shutdown_grace_s", LimitSetter(&Config::Limits::shutdown_grace_s)},
-      {"auth.enabled", [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(c.auth_enabled, ParseBool(v));
-         return arrow::Status::OK();
-       }},
-      {"auth.token_ttl_s", Int64Setter(&Config::auth_token_ttl_s)},
-      {"log.level", StringSetter(&Config::log_level)},
-      {"log.format", StringSetter(&Config::log_format)},
-  };
+  static const std::map<std::string, Setter> keys = [] {
+    std::map<std::string, Setter> k{
+        {"db_path", StringSetter(&Config::db_path)},
+        {"flight.host", HostSetter(&Config::flight)},
+        {"http.host", HostSetter(&Config::http)},
+        {"tls.cert", StringSetter(&Config::tls_cert)},
+        {"tls.key", StringSetter(&Config::tls_key)},
+        {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
+        {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
+        {"auth.enabled",
+         [](Config& c, const std::string& v) {
+           ARROW_ASSIGN_OR_RAISE(c.auth_enabled, ParseBool(v));
+           return arrow::Status::OK();
+         }},
+        {"log.level", StringSetter(&Config::log_level)},
+        {"log.format", StringSetter(&Config::log_format)},
+    };
+    for (const auto& [name, integer] : IntegerKeys()) {
+      k[name] = [integer = &integer](Config& c, const std::string& v) {
+        ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
+        ARROW_RETURN_NOT_OK(CheckRange(*integer, n));
+        integer->set(c, n);
+        return arrow::Status::OK();
+      };
+    }
+    return k;
+  }();
   return keys;
 }
 
@@ -159,6 +193,42 @@ std::string Canonical(const std::string& key) {
   return it == Aliases().end() ? key : it->second;
 }
 
+// yaml-cpp throws on as<>() of a non-scalar (BadConversion) and on operator[] of a
+// scalar (BadSubscript). Node access below only reads Scalar() after IsScalar() and
+// subscripts after IsMap(), so every malformed shape becomes a KeyError instead.
+const char* Kind(const YAML::Node& node) {
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  if (node.IsNull()) return "null";
+  return "a scalar";
+}
+
+// The text of a mapping key; keys that are lists, mappings or null are refused.
+arrow::Result<std::string> KeyName(const YAML::Node& key, const std::string& source,
+                                   const std::string& parent) {
+  if (!key.IsScalar()) {
+    return KeyError(source, parent.empty() ? "(top level)" : parent,
+                    std::string("a key must be a plain name, got ") + Kind(key));
+  }
+  return key.Scalar();
+}
+
+std::string Join(const std::string& parent, const std::string& child) {
+  return parent.empty() ? child : parent + "." + child;
+}
+
+// Whether `key` is a section holding other keys (so a scalar there is a shape error).
+bool IsSection(const std::string& key) {
+  const std::string prefix = key + ".";
+  for (const auto& [name, _] : ScalarKeys()) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  for (const char* name : {"duckdb.init_sql", "duckdb.extensions", "auth.users"}) {
+    if (std::string(name).rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 arrow::Result<std::vector<std::string>> StringList(const YAML::Node& node,
                                                    const std::string& source,
                                                    const std::string& key) {
@@ -167,7 +237,7 @@ arrow::Result<std::vector<std::string>> StringList(const YAML::Node& node,
   if (!node.IsSequence()) return KeyError(source, key, "expected a list of strings");
   for (const auto& item : node) {
     if (!item.IsScalar()) return KeyError(source, key, "expected a list of strings");
-    out.push_back(item.as<std::string>());
+    out.push_back(item.Scalar());
   }
   return out;
 }
@@ -180,13 +250,16 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
   StreamConfig stream;
   stream.chunk_size = config->default_chunk_size;
   if (!node.IsNull() && !node.IsMap()) {
-    return KeyError(source, prefix, "expected a mapping");
+    return KeyError(source, prefix, std::string("expected a mapping, got ") + Kind(node));
   }
   for (const auto& kv : node) {
-    const auto key = kv.first.as<std::string>();
+    ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, prefix));
     const auto full = prefix + "." + key;
-    if (!kv.second.IsScalar()) return KeyError(source, full, "expected a scalar value");
-    const auto value = kv.second.as<std::string>();
+    if (!kv.second.IsScalar()) {
+      return KeyError(source, full, std::string("expected a scalar value, got ") +
+                                        Kind(kv.second));
+    }
+    const auto& value = kv.second.Scalar();
     arrow::Status st;
     if (key == "target_table") {
       st = ValidateName("table", value);
@@ -222,14 +295,20 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
   return arrow::Status::OK();
 }
 
+// The deepest canonical key is three levels down; YAML anchors can make a mapping contain
+// itself (`a: &x {b: *x}`), which would otherwise recurse until the stack overflows.
+constexpr int kMaxDepth = 8;
+
 arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
-                        const std::string& source, Config* config) {
+                        const std::string& source, Config* config, int depth = 0) {
   const std::string key = Canonical(path);
+  if (depth > kMaxDepth) return KeyError(source, path, "nested too deeply");
   if (key == "streams") {
     if (node.IsNull()) return arrow::Status::OK();
     if (!node.IsMap()) return KeyError(source, path, "expected a mapping of stream names");
     for (const auto& kv : node) {
-      ARROW_RETURN_NOT_OK(ParseStream(kv.first.as<std::string>(), kv.second, source, config));
+      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(kv.first, source, path));
+      ARROW_RETURN_NOT_OK(ParseStream(name, kv.second, source, config));
     }
     return arrow::Status::OK();
   }
@@ -237,11 +316,11 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     if (node.IsNull()) return arrow::Status::OK();
     if (!node.IsMap()) return KeyError(source, path, "expected a mapping of view names");
     for (const auto& kv : node) {
-      const auto name = kv.first.as<std::string>();
+      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(kv.first, source, path));
       auto st = ValidateName("view", name);
       if (!st.ok()) return KeyError(source, "views." + name, st.message());
       if (!kv.second.IsScalar()) return KeyError(source, "views." + name, "expected a path");
-      config->views[name] = kv.second.as<std::string>();
+      config->views[name] = kv.second.Scalar();
     }
     return arrow::Status::OK();
   }
@@ -257,77 +336,75 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     if (!node.IsNull() && !node.IsSequence()) return KeyError(source, path, "expected a list");
     return arrow::Status::OK();  // user management lands with the auth work
   }
-  if (node.IsMap()) {
+  auto it = ScalarKeys().find(key);
+  if (node.IsMap() && it == ScalarKeys().end()) {
     for (const auto& kv : node) {
-      const auto child = kv.first.as<std::string>();
-      ARROW_RETURN_NOT_OK(
-          ParseNode(kv.second, path.empty() ? child : path + "." + child, source, config));
+      ARROW_ASSIGN_OR_RAISE(const auto child, KeyName(kv.first, source, path));
+      ARROW_RETURN_NOT_OK(ParseNode(kv.second, Join(path, child), source, config, depth + 1));
     }
     return arrow::Status::OK();
   }
-  auto it = ScalarKeys().find(key);
   if (it == ScalarKeys().end()) {
+    if (IsSection(key)) {
+      return KeyError(source, path, std::string("expected a mapping, got ") + Kind(node));
+    }
     return KeyError(source, path, "unknown key");
   }
-  if (!node.IsScalar()) return KeyError(source, path, "expected a scalar value");
-  auto st = it->second(*config, node.as<std::string>());
+  if (!node.IsScalar()) {
+    return KeyError(source, path, std::string("expected a scalar value, got ") + Kind(node));
+  }
+  auto st = it->second(*config, node.Scalar());
   if (!st.ok()) return KeyError(source, path, st.message());
   return arrow::Status::OK();
+}
+
+arrow::Result<Config> ParseRoot(const YAML::Node& root, const std::string& source) {
+  Config config;
+  config.source = source;
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) return arrow::Status::Invalid(source, ": expected a mapping at top level");
+  // defaults.chunk_size applies to every stream, so read it before streams. A `defaults`
+  // that is not a mapping is reported by the loop below.
+  for (const auto& kv : root) {
+    if (!kv.first.IsScalar() || Canonical(kv.first.Scalar()) != "defaults") continue;
+    if (!kv.second.IsMap()) continue;
+    for (const auto& entry : kv.second) {
+      if (!entry.first.IsScalar() || entry.first.Scalar() != "chunk_size") continue;
+      ARROW_RETURN_NOT_OK(ParseNode(entry.second, "defaults.chunk_size", source, &config));
+    }
+  }
+  for (const auto& kv : root) {
+    ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, ""));
+    ARROW_RETURN_NOT_OK(ParseNode(kv.second, key, source, &config));
+  }
+  return config;
 }
 
 }  // namespace
 
 arrow::Result<Config> ParseYaml(const std::string& text, const std::string& source) {
-  Config config;
-  config.source = source;
-  YAML::Node root;
+  // The parser above never relies on exceptions; this is the net for whatever yaml-cpp
+  // (or an allocation) still throws, since an escaping exception ends the process.
   try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
-  }
-  if (root.IsNull()) return config;
-  if (!root.IsMap()) return arrow::Status::Invalid(source, ": expected a mapping at top level");
-  // defaults.chunk_size applies to every stream, so read it before streams.
-  if (root["defaults"] && root["defaults"]["chunk_size"]) {
-    ARROW_RETURN_NOT_OK(
-        ParseNode(root["defaults"]["chunk_size"], "defaults.chunk_size", source, &config));
-  }
-  try {
-    for (const auto& kv : root) {
-      ARROW_RETURN_NOT_OK(ParseNode(kv.second, kv.first.as<std::string>(), source, &config));
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
     }
-  } catch (const YAML::Exception& e) {
-    return arrow::Status::Invalid(source, ": ", e.what());
+    return ParseRoot(root, source);
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid(source, ": cannot read config: ", e.what());
   }
-  return config;
 }
 
 arrow::Status Validate(const Config& c) {
   const std::string src = c.source.empty() ? "config" : c.source;
-  auto port_ok = [](int p) { return p >= 0 && p <= 65535; };
-  if (!port_ok(c.flight.port)) return KeyError(src, "flight.port", "must be 0..65535");
-  if (!port_ok(c.http.port)) return KeyError(src, "http.port", "must be 0..65535");
+  for (const auto& [key, integer] : IntegerKeys()) {
+    auto st = CheckRange(integer, integer.get(c));
+    if (!st.ok()) return KeyError(src, key, st.message());
+  }
   if (c.db_path.empty()) return KeyError(src, "db_path", "must not be empty");
-  if (c.http_max_body_bytes <= 0) return KeyError(src, "http.max_body_bytes", "must be positive");
-  if (c.duckdb_threads < 0) return KeyError(src, "duckdb.threads", "must be >= 0");
-  if (c.checkpoint_interval_s < 0) {
-    return KeyError(src, "duckdb.checkpoint_interval_s", "must be >= 0");
-  }
-  if (c.limits.max_batch_bytes <= 0) {
-    return KeyError(src, "limits.max_batch_bytes", "must be positive");
-  }
-  if (c.limits.max_concurrent_requests <= 0) {
-    return KeyError(src, "limits.max_concurrent_requests", "must be positive");
-  }
-  if (c.limits.query_timeout_s < 0) return KeyError(src, "limits.query_timeout_s", "must be >= 0");
-  if (c.limits.shutdown_grace_s < 0) {
-    return KeyError(src, "limits.shutdown_grace_s", "must be >= 0");
-  }
-  if (c.http_max_connections <= 0) return KeyError(src, "http.max_connections", "must be positive");
-  if (c.http_header_timeout_s <= 0) return KeyError(src, "http.header_timeout_s", "must be positive");
-  if (c.http_read_timeout_s <= 0) return KeyError(src, "http.read_timeout_s", "must be positive");
-  if (c.default_chunk_size <= 0) return KeyError(src, "defaults.chunk_size", "must be positive");
   static const std::set<std::string> algorithms = {"zstd", "lz4", "none"};
   if (!algorithms.count(c.compression_algorithm)) {
     return KeyError(src, "compression.algorithm", "must be zstd, lz4 or none");
@@ -359,11 +436,8 @@ arrow::Result<Config> Load(const std::string& path,
                            const Overrides& overrides) {
   Config config;
   if (!path.empty()) {
-    std::ifstream in(path);
-    if (!in) return arrow::Status::IOError("cannot read config file '", path, "'");
-    std::stringstream text;
-    text << in.rdbuf();
-    ARROW_ASSIGN_OR_RAISE(config, ParseYaml(text.str(), path));
+    ARROW_ASSIGN_OR_RAISE(const auto text, ReadConfigFile(path));
+    ARROW_ASSIGN_OR_RAISE(config, ParseYaml(text, path));
   }
   // ARROWPORT_FLIGHT_PORT -> flight.port, ARROWPORT_DB_PATH -> db_path, ...
   for (const auto& entry : environ_entries) {

@@ -86,7 +86,7 @@ struct Server::Impl {
         modified = now;
         logger.Info(signal == SIGHUP ? "SIGHUP: reloading config" : "config file changed",
                     {{"file", setup.config_path}});
-        (void)ReloadConfig();
+        (void)ReloadConfig();  // logs its own errors; the old config stays in force
       }
     }
   }
@@ -99,8 +99,20 @@ struct Server::Impl {
     return time;
   }
 
+  // Never throws: it runs on the watcher thread, where an escaping exception would
+  // terminate a server that is serving fine on its previous config.
   arrow::Status ReloadConfig() {
     std::lock_guard<std::mutex> lock(reload_mutex);
+    try {
+      return ReloadConfigLocked();
+    } catch (const std::exception& e) {
+      logger.Error("config reload rejected; previous config stays in force",
+                   {{"error", e.what()}});
+      return arrow::Status::UnknownError("config reload failed: ", e.what());
+    }
+  }
+
+  arrow::Status ReloadConfigLocked() {
     if (setup.config_path.empty()) {
       return arrow::Status::Invalid("server was started without --config; nothing to reload");
     }
@@ -207,7 +219,18 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
                                                std::to_string(impl->http->port())},
                                   {"database", config.db_path}});
   if (!raw_impl->setup.config_path.empty() || config.checkpoint_interval_s > 0) {
-    raw_impl->watcher = std::thread([raw_impl] { raw_impl->WatchConfig(); });
+    raw_impl->watcher = std::thread([raw_impl] {
+      // An exception must neither end the process (std::terminate) nor silently stop
+      // reloads and checkpoints: log it and watch again.
+      while (!raw_impl->stop_watcher) {
+        try {
+          raw_impl->WatchConfig();
+        } catch (const std::exception& e) {
+          raw_impl->logger.Error("config watcher failed; restarting it", {{"error", e.what()}});
+          std::this_thread::sleep_for(std::chrono::seconds(1));  // no hot loop if it recurs
+        }
+      }
+    });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
