@@ -24,12 +24,14 @@ arrow::Result<std::string> ReadConfigFile(const std::string& path) {
   // type check below gets a chance to refuse it.
   file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (file.fd < 0) {
-    return arrow::Status::IOError("cannot read config file '", path, "': ", std::strerror(errno));
+    return arrow::Status::IOError("cannot read config file '", path, "': ",
+                                  std::strerror(errno));
   }
   // fstat on the open descriptor, not stat on the path: the file checked is the file read.
   struct stat info {};
   if (::fstat(file.fd, &info) != 0) {
-    return arrow::Status::IOError("cannot read config file '", path, "': ", std::strerror(errno));
+    return arrow::Status::IOError("cannot read config file '", path, "': ",
+                                  std::strerror(errno));
   }
   if (!S_ISREG(info.st_mode)) {
     return arrow::Status::Invalid("config file '", path, "' is not a regular file");

@@ -62,7 +62,8 @@ void StreamRouter::Place(const std::string& stream, Entry& entry, Pool pool) {
 
 void StreamRouter::Trim(Pool pool) {
   auto* names = Recency(pool);
-  const size_t cap = pool == Pool::kWorking ? limits_.max_streams : limits_.max_failing_streams;
+  const size_t cap =
+      pool == Pool::kWorking ? limits_.max_streams : limits_.max_failing_streams;
   // At least one: the entry just touched sits at the front and must survive.
   while (names->size() > std::max<size_t>(cap, 1)) {
     entries_.erase(names->back());

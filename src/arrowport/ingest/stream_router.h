@@ -55,7 +55,7 @@ class StreamRouter {
   struct Entry {
     StreamCounters counters;
     Pool pool = Pool::kConfigured;
-    std::list<std::string>::iterator position;  // in the pool's recency list (not kConfigured)
+    std::list<std::string>::iterator position;  // in its pool's list; unused for kConfigured
   };
 
   // All with mutex_ held.
