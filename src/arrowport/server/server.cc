@@ -158,6 +158,15 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     db_options.init_sql.insert(db_options.init_sql.begin(), "LOAD " + QuoteIdentifier(extension));
   }
   ARROW_ASSIGN_OR_RAISE(impl->database, storage::Database::Open(db_options));
+  impl->logger.Info("database opened",
+                    {{"database", config.db_path},
+                     {"memory_limit", impl->database->memory_limit()},
+                     {"memory_limit_source", config.duckdb_memory_limit.empty()
+                                                 ? (config.db_path == ":memory:"
+                                                        ? "DuckDB default (in-memory database)"
+                                                        : "default: min(25% of RAM, 50% of "
+                                                          "cgroup limit, 1 GiB)")
+                                                 : "duckdb.memory_limit"}});
   {
     ARROW_ASSIGN_OR_RAISE(auto conn, impl->database->Connect());
     for (const auto& [name, location] : config.views) {

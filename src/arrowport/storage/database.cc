@@ -17,6 +17,7 @@
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/storage/direct_append.h"
 #include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/memory_limit.h"
 
 namespace arrowport::storage {
 
@@ -149,6 +150,7 @@ struct Database::Impl {
   duckdb_database db = nullptr;
   std::string path;
   std::string catalog;                   // name of the main catalog (current_database())
+  std::string memory_limit;              // effective, as DuckDB reports it
   std::atomic<uint64_t> next_stream{0};  // unique view names across connections
   ~Impl() {
     if (db) duckdb_close(&db);
@@ -158,6 +160,7 @@ struct Database::Impl {
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Database::~Database() = default;
 const std::string& Database::path() const { return impl_->path; }
+const std::string& Database::memory_limit() const { return impl_->memory_limit; }
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   duckdb_config config = nullptr;
@@ -178,7 +181,11 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // whatever the host's /etc/localtime says.
   (void)duckdb_set_config(config, "TimeZone", "UTC");
   if (options.threads > 0) ARROW_RETURN_NOT_OK(set("threads", std::to_string(options.threads)));
-  if (!options.memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", options.memory_limit));
+  std::string memory_limit = options.memory_limit;
+  if (memory_limit.empty() && options.path != ":memory:") {
+    memory_limit = MemoryLimitSetting(DefaultMemoryLimitBytes());
+  }
+  if (!memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", memory_limit));
 
   auto impl = std::make_unique<Impl>();
   impl->path = options.path;
@@ -195,6 +202,10 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
   ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));
   database->impl_->catalog = scalar->ToString();
+  ARROW_ASSIGN_OR_RAISE(auto limit,
+                        conn->QueryTable("SELECT current_setting('memory_limit')::VARCHAR"));
+  ARROW_ASSIGN_OR_RAISE(auto limit_scalar, limit->column(0)->GetScalar(0));
+  database->impl_->memory_limit = limit_scalar->ToString();
   ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
   for (const auto& sql : options.init_sql) {
     auto st = conn->Execute(sql);

@@ -14,7 +14,10 @@ namespace arrowport::storage {
 struct DatabaseOptions {
   std::string path = "arrowport.duckdb";  ///< file path or ":memory:"
   int threads = 0;                         ///< 0 = DuckDB default
-  std::string memory_limit;                ///< e.g. "4GB"; empty = DuckDB default
+  /// e.g. "4GB". Empty: DefaultMemoryLimitBytes() (memory_limit.h) for a file database;
+  /// DuckDB's default (80% of RAM) for ":memory:", whose tables live in that memory and
+  /// would otherwise spill to ./.tmp.
+  std::string memory_limit;
   std::vector<std::string> init_sql;       ///< run once after opening
 };
 
@@ -59,6 +62,8 @@ class Database {
 
   arrow::Result<std::unique_ptr<Connection>> Connect();
   const std::string& path() const;
+  /// The memory limit in force, as DuckDB reports it (e.g. "1.0 GiB").
+  const std::string& memory_limit() const;
 
   /// Writes the WAL into the database file (DuckDB CHECKPOINT) on a connection of its own.
   arrow::Status Checkpoint();
