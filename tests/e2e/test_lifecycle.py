@@ -94,3 +94,85 @@ def test_database_locked_by_another_server(start_server, tmp_path):
                            "--http-port", "0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "cannot open database" in proc.stderr
+
+
+def serve_with_config(tmp_path, config, env=None, timeout=60, limit_memory=False):
+    def cap_address_space():  # a config reader that never stops must not take the machine
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    args = [ARROWPORT, "serve", "--db", str(tmp_path / "c.duckdb"), "--flight-port", "0",
+            "--http-port", "0"]
+    if config is not None:
+        args += ["--config", str(config)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env,
+                          preexec_fn=cap_address_space if limit_memory else None)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("defaults: 5\n", "defaults"),
+    ("defaults: {chunk_size: [1]}\n", "defaults.chunk_size"),
+    ("streams: {s: {target_table: [x]}}\n", "streams.s.target_table"),
+    ("flight: {port: 4294975111}\n", "flight.port"),
+    ("duckdb: {threads: 100000}\n", "duckdb.threads"),
+])
+def test_malformed_config_fails_at_start_with_file_and_key(tmp_path, text, key):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    proc = serve_with_config(tmp_path, config)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{config}: key '{key}': " in proc.stderr
+
+
+def test_config_that_is_not_a_regular_file_fails_at_start(tmp_path):
+    directory = tmp_path / "conf.d"
+    directory.mkdir()
+    proc = serve_with_config(tmp_path, directory)
+    assert proc.returncode == 2, proc.stderr
+    assert f"config file '{directory}' is not a regular file" in proc.stderr
+    env = dict(os.environ, ARROWPORT_CONFIG="/dev/zero")
+    proc = serve_with_config(tmp_path, None, env=env, timeout=30, limit_memory=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "config file '/dev/zero' is not a regular file" in proc.stderr
+
+
+def test_out_of_range_environment_port_fails(tmp_path):
+    env = dict(os.environ, ARROWPORT_FLIGHT_PORT="4294975111")
+    proc = serve_with_config(tmp_path, None, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "ARROWPORT_FLIGHT_PORT" in proc.stderr and "0..65535" in proc.stderr
+
+
+def test_broken_config_on_hot_reload_is_logged_and_ignored(start_server, tmp_path):
+    from test_trust import rows_in, wait_for
+    config = tmp_path / "routing.yaml"
+    config.write_text("streams:\n  s: {target_table: first}\n")
+    server = start_server("--config", str(config))
+    client = server.client()
+    one = pa.table({"x": pa.array([1], pa.int64())})
+    put(client, one, {"stream": "s"})
+
+    def rejected(count, reason):
+        return wait_for(lambda: server.stderr().count("config reload rejected") >= count
+                        and reason in server.stderr())
+
+    config.write_text("defaults: 5\n")  # used to throw YAML::BadSubscript in the watcher
+    assert rejected(1, f"{config}: key 'defaults'"), server.stderr()
+    assert server.proc.poll() is None
+    put(client, one, {"stream": "s"})
+    assert rows_in(client, "first") == 2
+
+    config.unlink()  # replaced by a directory: used to reload as an empty config
+    config.mkdir()
+    assert rejected(2, "is not a regular file"), server.stderr()
+    put(client, one, {"stream": "s"})
+    config.rmdir()  # deleted
+    assert rejected(3, f"cannot read config file '{config}'"), server.stderr()
+    put(client, one, {"stream": "s"})
+    assert server.proc.poll() is None
+    assert rows_in(client, "first") == 4 and rows_in(client, "s") is None
+
+    config.write_text("streams:\n  s: {target_table: second}\n")  # a fixed file applies again
+    assert wait_for(lambda: "config reloaded" in server.stderr())
+    put(client, one, {"stream": "s"})
+    assert rows_in(client, "second") == 1
+    assert server.stop() == 0

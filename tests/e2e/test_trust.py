@@ -225,6 +225,7 @@ def crash_round(start_server, db, batch_offset, rng):
 
 
 def run_crashes(start_server, tmp_path, kills):
+    """Returns the database file, which then has the history of every kill."""
     db, rng, offset, survived, verified = tmp_path / "crash.duckdb", random.Random(1234), 0, 0, 0
     for _ in range(kills):
         acked, offset = crash_round(start_server, db, offset, rng)
@@ -232,15 +233,7 @@ def run_crashes(start_server, tmp_path, kills):
         survived += 1
         verified += acked
     print(f"crash safety: {survived} kill -9 survived, {verified} acknowledged batches verified")
-
-
-def test_kill_9_keeps_every_acknowledged_batch(start_server, tmp_path):
-    run_crashes(start_server, tmp_path, kills=3)
-
-
-@pytest.mark.slow
-def test_kill_9_twenty_times(start_server, tmp_path):
-    run_crashes(start_server, tmp_path, kills=20)
+    return db
 
 
 def peak_rss_bytes(pid):
@@ -270,13 +263,23 @@ def stream_gigabytes(server, gigabytes):
     assert rss < 1 << 30, f"peak RSS {rss / 2**20:.0f} MiB"
 
 
-def test_bounded_memory_one_gigabyte(server):
-    stream_gigabytes(server, 1)
+def check_memory_after_crashes(start_server, tmp_path, kills, gigabytes):
+    # The bound is checked on the database the crash rounds left behind, not on a fresh
+    # file: peaks of 0.9-1.1 GiB were reported on a database with 30 kill -9 cycles behind
+    # it while DuckDB's memory limit defaulted to 80% of RAM.
+    db = run_crashes(start_server, tmp_path, kills=kills)
+    server = start_server(db=db)
+    stream_gigabytes(server, gigabytes)
+    assert "database opened" in server.stderr() and "memory_limit=" in server.stderr()
+
+
+def test_kill_9_keeps_every_acknowledged_batch_then_memory_stays_bounded(start_server, tmp_path):
+    check_memory_after_crashes(start_server, tmp_path, kills=3, gigabytes=1)
 
 
 @pytest.mark.slow
-def test_bounded_memory_ten_gigabytes(server):
-    stream_gigabytes(server, 10)
+def test_kill_9_twenty_times_then_ten_gigabytes(start_server, tmp_path):
+    check_memory_after_crashes(start_server, tmp_path, kills=20, gigabytes=10)
 
 
 def test_awkward_schemas(server):

@@ -2,14 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <charconv>
-#include <fstream>
-#include <functional>
 #include <set>
-#include <sstream>
 
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/config/config_file.h"
+#include "arrowport/config/config_keys.h"
 
 namespace arrowport::config {
 
@@ -48,115 +46,40 @@ arrow::Status KeyError(const std::string& source, const std::string& key,
                                 "': ", reason);
 }
 
-arrow::Result<int64_t> ParseInt(const std::string& text) {
-  int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size()) {
-    return arrow::Status::Invalid("'", text, "' is not an integer");
+// yaml-cpp throws on as<>() of a non-scalar (BadConversion) and on operator[] of a
+// scalar (BadSubscript). Node access below only reads Scalar() after IsScalar() and
+// subscripts after IsMap(), so every malformed shape becomes a KeyError instead.
+const char* Kind(const YAML::Node& node) {
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  if (node.IsNull()) return "null";
+  return "a scalar";
+}
+
+// The text of a mapping key; keys that are lists, mappings or null are refused.
+arrow::Result<std::string> KeyName(const YAML::Node& key, const std::string& source,
+                                   const std::string& parent) {
+  if (!key.IsScalar()) {
+    return KeyError(source, parent.empty() ? "(top level)" : parent,
+                    std::string("a key must be a plain name, got ") + Kind(key));
   }
-  return value;
+  return key.Scalar();
 }
 
-arrow::Result<bool> ParseBool(const std::string& text) {
-  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
-  return arrow::Status::Invalid("'", text, "' is not a boolean");
+std::string Join(const std::string& parent, const std::string& child) {
+  return parent.empty() ? child : parent + "." + child;
 }
 
-// One setter per canonical scalar key; the same table serves YAML and environment.
-using Setter = std::function<arrow::Status(Config&, const std::string&)>;
-
-Setter IntSetter(int Config::*field) {
-  return [field](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-    c.*field = static_cast<int>(n);
-    return arrow::Status::OK();
-  };
-}
-Setter Int64Setter(int64_t Config::*field) {
-  return [field](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(c.*field, ParseInt(v));
-    return arrow::Status::OK();
-  };
-}
-Setter StringSetter(std::string Config::*field) {
-  return [field](Config& c, const std::string& v) {
-    c.*field = v;
-    return arrow::Status::OK();
-  };
-}
-
-Setter LimitSetter(int64_t Config::Limits::*field) {
-  return [field](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(c.limits.*field, ParseInt(v));
-    return arrow::Status::OK();
-  };
-}
-
-Setter HostSetter(Endpoint Config::*endpoint) {
-  return [endpoint](Config& c, const std::string& v) {
-    (c.*endpoint).host = v;
-    return arrow::Status::OK();
-  };
-}
-Setter PortSetter(Endpoint Config::*endpoint) {
-  return [endpoint](Config& c, const std::string& v) {
-    ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-    (c.*endpoint).port = static_cast<int>(n);
-    return arrow::Status::OK();
-  };
-}
-
-const std::map<std::string, Setter>& ScalarKeys() {
-  static const std::map<std::string, Setter> keys{
-      {"db_path", StringSetter(&Config::db_path)},
-      {"flight.host", HostSetter(&Config::flight)},
-      {"flight.port", PortSetter(&Config::flight)},
-      {"http.host", HostSetter(&Config::http)},
-      {"http.port", PortSetter(&Config::http)},
-      {"http.max_body_bytes", Int64Setter(&Config::http_max_body_bytes)},
-      {"tls.cert", StringSetter(&Config::tls_cert)},
-      {"tls.key", StringSetter(&Config::tls_key)},
-      {"duckdb.threads", IntSetter(&Config::duckdb_threads)},
-      {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
-      {"duckdb.checkpoint_interval_s", Int64Setter(&Config::checkpoint_interval_s)},
-      {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
-      {"compression.level", IntSetter(&Config::compression_level)},
-      {"defaults.chunk_size", Int64Setter(&Config::default_chunk_size)},
-      {"http.max_connections", IntSetter(&Config::http_max_connections)},
-      {"http.header_timeout_s", Int64Setter(&Config::http_header_timeout_s)},
-      {"http.read_timeout_s", Int64Setter(&Config::http_read_timeout_s)},
-      {"limits.max_batch_bytes", LimitSetter(&Config::Limits::max_batch_bytes)},
-      {"limits.max_concurrent_requests", [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
-         c.limits.max_concurrent_requests = static_cast<int>(n);
-         return arrow::Status::OK();
-       }},
-      {"limits.query_timeout_s", LimitSetter(&Config::Limits::query_timeout_s)},
-      {"limits.shutdown_grace_s", LimitSetter(&Config::Limits::shutdown_grace_s)},
-      {"auth.enabled", [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(c.auth_enabled, ParseBool(v));
-         return arrow::Status::OK();
-       }},
-      {"auth.token_ttl_s", Int64Setter(&Config::auth_token_ttl_s)},
-      {"log.level", StringSetter(&Config::log_level)},
-      {"log.format", StringSetter(&Config::log_format)},
-  };
-  return keys;
-}
-
-// Seed projects' spellings, accepted as aliases of canonical keys.
-const std::map<std::string, std::string>& Aliases() {
-  static const std::map<std::string, std::string> aliases{
-      {"api.host", "http.host"},          {"api.port", "http.port"},
-      {"duckdb.path", "db_path"},         {"duckdb_extensions", "duckdb.extensions"},
-  };
-  return aliases;
-}
-
-std::string Canonical(const std::string& key) {
-  auto it = Aliases().find(key);
-  return it == Aliases().end() ? key : it->second;
+// Whether `key` is a section holding other keys (so a scalar there is a shape error).
+bool IsSection(const std::string& key) {
+  const std::string prefix = key + ".";
+  for (const auto& [name, _] : ScalarKeys()) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  for (const char* name : {"duckdb.init_sql", "duckdb.extensions", "auth.users"}) {
+    if (std::string(name).rfind(prefix, 0) == 0) return true;
+  }
+  return false;
 }
 
 arrow::Result<std::vector<std::string>> StringList(const YAML::Node& node,
@@ -167,7 +90,7 @@ arrow::Result<std::vector<std::string>> StringList(const YAML::Node& node,
   if (!node.IsSequence()) return KeyError(source, key, "expected a list of strings");
   for (const auto& item : node) {
     if (!item.IsScalar()) return KeyError(source, key, "expected a list of strings");
-    out.push_back(item.as<std::string>());
+    out.push_back(item.Scalar());
   }
   return out;
 }
@@ -180,13 +103,16 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
   StreamConfig stream;
   stream.chunk_size = config->default_chunk_size;
   if (!node.IsNull() && !node.IsMap()) {
-    return KeyError(source, prefix, "expected a mapping");
+    return KeyError(source, prefix, std::string("expected a mapping, got ") + Kind(node));
   }
   for (const auto& kv : node) {
-    const auto key = kv.first.as<std::string>();
+    ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, prefix));
     const auto full = prefix + "." + key;
-    if (!kv.second.IsScalar()) return KeyError(source, full, "expected a scalar value");
-    const auto value = kv.second.as<std::string>();
+    if (!kv.second.IsScalar()) {
+      return KeyError(source, full, std::string("expected a scalar value, got ") +
+                                        Kind(kv.second));
+    }
+    const auto& value = kv.second.Scalar();
     arrow::Status st;
     if (key == "target_table") {
       st = ValidateName("table", value);
@@ -222,14 +148,20 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
   return arrow::Status::OK();
 }
 
+// The deepest canonical key is three levels down; YAML anchors can make a mapping contain
+// itself (`a: &x {b: *x}`), which would otherwise recurse until the stack overflows.
+constexpr int kMaxDepth = 8;
+
 arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
-                        const std::string& source, Config* config) {
+                        const std::string& source, Config* config, int depth = 0) {
   const std::string key = Canonical(path);
+  if (depth > kMaxDepth) return KeyError(source, path, "nested too deeply");
   if (key == "streams") {
     if (node.IsNull()) return arrow::Status::OK();
     if (!node.IsMap()) return KeyError(source, path, "expected a mapping of stream names");
     for (const auto& kv : node) {
-      ARROW_RETURN_NOT_OK(ParseStream(kv.first.as<std::string>(), kv.second, source, config));
+      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(kv.first, source, path));
+      ARROW_RETURN_NOT_OK(ParseStream(name, kv.second, source, config));
     }
     return arrow::Status::OK();
   }
@@ -237,11 +169,11 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     if (node.IsNull()) return arrow::Status::OK();
     if (!node.IsMap()) return KeyError(source, path, "expected a mapping of view names");
     for (const auto& kv : node) {
-      const auto name = kv.first.as<std::string>();
+      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(kv.first, source, path));
       auto st = ValidateName("view", name);
       if (!st.ok()) return KeyError(source, "views." + name, st.message());
       if (!kv.second.IsScalar()) return KeyError(source, "views." + name, "expected a path");
-      config->views[name] = kv.second.as<std::string>();
+      config->views[name] = kv.second.Scalar();
     }
     return arrow::Status::OK();
   }
@@ -257,77 +189,75 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     if (!node.IsNull() && !node.IsSequence()) return KeyError(source, path, "expected a list");
     return arrow::Status::OK();  // user management lands with the auth work
   }
-  if (node.IsMap()) {
+  auto it = ScalarKeys().find(key);
+  if (node.IsMap() && it == ScalarKeys().end()) {
     for (const auto& kv : node) {
-      const auto child = kv.first.as<std::string>();
-      ARROW_RETURN_NOT_OK(
-          ParseNode(kv.second, path.empty() ? child : path + "." + child, source, config));
+      ARROW_ASSIGN_OR_RAISE(const auto child, KeyName(kv.first, source, path));
+      ARROW_RETURN_NOT_OK(ParseNode(kv.second, Join(path, child), source, config, depth + 1));
     }
     return arrow::Status::OK();
   }
-  auto it = ScalarKeys().find(key);
   if (it == ScalarKeys().end()) {
+    if (IsSection(key)) {
+      return KeyError(source, path, std::string("expected a mapping, got ") + Kind(node));
+    }
     return KeyError(source, path, "unknown key");
   }
-  if (!node.IsScalar()) return KeyError(source, path, "expected a scalar value");
-  auto st = it->second(*config, node.as<std::string>());
+  if (!node.IsScalar()) {
+    return KeyError(source, path, std::string("expected a scalar value, got ") + Kind(node));
+  }
+  auto st = it->second(*config, node.Scalar());
   if (!st.ok()) return KeyError(source, path, st.message());
   return arrow::Status::OK();
+}
+
+arrow::Result<Config> ParseRoot(const YAML::Node& root, const std::string& source) {
+  Config config;
+  config.source = source;
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) return arrow::Status::Invalid(source, ": expected a mapping at top level");
+  // defaults.chunk_size applies to every stream, so read it before streams. A `defaults`
+  // that is not a mapping is reported by the loop below.
+  for (const auto& kv : root) {
+    if (!kv.first.IsScalar() || Canonical(kv.first.Scalar()) != "defaults") continue;
+    if (!kv.second.IsMap()) continue;
+    for (const auto& entry : kv.second) {
+      if (!entry.first.IsScalar() || entry.first.Scalar() != "chunk_size") continue;
+      ARROW_RETURN_NOT_OK(ParseNode(entry.second, "defaults.chunk_size", source, &config));
+    }
+  }
+  for (const auto& kv : root) {
+    ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, ""));
+    ARROW_RETURN_NOT_OK(ParseNode(kv.second, key, source, &config));
+  }
+  return config;
 }
 
 }  // namespace
 
 arrow::Result<Config> ParseYaml(const std::string& text, const std::string& source) {
-  Config config;
-  config.source = source;
-  YAML::Node root;
+  // The parser above never relies on exceptions; this is the net for whatever yaml-cpp
+  // (or an allocation) still throws, since an escaping exception ends the process.
   try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
-  }
-  if (root.IsNull()) return config;
-  if (!root.IsMap()) return arrow::Status::Invalid(source, ": expected a mapping at top level");
-  // defaults.chunk_size applies to every stream, so read it before streams.
-  if (root["defaults"] && root["defaults"]["chunk_size"]) {
-    ARROW_RETURN_NOT_OK(
-        ParseNode(root["defaults"]["chunk_size"], "defaults.chunk_size", source, &config));
-  }
-  try {
-    for (const auto& kv : root) {
-      ARROW_RETURN_NOT_OK(ParseNode(kv.second, kv.first.as<std::string>(), source, &config));
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
     }
-  } catch (const YAML::Exception& e) {
-    return arrow::Status::Invalid(source, ": ", e.what());
+    return ParseRoot(root, source);
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid(source, ": cannot read config: ", e.what());
   }
-  return config;
 }
 
 arrow::Status Validate(const Config& c) {
   const std::string src = c.source.empty() ? "config" : c.source;
-  auto port_ok = [](int p) { return p >= 0 && p <= 65535; };
-  if (!port_ok(c.flight.port)) return KeyError(src, "flight.port", "must be 0..65535");
-  if (!port_ok(c.http.port)) return KeyError(src, "http.port", "must be 0..65535");
+  for (const auto& [key, integer] : IntegerKeys()) {
+    auto st = CheckRange(integer, integer.get(c));
+    if (!st.ok()) return KeyError(src, key, st.message());
+  }
   if (c.db_path.empty()) return KeyError(src, "db_path", "must not be empty");
-  if (c.http_max_body_bytes <= 0) return KeyError(src, "http.max_body_bytes", "must be positive");
-  if (c.duckdb_threads < 0) return KeyError(src, "duckdb.threads", "must be >= 0");
-  if (c.checkpoint_interval_s < 0) {
-    return KeyError(src, "duckdb.checkpoint_interval_s", "must be >= 0");
-  }
-  if (c.limits.max_batch_bytes <= 0) {
-    return KeyError(src, "limits.max_batch_bytes", "must be positive");
-  }
-  if (c.limits.max_concurrent_requests <= 0) {
-    return KeyError(src, "limits.max_concurrent_requests", "must be positive");
-  }
-  if (c.limits.query_timeout_s < 0) return KeyError(src, "limits.query_timeout_s", "must be >= 0");
-  if (c.limits.shutdown_grace_s < 0) {
-    return KeyError(src, "limits.shutdown_grace_s", "must be >= 0");
-  }
-  if (c.http_max_connections <= 0) return KeyError(src, "http.max_connections", "must be positive");
-  if (c.http_header_timeout_s <= 0) return KeyError(src, "http.header_timeout_s", "must be positive");
-  if (c.http_read_timeout_s <= 0) return KeyError(src, "http.read_timeout_s", "must be positive");
-  if (c.default_chunk_size <= 0) return KeyError(src, "defaults.chunk_size", "must be positive");
   static const std::set<std::string> algorithms = {"zstd", "lz4", "none"};
   if (!algorithms.count(c.compression_algorithm)) {
     return KeyError(src, "compression.algorithm", "must be zstd, lz4 or none");
@@ -359,11 +289,8 @@ arrow::Result<Config> Load(const std::string& path,
                            const Overrides& overrides) {
   Config config;
   if (!path.empty()) {
-    std::ifstream in(path);
-    if (!in) return arrow::Status::IOError("cannot read config file '", path, "'");
-    std::stringstream text;
-    text << in.rdbuf();
-    ARROW_ASSIGN_OR_RAISE(config, ParseYaml(text.str(), path));
+    ARROW_ASSIGN_OR_RAISE(const auto text, ReadConfigFile(path));
+    ARROW_ASSIGN_OR_RAISE(config, ParseYaml(text, path));
   }
   // ARROWPORT_FLIGHT_PORT -> flight.port, ARROWPORT_DB_PATH -> db_path, ...
   for (const auto& entry : environ_entries) {

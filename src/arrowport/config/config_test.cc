@@ -71,9 +71,10 @@ TEST(Config, InvalidValuesAreRejected) {
   EXPECT_FALSE(ParseYaml("streams: {\"bad name\": {}}\n", "c.yaml").ok());
   EXPECT_FALSE(ParseYaml("[1, 2]\n", "c.yaml").ok());
   EXPECT_FALSE(ParseYaml("a: [\n", "c.yaml").ok());
-  auto config = ParseYaml("flight: {port: 70000}\n", "c.yaml");
-  ASSERT_TRUE(config.ok());
-  EXPECT_FALSE(Validate(*config).ok());
+  EXPECT_FALSE(ParseYaml("flight: {port: 70000}\n", "c.yaml").ok());  // range-checked
+  Config config;
+  config.flight.port = 70000;  // built in code: Validate still catches it
+  EXPECT_FALSE(Validate(config).ok());
   auto level = ParseYaml("log: {level: verbose}\n", "c.yaml");
   ASSERT_TRUE(level.ok());
   auto st = Validate(*level);
@@ -110,8 +111,9 @@ TEST(Config, CheckpointInterval) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->checkpoint_interval_s, 30);
   auto negative = ParseYaml("duckdb: {checkpoint_interval_s: -1}\n", "c.yaml");
-  ASSERT_TRUE(negative.ok());
-  EXPECT_FALSE(Validate(*negative).ok());
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("duckdb.checkpoint_interval_s"),
+            std::string::npos);
 }
 }  // namespace arrowport::config
 
@@ -124,4 +126,115 @@ TEST(Config, UnsupportedSecurityIsRefusedNotIgnored) {
   ASSERT_TRUE(auth.ok());
   EXPECT_NE(Validate(*auth).message().find("auth.enabled"), std::string::npos);
 }
+}  // namespace arrowport::config
+
+namespace arrowport::config {
+
+// Every malformed shape must come back as a Status naming the file; none may throw
+// (an exception here aborts the server at start and kills it on hot reload).
+TEST(Config, MalformedShapesAreErrorsNotExceptions) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"defaults: 5\n", "'defaults'"},
+      {"defaults: [1]\n", "'defaults'"},
+      {"defaults: {chunk_size: [1]}\n", "'defaults.chunk_size'"},
+      {"defaults: {chunk_size: {a: 1}}\n", "'defaults.chunk_size'"},
+      {"? [1, 2]\n: 3\n", "key"},
+      {"~: 1\n", "key"},
+      {"flight: {? {a: 1} : 2}\n", "'flight"},
+      {"streams: {[a]: {}}\n", "'streams"},
+      {"streams: {s: {[x]: 1}}\n", "'streams.s"},
+      {"streams: {s: {target_table: [x]}}\n", "'streams.s.target_table'"},
+      {"views: {[a]: b}\n", "'views"},
+      {"views: {v: [b]}\n", "'views.v'"},
+      {"duckdb: {init_sql: [[1]]}\n", "'duckdb.init_sql'"},
+      {"duckdb: {init_sql: {a: 1}}\n", "'duckdb.init_sql'"},
+      {"duckdb: 5\n", "'duckdb'"},
+      {"flight: {port: {a: 1}}\n", "'flight.port'"},
+      {"auth: {users: 5}\n", "'auth.users'"},
+      {"a: &x {b: *x}\n", ""},
+      {"streams: &s {x: *s}\n", ""},
+  };
+  for (const auto& [text, key] : cases) {
+    arrow::Result<Config> config;
+    EXPECT_NO_THROW(config = ParseYaml(text, "bad.yaml")) << text;
+    ASSERT_FALSE(config.ok()) << text;
+    const auto& message = config.status().message();
+    EXPECT_EQ(message.rfind("bad.yaml: ", 0), 0u) << text << " -> " << message;
+    EXPECT_NE(message.find(key), std::string::npos) << text << " -> " << message;
+  }
+}
+
+TEST(Config, IntegersAreRangeCheckedBeforeNarrowing) {
+  // 4294975111 = 2^32 + 7815: a static_cast<int> used to turn it into a valid port.
+  for (const auto* text : {"flight: {port: 4294975111}\n", "http: {port: 65536}\n",
+                           "flight: {port: -1}\n", "duckdb: {threads: 4294967297}\n",
+                           "compression: {level: 4294967299}\n",
+                           "limits: {max_concurrent_requests: 4294967360}\n",
+                           "http: {max_connections: 4294967808}\n"}) {
+    auto config = ParseYaml(text, "c.yaml");
+    const auto st = config.ok() ? Validate(*config) : config.status();
+    EXPECT_FALSE(st.ok()) << text;
+  }
+  auto port = ParseYaml("flight: {port: 4294975111}\n", "c.yaml");
+  ASSERT_FALSE(port.ok());
+  EXPECT_NE(port.status().message().find("key 'flight.port': must be 0..65535"),
+            std::string::npos) << port.status().ToString();
+  auto env = Load("", {"ARROWPORT_FLIGHT_PORT=4294975111"}, {});
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("ARROWPORT_FLIGHT_PORT"), std::string::npos);
+  EXPECT_FALSE(Load("", {"ARROWPORT_DUCKDB_THREADS=4294967298"}, {}).ok());
+  EXPECT_FALSE(Load("", {"ARROWPORT_HTTP_PORT=99999999999999999999"}, {}).ok());
+  EXPECT_TRUE(Load("", {"ARROWPORT_FLIGHT_PORT=65535", "ARROWPORT_HTTP_PORT=0"}, {}).ok());
+}
+
+TEST(Config, ResourceKeysAreBounded) {
+  auto check = [](const std::string& text) {
+    auto config = ParseYaml(text, "c.yaml");
+    return config.ok() ? Validate(*config) : config.status();
+  };
+  EXPECT_FALSE(check("duckdb: {threads: 100000}\n").ok());
+  EXPECT_FALSE(check("duckdb: {threads: 1025}\n").ok());
+  EXPECT_FALSE(check("duckdb: {threads: -1}\n").ok());
+  EXPECT_TRUE(check("duckdb: {threads: 1024}\n").ok());
+  EXPECT_TRUE(check("duckdb: {threads: 0}\n").ok());
+  EXPECT_FALSE(check("compression: {level: 1000}\n").ok());
+  EXPECT_FALSE(check("compression: {level: 23}\n").ok());
+  EXPECT_TRUE(check("compression: {level: 22}\n").ok());
+  EXPECT_FALSE(check("http: {max_connections: 0}\n").ok());
+  EXPECT_FALSE(check("http: {max_connections: 65537}\n").ok());
+  EXPECT_TRUE(check("http: {max_connections: 65536}\n").ok());
+  EXPECT_FALSE(check("limits: {max_concurrent_requests: 100001}\n").ok());
+  EXPECT_TRUE(check("limits: {max_concurrent_requests: 100000}\n").ok());
+  EXPECT_FALSE(check("limits: {max_batch_bytes: 1048575}\n").ok());
+  EXPECT_TRUE(check("limits: {max_batch_bytes: 1048576}\n").ok());
+  EXPECT_TRUE(check("limits: {max_batch_bytes: 17179869184}\n").ok());
+  EXPECT_FALSE(check("limits: {max_batch_bytes: 17179869185}\n").ok());
+  const auto threads = check("duckdb: {threads: 100000}\n");
+  EXPECT_NE(threads.message().find("duckdb.threads"), std::string::npos) << threads.ToString();
+  EXPECT_FALSE(Load("", {"ARROWPORT_DUCKDB_THREADS=100000"}, {}).ok());
+  EXPECT_FALSE(Load("", {"ARROWPORT_LIMITS_MAX_BATCH_BYTES=1"}, {}).ok());
+}
+
+TEST(Config, OnlyRegularFilesAreRead) {
+  // A directory used to read as an empty file, i.e. an all-defaults config.
+  auto dir = Load(::testing::TempDir(), {}, {});
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.status().message().find("not a regular file"), std::string::npos)
+      << dir.status().ToString();
+  // /dev/zero used to be read until memory ran out.
+  auto zero = Load("/dev/zero", {}, {});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("/dev/zero"), std::string::npos);
+  const std::string big = ::testing::TempDir() + "/arrowport_big_config.yaml";
+  {
+    std::ofstream out(big);
+    out << "# " << std::string((16 << 20) + 1, 'x') << "\n";
+  }
+  auto too_big = Load(big, {}, {});
+  std::remove(big.c_str());
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_NE(too_big.status().message().find("larger than"), std::string::npos)
+      << too_big.status().ToString();
+}
+
 }  // namespace arrowport::config

@@ -1,5 +1,6 @@
 #include "arrowport/ingest/stream_router.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -19,7 +20,8 @@ std::string NowIso8601() {
 }
 }  // namespace
 
-StreamRouter::StreamRouter(config::Config config) : config_(std::move(config)) {}
+StreamRouter::StreamRouter(config::Config config, StreamRouterLimits limits)
+    : limits_(limits), config_(std::move(config)) {}
 
 config::StreamConfig StreamRouter::Route(const std::string& stream) const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -29,12 +31,69 @@ config::StreamConfig StreamRouter::Route(const std::string& stream) const {
 void StreamRouter::Update(config::Config config) {
   std::lock_guard<std::mutex> lock(mutex_);
   config_ = std::move(config);
+  // Newly configured streams leave the eviction lists; streams dropped from the config
+  // join them as most recently used (they were in use until now).
+  for (auto& [name, entry] : entries_) {
+    const bool configured = config_.streams.count(name) > 0;
+    if (configured && entry.pool != Pool::kConfigured) {
+      Place(name, entry, Pool::kConfigured);
+    } else if (!configured && entry.pool == Pool::kConfigured) {
+      Place(name, entry, entry.counters.requests > 0 ? Pool::kWorking : Pool::kFailing);
+    }
+  }
+  Trim(Pool::kWorking);
+  Trim(Pool::kFailing);
+}
+
+std::list<std::string>* StreamRouter::Recency(Pool pool) {
+  if (pool == Pool::kWorking) return &working_;
+  if (pool == Pool::kFailing) return &failing_;
+  return nullptr;
+}
+
+void StreamRouter::Place(const std::string& stream, Entry& entry, Pool pool) {
+  if (auto* from = Recency(entry.pool)) from->erase(entry.position);
+  entry.pool = pool;
+  if (auto* to = Recency(pool)) {
+    to->push_front(stream);
+    entry.position = to->begin();
+  }
+}
+
+void StreamRouter::Trim(Pool pool) {
+  auto* names = Recency(pool);
+  const size_t cap =
+      pool == Pool::kWorking ? limits_.max_streams : limits_.max_failing_streams;
+  // At least one: the entry just touched sits at the front and must survive.
+  while (names->size() > std::max<size_t>(cap, 1)) {
+    entries_.erase(names->back());
+    names->pop_back();
+  }
+}
+
+StreamRouter::Entry& StreamRouter::Touch(const std::string& stream, bool success) {
+  auto [it, inserted] = entries_.try_emplace(stream);
+  Entry& entry = it->second;
+  Pool pool = entry.pool;
+  if (inserted) {
+    pool = config_.streams.count(stream) ? Pool::kConfigured
+           : success                     ? Pool::kWorking
+                                         : Pool::kFailing;
+    entry.pool = Pool::kConfigured;  // not yet in any list
+  } else if (pool == Pool::kFailing && success) {
+    pool = Pool::kWorking;  // keeps its error history
+  }
+  if (pool != Pool::kConfigured) {
+    Place(stream, entry, pool);  // to the front: most recently used
+    Trim(pool);
+  }
+  return entry;
 }
 
 void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_t batches,
                                  int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& c = counters_[stream];
+  auto& c = Touch(stream, /*success=*/true).counters;
   c.rows += rows;
   c.batches += batches;
   c.bytes += bytes;
@@ -44,8 +103,9 @@ void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_
 
 void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch) {
   std::lock_guard<std::mutex> lock(mutex_);
-  counters_[stream].errors += 1;
-  if (schema_mismatch) counters_[stream].schema_mismatches += 1;
+  auto& c = Touch(stream, /*success=*/false).counters;
+  c.errors += 1;
+  if (schema_mismatch) c.schema_mismatches += 1;
 }
 
 std::map<std::string, std::pair<config::StreamConfig, StreamCounters>>
@@ -55,8 +115,8 @@ StreamRouter::Snapshot() const {
   for (const auto& [name, _] : config_.streams) {
     out[name] = {config::RouteFor(config_, name), {}};
   }
-  for (const auto& [name, counters] : counters_) {
-    out[name] = {config::RouteFor(config_, name), counters};
+  for (const auto& [name, entry] : entries_) {
+    out[name] = {config::RouteFor(config_, name), entry.counters};
   }
   return out;
 }

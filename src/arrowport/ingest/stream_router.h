@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,26 +23,53 @@ struct StreamCounters {
   std::string last_write;  ///< ISO-8601 UTC of the last successful write
 };
 
+/// How many unconfigured streams a StreamRouter keeps counters for. Configured streams are
+/// always kept; the rest are evicted least recently used first, so a client inventing
+/// stream names cannot grow the router without bound.
+struct StreamRouterLimits {
+  size_t max_streams = 1024;  ///< unconfigured streams with at least one success
+  /// Names that never succeeded (typos, scans) have their own smaller pool, so a flood of
+  /// them cannot push out streams that carry data.
+  size_t max_failing_streams = 256;
+};
+
 /// \brief Routes stream names to table routing and keeps per-stream counters.
 /// Thread-safe: one mutex guards the config snapshot and the counters.
 class StreamRouter {
  public:
-  explicit StreamRouter(config::Config config);
+  explicit StreamRouter(config::Config config, StreamRouterLimits limits = {});
 
   config::StreamConfig Route(const std::string& stream) const;
-  /// Replaces the routing for new requests (hot reload); counters survive.
+  /// Replaces the routing for new requests (hot reload); counters survive, and streams no
+  /// longer configured become evictable.
   void Update(config::Config config);
 
   void RecordSuccess(const std::string& stream, int64_t rows, int64_t batches, int64_t bytes);
   void RecordError(const std::string& stream, bool schema_mismatch = false);
 
-  /// Configured streams and any stream seen since start, with routing and counters.
+  /// Configured streams and the recently used others, with routing and counters.
   std::map<std::string, std::pair<config::StreamConfig, StreamCounters>> Snapshot() const;
 
  private:
-  mutable std::mutex mutex_;  // guards config_ and counters_
+  enum class Pool { kConfigured, kWorking, kFailing };
+  struct Entry {
+    StreamCounters counters;
+    Pool pool = Pool::kConfigured;
+    std::list<std::string>::iterator position;  // in its pool's list; unused for kConfigured
+  };
+
+  // All with mutex_ held.
+  Entry& Touch(const std::string& stream, bool success);
+  void Place(const std::string& stream, Entry& entry, Pool pool);
+  void Trim(Pool pool);
+  std::list<std::string>* Recency(Pool pool);
+
+  const StreamRouterLimits limits_;
+  mutable std::mutex mutex_;  // guards config_, entries_, working_ and failing_
   config::Config config_;
-  std::map<std::string, StreamCounters> counters_;
+  std::map<std::string, Entry> entries_;
+  std::list<std::string> working_;  // kWorking names, most recently used first
+  std::list<std::string> failing_;  // kFailing names, most recently used first
 };
 
 /// `{"streams": [{stream, target_table, chunk_size, schema_policy, commit, compression,

@@ -93,7 +93,7 @@ struct Server::Impl {
         modified = now;
         logger.Info(signal == SIGHUP ? "SIGHUP: reloading config" : "config file changed",
                     {{"file", setup.config_path}});
-        (void)ReloadConfig();
+        (void)ReloadConfig();  // logs its own errors; the old config stays in force
       }
     }
   }
@@ -106,8 +106,20 @@ struct Server::Impl {
     return time;
   }
 
+  // Never throws: it runs on the watcher thread, where an escaping exception would
+  // terminate a server that is serving fine on its previous config.
   arrow::Status ReloadConfig() {
     std::lock_guard<std::mutex> lock(reload_mutex);
+    try {
+      return ReloadConfigLocked();
+    } catch (const std::exception& e) {
+      logger.Error("config reload rejected; previous config stays in force",
+                   {{"error", e.what()}});
+      return arrow::Status::UnknownError("config reload failed: ", e.what());
+    }
+  }
+
+  arrow::Status ReloadConfigLocked() {
     if (setup.config_path.empty()) {
       return arrow::Status::Invalid("server was started without --config; nothing to reload");
     }
@@ -156,6 +168,15 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     db_options.init_sql.insert(db_options.init_sql.begin(), "LOAD " + QuoteIdentifier(extension));
   }
   ARROW_ASSIGN_OR_RAISE(impl->database, storage::Database::Open(db_options));
+  impl->logger.Info("database opened",
+                    {{"database", config.db_path},
+                     {"memory_limit", impl->database->memory_limit()},
+                     {"memory_limit_source", config.duckdb_memory_limit.empty()
+                                                 ? (config.db_path == ":memory:"
+                                                        ? "DuckDB default (in-memory database)"
+                                                        : "default: min(25% of RAM, 50% of "
+                                                          "cgroup limit, 1 GiB)")
+                                                 : "duckdb.memory_limit"}});
   if (!impl->database->direct_append_enabled()) {
     impl->logger.Warn("DuckDB library differs from the one Arrowport was built against: "
                       "small appends use DuckDB's public appender (slower, same results)",
@@ -235,7 +256,18 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
                                                std::to_string(impl->http->port())},
                                   {"database", config.db_path}});
   if (!raw_impl->setup.config_path.empty() || config.checkpoint_interval_s > 0) {
-    raw_impl->watcher = std::thread([raw_impl] { raw_impl->WatchConfig(); });
+    raw_impl->watcher = std::thread([raw_impl] {
+      // An exception must neither end the process (std::terminate) nor silently stop
+      // reloads and checkpoints: log it and watch again.
+      while (!raw_impl->stop_watcher) {
+        try {
+          raw_impl->WatchConfig();
+        } catch (const std::exception& e) {
+          raw_impl->logger.Error("config watcher failed; restarting it", {{"error", e.what()}});
+          std::this_thread::sleep_for(std::chrono::seconds(1));  // no hot loop if it recurs
+        }
+      }
+    });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

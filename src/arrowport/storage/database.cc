@@ -8,6 +8,7 @@
 #include "arrow/table.h"
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/memory_limit.h"
 
 namespace arrowport::storage {
 
@@ -15,6 +16,7 @@ struct Database::Impl {
   DatabaseHandle db;
   std::string path;
   std::string catalog;                   // name of the main catalog (current_database())
+  std::string memory_limit;              // effective, as DuckDB reports it
   std::atomic<uint64_t> next_stream{0};  // unique view names across connections
   bool direct_append = false;            // DuckDB's internals match the build
 };
@@ -24,6 +26,7 @@ Database::~Database() = default;
 const std::string& Database::path() const { return impl_->path; }
 bool Database::direct_append_enabled() const { return impl_->direct_append; }
 std::string Database::LibraryVersion() { return duckdb_library_version(); }
+const std::string& Database::memory_limit() const { return impl_->memory_limit; }
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   ConfigHandle config_handle;
@@ -41,7 +44,11 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // whatever the host's /etc/localtime says.
   (void)duckdb_set_config(config, "TimeZone", "UTC");
   if (options.threads > 0) ARROW_RETURN_NOT_OK(set("threads", std::to_string(options.threads)));
-  if (!options.memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", options.memory_limit));
+  std::string memory_limit = options.memory_limit;
+  if (memory_limit.empty() && options.path != ":memory:") {
+    memory_limit = MemoryLimitSetting(DefaultMemoryLimitBytes());
+  }
+  if (!memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", memory_limit));
 
   auto impl = std::make_unique<Impl>();
   impl->path = options.path;
@@ -62,6 +69,10 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
   ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));
   database->impl_->catalog = scalar->ToString();
+  ARROW_ASSIGN_OR_RAISE(auto limit,
+                        conn->QueryTable("SELECT current_setting('memory_limit')::VARCHAR"));
+  ARROW_ASSIGN_OR_RAISE(auto limit_scalar, limit->column(0)->GetScalar(0));
+  database->impl_->memory_limit = limit_scalar->ToString();
   ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
   for (const auto& sql : options.init_sql) {
     auto st = conn->Execute(sql);

@@ -13,7 +13,10 @@ namespace arrowport::storage {
 struct DatabaseOptions {
   std::string path = "arrowport.duckdb";  ///< file path or ":memory:"
   int threads = 0;                         ///< 0 = DuckDB default
-  std::string memory_limit;                ///< e.g. "4GB"; empty = DuckDB default
+  /// e.g. "4GB". Empty: DefaultMemoryLimitBytes() (memory_limit.h) for a file database;
+  /// DuckDB's default (80% of RAM) for ":memory:", whose tables live in that memory and
+  /// would otherwise spill to ./.tmp.
+  std::string memory_limit;
   std::vector<std::string> init_sql;       ///< run once after opening
   /// The DuckDB version the direct append (DuckDB C++ internals) was built against; empty
   /// = the build's. On any other library version small appends use the public appender.
@@ -31,6 +34,8 @@ class Database {
 
   arrow::Result<std::unique_ptr<Connection>> Connect();
   const std::string& path() const;
+  /// The memory limit in force, as DuckDB reports it (e.g. "1.0 GiB").
+  const std::string& memory_limit() const;
 
   /// True when small appends may use DuckDB's internals (library version as built);
   /// false means the public appender, which is slower but version-proof.

@@ -1,0 +1,152 @@
+#include "arrowport/config/config_keys.h"
+
+#include <charconv>
+#include <limits>
+
+namespace arrowport::config {
+
+arrow::Result<int64_t> ParseInt(const std::string& text) {
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    return arrow::Status::Invalid("'", text, "' is out of range");
+  }
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    return arrow::Status::Invalid("'", text, "' is not an integer");
+  }
+  return value;
+}
+
+namespace {
+
+arrow::Result<bool> ParseBool(const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  return arrow::Status::Invalid("'", text, "' is not a boolean");
+}
+
+// Durations are bounded so that adding them to a clock (in nanoseconds) cannot overflow.
+constexpr int64_t kMaxSeconds = int64_t{365} * 24 * 3600;
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+template <typename T>
+IntegerKey Integer(T Config::*field, int64_t min, int64_t max, const char* hint = nullptr) {
+  return {min, max, [field](const Config& c) -> int64_t { return c.*field; },
+          [field](Config& c, int64_t v) { c.*field = static_cast<T>(v); }, hint};
+}
+template <typename T>
+IntegerKey Limit(T Config::Limits::*field, int64_t min, int64_t max,
+                 const char* hint = nullptr) {
+  return {min, max, [field](const Config& c) -> int64_t { return c.limits.*field; },
+          [field](Config& c, int64_t v) { c.limits.*field = static_cast<T>(v); }, hint};
+}
+IntegerKey Port(Endpoint Config::*endpoint) {
+  return {0, 65535, [endpoint](const Config& c) -> int64_t { return (c.*endpoint).port; },
+          [endpoint](Config& c, int64_t v) { (c.*endpoint).port = static_cast<int>(v); }};
+}
+
+}  // namespace
+
+const std::map<std::string, IntegerKey>& IntegerKeys() {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  static const std::map<std::string, IntegerKey> keys{
+      {"flight.port", Port(&Config::flight)},
+      {"http.port", Port(&Config::http)},
+      {"http.max_body_bytes", Integer(&Config::http_max_body_bytes, 1, kMax)},
+      {"http.max_connections", Integer(&Config::http_max_connections, 1, 65536)},
+      {"http.header_timeout_s", Integer(&Config::http_header_timeout_s, 1, kMaxSeconds)},
+      {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
+      // More threads than any machine has cores only costs stacks and contention.
+      {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
+      {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},
+      // zstd's levels; lz4 clamps anything above its own maximum (12).
+      {"compression.level", Integer(&Config::compression_level, 1, 22)},
+      {"defaults.chunk_size", Integer(&Config::default_chunk_size, 1, kMax)},
+      {"limits.max_batch_bytes",
+       Limit(&Config::Limits::max_batch_bytes, kMiB, int64_t{16} << 30, "1 MiB..16 GiB")},
+      {"limits.max_concurrent_requests",
+       Limit(&Config::Limits::max_concurrent_requests, 1, 100000)},
+      {"limits.query_timeout_s", Limit(&Config::Limits::query_timeout_s, 0, kMaxSeconds)},
+      {"limits.shutdown_grace_s", Limit(&Config::Limits::shutdown_grace_s, 0, kMaxSeconds)},
+      {"auth.token_ttl_s", Integer(&Config::auth_token_ttl_s, 1, kMaxSeconds)},
+  };
+  return keys;
+}
+
+arrow::Status CheckRange(const IntegerKey& key, int64_t value) {
+  if (value >= key.min && value <= key.max) return arrow::Status::OK();
+  if (key.hint) return arrow::Status::Invalid("must be ", key.hint, ", got ", value);
+  if (key.max == std::numeric_limits<int64_t>::max()) {
+    return arrow::Status::Invalid("must be at least ", key.min, ", got ", value);
+  }
+  return arrow::Status::Invalid("must be ", key.min, "..", key.max, ", got ", value);
+}
+
+namespace {
+
+Setter StringSetter(std::string Config::*field) {
+  return [field](Config& c, const std::string& v) {
+    c.*field = v;
+    return arrow::Status::OK();
+  };
+}
+
+Setter HostSetter(Endpoint Config::*endpoint) {
+  return [endpoint](Config& c, const std::string& v) {
+    (c.*endpoint).host = v;
+    return arrow::Status::OK();
+  };
+}
+
+}  // namespace
+
+const std::map<std::string, Setter>& ScalarKeys() {
+  static const std::map<std::string, Setter> keys = [] {
+    std::map<std::string, Setter> k{
+        {"db_path", StringSetter(&Config::db_path)},
+        {"flight.host", HostSetter(&Config::flight)},
+        {"http.host", HostSetter(&Config::http)},
+        {"tls.cert", StringSetter(&Config::tls_cert)},
+        {"tls.key", StringSetter(&Config::tls_key)},
+        {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
+        {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
+        {"auth.enabled",
+         [](Config& c, const std::string& v) {
+           ARROW_ASSIGN_OR_RAISE(c.auth_enabled, ParseBool(v));
+           return arrow::Status::OK();
+         }},
+        {"log.level", StringSetter(&Config::log_level)},
+        {"log.format", StringSetter(&Config::log_format)},
+    };
+    for (const auto& [name, integer] : IntegerKeys()) {
+      k[name] = [integer = &integer](Config& c, const std::string& v) {
+        ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
+        ARROW_RETURN_NOT_OK(CheckRange(*integer, n));
+        integer->set(c, n);
+        return arrow::Status::OK();
+      };
+    }
+    return k;
+  }();
+  return keys;
+}
+
+namespace {
+
+// Seed projects' spellings, accepted as aliases of canonical keys.
+const std::map<std::string, std::string>& Aliases() {
+  static const std::map<std::string, std::string> aliases{
+      {"api.host", "http.host"},          {"api.port", "http.port"},
+      {"duckdb.path", "db_path"},         {"duckdb_extensions", "duckdb.extensions"},
+  };
+  return aliases;
+}
+
+}  // namespace
+
+std::string Canonical(const std::string& key) {
+  auto it = Aliases().find(key);
+  return it == Aliases().end() ? key : it->second;
+}
+
+}  // namespace arrowport::config

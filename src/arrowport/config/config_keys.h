@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrowport/config/config.h"
+
+// The table of scalar config keys (internal to config/): how each is parsed, its bounds,
+// and the seed projects' aliases. YAML and ARROWPORT_* environment values share it.
+namespace arrowport::config {
+
+/// A decimal int64; out-of-range and trailing text are errors.
+arrow::Result<int64_t> ParseInt(const std::string& text);
+
+/// An integer key: its bounds and where it lives. The range is checked on the int64 value
+/// before it is narrowed into the field, both when parsing and in Validate().
+struct IntegerKey {
+  int64_t min;
+  int64_t max;
+  std::function<int64_t(const Config&)> get;
+  std::function<void(Config&, int64_t)> set;
+  const char* hint = nullptr;  // the range in words, when the numbers are unreadable
+};
+
+/// Integer keys by canonical name.
+const std::map<std::string, IntegerKey>& IntegerKeys();
+/// OK when `value` is within the key's bounds, else "must be min..max, got value".
+arrow::Status CheckRange(const IntegerKey& key, int64_t value);
+
+/// Sets one scalar key from its text; the error says why the value is refused.
+using Setter = std::function<arrow::Status(Config&, const std::string&)>;
+/// Every scalar key (integers included) by canonical name.
+const std::map<std::string, Setter>& ScalarKeys();
+
+/// The canonical name of `key` (seed aliases such as api.port -> http.port).
+std::string Canonical(const std::string& key);
+
+}  // namespace arrowport::config

@@ -1,0 +1,84 @@
+#include "arrowport/ingest/stream_router.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace arrowport::ingest {
+
+namespace {
+config::Config WithStreams(std::initializer_list<const char*> names) {
+  config::Config config;
+  for (const auto* name : names) config.streams[name] = config::StreamConfig{};
+  return config;
+}
+}  // namespace
+
+// A client sending random stream names must not grow the router without bound.
+TEST(StreamRouter, UnconfiguredStreamsAreCappedWithLeastRecentlyUsedEviction) {
+  StreamRouter router(WithStreams({"configured"}));
+  router.RecordSuccess("early", 1, 1, 8);
+  router.RecordSuccess("kept", 1, 1, 8);
+  for (int i = 0; i < 5000; ++i) {
+    router.RecordSuccess("random_" + std::to_string(i), 1, 1, 8);
+    if (i % 100 == 0) router.RecordSuccess("kept", 1, 1, 8);
+  }
+  const auto snapshot = router.Snapshot();
+  EXPECT_LE(snapshot.size(), 1u + 1024u);
+  EXPECT_EQ(snapshot.count("configured"), 1u);  // configured streams are always listed
+  ASSERT_EQ(snapshot.count("kept"), 1u);       // recently used: survives
+  EXPECT_EQ(snapshot.at("kept").second.requests, 51);
+  EXPECT_EQ(snapshot.count("early"), 0u);  // least recently used: evicted
+  EXPECT_EQ(snapshot.count("random_4999"), 1u);
+  EXPECT_EQ(snapshot.count("random_0"), 0u);
+}
+
+TEST(StreamRouter, ConfiguredStreamsKeepTheirCounters) {
+  StreamRouter router(WithStreams({"sensors"}));
+  router.RecordSuccess("sensors", 10, 1, 80);
+  for (int i = 0; i < 3000; ++i) router.RecordSuccess("x" + std::to_string(i), 1, 1, 8);
+  for (int i = 0; i < 3000; ++i) router.RecordError("y" + std::to_string(i));
+  const auto snapshot = router.Snapshot();
+  ASSERT_EQ(snapshot.count("sensors"), 1u);
+  EXPECT_EQ(snapshot.at("sensors").second.rows, 10);
+}
+
+// Names that never succeeded (typos, scans) get a small pool of their own, so a flood of
+// them neither grows the map nor pushes out streams that carry data.
+TEST(StreamRouter, FailuresOfUnknownStreamsAreBoundedAndEvictNoWorkingStream) {
+  StreamRouter router(WithStreams({}));
+  for (int i = 0; i < 10; ++i) router.RecordSuccess("good_" + std::to_string(i), 1, 1, 8);
+  router.RecordError("dups", /*schema_mismatch=*/true);
+  auto snapshot = router.Snapshot();
+  ASSERT_EQ(snapshot.count("dups"), 1u);  // a failure is still visible while recent
+  EXPECT_EQ(snapshot.at("dups").second.errors, 1);
+  EXPECT_EQ(snapshot.at("dups").second.schema_mismatches, 1);
+  for (int i = 0; i < 100000; ++i) router.RecordError("bad_" + std::to_string(i));
+  snapshot = router.Snapshot();
+  EXPECT_LE(snapshot.size(), 10u + 256u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(snapshot.count("good_" + std::to_string(i)), 1u) << i;
+  EXPECT_EQ(snapshot.count("bad_99999"), 1u);
+  // A failing name that then succeeds becomes a working stream with its history.
+  router.RecordSuccess("bad_99999", 5, 1, 40);
+  for (int i = 0; i < 1000; ++i) router.RecordError("worse_" + std::to_string(i));
+  snapshot = router.Snapshot();
+  ASSERT_EQ(snapshot.count("bad_99999"), 1u);
+  EXPECT_EQ(snapshot.at("bad_99999").second.errors, 1);
+  EXPECT_EQ(snapshot.at("bad_99999").second.rows, 5);
+}
+
+TEST(StreamRouter, StreamsDroppedFromTheConfigBecomeEvictable) {
+  StreamRouter router(WithStreams({"old"}));
+  router.RecordSuccess("old", 1, 1, 8);
+  router.Update(WithStreams({"new"}));
+  auto snapshot = router.Snapshot();
+  EXPECT_EQ(snapshot.count("old"), 1u);  // counters survive a reload
+  EXPECT_EQ(snapshot.count("new"), 1u);
+  for (int i = 0; i < 2000; ++i) router.RecordSuccess("s" + std::to_string(i), 1, 1, 8);
+  snapshot = router.Snapshot();
+  EXPECT_EQ(snapshot.count("old"), 0u);
+  EXPECT_EQ(snapshot.count("new"), 1u);
+  EXPECT_LE(snapshot.size(), 1u + 1024u);
+}
+
+}  // namespace arrowport::ingest
