@@ -10,73 +10,51 @@ std::string HttpError::ToJson() const {
          JsonEscape(message) + "\"}}";
 }
 
-HttpError ToHttpError(const arrow::Status& status) {
-  HttpError error;
-  error.message = status.message();
-  if (HasErrorKind(status, ErrorKind::kSchemaMismatch)) {
-    error.status = 422;
-    error.code = "schema_mismatch";
-    return error;
+namespace {
+
+struct Mapping {
+  int status;
+  const char* code;
+};
+
+// Typed kinds first: they say what the client must do, whatever the status code.
+Mapping ForKind(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kSchemaMismatch: return {422, "schema_mismatch"};
+    case ErrorKind::kRetryableConflict: return {409, "conflict"};
+    case ErrorKind::kServerBusy: return {503, "busy"};
+    case ErrorKind::kShuttingDown: return {503, "shutting_down"};
+    case ErrorKind::kTimedOut: return {504, "timeout"};
+    case ErrorKind::kTooLarge: return {413, "payload_too_large"};
   }
-  if (HasErrorKind(status, ErrorKind::kRetryableConflict)) {
-    error.status = 409;
-    error.code = "conflict";
-    return error;
-  }
-  if (HasErrorKind(status, ErrorKind::kServerBusy)) {
-    error.status = 503;
-    error.code = "busy";
-    return error;
-  }
-  if (HasErrorKind(status, ErrorKind::kShuttingDown)) {
-    error.status = 503;
-    error.code = "shutting_down";
-    return error;
-  }
-  if (HasErrorKind(status, ErrorKind::kTimedOut)) {
-    error.status = 504;
-    error.code = "timeout";
-    return error;
-  }
-  if (HasErrorKind(status, ErrorKind::kTooLarge)) {
-    error.status = 413;
-    error.code = "payload_too_large";
-    return error;
-  }
-  switch (status.code()) {
+  return {500, "internal"};
+}
+
+Mapping ForCode(arrow::StatusCode code) {
+  switch (code) {
     case arrow::StatusCode::Invalid:
     case arrow::StatusCode::TypeError:
     case arrow::StatusCode::IndexError:
     case arrow::StatusCode::SerializationError:
-    case arrow::StatusCode::CapacityError:
-      error.status = 400;
-      error.code = "invalid_argument";
-      break;
-    case arrow::StatusCode::Cancelled:
-      error.status = 400;
-      error.code = "cancelled";
-      break;
-    case arrow::StatusCode::KeyError:
-      error.status = 404;
-      error.code = "not_found";
-      break;
-    case arrow::StatusCode::AlreadyExists:
-      error.status = 409;
-      error.code = "already_exists";
-      break;
-    case arrow::StatusCode::OutOfMemory:
-      error.status = 503;
-      error.code = "out_of_memory";
-      break;
-    case arrow::StatusCode::NotImplemented:
-      error.status = 501;
-      error.code = "not_implemented";
-      break;
-    default:
-      error.status = 500;
-      error.code = "internal";
+    case arrow::StatusCode::CapacityError: return {400, "invalid_argument"};
+    case arrow::StatusCode::Cancelled: return {400, "cancelled"};
+    case arrow::StatusCode::KeyError: return {404, "not_found"};
+    case arrow::StatusCode::AlreadyExists: return {409, "already_exists"};
+    case arrow::StatusCode::OutOfMemory: return {503, "out_of_memory"};
+    case arrow::StatusCode::NotImplemented: return {501, "not_implemented"};
+    default: return {500, "internal"};
   }
-  return error;
+}
+
+}  // namespace
+
+HttpError ToHttpError(const arrow::Status& status) {
+  const auto& detail = status.detail();
+  const Mapping mapping =
+      detail != nullptr && std::string_view(detail->type_id()) == ErrorKindDetail::kTypeId
+          ? ForKind(static_cast<const ErrorKindDetail&>(*detail).kind())
+          : ForCode(status.code());
+  return HttpError{mapping.status, mapping.code, status.message()};
 }
 
 }  // namespace arrowport::http
