@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "arrow/buffer.h"
@@ -14,14 +15,19 @@
 #include "arrow/ipc/reader.h"
 #include "arrow/record_batch.h"
 #include "arrow/util/base64.h"
+#include "arrow/util/byte_size.h"
 #include "arrow/util/compression.h"
+#include "arrowport/common/capped_memory_pool.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/openapi.h"
+#include "arrowport/http/owned_worker.h"
+#include "arrowport/http/request_body.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -39,6 +45,7 @@ constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
 constexpr size_t kMaxWorkerThreads = 128;
+constexpr int64_t kIngestPrefetchDepth = 4;  // decoded batches queued ahead of DuckDB
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -130,21 +137,65 @@ arrow::Compression::type ResponseCompression(const httplib::Request& req) {
 }
 
 // Reports undecodable request bodies as invalid input (400), keeping the pipe's own
-// reasons (size limit, client hang-up) as they are.
+// reasons (size limit, client hang-up) as they are, and refuses batches over
+// limits.max_batch_bytes or over the request's memory budget (413).
 class BodyDecodeReader : public arrow::RecordBatchReader {
  public:
-  BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inner, std::shared_ptr<BodyPipe> pipe)
-      : inner_(std::move(inner)), pipe_(std::move(pipe)) {}
+  BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inner, std::shared_ptr<BodyPipe> pipe,
+                   std::shared_ptr<CappedMemoryPool> pool, int64_t max_batch_bytes)
+      : inner_(std::move(inner)),
+        pipe_(std::move(pipe)),
+        pool_(std::move(pool)),
+        max_batch_bytes_(max_batch_bytes) {}
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    auto st = inner_->ReadNext(out);
-    if (st.ok() || !pipe_->abort_status().ok()) return st;
-    return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ", st.message());
+    auto st = Decode(out);
+    if (HasErrorKind(st, ErrorKind::kTooLarge)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (limit_error_.ok()) limit_error_ = st;
+    }
+    return st;
+  }
+
+  /// The size limit a batch hit, if any: DuckDB's scan reports reader errors as its own
+  /// (losing the status detail), so the handler asks here to answer 413.
+  arrow::Status limit_error() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return limit_error_;
   }
 
  private:
+  arrow::Status Decode(std::shared_ptr<arrow::RecordBatch>* out) {
+    auto st = inner_->ReadNext(out);
+    if (!st.ok()) {
+      if ((pipe_ && !pipe_->abort_status().ok()) || HasErrorKind(st, ErrorKind::kTooLarge)) {
+        return st;
+      }
+      if (pool_->refused()) {
+        return TooLarge("a record batch needs more than ", pool_->cap(),
+                        " bytes once decoded (limits.max_batch_bytes is ", max_batch_bytes_,
+                        " bytes): ", st.message());
+      }
+      return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ",
+                                    st.message());
+    }
+    if (*out != nullptr) {
+      const int64_t size = arrow::util::TotalBufferSize(**out);
+      if (size > max_batch_bytes_) {
+        out->reset();
+        return TooLarge("a record batch of ", size, " bytes exceeds limits.max_batch_bytes (",
+                        max_batch_bytes_, " bytes); send smaller batches");
+      }
+    }
+    return st;
+  }
+
   std::shared_ptr<arrow::RecordBatchReader> inner_;
-  std::shared_ptr<BodyPipe> pipe_;
+  std::shared_ptr<BodyPipe> pipe_;  // null when the body was read whole
+  std::shared_ptr<CappedMemoryPool> pool_;  // outlives the batches this reader hands out
+  const int64_t max_batch_bytes_;
+  mutable std::mutex mutex_;  // guards limit_error_
+  arrow::Status limit_error_;
 };
 
 }  // namespace
@@ -257,28 +308,40 @@ struct HttpGateway::Impl {
     return request;
   }
 
-  void HandleQuery(const httplib::Request& req, httplib::Response& res) {
+  // Bodies read whole (query, seed JSON) are capped lower than streamed ingest bodies.
+  int64_t WholeBodyLimit() const { return std::min(deps.max_body_bytes, kSeedBodyLimit); }
+
+  void HandleQuery(const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& content) {
+    const auto start = std::chrono::steady_clock::now();
     const std::string type = MediaType(req.get_header_value("Content-Type"));
     query::QueryRequest request;
+    const bool sql_text = type == "text/plain" || type == "application/sql" || type.empty();
+    if (type != "application/json" && !sql_text) {
+      return SendError(res, {415, "unsupported_media_type",
+                             "POST /query takes application/json {\"sql\": ..., \"params\": "
+                             "[...]} or text/plain SQL, not '" + type + "'"});
+    }
+    auto body = ReadBodyLimited(content, WholeBodyLimit(), "http.max_body_bytes");
+    if (!body.ok()) {
+      Log("POST", req.path, body.status(), start);
+      return SendStatus(res, body.status());
+    }
     if (type == "application/json") {
-      auto doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      auto doc = json::parse(*body, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded() || !doc.is_object()) {
         return SendError(res, {400, "invalid_json", "request body is not a JSON object"});
       }
-      auto parsed = query::ParseTicket(req.body);
+      auto parsed = query::ParseTicket(*body);
       if (!parsed.ok()) return SendStatus(res, parsed.status());
       request = *parsed;
-    } else if (type == "text/plain" || type == "application/sql" || type.empty()) {
-      auto parsed = query::ParseTicket(req.body);
+    } else {
+      auto parsed = query::ParseTicket(*body);
       if (!parsed.ok() || !parsed->table.empty()) {
         return SendStatus(res, parsed.ok() ? arrow::Status::Invalid("expected SQL text")
                                            : parsed.status());
       }
       request = *parsed;
-    } else {
-      return SendError(res, {415, "unsupported_media_type",
-                             "POST /query takes application/json {\"sql\": ..., \"params\": "
-                             "[...]} or text/plain SQL, not '" + type + "'"});
     }
     StreamResult(req, res, request);
   }
@@ -320,24 +383,39 @@ struct HttpGateway::Impl {
                              "POST /ingest takes an Arrow IPC stream (Content-Type: " +
                                  std::string(kArrowStream) + "), not '" + type + "'"});
     }
-    auto pipe = std::make_shared<BodyPipe>(kPipeBytes);
+    // Decoding allocates what the sender declares; the request's pool bounds it to a few
+    // batches' worth (that many are in flight between the network and DuckDB).
+    auto pool = std::make_shared<CappedMemoryPool>(
+        arrow::default_memory_pool(), (kIngestPrefetchDepth + 2) * deps.max_batch_bytes,
+        "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+    auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
     arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
     json committed = json::array();  // per_batch: batches committed before any failure
-    std::thread worker([&] {
-      auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe);
-      if (!reader.ok()) {
-        result = arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
-                                        reader.status().message());
-      } else {
-        auto decoded = std::make_shared<BodyDecodeReader>(*reader, pipe);
-        result = deps.ingest->Ingest(request, MakePrefetchingReader(decoded, 4),
-                                     [&](int64_t index, int64_t rows) {
-                                       committed.push_back({{"batch", index}, {"rows", rows}});
-                                       return arrow::Status::OK();
-                                     });
-      }
-      (void)pipe->Close();  // stops the body pump if the ingest ended early
-    });
+    std::shared_ptr<BodyDecodeReader> decoder;  // set by the worker before it reads
+    OwnedWorker worker(
+        [&] {
+          auto options = arrow::ipc::IpcReadOptions::Defaults();
+          options.memory_pool = pool.get();
+          auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe, options);
+          if (!reader.ok()) {
+            result = pool->refused()
+                         ? reader.status()
+                         : arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
+                                                  reader.status().message());
+          } else {
+            auto decoded = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
+                                                              deps.max_batch_bytes);
+            decoder = decoded;
+            result = deps.ingest->Ingest(
+                request, MakePrefetchingReader(decoded, kIngestPrefetchDepth),
+                [&](int64_t index, int64_t rows) {
+                  committed.push_back({{"batch", index}, {"rows", rows}});
+                  return arrow::Status::OK();
+                });
+          }
+          (void)pipe->Close();  // stops the body pump if the ingest ended early
+        },
+        [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
     int64_t received = 0;
     bool too_large = false;
     const bool complete = content([&](const char* data, size_t length) {
@@ -348,19 +426,21 @@ struct HttpGateway::Impl {
       }
       return pipe->Push(data, length);
     });
+    const auto body_too_large = TooLarge("request body exceeds http.max_body_bytes (",
+                                         deps.max_body_bytes, " bytes, decompressed)");
     if (too_large) {
-      pipe->Abort(arrow::Status::CapacityError("request body exceeds ", deps.max_body_bytes, " bytes"));
+      pipe->Abort(body_too_large);
     } else if (!complete && !pipe->closed()) {
       pipe->Abort(arrow::Status::IOError("client disconnected before the body was complete"));
     } else {
       pipe->Finish();
     }
-    worker.join();
+    worker.Join();
+    if (!worker.status().ok()) result = worker.status();
+    if (!result.ok() && decoder && !decoder->limit_error().ok()) result = decoder->limit_error();
     if (too_large) {
-      auto error = arrow::Status::CapacityError("request body exceeds http.max_body_bytes (",
-                                                deps.max_body_bytes, " bytes, decompressed)");
-      Log("POST", req.path, error, start, {{"stream", stream}});
-      return SendError(res, {413, "payload_too_large", error.message()});
+      Log("POST", req.path, body_too_large, start, {{"stream", stream}});
+      return SendStatus(res, body_too_large);
     }
     if (!result.ok()) {
       Log("POST", req.path, result.status(), start, {{"stream", stream}});
@@ -381,15 +461,15 @@ struct HttpGateway::Impl {
   }
 
   // The seed Arrowport's JSON endpoint: base64 Arrow IPC schema + data in JSON.
-  void HandleSeedStream(const httplib::Request& req, httplib::Response& res) {
+  void HandleSeedStream(const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& content) {
     const auto start = std::chrono::steady_clock::now();
     const std::string stream = req.matches[1];
     auto result = [&]() -> arrow::Result<ingest::IngestResult> {
       ARROW_RETURN_NOT_OK(ValidateName("stream", stream));
-      if (static_cast<int64_t>(req.body.size()) > kSeedBodyLimit) {
-        return arrow::Status::CapacityError("JSON body exceeds ", kSeedBodyLimit, " bytes");
-      }
-      auto doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      ARROW_ASSIGN_OR_RAISE(auto body,
+                            ReadBodyLimited(content, WholeBodyLimit(), "http.max_body_bytes"));
+      auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded() || !doc.is_object()) {
         return arrow::Status::Invalid("request body is not a JSON object");
       }
@@ -418,23 +498,30 @@ struct HttpGateway::Impl {
       }
       // batch.data is either a whole IPC stream or record batch messages that need the
       // schema message in front.
-      auto open = [](std::string bytes) {
+      auto pool = std::make_shared<CappedMemoryPool>(
+          arrow::default_memory_pool(), 2 * deps.max_batch_bytes,
+          "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+      auto open = [&pool](std::string bytes) {
         std::shared_ptr<arrow::Buffer> buffer = arrow::Buffer::FromString(std::move(bytes));
+        auto options = arrow::ipc::IpcReadOptions::Defaults();
+        options.memory_pool = pool.get();
         return arrow::ipc::RecordBatchStreamReader::Open(
-            std::make_shared<arrow::io::BufferReader>(buffer));
+            std::make_shared<arrow::io::BufferReader>(buffer), options);
       };
       auto reader = open(*data);
       if (!reader.ok() && !schema_bytes.empty()) reader = open(schema_bytes + *data);
       if (!reader.ok()) {
         return arrow::Status::Invalid("batch.data is not Arrow IPC: ", reader.status().message());
       }
-      return deps.ingest->Ingest(request, *reader);
+      auto decoded =
+          std::make_shared<BodyDecodeReader>(*reader, nullptr, pool, deps.max_batch_bytes);
+      auto ingested = deps.ingest->Ingest(request, decoded);
+      if (!ingested.ok() && !decoded->limit_error().ok()) return decoded->limit_error();
+      return ingested;
     }();
     if (!result.ok()) {
       Log("POST", req.path, result.status(), start, {{"stream", stream}});
-      HttpError error = ToHttpError(result.status());
-      if (result.status().IsCapacityError()) error = {413, "payload_too_large", result.status().message()};
-      return SendError(res, error);
+      return SendStatus(res, result.status());
     }
     Log("POST", req.path, arrow::Status::OK(), start,
         {{"stream", stream}, {"rows", std::to_string(result->rows)}});
@@ -508,19 +595,23 @@ struct HttpGateway::Impl {
     };
     server.Get(R"(/tables/([^/]+))", read_table);
     server.Get(R"(/api/v1/arrow/bulk-read/([^/]+))", read_table);
-    server.Post("/query", [this](const httplib::Request& req, httplib::Response& res) {
-      HandleQuery(req, res);
+    server.Post("/query", [this](const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& content) {
+      HandleQuery(req, res, content);
     });
     server.Post(R"(/ingest/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
                                              const httplib::ContentReader& content) {
       HandleIngest(req, res, content);
     });
-    server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      HandleSeedStream(req, res);
+    server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& content) {
+      HandleSeedStream(req, res, content);
     });
     // A body declared larger than its route's limit is refused before it is read: ingest
     // streams up to http.max_body_bytes; bodies read whole (query, seed JSON) are capped
-    // lower. Bodies without a length are counted as they arrive (HandleIngest).
+    // lower. Every body is also counted as it arrives, after decompression (HandleIngest,
+    // ReadBodyLimited): a declared length says nothing about what a compressed body
+    // inflates to, and chunked bodies declare none.
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       // cpp-httplib owns the Request (a non-const local) but hands out const references;
       // this is the one place a header is rewritten (see kAcceptedEncodings).
@@ -537,8 +628,7 @@ struct HttpGateway::Impl {
         return httplib::Server::HandlerResponse::Unhandled;
       }
       const bool streamed = req.path.rfind("/ingest/", 0) == 0;
-      const int64_t limit =
-          streamed ? deps.max_body_bytes : std::min(deps.max_body_bytes, kSeedBodyLimit);
+      const int64_t limit = streamed ? deps.max_body_bytes : WholeBodyLimit();
       const auto declared =
           std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
       if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;

@@ -1,0 +1,153 @@
+"""HTTP under hostile input: decompression bombs, unbounded chunked bodies, slow clients,
+connection floods, abandoned queries, shutdown with calls open, errors after the status
+line."""
+import gzip
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pytest
+import requests
+
+from test_http import ARROW, assert_error, count, ipc_bytes
+
+
+def host_port(server):
+    host, port = server.http.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def peak_rss_mb(server):
+    """VmHWM: the process's peak resident set so far."""
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def cpu_seconds(server):
+    with open(f"/proc/{server.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def small_server(start_server, tmp_path, extra=""):
+    config = tmp_path / "limits.yaml"
+    config.write_text("http: {max_body_bytes: 10000000}\n" + extra)
+    return start_server("--config", str(config))
+
+
+def recv_response(sock, timeout=10.0):
+    """Reads one HTTP response head (and what follows of the body) from a raw socket."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = sock.recv(65536)
+        if not part:
+            break
+        data += part
+    return data
+
+
+# ---- 1. decompression bombs are counted on decompressed bytes, while decoding ----
+
+@pytest.mark.parametrize("encoding", ["zstd", "gzip"])
+def test_query_and_seed_bodies_refuse_decompression_bombs(start_server, tmp_path, encoding):
+    server = small_server(start_server, tmp_path)
+    before = peak_rss_mb(server)
+    padding = b" " * 400_000_000  # valid JSON whitespace: 400 MB once inflated
+    body = b'{"sql": "SELECT 1 AS x"' + padding + b"}"
+    if encoding == "zstd":
+        bomb = pa.compress(body, codec="zstd", asbytes=True)
+    else:
+        bomb = gzip.compress(body, compresslevel=1)
+    del body, padding
+    assert len(bomb) < 2_000_000
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    for path in ("/query", "/stream/seedy"):
+        r = requests.post(f"{server.http}{path}", data=bomb, headers=headers, timeout=60)
+        assert_error(r, 413, "payload_too_large")
+        assert "max_body_bytes" in r.json()["error"]["message"]
+    assert peak_rss_mb(server) - before < 150, (before, peak_rss_mb(server))
+    # A small compressed query still works.
+    small = pa.compress(b'{"sql": "SELECT 41 + 1 AS x"}', codec="zstd", asbytes=True)
+    r = requests.post(f"{server.http}/query", data=small, params={"format": "json"},
+                      headers={"Content-Type": "application/json", "Content-Encoding": "zstd"},
+                      timeout=30)
+    assert r.status_code == 200 and r.json() == [{"x": 42}], r.text
+
+
+def test_ingest_ipc_body_compression_bomb_is_refused(start_server, tmp_path):
+    """One ZSTD-compressed record batch of a few KiB that decodes to 256 MiB."""
+    server = small_server(start_server, tmp_path, "limits: {max_batch_bytes: 8000000}\n")
+    before = peak_rss_mb(server)
+    zeros = pa.table({"x": pa.repeat(pa.scalar(0, pa.int64()), 32 * 1024 * 1024)})
+    bomb = ipc_bytes(zeros, compression="zstd", chunk=32 * 1024 * 1024)
+    del zeros
+    assert len(bomb) < 100_000
+    r = requests.post(f"{server.http}/ingest/bomb", data=bomb, headers={"Content-Type": ARROW},
+                      timeout=60)
+    assert_error(r, 413, "payload_too_large")
+    assert "limits.max_batch_bytes" in r.json()["error"]["message"]
+    assert peak_rss_mb(server) - before < 150, (before, peak_rss_mb(server))
+    assert count(server, "bomb") is None
+    # Batches within the limit still go through, compressed or not.
+    ok = pa.table({"x": pa.array(range(100_000), pa.int64())})
+    for compression in (None, "zstd"):
+        r = requests.post(f"{server.http}/ingest/fine", data=ipc_bytes(ok, compression=compression),
+                          headers={"Content-Type": ARROW}, timeout=60)
+        assert r.status_code == 200, r.text
+    assert count(server, "fine") == 200_000
+
+
+def test_ingest_batch_larger_than_max_batch_bytes_is_refused(start_server, tmp_path):
+    server = small_server(start_server, tmp_path, "limits: {max_batch_bytes: 1000000}\n")
+    body = ipc_bytes(pa.table({"x": pa.array(range(500_000), pa.int64())}), chunk=500_000)
+    r = requests.post(f"{server.http}/ingest/wide", data=body, headers={"Content-Type": ARROW},
+                      timeout=60)
+    assert_error(r, 413, "payload_too_large")
+    assert "limits.max_batch_bytes" in r.json()["error"]["message"]
+    assert count(server, "wide") is None
+
+
+# ---- 2. chunked bodies are counted as they arrive ----
+
+@pytest.mark.parametrize("path", ["/query", "/stream/seedy"])
+def test_unbounded_chunked_body_is_refused_while_reading(start_server, tmp_path, path):
+    server = small_server(start_server, tmp_path)
+    before = peak_rss_mb(server)
+    chunk = b" " * (1 << 20)
+    sent = 0
+    response = b""
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n").encode())
+        s.sendall(b"1\r\n{\r\n")
+        s.settimeout(5)
+        try:
+            while sent < 200 * len(chunk):
+                s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                sent += len(chunk)
+                s.setblocking(False)
+                try:
+                    response = s.recv(65536)
+                except BlockingIOError:
+                    pass
+                s.setblocking(True)
+                s.settimeout(5)
+                if response:
+                    break
+        except OSError:
+            pass  # the server closed the connection after answering
+        if not response:
+            response = recv_response(s)
+    assert response.startswith(b"HTTP/1.1 413"), response[:200]
+    assert sent < 60 * len(chunk), sent
+    assert peak_rss_mb(server) - before < 150
+    assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
