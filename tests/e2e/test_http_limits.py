@@ -151,3 +151,28 @@ def test_unbounded_chunked_body_is_refused_while_reading(start_server, tmp_path,
     assert sent < 60 * len(chunk), sent
     assert peak_rss_mb(server) - before < 150
     assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
+
+
+# ---- 6. errors before the first byte are JSON errors; after it, a visible abort ----
+
+def test_bad_parameter_is_a_400_before_the_status_line(server):
+    r = requests.post(f"{server.http}/query", timeout=30,
+                      json={"sql": "SELECT $1::INTEGER + 1 AS x", "params": ["abc"]})
+    assert_error(r, 400)
+    assert "abc" in r.json()["error"]["message"]
+    r = requests.post(f"{server.http}/query", timeout=30, params={"format": "csv"},
+                      json={"sql": "SELECT $1::INTEGER + 1 AS x", "params": ["41"]})
+    assert r.status_code == 200 and r.text.split() == ['"x"', "42"], r.text
+
+
+def test_error_after_the_first_byte_aborts_the_body(server):
+    sql = ("SELECT CASE WHEN x = 20000000 THEN error('boom at twenty million') ELSE x END AS x "
+           "FROM range(40000000) t(x)")
+    with pytest.raises(requests.exceptions.RequestException):
+        r = requests.post(f"{server.http}/query", json={"sql": sql}, timeout=60, stream=True)
+        assert r.status_code == 200
+        data = b"".join(r.iter_content(65536))
+        # Reaching here means the body ended cleanly: it must not have.
+        ipc.open_stream(pa.BufferReader(data)).read_all()
+    assert "boom at twenty million" in server.stderr()
+    assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200

@@ -24,6 +24,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
+#include "arrowport/http/first_batch_reader.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/openapi.h"
 #include "arrowport/http/owned_worker.h"
@@ -233,6 +234,7 @@ struct HttpGateway::Impl {
       return;
     }
     auto reader = deps.query->Execute(request);
+    if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
     if (!reader.ok()) {
       Log(req.method.c_str(), req.path, reader.status(), start);
       SendStatus(res, reader.status());
