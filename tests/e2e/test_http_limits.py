@@ -176,3 +176,128 @@ def test_error_after_the_first_byte_aborts_the_body(server):
         ipc.open_stream(pa.BufferReader(data)).read_all()
     assert "boom at twenty million" in server.stderr()
     assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
+
+
+# ---- 3. slow clients, connection floods ----
+
+def test_slow_header_senders_do_not_block_other_clients(start_server, tmp_path):
+    config = tmp_path / "slow.yaml"
+    config.write_text("http: {header_timeout_s: 3}\n")
+    server = start_server("--config", str(config))
+    slow = []
+    for _ in range(150):
+        s = socket.create_connection(host_port(server))
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        slow.append(s)
+    try:
+        started = time.time()
+        closed = 0
+        for i in range(6):
+            for s in slow:
+                try:
+                    s.sendall(b"X-Slow-%d: 1\r\n" % i)
+                except OSError:
+                    pass
+            t0 = time.time()
+            r = requests.get(f"{server.http}/healthz", timeout=3)
+            assert r.status_code == 200 and time.time() - t0 < 2
+            time.sleep(0.8)
+        # The header deadline (3 s from the first byte) has closed every slow connection.
+        for s in slow:
+            s.settimeout(5)
+            try:
+                data = s.recv(65536)
+                while data and not data.endswith(b"}") and b"\r\n\r\n" not in data:
+                    data += s.recv(65536)
+                if not data or not data.startswith(b"HTTP/1.1 200"):
+                    closed += 1
+            except OSError:
+                closed += 1
+        assert closed == len(slow), (closed, time.time() - started)
+    finally:
+        for s in slow:
+            s.close()
+
+
+def test_connection_cap_answers_busy_at_once(start_server, tmp_path):
+    config = tmp_path / "cap.yaml"
+    config.write_text("http: {max_connections: 4}\n")
+    server = start_server("--config", str(config))
+    held = [socket.create_connection(host_port(server)) for _ in range(4)]
+    try:
+        time.sleep(0.3)
+        t0 = time.time()
+        r = requests.get(f"{server.http}/healthz", timeout=5)
+        assert time.time() - t0 < 2
+        assert_error(r, 503, "busy")
+        assert r.headers["Retry-After"]
+        assert "http.max_connections" in r.json()["error"]["message"]
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if requests.get(f"{server.http}/healthz", timeout=5).status_code == 200:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("connections were not released")
+
+
+def test_burst_of_clients_is_served_without_resets(server):
+    results = []
+    barrier = threading.Barrier(200)
+
+    def client():
+        try:
+            barrier.wait(timeout=30)
+            with socket.create_connection(host_port(server), timeout=20) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                results.append(recv_response(s, timeout=20)[:12])
+        except OSError as e:
+            results.append(repr(e).encode())
+
+    threads = [threading.Thread(target=client) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(b"HTTP/1.1 200") == 200, set(results)
+
+
+# ---- 5. shutdown with HTTP calls open ----
+
+def test_sigterm_with_open_http_calls_exits_within_the_grace(start_server, tmp_path):
+    from test_flight_roundtrip import five_column_table
+    db = tmp_path / "grace.duckdb"
+    env = dict(os.environ, ARROWPORT_LIMITS_SHUTDOWN_GRACE_S="1")
+    server = start_server(db=db, env=env)
+    table = five_column_table(1_000_000)
+    r = requests.post(f"{server.http}/ingest/kept", data=ipc_bytes(table),
+                      headers={"Content-Type": ARROW}, timeout=120)
+    assert r.status_code == 200, r.text
+    body = ipc_bytes(pa.table({"x": pa.array(range(100_000), pa.int64())}))
+    upload = socket.create_connection(host_port(server))
+    upload.sendall((f"POST /ingest/unfinished HTTP/1.1\r\nHost: x\r\nContent-Type: {ARROW}\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n").encode())
+    upload.sendall(b"%x\r\n" % (len(body) // 2) + body[: len(body) // 2] + b"\r\n")
+    download = socket.create_connection(host_port(server))
+    download.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    download.sendall(b"GET /tables/kept HTTP/1.1\r\nHost: x\r\n\r\n")
+    download.recv(100)  # the response started; the rest stays unread
+    time.sleep(0.5)
+    t0 = time.time()
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = server.proc.wait(timeout=10)
+    except Exception:
+        server.proc.kill()
+        raise
+    elapsed = time.time() - t0
+    upload.close()
+    download.close()
+    assert code == 0, server.stderr()
+    assert elapsed < 6, elapsed
+    again = start_server(db=db)
+    assert count(again, "kept") == 1_000_000
+    assert count(again, "unfinished") is None

@@ -24,8 +24,10 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
+#include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/first_batch_reader.h"
 #include "arrowport/http/http_errors.h"
+#include "arrowport/http/http_server.h"
 #include "arrowport/http/openapi.h"
 #include "arrowport/http/owned_worker.h"
 #include "arrowport/http/request_body.h"
@@ -45,8 +47,8 @@ constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
 constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead of DuckDB
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
-constexpr size_t kMaxWorkerThreads = 128;
-constexpr int64_t kIngestPrefetchDepth = 4;  // decoded batches queued ahead of DuckDB
+constexpr int64_t kIngestPrefetchDepth = 4;
+constexpr int64_t kDrainAfterRefusal = 16 << 20;  // decoded batches queued ahead of DuckDB
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -58,6 +60,14 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
 }
 
 void SendError(httplib::Response& res, const HttpError& error) {
+  if (error.status == 413) {
+    // httplib drains an unread body after the response so that keep-alive can go on;
+    // a refused body may be endless (chunked), so only a little of it is drained and
+    // then the connection closes.
+    if (auto* connection = DeadlineSocketStream::Current()) {
+      connection->LimitRemainingReads(kDrainAfterRefusal);
+    }
+  }
   SendJson(res, error.status, error.ToJson());
 }
 
@@ -202,11 +212,11 @@ class BodyDecodeReader : public arrow::RecordBatchReader {
 }  // namespace
 
 struct HttpGateway::Impl {
+  Impl(HttpGatewayDeps d, HttpServerOptions options) : deps(d), server(options) {}
+
   HttpGatewayDeps deps;
-  httplib::Server server;
-  std::thread listener;
+  HttpServer server;
   int port = 0;
-  bool stopped = false;
 
   void Log(const char* method, const std::string& path, const arrow::Status& st,
            std::chrono::steady_clock::time_point start, Logger::Fields fields = {}) {
@@ -664,55 +674,43 @@ struct HttpGateway::Impl {
 };
 
 HttpGateway::HttpGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-HttpGateway::~HttpGateway() { Stop(); }
+HttpGateway::~HttpGateway() { Stop(std::chrono::system_clock::now()); }
 int HttpGateway::port() const { return impl_->port; }
 
-void HttpGateway::Stop() {
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->server.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
+void HttpGateway::Stop(std::chrono::system_clock::time_point deadline) {
+  impl_->server.Stop(deadline);
 }
+
+namespace {
+
+HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
+  HttpServerOptions options;
+  options.max_connections = static_cast<size_t>(std::max(deps.max_connections, 1));
+  options.timeouts.header = std::chrono::seconds(deps.header_timeout_s);
+  options.timeouts.read = std::chrono::seconds(deps.read_timeout_s);
+  options.timeouts.write = std::chrono::seconds(60);
+  options.timeouts.keep_alive = std::chrono::seconds(5);
+  options.keep_alive_max_count = 1000;
+  return options;
+}
+
+}  // namespace
 
 arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps deps,
                                                                const std::string& host, int port) {
-  auto impl = std::make_unique<Impl>();
-  impl->deps = deps;
+  auto impl = std::make_unique<Impl>(deps, ServerOptions(deps));
   auto& server = impl->server;
-  // cpp-httplib serves each connection on one pool thread for its whole keep-alive
-  // life, so idle keep-alive clients pin threads: the pool starts small and grows up to
-  // a bound, and idle connections are closed after a short timeout.
-  const size_t base = static_cast<size_t>(std::max(deps.worker_threads, 2));
-  const size_t max_threads = std::max<size_t>(base, kMaxWorkerThreads);
-  // httplib takes ownership of the task queue it is handed.
-  server.new_task_queue = [base, max_threads] { return new httplib::ThreadPool(base, max_threads); };
-  // Limits are enforced by the handlers: cpp-httplib's own limit silently truncates a
-  // body it is decompressing, which would look like a short Arrow stream instead of 413.
+  // Limits are enforced by the handlers, counted on decompressed bytes: cpp-httplib's
+  // own limit would end a body with a bare 413 the handler cannot explain. (It also
+  // bounds the drain of an unread body; HttpServer limits that drain after a refusal.)
   server.set_payload_max_length(std::numeric_limits<size_t>::max());
-  server.set_read_timeout(std::chrono::seconds(60));
-  server.set_write_timeout(std::chrono::seconds(60));
-  server.set_keep_alive_max_count(1000);
-  server.set_keep_alive_timeout(5);
-  // Chunk headers and data go out as separate writes; with Nagle's algorithm each
-  // chunk would wait for the peer's delayed ACK (~40-200 ms).
-  server.set_tcp_nodelay(true);
   // SO_REUSEADDR only: a port already in use must fail here, not be shared.
   server.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
   });
   impl->Routes();
-  if (port == 0) {
-    impl->port = server.bind_to_any_port(host);
-  } else {
-    impl->port = server.bind_to_port(host, port) ? port : -1;
-  }
-  if (impl->port <= 0) {
-    return arrow::Status::IOError("cannot listen for HTTP on ", host, ":", port,
-                                  " (address in use or not available)");
-  }
-  auto* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->server.listen_after_bind(); });
+  ARROW_ASSIGN_OR_RAISE(impl->port, server.BindAndServe(host, port));
   return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
 }
 

@@ -286,7 +286,7 @@ arrow::Status Server::Shutdown() {
       impl_->watchdog->CancelAll(arrow::Status::Cancelled("the server is shutting down"));
     }
   });
-  if (impl_->http) impl_->http->Stop();
+  if (impl_->http) impl_->http->Stop(deadline);
   auto st = impl_->flight->Shutdown(&deadline);
   (void)impl_->flight->Wait();
   {
