@@ -301,3 +301,57 @@ def test_sigterm_with_open_http_calls_exits_within_the_grace(start_server, tmp_p
     again = start_server(db=db)
     assert count(again, "kept") == 1_000_000
     assert count(again, "unfinished") is None
+
+
+# ---- 4. calls are admitted, watched and cancelled when their client leaves ----
+
+SLOW_SQL = "SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3"
+
+
+def start_slow_query(server):
+    s = socket.create_connection(host_port(server))
+    body = json.dumps({"sql": SLOW_SQL}).encode()
+    s.sendall((f"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    return s
+
+
+def test_query_stops_when_its_client_disconnects(server):
+    with pytest.raises(requests.exceptions.Timeout):
+        requests.post(f"{server.http}/query", json={"sql": SLOW_SQL}, timeout=1)
+    s = start_slow_query(server)
+    time.sleep(1)
+    s.close()
+    time.sleep(1.5)
+    before = cpu_seconds(server)
+    time.sleep(3)
+    used = cpu_seconds(server) - before
+    assert used < 0.5, f"server used {used:.2f} s of CPU in 3 s after its clients left"
+    assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
+
+
+def test_max_concurrent_requests_answers_busy(start_server, tmp_path):
+    env = dict(os.environ, ARROWPORT_LIMITS_MAX_CONCURRENT_REQUESTS="2")
+    server = start_server(env=env)
+    slow = [start_slow_query(server) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        r = requests.post(f"{server.http}/query", json={"sql": "SELECT 1 AS x"}, timeout=10)
+        assert_error(r, 503, "busy")
+        assert r.headers["Retry-After"]
+        assert "max_concurrent_requests" in r.json()["error"]["message"]
+        r = requests.post(f"{server.http}/ingest/t", data=ipc_bytes(pa.table({"x": [1]})),
+                          headers={"Content-Type": ARROW}, timeout=10)
+        assert_error(r, 503, "busy")
+        # Not database calls: still served.
+        assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
+    finally:
+        for s in slow:
+            s.close()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        r = requests.post(f"{server.http}/query", json={"sql": "SELECT 1 AS x"}, timeout=10)
+        if r.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text

@@ -26,6 +26,7 @@
 #include "arrowport/http/data_sink_stream.h"
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/first_batch_reader.h"
+#include "arrowport/http/http_call.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_server.h"
 #include "arrowport/http/openapi.h"
@@ -72,6 +73,7 @@ void SendError(httplib::Response& res, const HttpError& error) {
 }
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
+  if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
   SendError(res, ToHttpError(status));
 }
 
@@ -232,6 +234,15 @@ struct HttpGateway::Impl {
     }
   }
 
+  // Admits and watches a call that reads or writes the database (see HttpCall); queries
+  // get limits.query_timeout_s.
+  arrow::Result<std::shared_ptr<HttpCall>> BeginCall(bool query) {
+    const auto* connection = DeadlineSocketStream::Current();
+    return HttpCall::Begin(deps.limiter, deps.watchdog,
+                           connection ? connection->socket() : -1,
+                           std::chrono::seconds(query ? deps.query_timeout_s : 0));
+  }
+
   // Streams a query result as the negotiated format, compressed if the client asked.
   void StreamResult(const httplib::Request& req, httplib::Response& res,
                     const query::QueryRequest& request) {
@@ -243,7 +254,12 @@ struct HttpGateway::Impl {
       SendError(res, error);
       return;
     }
-    auto reader = deps.query->Execute(request);
+    auto call = BeginCall(/*query=*/true);
+    if (!call.ok()) {
+      Log(req.method.c_str(), req.path, call.status(), start);
+      return SendStatus(res, call.status());
+    }
+    auto reader = deps.query->Execute(request, (*call)->context());
     if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
     if (!reader.ok()) {
       Log(req.method.c_str(), req.path, reader.status(), start);
@@ -260,8 +276,10 @@ struct HttpGateway::Impl {
     const std::string method = req.method;
     res.set_chunked_content_provider(
         negotiated->content_type,
-        [this, batches, format, compression, path, method, start](size_t,
-                                                                  httplib::DataSink& sink) {
+        // The call (permit, watch) lives with the provider: until the body has been
+        // written or abandoned.
+        [this, batches, format, compression, path, method, start, call = *call](
+            size_t, httplib::DataSink& sink) {
           auto st = [&]() -> arrow::Status {
             std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
             ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
@@ -395,6 +413,11 @@ struct HttpGateway::Impl {
                              "POST /ingest takes an Arrow IPC stream (Content-Type: " +
                                  std::string(kArrowStream) + "), not '" + type + "'"});
     }
+    auto call = BeginCall(/*query=*/false);
+    if (!call.ok()) {
+      Log("POST", req.path, call.status(), start, {{"stream", stream}});
+      return SendStatus(res, call.status());
+    }
     // Decoding allocates what the sender declares; the request's pool bounds it to a few
     // batches' worth (that many are in flight between the network and DuckDB).
     auto pool = std::make_shared<CappedMemoryPool>(
@@ -423,7 +446,8 @@ struct HttpGateway::Impl {
                 [&](int64_t index, int64_t rows) {
                   committed.push_back({{"batch", index}, {"rows", rows}});
                   return arrow::Status::OK();
-                });
+                },
+                (*call)->context());
           }
           (void)pipe->Close();  // stops the body pump if the ingest ended early
         },
@@ -479,6 +503,7 @@ struct HttpGateway::Impl {
     const std::string stream = req.matches[1];
     auto result = [&]() -> arrow::Result<ingest::IngestResult> {
       ARROW_RETURN_NOT_OK(ValidateName("stream", stream));
+      ARROW_ASSIGN_OR_RAISE(auto call, BeginCall(/*query=*/false));
       ARROW_ASSIGN_OR_RAISE(auto body,
                             ReadBodyLimited(content, WholeBodyLimit(), "http.max_body_bytes"));
       auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -527,7 +552,7 @@ struct HttpGateway::Impl {
       }
       auto decoded =
           std::make_shared<BodyDecodeReader>(*reader, nullptr, pool, deps.max_batch_bytes);
-      auto ingested = deps.ingest->Ingest(request, decoded);
+      auto ingested = deps.ingest->Ingest(request, decoded, {}, call->context());
       if (!ingested.ok() && !decoded->limit_error().ok()) return decoded->limit_error();
       return ingested;
     }();
@@ -553,7 +578,9 @@ struct HttpGateway::Impl {
     server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
       query::QueryRequest probe;
       probe.sql = "SELECT 1";
-      auto reader = deps.query->Execute(probe);
+      auto call = BeginCall(/*query=*/true);
+      if (!call.ok()) return SendStatus(res, call.status());
+      auto reader = deps.query->Execute(probe, (*call)->context());
       auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
       if (!table.ok()) {
         return SendError(res, {503, "unavailable", table.status().message()});
@@ -567,6 +594,8 @@ struct HttpGateway::Impl {
       SendJson(res, 200, ingest::StreamsJson(*deps.router));
     });
     server.Get("/tables", [this](const httplib::Request&, httplib::Response& res) {
+      auto call = BeginCall(/*query=*/true);
+      if (!call.ok()) return SendStatus(res, call.status());
       auto tables = deps.query->ListTables();
       if (!tables.ok()) return SendStatus(res, tables.status());
       json out = json::array();
@@ -591,6 +620,8 @@ struct HttpGateway::Impl {
       request.table = req.matches[1];
       auto valid = ValidateName("table", request.table);
       if (!valid.ok()) return SendStatus(res, valid);
+      auto call = BeginCall(/*query=*/true);
+      if (!call.ok()) return SendStatus(res, call.status());
       auto schema = deps.query->Describe(request);
       if (!schema.ok()) return SendStatus(res, schema.status());
       json columns = json::array();
