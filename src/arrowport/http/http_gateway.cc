@@ -15,13 +15,13 @@
 #include "arrow/ipc/reader.h"
 #include "arrow/record_batch.h"
 #include "arrow/util/base64.h"
-#include "arrow/util/byte_size.h"
 #include "arrow/util/compression.h"
 #include "arrowport/common/capped_memory_pool.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/http/body_decode_reader.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
 #include "arrowport/http/deadline_socket_stream.h"
@@ -29,6 +29,7 @@
 #include "arrowport/http/http_call.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_server.h"
+#include "arrowport/http/negotiation.h"
 #include "arrowport/http/openapi.h"
 #include "arrowport/http/owned_worker.h"
 #include "arrowport/http/request_body.h"
@@ -44,12 +45,11 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
 constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead of DuckDB
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
-constexpr int64_t kIngestPrefetchDepth = 4;
-constexpr int64_t kDrainAfterRefusal = 16 << 20;  // decoded batches queued ahead of DuckDB
+constexpr int64_t kIngestPrefetchDepth = 4;  // decoded batches queued ahead of DuckDB
+constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after a 413
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -76,140 +76,6 @@ void SendStatus(httplib::Response& res, const arrow::Status& status) {
   if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
   SendError(res, ToHttpError(status));
 }
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Media type without parameters, lower-cased: "Text/CSV; charset=x" -> "text/csv".
-std::string MediaType(const std::string& header) {
-  std::string type = header.substr(0, header.find(';'));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  while (!type.empty() && type.front() == ' ') type.erase(0, 1);
-  return Lower(type);
-}
-
-// Output (format, Content-Type) from ?format= or Accept; Arrow IPC stream by default.
-struct Negotiated {
-  query::ResultFormat format;
-  std::string content_type;
-};
-
-arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
-  static const std::vector<std::pair<std::string, Negotiated>> kTypes = {
-      {kArrowStream, {query::ResultFormat::kArrowStream, kArrowStream}},
-      {"application/vnd.apache.arrow.file",
-       {query::ResultFormat::kArrowFile, "application/vnd.apache.arrow.file"}},
-      {"application/vnd.apache.parquet",
-       {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
-      {"application/x-parquet", {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
-      {"text/csv", {query::ResultFormat::kCsv, "text/csv; charset=utf-8"}},
-      {"application/json", {query::ResultFormat::kJson, "application/json"}},
-  };
-  if (req.has_param("format")) {
-    ARROW_ASSIGN_OR_RAISE(auto format, query::ParseResultFormat(req.get_param_value("format")));
-    if (format == query::ResultFormat::kTable) {
-      return arrow::Status::Invalid("format=table is for the CLI; use arrow, arrow-file, "
-                                    "parquet, csv or json");
-    }
-    for (const auto& [_, negotiated] : kTypes) {
-      if (negotiated.format == format) return negotiated;
-    }
-  }
-  const std::string accept = req.get_header_value("Accept");
-  if (accept.empty()) return kTypes[0].second;
-  size_t start = 0;
-  while (start <= accept.size()) {
-    size_t end = accept.find(',', start);
-    if (end == std::string::npos) end = accept.size();
-    const std::string type = MediaType(accept.substr(start, end - start));
-    if (type == "*/*" || type == "application/*") return kTypes[0].second;
-    for (const auto& [name, negotiated] : kTypes) {
-      if (type == name) return negotiated;
-    }
-    start = end + 1;
-  }
-  return arrow::Status::NotImplemented("none of the accepted media types '", accept,
-                                       "' is produced here (arrow stream, arrow file, "
-                                       "parquet, csv, json)");
-}
-
-// The client's Accept-Encoding, moved here before routing so that cpp-httplib does not
-// compress text bodies itself: it would pick brotli at its slowest level whenever "br" is
-// offered (browsers, curl --compressed, requests with brotli installed), 38 s instead of
-// 0.2 s for a 1M-row CSV, and compress even tiny JSON replies.
-constexpr const char* kAcceptedEncodings = "X-Arrowport-Accept-Encoding";
-
-// Response body compression from Accept-Encoding (zstd preferred over gzip).
-arrow::Compression::type ResponseCompression(const httplib::Request& req) {
-  const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
-  if (accepted.find("zstd") != std::string::npos) return arrow::Compression::ZSTD;
-  if (accepted.find("gzip") != std::string::npos) return arrow::Compression::GZIP;
-  return arrow::Compression::UNCOMPRESSED;
-}
-
-// Reports undecodable request bodies as invalid input (400), keeping the pipe's own
-// reasons (size limit, client hang-up) as they are, and refuses batches over
-// limits.max_batch_bytes or over the request's memory budget (413).
-class BodyDecodeReader : public arrow::RecordBatchReader {
- public:
-  BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inner, std::shared_ptr<BodyPipe> pipe,
-                   std::shared_ptr<CappedMemoryPool> pool, int64_t max_batch_bytes)
-      : inner_(std::move(inner)),
-        pipe_(std::move(pipe)),
-        pool_(std::move(pool)),
-        max_batch_bytes_(max_batch_bytes) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    auto st = Decode(out);
-    if (HasErrorKind(st, ErrorKind::kTooLarge)) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (limit_error_.ok()) limit_error_ = st;
-    }
-    return st;
-  }
-
-  /// The size limit a batch hit, if any: DuckDB's scan reports reader errors as its own
-  /// (losing the status detail), so the handler asks here to answer 413.
-  arrow::Status limit_error() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return limit_error_;
-  }
-
- private:
-  arrow::Status Decode(std::shared_ptr<arrow::RecordBatch>* out) {
-    auto st = inner_->ReadNext(out);
-    if (!st.ok()) {
-      if ((pipe_ && !pipe_->abort_status().ok()) || HasErrorKind(st, ErrorKind::kTooLarge)) {
-        return st;
-      }
-      if (pool_->refused()) {
-        return TooLarge("a record batch needs more than ", pool_->cap(),
-                        " bytes once decoded (limits.max_batch_bytes is ", max_batch_bytes_,
-                        " bytes): ", st.message());
-      }
-      return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ",
-                                    st.message());
-    }
-    if (*out != nullptr) {
-      const int64_t size = arrow::util::TotalBufferSize(**out);
-      if (size > max_batch_bytes_) {
-        out->reset();
-        return TooLarge("a record batch of ", size, " bytes exceeds limits.max_batch_bytes (",
-                        max_batch_bytes_, " bytes); send smaller batches");
-      }
-    }
-    return st;
-  }
-
-  std::shared_ptr<arrow::RecordBatchReader> inner_;
-  std::shared_ptr<BodyPipe> pipe_;  // null when the body was read whole
-  std::shared_ptr<CappedMemoryPool> pool_;  // outlives the batches this reader hands out
-  const int64_t max_batch_bytes_;
-  mutable std::mutex mutex_;  // guards limit_error_
-  arrow::Status limit_error_;
-};
 
 }  // namespace
 
