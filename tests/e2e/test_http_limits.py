@@ -355,3 +355,28 @@ def test_max_concurrent_requests_answers_busy(start_server, tmp_path):
             break
         time.sleep(0.2)
     assert r.status_code == 200, r.text
+
+
+def test_stalled_body_and_idle_keep_alive_are_closed(start_server, tmp_path):
+    config = tmp_path / "timeouts.yaml"
+    config.write_text("http: {read_timeout_s: 2}\n")
+    server = start_server("--config", str(config))
+    body = ipc_bytes(pa.table({"x": pa.array(range(100_000), pa.int64())}))
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall((f"POST /ingest/stalled HTTP/1.1\r\nHost: x\r\nContent-Type: {ARROW}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:1000])
+        t0 = time.time()
+        s.settimeout(15)
+        data = s.recv(65536)
+        while data:
+            data = s.recv(65536)
+        assert time.time() - t0 < 5  # the body read timed out: answered or closed
+    assert count(server, "stalled") is None
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert recv_response(s).startswith(b"HTTP/1.1 200")
+        t0 = time.time()
+        s.settimeout(15)
+        while s.recv(65536):
+            pass
+        assert 3 < time.time() - t0 < 8  # closed after the 5 s keep-alive timeout
