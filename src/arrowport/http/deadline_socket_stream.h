@@ -35,8 +35,9 @@ class DeadlineSocketStream : public httplib::Stream {
   void BeginHeaders();
   /// The headers are parsed: from now on each read waits at most `read`.
   void BeginBody();
-  /// After a body was refused (413): at most `bytes` more are read (drained so the client
-  /// sees the answer); beyond them reads fail and the connection is closed.
+  /// After a request was refused: at most `bytes` more of its body are read (drained so
+  /// the connection can serve the next request); beyond them reads fail and the
+  /// connection is closed. Reset by WaitForRequest().
   void LimitRemainingReads(int64_t bytes);
 
   /// The stream of the connection the calling thread serves, or null. Handlers use it to

@@ -73,7 +73,10 @@ void HttpServer::AcceptLoop() {
           std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
       if (timeout_ms < 0 || left < timeout_ms) timeout_ms = static_cast<int>(std::max<int64_t>(left, 0));
     }
-    if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) break;
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
+      if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;  // out of memory for a moment: never stop accepting for it
+    }
     if (fds[1].revents != 0) break;  // Stop()
     // Lingering refusals: discard what the client still sends, close at its end or ours.
     std::vector<std::pair<int, std::chrono::steady_clock::time_point>> still;
@@ -129,6 +132,18 @@ void HttpServer::RefuseBusy(int fd) {
 }
 
 void HttpServer::ServeConnection(int fd, uint64_t id) {
+  // Whatever happens below (even an exception from httplib), the connection leaves the
+  // registry and its socket is closed.
+  struct Closer {
+    ConnectionRegistry& registry;
+    int fd;
+    uint64_t id;
+    ~Closer() {
+      registry.Remove(id);
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+    }
+  } closer{registry_, fd, id};
   DeadlineSocketStream stream(fd, options_.timeouts);
   DeadlineSocketStream::CurrentScope current(&stream);
   std::string remote_ip, local_ip;
@@ -149,9 +164,6 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
                                     [&stream](httplib::Request&) { stream.BeginBody(); });
     if (!ok || connection_closed || close_connection) break;
   }
-  registry_.Remove(id);
-  ::shutdown(fd, SHUT_RDWR);
-  ::close(fd);
 }
 
 void HttpServer::Stop(std::chrono::system_clock::time_point deadline) {
