@@ -49,7 +49,7 @@ constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
 constexpr int64_t kIngestPrefetchDepth = 4;  // decoded batches queued ahead of DuckDB
-constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after an error
+constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after a 413
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -61,11 +61,14 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
 }
 
 void SendError(httplib::Response& res, const HttpError& error) {
-  // httplib drains an unread body after the response so that keep-alive can go on; a
-  // refused body may be huge or endless (chunked), so only a little of it is drained and
-  // then the connection closes.
-  if (auto* connection = DeadlineSocketStream::Current()) {
-    connection->LimitRemainingReads(kDrainAfterRefusal);
+  // httplib drains an unread body after the response so that keep-alive can go on and
+  // the client, still sending, gets to read the answer. A body refused for its size may
+  // be endless (chunked), so only a little of it is drained, then the connection closes.
+  // Other refusals (503 busy, 415) drain the body whole: the client must see them.
+  if (error.status == 413) {
+    if (auto* connection = DeadlineSocketStream::Current()) {
+      connection->LimitRemainingReads(kDrainAfterRefusal);
+    }
   }
   SendJson(res, error.status, error.ToJson());
 }
