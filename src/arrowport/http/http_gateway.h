@@ -24,7 +24,6 @@ struct HttpGatewayDeps {
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
   int64_t max_body_bytes = int64_t{4} << 30;
-  int worker_threads = 8;
   int compression_level = 3;  ///< zstd level for compressed responses
   CallWatchdog* watchdog = nullptr;   ///< cancels calls whose client left or timed out
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
