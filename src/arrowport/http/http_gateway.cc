@@ -60,16 +60,19 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
   res.set_content(body, "application/json");
 }
 
-void SendError(httplib::Response& res, const HttpError& error) {
-  // httplib drains an unread body after the response so that keep-alive can go on and
-  // the client, still sending, gets to read the answer. A body refused for its size may
-  // be endless (chunked), so only a little of it is drained, then the connection closes.
-  // Other refusals (503 busy, 415) drain the body whole: the client must see them.
-  if (error.status == 413) {
-    if (auto* connection = DeadlineSocketStream::Current()) {
-      connection->LimitRemainingReads(kDrainAfterRefusal);
-    }
+// httplib drains an unread body after the response so that keep-alive can go on and the
+// client, still sending, gets to read the answer. A body refused for its size may be
+// endless (chunked), so only a little of it is drained, then the connection closes. Other
+// refusals (503 busy, 415) drain the body whole: the client must see them.
+void LimitDrain(int status) {
+  if (status != 413) return;
+  if (auto* connection = DeadlineSocketStream::Current()) {
+    connection->LimitRemainingReads(kDrainAfterRefusal);
   }
+}
+
+void SendError(httplib::Response& res, const HttpError& error) {
+  LimitDrain(error.status);
   SendJson(res, error.status, error.ToJson());
 }
 
@@ -348,6 +351,7 @@ struct HttpGateway::Impl {
     if (!result.ok()) {
       Log("POST", req.path, result.status(), start, {{"stream", stream}});
       const HttpError error = ToHttpError(result.status());
+      LimitDrain(error.status);
       json body = json::parse(error.ToJson());
       body["committed_batches"] = committed;
       return SendJson(res, error.status, body.dump());
