@@ -59,9 +59,23 @@ arrow::Result<int64_t> BodyPipe::Read(int64_t nbytes, void* out) {
 }
 
 arrow::Result<std::shared_ptr<arrow::Buffer>> BodyPipe::Read(int64_t nbytes) {
-  ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateResizableBuffer(nbytes));
-  ARROW_ASSIGN_OR_RAISE(auto n, Read(nbytes, buffer->mutable_data()));
-  ARROW_RETURN_NOT_OK(buffer->Resize(n, /*shrink_to_fit=*/false));
+  // The IPC reader asks for the body length a message declares; the buffer grows with the
+  // bytes that actually arrive, so a lying length ends as a truncated stream instead of
+  // a huge allocation up front.
+  constexpr int64_t kFirstStep = int64_t{1} << 20;
+  ARROW_ASSIGN_OR_RAISE(auto buffer,
+                        arrow::AllocateResizableBuffer(std::min(nbytes, kFirstStep), pool_));
+  int64_t filled = 0;
+  while (filled < nbytes) {
+    if (filled == buffer->size()) {
+      ARROW_RETURN_NOT_OK(buffer->Resize(std::min(nbytes, 2 * buffer->size()),
+                                         /*shrink_to_fit=*/false));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto n, Read(buffer->size() - filled, buffer->mutable_data() + filled));
+    if (n == 0) break;  // end of body
+    filled += n;
+  }
+  ARROW_RETURN_NOT_OK(buffer->Resize(filled, /*shrink_to_fit=*/false));
   return std::shared_ptr<arrow::Buffer>(std::move(buffer));
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arrow/io/interfaces.h"
+#include "arrow/memory_pool.h"
 #include "arrow/result.h"
 
 namespace arrowport::http {
@@ -17,7 +18,11 @@ namespace arrowport::http {
 /// is slowed to DuckDB's pace instead of being buffered (backpressure).
 class BodyPipe : public arrow::io::InputStream {
  public:
-  explicit BodyPipe(int64_t max_buffered_bytes) : max_buffered_(max_buffered_bytes) {}
+  /// Buffers handed to the reader are allocated from `pool` (the request's capped pool:
+  /// an IPC message declares its own body length, so a Read may ask for anything).
+  explicit BodyPipe(int64_t max_buffered_bytes,
+                    arrow::MemoryPool* pool = arrow::default_memory_pool())
+      : max_buffered_(max_buffered_bytes), pool_(pool) {}
 
   /// Producer side. Returns false once the consumer has stopped reading.
   bool Push(const char* data, size_t length);
@@ -37,6 +42,7 @@ class BodyPipe : public arrow::io::InputStream {
 
  private:
   const int64_t max_buffered_;
+  arrow::MemoryPool* const pool_;
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable changed_;
   std::deque<std::string> chunks_;

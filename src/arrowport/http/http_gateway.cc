@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "arrow/buffer.h"
@@ -15,13 +16,23 @@
 #include "arrow/record_batch.h"
 #include "arrow/util/base64.h"
 #include "arrow/util/compression.h"
+#include "arrowport/common/capped_memory_pool.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/http/body_decode_reader.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
+#include "arrowport/http/deadline_socket_stream.h"
+#include "arrowport/http/first_batch_reader.h"
+#include "arrowport/http/http_call.h"
 #include "arrowport/http/http_errors.h"
+#include "arrowport/http/http_server.h"
+#include "arrowport/http/negotiation.h"
 #include "arrowport/http/openapi.h"
+#include "arrowport/http/owned_worker.h"
+#include "arrowport/http/request_body.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -34,11 +45,13 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
 constexpr int64_t kPipeBytes = 8 << 20;           // request body buffered ahead of DuckDB
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
 constexpr int64_t kSeedBodyLimit = int64_t{512} << 20;
-constexpr size_t kMaxWorkerThreads = 128;
+// Decoded batches alive at once per request: the ingest pipeline's read-ahead (4) plus
+// the batch being decoded and the one DuckDB is scanning.
+constexpr int64_t kIngestBatchesInFlight = 6;
+constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after a 413
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -49,112 +62,35 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
   res.set_content(body, "application/json");
 }
 
+// httplib drains an unread body after the response so that keep-alive can go on and the
+// client, still sending, gets to read the answer. A body refused for its size may be
+// endless (chunked), so only a little of it is drained, then the connection closes. Other
+// refusals (503 busy, 415) drain the body whole: the client must see them.
+void LimitDrain(int status) {
+  if (status != 413) return;
+  if (auto* connection = DeadlineSocketStream::Current()) {
+    connection->LimitRemainingReads(kDrainAfterRefusal);
+  }
+}
+
 void SendError(httplib::Response& res, const HttpError& error) {
+  LimitDrain(error.status);
   SendJson(res, error.status, error.ToJson());
 }
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
+  if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
   SendError(res, ToHttpError(status));
 }
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Media type without parameters, lower-cased: "Text/CSV; charset=x" -> "text/csv".
-std::string MediaType(const std::string& header) {
-  std::string type = header.substr(0, header.find(';'));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  while (!type.empty() && type.front() == ' ') type.erase(0, 1);
-  return Lower(type);
-}
-
-// Output (format, Content-Type) from ?format= or Accept; Arrow IPC stream by default.
-struct Negotiated {
-  query::ResultFormat format;
-  std::string content_type;
-};
-
-arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
-  static const std::vector<std::pair<std::string, Negotiated>> kTypes = {
-      {kArrowStream, {query::ResultFormat::kArrowStream, kArrowStream}},
-      {"application/vnd.apache.arrow.file",
-       {query::ResultFormat::kArrowFile, "application/vnd.apache.arrow.file"}},
-      {"application/vnd.apache.parquet",
-       {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
-      {"application/x-parquet", {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
-      {"text/csv", {query::ResultFormat::kCsv, "text/csv; charset=utf-8"}},
-      {"application/json", {query::ResultFormat::kJson, "application/json"}},
-  };
-  if (req.has_param("format")) {
-    ARROW_ASSIGN_OR_RAISE(auto format, query::ParseResultFormat(req.get_param_value("format")));
-    if (format == query::ResultFormat::kTable) {
-      return arrow::Status::Invalid("format=table is for the CLI; use arrow, arrow-file, "
-                                    "parquet, csv or json");
-    }
-    for (const auto& [_, negotiated] : kTypes) {
-      if (negotiated.format == format) return negotiated;
-    }
-  }
-  const std::string accept = req.get_header_value("Accept");
-  if (accept.empty()) return kTypes[0].second;
-  size_t start = 0;
-  while (start <= accept.size()) {
-    size_t end = accept.find(',', start);
-    if (end == std::string::npos) end = accept.size();
-    const std::string type = MediaType(accept.substr(start, end - start));
-    if (type == "*/*" || type == "application/*") return kTypes[0].second;
-    for (const auto& [name, negotiated] : kTypes) {
-      if (type == name) return negotiated;
-    }
-    start = end + 1;
-  }
-  return arrow::Status::NotImplemented("none of the accepted media types '", accept,
-                                       "' is produced here (arrow stream, arrow file, "
-                                       "parquet, csv, json)");
-}
-
-// The client's Accept-Encoding, moved here before routing so that cpp-httplib does not
-// compress text bodies itself: it would pick brotli at its slowest level whenever "br" is
-// offered (browsers, curl --compressed, requests with brotli installed), 38 s instead of
-// 0.2 s for a 1M-row CSV, and compress even tiny JSON replies.
-constexpr const char* kAcceptedEncodings = "X-Arrowport-Accept-Encoding";
-
-// Response body compression from Accept-Encoding (zstd preferred over gzip).
-arrow::Compression::type ResponseCompression(const httplib::Request& req) {
-  const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
-  if (accepted.find("zstd") != std::string::npos) return arrow::Compression::ZSTD;
-  if (accepted.find("gzip") != std::string::npos) return arrow::Compression::GZIP;
-  return arrow::Compression::UNCOMPRESSED;
-}
-
-// Reports undecodable request bodies as invalid input (400), keeping the pipe's own
-// reasons (size limit, client hang-up) as they are.
-class BodyDecodeReader : public arrow::RecordBatchReader {
- public:
-  BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inner, std::shared_ptr<BodyPipe> pipe)
-      : inner_(std::move(inner)), pipe_(std::move(pipe)) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    auto st = inner_->ReadNext(out);
-    if (st.ok() || !pipe_->abort_status().ok()) return st;
-    return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ", st.message());
-  }
-
- private:
-  std::shared_ptr<arrow::RecordBatchReader> inner_;
-  std::shared_ptr<BodyPipe> pipe_;
-};
 
 }  // namespace
 
 struct HttpGateway::Impl {
+  Impl(HttpGatewayDeps d, HttpServerOptions options) : deps(d), server(options) {}
+
   HttpGatewayDeps deps;
-  httplib::Server server;
-  std::thread listener;
+  HttpServer server;
   int port = 0;
-  bool stopped = false;
 
   void Log(const char* method, const std::string& path, const arrow::Status& st,
            std::chrono::steady_clock::time_point start, Logger::Fields fields = {}) {
@@ -170,6 +106,15 @@ struct HttpGateway::Impl {
     }
   }
 
+  // Admits and watches a call that reads or writes the database (see HttpCall); queries
+  // get limits.query_timeout_s.
+  arrow::Result<std::shared_ptr<HttpCall>> BeginCall(bool query) {
+    const auto* connection = DeadlineSocketStream::Current();
+    return HttpCall::Begin(deps.limiter, deps.watchdog,
+                           connection ? connection->socket() : -1,
+                           std::chrono::seconds(query ? deps.query_timeout_s : 0));
+  }
+
   // Streams a query result as the negotiated format, compressed if the client asked.
   void StreamResult(const httplib::Request& req, httplib::Response& res,
                     const query::QueryRequest& request) {
@@ -181,7 +126,13 @@ struct HttpGateway::Impl {
       SendError(res, error);
       return;
     }
-    auto reader = deps.query->Execute(request);
+    auto call = BeginCall(/*query=*/true);
+    if (!call.ok()) {
+      Log(req.method.c_str(), req.path, call.status(), start);
+      return SendStatus(res, call.status());
+    }
+    auto reader = deps.query->Execute(request, (*call)->context());
+    if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
     if (!reader.ok()) {
       Log(req.method.c_str(), req.path, reader.status(), start);
       SendStatus(res, reader.status());
@@ -197,8 +148,10 @@ struct HttpGateway::Impl {
     const std::string method = req.method;
     res.set_chunked_content_provider(
         negotiated->content_type,
-        [this, batches, format, compression, path, method, start](size_t,
-                                                                  httplib::DataSink& sink) {
+        // The call (permit, watch) lives with the provider: until the body has been
+        // written or abandoned.
+        [this, batches, format, compression, path, method, start, call = *call](
+            size_t, httplib::DataSink& sink) {
           auto st = [&]() -> arrow::Status {
             std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
             ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
@@ -257,28 +210,40 @@ struct HttpGateway::Impl {
     return request;
   }
 
-  void HandleQuery(const httplib::Request& req, httplib::Response& res) {
+  // Bodies read whole (query, seed JSON) are capped lower than streamed ingest bodies.
+  int64_t WholeBodyLimit() const { return std::min(deps.max_body_bytes, kSeedBodyLimit); }
+
+  void HandleQuery(const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& content) {
+    const auto start = std::chrono::steady_clock::now();
     const std::string type = MediaType(req.get_header_value("Content-Type"));
     query::QueryRequest request;
+    const bool sql_text = type == "text/plain" || type == "application/sql" || type.empty();
+    if (type != "application/json" && !sql_text) {
+      return SendError(res, {415, "unsupported_media_type",
+                             "POST /query takes application/json {\"sql\": ..., \"params\": "
+                             "[...]} or text/plain SQL, not '" + type + "'"});
+    }
+    auto body = ReadBodyLimited(content, WholeBodyLimit(), "http.max_body_bytes");
+    if (!body.ok()) {
+      Log("POST", req.path, body.status(), start);
+      return SendStatus(res, body.status());
+    }
     if (type == "application/json") {
-      auto doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      auto doc = json::parse(*body, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded() || !doc.is_object()) {
         return SendError(res, {400, "invalid_json", "request body is not a JSON object"});
       }
-      auto parsed = query::ParseTicket(req.body);
+      auto parsed = query::ParseTicket(*body);
       if (!parsed.ok()) return SendStatus(res, parsed.status());
       request = *parsed;
-    } else if (type == "text/plain" || type == "application/sql" || type.empty()) {
-      auto parsed = query::ParseTicket(req.body);
+    } else {
+      auto parsed = query::ParseTicket(*body);
       if (!parsed.ok() || !parsed->table.empty()) {
         return SendStatus(res, parsed.ok() ? arrow::Status::Invalid("expected SQL text")
                                            : parsed.status());
       }
       request = *parsed;
-    } else {
-      return SendError(res, {415, "unsupported_media_type",
-                             "POST /query takes application/json {\"sql\": ..., \"params\": "
-                             "[...]} or text/plain SQL, not '" + type + "'"});
     }
     StreamResult(req, res, request);
   }
@@ -320,24 +285,46 @@ struct HttpGateway::Impl {
                              "POST /ingest takes an Arrow IPC stream (Content-Type: " +
                                  std::string(kArrowStream) + "), not '" + type + "'"});
     }
-    auto pipe = std::make_shared<BodyPipe>(kPipeBytes);
+    auto call = BeginCall(/*query=*/false);
+    if (!call.ok()) {
+      Log("POST", req.path, call.status(), start, {{"stream", stream}});
+      return SendStatus(res, call.status());
+    }
+    // Decoding allocates what the sender declares; the request's pool bounds it to a few
+    // batches' worth (that many are in flight between the network and DuckDB).
+    auto pool = std::make_shared<CappedMemoryPool>(
+        arrow::default_memory_pool(), kIngestBatchesInFlight * deps.max_batch_bytes,
+        "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+    auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
     arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
     json committed = json::array();  // per_batch: batches committed before any failure
-    std::thread worker([&] {
-      auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe);
-      if (!reader.ok()) {
-        result = arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
-                                        reader.status().message());
-      } else {
-        auto decoded = std::make_shared<BodyDecodeReader>(*reader, pipe);
-        result = deps.ingest->Ingest(request, MakePrefetchingReader(decoded, 4),
-                                     [&](int64_t index, int64_t rows) {
-                                       committed.push_back({{"batch", index}, {"rows", rows}});
-                                       return arrow::Status::OK();
-                                     });
-      }
-      (void)pipe->Close();  // stops the body pump if the ingest ended early
-    });
+    std::shared_ptr<BodyDecodeReader> decoder;  // set by the worker before it reads
+    OwnedWorker worker(
+        [&] {
+          auto options = arrow::ipc::IpcReadOptions::Defaults();
+          options.memory_pool = pool.get();
+          auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe, options);
+          if (!reader.ok()) {
+            result = pool->refused()
+                         ? reader.status()
+                         : arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
+                                                  reader.status().message());
+          } else {
+            auto decoded = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
+                                                              deps.max_batch_bytes);
+            decoder = decoded;
+            // The pipeline validates and reads ahead of DuckDB on a thread of its own.
+            result = deps.ingest->Ingest(
+                request, decoded,
+                [&](int64_t index, int64_t rows) {
+                  committed.push_back({{"batch", index}, {"rows", rows}});
+                  return arrow::Status::OK();
+                },
+                (*call)->context());
+          }
+          (void)pipe->Close();  // stops the body pump if the ingest ended early
+        },
+        [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
     int64_t received = 0;
     bool too_large = false;
     const bool complete = content([&](const char* data, size_t length) {
@@ -348,23 +335,26 @@ struct HttpGateway::Impl {
       }
       return pipe->Push(data, length);
     });
+    const auto body_too_large = TooLarge("request body exceeds http.max_body_bytes (",
+                                         deps.max_body_bytes, " bytes, decompressed)");
     if (too_large) {
-      pipe->Abort(arrow::Status::CapacityError("request body exceeds ", deps.max_body_bytes, " bytes"));
+      pipe->Abort(body_too_large);
     } else if (!complete && !pipe->closed()) {
       pipe->Abort(arrow::Status::IOError("client disconnected before the body was complete"));
     } else {
       pipe->Finish();
     }
-    worker.join();
+    worker.Join();
+    if (!worker.status().ok()) result = worker.status();
+    if (!result.ok() && decoder && !decoder->limit_error().ok()) result = decoder->limit_error();
     if (too_large) {
-      auto error = arrow::Status::CapacityError("request body exceeds http.max_body_bytes (",
-                                                deps.max_body_bytes, " bytes, decompressed)");
-      Log("POST", req.path, error, start, {{"stream", stream}});
-      return SendError(res, {413, "payload_too_large", error.message()});
+      Log("POST", req.path, body_too_large, start, {{"stream", stream}});
+      return SendStatus(res, body_too_large);
     }
     if (!result.ok()) {
       Log("POST", req.path, result.status(), start, {{"stream", stream}});
       const HttpError error = ToHttpError(result.status());
+      LimitDrain(error.status);
       json body = json::parse(error.ToJson());
       body["committed_batches"] = committed;
       return SendJson(res, error.status, body.dump());
@@ -381,15 +371,16 @@ struct HttpGateway::Impl {
   }
 
   // The seed Arrowport's JSON endpoint: base64 Arrow IPC schema + data in JSON.
-  void HandleSeedStream(const httplib::Request& req, httplib::Response& res) {
+  void HandleSeedStream(const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& content) {
     const auto start = std::chrono::steady_clock::now();
     const std::string stream = req.matches[1];
     auto result = [&]() -> arrow::Result<ingest::IngestResult> {
       ARROW_RETURN_NOT_OK(ValidateName("stream", stream));
-      if (static_cast<int64_t>(req.body.size()) > kSeedBodyLimit) {
-        return arrow::Status::CapacityError("JSON body exceeds ", kSeedBodyLimit, " bytes");
-      }
-      auto doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      ARROW_ASSIGN_OR_RAISE(auto call, BeginCall(/*query=*/false));
+      ARROW_ASSIGN_OR_RAISE(auto body,
+                            ReadBodyLimited(content, WholeBodyLimit(), "http.max_body_bytes"));
+      auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded() || !doc.is_object()) {
         return arrow::Status::Invalid("request body is not a JSON object");
       }
@@ -418,23 +409,30 @@ struct HttpGateway::Impl {
       }
       // batch.data is either a whole IPC stream or record batch messages that need the
       // schema message in front.
-      auto open = [](std::string bytes) {
+      auto pool = std::make_shared<CappedMemoryPool>(
+          arrow::default_memory_pool(), 2 * deps.max_batch_bytes,
+          "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+      auto open = [&pool](std::string bytes) {
         std::shared_ptr<arrow::Buffer> buffer = arrow::Buffer::FromString(std::move(bytes));
+        auto options = arrow::ipc::IpcReadOptions::Defaults();
+        options.memory_pool = pool.get();
         return arrow::ipc::RecordBatchStreamReader::Open(
-            std::make_shared<arrow::io::BufferReader>(buffer));
+            std::make_shared<arrow::io::BufferReader>(buffer), options);
       };
       auto reader = open(*data);
       if (!reader.ok() && !schema_bytes.empty()) reader = open(schema_bytes + *data);
       if (!reader.ok()) {
         return arrow::Status::Invalid("batch.data is not Arrow IPC: ", reader.status().message());
       }
-      return deps.ingest->Ingest(request, *reader);
+      auto decoded =
+          std::make_shared<BodyDecodeReader>(*reader, nullptr, pool, deps.max_batch_bytes);
+      auto ingested = deps.ingest->Ingest(request, decoded, {}, call->context());
+      if (!ingested.ok() && !decoded->limit_error().ok()) return decoded->limit_error();
+      return ingested;
     }();
     if (!result.ok()) {
       Log("POST", req.path, result.status(), start, {{"stream", stream}});
-      HttpError error = ToHttpError(result.status());
-      if (result.status().IsCapacityError()) error = {413, "payload_too_large", result.status().message()};
-      return SendError(res, error);
+      return SendStatus(res, result.status());
     }
     Log("POST", req.path, arrow::Status::OK(), start,
         {{"stream", stream}, {"rows", std::to_string(result->rows)}});
@@ -454,7 +452,9 @@ struct HttpGateway::Impl {
     server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
       query::QueryRequest probe;
       probe.sql = "SELECT 1";
-      auto reader = deps.query->Execute(probe);
+      auto call = BeginCall(/*query=*/true);
+      if (!call.ok()) return SendStatus(res, call.status());
+      auto reader = deps.query->Execute(probe, (*call)->context());
       auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
       if (!table.ok()) {
         return SendError(res, {503, "unavailable", table.status().message()});
@@ -468,6 +468,8 @@ struct HttpGateway::Impl {
       SendJson(res, 200, ingest::StreamsJson(*deps.router));
     });
     server.Get("/tables", [this](const httplib::Request&, httplib::Response& res) {
+      auto call = BeginCall(/*query=*/true);
+      if (!call.ok()) return SendStatus(res, call.status());
       auto tables = deps.query->ListTables();
       if (!tables.ok()) return SendStatus(res, tables.status());
       json out = json::array();
@@ -492,6 +494,8 @@ struct HttpGateway::Impl {
       request.table = req.matches[1];
       auto valid = ValidateName("table", request.table);
       if (!valid.ok()) return SendStatus(res, valid);
+      auto call = BeginCall(/*query=*/true);
+      if (!call.ok()) return SendStatus(res, call.status());
       auto schema = deps.query->Describe(request);
       if (!schema.ok()) return SendStatus(res, schema.status());
       json columns = json::array();
@@ -508,19 +512,23 @@ struct HttpGateway::Impl {
     };
     server.Get(R"(/tables/([^/]+))", read_table);
     server.Get(R"(/api/v1/arrow/bulk-read/([^/]+))", read_table);
-    server.Post("/query", [this](const httplib::Request& req, httplib::Response& res) {
-      HandleQuery(req, res);
+    server.Post("/query", [this](const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& content) {
+      HandleQuery(req, res, content);
     });
     server.Post(R"(/ingest/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
                                              const httplib::ContentReader& content) {
       HandleIngest(req, res, content);
     });
-    server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      HandleSeedStream(req, res);
+    server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& content) {
+      HandleSeedStream(req, res, content);
     });
     // A body declared larger than its route's limit is refused before it is read: ingest
     // streams up to http.max_body_bytes; bodies read whole (query, seed JSON) are capped
-    // lower. Bodies without a length are counted as they arrive (HandleIngest).
+    // lower. Every body is also counted as it arrives, after decompression (HandleIngest,
+    // ReadBodyLimited): a declared length says nothing about what a compressed body
+    // inflates to, and chunked bodies declare none.
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       // cpp-httplib owns the Request (a non-const local) but hands out const references;
       // this is the one place a header is rewritten (see kAcceptedEncodings).
@@ -537,8 +545,7 @@ struct HttpGateway::Impl {
         return httplib::Server::HandlerResponse::Unhandled;
       }
       const bool streamed = req.path.rfind("/ingest/", 0) == 0;
-      const int64_t limit =
-          streamed ? deps.max_body_bytes : std::min(deps.max_body_bytes, kSeedBodyLimit);
+      const int64_t limit = streamed ? deps.max_body_bytes : WholeBodyLimit();
       const auto declared =
           std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
       if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
@@ -572,55 +579,43 @@ struct HttpGateway::Impl {
 };
 
 HttpGateway::HttpGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-HttpGateway::~HttpGateway() { Stop(); }
+HttpGateway::~HttpGateway() { Stop(std::chrono::system_clock::now()); }
 int HttpGateway::port() const { return impl_->port; }
 
-void HttpGateway::Stop() {
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->server.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
+void HttpGateway::Stop(std::chrono::system_clock::time_point deadline) {
+  impl_->server.Stop(deadline);
 }
+
+namespace {
+
+HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
+  HttpServerOptions options;
+  options.max_connections = static_cast<size_t>(std::max(deps.max_connections, 1));
+  options.timeouts.header = std::chrono::seconds(deps.header_timeout_s);
+  options.timeouts.read = std::chrono::seconds(deps.read_timeout_s);
+  options.timeouts.write = std::chrono::seconds(60);
+  options.timeouts.keep_alive = std::chrono::seconds(5);
+  options.keep_alive_max_count = 1000;
+  return options;
+}
+
+}  // namespace
 
 arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps deps,
                                                                const std::string& host, int port) {
-  auto impl = std::make_unique<Impl>();
-  impl->deps = deps;
+  auto impl = std::make_unique<Impl>(deps, ServerOptions(deps));
   auto& server = impl->server;
-  // cpp-httplib serves each connection on one pool thread for its whole keep-alive
-  // life, so idle keep-alive clients pin threads: the pool starts small and grows up to
-  // a bound, and idle connections are closed after a short timeout.
-  const size_t base = static_cast<size_t>(std::max(deps.worker_threads, 2));
-  const size_t max_threads = std::max<size_t>(base, kMaxWorkerThreads);
-  // httplib takes ownership of the task queue it is handed.
-  server.new_task_queue = [base, max_threads] { return new httplib::ThreadPool(base, max_threads); };
-  // Limits are enforced by the handlers: cpp-httplib's own limit silently truncates a
-  // body it is decompressing, which would look like a short Arrow stream instead of 413.
+  // Limits are enforced by the handlers, counted on decompressed bytes: cpp-httplib's
+  // own limit would end a body with a bare 413 the handler cannot explain. (It also
+  // bounds the drain of an unread body; HttpServer limits that drain after a refusal.)
   server.set_payload_max_length(std::numeric_limits<size_t>::max());
-  server.set_read_timeout(std::chrono::seconds(60));
-  server.set_write_timeout(std::chrono::seconds(60));
-  server.set_keep_alive_max_count(1000);
-  server.set_keep_alive_timeout(5);
-  // Chunk headers and data go out as separate writes; with Nagle's algorithm each
-  // chunk would wait for the peer's delayed ACK (~40-200 ms).
-  server.set_tcp_nodelay(true);
   // SO_REUSEADDR only: a port already in use must fail here, not be shared.
   server.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
   });
   impl->Routes();
-  if (port == 0) {
-    impl->port = server.bind_to_any_port(host);
-  } else {
-    impl->port = server.bind_to_port(host, port) ? port : -1;
-  }
-  if (impl->port <= 0) {
-    return arrow::Status::IOError("cannot listen for HTTP on ", host, ":", port,
-                                  " (address in use or not available)");
-  }
-  auto* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->server.listen_after_bind(); });
+  ARROW_ASSIGN_OR_RAISE(impl->port, server.BindAndServe(host, port));
   return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
 }
 

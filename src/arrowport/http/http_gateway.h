@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,7 +24,6 @@ struct HttpGatewayDeps {
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
   int64_t max_body_bytes = int64_t{4} << 30;
-  int worker_threads = 8;
   int compression_level = 3;  ///< zstd level for compressed responses
   CallWatchdog* watchdog = nullptr;   ///< cancels calls whose client left or timed out
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
@@ -35,8 +35,10 @@ struct HttpGatewayDeps {
 };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,
-/// on cpp-httplib: streamed request bodies in, chunked responses out, keep-alive, a
-/// bounded worker pool, body size limits and JSON errors.
+/// on cpp-httplib's request parsing and routing (HttpServer: connection cap, header and
+/// read deadlines): streamed request bodies in, chunked responses out, keep-alive, body
+/// size limits counted after decompression, admission and cancellation of calls, JSON
+/// errors.
 class HttpGateway {
  public:
   /// Binds `host:port` (0 = any free port) and starts serving on a background thread.
@@ -45,8 +47,11 @@ class HttpGateway {
   ~HttpGateway();
 
   int port() const;
-  /// Stops accepting and waits for the listener to exit. Idempotent.
-  void Stop();
+  /// Stops accepting at once; requests in flight may finish until `deadline`, then the
+  /// sockets of connections still open are shut down so their handlers return (the
+  /// server cancels their DuckDB work at the same deadline). Returns when every worker
+  /// has finished. Idempotent.
+  void Stop(std::chrono::system_clock::time_point deadline);
 
  private:
   struct Impl;

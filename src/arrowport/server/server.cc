@@ -325,7 +325,7 @@ arrow::Status Server::Shutdown() {
       impl_->watchdog->CancelAll(ShuttingDown("the server is shutting down"));
     }
   });
-  if (impl_->http) impl_->http->Stop();
+  if (impl_->http) impl_->http->Stop(deadline);
   auto st = impl_->flight->Shutdown(&deadline);
   (void)impl_->flight->Wait();
   {

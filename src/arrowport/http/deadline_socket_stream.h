@@ -1,0 +1,87 @@
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace arrowport::http {
+
+/// Timeouts of one HTTP connection (http.header_timeout_s, http.read_timeout_s, ...).
+struct ConnectionTimeouts {
+  std::chrono::milliseconds keep_alive{5000};  ///< idle wait for the next request
+  std::chrono::milliseconds header{10000};     ///< request line + headers, from the first byte
+  std::chrono::milliseconds read{30000};       ///< wait for the next bytes of a body
+  std::chrono::milliseconds write{60000};      ///< wait for the client to take more bytes
+};
+
+/// \brief cpp-httplib's Stream over one accepted socket for the connection's whole life
+/// (httplib's own SocketStream lives per request and only knows per-read timeouts, so a
+/// client sending one header byte every few seconds holds a thread forever). Reads
+/// are buffered and deadline-aware: while the request line and headers arrive, every
+/// read shares one deadline set at the request's first byte; while a body arrives,
+/// each read waits at most `read`. Writes wait at most `write` for room. Used by one
+/// thread at a time (the connection's worker).
+class DeadlineSocketStream : public httplib::Stream {
+ public:
+  DeadlineSocketStream(int fd, ConnectionTimeouts timeouts);
+  ~DeadlineSocketStream() override;
+
+  /// Waits up to the keep-alive timeout for the first byte of the next request. False
+  /// on timeout, end of stream or error (the connection is then closed).
+  bool WaitForRequest();
+  /// The request's first byte is here: starts the header deadline.
+  void BeginHeaders();
+  /// The headers are parsed: from now on each read waits at most `read`.
+  void BeginBody();
+  /// After a request was refused: at most `bytes` more of its body are read (drained so
+  /// the connection can serve the next request); beyond them reads fail and the
+  /// connection is closed. Reset by WaitForRequest().
+  void LimitRemainingReads(int64_t bytes);
+
+  /// The stream of the connection the calling thread serves, or null. Handlers use it to
+  /// watch their client (the socket) and to limit draining.
+  static DeadlineSocketStream* Current();
+  /// Makes `stream` the calling thread's current stream until destroyed.
+  class CurrentScope {
+   public:
+    explicit CurrentScope(DeadlineSocketStream* stream);
+    ~CurrentScope();
+    CurrentScope(const CurrentScope&) = delete;
+    CurrentScope& operator=(const CurrentScope&) = delete;
+
+   private:
+    DeadlineSocketStream* previous_;
+  };
+
+  // httplib::Stream
+  bool is_readable() const override;
+  bool wait_readable() const override;
+  bool wait_writable() const override;
+  bool is_peer_alive() const override;
+  ssize_t read(char* ptr, size_t size) override;
+  ssize_t write(const char* ptr, size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return fd_; }
+  time_t duration() const override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  /// Polls for `events` until `deadline`; true when ready.
+  bool PollUntil(short events, Clock::time_point deadline) const;
+  Clock::time_point ReadDeadline() const;
+
+  const int fd_;
+  const ConnectionTimeouts timeouts_;
+  enum class Phase { kIdle, kHeaders, kBody } phase_ = Phase::kIdle;
+  Clock::time_point request_start_ = Clock::now();
+  Clock::time_point header_deadline_ = Clock::now();
+  int64_t remaining_reads_ = -1;  // < 0: unlimited
+  std::vector<char> buffer_;
+  size_t buffer_begin_ = 0;
+  size_t buffer_end_ = 0;
+};
+
+}  // namespace arrowport::http

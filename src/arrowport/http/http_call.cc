@@ -1,0 +1,36 @@
+#include "arrowport/http/http_call.h"
+
+#include <poll.h>
+
+#include <optional>
+
+namespace arrowport::http {
+
+bool PeerHungUp(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(RequestLimiter* limiter,
+                                                         CallWatchdog* watchdog, int fd,
+                                                         std::chrono::seconds timeout) {
+  std::shared_ptr<HttpCall> call(new HttpCall());
+  if (limiter) {
+    ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire());
+  }
+  call->context_.protocol = "http";
+  call->context_.cancellation = CallCancellation::Make();
+  if (watchdog) {
+    std::optional<CallWatchdog::Clock::time_point> deadline;
+    if (timeout.count() > 0) deadline = CallWatchdog::Clock::now() + timeout;
+    std::function<bool()> client_gone;
+    // The call never outlives its connection (it ends with the response), so the fd
+    // stays this connection's while it is watched.
+    if (fd >= 0) client_gone = [fd] { return PeerHungUp(fd); };
+    call->watch_ = watchdog->Add(call->context_.cancellation, std::move(client_gone), deadline);
+  }
+  return call;
+}
+
+}  // namespace arrowport::http

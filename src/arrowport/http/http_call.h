@@ -1,0 +1,40 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "arrow/result.h"
+#include "arrowport/common/call_context.h"
+#include "arrowport/common/call_watchdog.h"
+#include "arrowport/common/request_limiter.h"
+
+namespace arrowport::http {
+
+/// \brief One HTTP call that reads or writes the database, as Flight's BeginCall does it:
+/// admitted by the RequestLimiter (limits.max_concurrent_requests; a refusal is a
+/// ServerBusy status, 503 + Retry-After) and watched by the CallWatchdog, which cancels
+/// the call (interrupting DuckDB) when the client hangs up or `timeout` passes. Holds
+/// its permit and watch until destroyed: a streamed response keeps it until its body
+/// has been written or abandoned. Thread-safe after Begin.
+class HttpCall {
+ public:
+  /// `fd` is the connection's socket (-1 if unknown: then only the timeout applies);
+  /// `timeout` 0 means none. `limiter` and `watchdog` may be null.
+  static arrow::Result<std::shared_ptr<HttpCall>> Begin(RequestLimiter* limiter,
+                                                        CallWatchdog* watchdog, int fd,
+                                                        std::chrono::seconds timeout);
+
+  const CallContext& context() const { return context_; }
+
+ private:
+  HttpCall() = default;
+  RequestLimiter::Permit permit_;
+  CallContext context_;
+  CallWatchdog::Watch watch_;  // last: removed from the watchdog before the rest goes
+};
+
+/// True when the peer of socket `fd` has hung up or the socket failed (poll with
+/// POLLRDHUP, no wait). Cheap enough for the watchdog to call every period.
+bool PeerHungUp(int fd);
+
+}  // namespace arrowport::http

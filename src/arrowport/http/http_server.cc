@@ -1,0 +1,191 @@
+#include "arrowport/http/http_server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "arrowport/http/http_errors.h"
+
+namespace arrowport::http {
+
+namespace {
+
+constexpr auto kIdleWorker = std::chrono::seconds(30);
+constexpr auto kLinger = std::chrono::seconds(2);
+constexpr size_t kMaxLingering = 4096;
+// Workers beyond the connection cap: an admitted connection never waits for a thread.
+constexpr size_t kSpareWorkers = 8;
+
+std::string BusyResponse() {
+  const std::string body =
+      HttpError{503, "busy",
+                "server busy: too many open HTTP connections (http.max_connections); "
+                "retry later"}
+          .ToJson();
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         "Content-Length: " + std::to_string(body.size()) +
+         "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : options_(options),
+      registry_(options.max_connections),
+      workers_(options.max_connections + kSpareWorkers, kIdleWorker) {}
+
+HttpServer::~HttpServer() { Stop(std::chrono::system_clock::now()); }
+
+arrow::Result<int> HttpServer::BindAndServe(const std::string& host, int port) {
+  const int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
+    return arrow::Status::IOError("cannot listen for HTTP on ", host, ":", port,
+                                  " (address in use or not available)");
+  }
+  // Linux takes a second listen() on a listening socket as a new backlog.
+  if (::listen(svr_sock_, options_.listen_backlog) != 0) {
+    return arrow::Status::IOError("cannot raise the HTTP listen backlog: ", std::strerror(errno));
+  }
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return arrow::Status::IOError("cannot create a pipe: ", std::strerror(errno));
+  }
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return bound;
+}
+
+void HttpServer::AcceptLoop() {
+  const int listener = svr_sock_;
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.assign({{listener, POLLIN, 0}, {wake_[0], POLLIN, 0}});
+    int timeout_ms = -1;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [fd, until] : lingering_) {
+      fds.push_back({fd, POLLIN, 0});
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
+      if (timeout_ms < 0 || left < timeout_ms) timeout_ms = static_cast<int>(std::max<int64_t>(left, 0));
+    }
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
+      if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;  // out of memory for a moment: never stop accepting for it
+    }
+    if (fds[1].revents != 0) break;  // Stop()
+    // Lingering refusals: discard what the client still sends, close at its end or ours.
+    std::vector<std::pair<int, std::chrono::steady_clock::time_point>> still;
+    for (size_t i = 0; i < lingering_.size(); ++i) {
+      auto [fd, until] = lingering_[i];
+      bool done = std::chrono::steady_clock::now() >= until;
+      if (!done && fds[i + 2].revents != 0) {
+        char sink[4096];
+        const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+        done = n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+      }
+      if (done) {
+        ::close(fd);
+      } else {
+        still.emplace_back(fd, until);
+      }
+    }
+    lingering_ = std::move(still);
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      continue;  // EAGAIN, ECONNABORTED, EINTR, ...: the next connection will do
+    }
+    int yes = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    const uint64_t id = registry_.Admit(fd);
+    if (id == 0) {
+      RefuseBusy(fd);
+      continue;
+    }
+    if (!workers_.Submit([this, fd, id] { ServeConnection(fd, id); })) {
+      registry_.Remove(id);
+      ::close(fd);
+    }
+  }
+  for (auto& [fd, until] : lingering_) ::close(fd);
+  lingering_.clear();
+}
+
+void HttpServer::RefuseBusy(int fd) {
+  static const std::string response = BusyResponse();
+  // A fresh socket's send buffer always takes a few hundred bytes: this never blocks.
+  (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+  if (lingering_.size() >= kMaxLingering) {
+    ::close(fd);
+    return;
+  }
+  lingering_.emplace_back(fd, std::chrono::steady_clock::now() + kLinger);
+}
+
+void HttpServer::ServeConnection(int fd, uint64_t id) {
+  // Whatever happens below (even an exception from httplib), the connection leaves the
+  // registry and its socket is closed.
+  struct Closer {
+    ConnectionRegistry& registry;
+    int fd;
+    uint64_t id;
+    ~Closer() {
+      registry.Remove(id);
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+    }
+  } closer{registry_, fd, id};
+  DeadlineSocketStream stream(fd, options_.timeouts);
+  DeadlineSocketStream::CurrentScope current(&stream);
+  std::string remote_ip, local_ip;
+  int remote_port = 0, local_port = 0;
+  stream.get_remote_ip_and_port(remote_ip, remote_port);
+  stream.get_local_ip_and_port(local_ip, local_port);
+  for (size_t served = 0; served < options_.keep_alive_max_count; ++served) {
+    if (!registry_.SetPhase(id, ConnectionRegistry::Phase::kIdle)) break;
+    if (!stream.WaitForRequest()) break;
+    // A connection idle when Stop() began was shut down; one that got here first serves
+    // this request, saying it will close.
+    const bool stopping = !registry_.SetPhase(id, ConnectionRegistry::Phase::kActive);
+    stream.BeginHeaders();
+    bool connection_closed = false;
+    const bool close_connection = stopping || served + 1 == options_.keep_alive_max_count;
+    const bool ok = process_request(stream, remote_ip, remote_port, local_ip, local_port,
+                                    close_connection, connection_closed,
+                                    [&stream](httplib::Request&) { stream.BeginBody(); });
+    if (!ok || connection_closed || close_connection) break;
+  }
+}
+
+void HttpServer::Stop(std::chrono::system_clock::time_point deadline) {
+  if (stopped_.exchange(true)) return;
+  registry_.BeginStop();
+  if (acceptor_.joinable()) {
+    const char wake = 1;
+    (void)::write(wake_[1], &wake, 1);
+    acceptor_.join();
+  }
+  // Closing the listening socket refuses new clients. svr_sock_ keeps its value until the
+  // requests in flight are done: httplib stops writing streamed responses once it is
+  // INVALID_SOCKET.
+  const int listener = svr_sock_;
+  if (listener != INVALID_SOCKET) ::close(listener);
+  if (!registry_.WaitUntilEmpty(deadline)) registry_.ShutdownAll();
+  svr_sock_ = INVALID_SOCKET;
+  workers_.Shutdown();
+  for (int& fd : wake_) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
+}  // namespace arrowport::http

@@ -1,0 +1,67 @@
+#include "arrowport/http/negotiation.h"
+
+#include <cctype>
+#include <utility>
+#include <vector>
+
+namespace arrowport::http {
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string MediaType(const std::string& header) {
+  std::string type = header.substr(0, header.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  while (!type.empty() && type.front() == ' ') type.erase(0, 1);
+  return Lower(type);
+}
+
+arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
+  static const std::vector<std::pair<std::string, Negotiated>> kTypes = {
+      {kArrowStream, {query::ResultFormat::kArrowStream, kArrowStream}},
+      {"application/vnd.apache.arrow.file",
+       {query::ResultFormat::kArrowFile, "application/vnd.apache.arrow.file"}},
+      {"application/vnd.apache.parquet",
+       {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
+      {"application/x-parquet", {query::ResultFormat::kParquet, "application/vnd.apache.parquet"}},
+      {"text/csv", {query::ResultFormat::kCsv, "text/csv; charset=utf-8"}},
+      {"application/json", {query::ResultFormat::kJson, "application/json"}},
+  };
+  if (req.has_param("format")) {
+    ARROW_ASSIGN_OR_RAISE(auto format, query::ParseResultFormat(req.get_param_value("format")));
+    if (format == query::ResultFormat::kTable) {
+      return arrow::Status::Invalid("format=table is for the CLI; use arrow, arrow-file, "
+                                    "parquet, csv or json");
+    }
+    for (const auto& [_, negotiated] : kTypes) {
+      if (negotiated.format == format) return negotiated;
+    }
+  }
+  const std::string accept = req.get_header_value("Accept");
+  if (accept.empty()) return kTypes[0].second;
+  size_t start = 0;
+  while (start <= accept.size()) {
+    size_t end = accept.find(',', start);
+    if (end == std::string::npos) end = accept.size();
+    const std::string type = MediaType(accept.substr(start, end - start));
+    if (type == "*/*" || type == "application/*") return kTypes[0].second;
+    for (const auto& [name, negotiated] : kTypes) {
+      if (type == name) return negotiated;
+    }
+    start = end + 1;
+  }
+  return arrow::Status::NotImplemented("none of the accepted media types '", accept,
+                                       "' is produced here (arrow stream, arrow file, "
+                                       "parquet, csv, json)");
+}
+
+arrow::Compression::type ResponseCompression(const httplib::Request& req) {
+  const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
+  if (accepted.find("zstd") != std::string::npos) return arrow::Compression::ZSTD;
+  if (accepted.find("gzip") != std::string::npos) return arrow::Compression::GZIP;
+  return arrow::Compression::UNCOMPRESSED;
+}
+
+}  // namespace arrowport::http
