@@ -12,6 +12,7 @@
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/flight/flight_status.h"
+#include "arrowport/flight/message_limits.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -85,6 +86,8 @@ class FlightService : public fl::FlightServerBase {
                       std::unique_ptr<fl::FlightMessageReader> reader,
                       std::unique_ptr<fl::FlightMetadataWriter> writer) override {
     const auto start = std::chrono::steady_clock::now();
+    // Batches over limits.max_batch_bytes were refused before decoding: report why.
+    reader = WithMessageLimits(std::move(reader), context);
     const auto& descriptor = reader->descriptor();
     auto request = ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                            descriptor.path, descriptor.cmd);
