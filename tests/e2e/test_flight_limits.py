@@ -22,6 +22,7 @@ uncompressed message (refused after decoding) passed.
 import json
 import os
 import struct
+import time
 
 import grpc
 import pyarrow as pa
@@ -186,17 +187,25 @@ def test_declared_size_just_over_a_configured_limit(start_server):
 
 
 def test_message_over_grpc_receive_limit_is_refused(start_server):
+    # gRPC itself refuses a message over limits.max_batch_bytes plus header room before
+    # buffering it (RESOURCE_EXHAUSTED "Received message larger than max (N vs. M)"); the
+    # good batches before it must not be committed as if the stream had ended there.
     server = start_server(env=with_max_batch_bytes(1 << 20))
+    small = pa.record_batch({"x": pa.array(range(1000), pa.int64())})
     big = pa.record_batch({"x": pa.array(range(4 << 20), pa.int64())})  # 32 MiB uncompressed
-    messages = rawflight.ipc_messages([big])
+    messages = rawflight.ipc_messages([small, small, big])
     frames = [rawflight.flight_data(messages[0][0], b"", descriptor("huge"))]
     frames += [rawflight.flight_data(h, b) for h, b in messages[1:]]
     with pytest.raises(grpc.RpcError) as err:
         rawflight.do_put(server.port, frames, timeout=60)
-    assert err.value.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                grpc.StatusCode.INVALID_ARGUMENT), err.value.details()
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.value.details()
+    assert "larger than max" in err.value.details()
     client = server.client()
     assert "huge" not in {f.descriptor.path[0].decode() for f in client.list_flights()}
+    deadline = time.time() + 10
+    while "limits.max_batch_bytes" not in server.stderr() and time.time() < deadline:
+        time.sleep(0.05)  # the handler logs after the client already has gRPC's answer
+    assert "limits.max_batch_bytes" in server.stderr()
     assert_healthy(client)
 
 
