@@ -48,9 +48,10 @@ int MaxReceiveMessageSize(int64_t max_batch_bytes);
 ///
 /// gRPC ends a read with "no more messages" both at the client's half-close and when the
 /// call failed (a message over the receive limit, a client gone): at the end of the stream
-/// the wrapper watches `context.is_cancelled()` for up to 2 ms (gRPC marks a call it failed
-/// itself a few microseconds after the failed read) and turns a failed call into an error,
-/// so that a truncated stream is not committed.
+/// the wrapper watches `context.is_cancelled()` for up to 50 us (gRPC marks a call it
+/// failed itself a few microseconds after the failed read) and turns a failed call into an
+/// error, so that a truncated stream is not committed. This narrows gRPC's race; under
+/// heavy load a call gRPC failed may still look like a clean end.
 std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
     std::unique_ptr<arrow::flight::FlightMessageReader> reader,
     const arrow::flight::ServerCallContext& context);
