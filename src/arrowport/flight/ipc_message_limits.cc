@@ -15,22 +15,22 @@ namespace {
 constexpr flatbuffers::voffset_t FieldOffset(int id) {
   return static_cast<flatbuffers::voffset_t>(4 + 2 * id);
 }
-// table Message { version; header: MessageHeader (union: type id 1, value id 2); bodyLength }
+// table Message { version; header: MessageHeader (type id 1, value id 2); bodyLength }
 constexpr auto kMessageHeaderType = FieldOffset(1);
 constexpr auto kMessageHeader = FieldOffset(2);
 // union MessageHeader { Schema = 1, DictionaryBatch = 2, RecordBatch = 3, Tensor, ... }
 constexpr uint8_t kHeaderDictionaryBatch = 2;
 constexpr uint8_t kHeaderRecordBatch = 3;
-// table RecordBatch { length; nodes; buffers: [Buffer]; compression: BodyCompression; ... }
+// table RecordBatch { length; nodes; buffers: [Buffer]; compression; ... }
 constexpr auto kRecordBatchBuffers = FieldOffset(2);
 constexpr auto kRecordBatchCompression = FieldOffset(3);
-// table BodyCompression { codec: CompressionType; method: BodyCompressionMethod = BUFFER }
+// table BodyCompression { codec: CompressionType; method = BUFFER }
 constexpr auto kCompressionCodec = FieldOffset(0);
 constexpr auto kCompressionMethod = FieldOffset(1);
 constexpr int8_t kCompressionMethodBuffer = 0;
 // table DictionaryBatch { id; data: RecordBatch; isDelta }
 constexpr auto kDictionaryBatchData = FieldOffset(1);
-// struct Buffer { offset: long; length: long } (Schema.fbs): 16 bytes, inline in the vector.
+// struct Buffer { offset: long; length: long } (Schema.fbs): 16 bytes, inline.
 constexpr size_t kBufferStructSize = 16;
 // A compressed buffer starts with its uncompressed length; -1: stored uncompressed.
 constexpr int64_t kPrefixSize = 8;
@@ -71,8 +71,9 @@ arrow::Result<IpcDecodedSize> BatchSize(flatbuffers::Verifier& verifier,
   if (buffers != nullptr && !verifier.VerifyVectorOrString(buffers, kBufferStructSize)) {
     return Malformed("buffers");
   }
-  ARROW_ASSIGN_OR_RAISE(const auto* compression,
-                        VerifiedTable(verifier, batch, kRecordBatchCompression, "compression"));
+  ARROW_ASSIGN_OR_RAISE(
+      const auto* compression,
+      VerifiedTable(verifier, batch, kRecordBatchCompression, "compression"));
   if (compression != nullptr) {
     if (!compression->VerifyField<int8_t>(verifier, kCompressionCodec, 1) ||
         !compression->VerifyField<int8_t>(verifier, kCompressionMethod, 1)) {
@@ -95,21 +96,24 @@ arrow::Result<IpcDecodedSize> BatchSize(flatbuffers::Verifier& verifier,
     const int64_t offset = LoadInt64(entry);
     const int64_t length = LoadInt64(entry + 8);
     if (offset < 0 || length < 0 || offset > body_size || length > body_size - offset) {
-      return arrow::Status::Invalid("IPC buffer ", i, " (offset ", offset, ", length ", length,
-                                    ") lies outside the ", body_size, "-byte message body");
+      return arrow::Status::Invalid("IPC buffer ", i, " (offset ", offset, ", length ",
+                                    length, ") lies outside the ", body_size,
+                                    "-byte message body");
     }
     int64_t decoded = length;
     if (out.compressed && length > 0) {
       if (length < kPrefixSize) {
-        return arrow::Status::Invalid("IPC compressed buffer ", i, " is shorter than its ",
-                                      kPrefixSize, "-byte length prefix");
+        return arrow::Status::Invalid("IPC compressed buffer ", i,
+                                      " is shorter than its ", kPrefixSize,
+                                      "-byte length prefix");
       }
       decoded = LoadInt64(body.data() + offset);
       if (decoded == kStoredUncompressed) {
         decoded = length - kPrefixSize;
       } else if (decoded < 0) {
         return arrow::Status::Invalid("IPC compressed buffer ", i,
-                                      " declares a negative uncompressed length (", decoded, ")");
+                                      " declares a negative uncompressed length (",
+                                      decoded, ")");
       }
     }
     if (decoded > std::numeric_limits<int64_t>::max() - out.decoded_bytes) {
@@ -136,7 +140,9 @@ arrow::Result<IpcDecodedSize> DecodedSizeOfIpcMessage(std::span<const uint8_t> m
     return Malformed("Message");
   }
   const uint8_t type = message->GetField<uint8_t>(kMessageHeaderType, 0);
-  if (type != kHeaderRecordBatch && type != kHeaderDictionaryBatch) return IpcDecodedSize{};
+  if (type != kHeaderRecordBatch && type != kHeaderDictionaryBatch) {
+    return IpcDecodedSize{};
+  }
   ARROW_ASSIGN_OR_RAISE(const auto* header,
                         VerifiedTable(verifier, *message, kMessageHeader, "header"));
   if (header == nullptr) return Malformed("a batch message without its header");

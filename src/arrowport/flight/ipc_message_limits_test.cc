@@ -53,8 +53,8 @@ std::shared_ptr<arrow::RecordBatch> Zeros(int64_t rows) {
   arrow::Int64Builder builder;
   EXPECT_TRUE(builder.AppendEmptyValues(rows).ok());
   auto array = builder.Finish().ValueOrDie();
-  return arrow::RecordBatch::Make(arrow::schema({arrow::field("x", arrow::int64())}), rows,
-                                  {array});
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  return arrow::RecordBatch::Make(schema, rows, {array});
 }
 
 arrow::Result<IpcDecodedSize> Size(const Message& m) {
@@ -113,11 +113,14 @@ TEST(IpcMessageLimitsTest, HandPatchedPrefixClaimingFourGiB) {
 TEST(IpcMessageLimitsTest, StoredUncompressedBufferCountsItsLength) {
   std::mt19937_64 random(42);
   arrow::Int64Builder builder;
-  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(builder.Append(static_cast<int64_t>(random())).ok());
-  auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("x", arrow::int64())}), 4096,
-                                        {builder.Finish().ValueOrDie()});
+  for (int i = 0; i < 4096; ++i) {
+    ASSERT_TRUE(builder.Append(static_cast<int64_t>(random())).ok());
+  }
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  auto batch = arrow::RecordBatch::Make(schema, 4096, {builder.Finish().ValueOrDie()});
   auto options = Zstd();
-  options.min_space_savings = 0.5;  // random values do not compress: stored as is, prefix -1
+  // Random values do not compress: stored as they are, with prefix -1.
+  options.min_space_savings = 0.5;
   auto messages = WriteStream(batch, options);
   ASSERT_EQ(Prefix(messages[1], 0), -1);
   auto size = Size(messages[1]);
@@ -133,7 +136,8 @@ TEST(IpcMessageLimitsTest, NegativePrefixIsRefused) {
   auto size = Size(batch);
   ASSERT_FALSE(size.ok());
   EXPECT_TRUE(size.status().IsInvalid());
-  EXPECT_NE(size.status().message().find("negative uncompressed length"), std::string::npos);
+  EXPECT_NE(size.status().message().find("negative uncompressed length"),
+            std::string::npos);
 }
 
 TEST(IpcMessageLimitsTest, PrefixesOverflowingTogetherAreRefused) {
@@ -178,7 +182,8 @@ TEST(IpcMessageLimitsTest, DictionaryBatchIsCounted) {
   auto indices = index_builder.Finish().ValueOrDie();
   auto type = arrow::dictionary(arrow::int32(), arrow::utf8());
   auto array = arrow::DictionaryArray::FromArrays(type, indices, dictionary).ValueOrDie();
-  auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("d", type)}), 5, {array});
+  auto schema = arrow::schema({arrow::field("d", type)});
+  auto batch = arrow::RecordBatch::Make(schema, 5, {array});
   auto messages = WriteStream(batch, Zstd());
   ASSERT_EQ(messages.size(), 3u);  // schema, dictionary, record batch
   auto size = Size(messages[1]);

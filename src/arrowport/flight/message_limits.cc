@@ -29,10 +29,11 @@ constexpr const char* kDoExchange = "/arrow.flight.protocol.FlightService/DoExch
 constexpr int64_t kHeaderHeadroom = int64_t{16} << 20;
 
 // How long the end of a stream watches for gRPC to mark a call it failed itself cancelled
-// (measured 6-9 us after the failed read when idle, up to ~300 us on a busy 2-core machine).
-// A clean end pays all of it, so it stays short: the race is narrowed, not closed (in the
-// e2e test a cut stream was still committed 1 time in 12, against 3 in 12 without it;
-// 250 us and 2 ms cost 0.5 and 2.6 ms on a 1 ms small DoPut and still lost sometimes).
+// (measured 6-9 us after the failed read when idle, up to ~300 us on a busy 2-core
+// machine). A clean end pays all of it, so it stays short: the race is narrowed, not
+// closed (in the e2e test a cut stream was still committed 1 time in 12, against 3 in 12
+// without it; 250 us and 2 ms cost 0.5 and 2.6 ms on a 1 ms small DoPut and still lost
+// sometimes).
 constexpr auto kEndGrace = std::chrono::microseconds(50);
 
 // The interceptor's reason for refusing the last message received on this thread. gRPC's
@@ -56,8 +57,9 @@ arrow::Status Check(const fl::internal::FlightData& data, int64_t max_batch_byte
   if (size->decoded_bytes > max_batch_bytes) {
     const bool dictionary = size->kind == IpcDecodedSize::Kind::kDictionaryBatch;
     return TooLarge(dictionary ? "dictionary batch" : "record batch", " declares ",
-                    size->decoded_bytes, " bytes decoded, more than limits.max_batch_bytes (",
-                    max_batch_bytes, "); send smaller batches");
+                    size->decoded_bytes,
+                    " bytes decoded, more than limits.max_batch_bytes (", max_batch_bytes,
+                    "); send smaller batches");
   }
   return arrow::Status::OK();
 }
@@ -68,7 +70,8 @@ class MessageLimitsInterceptor : public gx::Interceptor {
       : max_batch_bytes_(max_batch_bytes) {}
 
   void Intercept(gx::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+    if (methods->QueryInterceptionHookPoint(
+            gx::InterceptionHookPoints::POST_RECV_MESSAGE)) {
       // Flight reads DoPut / DoExchange messages into its own FlightData (its gRPC
       // deserializer fills that struct in place of the protobuf message).
       auto* data = static_cast<fl::internal::FlightData*>(methods->GetRecvMessage());
@@ -128,8 +131,8 @@ class LimitedMessageReader : public fl::FlightMessageReader {
         !EndedByClient()) {
       return arrow::Status::IOError(
           "DoPut stream ended by a failed call, not by the client (cancelled, deadline "
-          "exceeded, or a message over the gRPC receive limit that limits.max_batch_bytes "
-          "sets); nothing of it is committed");
+          "exceeded, or a message over the gRPC receive limit that "
+          "limits.max_batch_bytes sets); nothing of it is committed");
     }
     return chunk;
   }
@@ -138,10 +141,10 @@ class LimitedMessageReader : public fl::FlightMessageReader {
 
  private:
   // gRPC's Read() says "no more messages" both at the client's half-close and when the
-  // call failed. A call failed by the transport (client gone, reset) is cancelled by then,
-  // but one failed by gRPC's own checks (a message over the receive limit) is marked
-  // cancelled a little after the failed read, and committing the truncated stream would
-  // contradict the error the client already has. Watch briefly for that.
+  // call failed. A call failed by the transport (client gone, reset) is cancelled by
+  // then, but one failed by gRPC's own checks (a message over the receive limit) is
+  // marked cancelled a little after the failed read, and committing the truncated stream
+  // would contradict the error the client already has. Watch briefly for that.
   bool EndedByClient() const {
     const auto deadline = std::chrono::steady_clock::now() + kEndGrace;
     while (!context_.is_cancelled()) {
@@ -157,8 +160,8 @@ class LimitedMessageReader : public fl::FlightMessageReader {
 
 }  // namespace
 
-std::unique_ptr<gx::ServerInterceptorFactoryInterface> MakeMessageLimitsInterceptorFactory(
-    int64_t max_batch_bytes) {
+std::unique_ptr<gx::ServerInterceptorFactoryInterface>
+MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes) {
   return std::make_unique<MessageLimitsInterceptorFactory>(max_batch_bytes);
 }
 
@@ -169,7 +172,8 @@ int MaxReceiveMessageSize(int64_t max_batch_bytes) {
 }
 
 std::unique_ptr<fl::FlightMessageReader> WithMessageLimits(
-    std::unique_ptr<fl::FlightMessageReader> reader, const fl::ServerCallContext& context) {
+    std::unique_ptr<fl::FlightMessageReader> reader,
+    const fl::ServerCallContext& context) {
   return std::make_unique<LimitedMessageReader>(std::move(reader), context);
 }
 

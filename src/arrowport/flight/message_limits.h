@@ -24,34 +24,34 @@ namespace arrowport::flight {
 /// uncompressed length prefix of each buffer). The interceptor reads each received
 /// FlightData's IPC header (DecodedSizeOfIpcMessage) at POST_RECV_MESSAGE; when the batch
 /// would decode to more than `max_batch_bytes`, or its header is malformed, it drops the
-/// message body, so Arrow's decode fails without allocating, and records the reason for the
-/// thread that is reading (see WithMessageLimits). Register it through
+/// message body, so Arrow's decode fails without allocating, and records the reason for
+/// the thread that is reading (see WithMessageLimits). Register it through
 /// FlightServerOptions::builder_hook (grpc::ServerBuilder::experimental()
 /// .SetInterceptorCreators). The factory and its interceptors are thread-safe.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes);
 
-/// \brief The gRPC max receive message size for `max_batch_bytes`: one batch plus headroom
-/// for its IPC header and the FlightData framing, at most INT_MAX.
+/// \brief The gRPC max receive message size for `max_batch_bytes`: one batch plus
+/// headroom for its IPC header and the FlightData framing, at most INT_MAX.
 int MaxReceiveMessageSize(int64_t max_batch_bytes);
 
-/// \brief Wraps a DoPut / DoExchange reader so that a message the interceptor refused ends
-/// the stream with the interceptor's reason (TooLarge "record batch declares N bytes
+/// \brief Wraps a DoPut / DoExchange reader so that a message the interceptor refused
+/// ends the stream with the interceptor's reason (TooLarge "record batch declares N bytes
 /// decoded, more than limits.max_batch_bytes (M)", or Invalid for a malformed header)
 /// instead of Arrow's error about the missing body.
 ///
-/// With gRPC's synchronous server the interceptor runs on the thread that calls Read() (the
-/// completion queue is plucked there), and Arrow reads the next FlightData inside Next(),
-/// so the reason travels through a thread_local set by the interceptor and taken by the
-/// wrapper around each Next(), whatever thread calls it. Not thread-safe itself: one
-/// reader is read by one thread at a time, as Arrow's own readers.
+/// With gRPC's synchronous server the interceptor runs on the thread that calls Read()
+/// (the completion queue is plucked there), and Arrow reads the next FlightData inside
+/// Next(), so the reason travels through a thread_local set by the interceptor and taken
+/// by the wrapper around each Next(), whatever thread calls it. Not thread-safe itself:
+/// one reader is read by one thread at a time, as Arrow's own readers.
 ///
 /// gRPC ends a read with "no more messages" both at the client's half-close and when the
-/// call failed (a message over the receive limit, a client gone): at the end of the stream
-/// the wrapper watches `context.is_cancelled()` for up to 50 us (gRPC marks a call it
-/// failed itself a few microseconds after the failed read) and turns a failed call into an
-/// error, so that a truncated stream is not committed. This narrows gRPC's race; under
-/// heavy load a call gRPC failed may still look like a clean end.
+/// call failed (a message over the receive limit, a client gone): at the end of the
+/// stream the wrapper watches `context.is_cancelled()` for up to 50 us (gRPC marks a call
+/// it failed itself a few microseconds after the failed read) and turns a failed call
+/// into an error, so that a truncated stream is not committed. This narrows gRPC's race;
+/// under heavy load a call gRPC failed may still look like a clean end.
 std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
     std::unique_ptr<arrow::flight::FlightMessageReader> reader,
     const arrow::flight::ServerCallContext& context);

@@ -23,8 +23,8 @@ constexpr int64_t kMaxBatchBytes = int64_t{1} << 20;
 std::shared_ptr<arrow::RecordBatch> Zeros(int64_t rows) {
   arrow::Int64Builder builder;
   EXPECT_TRUE(builder.AppendEmptyValues(rows).ok());
-  return arrow::RecordBatch::Make(arrow::schema({arrow::field("x", arrow::int64())}), rows,
-                                  {builder.Finish().ValueOrDie()});
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  return arrow::RecordBatch::Make(schema, rows, {builder.Finish().ValueOrDie()});
 }
 
 // Reads each DoPut on a thread of its own, as the ingest pipeline's prefetching reader
@@ -70,22 +70,25 @@ class MessageLimitsTest : public ::testing::Test {
     options.builder_hook = [](void* raw) {
       auto* builder = static_cast<grpc::ServerBuilder*>(raw);
       builder->SetMaxReceiveMessageSize(MaxReceiveMessageSize(kMaxBatchBytes));
-      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> c;
+      using Factory = grpc::experimental::ServerInterceptorFactoryInterface;
+      std::vector<std::unique_ptr<Factory>> c;
       c.push_back(MakeMessageLimitsInterceptorFactory(kMaxBatchBytes));
       builder->experimental().SetInterceptorCreators(std::move(c));
     };
     ASSERT_TRUE(server_.Init(options).ok());
-    auto client_location = fl::Location::ForGrpcTcp("127.0.0.1", server_.port()).ValueOrDie();
-    client_ = fl::FlightClient::Connect(client_location).ValueOrDie();
+    auto at = fl::Location::ForGrpcTcp("127.0.0.1", server_.port()).ValueOrDie();
+    client_ = fl::FlightClient::Connect(at).ValueOrDie();
   }
 
   void TearDown() override { (void)server_.Shutdown(); }
 
   arrow::Status Put(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
     fl::FlightCallOptions call;
-    call.write_options.codec = arrow::util::Codec::Create(arrow::Compression::ZSTD).ValueOrDie();
-    ARROW_ASSIGN_OR_RAISE(auto put, client_->DoPut(call, fl::FlightDescriptor::Command("t"),
-                                                   batches[0]->schema()));
+    ARROW_ASSIGN_OR_RAISE(call.write_options.codec,
+                          arrow::util::Codec::Create(arrow::Compression::ZSTD));
+    ARROW_ASSIGN_OR_RAISE(
+        auto put,
+        client_->DoPut(call, fl::FlightDescriptor::Command("t"), batches[0]->schema()));
     for (const auto& batch : batches) {
       auto st = put.writer->WriteRecordBatch(*batch);
       if (!st.ok()) break;  // the server ended the call: Close() reports why
