@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,11 @@ namespace arrowport {
 struct CallContext {
   std::string protocol;  ///< "flight", "http", ...
   std::shared_ptr<CallCancellation> cancellation;  ///< may be null: not cancellable
+  /// Asked right before an ingest commits (may be empty): true when the call has failed
+  /// although its data stream looked complete. gRPC ends a failed call's stream (client
+  /// gone, a message over the receive limit) exactly like a finished one and marks the
+  /// call cancelled a moment later, so a truncated request must be caught at the commit.
+  std::function<bool()> call_failed;
 };
 
 }  // namespace arrowport

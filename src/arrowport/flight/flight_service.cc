@@ -12,6 +12,7 @@
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/flight/flight_status.h"
+#include "arrowport/flight/message_limits.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -109,6 +110,8 @@ class FlightService : public fl::FlightServerBase {
                       std::unique_ptr<fl::FlightMessageReader> reader,
                       std::unique_ptr<fl::FlightMetadataWriter> writer) override {
     const auto start = std::chrono::steady_clock::now();
+    // Batches over limits.max_batch_bytes were refused before decoding: report why.
+    reader = WithMessageLimits(std::move(reader), context);
     const auto& descriptor = reader->descriptor();
     auto request = ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                            descriptor.path, descriptor.cmd);
@@ -238,15 +241,15 @@ class FlightService : public fl::FlightServerBase {
     }
     scope.context.protocol = "flight";
     scope.context.cancellation = CallCancellation::Make();
+    // The context outlives the scope: both end with the call.
+    scope.context.call_failed = [&context] { return context.is_cancelled(); };
     if (deps_.watchdog) {
       std::optional<CallWatchdog::Clock::time_point> deadline;
       if (query && deps_.query_timeout_s > 0) {
         deadline = CallWatchdog::Clock::now() + std::chrono::seconds(deps_.query_timeout_s);
       }
-      // The context outlives the watch: both end with the call.
-      const fl::ServerCallContext* call = &context;
       scope.watch = deps_.watchdog->Add(scope.context.cancellation,
-                                        [call] { return call->is_cancelled(); }, deadline);
+                                        scope.context.call_failed, deadline);
     }
     return scope;
   }

@@ -2,6 +2,7 @@
 
 #include <arrow/flight/api.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/flight_service.h"
+#include "arrowport/flight/message_limits.h"
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
@@ -212,12 +214,19 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
                                            config.flight.host, config.flight.port));
   arrow::flight::FlightServerOptions options(location);
-  options.builder_hook = [](void* raw_builder) {
+  const int64_t max_batch_bytes = config.limits.max_batch_bytes;
+  options.builder_hook = [max_batch_bytes](void* raw_builder) {
     auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
     // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
     // port that is already in use; a port conflict must be an error at start instead.
     builder->AddChannelArgument("grpc.so_reuseport", 0);
-    builder->SetMaxReceiveMessageSize(-1);
+    // gRPC buffers a whole message before anyone sees it: no message larger than one
+    // batch (limits.max_batch_bytes) plus its header; and a compressed batch that would
+    // decode to more than that is refused before Arrow decodes it.
+    builder->SetMaxReceiveMessageSize(flight::MaxReceiveMessageSize(max_batch_bytes));
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes));
+    builder->experimental().SetInterceptorCreators(std::move(creators));
   };
   auto st = impl->flight->Init(options);
   if (!st.ok()) {

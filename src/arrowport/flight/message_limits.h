@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "arrow/status.h"
+
+namespace arrow::flight {
+class FlightMessageReader;
+class ServerCallContext;
+}  // namespace arrow::flight
+
+namespace grpc::experimental {
+class ServerInterceptorFactoryInterface;
+}  // namespace grpc::experimental
+
+namespace arrowport::flight {
+
+/// \brief A gRPC server interceptor factory that enforces limits.max_batch_bytes on the
+/// Arrow IPC messages DoPut and DoExchange receive, before Arrow decodes them.
+///
+/// Arrow's IPC reader inside Flight allocates and decompresses a batch as soon as the
+/// handler reads it, sized by what the message declares (for a compressed batch, the
+/// uncompressed length prefix of each buffer). The interceptor reads each received
+/// FlightData's IPC header (DecodedSizeOfIpcMessage) at POST_RECV_MESSAGE; when the batch
+/// would decode to more than `max_batch_bytes`, or its header is malformed, it drops the
+/// message body, so Arrow's decode fails without allocating, and records the reason for
+/// the thread that is reading (see WithMessageLimits). Register it through
+/// FlightServerOptions::builder_hook (grpc::ServerBuilder::experimental()
+/// .SetInterceptorCreators). The factory and its interceptors are thread-safe.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes);
+
+/// \brief The gRPC max receive message size for `max_batch_bytes`: one batch plus
+/// headroom for its IPC header and the FlightData framing, at most INT_MAX.
+int MaxReceiveMessageSize(int64_t max_batch_bytes);
+
+/// \brief Wraps a DoPut / DoExchange reader so that a message the interceptor refused
+/// ends the stream with the interceptor's reason (TooLarge "record batch declares N bytes
+/// decoded, more than limits.max_batch_bytes (M)", or Invalid for a malformed header)
+/// instead of Arrow's error about the missing body.
+///
+/// With gRPC's synchronous server the interceptor runs on the thread that calls Read()
+/// (the completion queue is plucked there), and Arrow reads the next FlightData inside
+/// Next(), so the reason travels through a thread_local set by the interceptor and taken
+/// by the wrapper around each Next(), whatever thread calls it. Not thread-safe itself:
+/// one reader is read by one thread at a time, as Arrow's own readers.
+///
+/// (A stream that gRPC ends because the call failed, e.g. a message over the receive
+/// limit, looks like a clean end here; the ingest pipeline asks CallContext::client_gone
+/// right before it commits, so such a request is not committed.)
+std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
+    std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+    const arrow::flight::ServerCallContext& context);
+
+/// \brief The reason the interceptor refused the last message received on this thread, if
+/// any since the last call; clears it. WithMessageLimits uses it; exposed for tests.
+arrow::Status TakeMessageRefusal();
+
+}  // namespace arrowport::flight
