@@ -356,6 +356,17 @@ arrow::Status Drain(arrow::RecordBatchReader* source) {
   }
 }
 
+// A request whose call failed may look complete (see CallContext::call_failed): it must
+// not be committed.
+arrow::Status CheckCallStillValid(const CallContext& call) {
+  if (call.call_failed && call.call_failed()) {
+    return arrow::Status::Cancelled("the call failed before the request was committed "
+                                    "(client gone, deadline, or a message over the receive "
+                                    "limit): nothing committed");
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 bool IsSchemaMismatch(const arrow::Status& status) {
@@ -523,6 +534,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
             result.rows = rows;
             result.batches = static_cast<int64_t>(ahead.size());
             result.bytes = bytes;
+            ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
             auto appended = AppendSmall(conn.get(), result.table, *targets, ahead,
                                         request.request_id, result);
             if (appended.ok() && !*appended) return arrow::Status::OK();
@@ -554,17 +566,23 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       };
 
       // Fast path: a plain append to a table whose (cached) columns already fit is one
-      // INSERT in autocommit, which is atomic on its own.
+      // INSERT in one transaction, without the DDL lock and catalog lookups.
       if (request.mode == WriteMode::kAppend && !idempotent) {
         auto known = CachedTable(conn.get(), result.table);
         if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
           auto plan = PlanColumns(result.table, incoming, *known, route.schema_policy);
           if (plan.ok() && plan->alter_statements.empty()) {
-            auto inserted = conn->ExecuteUpdate(plan->InsertSql(relation));
+            auto inserted = [&]() -> arrow::Status {
+              ARROW_RETURN_NOT_OK(conn->Begin());
+              ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan->InsertSql(relation)).status());
+              ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
+              return conn->Commit();
+            }();
+            if (!inserted.ok()) conn->Rollback();
             conn->DropArrowStream(relation);
             if (!inserted.ok()) {
               CacheTable(conn.get(), result.table, std::nullopt);
-              return inserted.status();
+              return inserted;
             }
             finish();
             return arrow::Status::OK();
@@ -596,6 +614,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
           ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(request.request_id, result));
           ARROW_RETURN_NOT_OK(conn->AppendAtomically({record}));
         }
+        ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
         return conn->Commit();
       }();
       if (!st.ok() || duplicate) conn->Rollback();
