@@ -14,6 +14,9 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/ingest/column_planner.h"
+#include "arrowport/ingest/counting_reader.h"
+#include "arrowport/ingest/replay_reader.h"
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
@@ -25,108 +28,6 @@ namespace arrowport::ingest {
 namespace {
 
 using storage::ColumnInfo;
-
-std::string Lower(const std::string& s) {
-  std::string out = s;
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// Counts what DuckDB pulls through the scan, so the response reports what was received.
-class CountingReader : public arrow::RecordBatchReader {
- public:
-  explicit CountingReader(std::shared_ptr<arrow::RecordBatchReader> source)
-      : source_(std::move(source)) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return source_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    ARROW_RETURN_NOT_OK(source_->ReadNext(out));
-    if (*out) {
-      rows_ += (*out)->num_rows();
-      batches_ += 1;
-      bytes_ += arrow::util::TotalBufferSize(**out);
-    }
-    return arrow::Status::OK();
-  }
-  int64_t rows() const { return rows_; }
-  int64_t batches() const { return batches_; }
-  int64_t bytes() const { return bytes_; }
-
- private:
-  std::shared_ptr<arrow::RecordBatchReader> source_;
-  std::atomic<int64_t> rows_{0}, batches_{0}, bytes_{0};
-};
-
-struct ColumnPlan {
-  std::string table;
-  std::vector<std::string> alter_statements;
-  std::vector<std::string> targets;  // quoted table columns
-  std::vector<std::string> sources;  // quoted incoming columns, in the same order
-
-  /// The INSERT that moves `relation`'s columns into the table.
-  std::string InsertSql(const std::string& relation) const {
-    auto join = [](const std::vector<std::string>& parts) {
-      std::string out;
-      for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
-      return out;
-    };
-    return "INSERT INTO " + QuoteIdentifier(table) + " (" + join(targets) + ") SELECT " +
-           join(sources) + " FROM " + relation;
-  }
-};
-
-// Matches incoming columns to table columns by name (never position) under the policy.
-arrow::Result<ColumnPlan> PlanColumns(const std::string& table,
-                                      const std::vector<ColumnInfo>& incoming,
-                                      const std::vector<ColumnInfo>& existing,
-                                      config::SchemaPolicy policy) {
-  const char* policy_name = config::ToString(policy);
-  std::map<std::string, const ColumnInfo*> by_name;
-  for (const auto& column : existing) by_name[Lower(column.name)] = &column;
-  ColumnPlan plan;
-  plan.table = table;
-  auto& targets = plan.targets;
-  auto& sources = plan.sources;
-  std::map<std::string, bool> matched;
-  for (const auto& column : incoming) {
-    auto it = by_name.find(Lower(column.name));
-    if (it == by_name.end()) {
-      if (policy == config::SchemaPolicy::kIgnoreExtra) continue;
-      if (policy == config::SchemaPolicy::kStrict) {
-        return SchemaMismatch("column '", column.name, "' (", column.type,
-                                      ") does not exist in table ", table,
-                                      " (schema_policy=strict; use add_columns or "
-                                      "ignore_extra to accept it)");
-      }
-      plan.alter_statements.push_back("ALTER TABLE " + QuoteIdentifier(table) +
-                                      " ADD COLUMN " + QuoteIdentifier(column.name) + " " +
-                                      storage::StorageTypeFor(column.type));
-      targets.push_back(QuoteIdentifier(column.name));
-      sources.push_back(QuoteIdentifier(column.name));
-      continue;
-    }
-    const ColumnInfo& target = *it->second;
-    if (!storage::IsSafeConversion(column.type, target.type)) {
-      return SchemaMismatch("column '", column.name, "' is ", column.type,
-                                    " but table ", table, ".", target.name, " is ",
-                                    target.type, " (schema_policy=", policy_name, ")");
-    }
-    matched[Lower(target.name)] = true;
-    targets.push_back(QuoteIdentifier(target.name));
-    sources.push_back(QuoteIdentifier(column.name));
-  }
-  for (const auto& column : existing) {
-    if (!matched.count(Lower(column.name)) && !column.nullable) {
-      return SchemaMismatch("table ", table, ".", column.name,
-                                    " is NOT NULL but the stream has no column '",
-                                    column.name, "'");
-    }
-  }
-  if (targets.empty()) {
-    return SchemaMismatch("no column of the stream matches a column of table ", table);
-  }
-  return plan;
-}
 
 std::string CreateTableSql(const std::string& table, const std::vector<ColumnInfo>& columns) {
   std::string sql = "CREATE TABLE " + QuoteIdentifier(table) + " (";
@@ -174,22 +75,6 @@ arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::stri
   return plan;
 }
 
-// True when writing `incoming` needs DDL on the table: create, replace or add columns.
-bool NeedsDdl(const std::optional<std::vector<ColumnInfo>>& current,
-              const std::vector<ColumnInfo>& incoming, WriteMode mode,
-              config::SchemaPolicy policy) {
-  if (!current || mode != WriteMode::kAppend) return true;
-  if (policy != config::SchemaPolicy::kAddColumns) return false;
-  std::map<std::string, bool> known;
-  for (const auto& column : *current) known[Lower(column.name)] = true;
-  for (const auto& column : incoming) {
-    if (!known.count(Lower(column.name))) return true;
-  }
-  return false;
-}
-
-// Tables whose columns are cached at most (the names come from clients).
-constexpr size_t kMaxCachedTables = 1024;
 // Table DDL locks kept at most; unused ones are dropped beyond this.
 constexpr size_t kMaxTableLocks = 1024;
 
@@ -200,74 +85,6 @@ constexpr size_t kPrefetchDepth = 4;
 // Requests up to this many rows, to a known table they fit exactly, skip SQL planning:
 // DuckDB's appender writes them in one flush (well below its 204,800-row flush size).
 constexpr int64_t kSmallRequestRows = 16384;
-
-// For the appender path: incoming column indices and the table columns they fill, when
-// every matched column has exactly the table's type and the policy needs nothing else.
-struct AppendTargets {
-  std::vector<int> indices;
-  std::vector<std::string> names;
-};
-
-std::optional<AppendTargets> ExactTargets(const std::vector<ColumnInfo>& incoming,
-                                          const std::vector<ColumnInfo>& existing,
-                                          config::SchemaPolicy policy) {
-  std::map<std::string, const ColumnInfo*> by_name;
-  for (const auto& column : existing) by_name[Lower(column.name)] = &column;
-  AppendTargets targets;
-  std::map<std::string, bool> filled;
-  for (size_t i = 0; i < incoming.size(); ++i) {
-    auto it = by_name.find(Lower(incoming[i].name));
-    if (it == by_name.end()) {
-      if (policy != config::SchemaPolicy::kIgnoreExtra) return std::nullopt;
-      continue;
-    }
-    if (incoming[i].type != it->second->type) return std::nullopt;
-    targets.indices.push_back(static_cast<int>(i));
-    targets.names.push_back(it->second->name);
-    filled[it->first] = true;
-  }
-  for (const auto& column : existing) {
-    if (!column.nullable && !filled.count(Lower(column.name))) return std::nullopt;
-  }
-  if (targets.indices.empty()) return std::nullopt;
-  return targets;
-}
-
-// The batches' columns that fill `targets`, in its order.
-arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Project(
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const AppendTargets& targets) {
-  std::vector<std::shared_ptr<arrow::RecordBatch>> projected;
-  for (const auto& batch : batches) {
-    if (static_cast<int>(targets.indices.size()) == batch->num_columns()) {
-      projected.push_back(batch);
-    } else {
-      ARROW_ASSIGN_OR_RAISE(auto selected, batch->SelectColumns(targets.indices));
-      projected.push_back(std::move(selected));
-    }
-  }
-  return projected;
-}
-
-// Serves batches read ahead, then the rest of the source.
-class ReplayReader : public arrow::RecordBatchReader {
- public:
-  ReplayReader(std::vector<std::shared_ptr<arrow::RecordBatch>> ahead,
-               std::shared_ptr<arrow::RecordBatchReader> source)
-      : ahead_(std::move(ahead)), source_(std::move(source)) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return source_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    if (next_ < ahead_.size()) {
-      *out = std::move(ahead_[next_++]);
-      return arrow::Status::OK();
-    }
-    return source_->ReadNext(out);
-  }
-
- private:
-  std::vector<std::shared_ptr<arrow::RecordBatch>> ahead_;
-  size_t next_ = 0;
-  std::shared_ptr<arrow::RecordBatchReader> source_;
-};
 
 // Idempotency log: one row per committed request (or per_batch batch) that carried an id,
 // written in the same transaction as the data it stands for.
@@ -349,13 +166,6 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> AppendSmall(
   return appended;
 }
 
-arrow::Status Drain(arrow::RecordBatchReader* source) {
-  for (;;) {
-    ARROW_ASSIGN_OR_RAISE(auto batch, source->Next());
-    if (!batch) return arrow::Status::OK();
-  }
-}
-
 }  // namespace
 
 bool IsSchemaMismatch(const arrow::Status& status) {
@@ -374,56 +184,9 @@ std::shared_ptr<std::mutex> IngestPipeline::TableLock(const std::string& table) 
       it = it->second.use_count() == 1 ? table_locks_.erase(it) : std::next(it);
     }
   }
-  auto& entry = table_locks_[Lower(table)];
+  auto& entry = table_locks_[ColumnKey(table)];
   if (!entry) entry = std::make_shared<std::mutex>();
   return entry;
-}
-
-std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedTable(storage::Connection* conn,
-                                                                    const std::string& table) {
-  std::optional<CachedColumns> cached;
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = table_cache_.find(Lower(table));
-    if (it == table_cache_.end()) return std::nullopt;
-    cached = it->second;
-  }
-  // The table may have been altered, dropped or recreated by SQL since it was cached.
-  auto now = conn->TableSignature(table);
-  if (!now.ok() || !*now || **now != cached->signature) {
-    CacheTable(conn, table, std::nullopt);
-    return std::nullopt;
-  }
-  return std::move(cached->columns);
-}
-
-void IngestPipeline::CacheTable(storage::Connection* conn, const std::string& table,
-                                std::optional<std::vector<ColumnInfo>> columns) {
-  std::optional<std::string> signature;
-  if (columns) {
-    auto read = conn->TableSignature(table);
-    if (read.ok()) signature = *read;
-  }
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (columns && signature) {
-    if (table_cache_.size() >= kMaxCachedTables) table_cache_.clear();  // bounded
-    table_cache_[Lower(table)] = CachedColumns{std::move(*columns), std::move(*signature)};
-  } else {
-    table_cache_.erase(Lower(table));
-  }
-}
-
-std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedMapping(const std::string& key) {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  auto it = mapping_cache_.find(key);
-  if (it == mapping_cache_.end()) return std::nullopt;
-  return it->second;
-}
-
-void IngestPipeline::CacheMapping(const std::string& key, const std::vector<ColumnInfo>& columns) {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (mapping_cache_.size() >= 256) mapping_cache_.clear();  // bounded
-  mapping_cache_[key] = columns;
 }
 
 arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
@@ -484,13 +247,13 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     const std::string mapping_key = schema->ToString();
     auto register_stream = [&](std::shared_ptr<arrow::RecordBatchReader> reader,
                                std::vector<ColumnInfo>* incoming) -> arrow::Result<std::string> {
-      auto cached = CachedMapping(mapping_key);
+      auto cached = cache_.Mapping(mapping_key);
       ARROW_ASSIGN_OR_RAISE(auto relation,
                             conn->RegisterArrowStream(std::move(reader), cached ? nullptr : incoming));
       if (cached) {
         *incoming = std::move(*cached);
       } else {
-        CacheMapping(mapping_key, *incoming);
+        cache_.StoreMapping(mapping_key, *incoming);
       }
       return relation;
     };
@@ -501,8 +264,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       // one transaction.
       std::vector<std::shared_ptr<arrow::RecordBatch>> ahead;
       if (request.mode == WriteMode::kAppend) {
-        auto known = CachedTable(conn.get(), result.table);
-        auto mapping = CachedMapping(mapping_key);
+        auto known = cache_.Table(conn.get(), result.table);
+        auto mapping = cache_.Mapping(mapping_key);
         auto targets = known && mapping ? ExactTargets(*mapping, *known, route.schema_policy)
                                         : std::nullopt;
         if (targets) {
@@ -536,7 +299,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
             // Nothing was written. The cached table may be stale (altered or dropped
             // elsewhere): the general path below re-reads it and reports in its terms.
             result.rows = result.batches = result.bytes = 0;
-            CacheTable(conn.get(), result.table, std::nullopt);
+            cache_.ForgetTable(result.table);
           }
         }
       }
@@ -556,14 +319,14 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       // Fast path: a plain append to a table whose (cached) columns already fit is one
       // INSERT in autocommit, which is atomic on its own.
       if (request.mode == WriteMode::kAppend && !idempotent) {
-        auto known = CachedTable(conn.get(), result.table);
+        auto known = cache_.Table(conn.get(), result.table);
         if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
           auto plan = PlanColumns(result.table, incoming, *known, route.schema_policy);
           if (plan.ok() && plan->alter_statements.empty()) {
             auto inserted = conn->ExecuteUpdate(plan->InsertSql(relation));
             conn->DropArrowStream(relation);
             if (!inserted.ok()) {
-              CacheTable(conn.get(), result.table, std::nullopt);
+              cache_.ForgetTable(result.table);
               return inserted.status();
             }
             finish();
@@ -603,7 +366,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (ddl.owns_lock()) ddl.unlock();
       // Whatever happened, the next request starts from the table as it now is.
       auto now = conn->DescribeRelation(result.table);
-      CacheTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
+      cache_.StoreTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
       if (duplicate) {
         result.duplicate = true;
@@ -632,7 +395,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       conn->DropArrowStream(relation);
       if (ddl.owns_lock()) ddl.unlock();
       auto now = conn->DescribeRelation(result.table);
-      CacheTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
+      cache_.StoreTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
       ARROW_RETURN_NOT_OK(st);
       exact = now.ok() && *now ? ExactTargets(incoming, **now, route.schema_policy) : std::nullopt;
       return arrow::Status::OK();
@@ -641,8 +404,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // redone only if a batch fails on a stale view of the table.
     bool set_up_from_cache = false;
     if (request.mode == WriteMode::kAppend) {
-      auto known = CachedTable(conn.get(), result.table);
-      auto mapping = CachedMapping(mapping_key);
+      auto known = cache_.Table(conn.get(), result.table);
+      auto mapping = cache_.Mapping(mapping_key);
       if (known && mapping && !NeedsDdl(known, *mapping, request.mode, route.schema_policy)) {
         auto planned = PlanColumns(result.table, *mapping, *known, route.schema_policy);
         if (planned.ok() && planned->alter_statements.empty()) {
@@ -673,7 +436,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       if (exact && batch->num_rows() <= kSmallRequestRows) {
         // Without planning SQL; a batch committed by an earlier attempt is skipped.
         auto appended = AppendSmall(conn.get(), result.table, *exact, {batch}, key, one_batch);
-        if (!appended.ok()) CacheTable(conn.get(), result.table, std::nullopt);
+        if (!appended.ok()) cache_.ForgetTable(result.table);
         return appended.status();
       }
       ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));

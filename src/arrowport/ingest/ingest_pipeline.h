@@ -13,6 +13,7 @@
 #include "arrow/type_fwd.h"
 #include "arrowport/common/call_context.h"
 #include "arrowport/ingest/ingest_request.h"
+#include "arrowport/ingest/table_cache.h"
 
 #include "arrowport/storage/database.h"
 
@@ -63,30 +64,13 @@ class IngestPipeline {
   std::shared_ptr<std::mutex> TableLock(const std::string& table);
   arrow::Status EnsureRequestLog(storage::Connection* conn);
 
-  // Small caches that spare a request its catalog lookups (DuckDB statements cost ~0.4 ms
-  // each on small machines): a table's columns, with the catalog signature they were read
-  // at (a cached entry is used only while the table's signature is unchanged, so DDL from
-  // elsewhere is seen at once); and DuckDB's mapping of an Arrow schema seen before.
-  std::optional<std::vector<storage::ColumnInfo>> CachedTable(storage::Connection* conn,
-                                                              const std::string& table);
-  void CacheTable(storage::Connection* conn, const std::string& table,
-                  std::optional<std::vector<storage::ColumnInfo>> columns);
-  std::optional<std::vector<storage::ColumnInfo>> CachedMapping(const std::string& key);
-  void CacheMapping(const std::string& key, const std::vector<storage::ColumnInfo>& columns);
-
   storage::Database* database_;
   StreamRouter* router_;
   const int64_t max_batch_bytes_;
   std::mutex locks_mutex_;  // guards table_locks_ and request_log_ready_
   std::map<std::string, std::shared_ptr<std::mutex>> table_locks_;
   bool request_log_ready_ = false;
-  std::mutex cache_mutex_;  // guards table_cache_ and mapping_cache_
-  struct CachedColumns {
-    std::vector<storage::ColumnInfo> columns;
-    std::string signature;
-  };
-  std::map<std::string, CachedColumns> table_cache_;
-  std::map<std::string, std::vector<storage::ColumnInfo>> mapping_cache_;
+  TableCache cache_;
 };
 
 }  // namespace arrowport::ingest
