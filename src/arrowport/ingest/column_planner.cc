@@ -5,7 +5,6 @@
 #include <map>
 
 #include "arrow/record_batch.h"
-#include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/type_mapping.h"
 
@@ -18,16 +17,6 @@ std::string ColumnKey(const std::string& name) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
-}
-
-std::string ColumnPlan::InsertSql(const std::string& relation) const {
-  auto join = [](const std::vector<std::string>& parts) {
-    std::string out;
-    for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
-    return out;
-  };
-  return "INSERT INTO " + QuoteIdentifier(table) + " (" + join(targets) + ") SELECT " +
-         join(sources) + " FROM " + relation;
 }
 
 arrow::Result<ColumnPlan> PlanColumns(const std::string& table,
@@ -47,27 +36,25 @@ arrow::Result<ColumnPlan> PlanColumns(const std::string& table,
     if (it == by_name.end()) {
       if (policy == config::SchemaPolicy::kIgnoreExtra) continue;
       if (policy == config::SchemaPolicy::kStrict) {
-        return SchemaMismatch("column '", column.name, "' (", column.type,
+        return SchemaMismatch("column '", column.name, "' (", column.type.sql,
                               ") does not exist in table ", table,
                               " (schema_policy=strict; use add_columns or "
                               "ignore_extra to accept it)");
       }
-      plan.alter_statements.push_back("ALTER TABLE " + QuoteIdentifier(table) +
-                                      " ADD COLUMN " + QuoteIdentifier(column.name) + " " +
-                                      storage::StorageTypeFor(column.type));
-      targets.push_back(QuoteIdentifier(column.name));
-      sources.push_back(QuoteIdentifier(column.name));
+      plan.added.push_back(column);
+      targets.push_back(column.name);
+      sources.push_back(column.name);
       continue;
     }
     const ColumnInfo& target = *it->second;
     if (!storage::IsSafeConversion(column.type, target.type)) {
-      return SchemaMismatch("column '", column.name, "' is ", column.type, " but table ",
-                            table, ".", target.name, " is ", target.type,
+      return SchemaMismatch("column '", column.name, "' is ", column.type.sql, " but table ",
+                            table, ".", target.name, " is ", target.type.sql,
                             " (schema_policy=", policy_name, ")");
     }
     matched[ColumnKey(target.name)] = true;
-    targets.push_back(QuoteIdentifier(target.name));
-    sources.push_back(QuoteIdentifier(column.name));
+    targets.push_back(target.name);
+    sources.push_back(column.name);
   }
   for (const auto& column : existing) {
     if (!matched.count(ColumnKey(column.name)) && !column.nullable) {
@@ -108,7 +95,7 @@ std::optional<AppendTargets> ExactTargets(const std::vector<ColumnInfo>& incomin
       if (policy != config::SchemaPolicy::kIgnoreExtra) return std::nullopt;
       continue;
     }
-    if (incoming[i].type != it->second->type) return std::nullopt;
+    if (!storage::SameType(incoming[i].type, it->second->type)) return std::nullopt;
     targets.indices.push_back(static_cast<int>(i));
     targets.names.push_back(it->second->name);
     filled[it->first] = true;

@@ -17,16 +17,13 @@ namespace arrowport::ingest {
 std::string ColumnKey(const std::string& name);
 
 /// \brief How the incoming columns land in a table: the columns to add first (under
-/// add_columns), then target table columns and the incoming columns that fill them, in
-/// the same order (quoted for SQL).
+/// add_columns), then the table columns to fill and the incoming columns that fill them,
+/// pairwise (for storage::InsertFrom).
 struct ColumnPlan {
   std::string table;
-  std::vector<std::string> alter_statements;
-  std::vector<std::string> targets;  // quoted table columns
-  std::vector<std::string> sources;  // quoted incoming columns, in the same order
-
-  /// The INSERT that moves `relation`'s columns into the table.
-  std::string InsertSql(const std::string& relation) const;
+  std::vector<storage::ColumnInfo> added;  // incoming columns the table must gain first
+  std::vector<std::string> targets;        // table columns
+  std::vector<std::string> sources;        // incoming columns, in the same order
 };
 
 /// \brief Matches incoming columns to table columns by name (never position) under

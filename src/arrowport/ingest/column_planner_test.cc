@@ -4,6 +4,8 @@
 
 #include "arrow/api.h"
 #include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/storage/database.h"
+#include "arrowport/storage/type_mapping.h"
 
 namespace arrowport::ingest {
 
@@ -12,23 +14,31 @@ namespace {
 using config::SchemaPolicy;
 using storage::ColumnInfo;
 
+// Columns as DuckDB types them: `definition` is a CREATE TABLE column list.
+std::vector<ColumnInfo> Cols(const std::string& definition) {
+  static auto db = [] {
+    storage::DatabaseOptions options;
+    options.path = ":memory:";
+    return storage::Database::Open(options).ValueOrDie();
+  }();
+  static int next = 0;
+  auto conn = db->Connect().ValueOrDie();
+  const std::string table = "t" + std::to_string(next++);
+  EXPECT_TRUE(conn->Execute("CREATE TABLE " + table + " (" + definition + ")").ok());
+  return *conn->DescribeRelation(table).ValueOrDie();
+}
+
 ColumnInfo Col(const std::string& name, const std::string& type, bool nullable = true) {
-  ColumnInfo column;
-  column.name = name;
-  column.type = type;
-  column.nullable = nullable;
-  return column;
+  return Cols("\"" + name + "\" " + type + (nullable ? "" : " NOT NULL"))[0];
 }
 
 TEST(ColumnPlanner, MatchesByNameCaseInsensitively) {
   std::vector<ColumnInfo> table = {Col("id", "BIGINT"), Col("Name", "VARCHAR")};
   std::vector<ColumnInfo> incoming = {Col("NAME", "VARCHAR"), Col("ID", "INTEGER")};
   auto plan = PlanColumns("t", incoming, table, SchemaPolicy::kStrict).ValueOrDie();
-  EXPECT_TRUE(plan.alter_statements.empty());
-  EXPECT_EQ(plan.targets, (std::vector<std::string>{"\"Name\"", "\"id\""}));
-  EXPECT_EQ(plan.sources, (std::vector<std::string>{"\"NAME\"", "\"ID\""}));
-  EXPECT_EQ(plan.InsertSql("r"),
-            "INSERT INTO \"t\" (\"Name\", \"id\") SELECT \"NAME\", \"ID\" FROM r");
+  EXPECT_TRUE(plan.added.empty());
+  EXPECT_EQ(plan.targets, (std::vector<std::string>{"Name", "id"}));
+  EXPECT_EQ(plan.sources, (std::vector<std::string>{"NAME", "ID"}));
 }
 
 TEST(ColumnPlanner, PoliciesDecideUnknownColumns) {
@@ -38,8 +48,9 @@ TEST(ColumnPlanner, PoliciesDecideUnknownColumns) {
   EXPECT_TRUE(IsSchemaMismatch(strict.status()));
   EXPECT_NE(strict.status().message().find("strict"), std::string::npos);
   auto added = PlanColumns("t", incoming, table, SchemaPolicy::kAddColumns).ValueOrDie();
-  ASSERT_EQ(added.alter_statements.size(), 1u);
-  EXPECT_EQ(added.alter_statements[0], "ALTER TABLE \"t\" ADD COLUMN \"extra\" VARCHAR");
+  ASSERT_EQ(added.added.size(), 1u);
+  EXPECT_EQ(added.added[0].name, "extra");
+  EXPECT_EQ(storage::StorageTypeFor(added.added[0].type), "VARCHAR");
   auto ignored = PlanColumns("t", incoming, table, SchemaPolicy::kIgnoreExtra).ValueOrDie();
   EXPECT_EQ(ignored.targets.size(), 1u);
 }

@@ -21,6 +21,8 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/request_log.h"
+#include "arrowport/storage/table_writer.h"
 #include "arrowport/storage/type_mapping.h"
 
 namespace arrowport::ingest {
@@ -28,15 +30,6 @@ namespace arrowport::ingest {
 namespace {
 
 using storage::ColumnInfo;
-
-std::string CreateTableSql(const std::string& table, const std::vector<ColumnInfo>& columns) {
-  std::string sql = "CREATE TABLE " + QuoteIdentifier(table) + " (";
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (i) sql += ", ";
-    sql += QuoteIdentifier(columns[i].name) + " " + storage::StorageTypeFor(columns[i].type);
-  }
-  return sql + ")";
-}
 
 // Applies the write mode to the target and returns its columns (nullopt: must be created).
 arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(
@@ -46,7 +39,7 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(
     return arrow::Status::AlreadyExists("table ", table, " already exists (mode=create)");
   }
   if (existing && mode == WriteMode::kReplace) {
-    ARROW_RETURN_NOT_OK(conn->Execute("DROP TABLE " + QuoteIdentifier(table)));
+    ARROW_RETURN_NOT_OK(storage::DropTable(conn, table));
     existing.reset();
   }
   return existing;
@@ -58,20 +51,14 @@ arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::stri
                                       const std::vector<ColumnInfo>& incoming,
                                       config::SchemaPolicy policy, bool* created) {
   if (!existing) {
-    for (const auto& column : incoming) {
-      if (column.type == "NULL" || column.type == "\"NULL\"") {
-        return arrow::Status::Invalid(
-            "column '", column.name,
-            "' has Arrow type null (no values to infer a type from); cast it to a concrete "
-            "type on the client, or create the table first");
-      }
-    }
-    ARROW_RETURN_NOT_OK(conn->Execute(CreateTableSql(table, incoming)));
+    ARROW_RETURN_NOT_OK(storage::CreateTable(conn, table, incoming));
     *created = true;
     existing = incoming;
   }
   ARROW_ASSIGN_OR_RAISE(auto plan, PlanColumns(table, incoming, *existing, policy));
-  for (const auto& sql : plan.alter_statements) ARROW_RETURN_NOT_OK(conn->Execute(sql));
+  for (const auto& column : plan.added) {
+    ARROW_RETURN_NOT_OK(storage::AddColumn(conn, table, column));
+  }
   return plan;
 }
 
@@ -86,66 +73,17 @@ constexpr size_t kPrefetchDepth = 4;
 // DuckDB's appender writes them in one flush (well below its 204,800-row flush size).
 constexpr int64_t kSmallRequestRows = 16384;
 
-// Idempotency log: one row per committed request (or per_batch batch) that carried an id,
-// written in the same transaction as the data it stands for.
-constexpr const char* kRequestLogSchema = "arrowport";
-constexpr const char* kRequestLogTable = "requests";
-
-// Fully qualified: the catalog is named after the database file, and a file called
-// arrowport.duckdb would make "arrowport.requests" ambiguous.
-std::string RequestLog(const storage::Connection& conn) {
-  return QuoteIdentifier(conn.catalog()) + "." + QuoteIdentifier(kRequestLogSchema) + "." +
-         QuoteIdentifier(kRequestLogTable);
-}
-
-// The log row for `key`, to append in the same transaction as the data it stands for.
+// The idempotency log row for `key`, with the counts of `result`.
 arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
                                                   const IngestResult& result) {
-  auto schema = arrow::schema({arrow::field("request_id", arrow::utf8()),
-                               arrow::field("stream", arrow::utf8()),
-                               arrow::field("table_name", arrow::utf8()),
-                               arrow::field("rows", arrow::int64()),
-                               arrow::field("batches", arrow::int64()),
-                               arrow::field("committed_at", arrow::timestamp(arrow::TimeUnit::MICRO))});
-  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  std::vector<std::shared_ptr<arrow::Array>> columns;
-  for (const auto& value : {key, result.stream, result.table}) {
-    ARROW_ASSIGN_OR_RAISE(auto array, arrow::MakeArrayFromScalar(arrow::StringScalar(value), 1));
-    columns.push_back(std::move(array));
-  }
-  for (int64_t value : {result.rows, result.batches}) {
-    ARROW_ASSIGN_OR_RAISE(auto array, arrow::MakeArrayFromScalar(arrow::Int64Scalar(value), 1));
-    columns.push_back(std::move(array));
-  }
-  ARROW_ASSIGN_OR_RAISE(auto at, arrow::MakeArrayFromScalar(
-                                     arrow::TimestampScalar(now_us, schema->field(5)->type()), 1));
-  columns.push_back(std::move(at));
-  storage::TableAppend append;
-  append.schema = kRequestLogSchema;
-  append.table = kRequestLogTable;
-  for (const auto& field : schema->fields()) append.columns.push_back(field->name());
-  append.batches.push_back(arrow::RecordBatch::Make(schema, 1, std::move(columns)));
-  return append;
-}
-
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
-    storage::Connection* conn, const std::string& key) {
-  ARROW_ASSIGN_OR_RAISE(auto table,
-                        conn->QueryTable("SELECT rows, batches FROM " + RequestLog(*conn) +
-                                             " WHERE request_id = $1",
-                                         {key}));
-  if (table->num_rows() == 0) return std::nullopt;
-  ARROW_ASSIGN_OR_RAISE(auto rows, table->column(0)->GetScalar(0));
-  ARROW_ASSIGN_OR_RAISE(auto batches, table->column(1)->GetScalar(0));
-  return std::make_pair(std::stoll(rows->ToString()), std::stoll(batches->ToString()));
+  return storage::RequestLog::Record(key, result.stream, result.table, result.rows,
+                                     result.batches);
 }
 
 // Appends `batches` to `table` through `targets` without SQL and, when `key` is set,
 // the key's log row (counts from `logged`) in the same transaction. The log's primary key
 // makes a retry fail: its counts as first committed are returned (nullopt: appended now).
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> AppendSmall(
+arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
     storage::Connection* conn, const std::string& table, const AppendTargets& targets,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const std::string& key,
     const IngestResult& logged) {
@@ -160,7 +98,7 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> AppendSmall(
   auto appended = conn->AppendAtomically(appends);
   if (appended.ok()) return std::nullopt;
   if (!key.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn, key));
+    ARROW_ASSIGN_OR_RAISE(auto prior, storage::RequestLog::Lookup(conn, key));
     if (prior) return prior;
   }
   return appended;
@@ -189,18 +127,6 @@ std::shared_ptr<std::mutex> IngestPipeline::TableLock(const std::string& table) 
   return entry;
 }
 
-arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
-  std::lock_guard<std::mutex> lock(locks_mutex_);
-  if (request_log_ready_) return arrow::Status::OK();
-  ARROW_RETURN_NOT_OK(conn->Execute(
-      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(conn->catalog()) + "." +
-      QuoteIdentifier(kRequestLogSchema) + "; CREATE TABLE IF NOT EXISTS " + RequestLog(*conn) +
-      " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
-      "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
-  request_log_ready_ = true;
-  return arrow::Status::OK();
-}
-
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
     const BatchCommitted& on_commit, const CallContext& call) {
@@ -225,7 +151,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     const bool idempotent = !request.request_id.empty();
     if (idempotent) {
       ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-      ARROW_RETURN_NOT_OK(EnsureRequestLog(conn.get()));
+      ARROW_RETURN_NOT_OK(request_log_.Ensure(conn.get()));
     }
 
     // Takes the table's DDL lock when the write needs DDL, then opens the transaction.
@@ -291,8 +217,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
             if (appended.ok() && !*appended) return arrow::Status::OK();
             if (appended.ok()) {  // a retry: answered with the counts first committed
               result.duplicate = true;
-              result.rows = (*appended)->first;
-              result.batches = (*appended)->second;
+              result.rows = (*appended)->rows;
+              result.batches = (*appended)->batches;
               result.bytes = 0;
               return arrow::Status::OK();
             }
@@ -322,8 +248,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
         auto known = cache_.Table(conn.get(), result.table);
         if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
           auto plan = PlanColumns(result.table, incoming, *known, route.schema_policy);
-          if (plan.ok() && plan->alter_statements.empty()) {
-            auto inserted = conn->ExecuteUpdate(plan->InsertSql(relation));
+          if (plan.ok() && plan->added.empty()) {
+            auto inserted = storage::InsertFrom(conn.get(), result.table, relation, plan->targets, plan->sources);
             conn->DropArrowStream(relation);
             if (!inserted.ok()) {
               cache_.ForgetTable(result.table);
@@ -340,11 +266,11 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       bool duplicate = false;
       auto st = [&]() -> arrow::Status {
         if (idempotent) {
-          ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), request.request_id));
+          ARROW_ASSIGN_OR_RAISE(auto prior, storage::RequestLog::Lookup(conn.get(), request.request_id));
           if (prior) {
             duplicate = true;
-            result.rows = prior->first;
-            result.batches = prior->second;
+            result.rows = prior->rows;
+            result.batches = prior->batches;
             return arrow::Status::OK();
           }
         }
@@ -353,7 +279,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
         ARROW_ASSIGN_OR_RAISE(auto plan, EnsureTable(conn.get(), result.table, existing,
                                                      incoming, route.schema_policy,
                                                      &result.created));
-        ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.InsertSql(relation)));
+        ARROW_RETURN_NOT_OK(storage::InsertFrom(conn.get(), result.table, relation, plan.targets, plan.sources));
         finish();
         if (idempotent) {
           ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(request.request_id, result));
@@ -408,7 +334,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       auto mapping = cache_.Mapping(mapping_key);
       if (known && mapping && !NeedsDdl(known, *mapping, request.mode, route.schema_policy)) {
         auto planned = PlanColumns(result.table, *mapping, *known, route.schema_policy);
-        if (planned.ok() && planned->alter_statements.empty()) {
+        if (planned.ok() && planned->added.empty()) {
           incoming = *mapping;
           plan = std::move(*planned);
           exact = ExactTargets(incoming, *known, route.schema_policy);
@@ -444,11 +370,11 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       bool seen = false;
       auto st = conn->Begin();
       if (st.ok() && idempotent) {
-        auto prior = LookupRequest(conn.get(), key);
+        auto prior = storage::RequestLog::Lookup(conn.get(), key);
         st = prior.status();
         seen = prior.ok() && prior->has_value();
       }
-      if (st.ok() && !seen) st = conn->ExecuteUpdate(plan.InsertSql(relation)).status();
+      if (st.ok() && !seen) st = storage::InsertFrom(conn.get(), result.table, relation, plan.targets, plan.sources).status();
       if (st.ok() && !seen && idempotent) {
         auto record = RequestRecord(key, one_batch);
         st = record.ok() ? conn->AppendAtomically({*record}) : record.status();

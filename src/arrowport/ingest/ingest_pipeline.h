@@ -16,6 +16,7 @@
 #include "arrowport/ingest/table_cache.h"
 
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/request_log.h"
 
 namespace arrowport::ingest {
 
@@ -62,14 +63,13 @@ class IngestPipeline {
  private:
   /// The lock serialising DDL (create, replace, add columns) on one table.
   std::shared_ptr<std::mutex> TableLock(const std::string& table);
-  arrow::Status EnsureRequestLog(storage::Connection* conn);
 
   storage::Database* database_;
   StreamRouter* router_;
   const int64_t max_batch_bytes_;
-  std::mutex locks_mutex_;  // guards table_locks_ and request_log_ready_
+  std::mutex locks_mutex_;  // guards table_locks_
   std::map<std::string, std::shared_ptr<std::mutex>> table_locks_;
-  bool request_log_ready_ = false;
+  storage::RequestLog request_log_;
   TableCache cache_;
 };
 
