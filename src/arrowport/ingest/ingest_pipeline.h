@@ -1,20 +1,15 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <vector>
 #include <memory>
-#include <string>
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
 #include "arrowport/common/call_context.h"
 #include "arrowport/ingest/ingest_request.h"
+#include "arrowport/ingest/ingest_result.h"
 #include "arrowport/ingest/table_cache.h"
-
+#include "arrowport/ingest/table_locks.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/request_log.h"
 
@@ -22,24 +17,9 @@ namespace arrowport::ingest {
 
 class StreamRouter;
 
-struct IngestResult {
-  std::string stream;
-  std::string table;
-  int64_t rows = 0;
-  int64_t batches = 0;
-  int64_t bytes = 0;  ///< Arrow buffer bytes received
-  double seconds = 0;
-  bool created = false;    ///< the table was created by this request
-  bool duplicate = false;  ///< request_id seen before: nothing inserted, original counts
-};
-
 /// True when `status` reports incoming data that does not fit the target table (type
 /// conflict, unknown column under strict, missing NOT NULL column): HTTP answers 422.
 bool IsSchemaMismatch(const arrow::Status& status);
-
-/// Called after each committed batch in per_batch mode, before the next one is read.
-/// A non-OK status aborts the request (later batches are not written).
-using BatchCommitted = std::function<arrow::Status(int64_t batch_index, int64_t rows)>;
 
 /// \brief The one ingest path shared by every protocol: routes a stream to its table,
 /// creates or evolves the table from the Arrow schema, and streams batches into DuckDB as
@@ -61,14 +41,17 @@ class IngestPipeline {
                                      const CallContext& call = {});
 
  private:
-  /// The lock serialising DDL (create, replace, add columns) on one table.
-  std::shared_ptr<std::mutex> TableLock(const std::string& table);
+  /// Validates the request, connects, and hands the write to the writer for `commit`.
+  arrow::Status Write(const IngestRequest& request, const config::StreamConfig& route,
+                      config::CommitMode commit,
+                      const std::shared_ptr<arrow::RecordBatchReader>& source,
+                      const BatchCommitted& on_commit, const CallContext& call,
+                      IngestResult* result);
 
   storage::Database* database_;
   StreamRouter* router_;
   const int64_t max_batch_bytes_;
-  std::mutex locks_mutex_;  // guards table_locks_
-  std::map<std::string, std::shared_ptr<std::mutex>> table_locks_;
+  TableLocks table_locks_;
   storage::RequestLog request_log_;
   TableCache cache_;
 };
