@@ -1,22 +1,17 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 
-#include <algorithm>
-#include <atomic>
-#include <cctype>
 #include <chrono>
-#include <map>
-#include <optional>
 
 #include "arrow/record_batch.h"
-#include "arrow/array/util.h"
-#include "arrow/scalar.h"
-#include "arrow/table.h"
-#include "arrow/util/byte_size.h"
+#include "arrow/type.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/prefetching_reader.h"
-#include "arrowport/ingest/validating_reader.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/ingest/per_batch_writer.h"
+#include "arrowport/ingest/per_request_writer.h"
 #include "arrowport/ingest/stream_router.h"
+#include "arrowport/ingest/validating_reader.h"
+#include "arrowport/ingest/write_context.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/type_mapping.h"
 
@@ -24,348 +19,9 @@ namespace arrowport::ingest {
 
 namespace {
 
-using storage::ColumnInfo;
-
-std::string Lower(const std::string& s) {
-  std::string out = s;
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// Counts what DuckDB pulls through the scan, so the response reports what was received.
-class CountingReader : public arrow::RecordBatchReader {
- public:
-  explicit CountingReader(std::shared_ptr<arrow::RecordBatchReader> source)
-      : source_(std::move(source)) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return source_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    ARROW_RETURN_NOT_OK(source_->ReadNext(out));
-    if (*out) {
-      rows_ += (*out)->num_rows();
-      batches_ += 1;
-      bytes_ += arrow::util::TotalBufferSize(**out);
-    }
-    return arrow::Status::OK();
-  }
-  int64_t rows() const { return rows_; }
-  int64_t batches() const { return batches_; }
-  int64_t bytes() const { return bytes_; }
-
- private:
-  std::shared_ptr<arrow::RecordBatchReader> source_;
-  std::atomic<int64_t> rows_{0}, batches_{0}, bytes_{0};
-};
-
-struct ColumnPlan {
-  std::string table;
-  std::vector<std::string> alter_statements;
-  std::vector<std::string> targets;  // quoted table columns
-  std::vector<std::string> sources;  // quoted incoming columns, in the same order
-
-  /// The INSERT that moves `relation`'s columns into the table.
-  std::string InsertSql(const std::string& relation) const {
-    auto join = [](const std::vector<std::string>& parts) {
-      std::string out;
-      for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
-      return out;
-    };
-    return "INSERT INTO " + QuoteIdentifier(table) + " (" + join(targets) + ") SELECT " +
-           join(sources) + " FROM " + relation;
-  }
-};
-
-// Matches incoming columns to table columns by name (never position) under the policy.
-arrow::Result<ColumnPlan> PlanColumns(const std::string& table,
-                                      const std::vector<ColumnInfo>& incoming,
-                                      const std::vector<ColumnInfo>& existing,
-                                      config::SchemaPolicy policy) {
-  const char* policy_name = config::ToString(policy);
-  std::map<std::string, const ColumnInfo*> by_name;
-  for (const auto& column : existing) by_name[Lower(column.name)] = &column;
-  ColumnPlan plan;
-  plan.table = table;
-  auto& targets = plan.targets;
-  auto& sources = plan.sources;
-  std::map<std::string, bool> matched;
-  for (const auto& column : incoming) {
-    auto it = by_name.find(Lower(column.name));
-    if (it == by_name.end()) {
-      if (policy == config::SchemaPolicy::kIgnoreExtra) continue;
-      if (policy == config::SchemaPolicy::kStrict) {
-        return SchemaMismatch("column '", column.name, "' (", column.type,
-                                      ") does not exist in table ", table,
-                                      " (schema_policy=strict; use add_columns or "
-                                      "ignore_extra to accept it)");
-      }
-      plan.alter_statements.push_back("ALTER TABLE " + QuoteIdentifier(table) +
-                                      " ADD COLUMN " + QuoteIdentifier(column.name) + " " +
-                                      storage::StorageTypeFor(column.type));
-      targets.push_back(QuoteIdentifier(column.name));
-      sources.push_back(QuoteIdentifier(column.name));
-      continue;
-    }
-    const ColumnInfo& target = *it->second;
-    if (!storage::IsSafeConversion(column.type, target.type)) {
-      return SchemaMismatch("column '", column.name, "' is ", column.type,
-                                    " but table ", table, ".", target.name, " is ",
-                                    target.type, " (schema_policy=", policy_name, ")");
-    }
-    matched[Lower(target.name)] = true;
-    targets.push_back(QuoteIdentifier(target.name));
-    sources.push_back(QuoteIdentifier(column.name));
-  }
-  for (const auto& column : existing) {
-    if (!matched.count(Lower(column.name)) && !column.nullable) {
-      return SchemaMismatch("table ", table, ".", column.name,
-                                    " is NOT NULL but the stream has no column '",
-                                    column.name, "'");
-    }
-  }
-  if (targets.empty()) {
-    return SchemaMismatch("no column of the stream matches a column of table ", table);
-  }
-  return plan;
-}
-
-std::string CreateTableSql(const std::string& table, const std::vector<ColumnInfo>& columns) {
-  std::string sql = "CREATE TABLE " + QuoteIdentifier(table) + " (";
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (i) sql += ", ";
-    sql += QuoteIdentifier(columns[i].name) + " " + storage::StorageTypeFor(columns[i].type);
-  }
-  return sql + ")";
-}
-
-// Applies the write mode to the target and returns its columns (nullopt: must be created).
-arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(
-    storage::Connection* conn, const std::string& table, WriteMode mode) {
-  ARROW_ASSIGN_OR_RAISE(auto existing, conn->DescribeRelation(table));
-  if (existing && mode == WriteMode::kCreate) {
-    return arrow::Status::AlreadyExists("table ", table, " already exists (mode=create)");
-  }
-  if (existing && mode == WriteMode::kReplace) {
-    ARROW_RETURN_NOT_OK(conn->Execute("DROP TABLE " + QuoteIdentifier(table)));
-    existing.reset();
-  }
-  return existing;
-}
-
-// Creates or evolves the table for `incoming` and returns the INSERT plan.
-arrow::Result<ColumnPlan> EnsureTable(storage::Connection* conn, const std::string& table,
-                                      std::optional<std::vector<ColumnInfo>> existing,
-                                      const std::vector<ColumnInfo>& incoming,
-                                      config::SchemaPolicy policy, bool* created) {
-  if (!existing) {
-    for (const auto& column : incoming) {
-      if (column.type == "NULL" || column.type == "\"NULL\"") {
-        return arrow::Status::Invalid(
-            "column '", column.name,
-            "' has Arrow type null (no values to infer a type from); cast it to a concrete "
-            "type on the client, or create the table first");
-      }
-    }
-    ARROW_RETURN_NOT_OK(conn->Execute(CreateTableSql(table, incoming)));
-    *created = true;
-    existing = incoming;
-  }
-  ARROW_ASSIGN_OR_RAISE(auto plan, PlanColumns(table, incoming, *existing, policy));
-  for (const auto& sql : plan.alter_statements) ARROW_RETURN_NOT_OK(conn->Execute(sql));
-  return plan;
-}
-
-// True when writing `incoming` needs DDL on the table: create, replace or add columns.
-bool NeedsDdl(const std::optional<std::vector<ColumnInfo>>& current,
-              const std::vector<ColumnInfo>& incoming, WriteMode mode,
-              config::SchemaPolicy policy) {
-  if (!current || mode != WriteMode::kAppend) return true;
-  if (policy != config::SchemaPolicy::kAddColumns) return false;
-  std::map<std::string, bool> known;
-  for (const auto& column : *current) known[Lower(column.name)] = true;
-  for (const auto& column : incoming) {
-    if (!known.count(Lower(column.name))) return true;
-  }
-  return false;
-}
-
-// Tables whose columns are cached at most (the names come from clients).
-constexpr size_t kMaxCachedTables = 1024;
-// Table DDL locks kept at most; unused ones are dropped beyond this.
-constexpr size_t kMaxTableLocks = 1024;
-
 // Batches validated ahead of DuckDB per request: bounds memory per request while keeping
 // the network busy when DuckDB briefly stalls (row-group flushes).
 constexpr size_t kPrefetchDepth = 4;
-
-// Requests up to this many rows, to a known table they fit exactly, skip SQL planning:
-// DuckDB's appender writes them in one flush (well below its 204,800-row flush size).
-constexpr int64_t kSmallRequestRows = 16384;
-
-// For the appender path: incoming column indices and the table columns they fill, when
-// every matched column has exactly the table's type and the policy needs nothing else.
-struct AppendTargets {
-  std::vector<int> indices;
-  std::vector<std::string> names;
-};
-
-std::optional<AppendTargets> ExactTargets(const std::vector<ColumnInfo>& incoming,
-                                          const std::vector<ColumnInfo>& existing,
-                                          config::SchemaPolicy policy) {
-  std::map<std::string, const ColumnInfo*> by_name;
-  for (const auto& column : existing) by_name[Lower(column.name)] = &column;
-  AppendTargets targets;
-  std::map<std::string, bool> filled;
-  for (size_t i = 0; i < incoming.size(); ++i) {
-    auto it = by_name.find(Lower(incoming[i].name));
-    if (it == by_name.end()) {
-      if (policy != config::SchemaPolicy::kIgnoreExtra) return std::nullopt;
-      continue;
-    }
-    if (incoming[i].type != it->second->type) return std::nullopt;
-    targets.indices.push_back(static_cast<int>(i));
-    targets.names.push_back(it->second->name);
-    filled[it->first] = true;
-  }
-  for (const auto& column : existing) {
-    if (!column.nullable && !filled.count(Lower(column.name))) return std::nullopt;
-  }
-  if (targets.indices.empty()) return std::nullopt;
-  return targets;
-}
-
-// The batches' columns that fill `targets`, in its order.
-arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Project(
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const AppendTargets& targets) {
-  std::vector<std::shared_ptr<arrow::RecordBatch>> projected;
-  for (const auto& batch : batches) {
-    if (static_cast<int>(targets.indices.size()) == batch->num_columns()) {
-      projected.push_back(batch);
-    } else {
-      ARROW_ASSIGN_OR_RAISE(auto selected, batch->SelectColumns(targets.indices));
-      projected.push_back(std::move(selected));
-    }
-  }
-  return projected;
-}
-
-// Serves batches read ahead, then the rest of the source.
-class ReplayReader : public arrow::RecordBatchReader {
- public:
-  ReplayReader(std::vector<std::shared_ptr<arrow::RecordBatch>> ahead,
-               std::shared_ptr<arrow::RecordBatchReader> source)
-      : ahead_(std::move(ahead)), source_(std::move(source)) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return source_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    if (next_ < ahead_.size()) {
-      *out = std::move(ahead_[next_++]);
-      return arrow::Status::OK();
-    }
-    return source_->ReadNext(out);
-  }
-
- private:
-  std::vector<std::shared_ptr<arrow::RecordBatch>> ahead_;
-  size_t next_ = 0;
-  std::shared_ptr<arrow::RecordBatchReader> source_;
-};
-
-// Idempotency log: one row per committed request (or per_batch batch) that carried an id,
-// written in the same transaction as the data it stands for.
-constexpr const char* kRequestLogSchema = "arrowport";
-constexpr const char* kRequestLogTable = "requests";
-
-// Fully qualified: the catalog is named after the database file, and a file called
-// arrowport.duckdb would make "arrowport.requests" ambiguous.
-std::string RequestLog(const storage::Connection& conn) {
-  return QuoteIdentifier(conn.catalog()) + "." + QuoteIdentifier(kRequestLogSchema) + "." +
-         QuoteIdentifier(kRequestLogTable);
-}
-
-// The log row for `key`, to append in the same transaction as the data it stands for.
-arrow::Result<storage::TableAppend> RequestRecord(const std::string& key,
-                                                  const IngestResult& result) {
-  auto schema = arrow::schema({arrow::field("request_id", arrow::utf8()),
-                               arrow::field("stream", arrow::utf8()),
-                               arrow::field("table_name", arrow::utf8()),
-                               arrow::field("rows", arrow::int64()),
-                               arrow::field("batches", arrow::int64()),
-                               arrow::field("committed_at", arrow::timestamp(arrow::TimeUnit::MICRO))});
-  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  std::vector<std::shared_ptr<arrow::Array>> columns;
-  for (const auto& value : {key, result.stream, result.table}) {
-    ARROW_ASSIGN_OR_RAISE(auto array, arrow::MakeArrayFromScalar(arrow::StringScalar(value), 1));
-    columns.push_back(std::move(array));
-  }
-  for (int64_t value : {result.rows, result.batches}) {
-    ARROW_ASSIGN_OR_RAISE(auto array, arrow::MakeArrayFromScalar(arrow::Int64Scalar(value), 1));
-    columns.push_back(std::move(array));
-  }
-  ARROW_ASSIGN_OR_RAISE(auto at, arrow::MakeArrayFromScalar(
-                                     arrow::TimestampScalar(now_us, schema->field(5)->type()), 1));
-  columns.push_back(std::move(at));
-  storage::TableAppend append;
-  append.schema = kRequestLogSchema;
-  append.table = kRequestLogTable;
-  for (const auto& field : schema->fields()) append.columns.push_back(field->name());
-  append.batches.push_back(arrow::RecordBatch::Make(schema, 1, std::move(columns)));
-  return append;
-}
-
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LookupRequest(
-    storage::Connection* conn, const std::string& key) {
-  ARROW_ASSIGN_OR_RAISE(auto table,
-                        conn->QueryTable("SELECT rows, batches FROM " + RequestLog(*conn) +
-                                             " WHERE request_id = $1",
-                                         {key}));
-  if (table->num_rows() == 0) return std::nullopt;
-  ARROW_ASSIGN_OR_RAISE(auto rows, table->column(0)->GetScalar(0));
-  ARROW_ASSIGN_OR_RAISE(auto batches, table->column(1)->GetScalar(0));
-  return std::make_pair(std::stoll(rows->ToString()), std::stoll(batches->ToString()));
-}
-
-// Appends `batches` to `table` through `targets` without SQL and, when `key` is set,
-// the key's log row (counts from `logged`) in the same transaction. The log's primary key
-// makes a retry fail: its counts as first committed are returned (nullopt: appended now).
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> AppendSmall(
-    storage::Connection* conn, const std::string& table, const AppendTargets& targets,
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const std::string& key,
-    const IngestResult& logged) {
-  std::vector<storage::TableAppend> appends(1);
-  appends[0].table = table;
-  appends[0].columns = targets.names;
-  ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project(batches, targets));
-  if (!key.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(key, logged));
-    appends.push_back(std::move(record));
-  }
-  auto appended = conn->AppendAtomically(appends);
-  if (appended.ok()) return std::nullopt;
-  if (!key.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn, key));
-    if (prior) return prior;
-  }
-  return appended;
-}
-
-arrow::Status Drain(arrow::RecordBatchReader* source) {
-  for (;;) {
-    ARROW_ASSIGN_OR_RAISE(auto batch, source->Next());
-    if (!batch) return arrow::Status::OK();
-  }
-}
-
-// A request whose call failed may look complete (see CallContext::call_failed): it must
-// not be committed.
-arrow::Status CheckCallStillValid(const CallContext& call) {
-  if (call.call_failed && call.call_failed()) {
-    return arrow::Status::Cancelled("the call failed before the request was committed "
-                                    "(client gone, deadline, or a message over the receive "
-                                    "limit): nothing committed");
-  }
-  return arrow::Status::OK();
-}
 
 }  // namespace
 
@@ -376,78 +32,6 @@ bool IsSchemaMismatch(const arrow::Status& status) {
 IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router,
                                int64_t max_batch_bytes)
     : database_(database), router_(router), max_batch_bytes_(max_batch_bytes) {}
-
-std::shared_ptr<std::mutex> IngestPipeline::TableLock(const std::string& table) {
-  std::lock_guard<std::mutex> lock(locks_mutex_);
-  if (table_locks_.size() >= kMaxTableLocks) {
-    // Only locks nobody holds or waits for can go (the map holds the one reference).
-    for (auto it = table_locks_.begin(); it != table_locks_.end();) {
-      it = it->second.use_count() == 1 ? table_locks_.erase(it) : std::next(it);
-    }
-  }
-  auto& entry = table_locks_[Lower(table)];
-  if (!entry) entry = std::make_shared<std::mutex>();
-  return entry;
-}
-
-std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedTable(storage::Connection* conn,
-                                                                    const std::string& table) {
-  std::optional<CachedColumns> cached;
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = table_cache_.find(Lower(table));
-    if (it == table_cache_.end()) return std::nullopt;
-    cached = it->second;
-  }
-  // The table may have been altered, dropped or recreated by SQL since it was cached.
-  auto now = conn->TableSignature(table);
-  if (!now.ok() || !*now || **now != cached->signature) {
-    CacheTable(conn, table, std::nullopt);
-    return std::nullopt;
-  }
-  return std::move(cached->columns);
-}
-
-void IngestPipeline::CacheTable(storage::Connection* conn, const std::string& table,
-                                std::optional<std::vector<ColumnInfo>> columns) {
-  std::optional<std::string> signature;
-  if (columns) {
-    auto read = conn->TableSignature(table);
-    if (read.ok()) signature = *read;
-  }
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (columns && signature) {
-    if (table_cache_.size() >= kMaxCachedTables) table_cache_.clear();  // bounded
-    table_cache_[Lower(table)] = CachedColumns{std::move(*columns), std::move(*signature)};
-  } else {
-    table_cache_.erase(Lower(table));
-  }
-}
-
-std::optional<std::vector<ColumnInfo>> IngestPipeline::CachedMapping(const std::string& key) {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  auto it = mapping_cache_.find(key);
-  if (it == mapping_cache_.end()) return std::nullopt;
-  return it->second;
-}
-
-void IngestPipeline::CacheMapping(const std::string& key, const std::vector<ColumnInfo>& columns) {
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (mapping_cache_.size() >= 256) mapping_cache_.clear();  // bounded
-  mapping_cache_[key] = columns;
-}
-
-arrow::Status IngestPipeline::EnsureRequestLog(storage::Connection* conn) {
-  std::lock_guard<std::mutex> lock(locks_mutex_);
-  if (request_log_ready_) return arrow::Status::OK();
-  ARROW_RETURN_NOT_OK(conn->Execute(
-      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(conn->catalog()) + "." +
-      QuoteIdentifier(kRequestLogSchema) + "; CREATE TABLE IF NOT EXISTS " + RequestLog(*conn) +
-      " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
-      "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
-  request_log_ready_ = true;
-  return arrow::Status::OK();
-}
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
@@ -462,290 +46,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
   source = MakePrefetchingReader(MakeValidatingReader(std::move(source), max_batch_bytes_),
                                  kPrefetchDepth);
-  auto schema = source->schema();
 
-  auto run = [&]() -> arrow::Status {
-    ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
-    ARROW_RETURN_NOT_OK(ValidateName("table", result.table));
-    ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*schema, /*creating=*/false));
-    ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
-    auto interrupt = conn->InterruptOn(call.cancellation);
-    const bool idempotent = !request.request_id.empty();
-    if (idempotent) {
-      ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-      ARROW_RETURN_NOT_OK(EnsureRequestLog(conn.get()));
-    }
-
-    // Takes the table's DDL lock when the write needs DDL, then opens the transaction.
-    // Concurrent first writers of a table thus create it one after the other instead of
-    // conflicting; plain appends never wait for each other. The stream is registered
-    // before (outside the write transaction).
-    std::unique_lock<std::mutex> ddl;
-    auto open = [&](const std::string& relation,
-                    const std::vector<ColumnInfo>& incoming) -> arrow::Status {
-      auto current = conn->DescribeRelation(result.table);
-      if (!current.ok() || NeedsDdl(*current, incoming, request.mode, route.schema_policy)) {
-        ddl = std::unique_lock<std::mutex>(*TableLock(result.table));
-      }
-      auto begun = conn->Begin();
-      if (!begun.ok()) conn->DropArrowStream(relation);
-      return begun;
-    };
-    // DuckDB's mapping of this Arrow schema: cached, or read from the registered view.
-    const std::string mapping_key = schema->ToString();
-    auto register_stream = [&](std::shared_ptr<arrow::RecordBatchReader> reader,
-                               std::vector<ColumnInfo>* incoming) -> arrow::Result<std::string> {
-      auto cached = CachedMapping(mapping_key);
-      ARROW_ASSIGN_OR_RAISE(auto relation,
-                            conn->RegisterArrowStream(std::move(reader), cached ? nullptr : incoming));
-      if (cached) {
-        *incoming = std::move(*cached);
-      } else {
-        CacheMapping(mapping_key, *incoming);
-      }
-      return relation;
-    };
-
-    if (commit == config::CommitMode::kPerRequest) {
-      // Small requests: read a little ahead; a whole request that is small and fits the
-      // (cached) table exactly is appended without SQL, with its idempotency record, in
-      // one transaction.
-      std::vector<std::shared_ptr<arrow::RecordBatch>> ahead;
-      if (request.mode == WriteMode::kAppend) {
-        auto known = CachedTable(conn.get(), result.table);
-        auto mapping = CachedMapping(mapping_key);
-        auto targets = known && mapping ? ExactTargets(*mapping, *known, route.schema_policy)
-                                        : std::nullopt;
-        if (targets) {
-          int64_t rows = 0, bytes = 0;
-          bool ended = false;
-          while (rows <= kSmallRequestRows) {
-            std::shared_ptr<arrow::RecordBatch> batch;
-            ARROW_RETURN_NOT_OK(source->ReadNext(&batch));
-            if (!batch) {
-              ended = true;
-              break;
-            }
-            rows += batch->num_rows();
-            bytes += arrow::util::TotalBufferSize(*batch);
-            ahead.push_back(std::move(batch));
-          }
-          if (ended) {
-            result.rows = rows;
-            result.batches = static_cast<int64_t>(ahead.size());
-            result.bytes = bytes;
-            ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
-            auto appended = AppendSmall(conn.get(), result.table, *targets, ahead,
-                                        request.request_id, result);
-            if (appended.ok() && !*appended) return arrow::Status::OK();
-            if (appended.ok()) {  // a retry: answered with the counts first committed
-              result.duplicate = true;
-              result.rows = (*appended)->first;
-              result.batches = (*appended)->second;
-              result.bytes = 0;
-              return arrow::Status::OK();
-            }
-            // Nothing was written. The cached table may be stale (altered or dropped
-            // elsewhere): the general path below re-reads it and reports in its terms.
-            result.rows = result.batches = result.bytes = 0;
-            CacheTable(conn.get(), result.table, std::nullopt);
-          }
-        }
-      }
-      auto input = ahead.empty()
-                       ? source
-                       : std::make_shared<ReplayReader>(std::move(ahead), source);
-      // One statement scans the whole request as it arrives; one transaction commits it.
-      auto counting = std::make_shared<CountingReader>(input);
-      std::vector<ColumnInfo> incoming;
-      ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(counting, &incoming));
-      auto finish = [&]() {
-        result.rows = counting->rows();
-        result.batches = counting->batches();
-        result.bytes = counting->bytes();
-      };
-
-      // Fast path: a plain append to a table whose (cached) columns already fit is one
-      // INSERT in one transaction, without the DDL lock and catalog lookups.
-      if (request.mode == WriteMode::kAppend && !idempotent) {
-        auto known = CachedTable(conn.get(), result.table);
-        if (known && !NeedsDdl(known, incoming, request.mode, route.schema_policy)) {
-          auto plan = PlanColumns(result.table, incoming, *known, route.schema_policy);
-          if (plan.ok() && plan->alter_statements.empty()) {
-            auto inserted = [&]() -> arrow::Status {
-              ARROW_RETURN_NOT_OK(conn->Begin());
-              ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan->InsertSql(relation)).status());
-              ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
-              return conn->Commit();
-            }();
-            if (!inserted.ok()) conn->Rollback();
-            conn->DropArrowStream(relation);
-            if (!inserted.ok()) {
-              CacheTable(conn.get(), result.table, std::nullopt);
-              return inserted;
-            }
-            finish();
-            return arrow::Status::OK();
-          }
-          // The cached columns do not fit: decide on fresh ones below.
-        }
-      }
-
-      ARROW_RETURN_NOT_OK(open(relation, incoming));
-      bool duplicate = false;
-      auto st = [&]() -> arrow::Status {
-        if (idempotent) {
-          ARROW_ASSIGN_OR_RAISE(auto prior, LookupRequest(conn.get(), request.request_id));
-          if (prior) {
-            duplicate = true;
-            result.rows = prior->first;
-            result.batches = prior->second;
-            return arrow::Status::OK();
-          }
-        }
-        ARROW_ASSIGN_OR_RAISE(auto existing,
-                              PrepareTarget(conn.get(), result.table, request.mode));
-        ARROW_ASSIGN_OR_RAISE(auto plan, EnsureTable(conn.get(), result.table, existing,
-                                                     incoming, route.schema_policy,
-                                                     &result.created));
-        ARROW_RETURN_NOT_OK(conn->ExecuteUpdate(plan.InsertSql(relation)));
-        finish();
-        if (idempotent) {
-          ARROW_ASSIGN_OR_RAISE(auto record, RequestRecord(request.request_id, result));
-          ARROW_RETURN_NOT_OK(conn->AppendAtomically({record}));
-        }
-        ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
-        return conn->Commit();
-      }();
-      if (!st.ok() || duplicate) conn->Rollback();
-      conn->DropArrowStream(relation);
-      if (ddl.owns_lock()) ddl.unlock();
-      // Whatever happened, the next request starts from the table as it now is.
-      auto now = conn->DescribeRelation(result.table);
-      CacheTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
-      ARROW_RETURN_NOT_OK(st);
-      if (duplicate) {
-        result.duplicate = true;
-        return Drain(input.get());  // the retried body is read and discarded
-      }
-      return arrow::Status::OK();
-    }
-
-    // per_batch: table set-up commits first, then every batch is its own transaction.
-    std::vector<ColumnInfo> incoming;
-    ColumnPlan plan;
-    std::optional<AppendTargets> exact;  // set when batches can skip SQL (AppendAtomically)
-    auto set_up = [&]() -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatchReader::Make({}, schema));
-      ARROW_ASSIGN_OR_RAISE(auto relation, register_stream(empty, &incoming));
-      ARROW_RETURN_NOT_OK(open(relation, incoming));
-      auto st = [&]() -> arrow::Status {
-        ARROW_ASSIGN_OR_RAISE(auto existing,
-                              PrepareTarget(conn.get(), result.table, request.mode));
-        ARROW_ASSIGN_OR_RAISE(plan, EnsureTable(conn.get(), result.table, existing,
-                                                incoming, route.schema_policy,
-                                                &result.created));
-        return conn->Commit();
-      }();
-      if (!st.ok()) conn->Rollback();
-      conn->DropArrowStream(relation);
-      if (ddl.owns_lock()) ddl.unlock();
-      auto now = conn->DescribeRelation(result.table);
-      CacheTable(conn.get(), result.table, now.ok() ? *now : std::nullopt);
-      ARROW_RETURN_NOT_OK(st);
-      exact = now.ok() && *now ? ExactTargets(incoming, **now, route.schema_policy) : std::nullopt;
-      return arrow::Status::OK();
-    };
-    // Appending to a known table that needs no DDL: the set-up transaction is skipped, and
-    // redone only if a batch fails on a stale view of the table.
-    bool set_up_from_cache = false;
-    if (request.mode == WriteMode::kAppend) {
-      auto known = CachedTable(conn.get(), result.table);
-      auto mapping = CachedMapping(mapping_key);
-      if (known && mapping && !NeedsDdl(known, *mapping, request.mode, route.schema_policy)) {
-        auto planned = PlanColumns(result.table, *mapping, *known, route.schema_policy);
-        if (planned.ok() && planned->alter_statements.empty()) {
-          incoming = *mapping;
-          plan = std::move(*planned);
-          exact = ExactTargets(incoming, *known, route.schema_policy);
-          set_up_from_cache = true;
-        }
-      }
-    }
-    // The first batch is received (and validated) before the table is set up, so a
-    // request whose very first batch is refused creates nothing.
-    std::shared_ptr<arrow::RecordBatch> first;
-    {
-      auto read = source->ReadNext(&first);
-      if (!read.ok()) return read.WithMessage("after 0 committed batch(es): ", read.message());
-    }
-    if (!set_up_from_cache) ARROW_RETURN_NOT_OK(set_up());
-    // Commits one batch as its own transaction.
-    auto commit_batch = [&](const std::shared_ptr<arrow::RecordBatch>& batch) -> arrow::Status {
-      // With a request id, each batch is logged as "<request_id> batch <index>" with its own
-      // counts. Client ids cannot contain spaces, so no client id equals a batch's key.
-      const std::string key =
-          idempotent ? request.request_id + " batch " + std::to_string(result.batches) : "";
-      IngestResult one_batch = result;
-      one_batch.rows = batch->num_rows();
-      one_batch.batches = 1;
-      if (exact && batch->num_rows() <= kSmallRequestRows) {
-        // Without planning SQL; a batch committed by an earlier attempt is skipped.
-        auto appended = AppendSmall(conn.get(), result.table, *exact, {batch}, key, one_batch);
-        if (!appended.ok()) CacheTable(conn.get(), result.table, std::nullopt);
-        return appended.status();
-      }
-      ARROW_ASSIGN_OR_RAISE(auto one, arrow::RecordBatchReader::Make({batch}, schema));
-      ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
-      bool seen = false;
-      auto st = conn->Begin();
-      if (st.ok() && idempotent) {
-        auto prior = LookupRequest(conn.get(), key);
-        st = prior.status();
-        seen = prior.ok() && prior->has_value();
-      }
-      if (st.ok() && !seen) st = conn->ExecuteUpdate(plan.InsertSql(relation)).status();
-      if (st.ok() && !seen && idempotent) {
-        auto record = RequestRecord(key, one_batch);
-        st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
-      }
-      if (st.ok()) st = conn->Commit();
-      if (!st.ok()) conn->Rollback();
-      conn->DropArrowStream(relation);
-      return st;
-    };
-    for (;;) {
-      std::shared_ptr<arrow::RecordBatch> batch = std::move(first);
-      auto read = batch ? arrow::Status::OK() : source->ReadNext(&batch);
-      if (!read.ok()) {
-        return read.WithMessage("after ", result.batches, " committed batch(es): ",
-                                read.message());
-      }
-      if (!batch) break;
-      auto st = commit_batch(batch);
-      if (!st.ok() && set_up_from_cache) {
-        // The cached table may be stale: set up from the database, then retry the batch.
-        set_up_from_cache = false;
-        auto set = set_up();
-        if (!set.ok()) {
-          return set.WithMessage("batch ", result.batches, " (after ", result.batches,
-                                 " committed): ", set.message());
-        }
-        st = commit_batch(batch);
-      }
-      if (!st.ok()) {
-        return st.WithMessage("batch ", result.batches, " (after ", result.batches,
-                              " committed): ", st.message());
-      }
-      result.rows += batch->num_rows();
-      result.bytes += arrow::util::TotalBufferSize(*batch);
-      const int64_t index = result.batches++;
-      if (on_commit) ARROW_RETURN_NOT_OK(on_commit(index, batch->num_rows()));
-    }
-    return arrow::Status::OK();
-  };
-
-  auto st = run();
+  auto st = Write(request, route, commit, source, on_commit, call, &result);
   if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
     st = call.cancellation->reason();
   }
@@ -760,6 +62,37 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     router_->RecordSuccess(request.stream, result.rows, result.batches, result.bytes);
   }
   return result;
+}
+
+arrow::Status IngestPipeline::Write(const IngestRequest& request,
+                                    const config::StreamConfig& route,
+                                    config::CommitMode commit,
+                                    const std::shared_ptr<arrow::RecordBatchReader>& source,
+                                    const BatchCommitted& on_commit, const CallContext& call,
+                                    IngestResult* result) {
+  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
+  ARROW_RETURN_NOT_OK(ValidateName("table", result->table));
+  ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  auto interrupt = conn->InterruptOn(call.cancellation);
+  if (!request.request_id.empty()) {
+    ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+    ARROW_RETURN_NOT_OK(request_log_.Ensure(conn.get()));
+  }
+  // Declared after the connection: a DDL lock it holds is released before the
+  // connection closes.
+  WriteContext ctx;
+  ctx.conn = conn.get();
+  ctx.request = &request;
+  ctx.policy = route.schema_policy;
+  ctx.source = source;
+  ctx.mapping_key = source->schema()->ToString();
+  ctx.cache = &cache_;
+  ctx.locks = &table_locks_;
+  ctx.result = result;
+  ctx.call = &call;
+  if (commit == config::CommitMode::kPerRequest) return PerRequestWriter(&ctx).Write();
+  return PerBatchWriter(&ctx, on_commit).Write();
 }
 
 }  // namespace arrowport::ingest

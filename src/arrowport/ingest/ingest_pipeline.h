@@ -1,43 +1,25 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <vector>
 #include <memory>
-#include <string>
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
 #include "arrowport/common/call_context.h"
 #include "arrowport/ingest/ingest_request.h"
-
+#include "arrowport/ingest/ingest_result.h"
+#include "arrowport/ingest/table_cache.h"
+#include "arrowport/ingest/table_locks.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/request_log.h"
 
 namespace arrowport::ingest {
 
 class StreamRouter;
 
-struct IngestResult {
-  std::string stream;
-  std::string table;
-  int64_t rows = 0;
-  int64_t batches = 0;
-  int64_t bytes = 0;  ///< Arrow buffer bytes received
-  double seconds = 0;
-  bool created = false;    ///< the table was created by this request
-  bool duplicate = false;  ///< request_id seen before: nothing inserted, original counts
-};
-
 /// True when `status` reports incoming data that does not fit the target table (type
 /// conflict, unknown column under strict, missing NOT NULL column): HTTP answers 422.
 bool IsSchemaMismatch(const arrow::Status& status);
-
-/// Called after each committed batch in per_batch mode, before the next one is read.
-/// A non-OK status aborts the request (later batches are not written).
-using BatchCommitted = std::function<arrow::Status(int64_t batch_index, int64_t rows)>;
 
 /// \brief The one ingest path shared by every protocol: routes a stream to its table,
 /// creates or evolves the table from the Arrow schema, and streams batches into DuckDB as
@@ -59,34 +41,19 @@ class IngestPipeline {
                                      const CallContext& call = {});
 
  private:
-  /// The lock serialising DDL (create, replace, add columns) on one table.
-  std::shared_ptr<std::mutex> TableLock(const std::string& table);
-  arrow::Status EnsureRequestLog(storage::Connection* conn);
-
-  // Small caches that spare a request its catalog lookups (DuckDB statements cost ~0.4 ms
-  // each on small machines): a table's columns, with the catalog signature they were read
-  // at (a cached entry is used only while the table's signature is unchanged, so DDL from
-  // elsewhere is seen at once); and DuckDB's mapping of an Arrow schema seen before.
-  std::optional<std::vector<storage::ColumnInfo>> CachedTable(storage::Connection* conn,
-                                                              const std::string& table);
-  void CacheTable(storage::Connection* conn, const std::string& table,
-                  std::optional<std::vector<storage::ColumnInfo>> columns);
-  std::optional<std::vector<storage::ColumnInfo>> CachedMapping(const std::string& key);
-  void CacheMapping(const std::string& key, const std::vector<storage::ColumnInfo>& columns);
+  /// Validates the request, connects, and hands the write to the writer for `commit`.
+  arrow::Status Write(const IngestRequest& request, const config::StreamConfig& route,
+                      config::CommitMode commit,
+                      const std::shared_ptr<arrow::RecordBatchReader>& source,
+                      const BatchCommitted& on_commit, const CallContext& call,
+                      IngestResult* result);
 
   storage::Database* database_;
   StreamRouter* router_;
   const int64_t max_batch_bytes_;
-  std::mutex locks_mutex_;  // guards table_locks_ and request_log_ready_
-  std::map<std::string, std::shared_ptr<std::mutex>> table_locks_;
-  bool request_log_ready_ = false;
-  std::mutex cache_mutex_;  // guards table_cache_ and mapping_cache_
-  struct CachedColumns {
-    std::vector<storage::ColumnInfo> columns;
-    std::string signature;
-  };
-  std::map<std::string, CachedColumns> table_cache_;
-  std::map<std::string, std::vector<storage::ColumnInfo>> mapping_cache_;
+  TableLocks table_locks_;
+  storage::RequestLog request_log_;
+  TableCache cache_;
 };
 
 }  // namespace arrowport::ingest

@@ -79,6 +79,7 @@ arrow::Result<std::string> Connection::RegisterArrowStream(
   if (columns != nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + relation));
     ARROW_RETURN_NOT_OK(ColumnsFromDescribe(*table, columns));
+    ARROW_RETURN_NOT_OK(TypesFromScan(relation, columns));
   }
   return relation;
 }

@@ -117,6 +117,8 @@ class Connection {
   explicit Connection(std::unique_ptr<Impl> impl);
   static arrow::Status ColumnsFromDescribe(const arrow::Table& table,
                                           std::vector<ColumnInfo>* columns);
+  /// Fills the typed facts of `columns` (read by DESCRIBE) from `relation`'s scan types.
+  arrow::Status TypesFromScan(const std::string& relation, std::vector<ColumnInfo>* columns);
   std::unique_ptr<Impl> impl_;
 };
 

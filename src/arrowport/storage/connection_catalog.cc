@@ -10,9 +10,28 @@
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/logical_type.h"
 #include "arrowport/storage/result_batch_reader.h"
 
 namespace arrowport::storage {
+
+namespace {
+
+// Adds the typed facts to columns read by DESCRIBE, from the same columns' logical types.
+arrow::Status AttachTypes(const std::vector<LogicalTypeHandle>& types,
+                          std::vector<ColumnInfo>* columns) {
+  // Both reads list the columns in table order; a count that differs means DDL ran
+  // between them.
+  if (types.size() != columns->size()) {
+    return arrow::Status::IOError("the columns changed while they were read; retry");
+  }
+  for (size_t i = 0; i < types.size(); ++i) {
+    (*columns)[i].type = ColumnTypeOf(types[i].get(), std::move((*columns)[i].type.sql));
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
 
 arrow::Result<std::shared_ptr<arrow::Schema>> Connection::DescribeQuery(
     const std::string& sql) {
@@ -48,7 +67,11 @@ arrow::Status Connection::ColumnsFromDescribe(const arrow::Table& table,
     ARROW_ASSIGN_OR_RAISE(auto n, names->GetScalar(i));
     ARROW_ASSIGN_OR_RAISE(auto t, types->GetScalar(i));
     ARROW_ASSIGN_OR_RAISE(auto z, nulls->GetScalar(i));
-    columns->push_back({n->ToString(), t->ToString(), z->ToString() != "NO"});
+    ColumnInfo column;
+    column.name = n->ToString();
+    column.type.sql = t->ToString();
+    column.nullable = z->ToString() != "NO";
+    columns->push_back(std::move(column));
   }
   return arrow::Status::OK();
 }
@@ -62,82 +85,50 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelati
   const bool is_table =
       duckdb_table_description_create_ext(impl_->conn.get(), impl_->catalog.c_str(), "main",
                                           name.c_str(), description.out()) == DuckDBSuccess;
-  description.reset();
   if (!is_table) {
+    description.reset();
     ARROW_ASSIGN_OR_RAISE(
         auto views, QueryTable("SELECT 1 FROM duckdb_views() WHERE database_name = $1 AND "
                                "schema_name = 'main' AND view_name = $2",
                                {impl_->catalog, name}));
     if (views->num_rows() == 0) return std::nullopt;
   }
-  ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + QuoteIdentifier(impl_->catalog) +
-                                               ".main." + QuoteIdentifier(name)));
+  const std::string relation =
+      QuoteIdentifier(impl_->catalog) + ".main." + QuoteIdentifier(name);
+  // DESCRIBE gives names, NOT NULL and DuckDB's spelling of each type; the typed facts
+  // come from the logical types (the table's description, or a view's prepared scan).
+  ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + relation));
   std::vector<ColumnInfo> columns;
   ARROW_RETURN_NOT_OK(ColumnsFromDescribe(*table, &columns));
+  if (!is_table) {
+    ARROW_RETURN_NOT_OK(TypesFromScan(relation, &columns));
+    return columns;
+  }
+  const idx_t n = duckdb_table_description_get_column_count(description.get());
+  std::vector<LogicalTypeHandle> types;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_table_description_get_column_type(description.get(), i));
+  }
+  ARROW_RETURN_NOT_OK(AttachTypes(types, &columns));
   return columns;
 }
 
-namespace {
-
-// Appends a type's full identity (id, and what parameterises it) to `out`.
-void AppendTypeSignature(duckdb_logical_type type, std::string* out) {
-  const duckdb_type id = duckdb_get_type_id(type);
-  *out += std::to_string(static_cast<int>(id));
-  auto child = [&](duckdb_logical_type nested) {
-    *out += '(';
-    AppendTypeSignature(nested, out);
-    *out += ')';
-    duckdb_destroy_logical_type(&nested);
-  };
-  switch (id) {
-    case DUCKDB_TYPE_DECIMAL:
-      *out += "(" + std::to_string(duckdb_decimal_width(type)) + "," +
-              std::to_string(duckdb_decimal_scale(type)) + ")";
-      break;
-    case DUCKDB_TYPE_LIST:
-      child(duckdb_list_type_child_type(type));
-      break;
-    case DUCKDB_TYPE_ARRAY:
-      *out += "[" + std::to_string(duckdb_array_type_array_size(type)) + "]";
-      child(duckdb_array_type_child_type(type));
-      break;
-    case DUCKDB_TYPE_MAP:
-      child(duckdb_map_type_key_type(type));
-      child(duckdb_map_type_value_type(type));
-      break;
-    case DUCKDB_TYPE_STRUCT:
-    case DUCKDB_TYPE_UNION: {
-      const bool is_struct = id == DUCKDB_TYPE_STRUCT;
-      const idx_t n = is_struct ? duckdb_struct_type_child_count(type)
-                                : duckdb_union_type_member_count(type);
-      for (idx_t i = 0; i < n; ++i) {
-        char* name = is_struct ? duckdb_struct_type_child_name(type, i)
-                               : duckdb_union_type_member_name(type, i);
-        *out += '{' + std::string(name ? name : "") + ':';
-        if (name) duckdb_free(name);
-        child(is_struct ? duckdb_struct_type_child_type(type, i)
-                        : duckdb_union_type_member_type(type, i));
-        *out += '}';
-      }
-      break;
-    }
-    case DUCKDB_TYPE_ENUM: {
-      const uint32_t n = duckdb_enum_dictionary_size(type);
-      *out += "<" + std::to_string(n);
-      for (uint32_t i = 0; i < n; ++i) {
-        char* value = duckdb_enum_dictionary_value(type, i);
-        *out += ',' + std::string(value ? value : "");
-        if (value) duckdb_free(value);
-      }
-      *out += '>';
-      break;
-    }
-    default:
-      break;
+arrow::Status Connection::TypesFromScan(const std::string& relation,
+                                        std::vector<ColumnInfo>* columns) {
+  // Prepared, never run: a scan of an Arrow stream must not pull its first batch here.
+  PreparedHandle prepared;
+  const std::string sql = "SELECT * FROM " + relation + " LIMIT 0";
+  if (duckdb_prepare(impl_->conn.get(), sql.c_str(), prepared.out()) == DuckDBError) {
+    const char* error = duckdb_prepare_error(prepared.get());
+    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
   }
+  const idx_t n = duckdb_prepared_statement_column_count(prepared.get());
+  std::vector<LogicalTypeHandle> types;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_prepared_statement_column_logical_type(prepared.get(), i));
+  }
+  return AttachTypes(types, columns);
 }
-
-}  // namespace
 
 arrow::Result<std::optional<std::string>> Connection::TableSignature(const std::string& table) {
   TableDescriptionHandle description;
@@ -153,7 +144,7 @@ arrow::Result<std::optional<std::string>> Connection::TableSignature(const std::
       *signature += std::string(name ? name : "") + '\x1f';
       if (name) duckdb_free(name);
       LogicalTypeHandle type(duckdb_table_description_get_column_type(description.get(), i));
-      AppendTypeSignature(type.get(), &*signature);
+      *signature += TypeIdentity(type.get());
       *signature += '\x1e';
     }
   }

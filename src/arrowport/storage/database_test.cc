@@ -63,7 +63,7 @@ TEST_P(DatabaseTest, StreamsArrowInAndOut) {
   auto relation = conn->RegisterArrowStream(Int64Reader(300000, 10000), &columns);
   ASSERT_TRUE(relation.ok()) << relation.status().ToString();
   ASSERT_EQ(columns.size(), 1u);
-  EXPECT_EQ(columns[0].type, "BIGINT");
+  EXPECT_EQ(columns[0].type.sql, "BIGINT");
   ASSERT_TRUE(conn->Begin().ok());
   ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
   auto inserted = conn->ExecuteUpdate("INSERT INTO t SELECT x FROM " + *relation);
@@ -100,7 +100,9 @@ TEST_P(DatabaseTest, DescribesWithoutRunning) {
   ASSERT_TRUE(columns.has_value());
   ASSERT_EQ(columns->size(), 4u);
   EXPECT_FALSE((*columns)[0].nullable);
-  EXPECT_EQ((*columns)[1].type, "DECIMAL(18,3)");
+  EXPECT_EQ((*columns)[1].type.sql, "DECIMAL(18,3)");
+  EXPECT_EQ((*columns)[1].type.width, 18);
+  EXPECT_EQ((*columns)[1].type.scale, 3);
   EXPECT_FALSE(conn->DescribeRelation("missing").ValueOrDie().has_value());
   auto schema = conn->DescribeQuery("SELECT a, b FROM t").ValueOrDie();
   EXPECT_EQ(schema->field(1)->type()->ToString(), "decimal128(18, 3)");

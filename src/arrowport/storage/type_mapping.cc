@@ -5,6 +5,8 @@
 #include <set>
 #include <vector>
 
+#include <duckdb.h>
+
 #include "arrow/extension_type.h"
 #include "arrow/type.h"
 
@@ -82,20 +84,19 @@ arrow::Status CheckType(const std::string& path, const arrow::DataType& type, bo
   return arrow::Status::OK();
 }
 
-int IntegerRank(std::string_view t, bool* is_unsigned) {
-  static const std::vector<std::string_view> kSigned = {"TINYINT", "SMALLINT", "INTEGER",
-                                                         "BIGINT", "HUGEINT"};
-  static const std::vector<std::string_view> kUnsigned = {"UTINYINT", "USMALLINT",
-                                                           "UINTEGER", "UBIGINT", "UHUGEINT"};
-  for (size_t i = 0; i < kSigned.size(); ++i) {
-    if (t == kSigned[i]) { *is_unsigned = false; return static_cast<int>(i); }
-    if (t == kUnsigned[i]) { *is_unsigned = true; return static_cast<int>(i); }
+// Position among the integer widths (8, 16, 32, 64, 128 bits), or -1.
+int IntegerRank(int id, bool* is_unsigned) {
+  static constexpr duckdb_type kSigned[] = {DUCKDB_TYPE_TINYINT, DUCKDB_TYPE_SMALLINT,
+                                            DUCKDB_TYPE_INTEGER, DUCKDB_TYPE_BIGINT,
+                                            DUCKDB_TYPE_HUGEINT};
+  static constexpr duckdb_type kUnsigned[] = {DUCKDB_TYPE_UTINYINT, DUCKDB_TYPE_USMALLINT,
+                                              DUCKDB_TYPE_UINTEGER, DUCKDB_TYPE_UBIGINT,
+                                              DUCKDB_TYPE_UHUGEINT};
+  for (int i = 0; i < 5; ++i) {
+    if (id == kSigned[i]) { *is_unsigned = false; return i; }
+    if (id == kUnsigned[i]) { *is_unsigned = true; return i; }
   }
   return -1;
-}
-
-bool ParseDecimal(std::string_view t, int* precision, int* scale) {
-  return std::sscanf(std::string(t).c_str(), "DECIMAL(%d,%d)", precision, scale) == 2;
 }
 
 }  // namespace
@@ -125,30 +126,34 @@ arrow::Status CheckIngestSchema(const arrow::Schema& schema, bool creating) {
   return arrow::Status::OK();
 }
 
-std::string StorageTypeFor(std::string_view scan_type) {
-  if (scan_type.substr(0, 5) == "ENUM(") return "VARCHAR";
-  return std::string(scan_type);
+std::string StorageTypeFor(const ColumnType& scan_type) {
+  if (scan_type.id == DUCKDB_TYPE_ENUM) return "VARCHAR";
+  return scan_type.sql;
 }
 
-bool IsSafeConversion(std::string_view from, std::string_view to) {
-  if (from == to || from == "\"NULL\"" || from == "NULL") return true;
-  if (from.substr(0, 5) == "ENUM(" && to == "VARCHAR") return true;
+bool IsNullType(const ColumnType& type) { return type.id == DUCKDB_TYPE_SQLNULL; }
+
+bool SameType(const ColumnType& a, const ColumnType& b) { return a.identity == b.identity; }
+
+bool IsSafeConversion(const ColumnType& from, const ColumnType& to) {
+  if (SameType(from, to) || IsNullType(from)) return true;
+  if (from.aliased || to.aliased) return false;  // JSON is not any VARCHAR
+  if (from.id == DUCKDB_TYPE_ENUM && to.id == DUCKDB_TYPE_VARCHAR) return true;
   bool from_unsigned = false, to_unsigned = false;
-  const int from_rank = IntegerRank(from, &from_unsigned);
-  const int to_rank = IntegerRank(to, &to_unsigned);
+  const int from_rank = IntegerRank(from.id, &from_unsigned);
+  const int to_rank = IntegerRank(to.id, &to_unsigned);
   if (from_rank >= 0 && to_rank >= 0) {
     if (from_unsigned == to_unsigned) return from_rank <= to_rank;
     return from_unsigned && !to_unsigned && from_rank < to_rank;  // u32 -> i64
   }
-  if (from == "FLOAT" && to == "DOUBLE") return true;
-  if (from_rank >= 0 && to == "DOUBLE") return from_rank <= 1;  // exact in 53 bits
-  int fp = 0, fs = 0, tp = 0, ts = 0;
-  if (ParseDecimal(from, &fp, &fs) && ParseDecimal(to, &tp, &ts)) {
-    return ts >= fs && (tp - ts) >= (fp - fs);
+  if (from.id == DUCKDB_TYPE_FLOAT && to.id == DUCKDB_TYPE_DOUBLE) return true;
+  if (from_rank >= 0 && to.id == DUCKDB_TYPE_DOUBLE) return from_rank <= 1;  // exact in 53 bits
+  if (from.id == DUCKDB_TYPE_DECIMAL && to.id == DUCKDB_TYPE_DECIMAL) {
+    return to.scale >= from.scale && (to.width - to.scale) >= (from.width - from.scale);
   }
-  static const std::set<std::pair<std::string_view, std::string_view>> kTimestamps = {
-      {"TIMESTAMP_S", "TIMESTAMP"}, {"TIMESTAMP_MS", "TIMESTAMP"}, {"DATE", "TIMESTAMP"}};
-  return kTimestamps.count({from, to}) > 0;
+  return to.id == DUCKDB_TYPE_TIMESTAMP &&
+         (from.id == DUCKDB_TYPE_TIMESTAMP_S || from.id == DUCKDB_TYPE_TIMESTAMP_MS ||
+          from.id == DUCKDB_TYPE_DATE);
 }
 
 }  // namespace arrowport::storage

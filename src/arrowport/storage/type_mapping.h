@@ -5,6 +5,7 @@
 
 #include "arrow/status.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/storage/column_info.h"
 
 namespace arrowport::storage {
 
@@ -20,13 +21,22 @@ constexpr size_t kMaxColumnNameBytes = 1024;
 /// define a new table (an all-null `null` column cannot define a column type).
 arrow::Status CheckIngestSchema(const arrow::Schema& schema, bool creating);
 
-/// \brief Column type DuckDB should use when creating a table for an incoming column
-/// whose scan type is `scan_type`. Dictionary-encoded strings scan as ENUMs of just the
-/// values seen in the first batch; they are stored as VARCHAR so later values fit.
-std::string StorageTypeFor(std::string_view scan_type);
+/// \brief Column type (SQL spelling) DuckDB should use when creating a table for an
+/// incoming column of scan type `scan_type`. Dictionary-encoded strings scan as ENUMs of
+/// just the values seen in the first batch; they are stored as VARCHAR so later values fit.
+std::string StorageTypeFor(const ColumnType& scan_type);
 
-/// \brief True when values of DuckDB type `from` can be inserted into a column of type
-/// `to` without loss (same type, or a safe widening such as INTEGER -> BIGINT).
-bool IsSafeConversion(std::string_view from, std::string_view to);
+/// \brief True when values of type `from` can be inserted into a column of type `to`
+/// without loss: the same type, a column of the null type, or a safe widening (integers
+/// into wider integers of the same signedness, unsigned into wider signed, FLOAT into
+/// DOUBLE, 8- and 16-bit integers into DOUBLE, DECIMAL into one with no fewer integer and
+/// fraction digits, DATE/TIMESTAMP_S/TIMESTAMP_MS into TIMESTAMP, ENUM into VARCHAR).
+bool IsSafeConversion(const ColumnType& from, const ColumnType& to);
+
+/// True for DuckDB's NULL type (an Arrow null column): it cannot define a column.
+bool IsNullType(const ColumnType& type);
+
+/// True when `a` and `b` are exactly the same type (no conversion at all).
+bool SameType(const ColumnType& a, const ColumnType& b);
 
 }  // namespace arrowport::storage

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "arrow/status.h"
+
+namespace arrowport::ingest {
+
+/// What one ingest request did, as protocols report it.
+struct IngestResult {
+  std::string stream;
+  std::string table;
+  int64_t rows = 0;
+  int64_t batches = 0;
+  int64_t bytes = 0;  ///< Arrow buffer bytes received
+  double seconds = 0;
+  bool created = false;    ///< the table was created by this request
+  bool duplicate = false;  ///< request_id seen before: nothing inserted, original counts
+};
+
+/// Called after each committed batch in per_batch mode, before the next one is read.
+/// A non-OK status aborts the request (later batches are not written).
+using BatchCommitted = std::function<arrow::Status(int64_t batch_index, int64_t rows)>;
+
+}  // namespace arrowport::ingest

@@ -1,0 +1,137 @@
+#include "arrowport/ingest/per_batch_writer.h"
+
+#include "arrow/record_batch.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/ingest/small_request_writer.h"
+#include "arrowport/ingest/table_cache.h"
+#include "arrowport/ingest/write_context.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/request_log.h"
+#include "arrowport/storage/table_writer.h"
+
+namespace arrowport::ingest {
+
+arrow::Status PerBatchWriter::SetUp() {
+  ARROW_ASSIGN_OR_RAISE(auto empty,
+                        arrow::RecordBatchReader::Make({}, ctx_->source->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto relation, RegisterStream(ctx_, empty, &incoming_));
+  ARROW_RETURN_NOT_OK(OpenWrite(ctx_, relation, incoming_));
+  auto st = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto existing, PrepareTarget(ctx_));
+    ARROW_ASSIGN_OR_RAISE(plan_, EnsureTable(ctx_, existing, incoming_));
+    return ctx_->conn->Commit();
+  }();
+  if (!st.ok()) ctx_->conn->Rollback();
+  ctx_->conn->DropArrowStream(relation);
+  if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
+  auto now = RefreshTable(ctx_);
+  ARROW_RETURN_NOT_OK(st);
+  exact_ = now.ok() && *now ? ExactTargets(incoming_, **now, ctx_->policy) : std::nullopt;
+  return arrow::Status::OK();
+}
+
+bool PerBatchWriter::SetUpFromCache() {
+  if (ctx_->request->mode != WriteMode::kAppend) return false;
+  auto known = ctx_->cache->Table(ctx_->conn, ctx_->table());
+  auto mapping = ctx_->cache->Mapping(ctx_->mapping_key);
+  if (!known || !mapping || NeedsDdl(known, *mapping, ctx_->request->mode, ctx_->policy)) {
+    return false;
+  }
+  auto planned = PlanColumns(ctx_->table(), *mapping, *known, ctx_->policy);
+  if (!planned.ok() || !planned->added.empty()) return false;
+  incoming_ = *mapping;
+  plan_ = std::move(*planned);
+  exact_ = ExactTargets(incoming_, *known, ctx_->policy);
+  return true;
+}
+
+arrow::Status PerBatchWriter::CommitBatch(const std::shared_ptr<arrow::RecordBatch>& batch) {
+  const IngestResult& result = *ctx_->result;
+  // Client ids cannot contain spaces, so no client id equals a batch's key.
+  const std::string key = ctx_->idempotent() ? ctx_->request->request_id + " batch " +
+                                                   std::to_string(result.batches)
+                                             : "";
+  IngestResult one_batch = result;
+  one_batch.rows = batch->num_rows();
+  one_batch.batches = 1;
+  if (exact_ && batch->num_rows() <= kSmallRequestRows) {
+    // Without planning SQL; a batch committed by an earlier attempt is skipped.
+    auto appended = AppendSmall(ctx_->conn, ctx_->table(), *exact_, {batch}, key, one_batch);
+    if (!appended.ok()) ctx_->cache->ForgetTable(ctx_->table());
+    return appended.status();
+  }
+  return InsertBatch(batch, key, one_batch);
+}
+
+arrow::Status PerBatchWriter::InsertBatch(const std::shared_ptr<arrow::RecordBatch>& batch,
+                                          const std::string& key,
+                                          const IngestResult& one_batch) {
+  storage::Connection* conn = ctx_->conn;
+  ARROW_ASSIGN_OR_RAISE(auto one,
+                        arrow::RecordBatchReader::Make({batch}, ctx_->source->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
+  bool seen = false;
+  auto st = conn->Begin();
+  if (st.ok() && ctx_->idempotent()) {
+    auto prior = storage::RequestLog::Lookup(conn, key);
+    st = prior.status();
+    seen = prior.ok() && prior->has_value();
+  }
+  if (st.ok() && !seen) {
+    st = storage::InsertFrom(conn, ctx_->table(), relation, plan_.targets, plan_.sources)
+             .status();
+  }
+  if (st.ok() && !seen && ctx_->idempotent()) {
+    auto record = storage::RequestLog::Record(key, one_batch.stream, one_batch.table,
+                                              one_batch.rows, one_batch.batches);
+    st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
+  }
+  if (st.ok()) st = conn->Commit();
+  if (!st.ok()) conn->Rollback();
+  conn->DropArrowStream(relation);
+  return st;
+}
+
+arrow::Status PerBatchWriter::Write() {
+  IngestResult& result = *ctx_->result;
+  // Appending to a known table that needs no DDL: the set-up transaction is skipped, and
+  // redone only if a batch fails on a stale view of the table.
+  bool set_up_from_cache = SetUpFromCache();
+  std::shared_ptr<arrow::RecordBatch> first;
+  {
+    auto read = ctx_->source->ReadNext(&first);
+    if (!read.ok()) return read.WithMessage("after 0 committed batch(es): ", read.message());
+  }
+  if (!set_up_from_cache) ARROW_RETURN_NOT_OK(SetUp());
+  for (;;) {
+    std::shared_ptr<arrow::RecordBatch> batch = std::move(first);
+    auto read = batch ? arrow::Status::OK() : ctx_->source->ReadNext(&batch);
+    if (!read.ok()) {
+      return read.WithMessage("after ", result.batches, " committed batch(es): ",
+                              read.message());
+    }
+    if (!batch) break;
+    auto st = CommitBatch(batch);
+    if (!st.ok() && set_up_from_cache) {
+      // The cached table may be stale: set up from the database, then retry the batch.
+      set_up_from_cache = false;
+      auto set = SetUp();
+      if (!set.ok()) {
+        return set.WithMessage("batch ", result.batches, " (after ", result.batches,
+                               " committed): ", set.message());
+      }
+      st = CommitBatch(batch);
+    }
+    if (!st.ok()) {
+      return st.WithMessage("batch ", result.batches, " (after ", result.batches,
+                            " committed): ", st.message());
+    }
+    result.rows += batch->num_rows();
+    result.bytes += arrow::util::TotalBufferSize(*batch);
+    const int64_t index = result.batches++;
+    if (on_commit_) ARROW_RETURN_NOT_OK(on_commit_(index, batch->num_rows()));
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::ingest

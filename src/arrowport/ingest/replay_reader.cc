@@ -1,0 +1,20 @@
+#include "arrowport/ingest/replay_reader.h"
+
+namespace arrowport::ingest {
+
+arrow::Status ReplayReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
+  if (next_ < ahead_.size()) {
+    *out = std::move(ahead_[next_++]);
+    return arrow::Status::OK();
+  }
+  return source_->ReadNext(out);
+}
+
+arrow::Status Drain(arrow::RecordBatchReader* source) {
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, source->Next());
+    if (!batch) return arrow::Status::OK();
+  }
+}
+
+}  // namespace arrowport::ingest

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+#include "arrowport/common/call_context.h"
+#include "arrowport/config/config.h"
+#include "arrowport/ingest/column_planner.h"
+#include "arrowport/ingest/ingest_request.h"
+#include "arrowport/ingest/ingest_result.h"
+#include "arrowport/storage/column_info.h"
+
+namespace arrowport::storage {
+class Connection;
+}
+
+namespace arrowport::ingest {
+
+class TableCache;
+class TableLocks;
+
+/// \brief What a writer needs for one request, set up by IngestPipeline::Ingest: the
+/// request's own connection and validated source, the pipeline's shared caches and
+/// locks, and the result the writer fills in. Used by one thread.
+struct WriteContext {
+  storage::Connection* conn = nullptr;
+  const IngestRequest* request = nullptr;
+  config::SchemaPolicy policy = config::SchemaPolicy::kStrict;
+  std::shared_ptr<arrow::RecordBatchReader> source;
+  std::string mapping_key;  ///< the source schema's ToString(): key of the mapping cache
+  TableCache* cache = nullptr;
+  TableLocks* locks = nullptr;
+  IngestResult* result = nullptr;
+  const CallContext* call = nullptr;  ///< the call the request came with (never null)
+  /// The table's DDL lock while this request changes the table's shape (see OpenWrite);
+  /// `ddl_mutex` keeps the mutex alive and marks it in use, so TableLocks never prunes a
+  /// held lock (declared first: the lock is released before the reference goes).
+  std::shared_ptr<std::mutex> ddl_mutex;
+  std::unique_lock<std::mutex> ddl;
+
+  bool idempotent() const { return !request->request_id.empty(); }
+  const std::string& table() const { return result->table; }
+};
+
+// Steps shared by the writers.
+
+/// Applies the write mode to the target and returns its columns (nullopt: must be created).
+arrow::Result<std::optional<std::vector<storage::ColumnInfo>>> PrepareTarget(
+    WriteContext* ctx);
+
+/// Creates or evolves the table for `incoming` and returns the INSERT plan.
+arrow::Result<ColumnPlan> EnsureTable(WriteContext* ctx,
+                                      std::optional<std::vector<storage::ColumnInfo>> existing,
+                                      const std::vector<storage::ColumnInfo>& incoming);
+
+/// \brief Registers `reader` as a relation; `incoming` receives DuckDB's mapping of its
+/// schema, from the mapping cache when seen before (which spares reading it).
+arrow::Result<std::string> RegisterStream(WriteContext* ctx,
+                                          std::shared_ptr<arrow::RecordBatchReader> reader,
+                                          std::vector<storage::ColumnInfo>* incoming);
+
+/// \brief Takes the table's DDL lock (into ctx->ddl) when the write needs DDL, then opens
+/// the transaction; drops `relation` if that fails. Plain appends never wait for each
+/// other. Call after RegisterStream (streams are registered outside the transaction).
+arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
+                        const std::vector<storage::ColumnInfo>& incoming);
+
+/// \brief Refuses to commit a request whose call has failed although its stream looked
+/// complete (see CallContext::call_failed). Call right before every commit.
+arrow::Status CheckCallStillValid(const WriteContext& ctx);
+
+/// \brief Re-reads the table and caches what it now is (whatever the write did), so the
+/// next request starts from it. Returns the read.
+arrow::Result<std::optional<std::vector<storage::ColumnInfo>>> RefreshTable(
+    WriteContext* ctx);
+
+}  // namespace arrowport::ingest

@@ -1,0 +1,87 @@
+#include "arrowport/storage/request_log.h"
+
+#include <chrono>
+
+#include "arrow/array/util.h"
+#include "arrow/record_batch.h"
+#include "arrow/scalar.h"
+#include "arrow/table.h"
+#include "arrowport/common/identifier.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+constexpr const char* kRequestLogSchema = "arrowport";
+constexpr const char* kRequestLogTable = "requests";
+
+// Fully qualified: the catalog is named after the database file, and a file called
+// arrowport.duckdb would make "arrowport.requests" ambiguous.
+std::string QualifiedName(const Connection& conn) {
+  return QuoteIdentifier(conn.catalog()) + "." + QuoteIdentifier(kRequestLogSchema) + "." +
+         QuoteIdentifier(kRequestLogTable);
+}
+
+}  // namespace
+
+arrow::Status RequestLog::Ensure(Connection* conn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (ready_) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(conn->Execute(
+      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(conn->catalog()) + "." +
+      QuoteIdentifier(kRequestLogSchema) + "; CREATE TABLE IF NOT EXISTS " +
+      QualifiedName(*conn) +
+      " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
+      "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
+  ready_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Result<TableAppend> RequestLog::Record(const std::string& key,
+                                              const std::string& stream,
+                                              const std::string& table, int64_t rows,
+                                              int64_t batches) {
+  auto schema = arrow::schema(
+      {arrow::field("request_id", arrow::utf8()), arrow::field("stream", arrow::utf8()),
+       arrow::field("table_name", arrow::utf8()), arrow::field("rows", arrow::int64()),
+       arrow::field("batches", arrow::int64()),
+       arrow::field("committed_at", arrow::timestamp(arrow::TimeUnit::MICRO))});
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  for (const auto& value : {key, stream, table}) {
+    ARROW_ASSIGN_OR_RAISE(auto array,
+                          arrow::MakeArrayFromScalar(arrow::StringScalar(value), 1));
+    columns.push_back(std::move(array));
+  }
+  for (int64_t value : {rows, batches}) {
+    ARROW_ASSIGN_OR_RAISE(auto array,
+                          arrow::MakeArrayFromScalar(arrow::Int64Scalar(value), 1));
+    columns.push_back(std::move(array));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto at,
+                        arrow::MakeArrayFromScalar(
+                            arrow::TimestampScalar(now_us, schema->field(5)->type()), 1));
+  columns.push_back(std::move(at));
+  TableAppend append;
+  append.schema = kRequestLogSchema;
+  append.table = kRequestLogTable;
+  for (const auto& field : schema->fields()) append.columns.push_back(field->name());
+  append.batches.push_back(arrow::RecordBatch::Make(schema, 1, std::move(columns)));
+  return append;
+}
+
+arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
+                                                              const std::string& key) {
+  ARROW_ASSIGN_OR_RAISE(auto table,
+                        conn->QueryTable("SELECT rows, batches FROM " + QualifiedName(*conn) +
+                                             " WHERE request_id = $1",
+                                         {key}));
+  if (table->num_rows() == 0) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(auto rows, table->column(0)->GetScalar(0));
+  ARROW_ASSIGN_OR_RAISE(auto batches, table->column(1)->GetScalar(0));
+  return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
+}
+
+}  // namespace arrowport::storage

@@ -1,0 +1,55 @@
+#include "arrowport/storage/table_writer.h"
+
+#include "arrowport/common/identifier.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/type_mapping.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+std::string JoinQuoted(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + QuoteIdentifier(names[i]);
+  return out;
+}
+
+}  // namespace
+
+arrow::Status CreateTable(Connection* conn, const std::string& table,
+                          const std::vector<ColumnInfo>& columns) {
+  for (const auto& column : columns) {
+    if (IsNullType(column.type)) {
+      return arrow::Status::Invalid(
+          "column '", column.name,
+          "' has Arrow type null (no values to infer a type from); cast it to a concrete "
+          "type on the client, or create the table first");
+    }
+  }
+  std::string sql = "CREATE TABLE " + QuoteIdentifier(table) + " (";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i) sql += ", ";
+    sql += QuoteIdentifier(columns[i].name) + " " + StorageTypeFor(columns[i].type);
+  }
+  return conn->Execute(sql + ")");
+}
+
+arrow::Status AddColumn(Connection* conn, const std::string& table, const ColumnInfo& column) {
+  return conn->Execute("ALTER TABLE " + QuoteIdentifier(table) + " ADD COLUMN " +
+                       QuoteIdentifier(column.name) + " " + StorageTypeFor(column.type));
+}
+
+arrow::Status DropTable(Connection* conn, const std::string& table) {
+  return conn->Execute("DROP TABLE " + QuoteIdentifier(table));
+}
+
+arrow::Result<int64_t> InsertFrom(Connection* conn, const std::string& table,
+                                  const std::string& relation,
+                                  const std::vector<std::string>& target_columns,
+                                  const std::vector<std::string>& source_columns) {
+  return conn->ExecuteUpdate("INSERT INTO " + QuoteIdentifier(table) + " (" +
+                             JoinQuoted(target_columns) + ") SELECT " +
+                             JoinQuoted(source_columns) + " FROM " + relation);
+}
+
+}  // namespace arrowport::storage
