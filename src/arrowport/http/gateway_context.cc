@@ -1,0 +1,40 @@
+#include "arrowport/http/gateway_context.h"
+
+#include <algorithm>
+
+#include "arrowport/http/deadline_socket_stream.h"
+#include "arrowport/http/http_errors.h"
+#include "arrowport/http/http_responses.h"
+
+namespace arrowport::http {
+
+namespace {
+constexpr int64_t kWholeBodyLimit = int64_t{512} << 20;
+}  // namespace
+
+void GatewayContext::Log(const char* method, const std::string& path, const arrow::Status& st,
+                         std::chrono::steady_clock::time_point start,
+                         Logger::Fields fields) const {
+  fields.insert(fields.begin(), {{"protocol", "http"}, {"method", method}, {"path", path}});
+  fields.push_back({"seconds", std::to_string(SecondsSince(start))});
+  if (st.ok()) {
+    fields.push_back({"status", "ok"});
+    deps_.logger->Info("request", fields);
+  } else {
+    fields.push_back({"status", std::to_string(ToHttpError(st).status)});
+    fields.push_back({"error", st.message()});
+    deps_.logger->Warn("request failed", fields);
+  }
+}
+
+arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(bool query) const {
+  const auto* connection = DeadlineSocketStream::Current();
+  return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
+                         std::chrono::seconds(query ? deps_.query_timeout_s : 0));
+}
+
+int64_t GatewayContext::WholeBodyLimit() const {
+  return std::min(deps_.max_body_bytes, kWholeBodyLimit);
+}
+
+}  // namespace arrowport::http

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/http/http_call.h"
+#include "arrowport/http/http_gateway.h"
+
+namespace arrowport::http {
+
+/// \brief What every HTTP handler shares: the gateway's dependencies, the request log
+/// line, and admission of calls that touch the database. Outlives the server's workers.
+/// Thread-safe (read-only after construction).
+class GatewayContext {
+ public:
+  explicit GatewayContext(HttpGatewayDeps deps) : deps_(std::move(deps)) {}
+
+  const HttpGatewayDeps& deps() const { return deps_; }
+
+  /// One log line per request: protocol, method, path, seconds, status (+ `fields`).
+  void Log(const char* method, const std::string& path, const arrow::Status& st,
+           std::chrono::steady_clock::time_point start, Logger::Fields fields = {}) const;
+
+  /// Admits and watches a call that reads or writes the database (see HttpCall) on the
+  /// connection being served; queries get limits.query_timeout_s.
+  arrow::Result<std::shared_ptr<HttpCall>> BeginCall(bool query) const;
+
+  /// Limit for bodies read whole (query, seed JSON): lower than streamed ingest bodies.
+  int64_t WholeBodyLimit() const;
+
+ private:
+  const HttpGatewayDeps deps_;
+};
+
+}  // namespace arrowport::http

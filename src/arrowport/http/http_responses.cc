@@ -1,0 +1,38 @@
+#include "arrowport/http/http_responses.h"
+
+#include "arrowport/common/status_detail.h"
+#include "arrowport/http/deadline_socket_stream.h"
+
+namespace arrowport::http {
+
+namespace {
+constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after a 413
+}  // namespace
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void SendJson(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+void LimitDrain(int status) {
+  if (status != 413) return;
+  if (auto* connection = DeadlineSocketStream::Current()) {
+    connection->LimitRemainingReads(kDrainAfterRefusal);
+  }
+}
+
+void SendError(httplib::Response& res, const HttpError& error) {
+  LimitDrain(error.status);
+  SendJson(res, error.status, error.ToJson());
+}
+
+void SendStatus(httplib::Response& res, const arrow::Status& status) {
+  if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
+  SendError(res, ToHttpError(status));
+}
+
+}  // namespace arrowport::http

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <string>
+
+#include "arrow/status.h"
+#include "arrowport/http/http_errors.h"
+
+namespace arrowport::http {
+
+/// Sets a JSON response body and status.
+void SendJson(httplib::Response& res, int status, const std::string& body);
+
+/// \brief Sends an error as its JSON body. After a 413 only a little more of an unread
+/// request body is drained before the connection closes (a body refused for its size may
+/// be endless); other refusals drain the body whole so that the client reads the answer.
+void SendError(httplib::Response& res, const HttpError& error);
+
+/// SendError for a Status (ToHttpError), with Retry-After on a busy server.
+void SendStatus(httplib::Response& res, const arrow::Status& status);
+
+/// Limits the drain of the rest of the request body after a response of `status`.
+void LimitDrain(int status);
+
+double SecondsSince(std::chrono::steady_clock::time_point start);
+
+}  // namespace arrowport::http

@@ -1,0 +1,175 @@
+#include "arrowport/http/ingest_handler.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "arrow/ipc/reader.h"
+#include "arrow/record_batch.h"
+#include "arrowport/common/capped_memory_pool.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/http/body_decode_reader.h"
+#include "arrowport/http/body_pipe.h"
+#include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_responses.h"
+#include "arrowport/http/negotiation.h"
+#include "arrowport/http/owned_worker.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+
+namespace arrowport::http {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int64_t kPipeBytes = 8 << 20;  // request body buffered ahead of DuckDB
+// Decoded batches alive at once per request: the ingest pipeline's read-ahead (4) plus
+// the batch being decoded and the one DuckDB is scanning.
+constexpr int64_t kIngestBatchesInFlight = 6;
+
+// The request the URL and headers describe (stream, table, mode, commit, request id).
+arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& req) {
+  ingest::IngestRequest request;
+  request.stream = req.matches[1];
+  request.protocol = "http";
+  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
+  if (req.has_param("table")) request.table = req.get_param_value("table");
+  if (!request.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+  if (req.has_param("mode")) {
+    ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(req.get_param_value("mode")));
+  }
+  if (req.has_param("request_id")) request.request_id = req.get_param_value("request_id");
+  if (req.has_header("Idempotency-Key")) {
+    request.request_id = req.get_header_value("Idempotency-Key");
+  }
+  if (!request.request_id.empty()) {
+    ARROW_RETURN_NOT_OK(ingest::ValidateRequestId(request.request_id));
+  }
+  if (req.has_param("commit")) {
+    ARROW_ASSIGN_OR_RAISE(request.commit,
+                          config::ParseCommitMode(req.get_param_value("commit")));
+  }
+  return request;
+}
+
+// What pumping one body into the pipeline produced.
+struct IngestOutcome {
+  arrow::Result<ingest::IngestResult> result = arrow::Status::UnknownError("not run");
+  json committed = json::array();  // per_batch: batches committed before any failure
+  int64_t received = 0;            // body bytes, after Content-Encoding decompression
+  arrow::Status body_too_large;    // set when http.max_body_bytes was passed
+};
+
+// Runs the ingest on an owned worker that decodes from the pipe while this thread pushes
+// the body into it (backpressure: a full pipe blocks the pusher).
+IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& request,
+                       const HttpCall& call, const httplib::ContentReader& content) {
+  const auto& deps = ctx.deps();
+  IngestOutcome out;
+  // Decoding allocates what the sender declares; the request's pool bounds it to a few
+  // batches' worth (that many are in flight between the network and DuckDB).
+  auto pool = std::make_shared<CappedMemoryPool>(
+      arrow::default_memory_pool(), kIngestBatchesInFlight * deps.max_batch_bytes,
+      "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+  auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
+  std::shared_ptr<BodyDecodeReader> decoder;  // set by the worker before it reads
+  OwnedWorker worker(
+      [&] {
+        auto options = arrow::ipc::IpcReadOptions::Defaults();
+        options.memory_pool = pool.get();
+        auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe, options);
+        if (!reader.ok()) {
+          out.result = pool->refused()
+                           ? reader.status()
+                           : arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
+                                                    reader.status().message());
+        } else {
+          decoder = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
+                                                       deps.max_batch_bytes);
+          // The pipeline validates and reads ahead of DuckDB on a thread of its own.
+          out.result = deps.ingest->Ingest(
+              request, decoder,
+              [&](int64_t index, int64_t rows) {
+                out.committed.push_back({{"batch", index}, {"rows", rows}});
+                return arrow::Status::OK();
+              },
+              call.context());
+        }
+        (void)pipe->Close();  // stops the body pump if the ingest ended early
+      },
+      [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
+  const bool complete = content([&](const char* data, size_t length) {
+    out.received += static_cast<int64_t>(length);
+    if (out.received > deps.max_body_bytes) {
+      out.body_too_large = TooLarge("request body exceeds http.max_body_bytes (",
+                                    deps.max_body_bytes, " bytes, decompressed)");
+      return false;
+    }
+    return pipe->Push(data, length);
+  });
+  if (!out.body_too_large.ok()) {
+    pipe->Abort(out.body_too_large);
+  } else if (!complete && !pipe->closed()) {
+    pipe->Abort(arrow::Status::IOError("client disconnected before the body was complete"));
+  } else {
+    pipe->Finish();
+  }
+  worker.Join();
+  if (!worker.status().ok()) out.result = worker.status();
+  if (!out.result.ok() && decoder && !decoder->limit_error().ok()) {
+    out.result = decoder->limit_error();
+  }
+  return out;
+}
+
+}  // namespace
+
+void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
+                  httplib::Response& res, const httplib::ContentReader& content) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string stream = req.matches[1];
+  auto request = ParseIngestRequest(req);
+  if (!request.ok()) {
+    ctx.Log("POST", req.path, request.status(), start, {{"stream", stream}});
+    return SendStatus(res, request.status());
+  }
+  const std::string type = MediaType(req.get_header_value("Content-Type"));
+  if (!type.empty() && type != kArrowStream && type != "application/octet-stream") {
+    return SendError(res, {415, "unsupported_media_type",
+                           "POST /ingest takes an Arrow IPC stream (Content-Type: " +
+                               std::string(kArrowStream) + "), not '" + type + "'"});
+  }
+  auto call = ctx.BeginCall(/*query=*/false);
+  if (!call.ok()) {
+    ctx.Log("POST", req.path, call.status(), start, {{"stream", stream}});
+    return SendStatus(res, call.status());
+  }
+  IngestOutcome out = PumpBody(ctx, *request, **call, content);
+  if (!out.body_too_large.ok()) {
+    ctx.Log("POST", req.path, out.body_too_large, start, {{"stream", stream}});
+    return SendStatus(res, out.body_too_large);
+  }
+  if (!out.result.ok()) {
+    ctx.Log("POST", req.path, out.result.status(), start, {{"stream", stream}});
+    const HttpError error = ToHttpError(out.result.status());
+    LimitDrain(error.status);
+    json body = json::parse(error.ToJson());
+    body["committed_batches"] = out.committed;
+    return SendJson(res, error.status, body.dump());
+  }
+  const auto& result = *out.result;
+  const json body = {{"stream", result.stream},   {"table", result.table},
+                     {"rows", result.rows},       {"batches", result.batches},
+                     {"bytes", out.received},     {"seconds", result.seconds},
+                     {"created", result.created}, {"committed", true},
+                     {"duplicate", result.duplicate}};
+  ctx.Log("POST", req.path, arrow::Status::OK(), start,
+          {{"stream", result.stream}, {"table", result.table},
+           {"rows", std::to_string(result.rows)}, {"bytes", std::to_string(out.received)}});
+  SendJson(res, 200, body.dump());
+}
+
+}  // namespace arrowport::http

@@ -1,0 +1,96 @@
+#include "arrowport/http/metadata_handlers.h"
+
+#include <nlohmann/json.hpp>
+
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrow/type.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_responses.h"
+#include "arrowport/http/openapi.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/storage/column_info.h"
+
+namespace arrowport::http {
+
+using json = nlohmann::json;
+
+namespace {
+
+void Ready(const GatewayContext& ctx, httplib::Response& res) {
+  query::QueryRequest probe;
+  probe.sql = "SELECT 1";
+  auto call = ctx.BeginCall(/*query=*/true);
+  if (!call.ok()) return SendStatus(res, call.status());
+  auto reader = ctx.deps().query->Execute(probe, (*call)->context());
+  auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
+  if (!table.ok()) return SendError(res, {503, "unavailable", table.status().message()});
+  SendJson(res, 200, R"({"status": "ready"})");
+}
+
+void ListTables(const GatewayContext& ctx, httplib::Response& res) {
+  auto call = ctx.BeginCall(/*query=*/true);
+  if (!call.ok()) return SendStatus(res, call.status());
+  auto* query = ctx.deps().query;
+  auto tables = query->ListTables();
+  if (!tables.ok()) return SendStatus(res, tables.status());
+  json out = json::array();
+  for (const auto& t : *tables) {
+    query::QueryRequest request;
+    request.table = t.name;
+    json columns = json::array();
+    auto schema = query->Describe(request);
+    if (schema.ok()) {
+      for (const auto& f : (*schema)->fields()) {
+        columns.push_back({{"name", f->name()}, {"type", f->type()->ToString()}});
+      }
+    }
+    out.push_back({{"name", t.name}, {"kind", t.kind}, {"rows", t.estimated_rows},
+                   {"columns", columns}});
+  }
+  SendJson(res, 200, json{{"tables", out}}.dump());
+}
+
+void TableSchema(const GatewayContext& ctx, const httplib::Request& req,
+                 httplib::Response& res) {
+  query::QueryRequest request;
+  request.table = req.matches[1];
+  auto valid = ValidateName("table", request.table);
+  if (!valid.ok()) return SendStatus(res, valid);
+  auto call = ctx.BeginCall(/*query=*/true);
+  if (!call.ok()) return SendStatus(res, call.status());
+  auto schema = ctx.deps().query->Describe(request);
+  if (!schema.ok()) return SendStatus(res, schema.status());
+  json columns = json::array();
+  for (const auto& f : (*schema)->fields()) {
+    columns.push_back({{"name", f->name()}, {"type", f->type()->ToString()},
+                       {"nullable", f->nullable()}});
+  }
+  SendJson(res, 200, json{{"name", request.table}, {"columns", columns}}.dump());
+}
+
+}  // namespace
+
+void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, R"({"status": "ok"})");
+  });
+  server.Get("/readyz",
+             [&ctx](const httplib::Request&, httplib::Response& res) { Ready(ctx, res); });
+  server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, OpenApiDocument());
+  });
+  server.Get("/streams", [&ctx](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, ingest::StreamsJson(*ctx.deps().router));
+  });
+  server.Get("/tables",
+             [&ctx](const httplib::Request&, httplib::Response& res) { ListTables(ctx, res); });
+  server.Get(R"(/tables/([^/]+)/schema)",
+             [&ctx](const httplib::Request& req, httplib::Response& res) {
+               TableSchema(ctx, req, res);
+             });
+}
+
+}  // namespace arrowport::http

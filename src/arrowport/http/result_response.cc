@@ -1,0 +1,120 @@
+#include "arrowport/http/result_response.h"
+
+#include <chrono>
+
+#include "arrow/io/buffered.h"
+#include "arrow/io/compressed.h"
+#include "arrow/record_batch.h"
+#include "arrow/util/compression.h"
+#include "arrowport/common/identifier.h"
+#include "arrowport/http/data_sink_stream.h"
+#include "arrowport/http/first_batch_reader.h"
+#include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_responses.h"
+#include "arrowport/http/negotiation.h"
+#include "arrowport/query/result_writer.h"
+
+namespace arrowport::http {
+
+namespace {
+constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
+}  // namespace
+
+// Streams a query result as the negotiated format, compressed if the client asked.
+void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
+                  httplib::Response& res, const query::QueryRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  auto negotiated = Negotiate(req);
+  if (!negotiated.ok()) {
+    HttpError error = ToHttpError(negotiated.status());
+    if (negotiated.status().IsNotImplemented()) error = {406, "not_acceptable", negotiated.status().message()};
+    SendError(res, error);
+    return;
+  }
+  auto call = ctx.BeginCall(/*query=*/true);
+  if (!call.ok()) {
+    ctx.Log(req.method.c_str(), req.path, call.status(), start);
+    return SendStatus(res, call.status());
+  }
+  auto reader = ctx.deps().query->Execute(request, (*call)->context());
+  if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
+  if (!reader.ok()) {
+    ctx.Log(req.method.c_str(), req.path, reader.status(), start);
+    SendStatus(res, reader.status());
+    return;
+  }
+  const auto compression = ResponseCompression(req);
+  if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
+  if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
+  res.status = 200;
+  auto batches = *reader;
+  const auto format = negotiated->format;
+  const std::string path = req.path;
+  const std::string method = req.method;
+  res.set_chunked_content_provider(
+      negotiated->content_type,
+      // The call (permit, watch) lives with the provider: until the body has been
+      // written or abandoned.
+      [&ctx, batches, format, compression, path, method, start, call = *call](
+          size_t, httplib::DataSink& sink) {
+        auto st = [&]() -> arrow::Status {
+          std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
+          ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
+                                         kResponseBufferBytes, arrow::default_memory_pool(), out));
+          std::unique_ptr<arrow::util::Codec> codec;
+          if (compression != arrow::Compression::UNCOMPRESSED) {
+            // gzip at its default (maximum) level crawls on repetitive columnar data;
+            // level 1 keeps it near wire speed. zstd uses the configured level.
+            const int level = compression == arrow::Compression::GZIP
+                                  ? 1
+                                  : ctx.deps().compression_level;
+            ARROW_ASSIGN_OR_RAISE(codec, arrow::util::Codec::Create(compression, level));
+            ARROW_ASSIGN_OR_RAISE(out, arrow::io::CompressedOutputStream::Make(codec.get(), out));
+          }
+          ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
+          ARROW_RETURN_NOT_OK(out->Close());
+          ctx.Log(method.c_str(), path, arrow::Status::OK(), start, {{"rows", std::to_string(rows)}});
+          return arrow::Status::OK();
+        }();
+        if (!st.ok()) {
+          // Headers are gone already: abort the chunked body so the client sees an error.
+          ctx.Log(method.c_str(), path, st, start);
+          return false;
+        }
+        sink.done();
+        return true;
+      });
+}
+
+
+arrow::Result<query::QueryRequest> TableRequest(const httplib::Request& req,
+                                              const std::string& name) {
+  query::QueryRequest request;
+  ARROW_RETURN_NOT_OK(ValidateName("table", name));
+  request.table = name;
+  if (req.has_param("columns")) {
+    const std::string list = req.get_param_value("columns");
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(',', start);
+      if (end == std::string::npos) end = list.size();
+      std::string column = list.substr(start, end - start);
+      ARROW_RETURN_NOT_OK(ValidateName("column", column));
+      request.columns.push_back(std::move(column));
+      start = end + 1;
+    }
+  }
+  if (req.has_param("limit")) {
+    const std::string text = req.get_param_value("limit");
+    char* end = nullptr;
+    const long long limit = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || limit < 0) {
+      return arrow::Status::Invalid("limit must be a non-negative integer, got '", text, "'");
+    }
+    request.limit = limit;
+  }
+  return request;
+}
+
+
+}  // namespace arrowport::http
