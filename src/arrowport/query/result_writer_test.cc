@@ -301,6 +301,15 @@ TEST(ResultWriterTest, JsonEscapesColumnNamesAndKeepsItValidUtf8) {
   EXPECT_EQ(doc[0]["bin"].get<std::string>(), "\x01\xef\xbf\xbd");
 }
 
+TEST(ResultWriterTest, JsonEscapesEveryControlCharacter) {
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("s", arrow::utf8())}),
+      {FromJson(arrow::utf8(), R"(["\b\f\r\u001f\u007f/"])")});
+  const std::string text = WriteText(table, ResultFormat::kJson);
+  EXPECT_EQ(text, "[\n{\"s\":\"\\b\\f\\r\\u001f\x7f/\"}\n]\n");
+  EXPECT_EQ(nlohmann::json::parse(text)[0]["s"].get<std::string>(), "\b\f\r\x1f\x7f/");
+}
+
 TEST(ResultWriterTest, TableFormatAlignsColumnsAndCountsRows) {
   auto table = arrow::Table::Make(
       arrow::schema({arrow::field("id", arrow::int64()), arrow::field("long_name", arrow::utf8()),
