@@ -65,6 +65,17 @@ TEST(LoggerTest, JsonLineStaysValidWhateverTheBytes) {
   EXPECT_EQ(doc["emoji"], "\xf0\x9f\x98\x80");
 }
 
+TEST(LoggerTest, JsonLineHasOneKeyPerName) {
+  // A repeated field name keeps its first place and takes the last value (what a JSON
+  // parser made of the duplicate keys written before).
+  Logger logger(Logger::Format::kJson);
+  auto doc = nlohmann::ordered_json::parse(
+      Capture(&logger, Logger::Level::kInfo, "m", {{"n", "1"}, {"x", "y"}, {"n", "2"}}));
+  EXPECT_EQ(doc.size(), 5u);
+  EXPECT_EQ(doc["n"], "2");
+  EXPECT_EQ(std::next(doc.items().begin(), 3).key(), "n");
+}
+
 TEST(LoggerTest, TextLineQuotesOnlyValuesThatNeedIt) {
   Logger logger;  // text, info
   const std::string line =
