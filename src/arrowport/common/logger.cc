@@ -53,7 +53,8 @@ void Logger::Log(Level severity, std::string_view message, const Fields& fields)
   const std::string_view level = kLevelNames[static_cast<size_t>(severity)];
   std::string line;
   if (format_ == Format::kJson) {
-    nlohmann::ordered_json event = {{"ts", Timestamp()}, {"level", level}, {"msg", message}};
+    nlohmann::ordered_json event = {
+        {"ts", Timestamp()}, {"level", level}, {"msg", message}};
     for (const auto& [k, v] : fields) event[k] = v;
     line = DumpJson(event) + "\n";
   } else {

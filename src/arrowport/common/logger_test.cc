@@ -43,12 +43,14 @@ TEST(LoggerTest, JsonLineHasTsLevelMsgThenTheFieldsInOrder) {
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
   std::smatch ts;
   ASSERT_TRUE(std::regex_search(line, ts, kTimestamp)) << line;
-  EXPECT_EQ(line, "{\"ts\":\"" + ts.str() + "\",\"level\":\"warn\",\"msg\":\"request failed\","
-                  "\"path\":\"/ingest/s\",\"status\":\"400\",\"a\":\"\"}\n");
+  EXPECT_EQ(line, "{\"ts\":\"" + ts.str() +
+                      "\",\"level\":\"warn\",\"msg\":\"request failed\","
+                      "\"path\":\"/ingest/s\",\"status\":\"400\",\"a\":\"\"}\n");
   auto doc = nlohmann::ordered_json::parse(line);
   std::vector<std::string> keys;
   for (const auto& item : doc.items()) keys.push_back(item.key());
-  EXPECT_EQ(keys, (std::vector<std::string>{"ts", "level", "msg", "path", "status", "a"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"ts", "level", "msg", "path", "status", "a"}));
   EXPECT_EQ(doc["status"], "400");  // field values are strings
 }
 
@@ -84,14 +86,16 @@ TEST(LoggerTest, TextLineQuotesOnlyValuesThatNeedIt) {
                {"eq", "a=b"}, {"quote", "say \"hi\""}, {"nl", "x\ny"}});
   std::smatch ts;
   ASSERT_TRUE(std::regex_search(line, ts, kTimestamp)) << line;
-  EXPECT_EQ(line, ts.str() + " info listening flight=grpc://0.0.0.0:8815 note=\"two words\" "
-                  "empty=\"\" eq=\"a=b\" quote=\"say \\\"hi\\\"\" nl=\"x\\ny\"\n");
+  EXPECT_EQ(line, ts.str() +
+                      " info listening flight=grpc://0.0.0.0:8815 note=\"two words\" "
+                      "empty=\"\" eq=\"a=b\" quote=\"say \\\"hi\\\"\" nl=\"x\\ny\"\n");
 }
 
 TEST(LoggerTest, TextLineReplacesInvalidUtf8) {
   Logger logger;
   const std::string line =
-      Capture(&logger, Logger::Level::kInfo, "got \xfe", {{"raw", "a\xc3"}, {"q", "b \xff"}});
+      Capture(&logger, Logger::Level::kInfo, "got \xfe",
+              {{"raw", "a\xc3"}, {"q", "b \xff"}});
   EXPECT_NE(line.find("got \xef\xbf\xbd raw=a\xef\xbf\xbd q=\"b \xef\xbf\xbd\"\n"),
             std::string::npos)
       << line;

@@ -203,7 +203,8 @@ TEST(PrefetchingReaderTest, DepthZeroStillMakesProgress) {
 }
 
 TEST(PrefetchingReaderTest, AnErrorArrivesAfterTheGoodBatchesBeforeIt) {
-  auto inner = std::make_shared<ScriptedReader>(6, arrow::Status::IOError("disk on fire"));
+  auto inner =
+      std::make_shared<ScriptedReader>(6, arrow::Status::IOError("disk on fire"));
   auto reader = MakePrefetchingReader(inner, 2);
   std::shared_ptr<arrow::RecordBatch> batch;
   for (int64_t i = 0; i < 6; ++i) {

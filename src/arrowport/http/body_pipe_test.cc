@@ -18,8 +18,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Long enough for a thread that is not blocked to have run, short enough to keep the suite
-// fast. Only used to check that something did NOT happen.
+// Long enough for a thread that is not blocked to have run, short enough to keep the
+// suite fast. Only used to check that something did NOT happen.
 constexpr auto kSettle = 150ms;
 // Generous bound for something that must happen (a loaded 2-core box is slow).
 constexpr auto kEventually = 10s;

@@ -28,7 +28,8 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
 TEST(ToHttpErrorTest, TheKindWinsOverTheStatusCode) {
   // A kind attached to any code maps by kind: TimedOut is a Cancelled underneath, which
   // alone would be 400, and TooLarge a CapacityError, alone 400.
-  ExpectMapsTo(WithErrorKind(arrow::Status::KeyError("x"), ErrorKind::kServerBusy), 503, "busy");
+  ExpectMapsTo(WithErrorKind(arrow::Status::KeyError("x"), ErrorKind::kServerBusy), 503,
+               "busy");
   ExpectMapsTo(WithErrorKind(arrow::Status::IOError("x"), ErrorKind::kTimedOut), 504,
                "timeout");
 }

@@ -28,7 +28,8 @@ TEST(ParseDescriptorTest, PathNamesTheStreamAndOptionallyTheTable) {
   EXPECT_EQ(two.stream, "sensors");
   EXPECT_EQ(two.table, "readings_2024");
   // The cmd is ignored for a PATH descriptor.
-  EXPECT_EQ(ParseDescriptor(true, {"s"}, R"({"stream": "other"})").ValueOrDie().stream, "s");
+  EXPECT_EQ(ParseDescriptor(true, {"s"}, R"({"stream": "other"})").ValueOrDie().stream,
+            "s");
 }
 
 TEST(ParseDescriptorTest, PathOfTheWrongLengthOrWithBadNamesIsRefused) {
@@ -96,7 +97,8 @@ TEST(ValidateRequestIdTest, PrintableAsciiWithoutSpacesUpTo200Characters) {
   EXPECT_TRUE(ValidateRequestId(std::string(200, 'x')).ok());
   EXPECT_TRUE(ValidateRequestId("").IsInvalid());
   EXPECT_TRUE(ValidateRequestId(std::string(201, 'x')).IsInvalid());
-  EXPECT_TRUE(ValidateRequestId("a b").IsInvalid());  // keeps "<id> batch <n>" unambiguous
+  // No spaces: keeps per_batch keys "<id> batch <n>" unambiguous.
+  EXPECT_TRUE(ValidateRequestId("a b").IsInvalid());
   EXPECT_TRUE(ValidateRequestId("tab\there").IsInvalid());
   EXPECT_TRUE(ValidateRequestId("del\x7f").IsInvalid());
   EXPECT_TRUE(ValidateRequestId("caf\xc3\xa9").IsInvalid());

@@ -24,12 +24,14 @@ TEST(ParseTicket, FieldsAndTheirChecks) {
   // "query" is an alias of "sql"; leading whitespace still reads as JSON.
   EXPECT_EQ(ParseTicket(" \n{\"query\": \"SELECT 3\"}").ValueOrDie().sql, "SELECT 3");
   // Numbers and booleans are passed as their JSON text; other kinds are refused.
-  auto params = ParseTicket(R"({"sql": "SELECT $1, $2, $3", "params": [1.5, true, "x y"]})")
-                    .ValueOrDie();
+  auto params =
+      ParseTicket(R"({"sql": "SELECT $1, $2, $3", "params": [1.5, true, "x y"]})")
+          .ValueOrDie();
   EXPECT_EQ(params.parameters, (std::vector<std::string>{"1.5", "true", "x y"}));
-  EXPECT_TRUE(ParseTicket(R"({"sql": "SELECT $1", "params": [null]})").status().IsInvalid());
-  EXPECT_TRUE(ParseTicket(R"({"sql": "SELECT $1", "params": [[1]]})").status().IsInvalid());
-  EXPECT_TRUE(ParseTicket(R"({"sql": "SELECT $1", "params": "a"})").status().IsInvalid());
+  for (const char* bad : {"[null]", "[[1]]", R"("a")", R"({"a": 1})"}) {
+    const std::string ticket = std::string(R"({"sql": "SELECT $1", "params": )") + bad + "}";
+    EXPECT_TRUE(ParseTicket(ticket).status().IsInvalid()) << ticket;
+  }
   // A table is validated, quoted and never mixed with SQL.
   auto table = ParseTicket(R"({"table": "events"})").ValueOrDie();
   EXPECT_EQ(table.table, "events");

@@ -33,11 +33,11 @@ arrow::Result<ResultFormat> ParseResultFormat(std::string_view name) {
 namespace {
 
 // JSON rows are streamed: structure characters are appended directly and every string
-// (keys, text values) is serialized by nlohmann, so escaping and invalid UTF-8 (replaced by
-// U+FFFD) are handled as everywhere else. Numbers keep Arrow's text: a nlohmann value would
-// round decimals to a double and change how doubles print (2 -> 2.0, 0.0000404 ->
-// 4.04e-05). A nlohmann object per row would also merge duplicate column names, and cost
-// ~1.7x the CPU time on 1M rows.
+// (keys, text values) is serialized by nlohmann, so escaping and invalid UTF-8 (replaced
+// by U+FFFD) are handled as everywhere else. Numbers keep Arrow's text: a nlohmann value
+// would round decimals to a double and change how doubles print (2 -> 2.0, 0.0000404 ->
+// 4.04e-05). A nlohmann object per row would also merge duplicate column names, and
+// cost ~1.7x the CPU time on 1M rows.
 void AppendJsonString(std::string text, std::string* out) {
   *out += nlohmann::json(std::move(text))
               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

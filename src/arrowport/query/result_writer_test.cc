@@ -49,12 +49,14 @@ std::shared_ptr<arrow::Table> FlatTable() {
                   Doubles({1.5, 2.0, -0.25, std::nullopt}),
                   FromJson(arrow::float32(), "[0.1, null, 3, -1e-7]"),
                   FromJson(arrow::utf8(),
-                           R"(["plain", "q\"b\\n\nt\tc\u0001", "\u00e9\u20ac\ud83d\ude00", null])"),
+                           R"(["plain", "q\"b\\n\nt\tc\u0001",)"
+                           R"( "\u00e9\u20ac\ud83d\ude00", null])"),
                   FromJson(arrow::boolean(), "[true, false, null, true]"),
                   FromJson(arrow::decimal128(12, 2),
                            R"(["12.34", "-0.05", null, "9999999999.99"])"),
                   FromJson(arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"),
-                           R"(["2024-01-02 03:04:05.123456", null, "1970-01-01", "2000-02-29 23:59:59"])"),
+                           R"(["2024-01-02 03:04:05.123456", null, "1970-01-01",)"
+                           R"( "2000-02-29 23:59:59"])"),
                   FromJson(arrow::date32(), "[0, 19000, null, -1]"),
               });
 }
@@ -74,7 +76,8 @@ std::shared_ptr<arrow::Table> NestedTable() {
       schema,
       {
           FromJson(arrow::list(arrow::int32()), "[[1, null, 3], [], null]"),
-          FromJson(point, R"([{"x": 1, "label": "a"}, {"x": null, "label": "b\"q"}, null])"),
+          FromJson(point,
+                   R"([{"x": 1, "label": "a"}, {"x": null, "label": "b\"q"}, null])"),
           FromJson(attrs, R"([[["k1", 1], ["k2", null]], [], null])"),
           FromJson(arrow::list(point), R"([[{"x": 7, "label": null}], null, [null]])"),
       });
@@ -151,17 +154,18 @@ TEST(ResultWriterTest, ParquetRoundTripsEveryType) {
   auto table = MixedTable();
   auto [buffer, rows] = Write(table, ResultFormat::kParquet);
   EXPECT_EQ(rows, 3);
-  auto reader = parquet::arrow::OpenFile(std::make_shared<arrow::io::BufferReader>(buffer),
-                                         arrow::default_memory_pool())
-                    .ValueOrDie();
+  auto reader =
+      parquet::arrow::OpenFile(std::make_shared<arrow::io::BufferReader>(buffer),
+                               arrow::default_memory_pool())
+          .ValueOrDie();
   std::shared_ptr<arrow::Table> back;
   ASSERT_TRUE(reader->ReadTable(&back).ok());
   // The stored Arrow schema brings back the exact types (timestamp zone, map, float32).
   EXPECT_TRUE(back->schema()->Equals(*table->schema(), /*check_metadata=*/false))
       << back->schema()->ToString();
   EXPECT_TRUE(back->Equals(*table)) << back->ToString();
-  EXPECT_EQ(reader->parquet_reader()->metadata()->RowGroup(0)->ColumnChunk(0)->compression(),
-            parquet::Compression::ZSTD);
+  auto metadata = reader->parquet_reader()->metadata();
+  EXPECT_EQ(metadata->RowGroup(0)->ColumnChunk(0)->compression(), parquet::Compression::ZSTD);
 }
 
 TEST(ResultWriterTest, CsvText) {
@@ -244,7 +248,8 @@ TEST(ResultWriterTest, JsonParsesBackToTheValues) {
   EXPECT_EQ(first["tags"], nlohmann::json::parse("[1, null, 3]"));
   EXPECT_EQ(first["point"], nlohmann::json::parse(R"({"x": 1, "label": "a"})"));
   EXPECT_EQ(first["attrs"],
-            nlohmann::json::parse(R"([{"key": "k1", "value": 1}, {"key": "k2", "value": null}])"));
+            nlohmann::json::parse(
+                R"([{"key": "k1", "value": 1}, {"key": "k2", "value": null}])"));
   EXPECT_TRUE(doc[2]["tags"].is_null());
 }
 
@@ -252,8 +257,8 @@ TEST(ResultWriterTest, JsonWritesNaNAndInfinityAsStrings) {
   auto schema = arrow::schema({arrow::field("d", arrow::float64()),
                                arrow::field("f", arrow::float32())});
   arrow::FloatBuilder floats;
-  for (float v : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                  -std::numeric_limits<float>::infinity(), 0.5f}) {
+  constexpr float kFloatInf = std::numeric_limits<float>::infinity();
+  for (float v : {std::numeric_limits<float>::quiet_NaN(), kFloatInf, -kFloatInf, 0.5f}) {
     ASSERT_TRUE(floats.Append(v).ok());
   }
   auto table = arrow::Table::Make(
@@ -296,7 +301,9 @@ TEST(ResultWriterTest, JsonEscapesColumnNamesAndKeepsItValidUtf8) {
   auto table = arrow::Table::Make(schema, {strings.Finish().ValueOrDie(),
                                            binary.Finish().ValueOrDie()});
   const std::string text = WriteText(table, ResultFormat::kJson);
-  EXPECT_EQ(text, "[\n{\"we\\\"ird\\n\xef\xbf\xbd\":\"bad \xef\xbf\xbd byte\",\"bin\":\"\\u0001\xef\xbf\xbd\"}\n]\n");
+  EXPECT_EQ(text,
+            "[\n{\"we\\\"ird\\n\xef\xbf\xbd\":\"bad \xef\xbf\xbd byte\","
+            "\"bin\":\"\\u0001\xef\xbf\xbd\"}\n]\n");
   auto doc = nlohmann::json::parse(text);
   EXPECT_EQ(doc[0]["bin"].get<std::string>(), "\x01\xef\xbf\xbd");
 }
@@ -312,7 +319,8 @@ TEST(ResultWriterTest, JsonEscapesEveryControlCharacter) {
 
 TEST(ResultWriterTest, TableFormatAlignsColumnsAndCountsRows) {
   auto table = arrow::Table::Make(
-      arrow::schema({arrow::field("id", arrow::int64()), arrow::field("long_name", arrow::utf8()),
+      arrow::schema({arrow::field("id", arrow::int64()),
+                     arrow::field("long_name", arrow::utf8()),
                      arrow::field("tags", arrow::list(arrow::int32()))}),
       {FromJson(arrow::int64(), "[1, 22222, null]"),
        FromJson(arrow::utf8(), R"(["x", null, "a longer value"])"),
@@ -339,7 +347,8 @@ TEST(ResultWriterTest, AnErrorFromTheReaderFailsTheWrite) {
   auto schema = arrow::schema({arrow::field("x", arrow::int64())});
   class Failing : public arrow::RecordBatchReader {
    public:
-    explicit Failing(std::shared_ptr<arrow::Schema> schema) : schema_(std::move(schema)) {}
+    explicit Failing(std::shared_ptr<arrow::Schema> schema)
+        : schema_(std::move(schema)) {}
     std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
     arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
       if (sent_) return arrow::Status::IOError("query failed midway");
