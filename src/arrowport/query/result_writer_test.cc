@@ -158,8 +158,7 @@ TEST(ResultWriterTest, ParquetRoundTripsEveryType) {
       parquet::arrow::OpenFile(std::make_shared<arrow::io::BufferReader>(buffer),
                                arrow::default_memory_pool())
           .ValueOrDie();
-  std::shared_ptr<arrow::Table> back;
-  ASSERT_TRUE(reader->ReadTable(&back).ok());
+  auto back = reader->ReadTable().ValueOrDie();
   // The stored Arrow schema brings back the exact types (timestamp zone, map, float32).
   EXPECT_TRUE(back->schema()->Equals(*table->schema(), /*check_metadata=*/false))
       << back->schema()->ToString();
@@ -271,7 +270,7 @@ TEST(ResultWriterTest, JsonWritesNaNAndInfinityAsStrings) {
             R"({"d":"-inf","f":"-inf"},)" "\n"
             R"({"d":1e+300,"f":0.5})" "\n"
             "]\n");
-  EXPECT_NO_THROW(nlohmann::json::parse(text));
+  EXPECT_TRUE(nlohmann::json::accept(text));
 }
 
 TEST(ResultWriterTest, JsonOfNoRowsIsAnEmptyArray) {
