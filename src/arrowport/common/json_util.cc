@@ -59,29 +59,4 @@ std::string SanitizeUtf8(std::string_view text) {
   return out;
 }
 
-std::string JsonEscape(std::string_view raw) {
-  const std::string valid = SanitizeUtf8(raw);
-  const std::string_view text = valid;
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 }  // namespace arrowport

@@ -10,11 +10,6 @@ namespace arrowport {
 /// \brief True when `text` (after leading whitespace) starts like a JSON object.
 bool LooksLikeJsonObject(std::string_view text);
 
-/// \brief Escapes a string for inclusion in a JSON document (without the quotes). Bytes
-/// that are not valid UTF-8 (client data ends up in messages) become U+FFFD, so the
-/// document stays valid JSON.
-std::string JsonEscape(std::string_view text);
-
 /// \brief `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD.
 std::string SanitizeUtf8(std::string_view text);
 

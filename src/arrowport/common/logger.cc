@@ -5,6 +5,8 @@
 #include <ctime>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
 #include "arrowport/common/json_util.h"
 
 namespace arrowport {
@@ -31,6 +33,11 @@ bool NeedsQuotes(std::string_view v) {
   }
   return false;
 }
+// Invalid UTF-8 (client data quoted in messages) becomes U+FFFD, so lines stay valid.
+std::string DumpJson(const nlohmann::ordered_json& value) {
+  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 constexpr std::string_view kLevelNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
@@ -46,18 +53,18 @@ void Logger::Log(Level severity, std::string_view message, const Fields& fields)
   const std::string_view level = kLevelNames[static_cast<size_t>(severity)];
   std::string line;
   if (format_ == Format::kJson) {
-    line = "{\"ts\":\"" + Timestamp() + "\",\"level\":\"" + std::string(level) +
-           "\",\"msg\":\"" + JsonEscape(message) + "\"";
-    for (const auto& [k, v] : fields) line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
-    line += "}\n";
+    nlohmann::ordered_json event = {
+        {"ts", Timestamp()}, {"level", level}, {"msg", message}};
+    for (const auto& [k, v] : fields) event[k] = v;
+    line = DumpJson(event) + "\n";
   } else {
     line = Timestamp() + " " + std::string(level) + " " + std::string(message);
     for (const auto& [k, v] : fields) {
-      line += " " + k + "=" + (NeedsQuotes(v) ? "\"" + JsonEscape(v) + "\"" : v);
+      line += " " + k + "=" + (NeedsQuotes(v) ? DumpJson(v) : v);
     }
-    line += "\n";
+    // Messages quote client data, which may be any bytes (JSON values are already clean).
+    line = SanitizeUtf8(line) + "\n";
   }
-  line = SanitizeUtf8(line);  // messages quote client data, which may be any bytes
   std::lock_guard<std::mutex> lock(mutex_);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

@@ -1,13 +1,15 @@
 #include "arrowport/http/http_errors.h"
 
-#include "arrowport/common/json_util.h"
+#include <nlohmann/json.hpp>
+
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
 
 std::string HttpError::ToJson() const {
-  return "{\"error\": {\"code\": \"" + JsonEscape(code) + "\", \"message\": \"" +
-         JsonEscape(message) + "\"}}";
+  const nlohmann::json body = {{"error", {{"code", code}, {"message", message}}}};
+  // Messages quote client data, which may be any bytes: invalid UTF-8 becomes U+FFFD.
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 namespace {

@@ -20,6 +20,47 @@ TEST(ParseTicket, JsonAndPlainSql) {
   EXPECT_TRUE(ParseTicket("{not json").status().IsInvalid());
 }
 
+TEST(ParseTicket, FieldsAndTheirChecks) {
+  // "query" is an alias of "sql"; leading whitespace still reads as JSON.
+  EXPECT_EQ(ParseTicket(" \n{\"query\": \"SELECT 3\"}").ValueOrDie().sql, "SELECT 3");
+  // Numbers and booleans are passed as their JSON text; other kinds are refused.
+  auto params =
+      ParseTicket(R"({"sql": "SELECT $1, $2, $3", "params": [1.5, true, "x y"]})")
+          .ValueOrDie();
+  EXPECT_EQ(params.parameters, (std::vector<std::string>{"1.5", "true", "x y"}));
+  for (const char* bad : {"[null]", "[[1]]", R"("a")", R"({"a": 1})"}) {
+    const std::string ticket = std::string(R"({"sql": "SELECT $1", "params": )") + bad + "}";
+    EXPECT_TRUE(ParseTicket(ticket).status().IsInvalid()) << ticket;
+  }
+  // A table is validated, quoted and never mixed with SQL.
+  auto table = ParseTicket(R"({"table": "events"})").ValueOrDie();
+  EXPECT_EQ(table.table, "events");
+  EXPECT_TRUE(table.sql.empty());
+  EXPECT_TRUE(ParseTicket(R"({"table": "t", "sql": "SELECT 1"})").status().IsInvalid());
+  EXPECT_TRUE(ParseTicket(R"({"table": 3})").status().IsInvalid());
+  // Blank or separator-only SQL is refused in both spellings.
+  EXPECT_TRUE(ParseTicket(" ;\n;\t").status().IsInvalid());
+  EXPECT_TRUE(ParseTicket(R"({"sql": "  ; "})").status().IsInvalid());
+  EXPECT_TRUE(ParseTicket("").status().IsInvalid());
+  // The error names the unknown field and the known ones.
+  auto unknown = ParseTicket(R"({"sql": "SELECT 1", "limit": 5})").status();
+  EXPECT_NE(unknown.message().find("unknown field 'limit'"), std::string::npos);
+  // A JSON array is not an object ticket: it stays plain text, which DuckDB then parses.
+  EXPECT_EQ(ParseTicket("[1]").ValueOrDie().sql, "[1]");
+}
+
+TEST(QueryRequest, ToSqlQuotesTableAndColumns) {
+  QueryRequest request;
+  request.table = "events";
+  request.columns = {"id", "we\"ird"};
+  request.limit = 10;
+  EXPECT_EQ(request.ToSql(), "SELECT \"id\", \"we\"\"ird\" FROM \"events\" LIMIT 10");
+  QueryRequest sql;
+  sql.sql = "SELECT 1";
+  sql.limit = 5;  // only applies to a table request
+  EXPECT_EQ(sql.ToSql(), "SELECT 1");
+}
+
 TEST(QueryPipeline, DescribesExecutesAndLists) {
   storage::DatabaseOptions options;
   options.path = ":memory:";

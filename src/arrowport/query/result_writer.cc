@@ -1,5 +1,6 @@
 #include "arrowport/query/result_writer.h"
 
+#include <nlohmann/json.hpp>
 #include <parquet/arrow/writer.h>
 
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/type.h"
-#include "arrowport/common/json_util.h"
 
 namespace arrowport::query {
 
@@ -32,7 +32,16 @@ arrow::Result<ResultFormat> ParseResultFormat(std::string_view name) {
 
 namespace {
 
-void AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
+// JSON rows are streamed: structure characters are appended directly and every string
+// (keys, text values) is serialized by nlohmann, so escaping and invalid UTF-8 (replaced
+// by U+FFFD) are handled as everywhere else. Numbers keep Arrow's text: a nlohmann value
+// would round decimals to a double and change how doubles print (2 -> 2.0, 0.0000404 ->
+// 4.04e-05). A nlohmann object per row would also merge duplicate column names, and
+// cost ~1.7x the CPU time on 1M rows.
+void AppendJsonString(std::string text, std::string* out) {
+  *out += nlohmann::json(std::move(text))
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
   using arrow::Type;
@@ -50,10 +59,10 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       *out += scalar.ToString();
       return;
     case Type::HALF_FLOAT: case Type::FLOAT: case Type::DOUBLE: {
-      const std::string text = scalar.ToString();
+      std::string text = scalar.ToString();
       // JSON has no NaN/Infinity literals.
       if (text == "nan" || text == "inf" || text == "-inf") {
-        *out += "\"" + text + "\"";
+        AppendJsonString(std::move(text), out);
       } else {
         *out += text;
       }
@@ -77,7 +86,8 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       *out += '{';
       for (int i = 0; i < type.num_fields(); ++i) {
         if (i) *out += ',';
-        *out += "\"" + JsonEscape(type.field(i)->name()) + "\":";
+        AppendJsonString(type.field(i)->name(), out);
+        *out += ':';
         AppendJsonValue(*s.value[i], out);
       }
       *out += '}';
@@ -101,7 +111,7 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       return;
     }
     default:
-      *out += "\"" + JsonEscape(scalar.ToString()) + "\"";
+      AppendJsonString(scalar.ToString(), out);
       return;
   }
 }
@@ -114,9 +124,12 @@ arrow::Result<int64_t> WriteJson(arrow::RecordBatchReader* reader,
   for (;;) {
     ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
     if (!batch) break;
-    const auto& schema = *batch->schema();
-    std::vector<std::string> keys;
-    for (const auto& f : schema.fields()) keys.push_back("\"" + JsonEscape(f->name()) + "\":");
+    std::vector<std::string> keys;  // `"name":`, serialized once per batch
+    for (const auto& f : batch->schema()->fields()) {
+      keys.emplace_back();
+      AppendJsonString(f->name(), &keys.back());
+      keys.back() += ':';
+    }
     for (int64_t r = 0; r < batch->num_rows(); ++r) {
       buffer += rows++ ? ",\n{" : "\n{";
       for (int c = 0; c < batch->num_columns(); ++c) {

@@ -1,0 +1,374 @@
+#include "arrowport/query/result_writer.h"
+
+#include <gtest/gtest.h>
+#include <parquet/arrow/reader.h>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "arrow/api.h"
+#include "arrow/io/memory.h"
+#include "arrow/ipc/reader.h"
+#include "arrow/json/from_string.h"
+
+namespace arrowport::query {
+namespace {
+
+std::shared_ptr<arrow::Array> FromJson(const std::shared_ptr<arrow::DataType>& type,
+                                       const char* json) {
+  return arrow::json::ArrayFromJSONString(type, json).ValueOrDie();
+}
+
+std::shared_ptr<arrow::Array> Doubles(const std::vector<std::optional<double>>& values) {
+  arrow::DoubleBuilder builder;
+  for (const auto& v : values) {
+    EXPECT_TRUE((v ? builder.Append(*v) : builder.AppendNull()).ok());
+  }
+  return builder.Finish().ValueOrDie();
+}
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+/// Four rows of flat columns (every one has a null somewhere) that every format can hold.
+std::shared_ptr<arrow::Table> FlatTable() {
+  auto schema = arrow::schema({
+      arrow::field("id", arrow::int64()),
+      arrow::field("score", arrow::float64()),
+      arrow::field("ratio", arrow::float32()),
+      arrow::field("name", arrow::utf8()),
+      arrow::field("flag", arrow::boolean()),
+      arrow::field("price", arrow::decimal128(12, 2)),
+      arrow::field("ts", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")),
+      arrow::field("day", arrow::date32()),
+  });
+  return arrow::Table::Make(
+      schema, {
+                  FromJson(arrow::int64(), "[1, -2, 9007199254740993, null]"),
+                  Doubles({1.5, 2.0, -0.25, std::nullopt}),
+                  FromJson(arrow::float32(), "[0.1, null, 3, -1e-7]"),
+                  FromJson(arrow::utf8(),
+                           R"(["plain", "q\"b\\n\nt\tc\u0001",)"
+                           R"( "\u00e9\u20ac\ud83d\ude00", null])"),
+                  FromJson(arrow::boolean(), "[true, false, null, true]"),
+                  FromJson(arrow::decimal128(12, 2),
+                           R"(["12.34", "-0.05", null, "9999999999.99"])"),
+                  FromJson(arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"),
+                           R"(["2024-01-02 03:04:05.123456", null, "1970-01-01",)"
+                           R"( "2000-02-29 23:59:59"])"),
+                  FromJson(arrow::date32(), "[0, 19000, null, -1]"),
+              });
+}
+
+/// Three rows of nested columns, with nulls at every level.
+std::shared_ptr<arrow::Table> NestedTable() {
+  auto point = arrow::struct_({arrow::field("x", arrow::int32()),
+                               arrow::field("label", arrow::utf8())});
+  auto attrs = arrow::map(arrow::utf8(), arrow::int32());
+  auto schema = arrow::schema({
+      arrow::field("tags", arrow::list(arrow::int32())),
+      arrow::field("point", point),
+      arrow::field("attrs", attrs),
+      arrow::field("nested", arrow::list(point)),
+  });
+  return arrow::Table::Make(
+      schema,
+      {
+          FromJson(arrow::list(arrow::int32()), "[[1, null, 3], [], null]"),
+          FromJson(point,
+                   R"([{"x": 1, "label": "a"}, {"x": null, "label": "b\"q"}, null])"),
+          FromJson(attrs, R"([[["k1", 1], ["k2", null]], [], null])"),
+          FromJson(arrow::list(point), R"([[{"x": 7, "label": null}], null, [null]])"),
+      });
+}
+
+std::shared_ptr<arrow::Table> MixedTable() {
+  auto flat = FlatTable()->Slice(0, 3);
+  auto nested = NestedTable();
+  auto fields = flat->schema()->fields();
+  auto columns = flat->columns();
+  for (int i = 0; i < nested->num_columns(); ++i) {
+    fields.push_back(nested->schema()->field(i));
+    columns.push_back(nested->column(i));
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns);
+}
+
+/// Writes `table` (in batches of `batch_rows`) and returns the bytes and the row count.
+std::pair<std::shared_ptr<arrow::Buffer>, int64_t> Write(
+    const std::shared_ptr<arrow::Table>& table, ResultFormat format,
+    int64_t batch_rows = 2) {
+  arrow::TableBatchReader reader(*table);
+  reader.set_chunksize(batch_rows);
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  auto rows = WriteResult(&reader, format, sink);
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  return {sink->Finish().ValueOrDie(), rows.ok() ? *rows : -1};
+}
+
+std::string WriteText(const std::shared_ptr<arrow::Table>& table, ResultFormat format,
+                      int64_t batch_rows = 2) {
+  auto [buffer, rows] = Write(table, format, batch_rows);
+  EXPECT_EQ(rows, table->num_rows());
+  return buffer->ToString();
+}
+
+TEST(ResultWriterTest, ParsesFormatNamesAndRefusesUnknownOnes) {
+  EXPECT_EQ(ParseResultFormat("arrow").ValueOrDie(), ResultFormat::kArrowStream);
+  EXPECT_EQ(ParseResultFormat("ipc").ValueOrDie(), ResultFormat::kArrowStream);
+  EXPECT_EQ(ParseResultFormat("feather").ValueOrDie(), ResultFormat::kArrowFile);
+  EXPECT_EQ(ParseResultFormat("parquet").ValueOrDie(), ResultFormat::kParquet);
+  EXPECT_EQ(ParseResultFormat("csv").ValueOrDie(), ResultFormat::kCsv);
+  EXPECT_EQ(ParseResultFormat("json").ValueOrDie(), ResultFormat::kJson);
+  EXPECT_EQ(ParseResultFormat("table").ValueOrDie(), ResultFormat::kTable);
+  auto unknown = ParseResultFormat("xml");
+  ASSERT_TRUE(unknown.status().IsInvalid());
+  EXPECT_NE(unknown.status().message().find("'xml'"), std::string::npos);
+}
+
+TEST(ResultWriterTest, ArrowStreamRoundTripsEveryType) {
+  auto table = MixedTable();
+  auto [buffer, rows] = Write(table, ResultFormat::kArrowStream);
+  EXPECT_EQ(rows, 3);
+  auto reader = arrow::ipc::RecordBatchStreamReader::Open(
+                    std::make_shared<arrow::io::BufferReader>(buffer))
+                    .ValueOrDie();
+  auto back = reader->ToTable().ValueOrDie();
+  EXPECT_TRUE(back->Equals(*table)) << back->ToString();
+}
+
+TEST(ResultWriterTest, ArrowFileRoundTripsEveryType) {
+  auto table = MixedTable();
+  auto [buffer, rows] = Write(table, ResultFormat::kArrowFile);
+  EXPECT_EQ(rows, 3);
+  auto reader = arrow::ipc::RecordBatchFileReader::Open(
+                    std::make_shared<arrow::io::BufferReader>(buffer))
+                    .ValueOrDie();
+  EXPECT_EQ(reader->num_record_batches(), 2);  // batch by batch, not one blob
+  auto back = reader->ToTable().ValueOrDie();
+  EXPECT_TRUE(back->Equals(*table)) << back->ToString();
+}
+
+TEST(ResultWriterTest, ParquetRoundTripsEveryType) {
+  auto table = MixedTable();
+  auto [buffer, rows] = Write(table, ResultFormat::kParquet);
+  EXPECT_EQ(rows, 3);
+  auto reader =
+      parquet::arrow::OpenFile(std::make_shared<arrow::io::BufferReader>(buffer),
+                               arrow::default_memory_pool())
+          .ValueOrDie();
+  auto back = reader->ReadTable().ValueOrDie();
+  // The stored Arrow schema brings back the exact types (timestamp zone, map, float32).
+  EXPECT_TRUE(back->schema()->Equals(*table->schema(), /*check_metadata=*/false))
+      << back->schema()->ToString();
+  EXPECT_TRUE(back->Equals(*table)) << back->ToString();
+  auto metadata = reader->parquet_reader()->metadata();
+  EXPECT_EQ(metadata->RowGroup(0)->ColumnChunk(0)->compression(), parquet::Compression::ZSTD);
+}
+
+TEST(ResultWriterTest, CsvText) {
+  EXPECT_EQ(WriteText(FlatTable(), ResultFormat::kCsv),
+            "\"id\",\"score\",\"ratio\",\"name\",\"flag\",\"price\",\"ts\",\"day\"\n"
+            "1,1.5,0.1,\"plain\",true,12.34,2024-01-02 03:04:05.123456Z,1970-01-01\n"
+            "-2,2,,\"q\"\"b\\n\nt\tc\x01\",false,-0.05,,2022-01-08\n"
+            "9007199254740993,-0.25,3,\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",,,"
+            "1970-01-01 00:00:00.000000Z,\n"
+            ",,-1e-7,,true,9999999999.99,2000-02-29 23:59:59.000000Z,1969-12-31\n");
+}
+
+TEST(ResultWriterTest, CsvRefusesNestedColumnsWithAnError) {
+  auto nested = NestedTable();
+  arrow::TableBatchReader reader(*nested);
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  EXPECT_FALSE(WriteResult(&reader, ResultFormat::kCsv, sink).ok());
+}
+
+// The exact JSON text: `[`, one object per row on its own line, `\n]\n`.
+constexpr const char* kFlatJson =
+    "[\n"
+    R"({"id":1,"score":1.5,"ratio":0.1,"name":"plain","flag":true,"price":12.34,)"
+    R"("ts":"2024-01-02 03:04:05.123456Z","day":"1970-01-01"},)"
+    "\n"
+    R"({"id":-2,"score":2,"ratio":null,"name":"q\"b\\n\nt\tc\u0001","flag":false,)"
+    R"("price":-0.05,"ts":null,"day":"2022-01-08"},)"
+    "\n"
+    R"({"id":9007199254740993,"score":-0.25,"ratio":3,)"
+    "\"name\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\","
+    R"("flag":null,"price":null,"ts":"1970-01-01 00:00:00.000000Z","day":null},)"
+    "\n"
+    R"({"id":null,"score":null,"ratio":-1e-7,"name":null,"flag":true,)"
+    R"("price":9999999999.99,"ts":"2000-02-29 23:59:59.000000Z","day":"1969-12-31"})"
+    "\n]\n";
+
+constexpr const char* kNestedJson =
+    "[\n"
+    R"({"tags":[1,null,3],"point":{"x":1,"label":"a"},)"
+    R"("attrs":[{"key":"k1","value":1},{"key":"k2","value":null}],)"
+    R"("nested":[{"x":7,"label":null}]},)"
+    "\n"
+    R"({"tags":[],"point":{"x":null,"label":"b\"q"},"attrs":[],"nested":null},)"
+    "\n"
+    R"({"tags":null,"point":null,"attrs":null,"nested":[null]})"
+    "\n]\n";
+
+TEST(ResultWriterTest, JsonTextOfFlatColumns) {
+  EXPECT_EQ(WriteText(FlatTable(), ResultFormat::kJson), kFlatJson);
+  // Batch boundaries do not show in the output.
+  EXPECT_EQ(WriteText(FlatTable(), ResultFormat::kJson, /*batch_rows=*/1), kFlatJson);
+  EXPECT_EQ(WriteText(FlatTable(), ResultFormat::kJson, /*batch_rows=*/100), kFlatJson);
+}
+
+TEST(ResultWriterTest, JsonTextOfNestedColumns) {
+  EXPECT_EQ(WriteText(NestedTable(), ResultFormat::kJson), kNestedJson);
+}
+
+TEST(ResultWriterTest, JsonParsesBackToTheValues) {
+  auto doc = nlohmann::json::parse(WriteText(MixedTable(), ResultFormat::kJson));
+  ASSERT_TRUE(doc.is_array());
+  ASSERT_EQ(doc.size(), 3u);
+  const auto& first = doc[0];
+  std::vector<std::string> keys;
+  for (const auto& item : first.items()) keys.push_back(item.key());
+  EXPECT_EQ(first.size(), 12u);
+  // Numbers are numbers, exact for 64-bit integers.
+  EXPECT_TRUE(first["id"].is_number_integer());
+  EXPECT_EQ(doc[2]["id"].get<int64_t>(), 9007199254740993);
+  EXPECT_DOUBLE_EQ(first["score"].get<double>(), 1.5);
+  EXPECT_TRUE(first["price"].is_number());
+  EXPECT_DOUBLE_EQ(first["price"].get<double>(), 12.34);
+  EXPECT_EQ(doc[1]["name"].get<std::string>(), "q\"b\\n\nt\tc\x01");
+  EXPECT_EQ(doc[2]["name"].get<std::string>(), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  EXPECT_TRUE(first["flag"].is_boolean());
+  EXPECT_TRUE(doc[2]["flag"].is_null());
+  // Timestamps and dates are strings.
+  EXPECT_EQ(first["ts"].get<std::string>(), "2024-01-02 03:04:05.123456Z");
+  // Lists are arrays, structs objects, maps arrays of {key, value}.
+  EXPECT_EQ(first["tags"], nlohmann::json::parse("[1, null, 3]"));
+  EXPECT_EQ(first["point"], nlohmann::json::parse(R"({"x": 1, "label": "a"})"));
+  EXPECT_EQ(first["attrs"],
+            nlohmann::json::parse(
+                R"([{"key": "k1", "value": 1}, {"key": "k2", "value": null}])"));
+  EXPECT_TRUE(doc[2]["tags"].is_null());
+}
+
+TEST(ResultWriterTest, JsonWritesNaNAndInfinityAsStrings) {
+  auto schema = arrow::schema({arrow::field("d", arrow::float64()),
+                               arrow::field("f", arrow::float32())});
+  arrow::FloatBuilder floats;
+  constexpr float kFloatInf = std::numeric_limits<float>::infinity();
+  for (float v : {std::numeric_limits<float>::quiet_NaN(), kFloatInf, -kFloatInf, 0.5f}) {
+    ASSERT_TRUE(floats.Append(v).ok());
+  }
+  auto table = arrow::Table::Make(
+      schema, {Doubles({kNaN, kInf, -kInf, 1e300}), floats.Finish().ValueOrDie()});
+  const std::string text = WriteText(table, ResultFormat::kJson);
+  EXPECT_EQ(text,
+            "[\n"
+            R"({"d":"nan","f":"nan"},)" "\n"
+            R"({"d":"inf","f":"inf"},)" "\n"
+            R"({"d":"-inf","f":"-inf"},)" "\n"
+            R"({"d":1e+300,"f":0.5})" "\n"
+            "]\n");
+  EXPECT_TRUE(nlohmann::json::accept(text));
+}
+
+TEST(ResultWriterTest, JsonOfNoRowsIsAnEmptyArray) {
+  auto table = FlatTable()->Slice(0, 0);
+  EXPECT_EQ(WriteText(table, ResultFormat::kJson), "[]\n");
+}
+
+TEST(ResultWriterTest, JsonKeepsColumnOrderAndDuplicateNames) {
+  // SELECT 2 AS b, 1 AS a, 3 AS b: every column is written, in result order.
+  auto schema = arrow::schema({arrow::field("b", arrow::int64()),
+                               arrow::field("a", arrow::int64()),
+                               arrow::field("b", arrow::int64())});
+  auto table = arrow::Table::Make(schema, {FromJson(arrow::int64(), "[2]"),
+                                           FromJson(arrow::int64(), "[1]"),
+                                           FromJson(arrow::int64(), "[3]")});
+  EXPECT_EQ(WriteText(table, ResultFormat::kJson), "[\n{\"b\":2,\"a\":1,\"b\":3}\n]\n");
+}
+
+TEST(ResultWriterTest, JsonEscapesColumnNamesAndKeepsItValidUtf8) {
+  // Arrow strings should be UTF-8, but binary columns and names carry any bytes.
+  auto schema = arrow::schema({arrow::field("we\"ird\n\xff", arrow::utf8()),
+                               arrow::field("bin", arrow::binary())});
+  arrow::StringBuilder strings;
+  ASSERT_TRUE(strings.Append("bad \xc3 byte").ok());
+  arrow::BinaryBuilder binary;
+  ASSERT_TRUE(binary.Append(std::string("\x01\xfe", 2)).ok());
+  auto table = arrow::Table::Make(schema, {strings.Finish().ValueOrDie(),
+                                           binary.Finish().ValueOrDie()});
+  const std::string text = WriteText(table, ResultFormat::kJson);
+  EXPECT_EQ(text,
+            "[\n{\"we\\\"ird\\n\xef\xbf\xbd\":\"bad \xef\xbf\xbd byte\","
+            "\"bin\":\"\\u0001\xef\xbf\xbd\"}\n]\n");
+  auto doc = nlohmann::json::parse(text);
+  EXPECT_EQ(doc[0]["bin"].get<std::string>(), "\x01\xef\xbf\xbd");
+}
+
+TEST(ResultWriterTest, JsonEscapesEveryControlCharacter) {
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("s", arrow::utf8())}),
+      {FromJson(arrow::utf8(), R"(["\b\f\r\u001f\u007f/"])")});
+  const std::string text = WriteText(table, ResultFormat::kJson);
+  EXPECT_EQ(text, "[\n{\"s\":\"\\b\\f\\r\\u001f\x7f/\"}\n]\n");
+  EXPECT_EQ(nlohmann::json::parse(text)[0]["s"].get<std::string>(), "\b\f\r\x1f\x7f/");
+}
+
+TEST(ResultWriterTest, TableFormatAlignsColumnsAndCountsRows) {
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("id", arrow::int64()),
+                     arrow::field("long_name", arrow::utf8()),
+                     arrow::field("tags", arrow::list(arrow::int32()))}),
+      {FromJson(arrow::int64(), "[1, 22222, null]"),
+       FromJson(arrow::utf8(), R"(["x", null, "a longer value"])"),
+       FromJson(arrow::list(arrow::int32()), "[[1, 2], null, []]")});
+  EXPECT_EQ(WriteText(table, ResultFormat::kTable),
+            "id    | long_name      | tags                   \n"
+            "------+----------------+------------------------\n"
+            "1     | x              | list<item: int32>[1, 2]\n"
+            "22222 | NULL           | NULL                   \n"
+            "NULL  | a longer value | list<item: int32>[]    \n"
+            "(3 rows)\n");
+  EXPECT_EQ(WriteText(table->Slice(0, 1), ResultFormat::kTable),
+            "id | long_name | tags                   \n"
+            "---+-----------+------------------------\n"
+            "1  | x         | list<item: int32>[1, 2]\n"
+            "(1 row)\n");
+  EXPECT_EQ(WriteText(table->Slice(0, 0), ResultFormat::kTable),
+            "id | long_name | tags\n"
+            "---+-----------+-----\n"
+            "(0 rows)\n");
+}
+
+TEST(ResultWriterTest, AnErrorFromTheReaderFailsTheWrite) {
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  class Failing : public arrow::RecordBatchReader {
+   public:
+    explicit Failing(std::shared_ptr<arrow::Schema> schema)
+        : schema_(std::move(schema)) {}
+    std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+    arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+      if (sent_) return arrow::Status::IOError("query failed midway");
+      sent_ = true;
+      *out = arrow::RecordBatch::Make(schema_, 1, {FromJson(arrow::int64(), "[1]")});
+      return arrow::Status::OK();
+    }
+   private:
+    std::shared_ptr<arrow::Schema> schema_;
+    bool sent_ = false;
+  };
+  for (auto format : {ResultFormat::kArrowStream, ResultFormat::kArrowFile,
+                      ResultFormat::kParquet, ResultFormat::kCsv, ResultFormat::kJson,
+                      ResultFormat::kTable}) {
+    Failing reader(schema);
+    auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+    auto rows = WriteResult(&reader, format, sink);
+    ASSERT_FALSE(rows.ok()) << static_cast<int>(format);
+    EXPECT_EQ(rows.status().message(), "query failed midway");
+  }
+}
+
+}  // namespace
+}  // namespace arrowport::query
