@@ -142,6 +142,144 @@ struct Server::Impl {
                                     {"streams", std::to_string(fresh->streams.size())}});
     return arrow::Status::OK();
   }
+
+  // ---- start-up steps, in order (Server::Start) ----
+
+  arrow::Status OpenDatabase() {
+    const auto& config = setup.config;
+    storage::DatabaseOptions db_options;
+    db_options.path = config.db_path;
+    db_options.threads = config.duckdb_threads;
+    db_options.memory_limit = config.duckdb_memory_limit;
+    db_options.init_sql = config.duckdb_init_sql;
+    for (const auto& extension : config.duckdb_extensions) {
+      db_options.init_sql.insert(db_options.init_sql.begin(),
+                                 "LOAD " + QuoteIdentifier(extension));
+    }
+    ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
+    logger.Info("database opened",
+                {{"database", config.db_path},
+                 {"memory_limit", database->memory_limit()},
+                 {"memory_limit_source", config.duckdb_memory_limit.empty()
+                                             ? (config.db_path == ":memory:"
+                                                    ? "DuckDB default (in-memory database)"
+                                                    : "default: min(25% of RAM, 50% of "
+                                                      "cgroup limit, 1 GiB)")
+                                             : "duckdb.memory_limit"}});
+    if (!database->direct_append_enabled()) {
+      logger.Warn("DuckDB library differs from the one Arrowport was built against: "
+                  "small appends use DuckDB's public appender (slower, same results)",
+                  {{"duckdb", storage::Database::LibraryVersion()}});
+    }
+    ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
+    for (const auto& [name, location] : config.views) {
+      auto st = conn->Execute(ViewSql(name, location));
+      if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
+    }
+    return arrow::Status::OK();
+  }
+
+  void MakePipelines() {
+    const auto& config = setup.config;
+    watchdog = std::make_unique<CallWatchdog>();
+    limiter = std::make_unique<RequestLimiter>(config.limits.max_concurrent_requests);
+    router = std::make_unique<ingest::StreamRouter>(config);
+    ingest = std::make_unique<ingest::IngestPipeline>(database.get(), router.get(),
+                                                      config.limits.max_batch_bytes);
+    query = std::make_unique<query::QueryPipeline>(database.get());
+  }
+
+  arrow::Status StartFlight() {
+    const auto& config = setup.config;
+    flight::FlightServiceDeps deps;
+    deps.database = database.get();
+    deps.ingest = ingest.get();
+    deps.router = router.get();
+    deps.query = query.get();
+    deps.logger = &logger;
+    deps.watchdog = watchdog.get();
+    deps.limiter = limiter.get();
+    deps.query_timeout_s = config.limits.query_timeout_s;
+    deps.reload_config = [this] { return ReloadConfig(); };
+    flight = flight::MakeFlightService(std::move(deps));
+
+    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
+                                             config.flight.host, config.flight.port));
+    arrow::flight::FlightServerOptions options(location);
+    const int64_t max_batch_bytes = config.limits.max_batch_bytes;
+    options.builder_hook = [max_batch_bytes](void* raw_builder) {
+      auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
+      // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
+      // port that is already in use; a port conflict must be an error at start instead.
+      builder->AddChannelArgument("grpc.so_reuseport", 0);
+      // gRPC buffers a whole message before anyone sees it: no message larger than one
+      // batch (limits.max_batch_bytes) plus its header; and a compressed batch that would
+      // decode to more than that is refused before Arrow decodes it.
+      builder->SetMaxReceiveMessageSize(flight::MaxReceiveMessageSize(max_batch_bytes));
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+          creators;
+      creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes));
+      builder->experimental().SetInterceptorCreators(std::move(creators));
+    };
+    auto st = flight->Init(options);
+    if (!st.ok()) {
+      return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
+                                    config.flight.port, ": ", st.message());
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status StartHttp() {
+    const auto& config = setup.config;
+    http::HttpGatewayDeps deps;
+    deps.ingest = ingest.get();
+    deps.router = router.get();
+    deps.query = query.get();
+    deps.logger = &logger;
+    deps.max_body_bytes = config.http_max_body_bytes;
+    deps.compression_level = config.compression_level;
+    deps.watchdog = watchdog.get();
+    deps.limiter = limiter.get();
+    deps.query_timeout_s = config.limits.query_timeout_s;
+    deps.max_batch_bytes = config.limits.max_batch_bytes;
+    deps.max_connections = config.http_max_connections;
+    deps.header_timeout_s = config.http_header_timeout_s;
+    deps.read_timeout_s = config.http_read_timeout_s;
+    ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
+                                                         config.http.port));
+    return arrow::Status::OK();
+  }
+
+  void LogListening() {
+    const auto& config = setup.config;
+    for (const auto* host : {&config.flight.host, &config.http.host}) {
+      if (*host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
+        logger.Warn("listening on a non-loopback address without authentication or TLS",
+                    {{"host", *host}});
+      }
+    }
+    logger.Info("listening",
+                {{"flight", "grpc://" + config.flight.host + ":" + std::to_string(flight->port())},
+                 {"http", "http://" + config.http.host + ":" + std::to_string(http->port())},
+                 {"database", config.db_path}});
+  }
+
+  // The config watcher (file changes, SIGHUP) and periodic checkpoints, when configured.
+  void StartWatcher() {
+    if (setup.config_path.empty() && setup.config.checkpoint_interval_s <= 0) return;
+    watcher = std::thread([this] {
+      // An exception must neither end the process (std::terminate) nor silently stop
+      // reloads and checkpoints: log it and watch again.
+      while (!stop_watcher) {
+        try {
+          WatchConfig();
+        } catch (const std::exception& e) {
+          logger.Error("config watcher failed; restarting it", {{"error", e.what()}});
+          std::this_thread::sleep_for(std::chrono::seconds(1));  // no hot loop if it recurs
+        }
+      }
+    });
+  }
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -159,125 +297,16 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
-  const auto& config = impl->setup.config;
-
-  storage::DatabaseOptions db_options;
-  db_options.path = config.db_path;
-  db_options.threads = config.duckdb_threads;
-  db_options.memory_limit = config.duckdb_memory_limit;
-  db_options.init_sql = config.duckdb_init_sql;
-  for (const auto& extension : config.duckdb_extensions) {
-    db_options.init_sql.insert(db_options.init_sql.begin(), "LOAD " + QuoteIdentifier(extension));
-  }
-  ARROW_ASSIGN_OR_RAISE(impl->database, storage::Database::Open(db_options));
-  impl->logger.Info("database opened",
-                    {{"database", config.db_path},
-                     {"memory_limit", impl->database->memory_limit()},
-                     {"memory_limit_source", config.duckdb_memory_limit.empty()
-                                                 ? (config.db_path == ":memory:"
-                                                        ? "DuckDB default (in-memory database)"
-                                                        : "default: min(25% of RAM, 50% of "
-                                                          "cgroup limit, 1 GiB)")
-                                                 : "duckdb.memory_limit"}});
-  if (!impl->database->direct_append_enabled()) {
-    impl->logger.Warn("DuckDB library differs from the one Arrowport was built against: "
-                      "small appends use DuckDB's public appender (slower, same results)",
-                      {{"duckdb", storage::Database::LibraryVersion()}});
-  }
-  {
-    ARROW_ASSIGN_OR_RAISE(auto conn, impl->database->Connect());
-    for (const auto& [name, location] : config.views) {
-      auto st = conn->Execute(ViewSql(name, location));
-      if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
-    }
-  }
-  impl->watchdog = std::make_unique<CallWatchdog>();
-  impl->limiter = std::make_unique<RequestLimiter>(config.limits.max_concurrent_requests);
-  impl->router = std::make_unique<ingest::StreamRouter>(config);
-  impl->ingest = std::make_unique<ingest::IngestPipeline>(
-      impl->database.get(), impl->router.get(), config.limits.max_batch_bytes);
-  impl->query = std::make_unique<query::QueryPipeline>(impl->database.get());
-
-  flight::FlightServiceDeps deps;
-  deps.database = impl->database.get();
-  deps.ingest = impl->ingest.get();
-  deps.router = impl->router.get();
-  deps.query = impl->query.get();
-  deps.logger = &impl->logger;
-  deps.watchdog = impl->watchdog.get();
-  deps.limiter = impl->limiter.get();
-  deps.query_timeout_s = config.limits.query_timeout_s;
-  auto* raw_impl = impl.get();
-  deps.reload_config = [raw_impl] { return raw_impl->ReloadConfig(); };
-  impl->flight = flight::MakeFlightService(std::move(deps));
-
-  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
-                                           config.flight.host, config.flight.port));
-  arrow::flight::FlightServerOptions options(location);
-  const int64_t max_batch_bytes = config.limits.max_batch_bytes;
-  options.builder_hook = [max_batch_bytes](void* raw_builder) {
-    auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
-    // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
-    // port that is already in use; a port conflict must be an error at start instead.
-    builder->AddChannelArgument("grpc.so_reuseport", 0);
-    // gRPC buffers a whole message before anyone sees it: no message larger than one
-    // batch (limits.max_batch_bytes) plus its header; and a compressed batch that would
-    // decode to more than that is refused before Arrow decodes it.
-    builder->SetMaxReceiveMessageSize(flight::MaxReceiveMessageSize(max_batch_bytes));
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes));
-    builder->experimental().SetInterceptorCreators(std::move(creators));
-  };
-  auto st = impl->flight->Init(options);
-  if (!st.ok()) {
-    return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
-                                  config.flight.port, ": ", st.message());
-  }
-  http::HttpGatewayDeps http_deps;
-  http_deps.ingest = impl->ingest.get();
-  http_deps.router = impl->router.get();
-  http_deps.query = impl->query.get();
-  http_deps.logger = &impl->logger;
-  http_deps.max_body_bytes = config.http_max_body_bytes;
-  http_deps.compression_level = config.compression_level;
-  http_deps.watchdog = impl->watchdog.get();
-  http_deps.limiter = impl->limiter.get();
-  http_deps.query_timeout_s = config.limits.query_timeout_s;
-  http_deps.max_batch_bytes = config.limits.max_batch_bytes;
-  http_deps.max_connections = config.http_max_connections;
-  http_deps.header_timeout_s = config.http_header_timeout_s;
-  http_deps.read_timeout_s = config.http_read_timeout_s;
-  auto gateway = http::HttpGateway::Start(http_deps, config.http.host, config.http.port);
-  if (!gateway.ok()) {
+  ARROW_RETURN_NOT_OK(impl->OpenDatabase());
+  impl->MakePipelines();
+  ARROW_RETURN_NOT_OK(impl->StartFlight());
+  auto http = impl->StartHttp();
+  if (!http.ok()) {
     (void)impl->flight->Shutdown();
-    return gateway.status();
+    return http;
   }
-  impl->http = std::move(*gateway);
-  for (const auto* host : {&config.flight.host, &config.http.host}) {
-    if (*host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
-      impl->logger.Warn("listening on a non-loopback address without authentication or TLS",
-                        {{"host", *host}});
-    }
-  }
-  impl->logger.Info("listening", {{"flight", "grpc://" + config.flight.host + ":" +
-                                                 std::to_string(impl->flight->port())},
-                                  {"http", "http://" + config.http.host + ":" +
-                                               std::to_string(impl->http->port())},
-                                  {"database", config.db_path}});
-  if (!raw_impl->setup.config_path.empty() || config.checkpoint_interval_s > 0) {
-    raw_impl->watcher = std::thread([raw_impl] {
-      // An exception must neither end the process (std::terminate) nor silently stop
-      // reloads and checkpoints: log it and watch again.
-      while (!raw_impl->stop_watcher) {
-        try {
-          raw_impl->WatchConfig();
-        } catch (const std::exception& e) {
-          raw_impl->logger.Error("config watcher failed; restarting it", {{"error", e.what()}});
-          std::this_thread::sleep_for(std::chrono::seconds(1));  // no hot loop if it recurs
-        }
-      }
-    });
-  }
+  impl->LogListening();
+  impl->StartWatcher();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
