@@ -18,6 +18,13 @@ struct BenchOptions {
   std::string only;           ///< "" (all), "throughput", "latency" or "concurrency"
 };
 
+/// The parts of the benchmark (bench_throughput.cc, bench_latency.cc,
+/// bench_concurrency.cc); RunBench runs those `options` ask for.
+arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
+                       bool two_columns, const std::string& db_path, bool print_header);
+arrow::Status BenchLatency(const std::string& db_path);
+arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
+
 /// \brief Runs the in-process benchmark (design section 10) and prints a Markdown table:
 /// ceilings measured in the same run, then end-to-end Flight figures with their ratios.
 arrow::Status RunBench(const BenchOptions& options);

@@ -1,0 +1,90 @@
+// arrowport bench: 1,000-row request round trips against their ceilings.
+#include <arrow/flight/api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/cli/bench.h"
+#include "arrowport/cli/bench_support.h"
+#include "arrowport/cli/client.h"
+#include "arrowport/cli/generate.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/ingest/validating_reader.h"
+#include "arrowport/query/query_pipeline.h"
+
+namespace arrowport::cli {
+
+// Concurrent producers and small-request latency (ingest you can trust: issue 4).
+// Round trip of a 1,000-row request, sequential, on one connection. Runs first, on a
+// quiet machine and database: no bulk load's WAL checkpoint or write-back competes with
+// the commits being timed.
+arrow::Status BenchLatency(const std::string& db_path) {
+  constexpr int kRequests = 300;
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
+  // Median and p99 of `kRequests` sequential calls, in milliseconds.
+  auto latency = [&](const std::function<arrow::Status()>& request)
+      -> arrow::Result<std::pair<double, double>> {
+    std::vector<double> ms;
+    for (int i = 0; i < kRequests; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      ARROW_RETURN_NOT_OK(request());
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+  };
+  auto put = [&](DataClient* client) {
+    return [client, &table]() {
+      return client->Put(R"({"stream": "rt"})", std::make_shared<arrow::TableBatchReader>(table))
+          .status();
+    };
+  };
+
+  // Ceilings: the same request into the same pipeline without a network, and the same
+  // bytes over Flight into a server that discards them.
+  std::pair<double, double> in_process, transport;
+  {
+    ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
+    ingest::StreamRouter router(config::Config{});
+    ingest::IngestPipeline pipeline(ceiling->database.get(), &router);
+    ingest::IngestRequest request;
+    request.stream = "rt";
+    ARROW_ASSIGN_OR_RAISE(in_process, latency([&]() {
+      return pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table)).status();
+    }));
+    ceiling.reset();
+
+    ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
+    ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->uri()));
+    ARROW_ASSIGN_OR_RAISE(transport, latency(put(client.get())));
+    ARROW_RETURN_NOT_OK(plain->Shutdown());
+  }
+
+  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
+  ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
+  ARROW_ASSIGN_OR_RAISE(auto flight_rt, latency(put(one.get())));
+  ARROW_ASSIGN_OR_RAISE(auto http_rt, latency(put(http.get())));
+  std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
+              kRequests);
+  std::printf("|---|---:|---:|\n");
+  auto row = [](const char* what, const std::pair<double, double>& v) {
+    std::printf("| %s | %.2f ms | %.2f ms |\n", what, v.first, v.second);
+  };
+  row("ours: ingest pipeline, in process (DuckDB commit included)", in_process);
+  row("ceiling: plain Flight DoPut, discarded", transport);
+  row("Flight DoPut -> DuckDB, one connection (end to end)", flight_rt);
+  row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", http_rt);
+  std::fflush(stdout);
+  return srv->Shutdown();
+}
+
+}  // namespace arrowport::cli

@@ -1,0 +1,123 @@
+#include "arrowport/cli/bench_support.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "arrow/io/memory.h"
+#include "arrow/ipc/writer.h"
+#include "arrow/util/base64.h"
+
+namespace arrowport::cli {
+
+namespace fl = arrow::flight;
+
+arrow::Result<std::unique_ptr<InMemoryFlightServer>> InMemoryFlightServer::Start(
+    std::shared_ptr<arrow::Table> table) {
+  auto server = std::make_unique<InMemoryFlightServer>(std::move(table));
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
+  ARROW_RETURN_NOT_OK(server->Init(fl::FlightServerOptions(location)));
+  return server;
+}
+
+arrow::Status InMemoryFlightServer::DoGet(const fl::ServerCallContext&, const fl::Ticket&,
+                                          std::unique_ptr<fl::FlightDataStream>* stream) {
+  auto reader = std::make_shared<arrow::TableBatchReader>(table_);
+  *stream = std::make_unique<fl::RecordBatchStream>(reader);
+  return arrow::Status::OK();
+}
+
+arrow::Status InMemoryFlightServer::DoPut(const fl::ServerCallContext&,
+                                          std::unique_ptr<fl::FlightMessageReader> reader,
+                                          std::unique_ptr<fl::FlightMetadataWriter>) {
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+    if (!chunk.data) break;
+  }
+  return arrow::Status::OK();
+}
+
+void RemoveDatabaseFiles(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+  std::filesystem::remove(path + ".wal", ignored);
+}
+
+arrow::Result<std::unique_ptr<CeilingDatabase>> CeilingDatabase::Open(const std::string& db_path) {
+  auto ceiling = std::make_unique<CeilingDatabase>();
+  ceiling->path = db_path + ".ceiling";
+  RemoveDatabaseFiles(ceiling->path);
+  storage::DatabaseOptions options;
+  options.path = ceiling->path;
+  ARROW_ASSIGN_OR_RAISE(ceiling->database, storage::Database::Open(options));
+  return ceiling;
+}
+
+CeilingDatabase::~CeilingDatabase() {
+  database.reset();
+  RemoveDatabaseFiles(path);
+}
+
+arrow::Result<double> BestSeconds(int repeat, int64_t rows,
+                                  const std::function<arrow::Result<int64_t>()>& run) {
+  double best = 1e300;
+  for (int i = 0; i < repeat; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    ARROW_ASSIGN_OR_RAISE(auto moved, run());
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (moved != rows) {
+      return arrow::Status::Invalid("benchmark moved ", moved, " rows, expected ", rows);
+    }
+    best = std::min(best, s);
+  }
+  return best;
+}
+
+arrow::Result<std::string> SeedJsonBody(const arrow::Table& table) {
+  ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
+  ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, table.schema()));
+  ARROW_RETURN_NOT_OK(writer->WriteTable(table));
+  ARROW_RETURN_NOT_OK(writer->Close());
+  ARROW_ASSIGN_OR_RAISE(auto bytes, sink->Finish());
+  const std::string data = arrow::util::base64_encode(bytes->ToString());
+  return R"({"config": {"target_table": "bench_seed"}, "batch": {"data": ")" + data + "\"}}";
+}
+
+arrow::Result<int64_t> PostSeedJson(const std::string& url, const std::string& body) {
+  httplib::Client client(url);
+  client.set_read_timeout(std::chrono::minutes(10));
+  auto result = client.Post("/stream/bench_seed", body, "application/json");
+  if (!result || result->status != 200) {
+    return arrow::Status::IOError("seed endpoint failed: ",
+                                  result ? result->body : httplib::to_string(result.error()));
+  }
+  auto pos = result->body.find("\"rows_processed\":");
+  if (pos == std::string::npos) return arrow::Status::IOError("unexpected seed reply");
+  return std::stoll(result->body.substr(pos + 17));
+}
+
+arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
+  int64_t rows = 0;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (!batch) break;
+    rows += batch->num_rows();
+  }
+  return rows;
+}
+
+arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(const std::string& db_path) {
+  RemoveDatabaseFiles(db_path);
+  server::ServerSetup setup;
+  setup.config.db_path = db_path;
+  setup.config.flight.port = 0;
+  setup.config.http.port = 0;
+  setup.config.log_level = "warn";
+  return server::Server::Start(setup);
+}
+
+
+}  // namespace arrowport::cli

@@ -1,0 +1,66 @@
+#pragma once
+
+// Shared by the parts of `arrowport bench` (throughput, latency, concurrency).
+
+#include <arrow/flight/api.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "arrow/record_batch.h"
+#include "arrow/result.h"
+#include "arrow/table.h"
+#include "arrowport/server/server.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::cli {
+
+/// The "plain Flight transfer" ceiling: a server that only streams an in-memory table
+/// (DoGet) or discards what it receives (DoPut).
+class InMemoryFlightServer : public arrow::flight::FlightServerBase {
+ public:
+  explicit InMemoryFlightServer(std::shared_ptr<arrow::Table> table) : table_(std::move(table)) {}
+  /// Listening on a free loopback port.
+  static arrow::Result<std::unique_ptr<InMemoryFlightServer>> Start(
+      std::shared_ptr<arrow::Table> table);
+  std::string uri() const { return "grpc://127.0.0.1:" + std::to_string(port()); }
+  arrow::Status DoGet(const arrow::flight::ServerCallContext&, const arrow::flight::Ticket&,
+                      std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
+  arrow::Status DoPut(const arrow::flight::ServerCallContext&,
+                      std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+                      std::unique_ptr<arrow::flight::FlightMetadataWriter>) override;
+
+ private:
+  std::shared_ptr<arrow::Table> table_;
+};
+
+/// The ceilings' database: a second file beside the server's, the same code paths, no
+/// network. Its files are removed when it goes, whatever the benchmark's outcome.
+struct CeilingDatabase {
+  static arrow::Result<std::unique_ptr<CeilingDatabase>> Open(const std::string& db_path);
+  ~CeilingDatabase();
+  std::string path;
+  std::unique_ptr<storage::Database> database;
+};
+
+/// A DuckDB file and its WAL, gone.
+void RemoveDatabaseFiles(const std::string& path);
+
+/// Best of `repeat` runs; each run returns the rows it moved (checked against `rows`).
+arrow::Result<double> BestSeconds(int repeat, int64_t rows,
+                                  const std::function<arrow::Result<int64_t>()>& run);
+
+/// Reads `reader` to its end; returns the rows read.
+arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);
+
+/// An in-process server on loopback, on a fresh file database.
+arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(const std::string& db_path);
+
+/// The seed endpoint's request: schema and data as base64 Arrow IPC inside JSON.
+arrow::Result<std::string> SeedJsonBody(const arrow::Table& table);
+/// Posts it to `url`/stream/bench_seed; returns the rows the server processed.
+arrow::Result<int64_t> PostSeedJson(const std::string& url, const std::string& body);
+
+}  // namespace arrowport::cli

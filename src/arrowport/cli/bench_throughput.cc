@@ -1,0 +1,176 @@
+// arrowport bench: throughput of ingest and reads against their ceilings.
+#include <arrow/flight/api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/cli/bench.h"
+#include "arrowport/cli/bench_support.h"
+#include "arrowport/cli/client.h"
+#include "arrowport/cli/generate.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/ingest/validating_reader.h"
+#include "arrowport/query/query_pipeline.h"
+
+namespace arrowport::cli {
+
+namespace {
+
+struct Measurement {
+  std::string what;
+  double seconds = 0;
+  double ratio = -1;
+};
+
+}  // namespace
+
+namespace {
+
+// The ceilings of one table, measured in this process with none of the server's network
+// code in the path (DuckDB alone for ingest; plain Flight for transfer).
+struct Ceilings {
+  double duckdb_ingest = 0;  // DuckDB CTAS from the Arrow stream + CHECKPOINT
+  double pipeline = 0;       // ours: the ingest pipeline in process, no network
+  double validation = 0;     // ours: full batch validation alone
+  double export_ = 0;        // ours: DuckDB export through the query pipeline
+  double transfer_get = 0;   // plain Flight DoGet of the in-memory table
+  double transfer_put = 0;   // plain Flight DoPut, discarded
+};
+
+arrow::Result<Ceilings> MeasureCeilings(const BenchOptions& options,
+                                        const std::shared_ptr<arrow::Table>& table,
+                                        int64_t rows, const std::string& db_path) {
+  Ceilings c;
+  ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
+  auto table_reader = [&] { return std::make_shared<arrow::TableBatchReader>(table); };
+  ARROW_ASSIGN_OR_RAISE(c.duckdb_ingest, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    ARROW_ASSIGN_OR_RAISE(auto conn, ceiling->database->Connect());
+    ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(table_reader(), nullptr));
+    auto st = conn->Execute("CREATE OR REPLACE TABLE ctas AS SELECT * FROM " + relation);
+    conn->DropArrowStream(relation);
+    ARROW_RETURN_NOT_OK(st);
+    ARROW_RETURN_NOT_OK(conn->Execute("CHECKPOINT"));
+    return rows;
+  }));
+  ARROW_ASSIGN_OR_RAISE(c.validation, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    auto reader = ingest::MakeValidatingReader(table_reader(), int64_t{1} << 40);
+    return Drain(reader.get());
+  }));
+  ingest::StreamRouter router(config::Config{});
+  ingest::IngestPipeline ingest(ceiling->database.get(), &router);
+  query::QueryPipeline query(ceiling->database.get());
+  ingest::IngestRequest replace;
+  replace.stream = "bench";
+  replace.mode = ingest::WriteMode::kReplace;
+  ARROW_ASSIGN_OR_RAISE(c.pipeline, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    ARROW_ASSIGN_OR_RAISE(auto r, ingest.Ingest(replace, table_reader()));
+    return r.rows;
+  }));
+  ARROW_ASSIGN_OR_RAISE(c.export_, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    query::QueryRequest request;
+    request.table = "bench";
+    ARROW_ASSIGN_OR_RAISE(auto reader, query.Execute(request));
+    return Drain(reader.get());
+  }));
+  ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
+  ARROW_ASSIGN_OR_RAISE(auto plain_client, FlightConnection::Connect(plain->uri()));
+  ARROW_ASSIGN_OR_RAISE(c.transfer_get, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    ARROW_ASSIGN_OR_RAISE(auto reader, plain_client->Get("all"));
+    return Drain(reader.get());
+  }));
+  ARROW_ASSIGN_OR_RAISE(c.transfer_put, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+    ARROW_RETURN_NOT_OK(plain_client->Put("{}", table_reader()).status());
+    return rows;
+  }));
+  ARROW_RETURN_NOT_OK(plain->Shutdown());
+  return c;
+}
+
+// The same table through the server, end to end over loopback.
+struct EndToEnd {
+  double flight_put = 0, flight_get = 0, http_put = 0, http_get = 0;
+  double seed_json = -1;  // measured at 1M rows and below
+};
+
+arrow::Result<EndToEnd> MeasureEndToEnd(const BenchOptions& options,
+                                        const std::shared_ptr<arrow::Table>& table,
+                                        int64_t rows, const std::string& db_path) {
+  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
+  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(srv->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
+  auto put_seconds = [&](DataClient* protocol) {
+    return BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      auto reader = std::make_shared<arrow::TableBatchReader>(table);
+      ARROW_RETURN_NOT_OK(
+          protocol->Put(R"({"stream": "bench", "mode": "replace"})", reader).status());
+      return rows;
+    });
+  };
+  auto get_seconds = [&](DataClient* protocol) {
+    return BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      ARROW_ASSIGN_OR_RAISE(auto reader, protocol->Get(R"({"table": "bench"})"));
+      return Drain(reader.get());
+    });
+  };
+  EndToEnd e;
+  ARROW_ASSIGN_OR_RAISE(e.flight_put, put_seconds(flight.get()));
+  ARROW_ASSIGN_OR_RAISE(e.flight_get, get_seconds(flight.get()));
+  ARROW_ASSIGN_OR_RAISE(e.http_put, put_seconds(http.get()));
+  ARROW_ASSIGN_OR_RAISE(e.http_get, get_seconds(http.get()));
+  if (rows <= 1'000'000) {
+    ARROW_ASSIGN_OR_RAISE(auto body, SeedJsonBody(*table));
+    ARROW_ASSIGN_OR_RAISE(e.seed_json, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
+      return PostSeedJson(srv->http_uri(), body);
+    }));
+  }
+  ARROW_RETURN_NOT_OK(srv->Shutdown());
+  return e;
+}
+
+}  // namespace
+
+arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
+                       bool two_columns, const std::string& db_path, bool print_header) {
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, two_columns));
+  const double bytes = static_cast<double>(arrow::util::TotalBufferSize(*table));
+  ARROW_ASSIGN_OR_RAISE(auto c, MeasureCeilings(options, table, rows, db_path));
+  ARROW_ASSIGN_OR_RAISE(auto e, MeasureEndToEnd(options, table, rows, db_path));
+  const double read_ceiling = std::max(c.export_, c.transfer_get);  // slower = lower rate
+  std::vector<Measurement> results = {
+      {"ceiling: DuckDB CTAS from the Arrow stream + CHECKPOINT", c.duckdb_ingest},
+      {"ours: ingest pipeline in process, no network (validation included)", c.pipeline},
+      {"ours: full validation of the batches alone (runs beside DuckDB)", c.validation,
+       c.validation / c.pipeline},
+      {"ours: DuckDB export through the query pipeline, in process", c.export_},
+      {"ceiling: plain Flight DoGet of in-memory table", c.transfer_get},
+      {"ceiling: plain Flight DoPut, discarded", c.transfer_put},
+      {"Flight DoPut -> DuckDB (end to end)", e.flight_put, c.duckdb_ingest / e.flight_put},
+      {"Flight DoGet <- DuckDB (end to end)", e.flight_get, read_ceiling / e.flight_get},
+      {"HTTP POST /ingest -> DuckDB (end to end)", e.http_put, c.duckdb_ingest / e.http_put},
+      {"HTTP GET /tables (Arrow) <- DuckDB (end to end)", e.http_get, c.export_ / e.http_get},
+  };
+  if (e.seed_json > 0) results.push_back({"HTTP POST /stream (seed JSON, base64)", e.seed_json});
+  if (print_header) {
+    std::printf("| schema | rows | measurement | rows/s | MB/s | ratio to ceiling |\n");
+    std::printf("|---|---:|---|---:|---:|---:|\n");
+  }
+  for (const auto& m : results) {
+    char ratio[32] = "";
+    if (m.ratio >= 0) std::snprintf(ratio, sizeof(ratio), "%.2f x", m.ratio);
+    std::printf("| %s | %lld | %s | %.2f M | %.0f | %s |\n", label.c_str(),
+                static_cast<long long>(rows), m.what.c_str(), rows / m.seconds / 1e6,
+                bytes / m.seconds / 1e6, ratio);
+  }
+  std::fflush(stdout);
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::cli
