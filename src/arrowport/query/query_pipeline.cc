@@ -8,17 +8,13 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/json_util.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/relation_sql.h"
 
 namespace arrowport::query {
 
 std::string QueryRequest::ToSql() const {
   if (table.empty()) return sql;
-  std::string select;
-  for (const auto& column : columns) select += (select.empty() ? "" : ", ") + QuoteIdentifier(column);
-  std::string out = "SELECT " + (select.empty() ? std::string("*") : select) + " FROM " +
-                    QuoteIdentifier(table);
-  if (limit) out += " LIMIT " + std::to_string(*limit);
-  return out;
+  return storage::SelectFromTable(table, columns, limit);
 }
 
 arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
@@ -101,11 +97,7 @@ arrow::Result<std::vector<storage::TableInfo>> QueryPipeline::ListTables() {
 arrow::Result<int64_t> QueryPipeline::CountRows(const std::string& table) {
   ARROW_RETURN_NOT_OK(ValidateName("table", table));
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
-  ARROW_ASSIGN_OR_RAISE(auto result,
-                        conn->QueryTable("SELECT count(*)::BIGINT FROM " + QuoteIdentifier(table)));
-  if (result->num_rows() != 1) return arrow::Status::IOError("count returned no row");
-  ARROW_ASSIGN_OR_RAISE(auto scalar, result->column(0)->GetScalar(0));
-  return std::static_pointer_cast<arrow::Int64Scalar>(scalar)->value;
+  return storage::CountRows(conn.get(), table);
 }
 
 }  // namespace arrowport::query

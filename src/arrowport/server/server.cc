@@ -28,25 +28,9 @@
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/relation_sql.h"
 
 namespace arrowport::server {
-
-namespace {
-
-std::string ViewSql(const std::string& name, const std::string& location) {
-  auto ends_with = [&](const char* suffix) {
-    const std::string s(suffix);
-    return location.size() >= s.size() &&
-           location.compare(location.size() - s.size(), s.size(), s) == 0;
-  };
-  std::string reader = "read_parquet";
-  if (ends_with(".csv") || ends_with(".csv.gz") || ends_with(".tsv")) reader = "read_csv";
-  if (ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson")) reader = "read_json";
-  return "CREATE OR REPLACE VIEW " + QuoteIdentifier(name) + " AS SELECT * FROM " + reader +
-         "(" + QuoteLiteral(location) + ")";
-}
-
-}  // namespace
 
 struct Server::Impl {
   ServerSetup setup;
@@ -154,7 +138,7 @@ struct Server::Impl {
     db_options.init_sql = config.duckdb_init_sql;
     for (const auto& extension : config.duckdb_extensions) {
       db_options.init_sql.insert(db_options.init_sql.begin(),
-                                 "LOAD " + QuoteIdentifier(extension));
+                                 storage::LoadExtensionSql(extension));
     }
     ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
     logger.Info("database opened",
@@ -173,7 +157,7 @@ struct Server::Impl {
     }
     ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
     for (const auto& [name, location] : config.views) {
-      auto st = conn->Execute(ViewSql(name, location));
+      auto st = storage::CreateFileView(conn.get(), name, location);
       if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
     }
     return arrow::Status::OK();
