@@ -176,3 +176,18 @@ def test_broken_config_on_hot_reload_is_logged_and_ignored(start_server, tmp_pat
     put(client, one, {"stream": "s"})
     assert rows_in(client, "second") == 1
     assert server.stop() == 0
+
+
+def test_configured_views_over_files(start_server, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pyarrow.csv as pcsv
+    pq.write_table(pa.table({"x": list(range(10))}), tmp_path / "part1.parquet")
+    pq.write_table(pa.table({"x": list(range(10, 15))}), tmp_path / "part2.parquet")
+    pcsv.write_csv(pa.table({"y": [1, 2, 3]}), tmp_path / "small.csv")
+    config = tmp_path / "views.yaml"
+    config.write_text(f'views: {{dataset: "{tmp_path}/part*.parquet", small: "{tmp_path}/small.csv"}}\n')
+    server = start_server("--config", str(config))
+    client = server.client()
+    assert get(client, {"sql": "SELECT count(*)::BIGINT AS n, sum(x)::BIGINT AS s FROM dataset"}).to_pylist() == [{"n": 15, "s": 105}]
+    assert get(client, {"sql": "SELECT sum(y)::BIGINT AS s FROM small"}).to_pylist() == [{"s": 6}]
