@@ -15,6 +15,7 @@ class DataSinkStream : public arrow::io::OutputStream {
   explicit DataSinkStream(httplib::DataSink* sink) : sink_(sink) {}
 
   arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (aborted_) return arrow::Status::IOError("the response was aborted");
     if (!sink_->write(static_cast<const char*>(data), static_cast<size_t>(nbytes))) {
       return arrow::Status::IOError("the peer closed the connection");
     }
@@ -25,6 +26,12 @@ class DataSinkStream : public arrow::io::OutputStream {
     closed_ = true;
     return arrow::Status::OK();
   }
+  /// After an error: nothing more reaches the client (no footer or end-of-stream marker
+  /// that would make a cut result look complete).
+  arrow::Status Abort() override {
+    aborted_ = closed_ = true;
+    return arrow::Status::OK();
+  }
   bool closed() const override { return closed_; }
   arrow::Result<int64_t> Tell() const override { return position_; }
 
@@ -32,6 +39,7 @@ class DataSinkStream : public arrow::io::OutputStream {
   httplib::DataSink* sink_;
   int64_t position_ = 0;
   bool closed_ = false;
+  bool aborted_ = false;
 };
 
 }  // namespace arrowport::http

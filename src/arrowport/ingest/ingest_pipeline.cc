@@ -44,10 +44,13 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   const auto commit = request.commit.value_or(route.commit);
   // Receive and decode (the caller's reader) and full validation run ahead of DuckDB on
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
-  source = MakePrefetchingReader(MakeValidatingReader(std::move(source), max_batch_bytes_),
-                                 kPrefetchDepth);
+  auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
+  source = MakePrefetchingReader(validating, kPrefetchDepth);
 
   auto st = Write(request, route, commit, source, on_commit, call, &result);
+  // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
+  // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...).
+  if (!st.ok() && !validating->error().ok()) st = validating->error();
   if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
     st = call.cancellation->reason();
   }

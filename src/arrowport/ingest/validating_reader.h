@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "arrow/record_batch.h"
 
@@ -13,7 +14,33 @@ namespace arrowport::ingest {
 /// offset is a crash or a read of server memory there). A batch that fails, or whose
 /// buffers exceed `max_batch_bytes`, ends the stream with Invalid / TooLarge naming the
 /// batch and the column. Not thread-safe (one consumer).
-std::shared_ptr<arrow::RecordBatchReader> MakeValidatingReader(
+///
+/// DuckDB's scan wraps a reader's error in its own message, which loses the status code
+/// and its typed detail; `error()` keeps the refusal as it was made, for the caller to
+/// report instead.
+class ValidatingReader : public arrow::RecordBatchReader {
+ public:
+  ValidatingReader(std::shared_ptr<arrow::RecordBatchReader> source, int64_t max_batch_bytes)
+      : source_(std::move(source)), max_batch_bytes_(max_batch_bytes) {}
+
+  std::shared_ptr<arrow::Schema> schema() const override { return source_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override;
+  arrow::Status Close() override { return source_->Close(); }
+
+  /// The first batch refused (OK if none). Read after the consumer is done.
+  arrow::Status error() const;
+
+ private:
+  arrow::Status Check(const arrow::RecordBatch& batch, int64_t index) const;
+
+  std::shared_ptr<arrow::RecordBatchReader> source_;
+  const int64_t max_batch_bytes_;
+  int64_t batches_ = 0;
+  mutable std::mutex mutex_;  // guards error_ (written by the reading thread)
+  arrow::Status error_;
+};
+
+std::shared_ptr<ValidatingReader> MakeValidatingReader(
     std::shared_ptr<arrow::RecordBatchReader> source, int64_t max_batch_bytes);
 
 }  // namespace arrowport::ingest

@@ -190,16 +190,25 @@ arrow::Result<int64_t> WriteTable(arrow::RecordBatchReader* reader,
 }  // namespace
 
 // Writes every batch of `reader` with `writer` (IPC, CSV or Parquet writer) and closes it.
+// On an error the sink is aborted first: the writer's destructor would otherwise finish
+// the file (Arrow end-of-stream marker, Parquet footer) and a cut result would look whole.
 template <typename Writer>
-arrow::Result<int64_t> DrainInto(arrow::RecordBatchReader* reader, Writer* writer) {
+arrow::Result<int64_t> DrainInto(arrow::RecordBatchReader* reader, Writer* writer,
+                                 const std::shared_ptr<arrow::io::OutputStream>& sink) {
   int64_t rows = 0;
-  for (;;) {
-    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-    if (!batch) break;
-    rows += batch->num_rows();
-    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+  auto st = [&]() -> arrow::Status {
+    for (;;) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+      if (!batch) break;
+      rows += batch->num_rows();
+      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+    }
+    return writer->Close();
+  }();
+  if (!st.ok()) {
+    (void)sink->Abort();
+    return st;
   }
-  ARROW_RETURN_NOT_OK(writer->Close());
   return rows;
 }
 
@@ -212,15 +221,15 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
       return WriteTable(reader, sink);
     case ResultFormat::kArrowStream: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, reader->schema()));
-      return DrainInto(reader, writer.get());
+      return DrainInto(reader, writer.get(), sink);
     }
     case ResultFormat::kArrowFile: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, reader->schema()));
-      return DrainInto(reader, writer.get());
+      return DrainInto(reader, writer.get(), sink);
     }
     case ResultFormat::kCsv: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::csv::MakeCSVWriter(sink, reader->schema()));
-      return DrainInto(reader, writer.get());
+      return DrainInto(reader, writer.get(), sink);
     }
     case ResultFormat::kParquet: {
       auto props = parquet::WriterProperties::Builder()
@@ -231,7 +240,7 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
                             parquet::arrow::FileWriter::Open(*reader->schema(),
                                                              arrow::default_memory_pool(),
                                                              sink, props, arrow_props));
-      return DrainInto(reader, writer.get());
+      return DrainInto(reader, writer.get(), sink);
     }
   }
   return arrow::Status::Invalid("unsupported format");

@@ -78,6 +78,10 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
     auto st = conn->Execute(sql);
     if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
   }
+  // The operator's settings (memory_limit, threads, temp directory, ...) are final once
+  // the database is open: SQL from clients must not raise limits for everyone (SET
+  // GLOBAL threads=3000) or starve every other request (SET GLOBAL memory_limit='1MB').
+  ARROW_RETURN_NOT_OK(conn->Execute("SET lock_configuration = true"));
   return database;
 }
 

@@ -4,6 +4,7 @@
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
+#include "arrow/util/byte_size.h"
 #include "arrow/c/bridge.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/storage/duckdb_error.h"
@@ -11,6 +12,9 @@
 namespace arrowport::storage {
 
 namespace {
+
+// Largest result batch glued from DuckDB's chunks (one chunk may still be larger).
+constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
 
 // Streams a DuckDB result as Arrow record batches of about `batch_rows` rows, gluing
 // DuckDB's small (2048-row) chunks together so network writers see sensible batches.
@@ -40,7 +44,10 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     if (done_) return arrow::Status::OK();
     std::vector<std::shared_ptr<arrow::RecordBatch>> pieces;
     int64_t rows = 0;
-    while (rows < batch_rows_) {
+    int64_t bytes = 0;
+    // A batch ends at batch_rows or kMaxBatchBytes, whichever comes first: wide rows
+    // (10 KB strings) would otherwise make 1 GB batches, held per stream until read.
+    while (rows < batch_rows_ && bytes < kMaxBatchBytes) {
       DataChunkHandle chunk(duckdb_fetch_chunk(*result_.ptr()));
       if (chunk.get() == nullptr) {
         done_ = true;
@@ -57,6 +64,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
           ConsumeErrorData(duckdb_data_chunk_to_arrow(options_.get(), chunk.get(), &array)));
       ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&array, schema_));
       rows += batch->num_rows();
+      bytes += arrow::util::TotalBufferSize(*batch);
       pieces.push_back(std::move(batch));
     }
     if (pieces.empty()) return arrow::Status::OK();

@@ -1,0 +1,123 @@
+"""Findings of an outside attack review: a client must not be able to change the server's
+settings for everyone, make the server hold gigabytes per result batch, make a failed
+download look complete, or make DuckDB materialise far more than it sent."""
+import io
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+import rawflight
+from test_flight_roundtrip import get, put
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def ticket(sql):
+    return flight.Ticket(json.dumps({"sql": sql}).encode())
+
+
+@pytest.mark.parametrize("statement", ["SET GLOBAL threads = 64", "SET memory_limit = '1MB'",
+                                       "SET GLOBAL max_temp_directory_size = '0B'",
+                                       "RESET GLOBAL memory_limit"])
+def test_clients_cannot_change_the_servers_settings(server, statement):
+    client = server.client()
+    before = get(client, {"sql": "SELECT current_setting('threads') AS t, "
+                                 "current_setting('memory_limit') AS m"}).to_pylist()
+    with pytest.raises(pa.ArrowException):
+        get(client, {"sql": statement})
+    r = requests.post(f"{server.http}/query", data=statement,
+                      headers={"Content-Type": "text/plain"}, timeout=30)
+    assert r.status_code == 400, r.text
+    after = get(client, {"sql": "SELECT current_setting('threads') AS t, "
+                                "current_setting('memory_limit') AS m"}).to_pylist()
+    assert after == before
+    put(client, pa.table({"x": pa.array(range(1000), pa.int64())}), {"stream": "still_works"})
+
+
+def test_wide_result_rows_come_in_bounded_batches(server):
+    client = server.client()
+    reader = client.do_get(ticket("SELECT i, repeat('x', 10000) AS s FROM range(100000) t(i)"))
+    rows = 0
+    largest = 0
+    for chunk in reader:
+        rows += chunk.data.num_rows
+        largest = max(largest, chunk.data.nbytes)
+    assert rows == 100000
+    assert largest < 64 << 20  # was one ~1 GB batch of 122,880 rows
+    assert peak_rss_mib(server.proc.pid) < 900
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet", "arrow-file"])
+def test_a_result_that_fails_midway_never_looks_complete(server, fmt):
+    sql = ("SELECT i, CASE WHEN i < 3000000 THEN i ELSE error('boom') END AS v "
+           "FROM range(5000000) t(i)")
+    body = b""
+    with requests.post(f"{server.http}/query?format={fmt}", data=sql, stream=True,
+                       headers={"Content-Type": "text/plain"}, timeout=60) as r:
+        assert r.status_code == 200
+        with pytest.raises(requests.exceptions.RequestException):
+            for part in r.iter_content(1 << 16):
+                body += part
+    with pytest.raises(Exception):
+        if fmt == "parquet":
+            pq.read_table(io.BytesIO(body))
+        elif fmt == "arrow-file":
+            ipc.open_file(pa.BufferReader(body)).read_all()
+        else:
+            ipc.open_stream(pa.BufferReader(body)).read_all()
+
+
+def string_view_amplifier(rows, value_bytes):
+    """`rows` string_view entries that all point at one `value_bytes`-long string."""
+    data = b"y" * value_bytes
+    views = bytearray()
+    for _ in range(rows):
+        views += value_bytes.to_bytes(4, "little") + data[:4] + (0).to_bytes(4, "little") \
+            + (0).to_bytes(4, "little")
+    array = pa.Array.from_buffers(pa.string_view(), rows,
+                                  [None, pa.py_buffer(bytes(views)), pa.py_buffer(data)])
+    array.validate(full=True)  # valid Arrow: every view is in bounds
+    return pa.record_batch({"s": array})
+
+
+def dictionary_amplifier(rows, value_bytes):
+    values = pa.array(["z" * value_bytes])
+    indices = pa.array([0] * rows, pa.int32())
+    return pa.record_batch({"d": pa.DictionaryArray.from_arrays(indices, values)})
+
+
+@pytest.mark.parametrize("make", [string_view_amplifier, dictionary_amplifier])
+@pytest.mark.parametrize("path", ["flight", "http"])
+def test_batches_that_expand_in_duckdb_are_bounded(start_server, tmp_path, make, path):
+    config = tmp_path / "small.yaml"
+    config.write_text("limits: {max_batch_bytes: 16777216}\n")  # 16 MiB
+    server = start_server("--config", str(config))
+    batch = make(2000, 1 << 20)  # ~1 MiB sent, ~2 GiB once every row has its own copy
+    if path == "flight":
+        with pytest.raises(pa.ArrowInvalid) as err:
+            put(server.client(), pa.Table.from_batches([batch]), {"stream": "amp"})
+        message = str(err.value)
+    else:
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, batch.schema) as w:
+            w.write_batch(batch)
+        r = requests.post(f"{server.http}/ingest/amp", data=sink.getvalue().to_pybytes(),
+                          headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+                          timeout=60)
+        assert r.status_code == 413, r.text
+        message = r.json()["error"]["message"]
+    assert "limits.max_batch_bytes" in message
+    assert peak_rss_mib(server.proc.pid) < 600
+    assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
