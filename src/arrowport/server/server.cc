@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -21,6 +22,8 @@
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/flight_service.h"
+#include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/flight/sql/session_store.h"
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
@@ -44,6 +47,17 @@ std::string ViewSql(const std::string& name, const std::string& location) {
          "(" + QuoteLiteral(location) + ")";
 }
 
+// Seconds a Flight SQL session, prepared statement or transaction may sit unused before
+// it is freed (a transaction rolls back): ARROWPORT_FLIGHT_SQL_IDLE_TIMEOUT_S, default 900.
+int64_t FlightSqlIdleTimeoutSeconds() {
+  const char* text = std::getenv("ARROWPORT_FLIGHT_SQL_IDLE_TIMEOUT_S");
+  if (text == nullptr) return 900;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || value < 1 || value > 86400 * 7) return 900;
+  return value;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -56,6 +70,9 @@ struct Server::Impl {
   std::unique_ptr<ingest::StreamRouter> router;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
+  // Flight SQL sessions: cookies, and the statements and transactions they hold open.
+  std::shared_ptr<flight::sql::SessionStore> sql_cookies;
+  std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
   std::unique_ptr<http::HttpGateway> http;
   std::mutex shutdown_mutex;  // guards shut_down
@@ -207,6 +224,10 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   deps.query_timeout_s = config.limits.query_timeout_s;
   auto* raw_impl = impl.get();
   deps.reload_config = [raw_impl] { return raw_impl->ReloadConfig(); };
+  impl->sql_cookies = flight::sql::SessionStore::Make();
+  impl->sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
+      impl->sql_cookies, std::chrono::seconds(FlightSqlIdleTimeoutSeconds()));
+  deps.sql_sessions = impl->sql_sessions.get();
   impl->flight = flight::MakeFlightService(std::move(deps));
 
   ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
@@ -219,6 +240,8 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     builder->AddChannelArgument("grpc.so_reuseport", 0);
     builder->SetMaxReceiveMessageSize(-1);
   };
+  // Flight SQL session cookies (ADBC, JDBC); calls that send none are not affected.
+  options.middleware.emplace_back("arrowport_flight_sql_session", impl->sql_cookies);
   auto st = impl->flight->Init(options);
   if (!st.ok()) {
     return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
@@ -334,6 +357,8 @@ arrow::Status Server::Shutdown() {
   }
   done_changed.notify_all();
   canceller.join();
+  // Open Flight SQL transactions roll back; prepared statements are freed.
+  if (impl_->sql_sessions) impl_->sql_sessions->Close();
   auto cp = impl_->database->Checkpoint();
   if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
   impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});

@@ -1,0 +1,238 @@
+"""Flight SQL on the Flight port, driven by real clients: ADBC Python (adbc_driver_flightsql
+dbapi) and, for bytes no client sends, pyarrow.flight with hand-encoded commands."""
+import threading
+
+import adbc_driver_flightsql
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+import flightsql_wire as wire
+
+
+def connect(server, autocommit=True, cookies=False):
+    kwargs = {}
+    if cookies:
+        kwargs["db_kwargs"] = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value:
+                               "true"}
+    return flight_sql.connect(server.uri, autocommit=autocommit, **kwargs)
+
+
+def scalar(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()[0]
+
+
+def test_queries_prepared_statements_and_executemany(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR, score DOUBLE)")
+        cur.execute("INSERT INTO people VALUES (1, 'ada', 1.5), (2, 'bob', 2.5)")
+        cur.executemany("INSERT INTO people VALUES (?, ?, ?)",
+                        [(3, "cy", 3.5), (4, "di", None), (5, "ed", 5.5)])
+        cur.execute("SELECT id, name, score FROM people ORDER BY id")
+        table = cur.fetch_arrow_table()
+        assert table.column("id").to_pylist() == [1, 2, 3, 4, 5]
+        assert table.schema.field("name").type == pa.string()
+        assert table.schema.field("score").type == pa.float64()
+        cur.execute("SELECT name FROM people WHERE id = ? OR name = ?", (2, "ed"))
+        assert sorted(r[0] for r in cur.fetchall()) == ["bob", "ed"]
+        # The same statement again with other parameters (ADBC re-binds the prepared one).
+        cur.execute("SELECT name FROM people WHERE id = ? OR name = ?", (1, "zz"))
+        assert cur.fetchall() == [("ada",)]
+
+
+def test_dml_down_the_query_path_runs_exactly_once(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE once (x INTEGER)")
+        cur.execute("INSERT INTO once VALUES (1)")
+        cur.execute("INSERT INTO once SELECT 2")
+        assert scalar(conn, "SELECT count(*) FROM once") == 2
+
+
+def test_get_flight_info_returns_the_schema_without_running_the_query(server):
+    client = server.client()
+    # error() fails only when a row is produced: planning succeeds, running fails.
+    descriptor = flight.FlightDescriptor.for_command(
+        wire.statement_query("SELECT error('ran too early') AS boom, 42::BIGINT AS answer"))
+    info = client.get_flight_info(descriptor)
+    assert info.schema.names == ["boom", "answer"]
+    assert info.schema.field("answer").type == pa.int64()
+    with pytest.raises(pa.ArrowException, match="ran too early"):
+        client.do_get(info.endpoints[0].ticket).read_all()
+    ok = client.get_flight_info(flight.FlightDescriptor.for_command(
+        wire.statement_query("SELECT 42::BIGINT AS answer")))
+    assert client.do_get(ok.endpoints[0].ticket).read_all().column(0).to_pylist() == [42]
+
+
+def test_syntax_error_is_invalid_argument_with_the_servers_message(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.ProgrammingError) as error:
+            cur.execute("SELEC 1")
+        assert "syntax error" in str(error.value)
+        assert "INVALID_ARGUMENT" in str(error.value)
+        with pytest.raises(adbc_driver_manager.Error, match="does not exist"):
+            cur.execute("SELECT * FROM no_such_table")
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+
+
+def test_info_and_catalog_metadata(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, amount DECIMAL(10,2), "
+                    "placed TIMESTAMP)")
+        cur.execute("CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100")
+        info = conn.adbc_get_info()
+        assert info["vendor_name"] == "Arrowport"
+        assert info["vendor_version"]
+        objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
+        catalog = next(c for c in objects if c["catalog_name"] == "e2e")
+        main = next(s for s in catalog["catalog_db_schemas"] if s["db_schema_name"] == "main")
+        tables = {t["table_name"]: t for t in main["db_schema_tables"]}
+        assert tables["orders"]["table_type"] == "TABLE"
+        assert tables["big_orders"]["table_type"] == "VIEW"
+        assert [c["column_name"] for c in tables["orders"]["table_columns"]] == [
+            "id", "amount", "placed"]
+        filtered = conn.adbc_get_objects(depth="tables", table_name_filter="ord%",
+                                         table_types_filter=["TABLE"]).read_all().to_pylist()
+        names = [t["table_name"] for c in filtered for s in c["catalog_db_schemas"] or []
+                 for t in s["db_schema_tables"] or []]
+        assert names == ["orders"]
+        schema = conn.adbc_get_table_schema("orders")
+        assert schema.names == ["id", "amount", "placed"]
+        assert schema.field("amount").type == pa.decimal128(10, 2)
+        assert set(conn.adbc_get_table_types()) >= {"TABLE", "VIEW"}
+
+
+def test_adbc_ingest_every_mode(server):
+    data = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "tag": ["a", "b", "c"]})
+    with connect(server) as conn, conn.cursor() as cur:
+        assert cur.adbc_ingest("landed", data, mode="create") == 3
+        with pytest.raises(adbc_driver_manager.Error, match="already exists"):
+            cur.adbc_ingest("landed", data, mode="create")
+        assert cur.adbc_ingest("landed", data, mode="append") == 3
+        assert scalar(conn, "SELECT count(*) FROM landed") == 6
+        assert cur.adbc_ingest("landed", data.slice(0, 1), mode="replace") == 1
+        assert scalar(conn, "SELECT count(*) FROM landed") == 1
+        with pytest.raises(adbc_driver_manager.Error, match="does not exist"):
+            cur.adbc_ingest("missing", data, mode="append")
+        assert cur.adbc_ingest("landed2", data, mode="create_append") == 3
+        assert cur.adbc_ingest("landed2", data, mode="create_append") == 3
+        assert scalar(conn, "SELECT count(*) FROM landed2") == 6
+        # Same schema policy as DoPut: a type conflict is refused, nothing lands.
+        bad = pa.table({"id": ["not a number"], "tag": ["x"]})
+        with pytest.raises(adbc_driver_manager.Error):
+            cur.adbc_ingest("landed2", bad, mode="append")
+        assert scalar(conn, "SELECT count(*) FROM landed2") == 6
+
+
+def test_transactions_commit_and_rollback(server):
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (x INTEGER)")
+    with connect(server, autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO ledger VALUES (1)")
+        conn.commit()
+        cur.execute("INSERT INTO ledger VALUES (2)")
+        cur.executemany("INSERT INTO ledger VALUES (?)", [(3,), (4,)])
+        assert scalar(conn, "SELECT count(*) FROM ledger") == 4  # own uncommitted rows
+        with connect(server) as other:
+            assert scalar(other, "SELECT count(*) FROM ledger") == 1  # isolation
+        conn.rollback()
+        assert scalar(conn, "SELECT count(*) FROM ledger") == 1
+        cur.execute("INSERT INTO ledger VALUES (5)")
+        # Closing without commit: CloseSession (or the session's end) rolls back.
+    with connect(server) as check:
+        assert scalar(check, "SELECT sum(x) FROM ledger") == 1
+
+
+def test_failed_statement_inside_a_transaction(server):
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    with connect(server, autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(adbc_driver_manager.Error):
+            cur.execute("INSERT INTO t VALUES (1)")  # duplicate key aborts the transaction
+        with pytest.raises(adbc_driver_manager.Error, match="aborted"):
+            conn.commit()  # reported aborted and rolled back, never a silent loss
+    with connect(server) as check:
+        assert scalar(check, "SELECT count(*) FROM t") == 0
+
+
+def test_sessions_with_cookies_free_their_state_on_close(server):
+    with connect(server, autocommit=False, cookies=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE s (x INTEGER)")
+        cur.execute("INSERT INTO s VALUES (1)")
+        conn.commit()
+        cur.execute("INSERT INTO s VALUES (2)")
+    with connect(server, cookies=True) as check:
+        assert scalar(check, "SELECT count(*) FROM s") == 1
+
+
+def test_idle_transaction_rolls_back_after_the_timeout(start_server):
+    import os
+    import time
+    env = dict(os.environ, ARROWPORT_FLIGHT_SQL_IDLE_TIMEOUT_S="1")
+    server = start_server(env=env)
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE idle (x INTEGER)")
+    conn = connect(server, autocommit=False)
+    cur = conn.cursor()
+    cur.execute("INSERT INTO idle VALUES (1)")
+    time.sleep(3)
+    with pytest.raises(adbc_driver_manager.Error, match="unknown transaction"):
+        conn.commit()
+    with connect(server) as check:
+        assert scalar(check, "SELECT count(*) FROM idle") == 0
+    try:
+        conn.close()
+    except adbc_driver_manager.Error:
+        pass
+
+
+def test_bad_input_is_refused_and_the_server_keeps_serving(server):
+    client = server.client()
+    with pytest.raises(pa.ArrowException, match="unknown Flight SQL message type"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(
+            wire.any_message("CommandThatDoesNotExist", b"")))
+    with pytest.raises(pa.ArrowException):  # right type URL, truncated protobuf
+        client.get_flight_info(flight.FlightDescriptor.for_command(
+            wire.any_message("CommandStatementQuery", b"\x0a\x7fSELECT")))
+    with pytest.raises(pa.ArrowException, match="unknown prepared statement"):
+        client.do_get(flight.Ticket(wire.prepared_statement_query(b"no-such-handle"))).read_all()
+    with pytest.raises(pa.ArrowException, match="unknown prepared statement"):
+        list(client.do_action(flight.Action(
+            "ClosePreparedStatement", wire.close_prepared_statement(b"no-such-handle"))))
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE p (a INTEGER, b VARCHAR)")
+        with pytest.raises(adbc_driver_manager.Error, match="parameter"):
+            cur.executemany("INSERT INTO p VALUES (?, ?)", [(1,), (2,)])
+        with pytest.raises(adbc_driver_manager.Error):
+            # The first row fits, the second cannot become an INTEGER: all or nothing.
+            cur.executemany("INSERT INTO p VALUES (?, ?)", [("1", "ok"), ("not an int", "x")])
+        assert scalar(conn, "SELECT count(*) FROM p") == 0  # nothing committed
+    # Our own descriptors and tickets are untouched.
+    assert client.do_get(flight.Ticket(b"SELECT 7 AS seven")).read_all().column(0)[0].as_py() == 7
+
+
+def test_concurrent_adbc_clients(server):
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE c (worker INTEGER, i INTEGER)")
+    errors = []
+
+    def work(worker):
+        try:
+            with connect(server) as conn, conn.cursor() as cur:
+                cur.executemany("INSERT INTO c VALUES (?, ?)", [(worker, i) for i in range(20)])
+                cur.execute("SELECT count(*) FROM c WHERE worker = ?", (worker,))
+                assert cur.fetchone()[0] == 20
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
