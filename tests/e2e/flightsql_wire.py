@@ -20,3 +20,8 @@ def prepared_statement_query(handle: bytes) -> bytes:
 
 def close_prepared_statement(handle: bytes) -> bytes:
     return any_message("ActionClosePreparedStatementRequest", _field(1, handle))
+
+
+def cancel_flight_info_request(info_bytes: bytes) -> bytes:
+    """CancelFlightInfoRequest {FlightInfo info = 1}."""
+    return _field(1, info_bytes)

@@ -236,3 +236,54 @@ def test_concurrent_adbc_clients(server):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_cancel_flight_info_interrupts_a_running_query(server):
+    import subprocess
+    import sys
+    import time
+    client = server.client()
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        wire.statement_query("SELECT count(*) FROM range(1000000000000) a")))
+    # The DoGet runs in a process of its own: pyarrow turns a cancelled call into a
+    # KeyboardInterrupt of the process that reads it.
+    fetch = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, pyarrow.flight as f\n"
+         "c = f.connect(sys.argv[1])\n"
+         "try:\n"
+         "    c.do_get(f.Ticket(bytes.fromhex(sys.argv[2]))).read_all()\n"
+         "    print('finished')\n"
+         "except BaseException as e:\n"
+         "    print('error:', e)\n",
+         server.uri, info.endpoints[0].ticket.ticket.hex()],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.5)
+    results = list(client.do_action(flight.Action(
+        "CancelFlightInfo", wire.cancel_flight_info_request(info.serialize()))))
+    output, _ = fetch.communicate(timeout=60)
+    assert "finished" not in output
+    assert results and results[0].body.to_pybytes() == b"\x08\x01"  # CANCEL_STATUS_CANCELLED
+    assert output.startswith("error:")  # the stream ended with CANCELLED, early
+    # The server keeps serving.
+    assert client.do_get(flight.Ticket(b"SELECT 1 AS one")).read_all().num_rows == 1
+
+
+def test_transaction_id_from_another_session_is_refused(server):
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE owned (x INTEGER)")
+    owner = connect(server, autocommit=False, cookies=True)
+    intruder = connect(server, autocommit=False, cookies=True)
+    try:
+        with owner.cursor() as cur:
+            cur.execute("INSERT INTO owned VALUES (1)")
+        # Both sessions are alive; each has its own transaction and only sees its own.
+        with intruder.cursor() as cur:
+            cur.execute("SELECT count(*) FROM owned")
+            assert cur.fetchone() == (0,)
+        owner.commit()
+    finally:
+        owner.close()
+        intruder.close()
+    with connect(server) as check:
+        assert scalar(check, "SELECT count(*) FROM owned") == 1

@@ -107,8 +107,9 @@ class ScopedReader : public arrow::RecordBatchReader {
 // A Flight SQL DoGet result that keeps its call's scope alive until the stream is done.
 class ScopedDataStream : public fl::FlightDataStream {
  public:
-  ScopedDataStream(std::unique_ptr<fl::FlightDataStream> inner, CallScope scope)
-      : scope_(std::move(scope)), inner_(std::move(inner)) {}
+  ScopedDataStream(std::unique_ptr<fl::FlightDataStream> inner, CallScope scope,
+                   std::shared_ptr<void> running)
+      : scope_(std::move(scope)), running_(std::move(running)), inner_(std::move(inner)) {}
   std::shared_ptr<arrow::Schema> schema() override { return inner_->schema(); }
   arrow::Result<fl::FlightPayload> GetSchemaPayload() override {
     return inner_->GetSchemaPayload();
@@ -122,6 +123,7 @@ class ScopedDataStream : public fl::FlightDataStream {
 
  private:
   CallScope scope_;  // destroyed after inner_: the query stops before it is unwatched
+  std::shared_ptr<void> running_;  // registered for CancelFlightInfo while streaming
   std::unique_ptr<fl::FlightDataStream> inner_;
 };
 
@@ -199,8 +201,11 @@ class FlightService : public fl::FlightServerBase {
       return SqlCall("do_get", context, /*query=*/true, [&](CallScope& scope) {
         std::unique_ptr<fl::FlightDataStream> inner;
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(ticket.ticket));
+        // Cancellable from before the query starts: an aggregate can run long first.
+        auto running = deps_.sql_sessions->TrackRunning(ticket.ticket, scope.context.cancellation);
         ARROW_RETURN_NOT_OK(sql_->DoGet(context, ticket, &inner));
-        *stream = std::make_unique<ScopedDataStream>(std::move(inner), std::move(scope));
+        *stream = std::make_unique<ScopedDataStream>(std::move(inner), std::move(scope),
+                                                     std::move(running));
         return arrow::Status::OK();
       });
     }

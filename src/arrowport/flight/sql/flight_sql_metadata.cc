@@ -69,6 +69,15 @@ arrow::Result<Stream> EmptyKeys(const std::shared_ptr<arrow::Schema>& schema) {
 
 }  // namespace
 
+arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSqlInfo(
+    const fl::ServerCallContext& context, const fsql::GetSqlInfo& command,
+    const fl::FlightDescriptor& descriptor) {
+  // Every new ADBC connection reads SqlInfo first: a client that keeps cookies gets its
+  // session here, once per connection, rather than one per statement it prepares.
+  (void)SessionOf(context, /*create=*/true);
+  return FlightSqlServerBase::GetFlightInfoSqlInfo(context, command, descriptor);
+}
+
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoCatalogs(
     const fl::ServerCallContext&, const fl::FlightDescriptor& descriptor) {
   return InfoWithTicket(*fsql::SqlSchema::GetCatalogsSchema(), descriptor, descriptor.cmd);

@@ -113,7 +113,7 @@ FlightSqlService::CreatePreparedStatement(
     std::lock_guard<std::mutex> lock(txn->mutex);
     ARROW_ASSIGN_OR_RAISE(entry->statement, storage::PreparedStatement::Make(conn, request.query));
   }
-  entry->session = SessionOf(context, /*create=*/true);
+  entry->session = SessionOf(context, /*create=*/false);
   fsql::ActionCreatePreparedStatementResult result;
   result.dataset_schema = entry->statement->dataset_schema();
   result.parameter_schema = entry->statement->parameter_schema();

@@ -90,6 +90,9 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Status EndTransaction(
       const arrow::flight::ServerCallContext& context,
       const arrow::flight::sql::ActionEndTransactionRequest& request) override;
+  arrow::Result<arrow::flight::CancelFlightInfoResult> CancelFlightInfo(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::CancelFlightInfoRequest& request) override;
   arrow::Result<arrow::flight::CloseSessionResult> CloseSession(
       const arrow::flight::ServerCallContext& context,
       const arrow::flight::CloseSessionRequest& request) override;
@@ -101,6 +104,10 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
       arrow::flight::FlightMessageReader* reader) override;
 
   // Catalog metadata (flight_sql_metadata.cc).
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoSqlInfo(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetSqlInfo& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoCatalogs(
       const arrow::flight::ServerCallContext& context,
       const arrow::flight::FlightDescriptor& descriptor) override;

@@ -49,6 +49,22 @@ arrow::Status FlightSqlService::EndTransaction(
   return arrow::Status::OK();
 }
 
+arrow::Result<fl::CancelFlightInfoResult> FlightSqlService::CancelFlightInfo(
+    const fl::ServerCallContext& context, const fl::CancelFlightInfoRequest& request) {
+  fl::CancelFlightInfoResult result;
+  result.status = fl::CancelStatus::kNotCancellable;
+  if (request.info == nullptr) return result;
+  int cancelled = 0;
+  for (const auto& endpoint : request.info->endpoints()) {
+    cancelled += deps_.registry->CancelRunning(
+        endpoint.ticket.ticket,
+        arrow::Status::Cancelled("the query was cancelled by the client (CancelFlightInfo)"));
+  }
+  // Nothing running: it finished (or never started); results not yet fetched stay valid.
+  if (cancelled > 0) result.status = fl::CancelStatus::kCancelled;
+  return result;
+}
+
 arrow::Result<fl::CloseSessionResult> FlightSqlService::CloseSession(
     const fl::ServerCallContext& context, const fl::CloseSessionRequest& request) {
   // ADBC sends only this when a connection closes: its transaction rolls back and its

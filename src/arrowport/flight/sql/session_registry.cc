@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "arrow/table.h"
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/prepared_statement.h"
@@ -145,6 +146,33 @@ arrow::Result<std::shared_ptr<arrow::Table>> SessionRegistry::TakeResult(const s
   auto table = std::move(it->second.entry);
   results_.erase(it);
   return table;
+}
+
+std::shared_ptr<void> SessionRegistry::TrackRunning(
+    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    id = next_running_++;
+    running_[id] = {ticket, std::move(cancellation)};
+  }
+  // The token's deleter unregisters the call; the registry outlives every call.
+  return std::shared_ptr<void>(nullptr, [this, id](void*) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_.erase(id);
+  });
+}
+
+int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason) {
+  std::vector<std::shared_ptr<CallCancellation>> matches;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, call] : running_) {
+      if (call.first == ticket) matches.push_back(call.second);
+    }
+  }
+  for (auto& cancellation : matches) cancellation->Cancel(reason);
+  return static_cast<int>(matches.size());
 }
 
 void SessionRegistry::CloseSession(const std::string& session) {

@@ -12,6 +12,10 @@
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
 
+namespace arrowport {
+class CallCancellation;
+}
+
 namespace arrowport::storage {
 class Connection;
 class PreparedStatement;
@@ -78,6 +82,13 @@ class SessionRegistry {
   std::string AddResult(std::shared_ptr<arrow::Table> table);
   arrow::Result<std::shared_ptr<arrow::Table>> TakeResult(const std::string& id);
 
+  /// \brief Records that a DoGet of `ticket` runs under `cancellation` until the returned
+  /// token is destroyed, so CancelFlightInfo of a FlightInfo carrying that ticket can stop it.
+  std::shared_ptr<void> TrackRunning(const std::string& ticket,
+                                     std::shared_ptr<CallCancellation> cancellation);
+  /// Cancels every running DoGet of `ticket`; returns how many there were.
+  int CancelRunning(const std::string& ticket, const arrow::Status& reason);
+
   /// Frees everything `session` owns (its transactions roll back) and forgets its cookie.
   void CloseSession(const std::string& session);
   /// Frees everything (server shutdown): open transactions roll back.
@@ -103,6 +114,8 @@ class SessionRegistry {
   std::map<std::string, Held<TransactionEntry>> transactions_;
   std::map<std::string, Held<arrow::Table>> results_;
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
+  uint64_t next_running_ = 0;
+  std::map<uint64_t, std::pair<std::string, std::shared_ptr<CallCancellation>>> running_;
   bool stopping_ = false;
   std::condition_variable stop_changed_;
   std::thread sweeper_;
