@@ -287,3 +287,47 @@ def test_transaction_id_from_another_session_is_refused(server):
         intruder.close()
     with connect(server) as check:
         assert scalar(check, "SELECT count(*) FROM owned") == 1
+
+
+class _CookieJar(flight.ClientMiddlewareFactory):
+    """Keeps the session cookie the server sets, like ADBC's cookie middleware."""
+
+    def __init__(self):
+        self.cookie = None
+
+    def start_call(self, info):
+        jar = self
+
+        class Middleware(flight.ClientMiddleware):
+            def sending_headers(self):
+                return {"cookie": jar.cookie} if jar.cookie else {}
+
+            def received_headers(self, headers):
+                for value in headers.get("set-cookie", []):
+                    jar.cookie = value.split(";")[0]
+
+        return Middleware()
+
+
+def test_forged_transaction_id_from_another_session_is_refused(server):
+    jars = [_CookieJar(), _CookieJar()]
+    owner, intruder = [flight.connect(server.uri, middleware=[jar]) for jar in jars]
+    for client in (owner, intruder):  # reading SqlInfo starts a session, as for ADBC
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0)))
+        client.do_get(info.endpoints[0].ticket).read_all()
+    assert jars[0].cookie and jars[1].cookie and jars[0].cookie != jars[1].cookie
+    [begun] = list(owner.do_action(flight.Action("BeginTransaction", wire.begin_transaction())))
+    txn = wire.unpack_any_field1(begun.body.to_pybytes())
+    query = flight.FlightDescriptor.for_command(wire.statement_query_in("SELECT 1 AS x", txn))
+    with pytest.raises(pa.ArrowException, match="another session"):
+        intruder.get_flight_info(query)
+    info = owner.get_flight_info(query)
+    assert owner.do_get(info.endpoints[0].ticket).read_all().num_rows == 1
+
+
+def test_plain_flight_calls_get_no_session_cookie(server):
+    jar = _CookieJar()
+    client = flight.connect(server.uri, middleware=[jar])
+    client.do_get(flight.Ticket(b"SELECT 1 AS one")).read_all()
+    list(client.do_action(flight.Action("health", b"")))
+    assert jar.cookie is None  # sessions are made for Flight SQL clients only, on demand

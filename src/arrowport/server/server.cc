@@ -241,7 +241,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     builder->SetMaxReceiveMessageSize(-1);
   };
   // Flight SQL session cookies (ADBC, JDBC); calls that send none are not affected.
-  options.middleware.emplace_back("arrowport_flight_sql_session", impl->sql_cookies);
+  // Registered under the middleware's own name: Flight SQL code looks it up by that key.
+  options.middleware.emplace_back(arrow::flight::sql::ServerSessionMiddleware::kMiddlewareName,
+                                  impl->sql_cookies);
   auto st = impl->flight->Init(options);
   if (!st.ok()) {
     return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",

@@ -17,7 +17,7 @@ void FlightSqlService::RegisterSqlInfos() {
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_SUBSTRAIT, false);
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_TRANSACTION,
                   static_cast<int32_t>(Info::SQL_SUPPORTED_TRANSACTION_TRANSACTION));
-  RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_CANCEL, false);
+  RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_CANCEL, true);
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_BULK_INGESTION, true);
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_INGEST_TRANSACTIONS_SUPPORTED, false);
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT, int32_t{0});
