@@ -331,3 +331,18 @@ def test_plain_flight_calls_get_no_session_cookie(server):
     client.do_get(flight.Ticket(b"SELECT 1 AS one")).read_all()
     list(client.do_action(flight.Action("health", b"")))
     assert jar.cookie is None  # sessions are made for Flight SQL clients only, on demand
+
+
+def test_xdbc_type_info_and_sql_info_over_raw_flight_sql(server):
+    client = server.client()
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        wire.any_message("CommandGetXdbcTypeInfo")))
+    types = client.do_get(info.endpoints[0].ticket).read_all()
+    assert types.schema.names[:2] == ["type_name", "data_type"]
+    names = types.column("type_name").to_pylist()
+    assert {"BIGINT", "VARCHAR", "TIMESTAMP", "DECIMAL"} <= set(names)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0, 3, 8)))
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    assert table.column("info_name").to_pylist() == [0, 3, 8]
+    values = table.column("value").to_pylist()
+    assert values[0] == "Arrowport" and values[1] is False and values[2] == 1
