@@ -346,3 +346,40 @@ def test_xdbc_type_info_and_sql_info_over_raw_flight_sql(server):
     assert table.column("info_name").to_pylist() == [0, 3, 8]
     values = table.column("value").to_pylist()
     assert values[0] == "Arrowport" and values[1] is False and values[2] == 1
+
+
+def test_open_transaction_rolls_back_at_shutdown(start_server, tmp_path):
+    db = tmp_path / "shutdown.duckdb"
+    server = start_server(db=db)
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE kept (x INTEGER)")
+        cur.execute("INSERT INTO kept VALUES (1)")
+    conn = connect(server, autocommit=False)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO kept VALUES (2)")
+    assert server.stop() == 0  # clean exit with a transaction open
+    restarted = start_server(db=db)
+    with connect(restarted) as check:
+        assert scalar(check, "SELECT sum(x) FROM kept") == 1
+    try:
+        conn.close()
+    except adbc_driver_manager.Error:
+        pass
+
+
+def test_client_that_leaves_mid_result_does_not_hurt_the_server(server):
+    import subprocess
+    import sys
+    # A reader that takes one batch of a large result and exits without finishing.
+    script = (
+        "import sys, adbc_driver_flightsql.dbapi as f\n"
+        "c = f.connect(sys.argv[1], autocommit=True)\n"
+        "cur = c.cursor()\n"
+        "cur.execute('SELECT range AS i, range::VARCHAR AS s FROM range(50000000)')\n"
+        "r = cur.fetch_record_batch()\n"
+        "r.read_next_batch()\n"
+        "import os; os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", script, server.uri], check=True, timeout=120)
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT 40 + 2") == 42
+    assert server.proc.poll() is None

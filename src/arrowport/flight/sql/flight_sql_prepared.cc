@@ -101,16 +101,15 @@ arrow::Result<fsql::ActionCreatePreparedStatementResult>
 FlightSqlService::CreatePreparedStatement(
     const fl::ServerCallContext& context,
     const fsql::ActionCreatePreparedStatementRequest& request) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, request.transaction_id, nullptr));
+  // Outside a transaction the statement owns its connection, so its results stream
+  // while other statements run; inside one it runs on the transaction's connection.
+  std::shared_ptr<TransactionEntry> txn;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, request.transaction_id, &txn));
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = request.transaction_id;
-  if (request.transaction_id.empty()) {
-    // The statement owns its connection: its results stream while other statements run.
-    ARROW_ASSIGN_OR_RAISE(entry->statement, storage::PreparedStatement::Make(conn, request.query));
-  } else {
-    ARROW_ASSIGN_OR_RAISE(auto txn, deps_.registry->FindTransaction(request.transaction_id,
-                                                                    SessionOf(context, false)));
-    std::lock_guard<std::mutex> lock(txn->mutex);
+  {
+    std::unique_lock<std::mutex> txn_lock;
+    if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
     ARROW_ASSIGN_OR_RAISE(entry->statement, storage::PreparedStatement::Make(conn, request.query));
   }
   entry->session = SessionOf(context, /*create=*/false);

@@ -25,7 +25,7 @@ struct FlightSqlDeps {
   ingest::IngestPipeline* ingest = nullptr;
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
-  SessionRegistry* registry = nullptr;  ///< statements, transactions, one-shot results
+  SessionRegistry* registry = nullptr;  ///< statements, transactions, running DoGets
   int64_t batch_rows = 122880;
 };
 
@@ -177,8 +177,9 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Result<std::shared_ptr<storage::Connection>> ConnectionFor(
       const arrow::flight::ServerCallContext& context, const std::string& transaction_id,
       std::shared_ptr<TransactionEntry>* transaction);
-  /// Runs a statement that returns no rows now, once, and returns a FlightInfo whose
-  /// ticket hands DuckDB's (small) answer out at DoGet without running it again.
+  /// Runs a statement that returns no rows (DDL/DML down the query path) now, once per
+  /// bound parameter row, and returns a FlightInfo without endpoints: nothing to fetch,
+  /// nothing that could run it again at DoGet.
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> RunNow(
       const std::shared_ptr<StatementEntry>& entry,
       const arrow::flight::FlightDescriptor& descriptor);

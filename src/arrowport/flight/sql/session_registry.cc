@@ -130,24 +130,6 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransactio
   return entry;
 }
 
-std::string SessionRegistry::AddResult(std::shared_ptr<arrow::Table> table) {
-  const std::string id = RandomId();
-  std::lock_guard<std::mutex> lock(mutex_);
-  results_[id] = {std::move(table), Clock::now()};
-  return id;
-}
-
-arrow::Result<std::shared_ptr<arrow::Table>> SessionRegistry::TakeResult(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = results_.find(id);
-  if (it == results_.end()) {
-    return arrow::Status::KeyError("this statement's result was already read or expired");
-  }
-  auto table = std::move(it->second.entry);
-  results_.erase(it);
-  return table;
-}
-
 std::shared_ptr<void> SessionRegistry::TrackRunning(
     const std::string& ticket, std::shared_ptr<CallCancellation> cancellation) {
   uint64_t id;
@@ -208,7 +190,6 @@ void SessionRegistry::Close() {
     std::lock_guard<std::mutex> lock(mutex_);
     statements.swap(statements_);
     transactions.swap(transactions_);
-    results_.clear();
     sessions_.clear();
   }
   statements.clear();
@@ -261,9 +242,6 @@ void SessionRegistry::Sweep() {
       if (it->second.last_used >= cutoff) { ++it; continue; }
       transactions.push_back(std::move(it->second.entry));
       it = transactions_.erase(it);
-    }
-    for (auto it = results_.begin(); it != results_.end();) {
-      it = it->second.last_used < cutoff ? results_.erase(it) : std::next(it);
     }
   }
   statements.clear();

@@ -48,9 +48,8 @@ struct TransactionEntry {
   std::mutex mutex;  ///< serialises statements on the connection
 };
 
-/// \brief What Flight SQL clients hold open on the server: prepared statements,
-/// transactions, and results of DDL/DML sent down the query path (run once, at
-/// GetFlightInfo, and handed out once at DoGet). Each belongs to the session that made it
+/// \brief What Flight SQL clients hold open on the server: prepared statements and
+/// transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each belongs to the session that made it
 /// and is freed when that session closes (CloseSession), when it sits unused longer than
 /// the idle timeout (an open transaction is then rolled back), or at Close().
 ///
@@ -77,10 +76,6 @@ class SessionRegistry {
   /// Removes the transaction (the caller commits or rolls it back).
   arrow::Result<std::shared_ptr<TransactionEntry>> TakeTransaction(const std::string& id,
                                                                    const std::string& session);
-
-  /// Keeps a small, already computed result for one DoGet; returns its id.
-  std::string AddResult(std::shared_ptr<arrow::Table> table);
-  arrow::Result<std::shared_ptr<arrow::Table>> TakeResult(const std::string& id);
 
   /// \brief Records that a DoGet of `ticket` runs under `cancellation` until the returned
   /// token is destroyed, so CancelFlightInfo of a FlightInfo carrying that ticket can stop it.
@@ -112,7 +107,6 @@ class SessionRegistry {
   std::mutex mutex_;  // guards everything below
   std::map<std::string, Held<StatementEntry>> statements_;
   std::map<std::string, Held<TransactionEntry>> transactions_;
-  std::map<std::string, Held<arrow::Table>> results_;
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
   uint64_t next_running_ = 0;
   std::map<uint64_t, std::pair<std::string, std::shared_ptr<CallCancellation>>> running_;
