@@ -17,6 +17,7 @@
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -244,6 +245,15 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
   ARROW_ASSIGN_OR_RAISE(double flight_put, put_seconds(client.get()));
   ARROW_ASSIGN_OR_RAISE(double flight_get, get_seconds(client.get()));
+  // Flight SQL, the protocol of ADBC/JDBC/Polars: a statement fetch and a bulk ingest.
+  ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(double sql_get, BestSeconds(options.repeat, rows, [&]() {
+                          return flight_sql->Fetch("SELECT * FROM bench");
+                        }));
+  ARROW_ASSIGN_OR_RAISE(double sql_put, BestSeconds(options.repeat, rows, [&]() {
+                          return flight_sql->IngestReplace(
+                              "bench", std::make_shared<arrow::TableBatchReader>(table));
+                        }));
   ARROW_ASSIGN_OR_RAISE(double http_put, put_seconds(http.get()));
   ARROW_ASSIGN_OR_RAISE(double http_get, get_seconds(http.get()));
   double seed_json = -1;
@@ -264,6 +274,10 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
   results.push_back({"ceiling: plain Flight DoPut, discarded", transfer_put});
   results.push_back({"Flight DoPut -> DuckDB (end to end)", flight_put, duckdb_ceiling / flight_put});
   results.push_back({"Flight DoGet <- DuckDB (end to end)", flight_get, read_ceiling / flight_get});
+  results.push_back({"Flight SQL ingest -> DuckDB (ratio: vs Flight DoPut)", sql_put,
+                     flight_put / sql_put});
+  results.push_back({"Flight SQL statement fetch <- DuckDB (ratio: vs Flight DoGet)", sql_get,
+                     flight_get / sql_get});
   results.push_back({"HTTP POST /ingest -> DuckDB (end to end)", http_put, duckdb_ceiling / http_put});
   results.push_back({"HTTP GET /tables (Arrow) <- DuckDB (end to end)", http_get,
                      export_ceiling / http_get});
@@ -335,6 +349,11 @@ arrow::Status BenchLatency(const std::string& db_path) {
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
   ARROW_ASSIGN_OR_RAISE(auto flight_rt, latency(put(one.get())));
   ARROW_ASSIGN_OR_RAISE(auto http_rt, latency(put(http.get())));
+  // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
+  ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
+  ARROW_RETURN_NOT_OK(flight_sql->Prepare("SELECT * FROM rt LIMIT 1000"));
+  ARROW_ASSIGN_OR_RAISE(auto prepared_rt,
+                        latency([&]() { return flight_sql->RunPrepared().status(); }));
   std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
               kRequests);
   std::printf("|---|---:|---:|\n");
@@ -345,6 +364,8 @@ arrow::Status BenchLatency(const std::string& db_path) {
   row("ceiling: plain Flight DoPut, discarded", transport);
   row("Flight DoPut -> DuckDB, one connection (end to end)", flight_rt);
   row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", http_rt);
+  row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", prepared_rt);
+  flight_sql.reset();
   std::fflush(stdout);
   return srv->Shutdown();
 }
