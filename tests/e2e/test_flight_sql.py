@@ -95,6 +95,8 @@ def test_info_and_catalog_metadata(server):
         assert tables["big_orders"]["table_type"] == "VIEW"
         assert [c["column_name"] for c in tables["orders"]["table_columns"]] == [
             "id", "amount", "placed"]
+        assert [c["xdbc_type_name"] for c in tables["orders"]["table_columns"]] == [
+            "BIGINT", "DECIMAL(10,2)", "TIMESTAMP"]
         filtered = conn.adbc_get_objects(depth="tables", table_name_filter="ord%",
                                          table_types_filter=["TABLE"]).read_all().to_pylist()
         names = [t["table_name"] for c in filtered for s in c["catalog_db_schemas"] or []
@@ -102,6 +104,7 @@ def test_info_and_catalog_metadata(server):
         assert names == ["orders"]
         schema = conn.adbc_get_table_schema("orders")
         assert schema.names == ["id", "amount", "placed"]
+        assert not schema.field("id").nullable  # PRIMARY KEY: NOT NULL
         assert schema.field("amount").type == pa.decimal128(10, 2)
         assert set(conn.adbc_get_table_types()) >= {"TABLE", "VIEW"}
 

@@ -118,6 +118,42 @@ arrow::Result<std::shared_ptr<arrow::Schema>> CatalogQueries::RelationSchema(
                                     QuoteIdentifier(relation.name));
 }
 
+arrow::Result<std::vector<ColumnRow>> CatalogQueries::Columns(const CatalogFilter& filter) {
+  std::string sql =
+      std::string("SELECT table_catalog, table_schema, table_name, column_name, data_type, "
+                  "is_nullable, numeric_precision::VARCHAR AS numeric_precision, "
+                  "numeric_scale::VARCHAR AS numeric_scale FROM information_schema.columns "
+                  "WHERE table_catalog NOT IN ") + kHiddenCatalogs;
+  std::vector<std::string> params;
+  if (filter.catalog) AddCondition(&sql, &params, "table_catalog", "=", *filter.catalog);
+  if (filter.schema_pattern) {
+    AddCondition(&sql, &params, "table_schema", "LIKE", *filter.schema_pattern);
+  }
+  if (filter.table_pattern) {
+    AddCondition(&sql, &params, "table_name", "LIKE", *filter.table_pattern);
+  }
+  sql += " ORDER BY table_catalog, table_schema, table_name, ordinal_position";
+  ARROW_ASSIGN_OR_RAISE(auto result, connection_->QueryTable(sql, params));
+  ARROW_ASSIGN_OR_RAISE(auto catalogs, Strings(*result, "table_catalog"));
+  ARROW_ASSIGN_OR_RAISE(auto schemas, Strings(*result, "table_schema"));
+  ARROW_ASSIGN_OR_RAISE(auto tables, Strings(*result, "table_name"));
+  ARROW_ASSIGN_OR_RAISE(auto names, Strings(*result, "column_name"));
+  ARROW_ASSIGN_OR_RAISE(auto types, Strings(*result, "data_type"));
+  ARROW_ASSIGN_OR_RAISE(auto nullable, Strings(*result, "is_nullable"));
+  ARROW_ASSIGN_OR_RAISE(auto precision, Strings(*result, "numeric_precision"));
+  ARROW_ASSIGN_OR_RAISE(auto scale, Strings(*result, "numeric_scale"));
+  auto number = [](const std::string& text) -> std::optional<int32_t> {
+    if (text.empty()) return std::nullopt;
+    return static_cast<int32_t>(std::stol(text));
+  };
+  std::vector<ColumnRow> out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out.push_back({catalogs[i], schemas[i], tables[i], names[i], types[i], nullable[i] != "NO",
+                   number(precision[i]), number(scale[i])});
+  }
+  return out;
+}
+
 arrow::Result<std::vector<KeyColumnRow>> CatalogQueries::PrimaryKeys(
     const std::optional<std::string>& catalog, const std::optional<std::string>& schema,
     const std::string& table) {

@@ -42,6 +42,17 @@ struct KeyColumnRow {
   std::string key_name;
 };
 
+struct ColumnRow {
+  std::string catalog;
+  std::string schema;
+  std::string table;
+  std::string name;
+  std::string type;  ///< DuckDB's name, e.g. "DECIMAL(10,2)"
+  bool nullable = true;
+  std::optional<int32_t> precision;  ///< numeric types
+  std::optional<int32_t> scale;
+};
+
 /// \brief Catalog metadata for SQL clients (Flight SQL GetCatalogs/DbSchemas/Tables/
 /// PrimaryKeys), read from DuckDB's information_schema and duckdb_constraints(). Internal
 /// catalogs (system, the scratch catalog of Arrow stream views) are left out.
@@ -54,6 +65,8 @@ class CatalogQueries {
   arrow::Result<std::vector<RelationRow>> Relations(const CatalogFilter& filter);
   /// The Arrow schema of a table or view, as a query of it would return.
   arrow::Result<std::shared_ptr<arrow::Schema>> RelationSchema(const RelationRow& relation);
+  /// Columns of the relations `filter` selects (types ignored), in table order.
+  arrow::Result<std::vector<ColumnRow>> Columns(const CatalogFilter& filter);
   arrow::Result<std::vector<KeyColumnRow>> PrimaryKeys(const std::optional<std::string>& catalog,
                                                        const std::optional<std::string>& schema,
                                                        const std::string& table);

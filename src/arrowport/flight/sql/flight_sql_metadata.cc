@@ -1,6 +1,11 @@
 // FlightSqlService: catalog metadata (catalogs, schemas, tables, keys, type info).
 #include <arrow/flight/api.h>
 
+#include <arrow/flight/sql/column_metadata.h>
+
+#include <map>
+#include <tuple>
+
 #include "arrow/builder.h"
 #include "arrow/ipc/writer.h"
 #include "arrow/record_batch.h"
@@ -67,6 +72,37 @@ arrow::Result<Stream> EmptyKeys(const std::shared_ptr<arrow::Schema>& schema) {
   return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }
 
+using RelationKey = std::tuple<std::string, std::string, std::string>;
+
+// A relation's Arrow schema with what SQL clients show for each column (JDBC getColumns,
+// DBeaver): DuckDB's type name, precision and scale, and NOT NULL as a non-nullable field.
+std::shared_ptr<arrow::Schema> WithColumnMetadata(
+    const std::shared_ptr<arrow::Schema>& schema,
+    const std::vector<storage::ColumnRow>* columns) {
+  if (columns == nullptr || static_cast<int>(columns->size()) != schema->num_fields()) {
+    return schema;
+  }
+  arrow::FieldVector fields;
+  for (int i = 0; i < schema->num_fields(); ++i) {
+    const auto& column = (*columns)[i];
+    auto field = schema->field(i);
+    if (field->name() != column.name) return schema;
+    auto builder = fsql::ColumnMetadata::Builder();
+    builder.CatalogName(column.catalog).SchemaName(column.schema).TableName(column.table)
+        .TypeName(column.type).IsAutoIncrement(false).IsReadOnly(false).IsSearchable(true)
+        .IsCaseSensitive(column.type == "VARCHAR");
+    // DuckDB reports integer precision in bits; clients expect decimal digits, which
+    // only DECIMAL states.
+    if (column.type.rfind("DECIMAL", 0) == 0) {
+      if (column.precision) builder.Precision(*column.precision);
+      if (column.scale) builder.Scale(*column.scale);
+    }
+    fields.push_back(field->WithNullable(column.nullable)
+                         ->WithMetadata(builder.Build().metadata_map()));
+  }
+  return arrow::schema(std::move(fields), schema->metadata());
+}
+
 }  // namespace
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSqlInfo(
@@ -128,6 +164,13 @@ arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&
                          command.table_name_filter_pattern);
   filter.table_types = command.table_types;
   ARROW_ASSIGN_OR_RAISE(auto rows, catalog.Relations(filter));
+  std::map<RelationKey, std::vector<storage::ColumnRow>> columns;
+  if (command.include_schema) {
+    ARROW_ASSIGN_OR_RAISE(auto all, catalog.Columns(filter));
+    for (auto& column : all) {
+      columns[{column.catalog, column.schema, column.table}].push_back(std::move(column));
+    }
+  }
   auto catalogs = Strings();
   auto schemas = Strings();
   auto names = Strings();
@@ -142,9 +185,13 @@ arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&
       // A view over files that are gone has no schema; it is listed with an empty one
       // rather than hiding every other table.
       auto schema = catalog.RelationSchema(row);
-      ARROW_ASSIGN_OR_RAISE(auto serialized,
-                            arrow::ipc::SerializeSchema(schema.ok() ? **schema
-                                                                    : *arrow::schema({})));
+      std::shared_ptr<arrow::Schema> described = arrow::schema({});
+      if (schema.ok()) {
+        auto found = columns.find({row.catalog, row.schema, row.name});
+        described = WithColumnMetadata(*schema,
+                                       found == columns.end() ? nullptr : &found->second);
+      }
+      ARROW_ASSIGN_OR_RAISE(auto serialized, arrow::ipc::SerializeSchema(*described));
       ARROW_RETURN_NOT_OK(table_schemas->Append(serialized->data(), serialized->size()));
     }
   }

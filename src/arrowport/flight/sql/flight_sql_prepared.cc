@@ -3,6 +3,8 @@
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/storage/connection.h"
@@ -76,10 +78,27 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema_;
 };
 
-// Every parameter row the client sent, as one batch (parameter sets are small).
+// Parameter rows bound to a query are kept until it runs: bounded, unlike the rows of an
+// update, which are executed as they arrive.
+constexpr int64_t kMaxQueryParameterBytes = int64_t{64} << 20;
+
+// Every parameter row the client sent, as one batch.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
     fl::FlightMessageReader* reader) {
-  ARROW_ASSIGN_OR_RAISE(auto table, reader->ToTable());
+  ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  int64_t bytes = 0;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+    if (chunk.data == nullptr) break;
+    bytes += arrow::util::TotalBufferSize(*chunk.data);
+    if (bytes > kMaxQueryParameterBytes) {
+      return TooLarge("query parameters larger than ", kMaxQueryParameterBytes >> 20,
+                      " MiB; bind fewer rows per execution");
+    }
+    batches.push_back(std::move(chunk.data));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
   return table->CombineChunksToBatch();
 }
 

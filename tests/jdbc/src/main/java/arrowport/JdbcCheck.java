@@ -77,6 +77,10 @@ public final class JdbcCheck {
                 .equals(List.of("jdbc_people")), "tables");
       check(column(meta.getColumns(null, null, "jdbc_people", null), "COLUMN_NAME")
                 .equals(List.of("id", "name", "score")), "columns");
+      check(column(meta.getColumns(null, null, "jdbc_people", null), "TYPE_NAME")
+                .equals(List.of("INTEGER", "VARCHAR", "DOUBLE")), "column type names");
+      check(column(meta.getColumns(null, null, "jdbc_people", "id"), "IS_NULLABLE")
+                .equals(List.of("NO")), "primary key column is not nullable");
       check(column(meta.getPrimaryKeys(null, null, "jdbc_people"), "COLUMN_NAME")
                 .equals(List.of("id")), "primary keys");
       // getTypeInfo(): this driver answers it locally (empty) without asking the server;
