@@ -152,7 +152,8 @@ class FlightService : public fl::FlightServerBase {
     const auto start = std::chrono::steady_clock::now();
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
-      return SqlCall("do_put", context, /*query=*/true, [&](CallScope&) {
+      // Like our DoPut: an ingest or update gets no query deadline.
+      return SqlCall("do_put", context, /*query=*/false, [&](CallScope&) {
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         return sql_->DoPut(context, std::move(reader), std::move(writer));
       });
