@@ -42,6 +42,13 @@ def test_queries_prepared_statements_and_executemany(server):
         # The same statement again with other parameters (ADBC re-binds the prepared one).
         cur.execute("SELECT name FROM people WHERE id = ? OR name = ?", (1, "zz"))
         assert cur.fetchall() == [("ada",)]
+        # A result typed only by its parameter: the FlightInfo schema matches the stream.
+        cur.execute("SELECT ? AS anything", ("text",))
+        assert cur.fetchall() == [("text",)]
+        cur.execute("SELECT ? + 1 AS next", (41,))
+        assert cur.fetchall() == [(42,)]
+        assert cur.adbc_execute_schema("SELECT id, name FROM people").names == ["id", "name"]
+        assert cur.adbc_prepare("SELECT * FROM people WHERE id = ?").types == [pa.int32()]
 
 
 def test_dml_down_the_query_path_runs_exactly_once(server):
@@ -181,8 +188,8 @@ def test_idle_transaction_rolls_back_after_the_timeout(start_server):
     with connect(server) as setup, setup.cursor() as cur:
         cur.execute("CREATE TABLE idle (x INTEGER)")
     conn = connect(server, autocommit=False)
-    cur = conn.cursor()
-    cur.execute("INSERT INTO idle VALUES (1)")
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO idle VALUES (1)")
     time.sleep(3)
     with pytest.raises(adbc_driver_manager.Error, match="unknown transaction"):
         conn.commit()

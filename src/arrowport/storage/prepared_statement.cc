@@ -49,7 +49,8 @@ bool ReturnsRows(duckdb_prepared_statement prepared) {
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchema(duckdb_connection conn,
-                                                           duckdb_prepared_statement p) {
+                                                           duckdb_prepared_statement p,
+                                                           bool* unresolved) {
   const idx_t n = duckdb_prepared_statement_column_count(p);
   std::vector<LogicalTypeHandle> types;
   std::vector<std::string> names;
@@ -61,7 +62,21 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchema(duckdb_connection con
   }
   ArrowOptionsHandle options;
   duckdb_connection_get_arrow_options(conn, options.out());
-  return ArrowSchemaOf(options.get(), types, names);
+  auto schema = ArrowSchemaOf(options.get(), types, names);
+  if (schema.ok()) return schema;
+  // A column whose type depends on a parameter (`SELECT $1`) has none until it runs:
+  // declared utf8 here; the result stream carries the real type.
+  *unresolved = true;
+  arrow::FieldVector fields;
+  for (size_t i = 0; i < types.size(); ++i) {
+    std::vector<LogicalTypeHandle> one;
+    one.push_back(std::move(types[i]));
+    auto single = ArrowSchemaOf(options.get(), one, {names[i]});
+    fields.push_back(single.ok() && (*single)->num_fields() == 1
+                         ? (*single)->field(0)
+                         : arrow::field(names[i], arrow::utf8()));
+  }
+  return arrow::schema(std::move(fields));
 }
 
 // Parameter types as DuckDB inferred them; a parameter whose type DuckDB leaves open
@@ -113,13 +128,15 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   auto p = impl->prepared.get();
   const bool rows = ReturnsRows(p);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
+  bool unresolved = false;
   if (rows) {
-    ARROW_ASSIGN_OR_RAISE(dataset, ResultSchema(impl->conn, p));
+    ARROW_ASSIGN_OR_RAISE(dataset, ResultSchema(impl->conn, p, &unresolved));
   }
   ARROW_ASSIGN_OR_RAISE(auto params, ParameterSchema(impl->conn, p));
   std::shared_ptr<PreparedStatement> out(
       new PreparedStatement(std::move(connection), sql, std::move(impl)));
   out->returns_rows_ = rows;
+  out->result_types_unresolved_ = unresolved;
   out->dataset_schema_ = std::move(dataset);
   out->parameter_schema_ = std::move(params);
   return out;

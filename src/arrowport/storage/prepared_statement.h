@@ -30,6 +30,9 @@ class PreparedStatement {
   /// True for statements that return rows (SELECT, EXPLAIN, PRAGMA, CALL, ...); false for
   /// DDL and DML, whose dataset schema is empty.
   bool returns_rows() const { return returns_rows_; }
+  /// True when some result column's type depends on the parameters (`SELECT $1`):
+  /// dataset_schema() then declares it utf8, and only running tells the real type.
+  bool result_types_unresolved() const { return result_types_unresolved_; }
   /// The result schema (empty for DDL/DML).
   const std::shared_ptr<arrow::Schema>& dataset_schema() const { return dataset_schema_; }
   /// One field per parameter ($1, $2, ...), with DuckDB's inferred types; utf8 where
@@ -59,6 +62,7 @@ class PreparedStatement {
   std::string sql_;
   std::unique_ptr<Impl> impl_;
   bool returns_rows_ = true;
+  bool result_types_unresolved_ = false;
   std::shared_ptr<arrow::Schema> dataset_schema_;
   std::shared_ptr<arrow::Schema> parameter_schema_;
 };

@@ -153,8 +153,20 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
                                         command.prepared_statement_handle,
                                         SessionOf(context, false)));
   if (!entry->statement->returns_rows()) return RunNow(entry, descriptor);
+  std::shared_ptr<arrow::Schema> schema = entry->statement->dataset_schema();
+  if (entry->statement->result_types_unresolved()) {
+    // DuckDB types such a result only when it runs (`SELECT ?`): run it with the bound
+    // parameters for the schema, which must match what DoGet streams.
+    storage::QueryOptions options;
+    options.batch_rows = 1;
+    options.prefetch = false;
+    options.cancellation = CurrentCall::Get().cancellation;
+    ARROW_ASSIGN_OR_RAISE(auto reader, ParameterRowsReader::Make(entry, options));
+    schema = reader->schema();
+    ARROW_RETURN_NOT_OK(reader->Close());
+  }
   // The descriptor's command (CommandPreparedStatementQuery) is the ticket.
-  return InfoWithTicket(*entry->statement->dataset_schema(), descriptor, descriptor.cmd);
+  return InfoWithTicket(*schema, descriptor, descriptor.cmd);
 }
 
 arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaPreparedStatement(
