@@ -22,7 +22,9 @@ std::string FlightSqlService::SessionOf(const fl::ServerCallContext& context, bo
   if (!create && !middleware->HasSession()) return "";
   auto session = middleware->GetSession();
   if (!session.ok() || *session == nullptr) return "";
-  return deps_.registry->SessionId(session->get());
+  std::string id = deps_.registry->SessionId(session->get());
+  deps_.registry->Touch(id);
+  return id;
 }
 
 arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::ConnectionFor(

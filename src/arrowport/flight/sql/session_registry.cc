@@ -53,6 +53,11 @@ std::string SessionRegistry::SessionId(const arrow::flight::sql::FlightSession* 
   return cookies_->IdOf(session).value_or("");
 }
 
+void SessionRegistry::Touch(const std::string& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TouchSession(session);
+}
+
 void SessionRegistry::TouchSession(const std::string& session) {
   if (!session.empty()) sessions_[session] = Clock::now();
 }

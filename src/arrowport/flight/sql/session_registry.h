@@ -64,6 +64,10 @@ class SessionRegistry {
   /// The id of a session of the cookie store ("" when unknown or closed).
   std::string SessionId(const arrow::flight::sql::FlightSession* session);
 
+  /// Notes that `session` is in use: a session (and its cookie) unused for the idle
+  /// timeout is closed, even one that never held a statement.
+  void Touch(const std::string& session);
+
   std::string AddStatement(std::shared_ptr<StatementEntry> entry);
   /// NotFound-style KeyError for an unknown, closed or expired handle.
   arrow::Result<std::shared_ptr<StatementEntry>> FindStatement(const std::string& handle,

@@ -68,6 +68,19 @@ TEST_F(SessionRegistryTest, IdleTransactionsRollBack) {
   EXPECT_EQ(Rows(), 0);
 }
 
+TEST_F(SessionRegistryTest, IdleSessionsAreClosedEvenWithoutEntries) {
+  auto cookies = SessionStore::Make();
+  SessionRegistry registry(cookies, seconds(1));
+  auto [id, session] = cookies->CreateNewSession();
+  ASSERT_NE(session, nullptr);
+  registry.Touch(id);
+  EXPECT_EQ(cookies->size(), 1u);
+  for (int i = 0; i < 50 && cookies->size() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(cookies->size(), 0u);
+}
+
 TEST_F(SessionRegistryTest, CancelRunningByTicket) {
   SessionRegistry registry(nullptr, seconds(60));
   auto cancellation = CallCancellation::Make();
