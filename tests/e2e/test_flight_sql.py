@@ -131,11 +131,18 @@ def test_adbc_ingest_every_mode(server):
         assert cur.adbc_ingest("landed2", data, mode="create_append") == 3
         assert cur.adbc_ingest("landed2", data, mode="create_append") == 3
         assert scalar(conn, "SELECT count(*) FROM landed2") == 6
+        assert cur.adbc_ingest("landed2", data, mode="append", db_schema_name="main",
+                               catalog_name="e2e") == 3
+        for refused in ({"temporary": True}, {"db_schema_name": "other"},
+                        {"catalog_name": "elsewhere"}):
+            with pytest.raises(adbc_driver_manager.Error, match="NOT_IMPLEMENTED|not supported"):
+                cur.adbc_ingest("landed3", data, mode="create", **refused)
+        assert scalar(conn, "SELECT count(*) FROM landed2") == 9
         # Same schema policy as DoPut: a type conflict is refused, nothing lands.
         bad = pa.table({"id": ["not a number"], "tag": ["x"]})
         with pytest.raises(adbc_driver_manager.Error):
             cur.adbc_ingest("landed2", bad, mode="append")
-        assert scalar(conn, "SELECT count(*) FROM landed2") == 6
+        assert scalar(conn, "SELECT count(*) FROM landed2") == 9
 
 
 def test_transactions_commit_and_rollback(server):

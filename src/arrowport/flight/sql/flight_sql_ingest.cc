@@ -89,6 +89,10 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
   request.protocol = "flight_sql";
   {
     ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+    if (command.catalog && !command.catalog->empty() && *command.catalog != conn->catalog()) {
+      return arrow::Status::NotImplemented("ingest targets catalog '", conn->catalog(),
+                                           "'; got catalog '", *command.catalog, "'");
+    }
     ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(command.table));
     ARROW_ASSIGN_OR_RAISE(request.mode,
                           ModeOf(command.table_definition_options, columns.has_value()));
