@@ -14,6 +14,7 @@
 #include "arrowport/cli/bench.h"
 #include "arrowport/cli/bench_support.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
@@ -73,6 +74,12 @@ arrow::Status BenchLatency(const std::string& db_path) {
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
   ARROW_ASSIGN_OR_RAISE(auto flight_rt, latency(put(one.get())));
   ARROW_ASSIGN_OR_RAISE(auto http_rt, latency(put(http.get())));
+  // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
+  ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
+  ARROW_RETURN_NOT_OK(flight_sql->Prepare("SELECT * FROM rt LIMIT 1000"));
+  ARROW_ASSIGN_OR_RAISE(auto prepared_rt,
+                        latency([&]() { return flight_sql->RunPrepared().status(); }));
+  flight_sql.reset();
   std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
               kRequests);
   std::printf("|---|---:|---:|\n");
@@ -83,6 +90,7 @@ arrow::Status BenchLatency(const std::string& db_path) {
   row("ceiling: plain Flight DoPut, discarded", transport);
   row("Flight DoPut -> DuckDB, one connection (end to end)", flight_rt);
   row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", http_rt);
+  row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", prepared_rt);
   std::fflush(stdout);
   return srv->Shutdown();
 }

@@ -14,6 +14,7 @@
 #include "arrowport/cli/bench.h"
 #include "arrowport/cli/bench_support.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
@@ -97,6 +98,7 @@ arrow::Result<Ceilings> MeasureCeilings(const BenchOptions& options,
 // The same table through the server, end to end over loopback.
 struct EndToEnd {
   double flight_put = 0, flight_get = 0, http_put = 0, http_get = 0;
+  double sql_put = 0, sql_get = 0;  // Flight SQL (ADBC/JDBC/Polars): bulk ingest, fetch
   double seed_json = -1;  // measured at 1M rows and below
 };
 
@@ -125,6 +127,15 @@ arrow::Result<EndToEnd> MeasureEndToEnd(const BenchOptions& options,
   ARROW_ASSIGN_OR_RAISE(e.flight_get, get_seconds(flight.get()));
   ARROW_ASSIGN_OR_RAISE(e.http_put, put_seconds(http.get()));
   ARROW_ASSIGN_OR_RAISE(e.http_get, get_seconds(http.get()));
+  // Flight SQL, the protocol of ADBC/JDBC/Polars: a statement fetch and a bulk ingest.
+  ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(e.sql_get, BestSeconds(options.repeat, rows, [&]() {
+    return flight_sql->Fetch("SELECT * FROM bench");
+  }));
+  ARROW_ASSIGN_OR_RAISE(e.sql_put, BestSeconds(options.repeat, rows, [&]() {
+    return flight_sql->IngestReplace("bench", std::make_shared<arrow::TableBatchReader>(table));
+  }));
+  flight_sql.reset();
   if (rows <= 1'000'000) {
     ARROW_ASSIGN_OR_RAISE(auto body, SeedJsonBody(*table));
     ARROW_ASSIGN_OR_RAISE(e.seed_json, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
@@ -157,6 +168,10 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
       {"HTTP POST /ingest -> DuckDB (end to end)", e.http_put, c.duckdb_ingest / e.http_put},
       {"HTTP GET /tables (Arrow) <- DuckDB (end to end)", e.http_get, c.export_ / e.http_get},
   };
+  results.push_back({"Flight SQL ingest -> DuckDB (ratio: vs Flight DoPut)", e.sql_put,
+                     e.flight_put / e.sql_put});
+  results.push_back({"Flight SQL statement fetch <- DuckDB (ratio: vs Flight DoGet)", e.sql_get,
+                     e.flight_get / e.sql_get});
   if (e.seed_json > 0) results.push_back({"HTTP POST /stream (seed JSON, base64)", e.seed_json});
   if (print_header) {
     std::printf("| schema | rows | measurement | rows/s | MB/s | ratio to ceiling |\n");

@@ -63,6 +63,9 @@ struct Config {
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
   int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body
+  /// A Flight SQL session, prepared statement or transaction unused this long is freed
+  /// (an open transaction rolls back).
+  int64_t flight_sql_idle_timeout_s = 900;
   bool auth_enabled = false;
   int64_t auth_token_ttl_s = 3600;
   std::string log_level = "info";

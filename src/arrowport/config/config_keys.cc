@@ -56,6 +56,8 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"http.max_connections", Integer(&Config::http_max_connections, 1, 65536)},
       {"http.header_timeout_s", Integer(&Config::http_header_timeout_s, 1, kMaxSeconds)},
       {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
+      {"flight.sql_idle_timeout_s",
+       Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
       // More threads than any machine has cores only costs stacks and contention.
       {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
       {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},

@@ -13,6 +13,9 @@
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/flight/flight_status.h"
 #include "arrowport/flight/message_limits.h"
+#include "arrowport/flight/sql/current_call.h"
+#include "arrowport/flight/sql/flight_sql_command.h"
+#include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -102,9 +105,47 @@ class ScopedReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::RecordBatchReader> inner_;
 };
 
+// A Flight SQL DoGet result that keeps its call's scope alive until the stream is done.
+class ScopedDataStream : public fl::FlightDataStream {
+ public:
+  ScopedDataStream(std::unique_ptr<fl::FlightDataStream> inner, CallScope scope,
+                   std::shared_ptr<void> running)
+      : scope_(std::move(scope)), running_(std::move(running)), inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() override { return inner_->schema(); }
+  arrow::Result<fl::FlightPayload> GetSchemaPayload() override {
+    return inner_->GetSchemaPayload();
+  }
+  arrow::Result<fl::FlightPayload> Next() override {
+    auto next = inner_->Next();
+    if (!next.ok()) return ToFlightStatus(next.status());
+    return next;
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  CallScope scope_;  // destroyed after inner_: the query stops before it is unwatched
+  std::shared_ptr<void> running_;  // registered for CancelFlightInfo while streaming
+  std::unique_ptr<fl::FlightDataStream> inner_;
+};
+
+bool IsFlightSql(const fl::FlightDescriptor& descriptor) {
+  return descriptor.type == fl::FlightDescriptor::CMD &&
+         sql::IsFlightSqlCommand(descriptor.cmd);
+}
+
 class FlightService : public fl::FlightServerBase {
  public:
-  explicit FlightService(FlightServiceDeps deps) : deps_(std::move(deps)) {}
+  explicit FlightService(FlightServiceDeps deps) : deps_(std::move(deps)) {
+    if (deps_.sql_sessions != nullptr) {
+      sql::FlightSqlDeps sql_deps;
+      sql_deps.database = deps_.database;
+      sql_deps.ingest = deps_.ingest;
+      sql_deps.query = deps_.query;
+      sql_deps.logger = deps_.logger;
+      sql_deps.registry = deps_.sql_sessions;
+      sql_ = std::make_unique<sql::FlightSqlService>(std::move(sql_deps));
+    }
+  }
 
   arrow::Status DoPut(const fl::ServerCallContext& context,
                       std::unique_ptr<fl::FlightMessageReader> reader,
@@ -113,6 +154,13 @@ class FlightService : public fl::FlightServerBase {
     // Batches over limits.max_batch_bytes were refused before decoding: report why.
     reader = WithMessageLimits(std::move(reader), context);
     const auto& descriptor = reader->descriptor();
+    if (sql_ && IsFlightSql(descriptor)) {
+      // Like our DoPut: an ingest or update gets no query deadline.
+      return SqlCall("do_put", context, /*query=*/false, [&](CallScope&) {
+        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
+        return sql_->DoPut(context, std::move(reader), std::move(writer));
+      });
+    }
     auto request = ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                            descriptor.path, descriptor.cmd);
     if (!request.ok()) return LogFailure("do_put", start, request.status(), {});
@@ -153,6 +201,18 @@ class FlightService : public fl::FlightServerBase {
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
     const auto start = std::chrono::steady_clock::now();
+    if (sql_ && sql::IsFlightSqlCommand(ticket.ticket)) {
+      return SqlCall("do_get", context, /*query=*/true, [&](CallScope& scope) {
+        std::unique_ptr<fl::FlightDataStream> inner;
+        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(ticket.ticket));
+        // Cancellable from before the query starts: an aggregate can run long first.
+        auto running = deps_.sql_sessions->TrackRunning(ticket.ticket, scope.context.cancellation);
+        ARROW_RETURN_NOT_OK(sql_->DoGet(context, ticket, &inner));
+        *stream = std::make_unique<ScopedDataStream>(std::move(inner), std::move(scope),
+                                                     std::move(running));
+        return arrow::Status::OK();
+      });
+    }
     auto request = query::ParseTicket(ticket.ticket);
     if (!request.ok()) return LogFailure("do_get", start, request.status(), {});
     auto scope = BeginCall(context, /*query=*/true);
@@ -173,6 +233,13 @@ class FlightService : public fl::FlightServerBase {
                               const fl::FlightDescriptor& descriptor,
                               std::unique_ptr<fl::FlightInfo>* info) override {
     const auto start = std::chrono::steady_clock::now();
+    if (sql_ && IsFlightSql(descriptor)) {
+      // DDL/DML down the query path runs here: it gets a query's deadline.
+      return SqlCall("get_flight_info", context, /*query=*/true, [&](CallScope&) {
+        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
+        return sql_->GetFlightInfo(context, descriptor, info);
+      });
+    }
     auto made = MakeInfo(descriptor);
     if (!made.ok()) return LogFailure("get_flight_info", start, made.status(), {});
     *info = std::make_unique<fl::FlightInfo>(std::move(*made));
@@ -183,6 +250,12 @@ class FlightService : public fl::FlightServerBase {
                           const fl::FlightDescriptor& descriptor,
                           std::unique_ptr<fl::SchemaResult>* result) override {
     const auto start = std::chrono::steady_clock::now();
+    if (sql_ && IsFlightSql(descriptor)) {
+      return SqlCall("get_schema", context, /*query=*/false, [&](CallScope&) {
+        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
+        return sql_->GetSchema(context, descriptor, result);
+      });
+    }
     auto request = RequestFromDescriptor(descriptor);
     if (!request.ok()) return LogFailure("get_schema", start, request.status(), {});
     auto schema = deps_.query->Describe(*request);
@@ -217,12 +290,22 @@ class FlightService : public fl::FlightServerBase {
         {"checkpoint", "Flush DuckDB's WAL into the database file"},
         {"reload_config", "Re-read the configuration file; routing applies to new requests"},
     };
+    if (sql_) {
+      std::vector<fl::ActionType> sql_actions;
+      ARROW_RETURN_NOT_OK(sql_->ListActions(context, &sql_actions));
+      actions->insert(actions->end(), sql_actions.begin(), sql_actions.end());
+    }
     return arrow::Status::OK();
   }
 
   arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
                          std::unique_ptr<fl::ResultStream>* result) override {
     const auto start = std::chrono::steady_clock::now();
+    if (sql_ && sql::IsFlightSqlAction(action.type)) {
+      return SqlCall("do_action", context, /*query=*/false, [&](CallScope&) {
+        return sql_->DoAction(context, action, result);
+      });
+    }
     auto st = RunAction(action, result);
     if (!st.ok()) return LogFailure("do_action", start, st, {{"action", action.type}});
     deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_action"},
@@ -252,6 +335,28 @@ class FlightService : public fl::FlightServerBase {
                                         scope.context.call_failed, deadline);
     }
     return scope;
+  }
+
+  // Runs one Flight SQL call: admitted and watched like every other call, its context
+  // published to the Flight SQL handlers (CurrentCall), errors mapped and logged once.
+  template <typename Fn>
+  arrow::Status SqlCall(const char* method, const fl::ServerCallContext& context, bool query,
+                        Fn&& fn) {
+    const auto start = std::chrono::steady_clock::now();
+    Logger::Fields fields = {{"api", "flight_sql"}};
+    auto scope = BeginCall(context, query);
+    if (!scope.ok()) return LogFailure(method, start, scope.status(), fields);
+    arrow::Status st;
+    {
+      sql::CurrentCall current(&scope->context);
+      st = fn(*scope);
+    }
+    if (!st.ok()) return LogFailure(method, start, st, fields);
+    deps_.logger->Info("request", {{"protocol", "flight"}, {"api", "flight_sql"},
+                                   {"method", method},
+                                   {"seconds", std::to_string(SecondsSince(start))},
+                                   {"status", "ok"}});
+    return arrow::Status::OK();
   }
 
   arrow::Status RunAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
@@ -310,6 +415,7 @@ class FlightService : public fl::FlightServerBase {
   }
 
   FlightServiceDeps deps_;
+  std::unique_ptr<sql::FlightSqlService> sql_;  // null when Flight SQL is off
 };
 
 }  // namespace

@@ -16,6 +16,7 @@ class RequestLimiter;
 namespace storage { class Database; }
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
+namespace flight::sql { class SessionRegistry; }
 }  // namespace arrowport
 
 namespace arrowport::flight {
@@ -32,10 +33,15 @@ struct FlightServiceDeps {
   int64_t query_timeout_s = 0;        ///< 0 = none
   /// Re-reads the configuration (action reload_config); may be empty.
   std::function<arrow::Status()> reload_config;
+  /// What Flight SQL clients hold open (statements, transactions). Null: no Flight SQL.
+  sql::SessionRegistry* sql_sessions = nullptr;
 };
 
 /// \brief The Arrow Flight surface (design section 5) over the shared ingest and query
-/// pipelines. The caller Init()s it with a Location and serves.
+/// pipelines. The caller Init()s it with a Location and serves. Flight SQL shares the
+/// port: a CMD descriptor or ticket that is a packed protobuf Any of a Flight SQL message,
+/// and the Flight SQL action types, go to the Flight SQL adapter (flight/sql/), after the
+/// same admission, watchdog and CallContext as every other call; everything else is ours.
 std::unique_ptr<arrow::flight::FlightServerBase> MakeFlightService(FlightServiceDeps deps);
 
 }  // namespace arrowport::flight

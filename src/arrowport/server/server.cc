@@ -23,6 +23,8 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/message_limits.h"
+#include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/flight/sql/session_store.h"
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
@@ -36,6 +38,9 @@ struct Server::Impl {
   ServerSetup setup;
   Logger logger;
   std::unique_ptr<storage::Database> database;
+  // Flight SQL sessions: cookies, and the statements and transactions they hold open.
+  std::shared_ptr<flight::sql::SessionStore> sql_cookies;
+  std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;
   // Declared before the front ends: they use both until they are destroyed.
   std::unique_ptr<CallWatchdog> watchdog;
   std::unique_ptr<RequestLimiter> limiter;
@@ -185,11 +190,19 @@ struct Server::Impl {
     deps.limiter = limiter.get();
     deps.query_timeout_s = config.limits.query_timeout_s;
     deps.reload_config = [this] { return ReloadConfig(); };
+    sql_cookies = flight::sql::SessionStore::Make();
+    sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
+        sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s));
+    deps.sql_sessions = sql_sessions.get();
     flight = flight::MakeFlightService(std::move(deps));
 
     ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
                                              config.flight.host, config.flight.port));
     arrow::flight::FlightServerOptions options(location);
+    // Flight SQL session cookies (ADBC, JDBC); calls that send none are not affected.
+    // Registered under the middleware's own name: Flight SQL code looks it up by that key.
+    options.middleware.emplace_back(arrow::flight::sql::ServerSessionMiddleware::kMiddlewareName,
+                                    sql_cookies);
     const int64_t max_batch_bytes = config.limits.max_batch_bytes;
     options.builder_hook = [max_batch_bytes](void* raw_builder) {
       auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
@@ -356,6 +369,8 @@ arrow::Status Server::Shutdown() {
   }
   done_changed.notify_all();
   canceller.join();
+  // Open Flight SQL transactions roll back; prepared statements are freed.
+  if (impl_->sql_sessions) impl_->sql_sessions->Close();
   auto cp = impl_->database->Checkpoint();
   if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
   impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});

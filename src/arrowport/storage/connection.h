@@ -113,6 +113,7 @@ class Connection {
 
  private:
   friend class Database;
+  friend class PreparedStatement;  // runs on the connection's DuckDB handle
   struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
   static arrow::Status ColumnsFromDescribe(const arrow::Table& table,

@@ -20,11 +20,14 @@ constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
 // DuckDB's small (2048-row) chunks together so network writers see sensible batches.
 class ResultBatchReader : public arrow::RecordBatchReader {
  public:
-  ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<arrow::Schema> schema,
+  ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
+                    duckdb_connection conn, std::shared_ptr<arrow::Schema> schema,
                     ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
                     std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt)
       : owner_(std::move(owner)),
+        keep_alive_(std::move(keep_alive)),
+        conn_(conn),
         schema_(std::move(schema)),
         result_(std::move(result)),
         options_(std::move(options)),
@@ -36,7 +39,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
 
   /// Stops a running query from another thread (used when a consumer goes away).
   void Interrupt() {
-    if (owner_) owner_->Interrupt();
+    if (owner_ || keep_alive_) duckdb_interrupt(conn_);
   }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
@@ -92,6 +95,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
 
  private:
   std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
+  std::shared_ptr<void> keep_alive_;   // what a prepared statement's result reads from
+  duckdb_connection conn_;
   std::shared_ptr<arrow::Schema> schema_;
   ResultHandle result_;
   ArrowOptionsHandle options_;
@@ -137,11 +142,13 @@ arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
   return arrow::Status::OK();
 }
 
-arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
-    duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
+namespace {
+
+// Executes a prepared, bound statement and wraps its streaming result.
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
+    duckdb_connection conn, duckdb_prepared_statement prepared,
+    std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
     const QueryOptions& options) {
-  PreparedHandle prepared;
-  ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, &prepared));
   // Subscribed before execution starts: an aggregate can run long before its first row.
   CallCancellation::Subscription interrupt;
   if (options.cancellation) {
@@ -150,7 +157,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     if (options.cancellation->cancelled()) return options.cancellation->reason();
   }
   PendingHandle pending;
-  if (duckdb_pending_prepared_streaming(prepared.get(), pending.out()) == DuckDBError) {
+  if (duckdb_pending_prepared_streaming(prepared, pending.out()) == DuckDBError) {
     const char* error = duckdb_pending_error(pending.get());
     return TranslateDuckDBError(-1, error ? error : "cannot start query");
   }
@@ -171,14 +178,31 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   }
   ArrowOptionsHandle arrow_options(duckdb_result_get_arrow_options(result.ptr()));
   ARROW_ASSIGN_OR_RAISE(auto schema, ArrowSchemaOf(arrow_options.get(), types, names));
-  const bool prefetch = options.prefetch && owner != nullptr;
+  const bool prefetch = options.prefetch && (owner != nullptr || keep_alive != nullptr);
   auto reader = std::make_shared<ResultBatchReader>(
-      std::move(owner), std::move(schema), std::move(result), std::move(arrow_options),
-      std::max<int64_t>(options.batch_rows, 1), options.cancellation, std::move(interrupt));
+      std::move(owner), std::move(keep_alive), conn, std::move(schema), std::move(result),
+      std::move(arrow_options), std::max<int64_t>(options.batch_rows, 1),
+      options.cancellation, std::move(interrupt));
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();
   return MakePrefetchingReader(reader, /*depth=*/2, [raw] { raw->Interrupt(); });
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartPrepared(
+    duckdb_connection conn, duckdb_prepared_statement prepared,
+    std::shared_ptr<void> keep_alive, const QueryOptions& options) {
+  return RunPrepared(conn, prepared, nullptr, std::move(keep_alive), options);
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
+    duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
+    const QueryOptions& options) {
+  PreparedHandle prepared;
+  ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, &prepared));
+  return RunPrepared(conn, prepared.get(), std::move(owner), nullptr, options);
 }
 
 }  // namespace arrowport::storage

@@ -23,6 +23,14 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
 arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
                              const std::vector<std::string>& parameters, PreparedHandle* out);
 
+/// \brief Runs an already prepared and bound statement on `conn` and streams its result
+/// like StartQuery. `keep_alive` (may be null) is held by the reader until it is
+/// destroyed: the statement and connection the result reads from. With `keep_alive` the
+/// next batches are converted on a prefetching thread.
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartPrepared(
+    duckdb_connection conn, duckdb_prepared_statement prepared,
+    std::shared_ptr<void> keep_alive, const QueryOptions& options);
+
 /// \brief Runs `sql` on `conn` and returns its result as a stream of Arrow batches of
 /// about options.batch_rows rows. `owner`, when given, is kept alive by the reader (and
 /// the next batches are then converted on a prefetching thread); cancelling

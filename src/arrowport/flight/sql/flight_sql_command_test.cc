@@ -1,0 +1,48 @@
+#include "arrowport/flight/sql/flight_sql_command.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace arrowport::flight::sql {
+namespace {
+
+// A serialized google.protobuf.Any with `url` as type_url (field 1) and no value.
+std::string AnyWithUrl(const std::string& url) {
+  std::string out;
+  out.push_back(0x0A);
+  size_t length = url.size();
+  while (length >= 0x80) {
+    out.push_back(static_cast<char>((length & 0x7F) | 0x80));
+    length >>= 7;
+  }
+  out.push_back(static_cast<char>(length));
+  return out + url;
+}
+
+TEST(FlightSqlCommandTest, RecognisesPackedFlightSqlMessagesOnly) {
+  const std::string prefix = "type.googleapis.com/arrow.flight.protocol.sql.";
+  EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + "CommandStatementQuery")));
+  EXPECT_TRUE(CheckFlightSqlCommand(AnyWithUrl(prefix + "CommandStatementQuery")).ok());
+  EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + "CommandNope")));
+  EXPECT_TRUE(CheckFlightSqlCommand(AnyWithUrl(prefix + "CommandNope")).IsInvalid());
+  // Ours: JSON, plain SQL, other protobuf types, truncated bytes.
+  EXPECT_FALSE(IsFlightSqlCommand(R"({"sql": "SELECT 1"})"));
+  EXPECT_FALSE(IsFlightSqlCommand("SELECT 1"));
+  EXPECT_FALSE(IsFlightSqlCommand(AnyWithUrl("type.googleapis.com/other.Message")));
+  EXPECT_FALSE(IsFlightSqlCommand(AnyWithUrl(prefix + "CommandStatementQuery").substr(0, 20)));
+  EXPECT_FALSE(IsFlightSqlCommand(""));
+  EXPECT_FALSE(IsFlightSqlCommand(std::string("\x0a\xff\xff\xff\xff\xff\xff", 7)));
+  // A long URL needs a multi-byte length.
+  EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + std::string(200, 'X'))));
+}
+
+TEST(FlightSqlCommandTest, ActionTypes) {
+  EXPECT_TRUE(IsFlightSqlAction("CreatePreparedStatement"));
+  EXPECT_TRUE(IsFlightSqlAction("CloseSession"));
+  EXPECT_FALSE(IsFlightSqlAction("health"));
+  EXPECT_FALSE(IsFlightSqlAction("checkpoint"));
+}
+
+}  // namespace
+}  // namespace arrowport::flight::sql

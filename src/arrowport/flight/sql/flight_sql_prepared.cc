@@ -1,0 +1,261 @@
+// FlightSqlService: prepared statements (create, bind by DoPut, query, update, close).
+#include <arrow/flight/api.h>
+
+#include "arrow/record_batch.h"
+#include "arrow/table.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/flight/sql/current_call.h"
+#include "arrowport/flight/sql/flight_sql_service.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/prepared_statement.h"
+
+namespace arrowport::flight::sql {
+
+namespace fl = arrow::flight;
+namespace fsql = arrow::flight::sql;
+
+namespace {
+
+// A prepared query run once per bound parameter row, results streamed one after the
+// other (ADBC binds many rows for one query as executemany does for updates).
+class ParameterRowsReader : public arrow::RecordBatchReader {
+ public:
+  static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Make(
+      std::shared_ptr<StatementEntry> entry, storage::QueryOptions options) {
+    auto reader = std::shared_ptr<ParameterRowsReader>(
+        new ParameterRowsReader(std::move(entry), std::move(options)));
+    ARROW_RETURN_NOT_OK(reader->StartRow());
+    reader->schema_ = reader->current_->schema();
+    return reader;
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    while (true) {
+      if (current_ == nullptr) {
+        *out = nullptr;
+        return arrow::Status::OK();
+      }
+      ARROW_RETURN_NOT_OK(current_->ReadNext(out));
+      if (*out != nullptr) return arrow::Status::OK();
+      ARROW_RETURN_NOT_OK(current_->Close());
+      current_ = nullptr;
+      if (params_ && row_ < params_->num_rows()) ARROW_RETURN_NOT_OK(StartRow());
+    }
+  }
+
+  arrow::Status Close() override {
+    if (current_) ARROW_RETURN_NOT_OK(current_->Close());
+    current_ = nullptr;
+    return arrow::Status::OK();
+  }
+
+ private:
+  ParameterRowsReader(std::shared_ptr<StatementEntry> entry, storage::QueryOptions options)
+      : entry_(std::move(entry)), options_(std::move(options)) {
+    std::lock_guard<std::mutex> lock(entry_->mutex);
+    params_ = entry_->parameters;
+  }
+
+  arrow::Status StartRow() {
+    std::lock_guard<std::mutex> lock(entry_->mutex);
+    if (params_ && params_->num_rows() > 0) {
+      ARROW_RETURN_NOT_OK(entry_->statement->Bind(*params_, row_));
+    }
+    ++row_;
+    ARROW_ASSIGN_OR_RAISE(current_,
+                          storage::PreparedStatement::Query(entry_->statement, options_));
+    return arrow::Status::OK();
+  }
+
+  std::shared_ptr<StatementEntry> entry_;
+  storage::QueryOptions options_;
+  std::shared_ptr<arrow::RecordBatch> params_;
+  int64_t row_ = 0;
+  std::shared_ptr<arrow::RecordBatchReader> current_;
+  std::shared_ptr<arrow::Schema> schema_;
+};
+
+// Parameter rows bound to a query are kept until it runs: bounded, unlike the rows of an
+// update, which are executed as they arrive.
+constexpr int64_t kMaxQueryParameterBytes = int64_t{64} << 20;
+
+// Every parameter row the client sent, as one batch.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
+    fl::FlightMessageReader* reader) {
+  ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  int64_t bytes = 0;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+    if (chunk.data == nullptr) break;
+    bytes += arrow::util::TotalBufferSize(*chunk.data);
+    if (bytes > kMaxQueryParameterBytes) {
+      return TooLarge("query parameters larger than ", kMaxQueryParameterBytes >> 20,
+                      " MiB; bind fewer rows per execution");
+    }
+    batches.push_back(std::move(chunk.data));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
+  return table->CombineChunksToBatch();
+}
+
+arrow::Status CheckParameters(const storage::PreparedStatement& statement,
+                              const arrow::RecordBatch& params) {
+  if (params.num_columns() != statement.num_parameters()) {
+    return arrow::Status::Invalid(
+        "parameter batch has ", params.num_columns(), " column(s) (",
+        params.schema()->ToString(), ") but the statement has ",
+        statement.num_parameters(), " parameter(s) (", statement.parameter_schema()->ToString(),
+        ")");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Result<fsql::ActionCreatePreparedStatementResult>
+FlightSqlService::CreatePreparedStatement(
+    const fl::ServerCallContext& context,
+    const fsql::ActionCreatePreparedStatementRequest& request) {
+  // Outside a transaction the statement owns its connection, so its results stream
+  // while other statements run; inside one it runs on the transaction's connection.
+  std::shared_ptr<TransactionEntry> txn;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, request.transaction_id, &txn));
+  auto entry = std::make_shared<StatementEntry>();
+  entry->transaction_id = request.transaction_id;
+  {
+    std::unique_lock<std::mutex> txn_lock;
+    if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
+    ARROW_ASSIGN_OR_RAISE(entry->statement, storage::PreparedStatement::Make(conn, request.query));
+  }
+  entry->session = SessionOf(context, /*create=*/false);
+  fsql::ActionCreatePreparedStatementResult result;
+  result.dataset_schema = entry->statement->dataset_schema();
+  result.parameter_schema = entry->statement->parameter_schema();
+  result.prepared_statement_handle = deps_.registry->AddStatement(std::move(entry));
+  return result;
+}
+
+arrow::Status FlightSqlService::ClosePreparedStatement(
+    const fl::ServerCallContext& context,
+    const fsql::ActionClosePreparedStatementRequest& request) {
+  return deps_.registry->CloseStatement(request.prepared_statement_handle,
+                                        SessionOf(context, false));
+}
+
+arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPreparedStatement(
+    const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command,
+    const fl::FlightDescriptor& descriptor) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
+                                        command.prepared_statement_handle,
+                                        SessionOf(context, false)));
+  if (!entry->statement->returns_rows()) return RunNow(entry, descriptor);
+  std::shared_ptr<arrow::Schema> schema = entry->statement->dataset_schema();
+  if (entry->statement->result_types_unresolved()) {
+    // DuckDB types such a result only when it runs (`SELECT ?`): run it with the bound
+    // parameters for the schema, which must match what DoGet streams.
+    storage::QueryOptions options;
+    options.batch_rows = 1;
+    options.prefetch = false;
+    options.cancellation = CurrentCall::Get().cancellation;
+    ARROW_ASSIGN_OR_RAISE(auto reader, ParameterRowsReader::Make(entry, options));
+    schema = reader->schema();
+    ARROW_RETURN_NOT_OK(reader->Close());
+  }
+  // The descriptor's command (CommandPreparedStatementQuery) is the ticket.
+  return InfoWithTicket(*schema, descriptor, descriptor.cmd);
+}
+
+arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaPreparedStatement(
+    const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command,
+    const fl::FlightDescriptor& descriptor) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
+                                        command.prepared_statement_handle,
+                                        SessionOf(context, false)));
+  return fl::SchemaResult::Make(*entry->statement->dataset_schema());
+}
+
+arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetPreparedStatement(
+    const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
+                                        command.prepared_statement_handle,
+                                        SessionOf(context, false)));
+  if (!entry->statement->returns_rows()) {
+    return arrow::Status::Invalid("this prepared statement returns no rows (it ran at "
+                                  "GetFlightInfo); there is nothing to fetch");
+  }
+  storage::QueryOptions options;
+  options.batch_rows = deps_.batch_rows;
+  options.cancellation = CurrentCall::Get().cancellation;
+  ARROW_ASSIGN_OR_RAISE(auto reader, ParameterRowsReader::Make(entry, options));
+  return std::make_unique<fl::RecordBatchStream>(std::move(reader));
+}
+
+arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
+    const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command,
+    fl::FlightMessageReader* reader, fl::FlightMetadataWriter* writer) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
+                                        command.prepared_statement_handle,
+                                        SessionOf(context, false)));
+  ARROW_ASSIGN_OR_RAISE(auto params, ReadParameters(reader));
+  std::lock_guard<std::mutex> lock(entry->mutex);
+  ARROW_RETURN_NOT_OK(CheckParameters(*entry->statement, *params));
+  if (params->num_rows() > 0) {
+    // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
+    ARROW_RETURN_NOT_OK(entry->statement->Bind(*params, 0));
+    entry->parameters = std::move(params);
+  } else {
+    entry->parameters = nullptr;
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
+    const fl::ServerCallContext& context, const fsql::PreparedStatementUpdate& command,
+    fl::FlightMessageReader* reader) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
+                                        command.prepared_statement_handle,
+                                        SessionOf(context, false)));
+  std::lock_guard<std::mutex> lock(entry->mutex);
+  auto* statement = entry->statement.get();
+  const auto& cancel = CurrentCall::Get().cancellation;
+  // Many rows (executemany) are all or nothing, unless the client's transaction decides.
+  const bool own_transaction = entry->transaction_id.empty();
+  if (own_transaction) ARROW_RETURN_NOT_OK(statement->connection()->Begin());
+  auto run = [&]() -> arrow::Result<int64_t> {
+    int64_t changed = 0;
+    bool any_rows = false;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+      if (chunk.data == nullptr) break;
+      ARROW_RETURN_NOT_OK(CheckParameters(*statement, *chunk.data));
+      for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
+        any_rows = true;
+        ARROW_RETURN_NOT_OK(statement->Bind(*chunk.data, row));
+        ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(cancel));
+        changed += rows;
+      }
+    }
+    if (!any_rows) {
+      if (statement->num_parameters() > 0) {
+        return arrow::Status::Invalid("the statement has ", statement->num_parameters(),
+                                      " parameter(s) but no parameter rows were sent");
+      }
+      ARROW_ASSIGN_OR_RAISE(changed, statement->ExecuteUpdate(cancel));
+    }
+    return changed;
+  };
+  auto changed = run();
+  if (!own_transaction) return changed;
+  if (!changed.ok()) {
+    statement->connection()->Rollback();
+    return changed.status();
+  }
+  ARROW_RETURN_NOT_OK(statement->connection()->Commit());
+  return changed;
+}
+
+}  // namespace arrowport::flight::sql

@@ -1,0 +1,196 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <arrow/flight/sql/server.h>
+
+#include "arrowport/flight/sql/session_registry.h"
+
+namespace arrowport {
+class Logger;
+namespace storage { class Connection; class Database; }
+namespace ingest { class IngestPipeline; }
+namespace query { class QueryPipeline; }
+}  // namespace arrowport
+
+namespace arrowport::flight::sql {
+
+class SessionStore;
+
+/// What the Flight SQL adapter needs; all pointers outlive the service.
+struct FlightSqlDeps {
+  storage::Database* database = nullptr;
+  ingest::IngestPipeline* ingest = nullptr;
+  query::QueryPipeline* query = nullptr;
+  Logger* logger = nullptr;
+  SessionRegistry* registry = nullptr;  ///< statements, transactions, running DoGets
+  int64_t batch_rows = 122880;
+};
+
+/// \brief Flight SQL (design section 5) as one more thin adapter over the query and
+/// ingest pipelines and DuckDB's catalog. It does not serve by itself: the Flight service
+/// admits each call (limits, watchdog, CallContext; see CurrentCall) and hands Flight SQL
+/// commands, tickets and actions to the FlightSqlServerBase handlers of this object,
+/// which decode the protobuf messages and call the overrides below.
+class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
+ public:
+  explicit FlightSqlService(FlightSqlDeps deps);
+
+  // Statements (flight_sql_statements.cc).
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::StatementQuery& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::SchemaResult>> GetSchemaStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::StatementQuery& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::StatementQueryTicket& command) override;
+  arrow::Result<int64_t> DoPutCommandStatementUpdate(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::StatementUpdate& command) override;
+
+  // Prepared statements (flight_sql_prepared.cc).
+  arrow::Result<arrow::flight::sql::ActionCreatePreparedStatementResult>
+  CreatePreparedStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::ActionCreatePreparedStatementRequest& request) override;
+  arrow::Status ClosePreparedStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::ActionClosePreparedStatementRequest& request) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoPreparedStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::PreparedStatementQuery& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::SchemaResult>> GetSchemaPreparedStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::PreparedStatementQuery& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetPreparedStatement(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::PreparedStatementQuery& command) override;
+  arrow::Status DoPutPreparedStatementQuery(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::PreparedStatementQuery& command,
+      arrow::flight::FlightMessageReader* reader,
+      arrow::flight::FlightMetadataWriter* writer) override;
+  arrow::Result<int64_t> DoPutPreparedStatementUpdate(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::PreparedStatementUpdate& command,
+      arrow::flight::FlightMessageReader* reader) override;
+
+  // Transactions and sessions (flight_sql_transactions.cc).
+  arrow::Result<arrow::flight::sql::ActionBeginTransactionResult> BeginTransaction(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::ActionBeginTransactionRequest& request) override;
+  arrow::Status EndTransaction(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::ActionEndTransactionRequest& request) override;
+  arrow::Result<arrow::flight::CancelFlightInfoResult> CancelFlightInfo(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::CancelFlightInfoRequest& request) override;
+  arrow::Result<arrow::flight::CloseSessionResult> CloseSession(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::CloseSessionRequest& request) override;
+
+  // Bulk ingest (flight_sql_ingest.cc).
+  arrow::Result<int64_t> DoPutCommandStatementIngest(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::StatementIngest& command,
+      arrow::flight::FlightMessageReader* reader) override;
+
+  // Catalog metadata (flight_sql_metadata.cc).
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoSqlInfo(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetSqlInfo& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoCatalogs(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetCatalogs(
+      const arrow::flight::ServerCallContext& context) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoSchemas(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetDbSchemas& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetDbSchemas(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetDbSchemas& command) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoTables(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetTables& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetTables(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetTables& command) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoTableTypes(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetTableTypes(
+      const arrow::flight::ServerCallContext& context) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoPrimaryKeys(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetPrimaryKeys& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetPrimaryKeys(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetPrimaryKeys& command) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoExportedKeys(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetExportedKeys& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetExportedKeys(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetExportedKeys& command) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoImportedKeys(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetImportedKeys& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetImportedKeys(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetImportedKeys& command) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoCrossReference(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetCrossReference& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetCrossReference(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetCrossReference& command) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> GetFlightInfoXdbcTypeInfo(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetXdbcTypeInfo& command,
+      const arrow::flight::FlightDescriptor& descriptor) override;
+  arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> DoGetXdbcTypeInfo(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::GetXdbcTypeInfo& command) override;
+
+ private:
+  /// The calling client's session id: "" when it sends no session cookie (and `create`
+  /// is false). With `create`, a cookie-less call gets a new session (its cookie goes
+  /// back in the response headers).
+  std::string SessionOf(const arrow::flight::ServerCallContext& context, bool create);
+  /// The connection statements of `transaction_id` run on (a fresh one when empty).
+  arrow::Result<std::shared_ptr<storage::Connection>> ConnectionFor(
+      const arrow::flight::ServerCallContext& context, const std::string& transaction_id,
+      std::shared_ptr<TransactionEntry>* transaction);
+  /// Runs a statement that returns no rows (DDL/DML down the query path) now, once per
+  /// bound parameter row, and returns a FlightInfo without endpoints: nothing to fetch,
+  /// nothing that could run it again at DoGet.
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> RunNow(
+      const std::shared_ptr<StatementEntry>& entry,
+      const arrow::flight::FlightDescriptor& descriptor);
+  void RegisterSqlInfos();  // sql_info.cc
+
+  FlightSqlDeps deps_;
+};
+
+/// A FlightInfo with one endpoint carrying `ticket` (ordered, row count unknown).
+arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> InfoWithTicket(
+    const arrow::Schema& schema, const arrow::flight::FlightDescriptor& descriptor,
+    std::string ticket);
+
+}  // namespace arrowport::flight::sql

@@ -1,0 +1,79 @@
+// FlightSqlService: transactions and sessions.
+#include <arrow/flight/api.h>
+
+#include "arrowport/common/logger.h"
+#include "arrowport/flight/sql/flight_sql_service.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::flight::sql {
+
+namespace fl = arrow::flight;
+namespace fsql = arrow::flight::sql;
+
+arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransaction(
+    const fl::ServerCallContext& context, const fsql::ActionBeginTransactionRequest& request) {
+  auto entry = std::make_shared<TransactionEntry>();
+  ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+  ARROW_RETURN_NOT_OK(conn->Begin());
+  entry->connection = std::move(conn);
+  entry->session = SessionOf(context, /*create=*/true);
+  fsql::ActionBeginTransactionResult result;
+  result.transaction_id = deps_.registry->AddTransaction(std::move(entry));
+  return result;
+}
+
+arrow::Status FlightSqlService::EndTransaction(
+    const fl::ServerCallContext& context, const fsql::ActionEndTransactionRequest& request) {
+  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->TakeTransaction(
+                                        request.transaction_id, SessionOf(context, false)));
+  std::lock_guard<std::mutex> lock(entry->mutex);
+  if (request.action == fsql::ActionEndTransactionRequest::kRollback) {
+    entry->connection->Rollback();
+    return arrow::Status::OK();
+  }
+  // DuckDB answers COMMIT of a transaction an earlier statement aborted by rolling it
+  // back silently; the client must hear that its work is gone.
+  auto alive = entry->connection->Execute("SELECT 1");
+  if (!alive.ok()) {
+    entry->connection->Rollback();
+    return arrow::Status::Invalid(
+        "the transaction was aborted by an earlier failed statement and has been rolled "
+        "back; nothing was committed (", alive.message(), ")");
+  }
+  auto st = entry->connection->Commit();
+  if (!st.ok()) {
+    entry->connection->Rollback();
+    return st.WithMessage("commit failed, the transaction was rolled back: ", st.message());
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<fl::CancelFlightInfoResult> FlightSqlService::CancelFlightInfo(
+    const fl::ServerCallContext& context, const fl::CancelFlightInfoRequest& request) {
+  fl::CancelFlightInfoResult result;
+  result.status = fl::CancelStatus::kNotCancellable;
+  if (request.info == nullptr) return result;
+  int cancelled = 0;
+  for (const auto& endpoint : request.info->endpoints()) {
+    cancelled += deps_.registry->CancelRunning(
+        endpoint.ticket.ticket,
+        arrow::Status::Cancelled("the query was cancelled by the client (CancelFlightInfo)"));
+  }
+  // Nothing running: it finished (or never started); results not yet fetched stay valid.
+  if (cancelled > 0) result.status = fl::CancelStatus::kCancelled;
+  return result;
+}
+
+arrow::Result<fl::CloseSessionResult> FlightSqlService::CloseSession(
+    const fl::ServerCallContext& context, const fl::CloseSessionRequest& request) {
+  // ADBC sends only this when a connection closes: its transaction rolls back and its
+  // statements are freed here.
+  const std::string session = SessionOf(context, false);
+  deps_.registry->CloseSession(session);
+  fl::CloseSessionResult result;
+  result.status = fl::CloseSessionStatus::kClosed;
+  return result;
+}
+
+}  // namespace arrowport::flight::sql

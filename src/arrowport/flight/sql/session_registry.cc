@@ -1,0 +1,260 @@
+#include "arrowport/flight/sql/session_registry.h"
+
+#include <random>
+#include <vector>
+
+#include "arrow/table.h"
+#include "arrowport/common/call_cancellation.h"
+#include "arrowport/flight/sql/session_store.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/prepared_statement.h"
+
+namespace arrowport::flight::sql {
+
+using Clock = std::chrono::steady_clock;
+
+std::string RandomId() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (int part = 0; part < 2; ++part) {
+    uint64_t bits = engine();
+    for (int i = 0; i < 16; ++i, bits >>= 4) out.push_back(kHex[bits & 0xF]);
+  }
+  return out;
+}
+
+namespace {
+
+bool Allowed(const std::string& owner, const std::string& caller) {
+  return owner.empty() || caller.empty() || owner == caller;
+}
+
+}  // namespace
+
+SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> cookies,
+                                 std::chrono::seconds idle_timeout)
+    : cookies_(std::move(cookies)), idle_timeout_(idle_timeout) {
+  sweeper_ = std::thread([this] { SweepLoop(); });
+}
+
+SessionRegistry::~SessionRegistry() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  stop_changed_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  Close();
+}
+
+std::string SessionRegistry::SessionId(const arrow::flight::sql::FlightSession* session) {
+  if (!cookies_) return "";
+  return cookies_->IdOf(session).value_or("");
+}
+
+void SessionRegistry::Touch(const std::string& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TouchSession(session);
+}
+
+void SessionRegistry::TouchSession(const std::string& session) {
+  if (!session.empty()) sessions_[session] = Clock::now();
+}
+
+std::string SessionRegistry::AddStatement(std::shared_ptr<StatementEntry> entry) {
+  const std::string handle = RandomId();
+  std::lock_guard<std::mutex> lock(mutex_);
+  TouchSession(entry->session);
+  statements_[handle] = {std::move(entry), Clock::now()};
+  return handle;
+}
+
+arrow::Result<std::shared_ptr<StatementEntry>> SessionRegistry::FindStatement(
+    const std::string& handle, const std::string& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = statements_.find(handle);
+  if (it == statements_.end() || !Allowed(it->second.entry->session, session)) {
+    return arrow::Status::KeyError(
+        "unknown prepared statement handle (closed, expired after ", idle_timeout_.count(),
+        " s idle, or owned by another session): prepare the statement again");
+  }
+  it->second.last_used = Clock::now();
+  TouchSession(session);
+  return it->second.entry;
+}
+
+arrow::Status SessionRegistry::CloseStatement(const std::string& handle,
+                                              const std::string& session) {
+  std::shared_ptr<StatementEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = statements_.find(handle);
+    if (it == statements_.end() || !Allowed(it->second.entry->session, session)) {
+      return arrow::Status::KeyError("unknown prepared statement handle (already closed?)");
+    }
+    entry = std::move(it->second.entry);
+    statements_.erase(it);
+  }
+  return arrow::Status::OK();  // entry is freed outside the lock
+}
+
+std::string SessionRegistry::AddTransaction(std::shared_ptr<TransactionEntry> entry) {
+  const std::string id = RandomId();
+  std::lock_guard<std::mutex> lock(mutex_);
+  TouchSession(entry->session);
+  transactions_[id] = {std::move(entry), Clock::now()};
+  return id;
+}
+
+arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransaction(
+    const std::string& id, const std::string& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = transactions_.find(id);
+  if (it == transactions_.end() || !Allowed(it->second.entry->session, session)) {
+    return arrow::Status::KeyError(
+        "unknown transaction id (ended, rolled back after ", idle_timeout_.count(),
+        " s idle, or owned by another session)");
+  }
+  it->second.last_used = Clock::now();
+  TouchSession(session);
+  return it->second.entry;
+}
+
+arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransaction(
+    const std::string& id, const std::string& session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = transactions_.find(id);
+  if (it == transactions_.end() || !Allowed(it->second.entry->session, session)) {
+    return arrow::Status::KeyError(
+        "unknown transaction id (ended, rolled back after ", idle_timeout_.count(),
+        " s idle, or owned by another session)");
+  }
+  auto entry = std::move(it->second.entry);
+  transactions_.erase(it);
+  return entry;
+}
+
+std::shared_ptr<void> SessionRegistry::TrackRunning(
+    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    id = next_running_++;
+    running_[id] = {ticket, std::move(cancellation)};
+  }
+  // The token's deleter unregisters the call; the registry outlives every call.
+  return std::shared_ptr<void>(nullptr, [this, id](void*) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_.erase(id);
+  });
+}
+
+int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason) {
+  std::vector<std::shared_ptr<CallCancellation>> matches;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, call] : running_) {
+      if (call.first == ticket) matches.push_back(call.second);
+    }
+  }
+  for (auto& cancellation : matches) cancellation->Cancel(reason);
+  return static_cast<int>(matches.size());
+}
+
+void SessionRegistry::CloseSession(const std::string& session) {
+  if (session.empty()) return;
+  std::vector<std::shared_ptr<StatementEntry>> statements;
+  std::vector<std::shared_ptr<TransactionEntry>> transactions;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = statements_.begin(); it != statements_.end();) {
+      if (it->second.entry->session != session) { ++it; continue; }
+      statements.push_back(std::move(it->second.entry));
+      it = statements_.erase(it);
+    }
+    for (auto it = transactions_.begin(); it != transactions_.end();) {
+      if (it->second.entry->session != session) { ++it; continue; }
+      transactions.push_back(std::move(it->second.entry));
+      it = transactions_.erase(it);
+    }
+    sessions_.erase(session);
+  }
+  statements.clear();
+  for (auto& txn : transactions) {
+    std::lock_guard<std::mutex> lock(txn->mutex);
+    txn->connection->Rollback();
+  }
+  if (cookies_) cookies_->Close(session);
+}
+
+void SessionRegistry::Close() {
+  std::map<std::string, Held<StatementEntry>> statements;
+  std::map<std::string, Held<TransactionEntry>> transactions;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    statements.swap(statements_);
+    transactions.swap(transactions_);
+    sessions_.clear();
+  }
+  statements.clear();
+  for (auto& [id, held] : transactions) {
+    std::lock_guard<std::mutex> lock(held.entry->mutex);
+    held.entry->connection->Rollback();
+  }
+}
+
+size_t SessionRegistry::open_statements() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return statements_.size();
+}
+
+size_t SessionRegistry::open_transactions() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return transactions_.size();
+}
+
+void SessionRegistry::SweepLoop() {
+  const auto tick = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(200),
+      std::min<std::chrono::milliseconds>(std::chrono::seconds(5), idle_timeout_ / 4));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    stop_changed_.wait_for(lock, tick, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    Sweep();
+    lock.lock();
+  }
+}
+
+void SessionRegistry::Sweep() {
+  const auto cutoff = Clock::now() - idle_timeout_;
+  std::vector<std::string> idle_sessions;
+  std::vector<std::shared_ptr<StatementEntry>> statements;
+  std::vector<std::shared_ptr<TransactionEntry>> transactions;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, last] : sessions_) {
+      if (last < cutoff) idle_sessions.push_back(id);
+    }
+    for (auto it = statements_.begin(); it != statements_.end();) {
+      if (it->second.last_used >= cutoff) { ++it; continue; }
+      statements.push_back(std::move(it->second.entry));
+      it = statements_.erase(it);
+    }
+    for (auto it = transactions_.begin(); it != transactions_.end();) {
+      if (it->second.last_used >= cutoff) { ++it; continue; }
+      transactions.push_back(std::move(it->second.entry));
+      it = transactions_.erase(it);
+    }
+  }
+  statements.clear();
+  for (auto& txn : transactions) {
+    std::lock_guard<std::mutex> lock(txn->mutex);
+    txn->connection->Rollback();
+  }
+  for (const auto& session : idle_sessions) CloseSession(session);
+}
+
+}  // namespace arrowport::flight::sql

@@ -1,0 +1,104 @@
+#include "arrowport/storage/prepared_statement.h"
+
+#include <gtest/gtest.h>
+
+#include "arrow/api.h"
+#include "arrowport/storage/catalog_queries.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::storage {
+namespace {
+
+class PreparedStatementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    db_ = Database::Open(options).ValueOrDie();
+    conn_ = db_->Connect().ValueOrDie();
+    ASSERT_TRUE(conn_->Execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR, "
+                               "seen TIMESTAMP)").ok());
+  }
+  std::unique_ptr<Database> db_;
+  std::shared_ptr<Connection> conn_;
+};
+
+std::shared_ptr<arrow::RecordBatch> Params(std::vector<int32_t> ids,
+                                           std::vector<std::string> names) {
+  arrow::Int32Builder id_builder;
+  arrow::StringBuilder name_builder;
+  EXPECT_TRUE(id_builder.AppendValues(ids).ok());
+  EXPECT_TRUE(name_builder.AppendValues(names).ok());
+  auto schema = arrow::schema({arrow::field("a", arrow::int32()),
+                               arrow::field("b", arrow::utf8())});
+  return arrow::RecordBatch::Make(schema, static_cast<int64_t>(ids.size()),
+                                  {id_builder.Finish().ValueOrDie(),
+                                   name_builder.Finish().ValueOrDie()});
+}
+
+TEST_F(PreparedStatementTest, QuerySchemasWithoutRunning) {
+  auto statement =
+      PreparedStatement::Make(conn_, "SELECT id, name FROM t WHERE id = $1").ValueOrDie();
+  EXPECT_TRUE(statement->returns_rows());
+  EXPECT_EQ(statement->dataset_schema()->num_fields(), 2);
+  EXPECT_EQ(statement->dataset_schema()->field(0)->type()->id(), arrow::Type::INT32);
+  ASSERT_EQ(statement->num_parameters(), 1);
+  EXPECT_EQ(statement->parameter_schema()->field(0)->type()->id(), arrow::Type::INT32);
+}
+
+TEST_F(PreparedStatementTest, DdlAndDmlHaveAnEmptyDatasetSchema) {
+  for (const char* sql : {"INSERT INTO t VALUES ($1, $2, NULL)", "CREATE TABLE u (x INT)",
+                          "DELETE FROM t", "UPDATE t SET name = 'x'"}) {
+    auto statement = PreparedStatement::Make(conn_, sql).ValueOrDie();
+    EXPECT_FALSE(statement->returns_rows()) << sql;
+    EXPECT_EQ(statement->dataset_schema()->num_fields(), 0) << sql;
+  }
+  auto returning =
+      PreparedStatement::Make(conn_, "INSERT INTO t VALUES (9, 'z', NULL) RETURNING id")
+          .ValueOrDie();
+  EXPECT_TRUE(returning->returns_rows());
+}
+
+TEST_F(PreparedStatementTest, BindsArrowRowsAndRunsOncePerRow) {
+  auto insert =
+      PreparedStatement::Make(conn_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
+  auto params = Params({1, 2, 3}, {"a", "b", "c"});
+  int64_t changed = 0;
+  for (int64_t row = 0; row < params->num_rows(); ++row) {
+    ASSERT_TRUE(insert->Bind(*params, row).ok());
+    changed += insert->ExecuteUpdate(nullptr).ValueOrDie();
+  }
+  EXPECT_EQ(changed, 3);
+  auto query = PreparedStatement::Make(conn_, "SELECT name FROM t WHERE id = $1").ValueOrDie();
+  ASSERT_TRUE(query->Bind(*Params({2}, {"ignored"})->SelectColumns({0}).ValueOrDie(), 0).ok());
+  auto table = PreparedStatement::Query(query, {}).ValueOrDie()->ToTable().ValueOrDie();
+  ASSERT_EQ(table->num_rows(), 1);
+  EXPECT_EQ(table->column(0)->GetScalar(0).ValueOrDie()->ToString(), "b");
+}
+
+TEST_F(PreparedStatementTest, ParameterCountMismatchAndSyntaxErrorsAreInvalid) {
+  auto insert =
+      PreparedStatement::Make(conn_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
+  auto one_column = Params({1}, {"a"})->SelectColumns({0}).ValueOrDie();
+  EXPECT_TRUE(insert->Bind(*one_column, 0).IsInvalid());
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELEC 1").status().IsInvalid());
+}
+
+TEST_F(PreparedStatementTest, CatalogQueriesSeeTablesAndKeys) {
+  CatalogQueries catalog(conn_.get());
+  auto tables = catalog.Relations({}).ValueOrDie();
+  ASSERT_EQ(tables.size(), 1u);
+  EXPECT_EQ(tables[0].name, "t");
+  EXPECT_EQ(tables[0].type, "TABLE");
+  CatalogFilter views;
+  views.table_types = {"VIEW"};
+  EXPECT_TRUE(catalog.Relations(views).ValueOrDie().empty());
+  auto keys = catalog.PrimaryKeys(std::nullopt, std::nullopt, "t").ValueOrDie();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].column, "id");
+  EXPECT_EQ(keys[0].sequence, 1);
+  EXPECT_EQ(catalog.RelationSchema(tables[0]).ValueOrDie()->num_fields(), 3);
+}
+
+}  // namespace
+}  // namespace arrowport::storage
