@@ -154,80 +154,112 @@ int Generate(int64_t rows, const std::string& output, int64_t batch_rows, uint64
 
 }  // namespace
 
+namespace {
+
+// What the command line asked for, one field group per subcommand.
+struct Args {
+  std::string config_path, db, flight_host, log_format;
+  int flight_port = -1, http_port = -1;
+  std::vector<std::string> files;
+  std::string stream, table, mode = "append", commit, server_url = kDefaultServer;
+  int64_t batch_rows = 65536;
+  std::string sql, format, output;
+  int64_t rows = 1'000'000;
+  uint64_t seed = 42;
+  BenchOptions bench;
+  std::vector<int64_t> bench_rows;
+};
+
+CLI::App* AddServe(CLI::App& app, Args& a) {
+  auto* serve = app.add_subcommand("serve", "Run the server (Flight on one port)");
+  serve->add_option("--config,-c", a.config_path, "YAML config file")->envname("ARROWPORT_CONFIG");
+  serve->add_option("--db", a.db, "Database file, or :memory:");
+  serve->add_option("--host", a.flight_host, "Address to bind (default 127.0.0.1)");
+  serve->add_option("--flight-port", a.flight_port, "Flight gRPC port (0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--http-port", a.http_port, "HTTP port (0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--log-format", a.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  return serve;
+}
+
+CLI::App* AddIngest(CLI::App& app, Args& a) {
+  auto* ingest = app.add_subcommand("ingest", "Send Parquet, Arrow IPC or CSV files to a stream");
+  ingest->add_option("files", a.files, "Input files (.parquet, .arrow/.arrows/.feather, .csv)")
+      ->required()->check(CLI::ExistingFile);
+  ingest->add_option("--stream,-s", a.stream, "Stream name")->required();
+  ingest->add_option("--table,-t", a.table, "Target table (default: the stream's routing)");
+  ingest->add_option("--mode,-m", a.mode, "append, create or replace")
+      ->check(CLI::IsMember({"append", "create", "replace"}));
+  ingest->add_option("--commit", a.commit, "per_request or per_batch")
+      ->check(CLI::IsMember({"per_request", "per_batch"}));
+  ingest->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  ingest->add_option("--batch-rows", a.batch_rows, "Rows per batch read from files")
+      ->check(CLI::PositiveNumber);
+  return ingest;
+}
+
+CLI::App* AddQuery(CLI::App& app, Args& a) {
+  auto* query = app.add_subcommand("query", "Run SQL on a server and print or save the result");
+  query->add_option("sql", a.sql, "SQL text")->required();
+  query->add_option("--format,-f", a.format, "table, csv, json, parquet, arrow, arrow-file");
+  query->add_option("--output,-o", a.output, "Output file (default stdout)");
+  query->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  return query;
+}
+
+CLI::App* AddGenerate(CLI::App& app, Args& a) {
+  auto* generate = app.add_subcommand("generate", "Write sample data to a file");
+  generate->add_option("--rows,-n", a.rows, "Number of rows")->check(CLI::NonNegativeNumber);
+  generate->add_option("--output,-o", a.output, "Output file (.parquet, .arrow, .csv, .json)")
+      ->required();
+  generate->add_option("--seed", a.seed, "Random seed");
+  generate->add_option("--batch-rows", a.batch_rows, "Rows per batch")->check(CLI::PositiveNumber);
+  return generate;
+}
+
+CLI::App* AddBench(CLI::App& app, Args& a) {
+  auto* bench = app.add_subcommand("bench", "Measure ingest/read throughput against ceilings");
+  bench->add_option("--rows", a.bench_rows, "Row counts (default 1000000 10000000)")
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--repeat", a.bench.repeat, "Best of N runs")->check(CLI::PositiveNumber);
+  bench->add_option("--batch-rows", a.bench.batch_rows, "Client batch size")
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");
+  bench->add_option("--only", a.bench.only, "Run one part: throughput, latency, concurrency")
+      ->check(CLI::IsMember({"throughput", "latency", "concurrency"}));
+  return bench;
+}
+
+int RunServe(const Args& a) {
+  config::Overrides overrides;
+  if (!a.db.empty()) overrides.db_path = a.db;
+  if (!a.flight_host.empty()) overrides.flight_host = a.flight_host;
+  if (!a.flight_host.empty()) overrides.http_host = a.flight_host;
+  if (a.flight_port >= 0) overrides.flight_port = a.flight_port;
+  if (a.http_port >= 0) overrides.http_port = a.http_port;
+  if (!a.log_format.empty()) overrides.log_format = a.log_format;
+  return Serve(a.config_path, overrides);
+}
+
+}  // namespace
+
 int Main(int argc, char** argv) {
   CLI::App app{"Arrowport: move Apache Arrow data in and out of DuckDB over the network",
                "arrowport"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("arrowport ") + ARROWPORT_VERSION);
-
-  // serve
-  auto* serve = app.add_subcommand("serve", "Run the server (Flight on one port)");
-  std::string config_path;
-  std::string db, flight_host, log_format;
-  int flight_port = -1, http_port = -1;
-  serve->add_option("--config,-c", config_path, "YAML config file")->envname("ARROWPORT_CONFIG");
-  serve->add_option("--db", db, "Database file, or :memory:");
-  serve->add_option("--host", flight_host, "Address to bind (default 127.0.0.1)");
-  serve->add_option("--flight-port", flight_port, "Flight gRPC port (0 = any free port)")
-      ->check(CLI::Range(0, 65535));
-  serve->add_option("--http-port", http_port, "HTTP port (0 = any free port)")
-      ->check(CLI::Range(0, 65535));
-  serve->add_option("--log-format", log_format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
-
-  // ingest
-  auto* ingest = app.add_subcommand("ingest", "Send Parquet, Arrow IPC or CSV files to a stream");
-  std::vector<std::string> files;
-  std::string stream, table, mode = "append", commit, server_url = kDefaultServer;
-  int64_t batch_rows = 65536;
-  ingest->add_option("files", files, "Input files (.parquet, .arrow/.arrows/.feather, .csv)")
-      ->required()->check(CLI::ExistingFile);
-  ingest->add_option("--stream,-s", stream, "Stream name")->required();
-  ingest->add_option("--table,-t", table, "Target table (default: the stream's routing)");
-  ingest->add_option("--mode,-m", mode, "append, create or replace")
-      ->check(CLI::IsMember({"append", "create", "replace"}));
-  ingest->add_option("--commit", commit, "per_request or per_batch")
-      ->check(CLI::IsMember({"per_request", "per_batch"}));
-  ingest->add_option("--server", server_url, "Server URL")->envname("ARROWPORT_SERVER");
-  ingest->add_option("--batch-rows", batch_rows, "Rows per batch read from files")
-      ->check(CLI::PositiveNumber);
-
-  // query
-  auto* query = app.add_subcommand("query", "Run SQL on a server and print or save the result");
-  std::string sql, format, output;
-  query->add_option("sql", sql, "SQL text")->required();
-  query->add_option("--format,-f", format, "table, csv, json, parquet, arrow, arrow-file");
-  query->add_option("--output,-o", output, "Output file (default stdout)");
-  query->add_option("--server", server_url, "Server URL")->envname("ARROWPORT_SERVER");
-
+  Args a;
+  auto* serve = AddServe(app, a);
+  auto* ingest = AddIngest(app, a);
+  auto* query = AddQuery(app, a);
   auto* tables = app.add_subcommand("tables", "List the server's tables and views");
-  tables->add_option("--server", server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  tables->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
   auto* streams = app.add_subcommand("streams", "Show stream routing and live counters");
-  streams->add_option("--server", server_url, "Server URL")->envname("ARROWPORT_SERVER");
-
-  // generate
-  auto* generate = app.add_subcommand("generate", "Write sample data to a file");
-  int64_t rows = 1'000'000;
-  uint64_t seed = 42;
-  generate->add_option("--rows,-n", rows, "Number of rows")->check(CLI::NonNegativeNumber);
-  generate->add_option("--output,-o", output, "Output file (.parquet, .arrow, .csv, .json)")
-      ->required();
-  generate->add_option("--seed", seed, "Random seed");
-  generate->add_option("--batch-rows", batch_rows, "Rows per batch")->check(CLI::PositiveNumber);
-
-  // bench
-  auto* bench = app.add_subcommand("bench", "Measure ingest/read throughput against ceilings");
-  BenchOptions bench_options;
-  std::vector<int64_t> bench_rows;
-  bench->add_option("--rows", bench_rows, "Row counts (default 1000000 10000000)")
-      ->check(CLI::PositiveNumber);
-  bench->add_option("--repeat", bench_options.repeat, "Best of N runs")->check(CLI::PositiveNumber);
-  bench->add_option("--batch-rows", bench_options.batch_rows, "Client batch size")
-      ->check(CLI::PositiveNumber);
-  bench->add_option("--dir", bench_options.work_dir, "Directory for the benchmark database");
-  bench->add_option("--only", bench_options.only, "Run one part: throughput, latency, concurrency")
-      ->check(CLI::IsMember({"throughput", "latency", "concurrency"}));
-
+  streams->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  auto* generate = AddGenerate(app, a);
+  auto* bench = AddBench(app, a);
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -237,24 +269,17 @@ int Main(int argc, char** argv) {
     return code == 0 ? kOk : kUsageError;
   }
 
-  if (serve->parsed()) {
-    config::Overrides overrides;
-    if (!db.empty()) overrides.db_path = db;
-    if (!flight_host.empty()) overrides.flight_host = flight_host;
-    if (!flight_host.empty()) overrides.http_host = flight_host;
-    if (flight_port >= 0) overrides.flight_port = flight_port;
-    if (http_port >= 0) overrides.http_port = http_port;
-    if (!log_format.empty()) overrides.log_format = log_format;
-    return Serve(config_path, overrides);
+  if (serve->parsed()) return RunServe(a);
+  if (ingest->parsed()) {
+    return Ingest(a.files, a.stream, a.table, a.mode, a.commit, a.server_url, a.batch_rows);
   }
-  if (ingest->parsed()) return Ingest(files, stream, table, mode, commit, server_url, batch_rows);
-  if (query->parsed()) return Query(sql, format, output, server_url);
-  if (tables->parsed()) return Tables(server_url);
-  if (streams->parsed()) return Streams(server_url);
-  if (generate->parsed()) return Generate(rows, output, batch_rows, seed);
+  if (query->parsed()) return Query(a.sql, a.format, a.output, a.server_url);
+  if (tables->parsed()) return Tables(a.server_url);
+  if (streams->parsed()) return Streams(a.server_url);
+  if (generate->parsed()) return Generate(a.rows, a.output, a.batch_rows, a.seed);
   if (bench->parsed()) {
-    if (!bench_rows.empty()) bench_options.rows = bench_rows;
-    auto st = RunBench(bench_options);
+    if (!a.bench_rows.empty()) a.bench.rows = a.bench_rows;
+    auto st = RunBench(a.bench);
     return st.ok() ? kOk : Fail(st);
   }
   std::printf("arrowport %s\n", ARROWPORT_VERSION);
