@@ -80,18 +80,28 @@ arrow::Result<std::vector<SchemaRow>> CatalogQueries::Schemas(const CatalogFilte
   return out;
 }
 
+namespace {
+
+// The catalog, schema pattern and table pattern of `filter` as conditions on
+// information_schema columns, with bound parameters.
+void AddFilter(std::string* sql, std::vector<std::string>* params, const CatalogFilter& filter) {
+  if (filter.catalog) AddCondition(sql, params, "table_catalog", "=", *filter.catalog);
+  if (filter.schema_pattern) {
+    AddCondition(sql, params, "table_schema", "LIKE", *filter.schema_pattern);
+  }
+  if (filter.table_pattern) {
+    AddCondition(sql, params, "table_name", "LIKE", *filter.table_pattern);
+  }
+}
+
+}  // namespace
+
 arrow::Result<std::vector<RelationRow>> CatalogQueries::Relations(const CatalogFilter& filter) {
   std::string sql =
       std::string("SELECT table_catalog, table_schema, table_name, table_type FROM "
                   "information_schema.tables WHERE table_catalog NOT IN ") + kHiddenCatalogs;
   std::vector<std::string> params;
-  if (filter.catalog) AddCondition(&sql, &params, "table_catalog", "=", *filter.catalog);
-  if (filter.schema_pattern) {
-    AddCondition(&sql, &params, "table_schema", "LIKE", *filter.schema_pattern);
-  }
-  if (filter.table_pattern) {
-    AddCondition(&sql, &params, "table_name", "LIKE", *filter.table_pattern);
-  }
+  AddFilter(&sql, &params, filter);
   sql += " ORDER BY table_type, table_catalog, table_schema, table_name";
   ARROW_ASSIGN_OR_RAISE(auto table, connection_->QueryTable(sql, params));
   ARROW_ASSIGN_OR_RAISE(auto catalogs, Strings(*table, "table_catalog"));
@@ -125,13 +135,7 @@ arrow::Result<std::vector<ColumnRow>> CatalogQueries::Columns(const CatalogFilte
                   "numeric_scale::VARCHAR AS numeric_scale FROM information_schema.columns "
                   "WHERE table_catalog NOT IN ") + kHiddenCatalogs;
   std::vector<std::string> params;
-  if (filter.catalog) AddCondition(&sql, &params, "table_catalog", "=", *filter.catalog);
-  if (filter.schema_pattern) {
-    AddCondition(&sql, &params, "table_schema", "LIKE", *filter.schema_pattern);
-  }
-  if (filter.table_pattern) {
-    AddCondition(&sql, &params, "table_name", "LIKE", *filter.table_pattern);
-  }
+  AddFilter(&sql, &params, filter);
   sql += " ORDER BY table_catalog, table_schema, table_name, ordinal_position";
   ARROW_ASSIGN_OR_RAISE(auto result, connection_->QueryTable(sql, params));
   ARROW_ASSIGN_OR_RAISE(auto catalogs, Strings(*result, "table_catalog"));
