@@ -38,11 +38,12 @@ def flight_data(header=b"", body=b"", descriptor=None):
     return out
 
 
-def ipc_messages(batches, schema=None):
-    """(header, body) pairs for a schema message followed by record batch messages."""
+def ipc_messages(batches, schema=None, options=None):
+    """(header, body) pairs for a schema message followed by record batch messages
+    (`options`: pyarrow IpcWriteOptions, e.g. body compression)."""
     schema = schema or batches[0].schema
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, schema) as writer:
+    with pa.ipc.new_stream(sink, schema, options=options) as writer:
         for batch in batches:
             writer.write_batch(batch)
     reader = pa.BufferReader(sink.getvalue())

@@ -34,7 +34,9 @@ import pyarrow.flight as flight
 import pytest
 
 import rawflight
+from test_bad_input import assert_healthy, count, descriptor
 from test_flight_roundtrip import get, put
+from test_trust import peak_rss_bytes
 
 DECLARED = 3 << 30  # bytes the hostile batch decodes to
 RSS_CEILING = 500 << 20
@@ -42,24 +44,7 @@ MAX_BATCH_BYTES = 256 << 20  # the default limits.max_batch_bytes
 
 
 def peak_rss(server):
-    with open(f"/proc/{server.proc.pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc/<pid>/status")
-
-
-def count(client, table):
-    return get(client, {"sql": f"SELECT count(*)::BIGINT AS n FROM {table}"}).column("n")[0].as_py()
-
-
-def assert_healthy(client):
-    body = next(client.do_action(flight.Action("health", b""))).body.to_pybytes()
-    assert json.loads(body)["status"] == "ok"
-
-
-def descriptor(stream):
-    return rawflight.command_descriptor(json.dumps({"stream": stream}).encode())
+    return peak_rss_bytes(server.proc.pid)
 
 
 def zstd_rle_frame(size, decoded):
@@ -86,20 +71,7 @@ def zstd_rle_frame(size, decoded):
 
 
 def compressed_messages(batch, codec):
-    sink = pa.BufferOutputStream()
-    options = pa.ipc.IpcWriteOptions(compression=codec)
-    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
-        writer.write_batch(batch)
-    reader = pa.BufferReader(sink.getvalue())
-    out = []
-    while True:
-        try:
-            message = pa.ipc.read_message(reader)
-        except (StopIteration, EOFError):
-            break
-        body = message.body.to_pybytes() if message.body is not None else b""
-        out.append((message.metadata.to_pybytes(), body))
-    return out
+    return rawflight.ipc_messages([batch], options=pa.ipc.IpcWriteOptions(compression=codec))
 
 
 def bomb_frames(stream, declared=DECLARED):

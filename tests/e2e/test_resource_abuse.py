@@ -14,14 +14,11 @@ import requests
 
 import rawflight
 from test_flight_roundtrip import get, put
+from test_trust import peak_rss_bytes
 
 
 def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0
+    return peak_rss_bytes(pid) / (1 << 20)
 
 
 def ticket(sql):

@@ -62,25 +62,61 @@ void SessionRegistry::TouchSession(const std::string& session) {
   if (!session.empty()) sessions_[session] = Clock::now();
 }
 
-std::string SessionRegistry::AddStatement(std::shared_ptr<StatementEntry> entry) {
-  const std::string handle = RandomId();
-  std::lock_guard<std::mutex> lock(mutex_);
+template <typename T>
+std::string SessionRegistry::AddHeld(HeldMap<T>* map, std::shared_ptr<T> entry) {
+  std::string id = RandomId();
   TouchSession(entry->session);
-  statements_[handle] = {std::move(entry), Clock::now()};
-  return handle;
+  (*map)[id] = {std::move(entry), Clock::now()};
+  return id;
+}
+
+template <typename T>
+typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
+    HeldMap<T>* map, const std::string& id, const std::string& session) {
+  auto it = map->find(id);
+  if (it == map->end() || !Allowed(it->second.entry->session, session)) return map->end();
+  it->second.last_used = Clock::now();
+  TouchSession(session);
+  return it;
+}
+
+template <typename T>
+std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
+                                                           const std::string& session) {
+  std::vector<std::shared_ptr<T>> taken;
+  for (auto it = map->begin(); it != map->end();) {
+    if (it->second.entry->session != session) {
+      ++it;
+      continue;
+    }
+    taken.push_back(std::move(it->second.entry));
+    it = map->erase(it);
+  }
+  return taken;
+}
+
+namespace {
+arrow::Status UnknownStatement(std::chrono::seconds idle_timeout) {
+  return arrow::Status::KeyError(
+      "unknown prepared statement handle (closed, expired after ", idle_timeout.count(),
+      " s idle, or owned by another session): prepare the statement again");
+}
+arrow::Status UnknownTransaction(std::chrono::seconds idle_timeout) {
+  return arrow::Status::KeyError("unknown transaction id (ended, rolled back after ",
+                                 idle_timeout.count(), " s idle, or owned by another session)");
+}
+}  // namespace
+
+std::string SessionRegistry::AddStatement(std::shared_ptr<StatementEntry> entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return AddHeld(&statements_, std::move(entry));
 }
 
 arrow::Result<std::shared_ptr<StatementEntry>> SessionRegistry::FindStatement(
     const std::string& handle, const std::string& session) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = statements_.find(handle);
-  if (it == statements_.end() || !Allowed(it->second.entry->session, session)) {
-    return arrow::Status::KeyError(
-        "unknown prepared statement handle (closed, expired after ", idle_timeout_.count(),
-        " s idle, or owned by another session): prepare the statement again");
-  }
-  it->second.last_used = Clock::now();
-  TouchSession(session);
+  auto it = FindHeld(&statements_, handle, session);
+  if (it == statements_.end()) return UnknownStatement(idle_timeout_);
   return it->second.entry;
 }
 
@@ -100,24 +136,15 @@ arrow::Status SessionRegistry::CloseStatement(const std::string& handle,
 }
 
 std::string SessionRegistry::AddTransaction(std::shared_ptr<TransactionEntry> entry) {
-  const std::string id = RandomId();
   std::lock_guard<std::mutex> lock(mutex_);
-  TouchSession(entry->session);
-  transactions_[id] = {std::move(entry), Clock::now()};
-  return id;
+  return AddHeld(&transactions_, std::move(entry));
 }
 
 arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransaction(
     const std::string& id, const std::string& session) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = transactions_.find(id);
-  if (it == transactions_.end() || !Allowed(it->second.entry->session, session)) {
-    return arrow::Status::KeyError(
-        "unknown transaction id (ended, rolled back after ", idle_timeout_.count(),
-        " s idle, or owned by another session)");
-  }
-  it->second.last_used = Clock::now();
-  TouchSession(session);
+  auto it = FindHeld(&transactions_, id, session);
+  if (it == transactions_.end()) return UnknownTransaction(idle_timeout_);
   return it->second.entry;
 }
 
@@ -126,9 +153,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransactio
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = transactions_.find(id);
   if (it == transactions_.end() || !Allowed(it->second.entry->session, session)) {
-    return arrow::Status::KeyError(
-        "unknown transaction id (ended, rolled back after ", idle_timeout_.count(),
-        " s idle, or owned by another session)");
+    return UnknownTransaction(idle_timeout_);
   }
   auto entry = std::move(it->second.entry);
   transactions_.erase(it);
@@ -168,16 +193,8 @@ void SessionRegistry::CloseSession(const std::string& session) {
   std::vector<std::shared_ptr<TransactionEntry>> transactions;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = statements_.begin(); it != statements_.end();) {
-      if (it->second.entry->session != session) { ++it; continue; }
-      statements.push_back(std::move(it->second.entry));
-      it = statements_.erase(it);
-    }
-    for (auto it = transactions_.begin(); it != transactions_.end();) {
-      if (it->second.entry->session != session) { ++it; continue; }
-      transactions.push_back(std::move(it->second.entry));
-      it = transactions_.erase(it);
-    }
+    statements = TakeOwned(&statements_, session);
+    transactions = TakeOwned(&transactions_, session);
     sessions_.erase(session);
   }
   statements.clear();

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <vector>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -102,15 +103,28 @@ class SessionRegistry {
     std::shared_ptr<T> entry;
     std::chrono::steady_clock::time_point last_used;
   };
+  template <typename T>
+  using HeldMap = std::map<std::string, Held<T>>;
+
   void SweepLoop();
   void Sweep();
   void TouchSession(const std::string& session);
+  // Statements and transactions are kept alike; these serve both (call under mutex_).
+  template <typename T>
+  std::string AddHeld(HeldMap<T>* map, std::shared_ptr<T> entry);
+  /// The entry under `id` when `session` may use it, its use noted; else map->end().
+  template <typename T>
+  typename HeldMap<T>::iterator FindHeld(HeldMap<T>* map, const std::string& id,
+                                         const std::string& session);
+  /// Moves every entry `session` owns out of `map`.
+  template <typename T>
+  std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const std::string& session);
 
   std::shared_ptr<SessionStore> cookies_;
   const std::chrono::seconds idle_timeout_;
   std::mutex mutex_;  // guards everything below
-  std::map<std::string, Held<StatementEntry>> statements_;
-  std::map<std::string, Held<TransactionEntry>> transactions_;
+  HeldMap<StatementEntry> statements_;
+  HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
   uint64_t next_running_ = 0;
   std::map<uint64_t, std::pair<std::string, std::shared_ptr<CallCancellation>>> running_;
