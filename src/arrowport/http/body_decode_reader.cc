@@ -1,6 +1,5 @@
 #include "arrowport/http/body_decode_reader.h"
 
-#include "arrow/util/byte_size.h"
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
@@ -15,42 +14,18 @@ BodyDecodeReader::BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inn
       max_batch_bytes_(max_batch_bytes) {}
 
 arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
-  auto st = Decode(out);
-  if (HasErrorKind(st, ErrorKind::kTooLarge)) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (limit_error_.ok()) limit_error_ = st;
-  }
-  return st;
-}
-
-arrow::Status BodyDecodeReader::limit_error() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return limit_error_;
-}
-
-arrow::Status BodyDecodeReader::Decode(std::shared_ptr<arrow::RecordBatch>* out) {
   auto st = inner_->ReadNext(out);
-  if (!st.ok()) {
-    if ((pipe_ && !pipe_->abort_status().ok()) || HasErrorKind(st, ErrorKind::kTooLarge)) {
-      return st;
-    }
-    if (pool_->refused()) {
-      return TooLarge("a record batch needs more than ", pool_->cap(),
-                      " bytes once decoded (limits.max_batch_bytes is ", max_batch_bytes_,
-                      " bytes): ", st.message());
-    }
-    return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ",
-                                  st.message());
+  if (st.ok()) return st;
+  if ((pipe_ && !pipe_->abort_status().ok()) || HasErrorKind(st, ErrorKind::kTooLarge)) {
+    return st;
   }
-  if (*out != nullptr) {
-    const int64_t size = arrow::util::TotalBufferSize(**out);
-    if (size > max_batch_bytes_) {
-      out->reset();
-      return TooLarge("a record batch of ", size, " bytes exceeds limits.max_batch_bytes (",
-                      max_batch_bytes_, " bytes); send smaller batches");
-    }
+  if (pool_->refused()) {
+    return TooLarge("a record batch needs more than ", pool_->cap(),
+                    " bytes once decoded (limits.max_batch_bytes is ", max_batch_bytes_,
+                    " bytes): ", st.message());
   }
-  return st;
+  return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ",
+                                st.message());
 }
 
 }  // namespace arrowport::http

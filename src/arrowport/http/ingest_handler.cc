@@ -75,7 +75,6 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
       arrow::default_memory_pool(), kIngestBatchesInFlight * deps.max_batch_bytes,
       "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
   auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
-  std::shared_ptr<BodyDecodeReader> decoder;  // set by the worker before it reads
   OwnedWorker worker(
       [&] {
         auto options = arrow::ipc::IpcReadOptions::Defaults();
@@ -87,8 +86,8 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
                            : arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
                                                     reader.status().message());
         } else {
-          decoder = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
-                                                       deps.max_batch_bytes);
+          auto decoder = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
+                                                            deps.max_batch_bytes);
           // The pipeline validates and reads ahead of DuckDB on a thread of its own.
           out.result = deps.ingest->Ingest(
               request, decoder,
@@ -119,9 +118,6 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
   }
   worker.Join();
   if (!worker.status().ok()) out.result = worker.status();
-  if (!out.result.ok() && decoder && !decoder->limit_error().ok()) {
-    out.result = decoder->limit_error();
-  }
   return out;
 }
 

@@ -91,9 +91,7 @@ arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
     return arrow::Status::Invalid("batch.data is not Arrow IPC: ", reader.status().message());
   }
   auto decoded = std::make_shared<BodyDecodeReader>(*reader, nullptr, pool, deps.max_batch_bytes);
-  auto ingested = deps.ingest->Ingest(seed.request, decoded, {}, call->context());
-  if (!ingested.ok() && !decoded->limit_error().ok()) return decoded->limit_error();
-  return ingested;
+  return deps.ingest->Ingest(seed.request, decoded, {}, call->context());
 }
 
 }  // namespace

@@ -10,11 +10,10 @@
 namespace arrowport::ingest {
 
 arrow::Status ValidatingReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
-  ARROW_RETURN_NOT_OK(source_->ReadNext(out));
-  if (*out == nullptr) return arrow::Status::OK();
-  const int64_t index = batches_++;
-  auto st = Check(**out, index);
+  auto st = source_->ReadNext(out);
+  if (st.ok() && *out != nullptr) st = Check(**out, batches_++);
   if (!st.ok()) {
+    // The source's own refusals (decoding, size limits, a client gone) are kept too.
     *out = nullptr;
     std::lock_guard<std::mutex> lock(mutex_);
     if (error_.ok()) error_ = st;

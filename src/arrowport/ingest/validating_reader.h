@@ -16,8 +16,9 @@ namespace arrowport::ingest {
 /// batch and the column. Not thread-safe (one consumer).
 ///
 /// DuckDB's scan wraps a reader's error in its own message, which loses the status code
-/// and its typed detail; `error()` keeps the refusal as it was made, for the caller to
-/// report instead.
+/// and its typed detail; `error()` keeps the first error as it was made (a refused batch,
+/// or the source's own: decoding, size limits, a client gone), for the caller to report
+/// instead.
 class ValidatingReader : public arrow::RecordBatchReader {
  public:
   ValidatingReader(std::shared_ptr<arrow::RecordBatchReader> source, int64_t max_batch_bytes)
@@ -27,7 +28,7 @@ class ValidatingReader : public arrow::RecordBatchReader {
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override;
   arrow::Status Close() override { return source_->Close(); }
 
-  /// The first batch refused (OK if none). Read after the consumer is done.
+  /// The first error, refusal or the source's (OK if none). Read after the consumer is done.
   arrow::Status error() const;
 
  private:
