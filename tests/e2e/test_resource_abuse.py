@@ -118,3 +118,26 @@ def test_batches_that_expand_in_duckdb_are_bounded(start_server, tmp_path, make,
     assert "limits.max_batch_bytes" in message
     assert peak_rss_mib(server.proc.pid) < 600
     assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["flight", "http"])
+def test_a_view_expansion_is_refused_before_it_is_read(server, path):
+    """200,000 views of one 1 MiB string: refused at once, before full validation reads
+    (and UTF-8-checks) 200 GB of repeated values; it used to burn 9 s of CPU per request,
+    ignoring the client's deadline, the admission slot held all the while."""
+    import time
+    batch = string_view_amplifier(200_000, 1 << 20)
+    started = time.time()
+    if path == "flight":
+        with pytest.raises(pa.ArrowInvalid) as err:
+            put(server.client(), pa.Table.from_batches([batch]), {"stream": "views"})
+        assert "limits.max_batch_bytes" in str(err.value)
+    else:
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, batch.schema) as w:
+            w.write_batch(batch)
+        r = requests.post(f"{server.http}/ingest/views", data=sink.getvalue().to_pybytes(),
+                          headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+                          timeout=60)
+        assert r.status_code == 413, r.text
+    assert time.time() - started < 3

@@ -48,8 +48,9 @@ int64_t ViewBytes(const arrow::ArrayData& array) {
 int64_t ListViewBytes(const arrow::ArrayData& array, bool large) {
   double elements = 0;
   for (int64_t i = 0; i < array.length; ++i) {
-    elements += large ? static_cast<double>(ValueAt<int64_t>(array, 2, i))
-                      : static_cast<double>(ValueAt<int32_t>(array, 2, i));
+    // Sizes are not validated yet: a negative one counts as empty.
+    elements += std::max(0.0, large ? static_cast<double>(ValueAt<int64_t>(array, 2, i))
+                                    : static_cast<double>(ValueAt<int32_t>(array, 2, i)));
   }
   return Saturating(array.length * kEntryBytes + elements * PerElement(*array.child_data[0]));
 }
@@ -77,7 +78,9 @@ int64_t DictionaryBytes(const arrow::ArrayData& array) {
     for (int64_t i = 0; i < array.length; ++i) {
       if (array.IsNull(i)) continue;
       const int64_t k = index_at(i);
-      total += ValueAt<int32_t>(values, 1, k + 1) - ValueAt<int32_t>(values, 1, k);
+      if (k < 0 || k >= values.length) continue;  // refused by the full validation next
+      total += std::max<int64_t>(
+          0, ValueAt<int32_t>(values, 1, k + 1) - ValueAt<int32_t>(values, 1, k));
     }
     return Saturating(total);
   }

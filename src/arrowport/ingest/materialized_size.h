@@ -6,7 +6,9 @@
 
 namespace arrowport::ingest {
 
-/// \brief About how many bytes DuckDB materialises for `array` (a fully validated one):
+/// \brief About how many bytes DuckDB materialises for `array`, which must be structurally
+/// valid (Array::Validate: buffer sizes and lengths); values need not be (it runs before
+/// the full validation, so that an expansion is refused before that reads it all):
 /// its values as rows, not its buffers as sent. They differ when Arrow lets values be
 /// repeated for free: string/binary views and list views may all point at the same bytes,
 /// dictionary indices repeat their values, run-end encoding repeats one value per run;
