@@ -5,12 +5,13 @@
 #include <string>
 
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/principal.h"
 
 namespace arrowport {
 
 /// \brief What the pipelines know about the call they serve, whatever protocol carried
 /// it. Protocol adapters fill it; the storage layer uses `cancellation` to interrupt
-/// DuckDB when the client leaves. (The security work adds the caller's identity here.)
+/// DuckDB when the client leaves; `principal` says who is calling.
 struct CallContext {
   std::string protocol;  ///< "flight", "http", ...
   std::shared_ptr<CallCancellation> cancellation;  ///< may be null: not cancellable
@@ -19,6 +20,9 @@ struct CallContext {
   /// gone, a message over the receive limit) exactly like a finished one and marks the
   /// call cancelled a moment later, so a truncated request must be caught at the commit.
   std::function<bool()> call_failed;
+  /// Who is calling. Null only in code paths that run without a caller (tests, the
+  /// server's own maintenance): treated as the server itself.
+  std::shared_ptr<const Principal> principal;
 };
 
 }  // namespace arrowport

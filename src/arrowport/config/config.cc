@@ -262,16 +262,16 @@ arrow::Status Validate(const Config& c) {
   if (!algorithms.count(c.compression_algorithm)) {
     return KeyError(src, "compression.algorithm", "must be zstd, lz4 or none");
   }
-  if (c.tls_cert.empty() != c.tls_key.empty()) {
+  if (c.tls.cert.empty() != c.tls.key.empty()) {
     return KeyError(src, "tls", "cert and key must be given together");
   }
   // Refused rather than ignored: serving plaintext or without authentication when the
   // configuration asks otherwise would be a silent security hole.
-  if (!c.tls_cert.empty()) {
+  if (!c.tls.cert.empty()) {
     return KeyError(src, "tls", "TLS is not supported by this version yet; terminate TLS in "
                                 "front of Arrowport or remove the tls section");
   }
-  if (c.auth_enabled) {
+  if (c.auth.enabled.value_or(false)) {
     return KeyError(src, "auth.enabled", "authentication is not supported by this version "
                                          "yet; bind to 127.0.0.1 or remove auth.enabled");
   }

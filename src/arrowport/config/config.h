@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "arrow/result.h"
+#include "arrowport/common/principal.h"
 
 namespace arrowport::config {
 
@@ -41,8 +42,12 @@ struct Config {
   Endpoint flight{"127.0.0.1", 8815};
   Endpoint http{"127.0.0.1", 8888};
   int64_t http_max_body_bytes = int64_t{4} << 30;
-  std::string tls_cert;
-  std::string tls_key;
+  /// TLS for both listeners (design section 7); empty cert: plaintext.
+  struct Tls {
+    std::string cert;       ///< PEM certificate chain file
+    std::string key;        ///< PEM private key file
+    std::string client_ca;  ///< PEM CA file: when set, clients must present a certificate
+  } tls;
   int duckdb_threads = 0;  ///< 0 = DuckDB's default (all cores)
   std::string duckdb_memory_limit;
   std::vector<std::string> duckdb_init_sql;
@@ -66,8 +71,21 @@ struct Config {
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
-  bool auth_enabled = false;
-  int64_t auth_token_ttl_s = 3600;
+  /// One configured user (auth.users).
+  struct User {
+    std::string name;
+    std::string password_hash;  ///< argon2id string, from `arrowport hash-password`
+    Role role = Role::kReader;
+    std::vector<std::string> tables;   ///< non-empty: only these tables
+    std::vector<std::string> streams;  ///< non-empty: only these streams
+  };
+  /// Authentication (design section 7).
+  struct Auth {
+    std::optional<bool> enabled;  ///< unset: on unless both listeners are loopback
+    int64_t token_ttl_s = 3600;
+    std::string token_secret;  ///< HS256 key; empty: generated at start
+    std::vector<User> users;
+  } auth;
   std::string log_level = "info";
   std::string log_format = "text";
 };

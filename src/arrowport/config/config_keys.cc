@@ -70,7 +70,9 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
        Limit(&Config::Limits::max_concurrent_requests, 1, 100000)},
       {"limits.query_timeout_s", Limit(&Config::Limits::query_timeout_s, 0, kMaxSeconds)},
       {"limits.shutdown_grace_s", Limit(&Config::Limits::shutdown_grace_s, 0, kMaxSeconds)},
-      {"auth.token_ttl_s", Integer(&Config::auth_token_ttl_s, 1, kMaxSeconds)},
+      {"auth.token_ttl_s",
+       {1, kMaxSeconds, [](const Config& c) -> int64_t { return c.auth.token_ttl_s; },
+        [](Config& c, int64_t v) { c.auth.token_ttl_s = v; }}},
   };
   return keys;
 }
@@ -108,13 +110,13 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"db_path", StringSetter(&Config::db_path)},
         {"flight.host", HostSetter(&Config::flight)},
         {"http.host", HostSetter(&Config::http)},
-        {"tls.cert", StringSetter(&Config::tls_cert)},
-        {"tls.key", StringSetter(&Config::tls_key)},
+        {"tls.cert", [](Config& c, const std::string& v) { c.tls.cert = v; return arrow::Status::OK(); }},
+        {"tls.key", [](Config& c, const std::string& v) { c.tls.key = v; return arrow::Status::OK(); }},
         {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
         {"auth.enabled",
          [](Config& c, const std::string& v) {
-           ARROW_ASSIGN_OR_RAISE(c.auth_enabled, ParseBool(v));
+           ARROW_ASSIGN_OR_RAISE(c.auth.enabled, ParseBool(v));
            return arrow::Status::OK();
          }},
         {"log.level", StringSetter(&Config::log_level)},
