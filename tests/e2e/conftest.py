@@ -12,6 +12,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARROWPORT = str(REPO / "bin" / "arrowport")
+# A server that ended with one of these signals crashed (tests send SIGTERM/SIGKILL).
+CRASH_EXIT_CODES = {-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS, -signal.SIGILL,
+                    -signal.SIGFPE}
 READY = re.compile(r"^arrowport ready flight=(grpc://\S+) http=(http://\S+)")
 
 
@@ -78,9 +81,15 @@ def start_server(tmp_path):
         return server
 
     yield start
+    crashed = []
     for server in servers:
         if server.proc.poll() is None:
             server.stop()
+        if server.proc.returncode in CRASH_EXIT_CODES:
+            crashed.append(f"server died of signal {-server.proc.returncode}:\n"
+                           + server.stderr()[-3000:])
+    # A crash is a failure of whichever test saw it, even when its assertions passed.
+    assert not crashed, crashed
 
 
 @pytest.fixture

@@ -41,13 +41,24 @@ CallWatchdog::Watch CallWatchdog::Add(std::shared_ptr<CallCancellation> call,
   std::lock_guard<std::mutex> lock(mutex_);
   if (!cancel_all_.ok()) call->Cancel(cancel_all_);
   const uint64_t id = next_id_++;
-  entries_.emplace(id, Entry{std::move(call), std::move(client_gone), deadline});
+  auto predicate = std::make_shared<Predicate>();
+  predicate->client_gone = std::move(client_gone);
+  entries_.emplace(id, Entry{std::move(call), std::move(predicate), deadline});
   return Watch(this, id);
 }
 
 void CallWatchdog::Remove(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  entries_.erase(id);
+  std::shared_ptr<Predicate> predicate;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    predicate = std::move(it->second.predicate);
+    entries_.erase(it);
+  }
+  // Waits for a poll in progress; no poll starts after this.
+  std::lock_guard<std::mutex> lock(predicate->mutex);
+  predicate->client_gone = nullptr;
 }
 
 void CallWatchdog::CancelAll(const arrow::Status& reason) {
@@ -72,14 +83,14 @@ void CallWatchdog::Run() {
     if (stopping_) break;
     // Decide under the lock, act outside it: predicates and interrupts may take locks
     // of their own (gRPC, DuckDB).
-    std::vector<std::pair<std::shared_ptr<CallCancellation>, std::function<bool()>>> polled;
+    std::vector<std::pair<std::shared_ptr<CallCancellation>, std::shared_ptr<Predicate>>> polled;
     std::vector<std::shared_ptr<CallCancellation>> expired;
     const auto now = Clock::now();
     for (auto& [id, entry] : entries_) {
       if (entry.deadline && now >= *entry.deadline) {
         expired.push_back(entry.call);
       } else {
-        polled.emplace_back(entry.call, entry.client_gone);
+        polled.emplace_back(entry.call, entry.predicate);
       }
     }
     lock.unlock();
@@ -87,12 +98,17 @@ void CallWatchdog::Run() {
       call->Cancel(TimedOut("query timed out (limits.query_timeout_s)"));
       call->RepeatInterrupts();
     }
-    for (auto& [call, client_gone] : polled) {
+    for (auto& [call, predicate] : polled) {
       if (call->cancelled()) {
         call->RepeatInterrupts();
-      } else if (client_gone && client_gone()) {
-        call->Cancel(arrow::Status::Cancelled("the client went away"));
+        continue;
       }
+      bool gone = false;
+      {
+        std::lock_guard<std::mutex> poll(predicate->mutex);
+        gone = predicate->client_gone && predicate->client_gone();
+      }
+      if (gone) call->Cancel(arrow::Status::Cancelled("the client went away"));
     }
     lock.lock();
   }

@@ -43,7 +43,8 @@ class CallWatchdog {
   CallWatchdog& operator=(const CallWatchdog&) = delete;
 
   /// Watches `call` until the returned Watch is destroyed. `client_gone` (may be empty)
-  /// is polled from the watchdog thread and must be cheap and thread-safe.
+  /// is polled from the watchdog thread and must be cheap and thread-safe; it is never
+  /// called once the Watch's destruction has returned (so it may point into the call).
   [[nodiscard]] Watch Add(std::shared_ptr<CallCancellation> call,
                           std::function<bool()> client_gone,
                           std::optional<Clock::time_point> deadline = std::nullopt);
@@ -56,9 +57,16 @@ class CallWatchdog {
   size_t size() const;
 
  private:
+  // A call's client_gone predicate, polled outside mutex_. Its own mutex makes Remove()
+  // wait for a poll in progress: the predicate usually points into the call (a gRPC
+  // ServerCallContext, a socket), which is gone once the Watch is destroyed.
+  struct Predicate {
+    std::mutex mutex;
+    std::function<bool()> client_gone;  // emptied by Remove()
+  };
   struct Entry {
     std::shared_ptr<CallCancellation> call;
-    std::function<bool()> client_gone;
+    std::shared_ptr<Predicate> predicate;
     std::optional<Clock::time_point> deadline;
   };
   void Run();

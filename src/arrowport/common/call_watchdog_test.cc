@@ -80,6 +80,30 @@ TEST(CallWatchdogTest, CancelAllCancelsWatchedAndLaterCalls) {
   EXPECT_TRUE(later->cancelled());
 }
 
+TEST(CallWatchdogTest, PredicateNeverRunsAfterItsWatchIsGone) {
+  // The predicate points into the call (Flight's ServerCallContext): once the Watch is
+  // destroyed the call may be freed, so a poll must not outlive it. Before the fix the
+  // watchdog polled a copy of the predicate outside its lock, and a Flight call that
+  // ended mid-poll crashed the server (SIGSEGV calling a freed context).
+  CallWatchdog watchdog(1ms);
+  std::atomic<int> polls_after_reset{0};
+  for (int round = 0; round < 20; ++round) {
+    auto alive = std::make_shared<std::atomic<bool>>(true);
+    std::atomic<bool> polling{false};
+    auto watch = watchdog.Add(CallCancellation::Make(), [&, alive] {
+      polling = true;
+      std::this_thread::sleep_for(5ms);  // a slow poll, caught in the middle
+      if (!*alive) ++polls_after_reset;
+      return false;
+    });
+    ASSERT_TRUE(Eventually([&] { return polling.load(); }));
+    watch.Reset();
+    *alive = false;  // the call is freed here
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(polls_after_reset.load(), 0);
+}
+
 TEST(RequestLimiterTest, RefusesBeyondTheLimitWithATypedStatus) {
   RequestLimiter limiter(2);
   auto a = limiter.TryAcquire();
