@@ -32,6 +32,9 @@ void SendError(httplib::Response& res, const HttpError& error) {
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
   if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
+  if (HasErrorKind(status, ErrorKind::kUnauthenticated)) {
+    res.set_header("WWW-Authenticate", R"(Basic realm="arrowport", Bearer)");
+  }
   SendError(res, ToHttpError(status));
 }
 
