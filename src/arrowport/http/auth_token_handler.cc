@@ -23,8 +23,9 @@ void HandleAuthToken(const GatewayContext& ctx, const httplib::Request& req,
     // A token must not mint its own successor: a login proves the password again.
     st = Unauthenticated("POST /auth/token takes Basic credentials (user:password)");
   }
-  arrow::Result<auth::IssuedToken> token = st;
-  if (st.ok()) token = authenticator->IssueToken(*HttpAuthorizer::Caller(res));
+  arrow::Result<auth::IssuedToken> token =
+      st.ok() ? authenticator->IssueToken(*HttpAuthorizer::Caller(res))
+              : arrow::Result<auth::IssuedToken>(st);
   ctx.Log(req, token.status(), start);
   if (!token.ok()) return SendStatus(res, token.status());
   SendJson(res, 200,
