@@ -5,7 +5,7 @@ revokes a user, and secure-by-default binds. Password hashes come from the real
 `arrowport hash-password`."""
 import base64
 import json
-import socket
+import shutil
 import subprocess
 import time
 
@@ -381,3 +381,44 @@ def _wait_for(server, text, timeout=30):
             return True
         time.sleep(0.2)
     return False
+
+
+# ---- Flight SQL (JDBC driver, user/password) ----
+
+def test_jdbc_user_password(auth_server):
+    from test_flight_sql_jdbc import PROJECT
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        pytest.skip("Java and Maven are needed for the JDBC test")
+    cp_file = auth_server.config.parent / "classpath.txt"
+    subprocess.run(["mvn", "-q", "-B", "-f", str(PROJECT / "pom.xml"), "compile",
+                    "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"],
+                   check=True, timeout=900)
+    classpath = f"{PROJECT / 'target' / 'classes'}:{cp_file.read_text().strip()}"
+    host, port = auth_server.uri.removeprefix("grpc://").rsplit(":", 1)
+
+    def run(user, password):
+        result = subprocess.run(
+            ["java", "--add-opens=java.base/java.nio=ALL-UNNAMED", "-cp", classpath,
+             "arrowport.JdbcAuthCheck", host, port, user, password],
+            capture_output=True, text=True, timeout=300)
+        return result.stdout + result.stderr
+
+    reader = run("reader", PASSWORDS["reader"])
+    assert "ROWS 3" in reader and "UPDATE FAILED" in reader and "needs role admin" in reader, reader
+    admin = run("admin", PASSWORDS["admin"])
+    assert "ROWS 3" in admin and "UPDATE OK" in admin, admin
+    refused = run("reader", "wrong")
+    assert "CONNECT FAILED" in refused or "QUERY FAILED" in refused, refused
+    assert "ROWS" not in refused
+
+
+def test_cli_client_logs_in_from_the_environment(auth_server):
+    import os
+    env = {**os.environ, "ARROWPORT_USER": "reader", "ARROWPORT_PASSWORD": PASSWORDS["reader"]}
+    ok = subprocess.run([ARROWPORT, "tables", "--server", auth_server.uri], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "people" in ok.stdout, ok.stderr
+    anonymous = {k: v for k, v in os.environ.items() if not k.startswith("ARROWPORT_")}
+    refused = subprocess.run([ARROWPORT, "tables", "--server", auth_server.uri], env=anonymous,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "authentication required" in refused.stderr
