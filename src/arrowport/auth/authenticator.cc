@@ -2,7 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cctype>
+#include <thread>
 
 #include "arrowport/auth/credential_cache.h"
 #include "arrowport/auth/password_hasher.h"
@@ -42,6 +44,18 @@ arrow::Result<std::string> DecodeBase64(const std::string& text) {
   return Unauthenticated("Basic credentials are not valid base64");
 }
 
+// Holds one of the semaphore's slots for its lifetime.
+class KdfSlot {
+ public:
+  explicit KdfSlot(std::counting_semaphore<>& slots) : slots_(slots) { slots_.acquire(); }
+  ~KdfSlot() { slots_.release(); }
+  KdfSlot(const KdfSlot&) = delete;
+  KdfSlot& operator=(const KdfSlot&) = delete;
+
+ private:
+  std::counting_semaphore<>& slots_;
+};
+
 std::shared_ptr<const Principal> PrincipalOf(const config::Config::User& user) {
   auto principal = std::make_shared<Principal>();
   principal->user = user.name;
@@ -59,7 +73,9 @@ Authenticator::Authenticator(const config::Config& config, Logger* logger,
       logger_(logger),
       tokens_(std::move(tokens)),
       users_(std::make_unique<UserDirectory>(config.auth.users)),
-      cache_(std::make_unique<CredentialCache>(kBasicCacheTtl, kBasicCacheEntries)) {
+      cache_(std::make_unique<CredentialCache>(kBasicCacheTtl, kBasicCacheEntries)),
+      kdf_slots_(std::make_unique<std::counting_semaphore<>>(
+          std::max<std::ptrdiff_t>(2, std::thread::hardware_concurrency()))) {
   auto anonymous = std::make_shared<Principal>();
   anonymous->user = "anonymous";
   anonymous->role = Role::kAdmin;
@@ -126,7 +142,11 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Basic(
   const std::string& hash = entry ? entry->password_hash : dummy_hash_;
   if (entry && cache_->Contains(*user, password, hash)) return PrincipalOf(*entry);
   // Unknown users cost the same KDF run: response time does not say who exists.
-  auto matches = PasswordHasher::Verify(hash, password);
+  arrow::Result<bool> matches;
+  {
+    KdfSlot slot(*kdf_slots_);
+    matches = PasswordHasher::Verify(hash, password);
+  }
   if (!matches.ok()) return Unauthenticated("cannot verify the password: ", matches.status().message());
   if (!entry || !*matches) return Unauthenticated("invalid user name or password");
   cache_->Add(*user, password, hash);

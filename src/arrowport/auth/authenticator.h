@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <semaphore>
 #include <string>
 
 #include "arrow/result.h"
@@ -76,6 +77,9 @@ class Authenticator {
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<CredentialCache> cache_;
   std::string dummy_hash_;  // verified against for unknown users: same cost, no oracle
+  // Bounds the argon2id runs at once (each takes PasswordHasher::kMemLimit of memory): a
+  // flood of Basic logins queues here instead of exhausting memory.
+  std::unique_ptr<std::counting_semaphore<>> kdf_slots_;
   std::shared_ptr<const Principal> anonymous_;
 };
 

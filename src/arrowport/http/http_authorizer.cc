@@ -41,6 +41,7 @@ bool HttpAuthorizer::Authenticate(const auth::Authenticator& authenticator,
                                       {"error", who.status().message()}});
     }
     SendStatus(res, who.status());
+    LimitDrain(401);
     return false;
   }
   headers.emplace(kUserHeader, who->principal->user);

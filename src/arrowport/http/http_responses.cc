@@ -19,7 +19,8 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
 }
 
 void LimitDrain(int status) {
-  if (status != 413) return;
+  // 401 too: a client that has not authenticated gets no unlimited upload either.
+  if (status != 413 && status != 401) return;
   if (auto* connection = DeadlineSocketStream::Current()) {
     connection->LimitRemainingReads(kDrainAfterRefusal);
   }
