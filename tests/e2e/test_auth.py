@@ -422,3 +422,21 @@ def test_cli_client_logs_in_from_the_environment(auth_server):
     refused = subprocess.run([ARROWPORT, "tables", "--server", auth_server.uri], env=anonymous,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "authentication required" in refused.stderr
+
+
+def test_tokens_survive_a_restart_only_with_a_configured_secret(tmp_path, hashes):
+    for secret, survives in (("s" * 40, True), (None, False)):
+        text = users_yaml(hashes, users=("reader",))
+        if secret:
+            text += f"  token_secret: {secret}\n"
+        _, server = start_with_config(tmp_path, text)
+        try:
+            token = http_token(server, "reader")
+        finally:
+            server.stop()
+        _, server = start_with_config(tmp_path, text)
+        try:
+            r = requests.get(f"{server.http}/tables", headers=bearer(token), timeout=30)
+            assert r.status_code == (200 if survives else 401), (secret, r.text)
+        finally:
+            server.stop()

@@ -134,6 +134,12 @@ arrow::Status ValidateAuth(const Config& c) {
                        "Generate one with `arrowport hash-password` and paste its output");
     }
   }
+  // HS256 is only as strong as its key: a short one can be guessed offline from a token.
+  if (!c.auth.token_secret.empty() && c.auth.token_secret.size() < 32) {
+    return AuthError(src, "auth.token_secret",
+                     "must be at least 32 characters (e.g. `openssl rand -base64 32`), got " +
+                         std::to_string(c.auth.token_secret.size()));
+  }
   if (c.auth.enabled.value_or(false) && c.auth.users.empty()) {
     return AuthError(src, "auth.enabled",
                      "authentication is on but auth.users is empty: nobody could connect; "

@@ -96,9 +96,13 @@ TEST(AuthConfig, TokenSecretAndTtlFromFileAndEnvironment) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->auth.token_secret, "abc");
   EXPECT_EQ(config->auth.token_ttl_s, 60);
-  auto env = Load("", {"ARROWPORT_AUTH_TOKEN_SECRET=from-env"}, {});
+  const std::string secret = "from-env-0123456789abcdef0123456789";
+  auto env = Load("", {"ARROWPORT_AUTH_TOKEN_SECRET=" + secret}, {});
   ASSERT_TRUE(env.ok()) << env.status().ToString();
-  EXPECT_EQ(env->auth.token_secret, "from-env");
+  EXPECT_EQ(env->auth.token_secret, secret);
+  auto weak = Load("", {"ARROWPORT_AUTH_TOKEN_SECRET=short"}, {});
+  ASSERT_FALSE(weak.ok());
+  EXPECT_NE(weak.status().message().find("at least 32 characters"), std::string::npos);
 }
 
 }  // namespace
