@@ -418,6 +418,12 @@ def test_cli_client_logs_in_from_the_environment(auth_server):
     ok = subprocess.run([ARROWPORT, "tables", "--server", auth_server.uri], env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "people" in ok.stdout, ok.stderr
+    for url in (auth_server.uri, auth_server.http):
+        query = subprocess.run([ARROWPORT, "query", "SELECT count(*) AS n FROM people", "--format",
+                                "json", "--server", url], env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert query.returncode == 0 and '"n":3' in query.stdout.replace(" ", ""), \
+            (url, query.stdout, query.stderr)
     anonymous = {k: v for k, v in os.environ.items() if not k.startswith("ARROWPORT_")}
     refused = subprocess.run([ARROWPORT, "tables", "--server", auth_server.uri], env=anonymous,
                              capture_output=True, text=True, timeout=120)
