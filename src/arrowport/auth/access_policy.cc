@@ -25,12 +25,14 @@ arrow::Status AccessPolicy::RequireRole(const Principal* principal, Role role,
                                         const std::string& what) {
   if (principal == nullptr || principal->role >= role) return arrow::Status::OK();
   return PermissionDenied("user '", principal->user, "' (role ",
-                          config::ToString(principal->role), ") may not ", what, ": it needs role ",
-                          config::ToString(role));
+                          config::ToString(principal->role), ") may not ", what,
+                          ": it needs role ", config::ToString(role));
 }
 
-arrow::Status AccessPolicy::ReadTable(const Principal* principal, const std::string& table) {
-  if (principal == nullptr || principal->tables.empty() || Listed(principal->tables, table)) {
+arrow::Status AccessPolicy::ReadTable(const Principal* principal,
+                                      const std::string& table) {
+  if (principal == nullptr || principal->tables.empty() ||
+      Listed(principal->tables, table)) {
     return arrow::Status::OK();
   }
   return PermissionDenied("user '", principal->user, "' may not read table '", table,
@@ -39,22 +41,24 @@ arrow::Status AccessPolicy::ReadTable(const Principal* principal, const std::str
 
 arrow::Status AccessPolicy::ReadSql(const Principal* principal) {
   if (principal == nullptr || principal->tables.empty()) return arrow::Status::OK();
-  return PermissionDenied("user '", principal->user,
-                          "' is limited to tables (", JoinNames(principal->tables),
+  return PermissionDenied("user '", principal->user, "' is limited to tables (",
+                          JoinNames(principal->tables),
                           "): SQL is not allowed, read those tables by name");
 }
 
-arrow::Status AccessPolicy::WriteStream(const Principal* principal, const std::string& stream,
+arrow::Status AccessPolicy::WriteStream(const Principal* principal,
+                                        const std::string& stream,
                                         const std::string& table) {
   if (principal == nullptr) return arrow::Status::OK();
-  ARROW_RETURN_NOT_OK(RequireRole(principal, Role::kWriter, "ingest into stream '" + stream + "'"));
+  ARROW_RETURN_NOT_OK(
+      RequireRole(principal, Role::kWriter, "ingest into stream '" + stream + "'"));
   if (!principal->streams.empty() && !Listed(principal->streams, stream)) {
     return PermissionDenied("user '", principal->user, "' may not write stream '", stream,
                             "' (allowed streams: ", JoinNames(principal->streams), ")");
   }
   const bool limited = !principal->streams.empty() || !principal->tables.empty();
-  if (limited && !table.empty() && table != stream && !Listed(principal->streams, table) &&
-      !Listed(principal->tables, table)) {
+  if (limited && !table.empty() && table != stream &&
+      !Listed(principal->streams, table) && !Listed(principal->tables, table)) {
     return PermissionDenied("user '", principal->user, "' may not write table '", table,
                             "' (not in the user's streams or tables)");
   }

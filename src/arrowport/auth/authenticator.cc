@@ -25,7 +25,8 @@ std::pair<std::string, std::string> SplitScheme(const std::string& header) {
   const auto space = header.find(' ');
   if (space == std::string::npos) return {"", ""};
   std::string scheme = header.substr(0, space);
-  for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (auto& ch : scheme)
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   auto rest = header.find_first_not_of(' ', space);
   return {scheme, rest == std::string::npos ? "" : header.substr(rest)};
 }
@@ -33,7 +34,8 @@ std::pair<std::string, std::string> SplitScheme(const std::string& header) {
 arrow::Result<std::string> DecodeBase64(const std::string& text) {
   std::string out(text.size(), '\0');
   size_t length = 0;
-  for (int variant : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING}) {
+  for (int variant :
+       {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING}) {
     if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(),
                           text.data(), text.size(), nullptr, &length, nullptr,
                           variant) == 0) {
@@ -85,19 +87,23 @@ Authenticator::Authenticator(const config::Config& config, Logger* logger,
 
 Authenticator::~Authenticator() = default;
 
-arrow::Result<std::unique_ptr<Authenticator>> Authenticator::Make(const config::Config& config,
-                                                                  Logger* logger) {
+arrow::Result<std::unique_ptr<Authenticator>> Authenticator::Make(
+    const config::Config& config, Logger* logger) {
   ARROW_RETURN_NOT_OK(PasswordHasher::Init());
-  ARROW_ASSIGN_OR_RAISE(auto tokens,
-                        TokenService::Make(config.auth.token_secret, config.auth.token_ttl_s));
-  std::unique_ptr<Authenticator> out(new Authenticator(config, logger, std::move(tokens)));
+  ARROW_ASSIGN_OR_RAISE(
+      auto tokens, TokenService::Make(config.auth.token_secret, config.auth.token_ttl_s));
+  std::unique_ptr<Authenticator> out(
+      new Authenticator(config, logger, std::move(tokens)));
   if (out->enabled_) {
-    ARROW_ASSIGN_OR_RAISE(out->dummy_hash_, PasswordHasher::Hash("arrowport-no-such-user"));
+    ARROW_ASSIGN_OR_RAISE(out->dummy_hash_,
+                          PasswordHasher::Hash("arrowport-no-such-user"));
   }
   return out;
 }
 
-void Authenticator::Reload(const config::Config& config) { users_->Replace(config.auth.users); }
+void Authenticator::Reload(const config::Config& config) {
+  users_->Replace(config.auth.users);
+}
 
 arrow::Result<IssuedToken> Authenticator::IssueToken(const Principal& principal) const {
   return tokens_->Issue(principal.user, principal.role);
@@ -111,8 +117,9 @@ arrow::Result<Authenticated> Authenticator::Authenticate(const std::string& auth
   arrow::Result<std::shared_ptr<const Principal>> result;
   const auto [scheme, value] = SplitScheme(authorization);
   if (authorization.empty()) {
-    result = Unauthenticated("authentication required: send Authorization: Basic "
-                             "(user:password) or Bearer <token>");
+    result = Unauthenticated(
+        "authentication required: send Authorization: Basic "
+        "(user:password) or Bearer <token>");
   } else if (authorization.size() > kMaxHeaderBytes) {
     result = Unauthenticated("Authorization header too long");
   } else if (scheme == "basic") {
@@ -147,7 +154,8 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Basic(
     KdfSlot slot(*kdf_slots_);
     matches = PasswordHasher::Verify(hash, password);
   }
-  if (!matches.ok()) return Unauthenticated("cannot verify the password: ", matches.status().message());
+  if (!matches.ok())
+    return Unauthenticated("cannot verify the password: ", matches.status().message());
   if (!entry || !*matches) return Unauthenticated("invalid user name or password");
   cache_->Add(*user, password, hash);
   return PrincipalOf(*entry);

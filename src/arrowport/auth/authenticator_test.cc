@@ -11,7 +11,8 @@
 namespace arrowport::auth {
 namespace {
 
-config::Config::User MakeUser(const std::string& name, const std::string& password, Role role) {
+config::Config::User MakeUser(const std::string& name, const std::string& password,
+                              Role role) {
   config::Config::User user;
   user.name = name;
   user.password_hash = *PasswordHasher::Hash(password);
@@ -60,7 +61,8 @@ TEST_F(AuthenticatorTest, BasicThenBearer) {
 TEST_F(AuthenticatorTest, BadCredentialsAreUnauthenticated) {
   for (const std::string header :
        {std::string(""), Basic("ann", "wrong"), Basic("nobody", "pw-ann"),
-        std::string("Basic !!!"), std::string("Basic ") + arrow::util::base64_encode("nocolon"),
+        std::string("Basic !!!"),
+        std::string("Basic ") + arrow::util::base64_encode("nocolon"),
         std::string("Bearer xyz"), std::string("Digest abc"), std::string("Basic")}) {
     auto result = auth_->Authenticate(header, source_);
     ASSERT_FALSE(result.ok()) << header;

@@ -36,8 +36,8 @@ bool CredentialCache::Contains(const std::string& user, const std::string& passw
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = entries_.find(key);
   if (it == entries_.end() || it->second.expires <= Clock::now()) return false;
-  return sodium_memcmp(it->second.verified_against.data(), against.data(), against.size()) ==
-         0;
+  return sodium_memcmp(it->second.verified_against.data(), against.data(),
+                       against.size()) == 0;
 }
 
 void CredentialCache::Add(const std::string& user, const std::string& password,
@@ -49,9 +49,9 @@ void CredentialCache::Add(const std::string& user, const std::string& password,
     const auto now = Clock::now();
     std::erase_if(entries_, [now](const auto& kv) { return kv.second.expires <= now; });
     if (entries_.size() >= capacity_) {
-      auto oldest = std::min_element(entries_.begin(), entries_.end(), [](auto& x, auto& y) {
-        return x.second.expires < y.second.expires;
-      });
+      auto oldest = std::min_element(
+          entries_.begin(), entries_.end(),
+          [](auto& x, auto& y) { return x.second.expires < y.second.expires; });
       entries_.erase(oldest);
     }
   }

@@ -30,7 +30,8 @@ arrow::Result<bool> PasswordHasher::Verify(const std::string& hash,
   // libsodium wants a NUL-terminated buffer of crypto_pwhash_STRBYTES.
   char stored[crypto_pwhash_STRBYTES] = {};
   std::memcpy(stored, hash.data(), hash.size());
-  if (crypto_pwhash_str_verify(stored, password.data(), password.size()) == 0) return true;
+  if (crypto_pwhash_str_verify(stored, password.data(), password.size()) == 0)
+    return true;
   // A mismatch and a string libsodium cannot parse both answer -1: either way the
   // password is not accepted (the config checked the string's shape at load).
   return false;

@@ -8,8 +8,8 @@
 namespace arrowport::auth {
 
 /// \brief argon2id password hashes through libsodium (crypto_pwhash_str): salted,
-/// self-describing strings ("$argon2id$v=19$m=...,t=...,p=...$salt$hash") that carry their
-/// own cost parameters, so hashes made with other costs still verify.
+/// self-describing strings ("$argon2id$v=19$m=...,t=...,p=...$salt$hash") that carry
+/// their own cost parameters, so hashes made with other costs still verify.
 ///
 /// The costs are libsodium's "interactive" level lowered in memory (opslimit 2, 32 MiB):
 /// one verification takes tens of milliseconds, which bounds what a flood of Basic

@@ -42,7 +42,8 @@ arrow::Result<std::unique_ptr<TokenService>> TokenService::Make(const std::strin
     key.resize(kGeneratedKeyBytes);
     randombytes_buf(key.data(), key.size());
   }
-  return std::unique_ptr<TokenService>(new TokenService(std::move(key), ttl_s, generated));
+  return std::unique_ptr<TokenService>(
+      new TokenService(std::move(key), ttl_s, generated));
 }
 
 arrow::Result<IssuedToken> TokenService::Issue(const std::string& user, Role role) const {
@@ -80,16 +81,18 @@ arrow::Result<TokenClaims> TokenService::Verify(const std::string& token) const 
 arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
                                                   int64_t now) const {
   // A JWT is three base64url parts; anything else (or absurdly long) is not ours.
-  if (token.empty() || token.size() > 4096) return Unauthenticated("malformed bearer token");
+  if (token.empty() || token.size() > 4096)
+    return Unauthenticated("malformed bearer token");
   jwt_t* raw = nullptr;
   // With a key, libjwt checks the HS256 signature and refuses unsigned ("none") tokens.
-  const int rc = jwt_decode(&raw, token.c_str(),
-                            reinterpret_cast<const unsigned char*>(key_.data()),
-                            static_cast<int>(key_.size()));
+  const int rc =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(key_.data()),
+                 static_cast<int>(key_.size()));
   JwtPtr jwt(raw);
   if (rc != 0 || !jwt) {
-    return Unauthenticated("invalid bearer token (bad signature or format; tokens end "
-                           "when the server restarts without auth.token_secret)");
+    return Unauthenticated(
+        "invalid bearer token (bad signature or format; tokens end "
+        "when the server restarts without auth.token_secret)");
   }
   if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) {
     return Unauthenticated("invalid bearer token: only HS256 tokens are accepted");

@@ -36,7 +36,8 @@ class TokenService {
 
   arrow::Result<IssuedToken> Issue(const std::string& user, Role role) const;
   /// Issue at a given time (tests).
-  arrow::Result<IssuedToken> IssueAt(const std::string& user, Role role, int64_t now) const;
+  arrow::Result<IssuedToken> IssueAt(const std::string& user, Role role,
+                                     int64_t now) const;
 
   /// The claims of `token` when its signature is ours and it has not expired; an
   /// Unauthenticated status saying why otherwise.

@@ -9,7 +9,8 @@ void UserDirectory::Replace(const std::vector<User>& users) {
   users_ = std::move(fresh);
 }
 
-std::shared_ptr<const UserDirectory::User> UserDirectory::Find(const std::string& name) const {
+std::shared_ptr<const UserDirectory::User> UserDirectory::Find(
+    const std::string& name) const {
   std::shared_ptr<const Map> users;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -10,10 +10,11 @@ constexpr const char* kHash =
     "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
 
 std::string UsersYaml(const std::string& extra = "") {
-  return std::string("auth:\n  users:\n") +
-         "    - {name: ann, password_hash: \"" + kHash + "\", role: reader, tables: [t1]}\n" +
-         "    - {name: bob, password_hash: \"" + kHash + "\", role: writer, streams: [s1, s2]}\n" +
-         "    - {name: cy, password_hash: \"" + kHash + "\", role: admin}\n" + extra;
+  return std::string("auth:\n  users:\n") + "    - {name: ann, password_hash: \"" +
+         kHash + "\", role: reader, tables: [t1]}\n" +
+         "    - {name: bob, password_hash: \"" + kHash +
+         "\", role: writer, streams: [s1, s2]}\n" + "    - {name: cy, password_hash: \"" +
+         kHash + "\", role: admin}\n" + extra;
 }
 
 TEST(AuthConfig, ParsesUsersRolesAndLists) {
@@ -47,15 +48,16 @@ TEST(AuthConfig, RefusesUnknownKeysBadRolesAndPlainPasswords) {
     EXPECT_NE(config.status().message().find(expected), std::string::npos)
         << text << " -> " << config.status().message();
   }
-  auto plain = ParseYaml("auth: {users: [{name: a, password_hash: hunter2}]}\n", "a.yaml");
+  auto plain =
+      ParseYaml("auth: {users: [{name: a, password_hash: hunter2}]}\n", "a.yaml");
   ASSERT_TRUE(plain.ok());
   auto st = Validate(*plain);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("plain-text passwords are refused"), std::string::npos);
   EXPECT_NE(st.message().find("hash-password"), std::string::npos);
-  auto twice = ParseYaml(UsersYaml(std::string("    - {name: ann, password_hash: \"") +
-                                   kHash + "\"}\n"),
-                         "a.yaml");
+  auto twice = ParseYaml(
+      UsersYaml(std::string("    - {name: ann, password_hash: \"") + kHash + "\"}\n"),
+      "a.yaml");
   ASSERT_TRUE(twice.ok());
   EXPECT_NE(Validate(*twice).message().find("listed twice"), std::string::npos);
 }
@@ -74,7 +76,8 @@ TEST(AuthConfig, SecureByDefault) {
   EXPECT_NE(st.message().find("http.host"), std::string::npos);
   EXPECT_NE(st.message().find("enabled: false"), std::string::npos);
   // ... unless authentication is explicitly off, or users are configured.
-  auto explicit_off = ParseYaml("http: {host: 0.0.0.0}\nauth: {enabled: false}\n", "a.yaml");
+  auto explicit_off =
+      ParseYaml("http: {host: 0.0.0.0}\nauth: {enabled: false}\n", "a.yaml");
   ASSERT_TRUE(explicit_off.ok());
   EXPECT_TRUE(Validate(*explicit_off).ok());
   EXPECT_FALSE(AuthEnabled(*explicit_off));

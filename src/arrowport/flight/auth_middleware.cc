@@ -12,14 +12,16 @@ namespace fl = arrow::flight;
 
 namespace {
 
-// The per-call middleware: holds the caller, and the token a Basic login is answered with.
+// The per-call middleware: holds the caller, and the token a Basic login is answered
+// with.
 class AuthMiddleware : public fl::ServerMiddleware {
  public:
   AuthMiddleware(std::shared_ptr<const Principal> principal, std::string bearer)
       : principal_(std::move(principal)), bearer_(std::move(bearer)) {}
   std::string name() const override { return AuthMiddlewareFactory::kName; }
   void SendingHeaders(fl::AddCallHeaders* outgoing_headers) override {
-    if (!bearer_.empty()) outgoing_headers->AddHeader("authorization", "Bearer " + bearer_);
+    if (!bearer_.empty())
+      outgoing_headers->AddHeader("authorization", "Bearer " + bearer_);
   }
   void CallCompleted(const arrow::Status&) override {}
   const std::shared_ptr<const Principal>& principal() const { return principal_; }
@@ -36,11 +38,12 @@ std::string HeaderValue(const fl::CallHeaders& headers, const char* key) {
 
 }  // namespace
 
-arrow::Status AuthMiddlewareFactory::StartCall(const fl::CallInfo& info,
-                                               const fl::ServerCallContext& context,
-                                               std::shared_ptr<fl::ServerMiddleware>* middleware) {
-  auto who = authenticator_->Authenticate(HeaderValue(context.incoming_headers(), "authorization"),
-                                          auth::AuthSource{"flight", context.peer()});
+arrow::Status AuthMiddlewareFactory::StartCall(
+    const fl::CallInfo& info, const fl::ServerCallContext& context,
+    std::shared_ptr<fl::ServerMiddleware>* middleware) {
+  auto who = authenticator_->Authenticate(
+      HeaderValue(context.incoming_headers(), "authorization"),
+      auth::AuthSource{"flight", context.peer()});
   if (!who.ok()) return ToFlightStatus(who.status());
   std::string bearer;
   if (who->basic) {

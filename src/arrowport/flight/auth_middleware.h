@@ -25,9 +25,10 @@ class AuthMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
   explicit AuthMiddlewareFactory(const auth::Authenticator* authenticator)
       : authenticator_(authenticator) {}
 
-  arrow::Status StartCall(const arrow::flight::CallInfo& info,
-                          const arrow::flight::ServerCallContext& context,
-                          std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) override;
+  arrow::Status StartCall(
+      const arrow::flight::CallInfo& info,
+      const arrow::flight::ServerCallContext& context,
+      std::shared_ptr<arrow::flight::ServerMiddleware>* middleware) override;
 
  private:
   const auth::Authenticator* authenticator_;
@@ -35,6 +36,7 @@ class AuthMiddlewareFactory : public arrow::flight::ServerMiddlewareFactory {
 
 /// The caller of `context` as the middleware established it; null when the middleware
 /// is not installed (then the call is treated as the server's own).
-std::shared_ptr<const Principal> PrincipalOf(const arrow::flight::ServerCallContext& context);
+std::shared_ptr<const Principal> PrincipalOf(
+    const arrow::flight::ServerCallContext& context);
 
 }  // namespace arrowport::flight

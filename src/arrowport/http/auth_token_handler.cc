@@ -18,7 +18,8 @@ void HandleAuthToken(const GatewayContext& ctx, const httplib::Request& req,
   const auto* authenticator = ctx.deps().authenticator;
   arrow::Status st;
   if (authenticator == nullptr || !authenticator->enabled()) {
-    st = arrow::Status::Invalid("authentication is off on this server: no token is needed");
+    st = arrow::Status::Invalid(
+        "authentication is off on this server: no token is needed");
   } else if (!HttpAuthorizer::SentBasic(res)) {
     // A token must not mint its own successor: a login proves the password again.
     st = Unauthenticated("POST /auth/token takes Basic credentials (user:password)");
@@ -28,8 +29,9 @@ void HandleAuthToken(const GatewayContext& ctx, const httplib::Request& req,
               : arrow::Result<auth::IssuedToken>(st);
   ctx.Log(req, token.status(), start);
   if (!token.ok()) return SendStatus(res, token.status());
-  SendJson(res, 200,
-           nlohmann::json{{"token", token->token}, {"expires_at", token->expires_at}}.dump());
+  SendJson(
+      res, 200,
+      nlohmann::json{{"token", token->token}, {"expires_at", token->expires_at}}.dump());
 }
 
 }  // namespace arrowport::http

@@ -20,7 +20,9 @@ struct CallerEntry {
   bool basic = false;
 };
 
-bool IsOpenRoute(const std::string& path) { return path == "/healthz" || path == "/readyz"; }
+bool IsOpenRoute(const std::string& path) {
+  return path == "/healthz" || path == "/readyz";
+}
 
 }  // namespace
 
@@ -32,12 +34,15 @@ bool HttpAuthorizer::Authenticate(const auth::Authenticator& authenticator,
   auto& headers = const_cast<httplib::Request&>(req).headers;
   headers.erase(kUserHeader);
   if (IsOpenRoute(req.path)) return true;
-  const auth::AuthSource source{"http", req.remote_addr + ":" + std::to_string(req.remote_port)};
+  const auth::AuthSource source{"http",
+                                req.remote_addr + ":" + std::to_string(req.remote_port)};
   auto who = authenticator.Authenticate(req.get_header_value("Authorization"), source);
   if (!who.ok()) {
     if (logger) {
-      logger->Warn("request failed", {{"protocol", "http"}, {"method", req.method},
-                                      {"path", req.path}, {"status", "401"},
+      logger->Warn("request failed", {{"protocol", "http"},
+                                      {"method", req.method},
+                                      {"path", req.path},
+                                      {"status", "401"},
                                       {"error", who.status().message()}});
     }
     SendStatus(res, who.status());
@@ -69,12 +74,14 @@ arrow::Status HttpAuthorizer::Read(const httplib::Response& res,
   return auth::AccessPolicy::ReadSql(Caller(res).get());
 }
 
-arrow::Status HttpAuthorizer::ReadTable(const httplib::Response& res, const std::string& table) {
+arrow::Status HttpAuthorizer::ReadTable(const httplib::Response& res,
+                                        const std::string& table) {
   return auth::AccessPolicy::ReadTable(Caller(res).get(), table);
 }
 
 arrow::Status HttpAuthorizer::WriteStream(const httplib::Response& res,
-                                          const std::string& stream, const std::string& table) {
+                                          const std::string& stream,
+                                          const std::string& table) {
   return auth::AccessPolicy::WriteStream(Caller(res).get(), stream, table);
 }
 

@@ -10,8 +10,12 @@
 
 namespace arrowport {
 class Logger;
-namespace auth { class Authenticator; }
-namespace query { struct QueryRequest; }
+namespace auth {
+class Authenticator;
+}
+namespace query {
+struct QueryRequest;
+}
 }  // namespace arrowport
 
 namespace arrowport::http {
@@ -37,11 +41,12 @@ class HttpAuthorizer {
   static std::string UserName(const httplib::Request& req);
 
   /// Reading `request`: a table by name (the user's `tables` list) or free SQL.
-  static arrow::Status Read(const httplib::Response& res, const query::QueryRequest& request);
+  static arrow::Status Read(const httplib::Response& res,
+                            const query::QueryRequest& request);
   static arrow::Status ReadTable(const httplib::Response& res, const std::string& table);
   /// Ingesting into `stream` (optionally to an explicit `table`): writer, listed stream.
-  static arrow::Status WriteStream(const httplib::Response& res, const std::string& stream,
-                                   const std::string& table);
+  static arrow::Status WriteStream(const httplib::Response& res,
+                                   const std::string& stream, const std::string& table);
 };
 
 }  // namespace arrowport::http

@@ -14,7 +14,9 @@ std::string Command(const std::string& name) {
   return std::string(1, '\x0A') + static_cast<char>(url.size()) + url;
 }
 
-bool Denied(const arrow::Status& st) { return HasErrorKind(st, ErrorKind::kPermissionDenied); }
+bool Denied(const arrow::Status& st) {
+  return HasErrorKind(st, ErrorKind::kPermissionDenied);
+}
 
 TEST(FlightSqlAccess, RolesFromTheCommandType) {
   const Principal reader{"r", Role::kReader, {}, {}, false};
@@ -27,14 +29,18 @@ TEST(FlightSqlAccess, RolesFromTheCommandType) {
     EXPECT_TRUE(CheckCommandAccess(p, Command("CommandGetSqlInfo"), false).ok());
   }
   EXPECT_TRUE(CheckCommandAccess(&reader, Command("CommandStatementQuery"), false).ok());
-  EXPECT_TRUE(Denied(CheckCommandAccess(&narrow, Command("CommandStatementQuery"), false)));
-  EXPECT_TRUE(Denied(CheckCommandAccess(&narrow, Command("TicketStatementQuery"), false)));
-  for (const char* update : {"CommandStatementUpdate", "CommandPreparedStatementUpdate"}) {
+  EXPECT_TRUE(
+      Denied(CheckCommandAccess(&narrow, Command("CommandStatementQuery"), false)));
+  EXPECT_TRUE(
+      Denied(CheckCommandAccess(&narrow, Command("TicketStatementQuery"), false)));
+  for (const char* update :
+       {"CommandStatementUpdate", "CommandPreparedStatementUpdate"}) {
     EXPECT_TRUE(Denied(CheckCommandAccess(&reader, Command(update), true))) << update;
     EXPECT_TRUE(Denied(CheckCommandAccess(&writer, Command(update), true))) << update;
     EXPECT_TRUE(CheckCommandAccess(&admin, Command(update), true).ok()) << update;
   }
-  EXPECT_TRUE(Denied(CheckCommandAccess(&reader, Command("CommandStatementIngest"), true)));
+  EXPECT_TRUE(
+      Denied(CheckCommandAccess(&reader, Command("CommandStatementIngest"), true)));
   EXPECT_TRUE(CheckCommandAccess(&writer, Command("CommandStatementIngest"), true).ok());
   EXPECT_TRUE(CheckCommandAccess(nullptr, Command("CommandStatementUpdate"), true).ok());
   EXPECT_TRUE(CheckActionAccess(&reader, "CreatePreparedStatement").ok());
