@@ -44,7 +44,8 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
 arrow::Result<std::string> FlightConnection::Put(
     const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) {
   auto descriptor = fl::FlightDescriptor::Command(command);
-  ARROW_ASSIGN_OR_RAISE(auto put, impl_->client->DoPut(impl_->options, descriptor, source->schema()));
+  ARROW_ASSIGN_OR_RAISE(
+      auto put, impl_->client->DoPut(impl_->options, descriptor, source->schema()));
   // Acknowledgements are read concurrently so a per_batch server never blocks on a full
   // gRPC window while this side is still writing.
   std::string last_metadata;
@@ -74,7 +75,8 @@ arrow::Result<std::string> FlightConnection::Put(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
     const std::string& ticket) {
-  ARROW_ASSIGN_OR_RAISE(auto stream, impl_->client->DoGet(impl_->options, fl::Ticket{ticket}));
+  ARROW_ASSIGN_OR_RAISE(auto stream,
+                        impl_->client->DoGet(impl_->options, fl::Ticket{ticket}));
   std::shared_ptr<fl::FlightStreamReader> shared(std::move(stream));
   return fl::MakeRecordBatchReader(shared);
 }

@@ -262,8 +262,9 @@ int Main(int argc, char** argv) {
   auto* generate = AddGenerate(app, a);
   auto* bench = AddBench(app, a);
   auto* hash_password = app.add_subcommand(
-      "hash-password", "Read a password (prompt, or stdin) and print its argon2id hash for "
-                       "auth.users[].password_hash");
+      "hash-password",
+      "Read a password (prompt, or stdin) and print its argon2id hash for "
+      "auth.users[].password_hash");
   app.add_subcommand("version", "Print the version");
 
   try {

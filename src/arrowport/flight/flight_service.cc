@@ -10,8 +10,8 @@
 #include "arrowport/common/call_context.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
-#include "arrowport/common/request_limiter.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/common/request_limiter.h"
 #include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/call_scope.h"
 #include "arrowport/flight/flight_status.h"
@@ -63,7 +63,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 // What reading `request` needs: a table read by name, or free SQL.
 arrow::Status CheckRead(const Principal* principal, const query::QueryRequest& request) {
-  if (!request.table.empty()) return auth::AccessPolicy::ReadTable(principal, request.table);
+  if (!request.table.empty())
+    return auth::AccessPolicy::ReadTable(principal, request.table);
   return auth::AccessPolicy::ReadSql(principal);
 }
 
@@ -113,15 +114,16 @@ class FlightService : public fl::FlightServerBase {
     auto request = ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                            descriptor.path, descriptor.cmd);
     if (!request.ok()) return LogFailure(context, "do_put", start, request.status(), {});
-    auto allowed = auth::AccessPolicy::WriteStream(PrincipalOf(context).get(), request->stream,
-                                                   request->table);
+    auto allowed = auth::AccessPolicy::WriteStream(PrincipalOf(context).get(),
+                                                   request->stream, request->table);
     if (!allowed.ok()) {
       return LogFailure(context, "do_put", start, allowed, {{"stream", request->stream}});
     }
     std::shared_ptr<fl::FlightMessageReader> shared(std::move(reader));
     auto batches = fl::MakeRecordBatchReader(shared);
     if (!batches.ok()) {
-      return LogFailure(context, "do_put", start, batches.status(), {{"stream", request->stream}});
+      return LogFailure(context, "do_put", start, batches.status(),
+                        {{"stream", request->stream}});
     }
     auto ack = [&](int64_t index, int64_t rows) {
       const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
@@ -129,13 +131,15 @@ class FlightService : public fl::FlightServerBase {
     };
     auto scope = BeginCall(context, /*query=*/false);
     if (!scope.ok()) {
-      return LogFailure(context, "do_put", start, scope.status(), {{"stream", request->stream}});
+      return LogFailure(context, "do_put", start, scope.status(),
+                        {{"stream", request->stream}});
     }
     // The pipeline validates and reads ahead (network receive and IPC decoding included).
     auto source = std::make_shared<PutReader>(*batches, &context);
     auto result = deps_.ingest->Ingest(*request, source, ack, scope->context);
     if (!result.ok()) {
-      return LogFailure(context, "do_put", start, result.status(), {{"stream", request->stream}});
+      return LogFailure(context, "do_put", start, result.status(),
+                        {{"stream", request->stream}});
     }
     const json summary = {{"stream", result->stream},   {"table", result->table},
                           {"rows", result->rows},       {"batches", result->batches},
@@ -143,9 +147,11 @@ class FlightService : public fl::FlightServerBase {
                           {"created", result->created}, {"committed", true},
                           {"duplicate", result->duplicate}};
     ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(summary.dump())));
-    deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_put"},
+    deps_.logger->Info("request", {{"protocol", "flight"},
+                                   {"method", "do_put"},
                                    {"user", UserOf(context)},
-                                   {"stream", result->stream}, {"table", result->table},
+                                   {"stream", result->stream},
+                                   {"table", result->table},
                                    {"rows", std::to_string(result->rows)},
                                    {"bytes", std::to_string(result->bytes)},
                                    {"seconds", std::to_string(SecondsSince(start))},
@@ -173,11 +179,14 @@ class FlightService : public fl::FlightServerBase {
     auto request = query::ParseTicket(ticket.ticket);
     if (!request.ok()) return LogFailure(context, "do_get", start, request.status(), {});
     auto allowed = CheckRead(PrincipalOf(context).get(), *request);
-    if (!allowed.ok()) return LogFailure(context, "do_get", start, allowed, Target(*request));
+    if (!allowed.ok())
+      return LogFailure(context, "do_get", start, allowed, Target(*request));
     auto scope = BeginCall(context, /*query=*/true);
-    if (!scope.ok()) return LogFailure(context, "do_get", start, scope.status(), Target(*request));
+    if (!scope.ok())
+      return LogFailure(context, "do_get", start, scope.status(), Target(*request));
     auto reader = deps_.query->Execute(*request, scope->context);
-    if (!reader.ok()) return LogFailure(context, "do_get", start, reader.status(), Target(*request));
+    if (!reader.ok())
+      return LogFailure(context, "do_get", start, reader.status(), Target(*request));
     *stream = std::make_unique<fl::RecordBatchStream>(
         std::make_shared<ScopedReader>(*reader, std::move(*scope)));
     auto fields = Target(*request);
@@ -205,7 +214,8 @@ class FlightService : public fl::FlightServerBase {
     auto allowed = CheckDescriptor(context, descriptor);
     if (!allowed.ok()) return LogFailure(context, "get_flight_info", start, allowed, {});
     auto made = MakeInfo(descriptor);
-    if (!made.ok()) return LogFailure(context, "get_flight_info", start, made.status(), {});
+    if (!made.ok())
+      return LogFailure(context, "get_flight_info", start, made.status(), {});
     *info = std::make_unique<fl::FlightInfo>(std::move(*made));
     return arrow::Status::OK();
   }
@@ -223,11 +233,14 @@ class FlightService : public fl::FlightServerBase {
       });
     }
     auto request = RequestFromDescriptor(descriptor);
-    if (!request.ok()) return LogFailure(context, "get_schema", start, request.status(), {});
+    if (!request.ok())
+      return LogFailure(context, "get_schema", start, request.status(), {});
     auto allowed = CheckRead(PrincipalOf(context).get(), *request);
-    if (!allowed.ok()) return LogFailure(context, "get_schema", start, allowed, Target(*request));
+    if (!allowed.ok())
+      return LogFailure(context, "get_schema", start, allowed, Target(*request));
     auto schema = deps_.query->Describe(*request);
-    if (!schema.ok()) return LogFailure(context, "get_schema", start, schema.status(), Target(*request));
+    if (!schema.ok())
+      return LogFailure(context, "get_schema", start, schema.status(), Target(*request));
     ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(**schema));
     return arrow::Status::OK();
   }
@@ -274,16 +287,20 @@ class FlightService : public fl::FlightServerBase {
     const auto start = std::chrono::steady_clock::now();
     if (sql_ && sql::IsFlightSqlAction(action.type)) {
       return SqlCall("do_action", context, /*query=*/false, [&](CallScope& scope) {
-        ARROW_RETURN_NOT_OK(sql::CheckActionAccess(scope.context.principal.get(), action.type));
+        ARROW_RETURN_NOT_OK(
+            sql::CheckActionAccess(scope.context.principal.get(), action.type));
         return sql_->DoAction(context, action, result);
       });
     }
     auto st = CheckAction(PrincipalOf(context).get(), action.type);
     if (st.ok()) st = RunAction(action, result);
-    if (!st.ok()) return LogFailure(context, "do_action", start, st, {{"action", action.type}});
-    deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_action"},
+    if (!st.ok())
+      return LogFailure(context, "do_action", start, st, {{"action", action.type}});
+    deps_.logger->Info("request", {{"protocol", "flight"},
+                                   {"method", "do_action"},
                                    {"user", UserOf(context)},
-                                   {"action", action.type}, {"status", "ok"}});
+                                   {"action", action.type},
+                                   {"status", "ok"}});
     return arrow::Status::OK();
   }
 
@@ -327,7 +344,8 @@ class FlightService : public fl::FlightServerBase {
       st = fn(*scope);
     }
     if (!st.ok()) return LogFailure(context, method, start, st, fields);
-    deps_.logger->Info("request", {{"protocol", "flight"}, {"api", "flight_sql"},
+    deps_.logger->Info("request", {{"protocol", "flight"},
+                                   {"api", "flight_sql"},
                                    {"user", UserOf(context)},
                                    {"method", method},
                                    {"seconds", std::to_string(SecondsSince(start))},
@@ -395,8 +413,9 @@ class FlightService : public fl::FlightServerBase {
   arrow::Status LogFailure(const fl::ServerCallContext& context, const char* method,
                            std::chrono::steady_clock::time_point start,
                            const arrow::Status& status, Logger::Fields fields) {
-    fields.insert(fields.begin(),
-                  {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}});
+    fields.insert(
+        fields.begin(),
+        {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}});
     fields.push_back({"seconds", std::to_string(SecondsSince(start))});
     fields.push_back({"status", status.CodeAsString()});
     fields.push_back({"error", status.message()});

@@ -35,10 +35,11 @@ void GatewayContext::Log(const httplib::Request& req, const arrow::Status& st,
   Log(req.method.c_str(), req.path, st, start, std::move(fields));
 }
 
-arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(const httplib::Response& res,
-                                                                   bool query) const {
+arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
+    const httplib::Response& res, bool query) const {
   const auto* connection = DeadlineSocketStream::Current();
-  return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
+  return HttpCall::Begin(deps_.limiter, deps_.watchdog,
+                         connection ? connection->socket() : -1,
                          std::chrono::seconds(query ? deps_.query_timeout_s : 0),
                          HttpAuthorizer::Caller(res));
 }

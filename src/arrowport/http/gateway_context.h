@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "arrow/result.h"
 #include <httplib.h>
+#include "arrow/result.h"
 
 #include "arrowport/common/logger.h"
 #include "arrowport/http/http_call.h"

@@ -49,9 +49,10 @@ struct HttpGateway::Impl {
                                              const httplib::ContentReader& content) {
       HandleIngest(context, req, res, content);
     });
-    server.Post("/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
-      HandleAuthToken(context, req, res);
-    });
+    server.Post("/auth/token",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  HandleAuthToken(context, req, res);
+                });
     server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
                                              const httplib::ContentReader& content) {
       HandleSeedStream(context, req, res, content);

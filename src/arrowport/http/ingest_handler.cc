@@ -169,8 +169,10 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
                      {"created", result.created}, {"committed", true},
                      {"duplicate", result.duplicate}};
   ctx.Log(req, arrow::Status::OK(), start,
-          {{"stream", result.stream}, {"table", result.table},
-           {"rows", std::to_string(result.rows)}, {"bytes", std::to_string(out.received)}});
+          {{"stream", result.stream},
+           {"table", result.table},
+           {"rows", std::to_string(result.rows)},
+           {"bytes", std::to_string(out.received)}});
   SendJson(res, 200, body.dump());
 }
 

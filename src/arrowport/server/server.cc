@@ -134,8 +134,8 @@ struct Server::Impl {
     // turning authentication on or off needs a restart.
     authenticator->Reload(*fresh);
     if (config::AuthEnabled(*fresh) != authenticator->enabled()) {
-      logger.Warn("config reload: turning authentication on or off applies at the next "
-                  "start", {{"auth", authenticator->enabled() ? "on" : "off"}});
+      logger.Warn("config reload: turning authentication on or off applies at restart",
+                  {{"auth", authenticator->enabled() ? "on" : "off"}});
     }
     logger.Info("config reloaded", {{"file", setup.config_path},
                                     {"streams", std::to_string(fresh->streams.size())}});
@@ -179,17 +179,20 @@ struct Server::Impl {
   }
 
   arrow::Status MakeAuthenticator() {
-    ARROW_ASSIGN_OR_RAISE(authenticator, auth::Authenticator::Make(setup.config, &logger));
+    ARROW_ASSIGN_OR_RAISE(authenticator,
+                          auth::Authenticator::Make(setup.config, &logger));
     return arrow::Status::OK();
   }
 
-  // Authentication explicitly off on a non-loopback address: said at start and in /readyz.
+  // Authentication explicitly off on a non-loopback address: said at start and in
+  // /readyz.
   std::string OpenBindWarning() const {
     const auto& config = setup.config;
     if (authenticator->enabled()) return "";
     for (const auto* host : {&config.flight.host, &config.http.host}) {
       if (!config::IsLoopback(*host)) {
-        return "authentication is disabled (auth.enabled: false) on non-loopback address " +
+        return "authentication is disabled (auth.enabled: false) on non-loopback "
+               "address " +
                *host + ": anyone who can reach it has admin rights";
       }
     }
@@ -289,12 +292,13 @@ struct Server::Impl {
     const auto open = OpenBindWarning();
     if (!open.empty()) logger.Error("SECURITY WARNING: " + open);
     if (authenticator->enabled()) {
-      logger.Info("authentication on",
-                  {{"users", std::to_string(config.auth.users.size())},
-                   {"token_ttl_s", std::to_string(config.auth.token_ttl_s)},
-                   {"token_secret", authenticator->generated_secret()
-                                        ? "generated at start (tokens end with the process)"
-                                        : "configured"}});
+      logger.Info(
+          "authentication on",
+          {{"users", std::to_string(config.auth.users.size())},
+           {"token_ttl_s", std::to_string(config.auth.token_ttl_s)},
+           {"token_secret", authenticator->generated_secret()
+                                ? "generated at start (tokens end with the process)"
+                                : "configured"}});
     }
     logger.Info("listening",
                 {{"flight", "grpc://" + config.flight.host + ":" + std::to_string(flight->port())},
