@@ -2,6 +2,7 @@
 
 #include <arrow/flight/api.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "arrow/record_batch.h"
@@ -13,6 +14,7 @@ namespace fl = arrow::flight;
 struct FlightConnection::Impl {
   std::unique_ptr<fl::FlightClient> client;
   std::vector<std::unique_ptr<fl::FlightStreamReader>> open_streams;
+  fl::FlightCallOptions options;  // the bearer token, when logged in
 };
 
 FlightConnection::FlightConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -28,13 +30,22 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
   auto impl = std::make_unique<Impl>();
   fl::FlightClientOptions options = fl::FlightClientOptions::Defaults();
   ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
+  // A server with authentication: Basic credentials exchanged for a bearer token.
+  const char* user = std::getenv("ARROWPORT_USER");
+  if (user != nullptr && *user != '\0') {
+    const char* password = std::getenv("ARROWPORT_PASSWORD");
+    ARROW_ASSIGN_OR_RAISE(auto header, impl->client->AuthenticateBasicToken(
+                                           {}, user, password ? password : ""));
+    impl->options.headers.push_back(std::move(header));
+  }
   return std::unique_ptr<FlightConnection>(new FlightConnection(std::move(impl)));
 }
 
 arrow::Result<std::string> FlightConnection::Put(
     const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) {
   auto descriptor = fl::FlightDescriptor::Command(command);
-  ARROW_ASSIGN_OR_RAISE(auto put, impl_->client->DoPut(descriptor, source->schema()));
+  ARROW_ASSIGN_OR_RAISE(
+      auto put, impl_->client->DoPut(impl_->options, descriptor, source->schema()));
   // Acknowledgements are read concurrently so a per_batch server never blocks on a full
   // gRPC window while this side is still writing.
   std::string last_metadata;
@@ -64,7 +75,8 @@ arrow::Result<std::string> FlightConnection::Put(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
     const std::string& ticket) {
-  ARROW_ASSIGN_OR_RAISE(auto stream, impl_->client->DoGet(fl::Ticket{ticket}));
+  ARROW_ASSIGN_OR_RAISE(auto stream,
+                        impl_->client->DoGet(impl_->options, fl::Ticket{ticket}));
   std::shared_ptr<fl::FlightStreamReader> shared(std::move(stream));
   return fl::MakeRecordBatchReader(shared);
 }
@@ -72,7 +84,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
 arrow::Result<std::string> FlightConnection::Action(const std::string& type,
                                                     const std::string& body) {
   fl::Action action{type, arrow::Buffer::FromString(body)};
-  ARROW_ASSIGN_OR_RAISE(auto results, impl_->client->DoAction(action));
+  ARROW_ASSIGN_OR_RAISE(auto results, impl_->client->DoAction(impl_->options, action));
   ARROW_ASSIGN_OR_RAISE(auto first, results->Next());
   std::string out = first ? first->body->ToString() : "";
   ARROW_RETURN_NOT_OK(results->Drain());
@@ -80,7 +92,7 @@ arrow::Result<std::string> FlightConnection::Action(const std::string& type,
 }
 
 arrow::Result<std::vector<RemoteTable>> FlightConnection::ListTables() {
-  ARROW_ASSIGN_OR_RAISE(auto listing, impl_->client->ListFlights());
+  ARROW_ASSIGN_OR_RAISE(auto listing, impl_->client->ListFlights(impl_->options, {}));
   std::vector<RemoteTable> out;
   for (;;) {
     ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());

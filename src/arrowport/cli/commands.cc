@@ -13,6 +13,7 @@
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
+#include "arrowport/cli/hash_password.h"
 #include "arrowport/config/config.h"
 #include "arrowport/query/result_writer.h"
 #include "arrowport/server/server.h"
@@ -260,6 +261,10 @@ int Main(int argc, char** argv) {
   streams->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
   auto* generate = AddGenerate(app, a);
   auto* bench = AddBench(app, a);
+  auto* hash_password = app.add_subcommand(
+      "hash-password",
+      "Read a password (prompt, or stdin) and print its argon2id hash for "
+      "auth.users[].password_hash");
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -270,6 +275,7 @@ int Main(int argc, char** argv) {
   }
 
   if (serve->parsed()) return RunServe(a);
+  if (hash_password->parsed()) return HashPassword();
   if (ingest->parsed()) {
     return Ingest(a.files, a.stream, a.table, a.mode, a.commit, a.server_url, a.batch_rows);
   }

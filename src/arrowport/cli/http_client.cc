@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <future>
 #include <thread>
 
@@ -81,6 +82,12 @@ class HttpConnection : public DataClient {
     // idle, and a streamed request body cannot be replayed on a fresh connection.
     client_.set_keep_alive(false);
     client_.set_tcp_nodelay(true);
+    // A server with authentication: Basic on each request (the server caches the check).
+    const char* user = std::getenv("ARROWPORT_USER");
+    if (user != nullptr && *user != '\0') {
+      const char* password = std::getenv("ARROWPORT_PASSWORD");
+      client_.set_basic_auth(user, password ? password : "");
+    }
   }
 
   arrow::Result<std::string> Put(const std::string& command,

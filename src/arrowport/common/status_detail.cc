@@ -12,6 +12,8 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kTooLarge: return "too large";
     case ErrorKind::kTimedOut: return "timed out";
     case ErrorKind::kShuttingDown: return "shutting down";
+    case ErrorKind::kUnauthenticated: return "unauthenticated";
+    case ErrorKind::kPermissionDenied: return "permission denied";
   }
   return "error";
 }

@@ -6,6 +6,7 @@
 
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/config/auth_section.h"
 #include "arrowport/config/config_file.h"
 #include "arrowport/config/config_keys.h"
 
@@ -185,10 +186,7 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     ARROW_ASSIGN_OR_RAISE(config->duckdb_extensions, StringList(node, source, path));
     return arrow::Status::OK();
   }
-  if (key == "auth.users") {
-    if (!node.IsNull() && !node.IsSequence()) return KeyError(source, path, "expected a list");
-    return arrow::Status::OK();  // user management lands with the auth work
-  }
+  if (key == "auth.users") return ParseAuthUsers(node, source, config);
   auto it = ScalarKeys().find(key);
   if (node.IsMap() && it == ScalarKeys().end()) {
     for (const auto& kv : node) {
@@ -271,10 +269,7 @@ arrow::Status Validate(const Config& c) {
     return KeyError(src, "tls", "TLS is not supported by this version yet; terminate TLS in "
                                 "front of Arrowport or remove the tls section");
   }
-  if (c.auth.enabled.value_or(false)) {
-    return KeyError(src, "auth.enabled", "authentication is not supported by this version "
-                                         "yet; bind to 127.0.0.1 or remove auth.enabled");
-  }
+  ARROW_RETURN_NOT_OK(ValidateAuth(c));
   if (!Logger::ParseLevel(c.log_level)) {
     return KeyError(src, "log.level", "must be debug, info, warn or error");
   }

@@ -113,6 +113,17 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
 /// \brief Checks cross-field constraints (ports, names, sizes).
 arrow::Status Validate(const Config& config);
 
+/// "reader", "writer" or "admin" (auth.users[].role).
+arrow::Result<Role> ParseRole(const std::string& text);
+const char* ToString(Role role);
+
+/// Whether callers must authenticate: auth.enabled when written, else on iff users are
+/// configured (secure by default: Validate refuses a non-loopback bind without either).
+bool AuthEnabled(const Config& config);
+
+/// 127.0.0.0/8, ::1 or localhost.
+bool IsLoopback(const std::string& host);
+
 /// \brief The routing for `stream`: its configured entry, or defaults routing the stream
 /// to a table of the same name.
 StreamConfig RouteFor(const Config& config, const std::string& stream);

@@ -119,6 +119,11 @@ const std::map<std::string, Setter>& ScalarKeys() {
            ARROW_ASSIGN_OR_RAISE(c.auth.enabled, ParseBool(v));
            return arrow::Status::OK();
          }},
+        {"auth.token_secret",
+         [](Config& c, const std::string& v) {
+           c.auth.token_secret = v;
+           return arrow::Status::OK();
+         }},
         {"log.level", StringSetter(&Config::log_level)},
         {"log.format", StringSetter(&Config::log_format)},
     };

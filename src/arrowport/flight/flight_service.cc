@@ -6,15 +6,18 @@
 #include <chrono>
 
 #include "arrow/record_batch.h"
+#include "arrowport/auth/access_policy.h"
 #include "arrowport/common/call_context.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
-#include "arrowport/common/request_limiter.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/common/request_limiter.h"
+#include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/call_scope.h"
 #include "arrowport/flight/flight_status.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/sql/current_call.h"
+#include "arrowport/flight/sql/flight_sql_access.h"
 #include "arrowport/flight/sql/flight_sql_command.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -58,6 +61,21 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// What reading `request` needs: a table read by name, or free SQL.
+arrow::Status CheckRead(const Principal* principal, const query::QueryRequest& request) {
+  if (!request.table.empty())
+    return auth::AccessPolicy::ReadTable(principal, request.table);
+  return auth::AccessPolicy::ReadSql(principal);
+}
+
+// What an action of ours needs: listing and health any role; changing the server admin.
+arrow::Status CheckAction(const Principal* principal, const std::string& type) {
+  if (type == "checkpoint" || type == "reload_config") {
+    return auth::AccessPolicy::RequireRole(principal, Role::kAdmin, "run action " + type);
+  }
+  return arrow::Status::OK();
+}
+
 bool IsFlightSql(const fl::FlightDescriptor& descriptor) {
   return descriptor.type == fl::FlightDescriptor::CMD &&
          sql::IsFlightSqlCommand(descriptor.cmd);
@@ -86,18 +104,26 @@ class FlightService : public fl::FlightServerBase {
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
       // Like our DoPut: an ingest or update gets no query deadline.
-      return SqlCall("do_put", context, /*query=*/false, [&](CallScope&) {
+      return SqlCall("do_put", context, /*query=*/false, [&](CallScope& scope) {
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
+        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
+                                                    descriptor.cmd, /*put=*/true));
         return sql_->DoPut(context, std::move(reader), std::move(writer));
       });
     }
     auto request = ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                            descriptor.path, descriptor.cmd);
-    if (!request.ok()) return LogFailure("do_put", start, request.status(), {});
+    if (!request.ok()) return LogFailure(context, "do_put", start, request.status(), {});
+    auto allowed = auth::AccessPolicy::WriteStream(PrincipalOf(context).get(),
+                                                   request->stream, request->table);
+    if (!allowed.ok()) {
+      return LogFailure(context, "do_put", start, allowed, {{"stream", request->stream}});
+    }
     std::shared_ptr<fl::FlightMessageReader> shared(std::move(reader));
     auto batches = fl::MakeRecordBatchReader(shared);
     if (!batches.ok()) {
-      return LogFailure("do_put", start, batches.status(), {{"stream", request->stream}});
+      return LogFailure(context, "do_put", start, batches.status(),
+                        {{"stream", request->stream}});
     }
     auto ack = [&](int64_t index, int64_t rows) {
       const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
@@ -105,13 +131,15 @@ class FlightService : public fl::FlightServerBase {
     };
     auto scope = BeginCall(context, /*query=*/false);
     if (!scope.ok()) {
-      return LogFailure("do_put", start, scope.status(), {{"stream", request->stream}});
+      return LogFailure(context, "do_put", start, scope.status(),
+                        {{"stream", request->stream}});
     }
     // The pipeline validates and reads ahead (network receive and IPC decoding included).
     auto source = std::make_shared<PutReader>(*batches, &context);
     auto result = deps_.ingest->Ingest(*request, source, ack, scope->context);
     if (!result.ok()) {
-      return LogFailure("do_put", start, result.status(), {{"stream", request->stream}});
+      return LogFailure(context, "do_put", start, result.status(),
+                        {{"stream", request->stream}});
     }
     const json summary = {{"stream", result->stream},   {"table", result->table},
                           {"rows", result->rows},       {"batches", result->batches},
@@ -119,8 +147,11 @@ class FlightService : public fl::FlightServerBase {
                           {"created", result->created}, {"committed", true},
                           {"duplicate", result->duplicate}};
     ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(summary.dump())));
-    deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_put"},
-                                   {"stream", result->stream}, {"table", result->table},
+    deps_.logger->Info("request", {{"protocol", "flight"},
+                                   {"method", "do_put"},
+                                   {"user", UserOf(context)},
+                                   {"stream", result->stream},
+                                   {"table", result->table},
                                    {"rows", std::to_string(result->rows)},
                                    {"bytes", std::to_string(result->bytes)},
                                    {"seconds", std::to_string(SecondsSince(start))},
@@ -135,6 +166,8 @@ class FlightService : public fl::FlightServerBase {
       return SqlCall("do_get", context, /*query=*/true, [&](CallScope& scope) {
         std::unique_ptr<fl::FlightDataStream> inner;
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(ticket.ticket));
+        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
+                                                    ticket.ticket, /*put=*/false));
         // Cancellable from before the query starts: an aggregate can run long first.
         auto running = deps_.sql_sessions->TrackRunning(ticket.ticket, scope.context.cancellation);
         ARROW_RETURN_NOT_OK(sql_->DoGet(context, ticket, &inner));
@@ -144,16 +177,22 @@ class FlightService : public fl::FlightServerBase {
       });
     }
     auto request = query::ParseTicket(ticket.ticket);
-    if (!request.ok()) return LogFailure("do_get", start, request.status(), {});
+    if (!request.ok()) return LogFailure(context, "do_get", start, request.status(), {});
+    auto allowed = CheckRead(PrincipalOf(context).get(), *request);
+    if (!allowed.ok())
+      return LogFailure(context, "do_get", start, allowed, Target(*request));
     auto scope = BeginCall(context, /*query=*/true);
-    if (!scope.ok()) return LogFailure("do_get", start, scope.status(), Target(*request));
+    if (!scope.ok())
+      return LogFailure(context, "do_get", start, scope.status(), Target(*request));
     auto reader = deps_.query->Execute(*request, scope->context);
-    if (!reader.ok()) return LogFailure("do_get", start, reader.status(), Target(*request));
+    if (!reader.ok())
+      return LogFailure(context, "do_get", start, reader.status(), Target(*request));
     *stream = std::make_unique<fl::RecordBatchStream>(
         std::make_shared<ScopedReader>(*reader, std::move(*scope)));
     auto fields = Target(*request);
     fields.push_back({"protocol", "flight"});
     fields.push_back({"method", "do_get"});
+    fields.push_back({"user", UserOf(context)});
     fields.push_back({"status", "streaming"});
     deps_.logger->Info("request", fields);
     return arrow::Status::OK();
@@ -165,13 +204,18 @@ class FlightService : public fl::FlightServerBase {
     const auto start = std::chrono::steady_clock::now();
     if (sql_ && IsFlightSql(descriptor)) {
       // DDL/DML down the query path runs here: it gets a query's deadline.
-      return SqlCall("get_flight_info", context, /*query=*/true, [&](CallScope&) {
+      return SqlCall("get_flight_info", context, /*query=*/true, [&](CallScope& scope) {
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
+        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
+                                                    descriptor.cmd, /*put=*/false));
         return sql_->GetFlightInfo(context, descriptor, info);
       });
     }
+    auto allowed = CheckDescriptor(context, descriptor);
+    if (!allowed.ok()) return LogFailure(context, "get_flight_info", start, allowed, {});
     auto made = MakeInfo(descriptor);
-    if (!made.ok()) return LogFailure("get_flight_info", start, made.status(), {});
+    if (!made.ok())
+      return LogFailure(context, "get_flight_info", start, made.status(), {});
     *info = std::make_unique<fl::FlightInfo>(std::move(*made));
     return arrow::Status::OK();
   }
@@ -181,15 +225,22 @@ class FlightService : public fl::FlightServerBase {
                           std::unique_ptr<fl::SchemaResult>* result) override {
     const auto start = std::chrono::steady_clock::now();
     if (sql_ && IsFlightSql(descriptor)) {
-      return SqlCall("get_schema", context, /*query=*/false, [&](CallScope&) {
+      return SqlCall("get_schema", context, /*query=*/false, [&](CallScope& scope) {
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
+        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
+                                                    descriptor.cmd, /*put=*/false));
         return sql_->GetSchema(context, descriptor, result);
       });
     }
     auto request = RequestFromDescriptor(descriptor);
-    if (!request.ok()) return LogFailure("get_schema", start, request.status(), {});
+    if (!request.ok())
+      return LogFailure(context, "get_schema", start, request.status(), {});
+    auto allowed = CheckRead(PrincipalOf(context).get(), *request);
+    if (!allowed.ok())
+      return LogFailure(context, "get_schema", start, allowed, Target(*request));
     auto schema = deps_.query->Describe(*request);
-    if (!schema.ok()) return LogFailure("get_schema", start, schema.status(), Target(*request));
+    if (!schema.ok())
+      return LogFailure(context, "get_schema", start, schema.status(), Target(*request));
     ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(**schema));
     return arrow::Status::OK();
   }
@@ -198,7 +249,10 @@ class FlightService : public fl::FlightServerBase {
                             std::unique_ptr<fl::FlightListing>* listings) override {
     ARROW_ASSIGN_OR_RAISE(auto relations, deps_.query->ListTables());
     std::vector<fl::FlightInfo> infos;
+    const auto principal = PrincipalOf(context);
     for (const auto& relation : relations) {
+      // A user limited to tables sees only those.
+      if (!auth::AccessPolicy::ReadTable(principal.get(), relation.name).ok()) continue;
       auto info = MakeInfo(fl::FlightDescriptor::Path({relation.name}), relation.estimated_rows);
       if (!info.ok()) {
         // A view over missing files must not hide every other table.
@@ -232,14 +286,21 @@ class FlightService : public fl::FlightServerBase {
                          std::unique_ptr<fl::ResultStream>* result) override {
     const auto start = std::chrono::steady_clock::now();
     if (sql_ && sql::IsFlightSqlAction(action.type)) {
-      return SqlCall("do_action", context, /*query=*/false, [&](CallScope&) {
+      return SqlCall("do_action", context, /*query=*/false, [&](CallScope& scope) {
+        ARROW_RETURN_NOT_OK(
+            sql::CheckActionAccess(scope.context.principal.get(), action.type));
         return sql_->DoAction(context, action, result);
       });
     }
-    auto st = RunAction(action, result);
-    if (!st.ok()) return LogFailure("do_action", start, st, {{"action", action.type}});
-    deps_.logger->Info("request", {{"protocol", "flight"}, {"method", "do_action"},
-                                   {"action", action.type}, {"status", "ok"}});
+    auto st = CheckAction(PrincipalOf(context).get(), action.type);
+    if (st.ok()) st = RunAction(action, result);
+    if (!st.ok())
+      return LogFailure(context, "do_action", start, st, {{"action", action.type}});
+    deps_.logger->Info("request", {{"protocol", "flight"},
+                                   {"method", "do_action"},
+                                   {"user", UserOf(context)},
+                                   {"action", action.type},
+                                   {"status", "ok"}});
     return arrow::Status::OK();
   }
 
@@ -253,6 +314,7 @@ class FlightService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(scope.permit, deps_.limiter->TryAcquire());
     }
     scope.context.protocol = "flight";
+    scope.context.principal = PrincipalOf(context);
     scope.context.cancellation = CallCancellation::Make();
     // The context outlives the scope: both end with the call.
     scope.context.call_failed = [&context] { return context.is_cancelled(); };
@@ -275,14 +337,16 @@ class FlightService : public fl::FlightServerBase {
     const auto start = std::chrono::steady_clock::now();
     Logger::Fields fields = {{"api", "flight_sql"}};
     auto scope = BeginCall(context, query);
-    if (!scope.ok()) return LogFailure(method, start, scope.status(), fields);
+    if (!scope.ok()) return LogFailure(context, method, start, scope.status(), fields);
     arrow::Status st;
     {
       sql::CurrentCall current(&scope->context);
       st = fn(*scope);
     }
-    if (!st.ok()) return LogFailure(method, start, st, fields);
-    deps_.logger->Info("request", {{"protocol", "flight"}, {"api", "flight_sql"},
+    if (!st.ok()) return LogFailure(context, method, start, st, fields);
+    deps_.logger->Info("request", {{"protocol", "flight"},
+                                   {"api", "flight_sql"},
+                                   {"user", UserOf(context)},
                                    {"method", method},
                                    {"seconds", std::to_string(SecondsSince(start))},
                                    {"status", "ok"}});
@@ -334,9 +398,24 @@ class FlightService : public fl::FlightServerBase {
     return {{"sql", request.sql.substr(0, 200)}};
   }
 
-  arrow::Status LogFailure(const char* method, std::chrono::steady_clock::time_point start,
+  // A GetFlightInfo/GetSchema descriptor of ours names a table or carries SQL.
+  arrow::Status CheckDescriptor(const fl::ServerCallContext& context,
+                                const fl::FlightDescriptor& descriptor) {
+    ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
+    return CheckRead(PrincipalOf(context).get(), request);
+  }
+
+  static std::string UserOf(const fl::ServerCallContext& context) {
+    auto principal = PrincipalOf(context);
+    return principal ? principal->user : "-";
+  }
+
+  arrow::Status LogFailure(const fl::ServerCallContext& context, const char* method,
+                           std::chrono::steady_clock::time_point start,
                            const arrow::Status& status, Logger::Fields fields) {
-    fields.insert(fields.begin(), {{"protocol", "flight"}, {"method", method}});
+    fields.insert(
+        fields.begin(),
+        {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}});
     fields.push_back({"seconds", std::to_string(SecondsSince(start))});
     fields.push_back({"status", status.CodeAsString()});
     fields.push_back({"error", status.message()});

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "arrowport/http/deadline_socket_stream.h"
+#include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
 
@@ -27,10 +28,20 @@ void GatewayContext::Log(const char* method, const std::string& path, const arro
   }
 }
 
-arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(bool query) const {
+void GatewayContext::Log(const httplib::Request& req, const arrow::Status& st,
+                         std::chrono::steady_clock::time_point start,
+                         Logger::Fields fields) const {
+  fields.insert(fields.begin(), {"user", HttpAuthorizer::UserName(req)});
+  Log(req.method.c_str(), req.path, st, start, std::move(fields));
+}
+
+arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
+    const httplib::Response& res, bool query) const {
   const auto* connection = DeadlineSocketStream::Current();
-  return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
-                         std::chrono::seconds(query ? deps_.query_timeout_s : 0));
+  return HttpCall::Begin(deps_.limiter, deps_.watchdog,
+                         connection ? connection->socket() : -1,
+                         std::chrono::seconds(query ? deps_.query_timeout_s : 0),
+                         HttpAuthorizer::Caller(res));
 }
 
 int64_t GatewayContext::WholeBodyLimit() const {

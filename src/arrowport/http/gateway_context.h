@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
+#include <httplib.h>
 #include "arrow/result.h"
+
 #include "arrowport/common/logger.h"
 #include "arrowport/http/http_call.h"
 #include "arrowport/http/http_gateway.h"
@@ -23,10 +25,15 @@ class GatewayContext {
   /// One log line per request: protocol, method, path, seconds, status (+ `fields`).
   void Log(const char* method, const std::string& path, const arrow::Status& st,
            std::chrono::steady_clock::time_point start, Logger::Fields fields = {}) const;
+  /// The same for `req`, naming its authenticated user.
+  void Log(const httplib::Request& req, const arrow::Status& st,
+           std::chrono::steady_clock::time_point start, Logger::Fields fields = {}) const;
 
   /// Admits and watches a call that reads or writes the database (see HttpCall) on the
-  /// connection being served; queries get limits.query_timeout_s.
-  arrow::Result<std::shared_ptr<HttpCall>> BeginCall(bool query) const;
+  /// connection being served, on behalf of the caller `res` was authenticated for
+  /// (HttpAuthorizer); queries get limits.query_timeout_s.
+  arrow::Result<std::shared_ptr<HttpCall>> BeginCall(const httplib::Response& res,
+                                                     bool query) const;
 
   /// Limit for bodies read whole (query, seed JSON): lower than streamed ingest bodies.
   int64_t WholeBodyLimit() const;

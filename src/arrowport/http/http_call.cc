@@ -12,14 +12,15 @@ bool PeerHungUp(int fd) {
   return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(RequestLimiter* limiter,
-                                                         CallWatchdog* watchdog, int fd,
-                                                         std::chrono::seconds timeout) {
+arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
+    RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
+    std::shared_ptr<const Principal> principal) {
   std::shared_ptr<HttpCall> call(new HttpCall());
   if (limiter) {
     ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire());
   }
   call->context_.protocol = "http";
+  call->context_.principal = std::move(principal);
   call->context_.cancellation = CallCancellation::Make();
   if (watchdog) {
     std::optional<CallWatchdog::Clock::time_point> deadline;

@@ -20,9 +20,9 @@ class HttpCall {
  public:
   /// `fd` is the connection's socket (-1 if unknown: then only the timeout applies);
   /// `timeout` 0 means none. `limiter` and `watchdog` may be null.
-  static arrow::Result<std::shared_ptr<HttpCall>> Begin(RequestLimiter* limiter,
-                                                        CallWatchdog* watchdog, int fd,
-                                                        std::chrono::seconds timeout);
+  static arrow::Result<std::shared_ptr<HttpCall>> Begin(
+      RequestLimiter* limiter, CallWatchdog* watchdog, int fd,
+      std::chrono::seconds timeout, std::shared_ptr<const Principal> principal = nullptr);
 
   const CallContext& context() const { return context_; }
 

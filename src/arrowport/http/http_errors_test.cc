@@ -20,6 +20,8 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(SchemaMismatch("column 'temp' is float64"), 422, "schema_mismatch");
   ExpectMapsTo(RetryableConflict("write-write conflict"), 409, "conflict");
   ExpectMapsTo(ServerBusy("too many calls"), 503, "busy");
+  ExpectMapsTo(Unauthenticated("no credentials"), 401, "unauthenticated");
+  ExpectMapsTo(PermissionDenied("reader"), 403, "permission_denied");
   ExpectMapsTo(ShuttingDown("server stopping"), 503, "shutting_down");
   ExpectMapsTo(TimedOut("query ran past 30 s"), 504, "timeout");
   ExpectMapsTo(TooLarge("body over 1 GiB"), 413, "payload_too_large");

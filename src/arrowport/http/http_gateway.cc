@@ -8,7 +8,9 @@
 #include <string>
 
 #include "arrowport/common/logger.h"
+#include "arrowport/http/auth_token_handler.h"
 #include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/http_server.h"
@@ -47,6 +49,10 @@ struct HttpGateway::Impl {
                                              const httplib::ContentReader& content) {
       HandleIngest(context, req, res, content);
     });
+    server.Post("/auth/token",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  HandleAuthToken(context, req, res);
+                });
     server.Post(R"(/stream/([^/]+))", [this](const httplib::Request& req, httplib::Response& res,
                                              const httplib::ContentReader& content) {
       HandleSeedStream(context, req, res, content);
@@ -74,6 +80,11 @@ struct HttpGateway::Impl {
         headers.erase(it);
       }
       if (!accepted.empty()) headers.emplace(kAcceptedEncodings, std::move(accepted));
+      // Every route but /healthz and /readyz: who is calling, before any body is read.
+      if (!HttpAuthorizer::Authenticate(*context.deps().authenticator, req, res,
+                                        context.deps().logger)) {
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }

@@ -8,6 +8,7 @@
 #include "arrow/result.h"
 
 namespace arrowport {
+namespace auth { class Authenticator; }
 class CallWatchdog;
 class Logger;
 class RequestLimiter;
@@ -32,6 +33,10 @@ struct HttpGatewayDeps {
   int max_connections = 512;          ///< beyond it, new connections are answered 503
   int64_t header_timeout_s = 10;      ///< request line and headers must arrive within this
   int64_t read_timeout_s = 30;        ///< longest wait for the next bytes of a body
+  /// Who may call (every route but /healthz and /readyz); required.
+  const auth::Authenticator* authenticator = nullptr;
+  /// Shown in /readyz when set (authentication explicitly off on a public address).
+  std::string readyz_warning;
 };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,

@@ -19,7 +19,8 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
 }
 
 void LimitDrain(int status) {
-  if (status != 413) return;
+  // 401 too: a client that has not authenticated gets no unlimited upload either.
+  if (status != 413 && status != 401) return;
   if (auto* connection = DeadlineSocketStream::Current()) {
     connection->LimitRemainingReads(kDrainAfterRefusal);
   }
@@ -32,6 +33,9 @@ void SendError(httplib::Response& res, const HttpError& error) {
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
   if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
+  if (HasErrorKind(status, ErrorKind::kUnauthenticated)) {
+    res.set_header("WWW-Authenticate", R"(Basic realm="arrowport", Bearer)");
+  }
   SendError(res, ToHttpError(status));
 }
 

@@ -14,6 +14,7 @@
 #include "arrowport/http/body_decode_reader.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/negotiation.h"
 #include "arrowport/http/owned_worker.h"
@@ -129,8 +130,13 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
   const std::string stream = req.matches[1];
   auto request = ParseIngestRequest(req);
   if (!request.ok()) {
-    ctx.Log("POST", req.path, request.status(), start, {{"stream", stream}});
+    ctx.Log(req, request.status(), start, {{"stream", stream}});
     return SendStatus(res, request.status());
+  }
+  auto allowed = HttpAuthorizer::WriteStream(res, request->stream, request->table);
+  if (!allowed.ok()) {
+    ctx.Log(req, allowed, start, {{"stream", stream}});
+    return SendStatus(res, allowed);
   }
   const std::string type = MediaType(req.get_header_value("Content-Type"));
   if (!type.empty() && type != kArrowStream && type != "application/octet-stream") {
@@ -138,18 +144,18 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
                            "POST /ingest takes an Arrow IPC stream (Content-Type: " +
                                std::string(kArrowStream) + "), not '" + type + "'"});
   }
-  auto call = ctx.BeginCall(/*query=*/false);
+  auto call = ctx.BeginCall(res, /*query=*/false);
   if (!call.ok()) {
-    ctx.Log("POST", req.path, call.status(), start, {{"stream", stream}});
+    ctx.Log(req, call.status(), start, {{"stream", stream}});
     return SendStatus(res, call.status());
   }
   IngestOutcome out = PumpBody(ctx, *request, **call, content);
   if (!out.body_too_large.ok()) {
-    ctx.Log("POST", req.path, out.body_too_large, start, {{"stream", stream}});
+    ctx.Log(req, out.body_too_large, start, {{"stream", stream}});
     return SendStatus(res, out.body_too_large);
   }
   if (!out.result.ok()) {
-    ctx.Log("POST", req.path, out.result.status(), start, {{"stream", stream}});
+    ctx.Log(req, out.result.status(), start, {{"stream", stream}});
     const HttpError error = ToHttpError(out.result.status());
     LimitDrain(error.status);
     json body = json::parse(error.ToJson());
@@ -162,9 +168,11 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
                      {"bytes", out.received},     {"seconds", result.seconds},
                      {"created", result.created}, {"committed", true},
                      {"duplicate", result.duplicate}};
-  ctx.Log("POST", req.path, arrow::Status::OK(), start,
-          {{"stream", result.stream}, {"table", result.table},
-           {"rows", std::to_string(result.rows)}, {"bytes", std::to_string(out.received)}});
+  ctx.Log(req, arrow::Status::OK(), start,
+          {{"stream", result.stream},
+           {"table", result.table},
+           {"rows", std::to_string(result.rows)},
+           {"bytes", std::to_string(out.received)}});
   SendJson(res, 200, body.dump());
 }
 

@@ -7,6 +7,7 @@
 #include "arrow/type.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/openapi.h"
 #include "arrowport/ingest/stream_router.h"
@@ -22,22 +23,26 @@ namespace {
 void Ready(const GatewayContext& ctx, httplib::Response& res) {
   query::QueryRequest probe;
   probe.sql = "SELECT 1";
-  auto call = ctx.BeginCall(/*query=*/true);
+  auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) return SendStatus(res, call.status());
   auto reader = ctx.deps().query->Execute(probe, (*call)->context());
   auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
   if (!table.ok()) return SendError(res, {503, "unavailable", table.status().message()});
-  SendJson(res, 200, R"({"status": "ready"})");
+  json body = {{"status", "ready"}};
+  if (!ctx.deps().readyz_warning.empty()) body["warning"] = ctx.deps().readyz_warning;
+  SendJson(res, 200, body.dump());
 }
 
 void ListTables(const GatewayContext& ctx, httplib::Response& res) {
-  auto call = ctx.BeginCall(/*query=*/true);
+  auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) return SendStatus(res, call.status());
   auto* query = ctx.deps().query;
   auto tables = query->ListTables();
   if (!tables.ok()) return SendStatus(res, tables.status());
   json out = json::array();
   for (const auto& t : *tables) {
+    // A user limited to tables sees only those.
+    if (!HttpAuthorizer::ReadTable(res, t.name).ok()) continue;
     query::QueryRequest request;
     request.table = t.name;
     json columns = json::array();
@@ -59,7 +64,9 @@ void TableSchema(const GatewayContext& ctx, const httplib::Request& req,
   request.table = req.matches[1];
   auto valid = ValidateName("table", request.table);
   if (!valid.ok()) return SendStatus(res, valid);
-  auto call = ctx.BeginCall(/*query=*/true);
+  auto allowed = HttpAuthorizer::ReadTable(res, request.table);
+  if (!allowed.ok()) return SendStatus(res, allowed);
+  auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) return SendStatus(res, call.status());
   auto schema = ctx.deps().query->Describe(request);
   if (!schema.ok()) return SendStatus(res, schema.status());

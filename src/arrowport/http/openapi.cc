@@ -10,6 +10,9 @@ constexpr const char* kDocument = R"json({
   "info": {"title": "Arrowport", "version": "0.1.0",
            "description": "Arrow IPC in and out of DuckDB over HTTP."},
   "components": {
+    "securitySchemes": {
+      "basic": {"type": "http", "scheme": "basic"},
+      "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
@@ -100,11 +103,17 @@ constexpr const char* kDocument = R"json({
         "404": {"$ref": "#/components/responses/Error"}}}},
     "/streams": {"get": {"summary": "Stream routing and live counters",
       "responses": {"200": {"description": "Streams", "content": {"application/json": {}}}}}},
-    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-    "/readyz": {"get": {"summary": "Readiness (database answers)",
+    "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
+    "/readyz": {"get": {"summary": "Readiness (database answers)", "security": [],
       "responses": {"200": {"description": "ready"}, "503": {"$ref": "#/components/responses/Error"}}}},
-    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}}
-  }
+    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+    "/auth/token": {"post": {"summary": "Exchange Basic credentials for a bearer token",
+      "security": [{"basic": []}],
+      "responses": {"200": {"description": "{\"token\": ..., \"expires_at\": seconds since the epoch}",
+        "content": {"application/json": {}}},
+        "401": {"$ref": "#/components/responses/Error"}}}}
+  },
+  "security": [{"basic": []}, {"bearer": []}]
 })json";
 }  // namespace
 

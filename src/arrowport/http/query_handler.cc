@@ -28,7 +28,7 @@ void HandleQuery(const GatewayContext& ctx, const httplib::Request& req,
   }
   auto body = ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes");
   if (!body.ok()) {
-    ctx.Log("POST", req.path, body.status(), start);
+    ctx.Log(req, body.status(), start);
     return SendStatus(res, body.status());
   }
   if (type == "application/json") {

@@ -10,6 +10,7 @@
 #include "arrowport/http/data_sink_stream.h"
 #include "arrowport/http/first_batch_reader.h"
 #include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/negotiation.h"
 #include "arrowport/query/result_writer.h"
@@ -31,15 +32,20 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     SendError(res, error);
     return;
   }
-  auto call = ctx.BeginCall(/*query=*/true);
+  auto allowed = HttpAuthorizer::Read(res, request);
+  if (!allowed.ok()) {
+    ctx.Log(req, allowed, start);
+    return SendStatus(res, allowed);
+  }
+  auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) {
-    ctx.Log(req.method.c_str(), req.path, call.status(), start);
+    ctx.Log(req, call.status(), start);
     return SendStatus(res, call.status());
   }
   auto reader = ctx.deps().query->Execute(request, (*call)->context());
   if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
   if (!reader.ok()) {
-    ctx.Log(req.method.c_str(), req.path, reader.status(), start);
+    ctx.Log(req, reader.status(), start);
     SendStatus(res, reader.status());
     return;
   }
@@ -51,11 +57,12 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const auto format = negotiated->format;
   const std::string path = req.path;
   const std::string method = req.method;
+  const std::string user = HttpAuthorizer::UserName(req);
   res.set_chunked_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been
       // written or abandoned.
-      [&ctx, batches, format, compression, path, method, start, call = *call](
+      [&ctx, batches, format, compression, path, method, user, start, call = *call](
           size_t, httplib::DataSink& sink) {
         auto st = [&]() -> arrow::Status {
           std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
@@ -73,12 +80,13 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
           }
           ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
           ARROW_RETURN_NOT_OK(out->Close());
-          ctx.Log(method.c_str(), path, arrow::Status::OK(), start, {{"rows", std::to_string(rows)}});
+          ctx.Log(method.c_str(), path, arrow::Status::OK(), start,
+                  {{"user", user}, {"rows", std::to_string(rows)}});
           return arrow::Status::OK();
         }();
         if (!st.ok()) {
           // Headers are gone already: abort the chunked body so the client sees an error.
-          ctx.Log(method.c_str(), path, st, start);
+          ctx.Log(method.c_str(), path, st, start, {{"user", user}});
           return false;
         }
         sink.done();

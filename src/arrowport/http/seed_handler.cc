@@ -15,6 +15,7 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/http/body_decode_reader.h"
 #include "arrowport/http/gateway_context.h"
+#include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/request_body.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -64,14 +65,18 @@ arrow::Result<SeedBody> ParseSeedBody(const std::string& stream, const std::stri
 }
 
 arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
+                                               const httplib::Response& res,
                                                const std::string& stream,
                                                const httplib::ContentReader& content) {
   const auto& deps = ctx.deps();
   ARROW_RETURN_NOT_OK(ValidateName("stream", stream));
-  ARROW_ASSIGN_OR_RAISE(auto call, ctx.BeginCall(/*query=*/false));
+  // The stream before the body is read; the target table the body names after.
+  ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, ""));
+  ARROW_ASSIGN_OR_RAISE(auto call, ctx.BeginCall(res, /*query=*/false));
   ARROW_ASSIGN_OR_RAISE(auto body,
                         ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes"));
   ARROW_ASSIGN_OR_RAISE(auto seed, ParseSeedBody(stream, body));
+  ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, seed.request.table));
   // Decoding allocates what the sender declares: the pool bounds it.
   auto pool = std::make_shared<CappedMemoryPool>(
       arrow::default_memory_pool(), 2 * deps.max_batch_bytes,
@@ -100,12 +105,12 @@ void HandleSeedStream(const GatewayContext& ctx, const httplib::Request& req,
                       httplib::Response& res, const httplib::ContentReader& content) {
   const auto start = std::chrono::steady_clock::now();
   const std::string stream = req.matches[1];
-  auto result = IngestSeed(ctx, stream, content);
+  auto result = IngestSeed(ctx, res, stream, content);
   if (!result.ok()) {
-    ctx.Log("POST", req.path, result.status(), start, {{"stream", stream}});
+    ctx.Log(req, result.status(), start, {{"stream", stream}});
     return SendStatus(res, result.status());
   }
-  ctx.Log("POST", req.path, arrow::Status::OK(), start,
+  ctx.Log(req, arrow::Status::OK(), start,
           {{"stream", stream}, {"rows", std::to_string(result->rows)}});
   SendJson(res, 200,
            json{{"status", "success"},

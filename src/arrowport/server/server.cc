@@ -16,11 +16,13 @@
 #include <mutex>
 #include <condition_variable>
 
+#include "arrowport/auth/authenticator.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/sql/session_registry.h"
@@ -41,7 +43,8 @@ struct Server::Impl {
   // Flight SQL sessions: cookies, and the statements and transactions they hold open.
   std::shared_ptr<flight::sql::SessionStore> sql_cookies;
   std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;
-  // Declared before the front ends: they use both until they are destroyed.
+  // Declared before the front ends: they use these until they are destroyed.
+  std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<CallWatchdog> watchdog;
   std::unique_ptr<RequestLimiter> limiter;
   std::unique_ptr<ingest::StreamRouter> router;
@@ -127,6 +130,13 @@ struct Server::Impl {
                   "stream routing applies now");
     }
     router->Update(*fresh);
+    // Users, roles and passwords apply now (tokens of removed or changed users end);
+    // turning authentication on or off needs a restart.
+    authenticator->Reload(*fresh);
+    if (config::AuthEnabled(*fresh) != authenticator->enabled()) {
+      logger.Warn("config reload: turning authentication on or off applies at restart",
+                  {{"auth", authenticator->enabled() ? "on" : "off"}});
+    }
     logger.Info("config reloaded", {{"file", setup.config_path},
                                     {"streams", std::to_string(fresh->streams.size())}});
     return arrow::Status::OK();
@@ -168,6 +178,27 @@ struct Server::Impl {
     return arrow::Status::OK();
   }
 
+  arrow::Status MakeAuthenticator() {
+    ARROW_ASSIGN_OR_RAISE(authenticator,
+                          auth::Authenticator::Make(setup.config, &logger));
+    return arrow::Status::OK();
+  }
+
+  // Authentication explicitly off on a non-loopback address: said at start and in
+  // /readyz.
+  std::string OpenBindWarning() const {
+    const auto& config = setup.config;
+    if (authenticator->enabled()) return "";
+    for (const auto* host : {&config.flight.host, &config.http.host}) {
+      if (!config::IsLoopback(*host)) {
+        return "authentication is disabled (auth.enabled: false) on non-loopback "
+               "address " +
+               *host + ": anyone who can reach it has admin rights";
+      }
+    }
+    return "";
+  }
+
   void MakePipelines() {
     const auto& config = setup.config;
     watchdog = std::make_unique<CallWatchdog>();
@@ -203,6 +234,13 @@ struct Server::Impl {
     // Registered under the middleware's own name: Flight SQL code looks it up by that key.
     options.middleware.emplace_back(arrow::flight::sql::ServerSessionMiddleware::kMiddlewareName,
                                     sql_cookies);
+    // Authentication runs first: a call it refuses gets no session. Handshake answers
+    // through the no-op handler (credentials travel in headers, not in its messages).
+    options.middleware.insert(
+        options.middleware.begin(),
+        {flight::AuthMiddlewareFactory::kName,
+         std::make_shared<flight::AuthMiddlewareFactory>(authenticator.get())});
+    options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
     const int64_t max_batch_bytes = config.limits.max_batch_bytes;
     options.builder_hook = [max_batch_bytes](void* raw_builder) {
       auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
@@ -242,6 +280,8 @@ struct Server::Impl {
     deps.max_connections = config.http_max_connections;
     deps.header_timeout_s = config.http_header_timeout_s;
     deps.read_timeout_s = config.http_read_timeout_s;
+    deps.authenticator = authenticator.get();
+    deps.readyz_warning = OpenBindWarning();
     ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
                                                          config.http.port));
     return arrow::Status::OK();
@@ -249,11 +289,16 @@ struct Server::Impl {
 
   void LogListening() {
     const auto& config = setup.config;
-    for (const auto* host : {&config.flight.host, &config.http.host}) {
-      if (*host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
-        logger.Warn("listening on a non-loopback address without authentication or TLS",
-                    {{"host", *host}});
-      }
+    const auto open = OpenBindWarning();
+    if (!open.empty()) logger.Error("SECURITY WARNING: " + open);
+    if (authenticator->enabled()) {
+      logger.Info(
+          "authentication on",
+          {{"users", std::to_string(config.auth.users.size())},
+           {"token_ttl_s", std::to_string(config.auth.token_ttl_s)},
+           {"token_secret", authenticator->generated_secret()
+                                ? "generated at start (tokens end with the process)"
+                                : "configured"}});
     }
     logger.Info("listening",
                 {{"flight", "grpc://" + config.flight.host + ":" + std::to_string(flight->port())},
@@ -295,6 +340,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
+  ARROW_RETURN_NOT_OK(impl->MakeAuthenticator());
   impl->MakePipelines();
   ARROW_RETURN_NOT_OK(impl->StartFlight());
   auto http = impl->StartHttp();

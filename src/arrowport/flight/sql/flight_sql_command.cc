@@ -48,6 +48,11 @@ arrow::Status CheckFlightSqlCommand(std::string_view bytes) {
                                 name, "' (this server knows the Flight SQL 13+ commands)");
 }
 
+std::string_view FlightSqlCommandName(std::string_view bytes) {
+  if (!IsFlightSqlCommand(bytes)) return {};
+  return TypeUrl(bytes).substr(kFlightSqlTypePrefix.size());
+}
+
 bool IsFlightSqlAction(const std::string& type) {
   static const std::array<const char*, 13> kActions = {
       "BeginSavepoint",   "BeginTransaction",  "CancelQuery",

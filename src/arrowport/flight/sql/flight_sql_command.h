@@ -20,6 +20,10 @@ bool IsFlightSqlCommand(std::string_view bytes);
 /// server handles; otherwise an Invalid status naming the unknown type.
 arrow::Status CheckFlightSqlCommand(std::string_view bytes);
 
+/// The message type of a Flight SQL command or ticket ("CommandStatementQuery"); empty
+/// when `bytes` is not one.
+std::string_view FlightSqlCommandName(std::string_view bytes);
+
 /// True for the action types Flight SQL defines (prepared statements, transactions,
 /// cancel, sessions).
 bool IsFlightSqlAction(const std::string& type);

@@ -2,6 +2,7 @@
 #include <arrow/flight/api.h>
 
 #include "arrow/record_batch.h"
+#include "arrowport/auth/access_policy.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -83,6 +84,9 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
     return arrow::Status::NotImplemented("ingest targets schema main; got schema '",
                                          *command.schema, "'");
   }
+  // The target table is the stream: a writer limited to streams may ingest only those.
+  ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(CurrentCall::Get().principal.get(),
+                                                      command.table, command.table));
   ingest::IngestRequest request;
   request.stream = command.table;
   request.table = command.table;

@@ -1,0 +1,68 @@
+#include "arrowport/auth/access_policy.h"
+
+#include <algorithm>
+
+#include "arrowport/common/status_detail.h"
+#include "arrowport/config/config.h"
+
+namespace arrowport::auth {
+
+namespace {
+
+bool Listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
+
+arrow::Status AccessPolicy::RequireRole(const Principal* principal, Role role,
+                                        const std::string& what) {
+  if (principal == nullptr || principal->role >= role) return arrow::Status::OK();
+  return PermissionDenied("user '", principal->user, "' (role ",
+                          config::ToString(principal->role), ") may not ", what,
+                          ": it needs role ", config::ToString(role));
+}
+
+arrow::Status AccessPolicy::ReadTable(const Principal* principal,
+                                      const std::string& table) {
+  if (principal == nullptr || principal->tables.empty() ||
+      Listed(principal->tables, table)) {
+    return arrow::Status::OK();
+  }
+  return PermissionDenied("user '", principal->user, "' may not read table '", table,
+                          "' (allowed tables: ", JoinNames(principal->tables), ")");
+}
+
+arrow::Status AccessPolicy::ReadSql(const Principal* principal) {
+  if (principal == nullptr || principal->tables.empty()) return arrow::Status::OK();
+  return PermissionDenied("user '", principal->user, "' is limited to tables (",
+                          JoinNames(principal->tables),
+                          "): SQL is not allowed, read those tables by name");
+}
+
+arrow::Status AccessPolicy::WriteStream(const Principal* principal,
+                                        const std::string& stream,
+                                        const std::string& table) {
+  if (principal == nullptr) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(
+      RequireRole(principal, Role::kWriter, "ingest into stream '" + stream + "'"));
+  if (!principal->streams.empty() && !Listed(principal->streams, stream)) {
+    return PermissionDenied("user '", principal->user, "' may not write stream '", stream,
+                            "' (allowed streams: ", JoinNames(principal->streams), ")");
+  }
+  const bool limited = !principal->streams.empty() || !principal->tables.empty();
+  if (limited && !table.empty() && table != stream &&
+      !Listed(principal->streams, table) && !Listed(principal->tables, table)) {
+    return PermissionDenied("user '", principal->user, "' may not write table '", table,
+                            "' (not in the user's streams or tables)");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::auth

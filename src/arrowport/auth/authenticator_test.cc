@@ -1,0 +1,146 @@
+#include "arrowport/auth/authenticator.h"
+
+#include <gtest/gtest.h>
+
+#include "arrow/util/base64.h"
+#include "arrowport/auth/access_policy.h"
+#include "arrowport/auth/password_hasher.h"
+#include "arrowport/auth/user_directory.h"
+#include "arrowport/common/status_detail.h"
+
+namespace arrowport::auth {
+namespace {
+
+config::Config::User MakeUser(const std::string& name, const std::string& password,
+                              Role role) {
+  config::Config::User user;
+  user.name = name;
+  user.password_hash = *PasswordHasher::Hash(password);
+  user.role = role;
+  return user;
+}
+
+std::string Basic(const std::string& user, const std::string& password) {
+  return "Basic " + arrow::util::base64_encode(user + ":" + password);
+}
+
+class AuthenticatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.auth.token_secret = "unit-test-secret";
+    config_.auth.users = {MakeUser("ann", "pw-ann", Role::kReader),
+                          MakeUser("bob", "pw-bob", Role::kWriter)};
+    auto made = Authenticator::Make(config_, nullptr);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    auth_ = std::move(*made);
+  }
+  config::Config config_;
+  std::unique_ptr<Authenticator> auth_;
+  const AuthSource source_{"test", "local"};
+};
+
+TEST_F(AuthenticatorTest, BasicThenBearer) {
+  ASSERT_TRUE(auth_->enabled());
+  auto basic = auth_->Authenticate(Basic("ann", "pw-ann"), source_);
+  ASSERT_TRUE(basic.ok()) << basic.status().ToString();
+  EXPECT_TRUE(basic->basic);
+  EXPECT_EQ(basic->principal->user, "ann");
+  EXPECT_EQ(basic->principal->role, Role::kReader);
+  EXPECT_FALSE(basic->principal->anonymous);
+  // Cached: the second Basic login is answered without a KDF run, same result.
+  EXPECT_TRUE(auth_->Authenticate(Basic("ann", "pw-ann"), source_).ok());
+  auto token = auth_->IssueToken(*basic->principal);
+  ASSERT_TRUE(token.ok());
+  auto bearer = auth_->Authenticate("Bearer " + token->token, source_);
+  ASSERT_TRUE(bearer.ok()) << bearer.status().ToString();
+  EXPECT_FALSE(bearer->basic);
+  EXPECT_EQ(bearer->principal->user, "ann");
+  EXPECT_TRUE(auth_->Authenticate("bearer " + token->token, source_).ok());
+}
+
+TEST_F(AuthenticatorTest, BadCredentialsAreUnauthenticated) {
+  for (const std::string header :
+       {std::string(""), Basic("ann", "wrong"), Basic("nobody", "pw-ann"),
+        std::string("Basic !!!"),
+        std::string("Basic ") + arrow::util::base64_encode("nocolon"),
+        std::string("Bearer xyz"), std::string("Digest abc"), std::string("Basic")}) {
+    auto result = auth_->Authenticate(header, source_);
+    ASSERT_FALSE(result.ok()) << header;
+    EXPECT_TRUE(HasErrorKind(result.status(), ErrorKind::kUnauthenticated)) << header;
+  }
+}
+
+TEST_F(AuthenticatorTest, ReloadRevokesTokensOfRemovedUsersAndChangedRoles) {
+  auto ann = *auth_->Authenticate(Basic("ann", "pw-ann"), source_);
+  auto bob = *auth_->Authenticate(Basic("bob", "pw-bob"), source_);
+  auto ann_token = *auth_->IssueToken(*ann.principal);
+  auto bob_token = *auth_->IssueToken(*bob.principal);
+  // ann removed; bob demoted to reader.
+  config::Config fresh = config_;
+  fresh.auth.users = {config_.auth.users[1]};
+  fresh.auth.users[0].role = Role::kReader;
+  auth_->Reload(fresh);
+  EXPECT_FALSE(auth_->Authenticate("Bearer " + ann_token.token, source_).ok());
+  EXPECT_FALSE(auth_->Authenticate(Basic("ann", "pw-ann"), source_).ok());  // cache too
+  auto stale = auth_->Authenticate("Bearer " + bob_token.token, source_);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_NE(stale.status().message().find("role"), std::string::npos);
+  auto again = auth_->Authenticate(Basic("bob", "pw-bob"), source_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->principal->role, Role::kReader);
+  // A changed password misses the Basic cache.
+  fresh.auth.users[0].password_hash = *PasswordHasher::Hash("new-pw");
+  auth_->Reload(fresh);
+  EXPECT_FALSE(auth_->Authenticate(Basic("bob", "pw-bob"), source_).ok());
+  EXPECT_TRUE(auth_->Authenticate(Basic("bob", "new-pw"), source_).ok());
+}
+
+TEST(UserDirectoryTest, ReplaceSwapsTheWholeList) {
+  config::Config::User a;
+  a.name = "a";
+  UserDirectory directory({a});
+  auto held = directory.Find("a");
+  ASSERT_NE(held, nullptr);
+  config::Config::User b;
+  b.name = "b";
+  directory.Replace({b});
+  EXPECT_EQ(directory.Find("a"), nullptr);
+  EXPECT_NE(directory.Find("b"), nullptr);
+  EXPECT_EQ(held->name, "a");  // a snapshot held across a reload stays valid
+  EXPECT_EQ(directory.size(), 1u);
+}
+
+TEST(AuthenticatorOff, EveryCallIsAnAnonymousAdmin) {
+  config::Config config;  // no users, loopback
+  auto auth = *Authenticator::Make(config, nullptr);
+  EXPECT_FALSE(auth->enabled());
+  auto who = auth->Authenticate("", AuthSource{"test", "local"});
+  ASSERT_TRUE(who.ok());
+  EXPECT_TRUE(who->principal->anonymous);
+  EXPECT_EQ(who->principal->role, Role::kAdmin);
+}
+
+TEST(AccessPolicyTest, RolesAndLists) {
+  Principal reader{"r", Role::kReader, {"t1"}, {}, false};
+  Principal writer{"w", Role::kWriter, {}, {"s1"}, false};
+  Principal admin{"a", Role::kAdmin, {}, {}, false};
+  auto denied = [](const arrow::Status& st) {
+    return HasErrorKind(st, ErrorKind::kPermissionDenied);
+  };
+  EXPECT_TRUE(denied(AccessPolicy::RequireRole(&reader, Role::kWriter, "ingest")));
+  EXPECT_TRUE(AccessPolicy::RequireRole(&admin, Role::kAdmin, "checkpoint").ok());
+  EXPECT_TRUE(AccessPolicy::RequireRole(nullptr, Role::kAdmin, "checkpoint").ok());
+  EXPECT_TRUE(AccessPolicy::ReadTable(&reader, "t1").ok());
+  EXPECT_TRUE(denied(AccessPolicy::ReadTable(&reader, "t2")));
+  EXPECT_TRUE(AccessPolicy::ReadTable(&writer, "anything").ok());
+  EXPECT_TRUE(denied(AccessPolicy::ReadSql(&reader)));
+  EXPECT_TRUE(AccessPolicy::ReadSql(&writer).ok());
+  EXPECT_TRUE(denied(AccessPolicy::WriteStream(&reader, "s1", "")));
+  EXPECT_TRUE(AccessPolicy::WriteStream(&writer, "s1", "").ok());
+  EXPECT_TRUE(denied(AccessPolicy::WriteStream(&writer, "s2", "")));
+  EXPECT_TRUE(denied(AccessPolicy::WriteStream(&writer, "s1", "secret_table")));
+  EXPECT_TRUE(AccessPolicy::WriteStream(&admin, "any", "any_table").ok());
+}
+
+}  // namespace
+}  // namespace arrowport::auth

@@ -1,0 +1,120 @@
+#include "arrowport/auth/token_service.h"
+
+#include <jwt.h>
+#include <sodium.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "arrowport/common/status_detail.h"
+#include "arrowport/config/config.h"
+
+namespace arrowport::auth {
+
+namespace {
+
+// One owner per libjwt handle.
+struct JwtFree {
+  void operator()(jwt_t* jwt) const { jwt_free(jwt); }
+};
+using JwtPtr = std::unique_ptr<jwt_t, JwtFree>;
+struct JwtStrFree {
+  void operator()(char* text) const { jwt_free_str(text); }
+};
+
+constexpr size_t kGeneratedKeyBytes = 32;
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<TokenService>> TokenService::Make(const std::string& secret,
+                                                                int64_t ttl_s) {
+  if (ttl_s <= 0) return arrow::Status::Invalid("auth.token_ttl_s must be positive");
+  if (sodium_init() < 0) return arrow::Status::IOError("libsodium failed to initialise");
+  std::string key = secret;
+  const bool generated = key.empty();
+  if (generated) {
+    key.resize(kGeneratedKeyBytes);
+    randombytes_buf(key.data(), key.size());
+  }
+  return std::unique_ptr<TokenService>(
+      new TokenService(std::move(key), ttl_s, generated));
+}
+
+arrow::Result<IssuedToken> TokenService::Issue(const std::string& user, Role role) const {
+  return IssueAt(user, role, Now());
+}
+
+arrow::Result<IssuedToken> TokenService::IssueAt(const std::string& user, Role role,
+                                                 int64_t now) const {
+  jwt_t* raw = nullptr;
+  if (jwt_new(&raw) != 0) return arrow::Status::OutOfMemory("jwt_new failed");
+  JwtPtr jwt(raw);
+  IssuedToken out;
+  out.expires_at = now + ttl_s_;
+  if (jwt_add_grant(jwt.get(), "sub", user.c_str()) != 0 ||
+      jwt_add_grant(jwt.get(), "role", config::ToString(role)) != 0 ||
+      jwt_add_grant_int(jwt.get(), "iat", static_cast<long>(now)) != 0 ||
+      jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(out.expires_at)) != 0) {
+    return arrow::Status::UnknownError("cannot add claims to the token");
+  }
+  if (jwt_set_alg(jwt.get(), JWT_ALG_HS256,
+                  reinterpret_cast<const unsigned char*>(key_.data()),
+                  static_cast<int>(key_.size())) != 0) {
+    return arrow::Status::UnknownError("cannot set the token's signing key");
+  }
+  std::unique_ptr<char, JwtStrFree> encoded(jwt_encode_str(jwt.get()));
+  if (!encoded) return arrow::Status::UnknownError("cannot sign the token");
+  out.token = encoded.get();
+  return out;
+}
+
+arrow::Result<TokenClaims> TokenService::Verify(const std::string& token) const {
+  return VerifyAt(token, Now());
+}
+
+arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
+                                                  int64_t now) const {
+  // A JWT is three base64url parts; anything else (or absurdly long) is not ours.
+  if (token.empty() || token.size() > 4096)
+    return Unauthenticated("malformed bearer token");
+  jwt_t* raw = nullptr;
+  // With a key, libjwt checks the HS256 signature and refuses unsigned ("none") tokens.
+  const int rc =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(key_.data()),
+                 static_cast<int>(key_.size()));
+  JwtPtr jwt(raw);
+  if (rc != 0 || !jwt) {
+    return Unauthenticated(
+        "invalid bearer token (bad signature or format; tokens end "
+        "when the server restarts without auth.token_secret)");
+  }
+  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) {
+    return Unauthenticated("invalid bearer token: only HS256 tokens are accepted");
+  }
+  TokenClaims claims;
+  const char* sub = jwt_get_grant(jwt.get(), "sub");
+  const char* role = jwt_get_grant(jwt.get(), "role");
+  errno = 0;
+  claims.expires_at = jwt_get_grant_int(jwt.get(), "exp");
+  const bool has_exp = errno == 0;
+  claims.issued_at = jwt_get_grant_int(jwt.get(), "iat");
+  if (sub == nullptr || role == nullptr || !has_exp) {
+    return Unauthenticated("invalid bearer token: missing sub, role or exp");
+  }
+  auto parsed_role = config::ParseRole(role);
+  if (!parsed_role.ok()) return Unauthenticated("invalid bearer token: unknown role");
+  claims.user = sub;
+  claims.role = *parsed_role;
+  if (claims.expires_at <= now) {
+    return Unauthenticated("bearer token expired; authenticate again to get a new one");
+  }
+  return claims;
+}
+
+}  // namespace arrowport::auth

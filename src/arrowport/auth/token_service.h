@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrowport/common/principal.h"
+
+namespace arrowport::auth {
+
+/// What a valid token says.
+struct TokenClaims {
+  std::string user;  ///< sub
+  Role role = Role::kReader;
+  int64_t issued_at = 0;   ///< iat, seconds since the epoch
+  int64_t expires_at = 0;  ///< exp, seconds since the epoch
+};
+
+/// A token as handed to a client.
+struct IssuedToken {
+  std::string token;
+  int64_t expires_at = 0;  ///< seconds since the epoch
+};
+
+/// \brief Signed, expiring bearer tokens: JWT HS256 through libjwt, claims sub, role,
+/// iat and exp (iat + auth.token_ttl_s). The key is auth.token_secret (or
+/// ARROWPORT_AUTH_TOKEN_SECRET); without one, 32 random bytes made at start, so tokens
+/// end with the process. Only HS256 tokens signed with this key are accepted ("none"
+/// and other algorithms are refused). Thread-safe (immutable after Make).
+class TokenService {
+ public:
+  /// `secret` empty: a random key. `ttl_s` > 0.
+  static arrow::Result<std::unique_ptr<TokenService>> Make(const std::string& secret,
+                                                           int64_t ttl_s);
+
+  arrow::Result<IssuedToken> Issue(const std::string& user, Role role) const;
+  /// Issue at a given time (tests).
+  arrow::Result<IssuedToken> IssueAt(const std::string& user, Role role,
+                                     int64_t now) const;
+
+  /// The claims of `token` when its signature is ours and it has not expired; an
+  /// Unauthenticated status saying why otherwise.
+  arrow::Result<TokenClaims> Verify(const std::string& token) const;
+  arrow::Result<TokenClaims> VerifyAt(const std::string& token, int64_t now) const;
+
+  bool generated_secret() const { return generated_; }
+  int64_t ttl_s() const { return ttl_s_; }
+
+ private:
+  TokenService(std::string key, int64_t ttl_s, bool generated)
+      : key_(std::move(key)), ttl_s_(ttl_s), generated_(generated) {}
+  const std::string key_;
+  const int64_t ttl_s_;
+  const bool generated_;
+};
+
+}  // namespace arrowport::auth

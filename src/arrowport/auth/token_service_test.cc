@@ -1,0 +1,72 @@
+#include "arrowport/auth/token_service.h"
+
+#include <gtest/gtest.h>
+
+#include "arrowport/common/status_detail.h"
+
+namespace arrowport::auth {
+namespace {
+
+bool IsUnauthenticated(const arrow::Status& st) {
+  return HasErrorKind(st, ErrorKind::kUnauthenticated);
+}
+
+TEST(TokenService, IssuesAndVerifiesClaims) {
+  auto tokens = TokenService::Make("test-secret", 60);
+  ASSERT_TRUE(tokens.ok());
+  auto issued = (*tokens)->IssueAt("ann", Role::kWriter, 1000);
+  ASSERT_TRUE(issued.ok()) << issued.status().ToString();
+  EXPECT_EQ(issued->expires_at, 1060);
+  auto claims = (*tokens)->VerifyAt(issued->token, 1001);
+  ASSERT_TRUE(claims.ok()) << claims.status().ToString();
+  EXPECT_EQ(claims->user, "ann");
+  EXPECT_EQ(claims->role, Role::kWriter);
+  EXPECT_EQ(claims->issued_at, 1000);
+  EXPECT_EQ(claims->expires_at, 1060);
+}
+
+TEST(TokenService, ExpiredTokensAreRefused) {
+  auto tokens = *TokenService::Make("test-secret", 60);
+  auto issued = *tokens->IssueAt("ann", Role::kReader, 1000);
+  auto late = tokens->VerifyAt(issued.token, 1060);
+  ASSERT_FALSE(late.ok());
+  EXPECT_TRUE(IsUnauthenticated(late.status()));
+  EXPECT_NE(late.status().message().find("expired"), std::string::npos);
+  // Real clock: a token issued long ago.
+  EXPECT_FALSE(tokens->Verify(issued.token).ok());
+}
+
+TEST(TokenService, TamperedOrForeignTokensAreRefused) {
+  auto tokens = *TokenService::Make("test-secret", 3600);
+  auto issued = *tokens->Issue("ann", Role::kReader);
+  ASSERT_TRUE(tokens->Verify(issued.token).ok());
+  // Another key.
+  auto other = *TokenService::Make("other-secret", 3600);
+  EXPECT_TRUE(IsUnauthenticated(other->Verify(issued.token).status()));
+  // A generated key differs from every other one.
+  auto generated = *TokenService::Make("", 3600);
+  EXPECT_TRUE(generated->generated_secret());
+  EXPECT_FALSE(generated->Verify(issued.token).ok());
+  // Payload swapped for one claiming admin, signature kept.
+  auto admin = *tokens->Issue("ann", Role::kAdmin);
+  const auto dot1 = issued.token.find('.'), dot2 = issued.token.rfind('.');
+  const auto adot1 = admin.token.find('.'), adot2 = admin.token.rfind('.');
+  const std::string forged = issued.token.substr(0, dot1) +
+                             admin.token.substr(adot1, adot2 - adot1) +
+                             issued.token.substr(dot2);
+  EXPECT_TRUE(IsUnauthenticated(tokens->Verify(forged).status()));
+  // One signature character flipped.
+  std::string flipped = issued.token;
+  flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(tokens->Verify(flipped).ok());
+  // Unsigned ("alg": "none"): header {"alg":"none","typ":"JWT"}.
+  const std::string none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0" +
+                           issued.token.substr(dot1, dot2 - dot1) + ".";
+  EXPECT_FALSE(tokens->Verify(none).ok());
+  for (const char* junk : {"", "abc", "a.b.c", "...."}) {
+    EXPECT_TRUE(IsUnauthenticated(tokens->Verify(junk).status())) << junk;
+  }
+}
+
+}  // namespace
+}  // namespace arrowport::auth

@@ -1,0 +1,35 @@
+#include "arrowport/flight/sql/flight_sql_access.h"
+
+#include "arrowport/auth/access_policy.h"
+#include "arrowport/flight/sql/flight_sql_command.h"
+
+namespace arrowport::flight::sql {
+
+using auth::AccessPolicy;
+
+arrow::Status CheckCommandAccess(const Principal* principal, std::string_view command,
+                                 bool put) {
+  const std::string name(FlightSqlCommandName(command));
+  if (name == "CommandStatementUpdate" || name == "CommandPreparedStatementUpdate" ||
+      (put && name == "CommandStatementSubstraitPlan")) {
+    return AccessPolicy::RequireRole(principal, Role::kAdmin,
+                                     "run SQL updates (Flight SQL " + name + ")");
+  }
+  if (name == "CommandStatementIngest") {
+    return AccessPolicy::RequireRole(principal, Role::kWriter, "ingest (Flight SQL)");
+  }
+  if (name == "CommandStatementQuery" || name == "CommandStatementSubstraitPlan" ||
+      name == "CommandPreparedStatementQuery" || name == "TicketStatementQuery") {
+    return AccessPolicy::ReadSql(principal);
+  }
+  return arrow::Status::OK();  // catalog metadata: every role
+}
+
+arrow::Status CheckActionAccess(const Principal* principal, const std::string& action) {
+  if (action == "CreatePreparedStatement" || action == "CreatePreparedSubstraitPlan") {
+    return AccessPolicy::ReadSql(principal);
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::flight::sql

@@ -1,0 +1,88 @@
+#include "arrowport/http/http_authorizer.h"
+
+#include "arrowport/auth/access_policy.h"
+#include "arrowport/auth/authenticator.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/http/http_responses.h"
+#include "arrowport/query/query_pipeline.h"
+
+namespace arrowport::http {
+
+namespace {
+
+constexpr const char* kCallerKey = "arrowport.caller";
+// The authenticated user's name, for log lines. Set only by Authenticate, after every
+// incoming copy is removed: a client cannot choose the name its requests are logged as.
+constexpr const char* kUserHeader = "X-Arrowport-Internal-User";
+
+struct CallerEntry {
+  std::shared_ptr<const Principal> principal;
+  bool basic = false;
+};
+
+bool IsOpenRoute(const std::string& path) {
+  return path == "/healthz" || path == "/readyz";
+}
+
+}  // namespace
+
+bool HttpAuthorizer::Authenticate(const auth::Authenticator& authenticator,
+                                  const httplib::Request& req, httplib::Response& res,
+                                  Logger* logger) {
+  // cpp-httplib hands out const references to a Request it owns (see the gateway's
+  // pre-routing handler, which rewrites Accept-Encoding the same way).
+  auto& headers = const_cast<httplib::Request&>(req).headers;
+  headers.erase(kUserHeader);
+  if (IsOpenRoute(req.path)) return true;
+  const auth::AuthSource source{"http",
+                                req.remote_addr + ":" + std::to_string(req.remote_port)};
+  auto who = authenticator.Authenticate(req.get_header_value("Authorization"), source);
+  if (!who.ok()) {
+    if (logger) {
+      logger->Warn("request failed", {{"protocol", "http"},
+                                      {"method", req.method},
+                                      {"path", req.path},
+                                      {"status", "401"},
+                                      {"error", who.status().message()}});
+    }
+    SendStatus(res, who.status());
+    LimitDrain(401);
+    return false;
+  }
+  headers.emplace(kUserHeader, who->principal->user);
+  res.user_data.set(kCallerKey, CallerEntry{who->principal, who->basic});
+  return true;
+}
+
+std::shared_ptr<const Principal> HttpAuthorizer::Caller(const httplib::Response& res) {
+  const auto* caller = res.user_data.get<CallerEntry>(kCallerKey);
+  return caller ? caller->principal : nullptr;
+}
+
+bool HttpAuthorizer::SentBasic(const httplib::Response& res) {
+  const auto* caller = res.user_data.get<CallerEntry>(kCallerKey);
+  return caller != nullptr && caller->basic;
+}
+
+std::string HttpAuthorizer::UserName(const httplib::Request& req) {
+  return req.has_header(kUserHeader) ? req.get_header_value(kUserHeader) : "-";
+}
+
+arrow::Status HttpAuthorizer::Read(const httplib::Response& res,
+                                   const query::QueryRequest& request) {
+  if (!request.table.empty()) return ReadTable(res, request.table);
+  return auth::AccessPolicy::ReadSql(Caller(res).get());
+}
+
+arrow::Status HttpAuthorizer::ReadTable(const httplib::Response& res,
+                                        const std::string& table) {
+  return auth::AccessPolicy::ReadTable(Caller(res).get(), table);
+}
+
+arrow::Status HttpAuthorizer::WriteStream(const httplib::Response& res,
+                                          const std::string& stream,
+                                          const std::string& table) {
+  return auth::AccessPolicy::WriteStream(Caller(res).get(), stream, table);
+}
+
+}  // namespace arrowport::http
