@@ -7,6 +7,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/call_context.h"
+#include "arrowport/common/caller_key.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/request_limiter.h"
@@ -82,7 +83,9 @@ class FlightService : public fl::FlightServerBase {
                       std::unique_ptr<fl::FlightMetadataWriter> writer) override {
     const auto start = std::chrono::steady_clock::now();
     // Batches over limits.max_batch_bytes were refused before decoding: report why.
-    reader = WithMessageLimits(std::move(reader), context);
+    // A DoPut that sends nothing for limits.idle_timeout_s is cancelled (its slot freed).
+    reader = WithMessageLimits(std::move(reader), context,
+                               {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s)});
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
       // Like our DoPut: an ingest or update gets no query deadline.
@@ -244,13 +247,16 @@ class FlightService : public fl::FlightServerBase {
   }
 
  private:
-  // Admits a call (limits.max_concurrent_requests) and has the watchdog cancel it when
+  // Admits a call (limits.max_concurrent_requests, and the per-user limits counted against
+  // the authenticated user or, without authentication, the client's address) and has the
+  // watchdog cancel it when
   // the client cancels or its deadline passes (gRPC reports both as is_cancelled), when
   // a query outlives limits.query_timeout_s, or when the server stops.
   arrow::Result<CallScope> BeginCall(const fl::ServerCallContext& context, bool query) {
     CallScope scope;
     if (deps_.limiter) {
-      ARROW_ASSIGN_OR_RAISE(scope.permit, deps_.limiter->TryAcquire());
+      ARROW_ASSIGN_OR_RAISE(scope.permit, deps_.limiter->TryAcquire(CallerKey(
+                                              scope.context.principal.get(), context.peer())));
     }
     scope.context.protocol = "flight";
     scope.context.cancellation = CallCancellation::Make();

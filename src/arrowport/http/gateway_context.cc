@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "arrowport/common/caller_key.h"
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
@@ -29,8 +30,13 @@ void GatewayContext::Log(const char* method, const std::string& path, const arro
 
 arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(bool query) const {
   const auto* connection = DeadlineSocketStream::Current();
+  std::string ip;
+  int port = 0;
+  if (connection) connection->get_remote_ip_and_port(ip, port);
+  // Per-user limits: the authenticated user, else the client's address.
   return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
-                         std::chrono::seconds(query ? deps_.query_timeout_s : 0));
+                         std::chrono::seconds(query ? deps_.query_timeout_s : 0),
+                         CallerKey(/*principal=*/nullptr, ip));
 }
 
 int64_t GatewayContext::WholeBodyLimit() const {

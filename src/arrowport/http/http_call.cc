@@ -14,10 +14,11 @@ bool PeerHungUp(int fd) {
 
 arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(RequestLimiter* limiter,
                                                          CallWatchdog* watchdog, int fd,
-                                                         std::chrono::seconds timeout) {
+                                                         std::chrono::seconds timeout,
+                                                         const std::string& caller) {
   std::shared_ptr<HttpCall> call(new HttpCall());
   if (limiter) {
-    ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire());
+    ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire(caller));
   }
   call->context_.protocol = "http";
   call->context_.cancellation = CallCancellation::Make();

@@ -31,8 +31,9 @@ void SendError(httplib::Response& res, const HttpError& error) {
 }
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
-  if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
-  SendError(res, ToHttpError(status));
+  const HttpError error = ToHttpError(status);
+  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
+  SendError(res, error);
 }
 
 }  // namespace arrowport::http
