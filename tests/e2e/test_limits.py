@@ -200,7 +200,7 @@ class IdleDoPut:
 def test_idle_doputs_are_cancelled_and_free_their_slots(start_server, tmp_path):
     server = limits_server(start_server, tmp_path, max_concurrent_requests=2, idle_timeout_s=2)
     started = time.time()
-    idle = [IdleDoPut(server, "idle_put") for _ in range(2)]
+    idle = [IdleDoPut(server, f"idle_put_{i}") for i in range(2)]
     try:
         # Both hold a slot: nothing else gets in ...
         assert wait_for(lambda: post_query(server, "SELECT 1 AS x")[0] == 503, timeout=10,
@@ -215,7 +215,8 @@ def test_idle_doputs_are_cancelled_and_free_their_slots(start_server, tmp_path):
     finally:
         for put in idle:
             put.release.set()
-    assert count(server, "idle_put") is None  # nothing committed
+    assert count(server, "idle_put_0") is None  # nothing committed
+    assert count(server, "idle_put_1") is None
     assert "limits.idle_timeout_s" in server.stderr()
 
 

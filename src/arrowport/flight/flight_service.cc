@@ -85,7 +85,7 @@ class FlightService : public fl::FlightServerBase {
     // Batches over limits.max_batch_bytes were refused before decoding: report why.
     // A DoPut that sends nothing for limits.idle_timeout_s is cancelled (its slot freed).
     reader = WithMessageLimits(std::move(reader), context,
-                               {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s)});
+                               {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s), deps_.logger});
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
       // Like our DoPut: an ingest or update gets no query deadline.

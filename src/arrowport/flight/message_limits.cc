@@ -13,6 +13,7 @@
 
 #include "arrow/buffer.h"
 #include "arrow/ipc/reader.h"
+#include "arrowport/common/logger.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/ipc_message_limits.h"
 #include "arrowport/flight/put_activity.h"
@@ -137,7 +138,16 @@ class LimitedMessageReader : public fl::FlightMessageReader {
     const auto timeout = idle_.timeout;
     watch_ = idle_.watchdog->Add(cancellation_,
                                  [activity, timeout] { return activity->IdleFor() > timeout; });
-    subscription_ = CallCancellation::OnCancel(cancellation_, [activity] { activity->Cancel(); });
+    Logger* logger = idle_.logger;
+    std::string peer = context.peer();
+    subscription_ = CallCancellation::OnCancel(
+        cancellation_, [activity, logger, peer, timeout] {
+          if (activity->Cancel() && logger != nullptr) {
+            logger->Warn("do_put idle: cancelled (limits.idle_timeout_s)",
+                         {{"protocol", "flight"}, {"peer", peer},
+                          {"idle_timeout_s", std::to_string(timeout.count())}});
+          }
+        });
   }
 
   const fl::FlightDescriptor& descriptor() const override { return inner_->descriptor(); }

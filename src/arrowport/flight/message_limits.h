@@ -16,6 +16,10 @@ namespace grpc::experimental {
 class ServerInterceptorFactoryInterface;
 }  // namespace grpc::experimental
 
+namespace arrowport {
+class Logger;
+}  // namespace arrowport
+
 namespace arrowport::flight {
 
 /// \brief A gRPC server interceptor factory that enforces limits.max_batch_bytes on the
@@ -60,6 +64,7 @@ int MaxReceiveMessageSize(int64_t max_batch_bytes);
 struct IdleLimit {
   CallWatchdog* watchdog = nullptr;
   std::chrono::seconds timeout{0};  ///< 0 = no idle limit
+  Logger* logger = nullptr;         ///< says when and why a DoPut was cancelled; may be null
 };
 std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
     std::unique_ptr<arrow::flight::FlightMessageReader> reader,
