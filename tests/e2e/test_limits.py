@@ -293,6 +293,8 @@ def test_query_timeout_on_flight_and_flight_sql(start_server, tmp_path):
 
 
 # ---- a client that leaves stops its query ----
+# Each test first checks that the query is running (the server is using CPU while its
+# client reads or waits), then that it stops once the client has gone.
 
 @pytest.mark.parametrize("fmt", ["arrow", "json", "csv"])
 def test_http_streaming_result_stops_when_its_client_leaves(server, fmt):
@@ -303,40 +305,42 @@ def test_http_streaming_result_stops_when_its_client_leaves(server, fmt):
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
     head = recv_response(s, timeout=30)
     assert head.startswith(b"HTTP/1.1 200"), head[:200]
-    received = len(head)
-    while received < 1 << 20:  # the result is flowing
-        received += len(s.recv(65536))
+    before = cpu_seconds(server)
+    until = time.time() + 2.5
+    while time.time() < until:  # the result is flowing
+        assert s.recv(1 << 20)
+    running = cpu_seconds(server) - before
+    assert running > 0.4, f"the query did not seem to run ({running:.2f} s of CPU)"
     s.close()
     used = cpu_used_after_settling(server)
     assert used < 0.6, f"server used {used:.2f} s of CPU in 3 s after its client left"
     assert post_query(server, "SELECT 1 AS x")[0] == 200
 
 
-def run_and_leave(script, *args):
-    """Runs a client in a process of its own that leaves without closing anything."""
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
+# The client prints "running" once its call is under way, then reads the result (mode
+# "read") or waits for the first row (mode "wait") for 3.5 s, and leaves without closing
+# anything. A process of its own: pyarrow turns a cancelled call into a KeyboardInterrupt.
 FLIGHT_LEAVER = (
     "import json, os, sys, time, pyarrow.flight as f\n"
     "c = f.connect(sys.argv[1])\n"
     "r = c.do_get(f.Ticket(json.dumps({'sql': sys.argv[2]}).encode()))\n"
-    "if sys.argv[3] == 'read': r.read_chunk()\n"
-    "else: time.sleep(1.5)\n"
+    "print('running', flush=True)\n"
+    "until = time.time() + 3.5\n"
+    "while time.time() < until:\n"
+    "    r.read_chunk() if sys.argv[3] == 'read' else time.sleep(0.1)\n"
     "os._exit(0)\n")
 
 FLIGHT_SQL_LEAVER = (
     "import os, sys, threading, time, adbc_driver_flightsql.dbapi as f\n"
     "c = f.connect(sys.argv[1], autocommit=True)\n"
     "cur = c.cursor()\n"
-    "if sys.argv[3] == 'read':\n"
+    "def run():\n"
     "    cur.execute(sys.argv[2])\n"
-    "    cur.fetch_record_batch().read_next_batch()\n"
-    "else:\n"
-    "    threading.Thread(target=lambda: cur.execute(sys.argv[2]), daemon=True).start()\n"
-    "    time.sleep(1.5)\n"
+    "    reader = cur.fetch_record_batch()\n"
+    "    while True: reader.read_next_batch()\n"
+    "threading.Thread(target=run, daemon=True).start()\n"
+    "print('running', flush=True)\n"
+    "time.sleep(3.5)\n"
     "os._exit(0)\n")
 
 
@@ -345,7 +349,15 @@ FLIGHT_SQL_LEAVER = (
                          ids=["streaming", "before_first_row"])
 def test_flight_query_stops_when_its_client_leaves(server, surface, sql, mode):
     script = FLIGHT_LEAVER if surface == "flight" else FLIGHT_SQL_LEAVER
-    run_and_leave(script, server.uri, sql, mode)
+    client = subprocess.Popen([sys.executable, "-c", script, server.uri, sql, mode],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert client.stdout.readline().strip() == "running", client.stderr.read()
+    time.sleep(1.0)
+    before = cpu_seconds(server)
+    time.sleep(1.5)
+    running = cpu_seconds(server) - before
+    assert client.wait(timeout=60) == 0, client.stderr.read()
+    assert running > 0.4, f"the query did not seem to run ({running:.2f} s of CPU in 1.5 s)"
     used = cpu_used_after_settling(server)
     assert used < 0.6, f"server used {used:.2f} s of CPU in 3 s after its client left"
     assert server.client().do_get(
