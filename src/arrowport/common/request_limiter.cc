@@ -1,6 +1,7 @@
 #include "arrowport/common/request_limiter.h"
 
 #include <algorithm>
+#include <string>
 
 #include "arrowport/common/status_detail.h"
 
@@ -9,6 +10,12 @@ namespace arrowport {
 namespace {
 // Buckets of callers who stopped calling are dropped once there are this many.
 constexpr size_t kBucketsBeforeCleanup = 4096;
+
+// "5" rather than "5.000000" for the whole numbers the configuration holds.
+std::string Number(double value) {
+  const auto whole = static_cast<int64_t>(value);
+  return static_cast<double>(whole) == value ? std::to_string(whole) : std::to_string(value);
+}
 }  // namespace
 
 void RequestLimiter::Permit::Release() {
@@ -58,9 +65,9 @@ arrow::Result<RequestLimiter::Permit> RequestLimiter::TryAcquire(
     }
     const int64_t wait = it->second.TryTake(now);
     if (wait > 0) {
-      return RateLimited(wait, "rate limit: '", key, "' made more than ", rate,
+      return RateLimited(wait, "rate limit: '", key, "' made more than ", Number(rate),
                          " requests per second (limits.requests_per_second_per_user, burst ",
-                         burst, "); retry after ", wait, " s (RESOURCE_EXHAUSTED)");
+                         Number(burst), "); retry after ", wait, " s (RESOURCE_EXHAUSTED)");
     }
   }
   ++state_->in_flight;
