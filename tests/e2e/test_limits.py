@@ -198,17 +198,17 @@ class IdleDoPut:
 
 
 def test_idle_doputs_are_cancelled_and_free_their_slots(start_server, tmp_path):
-    server = limits_server(start_server, tmp_path, max_concurrent_requests=2, idle_timeout_s=2)
+    server = limits_server(start_server, tmp_path, max_concurrent_requests=2, idle_timeout_s=4)
     started = time.time()
     idle = [IdleDoPut(server, f"idle_put_{i}") for i in range(2)]
     try:
         # Both hold a slot: nothing else gets in ...
-        assert wait_for(lambda: post_query(server, "SELECT 1 AS x")[0] == 503, timeout=10,
+        assert wait_for(lambda: post_query(server, "SELECT 1 AS x")[0] == 503, timeout=20,
                         what="the idle DoPuts to hold every slot")
         # ... until the idle timeout cancels them.
         wait_for(lambda: post_query(server, "SELECT 1 AS x")[0] == 200, timeout=30,
                  what="the slots to be freed")
-        assert time.time() - started < 30
+        assert time.time() - started < 40
         for put in idle:
             assert put.ended.wait(10)
             assert put.error is not None and put.error.code() == grpc.StatusCode.CANCELLED

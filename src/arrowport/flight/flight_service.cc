@@ -173,6 +173,9 @@ class FlightService : public fl::FlightServerBase {
         return sql_->GetFlightInfo(context, descriptor, info);
       });
     }
+    // Reads the catalog (and counts rows): admitted like the HTTP metadata routes.
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok()) return LogFailure("get_flight_info", start, scope.status(), {});
     auto made = MakeInfo(descriptor);
     if (!made.ok()) return LogFailure("get_flight_info", start, made.status(), {});
     *info = std::make_unique<fl::FlightInfo>(std::move(*made));
@@ -191,6 +194,8 @@ class FlightService : public fl::FlightServerBase {
     }
     auto request = RequestFromDescriptor(descriptor);
     if (!request.ok()) return LogFailure("get_schema", start, request.status(), {});
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok()) return LogFailure("get_schema", start, scope.status(), Target(*request));
     auto schema = deps_.query->Describe(*request);
     if (!schema.ok()) return LogFailure("get_schema", start, schema.status(), Target(*request));
     ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(**schema));
@@ -199,6 +204,9 @@ class FlightService : public fl::FlightServerBase {
 
   arrow::Status ListFlights(const fl::ServerCallContext& context, const fl::Criteria* criteria,
                             std::unique_ptr<fl::FlightListing>* listings) override {
+    const auto start = std::chrono::steady_clock::now();
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok()) return LogFailure("list_flights", start, scope.status(), {});
     ARROW_ASSIGN_OR_RAISE(auto relations, deps_.query->ListTables());
     std::vector<fl::FlightInfo> infos;
     for (const auto& relation : relations) {
