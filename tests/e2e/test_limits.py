@@ -40,7 +40,7 @@ def wait_for(predicate, timeout=20.0, what="condition"):
         value = predicate()
         if value:
             return value
-        assert time.time() < deadline, f"timed out waiting for {what}"
+        assert time.time() < deadline, f"timed out waiting for {what} (last: {value!r})"
         time.sleep(0.2)
 
 
@@ -202,9 +202,11 @@ def test_idle_doputs_are_cancelled_and_free_their_slots(start_server, tmp_path):
     started = time.time()
     idle = [IdleDoPut(server, f"idle_put_{i}") for i in range(2)]
     try:
-        # Both hold a slot: nothing else gets in ...
-        assert wait_for(lambda: post_query(server, "SELECT 1 AS x")[0] == 503, timeout=20,
-                        what="the idle DoPuts to hold every slot")
+        # Both hold a slot (no other call competes for one while they are admitted) ...
+        time.sleep(1.5)
+        assert [put.error for put in idle] == [None, None]
+        status, _, body = post_query(server, "SELECT 1 AS x")
+        assert status == 503, body  # ... nothing else gets in ...
         # ... until the idle timeout cancels them.
         wait_for(lambda: post_query(server, "SELECT 1 AS x")[0] == 200, timeout=30,
                  what="the slots to be freed")
@@ -245,7 +247,7 @@ def test_idle_http_upload_is_closed_and_frees_its_slot(start_server, tmp_path):
         s.sendall((f"POST /ingest/idle_upload HTTP/1.1\r\nHost: x\r\nContent-Type: {ARROW}\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:1000])
         t0 = time.time()
-        time.sleep(0.5)
+        time.sleep(1.0)
         assert post_query(server, "SELECT 1 AS x")[0] == 503  # the upload holds the slot
         s.settimeout(20)
         data = s.recv(65536)
