@@ -295,8 +295,20 @@ def test_query_timeout_on_flight_and_flight_sql(start_server, tmp_path):
 
 
 # ---- a client that leaves stops its query ----
-# Each test first checks that the query is running (the server is using CPU while its
-# client reads or waits), then that it stops once the client has gone.
+# Each test first checks that the query runs (the server uses CPU while its client reads
+# or waits: polled, as a loaded machine may give it little), then that it stops once the
+# client has gone.
+
+def wait_until_cpu_used(server, seconds, timeout=60.0, step=None):
+    """Waits until the server has used `seconds` of CPU from now; `step` runs between polls."""
+    before = cpu_seconds(server)
+    deadline = time.time() + timeout
+    while cpu_seconds(server) - before < seconds:
+        assert time.time() < deadline, (
+            f"the query did not seem to run: {cpu_seconds(server) - before:.2f} s of CPU "
+            f"in {timeout:.0f} s")
+        step() if step else time.sleep(0.1)
+
 
 @pytest.mark.parametrize("fmt", ["arrow", "json", "csv"])
 def test_http_streaming_result_stops_when_its_client_leaves(server, fmt):
@@ -307,33 +319,34 @@ def test_http_streaming_result_stops_when_its_client_leaves(server, fmt):
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
     head = recv_response(s, timeout=30)
     assert head.startswith(b"HTTP/1.1 200"), head[:200]
-    before = cpu_seconds(server)
-    until = time.time() + 2.5
-    while time.time() < until:  # the result is flowing
-        assert s.recv(1 << 20)
-    running = cpu_seconds(server) - before
-    assert running > 0.4, f"the query did not seem to run ({running:.2f} s of CPU)"
+    s.settimeout(30)
+    wait_until_cpu_used(server, 0.5, step=lambda: s.recv(1 << 20))  # the result flows
     s.close()
     used = cpu_used_after_settling(server)
     assert used < 0.6, f"server used {used:.2f} s of CPU in 3 s after its client left"
     assert post_query(server, "SELECT 1 AS x")[0] == 200
 
 
-# The client prints "running" once its call is under way, then reads the result (mode
-# "read") or waits for the first row (mode "wait") for 3.5 s, and leaves without closing
+# The client starts its call, prints "running", reads the result (mode "read") or waits for
+# its first row (mode "wait") until a line arrives on stdin, then leaves without closing
 # anything. A process of its own: pyarrow turns a cancelled call into a KeyboardInterrupt.
-FLIGHT_LEAVER = (
-    "import json, os, sys, time, pyarrow.flight as f\n"
+LEAVE_ON_STDIN = (
+    "import os, sys, threading\n"
+    "def leave():\n"
+    "    sys.stdin.readline()\n"
+    "    os._exit(0)\n"
+    "threading.Thread(target=leave, daemon=True).start()\n")
+
+FLIGHT_LEAVER = LEAVE_ON_STDIN + (
+    "import json, time, pyarrow.flight as f\n"
     "c = f.connect(sys.argv[1])\n"
     "r = c.do_get(f.Ticket(json.dumps({'sql': sys.argv[2]}).encode()))\n"
     "print('running', flush=True)\n"
-    "until = time.time() + 3.5\n"
-    "while time.time() < until:\n"
-    "    r.read_chunk() if sys.argv[3] == 'read' else time.sleep(0.1)\n"
-    "os._exit(0)\n")
+    "while True:\n"
+    "    r.read_chunk() if sys.argv[3] == 'read' else time.sleep(0.1)\n")
 
-FLIGHT_SQL_LEAVER = (
-    "import os, sys, threading, time, adbc_driver_flightsql.dbapi as f\n"
+FLIGHT_SQL_LEAVER = LEAVE_ON_STDIN + (
+    "import time, adbc_driver_flightsql.dbapi as f\n"
     "c = f.connect(sys.argv[1], autocommit=True)\n"
     "cur = c.cursor()\n"
     "def run():\n"
@@ -342,8 +355,7 @@ FLIGHT_SQL_LEAVER = (
     "    while True: reader.read_next_batch()\n"
     "threading.Thread(target=run, daemon=True).start()\n"
     "print('running', flush=True)\n"
-    "time.sleep(3.5)\n"
-    "os._exit(0)\n")
+    "while True: time.sleep(1)\n")
 
 
 @pytest.mark.parametrize("surface", ["flight", "flight_sql"])
@@ -352,14 +364,17 @@ FLIGHT_SQL_LEAVER = (
 def test_flight_query_stops_when_its_client_leaves(server, surface, sql, mode):
     script = FLIGHT_LEAVER if surface == "flight" else FLIGHT_SQL_LEAVER
     client = subprocess.Popen([sys.executable, "-c", script, server.uri, sql, mode],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert client.stdout.readline().strip() == "running", client.stderr.read()
-    time.sleep(1.0)
-    before = cpu_seconds(server)
-    time.sleep(1.5)
-    running = cpu_seconds(server) - before
-    assert client.wait(timeout=60) == 0, client.stderr.read()
-    assert running > 0.4, f"the query did not seem to run ({running:.2f} s of CPU in 1.5 s)"
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "running", client.stderr.read()
+        wait_until_cpu_used(server, 0.5)
+        client.stdin.write("leave\n")
+        client.stdin.flush()
+        assert client.wait(timeout=60) == 0, client.stderr.read()
+    finally:
+        if client.poll() is None:
+            client.kill()
     used = cpu_used_after_settling(server)
     assert used < 0.6, f"server used {used:.2f} s of CPU in 3 s after its client left"
     assert server.client().do_get(
