@@ -142,6 +142,9 @@ class LimitedMessageReader : public fl::FlightMessageReader {
     std::string peer = context.peer();
     subscription_ = CallCancellation::OnCancel(
         cancellation_, [activity, logger, peer, timeout] {
+          // Also run by the watchdog's CancelAll at shutdown (gRPC's own shutdown deadline
+          // ends those calls) and again every period: only an idle DoPut is cancelled here.
+          if (activity->IdleFor() <= timeout) return;
           if (activity->Cancel() && logger != nullptr) {
             logger->Warn("do_put idle: cancelled (limits.idle_timeout_s)",
                          {{"protocol", "flight"}, {"peer", peer},
