@@ -49,7 +49,9 @@ def cpu_used_after_settling(server, settle=1.5, window=3.0):
     time.sleep(settle)
     before = cpu_seconds(server)
     time.sleep(window)
-    return cpu_seconds(server) - before
+    used = cpu_seconds(server) - before
+    print(f"server CPU in {window} s after the client left: {used:.2f} s")
+    return used
 
 
 def post_query(server, sql, source="127.0.0.1", fmt="json"):
@@ -308,6 +310,8 @@ def wait_until_cpu_used(server, seconds, timeout=60.0, step=None):
             f"the query did not seem to run: {cpu_seconds(server) - before:.2f} s of CPU "
             f"in {timeout:.0f} s")
         step() if step else time.sleep(0.1)
+    print(f"server used {seconds} s of CPU while its client was there in "
+          f"{timeout - (deadline - time.time()):.1f} s")
 
 
 @pytest.mark.parametrize("fmt", ["arrow", "json", "csv"])
