@@ -14,18 +14,27 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kShuttingDown: return "shutting down";
     case ErrorKind::kUnauthenticated: return "unauthenticated";
     case ErrorKind::kPermissionDenied: return "permission denied";
+    case ErrorKind::kRateLimited: return "rate limited";
   }
   return "error";
 }
 
-bool HasErrorKind(const arrow::Status& status, ErrorKind kind) {
+const ErrorKindDetail* GetErrorKind(const arrow::Status& status) {
   const auto& detail = status.detail();
-  return detail != nullptr && std::strcmp(detail->type_id(), ErrorKindDetail::kTypeId) == 0 &&
-         static_cast<const ErrorKindDetail&>(*detail).kind() == kind;
+  if (detail == nullptr || std::strcmp(detail->type_id(), ErrorKindDetail::kTypeId) != 0) {
+    return nullptr;
+  }
+  return static_cast<const ErrorKindDetail*>(detail.get());
 }
 
-arrow::Status WithErrorKind(const arrow::Status& status, ErrorKind kind) {
-  return status.WithDetail(std::make_shared<ErrorKindDetail>(kind));
+bool HasErrorKind(const arrow::Status& status, ErrorKind kind) {
+  const auto* detail = GetErrorKind(status);
+  return detail != nullptr && detail->kind() == kind;
+}
+
+arrow::Status WithErrorKind(const arrow::Status& status, ErrorKind kind,
+                            int64_t retry_after_s) {
+  return status.WithDetail(std::make_shared<ErrorKindDetail>(kind, retry_after_s));
 }
 
 }  // namespace arrowport

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,25 +21,34 @@ enum class ErrorKind {
   kShuttingDown,       ///< the server stopped while the call was open: retry elsewhere/later
   kUnauthenticated,    ///< no, bad or expired credentials: authenticate (again)
   kPermissionDenied,   ///< authenticated, but the user's role or lists do not allow it
+  kRateLimited,        ///< this caller's own limit (rate, concurrent calls): retry after a pause
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
  public:
   static constexpr const char* kTypeId = "arrowport::error_kind";
-  explicit ErrorKindDetail(ErrorKind kind) : kind_(kind) {}
+  explicit ErrorKindDetail(ErrorKind kind, int64_t retry_after_s = 0)
+      : kind_(kind), retry_after_s_(retry_after_s) {}
   const char* type_id() const override { return kTypeId; }
   std::string ToString() const override;
   ErrorKind kind() const { return kind_; }
+  /// Seconds the caller should wait before retrying (0: not said).
+  int64_t retry_after_s() const { return retry_after_s_; }
 
  private:
   ErrorKind kind_;
+  int64_t retry_after_s_;
 };
+
+/// The ErrorKindDetail `status` carries, or null.
+const ErrorKindDetail* GetErrorKind(const arrow::Status& status);
 
 /// True when `status` carries an ErrorKindDetail of `kind`.
 bool HasErrorKind(const arrow::Status& status, ErrorKind kind);
 
 /// `status` with `kind` attached (the code and message stay as they are).
-arrow::Status WithErrorKind(const arrow::Status& status, ErrorKind kind);
+arrow::Status WithErrorKind(const arrow::Status& status, ErrorKind kind,
+                            int64_t retry_after_s = 0);
 
 template <typename... Args>
 arrow::Status RetryableConflict(Args&&... args) {
@@ -56,6 +66,14 @@ template <typename... Args>
 arrow::Status ServerBusy(Args&&... args) {
   return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
                        ErrorKind::kServerBusy);
+}
+
+/// A caller over its own limit (limits.*_per_user): HTTP 429, Flight RESOURCE_EXHAUSTED,
+/// both saying to retry after `retry_after_s` seconds.
+template <typename... Args>
+arrow::Status RateLimited(int64_t retry_after_s, Args&&... args) {
+  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+                       ErrorKind::kRateLimited, retry_after_s);
 }
 
 template <typename... Args>

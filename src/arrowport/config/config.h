@@ -64,6 +64,10 @@ struct Config {
     int max_concurrent_requests = 64;              ///< calls running at once, all protocols
     int64_t query_timeout_s = 0;                   ///< 0 = no timeout
     int64_t shutdown_grace_s = 10;                 ///< in-flight calls get this long at stop
+    int max_concurrent_per_user = 0;        ///< per user (per peer IP without auth); 0 = off
+    int64_t requests_per_second_per_user = 0;  ///< token bucket refill; 0 = off
+    int64_t request_burst_per_user = 0;     ///< token bucket size; 0 = one second's worth
+    int64_t idle_timeout_s = 60;            ///< DoPut / upload silent this long: cancelled; 0 = off
   } limits;
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this

@@ -209,6 +209,15 @@ TEST(Config, ResourceKeysAreBounded) {
   EXPECT_TRUE(check("limits: {max_batch_bytes: 1048576}\n").ok());
   EXPECT_TRUE(check("limits: {max_batch_bytes: 17179869184}\n").ok());
   EXPECT_FALSE(check("limits: {max_batch_bytes: 17179869185}\n").ok());
+  EXPECT_FALSE(check("limits: {max_concurrent_per_user: -1}\n").ok());
+  EXPECT_FALSE(check("limits: {max_concurrent_per_user: 100001}\n").ok());
+  EXPECT_TRUE(check("limits: {max_concurrent_per_user: 0}\n").ok());
+  EXPECT_FALSE(check("limits: {requests_per_second_per_user: -1}\n").ok());
+  EXPECT_FALSE(check("limits: {request_burst_per_user: 1000001}\n").ok());
+  EXPECT_TRUE(check("limits: {requests_per_second_per_user: 5, request_burst_per_user: 20}\n").ok());
+  EXPECT_FALSE(check("limits: {idle_timeout_s: -1}\n").ok());
+  EXPECT_TRUE(check("limits: {idle_timeout_s: 0}\n").ok());
+  EXPECT_TRUE(Load("", {"ARROWPORT_LIMITS_MAX_CONCURRENT_PER_USER=4"}, {}).ok());
   const auto threads = check("duckdb: {threads: 100000}\n");
   EXPECT_NE(threads.message().find("duckdb.threads"), std::string::npos) << threads.ToString();
   EXPECT_FALSE(Load("", {"ARROWPORT_DUCKDB_THREADS=100000"}, {}).ok());

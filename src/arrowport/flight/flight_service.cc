@@ -8,6 +8,7 @@
 #include "arrow/record_batch.h"
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/common/call_context.h"
+#include "arrowport/common/caller_key.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/prefetching_reader.h"
@@ -100,7 +101,9 @@ class FlightService : public fl::FlightServerBase {
                       std::unique_ptr<fl::FlightMetadataWriter> writer) override {
     const auto start = std::chrono::steady_clock::now();
     // Batches over limits.max_batch_bytes were refused before decoding: report why.
-    reader = WithMessageLimits(std::move(reader), context);
+    // A DoPut that sends nothing for limits.idle_timeout_s is cancelled (its slot freed).
+    reader = WithMessageLimits(std::move(reader), context,
+                               {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s), deps_.logger});
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
       // Like our DoPut: an ingest or update gets no query deadline.
@@ -213,6 +216,9 @@ class FlightService : public fl::FlightServerBase {
     }
     auto allowed = CheckDescriptor(context, descriptor);
     if (!allowed.ok()) return LogFailure(context, "get_flight_info", start, allowed, {});
+    // Reads the catalog (and counts rows): admitted like the HTTP metadata routes.
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok()) return LogFailure(context, "get_flight_info", start, scope.status(), {});
     auto made = MakeInfo(descriptor);
     if (!made.ok())
       return LogFailure(context, "get_flight_info", start, made.status(), {});
@@ -238,6 +244,9 @@ class FlightService : public fl::FlightServerBase {
     auto allowed = CheckRead(PrincipalOf(context).get(), *request);
     if (!allowed.ok())
       return LogFailure(context, "get_schema", start, allowed, Target(*request));
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok())
+      return LogFailure(context, "get_schema", start, scope.status(), Target(*request));
     auto schema = deps_.query->Describe(*request);
     if (!schema.ok())
       return LogFailure(context, "get_schema", start, schema.status(), Target(*request));
@@ -247,6 +256,9 @@ class FlightService : public fl::FlightServerBase {
 
   arrow::Status ListFlights(const fl::ServerCallContext& context, const fl::Criteria* criteria,
                             std::unique_ptr<fl::FlightListing>* listings) override {
+    const auto start = std::chrono::steady_clock::now();
+    auto scope = BeginCall(context, /*query=*/true);
+    if (!scope.ok()) return LogFailure(context, "list_flights", start, scope.status(), {});
     ARROW_ASSIGN_OR_RAISE(auto relations, deps_.query->ListTables());
     std::vector<fl::FlightInfo> infos;
     const auto principal = PrincipalOf(context);
@@ -305,16 +317,19 @@ class FlightService : public fl::FlightServerBase {
   }
 
  private:
-  // Admits a call (limits.max_concurrent_requests) and has the watchdog cancel it when
+  // Admits a call (limits.max_concurrent_requests, and the per-user limits counted against
+  // the authenticated user or, without authentication, the client's address) and has the
+  // watchdog cancel it when
   // the client cancels or its deadline passes (gRPC reports both as is_cancelled), when
   // a query outlives limits.query_timeout_s, or when the server stops.
   arrow::Result<CallScope> BeginCall(const fl::ServerCallContext& context, bool query) {
     CallScope scope;
+    scope.context.principal = PrincipalOf(context);
     if (deps_.limiter) {
-      ARROW_ASSIGN_OR_RAISE(scope.permit, deps_.limiter->TryAcquire());
+      ARROW_ASSIGN_OR_RAISE(scope.permit, deps_.limiter->TryAcquire(CallerKey(
+                                              scope.context.principal.get(), context.peer())));
     }
     scope.context.protocol = "flight";
-    scope.context.principal = PrincipalOf(context);
     scope.context.cancellation = CallCancellation::Make();
     // The context outlives the scope: both end with the call.
     scope.context.call_failed = [&context] { return context.is_cancelled(); };

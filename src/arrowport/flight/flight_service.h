@@ -31,6 +31,7 @@ struct FlightServiceDeps {
   CallWatchdog* watchdog = nullptr;  ///< cancels calls whose client left or timed out
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
   int64_t query_timeout_s = 0;        ///< 0 = none
+  int64_t idle_timeout_s = 0;         ///< a DoPut silent this long is cancelled; 0 = never
   /// Re-reads the configuration (action reload_config); may be empty.
   std::function<arrow::Status()> reload_config;
   /// What Flight SQL clients hold open (statements, transactions). Null: no Flight SQL.

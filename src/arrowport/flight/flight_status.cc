@@ -3,6 +3,7 @@
 #include <arrow/flight/types.h>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/flight/rpc_status.h"
 
 namespace arrowport::flight {
 
@@ -21,6 +22,14 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
   // Flight's "Unauthorized" is gRPC PERMISSION_DENIED.
   if (HasErrorKind(status, ErrorKind::kPermissionDenied)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, status.message());
+  }
+  if (const auto* kind = GetErrorKind(status); kind && kind->kind() == ErrorKind::kRateLimited) {
+    // Flight has no RESOURCE_EXHAUSTED: UNAVAILABLE (retry later) carries a google.rpc.Status
+    // saying RESOURCE_EXHAUSTED with a RetryInfo, and the status code interceptor makes the
+    // gRPC code say so too.
+    return fl::MakeFlightError(
+        fl::FlightStatusCode::Unavailable, status.message(),
+        EncodeRpcStatus(kGrpcResourceExhausted, status.message(), kind->retry_after_s()));
   }
   if (HasErrorKind(status, ErrorKind::kTimedOut)) {
     return fl::MakeFlightError(fl::FlightStatusCode::TimedOut, status.message());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/flight/rpc_status.h"
 
 namespace arrowport::flight {
 namespace {
@@ -31,6 +32,31 @@ TEST(FlightStatusTest, TypedKindsMapToFlightCodesOnce) {
   EXPECT_TRUE(ToFlightStatus(arrow::Status::KeyError("t")).IsKeyError());
   EXPECT_TRUE(ToFlightStatus(arrow::Status::Invalid("x")).IsInvalid());
   EXPECT_TRUE(ToFlightStatus(arrow::Status::OK()).ok());
+}
+
+TEST(FlightStatusTest, RateLimitedCarriesResourceExhaustedWithItsRetryDelay) {
+  auto st = ToFlightStatus(RateLimited(4, "rate limit: slow down"));
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(st);
+  ASSERT_NE(detail, nullptr);
+  // Flight's nearest code; the interceptor makes the gRPC code RESOURCE_EXHAUSTED.
+  EXPECT_EQ(detail->code(), fl::FlightStatusCode::Unavailable);
+  auto rich = DecodeRpcStatus(detail->extra_info());
+  ASSERT_TRUE(rich.has_value());
+  EXPECT_EQ(rich->code, kGrpcResourceExhausted);
+  EXPECT_EQ(rich->retry_after_s, 4);
+  EXPECT_NE(st.message().find("slow down"), std::string::npos);
+}
+
+TEST(RpcStatusTest, EncodesWhatGrpcClientsDecode) {
+  // google.rpc.Status{code: 8, message: "m"}: field 1 varint 8, field 2 "m".
+  EXPECT_EQ(EncodeRpcStatus(8, "m", 0), std::string("\x08\x08\x12\x01m", 5));
+  auto rich = DecodeRpcStatus(EncodeRpcStatus(8, std::string(300, 'x'), 1234567));
+  ASSERT_TRUE(rich.has_value());
+  EXPECT_EQ(rich->code, 8);
+  EXPECT_EQ(rich->retry_after_s, 1234567);
+  EXPECT_FALSE(DecodeRpcStatus("\x12\x05ab").has_value());  // truncated
+  EXPECT_FALSE(DecodeRpcStatus("").has_value());              // no code
+  EXPECT_FALSE(DecodeRpcStatus("garbage\xff\xff").has_value());
 }
 
 }  // namespace

@@ -13,8 +13,10 @@
 
 #include "arrow/buffer.h"
 #include "arrow/ipc/reader.h"
+#include "arrowport/common/logger.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/ipc_message_limits.h"
+#include "arrowport/flight/put_activity.h"
 
 namespace arrowport::flight {
 
@@ -32,6 +34,10 @@ constexpr int64_t kHeaderHeadroom = int64_t{16} << 20;
 // synchronous server runs POST_RECV_MESSAGE interceptors on the thread that plucks the
 // call's completion queue, which is the thread calling Read().
 thread_local arrow::Status refusal;
+// The activity of the DoPut whose message this thread received last. Arrow reads a
+// DoPut's first message (its descriptor) on the handler thread before calling our DoPut,
+// so when WithMessageLimits runs it names that very call.
+thread_local std::shared_ptr<PutActivity> received_by;
 
 std::span<const uint8_t> Span(const std::shared_ptr<arrow::Buffer>& buffer) {
   if (buffer == nullptr) return {};
@@ -58,12 +64,20 @@ arrow::Status Check(const fl::internal::FlightData& data, int64_t max_batch_byte
 
 class MessageLimitsInterceptor : public gx::Interceptor {
  public:
-  explicit MessageLimitsInterceptor(int64_t max_batch_bytes)
-      : max_batch_bytes_(max_batch_bytes) {}
+  MessageLimitsInterceptor(int64_t max_batch_bytes, std::shared_ptr<PutActivity> activity)
+      : max_batch_bytes_(max_batch_bytes), activity_(std::move(activity)) {}
+  ~MessageLimitsInterceptor() override {
+    if (activity_) activity_->Detach();
+  }
 
   void Intercept(gx::InterceptorBatchMethods* methods) override {
+    if (activity_ &&
+        methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      activity_->Detach();  // the handler returned: its context is no longer ours to cancel
+    }
     if (methods->QueryInterceptionHookPoint(
             gx::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      if (activity_) received_by = activity_;
       // Flight reads DoPut / DoExchange messages into its own FlightData (its gRPC
       // deserializer fills that struct in place of the protobuf message).
       auto* data = static_cast<fl::internal::FlightData*>(methods->GetRecvMessage());
@@ -82,6 +96,7 @@ class MessageLimitsInterceptor : public gx::Interceptor {
 
  private:
   const int64_t max_batch_bytes_;
+  std::shared_ptr<PutActivity> activity_;  // DoPut only
 };
 
 class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInterface {
@@ -95,7 +110,11 @@ class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInter
         (std::strcmp(method, kDoPut) != 0 && std::strcmp(method, kDoExchange) != 0)) {
       return nullptr;  // gRPC skips a null interceptor
     }
-    return new MessageLimitsInterceptor(max_batch_bytes_);
+    std::shared_ptr<PutActivity> activity;
+    if (std::strcmp(method, kDoPut) == 0) {
+      activity = std::make_shared<PutActivity>(info->server_context());
+    }
+    return new MessageLimitsInterceptor(max_batch_bytes_, std::move(activity));
   }
 
  private:
@@ -105,8 +124,34 @@ class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInter
 class LimitedMessageReader : public fl::FlightMessageReader {
  public:
   LimitedMessageReader(std::unique_ptr<fl::FlightMessageReader> inner,
-                       const fl::ServerCallContext& context)
-      : inner_(std::move(inner)), context_(context) {}
+                       const fl::ServerCallContext& context, IdleLimit idle)
+      : inner_(std::move(inner)), context_(context), idle_(idle) {
+    activity_ = std::move(received_by);
+    received_by.reset();
+    if (activity_ == nullptr || idle_.watchdog == nullptr || idle_.timeout.count() <= 0) {
+      return;
+    }
+    // The watchdog polls IdleFor; past the limit it cancels `cancellation_`, whose
+    // interrupt ends the gRPC call (the blocked read returns at once).
+    cancellation_ = CallCancellation::Make();
+    auto activity = activity_;
+    const auto timeout = idle_.timeout;
+    watch_ = idle_.watchdog->Add(cancellation_,
+                                 [activity, timeout] { return activity->IdleFor() > timeout; });
+    Logger* logger = idle_.logger;
+    std::string peer = context.peer();
+    subscription_ = CallCancellation::OnCancel(
+        cancellation_, [activity, logger, peer, timeout] {
+          // Also run by the watchdog's CancelAll at shutdown (gRPC's own shutdown deadline
+          // ends those calls) and again every period: only an idle DoPut is cancelled here.
+          if (activity->IdleFor() <= timeout) return;
+          if (activity->Cancel() && logger != nullptr) {
+            logger->Warn("do_put idle: cancelled (limits.idle_timeout_s)",
+                         {{"protocol", "flight"}, {"peer", peer},
+                          {"idle_timeout_s", std::to_string(timeout.count())}});
+          }
+        });
+  }
 
   const fl::FlightDescriptor& descriptor() const override { return inner_->descriptor(); }
 
@@ -116,9 +161,17 @@ class LimitedMessageReader : public fl::FlightMessageReader {
 
   arrow::Result<fl::FlightStreamChunk> Next() override {
     refusal = arrow::Status::OK();  // a stale reason from an earlier call on this thread
+    if (activity_) activity_->BeginWait();
     auto chunk = inner_->Next();
+    if (activity_) activity_->EndWait();
+    received_by.reset();  // this call's own activity, set again by each message
     auto refused = TakeMessageRefusal();
     if (!refused.ok()) return refused;
+    if (activity_ && activity_->cancelled()) {
+      return arrow::Status::Cancelled(
+          "the DoPut sent nothing for ", idle_.timeout.count(),
+          " s (limits.idle_timeout_s): cancelled, nothing committed");
+    }
     return chunk;
   }
 
@@ -127,6 +180,11 @@ class LimitedMessageReader : public fl::FlightMessageReader {
  private:
   std::unique_ptr<fl::FlightMessageReader> inner_;
   const fl::ServerCallContext& context_;  // outlives the reader: both end with the call
+  const IdleLimit idle_;
+  std::shared_ptr<PutActivity> activity_;  // null: no interceptor (tests) or not a DoPut
+  std::shared_ptr<CallCancellation> cancellation_;
+  CallCancellation::Subscription subscription_;
+  CallWatchdog::Watch watch_;  // last: unwatched before the rest goes
 };
 
 }  // namespace
@@ -143,9 +201,9 @@ int MaxReceiveMessageSize(int64_t max_batch_bytes) {
 }
 
 std::unique_ptr<fl::FlightMessageReader> WithMessageLimits(
-    std::unique_ptr<fl::FlightMessageReader> reader,
-    const fl::ServerCallContext& context) {
-  return std::make_unique<LimitedMessageReader>(std::move(reader), context);
+    std::unique_ptr<fl::FlightMessageReader> reader, const fl::ServerCallContext& context,
+    IdleLimit idle) {
+  return std::make_unique<LimitedMessageReader>(std::move(reader), context, idle);
 }
 
 arrow::Status TakeMessageRefusal() {

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
 #include "arrow/status.h"
+#include "arrowport/common/call_watchdog.h"
 
 namespace arrow::flight {
 class FlightMessageReader;
@@ -13,6 +15,10 @@ class ServerCallContext;
 namespace grpc::experimental {
 class ServerInterceptorFactoryInterface;
 }  // namespace grpc::experimental
+
+namespace arrowport {
+class Logger;
+}  // namespace arrowport
 
 namespace arrowport::flight {
 
@@ -49,9 +55,20 @@ int MaxReceiveMessageSize(int64_t max_batch_bytes);
 /// (A stream that gRPC ends because the call failed, e.g. a message over the receive
 /// limit, looks like a clean end here; the ingest pipeline asks CallContext::client_gone
 /// right before it commits, so such a request is not committed.)
+///
+/// With `idle` set, a DoPut whose handler waits longer than `idle.timeout` for the
+/// client's next message (limits.idle_timeout_s) is cancelled through gRPC (the client
+/// sees CANCELLED); the reader then fails with a Cancelled status naming the limit, so
+/// nothing is committed and the call's admission slot is freed. Time the handler spends
+/// on a batch it has (decoding, writing to DuckDB) never counts as idle.
+struct IdleLimit {
+  CallWatchdog* watchdog = nullptr;
+  std::chrono::seconds timeout{0};  ///< 0 = no idle limit
+  Logger* logger = nullptr;         ///< says when and why a DoPut was cancelled; may be null
+};
 std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
     std::unique_ptr<arrow::flight::FlightMessageReader> reader,
-    const arrow::flight::ServerCallContext& context);
+    const arrow::flight::ServerCallContext& context, IdleLimit idle = {});
 
 /// \brief The reason the interceptor refused the last message received on this thread, if
 /// any since the last call; clears it. WithMessageLimits uses it; exposed for tests.

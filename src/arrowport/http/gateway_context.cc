@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "arrowport/common/caller_key.h"
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_errors.h"
@@ -38,10 +39,15 @@ void GatewayContext::Log(const httplib::Request& req, const arrow::Status& st,
 arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
     const httplib::Response& res, bool query) const {
   const auto* connection = DeadlineSocketStream::Current();
-  return HttpCall::Begin(deps_.limiter, deps_.watchdog,
-                         connection ? connection->socket() : -1,
-                         std::chrono::seconds(query ? deps_.query_timeout_s : 0),
-                         HttpAuthorizer::Caller(res));
+  std::string ip;
+  int port = 0;
+  if (connection) connection->get_remote_ip_and_port(ip, port);
+  auto principal = HttpAuthorizer::Caller(res);
+  // Per-user limits: the authenticated user, else the client's address.
+  const std::string caller = CallerKey(principal.get(), ip);
+  return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
+                         std::chrono::seconds(query ? deps_.query_timeout_s : 0), caller,
+                         std::move(principal));
 }
 
 int64_t GatewayContext::WholeBodyLimit() const {

@@ -14,10 +14,10 @@ bool PeerHungUp(int fd) {
 
 arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
     RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
-    std::shared_ptr<const Principal> principal) {
+    const std::string& caller, std::shared_ptr<const Principal> principal) {
   std::shared_ptr<HttpCall> call(new HttpCall());
   if (limiter) {
-    ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire());
+    ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire(caller));
   }
   call->context_.protocol = "http";
   call->context_.principal = std::move(principal);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "arrow/result.h"
 #include "arrowport/common/call_context.h"
@@ -19,10 +20,11 @@ namespace arrowport::http {
 class HttpCall {
  public:
   /// `fd` is the connection's socket (-1 if unknown: then only the timeout applies);
-  /// `timeout` 0 means none. `limiter` and `watchdog` may be null.
+  /// `timeout` 0 means none. `limiter` and `watchdog` may be null. `caller` is the key
+  /// the per-user limits count the call against (CallerKey).
   static arrow::Result<std::shared_ptr<HttpCall>> Begin(
-      RequestLimiter* limiter, CallWatchdog* watchdog, int fd,
-      std::chrono::seconds timeout, std::shared_ptr<const Principal> principal = nullptr);
+      RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
+      const std::string& caller = "", std::shared_ptr<const Principal> principal = nullptr);
 
   const CallContext& context() const { return context_; }
 

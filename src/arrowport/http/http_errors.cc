@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
@@ -30,6 +32,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kTooLarge: return {413, "payload_too_large"};
     case ErrorKind::kUnauthenticated: return {401, "unauthenticated"};
     case ErrorKind::kPermissionDenied: return {403, "permission_denied"};
+    case ErrorKind::kRateLimited: return {429, "rate_limited"};
   }
   return {500, "internal"};
 }
@@ -53,12 +56,14 @@ Mapping ForCode(arrow::StatusCode code) {
 }  // namespace
 
 HttpError ToHttpError(const arrow::Status& status) {
-  const auto& detail = status.detail();
-  const Mapping mapping =
-      detail != nullptr && std::string_view(detail->type_id()) == ErrorKindDetail::kTypeId
-          ? ForKind(static_cast<const ErrorKindDetail&>(*detail).kind())
-          : ForCode(status.code());
-  return HttpError{mapping.status, mapping.code, status.message()};
+  const auto* kind = GetErrorKind(status);
+  const Mapping mapping = kind != nullptr ? ForKind(kind->kind()) : ForCode(status.code());
+  HttpError error{mapping.status, mapping.code, status.message()};
+  if (kind != nullptr && kind->kind() == ErrorKind::kServerBusy) error.retry_after_s = 1;
+  if (kind != nullptr && kind->kind() == ErrorKind::kRateLimited) {
+    error.retry_after_s = std::max<int64_t>(1, kind->retry_after_s());
+  }
+  return error;
 }
 
 }  // namespace arrowport::http

@@ -25,6 +25,14 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(ShuttingDown("server stopping"), 503, "shutting_down");
   ExpectMapsTo(TimedOut("query ran past 30 s"), 504, "timeout");
   ExpectMapsTo(TooLarge("body over 1 GiB"), 413, "payload_too_large");
+  ExpectMapsTo(RateLimited(3, "slow down"), 429, "rate_limited");
+}
+
+TEST(ToHttpErrorTest, BusyAndRateLimitedSayWhenToRetry) {
+  EXPECT_EQ(ToHttpError(RateLimited(7, "slow down")).retry_after_s, 7);
+  EXPECT_EQ(ToHttpError(RateLimited(0, "slow down")).retry_after_s, 1);
+  EXPECT_EQ(ToHttpError(ServerBusy("busy")).retry_after_s, 1);
+  EXPECT_EQ(ToHttpError(arrow::Status::Invalid("bad")).retry_after_s, 0);
 }
 
 TEST(ToHttpErrorTest, TheKindWinsOverTheStatusCode) {

@@ -32,11 +32,12 @@ void SendError(httplib::Response& res, const HttpError& error) {
 }
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
-  if (HasErrorKind(status, ErrorKind::kServerBusy)) res.set_header("Retry-After", "1");
+  const HttpError error = ToHttpError(status);
+  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
   if (HasErrorKind(status, ErrorKind::kUnauthenticated)) {
     res.set_header("WWW-Authenticate", R"(Basic realm="arrowport", Bearer)");
   }
-  SendError(res, ToHttpError(status));
+  SendError(res, error);
 }
 
 }  // namespace arrowport::http

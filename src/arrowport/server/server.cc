@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -26,6 +27,7 @@
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/flight/status_code_interceptor.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -202,7 +204,13 @@ struct Server::Impl {
   void MakePipelines() {
     const auto& config = setup.config;
     watchdog = std::make_unique<CallWatchdog>();
-    limiter = std::make_unique<RequestLimiter>(config.limits.max_concurrent_requests);
+    RequestLimiter::Options limits;
+    limits.max_concurrent = config.limits.max_concurrent_requests;
+    limits.max_concurrent_per_user = config.limits.max_concurrent_per_user;
+    limits.requests_per_second_per_user =
+        static_cast<double>(config.limits.requests_per_second_per_user);
+    limits.burst_per_user = static_cast<double>(config.limits.request_burst_per_user);
+    limiter = std::make_unique<RequestLimiter>(limits);
     router = std::make_unique<ingest::StreamRouter>(config);
     ingest = std::make_unique<ingest::IngestPipeline>(database.get(), router.get(),
                                                       config.limits.max_batch_bytes);
@@ -220,6 +228,7 @@ struct Server::Impl {
     deps.watchdog = watchdog.get();
     deps.limiter = limiter.get();
     deps.query_timeout_s = config.limits.query_timeout_s;
+    deps.idle_timeout_s = config.limits.idle_timeout_s;
     deps.reload_config = [this] { return ReloadConfig(); };
     sql_cookies = flight::sql::SessionStore::Make();
     sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
@@ -254,6 +263,8 @@ struct Server::Impl {
       std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
           creators;
       creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes));
+      // Rate-limited calls answer RESOURCE_EXHAUSTED, a code Arrow Flight lacks.
+      creators.push_back(flight::MakeStatusCodeInterceptorFactory());
       builder->experimental().SetInterceptorCreators(std::move(creators));
     };
     auto st = flight->Init(options);
@@ -282,6 +293,10 @@ struct Server::Impl {
     deps.read_timeout_s = config.http_read_timeout_s;
     deps.authenticator = authenticator.get();
     deps.readyz_warning = OpenBindWarning();
+    // An upload that sends nothing for limits.idle_timeout_s ends like a stalled body.
+    if (config.limits.idle_timeout_s > 0) {
+      deps.read_timeout_s = std::min(deps.read_timeout_s, config.limits.idle_timeout_s);
+    }
     ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
                                                          config.http.port));
     return arrow::Status::OK();
