@@ -173,3 +173,25 @@ def test_binding_a_zero_row_batch_clears_the_previous_binding(server):
         fetch(client, handle)
     bind(client, handle, pa.record_batch([pa.array([1], pa.int32())], schema=schema))
     assert fetch(client, handle).column(0).to_pylist() == [2]
+
+
+def test_a_flood_of_prepared_statements_is_refused_at_the_default_cap(server):
+    # 60,000 of these took the server to 3.5 GB; the default caps stop them at 4096.
+    from test_trust import peak_rss_bytes
+    client = server.client()
+    created, refusal = 0, None
+    for _ in range(5000):
+        try:
+            prepare(client, "SELECT 1")
+            created += 1
+        except pa.ArrowInvalid as error:
+            refusal = error
+            break
+    assert created == 4096
+    assert "limit of 4096 open prepared statements" in str(refusal)
+    assert peak_rss_bytes(server.proc.pid) < 1 << 30
+    assert client.do_get(flight.Ticket(b"SELECT 1 AS x")).read_all().num_rows == 1
+    # A cookie session has its own, smaller cap (256) — and the total is already full.
+    session = cookie_client(server)
+    with pytest.raises(pa.ArrowInvalid, match="all sessions"):
+        prepare(session, "SELECT 1")
