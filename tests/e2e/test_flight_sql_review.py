@@ -130,13 +130,16 @@ def test_transaction_control_sql_text_is_refused(server):
         conn.rollback()
     with connect(server) as check:
         assert scalar(check, "SELECT count(*) FROM tc") == 0
-    # CommandStatementUpdate (DoPut) refuses it as well, also after a statement that ran.
+    # CommandStatementUpdate (DoPut) refuses it as well, in a script before anything runs.
     client = server.client()
-    descriptor = flight.FlightDescriptor.for_command(
-        wire.any_message("CommandStatementUpdate", wire._field(1, b"COMMIT")))
-    with pytest.raises(pa.ArrowInvalid, match="transaction control"):
-        writer, _ = client.do_put(descriptor, pa.schema([]))
-        writer.close()
+    for script in (b"COMMIT", b"INSERT INTO tc VALUES (9); COMMIT"):
+        descriptor = flight.FlightDescriptor.for_command(
+            wire.any_message("CommandStatementUpdate", wire._field(1, script)))
+        with pytest.raises(pa.ArrowInvalid, match="transaction control"):
+            writer, _ = client.do_put(descriptor, pa.schema([]))
+            writer.close()
+    with connect(server) as check:
+        assert scalar(check, "SELECT count(*) FROM tc") == 0
 
 
 def test_handles_are_bound_to_their_session(server):

@@ -199,7 +199,23 @@ arrow::Result<int64_t> PreparedStatement::ExecuteScript(
   const idx_t count = duckdb_extract_statements(conn, sql.c_str(), extracted.out());
   if (count == 0) {
     const char* error = duckdb_extract_statements_error(extracted.get());
-    return TranslateDuckDBError(-1, error ? error : "no SQL statement to run");
+    if (error == nullptr) return arrow::Status::Invalid("no SQL statement to run");
+    return TranslateDuckDBError(-1, error);
+  }
+  if (refuse_transaction_control) {
+    // Checked for every statement before any runs. A statement that cannot be prepared
+    // yet (it needs a table an earlier one creates) is no transaction control: those
+    // always prepare. Preparing consumes an extracted statement: probe a second parse.
+    ExtractedHandle probes;
+    duckdb_extract_statements(conn, sql.c_str(), probes.out());
+    for (idx_t i = 0; i < count; ++i) {
+      PreparedHandle probe;
+      if (duckdb_prepare_extracted_statement(conn, probes.get(), i, probe.out()) ==
+              DuckDBSuccess &&
+          duckdb_prepared_statement_type(probe.get()) == DUCKDB_STATEMENT_TYPE_TRANSACTION) {
+        return arrow::Status::Invalid(kTransactionControlRefused);
+      }
+    }
   }
   int64_t changed = 0;
   for (idx_t i = 0; i < count; ++i) {
@@ -208,10 +224,6 @@ arrow::Result<int64_t> PreparedStatement::ExecuteScript(
         DuckDBError) {
       const char* error = duckdb_prepare_error(prepared.get());
       return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-    }
-    if (refuse_transaction_control &&
-        duckdb_prepared_statement_type(prepared.get()) == DUCKDB_STATEMENT_TYPE_TRANSACTION) {
-      return arrow::Status::Invalid(kTransactionControlRefused);
     }
     if (cancel && cancel->cancelled()) return cancel->reason();
     ResultHandle result;

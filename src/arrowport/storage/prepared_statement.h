@@ -66,8 +66,8 @@ class PreparedStatement {
 
   /// Runs every statement of `sql` in order on `connection`, each prepared only after the
   /// one before it ran (so `CREATE TABLE t ...; INSERT INTO t ...` works), and returns the
-  /// rows the last one changed. With `refuse_transaction_control`, a BEGIN/COMMIT/
-  /// ROLLBACK statement is refused (Invalid) before it runs; the ones before it have run.
+  /// rows the last one changed. With `refuse_transaction_control`, a script holding a
+  /// BEGIN/COMMIT/ROLLBACK statement is refused (Invalid) before any of it runs.
   static arrow::Result<int64_t> ExecuteScript(Connection* connection, const std::string& sql,
                                               bool refuse_transaction_control,
                                               const std::shared_ptr<CallCancellation>& cancel);
