@@ -198,3 +198,59 @@ def test_a_flood_of_prepared_statements_is_refused_at_the_default_cap(server):
     session = cookie_client(server)
     with pytest.raises(pa.ArrowInvalid, match="all sessions"):
         prepare(session, "SELECT 1")
+
+
+FETCH_WITH_COOKIE = """
+import sys, pyarrow.flight as f
+class Cookie(f.ClientMiddlewareFactory):
+    def start_call(self, info):
+        class M(f.ClientMiddleware):
+            def sending_headers(self):
+                return {"cookie": sys.argv[3]}
+        return M()
+c = f.connect(sys.argv[1], middleware=[Cookie()])
+print('ready', flush=True)
+try:
+    c.do_get(f.Ticket(bytes.fromhex(sys.argv[2]))).read_all()
+    print('finished')
+except BaseException as e:
+    print('error:', e)
+"""
+
+
+def test_only_the_owner_session_cancels_a_running_query(server):
+    import subprocess
+    import sys
+    import time
+    jar = _CookieJar()
+    owner = flight.connect(server.uri, middleware=[jar])
+    info = owner.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0)))
+    owner.do_get(info.endpoints[0].ticket).read_all()
+    assert jar.cookie
+    info = owner.get_flight_info(flight.FlightDescriptor.for_command(
+        wire.statement_query("SELECT count(*) FROM range(1000000000000) a")))
+    fetch = subprocess.Popen(
+        [sys.executable, "-c", FETCH_WITH_COOKIE, server.uri,
+         info.endpoints[0].ticket.ticket.hex(), jar.cookie],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cancel = flight.Action("CancelFlightInfo", wire.cancel_flight_info_request(info.serialize()))
+        assert fetch.stdout.readline().strip() == "ready"
+        time.sleep(1.5)  # the DoGet is under way (the count runs for hours)
+        # A caller without the session's cookie holding the same FlightInfo cancels nothing.
+        [refused] = list(server.client().do_action(cancel))
+        assert refused.body.to_pybytes() != b"\x08\x01"
+        time.sleep(0.5)
+        assert fetch.poll() is None  # still running
+        deadline = time.monotonic() + 30
+        while True:
+            [done] = list(owner.do_action(cancel))
+            if done.body.to_pybytes() == b"\x08\x01" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done.body.to_pybytes() == b"\x08\x01"  # CANCEL_STATUS_CANCELLED
+        output, _ = fetch.communicate(timeout=60)
+        assert output.startswith("error:")
+    finally:
+        if fetch.poll() is None:
+            fetch.kill()
