@@ -191,12 +191,12 @@ arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeParameters(int64_t b
 }
 
 std::shared_ptr<void> SessionRegistry::TrackRunning(
-    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation, Owner owner) {
+    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation) {
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     id = next_running_++;
-    running_[id] = {ticket, std::move(cancellation), std::move(owner)};
+    running_[id] = {ticket, std::move(cancellation)};
   }
   // The token's deleter unregisters the call; the registry outlives every call.
   return std::shared_ptr<void>(nullptr, [this, id](void*) {
@@ -205,15 +205,12 @@ std::shared_ptr<void> SessionRegistry::TrackRunning(
   });
 }
 
-int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason,
-                                   const Caller& caller) {
+int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason) {
   std::vector<std::shared_ptr<CallCancellation>> matches;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [id, call] : running_) {
-      if (call.ticket == ticket && call.owner.Allows(caller)) {
-        matches.push_back(call.cancellation);
-      }
+      if (call.first == ticket) matches.push_back(call.second);
     }
   }
   for (auto& cancellation : matches) cancellation->Cancel(reason);

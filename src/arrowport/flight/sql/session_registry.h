@@ -38,7 +38,7 @@ struct Caller {
   std::string session;  ///< "" when the call carries no (valid) session cookie
   std::string user;     ///< CallContext::principal's user; "" when there is no principal
   /// False when `session` was made by this very call (the client sent no cookie).
-  bool presented_cookie = false;
+  bool presented_cookie = true;
 };
 
 /// Whose an entry is: handles are bound to the session and the user that made them.
@@ -131,15 +131,12 @@ class SessionRegistry {
   /// (TooLarge) when all statements together would hold more than the limit.
   arrow::Result<std::shared_ptr<void>> ChargeParameters(int64_t bytes);
 
-  /// \brief Records that a DoGet of `ticket` by `owner` runs under `cancellation` until
-  /// the returned token is destroyed, so CancelFlightInfo of a FlightInfo carrying that
-  /// ticket, sent by a caller the owner allows, can stop it.
+  /// \brief Records that a DoGet of `ticket` runs under `cancellation` until the returned
+  /// token is destroyed, so CancelFlightInfo of a FlightInfo carrying that ticket can stop it.
   std::shared_ptr<void> TrackRunning(const std::string& ticket,
-                                     std::shared_ptr<CallCancellation> cancellation,
-                                     Owner owner = {});
-  /// Cancels every running DoGet of `ticket` that `caller` may stop; returns how many.
-  int CancelRunning(const std::string& ticket, const arrow::Status& reason,
-                    const Caller& caller = {});
+                                     std::shared_ptr<CallCancellation> cancellation);
+  /// Cancels every running DoGet of `ticket`; returns how many there were.
+  int CancelRunning(const std::string& ticket, const arrow::Status& reason);
 
   /// Frees everything `session` owns (its transactions roll back) and forgets its cookie.
   void CloseSession(const std::string& session);
@@ -182,12 +179,7 @@ class SessionRegistry {
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
   int64_t parameter_bytes_ = 0;
   uint64_t next_running_ = 0;
-  struct Running {
-    std::string ticket;
-    std::shared_ptr<CallCancellation> cancellation;
-    Owner owner;
-  };
-  std::map<uint64_t, Running> running_;
+  std::map<uint64_t, std::pair<std::string, std::shared_ptr<CallCancellation>>> running_;
   bool stopping_ = false;
   std::condition_variable stop_changed_;
   std::thread sweeper_;

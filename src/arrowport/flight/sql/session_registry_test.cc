@@ -167,19 +167,5 @@ TEST_F(SessionRegistryTest, CancelRunningByTicket) {
   EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x")), 0);
 }
 
-TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
-  SessionRegistry registry(nullptr, seconds(60));
-  auto cancellation = CallCancellation::Make();
-  auto token = registry.TrackRunning("ticket", cancellation, Owner::Of(In("a", "alice")));
-  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("")), 0);
-  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("b", "alice")),
-            0);
-  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("a", "bob")), 0);
-  EXPECT_FALSE(cancellation->cancelled());
-  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("a", "alice")),
-            1);
-  EXPECT_TRUE(cancellation->cancelled());
-}
-
 }  // namespace
 }  // namespace arrowport::flight::sql
