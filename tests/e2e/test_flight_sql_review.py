@@ -254,3 +254,19 @@ def test_only_the_owner_session_cancels_a_running_query(server):
     finally:
         if fetch.poll() is None:
             fetch.kill()
+
+
+def test_long_statements_are_charged_for_what_duckdb_holds(start_server):
+    # A 0.9 MB statement (a long IN list) holds about 82 MB in DuckDB: twenty of them took
+    # the server to 1.7 GB under the count cap alone.
+    env = dict(os.environ, ARROWPORT_FLIGHT_SQL_MAX_HELD_BYTES=str(200 << 20))
+    server = start_server(env=env)
+    client = server.client()
+    sql = "SELECT 1 WHERE 5 IN (" + ",".join(str(i) for i in range(150000)) + ")"
+    handles = [prepare(client, sql), prepare(client, sql)]
+    with pytest.raises(pa.ArrowInvalid, match="flight.sql_max_held_bytes"):
+        prepare(client, sql)
+    assert prepare(client, "SELECT 1")  # short statements still fit
+    list(client.do_action(flight.Action("ClosePreparedStatement",
+                                        wire.close_prepared_statement(handles[0]))))
+    prepare(client, sql)  # closing one gave its share back

@@ -78,7 +78,7 @@ struct Config {
     int64_t statements = 4096;
     int64_t transactions_per_session = 8;
     int64_t transactions = 256;
-    int64_t parameter_bytes = int64_t{256} << 20;
+    int64_t held_bytes = int64_t{512} << 20;
   } flight_sql_caps;
   /// One configured user (auth.users).
   struct User {

@@ -68,7 +68,7 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"flight.sql_max_transactions_per_session",
        SqlCap(&Config::FlightSqlCaps::transactions_per_session, 1 << 16)},
       {"flight.sql_max_transactions", SqlCap(&Config::FlightSqlCaps::transactions, 1 << 16)},
-      {"flight.sql_max_parameter_bytes", SqlCap(&Config::FlightSqlCaps::parameter_bytes, kMax)},
+      {"flight.sql_max_held_bytes", SqlCap(&Config::FlightSqlCaps::held_bytes, kMax)},
       // More threads than any machine has cores only costs stacks and contention.
       {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
       {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},

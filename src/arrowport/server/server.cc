@@ -196,7 +196,7 @@ struct Server::Impl {
     sql_limits.statements_total = config.flight_sql_caps.statements;
     sql_limits.transactions_per_session = config.flight_sql_caps.transactions_per_session;
     sql_limits.transactions_total = config.flight_sql_caps.transactions;
-    sql_limits.parameter_bytes_total = config.flight_sql_caps.parameter_bytes;
+    sql_limits.held_bytes_total = config.flight_sql_caps.held_bytes;
     sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
         sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits);
     deps.sql_sessions = sql_sessions.get();

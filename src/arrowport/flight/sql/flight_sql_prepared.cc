@@ -157,9 +157,14 @@ FlightSqlService::CreatePreparedStatement(
     const fsql::ActionCreatePreparedStatementRequest& request) {
   // Outside a transaction the statement owns its connection, so its results stream
   // while other statements run; inside one it runs on the transaction's connection.
+  // Charged before DuckDB prepares it: its plan is what a long statement costs.
+  ARROW_ASSIGN_OR_RAISE(auto statement_charge,
+                        deps_.registry->ChargeHeldBytes(
+                            kHeldBytesPerSqlByte * static_cast<int64_t>(request.query.size())));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, request.transaction_id, &txn));
   auto entry = std::make_shared<StatementEntry>();
+  entry->statement_charge = std::move(statement_charge);
   entry->transaction_id = request.transaction_id;
   {
     std::unique_lock<std::mutex> txn_lock;
@@ -246,7 +251,7 @@ arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
   entry->statement->ClearBindings();
   ARROW_RETURN_NOT_OK(CheckParameters(*entry->statement, *params));
   if (params->num_rows() == 0) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto charge, deps_.registry->ChargeParameters(bytes));
+  ARROW_ASSIGN_OR_RAISE(auto charge, deps_.registry->ChargeHeldBytes(bytes));
   // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
   ARROW_RETURN_NOT_OK(entry->statement->Bind(*params, 0));
   entry->parameters = std::move(params);

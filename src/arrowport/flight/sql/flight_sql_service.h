@@ -168,11 +168,12 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
       const arrow::flight::ServerCallContext& context,
       const arrow::flight::sql::GetXdbcTypeInfo& command) override;
 
- private:
-  /// Who calls: the client's session id ("" when it sends no session cookie and `create`
+ /// Who calls: the client's session id ("" when it sends no session cookie and `create`
   /// is false; with `create`, a cookie-less call gets a new session whose cookie goes
-  /// back in the response headers) and the authenticated user.
+  /// back in the response headers) and the authenticated user (CurrentCall's principal).
   Caller CallerOf(const arrow::flight::ServerCallContext& context, bool create);
+
+ private:
   /// The connection statements of `transaction_id` run on (a fresh one when empty).
   arrow::Result<std::shared_ptr<storage::Connection>> ConnectionFor(
       const arrow::flight::ServerCallContext& context, const std::string& transaction_id,

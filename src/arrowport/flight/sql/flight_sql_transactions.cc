@@ -56,11 +56,15 @@ arrow::Result<fl::CancelFlightInfoResult> FlightSqlService::CancelFlightInfo(
   fl::CancelFlightInfoResult result;
   result.status = fl::CancelStatus::kNotCancellable;
   if (request.info == nullptr) return result;
+  // Only the DoGets of the caller's own session and user: a FlightInfo someone else got
+  // hold of cancels nothing.
+  const Caller caller = CallerOf(context, false);
   int cancelled = 0;
   for (const auto& endpoint : request.info->endpoints()) {
     cancelled += deps_.registry->CancelRunning(
         endpoint.ticket.ticket,
-        arrow::Status::Cancelled("the query was cancelled by the client (CancelFlightInfo)"));
+        arrow::Status::Cancelled("the query was cancelled by the client (CancelFlightInfo)"),
+        caller);
   }
   // Nothing running: it finished (or never started); results not yet fetched stay valid.
   if (cancelled > 0) result.status = fl::CancelStatus::kCancelled;

@@ -175,28 +175,31 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransactio
   return entry;
 }
 
-arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeParameters(int64_t bytes) {
+arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (bytes > limits_.parameter_bytes_total - parameter_bytes_) {
-    return TooLarge("bound query parameters of all open statements would exceed ",
-                    limits_.parameter_bytes_total, " bytes (flight.sql_max_parameter_bytes); "
-                    "bind fewer rows or close statements");
+  if (bytes > limits_.held_bytes_total - held_bytes_) {
+    return TooLarge("open prepared statements would hold more than ",
+                    limits_.held_bytes_total >> 20, " MiB (flight.sql_max_held_bytes: their "
+                    "bound parameters, and ", kHeldBytesPerSqlByte, " bytes per byte of SQL "
+                    "text for DuckDB's plan); close statements, bind fewer rows or send "
+                    "shorter SQL (", held_bytes_ >> 20, " MiB held, ", bytes >> 20,
+                    " MiB asked)");
   }
-  parameter_bytes_ += bytes;
+  held_bytes_ += bytes;
   // The token's deleter gives the bytes back; the registry outlives every statement.
   return std::shared_ptr<void>(nullptr, [this, bytes](void*) {
     std::lock_guard<std::mutex> lock(mutex_);
-    parameter_bytes_ -= bytes;
+    held_bytes_ -= bytes;
   });
 }
 
 std::shared_ptr<void> SessionRegistry::TrackRunning(
-    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation) {
+    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation, Owner owner) {
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     id = next_running_++;
-    running_[id] = {ticket, std::move(cancellation)};
+    running_[id] = {ticket, std::move(cancellation), std::move(owner)};
   }
   // The token's deleter unregisters the call; the registry outlives every call.
   return std::shared_ptr<void>(nullptr, [this, id](void*) {
@@ -205,12 +208,15 @@ std::shared_ptr<void> SessionRegistry::TrackRunning(
   });
 }
 
-int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason) {
+int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason,
+                                   const Caller& caller) {
   std::vector<std::shared_ptr<CallCancellation>> matches;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [id, call] : running_) {
-      if (call.first == ticket) matches.push_back(call.second);
+      if (call.ticket == ticket && call.owner.Allows(caller)) {
+        matches.push_back(call.cancellation);
+      }
     }
   }
   for (auto& cancellation : matches) cancellation->Cancel(reason);

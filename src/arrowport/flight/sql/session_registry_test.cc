@@ -112,12 +112,12 @@ TEST_F(SessionRegistryTest, OpenEntriesAreCappedPerSessionAndInTotal) {
 
 TEST_F(SessionRegistryTest, BoundParameterBytesAreCapped) {
   RegistryLimits limits;
-  limits.parameter_bytes_total = 100;
+  limits.held_bytes_total = 100;
   SessionRegistry registry(nullptr, seconds(60), limits);
-  auto first = registry.ChargeParameters(60).ValueOrDie();
-  EXPECT_TRUE(registry.ChargeParameters(50).status().IsCapacityError());
+  auto first = registry.ChargeHeldBytes(60).ValueOrDie();
+  EXPECT_TRUE(registry.ChargeHeldBytes(50).status().IsCapacityError());
   first.reset();
-  EXPECT_TRUE(registry.ChargeParameters(100).ok());
+  EXPECT_TRUE(registry.ChargeHeldBytes(100).ok());
 }
 
 TEST_F(SessionRegistryTest, ClosingASessionRollsBackItsTransaction) {
@@ -165,6 +165,20 @@ TEST_F(SessionRegistryTest, CancelRunningByTicket) {
     EXPECT_TRUE(cancellation->cancelled());
   }
   EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x")), 0);
+}
+
+TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
+  SessionRegistry registry(nullptr, seconds(60));
+  auto cancellation = CallCancellation::Make();
+  auto token = registry.TrackRunning("ticket", cancellation, Owner::Of(In("a", "alice")));
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("")), 0);
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("b", "alice")),
+            0);
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("a", "bob")), 0);
+  EXPECT_FALSE(cancellation->cancelled());
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("a", "alice")),
+            1);
+  EXPECT_TRUE(cancellation->cancelled());
 }
 
 }  // namespace
