@@ -62,3 +62,8 @@ def unpack_any_field1(body: bytes) -> bytes:
     tag, pos = read(inner, 0)
     length, pos = read(inner, pos)
     return inner[pos:pos + length]
+
+
+def create_prepared_statement(sql: str, transaction_id: bytes = b"") -> bytes:
+    body = _field(1, sql.encode()) + (_field(2, transaction_id) if transaction_id else b"")
+    return any_message("ActionCreatePreparedStatementRequest", body)

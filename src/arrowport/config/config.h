@@ -75,6 +75,15 @@ struct Config {
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
+  /// What Flight SQL clients may hold open: prepared statements and transactions per
+  /// session and in total, and the bytes of bound query parameters of all statements.
+  struct FlightSqlCaps {
+    int64_t statements_per_session = 256;
+    int64_t statements = 4096;
+    int64_t transactions_per_session = 8;
+    int64_t transactions = 256;
+    int64_t held_bytes = int64_t{512} << 20;
+  } flight_sql_caps;
   /// One configured user (auth.users).
   struct User {
     std::string name;

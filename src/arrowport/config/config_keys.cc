@@ -40,6 +40,10 @@ IntegerKey Limit(T Config::Limits::*field, int64_t min, int64_t max,
   return {min, max, [field](const Config& c) -> int64_t { return c.limits.*field; },
           [field](Config& c, int64_t v) { c.limits.*field = static_cast<T>(v); }, hint};
 }
+IntegerKey SqlCap(int64_t Config::FlightSqlCaps::*field, int64_t max) {
+  return {1, max, [field](const Config& c) -> int64_t { return c.flight_sql_caps.*field; },
+          [field](Config& c, int64_t v) { c.flight_sql_caps.*field = v; }};
+}
 IntegerKey Port(Endpoint Config::*endpoint) {
   return {0, 65535, [endpoint](const Config& c) -> int64_t { return (c.*endpoint).port; },
           [endpoint](Config& c, int64_t v) { (c.*endpoint).port = static_cast<int>(v); }};
@@ -58,6 +62,13 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
       {"flight.sql_idle_timeout_s",
        Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
+      {"flight.sql_max_statements_per_session",
+       SqlCap(&Config::FlightSqlCaps::statements_per_session, 1 << 20)},
+      {"flight.sql_max_statements", SqlCap(&Config::FlightSqlCaps::statements, 1 << 20)},
+      {"flight.sql_max_transactions_per_session",
+       SqlCap(&Config::FlightSqlCaps::transactions_per_session, 1 << 16)},
+      {"flight.sql_max_transactions", SqlCap(&Config::FlightSqlCaps::transactions, 1 << 16)},
+      {"flight.sql_max_held_bytes", SqlCap(&Config::FlightSqlCaps::held_bytes, kMax)},
       // More threads than any machine has cores only costs stacks and contention.
       {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
       {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},

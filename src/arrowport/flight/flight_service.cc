@@ -172,7 +172,9 @@ class FlightService : public fl::FlightServerBase {
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
                                                     ticket.ticket, /*put=*/false));
         // Cancellable from before the query starts: an aggregate can run long first.
-        auto running = deps_.sql_sessions->TrackRunning(ticket.ticket, scope.context.cancellation);
+        auto running = deps_.sql_sessions->TrackRunning(
+            ticket.ticket, scope.context.cancellation,
+            sql::Owner::Of(sql_->CallerOf(context, /*create=*/false)));
         ARROW_RETURN_NOT_OK(sql_->DoGet(context, ticket, &inner));
         *stream = std::make_unique<ScopedDataStream>(std::move(inner), std::move(scope),
                                                      std::move(running));

@@ -231,8 +231,14 @@ struct Server::Impl {
     deps.idle_timeout_s = config.limits.idle_timeout_s;
     deps.reload_config = [this] { return ReloadConfig(); };
     sql_cookies = flight::sql::SessionStore::Make();
+    flight::sql::RegistryLimits sql_limits;
+    sql_limits.statements_per_session = config.flight_sql_caps.statements_per_session;
+    sql_limits.statements_total = config.flight_sql_caps.statements;
+    sql_limits.transactions_per_session = config.flight_sql_caps.transactions_per_session;
+    sql_limits.transactions_total = config.flight_sql_caps.transactions;
+    sql_limits.held_bytes_total = config.flight_sql_caps.held_bytes;
     sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
-        sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s));
+        sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits);
     deps.sql_sessions = sql_sessions.get();
     flight = flight::MakeFlightService(std::move(deps));
 

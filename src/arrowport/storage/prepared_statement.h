@@ -10,6 +10,14 @@
 
 namespace arrowport::storage {
 
+/// Why transaction-control SQL text (BEGIN, COMMIT, ROLLBACK) from a client is refused.
+inline constexpr const char* kTransactionControlRefused =
+    "transaction control statements (BEGIN, COMMIT, ROLLBACK, ABORT) are not accepted as "
+    "SQL text: each statement runs on its own connection, or on the connection of the "
+    "client's Flight SQL transaction, which only the transaction API may end. Use the "
+    "client's transaction API (ADBC: autocommit off, then commit()/rollback(); JDBC: "
+    "setAutoCommit(false), then commit()/rollback())";
+
 /// \brief One DuckDB prepared statement (Flight SQL prepared statements, statement
 /// queries): its result and parameter schemas known without running it, parameters bound
 /// from Arrow rows, executed as often as the client asks.
@@ -30,6 +38,8 @@ class PreparedStatement {
   /// True for statements that return rows (SELECT, EXPLAIN, PRAGMA, CALL, ...); false for
   /// DDL and DML, whose dataset schema is empty.
   bool returns_rows() const { return returns_rows_; }
+  /// True for BEGIN, COMMIT, ROLLBACK, ABORT (DuckDB's TRANSACTION statement type).
+  bool controls_transaction() const { return controls_transaction_; }
   /// True when some result column's type depends on the parameters (`SELECT $1`):
   /// dataset_schema() then declares it utf8, and only running tells the real type.
   bool result_types_unresolved() const { return result_types_unresolved_; }
@@ -54,6 +64,14 @@ class PreparedStatement {
 
   Connection* connection() const { return connection_.get(); }
 
+  /// Runs every statement of `sql` in order on `connection`, each prepared only after the
+  /// one before it ran (so `CREATE TABLE t ...; INSERT INTO t ...` works), and returns the
+  /// rows the last one changed. With `refuse_transaction_control`, a script holding a
+  /// BEGIN/COMMIT/ROLLBACK statement is refused (Invalid) before any of it runs.
+  static arrow::Result<int64_t> ExecuteScript(Connection* connection, const std::string& sql,
+                                              bool refuse_transaction_control,
+                                              const std::shared_ptr<CallCancellation>& cancel);
+
  private:
   struct Impl;
   PreparedStatement(std::shared_ptr<Connection> connection, std::string sql,
@@ -63,6 +81,7 @@ class PreparedStatement {
   std::unique_ptr<Impl> impl_;
   bool returns_rows_ = true;
   bool result_types_unresolved_ = false;
+  bool controls_transaction_ = false;
   std::shared_ptr<arrow::Schema> dataset_schema_;
   std::shared_ptr<arrow::Schema> parameter_schema_;
 };

@@ -73,16 +73,27 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
     const fl::ServerCallContext& context, const fsql::StatementIngest& command,
     fl::FlightMessageReader* reader) {
   if (command.temporary) {
-    return arrow::Status::NotImplemented("temporary ingest tables are not supported: a "
-                                         "temporary table would vanish with the ingest's "
-                                         "own connection");
+    // A DuckDB temporary table lives on the connection that made it. The ingest pipeline
+    // writes on its own connections (it must: streaming, table locks, per_request
+    // atomicity), and a Flight SQL session has no connection of its own either (each
+    // statement outside a transaction runs on a fresh one), so the client's next statement
+    // could never see the table: refused rather than silently lost.
+    return arrow::Status::NotImplemented(
+        "temporary ingest tables are not supported: a DuckDB temporary table exists only "
+        "on the connection that created it, and Arrowport's ingest pipeline and each of "
+        "your later statements run on other connections, so you could never read it; "
+        "ingest into a regular table (and drop it when done)");
   }
   if (command.transaction_id && !command.transaction_id->empty()) {
-    return arrow::Status::NotImplemented("ingest inside a transaction is not supported");
+    return arrow::Status::NotImplemented(
+        "ingest inside a transaction is not supported: the ingest pipeline commits on its "
+        "own connection; ingest with autocommit on");
   }
   if (command.schema && !command.schema->empty() && *command.schema != "main") {
-    return arrow::Status::NotImplemented("ingest targets schema main; got schema '",
-                                         *command.schema, "'");
+    return arrow::Status::NotImplemented(
+        "ingest into DuckDB schema '", *command.schema, "' is not supported: the ingest "
+        "pipeline (Flight DoPut, HTTP, Flight SQL) writes tables of schema main only; "
+        "leave db_schema_name unset or 'main'");
   }
   // The target table is the stream: a writer limited to streams may ingest only those.
   ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(CurrentCall::Get().principal.get(),

@@ -110,7 +110,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSq
     const fl::FlightDescriptor& descriptor) {
   // Every new ADBC connection reads SqlInfo first: a client that keeps cookies gets its
   // session here, once per connection, rather than one per statement it prepares.
-  (void)SessionOf(context, /*create=*/true);
+  (void)CallerOf(context, /*create=*/true);
   return FlightSqlServerBase::GetFlightInfoSqlInfo(context, command, descriptor);
 }
 

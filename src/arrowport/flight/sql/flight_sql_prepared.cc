@@ -18,16 +18,29 @@ namespace fsql = arrow::flight::sql;
 namespace {
 
 // A prepared query run once per bound parameter row, results streamed one after the
-// other (ADBC binds many rows for one query as executemany does for updates).
+// other (ADBC binds many rows for one query as executemany does for updates). Outside a
+// client transaction, several rows run in one transaction of their own: a statement that
+// writes (INSERT ... RETURNING) keeps all rows or none, committed when the stream ends.
 class ParameterRowsReader : public arrow::RecordBatchReader {
  public:
   static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Make(
       std::shared_ptr<StatementEntry> entry, storage::QueryOptions options) {
     auto reader = std::shared_ptr<ParameterRowsReader>(
         new ParameterRowsReader(std::move(entry), std::move(options)));
-    ARROW_RETURN_NOT_OK(reader->StartRow());
+    ARROW_RETURN_NOT_OK(RequireBinding(*reader->entry_->statement, reader->params_.get()));
+    if (reader->entry_->transaction_id.empty() && reader->params_ &&
+        reader->params_->num_rows() > 1) {
+      ARROW_RETURN_NOT_OK(reader->connection()->Begin());
+      reader->own_transaction_ = true;
+    }
+    ARROW_RETURN_NOT_OK(reader->Fail(reader->StartRow()));
     reader->schema_ = reader->current_->schema();
     return reader;
+  }
+
+  ~ParameterRowsReader() override {
+    current_ = nullptr;
+    if (own_transaction_) connection()->Rollback();  // not read to its end: nothing kept
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -36,13 +49,13 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     while (true) {
       if (current_ == nullptr) {
         *out = nullptr;
-        return arrow::Status::OK();
+        return Finish();
       }
-      ARROW_RETURN_NOT_OK(current_->ReadNext(out));
+      ARROW_RETURN_NOT_OK(Fail(current_->ReadNext(out)));
       if (*out != nullptr) return arrow::Status::OK();
-      ARROW_RETURN_NOT_OK(current_->Close());
+      ARROW_RETURN_NOT_OK(Fail(current_->Close()));
       current_ = nullptr;
-      if (params_ && row_ < params_->num_rows()) ARROW_RETURN_NOT_OK(StartRow());
+      if (params_ && row_ < params_->num_rows()) ARROW_RETURN_NOT_OK(Fail(StartRow()));
     }
   }
 
@@ -57,6 +70,26 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
       : entry_(std::move(entry)), options_(std::move(options)) {
     std::lock_guard<std::mutex> lock(entry_->mutex);
     params_ = entry_->parameters;
+  }
+
+  storage::Connection* connection() const { return entry_->statement->connection(); }
+
+  // A failed row rolls back the rows before it (when they run in our transaction).
+  arrow::Status Fail(arrow::Status st) {
+    if (!st.ok() && own_transaction_) {
+      current_ = nullptr;
+      connection()->Rollback();
+      own_transaction_ = false;
+    }
+    return st;
+  }
+
+  arrow::Status Finish() {
+    if (!own_transaction_) return arrow::Status::OK();
+    own_transaction_ = false;
+    auto st = connection()->Commit();
+    if (!st.ok()) connection()->Rollback();
+    return st;
   }
 
   arrow::Status StartRow() {
@@ -74,6 +107,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   storage::QueryOptions options_;
   std::shared_ptr<arrow::RecordBatch> params_;
   int64_t row_ = 0;
+  bool own_transaction_ = false;
   std::shared_ptr<arrow::RecordBatchReader> current_;
   std::shared_ptr<arrow::Schema> schema_;
 };
@@ -84,7 +118,7 @@ constexpr int64_t kMaxQueryParameterBytes = int64_t{64} << 20;
 
 // Every parameter row the client sent, as one batch.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
-    fl::FlightMessageReader* reader) {
+    fl::FlightMessageReader* reader, int64_t* total_bytes) {
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
   int64_t bytes = 0;
@@ -98,6 +132,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
     }
     batches.push_back(std::move(chunk.data));
   }
+  *total_bytes = bytes;
   ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
   return table->CombineChunksToBatch();
 }
@@ -122,20 +157,26 @@ FlightSqlService::CreatePreparedStatement(
     const fsql::ActionCreatePreparedStatementRequest& request) {
   // Outside a transaction the statement owns its connection, so its results stream
   // while other statements run; inside one it runs on the transaction's connection.
+  // Charged before DuckDB prepares it: its plan is what a long statement costs.
+  ARROW_ASSIGN_OR_RAISE(auto statement_charge,
+                        deps_.registry->ChargeHeldBytes(
+                            kHeldBytesPerSqlByte * static_cast<int64_t>(request.query.size())));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, request.transaction_id, &txn));
   auto entry = std::make_shared<StatementEntry>();
+  entry->statement_charge = std::move(statement_charge);
   entry->transaction_id = request.transaction_id;
   {
     std::unique_lock<std::mutex> txn_lock;
     if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
-    ARROW_ASSIGN_OR_RAISE(entry->statement, storage::PreparedStatement::Make(conn, request.query));
+    ARROW_ASSIGN_OR_RAISE(entry->statement, PrepareClientStatement(conn, request.query));
   }
-  entry->session = SessionOf(context, /*create=*/false);
+  entry->owner = Owner::Of(CallerOf(context, /*create=*/false));
   fsql::ActionCreatePreparedStatementResult result;
   result.dataset_schema = entry->statement->dataset_schema();
   result.parameter_schema = entry->statement->parameter_schema();
-  result.prepared_statement_handle = deps_.registry->AddStatement(std::move(entry));
+  ARROW_ASSIGN_OR_RAISE(result.prepared_statement_handle,
+                        deps_.registry->AddStatement(std::move(entry)));
   return result;
 }
 
@@ -143,7 +184,7 @@ arrow::Status FlightSqlService::ClosePreparedStatement(
     const fl::ServerCallContext& context,
     const fsql::ActionClosePreparedStatementRequest& request) {
   return deps_.registry->CloseStatement(request.prepared_statement_handle,
-                                        SessionOf(context, false));
+                                        CallerOf(context, false));
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPreparedStatement(
@@ -151,7 +192,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
     const fl::FlightDescriptor& descriptor) {
   ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
                                         command.prepared_statement_handle,
-                                        SessionOf(context, false)));
+                                        CallerOf(context, false)));
   if (!entry->statement->returns_rows()) return RunNow(entry, descriptor);
   std::shared_ptr<arrow::Schema> schema = entry->statement->dataset_schema();
   if (entry->statement->result_types_unresolved()) {
@@ -174,7 +215,7 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaPrep
     const fl::FlightDescriptor& descriptor) {
   ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
                                         command.prepared_statement_handle,
-                                        SessionOf(context, false)));
+                                        CallerOf(context, false)));
   return fl::SchemaResult::Make(*entry->statement->dataset_schema());
 }
 
@@ -182,7 +223,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetPrep
     const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command) {
   ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
                                         command.prepared_statement_handle,
-                                        SessionOf(context, false)));
+                                        CallerOf(context, false)));
   if (!entry->statement->returns_rows()) {
     return arrow::Status::Invalid("this prepared statement returns no rows (it ran at "
                                   "GetFlightInfo); there is nothing to fetch");
@@ -199,17 +240,22 @@ arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
     fl::FlightMessageReader* reader, fl::FlightMetadataWriter* writer) {
   ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
                                         command.prepared_statement_handle,
-                                        SessionOf(context, false)));
-  ARROW_ASSIGN_OR_RAISE(auto params, ReadParameters(reader));
+                                        CallerOf(context, false)));
+  int64_t bytes = 0;
+  ARROW_ASSIGN_OR_RAISE(auto params, ReadParameters(reader, &bytes));
   std::lock_guard<std::mutex> lock(entry->mutex);
+  // Whatever happens below, the previous binding is gone: a failed or empty bind must
+  // never leave old values to run with.
+  entry->parameters = nullptr;
+  entry->parameters_charge = nullptr;
+  entry->statement->ClearBindings();
   ARROW_RETURN_NOT_OK(CheckParameters(*entry->statement, *params));
-  if (params->num_rows() > 0) {
-    // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
-    ARROW_RETURN_NOT_OK(entry->statement->Bind(*params, 0));
-    entry->parameters = std::move(params);
-  } else {
-    entry->parameters = nullptr;
-  }
+  if (params->num_rows() == 0) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto charge, deps_.registry->ChargeHeldBytes(bytes));
+  // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
+  ARROW_RETURN_NOT_OK(entry->statement->Bind(*params, 0));
+  entry->parameters = std::move(params);
+  entry->parameters_charge = std::move(charge);
   return arrow::Status::OK();
 }
 
@@ -218,7 +264,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     fl::FlightMessageReader* reader) {
   ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
                                         command.prepared_statement_handle,
-                                        SessionOf(context, false)));
+                                        CallerOf(context, false)));
   std::lock_guard<std::mutex> lock(entry->mutex);
   auto* statement = entry->statement.get();
   const auto& cancel = CurrentCall::Get().cancellation;

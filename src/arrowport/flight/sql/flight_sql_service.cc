@@ -2,9 +2,12 @@
 
 #include <arrow/flight/sql/server_session_middleware.h>
 
+#include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/prepared_statement.h"
+#include "arrow/record_batch.h"
 
 namespace arrowport::flight::sql {
 
@@ -15,16 +18,20 @@ FlightSqlService::FlightSqlService(FlightSqlDeps deps) : deps_(std::move(deps)) 
   RegisterSqlInfos();
 }
 
-std::string FlightSqlService::SessionOf(const fl::ServerCallContext& context, bool create) {
+Caller FlightSqlService::CallerOf(const fl::ServerCallContext& context, bool create) {
+  Caller caller;
+  const auto& principal = CurrentCall::Get().principal;
+  if (principal != nullptr) caller.user = principal->user;
   auto* middleware = dynamic_cast<fsql::ServerSessionMiddleware*>(
       context.GetMiddleware(fsql::ServerSessionMiddleware::kMiddlewareName));
-  if (middleware == nullptr) return "";
-  if (!create && !middleware->HasSession()) return "";
+  if (middleware == nullptr) return caller;
+  caller.presented_cookie = middleware->HasSession();
+  if (!create && !caller.presented_cookie) return caller;
   auto session = middleware->GetSession();
-  if (!session.ok() || *session == nullptr) return "";
-  std::string id = deps_.registry->SessionId(session->get());
-  deps_.registry->Touch(id);
-  return id;
+  if (!session.ok() || *session == nullptr) return caller;
+  caller.session = deps_.registry->SessionId(session->get());
+  deps_.registry->Touch(caller.session);
+  return caller;
 }
 
 arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::ConnectionFor(
@@ -35,9 +42,29 @@ arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::Connection
     return std::shared_ptr<storage::Connection>(std::move(conn));
   }
   ARROW_ASSIGN_OR_RAISE(auto entry,
-                        deps_.registry->FindTransaction(transaction_id, SessionOf(context, false)));
+                        deps_.registry->FindTransaction(transaction_id, CallerOf(context, false)));
   if (transaction) *transaction = entry;
   return entry->connection;
+}
+
+arrow::Result<std::shared_ptr<storage::PreparedStatement>> PrepareClientStatement(
+    std::shared_ptr<storage::Connection> connection, const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto statement,
+                        storage::PreparedStatement::Make(std::move(connection), sql));
+  if (statement->controls_transaction()) {
+    return arrow::Status::Invalid(storage::kTransactionControlRefused);
+  }
+  return statement;
+}
+
+arrow::Status RequireBinding(const storage::PreparedStatement& statement,
+                             const arrow::RecordBatch* params) {
+  if (statement.num_parameters() == 0 || (params != nullptr && params->num_rows() > 0)) {
+    return arrow::Status::OK();
+  }
+  return arrow::Status::Invalid("the statement has ", statement.num_parameters(),
+                                " parameter(s) but no parameter values are bound (the last "
+                                "parameter batch bound had no rows, or none was sent)");
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> InfoWithTicket(

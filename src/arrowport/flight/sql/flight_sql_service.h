@@ -10,7 +10,7 @@
 
 namespace arrowport {
 class Logger;
-namespace storage { class Connection; class Database; }
+namespace storage { class Connection; class Database; class PreparedStatement; }
 namespace ingest { class IngestPipeline; }
 namespace query { class QueryPipeline; }
 }  // namespace arrowport
@@ -168,11 +168,12 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
       const arrow::flight::ServerCallContext& context,
       const arrow::flight::sql::GetXdbcTypeInfo& command) override;
 
+ /// Who calls: the client's session id ("" when it sends no session cookie and `create`
+  /// is false; with `create`, a cookie-less call gets a new session whose cookie goes
+  /// back in the response headers) and the authenticated user (CurrentCall's principal).
+  Caller CallerOf(const arrow::flight::ServerCallContext& context, bool create);
+
  private:
-  /// The calling client's session id: "" when it sends no session cookie (and `create`
-  /// is false). With `create`, a cookie-less call gets a new session (its cookie goes
-  /// back in the response headers).
-  std::string SessionOf(const arrow::flight::ServerCallContext& context, bool create);
   /// The connection statements of `transaction_id` run on (a fresh one when empty).
   arrow::Result<std::shared_ptr<storage::Connection>> ConnectionFor(
       const arrow::flight::ServerCallContext& context, const std::string& transaction_id,
@@ -187,6 +188,16 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
 
   FlightSqlDeps deps_;
 };
+
+/// Prepares a client's statement on `connection`; transaction-control text (BEGIN,
+/// COMMIT, ROLLBACK) is refused: it would end or confuse the Flight SQL transaction the
+/// connection belongs to, or do nothing on a statement's own connection.
+arrow::Result<std::shared_ptr<storage::PreparedStatement>> PrepareClientStatement(
+    std::shared_ptr<storage::Connection> connection, const std::string& sql);
+
+/// Invalid when `statement` has parameters and `params` holds no row to bind.
+arrow::Status RequireBinding(const storage::PreparedStatement& statement,
+                             const arrow::RecordBatch* params);
 
 /// A FlightInfo with one endpoint carrying `ticket` (ordered, row count unknown).
 arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> InfoWithTicket(

@@ -37,7 +37,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
-  ARROW_ASSIGN_OR_RAISE(entry->statement, storage::PreparedStatement::Make(conn, command.query));
+  ARROW_ASSIGN_OR_RAISE(entry->statement, PrepareClientStatement(conn, command.query));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
     if (txn_lock.owns_lock()) txn_lock.unlock();
@@ -51,7 +51,7 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
     const fl::ServerCallContext& context, const fsql::StatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, nullptr));
-  ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(conn, command.query));
+  ARROW_ASSIGN_OR_RAISE(auto statement, PrepareClientStatement(conn, command.query));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 
@@ -73,7 +73,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
   } else {
     std::shared_ptr<TransactionEntry> txn;
     ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, txn_id, &txn));
-    ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(conn, sql));
+    ARROW_ASSIGN_OR_RAISE(auto statement, PrepareClientStatement(conn, sql));
     storage::QueryOptions options;
     options.batch_rows = deps_.batch_rows;
     options.cancellation = call.cancellation;
@@ -88,8 +88,9 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, &txn));
   std::unique_lock<std::mutex> txn_lock;
   if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
-  auto interrupt = conn->InterruptOn(CurrentCall::Get().cancellation);
-  return conn->ExecuteUpdate(command.query);
+  return storage::PreparedStatement::ExecuteScript(conn.get(), command.query,
+                                                  /*refuse_transaction_control=*/true,
+                                                  CurrentCall::Get().cancellation);
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
@@ -97,16 +98,31 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
   std::lock_guard<std::mutex> lock(entry->mutex);
   const auto& cancel = CurrentCall::Get().cancellation;
   auto* statement = entry->statement.get();
-  int64_t changed = 0;
-  if (entry->parameters && entry->parameters->num_rows() > 0) {
-    for (int64_t row = 0; row < entry->parameters->num_rows(); ++row) {
-      ARROW_RETURN_NOT_OK(statement->Bind(*entry->parameters, row));
+  const auto& params = entry->parameters;
+  ARROW_RETURN_NOT_OK(RequireBinding(*statement, params.get()));
+  // Many parameter rows are all or nothing, unless the client's transaction decides.
+  const bool own_transaction =
+      entry->transaction_id.empty() && params != nullptr && params->num_rows() > 1;
+  if (own_transaction) ARROW_RETURN_NOT_OK(statement->connection()->Begin());
+  auto run = [&]() -> arrow::Result<int64_t> {
+    if (params == nullptr || params->num_rows() == 0) return statement->ExecuteUpdate(cancel);
+    int64_t total = 0;
+    for (int64_t row = 0; row < params->num_rows(); ++row) {
+      ARROW_RETURN_NOT_OK(statement->Bind(*params, row));
       ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(cancel));
-      changed += rows;
+      total += rows;
     }
-  } else {
-    ARROW_ASSIGN_OR_RAISE(changed, statement->ExecuteUpdate(cancel));
+    return total;
+  };
+  auto result = run();
+  if (own_transaction) {
+    if (result.ok()) {
+      auto st = statement->connection()->Commit();
+      if (!st.ok()) result = st;
+    }
+    if (!result.ok()) statement->connection()->Rollback();
   }
+  ARROW_ASSIGN_OR_RAISE(const int64_t changed, std::move(result));
   // No endpoint: there is nothing to fetch, and nothing runs again at DoGet.
   ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(*statement->dataset_schema(),
                                                         descriptor, {}, changed, -1));

@@ -17,16 +17,18 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
   ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
   ARROW_RETURN_NOT_OK(conn->Begin());
   entry->connection = std::move(conn);
-  entry->session = SessionOf(context, /*create=*/true);
+  // A cookie-less client gets a session here (its cookie in the reply): a client that
+  // keeps cookies can then end the transaction by closing its session.
+  entry->owner = Owner::Of(CallerOf(context, /*create=*/true));
   fsql::ActionBeginTransactionResult result;
-  result.transaction_id = deps_.registry->AddTransaction(std::move(entry));
+  ARROW_ASSIGN_OR_RAISE(result.transaction_id, deps_.registry->AddTransaction(std::move(entry)));
   return result;
 }
 
 arrow::Status FlightSqlService::EndTransaction(
     const fl::ServerCallContext& context, const fsql::ActionEndTransactionRequest& request) {
   ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->TakeTransaction(
-                                        request.transaction_id, SessionOf(context, false)));
+                                        request.transaction_id, CallerOf(context, false)));
   std::lock_guard<std::mutex> lock(entry->mutex);
   if (request.action == fsql::ActionEndTransactionRequest::kRollback) {
     entry->connection->Rollback();
@@ -54,11 +56,15 @@ arrow::Result<fl::CancelFlightInfoResult> FlightSqlService::CancelFlightInfo(
   fl::CancelFlightInfoResult result;
   result.status = fl::CancelStatus::kNotCancellable;
   if (request.info == nullptr) return result;
+  // Only the DoGets of the caller's own session and user: a FlightInfo someone else got
+  // hold of cancels nothing.
+  const Caller caller = CallerOf(context, false);
   int cancelled = 0;
   for (const auto& endpoint : request.info->endpoints()) {
     cancelled += deps_.registry->CancelRunning(
         endpoint.ticket.ticket,
-        arrow::Status::Cancelled("the query was cancelled by the client (CancelFlightInfo)"));
+        arrow::Status::Cancelled("the query was cancelled by the client (CancelFlightInfo)"),
+        caller);
   }
   // Nothing running: it finished (or never started); results not yet fetched stay valid.
   if (cancelled > 0) result.status = fl::CancelStatus::kCancelled;
@@ -69,7 +75,7 @@ arrow::Result<fl::CloseSessionResult> FlightSqlService::CloseSession(
     const fl::ServerCallContext& context, const fl::CloseSessionRequest& request) {
   // ADBC sends only this when a connection closes: its transaction rolls back and its
   // statements are freed here.
-  const std::string session = SessionOf(context, false);
+  const std::string session = CallerOf(context, false).session;
   deps_.registry->CloseSession(session);
   fl::CloseSessionResult result;
   result.status = fl::CloseSessionStatus::kClosed;

@@ -5,6 +5,7 @@
 
 #include "arrow/table.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/prepared_statement.h"
@@ -24,17 +25,9 @@ std::string RandomId() {
   return out;
 }
 
-namespace {
-
-bool Allowed(const std::string& owner, const std::string& caller) {
-  return owner.empty() || caller.empty() || owner == caller;
-}
-
-}  // namespace
-
 SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> cookies,
-                                 std::chrono::seconds idle_timeout)
-    : cookies_(std::move(cookies)), idle_timeout_(idle_timeout) {
+                                 std::chrono::seconds idle_timeout, RegistryLimits limits)
+    : cookies_(std::move(cookies)), idle_timeout_(idle_timeout), limits_(limits) {
   sweeper_ = std::thread([this] { SweepLoop(); });
 }
 
@@ -63,20 +56,37 @@ void SessionRegistry::TouchSession(const std::string& session) {
 }
 
 template <typename T>
-std::string SessionRegistry::AddHeld(HeldMap<T>* map, std::shared_ptr<T> entry) {
+arrow::Result<std::string> SessionRegistry::AddHeld(HeldMap<T>* map,
+                                                    const std::shared_ptr<T>& entry,
+                                                    int64_t per_session, int64_t total,
+                                                    const char* what) {
+  if (static_cast<int64_t>(map->size()) >= total) {
+    return TooLarge("the server holds its limit of ", total, " open ", what,
+                    " (all sessions); close some, or wait for idle ones to expire after ",
+                    idle_timeout_.count(), " s");
+  }
+  const std::string& session = entry->owner.session;
+  if (!session.empty()) {
+    int64_t held = 0;
+    for (const auto& [id, other] : *map) held += other.entry->owner.session == session;
+    if (held >= per_session) {
+      return TooLarge("this session holds its limit of ", per_session, " open ", what,
+                      "; close some before opening more");
+    }
+  }
   std::string id = RandomId();
-  TouchSession(entry->session);
-  (*map)[id] = {std::move(entry), Clock::now()};
+  TouchSession(session);
+  (*map)[id] = {entry, Clock::now()};
   return id;
 }
 
 template <typename T>
 typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
-    HeldMap<T>* map, const std::string& id, const std::string& session) {
+    HeldMap<T>* map, const std::string& id, const Caller& caller) {
   auto it = map->find(id);
-  if (it == map->end() || !Allowed(it->second.entry->session, session)) return map->end();
+  if (it == map->end() || !it->second.entry->owner.Allows(caller)) return map->end();
   it->second.last_used = Clock::now();
-  TouchSession(session);
+  TouchSession(caller.session);
   return it;
 }
 
@@ -85,7 +95,7 @@ std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
                                                            const std::string& session) {
   std::vector<std::shared_ptr<T>> taken;
   for (auto it = map->begin(); it != map->end();) {
-    if (it->second.entry->session != session) {
+    if (it->second.entry->owner.session != session) {
       ++it;
       continue;
     }
@@ -107,26 +117,29 @@ arrow::Status UnknownTransaction(std::chrono::seconds idle_timeout) {
 }
 }  // namespace
 
-std::string SessionRegistry::AddStatement(std::shared_ptr<StatementEntry> entry) {
+arrow::Result<std::string> SessionRegistry::AddStatement(
+    std::shared_ptr<StatementEntry> entry) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return AddHeld(&statements_, std::move(entry));
+  // A refused entry is freed by our caller, after the lock is released.
+  return AddHeld(&statements_, entry, limits_.statements_per_session,
+                 limits_.statements_total, "prepared statements");
 }
 
 arrow::Result<std::shared_ptr<StatementEntry>> SessionRegistry::FindStatement(
-    const std::string& handle, const std::string& session) {
+    const std::string& handle, const Caller& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = FindHeld(&statements_, handle, session);
+  auto it = FindHeld(&statements_, handle, caller);
   if (it == statements_.end()) return UnknownStatement(idle_timeout_);
   return it->second.entry;
 }
 
 arrow::Status SessionRegistry::CloseStatement(const std::string& handle,
-                                              const std::string& session) {
+                                              const Caller& caller) {
   std::shared_ptr<StatementEntry> entry;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = statements_.find(handle);
-    if (it == statements_.end() || !Allowed(it->second.entry->session, session)) {
+    if (it == statements_.end() || !it->second.entry->owner.Allows(caller)) {
       return arrow::Status::KeyError("unknown prepared statement handle (already closed?)");
     }
     entry = std::move(it->second.entry);
@@ -135,24 +148,26 @@ arrow::Status SessionRegistry::CloseStatement(const std::string& handle,
   return arrow::Status::OK();  // entry is freed outside the lock
 }
 
-std::string SessionRegistry::AddTransaction(std::shared_ptr<TransactionEntry> entry) {
+arrow::Result<std::string> SessionRegistry::AddTransaction(
+    std::shared_ptr<TransactionEntry> entry) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return AddHeld(&transactions_, std::move(entry));
+  return AddHeld(&transactions_, entry, limits_.transactions_per_session,
+                 limits_.transactions_total, "transactions");
 }
 
 arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransaction(
-    const std::string& id, const std::string& session) {
+    const std::string& id, const Caller& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = FindHeld(&transactions_, id, session);
+  auto it = FindHeld(&transactions_, id, caller);
   if (it == transactions_.end()) return UnknownTransaction(idle_timeout_);
   return it->second.entry;
 }
 
 arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransaction(
-    const std::string& id, const std::string& session) {
+    const std::string& id, const Caller& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = transactions_.find(id);
-  if (it == transactions_.end() || !Allowed(it->second.entry->session, session)) {
+  if (it == transactions_.end() || !it->second.entry->owner.Allows(caller)) {
     return UnknownTransaction(idle_timeout_);
   }
   auto entry = std::move(it->second.entry);
@@ -160,13 +175,31 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransactio
   return entry;
 }
 
+arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (bytes > limits_.held_bytes_total - held_bytes_) {
+    return TooLarge("open prepared statements would hold more than ",
+                    limits_.held_bytes_total >> 20, " MiB (flight.sql_max_held_bytes: their "
+                    "bound parameters, and ", kHeldBytesPerSqlByte, " bytes per byte of SQL "
+                    "text for DuckDB's plan); close statements, bind fewer rows or send "
+                    "shorter SQL (", held_bytes_ >> 20, " MiB held, ", bytes >> 20,
+                    " MiB asked)");
+  }
+  held_bytes_ += bytes;
+  // The token's deleter gives the bytes back; the registry outlives every statement.
+  return std::shared_ptr<void>(nullptr, [this, bytes](void*) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_bytes_ -= bytes;
+  });
+}
+
 std::shared_ptr<void> SessionRegistry::TrackRunning(
-    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation) {
+    const std::string& ticket, std::shared_ptr<CallCancellation> cancellation, Owner owner) {
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     id = next_running_++;
-    running_[id] = {ticket, std::move(cancellation)};
+    running_[id] = {ticket, std::move(cancellation), std::move(owner)};
   }
   // The token's deleter unregisters the call; the registry outlives every call.
   return std::shared_ptr<void>(nullptr, [this, id](void*) {
@@ -175,12 +208,15 @@ std::shared_ptr<void> SessionRegistry::TrackRunning(
   });
 }
 
-int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason) {
+int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Status& reason,
+                                   const Caller& caller) {
   std::vector<std::shared_ptr<CallCancellation>> matches;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [id, call] : running_) {
-      if (call.first == ticket) matches.push_back(call.second);
+      if (call.ticket == ticket && call.owner.Allows(caller)) {
+        matches.push_back(call.cancellation);
+      }
     }
   }
   for (auto& cancellation : matches) cancellation->Cancel(reason);

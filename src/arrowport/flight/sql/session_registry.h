@@ -33,33 +33,83 @@ class SessionStore;
 /// A random 128-bit hex id (statement handles, transaction ids, session ids).
 std::string RandomId();
 
+/// Who makes a Flight SQL call: the session its cookie names and the authenticated user.
+struct Caller {
+  std::string session;  ///< "" when the call carries no (valid) session cookie
+  std::string user;     ///< CallContext::principal's user; "" when there is no principal
+  /// False when `session` was made by this very call (the client sent no cookie).
+  bool presented_cookie = false;
+};
+
+/// Whose an entry is: handles are bound to the session and the user that made them.
+struct Owner {
+  std::string session;
+  std::string user;
+  /// Made by a call without a cookie: the handle (128 random bits) is the capability,
+  /// for cookie-less calls of the same user (and calls with `session`'s cookie, if any).
+  bool cookieless = false;
+
+  static Owner Of(const Caller& caller) {
+    return Owner{caller.session, caller.user, !caller.presented_cookie || caller.session.empty()};
+  }
+  bool Allows(const Caller& caller) const {
+    if (caller.user != user) return false;
+    if (caller.session == session) return true;
+    return cookieless && caller.session.empty();
+  }
+};
+
 /// A prepared statement a client holds open.
 struct StatementEntry {
-  std::string session;  ///< owning session id; "" = the client sends no session cookie
+  Owner owner;
   std::string transaction_id;
   std::shared_ptr<storage::PreparedStatement> statement;
   std::mutex mutex;  ///< serialises binding and execution
   std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; guarded by mutex
+  std::shared_ptr<void> parameters_charge;  ///< their share of the registry's held bytes
+  std::shared_ptr<void> statement_charge;   ///< the prepared statement's estimated share
 };
 
 /// An open transaction: its statements run on its own connection.
 struct TransactionEntry {
-  std::string session;
+  Owner owner;
   std::shared_ptr<storage::Connection> connection;
   std::mutex mutex;  ///< serialises statements on the connection
 };
+
+/// What one session, and all sessions together, may hold open (flight.sql_max_* keys).
+struct RegistryLimits {
+  int64_t statements_per_session = 256;
+  int64_t statements_total = 4096;
+  int64_t transactions_per_session = 8;
+  int64_t transactions_total = 256;
+  /// What open prepared statements hold, all together: bound query parameters, and each
+  /// statement reckoned at kHeldBytesPerSqlByte bytes per byte of its SQL text.
+  int64_t held_bytes_total = int64_t{512} << 20;
+};
+
+/// DuckDB keeps a prepared statement's parsed and planned form: about 90 bytes per byte
+/// of SQL text (measured: a 0.9 MB statement, a long IN list, holds 82 MB).
+constexpr int64_t kHeldBytesPerSqlByte = 100;
 
 /// \brief What Flight SQL clients hold open on the server: prepared statements and
 /// transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each belongs to the session that made it
 /// and is freed when that session closes (CloseSession), when it sits unused longer than
 /// the idle timeout (an open transaction is then rolled back), or at Close().
 ///
-/// An entry made by a session is refused to calls of another session; calls without a
-/// session cookie (ADBC's default) may use any entry whose handle they know: the handle,
-/// 128 random bits, is the capability. Thread-safe.
+/// An entry is bound to its Owner: refused to calls of another user, of another session,
+/// and (when it was made inside a session) to calls without that session's cookie.
+/// Entries made without a cookie (ADBC's default) serve cookie-less calls of the same user
+/// that know the handle: the handle, 128 random bits, is then the capability.
+///
+/// Held entries are capped (RegistryLimits): per session, in total, and the bytes of
+/// bound query parameters; beyond a cap, adding is refused (CapacityError, TooLarge kind).
+/// Cookie-less entries belong to no session and count towards the totals only.
+/// Thread-safe.
 class SessionRegistry {
  public:
-  SessionRegistry(std::shared_ptr<SessionStore> cookies, std::chrono::seconds idle_timeout);
+  SessionRegistry(std::shared_ptr<SessionStore> cookies, std::chrono::seconds idle_timeout,
+                  RegistryLimits limits = {});
   ~SessionRegistry();
 
   /// The id of a session of the cookie store ("" when unknown or closed).
@@ -69,25 +119,35 @@ class SessionRegistry {
   /// timeout is closed, even one that never held a statement.
   void Touch(const std::string& session);
 
-  std::string AddStatement(std::shared_ptr<StatementEntry> entry);
-  /// NotFound-style KeyError for an unknown, closed or expired handle.
+  /// The new handle; refused when the owner's session or the server holds its cap.
+  arrow::Result<std::string> AddStatement(std::shared_ptr<StatementEntry> entry);
+  /// NotFound-style KeyError for an unknown, closed or expired handle, or one `caller`
+  /// may not use.
   arrow::Result<std::shared_ptr<StatementEntry>> FindStatement(const std::string& handle,
-                                                               const std::string& session);
-  arrow::Status CloseStatement(const std::string& handle, const std::string& session);
+                                                               const Caller& caller);
+  arrow::Status CloseStatement(const std::string& handle, const Caller& caller);
 
-  std::string AddTransaction(std::shared_ptr<TransactionEntry> entry);
+  arrow::Result<std::string> AddTransaction(std::shared_ptr<TransactionEntry> entry);
   arrow::Result<std::shared_ptr<TransactionEntry>> FindTransaction(const std::string& id,
-                                                                   const std::string& session);
+                                                                   const Caller& caller);
   /// Removes the transaction (the caller commits or rolls it back).
   arrow::Result<std::shared_ptr<TransactionEntry>> TakeTransaction(const std::string& id,
-                                                                   const std::string& session);
+                                                                   const Caller& caller);
 
-  /// \brief Records that a DoGet of `ticket` runs under `cancellation` until the returned
-  /// token is destroyed, so CancelFlightInfo of a FlightInfo carrying that ticket can stop it.
+  /// Reserves `bytes` (of bound parameters, or a prepared statement's estimate) until the
+  /// returned token is destroyed; refused (TooLarge) when all open statements together
+  /// would hold more than the limit.
+  arrow::Result<std::shared_ptr<void>> ChargeHeldBytes(int64_t bytes);
+
+  /// \brief Records that a DoGet of `ticket` by `owner` runs under `cancellation` until
+  /// the returned token is destroyed, so CancelFlightInfo of a FlightInfo carrying that
+  /// ticket, sent by a caller the owner allows, can stop it.
   std::shared_ptr<void> TrackRunning(const std::string& ticket,
-                                     std::shared_ptr<CallCancellation> cancellation);
-  /// Cancels every running DoGet of `ticket`; returns how many there were.
-  int CancelRunning(const std::string& ticket, const arrow::Status& reason);
+                                     std::shared_ptr<CallCancellation> cancellation,
+                                     Owner owner = {});
+  /// Cancels every running DoGet of `ticket` that `caller` may stop; returns how many.
+  int CancelRunning(const std::string& ticket, const arrow::Status& reason,
+                    const Caller& caller = {});
 
   /// Frees everything `session` owns (its transactions roll back) and forgets its cookie.
   void CloseSession(const std::string& session);
@@ -111,23 +171,31 @@ class SessionRegistry {
   void TouchSession(const std::string& session);
   // Statements and transactions are kept alike; these serve both (call under mutex_).
   template <typename T>
-  std::string AddHeld(HeldMap<T>* map, std::shared_ptr<T> entry);
-  /// The entry under `id` when `session` may use it, its use noted; else map->end().
+  arrow::Result<std::string> AddHeld(HeldMap<T>* map, const std::shared_ptr<T>& entry,
+                                     int64_t per_session, int64_t total, const char* what);
+  /// The entry under `id` when `caller` may use it, its use noted; else map->end().
   template <typename T>
   typename HeldMap<T>::iterator FindHeld(HeldMap<T>* map, const std::string& id,
-                                         const std::string& session);
+                                         const Caller& caller);
   /// Moves every entry `session` owns out of `map`.
   template <typename T>
   std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const std::string& session);
 
   std::shared_ptr<SessionStore> cookies_;
   const std::chrono::seconds idle_timeout_;
+  const RegistryLimits limits_;
   std::mutex mutex_;  // guards everything below
   HeldMap<StatementEntry> statements_;
   HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
+  int64_t held_bytes_ = 0;
   uint64_t next_running_ = 0;
-  std::map<uint64_t, std::pair<std::string, std::shared_ptr<CallCancellation>>> running_;
+  struct Running {
+    std::string ticket;
+    std::shared_ptr<CallCancellation> cancellation;
+    Owner owner;
+  };
+  std::map<uint64_t, Running> running_;
   bool stopping_ = false;
   std::condition_variable stop_changed_;
   std::thread sweeper_;

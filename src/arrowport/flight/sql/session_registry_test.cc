@@ -22,9 +22,10 @@ class SessionRegistryTest : public ::testing::Test {
     db_ = storage::Database::Open(options).ValueOrDie();
     ASSERT_TRUE(db_->Connect().ValueOrDie()->Execute("CREATE TABLE t (x INT)").ok());
   }
-  std::shared_ptr<TransactionEntry> OpenTransaction(const std::string& session) {
+  std::shared_ptr<TransactionEntry> OpenTransaction(const std::string& session,
+                                                    const std::string& user = "") {
     auto entry = std::make_shared<TransactionEntry>();
-    entry->session = session;
+    entry->owner = Owner::Of(Caller{session, user, true});
     entry->connection = db_->Connect().ValueOrDie();
     EXPECT_TRUE(entry->connection->Begin().ok());
     EXPECT_TRUE(entry->connection->Execute("INSERT INTO t VALUES (1)").ok());
@@ -37,21 +38,94 @@ class SessionRegistryTest : public ::testing::Test {
   std::unique_ptr<storage::Database> db_;
 };
 
+Caller In(const std::string& session, const std::string& user = "") {
+  return Caller{session, user, true};
+}
+
 TEST_F(SessionRegistryTest, EntriesBelongToTheirSession) {
   SessionRegistry registry(nullptr, seconds(60));
-  const auto id = registry.AddTransaction(OpenTransaction("a"));
-  EXPECT_TRUE(registry.FindTransaction(id, "a").ok());
-  EXPECT_TRUE(registry.FindTransaction(id, "").ok());  // no cookie: the id is the key
-  EXPECT_TRUE(registry.FindTransaction(id, "b").status().IsKeyError());
-  EXPECT_TRUE(registry.FindTransaction("nope", "a").status().IsKeyError());
+  const auto id = registry.AddTransaction(OpenTransaction("a")).ValueOrDie();
+  EXPECT_TRUE(registry.FindTransaction(id, In("a")).ok());
+  // A call without the session's cookie cannot use its handle, even knowing it.
+  EXPECT_TRUE(registry.FindTransaction(id, In("")).status().IsKeyError());
+  EXPECT_TRUE(registry.FindTransaction(id, In("b")).status().IsKeyError());
+  EXPECT_TRUE(registry.FindTransaction("nope", In("a")).status().IsKeyError());
+  EXPECT_TRUE(registry.TakeTransaction(id, In("")).status().IsKeyError());
+  EXPECT_TRUE(registry.TakeTransaction(id, In("a")).ok());
+}
+
+TEST_F(SessionRegistryTest, CookielessEntriesServeCookielessCallsOfTheSameUser) {
+  SessionRegistry registry(nullptr, seconds(60));
+  auto entry = OpenTransaction("", "alice");
+  // Begun without a cookie: the server made session "s" whose cookie the client may keep.
+  entry->owner = Owner::Of(Caller{"s", "alice", /*presented_cookie=*/false});
+  const auto id = registry.AddTransaction(entry).ValueOrDie();
+  EXPECT_TRUE(registry.FindTransaction(id, In("", "alice")).ok());
+  EXPECT_TRUE(registry.FindTransaction(id, In("s", "alice")).ok());
+  EXPECT_TRUE(registry.FindTransaction(id, In("", "bob")).status().IsKeyError());
+  EXPECT_TRUE(registry.FindTransaction(id, In("", "")).status().IsKeyError());
+  EXPECT_TRUE(registry.FindTransaction(id, In("t", "alice")).status().IsKeyError());
+}
+
+TEST_F(SessionRegistryTest, HandlesAreBoundToTheirUser) {
+  SessionRegistry registry(nullptr, seconds(60));
+  auto statement = std::make_shared<StatementEntry>();
+  statement->owner = Owner::Of(In("a", "alice"));
+  const auto handle = registry.AddStatement(statement).ValueOrDie();
+  EXPECT_TRUE(registry.FindStatement(handle, In("a", "alice")).ok());
+  EXPECT_TRUE(registry.FindStatement(handle, In("a", "bob")).status().IsKeyError());
+  EXPECT_TRUE(registry.CloseStatement(handle, In("a", "bob")).IsKeyError());
+  EXPECT_TRUE(registry.CloseStatement(handle, In("a", "alice")).ok());
+}
+
+TEST_F(SessionRegistryTest, OpenEntriesAreCappedPerSessionAndInTotal) {
+  RegistryLimits limits;
+  limits.statements_per_session = 2;
+  limits.statements_total = 3;
+  limits.transactions_per_session = 1;
+  limits.transactions_total = 2;
+  SessionRegistry registry(nullptr, seconds(60), limits);
+  auto statement = [](const std::string& session) {
+    auto entry = std::make_shared<StatementEntry>();
+    entry->owner = Owner::Of(In(session));
+    return entry;
+  };
+  const auto first = registry.AddStatement(statement("a")).ValueOrDie();
+  ASSERT_TRUE(registry.AddStatement(statement("a")).ok());
+  auto refused = registry.AddStatement(statement("a"));
+  EXPECT_TRUE(refused.status().IsCapacityError()) << refused.status();
+  EXPECT_NE(refused.status().message().find("this session"), std::string::npos);
+  ASSERT_TRUE(registry.AddStatement(statement("b")).ok());
+  refused = registry.AddStatement(statement(""));  // cookie-less: only the total counts
+  EXPECT_NE(refused.status().message().find("all sessions"), std::string::npos);
+  ASSERT_TRUE(registry.CloseStatement(first, In("a")).ok());
+  EXPECT_TRUE(registry.AddStatement(statement("")).ok());  // freed room is usable again
+
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction("a")).ok());
+  EXPECT_TRUE(registry.AddTransaction(OpenTransaction("a")).status().IsCapacityError());
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction("b")).ok());
+  EXPECT_TRUE(registry.AddTransaction(OpenTransaction("c")).status().IsCapacityError());
+  registry.CloseSession("a");  // frees its transaction
+  EXPECT_TRUE(registry.AddTransaction(OpenTransaction("c")).ok());
+  registry.Close();
+}
+
+TEST_F(SessionRegistryTest, BoundParameterBytesAreCapped) {
+  RegistryLimits limits;
+  limits.held_bytes_total = 100;
+  SessionRegistry registry(nullptr, seconds(60), limits);
+  auto first = registry.ChargeHeldBytes(60).ValueOrDie();
+  EXPECT_TRUE(registry.ChargeHeldBytes(50).status().IsCapacityError());
+  first.reset();
+  EXPECT_TRUE(registry.ChargeHeldBytes(100).ok());
 }
 
 TEST_F(SessionRegistryTest, ClosingASessionRollsBackItsTransaction) {
   SessionRegistry registry(nullptr, seconds(60));
-  const auto id = registry.AddTransaction(OpenTransaction("a"));
-  registry.AddTransaction(OpenTransaction("b"));
+  const auto id = registry.AddTransaction(OpenTransaction("a")).ValueOrDie();
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction("b")).ok());
   registry.CloseSession("a");
-  EXPECT_TRUE(registry.FindTransaction(id, "a").status().IsKeyError());
+  EXPECT_TRUE(registry.FindTransaction(id, In("a")).status().IsKeyError());
   EXPECT_EQ(registry.open_transactions(), 1u);
   registry.Close();
   EXPECT_EQ(registry.open_transactions(), 0u);
@@ -60,7 +134,7 @@ TEST_F(SessionRegistryTest, ClosingASessionRollsBackItsTransaction) {
 
 TEST_F(SessionRegistryTest, IdleTransactionsRollBack) {
   SessionRegistry registry(SessionStore::Make(), seconds(1));
-  registry.AddTransaction(OpenTransaction(""));
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction("")).ok());
   for (int i = 0; i < 50 && registry.open_transactions() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -91,6 +165,20 @@ TEST_F(SessionRegistryTest, CancelRunningByTicket) {
     EXPECT_TRUE(cancellation->cancelled());
   }
   EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x")), 0);
+}
+
+TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
+  SessionRegistry registry(nullptr, seconds(60));
+  auto cancellation = CallCancellation::Make();
+  auto token = registry.TrackRunning("ticket", cancellation, Owner::Of(In("a", "alice")));
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("")), 0);
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("b", "alice")),
+            0);
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("a", "bob")), 0);
+  EXPECT_FALSE(cancellation->cancelled());
+  EXPECT_EQ(registry.CancelRunning("ticket", arrow::Status::Cancelled("x"), In("a", "alice")),
+            1);
+  EXPECT_TRUE(cancellation->cancelled());
 }
 
 }  // namespace
