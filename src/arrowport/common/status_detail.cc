@@ -12,6 +12,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kTooLarge: return "too large";
     case ErrorKind::kTimedOut: return "timed out";
     case ErrorKind::kShuttingDown: return "shutting down";
+    case ErrorKind::kPermissionDenied: return "permission denied";
   }
   return "error";
 }

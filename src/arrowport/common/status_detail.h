@@ -18,6 +18,7 @@ enum class ErrorKind {
   kTooLarge,           ///< a size limit (body, record batch) was exceeded
   kTimedOut,           ///< the call ran past its deadline (limits.query_timeout_s, client's)
   kShuttingDown,       ///< the server stopped while the call was open: retry elsewhere/later
+  kPermissionDenied,   ///< the caller's role or the server's sandbox forbids this
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -66,6 +67,12 @@ template <typename... Args>
 arrow::Status ShuttingDown(Args&&... args) {
   return WithErrorKind(arrow::Status::Cancelled(std::forward<Args>(args)...),
                        ErrorKind::kShuttingDown);
+}
+
+template <typename... Args>
+arrow::Status PermissionDenied(Args&&... args) {
+  return WithErrorKind(arrow::Status::Invalid(std::forward<Args>(args)...),
+                       ErrorKind::kPermissionDenied);
 }
 
 template <typename... Args>

@@ -15,6 +15,9 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
       HasErrorKind(status, ErrorKind::kShuttingDown)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
   }
+  if (HasErrorKind(status, ErrorKind::kPermissionDenied)) {
+    return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, status.message());
+  }
   if (HasErrorKind(status, ErrorKind::kTimedOut)) {
     return fl::MakeFlightError(fl::FlightStatusCode::TimedOut, status.message());
   }

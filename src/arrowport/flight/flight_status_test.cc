@@ -23,6 +23,9 @@ TEST(FlightStatusTest, TypedKindsMapToFlightCodesOnce) {
   EXPECT_EQ(CodeOf(ToFlightStatus(ShuttingDown("bye"))), fl::FlightStatusCode::Unavailable);
   EXPECT_EQ(CodeOf(ToFlightStatus(TimedOut("slow"))), fl::FlightStatusCode::TimedOut);
   EXPECT_TRUE(ToFlightStatus(TooLarge("big")).IsInvalid());
+  // Unauthorized is what gRPC calls PERMISSION_DENIED.
+  EXPECT_EQ(CodeOf(ToFlightStatus(PermissionDenied("no ATTACH"))),
+            fl::FlightStatusCode::Unauthorized);
   // Untyped statuses keep Arrow's own mapping.
   EXPECT_TRUE(ToFlightStatus(arrow::Status::KeyError("t")).IsKeyError());
   EXPECT_TRUE(ToFlightStatus(arrow::Status::Invalid("x")).IsInvalid());

@@ -28,6 +28,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kShuttingDown: return {503, "shutting_down"};
     case ErrorKind::kTimedOut: return {504, "timeout"};
     case ErrorKind::kTooLarge: return {413, "payload_too_large"};
+    case ErrorKind::kPermissionDenied: return {403, "permission_denied"};
   }
   return {500, "internal"};
 }

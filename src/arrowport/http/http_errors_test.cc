@@ -23,6 +23,7 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(ShuttingDown("server stopping"), 503, "shutting_down");
   ExpectMapsTo(TimedOut("query ran past 30 s"), 504, "timeout");
   ExpectMapsTo(TooLarge("body over 1 GiB"), 413, "payload_too_large");
+  ExpectMapsTo(PermissionDenied("ATTACH is refused"), 403, "permission_denied");
 }
 
 TEST(ToHttpErrorTest, TheKindWinsOverTheStatusCode) {

@@ -41,7 +41,7 @@ void ListTables(const GatewayContext& ctx, httplib::Response& res) {
     query::QueryRequest request;
     request.table = t.name;
     json columns = json::array();
-    auto schema = query->Describe(request);
+    auto schema = query->Describe(request, (*call)->context());
     if (schema.ok()) {
       for (const auto& f : (*schema)->fields()) {
         columns.push_back({{"name", f->name()}, {"type", f->type()->ToString()}});
@@ -61,7 +61,7 @@ void TableSchema(const GatewayContext& ctx, const httplib::Request& req,
   if (!valid.ok()) return SendStatus(res, valid);
   auto call = ctx.BeginCall(/*query=*/true);
   if (!call.ok()) return SendStatus(res, call.status());
-  auto schema = ctx.deps().query->Describe(request);
+  auto schema = ctx.deps().query->Describe(request, (*call)->context());
   if (!schema.ok()) return SendStatus(res, schema.status());
   json columns = json::array();
   for (const auto& f : (*schema)->fields()) {

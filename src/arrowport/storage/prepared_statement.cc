@@ -118,13 +118,11 @@ PreparedStatement::~PreparedStatement() {
 }
 
 arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
-    std::shared_ptr<Connection> connection, const std::string& sql) {
+    std::shared_ptr<Connection> connection, const std::string& sql,
+    const Principal* principal) {
   auto impl = std::make_unique<Impl>();
   impl->conn = connection->impl_->conn.get();
-  if (duckdb_prepare(impl->conn, sql.c_str(), impl->prepared.out()) == DuckDBError) {
-    const char* error = duckdb_prepare_error(impl->prepared.get());
-    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-  }
+  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, principal, &impl->prepared));
   auto p = impl->prepared.get();
   const bool rows = ReturnsRows(p);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});

@@ -19,9 +19,11 @@ namespace arrowport::storage {
 class PreparedStatement {
  public:
   /// Prepares `sql` on `connection`. A parse or bind error is Invalid (KeyError for an
-  /// unknown table), with DuckDB's message.
+  /// unknown table), with DuckDB's message. With `principal` (a client's SQL) the SQL
+  /// sandbox judges it first: PermissionDenied when that caller may not run it.
   static arrow::Result<std::shared_ptr<PreparedStatement>> Make(
-      std::shared_ptr<Connection> connection, const std::string& sql);
+      std::shared_ptr<Connection> connection, const std::string& sql,
+      const Principal* principal = nullptr);
   ~PreparedStatement();
   PreparedStatement(const PreparedStatement&) = delete;
   PreparedStatement& operator=(const PreparedStatement&) = delete;
