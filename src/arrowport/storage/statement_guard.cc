@@ -151,36 +151,43 @@ arrow::Status StatementGuard::CheckReads(duckdb_connection conn,
                                          duckdb_prepared_statement prepared,
                                          const std::string& sql,
                                          duckdb_statement_type type) const {
-  std::vector<std::string> tables;
-  ValueHandle names(duckdb_get_table_names(conn, sql.c_str(), /*qualified=*/true));
-  if (names.get() != nullptr) {
-    const idx_t n = duckdb_get_list_size(names.get());
-    for (idx_t i = 0; i < n; ++i) {
-      ValueHandle item(duckdb_get_list_child(names.get(), i));
-      char* raw = duckdb_get_varchar(item.get());
-      tables.emplace_back(raw ? raw : "");
-      if (raw) duckdb_free(raw);
-    }
-  } else {
-    // The C API cannot bind statements with parameters ($1, ?) to list their tables.
-    std::vector<std::string> parameters;
-    for (idx_t i = 1; i <= duckdb_nparams(prepared); ++i) {
-      const char* name = duckdb_parameter_name(prepared, i);
-      parameters.emplace_back(name ? name : std::to_string(i));
-      if (name) duckdb_free(const_cast<char*>(name));
-    }
-    auto read = parser_trusted_ ? ReadTables(conn, sql, parameters)
-                                : arrow::Result<std::vector<std::string>>(
-                                      arrow::Status::Invalid("DuckDB library differs"));
-    if (read.ok()) {
-      tables = std::move(*read);
-    } else if (type == DUCKDB_STATEMENT_TYPE_SELECT || !principal_.IsAdmin()) {
-      return PermissionDenied("SQL sandbox: cannot tell which tables the statement reads (",
-                              read.status().message(), ")");
-    }
-    // else: DuckDB cannot list what UPDATE/DELETE/MERGE read; their targets are checked
-    // from the parser (CheckWrites), and only admins run them.
+  // DuckDB's binder in its name-extracting mode, through the C++ API (it binds
+  // parameters) when this is the library built against.
+  std::vector<std::string> parameters;
+  for (idx_t i = 1; i <= duckdb_nparams(prepared); ++i) {
+    const char* name = duckdb_parameter_name(prepared, i);
+    parameters.emplace_back(name ? name : std::to_string(i));
+    if (name) duckdb_free(const_cast<char*>(name));
   }
+  arrow::Result<std::vector<std::string>> read =
+      parser_trusted_ ? ReadTables(conn, sql, parameters)
+                      : arrow::Status::Invalid("the DuckDB library is not the one built against");
+  // The C API's call does the same for statements without parameters and also through
+  // DuckDB's PRAGMA rewriting (PRAGMA table_info), but a failure there would abort a
+  // transaction the client has open.
+  if (!read.ok() && parameters.empty() && !InTransaction(conn)) {
+    ValueHandle names(duckdb_get_table_names(conn, sql.c_str(), /*qualified=*/true));
+    if (names.get() != nullptr) {
+      std::vector<std::string> listed;
+      const idx_t n = duckdb_get_list_size(names.get());
+      for (idx_t i = 0; i < n; ++i) {
+        ValueHandle item(duckdb_get_list_child(names.get(), i));
+        char* raw = duckdb_get_varchar(item.get());
+        listed.emplace_back(raw ? raw : "");
+        if (raw) duckdb_free(raw);
+      }
+      read = std::move(listed);
+    }
+  }
+  std::vector<std::string> tables;
+  if (read.ok()) {
+    tables = std::move(*read);
+  } else if (type == DUCKDB_STATEMENT_TYPE_SELECT || !principal_.IsAdmin()) {
+    return PermissionDenied("SQL sandbox: cannot tell which tables the statement reads (",
+                            read.status().message(), ")");
+  }
+  // else: DuckDB cannot list what some UPDATE/DELETE/MERGE read; their targets are
+  // checked from the parser (CheckWrites), and only admins run them.
   for (const auto& text : tables) {
     ARROW_ASSIGN_OR_RAISE(auto table, ParseQualifiedName(text));
     if (IsServerState(table)) {

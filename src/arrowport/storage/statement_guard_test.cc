@@ -155,6 +155,22 @@ TEST_F(StatementGuardTest, ServerStateIsOutOfReachForEveryRole) {
   EXPECT_EQ(rows->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
 }
 
+TEST_F(StatementGuardTest, JudgingLeavesTheClientsTransactionUsable) {
+  const auto admin = Make(Role::kAdmin);
+  ASSERT_TRUE(conn_->Begin().ok());
+  ASSERT_TRUE(conn_->Execute("CREATE TABLE fresh (a INT)").ok());  // visible only in here
+  auto insert = PreparedStatement::Make(conn_, "INSERT INTO fresh VALUES (?)", &admin);
+  ASSERT_TRUE(insert.ok()) << insert.status().ToString();
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "UPDATE fresh SET a = 1", &admin).ok());
+  ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM query_table($1)", &admin).status(),
+               "cannot tell");
+  ExpectDenied(conn_->ExecuteUpdate("DELETE FROM arrowport.requests", admin).status(),
+               "own state");
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM fresh WHERE a = $1", &admin).ok());
+  EXPECT_TRUE(conn_->Commit().ok());
+  EXPECT_TRUE(conn_->QueryTable("SELECT * FROM fresh").ok());
+}
+
 TEST_F(StatementGuardTest, TablesListNarrowsReads) {
   const auto narrow = Make(Role::kReader, {"t"});
   EXPECT_TRUE(Run("SELECT * FROM t", narrow).ok());

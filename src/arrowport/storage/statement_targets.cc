@@ -4,6 +4,7 @@
 #include <duckdb/common/enums/statement_type.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
+#include <duckdb/transaction/transaction_context.hpp>
 #include <duckdb/parser/parsed_data/create_index_info.hpp>
 #include <duckdb/parser/parser.hpp>
 #include <duckdb/parser/query_node/delete_query_node.hpp>
@@ -146,7 +147,7 @@ arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
     if (parser.statements.size() != 1) {
       return arrow::Status::Invalid("expected exactly one SQL statement");
     }
-    context.RunFunctionInTransaction([&]() {
+    auto extract = [&]() {
       auto binder = duckdb::Binder::CreateBinder(context);
       binder->SetBindingMode(duckdb::BindingMode::EXTRACT_QUALIFIED_NAMES);
       duckdb::identifier_map_t<duckdb::BoundParameterData> values;
@@ -157,11 +158,26 @@ arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
       binder->SetParameters(parameters);
       binder->Bind(*parser.statements[0]);
       for (const auto& name : binder->GetTableNames()) out.push_back(name);
-    });
+    };
+    // Inside the client's open transaction, bind in it directly: a bind error passing
+    // through RunFunctionInTransaction would mark that transaction aborted.
+    if (context.transaction.HasActiveTransaction()) {
+      extract();
+    } else {
+      context.RunFunctionInTransaction(extract);
+    }
   } catch (const std::exception& e) {
     return arrow::Status::Invalid("cannot list the tables the statement reads: ", e.what());
   }
   return out;
+}
+
+bool InTransaction(duckdb_connection connection) {
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return true;  // unknown: assume the careful answer
+  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  return context.transaction.HasActiveTransaction();
 }
 
 arrow::Result<StatementTarget> ParseQualifiedName(const std::string& text) {

@@ -46,6 +46,9 @@ arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
                                                    const std::string& sql,
                                                    const std::vector<std::string>& parameters);
 
+/// True when `connection` has a transaction open (the C API cannot tell).
+bool InTransaction(duckdb_connection connection);
+
 /// \brief Splits a qualified name as DuckDB writes it (`duckdb_get_table_names` with
 /// qualified names: escaped `catalog.schema.table`, fewer parts when the query left them
 /// out) with DuckDB's own parser. Two parts are schema and name, one part a name.
