@@ -151,6 +151,12 @@ TEST_F(StatementGuardTest, ServerStateIsOutOfReachForEveryRole) {
                    "INSERT VALUES ('z')",
                    admin),
                "own state");
+  // What DML reads besides its target.
+  ExpectDenied(Run("UPDATE t SET name = (SELECT max(id) FROM arrowport.requests)", admin),
+               "own state");
+  ExpectDenied(Run("DELETE FROM t WHERE name IN (SELECT id FROM arrowport.requests)", admin),
+               "own state");
+  ExpectDenied(Run("INSERT INTO t SELECT 9, id FROM arrowport.requests", admin), "own state");
   auto rows = conn_->QueryTable("SELECT count(*) FROM arrowport.requests").ValueOrDie();
   EXPECT_EQ(rows->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
 }

@@ -20,7 +20,11 @@
 #include <duckdb/parser/statement/insert_statement.hpp>
 #include <duckdb/parser/statement/merge_into_statement.hpp>
 #include <duckdb/parser/statement/update_statement.hpp>
+#include <duckdb/parser/expression/star_expression.hpp>
+#include <duckdb/parser/query_node/select_node.hpp>
+#include <duckdb/parser/statement/select_statement.hpp>
 #include <duckdb/parser/tableref/basetableref.hpp>
+#include <duckdb/parser/tableref/joinref.hpp>
 #include <duckdb/planner/binder.hpp>
 #include <duckdb/planner/bound_parameter_map.hpp>
 #include <duckdb/planner/expression/bound_parameter_data.hpp>
@@ -103,6 +107,73 @@ arrow::Status Collect(const duckdb::SQLStatement& statement,
   }
 }
 
+// `left` joined with `right` (a copy), or `left` alone when there is no `right`.
+duckdb::unique_ptr<duckdb::TableRef> CrossWith(duckdb::unique_ptr<duckdb::TableRef> left,
+                                            duckdb::TableRef* right) {
+  if (right == nullptr) return left;
+  auto join = duckdb::make_uniq<duckdb::JoinRef>(duckdb::JoinRefType::CROSS);
+  join->left = std::move(left);
+  join->right = right->Copy();
+  return join;
+}
+
+void AddCopies(const duckdb::vector<duckdb::unique_ptr<duckdb::ParsedExpression>>& from,
+               duckdb::SelectNode* node) {
+  for (const auto& e : from) node->select_list.push_back(e->Copy());
+}
+
+// DuckDB's binder lists nothing for UPDATE, DELETE and MERGE in its name-extracting mode
+// (their target must be a bound base table): a SELECT over the same tables and
+// expressions (target, FROM/USING/source, SET values, conditions, RETURNING) reads
+// exactly what they read. Null for other statements.
+duckdb::unique_ptr<duckdb::SQLStatement> SelectReadingAsWrite(const duckdb::SQLStatement& st) {
+  auto node = duckdb::make_uniq<duckdb::SelectNode>();
+  switch (st.type) {
+    case duckdb::StatementType::UPDATE_STATEMENT: {
+      const auto& update = *st.Cast<duckdb::UpdateStatement>().node;
+      node->from_table = CrossWith(update.table->Copy(), update.from_table.get());
+      if (update.set_info) {
+        AddCopies(update.set_info->expressions, node.get());
+        if (update.set_info->condition) node->where_clause = update.set_info->condition->Copy();
+      }
+      AddCopies(update.returning_list, node.get());
+      break;
+    }
+    case duckdb::StatementType::DELETE_STATEMENT: {
+      const auto& del = *st.Cast<duckdb::DeleteStatement>().node;
+      node->from_table = del.table->Copy();
+      for (const auto& from : del.using_clauses) {
+        node->from_table = CrossWith(std::move(node->from_table), from.get());
+      }
+      if (del.condition) node->where_clause = del.condition->Copy();
+      AddCopies(del.returning_list, node.get());
+      break;
+    }
+    case duckdb::StatementType::MERGE_INTO_STATEMENT: {
+      const auto& merge = *st.Cast<duckdb::MergeIntoStatement>().node;
+      node->from_table = CrossWith(merge.target->Copy(), merge.source.get());
+      if (merge.join_condition) node->where_clause = merge.join_condition->Copy();
+      for (const auto& entry : merge.actions) {
+        for (const auto& action : entry.second) {
+          if (action->condition) node->select_list.push_back(action->condition->Copy());
+          AddCopies(action->expressions, node.get());
+          if (action->update_info) AddCopies(action->update_info->expressions, node.get());
+        }
+      }
+      AddCopies(merge.returning_list, node.get());
+      break;
+    }
+    default:
+      return nullptr;
+  }
+  if (node->select_list.empty()) {
+    node->select_list.push_back(duckdb::make_uniq<duckdb::StarExpression>());
+  }
+  auto select = duckdb::make_uniq<duckdb::SelectStatement>();
+  select->node = std::move(node);
+  return select;
+}
+
 }  // namespace
 
 arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
@@ -156,7 +227,8 @@ arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
       }
       duckdb::BoundParameterMap parameters(values);
       binder->SetParameters(parameters);
-      binder->Bind(*parser.statements[0]);
+      auto as_select = SelectReadingAsWrite(*parser.statements[0]);
+      binder->Bind(as_select ? *as_select : *parser.statements[0]);
       for (const auto& name : binder->GetTableNames()) out.push_back(name);
     };
     // Inside the client's open transaction, bind in it directly: a bind error passing
