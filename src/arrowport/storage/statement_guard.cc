@@ -77,8 +77,8 @@ bool AdminOnly(duckdb_statement_type type) {
 
 // Statements that may write or change the catalog: their targets are checked.
 bool Writes(duckdb_statement_type type) {
-  return type != DUCKDB_STATEMENT_TYPE_SELECT && type != DUCKDB_STATEMENT_TYPE_CALL && type != DUCKDB_STATEMENT_TYPE_VACUUM &&
-         type != DUCKDB_STATEMENT_TYPE_ANALYZE;
+  return type != DUCKDB_STATEMENT_TYPE_SELECT && type != DUCKDB_STATEMENT_TYPE_CALL &&
+         type != DUCKDB_STATEMENT_TYPE_VACUUM && type != DUCKDB_STATEMENT_TYPE_ANALYZE;
 }
 
 std::string Describe(const StatementTarget& t) {
@@ -218,8 +218,7 @@ arrow::Status StatementGuard::CheckWrites(duckdb_connection conn, const std::str
                             " is refused: this DuckDB library is not the one the server was "
                             "built against, so the statement's targets cannot be checked");
   }
-  bool copy_to_file = false;
-  ARROW_ASSIGN_OR_RAISE(auto targets, WriteTargets(conn, sql, &copy_to_file));
+  ARROW_ASSIGN_OR_RAISE(auto targets, WriteTargets(conn, sql));
   for (const auto& target : targets) {
     if (IsServerState(target)) {
       return PermissionDenied("SQL sandbox: '", Describe(target),

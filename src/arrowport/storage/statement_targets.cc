@@ -56,7 +56,7 @@ arrow::Status AddTableRef(const duckdb::TableRef* ref, std::vector<StatementTarg
 }
 
 arrow::Status Collect(const duckdb::SQLStatement& statement,
-                      std::vector<StatementTarget>* out, bool* copy_to_file) {
+                      std::vector<StatementTarget>* out) {
   using duckdb::StatementType;
   switch (statement.type) {
     case StatementType::INSERT_STATEMENT:
@@ -92,16 +92,12 @@ arrow::Status Collect(const duckdb::SQLStatement& statement,
     }
     case StatementType::COPY_STATEMENT: {
       const auto& info = *statement.Cast<duckdb::CopyStatement>().info;
-      if (info.is_from) {
-        out->push_back(FromName(info.GetQualifiedName()));
-      } else if (copy_to_file != nullptr) {
-        *copy_to_file = true;
-      }
+      if (info.is_from) out->push_back(FromName(info.GetQualifiedName()));
       return arrow::Status::OK();
     }
     case StatementType::EXPLAIN_STATEMENT:
       // EXPLAIN ANALYZE runs its statement.
-      return Collect(*statement.Cast<duckdb::ExplainStatement>().stmt, out, copy_to_file);
+      return Collect(*statement.Cast<duckdb::ExplainStatement>().stmt, out);
     default:
       return arrow::Status::OK();
   }
@@ -177,10 +173,8 @@ duckdb::unique_ptr<duckdb::SQLStatement> SelectReadingAsWrite(const duckdb::SQLS
 }  // namespace
 
 arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
-                                                         const std::string& sql,
-                                                         bool* copy_to_file) {
+                                                         const std::string& sql) {
   std::vector<StatementTarget> out;
-  if (copy_to_file != nullptr) *copy_to_file = false;
   ClientContextHandle c_context;
   duckdb_connection_get_client_context(connection, c_context.out());
   if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
@@ -193,7 +187,7 @@ arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection conne
       return arrow::Status::Invalid("expected exactly one SQL statement, got ",
                                     parser.statements.size());
     }
-    ARROW_RETURN_NOT_OK(Collect(*parser.statements[0], &out, copy_to_file));
+    ARROW_RETURN_NOT_OK(Collect(*parser.statements[0], &out));
   } catch (const std::exception& e) {
     return arrow::Status::Invalid("cannot parse the statement: ", e.what());
   }

@@ -25,11 +25,10 @@ struct StatementTarget {
 /// (CREATE, ALTER incl. COMMENT ON, DROP, CREATE INDEX's table), read by DuckDB's own
 /// parser (its C++ API: the C API does not report write targets). Statements that write
 /// nothing give an empty list. Invalid when the text is not exactly one statement.
-/// `copy_to_file` (may be null) is set when the statement is a COPY ... TO a file.
-/// Parsed as `connection` parses (its settings and extensions).
+/// Parsed as `connection` parses (its settings and extensions). (COPY ... TO a file needs
+/// no target: DuckDB refuses every file write from SQL, see SqlSandboxSettings.)
 arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
-                                                         const std::string& sql,
-                                                         bool* copy_to_file);
+                                                         const std::string& sql);
 
 }  // namespace arrowport::storage
 

@@ -79,7 +79,8 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
   } else {
     std::shared_ptr<TransactionEntry> txn;
     ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, txn_id, &txn));
-    ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(conn, sql, Caller().get()));
+    ARROW_ASSIGN_OR_RAISE(auto statement,
+                          storage::PreparedStatement::Make(conn, sql, Caller().get()));
     storage::QueryOptions options;
     options.batch_rows = deps_.batch_rows;
     options.cancellation = call.cancellation;
