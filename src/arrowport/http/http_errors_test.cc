@@ -25,6 +25,7 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(ShuttingDown("server stopping"), 503, "shutting_down");
   ExpectMapsTo(TimedOut("query ran past 30 s"), 504, "timeout");
   ExpectMapsTo(TooLarge("body over 1 GiB"), 413, "payload_too_large");
+  ExpectMapsTo(PermissionDenied("ATTACH is refused"), 403, "permission_denied");
   ExpectMapsTo(RateLimited(3, "slow down"), 429, "rate_limited");
 }
 

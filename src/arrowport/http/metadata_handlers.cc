@@ -46,7 +46,7 @@ void ListTables(const GatewayContext& ctx, httplib::Response& res) {
     query::QueryRequest request;
     request.table = t.name;
     json columns = json::array();
-    auto schema = query->Describe(request);
+    auto schema = query->Describe(request, (*call)->context());
     if (schema.ok()) {
       for (const auto& f : (*schema)->fields()) {
         columns.push_back({{"name", f->name()}, {"type", f->type()->ToString()}});
@@ -68,7 +68,7 @@ void TableSchema(const GatewayContext& ctx, const httplib::Request& req,
   if (!allowed.ok()) return SendStatus(res, allowed);
   auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) return SendStatus(res, call.status());
-  auto schema = ctx.deps().query->Describe(request);
+  auto schema = ctx.deps().query->Describe(request, (*call)->context());
   if (!schema.ok()) return SendStatus(res, schema.status());
   json columns = json::array();
   for (const auto& f : (*schema)->fields()) {

@@ -5,6 +5,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/table.h"
+#include "arrowport/common/client_principal.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/json_util.h"
 #include "arrowport/storage/database.h"
@@ -72,10 +73,10 @@ arrow::Status QueryPipeline::CheckTable(storage::Connection* conn, const QueryRe
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
-    const QueryRequest& request) {
+    const QueryRequest& request, const CallContext& call) {
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
-  return conn->DescribeQuery(request.ToSql());
+  return conn->DescribeQuery(request.ToSql(), ClientPrincipal(call).get());
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
@@ -86,6 +87,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
   options.batch_rows = batch_rows_;
   options.parameters = request.parameters;
   options.cancellation = call.cancellation;
+  options.principal = ClientPrincipal(call);
   return storage::Connection::Query(std::move(conn), request.ToSql(), options);
 }
 

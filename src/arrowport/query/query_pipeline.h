@@ -40,11 +40,14 @@ class QueryPipeline {
  public:
   explicit QueryPipeline(storage::Database* database, int64_t batch_rows = 122880);
 
-  /// Result schema without running the query (KeyError for an unknown table).
-  arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const QueryRequest& request);
+  /// Result schema without running the query (KeyError for an unknown table). The SQL
+  /// sandbox judges it for `call`'s principal, as Execute does.
+  arrow::Result<std::shared_ptr<arrow::Schema>> Describe(const QueryRequest& request,
+                                                         const CallContext& call = {});
 
   /// Starts the query; rows are produced as the reader is pulled. Cancelling
-  /// `call.cancellation` interrupts it, before or after the first row.
+  /// `call.cancellation` interrupts it, before or after the first row. The SQL sandbox
+  /// (storage/statement_guard.h) judges it for `call.principal` (none: anonymous admin).
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request,
                                                                    const CallContext& call = {});
 

@@ -157,6 +157,7 @@ struct Server::Impl {
       db_options.init_sql.insert(db_options.init_sql.begin(),
                                  storage::LoadExtensionSql(extension));
     }
+    db_options.file_views.assign(config.views.begin(), config.views.end());
     ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
     logger.Info("database opened",
                 {{"database", config.db_path},
@@ -171,11 +172,6 @@ struct Server::Impl {
       logger.Warn("DuckDB library differs from the one Arrowport was built against: "
                   "small appends use DuckDB's public appender (slower, same results)",
                   {{"duckdb", storage::Database::LibraryVersion()}});
-    }
-    ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
-    for (const auto& [name, location] : config.views) {
-      auto st = storage::CreateFileView(conn.get(), name, location);
-      if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
     }
     return arrow::Status::OK();
   }

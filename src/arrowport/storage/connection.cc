@@ -10,6 +10,7 @@
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/result_batch_reader.h"
+#include "arrowport/storage/statement_guard.h"
 
 namespace arrowport::storage {
 
@@ -23,6 +24,29 @@ arrow::Status Connection::Execute(const std::string& sql) {
 arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
   ResultHandle result;
   if (duckdb_query(impl_->conn.get(), sql.c_str(), result.out()) == DuckDBError) {
+    return ResultError(result.ptr());
+  }
+  return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
+}
+
+arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
+                                         PreparedHandle* out) {
+  if (principal != nullptr) {
+    return StatementGuard(*principal, catalog, direct_append).Prepare(conn.get(), sql, out);
+  }
+  if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
+    const char* error = duckdb_prepare_error(out->get());
+    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
+                                                 const Principal& principal) {
+  PreparedHandle prepared;
+  ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared));
+  ResultHandle result;
+  if (duckdb_execute_prepared(prepared.get(), result.out()) == DuckDBError) {
     return ResultError(result.ptr());
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
@@ -96,7 +120,21 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     std::unique_ptr<Connection> connection, const std::string& sql,
     const QueryOptions& options) {
   duckdb_connection conn = connection->impl_->conn.get();
-  return StartQuery(conn, std::move(connection), sql, options);
+  if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);
+  PreparedHandle prepared;
+  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared));
+  ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
+  // The reader keeps the statement, then the connection it runs on, alive.
+  struct Owned {
+    std::unique_ptr<Connection> connection;
+    PreparedHandle prepared;
+    ~Owned() { prepared.reset(); }
+  };
+  auto owned = std::make_shared<Owned>();
+  owned->connection = std::move(connection);
+  owned->prepared = std::move(prepared);
+  duckdb_prepared_statement statement = owned->prepared.get();
+  return StartPrepared(conn, statement, std::move(owned), options);
 }
 
 arrow::Result<std::shared_ptr<arrow::Table>> Connection::QueryTable(

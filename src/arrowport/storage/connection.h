@@ -9,6 +9,7 @@
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/principal.h"
 #include "arrowport/storage/column_info.h"
 
 namespace arrowport::storage {
@@ -21,6 +22,9 @@ struct QueryOptions {
   /// When set, cancelling it interrupts the query (client gone, deadline, shutdown) and
   /// the reader reports the cancellation's reason.
   std::shared_ptr<CallCancellation> cancellation;
+  /// Whose SQL this is: when set, the SQL sandbox (statement_guard.h) judges it before
+  /// it runs. Null: the server's own SQL, unchecked.
+  std::shared_ptr<const Principal> principal;
 };
 
 /// Rows for one table, for Connection::AppendAtomically.
@@ -42,6 +46,9 @@ class Connection {
   arrow::Status Execute(const std::string& sql);
   /// Runs a statement and returns the number of rows it changed.
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql);
+  /// As ExecuteUpdate, for a client's SQL: the SQL sandbox judges it for `principal`
+  /// first (PermissionDenied when refused).
+  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const Principal& principal);
 
   /// Name of the database's own catalog: DuckDB names it after the file, so SQL that
   /// names a schema qualifies it with this to stay unambiguous (file arrowport.duckdb
@@ -83,7 +90,9 @@ class Connection {
   void DropArrowStream(const std::string& relation);
 
   /// Result schema of a query, without running it.
-  arrow::Result<std::shared_ptr<arrow::Schema>> DescribeQuery(const std::string& sql);
+  /// With `principal`, the SQL sandbox judges it first (it is a client's SQL).
+  arrow::Result<std::shared_ptr<arrow::Schema>> DescribeQuery(
+      const std::string& sql, const Principal* principal = nullptr);
 
   /// \brief A cheap fingerprint of a table's columns (names and full types) straight from
   /// DuckDB's catalog, without a SQL statement: tells whether a cached view of the table

@@ -34,12 +34,9 @@ arrow::Status AttachTypes(const std::vector<LogicalTypeHandle>& types,
 }  // namespace
 
 arrow::Result<std::shared_ptr<arrow::Schema>> Connection::DescribeQuery(
-    const std::string& sql) {
+    const std::string& sql, const Principal* principal) {
   PreparedHandle prepared;
-  if (duckdb_prepare(impl_->conn.get(), sql.c_str(), prepared.out()) == DuckDBError) {
-    const char* error = duckdb_prepare_error(prepared.get());
-    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-  }
+  ARROW_RETURN_NOT_OK(impl_->Prepare(sql, principal, &prepared));
   const idx_t n = duckdb_prepared_statement_column_count(prepared.get());
   std::vector<LogicalTypeHandle> types;
   std::vector<std::string> names;

@@ -28,6 +28,11 @@ struct Connection::Impl {
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
   bool in_transaction = false;
 
+  /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
+  /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
+  arrow::Status Prepare(const std::string& sql, const Principal* principal,
+                        PreparedHandle* out);
+
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {
     ResultHandle result;

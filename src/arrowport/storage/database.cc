@@ -9,6 +9,8 @@
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/memory_limit.h"
+#include "arrowport/storage/relation_sql.h"
+#include "arrowport/storage/sql_sandbox_settings.h"
 
 namespace arrowport::storage {
 
@@ -78,10 +80,16 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
     auto st = conn->Execute(sql);
     if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
   }
-  // The operator's settings (memory_limit, threads, temp directory, ...) are final once
-  // the database is open: SQL from clients must not raise limits for everyone (SET
-  // GLOBAL threads=3000) or starve every other request (SET GLOBAL memory_limit='1MB').
-  ARROW_RETURN_NOT_OK(conn->Execute("SET lock_configuration = true"));
+  for (const auto& [name, location] : options.file_views) {
+    auto st = CreateFileView(conn.get(), name, location);
+    if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
+  }
+  // Last, once the server's own setup is done: no file or network access from SQL
+  // (beyond the configured views' files), and the operator's settings (memory_limit,
+  // threads, temp directory, external access, ...) final, so SQL from clients cannot
+  // undo either, raise limits for everyone (SET GLOBAL threads=3000) or starve every
+  // other request (SET GLOBAL memory_limit='1MB').
+  ARROW_RETURN_NOT_OK(SqlSandboxSettings::ForViews(options.file_views).Apply(conn.get()));
   return database;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrow/result.h"
@@ -18,6 +19,10 @@ struct DatabaseOptions {
   /// would otherwise spill to ./.tmp.
   std::string memory_limit;
   std::vector<std::string> init_sql;       ///< run once after opening
+  /// Views over files (config `views:`: name -> file or glob), made after init_sql. SQL
+  /// may read these files and no others: the database then turns DuckDB's external
+  /// access off, allowing only them, and locks its configuration.
+  std::vector<std::pair<std::string, std::string>> file_views;
   /// The DuckDB version the direct append (DuckDB C++ internals) was built against; empty
   /// = the build's. On any other library version small appends use the public appender.
   std::string expected_duckdb_version;

@@ -26,6 +26,7 @@ int TypeFromMessage(std::string_view message) {
       {"Transaction Error", DUCKDB_ERROR_TRANSACTION},
       {"Invalid Error", DUCKDB_ERROR_INVALID},
       {"IO Error", DUCKDB_ERROR_IO},
+      {"Permission Error", DUCKDB_ERROR_PERMISSION},
   };
   for (const auto& p : kPrefixes) {
     if (message.substr(0, p.text.size()) == p.text) return p.type;
@@ -64,6 +65,9 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
       return arrow::Status::OutOfMemory(text);
     case DUCKDB_ERROR_NOT_IMPLEMENTED:
       return arrow::Status::NotImplemented(text);
+    case DUCKDB_ERROR_PERMISSION:
+      // File or network access from SQL with external access off (SqlSandboxSettings).
+      return PermissionDenied("SQL sandbox: ", text);
     case DUCKDB_ERROR_TRANSACTION:
     case DUCKDB_ERROR_SERIALIZATION:
       return RetryableConflict("retryable conflict: ", text);

@@ -118,13 +118,11 @@ PreparedStatement::~PreparedStatement() {
 }
 
 arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
-    std::shared_ptr<Connection> connection, const std::string& sql) {
+    std::shared_ptr<Connection> connection, const std::string& sql,
+    const Principal* principal) {
   auto impl = std::make_unique<Impl>();
   impl->conn = connection->impl_->conn.get();
-  if (duckdb_prepare(impl->conn, sql.c_str(), impl->prepared.out()) == DuckDBError) {
-    const char* error = duckdb_prepare_error(impl->prepared.get());
-    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-  }
+  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, principal, &impl->prepared));
   auto p = impl->prepared.get();
   const bool rows = ReturnsRows(p);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
@@ -184,56 +182,6 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
     return ResultError(result.ptr());
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
-}
-
-namespace {
-using ExtractedHandle = Handle<duckdb_extracted_statements, &duckdb_destroy_extracted>;
-}  // namespace
-
-arrow::Result<int64_t> PreparedStatement::ExecuteScript(
-    Connection* connection, const std::string& sql, bool refuse_transaction_control,
-    const std::shared_ptr<CallCancellation>& cancel) {
-  duckdb_connection conn = connection->impl_->conn.get();
-  CallCancellation::Subscription interrupt = connection->InterruptOn(cancel);
-  ExtractedHandle extracted;
-  const idx_t count = duckdb_extract_statements(conn, sql.c_str(), extracted.out());
-  if (count == 0) {
-    const char* error = duckdb_extract_statements_error(extracted.get());
-    if (error == nullptr) return arrow::Status::Invalid("no SQL statement to run");
-    return TranslateDuckDBError(-1, error);
-  }
-  if (refuse_transaction_control) {
-    // Checked for every statement before any runs. A statement that cannot be prepared
-    // yet (it needs a table an earlier one creates) is no transaction control: those
-    // always prepare. Preparing consumes an extracted statement: probe a second parse.
-    ExtractedHandle probes;
-    duckdb_extract_statements(conn, sql.c_str(), probes.out());
-    for (idx_t i = 0; i < count; ++i) {
-      PreparedHandle probe;
-      if (duckdb_prepare_extracted_statement(conn, probes.get(), i, probe.out()) ==
-              DuckDBSuccess &&
-          duckdb_prepared_statement_type(probe.get()) == DUCKDB_STATEMENT_TYPE_TRANSACTION) {
-        return arrow::Status::Invalid(kTransactionControlRefused);
-      }
-    }
-  }
-  int64_t changed = 0;
-  for (idx_t i = 0; i < count; ++i) {
-    PreparedHandle prepared;
-    if (duckdb_prepare_extracted_statement(conn, extracted.get(), i, prepared.out()) ==
-        DuckDBError) {
-      const char* error = duckdb_prepare_error(prepared.get());
-      return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-    }
-    if (cancel && cancel->cancelled()) return cancel->reason();
-    ResultHandle result;
-    if (duckdb_execute_prepared(prepared.get(), result.out()) == DuckDBError) {
-      if (cancel && cancel->cancelled()) return cancel->reason();
-      return ResultError(result.ptr());
-    }
-    changed = static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
-  }
-  return changed;
 }
 
 }  // namespace arrowport::storage

@@ -27,9 +27,11 @@ inline constexpr const char* kTransactionControlRefused =
 class PreparedStatement {
  public:
   /// Prepares `sql` on `connection`. A parse or bind error is Invalid (KeyError for an
-  /// unknown table), with DuckDB's message.
+  /// unknown table), with DuckDB's message. With `principal` (a client's SQL) the SQL
+  /// sandbox judges it first: PermissionDenied when that caller may not run it.
   static arrow::Result<std::shared_ptr<PreparedStatement>> Make(
-      std::shared_ptr<Connection> connection, const std::string& sql);
+      std::shared_ptr<Connection> connection, const std::string& sql,
+      const Principal* principal = nullptr);
   ~PreparedStatement();
   PreparedStatement(const PreparedStatement&) = delete;
   PreparedStatement& operator=(const PreparedStatement&) = delete;
@@ -64,13 +66,6 @@ class PreparedStatement {
 
   Connection* connection() const { return connection_.get(); }
 
-  /// Runs every statement of `sql` in order on `connection`, each prepared only after the
-  /// one before it ran (so `CREATE TABLE t ...; INSERT INTO t ...` works), and returns the
-  /// rows the last one changed. With `refuse_transaction_control`, a script holding a
-  /// BEGIN/COMMIT/ROLLBACK statement is refused (Invalid) before any of it runs.
-  static arrow::Result<int64_t> ExecuteScript(Connection* connection, const std::string& sql,
-                                              bool refuse_transaction_control,
-                                              const std::shared_ptr<CallCancellation>& cancel);
 
  private:
   struct Impl;

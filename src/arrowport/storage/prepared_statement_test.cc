@@ -110,27 +110,5 @@ TEST_F(PreparedStatementTest, TransactionControlIsKnownByStatementType) {
   EXPECT_FALSE(select->controls_transaction());
 }
 
-TEST_F(PreparedStatementTest, ScriptsRunStatementByStatementAndRefuseTransactionControl) {
-  auto changed = PreparedStatement::ExecuteScript(
-      conn_.get(), "CREATE TABLE s (x INT); INSERT INTO s VALUES (1), (2)", true, nullptr);
-  ASSERT_TRUE(changed.ok()) << changed.status();
-  EXPECT_EQ(*changed, 2);
-  // Refused before any statement runs: the INSERT does not happen.
-  auto refused = PreparedStatement::ExecuteScript(
-      conn_.get(), "INSERT INTO s VALUES (3); COMMIT", true, nullptr);
-  EXPECT_TRUE(refused.status().IsInvalid()) << refused.status();
-  auto count = conn_->QueryTable("SELECT count(*) FROM s").ValueOrDie();
-  EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "2");
-  EXPECT_TRUE(PreparedStatement::ExecuteScript(conn_.get(), "  ", true, nullptr)
-                  .status()
-                  .IsInvalid());
-  EXPECT_TRUE(PreparedStatement::ExecuteScript(conn_.get(), "SELEC 1", true, nullptr)
-                  .status()
-                  .IsInvalid());
-  // Allowed when the caller says so (the server's own scripts).
-  EXPECT_TRUE(PreparedStatement::ExecuteScript(conn_.get(), "BEGIN; COMMIT", false, nullptr)
-                  .ok());
-}
-
 }  // namespace
 }  // namespace arrowport::storage

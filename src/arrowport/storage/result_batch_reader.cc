@@ -128,13 +128,18 @@ arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
     const char* error = duckdb_prepare_error(out->get());
     return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
   }
-  const auto expected = duckdb_nparams(out->get());
+  return BindVarchars(out->get(), parameters);
+}
+
+arrow::Status BindVarchars(duckdb_prepared_statement prepared,
+                           const std::vector<std::string>& parameters) {
+  const auto expected = duckdb_nparams(prepared);
   if (expected != parameters.size()) {
     return arrow::Status::Invalid("query has ", expected, " parameter(s) but ",
                                   parameters.size(), " were given");
   }
   for (size_t i = 0; i < parameters.size(); ++i) {
-    if (duckdb_bind_varchar_length(out->get(), i + 1, parameters[i].data(),
+    if (duckdb_bind_varchar_length(prepared, i + 1, parameters[i].data(),
                                    parameters[i].size()) == DuckDBError) {
       return arrow::Status::Invalid("cannot bind parameter ", i + 1);
     }

@@ -23,6 +23,10 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
 arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
                              const std::vector<std::string>& parameters, PreparedHandle* out);
 
+/// Binds `parameters` (as VARCHAR) to $1, $2, ... of `prepared`.
+arrow::Status BindVarchars(duckdb_prepared_statement prepared,
+                           const std::vector<std::string>& parameters);
+
 /// \brief Runs an already prepared and bound statement on `conn` and streams its result
 /// like StartQuery. `keep_alive` (may be null) is held by the reader until it is
 /// destroyed: the statement and connection the result reads from. With `keep_alive` the

@@ -5,6 +5,7 @@
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/client_principal.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/storage/connection.h"
@@ -169,7 +170,9 @@ FlightSqlService::CreatePreparedStatement(
   {
     std::unique_lock<std::mutex> txn_lock;
     if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
-    ARROW_ASSIGN_OR_RAISE(entry->statement, PrepareClientStatement(conn, request.query));
+    ARROW_ASSIGN_OR_RAISE(entry->statement,
+                          PrepareClientStatement(conn, request.query,
+                                                 ClientPrincipal(CurrentCall::Get()).get()));
   }
   entry->owner = Owner::Of(CallerOf(context, /*create=*/false));
   fsql::ActionCreatePreparedStatementResult result;

@@ -48,9 +48,10 @@ arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::Connection
 }
 
 arrow::Result<std::shared_ptr<storage::PreparedStatement>> PrepareClientStatement(
-    std::shared_ptr<storage::Connection> connection, const std::string& sql) {
+    std::shared_ptr<storage::Connection> connection, const std::string& sql,
+    const Principal* principal) {
   ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(std::move(connection), sql));
+                        storage::PreparedStatement::Make(std::move(connection), sql, principal));
   if (statement->controls_transaction()) {
     return arrow::Status::Invalid(storage::kTransactionControlRefused);
   }

@@ -6,6 +6,7 @@
 
 #include <arrow/flight/sql/server.h>
 
+#include "arrowport/common/principal.h"
 #include "arrowport/flight/sql/session_registry.h"
 
 namespace arrowport {
@@ -193,7 +194,8 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
 /// COMMIT, ROLLBACK) is refused: it would end or confuse the Flight SQL transaction the
 /// connection belongs to, or do nothing on a statement's own connection.
 arrow::Result<std::shared_ptr<storage::PreparedStatement>> PrepareClientStatement(
-    std::shared_ptr<storage::Connection> connection, const std::string& sql);
+    std::shared_ptr<storage::Connection> connection, const std::string& sql,
+    const arrowport::Principal* principal);
 
 /// Invalid when `statement` has parameters and `params` holds no row to bind.
 arrow::Status RequireBinding(const storage::PreparedStatement& statement,

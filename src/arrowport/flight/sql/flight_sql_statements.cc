@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arrow/record_batch.h"
+#include "arrowport/common/client_principal.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/query/query_pipeline.h"
@@ -26,6 +27,9 @@ arrow::Result<std::string> StatementTicket(const std::string& sql, const std::st
   return fsql::CreateStatementQueryTicket(handle.dump());
 }
 
+// Whose SQL the current call carries (the SQL sandbox judges it for them).
+std::shared_ptr<const Principal> SqlCaller() { return ClientPrincipal(CurrentCall::Get()); }
+
 }  // namespace
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoStatement(
@@ -37,7 +41,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
-  ARROW_ASSIGN_OR_RAISE(entry->statement, PrepareClientStatement(conn, command.query));
+  ARROW_ASSIGN_OR_RAISE(entry->statement,
+                        PrepareClientStatement(conn, command.query, SqlCaller().get()));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
     if (txn_lock.owns_lock()) txn_lock.unlock();
@@ -51,7 +56,8 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
     const fl::ServerCallContext& context, const fsql::StatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, nullptr));
-  ARROW_ASSIGN_OR_RAISE(auto statement, PrepareClientStatement(conn, command.query));
+  ARROW_ASSIGN_OR_RAISE(auto statement,
+                        PrepareClientStatement(conn, command.query, SqlCaller().get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 
@@ -73,7 +79,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
   } else {
     std::shared_ptr<TransactionEntry> txn;
     ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, txn_id, &txn));
-    ARROW_ASSIGN_OR_RAISE(auto statement, PrepareClientStatement(conn, sql));
+    ARROW_ASSIGN_OR_RAISE(auto statement, PrepareClientStatement(conn, sql, SqlCaller().get()));
     storage::QueryOptions options;
     options.batch_rows = deps_.batch_rows;
     options.cancellation = call.cancellation;
@@ -88,9 +94,10 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, &txn));
   std::unique_lock<std::mutex> txn_lock;
   if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
-  return storage::PreparedStatement::ExecuteScript(conn.get(), command.query,
-                                                  /*refuse_transaction_control=*/true,
-                                                  CurrentCall::Get().cancellation);
+  // One statement per call, judged by the sandbox (which also refuses transaction
+  // control and scripts) before it runs.
+  auto interrupt = conn->InterruptOn(CurrentCall::Get().cancellation);
+  return conn->ExecuteUpdate(command.query, *SqlCaller());
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(

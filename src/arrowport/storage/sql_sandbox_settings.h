@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arrow/status.h"
+
+namespace arrowport::storage {
+
+class Connection;
+
+/// \brief DuckDB's own file-access sandbox for SQL: `enable_external_access` off (no
+/// read_csv('/etc/passwd'), glob('/*'), COPY ... TO, ATTACH, INSTALL, http/s3 reads),
+/// with `allowed_paths`/`allowed_directories` covering only the configured views' files
+/// so those views keep working, then `lock_configuration` so no SQL can change any of
+/// it, nor the operator's memory_limit, threads, temp directory and size. DuckDB's own
+/// spilling to its temp directory and the server's own writes (the database file, its
+/// WAL, checkpoints) are not file access from SQL and keep working.
+class SqlSandboxSettings {
+ public:
+  /// Allows reading the files of `views` (name -> file or glob): a file by its path, a
+  /// glob by the directory that holds its first wildcard.
+  static SqlSandboxSettings ForViews(
+      const std::vector<std::pair<std::string, std::string>>& views);
+
+  const std::vector<std::string>& allowed_paths() const { return allowed_paths_; }
+  const std::vector<std::string>& allowed_directories() const {
+    return allowed_directories_;
+  }
+
+  /// Applies the settings on `conn` (they are database-wide), lock last. Call once, after
+  /// the server's own setup (extensions, init_sql, views): nothing can change after.
+  arrow::Status Apply(Connection* conn) const;
+
+ private:
+  std::vector<std::string> allowed_paths_;
+  std::vector<std::string> allowed_directories_;
+};
+
+}  // namespace arrowport::storage

@@ -1,0 +1,263 @@
+#include "arrowport/storage/statement_guard.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "arrow/api.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/storage/database.h"
+#include "arrowport/storage/prepared_statement.h"
+
+namespace arrowport::storage {
+namespace {
+
+Principal Make(Role role, std::vector<std::string> tables = {}) {
+  Principal p;
+  p.user = role == Role::kAdmin ? "ada" : role == Role::kWriter ? "wes" : "rita";
+  p.role = role;
+  p.tables = std::move(tables);
+  return p;
+}
+
+class StatementGuardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    db_ = Database::Open(options).ValueOrDie();
+    conn_ = db_->Connect().ValueOrDie();
+    // The server's own SQL (no principal) sets up what a request log looks like.
+    ASSERT_TRUE(conn_->Execute("CREATE TABLE t (id INTEGER, name VARCHAR)").ok());
+    ASSERT_TRUE(conn_->Execute("CREATE TABLE other (x INTEGER)").ok());
+    ASSERT_TRUE(conn_->Execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')").ok());
+    ASSERT_TRUE(conn_->Execute("CREATE SCHEMA arrowport").ok());
+    ASSERT_TRUE(conn_->Execute("CREATE TABLE arrowport.requests (id VARCHAR)").ok());
+    ASSERT_TRUE(conn_->Execute("CREATE VIEW v_t AS SELECT id FROM t").ok());
+    ASSERT_TRUE(conn_->Execute("CREATE TABLE arrowport_scratch.main.s (a INT)").ok());
+    ASSERT_TRUE(conn_->Execute("CREATE VIEW v_log AS SELECT * FROM arrowport.requests").ok());
+  }
+
+  // Runs `sql` as `who` the way the query path does; the status of the attempt.
+  arrow::Status Run(const std::string& sql, const Principal& who) {
+    auto conn = db_->Connect().ValueOrDie();
+    QueryOptions options;
+    options.principal = std::make_shared<Principal>(who);
+    auto reader = Connection::Query(std::move(conn), sql, options);
+    if (!reader.ok()) return reader.status();
+    return (*reader)->ToTable().status();
+  }
+
+  static void ExpectDenied(const arrow::Status& st, const std::string& mentions) {
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kPermissionDenied)) << st.ToString();
+    EXPECT_NE(st.message().find(mentions), std::string::npos) << st.ToString();
+  }
+
+  std::unique_ptr<Database> db_;
+  std::shared_ptr<Connection> conn_;
+};
+
+TEST_F(StatementGuardTest, ReadersAndWritersRunOnlySelect) {
+  for (Role role : {Role::kReader, Role::kWriter}) {
+    const auto who = Make(role);
+    EXPECT_TRUE(Run("SELECT * FROM t", who).ok());
+    EXPECT_TRUE(Run("PRAGMA table_info('t')", who).ok());  // DuckDB makes it a SELECT
+    ExpectDenied(Run("INSERT INTO t VALUES (3, 'c')", who), "INSERT");
+    ExpectDenied(Run("UPDATE t SET name = 'x'", who), "UPDATE");
+    ExpectDenied(Run("DELETE FROM t", who), "DELETE");
+    ExpectDenied(Run("DROP TABLE t", who), "DROP");
+    ExpectDenied(Run("CREATE TABLE u (a INT)", who), "CREATE");
+    ExpectDenied(Run("EXPLAIN ANALYZE DELETE FROM t", who), "EXPLAIN");
+    ExpectDenied(Run("CALL duckdb_tables()", who), "CALL");
+    ExpectDenied(Run("CHECKPOINT", who), "CALL");
+  }
+  auto count = conn_->QueryTable("SELECT count(*) FROM t").ValueOrDie();
+  EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "2");
+}
+
+TEST_F(StatementGuardTest, AdminRunsDdlAndDmlOnUserTables) {
+  const auto admin = Make(Role::kAdmin);
+  EXPECT_TRUE(Run("CREATE TABLE u (a INT)", admin).ok());
+  EXPECT_TRUE(Run("INSERT INTO u VALUES (1), (2)", admin).ok());
+  EXPECT_TRUE(Run("UPDATE u SET a = a + 1", admin).ok());
+  EXPECT_TRUE(Run("DELETE FROM u WHERE a = 2", admin).ok());
+  EXPECT_TRUE(Run("ALTER TABLE u ADD COLUMN b VARCHAR", admin).ok());
+  EXPECT_TRUE(Run("CREATE INDEX u_a ON u (a)", admin).ok());
+  EXPECT_TRUE(Run("EXPLAIN SELECT * FROM u", admin).ok());
+  EXPECT_TRUE(Run("INSERT INTO u SELECT id, name FROM t", admin).ok());
+  EXPECT_TRUE(Run("DROP TABLE u", admin).ok());
+}
+
+TEST_F(StatementGuardTest, NobodyChangesSettingsAttachesOrLoads) {
+  for (Role role : {Role::kReader, Role::kWriter, Role::kAdmin}) {
+    const auto who = Make(role);
+    ExpectDenied(Run("ATTACH ':memory:' AS other_db", who), "ATTACH");
+    ExpectDenied(Run("DETACH arrowport_scratch", who), "DETACH");
+    ExpectDenied(Run("SET GLOBAL memory_limit = '6GB'", who), "SET");
+    ExpectDenied(Run("SET threads = 3000", who), "SET");
+    ExpectDenied(Run("RESET memory_limit", who), "SET");
+    ExpectDenied(Run("PRAGMA memory_limit = '1MB'", who), "SET");
+    ExpectDenied(Run("SET enable_external_access = true", who), "SET");
+    ExpectDenied(Run("SET lock_configuration = false", who), "SET");
+    ExpectDenied(Run("USE arrowport_scratch", who), "SET");
+    ExpectDenied(Run("LOAD json", who), "LOAD");
+    ExpectDenied(Run("INSTALL json", who), "LOAD");
+    // DuckDB itself refuses to bind EXPORT with external access off.
+    EXPECT_FALSE(Run("EXPORT DATABASE '/tmp/x'", who).ok());
+    ExpectDenied(Run("PRAGMA disable_checkpoint_on_shutdown", who), "PRAGMA");
+    ExpectDenied(Run("COPY FROM DATABASE memory TO arrowport_scratch", who), "PRAGMA");
+    ExpectDenied(Run("PREPARE p AS SELECT 1", who), "PREPARE");
+    ExpectDenied(Run("BEGIN TRANSACTION", who), "transaction");
+  }
+}
+
+TEST_F(StatementGuardTest, MultiStatementTextIsRefusedBeforeAnyRuns) {
+  // duckdb_prepare alone would run the DROP before preparing the SELECT.
+  for (Role role : {Role::kReader, Role::kAdmin}) {
+    ExpectDenied(Run("DROP TABLE t; SELECT 1", Make(role)), "one statement");
+  }
+  EXPECT_TRUE(conn_->QueryTable("SELECT * FROM t").ok());
+}
+
+TEST_F(StatementGuardTest, ServerStateIsOutOfReachForEveryRole) {
+  for (Role role : {Role::kReader, Role::kWriter, Role::kAdmin}) {
+    const auto who = Make(role);
+    ExpectDenied(Run("SELECT * FROM arrowport.requests", who), "server's own state");
+    ExpectDenied(Run("SELECT * FROM v_log", who), "server's own state");  // via a view
+    ExpectDenied(Run("SELECT * FROM query_table('arrowport.requests')", who), "own state");
+    ExpectDenied(Run("SELECT * FROM arrowport_scratch.main.s", who), "own state");
+  }
+  const auto admin = Make(Role::kAdmin);
+  ExpectDenied(Run("INSERT INTO arrowport.requests VALUES ('forged')", admin), "own state");
+  ExpectDenied(Run("INSERT INTO memory.arrowport.requests VALUES ('f')", admin), "own state");
+  ExpectDenied(Run("UPDATE arrowport.requests SET id = 'x'", admin), "own state");
+  ExpectDenied(Run("DELETE FROM arrowport.requests", admin), "own state");
+  ExpectDenied(Run("TRUNCATE arrowport.requests", admin), "own state");
+  ExpectDenied(Run("DROP TABLE arrowport.requests", admin), "own state");
+  ExpectDenied(Run("DROP SCHEMA arrowport CASCADE", admin), "own state");
+  ExpectDenied(Run("ALTER TABLE arrowport.requests ADD COLUMN y INT", admin), "own state");
+  ExpectDenied(Run("COMMENT ON TABLE arrowport.requests IS 'x'", admin), "own state");
+  ExpectDenied(Run("CREATE OR REPLACE TABLE arrowport.requests (x INT)", admin), "own state");
+  ExpectDenied(Run("CREATE INDEX r_id ON arrowport.requests (id)", admin), "own state");
+  ExpectDenied(Run("CREATE TABLE arrowport_scratch.main.x (a INT)", admin), "own state");
+  ExpectDenied(Run("DROP VIEW IF EXISTS arrowport_scratch.main.arrowport_in_0", admin),
+               "own state");
+  ExpectDenied(Run("CREATE TABLE copy_of_log AS SELECT * FROM arrowport.requests", admin),
+               "own state");
+  ExpectDenied(Run("EXPLAIN ANALYZE INSERT INTO arrowport.requests VALUES ('x')", admin),
+               "own state");
+  ExpectDenied(Run("MERGE INTO arrowport.requests USING t ON false WHEN NOT MATCHED THEN "
+                   "INSERT VALUES ('z')",
+                   admin),
+               "own state");
+  // What DML reads besides its target.
+  ExpectDenied(Run("UPDATE t SET name = (SELECT max(id) FROM arrowport.requests)", admin),
+               "own state");
+  ExpectDenied(Run("DELETE FROM t WHERE name IN (SELECT id FROM arrowport.requests)", admin),
+               "own state");
+  ExpectDenied(Run("INSERT INTO t SELECT 9, id FROM arrowport.requests", admin), "own state");
+  auto rows = conn_->QueryTable("SELECT count(*) FROM arrowport.requests").ValueOrDie();
+  EXPECT_EQ(rows->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
+}
+
+TEST_F(StatementGuardTest, JudgingLeavesTheClientsTransactionUsable) {
+  const auto admin = Make(Role::kAdmin);
+  ASSERT_TRUE(conn_->Begin().ok());
+  ASSERT_TRUE(conn_->Execute("CREATE TABLE fresh (a INT)").ok());  // visible only in here
+  auto insert = PreparedStatement::Make(conn_, "INSERT INTO fresh VALUES (?)", &admin);
+  ASSERT_TRUE(insert.ok()) << insert.status().ToString();
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "UPDATE fresh SET a = 1", &admin).ok());
+  ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM query_table($1)", &admin).status(),
+               "cannot tell");
+  ExpectDenied(conn_->ExecuteUpdate("DELETE FROM arrowport.requests", admin).status(),
+               "own state");
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM fresh WHERE a = $1", &admin).ok());
+  EXPECT_TRUE(conn_->Commit().ok());
+  EXPECT_TRUE(conn_->QueryTable("SELECT * FROM fresh").ok());
+}
+
+TEST_F(StatementGuardTest, TablesListNarrowsReads) {
+  const auto narrow = Make(Role::kReader, {"t"});
+  EXPECT_TRUE(Run("SELECT * FROM t", narrow).ok());
+  EXPECT_TRUE(Run("SELECT * FROM main.t", narrow).ok());
+  EXPECT_TRUE(Run("SELECT * FROM v_t", narrow).ok());  // a view over listed tables
+  ExpectDenied(Run("SELECT * FROM other", narrow), "may not read 'other'");
+  ExpectDenied(Run("SELECT * FROM t JOIN other ON true", narrow), "other");
+  ExpectDenied(Run("SELECT * FROM query('SELECT * FROM other')", narrow), "other");
+}
+
+TEST_F(StatementGuardTest, EveryEntryPointIsGuarded) {
+  const Principal reader = Make(Role::kReader);
+  ExpectDenied(conn_->DescribeQuery("DROP TABLE t; SELECT 1", &reader).status(),
+               "one statement");
+  ExpectDenied(conn_->DescribeQuery("SELECT * FROM arrowport.requests", &reader).status(),
+               "own state");
+  EXPECT_TRUE(conn_->DescribeQuery("SELECT * FROM t", &reader).ok());
+  ExpectDenied(PreparedStatement::Make(conn_, "DELETE FROM t", &reader).status(), "DELETE");
+  auto with_param = PreparedStatement::Make(conn_, "SELECT * FROM t WHERE id = $1", &reader);
+  EXPECT_TRUE(with_param.ok()) << with_param.status().ToString();
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM t WHERE id = ?", &reader).ok());
+  // Parameters do not hide a table from the check, nor choose one when the query runs.
+  for (const char* sql : {"SELECT * FROM query_table($1)", "SELECT * FROM query($1)",
+                          "SELECT * FROM query_table(?::VARCHAR)"}) {
+    ExpectDenied(PreparedStatement::Make(conn_, sql, &reader).status(), "cannot tell");
+  }
+  ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM arrowport.requests WHERE id = $1",
+                                       &reader).status(),
+               "own state");
+  ExpectDenied(
+      PreparedStatement::Make(conn_, "SELECT * FROM other WHERE x = $1",
+                              std::make_shared<Principal>(Make(Role::kReader, {"t"})).get())
+          .status(),
+      "other");
+  ExpectDenied(conn_->ExecuteUpdate("DELETE FROM t", reader).status(), "DELETE");
+  const Principal admin = Make(Role::kAdmin);
+  EXPECT_EQ(conn_->ExecuteUpdate("UPDATE t SET name = 'z' WHERE id = 1", admin).ValueOrDie(),
+            1);
+  // The server's own SQL (no principal) is not judged.
+  EXPECT_TRUE(conn_->DescribeQuery("SELECT * FROM arrowport.requests").ok());
+}
+
+TEST(SqlSandboxTest, FilesSettingsAndLockAreOutOfReachOfSql) {
+  const auto dir = std::filesystem::temp_directory_path() / "arrowport_sandbox_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir / "view.csv") << "a,b\n1,x\n2,y\n"; }
+  { std::ofstream(dir / "secret.csv") << "s\nhidden\n"; }
+  DatabaseOptions options;
+  options.path = (dir / "db.duckdb").string();
+  options.file_views = {{"from_file", (dir / "view.csv").string()}};
+  auto db = Database::Open(options).ValueOrDie();
+  auto conn = db->Connect().ValueOrDie();
+  // Even the server's own unguarded SQL cannot reach files or settings now.
+  auto view = conn->QueryTable("SELECT count(*) FROM from_file");
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ((*view)->column(0)->GetScalar(0).ValueOrDie()->ToString(), "2");
+  const std::string secret = (dir / "secret.csv").string();
+  for (const std::string sql :
+       {"SELECT * FROM read_csv('" + secret + "')", std::string("SELECT * FROM glob('/*')"),
+        std::string("SELECT * FROM read_text('/proc/self/environ')"),
+        "COPY (SELECT 1) TO '" + options.path + "'",
+        "COPY (SELECT 1) TO '" + (dir / "view.csv").string() + "'",
+        std::string("SET GLOBAL memory_limit = '6GB'"), std::string("SET threads = 300"),
+        std::string("SET temp_directory = '/tmp/elsewhere'"),
+        std::string("SET max_temp_directory_size = '1TB'"),
+        std::string("SET enable_external_access = true"),
+        std::string("SET lock_configuration = false"),
+        std::string("SET allowed_directories = ['/']")}) {
+    const auto st = conn->Execute(sql);
+    EXPECT_FALSE(st.ok()) << sql;
+    if (sql.find("SET") != 0) {
+      EXPECT_TRUE(HasErrorKind(st, ErrorKind::kPermissionDenied)) << st.ToString();
+    }
+  }
+  EXPECT_TRUE(conn->Execute("CREATE TABLE kept AS SELECT 1 AS a").ok());
+  EXPECT_TRUE(db->Checkpoint().ok());
+  conn.reset();
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace arrowport::storage

@@ -1,0 +1,257 @@
+#include "arrowport/storage/statement_targets.h"
+
+#include <duckdb/common/enums/catalog_type.hpp>
+#include <duckdb/common/enums/statement_type.hpp>
+#include <duckdb/main/capi/capi_internal.hpp>
+#include <duckdb/main/client_context.hpp>
+#include <duckdb/transaction/transaction_context.hpp>
+#include <duckdb/parser/parsed_data/create_index_info.hpp>
+#include <duckdb/parser/parser.hpp>
+#include <duckdb/parser/query_node/delete_query_node.hpp>
+#include <duckdb/parser/query_node/insert_query_node.hpp>
+#include <duckdb/parser/query_node/merge_query_node.hpp>
+#include <duckdb/parser/query_node/update_query_node.hpp>
+#include <duckdb/parser/statement/alter_statement.hpp>
+#include <duckdb/parser/statement/copy_statement.hpp>
+#include <duckdb/parser/statement/create_statement.hpp>
+#include <duckdb/parser/statement/delete_statement.hpp>
+#include <duckdb/parser/statement/drop_statement.hpp>
+#include <duckdb/parser/statement/explain_statement.hpp>
+#include <duckdb/parser/statement/insert_statement.hpp>
+#include <duckdb/parser/statement/merge_into_statement.hpp>
+#include <duckdb/parser/statement/update_statement.hpp>
+#include <duckdb/parser/expression/star_expression.hpp>
+#include <duckdb/parser/query_node/select_node.hpp>
+#include <duckdb/parser/statement/select_statement.hpp>
+#include <duckdb/parser/tableref/basetableref.hpp>
+#include <duckdb/parser/tableref/joinref.hpp>
+#include <duckdb/planner/binder.hpp>
+#include <duckdb/planner/bound_parameter_map.hpp>
+#include <duckdb/planner/expression/bound_parameter_data.hpp>
+
+#include <exception>
+
+#include "arrowport/storage/duckdb_handle.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+StatementTarget FromName(const duckdb::QualifiedName& name) {
+  StatementTarget target;
+  target.catalog = name.Catalog().GetIdentifierName();
+  target.schema = name.Schema().GetIdentifierName();
+  target.name = name.Name().GetIdentifierName();
+  return target;
+}
+
+// A DML target is a base table; anything else there (a subquery) cannot be written, but
+// is refused rather than guessed about.
+arrow::Status AddTableRef(const duckdb::TableRef* ref, std::vector<StatementTarget>* out) {
+  if (ref == nullptr || ref->type != duckdb::TableReferenceType::BASE_TABLE) {
+    return arrow::Status::Invalid("the statement's target is not a plain table");
+  }
+  out->push_back(FromName(ref->Cast<duckdb::BaseTableRef>().GetQualifiedName()));
+  return arrow::Status::OK();
+}
+
+arrow::Status Collect(const duckdb::SQLStatement& statement,
+                      std::vector<StatementTarget>* out) {
+  using duckdb::StatementType;
+  switch (statement.type) {
+    case StatementType::INSERT_STATEMENT:
+      out->push_back(FromName(statement.Cast<duckdb::InsertStatement>().node->qualified_name));
+      return arrow::Status::OK();
+    case StatementType::UPDATE_STATEMENT:
+      return AddTableRef(statement.Cast<duckdb::UpdateStatement>().node->table.get(), out);
+    case StatementType::DELETE_STATEMENT:
+      return AddTableRef(statement.Cast<duckdb::DeleteStatement>().node->table.get(), out);
+    case StatementType::MERGE_INTO_STATEMENT:
+      return AddTableRef(statement.Cast<duckdb::MergeIntoStatement>().node->target.get(), out);
+    case StatementType::DROP_STATEMENT: {
+      const auto& info = *statement.Cast<duckdb::DropStatement>().info;
+      auto target = FromName(info.GetQualifiedName());
+      target.is_schema = info.type == duckdb::CatalogType::SCHEMA_ENTRY;
+      out->push_back(std::move(target));
+      return arrow::Status::OK();
+    }
+    case StatementType::ALTER_STATEMENT:
+      out->push_back(FromName(statement.Cast<duckdb::AlterStatement>().info->GetQualifiedName()));
+      return arrow::Status::OK();
+    case StatementType::CREATE_STATEMENT: {
+      const auto& info = *statement.Cast<duckdb::CreateStatement>().info;
+      auto target = FromName(info.GetQualifiedName());
+      target.is_schema = info.type == duckdb::CatalogType::SCHEMA_ENTRY;
+      out->push_back(target);
+      if (info.type == duckdb::CatalogType::INDEX_ENTRY) {
+        // The index lives beside its table: the table is what the statement touches.
+        target.name = info.Cast<duckdb::CreateIndexInfo>().table.GetIdentifierName();
+        out->push_back(std::move(target));
+      }
+      return arrow::Status::OK();
+    }
+    case StatementType::COPY_STATEMENT: {
+      const auto& info = *statement.Cast<duckdb::CopyStatement>().info;
+      if (info.is_from) out->push_back(FromName(info.GetQualifiedName()));
+      return arrow::Status::OK();
+    }
+    case StatementType::EXPLAIN_STATEMENT:
+      // EXPLAIN ANALYZE runs its statement.
+      return Collect(*statement.Cast<duckdb::ExplainStatement>().stmt, out);
+    default:
+      return arrow::Status::OK();
+  }
+}
+
+// `left` joined with `right` (a copy), or `left` alone when there is no `right`.
+duckdb::unique_ptr<duckdb::TableRef> CrossWith(duckdb::unique_ptr<duckdb::TableRef> left,
+                                            duckdb::TableRef* right) {
+  if (right == nullptr) return left;
+  auto join = duckdb::make_uniq<duckdb::JoinRef>(duckdb::JoinRefType::CROSS);
+  join->left = std::move(left);
+  join->right = right->Copy();
+  return join;
+}
+
+void AddCopies(const duckdb::vector<duckdb::unique_ptr<duckdb::ParsedExpression>>& from,
+               duckdb::SelectNode* node) {
+  for (const auto& e : from) node->select_list.push_back(e->Copy());
+}
+
+// DuckDB's binder lists nothing for UPDATE, DELETE and MERGE in its name-extracting mode
+// (their target must be a bound base table): a SELECT over the same tables and
+// expressions (target, FROM/USING/source, SET values, conditions, RETURNING) reads
+// exactly what they read. Null for other statements.
+duckdb::unique_ptr<duckdb::SQLStatement> SelectReadingAsWrite(const duckdb::SQLStatement& st) {
+  auto node = duckdb::make_uniq<duckdb::SelectNode>();
+  switch (st.type) {
+    case duckdb::StatementType::UPDATE_STATEMENT: {
+      const auto& update = *st.Cast<duckdb::UpdateStatement>().node;
+      node->from_table = CrossWith(update.table->Copy(), update.from_table.get());
+      if (update.set_info) {
+        AddCopies(update.set_info->expressions, node.get());
+        if (update.set_info->condition) node->where_clause = update.set_info->condition->Copy();
+      }
+      AddCopies(update.returning_list, node.get());
+      break;
+    }
+    case duckdb::StatementType::DELETE_STATEMENT: {
+      const auto& del = *st.Cast<duckdb::DeleteStatement>().node;
+      node->from_table = del.table->Copy();
+      for (const auto& from : del.using_clauses) {
+        node->from_table = CrossWith(std::move(node->from_table), from.get());
+      }
+      if (del.condition) node->where_clause = del.condition->Copy();
+      AddCopies(del.returning_list, node.get());
+      break;
+    }
+    case duckdb::StatementType::MERGE_INTO_STATEMENT: {
+      const auto& merge = *st.Cast<duckdb::MergeIntoStatement>().node;
+      node->from_table = CrossWith(merge.target->Copy(), merge.source.get());
+      if (merge.join_condition) node->where_clause = merge.join_condition->Copy();
+      for (const auto& entry : merge.actions) {
+        for (const auto& action : entry.second) {
+          if (action->condition) node->select_list.push_back(action->condition->Copy());
+          AddCopies(action->expressions, node.get());
+          if (action->update_info) AddCopies(action->update_info->expressions, node.get());
+        }
+      }
+      AddCopies(merge.returning_list, node.get());
+      break;
+    }
+    default:
+      return nullptr;
+  }
+  if (node->select_list.empty()) {
+    node->select_list.push_back(duckdb::make_uniq<duckdb::StarExpression>());
+  }
+  auto select = duckdb::make_uniq<duckdb::SelectStatement>();
+  select->node = std::move(node);
+  return select;
+}
+
+}  // namespace
+
+arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
+                                                         const std::string& sql) {
+  std::vector<StatementTarget> out;
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
+  // The C API's client context handle is this wrapper (duckdb/main/capi/capi_internal.hpp).
+  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  try {
+    duckdb::Parser parser(context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement, got ",
+                                    parser.statements.size());
+    }
+    ARROW_RETURN_NOT_OK(Collect(*parser.statements[0], &out));
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("cannot parse the statement: ", e.what());
+  }
+  return out;
+}
+
+}  // namespace arrowport::storage
+
+namespace arrowport::storage {
+
+arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
+                                                   const std::string& sql,
+                                                   const std::vector<std::string>& parameters) {
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
+  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  std::vector<std::string> out;
+  try {
+    duckdb::Parser parser(context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement");
+    }
+    auto extract = [&]() {
+      auto binder = duckdb::Binder::CreateBinder(context);
+      binder->SetBindingMode(duckdb::BindingMode::EXTRACT_QUALIFIED_NAMES);
+      duckdb::identifier_map_t<duckdb::BoundParameterData> values;
+      for (const auto& name : parameters) {
+        values[duckdb::Identifier(name)] = duckdb::BoundParameterData(duckdb::Value());
+      }
+      duckdb::BoundParameterMap parameters(values);
+      binder->SetParameters(parameters);
+      auto as_select = SelectReadingAsWrite(*parser.statements[0]);
+      binder->Bind(as_select ? *as_select : *parser.statements[0]);
+      for (const auto& name : binder->GetTableNames()) out.push_back(name);
+    };
+    // Inside the client's open transaction, bind in it directly: a bind error passing
+    // through RunFunctionInTransaction would mark that transaction aborted.
+    if (context.transaction.HasActiveTransaction()) {
+      extract();
+    } else {
+      context.RunFunctionInTransaction(extract);
+    }
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("cannot list the tables the statement reads: ", e.what());
+  }
+  return out;
+}
+
+bool InTransaction(duckdb_connection connection) {
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return true;  // unknown: assume the careful answer
+  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  return context.transaction.HasActiveTransaction();
+}
+
+arrow::Result<StatementTarget> ParseQualifiedName(const std::string& text) {
+  try {
+    return FromName(duckdb::QualifiedName::Parse(text));
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("cannot read the table name '", text, "': ", e.what());
+  }
+}
+
+}  // namespace arrowport::storage

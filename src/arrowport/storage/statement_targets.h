@@ -1,0 +1,56 @@
+#pragma once
+
+// Internal to storage: what a write or DDL statement targets, as DuckDB's parser reads it.
+
+#include <duckdb.h>
+
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+
+namespace arrowport::storage {
+
+/// One catalog entry a statement writes, creates, alters or drops, as written (parts
+/// the statement leaves out are empty: `DROP TABLE t` has no catalog and no schema).
+struct StatementTarget {
+  std::string catalog;
+  std::string schema;
+  std::string name;
+  bool is_schema = false;  ///< the entry is a schema (CREATE/DROP/ALTER SCHEMA `name`)
+};
+
+/// \brief The entries that the single statement in `sql` writes (INSERT, UPDATE, DELETE,
+/// MERGE target, COPY FROM target, EXPLAIN's statement) or creates, alters, drops
+/// (CREATE, ALTER incl. COMMENT ON, DROP, CREATE INDEX's table), read by DuckDB's own
+/// parser (its C++ API: the C API does not report write targets). Statements that write
+/// nothing give an empty list. Invalid when the text is not exactly one statement.
+/// Parsed as `connection` parses (its settings and extensions). (COPY ... TO a file needs
+/// no target: DuckDB refuses every file write from SQL, see SqlSandboxSettings.)
+arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
+                                                         const std::string& sql);
+
+}  // namespace arrowport::storage
+
+namespace arrowport::storage {
+
+/// \brief The tables the single statement in `sql` reads, qualified as written, views
+/// expanded to the tables they read: what `duckdb_get_table_names` reports, found the
+/// same way (DuckDB's binder in its name-extracting mode), but also for statements with
+/// parameters ($1, ?), which the C API cannot bind without values. `parameters` names
+/// them (duckdb_parameter_name); each binds as NULL. DuckDB binds a table function's
+/// arguments only when it runs (`query_table($1)`), so a statement whose tables depend
+/// on a parameter value fails here (query_table(NULL)) instead of being trusted.
+arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
+                                                   const std::string& sql,
+                                                   const std::vector<std::string>& parameters);
+
+/// True when `connection` has a transaction open (the C API cannot tell).
+bool InTransaction(duckdb_connection connection);
+
+/// \brief Splits a qualified name as DuckDB writes it (`duckdb_get_table_names` with
+/// qualified names: escaped `catalog.schema.table`, fewer parts when the query left them
+/// out) with DuckDB's own parser. Two parts are schema and name, one part a name.
+arrow::Result<StatementTarget> ParseQualifiedName(const std::string& text);
+
+}  // namespace arrowport::storage

@@ -1,0 +1,205 @@
+"""The SQL sandbox (issue 11, design section 7) against the real server, auth off (every caller
+is the anonymous admin, the most privileged SQL there is): the attacks of the issue fail on
+every surface that takes SQL (HTTP /query, Flight DoGet and GetFlightInfo, Flight SQL through
+ADBC) with a permission error, the server's own state is intact afterwards, and what an admin
+legitimately does (DDL/DML on user tables, configured views, spilling) still works."""
+import json
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from test_flight_roundtrip import get, put
+from test_http import ingest, ipc_bytes
+
+# Each attack of the issue's first paragraph, and the thing its refusal names.
+ATTACKS = [
+    ("SELECT * FROM read_csv('/etc/passwd')", "/etc/passwd"),
+    ("SELECT * FROM read_blob('/etc/hostname')", "/etc/hostname"),
+    ("SELECT * FROM read_text('/proc/self/environ')", "/proc/self/environ"),
+    ("SELECT * FROM glob('/*')", "/*"),
+    ("SELECT * FROM read_parquet('https://example.com/x.parquet')", "example.com"),
+    ("COPY (SELECT 1 AS a) TO '/tmp/arrowport_sandbox_copy.csv'", "arrowport_sandbox_copy"),
+    ("ATTACH ':memory:' AS other_db", "ATTACH"),
+    ("ATTACH '/tmp/arrowport_sandbox_other.duckdb' AS other_db", "ATTACH"),
+    ("SET GLOBAL memory_limit = '6GB'", "SET"),
+    ("SET GLOBAL threads = 3000", "SET"),
+    ("SET enable_external_access = true", "SET"),
+    ("SET lock_configuration = false", "SET"),
+    ("RESET GLOBAL temp_directory", "SET"),
+    ("DETACH arrowport_scratch", "DETACH"),
+    ("USE arrowport_scratch", "SET"),
+    ("INSTALL httpfs", "INSTALL"),
+    ("LOAD httpfs", "LOAD"),
+    ("EXPORT DATABASE '/tmp/arrowport_sandbox_export'", "arrowport_sandbox_export"),
+    ("DROP TABLE arrowport.requests", "arrowport.requests"),
+    ("DROP SCHEMA arrowport CASCADE", "arrowport"),
+    ("INSERT INTO arrowport.requests (request_id, stream, table_name, rows, batches) "
+     "VALUES ('victim-key', 'victim', 'victim', 0, 0)", "arrowport.requests"),
+    ("DELETE FROM arrowport.requests", "arrowport.requests"),
+    ("SELECT * FROM arrowport.requests", "arrowport.requests"),
+    ("SELECT 1; DROP TABLE victim", "one statement"),
+]
+IDS = [sql.split("(")[0][:40] + f"#{i}" for i, (sql, _) in enumerate(ATTACKS)]
+
+
+def http_query(server, sql):
+    return requests.post(f"{server.http}/query", data=sql,
+                         headers={"Content-Type": "text/plain"}, timeout=60)
+
+
+def adbc(server):
+    return flight_sql.connect(server.uri, autocommit=True)
+
+
+def victim_rows(server):
+    return get(server.client(), {"sql": "SELECT count(*)::BIGINT AS n FROM victim"}).to_pylist()[0]["n"]
+
+
+@pytest.fixture
+def victim(server):
+    """A server with a user table the attacks would like to damage."""
+    r = ingest(server, "victim", ipc_bytes(pa.table({"x": pa.array([1, 2, 3], pa.int64())})),
+               headers={"Idempotency-Key": "seed-key"})
+    assert r.status_code == 200, r.text
+    return server
+
+
+@pytest.mark.parametrize("sql,names", ATTACKS, ids=IDS)
+def test_attack_is_refused_on_every_surface(victim, sql, names):
+    server = victim
+    r = http_query(server, sql)
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert error["code"] == "permission_denied"
+    assert names in error["message"] and "sandbox" in error["message"]
+
+    client = server.client()
+    with pytest.raises(flight.FlightUnauthorizedError, match="sandbox"):
+        get(client, {"sql": sql})
+    with pytest.raises(flight.FlightUnauthorizedError, match="sandbox"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps({"sql": sql})))
+
+    with adbc(server) as conn:
+        with conn.cursor() as cur, pytest.raises(adbc_driver_manager.Error, match="sandbox"):
+            cur.execute(sql)
+        with conn.cursor() as cur, pytest.raises(adbc_driver_manager.Error, match="sandbox"):
+            cur.adbc_prepare(sql)
+
+    assert victim_rows(server) == 3
+
+
+def test_server_state_survives_the_attacks(victim):
+    """After every attack on every surface: the settings are the operator's, ingest still works
+    through the scratch catalog, and a forged request-log row cannot make a victim's first
+    request look like a duplicate."""
+    server = victim
+    client = server.client()
+    settings = "SELECT current_setting('threads') AS t, current_setting('memory_limit') AS m, " \
+               "current_setting('enable_external_access') AS e"
+    before = get(client, {"sql": settings}).to_pylist()
+    for sql, _ in ATTACKS:
+        assert http_query(server, sql).status_code == 403
+        with adbc(server) as conn, conn.cursor() as cur:
+            with pytest.raises(adbc_driver_manager.Error):
+                cur.execute(sql)
+    after = get(client, {"sql": settings}).to_pylist()
+    assert after == before and after[0]["e"] is False
+
+    # The victim's first request with this key: inserted, not "duplicate".
+    r = ingest(server, "victim", ipc_bytes(pa.table({"x": pa.array([4], pa.int64())})),
+               headers={"Idempotency-Key": "victim-key"})
+    assert r.status_code == 200, r.text
+    assert r.json()["duplicate"] is False
+    # A real repeat is still recognised: the request log works.
+    r = ingest(server, "victim", ipc_bytes(pa.table({"x": pa.array([4], pa.int64())})),
+               headers={"Idempotency-Key": "victim-key"})
+    assert r.json()["duplicate"] is True
+    # Flight ingest goes through the scratch catalog that DETACH would have removed.
+    put(client, pa.table({"x": pa.array(range(1000), pa.int64())}), {"stream": "victim"})
+    assert victim_rows(server) == 1004
+
+
+def test_copy_over_the_database_file_is_refused_and_data_survives_a_restart(start_server,
+                                                                              tmp_path):
+    db = tmp_path / "kept.duckdb"
+    server = start_server(db=db)
+    r = ingest(server, "kept", ipc_bytes(pa.table({"x": pa.array(range(10), pa.int64())})))
+    assert r.status_code == 200, r.text
+    for target in (db, f"{db}.wal", tmp_path / "elsewhere.csv"):
+        sql = f"COPY (SELECT 42 AS a) TO '{target}' (FORMAT csv)"
+        r = http_query(server, sql)
+        assert r.status_code == 403, r.text
+        assert "sandbox" in r.text
+        with pytest.raises(flight.FlightUnauthorizedError):
+            get(server.client(), {"sql": sql})
+        with adbc(server) as conn, conn.cursor() as cur:
+            with pytest.raises(adbc_driver_manager.Error, match="sandbox"):
+                cur.execute(sql)
+    assert not (tmp_path / "elsewhere.csv").exists()
+    assert server.stop() == 0
+
+    again = start_server(db=db)
+    back = get(again.client(), {"sql": "SELECT count(*)::BIGINT AS n, sum(x)::BIGINT AS s FROM kept"})
+    assert back.to_pylist() == [{"n": 10, "s": 45}]
+
+
+def test_admin_sql_still_runs_ddl_and_dml_on_user_tables(server):
+    with adbc(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner VARCHAR, balance BIGINT)")
+        cur.execute("INSERT INTO accounts VALUES (1, 'ann', 10), (2, 'bob', 20)")
+        cur.execute("UPDATE accounts SET balance = balance + 5 WHERE id = ?", (1,))
+        cur.execute("DELETE FROM accounts WHERE owner = ?", ("bob",))
+        cur.execute("ALTER TABLE accounts ADD COLUMN note VARCHAR")
+        cur.execute("CREATE VIEW rich AS SELECT * FROM accounts WHERE balance > 1")
+        cur.execute("SELECT id, balance FROM rich")
+        assert cur.fetchall() == [(1, 15)]
+        cur.execute("EXPLAIN SELECT * FROM accounts")
+        cur.execute("CHECKPOINT")
+    r = http_query(server, "CREATE TABLE over_http AS SELECT range AS i FROM range(5)")
+    assert r.status_code == 200, r.text
+    assert get(server.client(), {"sql": "SELECT count(*)::BIGINT AS n FROM over_http"}).to_pylist() == [{"n": 5}]
+    r = http_query(server, "DROP TABLE over_http")
+    assert r.status_code == 200, r.text
+    # Parameters work, and still cannot pick a table when the query runs.
+    r = requests.post(f"{server.http}/query", json={"sql": "SELECT * FROM query_table($1)",
+                                                    "params": ["arrowport.requests"]}, timeout=60)
+    assert r.status_code == 403, r.text
+
+
+def test_configured_views_keep_working_and_their_neighbours_stay_out_of_reach(start_server,
+                                                                             tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pcsv.write_csv(pa.table({"y": [1, 2, 3]}), data / "small.csv")
+    pcsv.write_csv(pa.table({"s": ["secret"]}), data / "secret.csv")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"x": list(range(10))}), parts / "p1.parquet")
+    pq.write_table(pa.table({"x": list(range(10, 15))}), parts / "p2.parquet")
+    config = tmp_path / "views.yaml"
+    config.write_text(f'views: {{dataset: "{parts}/p*.parquet", small: "{data}/small.csv"}}\n')
+    server = start_server("--config", str(config))
+    client = server.client()
+    assert get(client, {"sql": "SELECT sum(y)::BIGINT AS s FROM small"}).to_pylist() == [{"s": 6}]
+    assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM dataset"}).to_pylist() == [{"n": 15}]
+    r = http_query(server, f"SELECT * FROM read_csv('{data}/secret.csv')")
+    assert r.status_code == 403, r.text
+    # The views' files cannot be overwritten through SQL either.
+    r = http_query(server, f"COPY (SELECT 0 AS y) TO '{data}/small.csv' (FORMAT csv)")
+    assert r.status_code == 403, r.text
+    assert get(client, {"sql": "SELECT sum(y)::BIGINT AS s FROM small"}).to_pylist() == [{"s": 6}]
+
+
+def test_duckdb_still_spills_to_its_temp_directory(start_server, tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text('duckdb: {memory_limit: "128MB"}\n')
+    server = start_server("--config", str(config))
+    sql = ("SELECT count(*)::BIGINT AS n, count(DISTINCT s)::BIGINT AS d FROM "
+           "(SELECT i, md5(i::VARCHAR) || repeat('x', 60) AS s FROM range(3000000) t(i) ORDER BY s)")
+    assert get(server.client(), {"sql": sql}).to_pylist() == [{"n": 3_000_000, "d": 3_000_000}]
