@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARROWPORT = str(REPO / "bin" / "arrowport")
-READY = re.compile(r"^arrowport ready flight=(grpc://\S+) http=(http://\S+)")
+READY = re.compile(r"^arrowport ready flight=(grpc(?:\+tls)?://\S+) http=(https?://\S+)")
 
 
 def pytest_configure(config):

@@ -14,6 +14,7 @@
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/config/config.h"
+#include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
 #include "arrowport/server/server.h"
 
@@ -50,6 +51,12 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
   setup.overrides = overrides;
   auto config = config::Load(config_path, setup.environ_entries, overrides);
   if (!config.ok()) return Fail(config.status(), kUsageError);
+  if (!config->tls.cert.empty()) {
+    // Unusable TLS files are a configuration error (exit 2) like the rest of the config;
+    // the server loads them again for its listeners.
+    auto tls = http::TlsContext::Make(config->tls);
+    if (!tls.ok()) return Fail(tls.status(), kUsageError);
+  }
   setup.config = *config;
   auto server = server::Server::Start(setup);
   if (!server.ok()) return Fail(server.status());

@@ -17,6 +17,8 @@ namespace query { class QueryPipeline; }
 
 namespace arrowport::http {
 
+class TlsContext;
+
 /// What the HTTP adapter needs; all pointers outlive the gateway.
 struct HttpGatewayDeps {
   ingest::IngestPipeline* ingest = nullptr;
@@ -32,6 +34,7 @@ struct HttpGatewayDeps {
   int max_connections = 512;          ///< beyond it, new connections are answered 503
   int64_t header_timeout_s = 10;      ///< request line and headers must arrive within this
   int64_t read_timeout_s = 30;        ///< longest wait for the next bytes of a body
+  const TlsContext* tls = nullptr;    ///< HTTPS when set (tls.cert, tls.key, tls.client_ca)
 };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,

@@ -11,7 +11,9 @@
 #include <cstring>
 #include <string>
 
+#include "arrowport/common/logger.h"
 #include "arrowport/http/http_errors.h"
+#include "arrowport/http/tls_transport.h"
 
 namespace arrowport::http {
 
@@ -122,7 +124,10 @@ void HttpServer::AcceptLoop() {
 void HttpServer::RefuseBusy(int fd) {
   static const std::string response = BusyResponse();
   // A fresh socket's send buffer always takes a few hundred bytes: this never blocks.
-  (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // A TLS client cannot read plain text before its handshake: it only sees the close.
+  if (options_.tls == nullptr) {
+    (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   ::shutdown(fd, SHUT_WR);
   if (lingering_.size() >= kMaxLingering) {
     ::close(fd);
@@ -144,7 +149,26 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
       ::close(fd);
     }
   } closer{registry_, fd, id};
-  DeadlineSocketStream stream(fd, options_.timeouts);
+  std::unique_ptr<Transport> transport;
+  if (options_.tls != nullptr) {
+    // Bounded like a request's headers: a client that connects and never completes its
+    // handshake (or speaks plain HTTP to the TLS port) holds this worker no longer.
+    auto accepted = TlsTransport::Accept(
+        *options_.tls, fd, std::chrono::steady_clock::now() + options_.timeouts.header);
+    if (!accepted.ok()) {
+      if (options_.logger != nullptr) {
+        std::string ip;
+        int port = 0;
+        DeadlineSocketStream(fd, options_.timeouts).get_remote_ip_and_port(ip, port);
+        options_.logger->Log(Logger::Level::kDebug, "HTTPS connection refused",
+                             {{"remote", ip + ":" + std::to_string(port)},
+                              {"error", accepted.status().message()}});
+      }
+      return;
+    }
+    transport = std::move(*accepted);
+  }
+  DeadlineSocketStream stream(fd, options_.timeouts, std::move(transport));
   DeadlineSocketStream::CurrentScope current(&stream);
   std::string remote_ip, local_ip;
   int remote_port = 0, local_port = 0;

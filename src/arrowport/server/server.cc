@@ -26,6 +26,7 @@
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/http/http_gateway.h"
+#include "arrowport/http/tls_context.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -47,6 +48,7 @@ struct Server::Impl {
   std::unique_ptr<ingest::StreamRouter> router;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
+  std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
   std::unique_ptr<http::HttpGateway> http;
   std::mutex shutdown_mutex;  // guards shut_down
@@ -196,9 +198,18 @@ struct Server::Impl {
     deps.sql_sessions = sql_sessions.get();
     flight = flight::MakeFlightService(std::move(deps));
 
-    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
-                                             config.flight.host, config.flight.port));
+    ARROW_ASSIGN_OR_RAISE(auto location,
+                          tls ? arrow::flight::Location::ForGrpcTls(config.flight.host,
+                                                                    config.flight.port)
+                              : arrow::flight::Location::ForGrpcTcp(config.flight.host,
+                                                                    config.flight.port));
     arrow::flight::FlightServerOptions options(location);
+    if (tls) {
+      options.tls_certificates.push_back({tls->cert_pem(), tls->key_pem()});
+      // gRPC then requires and verifies a client certificate signed by the CA.
+      options.verify_client = tls->requires_client_certificate();
+      options.root_certificates = tls->client_ca_pem();
+    }
     // Flight SQL session cookies (ADBC, JDBC); calls that send none are not affected.
     // Registered under the middleware's own name: Flight SQL code looks it up by that key.
     options.middleware.emplace_back(arrow::flight::sql::ServerSessionMiddleware::kMiddlewareName,
@@ -242,6 +253,7 @@ struct Server::Impl {
     deps.max_connections = config.http_max_connections;
     deps.header_timeout_s = config.http_header_timeout_s;
     deps.read_timeout_s = config.http_read_timeout_s;
+    deps.tls = tls.get();
     ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
                                                          config.http.port));
     return arrow::Status::OK();
@@ -251,14 +263,28 @@ struct Server::Impl {
     const auto& config = setup.config;
     for (const auto* host : {&config.flight.host, &config.http.host}) {
       if (*host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
-        logger.Warn("listening on a non-loopback address without authentication or TLS",
+        logger.Warn(tls ? "listening on a non-loopback address without authentication"
+                        : "listening on a non-loopback address without authentication or TLS",
                     {{"host", *host}});
       }
     }
-    logger.Info("listening",
-                {{"flight", "grpc://" + config.flight.host + ":" + std::to_string(flight->port())},
-                 {"http", "http://" + config.http.host + ":" + std::to_string(http->port())},
-                 {"database", config.db_path}});
+    logger.Info("listening", {{"flight", FlightUri()},
+                              {"http", HttpUri()},
+                              {"tls", !tls ? "off"
+                                      : tls->requires_client_certificate()
+                                          ? "on, client certificates required"
+                                          : "on"},
+                              {"database", config.db_path}});
+  }
+
+  std::string FlightUri() const {
+    return std::string(tls ? "grpc+tls://" : "grpc://") + setup.config.flight.host + ":" +
+           std::to_string(flight->port());
+  }
+
+  std::string HttpUri() const {
+    return std::string(tls ? "https://" : "http://") + setup.config.http.host + ":" +
+           std::to_string(http->port());
   }
 
   // The config watcher (file changes, SIGHUP) and periodic checkpoints, when configured.
@@ -294,6 +320,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
+  if (!impl->setup.config.tls.cert.empty()) {
+    ARROW_ASSIGN_OR_RAISE(impl->tls, http::TlsContext::Make(impl->setup.config.tls));
+  }
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
   impl->MakePipelines();
   ARROW_RETURN_NOT_OK(impl->StartFlight());
@@ -309,13 +338,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
 
 int Server::flight_port() const { return impl_->flight->port(); }
 
-std::string Server::flight_uri() const {
-  return "grpc://" + impl_->setup.config.flight.host + ":" + std::to_string(flight_port());
-}
+std::string Server::flight_uri() const { return impl_->FlightUri(); }
 
-std::string Server::http_uri() const {
-  return "http://" + impl_->setup.config.http.host + ":" + std::to_string(impl_->http->port());
-}
+std::string Server::http_uri() const { return impl_->HttpUri(); }
 
 std::string Server::ReadyLine() const {
   return "arrowport ready flight=" + flight_uri() + " http=" + http_uri();
