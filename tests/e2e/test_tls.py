@@ -311,3 +311,43 @@ def test_unusable_tls_files_are_start_up_errors(tmp_path, certs, case):
     expected = {"not_pem": "tls.cert", "mismatched_key": "does not match",
                 "missing": "no such file", "client_ca_not_pem": "tls.client_ca"}[case]
     assert expected in stderr, stderr
+
+
+def curl_seconds(url, ca=None):
+    args = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}"]
+    if ca:
+        args += ["--cacert", ca]
+    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    seconds, size = out.stdout.split()
+    return float(seconds), int(size)
+
+
+@pytest.mark.slow
+def test_https_read_throughput_against_http(start_server, tmp_path, certs):
+    """HTTPS vs HTTP read of a 10M-row, 4-column Arrow IPC result, best of 3 each, same
+    run (alternating). Prints the figures; fails only if TLS costs more than 3x."""
+    rows = 10_000_000
+    plain = start_server(db=tmp_path / "plain.duckdb")
+    (tmp_path / "tls").mkdir()
+    secure = tls_server(start_server, tmp_path / "tls", certs)
+    sql = ("CREATE TABLE wide AS SELECT range AS id, range * 0.5 AS value, "
+           "range % 2 = 0 AS flag, TIMESTAMP '2024-01-01' + to_microseconds(range) AS ts "
+           f"FROM range({rows})")
+    ca = str(certs / "ca.pem")
+    for server, verify in ((plain, True), (secure, ca)):
+        r = requests.post(f"{server.http}/query", json={"sql": sql}, verify=verify, timeout=600)
+        assert r.status_code == 200, r.text
+    best = {"http": float("inf"), "https": float("inf")}
+    sizes = {}
+    for _ in range(3):
+        for name, server, cafile in (("http", plain, None), ("https", secure, ca)):
+            seconds, size = curl_seconds(f"{server.http}/tables/wide", cafile)
+            best[name] = min(best[name], seconds)
+            sizes[name] = size
+    assert sizes["http"] == sizes["https"] > rows * 25
+    report = {name: {"seconds": round(s, 3), "rows_per_s": round(rows / s),
+                     "MB_per_s": round(sizes[name] / s / 1e6, 1)} for name, s in best.items()}
+    report["https_over_http"] = round(best["http"] / best["https"], 2)
+    print("\nTLS read throughput:", json.dumps(report))
+    assert best["https"] < 3 * best["http"], report
