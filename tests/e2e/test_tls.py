@@ -15,6 +15,7 @@ import requests
 
 from conftest import run_cli
 from test_flight_roundtrip import five_column_table, get, put
+from test_flight_sql_jdbc import jdbc_classpath  # noqa: F401 (fixture)
 from test_http_limits import SLOW_SQL, cpu_seconds
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -286,6 +287,23 @@ def test_adbc_flight_sql_over_tls(start_server, tmp_path, certs):
             "adbc.flight.sql.client_option.tls_root_certs": ca}) as conn, conn.cursor() as cur:
         cur.execute("SELECT 42 AS answer")
         assert cur.fetchall() == [(42,)]
+
+
+def jdbc_query(classpath, url, sql):
+    return subprocess.run(["java", "--add-opens=java.base/java.nio=ALL-UNNAMED", "-cp", classpath,
+                           "arrowport.JdbcQuery", url, sql],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_jdbc_over_tls_with_the_test_ca(start_server, tmp_path, certs, jdbc_classpath):
+    server = tls_server(start_server, tmp_path, certs)
+    host, port = server.uri.removeprefix("grpc+tls://").rsplit(":", 1)
+    base = f"jdbc:arrow-flight-sql://{host}:{port}/?useEncryption=true"
+    out = jdbc_query(jdbc_classpath, f"{base}&tlsRootCerts={certs / 'ca.pem'}", "SELECT 42")
+    assert "JDBC RESULT 42" in out.stdout, out.stdout + out.stderr
+    # The JVM's own trust store does not hold the test CA: refused.
+    out = jdbc_query(jdbc_classpath, base, "SELECT 42")
+    assert out.returncode != 0 and "JDBC RESULT" not in out.stdout
 
 
 @pytest.mark.parametrize("case", ["not_pem", "mismatched_key", "missing", "client_ca_not_pem"])
