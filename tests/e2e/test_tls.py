@@ -289,6 +289,25 @@ def test_adbc_flight_sql_over_tls(start_server, tmp_path, certs):
         assert cur.fetchall() == [(42,)]
 
 
+def test_cli_query_and_ingest_over_tls_with_tls_ca(start_server, tmp_path, certs):
+    server = tls_server(start_server, tmp_path, certs)
+    ca = str(certs / "ca.pem")
+    data = tmp_path / "rows.arrows"
+    data.write_bytes(ipc_bytes(five_column_table(2_000)))
+    for url in (server.uri, server.http):
+        out = run_cli("ingest", str(data), "--stream", "cli_tls", "--server", url, "--tls-ca", ca)
+        assert out.returncode == 0, out.stderr.decode()
+        out = run_cli("query", "SELECT count(*) AS n FROM cli_tls", "--format", "csv",
+                      "--server", url, "--tls-ca", ca)
+        assert out.returncode == 0, out.stderr.decode()
+        assert out.stdout.decode().split() == ['"n"', "2000" if url == server.uri else "4000"]
+        # Without the test CA the server's certificate is not trusted.
+        out = run_cli("query", "SELECT 1", "--server", url, timeout=120)
+        assert out.returncode == 1, out.stderr.decode()
+    out = run_cli("tables", "--server", server.uri, "--tls-ca", ca)
+    assert out.returncode == 0 and "cli_tls" in out.stdout.decode()
+
+
 def jdbc_query(classpath, url, sql):
     return subprocess.run(["java", "--add-opens=java.base/java.nio=ALL-UNNAMED", "-cp", classpath,
                            "arrowport.JdbcQuery", url, sql],
