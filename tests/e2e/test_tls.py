@@ -141,6 +141,10 @@ def test_curl_with_cacert_ingests_and_queries(start_server, tmp_path, certs):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [{"n": 5000}]
+    # Plain HTTP to the HTTPS port: a 400 that says why.
+    out = subprocess.run(["curl", "-sS", server.http.replace("https://", "http://") + "/healthz"],
+                         capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout)["error"]["code"] == "https_required", out
     # Without the CA, curl refuses the server's certificate (60: peer certificate).
     out = subprocess.run(["curl", "-sS", f"{server.http}/healthz"], capture_output=True,
                          text=True, timeout=60)
@@ -233,6 +237,15 @@ def test_plaintext_garbage_and_silent_clients_do_not_hold_the_server(start_serve
     # Meanwhile TLS clients are served.
     for _ in range(5):
         assert healthz(server, certs).status_code == 200
+    # The plain HTTP client is told, in plain text, to use HTTPS.
+    plain.settimeout(30)
+    answer = b""
+    while b"https_required" not in answer:
+        chunk = plain.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400") and b"https_required" in answer, answer
     assert closed_within(plain, 30)
     assert closed_within(garbage, 30)
     # Silent and half-handshake connections are dropped after the header timeout (2 s),

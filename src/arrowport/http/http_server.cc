@@ -36,6 +36,25 @@ std::string BusyResponse() {
          "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
 }
 
+// Plain HTTP on the HTTPS port: say so in plain text instead of an empty reply.
+std::string HttpsRequiredResponse() {
+  const std::string body =
+      HttpError{400, "https_required", "this port speaks HTTPS only: use https://"}.ToJson();
+  return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+         "Content-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
+}
+
+void AnswerHttpsRequired(int fd) {
+  static const std::string response = HttpsRequiredResponse();
+  // The request's bytes are read first: closing with unread input would reset the
+  // connection and could discard the answer before the client reads it.
+  char sink[4096];
+  for (int i = 0; i < 16 && ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
+  (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options)
@@ -156,6 +175,7 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     auto accepted = TlsTransport::Accept(
         *options_.tls, fd, std::chrono::steady_clock::now() + options_.timeouts.header);
     if (!accepted.ok()) {
+      if (accepted.status().IsInvalid()) AnswerHttpsRequired(fd);
       if (options_.logger != nullptr) {
         std::string ip;
         int port = 0;

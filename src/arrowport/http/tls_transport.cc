@@ -4,8 +4,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
-#include <signal.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <climits>
@@ -16,6 +17,8 @@
 namespace arrowport::http {
 
 namespace {
+
+constexpr unsigned char kHandshakeRecord = 22;
 
 void BlockSigpipe() {
   sigset_t pipe;
@@ -36,6 +39,18 @@ arrow::Result<std::unique_ptr<TlsTransport>> TlsTransport::Accept(
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     return arrow::Status::IOError("cannot make the socket non-blocking");
+  }
+  // Every TLS connection opens with a handshake record (content type 22). Anything else,
+  // typically a plain HTTP request, is refused before OpenSSL consumes it, so the caller
+  // can still answer it in plain text.
+  if (!PollSocket(fd, POLLIN, deadline)) {
+    return arrow::Status::IOError("TLS handshake timed out (http.header_timeout_s)");
+  }
+  unsigned char first = 0;
+  const ssize_t peeked = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (peeked == 0) return arrow::Status::IOError("the client closed before its TLS handshake");
+  if (peeked == 1 && first != kHandshakeRecord) {
+    return arrow::Status::Invalid("not a TLS handshake (plain HTTP on the HTTPS port?)");
   }
   ERR_clear_error();
   SSL* ssl = SSL_new(context.native());

@@ -20,9 +20,10 @@ class TlsContext;
 class TlsTransport : public Transport {
  public:
   /// Makes `fd` non-blocking and runs the server side of the handshake until `deadline`:
-  /// a client that connects and never finishes its handshake (or sends plain HTTP or
-  /// garbage) gets an error here, within the deadline. With a client CA, a client without
-  /// a valid certificate fails here too. Blocks SIGPIPE on the calling thread (OpenSSL
+  /// a client that connects and never finishes its handshake (or sends garbage) gets an
+  /// error here, within the deadline. With a client CA, a client without a valid
+  /// certificate fails here too. A client whose first byte cannot start a TLS record
+  /// (plain HTTP) gets Status::Invalid with its bytes still unread. Blocks SIGPIPE on the calling thread (OpenSSL
   /// writes with write(2); a client that left must not end the process).
   static arrow::Result<std::unique_ptr<TlsTransport>> Accept(
       const TlsContext& context, int fd, std::chrono::steady_clock::time_point deadline);

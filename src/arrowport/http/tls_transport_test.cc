@@ -166,9 +166,24 @@ TEST_F(TlsTransportTest, PlainHttpFailsTheHandshakeAtOnce) {
   const auto start = Clock::now();
   auto transport = TlsTransport::Accept(*context_, fds_[0], start + 30s);
   ASSERT_FALSE(transport.ok());
+  EXPECT_TRUE(transport.status().IsInvalid()) << transport.status().ToString();
+  EXPECT_LT(Clock::now() - start, 10s);  // not the deadline: the bytes decided it
+  char first[3];
+  EXPECT_EQ(::recv(fds_[0], first, 3, MSG_DONTWAIT), 3);  // still unread: can be answered
+  EXPECT_EQ(std::string(first, 3), "GET");
+}
+
+TEST_F(TlsTransportTest, GarbageRecordFailsTheHandshakeAtOnce) {
+  std::string garbage = "\x16\x03\x01\x00\x10";
+  garbage += std::string(16, '\xff');
+  ASSERT_EQ(::send(fds_[1], garbage.data(), garbage.size(), 0),
+            static_cast<ssize_t>(garbage.size()));
+  const auto start = Clock::now();
+  auto transport = TlsTransport::Accept(*context_, fds_[0], start + 30s);
+  ASSERT_FALSE(transport.ok());
   EXPECT_NE(transport.status().message().find("handshake failed"), std::string::npos)
       << transport.status().ToString();
-  EXPECT_LT(Clock::now() - start, 10s);  // not the deadline: the bytes decided it
+  EXPECT_LT(Clock::now() - start, 10s);
 }
 
 TEST_F(TlsTransportTest, ClientLeavingMidHandshakeEndsIt) {
