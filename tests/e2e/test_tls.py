@@ -415,3 +415,23 @@ def test_https_read_throughput_against_http(start_server, tmp_path, certs):
     report["https_over_http"] = round(best["http"] / best["https"], 2)
     print("\nTLS read throughput:", json.dumps(report))
     assert best["https"] < 3 * best["http"], report
+
+
+def test_sigterm_with_open_tls_connections_exits_promptly(start_server, tmp_path, certs):
+    server = tls_server(start_server, tmp_path, certs,
+                        extra="limits:\n  shutdown_grace_s: 5\n")
+    port = int(server.http.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    # One kept-alive TLS connection after a request, one mid-handshake, one silent.
+    idle = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                               server_hostname="127.0.0.1")
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+    partial = socket.create_connection(("127.0.0.1", port), timeout=30)
+    partial.sendall(b"\x16\x03\x01\x02\x00\x01")
+    silent = socket.create_connection(("127.0.0.1", port), timeout=30)
+    started = time.time()
+    assert server.stop(timeout=60) == 0
+    assert time.time() - started < 30, "shutdown waited on idle TLS connections"
+    for sock in (idle, partial, silent):
+        sock.close()

@@ -128,6 +128,12 @@ struct Server::Impl {
       logger.Warn("config reload: database and listener settings apply at the next start; "
                   "stream routing applies now");
     }
+    const auto& tls_now = setup.config.tls;
+    if (fresh->tls.cert != tls_now.cert || fresh->tls.key != tls_now.key ||
+        fresh->tls.client_ca != tls_now.client_ca) {
+      logger.Warn("config reload: tls.* applies at the next start (certificates are loaded "
+                  "once, at start)");
+    }
     router->Update(*fresh);
     logger.Info("config reloaded", {{"file", setup.config_path},
                                     {"streams", std::to_string(fresh->streams.size())}});
