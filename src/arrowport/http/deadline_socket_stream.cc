@@ -150,6 +150,16 @@ ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
   }
 }
 
+std::string DeadlineSocketStream::PeerAddress(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  std::string ip;
+  int port = 0;
+  AddressOf(addr, ip, port);
+  return ip + ":" + std::to_string(port);
+}
+
 void DeadlineSocketStream::get_remote_ip_and_port(std::string& ip, int& port) const {
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);

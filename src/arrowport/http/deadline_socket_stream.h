@@ -46,6 +46,9 @@ class DeadlineSocketStream : public httplib::Stream {
   /// connection is closed. Reset by WaitForRequest().
   void LimitRemainingReads(int64_t bytes);
 
+  /// "ip:port" of the peer of socket `fd` ("" when unknown), for logs.
+  static std::string PeerAddress(int fd);
+
   /// The stream of the connection the calling thread serves, or null. Handlers use it to
   /// watch their client (the socket) and to limit draining.
   static DeadlineSocketStream* Current();

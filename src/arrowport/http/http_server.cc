@@ -170,23 +170,8 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
   } closer{registry_, fd, id};
   std::unique_ptr<Transport> transport;
   if (options_.tls != nullptr) {
-    // Bounded like a request's headers: a client that connects and never completes its
-    // handshake (or speaks plain HTTP to the TLS port) holds this worker no longer.
-    auto accepted = TlsTransport::Accept(
-        *options_.tls, fd, std::chrono::steady_clock::now() + options_.timeouts.header);
-    if (!accepted.ok()) {
-      if (accepted.status().IsInvalid()) AnswerHttpsRequired(fd);
-      if (options_.logger != nullptr) {
-        std::string ip;
-        int port = 0;
-        DeadlineSocketStream(fd, options_.timeouts).get_remote_ip_and_port(ip, port);
-        options_.logger->Log(Logger::Level::kDebug, "HTTPS connection refused",
-                             {{"remote", ip + ":" + std::to_string(port)},
-                              {"error", accepted.status().message()}});
-      }
-      return;
-    }
-    transport = std::move(*accepted);
+    transport = AcceptTls(fd);
+    if (!transport) return;
   }
   DeadlineSocketStream stream(fd, options_.timeouts, std::move(transport));
   DeadlineSocketStream::CurrentScope current(&stream);
@@ -208,6 +193,21 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
                                     [&stream](httplib::Request&) { stream.BeginBody(); });
     if (!ok || connection_closed || close_connection) break;
   }
+}
+
+std::unique_ptr<Transport> HttpServer::AcceptTls(int fd) {
+  // Bounded like a request's headers: a client that connects and never completes its
+  // handshake holds this worker no longer.
+  auto accepted = TlsTransport::Accept(
+      *options_.tls, fd, std::chrono::steady_clock::now() + options_.timeouts.header);
+  if (accepted.ok()) return std::move(*accepted);
+  if (accepted.status().IsInvalid()) AnswerHttpsRequired(fd);  // plain HTTP
+  if (options_.logger != nullptr) {
+    options_.logger->Log(Logger::Level::kDebug, "HTTPS connection refused",
+                         {{"remote", DeadlineSocketStream::PeerAddress(fd)},
+                          {"error", accepted.status().message()}});
+  }
+  return nullptr;
 }
 
 void HttpServer::Stop(std::chrono::system_clock::time_point deadline) {

@@ -65,6 +65,9 @@ class HttpServer : public httplib::Server {
   /// lingers (its input drained) for a moment so the client reads the answer, not a reset.
   void RefuseBusy(int fd);
   void ServeConnection(int fd, uint64_t id);
+  /// The TLS handshake on `fd` (within the header timeout); null when it failed (logged;
+  /// a plain HTTP request is answered 400 https_required in plain text).
+  std::unique_ptr<Transport> AcceptTls(int fd);
 
   const HttpServerOptions options_;
   ConnectionRegistry registry_;
