@@ -119,6 +119,14 @@ arrow::Status TlsContext::LoadCertificateChain(const std::string& path) {
     return arrow::Status::Invalid("tls.cert '", path, "': certificate refused (",
                                   TakeOpenSslErrors(), ")");
   }
+  const ASN1_TIME* not_after = X509_get0_notAfter(chain.front().get());
+  expired_ = X509_cmp_current_time(not_after) < 0;
+  BioHandle text(BIO_new(BIO_s_mem()));
+  if (text && ASN1_TIME_print(text.get(), not_after) == 1) {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(text.get(), &data);
+    expiry_.assign(data, static_cast<size_t>(size));
+  }
   for (size_t i = 1; i < chain.size(); ++i) {
     // add1 takes its own reference; ours is freed with `chain`.
     if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) {

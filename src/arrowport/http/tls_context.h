@@ -29,6 +29,10 @@ class TlsContext {
   const std::string& cert_pem() const { return cert_pem_; }
   const std::string& key_pem() const { return key_pem_; }
   const std::string& client_ca_pem() const { return client_ca_pem_; }
+  /// When the server certificate (the first in tls.cert) expires, e.g.
+  /// "Nov 22 14:00:00 2027 GMT"; and whether that is past (clients will refuse it).
+  const std::string& certificate_expiry() const { return expiry_; }
+  bool certificate_expired() const { return expired_; }
 
  private:
   TlsContext();
@@ -40,6 +44,8 @@ class TlsContext {
   std::string cert_pem_;
   std::string key_pem_;
   std::string client_ca_pem_;
+  std::string expiry_;
+  bool expired_ = false;
 };
 
 }  // namespace arrowport::http

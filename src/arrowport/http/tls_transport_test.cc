@@ -33,13 +33,14 @@ using X509Handle = OpenSslHandle<X509, X509_free>;
 struct TestIdentity {
   std::string cert_path, key_path;
 
-  static TestIdentity Make(const std::filesystem::path& dir, const std::string& name) {
+  static TestIdentity Make(const std::filesystem::path& dir, const std::string& name,
+                           long valid_for_s = 3600) {
     KeyHandle key(EVP_EC_gen("P-256"));
     X509Handle cert(X509_new());
     X509_set_version(cert.get(), 2);
     ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -7200);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), valid_for_s);
     X509_NAME* subject = X509_get_subject_name(cert.get());
     X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
@@ -103,6 +104,16 @@ TEST_F(TlsTransportTest, ContextNamesTheBadFile) {
   ASSERT_TRUE(mutual.ok()) << mutual.status().ToString();
   EXPECT_TRUE((*mutual)->requires_client_certificate());
   EXPECT_FALSE(context_->requires_client_certificate());
+}
+
+TEST_F(TlsTransportTest, ContextReportsTheCertificateExpiry) {
+  EXPECT_FALSE(context_->certificate_expired());
+  EXPECT_NE(context_->certificate_expiry().find("GMT"), std::string::npos)
+      << context_->certificate_expiry();
+  const auto old = TestIdentity::Make(dir_, "old", -3600);
+  auto expired = TlsContext::Make({old.cert_path, old.key_path, ""});
+  ASSERT_TRUE(expired.ok()) << expired.status().ToString();  // loads; the server warns
+  EXPECT_TRUE((*expired)->certificate_expired());
 }
 
 TEST_F(TlsTransportTest, HandshakeThenRequestAndLargeResponse) {

@@ -274,6 +274,10 @@ struct Server::Impl {
                     {{"host", *host}});
       }
     }
+    if (tls && tls->certificate_expired()) {
+      logger.Warn("tls.cert has expired: clients will refuse the connection",
+                  {{"file", config.tls.cert}, {"expired", tls->certificate_expiry()}});
+    }
     logger.Info("listening", {{"flight", FlightUri()},
                               {"http", HttpUri()},
                               {"tls", !tls ? "off"
