@@ -291,8 +291,8 @@ def test_query_stops_when_its_tls_client_disconnects(start_server, tmp_path, cer
                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
     time.sleep(1)
     before = cpu_seconds(server)
-    time.sleep(2)
-    assert cpu_seconds(server) - before > 0.5  # the query is running
+    time.sleep(3)
+    assert cpu_seconds(server) - before > 0.2  # the query is running (so this can fail)
     tls.close()
     time.sleep(1.5)
     before = cpu_seconds(server)
