@@ -435,3 +435,31 @@ def test_sigterm_with_open_tls_connections_exits_promptly(start_server, tmp_path
     assert time.time() - started < 30, "shutdown waited on idle TLS connections"
     for sock in (idle, partial, silent):
         sock.close()
+
+
+def test_connection_cap_over_tls_closes_the_extra_connection(start_server, tmp_path, certs):
+    server = tls_server(start_server, tmp_path, certs, extra="http:\n  max_connections: 2\n")
+    port = int(server.http.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    held = []
+    for _ in range(2):
+        tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                                  server_hostname="127.0.0.1")
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert tls.recv(4096).startswith(b"HTTP/1.1 200")
+        held.append(tls)
+    # Over the cap: closed at once, without plain text a TLS client could not read.
+    extra = socket.create_connection(("127.0.0.1", port), timeout=30)
+    with pytest.raises(OSError):  # ssl.SSLError, a reset or EOF during the handshake
+        context.wrap_socket(extra, server_hostname="127.0.0.1")
+    extra.close()
+    for tls in held:
+        tls.close()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if healthz(server, certs).status_code == 200:
+                break
+        except requests.exceptions.ConnectionError:
+            time.sleep(0.2)
+    assert healthz(server, certs).status_code == 200
