@@ -348,7 +348,8 @@ def test_jdbc_over_tls_with_the_test_ca(start_server, tmp_path, certs, jdbc_clas
     assert out.returncode != 0 and "JDBC RESULT" not in out.stdout
 
 
-@pytest.mark.parametrize("case", ["not_pem", "mismatched_key", "missing", "client_ca_not_pem"])
+@pytest.mark.parametrize("case", ["not_pem", "mismatched_key", "missing", "client_ca_not_pem",
+                                  "encrypted_key"])
 def test_unusable_tls_files_are_start_up_errors(tmp_path, certs, case):
     cert, key, client_ca = certs / "server.pem", certs / "server.key", None
     junk = tmp_path / "junk.pem"
@@ -359,17 +360,23 @@ def test_unusable_tls_files_are_start_up_errors(tmp_path, certs, case):
         key = certs / "client.key"
     elif case == "missing":
         cert = tmp_path / "absent.pem"
+    elif case == "encrypted_key":
+        # Refused with a message, never a password prompt on the terminal.
+        key = tmp_path / "encrypted.key"
+        openssl("pkey", "-in", str(certs / "server.key"), "-aes256", "-passout", "pass:secret",
+                "-out", str(key), cwd=tmp_path)
     else:
         client_ca = junk
     config = tmp_path / "bad.yaml"
     config.write_text(f"tls:\n  cert: {cert}\n  key: {key}\n" +
                       (f"  client_ca: {client_ca}\n" if client_ca else ""))
     out = run_cli("serve", "--config", str(config), "--db", str(tmp_path / "x.duckdb"),
-                  "--flight-port", "0", "--http-port", "0", timeout=120)
+                  "--flight-port", "0", "--http-port", "0", input=b"", timeout=120)
     stderr = out.stderr.decode()
     assert out.returncode == 2, stderr
     expected = {"not_pem": "tls.cert", "mismatched_key": "does not match",
-                "missing": "no such file", "client_ca_not_pem": "tls.client_ca"}[case]
+                "missing": "no such file", "client_ca_not_pem": "tls.client_ca",
+                "encrypted_key": "encrypted"}[case]
     assert expected in stderr, stderr
 
 
