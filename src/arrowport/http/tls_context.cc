@@ -143,13 +143,14 @@ arrow::Status TlsContext::LoadPrivateKey(const std::string& path) {
   if (!bio) return arrow::Status::OutOfMemory("cannot allocate an OpenSSL buffer");
   KeyHandle key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr));
   if (!key) {
-    const bool encrypted = key_pem_.find("ENCRYPTED") != std::string::npos;
-    return arrow::Status::Invalid(
-        "tls.key '", path, "': ",
-        encrypted ? "the private key is encrypted; give an unencrypted PEM key "
-                    "(openssl pkey -in KEY -out KEY.plain)"
-                  : "no PEM private key in the file",
-        " (", TakeOpenSslErrors(), ")");
+    const std::string errors = TakeOpenSslErrors();
+    if (key_pem_.find("ENCRYPTED") != std::string::npos) {
+      return arrow::Status::Invalid("tls.key '", path,
+                                    "': the private key is encrypted; give an unencrypted "
+                                    "PEM key (openssl pkey -in KEY -out KEY.plain)");
+    }
+    return arrow::Status::Invalid("tls.key '", path, "': no PEM private key in the file (",
+                                  errors, ")");
   }
   SSL_CTX* ctx = ctx_.get();
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
