@@ -16,9 +16,8 @@ import requests
 from conftest import run_cli
 from test_flight_roundtrip import five_column_table, get, put
 from test_flight_sql_jdbc import jdbc_classpath  # noqa: F401 (fixture)
+from test_http import ARROW, ipc_bytes
 from test_http_limits import SLOW_SQL, cpu_seconds
-
-ARROW = "application/vnd.apache.arrow.stream"
 
 
 def openssl(*args, cwd):
@@ -76,13 +75,6 @@ def logged(server, text, timeout=30):
 
 def pem(certs, name):
     return (certs / name).read_bytes()
-
-
-def ipc_bytes(table):
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def healthz(server, certs, **kwargs):
