@@ -15,7 +15,7 @@ ARROWPORT = str(REPO / "bin" / "arrowport")
 # A server that ended with one of these signals crashed (tests send SIGTERM/SIGKILL).
 CRASH_EXIT_CODES = {-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS, -signal.SIGILL,
                     -signal.SIGFPE}
-READY = re.compile(r"^arrowport ready flight=(grpc://\S+) http=(http://\S+)")
+READY = re.compile(r"^arrowport ready flight=(grpc(?:\+tls)?://\S+) http=(https?://\S+)")
 
 
 def pytest_configure(config):

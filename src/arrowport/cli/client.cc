@@ -3,6 +3,8 @@
 #include <arrow/flight/api.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "arrow/record_batch.h"
@@ -21,7 +23,7 @@ FlightConnection::FlightConnection(std::unique_ptr<Impl> impl) : impl_(std::move
 FlightConnection::~FlightConnection() = default;
 
 arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
-    const std::string& url) {
+    const std::string& url, const std::string& tls_ca) {
   auto location = fl::Location::Parse(url);
   if (!location.ok()) {
     return arrow::Status::Invalid("invalid server URL '", url,
@@ -29,6 +31,15 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
   }
   auto impl = std::make_unique<Impl>();
   fl::FlightClientOptions options = fl::FlightClientOptions::Defaults();
+  if (!tls_ca.empty()) {
+    std::ifstream in(tls_ca, std::ios::binary);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
+    }
+    options.tls_root_certs = pem.str();
+  }
   ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
   // A server with authentication: Basic credentials exchanged for a bearer token.
   const char* user = std::getenv("ARROWPORT_USER");

@@ -31,15 +31,19 @@ class DataClient {
       const std::string& ticket) = 0;
 };
 
-/// grpc://host:port -> Flight; http://host:port -> the HTTP gateway.
-arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url);
+/// grpc://host:port or grpc+tls:// -> Flight; http:// or https:// -> the HTTP gateway.
+/// `tls_ca`: a PEM file of CA certificates to trust for TLS instead of the system's.
+arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
+                                                             const std::string& tls_ca = "");
 
 /// \brief A Flight client connection to an Arrowport server (or any Flight server).
 /// Not thread-safe; one per command.
 class FlightConnection : public DataClient {
  public:
-  /// `url`: grpc://host:port (grpc+tcp:// accepted).
-  static arrow::Result<std::unique_ptr<FlightConnection>> Connect(const std::string& url);
+  /// `url`: grpc://host:port (grpc+tcp:// accepted) or grpc+tls://host:port; `tls_ca`: a
+  /// PEM file of CA certificates to trust instead of the system's.
+  static arrow::Result<std::unique_ptr<FlightConnection>> Connect(const std::string& url,
+                                                                  const std::string& tls_ca = "");
   ~FlightConnection() override;
 
   /// \brief DoPut of every batch of `source` under a CMD descriptor (JSON). Returns the

@@ -15,6 +15,7 @@
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/hash_password.h"
 #include "arrowport/config/config.h"
+#include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
 #include "arrowport/server/server.h"
 
@@ -51,6 +52,12 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
   setup.overrides = overrides;
   auto config = config::Load(config_path, setup.environ_entries, overrides);
   if (!config.ok()) return Fail(config.status(), kUsageError);
+  if (!config->tls.cert.empty()) {
+    // Unusable TLS files are a configuration error (exit 2) like the rest of the config;
+    // the server loads them again for its listeners.
+    auto tls = http::TlsContext::Make(config->tls);
+    if (!tls.ok()) return Fail(tls.status(), kUsageError);
+  }
   setup.config = *config;
   auto server = server::Server::Start(setup);
   if (!server.ok()) return Fail(server.status());
@@ -63,8 +70,8 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
 
 int Ingest(const std::vector<std::string>& files, const std::string& stream,
            const std::string& table, const std::string& mode, const std::string& commit,
-           const std::string& server_url, int64_t batch_rows) {
-  auto conn = ConnectDataClient(server_url);
+           const std::string& server_url, const std::string& tls_ca, int64_t batch_rows) {
+  auto conn = ConnectDataClient(server_url, tls_ca);
   if (!conn.ok()) return Fail(conn.status());
   int64_t total = 0;
   for (const auto& file : files) {
@@ -89,7 +96,7 @@ int Ingest(const std::vector<std::string>& files, const std::string& stream,
 }
 
 int Query(const std::string& sql, const std::string& format_name, const std::string& output,
-          const std::string& server_url) {
+          const std::string& server_url, const std::string& tls_ca) {
   std::string name = format_name;
   if (name.empty()) name = output.empty() || output == "-" ? "table" : FormatForPath(output);
   auto format = query::ParseResultFormat(name);
@@ -102,7 +109,7 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
                                        " to a terminal; use -o FILE or a pipe"),
                 kUsageError);
   }
-  auto conn = ConnectDataClient(server_url);
+  auto conn = ConnectDataClient(server_url, tls_ca);
   if (!conn.ok()) return Fail(conn.status());
   auto reader = (*conn)->Get(nlohmann::json{{"sql", sql}}.dump());
   if (!reader.ok()) return Fail(reader.status());
@@ -118,8 +125,8 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
   return kOk;
 }
 
-int Tables(const std::string& server_url) {
-  auto conn = FlightConnection::Connect(server_url);
+int Tables(const std::string& server_url, const std::string& tls_ca) {
+  auto conn = FlightConnection::Connect(server_url, tls_ca);
   if (!conn.ok()) return Fail(conn.status());
   auto tables = (*conn)->ListTables();
   if (!tables.ok()) return Fail(tables.status());
@@ -129,8 +136,8 @@ int Tables(const std::string& server_url) {
   return kOk;
 }
 
-int Streams(const std::string& server_url) {
-  auto conn = FlightConnection::Connect(server_url);
+int Streams(const std::string& server_url, const std::string& tls_ca) {
+  auto conn = FlightConnection::Connect(server_url, tls_ca);
   if (!conn.ok()) return Fail(conn.status());
   auto body = (*conn)->Action("list_streams");
   if (!body.ok()) return Fail(body.status());
@@ -162,7 +169,7 @@ struct Args {
   std::string config_path, db, flight_host, log_format;
   int flight_port = -1, http_port = -1;
   std::vector<std::string> files;
-  std::string stream, table, mode = "append", commit, server_url = kDefaultServer;
+  std::string stream, table, mode = "append", commit, server_url = kDefaultServer, tls_ca;
   int64_t batch_rows = 65536;
   std::string sql, format, output;
   int64_t rows = 1'000'000;
@@ -170,6 +177,14 @@ struct Args {
   BenchOptions bench;
   std::vector<int64_t> bench_rows;
 };
+
+void AddServerOptions(CLI::App* command, Args& a) {
+  command->add_option("--server", a.server_url, "Server URL: grpc://, grpc+tls://, http://, https://")
+      ->envname("ARROWPORT_SERVER");
+  command->add_option("--tls-ca", a.tls_ca, "PEM file of CA certificates to trust (TLS)")
+      ->envname("ARROWPORT_TLS_CA")
+      ->check(CLI::ExistingFile);
+}
 
 CLI::App* AddServe(CLI::App& app, Args& a) {
   auto* serve = app.add_subcommand("serve", "Run the server (Flight on one port)");
@@ -195,7 +210,7 @@ CLI::App* AddIngest(CLI::App& app, Args& a) {
       ->check(CLI::IsMember({"append", "create", "replace"}));
   ingest->add_option("--commit", a.commit, "per_request or per_batch")
       ->check(CLI::IsMember({"per_request", "per_batch"}));
-  ingest->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  AddServerOptions(ingest, a);
   ingest->add_option("--batch-rows", a.batch_rows, "Rows per batch read from files")
       ->check(CLI::PositiveNumber);
   return ingest;
@@ -206,7 +221,7 @@ CLI::App* AddQuery(CLI::App& app, Args& a) {
   query->add_option("sql", a.sql, "SQL text")->required();
   query->add_option("--format,-f", a.format, "table, csv, json, parquet, arrow, arrow-file");
   query->add_option("--output,-o", a.output, "Output file (default stdout)");
-  query->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  AddServerOptions(query, a);
   return query;
 }
 
@@ -256,9 +271,9 @@ int Main(int argc, char** argv) {
   auto* ingest = AddIngest(app, a);
   auto* query = AddQuery(app, a);
   auto* tables = app.add_subcommand("tables", "List the server's tables and views");
-  tables->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  AddServerOptions(tables, a);
   auto* streams = app.add_subcommand("streams", "Show stream routing and live counters");
-  streams->add_option("--server", a.server_url, "Server URL")->envname("ARROWPORT_SERVER");
+  AddServerOptions(streams, a);
   auto* generate = AddGenerate(app, a);
   auto* bench = AddBench(app, a);
   auto* hash_password = app.add_subcommand(
@@ -277,11 +292,12 @@ int Main(int argc, char** argv) {
   if (serve->parsed()) return RunServe(a);
   if (hash_password->parsed()) return HashPassword();
   if (ingest->parsed()) {
-    return Ingest(a.files, a.stream, a.table, a.mode, a.commit, a.server_url, a.batch_rows);
+    return Ingest(a.files, a.stream, a.table, a.mode, a.commit, a.server_url, a.tls_ca,
+                  a.batch_rows);
   }
-  if (query->parsed()) return Query(a.sql, a.format, a.output, a.server_url);
-  if (tables->parsed()) return Tables(a.server_url);
-  if (streams->parsed()) return Streams(a.server_url);
+  if (query->parsed()) return Query(a.sql, a.format, a.output, a.server_url, a.tls_ca);
+  if (tables->parsed()) return Tables(a.server_url, a.tls_ca);
+  if (streams->parsed()) return Streams(a.server_url, a.tls_ca);
   if (generate->parsed()) return Generate(a.rows, a.output, a.batch_rows, a.seed);
   if (bench->parsed()) {
     if (!a.bench_rows.empty()) a.bench.rows = a.bench_rows;

@@ -1,6 +1,7 @@
 // The HTTP side of DataClient: POST /ingest/{stream} with a chunked Arrow IPC body, and
 // POST /query answered as an Arrow IPC stream.
 #include <httplib.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -75,7 +76,8 @@ class DownloadReader : public arrow::RecordBatchReader {
 
 class HttpConnection : public DataClient {
  public:
-  explicit HttpConnection(const std::string& url) : client_(url) {
+  HttpConnection(const std::string& url, const std::string& tls_ca) : client_(url) {
+    if (!tls_ca.empty()) client_.set_ca_cert_path(tls_ca.c_str());
     client_.set_read_timeout(std::chrono::minutes(10));
     client_.set_write_timeout(std::chrono::minutes(10));
     // One request per command: a kept-alive socket could be closed by the server while
@@ -183,11 +185,15 @@ class HttpConnection : public DataClient {
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url) {
+arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
+                                                             const std::string& tls_ca) {
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
-    return std::make_unique<HttpConnection>(url);
+    if (!tls_ca.empty() && ::access(tls_ca.c_str(), R_OK) != 0) {
+      return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
+    }
+    return std::make_unique<HttpConnection>(url, tls_ca);
   }
-  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url));
+  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url, tls_ca));
   return std::unique_ptr<DataClient>(std::move(flight));
 }
 

@@ -2,6 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "arrowport/common/identifier.h"
@@ -231,6 +236,30 @@ arrow::Result<Config> ParseRoot(const YAML::Node& root, const std::string& sourc
   return config;
 }
 
+// The files' contents (PEM, matching key) are checked when the server loads them.
+arrow::Status ValidateTls(const Config::Tls& tls, const std::string& src) {
+  if (tls.cert.empty() != tls.key.empty()) {
+    return KeyError(src, "tls", "cert and key must be given together");
+  }
+  if (!tls.client_ca.empty() && tls.cert.empty()) {
+    return KeyError(src, "tls.client_ca", "needs tls.cert and tls.key (mutual TLS is TLS)");
+  }
+  for (const auto& [key, path] : {std::pair<const char*, const std::string&>{"tls.cert", tls.cert},
+                                  {"tls.key", tls.key},
+                                  {"tls.client_ca", tls.client_ca}}) {
+    if (path.empty()) continue;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      return KeyError(src, key, "'" + path + "' is not a file" +
+                                    (std::filesystem::exists(path, ec) ? "" : " (no such file)"));
+    }
+    if (::access(path.c_str(), R_OK) != 0) {
+      return KeyError(src, key, "'" + path + "' is not readable: " + std::strerror(errno));
+    }
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Result<Config> ParseYaml(const std::string& text, const std::string& source) {
@@ -260,15 +289,7 @@ arrow::Status Validate(const Config& c) {
   if (!algorithms.count(c.compression_algorithm)) {
     return KeyError(src, "compression.algorithm", "must be zstd, lz4 or none");
   }
-  if (c.tls.cert.empty() != c.tls.key.empty()) {
-    return KeyError(src, "tls", "cert and key must be given together");
-  }
-  // Refused rather than ignored: serving plaintext or without authentication when the
-  // configuration asks otherwise would be a silent security hole.
-  if (!c.tls.cert.empty()) {
-    return KeyError(src, "tls", "TLS is not supported by this version yet; terminate TLS in "
-                                "front of Arrowport or remove the tls section");
-  }
+  ARROW_RETURN_NOT_OK(ValidateTls(c.tls, src));
   ARROW_RETURN_NOT_OK(ValidateAuth(c));
   if (!Logger::ParseLevel(c.log_level)) {
     return KeyError(src, "log.level", "must be debug, info, warn or error");

@@ -132,6 +132,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"http.host", HostSetter(&Config::http)},
         {"tls.cert", [](Config& c, const std::string& v) { c.tls.cert = v; return arrow::Status::OK(); }},
         {"tls.key", [](Config& c, const std::string& v) { c.tls.key = v; return arrow::Status::OK(); }},
+        {"tls.client_ca", [](Config& c, const std::string& v) { c.tls.client_ca = v; return arrow::Status::OK(); }},
         {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
         {"auth.enabled",

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "arrowport/http/plain_transport.h"
+
 namespace arrowport::http {
 
 namespace {
@@ -32,10 +34,14 @@ void AddressOf(const sockaddr_storage& addr, std::string& ip, int& port) {
 
 }  // namespace
 
-DeadlineSocketStream::DeadlineSocketStream(int fd, ConnectionTimeouts timeouts)
-    : fd_(fd), timeouts_(timeouts), buffer_(kBufferBytes) {}
+DeadlineSocketStream::DeadlineSocketStream(int fd, ConnectionTimeouts timeouts,
+                                           std::unique_ptr<Transport> transport)
+    : fd_(fd),
+      timeouts_(timeouts),
+      transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(fd)),
+      buffer_(kBufferBytes) {}
 
-DeadlineSocketStream::~DeadlineSocketStream() = default;
+DeadlineSocketStream::~DeadlineSocketStream() { transport_->Close(); }
 
 DeadlineSocketStream* DeadlineSocketStream::Current() { return current_stream; }
 
@@ -46,23 +52,11 @@ DeadlineSocketStream::CurrentScope::CurrentScope(DeadlineSocketStream* stream)
 
 DeadlineSocketStream::CurrentScope::~CurrentScope() { current_stream = previous_; }
 
-bool DeadlineSocketStream::PollUntil(short events, Clock::time_point deadline) const {
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    pollfd p{fd_, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30)));
-    if (n > 0) return true;  // ready, or an error the next recv/send reports
-    if (n == 0) return false;
-    if (errno != EINTR) return false;
-  }
-}
-
 bool DeadlineSocketStream::WaitForRequest() {
   phase_ = Phase::kIdle;
   remaining_reads_ = -1;
-  if (buffer_begin_ < buffer_end_) return true;  // a pipelined request is here already
-  if (!PollUntil(POLLIN, Clock::now() + timeouts_.keep_alive)) return false;
+  if (is_readable()) return true;  // a pipelined request is here already
+  if (!PollSocket(fd_, POLLIN, Clock::now() + timeouts_.keep_alive)) return false;
   char probe;
   const ssize_t n = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   return n > 0;
@@ -87,14 +81,16 @@ DeadlineSocketStream::Clock::time_point DeadlineSocketStream::ReadDeadline() con
   return Clock::now() + timeouts_.keep_alive;
 }
 
-bool DeadlineSocketStream::is_readable() const { return buffer_begin_ < buffer_end_; }
+bool DeadlineSocketStream::is_readable() const {
+  return buffer_begin_ < buffer_end_ || transport_->Pending() > 0;
+}
 
 bool DeadlineSocketStream::wait_readable() const {
-  return is_readable() || PollUntil(POLLIN, ReadDeadline());
+  return is_readable() || PollSocket(fd_, POLLIN, ReadDeadline());
 }
 
 bool DeadlineSocketStream::wait_writable() const {
-  return PollUntil(POLLOUT, Clock::now() + timeouts_.write);
+  return PollSocket(fd_, POLLOUT, Clock::now() + timeouts_.write);
 }
 
 bool DeadlineSocketStream::is_peer_alive() const {
@@ -113,19 +109,24 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
   if (buffer_begin_ == buffer_end_) {
     const auto deadline = ReadDeadline();
     for (;;) {
-      if (!PollUntil(POLLIN, deadline)) {
+      const Transport::Io io = transport_->Read(buffer_.data(), buffer_.size());
+      if (io.bytes > 0) {
+        buffer_begin_ = 0;
+        buffer_end_ = static_cast<size_t>(io.bytes);
+        break;
+      }
+      if (io.bytes == 0) {
+        error_ = httplib::Error::ConnectionClosed;
+        return 0;
+      }
+      if (io.wait == 0) {
+        error_ = httplib::Error::Read;
+        return -1;
+      }
+      if (!PollSocket(fd_, io.wait, deadline)) {
         error_ = httplib::Error::Timeout;
         return -1;
       }
-      const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
-      if (n > 0) {
-        buffer_begin_ = 0;
-        buffer_end_ = static_cast<size_t>(n);
-        break;
-      }
-      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-      error_ = n == 0 ? httplib::Error::ConnectionClosed : httplib::Error::Read;
-      return n;
     }
   }
   const size_t take = std::min(size, buffer_end_ - buffer_begin_);
@@ -136,16 +137,27 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
 }
 
 ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
-  if (!wait_writable()) {
-    error_ = httplib::Error::Write;
-    return -1;
+  if (size == 0) return 0;
+  const auto deadline = Clock::now() + timeouts_.write;
+  for (;;) {
+    const Transport::Io io = transport_->Write(ptr, size);
+    if (io.bytes > 0) return io.bytes;
+    // A TLS write must be retried with the same bytes, so the wait happens here.
+    if (io.wait == 0 || !PollSocket(fd_, io.wait, deadline)) {
+      error_ = httplib::Error::Write;
+      return -1;
+    }
   }
-  ssize_t n;
-  do {
-    n = ::send(fd_, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;  // httplib retries
-  return n;
+}
+
+std::string DeadlineSocketStream::PeerAddress(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  std::string ip;
+  int port = 0;
+  AddressOf(addr, ip, port);
+  return ip + ":" + std::to_string(port);
 }
 
 void DeadlineSocketStream::get_remote_ip_and_port(std::string& ip, int& port) const {

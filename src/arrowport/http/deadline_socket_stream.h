@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "arrowport/http/transport.h"
 
 namespace arrowport::http {
 
@@ -22,10 +25,13 @@ struct ConnectionTimeouts {
 /// are buffered and deadline-aware: while the request line and headers arrive, every
 /// read shares one deadline set at the request's first byte; while a body arrives,
 /// each read waits at most `read`. Writes wait at most `write` for room. Used by one
-/// thread at a time (the connection's worker).
+/// thread at a time (the connection's worker). Bytes move through a Transport: plain TCP
+/// by default, or an established TLS session.
 class DeadlineSocketStream : public httplib::Stream {
  public:
-  DeadlineSocketStream(int fd, ConnectionTimeouts timeouts);
+  /// `transport` null: plain TCP on `fd`.
+  DeadlineSocketStream(int fd, ConnectionTimeouts timeouts,
+                       std::unique_ptr<Transport> transport = nullptr);
   ~DeadlineSocketStream() override;
 
   /// Waits up to the keep-alive timeout for the first byte of the next request. False
@@ -39,6 +45,9 @@ class DeadlineSocketStream : public httplib::Stream {
   /// the connection can serve the next request); beyond them reads fail and the
   /// connection is closed. Reset by WaitForRequest().
   void LimitRemainingReads(int64_t bytes);
+
+  /// "ip:port" of the peer of socket `fd` ("" when unknown), for logs.
+  static std::string PeerAddress(int fd);
 
   /// The stream of the connection the calling thread serves, or null. Handlers use it to
   /// watch their client (the socket) and to limit draining.
@@ -69,12 +78,11 @@ class DeadlineSocketStream : public httplib::Stream {
 
  private:
   using Clock = std::chrono::steady_clock;
-  /// Polls for `events` until `deadline`; true when ready.
-  bool PollUntil(short events, Clock::time_point deadline) const;
   Clock::time_point ReadDeadline() const;
 
   const int fd_;
   const ConnectionTimeouts timeouts_;
+  std::unique_ptr<Transport> transport_;
   enum class Phase { kIdle, kHeaders, kBody } phase_ = Phase::kIdle;
   Clock::time_point request_start_ = Clock::now();
   Clock::time_point header_deadline_ = Clock::now();

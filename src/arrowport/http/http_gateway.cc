@@ -140,6 +140,8 @@ HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
   options.timeouts.write = std::chrono::seconds(60);
   options.timeouts.keep_alive = std::chrono::seconds(5);
   options.keep_alive_max_count = 1000;
+  options.tls = deps.tls;
+  options.logger = deps.logger;
   return options;
 }
 

@@ -18,6 +18,8 @@ namespace query { class QueryPipeline; }
 
 namespace arrowport::http {
 
+class TlsContext;
+
 /// What the HTTP adapter needs; all pointers outlive the gateway.
 struct HttpGatewayDeps {
   ingest::IngestPipeline* ingest = nullptr;
@@ -37,6 +39,7 @@ struct HttpGatewayDeps {
   const auth::Authenticator* authenticator = nullptr;
   /// Shown in /readyz when set (authentication explicitly off on a public address).
   std::string readyz_warning;
+  const TlsContext* tls = nullptr;    ///< HTTPS when set (tls.cert, tls.key, tls.client_ca)
 };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,

@@ -11,7 +11,9 @@
 #include <cstring>
 #include <string>
 
+#include "arrowport/common/logger.h"
 #include "arrowport/http/http_errors.h"
+#include "arrowport/http/tls_transport.h"
 
 namespace arrowport::http {
 
@@ -32,6 +34,25 @@ std::string BusyResponse() {
   return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
          "Content-Length: " + std::to_string(body.size()) +
          "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+}
+
+// Plain HTTP on the HTTPS port: say so in plain text instead of an empty reply.
+std::string HttpsRequiredResponse() {
+  const std::string body =
+      HttpError{400, "https_required", "this port speaks HTTPS only: use https://"}.ToJson();
+  return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+         "Content-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
+}
+
+void AnswerHttpsRequired(int fd) {
+  static const std::string response = HttpsRequiredResponse();
+  // The request's bytes are read first: closing with unread input would reset the
+  // connection and could discard the answer before the client reads it.
+  char sink[4096];
+  for (int i = 0; i < 16 && ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
+  (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 }  // namespace
@@ -122,7 +143,10 @@ void HttpServer::AcceptLoop() {
 void HttpServer::RefuseBusy(int fd) {
   static const std::string response = BusyResponse();
   // A fresh socket's send buffer always takes a few hundred bytes: this never blocks.
-  (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // A TLS client cannot read plain text before its handshake: it only sees the close.
+  if (options_.tls == nullptr) {
+    (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   ::shutdown(fd, SHUT_WR);
   if (lingering_.size() >= kMaxLingering) {
     ::close(fd);
@@ -144,7 +168,12 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
       ::close(fd);
     }
   } closer{registry_, fd, id};
-  DeadlineSocketStream stream(fd, options_.timeouts);
+  std::unique_ptr<Transport> transport;
+  if (options_.tls != nullptr) {
+    transport = AcceptTls(fd);
+    if (!transport) return;
+  }
+  DeadlineSocketStream stream(fd, options_.timeouts, std::move(transport));
   DeadlineSocketStream::CurrentScope current(&stream);
   std::string remote_ip, local_ip;
   int remote_port = 0, local_port = 0;
@@ -164,6 +193,21 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
                                     [&stream](httplib::Request&) { stream.BeginBody(); });
     if (!ok || connection_closed || close_connection) break;
   }
+}
+
+std::unique_ptr<Transport> HttpServer::AcceptTls(int fd) {
+  // Bounded like a request's headers: a client that connects and never completes its
+  // handshake holds this worker no longer.
+  auto accepted = TlsTransport::Accept(
+      *options_.tls, fd, std::chrono::steady_clock::now() + options_.timeouts.header);
+  if (accepted.ok()) return std::move(*accepted);
+  if (accepted.status().IsInvalid()) AnswerHttpsRequired(fd);  // plain HTTP
+  if (options_.logger != nullptr) {
+    options_.logger->Log(Logger::Level::kDebug, "HTTPS connection refused",
+                         {{"remote", DeadlineSocketStream::PeerAddress(fd)},
+                          {"error", accepted.status().message()}});
+  }
+  return nullptr;
 }
 
 void HttpServer::Stop(std::chrono::system_clock::time_point deadline) {

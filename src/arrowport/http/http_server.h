@@ -14,13 +14,23 @@
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/worker_pool.h"
 
+namespace arrowport {
+class Logger;
+}
+
 namespace arrowport::http {
+
+class TlsContext;
 
 struct HttpServerOptions {
   size_t max_connections = 512;  ///< beyond it, new connections are answered 503
   ConnectionTimeouts timeouts;
   size_t keep_alive_max_count = 1000;
   int listen_backlog = 1024;  ///< httplib compiles in 5: a burst of clients got resets
+  /// HTTPS when set (outlives the server): each connection's worker runs the handshake,
+  /// within the header timeout, before its first request.
+  const TlsContext* tls = nullptr;
+  Logger* logger = nullptr;  ///< failed handshakes are logged at debug level when set
 };
 
 /// \brief cpp-httplib's routing and request parsing with our own connection handling:
@@ -29,7 +39,8 @@ struct HttpServerOptions {
 /// server accepts on its own thread, admits at most `max_connections` (a connection
 /// beyond them is answered 503 busy at once), serves each admitted connection on its own
 /// worker with a DeadlineSocketStream (header deadline, body read timeout, keep-alive
-/// timeout) and calls httplib's process_request() for each request.
+/// timeout) and calls httplib's process_request() for each request. With TLS, the
+/// stream's transport is a TlsTransport set up on the worker.
 ///
 /// Routes are registered on the base class as usual; call BindAndServe() once, never the
 /// base class's listen().
@@ -54,6 +65,9 @@ class HttpServer : public httplib::Server {
   /// lingers (its input drained) for a moment so the client reads the answer, not a reset.
   void RefuseBusy(int fd);
   void ServeConnection(int fd, uint64_t id);
+  /// The TLS handshake on `fd` (within the header timeout); null when it failed (logged;
+  /// a plain HTTP request is answered 400 https_required in plain text).
+  std::unique_ptr<Transport> AcceptTls(int fd);
 
   const HttpServerOptions options_;
   ConnectionRegistry registry_;

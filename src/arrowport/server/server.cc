@@ -30,6 +30,7 @@
 #include "arrowport/flight/status_code_interceptor.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/http/http_gateway.h"
+#include "arrowport/http/tls_context.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
@@ -52,6 +53,7 @@ struct Server::Impl {
   std::unique_ptr<ingest::StreamRouter> router;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
+  std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
   std::unique_ptr<http::HttpGateway> http;
   std::mutex shutdown_mutex;  // guards shut_down
@@ -130,6 +132,12 @@ struct Server::Impl {
         fresh->http.host != setup.config.http.host) {
       logger.Warn("config reload: database and listener settings apply at the next start; "
                   "stream routing applies now");
+    }
+    const auto& tls_now = setup.config.tls;
+    if (fresh->tls.cert != tls_now.cert || fresh->tls.key != tls_now.key ||
+        fresh->tls.client_ca != tls_now.client_ca) {
+      logger.Warn("config reload: tls.* applies at the next start (certificates are loaded "
+                  "once, at start)");
     }
     router->Update(*fresh);
     // Users, roles and passwords apply now (tokens of removed or changed users end);
@@ -238,9 +246,18 @@ struct Server::Impl {
     deps.sql_sessions = sql_sessions.get();
     flight = flight::MakeFlightService(std::move(deps));
 
-    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::ForGrpcTcp(
-                                             config.flight.host, config.flight.port));
+    ARROW_ASSIGN_OR_RAISE(auto location,
+                          tls ? arrow::flight::Location::ForGrpcTls(config.flight.host,
+                                                                    config.flight.port)
+                              : arrow::flight::Location::ForGrpcTcp(config.flight.host,
+                                                                    config.flight.port));
     arrow::flight::FlightServerOptions options(location);
+    if (tls) {
+      options.tls_certificates.push_back({tls->cert_pem(), tls->key_pem()});
+      // gRPC then requires and verifies a client certificate signed by the CA.
+      options.verify_client = tls->requires_client_certificate();
+      options.root_certificates = tls->client_ca_pem();
+    }
     // Flight SQL session cookies (ADBC, JDBC); calls that send none are not affected.
     // Registered under the middleware's own name: Flight SQL code looks it up by that key.
     options.middleware.emplace_back(arrow::flight::sql::ServerSessionMiddleware::kMiddlewareName,
@@ -299,6 +316,7 @@ struct Server::Impl {
     if (config.limits.idle_timeout_s > 0) {
       deps.read_timeout_s = std::min(deps.read_timeout_s, config.limits.idle_timeout_s);
     }
+    deps.tls = tls.get();
     ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
                                                          config.http.port));
     return arrow::Status::OK();
@@ -306,6 +324,12 @@ struct Server::Impl {
 
   void LogListening() {
     const auto& config = setup.config;
+    for (const auto* host : {&config.flight.host, &config.http.host}) {
+      if (!tls && *host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
+        logger.Warn("listening on a non-loopback address without TLS: credentials, tokens and "
+                    "data travel in clear text", {{"host", *host}});
+      }
+    }
     const auto open = OpenBindWarning();
     if (!open.empty()) logger.Error("SECURITY WARNING: " + open);
     if (authenticator->enabled()) {
@@ -317,10 +341,27 @@ struct Server::Impl {
                                 ? "generated at start (tokens end with the process)"
                                 : "configured"}});
     }
-    logger.Info("listening",
-                {{"flight", "grpc://" + config.flight.host + ":" + std::to_string(flight->port())},
-                 {"http", "http://" + config.http.host + ":" + std::to_string(http->port())},
-                 {"database", config.db_path}});
+    if (tls && tls->certificate_expired()) {
+      logger.Warn("tls.cert has expired: clients will refuse the connection",
+                  {{"file", config.tls.cert}, {"expired", tls->certificate_expiry()}});
+    }
+    logger.Info("listening", {{"flight", FlightUri()},
+                              {"http", HttpUri()},
+                              {"tls", !tls ? "off"
+                                      : tls->requires_client_certificate()
+                                          ? "on, client certificates required"
+                                          : "on"},
+                              {"database", config.db_path}});
+  }
+
+  std::string FlightUri() const {
+    return std::string(tls ? "grpc+tls://" : "grpc://") + setup.config.flight.host + ":" +
+           std::to_string(flight->port());
+  }
+
+  std::string HttpUri() const {
+    return std::string(tls ? "https://" : "http://") + setup.config.http.host + ":" +
+           std::to_string(http->port());
   }
 
   // The config watcher (file changes, SIGHUP) and periodic checkpoints, when configured.
@@ -356,6 +397,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
+  if (!impl->setup.config.tls.cert.empty()) {
+    ARROW_ASSIGN_OR_RAISE(impl->tls, http::TlsContext::Make(impl->setup.config.tls));
+  }
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
   ARROW_RETURN_NOT_OK(impl->MakeAuthenticator());
   impl->MakePipelines();
@@ -372,13 +416,9 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
 
 int Server::flight_port() const { return impl_->flight->port(); }
 
-std::string Server::flight_uri() const {
-  return "grpc://" + impl_->setup.config.flight.host + ":" + std::to_string(flight_port());
-}
+std::string Server::flight_uri() const { return impl_->FlightUri(); }
 
-std::string Server::http_uri() const {
-  return "http://" + impl_->setup.config.http.host + ":" + std::to_string(impl_->http->port());
-}
+std::string Server::http_uri() const { return impl_->HttpUri(); }
 
 std::string Server::ReadyLine() const {
   return "arrowport ready flight=" + flight_uri() + " http=" + http_uri();

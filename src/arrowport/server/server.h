@@ -25,7 +25,8 @@ class Server {
   static arrow::Result<std::unique_ptr<Server>> Start(ServerSetup setup);
   ~Server();
 
-  /// `arrowport ready flight=grpc://host:port http=http://host:port` (machine-readable).
+  /// `arrowport ready flight=grpc://host:port http=http://host:port` (machine-readable;
+  /// grpc+tls:// and https:// with tls.cert).
   std::string ReadyLine() const;
   std::string flight_uri() const;
   std::string http_uri() const;
