@@ -221,7 +221,7 @@ class FlightService : public fl::FlightServerBase {
     // Reads the catalog (and counts rows): admitted like the HTTP metadata routes.
     auto scope = BeginCall(context, /*query=*/true);
     if (!scope.ok()) return LogFailure(context, "get_flight_info", start, scope.status(), {});
-    auto made = MakeInfo(descriptor);
+    auto made = MakeInfo(descriptor, scope->context);
     if (!made.ok())
       return LogFailure(context, "get_flight_info", start, made.status(), {});
     *info = std::make_unique<fl::FlightInfo>(std::move(*made));
@@ -249,7 +249,7 @@ class FlightService : public fl::FlightServerBase {
     auto scope = BeginCall(context, /*query=*/true);
     if (!scope.ok())
       return LogFailure(context, "get_schema", start, scope.status(), Target(*request));
-    auto schema = deps_.query->Describe(*request);
+    auto schema = deps_.query->Describe(*request, scope->context);
     if (!schema.ok())
       return LogFailure(context, "get_schema", start, schema.status(), Target(*request));
     ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(**schema));
@@ -267,7 +267,8 @@ class FlightService : public fl::FlightServerBase {
     for (const auto& relation : relations) {
       // A user limited to tables sees only those.
       if (!auth::AccessPolicy::ReadTable(principal.get(), relation.name).ok()) continue;
-      auto info = MakeInfo(fl::FlightDescriptor::Path({relation.name}), relation.estimated_rows);
+      auto info = MakeInfo(fl::FlightDescriptor::Path({relation.name}), scope->context,
+                           relation.estimated_rows);
       if (!info.ok()) {
         // A view over missing files must not hide every other table.
         deps_.logger->Warn("list_flights: skipping relation",
@@ -396,10 +397,11 @@ class FlightService : public fl::FlightServerBase {
                                          "reload_config)");
   }
 
+  // The SQL sandbox judges the descriptor's SQL for the caller in `call`.
   arrow::Result<fl::FlightInfo> MakeInfo(const fl::FlightDescriptor& descriptor,
-                                         int64_t known_rows = -1) {
+                                         const CallContext& call, int64_t known_rows = -1) {
     ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
-    ARROW_ASSIGN_OR_RAISE(auto schema, deps_.query->Describe(request));
+    ARROW_ASSIGN_OR_RAISE(auto schema, deps_.query->Describe(request, call));
     int64_t rows = known_rows;
     if (rows < 0 && !request.table.empty()) {
       auto counted = deps_.query->CountRows(request.table);
