@@ -1,0 +1,106 @@
+"""The SQL sandbox per role, with authentication on (design section 7): the attacks of
+issue 11's first paragraph fail for `reader` and `writer` on every surface that takes SQL
+(HTTP /query, Flight DoGet and GetFlightInfo, Flight SQL through ADBC); a writer ingests but
+cannot change tables through SQL; an admin changes user tables through SQL but still cannot
+reach the server's own state (request log, scratch catalog, settings, files)."""
+import adbc_driver_manager
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from test_auth import (PEOPLE, adbc_connect, auth_server, basic, flight_login, hashes,  # noqa: F401
+                       put_with, ticket)
+
+ATTACKS = [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/proc/self/environ')",
+    "SELECT * FROM glob('/*')",
+    "COPY people TO '/tmp/arrowport_role_sandbox_leak.csv'",
+    "ATTACH '/tmp/arrowport_role_sandbox.duckdb' AS other",
+    "SET GLOBAL memory_limit = '6GB'",
+    "SET GLOBAL threads = 300",
+    "INSERT INTO people VALUES (9, 'z')",
+    "CREATE TABLE made_by_sql AS SELECT 1 AS x",
+    "DROP TABLE people",
+    "SELECT * FROM arrowport.requests",
+    "INSERT INTO arrowport.requests SELECT * FROM arrowport.requests",
+]
+# What only an admin may do through SQL, on user tables.
+ADMIN_ONLY = {"DROP TABLE people", "INSERT INTO people VALUES (9, 'z')",
+              "CREATE TABLE made_by_sql AS SELECT 1 AS x"}
+
+
+def http_query(server, user, sql):
+    return requests.post(f"{server.http}/query", json={"sql": sql}, params={"format": "json"},
+                         headers={"Authorization": basic(user)}, timeout=60)
+
+
+def people_count(server):
+    r = http_query(server, "admin", "SELECT count(*)::BIGINT AS n FROM people")
+    assert r.status_code == 200, r.text
+    return r.json()[0]["n"]
+
+
+@pytest.mark.parametrize("user", ["reader", "writer"])
+def test_attacks_refused_for_readers_and_writers_on_every_surface(auth_server, user):
+    # A request with an id makes the server's request log exist: the attacks target it.
+    admin, admin_options = flight_login(auth_server, "admin")
+    put_with(admin, admin_options, PEOPLE, {"stream": "logged", "request_id": "first"})
+    client, options = flight_login(auth_server, user)
+    with adbc_connect(auth_server, user) as conn:
+        for sql in ATTACKS:
+            r = http_query(auth_server, user, sql)
+            assert r.status_code == 403, (user, sql, r.status_code, r.text)
+            assert r.json()["error"]["code"] == "permission_denied", r.text
+            with pytest.raises(flight.FlightUnauthorizedError):
+                client.do_get(ticket({"sql": sql}), options=options).read_all()
+            with pytest.raises(flight.FlightUnauthorizedError):
+                client.get_flight_info(flight.FlightDescriptor.for_command(sql), options=options)
+            with conn.cursor() as cur, pytest.raises(adbc_driver_manager.Error) as refused:
+                cur.execute(sql)
+                cur.fetchall()
+            assert "PERMISSION" in str(refused.value).upper() or "permission" in str(
+                refused.value), (user, sql, refused.value)
+    # Nothing changed: the table is whole, no table was made, settings are as configured.
+    assert people_count(auth_server) == 3
+    r = http_query(auth_server, "admin", "SELECT count(*)::BIGINT AS n FROM duckdb_tables() "
+                                          "WHERE table_name = 'made_by_sql'")
+    assert r.status_code == 200 and r.json() == [{"n": 0}], r.text
+    r = http_query(auth_server, "admin", "SELECT current_setting('threads')::BIGINT AS t")
+    assert r.status_code == 200 and r.json()[0]["t"] != 300, r.text
+
+
+def test_readers_and_writers_still_read(auth_server):
+    for user in ("reader", "writer"):
+        r = http_query(auth_server, user, "SELECT sum(id) AS s FROM people")
+        assert r.status_code == 200, r.text
+        client, options = flight_login(auth_server, user)
+        table = client.do_get(ticket({"sql": "SELECT sum(id) AS s FROM people"}),
+                              options=options).read_all()
+        assert table.column("s")[0].as_py() == 6
+
+
+def test_writer_ingests_but_cannot_write_through_sql(auth_server):
+    client, options = flight_login(auth_server, "writer")
+    replies = put_with(client, options, PEOPLE, {"stream": "events"})
+    assert replies and replies[-1].get("rows", 3) == 3
+    r = http_query(auth_server, "writer", "DELETE FROM events")
+    assert r.status_code == 403, r.text
+    r = http_query(auth_server, "admin", "SELECT count(*)::BIGINT AS n FROM events")
+    assert r.json() == [{"n": 3}], r.text
+
+
+def test_admin_changes_user_tables_but_not_the_servers_state(auth_server):
+    admin, admin_options = flight_login(auth_server, "admin")
+    put_with(admin, admin_options, PEOPLE, {"stream": "logged", "request_id": "first"})
+    for sql in [a for a in ATTACKS if a not in ADMIN_ONLY]:
+        r = http_query(auth_server, "admin", sql)
+        assert r.status_code == 403, (sql, r.status_code, r.text)
+    for sql in [a for a in ATTACKS if a in ADMIN_ONLY]:
+        r = http_query(auth_server, "admin", sql)
+        assert r.status_code == 200, (sql, r.text)
+    # Ingest still works after the attempts (the scratch catalog and request log are intact).
+    client, options = flight_login(auth_server, "admin")
+    put_with(client, options, PEOPLE, {"stream": "after_attacks", "mode": "create"})
+    r = http_query(auth_server, "admin", "SELECT count(*)::BIGINT AS n FROM after_attacks")
+    assert r.status_code == 200 and r.json() == [{"n": 3}], r.text
