@@ -404,7 +404,9 @@ def test_jdbc_user_password(auth_server):
         return result.stdout + result.stderr
 
     reader = run("reader", PASSWORDS["reader"])
-    assert "ROWS 3" in reader and "UPDATE FAILED" in reader and "needs role admin" in reader, reader
+    # Refused by the role check or, as JDBC prepares first, by the SQL sandbox at prepare.
+    assert "ROWS 3" in reader and "UPDATE FAILED" in reader, reader
+    assert "needs role admin" in reader or "only SELECT statements are allowed" in reader, reader
     admin = run("admin", PASSWORDS["admin"])
     assert "ROWS 3" in admin and "UPDATE OK" in admin, admin
     refused = run("reader", "wrong")

@@ -6,6 +6,7 @@
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/prepared_statement.h"
 #include "arrowport/storage/statement_targets.h"
 
 namespace arrowport::storage {
@@ -135,6 +136,11 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
 
 arrow::Status StatementGuard::CheckType(duckdb_statement_type type) const {
   if (type == DUCKDB_STATEMENT_TYPE_SELECT) return arrow::Status::OK();
+  // Not a matter of rights: a client's statement runs on a connection whose transaction
+  // only the server (or the Flight SQL transaction API) may end.
+  if (type == DUCKDB_STATEMENT_TYPE_TRANSACTION) {
+    return arrow::Status::Invalid(kTransactionControlRefused);
+  }
   if (AdminOnly(type)) {
     if (principal_.IsAdmin()) return arrow::Status::OK();
     return PermissionDenied("SQL sandbox: ", TypeName(type), " is refused for user '",
