@@ -4,6 +4,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/common/aligned_batch.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
@@ -95,6 +96,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
     if (bytes > kMaxQueryParameterBytes) {
       return TooLarge("query parameters larger than ", kMaxQueryParameterBytes >> 20,
                       " MiB; bind fewer rows per execution");
+    }
+    // Bound values are read one by one (storage::PreparedStatement::Bind): like every
+    // ingested batch, aligned and fully validated first.
+    ARROW_ASSIGN_OR_RAISE(chunk.data, AlignBuffers(std::move(chunk.data)));
+    auto valid = chunk.data->ValidateFull();
+    if (!valid.ok()) {
+      return arrow::Status::Invalid("query parameters are not valid Arrow: ", valid.message());
     }
     batches.push_back(std::move(chunk.data));
   }
