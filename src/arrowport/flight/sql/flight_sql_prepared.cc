@@ -83,6 +83,19 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
 // update, which are executed as they arrive.
 constexpr int64_t kMaxQueryParameterBytes = int64_t{64} << 20;
 
+// A parameter batch as received, ready for Bind, which reads its values one by one: like
+// every ingested batch, aligned (zero-copy decoding leaves buffers at any address) and
+// fully validated (a bad offset would be a read outside the buffer).
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> CheckedParameters(
+    std::shared_ptr<arrow::RecordBatch> batch) {
+  ARROW_ASSIGN_OR_RAISE(batch, AlignBuffers(std::move(batch)));
+  auto valid = batch->ValidateFull();
+  if (!valid.ok()) {
+    return arrow::Status::Invalid("query parameters are not valid Arrow: ", valid.message());
+  }
+  return batch;
+}
+
 // Every parameter row the client sent, as one batch.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
     fl::FlightMessageReader* reader) {
@@ -97,13 +110,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
       return TooLarge("query parameters larger than ", kMaxQueryParameterBytes >> 20,
                       " MiB; bind fewer rows per execution");
     }
-    // Bound values are read one by one (storage::PreparedStatement::Bind): like every
-    // ingested batch, aligned and fully validated first.
-    ARROW_ASSIGN_OR_RAISE(chunk.data, AlignBuffers(std::move(chunk.data)));
-    auto valid = chunk.data->ValidateFull();
-    if (!valid.ok()) {
-      return arrow::Status::Invalid("query parameters are not valid Arrow: ", valid.message());
-    }
+    ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
     batches.push_back(std::move(chunk.data));
   }
   ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
@@ -239,6 +246,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
       if (chunk.data == nullptr) break;
+      ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
       ARROW_RETURN_NOT_OK(CheckParameters(*statement, *chunk.data));
       for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
         any_rows = true;
