@@ -1,5 +1,6 @@
 """Flight SQL on the Flight port, driven by real clients: ADBC Python (adbc_driver_flightsql
 dbapi) and, for bytes no client sends, pyarrow.flight with hand-encoded commands."""
+import struct
 import threading
 
 import adbc_driver_flightsql
@@ -403,3 +404,27 @@ def test_client_that_leaves_mid_result_does_not_hurt_the_server(server):
     with connect(server) as conn:
         assert scalar(conn, "SELECT 40 + 2") == 42
     assert server.proc.poll() is None
+
+
+def test_malformed_parameter_batch_is_refused(server):
+    """Bound parameters are read value by value: a batch with corrupt string offsets is
+    refused like any ingested batch (it used to reach Bind unvalidated), nothing is
+    inserted and the server keeps serving."""
+    from rawflight import _field
+    client = server.client()
+    client.do_get(flight.Ticket(b"CREATE TABLE mp (s VARCHAR)")).read_all()
+    results = list(client.do_action(flight.Action(
+        "CreatePreparedStatement",
+        wire.any_message("ActionCreatePreparedStatementRequest",
+                         _field(1, b"INSERT INTO mp VALUES ($1)")))))
+    handle = wire.unpack_any_field1(results[0].body.to_pybytes())
+    offsets = pa.py_buffer(struct.pack("<4i", 0, 30, 2, 40))  # the second value: 2 - 30
+    bad = pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(b"z" * 40)])
+    batch = pa.RecordBatch.from_arrays([bad], names=["s"])
+    descriptor = flight.FlightDescriptor.for_command(
+        wire.any_message("CommandPreparedStatementUpdate", _field(1, handle)))
+    with pytest.raises(pa.ArrowException, match="not valid Arrow"):
+        writer, _ = client.do_put(descriptor, batch.schema)
+        writer.write_batch(batch)
+        writer.close()
+    assert client.do_get(flight.Ticket(b"SELECT count(*) FROM mp")).read_all().column(0)[0].as_py() == 0

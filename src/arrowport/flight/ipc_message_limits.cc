@@ -2,8 +2,10 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "arrow/status.h"
 
@@ -124,14 +126,10 @@ arrow::Result<IpcDecodedSize> BatchSize(flatbuffers::Verifier& verifier,
   return out;
 }
 
-}  // namespace
-
-arrow::Result<IpcDecodedSize> DecodedSizeOfIpcMessage(std::span<const uint8_t> metadata,
-                                                      std::span<const uint8_t> body) {
-  if (metadata.size() < sizeof(flatbuffers::uoffset_t) ||
-      metadata.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
-    return Malformed("size");
-  }
+// DecodedSizeOfIpcMessage once `metadata` is 8-byte aligned (flatbuffers reads its
+// scalars in place, and verifies their alignment relative to the buffer's start only).
+arrow::Result<IpcDecodedSize> SizeOfAlignedMessage(std::span<const uint8_t> metadata,
+                                                   std::span<const uint8_t> body) {
   flatbuffers::Verifier verifier(metadata.data(), metadata.size(), kMaxDepth, kMaxTables);
   if (!verifier.VerifyOffset(size_t{0})) return Malformed("root offset");
   const auto* message = flatbuffers::GetRoot<flatbuffers::Table>(metadata.data());
@@ -158,6 +156,25 @@ arrow::Result<IpcDecodedSize> DecodedSizeOfIpcMessage(std::span<const uint8_t> m
     out.kind = IpcDecodedSize::Kind::kRecordBatch;
   }
   return out;
+}
+
+}  // namespace
+
+arrow::Result<IpcDecodedSize> DecodedSizeOfIpcMessage(std::span<const uint8_t> metadata,
+                                                      std::span<const uint8_t> body) {
+  if (metadata.size() < sizeof(flatbuffers::uoffset_t) ||
+      metadata.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
+    return Malformed("size");
+  }
+  // gRPC hands FlightData.data_header over at any address (Arrow's own reader copies a
+  // misaligned header too): reading it in place would be misaligned loads.
+  if (reinterpret_cast<uintptr_t>(metadata.data()) % alignof(uint64_t) != 0) {
+    std::vector<uint64_t> aligned((metadata.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    std::memcpy(aligned.data(), metadata.data(), metadata.size());
+    return SizeOfAlignedMessage(
+        {reinterpret_cast<const uint8_t*>(aligned.data()), metadata.size()}, body);
+  }
+  return SizeOfAlignedMessage(metadata, body);
 }
 
 }  // namespace arrowport::flight

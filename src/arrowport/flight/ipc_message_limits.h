@@ -25,7 +25,8 @@ struct IpcDecodedSize {
 /// prefix; -1 means the buffer is stored uncompressed: its length minus 8), otherwise the
 /// sum of the buffer lengths. Refuses (Invalid) a malformed header, negative or
 /// overflowing values and buffers that do not lie inside `body`. Nothing is allocated in
-/// proportion to the declared sizes. Thread-safe (no state).
+/// proportion to the declared sizes (a `metadata` that is not 8-byte aligned, as gRPC may
+/// hand it over, is copied). Thread-safe (no state).
 arrow::Result<IpcDecodedSize> DecodedSizeOfIpcMessage(std::span<const uint8_t> metadata,
                                                       std::span<const uint8_t> body);
 

@@ -99,6 +99,26 @@ TEST(IpcMessageLimitsTest, CompressedBatchCountsDeclaredUncompressedLengths) {
   EXPECT_EQ(size->decoded_bytes, int64_t{8} << 20);
 }
 
+// Found by ipc_message_limits_fuzzer (UBSan): gRPC may hand the header over at any
+// address, and flatbuffers' in-place reads of a misaligned header were misaligned loads.
+// The clang build checks the loads; every build checks the answer is the same.
+TEST(IpcMessageLimitsTest, MisalignedHeaderIsReadLikeAnAlignedOne) {
+  auto messages = WriteStream(Zeros(1 << 16), Zstd());
+  const auto& batch = messages[1];
+  auto aligned = Size(batch);
+  ASSERT_TRUE(aligned.ok()) << aligned.status().ToString();
+  std::vector<uint8_t> storage(batch.metadata.size() + 8);
+  for (size_t shift = 1; shift < 8; ++shift) {
+    std::memcpy(storage.data() + shift, batch.metadata.data(), batch.metadata.size());
+    auto size = DecodedSizeOfIpcMessage(
+        std::span<const uint8_t>(storage.data() + shift, batch.metadata.size()), batch.body);
+    ASSERT_TRUE(size.ok()) << shift << ": " << size.status().ToString();
+    EXPECT_EQ(size->decoded_bytes, aligned->decoded_bytes);
+    EXPECT_EQ(size->decoded_bytes, int64_t{8} << 16);
+    EXPECT_TRUE(size->compressed);
+  }
+}
+
 TEST(IpcMessageLimitsTest, HandPatchedPrefixClaimingFourGiB) {
   auto messages = WriteStream(Zeros(1 << 20), Zstd());
   auto batch = messages[1];

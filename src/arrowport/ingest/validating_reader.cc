@@ -4,6 +4,7 @@
 
 #include "arrow/array.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/common/aligned_batch.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/materialized_size.h"
 
@@ -11,7 +12,7 @@ namespace arrowport::ingest {
 
 arrow::Status ValidatingReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   auto st = source_->ReadNext(out);
-  if (st.ok() && *out != nullptr) st = Check(**out, batches_++);
+  if (st.ok() && *out != nullptr) st = Check(out, batches_++);
   if (!st.ok()) {
     // The source's own refusals (decoding, size limits, a client gone) are kept too.
     *out = nullptr;
@@ -26,7 +27,9 @@ arrow::Status ValidatingReader::error() const {
   return error_;
 }
 
-arrow::Status ValidatingReader::Check(const arrow::RecordBatch& batch, int64_t index) const {
+arrow::Status ValidatingReader::Check(std::shared_ptr<arrow::RecordBatch>* out,
+                                      int64_t index) const {
+  const arrow::RecordBatch& batch = **out;
   const int64_t bytes = arrow::util::TotalBufferSize(batch);
   if (bytes > max_batch_bytes_) {
     return TooLarge("record batch ", index, " holds ", bytes, " bytes, more than ",
@@ -44,6 +47,14 @@ arrow::Status ValidatingReader::Check(const arrow::RecordBatch& batch, int64_t i
     return arrow::Status::Invalid("record batch ", index,
                                   " does not match the stream's schema");
   }
+  // Decoding is zero-copy: buffers sit at whatever address they had on the wire. Read
+  // nothing through them (below, in DuckDB) before they are aligned; the size is bounded.
+  ARROW_ASSIGN_OR_RAISE(*out, AlignBuffers(*out));
+  return CheckValues(**out, index);
+}
+
+arrow::Status ValidatingReader::CheckValues(const arrow::RecordBatch& batch,
+                                            int64_t index) const {
   // Structure first (buffer sizes, lengths: cheap), then what DuckDB would make of the
   // values, then the values themselves: full validation reads every value, which for
   // repeated views is the expanded size, so an expansion is refused before it is paid.

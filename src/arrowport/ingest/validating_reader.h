@@ -32,7 +32,10 @@ class ValidatingReader : public arrow::RecordBatchReader {
   arrow::Status error() const;
 
  private:
-  arrow::Status Check(const arrow::RecordBatch& batch, int64_t index) const;
+  /// Refuses `*out` if over the limits, else replaces it with its aligned copy (if any
+  /// buffer is misaligned) and checks its values (CheckValues).
+  arrow::Status Check(std::shared_ptr<arrow::RecordBatch>* out, int64_t index) const;
+  arrow::Status CheckValues(const arrow::RecordBatch& batch, int64_t index) const;
 
   std::shared_ptr<arrow::RecordBatchReader> source_;
   const int64_t max_batch_bytes_;

@@ -40,6 +40,11 @@ arrow::Status CheckFlightSqlCommand(std::string_view bytes) {
       "CommandGetSqlInfo",       "CommandGetPrimaryKeys", "CommandGetExportedKeys",
       "CommandGetImportedKeys",  "CommandGetCrossReference", "CommandStatementUpdate",
       "CommandPreparedStatementUpdate", "CommandStatementIngest", "TicketStatementQuery"};
+  // Checked here too, not only by the callers: substr past the end throws.
+  if (!IsFlightSqlCommand(bytes)) {
+    return arrow::Status::Invalid("not a Flight SQL message (a protobuf Any whose type URL "
+                                  "starts with '", kFlightSqlTypePrefix, "')");
+  }
   const std::string_view name = TypeUrl(bytes).substr(kFlightSqlTypePrefix.size());
   for (const char* known : kKnown) {
     if (name == known) return arrow::Status::OK();

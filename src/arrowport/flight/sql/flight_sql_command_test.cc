@@ -37,6 +37,18 @@ TEST(FlightSqlCommandTest, RecognisesPackedFlightSqlMessagesOnly) {
   EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + std::string(200, 'X'))));
 }
 
+// Found by flight_sql_command_fuzzer: bytes that are not a Flight SQL Any (empty, JSON,
+// another type URL) made the check throw std::out_of_range instead of answering Invalid.
+TEST(FlightSqlCommandTest, CheckRefusesWhatIsNotAFlightSqlMessage) {
+  for (const std::string bytes :
+       {std::string(), std::string("SELECT 1"), std::string(R"({"sql": "SELECT 1"})"),
+        AnyWithUrl("type.googleapis.com/other.Message"),
+        AnyWithUrl("type.googleapis.com/arrow.flight.protocol.sql."),
+        std::string("\x0a\xff\xff\xff\xff\xff\xff", 7)}) {
+    EXPECT_TRUE(CheckFlightSqlCommand(bytes).IsInvalid()) << bytes;
+  }
+}
+
 TEST(FlightSqlCommandTest, ActionTypes) {
   EXPECT_TRUE(IsFlightSqlAction("CreatePreparedStatement"));
   EXPECT_TRUE(IsFlightSqlAction("CloseSession"));

@@ -4,6 +4,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/common/aligned_batch.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/client_principal.h"
 #include "arrowport/flight/sql/current_call.h"
@@ -117,6 +118,19 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
 // update, which are executed as they arrive.
 constexpr int64_t kMaxQueryParameterBytes = int64_t{64} << 20;
 
+// A parameter batch as received, ready for Bind, which reads its values one by one: like
+// every ingested batch, aligned (zero-copy decoding leaves buffers at any address) and
+// fully validated (a bad offset would be a read outside the buffer).
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> CheckedParameters(
+    std::shared_ptr<arrow::RecordBatch> batch) {
+  ARROW_ASSIGN_OR_RAISE(batch, AlignBuffers(std::move(batch)));
+  auto valid = batch->ValidateFull();
+  if (!valid.ok()) {
+    return arrow::Status::Invalid("query parameters are not valid Arrow: ", valid.message());
+  }
+  return batch;
+}
+
 // Every parameter row the client sent, as one batch.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
     fl::FlightMessageReader* reader, int64_t* total_bytes) {
@@ -131,6 +145,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
       return TooLarge("query parameters larger than ", kMaxQueryParameterBytes >> 20,
                       " MiB; bind fewer rows per execution");
     }
+    ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
     batches.push_back(std::move(chunk.data));
   }
   *total_bytes = bytes;
@@ -280,6 +295,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
       if (chunk.data == nullptr) break;
+      ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
       ARROW_RETURN_NOT_OK(CheckParameters(*statement, *chunk.data));
       for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
         any_rows = true;
