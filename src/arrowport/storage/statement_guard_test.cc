@@ -108,7 +108,10 @@ TEST_F(StatementGuardTest, NobodyChangesSettingsAttachesOrLoads) {
     ExpectDenied(Run("PRAGMA disable_checkpoint_on_shutdown", who), "PRAGMA");
     ExpectDenied(Run("COPY FROM DATABASE memory TO arrowport_scratch", who), "PRAGMA");
     ExpectDenied(Run("PREPARE p AS SELECT 1", who), "PREPARE");
-    ExpectDenied(Run("BEGIN TRANSACTION", who), "transaction");
+    // Transaction control is refused as invalid input, not as a permission matter.
+    const auto begin = Run("BEGIN TRANSACTION", who);
+    EXPECT_TRUE(begin.IsInvalid()) << begin;
+    EXPECT_NE(begin.message().find("transaction control"), std::string::npos) << begin;
   }
 }
 
