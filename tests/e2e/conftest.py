@@ -55,6 +55,15 @@ class RunningServer:
     def stderr(self):
         return "".join(self.stderr_lines)
 
+    def logged(self, text, timeout=30):
+        """True once stderr (drained by a thread, so a little behind) holds `text`."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.stderr():
+                return True
+            time.sleep(0.1)
+        return False
+
     @property
     def port(self):
         return int(self.uri.rsplit(":", 1)[1])

@@ -354,7 +354,7 @@ def test_explicitly_disabled_auth_on_a_public_address_warns(tmp_path):
                             "--db", str(tmp_path / "x.duckdb"), "--flight-port", "0",
                             "--http-port", "0"], cwd=tmp_path)
     try:
-        assert "SECURITY WARNING" in server.stderr() or _wait_for(server, "SECURITY WARNING")
+        assert "SECURITY WARNING" in server.stderr() or server.logged("SECURITY WARNING")
         port = server.http.rsplit(":", 1)[1]
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30).json()
         assert ready["status"] == "ready" and "authentication is disabled" in ready["warning"]
@@ -372,15 +372,6 @@ def test_plain_text_password_refused_at_start(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "plain-text passwords are refused" in proc.stderr and "hash-password" in proc.stderr
-
-
-def _wait_for(server, text, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if text in server.stderr():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 # ---- Flight SQL (JDBC driver, user/password) ----

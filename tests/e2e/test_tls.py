@@ -63,16 +63,6 @@ def tls_server(start_server, tmp_path, certs, client_ca=False, extra=""):
     return start_server("--config", str(config))
 
 
-def logged(server, text, timeout=30):
-    """True once the server's stderr (drained by a thread) holds `text`."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if text in server.stderr():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def pem(certs, name):
     return (certs / name).read_bytes()
 
@@ -86,7 +76,7 @@ def test_ready_line_and_log_say_tls(start_server, tmp_path, certs):
     server = tls_server(start_server, tmp_path, certs)
     assert server.uri.startswith("grpc+tls://127.0.0.1:")
     assert server.http.startswith("https://127.0.0.1:")
-    assert logged(server, "tls=on"), server.stderr()
+    assert server.logged("tls=on"), server.stderr()
 
 
 def test_flight_put_and_get_over_tls(start_server, tmp_path, certs):
@@ -164,7 +154,7 @@ def test_requests_with_verify(start_server, tmp_path, certs):
 
 def test_mutual_tls_flight(start_server, tmp_path, certs):
     server = tls_server(start_server, tmp_path, certs, client_ca=True)
-    assert logged(server, "client certificates required"), server.stderr()
+    assert server.logged("client certificates required"), server.stderr()
     ca = pem(certs, "ca.pem")
     options = flight.FlightCallOptions(timeout=30)
     anonymous = flight.connect(server.uri, tls_root_certs=ca)
