@@ -24,9 +24,11 @@ ATTACKS = [
     "DROP TABLE people",
     "SELECT * FROM arrowport.requests",
     "INSERT INTO arrowport.requests SELECT * FROM arrowport.requests",
+    "SELECT * FROM checkpoint()",
+    "SELECT * FROM read_blob('/etc/hostname')",
 ]
 # What only an admin may do through SQL, on user tables.
-ADMIN_ONLY = {"DROP TABLE people", "INSERT INTO people VALUES (9, 'z')",
+ADMIN_ONLY = {"SELECT * FROM checkpoint()", "DROP TABLE people", "INSERT INTO people VALUES (9, 'z')",
               "CREATE TABLE made_by_sql AS SELECT 1 AS x"}
 
 

@@ -18,11 +18,11 @@ from test_http import ingest, ipc_bytes
 
 # Each attack of the issue's first paragraph, and the thing its refusal names.
 ATTACKS = [
-    ("SELECT * FROM read_csv('/etc/passwd')", "/etc/passwd"),
-    ("SELECT * FROM read_blob('/etc/hostname')", "/etc/hostname"),
-    ("SELECT * FROM read_text('/proc/self/environ')", "/proc/self/environ"),
-    ("SELECT * FROM glob('/*')", "/*"),
-    ("SELECT * FROM read_parquet('https://example.com/x.parquet')", "example.com"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "read_csv"),
+    ("SELECT * FROM read_blob('/etc/hostname')", "read_blob"),
+    ("SELECT * FROM read_text('/proc/self/environ')", "read_text"),
+    ("SELECT * FROM glob('/*')", "glob"),
+    ("SELECT * FROM read_parquet('https://example.com/x.parquet')", "read_parquet"),
     ("COPY (SELECT 1 AS a) TO '/tmp/arrowport_sandbox_copy.csv'", "arrowport_sandbox_copy"),
     ("ATTACH ':memory:' AS other_db", "ATTACH"),
     ("ATTACH '/tmp/arrowport_sandbox_other.duckdb' AS other_db", "ATTACH"),
@@ -43,6 +43,14 @@ ATTACKS = [
     ("DELETE FROM arrowport.requests", "arrowport.requests"),
     ("SELECT * FROM arrowport.requests", "arrowport.requests"),
     ("SELECT 1; DROP TABLE victim", "one statement"),
+    # Found by an outside review: checkpoints, storage statistics of the request log, SQL
+    # and table names given as text, file readers in subqueries and CTEs.
+    ("SELECT * FROM pragma_storage_info('arrowport.requests')", "pragma_storage_info"),
+    ("SELECT * FROM query_table(coalesce(NULL, 'arrowport.requests'))", "query_table"),
+    ("SELECT * FROM query('SELECT * FROM arrowport.requests')", "query"),
+    ("SELECT (SELECT count(*) FROM read_blob('/etc/hostname')) AS n", "read_blob"),
+    ("WITH f AS (SELECT * FROM read_text('/etc/hostname')) SELECT * FROM f", "read_text"),
+    ("SELECT * FROM victim, read_csv('/etc/passwd')", "read_csv"),
 ]
 IDS = [sql.split("(")[0][:40] + f"#{i}" for i, (sql, _) in enumerate(ATTACKS)]
 
@@ -203,3 +211,33 @@ def test_duckdb_still_spills_to_its_temp_directory(start_server, tmp_path):
     sql = ("SELECT count(*)::BIGINT AS n, count(DISTINCT s)::BIGINT AS d FROM "
            "(SELECT i, md5(i::VARCHAR) || repeat('x', 60) AS s FROM range(3000000) t(i) ORDER BY s)")
     assert get(server.client(), {"sql": sql}).to_pylist() == [{"n": 3_000_000, "d": 3_000_000}]
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM query_table(coalesce($1, 'victim'))",
+    "SELECT * FROM query(coalesce($1, 'SELECT 1'))",
+])
+def test_table_function_arguments_cannot_be_parameters(victim, sql):
+    """Found by an outside review: checked with the parameter bound to NULL, the statement
+    read `victim`; run with the parameter 'arrowport.requests' it read the request log (and
+    the scratch catalog's in-flight ingest). Parameters in table function arguments are
+    refused, on every surface."""
+    server = victim
+    target = "arrowport.requests" if "query_table" in sql else "SELECT * FROM arrowport.requests"
+    r = requests.post(f"{server.http}/query", json={"sql": sql, "params": [target]}, timeout=60)
+    assert r.status_code == 403, r.text
+    assert "parameters" in r.json()["error"]["message"], r.text
+    with pytest.raises(flight.FlightUnauthorizedError, match="parameters"):
+        get(server.client(), {"sql": sql, "params": [target]})
+    with adbc(server) as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error, match="parameters"):
+            cur.execute(sql.replace("$1", "?"), (target,))
+
+
+def test_database_file_and_wal_cannot_be_read(victim, tmp_path):
+    """Found by an outside review: DuckDB allows its own database file and WAL to itself,
+    and read_blob over them returned stored values and request-log keys."""
+    server = victim
+    for path in (tmp_path / "e2e.duckdb", tmp_path / "e2e.duckdb.wal"):
+        r = http_query(server, f"SELECT content FROM read_blob('{path}')")
+        assert r.status_code == 403, r.text

@@ -128,6 +128,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   }
   const duckdb_statement_type type = duckdb_prepared_statement_type(out->get());
   arrow::Status st = CheckType(type);
+  if (st.ok()) st = CheckEffects(conn, sql);
   if (st.ok()) st = CheckReads(conn, out->get(), sql, type);
   if (st.ok()) st = CheckWrites(conn, sql, type);
   if (!st.ok()) out->reset();
@@ -211,6 +212,61 @@ arrow::Status StatementGuard::CheckReads(duckdb_connection conn,
     if (!own_catalog || !main_schema || !listed) {
       return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
                               text, "' (allowed tables: see auth.users[].tables)");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+namespace {
+
+// Table functions no client statement may call, whatever its role: they read files the
+// sandbox must still allow DuckDB itself (the database file, its WAL, the configured view
+// files), run SQL or name tables given as text (which the table check cannot see), write
+// (checkpoints) or expose the server's stored values or secrets.
+bool RefusedTableFunction(const std::string& name) {
+  static const char* const kNames[] = {
+      "query", "query_table", "glob", "sniff_csv",
+      "pragma_storage_info", "duckdb_secrets", "which_secret", "arrow_scan",
+      "arrow_scan_dumb", "seq_scan", "index_scan"};
+  static const char* const kPrefixes[] = {"read_", "parquet_", "iceberg_", "delta_",
+                                          "postgres_", "sqlite_", "mysql_"};
+  for (const char* refused : kNames) {
+    if (name == refused) return true;
+  }
+  for (const char* prefix : kPrefixes) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+arrow::Status StatementGuard::CheckEffects(duckdb_connection conn,
+                                           const std::string& sql) const {
+  // Without DuckDB's parser (another library version) the checks of types and tables
+  // still apply; file reads stay limited to the allowed paths by DuckDB's settings.
+  if (!parser_trusted_) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto effects, ReadEffects(conn, sql));
+  if (effects.copies_to_file) {
+    return PermissionDenied("SQL sandbox: COPY ... TO writes a file on the server and is "
+                            "refused for every user; read results through the server's "
+                            "formats instead (Arrow, Parquet, CSV, JSON)");
+  }
+  for (const auto& call : effects.table_functions) {
+    if (call.has_parameter) {
+      return PermissionDenied("SQL sandbox: a table function's arguments cannot be query "
+                              "parameters ('", call.name, "'): what it reads would only be "
+                              "known when it runs");
+    }
+    // Checkpoints write (and stall writers): an admin's maintenance, like the action.
+    if ((call.name == "checkpoint" || call.name == "force_checkpoint") && !principal_.IsAdmin()) {
+      return PermissionDenied("SQL sandbox: '", call.name, "' is refused for user '",
+                              principal_.user, "': checkpoints are for admins");
+    }
+    if (call.name.empty() || RefusedTableFunction(call.name)) {
+      return PermissionDenied("SQL sandbox: the table function '", call.name,
+                              "' is refused for every user: it reads files, runs SQL text, "
+                              "writes, or exposes the server's own state");
     }
   }
   return arrow::Status::OK();

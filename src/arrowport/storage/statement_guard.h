@@ -47,6 +47,9 @@ class StatementGuard {
   arrow::Status CheckType(duckdb_statement_type type) const;
   arrow::Status CheckReads(duckdb_connection conn, duckdb_prepared_statement prepared,
                            const std::string& sql, duckdb_statement_type type) const;
+  /// Table functions (file readers, query/query_table, checkpoint, storage statistics,
+  /// arguments that depend on a parameter) and COPY ... TO: refused for every role.
+  arrow::Status CheckEffects(duckdb_connection conn, const std::string& sql) const;
   arrow::Status CheckWrites(duckdb_connection conn, const std::string& sql,
                             duckdb_statement_type type) const;
 

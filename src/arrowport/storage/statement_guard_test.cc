@@ -128,7 +128,7 @@ TEST_F(StatementGuardTest, ServerStateIsOutOfReachForEveryRole) {
     const auto who = Make(role);
     ExpectDenied(Run("SELECT * FROM arrowport.requests", who), "server's own state");
     ExpectDenied(Run("SELECT * FROM v_log", who), "server's own state");  // via a view
-    ExpectDenied(Run("SELECT * FROM query_table('arrowport.requests')", who), "own state");
+    ExpectDenied(Run("SELECT * FROM query_table('arrowport.requests')", who), "query_table");
     ExpectDenied(Run("SELECT * FROM arrowport_scratch.main.s", who), "own state");
   }
   const auto admin = Make(Role::kAdmin);
@@ -172,7 +172,7 @@ TEST_F(StatementGuardTest, JudgingLeavesTheClientsTransactionUsable) {
   ASSERT_TRUE(insert.ok()) << insert.status().ToString();
   EXPECT_TRUE(PreparedStatement::Make(conn_, "UPDATE fresh SET a = 1", &admin).ok());
   ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM query_table($1)", &admin).status(),
-               "cannot tell");
+               "parameters");
   ExpectDenied(conn_->ExecuteUpdate("DELETE FROM arrowport.requests", admin).status(),
                "own state");
   EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM fresh WHERE a = $1", &admin).ok());
@@ -187,7 +187,7 @@ TEST_F(StatementGuardTest, TablesListNarrowsReads) {
   EXPECT_TRUE(Run("SELECT * FROM v_t", narrow).ok());  // a view over listed tables
   ExpectDenied(Run("SELECT * FROM other", narrow), "may not read 'other'");
   ExpectDenied(Run("SELECT * FROM t JOIN other ON true", narrow), "other");
-  ExpectDenied(Run("SELECT * FROM query('SELECT * FROM other')", narrow), "other");
+  ExpectDenied(Run("SELECT * FROM query('SELECT * FROM other')", narrow), "'query'");
 }
 
 TEST_F(StatementGuardTest, EveryEntryPointIsGuarded) {
@@ -202,9 +202,13 @@ TEST_F(StatementGuardTest, EveryEntryPointIsGuarded) {
   EXPECT_TRUE(with_param.ok()) << with_param.status().ToString();
   EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM t WHERE id = ?", &reader).ok());
   // Parameters do not hide a table from the check, nor choose one when the query runs.
+  // (Found by an outside review: with the parameter bound to NULL for the check,
+  // coalesce($1, 't') looked like a read of t and read anything when it ran.)
   for (const char* sql : {"SELECT * FROM query_table($1)", "SELECT * FROM query($1)",
-                          "SELECT * FROM query_table(?::VARCHAR)"}) {
-    ExpectDenied(PreparedStatement::Make(conn_, sql, &reader).status(), "cannot tell");
+                          "SELECT * FROM query_table(?::VARCHAR)",
+                          "SELECT * FROM query_table(coalesce($1, 't'))",
+                          "SELECT * FROM t WHERE id IN (SELECT id FROM query_table(coalesce(?, 't')))"}) {
+    ExpectDenied(PreparedStatement::Make(conn_, sql, &reader).status(), "parameters");
   }
   ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM arrowport.requests WHERE id = $1",
                                        &reader).status(),

@@ -6,7 +6,14 @@
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/transaction/transaction_context.hpp>
 #include <duckdb/parser/parsed_data/create_index_info.hpp>
+#include <duckdb/parser/common_table_expression_info.hpp>
+#include <duckdb/parser/expression/function_expression.hpp>
+#include <duckdb/parser/expression/subquery_expression.hpp>
+#include <duckdb/parser/parsed_expression_iterator.hpp>
 #include <duckdb/parser/parser.hpp>
+#include <duckdb/parser/statement/call_statement.hpp>
+#include <duckdb/parser/tableref/subqueryref.hpp>
+#include <duckdb/parser/tableref/table_function_ref.hpp>
 #include <duckdb/parser/query_node/delete_query_node.hpp>
 #include <duckdb/parser/query_node/insert_query_node.hpp>
 #include <duckdb/parser/query_node/merge_query_node.hpp>
@@ -29,6 +36,8 @@
 #include <duckdb/planner/bound_parameter_map.hpp>
 #include <duckdb/planner/expression/bound_parameter_data.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <exception>
 
 #include "arrowport/storage/duckdb_handle.h"
@@ -170,6 +179,107 @@ duckdb::unique_ptr<duckdb::SQLStatement> SelectReadingAsWrite(const duckdb::SQLS
   return select;
 }
 
+// Collects the table functions a parsed statement calls, wherever they are. DuckDB's
+// iterator visits a node's own expressions and table references; subqueries (in
+// expressions, FROM, CTEs, table function arguments) are walked from here.
+class TableFunctionWalker {
+ public:
+  explicit TableFunctionWalker(std::vector<TableFunctionCall>* out) : out_(out) {}
+
+  void Statement(duckdb::SQLStatement& statement) {
+    using duckdb::StatementType;
+    switch (statement.type) {
+      case StatementType::SELECT_STATEMENT:
+        Select(statement.Cast<duckdb::SelectStatement>().node.get());
+        break;
+      case StatementType::INSERT_STATEMENT: {
+        auto& insert = *statement.Cast<duckdb::InsertStatement>().node;
+        if (insert.select_statement) Select(insert.select_statement->node.get());
+        break;
+      }
+      case StatementType::EXPLAIN_STATEMENT:
+        Statement(*statement.Cast<duckdb::ExplainStatement>().stmt);
+        break;
+      case StatementType::CALL_STATEMENT: {
+        auto& call = statement.Cast<duckdb::CallStatement>();
+        if (call.function) Called(*call.function);
+        break;
+      }
+      default:
+        if (auto as_select = SelectReadingAsWrite(statement)) Statement(*as_select);
+        break;
+    }
+  }
+
+ private:
+  void Select(duckdb::QueryNode* node) {
+    if (node == nullptr) return;
+    for (auto& entry : node->cte_map.map) {
+      if (entry.second && entry.second->query_node) Select(entry.second->query_node.get());
+    }
+    duckdb::ParsedExpressionIterator::EnumerateQueryNodeChildren(
+        *node, [this](duckdb::unique_ptr<duckdb::ParsedExpression>& e) { if (e) Expr(*e); },
+        [this](duckdb::TableRef& ref) { Ref(ref); });
+  }
+
+  void Ref(duckdb::TableRef& ref) {
+    switch (ref.type) {
+      case duckdb::TableReferenceType::TABLE_FUNCTION: {
+        auto& function = ref.Cast<duckdb::TableFunctionRef>();
+        if (function.function) Called(*function.function);
+        if (function.subquery) Select(function.subquery->node.get());
+        break;
+      }
+      case duckdb::TableReferenceType::SUBQUERY: {
+        auto& subquery = ref.Cast<duckdb::SubqueryRef>();
+        if (subquery.subquery) Select(subquery.subquery->node.get());
+        break;
+      }
+      case duckdb::TableReferenceType::JOIN: {
+        auto& join = ref.Cast<duckdb::JoinRef>();
+        if (join.left) Ref(*join.left);
+        if (join.right) Ref(*join.right);
+        if (join.condition) Expr(*join.condition);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void Called(duckdb::ParsedExpression& function) {
+    TableFunctionCall call;
+    if (function.GetExpressionClass() == duckdb::ExpressionClass::FUNCTION) {
+      call.name =
+          function.Cast<duckdb::FunctionExpression>().GetQualifiedName().Name().GetIdentifierName();
+      std::transform(call.name.begin(), call.name.end(), call.name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+    call.has_parameter = HasParameter(function);
+    out_->push_back(std::move(call));
+    Expr(function);  // subqueries among its arguments
+  }
+
+  static bool HasParameter(duckdb::ParsedExpression& expr) {
+    if (expr.GetExpressionClass() == duckdb::ExpressionClass::PARAMETER) return true;
+    bool found = false;
+    duckdb::ParsedExpressionIterator::EnumerateChildren(
+        expr, [&found](duckdb::ParsedExpression& child) { found = found || HasParameter(child); });
+    return found;
+  }
+
+  void Expr(duckdb::ParsedExpression& expr) {
+    if (expr.GetExpressionClass() == duckdb::ExpressionClass::SUBQUERY) {
+      auto& subquery = expr.Cast<duckdb::SubqueryExpression>().SubqueryMutable();
+      if (subquery) Select(subquery->node.get());
+    }
+    duckdb::ParsedExpressionIterator::EnumerateChildren(
+        expr, [this](duckdb::ParsedExpression& child) { Expr(child); });
+  }
+
+  std::vector<TableFunctionCall>* out_;
+};
+
 }  // namespace
 
 arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
@@ -197,6 +307,31 @@ arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection conne
 }  // namespace arrowport::storage
 
 namespace arrowport::storage {
+
+arrow::Result<StatementEffects> ReadEffects(duckdb_connection connection,
+                                            const std::string& sql) {
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
+  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  StatementEffects effects;
+  try {
+    duckdb::Parser parser(context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement, got ",
+                                    parser.statements.size());
+    }
+    auto& statement = *parser.statements[0];
+    if (statement.type == duckdb::StatementType::COPY_STATEMENT) {
+      effects.copies_to_file = !statement.Cast<duckdb::CopyStatement>().info->is_from;
+    }
+    TableFunctionWalker(&effects.table_functions).Statement(statement);
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("cannot parse the statement: ", e.what());
+  }
+  return effects;
+}
 
 arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
                                                    const std::string& sql,

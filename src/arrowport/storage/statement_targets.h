@@ -45,6 +45,22 @@ arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
                                                    const std::string& sql,
                                                    const std::vector<std::string>& parameters);
 
+/// One table function a statement calls (`FROM read_blob(...)`, `CALL checkpoint()`).
+struct TableFunctionCall {
+  std::string name;            ///< lower-case, as written (without schema)
+  bool has_parameter = false;  ///< an argument depends on a query parameter ($1, ?)
+};
+
+/// \brief What the single statement in `sql` does that its type and tables do not show,
+/// read by DuckDB's parser: the table functions it calls anywhere (subqueries, CTEs,
+/// joins, INSERT ... SELECT, the reads of UPDATE/DELETE/MERGE, EXPLAIN's statement, CALL)
+/// and whether it is a COPY ... TO (a file write).
+struct StatementEffects {
+  std::vector<TableFunctionCall> table_functions;
+  bool copies_to_file = false;
+};
+arrow::Result<StatementEffects> ReadEffects(duckdb_connection connection, const std::string& sql);
+
 /// True when `connection` has a transaction open (the C API cannot tell).
 bool InTransaction(duckdb_connection connection);
 
