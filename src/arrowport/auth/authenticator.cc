@@ -105,8 +105,26 @@ void Authenticator::Reload(const config::Config& config) {
   users_->Replace(config.auth.users);
 }
 
+namespace {
+
+// Which password a token was issued for: 16 hex digits of BLAKE2b over the stored hash
+// (itself salted), so a password change in the config ends the old tokens.
+std::string CredentialFingerprint(const std::string& password_hash) {
+  unsigned char digest[8];
+  crypto_generichash(digest, sizeof(digest),
+                     reinterpret_cast<const unsigned char*>(password_hash.data()),
+                     password_hash.size(), nullptr, 0);
+  char hex[sizeof(digest) * 2 + 1];
+  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+  return hex;
+}
+
+}  // namespace
+
 arrow::Result<IssuedToken> Authenticator::IssueToken(const Principal& principal) const {
-  return tokens_->Issue(principal.user, principal.role);
+  const auto entry = users_->Find(principal.user);
+  return tokens_->Issue(principal.user, principal.role,
+                        entry ? CredentialFingerprint(entry->password_hash) : "");
 }
 
 arrow::Result<Authenticated> Authenticator::Authenticate(const std::string& authorization,
@@ -171,6 +189,10 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Bearer(
   if (!entry) return Unauthenticated("user '", claims.user, "' no longer exists");
   if (entry->role != claims.role) {
     return Unauthenticated("the role of user '", claims.user,
+                           "' changed since the token was issued; authenticate again");
+  }
+  if (claims.credential != CredentialFingerprint(entry->password_hash)) {
+    return Unauthenticated("the password of user '", claims.user,
                            "' changed since the token was issued; authenticate again");
   }
   return PrincipalOf(*entry);

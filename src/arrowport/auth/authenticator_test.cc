@@ -88,11 +88,20 @@ TEST_F(AuthenticatorTest, ReloadRevokesTokensOfRemovedUsersAndChangedRoles) {
   auto again = auth_->Authenticate(Basic("bob", "pw-bob"), source_);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->principal->role, Role::kReader);
-  // A changed password misses the Basic cache.
+  // A changed password misses the Basic cache and ends the tokens issued for the old
+  // one (found by an outside review: a stolen token outlived a password rotation).
+  auto before_change = *auth_->IssueToken(*again->principal);
+  ASSERT_TRUE(auth_->Authenticate("Bearer " + before_change.token, source_).ok());
   fresh.auth.users[0].password_hash = *PasswordHasher::Hash("new-pw");
   auth_->Reload(fresh);
   EXPECT_FALSE(auth_->Authenticate(Basic("bob", "pw-bob"), source_).ok());
-  EXPECT_TRUE(auth_->Authenticate(Basic("bob", "new-pw"), source_).ok());
+  auto after_change = auth_->Authenticate(Basic("bob", "new-pw"), source_);
+  EXPECT_TRUE(after_change.ok());
+  auto rotated = auth_->Authenticate("Bearer " + before_change.token, source_);
+  ASSERT_FALSE(rotated.ok());
+  EXPECT_NE(rotated.status().message().find("password"), std::string::npos);
+  auto fresh_token = *auth_->IssueToken(*after_change->principal);
+  EXPECT_TRUE(auth_->Authenticate("Bearer " + fresh_token.token, source_).ok());
 }
 
 TEST(UserDirectoryTest, ReplaceSwapsTheWholeList) {

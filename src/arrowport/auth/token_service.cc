@@ -46,12 +46,14 @@ arrow::Result<std::unique_ptr<TokenService>> TokenService::Make(const std::strin
       new TokenService(std::move(key), ttl_s, generated));
 }
 
-arrow::Result<IssuedToken> TokenService::Issue(const std::string& user, Role role) const {
-  return IssueAt(user, role, Now());
+arrow::Result<IssuedToken> TokenService::Issue(const std::string& user, Role role,
+                                               const std::string& credential) const {
+  return IssueAt(user, role, Now(), credential);
 }
 
 arrow::Result<IssuedToken> TokenService::IssueAt(const std::string& user, Role role,
-                                                 int64_t now) const {
+                                                 int64_t now,
+                                                 const std::string& credential) const {
   jwt_t* raw = nullptr;
   if (jwt_new(&raw) != 0) return arrow::Status::OutOfMemory("jwt_new failed");
   JwtPtr jwt(raw);
@@ -60,7 +62,8 @@ arrow::Result<IssuedToken> TokenService::IssueAt(const std::string& user, Role r
   if (jwt_add_grant(jwt.get(), "sub", user.c_str()) != 0 ||
       jwt_add_grant(jwt.get(), "role", config::ToString(role)) != 0 ||
       jwt_add_grant_int(jwt.get(), "iat", static_cast<long>(now)) != 0 ||
-      jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(out.expires_at)) != 0) {
+      jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(out.expires_at)) != 0 ||
+      (!credential.empty() && jwt_add_grant(jwt.get(), "cred", credential.c_str()) != 0)) {
     return arrow::Status::UnknownError("cannot add claims to the token");
   }
   if (jwt_set_alg(jwt.get(), JWT_ALG_HS256,
@@ -111,6 +114,8 @@ arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
   if (!parsed_role.ok()) return Unauthenticated("invalid bearer token: unknown role");
   claims.user = sub;
   claims.role = *parsed_role;
+  const char* credential = jwt_get_grant(jwt.get(), "cred");
+  if (credential != nullptr) claims.credential = credential;
   if (claims.expires_at <= now) {
     return Unauthenticated("bearer token expired; authenticate again to get a new one");
   }

@@ -15,6 +15,7 @@ struct TokenClaims {
   Role role = Role::kReader;
   int64_t issued_at = 0;   ///< iat, seconds since the epoch
   int64_t expires_at = 0;  ///< exp, seconds since the epoch
+  std::string credential;  ///< cred: which password the token was issued for ("" = none)
 };
 
 /// A token as handed to a client.
@@ -34,10 +35,13 @@ class TokenService {
   static arrow::Result<std::unique_ptr<TokenService>> Make(const std::string& secret,
                                                            int64_t ttl_s);
 
-  arrow::Result<IssuedToken> Issue(const std::string& user, Role role) const;
+  /// `credential`: a fingerprint of the user's password hash, so that a password change
+  /// ends the tokens issued for the old one.
+  arrow::Result<IssuedToken> Issue(const std::string& user, Role role,
+                                   const std::string& credential = "") const;
   /// Issue at a given time (tests).
-  arrow::Result<IssuedToken> IssueAt(const std::string& user, Role role,
-                                     int64_t now) const;
+  arrow::Result<IssuedToken> IssueAt(const std::string& user, Role role, int64_t now,
+                                     const std::string& credential = "") const;
 
   /// The claims of `token` when its signature is ours and it has not expired; an
   /// Unauthenticated status saying why otherwise.
