@@ -439,3 +439,24 @@ def test_tokens_survive_a_restart_only_with_a_configured_secret(tmp_path, hashes
             assert r.status_code == (200 if survives else 401), (secret, r.text)
         finally:
             server.stop()
+
+
+def test_password_guessing_is_throttled_per_address(auth_server):
+    """Found by an outside review: failed logins were not limited (33 guesses/s, and 200
+    concurrent bogus logins made a real one take 4 s). After 20 failures from one address in a
+    minute, its Basic logins get 429 / RESOURCE_EXHAUSTED before any password hash is computed;
+    bearer tokens keep working."""
+    token = http_token(auth_server, "reader")
+    for _ in range(20):
+        r = requests.get(f"{auth_server.http}/tables", headers={"Authorization": basic("admin", "guess")},
+                         timeout=60)
+        assert r.status_code == 401, r.text
+    r = requests.get(f"{auth_server.http}/tables", headers={"Authorization": basic("admin")}, timeout=60)
+    assert r.status_code == 429, r.text
+    assert int(r.headers["Retry-After"]) >= 1
+    assert "failed logins" in r.json()["error"]["message"]
+    client = flight.connect(auth_server.uri)
+    with pytest.raises(flight.FlightError, match="RESOURCE_EXHAUSTED|failed logins"):
+        client.authenticate_basic_token("admin", PASSWORDS["admin"])
+    r = requests.get(f"{auth_server.http}/tables", headers=bearer(token), timeout=60)
+    assert r.status_code == 200, r.text

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "arrowport/auth/credential_cache.h"
+#include "arrowport/auth/login_throttle.h"
+#include "arrowport/common/caller_key.h"
 #include "arrowport/auth/password_hasher.h"
 #include "arrowport/auth/user_directory.h"
 #include "arrowport/common/logger.h"
@@ -19,6 +21,9 @@ namespace {
 constexpr auto kBasicCacheTtl = std::chrono::seconds(60);
 constexpr size_t kBasicCacheEntries = 4096;
 constexpr size_t kMaxHeaderBytes = 8192;
+// Failed Basic logins one client address may make per window before it must wait.
+constexpr int kMaxFailedLogins = 20;
+constexpr auto kFailedLoginWindow = std::chrono::seconds(60);
 
 // "Basic xyz" -> ("basic", "xyz"); the scheme is case-insensitive (RFC 7235).
 std::pair<std::string, std::string> SplitScheme(const std::string& header) {
@@ -76,6 +81,7 @@ Authenticator::Authenticator(const config::Config& config, Logger* logger,
       tokens_(std::move(tokens)),
       users_(std::make_unique<UserDirectory>(config.auth.users)),
       cache_(std::make_unique<CredentialCache>(kBasicCacheTtl, kBasicCacheEntries)),
+      throttle_(std::make_unique<LoginThrottle>(kMaxFailedLogins, kFailedLoginWindow)),
       kdf_slots_(std::make_unique<std::counting_semaphore<>>(
           std::max<std::ptrdiff_t>(2, std::thread::hardware_concurrency()))) {
   auto anonymous = std::make_shared<Principal>();
@@ -142,7 +148,20 @@ arrow::Result<Authenticated> Authenticator::Authenticate(const std::string& auth
     result = Unauthenticated("Authorization header too long");
   } else if (scheme == "basic") {
     method = "basic";
-    result = Basic(value, &user);
+    // Failed logins count per client machine (the address without its port).
+    const std::string client = CallerKey(nullptr, source.address.empty() ? source.peer
+                                                                          : source.address);
+    auto allowed = throttle_->Check(client);
+    if (!allowed.ok()) {
+      result = allowed;
+    } else {
+      result = Basic(value, &user);
+      if (result.ok()) {
+        throttle_->Succeeded(client);
+      } else if (HasErrorKind(result.status(), ErrorKind::kUnauthenticated)) {
+        throttle_->Failed(client);
+      }
+    }
   } else if (scheme == "bearer") {
     method = "bearer";
     result = Bearer(value, &user);

@@ -16,12 +16,14 @@ class Logger;
 namespace arrowport::auth {
 
 class CredentialCache;
+class LoginThrottle;
 class UserDirectory;
 
 /// Where a credential came from, for the audit line.
 struct AuthSource {
   std::string protocol;  ///< "flight", "http"
   std::string peer;      ///< the client's address as the transport reports it
+  std::string address;   ///< the client's IP alone, when the transport knows it ("" = from peer)
 };
 
 /// What Authenticate established: who, and how (a Basic login is answered with a token).
@@ -76,6 +78,7 @@ class Authenticator {
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<CredentialCache> cache_;
+  std::unique_ptr<LoginThrottle> throttle_;  // failed Basic logins per client address
   std::string dummy_hash_;  // verified against for unknown users: same cost, no oracle
   // Bounds the argon2id runs at once (each takes PasswordHasher::kMemLimit of memory): a
   // flood of Basic logins queues here instead of exhausting memory.

@@ -34,8 +34,8 @@ bool HttpAuthorizer::Authenticate(const auth::Authenticator& authenticator,
   auto& headers = const_cast<httplib::Request&>(req).headers;
   headers.erase(kUserHeader);
   if (IsOpenRoute(req.path)) return true;
-  const auth::AuthSource source{"http",
-                                req.remote_addr + ":" + std::to_string(req.remote_port)};
+  const auth::AuthSource source{
+      "http", req.remote_addr + ":" + std::to_string(req.remote_port), req.remote_addr};
   auto who = authenticator.Authenticate(req.get_header_value("Authorization"), source);
   if (!who.ok()) {
     if (logger) {
