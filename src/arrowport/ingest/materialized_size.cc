@@ -79,8 +79,10 @@ int64_t DictionaryBytes(const arrow::ArrayData& array) {
       if (array.IsNull(i)) continue;
       const int64_t k = index_at(i);
       if (k < 0 || k >= values.length) continue;  // refused by the full validation next
-      total += std::max<int64_t>(
-          0, ValueAt<int32_t>(values, 1, k + 1) - ValueAt<int32_t>(values, 1, k));
+      // In 64 bits: the offsets are not validated yet (found by the ipc_ingest fuzzer:
+      // INT32_MIN - 1 overflowed).
+      total += std::max<int64_t>(0, static_cast<int64_t>(ValueAt<int32_t>(values, 1, k + 1)) -
+                                        static_cast<int64_t>(ValueAt<int32_t>(values, 1, k)));
     }
     return Saturating(total);
   }
