@@ -460,3 +460,22 @@ def test_password_guessing_is_throttled_per_address(auth_server):
         client.authenticate_basic_token("admin", PASSWORDS["admin"])
     r = requests.get(f"{auth_server.http}/tables", headers=bearer(token), timeout=60)
     assert r.status_code == 200, r.text
+
+
+def test_table_limited_user_sees_only_its_tables_in_flight_sql_metadata(auth_server):
+    """Found by an outside review: adbc_get_objects showed a table-limited user every table,
+    column and schema (the request log included), although list_flights filtered."""
+    client, options = flight_login(auth_server, "admin")
+    put_with(client, options, PEOPLE, {"stream": "secret", "mode": "create"})
+    with adbc_connect(auth_server, "narrow") as conn:
+        objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+        names = {table["table_name"] for catalog in objects
+                 for schema in (catalog["catalog_db_schemas"] or [])
+                 for table in (schema["db_schema_tables"] or [])}
+        assert names == {"people"}, names
+    with adbc_connect(auth_server, "reader") as conn:
+        objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+        names = {table["table_name"] for catalog in objects
+                 for schema in (catalog["catalog_db_schemas"] or [])
+                 for table in (schema["db_schema_tables"] or [])}
+        assert {"people", "secret"} <= names, names

@@ -9,6 +9,8 @@
 #include "arrow/builder.h"
 #include "arrow/ipc/writer.h"
 #include "arrow/record_batch.h"
+#include "arrowport/auth/access_policy.h"
+#include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/flight/sql/xdbc_type_info.h"
 #include "arrowport/storage/catalog_queries.h"
@@ -163,7 +165,18 @@ arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&
   auto filter = FilterOf(command.catalog, command.db_schema_filter_pattern,
                          command.table_name_filter_pattern);
   filter.table_types = command.table_types;
-  ARROW_ASSIGN_OR_RAISE(auto rows, catalog.Relations(filter));
+  ARROW_ASSIGN_OR_RAISE(auto all_rows, catalog.Relations(filter));
+  // A user limited to a `tables` list sees only those tables of schema main (as
+  // list_flights and GET /tables show them), not the names and columns of the rest.
+  const Principal* caller = CurrentCall::Get().principal.get();
+  std::vector<storage::RelationRow> rows;
+  for (auto& row : all_rows) {
+    const bool limited = caller != nullptr && !caller->tables.empty();
+    if (limited && (row.schema != "main" || !auth::AccessPolicy::ReadTable(caller, row.name).ok())) {
+      continue;
+    }
+    rows.push_back(std::move(row));
+  }
   std::map<RelationKey, std::vector<storage::ColumnRow>> columns;
   if (command.include_schema) {
     ARROW_ASSIGN_OR_RAISE(auto all, catalog.Columns(filter));
