@@ -5,6 +5,7 @@ limits.query_timeout_s interrupts DuckDB on every surface, and a client that lea
 its query (the server's CPU is measured after it left)."""
 import http.client
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +33,19 @@ def limits_server(start_server, tmp_path, **limits):
     config = tmp_path / "limits.yaml"
     config.write_text("limits: {" + ", ".join(f"{k}: {v}" for k, v in limits.items()) + "}\n")
     return start_server("--config", str(config))
+
+
+def answered(sock):
+    """True when the server already answered (or closed) a raw request socket."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) is not None
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):
@@ -101,11 +115,20 @@ def assert_rate_limited_json(status, headers, body, limit):
 def test_per_client_concurrency_cap_on_http_and_flight(start_server, tmp_path):
     server = limits_server(start_server, tmp_path, max_concurrent_per_user=2)
     slow = [start_slow_query(server) for _ in range(2)]
+
+    def refused_while_both_run():
+        # On a loaded machine a probe can be admitted before a slow query arrives, which
+        # is then refused itself (it got an answer): start that one again.
+        for i, s in enumerate(slow):
+            if answered(s):
+                s.close()
+                slow[i] = start_slow_query(server)
+        r = post_query(server, "SELECT 1 AS x")
+        return r if r[0] == 429 else None
+
     try:
         # Both slow queries are admitted: the third call from this address is refused.
-        status, headers, body = wait_for(
-            lambda: (lambda r: r if r[0] == 429 else None)(post_query(server, "SELECT 1 AS x")),
-            what="a 429")
+        status, headers, body = wait_for(refused_while_both_run, what="a 429")
         assert_rate_limited_json(status, headers, body, "limits.max_concurrent_per_user")
         # Flight from the same address: the same budget, RESOURCE_EXHAUSTED.
         with pytest.raises(grpc.RpcError) as err:
