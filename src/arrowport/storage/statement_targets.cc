@@ -46,6 +46,16 @@ namespace arrowport::storage {
 
 namespace {
 
+// The C++ client context of a C API connection. The connection owns it; the C API's
+// handle only wraps a reference (duckdb/main/capi/capi_internal.hpp), so the context
+// stays valid after the handle is gone.
+duckdb::ClientContext* ContextOf(duckdb_connection connection) {
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return nullptr;
+  return &reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+}
+
 StatementTarget FromName(const duckdb::QualifiedName& name) {
   StatementTarget target;
   target.catalog = name.Catalog().GetIdentifierName();
@@ -285,11 +295,9 @@ class TableFunctionWalker {
 arrow::Result<std::vector<StatementTarget>> WriteTargets(duckdb_connection connection,
                                                          const std::string& sql) {
   std::vector<StatementTarget> out;
-  ClientContextHandle c_context;
-  duckdb_connection_get_client_context(connection, c_context.out());
-  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
-  // The C API's client context handle is this wrapper (duckdb/main/capi/capi_internal.hpp).
-  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  duckdb::ClientContext* found = ContextOf(connection);
+  if (found == nullptr) return arrow::Status::IOError("connection has no context");
+  auto& context = *found;
   try {
     duckdb::Parser parser(context);
     parser.ParseQuery(sql);
@@ -310,10 +318,9 @@ namespace arrowport::storage {
 
 arrow::Result<StatementEffects> ReadEffects(duckdb_connection connection,
                                             const std::string& sql) {
-  ClientContextHandle c_context;
-  duckdb_connection_get_client_context(connection, c_context.out());
-  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
-  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  duckdb::ClientContext* found = ContextOf(connection);
+  if (found == nullptr) return arrow::Status::IOError("connection has no context");
+  auto& context = *found;
   StatementEffects effects;
   try {
     duckdb::Parser parser(context);
@@ -336,10 +343,9 @@ arrow::Result<StatementEffects> ReadEffects(duckdb_connection connection,
 arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
                                                    const std::string& sql,
                                                    const std::vector<std::string>& parameters) {
-  ClientContextHandle c_context;
-  duckdb_connection_get_client_context(connection, c_context.out());
-  if (c_context.get() == nullptr) return arrow::Status::IOError("connection has no context");
-  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+  duckdb::ClientContext* found = ContextOf(connection);
+  if (found == nullptr) return arrow::Status::IOError("connection has no context");
+  auto& context = *found;
   std::vector<std::string> out;
   try {
     duckdb::Parser parser(context);
@@ -374,11 +380,9 @@ arrow::Result<std::vector<std::string>> ReadTables(duckdb_connection connection,
 }
 
 bool InTransaction(duckdb_connection connection) {
-  ClientContextHandle c_context;
-  duckdb_connection_get_client_context(connection, c_context.out());
-  if (c_context.get() == nullptr) return true;  // unknown: assume the careful answer
-  auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
-  return context.transaction.HasActiveTransaction();
+  duckdb::ClientContext* context = ContextOf(connection);
+  if (context == nullptr) return true;  // unknown: assume the careful answer
+  return context->transaction.HasActiveTransaction();
 }
 
 arrow::Result<StatementTarget> ParseQualifiedName(const std::string& text) {
