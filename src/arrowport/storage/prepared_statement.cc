@@ -134,7 +134,6 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   std::shared_ptr<PreparedStatement> out(
       new PreparedStatement(std::move(connection), sql, std::move(impl)));
   out->returns_rows_ = rows;
-  out->controls_transaction_ = duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_TRANSACTION;
   out->result_types_unresolved_ = unresolved;
   out->dataset_schema_ = std::move(dataset);
   out->parameter_schema_ = std::move(params);

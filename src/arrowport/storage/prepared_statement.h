@@ -40,8 +40,6 @@ class PreparedStatement {
   /// True for statements that return rows (SELECT, EXPLAIN, PRAGMA, CALL, ...); false for
   /// DDL and DML, whose dataset schema is empty.
   bool returns_rows() const { return returns_rows_; }
-  /// True for BEGIN, COMMIT, ROLLBACK, ABORT (DuckDB's TRANSACTION statement type).
-  bool controls_transaction() const { return controls_transaction_; }
   /// True when some result column's type depends on the parameters (`SELECT $1`):
   /// dataset_schema() then declares it utf8, and only running tells the real type.
   bool result_types_unresolved() const { return result_types_unresolved_; }
@@ -76,7 +74,6 @@ class PreparedStatement {
   std::unique_ptr<Impl> impl_;
   bool returns_rows_ = true;
   bool result_types_unresolved_ = false;
-  bool controls_transaction_ = false;
   std::shared_ptr<arrow::Schema> dataset_schema_;
   std::shared_ptr<arrow::Schema> parameter_schema_;
 };

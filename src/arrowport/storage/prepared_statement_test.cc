@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "arrow/api.h"
+#include "arrowport/common/principal.h"
 #include "arrowport/storage/catalog_queries.h"
 #include "arrowport/storage/database.h"
 
@@ -100,14 +101,19 @@ TEST_F(PreparedStatementTest, CatalogQueriesSeeTablesAndKeys) {
   EXPECT_EQ(catalog.RelationSchema(tables[0]).ValueOrDie()->num_fields(), 3);
 }
 
-TEST_F(PreparedStatementTest, TransactionControlIsKnownByStatementType) {
+TEST_F(PreparedStatementTest, ClientTransactionControlIsRefusedByStatementType) {
+  // A client's statement is judged by the SQL sandbox, which refuses DuckDB's
+  // TRANSACTION statement type for every role.
+  Principal admin;
+  admin.user = "admin";
+  admin.role = Role::kAdmin;
   for (const char* sql : {"BEGIN", "commit", "ROLLBACK", "BEGIN TRANSACTION"}) {
-    auto statement = PreparedStatement::Make(conn_, sql).ValueOrDie();
-    EXPECT_TRUE(statement->controls_transaction()) << sql;
+    auto refused = PreparedStatement::Make(conn_, sql, &admin).status();
+    EXPECT_TRUE(refused.IsInvalid()) << sql;
+    EXPECT_NE(refused.message().find("transaction control"), std::string::npos) << sql;
   }
   // Text that merely mentions a transaction keyword is not transaction control.
-  auto select = PreparedStatement::Make(conn_, "SELECT 'COMMIT' AS begin").ValueOrDie();
-  EXPECT_FALSE(select->controls_transaction());
+  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT 'COMMIT' AS begin", &admin).ok());
 }
 
 }  // namespace

@@ -186,7 +186,7 @@ FlightSqlService::CreatePreparedStatement(
     std::unique_lock<std::mutex> txn_lock;
     if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
     ARROW_ASSIGN_OR_RAISE(entry->statement,
-                          PrepareClientStatement(conn, request.query,
+                          storage::PreparedStatement::Make(conn, request.query,
                                                  ClientPrincipal(CurrentCall::Get()).get()));
   }
   entry->owner = Owner::Of(CallerOf(context, /*create=*/false));

@@ -47,17 +47,6 @@ arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::Connection
   return entry->connection;
 }
 
-arrow::Result<std::shared_ptr<storage::PreparedStatement>> PrepareClientStatement(
-    std::shared_ptr<storage::Connection> connection, const std::string& sql,
-    const Principal* principal) {
-  ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(std::move(connection), sql, principal));
-  if (statement->controls_transaction()) {
-    return arrow::Status::Invalid(storage::kTransactionControlRefused);
-  }
-  return statement;
-}
-
 arrow::Status RequireBinding(const storage::PreparedStatement& statement,
                              const arrow::RecordBatch* params) {
   if (statement.num_parameters() == 0 || (params != nullptr && params->num_rows() > 0)) {

@@ -190,13 +190,6 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   FlightSqlDeps deps_;
 };
 
-/// Prepares a client's statement on `connection`; transaction-control text (BEGIN,
-/// COMMIT, ROLLBACK) is refused: it would end or confuse the Flight SQL transaction the
-/// connection belongs to, or do nothing on a statement's own connection.
-arrow::Result<std::shared_ptr<storage::PreparedStatement>> PrepareClientStatement(
-    std::shared_ptr<storage::Connection> connection, const std::string& sql,
-    const arrowport::Principal* principal);
-
 /// Invalid when `statement` has parameters and `params` holds no row to bind.
 arrow::Status RequireBinding(const storage::PreparedStatement& statement,
                              const arrow::RecordBatch* params);

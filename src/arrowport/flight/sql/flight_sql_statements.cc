@@ -42,7 +42,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
   ARROW_ASSIGN_OR_RAISE(entry->statement,
-                        PrepareClientStatement(conn, command.query, SqlCaller().get()));
+                        storage::PreparedStatement::Make(conn, command.query, SqlCaller().get()));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
     if (txn_lock.owns_lock()) txn_lock.unlock();
@@ -57,7 +57,7 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
     const fl::FlightDescriptor& descriptor) {
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, nullptr));
   ARROW_ASSIGN_OR_RAISE(auto statement,
-                        PrepareClientStatement(conn, command.query, SqlCaller().get()));
+                        storage::PreparedStatement::Make(conn, command.query, SqlCaller().get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 
@@ -79,7 +79,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
   } else {
     std::shared_ptr<TransactionEntry> txn;
     ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, txn_id, &txn));
-    ARROW_ASSIGN_OR_RAISE(auto statement, PrepareClientStatement(conn, sql, SqlCaller().get()));
+    ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(conn, sql, SqlCaller().get()));
     storage::QueryOptions options;
     options.batch_rows = deps_.batch_rows;
     options.cancellation = call.cancellation;
