@@ -67,3 +67,44 @@ def unpack_any_field1(body: bytes) -> bytes:
 def create_prepared_statement(sql: str, transaction_id: bytes = b"") -> bytes:
     body = _field(1, sql.encode()) + (_field(2, transaction_id) if transaction_id else b"")
     return any_message("ActionCreatePreparedStatementRequest", body)
+
+
+def _varint_field(number: int, value: int) -> bytes:
+    from rawflight import _varint
+    return _varint(number << 3) + _varint(value)
+
+
+# CommandStatementIngest.TableDefinitionOptions (if_not_exist, if_exists) per ADBC mode.
+_INGEST_MODES = {"create": (1, 1), "append": (2, 2), "replace": (1, 3), "create_append": (1, 2)}
+
+
+def statement_ingest(table: str, transaction_id: bytes = None, temporary: bool = False,
+                     mode: str = "create", schema: str = None) -> bytes:
+    if_not_exist, if_exists = _INGEST_MODES[mode]
+    body = _field(1, _varint_field(1, if_not_exist) + _varint_field(2, if_exists))
+    body += _field(2, table.encode())
+    if schema is not None:
+        body += _field(3, schema.encode())
+    if temporary:
+        body += _varint_field(5, 1)
+    if transaction_id:
+        body += _field(6, transaction_id)
+    return any_message("CommandStatementIngest", body)
+
+
+def end_transaction(transaction_id: bytes, commit: bool) -> bytes:
+    return any_message("ActionEndTransactionRequest",
+                       _field(1, transaction_id) + _varint_field(2, 1 if commit else 2))
+
+
+def update_result(ack) -> int:
+    """record_count of the DoPutUpdateResult a Flight SQL DoPut answers with."""
+    body = ack.to_pybytes()
+    assert body[0] == 0x08  # field 1, varint
+    value, shift = 0, 0
+    for byte in body[1:]:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return value

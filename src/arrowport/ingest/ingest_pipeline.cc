@@ -9,6 +9,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/per_batch_writer.h"
 #include "arrowport/ingest/per_request_writer.h"
+#include "arrowport/ingest/transaction_writer.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/ingest/write_context.h"
@@ -23,6 +24,12 @@ namespace {
 // the network busy when DuckDB briefly stalls (row-group flushes).
 constexpr size_t kPrefetchDepth = 4;
 
+storage::TableName TargetOf(const IngestRequest& request, const config::StreamConfig& route) {
+  return storage::TableName(request.schema.empty() ? "main" : request.schema,
+                            request.table.empty() ? route.target_table : request.table,
+                            request.temporary);
+}
+
 }  // namespace
 
 bool IsSchemaMismatch(const arrow::Status& status) {
@@ -35,19 +42,20 @@ IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
-    const BatchCommitted& on_commit, const CallContext& call) {
+    const BatchCommitted& on_commit, const CallContext& call, storage::Connection* connection) {
   const auto start = std::chrono::steady_clock::now();
   const config::StreamConfig route = router_->Route(request.stream);
   IngestResult result;
   result.stream = request.stream;
-  result.table = request.table.empty() ? route.target_table : request.table;
+  const storage::TableName target = TargetOf(request, route);
+  result.table = target.ToString();
   const auto commit = request.commit.value_or(route.commit);
   // Receive and decode (the caller's reader) and full validation run ahead of DuckDB on
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
   source = MakePrefetchingReader(validating, kPrefetchDepth);
 
-  auto st = Write(request, route, commit, source, on_commit, call, &result);
+  auto st = Write(request, route, commit, source, on_commit, call, connection, &result);
   // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
   // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...).
   if (!st.ok() && !validating->error().ok()) st = validating->error();
@@ -72,20 +80,33 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
                                     config::CommitMode commit,
                                     const std::shared_ptr<arrow::RecordBatchReader>& source,
                                     const BatchCommitted& on_commit, const CallContext& call,
-                                    IngestResult* result) {
+                                    storage::Connection* connection, IngestResult* result) {
+  const storage::TableName target = TargetOf(request, route);
   ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
-  ARROW_RETURN_NOT_OK(ValidateName("table", result->table));
+  ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
+  ARROW_RETURN_NOT_OK(ValidateName("schema", target.schema));
+  if (target.temporary && (connection == nullptr || target.schema != "main")) {
+    return arrow::Status::Invalid(
+        connection == nullptr ? "a temporary table needs a connection that outlives the request"
+                              : "a temporary table has no schema but main");
+  }
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
-  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  std::unique_ptr<storage::Connection> own;
+  storage::Connection* conn = connection;
+  if (conn == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(own, database_->Connect());
+    conn = own.get();
+  }
   auto interrupt = conn->InterruptOn(call.cancellation);
   if (!request.request_id.empty()) {
     ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-    ARROW_RETURN_NOT_OK(request_log_.Ensure(conn.get()));
+    ARROW_RETURN_NOT_OK(request_log_.Ensure(conn));
   }
   // Declared after the connection: a DDL lock it holds is released before the
   // connection closes.
   WriteContext ctx;
-  ctx.conn = conn.get();
+  ctx.conn = conn;
+  ctx.target = target;
   ctx.request = &request;
   ctx.policy = route.schema_policy;
   ctx.source = source;
@@ -94,6 +115,8 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   ctx.locks = &table_locks_;
   ctx.result = result;
   ctx.call = &call;
+  // Inside the caller's transaction the request is that transaction's to commit.
+  if (conn->in_transaction()) return TransactionWriter(&ctx, database_).Write();
   if (commit == config::CommitMode::kPerRequest) return PerRequestWriter(&ctx).Write();
   return PerBatchWriter(&ctx, on_commit).Write();
 }

@@ -20,6 +20,9 @@ arrow::Result<WriteMode> ParseWriteMode(const std::string& text);
 struct IngestRequest {
   std::string stream;
   std::string table;  ///< empty: the stream's routed target_table
+  std::string schema;  ///< DuckDB schema of the table; empty: main
+  /// A temporary table: it lives on the connection handed to IngestPipeline::Ingest.
+  bool temporary = false;
   WriteMode mode = WriteMode::kAppend;
   std::optional<config::CommitMode> commit;  ///< unset: the stream's configured mode
   std::string protocol = "flight";

@@ -37,7 +37,7 @@ bool PerBatchWriter::SetUpFromCache() {
   if (!known || !mapping || NeedsDdl(known, *mapping, ctx_->request->mode, ctx_->policy)) {
     return false;
   }
-  auto planned = PlanColumns(ctx_->table(), *mapping, *known, ctx_->policy);
+  auto planned = PlanColumns(ctx_->table().ToString(), *mapping, *known, ctx_->policy);
   if (!planned.ok() || !planned->added.empty()) return false;
   incoming_ = *mapping;
   plan_ = std::move(*planned);

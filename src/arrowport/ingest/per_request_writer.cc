@@ -39,7 +39,7 @@ arrow::Result<bool> PerRequestWriter::TryFastAppend(const std::string& relation,
   if (ctx_->request->mode != WriteMode::kAppend || ctx_->idempotent()) return false;
   auto known = ctx_->cache->Table(ctx_->conn, ctx_->table());
   if (!known || NeedsDdl(known, incoming, ctx_->request->mode, ctx_->policy)) return false;
-  auto plan = PlanColumns(ctx_->table(), incoming, *known, ctx_->policy);
+  auto plan = PlanColumns(ctx_->table().ToString(), incoming, *known, ctx_->policy);
   // The cached columns do not fit: decide on fresh ones in the transaction.
   if (!plan.ok() || !plan->added.empty()) return false;
   storage::Connection* conn = ctx_->conn;

@@ -9,11 +9,11 @@
 namespace arrowport::ingest {
 
 arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
-    storage::Connection* conn, const std::string& table, const AppendTargets& targets,
+    storage::Connection* conn, const storage::TableName& table, const AppendTargets& targets,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const std::string& key,
     const IngestResult& logged) {
   std::vector<storage::TableAppend> appends(1);
-  appends[0].table = table;
+  appends[0].target = table;
   appends[0].columns = targets.names;
   ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project(batches, targets));
   if (!key.empty()) {

@@ -29,7 +29,7 @@ constexpr int64_t kSmallRequestRows = 16384;
 /// primary key makes a retry fail: its counts as first committed are returned (nullopt:
 /// appended now). An error means nothing was written.
 arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
-    storage::Connection* conn, const std::string& table, const AppendTargets& targets,
+    storage::Connection* conn, const storage::TableName& table, const AppendTargets& targets,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const std::string& key,
     const IngestResult& logged);
 

@@ -8,11 +8,11 @@ namespace arrowport::ingest {
 using storage::ColumnInfo;
 
 std::optional<std::vector<ColumnInfo>> TableCache::Table(storage::Connection* conn,
-                                                         const std::string& table) {
+                                                         const storage::TableName& table) {
   std::optional<CachedColumns> cached;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = tables_.find(ColumnKey(table));
+    auto it = tables_.find(ColumnKey(table.ToString()));
     if (it == tables_.end()) return std::nullopt;
     cached = it->second;
   }
@@ -25,7 +25,7 @@ std::optional<std::vector<ColumnInfo>> TableCache::Table(storage::Connection* co
   return std::move(cached->columns);
 }
 
-void TableCache::StoreTable(storage::Connection* conn, const std::string& table,
+void TableCache::StoreTable(storage::Connection* conn, const storage::TableName& table,
                             std::optional<std::vector<ColumnInfo>> columns) {
   std::optional<std::string> signature;
   if (columns) {
@@ -35,15 +35,15 @@ void TableCache::StoreTable(storage::Connection* conn, const std::string& table,
   std::lock_guard<std::mutex> lock(mutex_);
   if (columns && signature) {
     if (tables_.size() >= max_tables_) tables_.clear();
-    tables_[ColumnKey(table)] = CachedColumns{std::move(*columns), std::move(*signature)};
+    tables_[ColumnKey(table.ToString())] = CachedColumns{std::move(*columns), std::move(*signature)};
   } else {
-    tables_.erase(ColumnKey(table));
+    tables_.erase(ColumnKey(table.ToString()));
   }
 }
 
-void TableCache::ForgetTable(const std::string& table) {
+void TableCache::ForgetTable(const storage::TableName& table) {
   std::lock_guard<std::mutex> lock(mutex_);
-  tables_.erase(ColumnKey(table));
+  tables_.erase(ColumnKey(table.ToString()));
 }
 
 std::optional<std::vector<ColumnInfo>> TableCache::Mapping(const std::string& key) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "arrowport/storage/column_info.h"
+#include "arrowport/storage/table_name.h"
 
 namespace arrowport::storage {
 class Connection;
@@ -34,13 +35,13 @@ class TableCache {
   /// The cached columns of `table` if the table still has the signature they were read
   /// at; otherwise forgets the entry and returns nullopt.
   std::optional<std::vector<storage::ColumnInfo>> Table(storage::Connection* conn,
-                                                        const std::string& table);
+                                                        const storage::TableName& table);
   /// Caches `columns` as the table's current columns, with its signature read now;
   /// nullopt (or a table whose signature cannot be read) forgets the entry.
-  void StoreTable(storage::Connection* conn, const std::string& table,
+  void StoreTable(storage::Connection* conn, const storage::TableName& table,
                   std::optional<std::vector<storage::ColumnInfo>> columns);
   /// Forgets `table` (its cached view may be stale).
-  void ForgetTable(const std::string& table);
+  void ForgetTable(const storage::TableName& table);
 
   /// DuckDB's columns for the Arrow schema with key `key` (its ToString()), if seen.
   std::optional<std::vector<storage::ColumnInfo>> Mapping(const std::string& key);
@@ -56,7 +57,7 @@ class TableCache {
   // Guards tables_ and mappings_. Held only to copy entries in or out, never across a
   // DuckDB call, so a slow catalog read does not stall other requests.
   std::mutex mutex_;
-  std::map<std::string, CachedColumns> tables_;  // by ColumnKey(table)
+  std::map<std::string, CachedColumns> tables_;  // by ColumnKey(table.ToString())
   std::map<std::string, std::vector<storage::ColumnInfo>> mappings_;
 };
 

@@ -13,7 +13,7 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(WriteContext
   ARROW_ASSIGN_OR_RAISE(auto existing, ctx->conn->DescribeRelation(ctx->table()));
   const WriteMode mode = ctx->request->mode;
   if (existing && mode == WriteMode::kCreate) {
-    return arrow::Status::AlreadyExists("table ", ctx->table(),
+    return arrow::Status::AlreadyExists("table ", ctx->table().ToString(),
                                         " already exists (mode=create)");
   }
   if (existing && mode == WriteMode::kReplace) {
@@ -32,7 +32,7 @@ arrow::Result<ColumnPlan> EnsureTable(WriteContext* ctx,
     existing = incoming;
   }
   ARROW_ASSIGN_OR_RAISE(auto plan,
-                        PlanColumns(ctx->table(), incoming, *existing, ctx->policy));
+                        PlanColumns(ctx->table().ToString(), incoming, *existing, ctx->policy));
   for (const auto& column : plan.added) {
     ARROW_RETURN_NOT_OK(storage::AddColumn(ctx->conn, ctx->table(), column));
   }
@@ -57,7 +57,7 @@ arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
                         const std::vector<ColumnInfo>& incoming) {
   auto current = ctx->conn->DescribeRelation(ctx->table());
   if (!current.ok() || NeedsDdl(*current, incoming, ctx->request->mode, ctx->policy)) {
-    ctx->ddl_mutex = ctx->locks->For(ctx->table());
+    ctx->ddl_mutex = ctx->locks->For(ctx->table().ToString());
     ctx->ddl = std::unique_lock<std::mutex>(*ctx->ddl_mutex);
   }
   auto begun = ctx->conn->Begin();

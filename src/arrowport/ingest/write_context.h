@@ -14,6 +14,7 @@
 #include "arrowport/ingest/ingest_request.h"
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/storage/column_info.h"
+#include "arrowport/storage/table_name.h"
 
 namespace arrowport::storage {
 class Connection;
@@ -36,6 +37,7 @@ struct WriteContext {
   TableCache* cache = nullptr;
   TableLocks* locks = nullptr;
   IngestResult* result = nullptr;
+  storage::TableName target;  ///< the table written (result->table is its ToString())
   const CallContext* call = nullptr;  ///< the call the request came with (never null)
   /// The table's DDL lock while this request changes the table's shape (see OpenWrite);
   /// `ddl_mutex` keeps the mutex alive and marks it in use, so TableLocks never prunes a
@@ -44,7 +46,7 @@ struct WriteContext {
   std::unique_lock<std::mutex> ddl;
 
   bool idempotent() const { return !request->request_id.empty(); }
-  const std::string& table() const { return result->table; }
+  const storage::TableName& table() const { return target; }
 };
 
 // Steps shared by the writers.

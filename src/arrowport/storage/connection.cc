@@ -65,6 +65,12 @@ arrow::Status Connection::Commit() {
   return Execute("COMMIT");
 }
 
+bool Connection::in_transaction() const { return impl_->in_transaction; }
+
+std::string Connection::Qualified(const TableName& table) const {
+  return table.Sql(impl_->catalog);
+}
+
 void Connection::Rollback() {
   if (!impl_->in_transaction) return;
   impl_->in_transaction = false;

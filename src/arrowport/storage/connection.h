@@ -11,6 +11,7 @@
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/column_info.h"
+#include "arrowport/storage/table_name.h"
 
 namespace arrowport::storage {
 
@@ -29,8 +30,7 @@ struct QueryOptions {
 
 /// Rows for one table, for Connection::AppendAtomically.
 struct TableAppend {
-  std::string schema = "main";
-  std::string table;
+  TableName target;
   std::vector<std::string> columns;  ///< table columns, in the batches' column order
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
 };
@@ -56,13 +56,18 @@ class Connection {
   const std::string& catalog() const;
 
   arrow::Status Begin();
+  /// True while a transaction opened by Begin() is open (the caller's, when it handed
+  /// this connection over).
+  bool in_transaction() const;
+  /// `table`'s fully qualified, quoted SQL name on this connection.
+  std::string Qualified(const TableName& table) const;
   arrow::Status Commit();
   /// Rolls back if a transaction is open; never fails loudly (used on error paths).
   void Rollback();
 
-  /// Columns of a table or view in schema main, or nullopt when there is none.
+  /// Columns of a table or view, or nullopt when there is none.
   arrow::Result<std::optional<std::vector<ColumnInfo>>> DescribeRelation(
-      const std::string& name);
+      const TableName& name);
 
   /// \brief Exposes `source` to SQL as a view that the next statement reading it scans
   /// once, batch by batch, as batches arrive. Views over Arrow streams cannot live in a
@@ -81,7 +86,7 @@ class Connection {
   /// (all or nothing); tables with DEFAULTs or generated columns, and calls inside a
   /// transaction, go through DuckDB's SQL appender instead. Returns the rows appended.
   arrow::Result<int64_t> AppendBatches(
-      const std::string& table, const std::vector<std::string>& columns,
+      const TableName& table, const std::vector<std::string>& columns,
       const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
   /// As AppendBatches, for several tables in one transaction: all or nothing.
   arrow::Status AppendAtomically(const std::vector<TableAppend>& appends);
@@ -97,7 +102,7 @@ class Connection {
   /// \brief A cheap fingerprint of a table's columns (names and full types) straight from
   /// DuckDB's catalog, without a SQL statement: tells whether a cached view of the table
   /// is still current. nullopt when there is no such table.
-  arrow::Result<std::optional<std::string>> TableSignature(const std::string& table);
+  arrow::Result<std::optional<std::string>> TableSignature(const TableName& table);
 
   /// Tables and views of schema main.
   arrow::Result<std::vector<TableInfo>> ListRelations();

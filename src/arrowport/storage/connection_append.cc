@@ -13,10 +13,10 @@
 namespace arrowport::storage {
 
 arrow::Result<int64_t> Connection::AppendBatches(
-    const std::string& table, const std::vector<std::string>& columns,
+    const TableName& table, const std::vector<std::string>& columns,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
   TableAppend append;
-  append.table = table;
+  append.target = table;
   append.columns = columns;
   append.batches = batches;
   ARROW_RETURN_NOT_OK(AppendAtomically({append}));
@@ -32,8 +32,9 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
   constexpr int64_t kChunkRows = 2048;
   for (const auto& append : appends) {
     DirectTarget& target = targets.emplace_back();
-    target.schema = append.schema;
-    target.table = append.table;
+    target.catalog = append.target.CatalogIn(impl_->catalog);
+    target.schema = append.target.schema;
+    target.table = append.target.table;
     target.columns = append.columns;
     if (append.batches.empty()) continue;
     ArrowSchema c_schema;
@@ -59,7 +60,7 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
     }
   }
   if (!impl_->in_transaction && impl_->direct_append) {
-    auto direct = DirectAppend(impl_->conn.get(), impl_->catalog, targets);
+    auto direct = DirectAppend(impl_->conn.get(), targets);
     if (!direct.IsNotImplemented()) return direct;
   }
   // DuckDB's SQL appender: fills DEFAULTs and generated columns, casts where types differ.
@@ -73,7 +74,7 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
         auto st = ConsumeErrorData(duckdb_appender_error_data(appender.get()));
         return st.ok() ? arrow::Status::IOError(what) : st;
       };
-      if (duckdb_appender_create_ext(impl_->conn.get(), impl_->catalog.c_str(),
+      if (duckdb_appender_create_ext(impl_->conn.get(), target.catalog.c_str(),
                                      target.schema.c_str(), target.table.c_str(),
                                      appender.out()) == DuckDBError) {
         return error("cannot create appender");

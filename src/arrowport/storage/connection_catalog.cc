@@ -74,24 +74,25 @@ arrow::Status Connection::ColumnsFromDescribe(const arrow::Table& table,
 }
 
 arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelation(
-    const std::string& name) {
+    const TableName& name) {
   // DESCRIBE of a missing relation would fail and abort the caller's transaction, and
   // duckdb_columns() enumerates the whole catalog (milliseconds); so existence is checked
   // first through the C API's table description (or duckdb_views() for views).
   TableDescriptionHandle description;
+  const std::string catalog = name.CatalogIn(impl_->catalog);
   const bool is_table =
-      duckdb_table_description_create_ext(impl_->conn.get(), impl_->catalog.c_str(), "main",
-                                          name.c_str(), description.out()) == DuckDBSuccess;
+      duckdb_table_description_create_ext(impl_->conn.get(), catalog.c_str(),
+                                          name.schema.c_str(), name.table.c_str(),
+                                          description.out()) == DuckDBSuccess;
   if (!is_table) {
     description.reset();
     ARROW_ASSIGN_OR_RAISE(
         auto views, QueryTable("SELECT 1 FROM duckdb_views() WHERE database_name = $1 AND "
-                               "schema_name = 'main' AND view_name = $2",
-                               {impl_->catalog, name}));
+                               "schema_name = $2 AND view_name = $3",
+                               {catalog, name.schema, name.table}));
     if (views->num_rows() == 0) return std::nullopt;
   }
-  const std::string relation =
-      QuoteIdentifier(impl_->catalog) + ".main." + QuoteIdentifier(name);
+  const std::string relation = Qualified(name);
   // DESCRIBE gives names, NOT NULL and DuckDB's spelling of each type; the typed facts
   // come from the logical types (the table's description, or a view's prepared scan).
   ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + relation));
@@ -127,11 +128,13 @@ arrow::Status Connection::TypesFromScan(const std::string& relation,
   return AttachTypes(types, columns);
 }
 
-arrow::Result<std::optional<std::string>> Connection::TableSignature(const std::string& table) {
+arrow::Result<std::optional<std::string>> Connection::TableSignature(const TableName& table) {
   TableDescriptionHandle description;
+  const std::string catalog = table.CatalogIn(impl_->catalog);
   const bool exists =
-      duckdb_table_description_create_ext(impl_->conn.get(), impl_->catalog.c_str(), "main",
-                                          table.c_str(), description.out()) == DuckDBSuccess;
+      duckdb_table_description_create_ext(impl_->conn.get(), catalog.c_str(),
+                                          table.schema.c_str(), table.table.c_str(),
+                                          description.out()) == DuckDBSuccess;
   std::optional<std::string> signature;
   if (exists) {
     signature.emplace();

@@ -1,4 +1,5 @@
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/table_writer.h"
 
 #include <gtest/gtest.h>
 
@@ -277,6 +278,40 @@ TEST_P(DatabaseTest, AppendIsDurableBeforeItReturns) {
   }
   std::filesystem::remove(copy);
   std::filesystem::remove(copy + ".wal");
+}
+
+TEST_P(DatabaseTest, WritesTablesOfOtherSchemasAndTemporaryTables) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE SCHEMA staging").ok());
+  std::vector<ColumnInfo> columns(1);
+  columns[0].name = "x";
+  columns[0].type.sql = "BIGINT";
+  const TableName staged("staging", "t");
+  const TableName scratch("main", "t", /*is_temporary=*/true);
+  ASSERT_TRUE(CreateTable(conn.get(), staged, columns).ok());
+  auto made = CreateTable(conn.get(), scratch, columns);
+  ASSERT_TRUE(made.ok()) << made.ToString();
+  EXPECT_FALSE(conn->DescribeRelation(TableName("t"))->has_value());  // main.t: none
+  ASSERT_TRUE(conn->DescribeRelation(staged)->has_value());
+  ASSERT_TRUE(conn->DescribeRelation(scratch)->has_value());
+  auto batch = Int64Reader(10, 10)->Next().ValueOrDie();
+  // Inside a transaction (the SQL appender) and outside it (the direct path).
+  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(conn->AppendBatches(scratch, {"x"}, {batch}).ok());
+  ASSERT_TRUE(conn->AppendBatches(staged, {"x"}, {batch}).ok());
+  ASSERT_TRUE(conn->Commit().ok());
+  ASSERT_TRUE(conn->AppendBatches(staged, {"x"}, {batch}).ok());
+  EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM staging.t").ValueOrDie()->column(0)
+                ->GetScalar(0).ValueOrDie()->ToString(), "20");
+  EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM temp.main.t").ValueOrDie()->column(0)
+                ->GetScalar(0).ValueOrDie()->ToString(), "10");
+  EXPECT_NE(conn->TableSignature(staged).ValueOrDie(), std::nullopt);
+  // Another connection does not see the temporary table.
+  auto other = db_->Connect().ValueOrDie();
+  EXPECT_FALSE(other->DescribeRelation(scratch)->has_value());
+  EXPECT_TRUE(other->DescribeRelation(staged)->has_value());
+  EXPECT_EQ(staged.ToString(), "staging.t");
+  EXPECT_EQ(scratch.ToString(), "temp.t");
 }
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),

@@ -26,10 +26,10 @@ struct Resolved {
 };
 
 // Empty when the direct path can write `target`; otherwise why not.
-std::string Resolve(duckdb::ClientContext& context, const std::string& catalog,
-                    const DirectTarget& target, Resolved* out) {
+std::string Resolve(duckdb::ClientContext& context, const DirectTarget& target,
+                    Resolved* out) {
   auto& entry = duckdb::Catalog::GetEntry<duckdb::TableCatalogEntry>(
-      context, duckdb::QualifiedName(duckdb::Identifier(catalog), duckdb::Identifier(target.schema),
+      context, duckdb::QualifiedName(duckdb::Identifier(target.catalog), duckdb::Identifier(target.schema),
                                      duckdb::Identifier(target.table)));
   const auto& list = entry.GetColumns();
   out->entry = &entry;
@@ -89,7 +89,7 @@ void Append(duckdb::ClientContext& context, const DirectTarget& target, const Re
 
 }  // namespace
 
-arrow::Status DirectAppend(duckdb_connection connection, const std::string& catalog,
+arrow::Status DirectAppend(duckdb_connection connection,
                            const std::vector<DirectTarget>& targets) {
   ClientContextHandle c_context;
   duckdb_connection_get_client_context(connection, c_context.out());
@@ -102,7 +102,7 @@ arrow::Status DirectAppend(duckdb_connection connection, const std::string& cata
     context.RunFunctionInTransaction([&]() {
       std::vector<Resolved> resolved(targets.size());
       for (size_t i = 0; i < targets.size() && unsupported.empty(); ++i) {
-        unsupported = Resolve(context, catalog, targets[i], &resolved[i]);
+        unsupported = Resolve(context, targets[i], &resolved[i]);
       }
       if (!unsupported.empty()) return;  // nothing appended: commits an empty transaction
       for (size_t i = 0; i < targets.size(); ++i) Append(context, targets[i], resolved[i]);

@@ -15,6 +15,7 @@ namespace arrowport::storage {
 /// Rows for one table: `columns[i]` names the table column that chunk column i fills;
 /// table columns not named are filled with NULL.
 struct DirectTarget {
+  std::string catalog;
   std::string schema;
   std::string table;
   std::vector<std::string> columns;
@@ -29,7 +30,7 @@ struct DirectTarget {
 /// Returns NotImplemented, with nothing written, when a target needs what only an INSERT
 /// does: DEFAULT values for missing columns, generated columns, a named column the table
 /// does not have, or a type that differs from the chunk's.
-arrow::Status DirectAppend(duckdb_connection connection, const std::string& catalog,
+arrow::Status DirectAppend(duckdb_connection connection,
                            const std::vector<DirectTarget>& targets);
 
 }  // namespace arrowport::storage

@@ -65,8 +65,8 @@ arrow::Result<TableAppend> RequestLog::Record(const std::string& key,
                             arrow::TimestampScalar(now_us, schema->field(5)->type()), 1));
   columns.push_back(std::move(at));
   TableAppend append;
-  append.schema = kRequestLogSchema;
-  append.table = kRequestLogTable;
+  append.target.schema = kRequestLogSchema;
+  append.target.table = kRequestLogTable;
   for (const auto& field : schema->fields()) append.columns.push_back(field->name());
   append.batches.push_back(arrow::RecordBatch::Make(schema, 1, std::move(columns)));
   return append;

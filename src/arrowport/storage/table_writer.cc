@@ -16,7 +16,7 @@ std::string JoinQuoted(const std::vector<std::string>& names) {
 
 }  // namespace
 
-arrow::Status CreateTable(Connection* conn, const std::string& table,
+arrow::Status CreateTable(Connection* conn, const TableName& table,
                           const std::vector<ColumnInfo>& columns) {
   for (const auto& column : columns) {
     if (IsNullType(column.type)) {
@@ -26,7 +26,8 @@ arrow::Status CreateTable(Connection* conn, const std::string& table,
           "type on the client, or create the table first");
     }
   }
-  std::string sql = "CREATE TABLE " + QuoteIdentifier(table) + " (";
+  std::string sql = std::string(table.temporary ? "CREATE TEMPORARY TABLE " : "CREATE TABLE ") +
+                    conn->Qualified(table) + " (";
   for (size_t i = 0; i < columns.size(); ++i) {
     if (i) sql += ", ";
     sql += QuoteIdentifier(columns[i].name) + " " + StorageTypeFor(columns[i].type);
@@ -34,20 +35,20 @@ arrow::Status CreateTable(Connection* conn, const std::string& table,
   return conn->Execute(sql + ")");
 }
 
-arrow::Status AddColumn(Connection* conn, const std::string& table, const ColumnInfo& column) {
-  return conn->Execute("ALTER TABLE " + QuoteIdentifier(table) + " ADD COLUMN " +
+arrow::Status AddColumn(Connection* conn, const TableName& table, const ColumnInfo& column) {
+  return conn->Execute("ALTER TABLE " + conn->Qualified(table) + " ADD COLUMN " +
                        QuoteIdentifier(column.name) + " " + StorageTypeFor(column.type));
 }
 
-arrow::Status DropTable(Connection* conn, const std::string& table) {
-  return conn->Execute("DROP TABLE " + QuoteIdentifier(table));
+arrow::Status DropTable(Connection* conn, const TableName& table) {
+  return conn->Execute("DROP TABLE " + conn->Qualified(table));
 }
 
-arrow::Result<int64_t> InsertFrom(Connection* conn, const std::string& table,
+arrow::Result<int64_t> InsertFrom(Connection* conn, const TableName& table,
                                   const std::string& relation,
                                   const std::vector<std::string>& target_columns,
                                   const std::vector<std::string>& source_columns) {
-  return conn->ExecuteUpdate("INSERT INTO " + QuoteIdentifier(table) + " (" +
+  return conn->ExecuteUpdate("INSERT INTO " + conn->Qualified(table) + " (" +
                              JoinQuoted(target_columns) + ") SELECT " +
                              JoinQuoted(source_columns) + " FROM " + relation);
 }

@@ -8,6 +8,7 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/table_name.h"
 
 namespace arrowport::flight::sql {
 
@@ -72,51 +73,75 @@ arrow::Result<ingest::WriteMode> ModeOf(const fsql::TableDefinitionOptions& opti
 arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
     const fl::ServerCallContext& context, const fsql::StatementIngest& command,
     fl::FlightMessageReader* reader) {
-  if (command.temporary) {
-    // A DuckDB temporary table lives on the connection that made it. The ingest pipeline
-    // writes on its own connections (it must: streaming, table locks, per_request
-    // atomicity), and a Flight SQL session has no connection of its own either (each
-    // statement outside a transaction runs on a fresh one), so the client's next statement
-    // could never see the table: refused rather than silently lost.
-    return arrow::Status::NotImplemented(
-        "temporary ingest tables are not supported: a DuckDB temporary table exists only "
-        "on the connection that created it, and Arrowport's ingest pipeline and each of "
-        "your later statements run on other connections, so you could never read it; "
-        "ingest into a regular table (and drop it when done)");
-  }
-  if (command.transaction_id && !command.transaction_id->empty()) {
-    return arrow::Status::NotImplemented(
-        "ingest inside a transaction is not supported: the ingest pipeline commits on its "
-        "own connection; ingest with autocommit on");
-  }
-  if (command.schema && !command.schema->empty() && *command.schema != "main") {
-    return arrow::Status::NotImplemented(
-        "ingest into DuckDB schema '", *command.schema, "' is not supported: the ingest "
-        "pipeline (Flight DoPut, HTTP, Flight SQL) writes tables of schema main only; "
-        "leave db_schema_name unset or 'main'");
-  }
-  // The target table is the stream: a writer limited to streams may ingest only those.
-  ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(CurrentCall::Get().principal.get(),
-                                                      command.table, command.table));
   ingest::IngestRequest request;
-  request.stream = command.table;
   request.table = command.table;
+  request.schema = command.schema.value_or("");
+  request.temporary = command.temporary;
   request.protocol = "flight_sql";
-  {
-    ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    if (command.catalog && !command.catalog->empty() && *command.catalog != conn->catalog()) {
-      return arrow::Status::NotImplemented("ingest targets catalog '", conn->catalog(),
-                                           "'; got catalog '", *command.catalog, "'");
-    }
-    ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(command.table));
-    ARROW_ASSIGN_OR_RAISE(request.mode,
-                          ModeOf(command.table_definition_options, columns.has_value()));
+  if (request.temporary && !request.schema.empty() && request.schema != "main") {
+    return arrow::Status::Invalid("a temporary table has no schema (got db_schema_name '",
+                                  request.schema, "'); leave it unset");
   }
+  const storage::TableName target(request.schema.empty() ? "main" : request.schema,
+                                  request.table, request.temporary);
+  // The table's name is the stream: a writer limited to streams may ingest only those,
+  // and a table outside schema main only when its qualified name is listed.
+  request.stream = command.table;
+  ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(CurrentCall::Get().principal.get(),
+                                                      request.stream, target.ToString()));
+  ARROW_ASSIGN_OR_RAISE(auto session, IngestConnection(context, command));
+  std::unique_lock<std::mutex> session_lock;
+  std::unique_ptr<storage::Connection> own;
+  storage::Connection* conn = nullptr;
+  if (session != nullptr) {
+    session_lock = std::unique_lock<std::mutex>(session->mutex);
+    conn = session->connection.get();
+  } else {
+    ARROW_ASSIGN_OR_RAISE(own, deps_.database->Connect());
+    conn = own.get();
+  }
+  if (command.catalog && !command.catalog->empty() && *command.catalog != conn->catalog()) {
+    return arrow::Status::NotImplemented("ingest targets catalog '", conn->catalog(),
+                                         "'; got catalog '", *command.catalog, "'");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(target));
+  ARROW_ASSIGN_OR_RAISE(request.mode,
+                        ModeOf(command.table_definition_options, columns.has_value()));
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
   auto source = std::make_shared<IngestSource>(reader, &context, std::move(schema));
+  // Without a session or transaction the pipeline writes on a connection of its own.
   ARROW_ASSIGN_OR_RAISE(auto result,
-                        deps_.ingest->Ingest(request, source, {}, CurrentCall::Get()));
+                        deps_.ingest->Ingest(request, source, {}, CurrentCall::Get(),
+                                             session != nullptr ? conn : nullptr));
   return result.rows;
+}
+
+arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnection(
+    const fl::ServerCallContext& context, const fsql::StatementIngest& command) {
+  if (command.transaction_id && !command.transaction_id->empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto txn, deps_.registry->FindTransaction(
+                                        *command.transaction_id, CallerOf(context, false)));
+    // A temporary table made in a transaction outlives it on its session's connection.
+    if (command.temporary) deps_.registry->PinTransaction(txn);
+    return txn;
+  }
+  if (!command.temporary) return PinnedFor(context);
+  // A temporary table lives on one DuckDB connection: the session's, pinned from now on.
+  // Cookie-keeping clients have a session from their first SqlInfo read.
+  const Caller caller = CallerOf(context, /*create=*/false);
+  if (caller.session.empty()) {
+    return arrow::Status::Invalid(
+        "a temporary table lives on your Flight SQL session's DuckDB connection, and this "
+        "call carries no session cookie: keep the server's cookies (ADBC: set "
+        "adbc.flight.sql.rpc.with_cookie_middleware=true; the JDBC driver keeps them), or "
+        "ingest inside a transaction (the table then lasts until it ends)");
+  }
+  return deps_.registry->Pin(caller, [this]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+    auto entry = std::make_shared<TransactionEntry>();
+    ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+    entry->connection = std::move(conn);
+    return entry;
+  });
 }
 
 }  // namespace arrowport::flight::sql

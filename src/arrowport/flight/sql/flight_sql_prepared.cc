@@ -30,7 +30,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     auto reader = std::shared_ptr<ParameterRowsReader>(
         new ParameterRowsReader(std::move(entry), std::move(options)));
     ARROW_RETURN_NOT_OK(RequireBinding(*reader->entry_->statement, reader->params_.get()));
-    if (reader->entry_->transaction_id.empty() && reader->params_ &&
+    if (!reader->connection()->in_transaction() && reader->params_ &&
         reader->params_->num_rows() > 1) {
       ARROW_RETURN_NOT_OK(reader->connection()->Begin());
       reader->own_transaction_ = true;
@@ -172,7 +172,8 @@ FlightSqlService::CreatePreparedStatement(
     const fl::ServerCallContext& context,
     const fsql::ActionCreatePreparedStatementRequest& request) {
   // Outside a transaction the statement owns its connection, so its results stream
-  // while other statements run; inside one it runs on the transaction's connection.
+  // while other statements run; inside one it runs on the transaction's connection, and
+  // in a session with temporary tables on the session's.
   // Charged before DuckDB prepares it: its plan is what a long statement costs.
   ARROW_ASSIGN_OR_RAISE(auto statement_charge,
                         deps_.registry->ChargeHeldBytes(
@@ -287,7 +288,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
   auto* statement = entry->statement.get();
   const auto& cancel = CurrentCall::Get().cancellation;
   // Many rows (executemany) are all or nothing, unless the client's transaction decides.
-  const bool own_transaction = entry->transaction_id.empty();
+  const bool own_transaction = !statement->connection()->in_transaction();
   if (own_transaction) ARROW_RETURN_NOT_OK(statement->connection()->Begin());
   auto run = [&]() -> arrow::Result<int64_t> {
     int64_t changed = 0;

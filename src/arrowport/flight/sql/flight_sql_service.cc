@@ -34,10 +34,22 @@ Caller FlightSqlService::CallerOf(const fl::ServerCallContext& context, bool cre
   return caller;
 }
 
+std::shared_ptr<TransactionEntry> FlightSqlService::PinnedFor(
+    const fl::ServerCallContext& context) {
+  const Caller caller = CallerOf(context, false);
+  if (caller.session.empty()) return nullptr;
+  auto pinned = deps_.registry->Pinned(caller.session);
+  return pinned != nullptr && pinned->owner.Allows(caller) ? pinned : nullptr;
+}
+
 arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::ConnectionFor(
     const fl::ServerCallContext& context, const std::string& transaction_id,
     std::shared_ptr<TransactionEntry>* transaction) {
   if (transaction_id.empty()) {
+    if (auto pinned = PinnedFor(context)) {
+      if (transaction) *transaction = pinned;
+      return pinned->connection;
+    }
     ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
     return std::shared_ptr<storage::Connection>(std::move(conn));
   }

@@ -175,7 +175,16 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   Caller CallerOf(const arrow::flight::ServerCallContext& context, bool create);
 
  private:
-  /// The connection statements of `transaction_id` run on (a fresh one when empty).
+  /// The connection an ingest runs on: its transaction's, the session's pinned one (a
+  /// temporary table pins one), or null for a connection of the pipeline's own.
+  arrow::Result<std::shared_ptr<TransactionEntry>> IngestConnection(
+      const arrow::flight::ServerCallContext& context,
+      const arrow::flight::sql::StatementIngest& command);
+  /// The connection pinned to the caller's session (where its temporary tables live), or
+  /// null when it has none.
+  std::shared_ptr<TransactionEntry> PinnedFor(const arrow::flight::ServerCallContext& context);
+  /// The connection statements of `transaction_id` run on; without one, the session's
+  /// pinned connection, else a fresh one.
   arrow::Result<std::shared_ptr<storage::Connection>> ConnectionFor(
       const arrow::flight::ServerCallContext& context, const std::string& transaction_id,
       std::shared_ptr<TransactionEntry>* transaction);

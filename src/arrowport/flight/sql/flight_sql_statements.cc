@@ -55,7 +55,10 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
 arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStatement(
     const fl::ServerCallContext& context, const fsql::StatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, nullptr));
+  std::shared_ptr<TransactionEntry> txn;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, &txn));
+  std::unique_lock<std::mutex> txn_lock;
+  if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
   ARROW_ASSIGN_OR_RAISE(auto statement,
                         storage::PreparedStatement::Make(conn, command.query, SqlCaller().get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
@@ -71,7 +74,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
   const std::string txn_id = handle.value("txn", "");
   const CallContext& call = CurrentCall::Get();
   std::shared_ptr<arrow::RecordBatchReader> reader;
-  if (txn_id.empty()) {
+  if (txn_id.empty() && PinnedFor(context) == nullptr) {
     // The shared read path: its own connection, streaming, cancellable.
     query::QueryRequest request;
     request.sql = sql;
@@ -109,7 +112,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
   ARROW_RETURN_NOT_OK(RequireBinding(*statement, params.get()));
   // Many parameter rows are all or nothing, unless the client's transaction decides.
   const bool own_transaction =
-      entry->transaction_id.empty() && params != nullptr && params->num_rows() > 1;
+      !statement->connection()->in_transaction() && params != nullptr &&
+      params->num_rows() > 1;
   if (own_transaction) ARROW_RETURN_NOT_OK(statement->connection()->Begin());
   auto run = [&]() -> arrow::Result<int64_t> {
     if (params == nullptr || params->num_rows() == 0) return statement->ExecuteUpdate(cancel);

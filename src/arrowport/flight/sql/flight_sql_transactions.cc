@@ -13,15 +13,33 @@ namespace fsql = arrow::flight::sql;
 
 arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransaction(
     const fl::ServerCallContext& context, const fsql::ActionBeginTransactionRequest& request) {
-  auto entry = std::make_shared<TransactionEntry>();
-  ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-  ARROW_RETURN_NOT_OK(conn->Begin());
-  entry->connection = std::move(conn);
   // A cookie-less client gets a session here (its cookie in the reply): a client that
   // keeps cookies can then end the transaction by closing its session.
-  entry->owner = Owner::Of(CallerOf(context, /*create=*/true));
+  const Caller caller = CallerOf(context, /*create=*/true);
+  std::shared_ptr<TransactionEntry> entry;
+  if (auto pinned = PinnedFor(context)) {
+    // The session's temporary tables live on its pinned connection: transactions too.
+    std::lock_guard<std::mutex> lock(pinned->mutex);
+    if (!pinned->connection->in_transaction()) {
+      ARROW_RETURN_NOT_OK(pinned->connection->Begin());
+      entry = pinned;
+    }
+  }
+  if (entry == nullptr) {
+    entry = std::make_shared<TransactionEntry>();
+    ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+    ARROW_RETURN_NOT_OK(conn->Begin());
+    entry->connection = std::move(conn);
+    entry->owner = Owner::Of(caller);
+  }
+  auto id = deps_.registry->AddTransaction(entry);
+  if (!id.ok()) {
+    std::lock_guard<std::mutex> lock(entry->mutex);
+    entry->connection->Rollback();  // a pinned connection stays, without the transaction
+    return id.status();
+  }
   fsql::ActionBeginTransactionResult result;
-  ARROW_ASSIGN_OR_RAISE(result.transaction_id, deps_.registry->AddTransaction(std::move(entry)));
+  result.transaction_id = std::move(*id);
   return result;
 }
 
@@ -33,6 +51,11 @@ arrow::Status FlightSqlService::EndTransaction(
   if (request.action == fsql::ActionEndTransactionRequest::kRollback) {
     entry->connection->Rollback();
     return arrow::Status::OK();
+  }
+  if (!entry->connection->in_transaction()) {
+    // A failed ingest into the transaction rolled it back (and said so).
+    return arrow::Status::Invalid("the transaction was rolled back by an earlier failed "
+                                  "ingest; nothing was committed");
   }
   // DuckDB answers COMMIT of a transaction an earlier statement aborted by rolling it
   // back silently; the client must hear that its work is gone.

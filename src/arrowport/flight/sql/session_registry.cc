@@ -175,6 +175,51 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransactio
   return entry;
 }
 
+arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
+    const Caller& caller,
+    const std::function<arrow::Result<std::shared_ptr<TransactionEntry>>()>& make) {
+  if (caller.session.empty()) {
+    return arrow::Status::Invalid("a pinned connection needs a session");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  TouchSession(caller.session);
+  auto found = pinned_.find(caller.session);
+  if (found != pinned_.end()) return found->second;
+  std::shared_ptr<TransactionEntry> open;
+  int owned = 0;
+  for (const auto& [id, held] : transactions_) {
+    if (held.entry->owner.session != caller.session) continue;
+    ++owned;
+    open = held.entry;
+  }
+  if (owned != 1) {
+    const int64_t held = static_cast<int64_t>(transactions_.size() + pinned_.size());
+    if (held >= limits_.transactions_total) {
+      return TooLarge("the server holds its limit of ", limits_.transactions_total,
+                      " open transactions and session connections; close some, or wait "
+                      "for idle ones to expire after ", idle_timeout_.count(), " s");
+    }
+    ARROW_ASSIGN_OR_RAISE(open, make());
+    open->owner = Owner::Of(caller);
+  }
+  pinned_[caller.session] = open;
+  return open;
+}
+
+void SessionRegistry::PinTransaction(const std::shared_ptr<TransactionEntry>& entry) {
+  const std::string& session = entry->owner.session;
+  if (session.empty()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  pinned_.emplace(session, entry);
+}
+
+std::shared_ptr<TransactionEntry> SessionRegistry::Pinned(const std::string& session) {
+  if (session.empty()) return nullptr;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = pinned_.find(session);
+  return found == pinned_.end() ? nullptr : found->second;
+}
+
 arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (bytes > limits_.held_bytes_total - held_bytes_) {
@@ -231,6 +276,11 @@ void SessionRegistry::CloseSession(const std::string& session) {
     std::lock_guard<std::mutex> lock(mutex_);
     statements = TakeOwned(&statements_, session);
     transactions = TakeOwned(&transactions_, session);
+    auto pinned = pinned_.find(session);
+    if (pinned != pinned_.end()) {
+      transactions.push_back(std::move(pinned->second));  // its temporary tables go too
+      pinned_.erase(pinned);
+    }
     sessions_.erase(session);
   }
   statements.clear();
@@ -244,16 +294,22 @@ void SessionRegistry::CloseSession(const std::string& session) {
 void SessionRegistry::Close() {
   std::map<std::string, Held<StatementEntry>> statements;
   std::map<std::string, Held<TransactionEntry>> transactions;
+  std::map<std::string, std::shared_ptr<TransactionEntry>> pinned;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     statements.swap(statements_);
     transactions.swap(transactions_);
+    pinned.swap(pinned_);
     sessions_.clear();
   }
   statements.clear();
   for (auto& [id, held] : transactions) {
     std::lock_guard<std::mutex> lock(held.entry->mutex);
     held.entry->connection->Rollback();
+  }
+  for (auto& [session, entry] : pinned) {
+    std::lock_guard<std::mutex> lock(entry->mutex);
+    entry->connection->Rollback();
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -70,7 +71,8 @@ struct StatementEntry {
   std::shared_ptr<void> statement_charge;   ///< the prepared statement's estimated share
 };
 
-/// An open transaction: its statements run on its own connection.
+/// An open transaction: its statements run on its own connection. Also a session's
+/// pinned connection (SessionRegistry::Pin), where its temporary tables live.
 struct TransactionEntry {
   Owner owner;
   std::shared_ptr<storage::Connection> connection;
@@ -134,6 +136,19 @@ class SessionRegistry {
   arrow::Result<std::shared_ptr<TransactionEntry>> TakeTransaction(const std::string& id,
                                                                    const Caller& caller);
 
+  /// \brief The connection pinned to `caller`'s session, pinning one if there is none:
+  /// the one transaction the session holds open, if exactly one, else a new entry made
+  /// by `make` (owned by the caller). Temporary tables live on it, so once pinned every
+  /// call of the session runs on it, until the session closes or idles out. Counts
+  /// towards the server's transaction cap.
+  arrow::Result<std::shared_ptr<TransactionEntry>> Pin(
+      const Caller& caller,
+      const std::function<arrow::Result<std::shared_ptr<TransactionEntry>>()>& make);
+  /// Pins the transaction `entry` to its owner's session unless that has a pin already.
+  void PinTransaction(const std::shared_ptr<TransactionEntry>& entry);
+  /// The connection pinned to `session` (null: none; calls get connections of their own).
+  std::shared_ptr<TransactionEntry> Pinned(const std::string& session);
+
   /// Reserves `bytes` (of bound parameters, or a prepared statement's estimate) until the
   /// returned token is destroyed; refused (TooLarge) when all open statements together
   /// would hold more than the limit.
@@ -187,6 +202,7 @@ class SessionRegistry {
   std::mutex mutex_;  // guards everything below
   HeldMap<StatementEntry> statements_;
   HeldMap<TransactionEntry> transactions_;
+  std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
   std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
   int64_t held_bytes_ = 0;
   uint64_t next_running_ = 0;

@@ -182,4 +182,46 @@ TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
 }
 
 }  // namespace
+TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
+  SessionRegistry registry(nullptr, seconds(60));
+  int made = 0;
+  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+    ++made;
+    auto entry = std::make_shared<TransactionEntry>();
+    ARROW_ASSIGN_OR_RAISE(entry->connection, db_->Connect());
+    return entry;
+  };
+  EXPECT_FALSE(registry.Pin(In(""), make).ok());  // no session, nothing to pin to
+  auto pinned = registry.Pin(In("a"), make).ValueOrDie();
+  EXPECT_EQ(registry.Pin(In("a"), make).ValueOrDie(), pinned);
+  EXPECT_EQ(registry.Pinned("a"), pinned);
+  EXPECT_EQ(registry.Pinned("b"), nullptr);
+  EXPECT_EQ(made, 1);
+  // A session with one open transaction pins that transaction's connection.
+  auto txn = OpenTransaction("b");
+  ASSERT_TRUE(registry.AddTransaction(txn).ok());
+  EXPECT_EQ(registry.Pin(In("b"), make).ValueOrDie(), txn);
+  EXPECT_EQ(made, 1);
+  // Closing the session rolls back and frees what it pinned.
+  registry.CloseSession("b");
+  EXPECT_EQ(registry.Pinned("b"), nullptr);
+  EXPECT_FALSE(txn->connection->in_transaction());
+  EXPECT_EQ(Rows(), 0);
+  registry.CloseSession("a");
+  EXPECT_EQ(registry.Pinned("a"), nullptr);
+}
+
+TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
+  RegistryLimits limits;
+  limits.transactions_total = 1;
+  SessionRegistry registry(nullptr, seconds(60), limits);
+  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+    auto entry = std::make_shared<TransactionEntry>();
+    ARROW_ASSIGN_OR_RAISE(entry->connection, db_->Connect());
+    return entry;
+  };
+  ASSERT_TRUE(registry.Pin(In("a"), make).ok());
+  EXPECT_TRUE(registry.Pin(In("b"), make).status().IsCapacityError());
+}
+
 }  // namespace arrowport::flight::sql

@@ -1,0 +1,148 @@
+"""ADBC adbc_ingest into other DuckDB schemas, into temporary tables (which live on the
+client's session connection) and inside a transaction (CommandStatementIngest with a
+transaction id, sent raw: ADBC's Go driver does not send one)."""
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+import flightsql_wire as wire
+from test_flight_sql import connect, scalar
+
+DATA = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "tag": ["a", "b", "c"]})
+
+
+def test_ingest_into_another_schema(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA staging")
+        assert cur.adbc_ingest("events", DATA, mode="create", db_schema_name="staging") == 3
+        assert cur.adbc_ingest("events", DATA, mode="append", db_schema_name="staging") == 3
+        assert scalar(conn, "SELECT count(*) FROM staging.events") == 6
+    # A fresh cursor per option set: ADBC keeps ingest options set on a statement.
+    with connect(server) as conn, conn.cursor() as cur:
+        # Nothing landed in main, and a main table of the same name is another table.
+        assert cur.adbc_ingest("events", DATA.slice(0, 1), mode="create") == 1
+        assert scalar(conn, "SELECT count(*) FROM main.events") == 1
+    with connect(server) as conn, conn.cursor() as cur:
+        assert cur.adbc_ingest("events", DATA, mode="replace", db_schema_name="staging") == 3
+        assert scalar(conn, "SELECT count(*) FROM staging.events") == 3
+        # The schema's table shows in the catalog and its schema is readable.
+        assert conn.adbc_get_table_schema("events", db_schema_filter="staging").names == [
+            "id", "tag"]
+    with connect(server) as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error, match="nowhere"):
+            cur.adbc_ingest("events", DATA, mode="create", db_schema_name="nowhere")
+        with conn.cursor() as fresh, pytest.raises(adbc_driver_manager.Error,
+                                                   match="invalid schema name"):
+            fresh.adbc_ingest("events", DATA, mode="create", db_schema_name='x"; DROP')
+        assert scalar(conn, "SELECT count(*) FROM staging.events") == 3
+
+
+def test_temporary_table_lives_on_the_session(server):
+    with connect(server, cookies=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE scratch (id BIGINT)")  # a main table of the same name
+        assert cur.adbc_ingest("scratch", DATA, mode="create", temporary=True) == 3
+        assert cur.adbc_ingest("scratch", DATA, mode="append", temporary=True) == 3
+        # The session's statements see it (it shadows main.scratch, as in DuckDB).
+        assert scalar(conn, "SELECT count(*) FROM scratch") == 6
+        assert scalar(conn, "SELECT count(*) FROM temp.main.scratch WHERE tag = ?", ["b"]) == 2
+        cur.execute("SELECT id FROM scratch ORDER BY id LIMIT 2")
+        assert cur.fetch_arrow_table().column("id").to_pylist() == [1, 1]
+        # Another session does not.
+        with connect(server, cookies=True) as other:
+            assert scalar(other, "SELECT count(*) FROM scratch") == 0  # e2e.main.scratch
+            with pytest.raises(adbc_driver_manager.Error, match="temp"):
+                scalar(other, "SELECT count(*) FROM temp.main.scratch")
+        # (DuckDB resolves main.scratch to temp.main.scratch first: name the catalog.)
+        assert scalar(conn, "SELECT count(*) FROM e2e.main.scratch") == 0
+    # Closing the ADBC connection closes the session: the table is gone with it.
+    with connect(server, cookies=True) as conn:
+        assert scalar(conn, "SELECT count(*) FROM scratch") == 0
+    assert server.proc.poll() is None
+
+
+def test_temporary_table_with_transactions(server):
+    with connect(server, autocommit=False, cookies=True) as conn, conn.cursor() as cur:
+        assert cur.adbc_ingest("scratch", DATA, mode="create", temporary=True) == 3
+        assert scalar(conn, "SELECT count(*) FROM scratch") == 3
+        conn.commit()
+        # Still there in the next transaction, and joins it: a rollback undoes the rows.
+        assert cur.adbc_ingest("scratch", DATA, mode="append", temporary=True) == 3
+        assert scalar(conn, "SELECT count(*) FROM scratch") == 6
+        conn.rollback()
+        assert scalar(conn, "SELECT count(*) FROM scratch") == 3
+        cur.execute("CREATE TABLE kept AS SELECT * FROM scratch")
+        conn.commit()
+    with connect(server) as check:
+        assert scalar(check, "SELECT count(*) FROM kept") == 3
+
+
+def test_temporary_table_without_a_session_cookie_is_refused_with_the_fix(server):
+    with connect(server) as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error,
+                           match="with_cookie_middleware=true"):
+            cur.adbc_ingest("scratch", DATA, mode="create", temporary=True)
+        with conn.cursor() as fresh, pytest.raises(adbc_driver_manager.Error,
+                                                   match="temporary table has no schema"):
+            fresh.adbc_ingest("scratch", DATA, mode="create", temporary=True,
+                              db_schema_name="staging")
+
+
+def begin(client):
+    [begun] = list(client.do_action(flight.Action("BeginTransaction", wire.begin_transaction())))
+    return wire.unpack_any_field1(begun.body.to_pybytes())
+
+
+def end(client, txn, commit):
+    list(client.do_action(flight.Action("EndTransaction", wire.end_transaction(txn, commit))))
+
+
+def raw_ingest(client, table, data, transaction_id=None, temporary=False, mode="create"):
+    command = wire.statement_ingest(table, transaction_id=transaction_id,
+                                    temporary=temporary, mode=mode)
+    writer, reader = client.do_put(flight.FlightDescriptor.for_command(command), data.schema)
+    writer.write_table(data)
+    writer.done_writing()
+    ack = reader.read()
+    writer.close()
+    return wire.update_result(ack)
+
+
+def test_ingest_inside_a_transaction_commits_or_rolls_back_with_it(server):
+    client = server.client()
+    txn = begin(client)
+    assert raw_ingest(client, "landed", DATA, transaction_id=txn) == 3
+    assert raw_ingest(client, "landed", DATA, transaction_id=txn, mode="append") == 3
+    # Not visible outside the transaction before it commits.
+    with connect(server) as conn:
+        with pytest.raises(adbc_driver_manager.Error, match="landed"):
+            scalar(conn, "SELECT count(*) FROM landed")
+    end(client, txn, commit=True)
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT count(*) FROM landed") == 6
+
+    txn = begin(client)
+    assert raw_ingest(client, "landed", DATA, transaction_id=txn, mode="append") == 3
+    end(client, txn, commit=False)
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT count(*) FROM landed") == 6
+
+    # A failed ingest rolls the transaction back, and its commit says so.
+    txn = begin(client)
+    assert raw_ingest(client, "landed", DATA, transaction_id=txn, mode="append") == 3
+    bad = pa.table({"id": ["not a number"], "tag": ["x"]})
+    with pytest.raises(pa.ArrowInvalid, match="rolled back"):
+        raw_ingest(client, "landed", bad, transaction_id=txn, mode="append")
+    with pytest.raises(pa.ArrowInvalid, match="rolled back"):
+        end(client, txn, commit=True)
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT count(*) FROM landed") == 6
+
+    # A temporary table made in a transaction is there for its statements.
+    txn = begin(client)
+    assert raw_ingest(client, "tmp", DATA, transaction_id=txn, temporary=True) == 3
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        wire.statement_query_in("SELECT count(*) AS n FROM tmp", txn)))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column("n").to_pylist() == [3]
+    end(client, txn, commit=True)
+    assert server.proc.poll() is None
