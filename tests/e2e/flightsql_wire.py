@@ -108,3 +108,7 @@ def update_result(ack) -> int:
         if not byte & 0x80:
             break
     return value
+
+
+def statement_update_in(sql: str, transaction_id: bytes) -> bytes:
+    return any_message("CommandStatementUpdate", _field(1, sql.encode()) + _field(2, transaction_id))

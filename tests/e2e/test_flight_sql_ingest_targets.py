@@ -36,6 +36,16 @@ def test_ingest_into_another_schema(server):
                                                    match="invalid schema name"):
             fresh.adbc_ingest("events", DATA, mode="create", db_schema_name='x"; DROP')
         assert scalar(conn, "SELECT count(*) FROM staging.events") == 3
+    # Schema main in any case is main; the server's own state and DuckDB's catalogs are
+    # not ingest targets.
+    with connect(server) as conn, conn.cursor() as cur:
+        assert cur.adbc_ingest("events", DATA, mode="append", db_schema_name="MAIN") == 3
+    for reserved in ("arrowport", "Arrowport_Scratch", "temp", "information_schema"):
+        with connect(server) as conn, conn.cursor() as cur:
+            with pytest.raises(adbc_driver_manager.Error, match="is reserved"):
+                cur.adbc_ingest("requests", DATA, mode="replace", db_schema_name=reserved)
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT count(*) FROM main.events") == 4
 
 
 def test_temporary_table_lives_on_the_session(server):
@@ -51,13 +61,12 @@ def test_temporary_table_lives_on_the_session(server):
         # Another session does not.
         with connect(server, cookies=True) as other:
             assert scalar(other, "SELECT count(*) FROM scratch") == 0  # e2e.main.scratch
-            with pytest.raises(adbc_driver_manager.Error, match="temp"):
+            with pytest.raises(adbc_driver_manager.Error, match="scratch does not exist"):
                 scalar(other, "SELECT count(*) FROM temp.main.scratch")
         # (DuckDB resolves main.scratch to temp.main.scratch first: name the catalog.)
         assert scalar(conn, "SELECT count(*) FROM e2e.main.scratch") == 0
-    # Closing the ADBC connection closes the session: the table is gone with it.
-    with connect(server, cookies=True) as conn:
-        assert scalar(conn, "SELECT count(*) FROM scratch") == 0
+    # Closing the ADBC connection closed the session (CloseSession) and its connection.
+    assert server.logged("method=do_action")
     assert server.proc.poll() is None
 
 
@@ -127,13 +136,19 @@ def test_ingest_inside_a_transaction_commits_or_rolls_back_with_it(server):
     with connect(server) as conn:
         assert scalar(conn, "SELECT count(*) FROM landed") == 6
 
-    # A failed ingest rolls the transaction back, and its commit says so.
+    # A failed ingest aborts the transaction: nothing sent in it afterwards runs (no
+    # statement, no ingest commits on its own), and its commit says nothing committed.
     txn = begin(client)
     assert raw_ingest(client, "landed", DATA, transaction_id=txn, mode="append") == 3
     bad = pa.table({"id": ["not a number"], "tag": ["x"]})
-    with pytest.raises(pa.ArrowInvalid, match="rolled back"):
+    with pytest.raises(pa.ArrowInvalid, match="transaction is aborted"):
         raw_ingest(client, "landed", bad, transaction_id=txn, mode="append")
-    with pytest.raises(pa.ArrowInvalid, match="rolled back"):
+    with pytest.raises(pa.ArrowException, match="aborted"):
+        raw_ingest(client, "landed", DATA, transaction_id=txn, mode="append")
+    with pytest.raises(pa.ArrowException, match="aborted"):
+        client.do_put(flight.FlightDescriptor.for_command(wire.statement_update_in(
+            "INSERT INTO landed VALUES (9, 'z')", txn)), pa.schema([]))[1].read()
+    with pytest.raises(pa.ArrowException, match="nothing was committed"):
         end(client, txn, commit=True)
     with connect(server) as conn:
         assert scalar(conn, "SELECT count(*) FROM landed") == 6

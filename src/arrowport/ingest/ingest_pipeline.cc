@@ -98,6 +98,11 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
     conn = own.get();
   }
   auto interrupt = conn->InterruptOn(call.cancellation);
+  // Inside a transaction the request commits with it (per_batch does not apply), and
+  // the idempotency log would be written inside the client's transaction.
+  if (conn->in_transaction() && !request.request_id.empty()) {
+    return arrow::Status::Invalid("a request id cannot be used inside a transaction");
+  }
   if (!request.request_id.empty()) {
     ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
     ARROW_RETURN_NOT_OK(request_log_.Ensure(conn));

@@ -34,8 +34,9 @@ arrow::Status TransactionWriter::Write() {
   // Uncommitted shapes must not be served from the cache to other requests.
   ctx_->cache->ForgetTable(ctx_->table());
   if (st.ok()) return st;
-  ctx_->conn->Rollback();
-  return st.WithMessage(st.message(), " (your transaction was rolled back)");
+  ctx_->conn->AbortTransaction();
+  return st.WithMessage(st.message(), " (your transaction is aborted: nothing in it will "
+                        "commit; roll it back)");
 }
 
 arrow::Status TransactionWriter::WriteBatches() {

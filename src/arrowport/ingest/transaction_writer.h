@@ -17,8 +17,9 @@ struct WriteContext;
 /// DuckDB lets one transaction write one catalog, and the other writers expose the
 /// stream to SQL as a view of a scratch catalog; so here the schema's mapping is read on
 /// a connection of its own and the batches go through DuckDB's appender as they arrive
-/// (memory stays bounded by the batches in flight). A failure rolls the client's
-/// transaction back: a half-written request can never be committed by it.
+/// (memory stays bounded by the batches in flight). A failure leaves the client's
+/// transaction aborted (Connection::AbortTransaction): a half-written request can never
+/// be committed, and nothing the client sends in that transaction afterwards runs.
 class TransactionWriter {
  public:
   TransactionWriter(WriteContext* ctx, storage::Database* database)

@@ -71,6 +71,13 @@ std::string Connection::Qualified(const TableName& table) const {
   return table.Sql(impl_->catalog);
 }
 
+void Connection::AbortTransaction() {
+  if (!impl_->in_transaction) return;
+  impl_->Query("SELECT error('arrowport: a failed ingest aborted this transaction')");
+  ResultHandle probe;
+  if (duckdb_query(impl_->conn.get(), "SELECT 1", probe.out()) == DuckDBSuccess) Rollback();
+}
+
 void Connection::Rollback() {
   if (!impl_->in_transaction) return;
   impl_->in_transaction = false;

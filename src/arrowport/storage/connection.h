@@ -64,6 +64,11 @@ class Connection {
   arrow::Status Commit();
   /// Rolls back if a transaction is open; never fails loudly (used on error paths).
   void Rollback();
+  /// \brief Leaves the open transaction (a client's) aborted, as a failed statement does in
+  /// DuckDB: its writes are discarded, every later statement in it fails until the client
+  /// rolls it back, and COMMIT does not commit. Falls back to rolling it back (leaving no
+  /// transaction open) if DuckDB kept it valid. Never fails loudly.
+  void AbortTransaction();
 
   /// Columns of a table or view, or nullopt when there is none.
   arrow::Result<std::optional<std::vector<ColumnInfo>>> DescribeRelation(

@@ -29,6 +29,7 @@ const std::string& Database::path() const { return impl_->path; }
 bool Database::direct_append_enabled() const { return impl_->direct_append; }
 std::string Database::LibraryVersion() { return duckdb_library_version(); }
 const std::string& Database::memory_limit() const { return impl_->memory_limit; }
+const std::string& Database::catalog() const { return impl_->catalog; }
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   ConfigHandle config_handle;

@@ -41,6 +41,8 @@ class Database {
   const std::string& path() const;
   /// The memory limit in force, as DuckDB reports it (e.g. "1.0 GiB").
   const std::string& memory_limit() const;
+  /// DuckDB's name of the database's own catalog (after the file name).
+  const std::string& catalog() const;
 
   /// True when small appends may use DuckDB's internals (library version as built);
   /// false means the public appender, which is slower but version-proof.

@@ -314,6 +314,21 @@ TEST_P(DatabaseTest, WritesTablesOfOtherSchemasAndTemporaryTables) {
   EXPECT_EQ(scratch.ToString(), "temp.t");
 }
 
+TEST_P(DatabaseTest, AbortedTransactionRefusesLaterStatementsAndCommitsNothing) {
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
+  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(conn->AppendBatches(TableName("t"), {"x"}, {Int64Reader(10, 10)->Next().ValueOrDie()}).ok());
+  conn->AbortTransaction();
+  EXPECT_TRUE(conn->in_transaction());
+  auto later = conn->Execute("INSERT INTO t VALUES (1)");
+  EXPECT_FALSE(later.ok());
+  EXPECT_NE(later.message().find("aborted"), std::string::npos) << later.ToString();
+  (void)conn->Commit();
+  EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM t").ValueOrDie()->column(0)
+                ->GetScalar(0).ValueOrDie()->ToString(), "0");
+}
+
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "File" : "Memory"; });
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "arrow/result.h"
+
 namespace arrowport::storage {
 
 /// \brief A table the server writes itself: a schema of the database's own catalog, or
@@ -15,6 +17,13 @@ struct TableName {
   TableName(const char* name) : table(name) {}             // NOLINT
   TableName(std::string schema_name, std::string name, bool is_temporary = false)
       : schema(std::move(schema_name)), table(std::move(name)), temporary(is_temporary) {}
+
+  /// \brief A table a client names (Flight SQL ingest): names are checked identifiers,
+  /// schema main is spelt `main` whatever its case, and schemas that hold the server's
+  /// own state (the request log, the ingest scratch catalog) or DuckDB's catalogs
+  /// (temp, system, information_schema, pg_catalog) are refused.
+  static arrow::Result<TableName> FromClient(const std::string& schema,
+                                             const std::string& table, bool temporary);
 
   std::string schema = "main";
   std::string table;

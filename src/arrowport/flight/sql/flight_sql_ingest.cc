@@ -73,17 +73,21 @@ arrow::Result<ingest::WriteMode> ModeOf(const fsql::TableDefinitionOptions& opti
 arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
     const fl::ServerCallContext& context, const fsql::StatementIngest& command,
     fl::FlightMessageReader* reader) {
-  ingest::IngestRequest request;
-  request.table = command.table;
-  request.schema = command.schema.value_or("");
-  request.temporary = command.temporary;
-  request.protocol = "flight_sql";
-  if (request.temporary && !request.schema.empty() && request.schema != "main") {
-    return arrow::Status::Invalid("a temporary table has no schema (got db_schema_name '",
-                                  request.schema, "'); leave it unset");
+  // Everything that can refuse the request by its names is checked before a session
+  // connection is pinned for it.
+  ARROW_ASSIGN_OR_RAISE(const auto target,
+                        storage::TableName::FromClient(command.schema.value_or(""),
+                                                       command.table, command.temporary));
+  if (command.catalog && !command.catalog->empty() &&
+      *command.catalog != deps_.database->catalog()) {
+    return arrow::Status::NotImplemented("ingest targets catalog '", deps_.database->catalog(),
+                                         "'; got catalog '", *command.catalog, "'");
   }
-  const storage::TableName target(request.schema.empty() ? "main" : request.schema,
-                                  request.table, request.temporary);
+  ingest::IngestRequest request;
+  request.table = target.table;
+  request.schema = target.schema;
+  request.temporary = target.temporary;
+  request.protocol = "flight_sql";
   // The table's name is the stream: a writer limited to streams may ingest only those,
   // and a table outside schema main only when its qualified name is listed.
   request.stream = command.table;
@@ -99,10 +103,6 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
   } else {
     ARROW_ASSIGN_OR_RAISE(own, deps_.database->Connect());
     conn = own.get();
-  }
-  if (command.catalog && !command.catalog->empty() && *command.catalog != conn->catalog()) {
-    return arrow::Status::NotImplemented("ingest targets catalog '", conn->catalog(),
-                                         "'; got catalog '", *command.catalog, "'");
   }
   ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(target));
   ARROW_ASSIGN_OR_RAISE(request.mode,
@@ -122,7 +122,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnect
     ARROW_ASSIGN_OR_RAISE(auto txn, deps_.registry->FindTransaction(
                                         *command.transaction_id, CallerOf(context, false)));
     // A temporary table made in a transaction outlives it on its session's connection.
-    if (command.temporary) deps_.registry->PinTransaction(txn);
+    if (command.temporary) ARROW_RETURN_NOT_OK(deps_.registry->PinTransaction(txn));
     return txn;
   }
   if (!command.temporary) return PinnedFor(context);

@@ -183,6 +183,7 @@ FlightSqlService::CreatePreparedStatement(
   auto entry = std::make_shared<StatementEntry>();
   entry->statement_charge = std::move(statement_charge);
   entry->transaction_id = request.transaction_id;
+  entry->shared = txn;
   {
     std::unique_lock<std::mutex> txn_lock;
     if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
@@ -285,6 +286,8 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
                                         command.prepared_statement_handle,
                                         CallerOf(context, false)));
   std::lock_guard<std::mutex> lock(entry->mutex);
+  std::unique_lock<std::mutex> shared_lock;
+  if (entry->shared) shared_lock = std::unique_lock<std::mutex>(entry->shared->mutex);
   auto* statement = entry->statement.get();
   const auto& cancel = CurrentCall::Get().cancellation;
   // Many rows (executemany) are all or nothing, unless the client's transaction decides.

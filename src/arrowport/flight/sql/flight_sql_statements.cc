@@ -41,6 +41,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
+  entry->shared = txn;
   ARROW_ASSIGN_OR_RAISE(entry->statement,
                         storage::PreparedStatement::Make(conn, command.query, SqlCaller().get()));
   if (!entry->statement->returns_rows()) {
@@ -106,6 +107,8 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
     const std::shared_ptr<StatementEntry>& entry, const fl::FlightDescriptor& descriptor) {
   std::lock_guard<std::mutex> lock(entry->mutex);
+  std::unique_lock<std::mutex> shared_lock;
+  if (entry->shared) shared_lock = std::unique_lock<std::mutex>(entry->shared->mutex);
   const auto& cancel = CurrentCall::Get().cancellation;
   auto* statement = entry->statement.get();
   const auto& params = entry->parameters;

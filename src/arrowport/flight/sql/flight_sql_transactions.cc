@@ -53,9 +53,9 @@ arrow::Status FlightSqlService::EndTransaction(
     return arrow::Status::OK();
   }
   if (!entry->connection->in_transaction()) {
-    // A failed ingest into the transaction rolled it back (and said so).
-    return arrow::Status::Invalid("the transaction was rolled back by an earlier failed "
-                                  "ingest; nothing was committed");
+    // Not open any more (a failed ingest that DuckDB would not abort rolled it back).
+    return arrow::Status::Invalid("the transaction was rolled back by an earlier failure; "
+                                  "nothing was committed");
   }
   // DuckDB answers COMMIT of a transaction an earlier statement aborted by rolling it
   // back silently; the client must hear that its work is gone.

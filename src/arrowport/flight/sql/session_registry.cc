@@ -184,7 +184,11 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
   std::lock_guard<std::mutex> lock(mutex_);
   TouchSession(caller.session);
   auto found = pinned_.find(caller.session);
-  if (found != pinned_.end()) return found->second;
+  if (found != pinned_.end()) {
+    // Sessions are not bound to users: another user presenting the cookie gets nothing.
+    if (!found->second->owner.Allows(caller)) return UnknownTransaction(idle_timeout_);
+    return found->second;
+  }
   std::shared_ptr<TransactionEntry> open;
   int owned = 0;
   for (const auto& [id, held] : transactions_) {
@@ -192,8 +196,15 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
     ++owned;
     open = held.entry;
   }
+  if (owned == 1 && !open->owner.Allows(caller)) return UnknownTransaction(idle_timeout_);
   if (owned != 1) {
-    const int64_t held = static_cast<int64_t>(transactions_.size() + pinned_.size());
+    // Connections held open: transactions, and pins that are not one of them.
+    int64_t held = static_cast<int64_t>(transactions_.size());
+    for (const auto& [session, entry] : pinned_) {
+      bool in_transactions = false;
+      for (const auto& [id, txn] : transactions_) in_transactions |= txn.entry == entry;
+      held += in_transactions ? 0 : 1;
+    }
     if (held >= limits_.transactions_total) {
       return TooLarge("the server holds its limit of ", limits_.transactions_total,
                       " open transactions and session connections; close some, or wait "
@@ -206,11 +217,23 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
   return open;
 }
 
-void SessionRegistry::PinTransaction(const std::shared_ptr<TransactionEntry>& entry) {
+arrow::Status SessionRegistry::PinTransaction(const std::shared_ptr<TransactionEntry>& entry) {
   const std::string& session = entry->owner.session;
-  if (session.empty()) return;
+  // Begun without a cookie: the client never presents the session, so nothing pins; the
+  // temporary table lasts as long as the transaction.
+  if (session.empty() || entry->owner.cookieless) return arrow::Status::OK();
   std::lock_guard<std::mutex> lock(mutex_);
-  pinned_.emplace(session, entry);
+  bool open = false;
+  for (const auto& [id, held] : transactions_) open |= held.entry == entry;
+  if (!open || sessions_.count(session) == 0) return UnknownTransaction(idle_timeout_);
+  auto [pinned, added] = pinned_.emplace(session, entry);
+  if (!added && pinned->second != entry) {
+    return arrow::Status::Invalid(
+        "this session's temporary tables live on its own connection, and this transaction "
+        "runs on another: ingest the temporary table without the transaction id");
+  }
+  TouchSession(session);
+  return arrow::Status::OK();
 }
 
 std::shared_ptr<TransactionEntry> SessionRegistry::Pinned(const std::string& session) {

@@ -60,10 +60,15 @@ struct Owner {
   }
 };
 
+struct TransactionEntry;
+
 /// A prepared statement a client holds open.
 struct StatementEntry {
   Owner owner;
   std::string transaction_id;
+  /// The transaction or session connection it runs on, shared with other statements
+  /// (null: a connection of its own); its mutex serialises that connection.
+  std::shared_ptr<TransactionEntry> shared;
   std::shared_ptr<storage::PreparedStatement> statement;
   std::mutex mutex;  ///< serialises binding and execution
   std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; guarded by mutex
@@ -144,8 +149,11 @@ class SessionRegistry {
   arrow::Result<std::shared_ptr<TransactionEntry>> Pin(
       const Caller& caller,
       const std::function<arrow::Result<std::shared_ptr<TransactionEntry>>()>& make);
-  /// Pins the transaction `entry` to its owner's session unless that has a pin already.
-  void PinTransaction(const std::shared_ptr<TransactionEntry>& entry);
+  /// \brief Pins the open transaction `entry` to its owner's session (where a temporary
+  /// table made in it then outlives it). Nothing for a transaction begun without a
+  /// cookie (its session is never presented); refused when the session is pinned to
+  /// another connection.
+  arrow::Status PinTransaction(const std::shared_ptr<TransactionEntry>& entry);
   /// The connection pinned to `session` (null: none; calls get connections of their own).
   std::shared_ptr<TransactionEntry> Pinned(const std::string& session);
 

@@ -197,6 +197,8 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   EXPECT_EQ(registry.Pinned("a"), pinned);
   EXPECT_EQ(registry.Pinned("b"), nullptr);
   EXPECT_EQ(made, 1);
+  // Another user presenting the session's cookie gets nothing of it.
+  EXPECT_TRUE(registry.Pin(In("a", "mallory"), make).status().IsKeyError());
   // A session with one open transaction pins that transaction's connection.
   auto txn = OpenTransaction("b");
   ASSERT_TRUE(registry.AddTransaction(txn).ok());
