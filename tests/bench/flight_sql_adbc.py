@@ -4,7 +4,8 @@ in one run on one server: fetch and bulk ingest of the benchmark table (the 5 co
 
     python tests/bench/flight_sql_adbc.py grpc://127.0.0.1:8815 [--rows 10000000]
 
-Throughputs are the best of --repeat runs; the prepared round trip is the median and p99
+Throughputs are the best of --repeat rounds (each round runs every path once, so the
+paths compared share the machine's good and bad spells); the prepared round trip is the median and p99
 of --iterations runs. Prints a Markdown table and returns the figures (bench_main)."""
 import argparse
 import json
@@ -30,14 +31,17 @@ def bench_table(rows: int, batch_rows: int = 65536) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=batch_rows))
 
 
-def best_rate(repeat: int, rows: int, run) -> float:
-    best = float("inf")
+def best_rates(repeat: int, rows: int, runs: dict) -> dict:
+    """Best rate of each run, the runs interleaved round by round: on a noisy machine a
+    slow spell then hits every path alike instead of one path's repeats."""
+    best = {name: float("inf") for name in runs}
     for _ in range(repeat):
-        start = time.perf_counter()
-        got = run()
-        best = min(best, time.perf_counter() - start)
-        assert got == rows, f"expected {rows} rows, got {got}"
-    return rows / best
+        for name, run in runs.items():
+            start = time.perf_counter()
+            got = run()
+            best[name] = min(best[name], time.perf_counter() - start)
+            assert got == rows, f"{name}: expected {rows} rows, got {got}"
+    return {name: rows / seconds for name, seconds in best.items()}
 
 
 def bench_main(uri: str, rows: int, repeat: int = 3, iterations: int = 200) -> dict:
@@ -55,9 +59,6 @@ def bench_main(uri: str, rows: int, repeat: int = 3, iterations: int = 200) -> d
     def flight_get():
         return client.do_get(flight.Ticket(b"SELECT * FROM bench_plain")).read_all().num_rows
 
-    results = {}
-    results["flight_doput"] = best_rate(repeat, rows, lambda: flight_put("bench_plain"))
-    results["flight_doget"] = best_rate(repeat, rows, flight_get)
     with flight_sql.connect(uri, autocommit=True) as conn:
         def adbc_ingest():
             with conn.cursor() as cur:
@@ -68,8 +69,13 @@ def bench_main(uri: str, rows: int, repeat: int = 3, iterations: int = 200) -> d
                 cur.execute("SELECT * FROM bench_plain")
                 return cur.fetch_arrow_table().num_rows
 
-        results["adbc_ingest"] = best_rate(repeat, rows, adbc_ingest)
-        results["adbc_fetch"] = best_rate(repeat, rows, adbc_fetch)
+        flight_put("bench_plain")  # what both fetches read
+        results = best_rates(repeat, rows, {
+            "flight_doput": lambda: flight_put("bench_put"),
+            "adbc_ingest": adbc_ingest,
+            "flight_doget": flight_get,
+            "adbc_fetch": adbc_fetch,
+        })
         with conn.cursor() as cur:
             cur.adbc_ingest("rt", table.slice(0, 1000), mode="replace")
         times = []

@@ -113,7 +113,7 @@ def test_sigterm_with_open_calls_exits_within_the_grace_period(start_server, tmp
     started = time.time()
     assert server.stop(signal.SIGTERM, timeout=30) == 0
     assert time.time() - started < 15
-    assert "cancelling calls still open" in server.stderr()
+    assert server.logged("cancelling calls still open")
     runner.join(timeout=10)
     again = start_server(db=db)
     # What was committed is there; the unfinished DoPut committed nothing.
@@ -145,6 +145,7 @@ def test_client_that_dies_mid_doput_commits_nothing(server):
     proc.stdin.write("\n")
     proc.stdin.flush()
     proc.wait(timeout=30)
-    time.sleep(1.0)
+    # The server sees the connection drop when gRPC does (slower under ASan): wait for
+    # its verdict, then check that nothing of the request was committed.
+    assert server.logged("cancelled before the client finished")
     assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM kept"}).to_pylist() == [{"n": 100}]
-    assert "cancelled before the client finished" in server.stderr()

@@ -174,7 +174,7 @@ def test_error_after_the_first_byte_aborts_the_body(server):
         data = b"".join(r.iter_content(65536))
         # Reaching here means the body ended cleanly: it must not have.
         ipc.open_stream(pa.BufferReader(data)).read_all()
-    assert "boom at twenty million" in server.stderr()
+    assert server.logged("boom at twenty million")
     assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
 
 

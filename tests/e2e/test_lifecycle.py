@@ -19,7 +19,7 @@ def test_ready_line_and_graceful_shutdown_keeps_data(start_server, tmp_path):
     assert server.http.startswith("http://127.0.0.1:")
     put(server.client(), pa.table({"x": pa.array(range(1000), pa.int64())}), {"stream": "kept"})
     assert server.stop(signal.SIGTERM) == 0
-    assert "shutting down" in server.stderr()
+    assert server.logged("shutting down")
     again = start_server(db=db)
     assert get(again.client(), {"sql": "SELECT count(*)::BIGINT AS n FROM kept"}).to_pylist() == [{"n": 1000}]
     assert again.stop(signal.SIGINT) == 0

@@ -240,7 +240,12 @@ std::shared_ptr<TransactionEntry> SessionRegistry::Pinned(const std::string& ses
   if (session.empty()) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = pinned_.find(session);
-  return found == pinned_.end() ? nullptr : found->second;
+  if (found == pinned_.end()) return nullptr;
+  // A transaction open on it is in use too, even by calls that do not name it.
+  for (auto& [id, held] : transactions_) {
+    if (held.entry == found->second) held.last_used = Clock::now();
+  }
+  return found->second;
 }
 
 arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
@@ -360,6 +365,16 @@ void SessionRegistry::SweepLoop() {
   }
 }
 
+namespace {
+// False while a call holds the entry (a statement or a long ingest runs on it): an entry
+// in use is not idle, however long ago the call began.
+bool NotInUse(TransactionEntry& entry) {
+  if (!entry.mutex.try_lock()) return false;
+  entry.mutex.unlock();
+  return true;
+}
+}  // namespace
+
 void SessionRegistry::Sweep() {
   const auto cutoff = Clock::now() - idle_timeout_;
   std::vector<std::string> idle_sessions;
@@ -367,8 +382,18 @@ void SessionRegistry::Sweep() {
   std::vector<std::shared_ptr<TransactionEntry>> transactions;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [id, last] : sessions_) {
-      if (last < cutoff) idle_sessions.push_back(id);
+    for (auto& [id, last] : sessions_) {
+      if (last >= cutoff) continue;
+      auto pinned = pinned_.find(id);
+      bool in_use = pinned != pinned_.end() && !NotInUse(*pinned->second);
+      for (const auto& [txn_id, held] : transactions_) {
+        in_use = in_use || (held.entry->owner.session == id && !NotInUse(*held.entry));
+      }
+      if (in_use) {
+        last = Clock::now();
+        continue;
+      }
+      idle_sessions.push_back(id);
     }
     for (auto it = statements_.begin(); it != statements_.end();) {
       if (it->second.last_used >= cutoff) { ++it; continue; }
@@ -376,7 +401,7 @@ void SessionRegistry::Sweep() {
       it = statements_.erase(it);
     }
     for (auto it = transactions_.begin(); it != transactions_.end();) {
-      if (it->second.last_used >= cutoff) { ++it; continue; }
+      if (it->second.last_used >= cutoff || !NotInUse(*it->second.entry)) { ++it; continue; }
       transactions.push_back(std::move(it->second.entry));
       it = transactions_.erase(it);
     }

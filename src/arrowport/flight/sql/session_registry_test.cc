@@ -226,4 +226,26 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
   EXPECT_TRUE(registry.Pin(In("b"), make).status().IsCapacityError());
 }
 
+TEST_F(SessionRegistryTest, EntryInUseIsNeverIdle) {
+  SessionRegistry registry(nullptr, seconds(1));
+  auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+    auto entry = std::make_shared<TransactionEntry>();
+    ARROW_ASSIGN_OR_RAISE(entry->connection, db_->Connect());
+    return entry;
+  }).ValueOrDie();
+  auto txn = OpenTransaction("b");
+  ASSERT_TRUE(registry.AddTransaction(txn).ok());
+  {
+    // A long ingest holds both for longer than the idle timeout.
+    std::lock_guard<std::mutex> pin_lock(pinned->mutex);
+    std::lock_guard<std::mutex> txn_lock(txn->mutex);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    EXPECT_EQ(registry.Pinned("a"), pinned);
+    EXPECT_EQ(registry.open_transactions(), 1u);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(registry.Pinned("a"), nullptr);
+  EXPECT_EQ(registry.open_transactions(), 0u);
+}
+
 }  // namespace arrowport::flight::sql
