@@ -12,6 +12,13 @@ from test_flight_sql import connect, scalar
 DATA = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "tag": ["a", "b", "c"]})
 
 
+def listed_tables(conn):
+    objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+    return [(c["catalog_name"], s["db_schema_name"], t["table_name"], t["table_type"])
+            for c in objects for s in c["catalog_db_schemas"] or []
+            for t in s["db_schema_tables"] or []]
+
+
 def test_ingest_into_another_schema(server):
     with connect(server) as conn, conn.cursor() as cur:
         cur.execute("CREATE SCHEMA staging")
@@ -58,15 +65,18 @@ def test_temporary_table_lives_on_the_session(server):
         assert scalar(conn, "SELECT count(*) FROM temp.main.scratch WHERE tag = ?", ["b"]) == 2
         cur.execute("SELECT id FROM scratch ORDER BY id LIMIT 2")
         assert cur.fetch_arrow_table().column("id").to_pylist() == [1, 1]
+        # The session's catalog shows it (ADBC get_objects, GetTables), as DuckDB's temp.
+        assert ("temp", "main", "scratch", "LOCAL TEMPORARY") in listed_tables(conn)
+        assert conn.adbc_get_table_schema("scratch", catalog_filter="temp").names == [
+            "id", "tag"]
         # Another session does not.
         with connect(server, cookies=True) as other:
             assert scalar(other, "SELECT count(*) FROM scratch") == 0  # e2e.main.scratch
+            assert not [t for t in listed_tables(other) if t[0] == "temp"]
             with pytest.raises(adbc_driver_manager.Error, match="scratch does not exist"):
                 scalar(other, "SELECT count(*) FROM temp.main.scratch")
         # (DuckDB resolves main.scratch to temp.main.scratch first: name the catalog.)
         assert scalar(conn, "SELECT count(*) FROM e2e.main.scratch") == 0
-    # Closing the ADBC connection closed the session (CloseSession) and its connection.
-    assert server.logged("method=do_action")
     assert server.proc.poll() is None
 
 

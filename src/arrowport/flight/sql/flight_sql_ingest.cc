@@ -119,10 +119,11 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
 arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnection(
     const fl::ServerCallContext& context, const fsql::StatementIngest& command) {
   if (command.transaction_id && !command.transaction_id->empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto txn, deps_.registry->FindTransaction(
-                                        *command.transaction_id, CallerOf(context, false)));
+    const Caller caller = CallerOf(context, false);
+    ARROW_ASSIGN_OR_RAISE(auto txn,
+                          deps_.registry->FindTransaction(*command.transaction_id, caller));
     // A temporary table made in a transaction outlives it on its session's connection.
-    if (command.temporary) ARROW_RETURN_NOT_OK(deps_.registry->PinTransaction(txn));
+    if (command.temporary) ARROW_RETURN_NOT_OK(deps_.registry->PinTransaction(txn, caller));
     return txn;
   }
   if (!command.temporary) return PinnedFor(context);

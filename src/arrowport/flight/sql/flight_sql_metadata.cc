@@ -105,6 +105,11 @@ std::shared_ptr<arrow::Schema> WithColumnMetadata(
   return arrow::schema(std::move(fields), schema->metadata());
 }
 
+// Holds `entry`'s connection while a catalog query runs on it (nothing when null).
+std::unique_lock<std::mutex> LockOf(const std::shared_ptr<TransactionEntry>& entry) {
+  return entry ? std::unique_lock<std::mutex>(entry->mutex) : std::unique_lock<std::mutex>();
+}
+
 }  // namespace
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSqlInfo(
@@ -121,8 +126,11 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoCa
   return InfoWithTicket(*fsql::SqlSchema::GetCatalogsSchema(), descriptor, descriptor.cmd);
 }
 
-arrow::Result<Stream> FlightSqlService::DoGetCatalogs(const fl::ServerCallContext&) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+arrow::Result<Stream> FlightSqlService::DoGetCatalogs(const fl::ServerCallContext& context) {
+  // A session with temporary tables reads its catalog on its own connection: they show.
+  std::shared_ptr<TransactionEntry> session;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
+  auto session_lock = LockOf(session);
   ARROW_ASSIGN_OR_RAISE(auto catalogs, storage::CatalogQueries(conn.get()).Catalogs());
   auto names = Strings();
   for (const auto& name : catalogs) ARROW_RETURN_NOT_OK(names->Append(name));
@@ -135,9 +143,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSc
   return InfoWithTicket(*fsql::SqlSchema::GetDbSchemasSchema(), descriptor, descriptor.cmd);
 }
 
-arrow::Result<Stream> FlightSqlService::DoGetDbSchemas(const fl::ServerCallContext&,
+arrow::Result<Stream> FlightSqlService::DoGetDbSchemas(const fl::ServerCallContext& context,
                                                        const fsql::GetDbSchemas& command) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+  // A session with temporary tables reads its catalog on its own connection: they show.
+  std::shared_ptr<TransactionEntry> session;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
+  auto session_lock = LockOf(session);
   ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(conn.get()).Schemas(FilterOf(
                                        command.catalog, command.db_schema_filter_pattern)));
   auto catalogs = Strings();
@@ -158,9 +169,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoTa
   return InfoWithTicket(*schema, descriptor, descriptor.cmd);
 }
 
-arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&,
+arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext& context,
                                                     const fsql::GetTables& command) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+  // A session with temporary tables reads its catalog on its own connection: they show.
+  std::shared_ptr<TransactionEntry> session;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
+  auto session_lock = LockOf(session);
   storage::CatalogQueries catalog(conn.get());
   auto filter = FilterOf(command.catalog, command.db_schema_filter_pattern,
                          command.table_name_filter_pattern);
@@ -234,9 +248,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
   return InfoWithTicket(*fsql::SqlSchema::GetPrimaryKeysSchema(), descriptor, descriptor.cmd);
 }
 
-arrow::Result<Stream> FlightSqlService::DoGetPrimaryKeys(const fl::ServerCallContext&,
+arrow::Result<Stream> FlightSqlService::DoGetPrimaryKeys(const fl::ServerCallContext& context,
                                                          const fsql::GetPrimaryKeys& command) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
+  // A session with temporary tables reads its catalog on its own connection: they show.
+  std::shared_ptr<TransactionEntry> session;
+  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
+  auto session_lock = LockOf(session);
   const auto& ref = command.table_ref;
   ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(conn.get())
                                        .PrimaryKeys(ref.catalog, ref.db_schema, ref.table));

@@ -318,7 +318,11 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     return changed;
   };
   auto changed = run();
-  if (!own_transaction) return changed;
+  if (!own_transaction) {
+    // Rows before the failure ran in the client's transaction: it must not commit half.
+    if (!changed.ok()) statement->connection()->AbortTransaction();
+    return changed;
+  }
   if (!changed.ok()) {
     statement->connection()->Rollback();
     return changed.status();

@@ -129,6 +129,10 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
     return total;
   };
   auto result = run();
+  if (!result.ok() && !own_transaction && params != nullptr && params->num_rows() > 1) {
+    // Rows before the failure ran in the client's transaction: it must not commit half.
+    statement->connection()->AbortTransaction();
+  }
   if (own_transaction) {
     if (result.ok()) {
       auto st = statement->connection()->Commit();

@@ -87,6 +87,9 @@ typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
   if (it == map->end() || !it->second.entry->owner.Allows(caller)) return map->end();
   it->second.last_used = Clock::now();
   TouchSession(caller.session);
+  // The session that owns it is in use too, even when the caller (cookie-less) does not
+  // present it: otherwise it would idle out and take the entry with it.
+  TouchSession(it->second.entry->owner.session);
   return it;
 }
 
@@ -217,11 +220,14 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
   return open;
 }
 
-arrow::Status SessionRegistry::PinTransaction(const std::shared_ptr<TransactionEntry>& entry) {
+arrow::Status SessionRegistry::PinTransaction(const std::shared_ptr<TransactionEntry>& entry,
+                                              const Caller& caller) {
   const std::string& session = entry->owner.session;
-  // Begun without a cookie: the client never presents the session, so nothing pins; the
-  // temporary table lasts as long as the transaction.
-  if (session.empty() || entry->owner.cookieless) return arrow::Status::OK();
+  // A caller without the transaction's session cookie never presents that session, so
+  // nothing pins: the temporary table lasts as long as the transaction.
+  if (session.empty() || !caller.presented_cookie || caller.session != session) {
+    return arrow::Status::OK();
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   bool open = false;
   for (const auto& [id, held] : transactions_) open |= held.entry == entry;
@@ -401,7 +407,12 @@ void SessionRegistry::Sweep() {
       it = statements_.erase(it);
     }
     for (auto it = transactions_.begin(); it != transactions_.end();) {
-      if (it->second.last_used >= cutoff || !NotInUse(*it->second.entry)) { ++it; continue; }
+      if (it->second.last_used >= cutoff) { ++it; continue; }
+      if (!NotInUse(*it->second.entry)) {
+        it->second.last_used = Clock::now();  // idle counts from when the call ends
+        ++it;
+        continue;
+      }
       transactions.push_back(std::move(it->second.entry));
       it = transactions_.erase(it);
     }

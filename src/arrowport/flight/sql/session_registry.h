@@ -150,10 +150,11 @@ class SessionRegistry {
       const Caller& caller,
       const std::function<arrow::Result<std::shared_ptr<TransactionEntry>>()>& make);
   /// \brief Pins the open transaction `entry` to its owner's session (where a temporary
-  /// table made in it then outlives it). Nothing for a transaction begun without a
-  /// cookie (its session is never presented); refused when the session is pinned to
-  /// another connection.
-  arrow::Status PinTransaction(const std::shared_ptr<TransactionEntry>& entry);
+  /// table made in it then outlives it), when `caller` presents that session's cookie
+  /// (otherwise nothing: the client could never come back to it); refused when the
+  /// session is pinned to another connection.
+  arrow::Status PinTransaction(const std::shared_ptr<TransactionEntry>& entry,
+                               const Caller& caller);
   /// The connection pinned to `session` (null: none; calls get connections of their own).
   std::shared_ptr<TransactionEntry> Pinned(const std::string& session);
 

@@ -243,9 +243,25 @@ TEST_F(SessionRegistryTest, EntryInUseIsNeverIdle) {
     EXPECT_EQ(registry.Pinned("a"), pinned);
     EXPECT_EQ(registry.open_transactions(), 1u);
   }
+  // Idle time counts from the end of the call, not from its start.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(registry.Pinned("a"), pinned);
+  EXPECT_EQ(registry.open_transactions(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   EXPECT_EQ(registry.Pinned("a"), nullptr);
   EXPECT_EQ(registry.open_transactions(), 0u);
+}
+
+TEST_F(SessionRegistryTest, CookielessTransactionInUseKeepsItsSession) {
+  // BeginTransaction without a cookie made session "s"; the client never presents it.
+  SessionRegistry registry(nullptr, seconds(1));
+  auto entry = OpenTransaction("", "alice");
+  entry->owner = Owner::Of(Caller{"s", "alice", /*presented_cookie=*/false});
+  const auto id = registry.AddTransaction(entry).ValueOrDie();
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(registry.FindTransaction(id, In("", "alice")).ok()) << "after " << i;
+  }
 }
 
 }  // namespace arrowport::flight::sql
