@@ -112,3 +112,7 @@ def update_result(ack) -> int:
 
 def statement_update_in(sql: str, transaction_id: bytes) -> bytes:
     return any_message("CommandStatementUpdate", _field(1, sql.encode()) + _field(2, transaction_id))
+
+
+def prepared_statement_update(handle: bytes) -> bytes:
+    return any_message("CommandPreparedStatementUpdate", _field(1, handle))

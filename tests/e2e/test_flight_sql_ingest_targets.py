@@ -171,3 +171,49 @@ def test_ingest_inside_a_transaction_commits_or_rolls_back_with_it(server):
     assert client.do_get(info.endpoints[0].ticket).read_all().column("n").to_pylist() == [3]
     end(client, txn, commit=True)
     assert server.proc.poll() is None
+
+
+UPLOADER_THAT_DIES = r"""
+import os, sys
+import pyarrow as pa, pyarrow.flight as flight
+client = flight.connect(sys.argv[1])
+writer, _ = client.do_put(flight.FlightDescriptor.for_command(bytes.fromhex(sys.argv[2])),
+                          pa.schema([("x", pa.int64())]))
+writer.write_table(pa.table({"x": pa.array(range(5), pa.int64())}))
+print("sent", flush=True)
+sys.stdin.readline()
+os._exit(1)  # dies mid-upload: no done_writing, no close
+"""
+
+
+@pytest.mark.parametrize("in_transaction", [True, False])
+def test_executemany_cut_off_keeps_no_rows(server, in_transaction):
+    """Rows of a parameter upload that ran before the client vanished are never kept: in
+    the client's transaction it is aborted (DuckDB would not abort it by itself: no
+    statement failed), in the statement's own transaction nothing commits. gRPC ends the
+    upload exactly as if the client had finished it."""
+    import subprocess
+    import sys
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE rows_in (x BIGINT)")
+    client = server.client()
+    txn = begin(client) if in_transaction else b""
+    [made] = list(client.do_action(flight.Action(
+        "CreatePreparedStatement",
+        wire.create_prepared_statement("INSERT INTO rows_in VALUES (?)", txn))))
+    handle = wire.unpack_any_field1(made.body.to_pybytes())
+    proc = subprocess.Popen([sys.executable, "-c", UPLOADER_THAT_DIES, server.uri,
+                             wire.prepared_statement_update(handle).hex()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "sent"
+    import time
+    time.sleep(1.0)  # the server has run the rows it received
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    proc.wait(timeout=30)
+    assert server.logged("method=do_put")  # the server saw the upload end
+    if in_transaction:
+        with pytest.raises(pa.ArrowException, match="nothing was committed"):
+            end(client, txn, commit=True)
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT count(*) FROM rows_in") == 0

@@ -298,7 +298,16 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     bool any_rows = false;
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
-      if (chunk.data == nullptr) break;
+      if (chunk.data == nullptr) {
+        // gRPC ends the stream alike when the client finished and when it vanished:
+        // an upload cut off must not count as complete.
+        const auto& call_failed = CurrentCall::Get().call_failed;
+        if (context.is_cancelled() || (call_failed && call_failed())) {
+          return arrow::Status::Cancelled("the client went away before it finished sending "
+                                          "parameter rows: none of them is kept");
+        }
+        break;
+      }
       ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
       ARROW_RETURN_NOT_OK(CheckParameters(*statement, *chunk.data));
       for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
@@ -318,6 +327,12 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     return changed;
   };
   auto changed = run();
+  // Asked again right before the commit: gRPC may mark the call failed a moment late.
+  const auto& call_failed = CurrentCall::Get().call_failed;
+  if (changed.ok() && call_failed && call_failed()) {
+    changed = arrow::Status::Cancelled("the call failed before the parameter rows were "
+                                       "committed: none of them is kept");
+  }
   if (!own_transaction) {
     // Rows before the failure ran in the client's transaction: it must not commit half.
     if (!changed.ok()) statement->connection()->AbortTransaction();
