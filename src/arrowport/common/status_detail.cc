@@ -15,6 +15,8 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kUnauthenticated: return "unauthenticated";
     case ErrorKind::kPermissionDenied: return "permission denied";
     case ErrorKind::kRateLimited: return "rate limited";
+    case ErrorKind::kInUse: return "in use";
+    case ErrorKind::kResourceExhausted: return "resource exhausted";
   }
   return "error";
 }

@@ -22,6 +22,8 @@ enum class ErrorKind {
   kUnauthenticated,    ///< no, bad or expired credentials: authenticate (again)
   kPermissionDenied,   ///< authenticated, but the user's role or lists do not allow it
   kRateLimited,        ///< this caller's own limit (rate, concurrent calls): retry after a pause
+  kInUse,              ///< a handle (transaction, session, statement) is busy with another call
+  kResourceExhausted,  ///< the server-wide memory budget is spent: retry later
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -98,6 +100,21 @@ template <typename... Args>
 arrow::Status PermissionDenied(Args&&... args) {
   return WithErrorKind(arrow::Status::Invalid(std::forward<Args>(args)...),
                        ErrorKind::kPermissionDenied);
+}
+
+/// A handle another call holds (a result still being read on a transaction's connection):
+/// Flight FAILED_PRECONDITION, HTTP 409. The message names what holds it.
+template <typename... Args>
+arrow::Status InUse(Args&&... args) {
+  return WithErrorKind(arrow::Status::Invalid(std::forward<Args>(args)...), ErrorKind::kInUse);
+}
+
+/// The server-wide memory budget (limits.max_request_memory, limits.max_query_memory) is
+/// spent: HTTP 503, Flight RESOURCE_EXHAUSTED, both saying to retry.
+template <typename... Args>
+arrow::Status ResourceExhausted(Args&&... args) {
+  return WithErrorKind(arrow::Status::OutOfMemory(std::forward<Args>(args)...),
+                       ErrorKind::kResourceExhausted, /*retry_after_s=*/1);
 }
 
 template <typename... Args>

@@ -75,6 +75,9 @@ struct Config {
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
+  /// How long a Flight SQL call waits for its transaction's or session's connection while
+  /// another call uses it (a result still being read) before FAILED_PRECONDITION.
+  int64_t flight_sql_busy_timeout_ms = 5000;
   /// What Flight SQL clients may hold open: prepared statements and transactions per
   /// session and in total, and the bytes of bound query parameters of all statements.
   struct FlightSqlCaps {

@@ -62,6 +62,8 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
       {"flight.sql_idle_timeout_s",
        Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
+      {"flight.sql_busy_timeout_ms",
+       Integer(&Config::flight_sql_busy_timeout_ms, 0, int64_t{3600} * 1000)},
       {"flight.sql_max_statements_per_session",
        SqlCap(&Config::FlightSqlCaps::statements_per_session, 1 << 20)},
       {"flight.sql_max_statements", SqlCap(&Config::FlightSqlCaps::statements, 1 << 20)},

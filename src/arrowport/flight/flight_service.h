@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -36,6 +37,9 @@ struct FlightServiceDeps {
   std::function<arrow::Status()> reload_config;
   /// What Flight SQL clients hold open (statements, transactions). Null: no Flight SQL.
   sql::SessionRegistry* sql_sessions = nullptr;
+  /// How long a Flight SQL call waits for a transaction or session connection another
+  /// call is using (flight.sql_busy_timeout_ms).
+  std::chrono::milliseconds sql_busy_timeout{5000};
 };
 
 /// \brief The Arrow Flight surface (design section 5) over the shared ingest and query

@@ -23,7 +23,15 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
   if (HasErrorKind(status, ErrorKind::kPermissionDenied)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, status.message());
   }
-  if (const auto* kind = GetErrorKind(status); kind && kind->kind() == ErrorKind::kRateLimited) {
+  if (HasErrorKind(status, ErrorKind::kInUse)) {
+    // A handle busy with another call: FAILED_PRECONDITION (the call may succeed once the
+    // other call ends), carried like RESOURCE_EXHAUSTED below.
+    return fl::MakeFlightError(fl::FlightStatusCode::Failed, status.message(),
+                               EncodeRpcStatus(kGrpcFailedPrecondition, status.message(), 0));
+  }
+  if (const auto* kind = GetErrorKind(status);
+      kind && (kind->kind() == ErrorKind::kRateLimited ||
+               kind->kind() == ErrorKind::kResourceExhausted)) {
     // Flight has no RESOURCE_EXHAUSTED: UNAVAILABLE (retry later) carries a google.rpc.Status
     // saying RESOURCE_EXHAUSTED with a RetryInfo, and the status code interceptor makes the
     // gRPC code say so too.

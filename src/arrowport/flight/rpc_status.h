@@ -7,8 +7,10 @@
 
 namespace arrowport::flight {
 
-/// gRPC's RESOURCE_EXHAUSTED (grpc::StatusCode 8), which Arrow's FlightStatusCode lacks.
+/// gRPC's RESOURCE_EXHAUSTED (grpc::StatusCode 8) and FAILED_PRECONDITION (9), which
+/// Arrow's FlightStatusCode lacks.
 constexpr int kGrpcResourceExhausted = 8;
+constexpr int kGrpcFailedPrecondition = 9;
 /// The trailer in which gRPC carries a google.rpc.Status (rich error model).
 constexpr const char* kGrpcStatusDetailsKey = "grpc-status-details-bin";
 

@@ -29,7 +29,9 @@ class StatusCodeInterceptor : public gx::Interceptor {
     auto it = trailers->find(kGrpcStatusDetailsKey);
     if (it == trailers->end()) return;
     auto rich = DecodeRpcStatus(it->second);
-    if (!rich || rich->code != kGrpcResourceExhausted) return;
+    if (!rich || (rich->code != kGrpcResourceExhausted && rich->code != kGrpcFailedPrecondition)) {
+      return;
+    }
     if (static_cast<int>(status.error_code()) == rich->code) return;
     methods->ModifySendStatus(grpc::Status(static_cast<grpc::StatusCode>(rich->code),
                                            status.error_message()));

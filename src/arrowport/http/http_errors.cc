@@ -33,6 +33,8 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kUnauthenticated: return {401, "unauthenticated"};
     case ErrorKind::kPermissionDenied: return {403, "permission_denied"};
     case ErrorKind::kRateLimited: return {429, "rate_limited"};
+    case ErrorKind::kInUse: return {409, "in_use"};
+    case ErrorKind::kResourceExhausted: return {503, "resource_exhausted"};
   }
   return {500, "internal"};
 }
@@ -59,7 +61,10 @@ HttpError ToHttpError(const arrow::Status& status) {
   const auto* kind = GetErrorKind(status);
   const Mapping mapping = kind != nullptr ? ForKind(kind->kind()) : ForCode(status.code());
   HttpError error{mapping.status, mapping.code, status.message()};
-  if (kind != nullptr && kind->kind() == ErrorKind::kServerBusy) error.retry_after_s = 1;
+  if (kind != nullptr && (kind->kind() == ErrorKind::kServerBusy ||
+                          kind->kind() == ErrorKind::kResourceExhausted)) {
+    error.retry_after_s = 1;
+  }
   if (kind != nullptr && kind->kind() == ErrorKind::kRateLimited) {
     error.retry_after_s = std::max<int64_t>(1, kind->retry_after_s());
   }

@@ -14,6 +14,7 @@
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/type_mapping.h"
 
 namespace arrowport::ingest {
@@ -42,7 +43,8 @@ IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
-    const BatchCommitted& on_commit, const CallContext& call, storage::Connection* connection) {
+    const BatchCommitted& on_commit, const CallContext& call,
+    storage::ConnectionLease* connection) {
   const auto start = std::chrono::steady_clock::now();
   const config::StreamConfig route = router_->Route(request.stream);
   IngestResult result;
@@ -80,7 +82,8 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
                                     config::CommitMode commit,
                                     const std::shared_ptr<arrow::RecordBatchReader>& source,
                                     const BatchCommitted& on_commit, const CallContext& call,
-                                    storage::Connection* connection, IngestResult* result) {
+                                    storage::ConnectionLease* connection,
+                                    IngestResult* result) {
   const storage::TableName target = TargetOf(request, route);
   ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
   ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
@@ -91,12 +94,14 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
                               : "a temporary table has no schema but main");
   }
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
-  std::unique_ptr<storage::Connection> own;
-  storage::Connection* conn = connection;
-  if (conn == nullptr) {
-    ARROW_ASSIGN_OR_RAISE(own, database_->Connect());
-    conn = own.get();
+  storage::ConnectionLease own;
+  storage::ConnectionLease* lease = connection;
+  if (lease == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto fresh, database_->Connect());
+    own = storage::ConnectionLease::Own(std::move(fresh));
+    lease = &own;
   }
+  storage::Connection* conn = &lease->connection();
   auto interrupt = conn->InterruptOn(call.cancellation);
   // Inside a transaction the request commits with it (per_batch does not apply), and
   // the idempotency log would be written inside the client's transaction.
@@ -110,6 +115,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   // Declared after the connection: a DDL lock it holds is released before the
   // connection closes.
   WriteContext ctx;
+  ctx.lease = lease;
   ctx.conn = conn;
   ctx.target = target;
   ctx.request = &request;

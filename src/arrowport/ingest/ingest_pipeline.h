@@ -13,6 +13,10 @@
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/request_log.h"
 
+namespace arrowport::storage {
+class ConnectionLease;
+}
+
 namespace arrowport::ingest {
 
 class StreamRouter;
@@ -36,15 +40,15 @@ class IngestPipeline {
   /// it is. Cancelling `call.cancellation` interrupts DuckDB; the request then fails
   /// and, in per_request mode, commits nothing.
   ///
-  /// `connection`, when set, is the caller's (a Flight SQL session's or transaction's)
-  /// and the write runs on it: that is where a temporary table lives. If a transaction is
+  /// `connection`, when set, is the caller's lease of its connection (a Flight SQL
+  /// session's or transaction's), held for the whole write, which runs on it: that is where a temporary table lives. If a transaction is
   /// open on it, the write joins that transaction (the caller's commit decides) and a
   /// failure rolls it back. Unset: the request gets a connection of its own.
   arrow::Result<IngestResult> Ingest(const IngestRequest& request,
                                      std::shared_ptr<arrow::RecordBatchReader> source,
                                      const BatchCommitted& on_commit = {},
                                      const CallContext& call = {},
-                                     storage::Connection* connection = nullptr);
+                                     storage::ConnectionLease* connection = nullptr);
 
  private:
   /// Validates the request, connects, and hands the write to the writer for `commit`.
@@ -52,7 +56,7 @@ class IngestPipeline {
                       config::CommitMode commit,
                       const std::shared_ptr<arrow::RecordBatchReader>& source,
                       const BatchCommitted& on_commit, const CallContext& call,
-                      storage::Connection* connection, IngestResult* result);
+                      storage::ConnectionLease* connection, IngestResult* result);
 
   storage::Database* database_;
   StreamRouter* router_;

@@ -6,6 +6,7 @@
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/request_log.h"
 #include "arrowport/storage/table_writer.h"
 
@@ -19,9 +20,9 @@ arrow::Status PerBatchWriter::SetUp() {
   auto st = [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto existing, PrepareTarget(ctx_));
     ARROW_ASSIGN_OR_RAISE(plan_, EnsureTable(ctx_, existing, incoming_));
-    return ctx_->conn->Commit();
+    return ctx_->lease->Commit();
   }();
-  if (!st.ok()) ctx_->conn->Rollback();
+  if (!st.ok()) (void)ctx_->lease->Rollback();
   ctx_->conn->DropArrowStream(relation);
   if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   auto now = RefreshTable(ctx_);
@@ -71,7 +72,7 @@ arrow::Status PerBatchWriter::InsertBatch(const std::shared_ptr<arrow::RecordBat
                         arrow::RecordBatchReader::Make({batch}, ctx_->source->schema()));
   ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
   bool seen = false;
-  auto st = conn->Begin();
+  auto st = ctx_->lease->Begin();
   if (st.ok() && ctx_->idempotent()) {
     auto prior = storage::RequestLog::Lookup(conn, key);
     st = prior.status();
@@ -86,8 +87,8 @@ arrow::Status PerBatchWriter::InsertBatch(const std::shared_ptr<arrow::RecordBat
                                               one_batch.rows, one_batch.batches);
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
-  if (st.ok()) st = conn->Commit();
-  if (!st.ok()) conn->Rollback();
+  if (st.ok()) st = ctx_->lease->Commit();
+  if (!st.ok()) (void)ctx_->lease->Rollback();
   conn->DropArrowStream(relation);
   return st;
 }

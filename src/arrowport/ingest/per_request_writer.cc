@@ -7,6 +7,7 @@
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/request_log.h"
 #include "arrowport/storage/table_writer.h"
 
@@ -44,14 +45,14 @@ arrow::Result<bool> PerRequestWriter::TryFastAppend(const std::string& relation,
   if (!plan.ok() || !plan->added.empty()) return false;
   storage::Connection* conn = ctx_->conn;
   auto inserted = [&]() -> arrow::Status {
-    ARROW_RETURN_NOT_OK(conn->Begin());
+    ARROW_RETURN_NOT_OK(ctx_->lease->Begin());
     ARROW_RETURN_NOT_OK(
         storage::InsertFrom(conn, ctx_->table(), relation, plan->targets, plan->sources)
             .status());
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
-    return conn->Commit();
+    return ctx_->lease->Commit();
   }();
-  if (!inserted.ok()) conn->Rollback();
+  if (!inserted.ok()) (void)ctx_->lease->Rollback();
   conn->DropArrowStream(relation);
   if (!inserted.ok()) {
     ctx_->cache->ForgetTable(ctx_->table());
@@ -93,9 +94,9 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
       ARROW_RETURN_NOT_OK(conn->AppendAtomically({record}));
     }
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
-    return conn->Commit();
+    return ctx_->lease->Commit();
   }();
-  if (!st.ok() || duplicate) conn->Rollback();
+  if (!st.ok() || duplicate) (void)ctx_->lease->Rollback();
   conn->DropArrowStream(relation);
   if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   // Whatever happened, the next request starts from the table as it now is.

@@ -6,6 +6,7 @@
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/database.h"
 
 namespace arrowport::ingest {
@@ -34,7 +35,7 @@ arrow::Status TransactionWriter::Write() {
   // Uncommitted shapes must not be served from the cache to other requests.
   ctx_->cache->ForgetTable(ctx_->table());
   if (st.ok()) return st;
-  ctx_->conn->AbortTransaction();
+  ctx_->lease->AbortTransaction();
   return st.WithMessage(st.message(), " (your transaction is aborted: nothing in it will "
                         "commit; roll it back)");
 }

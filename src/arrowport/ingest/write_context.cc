@@ -3,6 +3,7 @@
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/table_locks.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/table_writer.h"
 
 namespace arrowport::ingest {
@@ -60,7 +61,7 @@ arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
     ctx->ddl_mutex = ctx->locks->For(ctx->table().ToString());
     ctx->ddl = std::unique_lock<std::mutex>(*ctx->ddl_mutex);
   }
-  auto begun = ctx->conn->Begin();
+  auto begun = ctx->lease->Begin();
   if (!begun.ok()) ctx->conn->DropArrowStream(relation);
   return begun;
 }

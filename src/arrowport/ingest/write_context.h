@@ -18,6 +18,7 @@
 
 namespace arrowport::storage {
 class Connection;
+class ConnectionLease;
 }
 
 namespace arrowport::ingest {
@@ -29,6 +30,9 @@ class TableLocks;
 /// request's own connection and validated source, the pipeline's shared caches and
 /// locks, and the result the writer fills in. Used by one thread.
 struct WriteContext {
+  /// The request's connection (its own, or the caller's transaction's): transactions
+  /// are begun and ended on it; `conn` is its connection.
+  storage::ConnectionLease* lease = nullptr;
   storage::Connection* conn = nullptr;
   const IngestRequest* request = nullptr;
   config::SchemaPolicy policy = config::SchemaPolicy::kStrict;

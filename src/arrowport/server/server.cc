@@ -244,6 +244,7 @@ struct Server::Impl {
     sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
         sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits);
     deps.sql_sessions = sql_sessions.get();
+    deps.sql_busy_timeout = std::chrono::milliseconds(config.flight_sql_busy_timeout_ms);
     flight = flight::MakeFlightService(std::move(deps));
 
     ARROW_ASSIGN_OR_RAISE(auto location,

@@ -11,6 +11,7 @@
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/result_batch_reader.h"
 #include "arrowport/storage/statement_guard.h"
+#include "arrowport/storage/statement_targets.h"
 
 namespace arrowport::storage {
 
@@ -54,34 +55,36 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
 
 const std::string& Connection::catalog() const { return impl_->catalog; }
 
-arrow::Status Connection::Begin() {
-  ARROW_RETURN_NOT_OK(Execute("BEGIN TRANSACTION"));
-  impl_->in_transaction = true;
-  return arrow::Status::OK();
-}
+arrow::Status Connection::Begin() { return Execute("BEGIN TRANSACTION"); }
 
 arrow::Status Connection::Commit() {
-  impl_->in_transaction = false;
-  return Execute("COMMIT");
+  auto st = Execute("COMMIT");
+  // DuckDB ends the transaction when COMMIT fails for a reason of its own (a conflict);
+  // one it refused to start (an open result) would still be open: end that one too.
+  if (!st.ok() && in_transaction()) (void)Rollback();
+  return st;
 }
 
-bool Connection::in_transaction() const { return impl_->in_transaction; }
+bool Connection::in_transaction() const { return ExplicitTransactionOpen(impl_->conn.get()); }
 
 std::string Connection::Qualified(const TableName& table) const {
   return table.Sql(impl_->catalog);
 }
 
 void Connection::AbortTransaction() {
-  if (!impl_->in_transaction) return;
+  if (!in_transaction()) return;
   impl_->Query("SELECT error('arrowport: a failed ingest aborted this transaction')");
   ResultHandle probe;
-  if (duckdb_query(impl_->conn.get(), "SELECT 1", probe.out()) == DuckDBSuccess) Rollback();
+  if (duckdb_query(impl_->conn.get(), "SELECT 1", probe.out()) == DuckDBSuccess) {
+    (void)Rollback();
+  }
 }
 
-void Connection::Rollback() {
-  if (!impl_->in_transaction) return;
-  impl_->in_transaction = false;
-  (void)Execute("ROLLBACK");
+arrow::Status Connection::Rollback() {
+  if (!in_transaction()) return arrow::Status::OK();
+  auto st = Execute("ROLLBACK");
+  if (!st.ok()) return st.WithMessage("rollback refused: ", st.message());
+  return arrow::Status::OK();
 }
 
 void Connection::Interrupt() { duckdb_interrupt(impl_->conn.get()); }
@@ -95,7 +98,7 @@ CallCancellation::Subscription Connection::InterruptOn(
 
 arrow::Result<std::string> Connection::RegisterArrowStream(
     std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns) {
-  if (impl_->in_transaction) {
+  if (in_transaction()) {
     return arrow::Status::Invalid("RegisterArrowStream must run outside a transaction");
   }
   const std::string name = "arrowport_in_" + std::to_string((*impl_->next_stream)++);

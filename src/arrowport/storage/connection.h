@@ -55,20 +55,11 @@ class Connection {
   /// vs schema arrowport).
   const std::string& catalog() const;
 
-  arrow::Status Begin();
-  /// True while a transaction opened by Begin() is open (the caller's, when it handed
-  /// this connection over).
+  /// True while an explicit transaction is open (DuckDB's own state: a failed COMMIT or a
+  /// refused ROLLBACK is seen as it is). Begin/Commit/Rollback live on ConnectionLease.
   bool in_transaction() const;
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
-  arrow::Status Commit();
-  /// Rolls back if a transaction is open; never fails loudly (used on error paths).
-  void Rollback();
-  /// \brief Leaves the open transaction (a client's) aborted, as a failed statement does in
-  /// DuckDB: its writes are discarded, every later statement in it fails until the client
-  /// rolls it back, and COMMIT does not commit. Falls back to rolling it back (leaving no
-  /// transaction open) if DuckDB kept it valid. Never fails loudly.
-  void AbortTransaction();
 
   /// Columns of a table or view, or nullopt when there is none.
   arrow::Result<std::optional<std::vector<ColumnInfo>>> DescribeRelation(
@@ -133,6 +124,18 @@ class Connection {
  private:
   friend class Database;
   friend class PreparedStatement;  // runs on the connection's DuckDB handle
+  friend class ConnectionLease;    // the transaction API (shared_connection.h)
+  arrow::Status Begin();
+  /// A failed COMMIT leaves no transaction open (DuckDB rolls it back).
+  arrow::Status Commit();
+  /// Rolls back if a transaction is open; a refused ROLLBACK is returned (the transaction
+  /// is then still open).
+  arrow::Status Rollback();
+  /// \brief Leaves the open transaction (a client's) aborted, as a failed statement does in
+  /// DuckDB: its writes are discarded, every later statement in it fails until the client
+  /// rolls it back, and COMMIT does not commit. Falls back to rolling it back (leaving no
+  /// transaction open) if DuckDB kept it valid. Never fails loudly.
+  void AbortTransaction();
   struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
   static arrow::Status ColumnsFromDescribe(const arrow::Table& table,

@@ -59,13 +59,13 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
       }
     }
   }
-  if (!impl_->in_transaction && impl_->direct_append) {
+  const bool own_transaction = !in_transaction();
+  if (own_transaction && impl_->direct_append) {
     auto direct = DirectAppend(impl_->conn.get(), targets);
     if (!direct.IsNotImplemented()) return direct;
   }
   // DuckDB's SQL appender: fills DEFAULTs and generated columns, casts where types differ.
   // It commits each flush on its own outside a transaction, hence ours.
-  const bool own_transaction = !impl_->in_transaction;
   if (own_transaction) ARROW_RETURN_NOT_OK(Begin());
   auto st = [&]() -> arrow::Status {
     for (const auto& target : targets) {
@@ -96,7 +96,7 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
     }
     return own_transaction ? Commit() : arrow::Status::OK();
   }();
-  if (!st.ok() && own_transaction) Rollback();
+  if (!st.ok() && own_transaction) (void)Rollback();
   return st;
 }
 

@@ -26,7 +26,6 @@ struct Connection::Impl {
   // Streams registered as views, by relation name; DuckDB reads them through raw
   // pointers, so each lives at a stable address until its view is dropped.
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
-  bool in_transaction = false;
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
@@ -41,7 +40,7 @@ struct Connection::Impl {
 
   ~Impl() {
     if (conn.get()) {
-      if (in_transaction) Query("ROLLBACK");
+      Query("ROLLBACK");  // whatever transaction is open (an error when none is)
       for (const auto& entry : streams) Query("DROP VIEW IF EXISTS " + entry.first);
       conn.reset();  // disconnect before the streams DuckDB scanned are released
     }

@@ -1,5 +1,6 @@
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/table_writer.h"
+#include "arrowport/storage/shared_connection.h"
 
 #include <gtest/gtest.h>
 
@@ -59,18 +60,19 @@ class DatabaseTest : public ::testing::TestWithParam<bool> {
 };
 
 TEST_P(DatabaseTest, StreamsArrowInAndOut) {
-  auto conn = db_->Connect().ValueOrDie();
+  auto lease = ConnectionLease::Own(db_->Connect().ValueOrDie());
+  Connection* conn = &lease.connection();
   std::vector<ColumnInfo> columns;
   auto relation = conn->RegisterArrowStream(Int64Reader(300000, 10000), &columns);
   ASSERT_TRUE(relation.ok()) << relation.status().ToString();
   ASSERT_EQ(columns.size(), 1u);
   EXPECT_EQ(columns[0].type.sql, "BIGINT");
-  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(lease.Begin().ok());
   ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
   auto inserted = conn->ExecuteUpdate("INSERT INTO t SELECT x FROM " + *relation);
   ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
   EXPECT_EQ(*inserted, 300000);
-  ASSERT_TRUE(conn->Commit().ok());
+  ASSERT_TRUE(lease.Commit().ok());
   conn->DropArrowStream(*relation);
 
   QueryOptions options;
@@ -124,7 +126,8 @@ TEST_P(DatabaseTest, TranslatesErrors) {
 }
 
 TEST_P(DatabaseTest, FailedStreamRollsBack) {
-  auto conn = db_->Connect().ValueOrDie();
+  auto lease = ConnectionLease::Own(db_->Connect().ValueOrDie());
+  Connection* conn = &lease.connection();
   ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
   // A reader that fails after its first batch, like a truncated network stream.
   class Failing : public arrow::RecordBatchReader {
@@ -141,11 +144,11 @@ TEST_P(DatabaseTest, FailedStreamRollsBack) {
   std::vector<ColumnInfo> columns;
   auto relation = conn->RegisterArrowStream(
       std::make_shared<Failing>(Int64Reader(100, 10)), &columns).ValueOrDie();
-  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(lease.Begin().ok());
   auto st = conn->Execute("INSERT INTO t SELECT x FROM " + relation);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("connection reset"), std::string::npos) << st.message();
-  conn->Rollback();
+  ASSERT_TRUE(lease.Rollback().ok());
   conn->DropArrowStream(relation);
   auto count = conn->QueryTable("SELECT count(*) FROM t").ValueOrDie();
   EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
@@ -281,25 +284,26 @@ TEST_P(DatabaseTest, AppendIsDurableBeforeItReturns) {
 }
 
 TEST_P(DatabaseTest, WritesTablesOfOtherSchemasAndTemporaryTables) {
-  auto conn = db_->Connect().ValueOrDie();
+  auto lease = ConnectionLease::Own(db_->Connect().ValueOrDie());
+  Connection* conn = &lease.connection();
   ASSERT_TRUE(conn->Execute("CREATE SCHEMA staging").ok());
   std::vector<ColumnInfo> columns(1);
   columns[0].name = "x";
   columns[0].type.sql = "BIGINT";
   const TableName staged("staging", "t");
   const TableName scratch("main", "t", /*is_temporary=*/true);
-  ASSERT_TRUE(CreateTable(conn.get(), staged, columns).ok());
-  auto made = CreateTable(conn.get(), scratch, columns);
+  ASSERT_TRUE(CreateTable(conn, staged, columns).ok());
+  auto made = CreateTable(conn, scratch, columns);
   ASSERT_TRUE(made.ok()) << made.ToString();
   EXPECT_FALSE(conn->DescribeRelation(TableName("t"))->has_value());  // main.t: none
   ASSERT_TRUE(conn->DescribeRelation(staged)->has_value());
   ASSERT_TRUE(conn->DescribeRelation(scratch)->has_value());
   auto batch = Int64Reader(10, 10)->Next().ValueOrDie();
   // Inside a transaction (the SQL appender) and outside it (the direct path).
-  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(lease.Begin().ok());
   ASSERT_TRUE(conn->AppendBatches(scratch, {"x"}, {batch}).ok());
   ASSERT_TRUE(conn->AppendBatches(staged, {"x"}, {batch}).ok());
-  ASSERT_TRUE(conn->Commit().ok());
+  ASSERT_TRUE(lease.Commit().ok());
   ASSERT_TRUE(conn->AppendBatches(staged, {"x"}, {batch}).ok());
   EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM staging.t").ValueOrDie()->column(0)
                 ->GetScalar(0).ValueOrDie()->ToString(), "20");
@@ -315,16 +319,17 @@ TEST_P(DatabaseTest, WritesTablesOfOtherSchemasAndTemporaryTables) {
 }
 
 TEST_P(DatabaseTest, AbortedTransactionRefusesLaterStatementsAndCommitsNothing) {
-  auto conn = db_->Connect().ValueOrDie();
+  auto lease = ConnectionLease::Own(db_->Connect().ValueOrDie());
+  Connection* conn = &lease.connection();
   ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
-  ASSERT_TRUE(conn->Begin().ok());
+  ASSERT_TRUE(lease.Begin().ok());
   ASSERT_TRUE(conn->AppendBatches(TableName("t"), {"x"}, {Int64Reader(10, 10)->Next().ValueOrDie()}).ok());
-  conn->AbortTransaction();
+  lease.AbortTransaction();
   EXPECT_TRUE(conn->in_transaction());
   auto later = conn->Execute("INSERT INTO t VALUES (1)");
   EXPECT_FALSE(later.ok());
   EXPECT_NE(later.message().find("aborted"), std::string::npos) << later.ToString();
-  (void)conn->Commit();
+  (void)lease.Commit();
   EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM t").ValueOrDie()->column(0)
                 ->GetScalar(0).ValueOrDie()->ToString(), "0");
 }

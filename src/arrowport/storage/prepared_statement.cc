@@ -9,6 +9,7 @@
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/result_batch_reader.h"
+#include "arrowport/storage/statement_targets.h"
 
 namespace arrowport::storage {
 
@@ -20,8 +21,11 @@ struct PreparedStatement::Impl {
 namespace {
 
 // DuckDB reports the statement type; DDL and DML return no rows to a client even though
-// DuckDB answers them with a "Count" column. DML with RETURNING does return rows.
-bool ReturnsRows(duckdb_prepared_statement prepared) {
+// DuckDB answers them with a "Count" column. DML with RETURNING does return rows. While a
+// parameter's type is unknown (`INSERT INTO t SELECT ?`) DuckDB reports one untyped
+// column whatever the statement returns: its parse tells whether it has RETURNING.
+bool ReturnsRows(duckdb_connection conn, duckdb_prepared_statement prepared,
+                 const std::string& sql) {
   const idx_t columns = duckdb_prepared_statement_column_count(prepared);
   if (columns == 0) return false;
   switch (duckdb_prepared_statement_type(prepared)) {
@@ -38,6 +42,10 @@ bool ReturnsRows(duckdb_prepared_statement prepared) {
     case DUCKDB_STATEMENT_TYPE_UPDATE:
     case DUCKDB_STATEMENT_TYPE_DELETE:
     case DUCKDB_STATEMENT_TYPE_MERGE_INTO: {
+      LogicalTypeHandle type(duckdb_prepared_statement_column_logical_type(prepared, 0));
+      if (type.get() == nullptr || duckdb_get_type_id(type.get()) == DUCKDB_TYPE_INVALID) {
+        return HasReturning(conn, sql).ValueOr(true);
+      }
       const char* name = duckdb_prepared_statement_column_name(prepared, 0);
       const bool returning = name != nullptr && std::string(name) != "Count";
       if (name) duckdb_free(const_cast<char*>(name));
@@ -109,22 +117,30 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ParameterSchema(duckdb_connection 
 
 }  // namespace
 
-PreparedStatement::PreparedStatement(std::shared_ptr<Connection> connection, std::string sql,
-                                     std::unique_ptr<Impl> impl)
+PreparedStatement::PreparedStatement(std::shared_ptr<SharedConnection> connection,
+                                     std::string sql, std::unique_ptr<Impl> impl)
     : connection_(std::move(connection)), sql_(std::move(sql)), impl_(std::move(impl)) {}
 
 PreparedStatement::~PreparedStatement() {
   impl_.reset();  // the statement goes before the connection it was prepared on
 }
 
+arrow::Status PreparedStatement::CheckLease(const ConnectionLease& lease) const {
+  if (lease.shared() != connection_) {
+    return arrow::Status::Invalid("internal: a prepared statement used under another "
+                                  "connection's lease");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
-    std::shared_ptr<Connection> connection, const std::string& sql,
-    const Principal* principal) {
+    ConnectionLease& lease, const std::string& sql, const Principal* principal) {
   auto impl = std::make_unique<Impl>();
-  impl->conn = connection->impl_->conn.get();
-  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, principal, &impl->prepared));
+  Connection& connection = lease.connection();
+  impl->conn = connection.impl_->conn.get();
+  ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared));
   auto p = impl->prepared.get();
-  const bool rows = ReturnsRows(p);
+  const bool rows = ReturnsRows(impl->conn, p, sql);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
   bool unresolved = false;
   if (rows) {
@@ -132,7 +148,7 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   }
   ARROW_ASSIGN_OR_RAISE(auto params, ParameterSchema(impl->conn, p));
   std::shared_ptr<PreparedStatement> out(
-      new PreparedStatement(std::move(connection), sql, std::move(impl)));
+      new PreparedStatement(lease.shared(), sql, std::move(impl)));
   out->returns_rows_ = rows;
   out->result_types_unresolved_ = unresolved;
   out->dataset_schema_ = std::move(dataset);
@@ -142,7 +158,9 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
 
 int PreparedStatement::num_parameters() const { return parameter_schema_->num_fields(); }
 
-arrow::Status PreparedStatement::Bind(const arrow::RecordBatch& parameters, int64_t row) {
+arrow::Status PreparedStatement::Bind(ConnectionLease& lease,
+                                      const arrow::RecordBatch& parameters, int64_t row) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
   if (parameters.num_columns() != num_parameters()) {
     return arrow::Status::Invalid("the statement has ", num_parameters(),
                                   " parameter(s) but the parameter batch has ",
@@ -162,18 +180,37 @@ arrow::Status PreparedStatement::Bind(const arrow::RecordBatch& parameters, int6
   return arrow::Status::OK();
 }
 
-void PreparedStatement::ClearBindings() { duckdb_clear_bindings(impl_->prepared.get()); }
+arrow::Status PreparedStatement::ClearBindings(ConnectionLease& lease) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  duckdb_clear_bindings(impl_->prepared.get());
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> PreparedStatement::ResultSchemaWithBindings(
+    ConnectionLease& lease) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  ARROW_RETURN_NOT_OK(
+      BoundResultColumns(impl_->conn, impl_->prepared.get(), sql_, &types, &names));
+  ArrowOptionsHandle options;
+  duckdb_connection_get_arrow_options(impl_->conn, options.out());
+  return ArrowSchemaOf(options.get(), types, names);
+}
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Query(
-    std::shared_ptr<PreparedStatement> self, const QueryOptions& options) {
+    std::shared_ptr<PreparedStatement> self, ConnectionLease& lease,
+    const QueryOptions& options) {
+  ARROW_RETURN_NOT_OK(self->CheckLease(lease));
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   return StartPrepared(conn, prepared, std::move(self), options);
 }
 
 arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
-    const std::shared_ptr<CallCancellation>& cancel) {
-  CallCancellation::Subscription interrupt = connection_->InterruptOn(cancel);
+    ConnectionLease& lease, const std::shared_ptr<CallCancellation>& cancel) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
   ResultHandle result;
   if (duckdb_execute_prepared(impl_->prepared.get(), result.out()) == DuckDBError) {

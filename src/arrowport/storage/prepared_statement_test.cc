@@ -6,6 +6,7 @@
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/catalog_queries.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::storage {
 namespace {
@@ -16,12 +17,14 @@ class PreparedStatementTest : public ::testing::Test {
     DatabaseOptions options;
     options.path = ":memory:";
     db_ = Database::Open(options).ValueOrDie();
-    conn_ = db_->Connect().ValueOrDie();
+    lease_ = ConnectionLease::Own(db_->Connect().ValueOrDie());
+    conn_ = &lease_.connection();
     ASSERT_TRUE(conn_->Execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR, "
                                "seen TIMESTAMP)").ok());
   }
   std::unique_ptr<Database> db_;
-  std::shared_ptr<Connection> conn_;
+  ConnectionLease lease_;
+  Connection* conn_ = nullptr;
 };
 
 std::shared_ptr<arrow::RecordBatch> Params(std::vector<int32_t> ids,
@@ -39,7 +42,7 @@ std::shared_ptr<arrow::RecordBatch> Params(std::vector<int32_t> ids,
 
 TEST_F(PreparedStatementTest, QuerySchemasWithoutRunning) {
   auto statement =
-      PreparedStatement::Make(conn_, "SELECT id, name FROM t WHERE id = $1").ValueOrDie();
+      PreparedStatement::Make(lease_, "SELECT id, name FROM t WHERE id = $1").ValueOrDie();
   EXPECT_TRUE(statement->returns_rows());
   EXPECT_EQ(statement->dataset_schema()->num_fields(), 2);
   EXPECT_EQ(statement->dataset_schema()->field(0)->type()->id(), arrow::Type::INT32);
@@ -50,43 +53,43 @@ TEST_F(PreparedStatementTest, QuerySchemasWithoutRunning) {
 TEST_F(PreparedStatementTest, DdlAndDmlHaveAnEmptyDatasetSchema) {
   for (const char* sql : {"INSERT INTO t VALUES ($1, $2, NULL)", "CREATE TABLE u (x INT)",
                           "DELETE FROM t", "UPDATE t SET name = 'x'"}) {
-    auto statement = PreparedStatement::Make(conn_, sql).ValueOrDie();
+    auto statement = PreparedStatement::Make(lease_, sql).ValueOrDie();
     EXPECT_FALSE(statement->returns_rows()) << sql;
     EXPECT_EQ(statement->dataset_schema()->num_fields(), 0) << sql;
   }
   auto returning =
-      PreparedStatement::Make(conn_, "INSERT INTO t VALUES (9, 'z', NULL) RETURNING id")
+      PreparedStatement::Make(lease_, "INSERT INTO t VALUES (9, 'z', NULL) RETURNING id")
           .ValueOrDie();
   EXPECT_TRUE(returning->returns_rows());
 }
 
 TEST_F(PreparedStatementTest, BindsArrowRowsAndRunsOncePerRow) {
   auto insert =
-      PreparedStatement::Make(conn_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
+      PreparedStatement::Make(lease_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
   auto params = Params({1, 2, 3}, {"a", "b", "c"});
   int64_t changed = 0;
   for (int64_t row = 0; row < params->num_rows(); ++row) {
-    ASSERT_TRUE(insert->Bind(*params, row).ok());
-    changed += insert->ExecuteUpdate(nullptr).ValueOrDie();
+    ASSERT_TRUE(insert->Bind(lease_, *params, row).ok());
+    changed += insert->ExecuteUpdate(lease_, nullptr).ValueOrDie();
   }
   EXPECT_EQ(changed, 3);
-  auto query = PreparedStatement::Make(conn_, "SELECT name FROM t WHERE id = $1").ValueOrDie();
-  ASSERT_TRUE(query->Bind(*Params({2}, {"ignored"})->SelectColumns({0}).ValueOrDie(), 0).ok());
-  auto table = PreparedStatement::Query(query, {}).ValueOrDie()->ToTable().ValueOrDie();
+  auto query = PreparedStatement::Make(lease_, "SELECT name FROM t WHERE id = $1").ValueOrDie();
+  ASSERT_TRUE(query->Bind(lease_, *Params({2}, {"ignored"})->SelectColumns({0}).ValueOrDie(), 0).ok());
+  auto table = PreparedStatement::Query(query, lease_, {}).ValueOrDie()->ToTable().ValueOrDie();
   ASSERT_EQ(table->num_rows(), 1);
   EXPECT_EQ(table->column(0)->GetScalar(0).ValueOrDie()->ToString(), "b");
 }
 
 TEST_F(PreparedStatementTest, ParameterCountMismatchAndSyntaxErrorsAreInvalid) {
   auto insert =
-      PreparedStatement::Make(conn_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
+      PreparedStatement::Make(lease_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
   auto one_column = Params({1}, {"a"})->SelectColumns({0}).ValueOrDie();
-  EXPECT_TRUE(insert->Bind(*one_column, 0).IsInvalid());
-  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELEC 1").status().IsInvalid());
+  EXPECT_TRUE(insert->Bind(lease_, *one_column, 0).IsInvalid());
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "SELEC 1").status().IsInvalid());
 }
 
 TEST_F(PreparedStatementTest, CatalogQueriesSeeTablesAndKeys) {
-  CatalogQueries catalog(conn_.get());
+  CatalogQueries catalog(conn_);
   auto tables = catalog.Relations({}).ValueOrDie();
   ASSERT_EQ(tables.size(), 1u);
   EXPECT_EQ(tables[0].name, "t");
@@ -108,12 +111,12 @@ TEST_F(PreparedStatementTest, ClientTransactionControlIsRefusedByStatementType) 
   admin.user = "admin";
   admin.role = Role::kAdmin;
   for (const char* sql : {"BEGIN", "commit", "ROLLBACK", "BEGIN TRANSACTION"}) {
-    auto refused = PreparedStatement::Make(conn_, sql, &admin).status();
+    auto refused = PreparedStatement::Make(lease_, sql, &admin).status();
     EXPECT_TRUE(refused.IsInvalid()) << sql;
     EXPECT_NE(refused.message().find("transaction control"), std::string::npos) << sql;
   }
   // Text that merely mentions a transaction keyword is not transaction control.
-  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT 'COMMIT' AS begin", &admin).ok());
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "SELECT 'COMMIT' AS begin", &admin).ok());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "arrow/api.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/prepared_statement.h"
 
 namespace arrowport::storage {
@@ -27,7 +28,8 @@ class StatementGuardTest : public ::testing::Test {
     DatabaseOptions options;
     options.path = ":memory:";
     db_ = Database::Open(options).ValueOrDie();
-    conn_ = db_->Connect().ValueOrDie();
+    lease_ = ConnectionLease::Own(db_->Connect().ValueOrDie());
+    conn_ = &lease_.connection();
     // The server's own SQL (no principal) sets up what a request log looks like.
     ASSERT_TRUE(conn_->Execute("CREATE TABLE t (id INTEGER, name VARCHAR)").ok());
     ASSERT_TRUE(conn_->Execute("CREATE TABLE other (x INTEGER)").ok());
@@ -55,7 +57,8 @@ class StatementGuardTest : public ::testing::Test {
   }
 
   std::unique_ptr<Database> db_;
-  std::shared_ptr<Connection> conn_;
+  ConnectionLease lease_;
+  Connection* conn_ = nullptr;
 };
 
 TEST_F(StatementGuardTest, ReadersAndWritersRunOnlySelect) {
@@ -166,17 +169,17 @@ TEST_F(StatementGuardTest, ServerStateIsOutOfReachForEveryRole) {
 
 TEST_F(StatementGuardTest, JudgingLeavesTheClientsTransactionUsable) {
   const auto admin = Make(Role::kAdmin);
-  ASSERT_TRUE(conn_->Begin().ok());
+  ASSERT_TRUE(lease_.Begin().ok());
   ASSERT_TRUE(conn_->Execute("CREATE TABLE fresh (a INT)").ok());  // visible only in here
-  auto insert = PreparedStatement::Make(conn_, "INSERT INTO fresh VALUES (?)", &admin);
+  auto insert = PreparedStatement::Make(lease_, "INSERT INTO fresh VALUES (?)", &admin);
   ASSERT_TRUE(insert.ok()) << insert.status().ToString();
-  EXPECT_TRUE(PreparedStatement::Make(conn_, "UPDATE fresh SET a = 1", &admin).ok());
-  ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM query_table($1)", &admin).status(),
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "UPDATE fresh SET a = 1", &admin).ok());
+  ExpectDenied(PreparedStatement::Make(lease_, "SELECT * FROM query_table($1)", &admin).status(),
                "parameters");
   ExpectDenied(conn_->ExecuteUpdate("DELETE FROM arrowport.requests", admin).status(),
                "own state");
-  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM fresh WHERE a = $1", &admin).ok());
-  EXPECT_TRUE(conn_->Commit().ok());
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "SELECT * FROM fresh WHERE a = $1", &admin).ok());
+  EXPECT_TRUE(lease_.Commit().ok());
   EXPECT_TRUE(conn_->QueryTable("SELECT * FROM fresh").ok());
 }
 
@@ -197,10 +200,10 @@ TEST_F(StatementGuardTest, EveryEntryPointIsGuarded) {
   ExpectDenied(conn_->DescribeQuery("SELECT * FROM arrowport.requests", &reader).status(),
                "own state");
   EXPECT_TRUE(conn_->DescribeQuery("SELECT * FROM t", &reader).ok());
-  ExpectDenied(PreparedStatement::Make(conn_, "DELETE FROM t", &reader).status(), "DELETE");
-  auto with_param = PreparedStatement::Make(conn_, "SELECT * FROM t WHERE id = $1", &reader);
+  ExpectDenied(PreparedStatement::Make(lease_, "DELETE FROM t", &reader).status(), "DELETE");
+  auto with_param = PreparedStatement::Make(lease_, "SELECT * FROM t WHERE id = $1", &reader);
   EXPECT_TRUE(with_param.ok()) << with_param.status().ToString();
-  EXPECT_TRUE(PreparedStatement::Make(conn_, "SELECT * FROM t WHERE id = ?", &reader).ok());
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "SELECT * FROM t WHERE id = ?", &reader).ok());
   // Parameters do not hide a table from the check, nor choose one when the query runs.
   // (Found by an outside review: with the parameter bound to NULL for the check,
   // coalesce($1, 't') looked like a read of t and read anything when it ran.)
@@ -208,13 +211,13 @@ TEST_F(StatementGuardTest, EveryEntryPointIsGuarded) {
                           "SELECT * FROM query_table(?::VARCHAR)",
                           "SELECT * FROM query_table(coalesce($1, 't'))",
                           "SELECT * FROM t WHERE id IN (SELECT id FROM query_table(coalesce(?, 't')))"}) {
-    ExpectDenied(PreparedStatement::Make(conn_, sql, &reader).status(), "parameters");
+    ExpectDenied(PreparedStatement::Make(lease_, sql, &reader).status(), "parameters");
   }
-  ExpectDenied(PreparedStatement::Make(conn_, "SELECT * FROM arrowport.requests WHERE id = $1",
+  ExpectDenied(PreparedStatement::Make(lease_, "SELECT * FROM arrowport.requests WHERE id = $1",
                                        &reader).status(),
                "own state");
   ExpectDenied(
-      PreparedStatement::Make(conn_, "SELECT * FROM other WHERE x = $1",
+      PreparedStatement::Make(lease_, "SELECT * FROM other WHERE x = $1",
                               std::make_shared<Principal>(Make(Role::kReader, {"t"})).get())
           .status(),
       "other");

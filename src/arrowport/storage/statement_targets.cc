@@ -385,6 +385,84 @@ bool InTransaction(duckdb_connection connection) {
   return context->transaction.HasActiveTransaction();
 }
 
+arrow::Status BoundResultColumns(duckdb_connection connection,
+                                 duckdb_prepared_statement prepared, const std::string& sql,
+                                 std::vector<LogicalTypeHandle>* types,
+                                 std::vector<std::string>* names) {
+  duckdb::ClientContext* found = ContextOf(connection);
+  auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
+  if (found == nullptr || wrapper == nullptr) {
+    return arrow::Status::IOError("connection has no context");
+  }
+  auto& context = *found;
+  try {
+    duckdb::Parser parser(context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement");
+    }
+    auto bind = [&]() {
+      auto binder = duckdb::Binder::CreateBinder(context);
+      // The bound values type the parameters, as when DuckDB rebinds a statement to run
+      // it with them.
+      duckdb::BoundParameterMap parameters(wrapper->values);
+      binder->SetParameters(parameters);
+      auto bound = binder->Bind(*parser.statements[0]);
+      for (size_t i = 0; i < bound.types.size(); ++i) {
+        // The C API's logical type handle is a heap LogicalType (duckdb_create_logical_type).
+        types->emplace_back(
+            reinterpret_cast<duckdb_logical_type>(new duckdb::LogicalType(bound.types[i])));
+        names->push_back(i < bound.names.size() ? bound.names[i].GetIdentifierName() : "");
+      }
+    };
+    // Inside the client's open transaction, bind in it directly: a bind error passing
+    // through RunFunctionInTransaction would mark that transaction aborted.
+    if (context.transaction.HasActiveTransaction()) {
+      bind();
+    } else {
+      context.RunFunctionInTransaction(bind);
+    }
+  } catch (const std::exception& e) {
+    types->clear();
+    names->clear();
+    return arrow::Status::Invalid("cannot type the statement's result: ", e.what());
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql) {
+  duckdb::ClientContext* context = ContextOf(connection);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  try {
+    duckdb::Parser parser(*context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement");
+    }
+    const auto& statement = *parser.statements[0];
+    switch (statement.type) {
+      case duckdb::StatementType::INSERT_STATEMENT:
+        return !statement.Cast<duckdb::InsertStatement>().node->returning_list.empty();
+      case duckdb::StatementType::UPDATE_STATEMENT:
+        return !statement.Cast<duckdb::UpdateStatement>().node->returning_list.empty();
+      case duckdb::StatementType::DELETE_STATEMENT:
+        return !statement.Cast<duckdb::DeleteStatement>().node->returning_list.empty();
+      case duckdb::StatementType::MERGE_INTO_STATEMENT:
+        return !statement.Cast<duckdb::MergeIntoStatement>().node->returning_list.empty();
+      default:
+        return false;
+    }
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("cannot parse the statement: ", e.what());
+  }
+}
+
+bool ExplicitTransactionOpen(duckdb_connection connection) {
+  duckdb::ClientContext* context = ContextOf(connection);
+  if (context == nullptr) return false;
+  return !context->transaction.IsAutoCommit();
+}
+
 arrow::Result<StatementTarget> ParseQualifiedName(const std::string& text) {
   try {
     return FromName(duckdb::QualifiedName::Parse(text));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "arrow/result.h"
+#include "arrowport/storage/duckdb_handle.h"
 
 namespace arrowport::storage {
 
@@ -61,8 +62,26 @@ struct StatementEffects {
 };
 arrow::Result<StatementEffects> ReadEffects(duckdb_connection connection, const std::string& sql);
 
-/// True when `connection` has a transaction open (the C API cannot tell).
+/// True when `connection` has a transaction open (the C API cannot tell), an automatic
+/// one (a statement or streaming result in progress) included.
 bool InTransaction(duckdb_connection connection);
+
+/// \brief The result columns of the single statement in `sql` (prepared as `prepared`
+/// on `connection`) with the types of `prepared`'s bound values, as DuckDB binds it to run
+/// it with them: bound only, never planned or run, so a statement that writes writes
+/// nothing, and the connection's transaction is left as it was.
+arrow::Status BoundResultColumns(duckdb_connection connection,
+                                 duckdb_prepared_statement prepared, const std::string& sql,
+                                 std::vector<LogicalTypeHandle>* types,
+                                 std::vector<std::string>* names);
+
+/// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
+/// RETURNING clause, by DuckDB's parser.
+arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql);
+
+/// True when `connection` has an explicit transaction open (BEGIN without its COMMIT or
+/// ROLLBACK yet; aborted ones included).
+bool ExplicitTransactionOpen(duckdb_connection connection);
 
 /// \brief Splits a qualified name as DuckDB writes it (`duckdb_get_table_names` with
 /// qualified names: escaped `catalog.schema.table`, fewer parts when the query left them

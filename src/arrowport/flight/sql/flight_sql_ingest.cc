@@ -8,6 +8,7 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/table_name.h"
 
 namespace arrowport::flight::sql {
@@ -93,43 +94,40 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
   request.stream = command.table;
   ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(CurrentCall::Get().principal.get(),
                                                       request.stream, target.ToString()));
-  ARROW_ASSIGN_OR_RAISE(auto session, IngestConnection(context, command));
-  std::unique_lock<std::mutex> session_lock;
-  std::unique_ptr<storage::Connection> own;
-  storage::Connection* conn = nullptr;
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto session, IngestConnection(caller, command));
+  // On a session's or transaction's connection the whole ingest holds its lease.
+  storage::ConnectionLease lease;
   if (session != nullptr) {
-    session_lock = std::unique_lock<std::mutex>(session->mutex);
-    conn = session->connection.get();
+    ARROW_ASSIGN_OR_RAISE(lease, Lease(session->connection, UseOf("an ingest into", command.table)));
   } else {
-    ARROW_ASSIGN_OR_RAISE(own, deps_.database->Connect());
-    conn = own.get();
+    ARROW_ASSIGN_OR_RAISE(auto own, deps_.database->Connect());
+    lease = storage::ConnectionLease::Own(std::move(own));
   }
-  ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(target));
+  ARROW_ASSIGN_OR_RAISE(auto columns, lease->DescribeRelation(target));
   ARROW_ASSIGN_OR_RAISE(request.mode,
                         ModeOf(command.table_definition_options, columns.has_value()));
+  if (session == nullptr) lease.Release();  // the pipeline writes on a connection of its own
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
   auto source = std::make_shared<IngestSource>(reader, &context, std::move(schema));
-  // Without a session or transaction the pipeline writes on a connection of its own.
   ARROW_ASSIGN_OR_RAISE(auto result,
                         deps_.ingest->Ingest(request, source, {}, CurrentCall::Get(),
-                                             session != nullptr ? conn : nullptr));
+                                             session != nullptr ? &lease : nullptr));
   return result.rows;
 }
 
 arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnection(
-    const fl::ServerCallContext& context, const fsql::StatementIngest& command) {
+    const Caller& caller, const fsql::StatementIngest& command) {
   if (command.transaction_id && !command.transaction_id->empty()) {
-    const Caller caller = CallerOf(context, false);
     ARROW_ASSIGN_OR_RAISE(auto txn,
                           deps_.registry->FindTransaction(*command.transaction_id, caller));
     // A temporary table made in a transaction outlives it on its session's connection.
     if (command.temporary) ARROW_RETURN_NOT_OK(deps_.registry->PinTransaction(txn, caller));
     return txn;
   }
-  if (!command.temporary) return PinnedFor(context);
+  if (!command.temporary) return deps_.registry->Pinned(caller);
   // A temporary table lives on one DuckDB connection: the session's, pinned from now on.
   // Cookie-keeping clients have a session from their first SqlInfo read.
-  const Caller caller = CallerOf(context, /*create=*/false);
   if (caller.session.empty()) {
     return arrow::Status::Invalid(
         "a temporary table lives on your Flight SQL session's DuckDB connection, and this "
@@ -140,7 +138,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnect
   return deps_.registry->Pin(caller, [this]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     auto entry = std::make_shared<TransactionEntry>();
     ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    entry->connection = std::move(conn);
+    entry->connection = storage::SharedConnection::Make(std::move(conn));
     return entry;
   });
 }

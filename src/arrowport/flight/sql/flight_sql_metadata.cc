@@ -12,6 +12,7 @@
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrowport/flight/sql/xdbc_type_info.h"
 #include "arrowport/storage/catalog_queries.h"
 #include "arrowport/storage/connection.h"
@@ -105,19 +106,23 @@ std::shared_ptr<arrow::Schema> WithColumnMetadata(
   return arrow::schema(std::move(fields), schema->metadata());
 }
 
-// Holds `entry`'s connection while a catalog query runs on it (nothing when null).
-std::unique_lock<std::mutex> LockOf(const std::shared_ptr<TransactionEntry>& entry) {
-  return entry ? std::unique_lock<std::mutex>(entry->mutex) : std::unique_lock<std::mutex>();
-}
-
 }  // namespace
+
+arrow::Result<storage::ConnectionLease> FlightSqlService::CatalogLease(
+    const fl::ServerCallContext& context) {
+  // A session with temporary tables reads its catalog on its own connection: they show.
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  std::shared_ptr<TransactionEntry> session;
+  ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, "", &session));
+  return Lease(connection, "reading the catalog");
+}
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSqlInfo(
     const fl::ServerCallContext& context, const fsql::GetSqlInfo& command,
     const fl::FlightDescriptor& descriptor) {
   // Every new ADBC connection reads SqlInfo first: a client that keeps cookies gets its
   // session here, once per connection, rather than one per statement it prepares.
-  (void)CallerOf(context, /*create=*/true);
+  ARROW_RETURN_NOT_OK(CallerOf(context, /*create=*/true).status());
   return FlightSqlServerBase::GetFlightInfoSqlInfo(context, command, descriptor);
 }
 
@@ -127,11 +132,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoCa
 }
 
 arrow::Result<Stream> FlightSqlService::DoGetCatalogs(const fl::ServerCallContext& context) {
-  // A session with temporary tables reads its catalog on its own connection: they show.
-  std::shared_ptr<TransactionEntry> session;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
-  auto session_lock = LockOf(session);
-  ARROW_ASSIGN_OR_RAISE(auto catalogs, storage::CatalogQueries(conn.get()).Catalogs());
+  ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
+  ARROW_ASSIGN_OR_RAISE(auto catalogs, storage::CatalogQueries(&lease.connection()).Catalogs());
   auto names = Strings();
   for (const auto& name : catalogs) ARROW_RETURN_NOT_OK(names->Append(name));
   return StreamOf(fsql::SqlSchema::GetCatalogsSchema(), {names});
@@ -145,11 +147,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSc
 
 arrow::Result<Stream> FlightSqlService::DoGetDbSchemas(const fl::ServerCallContext& context,
                                                        const fsql::GetDbSchemas& command) {
-  // A session with temporary tables reads its catalog on its own connection: they show.
-  std::shared_ptr<TransactionEntry> session;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
-  auto session_lock = LockOf(session);
-  ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(conn.get()).Schemas(FilterOf(
+  ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
+  ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(&lease.connection()).Schemas(FilterOf(
                                        command.catalog, command.db_schema_filter_pattern)));
   auto catalogs = Strings();
   auto schemas = Strings();
@@ -171,11 +170,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoTa
 
 arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext& context,
                                                     const fsql::GetTables& command) {
-  // A session with temporary tables reads its catalog on its own connection: they show.
-  std::shared_ptr<TransactionEntry> session;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
-  auto session_lock = LockOf(session);
-  storage::CatalogQueries catalog(conn.get());
+  ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
+  storage::CatalogQueries catalog(&lease.connection());
   auto filter = FilterOf(command.catalog, command.db_schema_filter_pattern,
                          command.table_name_filter_pattern);
   filter.table_types = command.table_types;
@@ -250,12 +246,9 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
 
 arrow::Result<Stream> FlightSqlService::DoGetPrimaryKeys(const fl::ServerCallContext& context,
                                                          const fsql::GetPrimaryKeys& command) {
-  // A session with temporary tables reads its catalog on its own connection: they show.
-  std::shared_ptr<TransactionEntry> session;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, "", &session));
-  auto session_lock = LockOf(session);
+  ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
   const auto& ref = command.table_ref;
-  ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(conn.get())
+  ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(&lease.connection())
                                        .PrimaryKeys(ref.catalog, ref.db_schema, ref.table));
   auto catalogs = Strings();
   auto schemas = Strings();

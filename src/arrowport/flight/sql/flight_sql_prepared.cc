@@ -11,6 +11,7 @@
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -23,16 +24,18 @@ namespace {
 // other (ADBC binds many rows for one query as executemany does for updates). Outside a
 // client transaction, several rows run in one transaction of their own: a statement that
 // writes (INSERT ... RETURNING) keeps all rows or none, committed when the stream ends.
+// It owns the lease of the statement's connection until its last batch.
 class ParameterRowsReader : public arrow::RecordBatchReader {
  public:
   static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Make(
-      std::shared_ptr<StatementEntry> entry, storage::QueryOptions options) {
+      std::shared_ptr<StatementEntry> entry, storage::ConnectionLease lease,
+      storage::QueryOptions options) {
     auto reader = std::shared_ptr<ParameterRowsReader>(
-        new ParameterRowsReader(std::move(entry), std::move(options)));
+        new ParameterRowsReader(std::move(entry), std::move(lease), std::move(options)));
     ARROW_RETURN_NOT_OK(RequireBinding(*reader->entry_->statement, reader->params_.get()));
-    if (!reader->connection()->in_transaction() && reader->params_ &&
+    if (!reader->lease_.in_transaction() && reader->params_ &&
         reader->params_->num_rows() > 1) {
-      ARROW_RETURN_NOT_OK(reader->connection()->Begin());
+      ARROW_RETURN_NOT_OK(reader->lease_.Begin());
       reader->own_transaction_ = true;
     }
     ARROW_RETURN_NOT_OK(reader->Fail(reader->StartRow()));
@@ -42,17 +45,17 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
 
   ~ParameterRowsReader() override {
     current_ = nullptr;
-    if (own_transaction_) connection()->Rollback();  // not read to its end: nothing kept
+    // Not read to its end: nothing of our own transaction is kept.
+    if (own_transaction_) (void)lease_.Rollback();
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    *out = nullptr;
+    if (!lease_) return arrow::Status::OK();  // finished
     while (true) {
-      if (current_ == nullptr) {
-        *out = nullptr;
-        return Finish();
-      }
+      if (current_ == nullptr) return Finish();
       ARROW_RETURN_NOT_OK(Fail(current_->ReadNext(out)));
       if (*out != nullptr) return arrow::Status::OK();
       ARROW_RETURN_NOT_OK(Fail(current_->Close()));
@@ -68,43 +71,49 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   }
 
  private:
-  ParameterRowsReader(std::shared_ptr<StatementEntry> entry, storage::QueryOptions options)
-      : entry_(std::move(entry)), options_(std::move(options)) {
-    std::lock_guard<std::mutex> lock(entry_->mutex);
-    params_ = entry_->parameters;
-  }
+  ParameterRowsReader(std::shared_ptr<StatementEntry> entry, storage::ConnectionLease lease,
+                      storage::QueryOptions options)
+      : lease_(std::move(lease)),
+        entry_(std::move(entry)),
+        options_(std::move(options)),
+        params_(entry_->parameters) {}
 
-  storage::Connection* connection() const { return entry_->statement->connection(); }
-
-  // A failed row rolls back the rows before it (when they run in our transaction).
+  // A failed row rolls back the rows before it (when they run in our transaction), and
+  // the connection is free again.
   arrow::Status Fail(arrow::Status st) {
-    if (!st.ok() && own_transaction_) {
-      current_ = nullptr;
-      connection()->Rollback();
+    if (st.ok()) return st;
+    current_ = nullptr;
+    if (own_transaction_) {
       own_transaction_ = false;
+      auto rolled_back = lease_.Rollback();
+      if (!rolled_back.ok()) st = st.WithMessage(st.message(), "; ", rolled_back.message());
     }
+    lease_.Release();
     return st;
   }
 
+  // The last batch is out: our own transaction commits, the connection is free again.
   arrow::Status Finish() {
-    if (!own_transaction_) return arrow::Status::OK();
-    own_transaction_ = false;
-    auto st = connection()->Commit();
-    if (!st.ok()) connection()->Rollback();
+    arrow::Status st;
+    if (own_transaction_) {
+      own_transaction_ = false;
+      st = lease_.Commit();
+    }
+    lease_.Release();
     return st;
   }
 
   arrow::Status StartRow() {
-    std::lock_guard<std::mutex> lock(entry_->mutex);
     if (params_ && params_->num_rows() > 0) {
-      ARROW_RETURN_NOT_OK(entry_->statement->Bind(*params_, row_));
+      ARROW_RETURN_NOT_OK(entry_->statement->Bind(lease_, *params_, row_));
     }
     ++row_;
     ARROW_ASSIGN_OR_RAISE(current_,
-                          storage::PreparedStatement::Query(entry_->statement, options_));
+                          storage::PreparedStatement::Query(entry_->statement, lease_, options_));
     return arrow::Status::OK();
   }
 
+  storage::ConnectionLease lease_;  // declared first: outlives every result read under it
   std::shared_ptr<StatementEntry> entry_;
   storage::QueryOptions options_;
   std::shared_ptr<arrow::RecordBatch> params_;
@@ -178,20 +187,20 @@ FlightSqlService::CreatePreparedStatement(
   ARROW_ASSIGN_OR_RAISE(auto statement_charge,
                         deps_.registry->ChargeHeldBytes(
                             kHeldBytesPerSqlByte * static_cast<int64_t>(request.query.size())));
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, /*create=*/false));
   std::shared_ptr<TransactionEntry> txn;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, request.transaction_id, &txn));
+  ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, request.transaction_id, &txn));
   auto entry = std::make_shared<StatementEntry>();
   entry->statement_charge = std::move(statement_charge);
   entry->transaction_id = request.transaction_id;
   entry->shared = txn;
   {
-    std::unique_lock<std::mutex> txn_lock;
-    if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
+    ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("preparing", request.query)));
     ARROW_ASSIGN_OR_RAISE(entry->statement,
-                          storage::PreparedStatement::Make(conn, request.query,
-                                                 ClientPrincipal(CurrentCall::Get()).get()));
+                          storage::PreparedStatement::Make(
+                              lease, request.query, ClientPrincipal(CurrentCall::Get()).get()));
   }
-  entry->owner = Owner::Of(CallerOf(context, /*create=*/false));
+  entry->owner = Owner::Of(caller);
   fsql::ActionCreatePreparedStatementResult result;
   result.dataset_schema = entry->statement->dataset_schema();
   result.parameter_schema = entry->statement->parameter_schema();
@@ -203,28 +212,31 @@ FlightSqlService::CreatePreparedStatement(
 arrow::Status FlightSqlService::ClosePreparedStatement(
     const fl::ServerCallContext& context,
     const fsql::ActionClosePreparedStatementRequest& request) {
-  return deps_.registry->CloseStatement(request.prepared_statement_handle,
-                                        CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  return deps_.registry->CloseStatement(request.prepared_statement_handle, caller);
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPreparedStatement(
     const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
-  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
-                                        command.prepared_statement_handle,
-                                        CallerOf(context, false)));
-  if (!entry->statement->returns_rows()) return RunNow(entry, descriptor);
-  std::shared_ptr<arrow::Schema> schema = entry->statement->dataset_schema();
-  if (entry->statement->result_types_unresolved()) {
-    // DuckDB types such a result only when it runs (`SELECT ?`): run it with the bound
-    // parameters for the schema, which must match what DoGet streams.
-    storage::QueryOptions options;
-    options.batch_rows = 1;
-    options.prefetch = false;
-    options.cancellation = CurrentCall::Get().cancellation;
-    ARROW_ASSIGN_OR_RAISE(auto reader, ParameterRowsReader::Make(entry, options));
-    schema = reader->schema();
-    ARROW_RETURN_NOT_OK(reader->Close());
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto entry,
+                        deps_.registry->FindStatement(command.prepared_statement_handle, caller));
+  const auto& statement = entry->statement;
+  if (!statement->returns_rows()) {
+    ARROW_ASSIGN_OR_RAISE(auto lease,
+                          Lease(statement->connection(), UseOf("running", statement->sql())));
+    return RunNow(entry, lease, descriptor);
+  }
+  std::shared_ptr<arrow::Schema> schema = statement->dataset_schema();
+  if (statement->result_types_unresolved()) {
+    // DuckDB types such a result only with its parameters (`SELECT ?`): planned with the
+    // bound values, not run, so that the schema matches what DoGet streams and a
+    // statement that writes (INSERT ... SELECT ? RETURNING *) writes once, at DoGet.
+    ARROW_ASSIGN_OR_RAISE(auto lease,
+                          Lease(statement->connection(), UseOf("describing", statement->sql())));
+    ARROW_RETURN_NOT_OK(RequireBinding(*statement, entry->parameters.get()));
+    ARROW_ASSIGN_OR_RAISE(schema, statement->ResultSchemaWithBindings(lease));
   }
   // The descriptor's command (CommandPreparedStatementQuery) is the ticket.
   return InfoWithTicket(*schema, descriptor, descriptor.cmd);
@@ -233,47 +245,51 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
 arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaPreparedStatement(
     const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
-  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
-                                        command.prepared_statement_handle,
-                                        CallerOf(context, false)));
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto entry,
+                        deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   return fl::SchemaResult::Make(*entry->statement->dataset_schema());
 }
 
 arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetPreparedStatement(
     const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command) {
-  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
-                                        command.prepared_statement_handle,
-                                        CallerOf(context, false)));
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto entry,
+                        deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   if (!entry->statement->returns_rows()) {
     return arrow::Status::Invalid("this prepared statement returns no rows (it ran at "
                                   "GetFlightInfo); there is nothing to fetch");
   }
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(entry->statement->connection(),
+                                          UseOf("a result being read of", entry->statement->sql())));
   storage::QueryOptions options;
   options.batch_rows = deps_.batch_rows;
   options.cancellation = CurrentCall::Get().cancellation;
-  ARROW_ASSIGN_OR_RAISE(auto reader, ParameterRowsReader::Make(entry, options));
+  ARROW_ASSIGN_OR_RAISE(auto reader,
+                        ParameterRowsReader::Make(entry, std::move(lease), options));
   return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }
 
 arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
     const fl::ServerCallContext& context, const fsql::PreparedStatementQuery& command,
     fl::FlightMessageReader* reader, fl::FlightMetadataWriter* writer) {
-  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
-                                        command.prepared_statement_handle,
-                                        CallerOf(context, false)));
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto entry,
+                        deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   int64_t bytes = 0;
   ARROW_ASSIGN_OR_RAISE(auto params, ReadParameters(reader, &bytes));
-  std::lock_guard<std::mutex> lock(entry->mutex);
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(entry->statement->connection(),
+                                          UseOf("binding parameters of", entry->statement->sql())));
   // Whatever happens below, the previous binding is gone: a failed or empty bind must
   // never leave old values to run with.
   entry->parameters = nullptr;
   entry->parameters_charge = nullptr;
-  entry->statement->ClearBindings();
+  ARROW_RETURN_NOT_OK(entry->statement->ClearBindings(lease));
   ARROW_RETURN_NOT_OK(CheckParameters(*entry->statement, *params));
   if (params->num_rows() == 0) return arrow::Status::OK();
   ARROW_ASSIGN_OR_RAISE(auto charge, deps_.registry->ChargeHeldBytes(bytes));
   // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
-  ARROW_RETURN_NOT_OK(entry->statement->Bind(*params, 0));
+  ARROW_RETURN_NOT_OK(entry->statement->Bind(lease, *params, 0));
   entry->parameters = std::move(params);
   entry->parameters_charge = std::move(charge);
   return arrow::Status::OK();
@@ -282,17 +298,16 @@ arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
 arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     const fl::ServerCallContext& context, const fsql::PreparedStatementUpdate& command,
     fl::FlightMessageReader* reader) {
-  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->FindStatement(
-                                        command.prepared_statement_handle,
-                                        CallerOf(context, false)));
-  std::lock_guard<std::mutex> lock(entry->mutex);
-  std::unique_lock<std::mutex> shared_lock;
-  if (entry->shared) shared_lock = std::unique_lock<std::mutex>(entry->shared->mutex);
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto entry,
+                        deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   auto* statement = entry->statement.get();
+  ARROW_ASSIGN_OR_RAISE(auto lease,
+                        Lease(statement->connection(), UseOf("running", statement->sql())));
   const auto& cancel = CurrentCall::Get().cancellation;
   // Many rows (executemany) are all or nothing, unless the client's transaction decides.
-  const bool own_transaction = !statement->connection()->in_transaction();
-  if (own_transaction) ARROW_RETURN_NOT_OK(statement->connection()->Begin());
+  const bool own_transaction = !lease.in_transaction();
+  if (own_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
   auto run = [&]() -> arrow::Result<int64_t> {
     int64_t changed = 0;
     bool any_rows = false;
@@ -312,8 +327,8 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
       ARROW_RETURN_NOT_OK(CheckParameters(*statement, *chunk.data));
       for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
         any_rows = true;
-        ARROW_RETURN_NOT_OK(statement->Bind(*chunk.data, row));
-        ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(cancel));
+        ARROW_RETURN_NOT_OK(statement->Bind(lease, *chunk.data, row));
+        ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(lease, cancel));
         changed += rows;
       }
     }
@@ -322,7 +337,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
         return arrow::Status::Invalid("the statement has ", statement->num_parameters(),
                                       " parameter(s) but no parameter rows were sent");
       }
-      ARROW_ASSIGN_OR_RAISE(changed, statement->ExecuteUpdate(cancel));
+      ARROW_ASSIGN_OR_RAISE(changed, statement->ExecuteUpdate(lease, cancel));
     }
     return changed;
   };
@@ -335,14 +350,15 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
   }
   if (!own_transaction) {
     // Rows before the failure ran in the client's transaction: it must not commit half.
-    if (!changed.ok()) statement->connection()->AbortTransaction();
+    if (!changed.ok()) lease.AbortTransaction();
     return changed;
   }
   if (!changed.ok()) {
-    statement->connection()->Rollback();
+    auto st = lease.Rollback();
+    if (!st.ok()) return changed.status().WithMessage(changed.status().message(), "; ", st.message());
     return changed.status();
   }
-  ARROW_RETURN_NOT_OK(statement->connection()->Commit());
+  ARROW_RETURN_NOT_OK(lease.Commit());
   return changed;
 }
 

@@ -7,6 +7,7 @@
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/shared_connection.h"
 #include "arrow/record_batch.h"
 
 namespace arrowport::flight::sql {
@@ -18,7 +19,8 @@ FlightSqlService::FlightSqlService(FlightSqlDeps deps) : deps_(std::move(deps)) 
   RegisterSqlInfos();
 }
 
-Caller FlightSqlService::CallerOf(const fl::ServerCallContext& context, bool create) {
+arrow::Result<Caller> FlightSqlService::CallerOf(const fl::ServerCallContext& context,
+                                                bool create) {
   Caller caller;
   const auto& principal = CurrentCall::Get().principal;
   if (principal != nullptr) caller.user = principal->user;
@@ -30,33 +32,39 @@ Caller FlightSqlService::CallerOf(const fl::ServerCallContext& context, bool cre
   auto session = middleware->GetSession();
   if (!session.ok() || *session == nullptr) return caller;
   caller.session = deps_.registry->SessionId(session->get());
-  deps_.registry->Touch(caller.session);
+  ARROW_RETURN_NOT_OK(deps_.registry->Touch(caller));
   return caller;
 }
 
-std::shared_ptr<TransactionEntry> FlightSqlService::PinnedFor(
-    const fl::ServerCallContext& context) {
-  const Caller caller = CallerOf(context, false);
-  if (caller.session.empty()) return nullptr;
-  auto pinned = deps_.registry->Pinned(caller.session);
-  return pinned != nullptr && pinned->owner.Allows(caller) ? pinned : nullptr;
-}
-
-arrow::Result<std::shared_ptr<storage::Connection>> FlightSqlService::ConnectionFor(
-    const fl::ServerCallContext& context, const std::string& transaction_id,
+arrow::Result<std::shared_ptr<storage::SharedConnection>> FlightSqlService::ConnectionFor(
+    const Caller& caller, const std::string& transaction_id,
     std::shared_ptr<TransactionEntry>* transaction) {
   if (transaction_id.empty()) {
-    if (auto pinned = PinnedFor(context)) {
-      if (transaction) *transaction = pinned;
+    if (auto pinned = deps_.registry->Pinned(caller)) {
+      *transaction = pinned;
       return pinned->connection;
     }
     ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    return std::shared_ptr<storage::Connection>(std::move(conn));
+    return storage::SharedConnection::Make(std::move(conn));
   }
-  ARROW_ASSIGN_OR_RAISE(auto entry,
-                        deps_.registry->FindTransaction(transaction_id, CallerOf(context, false)));
-  if (transaction) *transaction = entry;
-  return entry->connection;
+  ARROW_ASSIGN_OR_RAISE(*transaction, deps_.registry->FindTransaction(transaction_id, caller));
+  return (*transaction)->connection;
+}
+
+arrow::Result<storage::ConnectionLease> FlightSqlService::Lease(
+    const std::shared_ptr<storage::SharedConnection>& connection, std::string use) {
+  return connection->Acquire(std::move(use),
+                             storage::SharedConnection::Clock::now() + deps_.busy_timeout,
+                             CurrentCall::Get().cancellation);
+}
+
+std::string UseOf(const char* what, const std::string& sql) {
+  constexpr size_t kShown = 60;
+  std::string shown = sql.substr(0, kShown);
+  for (char& c : shown) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return std::string(what) + " '" + shown + (sql.size() > kShown ? "...'" : "'");
 }
 
 arrow::Status RequireBinding(const storage::PreparedStatement& statement,

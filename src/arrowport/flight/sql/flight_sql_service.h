@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,7 +12,13 @@
 
 namespace arrowport {
 class Logger;
-namespace storage { class Connection; class Database; class PreparedStatement; }
+namespace storage {
+class Connection;
+class ConnectionLease;
+class Database;
+class PreparedStatement;
+class SharedConnection;
+}  // namespace storage
 namespace ingest { class IngestPipeline; }
 namespace query { class QueryPipeline; }
 }  // namespace arrowport
@@ -28,6 +35,10 @@ struct FlightSqlDeps {
   Logger* logger = nullptr;
   SessionRegistry* registry = nullptr;  ///< statements, transactions, running DoGets
   int64_t batch_rows = 122880;
+  /// How long a call waits for a connection another call of the same transaction or
+  /// session is using (a result still being read) before it is refused with
+  /// FAILED_PRECONDITION (flight.sql_busy_timeout_ms).
+  std::chrono::milliseconds busy_timeout{5000};
 };
 
 /// \brief Flight SQL (design section 5) as one more thin adapter over the query and
@@ -169,30 +180,37 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
       const arrow::flight::ServerCallContext& context,
       const arrow::flight::sql::GetXdbcTypeInfo& command) override;
 
- /// Who calls: the client's session id ("" when it sends no session cookie and `create`
-  /// is false; with `create`, a cookie-less call gets a new session whose cookie goes
-  /// back in the response headers) and the authenticated user (CurrentCall's principal).
-  Caller CallerOf(const arrow::flight::ServerCallContext& context, bool create);
+  /// \brief Who calls: the client's session id ("" when it sends no session cookie and
+  /// `create` is false; with `create`, a cookie-less call gets a new session whose cookie
+  /// goes back in the response headers) and the authenticated user (CurrentCall's
+  /// principal). PermissionDenied when the cookie names another user's session.
+  arrow::Result<Caller> CallerOf(const arrow::flight::ServerCallContext& context, bool create);
 
  private:
   /// The connection an ingest runs on: its transaction's, the session's pinned one (a
   /// temporary table pins one), or null for a connection of the pipeline's own.
   arrow::Result<std::shared_ptr<TransactionEntry>> IngestConnection(
-      const arrow::flight::ServerCallContext& context,
-      const arrow::flight::sql::StatementIngest& command);
-  /// The connection pinned to the caller's session (where its temporary tables live), or
-  /// null when it has none.
-  std::shared_ptr<TransactionEntry> PinnedFor(const arrow::flight::ServerCallContext& context);
+      const Caller& caller, const arrow::flight::sql::StatementIngest& command);
   /// The connection statements of `transaction_id` run on; without one, the session's
-  /// pinned connection, else a fresh one.
-  arrow::Result<std::shared_ptr<storage::Connection>> ConnectionFor(
-      const arrow::flight::ServerCallContext& context, const std::string& transaction_id,
+  /// pinned connection, else a fresh one. `transaction` receives the entry it belongs to
+  /// (null for a fresh one).
+  arrow::Result<std::shared_ptr<storage::SharedConnection>> ConnectionFor(
+      const Caller& caller, const std::string& transaction_id,
       std::shared_ptr<TransactionEntry>* transaction);
-  /// Runs a statement that returns no rows (DDL/DML down the query path) now, once per
-  /// bound parameter row, and returns a FlightInfo without endpoints: nothing to fetch,
-  /// nothing that could run it again at DoGet.
+  /// \brief Exclusive use of `connection` for `use` (named to a call that has to wait):
+  /// waits while another call of the transaction or session uses it, up to the busy
+  /// timeout or the call's own end, then InUse (FAILED_PRECONDITION).
+  arrow::Result<storage::ConnectionLease> Lease(
+      const std::shared_ptr<storage::SharedConnection>& connection, std::string use);
+  /// A lease of the connection catalog calls read on: the session's pinned one (its
+  /// temporary tables show), else a fresh one.
+  arrow::Result<storage::ConnectionLease> CatalogLease(
+      const arrow::flight::ServerCallContext& context);
+  /// Runs a statement that returns no rows (DDL/DML down the query path) now, under
+  /// `lease`, once per bound parameter row, and returns a FlightInfo without endpoints:
+  /// nothing to fetch, nothing that could run it again at DoGet.
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> RunNow(
-      const std::shared_ptr<StatementEntry>& entry,
+      const std::shared_ptr<StatementEntry>& entry, storage::ConnectionLease& lease,
       const arrow::flight::FlightDescriptor& descriptor);
   void RegisterSqlInfos();  // sql_info.cc
 
@@ -202,6 +220,10 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
 /// Invalid when `statement` has parameters and `params` holds no row to bind.
 arrow::Status RequireBinding(const storage::PreparedStatement& statement,
                              const arrow::RecordBatch* params);
+
+/// What holds a connection, for the next caller's wait or refusal: `what` and the start
+/// of `sql` ("a result of 'SELECT ...' being read").
+std::string UseOf(const char* what, const std::string& sql);
 
 /// A FlightInfo with one endpoint carrying `ticket` (ordered, row count unknown).
 arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> InfoWithTicket(

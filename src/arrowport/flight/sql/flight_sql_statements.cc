@@ -10,6 +10,7 @@
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -35,20 +36,20 @@ std::shared_ptr<const Principal> SqlCaller() { return ClientPrincipal(CurrentCal
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoStatement(
     const fl::ServerCallContext& context, const fsql::StatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, &txn));
-  std::unique_lock<std::mutex> txn_lock;
-  if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
+  ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("preparing", command.query)));
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
   entry->shared = txn;
   ARROW_ASSIGN_OR_RAISE(entry->statement,
-                        storage::PreparedStatement::Make(conn, command.query, SqlCaller().get()));
+                        storage::PreparedStatement::Make(lease, command.query, SqlCaller().get()));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
-    if (txn_lock.owns_lock()) txn_lock.unlock();
-    return RunNow(entry, descriptor);
+    return RunNow(entry, lease, descriptor);
   }
+  lease.Release();
   ARROW_ASSIGN_OR_RAISE(auto ticket, StatementTicket(command.query, command.transaction_id));
   return InfoWithTicket(*entry->statement->dataset_schema(), descriptor, std::move(ticket));
 }
@@ -56,74 +57,82 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
 arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStatement(
     const fl::ServerCallContext& context, const fsql::StatementQuery& command,
     const fl::FlightDescriptor& descriptor) {
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, &txn));
-  std::unique_lock<std::mutex> txn_lock;
-  if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
+  ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("preparing", command.query)));
   ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(conn, command.query, SqlCaller().get()));
+                        storage::PreparedStatement::Make(lease, command.query, SqlCaller().get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 
 arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStatement(
     const fl::ServerCallContext& context, const fsql::StatementQueryTicket& command) {
   auto handle = json::parse(command.statement_handle, nullptr, /*allow_exceptions=*/false);
-  if (!handle.is_object() || !handle.contains("sql") || !handle["sql"].is_string()) {
+  if (!handle.is_object() || !handle.contains("sql") || !handle["sql"].is_string() ||
+      (handle.contains("txn") && !handle["txn"].is_string())) {
     return arrow::Status::Invalid("malformed Flight SQL statement ticket");
   }
   const std::string sql = handle["sql"].get<std::string>();
-  const std::string txn_id = handle.value("txn", "");
+  const std::string txn_id = handle.contains("txn") ? handle["txn"].get<std::string>() : "";
   const CallContext& call = CurrentCall::Get();
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<arrow::RecordBatchReader> reader;
-  if (txn_id.empty() && PinnedFor(context) == nullptr) {
+  if (txn_id.empty() && deps_.registry->Pinned(caller) == nullptr) {
     // The shared read path: its own connection, streaming, cancellable.
     query::QueryRequest request;
     request.sql = sql;
     ARROW_ASSIGN_OR_RAISE(reader, deps_.query->Execute(request, call));
   } else {
     std::shared_ptr<TransactionEntry> txn;
-    ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, txn_id, &txn));
-    ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(conn, sql, SqlCaller().get()));
+    ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, txn_id, &txn));
+    // The result keeps the connection until its last batch: the transaction's next call
+    // waits for it (or is refused, naming it), instead of cutting it off.
+    ARROW_ASSIGN_OR_RAISE(auto lease,
+                          Lease(connection, UseOf("a result being read of", sql)));
+    ARROW_ASSIGN_OR_RAISE(auto statement,
+                          storage::PreparedStatement::Make(lease, sql, SqlCaller().get()));
     storage::QueryOptions options;
     options.batch_rows = deps_.batch_rows;
     options.cancellation = call.cancellation;
-    ARROW_ASSIGN_OR_RAISE(reader, storage::PreparedStatement::Query(statement, options));
+    ARROW_ASSIGN_OR_RAISE(auto result,
+                          storage::PreparedStatement::Query(statement, lease, options));
+    reader = storage::MakeLeasedReader(std::move(result), std::move(lease));
   }
   return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }
 
 arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
     const fl::ServerCallContext& context, const fsql::StatementUpdate& command) {
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
-  ARROW_ASSIGN_OR_RAISE(auto conn, ConnectionFor(context, command.transaction_id, &txn));
-  std::unique_lock<std::mutex> txn_lock;
-  if (txn) txn_lock = std::unique_lock<std::mutex>(txn->mutex);
+  ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("running", command.query)));
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.
-  auto interrupt = conn->InterruptOn(CurrentCall::Get().cancellation);
-  return conn->ExecuteUpdate(command.query, *SqlCaller());
+  auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
+  return lease->ExecuteUpdate(command.query, *SqlCaller());
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
-    const std::shared_ptr<StatementEntry>& entry, const fl::FlightDescriptor& descriptor) {
-  std::lock_guard<std::mutex> lock(entry->mutex);
-  std::unique_lock<std::mutex> shared_lock;
-  if (entry->shared) shared_lock = std::unique_lock<std::mutex>(entry->shared->mutex);
+    const std::shared_ptr<StatementEntry>& entry, storage::ConnectionLease& lease,
+    const fl::FlightDescriptor& descriptor) {
   const auto& cancel = CurrentCall::Get().cancellation;
   auto* statement = entry->statement.get();
   const auto& params = entry->parameters;
   ARROW_RETURN_NOT_OK(RequireBinding(*statement, params.get()));
   // Many parameter rows are all or nothing, unless the client's transaction decides.
   const bool own_transaction =
-      !statement->connection()->in_transaction() && params != nullptr &&
-      params->num_rows() > 1;
-  if (own_transaction) ARROW_RETURN_NOT_OK(statement->connection()->Begin());
+      !lease.in_transaction() && params != nullptr && params->num_rows() > 1;
+  if (own_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
   auto run = [&]() -> arrow::Result<int64_t> {
-    if (params == nullptr || params->num_rows() == 0) return statement->ExecuteUpdate(cancel);
+    if (params == nullptr || params->num_rows() == 0) {
+      return statement->ExecuteUpdate(lease, cancel);
+    }
     int64_t total = 0;
     for (int64_t row = 0; row < params->num_rows(); ++row) {
-      ARROW_RETURN_NOT_OK(statement->Bind(*params, row));
-      ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(cancel));
+      ARROW_RETURN_NOT_OK(statement->Bind(lease, *params, row));
+      ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(lease, cancel));
       total += rows;
     }
     return total;
@@ -131,14 +140,17 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
   auto result = run();
   if (!result.ok() && !own_transaction && params != nullptr && params->num_rows() > 1) {
     // Rows before the failure ran in the client's transaction: it must not commit half.
-    statement->connection()->AbortTransaction();
+    lease.AbortTransaction();
   }
   if (own_transaction) {
     if (result.ok()) {
-      auto st = statement->connection()->Commit();
+      auto st = lease.Commit();
       if (!st.ok()) result = st;
     }
-    if (!result.ok()) statement->connection()->Rollback();
+    if (!result.ok()) {
+      auto st = lease.Rollback();
+      if (!st.ok()) result = result.status().WithMessage(result.status().message(), "; ", st.message());
+    }
   }
   ARROW_ASSIGN_OR_RAISE(const int64_t changed, std::move(result));
   // No endpoint: there is nothing to fetch, and nothing runs again at DoGet.

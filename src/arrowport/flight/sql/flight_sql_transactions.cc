@@ -5,6 +5,7 @@
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -15,27 +16,32 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
     const fl::ServerCallContext& context, const fsql::ActionBeginTransactionRequest& request) {
   // A cookie-less client gets a session here (its cookie in the reply): a client that
   // keeps cookies can then end the transaction by closing its session.
-  const Caller caller = CallerOf(context, /*create=*/true);
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, /*create=*/true));
   std::shared_ptr<TransactionEntry> entry;
-  if (auto pinned = PinnedFor(context)) {
+  storage::ConnectionLease lease;
+  if (auto pinned = deps_.registry->Pinned(caller)) {
     // The session's temporary tables live on its pinned connection: transactions too.
-    std::lock_guard<std::mutex> lock(pinned->mutex);
-    if (!pinned->connection->in_transaction()) {
-      ARROW_RETURN_NOT_OK(pinned->connection->Begin());
+    ARROW_ASSIGN_OR_RAISE(lease, Lease(pinned->connection, "beginning a transaction"));
+    if (!lease.in_transaction()) {
+      ARROW_RETURN_NOT_OK(lease.Begin());
       entry = pinned;
+    } else {
+      lease.Release();  // the session's own transaction: this one gets a connection of its own
     }
   }
   if (entry == nullptr) {
     entry = std::make_shared<TransactionEntry>();
     ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    ARROW_RETURN_NOT_OK(conn->Begin());
-    entry->connection = std::move(conn);
+    entry->connection = storage::SharedConnection::Make(std::move(conn));
     entry->owner = Owner::Of(caller);
+    ARROW_ASSIGN_OR_RAISE(lease, Lease(entry->connection, "beginning a transaction"));
+    ARROW_RETURN_NOT_OK(lease.Begin());
   }
   auto id = deps_.registry->AddTransaction(entry);
   if (!id.ok()) {
-    std::lock_guard<std::mutex> lock(entry->mutex);
-    entry->connection->Rollback();  // a pinned connection stays, without the transaction
+    // A pinned connection stays, without the transaction.
+    auto st = lease.Rollback();
+    if (!st.ok()) return id.status().WithMessage(id.status().message(), "; ", st.message());
     return id.status();
   }
   fsql::ActionBeginTransactionResult result;
@@ -45,30 +51,46 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
 
 arrow::Status FlightSqlService::EndTransaction(
     const fl::ServerCallContext& context, const fsql::ActionEndTransactionRequest& request) {
-  ARROW_ASSIGN_OR_RAISE(auto entry, deps_.registry->TakeTransaction(
-                                        request.transaction_id, CallerOf(context, false)));
-  std::lock_guard<std::mutex> lock(entry->mutex);
-  if (request.action == fsql::ActionEndTransactionRequest::kRollback) {
-    entry->connection->Rollback();
-    return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_ASSIGN_OR_RAISE(auto entry,
+                        deps_.registry->FindTransaction(request.transaction_id, caller));
+  const bool rollback = request.action == fsql::ActionEndTransactionRequest::kRollback;
+  // Waits for a result still being read on the transaction (or refuses, naming it): a
+  // transaction is ended only when nothing else runs on it.
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(entry->connection, rollback
+                                                                 ? "rolling back the transaction"
+                                                                 : "committing the transaction"));
+  // Another call may have ended it while this one waited.
+  ARROW_RETURN_NOT_OK(deps_.registry->TakeTransaction(request.transaction_id, caller, entry));
+  if (rollback) {
+    auto st = lease.Rollback();
+    if (st.ok()) return st;
+    // Never "OK" for a rollback not done: the connection is closed, which rolls back.
+    deps_.registry->Unpin(entry);
+    entry->connection->Discard(std::move(lease));
+    return arrow::Status::IOError(st.message(), "; the transaction's connection was closed, "
+                                  "which rolled it back (temporary tables of the session "
+                                  "are gone with it)");
   }
-  if (!entry->connection->in_transaction()) {
+  if (!lease.in_transaction()) {
     // Not open any more (a failed ingest that DuckDB would not abort rolled it back).
     return arrow::Status::Invalid("the transaction was rolled back by an earlier failure; "
                                   "nothing was committed");
   }
   // DuckDB answers COMMIT of a transaction an earlier statement aborted by rolling it
   // back silently; the client must hear that its work is gone.
-  auto alive = entry->connection->Execute("SELECT 1");
+  auto alive = lease->Execute("SELECT 1");
   if (!alive.ok()) {
-    entry->connection->Rollback();
+    if (!lease.Rollback().ok()) {
+      deps_.registry->Unpin(entry);
+      entry->connection->Discard(std::move(lease));
+    }
     return arrow::Status::Invalid(
         "the transaction was aborted by an earlier failed statement and has been rolled "
         "back; nothing was committed (", alive.message(), ")");
   }
-  auto st = entry->connection->Commit();
+  auto st = lease.Commit();
   if (!st.ok()) {
-    entry->connection->Rollback();
     return st.WithMessage("commit failed, the transaction was rolled back: ", st.message());
   }
   return arrow::Status::OK();
@@ -81,7 +103,7 @@ arrow::Result<fl::CancelFlightInfoResult> FlightSqlService::CancelFlightInfo(
   if (request.info == nullptr) return result;
   // Only the DoGets of the caller's own session and user: a FlightInfo someone else got
   // hold of cancels nothing.
-  const Caller caller = CallerOf(context, false);
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   int cancelled = 0;
   for (const auto& endpoint : request.info->endpoints()) {
     cancelled += deps_.registry->CancelRunning(
@@ -97,9 +119,10 @@ arrow::Result<fl::CancelFlightInfoResult> FlightSqlService::CancelFlightInfo(
 arrow::Result<fl::CloseSessionResult> FlightSqlService::CloseSession(
     const fl::ServerCallContext& context, const fl::CloseSessionRequest& request) {
   // ADBC sends only this when a connection closes: its transaction rolls back and its
-  // statements are freed here.
-  const std::string session = CallerOf(context, false).session;
-  deps_.registry->CloseSession(session);
+  // statements are freed here, once no call of the session runs any more.
+  ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  ARROW_RETURN_NOT_OK(deps_.registry->CloseSession(
+      caller, storage::SharedConnection::Clock::now() + deps_.busy_timeout));
   fl::CloseSessionResult result;
   result.status = fl::CloseSessionStatus::kClosed;
   return result;

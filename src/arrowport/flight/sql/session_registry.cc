@@ -1,6 +1,9 @@
 #include "arrowport/flight/sql/session_registry.h"
 
-#include <random>
+#include <sys/random.h>
+
+#include <cerrno>
+#include <stdexcept>
 #include <vector>
 
 #include "arrow/table.h"
@@ -9,21 +12,59 @@
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::flight::sql {
 
 using Clock = std::chrono::steady_clock;
 
 std::string RandomId() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
+  unsigned char bytes[16];
+  size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    const ssize_t got = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      // No kernel entropy source: no handle may be made from anything guessable.
+      throw std::runtime_error("getrandom failed: cannot make an unguessable id");
+    }
+    filled += static_cast<size_t>(got);
+  }
   static const char* kHex = "0123456789abcdef";
   std::string out;
-  for (int part = 0; part < 2; ++part) {
-    uint64_t bits = engine();
-    for (int i = 0; i < 16; ++i, bits >>= 4) out.push_back(kHex[bits & 0xF]);
+  for (unsigned char byte : bytes) {
+    out.push_back(kHex[byte >> 4]);
+    out.push_back(kHex[byte & 0xF]);
   }
   return out;
 }
+
+std::shared_ptr<storage::SharedConnection> StatementEntry::connection() const {
+  return statement ? statement->connection() : nullptr;
+}
+
+namespace {
+
+// When `connection` was last in use: now while a lease exists, else when the last one
+// ended (or `last_used` when that was later).
+Clock::time_point LastUse(const storage::SharedConnection* connection,
+                          Clock::time_point last_used) {
+  if (connection == nullptr) return last_used;
+  const auto idle = connection->IdleSince();
+  if (!idle) return Clock::now();
+  return std::max(*idle, last_used);
+}
+
+// Rolls back under `lease` whatever transaction is open; a ROLLBACK DuckDB refuses is
+// not taken for done: the connection is closed, which rolls it back.
+void RollBackOrDiscard(storage::ConnectionLease lease) {
+  if (!lease) return;
+  if (lease.Rollback().ok()) return;
+  auto shared = lease.shared();
+  shared->Discard(std::move(lease));
+}
+
+}  // namespace
 
 SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> cookies,
                                  std::chrono::seconds idle_timeout, RegistryLimits limits)
@@ -46,13 +87,22 @@ std::string SessionRegistry::SessionId(const arrow::flight::sql::FlightSession* 
   return cookies_->IdOf(session).value_or("");
 }
 
-void SessionRegistry::Touch(const std::string& session) {
+arrow::Status SessionRegistry::Touch(const Caller& caller) {
+  if (caller.session.empty()) return arrow::Status::OK();
   std::lock_guard<std::mutex> lock(mutex_);
-  TouchSession(session);
+  auto [it, added] = sessions_.try_emplace(caller.session, Session{caller.user, Clock::now()});
+  if (!added && it->second.user != caller.user) {
+    return PermissionDenied("this Flight SQL session belongs to another user: drop its "
+                            "cookie (a new connection gets a session of its own)");
+  }
+  it->second.last_used = Clock::now();
+  return arrow::Status::OK();
 }
 
-void SessionRegistry::TouchSession(const std::string& session) {
-  if (!session.empty()) sessions_[session] = Clock::now();
+void SessionRegistry::TouchSession(const std::string& session, const std::string& user) {
+  if (session.empty()) return;
+  auto [it, added] = sessions_.try_emplace(session, Session{user, Clock::now()});
+  it->second.last_used = Clock::now();
 }
 
 template <typename T>
@@ -75,7 +125,7 @@ arrow::Result<std::string> SessionRegistry::AddHeld(HeldMap<T>* map,
     }
   }
   std::string id = RandomId();
-  TouchSession(session);
+  TouchSession(session, entry->owner.user);
   (*map)[id] = {entry, Clock::now()};
   return id;
 }
@@ -86,10 +136,10 @@ typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
   auto it = map->find(id);
   if (it == map->end() || !it->second.entry->owner.Allows(caller)) return map->end();
   it->second.last_used = Clock::now();
-  TouchSession(caller.session);
+  TouchSession(caller.session, caller.user);
   // The session that owns it is in use too, even when the caller (cookie-less) does not
   // present it: otherwise it would idle out and take the entry with it.
-  TouchSession(it->second.entry->owner.session);
+  TouchSession(it->second.entry->owner.session, it->second.entry->owner.user);
   return it;
 }
 
@@ -166,16 +216,20 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransactio
   return it->second.entry;
 }
 
-arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::TakeTransaction(
-    const std::string& id, const Caller& caller) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = transactions_.find(id);
-  if (it == transactions_.end() || !it->second.entry->owner.Allows(caller)) {
-    return UnknownTransaction(idle_timeout_);
+arrow::Status SessionRegistry::TakeTransaction(const std::string& id, const Caller& caller,
+                                               const std::shared_ptr<TransactionEntry>& expected) {
+  std::shared_ptr<TransactionEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = transactions_.find(id);
+    if (it == transactions_.end() || it->second.entry != expected ||
+        !it->second.entry->owner.Allows(caller)) {
+      return UnknownTransaction(idle_timeout_);
+    }
+    entry = std::move(it->second.entry);
+    transactions_.erase(it);
   }
-  auto entry = std::move(it->second.entry);
-  transactions_.erase(it);
-  return entry;
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
@@ -185,10 +239,9 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
     return arrow::Status::Invalid("a pinned connection needs a session");
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  TouchSession(caller.session);
+  TouchSession(caller.session, caller.user);
   auto found = pinned_.find(caller.session);
   if (found != pinned_.end()) {
-    // Sessions are not bound to users: another user presenting the cookie gets nothing.
     if (!found->second->owner.Allows(caller)) return UnknownTransaction(idle_timeout_);
     return found->second;
   }
@@ -238,20 +291,27 @@ arrow::Status SessionRegistry::PinTransaction(const std::shared_ptr<TransactionE
         "this session's temporary tables live on its own connection, and this transaction "
         "runs on another: ingest the temporary table without the transaction id");
   }
-  TouchSession(session);
+  TouchSession(session, entry->owner.user);
   return arrow::Status::OK();
 }
 
-std::shared_ptr<TransactionEntry> SessionRegistry::Pinned(const std::string& session) {
-  if (session.empty()) return nullptr;
+std::shared_ptr<TransactionEntry> SessionRegistry::Pinned(const Caller& caller) {
+  if (caller.session.empty()) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
-  auto found = pinned_.find(session);
-  if (found == pinned_.end()) return nullptr;
+  auto found = pinned_.find(caller.session);
+  if (found == pinned_.end() || !found->second->owner.Allows(caller)) return nullptr;
   // A transaction open on it is in use too, even by calls that do not name it.
   for (auto& [id, held] : transactions_) {
     if (held.entry == found->second) held.last_used = Clock::now();
   }
   return found->second;
+}
+
+void SessionRegistry::Unpin(const std::shared_ptr<TransactionEntry>& entry) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = pinned_.begin(); it != pinned_.end();) {
+    it = it->second == entry ? pinned_.erase(it) : std::next(it);
+  }
 }
 
 arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
@@ -302,26 +362,110 @@ int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Statu
   return static_cast<int>(matches.size());
 }
 
-void SessionRegistry::CloseSession(const std::string& session) {
-  if (session.empty()) return;
-  std::vector<std::shared_ptr<StatementEntry>> statements;
-  std::vector<std::shared_ptr<TransactionEntry>> transactions;
+std::vector<std::shared_ptr<storage::SharedConnection>> SessionRegistry::ConnectionsOf(
+    const std::string& session) {
+  std::vector<std::shared_ptr<storage::SharedConnection>> out;
+  auto add = [&out](std::shared_ptr<storage::SharedConnection> connection) {
+    if (connection == nullptr) return;
+    for (const auto& seen : out) {
+      if (seen == connection) return;
+    }
+    out.push_back(std::move(connection));
+  };
+  if (auto pinned = pinned_.find(session); pinned != pinned_.end()) {
+    add(pinned->second->connection);
+  }
+  for (const auto& [id, held] : transactions_) {
+    if (held.entry->owner.session == session) add(held.entry->connection);
+  }
+  for (const auto& [id, held] : statements_) {
+    if (held.entry->owner.session == session) add(held.entry->connection());
+  }
+  return out;
+}
+
+SessionRegistry::SessionContents SessionRegistry::TakeSession(const std::string& session) {
+  SessionContents taken;
+  taken.statements = TakeOwned(&statements_, session);
+  taken.transactions = TakeOwned(&transactions_, session);
+  auto pinned = pinned_.find(session);
+  if (pinned != pinned_.end()) {
+    bool listed = false;
+    for (const auto& txn : taken.transactions) listed |= txn == pinned->second;
+    if (!listed) taken.transactions.push_back(pinned->second);  // its temporary tables go too
+    pinned_.erase(pinned);
+  }
+  sessions_.erase(session);
+  return taken;
+}
+
+arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_point deadline) {
+  const std::string& session = caller.session;
+  if (session.empty()) return arrow::Status::OK();
+  std::vector<std::shared_ptr<storage::SharedConnection>> connections;
+  std::vector<std::shared_ptr<CallCancellation>> running;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    statements = TakeOwned(&statements_, session);
-    transactions = TakeOwned(&transactions_, session);
-    auto pinned = pinned_.find(session);
-    if (pinned != pinned_.end()) {
-      transactions.push_back(std::move(pinned->second));  // its temporary tables go too
-      pinned_.erase(pinned);
+    auto found = sessions_.find(session);
+    if (found != sessions_.end() && found->second.user != caller.user) {
+      return PermissionDenied("this Flight SQL session belongs to another user");
     }
-    sessions_.erase(session);
+    connections = ConnectionsOf(session);
+    for (const auto& [id, call] : running_) {
+      if (call.owner.session == session) running.push_back(call.cancellation);
+    }
   }
-  statements.clear();
-  for (auto& txn : transactions) {
-    std::lock_guard<std::mutex> lock(txn->mutex);
-    txn->connection->Rollback();
+  // The session's own DoGets end first: a stream left unread must not hold its close.
+  for (auto& cancellation : running) {
+    cancellation->Cancel(arrow::Status::Cancelled("the client closed its Flight SQL session"));
   }
+  std::vector<storage::ConnectionLease> leases;
+  for (const auto& connection : connections) {
+    ARROW_ASSIGN_OR_RAISE(auto lease, connection->Acquire("closing the session", deadline));
+    leases.push_back(std::move(lease));
+  }
+  SessionContents taken;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    taken = TakeSession(session);
+  }
+  EndSession(session, std::move(taken), std::move(leases));
+  return arrow::Status::OK();
+}
+
+void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_point cutoff) {
+  SessionContents taken;
+  std::vector<storage::ConnectionLease> leases;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = sessions_.find(session);
+    if (found == sessions_.end() || found->second.last_used >= cutoff) return;
+    // Closed only when none of its connections is in use: no waiting here.
+    for (const auto& connection : ConnectionsOf(session)) {
+      auto lease = connection->TryAcquire("closing an idle session");
+      if (!lease) return;
+      leases.push_back(std::move(*lease));
+    }
+    taken = TakeSession(session);
+  }
+  EndSession(session, std::move(taken), std::move(leases));
+}
+
+void SessionRegistry::EndSession(const std::string& session, SessionContents taken,
+                                 std::vector<storage::ConnectionLease> leases) {
+  for (const auto& txn : taken.transactions) {
+    bool leased = false;
+    for (const auto& lease : leases) leased |= lease.shared() == txn->connection;
+    // Added after the leases were taken: rolled back now if free, else by its last
+    // holder closing it.
+    if (!leased) {
+      if (auto lease = txn->connection->TryAcquire("closing the session")) {
+        leases.push_back(std::move(*lease));
+      }
+    }
+  }
+  for (auto& lease : leases) RollBackOrDiscard(std::move(lease));
+  taken = {};
   if (cookies_) cookies_->Close(session);
 }
 
@@ -337,14 +481,15 @@ void SessionRegistry::Close() {
     sessions_.clear();
   }
   statements.clear();
-  for (auto& [id, held] : transactions) {
-    std::lock_guard<std::mutex> lock(held.entry->mutex);
-    held.entry->connection->Rollback();
-  }
-  for (auto& [session, entry] : pinned) {
-    std::lock_guard<std::mutex> lock(entry->mutex);
-    entry->connection->Rollback();
-  }
+  // Calls have ended (the server stopped first); a connection still leased is closed
+  // with its last reference, which rolls it back too.
+  auto roll_back = [](const std::shared_ptr<TransactionEntry>& entry) {
+    if (auto lease = entry->connection->TryAcquire("server shutdown")) {
+      RollBackOrDiscard(std::move(*lease));
+    }
+  };
+  for (auto& [id, held] : transactions) roll_back(held.entry);
+  for (auto& [session, entry] : pinned) roll_back(entry);
 }
 
 size_t SessionRegistry::open_statements() {
@@ -371,35 +516,25 @@ void SessionRegistry::SweepLoop() {
   }
 }
 
-namespace {
-// False while a call holds the entry (a statement or a long ingest runs on it): an entry
-// in use is not idle, however long ago the call began.
-bool NotInUse(TransactionEntry& entry) {
-  if (!entry.mutex.try_lock()) return false;
-  entry.mutex.unlock();
-  return true;
-}
-}  // namespace
-
 void SessionRegistry::Sweep() {
   const auto cutoff = Clock::now() - idle_timeout_;
   std::vector<std::string> idle_sessions;
   std::vector<std::shared_ptr<StatementEntry>> statements;
-  std::vector<std::shared_ptr<TransactionEntry>> transactions;
+  std::vector<storage::ConnectionLease> rollbacks;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, last] : sessions_) {
-      if (last >= cutoff) continue;
-      auto pinned = pinned_.find(id);
-      bool in_use = pinned != pinned_.end() && !NotInUse(*pinned->second);
-      for (const auto& [txn_id, held] : transactions_) {
-        in_use = in_use || (held.entry->owner.session == id && !NotInUse(*held.entry));
+    for (auto& [id, held] : statements_) {
+      held.last_used = LastUse(held.entry->connection().get(), held.last_used);
+    }
+    for (auto& [id, held] : transactions_) {
+      held.last_used = LastUse(held.entry->connection.get(), held.last_used);
+    }
+    for (auto& [id, session] : sessions_) {
+      // A session is in use while any of its connections is.
+      for (const auto& connection : ConnectionsOf(id)) {
+        session.last_used = LastUse(connection.get(), session.last_used);
       }
-      if (in_use) {
-        last = Clock::now();
-        continue;
-      }
-      idle_sessions.push_back(id);
+      if (session.last_used < cutoff) idle_sessions.push_back(id);
     }
     for (auto it = statements_.begin(); it != statements_.end();) {
       if (it->second.last_used >= cutoff) { ++it; continue; }
@@ -408,21 +543,16 @@ void SessionRegistry::Sweep() {
     }
     for (auto it = transactions_.begin(); it != transactions_.end();) {
       if (it->second.last_used >= cutoff) { ++it; continue; }
-      if (!NotInUse(*it->second.entry)) {
-        it->second.last_used = Clock::now();  // idle counts from when the call ends
-        ++it;
-        continue;
-      }
-      transactions.push_back(std::move(it->second.entry));
+      // Taken now or left for the next sweep: a call may have leased it since.
+      auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
+      if (!lease) { ++it; continue; }
+      rollbacks.push_back(std::move(*lease));
       it = transactions_.erase(it);
     }
   }
   statements.clear();
-  for (auto& txn : transactions) {
-    std::lock_guard<std::mutex> lock(txn->mutex);
-    txn->connection->Rollback();
-  }
-  for (const auto& session : idle_sessions) CloseSession(session);
+  for (auto& lease : rollbacks) RollBackOrDiscard(std::move(lease));
+  for (const auto& session : idle_sessions) CloseIdleSession(session, cutoff);
 }
 
 }  // namespace arrowport::flight::sql

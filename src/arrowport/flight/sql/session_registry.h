@@ -20,7 +20,9 @@ class CallCancellation;
 
 namespace arrowport::storage {
 class Connection;
+class ConnectionLease;
 class PreparedStatement;
+class SharedConnection;
 }  // namespace arrowport::storage
 
 namespace arrow::flight::sql {
@@ -31,7 +33,8 @@ namespace arrowport::flight::sql {
 
 class SessionStore;
 
-/// A random 128-bit hex id (statement handles, transaction ids, session ids).
+/// A 128-bit hex id from the operating system's CSPRNG (getrandom): statement handles,
+/// transaction ids and session cookies are capabilities, so they must not be guessable.
 std::string RandomId();
 
 /// Who makes a Flight SQL call: the session its cookie names and the authenticated user.
@@ -42,7 +45,9 @@ struct Caller {
   bool presented_cookie = false;
 };
 
-/// Whose an entry is: handles are bound to the session and the user that made them.
+/// \brief Whose a handle is. Every kind of handle (session, prepared statement,
+/// transaction, pinned connection, running DoGet) is bound to the session and the user
+/// that made it, and every use of one goes through Allows().
 struct Owner {
   std::string session;
   std::string user;
@@ -62,26 +67,29 @@ struct Owner {
 
 struct TransactionEntry;
 
-/// A prepared statement a client holds open.
+/// A prepared statement a client holds open. It runs on statement->connection(): its own,
+/// or `shared`'s (a transaction's or the session's pinned one). The bound parameters
+/// belong to that connection's lease holder: read and written only under the lease.
 struct StatementEntry {
   Owner owner;
   std::string transaction_id;
-  /// The transaction or session connection it runs on, shared with other statements
-  /// (null: a connection of its own); its mutex serialises that connection.
+  /// The transaction or session entry whose connection it runs on (null: its own).
   std::shared_ptr<TransactionEntry> shared;
   std::shared_ptr<storage::PreparedStatement> statement;
-  std::mutex mutex;  ///< serialises binding and execution
-  std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; guarded by mutex
+  std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; under the lease
   std::shared_ptr<void> parameters_charge;  ///< their share of the registry's held bytes
   std::shared_ptr<void> statement_charge;   ///< the prepared statement's estimated share
+
+  /// The connection the statement runs on (null before it is prepared).
+  std::shared_ptr<storage::SharedConnection> connection() const;
 };
 
 /// An open transaction: its statements run on its own connection. Also a session's
-/// pinned connection (SessionRegistry::Pin), where its temporary tables live.
+/// pinned connection (SessionRegistry::Pin), where its temporary tables live. Used only
+/// through leases of `connection`.
 struct TransactionEntry {
   Owner owner;
-  std::shared_ptr<storage::Connection> connection;
-  std::mutex mutex;  ///< serialises statements on the connection
+  std::shared_ptr<storage::SharedConnection> connection;
 };
 
 /// What one session, and all sessions together, may hold open (flight.sql_max_* keys).
@@ -99,15 +107,25 @@ struct RegistryLimits {
 /// of SQL text (measured: a 0.9 MB statement, a long IN list, holds 82 MB).
 constexpr int64_t kHeldBytesPerSqlByte = 100;
 
-/// \brief What Flight SQL clients hold open on the server: prepared statements and
-/// transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each belongs to the session that made it
-/// and is freed when that session closes (CloseSession), when it sits unused longer than
-/// the idle timeout (an open transaction is then rolled back), or at Close().
+/// \brief What Flight SQL clients hold open on the server: sessions, prepared statements
+/// and transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each
+/// belongs to the session that made it and is freed when that session closes
+/// (CloseSession), when it sits unused longer than the idle timeout (an open transaction
+/// is then rolled back), or at Close().
+///
+/// "In use" means a lease of its connection exists (storage::SharedConnection): a
+/// statement running, a result still being read, an ingest. An entry in use is never
+/// idle, however long ago its call began; idle time counts from when the last lease
+/// ended. Rolling back (idle sweep, session close) happens under a lease, and a ROLLBACK
+/// DuckDB refuses is never taken for done: the connection is then closed, which rolls
+/// the transaction back.
 ///
 /// An entry is bound to its Owner: refused to calls of another user, of another session,
 /// and (when it was made inside a session) to calls without that session's cookie.
 /// Entries made without a cookie (ADBC's default) serve cookie-less calls of the same user
-/// that know the handle: the handle, 128 random bits, is then the capability.
+/// that know the handle: the handle, 128 random bits, is then the capability. A session
+/// belongs to the user that first used it: another user's call with its cookie cannot
+/// use or close it.
 ///
 /// Held entries are capped (RegistryLimits): per session, in total, and the bytes of
 /// bound query parameters; beyond a cap, adding is refused (CapacityError, TooLarge kind).
@@ -122,9 +140,10 @@ class SessionRegistry {
   /// The id of a session of the cookie store ("" when unknown or closed).
   std::string SessionId(const arrow::flight::sql::FlightSession* session);
 
-  /// Notes that `session` is in use: a session (and its cookie) unused for the idle
-  /// timeout is closed, even one that never held a statement.
-  void Touch(const std::string& session);
+  /// \brief Notes that `caller` uses its session: a session (and its cookie) unused for
+  /// the idle timeout is closed, even one that never held a statement. The first user to
+  /// use a session owns it; PermissionDenied for another user's call with its cookie.
+  arrow::Status Touch(const Caller& caller);
 
   /// The new handle; refused when the owner's session or the server holds its cap.
   arrow::Result<std::string> AddStatement(std::shared_ptr<StatementEntry> entry);
@@ -137,9 +156,10 @@ class SessionRegistry {
   arrow::Result<std::string> AddTransaction(std::shared_ptr<TransactionEntry> entry);
   arrow::Result<std::shared_ptr<TransactionEntry>> FindTransaction(const std::string& id,
                                                                    const Caller& caller);
-  /// Removes the transaction (the caller commits or rolls it back).
-  arrow::Result<std::shared_ptr<TransactionEntry>> TakeTransaction(const std::string& id,
-                                                                   const Caller& caller);
+  /// Removes the transaction (the caller, holding its lease, commits or rolls it back).
+  /// KeyError when it is gone or is not `expected` (another call ended it meanwhile).
+  arrow::Status TakeTransaction(const std::string& id, const Caller& caller,
+                                const std::shared_ptr<TransactionEntry>& expected);
 
   /// \brief The connection pinned to `caller`'s session, pinning one if there is none:
   /// the one transaction the session holds open, if exactly one, else a new entry made
@@ -155,8 +175,11 @@ class SessionRegistry {
   /// session is pinned to another connection.
   arrow::Status PinTransaction(const std::shared_ptr<TransactionEntry>& entry,
                                const Caller& caller);
-  /// The connection pinned to `session` (null: none; calls get connections of their own).
-  std::shared_ptr<TransactionEntry> Pinned(const std::string& session);
+  /// The connection pinned to `caller`'s session when `caller` may use it (null: none;
+  /// calls get connections of their own).
+  std::shared_ptr<TransactionEntry> Pinned(const Caller& caller);
+  /// Forgets the pin of `entry`'s session (its connection was discarded).
+  void Unpin(const std::shared_ptr<TransactionEntry>& entry);
 
   /// Reserves `bytes` (of bound parameters, or a prepared statement's estimate) until the
   /// returned token is destroyed; refused (TooLarge) when all open statements together
@@ -173,8 +196,12 @@ class SessionRegistry {
   int CancelRunning(const std::string& ticket, const arrow::Status& reason,
                     const Caller& caller = {});
 
-  /// Frees everything `session` owns (its transactions roll back) and forgets its cookie.
-  void CloseSession(const std::string& session);
+  /// \brief Closes `caller`'s session (CloseSession): its DoGets are cancelled, its
+  /// transactions roll back and its statements are freed, its cookie forgotten. Waits
+  /// until `deadline` for calls still using its connections; then InUse, and nothing is
+  /// closed. PermissionDenied when the session is another user's.
+  arrow::Status CloseSession(const Caller& caller,
+                             std::chrono::steady_clock::time_point deadline);
   /// Frees everything (server shutdown): open transactions roll back.
   void Close();
 
@@ -189,10 +216,20 @@ class SessionRegistry {
   };
   template <typename T>
   using HeldMap = std::map<std::string, Held<T>>;
+  struct Session {
+    std::string user;  // who owns it (the first user to use it)
+    std::chrono::steady_clock::time_point last_used;
+  };
+  /// What closing a session takes out of the registry.
+  struct SessionContents {
+    std::vector<std::shared_ptr<StatementEntry>> statements;
+    std::vector<std::shared_ptr<TransactionEntry>> transactions;  // pinned one included
+  };
 
   void SweepLoop();
   void Sweep();
-  void TouchSession(const std::string& session);
+  /// Notes a use of `session`, made `user`'s when it is new (call under mutex_).
+  void TouchSession(const std::string& session, const std::string& user);
   // Statements and transactions are kept alike; these serve both (call under mutex_).
   template <typename T>
   arrow::Result<std::string> AddHeld(HeldMap<T>* map, const std::shared_ptr<T>& entry,
@@ -204,6 +241,19 @@ class SessionRegistry {
   /// Moves every entry `session` owns out of `map`.
   template <typename T>
   std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const std::string& session);
+  /// The connections `session` holds (pinned, transactions, statements), under mutex_.
+  std::vector<std::shared_ptr<storage::SharedConnection>> ConnectionsOf(
+      const std::string& session);
+  /// Takes everything `session` owns out of the registry (under mutex_).
+  SessionContents TakeSession(const std::string& session);
+  /// Closes `session` when it is still idle at `cutoff` and none of its connections is
+  /// in use (the sweeper's close: it never waits).
+  void CloseIdleSession(const std::string& session,
+                        std::chrono::steady_clock::time_point cutoff);
+  /// Rolls back what a closed session held (under `leases` where it has them) and
+  /// forgets its cookie.
+  void EndSession(const std::string& session, SessionContents taken,
+                  std::vector<storage::ConnectionLease> leases);
 
   std::shared_ptr<SessionStore> cookies_;
   const std::chrono::seconds idle_timeout_;
@@ -212,7 +262,7 @@ class SessionRegistry {
   HeldMap<StatementEntry> statements_;
   HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
-  std::map<std::string, std::chrono::steady_clock::time_point> sessions_;  // last use
+  std::map<std::string, Session> sessions_;
   int64_t held_bytes_ = 0;
   uint64_t next_running_ = 0;
   struct Running {

@@ -2,12 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "arrow/api.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/storage/prepared_statement.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::flight::sql {
 namespace {
@@ -26,9 +30,10 @@ class SessionRegistryTest : public ::testing::Test {
                                                     const std::string& user = "") {
     auto entry = std::make_shared<TransactionEntry>();
     entry->owner = Owner::Of(Caller{session, user, true});
-    entry->connection = db_->Connect().ValueOrDie();
-    EXPECT_TRUE(entry->connection->Begin().ok());
-    EXPECT_TRUE(entry->connection->Execute("INSERT INTO t VALUES (1)").ok());
+    entry->connection = storage::SharedConnection::Make(db_->Connect().ValueOrDie());
+    auto lease = entry->connection->TryAcquire("test");
+    EXPECT_TRUE(lease->Begin().ok());
+    EXPECT_TRUE((*lease)->Execute("INSERT INTO t VALUES (1)").ok());
     return entry;
   }
   int64_t Rows() {
@@ -42,16 +47,23 @@ Caller In(const std::string& session, const std::string& user = "") {
   return Caller{session, user, true};
 }
 
+std::chrono::steady_clock::time_point Soon() {
+  return std::chrono::steady_clock::now() + std::chrono::seconds(2);
+}
+
 TEST_F(SessionRegistryTest, EntriesBelongToTheirSession) {
   SessionRegistry registry(nullptr, seconds(60));
-  const auto id = registry.AddTransaction(OpenTransaction("a")).ValueOrDie();
+  auto entry = OpenTransaction("a");
+  const auto id = registry.AddTransaction(entry).ValueOrDie();
   EXPECT_TRUE(registry.FindTransaction(id, In("a")).ok());
   // A call without the session's cookie cannot use its handle, even knowing it.
   EXPECT_TRUE(registry.FindTransaction(id, In("")).status().IsKeyError());
   EXPECT_TRUE(registry.FindTransaction(id, In("b")).status().IsKeyError());
   EXPECT_TRUE(registry.FindTransaction("nope", In("a")).status().IsKeyError());
-  EXPECT_TRUE(registry.TakeTransaction(id, In("")).status().IsKeyError());
-  EXPECT_TRUE(registry.TakeTransaction(id, In("a")).ok());
+  EXPECT_TRUE(registry.TakeTransaction(id, In(""), entry).IsKeyError());
+  EXPECT_TRUE(registry.TakeTransaction(id, In("a"), nullptr).IsKeyError());  // not that one
+  EXPECT_TRUE(registry.TakeTransaction(id, In("a"), entry).ok());
+  EXPECT_TRUE(registry.TakeTransaction(id, In("a"), entry).IsKeyError());  // taken already
 }
 
 TEST_F(SessionRegistryTest, CookielessEntriesServeCookielessCallsOfTheSameUser) {
@@ -105,7 +117,7 @@ TEST_F(SessionRegistryTest, OpenEntriesAreCappedPerSessionAndInTotal) {
   EXPECT_TRUE(registry.AddTransaction(OpenTransaction("a")).status().IsCapacityError());
   ASSERT_TRUE(registry.AddTransaction(OpenTransaction("b")).ok());
   EXPECT_TRUE(registry.AddTransaction(OpenTransaction("c")).status().IsCapacityError());
-  registry.CloseSession("a");  // frees its transaction
+  ASSERT_TRUE(registry.CloseSession(In("a"), Soon()).ok());  // frees its transaction
   EXPECT_TRUE(registry.AddTransaction(OpenTransaction("c")).ok());
   registry.Close();
 }
@@ -124,7 +136,7 @@ TEST_F(SessionRegistryTest, ClosingASessionRollsBackItsTransaction) {
   SessionRegistry registry(nullptr, seconds(60));
   const auto id = registry.AddTransaction(OpenTransaction("a")).ValueOrDie();
   ASSERT_TRUE(registry.AddTransaction(OpenTransaction("b")).ok());
-  registry.CloseSession("a");
+  ASSERT_TRUE(registry.CloseSession(In("a"), Soon()).ok());
   EXPECT_TRUE(registry.FindTransaction(id, In("a")).status().IsKeyError());
   EXPECT_EQ(registry.open_transactions(), 1u);
   registry.Close();
@@ -147,7 +159,7 @@ TEST_F(SessionRegistryTest, IdleSessionsAreClosedEvenWithoutEntries) {
   SessionRegistry registry(cookies, seconds(1));
   auto [id, session] = cookies->CreateNewSession();
   ASSERT_NE(session, nullptr);
-  registry.Touch(id);
+  ASSERT_TRUE(registry.Touch(In(id)).ok());
   EXPECT_EQ(cookies->size(), 1u);
   for (int i = 0; i < 50 && cookies->size() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -188,14 +200,15 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     ++made;
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(entry->connection, db_->Connect());
+    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
+    entry->connection = storage::SharedConnection::Make(std::move(conn));
     return entry;
   };
   EXPECT_FALSE(registry.Pin(In(""), make).ok());  // no session, nothing to pin to
   auto pinned = registry.Pin(In("a"), make).ValueOrDie();
   EXPECT_EQ(registry.Pin(In("a"), make).ValueOrDie(), pinned);
-  EXPECT_EQ(registry.Pinned("a"), pinned);
-  EXPECT_EQ(registry.Pinned("b"), nullptr);
+  EXPECT_EQ(registry.Pinned(In("a")), pinned);
+  EXPECT_EQ(registry.Pinned(In("b")), nullptr);
   EXPECT_EQ(made, 1);
   // Another user presenting the session's cookie gets nothing of it.
   EXPECT_TRUE(registry.Pin(In("a", "mallory"), make).status().IsKeyError());
@@ -205,12 +218,12 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   EXPECT_EQ(registry.Pin(In("b"), make).ValueOrDie(), txn);
   EXPECT_EQ(made, 1);
   // Closing the session rolls back and frees what it pinned.
-  registry.CloseSession("b");
-  EXPECT_EQ(registry.Pinned("b"), nullptr);
-  EXPECT_FALSE(txn->connection->in_transaction());
+  ASSERT_TRUE(registry.CloseSession(In("b"), Soon()).ok());
+  EXPECT_EQ(registry.Pinned(In("b")), nullptr);
+  EXPECT_FALSE(txn->connection->TryAcquire("test")->in_transaction());
   EXPECT_EQ(Rows(), 0);
-  registry.CloseSession("a");
-  EXPECT_EQ(registry.Pinned("a"), nullptr);
+  ASSERT_TRUE(registry.CloseSession(In("a"), Soon()).ok());
+  EXPECT_EQ(registry.Pinned(In("a")), nullptr);
 }
 
 TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
@@ -219,7 +232,8 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
   SessionRegistry registry(nullptr, seconds(60), limits);
   auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(entry->connection, db_->Connect());
+    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
+    entry->connection = storage::SharedConnection::Make(std::move(conn));
     return entry;
   };
   ASSERT_TRUE(registry.Pin(In("a"), make).ok());
@@ -230,25 +244,28 @@ TEST_F(SessionRegistryTest, EntryInUseIsNeverIdle) {
   SessionRegistry registry(nullptr, seconds(1));
   auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(entry->connection, db_->Connect());
+    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
+    entry->connection = storage::SharedConnection::Make(std::move(conn));
     return entry;
   }).ValueOrDie();
   auto txn = OpenTransaction("b");
   ASSERT_TRUE(registry.AddTransaction(txn).ok());
   {
-    // A long ingest holds both for longer than the idle timeout.
-    std::lock_guard<std::mutex> pin_lock(pinned->mutex);
-    std::lock_guard<std::mutex> txn_lock(txn->mutex);
+    // A long ingest (or a result still being read) holds both for longer than the idle
+    // timeout.
+    auto pin_lease = pinned->connection->TryAcquire("an ingest");
+    auto txn_lease = txn->connection->TryAcquire("a result being read");
+    ASSERT_TRUE(pin_lease && txn_lease);
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-    EXPECT_EQ(registry.Pinned("a"), pinned);
+    EXPECT_EQ(registry.Pinned(In("a")), pinned);
     EXPECT_EQ(registry.open_transactions(), 1u);
   }
   // Idle time counts from the end of the call, not from its start.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(registry.Pinned("a"), pinned);
+  EXPECT_EQ(registry.Pinned(In("a")), pinned);
   EXPECT_EQ(registry.open_transactions(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  EXPECT_EQ(registry.Pinned("a"), nullptr);
+  EXPECT_EQ(registry.Pinned(In("a")), nullptr);
   EXPECT_EQ(registry.open_transactions(), 0u);
 }
 
@@ -262,6 +279,72 @@ TEST_F(SessionRegistryTest, CookielessTransactionInUseKeepsItsSession) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     ASSERT_TRUE(registry.FindTransaction(id, In("", "alice")).ok()) << "after " << i;
   }
+}
+
+// The hardening issue found CloseSession closing another user's session with its cookie.
+TEST_F(SessionRegistryTest, ASessionIsItsUsersToUseAndClose) {
+  SessionRegistry registry(nullptr, seconds(60));
+  ASSERT_TRUE(registry.Touch(In("s", "alice")).ok());
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction("s", "alice")).ok());
+  auto denied = registry.Touch(In("s", "mallory"));
+  EXPECT_TRUE(HasErrorKind(denied, ErrorKind::kPermissionDenied)) << denied;
+  auto refused = registry.CloseSession(In("s", "mallory"), Soon());
+  EXPECT_TRUE(HasErrorKind(refused, ErrorKind::kPermissionDenied)) << refused;
+  EXPECT_EQ(registry.open_transactions(), 1u);
+  EXPECT_EQ(Rows(), 0);
+  ASSERT_TRUE(registry.CloseSession(In("s", "alice"), Soon()).ok());
+  EXPECT_EQ(registry.open_transactions(), 0u);
+}
+
+TEST_F(SessionRegistryTest, HandlesComeFromTheKernelsRandomSource) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = RandomId();
+    EXPECT_EQ(id.size(), 32u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+    EXPECT_TRUE(seen.insert(id).second);
+  }
+}
+
+// A statement whose result is read for longer than the idle timeout is in use all that
+// time (found by the hardening review: a 9 s read with a 5 s timeout expired the handle).
+TEST_F(SessionRegistryTest, AStatementWhoseResultIsStillReadIsNotIdle) {
+  SessionRegistry registry(nullptr, seconds(1));
+  auto connection = storage::SharedConnection::Make(db_->Connect().ValueOrDie());
+  auto entry = std::make_shared<StatementEntry>();
+  entry->owner = Owner::Of(In("a"));
+  {
+    auto lease = connection->TryAcquire("prepare");
+    entry->statement = storage::PreparedStatement::Make(*lease, "SELECT 1").ValueOrDie();
+  }
+  const auto handle = registry.AddStatement(entry).ValueOrDie();
+  {
+    auto reading = connection->TryAcquire("a result being read");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    EXPECT_TRUE(registry.FindStatement(handle, In("a")).ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(registry.FindStatement(handle, In("a")).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_TRUE(registry.FindStatement(handle, In("a")).status().IsKeyError());
+}
+
+// Closing a session waits for a call still using its transaction, then refuses without
+// closing anything; once the call is done it closes and rolls back.
+TEST_F(SessionRegistryTest, ClosingASessionWaitsForItsCallsThenSaysWhatHoldsIt) {
+  SessionRegistry registry(nullptr, seconds(60));
+  auto txn = OpenTransaction("a");
+  ASSERT_TRUE(registry.AddTransaction(txn).ok());
+  auto reading = txn->connection->TryAcquire("a result being read of 'SELECT 1'");
+  auto refused = registry.CloseSession(
+      In("a"), std::chrono::steady_clock::now() + std::chrono::milliseconds(300));
+  EXPECT_TRUE(HasErrorKind(refused, ErrorKind::kInUse)) << refused;
+  EXPECT_NE(refused.message().find("SELECT 1"), std::string::npos);
+  EXPECT_EQ(registry.open_transactions(), 1u);
+  reading.reset();
+  ASSERT_TRUE(registry.CloseSession(In("a"), Soon()).ok());
+  EXPECT_EQ(registry.open_transactions(), 0u);
+  EXPECT_EQ(Rows(), 0);
 }
 
 }  // namespace arrowport::flight::sql

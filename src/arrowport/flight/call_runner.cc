@@ -1,0 +1,68 @@
+#include "arrowport/flight/call_runner.h"
+
+#include <arrow/flight/types.h>
+
+#include "arrowport/common/caller_key.h"
+#include "arrowport/common/call_watchdog.h"
+#include "arrowport/common/request_limiter.h"
+#include "arrowport/flight/auth_middleware.h"
+#include "arrowport/flight/flight_status.h"
+
+namespace arrowport::flight {
+
+namespace fl = arrow::flight;
+
+arrow::Status CallRunner::InternalError(const char* method, const char* what) {
+  return fl::MakeFlightError(fl::FlightStatusCode::Internal,
+                             std::string("internal error in ") + method + ": " + what);
+}
+
+std::string CallRunner::UserOf(const fl::ServerCallContext& context) {
+  auto principal = PrincipalOf(context);
+  return principal ? principal->user : "-";
+}
+
+arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
+                                           Deadline deadline) {
+  CallScope scope;
+  scope.context.principal = PrincipalOf(context);
+  if (options_.limiter) {
+    ARROW_ASSIGN_OR_RAISE(scope.permit,
+                          options_.limiter->TryAcquire(
+                              CallerKey(scope.context.principal.get(), context.peer())));
+  }
+  scope.context.protocol = "flight";
+  scope.context.cancellation = CallCancellation::Make();
+  // The context outlives the scope: both end with the call.
+  scope.context.call_failed = [&context] { return context.is_cancelled(); };
+  if (options_.watchdog) {
+    std::optional<CallWatchdog::Clock::time_point> at;
+    if (deadline == Deadline::kQuery && options_.query_timeout_s > 0) {
+      at = CallWatchdog::Clock::now() + std::chrono::seconds(options_.query_timeout_s);
+    }
+    scope.watch = options_.watchdog->Add(scope.context.cancellation, scope.context.call_failed,
+                                         at);
+  }
+  return scope;
+}
+
+arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext& context,
+                                 std::chrono::steady_clock::time_point start,
+                                 const arrow::Status& status, CallRecord record) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Logger::Fields fields = {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}};
+  fields.insert(fields.end(), record.fields.begin(), record.fields.end());
+  fields.push_back({"seconds", std::to_string(seconds)});
+  if (status.ok()) {
+    fields.push_back({"status", record.outcome});
+    if (options_.logger) options_.logger->Info("request", fields);
+    return status;
+  }
+  fields.push_back({"status", status.CodeAsString()});
+  fields.push_back({"error", status.message()});
+  if (options_.logger) options_.logger->Warn("request failed", fields);
+  return ToFlightStatus(status);
+}
+
+}  // namespace arrowport::flight

@@ -1,0 +1,94 @@
+#pragma once
+
+// Internal to the Flight adapter: the one way every Flight and Flight SQL method runs.
+
+#include <arrow/flight/server.h>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "arrowport/common/logger.h"
+#include "arrowport/flight/call_scope.h"
+#include "arrowport/flight/sql/current_call.h"
+
+namespace arrowport {
+class CallWatchdog;
+class RequestLimiter;
+}  // namespace arrowport
+
+namespace arrowport::flight {
+
+/// Whether limits.query_timeout_s bounds a call: queries and SQL statements do; uploads
+/// (DoPut ingest) and short control calls do not.
+enum class Deadline { kNone, kQuery };
+
+/// What one call reports in its log line: fields the method adds as it learns them
+/// (stream, table, rows, ...) and how it ended ("ok", or "streaming" for a result that
+/// still flows when the method returns).
+struct CallRecord {
+  Logger::Fields fields;
+  std::string outcome = "ok";
+};
+
+/// \brief Runs every Flight and Flight SQL method the same way (as Arrow's Flight SQL
+/// server funnels its commands): admission (limits.max_concurrent_requests and the
+/// per-user limits), the caller's principal (authenticated by the middleware before any
+/// method runs), the watchdog that cancels the call when its client leaves, its deadline
+/// passes or the server stops, the call context published to Flight SQL handlers
+/// (CurrentCall), a catch-all that turns any exception into a Status, one log line per
+/// call, and the mapping of the Status to a Flight status. Thread-safe.
+class CallRunner {
+ public:
+  struct Options {
+    CallWatchdog* watchdog = nullptr;
+    RequestLimiter* limiter = nullptr;
+    Logger* logger = nullptr;
+    int64_t query_timeout_s = 0;  ///< 0 = none
+  };
+  explicit CallRunner(Options options) : options_(options) {}
+
+  /// Runs `fn(CallScope&, CallRecord&)` for `method`. `fn` may move the scope into a
+  /// result stream that outlives the method (a DoGet), which then keeps the call admitted
+  /// and watched until the stream ends.
+  template <typename Fn>
+  arrow::Status Run(const char* method, const arrow::flight::ServerCallContext& context,
+                    Deadline deadline, Fn&& fn) {
+    const auto start = std::chrono::steady_clock::now();
+    CallRecord record;
+    arrow::Status st;
+    try {
+      auto scope = Admit(context, deadline);
+      if (scope.ok()) {
+        sql::CurrentCall current(&scope->context);
+        st = fn(*scope, record);
+      } else {
+        st = scope.status();
+      }
+    } catch (const std::exception& e) {
+      st = InternalError(method, e.what());
+    } catch (...) {
+      st = InternalError(method, "unknown exception");
+    }
+    return Finish(method, context, start, st, std::move(record));
+  }
+
+  /// A bug of ours surfaced as an exception: gRPC INTERNAL, logged like any failure.
+  static arrow::Status InternalError(const char* method, const char* what);
+
+  /// The authenticated user of `context` ("-" when there is none).
+  static std::string UserOf(const arrow::flight::ServerCallContext& context);
+
+ private:
+  arrow::Result<CallScope> Admit(const arrow::flight::ServerCallContext& context,
+                                 Deadline deadline);
+  /// Logs the call once and maps `status` for Flight.
+  arrow::Status Finish(const char* method, const arrow::flight::ServerCallContext& context,
+                       std::chrono::steady_clock::time_point start, const arrow::Status& status,
+                       CallRecord record);
+
+  const Options options_;
+};
+
+}  // namespace arrowport::flight
