@@ -100,6 +100,8 @@ def end_transaction(transaction_id: bytes, commit: bool) -> bytes:
 def update_result(ack) -> int:
     """record_count of the DoPutUpdateResult a Flight SQL DoPut answers with."""
     body = ack.to_pybytes()
+    if not body:
+        return 0  # proto3 leaves a zero count out
     assert body[0] == 0x08  # field 1, varint
     value, shift = 0, 0
     for byte in body[1:]:

@@ -39,13 +39,6 @@ arrow::Status AccessPolicy::ReadTable(const Principal* principal,
                           "' (allowed tables: ", JoinNames(principal->tables), ")");
 }
 
-arrow::Status AccessPolicy::ReadSql(const Principal* principal) {
-  if (principal == nullptr || principal->tables.empty()) return arrow::Status::OK();
-  return PermissionDenied("user '", principal->user, "' is limited to tables (",
-                          JoinNames(principal->tables),
-                          "): SQL is not allowed, read those tables by name");
-}
-
 arrow::Status AccessPolicy::WriteStream(const Principal* principal,
                                         const std::string& stream,
                                         const std::string& table) {

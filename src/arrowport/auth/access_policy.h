@@ -16,12 +16,10 @@ class AccessPolicy {
   static arrow::Status RequireRole(const Principal* principal, Role role,
                                    const std::string& what);
 
-  /// Reading table/view `table` by name: any role, within the user's `tables` list.
+  /// Reading table/view `table` by name: any role, within the user's `tables` list. (SQL
+  /// that reads is open to every role: the SQL sandbox, storage/statement_guard.h, holds
+  /// a table-limited user to its tables.)
   static arrow::Status ReadTable(const Principal* principal, const std::string& table);
-
-  /// Running free SQL that reads (queries, prepared statements): any role, but not for a
-  /// user limited to a `tables` list, since SQL can name any table.
-  static arrow::Status ReadSql(const Principal* principal);
 
   /// Ingesting into `stream` (writer), optionally to an explicit target `table`: the
   /// stream must be in the user's `streams` list when there is one, and an explicit

@@ -142,8 +142,6 @@ TEST(AccessPolicyTest, RolesAndLists) {
   EXPECT_TRUE(AccessPolicy::ReadTable(&reader, "t1").ok());
   EXPECT_TRUE(denied(AccessPolicy::ReadTable(&reader, "t2")));
   EXPECT_TRUE(AccessPolicy::ReadTable(&writer, "anything").ok());
-  EXPECT_TRUE(denied(AccessPolicy::ReadSql(&reader)));
-  EXPECT_TRUE(AccessPolicy::ReadSql(&writer).ok());
   EXPECT_TRUE(denied(AccessPolicy::WriteStream(&reader, "s1", "")));
   EXPECT_TRUE(AccessPolicy::WriteStream(&writer, "s1", "").ok());
   EXPECT_TRUE(denied(AccessPolicy::WriteStream(&writer, "s2", "")));

@@ -61,8 +61,12 @@ class CallRunner {
     try {
       auto scope = Admit(context, deadline);
       if (scope.ok()) {
+        const auto cancellation = scope->context.cancellation;
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);
+        // A call stopped by its deadline, its client or the server fails for that reason,
+        // whatever DuckDB said about the interrupt.
+        if (!st.ok() && cancellation->cancelled()) st = cancellation->reason();
       } else {
         st = scope.status();
       }

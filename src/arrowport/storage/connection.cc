@@ -11,7 +11,7 @@
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/result_batch_reader.h"
 #include "arrowport/storage/statement_guard.h"
-#include "arrowport/storage/statement_targets.h"
+#include "arrowport/storage/duckdb_internals.h"
 
 namespace arrowport::storage {
 
@@ -33,7 +33,8 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out) {
   if (principal != nullptr) {
-    return StatementGuard(*principal, catalog, direct_append).Prepare(conn.get(), sql, out);
+    return StatementGuard(*principal, catalog, direct_append, max_value_bytes)
+        .Prepare(conn.get(), sql, out);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());

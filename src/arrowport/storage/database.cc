@@ -8,6 +8,7 @@
 #include "arrow/table.h"
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/memory_limit.h"
 #include "arrowport/storage/relation_sql.h"
 #include "arrowport/storage/sql_sandbox_settings.h"
@@ -21,6 +22,7 @@ struct Database::Impl {
   std::string memory_limit;              // effective, as DuckDB reports it
   std::atomic<uint64_t> next_stream{0};  // unique view names across connections
   bool direct_append = false;            // DuckDB's internals match the build
+  int64_t max_query_memory = 0;          // effective limits.max_query_memory
 };
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -30,6 +32,7 @@ bool Database::direct_append_enabled() const { return impl_->direct_append; }
 std::string Database::LibraryVersion() { return duckdb_library_version(); }
 const std::string& Database::memory_limit() const { return impl_->memory_limit; }
 const std::string& Database::catalog() const { return impl_->catalog; }
+int64_t Database::max_query_memory() const { return impl_->max_query_memory; }
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   ConfigHandle config_handle;
@@ -76,6 +79,10 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
                         conn->QueryTable("SELECT current_setting('memory_limit')::VARCHAR"));
   ARROW_ASSIGN_OR_RAISE(auto limit_scalar, limit->column(0)->GetScalar(0));
   database->impl_->memory_limit = limit_scalar->ToString();
+  database->impl_->max_query_memory =
+      options.max_query_memory > 0
+          ? options.max_query_memory
+          : DefaultQueryMemoryBytes(MemoryLimitBytes(database->impl_->db.get()));
   ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
   for (const auto& sql : options.init_sql) {
     auto st = conn->Execute(sql);
@@ -94,6 +101,22 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   return database;
 }
 
+arrow::Result<Database::SettingsInForce> Database::Settings() {
+  ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
+  ARROW_ASSIGN_OR_RAISE(auto table,
+                        conn->QueryTable("SELECT current_setting('threads')::VARCHAR, "
+                                         "current_setting('memory_limit')::VARCHAR, "
+                                         "current_setting('enable_external_access')::VARCHAR"));
+  SettingsInForce settings;
+  ARROW_ASSIGN_OR_RAISE(auto threads, table->column(0)->GetScalar(0));
+  ARROW_ASSIGN_OR_RAISE(auto memory, table->column(1)->GetScalar(0));
+  ARROW_ASSIGN_OR_RAISE(auto access, table->column(2)->GetScalar(0));
+  settings.threads = threads->ToString();
+  settings.memory_limit = memory->ToString();
+  settings.external_access = access->ToString() == "true";
+  return settings;
+}
+
 arrow::Status Database::Checkpoint() {
   ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
   return conn->Execute("CHECKPOINT");
@@ -107,6 +130,7 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   impl->catalog = impl_->catalog;
   impl->next_stream = &impl_->next_stream;
   impl->direct_append = impl_->direct_append;
+  impl->max_value_bytes = impl_->max_query_memory;
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 

@@ -18,6 +18,9 @@ struct DatabaseOptions {
   /// DuckDB's default (80% of RAM) for ":memory:", whose tables live in that memory and
   /// would otherwise spill to ./.tmp.
   std::string memory_limit;
+  /// Bytes DuckDB may allocate outside its buffer pool, for all queries together
+  /// (limits.max_query_memory); 0 = derived from the memory limit (see Database::Open).
+  int64_t max_query_memory = 0;
   std::vector<std::string> init_sql;       ///< run once after opening
   /// Views over files (config `views:`: name -> file or glob), made after init_sql. SQL
   /// may read these files and no others: the database then turns DuckDB's external
@@ -43,12 +46,23 @@ class Database {
   const std::string& memory_limit() const;
   /// DuckDB's name of the database's own catalog (after the file name).
   const std::string& catalog() const;
+  /// The budget of allocations outside DuckDB's buffer pool in force (bytes).
+  int64_t max_query_memory() const;
 
   /// True when small appends may use DuckDB's internals (library version as built);
   /// false means the public appender, which is slower but version-proof.
   bool direct_append_enabled() const;
   /// The DuckDB library version in use.
   static std::string LibraryVersion();
+
+  /// The operator's settings DuckDB has in force (the server's own view: clients cannot
+  /// read settings through SQL): threads, memory limit, external access.
+  struct SettingsInForce {
+    std::string threads;
+    std::string memory_limit;
+    bool external_access = false;
+  };
+  arrow::Result<SettingsInForce> Settings();
 
   /// Writes the WAL into the database file (DuckDB CHECKPOINT) on a connection of its own.
   arrow::Status Checkpoint();

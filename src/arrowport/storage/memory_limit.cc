@@ -74,6 +74,10 @@ int64_t DefaultMemoryLimitBytes() {
   return DefaultMemoryLimitBytes(PhysicalMemoryBytes(), CgroupMemoryLimitBytes());
 }
 
+int64_t DefaultQueryMemoryBytes(int64_t memory_limit_bytes) {
+  return std::clamp<int64_t>(memory_limit_bytes / 2, int64_t{256} << 20, int64_t{4} << 30);
+}
+
 std::string MemoryLimitSetting(int64_t bytes) {
   return std::to_string(std::max<int64_t>(bytes >> 20, 1)) + "MiB";
 }

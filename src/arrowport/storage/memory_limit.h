@@ -29,6 +29,10 @@ int64_t DefaultMemoryLimitBytes(std::optional<int64_t> physical,
                                 std::optional<int64_t> cgroup);
 int64_t DefaultMemoryLimitBytes();
 
+/// \brief The default of limits.max_query_memory (what DuckDB may allocate outside its
+/// buffer pool, for every query together): half the memory limit, 256 MiB to 4 GiB.
+int64_t DefaultQueryMemoryBytes(int64_t memory_limit_bytes);
+
 /// `bytes` in DuckDB's memory_limit syntax ("1024MiB").
 std::string MemoryLimitSetting(int64_t bytes);
 

@@ -9,7 +9,7 @@
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/result_batch_reader.h"
-#include "arrowport/storage/statement_targets.h"
+#include "arrowport/storage/duckdb_internals.h"
 
 namespace arrowport::storage {
 

@@ -1,13 +1,33 @@
 #include "arrowport/storage/statement_guard.h"
 
+#include <duckdb/catalog/catalog.hpp>
+#include <duckdb/catalog/catalog_entry.hpp>
+#include <duckdb/catalog/catalog_entry/schema_catalog_entry.hpp>
+#include <duckdb/catalog/catalog_entry/view_catalog_entry.hpp>
+#include <duckdb/catalog/entry_lookup_info.hpp>
+#include <duckdb/common/error_data.hpp>
+#include <duckdb/main/capi/capi_internal.hpp>
+#include <duckdb/main/client_context.hpp>
+#include <duckdb/parser/parsed_data/create_info.hpp>
+#include <duckdb/parser/parser.hpp>
+#include <duckdb/parser/statement/call_statement.hpp>
+#include <duckdb/parser/statement/copy_statement.hpp>
+#include <duckdb/parser/statement/create_statement.hpp>
+#include <duckdb/parser/statement/explain_statement.hpp>
+#include <duckdb/parser/statement/pragma_statement.hpp>
+#include <duckdb/parser/expression/function_expression.hpp>
+#include <duckdb/transaction/transaction_context.hpp>
 #include <strings.h>
 
+#include <cmath>
+#include <exception>
 #include <vector>
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/prepared_statement.h"
-#include "arrowport/storage/statement_targets.h"
+#include "arrowport/storage/statement_walker.h"
 
 namespace arrowport::storage {
 
@@ -16,276 +36,452 @@ namespace {
 // The server's own state (see connection_impl.h and request_log.cc).
 constexpr const char* kScratch = "arrowport_scratch";
 constexpr const char* kStateSchema = "arrowport";
+// How deep views over views are followed; deeper is refused rather than trusted.
+constexpr int kMaxViewDepth = 8;
 
 using ExtractedHandle = Handle<duckdb_extracted_statements, &duckdb_destroy_extracted>;
-using ValueHandle = Handle<duckdb_value, &duckdb_destroy_value>;
 
 bool Same(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
 
-const char* TypeName(duckdb_statement_type type) {
+const char* KindName(duckdb::StatementType type) {
+  using duckdb::StatementType;
   switch (type) {
-    case DUCKDB_STATEMENT_TYPE_SELECT: return "SELECT";
-    case DUCKDB_STATEMENT_TYPE_INSERT: return "INSERT";
-    case DUCKDB_STATEMENT_TYPE_UPDATE: return "UPDATE";
-    case DUCKDB_STATEMENT_TYPE_EXPLAIN: return "EXPLAIN";
-    case DUCKDB_STATEMENT_TYPE_DELETE: return "DELETE";
-    case DUCKDB_STATEMENT_TYPE_PREPARE: return "PREPARE";
-    case DUCKDB_STATEMENT_TYPE_CREATE: return "CREATE";
-    case DUCKDB_STATEMENT_TYPE_EXECUTE: return "EXECUTE";
-    case DUCKDB_STATEMENT_TYPE_ALTER: return "ALTER";
-    case DUCKDB_STATEMENT_TYPE_TRANSACTION: return "a transaction statement";
-    case DUCKDB_STATEMENT_TYPE_COPY: return "COPY";
-    case DUCKDB_STATEMENT_TYPE_ANALYZE: return "ANALYZE";
-    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET: return "SET VARIABLE";
-    case DUCKDB_STATEMENT_TYPE_CREATE_FUNC: return "CREATE FUNCTION";
-    case DUCKDB_STATEMENT_TYPE_DROP: return "DROP";
-    case DUCKDB_STATEMENT_TYPE_EXPORT: return "EXPORT";
-    case DUCKDB_STATEMENT_TYPE_PRAGMA: return "PRAGMA";
-    case DUCKDB_STATEMENT_TYPE_VACUUM: return "VACUUM";
-    case DUCKDB_STATEMENT_TYPE_CALL: return "CALL";
-    case DUCKDB_STATEMENT_TYPE_SET: return "SET/RESET/USE";
-    case DUCKDB_STATEMENT_TYPE_LOAD: return "INSTALL/LOAD";
-    case DUCKDB_STATEMENT_TYPE_ATTACH: return "ATTACH";
-    case DUCKDB_STATEMENT_TYPE_DETACH: return "DETACH";
-    case DUCKDB_STATEMENT_TYPE_COPY_DATABASE: return "COPY DATABASE";
-    case DUCKDB_STATEMENT_TYPE_UPDATE_EXTENSIONS: return "UPDATE EXTENSIONS";
-    case DUCKDB_STATEMENT_TYPE_MERGE_INTO: return "MERGE INTO";
+    case StatementType::SELECT_STATEMENT: return "SELECT";
+    case StatementType::INSERT_STATEMENT: return "INSERT";
+    case StatementType::UPDATE_STATEMENT: return "UPDATE";
+    case StatementType::DELETE_STATEMENT: return "DELETE";
+    case StatementType::MERGE_INTO_STATEMENT: return "MERGE INTO";
+    case StatementType::CREATE_STATEMENT: return "CREATE";
+    case StatementType::CREATE_FUNC_STATEMENT: return "CREATE FUNCTION";
+    case StatementType::ALTER_STATEMENT: return "ALTER";
+    case StatementType::DROP_STATEMENT: return "DROP";
+    case StatementType::COPY_STATEMENT: return "COPY";
+    case StatementType::EXPLAIN_STATEMENT: return "EXPLAIN";
+    case StatementType::CALL_STATEMENT: return "CALL";
+    case StatementType::VACUUM_STATEMENT: return "VACUUM/ANALYZE";
+    case StatementType::PRAGMA_STATEMENT: return "PRAGMA";
+    case StatementType::PREPARE_STATEMENT: return "PREPARE";
+    case StatementType::EXECUTE_STATEMENT: return "EXECUTE";
+    case StatementType::TRANSACTION_STATEMENT: return "a transaction statement";
+    case StatementType::EXPORT_STATEMENT: return "EXPORT";
+    case StatementType::SET_STATEMENT: return "SET/RESET/USE";
+    case StatementType::VARIABLE_SET_STATEMENT: return "SET VARIABLE";
+    case StatementType::LOAD_STATEMENT: return "INSTALL/LOAD";
+    case StatementType::ATTACH_STATEMENT: return "ATTACH";
+    case StatementType::DETACH_STATEMENT: return "DETACH";
+    case StatementType::COPY_DATABASE_STATEMENT: return "COPY DATABASE";
+    case StatementType::UPDATE_EXTENSIONS_STATEMENT: return "UPDATE EXTENSIONS";
     default: return "this kind of statement";
   }
 }
 
-// What an admin may run besides SELECT. Everything else is refused for everyone.
-bool AdminOnly(duckdb_statement_type type) {
+// What an admin may run besides SELECT and the allowed PRAGMAs.
+bool AdminKind(duckdb::StatementType type) {
+  using duckdb::StatementType;
   switch (type) {
-    case DUCKDB_STATEMENT_TYPE_INSERT:
-    case DUCKDB_STATEMENT_TYPE_UPDATE:
-    case DUCKDB_STATEMENT_TYPE_DELETE:
-    case DUCKDB_STATEMENT_TYPE_MERGE_INTO:
-    case DUCKDB_STATEMENT_TYPE_CREATE:
-    case DUCKDB_STATEMENT_TYPE_CREATE_FUNC:
-    case DUCKDB_STATEMENT_TYPE_ALTER:
-    case DUCKDB_STATEMENT_TYPE_DROP:
-    case DUCKDB_STATEMENT_TYPE_COPY:
-    case DUCKDB_STATEMENT_TYPE_EXPLAIN:  // EXPLAIN ANALYZE runs its statement
-    case DUCKDB_STATEMENT_TYPE_CALL:  // table functions, as in SELECT * FROM f()
-    case DUCKDB_STATEMENT_TYPE_VACUUM:
-    case DUCKDB_STATEMENT_TYPE_ANALYZE:
+    case StatementType::INSERT_STATEMENT:
+    case StatementType::UPDATE_STATEMENT:
+    case StatementType::DELETE_STATEMENT:
+    case StatementType::MERGE_INTO_STATEMENT:
+    case StatementType::CREATE_STATEMENT:
+    case StatementType::ALTER_STATEMENT:
+    case StatementType::DROP_STATEMENT:
+    case StatementType::COPY_STATEMENT:
+    case StatementType::EXPLAIN_STATEMENT:  // EXPLAIN ANALYZE runs its statement
+    case StatementType::CALL_STATEMENT:
+    case StatementType::VACUUM_STATEMENT:
       return true;
     default:
       return false;
   }
 }
 
-// Statements that may write or change the catalog: their targets are checked.
-bool Writes(duckdb_statement_type type) {
-  return type != DUCKDB_STATEMENT_TYPE_SELECT && type != DUCKDB_STATEMENT_TYPE_CALL &&
-         type != DUCKDB_STATEMENT_TYPE_VACUUM && type != DUCKDB_STATEMENT_TYPE_ANALYZE;
-}
-
-std::string Describe(const StatementTarget& t) {
-  std::string out;
-  for (const auto* part : {&t.catalog, &t.schema, &t.name}) {
-    if (part->empty()) continue;
-    if (!out.empty()) out += ".";
-    out += *part;
+// PRAGMAs DuckDB rewrites into a SELECT over one table's or the schema's catalog.
+bool AllowedPragma(const std::string& name) {
+  static const char* const kAllowed[] = {"table_info", "show", "show_tables", "version",
+                                         "platform"};
+  for (const char* allowed : kAllowed) {
+    if (Same(name, allowed)) return true;
   }
-  return out;
+  return false;
 }
 
-// The scratch catalog (views over in-flight ingest streams) and schema `arrowport` (the
-// request log) whichever way a statement names them: DuckDB reads `a.b` as schema a or,
-// failing that, catalog a, so both positions count.
-bool IsServerState(const StatementTarget& t) {
-  if (Same(t.catalog, kScratch) || Same(t.schema, kScratch)) return true;
-  if (Same(t.schema, kStateSchema)) return true;
-  if (t.schema.empty() && Same(t.catalog, kStateSchema)) return true;
-  if (t.is_schema && (Same(t.name, kStateSchema) || Same(t.name, kScratch))) return true;
+// What CREATE may make (admins): entries whose reads the sandbox sees when they are used.
+// Macros and functions would run SQL it cannot see at the call; secrets hold credentials.
+bool AllowedCreate(duckdb::CatalogType type) {
+  using duckdb::CatalogType;
+  switch (type) {
+    case CatalogType::TABLE_ENTRY:
+    case CatalogType::VIEW_ENTRY:
+    case CatalogType::SCHEMA_ENTRY:
+    case CatalogType::INDEX_ENTRY:
+    case CatalogType::SEQUENCE_ENTRY:
+    case CatalogType::TYPE_ENTRY:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Table functions any role may call: generators over their (constant) arguments.
+const char* const kTableFunctions[] = {"range",     "generate_series", "unnest",   "repeat",
+                                       "repeat_row", "json_each",      "json_tree"};
+constexpr const char* kTableFunctionList =
+    "range, generate_series, unnest, repeat, repeat_row, json_each, json_tree";
+
+bool AllowedTableFunction(const std::string& name) {
+  for (const char* allowed : kTableFunctions) {
+    if (name == allowed) return true;
+  }
   return false;
+}
+
+// Settings a client may read with current_setting(): nothing of the server's files,
+// memory or threads.
+bool HarmlessSetting(const std::string& name) {
+  static const char* const kHarmless[] = {"timezone", "calendar", "search_path", "schema",
+                                          "default_order", "default_null_order"};
+  for (const char* harmless : kHarmless) {
+    if (Same(name, harmless)) return true;
+  }
+  return false;
+}
+
+std::optional<double> Number(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  try {
+    size_t used = 0;
+    std::string digits;
+    for (char c : *text) {
+      if (c != '_') digits.push_back(c);
+    }
+    const double value = std::stod(digits, &used);
+    if (used != digits.size()) return std::nullopt;
+    return value;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Bytes a list-making or string-making call asks for by its constant arguments, when it
+// is one of the generators whose size an argument sets (0 when unknown).
+double AskedBytes(const FunctionCall& call) {
+  const auto& args = call.constants;
+  auto arg = [&args](size_t i) { return i < args.size() ? Number(args[i]) : std::nullopt; };
+  if (!call.table && (call.name == "range" || call.name == "generate_series")) {
+    // A list of BIGINT: (stop - start) / step elements of 8 bytes.
+    std::optional<double> start = 0, stop, step = 1;
+    if (args.size() == 1) {
+      stop = arg(0);
+    } else if (args.size() >= 2) {
+      start = arg(0);
+      stop = arg(1);
+      if (args.size() >= 3) step = arg(2);
+    }
+    if (!start || !stop || !step || *step == 0) return 0;
+    return std::fabs((*stop - *start) / *step) * 8;
+  }
+  if (!call.table && (call.name == "repeat" || call.name == "list_resize" ||
+                      call.name == "array_resize" || call.name == "lpad" ||
+                      call.name == "rpad")) {
+    auto count = arg(1);
+    if (!count) return 0;
+    double width = 1;
+    if (call.name == "repeat" && !args.empty() && args[0]) {
+      width = static_cast<double>(std::max<size_t>(1, args[0]->size()));
+    }
+    if (call.name == "list_resize" || call.name == "array_resize") width = 8;
+    return *count * width;
+  }
+  return 0;
+}
+
+// Where an entry lives, for the server-state check.
+bool IsServerState(const std::string& catalog, const std::string& schema,
+                   const std::string& name, bool is_schema) {
+  if (Same(catalog, kScratch) || Same(schema, kScratch)) return true;
+  if (Same(schema, kStateSchema)) return true;
+  if (schema.empty() && Same(catalog, kStateSchema)) return true;
+  if (is_schema && (Same(name, kStateSchema) || Same(name, kScratch))) return true;
+  return false;
+}
+
+bool IsSystemCatalog(const std::string& catalog, const std::string& schema) {
+  return Same(catalog, "system") || Same(schema, "information_schema") ||
+         Same(schema, "pg_catalog");
+}
+
+arrow::Status ServerStateRefused(const std::string& what, const char* verb) {
+  return PermissionDenied("SQL sandbox: '", what,
+                          "' is the server's own state (request log or scratch catalog) and "
+                          "cannot be ", verb, " through SQL");
+}
+
+// Runs `fn` with the context's transaction: the client's own when one is open (an error
+// passing through RunFunctionInTransaction would abort it), else an automatic one.
+arrow::Status InTransactionOf(duckdb::ClientContext& context, const std::function<arrow::Status()>& fn) {
+  arrow::Status st;
+  try {
+    if (context.transaction.HasActiveTransaction()) {
+      st = fn();
+    } else {
+      context.RunFunctionInTransaction([&] { st = fn(); });
+    }
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("SQL sandbox: cannot read the catalog: ",
+                                  duckdb::ErrorData(e).Message());
+  }
+  return st;
 }
 
 }  // namespace
 
 StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
-                               bool parser_trusted)
-    : principal_(principal), catalog_(std::move(catalog)), parser_trusted_(parser_trusted) {}
+                               bool parser_trusted, int64_t max_value_bytes)
+    : principal_(principal),
+      catalog_(std::move(catalog)),
+      parser_trusted_(parser_trusted),
+      max_value_bytes_(max_value_bytes) {}
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
                                       PreparedHandle* out) const {
-  ExtractedHandle extracted;
-  const idx_t count = duckdb_extract_statements(conn, sql.c_str(), extracted.out());
-  if (count == 0) {
-    const char* error = duckdb_extract_statements_error(extracted.get());
-    return TranslateDuckDBError(-1, error ? error : "no SQL statement in the text");
+  if (!parser_trusted_) {
+    return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
+                            duckdb_library_version(), ") is not the one this server was built "
+                            "against, so its parser cannot be used to check statements; "
+                            "rebuild the server");
   }
-  if (count > 1) {
-    return PermissionDenied("SQL sandbox: the text holds ", count,
+  duckdb::ClientContext* context = ClientContextOf(conn);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  // The one parse: every check reads this tree, and DuckDB prepares this tree.
+  auto* extracted = new duckdb::ExtractStatementsWrapper();
+  ExtractedHandle owned(reinterpret_cast<duckdb_extracted_statements>(extracted));
+  try {
+    duckdb::Parser parser(*context);
+    parser.ParseQuery(sql);
+    extracted->statements = std::move(parser.statements);
+  } catch (const std::exception& e) {
+    duckdb::ErrorData error(e);
+    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
+  }
+  if (extracted->statements.empty()) {
+    return arrow::Status::Invalid("no SQL statement in the text");
+  }
+  if (extracted->statements.size() > 1) {
+    return PermissionDenied("SQL sandbox: the text holds ", extracted->statements.size(),
                             " statements; send one statement per request");
   }
-  if (duckdb_prepare_extracted_statement(conn, extracted.get(), 0, out->out()) ==
-      DuckDBError) {
+  const duckdb::SQLStatement& statement = *extracted->statements[0];
+  ARROW_RETURN_NOT_OK(CheckKind(statement));
+  ARROW_RETURN_NOT_OK(CheckWrites(statement));
+  const StatementReads reads = ReadsOf(statement);
+  if (!reads.unknown.empty()) {
+    return PermissionDenied("SQL sandbox: the statement holds ", reads.unknown,
+                            ", which it cannot check");
+  }
+  ARROW_RETURN_NOT_OK(CheckCalls(reads));
+  ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
+    return CheckTables(*context, reads, "", "", 0);
+  }));
+  if (duckdb_prepare_extracted_statement(conn, owned.get(), 0, out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
     return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-  }
-  const duckdb_statement_type type = duckdb_prepared_statement_type(out->get());
-  arrow::Status st = CheckType(type);
-  if (st.ok()) st = CheckEffects(conn, sql);
-  if (st.ok()) st = CheckReads(conn, out->get(), sql, type);
-  if (st.ok()) st = CheckWrites(conn, sql, type);
-  if (!st.ok()) out->reset();
-  return st;
-}
-
-arrow::Status StatementGuard::CheckType(duckdb_statement_type type) const {
-  if (type == DUCKDB_STATEMENT_TYPE_SELECT) return arrow::Status::OK();
-  // Not a matter of rights: a client's statement runs on a connection whose transaction
-  // only the server (or the Flight SQL transaction API) may end.
-  if (type == DUCKDB_STATEMENT_TYPE_TRANSACTION) {
-    return arrow::Status::Invalid(kTransactionControlRefused);
-  }
-  if (AdminOnly(type)) {
-    if (principal_.IsAdmin()) return arrow::Status::OK();
-    return PermissionDenied("SQL sandbox: ", TypeName(type), " is refused for user '",
-                            principal_.user, "' (role ",
-                            principal_.CanWrite() ? "writer" : "reader",
-                            "): only SELECT statements are allowed; ingest writes data");
-  }
-  return PermissionDenied("SQL sandbox: ", TypeName(type),
-                          " statements are refused for every user: they would reach the "
-                          "server's files, settings, extensions or other databases");
-}
-
-arrow::Status StatementGuard::CheckReads(duckdb_connection conn,
-                                         duckdb_prepared_statement prepared,
-                                         const std::string& sql,
-                                         duckdb_statement_type type) const {
-  // DuckDB's binder in its name-extracting mode, through the C++ API (it binds
-  // parameters) when this is the library built against.
-  std::vector<std::string> parameters;
-  for (idx_t i = 1; i <= duckdb_nparams(prepared); ++i) {
-    const char* name = duckdb_parameter_name(prepared, i);
-    parameters.emplace_back(name ? name : std::to_string(i));
-    if (name) duckdb_free(const_cast<char*>(name));
-  }
-  arrow::Result<std::vector<std::string>> read =
-      parser_trusted_ ? ReadTables(conn, sql, parameters)
-                      : arrow::Status::Invalid("the DuckDB library is not the one built against");
-  // The C API's call does the same for statements without parameters and also through
-  // DuckDB's PRAGMA rewriting (PRAGMA table_info), but a failure there would abort a
-  // transaction the client has open.
-  if (!read.ok() && parameters.empty() && !InTransaction(conn)) {
-    ValueHandle names(duckdb_get_table_names(conn, sql.c_str(), /*qualified=*/true));
-    if (names.get() != nullptr) {
-      std::vector<std::string> listed;
-      const idx_t n = duckdb_get_list_size(names.get());
-      for (idx_t i = 0; i < n; ++i) {
-        ValueHandle item(duckdb_get_list_child(names.get(), i));
-        char* raw = duckdb_get_varchar(item.get());
-        listed.emplace_back(raw ? raw : "");
-        if (raw) duckdb_free(raw);
-      }
-      read = std::move(listed);
-    }
-  }
-  std::vector<std::string> tables;
-  if (read.ok()) {
-    tables = std::move(*read);
-  } else if (type == DUCKDB_STATEMENT_TYPE_SELECT || !principal_.IsAdmin()) {
-    return PermissionDenied("SQL sandbox: cannot tell which tables the statement reads (",
-                            read.status().message(), ")");
-  }
-  // else: DuckDB cannot list what some UPDATE/DELETE/MERGE read; their targets are
-  // checked from the parser (CheckWrites), and only admins run them.
-  for (const auto& text : tables) {
-    ARROW_ASSIGN_OR_RAISE(auto table, ParseQualifiedName(text));
-    if (IsServerState(table)) {
-      return PermissionDenied("SQL sandbox: '", text,
-                              "' is the server's own state (request log or scratch catalog) "
-                              "and cannot be read or written through SQL");
-    }
-    if (principal_.tables.empty()) continue;
-    const bool own_catalog = table.catalog.empty() || Same(table.catalog, catalog_.c_str());
-    const bool main_schema = table.schema.empty() || Same(table.schema, "main");
-    bool listed = false;
-    for (const auto& allowed : principal_.tables) {
-      if (Same(table.name, allowed.c_str())) listed = true;
-    }
-    if (!own_catalog || !main_schema || !listed) {
-      return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
-                              text, "' (allowed tables: see auth.users[].tables)");
-    }
   }
   return arrow::Status::OK();
 }
 
-namespace {
-
-// Table functions no client statement may call, whatever its role: they read files the
-// sandbox must still allow DuckDB itself (the database file, its WAL, the configured view
-// files), run SQL or name tables given as text (which the table check cannot see), write
-// (checkpoints) or expose the server's stored values or secrets.
-bool RefusedTableFunction(const std::string& name) {
-  static const char* const kNames[] = {
-      "query", "query_table", "glob", "sniff_csv",
-      "pragma_storage_info", "duckdb_secrets", "which_secret", "arrow_scan",
-      "arrow_scan_dumb", "seq_scan", "index_scan"};
-  static const char* const kPrefixes[] = {"read_", "parquet_", "iceberg_", "delta_",
-                                          "postgres_", "sqlite_", "mysql_"};
-  for (const char* refused : kNames) {
-    if (name == refused) return true;
+arrow::Status StatementGuard::CheckKind(const duckdb::SQLStatement& statement) const {
+  using duckdb::StatementType;
+  const StatementType type = statement.type;
+  if (type == StatementType::SELECT_STATEMENT) return arrow::Status::OK();
+  // Not a matter of rights: a client's statement runs on a connection whose transaction
+  // only the server (or the Flight SQL transaction API) may end.
+  if (type == StatementType::TRANSACTION_STATEMENT) {
+    return arrow::Status::Invalid(kTransactionControlRefused);
   }
-  for (const char* prefix : kPrefixes) {
-    if (name.rfind(prefix, 0) == 0) return true;
+  if (type == StatementType::PRAGMA_STATEMENT) {
+    const std::string name =
+        statement.Cast<duckdb::PragmaStatement>().info->name.GetIdentifierName();
+    if (AllowedPragma(name)) return arrow::Status::OK();
+    return PermissionDenied("SQL sandbox: PRAGMA ", name, " is refused for every user (allowed: "
+                            "table_info, show, show_tables, version, platform)");
   }
-  return false;
-}
-
-}  // namespace
-
-arrow::Status StatementGuard::CheckEffects(duckdb_connection conn,
-                                           const std::string& sql) const {
-  // Without DuckDB's parser (another library version) the checks of types and tables
-  // still apply; file reads stay limited to the allowed paths by DuckDB's settings.
-  if (!parser_trusted_) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto effects, ReadEffects(conn, sql));
-  if (effects.copies_to_file) {
+  if (type == StatementType::CREATE_STATEMENT) {
+    const auto& info = *statement.Cast<duckdb::CreateStatement>().info;
+    if (!AllowedCreate(info.type)) {
+      return PermissionDenied("SQL sandbox: CREATE ", duckdb::CatalogTypeToString(info.type),
+                              " is refused for every user (macros and functions would run "
+                              "SQL the sandbox cannot see when they are called; secrets hold "
+                              "credentials)");
+    }
+  }
+  if (type == StatementType::COPY_STATEMENT &&
+      !statement.Cast<duckdb::CopyStatement>().info->is_from) {
     return PermissionDenied("SQL sandbox: COPY ... TO writes a file on the server and is "
                             "refused for every user; read results through the server's "
                             "formats instead (Arrow, Parquet, CSV, JSON)");
   }
-  for (const auto& call : effects.table_functions) {
-    if (call.has_parameter) {
-      return PermissionDenied("SQL sandbox: a table function's arguments cannot be query "
-                              "parameters ('", call.name, "'): what it reads would only be "
-                              "known when it runs");
+  if (AdminKind(type)) {
+    if (!principal_.IsAdmin()) {
+      return PermissionDenied("SQL sandbox: ", KindName(type), " is refused for user '",
+                              principal_.user, "' (role ",
+                              principal_.CanWrite() ? "writer" : "reader",
+                              "): only SELECT statements are allowed; ingest writes data");
     }
-    // Checkpoints write (and stall writers): an admin's maintenance, like the action.
-    if ((call.name == "checkpoint" || call.name == "force_checkpoint") && !principal_.IsAdmin()) {
-      return PermissionDenied("SQL sandbox: '", call.name, "' is refused for user '",
-                              principal_.user, "': checkpoints are for admins");
+    if (type == StatementType::EXPLAIN_STATEMENT) {
+      return CheckKind(*statement.Cast<duckdb::ExplainStatement>().stmt);
     }
-    if (call.name.empty() || RefusedTableFunction(call.name)) {
-      return PermissionDenied("SQL sandbox: the table function '", call.name,
-                              "' is refused for every user: it reads files, runs SQL text, "
-                              "writes, or exposes the server's own state");
+    return arrow::Status::OK();
+  }
+  return PermissionDenied("SQL sandbox: ", KindName(type),
+                          " statements are refused for every user: they would reach the "
+                          "server's files, settings, extensions or other databases");
+}
+
+arrow::Status StatementGuard::CheckCalls(const StatementReads& reads) const {
+  for (const auto& listing : reads.listings) {
+    // SHOW TABLES lists schema main; SHOW ALL TABLES and the like list everything.
+    if (listing != "tables" || !principal_.tables.empty()) {
+      return PermissionDenied("SQL sandbox: SHOW ", listing, " is refused for user '",
+                              principal_.user, "': list tables with the Flight SQL catalog "
+                              "calls, list_flights or GET /tables");
+    }
+  }
+  for (const auto& call : reads.functions) {
+    if (call.table) {
+      if (call.has_parameter) {
+        return PermissionDenied("SQL sandbox: a table function's arguments cannot be query "
+                                "parameters ('", call.name, "'): what it reads would only be "
+                                "known when it runs");
+      }
+      const bool checkpoint = call.name == "checkpoint" || call.name == "force_checkpoint";
+      if (checkpoint && principal_.IsAdmin()) continue;
+      if (!AllowedTableFunction(call.name)) {
+        return PermissionDenied("SQL sandbox: the table function '", call.name,
+                                "' is refused for every user (allowed: ", kTableFunctionList,
+                                "): file readers, query(), catalog and settings functions "
+                                "reach the server's own state");
+      }
+    } else if (call.name == "current_setting") {
+      const auto& name = call.constants.empty() ? std::nullopt : call.constants[0];
+      if (!name || !HarmlessSetting(*name)) {
+        return PermissionDenied("SQL sandbox: current_setting('",
+                                name.value_or("<not a constant>"),
+                                "') is refused for every user: the server's settings are "
+                                "out of reach of SQL (allowed: TimeZone, Calendar, "
+                                "search_path, schema, default_order, default_null_order)");
+      }
+    } else if (call.name == "getvariable" || call.name == "getenv") {
+      return PermissionDenied("SQL sandbox: ", call.name, "() is refused for every user: "
+                              "the server's variables and environment are out of reach of SQL");
+    }
+    const double asked = AskedBytes(call);
+    if (asked > static_cast<double>(max_value_bytes_)) {
+      return TooLarge("SQL sandbox: ", call.name, "(...) would build a value of about ",
+                      static_cast<int64_t>(asked / (1 << 20)), " MiB; one query may use at "
+                      "most ", max_value_bytes_ >> 20, " MiB outside DuckDB's buffer pool "
+                      "(limits.max_query_memory)");
     }
   }
   return arrow::Status::OK();
 }
 
-arrow::Status StatementGuard::CheckWrites(duckdb_connection conn, const std::string& sql,
-                                          duckdb_statement_type type) const {
-  if (!Writes(type)) return arrow::Status::OK();
-  if (!parser_trusted_) {
-    return PermissionDenied("SQL sandbox: ", TypeName(type),
-                            " is refused: this DuckDB library is not the one the server was "
-                            "built against, so the statement's targets cannot be checked");
+arrow::Status StatementGuard::CheckWrites(const duckdb::SQLStatement& statement) const {
+  auto targets = WritesOf(statement);
+  if (!targets) {
+    return PermissionDenied("SQL sandbox: the statement's target is not a plain table");
   }
-  ARROW_ASSIGN_OR_RAISE(auto targets, WriteTargets(conn, sql));
-  for (const auto& target : targets) {
-    if (IsServerState(target)) {
-      return PermissionDenied("SQL sandbox: '", Describe(target),
-                              "' is the server's own state (request log or scratch catalog) "
-                              "and cannot be written, altered or dropped through SQL");
+  for (const auto& target : *targets) {
+    if (IsServerState(target.catalog, target.schema, target.name, target.is_schema)) {
+      return ServerStateRefused(target.ToString(), "written, altered or dropped");
+    }
+    if (IsSystemCatalog(target.catalog, target.schema)) {
+      return PermissionDenied("SQL sandbox: '", target.ToString(),
+                              "' is DuckDB's system catalog and cannot be changed");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
+                                          const StatementReads& reads,
+                                          const std::string& view_catalog,
+                                          const std::string& view_schema, int depth) const {
+  if (depth > kMaxViewDepth) {
+    return PermissionDenied("SQL sandbox: views nested more than ", kMaxViewDepth,
+                            " deep cannot be checked");
+  }
+  const bool limited = !principal_.tables.empty();
+  for (const auto& table : reads.tables) {
+    if (IsServerState(table.catalog, table.schema, table.name, false)) {
+      return ServerStateRefused(table.ToString(), "read or written");
+    }
+    // A name inside a view resolves in the view's catalog and schema first.
+    duckdb::optional_ptr<duckdb::CatalogEntry> entry;
+    if (!view_catalog.empty() && table.catalog.empty()) {
+      const std::string schema = table.schema.empty() ? view_schema : table.schema;
+      entry = duckdb::Catalog::GetEntry(
+          context,
+          duckdb::EntryLookupInfo(duckdb::CatalogType::TABLE_ENTRY,
+                                  duckdb::QualifiedName(duckdb::Identifier(view_catalog),
+                                                        duckdb::Identifier(schema),
+                                                        duckdb::Identifier(table.name))),
+          duckdb::OnEntryNotFound::RETURN_NULL);
+    }
+    if (!entry) {
+      entry = duckdb::Catalog::GetEntry(
+          context, duckdb::EntryLookupInfo(duckdb::CatalogType::TABLE_ENTRY, table.qualified),
+          duckdb::OnEntryNotFound::RETURN_NULL);
+    }
+    const std::string shown = table.ToString();
+    if (!entry) {
+      // Unknown: DuckDB's binder says so; a table-limited user learns nothing either way.
+      if (limited) {
+        return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
+                                shown, "' (allowed tables: see auth.users[].tables)");
+      }
+      continue;
+    }
+    const std::string catalog = entry->ParentCatalog().GetName().GetIdentifierName();
+    const std::string schema = entry->ParentSchema().name.GetIdentifierName();
+    const std::string name = entry->name.GetIdentifierName();
+    if (IsServerState(catalog, schema, name, false)) {
+      return ServerStateRefused(shown, "read or written");
+    }
+    if (IsSystemCatalog(catalog, schema)) {
+      return PermissionDenied("SQL sandbox: '", shown, "' is DuckDB's system catalog, which "
+                              "lists every table and setting: it is refused for every user; "
+                              "list tables with the Flight SQL catalog calls, list_flights "
+                              "or GET /tables");
+    }
+    const bool listed = [&] {
+      if (!Same(catalog, catalog_.c_str()) || !Same(schema, "main")) return false;
+      for (const auto& allowed : principal_.tables) {
+        if (Same(name, allowed.c_str())) return true;
+      }
+      return false;
+    }();
+    if (entry->type == duckdb::CatalogType::VIEW_ENTRY) {
+      const auto& view = entry->Cast<duckdb::ViewCatalogEntry>();
+      if (!view.query || !view.query->node) continue;
+      const StatementReads inner = ReadsOf(*view.query->node);
+      // The view's own tables are judged as if named here; a listed view that reads
+      // files (a configured `views:` entry) is readable by its name.
+      bool reads_files = !inner.unknown.empty();
+      for (const auto& call : inner.functions) {
+        reads_files |= call.table && !AllowedTableFunction(call.name);
+      }
+      if (limited && reads_files && !listed) {
+        return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
+                                shown, "' (a view over files is read only when listed in "
+                                "auth.users[].tables)");
+      }
+      ARROW_RETURN_NOT_OK(CheckTables(context, inner, catalog, schema, depth + 1));
+      continue;
+    }
+    if (limited && !listed) {
+      return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
+                              shown, "' (allowed tables: see auth.users[].tables)");
     }
   }
   return arrow::Status::OK();

@@ -4,6 +4,7 @@
 
 #include <duckdb.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -11,32 +12,49 @@
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/duckdb_handle.h"
 
+namespace duckdb {
+class ClientContext;
+class SQLStatement;
+}  // namespace duckdb
+
 namespace arrowport::storage {
 
+struct StatementReads;
+
 /// \brief Decides whether a caller may run one piece of SQL, by DuckDB's own reading of
-/// it (never by matching text), and prepares it when so.
+/// it (never by matching text), and prepares it when so. The text is parsed once, every
+/// check runs on that parse tree, and only then is the tree bound and prepared: the
+/// bind-time work of anything refused (a CSV sniff, a glob, a view's expansion) never
+/// runs. Everything is refused unless allowed:
 ///
-/// - Exactly one statement per text: DuckDB's C API runs all but the last statement of
-///   a multi-statement text while preparing it, before any check could see them.
-/// - By DuckDB's statement type: readers and writers run only SELECT (PRAGMAs DuckDB
-///   rewrites to SELECT included); admins also DML, DDL, COPY, EXPLAIN, CALL, VACUUM,
-///   ANALYZE. Nobody runs ATTACH, DETACH, INSTALL/LOAD, SET/RESET/USE (also PRAGMA
-///   name=value), other PRAGMAs (COPY FROM DATABASE prepares as one), EXPORT,
-///   PREPARE/EXECUTE, or transaction statements (Flight SQL has its own actions).
-/// - By the tables it reads (`duckdb_get_table_names`, views expanded to their tables)
-///   and the entries it writes/creates/alters/drops (DuckDB's parser): nobody reaches
-///   the scratch catalog or the `arrowport` schema (the request log); a user with a
-///   `tables` list reads only those tables of schema main.
+/// - Exactly one statement per text.
+/// - Statement kinds: readers and writers run SELECT (DESCRIBE, SUMMARIZE, SHOW TABLES)
+///   and PRAGMA table_info/show/show_tables; admins also DML, CREATE of tables, views,
+///   schemas, indexes, sequences and types, ALTER, DROP, COPY ... FROM, EXPLAIN, CALL
+///   checkpoint, VACUUM/ANALYZE. Nothing else, for anybody (ATTACH, SET, LOAD, EXPORT,
+///   PREPARE, CREATE MACRO/FUNCTION/SECRET, COPY ... TO, transaction statements, ...).
+/// - Table functions: range, generate_series, unnest, repeat, repeat_row, json_each,
+///   json_tree (and checkpoint for admins), with constant arguments only.
+/// - Scalar functions that read the server's settings or variables (current_setting,
+///   getvariable, getenv) are refused, except current_setting of a few harmless settings.
+/// - Values a constant argument makes larger than `max_value_bytes` (range(1e9),
+///   repeat('a', 2e9), lpad/rpad, list_resize) are refused before anything runs.
+/// - Tables: nobody reaches the scratch catalog, the `arrowport` schema (the request log)
+///   or DuckDB's system catalog (information_schema, pg_catalog, duckdb_* views), also not
+///   through a view; a user with a `tables` list reads only those tables of schema main,
+///   and views whose tables are all listed (a view that reads files only when listed).
 ///
-/// File and network access and the operator's settings are not judged here: the database
-/// turns external access off and locks its configuration (database.cc).
+/// File and network access and the operator's settings are also closed by DuckDB itself:
+/// the database turns external access off and locks its configuration (database.cc).
 /// Cheap to make; immutable; use from one thread at a time (like its connection).
 class StatementGuard {
  public:
   /// `catalog`: the database's own catalog (DuckDB names it after the file).
   /// `parser_trusted`: the DuckDB library is the one built against, so its C++ parser
-  /// (write targets) may be used; otherwise statements that write are refused.
-  StatementGuard(const Principal& principal, std::string catalog, bool parser_trusted);
+  /// may be used; otherwise client SQL is refused. `max_value_bytes`: the largest value
+  /// a constant argument may ask for (limits.max_query_memory).
+  StatementGuard(const Principal& principal, std::string catalog, bool parser_trusted,
+                 int64_t max_value_bytes);
 
   /// Prepares `sql` on `conn` into `out` when the caller may run it. PermissionDenied
   /// (typed, naming what was refused) when not; DuckDB's own error for bad SQL.
@@ -44,18 +62,18 @@ class StatementGuard {
                         PreparedHandle* out) const;
 
  private:
-  arrow::Status CheckType(duckdb_statement_type type) const;
-  arrow::Status CheckReads(duckdb_connection conn, duckdb_prepared_statement prepared,
-                           const std::string& sql, duckdb_statement_type type) const;
-  /// Table functions (file readers, query/query_table, checkpoint, storage statistics,
-  /// arguments that depend on a parameter) and COPY ... TO: refused for every role.
-  arrow::Status CheckEffects(duckdb_connection conn, const std::string& sql) const;
-  arrow::Status CheckWrites(duckdb_connection conn, const std::string& sql,
-                            duckdb_statement_type type) const;
+  arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;
+  arrow::Status CheckCalls(const StatementReads& reads) const;
+  arrow::Status CheckWrites(const duckdb::SQLStatement& statement) const;
+  /// The tables `reads` names, resolved in the catalog; views are followed `depth` deep.
+  arrow::Status CheckTables(duckdb::ClientContext& context, const StatementReads& reads,
+                            const std::string& view_catalog, const std::string& view_schema,
+                            int depth) const;
 
   Principal principal_;
   std::string catalog_;
   bool parser_trusted_;
+  int64_t max_value_bytes_;
 };
 
 }  // namespace arrowport::storage

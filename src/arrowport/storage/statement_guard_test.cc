@@ -27,6 +27,7 @@ class StatementGuardTest : public ::testing::Test {
   void SetUp() override {
     DatabaseOptions options;
     options.path = ":memory:";
+    options.max_query_memory = int64_t{512} << 20;
     db_ = Database::Open(options).ValueOrDie();
     lease_ = ConnectionLease::Own(db_->Connect().ValueOrDie());
     conn_ = &lease_.connection();
@@ -227,6 +228,90 @@ TEST_F(StatementGuardTest, EveryEntryPointIsGuarded) {
             1);
   // The server's own SQL (no principal) is not judged.
   EXPECT_TRUE(conn_->DescribeQuery("SELECT * FROM arrowport.requests").ok());
+}
+
+// The sandbox used to list a statement's tables by binding it with every table empty, so
+// USING and NATURAL joins (which need the columns) were refused for everyone.
+TEST_F(StatementGuardTest, JoinsWithUsingAndNaturalJoinsRun) {
+  ASSERT_TRUE(conn_->Execute("CREATE TABLE names (id INTEGER, label VARCHAR)").ok());
+  for (const Principal& who : {Make(Role::kReader), Make(Role::kReader, {"t", "names"})}) {
+    for (const char* sql : {"SELECT * FROM t JOIN names USING (id)",
+                            "SELECT * FROM t NATURAL JOIN names",
+                            "WITH n AS (SELECT * FROM names) SELECT * FROM t JOIN n USING (id)"}) {
+      auto st = Run(sql, who);
+      EXPECT_TRUE(st.ok()) << sql << ": " << st.ToString();
+    }
+  }
+}
+
+// Table-limited users read their own tables by SQL (every SQL path refused them before);
+// what they may not read is refused by name, never by whether it exists.
+TEST_F(StatementGuardTest, TableLimitedUsersRunSqlOverTheirTables) {
+  const auto narrow = Make(Role::kReader, {"t"});
+  EXPECT_TRUE(Run("SELECT count(*) FROM t WHERE id > (SELECT min(id) FROM t)", narrow).ok());
+  EXPECT_TRUE(Run("WITH other AS (SELECT * FROM t) SELECT * FROM other", narrow).ok());
+  EXPECT_TRUE(Run("DESCRIBE t", narrow).ok());
+  EXPECT_TRUE(Run("PRAGMA table_info('t')", narrow).ok());
+  ExpectDenied(Run("SELECT * FROM (SELECT * FROM other)", narrow), "may not read 'other'");
+  ExpectDenied(Run("SELECT * FROM t WHERE id IN (SELECT x FROM other)", narrow), "other");
+  ExpectDenied(Run("SELECT * FROM no_such_table", narrow), "may not read 'no_such_table'");
+  ExpectDenied(Run("DESCRIBE other", narrow), "other");
+  ExpectDenied(Run("PRAGMA table_info('other')", narrow), "other");
+  ExpectDenied(Run("SHOW TABLES", narrow), "SHOW");
+  ExpectDenied(Run("SELECT * FROM temp.main.t", narrow), "temp.main.t");
+}
+
+// Found by the hardening review: readers read the server's file paths through settings,
+// and duckdb_databases() listed the scratch catalog.
+TEST_F(StatementGuardTest, SettingsAndSystemCatalogsAreOutOfReachForEveryRole) {
+  for (Role role : {Role::kReader, Role::kWriter, Role::kAdmin}) {
+    const auto who = Make(role);
+    ExpectDenied(Run("SELECT * FROM duckdb_settings()", who), "duckdb_settings");
+    ExpectDenied(Run("SELECT * FROM duckdb_databases()", who), "duckdb_databases");
+    ExpectDenied(Run("SELECT current_setting('temp_directory')", who), "temp_directory");
+    ExpectDenied(Run("SELECT current_setting('allowed_paths')", who), "allowed_paths");
+    ExpectDenied(Run("SELECT current_setting(name) FROM t", who), "current_setting");
+    ExpectDenied(Run("SELECT * FROM information_schema.tables", who), "system catalog");
+    ExpectDenied(Run("SELECT * FROM information_schema.schemata", who), "system catalog");
+    ExpectDenied(Run("SELECT * FROM pg_catalog.pg_tables", who), "system catalog");
+    ExpectDenied(Run("SELECT * FROM duckdb_tables", who), "system catalog");
+    ExpectDenied(Run("SHOW ALL TABLES", who), "SHOW");
+    ExpectDenied(Run("SELECT getvariable('x')", who), "getvariable");
+    EXPECT_TRUE(Run("SELECT current_setting('TimeZone')", who).ok());
+  }
+}
+
+// Refused before DuckDB binds anything: no CSV sniffing, globbing or extension loading,
+// and a 403-kind refusal rather than DuckDB's own error text.
+TEST_F(StatementGuardTest, RefusedCallsAreRefusedBeforeBinding) {
+  for (Role role : {Role::kReader, Role::kAdmin}) {
+    const auto who = Make(role);
+    ExpectDenied(Run("SELECT * FROM read_csv('/no/such/dir/*.csv')", who), "read_csv");
+    ExpectDenied(Run("SELECT * FROM read_xlsx('/tmp/x.xlsx')", who), "read_xlsx");
+    ExpectDenied(Run("SELECT * FROM iceberg_scan('s3://b/t')", who), "iceberg_scan");
+    ExpectDenied(Run("SELECT * FROM no_such_table_function()", who), "no_such_table_function");
+    ExpectDenied(Run("CREATE SECRET s (TYPE s3, KEY_ID 'a', SECRET 'b')", who), "CREATE");
+    ExpectDenied(Run("CREATE MACRO m() AS (SELECT 1)", who), "CREATE");
+  }
+  EXPECT_TRUE(Run("SELECT * FROM range(3) JOIN unnest([1, 2]) u(x) ON true", Make(Role::kReader)).ok());
+  EXPECT_TRUE(Run("SELECT * FROM generate_series(1, 3)", Make(Role::kReader)).ok());
+}
+
+// Values whose size a constant argument sets are refused before they are built (found by
+// the hardening run: range(1e9) ran 70 s and took 20 GB).
+TEST_F(StatementGuardTest, HugeConstantValuesAreRefusedBeforeTheyAreBuilt) {
+  const auto reader = Make(Role::kReader);
+  for (const char* sql : {"SELECT unnest(range(1000000000))", "SELECT repeat('a', 2000000000)",
+                          "SELECT lpad('x', 2000000000, 'y')", "SELECT rpad('x', 1e9::INTEGER, 'y')",
+                          "SELECT list_resize([1], 1000000000)",
+                          "SELECT generate_series(0, 50000000000, 1)"}) {
+    const auto st = Run(sql, reader);
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kTooLarge)) << sql << ": " << st.ToString();
+    EXPECT_NE(st.message().find("limits.max_query_memory"), std::string::npos) << st.ToString();
+  }
+  // Streaming table functions build no value: bounded by the query timeout instead.
+  EXPECT_TRUE(Run("SELECT count(*) FROM range(1000000)", reader).ok());
+  EXPECT_TRUE(Run("SELECT repeat('ab', 10)", reader).ok());
 }
 
 TEST(SqlSandboxTest, FilesSettingsAndLockAreOutOfReachOfSql) {

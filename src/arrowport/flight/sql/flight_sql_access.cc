@@ -18,17 +18,7 @@ arrow::Status CheckCommandAccess(const Principal* principal, std::string_view co
   if (name == "CommandStatementIngest") {
     return AccessPolicy::RequireRole(principal, Role::kWriter, "ingest (Flight SQL)");
   }
-  if (name == "CommandStatementQuery" || name == "CommandStatementSubstraitPlan" ||
-      name == "CommandPreparedStatementQuery" || name == "TicketStatementQuery") {
-    return AccessPolicy::ReadSql(principal);
-  }
-  return arrow::Status::OK();  // catalog metadata: every role
-}
-
-arrow::Status CheckActionAccess(const Principal* principal, const std::string& action) {
-  if (action == "CreatePreparedStatement" || action == "CreatePreparedSubstraitPlan") {
-    return AccessPolicy::ReadSql(principal);
-  }
+  // Queries (the SQL sandbox judges them) and catalog metadata: every role.
   return arrow::Status::OK();
 }
 

@@ -1,0 +1,124 @@
+#include "arrowport/storage/duckdb_internals.h"
+
+#include <duckdb/main/capi/capi_internal.hpp>
+#include <duckdb/main/client_context.hpp>
+#include <duckdb/main/config.hpp>
+#include <duckdb/main/database.hpp>
+#include <duckdb/parser/parser.hpp>
+#include <duckdb/parser/query_node/delete_query_node.hpp>
+#include <duckdb/parser/query_node/insert_query_node.hpp>
+#include <duckdb/parser/query_node/merge_query_node.hpp>
+#include <duckdb/parser/query_node/update_query_node.hpp>
+#include <duckdb/parser/statement/delete_statement.hpp>
+#include <duckdb/parser/statement/insert_statement.hpp>
+#include <duckdb/parser/statement/merge_into_statement.hpp>
+#include <duckdb/parser/statement/update_statement.hpp>
+#include <duckdb/planner/binder.hpp>
+#include <duckdb/planner/bound_parameter_map.hpp>
+#include <duckdb/planner/expression/bound_parameter_data.hpp>
+#include <duckdb/transaction/transaction_context.hpp>
+
+#include <exception>
+
+namespace arrowport::storage {
+
+duckdb::ClientContext* ClientContextOf(duckdb_connection connection) {
+  // The connection owns its context; the C API's handle only wraps a reference
+  // (duckdb/main/capi/capi_internal.hpp), so the context stays valid after it is gone.
+  ClientContextHandle c_context;
+  duckdb_connection_get_client_context(connection, c_context.out());
+  if (c_context.get() == nullptr) return nullptr;
+  return &reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
+}
+
+int64_t MemoryLimitBytes(duckdb_database database) {
+  auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
+  return static_cast<int64_t>(
+      duckdb::DBConfig::GetConfig(*wrapper->database->instance).options.maximum_memory);
+}
+
+bool InTransaction(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return true;  // unknown: assume the careful answer
+  return context->transaction.HasActiveTransaction();
+}
+
+arrow::Status BoundResultColumns(duckdb_connection connection,
+                                 duckdb_prepared_statement prepared, const std::string& sql,
+                                 std::vector<LogicalTypeHandle>* types,
+                                 std::vector<std::string>* names) {
+  duckdb::ClientContext* found = ClientContextOf(connection);
+  auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
+  if (found == nullptr || wrapper == nullptr) {
+    return arrow::Status::IOError("connection has no context");
+  }
+  auto& context = *found;
+  try {
+    duckdb::Parser parser(context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement");
+    }
+    auto bind = [&]() {
+      auto binder = duckdb::Binder::CreateBinder(context);
+      // The bound values type the parameters, as when DuckDB rebinds a statement to run
+      // it with them.
+      duckdb::BoundParameterMap parameters(wrapper->values);
+      binder->SetParameters(parameters);
+      auto bound = binder->Bind(*parser.statements[0]);
+      for (size_t i = 0; i < bound.types.size(); ++i) {
+        // The C API's logical type handle is a heap LogicalType (duckdb_create_logical_type).
+        types->emplace_back(
+            reinterpret_cast<duckdb_logical_type>(new duckdb::LogicalType(bound.types[i])));
+        names->push_back(i < bound.names.size() ? bound.names[i].GetIdentifierName() : "");
+      }
+    };
+    // Inside the client's open transaction, bind in it directly: a bind error passing
+    // through RunFunctionInTransaction would mark that transaction aborted.
+    if (context.transaction.HasActiveTransaction()) {
+      bind();
+    } else {
+      context.RunFunctionInTransaction(bind);
+    }
+  } catch (const std::exception& e) {
+    types->clear();
+    names->clear();
+    return arrow::Status::Invalid("cannot type the statement's result: ", e.what());
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  try {
+    duckdb::Parser parser(*context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("expected exactly one SQL statement");
+    }
+    const auto& statement = *parser.statements[0];
+    switch (statement.type) {
+      case duckdb::StatementType::INSERT_STATEMENT:
+        return !statement.Cast<duckdb::InsertStatement>().node->returning_list.empty();
+      case duckdb::StatementType::UPDATE_STATEMENT:
+        return !statement.Cast<duckdb::UpdateStatement>().node->returning_list.empty();
+      case duckdb::StatementType::DELETE_STATEMENT:
+        return !statement.Cast<duckdb::DeleteStatement>().node->returning_list.empty();
+      case duckdb::StatementType::MERGE_INTO_STATEMENT:
+        return !statement.Cast<duckdb::MergeIntoStatement>().node->returning_list.empty();
+      default:
+        return false;
+    }
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("cannot parse the statement: ", e.what());
+  }
+}
+
+bool ExplicitTransactionOpen(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return false;
+  return !context->transaction.IsAutoCommit();
+}
+
+}  // namespace arrowport::storage

@@ -1,0 +1,48 @@
+#pragma once
+
+// Internal to storage: what the C API does not offer, through DuckDB's C++ API (valid for
+// the library the server was built against; see Database::direct_append_enabled).
+
+#include <duckdb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrowport/storage/duckdb_handle.h"
+
+namespace duckdb {
+class ClientContext;
+}
+
+namespace arrowport::storage {
+
+/// The C++ client context of a C API connection (owned by the connection).
+duckdb::ClientContext* ClientContextOf(duckdb_connection connection);
+
+/// DuckDB's memory limit in force for `database`, in bytes.
+int64_t MemoryLimitBytes(duckdb_database database);
+
+/// True when `connection` has a transaction open (the C API cannot tell), an automatic
+/// one (a statement or streaming result in progress) included.
+bool InTransaction(duckdb_connection connection);
+
+/// True when `connection` has an explicit transaction open (BEGIN without its COMMIT or
+/// ROLLBACK yet; aborted ones included).
+bool ExplicitTransactionOpen(duckdb_connection connection);
+
+/// \brief The result columns of the single statement in `sql` (prepared as `prepared`
+/// on `connection`) with the types of `prepared`'s bound values, as DuckDB binds it to run
+/// it with them: bound only, never planned or run, so a statement that writes writes
+/// nothing, and the connection's transaction is left as it was.
+arrow::Status BoundResultColumns(duckdb_connection connection,
+                                 duckdb_prepared_statement prepared, const std::string& sql,
+                                 std::vector<LogicalTypeHandle>* types,
+                                 std::vector<std::string>* names);
+
+/// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
+/// RETURNING clause, by DuckDB's parser.
+arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql);
+
+}  // namespace arrowport::storage

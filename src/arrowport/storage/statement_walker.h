@@ -1,0 +1,68 @@
+#pragma once
+
+// Internal to storage (the SQL sandbox): what one parsed statement does, read off DuckDB's
+// parse tree before anything is bound. Includes DuckDB's C++ parser headers.
+
+#include <duckdb/parser/qualified_name.hpp>
+#include <duckdb/parser/query_node.hpp>
+#include <duckdb/parser/sql_statement.hpp>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace arrowport::storage {
+
+/// One catalog entry a statement names, as written (parts left out are empty).
+struct NamedEntry {
+  std::string catalog;
+  std::string schema;
+  std::string name;
+  bool is_schema = false;  ///< the entry is a schema (CREATE/DROP/ALTER SCHEMA `name`)
+  /// The name as DuckDB parsed it (what a catalog lookup takes).
+  duckdb::QualifiedName qualified;
+
+  /// catalog.schema.name with the parts that are set.
+  std::string ToString() const;
+};
+
+/// One function a statement calls.
+struct FunctionCall {
+  std::string name;            ///< lower-case, as written (without schema)
+  bool table = false;          ///< in a FROM clause (a table function), else scalar
+  bool has_parameter = false;  ///< an argument depends on a query parameter ($1, ?)
+  /// The arguments that are constants, as DuckDB's parser read them (nullopt: not one).
+  std::vector<std::optional<std::string>> constants;
+};
+
+/// \brief What a statement reads and calls, everywhere in it: the select list, FROM,
+/// joins, subqueries in any expression, CTEs, set operations, ORDER BY/LIMIT, VALUES,
+/// PIVOT, table function arguments, DESCRIBE/SUMMARIZE's query, the reads of INSERT
+/// (its SELECT, RETURNING, ON CONFLICT), UPDATE, DELETE and MERGE, CREATE TABLE/VIEW ... AS,
+/// COPY's query and EXPLAIN's statement.
+struct StatementReads {
+  /// Base tables and views named (CTE names in scope are not tables and are left out).
+  std::vector<NamedEntry> tables;
+  std::vector<FunctionCall> functions;
+  /// SHOW TABLES / SHOW ALL TABLES and the like: what is listed ("tables", ...).
+  std::vector<std::string> listings;
+  /// A construct the walker does not know, so cannot vouch for ("" when none).
+  std::string unknown;
+};
+
+/// Walks `statement` (and any nested statement) for what it reads and calls.
+StatementReads ReadsOf(const duckdb::SQLStatement& statement);
+/// Walks one query node (a view's query) the same way.
+StatementReads ReadsOf(const duckdb::QueryNode& node);
+
+/// \brief The entries that `statement` writes (INSERT, UPDATE, DELETE, MERGE target, COPY
+/// FROM target, EXPLAIN's statement) or creates, alters, drops (CREATE, ALTER incl. COMMENT
+/// ON, DROP, CREATE INDEX's table). Statements that write nothing give an empty list.
+/// Invalid when a DML target is not a plain table.
+std::optional<std::vector<NamedEntry>> WritesOf(const duckdb::SQLStatement& statement);
+
+/// The parts of a parsed qualified name.
+NamedEntry EntryOf(const duckdb::QualifiedName& name);
+
+}  // namespace arrowport::storage

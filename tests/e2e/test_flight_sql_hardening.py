@@ -1,0 +1,328 @@
+"""Flight SQL defects a hostile run and an outside review found (hardening issue): a
+rollback or commit that answered OK while a result still streamed on the transaction and
+was not done, handles expired while their result was read, prepared writes with an
+untyped parameter that ran twice, CloseSession of another user's session, a forged ticket
+answered UNKNOWN without a log line, and statement updates without the query timeout.
+Driven by ADBC and by raw Flight SQL messages, against the real server."""
+import os
+import time
+
+import grpc
+
+import adbc_driver_flightsql
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+import flightsql_wire as wire
+from test_flight_sql import _CookieJar, connect, scalar
+from test_flight_sql_review import bind, begin, cookie_client, prepare
+
+BUSY_MS = 1500
+# Wide enough that the rest of the result cannot sit in transport buffers: the server's
+# stream stays open until the client reads it.
+BIG_ROWS = 3_000_000
+BIG_SQL = (f"SELECT range AS id, repeat('x', 40) || range AS pad FROM range({BIG_ROWS})")
+
+
+@pytest.fixture
+def busy_server(start_server):
+    env = dict(os.environ, ARROWPORT_FLIGHT_SQL_BUSY_TIMEOUT_MS=str(BUSY_MS))
+    return start_server(env=env)
+
+
+def count_elsewhere(server, table):
+    with connect(server) as conn:
+        return scalar(conn, f"SELECT count(*) FROM {table}")
+
+
+def open_stream(client, sql, txn):
+    info = client.get_flight_info(
+        flight.FlightDescriptor.for_command(wire.statement_query_in(sql, txn)))
+    reader = client.do_get(info.endpoints[0].ticket)
+    first = reader.read_chunk()
+    assert first.data.num_rows > 0
+    return reader
+
+
+def raw_end_transaction(server, cookie, txn, commit):
+    """EndTransaction through grpcio: the gRPC status code any gRPC client sees."""
+    from rawflight import _field
+    action = _field(1, b"EndTransaction") + _field(2, wire.end_transaction(txn, commit))
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.unary_stream("/arrow.flight.protocol.FlightService/DoAction",
+                                    request_serializer=None, response_deserializer=None)
+        return list(call(action, timeout=60, metadata=[("cookie", cookie)]))
+
+
+def end(client, txn, commit):
+    list(client.do_action(flight.Action("EndTransaction", wire.end_transaction(txn, commit))))
+
+
+def update(client, sql, txn=b""):
+    descriptor = flight.FlightDescriptor.for_command(wire.statement_update_in(sql, txn))
+    writer, reader = client.do_put(descriptor, pa.schema([]))
+    writer.done_writing()
+    ack = reader.read()
+    writer.close()
+    return wire.update_result(ack)
+
+
+@pytest.mark.parametrize("commit", [False, True])
+def test_ending_a_transaction_while_its_result_streams_waits_then_refuses(busy_server, commit):
+    """EndTransaction with a result still open on the transaction used to answer OK
+    although DuckDB refused the ROLLBACK (or aborted the COMMIT)."""
+    jar = _CookieJar()
+    client = flight.connect(busy_server.uri, middleware=[jar])
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0)))
+    client.do_get(info.endpoints[0].ticket).read_all()  # starts the session
+    update(client, "CREATE TABLE kept (x BIGINT)")
+    txn = begin(client)
+    assert update(client, "INSERT INTO kept SELECT range FROM range(1000000)", txn) == 1000000
+    reader = open_stream(client, BIG_SQL, txn)
+    start = time.time()
+    with pytest.raises(flight.FlightError, match="busy: a result being read of 'SELECT range") as error:
+        end(client, txn, commit)
+    assert time.time() - start >= BUSY_MS / 1000 * 0.9
+    assert error.value.extra_info[:2] == b"\x08\x09"  # google.rpc.Status FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as raw:
+        raw_end_transaction(busy_server, jar.cookie, txn, commit)
+    assert raw.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # Nothing was ended: the transaction still holds its rows, others do not see them.
+    assert count_elsewhere(busy_server, "kept") == 0
+    reader.cancel()
+    deadline = time.time() + 10
+    while True:  # the server notices the cancelled stream a moment later
+        try:
+            end(client, txn, commit)
+            break
+        except flight.FlightError as e:
+            assert "busy" in str(e) and time.time() < deadline, e
+            time.sleep(0.2)
+    assert count_elsewhere(busy_server, "kept") == (1000000 if commit else 0)
+    # The connection is clean: an autocommit insert afterwards is visible to others.
+    update(client, "INSERT INTO kept VALUES (-1)")
+    assert count_elsewhere(busy_server, "kept") == (1000001 if commit else 1)
+
+
+def test_a_result_read_to_its_end_frees_the_transaction_at_once(busy_server):
+    client = cookie_client(busy_server)
+    update(client, "CREATE TABLE t (x BIGINT)")
+    txn = begin(client)
+    update(client, "INSERT INTO t SELECT range FROM range(10)", txn)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        wire.statement_query_in("SELECT * FROM t", txn)))
+    assert client.do_get(info.endpoints[0].ticket).read_all().num_rows == 10
+    start = time.time()
+    end(client, txn, commit=True)
+    assert time.time() - start < 1.0
+    assert count_elsewhere(busy_server, "t") == 10
+
+
+def test_adbc_rollback_with_a_result_open_is_never_a_silent_success(busy_server):
+    """The reported case: ADBC, cookies, a temporary table pinning the session, 1M rows
+    inserted in the transaction, a fetch_record_batch() stream open, then rollback()."""
+    kwargs = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
+    with flight_sql.connect(busy_server.uri, autocommit=True, db_kwargs=kwargs) as setup:
+        with setup.cursor() as cur:
+            cur.execute("CREATE TABLE big (x BIGINT, pad VARCHAR)")
+    with flight_sql.connect(busy_server.uri, autocommit=False, db_kwargs=kwargs) as conn:
+        cur = conn.cursor()
+        cur.adbc_ingest("pin", pa.table({"a": [1]}), mode="create", temporary=True)
+        cur.execute(f"INSERT INTO big SELECT range, repeat('y', 40) FROM range({BIG_ROWS})")
+        streaming = conn.cursor()
+        streaming.execute("SELECT * FROM big")
+        batches = streaming.fetch_record_batch()
+        batches.read_next_batch()
+        with pytest.raises(adbc_driver_manager.Error, match="busy"):
+            conn.rollback()
+        assert count_elsewhere(busy_server, "big") == 0
+        batches.close()
+        streaming.close()
+        cur.close()
+    # Closing the connection (CloseSession) rolled the transaction back for real.
+    assert count_elsewhere(busy_server, "big") == 0
+
+
+def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
+    """A 9 s read with a 5 s idle timeout used to roll the transaction back under it and
+    expire the prepared statement being read."""
+    env = dict(os.environ, ARROWPORT_FLIGHT_SQL_IDLE_TIMEOUT_S="2")
+    server = start_server(env=env)
+    client = cookie_client(server)
+    update(client, "CREATE TABLE slow (x BIGINT)")
+    txn = begin(client)
+    update(client, "INSERT INTO slow SELECT range FROM range(100)", txn)
+    [created] = list(client.do_action(flight.Action(
+        "CreatePreparedStatement", wire.create_prepared_statement(BIG_SQL, txn))))
+    handle = wire.unpack_any_field1(created.body.to_pybytes())
+    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
+    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        assert reader.read_chunk().data.num_rows > 0
+        time.sleep(0.25)
+    reader.cancel()
+    for _ in range(50):
+        try:
+            end(client, txn, commit=True)
+            break
+        except flight.FlightError as e:
+            assert "busy" in str(e), e
+            time.sleep(0.2)
+    assert count_elsewhere(server, "slow") == 100
+    # The statement outlived the idle timeout while its result was read.
+    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
+    assert reader.read_chunk().data.num_rows > 0
+    reader.cancel()
+
+
+# ---- Prepared writes run exactly once ----
+
+WRITES = [
+    # (sql, parameter rows, rows added, rows returned per execution)
+    ("INSERT INTO w SELECT ? RETURNING *", [[7]], 1, 1),
+    ("INSERT INTO w SELECT ?", [[7]], 1, 0),
+    ("INSERT INTO w SELECT ? UNION ALL SELECT ?", [[7, 8]], 2, 0),
+    ("INSERT INTO w SELECT ? UNION ALL SELECT ? RETURNING x", [[7, 8]], 2, 2),
+    ("INSERT INTO w SELECT ?::BIGINT", [[7]], 1, 0),
+    ("INSERT INTO w VALUES (?) RETURNING x", [[7]], 1, 1),
+    ("INSERT INTO w SELECT ? RETURNING *", [[1], [2], [3]], 3, 3),
+]
+
+
+@pytest.mark.parametrize("sql,rows,added,returned", WRITES)
+def test_prepared_writes_run_once_through_adbc(server, sql, rows, added, returned):
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE w (x BIGINT)")
+        if len(rows) == 1:
+            cur.execute(sql, rows[0])
+            if returned:
+                assert len(cur.fetchall()) == returned
+        else:
+            cur.executemany(sql, rows)
+        assert scalar(conn, "SELECT count(*) FROM w") == added
+
+
+@pytest.mark.parametrize("sql,rows,added,returned", WRITES)
+def test_prepared_writes_run_once_through_raw_flight_sql(server, sql, rows, added, returned):
+    client = server.client()
+    update(client, "CREATE TABLE w (x BIGINT)")
+    handle = prepare(client, sql)
+    columns = list(zip(*rows))
+    batch = pa.record_batch([pa.array(c, pa.int64()) for c in columns],
+                            names=[f"p{i}" for i in range(len(columns))])
+    bind(client, handle, batch)
+    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
+    info = client.get_flight_info(descriptor)
+    count = lambda: count_elsewhere(server, "w")
+    if returned:
+        # GetFlightInfo described the result without running the write.
+        assert count() == 0
+        assert info.schema.names
+        result = client.do_get(info.endpoints[0].ticket).read_all()
+        assert result.num_rows == returned
+        assert result.schema == info.schema
+    else:
+        assert not info.endpoints  # ran at GetFlightInfo, nothing to fetch
+    assert count() == added
+    # UPDATE ... RETURNING with an untyped parameter: one increment, not two.
+    update(client, "DELETE FROM w")
+    update(client, "INSERT INTO w VALUES (1)")
+    handle = prepare(client, "UPDATE w SET x = x + ? RETURNING x")
+    bind(client, handle, pa.record_batch([pa.array([10], pa.int64())], names=["p"]))
+    info = client.get_flight_info(
+        flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle)))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [11]
+    with connect(server) as conn:
+        assert scalar(conn, "SELECT x FROM w") == 11
+
+
+# ---- Handles and sessions belong to their user ----
+
+def test_close_session_of_another_user_is_refused(tmp_path, hashes):
+    from test_auth import start_with_config, users_yaml
+    config, server = start_with_config(tmp_path, users_yaml(hashes))
+    try:
+        jar = _CookieJar()
+        owner = flight.connect(server.uri, middleware=[jar])
+        token = owner.authenticate_basic_token("admin", "a-secret")
+        options = flight.FlightCallOptions(headers=[token])
+        info = owner.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0)),
+                                     options)
+        owner.do_get(info.endpoints[0].ticket, options).read_all()
+        [begun] = list(owner.do_action(flight.Action("BeginTransaction", wire.begin_transaction()),
+                                       options))
+        txn = wire.unpack_any_field1(begun.body.to_pybytes())
+        _update(owner, "CREATE TABLE mine (x INT)", options, txn)
+        # The reader presents the admin's session cookie and asks to close it.
+        intruder = flight.connect(server.uri)
+        reader_token = intruder.authenticate_basic_token("reader", "r-secret")
+        stolen = flight.FlightCallOptions(headers=[reader_token, (b"cookie", jar.cookie.encode())])
+        with pytest.raises(flight.FlightUnauthorizedError, match="belongs to another user"):
+            list(intruder.do_action(flight.Action("CloseSession", b""), stolen))
+        # The owner's session and transaction are intact: it commits.
+        list(owner.do_action(flight.Action("EndTransaction", wire.end_transaction(txn, True)),
+                             options))
+        info = owner.get_flight_info(flight.FlightDescriptor.for_command(
+            wire.statement_query("SELECT count(*) FROM mine")), options)
+        assert owner.do_get(info.endpoints[0].ticket, options).read_all().num_rows == 1
+    finally:
+        server.stop()
+
+
+def _update(client, sql, options, txn=b""):
+    descriptor = flight.FlightDescriptor.for_command(wire.statement_update_in(sql, txn))
+    writer, reader = client.do_put(descriptor, pa.schema([]), options)
+    writer.done_writing()
+    ack = reader.read()
+    writer.close()
+    return wire.update_result(ack)
+
+
+@pytest.fixture(scope="module")
+def hashes():
+    from test_auth import hash_password
+    return {"admin": hash_password("a-secret"), "reader": hash_password("r-secret"),
+            "writer": hash_password("w-secret"), "narrow": hash_password("n-secret")}
+
+
+# ---- Every call goes through one runner ----
+
+def test_forged_statement_ticket_is_invalid_argument_and_logged(server):
+    client = server.client()
+    forged = wire.any_message("TicketStatementQuery",
+                              wire._field(1, b'{"sql": "SELECT 1", "txn": 1}'))
+    with pytest.raises(pa.ArrowInvalid, match="malformed Flight SQL statement ticket") as e:
+        client.do_get(flight.Ticket(forged)).read_all()
+    assert "INVALID_ARGUMENT" in str(e.value)
+    assert server.logged("malformed Flight SQL statement ticket")
+    for doc in (b'{"sql": 5}', b'[]', b'{"sql": "SELECT 1", "txn": null}', b"\xff\xfe"):
+        with pytest.raises(pa.ArrowInvalid, match="malformed"):
+            client.do_get(flight.Ticket(wire.any_message("TicketStatementQuery",
+                                                         wire._field(1, doc)))).read_all()
+
+
+def test_statement_updates_have_the_query_timeout(start_server):
+    env = dict(os.environ, ARROWPORT_LIMITS_QUERY_TIMEOUT_S="2")
+    server = start_server(env=env)
+    client = server.client()
+    update(client, "CREATE TABLE sums (s HUGEINT)")
+    start = time.time()
+    with pytest.raises(flight.FlightTimedOutError):
+        update(client, "INSERT INTO sums SELECT sum(range) FROM range(100000000000)")
+    assert time.time() - start < 10
+    handle = prepare(client,
+                     "INSERT INTO sums SELECT sum(range) FROM range(100000000000) WHERE range > ?")
+    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_update(handle))
+    writer, reader = client.do_put(descriptor, pa.schema([("n", pa.int64())]))
+    writer.write_batch(pa.record_batch([pa.array([-1], pa.int64())], names=["n"]))
+    start = time.time()
+    with pytest.raises(flight.FlightTimedOutError):
+        writer.done_writing()
+        reader.read()
+        writer.close()
+    assert time.time() - start < 10
+    assert count_elsewhere(server, "sums") == 0
