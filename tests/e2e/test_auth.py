@@ -485,3 +485,27 @@ def test_table_limited_user_sees_only_its_tables_in_flight_sql_metadata(auth_ser
                  for schema in (catalog["catalog_db_schemas"] or [])
                  for table in (schema["db_schema_tables"] or [])}
         assert {"people", "secret"} <= names, names
+
+
+def test_two_authorization_headers_are_refused(auth_server):
+    """Found by the hardening review: with two Authorization headers the last one won
+    (reader, then admin's credentials). Two credentials in one call are refused."""
+    import http.client
+    from urllib.parse import urlparse
+    url = urlparse(auth_server.http)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    conn.putrequest("GET", "/tables")
+    conn.putheader("Authorization", basic("reader"))
+    conn.putheader("Authorization", basic("admin"))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 401, response.read()
+    assert b"more than one Authorization header" in response.read()
+    conn.close()
+    client = flight.connect(auth_server.uri)
+    both = flight.FlightCallOptions(headers=[(b"authorization", basic("reader").encode()),
+                                             (b"authorization", basic("admin").encode())])
+    with pytest.raises(flight.FlightUnauthenticatedError, match="more than one"):
+        list(client.list_flights(options=both))
+    one = flight.FlightCallOptions(headers=[(b"authorization", basic("reader").encode())])
+    assert [f for f in client.list_flights(options=one)]

@@ -23,6 +23,9 @@ struct JwtStrFree {
 };
 
 constexpr size_t kGeneratedKeyBytes = 32;
+// A token's iat may be this far ahead of now (the clock read when it was issued and the
+// one read when it is checked are the same machine's).
+constexpr int64_t kIssuedAtLeewayS = 5;
 
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -106,9 +109,15 @@ arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
   errno = 0;
   claims.expires_at = jwt_get_grant_int(jwt.get(), "exp");
   const bool has_exp = errno == 0;
+  errno = 0;
   claims.issued_at = jwt_get_grant_int(jwt.get(), "iat");
-  if (sub == nullptr || role == nullptr || !has_exp) {
-    return Unauthenticated("invalid bearer token: missing sub, role or exp");
+  const bool has_iat = errno == 0;
+  if (sub == nullptr || role == nullptr || !has_exp || !has_iat) {
+    return Unauthenticated("invalid bearer token: missing sub, role, iat or exp");
+  }
+  // This server issues its tokens itself: one issued in the future was not.
+  if (claims.issued_at > now + kIssuedAtLeewayS) {
+    return Unauthenticated("invalid bearer token: issued in the future");
   }
   auto parsed_role = config::ParseRole(role);
   if (!parsed_role.ok()) return Unauthenticated("invalid bearer token: unknown role");

@@ -36,6 +36,19 @@ TEST(TokenService, ExpiredTokensAreRefused) {
   EXPECT_FALSE(tokens->Verify(issued.token).ok());
 }
 
+// Found by the hardening review: a correctly signed token with iat in the future was
+// accepted (the server issues its own tokens: none can be issued later than now).
+TEST(TokenService, TokensIssuedInTheFutureAreRefused) {
+  auto tokens = *TokenService::Make("test-secret", 3600);
+  auto future = *tokens->IssueAt("ann", Role::kAdmin, 100000);
+  auto refused = tokens->VerifyAt(future.token, 1000);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(IsUnauthenticated(refused.status()));
+  EXPECT_NE(refused.status().message().find("future"), std::string::npos);
+  EXPECT_TRUE(tokens->VerifyAt(future.token, 100000).ok());
+  EXPECT_TRUE(tokens->VerifyAt(future.token, 99998).ok());  // within the clock leeway
+}
+
 TEST(TokenService, TamperedOrForeignTokensAreRefused) {
   auto tokens = *TokenService::Make("test-secret", 3600);
   auto issued = *tokens->Issue("ann", Role::kReader);

@@ -4,8 +4,9 @@
 
 namespace arrowport {
 
-CappedMemoryPool::CappedMemoryPool(arrow::MemoryPool* inner, int64_t cap, std::string what)
-    : inner_(inner), cap_(cap), what_(std::move(what)) {}
+CappedMemoryPool::CappedMemoryPool(arrow::MemoryPool* inner, int64_t cap, std::string what,
+                                   std::shared_ptr<MemoryBudget> server)
+    : inner_(inner), server_(std::move(server)), cap_(cap), what_(std::move(what)) {}
 
 arrow::Status CappedMemoryPool::Reserve(int64_t bytes) {
   int64_t live = live_.load();
@@ -17,6 +18,14 @@ arrow::Status CappedMemoryPool::Reserve(int64_t bytes) {
                       " in use); send smaller record batches or raise ", what_);
     }
   } while (!live_.compare_exchange_weak(live, live + bytes));
+  if (server_) {
+    auto st = server_->Charge(bytes, "decoding the request's Arrow data");
+    if (!st.ok()) {
+      live_ -= bytes;
+      refused_ = true;
+      return st;
+    }
+  }
   int64_t peak = peak_.load();
   while (live + bytes > peak && !peak_.compare_exchange_weak(peak, live + bytes)) {
   }
@@ -28,7 +37,7 @@ arrow::Status CappedMemoryPool::Allocate(int64_t size, int64_t alignment, uint8_
   ARROW_RETURN_NOT_OK(Reserve(size));
   auto st = inner_->Allocate(size, alignment, out);
   if (!st.ok()) {
-    live_ -= size;
+    Unreserve(size);
     return st;
   }
   total_ += size;
@@ -43,10 +52,10 @@ arrow::Status CappedMemoryPool::Reallocate(int64_t old_size, int64_t new_size,
   if (growth > 0) ARROW_RETURN_NOT_OK(Reserve(growth));
   auto st = inner_->Reallocate(old_size, new_size, alignment, ptr);
   if (!st.ok()) {
-    if (growth > 0) live_ -= growth;
+    if (growth > 0) Unreserve(growth);
     return st;
   }
-  if (growth < 0) live_ += growth;
+  if (growth < 0) Unreserve(-growth);
   if (growth > 0) total_ += growth;
   ++allocations_;
   return st;
@@ -54,7 +63,12 @@ arrow::Status CappedMemoryPool::Reallocate(int64_t old_size, int64_t new_size,
 
 void CappedMemoryPool::Free(uint8_t* buffer, int64_t size, int64_t alignment) {
   inner_->Free(buffer, size, alignment);
-  live_ -= size;
+  Unreserve(size);
+}
+
+void CappedMemoryPool::Unreserve(int64_t bytes) {
+  live_ -= bytes;
+  if (server_) server_->Refund(bytes);
 }
 
 }  // namespace arrowport

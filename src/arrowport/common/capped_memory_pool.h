@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "arrow/memory_pool.h"
+#include "arrowport/common/memory_budget.h"
 
 namespace arrowport {
 
@@ -16,8 +18,11 @@ namespace arrowport {
 /// buffer allocated from it.
 class CappedMemoryPool : public arrow::MemoryPool {
  public:
-  /// `what` names the limit in refusals, e.g. "limits.max_batch_bytes".
-  CappedMemoryPool(arrow::MemoryPool* inner, int64_t cap, std::string what);
+  /// `what` names the limit in refusals, e.g. "limits.max_batch_bytes". With `server`,
+  /// every allocation also draws from the server-wide budget (waiting briefly, then
+  /// ResourceExhausted when it is spent).
+  CappedMemoryPool(arrow::MemoryPool* inner, int64_t cap, std::string what,
+                   std::shared_ptr<MemoryBudget> server = nullptr);
 
   using arrow::MemoryPool::Allocate;
   using arrow::MemoryPool::Free;
@@ -38,10 +43,13 @@ class CappedMemoryPool : public arrow::MemoryPool {
   bool refused() const { return refused_.load(); }
 
  private:
-  /// Reserves `bytes` more live bytes, or returns TooLarge.
+  /// Reserves `bytes` more live bytes, or returns TooLarge (ResourceExhausted when the
+  /// server-wide budget is spent).
   arrow::Status Reserve(int64_t bytes);
+  void Unreserve(int64_t bytes);
 
   arrow::MemoryPool* inner_;
+  std::shared_ptr<MemoryBudget> server_;  // may be null
   const int64_t cap_;
   const std::string what_;
   std::atomic<int64_t> live_{0};

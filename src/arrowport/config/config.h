@@ -68,7 +68,15 @@ struct Config {
     int64_t requests_per_second_per_user = 0;  ///< token bucket refill; 0 = off
     int64_t request_burst_per_user = 0;     ///< token bucket size; 0 = one second's worth
     int64_t idle_timeout_s = 60;            ///< DoPut / upload silent this long: cancelled; 0 = off
+    /// What DuckDB may allocate outside its buffer pool, all queries together; 0 = half
+    /// of duckdb.memory_limit, 256 MiB..4 GiB (storage/allocation_guard.h).
+    int64_t max_query_memory = 0;
+    /// The server-wide budget of every call's buffers (bodies, decoded batches, held
+    /// statements, result queues, planning); 0 = derived from RAM (see server.cc).
+    int64_t max_request_memory = 0;
   } limits;
+  int64_t http_max_query_bytes = int64_t{4} << 20;    ///< SQL text of one /query body
+  int64_t flight_max_query_bytes = int64_t{4} << 20;  ///< one Flight ticket, command or action body
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
   int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body

@@ -1,5 +1,6 @@
 #include "arrowport/config/config_keys.h"
 
+#include <cctype>
 #include <charconv>
 #include <limits>
 
@@ -15,6 +16,32 @@ arrow::Result<int64_t> ParseInt(const std::string& text) {
     return arrow::Status::Invalid("'", text, "' is not an integer");
   }
   return value;
+}
+
+arrow::Result<int64_t> ParseSize(const std::string& text) {
+  size_t end = 0;
+  while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+  if (end == 0) return arrow::Status::Invalid("'", text, "' is not a size (e.g. 512MB, 4GiB)");
+  ARROW_ASSIGN_OR_RAISE(const int64_t count, ParseInt(text.substr(0, end)));
+  size_t unit_start = end;
+  while (unit_start < text.size() && text[unit_start] == ' ') ++unit_start;
+  std::string unit = text.substr(unit_start);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::map<std::string, int64_t> kUnits = {
+      {"", 1},          {"b", 1},
+      {"kb", 1000},     {"mb", 1000000},           {"gb", 1000000000},
+      {"tb", 1000000000000},
+      {"kib", 1 << 10}, {"mib", 1 << 20},          {"gib", int64_t{1} << 30},
+      {"tib", int64_t{1} << 40}};
+  auto found = kUnits.find(unit);
+  if (found == kUnits.end()) {
+    return arrow::Status::Invalid("'", text, "': unknown size unit (KB, MB, GB, TB, KiB, MiB, "
+                                  "GiB, TiB)");
+  }
+  if (count > std::numeric_limits<int64_t>::max() / found->second) {
+    return arrow::Status::Invalid("'", text, "' is out of range");
+  }
+  return count * found->second;
 }
 
 namespace {
@@ -40,6 +67,18 @@ IntegerKey Limit(T Config::Limits::*field, int64_t min, int64_t max,
   return {min, max, [field](const Config& c) -> int64_t { return c.limits.*field; },
           [field](Config& c, int64_t v) { c.limits.*field = static_cast<T>(v); }, hint};
 }
+IntegerKey Size(int64_t Config::*field, int64_t min, int64_t max, const char* hint) {
+  IntegerKey key{min, max, [field](const Config& c) -> int64_t { return c.*field; },
+                 [field](Config& c, int64_t v) { c.*field = v; }, hint};
+  key.size = true;
+  return key;
+}
+IntegerKey LimitSize(int64_t Config::Limits::*field, int64_t min, int64_t max,
+                     const char* hint) {
+  IntegerKey key = Limit(field, min, max, hint);
+  key.size = true;
+  return key;
+}
 IntegerKey SqlCap(int64_t Config::FlightSqlCaps::*field, int64_t max) {
   return {1, max, [field](const Config& c) -> int64_t { return c.flight_sql_caps.*field; },
           [field](Config& c, int64_t v) { c.flight_sql_caps.*field = v; }};
@@ -56,12 +95,21 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
   static const std::map<std::string, IntegerKey> keys{
       {"flight.port", Port(&Config::flight)},
       {"http.port", Port(&Config::http)},
-      {"http.max_body_bytes", Integer(&Config::http_max_body_bytes, 1, kMax)},
+      {"http.max_body_bytes", Size(&Config::http_max_body_bytes, 1, kMax, "a size of at least 1 byte")},
       {"http.max_connections", Integer(&Config::http_max_connections, 1, 65536)},
       {"http.header_timeout_s", Integer(&Config::http_header_timeout_s, 1, kMaxSeconds)},
       {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
       {"flight.sql_idle_timeout_s",
        Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
+      {"http.max_query_bytes",
+       Size(&Config::http_max_query_bytes, 1024, int64_t{1} << 30, "1 KiB..1 GiB")},
+      {"flight.max_query_bytes",
+       Size(&Config::flight_max_query_bytes, 1024, int64_t{1} << 30, "1 KiB..1 GiB")},
+      {"limits.max_query_memory",
+       LimitSize(&Config::Limits::max_query_memory, 0, kMax, "a size (0 = derived)")},
+      {"limits.max_request_memory",
+       LimitSize(&Config::Limits::max_request_memory, 0, kMax,
+                 "a size (0 = derived)")},
       {"flight.sql_busy_timeout_ms",
        Integer(&Config::flight_sql_busy_timeout_ms, 0, int64_t{3600} * 1000)},
       {"flight.sql_max_statements_per_session",
@@ -78,7 +126,7 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"compression.level", Integer(&Config::compression_level, 1, 22)},
       {"defaults.chunk_size", Integer(&Config::default_chunk_size, 1, kMax)},
       {"limits.max_batch_bytes",
-       Limit(&Config::Limits::max_batch_bytes, kMiB, int64_t{16} << 30, "1 MiB..16 GiB")},
+       LimitSize(&Config::Limits::max_batch_bytes, kMiB, int64_t{16} << 30, "1 MiB..16 GiB")},
       {"limits.max_concurrent_requests",
        Limit(&Config::Limits::max_concurrent_requests, 1, 100000)},
       {"limits.query_timeout_s", Limit(&Config::Limits::query_timeout_s, 0, kMaxSeconds)},
@@ -152,7 +200,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
     };
     for (const auto& [name, integer] : IntegerKeys()) {
       k[name] = [integer = &integer](Config& c, const std::string& v) {
-        ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(v));
+        ARROW_ASSIGN_OR_RAISE(auto n, integer->size ? ParseSize(v) : ParseInt(v));
         ARROW_RETURN_NOT_OK(CheckRange(*integer, n));
         integer->set(c, n);
         return arrow::Status::OK();

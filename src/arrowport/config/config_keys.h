@@ -23,7 +23,12 @@ struct IntegerKey {
   std::function<int64_t(const Config&)> get;
   std::function<void(Config&, int64_t)> set;
   const char* hint = nullptr;  // the range in words, when the numbers are unreadable
+  bool size = false;           // a byte size: also "512MB", "4GiB", ...
 };
+
+/// A byte size: a decimal count of bytes, or a number with a unit (KB, MB, GB, TB: 1000s;
+/// KiB, MiB, GiB, TiB: 1024s; case-insensitive, spaces allowed before the unit).
+arrow::Result<int64_t> ParseSize(const std::string& text);
 
 /// Integer keys by canonical name.
 const std::map<std::string, IntegerKey>& IntegerKeys();

@@ -1,3 +1,4 @@
+#include "arrowport/common/status_detail.h"
 #include "arrowport/flight/auth_middleware.h"
 
 #include <arrow/flight/server.h>
@@ -41,6 +42,11 @@ std::string HeaderValue(const fl::CallHeaders& headers, const char* key) {
 arrow::Status AuthMiddlewareFactory::StartCall(
     const fl::CallInfo& info, const fl::ServerCallContext& context,
     std::shared_ptr<fl::ServerMiddleware>* middleware) {
+  // Two credentials in one call are ambiguous (which one would win depends on the
+  // proxy or library): refused rather than guessed.
+  if (context.incoming_headers().count("authorization") > 1) {
+    return ToFlightStatus(Unauthenticated("more than one authorization header: send one"));
+  }
   auto who = authenticator_->Authenticate(
       HeaderValue(context.incoming_headers(), "authorization"),
       auth::AuthSource{"flight", context.peer()});

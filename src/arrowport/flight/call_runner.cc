@@ -5,12 +5,21 @@
 #include "arrowport/common/caller_key.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/request_limiter.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/flight_status.h"
 
 namespace arrowport::flight {
 
 namespace fl = arrow::flight;
+
+arrow::Status CallRunner::CheckCommandSize(size_t size, const char* what) const {
+  if (static_cast<int64_t>(size) <= options_.max_command_bytes) return arrow::Status::OK();
+  return TooLarge(what, " of ", size, " bytes exceeds flight.max_query_bytes (",
+                  options_.max_command_bytes, " bytes): SQL text costs about 100 bytes of "
+                  "server memory per byte to plan; send shorter SQL (bind values as "
+                  "parameters instead of inlining them)");
+}
 
 arrow::Status CallRunner::InternalError(const char* method, const char* what) {
   return fl::MakeFlightError(fl::FlightStatusCode::Internal,

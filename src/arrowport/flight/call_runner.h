@@ -46,6 +46,9 @@ class CallRunner {
     RequestLimiter* limiter = nullptr;
     Logger* logger = nullptr;
     int64_t query_timeout_s = 0;  ///< 0 = none
+    /// The largest ticket, command or action body a call may carry (flight.max_query_bytes):
+    /// SQL text is parsed and planned at ~100 bytes of memory per byte.
+    int64_t max_command_bytes = int64_t{4} << 20;
   };
   explicit CallRunner(Options options) : options_(options) {}
 
@@ -77,6 +80,10 @@ class CallRunner {
     }
     return Finish(method, context, start, st, std::move(record));
   }
+
+  /// TooLarge when a call's ticket, command or action body (`what`) passes
+  /// flight.max_query_bytes.
+  arrow::Status CheckCommandSize(size_t size, const char* what) const;
 
   /// A bug of ours surfaced as an exception: gRPC INTERNAL, logged like any failure.
   static arrow::Status InternalError(const char* method, const char* what);

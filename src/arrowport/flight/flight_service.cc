@@ -9,6 +9,7 @@
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/flight/auth_middleware.h"
@@ -91,7 +92,8 @@ class FlightService : public fl::FlightServerBase {
  public:
   explicit FlightService(FlightServiceDeps deps)
       : deps_(std::move(deps)),
-        runner_({deps_.watchdog, deps_.limiter, deps_.logger, deps_.query_timeout_s}) {
+        runner_({deps_.watchdog, deps_.limiter, deps_.logger, deps_.query_timeout_s,
+                 deps_.max_command_bytes}) {
     if (deps_.sql_sessions != nullptr) {
       sql::FlightSqlDeps sql_deps;
       sql_deps.database = deps_.database;
@@ -111,12 +113,14 @@ class FlightService : public fl::FlightServerBase {
     // A DoPut that sends nothing for limits.idle_timeout_s is cancelled (its slot freed).
     reader = WithMessageLimits(std::move(reader), context,
                                {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s),
-                                deps_.logger});
+                                deps_.logger, deps_.request_memory,
+                                MaxReceiveMessageSize(deps_.max_batch_bytes)});
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
       return runner_.Run("do_put", context, PutDeadline(descriptor.cmd),
                          [&](CallScope& scope, CallRecord& record) {
         record.fields.push_back({"api", "flight_sql"});
+        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
                                                     descriptor.cmd, /*put=*/true));
@@ -125,6 +129,7 @@ class FlightService : public fl::FlightServerBase {
     }
     return runner_.Run("do_put", context, Deadline::kNone,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
       ARROW_ASSIGN_OR_RAISE(auto request,
                             ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                                     descriptor.path, descriptor.cmd));
@@ -161,6 +166,7 @@ class FlightService : public fl::FlightServerBase {
                          [&](CallScope& scope, CallRecord& record) -> arrow::Status {
         record.fields.push_back({"api", "flight_sql"});
         record.outcome = "streaming";
+        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(ticket.ticket.size(), "the ticket"));
         std::unique_ptr<fl::FlightDataStream> inner;
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(ticket.ticket));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
@@ -177,6 +183,7 @@ class FlightService : public fl::FlightServerBase {
     }
     return runner_.Run("do_get", context, Deadline::kQuery,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(ticket.ticket.size(), "the ticket"));
       ARROW_ASSIGN_OR_RAISE(auto request, query::ParseTicket(ticket.ticket));
       record.fields = Target(request);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
@@ -196,6 +203,7 @@ class FlightService : public fl::FlightServerBase {
       return runner_.Run("get_flight_info", context, Deadline::kQuery,
                          [&](CallScope& scope, CallRecord& record) {
         record.fields.push_back({"api", "flight_sql"});
+        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
                                                     descriptor.cmd, /*put=*/false));
@@ -205,6 +213,7 @@ class FlightService : public fl::FlightServerBase {
     // Reads the catalog (and counts rows): admitted like the HTTP metadata routes.
     return runner_.Run("get_flight_info", context, Deadline::kQuery,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
       ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
       record.fields = Target(request);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
@@ -221,6 +230,7 @@ class FlightService : public fl::FlightServerBase {
       return runner_.Run("get_schema", context, Deadline::kQuery,
                          [&](CallScope& scope, CallRecord& record) {
         record.fields.push_back({"api", "flight_sql"});
+        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
                                                     descriptor.cmd, /*put=*/false));
@@ -229,6 +239,7 @@ class FlightService : public fl::FlightServerBase {
     }
     return runner_.Run("get_schema", context, Deadline::kQuery,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
       ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
       record.fields = Target(request);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
@@ -289,6 +300,8 @@ class FlightService : public fl::FlightServerBase {
                          [&](CallScope&, CallRecord& record) {
         record.fields.push_back({"api", "flight_sql"});
         record.fields.push_back({"action", action.type});
+        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
+            action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
         return sql_->DoAction(context, action, result);
       });
     }
@@ -319,7 +332,8 @@ class FlightService : public fl::FlightServerBase {
                                 {"duckdb",
                                  {{"threads", settings.threads},
                                   {"memory_limit", settings.memory_limit},
-                                  {"external_access", settings.external_access}}}}
+                                  {"external_access", settings.external_access}}},
+                                {"memory", MemoryJson()}}
                                .dump());
       return arrow::Status::OK();
     }
@@ -341,6 +355,18 @@ class FlightService : public fl::FlightServerBase {
     return arrow::Status::NotImplemented("unknown action '", action.type,
                                          "' (known: health, list_streams, checkpoint, "
                                          "reload_config)");
+  }
+
+  // The memory budgets and what they hold now (bytes).
+  json MemoryJson() const {
+    json out = {{"duckdb_held", deps_.database->allocated_bytes()},
+                {"duckdb_budget", deps_.database->allocation_budget_bytes()}};
+    if (deps_.request_memory) {
+      out["requests_held"] = deps_.request_memory->used();
+      out["requests_peak"] = deps_.request_memory->peak();
+      out["requests_budget"] = deps_.request_memory->capacity();
+    }
+    return out;
   }
 
   // The SQL sandbox judges the descriptor's SQL for the caller in `call`.

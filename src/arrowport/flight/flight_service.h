@@ -12,6 +12,7 @@ class FlightServerBase;
 
 namespace arrowport {
 class CallWatchdog;
+class MemoryBudget;
 class Logger;
 class RequestLimiter;
 namespace storage { class Database; }
@@ -33,6 +34,7 @@ struct FlightServiceDeps {
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
   int64_t query_timeout_s = 0;        ///< 0 = none
   int64_t idle_timeout_s = 0;         ///< a DoPut silent this long is cancelled; 0 = never
+  int64_t max_batch_bytes = int64_t{256} << 20;  ///< limits.max_batch_bytes
   /// Re-reads the configuration (action reload_config); may be empty.
   std::function<arrow::Status()> reload_config;
   /// What Flight SQL clients hold open (statements, transactions). Null: no Flight SQL.
@@ -40,6 +42,10 @@ struct FlightServiceDeps {
   /// How long a Flight SQL call waits for a transaction or session connection another
   /// call is using (flight.sql_busy_timeout_ms).
   std::chrono::milliseconds sql_busy_timeout{5000};
+  /// The server-wide memory budget (reported by the health action); may be null.
+  std::shared_ptr<MemoryBudget> request_memory;
+  /// The largest ticket, command or action body (flight.max_query_bytes).
+  int64_t max_command_bytes = int64_t{4} << 20;
 };
 
 /// \brief The Arrow Flight surface (design section 5) over the shared ingest and query

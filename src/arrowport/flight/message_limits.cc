@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <limits>
 #include <cstring>
 #include <span>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "arrow/buffer.h"
 #include "arrow/ipc/reader.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/ipc_message_limits.h"
 #include "arrowport/flight/put_activity.h"
@@ -38,14 +40,23 @@ thread_local arrow::Status refusal;
 // DoPut's first message (its descriptor) on the handler thread before calling our DoPut,
 // so when WithMessageLimits runs it names that very call.
 thread_local std::shared_ptr<PutActivity> received_by;
+// The size of the message the interceptor last passed on this thread (received bytes).
+thread_local int64_t received_bytes = 0;
+// The least a read reserves (small batches vary in size).
+constexpr int64_t kMinMessageBytes = int64_t{1} << 20;
 
 std::span<const uint8_t> Span(const std::shared_ptr<arrow::Buffer>& buffer) {
   if (buffer == nullptr) return {};
   return {buffer->data(), static_cast<size_t>(buffer->size())};
 }
 
-// Why `data` must not reach Arrow's decoder, or OK.
-arrow::Status Check(const fl::internal::FlightData& data, int64_t max_batch_bytes) {
+// Why `data` must not reach Arrow's decoder, or OK. `charged` receives what the message
+// holds once decoded: its received bytes, its decoded batch, and the batch's aligned copy
+// (decoding is zero-copy where it can be, and the ingest pipeline copies buffers that are
+// not 64-byte aligned, as gRPC's often are not).
+arrow::Status Check(const fl::internal::FlightData& data, int64_t max_batch_bytes,
+                    int64_t* charged) {
+  *charged = data.body ? data.body->size() : 0;
   if (data.metadata == nullptr) return arrow::Status::OK();  // app_metadata only
   auto size = DecodedSizeOfIpcMessage(Span(data.metadata), Span(data.body));
   if (!size.ok()) {
@@ -59,13 +70,22 @@ arrow::Status Check(const fl::internal::FlightData& data, int64_t max_batch_byte
                     " bytes decoded, more than limits.max_batch_bytes (", max_batch_bytes,
                     "); send smaller batches");
   }
+  *charged += 2 * size->decoded_bytes;
   return arrow::Status::OK();
 }
 
+// Messages of one call charged to the server's memory budget at once: the ingest pipeline
+// holds a few decoded batches between the network and DuckDB (prefetch depth 4), plus the
+// one being decoded and the one gRPC holds.
+constexpr size_t kChargedMessages = 6;
+
 class MessageLimitsInterceptor : public gx::Interceptor {
  public:
-  MessageLimitsInterceptor(int64_t max_batch_bytes, std::shared_ptr<PutActivity> activity)
-      : max_batch_bytes_(max_batch_bytes), activity_(std::move(activity)) {}
+  MessageLimitsInterceptor(int64_t max_batch_bytes, std::shared_ptr<PutActivity> activity,
+                           std::shared_ptr<MemoryBudget> budget)
+      : max_batch_bytes_(max_batch_bytes),
+        activity_(std::move(activity)),
+        charges_(std::move(budget), kChargedMessages) {}
   ~MessageLimitsInterceptor() override {
     if (activity_) activity_->Detach();
   }
@@ -82,7 +102,13 @@ class MessageLimitsInterceptor : public gx::Interceptor {
       // deserializer fills that struct in place of the protobuf message).
       auto* data = static_cast<fl::internal::FlightData*>(methods->GetRecvMessage());
       if (data != nullptr) {
-        auto st = Check(*data, max_batch_bytes_);
+        int64_t charged = 0;
+        auto st = Check(*data, max_batch_bytes_, &charged);
+        received_bytes = data->body ? data->body->size() : 0;
+        // The reader reserved room for a whole message before reading it; the message's
+        // own size (received and decoded) is charged now, and the reader lets its
+        // reservation go once this returns.
+        if (st.ok()) st = charges_.Add(charged, "a DoPut's record batches");
         if (!st.ok()) {
           // Without its body Arrow refuses the batch ("Expected body in IPC message")
           // before allocating anything; the reader wrapper reports `st` instead.
@@ -97,12 +123,14 @@ class MessageLimitsInterceptor : public gx::Interceptor {
  private:
   const int64_t max_batch_bytes_;
   std::shared_ptr<PutActivity> activity_;  // DoPut only
+  ChargeWindow charges_;  // released with the call
 };
 
 class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInterface {
  public:
-  explicit MessageLimitsInterceptorFactory(int64_t max_batch_bytes)
-      : max_batch_bytes_(max_batch_bytes) {}
+  MessageLimitsInterceptorFactory(int64_t max_batch_bytes,
+                                  std::shared_ptr<MemoryBudget> budget)
+      : max_batch_bytes_(max_batch_bytes), budget_(std::move(budget)) {}
 
   gx::Interceptor* CreateServerInterceptor(gx::ServerRpcInfo* info) override {
     const char* method = info->method();
@@ -114,11 +142,12 @@ class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInter
     if (std::strcmp(method, kDoPut) == 0) {
       activity = std::make_shared<PutActivity>(info->server_context());
     }
-    return new MessageLimitsInterceptor(max_batch_bytes_, std::move(activity));
+    return new MessageLimitsInterceptor(max_batch_bytes_, std::move(activity), budget_);
   }
 
  private:
   const int64_t max_batch_bytes_;
+  std::shared_ptr<MemoryBudget> budget_;
 };
 
 class LimitedMessageReader : public fl::FlightMessageReader {
@@ -160,11 +189,26 @@ class LimitedMessageReader : public fl::FlightMessageReader {
   }
 
   arrow::Result<fl::FlightStreamChunk> Next() override {
+    // Room for the largest message before asking gRPC for it: a call that finds none
+    // within the budget's wait ends busy without receiving (its client's data stays on
+    // its side), instead of every waiting call holding a whole message.
+    MemoryBudget::Reservation receiving;
+    if (idle_.budget) {
+      // The largest allowed until the call's first batch is in, then as large as its
+      // last one (clients send alike batches): a producer idle between small batches
+      // holds little.
+      const int64_t expected = std::min(idle_.max_message_bytes, expected_message_bytes_);
+      ARROW_ASSIGN_OR_RAISE(receiving,
+                            idle_.budget->Reserve(expected, "receiving a DoPut message"));
+    }
+    received_bytes = 0;
     refusal = arrow::Status::OK();  // a stale reason from an earlier call on this thread
     if (activity_) activity_->BeginWait();
     auto chunk = inner_->Next();
     if (activity_) activity_->EndWait();
     received_by.reset();  // this call's own activity, set again by each message
+    // From its first batch on, a call is expected to send alike batches.
+    if (received_bytes > 0) expected_message_bytes_ = std::max(kMinMessageBytes, received_bytes);
     auto refused = TakeMessageRefusal();
     if (!refused.ok()) return refused;
     if (activity_ && activity_->cancelled()) {
@@ -182,6 +226,7 @@ class LimitedMessageReader : public fl::FlightMessageReader {
   const fl::ServerCallContext& context_;  // outlives the reader: both end with the call
   const IdleLimit idle_;
   std::shared_ptr<PutActivity> activity_;  // null: no interceptor (tests) or not a DoPut
+  int64_t expected_message_bytes_ = std::numeric_limits<int64_t>::max();
   std::shared_ptr<CallCancellation> cancellation_;
   CallCancellation::Subscription subscription_;
   CallWatchdog::Watch watch_;  // last: unwatched before the rest goes
@@ -190,8 +235,9 @@ class LimitedMessageReader : public fl::FlightMessageReader {
 }  // namespace
 
 std::unique_ptr<gx::ServerInterceptorFactoryInterface>
-MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes) {
-  return std::make_unique<MessageLimitsInterceptorFactory>(max_batch_bytes);
+MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes,
+                                    std::shared_ptr<MemoryBudget> budget) {
+  return std::make_unique<MessageLimitsInterceptorFactory>(max_batch_bytes, std::move(budget));
 }
 
 int MaxReceiveMessageSize(int64_t max_batch_bytes) {

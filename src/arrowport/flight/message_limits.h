@@ -18,6 +18,7 @@ class ServerInterceptorFactoryInterface;
 
 namespace arrowport {
 class Logger;
+class MemoryBudget;
 }  // namespace arrowport
 
 namespace arrowport::flight {
@@ -34,8 +35,14 @@ namespace arrowport::flight {
 /// the thread that is reading (see WithMessageLimits). Register it through
 /// FlightServerOptions::builder_hook (grpc::ServerBuilder::experimental()
 /// .SetInterceptorCreators). The factory and its interceptors are thread-safe.
+///
+/// With `budget`, each call's last few messages (what it holds between the network and
+/// DuckDB) are charged to the server-wide memory budget, received and decoded bytes; a
+/// message that finds no room within the budget's wait is refused the same way
+/// (ResourceExhausted), before it is decoded.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes);
+MakeMessageLimitsInterceptorFactory(int64_t max_batch_bytes,
+                                    std::shared_ptr<MemoryBudget> budget = nullptr);
 
 /// \brief The gRPC max receive message size for `max_batch_bytes`: one batch plus
 /// headroom for its IPC header and the FlightData framing, at most INT_MAX.
@@ -61,10 +68,16 @@ int MaxReceiveMessageSize(int64_t max_batch_bytes);
 /// sees CANCELLED); the reader then fails with a Cancelled status naming the limit, so
 /// nothing is committed and the call's admission slot is freed. Time the handler spends
 /// on a batch it has (decoding, writing to DuckDB) never counts as idle.
+///
+/// With `budget`, each read first reserves `max_message_bytes` of the server-wide memory
+/// budget (waiting briefly, then failing with ResourceExhausted before anything is
+/// received); the interceptor charges the message's real size while it is held.
 struct IdleLimit {
   CallWatchdog* watchdog = nullptr;
   std::chrono::seconds timeout{0};  ///< 0 = no idle limit
   Logger* logger = nullptr;         ///< says when and why a DoPut was cancelled; may be null
+  std::shared_ptr<MemoryBudget> budget;  ///< may be null
+  int64_t max_message_bytes = 0;
 };
 std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
     std::unique_ptr<arrow::flight::FlightMessageReader> reader,

@@ -50,6 +50,12 @@ arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
                          std::move(principal));
 }
 
+std::pair<int64_t, const char*> GatewayContext::BodyLimitFor(const std::string& path) const {
+  if (path == "/query") return {deps_.max_query_bytes, "http.max_query_bytes"};
+  if (path.rfind("/ingest/", 0) == 0) return {deps_.max_body_bytes, "http.max_body_bytes"};
+  return {WholeBodyLimit(), "http.max_body_bytes"};
+}
+
 int64_t GatewayContext::WholeBodyLimit() const {
   return std::min(deps_.max_body_bytes, kWholeBodyLimit);
 }

@@ -35,8 +35,10 @@ class GatewayContext {
   arrow::Result<std::shared_ptr<HttpCall>> BeginCall(const httplib::Response& res,
                                                      bool query) const;
 
-  /// Limit for bodies read whole (query, seed JSON): lower than streamed ingest bodies.
+  /// Limit for bodies read whole (seed JSON): lower than streamed ingest bodies.
   int64_t WholeBodyLimit() const;
+  /// The body limit of a POST to `path`, and the key that sets it.
+  std::pair<int64_t, const char*> BodyLimitFor(const std::string& path) const;
 
  private:
   const HttpGatewayDeps deps_;

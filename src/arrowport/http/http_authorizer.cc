@@ -1,3 +1,4 @@
+#include "arrowport/common/status_detail.h"
 #include "arrowport/http/http_authorizer.h"
 
 #include "arrowport/auth/access_policy.h"
@@ -36,7 +37,12 @@ bool HttpAuthorizer::Authenticate(const auth::Authenticator& authenticator,
   if (IsOpenRoute(req.path)) return true;
   const auth::AuthSource source{
       "http", req.remote_addr + ":" + std::to_string(req.remote_port), req.remote_addr};
-  auto who = authenticator.Authenticate(req.get_header_value("Authorization"), source);
+  // Two credentials in one request are ambiguous (which one would win depends on the
+  // proxy or library): refused rather than guessed.
+  auto who = req.get_header_value_count("Authorization") > 1
+                 ? arrow::Result<auth::Authenticated>(
+                       Unauthenticated("more than one Authorization header: send one"))
+                 : authenticator.Authenticate(req.get_header_value("Authorization"), source);
   if (!who.ok()) {
     if (logger) {
       logger->Warn("request failed", {{"protocol", "http"},

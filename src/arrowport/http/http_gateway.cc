@@ -88,14 +88,13 @@ struct HttpGateway::Impl {
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
-      const bool streamed = req.path.rfind("/ingest/", 0) == 0;
-      const int64_t limit = streamed ? context.deps().max_body_bytes : context.WholeBodyLimit();
+      const auto [limit, key] = context.BodyLimitFor(req.path);
       const auto declared =
           std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
       if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
       SendError(res, {413, "payload_too_large",
                       "request body of " + std::to_string(declared) + " bytes exceeds " +
-                          std::to_string(limit) + " bytes (http.max_body_bytes)"});
+                          std::to_string(limit) + " bytes (" + key + ")"});
       return httplib::Server::HandlerResponse::Handled;
     });
     // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.

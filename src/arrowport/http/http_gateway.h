@@ -8,6 +8,7 @@
 #include "arrow/result.h"
 
 namespace arrowport {
+class MemoryBudget;
 namespace auth { class Authenticator; }
 class CallWatchdog;
 class Logger;
@@ -27,6 +28,9 @@ struct HttpGatewayDeps {
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
   int64_t max_body_bytes = int64_t{4} << 30;
+  int64_t max_query_bytes = int64_t{4} << 20;  ///< one /query body (http.max_query_bytes)
+  /// The server-wide memory budget bodies and decoded batches draw from; may be null.
+  std::shared_ptr<MemoryBudget> request_memory;
   int compression_level = 3;  ///< zstd level for compressed responses
   CallWatchdog* watchdog = nullptr;   ///< cancels calls whose client left or timed out
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests

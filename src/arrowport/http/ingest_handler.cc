@@ -74,7 +74,8 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
   // batches' worth (that many are in flight between the network and DuckDB).
   auto pool = std::make_shared<CappedMemoryPool>(
       arrow::default_memory_pool(), kIngestBatchesInFlight * deps.max_batch_bytes,
-      "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+      "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")",
+      deps.request_memory);
   auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
   OwnedWorker worker(
       [&] {

@@ -26,7 +26,15 @@ void HandleQuery(const GatewayContext& ctx, const httplib::Request& req,
                            "POST /query takes application/json {\"sql\": ..., \"params\": "
                            "[...]} or text/plain SQL, not '" + type + "'"});
   }
-  auto body = ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes");
+  // SQL text has its own small limit, and what it holds is charged to the server's
+  // budget (planning charges more: see Connection's kPlanBytesPerSqlByte).
+  MemoryBudget::Reservation charge;
+  if (ctx.deps().request_memory) {
+    auto reserved = ctx.deps().request_memory->Reserve(0, "a /query body");
+    if (reserved.ok()) charge = std::move(*reserved);
+  }
+  auto body = ReadBodyLimited(content, ctx.deps().max_query_bytes, "http.max_query_bytes",
+                              ctx.deps().request_memory ? &charge : nullptr);
   if (!body.ok()) {
     ctx.Log(req, body.status(), start);
     return SendStatus(res, body.status());

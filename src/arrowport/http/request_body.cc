@@ -5,17 +5,24 @@
 namespace arrowport::http {
 
 arrow::Result<std::string> ReadBodyLimited(const httplib::ContentReader& content, int64_t limit,
-                                           const std::string& limit_name) {
+                                           const std::string& limit_name,
+                                           MemoryBudget::Reservation* charge) {
   std::string body;
   bool too_large = false;
+  arrow::Status budget;
   const bool complete = content([&](const char* data, size_t length) {
     if (static_cast<int64_t>(length) > limit - static_cast<int64_t>(body.size())) {
       too_large = true;
       return false;
     }
+    if (charge != nullptr) {
+      budget = charge->Grow(static_cast<int64_t>(length), "a request body");
+      if (!budget.ok()) return false;
+    }
     body.append(data, length);
     return true;
   });
+  ARROW_RETURN_NOT_OK(budget);
   if (too_large) {
     return TooLarge("request body exceeds ", limit, " bytes once decompressed (", limit_name,
                     ")");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "arrow/result.h"
+#include "arrowport/common/memory_budget.h"
 
 namespace arrowport::http {
 
@@ -14,7 +15,10 @@ namespace arrowport::http {
 /// as they pass `limit`: a compressed or chunked body cannot make the server buffer more
 /// than `limit` bytes. Returns TooLarge (413) naming `limit_name`, or IOError when the
 /// client left before the body was complete.
+/// With `charge` (a reservation of the server-wide memory budget), the body's bytes are
+/// charged to it as they arrive: ResourceExhausted (503) when the budget is spent.
 arrow::Result<std::string> ReadBodyLimited(const httplib::ContentReader& content, int64_t limit,
-                                           const std::string& limit_name);
+                                           const std::string& limit_name,
+                                           MemoryBudget::Reservation* charge = nullptr);
 
 }  // namespace arrowport::http

@@ -31,14 +31,20 @@ arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
   // The stream before the body is read; the target table the body names after.
   ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, ""));
   ARROW_ASSIGN_OR_RAISE(auto call, ctx.BeginCall(res, /*query=*/false));
+  MemoryBudget::Reservation charge;
+  if (deps.request_memory) {
+    ARROW_ASSIGN_OR_RAISE(charge, deps.request_memory->Reserve(0, "a seed JSON body"));
+  }
   ARROW_ASSIGN_OR_RAISE(auto body,
-                        ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes"));
+                        ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes",
+                                        deps.request_memory ? &charge : nullptr));
   ARROW_ASSIGN_OR_RAISE(auto seed, ParseSeedBody(stream, body));
   ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, seed.request.table));
   // Decoding allocates what the sender declares: the pool bounds it.
   auto pool = std::make_shared<CappedMemoryPool>(
       arrow::default_memory_pool(), 2 * deps.max_batch_bytes,
-      "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")");
+      "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")",
+      deps.request_memory);
   ARROW_ASSIGN_OR_RAISE(auto decoded, OpenSeedBatches(seed, pool, deps.max_batch_bytes));
   return deps.ingest->Ingest(seed.request, decoded, {}, call->context());
 }

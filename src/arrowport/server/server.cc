@@ -21,6 +21,7 @@
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/auth_middleware.h"
@@ -35,6 +36,7 @@
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/memory_limit.h"
 #include "arrowport/storage/relation_sql.h"
 
 namespace arrowport::server {
@@ -43,6 +45,8 @@ struct Server::Impl {
   ServerSetup setup;
   Logger logger;
   std::unique_ptr<storage::Database> database;
+  /// limits.max_request_memory: every call's buffers draw from it.
+  std::shared_ptr<MemoryBudget> request_memory;
   // Flight SQL sessions: cookies, and the statements and transactions they hold open.
   std::shared_ptr<flight::sql::SessionStore> sql_cookies;
   std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;
@@ -166,6 +170,11 @@ struct Server::Impl {
                                  storage::LoadExtensionSql(extension));
     }
     db_options.file_views.assign(config.views.begin(), config.views.end());
+    db_options.max_query_memory = config.limits.max_query_memory;
+    request_memory = MemoryBudget::Make(config.limits.max_request_memory > 0
+                                            ? config.limits.max_request_memory
+                                            : storage::DefaultRequestMemoryBytes());
+    db_options.request_memory = request_memory;
     ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
     logger.Info("database opened",
                 {{"database", config.db_path},
@@ -175,7 +184,9 @@ struct Server::Impl {
                                                     ? "DuckDB default (in-memory database)"
                                                     : "default: min(25% of RAM, 50% of "
                                                       "cgroup limit, 1 GiB)")
-                                             : "duckdb.memory_limit"}});
+                                             : "duckdb.memory_limit"},
+                 {"max_query_memory_mib", std::to_string(database->max_query_memory() >> 20)},
+                 {"max_request_memory_mib", std::to_string(request_memory->capacity() >> 20)}});
     if (!database->direct_append_enabled()) {
       logger.Warn("DuckDB library differs from the one Arrowport was built against: "
                   "small appends use DuckDB's public appender (slower, same results)",
@@ -233,6 +244,7 @@ struct Server::Impl {
     deps.limiter = limiter.get();
     deps.query_timeout_s = config.limits.query_timeout_s;
     deps.idle_timeout_s = config.limits.idle_timeout_s;
+    deps.max_batch_bytes = config.limits.max_batch_bytes;
     deps.reload_config = [this] { return ReloadConfig(); };
     sql_cookies = flight::sql::SessionStore::Make();
     flight::sql::RegistryLimits sql_limits;
@@ -241,10 +253,13 @@ struct Server::Impl {
     sql_limits.transactions_per_session = config.flight_sql_caps.transactions_per_session;
     sql_limits.transactions_total = config.flight_sql_caps.transactions;
     sql_limits.held_bytes_total = config.flight_sql_caps.held_bytes;
+    sql_limits.server_memory = request_memory;
     sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
         sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits);
     deps.sql_sessions = sql_sessions.get();
     deps.sql_busy_timeout = std::chrono::milliseconds(config.flight_sql_busy_timeout_ms);
+    deps.max_command_bytes = config.flight_max_query_bytes;
+    deps.request_memory = request_memory;
     flight = flight::MakeFlightService(std::move(deps));
 
     ARROW_ASSIGN_OR_RAISE(auto location,
@@ -271,18 +286,28 @@ struct Server::Impl {
          std::make_shared<flight::AuthMiddlewareFactory>(authenticator.get())});
     options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
     const int64_t max_batch_bytes = config.limits.max_batch_bytes;
-    options.builder_hook = [max_batch_bytes](void* raw_builder) {
+    auto budget = request_memory;
+    options.builder_hook = [max_batch_bytes, budget](void* raw_builder) {
       auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
       // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
       // port that is already in use; a port conflict must be an error at start instead.
       builder->AddChannelArgument("grpc.so_reuseport", 0);
+      // gRPC reads a stream's data ahead of the handler up to its flow-control window,
+      // which BDP probing grows without bound when no resource quota limits it: 4 MiB
+      // per stream keeps what uploads hold in transit bounded (loopback DoPut measured
+      // within 4% of the unbounded window).
+      builder->AddChannelArgument("grpc.http2.lookahead_bytes", 4 << 20);
+      builder->AddChannelArgument("grpc.http2.bdp_probe", 0);
       // gRPC buffers a whole message before anyone sees it: no message larger than one
       // batch (limits.max_batch_bytes) plus its header; and a compressed batch that would
       // decode to more than that is refused before Arrow decodes it.
       builder->SetMaxReceiveMessageSize(flight::MaxReceiveMessageSize(max_batch_bytes));
       std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
           creators;
-      creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes));
+      // Each received message, and what it decodes to, is charged to the server's memory
+      // budget before gRPC receives it (gRPC's own ResourceQuota is not used: under
+      // pressure its reclaimer crashes in gRPC 1.51).
+      creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes, budget));
       // Rate-limited calls answer RESOURCE_EXHAUSTED, a code Arrow Flight lacks.
       creators.push_back(flight::MakeStatusCodeInterceptorFactory());
       builder->experimental().SetInterceptorCreators(std::move(creators));
@@ -303,6 +328,8 @@ struct Server::Impl {
     deps.query = query.get();
     deps.logger = &logger;
     deps.max_body_bytes = config.http_max_body_bytes;
+    deps.max_query_bytes = config.http_max_query_bytes;
+    deps.request_memory = request_memory;
     deps.compression_level = config.compression_level;
     deps.watchdog = watchdog.get();
     deps.limiter = limiter.get();

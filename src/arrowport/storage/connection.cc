@@ -33,6 +33,14 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out) {
   if (principal != nullptr) {
+    // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
+    // byte of text: charged to the server's budget while it is made.
+    MemoryBudget::Reservation planning;
+    if (request_memory) {
+      ARROW_ASSIGN_OR_RAISE(planning, request_memory->Reserve(
+                                          kPlanBytesPerSqlByte * static_cast<int64_t>(sql.size()),
+                                          "planning the statement"));
+    }
     return StatementGuard(*principal, catalog, direct_append, max_value_bytes)
         .Prepare(conn.get(), sql, out);
   }
@@ -135,7 +143,9 @@ void Connection::DropArrowStream(const std::string& relation) {
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     std::unique_ptr<Connection> connection, const std::string& sql,
-    const QueryOptions& options) {
+    const QueryOptions& query_options) {
+  QueryOptions options = query_options;
+  options.result_memory = connection->impl_->request_memory;
   duckdb_connection conn = connection->impl_->conn.get();
   if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);
   PreparedHandle prepared;

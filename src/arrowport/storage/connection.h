@@ -13,6 +13,10 @@
 #include "arrowport/storage/column_info.h"
 #include "arrowport/storage/table_name.h"
 
+namespace arrowport {
+class MemoryBudget;
+}
+
 namespace arrowport::storage {
 
 /// Options for streaming query results out as Arrow.
@@ -26,7 +30,14 @@ struct QueryOptions {
   /// Whose SQL this is: when set, the SQL sandbox (statement_guard.h) judges it before
   /// it runs. Null: the server's own SQL, unchecked.
   std::shared_ptr<const Principal> principal;
+  /// Charged with the result batches in flight to the client (set by the connection from
+  /// the database's request budget; may be null).
+  std::shared_ptr<MemoryBudget> result_memory;
 };
+
+/// What DuckDB holds per byte of SQL text while it parses and plans it, and for as long as
+/// a prepared statement lives (measured: a 0.9 MB statement, a long IN list, holds 82 MB).
+constexpr int64_t kPlanBytesPerSqlByte = 100;
 
 /// Rows for one table, for Connection::AppendAtomically.
 struct TableAppend {

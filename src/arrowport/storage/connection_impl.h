@@ -10,6 +10,7 @@
 #include <string>
 
 #include "arrow/c/abi.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/duckdb_handle.h"
 
@@ -24,6 +25,7 @@ struct Connection::Impl {
   std::atomic<uint64_t>* next_stream = nullptr;
   bool direct_append = false;  // see Database::direct_append_enabled
   int64_t max_value_bytes = int64_t{256} << 20;  // see Database::max_query_memory
+  std::shared_ptr<MemoryBudget> request_memory;  // DatabaseOptions::request_memory
   // Streams registered as views, by relation name; DuckDB reads them through raw
   // pointers, so each lives at a stable address until its view is dropped.
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;

@@ -6,6 +6,7 @@
 
 #include "arrow/scalar.h"
 #include "arrow/table.h"
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/duckdb_internals.h"
@@ -23,6 +24,7 @@ struct Database::Impl {
   std::atomic<uint64_t> next_stream{0};  // unique view names across connections
   bool direct_append = false;            // DuckDB's internals match the build
   int64_t max_query_memory = 0;          // effective limits.max_query_memory
+  std::shared_ptr<MemoryBudget> request_memory;  // may be null
 };
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -33,6 +35,8 @@ std::string Database::LibraryVersion() { return duckdb_library_version(); }
 const std::string& Database::memory_limit() const { return impl_->memory_limit; }
 const std::string& Database::catalog() const { return impl_->catalog; }
 int64_t Database::max_query_memory() const { return impl_->max_query_memory; }
+int64_t Database::allocated_bytes() { return AllocationGuard::live_bytes(); }
+int64_t Database::allocation_budget_bytes() { return AllocationGuard::budget_bytes(); }
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   ConfigHandle config_handle;
@@ -56,8 +60,13 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   }
   if (!memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", memory_limit));
 
+  // Before DuckDB allocates anything: what it allocates is counted from the start (the
+  // budget is set once the memory limit is known).
+  AllocationGuard::Install(AllocationGuard::budget_bytes());
+  AllocationGuard::GuardDatabase(config);
   auto impl = std::make_unique<Impl>();
   impl->path = options.path;
+  impl->request_memory = options.request_memory;
   const std::string expected = options.expected_duckdb_version.empty()
                                    ? std::string(ARROWPORT_DUCKDB_BUILT_VERSION)
                                    : options.expected_duckdb_version;
@@ -83,6 +92,8 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
       options.max_query_memory > 0
           ? options.max_query_memory
           : DefaultQueryMemoryBytes(MemoryLimitBytes(database->impl_->db.get()));
+  AllocationGuard::Install(MemoryLimitBytes(database->impl_->db.get()) +
+                           database->impl_->max_query_memory);
   ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
   for (const auto& sql : options.init_sql) {
     auto st = conn->Execute(sql);
@@ -131,6 +142,7 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   impl->next_stream = &impl_->next_stream;
   impl->direct_append = impl_->direct_append;
   impl->max_value_bytes = impl_->max_query_memory;
+  impl->request_memory = impl_->request_memory;
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 

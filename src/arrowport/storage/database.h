@@ -9,6 +9,10 @@
 #include "arrow/result.h"
 #include "arrowport/storage/connection.h"
 
+namespace arrowport {
+class MemoryBudget;
+}
+
 namespace arrowport::storage {
 
 struct DatabaseOptions {
@@ -18,6 +22,9 @@ struct DatabaseOptions {
   /// DuckDB's default (80% of RAM) for ":memory:", whose tables live in that memory and
   /// would otherwise spill to ./.tmp.
   std::string memory_limit;
+  /// The server-wide budget of every call's buffers (limits.max_request_memory): planning
+  /// a client's SQL and the result batches queued for a client draw from it. May be null.
+  std::shared_ptr<MemoryBudget> request_memory;
   /// Bytes DuckDB may allocate outside its buffer pool, for all queries together
   /// (limits.max_query_memory); 0 = derived from the memory limit (see Database::Open).
   int64_t max_query_memory = 0;
@@ -48,6 +55,10 @@ class Database {
   const std::string& catalog() const;
   /// The budget of allocations outside DuckDB's buffer pool in force (bytes).
   int64_t max_query_memory() const;
+  /// What DuckDB holds now through its allocators, and what it may hold in all (the
+  /// allocation guard's count and budget, process-wide).
+  static int64_t allocated_bytes();
+  static int64_t allocation_budget_bytes();
 
   /// True when small appends may use DuckDB's internals (library version as built);
   /// false means the public appender, which is slower but version-proof.

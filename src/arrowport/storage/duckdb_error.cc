@@ -5,6 +5,7 @@
 #include <string>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/storage/allocation_guard.h"
 
 namespace arrowport::storage {
 
@@ -62,7 +63,17 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
     case DUCKDB_ERROR_INTERRUPT:
       return arrow::Status::Cancelled(text);
     case DUCKDB_ERROR_OUT_OF_MEMORY:
-      return arrow::Status::OutOfMemory(text);
+      // DuckDB reports the allocation guard's refusals as a failed allocation: its
+      // allocators' ("bad allocation") and operator new's ("Allocation failure").
+      if (text.find("bad allocation") != std::string::npos ||
+          text.find("Allocation failure") != std::string::npos) {
+        return ResourceExhausted(
+            "the query needs more memory than the server lets DuckDB hold (", 
+            AllocationGuard::budget_bytes() >> 20, " MiB in all: duckdb.memory_limit plus "
+            "limits.max_query_memory, for every query together); retry when fewer queries "
+            "run, or ask for less (", text, ")");
+      }
+      return ResourceExhausted(text, " (duckdb.memory_limit)");
     case DUCKDB_ERROR_NOT_IMPLEMENTED:
       return arrow::Status::NotImplemented(text);
     case DUCKDB_ERROR_PERMISSION:

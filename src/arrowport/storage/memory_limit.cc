@@ -78,6 +78,12 @@ int64_t DefaultQueryMemoryBytes(int64_t memory_limit_bytes) {
   return std::clamp<int64_t>(memory_limit_bytes / 2, int64_t{256} << 20, int64_t{4} << 30);
 }
 
+int64_t DefaultRequestMemoryBytes() {
+  int64_t total = PhysicalMemoryBytes().value_or(int64_t{4} << 30);
+  if (auto cgroup = CgroupMemoryLimitBytes()) total = std::min(total, *cgroup);
+  return std::clamp<int64_t>(total / 4, int64_t{512} << 20, int64_t{8} << 30);
+}
+
 std::string MemoryLimitSetting(int64_t bytes) {
   return std::to_string(std::max<int64_t>(bytes >> 20, 1)) + "MiB";
 }

@@ -33,6 +33,10 @@ int64_t DefaultMemoryLimitBytes();
 /// buffer pool, for every query together): half the memory limit, 256 MiB to 4 GiB.
 int64_t DefaultQueryMemoryBytes(int64_t memory_limit_bytes);
 
+/// \brief The default of limits.max_request_memory (every call's buffers together): a
+/// quarter of RAM (or of the cgroup limit, when lower), 512 MiB to 8 GiB.
+int64_t DefaultRequestMemoryBytes();
+
 /// `bytes` in DuckDB's memory_limit syntax ("1024MiB").
 std::string MemoryLimitSetting(int64_t bytes);
 

@@ -200,8 +200,10 @@ arrow::Result<std::shared_ptr<arrow::Schema>> PreparedStatement::ResultSchemaWit
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Query(
     std::shared_ptr<PreparedStatement> self, ConnectionLease& lease,
-    const QueryOptions& options) {
+    const QueryOptions& query_options) {
   ARROW_RETURN_NOT_OK(self->CheckLease(lease));
+  QueryOptions options = query_options;
+  options.result_memory = lease->impl_->request_memory;
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   return StartPrepared(conn, prepared, std::move(self), options);

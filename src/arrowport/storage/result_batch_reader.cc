@@ -6,6 +6,7 @@
 #include "arrow/type.h"
 #include "arrow/util/byte_size.h"
 #include "arrow/c/bridge.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/storage/duckdb_error.h"
 
@@ -15,6 +16,9 @@ namespace {
 
 // Largest result batch glued from DuckDB's chunks (one chunk may still be larger).
 constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
+// Result batches of one query charged to the server's budget at once: the prefetching
+// reader's queue (2), the batch being sent and the one being built.
+constexpr size_t kChargedBatches = 4;
 
 // Streams a DuckDB result as Arrow record batches of about `batch_rows` rows, gluing
 // DuckDB's small (2048-row) chunks together so network writers see sensible batches.
@@ -24,7 +28,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
                     duckdb_connection conn, std::shared_ptr<arrow::Schema> schema,
                     ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
                     std::shared_ptr<CallCancellation> cancellation,
-                    CallCancellation::Subscription interrupt)
+                    CallCancellation::Subscription interrupt,
+                    std::shared_ptr<MemoryBudget> memory)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
@@ -33,7 +38,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         options_(std::move(options)),
         batch_rows_(batch_rows),
         cancellation_(std::move(cancellation)),
-        interrupt_(std::move(interrupt)) {}
+        interrupt_(std::move(interrupt)),
+        charges_(std::move(memory), kChargedBatches) {}
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
@@ -71,6 +77,9 @@ class ResultBatchReader : public arrow::RecordBatchReader {
       pieces.push_back(std::move(batch));
     }
     if (pieces.empty()) return arrow::Status::OK();
+    // Batches queued for the client draw from the server's budget (waiting briefly when
+    // it is spent: a slow consumer then slows its producer instead of growing memory).
+    ARROW_RETURN_NOT_OK(charges_.Add(bytes, "a query's result batches", cancellation_));
     if (pieces.size() == 1) {
       *out = std::move(pieces[0]);
       return arrow::Status::OK();
@@ -104,6 +113,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   std::shared_ptr<CallCancellation> cancellation_;
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
   CallCancellation::Subscription interrupt_;
+  ChargeWindow charges_;
   bool done_ = false;
 };
 
@@ -187,7 +197,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   auto reader = std::make_shared<ResultBatchReader>(
       std::move(owner), std::move(keep_alive), conn, std::move(schema), std::move(result),
       std::move(arrow_options), std::max<int64_t>(options.batch_rows, 1),
-      options.cancellation, std::move(interrupt));
+      options.cancellation, std::move(interrupt), options.result_memory);
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();

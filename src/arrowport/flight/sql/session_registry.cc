@@ -8,6 +8,7 @@
 
 #include "arrow/table.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/storage/connection.h"
@@ -324,9 +325,16 @@ arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t by
                     "shorter SQL (", held_bytes_ >> 20, " MiB held, ", bytes >> 20,
                     " MiB asked)");
   }
+  MemoryBudget::Reservation server;
+  if (limits_.server_memory) {
+    ARROW_ASSIGN_OR_RAISE(server, limits_.server_memory->TryReserve(
+                                      bytes, "a prepared statement's plan and parameters"));
+  }
   held_bytes_ += bytes;
   // The token's deleter gives the bytes back; the registry outlives every statement.
-  return std::shared_ptr<void>(nullptr, [this, bytes](void*) {
+  auto held = std::make_shared<MemoryBudget::Reservation>(std::move(server));
+  return std::shared_ptr<void>(nullptr, [this, bytes, held](void*) {
+    held->Release();
     std::lock_guard<std::mutex> lock(mutex_);
     held_bytes_ -= bytes;
   });

@@ -13,9 +13,11 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/storage/connection.h"
 
 namespace arrowport {
 class CallCancellation;
+class MemoryBudget;
 }
 
 namespace arrowport::storage {
@@ -101,11 +103,12 @@ struct RegistryLimits {
   /// What open prepared statements hold, all together: bound query parameters, and each
   /// statement reckoned at kHeldBytesPerSqlByte bytes per byte of its SQL text.
   int64_t held_bytes_total = int64_t{512} << 20;
+  /// The server-wide memory budget what statements hold also draws from (may be null).
+  std::shared_ptr<MemoryBudget> server_memory;
 };
 
-/// DuckDB keeps a prepared statement's parsed and planned form: about 90 bytes per byte
-/// of SQL text (measured: a 0.9 MB statement, a long IN list, holds 82 MB).
-constexpr int64_t kHeldBytesPerSqlByte = 100;
+/// DuckDB keeps a prepared statement's parsed and planned form (storage's estimate).
+constexpr int64_t kHeldBytesPerSqlByte = storage::kPlanBytesPerSqlByte;
 
 /// \brief What Flight SQL clients hold open on the server: sessions, prepared statements
 /// and transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each

@@ -1,0 +1,198 @@
+"""Memory the server gives one query and all calls together (hardening issue): no single
+query, of any form, raises the server's RSS far past duckdb.memory_limit +
+limits.max_query_memory or outlives limits.query_timeout_s by much; SQL text has a small
+limit of its own on every surface; and every call's buffers (bodies, decoded batches,
+planning, results) draw from one server-wide budget, limits.max_request_memory, so that 32
+clients at the per-request limits get "busy" answers instead of taking the host."""
+import json
+import os
+import threading
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+import requests
+
+import flightsql_wire as wire
+from test_http import ARROW, ipc_bytes
+
+SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
+MiB = 1 << 20
+
+
+def memory(server, field):
+    for line in open(f"/proc/{server.proc.pid}/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(field)
+
+
+def http_sql(server, sql, timeout=120):
+    return requests.post(f"{server.http}/query", data=sql, timeout=timeout,
+                         headers={"Content-Type": "text/plain", "Accept": ARROW})
+
+
+# The queries the hostile run used (each took 4.6 to 21 GB and up to 70 s), and the same
+# with sizes that are not constants, which only the allocation guard can stop.
+RUNAWAY = [
+    "SELECT unnest(range(1000000000))",
+    "SELECT lpad('x', 2000000000, 'y')",
+    "SELECT repeat('a', 2000000000)",
+    "SELECT max(len(x)) FROM (SELECT range(0, 50000000) AS x FROM range(100))",
+    "SELECT unnest(range(n)) FROM (SELECT 1000000000 AS n)",
+    "SELECT length(repeat('a', n)) FROM (SELECT 2000000000 AS n)",
+    "SELECT length(lpad('x', n, 'y')) FROM (SELECT 2000000000::INTEGER AS n)",
+    "SELECT list_resize([1], n) FROM (SELECT 1000000000 AS n)",
+]
+
+
+@pytest.mark.skipif(SANITIZED, reason="RSS is the sanitizer's there, and its own operator "
+                                      "new replaces the guard's")
+def test_no_single_query_takes_the_machine(start_server):
+    env = dict(os.environ, ARROWPORT_DUCKDB_MEMORY_LIMIT="1GiB",
+               ARROWPORT_LIMITS_MAX_QUERY_MEMORY="512MiB", ARROWPORT_LIMITS_QUERY_TIMEOUT_S="8")
+    server = start_server(env=env)
+    baseline = memory(server, "VmRSS")
+    ceiling = baseline + (1024 + 512 + 256) * MiB  # memory_limit + budget + slack
+    for sql in RUNAWAY:
+        start = time.time()
+        r = http_sql(server, sql)
+        elapsed = time.time() - start
+        # Refused before it runs (413, a constant size) or failing fast with a resource
+        # error (503); never running on past the timeout or taking the host's memory.
+        assert elapsed < 8 + 4, (sql, elapsed)
+        if r.status_code == 200:
+            continue  # small enough to run within the budget (the max(len(...)) one)
+        assert r.status_code in (413, 503), (sql, r.status_code, r.text)
+        message = r.json()["error"]["message"]
+        # Named: the guard's budget, or DuckDB's own limit on one buffer-managed block.
+        assert "limits.max_query_memory" in message or "duckdb.memory_limit" in message, \
+            (sql, message)
+        assert memory(server, "VmHWM") < ceiling, (sql, memory(server, "VmHWM") >> 20)
+    # Two at once (the hostile run: two exhausted a 24 GiB host).
+    results = []
+    threads = [threading.Thread(target=lambda q=q: results.append(http_sql(server, q)))
+               for q in RUNAWAY[4:7]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(r.status_code in (200, 503) for r in results), [r.text for r in results]
+    assert memory(server, "VmHWM") < ceiling, memory(server, "VmHWM") >> 20
+    # Over Flight: RESOURCE_EXHAUSTED (pyarrow: a FlightError carrying that gRPC status).
+    client = server.client()
+    ticket = flight.Ticket(json.dumps({"sql": RUNAWAY[5]}).encode())
+    with pytest.raises(flight.FlightError) as error:
+        client.do_get(ticket).read_all()
+    assert error.value.extra_info[:2] == b"\x08\x08", error.value  # RESOURCE_EXHAUSTED
+    # The server is whole: an ordinary query still runs.
+    assert http_sql(server, "SELECT 42 AS answer").status_code == 200
+
+
+def test_sql_text_has_its_own_limit_on_every_surface(start_server):
+    env = dict(os.environ, ARROWPORT_HTTP_MAX_QUERY_BYTES="64KiB",
+               ARROWPORT_FLIGHT_MAX_QUERY_BYTES="64KiB")
+    server = start_server(env=env)
+    big = "SELECT 1 AS one WHERE 1 IN (" + ",".join(["1"] * 40000) + ")"  # ~80 KB
+    small = "SELECT 1 AS one WHERE 1 IN (" + ",".join(["1"] * 10000) + ")"  # ~20 KB
+    r = http_sql(server, big)
+    assert r.status_code == 413 and "http.max_query_bytes" in r.text, r.text
+    r = requests.post(f"{server.http}/query", json={"sql": big}, timeout=60)
+    assert r.status_code == 413 and "http.max_query_bytes" in r.text, r.text
+    assert http_sql(server, small).status_code == 200
+    client = server.client()
+    with pytest.raises(pa.ArrowInvalid, match="flight.max_query_bytes"):
+        client.do_get(flight.Ticket(json.dumps({"sql": big}).encode())).read_all()
+    with pytest.raises(pa.ArrowInvalid, match="flight.max_query_bytes"):
+        client.get_flight_info(flight.FlightDescriptor.for_command(wire.statement_query(big)))
+    with flight_sql.connect(server.uri) as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error, match="flight.max_query_bytes"):
+            cur.execute(big)
+        cur.execute(small)
+        assert cur.fetchall() == [(1,)]
+    assert client.do_get(flight.Ticket(json.dumps({"sql": small}).encode())).read_all().num_rows == 1
+
+
+def resource_exhausted(error):
+    text = str(error)
+    return ("resource_exhausted" in text or "RESOURCE_EXHAUSTED" in text or
+            "memory budget" in text or getattr(error, "extra_info", b"")[:2] == b"\x08\x08")
+
+
+@pytest.mark.skipif(SANITIZED, reason="RSS under ASan is the sanitizer's")
+def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(start_server):
+    budget = 256
+    env = dict(os.environ, ARROWPORT_LIMITS_MAX_REQUEST_MEMORY=f"{budget}MiB",
+               ARROWPORT_LIMITS_MAX_BATCH_BYTES="24MiB", ARROWPORT_DUCKDB_MEMORY_LIMIT="512MiB",
+               ARROWPORT_LIMITS_MAX_QUERY_MEMORY="256MiB",
+               ARROWPORT_LIMITS_MAX_CONCURRENT_REQUESTS="200",
+               ARROWPORT_HTTP_MAX_CONNECTIONS="200")
+    server = start_server(env=env)
+    baseline = memory(server, "VmRSS")
+    # One batch at the per-batch limit: 3M random int64 (incompressible), 22.9 MiB.
+    rows = 3_000_000
+    random = pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(os.urandom(rows * 8))])
+    batch = pa.record_batch([random], names=["x"])
+    body = ipc_bytes(pa.Table.from_batches([batch]))
+    sql_at_limit = "SELECT 1 AS one WHERE 1 IN (" + ",".join(["1"] * 2_000_000) + ")"
+    outcomes = {"ok": 0, "busy": 0}
+    other = []
+    lock = threading.Lock()
+
+    def record(ok, error=None):
+        with lock:
+            if ok:
+                outcomes["ok"] += 1
+            elif error is not None and resource_exhausted(error):
+                outcomes["busy"] += 1
+            else:
+                other.append(repr(error)[:300])
+
+    def flight_put(i):
+        try:
+            client = flight.connect(server.uri)
+            descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": f"f{i}"}))
+            writer, _ = client.do_put(descriptor, batch.schema)
+            writer.write_batch(batch)
+            writer.close()
+            record(True)
+        except Exception as e:  # noqa: BLE001 - classified
+            record(False, e)
+
+    def http_put(i):
+        try:
+            r = requests.post(f"{server.http}/ingest/h{i}", data=body,
+                              headers={"Content-Type": ARROW}, timeout=300)
+            record(r.status_code == 200, None if r.status_code == 200 else r.text)
+        except Exception as e:  # noqa: BLE001
+            record(False, e)
+
+    def http_query(i):
+        try:
+            r = http_sql(server, sql_at_limit, timeout=300)
+            record(r.status_code == 200, None if r.status_code == 200 else r.text)
+        except Exception as e:  # noqa: BLE001
+            record(False, e)
+
+    threads = [threading.Thread(target=f, args=(i,))
+               for f in (flight_put, http_put, http_query) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not other, other[:5]
+    assert outcomes["ok"] > 0 and outcomes["busy"] > 0, outcomes
+    # Peak: the budget, DuckDB's memory limit and query budget, and the baseline.
+    peak = memory(server, "VmHWM")
+    limit = baseline + (budget + 512 + 256 + 256) * MiB
+    assert peak < limit, (peak >> 20, limit >> 20, outcomes)
+    # Whatever was acknowledged is there, whole.
+    client = server.client()
+    for info in client.list_flights():
+        table = info.descriptor.path[0].decode()
+        n = client.do_get(flight.Ticket(json.dumps(
+            {"sql": f"SELECT count(*) AS n FROM {table}"}).encode())).read_all()
+        assert n.column(0)[0].as_py() == rows, table
