@@ -27,11 +27,12 @@ def pytest_configure(config):
 class RunningServer:
     """An `arrowport serve` process; stderr is collected for assertions."""
 
-    def __init__(self, args, cwd, env=None, timeout=120):
+    def __init__(self, args, cwd, env=None, timeout=120, preexec_fn=None):
         self.stderr_lines = []
         self.proc = subprocess.Popen(
             [ARROWPORT, "serve", *args], cwd=cwd, env=env or os.environ.copy(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+            preexec_fn=preexec_fn)
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         deadline = time.time() + timeout
         self.uri = None
@@ -82,10 +83,10 @@ def start_server(tmp_path):
     """Factory: start_server(*args) -> RunningServer on a fresh file database."""
     servers = []
 
-    def start(*args, db=None, cwd=None, env=None):
+    def start(*args, db=None, cwd=None, env=None, preexec_fn=None):
         db_args = [] if any(a == "--db" for a in args) else ["--db", str(db or tmp_path / "e2e.duckdb")]
         server = RunningServer([*db_args, "--flight-port", "0", "--http-port", "0", *args],
-                               cwd=cwd or tmp_path, env=env)
+                               cwd=cwd or tmp_path, env=env, preexec_fn=preexec_fn)
         servers.append(server)
         return server
 

@@ -148,7 +148,8 @@ void HttpServer::RefuseBusy(int fd) {
     (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   ::shutdown(fd, SHUT_WR);
-  if (lingering_.size() >= kMaxLingering) {
+  // Lingering refusals hold descriptors too: no more of them than admitted connections.
+  if (lingering_.size() >= std::min<size_t>(kMaxLingering, options_.max_connections)) {
     ::close(fd);
     return;
   }

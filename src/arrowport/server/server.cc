@@ -35,16 +35,24 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
+#include "arrowport/server/descriptor_limit.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/memory_limit.h"
 #include "arrowport/storage/relation_sql.h"
 
 namespace arrowport::server {
 
+namespace {
+// Descriptors kept for DuckDB (database, WAL, spill files, view files), the log, pipes,
+// listeners and the server's own work: connections never take these.
+constexpr int64_t kReservedDescriptors = 128;
+}  // namespace
+
 struct Server::Impl {
   ServerSetup setup;
   Logger logger;
   std::unique_ptr<storage::Database> database;
+  DescriptorLimit descriptors;
   /// limits.max_request_memory: every call's buffers draw from it.
   std::shared_ptr<MemoryBudget> request_memory;
   // Flight SQL sessions: cookies, and the statements and transactions they hold open.
@@ -157,6 +165,25 @@ struct Server::Impl {
   }
 
   // ---- start-up steps, in order (Server::Start) ----
+
+  // Connections are capped from the descriptor limit, so that DuckDB always has files to
+  // open: HTTP keeps its connection cap below it, gRPC's are closed past the ceiling.
+  void ReserveFileDescriptors() {
+    auto& config = setup.config;
+    descriptors = ReserveDescriptors(kReservedDescriptors);
+    const int64_t connections = descriptors.ceiling / 2;
+    if (config.http_max_connections > connections) {
+      logger.Warn("http.max_connections lowered to fit the descriptor limit",
+                  {{"configured", std::to_string(config.http_max_connections)},
+                   {"max_connections", std::to_string(connections)},
+                   {"nofile", std::to_string(descriptors.limit)}});
+      config.http_max_connections = static_cast<int>(std::max<int64_t>(connections, 1));
+    }
+    logger.Info("descriptors", {{"nofile", std::to_string(descriptors.limit)},
+                                {"connection_ceiling", std::to_string(descriptors.ceiling)},
+                                {"http_max_connections",
+                                 std::to_string(config.http_max_connections)}});
+  }
 
   arrow::Status OpenDatabase() {
     const auto& config = setup.config;
@@ -298,6 +325,9 @@ struct Server::Impl {
       // within 4% of the unbounded window).
       builder->AddChannelArgument("grpc.http2.lookahead_bytes", 4 << 20);
       builder->AddChannelArgument("grpc.http2.bdp_probe", 0);
+      // A connection without a call for this long is closed (clients reconnect on their
+      // next call): idle sockets do not hold descriptors for ever.
+      builder->AddChannelArgument("grpc.max_connection_idle_ms", 5 * 60 * 1000);
       // gRPC buffers a whole message before anyone sees it: no message larger than one
       // batch (limits.max_batch_bytes) plus its header; and a compressed batch that would
       // decode to more than that is refused before Arrow decodes it.
@@ -425,6 +455,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto impl = std::make_unique<Impl>(std::move(setup));
+  impl->ReserveFileDescriptors();
   if (!impl->setup.config.tls.cert.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->tls, http::TlsContext::Make(impl->setup.config.tls));
   }
