@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds a preset (release by default) inside the toolchain, quietly:
 # output goes to build/<preset>.log and is shown only when the build fails.
-# Usage: toolchain/build.sh [release|debug|fuzz] [--verbose]   (fuzz: clang, ASan + UBSan, libFuzzer)
+# Usage: toolchain/build.sh [release|debug|fuzz|tsan] [--verbose]
+#   (fuzz: clang, ASan + UBSan, libFuzzer; tsan: clang, ThreadSanitizer)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"

@@ -54,7 +54,7 @@ TEST(RpcStatusTest, EncodesWhatGrpcClientsDecode) {
   ASSERT_TRUE(rich.has_value());
   EXPECT_EQ(rich->code, 8);
   EXPECT_EQ(rich->retry_after_s, 1234567);
-  EXPECT_FALSE(DecodeRpcStatus("\x12\x05ab").has_value());  // truncated
+  EXPECT_FALSE(DecodeRpcStatus("\x12\x05" "ab").has_value());  // truncated
   EXPECT_FALSE(DecodeRpcStatus("").has_value());              // no code
   EXPECT_FALSE(DecodeRpcStatus("garbage\xff\xff").has_value());
 }

@@ -14,13 +14,14 @@ namespace {
 std::atomic<int64_t> g_live{0};
 std::atomic<int64_t> g_budget{0};
 std::atomic<int64_t> g_refusals{0};
+std::atomic<int64_t> g_suspensions{0};
 
 // Reserves `bytes` of the budget; false when a guarded allocation would pass it.
 bool Reserve(int64_t bytes) {
   const int64_t before = g_live.fetch_add(bytes, std::memory_order_relaxed);
   const int64_t budget = g_budget.load(std::memory_order_relaxed);
   if (bytes >= AllocationGuard::kGuardedAllocationBytes && budget > 0 &&
-      before + bytes > budget) {
+      before + bytes > budget && g_suspensions.load(std::memory_order_relaxed) == 0) {
     g_live.fetch_sub(bytes, std::memory_order_relaxed);
     g_refusals.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -78,6 +79,9 @@ void AllocationGuard::GuardDatabase(duckdb_config config) {
   db_config->allocator = duckdb::make_uniq<duckdb::Allocator>(GuardedAllocate, GuardedFree,
                                                               GuardedReallocate, nullptr);
 }
+
+AllocationGuard::Suspension::Suspension() { g_suspensions.fetch_add(1); }
+AllocationGuard::Suspension::~Suspension() { g_suspensions.fetch_sub(1); }
 
 int64_t AllocationGuard::live_bytes() { return g_live.load(std::memory_order_relaxed); }
 int64_t AllocationGuard::budget_bytes() { return g_budget.load(std::memory_order_relaxed); }

@@ -45,6 +45,19 @@ class AllocationGuard {
   static int64_t budget_bytes();
   /// Allocations refused since the process started.
   static int64_t refusals();
+
+  /// \brief While one exists, nothing is refused (allocations are still counted): held
+  /// around checkpoints and closing the database. DuckDB takes a checkpoint that fails
+  /// part-way as fatal and invalidates the database, so a checkpoint must never meet a
+  /// refusal; it runs only from the server's own checkpointer (automatic checkpoints at
+  /// commit are off, see Database), briefly.
+  class Suspension {
+   public:
+    Suspension();
+    ~Suspension();
+    Suspension(const Suspension&) = delete;
+    Suspension& operator=(const Suspension&) = delete;
+  };
 };
 
 }  // namespace arrowport::storage

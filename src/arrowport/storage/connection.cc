@@ -25,7 +25,7 @@ arrow::Status Connection::Execute(const std::string& sql) {
 arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
   ResultHandle result;
   if (duckdb_query(impl_->conn.get(), sql.c_str(), result.out()) == DuckDBError) {
-    return ResultError(result.ptr());
+    ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
 }
@@ -57,7 +57,7 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
   ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared));
   ResultHandle result;
   if (duckdb_execute_prepared(prepared.get(), result.out()) == DuckDBError) {
-    return ResultError(result.ptr());
+    ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
 }

@@ -3,6 +3,10 @@
 #include <duckdb.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "arrow/scalar.h"
 #include "arrow/table.h"
@@ -16,6 +20,11 @@
 
 namespace arrowport::storage {
 
+namespace {
+// DuckDB's own default checkpoint_threshold.
+constexpr int64_t kDefaultCheckpointWalBytes = int64_t{16} << 20;
+}  // namespace
+
 struct Database::Impl {
   DatabaseHandle db;
   std::string path;
@@ -25,6 +34,24 @@ struct Database::Impl {
   bool direct_append = false;            // DuckDB's internals match the build
   int64_t max_query_memory = 0;          // effective limits.max_query_memory
   std::shared_ptr<MemoryBudget> request_memory;  // may be null
+  // The checkpointer: checkpoints when the WAL passes checkpoint_wal_bytes.
+  int64_t checkpoint_wal_bytes = 0;
+  std::mutex checkpointer_mutex;  // guards stopping
+  std::condition_variable checkpointer_wake;
+  bool stopping = false;
+  std::thread checkpointer;
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(checkpointer_mutex);
+      stopping = true;
+    }
+    checkpointer_wake.notify_all();
+    if (checkpointer.joinable()) checkpointer.join();
+    // Closing checkpoints: never to meet a refusal.
+    AllocationGuard::Suspension suspended;
+    db.reset();
+  }
 };
 
 Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -59,6 +86,9 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
     memory_limit = MemoryLimitSetting(DefaultMemoryLimitBytes());
   }
   if (!memory_limit.empty()) ARROW_RETURN_NOT_OK(set("memory_limit", memory_limit));
+  // No checkpoint at commit (on a client's call, where the allocation guard could refuse
+  // part of it, which DuckDB takes as fatal): the checkpointer thread takes them.
+  ARROW_RETURN_NOT_OK(set("checkpoint_threshold", "1000000GB"));
 
   // Before DuckDB allocates anything: what it allocates is counted from the start (the
   // budget is set once the memory limit is known).
@@ -94,6 +124,12 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
           : DefaultQueryMemoryBytes(MemoryLimitBytes(database->impl_->db.get()));
   AllocationGuard::Install(MemoryLimitBytes(database->impl_->db.get()) +
                            database->impl_->max_query_memory);
+  database->impl_->checkpoint_wal_bytes =
+      options.checkpoint_wal_bytes > 0 ? options.checkpoint_wal_bytes : kDefaultCheckpointWalBytes;
+  if (options.path != ":memory:") {
+    Database* raw = database.get();
+    database->impl_->checkpointer = std::thread([raw] { raw->RunCheckpointer(); });
+  }
   ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
   for (const auto& sql : options.init_sql) {
     auto st = conn->Execute(sql);
@@ -130,7 +166,25 @@ arrow::Result<Database::SettingsInForce> Database::Settings() {
 
 arrow::Status Database::Checkpoint() {
   ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
+  AllocationGuard::Suspension suspended;
   return conn->Execute("CHECKPOINT");
+}
+
+void Database::RunCheckpointer() {
+  const std::string wal = impl_->path + ".wal";
+  std::unique_lock<std::mutex> lock(impl_->checkpointer_mutex);
+  while (!impl_->stopping) {
+    impl_->checkpointer_wake.wait_for(lock, std::chrono::milliseconds(250),
+                                      [this] { return impl_->stopping; });
+    if (impl_->stopping) break;
+    std::error_code error;
+    const auto size = std::filesystem::file_size(wal, error);
+    if (error || static_cast<int64_t>(size) < impl_->checkpoint_wal_bytes) continue;
+    lock.unlock();
+    // A checkpoint DuckDB cannot take now (a transaction in the way) is tried again.
+    (void)Checkpoint();
+    lock.lock();
+  }
 }
 
 arrow::Result<std::unique_ptr<Connection>> Database::Connect() {

@@ -28,6 +28,8 @@ struct DatabaseOptions {
   /// Bytes DuckDB may allocate outside its buffer pool, for all queries together
   /// (limits.max_query_memory); 0 = derived from the memory limit (see Database::Open).
   int64_t max_query_memory = 0;
+  /// WAL size that triggers a checkpoint (0 = DuckDB's default checkpoint_threshold).
+  int64_t checkpoint_wal_bytes = 0;
   std::vector<std::string> init_sql;       ///< run once after opening
   /// Views over files (config `views:`: name -> file or glob), made after init_sql. SQL
   /// may read these files and no others: the database then turns DuckDB's external
@@ -75,12 +77,17 @@ class Database {
   };
   arrow::Result<SettingsInForce> Settings();
 
-  /// Writes the WAL into the database file (DuckDB CHECKPOINT) on a connection of its own.
+  /// \brief Writes the WAL into the database file (DuckDB CHECKPOINT) on a connection of
+  /// its own, with the allocation guard suspended (a checkpoint DuckDB cannot finish
+  /// invalidates the database). DuckDB's own checkpoints at commit are off: the database
+  /// checkpoints from a thread of its own once the WAL passes checkpoint_wal_bytes, and
+  /// when it closes.
   arrow::Status Checkpoint();
 
  private:
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);
+  void RunCheckpointer();
   std::unique_ptr<Impl> impl_;
 };
 

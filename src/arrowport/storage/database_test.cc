@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "arrow/api.h"
+#include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
 
@@ -332,6 +334,58 @@ TEST_P(DatabaseTest, AbortedTransactionRefusesLaterStatementsAndCommitsNothing) 
   (void)lease.Commit();
   EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM t").ValueOrDie()->column(0)
                 ->GetScalar(0).ValueOrDie()->ToString(), "0");
+}
+
+// DuckDB takes a checkpoint that fails part-way as fatal (the database is invalidated),
+// and one taken at commit runs on a client's call, where the allocation guard may refuse
+// its allocations. Commits no longer checkpoint; the database's own thread does, with the
+// guard suspended, once the WAL passes its threshold.
+int64_t WalSize(const std::string& path) {
+  std::error_code error;
+  auto size = std::filesystem::file_size(path + ".wal", error);
+  return error ? 0 : static_cast<int64_t>(size);
+}
+
+TEST(DatabaseCheckpointTest, CommitsDoNotCheckpointTheCheckpointerDoes) {
+  const std::string path = ::testing::TempDir() + "/arrowport_checkpointer_" +
+                           std::to_string(::getpid()) + ".duckdb";
+  for (int64_t threshold : {int64_t{1} << 40, int64_t{1} << 20}) {
+    std::filesystem::remove(path);
+    std::filesystem::remove(path + ".wal");
+    DatabaseOptions options;
+    options.path = path;
+    options.checkpoint_wal_bytes = threshold;
+    auto db = Database::Open(options).ValueOrDie();
+    auto conn = db->Connect().ValueOrDie();
+    // Appends below a row group's size go through the WAL (larger ones are written to
+    // the database file as they are made): 24 MB, past DuckDB's own 16 MB threshold.
+    ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
+    for (int i = 0; i < 60; ++i) {
+      ASSERT_TRUE(conn->Execute("INSERT INTO t SELECT range FROM range(50000)").ok());
+    }
+    if (threshold > (int64_t{1} << 30)) {
+      // Committed, in the WAL, and no commit checkpointed it.
+      EXPECT_GT(WalSize(path), int64_t{16} << 20);
+      ASSERT_TRUE(db->Checkpoint().ok());
+      EXPECT_EQ(WalSize(path), 0);
+    } else {
+      // The checkpointer took it once the WAL passed 1 MiB.
+      for (int i = 0; i < 50 && WalSize(path) > 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      EXPECT_EQ(WalSize(path), 0) << "the checkpointer did not checkpoint";
+    }
+    auto count = conn->QueryTable("SELECT count(*) FROM t").ValueOrDie();
+    EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "3000000");
+    // SQL cannot checkpoint (only the server, where no allocation is refused).
+    Principal admin;
+    admin.user = "ada";
+    admin.role = Role::kAdmin;
+    auto refused = conn->ExecuteUpdate("CHECKPOINT", admin);
+    EXPECT_TRUE(HasErrorKind(refused.status(), ErrorKind::kPermissionDenied)) << refused.status();
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".wal");
 }
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),

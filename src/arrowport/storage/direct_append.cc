@@ -109,7 +109,8 @@ arrow::Status DirectAppend(duckdb_connection connection,
     });
   } catch (const std::exception& e) {
     duckdb::ErrorData error(e);
-    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
+    // Committed, and only the automatic checkpoint after it failed: the rows are in.
+    return UnlessCommitted(TranslateDuckDBError(static_cast<int>(error.Type()), error.Message()));
   }
   if (!unsupported.empty()) return arrow::Status::NotImplemented(unsupported);
   return arrow::Status::OK();

@@ -87,6 +87,15 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   }
 }
 
+bool CommittedDespiteError(std::string_view message) {
+  return message.find("COMMIT succeeded and is durable") != std::string_view::npos;
+}
+
+arrow::Status UnlessCommitted(arrow::Status status) {
+  if (!status.ok() && CommittedDespiteError(status.message())) return arrow::Status::OK();
+  return status;
+}
+
 arrow::Status ConsumeErrorData(duckdb_error_data error) {
   if (error == nullptr) return arrow::Status::OK();
   arrow::Status st;

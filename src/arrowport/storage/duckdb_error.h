@@ -20,4 +20,12 @@ arrow::Status ConsumeErrorData(duckdb_error_data error);
 /// The error of a failed duckdb_result.
 arrow::Status ResultError(duckdb_result* result);
 
+/// \brief True for DuckDB's "Transaction COMMIT succeeded and is durable, but the
+/// autocheckpoint failed": the work is committed (the checkpoint runs again later), so a
+/// caller must report success, never retry it (which would write it twice).
+bool CommittedDespiteError(std::string_view message);
+
+/// `status` unless it is such a committed-despite-the-error one (then OK).
+arrow::Status UnlessCommitted(arrow::Status status);
+
 }  // namespace arrowport::storage

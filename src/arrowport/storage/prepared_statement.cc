@@ -216,8 +216,11 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
   if (cancel && cancel->cancelled()) return cancel->reason();
   ResultHandle result;
   if (duckdb_execute_prepared(impl_->prepared.get(), result.out()) == DuckDBError) {
-    if (cancel && cancel->cancelled()) return cancel->reason();
-    return ResultError(result.ptr());
+    auto error = UnlessCommitted(ResultError(result.ptr()));
+    if (!error.ok()) {
+      if (cancel && cancel->cancelled()) return cancel->reason();
+      return error;
+    }
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
 }

@@ -354,8 +354,12 @@ arrow::Status StatementGuard::CheckCalls(const StatementReads& reads) const {
                                 "parameters ('", call.name, "'): what it reads would only be "
                                 "known when it runs");
       }
-      const bool checkpoint = call.name == "checkpoint" || call.name == "force_checkpoint";
-      if (checkpoint && principal_.IsAdmin()) continue;
+      if (call.name == "checkpoint" || call.name == "force_checkpoint") {
+        // A checkpoint must run where the allocation guard cannot refuse any of it.
+        return PermissionDenied("SQL sandbox: ", call.name, " is refused for every user: "
+                                "run the checkpoint action instead (admins; the server also "
+                                "checkpoints by itself as the WAL grows)");
+      }
       if (!AllowedTableFunction(call.name)) {
         return PermissionDenied("SQL sandbox: the table function '", call.name,
                                 "' is refused for every user (allowed: ", kTableFunctionList,

@@ -30,11 +30,11 @@ struct StatementReads;
 /// - Exactly one statement per text.
 /// - Statement kinds: readers and writers run SELECT (DESCRIBE, SUMMARIZE, SHOW TABLES)
 ///   and PRAGMA table_info/show/show_tables; admins also DML, CREATE of tables, views,
-///   schemas, indexes, sequences and types, ALTER, DROP, COPY ... FROM, EXPLAIN, CALL
-///   checkpoint, VACUUM/ANALYZE. Nothing else, for anybody (ATTACH, SET, LOAD, EXPORT,
+///   schemas, indexes, sequences and types, ALTER, DROP, COPY ... FROM, EXPLAIN, CALL,
+///   VACUUM/ANALYZE. Nothing else, for anybody (ATTACH, SET, LOAD, EXPORT,
 ///   PREPARE, CREATE MACRO/FUNCTION/SECRET, COPY ... TO, transaction statements, ...).
 /// - Table functions: range, generate_series, unnest, repeat, repeat_row, json_each,
-///   json_tree (and checkpoint for admins), with constant arguments only.
+///   json_tree, with constant arguments only (CHECKPOINT is the checkpoint action's).
 /// - Scalar functions that read the server's settings or variables (current_setting,
 ///   getvariable, getenv) are refused, except current_setting of a few harmless settings.
 /// - Values a constant argument makes larger than `max_value_bytes` (range(1e9),

@@ -75,6 +75,7 @@ TEST_F(StatementGuardTest, ReadersAndWritersRunOnlySelect) {
     ExpectDenied(Run("EXPLAIN ANALYZE DELETE FROM t", who), "EXPLAIN");
     ExpectDenied(Run("CALL duckdb_tables()", who), "CALL");
     ExpectDenied(Run("CHECKPOINT", who), "CALL");
+    ExpectDenied(Run("SELECT * FROM checkpoint()", who), "checkpoint");
   }
   auto count = conn_->QueryTable("SELECT count(*) FROM t").ValueOrDie();
   EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "2");
