@@ -196,3 +196,59 @@ def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(star
         n = client.do_get(flight.Ticket(json.dumps(
             {"sql": f"SELECT count(*) AS n FROM {table}"}).encode())).read_all()
         assert n.column(0)[0].as_py() == rows, table
+
+
+def test_oversized_queries_do_not_fail_concurrent_appends(start_server):
+    """A query asking DuckDB for more than its whole memory limit (2 GB under 512 MiB) made
+    DuckDB claim that much of its pool while it tried to evict: every append in that moment
+    failed for memory, part-way through the table, and the next checkpoint found the table
+    corrupt and invalidated the database ("Corrupted in-memory column ... misaligned
+    count"). Such a request now fails at once, and appends never meet a refusal."""
+    server = start_server(env=dict(os.environ, ARROWPORT_DUCKDB_MEMORY_LIMIT="512MiB",
+                                   ARROWPORT_LIMITS_MAX_QUERY_MEMORY="256MiB",
+                                   ARROWPORT_DUCKDB_CHECKPOINT_WAL_BYTES="1MiB"))
+    schema = pa.schema([("writer", pa.int64()), ("k", pa.int64())])
+    stop, errors, acked = threading.Event(), [], [0] * 4
+
+    def append(writer):
+        client = flight.connect(server.uri)
+        commit = "per_batch" if writer % 2 else "per_request"
+        while not stop.is_set():
+            try:
+                put, metadata = client.do_put(flight.FlightDescriptor.for_command(
+                    json.dumps({"stream": f"appended_{writer % 2}", "commit": commit})), schema)
+                for _ in range(3):
+                    put.write_batch(pa.record_batch([pa.array([writer] * 500, pa.int64()),
+                                                     pa.array(range(500), pa.int64())], schema))
+                put.done_writing()
+                while metadata.read() is not None:
+                    pass
+                put.close()
+                acked[writer] += 1500
+            except Exception as e:  # noqa: BLE001 - any failure is the bug
+                errors.append(str(e)[:300])
+                return
+
+    def oversized():
+        while not stop.is_set():
+            r = http_sql(server, "SELECT repeat('a', n) FROM (SELECT 2000000000 AS n)", timeout=60)
+            assert r.status_code == 503, r.text
+
+    workers = [threading.Thread(target=append, args=(w,)) for w in range(4)]
+    workers += [threading.Thread(target=oversized) for _ in range(2)]
+    for t in workers:
+        t.start()
+    time.sleep(12)
+    stop.set()
+    for t in workers:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert "invalidated" not in server.stderr()
+    client = server.client()
+    list(client.do_action(flight.Action("checkpoint", b"")))  # the tables check out whole
+    for table in ("appended_0", "appended_1"):
+        got = client.do_get(flight.Ticket(json.dumps(
+            {"sql": f"SELECT writer, count(*) AS n FROM {table} GROUP BY writer"}).encode())
+        ).read_all().to_pylist()
+        for row in got:
+            assert row["n"] == acked[row["writer"]], (table, row, acked)

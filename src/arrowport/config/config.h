@@ -52,7 +52,9 @@ struct Config {
   std::string duckdb_memory_limit;
   std::vector<std::string> duckdb_init_sql;
   std::vector<std::string> duckdb_extensions;
-  int64_t checkpoint_interval_s = 0;  ///< 0 = only DuckDB's automatic (WAL-size) checkpoints
+  int64_t checkpoint_interval_s = 0;  ///< 0 = only the WAL-size checkpoints below
+  /// The checkpointer thread checkpoints once the WAL is this large (commits never do).
+  int64_t checkpoint_wal_bytes = int64_t{16} << 20;
   std::string compression_algorithm = "zstd";
   int compression_level = 3;
   int64_t default_chunk_size = 122880;

@@ -122,6 +122,8 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       // More threads than any machine has cores only costs stacks and contention.
       {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
       {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},
+      {"duckdb.checkpoint_wal_bytes",
+       Size(&Config::checkpoint_wal_bytes, int64_t{1} << 20, int64_t{64} << 30, "1 MiB..64 GiB")},
       // zstd's levels; lz4 clamps anything above its own maximum (12).
       {"compression.level", Integer(&Config::compression_level, 1, 22)},
       {"defaults.chunk_size", Integer(&Config::default_chunk_size, 1, kMax)},

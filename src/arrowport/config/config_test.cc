@@ -114,6 +114,10 @@ TEST(Config, CheckpointInterval) {
   ASSERT_FALSE(negative.ok());
   EXPECT_NE(negative.status().message().find("duckdb.checkpoint_interval_s"),
             std::string::npos);
+  auto wal = ParseYaml("duckdb: {checkpoint_wal_bytes: 64MiB}\n", "c.yaml");
+  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  EXPECT_EQ(wal->checkpoint_wal_bytes, int64_t{64} << 20);
+  EXPECT_FALSE(ParseYaml("duckdb: {checkpoint_wal_bytes: 1000}\n", "c.yaml").ok());
 }
 }  // namespace arrowport::config
 

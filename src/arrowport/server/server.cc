@@ -191,6 +191,7 @@ struct Server::Impl {
     db_options.path = config.db_path;
     db_options.threads = config.duckdb_threads;
     db_options.memory_limit = config.duckdb_memory_limit;
+    db_options.checkpoint_wal_bytes = config.checkpoint_wal_bytes;
     db_options.init_sql = config.duckdb_init_sql;
     for (const auto& extension : config.duckdb_extensions) {
       db_options.init_sql.insert(db_options.init_sql.begin(),

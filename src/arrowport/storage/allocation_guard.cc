@@ -2,6 +2,9 @@
 
 #include <duckdb/common/allocator.hpp>
 #include <duckdb/main/config.hpp>
+#include <duckdb/storage/block_allocator.hpp>
+#include <duckdb/storage/buffer/buffer_pool.hpp>
+#include <duckdb/storage/storage_info.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -16,18 +19,47 @@ std::atomic<int64_t> g_budget{0};
 std::atomic<int64_t> g_refusals{0};
 std::atomic<int64_t> g_suspensions{0};
 
-// Reserves `bytes` of the budget; false when a guarded allocation would pass it.
+// Reserves `bytes` of the budget; false when a guarded allocation would pass it. A
+// refused request never shows in the live total, not even for a moment: a concurrent
+// allocation must not be refused for memory nobody got.
 bool Reserve(int64_t bytes) {
-  const int64_t before = g_live.fetch_add(bytes, std::memory_order_relaxed);
-  const int64_t budget = g_budget.load(std::memory_order_relaxed);
-  if (bytes >= AllocationGuard::kGuardedAllocationBytes && budget > 0 &&
-      before + bytes > budget && g_suspensions.load(std::memory_order_relaxed) == 0) {
-    g_live.fetch_sub(bytes, std::memory_order_relaxed);
-    g_refusals.fetch_add(1, std::memory_order_relaxed);
-    return false;
+  if (bytes < AllocationGuard::kGuardedAllocationBytes) {
+    g_live.fetch_add(bytes, std::memory_order_relaxed);
+    return true;
   }
-  return true;
+  // A suspension (a checkpoint running) lets through what a checkpoint allocates, pieces
+  // of a row group; a runaway value of a query running meanwhile is still refused.
+  const bool suspended = g_suspensions.load(std::memory_order_relaxed) > 0 &&
+                         bytes < AllocationGuard::kRefusedWhileSuspendedBytes;
+  int64_t before = g_live.load(std::memory_order_relaxed);
+  while (true) {
+    const int64_t budget = g_budget.load(std::memory_order_relaxed);
+    if (budget > 0 && before + bytes > budget && !suspended) {
+      g_refusals.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (g_live.compare_exchange_weak(before, before + bytes, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
 }
+
+// DuckDB's buffer pool, except that a request larger than the whole limit fails before
+// DuckDB claims it for the time it spends evicting (see AllocationGuard).
+class FailFastBufferPool final : public duckdb::BufferPool {
+ public:
+  using duckdb::BufferPool::BufferPool;
+
+ protected:
+  EvictionResult EvictBlocks(duckdb::QueryContext context, duckdb::MemoryTag tag,
+                             duckdb::idx_t extra_memory, duckdb::idx_t memory_limit,
+                             duckdb::unique_ptr<duckdb::FileBuffer>* buffer) override {
+    if (extra_memory > memory_limit) {
+      return {false, duckdb::TempBufferPoolReservation(tag, *this, 0)};
+    }
+    return duckdb::BufferPool::EvictBlocks(context, tag, extra_memory, memory_limit, buffer);
+  }
+};
 
 duckdb::data_ptr_t GuardedAllocate(duckdb::PrivateAllocatorData* data, duckdb::idx_t size) {
   const auto bytes = static_cast<int64_t>(size);
@@ -78,6 +110,21 @@ void AllocationGuard::GuardDatabase(duckdb_config config) {
   auto* db_config = reinterpret_cast<duckdb::DBConfig*>(config);
   db_config->allocator = duckdb::make_uniq<duckdb::Allocator>(GuardedAllocate, GuardedFree,
                                                               GuardedReallocate, nullptr);
+  // The pool DuckDB would make (DatabaseInstance::Configure), over the block allocator it
+  // would make, both given to it instead: it keeps them for the database's life.
+  // (The config's file system is made only then: a local one reads the machine's memory.)
+  auto& options = db_config->options;
+  const auto local = duckdb::FileSystem::CreateLocal();
+  const duckdb::idx_t most = duckdb::DBConfig::GetSystemAvailableMemory(*local) * 8 / 10;
+  if (options.maximum_memory == duckdb::DConstants::INVALID_INDEX) {
+    options.maximum_memory = most;  // DuckDB's default limit
+  }
+  db_config->block_allocator = duckdb::make_uniq<duckdb::BlockAllocator>(
+      *db_config->allocator, DEFAULT_BLOCK_ALLOC_SIZE, most, options.block_allocator_size);
+  db_config->buffer_pool = duckdb::make_shared_ptr<FailFastBufferPool>(
+      *db_config->block_allocator, options.maximum_memory,
+      options.buffer_manager_track_eviction_timestamps,
+      options.allocator_bulk_deallocation_flush_threshold);
 }
 
 AllocationGuard::Suspension::Suspension() { g_suspensions.fetch_add(1); }

@@ -15,8 +15,14 @@ namespace arrowport::storage {
 /// is counted, and one of at least kGuardedAllocationBytes that would take the live total
 /// past the budget (duckdb.memory_limit + limits.max_query_memory) fails, which DuckDB
 /// turns into an out-of-memory error for the query that asked (the translation to a
-/// resource error is in duckdb_error.cc). Small allocations always succeed, so a commit or
-/// a rollback never fails for memory another query took.
+/// resource error is in duckdb_error.cc).
+///
+/// What is never refused: allocations below kGuardedAllocationBytes, which is above
+/// DuckDB's block size. A table append (and its commit) allocates blocks and smaller
+/// pieces only, and DuckDB does not undo an append that fails part-way cleanly (the next
+/// checkpoint finds the table's columns misaligned and invalidates the database), so
+/// appends must never meet a refusal: the guard refuses only the large single
+/// allocations that runaway values make.
 ///
 /// DuckDB also allocates with plain C++ `new` (a padded string's buffer in lpad/rpad,
 /// validity masks, sort keys): the server replaces the global operator new so that a
@@ -26,18 +32,28 @@ namespace arrowport::storage {
 /// operator new (ARROWPORT_NO_NEW_GUARD). Not counted: DuckDB's plain malloc (the Arrow
 /// conversion's buffers), bounded by the vectors they copy.
 ///
+/// The database's buffer pool is DuckDB's with one change (GuardDatabase): a request larger
+/// than the whole memory limit fails at once. DuckDB otherwise claims the requested size
+/// while it tries to evict, so one query asking for 2 GiB under a 512 MiB limit made every
+/// other query's allocations in that moment fail, appends included.
+///
 /// Process-wide, like the allocator it wraps (DuckDB's default allocator is a global):
 /// the one piece of mutable global state besides the metrics registry. Install() before
 /// the first database opens; later calls only change the budget. Thread-safe.
 class AllocationGuard {
  public:
-  /// Allocations smaller than this are counted but never refused.
-  static constexpr int64_t kGuardedAllocationBytes = int64_t{256} << 10;
+  /// Allocations smaller than this are counted but never refused: four times DuckDB's
+  /// block size (256 KiB), the largest piece a table append allocates.
+  static constexpr int64_t kGuardedAllocationBytes = int64_t{1} << 20;
+  /// Refused past the budget even while a Suspension exists: far larger than anything a
+  /// checkpoint allocates at once (pieces of one row group), as large as runaway values.
+  static constexpr int64_t kRefusedWhileSuspendedBytes = int64_t{64} << 20;
 
   /// Installs the guard on DuckDB's default allocator (once per process) and sets the
   /// budget: what DuckDB may hold in all (memory limit + limits.max_query_memory).
   static void Install(int64_t budget_bytes);
-  /// Makes the database opened with `config` allocate through the guard.
+  /// Makes the database opened with `config` allocate through the guard, with a buffer
+  /// pool that refuses at once what can never fit. Call after memory_limit is set on it.
   static void GuardDatabase(duckdb_config config);
   /// Bytes DuckDB's default allocator holds now.
   static int64_t live_bytes();
@@ -46,8 +62,8 @@ class AllocationGuard {
   /// Allocations refused since the process started.
   static int64_t refusals();
 
-  /// \brief While one exists, nothing is refused (allocations are still counted): held
-  /// around checkpoints and closing the database. DuckDB takes a checkpoint that fails
+  /// \brief While one exists, nothing smaller than kRefusedWhileSuspendedBytes is refused
+  /// (allocations are still counted): held around checkpoints and closing the database. DuckDB takes a checkpoint that fails
   /// part-way as fatal and invalidates the database, so a checkpoint must never meet a
   /// refusal; it runs only from the server's own checkpointer (automatic checkpoints at
   /// commit are off, see Database), briefly.

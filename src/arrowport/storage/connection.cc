@@ -123,6 +123,9 @@ arrow::Result<std::string> Connection::RegisterArrowStream(
   ARROW_RETURN_NOT_OK(Execute("USE " + QuoteIdentifier(impl_->catalog)));
   if (state == DuckDBError) {
     DropArrowStream(relation);
+    // DuckDB's C API gives no reason: a database that cannot run anything (out of memory,
+    // invalidated) is that reason, otherwise it is the schema.
+    ARROW_RETURN_NOT_OK(Execute("SELECT 1"));
     return arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
   }
   if (columns != nullptr) {

@@ -1,4 +1,5 @@
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/table_writer.h"
 #include "arrowport/storage/shared_connection.h"
 
@@ -386,6 +387,30 @@ TEST(DatabaseCheckpointTest, CommitsDoNotCheckpointTheCheckpointerDoes) {
   }
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
+}
+
+TEST(AllocationGuardTest, RunawayValuesAreRefusedEvenWhileACheckpointRuns) {
+  DatabaseOptions options;
+  options.path = ":memory:";
+  options.memory_limit = "64MiB";
+  options.max_query_memory = int64_t{64} << 20;
+  auto db = Database::Open(options).ValueOrDie();
+  auto conn = db->Connect().ValueOrDie();
+  const std::string runaway = "SELECT length(repeat('a', n)) FROM (SELECT 300000000 AS n)";
+  const int64_t before = Database::allocated_bytes();
+  EXPECT_FALSE(conn->QueryTable(runaway).ok());
+  {
+    // What lets a checkpoint through does not let a 300 MB value through.
+    AllocationGuard::Suspension checkpointing;
+    auto refused = conn->QueryTable(runaway);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_TRUE(HasErrorKind(refused.status(), ErrorKind::kResourceExhausted))
+        << refused.status();
+  }
+  // A refused request never counted, not even for a moment; a value that fits runs.
+  EXPECT_LT(Database::allocated_bytes() - before, int64_t{16} << 20);
+  auto fits = conn->QueryTable("SELECT length(repeat('a', n)) FROM (SELECT 3000000 AS n)");
+  ASSERT_TRUE(fits.ok()) << fits.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
