@@ -17,9 +17,7 @@
 #include <duckdb/parser/statement/pragma_statement.hpp>
 #include <duckdb/parser/expression/function_expression.hpp>
 #include <duckdb/transaction/transaction_context.hpp>
-#include <strings.h>
 
-#include <cmath>
 #include <exception>
 #include <vector>
 
@@ -27,189 +25,17 @@
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/sandbox_rules.h"
 #include "arrowport/storage/statement_walker.h"
 
 namespace arrowport::storage {
 
 namespace {
 
-// The server's own state (see connection_impl.h and request_log.cc).
-constexpr const char* kScratch = "arrowport_scratch";
-constexpr const char* kStateSchema = "arrowport";
 // How deep views over views are followed; deeper is refused rather than trusted.
 constexpr int kMaxViewDepth = 8;
 
 using ExtractedHandle = Handle<duckdb_extracted_statements, &duckdb_destroy_extracted>;
-
-bool Same(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
-
-const char* KindName(duckdb::StatementType type) {
-  using duckdb::StatementType;
-  switch (type) {
-    case StatementType::SELECT_STATEMENT: return "SELECT";
-    case StatementType::INSERT_STATEMENT: return "INSERT";
-    case StatementType::UPDATE_STATEMENT: return "UPDATE";
-    case StatementType::DELETE_STATEMENT: return "DELETE";
-    case StatementType::MERGE_INTO_STATEMENT: return "MERGE INTO";
-    case StatementType::CREATE_STATEMENT: return "CREATE";
-    case StatementType::CREATE_FUNC_STATEMENT: return "CREATE FUNCTION";
-    case StatementType::ALTER_STATEMENT: return "ALTER";
-    case StatementType::DROP_STATEMENT: return "DROP";
-    case StatementType::COPY_STATEMENT: return "COPY";
-    case StatementType::EXPLAIN_STATEMENT: return "EXPLAIN";
-    case StatementType::CALL_STATEMENT: return "CALL";
-    case StatementType::VACUUM_STATEMENT: return "VACUUM/ANALYZE";
-    case StatementType::PRAGMA_STATEMENT: return "PRAGMA";
-    case StatementType::PREPARE_STATEMENT: return "PREPARE";
-    case StatementType::EXECUTE_STATEMENT: return "EXECUTE";
-    case StatementType::TRANSACTION_STATEMENT: return "a transaction statement";
-    case StatementType::EXPORT_STATEMENT: return "EXPORT";
-    case StatementType::SET_STATEMENT: return "SET/RESET/USE";
-    case StatementType::VARIABLE_SET_STATEMENT: return "SET VARIABLE";
-    case StatementType::LOAD_STATEMENT: return "INSTALL/LOAD";
-    case StatementType::ATTACH_STATEMENT: return "ATTACH";
-    case StatementType::DETACH_STATEMENT: return "DETACH";
-    case StatementType::COPY_DATABASE_STATEMENT: return "COPY DATABASE";
-    case StatementType::UPDATE_EXTENSIONS_STATEMENT: return "UPDATE EXTENSIONS";
-    default: return "this kind of statement";
-  }
-}
-
-// What an admin may run besides SELECT and the allowed PRAGMAs.
-bool AdminKind(duckdb::StatementType type) {
-  using duckdb::StatementType;
-  switch (type) {
-    case StatementType::INSERT_STATEMENT:
-    case StatementType::UPDATE_STATEMENT:
-    case StatementType::DELETE_STATEMENT:
-    case StatementType::MERGE_INTO_STATEMENT:
-    case StatementType::CREATE_STATEMENT:
-    case StatementType::ALTER_STATEMENT:
-    case StatementType::DROP_STATEMENT:
-    case StatementType::COPY_STATEMENT:
-    case StatementType::EXPLAIN_STATEMENT:  // EXPLAIN ANALYZE runs its statement
-    case StatementType::CALL_STATEMENT:
-    case StatementType::VACUUM_STATEMENT:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// PRAGMAs DuckDB rewrites into a SELECT over one table's or the schema's catalog.
-bool AllowedPragma(const std::string& name) {
-  static const char* const kAllowed[] = {"table_info", "show", "show_tables", "version",
-                                         "platform"};
-  for (const char* allowed : kAllowed) {
-    if (Same(name, allowed)) return true;
-  }
-  return false;
-}
-
-// What CREATE may make (admins): entries whose reads the sandbox sees when they are used.
-// Macros and functions would run SQL it cannot see at the call; secrets hold credentials.
-bool AllowedCreate(duckdb::CatalogType type) {
-  using duckdb::CatalogType;
-  switch (type) {
-    case CatalogType::TABLE_ENTRY:
-    case CatalogType::VIEW_ENTRY:
-    case CatalogType::SCHEMA_ENTRY:
-    case CatalogType::INDEX_ENTRY:
-    case CatalogType::SEQUENCE_ENTRY:
-    case CatalogType::TYPE_ENTRY:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Table functions any role may call: generators over their (constant) arguments.
-const char* const kTableFunctions[] = {"range",     "generate_series", "unnest",   "repeat",
-                                       "repeat_row", "json_each",      "json_tree"};
-constexpr const char* kTableFunctionList =
-    "range, generate_series, unnest, repeat, repeat_row, json_each, json_tree";
-
-bool AllowedTableFunction(const std::string& name) {
-  for (const char* allowed : kTableFunctions) {
-    if (name == allowed) return true;
-  }
-  return false;
-}
-
-// Settings a client may read with current_setting(): nothing of the server's files,
-// memory or threads.
-bool HarmlessSetting(const std::string& name) {
-  static const char* const kHarmless[] = {"timezone", "calendar", "search_path", "schema",
-                                          "default_order", "default_null_order"};
-  for (const char* harmless : kHarmless) {
-    if (Same(name, harmless)) return true;
-  }
-  return false;
-}
-
-std::optional<double> Number(const std::optional<std::string>& text) {
-  if (!text) return std::nullopt;
-  try {
-    size_t used = 0;
-    std::string digits;
-    for (char c : *text) {
-      if (c != '_') digits.push_back(c);
-    }
-    const double value = std::stod(digits, &used);
-    if (used != digits.size()) return std::nullopt;
-    return value;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-// Bytes a list-making or string-making call asks for by its constant arguments, when it
-// is one of the generators whose size an argument sets (0 when unknown).
-double AskedBytes(const FunctionCall& call) {
-  const auto& args = call.constants;
-  auto arg = [&args](size_t i) { return i < args.size() ? Number(args[i]) : std::nullopt; };
-  if (!call.table && (call.name == "range" || call.name == "generate_series")) {
-    // A list of BIGINT: (stop - start) / step elements of 8 bytes.
-    std::optional<double> start = 0, stop, step = 1;
-    if (args.size() == 1) {
-      stop = arg(0);
-    } else if (args.size() >= 2) {
-      start = arg(0);
-      stop = arg(1);
-      if (args.size() >= 3) step = arg(2);
-    }
-    if (!start || !stop || !step || *step == 0) return 0;
-    return std::fabs((*stop - *start) / *step) * 8;
-  }
-  if (!call.table && (call.name == "repeat" || call.name == "list_resize" ||
-                      call.name == "array_resize" || call.name == "lpad" ||
-                      call.name == "rpad")) {
-    auto count = arg(1);
-    if (!count) return 0;
-    double width = 1;
-    if (call.name == "repeat" && !args.empty() && args[0]) {
-      width = static_cast<double>(std::max<size_t>(1, args[0]->size()));
-    }
-    if (call.name == "list_resize" || call.name == "array_resize") width = 8;
-    return *count * width;
-  }
-  return 0;
-}
-
-// Where an entry lives, for the server-state check.
-bool IsServerState(const std::string& catalog, const std::string& schema,
-                   const std::string& name, bool is_schema) {
-  if (Same(catalog, kScratch) || Same(schema, kScratch)) return true;
-  if (Same(schema, kStateSchema)) return true;
-  if (schema.empty() && Same(catalog, kStateSchema)) return true;
-  if (is_schema && (Same(name, kStateSchema) || Same(name, kScratch))) return true;
-  return false;
-}
-
-bool IsSystemCatalog(const std::string& catalog, const std::string& schema) {
-  return Same(catalog, "system") || Same(schema, "information_schema") ||
-         Same(schema, "pg_catalog");
-}
 
 arrow::Status ServerStateRefused(const std::string& what, const char* verb) {
   return PermissionDenied("SQL sandbox: '", what,
@@ -459,9 +285,9 @@ arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
                               "or GET /tables");
     }
     const bool listed = [&] {
-      if (!Same(catalog, catalog_.c_str()) || !Same(schema, "main")) return false;
+      if (!SameName(catalog, catalog_.c_str()) || !SameName(schema, "main")) return false;
       for (const auto& allowed : principal_.tables) {
-        if (Same(name, allowed.c_str())) return true;
+        if (SameName(name, allowed.c_str())) return true;
       }
       return false;
     }();

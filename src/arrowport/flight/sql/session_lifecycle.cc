@@ -1,0 +1,196 @@
+// How sessions end: closed by their client, idle past the timeout, or at shutdown. What
+// they hold is rolled back or freed, and what still runs in them is stopped first.
+#include <algorithm>
+#include <vector>
+
+#include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/flight/sql/session_store.h"
+#include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/shared_connection.h"
+
+namespace arrowport::flight::sql {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// When `connection` was last in use: now while a lease exists, else when the last one
+// ended (or `last_used` when that was later).
+Clock::time_point LastUse(const storage::SharedConnection* connection,
+                          Clock::time_point last_used) {
+  if (connection == nullptr) return last_used;
+  const auto idle = connection->IdleSince();
+  if (!idle) return Clock::now();
+  return std::max(*idle, last_used);
+}
+
+// Rolls back under `lease` whatever transaction is open; a ROLLBACK DuckDB refuses is
+// not taken for done: the connection is closed, which rolls it back.
+void RollBackOrDiscard(storage::ConnectionLease lease) {
+  if (!lease) return;
+  if (lease.Rollback().ok()) return;
+  auto shared = lease.shared();
+  shared->Discard(std::move(lease));
+}
+
+}  // namespace
+
+arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_point deadline) {
+  const std::string& session = caller.session;
+  if (session.empty()) return arrow::Status::OK();
+  std::vector<std::shared_ptr<storage::SharedConnection>> connections;
+  std::vector<std::shared_ptr<CallCancellation>> running;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = sessions_.find(session);
+    if (found != sessions_.end() && found->second.user != caller.user) {
+      return PermissionDenied("this Flight SQL session belongs to another user");
+    }
+    connections = ConnectionsOf(session);
+    for (const auto& [id, call] : running_) {
+      if (call.owner.session == session) running.push_back(call.cancellation);
+    }
+  }
+  // The session's own DoGets end first: a stream left unread must not hold its close.
+  for (auto& cancellation : running) {
+    cancellation->Cancel(arrow::Status::Cancelled("the client closed its Flight SQL session"));
+  }
+  std::vector<storage::ConnectionLease> leases;
+  for (const auto& connection : connections) {
+    ARROW_ASSIGN_OR_RAISE(auto lease, connection->Acquire("closing the session", deadline));
+    leases.push_back(std::move(lease));
+  }
+  SessionContents taken;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    taken = TakeSession(session);
+  }
+  EndSession(session, std::move(taken), std::move(leases));
+  return arrow::Status::OK();
+}
+
+void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_point cutoff) {
+  SessionContents taken;
+  std::vector<storage::ConnectionLease> leases;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = sessions_.find(session);
+    if (found == sessions_.end() || found->second.last_used >= cutoff) return;
+    // Closed only when none of its connections is in use: no waiting here.
+    for (const auto& connection : ConnectionsOf(session)) {
+      auto lease = connection->TryAcquire("closing an idle session");
+      if (!lease) return;
+      leases.push_back(std::move(*lease));
+    }
+    taken = TakeSession(session);
+  }
+  EndSession(session, std::move(taken), std::move(leases));
+}
+
+void SessionRegistry::EndSession(const std::string& session, SessionContents taken,
+                                 std::vector<storage::ConnectionLease> leases) {
+  for (const auto& txn : taken.transactions) {
+    bool leased = false;
+    for (const auto& lease : leases) leased |= lease.shared() == txn->connection;
+    // Added after the leases were taken: rolled back now if free, else by its last
+    // holder closing it.
+    if (!leased) {
+      if (auto lease = txn->connection->TryAcquire("closing the session")) {
+        leases.push_back(std::move(*lease));
+      }
+    }
+  }
+  for (auto& lease : leases) RollBackOrDiscard(std::move(lease));
+  taken = {};
+  if (cookies_) cookies_->Close(session);
+}
+
+void SessionRegistry::Close() {
+  std::map<std::string, Held<StatementEntry>> statements;
+  std::map<std::string, Held<TransactionEntry>> transactions;
+  std::map<std::string, std::shared_ptr<TransactionEntry>> pinned;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    statements.swap(statements_);
+    transactions.swap(transactions_);
+    pinned.swap(pinned_);
+    sessions_.clear();
+  }
+  statements.clear();
+  // Calls have ended (the server stopped first); a connection still leased is closed
+  // with its last reference, which rolls it back too.
+  auto roll_back = [](const std::shared_ptr<TransactionEntry>& entry) {
+    if (auto lease = entry->connection->TryAcquire("server shutdown")) {
+      RollBackOrDiscard(std::move(*lease));
+    }
+  };
+  for (auto& [id, held] : transactions) roll_back(held.entry);
+  for (auto& [session, entry] : pinned) roll_back(entry);
+}
+
+size_t SessionRegistry::open_statements() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return statements_.size();
+}
+
+size_t SessionRegistry::open_transactions() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return transactions_.size();
+}
+
+void SessionRegistry::SweepLoop() {
+  const auto tick = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(200),
+      std::min<std::chrono::milliseconds>(std::chrono::seconds(5), idle_timeout_ / 4));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    stop_changed_.wait_for(lock, tick, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    Sweep();
+    lock.lock();
+  }
+}
+
+void SessionRegistry::Sweep() {
+  const auto cutoff = Clock::now() - idle_timeout_;
+  std::vector<std::string> idle_sessions;
+  std::vector<std::shared_ptr<StatementEntry>> statements;
+  std::vector<storage::ConnectionLease> rollbacks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, held] : statements_) {
+      held.last_used = LastUse(held.entry->connection().get(), held.last_used);
+    }
+    for (auto& [id, held] : transactions_) {
+      held.last_used = LastUse(held.entry->connection.get(), held.last_used);
+    }
+    for (auto& [id, session] : sessions_) {
+      // A session is in use while any of its connections is.
+      for (const auto& connection : ConnectionsOf(id)) {
+        session.last_used = LastUse(connection.get(), session.last_used);
+      }
+      if (session.last_used < cutoff) idle_sessions.push_back(id);
+    }
+    for (auto it = statements_.begin(); it != statements_.end();) {
+      if (it->second.last_used >= cutoff) { ++it; continue; }
+      statements.push_back(std::move(it->second.entry));
+      it = statements_.erase(it);
+    }
+    for (auto it = transactions_.begin(); it != transactions_.end();) {
+      if (it->second.last_used >= cutoff) { ++it; continue; }
+      // Taken now or left for the next sweep: a call may have leased it since.
+      auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
+      if (!lease) { ++it; continue; }
+      rollbacks.push_back(std::move(*lease));
+      it = transactions_.erase(it);
+    }
+  }
+  statements.clear();
+  for (auto& lease : rollbacks) RollBackOrDiscard(std::move(lease));
+  for (const auto& session : idle_sessions) CloseIdleSession(session, cutoff);
+}
+
+}  // namespace arrowport::flight::sql
