@@ -115,6 +115,14 @@ def test_info_and_catalog_metadata(server):
         assert not schema.field("id").nullable  # PRIMARY KEY: NOT NULL
         assert schema.field("amount").type == pa.decimal128(10, 2)
         assert set(conn.adbc_get_table_types()) >= {"TABLE", "VIEW"}
+    # The request log's schema (made by an idempotent ingest) is never listed: SQL cannot
+    # reach it, so catalog calls do not show it either (found by a hostile run).
+    from test_flight_roundtrip import put
+    put(server.client(), pa.table({"x": [1]}), {"stream": "logged", "request_id": "r-1"})
+    with connect(server) as conn:
+        objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
+        schemas = {s["db_schema_name"] for c in objects for s in c["catalog_db_schemas"] or []}
+        assert "main" in schemas and "arrowport" not in schemas, schemas
 
 
 def test_adbc_ingest_every_mode(server):

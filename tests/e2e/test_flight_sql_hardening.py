@@ -4,7 +4,9 @@ was not done, handles expired while their result was read, prepared writes with 
 untyped parameter that ran twice, CloseSession of another user's session, a forged ticket
 answered UNKNOWN without a log line, and statement updates without the query timeout.
 Driven by ADBC and by raw Flight SQL messages, against the real server."""
+import json
 import os
+import struct
 import time
 
 import grpc
@@ -142,8 +144,12 @@ def test_adbc_rollback_with_a_result_open_is_never_a_silent_success(busy_server)
         batches.close()
         streaming.close()
         cur.close()
-    # Closing the connection (CloseSession) rolled the transaction back for real.
+    # Closing the connection (CloseSession) rolled the transaction back for real: no
+    # transaction is left open on the server.
     assert count_elsewhere(busy_server, "big") == 0
+    health = json.loads(next(iter(flight.connect(busy_server.uri).do_action(
+        flight.Action("health", b"")))).body.to_pybytes())
+    assert health["flight_sql"]["open_transactions"] == 0, health
 
 
 def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
@@ -165,6 +171,16 @@ def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
         assert reader.read_chunk().data.num_rows > 0
         time.sleep(0.25)
     reader.cancel()
+    # The statement outlived the idle timeout while its result was read (in its still
+    # open transaction: after the transaction a statement made in it is refused).
+    for _ in range(50):
+        try:
+            reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
+            assert reader.read_all().num_rows == BIG_ROWS  # (cancelling it would abort)
+            break
+        except flight.FlightError as e:
+            assert "busy" in str(e), e
+            time.sleep(0.2)
     for _ in range(50):
         try:
             end(client, txn, commit=True)
@@ -173,10 +189,6 @@ def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
             assert "busy" in str(e), e
             time.sleep(0.2)
     assert count_elsewhere(server, "slow") == 100
-    # The statement outlived the idle timeout while its result was read.
-    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
-    assert reader.read_chunk().data.num_rows > 0
-    reader.cancel()
 
 
 # ---- Prepared writes run exactly once ----
@@ -326,3 +338,69 @@ def test_statement_updates_have_the_query_timeout(start_server):
         writer.close()
     assert time.time() - start < 10
     assert count_elsewhere(server, "sums") == 0
+
+
+def test_a_prepared_statement_does_not_outlive_its_transaction(server):
+    """Found by an outside review: ADBC reuses a prepared handle for the same SQL, so after
+    commit() the second execute ran on the ended transaction's connection, committed on its
+    own, and the client's rollback() undid nothing. Now such a statement is refused
+    (FAILED_PRECONDITION) and nothing is written."""
+    kwargs = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
+    with flight_sql.connect(server.uri, autocommit=True, db_kwargs=kwargs) as conn:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE outlived (x BIGINT)")
+    with flight_sql.connect(server.uri, autocommit=False, db_kwargs=kwargs) as conn:
+        cur = conn.cursor()
+        cur.execute("INSERT INTO outlived VALUES (?)", [1])
+        conn.commit()
+        try:
+            cur.execute("INSERT INTO outlived VALUES (?)", [2])  # the same prepared handle
+        except adbc_driver_manager.Error as e:
+            assert "transaction that has ended" in str(e), e
+        conn.rollback()
+        cur.close()
+    assert count_elsewhere(server, "outlived") == 1
+
+
+def test_a_result_nobody_reads_gives_its_transaction_back_after_the_query_timeout(start_server):
+    """Found by an outside review: a Flight SQL result whose client stopped reading held its
+    transaction's connection for good: the query timeout interrupted DuckDB, but Flight's
+    write waited on the client, where no interrupt reaches. A call still running 2 s after
+    it was cancelled is now ended by gRPC, and the transaction is free again."""
+    server = start_server(env=dict(os.environ, ARROWPORT_FLIGHT_SQL_BUSY_TIMEOUT_MS="1000",
+                                   ARROWPORT_LIMITS_QUERY_TIMEOUT_S="2"))
+    jar = _CookieJar()
+    client = flight.connect(server.uri, middleware=[jar])
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0)))
+    client.do_get(info.endpoints[0].ticket).read_all()  # starts the session
+    update(client, "CREATE TABLE unread (x BIGINT)")
+    txn = begin(client)
+    update(client, "INSERT INTO unread VALUES (1)", txn)
+    reader = open_stream(client, BIG_SQL, txn)  # one batch read, then nothing
+    deadline = time.time() + 20
+    while True:
+        try:
+            end(client, txn, False)  # a rollback
+            break
+        except flight.FlightError as e:
+            assert "busy" in str(e) and time.time() < deadline, e
+    assert time.time() < deadline
+    # The stream was ended by the server: gRPC CANCELLED, which pyarrow raises as
+    # KeyboardInterrupt.
+    with pytest.raises((flight.FlightError, KeyboardInterrupt)):
+        reader.read_all()
+    assert count_elsewhere(server, "unread") == 0
+
+
+def test_poll_flight_info_answers_like_get_flight_info(server):
+    """PollFlightInfo bypassed the call runner (Arrow's default: UNIMPLEMENTED, unlogged,
+    unadmitted); it now answers through GetFlightInfo, complete at the first poll."""
+    from rawflight import command_descriptor  # pyarrow has no poll_flight_info
+    descriptor = command_descriptor(json.dumps({"sql": "SELECT 42 AS answer"}).encode())
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        poll = channel.unary_unary("/arrow.flight.protocol.FlightService/PollFlightInfo",
+                                   request_serializer=None, response_deserializer=None)
+        answer = poll(descriptor, timeout=30)
+    assert answer[:1] == b"\x0a"  # field 1: the FlightInfo
+    assert b"\x19" + struct.pack("<d", 1.0) in answer  # field 3: progress 1.0, complete
+    assert server.logged("method=get_flight_info")  # admitted and logged by the runner

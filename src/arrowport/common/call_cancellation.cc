@@ -29,6 +29,7 @@ void CallCancellation::Cancel(arrow::Status reason) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (cancelled_) return;
     cancelled_ = true;
+    cancelled_at_ = std::chrono::steady_clock::now();
     reason_ = reason.ok() ? arrow::Status::Cancelled("call cancelled") : std::move(reason);
   }
   RepeatInterrupts();
@@ -40,7 +41,15 @@ void CallCancellation::RepeatInterrupts() {
   // subscribe or unsubscribe themselves.
   std::lock_guard<std::mutex> lock(mutex_);
   if (!cancelled_) return;
-  for (auto& [id, interrupt] : interrupts_) interrupt();
+  const bool stuck = std::chrono::steady_clock::now() - cancelled_at_ >= kStuckAfter;
+  for (auto& [id, interrupt] : interrupts_) {
+    if (!interrupt.last_resort) {
+      interrupt.run();
+    } else if (stuck && !interrupt.ran) {
+      interrupt.ran = true;
+      interrupt.run();
+    }
+  }
 }
 
 bool CallCancellation::cancelled() const {
@@ -58,7 +67,15 @@ CallCancellation::Subscription CallCancellation::OnCancel(
   std::lock_guard<std::mutex> lock(self->mutex_);
   if (self->cancelled_) interrupt();
   const uint64_t id = self->next_id_++;
-  self->interrupts_.emplace(id, std::move(interrupt));
+  self->interrupts_.emplace(id, Interrupt{std::move(interrupt)});
+  return Subscription(self, id);
+}
+
+CallCancellation::Subscription CallCancellation::OnStuck(
+    const std::shared_ptr<CallCancellation>& self, std::function<void()> last_resort) {
+  std::lock_guard<std::mutex> lock(self->mutex_);
+  const uint64_t id = self->next_id_++;
+  self->interrupts_.emplace(id, Interrupt{std::move(last_resort), /*last_resort=*/true});
   return Subscription(self, id);
 }
 

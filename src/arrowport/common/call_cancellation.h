@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -47,12 +48,27 @@ class CallCancellation {
   static Subscription OnCancel(const std::shared_ptr<CallCancellation>& self,
                                std::function<void()> interrupt);
 
+  /// How long a cancelled call may go on before its last resort runs.
+  static constexpr std::chrono::seconds kStuckAfter{2};
+  /// Subscribes `last_resort`, run once (from RepeatInterrupts) when the call is still
+  /// running kStuckAfter after it was cancelled: a call blocked where no interrupt
+  /// reaches (a result waiting for a client that does not read) is ended by its
+  /// transport (gRPC's TryCancel), which costs the client the cancellation's reason.
+  static Subscription OnStuck(const std::shared_ptr<CallCancellation>& self,
+                              std::function<void()> last_resort);
+
  private:
+  struct Interrupt {
+    std::function<void()> run;
+    bool last_resort = false;
+    bool ran = false;
+  };
   mutable std::mutex mutex_;  // guards everything below
   arrow::Status reason_;
   bool cancelled_ = false;
+  std::chrono::steady_clock::time_point cancelled_at_;
   uint64_t next_id_ = 1;
-  std::map<uint64_t, std::function<void()>> interrupts_;
+  std::map<uint64_t, Interrupt> interrupts_;
 };
 
 }  // namespace arrowport

@@ -1,5 +1,9 @@
 #include "arrowport/flight/call_runner.h"
 
+#include <grpcpp/server_context.h>
+
+#include "arrowport/flight/status_code_interceptor.h"
+
 #include <arrow/flight/types.h>
 
 #include "arrowport/common/caller_key.h"
@@ -42,6 +46,10 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   }
   scope.context.protocol = "flight";
   scope.context.cancellation = CallCancellation::Make();
+  if (auto* server_context = CurrentServerContext()) {
+    scope.stuck = CallCancellation::OnStuck(scope.context.cancellation,
+                                            [server_context] { server_context->TryCancel(); });
+  }
   // The context outlives the scope: both end with the call.
   scope.context.call_failed = [&context] { return context.is_cancelled(); };
   if (options_.watchdog) {

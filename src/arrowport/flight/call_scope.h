@@ -24,6 +24,9 @@ struct CallScope {
   RequestLimiter::Permit permit;
   CallWatchdog::Watch watch;
   CallContext context;
+  /// Ends the gRPC call when, once cancelled, it does not end by itself (a result whose
+  /// client stopped reading: Flight's write waits for it, no interrupt reaches it).
+  CallCancellation::Subscription stuck;
 };
 
 // A DoPut's batches. gRPC ends the read side the same way whether the client finished or

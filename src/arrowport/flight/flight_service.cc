@@ -16,6 +16,7 @@
 #include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/call_scope.h"
 #include "arrowport/flight/flight_status.h"
+#include "arrowport/flight/health.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_access.h"
@@ -223,6 +224,18 @@ class FlightService : public fl::FlightServerBase {
     });
   }
 
+  // Every query here is planned at once: the first poll is the final answer. Through
+  // GetFlightInfo, so through the call runner.
+  arrow::Status PollFlightInfo(const fl::ServerCallContext& context,
+                               const fl::FlightDescriptor& descriptor,
+                               std::unique_ptr<fl::PollInfo>* info) override {
+    std::unique_ptr<fl::FlightInfo> flight_info;
+    ARROW_RETURN_NOT_OK(GetFlightInfo(context, descriptor, &flight_info));
+    *info = std::make_unique<fl::PollInfo>(std::move(flight_info), std::nullopt, 1.0,
+                                           std::nullopt);
+    return arrow::Status::OK();
+  }
+
   arrow::Status GetSchema(const fl::ServerCallContext& context,
                           const fl::FlightDescriptor& descriptor,
                           std::unique_ptr<fl::SchemaResult>* result) override {
@@ -325,16 +338,8 @@ class FlightService : public fl::FlightServerBase {
  private:
   arrow::Status RunAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
     if (action.type == "health") {
-      ARROW_ASSIGN_OR_RAISE(auto settings, deps_.database->Settings());
-      *result = JsonResult(json{{"status", "ok"},
-                                {"database", deps_.database->path()},
-                                {"version", ARROWPORT_VERSION},
-                                {"duckdb",
-                                 {{"threads", settings.threads},
-                                  {"memory_limit", settings.memory_limit},
-                                  {"external_access", settings.external_access}}},
-                                {"memory", MemoryJson()}}
-                               .dump());
+      ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps_));
+      *result = JsonResult(std::move(health));
       return arrow::Status::OK();
     }
     if (action.type == "checkpoint") {
@@ -355,18 +360,6 @@ class FlightService : public fl::FlightServerBase {
     return arrow::Status::NotImplemented("unknown action '", action.type,
                                          "' (known: health, list_streams, checkpoint, "
                                          "reload_config)");
-  }
-
-  // The memory budgets and what they hold now (bytes).
-  json MemoryJson() const {
-    json out = {{"duckdb_held", deps_.database->allocated_bytes()},
-                {"duckdb_budget", deps_.database->allocation_budget_bytes()}};
-    if (deps_.request_memory) {
-      out["requests_held"] = deps_.request_memory->used();
-      out["requests_peak"] = deps_.request_memory->peak();
-      out["requests_budget"] = deps_.request_memory->capacity();
-    }
-    return out;
   }
 
   // The SQL sandbox judges the descriptor's SQL for the caller in `call`.

@@ -44,6 +44,11 @@ thread_local std::shared_ptr<PutActivity> received_by;
 thread_local int64_t received_bytes = 0;
 // The least a read reserves (small batches vary in size).
 constexpr int64_t kMinMessageBytes = int64_t{1} << 20;
+// What a read reserves before the call's first batch, whose size nothing tells yet. Not
+// the largest allowed: a DoPut that sent its schema and waits would hold that much for
+// limits.idle_timeout_s, and a few such calls would leave every other call busy. A larger
+// first batch is charged in full as it arrives (the interceptor), once.
+constexpr int64_t kFirstMessageBytes = int64_t{16} << 20;
 
 std::span<const uint8_t> Span(const std::shared_ptr<arrow::Buffer>& buffer) {
   if (buffer == nullptr) return {};
@@ -194,9 +199,9 @@ class LimitedMessageReader : public fl::FlightMessageReader {
     // its side), instead of every waiting call holding a whole message.
     MemoryBudget::Reservation receiving;
     if (idle_.budget) {
-      // The largest allowed until the call's first batch is in, then as large as its
-      // last one (clients send alike batches): a producer idle between small batches
-      // holds little.
+      // kFirstMessageBytes until the call's first batch is in, then as large as its
+      // last one (clients send alike batches): a producer idle between batches holds
+      // about one of them.
       const int64_t expected = std::min(idle_.max_message_bytes, expected_message_bytes_);
       ARROW_ASSIGN_OR_RAISE(receiving,
                             idle_.budget->Reserve(expected, "receiving a DoPut message"));
@@ -226,7 +231,7 @@ class LimitedMessageReader : public fl::FlightMessageReader {
   const fl::ServerCallContext& context_;  // outlives the reader: both end with the call
   const IdleLimit idle_;
   std::shared_ptr<PutActivity> activity_;  // null: no interceptor (tests) or not a DoPut
-  int64_t expected_message_bytes_ = std::numeric_limits<int64_t>::max();
+  int64_t expected_message_bytes_ = kFirstMessageBytes;
   std::shared_ptr<CallCancellation> cancellation_;
   CallCancellation::Subscription subscription_;
   CallWatchdog::Watch watch_;  // last: unwatched before the rest goes

@@ -1,5 +1,7 @@
 #include "arrowport/flight/status_code_interceptor.h"
 
+#include <grpcpp/server_context.h>
+
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
 
@@ -11,11 +13,20 @@ namespace gx = grpc::experimental;
 
 namespace {
 
+thread_local grpc::ServerContextBase* current_server_context = nullptr;
+
 class StatusCodeInterceptor : public gx::Interceptor {
  public:
+  explicit StatusCodeInterceptor(grpc::ServerContextBase* context) : context_(context) {}
+
   void Intercept(gx::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            gx::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      current_server_context = context_;
+    }
     if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_STATUS)) {
       Rewrite(methods);
+      if (current_server_context == context_) current_server_context = nullptr;
     }
     methods->Proceed();
   }
@@ -36,16 +47,20 @@ class StatusCodeInterceptor : public gx::Interceptor {
     methods->ModifySendStatus(grpc::Status(static_cast<grpc::StatusCode>(rich->code),
                                            status.error_message()));
   }
+
+  grpc::ServerContextBase* const context_;
 };
 
 class StatusCodeInterceptorFactory : public gx::ServerInterceptorFactoryInterface {
  public:
-  gx::Interceptor* CreateServerInterceptor(gx::ServerRpcInfo*) override {
-    return new StatusCodeInterceptor();
+  gx::Interceptor* CreateServerInterceptor(gx::ServerRpcInfo* info) override {
+    return new StatusCodeInterceptor(info->server_context());
   }
 };
 
 }  // namespace
+
+grpc::ServerContextBase* CurrentServerContext() { return current_server_context; }
 
 std::unique_ptr<gx::ServerInterceptorFactoryInterface> MakeStatusCodeInterceptorFactory() {
   return std::make_unique<StatusCodeInterceptorFactory>();

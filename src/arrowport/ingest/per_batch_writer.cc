@@ -22,7 +22,7 @@ arrow::Status PerBatchWriter::SetUp() {
     ARROW_ASSIGN_OR_RAISE(plan_, EnsureTable(ctx_, existing, incoming_));
     return ctx_->lease->Commit();
   }();
-  if (!st.ok()) (void)ctx_->lease->Rollback();
+  if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
   ctx_->conn->DropArrowStream(relation);
   if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   auto now = RefreshTable(ctx_);
@@ -88,7 +88,7 @@ arrow::Status PerBatchWriter::InsertBatch(const std::shared_ptr<arrow::RecordBat
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
   if (st.ok()) st = ctx_->lease->Commit();
-  if (!st.ok()) (void)ctx_->lease->Rollback();
+  if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
   conn->DropArrowStream(relation);
   return st;
 }

@@ -52,7 +52,7 @@ arrow::Result<bool> PerRequestWriter::TryFastAppend(const std::string& relation,
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
     return ctx_->lease->Commit();
   }();
-  if (!inserted.ok()) (void)ctx_->lease->Rollback();
+  if (!inserted.ok()) (void)ctx_->lease->RollbackOrDiscard();
   conn->DropArrowStream(relation);
   if (!inserted.ok()) {
     ctx_->cache->ForgetTable(ctx_->table());
@@ -96,7 +96,7 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
     return ctx_->lease->Commit();
   }();
-  if (!st.ok() || duplicate) (void)ctx_->lease->Rollback();
+  if (!st.ok() || duplicate) (void)ctx_->lease->RollbackOrDiscard();
   conn->DropArrowStream(relation);
   if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   // Whatever happened, the next request starts from the table as it now is.

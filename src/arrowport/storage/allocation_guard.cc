@@ -16,25 +16,42 @@ namespace {
 // The guard's counters: process-wide, as the allocator they watch.
 std::atomic<int64_t> g_live{0};
 std::atomic<int64_t> g_budget{0};
+std::atomic<int64_t> g_value_cap{0};
 std::atomic<int64_t> g_refusals{0};
 std::atomic<int64_t> g_suspensions{0};
+// CommitScopes open on this thread.
+thread_local int t_commit_scopes = 0;
 
-// Reserves `bytes` of the budget; false when a guarded allocation would pass it. A
-// refused request never shows in the live total, not even for a moment: a concurrent
-// allocation must not be refused for memory nobody got.
-bool Reserve(int64_t bytes) {
-  if (bytes < AllocationGuard::kGuardedAllocationBytes) {
+// What an allocation is for: a value a query computes (DuckDB's default allocator, its
+// `new`), which may be no larger than limits.max_query_memory, or a buffer-pool block (the
+// database's allocator), which DuckDB's memory limit governs.
+enum class Kind { kValue, kBlock };
+
+// Reserves `bytes` more of the budget for one allocation of `size` bytes (a reallocation
+// grows by `bytes` to `size`); false when it is refused. A refused request never shows in
+// the live total, not even for a moment: a concurrent allocation must not be refused for
+// memory nobody got.
+bool Reserve(int64_t bytes, int64_t size, Kind kind) {
+  if (size < AllocationGuard::kGuardedAllocationBytes) {
     g_live.fetch_add(bytes, std::memory_order_relaxed);
     return true;
   }
-  // A suspension (a checkpoint running) lets through what a checkpoint allocates, pieces
-  // of a row group; a runaway value of a query running meanwhile is still refused.
-  const bool suspended = g_suspensions.load(std::memory_order_relaxed) > 0 &&
-                         bytes < AllocationGuard::kRefusedWhileSuspendedBytes;
+  const bool exempt = t_commit_scopes > 0;
+  const int64_t value_cap = g_value_cap.load(std::memory_order_relaxed);
+  if (!exempt && kind == Kind::kValue && value_cap > 0 && size > value_cap) {
+    g_refusals.fetch_add(1, std::memory_order_relaxed);
+    return false;  // one value larger than all queries together may hold
+  }
+  // While a checkpoint runs (on DuckDB's worker threads too; its own thread is exempt),
+  // the database allocator, which a checkpoint writes through, may pass the budget by
+  // one more query's share: room for the checkpoint, bounded for the queries meanwhile.
+  const int64_t headroom =
+      kind == Kind::kBlock && g_suspensions.load(std::memory_order_relaxed) > 0 ? value_cap
+                                                                                 : 0;
   int64_t before = g_live.load(std::memory_order_relaxed);
   while (true) {
     const int64_t budget = g_budget.load(std::memory_order_relaxed);
-    if (budget > 0 && before + bytes > budget && !suspended) {
+    if (!exempt && budget > 0 && before + bytes > budget + headroom) {
       g_refusals.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
@@ -61,9 +78,10 @@ class FailFastBufferPool final : public duckdb::BufferPool {
   }
 };
 
+template <Kind kind>
 duckdb::data_ptr_t GuardedAllocate(duckdb::PrivateAllocatorData* data, duckdb::idx_t size) {
   const auto bytes = static_cast<int64_t>(size);
-  if (!Reserve(bytes)) return nullptr;  // DuckDB throws its out-of-memory error
+  if (!Reserve(bytes, bytes, kind)) return nullptr;  // DuckDB throws its out-of-memory error
   auto* pointer = duckdb::Allocator::DefaultAllocate(data, size);
   if (pointer == nullptr) g_live.fetch_sub(bytes, std::memory_order_relaxed);
   return pointer;
@@ -75,11 +93,12 @@ void GuardedFree(duckdb::PrivateAllocatorData* data, duckdb::data_ptr_t pointer,
   g_live.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
 }
 
+template <Kind kind>
 duckdb::data_ptr_t GuardedReallocate(duckdb::PrivateAllocatorData* data,
                                      duckdb::data_ptr_t pointer, duckdb::idx_t old_size,
                                      duckdb::idx_t size) {
   const auto grown = static_cast<int64_t>(size) - static_cast<int64_t>(old_size);
-  if (grown > 0 && !Reserve(grown)) return nullptr;
+  if (grown > 0 && !Reserve(grown, static_cast<int64_t>(size), kind)) return nullptr;
   auto* moved = duckdb::Allocator::DefaultReallocate(data, pointer, old_size, size);
   if (moved == nullptr) {
     if (grown > 0) g_live.fetch_sub(grown, std::memory_order_relaxed);
@@ -91,16 +110,17 @@ duckdb::data_ptr_t GuardedReallocate(duckdb::PrivateAllocatorData* data,
 
 }  // namespace
 
-void AllocationGuard::Install(int64_t budget_bytes) {
+void AllocationGuard::Install(int64_t budget_bytes, int64_t largest_value_bytes) {
   g_budget.store(budget_bytes, std::memory_order_relaxed);
+  g_value_cap.store(largest_value_bytes, std::memory_order_relaxed);
   static std::once_flag installed;
   std::call_once(installed, [] {
     auto& reference = duckdb::Allocator::DefaultAllocatorReference();
     // The allocator it replaces stays alive: code may hold a reference to it.
     static auto* replaced = new duckdb::shared_ptr<duckdb::Allocator>(reference);
     (void)replaced;
-    reference = duckdb::make_shared_ptr<duckdb::Allocator>(GuardedAllocate, GuardedFree,
-                                                           GuardedReallocate, nullptr);
+    reference = duckdb::make_shared_ptr<duckdb::Allocator>(
+        GuardedAllocate<Kind::kValue>, GuardedFree, GuardedReallocate<Kind::kValue>, nullptr);
   });
 }
 
@@ -108,8 +128,8 @@ void AllocationGuard::GuardDatabase(duckdb_config config) {
   // The C API's config handle is DuckDB's DBConfig; an allocator set on it before the
   // database opens is the one the database uses.
   auto* db_config = reinterpret_cast<duckdb::DBConfig*>(config);
-  db_config->allocator = duckdb::make_uniq<duckdb::Allocator>(GuardedAllocate, GuardedFree,
-                                                              GuardedReallocate, nullptr);
+  db_config->allocator = duckdb::make_uniq<duckdb::Allocator>(
+      GuardedAllocate<Kind::kBlock>, GuardedFree, GuardedReallocate<Kind::kBlock>, nullptr);
   // The pool DuckDB would make (DatabaseInstance::Configure), over the block allocator it
   // would make, both given to it instead: it keeps them for the database's life.
   // (The config's file system is made only then: a local one reads the machine's memory.)
@@ -129,6 +149,8 @@ void AllocationGuard::GuardDatabase(duckdb_config config) {
 
 AllocationGuard::Suspension::Suspension() { g_suspensions.fetch_add(1); }
 AllocationGuard::Suspension::~Suspension() { g_suspensions.fetch_sub(1); }
+AllocationGuard::CommitScope::CommitScope() { ++t_commit_scopes; }
+AllocationGuard::CommitScope::~CommitScope() { --t_commit_scopes; }
 
 int64_t AllocationGuard::live_bytes() { return g_live.load(std::memory_order_relaxed); }
 int64_t AllocationGuard::budget_bytes() { return g_budget.load(std::memory_order_relaxed); }
@@ -196,7 +218,10 @@ void* GuardedNew(std::size_t size, std::size_t alignment, const void* caller) {
   const bool large = static_cast<int64_t>(size) >= AllocationGuard::kGuardedAllocationBytes;
   const bool counted = large && g_budget.load(std::memory_order_relaxed) > 0 &&
                        CalledFromDuckDB(caller);
-  if (counted && !Reserve(static_cast<int64_t>(size))) return nullptr;
+  if (counted &&
+      !Reserve(static_cast<int64_t>(size), static_cast<int64_t>(size), Kind::kValue)) {
+    return nullptr;
+  }
   void* pointer = nullptr;
   if (alignment <= alignof(std::max_align_t)) {
     pointer = std::malloc(size == 0 ? 1 : size);

@@ -45,13 +45,11 @@ class AllocationGuard {
   /// Allocations smaller than this are counted but never refused: four times DuckDB's
   /// block size (256 KiB), the largest piece a table append allocates.
   static constexpr int64_t kGuardedAllocationBytes = int64_t{1} << 20;
-  /// Refused past the budget even while a Suspension exists: far larger than anything a
-  /// checkpoint allocates at once (pieces of one row group), as large as runaway values.
-  static constexpr int64_t kRefusedWhileSuspendedBytes = int64_t{64} << 20;
 
   /// Installs the guard on DuckDB's default allocator (once per process) and sets the
-  /// budget: what DuckDB may hold in all (memory limit + limits.max_query_memory).
-  static void Install(int64_t budget_bytes);
+  /// budget: what DuckDB may hold in all (memory limit + limits.max_query_memory), and the
+  /// largest one value a query may build (limits.max_query_memory; 0: no such cap).
+  static void Install(int64_t budget_bytes, int64_t largest_value_bytes = 0);
   /// Makes the database opened with `config` allocate through the guard, with a buffer
   /// pool that refuses at once what can never fit. Call after memory_limit is set on it.
   static void GuardDatabase(duckdb_config config);
@@ -62,8 +60,12 @@ class AllocationGuard {
   /// Allocations refused since the process started.
   static int64_t refusals();
 
-  /// \brief While one exists, nothing smaller than kRefusedWhileSuspendedBytes is refused
-  /// (allocations are still counted): held around checkpoints and closing the database. DuckDB takes a checkpoint that fails
+  /// \brief While one exists, the database allocator's allocations may pass the budget by
+  /// limits.max_query_memory more (still counted): held around checkpoints and closing
+  /// the database, whose work DuckDB spreads over its worker threads (the checkpointing
+  /// thread itself holds a CommitScope), so that a checkpoint finds room while queries
+  /// hold the budget. Queries meanwhile get that much more at most: a checkpoint is no
+  /// open window. DuckDB takes a checkpoint that fails
   /// part-way as fatal and invalidates the database, so a checkpoint must never meet a
   /// refusal; it runs only from the server's own checkpointer (automatic checkpoints at
   /// commit are off, see Database), briefly.
@@ -73,6 +75,20 @@ class AllocationGuard {
     ~Suspension();
     Suspension(const Suspension&) = delete;
     Suspension& operator=(const Suspension&) = delete;
+  };
+
+  /// \brief While one exists on a thread, that thread's allocations are never refused
+  /// (still counted): held around statements that commit (the server's COMMIT, appends,
+  /// and clients' data-changing statements, which commit as they end). DuckDB merges a
+  /// transaction's rows into the table on the committing thread and does not undo a merge
+  /// that fails part-way cleanly, and rows over 1 MiB (a large string's block) or the WAL
+  /// entry's growing buffer are allocations the guard could otherwise refuse.
+  class CommitScope {
+   public:
+    CommitScope();
+    ~CommitScope();
+    CommitScope(const CommitScope&) = delete;
+    CommitScope& operator=(const CommitScope&) = delete;
   };
 };
 

@@ -14,6 +14,8 @@ namespace {
 
 // Catalogs a client never sees: DuckDB's own and the scratch catalog of stream views.
 constexpr const char* kHiddenCatalogs = "('system', 'arrowport_scratch')";
+// Nor the request log's schema (the sandbox refuses it to every SQL caller).
+constexpr const char* kHiddenSchema = "'arrowport'";
 
 // Text of every row of `column` (empty for NULL).
 arrow::Result<std::vector<std::string>> Strings(const arrow::Table& table, const char* column) {
@@ -65,7 +67,8 @@ arrow::Result<std::vector<std::string>> CatalogQueries::Catalogs() {
 arrow::Result<std::vector<SchemaRow>> CatalogQueries::Schemas(const CatalogFilter& filter) {
   std::string sql =
       std::string("SELECT catalog_name, schema_name FROM information_schema.schemata "
-                  "WHERE catalog_name NOT IN ") + kHiddenCatalogs;
+                  "WHERE catalog_name NOT IN ") + kHiddenCatalogs +
+      " AND schema_name <> " + kHiddenSchema;
   std::vector<std::string> params;
   if (filter.catalog) AddCondition(&sql, &params, "catalog_name", "=", *filter.catalog);
   if (filter.schema_pattern) {
@@ -99,7 +102,8 @@ void AddFilter(std::string* sql, std::vector<std::string>* params, const Catalog
 arrow::Result<std::vector<RelationRow>> CatalogQueries::Relations(const CatalogFilter& filter) {
   std::string sql =
       std::string("SELECT table_catalog, table_schema, table_name, table_type FROM "
-                  "information_schema.tables WHERE table_catalog NOT IN ") + kHiddenCatalogs;
+                  "information_schema.tables WHERE table_catalog NOT IN ") + kHiddenCatalogs +
+      " AND table_schema <> " + kHiddenSchema;
   std::vector<std::string> params;
   AddFilter(&sql, &params, filter);
   sql += " ORDER BY table_type, table_catalog, table_schema, table_name";
@@ -133,7 +137,8 @@ arrow::Result<std::vector<ColumnRow>> CatalogQueries::Columns(const CatalogFilte
       std::string("SELECT table_catalog, table_schema, table_name, column_name, data_type, "
                   "is_nullable, numeric_precision::VARCHAR AS numeric_precision, "
                   "numeric_scale::VARCHAR AS numeric_scale FROM information_schema.columns "
-                  "WHERE table_catalog NOT IN ") + kHiddenCatalogs;
+                  "WHERE table_catalog NOT IN ") + kHiddenCatalogs +
+      " AND table_schema <> " + kHiddenSchema;
   std::vector<std::string> params;
   AddFilter(&sql, &params, filter);
   sql += " ORDER BY table_catalog, table_schema, table_name, ordinal_position";

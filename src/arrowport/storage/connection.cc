@@ -1,3 +1,4 @@
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/connection.h"
 
 #include <duckdb.h>
@@ -23,6 +24,7 @@ arrow::Status Connection::Execute(const std::string& sql) {
 }
 
 arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
+  AllocationGuard::CommitScope committing;  // the server's own SQL, COMMIT included
   ResultHandle result;
   if (duckdb_query(impl_->conn.get(), sql.c_str(), result.out()) == DuckDBError) {
     ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
@@ -56,8 +58,10 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
   PreparedHandle prepared;
   ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared));
   ResultHandle result;
+  AllocationGuard::CommitScope committing;  // an admin's DML commits as it ends
   if (duckdb_execute_prepared(prepared.get(), result.out()) == DuckDBError) {
-    ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
+    // Not UnlessCommitted: a client's SQL can raise any text (error('...')).
+    return ResultError(result.ptr());
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
 }

@@ -36,9 +36,10 @@ struct Database::Impl {
   std::shared_ptr<MemoryBudget> request_memory;  // may be null
   // The checkpointer: checkpoints when the WAL passes checkpoint_wal_bytes.
   int64_t checkpoint_wal_bytes = 0;
-  std::mutex checkpointer_mutex;  // guards stopping
+  mutable std::mutex checkpointer_mutex;  // guards stopping and state
   std::condition_variable checkpointer_wake;
   bool stopping = false;
+  CheckpointerState state;
   std::thread checkpointer;
 
   ~Impl() {
@@ -122,8 +123,9 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
       options.max_query_memory > 0
           ? options.max_query_memory
           : DefaultQueryMemoryBytes(MemoryLimitBytes(database->impl_->db.get()));
-  AllocationGuard::Install(MemoryLimitBytes(database->impl_->db.get()) +
-                           database->impl_->max_query_memory);
+  AllocationGuard::Install(
+      MemoryLimitBytes(database->impl_->db.get()) + database->impl_->max_query_memory,
+      database->impl_->max_query_memory);
   database->impl_->checkpoint_wal_bytes =
       options.checkpoint_wal_bytes > 0 ? options.checkpoint_wal_bytes : kDefaultCheckpointWalBytes;
   if (options.path != ":memory:") {
@@ -167,23 +169,39 @@ arrow::Result<Database::SettingsInForce> Database::Settings() {
 arrow::Status Database::Checkpoint() {
   ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
   AllocationGuard::Suspension suspended;
+  AllocationGuard::CommitScope checkpointing;  // nothing of this thread's is refused
   return conn->Execute("CHECKPOINT");
+}
+
+Database::CheckpointerState Database::checkpointer_state() const {
+  std::lock_guard<std::mutex> lock(impl_->checkpointer_mutex);
+  return impl_->state;
 }
 
 void Database::RunCheckpointer() {
   const std::string wal = impl_->path + ".wal";
+  constexpr auto kPeriod = std::chrono::milliseconds(250);
+  constexpr auto kLongestWait = std::chrono::seconds(30);
   std::unique_lock<std::mutex> lock(impl_->checkpointer_mutex);
   while (!impl_->stopping) {
-    impl_->checkpointer_wake.wait_for(lock, std::chrono::milliseconds(250),
-                                      [this] { return impl_->stopping; });
+    // After failures (a transaction in DuckDB's way), each attempt waits twice as long.
+    const int64_t failures = std::min<int64_t>(impl_->state.failures_in_a_row, 7);
+    const auto wait = std::min<std::chrono::milliseconds>(kPeriod * (int64_t{1} << failures),
+                                                          kLongestWait);
+    impl_->checkpointer_wake.wait_for(lock, wait, [this] { return impl_->stopping; });
     if (impl_->stopping) break;
     std::error_code error;
     const auto size = std::filesystem::file_size(wal, error);
     if (error || static_cast<int64_t>(size) < impl_->checkpoint_wal_bytes) continue;
     lock.unlock();
-    // A checkpoint DuckDB cannot take now (a transaction in the way) is tried again.
-    (void)Checkpoint();
+    auto st = Checkpoint();
     lock.lock();
+    if (st.ok()) {
+      impl_->state.failures_in_a_row = 0;
+    } else {
+      ++impl_->state.failures_in_a_row;
+      impl_->state.last_error = st.message();
+    }
   }
 }
 

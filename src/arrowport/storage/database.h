@@ -84,6 +84,14 @@ class Database {
   /// when it closes.
   arrow::Status Checkpoint();
 
+  /// What the checkpointer thread last saw: failed attempts in a row (it waits longer
+  /// after each, up to 30 s) and the last failure's message.
+  struct CheckpointerState {
+    int64_t failures_in_a_row = 0;
+    std::string last_error;
+  };
+  CheckpointerState checkpointer_state() const;
+
  private:
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);

@@ -1,8 +1,10 @@
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/table_writer.h"
 #include "arrowport/storage/shared_connection.h"
 
+#include <duckdb/common/allocator.hpp>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -411,6 +413,60 @@ TEST(AllocationGuardTest, RunawayValuesAreRefusedEvenWhileACheckpointRuns) {
   EXPECT_LT(Database::allocated_bytes() - before, int64_t{16} << 20);
   auto fits = conn->QueryTable("SELECT length(repeat('a', n)) FROM (SELECT 3000000 AS n)");
   ASSERT_TRUE(fits.ok()) << fits.status();
+}
+
+TEST(AllocationGuardTest, ACommittingThreadIsNeverRefused) {
+  DatabaseOptions options;
+  options.path = ":memory:";
+  options.memory_limit = "64MiB";
+  options.max_query_memory = int64_t{64} << 20;
+  auto db = Database::Open(options).ValueOrDie();  // budget: 128 MiB
+  auto& allocator = duckdb::Allocator::DefaultAllocator();
+  auto held1 = allocator.Allocate(int64_t{60} << 20);
+  auto held2 = allocator.Allocate(int64_t{60} << 20);
+  EXPECT_THROW(allocator.Allocate(int64_t{40} << 20), std::exception);
+  {
+    AllocationGuard::CommitScope committing;
+    auto merged = allocator.Allocate(int64_t{40} << 20);  // counted, not refused
+    EXPECT_GE(Database::allocated_bytes(), int64_t{160} << 20);
+  }
+  EXPECT_THROW(allocator.Allocate(int64_t{40} << 20), std::exception);
+  // One value larger than limits.max_query_memory is refused whatever else is held.
+  held1.Reset();
+  held2.Reset();
+  EXPECT_THROW(allocator.Allocate(int64_t{65} << 20), std::exception);
+}
+
+TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
+  // Found by a hostile run: told "retryable conflict", a client retried at once in vain.
+  auto memory = TranslateDuckDBError(
+      DUCKDB_ERROR_TRANSACTION,
+      "TransactionContext Error: Failed to commit: could not allocate block of size 91.5 MiB");
+  EXPECT_TRUE(HasErrorKind(memory, ErrorKind::kResourceExhausted)) << memory;
+  auto conflict = TranslateDuckDBError(
+      DUCKDB_ERROR_TRANSACTION, "TransactionContext Error: Catalog write-write conflict");
+  EXPECT_TRUE(HasErrorKind(conflict, ErrorKind::kRetryableConflict)) << conflict;
+}
+
+TEST(CommittedDespiteErrorTest, OnlyDuckDBsOwnWordsCount) {
+  constexpr const char* kDurable =
+      "Transaction COMMIT succeeded and is durable, but the autocheckpoint failed.";
+  EXPECT_TRUE(CommittedDespiteError(std::string("FATAL Error: ") + kDurable + " Reopen ..."));
+  EXPECT_TRUE(CommittedDespiteError(kDurable));
+  // Text from SQL or from data quotes the words, it does not open with them.
+  EXPECT_FALSE(CommittedDespiteError(std::string("Constraint Error: Duplicate key \"id: ") +
+                                     kDurable));
+  EXPECT_FALSE(CommittedDespiteError(std::string("Constraint Error: Duplicate key \"") +
+                                     kDurable));
+  // A client's SQL is never taken for committed, whatever error it raises.
+  DatabaseOptions options;
+  options.path = ":memory:";
+  auto db = Database::Open(options).ValueOrDie();
+  auto conn = db->Connect().ValueOrDie();
+  Principal admin;
+  admin.user = "ada";
+  admin.role = Role::kAdmin;
+  EXPECT_FALSE(conn->ExecuteUpdate(std::string("SELECT error('") + kDurable + "')", admin).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),

@@ -10,6 +10,7 @@
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/transaction/meta_transaction.hpp>
 
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
 
@@ -98,6 +99,7 @@ arrow::Status DirectAppend(duckdb_connection connection,
   auto& context = reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
 
   std::string unsupported;
+  AllocationGuard::CommitScope committing;  // the rows are merged into the table here
   try {
     context.RunFunctionInTransaction([&]() {
       std::vector<Resolved> resolved(targets.size());

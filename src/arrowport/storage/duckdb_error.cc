@@ -81,6 +81,13 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
       return PermissionDenied("SQL sandbox: ", text);
     case DUCKDB_ERROR_TRANSACTION:
     case DUCKDB_ERROR_SERIALIZATION:
+      // A commit that failed for memory ("Failed to commit: could not allocate block")
+      // would fail again: it is a resource error, not a conflict to retry at once.
+      if (text.find("could not allocate") != std::string::npos ||
+          text.find("Out of Memory") != std::string::npos ||
+          text.find("bad allocation") != std::string::npos) {
+        return ResourceExhausted(text, " (duckdb.memory_limit)");
+      }
       return RetryableConflict("retryable conflict: ", text);
     default:
       return arrow::Status::IOError(text);
@@ -88,7 +95,16 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
 }
 
 bool CommittedDespiteError(std::string_view message) {
-  return message.find("COMMIT succeeded and is durable") != std::string_view::npos;
+  // DuckDB's own words open the message, after at most its error type ("FATAL Error: "):
+  // text quoted from data (a key in a constraint error) or from SQL (error('...')) comes
+  // later, or after more than that prefix.
+  constexpr std::string_view kDurable =
+      "Transaction COMMIT succeeded and is durable, but the autocheckpoint failed.";
+  const auto at = message.find(kDurable);
+  if (at == std::string_view::npos) return false;
+  const auto prefix = message.substr(0, at);
+  return prefix.empty() || (prefix.size() >= 8 && prefix.substr(prefix.size() - 8) == " Error: " &&
+                            prefix.find(':') == prefix.size() - 2);
 }
 
 arrow::Status UnlessCommitted(arrow::Status status) {

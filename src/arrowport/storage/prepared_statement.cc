@@ -1,3 +1,4 @@
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/prepared_statement.h"
 
 #include <duckdb.h>
@@ -215,8 +216,9 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
   CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
   ResultHandle result;
+  AllocationGuard::CommitScope committing;  // a data-changing statement commits as it ends
   if (duckdb_execute_prepared(impl_->prepared.get(), result.out()) == DuckDBError) {
-    auto error = UnlessCommitted(ResultError(result.ptr()));
+    auto error = ResultError(result.ptr());  // a client's SQL: its text proves nothing
     if (!error.ok()) {
       if (cancel && cancel->cancelled()) return cancel->reason();
       return error;

@@ -1,6 +1,7 @@
 #include "arrowport/storage/shared_connection.h"
 
 #include <cstdio>
+#include <utility>
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/call_cancellation.h"
@@ -15,12 +16,13 @@ ConnectionLease::ConnectionLease(std::shared_ptr<SharedConnection> shared)
     : shared_(std::move(shared)) {}
 
 ConnectionLease::ConnectionLease(ConnectionLease&& other) noexcept
-    : shared_(std::move(other.shared_)) {}
+    : shared_(std::move(other.shared_)), discard_(std::exchange(other.discard_, false)) {}
 
 ConnectionLease& ConnectionLease::operator=(ConnectionLease&& other) noexcept {
   if (this != &other) {
     Release();
     shared_ = std::move(other.shared_);
+    discard_ = std::exchange(other.discard_, false);
   }
   return *this;
 }
@@ -37,13 +39,24 @@ Connection& ConnectionLease::connection() const { return *shared_->connection_; 
 arrow::Status ConnectionLease::Begin() { return connection().Begin(); }
 arrow::Status ConnectionLease::Commit() { return connection().Commit(); }
 arrow::Status ConnectionLease::Rollback() { return connection().Rollback(); }
+
+arrow::Status ConnectionLease::RollbackOrDiscard() {
+  auto st = Rollback();
+  if (!st.ok()) discard_ = true;
+  return st;
+}
 void ConnectionLease::AbortTransaction() { connection().AbortTransaction(); }
 bool ConnectionLease::in_transaction() const { return connection().in_transaction(); }
 
 void ConnectionLease::Release() {
   if (shared_) {
-    shared_->Release();
+    if (discard_) {
+      shared_->ReleaseDiscarding();
+    } else {
+      shared_->Release();
+    }
     shared_.reset();
+    discard_ = false;
   }
 }
 
@@ -119,13 +132,17 @@ std::optional<SharedConnection::Clock::time_point> SharedConnection::IdleSince()
 }
 
 void SharedConnection::Discard(ConnectionLease lease) {
+  lease.discard_ = true;
+  lease.Release();
+}
+
+void SharedConnection::ReleaseDiscarding() {
   std::unique_ptr<Connection> closing;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     closing = std::move(connection_);
   }
   closing.reset();  // DuckDB rolls back what the connection had open
-  lease.shared_.reset();
   Release();
 }
 

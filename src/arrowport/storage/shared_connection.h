@@ -50,6 +50,11 @@ class ConnectionLease {
   /// ROLLBACK when a transaction is open. Its failure is returned, never swallowed: the
   /// transaction is then still open.
   arrow::Status Rollback();
+  /// ROLLBACK; when DuckDB refuses it, the connection is closed as this lease ends
+  /// (closing rolls the transaction back) and every later Acquire is refused, so no
+  /// later call finds a transaction nobody owns. Until then the connection stays usable
+  /// for cleanup. Returns the ROLLBACK's error, for the caller to report.
+  arrow::Status RollbackOrDiscard();
   /// See Connection::AbortTransaction.
   void AbortTransaction();
   /// True while an explicit transaction is open on the connection (DuckDB's own state).
@@ -62,6 +67,7 @@ class ConnectionLease {
   friend class SharedConnection;
   explicit ConnectionLease(std::shared_ptr<SharedConnection> shared);
   std::shared_ptr<SharedConnection> shared_;
+  bool discard_ = false;  // a ROLLBACK failed: close the connection as the lease ends
 };
 
 /// \brief A DuckDB connection that outlives the call that opened it and that several
@@ -102,6 +108,8 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
   friend class ConnectionLease;
   explicit SharedConnection(std::unique_ptr<Connection> connection);
   void Release();
+  /// Release(), closing the connection first.
+  void ReleaseDiscarding();
 
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable released_;

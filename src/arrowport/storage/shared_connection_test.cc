@@ -29,6 +29,21 @@ class SharedConnectionTest : public ::testing::Test {
     auto result = conn->QueryTable("SELECT count(*) FROM " + table).ValueOrDie();
     return std::stoll(result->column(0)->GetScalar(0).ValueOrDie()->ToString());
   }
+  // In a transaction on `lease`: one row inserted, then a result over t opened, its
+  // first batch read (DuckDB refuses a ROLLBACK while it is open).
+  static std::shared_ptr<arrow::RecordBatchReader> InsertThenOpenAResult(
+      ConnectionLease& lease, std::shared_ptr<PreparedStatement>* statement) {
+    EXPECT_TRUE(lease.Begin().ok());
+    EXPECT_TRUE(lease->Execute("INSERT INTO t VALUES (-1)").ok());
+    *statement = PreparedStatement::Make(lease, "SELECT * FROM t").ValueOrDie();
+    QueryOptions options;
+    options.batch_rows = 1000;
+    options.prefetch = false;
+    auto open = PreparedStatement::Query(*statement, lease, options).ValueOrDie();
+    std::shared_ptr<arrow::RecordBatch> batch;
+    EXPECT_TRUE(open->ReadNext(&batch).ok());
+    return open;
+  }
   std::unique_ptr<Database> db_;
   std::shared_ptr<SharedConnection> shared_;
 };
@@ -75,21 +90,32 @@ TEST_F(SharedConnectionTest, ACancelledCallStopsWaiting) {
 // now says so, and the transaction is still seen as open.
 TEST_F(SharedConnectionTest, ARefusedRollbackIsReportedNotTakenForDone) {
   auto lease = shared_->TryAcquire("test");
-  ASSERT_TRUE(lease->Begin().ok());
-  ASSERT_TRUE((*lease)->Execute("INSERT INTO t VALUES (-1)").ok());
-  auto statement = PreparedStatement::Make(*lease, "SELECT * FROM t").ValueOrDie();
-  QueryOptions options;
-  options.batch_rows = 1000;
-  options.prefetch = false;
-  auto open = PreparedStatement::Query(statement, *lease, options).ValueOrDie();
-  std::shared_ptr<arrow::RecordBatch> batch;
-  ASSERT_TRUE(open->ReadNext(&batch).ok());
+  std::shared_ptr<PreparedStatement> statement;
+  auto open = InsertThenOpenAResult(*lease, &statement);
   auto refused = lease->Rollback();
   EXPECT_FALSE(refused.ok());
   EXPECT_TRUE(lease->in_transaction());
   open.reset();  // the result is gone: now it rolls back
   ASSERT_TRUE(lease->Rollback().ok());
   EXPECT_FALSE(lease->in_transaction());
+  auto reader = db_->Connect().ValueOrDie();
+  EXPECT_EQ(Count(reader.get()), 100000);
+}
+
+// Found by an outside review: ingest writers and prepared-statement readers ignored a
+// refused ROLLBACK on a shared connection, leaving a transaction nobody owned that a later
+// call joined; now the connection is closed (rolled back) as the lease ends.
+TEST_F(SharedConnectionTest, ARefusedRollbackDiscardsTheConnectionWhenTheLeaseEnds) {
+  auto lease = shared_->TryAcquire("test");
+  std::shared_ptr<PreparedStatement> statement;
+  auto open = InsertThenOpenAResult(*lease, &statement);
+  EXPECT_FALSE(lease->RollbackOrDiscard().ok());
+  open.reset();  // cleanup still runs on the connection under the lease
+  statement.reset();
+  EXPECT_TRUE((*lease)->Execute("SELECT 1").ok());
+  lease->Release();
+  auto after = shared_->Acquire("later", Clock::now());
+  EXPECT_TRUE(after.status().IsIOError()) << after.status();
   auto reader = db_->Connect().ValueOrDie();
   EXPECT_EQ(Count(reader.get()), 100000);
 }

@@ -2,10 +2,12 @@
 
 #include <duckdb/catalog/catalog.hpp>
 #include <duckdb/catalog/catalog_entry.hpp>
+#include <duckdb/catalog/catalog_entry/macro_catalog_entry.hpp>
 #include <duckdb/catalog/catalog_entry/schema_catalog_entry.hpp>
 #include <duckdb/catalog/catalog_entry/view_catalog_entry.hpp>
 #include <duckdb/catalog/entry_lookup_info.hpp>
 #include <duckdb/common/error_data.hpp>
+#include <duckdb/function/scalar_macro_function.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/parser/parsed_data/create_info.hpp>
@@ -14,6 +16,7 @@
 #include <duckdb/parser/statement/copy_statement.hpp>
 #include <duckdb/parser/statement/create_statement.hpp>
 #include <duckdb/parser/statement/explain_statement.hpp>
+#include <duckdb/parser/statement/multi_statement.hpp>
 #include <duckdb/parser/statement/pragma_statement.hpp>
 #include <duckdb/parser/expression/function_expression.hpp>
 #include <duckdb/transaction/transaction_context.hpp>
@@ -105,9 +108,11 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return PermissionDenied("SQL sandbox: the statement holds ", reads.unknown,
                             ", which it cannot check");
   }
+  ARROW_RETURN_NOT_OK(CheckNestedWrites(reads));
   ARROW_RETURN_NOT_OK(CheckCalls(reads));
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
-    return CheckTables(*context, reads, "", "", 0);
+    ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
+    return CheckMacros(*context, reads, 0);
   }));
   if (duckdb_prepare_extracted_statement(conn, owned.get(), 0, out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
@@ -120,6 +125,13 @@ arrow::Status StatementGuard::CheckKind(const duckdb::SQLStatement& statement) c
   using duckdb::StatementType;
   const StatementType type = statement.type;
   if (type == StatementType::SELECT_STATEMENT) return arrow::Status::OK();
+  if (type == StatementType::MULTI_STATEMENT) {
+    // One statement DuckDB runs in steps: each step is judged.
+    for (const auto& step : statement.Cast<duckdb::MultiStatement>().statements) {
+      ARROW_RETURN_NOT_OK(CheckKind(*step));
+    }
+    return arrow::Status::OK();
+  }
   // Not a matter of rights: a client's statement runs on a connection whose transaction
   // only the server (or the Flight SQL transaction API) may end.
   if (type == StatementType::TRANSACTION_STATEMENT) {
@@ -233,6 +245,74 @@ arrow::Status StatementGuard::CheckWrites(const duckdb::SQLStatement& statement)
   return arrow::Status::OK();
 }
 
+arrow::Status StatementGuard::CheckNestedWrites(const StatementReads& reads) const {
+  if (reads.writes.empty()) return arrow::Status::OK();
+  if (!principal_.IsAdmin()) {
+    return PermissionDenied("SQL sandbox: the statement changes '", reads.writes[0].ToString(),
+                            "' (INSERT, UPDATE, DELETE or MERGE, also inside WITH), which is "
+                            "refused for user '", principal_.user, "' (role ",
+                            principal_.CanWrite() ? "writer" : "reader",
+                            "): only SELECT statements are allowed; ingest writes data");
+  }
+  for (const auto& target : reads.writes) {
+    if (IsServerState(target.catalog, target.schema, target.name, false)) {
+      return ServerStateRefused(target.ToString(), "written, altered or dropped");
+    }
+    if (IsSystemCatalog(target.catalog, target.schema)) {
+      return PermissionDenied("SQL sandbox: '", target.ToString(),
+                              "' is DuckDB's system catalog and cannot be changed");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status StatementGuard::CheckMacros(duckdb::ClientContext& context,
+                                          const StatementReads& reads, int depth) const {
+  for (const auto& call : reads.functions) {
+    if (call.table) continue;  // table functions: by the allow-list alone
+    auto entry = duckdb::Catalog::GetEntry(
+        context, duckdb::EntryLookupInfo(duckdb::CatalogType::SCALAR_FUNCTION_ENTRY, call.qualified),
+        duckdb::OnEntryNotFound::RETURN_NULL);
+    if (!entry || entry->type != duckdb::CatalogType::MACRO_ENTRY) continue;
+    if (depth >= kMaxViewDepth) {
+      return PermissionDenied("SQL sandbox: macros nested more than ", kMaxViewDepth,
+                              " deep cannot be checked ('", call.name, "')");
+    }
+    const std::string catalog = entry->ParentCatalog().GetName().GetIdentifierName();
+    const std::string schema = entry->ParentSchema().name.GetIdentifierName();
+    for (const auto& macro : entry->Cast<duckdb::MacroCatalogEntry>().macros) {
+      std::vector<const duckdb::ParsedExpression*> bodies;
+      if (macro->type == duckdb::MacroType::SCALAR_MACRO) {
+        bodies.push_back(macro->Cast<duckdb::ScalarMacroFunction>().expression.get());
+      }
+      for (const auto& parameter : macro->default_parameters) {
+        bodies.push_back(parameter.second.get());
+      }
+      for (const auto* body : bodies) {
+        if (body == nullptr) continue;
+        const StatementReads inner = ReadsOf(*body);
+        if (!inner.unknown.empty()) {
+          return PermissionDenied("SQL sandbox: the macro '", call.name, "' holds ",
+                                  inner.unknown, ", which it cannot check");
+        }
+        auto checked = [&]() -> arrow::Status {
+          ARROW_RETURN_NOT_OK(CheckNestedWrites(inner));
+          ARROW_RETURN_NOT_OK(CheckCalls(inner));
+          ARROW_RETURN_NOT_OK(CheckTables(context, inner, catalog, schema, depth + 1));
+          return CheckMacros(context, inner, depth + 1);
+        }();
+        if (!checked.ok()) {
+          std::string why = checked.message();
+          if (why.rfind("SQL sandbox: ", 0) == 0) why = why.substr(13);
+          return checked.WithMessage("SQL sandbox: the function '", call.name,
+                                     "' (a macro) is refused: ", why);
+        }
+      }
+    }
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
                                           const StatementReads& reads,
                                           const std::string& view_catalog,
@@ -264,6 +344,15 @@ arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
           duckdb::OnEntryNotFound::RETURN_NULL);
     }
     const std::string shown = table.ToString();
+    if (!entry && table.shown) {
+      // SHOW x of something that is no table shows the setting x.
+      if (table.catalog.empty() && table.schema.empty() && HarmlessSetting(table.name)) {
+        continue;
+      }
+      return PermissionDenied("SQL sandbox: SHOW ", shown, " is refused for every user: '",
+                              shown, "' is no table, and the server's settings are out of "
+                              "reach of SQL");
+    }
     if (!entry) {
       // Unknown: DuckDB's binder says so; a table-limited user learns nothing either way.
       if (limited) {

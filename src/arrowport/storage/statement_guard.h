@@ -36,7 +36,10 @@ struct StatementReads;
 /// - Table functions: range, generate_series, unnest, repeat, repeat_row, json_each,
 ///   json_tree, with constant arguments only (CHECKPOINT is the checkpoint action's).
 /// - Scalar functions that read the server's settings or variables (current_setting,
-///   getvariable, getenv) are refused, except current_setting of a few harmless settings.
+///   getvariable, getenv, SHOW <setting>) are refused, except a few harmless settings.
+///   Macros (DuckDB's built-in ones: pg_get_viewdef, ...) are expanded and their bodies
+///   checked like the statement.
+/// - Data-changing statements anywhere (WITH d AS (DELETE ... RETURNING *)): admins only.
 /// - Values a constant argument makes larger than `max_value_bytes` (range(1e9),
 ///   repeat('a', 2e9), lpad/rpad, list_resize) are refused before anything runs.
 /// - Tables: nobody reaches the scratch catalog, the `arrowport` schema (the request log)
@@ -65,6 +68,13 @@ class StatementGuard {
   arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;
   arrow::Status CheckCalls(const StatementReads& reads) const;
   arrow::Status CheckWrites(const duckdb::SQLStatement& statement) const;
+  /// Data-changing statements anywhere in the tree (a DELETE in a WITH): admins only,
+  /// and never the server's state or the system catalog.
+  arrow::Status CheckNestedWrites(const StatementReads& reads) const;
+  /// The macros the statement calls, expanded as DuckDB will (pg_get_viewdef reads
+  /// duckdb_views()): their bodies face the same checks, `depth` macros deep.
+  arrow::Status CheckMacros(duckdb::ClientContext& context, const StatementReads& reads,
+                            int depth) const;
   /// The tables `reads` names, resolved in the catalog; views are followed `depth` deep.
   arrow::Status CheckTables(duckdb::ClientContext& context, const StatementReads& reads,
                             const std::string& view_catalog, const std::string& view_schema,

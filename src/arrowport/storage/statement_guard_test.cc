@@ -81,6 +81,82 @@ TEST_F(StatementGuardTest, ReadersAndWritersRunOnlySelect) {
   EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "2");
 }
 
+// Found by an outside review: the sandbox was bypassed by data-changing CTEs, by a CTE
+// named after the table it hides, by DuckDB's built-in macros, by SHOW <setting> and by
+// expressions of CREATE TYPE and column defaults.
+TEST_F(StatementGuardTest, DataChangingCtesNeedAnAdmin) {
+  for (Role role : {Role::kReader, Role::kWriter}) {
+    const auto who = Make(role);
+    ExpectDenied(Run("WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT count(*) FROM d",
+                     who), "changes 't'");
+    ExpectDenied(Run("WITH u AS (UPDATE t SET name = 'x' RETURNING *) SELECT * FROM u", who),
+                 "changes 't'");
+    ExpectDenied(Run("WITH i AS (INSERT INTO t VALUES (9, 'z') RETURNING *) SELECT * FROM i",
+                     who), "changes 't'");
+  }
+  auto count = conn_->QueryTable("SELECT count(*) FROM t").ValueOrDie();
+  EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "2");
+  const auto admin = Make(Role::kAdmin);
+  EXPECT_TRUE(Run("WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d", admin)
+                  .ok());
+  ExpectDenied(Run("WITH d AS (DELETE FROM arrowport.requests RETURNING *) SELECT * FROM d",
+                   admin), "server's own state");
+}
+
+TEST_F(StatementGuardTest, ACteNamedAfterATableDoesNotHideIt) {
+  const auto narrow = Make(Role::kReader, {"t"});
+  ExpectDenied(Run("WITH other AS (SELECT * FROM other) SELECT * FROM other", narrow),
+               "may not read 'other'");
+  ExpectDenied(Run("WITH RECURSIVE other AS (SELECT * FROM other) SELECT * FROM other", narrow),
+               "may not read 'other'");
+  ExpectDenied(Run("WITH a AS (SELECT 1), sqlite_master AS (SELECT * FROM sqlite_master) "
+                   "SELECT * FROM sqlite_master", Make(Role::kReader)), "system catalog");
+  // A CTE still shadows the table in the query that uses it, and recursion still works.
+  EXPECT_TRUE(Run("WITH other AS (SELECT 1 AS x) SELECT * FROM other", narrow).ok());
+  EXPECT_TRUE(Run("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r "
+                  "WHERE n < 3) SELECT * FROM r, t", narrow).ok());
+}
+
+TEST_F(StatementGuardTest, MacrosAreCheckedAsTheyExpand) {
+  for (Role role : {Role::kReader, Role::kAdmin}) {
+    const auto who = Make(role);
+    ExpectDenied(Run("SELECT pg_get_viewdef(1)", who), "duckdb_views");
+    ExpectDenied(Run("SELECT get_block_size('memory')", who), "pragma_database_size");
+    ExpectDenied(Run("SELECT format_type(1, -1)", who), "duckdb_types");
+  }
+  // Macros that compute, read nothing.
+  EXPECT_TRUE(Run("SELECT list_append([1], 2), nullif(1, 2)", Make(Role::kReader)).ok());
+}
+
+TEST_F(StatementGuardTest, ShowOfASettingIsRefused) {
+  for (Role role : {Role::kReader, Role::kAdmin}) {
+    ExpectDenied(Run("SHOW memory_limit", Make(role)), "SHOW memory_limit");
+    ExpectDenied(Run("SHOW allowed_paths", Make(role)), "SHOW allowed_paths");
+  }
+  EXPECT_TRUE(Run("SHOW t", Make(Role::kReader)).ok());
+  ExpectDenied(Run("PRAGMA show_tables", Make(Role::kReader, {"t"})), "SHOW tables");
+}
+
+TEST_F(StatementGuardTest, ExpressionsOfCreateAndAlterAreChecked) {
+  const auto admin = Make(Role::kAdmin);
+  ExpectDenied(Run("CREATE TYPE leak AS ENUM (SELECT id FROM arrowport.requests)", admin),
+               "server's own state");
+  ExpectDenied(Run("CREATE TABLE d1 (a INT, s VARCHAR DEFAULT current_setting('memory_limit'))",
+                   admin), "current_setting");
+  ExpectDenied(Run("CREATE TABLE d2 (a INT, s VARCHAR AS (current_setting('threads')))", admin),
+               "current_setting");
+  ASSERT_TRUE(Run("CREATE TABLE d3 (a INT)", admin).ok());
+  ExpectDenied(Run("ALTER TABLE d3 ADD COLUMN s VARCHAR DEFAULT getenv('HOME')", admin),
+               "getenv");
+  ExpectDenied(Run("ALTER TABLE d3 ALTER COLUMN a SET DEFAULT current_setting('threads')::INT",
+                   admin), "current_setting");
+  EXPECT_TRUE(Run("ALTER TABLE d3 ADD COLUMN b INT DEFAULT 7", admin).ok());
+  // DuckDB runs this as two steps (ALTER, then UPDATE): both are judged, and it runs.
+  EXPECT_TRUE(Run("ALTER TABLE d3 ADD COLUMN c VARCHAR DEFAULT lower('X')", admin).ok());
+  ExpectDenied(Run("ALTER TABLE d3 ADD COLUMN e VARCHAR DEFAULT lower('X')", Make(Role::kReader)),
+               "ALTER");
+}
+
 TEST_F(StatementGuardTest, AdminRunsDdlAndDmlOnUserTables) {
   const auto admin = Make(Role::kAdmin);
   EXPECT_TRUE(Run("CREATE TABLE u (a INT)", admin).ok());

@@ -7,8 +7,11 @@
 #include <duckdb/parser/expression/constant_expression.hpp>
 #include <duckdb/parser/expression/function_expression.hpp>
 #include <duckdb/parser/expression/subquery_expression.hpp>
+#include <duckdb/parser/constraints/check_constraint.hpp>
+#include <duckdb/parser/parsed_data/alter_table_info.hpp>
 #include <duckdb/parser/parsed_data/create_index_info.hpp>
 #include <duckdb/parser/parsed_data/create_table_info.hpp>
+#include <duckdb/parser/parsed_data/create_type_info.hpp>
 #include <duckdb/parser/parsed_data/create_view_info.hpp>
 #include <duckdb/parser/parsed_expression_iterator.hpp>
 #include <duckdb/parser/query_node/cte_node.hpp>
@@ -28,6 +31,7 @@
 #include <duckdb/parser/statement/explain_statement.hpp>
 #include <duckdb/parser/statement/insert_statement.hpp>
 #include <duckdb/parser/statement/merge_into_statement.hpp>
+#include <duckdb/parser/statement/multi_statement.hpp>
 #include <duckdb/parser/statement/pragma_statement.hpp>
 #include <duckdb/parser/statement/select_statement.hpp>
 #include <duckdb/parser/statement/update_statement.hpp>
@@ -138,16 +142,32 @@ class ReadWalker {
         if (info.type == duckdb::CatalogType::TABLE_ENTRY) {
           const auto& table = info.Cast<duckdb::CreateTableInfo>();
           if (table.query) Statement(*table.query);
+          for (const auto& column : table.columns.Logical()) Column(column);
+          for (const auto& constraint : table.constraints) Constraint(*constraint);
         } else if (info.type == duckdb::CatalogType::VIEW_ENTRY) {
           const auto& view = info.Cast<duckdb::CreateViewInfo>();
           if (view.query) Statement(*view.query);
+        } else if (info.type == duckdb::CatalogType::TYPE_ENTRY) {
+          const auto& type = info.Cast<duckdb::CreateTypeInfo>();
+          if (type.query) Statement(*type.query);  // CREATE TYPE ... AS ENUM (SELECT ...)
         }
         break;
       }
+      case StatementType::ALTER_STATEMENT:
+        Alter(*statement.Cast<duckdb::AlterStatement>().info);
+        break;
+      case StatementType::MULTI_STATEMENT:
+        // What DuckDB makes of one statement it runs in steps (ADD COLUMN with a
+        // non-constant DEFAULT: the ALTER, then an UPDATE filling it).
+        for (const auto& step : statement.Cast<duckdb::MultiStatement>().statements) {
+          Statement(*step);
+        }
+        break;
       case StatementType::PRAGMA_STATEMENT: {
         // table_info('t') and show('t') describe a table: read as naming it.
         const auto& info = *statement.Cast<duckdb::PragmaStatement>().info;
         const std::string name = Lower(info.name.GetIdentifierName());
+        if (name == "show_tables") out_->listings.push_back("tables");
         if ((name == "table_info" || name == "show") && !info.parameters.empty()) {
           auto text = ConstantText(*info.parameters[0]);
           if (!text) {
@@ -168,13 +188,16 @@ class ReadWalker {
     }
   }
 
+  void Expression(const duckdb::ParsedExpression& expr) { Expr(expr); }
+
   void Node(const duckdb::QueryNode& node) {
     // WITH names are in scope for the node and everything under it; a CTE sees the
-    // ones before it (and itself, when recursive).
+    // ones before it, not itself: DuckDB binds its own name in its body to the catalog
+    // (only the recursive part of WITH RECURSIVE ... UNION sees it, below).
     const size_t scope = ctes_.size();
     for (const auto& entry : node.cte_map.map) {
-      ctes_.push_back(Lower(entry.first.GetIdentifierName()));
       if (entry.second && entry.second->query_node) Node(*entry.second->query_node);
+      ctes_.push_back(Lower(entry.first.GetIdentifierName()));
     }
     switch (node.type) {
       case duckdb::QueryNodeType::SELECT_NODE: {
@@ -191,22 +214,26 @@ class ReadWalker {
         for (const auto& child : node.Cast<duckdb::SetOperationNode>().children) Node(*child);
         break;
       case duckdb::QueryNodeType::RECURSIVE_CTE_NODE: {
+        // The anchor (left) does not see the CTE; the recursive part (right) does.
         const auto& cte = node.Cast<duckdb::RecursiveCTENode>();
-        ctes_.push_back(Lower(cte.ctename.GetIdentifierName()));
         if (cte.left) Node(*cte.left);
+        const size_t before = ctes_.size();
+        ctes_.push_back(Lower(cte.ctename.GetIdentifierName()));
         if (cte.right) Node(*cte.right);
+        ctes_.resize(before);
         for (const auto& e : cte.key_targets) Expr(*e);
         break;
       }
       case duckdb::QueryNodeType::CTE_NODE: {
         const auto& cte = node.Cast<duckdb::CTENode>();
-        ctes_.push_back(Lower(cte.ctename.GetIdentifierName()));
         if (cte.query) Node(*cte.query);
+        ctes_.push_back(Lower(cte.ctename.GetIdentifierName()));
         if (cte.child) Node(*cte.child);
         break;
       }
       case duckdb::QueryNodeType::INSERT_QUERY_NODE: {
         const auto& insert = node.Cast<duckdb::InsertQueryNode>();
+        out_->writes.push_back(EntryOf(insert.qualified_name));
         if (insert.select_statement) Statement(*insert.select_statement);
         if (insert.table_ref) Ref(*insert.table_ref);
         for (const auto& e : insert.returning_list) Expr(*e);
@@ -222,6 +249,7 @@ class ReadWalker {
       }
       case duckdb::QueryNodeType::UPDATE_QUERY_NODE: {
         const auto& update = node.Cast<duckdb::UpdateQueryNode>();
+        Written(update.table.get());
         if (update.table) Ref(*update.table);
         if (update.from_table) Ref(*update.from_table);
         if (update.set_info) {
@@ -233,6 +261,7 @@ class ReadWalker {
       }
       case duckdb::QueryNodeType::DELETE_QUERY_NODE: {
         const auto& del = node.Cast<duckdb::DeleteQueryNode>();
+        Written(del.table.get());
         if (del.table) Ref(*del.table);
         for (const auto& using_clause : del.using_clauses) Ref(*using_clause);
         if (del.condition) Expr(*del.condition);
@@ -241,6 +270,7 @@ class ReadWalker {
       }
       case duckdb::QueryNodeType::MERGE_QUERY_NODE: {
         const auto& merge = node.Cast<duckdb::MergeQueryNode>();
+        Written(merge.target.get());
         if (merge.target) Ref(*merge.target);
         if (merge.source) Ref(*merge.source);
         if (merge.join_condition) Expr(*merge.join_condition);
@@ -319,8 +349,10 @@ class ReadWalker {
         } else if (show.show_type == duckdb::ShowType::SHOW_SPECIAL) {
           out_->listings.push_back(Lower(show.GetTableName().GetIdentifierName()));
         } else {
-          out_->tables.push_back(EntryOf(duckdb::QualifiedName(
-              show.GetCatalogName(), show.GetSchemaName(), show.GetTableName())));
+          auto entry = EntryOf(duckdb::QualifiedName(show.GetCatalogName(),
+                                                     show.GetSchemaName(), show.GetTableName()));
+          entry.shown = true;
+          out_->tables.push_back(std::move(entry));
         }
         break;
       }
@@ -341,6 +373,7 @@ class ReadWalker {
     const auto& function = expr.Cast<duckdb::FunctionExpression>();
     FunctionCall call;
     call.name = Lower(function.FunctionName().GetIdentifierName());
+    call.qualified = function.GetQualifiedName();
     call.table = table;
     call.has_parameter = HasParameter(expr);
     for (const auto& argument : function.GetArguments()) {
@@ -367,6 +400,75 @@ class ReadWalker {
     }
     duckdb::ParsedExpressionIterator::EnumerateChildren(
         expr, [this](const duckdb::ParsedExpression& child) { Expr(child); });
+  }
+
+  // A DML node's target: a base table, or something the sandbox refuses to guess about.
+  void Written(const duckdb::TableRef* ref) {
+    if (ref == nullptr || ref->type != duckdb::TableReferenceType::BASE_TABLE) {
+      Unknown("a data-changing statement whose target is not a plain table");
+      return;
+    }
+    out_->writes.push_back(EntryOf(ref->Cast<duckdb::BaseTableRef>().GetQualifiedName()));
+  }
+
+  void Column(const duckdb::ColumnDefinition& column) {
+    if (column.HasDefaultValue()) Expr(column.DefaultValue());
+    if (column.Generated()) Expr(column.GeneratedExpression());
+  }
+
+  void Constraint(const duckdb::Constraint& constraint) {
+    if (constraint.type == duckdb::ConstraintType::CHECK) {
+      const auto& check = constraint.Cast<duckdb::CheckConstraint>();
+      if (check.expression) Expr(*check.expression);
+    }
+  }
+
+  // The expressions an ALTER TABLE brings (a new column's default, SET DEFAULT, a type
+  // change's USING, a CHECK, partitioning and options); other ALTERs carry none.
+  void Alter(const duckdb::AlterInfo& info) {
+    if (info.type != duckdb::AlterType::ALTER_TABLE) return;
+    const auto& table = info.Cast<duckdb::AlterTableInfo>();
+    using duckdb::AlterTableType;
+    switch (table.alter_table_type) {
+      case AlterTableType::ADD_COLUMN:
+        Column(table.Cast<duckdb::AddColumnInfo>().new_column);
+        break;
+      case AlterTableType::ADD_FIELD:
+        Column(table.Cast<duckdb::AddFieldInfo>().new_field);
+        break;
+      case AlterTableType::SET_DEFAULT: {
+        const auto& set = table.Cast<duckdb::SetDefaultInfo>();
+        if (set.expression) Expr(*set.expression);
+        break;
+      }
+      case AlterTableType::ALTER_COLUMN_TYPE: {
+        const auto& change = table.Cast<duckdb::ChangeColumnTypeInfo>();
+        if (change.expression) Expr(*change.expression);
+        break;
+      }
+      case AlterTableType::ADD_CONSTRAINT: {
+        const auto& add = table.Cast<duckdb::AddConstraintInfo>();
+        if (add.constraint) Constraint(*add.constraint);
+        break;
+      }
+      case AlterTableType::SET_PARTITIONED_BY:
+        for (const auto& e : table.Cast<duckdb::SetPartitionedByInfo>().partition_keys) {
+          if (e) Expr(*e);
+        }
+        break;
+      case AlterTableType::SET_SORTED_BY:
+        for (const auto& order : table.Cast<duckdb::SetSortedByInfo>().orders) {
+          if (order.expression) Expr(*order.expression);
+        }
+        break;
+      case AlterTableType::SET_TABLE_OPTIONS:
+        for (const auto& option : table.Cast<duckdb::SetTableOptionsInfo>().table_options) {
+          if (option.second) Expr(*option.second);
+        }
+        break;
+      default:
+        break;
+    }
   }
 
   bool InCteScope(const std::string& name) const {
@@ -432,6 +534,11 @@ bool CollectWrites(const duckdb::SQLStatement& statement, std::vector<NamedEntry
     case StatementType::EXPLAIN_STATEMENT:
       // EXPLAIN ANALYZE runs its statement.
       return CollectWrites(*statement.Cast<duckdb::ExplainStatement>().stmt, out);
+    case StatementType::MULTI_STATEMENT:
+      for (const auto& step : statement.Cast<duckdb::MultiStatement>().statements) {
+        if (!CollectWrites(*step, out)) return false;
+      }
+      return true;
     default:
       return true;
   }
@@ -448,6 +555,12 @@ StatementReads ReadsOf(const duckdb::SQLStatement& statement) {
 StatementReads ReadsOf(const duckdb::QueryNode& node) {
   StatementReads reads;
   ReadWalker(&reads).Node(node);
+  return reads;
+}
+
+StatementReads ReadsOf(const duckdb::ParsedExpression& expression) {
+  StatementReads reads;
+  ReadWalker(&reads).Expression(expression);
   return reads;
 }
 

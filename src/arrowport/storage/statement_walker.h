@@ -20,6 +20,8 @@ struct NamedEntry {
   std::string schema;
   std::string name;
   bool is_schema = false;  ///< the entry is a schema (CREATE/DROP/ALTER SCHEMA `name`)
+  /// Named by SHOW/DESCRIBE/SUMMARIZE, where a name that is no table is a setting.
+  bool shown = false;
   /// The name as DuckDB parsed it (what a catalog lookup takes).
   duckdb::QualifiedName qualified;
 
@@ -30,6 +32,7 @@ struct NamedEntry {
 /// One function a statement calls.
 struct FunctionCall {
   std::string name;            ///< lower-case, as written (without schema)
+  duckdb::QualifiedName qualified;  ///< as written, for a catalog lookup
   bool table = false;          ///< in a FROM clause (a table function), else scalar
   bool has_parameter = false;  ///< an argument depends on a query parameter ($1, ?)
   /// The arguments that are constants, as DuckDB's parser read them (nullopt: not one).
@@ -40,10 +43,18 @@ struct FunctionCall {
 /// joins, subqueries in any expression, CTEs, set operations, ORDER BY/LIMIT, VALUES,
 /// PIVOT, table function arguments, DESCRIBE/SUMMARIZE's query, the reads of INSERT
 /// (its SELECT, RETURNING, ON CONFLICT), UPDATE, DELETE and MERGE, CREATE TABLE/VIEW ... AS,
-/// COPY's query and EXPLAIN's statement.
+/// CREATE TYPE ... AS ENUM (query), column DEFAULT, generated and CHECK expressions (in
+/// CREATE TABLE and ALTER TABLE), COPY's query and EXPLAIN's statement.
+///
+/// CTE names are scoped as DuckDB binds them: a CTE's own name is not in scope in its
+/// body (there it names the catalog's table), except in the recursive part of a
+/// WITH RECURSIVE ... UNION; later CTEs and the main query see it.
 struct StatementReads {
   /// Base tables and views named (CTE names in scope are not tables and are left out).
   std::vector<NamedEntry> tables;
+  /// The targets of every INSERT, UPDATE, DELETE and MERGE anywhere in the statement,
+  /// data-changing CTEs (WITH d AS (DELETE ... RETURNING *) SELECT ...) included.
+  std::vector<NamedEntry> writes;
   std::vector<FunctionCall> functions;
   /// SHOW TABLES / SHOW ALL TABLES and the like: what is listed ("tables", ...).
   std::vector<std::string> listings;
@@ -55,6 +66,8 @@ struct StatementReads {
 StatementReads ReadsOf(const duckdb::SQLStatement& statement);
 /// Walks one query node (a view's query) the same way.
 StatementReads ReadsOf(const duckdb::QueryNode& node);
+/// Walks one expression (a macro's body) the same way.
+StatementReads ReadsOf(const duckdb::ParsedExpression& expression);
 
 /// \brief The entries that `statement` writes (INSERT, UPDATE, DELETE, MERGE target, COPY
 /// FROM target, EXPLAIN's statement) or creates, alters, drops (CREATE, ALTER incl. COMMENT

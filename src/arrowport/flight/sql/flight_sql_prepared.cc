@@ -46,7 +46,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   ~ParameterRowsReader() override {
     current_ = nullptr;
     // Not read to its end: nothing of our own transaction is kept.
-    if (own_transaction_) (void)lease_.Rollback();
+    if (own_transaction_) (void)lease_.RollbackOrDiscard();
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -85,7 +85,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     current_ = nullptr;
     if (own_transaction_) {
       own_transaction_ = false;
-      auto rolled_back = lease_.Rollback();
+      auto rolled_back = lease_.RollbackOrDiscard();
       if (!rolled_back.ok()) st = st.WithMessage(st.message(), "; ", rolled_back.message());
     }
     lease_.Release();

@@ -40,7 +40,7 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
   auto id = deps_.registry->AddTransaction(entry);
   if (!id.ok()) {
     // A pinned connection stays, without the transaction.
-    auto st = lease.Rollback();
+    auto st = lease.RollbackOrDiscard();
     if (!st.ok()) return id.status().WithMessage(id.status().message(), "; ", st.message());
     return id.status();
   }

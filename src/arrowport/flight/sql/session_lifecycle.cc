@@ -29,10 +29,7 @@ Clock::time_point LastUse(const storage::SharedConnection* connection,
 // Rolls back under `lease` whatever transaction is open; a ROLLBACK DuckDB refuses is
 // not taken for done: the connection is closed, which rolls it back.
 void RollBackOrDiscard(storage::ConnectionLease lease) {
-  if (!lease) return;
-  if (lease.Rollback().ok()) return;
-  auto shared = lease.shared();
-  shared->Discard(std::move(lease));
+  if (lease) (void)lease.RollbackOrDiscard();
 }
 
 }  // namespace
@@ -161,17 +158,26 @@ void SessionRegistry::Sweep() {
   std::vector<storage::ConnectionLease> rollbacks;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // A session is in use while any of its connections is: one pass over what sessions
+    // hold (not one per session: a flood of sessions must not make the sweep quadratic).
+    auto session_used = [this](const std::string& session, Clock::time_point used) {
+      auto found = sessions_.find(session);
+      if (found != sessions_.end()) {
+        found->second.last_used = std::max(found->second.last_used, used);
+      }
+    };
     for (auto& [id, held] : statements_) {
       held.last_used = LastUse(held.entry->connection().get(), held.last_used);
+      session_used(held.entry->owner.session, held.last_used);
     }
     for (auto& [id, held] : transactions_) {
       held.last_used = LastUse(held.entry->connection.get(), held.last_used);
+      session_used(held.entry->owner.session, held.last_used);
+    }
+    for (const auto& [session, entry] : pinned_) {
+      session_used(session, LastUse(entry->connection.get(), Clock::time_point{}));
     }
     for (auto& [id, session] : sessions_) {
-      // A session is in use while any of its connections is.
-      for (const auto& connection : ConnectionsOf(id)) {
-        session.last_used = LastUse(connection.get(), session.last_used);
-      }
       if (session.last_used < cutoff) idle_sessions.push_back(id);
     }
     for (auto it = statements_.begin(); it != statements_.end();) {

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <cerrno>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -67,14 +68,47 @@ std::string SessionRegistry::SessionId(const arrow::flight::sql::FlightSession* 
 
 arrow::Status SessionRegistry::Touch(const Caller& caller) {
   if (caller.session.empty()) return arrow::Status::OK();
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto [it, added] = sessions_.try_emplace(caller.session, Session{caller.user, Clock::now()});
-  if (!added && it->second.user != caller.user) {
-    return PermissionDenied("this Flight SQL session belongs to another user: drop its "
-                            "cookie (a new connection gets a session of its own)");
+  std::string evicted;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, added] =
+        sessions_.try_emplace(caller.session, Session{caller.user, Clock::now()});
+    if (!added && it->second.user != caller.user) {
+      return PermissionDenied("this Flight SQL session belongs to another user: drop its "
+                              "cookie (a new connection gets a session of its own)");
+    }
+    it->second.last_used = Clock::now();
+    if (added && static_cast<int64_t>(sessions_.size()) > limits_.sessions_total) {
+      evicted = LeastRecentlyUsedEmptySession(caller.session);
+      if (evicted.empty()) {
+        sessions_.erase(it);
+        return TooLarge("the server holds its limit of ", limits_.sessions_total,
+                        " Flight SQL sessions, each with statements or transactions open; "
+                        "close some, or wait for idle ones to expire");
+      }
+      sessions_.erase(evicted);
+    }
   }
-  it->second.last_used = Clock::now();
+  // A session holding nothing (a client that sends no cookie back makes one per call):
+  // its cookie is forgotten, which is all there is to close.
+  if (!evicted.empty()) cookies_->Close(evicted);
   return arrow::Status::OK();
+}
+
+std::string SessionRegistry::LeastRecentlyUsedEmptySession(const std::string& except) {
+  std::set<std::string> holding;
+  for (const auto& [id, held] : statements_) holding.insert(held.entry->owner.session);
+  for (const auto& [id, held] : transactions_) holding.insert(held.entry->owner.session);
+  for (const auto& [session, entry] : pinned_) holding.insert(session);
+  for (const auto& [id, call] : running_) holding.insert(call.owner.session);
+  std::string oldest;
+  Clock::time_point oldest_use = Clock::time_point::max();
+  for (const auto& [id, session] : sessions_) {
+    if (id == except || holding.count(id) > 0 || session.last_used >= oldest_use) continue;
+    oldest = id;
+    oldest_use = session.last_used;
+  }
+  return oldest;
 }
 
 void SessionRegistry::TouchSession(const std::string& session, const std::string& user) {
@@ -161,7 +195,18 @@ arrow::Result<std::shared_ptr<StatementEntry>> SessionRegistry::FindStatement(
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = FindHeld(&statements_, handle, caller);
   if (it == statements_.end()) return UnknownStatement(idle_timeout_);
-  return it->second.entry;
+  const auto& entry = it->second.entry;
+  if (!entry->transaction_id.empty()) {
+    // Prepared inside a transaction, it runs on that transaction's connection: once the
+    // transaction ended there is none, and running it there would commit on its own.
+    auto txn = transactions_.find(entry->transaction_id);
+    if (txn == transactions_.end() || txn->second.entry != entry->shared) {
+      return InUse("the prepared statement belonged to a transaction that has ended "
+                   "(committed, rolled back or expired); prepare it again in the current "
+                   "transaction");
+    }
+  }
+  return entry;
 }
 
 arrow::Status SessionRegistry::CloseStatement(const std::string& handle,

@@ -100,6 +100,9 @@ struct RegistryLimits {
   int64_t statements_total = 4096;
   int64_t transactions_per_session = 8;
   int64_t transactions_total = 256;
+  /// Sessions (cookies) known at once; past it the least recently used session that
+  /// holds nothing is forgotten to make room.
+  int64_t sessions_total = 16384;
   /// What open prepared statements hold, all together: bound query parameters, and each
   /// statement reckoned at kHeldBytesPerSqlByte bytes per byte of its SQL text.
   int64_t held_bytes_total = int64_t{512} << 20;
@@ -266,6 +269,9 @@ class SessionRegistry {
   HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
   std::map<std::string, Session> sessions_;
+  /// The session used longest ago that holds nothing (and is not `except`), or "".
+  /// Under mutex_.
+  std::string LeastRecentlyUsedEmptySession(const std::string& except);
   int64_t held_bytes_ = 0;
   uint64_t next_running_ = 0;
   struct Running {

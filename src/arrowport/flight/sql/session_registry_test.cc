@@ -348,3 +348,35 @@ TEST_F(SessionRegistryTest, ClosingASessionWaitsForItsCallsThenSaysWhatHoldsIt) 
 }
 
 }  // namespace arrowport::flight::sql
+
+namespace arrowport::flight::sql {
+namespace {
+
+// Found by a hostile run: a client sending no cookie back made a session per call, kept
+// for the idle timeout, without bound (94,000 sessions slowed every call to seconds).
+TEST_F(SessionRegistryTest, PastTheSessionLimitEmptySessionsAreForgottenOldestFirst) {
+  auto cookies = SessionStore::Make();
+  RegistryLimits limits;
+  limits.sessions_total = 3;
+  SessionRegistry registry(cookies, seconds(60), limits);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(cookies->NewSession().first);
+    ASSERT_TRUE(registry.Touch(In(ids.back())).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // The oldest holds a transaction: kept. The next oldest holds nothing: forgotten.
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction(ids[0])).ok());
+  ids.push_back(cookies->NewSession().first);
+  ASSERT_TRUE(registry.Touch(In(ids.back())).ok());
+  EXPECT_EQ(cookies->size(), 3u);
+  EXPECT_EQ(registry.open_transactions(), 1u);
+  // When every session holds something, a new one is refused, not made room for.
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction(ids[2])).ok());
+  ASSERT_TRUE(registry.AddTransaction(OpenTransaction(ids[3])).ok());
+  auto refused = registry.Touch(In(cookies->NewSession().first));
+  EXPECT_TRUE(HasErrorKind(refused, ErrorKind::kTooLarge)) << refused;
+}
+
+}  // namespace
+}  // namespace arrowport::flight::sql

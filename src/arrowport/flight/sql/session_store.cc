@@ -43,7 +43,7 @@ class SessionMiddleware : public fsql::ServerSessionMiddleware {
   arrow::Result<std::shared_ptr<fsql::FlightSession>> GetSession() override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!session_) {
-      auto [id, session] = store_->CreateNewSession();
+      auto [id, session] = store_->NewSession();
       if (!session) return arrow::Status::UnknownError("cannot create a Flight SQL session");
       id_ = std::move(id);
       session_ = std::move(session);
@@ -102,15 +102,35 @@ arrow::Status SessionStore::StartCall(const fl::CallInfo&, const fl::ServerCallC
   return arrow::Status::OK();
 }
 
-std::optional<std::string> SessionStore::IdOf(const fsql::FlightSession* session) {
-  std::shared_lock<std::shared_mutex> lock(session_store_lock_);
-  for (const auto& [id, stored] : session_store_) {
-    if (stored.get() == session) return id;
+std::pair<std::string, std::shared_ptr<fsql::FlightSession>> SessionStore::NewSession() {
+  auto made = CreateNewSession();
+  if (made.second) {
+    std::lock_guard<std::mutex> lock(ids_mutex_);
+    ids_[made.second.get()] = made.first;
   }
-  return std::nullopt;
+  return made;
 }
 
-void SessionStore::Close(const std::string& id) { (void)CloseSession(id); }
+std::optional<std::string> SessionStore::IdOf(const fsql::FlightSession* session) {
+  std::lock_guard<std::mutex> lock(ids_mutex_);
+  auto found = ids_.find(session);
+  if (found == ids_.end()) return std::nullopt;
+  return found->second;
+}
+
+void SessionStore::Close(const std::string& id) {
+  std::shared_ptr<fsql::FlightSession> session;
+  {
+    std::shared_lock<std::shared_mutex> lock(session_store_lock_);
+    auto found = session_store_.find(id);
+    if (found != session_store_.end()) session = found->second;
+  }
+  (void)CloseSession(id);
+  if (session) {
+    std::lock_guard<std::mutex> lock(ids_mutex_);
+    ids_.erase(session.get());
+  }
+}
 
 size_t SessionStore::size() {
   std::shared_lock<std::shared_mutex> lock(session_store_lock_);

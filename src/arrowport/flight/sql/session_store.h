@@ -1,5 +1,11 @@
 #pragma once
 
+#include <utility>
+
+#include <unordered_map>
+
+#include <mutex>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +34,8 @@ class SessionStore : public arrow::flight::sql::ServerSessionMiddlewareFactory {
   /// Number of sessions held (tests, metrics).
   size_t size();
 
+  /// A new session and its id (the cookie's value).
+  std::pair<std::string, std::shared_ptr<arrow::flight::sql::FlightSession>> NewSession();
   /// The id of `session`, nullopt when it was closed.
   std::optional<std::string> IdOf(const arrow::flight::sql::FlightSession* session);
   /// Forgets session `id`: its cookie is rejected from then on. Never fails loudly.
@@ -35,6 +43,10 @@ class SessionStore : public arrow::flight::sql::ServerSessionMiddlewareFactory {
 
  private:
   using ServerSessionMiddlewareFactory::ServerSessionMiddlewareFactory;
+
+  std::mutex ids_mutex_;  // guards ids_
+  /// The id of every open session, by session: found without a scan of all sessions.
+  std::unordered_map<const arrow::flight::sql::FlightSession*, std::string> ids_;
 };
 
 }  // namespace arrowport::flight::sql
