@@ -1,5 +1,6 @@
 #include "arrowport/common/prefetching_reader.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -29,7 +30,12 @@ class PrefetchingReader : public arrow::RecordBatchReader {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!started_ && !finished_) {
       started_ = true;
-      producer_ = std::thread([this] { Produce(); });
+      producer_ = std::thread([this] {
+        Produce();
+        std::lock_guard<std::mutex> done(mutex_);
+        exited_ = true;
+        changed_.notify_all();
+      });
     }
     changed_.wait(lock, [this] { return !queue_.empty() || finished_; });
     if (!queue_.empty()) {
@@ -77,7 +83,17 @@ class PrefetchingReader : public arrow::RecordBatchReader {
     }
     changed_.notify_all();
     if (producer_.joinable()) {
-      if (was_running && interrupt_) interrupt_();
+      if (was_running && interrupt_) {
+        // Repeated until the producer is out: an interrupt may arrive just before the
+        // inner read starts (and be forgotten), or only ask it to stop at its next step.
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!exited_) {
+          lock.unlock();
+          interrupt_();
+          lock.lock();
+          changed_.wait_for(lock, kRepeatInterruptEvery, [this] { return exited_; });
+        }
+      }
       producer_.join();
     }
   }
@@ -86,6 +102,7 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   const size_t depth_;
   std::function<void()> interrupt_;
   static constexpr int kInlineReads = 2;
+  static constexpr std::chrono::milliseconds kRepeatInterruptEvery{200};
   int inline_reads_ = 0;  // consumer thread only
 
   std::mutex mutex_;  // guards everything below
@@ -95,6 +112,7 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   bool started_ = false;
   bool finished_ = false;
   bool stop_ = false;
+  bool exited_ = false;  // the producer thread has left Produce()
   std::thread producer_;
 };
 

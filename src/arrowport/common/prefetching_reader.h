@@ -15,7 +15,8 @@ namespace arrowport {
 ///
 /// The first two ReadNext() calls run inline, so a one-batch stream never starts the
 /// thread. `interrupt` (optional) is called when the reader is closed or destroyed early,
-/// to unblock an inner ReadNext() that may wait long (e.g. a running DuckDB query).
+/// to unblock an inner ReadNext() that may wait long (e.g. a running DuckDB query), and
+/// called again every 200 ms until that read has returned.
 /// Thread-safe for one consumer thread.
 std::shared_ptr<arrow::RecordBatchReader> MakePrefetchingReader(
     std::shared_ptr<arrow::RecordBatchReader> inner, size_t depth,

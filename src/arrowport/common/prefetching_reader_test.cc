@@ -239,7 +239,7 @@ TEST(PrefetchingReaderTest, EarlyCloseInterruptsABlockedInnerReadAndJoins) {
   ASSERT_TRUE(FinishesInTime([&] { closed = reader->Close(); }))
       << "Close() deadlocked on a producer blocked in the inner reader";
   EXPECT_TRUE(closed.ok());
-  EXPECT_EQ(inner->interrupts(), 1);
+  EXPECT_GE(inner->interrupts(), 1);
   EXPECT_TRUE(inner->closed());
 }
 
@@ -251,7 +251,24 @@ TEST(PrefetchingReaderTest, DestroyingTheReaderEarlyInterruptsAndJoins) {
   ASSERT_TRUE(inner->WaitUntilBlocked());
   ASSERT_TRUE(FinishesInTime([&] { reader.reset(); }))
       << "the destructor deadlocked on a producer blocked in the inner reader";
-  EXPECT_EQ(inner->interrupts(), 1);
+  EXPECT_GE(inner->interrupts(), 1);
+}
+
+TEST(PrefetchingReaderTest, EarlyCloseRepeatsTheInterruptUntilTheInnerReadReturns) {
+  // Like DuckDB: an interrupt that arrives just before a fetch starts is forgotten, and
+  // a result in a transaction only stops at its next chunk when first asked. The read
+  // blocked here gives up on the third interrupt only.
+  auto inner = std::make_shared<ScriptedReader>(100, arrow::Status::OK(), /*block_at=*/3);
+  std::atomic<int> asked{0};
+  auto reader = MakePrefetchingReader(inner, 4, [inner, &asked] {
+    if (++asked >= 3) inner->Interrupt();
+  });
+  std::shared_ptr<arrow::RecordBatch> batch;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reader->ReadNext(&batch).ok());
+  ASSERT_TRUE(inner->WaitUntilBlocked());
+  ASSERT_TRUE(FinishesInTime([&] { ASSERT_TRUE(reader->Close().ok()); }))
+      << "Close() waited for good on a read the first interrupt did not end";
+  EXPECT_EQ(asked.load(), 3);
 }
 
 TEST(PrefetchingReaderTest, EarlyCloseReleasesAProducerWaitingForRoom) {

@@ -153,6 +153,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     const QueryOptions& query_options) {
   QueryOptions options = query_options;
   options.result_memory = connection->impl_->request_memory;
+  options.in_open_transaction = connection->in_transaction();
   duckdb_connection conn = connection->impl_->conn.get();
   if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);
   PreparedHandle prepared;

@@ -33,6 +33,12 @@ struct QueryOptions {
   /// Charged with the result batches in flight to the client (set by the connection from
   /// the database's request budget; may be null).
   std::shared_ptr<MemoryBudget> result_memory;
+  /// Set by the connection when it is inside an explicit transaction: once the query has
+  /// started, a cancellation or an early close stops reading at the next chunk instead of
+  /// interrupting DuckDB, whose interrupt in the middle of a fetch aborts the transaction
+  /// (a client that closes a half-read result and commits must commit). DuckDB is still
+  /// interrupted when that chunk takes CallCancellation::kStuckAfter.
+  bool in_open_transaction = false;
 };
 
 /// What DuckDB holds per byte of SQL text while it parses and plans it, and for as long as

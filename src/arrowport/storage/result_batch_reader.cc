@@ -1,6 +1,8 @@
 #include "arrowport/storage/result_batch_reader.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
@@ -29,7 +31,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
                     ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
                     std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt,
-                    std::shared_ptr<MemoryBudget> memory)
+                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
@@ -39,13 +41,32 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         batch_rows_(batch_rows),
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
-        charges_(std::move(memory), kChargedBatches) {}
+        charges_(std::move(memory), kChargedBatches),
+        stop_between_chunks_(stop_between_chunks) {
+    // From here on the query only produces rows: in a transaction, a cancellation asks
+    // the reader to stop at the next chunk (Interrupt() escalates if that one is stuck).
+    if (stop_between_chunks_ && cancellation_) {
+      interrupt_ = CallCancellation::OnCancel(cancellation_, [this] { Interrupt(); });
+    }
+  }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
-  /// Stops a running query from another thread (used when a consumer goes away).
+  /// Stops a running query from another thread (used when a consumer goes away). In a
+  /// transaction the first call only asks ReadNext to stop at the next chunk; a call
+  /// kStuckAfter later interrupts DuckDB (and so aborts the transaction).
   void Interrupt() {
-    if (owner_ || keep_alive_) duckdb_interrupt(conn_);
+    if (!owner_ && !keep_alive_) return;
+    if (!stop_between_chunks_) {
+      duckdb_interrupt(conn_);
+      return;
+    }
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    int64_t asked = 0;
+    if (stop_asked_at_.compare_exchange_strong(asked, now)) return;
+    if (std::chrono::steady_clock::duration(now - asked) >= CallCancellation::kStuckAfter) {
+      duckdb_interrupt(conn_);
+    }
   }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
@@ -57,6 +78,11 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     // A batch ends at batch_rows or kMaxBatchBytes, whichever comes first: wide rows
     // (10 KB strings) would otherwise make 1 GB batches, held per stream until read.
     while (rows < batch_rows_ && bytes < kMaxBatchBytes) {
+      if (stop_asked_at_.load() != 0) {
+        done_ = true;
+        if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
+        return arrow::Status::Cancelled("the result was closed before its end");
+      }
       DataChunkHandle chunk(duckdb_fetch_chunk(*result_.ptr()));
       if (chunk.get() == nullptr) {
         done_ = true;
@@ -114,6 +140,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
   CallCancellation::Subscription interrupt_;
   ChargeWindow charges_;
+  const bool stop_between_chunks_;
+  std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
   bool done_ = false;
 };
 
@@ -197,7 +225,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   auto reader = std::make_shared<ResultBatchReader>(
       std::move(owner), std::move(keep_alive), conn, std::move(schema), std::move(result),
       std::move(arrow_options), std::max<int64_t>(options.batch_rows, 1),
-      options.cancellation, std::move(interrupt), options.result_memory);
+      options.cancellation, std::move(interrupt), options.result_memory,
+      options.in_open_transaction);
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();
