@@ -7,6 +7,7 @@ Driven by ADBC and by raw Flight SQL messages, against the real server."""
 import json
 import os
 import struct
+import threading
 import time
 
 import grpc
@@ -131,6 +132,83 @@ def test_closing_a_half_read_result_keeps_its_transaction(server):
             assert "busy" in str(e) and time.time() < deadline, e
             time.sleep(0.2)
     assert count_elsewhere(server, "kept") == 10
+
+
+def test_a_call_waiting_for_a_transaction_that_ends_meanwhile_runs_nothing(start_server):
+    """Found by an outside review: a statement with a transaction id was checked against
+    the open transactions before it waited for the transaction's connection. When a
+    rollback got the connection first, the statement then ran on its own and committed:
+    rows of a rolled-back transaction were durable. Which waiter goes first is up to the
+    scheduler, so the race is run a few times."""
+    env = dict(os.environ, ARROWPORT_FLIGHT_SQL_BUSY_TIMEOUT_MS="20000")
+    server = start_server(env=env)
+    client = cookie_client(server)
+    update(client, "CREATE TABLE waited (x BIGINT)")
+    for attempt in range(4):
+        txn = begin(client)
+        reader = open_stream(client, BIG_SQL, txn)
+        outcome = {}
+
+        def rollback():
+            try:
+                end(client, txn, commit=False)
+                outcome["rollback"] = "ok"
+            except flight.FlightError as e:
+                outcome["rollback"] = str(e)
+
+        def insert():
+            try:
+                update(client, f"INSERT INTO waited VALUES ({attempt})", txn)
+                outcome["insert"] = "ok"
+            except flight.FlightError as e:
+                outcome["insert"] = str(e)
+
+        waiters = [threading.Thread(target=rollback), threading.Thread(target=insert)]
+        for t in waiters:
+            t.start()
+        time.sleep(0.5)  # both wait for the connection the stream holds
+        reader.cancel()
+        for t in waiters:
+            t.join(timeout=60)
+        assert outcome["rollback"] == "ok", outcome
+        assert outcome["insert"] == "ok" or "transaction ended" in outcome["insert"], outcome
+        # Whoever went first, nothing of the rolled-back transaction is anywhere.
+        assert count_elsewhere(server, "waited") == 0, (attempt, outcome)
+
+
+def test_many_parameter_rows_closed_half_way_in_a_transaction_commit_none(server):
+    """Found by an outside review: a result of many parameter rows (INSERT ... RETURNING
+    bound to three rows) closed after the first row's rows, in the client's transaction:
+    the first row's insert stayed in the transaction and committed, the others never ran.
+    Like a failed executemany, the transaction must not commit half of them."""
+    client = cookie_client(server)
+    update(client, "CREATE TABLE halves (k BIGINT, pad VARCHAR)")
+    txn = begin(client)
+    [created] = list(client.do_action(flight.Action("CreatePreparedStatement",
+        wire.create_prepared_statement(
+            "INSERT INTO halves SELECT ?::BIGINT, repeat('x', 40) || range "
+            "FROM range(3000000) RETURNING *", txn))))
+    handle = wire.unpack_any_field1(created.body.to_pybytes())
+    bind(client, handle, pa.record_batch([pa.array([1, 2, 3], pa.int64())], names=["k"]))
+    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
+    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
+    assert reader.read_chunk().data.num_rows > 0
+    reader.cancel()
+    deadline = time.time() + 20
+    while True:
+        try:
+            end(client, txn, commit=True)
+            committed = True
+            break
+        except pa.ArrowException as e:
+            if "busy" in str(e) and time.time() < deadline:
+                time.sleep(0.2)
+                continue
+            assert "aborted" in str(e), e
+            committed = False
+            break
+    assert not committed
+    assert count_elsewhere(server, "halves") == 0
 
 
 def test_a_result_read_to_its_end_frees_the_transaction_at_once(busy_server):

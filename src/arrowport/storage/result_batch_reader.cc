@@ -50,6 +50,9 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     }
   }
 
+  // The subscription goes first: its interrupt reads the members below.
+  ~ResultBatchReader() override { interrupt_.Reset(); }
+
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
   /// Stops a running query from another thread (used when a consumer goes away). In a

@@ -37,7 +37,12 @@ ConnectionLease ConnectionLease::Own(std::unique_ptr<Connection> connection) {
 Connection& ConnectionLease::connection() const { return *shared_->connection_; }
 
 arrow::Status ConnectionLease::Begin() { return connection().Begin(); }
-arrow::Status ConnectionLease::Commit() { return connection().Commit(); }
+arrow::Status ConnectionLease::Commit() {
+  auto st = connection().Commit();
+  // Neither committed nor rolled back (DuckDB refused both): no later call may find it.
+  if (!st.ok() && in_transaction()) discard_ = true;
+  return st;
+}
 arrow::Status ConnectionLease::Rollback() { return connection().Rollback(); }
 
 arrow::Status ConnectionLease::RollbackOrDiscard() {

@@ -44,8 +44,9 @@ class ConnectionLease {
 
   /// BEGIN TRANSACTION.
   arrow::Status Begin();
-  /// COMMIT. A failed commit leaves no transaction open (DuckDB rolls it back); its error
-  /// is returned.
+  /// COMMIT. A failed commit leaves no transaction open (DuckDB rolls it back, or the
+  /// connection does not outlive this lease, as for RollbackOrDiscard); its error is
+  /// returned.
   arrow::Status Commit();
   /// ROLLBACK when a transaction is open. Its failure is returned, never swallowed: the
   /// transaction is then still open.
@@ -67,7 +68,7 @@ class ConnectionLease {
   friend class SharedConnection;
   explicit ConnectionLease(std::shared_ptr<SharedConnection> shared);
   std::shared_ptr<SharedConnection> shared_;
-  bool discard_ = false;  // a ROLLBACK failed: close the connection as the lease ends
+  bool discard_ = false;  // a transaction would not end: close the connection as the lease ends
 };
 
 /// \brief A DuckDB connection that outlives the call that opened it and that several

@@ -99,7 +99,9 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
   // On a session's or transaction's connection the whole ingest holds its lease.
   storage::ConnectionLease lease;
   if (session != nullptr) {
-    ARROW_ASSIGN_OR_RAISE(lease, Lease(session->connection, UseOf("an ingest into", command.table)));
+    ARROW_ASSIGN_OR_RAISE(lease, LeaseIn(session->connection,
+                                         UseOf("an ingest into", command.table),
+                                         command.transaction_id.value_or(""), session));
   } else {
     ARROW_ASSIGN_OR_RAISE(auto own, deps_.database->Connect());
     lease = storage::ConnectionLease::Own(std::move(own));

@@ -45,8 +45,10 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
 
   ~ParameterRowsReader() override {
     current_ = nullptr;
-    // Not read to its end: nothing of our own transaction is kept.
+    // Not read to its end: nothing of our own transaction is kept, and the client's
+    // must not commit some of the parameter rows.
     if (own_transaction_) (void)lease_.RollbackOrDiscard();
+    if (lease_) AbortIfHalfDone();
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -83,6 +85,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   arrow::Status Fail(arrow::Status st) {
     if (st.ok()) return st;
     current_ = nullptr;
+    AbortIfHalfDone();
     if (own_transaction_) {
       own_transaction_ = false;
       auto rolled_back = lease_.RollbackOrDiscard();
@@ -90,6 +93,14 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     }
     lease_.Release();
     return st;
+  }
+
+  // Some of many parameter rows ran in the client's transaction (cancelled, closed or
+  // failed before the rest): like RunNow, the transaction must not commit half of them.
+  void AbortIfHalfDone() {
+    if (!own_transaction_ && params_ && params_->num_rows() > 1 && row_ > 0) {
+      lease_.AbortTransaction();
+    }
   }
 
   // The last batch is out: our own transaction commits, the connection is free again.
@@ -195,7 +206,7 @@ FlightSqlService::CreatePreparedStatement(
   entry->transaction_id = request.transaction_id;
   entry->shared = txn;
   {
-    ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("preparing", request.query)));
+    ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", request.query), request.transaction_id, txn));
     ARROW_ASSIGN_OR_RAISE(entry->statement,
                           storage::PreparedStatement::Make(
                               lease, request.query, ClientPrincipal(CurrentCall::Get()).get()));
@@ -225,7 +236,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
   const auto& statement = entry->statement;
   if (!statement->returns_rows()) {
     ARROW_ASSIGN_OR_RAISE(auto lease,
-                          Lease(statement->connection(), UseOf("running", statement->sql())));
+                          LeaseFor(*entry, UseOf("running", statement->sql())));
     return RunNow(entry, lease, descriptor);
   }
   std::shared_ptr<arrow::Schema> schema = statement->dataset_schema();
@@ -234,7 +245,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
     // bound values, not run, so that the schema matches what DoGet streams and a
     // statement that writes (INSERT ... SELECT ? RETURNING *) writes once, at DoGet.
     ARROW_ASSIGN_OR_RAISE(auto lease,
-                          Lease(statement->connection(), UseOf("describing", statement->sql())));
+                          LeaseFor(*entry, UseOf("describing", statement->sql())));
     ARROW_RETURN_NOT_OK(RequireBinding(*statement, entry->parameters.get()));
     ARROW_ASSIGN_OR_RAISE(schema, statement->ResultSchemaWithBindings(lease));
   }
@@ -260,8 +271,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetPrep
     return arrow::Status::Invalid("this prepared statement returns no rows (it ran at "
                                   "GetFlightInfo); there is nothing to fetch");
   }
-  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(entry->statement->connection(),
-                                          UseOf("a result being read of", entry->statement->sql())));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseFor(*entry, UseOf("a result being read of", entry->statement->sql())));
   storage::QueryOptions options;
   options.batch_rows = deps_.batch_rows;
   options.cancellation = CurrentCall::Get().cancellation;
@@ -278,8 +288,7 @@ arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
                         deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   int64_t bytes = 0;
   ARROW_ASSIGN_OR_RAISE(auto params, ReadParameters(reader, &bytes));
-  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(entry->statement->connection(),
-                                          UseOf("binding parameters of", entry->statement->sql())));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseFor(*entry, UseOf("binding parameters of", entry->statement->sql())));
   // Whatever happens below, the previous binding is gone: a failed or empty bind must
   // never leave old values to run with.
   entry->parameters = nullptr;
@@ -303,7 +312,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
                         deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   auto* statement = entry->statement.get();
   ARROW_ASSIGN_OR_RAISE(auto lease,
-                        Lease(statement->connection(), UseOf("running", statement->sql())));
+                        LeaseFor(*entry, UseOf("running", statement->sql())));
   const auto& cancel = CurrentCall::Get().cancellation;
   // Many rows (executemany) are all or nothing, unless the client's transaction decides.
   const bool own_transaction = !lease.in_transaction();
@@ -354,7 +363,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
     return changed;
   }
   if (!changed.ok()) {
-    auto st = lease.Rollback();
+    auto st = lease.RollbackOrDiscard();
     if (!st.ok()) return changed.status().WithMessage(changed.status().message(), "; ", st.message());
     return changed.status();
   }

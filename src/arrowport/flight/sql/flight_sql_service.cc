@@ -58,6 +58,20 @@ arrow::Result<storage::ConnectionLease> FlightSqlService::Lease(
                              CurrentCall::Get().cancellation);
 }
 
+arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseIn(
+    const std::shared_ptr<storage::SharedConnection>& connection, std::string use,
+    const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn) {
+  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, std::move(use)));
+  ARROW_RETURN_NOT_OK(deps_.registry->StillOpen(transaction_id, txn));
+  return lease;
+}
+
+arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseFor(const StatementEntry& entry,
+                                                                   std::string use) {
+  return LeaseIn(entry.statement->connection(), std::move(use), entry.transaction_id,
+                 entry.shared);
+}
+
 std::string UseOf(const char* what, const std::string& sql) {
   constexpr size_t kShown = 60;
   std::string shown = sql.substr(0, kShown);

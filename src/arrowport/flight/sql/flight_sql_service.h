@@ -202,6 +202,15 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   /// timeout or the call's own end, then InUse (FAILED_PRECONDITION).
   arrow::Result<storage::ConnectionLease> Lease(
       const std::shared_ptr<storage::SharedConnection>& connection, std::string use);
+  /// Lease() of a connection found for transaction `transaction_id` (entry `txn`),
+  /// checking once leased that the transaction is still open: it may have been
+  /// committed, rolled back or swept while this call waited, and the call must not then
+  /// run on its own (and commit) instead.
+  arrow::Result<storage::ConnectionLease> LeaseIn(
+      const std::shared_ptr<storage::SharedConnection>& connection, std::string use,
+      const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn);
+  /// LeaseIn() for a prepared statement: its connection, in its transaction if any.
+  arrow::Result<storage::ConnectionLease> LeaseFor(const StatementEntry& entry, std::string use);
   /// A lease of the connection catalog calls read on: the session's pinned one (its
   /// temporary tables show), else a fresh one.
   arrow::Result<storage::ConnectionLease> CatalogLease(

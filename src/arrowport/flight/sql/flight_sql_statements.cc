@@ -39,7 +39,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("preparing", command.query)));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
   entry->shared = txn;
@@ -60,7 +60,7 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("preparing", command.query)));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
   ARROW_ASSIGN_OR_RAISE(auto statement,
                         storage::PreparedStatement::Make(lease, command.query, SqlCaller().get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
@@ -89,7 +89,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
     // The result keeps the connection until its last batch: the transaction's next call
     // waits for it (or is refused, naming it), instead of cutting it off.
     ARROW_ASSIGN_OR_RAISE(auto lease,
-                          Lease(connection, UseOf("a result being read of", sql)));
+                          LeaseIn(connection, UseOf("a result being read of", sql), txn_id, txn));
     ARROW_ASSIGN_OR_RAISE(auto statement,
                           storage::PreparedStatement::Make(lease, sql, SqlCaller().get()));
     storage::QueryOptions options;
@@ -107,7 +107,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, UseOf("running", command.query)));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("running", command.query), command.transaction_id, txn));
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.
   auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
@@ -148,7 +148,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
       if (!st.ok()) result = st;
     }
     if (!result.ok()) {
-      auto st = lease.Rollback();
+      auto st = lease.RollbackOrDiscard();
       if (!st.ok()) result = result.status().WithMessage(result.status().message(), "; ", st.message());
     }
   }

@@ -90,6 +90,14 @@ arrow::Status FlightSqlService::EndTransaction(
         "back; nothing was committed (", alive.message(), ")");
   }
   auto st = lease.Commit();
+  if (!st.ok() && lease.in_transaction()) {
+    // DuckDB neither committed nor rolled back: closing the connection rolls back.
+    deps_.registry->Unpin(entry);
+    entry->connection->Discard(std::move(lease));
+    return st.WithMessage("commit failed, and the transaction's connection was closed, "
+                          "which rolled it back (temporary tables of the session are gone "
+                          "with it): ", st.message());
+  }
   if (!st.ok()) {
     return st.WithMessage("commit failed, the transaction was rolled back: ", st.message());
   }

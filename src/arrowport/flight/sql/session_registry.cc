@@ -239,6 +239,16 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransactio
   return it->second.entry;
 }
 
+arrow::Status SessionRegistry::StillOpen(const std::string& id,
+                                         const std::shared_ptr<TransactionEntry>& entry) {
+  if (id.empty()) return arrow::Status::OK();
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = transactions_.find(id);
+  if (it != transactions_.end() && it->second.entry == entry) return arrow::Status::OK();
+  return InUse("the transaction ended (committed, rolled back or expired) while this call "
+               "waited for it; nothing was run");
+}
+
 arrow::Status SessionRegistry::TakeTransaction(const std::string& id, const Caller& caller,
                                                const std::shared_ptr<TransactionEntry>& expected) {
   std::shared_ptr<TransactionEntry> entry;

@@ -162,6 +162,11 @@ class SessionRegistry {
   arrow::Result<std::string> AddTransaction(std::shared_ptr<TransactionEntry> entry);
   arrow::Result<std::shared_ptr<TransactionEntry>> FindTransaction(const std::string& id,
                                                                    const Caller& caller);
+  /// OK when `id` is empty or still names the open transaction `entry`; else an error
+  /// saying it ended. Asked again once a call holds the transaction's lease: whoever
+  /// ends a transaction does so under its lease, so the answer then stays true.
+  arrow::Status StillOpen(const std::string& id,
+                          const std::shared_ptr<TransactionEntry>& entry);
   /// Removes the transaction (the caller, holding its lease, commits or rolls it back).
   /// KeyError when it is gone or is not `expected` (another call ended it meanwhile).
   arrow::Status TakeTransaction(const std::string& id, const Caller& caller,
