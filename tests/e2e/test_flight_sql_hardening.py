@@ -211,6 +211,68 @@ def test_many_parameter_rows_closed_half_way_in_a_transaction_commit_none(server
     assert count_elsewhere(server, "halves") == 0
 
 
+def test_a_statement_whose_deadline_passed_as_it_ended_never_commits(server):
+    """Found by a hostile run: an UPDATE in a transaction whose client deadline passed
+    while it ran (the client sees DEADLINE_EXCEEDED) was kept when the interrupt came
+    too late, and the commit right after applied it: 4 runs in 16. Deadlines around the
+    statement's own run time hit that window."""
+    client = cookie_client(server)
+    update(client, "CREATE TABLE big AS SELECT range AS i FROM range(3000000)")
+    update(client, "CREATE TABLE u AS SELECT range AS i, 0 AS v FROM range(2000000)")
+    sql = "UPDATE u SET v = v + 1 WHERE i IN (SELECT i FROM big, range(20) t(j) WHERE i % 7 = j)"
+    start = time.time()
+    update(client, sql)
+    took = time.time() - start
+
+    def total():
+        with connect(server) as conn:
+            return scalar(conn, "SELECT sum(v) FROM u")
+
+    told_failed_but_applied = []
+    for attempt in range(16):
+        deadline = took * (0.5 + 0.05 * (attempt % 12))
+        before = total()
+        txn = begin(client)
+        try:
+            writer, reader = client.do_put(
+                flight.FlightDescriptor.for_command(wire.statement_update_in(sql, txn)),
+                pa.schema([]), options=flight.FlightCallOptions(timeout=deadline))
+            writer.done_writing()
+            reader.read()
+            writer.close()
+            told = "ok"
+        except flight.FlightTimedOutError:
+            told = "deadline"
+        except flight.FlightCancelledError:
+            told = "cancelled"
+        try:
+            end(client, txn, commit=True)
+        except pa.ArrowException as e:
+            assert "abort" in str(e) or "rolled back" in str(e), e
+        if told != "ok" and total() != before:
+            told_failed_but_applied.append((attempt, round(deadline, 3)))
+    assert not told_failed_but_applied, (took, told_failed_but_applied)
+
+
+def test_a_statement_in_an_aborted_transaction_is_not_called_retryable(server):
+    """Found by a hostile run: after a failed statement, each later one in the transaction
+    was answered UNAVAILABLE ("retryable conflict"), which retry policies retry for good.
+    Only ending the transaction helps: FAILED_PRECONDITION, saying so."""
+    client = cookie_client(server)
+    update(client, "CREATE TABLE k (x INTEGER PRIMARY KEY)")
+    txn = begin(client)
+    update(client, "INSERT INTO k VALUES (1)", txn)
+    with pytest.raises(pa.ArrowException, match="(?i)constraint"):
+        update(client, "INSERT INTO k VALUES (1)", txn)
+    with pytest.raises(flight.FlightError) as later:
+        update(client, "INSERT INTO k VALUES (2)", txn)
+    assert not isinstance(later.value, flight.FlightUnavailableError), later.value
+    assert "roll it back" in str(later.value), later.value
+    assert later.value.extra_info[:2] == b"\x08\x09"  # google.rpc.Status FAILED_PRECONDITION
+    end(client, txn, commit=False)
+    assert count_elsewhere(server, "k") == 0
+
+
 def test_a_result_read_to_its_end_frees_the_transaction_at_once(busy_server):
     client = cookie_client(busy_server)
     update(client, "CREATE TABLE t (x BIGINT)")

@@ -88,6 +88,11 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
           text.find("bad allocation") != std::string::npos) {
         return ResourceExhausted(text, " (duckdb.memory_limit)");
       }
+      // No retry of the statement can succeed in an aborted transaction: only ending it.
+      if (text.find("Current transaction is aborted") != std::string::npos) {
+        return InUse("the transaction was aborted by an earlier failed or cancelled "
+                     "statement: roll it back, nothing of it can commit (", text, ")");
+      }
       return RetryableConflict("retryable conflict: ", text);
     default:
       return arrow::Status::IOError(text);

@@ -72,6 +72,19 @@ arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseFor(const Stateme
                  entry.shared);
 }
 
+bool CallGone() {
+  const auto& call = CurrentCall::Get();
+  return (call.cancellation && call.cancellation->cancelled()) ||
+         (call.call_failed && call.call_failed());
+}
+
+arrow::Status CallGoneInTransaction() {
+  return arrow::Status::Cancelled(
+      "the call failed or was cancelled (client gone, deadline or server shutdown) as the "
+      "statement ended in a transaction: the transaction was aborted, nothing of it will "
+      "commit");
+}
+
 std::string UseOf(const char* what, const std::string& sql) {
   constexpr size_t kShown = 60;
   std::string shown = sql.substr(0, kShown);

@@ -111,7 +111,14 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.
   auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
-  return lease->ExecuteUpdate(command.query, *SqlCaller());
+  auto changed = lease->ExecuteUpdate(command.query, *SqlCaller());
+  if (changed.ok() && CallGone() && lease.in_transaction()) {
+    // The client is told the statement failed (its deadline passed as it ended): its
+    // changes must not commit with the transaction later.
+    lease.AbortTransaction();
+    return CallGoneInTransaction();
+  }
+  return changed;
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
@@ -138,6 +145,11 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
     return total;
   };
   auto result = run();
+  if (result.ok() && CallGone() && lease.in_transaction()) {
+    // The client is told it failed: nothing of it may commit, with its transaction or ours.
+    result = CallGoneInTransaction();
+    if (!own_transaction) lease.AbortTransaction();
+  }
   if (!result.ok() && !own_transaction && params != nullptr && params->num_rows() > 1) {
     // Rows before the failure ran in the client's transaction: it must not commit half.
     lease.AbortTransaction();
