@@ -2,6 +2,8 @@
 
 #include <grpcpp/server_context.h>
 
+#include <chrono>
+
 #include "arrowport/flight/status_code_interceptor.h"
 
 #include <arrow/flight/types.h>
@@ -16,6 +18,13 @@
 namespace arrowport::flight {
 
 namespace fl = arrow::flight;
+
+namespace {
+// How long before its deadline a call counts as failed: a reply sent later than this
+// reaches the client after it gave up (loopback takes a millisecond; a loaded or
+// sanitizer-built server, tens).
+constexpr std::chrono::milliseconds kReplyMargin{50};
+}  // namespace
 
 arrow::Status CallRunner::CheckCommandSize(size_t size, const char* what) const {
   if (static_cast<int64_t>(size) <= options_.max_command_bytes) return arrow::Status::OK();
@@ -46,12 +55,19 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   }
   scope.context.protocol = "flight";
   scope.context.cancellation = CallCancellation::Make();
-  if (auto* server_context = CurrentServerContext()) {
+  auto* server_context = CurrentServerContext();
+  if (server_context != nullptr) {
     scope.stuck = CallCancellation::OnStuck(scope.context.cancellation,
                                             [server_context] { server_context->TryCancel(); });
   }
-  // The context outlives the scope: both end with the call.
-  scope.context.call_failed = [&context] { return context.is_cancelled(); };
+  // The context outlives the scope: both end with the call. A call whose deadline is
+  // (all but) past has failed too: gRPC marks it cancelled only when its timer has run,
+  // and a reply sent then arrives after the client gave up on it.
+  scope.context.call_failed = [&context, server_context] {
+    return context.is_cancelled() ||
+           (server_context != nullptr &&
+            server_context->deadline() <= std::chrono::system_clock::now() + kReplyMargin);
+  };
   if (options_.watchdog) {
     std::optional<CallWatchdog::Clock::time_point> at;
     if (deadline == Deadline::kQuery && options_.query_timeout_s > 0) {

@@ -1,0 +1,96 @@
+#pragma once
+
+// Server::Impl, shared by server.cc (the public Server, config reloads) and
+// server_start.cc (the start-up steps).
+
+#include <arrow/flight/api.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "arrowport/auth/authenticator.h"
+#include "arrowport/common/call_watchdog.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/common/memory_budget.h"
+#include "arrowport/common/request_limiter.h"
+#include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/flight/sql/session_store.h"
+#include "arrowport/http/http_gateway.h"
+#include "arrowport/http/tls_context.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/server/descriptor_limit.h"
+#include "arrowport/server/server.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::server {
+
+struct Server::Impl {
+  ServerSetup setup;
+  Logger logger;
+  std::unique_ptr<storage::Database> database;
+  DescriptorLimit descriptors;
+  /// limits.max_request_memory: every call's buffers draw from it.
+  std::shared_ptr<MemoryBudget> request_memory;
+  // Flight SQL sessions: cookies, and the statements and transactions they hold open.
+  std::shared_ptr<flight::sql::SessionStore> sql_cookies;
+  std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;
+  // Declared before the front ends: they use these until they are destroyed.
+  std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<CallWatchdog> watchdog;
+  std::unique_ptr<RequestLimiter> limiter;
+  std::unique_ptr<ingest::StreamRouter> router;
+  std::unique_ptr<ingest::IngestPipeline> ingest;
+  std::unique_ptr<query::QueryPipeline> query;
+  std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners
+  std::unique_ptr<arrow::flight::FlightServerBase> flight;
+  std::unique_ptr<http::HttpGateway> http;
+  std::mutex shutdown_mutex;  // guards shut_down
+  bool shut_down = false;
+  std::mutex reload_mutex;  // one reload at a time (watcher thread, Flight action)
+  std::atomic<bool> stop_watcher{false};
+  std::thread watcher;  // config file changes and SIGHUP -> ReloadConfig()
+
+  explicit Impl(ServerSetup s)
+      : setup(std::move(s)),
+        logger(setup.config.log_format == "json" ? Logger::Format::kJson : Logger::Format::kText,
+               Logger::ParseLevel(setup.config.log_level).value_or(Logger::Level::kInfo)) {}
+
+  // ---- config reloads and the watcher thread (server.cc) ----
+  // Polls the config file's modification time and waits for SIGHUP (blocked in every
+  // thread, so it is delivered here by sigtimedwait) to reload the routing; also runs the
+  // periodic checkpoint when duckdb.checkpoint_interval_s is set.
+  void WatchConfig();
+  static std::optional<std::filesystem::file_time_type> ModifiedTime(const std::string& path);
+  // Never throws: it runs on the watcher thread, where an escaping exception would
+  // terminate a server that is serving fine on its previous config.
+  arrow::Status ReloadConfig();
+  arrow::Status ReloadConfigLocked();
+  // The config watcher (file changes, SIGHUP) and periodic checkpoints, when configured.
+  void StartWatcher();
+
+  // ---- start-up steps, in the order Server::Start runs them (server_start.cc) ----
+  // Connections are capped from the descriptor limit, so that DuckDB always has files to
+  // open: HTTP keeps its connection cap below it, gRPC's are closed past the ceiling.
+  void ReserveFileDescriptors();
+  arrow::Status OpenDatabase();
+  arrow::Status MakeAuthenticator();
+  void MakePipelines();
+  arrow::Status StartFlight();
+  arrow::Status StartHttp();
+  void LogListening();
+  // Authentication explicitly off on a non-loopback address: said at start and in
+  // /readyz.
+  std::string OpenBindWarning() const;
+  std::string FlightUri() const;
+  std::string HttpUri() const;
+};
+
+}  // namespace arrowport::server
