@@ -198,6 +198,8 @@ def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(star
     peak = memory(server, "VmHWM")
     first_batches = 32 * (body_mib(batch) - 16) * MiB
     limit = baseline + (budget + 512 + 256 + 256) * MiB + first_batches
+    print("32 clients per kind at the per-request limits: peak", peak >> 20, "MiB, limit",
+          limit >> 20, "MiB, baseline", baseline >> 20, "MiB,", outcomes)
     assert peak < limit, (peak >> 20, limit >> 20, outcomes)
     # Whatever was acknowledged is there, whole.
     client = server.client()
