@@ -108,7 +108,9 @@ void CallWatchdog::Run() {
         std::lock_guard<std::mutex> poll(predicate->mutex);
         gone = predicate->client_gone && predicate->client_gone();
       }
-      if (gone) call->Cancel(arrow::Status::Cancelled("the client went away"));
+      if (gone) {
+        call->Cancel(arrow::Status::Cancelled("the client went away or its deadline passed"));
+      }
     }
     lock.lock();
   }

@@ -1,5 +1,6 @@
 #include "arrowport/flight/call_runner.h"
 
+#include <grpc/support/time.h>
 #include <grpcpp/server_context.h>
 
 #include <chrono>
@@ -59,9 +60,13 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   // loaded or sanitizer-built server), and the client, whose deadline passed first, has
   // given up on it already.
   scope.context.call_failed = [&context, server_context] {
-    return context.is_cancelled() ||
-           (server_context != nullptr &&
-            server_context->deadline() <= std::chrono::system_clock::now());
+    // (gpr time: deadline() converts to nanoseconds, which overflows for the far-future
+    // deadlines some clients send instead of none.)
+    if (context.is_cancelled()) return true;
+    if (server_context == nullptr) return false;
+    const gpr_timespec deadline = server_context->raw_deadline();
+    if (deadline.clock_type == GPR_TIMESPAN) return false;  // not a point in time
+    return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
   };
   if (options_.watchdog) {
     std::optional<CallWatchdog::Clock::time_point> at;

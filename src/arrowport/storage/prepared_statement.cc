@@ -151,6 +151,7 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   std::shared_ptr<PreparedStatement> out(
       new PreparedStatement(lease.shared(), sql, std::move(impl)));
   out->returns_rows_ = rows;
+  out->read_only_ = duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_SELECT;
   out->result_types_unresolved_ = unresolved;
   out->dataset_schema_ = std::move(dataset);
   out->parameter_schema_ = std::move(params);

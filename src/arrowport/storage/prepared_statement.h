@@ -44,6 +44,9 @@ class PreparedStatement {
   /// True for statements that return rows (SELECT, EXPLAIN, PRAGMA, CALL, ...); false for
   /// DDL and DML, whose dataset schema is empty.
   bool returns_rows() const { return returns_rows_; }
+  /// True for a statement that only reads (SELECT and the like): DuckDB's statement type
+  /// is SELECT. INSERT ... RETURNING and other writes that return rows are false.
+  bool read_only() const { return read_only_; }
   /// True when some result column's type depends on the parameters (`SELECT $1`):
   /// dataset_schema() then declares it utf8; ResultSchemaWithBindings() tells the type.
   bool result_types_unresolved() const { return result_types_unresolved_; }
@@ -86,6 +89,7 @@ class PreparedStatement {
   std::string sql_;
   std::unique_ptr<Impl> impl_;
   bool returns_rows_ = true;
+  bool read_only_ = false;
   bool result_types_unresolved_ = false;
   std::shared_ptr<arrow::Schema> dataset_schema_;
   std::shared_ptr<arrow::Schema> parameter_schema_;

@@ -107,8 +107,8 @@ arrow::Result<ConnectionLease> SharedConnection::Acquire(
   }
   if (!connection_) {
     return arrow::Status::IOError(
-        "the connection was closed after a failed rollback (closing it rolled the "
-        "transaction back); start a new transaction");
+        "the connection was closed because DuckDB would neither commit nor roll back its "
+        "transaction (closing it rolled the transaction back); start a new transaction");
   }
   leased_ = true;
   use_ = std::move(use);
@@ -123,6 +123,11 @@ std::optional<ConnectionLease> SharedConnection::TryAcquire(std::string use) {
   use_ = std::move(use);
   changed_ = Clock::now();
   return ConnectionLease(shared_from_this());
+}
+
+bool SharedConnection::closed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return connection_ == nullptr;
 }
 
 bool SharedConnection::in_use() const {

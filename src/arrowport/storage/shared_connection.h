@@ -97,6 +97,9 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
 
   /// True while a lease exists.
   bool in_use() const;
+  /// True once the connection was discarded (Discard, or a lease that could not end its
+  /// transaction): nothing runs on it any more, and nothing is left on it to roll back.
+  bool closed() const;
   /// When the last lease ended (or the connection was made); nullopt while leased.
   std::optional<Clock::time_point> IdleSince() const;
 

@@ -95,10 +95,12 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     return st;
   }
 
-  // Some of many parameter rows ran in the client's transaction (cancelled, closed or
-  // failed before the rest): like RunNow, the transaction must not commit half of them.
+  // Some of many parameter rows of a write ran in the client's transaction (cancelled,
+  // closed or failed before the rest): like RunNow, the transaction must not commit half
+  // of them. A read stopped half way changed nothing.
   void AbortIfHalfDone() {
-    if (!own_transaction_ && params_ && params_->num_rows() > 1 && row_ > 0) {
+    if (!own_transaction_ && params_ && params_->num_rows() > 1 && row_ > 0 &&
+        !entry_->statement->read_only()) {
       lease_.AbortTransaction();
     }
   }

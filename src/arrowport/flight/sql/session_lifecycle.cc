@@ -187,6 +187,10 @@ void SessionRegistry::Sweep() {
     }
     for (auto it = transactions_.begin(); it != transactions_.end();) {
       if (it->second.last_used >= cutoff) { ++it; continue; }
+      if (it->second.entry->connection->closed()) {  // rolled back as it was closed
+        it = transactions_.erase(it);
+        continue;
+      }
       // Taken now or left for the next sweep: a call may have leased it since.
       auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
       if (!lease) { ++it; continue; }

@@ -245,8 +245,9 @@ arrow::Status SessionRegistry::StillOpen(const std::string& id,
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = transactions_.find(id);
   if (it != transactions_.end() && it->second.entry == entry) return arrow::Status::OK();
-  return InUse("the transaction ended (committed, rolled back or expired) while this call "
-               "waited for it; nothing was run");
+  // Like an unknown transaction (NOT_FOUND): no retry can find it again.
+  return arrow::Status::KeyError("the transaction ended (committed, rolled back or expired) "
+                                 "while this call waited for it; nothing was run");
 }
 
 arrow::Status SessionRegistry::TakeTransaction(const std::string& id, const Caller& caller,
@@ -333,6 +334,12 @@ std::shared_ptr<TransactionEntry> SessionRegistry::Pinned(const Caller& caller) 
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = pinned_.find(caller.session);
   if (found == pinned_.end() || !found->second->owner.Allows(caller)) return nullptr;
+  if (found->second->connection->closed()) {
+    // Closed when a transaction on it would not end (its temporary tables went with it):
+    // the session goes on with fresh connections.
+    pinned_.erase(found);
+    return nullptr;
+  }
   // A transaction open on it is in use too, even by calls that do not name it.
   for (auto& [id, held] : transactions_) {
     if (held.entry == found->second) held.last_used = Clock::now();
@@ -406,7 +413,8 @@ std::vector<std::shared_ptr<storage::SharedConnection>> SessionRegistry::Connect
     const std::string& session) {
   std::vector<std::shared_ptr<storage::SharedConnection>> out;
   auto add = [&out](std::shared_ptr<storage::SharedConnection> connection) {
-    if (connection == nullptr) return;
+    // A closed connection has nothing to roll back, and no lease to give.
+    if (connection == nullptr || connection->closed()) return;
     for (const auto& seen : out) {
       if (seen == connection) return;
     }

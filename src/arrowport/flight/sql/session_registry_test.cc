@@ -226,6 +226,37 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   EXPECT_EQ(registry.Pinned(In("a")), nullptr);
 }
 
+TEST_F(SessionRegistryTest, AClosedConnectionIsLetGo) {
+  // A transaction DuckDB would neither commit nor roll back closes its connection
+  // (ConnectionLease::Commit, RollbackOrDiscard). Found by an outside review: the session
+  // kept it pinned (every later call failed "connection closed"), CloseSession failed on
+  // it, and an idle sweep never freed the transaction.
+  SessionRegistry registry(nullptr, seconds(60));
+  auto txn = OpenTransaction("a");
+  ASSERT_TRUE(registry.AddTransaction(txn).ok());
+  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+    return arrow::Status::Invalid("not expected");
+  };
+  ASSERT_EQ(registry.Pin(In("a"), make).ValueOrDie(), txn);
+  auto lease = txn->connection->TryAcquire("test");
+  txn->connection->Discard(std::move(*lease));
+  ASSERT_TRUE(txn->connection->closed());
+  EXPECT_EQ(registry.Pinned(In("a")), nullptr);
+  EXPECT_TRUE(registry.CloseSession(In("a"), Soon()).ok());
+  EXPECT_EQ(registry.open_transactions(), 0u);
+  EXPECT_EQ(Rows(), 0);
+
+  SessionRegistry sweeping(SessionStore::Make(), seconds(1));
+  auto idle = OpenTransaction("");
+  ASSERT_TRUE(sweeping.AddTransaction(idle).ok());
+  auto idle_lease = idle->connection->TryAcquire("test");
+  idle->connection->Discard(std::move(*idle_lease));
+  for (int i = 0; i < 50 && sweeping.open_transactions() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(sweeping.open_transactions(), 0u);
+}
+
 TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
   RegistryLimits limits;
   limits.transactions_total = 1;
