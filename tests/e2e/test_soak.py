@@ -89,6 +89,8 @@ class Soak:
 
 def kind_of(error):
     text = str(error).lower()
+    if "ended prematurely" in text:  # an HTTP body cut off by the kill (requests' words)
+        return "connect"
     for kind in ("resource_exhausted", "busy", "permission", "invalid", "not found",
                  "timed out", "cancel", "unavailable", "connect", "reset", "refused", "aborted"):
         if kind in text:
