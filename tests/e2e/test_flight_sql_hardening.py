@@ -67,6 +67,32 @@ def end(client, txn, commit):
     list(client.do_action(flight.Action("EndTransaction", wire.end_transaction(txn, commit))))
 
 
+def end_when_free(client, txn, commit, timeout=20):
+    """EndTransaction, asked again while the server says busy (it notices a cancelled
+    stream a moment later); any other error is raised."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return end(client, txn, commit)
+        except pa.ArrowException as e:
+            if "busy" not in str(e) or time.time() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def stream_prepared(client, sql, txn, keys):
+    """Prepares `sql` in `txn`, binds one parameter row per key and reads the first batch
+    of its result: the reader, open on the rest."""
+    [created] = list(client.do_action(flight.Action(
+        "CreatePreparedStatement", wire.create_prepared_statement(sql, txn))))
+    handle = wire.unpack_any_field1(created.body.to_pybytes())
+    bind(client, handle, pa.record_batch([pa.array(keys, pa.int64())], names=["k"]))
+    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
+    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
+    assert reader.read_chunk().data.num_rows > 0
+    return reader
+
+
 def update(client, sql, txn=b""):
     descriptor = flight.FlightDescriptor.for_command(wire.statement_update_in(sql, txn))
     writer, reader = client.do_put(descriptor, pa.schema([]))
@@ -99,14 +125,7 @@ def test_ending_a_transaction_while_its_result_streams_waits_then_refuses(busy_s
     # Nothing was ended: the transaction still holds its rows, others do not see them.
     assert count_elsewhere(busy_server, "kept") == 0
     reader.cancel()
-    deadline = time.time() + 10
-    while True:  # the server notices the cancelled stream a moment later
-        try:
-            end(client, txn, commit)
-            break
-        except flight.FlightError as e:
-            assert "busy" in str(e) and time.time() < deadline, e
-            time.sleep(0.2)
+    end_when_free(client, txn, commit, timeout=10)
     assert count_elsewhere(busy_server, "kept") == (1000000 if commit else 0)
     # The connection is clean: an autocommit insert afterwards is visible to others.
     update(client, "INSERT INTO kept VALUES (-1)")
@@ -126,14 +145,7 @@ def test_closing_a_half_read_result_keeps_its_transaction(server):
     reader = open_stream(client, "SELECT range AS id, md5(repeat(range::VARCHAR, 400)) AS h "
                                  "FROM range(50000000)", txn)
     reader.cancel()
-    deadline = time.time() + 20
-    while True:  # the server notices the cancelled stream a moment later
-        try:
-            end(client, txn, commit=True)
-            break
-        except flight.FlightError as e:
-            assert "busy" in str(e) and time.time() < deadline, e
-            time.sleep(0.2)
+    end_when_free(client, txn, commit=True)
     assert count_elsewhere(server, "kept") == 10
 
 
@@ -187,30 +199,12 @@ def test_many_parameter_rows_closed_half_way_in_a_transaction_commit_none(server
     client = cookie_client(server)
     update(client, "CREATE TABLE halves (k BIGINT, pad VARCHAR)")
     txn = begin(client)
-    [created] = list(client.do_action(flight.Action("CreatePreparedStatement",
-        wire.create_prepared_statement(
-            "INSERT INTO halves SELECT ?::BIGINT, repeat('x', 40) || range "
-            "FROM range(3000000) RETURNING *", txn))))
-    handle = wire.unpack_any_field1(created.body.to_pybytes())
-    bind(client, handle, pa.record_batch([pa.array([1, 2, 3], pa.int64())], names=["k"]))
-    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
-    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
-    assert reader.read_chunk().data.num_rows > 0
+    reader = stream_prepared(
+        client, "INSERT INTO halves SELECT ?::BIGINT, repeat('x', 40) || range "
+                "FROM range(3000000) RETURNING *", txn, [1, 2, 3])
     reader.cancel()
-    deadline = time.time() + 20
-    while True:
-        try:
-            end(client, txn, commit=True)
-            committed = True
-            break
-        except pa.ArrowException as e:
-            if "busy" in str(e) and time.time() < deadline:
-                time.sleep(0.2)
-                continue
-            assert "aborted" in str(e), e
-            committed = False
-            break
-    assert not committed
+    with pytest.raises(pa.ArrowException, match="aborted"):
+        end_when_free(client, txn, commit=True)
     assert count_elsewhere(server, "halves") == 0
 
 
@@ -290,23 +284,11 @@ def test_a_read_of_many_parameter_rows_closed_half_way_keeps_the_transaction(ser
     update(client, "CREATE TABLE kept_reads (x BIGINT)")
     txn = begin(client)
     update(client, "INSERT INTO kept_reads VALUES (1)", txn)
-    [created] = list(client.do_action(flight.Action("CreatePreparedStatement",
-        wire.create_prepared_statement(
-            "SELECT ?::BIGINT + range AS k, repeat('x', 40) AS pad FROM range(3000000)", txn))))
-    handle = wire.unpack_any_field1(created.body.to_pybytes())
-    bind(client, handle, pa.record_batch([pa.array([1, 2, 3], pa.int64())], names=["k"]))
-    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
-    reader = client.do_get(client.get_flight_info(descriptor).endpoints[0].ticket)
-    assert reader.read_chunk().data.num_rows > 0
+    reader = stream_prepared(
+        client, "SELECT ?::BIGINT + range AS k, repeat('x', 40) AS pad FROM range(3000000)",
+        txn, [1, 2, 3])
     reader.cancel()
-    deadline = time.time() + 20
-    while True:
-        try:
-            end(client, txn, commit=True)
-            break
-        except pa.ArrowException as e:
-            assert "busy" in str(e) and time.time() < deadline, e
-            time.sleep(0.2)
+    end_when_free(client, txn, commit=True)
     assert count_elsewhere(server, "kept_reads") == 1
 
 
