@@ -36,6 +36,7 @@ arrow::Status RunBench(const BenchOptions& options) {
   if (st.ok() && options.concurrency && wanted("concurrency")) {
     st = BenchConcurrency(options, db_path);
   }
+  if (st.ok() && wanted("transfer")) st = BenchTransfer(options, db_path);
   std::error_code ignored;
   if (temporary) std::filesystem::remove_all(dir, ignored);
   return st;

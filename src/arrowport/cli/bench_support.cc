@@ -109,13 +109,15 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
   return rows;
 }
 
-arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(const std::string& db_path) {
+arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
+    const std::string& db_path, std::vector<std::string> allowed_peers) {
   RemoveDatabaseFiles(db_path);
   server::ServerSetup setup;
   setup.config.db_path = db_path;
   setup.config.flight.port = 0;
   setup.config.http.port = 0;
   setup.config.log_level = "warn";
+  setup.config.transfer.allowed_peers = std::move(allowed_peers);
   return server::Server::Start(setup);
 }
 

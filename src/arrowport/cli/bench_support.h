@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "arrow/record_batch.h"
 #include "arrow/result.h"
@@ -55,8 +56,10 @@ arrow::Result<double> BestSeconds(int repeat, int64_t rows,
 /// Reads `reader` to its end; returns the rows read.
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);
 
-/// An in-process server on loopback, on a fresh file database.
-arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(const std::string& db_path);
+/// An in-process server on loopback, on a fresh file database; `allowed_peers`: its
+/// transfer.allowed_peers.
+arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
+    const std::string& db_path, std::vector<std::string> allowed_peers = {});
 
 /// The seed endpoint's request: schema and data as base64 Arrow IPC inside JSON.
 arrow::Result<std::string> SeedJsonBody(const arrow::Table& table);

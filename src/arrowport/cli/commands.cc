@@ -6,11 +6,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrowport/cli/bench.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/copy.h"
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/hash_password.h"
@@ -52,6 +54,10 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
   setup.overrides = overrides;
   auto config = config::Load(config_path, setup.environ_entries, overrides);
   if (!config.ok()) return Fail(config.status(), kUsageError);
+  // A view's missing file is a configuration error (exit 2), found before the database
+  // opens; DuckDB would otherwise refuse it at start as a runtime error.
+  auto view_files = config::CheckViewFiles(*config, overrides);
+  if (!view_files.ok()) return Fail(view_files, kUsageError);
   if (!config->tls.cert.empty()) {
     // Unusable TLS files are a configuration error (exit 2) like the rest of the config;
     // the server loads them again for its listeners.
@@ -146,8 +152,11 @@ int Streams(const std::string& server_url, const std::string& tls_ca) {
   return kOk;
 }
 
-int Generate(int64_t rows, const std::string& output, int64_t batch_rows, uint64_t seed) {
-  auto reader = MakeSampleReader(rows, batch_rows, seed);
+int Generate(int64_t rows, const std::string& output, int64_t batch_rows, uint64_t seed,
+             const std::string& preset_name) {
+  auto preset = ParseSamplePreset(preset_name);
+  if (!preset.ok()) return Fail(preset.status(), kUsageError);
+  auto reader = MakeSampleReader(rows, batch_rows, seed, *preset);
   auto format = query::ParseResultFormat(FormatForPath(output));
   if (!format.ok()) return Fail(format.status(), kUsageError);
   auto sink = OpenOutput(output);
@@ -167,6 +176,9 @@ namespace {
 // What the command line asked for, one field group per subcommand.
 struct Args {
   std::string config_path, db, flight_host, log_format;
+  std::vector<std::string> parquet_files;
+  std::optional<std::string> parquet_view;
+  std::string preset;
   int flight_port = -1, http_port = -1;
   std::vector<std::string> files;
   std::string stream, table, mode = "append", commit, server_url = kDefaultServer, tls_ca;
@@ -197,6 +209,13 @@ CLI::App* AddServe(CLI::App& app, Args& a) {
       ->check(CLI::Range(0, 65535));
   serve->add_option("--log-format", a.log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  auto* parquet = serve->add_option(
+      "--parquet", a.parquet_files,
+      "Parquet file or glob to query as a view (repeatable; all form one view)");
+  serve->add_option("--view", a.parquet_view,
+                    std::string("Name of the --parquet view (default ") +
+                        config::kDefaultParquetView + ")")
+      ->needs(parquet);
   return serve;
 }
 
@@ -232,6 +251,9 @@ CLI::App* AddGenerate(CLI::App& app, Args& a) {
       ->required();
   generate->add_option("--seed", a.seed, "Random seed");
   generate->add_option("--batch-rows", a.batch_rows, "Rows per batch")->check(CLI::PositiveNumber);
+  generate->add_option("--preset", a.preset,
+                       "Column names: " + SamplePresetHelp() +
+                           " (default: id, date, category, value, amount, flag, name)");
   return generate;
 }
 
@@ -243,8 +265,9 @@ CLI::App* AddBench(CLI::App& app, Args& a) {
   bench->add_option("--batch-rows", a.bench.batch_rows, "Client batch size")
       ->check(CLI::PositiveNumber);
   bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");
-  bench->add_option("--only", a.bench.only, "Run one part: throughput, latency, concurrency")
-      ->check(CLI::IsMember({"throughput", "latency", "concurrency"}));
+  bench->add_option("--only", a.bench.only,
+                    "Run one part: throughput, latency, concurrency, transfer")
+      ->check(CLI::IsMember({"throughput", "latency", "concurrency", "transfer"}));
   return bench;
 }
 
@@ -256,6 +279,8 @@ int RunServe(const Args& a) {
   if (a.flight_port >= 0) overrides.flight_port = a.flight_port;
   if (a.http_port >= 0) overrides.http_port = a.http_port;
   if (!a.log_format.empty()) overrides.log_format = a.log_format;
+  overrides.parquet_files = a.parquet_files;
+  overrides.parquet_view = a.parquet_view;
   return Serve(a.config_path, overrides);
 }
 
@@ -276,6 +301,8 @@ int Main(int argc, char** argv) {
   AddServerOptions(streams, a);
   auto* generate = AddGenerate(app, a);
   auto* bench = AddBench(app, a);
+  CopyArgs copy_args;
+  auto* copy = AddCopy(app, copy_args);
   auto* hash_password = app.add_subcommand(
       "hash-password",
       "Read a password (prompt, or stdin) and print its argon2id hash for "
@@ -298,7 +325,10 @@ int Main(int argc, char** argv) {
   if (query->parsed()) return Query(a.sql, a.format, a.output, a.server_url, a.tls_ca);
   if (tables->parsed()) return Tables(a.server_url, a.tls_ca);
   if (streams->parsed()) return Streams(a.server_url, a.tls_ca);
-  if (generate->parsed()) return Generate(a.rows, a.output, a.batch_rows, a.seed);
+  if (copy->parsed()) return RunCopy(copy_args);
+  if (generate->parsed()) {
+    return Generate(a.rows, a.output, a.batch_rows, a.seed, a.preset);
+  }
   if (bench->parsed()) {
     if (!a.bench_rows.empty()) a.bench.rows = a.bench_rows;
     auto st = RunBench(a.bench);

@@ -13,15 +13,16 @@ namespace {
 
 class SampleReader : public arrow::RecordBatchReader {
  public:
-  SampleReader(int64_t rows, int64_t batch_rows, uint64_t seed)
+  SampleReader(int64_t rows, int64_t batch_rows, uint64_t seed, SamplePreset preset)
       : rows_(rows), batch_rows_(std::max<int64_t>(batch_rows, 1)), rng_(seed) {
+    const bool seed_names = preset == SamplePreset::kSample;
     schema_ = arrow::schema({
         arrow::field("id", arrow::int64(), false),
         arrow::field("date", arrow::date32()),
         arrow::field("category", arrow::utf8()),
-        arrow::field("value", arrow::float64()),
-        arrow::field("amount", arrow::float64()),
-        arrow::field("flag", arrow::boolean()),
+        arrow::field(seed_names ? "value1" : "value", arrow::float64()),
+        arrow::field(seed_names ? "value2" : "amount", arrow::float64()),
+        arrow::field(seed_names ? "active" : "flag", arrow::boolean()),
         arrow::field("name", arrow::utf8()),
     });
   }
@@ -82,9 +83,20 @@ class SampleReader : public arrow::RecordBatchReader {
 
 }  // namespace
 
+arrow::Result<SamplePreset> ParseSamplePreset(const std::string& name) {
+  if (name.empty()) return SamplePreset::kDefault;
+  if (name == "sample") return SamplePreset::kSample;
+  return arrow::Status::Invalid("--preset: unknown preset '", name, "' (known: sample)");
+}
+
+std::string SamplePresetHelp() {
+  return "sample (id, date, category, value1, value2, active, name)";
+}
+
 std::shared_ptr<arrow::RecordBatchReader> MakeSampleReader(int64_t rows, int64_t batch_rows,
-                                                           uint64_t seed) {
-  return std::make_shared<SampleReader>(rows, batch_rows, seed);
+                                                           uint64_t seed,
+                                                           SamplePreset preset) {
+  return std::make_shared<SampleReader>(rows, batch_rows, seed, preset);
 }
 
 arrow::Result<std::shared_ptr<arrow::Table>> MakeBenchTable(int64_t rows, int64_t batch_rows,

@@ -14,6 +14,7 @@
 #include "arrowport/config/auth_section.h"
 #include "arrowport/config/config_file.h"
 #include "arrowport/config/config_keys.h"
+#include "arrowport/config/views_section.h"
 
 namespace arrowport::config {
 
@@ -82,7 +83,8 @@ bool IsSection(const std::string& key) {
   for (const auto& [name, _] : ScalarKeys()) {
     if (name.rfind(prefix, 0) == 0) return true;
   }
-  for (const char* name : {"duckdb.init_sql", "duckdb.extensions", "auth.users"}) {
+  for (const char* name : {"duckdb.init_sql", "duckdb.extensions", "auth.users",
+                           "transfer.allowed_peers", "transfer.peers"}) {
     if (std::string(name).rfind(prefix, 0) == 0) return true;
   }
   return false;
@@ -143,10 +145,15 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
         st = arrow::Status::Invalid("must be zstd, lz4 or none, got '", value, "'");
       }
       stream.compression = value;
+    } else if (key == "transform") {
+      if (value.find_first_not_of(" \t\r\n;") == std::string::npos) {
+        st = arrow::Status::Invalid("must be SQL over 'input', got an empty text");
+      }
+      stream.transform = value;
     } else {
       return KeyError(source, full,
                       "unknown key (known: target_table, chunk_size, schema_policy, commit, "
-                      "compression)");
+                      "compression, transform)");
     }
     if (!st.ok()) return KeyError(source, full, st.message());
   }
@@ -157,6 +164,42 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
 // The deepest canonical key is three levels down; YAML anchors can make a mapping contain
 // itself (`a: &x {b: *x}`), which would otherwise recurse until the stack overflows.
 constexpr int kMaxDepth = 8;
+
+// transfer.peers: {"host:port": {user, password | token, tls_ca}}.
+arrow::Status ParseTransferPeers(const YAML::Node& node, const std::string& source,
+                                 Config* config) {
+  if (node.IsNull()) return arrow::Status::OK();
+  if (!node.IsMap()) return KeyError(source, "transfer.peers", "expected a mapping of host:port");
+  for (const auto& kv : node) {
+    ARROW_ASSIGN_OR_RAISE(const auto peer, KeyName(kv.first, source, "transfer.peers"));
+    const std::string prefix = "transfer.peers." + peer;
+    if (peer.find(':') == std::string::npos) return KeyError(source, prefix, "expected host:port");
+    if (!kv.second.IsMap()) return KeyError(source, prefix, "expected a mapping");
+    Config::Transfer::Peer entry;
+    for (const auto& field : kv.second) {
+      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(field.first, source, prefix));
+      if (!field.second.IsScalar()) return KeyError(source, prefix + "." + name, "expected a string");
+      const std::string value = field.second.Scalar();
+      if (name == "user") {
+        entry.user = value;
+      } else if (name == "password") {
+        entry.password = value;
+      } else if (name == "token") {
+        entry.token = value;
+      } else if (name == "tls_ca") {
+        entry.tls_ca = value;
+      } else {
+        return KeyError(source, prefix + "." + name,
+                        "unknown key (known: user, password, token, tls_ca)");
+      }
+    }
+    if (!entry.token.empty() && !entry.user.empty()) {
+      return KeyError(source, prefix, "give user and password, or token, not both");
+    }
+    config->transfer.peers[peer] = entry;
+  }
+  return arrow::Status::OK();
+}
 
 arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
                         const std::string& source, Config* config, int depth = 0) {
@@ -171,18 +214,7 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     }
     return arrow::Status::OK();
   }
-  if (key == "views") {
-    if (node.IsNull()) return arrow::Status::OK();
-    if (!node.IsMap()) return KeyError(source, path, "expected a mapping of view names");
-    for (const auto& kv : node) {
-      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(kv.first, source, path));
-      auto st = ValidateName("view", name);
-      if (!st.ok()) return KeyError(source, "views." + name, st.message());
-      if (!kv.second.IsScalar()) return KeyError(source, "views." + name, "expected a path");
-      config->views[name] = kv.second.Scalar();
-    }
-    return arrow::Status::OK();
-  }
+  if (key == "views") return ParseViews(node, source, config);
   if (key == "duckdb.init_sql") {
     ARROW_ASSIGN_OR_RAISE(config->duckdb_init_sql, StringList(node, source, path));
     return arrow::Status::OK();
@@ -192,6 +224,16 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     return arrow::Status::OK();
   }
   if (key == "auth.users") return ParseAuthUsers(node, source, config);
+  if (key == "transfer.allowed_peers") {
+    ARROW_ASSIGN_OR_RAISE(config->transfer.allowed_peers, StringList(node, source, path));
+    for (const auto& pattern : config->transfer.allowed_peers) {
+      if (pattern.find(':') == std::string::npos || pattern.find('/') != std::string::npos) {
+        return KeyError(source, path, "'" + pattern + "' is not a host:port pattern");
+      }
+    }
+    return arrow::Status::OK();
+  }
+  if (key == "transfer.peers") return ParseTransferPeers(node, source, config);
   auto it = ScalarKeys().find(key);
   if (node.IsMap() && it == ScalarKeys().end()) {
     for (const auto& kv : node) {
@@ -333,6 +375,7 @@ arrow::Result<Config> Load(const std::string& path,
   if (overrides.http_host) config.http.host = *overrides.http_host;
   if (overrides.http_port) config.http.port = *overrides.http_port;
   if (overrides.log_format) config.log_format = *overrides.log_format;
+  ARROW_RETURN_NOT_OK(ApplyParquetOverride(overrides, &config));
   ARROW_RETURN_NOT_OK(Validate(config));
   return config;
 }

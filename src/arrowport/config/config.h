@@ -28,6 +28,9 @@ struct StreamConfig {
   SchemaPolicy schema_policy = SchemaPolicy::kStrict;
   CommitMode commit = CommitMode::kPerRequest;
   std::string compression = "none";
+  /// SQL over `input` applied to every request's batches while they stream, before the
+  /// schema policy (e.g. "SELECT *, now() AS received_at FROM input"); empty: none.
+  std::string transform;
 };
 
 struct Endpoint {
@@ -58,7 +61,8 @@ struct Config {
   std::string compression_algorithm = "zstd";
   int compression_level = 3;
   int64_t default_chunk_size = 122880;
-  std::map<std::string, std::string> views;  ///< view name -> file or glob
+  /// View name -> its files or globs (one or more; several make one view over all).
+  std::map<std::string, std::vector<std::string>> views;
   std::map<std::string, StreamConfig> streams;
   /// Server-wide limits (design section 7); every protocol enforces the same ones.
   struct Limits {
@@ -112,6 +116,19 @@ struct Config {
     std::string token_secret;  ///< HS256 key; empty: generated at start
     std::vector<User> users;
   } auth;
+  /// Server-to-server transfer (Flight actions copy_from / copy_to).
+  struct Transfer {
+    /// host:port patterns (`*` and `?` wildcards) this server may connect to; empty: none.
+    std::vector<std::string> allowed_peers;
+    /// Credentials this server presents to a peer, by its host:port (never logged).
+    struct Peer {
+      std::string user;
+      std::string password;
+      std::string token;
+      std::string tls_ca;  ///< PEM file of CAs to trust for grpc+tls:// peers
+    };
+    std::map<std::string, Peer> peers;
+  } transfer;
   std::string log_level = "info";
   std::string log_format = "text";
 };
@@ -124,7 +141,14 @@ struct Overrides {
   std::optional<std::string> http_host;
   std::optional<int> http_port;
   std::optional<std::string> log_format;
+  /// `serve --parquet`: files or globs made into one view, named `parquet_view` or
+  /// kDefaultParquetView (replaces a configured view of that name).
+  std::vector<std::string> parquet_files;
+  std::optional<std::string> parquet_view;
 };
+
+/// The view `serve --parquet` makes when no `--view` is given.
+inline constexpr const char* kDefaultParquetView = "dataset";
 
 /// \brief Builds the configuration: defaults, then the YAML file (if `path` is not
 /// empty), then `ARROWPORT_*` variables from `environ_entries` ("KEY=VALUE"), then
@@ -138,6 +162,13 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
 
 /// \brief Checks cross-field constraints (ports, names, sizes).
 arrow::Status Validate(const Config& config);
+
+/// \brief Checks that the views' local files exist, before the server starts: a file must
+/// be a readable regular file, a glob's directory must exist and (for globs without `**`
+/// or `{`) match at least one file. URLs (`s3://...`) are left to DuckDB. Errors name the
+/// key (`views.NAME`, or `--parquet` for the view the flag made). Not part of Load(), so
+/// that a config reload (which never changes views) does not fail on files moved since.
+arrow::Status CheckViewFiles(const Config& config, const Overrides& overrides);
 
 /// "reader", "writer" or "admin" (auth.users[].role).
 arrow::Result<Role> ParseRole(const std::string& text);

@@ -30,7 +30,7 @@ streams:
   EXPECT_EQ(config->flight.port, 9000);
   EXPECT_EQ(config->duckdb_threads, 2);
   EXPECT_EQ(config->duckdb_init_sql.size(), 1u);
-  EXPECT_EQ(config->views.at("dataset"), "data/*.parquet");
+  EXPECT_EQ(config->views.at("dataset"), std::vector<std::string>{"data/*.parquet"});
   const auto route = RouteFor(*config, "sensors");
   EXPECT_EQ(route.target_table, "sensor_readings");
   EXPECT_EQ(route.chunk_size, 1000);
@@ -164,7 +164,8 @@ TEST(Config, MalformedShapesAreErrorsNotExceptions) {
       {"streams: {s: {[x]: 1}}\n", "'streams.s"},
       {"streams: {s: {target_table: [x]}}\n", "'streams.s.target_table'"},
       {"views: {[a]: b}\n", "'views"},
-      {"views: {v: [b]}\n", "'views.v'"},
+      {"views: {v: [[b]]}\n", "'views.v'"},
+      {"views: {v: {a: b}}\n", "'views.v'"},
       {"duckdb: {init_sql: [[1]]}\n", "'duckdb.init_sql'"},
       {"duckdb: {init_sql: {a: 1}}\n", "'duckdb.init_sql'"},
       {"duckdb: 5\n", "'duckdb'"},
@@ -265,4 +266,37 @@ TEST(Config, OnlyRegularFilesAreRead) {
       << too_big.status().ToString();
 }
 
+}  // namespace arrowport::config
+
+namespace arrowport::config {
+namespace {
+
+TEST(Config, StreamTransformsAndTransferPeers) {
+  auto config = ParseYaml(
+      "streams: {s: {transform: \"SELECT *, now() AS received_at FROM input\"}}\n"
+      "transfer:\n"
+      "  allowed_peers: ['10.0.0.*:8815', 'localhost:9000']\n"
+      "  peers: {'10.0.0.1:8815': {user: copier, password: pw, tls_ca: ca.pem}}\n",
+      "t.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(RouteFor(*config, "s").transform, "SELECT *, now() AS received_at FROM input");
+  EXPECT_EQ(RouteFor(*config, "other").transform, "");
+  EXPECT_EQ(config->transfer.allowed_peers.size(), 2u);
+  EXPECT_EQ(config->transfer.peers.at("10.0.0.1:8815").user, "copier");
+  for (const auto& [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"streams: {s: {transform: \" ; \"}}\n", "streams.s.transform"},
+           {"transfer: {allowed_peers: 'x:1'}\n", "transfer.allowed_peers"},
+           {"transfer: {allowed_peers: ['no-port']}\n", "transfer.allowed_peers"},
+           {"transfer: {allowed_peers: ['grpc://x:1']}\n", "transfer.allowed_peers"},
+           {"transfer: {peers: {'a:1': {user: u, token: t}}}\n", "transfer.peers.a:1"},
+           {"transfer: {peers: {'a:1': {pass: x}}}\n", "transfer.peers.a:1.pass"},
+           {"transfer: {peer: []}\n", "transfer.peer"}}) {
+    auto bad = ParseYaml(yaml, "t.yaml");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find("'" + key + "'"), std::string::npos)
+        << bad.status().ToString();
+  }
+}
+
+}  // namespace
 }  // namespace arrowport::config

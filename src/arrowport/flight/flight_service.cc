@@ -12,11 +12,12 @@
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/common/request_limiter.h"
+#include "arrowport/flight/actions.h"
 #include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/call_scope.h"
+#include "arrowport/flight/exchange.h"
 #include "arrowport/flight/flight_status.h"
-#include "arrowport/flight/health.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_access.h"
@@ -53,25 +54,11 @@ arrow::Result<query::QueryRequest> RequestFromDescriptor(const fl::FlightDescrip
   return query::ParseTicket(d.cmd);
 }
 
-std::unique_ptr<fl::ResultStream> JsonResult(std::string body) {
-  std::vector<fl::Result> results(1);
-  results[0].body = arrow::Buffer::FromString(std::move(body));
-  return std::make_unique<fl::SimpleResultStream>(std::move(results));
-}
-
 // What reading `request` needs: a table read by name is checked against the user's list;
 // SQL is judged by the SQL sandbox when it is prepared.
 arrow::Status CheckRead(const Principal* principal, const query::QueryRequest& request) {
   if (!request.table.empty())
     return auth::AccessPolicy::ReadTable(principal, request.table);
-  return arrow::Status::OK();
-}
-
-// What an action of ours needs: listing and health any role; changing the server admin.
-arrow::Status CheckAction(const Principal* principal, const std::string& type) {
-  if (type == "checkpoint" || type == "reload_config") {
-    return auth::AccessPolicy::RequireRole(principal, Role::kAdmin, "run action " + type);
-  }
   return arrow::Status::OK();
 }
 
@@ -147,12 +134,8 @@ class FlightService : public fl::FlightServerBase {
       auto source = std::make_shared<PutReader>(batches, &context);
       ARROW_ASSIGN_OR_RAISE(auto result,
                             deps_.ingest->Ingest(request, source, ack, scope.context));
-      const json summary = {{"stream", result.stream},   {"table", result.table},
-                            {"rows", result.rows},       {"batches", result.batches},
-                            {"bytes", result.bytes},     {"seconds", result.seconds},
-                            {"created", result.created}, {"committed", true},
-                            {"duplicate", result.duplicate}};
-      ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(summary.dump())));
+      ARROW_RETURN_NOT_OK(
+          writer->WriteMetadata(*arrow::Buffer::FromString(IngestSummaryJson(result))));
       record.fields.push_back({"table", result.table});
       record.fields.push_back({"rows", std::to_string(result.rows)});
       record.fields.push_back({"bytes", std::to_string(result.bytes)});
@@ -291,12 +274,7 @@ class FlightService : public fl::FlightServerBase {
                             std::vector<fl::ActionType>* actions) override {
     return runner_.Run("list_actions", context, Deadline::kNone,
                        [&](CallScope&, CallRecord&) -> arrow::Status {
-      *actions = {
-          {"health", "Server status: {\"status\": \"ok\", ...}"},
-          {"list_streams", "Configured and active streams with routing and live counters"},
-          {"checkpoint", "Flush DuckDB's WAL into the database file"},
-          {"reload_config", "Re-read the configuration file; routing applies to new requests"},
-      };
+      *actions = OurActions();
       if (sql_) {
         std::vector<fl::ActionType> sql_actions;
         ARROW_RETURN_NOT_OK(sql_->ListActions(context, &sql_actions));
@@ -321,47 +299,37 @@ class FlightService : public fl::FlightServerBase {
     return runner_.Run("do_action", context, Deadline::kNone,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       record.fields.push_back({"action", action.type});
-      ARROW_RETURN_NOT_OK(CheckAction(scope.context.principal.get(), action.type));
-      return RunAction(action, result);
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
+          action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
+      return RunAction(deps_, action, scope.context, &record, result);
     });
   }
 
   arrow::Status DoExchange(const fl::ServerCallContext& context,
                            std::unique_ptr<fl::FlightMessageReader> reader,
                            std::unique_ptr<fl::FlightMessageWriter> writer) override {
-    return runner_.Run("do_exchange", context, Deadline::kQuery,
-                       [&](CallScope&, CallRecord&) -> arrow::Status {
-      return arrow::Status::NotImplemented("DoExchange is not supported by this version");
+    // Limited like a DoPut: batch size, memory, and limits.idle_timeout_s while the
+    // client sends nothing.
+    reader = WithMessageLimits(std::move(reader), context,
+                               {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s),
+                                deps_.logger, deps_.request_memory,
+                                MaxReceiveMessageSize(deps_.max_batch_bytes)});
+    return runner_.Run("do_exchange", context, Deadline::kNone,
+                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      const auto& descriptor = reader->descriptor();
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
+      ARROW_ASSIGN_OR_RAISE(auto command, ParseExchangeCommand(descriptor));
+      if (command.ingest) {
+        record.fields.push_back({"stream", command.ingest->stream});
+        ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(
+            scope.context.principal.get(), command.ingest->stream, command.ingest->table));
+      }
+      return RunExchange(command, deps_.ingest, context, scope.context, std::move(reader),
+                         writer.get(), &record);
     });
   }
 
  private:
-  arrow::Status RunAction(const fl::Action& action, std::unique_ptr<fl::ResultStream>* result) {
-    if (action.type == "health") {
-      ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps_));
-      *result = JsonResult(std::move(health));
-      return arrow::Status::OK();
-    }
-    if (action.type == "checkpoint") {
-      ARROW_RETURN_NOT_OK(deps_.database->Checkpoint());
-      *result = JsonResult(R"({"status": "ok"})");
-      return arrow::Status::OK();
-    }
-    if (action.type == "list_streams") {
-      *result = JsonResult(ingest::StreamsJson(*deps_.router));
-      return arrow::Status::OK();
-    }
-    if (action.type == "reload_config") {
-      if (!deps_.reload_config) return arrow::Status::Invalid("server has no config file to reload");
-      ARROW_RETURN_NOT_OK(deps_.reload_config());
-      *result = JsonResult(R"({"status": "ok"})");
-      return arrow::Status::OK();
-    }
-    return arrow::Status::NotImplemented("unknown action '", action.type,
-                                         "' (known: health, list_streams, checkpoint, "
-                                         "reload_config)");
-  }
-
   // The SQL sandbox judges the descriptor's SQL for the caller in `call`.
   arrow::Result<fl::FlightInfo> MakeInfo(const fl::FlightDescriptor& descriptor,
                                          const CallContext& call, int64_t known_rows = -1) {

@@ -19,6 +19,7 @@ namespace storage { class Database; }
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
 namespace flight::sql { class SessionRegistry; }
+namespace flight { class TransferPolicy; }
 }  // namespace arrowport
 
 namespace arrowport::flight {
@@ -46,6 +47,8 @@ struct FlightServiceDeps {
   std::shared_ptr<MemoryBudget> request_memory;
   /// The largest ticket, command or action body (flight.max_query_bytes).
   int64_t max_command_bytes = int64_t{4} << 20;
+  /// Peers copy_from / copy_to may reach (transfer.*). Null: the actions are refused.
+  const TransferPolicy* transfer = nullptr;
 };
 
 /// \brief The Arrow Flight surface (design section 5) over the shared ingest and query

@@ -127,7 +127,7 @@ class MessageLimitsInterceptor : public gx::Interceptor {
 
  private:
   const int64_t max_batch_bytes_;
-  std::shared_ptr<PutActivity> activity_;  // DoPut only
+  std::shared_ptr<PutActivity> activity_;  // DoPut and DoExchange
   ChargeWindow charges_;  // released with the call
 };
 
@@ -143,10 +143,8 @@ class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInter
         (std::strcmp(method, kDoPut) != 0 && std::strcmp(method, kDoExchange) != 0)) {
       return nullptr;  // gRPC skips a null interceptor
     }
-    std::shared_ptr<PutActivity> activity;
-    if (std::strcmp(method, kDoPut) == 0) {
-      activity = std::make_shared<PutActivity>(info->server_context());
-    }
+    // DoExchange is an upload too: the same idle limit applies while it waits.
+    auto activity = std::make_shared<PutActivity>(info->server_context());
     return new MessageLimitsInterceptor(max_batch_bytes_, std::move(activity), budget_);
   }
 
@@ -180,7 +178,7 @@ class LimitedMessageReader : public fl::FlightMessageReader {
           // ends those calls) and again every period: only an idle DoPut is cancelled here.
           if (activity->IdleFor() <= timeout) return;
           if (activity->Cancel() && logger != nullptr) {
-            logger->Warn("do_put idle: cancelled (limits.idle_timeout_s)",
+            logger->Warn("upload idle: cancelled (limits.idle_timeout_s)",
                          {{"protocol", "flight"}, {"peer", peer},
                           {"idle_timeout_s", std::to_string(timeout.count())}});
           }

@@ -43,6 +43,7 @@ arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& 
     ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(req.get_param_value("mode")));
   }
   if (req.has_param("request_id")) request.request_id = req.get_param_value("request_id");
+  if (req.has_param("transform")) request.transform = req.get_param_value("transform");
   if (req.has_header("Idempotency-Key")) {
     request.request_id = req.get_header_value("Idempotency-Key");
   }

@@ -27,6 +27,12 @@ arrow::Result<SeedBody> ParseSeedBody(const std::string& stream, const std::stri
       seed.request.table = cfg["target_table"].get<std::string>();
       ARROW_RETURN_NOT_OK(ValidateName("table", seed.request.table));
     }
+    if (cfg.contains("transform")) {
+      if (!cfg["transform"].is_string()) {
+        return arrow::Status::Invalid("config.transform must be SQL text over 'input'");
+      }
+      seed.request.transform = cfg["transform"].get<std::string>();
+    }
   }
   if (!doc.contains("batch") || !doc["batch"].is_object() ||
       !doc["batch"].contains("data") || !doc["batch"]["data"].is_string()) {

@@ -1,6 +1,7 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 
 #include <chrono>
+#include <mutex>
 
 #include "arrow/record_batch.h"
 #include "arrow/type.h"
@@ -24,6 +25,33 @@ namespace {
 // Batches validated ahead of DuckDB per request: bounds memory per request while keeping
 // the network busy when DuckDB briefly stalls (row-group flushes).
 constexpr size_t kPrefetchDepth = 4;
+
+// Keeps the first error a transform reported: the INSERT reading it reports it wrapped
+// in DuckDB's scan error.
+class ErrorKeepingReader : public arrow::RecordBatchReader {
+ public:
+  explicit ErrorKeepingReader(std::shared_ptr<arrow::RecordBatchReader> inner)
+      : inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    auto st = inner_->ReadNext(out);
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error_.ok()) error_ = st;
+    }
+    return st;
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+  arrow::Status error() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return error_;
+  }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  mutable std::mutex mutex_;
+  arrow::Status error_;
+};
 
 storage::TableName TargetOf(const IngestRequest& request, const config::StreamConfig& route) {
   return storage::TableName(request.schema.empty() ? "main" : request.schema,
@@ -56,10 +84,25 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
   source = MakePrefetchingReader(validating, kPrefetchDepth);
-
-  auto st = Write(request, route, commit, source, on_commit, call, connection, &result);
+  std::vector<std::shared_ptr<ErrorKeepingReader>> transforms;
+  auto st = [&]() -> arrow::Status {
+    // The client's transform, then the stream's: each a query over the batches before.
+    for (const auto* sql : {&request.transform, &route.transform}) {
+      if (sql->empty()) continue;
+      const bool configured = sql == &route.transform;
+      ARROW_ASSIGN_OR_RAISE(auto transformed,
+                            Transform(*sql, source, call, configured ? &request : nullptr));
+      transforms.push_back(std::make_shared<ErrorKeepingReader>(std::move(transformed)));
+      source = transforms.back();
+    }
+    return Write(request, route, commit, source, on_commit, call, connection, &result);
+  }();
   // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
-  // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...).
+  // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...), or the transform's
+  // own error.
+  for (const auto& transform : transforms) {
+    if (!st.ok() && !transform->error().ok()) st = transform->error();
+  }
   if (!st.ok() && !validating->error().ok()) st = validating->error();
   if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
     st = call.cancellation->reason();
@@ -75,6 +118,68 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     router_->RecordSuccess(request.stream, result.rows, result.batches, result.bytes);
   }
   return result;
+}
+
+namespace {
+
+// An exchange's result: a batch the validation refused is reported as such, not as the
+// scan error DuckDB wraps it in.
+class ExchangeReader : public arrow::RecordBatchReader {
+ public:
+  ExchangeReader(std::shared_ptr<arrow::RecordBatchReader> result,
+                 std::shared_ptr<ValidatingReader> validating)
+      : result_(std::move(result)), validating_(std::move(validating)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return result_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    auto st = result_->ReadNext(out);
+    if (!st.ok() && !validating_->error().ok()) return validating_->error();
+    return st;
+  }
+  arrow::Status Close() override { return result_->Close(); }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> result_;
+  std::shared_ptr<ValidatingReader> validating_;
+};
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchange(
+    const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
+    const CallContext& call) {
+  auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
+  auto result = Transform(sql, MakePrefetchingReader(validating, kPrefetchDepth), call);
+  if (!result.ok()) {
+    if (!validating->error().ok()) return validating->error();
+    return result.status();
+  }
+  return std::make_shared<ExchangeReader>(std::move(*result), std::move(validating));
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Transform(
+    const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> input,
+    const CallContext& call, const IngestRequest* configured_for) {
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  storage::QueryOptions options;
+  options.input = std::move(input);
+  options.cancellation = call.cancellation;
+  options.principal = call.principal;
+  if (configured_for != nullptr || !options.principal) {
+    // The operator's transform (or the server's own call): judged as an admin's SQL.
+    auto server = std::make_shared<Principal>();
+    server->user = configured_for ? "streams." + configured_for->stream + ".transform"
+                                  : std::string("server");
+    server->role = Role::kAdmin;
+    options.principal = std::move(server);
+  }
+  auto reader = storage::Connection::Query(std::move(conn), sql, options);
+  if (!reader.ok()) {
+    return reader.status().WithMessage(
+        configured_for ? "transform of streams." + configured_for->stream + ": "
+                       : std::string("transform: "),
+        reader.status().message());
+  }
+  return reader;
 }
 
 arrow::Status IngestPipeline::Write(const IngestRequest& request,

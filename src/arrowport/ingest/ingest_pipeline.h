@@ -50,7 +50,22 @@ class IngestPipeline {
                                      const CallContext& call = {},
                                      storage::ConnectionLease* connection = nullptr);
 
+  /// \brief A client's stream through its transform (DoExchange without a stream):
+  /// `source` validated and read ahead as for Ingest, then `sql` over it, streamed as
+  /// DuckDB produces batches. Errors name the refused batch or the SQL error.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Exchange(
+      const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
+      const CallContext& call);
+
  private:
+  /// \brief Runs `sql` over `input` (read as the relation `input`) on a connection of
+  /// its own and streams the result as its batches come: the one transform path of
+  /// DoExchange and of transforms on ingest. The SQL sandbox judges it for
+  /// `call.principal`, or as an admin's when `configured_for` says it is the routing
+  /// config's transform of that request's stream.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Transform(
+      const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> input,
+      const CallContext& call, const IngestRequest* configured_for = nullptr);
   /// Validates the request, connects, and hands the write to the writer for `commit`.
   arrow::Status Write(const IngestRequest& request, const config::StreamConfig& route,
                       config::CommitMode commit,

@@ -29,6 +29,9 @@ struct IngestRequest {
   /// Optional client-chosen id: a retried request with the same id (per_request), or the
   /// same batch of it (per_batch), is not inserted twice.
   std::string request_id;
+  /// The client's own transform (SQL over `input`), applied before the stream's
+  /// configured one; judged by the SQL sandbox for the caller. Empty: none.
+  std::string transform;
 };
 
 /// Checks a client-supplied request id: 1..200 printable ASCII characters, no spaces
@@ -37,7 +40,7 @@ arrow::Status ValidateRequestId(const std::string& id);
 
 /// \brief Parses a Flight DoPut descriptor: PATH `[stream]` (or `[stream, table]`), or a
 /// CMD holding JSON `{"stream": ..., "table": ..., "mode": ..., "commit": ...}` (the seed's
-/// `{"stream_name": ...}` too) or a bare stream name.
+/// `{"stream_name": ...}` too, and "transform": SQL over `input`) or a bare stream name.
 arrow::Result<IngestRequest> ParseDescriptor(bool is_path,
                                              const std::vector<std::string>& path,
                                              const std::string& cmd);

@@ -131,6 +131,7 @@ std::string StreamsJson(const StreamRouter& router) {
                        {"schema_policy", config::ToString(route.schema_policy)},
                        {"commit", config::ToString(route.commit)},
                        {"compression", route.compression},
+                       {"transform", route.transform},
                        {"rows", counters.rows},
                        {"batches", counters.batches},
                        {"bytes", counters.bytes},

@@ -87,6 +87,7 @@ arrow::Status Server::Impl::ReloadConfigLocked() {
                 "once, at start)");
   }
   router->Update(*fresh);
+  transfer->Update(fresh->transfer);
   // Users, roles and passwords apply now (tokens of removed or changed users end);
   // turning authentication on or off needs a restart.
   authenticator->Reload(*fresh);

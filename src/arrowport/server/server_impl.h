@@ -24,6 +24,7 @@
 #include "arrowport/http/http_gateway.h"
 #include "arrowport/http/tls_context.h"
 #include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/server/descriptor_limit.h"
@@ -47,6 +48,7 @@ struct Server::Impl {
   std::unique_ptr<CallWatchdog> watchdog;
   std::unique_ptr<RequestLimiter> limiter;
   std::unique_ptr<ingest::StreamRouter> router;
+  std::unique_ptr<flight::TransferPolicy> transfer;  // transfer.*, hot-reloaded
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
   std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners

@@ -50,7 +50,10 @@ arrow::Status Server::Impl::OpenDatabase() {
     db_options.init_sql.insert(db_options.init_sql.begin(),
                                storage::LoadExtensionSql(extension));
   }
-  db_options.file_views.assign(config.views.begin(), config.views.end());
+  // One (name, location) pair per file: a view over several files comes as several pairs.
+  for (const auto& [name, locations] : config.views) {
+    for (const auto& location : locations) db_options.file_views.emplace_back(name, location);
+  }
   db_options.max_query_memory = config.limits.max_query_memory;
   request_memory = MemoryBudget::Make(config.limits.max_request_memory > 0
                                           ? config.limits.max_request_memory
@@ -106,6 +109,7 @@ void Server::Impl::MakePipelines() {
   limits.burst_per_user = static_cast<double>(config.limits.request_burst_per_user);
   limiter = std::make_unique<RequestLimiter>(limits);
   router = std::make_unique<ingest::StreamRouter>(config);
+  transfer = std::make_unique<flight::TransferPolicy>(config.transfer);
   ingest = std::make_unique<ingest::IngestPipeline>(database.get(), router.get(),
                                                     config.limits.max_batch_bytes);
   query = std::make_unique<query::QueryPipeline>(database.get());
@@ -125,6 +129,7 @@ arrow::Status Server::Impl::StartFlight() {
   deps.idle_timeout_s = config.limits.idle_timeout_s;
   deps.max_batch_bytes = config.limits.max_batch_bytes;
   deps.reload_config = [this] { return ReloadConfig(); };
+  deps.transfer = transfer.get();
   sql_cookies = flight::sql::SessionStore::Make();
   flight::sql::RegistryLimits sql_limits;
   sql_limits.statements_per_session = config.flight_sql_caps.statements_per_session;

@@ -3,6 +3,8 @@
 
 #include <duckdb.h>
 
+#include <atomic>
+
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
@@ -15,6 +17,31 @@
 #include "arrowport/storage/duckdb_internals.h"
 
 namespace arrowport::storage {
+
+namespace {
+
+// A transform's input as DuckDB reads it: tells whether DuckDB is waiting for the next
+// batch (see QueryOptions::input_waiting).
+class InputWatch : public arrow::RecordBatchReader {
+ public:
+  explicit InputWatch(std::shared_ptr<arrow::RecordBatchReader> inner)
+      : inner_(std::move(inner)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    waiting_.store(true);
+    auto st = inner_->ReadNext(out);
+    waiting_.store(false);
+    return st;
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+  bool waiting() const { return waiting_.load(); }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  std::atomic<bool> waiting_{false};
+};
+
+}  // namespace
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Connection::~Connection() = default;
@@ -33,7 +60,7 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
 }
 
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
-                                         PreparedHandle* out) {
+                                         PreparedHandle* out, bool transform) {
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -43,7 +70,7 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
                                           kPlanBytesPerSqlByte * static_cast<int64_t>(sql.size()),
                                           "planning the statement"));
     }
-    return StatementGuard(*principal, catalog, direct_append, max_value_bytes)
+    return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform)
         .Prepare(conn.get(), sql, out);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
@@ -155,9 +182,27 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   options.result_memory = connection->impl_->request_memory;
   options.in_open_transaction = connection->in_transaction();
   duckdb_connection conn = connection->impl_->conn.get();
+  const bool transform = options.input != nullptr;
+  if (transform) {
+    if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");
+    auto watched = std::make_shared<InputWatch>(options.input);
+    options.input_waiting = [watched] { return watched->waiting(); };
+    ARROW_ASSIGN_OR_RAISE(auto relation, connection->RegisterArrowStream(watched, nullptr));
+    // A temporary view shadows any table of that name for this connection only, and
+    // the sandbox knows it (StatementGuard's `transform`).
+    ARROW_RETURN_NOT_OK(connection->Execute(std::string("CREATE TEMP VIEW ") +
+                                            kTransformInput + " AS SELECT * FROM " +
+                                            relation));
+    options.input = nullptr;  // the connection holds it now
+    // DuckDB's thread reading the input runs the whole pipeline until its buffer is full
+    // (or 50 chunks), blocked on the client in between: with no buffer ahead, each chunk
+    // is handed over as it is made, so the client's answer never waits for more input.
+    SetStreamingBufferBytes(conn, 0);
+  }
   if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);
   PreparedHandle prepared;
-  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared));
+  ARROW_RETURN_NOT_OK(
+      connection->impl_->Prepare(sql, options.principal.get(), &prepared, transform));
   ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
   // The reader keeps the statement, then the connection it runs on, alive.
   struct Owned {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,7 +40,19 @@ struct QueryOptions {
   /// (a client that closes a half-read result and commits must commit). DuckDB is still
   /// interrupted when that chunk takes CallCancellation::kStuckAfter.
   bool in_open_transaction = false;
+  /// A transform's input (DoExchange, transforms on ingest): the statement reads it as
+  /// the relation `input`, once, batch by batch as it arrives. The statement must then
+  /// be one SELECT, judged for `principal` (required) like any client SQL; `input` is
+  /// the one relation of the server's scratch space it may read.
+  std::shared_ptr<arrow::RecordBatchReader> input;
+  /// Set by the connection for a transform: true while DuckDB waits for the next input
+  /// batch. The rows converted so far are then sent at once instead of waiting to fill a
+  /// batch (an exchange client may wait for its answer before it sends more).
+  std::function<bool()> input_waiting;
 };
+
+/// The name a transform's statement reads its input by (QueryOptions::input).
+inline constexpr const char* kTransformInput = "input";
 
 /// What DuckDB holds per byte of SQL text while it parses and plans it, and for as long as
 /// a prepared statement lives (measured: a 0.9 MB statement, a long IN list, holds 82 MB).

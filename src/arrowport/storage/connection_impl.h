@@ -32,8 +32,9 @@ struct Connection::Impl {
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
+  /// `transform`: the statement reads a transform's input (QueryOptions::input).
   arrow::Status Prepare(const std::string& sql, const Principal* principal,
-                        PreparedHandle* out);
+                        PreparedHandle* out, bool transform = false);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {

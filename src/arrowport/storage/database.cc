@@ -137,10 +137,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
     auto st = conn->Execute(sql);
     if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
   }
-  for (const auto& [name, location] : options.file_views) {
-    auto st = CreateFileView(conn.get(), name, location);
-    if (!st.ok()) return st.WithMessage("views.", name, " ('", location, "'): ", st.message());
-  }
+  ARROW_RETURN_NOT_OK(CreateFileViews(conn.get(), options.file_views));
   // Last, once the server's own setup is done: no file or network access from SQL
   // (beyond the configured views' files), and the operator's settings (memory_limit,
   // threads, temp directory, external access, ...) final, so SQL from clients cannot

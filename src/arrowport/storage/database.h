@@ -31,7 +31,8 @@ struct DatabaseOptions {
   /// WAL size that triggers a checkpoint (0 = DuckDB's default checkpoint_threshold).
   int64_t checkpoint_wal_bytes = 0;
   std::vector<std::string> init_sql;       ///< run once after opening
-  /// Views over files (config `views:`: name -> file or glob), made after init_sql. SQL
+  /// Views over files (config `views:`), as (name, file or glob) pairs, made after
+  /// init_sql; a name given several times is one view over all its files. SQL
   /// may read these files and no others: the database then turns DuckDB's external
   /// access off, allowing only them, and locks its configuration.
   std::vector<std::pair<std::string, std::string>> file_views;

@@ -1,5 +1,6 @@
 #include "arrowport/storage/duckdb_internals.h"
 
+#include <duckdb/main/client_config.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/main/config.hpp>
@@ -119,6 +120,13 @@ bool ExplicitTransactionOpen(duckdb_connection connection) {
   duckdb::ClientContext* context = ClientContextOf(connection);
   if (context == nullptr) return false;
   return !context->transaction.IsAutoCommit();
+}
+
+void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return;
+  duckdb::ClientConfig::GetConfig(*context).max_streaming_buffer_size =
+      static_cast<duckdb::idx_t>(std::max<int64_t>(bytes, 0));
 }
 
 }  // namespace arrowport::storage

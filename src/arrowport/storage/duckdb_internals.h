@@ -41,6 +41,10 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
                                  std::vector<LogicalTypeHandle>* types,
                                  std::vector<std::string>* names);
 
+/// \brief Caps what a streaming result on `connection` buffers ahead of its reader.
+/// Direct, not through SET: the database's configuration is locked.
+void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes);
+
 /// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
 /// RETURNING clause, by DuckDB's parser.
 arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql);

@@ -1,5 +1,7 @@
 #include "arrowport/storage/relation_sql.h"
 
+#include <algorithm>
+
 #include "arrow/scalar.h"
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
@@ -27,17 +29,69 @@ arrow::Result<int64_t> CountRows(Connection* conn, const std::string& table) {
   return std::static_pointer_cast<arrow::Int64Scalar>(scalar)->value;
 }
 
-arrow::Status CreateFileView(Connection* conn, const std::string& name,
-                             const std::string& location) {
+namespace {
+
+// DuckDB's reader for a file or glob, by its extension (Parquet when it has none).
+const char* ReaderFor(const std::string& location) {
   auto ends_with = [&](const std::string& suffix) {
     return location.size() >= suffix.size() &&
            location.compare(location.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  std::string reader = "read_parquet";
-  if (ends_with(".csv") || ends_with(".csv.gz") || ends_with(".tsv")) reader = "read_csv";
-  if (ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson")) reader = "read_json";
-  return conn->Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(name) + " AS SELECT * FROM " +
-                       reader + "(" + QuoteLiteral(location) + ")");
+  if (ends_with(".csv") || ends_with(".csv.gz") || ends_with(".tsv")) return "read_csv";
+  if (ends_with(".json") || ends_with(".jsonl") || ends_with(".ndjson")) {
+    return "read_json";
+  }
+  return "read_parquet";
+}
+
+arrow::Status CreateFileView(Connection* conn, const std::string& name,
+                             const std::vector<std::string>& locations) {
+  const char* reader = ReaderFor(locations.front());
+  for (const auto& location : locations) {
+    if (std::string(ReaderFor(location)) != reader) {
+      return arrow::Status::Invalid("the files of one view must be of one format: '",
+                                    locations.front(), "' is read with ", reader, ", '",
+                                    location, "' with ", ReaderFor(location));
+    }
+  }
+  // One location keeps DuckDB's plain form; several are a list (one scan, one schema).
+  std::string argument = QuoteLiteral(locations.front());
+  if (locations.size() > 1) {
+    argument = "[";
+    for (const auto& location : locations) {
+      argument += (argument.size() > 1 ? ", " : "") + QuoteLiteral(location);
+    }
+    argument += "]";
+  }
+  return conn->Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(name) +
+                       " AS SELECT * FROM " + reader + "(" + argument + ")");
+}
+
+}  // namespace
+
+arrow::Status CreateFileViews(
+    Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> views;  // in given order
+  for (const auto& [name, location] : file_views) {
+    auto same = std::find_if(views.begin(), views.end(), [&name = name](const auto& view) {
+      return view.first == name;
+    });
+    if (same == views.end()) {
+      views.push_back({name, {location}});
+    } else {
+      same->second.push_back(location);
+    }
+  }
+  for (const auto& [name, locations] : views) {
+    auto st = CreateFileView(conn, name, locations);
+    if (st.ok()) continue;
+    std::string quoted;
+    for (const auto& location : locations) {
+      quoted += (quoted.empty() ? "'" : ", '") + location + "'";
+    }
+    return st.WithMessage("views.", name, " (", quoted, "): ", st.message());
+  }
+  return arrow::Status::OK();
 }
 
 std::string LoadExtensionSql(const std::string& name) { return "LOAD " + QuoteIdentifier(name); }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrow/result.h"
@@ -21,10 +22,12 @@ std::string SelectFromTable(const std::string& table, const std::vector<std::str
 /// Exact row count of `table`.
 arrow::Result<int64_t> CountRows(Connection* conn, const std::string& table);
 
-/// \brief Creates (or replaces) view `name` over the file or glob `location`, read with
-/// DuckDB's reader for its extension (.parquet, .csv/.csv.gz/.tsv, .json/.jsonl/.ndjson).
-arrow::Status CreateFileView(Connection* conn, const std::string& name,
-                             const std::string& location);
+/// \brief Creates (or replaces) the views of `file_views`, (view name, file or glob)
+/// pairs: a name given several times is one view over all its files (DuckDB reads a list).
+/// Each is read with DuckDB's reader for its extension (.parquet, .csv/.csv.gz/.tsv,
+/// .json/.jsonl/.ndjson); the files of one view must share it. Errors name `views.NAME`.
+arrow::Status CreateFileViews(
+    Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views);
 
 /// The statement that loads DuckDB extension `name` (quoted).
 std::string LoadExtensionSql(const std::string& name);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
@@ -31,7 +32,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
                     ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
                     std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt,
-                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks)
+                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks,
+                    std::function<bool()> input_waiting)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
@@ -42,7 +44,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
         charges_(std::move(memory), kChargedBatches),
-        stop_between_chunks_(stop_between_chunks) {
+        stop_between_chunks_(stop_between_chunks),
+        input_waiting_(std::move(input_waiting)) {
     // From here on the query only produces rows: in a transaction, a cancellation asks
     // the reader to stop at the next chunk (Interrupt() escalates if that one is stuck).
     if (stop_between_chunks_ && cancellation_) {
@@ -104,6 +107,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
       rows += batch->num_rows();
       bytes += arrow::util::TotalBufferSize(*batch);
       pieces.push_back(std::move(batch));
+      // A transform whose input waits for the client answers with what it has.
+      if (input_waiting_ && input_waiting_()) break;
     }
     if (pieces.empty()) return arrow::Status::OK();
     // Batches queued for the client draw from the server's budget (waiting briefly when
@@ -144,6 +149,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   CallCancellation::Subscription interrupt_;
   ChargeWindow charges_;
   const bool stop_between_chunks_;
+  const std::function<bool()> input_waiting_;
   std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
   bool done_ = false;
 };
@@ -229,7 +235,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       std::move(owner), std::move(keep_alive), conn, std::move(schema), std::move(result),
       std::move(arrow_options), std::max<int64_t>(options.batch_rows, 1),
       options.cancellation, std::move(interrupt), options.result_memory,
-      options.in_open_transaction);
+      options.in_open_transaction, options.input_waiting);
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();

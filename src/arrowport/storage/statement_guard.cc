@@ -1,5 +1,7 @@
 #include "arrowport/storage/statement_guard.h"
 
+#include "arrowport/storage/connection.h"
+
 #include <duckdb/catalog/catalog.hpp>
 #include <duckdb/catalog/catalog_entry.hpp>
 #include <duckdb/catalog/catalog_entry/macro_catalog_entry.hpp>
@@ -66,11 +68,12 @@ arrow::Status InTransactionOf(duckdb::ClientContext& context, const std::functio
 }  // namespace
 
 StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
-                               bool parser_trusted, int64_t max_value_bytes)
+                               bool parser_trusted, int64_t max_value_bytes, bool transform)
     : principal_(principal),
       catalog_(std::move(catalog)),
       parser_trusted_(parser_trusted),
-      max_value_bytes_(max_value_bytes) {}
+      max_value_bytes_(max_value_bytes),
+      transform_(transform) {}
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
                                       PreparedHandle* out) const {
@@ -101,6 +104,10 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
                             " statements; send one statement per request");
   }
   const duckdb::SQLStatement& statement = *extracted->statements[0];
+  if (transform_ && statement.type != duckdb::StatementType::SELECT_STATEMENT) {
+    return PermissionDenied("SQL sandbox: a transform is one SELECT over 'input' (got ",
+                            KindName(statement.type), ")");
+  }
   ARROW_RETURN_NOT_OK(CheckKind(statement));
   ARROW_RETURN_NOT_OK(CheckWrites(statement));
   const StatementReads reads = ReadsOf(statement);
@@ -364,6 +371,13 @@ arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
     const std::string catalog = entry->ParentCatalog().GetName().GetIdentifierName();
     const std::string schema = entry->ParentSchema().name.GetIdentifierName();
     const std::string name = entry->name.GetIdentifierName();
+    // A transform's input: the server's temporary view over the caller's own stream
+    // (made by Connection::Query on this connection, where no client SQL creates any).
+    if (transform_ && depth == 0 && entry->type == duckdb::CatalogType::VIEW_ENTRY &&
+        SameName(catalog, "temp") && SameName(schema, "main") &&
+        SameName(name, kTransformInput)) {
+      continue;
+    }
     if (IsServerState(catalog, schema, name, false)) {
       return ServerStateRefused(shown, "read or written");
     }

@@ -56,8 +56,10 @@ class StatementGuard {
   /// `parser_trusted`: the DuckDB library is the one built against, so its C++ parser
   /// may be used; otherwise client SQL is refused. `max_value_bytes`: the largest value
   /// a constant argument may ask for (limits.max_query_memory).
+  /// `transform`: the statement is a transform over the connection's temporary view
+  /// `input` (QueryOptions::input): it must be one SELECT, and may read that view.
   StatementGuard(const Principal& principal, std::string catalog, bool parser_trusted,
-                 int64_t max_value_bytes);
+                 int64_t max_value_bytes, bool transform = false);
 
   /// Prepares `sql` on `conn` into `out` when the caller may run it. PermissionDenied
   /// (typed, naming what was refused) when not; DuckDB's own error for bad SQL.
@@ -84,6 +86,7 @@ class StatementGuard {
   std::string catalog_;
   bool parser_trusted_;
   int64_t max_value_bytes_;
+  bool transform_;
 };
 
 }  // namespace arrowport::storage

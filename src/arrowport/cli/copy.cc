@@ -1,0 +1,146 @@
+#include "arrowport/cli/copy.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "arrowport/cli/client.h"
+
+namespace arrowport::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Elapsed time on stderr while the servers copy, redrawn in place; only on a terminal.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::string what) : what_(std::move(what)) {
+    if (!::isatty(STDERR_FILENO)) return;
+    thread_ = std::thread([this] {
+      const auto start = std::chrono::steady_clock::now();
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!done_) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::fprintf(stderr, "\r%s: %.1f s", what_.c_str(), seconds);
+        std::fflush(stderr);
+        wake_.wait_for(lock, std::chrono::milliseconds(250));
+      }
+      std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+    });
+  }
+  ~ProgressLine() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::string what_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+std::string EnvOr(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+}  // namespace
+
+CLI::App* AddCopy(CLI::App& app, CopyArgs& args) {
+  auto* copy = app.add_subcommand(
+      "copy", "Copy a table or query result from one Flight server into a table of an "
+              "Arrowport server (server to server)");
+  copy->add_option("--from", args.from, "Source Flight server: grpc://host:port or grpc+tls://")
+      ->required();
+  copy->add_option("--to", args.to, "Target Arrowport server (it pulls from --from; its "
+                                    "transfer.allowed_peers must list the source)")
+      ->required()
+      ->envname("ARROWPORT_SERVER");
+  auto* table = copy->add_option("--table,-t", args.table, "Source table");
+  auto* sql = copy->add_option("--sql", args.sql, "Source query");
+  table->excludes(sql);
+  copy->add_option("--target", args.target, "Target table (default: --table)");
+  copy->add_option("--mode,-m", args.mode, "append, create or replace")
+      ->check(CLI::IsMember({"append", "create", "replace"}));
+  copy->add_option("--commit", args.commit, "per_request (all or nothing) or per_batch")
+      ->check(CLI::IsMember({"per_request", "per_batch"}));
+  copy->add_option("--tls-ca", args.tls_ca, "PEM file of CA certificates to trust for --to")
+      ->envname("ARROWPORT_TLS_CA")
+      ->check(CLI::ExistingFile);
+  copy->footer(
+      "The CLI signs in to --to with ARROWPORT_USER / ARROWPORT_PASSWORD; the target signs in "
+      "to the source with ARROWPORT_SOURCE_USER / ARROWPORT_SOURCE_PASSWORD or "
+      "ARROWPORT_SOURCE_TOKEN, else with its transfer.peers entry.");
+  return copy;
+}
+
+int RunCopy(const CopyArgs& args) {
+  if (args.table.empty() == args.sql.empty()) {
+    std::fprintf(stderr, "arrowport: error: give --table or --sql\n");
+    return 2;
+  }
+  const std::string target = args.target.empty() ? args.table : args.target;
+  if (target.empty()) {
+    std::fprintf(stderr, "arrowport: error: --target is needed with --sql\n");
+    return 2;
+  }
+  json body = {{"source", args.from}, {"target_table", target}};
+  if (!args.table.empty()) body["source_table"] = args.table;
+  if (!args.sql.empty()) body["sql"] = args.sql;
+  if (!args.mode.empty()) body["mode"] = args.mode;
+  if (!args.commit.empty()) body["commit"] = args.commit;
+  const std::string user = EnvOr("ARROWPORT_SOURCE_USER");
+  const std::string token = EnvOr("ARROWPORT_SOURCE_TOKEN");
+  if (!user.empty()) {
+    body["user"] = user;
+    body["password"] = EnvOr("ARROWPORT_SOURCE_PASSWORD");
+  } else if (!token.empty()) {
+    body["token"] = token;
+  }
+  auto conn = FlightConnection::Connect(args.to, args.tls_ca);
+  auto fail = [](const arrow::Status& st) {
+    std::string message = st.message();
+    const auto debug = message.find(". gRPC client debug context");
+    if (debug != std::string::npos) message.resize(debug);
+    std::fprintf(stderr, "arrowport: error: %s\n", message.c_str());
+    return 1;
+  };
+  if (!conn.ok()) return fail(conn.status());
+  ProgressLine progress("copying " + (args.table.empty() ? std::string("query") : args.table) +
+                        " from " + args.from + " to " + args.to);
+  auto summary = (*conn)->Action("copy_from", body.dump());
+  progress.Stop();
+  if (!summary.ok()) return fail(summary.status());
+  if (::isatty(STDERR_FILENO)) {
+    auto doc = json::parse(*summary, nullptr, false);
+    if (doc.is_object() && doc.contains("rows") && doc.contains("seconds")) {
+      const double seconds = doc["seconds"].get<double>();
+      const double rows = doc["rows"].get<double>();
+      std::fprintf(stderr, "copied %.0f rows (%.1f MB) into %s in %.2f s (%.0f rows/s)\n", rows,
+                   doc.value("bytes", 0.0) / 1e6, target.c_str(), seconds,
+                   seconds > 0 ? rows / seconds : 0.0);
+    }
+  }
+  std::printf("%s\n", summary->c_str());
+  return 0;
+}
+
+}  // namespace arrowport::cli

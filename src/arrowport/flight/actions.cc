@@ -1,0 +1,116 @@
+#include "arrowport/flight/actions.h"
+
+#include <nlohmann/json.hpp>
+
+#include "arrowport/auth/access_policy.h"
+#include "arrowport/common/memory_budget.h"
+#include "arrowport/flight/flight_service.h"
+#include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/flight/transfer.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::flight {
+
+namespace fl = arrow::flight;
+using json = nlohmann::json;
+
+namespace {
+
+std::unique_ptr<fl::ResultStream> JsonResult(std::string body) {
+  std::vector<fl::Result> results(1);
+  results[0].body = arrow::Buffer::FromString(std::move(body));
+  return std::make_unique<fl::SimpleResultStream>(std::move(results));
+}
+
+}  // namespace
+
+std::vector<fl::ActionType> OurActions() {
+  return {
+      {"health", "Server status: {\"status\": \"ok\", ...}"},
+      {"list_streams", "Configured and active streams with routing and live counters"},
+      {"checkpoint", "Flush DuckDB's WAL into the database file"},
+      {"reload_config", "Re-read the configuration file; routing applies to new requests"},
+      {"copy_from", "Pull a table, query or raw ticket from another Flight server into a "
+                    "local table (admin; transfer.allowed_peers)"},
+      {"copy_to", "Push a local table or query to another server's DoPut (admin; "
+                  "transfer.allowed_peers)"},
+  };
+}
+
+arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
+                        const CallContext& call, CallRecord* record,
+                        std::unique_ptr<fl::ResultStream>* result) {
+  const std::string& type = action.type;
+  // Listing and health any role; changing the server or reaching out of it: admins.
+  if (type == "checkpoint" || type == "reload_config" || type == "copy_from" ||
+      type == "copy_to") {
+    ARROW_RETURN_NOT_OK(auth::AccessPolicy::RequireRole(call.principal.get(), Role::kAdmin,
+                                                        "run action " + type));
+  }
+  if (type == "health") {
+    ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps));
+    *result = JsonResult(std::move(health));
+    return arrow::Status::OK();
+  }
+  if (type == "checkpoint") {
+    ARROW_RETURN_NOT_OK(deps.database->Checkpoint());
+    *result = JsonResult(R"({"status": "ok"})");
+    return arrow::Status::OK();
+  }
+  if (type == "list_streams") {
+    *result = JsonResult(ingest::StreamsJson(*deps.router));
+    return arrow::Status::OK();
+  }
+  if (type == "reload_config") {
+    if (!deps.reload_config) return arrow::Status::Invalid("server has no config file to reload");
+    ARROW_RETURN_NOT_OK(deps.reload_config());
+    *result = JsonResult(R"({"status": "ok"})");
+    return arrow::Status::OK();
+  }
+  if (type == "copy_from" || type == "copy_to") {
+    if (deps.transfer == nullptr) return arrow::Status::NotImplemented("no transfer policy");
+    const std::string body = action.body ? action.body->ToString() : "";
+    TransferDeps transfer{deps.ingest, deps.query, deps.transfer};
+    ARROW_ASSIGN_OR_RAISE(auto summary, type == "copy_from"
+                                            ? CopyFrom(transfer, body, call, record)
+                                            : CopyTo(transfer, body, call, record));
+    *result = JsonResult(std::move(summary));
+    return arrow::Status::OK();
+  }
+  return arrow::Status::NotImplemented("unknown action '", type,
+                                       "' (known: health, list_streams, checkpoint, "
+                                       "reload_config, copy_from, copy_to)");
+}
+
+arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
+  ARROW_ASSIGN_OR_RAISE(auto settings, deps.database->Settings());
+  json memory = {{"duckdb_held", deps.database->allocated_bytes()},
+                 {"duckdb_budget", deps.database->allocation_budget_bytes()}};
+  if (deps.request_memory) {
+    memory["requests_held"] = deps.request_memory->used();
+    memory["requests_peak"] = deps.request_memory->peak();
+    memory["requests_budget"] = deps.request_memory->capacity();
+  }
+  const auto checkpointer = deps.database->checkpointer_state();
+  json flight_sql = json::object();
+  if (deps.sql_sessions) {
+    flight_sql = {{"open_statements", deps.sql_sessions->open_statements()},
+                  {"open_transactions", deps.sql_sessions->open_transactions()}};
+  }
+  return json{{"status", "ok"},
+              {"database", deps.database->path()},
+              {"version", ARROWPORT_VERSION},
+              {"duckdb",
+               {{"threads", settings.threads},
+                {"memory_limit", settings.memory_limit},
+                {"external_access", settings.external_access}}},
+              {"memory", memory},
+              {"checkpointer",
+               {{"failures_in_a_row", checkpointer.failures_in_a_row},
+                {"last_error", checkpointer.last_error}}},
+              {"flight_sql", flight_sql}}
+      .dump();
+}
+
+}  // namespace arrowport::flight

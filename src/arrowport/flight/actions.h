@@ -1,0 +1,34 @@
+#pragma once
+
+// Internal to the Flight adapter: our own actions (design section 5), run by
+// FlightService::DoAction after admission.
+
+#include <arrow/flight/server.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrowport/common/call_context.h"
+
+namespace arrowport::flight {
+
+struct CallRecord;
+struct FlightServiceDeps;
+
+/// The actions ListActions offers besides Flight SQL's.
+std::vector<arrow::flight::ActionType> OurActions();
+
+/// \brief Runs `action` for the caller in `call`: health and list_streams for any role;
+/// checkpoint, reload_config, copy_from and copy_to for admins.
+arrow::Status RunAction(const FlightServiceDeps& deps, const arrow::flight::Action& action,
+                        const CallContext& call, CallRecord* record,
+                        std::unique_ptr<arrow::flight::ResultStream>* result);
+
+/// \brief The health action's answer (JSON): the database, the DuckDB settings in force,
+/// the memory budgets and what they hold (bytes), the checkpointer's failures, and what
+/// Flight SQL clients hold open.
+arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps);
+
+}  // namespace arrowport::flight

@@ -1,0 +1,65 @@
+#pragma once
+
+// Internal to the Flight adapter: server-to-server transfer (design section 5), the
+// actions copy_from (pull from any Flight server's DoGet into a local table) and copy_to
+// (push a local table or query to another server's DoPut).
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrowport/common/call_context.h"
+#include "arrowport/config/config.h"
+
+namespace arrowport::ingest {
+class IngestPipeline;
+}
+namespace arrowport::query {
+class QueryPipeline;
+}
+
+namespace arrowport::flight {
+
+struct CallRecord;
+
+/// \brief The transfer section in force: which peers this server may open connections
+/// to (transfer.allowed_peers) and the credentials it presents to them. Hot-reloaded.
+/// Thread-safe.
+class TransferPolicy {
+ public:
+  explicit TransferPolicy(config::Config::Transfer settings) : settings_(std::move(settings)) {}
+  void Update(config::Config::Transfer settings);
+  /// OK when `host_port` matches a transfer.allowed_peers pattern; PermissionDenied
+  /// naming the key otherwise.
+  arrow::Status CheckPeer(const std::string& host_port) const;
+  /// transfer.peers[host_port] (empty when none).
+  config::Config::Transfer::Peer CredentialsFor(const std::string& host_port) const;
+
+ private:
+  mutable std::mutex mutex_;  // guards settings_
+  config::Config::Transfer settings_;
+};
+
+/// What the transfer actions run on; all outlive the call.
+struct TransferDeps {
+  ingest::IngestPipeline* ingest = nullptr;
+  query::QueryPipeline* query = nullptr;
+  const TransferPolicy* policy = nullptr;
+};
+
+/// \brief copy_from: `body` is JSON {"source": "grpc[+tls]://host:port", one of "ticket"
+/// (raw, for any Flight server), "sql" or "source_table" (asked by GetFlightInfo, whose
+/// announced schema every stream must match), "target_table", "mode", "commit",
+/// "request_id", and optional "user"/"password" or "token" and "tls_ca" for the source}.
+/// Streams the rows through the ingest pipeline; returns DoPut's summary JSON.
+arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string& body,
+                                    const CallContext& call, CallRecord* record);
+
+/// \brief copy_to: `body` is JSON {"target": URL, "sql" or "source_table", "target_table",
+/// "mode", "commit", credentials as for copy_from}. Streams a local query to the
+/// target's DoPut; returns the target's summary JSON.
+arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& body,
+                                  const CallContext& call, CallRecord* record);
+
+}  // namespace arrowport::flight

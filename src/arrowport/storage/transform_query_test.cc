@@ -1,0 +1,157 @@
+// A transform's statement over its input (QueryOptions::input): what it reads, what the
+// SQL sandbox lets it do, and that results come as the input does.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "arrow/api.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::storage {
+namespace {
+
+std::shared_ptr<arrow::RecordBatch> Batch(int64_t first, int64_t n) {
+  arrow::Int64Builder ids;
+  for (int64_t i = first; i < first + n; ++i) EXPECT_TRUE(ids.Append(i).ok());
+  return arrow::RecordBatch::Make(arrow::schema({arrow::field("v", arrow::int64())}), n,
+                                  {ids.Finish().ValueOrDie()});
+}
+
+// Hands out batches only when the test releases them: an exchange client that waits.
+class GatedReader : public arrow::RecordBatchReader {
+ public:
+  std::shared_ptr<arrow::Schema> schema() const override { return Batch(0, 1)->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [&] { return released_ > handed_ || finished_; });
+    if (released_ > handed_) {
+      *out = Batch(handed_ * 10, 10);
+      ++handed_;
+    } else {
+      *out = nullptr;
+    }
+    return arrow::Status::OK();
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++released_;
+    wake_.notify_all();
+  }
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_ = true;
+    wake_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  int released_ = 0;
+  int handed_ = 0;
+  bool finished_ = false;
+};
+
+Principal Make(Role role, std::vector<std::string> tables = {}) {
+  Principal p;
+  p.user = "u";
+  p.role = role;
+  p.tables = std::move(tables);
+  return p;
+}
+
+class TransformQueryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    db_ = Database::Open(options).ValueOrDie();
+    auto conn = db_->Connect().ValueOrDie();
+    ASSERT_TRUE(conn->Execute("CREATE TABLE t (k BIGINT, name VARCHAR)").ok());
+    ASSERT_TRUE(conn->Execute("INSERT INTO t VALUES (1, 'one'), (2, 'two')").ok());
+    ASSERT_TRUE(conn->Execute("CREATE TABLE secret (x INT)").ok());
+    ASSERT_TRUE(conn->Execute("CREATE TABLE input (not_the_stream INT)").ok());
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Start(
+      const std::string& sql, const Principal& who,
+      std::shared_ptr<arrow::RecordBatchReader> input = nullptr) {
+    QueryOptions options;
+    options.principal = std::make_shared<Principal>(who);
+    options.input = input ? input
+                          : arrow::RecordBatchReader::Make({Batch(0, 5), Batch(5, 5)}).ValueOrDie();
+    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
+    return Connection::Query(std::move(conn), sql, options);
+  }
+
+  arrow::Result<std::shared_ptr<arrow::Table>> Run(const std::string& sql, const Principal& who) {
+    ARROW_ASSIGN_OR_RAISE(auto reader, Start(sql, who));
+    return reader->ToTable();
+  }
+
+  static void ExpectDenied(const arrow::Status& st, const std::string& mentions) {
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kPermissionDenied)) << st.ToString();
+    EXPECT_NE(st.message().find(mentions), std::string::npos) << st.ToString();
+  }
+
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(TransformQueryTest, ReadsTheStreamAsInputNotATableOfThatName) {
+  auto table = Run("SELECT v, v * 2 AS doubled FROM input", Make(Role::kReader));
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  EXPECT_EQ((*table)->num_rows(), 10);
+  EXPECT_EQ((*table)->schema()->field(1)->name(), "doubled");
+  auto sum = Run("SELECT sum(v) AS s FROM input", Make(Role::kReader)).ValueOrDie();
+  EXPECT_EQ(sum->column(0)->GetScalar(0).ValueOrDie()->ToString(), "45");
+}
+
+TEST_F(TransformQueryTest, JoinsWhatTheCallerMayReadAndNothingElse) {
+  auto joined = Run("SELECT v, name FROM input JOIN t ON t.k = input.v ORDER BY v",
+                    Make(Role::kReader, {"t"}));
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  EXPECT_EQ((*joined)->num_rows(), 2);
+  ExpectDenied(Run("SELECT * FROM input, secret", Make(Role::kReader, {"t"})).status(),
+               "secret");
+  ExpectDenied(Run("SELECT * FROM input, arrowport_scratch.main.anything",
+                   Make(Role::kAdmin)).status(), "arrowport_scratch");
+  ExpectDenied(Run("SELECT * FROM input, duckdb_settings()", Make(Role::kAdmin)).status(),
+               "duckdb_settings");
+}
+
+TEST_F(TransformQueryTest, IsOneSelectWhoeverAsks) {
+  for (const char* sql : {"DELETE FROM t", "INSERT INTO t SELECT v, 'x' FROM input",
+                          "CREATE TABLE copy AS SELECT * FROM input", "DROP VIEW input"}) {
+    ExpectDenied(Run(sql, Make(Role::kAdmin)).status(), "one SELECT over 'input'");
+  }
+  ExpectDenied(Run("SELECT 1 FROM input; SELECT 2", Make(Role::kAdmin)).status(), "statements");
+  auto bad = Run("SELECT nope FROM input", Make(Role::kAdmin));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("nope"), std::string::npos);
+}
+
+TEST_F(TransformQueryTest, AnswersEachInputBatchBeforeTheNextArrives) {
+  auto gated = std::make_shared<GatedReader>();
+  gated->Release();
+  auto reader = Start("SELECT v + 1 AS w FROM input", Make(Role::kReader), gated);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  for (int i = 0; i < 3; ++i) {
+    // Only batch i has been released: its rows must come back without more input.
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ASSERT_TRUE((*reader)->ReadNext(&batch).ok());
+    ASSERT_NE(batch, nullptr);
+    EXPECT_EQ(batch->num_rows(), 10);
+    gated->Release();
+  }
+  gated->Finish();
+  auto rest = (*reader)->ToTable().ValueOrDie();
+  EXPECT_EQ(rest->num_rows(), 10);  // the batch released last
+}
+
+}  // namespace
+}  // namespace arrowport::storage

@@ -1,0 +1,358 @@
+"""Server-to-server transfer (design section 5): the copy_from and copy_to actions and
+`arrowport copy`, between two real Arrowport servers (one with authentication and TLS on)
+and a plain pyarrow Flight server as a foreign source. Peers must be listed in
+transfer.allowed_peers (hot-reloaded); credentials never reach a log line."""
+import json
+import os
+import pty
+import select
+import subprocess
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from conftest import ARROWPORT, RunningServer, run_cli
+from test_tls import make_ca, make_leaf
+
+ADMIN_PASSWORD = "copy-admin-secret-7f3a"
+READER_PASSWORD = "copy-reader-secret-91c2"
+# What a failed call raises: pyarrow maps some gRPC codes to Flight errors, others to Arrow's.
+ERRORS = (flight.FlightError, pa.ArrowException)
+SOURCE_ROWS = 200_000
+SOURCE = pa.table({
+    "id": pa.array(range(SOURCE_ROWS), pa.int64()),
+    "value": pa.array([i * 0.5 for i in range(SOURCE_ROWS)], pa.float64()),
+    "name": pa.array([f"n{i % 97}" for i in range(SOURCE_ROWS)], pa.string()),
+})
+
+
+class ForeignServer(flight.FlightServerBase):
+    """A Flight server that is not Arrowport: tickets are its own bytes."""
+
+    GOOD = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "label": ["a", "b", "c"]})
+    OTHER = pa.table({"k": pa.array(["x"], pa.string())})
+
+    def __init__(self):
+        super().__init__("grpc://127.0.0.1:0")
+
+    def get_flight_info(self, context, descriptor):
+        cmd = json.loads(descriptor.command)
+        ticket = {"good": b"good", "liar": b"liar"}.get(cmd.get("table"))
+        if ticket is None:
+            raise flight.FlightServerError("no such table")
+        # "liar" announces GOOD's schema and then sends another one.
+        return flight.FlightInfo(self.GOOD.schema, descriptor,
+                                 [flight.FlightEndpoint(ticket, [])], -1, -1)
+
+    def do_get(self, context, ticket):
+        name = ticket.ticket
+        if name == b"good":
+            return flight.RecordBatchStream(self.GOOD)
+        if name == b"liar":
+            return flight.RecordBatchStream(self.OTHER)
+        if name == b"fails-mid-stream":
+            schema = self.GOOD.schema
+
+            def batches():
+                yield self.GOOD.to_batches()[0]
+                yield self.GOOD.to_batches()[0]
+                raise flight.FlightServerError("the source broke after two batches")
+            return flight.GeneratorStream(schema, batches())
+        raise flight.FlightServerError(f"unknown ticket {name!r}")
+
+
+def hash_password(password):
+    proc = run_cli("hash-password", input=(password + "\n").encode(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.decode().strip()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    make_ca(d, "ca")
+    make_leaf(d, "server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                                 "extendedKeyUsage=serverAuth\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def foreign():
+    server = ForeignServer()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory, certs):
+    """plain: no auth, no TLS; secure: TLS and users (admin, reader). Both may reach any
+    port of 127.0.0.1."""
+    d = tmp_path_factory.mktemp("peers")
+    allowed = "transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+    (d / "plain.yaml").write_text(allowed)
+    plain = RunningServer(["--config", str(d / "plain.yaml"), "--db", str(d / "plain.duckdb"),
+                           "--flight-port", "0", "--http-port", "0"], cwd=d)
+    (d / "secure.yaml").write_text(
+        allowed + f"tls: {{cert: {certs / 'server.pem'}, key: {certs / 'server.key'}}}\n"
+        "auth:\n  users:\n"
+        f"    - {{name: admin, password_hash: \"{hash_password(ADMIN_PASSWORD)}\", role: admin}}\n"
+        f"    - {{name: reader, password_hash: \"{hash_password(READER_PASSWORD)}\", "
+        "role: reader}\n")
+    secure = RunningServer(["--config", str(d / "secure.yaml"), "--db", str(d / "secure.duckdb"),
+                            "--flight-port", "0", "--http-port", "0"], cwd=d)
+    assert secure.uri.startswith("grpc+tls://")
+    client = flight.connect(plain.uri)
+    writer, _ = client.do_put(flight.FlightDescriptor.for_command(
+        json.dumps({"stream": "src", "mode": "create"})), SOURCE.schema)
+    writer.write_table(SOURCE, max_chunksize=50_000)
+    writer.close()
+    yield plain, secure
+    for server in (plain, secure):
+        server.stop()
+        assert server.proc.returncode == 0, server.stderr()[-3000:]
+
+
+def secure_client(secure, certs, user="admin", password=ADMIN_PASSWORD):
+    client = flight.connect(secure.uri, tls_root_certs=(certs / "ca.pem").read_bytes())
+    token = client.authenticate_basic_token(user, password)
+    return client, flight.FlightCallOptions(headers=[token], timeout=120)
+
+
+def action(client, name, body, options=None):
+    results = list(client.do_action(flight.Action(name, json.dumps(body).encode()),
+                                    options=options))
+    assert len(results) == 1
+    return json.loads(results[0].body.to_pybytes())
+
+
+def query(client, sql, options=None):
+    return client.do_get(flight.Ticket(json.dumps({"sql": sql}).encode()),
+                         options=options).read_all().to_pylist()
+
+
+def table_exists(client, name, options=None):
+    try:
+        query(client, f'SELECT 1 FROM "{name}" LIMIT 1', options)
+        return True
+    except ERRORS as e:
+        assert "does not exist" in str(e), e
+        return False
+
+
+def test_copy_from_pulls_a_table_and_a_query_into_a_tls_server_with_auth(peers, certs):
+    plain, secure = peers
+    client, options = secure_client(secure, certs)
+    summary = action(client, "copy_from", {"source": plain.uri, "source_table": "src",
+                                           "target_table": "src_copy"}, options)
+    assert summary["rows"] == SOURCE_ROWS and summary["committed"] is True
+    assert summary["table"] == "src_copy" and summary["created"] is True
+    assert summary["source"] == plain.uri.split("://")[1]
+    got = query(client, "SELECT count(*) AS n, sum(id) AS s, sum(value) AS v, "
+                        "count(DISTINCT name) AS names FROM src_copy", options)
+    assert got == [{"n": SOURCE_ROWS, "s": sum(range(SOURCE_ROWS)),
+                    "v": sum(i * 0.5 for i in range(SOURCE_ROWS)), "names": 97}]
+    # A query, replacing: the source runs the SQL, the target lands its result.
+    summary = action(client, "copy_from", {"source": plain.uri, "mode": "replace",
+                                           "sql": "SELECT id, name FROM src WHERE id % 10 = 0",
+                                           "target_table": "src_copy"}, options)
+    assert summary["rows"] == SOURCE_ROWS // 10
+    assert query(client, "SELECT count(*) AS n, max(id) AS m FROM src_copy", options) == [
+        {"n": SOURCE_ROWS // 10, "m": SOURCE_ROWS - 10}]
+    # per_batch commits as it goes and says the same.
+    summary = action(client, "copy_from", {"source": plain.uri, "source_table": "src",
+                                           "target_table": "per_batch_copy",
+                                           "commit": "per_batch"}, options)
+    assert summary["rows"] == SOURCE_ROWS
+    assert query(client, "SELECT count(*) AS n FROM per_batch_copy", options) == [
+        {"n": SOURCE_ROWS}]
+
+
+def test_copy_to_pushes_over_tls_with_credentials_that_no_log_shows(peers, certs):
+    plain, secure = peers
+    summary = action(flight.connect(plain.uri), "copy_to", {
+        "target": secure.uri, "tls_ca": str(certs / "ca.pem"), "user": "admin",
+        "password": ADMIN_PASSWORD, "sql": "SELECT id, value * 2 AS doubled FROM src",
+        "target_table": "pushed"})
+    assert summary["rows"] == SOURCE_ROWS and summary["committed"] is True
+    assert summary["target"] == secure.uri.split("://")[1]
+    client, options = secure_client(secure, certs)
+    assert query(client, "SELECT count(*) AS n, sum(doubled) AS d FROM pushed", options) == [
+        {"n": SOURCE_ROWS, "d": sum(i * 1.0 for i in range(SOURCE_ROWS))}]
+    # A wrong password is refused by the target, and the message does not echo it.
+    with pytest.raises(flight.FlightError) as refused:
+        action(flight.connect(plain.uri), "copy_to", {
+            "target": secure.uri, "tls_ca": str(certs / "ca.pem"), "user": "admin",
+            "password": "wrong-password-123", "source_table": "src", "target_table": "nope"})
+    assert "admin" in str(refused.value) and "wrong-password-123" not in str(refused.value)
+    # Without the CA the target's certificate is not trusted.
+    with pytest.raises(flight.FlightError):
+        action(flight.connect(plain.uri), "copy_to", {
+            "target": secure.uri, "user": "admin", "password": ADMIN_PASSWORD,
+            "source_table": "src", "target_table": "nope"})
+    assert plain.logged("action=copy_to") and secure.logged("table=pushed")
+    for server in (plain, secure):
+        for secret in (ADMIN_PASSWORD, "wrong-password-123"):
+            assert secret not in server.stderr()
+
+
+def test_copy_from_a_foreign_flight_server_by_raw_ticket_and_descriptor(peers, foreign):
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    source = f"grpc://127.0.0.1:{foreign.port}"
+    summary = action(client, "copy_from", {"source": source, "ticket": "good",
+                                           "target_table": "foreign_rows"})
+    assert summary["rows"] == 3
+    assert query(client, "SELECT k, label FROM foreign_rows ORDER BY k") == \
+        ForeignServer.GOOD.to_pylist()
+    summary = action(client, "copy_from", {"source": source, "source_table": "good",
+                                           "target_table": "foreign_rows"})
+    assert summary["rows"] == 3
+    assert query(client, "SELECT count(*) AS n FROM foreign_rows") == [{"n": 6}]
+
+
+def test_a_source_that_sends_another_schema_than_it_announced_commits_nothing(peers, foreign):
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    with pytest.raises(ERRORS) as e:
+        action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                     "source_table": "liar", "target_table": "lied_to"})
+    assert "not the one it announced" in str(e.value)
+    assert not table_exists(client, "lied_to")
+
+
+@pytest.mark.parametrize("commit,committed", [("per_request", None), ("per_batch", 6)])
+def test_a_source_failing_mid_stream(peers, foreign, commit, committed):
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    table = f"broken_{commit}"
+    with pytest.raises(ERRORS) as e:
+        action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                     "ticket": "fails-mid-stream", "target_table": table,
+                                     "commit": commit})
+    assert "the source broke after two batches" in str(e.value)
+    if committed is None:
+        assert not table_exists(client, table)  # all or nothing
+    else:
+        assert query(client, f"SELECT count(*) AS n FROM {table}") == [{"n": committed}]
+
+
+def test_a_source_schema_that_conflicts_with_the_target_table(peers, foreign):
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("typed"),
+                              ForeignServer.GOOD.schema)
+    writer.write_table(ForeignServer.GOOD)
+    writer.close()
+    with pytest.raises(ERRORS) as e:
+        action(client, "copy_from", {"source": plain.uri,
+                                     "sql": "SELECT 'x' AS k, 'y' AS label",
+                                     "target_table": "typed"})
+    assert "schema_policy=strict" in str(e.value) and "typed" in str(e.value)
+    assert query(client, "SELECT count(*) AS n FROM typed") == [{"n": 3}]
+
+
+def test_unreachable_source_bad_ticket_and_bad_bodies_leave_both_servers_serving(peers, foreign):
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    cases = [
+        ({"source": "grpc://127.0.0.1:1", "source_table": "src", "target_table": "x"},
+         "127.0.0.1:1"),
+        ({"source": f"grpc://127.0.0.1:{foreign.port}", "ticket": "no-such-ticket",
+          "target_table": "x"}, "unknown ticket"),
+        ({"source": plain.uri, "sql": "SELEKT 1", "target_table": "x"}, "syntax error"),
+        ({"source": "http://127.0.0.1:80", "source_table": "src", "target_table": "x"},
+         "scheme must be grpc"),
+        ({"source": plain.uri, "target_table": "x"}, "exactly one of"),
+        ({"source": plain.uri, "source_table": "src", "target_table": "x; DROP TABLE src"},
+         "target_table"),
+        ({"source": plain.uri, "source_table": "src", "bogus": 1}, "unknown field 'bogus'"),
+    ]
+    for body, expected in cases:
+        with pytest.raises(ERRORS) as e:
+            action(client, "copy_from", body)
+        assert expected in str(e.value), (body, str(e.value))
+    assert not table_exists(client, "x")
+    assert query(client, "SELECT count(*) AS n FROM src") == [{"n": SOURCE_ROWS}]
+    assert plain.proc.poll() is None
+
+
+def test_peers_must_be_listed_and_the_list_is_hot_reloaded(start_server, tmp_path, peers):
+    plain, _ = peers
+    config = tmp_path / "closed.yaml"
+    config.write_text("log: {level: info}\n")
+    server = start_server("--config", str(config))
+    client = server.client()
+    for name, body in [("copy_from", {"source": plain.uri, "source_table": "src",
+                                      "target_table": "t"}),
+                       ("copy_to", {"target": plain.uri, "sql": "SELECT 1 AS one",
+                                    "target_table": "t"})]:
+        with pytest.raises(flight.FlightUnauthorizedError) as e:
+            action(client, name, body)
+        assert "transfer.allowed_peers" in str(e.value) and "empty" in str(e.value)
+    port = plain.uri.rsplit(":", 1)[1]
+    config.write_text(f"transfer: {{allowed_peers: ['localhost:1', '127.0.0.?:{port}']}}\n")
+    action(client, "reload_config", {})
+    summary = action(client, "copy_from", {"source": plain.uri, "source_table": "src",
+                                           "target_table": "t"})
+    assert summary["rows"] == SOURCE_ROWS
+    with pytest.raises(flight.FlightUnauthorizedError) as e:
+        action(client, "copy_from", {"source": "grpc://127.0.0.1:1", "source_table": "src",
+                                     "target_table": "t"})
+    assert "no pattern matches" in str(e.value)
+
+
+def test_copy_actions_are_for_admins_only(peers, certs):
+    plain, secure = peers
+    client, options = secure_client(secure, certs, "reader", READER_PASSWORD)
+    for name, body in [("copy_from", {"source": plain.uri, "source_table": "src",
+                                      "target_table": "stolen"}),
+                       ("copy_to", {"target": plain.uri, "source_table": "pushed",
+                                    "target_table": "stolen"})]:
+        with pytest.raises(flight.FlightUnauthorizedError) as e:
+            action(client, name, body, options)
+        assert "admin" in str(e.value)
+    assert "copy_from" in [a.type for a in client.list_actions(options=options)]
+
+
+def test_cli_copy_between_servers_with_a_progress_line_on_a_terminal(peers, certs):
+    plain, secure = peers
+    env = {**os.environ, "ARROWPORT_SKIP_BUILD": "1", "ARROWPORT_USER": "admin",
+           "ARROWPORT_PASSWORD": ADMIN_PASSWORD}
+    args = [ARROWPORT, "copy", "--from", plain.uri, "--to", secure.uri, "--table", "src",
+            "--target", "cli_copy", "--tls-ca", str(certs / "ca.pem")]
+    proc = subprocess.run(args, env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["rows"] == SOURCE_ROWS and summary["table"] == "cli_copy"
+    assert proc.stderr == b""  # nothing extra when stderr is not a terminal
+    # On a terminal: the progress line, then what was copied.
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(ARROWPORT, args[:-4] + ["--target", "cli_copy_tty", "--tls-ca",
+                                          str(certs / "ca.pem")], env)
+    output = b""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    text = output.decode(errors="replace")
+    assert f"copying src from {plain.uri} to {secure.uri}" in text
+    assert f"copied {SOURCE_ROWS} rows" in text and "rows/s" in text
+    # Usage errors exit 2.
+    bad = subprocess.run([ARROWPORT, "copy", "--from", plain.uri, "--to", secure.uri],
+                         env=env, capture_output=True, timeout=60)
+    assert bad.returncode == 2 and b"--table or --sql" in bad.stderr
