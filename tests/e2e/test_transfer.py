@@ -188,7 +188,8 @@ def test_copy_to_pushes_over_tls_with_credentials_that_no_log_shows(peers, certs
         action(flight.connect(plain.uri), "copy_to", {
             "target": secure.uri, "tls_ca": str(certs / "ca.pem"), "user": "admin",
             "password": "wrong-password-123", "source_table": "src", "target_table": "nope"})
-    assert "admin" in str(refused.value) and "wrong-password-123" not in str(refused.value)
+    assert "signing in to" in str(refused.value)
+    assert "wrong-password-123" not in str(refused.value)
     # Without the CA the target's certificate is not trusted.
     with pytest.raises(flight.FlightError):
         action(flight.connect(plain.uri), "copy_to", {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -119,8 +120,9 @@ arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_p
                              R"(", "source_table": "bench", "target_table": "copied", "mode": "replace"})";
     ARROW_ASSIGN_OR_RAISE(auto summary, to_target->Action("copy_from", body));
     const auto pos = summary.find("\"rows\":");
-    if (pos == std::string::npos) return arrow::Status::IOError("no rows in ", summary);
-    return std::stoll(summary.substr(pos + 7));
+    const auto digits = pos == std::string::npos ? pos : summary.find_first_of("0123456789", pos);
+    if (digits == std::string::npos) return arrow::Status::IOError("no rows in ", summary);
+    return static_cast<int64_t>(std::strtoll(summary.c_str() + digits, nullptr, 10));
   }));
   results.back().ratio = slower / copy;
   ARROW_RETURN_NOT_OK(source->Shutdown());

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -130,12 +130,18 @@ int RunCopy(const CopyArgs& args) {
   progress.Stop();
   if (!summary.ok()) return fail(summary.status());
   if (::isatty(STDERR_FILENO)) {
+    // The target's own summary: read only fields that are numbers.
     auto doc = json::parse(*summary, nullptr, false);
-    if (doc.is_object() && doc.contains("rows") && doc.contains("seconds")) {
-      const double seconds = doc["seconds"].get<double>();
-      const double rows = doc["rows"].get<double>();
+    auto number = [&](const char* key) {
+      return doc.is_object() && doc.contains(key) && doc[key].is_number()
+                 ? doc[key].get<double>()
+                 : -1.0;
+    };
+    const double rows = number("rows");
+    const double seconds = number("seconds");
+    if (rows >= 0 && seconds >= 0) {
       std::fprintf(stderr, "copied %.0f rows (%.1f MB) into %s in %.2f s (%.0f rows/s)\n", rows,
-                   doc.value("bytes", 0.0) / 1e6, target.c_str(), seconds,
+                   std::max(number("bytes"), 0.0) / 1e6, target.c_str(), seconds,
                    seconds > 0 ? rows / seconds : 0.0);
     }
   }

@@ -5,6 +5,9 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
+
+#include "arrow/util/byte_size.h"
 
 namespace arrowport {
 
@@ -13,8 +16,11 @@ namespace {
 class PrefetchingReader : public arrow::RecordBatchReader {
  public:
   PrefetchingReader(std::shared_ptr<arrow::RecordBatchReader> inner, size_t depth,
-                    std::function<void()> interrupt)
-      : inner_(std::move(inner)), depth_(depth ? depth : 1), interrupt_(std::move(interrupt)) {}
+                    std::function<void()> interrupt, GlueLimits glue)
+      : inner_(std::move(inner)),
+        depth_(depth ? depth : 1),
+        interrupt_(std::move(interrupt)),
+        glue_(glue) {}
 
   ~PrefetchingReader() override { Stop(); }
 
@@ -41,6 +47,7 @@ class PrefetchingReader : public arrow::RecordBatchReader {
     if (!queue_.empty()) {
       *out = std::move(queue_.front());
       queue_.pop_front();
+      if (glue_.rows > 0 && !queue_.empty()) return Glue(out, std::move(lock));
       changed_.notify_all();
       return arrow::Status::OK();
     }
@@ -54,6 +61,29 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   }
 
  private:
+  // Appends the batches queued behind `*out` (what has been made, no waiting) up to the
+  // glue limits, and makes them one batch.
+  arrow::Status Glue(std::shared_ptr<arrow::RecordBatch>* out,
+                     std::unique_lock<std::mutex> lock) {
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pieces{std::move(*out)};
+    int64_t rows = pieces[0]->num_rows();
+    int64_t bytes = arrow::util::TotalBufferSize(*pieces[0]);
+    while (!queue_.empty() && rows < glue_.rows && bytes < glue_.bytes) {
+      rows += queue_.front()->num_rows();
+      bytes += arrow::util::TotalBufferSize(*queue_.front());
+      pieces.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    changed_.notify_all();
+    lock.unlock();
+    if (pieces.size() == 1) {
+      *out = std::move(pieces[0]);
+      return arrow::Status::OK();
+    }
+    ARROW_ASSIGN_OR_RAISE(*out, arrow::ConcatenateRecordBatches(pieces));
+    return arrow::Status::OK();
+  }
+
   void Produce() {
     for (;;) {
       std::shared_ptr<arrow::RecordBatch> batch;
@@ -101,6 +131,7 @@ class PrefetchingReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::RecordBatchReader> inner_;
   const size_t depth_;
   std::function<void()> interrupt_;
+  const GlueLimits glue_;
   static constexpr int kInlineReads = 2;
   static constexpr std::chrono::milliseconds kRepeatInterruptEvery{200};
   int inline_reads_ = 0;  // consumer thread only
@@ -120,8 +151,9 @@ class PrefetchingReader : public arrow::RecordBatchReader {
 
 std::shared_ptr<arrow::RecordBatchReader> MakePrefetchingReader(
     std::shared_ptr<arrow::RecordBatchReader> inner, size_t depth,
-    std::function<void()> interrupt) {
-  return std::make_shared<PrefetchingReader>(std::move(inner), depth, std::move(interrupt));
+    std::function<void()> interrupt, GlueLimits glue) {
+  return std::make_shared<PrefetchingReader>(std::move(inner), depth, std::move(interrupt),
+                                             glue);
 }
 
 }  // namespace arrowport

@@ -5,6 +5,7 @@
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/flight/flight_service.h"
+#include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
@@ -59,7 +60,9 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     return arrow::Status::OK();
   }
   if (type == "list_streams") {
-    *result = JsonResult(ingest::StreamsJson(*deps.router));
+    const Principal* principal = call.principal.get();
+    *result = JsonResult(
+        ingest::StreamsJson(*deps.router, principal == nullptr || principal->IsAdmin()));
     return arrow::Status::OK();
   }
   if (type == "reload_config") {
@@ -71,7 +74,8 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   if (type == "copy_from" || type == "copy_to") {
     if (deps.transfer == nullptr) return arrow::Status::NotImplemented("no transfer policy");
     const std::string body = action.body ? action.body->ToString() : "";
-    TransferDeps transfer{deps.ingest, deps.query, deps.transfer};
+    TransferDeps transfer{deps.ingest, deps.query, deps.transfer,
+                          MaxReceiveMessageSize(deps.max_batch_bytes)};
     ARROW_ASSIGN_OR_RAISE(auto summary, type == "copy_from"
                                             ? CopyFrom(transfer, body, call, record)
                                             : CopyTo(transfer, body, call, record));

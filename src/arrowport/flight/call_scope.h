@@ -29,26 +29,61 @@ struct CallScope {
   CallCancellation::Subscription stuck;
 };
 
-// A DoPut's batches. gRPC ends the read side the same way whether the client finished or
-// vanished (crash, cancel, deadline, server shutdown); only the call's cancelled flag
-// tells them apart, and an unfinished request must never be committed as if complete.
+/// The app_metadata-only message that ends a sealed upload (DoPut descriptor
+/// `"sealed": true`): copy_to sends it after its last batch.
+inline constexpr const char* kUploadEndMarker = "arrowport:end";
+
+// An upload's batches (DoPut, DoExchange). gRPC ends the read side the same way whether
+// the client finished or vanished (crash, cancel, deadline, server shutdown); only the
+// call's cancelled flag tells them apart, and an unfinished request must never be
+// committed as if complete. A sealed upload also carries an end marker after its last
+// batch: a client that stops sending because it failed itself (half-closing the stream,
+// which looks like a finished upload) leaves the marker out, and nothing is committed.
 class PutReader : public arrow::RecordBatchReader {
  public:
-  PutReader(std::shared_ptr<arrow::RecordBatchReader> inner, const fl::ServerCallContext* call)
-      : inner_(std::move(inner)), call_(call) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  static arrow::Result<std::shared_ptr<PutReader>> Make(
+      std::shared_ptr<fl::FlightMessageReader> reader, const fl::ServerCallContext* call,
+      bool sealed) {
+    ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
+    return std::shared_ptr<PutReader>(
+        new PutReader(std::move(reader), std::move(schema), call, sealed));
+  }
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    ARROW_RETURN_NOT_OK(inner_->ReadNext(out));
-    if (*out == nullptr && call_->is_cancelled()) {
-      return arrow::Status::Cancelled("the DoPut was cancelled before the client finished "
+    *out = nullptr;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto chunk, reader_->Next());
+      if (chunk.data != nullptr) {
+        if (ended_) return arrow::Status::Invalid("a batch came after the upload's end marker");
+        *out = std::move(chunk.data);
+        return arrow::Status::OK();
+      }
+      if (chunk.app_metadata == nullptr) break;  // the end of the stream
+      if (sealed_ && chunk.app_metadata->ToString() == kUploadEndMarker) ended_ = true;
+    }
+    if (call_->is_cancelled()) {
+      return arrow::Status::Cancelled("the upload was cancelled before the client finished "
                                       "sending (client gone, deadline or server shutdown)");
+    }
+    if (sealed_ && !ended_) {
+      return arrow::Status::Invalid("the upload ended without its end marker (\"sealed\": "
+                                    "true): its sender stopped early; nothing of it is "
+                                    "committed");
     }
     return arrow::Status::OK();
   }
 
  private:
-  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  PutReader(std::shared_ptr<fl::FlightMessageReader> reader,
+            std::shared_ptr<arrow::Schema> schema, const fl::ServerCallContext* call,
+            bool sealed)
+      : reader_(std::move(reader)), schema_(std::move(schema)), call_(call), sealed_(sealed) {}
+
+  std::shared_ptr<fl::FlightMessageReader> reader_;
+  std::shared_ptr<arrow::Schema> schema_;
   const fl::ServerCallContext* call_;  // outlives the reader: both end with the call
+  const bool sealed_;
+  bool ended_ = false;
 };
 
 // A DoGet result that keeps its call's scope alive until the stream is done.

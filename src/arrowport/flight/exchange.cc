@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arrow/record_batch.h"
+#include "arrow/type.h"
 #include "arrowport/common/json_util.h"
 #include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/call_scope.h"
@@ -12,6 +13,40 @@ namespace arrowport::flight {
 
 namespace fl = arrow::flight;
 using json = nlohmann::json;
+
+namespace {
+
+// Writes an exchange's results: the schema once (every result must keep it), then the
+// batches as they come.
+class ResultWriter {
+ public:
+  explicit ResultWriter(fl::FlightMessageWriter* writer) : writer_(writer) {}
+  arrow::Status Write(arrow::RecordBatchReader* results) {
+    if (schema_ == nullptr) {
+      schema_ = results->schema();
+      ARROW_RETURN_NOT_OK(writer_->Begin(schema_));
+    } else if (!results->schema()->Equals(*schema_)) {
+      return arrow::Status::Invalid("the transform's result schema changed from batch to "
+                                    "batch (", schema_->ToString(), " then ",
+                                    results->schema()->ToString(), ")");
+    }
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(results->ReadNext(&batch));
+      if (batch == nullptr) return arrow::Status::OK();
+      rows_ += batch->num_rows();
+      ARROW_RETURN_NOT_OK(writer_->WriteRecordBatch(*batch));
+    }
+  }
+  int64_t rows() const { return rows_; }
+
+ private:
+  fl::FlightMessageWriter* writer_;
+  std::shared_ptr<arrow::Schema> schema_;
+  int64_t rows_ = 0;
+};
+
+}  // namespace
 
 arrow::Result<ExchangeCommand> ParseExchangeCommand(const fl::FlightDescriptor& descriptor) {
   constexpr const char* kUsage =
@@ -30,14 +65,27 @@ arrow::Result<ExchangeCommand> ParseExchangeCommand(const fl::FlightDescriptor& 
     return arrow::Status::Invalid("DoExchange: 'sql' is empty");
   }
   doc.erase(sql);
+  if (auto each = doc.find("each_batch"); each != doc.end()) {
+    if (!each->is_boolean()) return arrow::Status::Invalid("DoExchange: 'each_batch' must be true or false");
+    command.each_batch = each->get<bool>();
+    doc.erase(each);
+  }
   if (doc.contains("transform")) {
     return arrow::Status::Invalid("DoExchange: give the transform as 'sql'");
   }
   if (!doc.empty()) {
     if (!doc.contains("stream") && !doc.contains("stream_name")) {
-      return arrow::Status::Invalid("DoExchange: unknown field '", doc.begin().key(),
-                                    "' (known: sql, and with stream: table, mode, commit, "
-                                    "request_id)");
+      const std::string& key = doc.begin().key();
+      const bool ingest_field = key == "table" || key == "mode" || key == "commit" ||
+                                key == "request_id" || key == "sealed";
+      return arrow::Status::Invalid("DoExchange: ", ingest_field ? "the field '" : "unknown field '",
+                                    key, ingest_field ? "' needs \"stream\"" :
+                                    "' (known: sql, each_batch; with stream: table, mode, "
+                                    "commit, request_id)");
+    }
+    if (command.each_batch) {
+      return arrow::Status::Invalid("DoExchange: 'each_batch' answers batches; with "
+                                    "\"stream\" the rows land in a table instead");
     }
     ARROW_ASSIGN_OR_RAISE(auto request, ingest::ParseDescriptor(false, {}, doc.dump()));
     request.transform = command.sql;
@@ -59,9 +107,9 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
                           const fl::ServerCallContext& context, const CallContext& call,
                           std::unique_ptr<fl::FlightMessageReader> reader,
                           fl::FlightMessageWriter* writer, CallRecord* record) {
-  std::shared_ptr<fl::FlightMessageReader> shared(std::move(reader));
-  ARROW_ASSIGN_OR_RAISE(auto batches, fl::MakeRecordBatchReader(shared));
-  auto source = std::make_shared<PutReader>(batches, &context);
+  ARROW_ASSIGN_OR_RAISE(auto source,
+                        PutReader::Make(std::move(reader), &context,
+                                        command.ingest && command.ingest->sealed));
   if (command.ingest) {
     // The DoPut of a transformed stream: acknowledgements and the summary come back.
     auto ack = [&](int64_t index, int64_t rows) {
@@ -74,17 +122,27 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
     record->fields.push_back({"rows", std::to_string(result.rows)});
     return arrow::Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(auto results, pipeline->Exchange(command.sql, source, call));
-  ARROW_RETURN_NOT_OK(writer->Begin(results->schema()));
-  int64_t rows = 0;
-  while (true) {
-    std::shared_ptr<arrow::RecordBatch> batch;
-    ARROW_RETURN_NOT_OK(results->ReadNext(&batch));
-    if (batch == nullptr) break;
-    rows += batch->num_rows();
-    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+  ResultWriter out(writer);
+  if (!command.each_batch) {
+    ARROW_ASSIGN_OR_RAISE(auto results, pipeline->Exchange(command.sql, source, call));
+    ARROW_RETURN_NOT_OK(out.Write(results.get()));
+  } else {
+    // Each batch through the SQL on its own, answered before the next is read.
+    bool any = false;
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(source->ReadNext(&batch));
+      if (batch == nullptr && any) break;
+      std::vector<std::shared_ptr<arrow::RecordBatch>> one;
+      if (batch != nullptr) one.push_back(std::move(batch));
+      ARROW_ASSIGN_OR_RAISE(auto input, arrow::RecordBatchReader::Make(one, source->schema()));
+      ARROW_ASSIGN_OR_RAISE(auto results, pipeline->Exchange(command.sql, input, call));
+      ARROW_RETURN_NOT_OK(out.Write(results.get()));
+      if (one.empty()) break;  // no input at all: answered once, over no rows
+      any = true;
+    }
   }
-  record->fields.push_back({"rows", std::to_string(rows)});
+  record->fields.push_back({"rows", std::to_string(out.rows())});
   return arrow::Status::OK();
 }
 

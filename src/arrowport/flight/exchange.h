@@ -29,6 +29,11 @@ struct CallRecord;
 struct ExchangeCommand {
   std::string sql;
   std::optional<ingest::IngestRequest> ingest;
+  /// `"each_batch": true`: every incoming batch is `input` on its own and is answered
+  /// before the next is read (the seed's exchangers; a client may send one batch and wait
+  /// for its answer). Otherwise `input` is the whole stream, and DuckDB may read a batch
+  /// ahead before it answers.
+  bool each_batch = false;
 };
 
 arrow::Result<ExchangeCommand> ParseExchangeCommand(

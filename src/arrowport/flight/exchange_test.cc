@@ -29,6 +29,16 @@ TEST(ExchangeCommandTest, WithAStreamTheRowsLandThroughTheIngestPipeline) {
   EXPECT_EQ(command->ingest->commit, config::CommitMode::kPerBatch);
 }
 
+TEST(ExchangeCommandTest, EachBatchAnswersBatchesOnly) {
+  auto each = Parse(R"({"sql": "SELECT * FROM input", "each_batch": true})");
+  ASSERT_TRUE(each.ok());
+  EXPECT_TRUE(each->each_batch);
+  EXPECT_FALSE(Parse(R"({"sql": "SELECT 1", "each_batch": "yes"})").ok());
+  EXPECT_FALSE(Parse(R"({"sql": "SELECT 1", "each_batch": true, "stream": "s"})").ok());
+  auto table = Parse(R"({"sql": "SELECT 1", "table": "t"})");
+  EXPECT_NE(table.status().message().find("needs \"stream\""), std::string::npos);
+}
+
 TEST(ExchangeCommandTest, EverythingElseIsRefusedWithTheReason) {
   for (const char* bad : {"", "SELECT 1", "[]", R"({"sql": 1})", R"({"stream": "s"})",
                           R"({"sql": "  ;"})", R"({"sql": "SELECT 1", "bogus": 1})",

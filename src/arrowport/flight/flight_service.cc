@@ -124,14 +124,13 @@ class FlightService : public fl::FlightServerBase {
       record.fields.push_back({"stream", request.stream});
       ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(scope.context.principal.get(),
                                                           request.stream, request.table));
-      std::shared_ptr<fl::FlightMessageReader> shared(std::move(reader));
-      ARROW_ASSIGN_OR_RAISE(auto batches, fl::MakeRecordBatchReader(shared));
+      ARROW_ASSIGN_OR_RAISE(auto source, PutReader::Make(std::move(reader), &context,
+                                                          request.sealed));
       auto ack = [&](int64_t index, int64_t rows) {
         const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
         return writer->WriteMetadata(*arrow::Buffer::FromString(doc.dump()));
       };
       // The pipeline validates and reads ahead (network receive and IPC decoding included).
-      auto source = std::make_shared<PutReader>(batches, &context);
       ARROW_ASSIGN_OR_RAISE(auto result,
                             deps_.ingest->Ingest(request, source, ack, scope.context));
       ARROW_RETURN_NOT_OK(
@@ -314,7 +313,11 @@ class FlightService : public fl::FlightServerBase {
                                {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s),
                                 deps_.logger, deps_.request_memory,
                                 MaxReceiveMessageSize(deps_.max_batch_bytes)});
-    return runner_.Run("do_exchange", context, Deadline::kNone,
+    // A query over the client's stream has a query's deadline; landing it in a table is an
+    // upload (limits.idle_timeout_s only).
+    auto peeked = ParseExchangeCommand(reader->descriptor());
+    const Deadline deadline = peeked.ok() && peeked->ingest ? Deadline::kNone : Deadline::kQuery;
+    return runner_.Run("do_exchange", context, deadline,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       const auto& descriptor = reader->descriptor();
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));

@@ -4,8 +4,13 @@
 #include <fnmatch.h>
 #include <nlohmann/json.hpp>
 
+#include <strings.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <limits>
+#include <vector>
 
 #include "arrow/record_batch.h"
 #include "arrow/util/uri.h"
@@ -22,12 +27,60 @@ void TransferPolicy::Update(config::Config::Transfer settings) {
   settings_ = std::move(settings);
 }
 
+namespace {
+
+// `host_port` against one allowed_peers pattern: the ports equal (or the pattern's is
+// `*`), and the hosts have as many dot-separated labels, each matching its pattern label
+// (`*` and `?` never span a dot: "10.0.0.*" is no pattern for "10.0.0.1.example.com").
+bool PeerMatches(const std::string& pattern, const std::string& host_port) {
+  const auto split = [](const std::string& text, char at) {
+    std::vector<std::string> parts;
+    size_t begin = 0;
+    while (true) {
+      const auto end = text.find(at, begin);
+      parts.push_back(text.substr(begin, end - begin));
+      if (end == std::string::npos) return parts;
+      begin = end + 1;
+    }
+  };
+  const auto pattern_colon = pattern.rfind(':');
+  const auto colon = host_port.rfind(':');
+  if (pattern_colon == std::string::npos || colon == std::string::npos) return false;
+  const std::string pattern_port = pattern.substr(pattern_colon + 1);
+  if (pattern_port != "*" && pattern_port != host_port.substr(colon + 1)) return false;
+  const auto pattern_labels = split(pattern.substr(0, pattern_colon), '.');
+  const auto labels = split(host_port.substr(0, colon), '.');
+  if (pattern_labels.size() != labels.size()) return false;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (::fnmatch(pattern_labels[i].c_str(), labels[i].c_str(), FNM_CASEFOLD) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A header value gRPC accepts (anything else aborts the process in gRPC's own check).
+bool PrintableHeaderValue(const std::string& value) {
+  for (unsigned char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// 127.0.0.0/8, ::1 or localhost (a peer on this machine).
+bool IsLoopbackHost(const std::string& host_port) {
+  return config::IsLoopback(host_port.substr(0, host_port.rfind(':')));
+}
+
+// What a tls_ca file may be: a regular file of PEM text, at most this large.
+constexpr std::streamsize kMaxCaFileBytes = std::streamsize{1} << 20;
+
+}  // namespace
+
 arrow::Status TransferPolicy::CheckPeer(const std::string& host_port) const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& pattern : settings_.allowed_peers) {
-    if (::fnmatch(pattern.c_str(), host_port.c_str(), FNM_CASEFOLD) == 0) {
-      return arrow::Status::OK();
-    }
+    if (PeerMatches(pattern, host_port)) return arrow::Status::OK();
   }
   return PermissionDenied("'", host_port, "' is not in transfer.allowed_peers (",
                           settings_.allowed_peers.empty() ? "empty: no peer is allowed"
@@ -37,28 +90,43 @@ arrow::Status TransferPolicy::CheckPeer(const std::string& host_port) const {
 
 config::Config::Transfer::Peer TransferPolicy::CredentialsFor(const std::string& host_port) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = settings_.peers.find(host_port);
-  return it == settings_.peers.end() ? config::Config::Transfer::Peer{} : it->second;
+  for (const auto& [peer, credentials] : settings_.peers) {
+    if (::strcasecmp(peer.c_str(), host_port.c_str()) == 0) return credentials;
+  }
+  return {};
 }
 
 arrow::Result<PeerAddress> ParsePeerAddress(const std::string& url) {
-  arrow::util::Uri uri;
-  if (!uri.Parse(url).ok()) {
-    return arrow::Status::Invalid("'", url, "' is not a URL (expected grpc://host:port or "
-                                  "grpc+tls://host:port)");
-  }
-  const std::string scheme = uri.scheme();
+  // Never the URL itself in a message: it may carry credentials (user:password@).
+  constexpr const char* kExpected = "expected grpc://host:port or grpc+tls://host:port";
+  const auto scheme_end = url.find("://");
+  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
   if (scheme != "grpc" && scheme != "grpc+tcp" && scheme != "grpc+tls") {
-    return arrow::Status::Invalid("peer URL scheme must be grpc, grpc+tcp or grpc+tls, got '",
-                                  scheme, "'");
+    return arrow::Status::Invalid("peer URL scheme must be grpc, grpc+tcp or grpc+tls (",
+                                  kExpected, ")");
   }
-  if (uri.host().empty() || uri.port() <= 0) {
-    return arrow::Status::Invalid("peer URL '", url, "' needs a host and a port");
+  // Exactly host:port, as allowed_peers patterns name peers: no user info, path, query or
+  // percent-encoding (which the URL parser would decode into another host than matched).
+  const std::string authority = url.substr(scheme_end + 3);
+  const auto colon = authority.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : authority.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "" : authority.substr(colon + 1);
+  const bool host_ok =
+      !host.empty() && host.back() != '.' && host.front() != '.' &&
+      host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+          std::string::npos;
+  const bool port_ok = !port.empty() && port.size() <= 5 &&
+                       port.find_first_not_of("0123456789") == std::string::npos &&
+                       std::stoi(port) > 0 && std::stoi(port) <= 65535;
+  if (!host_ok || !port_ok) {
+    return arrow::Status::Invalid("peer URL must be exactly ", scheme,
+                                  "://host:port with a host name or IPv4 address (", kExpected,
+                                  "; no user info, path or escapes)");
   }
   PeerAddress address;
-  address.url = url;
+  address.url = scheme + "://" + host + ":" + port;
   address.tls = scheme == "grpc+tls";
-  address.host_port = uri.host() + ":" + std::to_string(uri.port());
+  address.host_port = host + ":" + std::to_string(std::stoi(port));
   return address;
 }
 
@@ -82,7 +150,8 @@ arrow::Result<PeerCredentials> CredentialsFromJson(const json& doc) {
 
 arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
                                           const PeerAddress& address,
-                                          PeerCredentials credentials) {
+                                          PeerCredentials credentials,
+                                          int64_t max_message_bytes) {
   ARROW_RETURN_NOT_OK(policy.CheckPeer(address.host_port));
   // The action's credentials win; the configured ones fill what it leaves out.
   const auto configured = policy.CredentialsFor(address.host_port);
@@ -95,16 +164,36 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
   if (!credentials.tls_ca.empty() && !address.tls) {
     return arrow::Status::Invalid("tls_ca is given but the peer URL is not grpc+tls://");
   }
+  const bool has_secret = !credentials.token.empty() || !credentials.user.empty();
+  if (has_secret && !address.tls && !IsLoopbackHost(address.host_port)) {
+    return arrow::Status::Invalid("credentials for ", address.host_port, " would cross the "
+                                  "network in plain text: use grpc+tls:// (a loopback peer "
+                                  "may use grpc://)");
+  }
+  if (!PrintableHeaderValue(credentials.token)) {
+    return arrow::Status::Invalid("the peer token must be printable ASCII");
+  }
   auto options = fl::FlightClientOptions::Defaults();
+  // A peer is held to the same message size as clients are.
+  options.generic_options.emplace_back("grpc.max_receive_message_length",
+                                       static_cast<int>(std::min<int64_t>(
+                                           max_message_bytes, std::numeric_limits<int>::max())));
   if (!credentials.tls_ca.empty()) {
-    std::ifstream file(credentials.tls_ca, std::ios::binary);
-    std::stringstream pem;
-    pem << file.rdbuf();
-    if (!file || pem.str().empty()) {
-      return arrow::Status::Invalid("cannot read the peer's tls_ca file '", credentials.tls_ca,
-                                    "'");
+    // Read only as a small regular file; the message never says which test failed.
+    std::error_code ec;
+    std::ifstream file;
+    if (std::filesystem::is_regular_file(credentials.tls_ca, ec) &&
+        std::filesystem::file_size(credentials.tls_ca, ec) <= kMaxCaFileBytes && !ec) {
+      file.open(credentials.tls_ca, std::ios::binary);
     }
-    options.tls_root_certs = pem.str();
+    std::string pem(static_cast<size_t>(kMaxCaFileBytes), '\0');
+    if (file.is_open()) file.read(pem.data(), kMaxCaFileBytes);
+    pem.resize(file.is_open() ? static_cast<size_t>(file.gcount()) : 0);
+    if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return arrow::Status::Invalid("tls_ca must name a readable PEM file of CA certificates "
+                                    "(at most 1 MiB)");
+    }
+    options.tls_root_certs = std::move(pem);
   }
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(address.url));
   PeerConnection peer;
@@ -119,9 +208,8 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
     peer.options.timeout = fl::TimeoutDuration{-1.0};
     // Never the credentials in a message: the peer's own reason only.
     if (!bearer.ok()) {
-      return bearer.status().WithMessage("signing in to ", address.host_port, " as '",
-                                         credentials.user, "' failed: ",
-                                         bearer.status().message());
+      return bearer.status().WithMessage("signing in to ", address.host_port,
+                                         " failed: ", bearer.status().message());
     }
     // A peer without authentication answers with no token: nothing to present then (an
     // empty header name is a gRPC API misuse that aborts the process).

@@ -46,12 +46,15 @@ struct TransferDeps {
   ingest::IngestPipeline* ingest = nullptr;
   query::QueryPipeline* query = nullptr;
   const TransferPolicy* policy = nullptr;
+  /// The largest message a peer may send (limits.max_batch_bytes plus framing).
+  int64_t max_message_bytes = int64_t{256} << 20;
 };
 
 /// \brief copy_from: `body` is JSON {"source": "grpc[+tls]://host:port", one of "ticket"
 /// (raw, for any Flight server), "sql" or "source_table" (asked by GetFlightInfo, whose
 /// announced schema every stream must match), "target_table", "mode", "commit",
-/// "request_id", and optional "user"/"password" or "token" and "tls_ca" for the source}.
+/// "request_id", "timeout_s" (the whole transfer), and optional "user"/"password" or
+/// "token" and "tls_ca" for the source}.
 /// Streams the rows through the ingest pipeline; returns DoPut's summary JSON.
 arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string& body,
                                     const CallContext& call, CallRecord* record);

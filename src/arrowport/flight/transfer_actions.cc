@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "arrow/record_batch.h"
-#include "arrow/util/cancel.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/flight/call_runner.h"
+#include "arrowport/flight/call_scope.h"
 #include "arrowport/flight/exchange.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/flight/transfer_peer.h"
@@ -61,14 +61,15 @@ arrow::Status OnlyKnownKeys(const json& doc, const char* action,
 // Cancel() (any thread) ends the read in progress.
 class PeerStreamReader : public arrow::RecordBatchReader {
  public:
-  static arrow::Result<std::shared_ptr<PeerStreamReader>> Open(
-      std::shared_ptr<PeerConnection> peer, std::vector<fl::Ticket> tickets,
-      std::shared_ptr<arrow::Schema> announced) {
-    auto reader = std::shared_ptr<PeerStreamReader>(
-        new PeerStreamReader(std::move(peer), std::move(tickets), std::move(announced)));
-    ARROW_RETURN_NOT_OK(reader->OpenNext());
-    if (!reader->schema_) return arrow::Status::Invalid("the source offered no stream");
-    return reader;
+  PeerStreamReader(std::shared_ptr<PeerConnection> peer, std::vector<fl::Ticket> tickets,
+                   std::shared_ptr<arrow::Schema> announced)
+      : peer_(std::move(peer)), tickets_(std::move(tickets)), schema_(std::move(announced)) {}
+
+  /// Opens the first stream (its schema is then known).
+  arrow::Status Start() {
+    ARROW_RETURN_NOT_OK(OpenNext());
+    if (!schema_) return arrow::Status::Invalid("the source offered no stream");
+    return arrow::Status::OK();
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
@@ -101,10 +102,6 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   }
 
  private:
-  PeerStreamReader(std::shared_ptr<PeerConnection> peer, std::vector<fl::Ticket> tickets,
-                   std::shared_ptr<arrow::Schema> announced)
-      : peer_(std::move(peer)), tickets_(std::move(tickets)), schema_(std::move(announced)) {}
-
   arrow::Status SchemaChanged(const arrow::Schema& got) const {
     return arrow::Status::Invalid("the source sent a stream whose schema (", got.ToString(),
                                   ") is not the one it announced (", schema_->ToString(),
@@ -114,6 +111,10 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   // Ends the current stream and opens the next ticket's (none left: end of data).
   arrow::Status OpenNext() {
     std::unique_ptr<fl::FlightStreamReader> next;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cancelled_) return arrow::Status::Cancelled("the copy was cancelled");
+    }
     if (next_ticket_ < tickets_.size()) {
       ARROW_ASSIGN_OR_RAISE(next, peer_->client->DoGet(peer_->options, tickets_[next_ticket_++]));
       ARROW_ASSIGN_OR_RAISE(auto got, next->GetSchema());
@@ -138,6 +139,30 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   bool cancelled_ = false;
 };
 
+// A thread joined on every path out of its scope (std::thread would terminate).
+class JoiningThread {
+ public:
+  template <typename Fn>
+  explicit JoiningThread(Fn&& fn) : thread_(std::forward<Fn>(fn)) {}
+  ~JoiningThread() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
+
+// "timeout_s": how long the whole transfer may take (absent: no limit).
+arrow::Result<fl::TimeoutDuration> TimeoutOf(const json& doc) {
+  auto it = doc.find("timeout_s");
+  if (it == doc.end() || it->is_null()) return fl::TimeoutDuration{-1.0};
+  if (!it->is_number() || it->get<double>() <= 0) {
+    return arrow::Status::Invalid("'timeout_s' must be a positive number of seconds");
+  }
+  return fl::TimeoutDuration{it->get<double>()};
+}
+
 // The prefix every copy error gets: which action, which peer.
 arrow::Status InContext(const arrow::Status& st, const char* action, const std::string& peer) {
   if (st.ok()) return st;
@@ -155,7 +180,8 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
   ARROW_RETURN_NOT_OK(OnlyKnownKeys(doc, "copy_from",
                                     {"source", "ticket", "sql", "source_table", "target_table",
                                      "mode", "commit", "request_id", "user", "password", "token",
-                                     "tls_ca"}));
+                                     "tls_ca", "timeout_s"}));
+  ARROW_ASSIGN_OR_RAISE(const auto timeout, TimeoutOf(doc));
   ARROW_ASSIGN_OR_RAISE(auto source, StringOf(doc, "source"));
   ARROW_ASSIGN_OR_RAISE(auto ticket, StringOf(doc, "ticket"));
   ARROW_ASSIGN_OR_RAISE(auto sql, StringOf(doc, "sql"));
@@ -187,8 +213,10 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
   record->fields.push_back({"table", request.table});
 
   auto copied = [&]() -> arrow::Result<ingest::IngestResult> {
-    ARROW_ASSIGN_OR_RAISE(auto connected, ConnectPeer(*deps.policy, address, credentials));
+    ARROW_ASSIGN_OR_RAISE(auto connected, ConnectPeer(*deps.policy, address, credentials,
+                                                      deps.max_message_bytes));
     auto peer = std::make_shared<PeerConnection>(std::move(connected));
+    peer->options.timeout = timeout;
     std::vector<fl::Ticket> tickets;
     std::shared_ptr<arrow::Schema> announced;
     if (!ticket.empty()) {
@@ -196,22 +224,22 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
     } else {
       // Arrowport's descriptor form; the peer announces the schema and its endpoints.
       const json cmd = sql.empty() ? json{{"table", source_table}} : json{{"sql", sql}};
-      // Planning at the source is bounded; the stream that follows is not.
+      // Planning at the source is bounded; the stream that follows only by timeout_s.
       auto planning = peer->options;
-      planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
+      if (planning.timeout.count() < 0) planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
       ARROW_ASSIGN_OR_RAISE(auto info, peer->client->GetFlightInfo(
                                            planning, fl::FlightDescriptor::Command(cmd.dump())));
       arrow::ipc::DictionaryMemo memo;
       ARROW_ASSIGN_OR_RAISE(announced, info->GetSchema(&memo));
       for (const auto& endpoint : info->endpoints()) tickets.push_back(endpoint.ticket);
     }
-    ARROW_ASSIGN_OR_RAISE(auto reader,
-                          PeerStreamReader::Open(peer, std::move(tickets), announced));
+    auto reader = std::make_shared<PeerStreamReader>(peer, std::move(tickets), announced);
     // A call that ends (client gone, shutdown) stops the read from the peer too.
     CallCancellation::Subscription stop;
     if (call.cancellation) {
       stop = CallCancellation::OnCancel(call.cancellation, [reader] { reader->Cancel(); });
     }
+    ARROW_RETURN_NOT_OK(reader->Start());
     return deps.ingest->Ingest(request, reader, {}, call);
   }();
   ARROW_RETURN_NOT_OK(InContext(copied.status(), "copy_from", address.host_port));
@@ -227,7 +255,8 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
   ARROW_RETURN_NOT_OK(OnlyKnownKeys(doc, "copy_to",
                                     {"target", "sql", "source_table", "target_table", "mode",
                                      "commit", "request_id", "user", "password", "token",
-                                     "tls_ca"}));
+                                     "tls_ca", "timeout_s"}));
+  ARROW_ASSIGN_OR_RAISE(const auto timeout, TimeoutOf(doc));
   ARROW_ASSIGN_OR_RAISE(auto target, StringOf(doc, "target"));
   ARROW_ASSIGN_OR_RAISE(auto sql, StringOf(doc, "sql"));
   ARROW_ASSIGN_OR_RAISE(auto source_table, StringOf(doc, "source_table"));
@@ -240,7 +269,7 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
   if (target_table.empty()) return arrow::Status::Invalid("copy_to needs 'target_table'");
   ARROW_RETURN_NOT_OK(ValidateName("target_table", target_table));
   // The target's DoPut command: its own parser checks mode, commit and request_id.
-  json put = {{"stream", target_table}, {"table", target_table}};
+  json put = {{"stream", target_table}, {"table", target_table}, {"sealed", true}};
   for (const char* key : {"mode", "commit", "request_id"}) {
     ARROW_ASSIGN_OR_RAISE(auto value, StringOf(doc, key));
     if (!value.empty()) put[key] = value;
@@ -256,30 +285,27 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
 
   const auto start = std::chrono::steady_clock::now();
   int64_t rows = 0, batches = 0;
-  std::string peer_summary;
+  json peer_summary;
   auto pushed = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto peer, ConnectPeer(*deps.policy, address, credentials));
+    ARROW_ASSIGN_OR_RAISE(auto peer, ConnectPeer(*deps.policy, address, credentials,
+                                                 deps.max_message_bytes));
+    peer.options.timeout = timeout;
     ARROW_ASSIGN_OR_RAISE(auto results, deps.query->Execute(query, call));
-    // Stopping cancels the DoPut: the target then commits nothing of it.
-    arrow::StopSource stop_put;
-    peer.options.stop_token = stop_put.token();
     ARROW_ASSIGN_OR_RAISE(auto stream, peer.client->DoPut(peer.options,
                                                           fl::FlightDescriptor::Command(put.dump()),
                                                           results->schema()));
-    // The target acknowledges as it commits: read those on the side, keep the last (its
-    // summary), so its replies never wait for ours.
+    // The target acknowledges as it commits: read those on the side, so its replies never
+    // wait for ours, and keep its summary (the one with "table" and "seconds").
     std::mutex acks_mutex;
-    std::thread acks([&] {
+    JoiningThread acks([&] {
       std::shared_ptr<arrow::Buffer> metadata;
       while (stream.reader->ReadMetadata(&metadata).ok() && metadata != nullptr) {
+        auto doc = json::parse(metadata->ToString(), nullptr, /*allow_exceptions=*/false);
+        if (!doc.is_object() || !doc.contains("table") || !doc.contains("seconds")) continue;
         std::lock_guard<std::mutex> lock(acks_mutex);
-        peer_summary = metadata->ToString();
+        peer_summary = std::move(doc);
       }
     });
-    CallCancellation::Subscription stop;
-    if (call.cancellation) {
-      stop = CallCancellation::OnCancel(call.cancellation, [&stop_put] { stop_put.RequestStop(); });
-    }
     auto* writer = stream.writer.get();
     auto sent = [&]() -> arrow::Status {
       while (true) {
@@ -290,20 +316,23 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
         ++batches;
         ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
       }
-      return writer->DoneWriting();
+      // Everything was read: only now the marker that lets the target commit.
+      return writer->WriteMetadata(arrow::Buffer::FromString(kUploadEndMarker));
     }();
-    // The target commits nothing of a stream that ends in an error: cancel it.
-    if (!sent.ok()) stop_put.RequestStop();
-    auto closed = stream.writer->Close();
-    acks.join();
-    stop.Reset();
+    // Half-closing ends the upload either way; without the end marker (a local error, the
+    // caller gone) the target refuses it and commits nothing. Arrow's DoPut cannot be
+    // cancelled, and closing before the half-close would wait on the acknowledgements
+    // forever.
+    auto done = writer->DoneWriting();
+    auto closed = writer->Close();
+    acks.Join();
     ARROW_RETURN_NOT_OK(sent);
+    ARROW_RETURN_NOT_OK(done);
     return closed;
   }();
   ARROW_RETURN_NOT_OK(InContext(pushed, "copy_to", address.host_port));
   record->fields.push_back({"rows", std::to_string(rows)});
-  auto parsed = json::parse(peer_summary, nullptr, /*allow_exceptions=*/false);
-  json summary = parsed.is_object() ? parsed : json::object();
+  json summary = peer_summary.is_object() ? peer_summary : json::object();
   if (!summary.contains("rows")) {
     summary["rows"] = rows;
     summary["batches"] = batches;

@@ -46,8 +46,10 @@ arrow::Result<PeerCredentials> CredentialsFromJson(const nlohmann::json& doc);
 /// \brief Connects to an allowed peer (PermissionDenied naming transfer.allowed_peers
 /// otherwise) and signs in: a token as a bearer header, user and password by Basic
 /// authentication; the configured transfer.peers entry fills what `credentials` lacks.
+/// A peer's messages are limited to `max_message_bytes`.
 arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
                                           const PeerAddress& address,
-                                          PeerCredentials credentials);
+                                          PeerCredentials credentials,
+                                          int64_t max_message_bytes);
 
 }  // namespace arrowport::flight

@@ -22,6 +22,13 @@ TEST(TransferPolicyTest, OnlyListedPeersAndTheRefusalNamesTheKey) {
   EXPECT_FALSE(policy.CheckPeer("10.0.0.5:8816").ok());
   EXPECT_FALSE(policy.CheckPeer("10.0.1.5:8815").ok());
   EXPECT_FALSE(policy.CheckPeer("db12.example.com:443").ok());
+  // A wildcard stands for one label: no name under the allowed addresses slips through.
+  EXPECT_FALSE(policy.CheckPeer("10.0.0.1.attacker.example:8815").ok());
+  EXPECT_FALSE(policy.CheckPeer("db1.example.com.evil.net:443").ok());
+  settings.allowed_peers = {"*.peers.internal:*"};
+  policy.Update(settings);
+  EXPECT_TRUE(policy.CheckPeer("a.peers.internal:1").ok());
+  EXPECT_FALSE(policy.CheckPeer("a.b.peers.internal:1").ok());
 }
 
 TEST(TransferPolicyTest, ConfiguredCredentialsByHostPort) {
@@ -42,8 +49,13 @@ TEST(PeerAddressTest, GrpcUrlsOnly) {
   EXPECT_TRUE(tls->tls);
   EXPECT_EQ(tls->host_port, "example.com:443");
   for (const char* bad : {"http://x:1", "grpc+unix:///tmp/s", "grpc://host", "not a url",
-                          "file:///etc/passwd"}) {
-    EXPECT_FALSE(ParsePeerAddress(bad).ok()) << bad;
+                          "file:///etc/passwd", "grpc://user:secret@host:1",
+                          "grpc://127.0.0.1%3F.peers.internal:1", "grpc://127.0.0.%31:1",
+                          "grpc://host.:1", "grpc://host:1/path", "grpc://host:0",
+                          "grpc://host:65536", "grpc://[::1]:1"}) {
+    auto address = ParsePeerAddress(bad);
+    EXPECT_FALSE(address.ok()) << bad;
+    EXPECT_EQ(address.status().message().find("secret"), std::string::npos);
   }
 }
 

@@ -90,7 +90,9 @@ void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
     SendJson(res, 200, OpenApiDocument());
   });
   server.Get("/streams", [&ctx](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, ingest::StreamsJson(*ctx.deps().router));
+    const auto caller = HttpAuthorizer::Caller(res);
+    SendJson(res, 200, ingest::StreamsJson(*ctx.deps().router,
+                                           caller == nullptr || caller->IsAdmin()));
   });
   server.Get("/tables",
              [&ctx](const httplib::Request&, httplib::Response& res) { ListTables(ctx, res); });

@@ -90,8 +90,12 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     for (const auto* sql : {&request.transform, &route.transform}) {
       if (sql->empty()) continue;
       const bool configured = sql == &route.transform;
-      ARROW_ASSIGN_OR_RAISE(auto transformed,
-                            Transform(*sql, source, call, configured ? &request : nullptr));
+      // per_batch commits batches as they come: the transform hands each over as DuckDB
+      // makes it, instead of filling large batches first.
+      ARROW_ASSIGN_OR_RAISE(
+          auto transformed,
+          Transform(*sql, source, call, configured ? &request : nullptr,
+                    /*interactive=*/commit == config::CommitMode::kPerBatch));
       transforms.push_back(std::make_shared<ErrorKeepingReader>(std::move(transformed)));
       source = transforms.back();
     }
@@ -144,11 +148,38 @@ class ExchangeReader : public arrow::RecordBatchReader {
 
 }  // namespace
 
+namespace {
+
+arrow::Status CheckTransformUse(const IngestRequest& request, const config::StreamConfig& route,
+                                config::CommitMode commit, const CallContext& call) {
+  const bool transformed = !request.transform.empty() || !route.transform.empty();
+  if (!transformed) return arrow::Status::OK();
+  // A transform's batches are DuckDB's, not the client's: their numbers would not name
+  // the same rows when the request is retried.
+  if (commit == config::CommitMode::kPerBatch && !request.request_id.empty()) {
+    return arrow::Status::Invalid("a request id cannot be used with per_batch commits and a "
+                                  "transform (the committed batches are the transform's)");
+  }
+  // The operator's transform runs with the operator's rights: its rows go where the
+  // operator routed them, not to a table a client names.
+  const Principal* principal = call.principal.get();
+  if (!route.transform.empty() && !request.table.empty() &&
+      request.table != route.target_table && principal != nullptr && !principal->IsAdmin()) {
+    return PermissionDenied("stream '", request.stream, "' has a configured transform: its "
+                            "rows go to its target_table '", route.target_table,
+                            "', not to a table the request names");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchange(
     const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
     const CallContext& call) {
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
-  auto result = Transform(sql, MakePrefetchingReader(validating, kPrefetchDepth), call);
+  auto result = Transform(sql, MakePrefetchingReader(validating, kPrefetchDepth), call,
+                          nullptr, /*interactive=*/true);
   if (!result.ok()) {
     if (!validating->error().ok()) return validating->error();
     return result.status();
@@ -158,10 +189,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchang
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Transform(
     const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> input,
-    const CallContext& call, const IngestRequest* configured_for) {
+    const CallContext& call, const IngestRequest* configured_for, bool interactive) {
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   storage::QueryOptions options;
   options.input = std::move(input);
+  options.interactive = interactive;
   options.cancellation = call.cancellation;
   options.principal = call.principal;
   if (configured_for != nullptr || !options.principal) {
@@ -198,6 +230,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
         connection == nullptr ? "a temporary table needs a connection that outlives the request"
                               : "a temporary table has no schema but main");
   }
+  ARROW_RETURN_NOT_OK(CheckTransformUse(request, route, commit, call));
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
   storage::ConnectionLease own;
   storage::ConnectionLease* lease = connection;

@@ -62,10 +62,12 @@ class IngestPipeline {
   /// its own and streams the result as its batches come: the one transform path of
   /// DoExchange and of transforms on ingest. The SQL sandbox judges it for
   /// `call.principal`, or as an admin's when `configured_for` says it is the routing
-  /// config's transform of that request's stream.
+  /// config's transform of that request's stream. `interactive`: see
+  /// storage::QueryOptions::interactive (DoExchange).
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Transform(
       const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> input,
-      const CallContext& call, const IngestRequest* configured_for = nullptr);
+      const CallContext& call, const IngestRequest* configured_for = nullptr,
+      bool interactive = false);
   /// Validates the request, connects, and hands the write to the writer for `commit`.
   arrow::Status Write(const IngestRequest& request, const config::StreamConfig& route,
                       config::CommitMode commit,

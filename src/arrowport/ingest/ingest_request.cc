@@ -58,14 +58,14 @@ arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std
       return arrow::Status::Invalid("descriptor command is not valid JSON");
     }
     static const char* kKnown[] = {"stream", "stream_name", "table", "mode", "commit",
-                                   "request_id", "transform"};
+                                   "request_id", "transform", "sealed"};
     for (const auto& item : doc.items()) {
       bool known = false;
       for (const char* k : kKnown) known = known || item.key() == k;
       if (!known) {
         return arrow::Status::Invalid("descriptor command: unknown field '", item.key(),
                                       "' (known: stream, stream_name, table, mode, commit, "
-                                      "request_id, transform)");
+                                      "request_id, transform, sealed)");
       }
     }
     ARROW_ASSIGN_OR_RAISE(request.stream, StringField(doc, "stream"));
@@ -84,6 +84,12 @@ arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std
     ARROW_ASSIGN_OR_RAISE(request.request_id, StringField(doc, "request_id"));
     if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
     ARROW_ASSIGN_OR_RAISE(request.transform, StringField(doc, "transform"));
+    if (doc.contains("sealed")) {
+      if (!doc["sealed"].is_boolean()) {
+        return arrow::Status::Invalid("'sealed' must be true or false");
+      }
+      request.sealed = doc["sealed"].get<bool>();
+    }
     if (request.stream.empty()) request.stream = request.table;
   } else {
     request.stream = cmd;

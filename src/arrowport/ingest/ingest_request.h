@@ -32,6 +32,9 @@ struct IngestRequest {
   /// The client's own transform (SQL over `input`), applied before the stream's
   /// configured one; judged by the SQL sandbox for the caller. Empty: none.
   std::string transform;
+  /// Flight: the client ends its upload with an end marker (flight/call_scope.h), so a
+  /// sender that fails half way and half-closes commits nothing (copy_to sets it).
+  bool sealed = false;
 };
 
 /// Checks a client-supplied request id: 1..200 printable ASCII characters, no spaces

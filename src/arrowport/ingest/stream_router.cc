@@ -121,7 +121,7 @@ StreamRouter::Snapshot() const {
   return out;
 }
 
-std::string StreamsJson(const StreamRouter& router) {
+std::string StreamsJson(const StreamRouter& router, bool with_transforms) {
   nlohmann::json streams = nlohmann::json::array();
   for (const auto& [name, entry] : router.Snapshot()) {
     const auto& [route, counters] = entry;
@@ -131,7 +131,10 @@ std::string StreamsJson(const StreamRouter& router) {
                        {"schema_policy", config::ToString(route.schema_policy)},
                        {"commit", config::ToString(route.commit)},
                        {"compression", route.compression},
-                       {"transform", route.transform},
+                       {"transform", with_transforms ? route.transform
+                                                     : std::string(route.transform.empty()
+                                                                       ? ""
+                                                                       : "(set; admins see it)")},
                        {"rows", counters.rows},
                        {"batches", counters.batches},
                        {"bytes", counters.bytes},

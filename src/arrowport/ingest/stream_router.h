@@ -74,6 +74,7 @@ class StreamRouter {
 
 /// `{"streams": [{stream, target_table, chunk_size, schema_policy, commit, compression,
 /// rows, batches, bytes, requests, errors, last_write}, ...]}` for every protocol.
-std::string StreamsJson(const StreamRouter& router);
+/// `with_transforms`: each stream's transform SQL too (admins: it names tables and logic).
+std::string StreamsJson(const StreamRouter& router, bool with_transforms = true);
 
 }  // namespace arrowport::ingest

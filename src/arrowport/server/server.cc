@@ -86,6 +86,11 @@ arrow::Status Server::Impl::ReloadConfigLocked() {
     logger.Warn("config reload: tls.* applies at the next start (certificates are loaded "
                 "once, at start)");
   }
+  if (auto checked = CheckTransforms(*fresh); !checked.ok()) {
+    logger.Error("config reload rejected; previous config stays in force",
+                 {{"error", checked.message()}});
+    return checked;
+  }
   router->Update(*fresh);
   transfer->Update(fresh->transfer);
   // Users, roles and passwords apply now (tokens of removed or changed users end);
@@ -136,6 +141,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     ARROW_ASSIGN_OR_RAISE(impl->tls, http::TlsContext::Make(impl->setup.config.tls));
   }
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
+  ARROW_RETURN_NOT_OK(impl->CheckTransforms(impl->setup.config));
   ARROW_RETURN_NOT_OK(impl->MakeAuthenticator());
   impl->MakePipelines();
   ARROW_RETURN_NOT_OK(impl->StartFlight());

@@ -83,6 +83,8 @@ struct Server::Impl {
   // open: HTTP keeps its connection cap below it, gRPC's are closed past the ceiling.
   void ReserveFileDescriptors();
   arrow::Status OpenDatabase();
+  /// The routing config's transforms parse and are one SELECT each (start and reload).
+  arrow::Status CheckTransforms(const config::Config& config);
   arrow::Status MakeAuthenticator();
   void MakePipelines();
   arrow::Status StartFlight();

@@ -98,6 +98,19 @@ std::string Server::Impl::OpenBindWarning() const {
   return "";
 }
 
+arrow::Status Server::Impl::CheckTransforms(const config::Config& config) {
+  ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
+  for (const auto& [name, stream] : config.streams) {
+    if (stream.transform.empty()) continue;
+    auto st = conn->CheckTransformText(stream.transform);
+    if (!st.ok()) {
+      return st.WithMessage(config.source.empty() ? "config" : config.source, ": key 'streams.",
+                            name, ".transform': ", st.message());
+    }
+  }
+  return arrow::Status::OK();
+}
+
 void Server::Impl::MakePipelines() {
   const auto& config = setup.config;
   watchdog = std::make_unique<CallWatchdog>();

@@ -3,7 +3,7 @@
 
 #include <duckdb.h>
 
-#include <atomic>
+#include <mutex>
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
@@ -20,25 +20,22 @@ namespace arrowport::storage {
 
 namespace {
 
-// A transform's input as DuckDB reads it: tells whether DuckDB is waiting for the next
-// batch (see QueryOptions::input_waiting).
-class InputWatch : public arrow::RecordBatchReader {
+// A transform's input as DuckDB reads it: DuckDB may scan from several threads, the
+// client's stream is read by one at a time (the sandbox refuses a second scan of it).
+class SerialInput : public arrow::RecordBatchReader {
  public:
-  explicit InputWatch(std::shared_ptr<arrow::RecordBatchReader> inner)
+  explicit SerialInput(std::shared_ptr<arrow::RecordBatchReader> inner)
       : inner_(std::move(inner)) {}
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    waiting_.store(true);
-    auto st = inner_->ReadNext(out);
-    waiting_.store(false);
-    return st;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inner_->ReadNext(out);
   }
   arrow::Status Close() override { return inner_->Close(); }
-  bool waiting() const { return waiting_.load(); }
 
  private:
   std::shared_ptr<arrow::RecordBatchReader> inner_;
-  std::atomic<bool> waiting_{false};
+  std::mutex mutex_;
 };
 
 }  // namespace
@@ -175,6 +172,11 @@ void Connection::DropArrowStream(const std::string& relation) {
   impl_->streams.erase(it);
 }
 
+arrow::Status Connection::CheckTransformText(const std::string& sql) {
+  if (!impl_->direct_append) return arrow::Status::OK();  // refused when it runs instead
+  return StatementGuard::CheckTransformText(impl_->conn.get(), sql);
+}
+
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     std::unique_ptr<Connection> connection, const std::string& sql,
     const QueryOptions& query_options) {
@@ -185,18 +187,19 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   const bool transform = options.input != nullptr;
   if (transform) {
     if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");
-    auto watched = std::make_shared<InputWatch>(options.input);
-    options.input_waiting = [watched] { return watched->waiting(); };
-    ARROW_ASSIGN_OR_RAISE(auto relation, connection->RegisterArrowStream(watched, nullptr));
+    auto serial = std::make_shared<SerialInput>(options.input);
+    ARROW_ASSIGN_OR_RAISE(auto relation, connection->RegisterArrowStream(serial, nullptr));
     // A temporary view shadows any table of that name for this connection only, and
     // the sandbox knows it (StatementGuard's `transform`).
     ARROW_RETURN_NOT_OK(connection->Execute(std::string("CREATE TEMP VIEW ") +
                                             kTransformInput + " AS SELECT * FROM " +
                                             relation));
     options.input = nullptr;  // the connection holds it now
-    // DuckDB's thread reading the input runs the whole pipeline until its buffer is full
+  }
+  if (transform && options.interactive && connection->impl_->direct_append) {
+    // DuckDB's thread reading the input runs the pipeline until its result buffer is full
     // (or 50 chunks), blocked on the client in between: with no buffer ahead, each chunk
-    // is handed over as it is made, so the client's answer never waits for more input.
+    // is handed over as it is made. (direct_append: DuckDB's C++ API may be used.)
     SetStreamingBufferBytes(conn, 0);
   }
   if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);

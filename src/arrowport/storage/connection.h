@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,10 +44,10 @@ struct QueryOptions {
   /// be one SELECT, judged for `principal` (required) like any client SQL; `input` is
   /// the one relation of the server's scratch space it may read.
   std::shared_ptr<arrow::RecordBatchReader> input;
-  /// Set by the connection for a transform: true while DuckDB waits for the next input
-  /// batch. The rows converted so far are then sent at once instead of waiting to fill a
-  /// batch (an exchange client may wait for its answer before it sends more).
-  std::function<bool()> input_waiting;
+  /// With `input`: a DoExchange, whose client may wait for its answer before it sends
+  /// more. Every chunk DuckDB makes is handed over at once (glued only to chunks already
+  /// waiting), so no answer waits for input that has not come.
+  bool interactive = false;
 };
 
 /// The name a transform's statement reads its input by (QueryOptions::input).
@@ -119,6 +118,9 @@ class Connection {
 
   /// Drops a view made by RegisterArrowStream and releases its reader. Never fails loudly.
   void DropArrowStream(const std::string& relation);
+
+  /// A transform's text parses and is one SELECT (StatementGuard::CheckTransformText).
+  arrow::Status CheckTransformText(const std::string& sql);
 
   /// Result schema of a query, without running it.
   /// With `principal`, the SQL sandbox judges it first (it is a client's SQL).

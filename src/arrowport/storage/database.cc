@@ -112,6 +112,11 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   auto database = std::unique_ptr<Database>(new Database(std::move(impl)));
   ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
   ARROW_RETURN_NOT_OK(conn->Execute(std::string("ATTACH ':memory:' AS ") + kScratchCatalog));
+  // Streams are scanned whole (see DisableArrowScanPushdown); without DuckDB's C++ API
+  // (another library version) client SQL, transforms included, is refused anyway.
+  if (database->impl_->direct_append) {
+    ARROW_RETURN_NOT_OK(DisableArrowScanPushdown(conn->impl_->conn.get()));
+  }
   ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
   ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));
   database->impl_->catalog = scalar->ToString();

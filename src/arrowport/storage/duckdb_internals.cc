@@ -1,5 +1,8 @@
 #include "arrowport/storage/duckdb_internals.h"
 
+#include <duckdb/catalog/catalog.hpp>
+#include <duckdb/catalog/catalog_entry/table_function_catalog_entry.hpp>
+#include <duckdb/common/error_data.hpp>
 #include <duckdb/main/client_config.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
@@ -127,6 +130,27 @@ void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes) {
   if (context == nullptr) return;
   duckdb::ClientConfig::GetConfig(*context).max_streaming_buffer_size =
       static_cast<duckdb::idx_t>(std::max<int64_t>(bytes, 0));
+}
+
+arrow::Status DisableArrowScanPushdown(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  try {
+    context->RunFunctionInTransaction([&] {
+      auto& scan = duckdb::Catalog::GetEntry<duckdb::TableFunctionCatalogEntry>(
+          *context, duckdb::QualifiedName(duckdb::Identifier("system"), duckdb::Identifier("main"),
+                                          duckdb::Identifier("arrow_scan")));
+      scan.functions.ApplyToFunctions([](duckdb::TableFunction& function) {
+        function.projection_pushdown = false;
+        function.filter_pushdown = false;
+        function.filter_prune = false;
+      });
+    });
+  } catch (const std::exception& e) {
+    return arrow::Status::IOError("cannot configure DuckDB's arrow_scan: ",
+                                  duckdb::ErrorData(e).Message());
+  }
+  return arrow::Status::OK();
 }
 
 }  // namespace arrowport::storage

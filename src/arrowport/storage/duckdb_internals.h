@@ -41,6 +41,13 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
                                  std::vector<LogicalTypeHandle>* types,
                                  std::vector<std::string>* names);
 
+/// \brief Makes DuckDB's `arrow_scan` (what duckdb_arrow_scan registers streams with)
+/// read every column and apply filters itself. Its C API stream ignores the projection
+/// and filters DuckDB pushes into the scan (upstream duckdb/duckdb#17012): a query that
+/// reads some columns of a stream got other columns' bytes, and its WHERE was dropped.
+/// Once per database, before any stream is scanned.
+arrow::Status DisableArrowScanPushdown(duckdb_connection connection);
+
 /// \brief Caps what a streaming result on `connection` buffers ahead of its reader.
 /// Direct, not through SET: the database's configuration is locked.
 void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <functional>
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
@@ -22,6 +21,8 @@ constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
 // Result batches of one query charged to the server's budget at once: the prefetching
 // reader's queue (2), the batch being sent and the one being built.
 constexpr size_t kChargedBatches = 4;
+// Chunks an interactive result converts ahead of its consumer (2,048 rows each).
+constexpr size_t kInteractiveDepth = 16;
 
 // Streams a DuckDB result as Arrow record batches of about `batch_rows` rows, gluing
 // DuckDB's small (2048-row) chunks together so network writers see sensible batches.
@@ -32,8 +33,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
                     ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
                     std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt,
-                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks,
-                    std::function<bool()> input_waiting)
+                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
@@ -44,8 +44,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
         charges_(std::move(memory), kChargedBatches),
-        stop_between_chunks_(stop_between_chunks),
-        input_waiting_(std::move(input_waiting)) {
+        stop_between_chunks_(stop_between_chunks) {
     // From here on the query only produces rows: in a transaction, a cancellation asks
     // the reader to stop at the next chunk (Interrupt() escalates if that one is stuck).
     if (stop_between_chunks_ && cancellation_) {
@@ -107,8 +106,6 @@ class ResultBatchReader : public arrow::RecordBatchReader {
       rows += batch->num_rows();
       bytes += arrow::util::TotalBufferSize(*batch);
       pieces.push_back(std::move(batch));
-      // A transform whose input waits for the client answers with what it has.
-      if (input_waiting_ && input_waiting_()) break;
     }
     if (pieces.empty()) return arrow::Status::OK();
     // Batches queued for the client draw from the server's budget (waiting briefly when
@@ -149,7 +146,6 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   CallCancellation::Subscription interrupt_;
   ChargeWindow charges_;
   const bool stop_between_chunks_;
-  const std::function<bool()> input_waiting_;
   std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
   bool done_ = false;
 };
@@ -233,12 +229,18 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   const bool prefetch = options.prefetch && (owner != nullptr || keep_alive != nullptr);
   auto reader = std::make_shared<ResultBatchReader>(
       std::move(owner), std::move(keep_alive), conn, std::move(schema), std::move(result),
-      std::move(arrow_options), std::max<int64_t>(options.batch_rows, 1),
+      std::move(arrow_options),
+      // Interactive: one chunk per batch, glued below only to chunks already made.
+      options.interactive ? 1 : std::max<int64_t>(options.batch_rows, 1),
       options.cancellation, std::move(interrupt), options.result_memory,
-      options.in_open_transaction, options.input_waiting);
+      options.in_open_transaction);
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();
+  if (options.interactive) {
+    return MakePrefetchingReader(reader, kInteractiveDepth, [raw] { raw->Interrupt(); },
+                                 {std::max<int64_t>(options.batch_rows, 1), kMaxBatchBytes});
+  }
   return MakePrefetchingReader(reader, /*depth=*/2, [raw] { raw->Interrupt(); });
 }
 

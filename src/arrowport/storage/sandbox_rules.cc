@@ -10,8 +10,16 @@
 #include <optional>
 
 #include "arrowport/storage/statement_walker.h"
+#include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
+
+arrow::Status ServerStateRefused(const std::string& what, const char* verb) {
+  return PermissionDenied("SQL sandbox: '", what,
+                          "' is the server's own state (request log or scratch catalog) and "
+                          "cannot be ", verb, " through SQL");
+}
+
 
 bool SameName(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
 

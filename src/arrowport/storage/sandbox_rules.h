@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "arrow/status.h"
+
 namespace duckdb {
 enum class StatementType : uint8_t;
 enum class CatalogType : uint8_t;
@@ -18,6 +20,13 @@ struct FunctionCall;
 /// The server's own state: the ingest scratch catalog and the request log's schema.
 inline constexpr const char* kScratch = "arrowport_scratch";
 inline constexpr const char* kStateSchema = "arrowport";
+
+/// How deep views over views (and macros in macros) are followed; deeper is refused
+/// rather than trusted.
+inline constexpr int kMaxViewDepth = 8;
+
+/// The refusal of SQL that reaches the server's own state (`verb`: "read or written").
+arrow::Status ServerStateRefused(const std::string& what, const char* verb);
 
 /// Case-insensitive name comparison, as DuckDB compares identifiers.
 bool SameName(const std::string& a, const char* b);

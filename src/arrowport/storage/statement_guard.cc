@@ -37,16 +37,7 @@ namespace arrowport::storage {
 
 namespace {
 
-// How deep views over views are followed; deeper is refused rather than trusted.
-constexpr int kMaxViewDepth = 8;
-
 using ExtractedHandle = Handle<duckdb_extracted_statements, &duckdb_destroy_extracted>;
-
-arrow::Status ServerStateRefused(const std::string& what, const char* verb) {
-  return PermissionDenied("SQL sandbox: '", what,
-                          "' is the server's own state (request log or scratch catalog) and "
-                          "cannot be ", verb, " through SQL");
-}
 
 // Runs `fn` with the context's transaction: the client's own when one is open (an error
 // passing through RunFunctionInTransaction would abort it), else an automatic one.
@@ -74,6 +65,28 @@ StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
       parser_trusted_(parser_trusted),
       max_value_bytes_(max_value_bytes),
       transform_(transform) {}
+
+arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
+                                                 const std::string& sql) {
+  duckdb::ClientContext* context = ClientContextOf(conn);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  try {
+    duckdb::Parser parser(*context);
+    parser.ParseQuery(sql);
+    if (parser.statements.size() != 1) {
+      return arrow::Status::Invalid("a transform is one SELECT over 'input' (the text holds ",
+                                    parser.statements.size(), " statements)");
+    }
+    if (parser.statements[0]->type != duckdb::StatementType::SELECT_STATEMENT) {
+      return arrow::Status::Invalid("a transform is one SELECT over 'input' (got ",
+                                    KindName(parser.statements[0]->type), ")");
+    }
+  } catch (const std::exception& e) {
+    duckdb::ErrorData error(e);
+    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
+  }
+  return arrow::Status::OK();
+}
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
                                       PreparedHandle* out) const {
@@ -315,106 +328,6 @@ arrow::Status StatementGuard::CheckMacros(duckdb::ClientContext& context,
                                      "' (a macro) is refused: ", why);
         }
       }
-    }
-  }
-  return arrow::Status::OK();
-}
-
-arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
-                                          const StatementReads& reads,
-                                          const std::string& view_catalog,
-                                          const std::string& view_schema, int depth) const {
-  if (depth > kMaxViewDepth) {
-    return PermissionDenied("SQL sandbox: views nested more than ", kMaxViewDepth,
-                            " deep cannot be checked");
-  }
-  const bool limited = !principal_.tables.empty();
-  for (const auto& table : reads.tables) {
-    if (IsServerState(table.catalog, table.schema, table.name, false)) {
-      return ServerStateRefused(table.ToString(), "read or written");
-    }
-    // A name inside a view resolves in the view's catalog and schema first.
-    duckdb::optional_ptr<duckdb::CatalogEntry> entry;
-    if (!view_catalog.empty() && table.catalog.empty()) {
-      const std::string schema = table.schema.empty() ? view_schema : table.schema;
-      entry = duckdb::Catalog::GetEntry(
-          context,
-          duckdb::EntryLookupInfo(duckdb::CatalogType::TABLE_ENTRY,
-                                  duckdb::QualifiedName(duckdb::Identifier(view_catalog),
-                                                        duckdb::Identifier(schema),
-                                                        duckdb::Identifier(table.name))),
-          duckdb::OnEntryNotFound::RETURN_NULL);
-    }
-    if (!entry) {
-      entry = duckdb::Catalog::GetEntry(
-          context, duckdb::EntryLookupInfo(duckdb::CatalogType::TABLE_ENTRY, table.qualified),
-          duckdb::OnEntryNotFound::RETURN_NULL);
-    }
-    const std::string shown = table.ToString();
-    if (!entry && table.shown) {
-      // SHOW x of something that is no table shows the setting x.
-      if (table.catalog.empty() && table.schema.empty() && HarmlessSetting(table.name)) {
-        continue;
-      }
-      return PermissionDenied("SQL sandbox: SHOW ", shown, " is refused for every user: '",
-                              shown, "' is no table, and the server's settings are out of "
-                              "reach of SQL");
-    }
-    if (!entry) {
-      // Unknown: DuckDB's binder says so; a table-limited user learns nothing either way.
-      if (limited) {
-        return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
-                                shown, "' (allowed tables: see auth.users[].tables)");
-      }
-      continue;
-    }
-    const std::string catalog = entry->ParentCatalog().GetName().GetIdentifierName();
-    const std::string schema = entry->ParentSchema().name.GetIdentifierName();
-    const std::string name = entry->name.GetIdentifierName();
-    // A transform's input: the server's temporary view over the caller's own stream
-    // (made by Connection::Query on this connection, where no client SQL creates any).
-    if (transform_ && depth == 0 && entry->type == duckdb::CatalogType::VIEW_ENTRY &&
-        SameName(catalog, "temp") && SameName(schema, "main") &&
-        SameName(name, kTransformInput)) {
-      continue;
-    }
-    if (IsServerState(catalog, schema, name, false)) {
-      return ServerStateRefused(shown, "read or written");
-    }
-    if (IsSystemCatalog(catalog, schema)) {
-      return PermissionDenied("SQL sandbox: '", shown, "' is DuckDB's system catalog, which "
-                              "lists every table and setting: it is refused for every user; "
-                              "list tables with the Flight SQL catalog calls, list_flights "
-                              "or GET /tables");
-    }
-    const bool listed = [&] {
-      if (!SameName(catalog, catalog_.c_str()) || !SameName(schema, "main")) return false;
-      for (const auto& allowed : principal_.tables) {
-        if (SameName(name, allowed.c_str())) return true;
-      }
-      return false;
-    }();
-    if (entry->type == duckdb::CatalogType::VIEW_ENTRY) {
-      const auto& view = entry->Cast<duckdb::ViewCatalogEntry>();
-      if (!view.query || !view.query->node) continue;
-      const StatementReads inner = ReadsOf(*view.query->node);
-      // The view's own tables are judged as if named here; a listed view that reads
-      // files (a configured `views:` entry) is readable by its name.
-      bool reads_files = !inner.unknown.empty();
-      for (const auto& call : inner.functions) {
-        reads_files |= call.table && !AllowedTableFunction(call.name);
-      }
-      if (limited && reads_files && !listed) {
-        return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
-                                shown, "' (a view over files is read only when listed in "
-                                "auth.users[].tables)");
-      }
-      ARROW_RETURN_NOT_OK(CheckTables(context, inner, catalog, schema, depth + 1));
-      continue;
-    }
-    if (limited && !listed) {
-      return PermissionDenied("SQL sandbox: user '", principal_.user, "' may not read '",
-                              shown, "' (allowed tables: see auth.users[].tables)");
     }
   }
   return arrow::Status::OK();

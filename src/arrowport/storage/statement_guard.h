@@ -61,6 +61,10 @@ class StatementGuard {
   StatementGuard(const Principal& principal, std::string catalog, bool parser_trusted,
                  int64_t max_value_bytes, bool transform = false);
 
+  /// \brief What can be known of a transform's text without its input: it parses, and it
+  /// is one SELECT (the routing config's transforms are checked so at start and reload).
+  static arrow::Status CheckTransformText(duckdb_connection conn, const std::string& sql);
+
   /// Prepares `sql` on `conn` into `out` when the caller may run it. PermissionDenied
   /// (typed, naming what was refused) when not; DuckDB's own error for bad SQL.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql,
