@@ -93,7 +93,7 @@ def peers(tmp_path_factory, certs):
     """plain: no auth, no TLS; secure: TLS and users (admin, reader). Both may reach any
     port of 127.0.0.1."""
     d = tmp_path_factory.mktemp("peers")
-    allowed = "transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+    allowed = "transfer: {allowed_peers: ['127.0.0.1:*', '10.255.255.1:1']}\n"
     (d / "plain.yaml").write_text(allowed)
     plain = RunningServer(["--config", str(d / "plain.yaml"), "--db", str(d / "plain.duckdb"),
                            "--flight-port", "0", "--http-port", "0"], cwd=d)
@@ -357,3 +357,77 @@ def test_cli_copy_between_servers_with_a_progress_line_on_a_terminal(peers, cert
     bad = subprocess.run([ARROWPORT, "copy", "--from", plain.uri, "--to", secure.uri],
                          env=env, capture_output=True, timeout=60)
     assert bad.returncode == 2 and b"--table or --sql" in bad.stderr
+
+
+def test_copy_to_that_fails_half_way_leaves_nothing_at_the_target(peers, certs):
+    """The local query fails after some batches were pushed: the upload is half-closed
+    without its end marker, so the target commits nothing (per_request), and the action
+    answers with the local error instead of hanging on the target's acknowledgements."""
+    plain, secure = peers
+    failing = ("SELECT CAST(CASE WHEN id < 150000 THEN id::VARCHAR ELSE 'x' END AS BIGINT) AS id "
+               "FROM src")
+    started = time.time()
+    with pytest.raises(ERRORS) as e:
+        action(flight.connect(plain.uri), "copy_to", {
+            "target": secure.uri, "tls_ca": str(certs / "ca.pem"), "user": "admin",
+            "password": ADMIN_PASSWORD, "sql": failing, "target_table": "half_pushed"})
+    assert "Conversion Error" in str(e.value)
+    assert time.time() - started < 60
+    client, options = secure_client(secure, certs)
+    assert not table_exists(client, "half_pushed", options)
+    assert secure.logged("without its end marker")
+
+
+def test_a_sealed_upload_without_its_end_marker_commits_nothing(peers):
+    """What copy_to relies on, as any client sees it: DoPut with "sealed": true."""
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    writer, _ = client.do_put(flight.FlightDescriptor.for_command(
+        json.dumps({"stream": "sealed_rows", "sealed": True})), ForeignServer.GOOD.schema)
+    writer.write_table(ForeignServer.GOOD)
+    with pytest.raises(ERRORS, match="end marker"):
+        writer.close()
+    assert not table_exists(client, "sealed_rows")
+    writer, _ = client.do_put(flight.FlightDescriptor.for_command(
+        json.dumps({"stream": "sealed_rows", "sealed": True})), ForeignServer.GOOD.schema)
+    writer.write_table(ForeignServer.GOOD)
+    writer.write_metadata(pa.py_buffer(b"arrowport:end"))
+    writer.close()
+    assert query(client, "SELECT count(*) AS n FROM sealed_rows") == [{"n": 3}]
+
+
+def test_hostile_peer_settings_are_refused_and_never_echoed(peers, tmp_path):
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    port = plain.uri.rsplit(":", 1)[1]
+    not_pem = tmp_path / "not-a-ca.txt"
+    not_pem.write_text("hello")
+    cases = [
+        # A token gRPC would refuse as a header (it aborted the process).
+        ({"source": plain.uri, "ticket": "x", "target_table": "t", "token": "SECRET\ntoken"},
+         "printable"),
+        # Credentials in the URL, escapes that decode into another host, a trailing dot.
+        ({"source": f"grpc://admin:URLSECRET@127.0.0.1:{port}", "ticket": "x",
+          "target_table": "t"}, "no user info"),
+        ({"source": f"grpc://127.0.0.1%3F.peers.internal:{port}", "ticket": "x",
+          "target_table": "t"}, "no user info"),
+        ({"source": f"grpc://127.0.0.%31:{port}", "ticket": "x", "target_table": "t"},
+         "no user info"),
+        # A remote peer over plain text gets no password.
+        ({"source": "grpc://10.255.255.1:1", "ticket": "x", "target_table": "t", "user": "u",
+          "password": "PLAINSECRET"}, "plain text"),
+        # tls_ca must be a small PEM file (not any file the server can read).
+        ({"source": "grpc+tls://127.0.0.1:1", "ticket": "x", "target_table": "t",
+          "tls_ca": str(not_pem)}, "PEM file"),
+        ({"source": "grpc+tls://127.0.0.1:1", "ticket": "x", "target_table": "t",
+          "tls_ca": "/dev/zero"}, "PEM file"),
+        ({"source": plain.uri, "ticket": "x", "target_table": "t", "timeout_s": -1},
+         "timeout_s"),
+    ]
+    for body, expected in cases:
+        with pytest.raises(ERRORS) as e:
+            action(client, "copy_from", body)
+        assert expected in str(e.value), (body, str(e.value))
+    assert plain.proc.poll() is None
+    for secret in ("SECRET", "URLSECRET", "PLAINSECRET", str(not_pem)):
+        assert secret not in plain.stderr()

@@ -196,6 +196,12 @@ arrow::Status ParseTransferPeers(const YAML::Node& node, const std::string& sour
     if (!entry.token.empty() && !entry.user.empty()) {
       return KeyError(source, prefix, "give user and password, or token, not both");
     }
+    if (!entry.password.empty() && entry.user.empty()) {
+      return KeyError(source, prefix, "a password needs a user");
+    }
+    for (unsigned char c : entry.token) {
+      if (c < 0x20 || c > 0x7e) return KeyError(source, prefix + ".token", "must be printable ASCII");
+    }
     config->transfer.peers[peer] = entry;
   }
   return arrow::Status::OK();

@@ -290,7 +290,9 @@ TEST(Config, StreamTransformsAndTransferPeers) {
            {"transfer: {allowed_peers: ['grpc://x:1']}\n", "transfer.allowed_peers"},
            {"transfer: {peers: {'a:1': {user: u, token: t}}}\n", "transfer.peers.a:1"},
            {"transfer: {peers: {'a:1': {pass: x}}}\n", "transfer.peers.a:1.pass"},
-           {"transfer: {peer: []}\n", "transfer.peer"}}) {
+           {"transfer: {peer: []}\n", "transfer.peer"},
+           {"transfer: {peers: {'a:1': {password: p}}}\n", "transfer.peers.a:1"},
+           {"transfer: {peers: {'a:1': {token: \"x\\ny\"}}}\n", "transfer.peers.a:1.token"}}) {
     auto bad = ParseYaml(yaml, "t.yaml");
     ASSERT_FALSE(bad.ok()) << yaml;
     EXPECT_NE(bad.status().message().find("'" + key + "'"), std::string::npos)

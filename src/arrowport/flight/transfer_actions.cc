@@ -298,8 +298,10 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
     // wait for ours, and keep its summary (the one with "table" and "seconds").
     std::mutex acks_mutex;
     JoiningThread acks([&] {
-      std::shared_ptr<arrow::Buffer> metadata;
-      while (stream.reader->ReadMetadata(&metadata).ok() && metadata != nullptr) {
+      while (true) {
+        // Fresh each time: once the stream is finished, ReadMetadata leaves it untouched.
+        std::shared_ptr<arrow::Buffer> metadata;
+        if (!stream.reader->ReadMetadata(&metadata).ok() || metadata == nullptr) break;
         auto doc = json::parse(metadata->ToString(), nullptr, /*allow_exceptions=*/false);
         if (!doc.is_object() || !doc.contains("table") || !doc.contains("seconds")) continue;
         std::lock_guard<std::mutex> lock(acks_mutex);
