@@ -97,33 +97,44 @@ arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_p
     results.push_back({what, seconds, -1, PeakRssBytes()});
     return seconds;
   };
-  ARROW_ASSIGN_OR_RAISE(double put, measure("Flight DoPut -> DuckDB (target server)", [&]() -> arrow::Result<int64_t> {
+  auto put_into_target = [&]() -> arrow::Result<int64_t> {
     ARROW_RETURN_NOT_OK(to_target->Put(R"({"stream": "bench", "mode": "replace"})",
                                        std::make_shared<arrow::TableBatchReader>(table))
                             .status());
     return rows;
-  }));
+  };
+  ARROW_ASSIGN_OR_RAISE(double put,
+                        measure("Flight DoPut -> DuckDB (target server)", put_into_target));
   ARROW_RETURN_NOT_OK(to_source->Put(R"({"stream": "bench", "mode": "replace"})",
                                      std::make_shared<arrow::TableBatchReader>(table))
                           .status());
-  ARROW_ASSIGN_OR_RAISE(double get, measure("Flight DoGet <- DuckDB (source server)", [&]() -> arrow::Result<int64_t> {
+  auto get_from_source = [&]() -> arrow::Result<int64_t> {
     ARROW_ASSIGN_OR_RAISE(auto reader, to_source->Get(R"({"table": "bench"})"));
     return Drain(reader.get());
-  }));
+  };
+  ARROW_ASSIGN_OR_RAISE(double get,
+                        measure("Flight DoGet <- DuckDB (source server)", get_from_source));
   const double slower = std::max(put, get);
-  ARROW_ASSIGN_OR_RAISE(double exchange, measure("DoExchange SELECT * FROM input (both ways at once)", [&]() {
+  auto exchange_through_source = [&]() {
     return Exchange(source->flight_uri(), table, "SELECT * FROM input");
-  }));
+  };
+  ARROW_ASSIGN_OR_RAISE(double exchange,
+                        measure("DoExchange SELECT * FROM input (both ways at once)",
+                                exchange_through_source));
   results.back().ratio = slower / exchange;
-  ARROW_ASSIGN_OR_RAISE(double copy, measure("copy_from: target pulls the source's DoGet into DuckDB", [&]() -> arrow::Result<int64_t> {
+  auto copy_into_target = [&]() -> arrow::Result<int64_t> {
     const std::string body = R"({"source": ")" + source->flight_uri() +
-                             R"(", "source_table": "bench", "target_table": "copied", "mode": "replace"})";
+                             R"(", "source_table": "bench", "target_table": "copied", )"
+                             R"("mode": "replace"})";
     ARROW_ASSIGN_OR_RAISE(auto summary, to_target->Action("copy_from", body));
     const auto pos = summary.find("\"rows\":");
     const auto digits = pos == std::string::npos ? pos : summary.find_first_of("0123456789", pos);
     if (digits == std::string::npos) return arrow::Status::IOError("no rows in ", summary);
     return static_cast<int64_t>(std::strtoll(summary.c_str() + digits, nullptr, 10));
-  }));
+  };
+  ARROW_ASSIGN_OR_RAISE(double copy,
+                        measure("copy_from: target pulls the source's DoGet into DuckDB",
+                                copy_into_target));
   results.back().ratio = slower / copy;
   ARROW_RETURN_NOT_OK(source->Shutdown());
   ARROW_RETURN_NOT_OK(target->Shutdown());

@@ -293,5 +293,35 @@ TEST(PrefetchingReaderTest, NoInterruptOnceTheStreamHasEnded) {
   EXPECT_EQ(interrupts, 0);
 }
 
+TEST(PrefetchingReaderTest, GlueJoinsWhatIsQueuedAndNeverWaitsForMore) {
+  // Batches 0..5 come at once, then the inner read blocks (a client that waits for its
+  // answer): the reads must return every queued batch, glued, without waiting.
+  auto inner = std::make_shared<ScriptedReader>(1000, arrow::Status::OK(), /*block_at=*/6);
+  auto reader = MakePrefetchingReader(inner, 16, [inner] { inner->Interrupt(); },
+                                      GlueLimits{/*rows=*/4, /*bytes=*/1 << 20});
+  std::vector<int64_t> values;
+  auto read = [&]() -> int64_t {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    EXPECT_TRUE(reader->ReadNext(&batch).ok());
+    if (batch == nullptr) return 0;
+    auto column = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+    for (int64_t i = 0; i < column->length(); ++i) values.push_back(column->Value(i));
+    return batch->num_rows();
+  };
+  std::vector<int64_t> glued;
+  ASSERT_TRUE(FinishesInTime([&] {
+    EXPECT_EQ(read(), 1);  // the two inline reads
+    EXPECT_EQ(read(), 1);
+    glued.push_back(read());  // starts the thread: what is queued by then, glued
+    ASSERT_TRUE(WaitForReads(*inner, 7));  // the rest is queued, the next read blocks
+    while (values.size() < 6) glued.push_back(read());
+  })) << "a read waited for a batch not yet made";
+  EXPECT_EQ(values, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  for (int64_t size : glued) EXPECT_LE(size, 4);
+  // The first threaded read returns what was queued by then; the next one all the rest.
+  EXPECT_LE(glued.size(), 2u) << "queued batches were not glued";
+  ASSERT_TRUE(reader->Close().ok());
+}
+
 }  // namespace
 }  // namespace arrowport

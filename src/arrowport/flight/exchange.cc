@@ -66,7 +66,9 @@ arrow::Result<ExchangeCommand> ParseExchangeCommand(const fl::FlightDescriptor& 
   }
   doc.erase(sql);
   if (auto each = doc.find("each_batch"); each != doc.end()) {
-    if (!each->is_boolean()) return arrow::Status::Invalid("DoExchange: 'each_batch' must be true or false");
+    if (!each->is_boolean()) {
+      return arrow::Status::Invalid("DoExchange: 'each_batch' must be true or false");
+    }
     command.each_batch = each->get<bool>();
     doc.erase(each);
   }
@@ -78,8 +80,10 @@ arrow::Result<ExchangeCommand> ParseExchangeCommand(const fl::FlightDescriptor& 
       const std::string& key = doc.begin().key();
       const bool ingest_field = key == "table" || key == "mode" || key == "commit" ||
                                 key == "request_id" || key == "sealed";
-      return arrow::Status::Invalid("DoExchange: ", ingest_field ? "the field '" : "unknown field '",
-                                    key, ingest_field ? "' needs \"stream\"" :
+      if (ingest_field) {
+        return arrow::Status::Invalid("DoExchange: the field '", key, "' needs \"stream\"");
+      }
+      return arrow::Status::Invalid("DoExchange: unknown field '", key,
                                     "' (known: sql, each_batch; with stream: table, mode, "
                                     "commit, request_id)");
     }
@@ -117,7 +121,8 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
       return writer->WriteMetadata(arrow::Buffer::FromString(doc.dump()));
     };
     ARROW_ASSIGN_OR_RAISE(auto result, pipeline->Ingest(*command.ingest, source, ack, call));
-    ARROW_RETURN_NOT_OK(writer->WriteMetadata(arrow::Buffer::FromString(IngestSummaryJson(result))));
+    ARROW_RETURN_NOT_OK(
+        writer->WriteMetadata(arrow::Buffer::FromString(IngestSummaryJson(result))));
     record->fields.push_back({"table", result.table});
     record->fields.push_back({"rows", std::to_string(result.rows)});
     return arrow::Status::OK();
