@@ -32,14 +32,6 @@ constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
 constexpr const char* kDefaultServer = "grpc://localhost:8815";
 
-int Fail(const arrow::Status& status, int code = kRuntimeError) {
-  // gRPC appends transport debug context; users need the server's message.
-  std::string message = status.message();
-  const auto debug = message.find(". gRPC client debug context");
-  if (debug != std::string::npos) message.resize(debug);
-  std::fprintf(stderr, "arrowport: error: %s\n", message.c_str());
-  return code;
-}
 
 std::vector<std::string> EnvironEntries() {
   std::vector<std::string> out;
@@ -285,6 +277,15 @@ int RunServe(const Args& a) {
 }
 
 }  // namespace
+
+int Fail(const arrow::Status& status, int code) {
+  // gRPC appends transport debug context; users need the server's message.
+  std::string message = status.message();
+  const auto debug = message.find(". gRPC client debug context");
+  if (debug != std::string::npos) message.resize(debug);
+  std::fprintf(stderr, "arrowport: error: %s\n", message.c_str());
+  return code;
+}
 
 int Main(int argc, char** argv) {
   CLI::App app{"Arrowport: move Apache Arrow data in and out of DuckDB over the network",

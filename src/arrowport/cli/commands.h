@@ -1,6 +1,12 @@
 #pragma once
 
+#include "arrow/status.h"
+
 namespace arrowport::cli {
+
+/// Prints `status` as every command reports a failure (the server's message, without
+/// gRPC's debug context) and returns `code`.
+int Fail(const arrow::Status& status, int code = 1);
 
 /// \brief Entry point of the `arrowport` executable. Exit codes: 0 ok, 1 runtime error,
 /// 2 usage or configuration error.

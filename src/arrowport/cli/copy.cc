@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/commands.h"
 
 namespace arrowport::cli {
 
@@ -116,19 +117,12 @@ int RunCopy(const CopyArgs& args) {
     body["token"] = token;
   }
   auto conn = FlightConnection::Connect(args.to, args.tls_ca);
-  auto fail = [](const arrow::Status& st) {
-    std::string message = st.message();
-    const auto debug = message.find(". gRPC client debug context");
-    if (debug != std::string::npos) message.resize(debug);
-    std::fprintf(stderr, "arrowport: error: %s\n", message.c_str());
-    return 1;
-  };
-  if (!conn.ok()) return fail(conn.status());
+  if (!conn.ok()) return Fail(conn.status());
   ProgressLine progress("copying " + (args.table.empty() ? std::string("query") : args.table) +
                         " from " + args.from + " to " + args.to);
   auto summary = (*conn)->Action("copy_from", body.dump());
   progress.Stop();
-  if (!summary.ok()) return fail(summary.status());
+  if (!summary.ok()) return Fail(summary.status());
   if (::isatty(STDERR_FILENO)) {
     // The target's own summary: read only fields that are numbers.
     auto doc = json::parse(*summary, nullptr, false);

@@ -107,6 +107,10 @@ std::string IngestSummaryJson(const ingest::IngestResult& result) {
   return summary.dump();
 }
 
+std::string BatchAckJson(int64_t index, int64_t rows) {
+  return json{{"batch", index}, {"rows", rows}, {"committed", true}}.dump();
+}
+
 arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline* pipeline,
                           const fl::ServerCallContext& context, const CallContext& call,
                           std::unique_ptr<fl::FlightMessageReader> reader,
@@ -117,8 +121,7 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
   if (command.ingest) {
     // The DoPut of a transformed stream: acknowledgements and the summary come back.
     auto ack = [&](int64_t index, int64_t rows) {
-      const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
-      return writer->WriteMetadata(arrow::Buffer::FromString(doc.dump()));
+      return writer->WriteMetadata(arrow::Buffer::FromString(BatchAckJson(index, rows)));
     };
     ARROW_ASSIGN_OR_RAISE(auto result, pipeline->Ingest(*command.ingest, source, ack, call));
     ARROW_RETURN_NOT_OK(

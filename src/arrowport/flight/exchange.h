@@ -5,6 +5,7 @@
 
 #include <arrow/flight/server.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ arrow::Result<ExchangeCommand> ParseExchangeCommand(
 
 /// The JSON a finished ingest answers with (DoPut's last PutResult, copy_from's result).
 std::string IngestSummaryJson(const ingest::IngestResult& result);
+
+/// The JSON that acknowledges one committed batch (per_batch; DoPut and DoExchange).
+std::string BatchAckJson(int64_t index, int64_t rows);
 
 /// \brief Runs one exchange: reads the client's batches as they come (validated and read
 /// ahead by the pipeline) and writes the result batches back as DuckDB produces them,

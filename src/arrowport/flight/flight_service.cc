@@ -127,8 +127,7 @@ class FlightService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(auto source, PutReader::Make(std::move(reader), &context,
                                                           request.sealed));
       auto ack = [&](int64_t index, int64_t rows) {
-        const json doc = {{"batch", index}, {"rows", rows}, {"committed", true}};
-        return writer->WriteMetadata(*arrow::Buffer::FromString(doc.dump()));
+        return writer->WriteMetadata(*arrow::Buffer::FromString(BatchAckJson(index, rows)));
       };
       // The pipeline validates and reads ahead (network receive and IPC decoding included).
       ARROW_ASSIGN_OR_RAISE(auto result,
@@ -313,15 +312,17 @@ class FlightService : public fl::FlightServerBase {
                                {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s),
                                 deps_.logger, deps_.request_memory,
                                 MaxReceiveMessageSize(deps_.max_batch_bytes)});
-    // A query over the client's stream has a query's deadline; landing it in a table is an
-    // upload (limits.idle_timeout_s only).
-    auto peeked = ParseExchangeCommand(reader->descriptor());
-    const Deadline deadline = peeked.ok() && peeked->ingest ? Deadline::kNone : Deadline::kQuery;
+    // The command is checked for size, then parsed once: a query over the client's
+    // stream has a query's deadline; landing it in a table is an upload
+    // (limits.idle_timeout_s only).
+    const auto& descriptor = reader->descriptor();
+    auto size = runner_.CheckCommandSize(descriptor.cmd.size(), "the command");
+    arrow::Result<ExchangeCommand> parsed =
+        size.ok() ? ParseExchangeCommand(descriptor) : arrow::Result<ExchangeCommand>(size);
+    const Deadline deadline = parsed.ok() && parsed->ingest ? Deadline::kNone : Deadline::kQuery;
     return runner_.Run("do_exchange", context, deadline,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      const auto& descriptor = reader->descriptor();
-      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
-      ARROW_ASSIGN_OR_RAISE(auto command, ParseExchangeCommand(descriptor));
+      ARROW_ASSIGN_OR_RAISE(auto command, std::move(parsed));
       if (command.ingest) {
         record.fields.push_back({"stream", command.ingest->stream});
         ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(

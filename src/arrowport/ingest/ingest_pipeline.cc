@@ -53,6 +53,48 @@ class ErrorKeepingReader : public arrow::RecordBatchReader {
   arrow::Status error_;
 };
 
+// An exchange's result: a batch the validation refused is reported as such, not as the
+// scan error DuckDB wraps it in.
+class ExchangeReader : public arrow::RecordBatchReader {
+ public:
+  ExchangeReader(std::shared_ptr<arrow::RecordBatchReader> result,
+                 std::shared_ptr<ValidatingReader> validating)
+      : result_(std::move(result)), validating_(std::move(validating)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return result_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    auto st = result_->ReadNext(out);
+    if (!st.ok() && !validating_->error().ok()) return validating_->error();
+    return st;
+  }
+  arrow::Status Close() override { return result_->Close(); }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> result_;
+  std::shared_ptr<ValidatingReader> validating_;
+};
+
+arrow::Status CheckTransformUse(const IngestRequest& request, const config::StreamConfig& route,
+                                config::CommitMode commit, const CallContext& call) {
+  const bool transformed = !request.transform.empty() || !route.transform.empty();
+  if (!transformed) return arrow::Status::OK();
+  // A transform's batches are DuckDB's, not the client's: their numbers would not name
+  // the same rows when the request is retried.
+  if (commit == config::CommitMode::kPerBatch && !request.request_id.empty()) {
+    return arrow::Status::Invalid("a request id cannot be used with per_batch commits and a "
+                                  "transform (the committed batches are the transform's)");
+  }
+  // The operator's transform runs with the operator's rights: its rows go where the
+  // operator routed them, not to a table a client names.
+  const Principal* principal = call.principal.get();
+  if (!route.transform.empty() && !request.table.empty() &&
+      request.table != route.target_table && principal != nullptr && !principal->IsAdmin()) {
+    return PermissionDenied("stream '", request.stream, "' has a configured transform: its "
+                            "rows go to its target_table '", route.target_table,
+                            "', not to a table the request names");
+  }
+  return arrow::Status::OK();
+}
+
 storage::TableName TargetOf(const IngestRequest& request, const config::StreamConfig& route) {
   return storage::TableName(request.schema.empty() ? "main" : request.schema,
                             request.table.empty() ? route.target_table : request.table,
@@ -86,6 +128,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   source = MakePrefetchingReader(validating, kPrefetchDepth);
   std::vector<std::shared_ptr<ErrorKeepingReader>> transforms;
   auto st = [&]() -> arrow::Status {
+    // Checked before a transform starts reading the client's stream.
+    ARROW_RETURN_NOT_OK(CheckTransformUse(request, route, commit, call));
     // The client's transform, then the stream's: each a query over the batches before.
     for (const auto* sql : {&request.transform, &route.transform}) {
       if (sql->empty()) continue;
@@ -123,56 +167,6 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   }
   return result;
 }
-
-namespace {
-
-// An exchange's result: a batch the validation refused is reported as such, not as the
-// scan error DuckDB wraps it in.
-class ExchangeReader : public arrow::RecordBatchReader {
- public:
-  ExchangeReader(std::shared_ptr<arrow::RecordBatchReader> result,
-                 std::shared_ptr<ValidatingReader> validating)
-      : result_(std::move(result)), validating_(std::move(validating)) {}
-  std::shared_ptr<arrow::Schema> schema() const override { return result_->schema(); }
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    auto st = result_->ReadNext(out);
-    if (!st.ok() && !validating_->error().ok()) return validating_->error();
-    return st;
-  }
-  arrow::Status Close() override { return result_->Close(); }
-
- private:
-  std::shared_ptr<arrow::RecordBatchReader> result_;
-  std::shared_ptr<ValidatingReader> validating_;
-};
-
-}  // namespace
-
-namespace {
-
-arrow::Status CheckTransformUse(const IngestRequest& request, const config::StreamConfig& route,
-                                config::CommitMode commit, const CallContext& call) {
-  const bool transformed = !request.transform.empty() || !route.transform.empty();
-  if (!transformed) return arrow::Status::OK();
-  // A transform's batches are DuckDB's, not the client's: their numbers would not name
-  // the same rows when the request is retried.
-  if (commit == config::CommitMode::kPerBatch && !request.request_id.empty()) {
-    return arrow::Status::Invalid("a request id cannot be used with per_batch commits and a "
-                                  "transform (the committed batches are the transform's)");
-  }
-  // The operator's transform runs with the operator's rights: its rows go where the
-  // operator routed them, not to a table a client names.
-  const Principal* principal = call.principal.get();
-  if (!route.transform.empty() && !request.table.empty() &&
-      request.table != route.target_table && principal != nullptr && !principal->IsAdmin()) {
-    return PermissionDenied("stream '", request.stream, "' has a configured transform: its "
-                            "rows go to its target_table '", route.target_table,
-                            "', not to a table the request names");
-  }
-  return arrow::Status::OK();
-}
-
-}  // namespace
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchange(
     const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
@@ -230,7 +224,6 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
         connection == nullptr ? "a temporary table needs a connection that outlives the request"
                               : "a temporary table has no schema but main");
   }
-  ARROW_RETURN_NOT_OK(CheckTransformUse(request, route, commit, call));
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
   storage::ConnectionLease own;
   storage::ConnectionLease* lease = connection;
