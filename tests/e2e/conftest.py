@@ -15,7 +15,8 @@ ARROWPORT = str(REPO / "bin" / "arrowport")
 # A server that ended with one of these signals crashed (tests send SIGTERM/SIGKILL).
 CRASH_EXIT_CODES = {-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS, -signal.SIGILL,
                     -signal.SIGFPE}
-READY = re.compile(r"^arrowport ready flight=(grpc(?:\+tls)?://\S+) http=(https?://\S+)")
+READY = re.compile(r"^arrowport ready flight=(grpc(?:\+tls)?://\S+) http=(https?://\S+)"
+                   r"(?: metrics=(https?://\S+))?")
 
 
 def pytest_configure(config):
@@ -61,7 +62,7 @@ class RunningServer:
                 break
             match = READY.match(line.strip())
             if match:
-                self.uri, self.http = match.group(1), match.group(2)
+                self.uri, self.http, self.metrics = match.group(1), match.group(2), match.group(3)
                 break
         if self.uri is None:
             self.proc.kill()

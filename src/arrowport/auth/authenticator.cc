@@ -11,6 +11,7 @@
 #include "arrowport/common/caller_key.h"
 #include "arrowport/auth/password_hasher.h"
 #include "arrowport/auth/user_directory.h"
+#include "arrowport/metrics/registry.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/status_detail.h"
 
@@ -75,9 +76,11 @@ std::shared_ptr<const Principal> PrincipalOf(const config::Config::User& user) {
 }  // namespace
 
 Authenticator::Authenticator(const config::Config& config, Logger* logger,
+                             metrics::Family<metrics::Counter>* decisions,
                              std::unique_ptr<TokenService> tokens)
     : enabled_(config::AuthEnabled(config)),
       logger_(logger),
+      decisions_(decisions),
       tokens_(std::move(tokens)),
       users_(std::make_unique<UserDirectory>(config.auth.users)),
       cache_(std::make_unique<CredentialCache>(kBasicCacheTtl, kBasicCacheEntries)),
@@ -94,12 +97,13 @@ Authenticator::Authenticator(const config::Config& config, Logger* logger,
 Authenticator::~Authenticator() = default;
 
 arrow::Result<std::unique_ptr<Authenticator>> Authenticator::Make(
-    const config::Config& config, Logger* logger) {
+    const config::Config& config, Logger* logger,
+    metrics::Family<metrics::Counter>* decisions) {
   ARROW_RETURN_NOT_OK(PasswordHasher::Init());
   ARROW_ASSIGN_OR_RAISE(
       auto tokens, TokenService::Make(config.auth.token_secret, config.auth.token_ttl_s));
   std::unique_ptr<Authenticator> out(
-      new Authenticator(config, logger, std::move(tokens)));
+      new Authenticator(config, logger, decisions, std::move(tokens)));
   if (out->enabled_) {
     ARROW_ASSIGN_OR_RAISE(out->dummy_hash_,
                           PasswordHasher::Hash("arrowport-no-such-user"));
@@ -219,12 +223,14 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Bearer(
 
 void Authenticator::Audit(const AuthSource& source, const std::string& user,
                           const char* method, const arrow::Status& outcome) const {
+  const char* decision = outcome.ok() ? "allowed" : "denied";
+  if (decisions_ != nullptr) decisions_->With({source.protocol, method, decision}).Add();
   if (logger_ == nullptr) return;
   Logger::Fields fields = {{"user", user.empty() ? "-" : user},
                            {"protocol", source.protocol},
                            {"peer", source.peer},
                            {"method", method},
-                           {"outcome", outcome.ok() ? "allowed" : "denied"}};
+                           {"outcome", decision}};
   if (!outcome.ok()) {
     fields.push_back({"reason", outcome.message()});
     logger_->Warn("auth", fields);

@@ -11,7 +11,12 @@
 
 namespace arrowport {
 class Logger;
-}
+namespace metrics {
+class Counter;
+template <typename T>
+class Family;
+}  // namespace metrics
+}  // namespace arrowport
 
 namespace arrowport::auth {
 
@@ -43,9 +48,11 @@ struct Authenticated {
 /// statuses. Thread-safe.
 class Authenticator {
  public:
-  /// `logger` outlives the authenticator.
-  static arrow::Result<std::unique_ptr<Authenticator>> Make(const config::Config& config,
-                                                            Logger* logger);
+  /// `logger` and `decisions` outlive the authenticator. Each decision is counted in
+  /// `decisions` (labels protocol, method, outcome) when set.
+  static arrow::Result<std::unique_ptr<Authenticator>> Make(
+      const config::Config& config, Logger* logger,
+      metrics::Family<metrics::Counter>* decisions = nullptr);
   ~Authenticator();
 
   bool enabled() const { return enabled_; }
@@ -65,6 +72,7 @@ class Authenticator {
 
  private:
   Authenticator(const config::Config& config, Logger* logger,
+                metrics::Family<metrics::Counter>* decisions,
                 std::unique_ptr<TokenService> tokens);
   arrow::Result<std::shared_ptr<const Principal>> Basic(const std::string& credentials,
                                                         std::string* user) const;
@@ -75,6 +83,7 @@ class Authenticator {
 
   const bool enabled_;
   Logger* logger_;
+  metrics::Family<metrics::Counter>* const decisions_;  // null: not counted
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<CredentialCache> cache_;

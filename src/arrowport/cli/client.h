@@ -29,6 +29,8 @@ class DataClient {
   /// client lives.
   virtual arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(
       const std::string& ticket) = 0;
+  /// The server's status summary (JSON): the `status` action, or HTTP's GET /status.
+  virtual arrow::Result<std::string> Status() = 0;
 };
 
 /// grpc://host:port or grpc+tls:// -> Flight; http:// or https:// -> the HTTP gateway.
@@ -55,6 +57,8 @@ class FlightConnection : public DataClient {
   /// DoGet of a ticket; the reader is valid while this connection lives.
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(
       const std::string& ticket) override;
+
+  arrow::Result<std::string> Status() override { return Action("status"); }
 
   /// DoAction; returns the body of the first result ("" when none).
   arrow::Result<std::string> Action(const std::string& type, const std::string& body = "");

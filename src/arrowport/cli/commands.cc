@@ -16,6 +16,9 @@
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/hash_password.h"
+#include "arrowport/cli/inspect.h"
+#include "arrowport/cli/progress.h"
+#include "arrowport/cli/text_table.h"
 #include "arrowport/config/config.h"
 #include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
@@ -75,12 +78,14 @@ int Ingest(const std::vector<std::string>& files, const std::string& stream,
   for (const auto& file : files) {
     auto reader = OpenDataFile(file, batch_rows);
     if (!reader.ok()) return Fail(reader.status());
+    Progress progress("ingesting " + file);
     nlohmann::json command = {{"stream", stream}};
     if (!table.empty()) command["table"] = table;
     // Only the first file may create/replace; later files append to it.
     command["mode"] = (&file == &files.front()) ? mode : "append";
     if (!commit.empty()) command["commit"] = commit;
-    auto summary = (*conn)->Put(command.dump(), *reader);
+    auto summary = (*conn)->Put(command.dump(), progress.Counting(*reader));
+    progress.Stop();
     if (!summary.ok()) return Fail(summary.status().WithMessage(file, ": ", summary.status().message()));
     auto doc = nlohmann::json::parse(*summary, nullptr, false);
     const int64_t rows = doc.is_object() ? doc.value("rows", int64_t{0}) : 0;
@@ -113,34 +118,22 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
   if (!reader.ok()) return Fail(reader.status());
   auto sink = OpenOutput(output);
   if (!sink.ok()) return Fail(sink.status());
-  auto rows = query::WriteResult(reader->get(), *format, *sink);
+  const bool to_file = !output.empty() && output != "-";
+  std::optional<Progress> progress;
+  std::shared_ptr<arrow::RecordBatchReader> result = *reader;
+  if (to_file) result = progress.emplace("query -> " + output).Counting(std::move(result));
+  // A table is fitted to the terminal it is shown on; in a file or a pipe it is whole.
+  auto rows = *format == query::ResultFormat::kTable
+                  ? WriteTextTable(result.get(), *sink, to_file ? TextTableLimits{}
+                                                                : StdoutLimits())
+                  : query::WriteResult(result.get(), *format, *sink);
+  if (progress) progress->Stop();
   if (!rows.ok()) return Fail(rows.status());
   auto closed = (*sink)->Close();
   if (!closed.ok()) return Fail(closed);
-  if (!output.empty() && output != "-") {
+  if (to_file) {
     std::fprintf(stderr, "%lld rows -> %s\n", static_cast<long long>(*rows), output.c_str());
   }
-  return kOk;
-}
-
-int Tables(const std::string& server_url, const std::string& tls_ca) {
-  auto conn = FlightConnection::Connect(server_url, tls_ca);
-  if (!conn.ok()) return Fail(conn.status());
-  auto tables = (*conn)->ListTables();
-  if (!tables.ok()) return Fail(tables.status());
-  for (const auto& t : *tables) {
-    std::printf("%s\t%lld rows\n", t.name.c_str(), static_cast<long long>(t.rows));
-  }
-  return kOk;
-}
-
-int Streams(const std::string& server_url, const std::string& tls_ca) {
-  auto conn = FlightConnection::Connect(server_url, tls_ca);
-  if (!conn.ok()) return Fail(conn.status());
-  auto body = (*conn)->Action("list_streams");
-  if (!body.ok()) return Fail(body.status());
-  auto doc = nlohmann::json::parse(*body, nullptr, false);
-  std::printf("%s\n", doc.is_discarded() ? body->c_str() : doc.dump(2).c_str());
   return kOk;
 }
 
@@ -153,7 +146,11 @@ int Generate(int64_t rows, const std::string& output, int64_t batch_rows, uint64
   if (!format.ok()) return Fail(format.status(), kUsageError);
   auto sink = OpenOutput(output);
   if (!sink.ok()) return Fail(sink.status());
-  auto written = query::WriteResult(reader.get(), *format, *sink);
+  Progress progress("generating " + output);
+  auto written = *format == query::ResultFormat::kTable
+                     ? WriteTextTable(progress.Counting(reader).get(), *sink, {})
+                     : query::WriteResult(progress.Counting(reader).get(), *format, *sink);
+  progress.Stop();
   if (!written.ok()) return Fail(written.status());
   auto closed = (*sink)->Close();
   if (!closed.ok()) return Fail(closed);
@@ -171,7 +168,7 @@ struct Args {
   std::vector<std::string> parquet_files;
   std::optional<std::string> parquet_view;
   std::string preset;
-  int flight_port = -1, http_port = -1;
+  int flight_port = -1, http_port = -1, metrics_port = -1;
   std::vector<std::string> files;
   std::string stream, table, mode = "append", commit, server_url = kDefaultServer, tls_ca;
   int64_t batch_rows = 65536;
@@ -190,6 +187,22 @@ void AddServerOptions(CLI::App* command, Args& a) {
       ->check(CLI::ExistingFile);
 }
 
+// tables, streams, status: a server and an output format.
+CLI::App* AddInspect(CLI::App& app, InspectArgs& args, const char* name, const char* help) {
+  auto* command = app.add_subcommand(name, help);
+  command->add_option("--server", args.server_url,
+                      "Server URL: grpc://, grpc+tls:// (status also http://, https://)")
+      ->envname("ARROWPORT_SERVER")
+      ->default_val(kDefaultServer);
+  command->add_option("--tls-ca", args.tls_ca, "PEM file of CA certificates to trust (TLS)")
+      ->envname("ARROWPORT_TLS_CA")
+      ->check(CLI::ExistingFile);
+  command->add_option("--format,-f", args.format,
+                      "table or json (default: a table on a terminal)")
+      ->check(CLI::IsMember({"table", "json"}));
+  return command;
+}
+
 CLI::App* AddServe(CLI::App& app, Args& a) {
   auto* serve = app.add_subcommand("serve", "Run the server (Flight on one port)");
   serve->add_option("--config,-c", a.config_path, "YAML config file")->envname("ARROWPORT_CONFIG");
@@ -198,6 +211,10 @@ CLI::App* AddServe(CLI::App& app, Args& a) {
   serve->add_option("--flight-port", a.flight_port, "Flight gRPC port (0 = any free port)")
       ->check(CLI::Range(0, 65535));
   serve->add_option("--http-port", a.http_port, "HTTP port (0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--metrics-port", a.metrics_port,
+                    "A listener of its own for GET /metrics (0 = any free port; metrics.host, "
+                    "loopback by default)")
       ->check(CLI::Range(0, 65535));
   serve->add_option("--log-format", a.log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
@@ -270,6 +287,7 @@ int RunServe(const Args& a) {
   if (!a.flight_host.empty()) overrides.http_host = a.flight_host;
   if (a.flight_port >= 0) overrides.flight_port = a.flight_port;
   if (a.http_port >= 0) overrides.http_port = a.http_port;
+  if (a.metrics_port >= 0) overrides.metrics_port = a.metrics_port;
   if (!a.log_format.empty()) overrides.log_format = a.log_format;
   overrides.parquet_files = a.parquet_files;
   overrides.parquet_view = a.parquet_view;
@@ -296,10 +314,12 @@ int Main(int argc, char** argv) {
   auto* serve = AddServe(app, a);
   auto* ingest = AddIngest(app, a);
   auto* query = AddQuery(app, a);
-  auto* tables = app.add_subcommand("tables", "List the server's tables and views");
-  AddServerOptions(tables, a);
-  auto* streams = app.add_subcommand("streams", "Show stream routing and live counters");
-  AddServerOptions(streams, a);
+  InspectArgs inspect;
+  auto* tables = AddInspect(app, inspect, "tables", "List the server's tables and views");
+  auto* streams = AddInspect(app, inspect, "streams", "Show stream routing and live counters");
+  auto* status = AddInspect(app, inspect, "status",
+                            "What the status page shows: listeners, streams with their rates, "
+                            "tables, active requests, recent errors");
   auto* generate = AddGenerate(app, a);
   auto* bench = AddBench(app, a);
   CopyArgs copy_args;
@@ -324,8 +344,9 @@ int Main(int argc, char** argv) {
                   a.batch_rows);
   }
   if (query->parsed()) return Query(a.sql, a.format, a.output, a.server_url, a.tls_ca);
-  if (tables->parsed()) return Tables(a.server_url, a.tls_ca);
-  if (streams->parsed()) return Streams(a.server_url, a.tls_ca);
+  if (tables->parsed()) return RunTables(inspect);
+  if (streams->parsed()) return RunStreams(inspect);
+  if (status->parsed()) return RunStatus(inspect);
   if (copy->parsed()) return RunCopy(copy_args);
   if (generate->parsed()) {
     return Generate(a.rows, a.output, a.batch_rows, a.seed, a.preset);

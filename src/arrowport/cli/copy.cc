@@ -5,58 +5,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <thread>
 
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/commands.h"
+#include "arrowport/cli/progress.h"
 
 namespace arrowport::cli {
 
 namespace {
 
 using json = nlohmann::json;
-
-// Elapsed time on stderr while the servers copy, redrawn in place; only on a terminal.
-class ProgressLine {
- public:
-  explicit ProgressLine(std::string what) : what_(std::move(what)) {
-    if (!::isatty(STDERR_FILENO)) return;
-    thread_ = std::thread([this] {
-      const auto start = std::chrono::steady_clock::now();
-      std::unique_lock<std::mutex> lock(mutex_);
-      while (!done_) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "\r%s: %.1f s", what_.c_str(), seconds);
-        std::fflush(stderr);
-        wake_.wait_for(lock, std::chrono::milliseconds(250));
-      }
-      std::fprintf(stderr, "\r\033[K");
-      std::fflush(stderr);
-    });
-  }
-  ~ProgressLine() { Stop(); }
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 std::string EnvOr(const char* name) {
   const char* value = std::getenv(name);
@@ -118,8 +78,10 @@ int RunCopy(const CopyArgs& args) {
   }
   auto conn = FlightConnection::Connect(args.to, args.tls_ca);
   if (!conn.ok()) return Fail(conn.status());
-  ProgressLine progress("copying " + (args.table.empty() ? std::string("query") : args.table) +
-                        " from " + args.from + " to " + args.to);
+  // The rows flow between the servers, not through here: elapsed time only.
+  Progress progress("copying " + (args.table.empty() ? std::string("query") : args.table) +
+                        " from " + args.from + " to " + args.to,
+                    /*counts=*/false);
   auto summary = (*conn)->Action("copy_from", body.dump());
   progress.Stop();
   if (!summary.ok()) return Fail(summary.status());

@@ -179,6 +179,12 @@ class HttpConnection : public DataClient {
     return std::make_shared<DownloadReader>(download, *reader);
   }
 
+  arrow::Result<std::string> Status() override {
+    auto result = client_.Get("/status");
+    if (!result || result->status != 200) return ErrorFrom(result);
+    return result->body;
+  }
+
  private:
   httplib::Client client_;
 };

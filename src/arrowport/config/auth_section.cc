@@ -160,11 +160,14 @@ arrow::Status ValidateAuth(const Config& c) {
         "add users (see `arrowport hash-password`)");
   }
   if (AuthEnabled(c) || c.auth.enabled.has_value()) return arrow::Status::OK();
-  for (const auto* endpoint : {&c.flight, &c.http}) {
-    if (IsLoopback(endpoint->host)) continue;
+  std::vector<std::pair<const char*, const std::string*>> binds = {
+      {"flight.host", &c.flight.host}, {"http.host", &c.http.host}};
+  if (c.metrics.port) binds.emplace_back("metrics.host", &c.metrics.host);
+  for (const auto& [key, host] : binds) {
+    if (IsLoopback(*host)) continue;
     return AuthError(
-        src, endpoint == &c.flight ? "flight.host" : "http.host",
-        "binding " + endpoint->host +
+        src, key,
+        "binding " + *host +
             " (not loopback) without authentication is refused: configure "
             "auth.users (see `arrowport hash-password`), or bind 127.0.0.1, or "
             "write `auth: {enabled: false}` to serve everyone unauthenticated");

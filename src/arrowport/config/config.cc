@@ -345,6 +345,10 @@ arrow::Status Validate(const Config& c) {
   if (c.log_format != "text" && c.log_format != "json") {
     return KeyError(src, "log.format", "must be text or json");
   }
+  if (c.metrics.port && !c.metrics.enabled) {
+    return KeyError(src, "metrics.port",
+                    "a metrics listener needs metrics on (metrics.enabled is false)");
+  }
   return arrow::Status::OK();
 }
 
@@ -381,6 +385,7 @@ arrow::Result<Config> Load(const std::string& path,
   if (overrides.http_host) config.http.host = *overrides.http_host;
   if (overrides.http_port) config.http.port = *overrides.http_port;
   if (overrides.log_format) config.log_format = *overrides.log_format;
+  if (overrides.metrics_port) config.metrics.port = *overrides.metrics_port;
   ARROW_RETURN_NOT_OK(ApplyParquetOverride(overrides, &config));
   ARROW_RETURN_NOT_OK(Validate(config));
   return config;

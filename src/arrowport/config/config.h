@@ -129,6 +129,15 @@ struct Config {
     };
     std::map<std::string, Peer> peers;
   } transfer;
+  /// Prometheus metrics (design section 8): GET /metrics on the HTTP port, and on a
+  /// listener of their own when `port` is set.
+  struct Metrics {
+    bool enabled = true;  ///< false: nothing is counted and /metrics answers 404
+    std::string host = "127.0.0.1";  ///< the metrics listener's address: loopback by default
+    std::optional<int> port;         ///< the metrics listener (0 = any free port); unset: none
+    /// Streams outside the routing config with a label of their own (the rest: "other").
+    int64_t max_stream_labels = 100;
+  } metrics;
   std::string log_level = "info";
   std::string log_format = "text";
 };
@@ -141,6 +150,7 @@ struct Overrides {
   std::optional<std::string> http_host;
   std::optional<int> http_port;
   std::optional<std::string> log_format;
+  std::optional<int> metrics_port;
   /// `serve --parquet`: files or globs made into one view, named `parquet_view` or
   /// kDefaultParquetView (replaces a configured view of that name).
   std::vector<std::string> parquet_files;

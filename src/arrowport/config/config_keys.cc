@@ -145,6 +145,9 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"auth.token_ttl_s",
        {1, kMaxSeconds, [](const Config& c) -> int64_t { return c.auth.token_ttl_s; },
         [](Config& c, int64_t v) { c.auth.token_ttl_s = v; }}},
+      {"metrics.max_stream_labels",
+       {1, 100000, [](const Config& c) -> int64_t { return c.metrics.max_stream_labels; },
+        [](Config& c, int64_t v) { c.metrics.max_stream_labels = v; }}},
   };
   return keys;
 }
@@ -197,6 +200,26 @@ const std::map<std::string, Setter>& ScalarKeys() {
            c.auth.token_secret = v;
            return arrow::Status::OK();
          }},
+        {"metrics.enabled",
+         [](Config& c, const std::string& v) {
+           ARROW_ASSIGN_OR_RAISE(c.metrics.enabled, ParseBool(v));
+           return arrow::Status::OK();
+         }},
+        {"metrics.host",
+         [](Config& c, const std::string& v) {
+           c.metrics.host = v;
+           return arrow::Status::OK();
+         }},
+        // Unset means no listener of its own, so not an IntegerKey (which always has a value).
+        {"metrics.port",
+         [](Config& c, const std::string& v) {
+           ARROW_ASSIGN_OR_RAISE(const int64_t port, ParseInt(v));
+           if (port < 0 || port > 65535) {
+             return arrow::Status::Invalid("must be 0..65535, got ", port);
+           }
+           c.metrics.port = static_cast<int>(port);
+           return arrow::Status::OK();
+         }},
         {"log.level", StringSetter(&Config::log_level)},
         {"log.format", StringSetter(&Config::log_format)},
     };
@@ -220,6 +243,7 @@ const std::map<std::string, std::string>& Aliases() {
   static const std::map<std::string, std::string> aliases{
       {"api.host", "http.host"},          {"api.port", "http.port"},
       {"duckdb.path", "db_path"},         {"duckdb_extensions", "duckdb.extensions"},
+      {"enable_metrics", "metrics.enabled"}, {"metrics_port", "metrics.port"},
   };
   return aliases;
 }

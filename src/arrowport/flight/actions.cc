@@ -29,6 +29,8 @@ std::unique_ptr<fl::ResultStream> JsonResult(std::string body) {
 std::vector<fl::ActionType> OurActions() {
   return {
       {"health", "Server status: {\"status\": \"ok\", ...}"},
+      {"status", "What the status page shows: listeners, streams with live rates, tables, "
+                 "active calls, recent errors (JSON)"},
       {"list_streams", "Configured and active streams with routing and live counters"},
       {"checkpoint", "Flush DuckDB's WAL into the database file"},
       {"reload_config", "Re-read the configuration file; routing applies to new requests"},
@@ -52,6 +54,12 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   if (type == "health") {
     ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps));
     *result = JsonResult(std::move(health));
+    return arrow::Status::OK();
+  }
+  if (type == "status") {
+    if (!deps.status_json) return arrow::Status::NotImplemented("no status report");
+    ARROW_ASSIGN_OR_RAISE(auto status, deps.status_json(call.principal.get()));
+    *result = JsonResult(std::move(status));
     return arrow::Status::OK();
   }
   if (type == "checkpoint") {
@@ -83,7 +91,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     return arrow::Status::OK();
   }
   return arrow::Status::NotImplemented("unknown action '", type,
-                                       "' (known: health, list_streams, checkpoint, "
+                                       "' (known: health, status, list_streams, checkpoint, "
                                        "reload_config, copy_from, copy_to)");
 }
 

@@ -20,8 +20,8 @@ struct FlightServiceDeps;
 /// The actions ListActions offers besides Flight SQL's.
 std::vector<arrow::flight::ActionType> OurActions();
 
-/// \brief Runs `action` for the caller in `call`: health and list_streams for any role;
-/// checkpoint, reload_config, copy_from and copy_to for admins.
+/// \brief Runs `action` for the caller in `call`: health, status and list_streams for any
+/// role; checkpoint, reload_config, copy_from and copy_to for admins.
 arrow::Status RunAction(const FlightServiceDeps& deps, const arrow::flight::Action& action,
                         const CallContext& call, CallRecord* record,
                         std::unique_ptr<arrow::flight::ResultStream>* result);

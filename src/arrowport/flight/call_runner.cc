@@ -95,7 +95,9 @@ arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext
   fields.push_back({"status", status.CodeAsString()});
   fields.push_back({"error", status.message()});
   if (options_.logger) options_.logger->Warn("request failed", fields);
-  return ToFlightStatus(status);
+  auto flight_status = ToFlightStatus(status);
+  if (record.meter) record.meter->SetOutcome(GrpcCodeName(flight_status), status.message());
+  return flight_status;
 }
 
 }  // namespace arrowport::flight

@@ -11,6 +11,7 @@
 
 #include "arrowport/common/logger.h"
 #include "arrowport/flight/call_scope.h"
+#include "arrowport/metrics/server_metrics.h"
 #include "arrowport/flight/sql/current_call.h"
 
 namespace arrowport {
@@ -30,6 +31,22 @@ enum class Deadline { kNone, kQuery };
 struct CallRecord {
   Logger::Fields fields;
   std::string outcome = "ok";
+  /// The call in the metrics (null when they are off); shared with the call's scope,
+  /// which may outlive the method in a result stream.
+  std::shared_ptr<metrics::CallMeter> meter;
+
+  /// Adds a log field; a "stream" or "table" also names what the call works on for the
+  /// status page's active calls.
+  void Add(std::string key, std::string value) {
+    if (meter && (key == "stream" || key == "table")) meter->SetTarget(value);
+    fields.emplace_back(std::move(key), std::move(value));
+  }
+  /// The call is a Flight SQL command: so logged, and so counted in the metrics.
+  void UseFlightSql(CallScope& scope) {
+    fields.push_back({"api", "flight_sql"});
+    scope.context.protocol = "flight_sql";
+    if (meter) meter->SetProtocol("flight_sql");
+  }
 };
 
 /// \brief Runs every Flight and Flight SQL method the same way (as Arrow's Flight SQL
@@ -49,6 +66,7 @@ class CallRunner {
     /// The largest ticket, command or action body a call may carry (flight.max_query_bytes):
     /// SQL text is parsed and planned at ~100 bytes of memory per byte.
     int64_t max_command_bytes = int64_t{4} << 20;
+    metrics::ServerMetrics* metrics = nullptr;  ///< every call counted there when set
   };
   explicit CallRunner(Options options) : options_(options) {}
 
@@ -60,10 +78,15 @@ class CallRunner {
                     Deadline deadline, Fn&& fn) {
     const auto start = std::chrono::steady_clock::now();
     CallRecord record;
+    if (options_.metrics != nullptr) {
+      record.meter = std::make_shared<metrics::CallMeter>(
+          options_.metrics->BeginCall("flight", method, UserOf(context)));
+    }
     arrow::Status st;
     try {
       auto scope = Admit(context, deadline);
       if (scope.ok()) {
+        scope->meter = record.meter;
         const auto cancellation = scope->context.cancellation;
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);

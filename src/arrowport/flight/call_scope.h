@@ -13,6 +13,7 @@
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/flight/flight_status.h"
+#include "arrowport/metrics/server_metrics.h"
 
 namespace arrowport::flight {
 
@@ -27,6 +28,17 @@ struct CallScope {
   /// Ends the gRPC call when, once cancelled, it does not end by itself (a result whose
   /// client stopped reading: Flight's write waits for it, no interrupt reaches it).
   CallCancellation::Subscription stuck;
+  /// The call in the metrics (null when off): counted as running until the scope ends.
+  std::shared_ptr<metrics::CallMeter> meter;
+
+  /// A result stream's failure after the method returned: what the client sees, counted.
+  arrow::Status Failed(const arrow::Status& status) {
+    auto flight_status = ToFlightStatus(status);
+    if (!flight_status.ok() && meter) {
+      meter->SetOutcome(GrpcCodeName(flight_status), status.message());
+    }
+    return flight_status;
+  }
 };
 
 /// The app_metadata-only message that ends a sealed upload (DoPut descriptor
@@ -95,7 +107,7 @@ class ScopedReader : public arrow::RecordBatchReader {
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     // Errors after the first batch reach the client through Arrow, not through DoGet's
     // return value: they get the same mapping here.
-    return ToFlightStatus(inner_->ReadNext(out));
+    return scope_.Failed(inner_->ReadNext(out));
   }
   arrow::Status Close() override { return inner_->Close(); }
 
@@ -116,7 +128,7 @@ class ScopedDataStream : public fl::FlightDataStream {
   }
   arrow::Result<fl::FlightPayload> Next() override {
     auto next = inner_->Next();
-    if (!next.ok()) return ToFlightStatus(next.status());
+    if (!next.ok()) return scope_.Failed(next.status());
     return next;
   }
   arrow::Status Close() override { return inner_->Close(); }

@@ -81,7 +81,7 @@ class FlightService : public fl::FlightServerBase {
   explicit FlightService(FlightServiceDeps deps)
       : deps_(std::move(deps)),
         runner_({deps_.watchdog, deps_.limiter, deps_.logger, deps_.query_timeout_s,
-                 deps_.max_command_bytes}) {
+                 deps_.max_command_bytes, deps_.metrics}) {
     if (deps_.sql_sessions != nullptr) {
       sql::FlightSqlDeps sql_deps;
       sql_deps.database = deps_.database;
@@ -99,15 +99,16 @@ class FlightService : public fl::FlightServerBase {
                       std::unique_ptr<fl::FlightMetadataWriter> writer) override {
     // Batches over limits.max_batch_bytes were refused before decoding: report why.
     // A DoPut that sends nothing for limits.idle_timeout_s is cancelled (its slot freed).
+    auto received = std::make_shared<std::atomic<int64_t>>(0);
     reader = WithMessageLimits(std::move(reader), context,
                                {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s),
                                 deps_.logger, deps_.request_memory,
-                                MaxReceiveMessageSize(deps_.max_batch_bytes)});
+                                MaxReceiveMessageSize(deps_.max_batch_bytes), received});
     const auto& descriptor = reader->descriptor();
     if (sql_ && IsFlightSql(descriptor)) {
       return runner_.Run("do_put", context, PutDeadline(descriptor.cmd),
                          [&](CallScope& scope, CallRecord& record) {
-        record.fields.push_back({"api", "flight_sql"});
+        record.UseFlightSql(scope);
         ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
@@ -121,7 +122,8 @@ class FlightService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(auto request,
                             ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                                     descriptor.path, descriptor.cmd));
-      record.fields.push_back({"stream", request.stream});
+      record.Add("stream", request.stream);
+      request.wire_bytes = [received] { return received->load(); };
       ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(scope.context.principal.get(),
                                                           request.stream, request.table));
       ARROW_ASSIGN_OR_RAISE(auto source, PutReader::Make(std::move(reader), &context,
@@ -134,7 +136,7 @@ class FlightService : public fl::FlightServerBase {
                             deps_.ingest->Ingest(request, source, ack, scope.context));
       ARROW_RETURN_NOT_OK(
           writer->WriteMetadata(*arrow::Buffer::FromString(IngestSummaryJson(result))));
-      record.fields.push_back({"table", result.table});
+      record.Add("table", result.table);
       record.fields.push_back({"rows", std::to_string(result.rows)});
       record.fields.push_back({"bytes", std::to_string(result.bytes)});
       return arrow::Status::OK();
@@ -146,7 +148,7 @@ class FlightService : public fl::FlightServerBase {
     if (sql_ && sql::IsFlightSqlCommand(ticket.ticket)) {
       return runner_.Run("do_get", context, Deadline::kQuery,
                          [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-        record.fields.push_back({"api", "flight_sql"});
+        record.UseFlightSql(scope);
         record.outcome = "streaming";
         ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(ticket.ticket.size(), "the ticket"));
         std::unique_ptr<fl::FlightDataStream> inner;
@@ -167,7 +169,7 @@ class FlightService : public fl::FlightServerBase {
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(ticket.ticket.size(), "the ticket"));
       ARROW_ASSIGN_OR_RAISE(auto request, query::ParseTicket(ticket.ticket));
-      record.fields = Target(request);
+      AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
       ARROW_ASSIGN_OR_RAISE(auto reader, deps_.query->Execute(request, scope.context));
       *stream = std::make_unique<fl::RecordBatchStream>(
@@ -184,7 +186,7 @@ class FlightService : public fl::FlightServerBase {
       // DDL/DML down the query path runs here: it gets a query's deadline.
       return runner_.Run("get_flight_info", context, Deadline::kQuery,
                          [&](CallScope& scope, CallRecord& record) {
-        record.fields.push_back({"api", "flight_sql"});
+        record.UseFlightSql(scope);
         ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
@@ -197,7 +199,7 @@ class FlightService : public fl::FlightServerBase {
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
       ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
-      record.fields = Target(request);
+      AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
       ARROW_ASSIGN_OR_RAISE(auto made, MakeInfo(descriptor, scope.context));
       *info = std::make_unique<fl::FlightInfo>(std::move(made));
@@ -223,7 +225,7 @@ class FlightService : public fl::FlightServerBase {
     if (sql_ && IsFlightSql(descriptor)) {
       return runner_.Run("get_schema", context, Deadline::kQuery,
                          [&](CallScope& scope, CallRecord& record) {
-        record.fields.push_back({"api", "flight_sql"});
+        record.UseFlightSql(scope);
         ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
         ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
@@ -235,7 +237,7 @@ class FlightService : public fl::FlightServerBase {
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
       ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
-      record.fields = Target(request);
+      AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
       ARROW_ASSIGN_OR_RAISE(auto schema, deps_.query->Describe(request, scope.context));
       ARROW_ASSIGN_OR_RAISE(*result, fl::SchemaResult::Make(*schema));
@@ -286,8 +288,8 @@ class FlightService : public fl::FlightServerBase {
                          std::unique_ptr<fl::ResultStream>* result) override {
     if (sql_ && sql::IsFlightSqlAction(action.type)) {
       return runner_.Run("do_action", context, Deadline::kNone,
-                         [&](CallScope&, CallRecord& record) {
-        record.fields.push_back({"api", "flight_sql"});
+                         [&](CallScope& scope, CallRecord& record) {
+        record.UseFlightSql(scope);
         record.fields.push_back({"action", action.type});
         ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
             action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
@@ -324,7 +326,7 @@ class FlightService : public fl::FlightServerBase {
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto command, std::move(parsed));
       if (command.ingest) {
-        record.fields.push_back({"stream", command.ingest->stream});
+        record.Add("stream", command.ingest->stream);
         ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(
             scope.context.principal.get(), command.ingest->stream, command.ingest->table));
       }
@@ -349,9 +351,9 @@ class FlightService : public fl::FlightServerBase {
     return fl::FlightInfo::Make(*schema, descriptor, {endpoint}, rows, -1, /*ordered=*/true);
   }
 
-  static Logger::Fields Target(const query::QueryRequest& request) {
-    if (!request.table.empty()) return {{"table", request.table}};
-    return {{"sql", request.sql.substr(0, 200)}};
+  static void AddTarget(const query::QueryRequest& request, CallRecord& record) {
+    if (!request.table.empty()) return record.Add("table", request.table);
+    record.Add("sql", request.sql.substr(0, 200));
   }
 
   FlightServiceDeps deps_;

@@ -20,6 +20,8 @@ namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
 namespace flight::sql { class SessionRegistry; }
 namespace flight { class TransferPolicy; }
+namespace metrics { class ServerMetrics; }
+struct Principal;
 }  // namespace arrowport
 
 namespace arrowport::flight {
@@ -49,6 +51,11 @@ struct FlightServiceDeps {
   int64_t max_command_bytes = int64_t{4} << 20;
   /// Peers copy_from / copy_to may reach (transfer.*). Null: the actions are refused.
   const TransferPolicy* transfer = nullptr;
+  /// Every call is counted there when set (design section 8).
+  metrics::ServerMetrics* metrics = nullptr;
+  /// The status summary (action `status`, as HTTP's GET /status) for a caller; may be
+  /// empty (the action is then refused).
+  std::function<arrow::Result<std::string>(const Principal*)> status_json;
 };
 
 /// \brief The Arrow Flight surface (design section 5) over the shared ingest and query

@@ -48,4 +48,38 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
   return status;
 }
 
+const char* GrpcCodeName(const arrow::Status& flight_status) {
+  if (flight_status.ok()) return "OK";
+  // As Arrow's gRPC transport maps a status, then the status code interceptor's rewrite of
+  // the codes Flight lacks (carried as a google.rpc.Status in extra_info).
+  if (auto detail = fl::FlightStatusDetail::UnwrapStatus(flight_status)) {
+    if (auto rpc = DecodeRpcStatus(detail->extra_info())) {
+      if (rpc->code == kGrpcResourceExhausted) return "RESOURCE_EXHAUSTED";
+      if (rpc->code == kGrpcFailedPrecondition) return "FAILED_PRECONDITION";
+    }
+    switch (detail->code()) {
+      case fl::FlightStatusCode::Internal:
+        return "INTERNAL";
+      case fl::FlightStatusCode::TimedOut:
+        return "DEADLINE_EXCEEDED";
+      case fl::FlightStatusCode::Cancelled:
+        return "CANCELLED";
+      case fl::FlightStatusCode::Unauthenticated:
+        return "UNAUTHENTICATED";
+      case fl::FlightStatusCode::Unauthorized:
+        return "PERMISSION_DENIED";
+      case fl::FlightStatusCode::Unavailable:
+        return "UNAVAILABLE";
+      default:
+        return "UNKNOWN";
+    }
+  }
+  if (flight_status.IsKeyError()) return "NOT_FOUND";
+  if (flight_status.IsInvalid()) return "INVALID_ARGUMENT";
+  if (flight_status.IsCancelled()) return "CANCELLED";
+  if (flight_status.IsNotImplemented()) return "UNIMPLEMENTED";
+  if (flight_status.IsAlreadyExists()) return "ALREADY_EXISTS";
+  return "UNKNOWN";
+}
+
 }  // namespace arrowport::flight

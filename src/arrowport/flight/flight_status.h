@@ -11,4 +11,8 @@ namespace arrowport::flight {
 /// mapping (Invalid -> INVALID_ARGUMENT, KeyError -> NOT_FOUND, ...).
 arrow::Status ToFlightStatus(const arrow::Status& status);
 
+/// The name of the gRPC status code a client receives for `flight_status` (a status
+/// ToFlightStatus made): "NOT_FOUND", "UNAVAILABLE", "RESOURCE_EXHAUSTED", ...; "OK" for OK.
+const char* GrpcCodeName(const arrow::Status& flight_status);
+
 }  // namespace arrowport::flight

@@ -212,6 +212,7 @@ class LimitedMessageReader : public fl::FlightMessageReader {
     received_by.reset();  // this call's own activity, set again by each message
     // From its first batch on, a call is expected to send alike batches.
     if (received_bytes > 0) expected_message_bytes_ = std::max(kMinMessageBytes, received_bytes);
+    if (idle_.received_bytes) idle_.received_bytes->fetch_add(received_bytes);
     auto refused = TakeMessageRefusal();
     if (!refused.ok()) return refused;
     if (activity_ && activity_->cancelled()) {

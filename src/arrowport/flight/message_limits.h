@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -78,6 +79,9 @@ struct IdleLimit {
   Logger* logger = nullptr;         ///< says when and why a DoPut was cancelled; may be null
   std::shared_ptr<MemoryBudget> budget;  ///< may be null
   int64_t max_message_bytes = 0;
+  /// When set, counts the bytes of every message body received (as sent: compressed when
+  /// the batches are): the stream's compression ratio.
+  std::shared_ptr<std::atomic<int64_t>> received_bytes;
 };
 std::unique_ptr<arrow::flight::FlightMessageReader> WithMessageLimits(
     std::unique_ptr<arrow::flight::FlightMessageReader> reader,

@@ -68,7 +68,10 @@ void DeadlineSocketStream::BeginHeaders() {
   header_deadline_ = request_start_ + timeouts_.header;
 }
 
-void DeadlineSocketStream::BeginBody() { phase_ = Phase::kBody; }
+void DeadlineSocketStream::BeginBody() {
+  phase_ = Phase::kBody;
+  body_bytes_.store(0, std::memory_order_relaxed);
+}
 
 void DeadlineSocketStream::LimitRemainingReads(int64_t bytes) {
   const int64_t buffered = static_cast<int64_t>(buffer_end_ - buffer_begin_);
@@ -133,6 +136,7 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
   std::memcpy(ptr, buffer_.data() + buffer_begin_, take);
   buffer_begin_ += take;
   if (remaining_reads_ > 0) remaining_reads_ -= static_cast<int64_t>(take);
+  if (phase_ == Phase::kBody) body_bytes_.fetch_add(static_cast<int64_t>(take), std::memory_order_relaxed);
   return static_cast<ssize_t>(take);
 }
 

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,9 @@ class DeadlineSocketStream : public httplib::Stream {
   void BeginHeaders();
   /// The headers are parsed: from now on each read waits at most `read`.
   void BeginBody();
+  /// Bytes of the current request's body read off the connection so far, as they arrived
+  /// (before any Content-Encoding is undone). Any thread.
+  int64_t body_bytes() const { return body_bytes_.load(std::memory_order_relaxed); }
   /// After a request was refused: at most `bytes` more of its body are read (drained so
   /// the connection can serve the next request); beyond them reads fail and the
   /// connection is closed. Reset by WaitForRequest().
@@ -87,6 +91,7 @@ class DeadlineSocketStream : public httplib::Stream {
   Clock::time_point request_start_ = Clock::now();
   Clock::time_point header_deadline_ = Clock::now();
   int64_t remaining_reads_ = -1;  // < 0: unlimited
+  std::atomic<int64_t> body_bytes_{0};
   std::vector<char> buffer_;
   size_t buffer_begin_ = 0;
   size_t buffer_end_ = 0;

@@ -1,6 +1,7 @@
 #include "arrowport/http/http_gateway.h"
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -20,8 +21,43 @@
 #include "arrowport/http/query_handler.h"
 #include "arrowport/http/result_response.h"
 #include "arrowport/http/seed_handler.h"
+#include "arrowport/http/status_handlers.h"
+#include "arrowport/metrics/server_metrics.h"
 
 namespace arrowport::http {
+
+namespace {
+
+constexpr const char* kMeterKey = "arrowport.meter";
+
+metrics::CallMeter* MeterOf(const httplib::Response& res) {
+  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
+  return meter != nullptr ? meter->get() : nullptr;
+}
+
+// "GET /tables/{}" for the route pattern R"(/tables/([^/]+))": the method label of a
+// request, one per route (requests no route took share one).
+std::string RouteLabel(const httplib::Request& req) {
+  if (req.matched_route.empty()) return req.method + " (no route)";
+  std::string route = req.matched_route;
+  const std::string capture = "([^/]+)";
+  for (auto at = route.find(capture); at != std::string::npos; at = route.find(capture)) {
+    route.replace(at, capture.size(), "{}");
+  }
+  return req.method + " " + route;
+}
+
+// The message of a JSON error body ({"error": {"message": ...}}), else the body's start.
+std::string ErrorMessage(const httplib::Response& res) {
+  auto doc = nlohmann::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object() &&
+      doc["error"].contains("message") && doc["error"]["message"].is_string()) {
+    return doc["error"]["message"].get<std::string>();
+  }
+  return res.body.substr(0, 200);
+}
+
+}  // namespace
 
 struct HttpGateway::Impl {
   Impl(HttpGatewayDeps deps, HttpServerOptions options)
@@ -32,7 +68,10 @@ struct HttpGateway::Impl {
   HttpServer server;
   int port = 0;
 
-  void Routes() {
+  void Routes(HttpSurface surface) {
+    AddMetricsRoute(context, server);
+    if (surface == HttpSurface::kMetricsOnly) return Guards();
+    AddStatusRoutes(context, server);
     AddMetadataRoutes(context, server);
     auto read_table = [this](const httplib::Request& req, httplib::Response& res) {
       auto request = TableRequest(req, req.matches[1]);
@@ -69,6 +108,12 @@ struct HttpGateway::Impl {
     // ReadBodyLimited): a declared length says nothing about what a compressed body
     // inflates to, and chunked bodies declare none.
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // Every request is one call in the metrics, from here to the end of its response
+      // (the meter ends with the Response, after a streamed body); see set_logger below.
+      if (auto* metrics = context.deps().metrics) {
+        res.user_data.set(kMeterKey, std::make_shared<metrics::CallMeter>(
+                                         metrics->BeginCall("http", req.method, "-")));
+      }
       // cpp-httplib owns the Request (a non-const local) but hands out const references;
       // this is the one place a header is rewritten (see kAcceptedEncodings).
       auto& headers = const_cast<httplib::Request&>(req).headers;
@@ -85,6 +130,10 @@ struct HttpGateway::Impl {
                                         context.deps().logger)) {
         return httplib::Server::HandlerResponse::Handled;
       }
+      if (auto* meter = MeterOf(res)) {
+        meter->SetUser(HttpAuthorizer::UserName(req));
+        meter->SetTarget(req.path);  // the route is known once routed: see set_logger
+      }
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
@@ -96,6 +145,14 @@ struct HttpGateway::Impl {
                       "request body of " + std::to_string(declared) + " bytes exceeds " +
                           std::to_string(limit) + " bytes (" + key + ")"});
       return httplib::Server::HandlerResponse::Handled;
+    });
+    // Called once the status and headers are final, before the body is written: the
+    // route and the outcome; the meter records the call when the response has been sent.
+    server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      auto* meter = MeterOf(res);
+      if (meter == nullptr) return;
+      meter->SetMethod(RouteLabel(req));
+      if (res.status >= 400) meter->SetOutcome(std::to_string(res.status), ErrorMessage(res));
     });
     // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -124,6 +181,7 @@ struct HttpGateway::Impl {
 HttpGateway::HttpGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpGateway::~HttpGateway() { Stop(std::chrono::system_clock::now()); }
 int HttpGateway::port() const { return impl_->port; }
+size_t HttpGateway::open_connections() const { return impl_->server.connections().size(); }
 
 void HttpGateway::Stop(std::chrono::system_clock::time_point deadline) {
   impl_->server.Stop(deadline);
@@ -147,7 +205,8 @@ HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
 }  // namespace
 
 arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps deps,
-                                                               const std::string& host, int port) {
+                                                               const std::string& host, int port,
+                                                               HttpSurface surface) {
   const HttpServerOptions options = ServerOptions(deps);
   auto impl = std::make_unique<Impl>(std::move(deps), options);
   auto& server = impl->server;
@@ -160,7 +219,7 @@ arrow::Result<std::unique_ptr<HttpGateway>> HttpGateway::Start(HttpGatewayDeps d
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof(yes));
   });
-  impl->Routes();
+  impl->Routes(surface);
   ARROW_ASSIGN_OR_RAISE(impl->port, server.BindAndServe(host, port));
   return std::unique_ptr<HttpGateway>(new HttpGateway(std::move(impl)));
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,8 @@ class Logger;
 class RequestLimiter;
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
+namespace metrics { class ServerMetrics; }
+struct Principal;
 }  // namespace arrowport
 
 namespace arrowport::http {
@@ -44,7 +47,15 @@ struct HttpGatewayDeps {
   /// Shown in /readyz when set (authentication explicitly off on a public address).
   std::string readyz_warning;
   const TlsContext* tls = nullptr;    ///< HTTPS when set (tls.cert, tls.key, tls.client_ca)
+  /// Every request is counted there, and served at GET /metrics, when set.
+  metrics::ServerMetrics* metrics = nullptr;
+  /// The status summary (GET /status, and the page GET / shows) for a caller; may be
+  /// empty (then both answer 404).
+  std::function<arrow::Result<std::string>(const Principal*)> status_json;
 };
+
+/// Which routes a listener serves: every route, or only GET /metrics (metrics.port).
+enum class HttpSurface { kAll, kMetricsOnly };
 
 /// \brief The HTTP surface (design section 6) over the shared ingest and query pipelines,
 /// on cpp-httplib's request parsing and routing (HttpServer: connection cap, header and
@@ -54,11 +65,14 @@ struct HttpGatewayDeps {
 class HttpGateway {
  public:
   /// Binds `host:port` (0 = any free port) and starts serving on a background thread.
-  static arrow::Result<std::unique_ptr<HttpGateway>> Start(HttpGatewayDeps deps,
-                                                           const std::string& host, int port);
+  static arrow::Result<std::unique_ptr<HttpGateway>> Start(
+      HttpGatewayDeps deps, const std::string& host, int port,
+      HttpSurface surface = HttpSurface::kAll);
   ~HttpGateway();
 
   int port() const;
+  /// HTTP connections open now (the metrics).
+  size_t open_connections() const;
   /// Stops accepting at once; requests in flight may finish until `deadline`, then the
   /// sockets of connections still open are shut down so their handlers return (the
   /// server cancels their DuckDB work at the same deadline). Returns when every worker

@@ -17,6 +17,7 @@
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/negotiation.h"
+#include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/owned_worker.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 
@@ -150,6 +151,10 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
   if (!call.ok()) {
     ctx.Log(req, call.status(), start, {{"stream", stream}});
     return SendStatus(res, call.status());
+  }
+  // The body as it came off the connection (compressed, if it was): the compression ratio.
+  if (const auto* connection = DeadlineSocketStream::Current()) {
+    request->wire_bytes = [connection] { return connection->body_bytes(); };
   }
   IngestOutcome out = PumpBody(ctx, *request, **call, content);
   if (!out.body_too_large.ok()) {

@@ -14,6 +14,9 @@
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/ingest/write_context.h"
+#include "arrowport/metrics/metering_reader.h"
+#include "arrowport/metrics/server_metrics.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/type_mapping.h"
@@ -25,6 +28,8 @@ namespace {
 // Batches validated ahead of DuckDB per request: bounds memory per request while keeping
 // the network busy when DuckDB briefly stalls (row-group flushes).
 constexpr size_t kPrefetchDepth = 4;
+// The protocol label of DoExchange's input and output in the metrics.
+constexpr const char* kExchangeProtocol = "exchange";
 
 // Keeps the first error a transform reported: the INSERT reading it reports it wrapped
 // in DuckDB's scan error.
@@ -108,8 +113,11 @@ bool IsSchemaMismatch(const arrow::Status& status) {
 }
 
 IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router,
-                               int64_t max_batch_bytes)
-    : database_(database), router_(router), max_batch_bytes_(max_batch_bytes) {}
+                               int64_t max_batch_bytes, metrics::ServerMetrics* metrics)
+    : database_(database),
+      router_(router),
+      max_batch_bytes_(max_batch_bytes),
+      metrics_(metrics) {}
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
@@ -125,7 +133,26 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   // Receive and decode (the caller's reader) and full validation run ahead of DuckDB on
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
-  source = MakePrefetchingReader(validating, kPrefetchDepth);
+  std::shared_ptr<metrics::IngestMeter> meter;
+  source = validating;
+  if (metrics_ != nullptr) {
+    // Counted as they are validated, on the read-ahead thread: the stream's live rate.
+    meter = metrics_->BeginIngest(request.stream, request.protocol);
+    source = std::make_shared<metrics::MeteringReader>(
+        std::move(source), [meter](int64_t rows, int64_t bytes) { meter->Received(rows, bytes); });
+  }
+  source = MakePrefetchingReader(std::move(source), kPrefetchDepth);
+  // per_batch commits are counted as they are acknowledged; the rest once the write ends.
+  int64_t committed_rows = 0, committed_batches = 0;
+  BatchCommitted counted_commit = on_commit;
+  if (meter != nullptr) {
+    counted_commit = [&](int64_t batch_index, int64_t rows) {
+      meter->Committed(rows, 1);
+      committed_rows += rows;
+      ++committed_batches;
+      return on_commit ? on_commit(batch_index, rows) : arrow::Status::OK();
+    };
+  }
   std::vector<std::shared_ptr<ErrorKeepingReader>> transforms;
   auto st = [&]() -> arrow::Status {
     // Checked before a transform starts reading the client's stream.
@@ -143,7 +170,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       transforms.push_back(std::make_shared<ErrorKeepingReader>(std::move(transformed)));
       source = transforms.back();
     }
-    return Write(request, route, commit, source, on_commit, call, connection, &result);
+    return Write(request, route, commit, source, counted_commit, call, connection, &result);
   }();
   // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
   // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...), or the transform's
@@ -155,13 +182,20 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
     st = call.cancellation->reason();
   }
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (meter != nullptr) {
+    if (st.ok() && !result.duplicate) {
+      meter->Committed(result.rows - committed_rows, result.batches - committed_batches);
+    }
+    if (request.wire_bytes) meter->AddWireBytes(request.wire_bytes());
+    meter->Finish({st.ok(), IsSchemaMismatch(st), result.duplicate, result.seconds});
+  }
   if (!st.ok()) {
     router_->RecordError(request.stream, IsSchemaMismatch(st));
     return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",
                           st.message());
   }
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!result.duplicate) {
     router_->RecordSuccess(request.stream, result.rows, result.batches, result.bytes);
   }
@@ -172,13 +206,22 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchang
     const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
     const CallContext& call) {
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
-  auto result = Transform(sql, MakePrefetchingReader(validating, kPrefetchDepth), call,
+  std::shared_ptr<arrow::RecordBatchReader> input = validating;
+  if (metrics_ != nullptr) {
+    input = std::make_shared<metrics::MeteringReader>(
+        std::move(input), [metrics = metrics_](int64_t, int64_t bytes) {
+          metrics->CountReceived(kExchangeProtocol, bytes);
+        });
+  }
+  auto result = Transform(sql, MakePrefetchingReader(std::move(input), kPrefetchDepth), call,
                           nullptr, /*interactive=*/true);
   if (!result.ok()) {
     if (!validating->error().ok()) return validating->error();
     return result.status();
   }
-  return std::make_shared<ExchangeReader>(std::move(*result), std::move(validating));
+  return query::MeterResult(
+      std::make_shared<ExchangeReader>(std::move(*result), std::move(validating)), metrics_,
+      kExchangeProtocol);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Transform(

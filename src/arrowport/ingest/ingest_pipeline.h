@@ -16,6 +16,9 @@
 namespace arrowport::storage {
 class ConnectionLease;
 }
+namespace arrowport::metrics {
+class ServerMetrics;
+}
 
 namespace arrowport::ingest {
 
@@ -31,9 +34,12 @@ bool IsSchemaMismatch(const arrow::Status& status);
 /// Thread-safe: each call uses its own DuckDB connection.
 class IngestPipeline {
  public:
-  /// `max_batch_bytes` (limits.max_batch_bytes) bounds one decoded record batch.
+  /// `max_batch_bytes` (limits.max_batch_bytes) bounds one decoded record batch. Each
+  /// request is counted in `metrics` when set (rows and bytes as they arrive and as they
+  /// commit, its outcome and duration).
   IngestPipeline(storage::Database* database, StreamRouter* router,
-                 int64_t max_batch_bytes = int64_t{256} << 20);
+                 int64_t max_batch_bytes = int64_t{256} << 20,
+                 metrics::ServerMetrics* metrics = nullptr);
 
   /// Every batch of `source` is fully validated (see MakeValidatingReader) and read a few
   /// batches ahead on a thread of its own, so protocols hand in their decoded stream as
@@ -78,6 +84,7 @@ class IngestPipeline {
   storage::Database* database_;
   StreamRouter* router_;
   const int64_t max_batch_bytes_;
+  metrics::ServerMetrics* const metrics_;  // null: not counted
   TableLocks table_locks_;
   storage::RequestLog request_log_;
   TableCache cache_;

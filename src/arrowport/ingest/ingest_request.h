@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct IngestRequest {
   /// Flight: the client ends its upload with an end marker (flight/call_scope.h), so a
   /// sender that fails half way and half-closes commits nothing (copy_to sets it).
   bool sealed = false;
+  /// Bytes of the request as they arrived (before IPC body or HTTP decompression), read
+  /// when the request ends, for the stream's compression ratio; empty when unknown.
+  std::function<int64_t()> wire_bytes;
 };
 
 /// Checks a client-supplied request id: 1..200 printable ASCII characters, no spaces

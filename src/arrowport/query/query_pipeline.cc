@@ -8,6 +8,8 @@
 #include "arrowport/common/client_principal.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/json_util.h"
+#include "arrowport/metrics/metering_reader.h"
+#include "arrowport/metrics/server_metrics.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/relation_sql.h"
 
@@ -62,8 +64,20 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
   return request;
 }
 
-QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows)
-    : database_(database), batch_rows_(batch_rows) {}
+std::shared_ptr<arrow::RecordBatchReader> MeterResult(
+    std::shared_ptr<arrow::RecordBatchReader> reader, metrics::ServerMetrics* metrics,
+    const std::string& protocol, std::chrono::steady_clock::time_point start) {
+  if (metrics == nullptr) return reader;
+  const metrics::ServeMeter meter = metrics->BeginServe(protocol);
+  return std::make_shared<metrics::MeteringReader>(
+      std::move(reader),
+      [meter](int64_t rows, int64_t bytes) { meter.Served(rows, bytes); },
+      [meter](bool ok, double seconds) { meter.Finish(ok, seconds); }, start);
+}
+
+QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows,
+                             metrics::ServerMetrics* metrics)
+    : database_(database), batch_rows_(batch_rows), metrics_(metrics) {}
 
 arrow::Status QueryPipeline::CheckTable(storage::Connection* conn, const QueryRequest& request) {
   if (request.table.empty()) return arrow::Status::OK();
@@ -81,14 +95,33 @@ arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     const QueryRequest& request, const CallContext& call) {
-  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
-  ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
-  storage::QueryOptions options;
-  options.batch_rows = batch_rows_;
-  options.parameters = request.parameters;
-  options.cancellation = call.cancellation;
-  options.principal = ClientPrincipal(call);
-  return storage::Connection::Query(std::move(conn), request.ToSql(), options);
+  const auto start = std::chrono::steady_clock::now();
+  auto reader = [&]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
+    ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+    ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
+    storage::QueryOptions options;
+    options.batch_rows = batch_rows_;
+    options.parameters = request.parameters;
+    options.cancellation = call.cancellation;
+    options.principal = ClientPrincipal(call);
+    return storage::Connection::Query(std::move(conn), request.ToSql(), options);
+  }();
+  if (!reader.ok()) {
+    // A query refused or failed before its first row ends here: counted as failed.
+    if (metrics_ != nullptr) {
+      metrics_->BeginServe(call.protocol)
+          .Finish(false, std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                       start).count());
+    }
+    return reader.status();
+  }
+  return Metered(std::move(*reader), call, start);
+}
+
+std::shared_ptr<arrow::RecordBatchReader> QueryPipeline::Metered(
+    std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
+    std::chrono::steady_clock::time_point start) const {
+  return MeterResult(std::move(reader), metrics_, call.protocol, start);
 }
 
 arrow::Result<std::vector<storage::TableInfo>> QueryPipeline::ListTables() {

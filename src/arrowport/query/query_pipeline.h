@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -10,6 +11,9 @@
 #include "arrow/type_fwd.h"
 #include "arrowport/common/call_context.h"
 
+namespace arrowport::metrics {
+class ServerMetrics;
+}
 namespace arrowport::storage {
 class Connection;
 class Database;
@@ -34,11 +38,24 @@ struct QueryRequest {
 /// (optional "params": [...]) or plain SQL text.
 arrow::Result<QueryRequest> ParseTicket(const std::string& ticket);
 
+/// \brief `reader` counted in `metrics` as a result served over `protocol` (rows and
+/// bytes as they are pulled; at its end, its outcome and the time since `start`).
+/// Returns `reader` itself when `metrics` is null.
+std::shared_ptr<arrow::RecordBatchReader> MeterResult(
+    std::shared_ptr<arrow::RecordBatchReader> reader, metrics::ServerMetrics* metrics,
+    const std::string& protocol,
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
+
 /// \brief The one read path shared by every protocol: runs SQL in DuckDB and streams the
 /// result out as Arrow batches. Thread-safe: each call uses its own connection.
 class QueryPipeline {
  public:
-  explicit QueryPipeline(storage::Database* database, int64_t batch_rows = 122880);
+  /// Rows per result batch unless told otherwise: DuckDB's row group.
+  static constexpr int64_t kDefaultBatchRows = 122880;
+
+  /// Results are counted in `metrics` when set (see MeterResult).
+  explicit QueryPipeline(storage::Database* database, int64_t batch_rows = kDefaultBatchRows,
+                         metrics::ServerMetrics* metrics = nullptr);
 
   /// Result schema without running the query (KeyError for an unknown table). The SQL
   /// sandbox judges it for `call`'s principal, as Execute does.
@@ -51,6 +68,12 @@ class QueryPipeline {
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request,
                                                                    const CallContext& call = {});
 
+  /// A result made outside Execute (a Flight SQL prepared statement, a transaction's
+  /// query) counted like Execute's, for `call`'s protocol.
+  std::shared_ptr<arrow::RecordBatchReader> Metered(
+      std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
+      std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now()) const;
+
   /// Tables and views that can be read.
   arrow::Result<std::vector<storage::TableInfo>> ListTables();
 
@@ -62,6 +85,7 @@ class QueryPipeline {
   arrow::Status CheckTable(storage::Connection* conn, const QueryRequest& request);
   storage::Database* database_;
   int64_t batch_rows_;
+  metrics::ServerMetrics* const metrics_;  // null: not counted
 };
 
 }  // namespace arrowport::query

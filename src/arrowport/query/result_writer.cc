@@ -150,43 +150,6 @@ arrow::Result<int64_t> WriteJson(arrow::RecordBatchReader* reader,
   return rows;
 }
 
-arrow::Result<int64_t> WriteTable(arrow::RecordBatchReader* reader,
-                                  const std::shared_ptr<arrow::io::OutputStream>& sink) {
-  const auto schema = reader->schema();
-  std::vector<std::vector<std::string>> cells;
-  std::vector<size_t> widths;
-  for (const auto& f : schema->fields()) widths.push_back(f->name().size());
-  for (;;) {
-    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-    if (!batch) break;
-    for (int64_t r = 0; r < batch->num_rows(); ++r) {
-      std::vector<std::string> row;
-      for (int c = 0; c < batch->num_columns(); ++c) {
-        ARROW_ASSIGN_OR_RAISE(auto scalar, batch->column(c)->GetScalar(r));
-        row.push_back(scalar->is_valid ? scalar->ToString() : "NULL");
-        widths[c] = std::max(widths[c], row.back().size());
-      }
-      cells.push_back(std::move(row));
-    }
-  }
-  std::string out;
-  auto line = [&](const std::vector<std::string>& values) {
-    for (size_t c = 0; c < values.size(); ++c) {
-      out += (c ? " | " : "") + values[c] + std::string(widths[c] - values[c].size(), ' ');
-    }
-    out += '\n';
-  };
-  std::vector<std::string> header;
-  for (const auto& f : schema->fields()) header.push_back(f->name());
-  line(header);
-  for (size_t c = 0; c < widths.size(); ++c) out += (c ? "-+-" : "") + std::string(widths[c], '-');
-  out += '\n';
-  for (const auto& row : cells) line(row);
-  out += "(" + std::to_string(cells.size()) + (cells.size() == 1 ? " row)\n" : " rows)\n");
-  ARROW_RETURN_NOT_OK(sink->Write(out.data(), out.size()));
-  return static_cast<int64_t>(cells.size());
-}
-
 }  // namespace
 
 // Writes every batch of `reader` with `writer` (IPC, CSV or Parquet writer) and closes it.
@@ -218,7 +181,8 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
     case ResultFormat::kJson:
       return WriteJson(reader, sink);
     case ResultFormat::kTable:
-      return WriteTable(reader, sink);
+      // Fitted to a terminal: the CLI's own (cli/text_table.h).
+      return arrow::Status::Invalid("format 'table' is written by the CLI");
     case ResultFormat::kArrowStream: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, reader->schema()));
       return DrainInto(reader, writer.get(), sink);

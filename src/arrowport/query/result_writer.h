@@ -10,14 +10,15 @@
 
 namespace arrowport::query {
 
-/// Output formats for query results (CLI now, HTTP content negotiation later).
+/// Output formats for query results (the CLI, HTTP content negotiation). kTable is the
+/// CLI's aligned text, written by cli/text_table.h, not by WriteResult.
 enum class ResultFormat { kArrowStream, kArrowFile, kParquet, kCsv, kJson, kTable };
 
 /// Accepts: arrow|arrows|ipc (stream), arrow-file|feather, parquet, csv, json, table.
 arrow::Result<ResultFormat> ParseResultFormat(std::string_view name);
 
-/// \brief Writes every batch of `reader` to `sink` in `format`, batch by batch (the
-/// table format buffers its cells to align columns). Returns the number of rows written.
+/// \brief Writes every batch of `reader` to `sink` in `format`, batch by batch. Returns
+/// the number of rows written. kTable is refused (the CLI writes it).
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
                                    const std::shared_ptr<arrow::io::OutputStream>& sink);
 

@@ -55,13 +55,16 @@ std::optional<std::filesystem::file_time_type> Server::Impl::ModifiedTime(const 
 
 arrow::Status Server::Impl::ReloadConfig() {
   std::lock_guard<std::mutex> lock(reload_mutex);
+  arrow::Status st;
   try {
-    return ReloadConfigLocked();
+    st = ReloadConfigLocked();
   } catch (const std::exception& e) {
     logger.Error("config reload rejected; previous config stays in force",
                  {{"error", e.what()}});
-    return arrow::Status::UnknownError("config reload failed: ", e.what());
+    st = arrow::Status::UnknownError("config reload failed: ", e.what());
   }
+  if (config_reloads) config_reloads->With({st.ok() ? "ok" : "rejected"}).Add();
+  return st;
 }
 
 arrow::Status Server::Impl::ReloadConfigLocked() {
@@ -81,6 +84,12 @@ arrow::Status Server::Impl::ReloadConfigLocked() {
                 "stream routing applies now");
   }
   const auto& tls_now = setup.config.tls;
+  if (fresh->metrics.enabled != setup.config.metrics.enabled ||
+      fresh->metrics.port != setup.config.metrics.port ||
+      fresh->metrics.host != setup.config.metrics.host ||
+      fresh->metrics.max_stream_labels != setup.config.metrics.max_stream_labels) {
+    logger.Warn("config reload: metrics.* applies at the next start");
+  }
   if (fresh->tls.cert != tls_now.cert || fresh->tls.key != tls_now.key ||
       fresh->tls.client_ca != tls_now.client_ca) {
     logger.Warn("config reload: tls.* applies at the next start (certificates are loaded "
@@ -92,6 +101,7 @@ arrow::Status Server::Impl::ReloadConfigLocked() {
     return checked;
   }
   router->Update(*fresh);
+  if (metrics) metrics->SetConfiguredStreams(StreamNames(*fresh));
   transfer->Update(fresh->transfer);
   // Users, roles and passwords apply now (tokens of removed or changed users end);
   // turning authentication on or off needs a restart.
@@ -142,11 +152,14 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   }
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
   ARROW_RETURN_NOT_OK(impl->CheckTransforms(impl->setup.config));
+  impl->MakeMetrics();
   ARROW_RETURN_NOT_OK(impl->MakeAuthenticator());
   impl->MakePipelines();
   ARROW_RETURN_NOT_OK(impl->StartFlight());
   auto http = impl->StartHttp();
+  if (http.ok()) http = impl->StartMetricsListener();
   if (!http.ok()) {
+    if (impl->http) impl->http->Stop(std::chrono::system_clock::now());
     (void)impl->flight->Shutdown();
     return http;
   }
@@ -162,7 +175,9 @@ std::string Server::flight_uri() const { return impl_->FlightUri(); }
 std::string Server::http_uri() const { return impl_->HttpUri(); }
 
 std::string Server::ReadyLine() const {
-  return "arrowport ready flight=" + flight_uri() + " http=" + http_uri();
+  std::string line = "arrowport ready flight=" + flight_uri() + " http=" + http_uri();
+  if (impl_->metrics_http) line += " metrics=" + impl_->MetricsUri();
+  return line;
 }
 
 arrow::Status Server::ServeUntilSignal() {
@@ -204,6 +219,7 @@ arrow::Status Server::Shutdown() {
       impl_->watchdog->CancelAll(ShuttingDown("the server is shutting down"));
     }
   });
+  if (impl_->metrics_http) impl_->metrics_http->Stop(deadline);
   if (impl_->http) impl_->http->Stop(deadline);
   auto st = impl_->flight->Shutdown(&deadline);
   (void)impl_->flight->Wait();

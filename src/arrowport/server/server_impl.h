@@ -26,10 +26,13 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
+#include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/server/descriptor_limit.h"
 #include "arrowport/server/server.h"
+#include "arrowport/server/status_report.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/database_stats.h"
 
 namespace arrowport::server {
 
@@ -44,6 +47,10 @@ struct Server::Impl {
   std::shared_ptr<flight::sql::SessionStore> sql_cookies;
   std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;
   // Declared before the front ends: they use these until they are destroyed.
+  /// The metrics registry (metrics.enabled; null when off) and the status summary.
+  std::unique_ptr<metrics::ServerMetrics> metrics;
+  metrics::Family<metrics::Counter>* config_reloads = nullptr;  // in `metrics`
+  std::unique_ptr<StatusReport> status;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<CallWatchdog> watchdog;
   std::unique_ptr<RequestLimiter> limiter;
@@ -54,6 +61,11 @@ struct Server::Impl {
   std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
   std::unique_ptr<http::HttpGateway> http;
+  std::unique_ptr<http::HttpGateway> metrics_http;  // metrics.port; null when unset
+  // DuckDB's figures for one scrape: every family of them reads one reading.
+  std::mutex stats_mutex;  // guards stats and stats_read
+  storage::DatabaseStats stats;
+  std::chrono::steady_clock::time_point stats_read{};
   std::mutex shutdown_mutex;  // guards shut_down
   bool shut_down = false;
   std::mutex reload_mutex;  // one reload at a time (watcher thread, Flight action)
@@ -89,6 +101,22 @@ struct Server::Impl {
   void MakePipelines();
   arrow::Status StartFlight();
   arrow::Status StartHttp();
+
+  // ---- observability (observability.cc) ----
+  // The metrics registry with the server's own figures (DuckDB, process, connections,
+  // Flight SQL, budgets); first of all, as the authenticator and pipelines count in it.
+  void MakeMetrics();
+  // The metrics listener (metrics.port), after the HTTP gateway.
+  arrow::Status StartMetricsListener();
+  // DuckDB's figures, read at most once a second.
+  storage::DatabaseStats DatabaseFigures();
+  // The status report's JSON for `caller` (GET /status, the status action).
+  arrow::Result<std::string> StatusJson(const Principal* caller);
+  std::string MetricsUri() const;
+  // Where to scrape: the metrics listener's /metrics, else the HTTP port's ("" when off).
+  std::string MetricsScrapeUrl() const;
+  // The routing config's stream names (each has a metrics label of its own).
+  static std::vector<std::string> StreamNames(const config::Config& config);
   void LogListening();
   // Authentication explicitly off on a non-loopback address: said at start and in
   // /readyz.

@@ -80,8 +80,15 @@ arrow::Status Server::Impl::OpenDatabase() {
 }
 
 arrow::Status Server::Impl::MakeAuthenticator() {
+  metrics::Family<metrics::Counter>* decisions = nullptr;
+  if (metrics) {
+    decisions = &metrics->registry().AddCounter(
+        "arrowport_auth_decisions_total",
+        "Authentication decisions by protocol, method (basic, bearer, none) and outcome",
+        {"protocol", "method", "outcome"});
+  }
   ARROW_ASSIGN_OR_RAISE(authenticator,
-                        auth::Authenticator::Make(setup.config, &logger));
+                        auth::Authenticator::Make(setup.config, &logger, decisions));
   return arrow::Status::OK();
 }
 
@@ -124,8 +131,21 @@ void Server::Impl::MakePipelines() {
   router = std::make_unique<ingest::StreamRouter>(config);
   transfer = std::make_unique<flight::TransferPolicy>(config.transfer);
   ingest = std::make_unique<ingest::IngestPipeline>(database.get(), router.get(),
-                                                    config.limits.max_batch_bytes);
-  query = std::make_unique<query::QueryPipeline>(database.get());
+                                                    config.limits.max_batch_bytes,
+                                                    metrics.get());
+  query = std::make_unique<query::QueryPipeline>(
+      database.get(), query::QueryPipeline::kDefaultBatchRows, metrics.get());
+  StatusSources sources;
+  sources.database = database.get();
+  sources.router = router.get();
+  sources.metrics = metrics.get();
+  sources.version = ARROWPORT_VERSION;
+  sources.auth_enabled = authenticator->enabled();
+  sources.listeners = [this] {
+    return std::vector<std::pair<std::string, std::string>>{
+        {"flight", FlightUri()}, {"http", HttpUri()}, {"metrics", MetricsScrapeUrl()}};
+  };
+  status = std::make_unique<StatusReport>(std::move(sources));
 }
 
 arrow::Status Server::Impl::StartFlight() {
@@ -157,6 +177,8 @@ arrow::Status Server::Impl::StartFlight() {
   deps.sql_busy_timeout = std::chrono::milliseconds(config.flight_sql_busy_timeout_ms);
   deps.max_command_bytes = config.flight_max_query_bytes;
   deps.request_memory = request_memory;
+  deps.metrics = metrics.get();
+  deps.status_json = [this](const Principal* caller) { return StatusJson(caller); };
   flight = flight::MakeFlightService(std::move(deps));
 
   ARROW_ASSIGN_OR_RAISE(auto location,
@@ -245,6 +267,8 @@ arrow::Status Server::Impl::StartHttp() {
     deps.read_timeout_s = std::min(deps.read_timeout_s, config.limits.idle_timeout_s);
   }
   deps.tls = tls.get();
+  deps.metrics = metrics.get();
+  deps.status_json = [this](const Principal* caller) { return StatusJson(caller); };
   ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
                                                        config.http.port));
   return arrow::Status::OK();
@@ -275,6 +299,7 @@ void Server::Impl::LogListening() {
   }
   logger.Info("listening", {{"flight", FlightUri()},
                             {"http", HttpUri()},
+                            {"metrics", metrics ? MetricsScrapeUrl() : std::string("off")},
                             {"tls", !tls ? "off"
                                     : tls->requires_client_certificate()
                                         ? "on, client certificates required"
@@ -283,11 +308,13 @@ void Server::Impl::LogListening() {
 }
 
 std::string Server::Impl::FlightUri() const {
+  if (!flight) return "";
   return std::string(tls ? "grpc+tls://" : "grpc://") + setup.config.flight.host + ":" +
          std::to_string(flight->port());
 }
 
 std::string Server::Impl::HttpUri() const {
+  if (!http) return "";
   return std::string(tls ? "https://" : "http://") + setup.config.http.host + ":" +
          std::to_string(http->port());
 }

@@ -9,6 +9,7 @@
 #include "arrowport/common/client_principal.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/prepared_statement.h"
 #include "arrowport/storage/shared_connection.h"
@@ -279,7 +280,8 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetPrep
   options.cancellation = CurrentCall::Get().cancellation;
   ARROW_ASSIGN_OR_RAISE(auto reader,
                         ParameterRowsReader::Make(entry, std::move(lease), options));
-  return std::make_unique<fl::RecordBatchStream>(std::move(reader));
+  return std::make_unique<fl::RecordBatchStream>(
+      deps_.query->Metered(std::move(reader), CurrentCall::Get()));
 }
 
 arrow::Status FlightSqlService::DoPutPreparedStatementQuery(

@@ -97,7 +97,8 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
     options.cancellation = call.cancellation;
     ARROW_ASSIGN_OR_RAISE(auto result,
                           storage::PreparedStatement::Query(statement, lease, options));
-    reader = storage::MakeLeasedReader(std::move(result), std::move(lease));
+    reader = deps_.query->Metered(storage::MakeLeasedReader(std::move(result), std::move(lease)),
+                                  call);
   }
   return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }

@@ -1,0 +1,69 @@
+#include "arrowport/cli/progress.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "arrowport/cli/human_format.h"
+#include "arrowport/metrics/metering_reader.h"
+
+namespace arrowport::cli {
+
+namespace {
+
+constexpr auto kRedraw = std::chrono::milliseconds(250);
+
+}  // namespace
+
+Progress::Progress(std::string what, bool counts) : what_(std::move(what)), counts_(counts) {
+  if (!::isatty(STDERR_FILENO)) return;
+  thread_ = std::thread([this] {
+    const auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!done_) {
+      Draw(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      wake_.wait_for(lock, kRedraw);
+    }
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  });
+}
+
+void Progress::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<arrow::RecordBatchReader> Progress::Counting(
+    std::shared_ptr<arrow::RecordBatchReader> reader) {
+  return std::make_shared<metrics::MeteringReader>(
+      std::move(reader), [this](int64_t rows, int64_t bytes) { Add(rows, bytes); });
+}
+
+std::string Progress::Line(const std::string& what, bool counts, int64_t rows, int64_t bytes,
+                           double seconds) {
+  std::string line = what + ": ";
+  if (counts) {
+    line += Grouped(rows) + " rows, " + HumanBytes(static_cast<double>(bytes));
+    if (seconds > 0) {
+      line += ", " + HumanCount(static_cast<double>(rows) / seconds) + " rows/s, " +
+              HumanBytes(static_cast<double>(bytes) / seconds) + "/s";
+    }
+    line += ", ";
+  }
+  return line + Clock(seconds);
+}
+
+void Progress::Draw(double seconds) {
+  const std::string line =
+      Line(what_, counts_, rows_.load(std::memory_order_relaxed),
+           bytes_.load(std::memory_order_relaxed), seconds);
+  std::fprintf(stderr, "\r%s\033[K", line.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace arrowport::cli

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrow::io {
+class OutputStream;
+}
+
+namespace arrowport::cli {
+
+/// How a table is fitted to where it is printed.
+struct TextTableLimits {
+  /// Columns in all (0: no limit). Wider cells are cut with "…"; columns that still do not
+  /// fit are left out and named in a note under the table.
+  size_t width = 0;
+  /// Rows shown (0: all): the first and last half of them, with a "…" row between.
+  int64_t rows = 0;
+};
+
+/// The limits for standard output: its terminal's width and 40 rows on a terminal, none
+/// when it is a file or a pipe. `COLUMNS` overrides the measured width.
+TextTableLimits StdoutLimits();
+
+/// \brief Rows of text printed in aligned columns: `a | b` with a `--+--` rule under the
+/// header, numbers right-aligned, widths counted in characters (UTF-8).
+class TextTable {
+ public:
+  /// `right_aligned[i]`: column i holds numbers.
+  explicit TextTable(std::vector<std::string> header, std::vector<bool> right_aligned = {});
+
+  /// Adds a row (as many cells as the header). With a row limit, only the first and last
+  /// rows are kept: memory stays bounded however many rows come.
+  void Add(std::vector<std::string> row);
+  int64_t rows() const { return total_; }
+
+  /// The table fitted to `limits`, then "(N rows)" when `count_line`.
+  std::string Render(const TextTableLimits& limits, bool count_line = true) const;
+
+  /// Sets the row limit used while rows are added (Render should get the same).
+  void KeepRows(int64_t limit) { keep_ = limit; }
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<bool> right_;
+  std::vector<std::vector<std::string>> head_;  // the first rows
+  std::vector<std::vector<std::string>> tail_;  // the last rows (a ring), when limited
+  size_t tail_next_ = 0;
+  int64_t keep_ = 0;
+  int64_t total_ = 0;
+};
+
+/// \brief Prints every row of `reader` as a TextTable fitted to `limits`; returns the
+/// number of rows.
+arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
+                                      const std::shared_ptr<arrow::io::OutputStream>& sink,
+                                      const TextTableLimits& limits);
+
+/// Characters of UTF-8 `text` (code points: what a terminal column counts, for most text).
+size_t DisplayWidth(const std::string& text);
+
+}  // namespace arrowport::cli

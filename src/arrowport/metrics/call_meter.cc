@@ -1,0 +1,127 @@
+// CallMeter, and the calls and errors ServerMetrics keeps for the status page.
+#include "arrowport/metrics/server_metrics.h"
+
+#include <ctime>
+
+namespace arrowport::metrics {
+
+namespace {
+
+// Recent errors kept for the status page, and the longest message kept of each.
+constexpr size_t kRecentErrors = 50;
+constexpr size_t kErrorMessageChars = 300;
+
+}  // namespace
+
+CallMeter::CallMeter(ServerMetrics* metrics, uint64_t id, std::string protocol,
+                     std::string method, std::string user)
+    : metrics_(metrics),
+      id_(id),
+      protocol_(std::move(protocol)),
+      method_(std::move(method)),
+      user_(std::move(user)),
+      start_(std::chrono::steady_clock::now()) {}
+
+CallMeter::CallMeter(CallMeter&& other) noexcept { *this = std::move(other); }
+
+CallMeter& CallMeter::operator=(CallMeter&& other) noexcept {
+  if (this != &other) {
+    Record();
+    metrics_ = other.metrics_;
+    id_ = other.id_;
+    protocol_ = std::move(other.protocol_);
+    method_ = std::move(other.method_);
+    user_ = std::move(other.user_);
+    code_ = std::move(other.code_);
+    message_ = std::move(other.message_);
+    start_ = other.start_;
+    other.metrics_ = nullptr;
+  }
+  return *this;
+}
+
+void CallMeter::SetProtocol(std::string protocol) {
+  protocol_ = ProtocolLabel(protocol);
+  Update([&](auto& entry) { entry.protocol = protocol_; });
+}
+
+void CallMeter::SetUser(std::string user) {
+  user_ = std::move(user);
+  Update([&](auto& entry) { entry.user = user_; });
+}
+
+void CallMeter::SetMethod(std::string method) {
+  method_ = std::move(method);
+  Update([&](auto& entry) { entry.method = method_; });
+}
+
+void CallMeter::SetTarget(std::string target) {
+  Update([&](auto& entry) { entry.target = std::move(target); });
+}
+
+template <typename Fn>
+void CallMeter::Update(Fn&& change) {
+  if (metrics_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(metrics_->calls_mutex_);
+  auto found = metrics_->calls_.find(id_);
+  if (found != metrics_->calls_.end()) change(found->second);
+}
+
+void CallMeter::SetOutcome(std::string code, std::string message) {
+  code_ = std::move(code);
+  message_ = std::move(message);
+}
+
+void CallMeter::Record() {
+  if (metrics_ == nullptr) return;
+  metrics_->EndCall(*this);
+  metrics_ = nullptr;
+}
+
+CallMeter ServerMetrics::BeginCall(const std::string& protocol, std::string method,
+                                   std::string user) {
+  const std::string label = ProtocolLabel(protocol);
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  const uint64_t id = next_call_++;
+  const auto start = std::chrono::steady_clock::now();
+  calls_.emplace(id, CallEntry{label, method, user, "", start});
+  return CallMeter(this, id, label, std::move(method), std::move(user));
+}
+
+void ServerMetrics::EndCall(CallMeter& meter) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - meter.start_).count();
+  requests_->With({meter.protocol_, meter.method_}).Add();
+  request_duration_->With({meter.protocol_}).Observe(seconds);
+  if (!meter.code_.empty()) errors_->With({meter.protocol_, meter.code_}).Add();
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  calls_.erase(meter.id_);
+  if (meter.code_.empty()) return;
+  RecentError error;
+  error.unix_time = static_cast<int64_t>(std::time(nullptr));
+  error.protocol = meter.protocol_;
+  error.method = meter.method_;
+  error.code = meter.code_;
+  error.user = meter.user_;
+  error.message = meter.message_.substr(0, kErrorMessageChars);
+  recent_errors_.push_front(std::move(error));
+  if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_back();
+}
+
+std::vector<ActiveCall> ServerMetrics::ActiveCalls() const {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<ActiveCall> out;
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  for (const auto& [id, call] : calls_) {
+    out.push_back({call.protocol, call.method, call.user, call.target,
+                   std::chrono::duration<double>(now - call.start).count()});
+  }
+  return out;
+}
+
+std::vector<RecentError> ServerMetrics::RecentErrors() const {
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  return {recent_errors_.begin(), recent_errors_.end()};
+}
+
+}  // namespace arrowport::metrics

@@ -1,0 +1,44 @@
+#include "arrowport/metrics/metering_reader.h"
+
+#include "arrow/util/byte_size.h"
+
+namespace arrowport::metrics {
+
+MeteringReader::MeteringReader(std::shared_ptr<arrow::RecordBatchReader> source,
+                               OnBatch on_batch, OnEnd on_end,
+                               std::chrono::steady_clock::time_point start)
+    : source_(std::move(source)),
+      on_batch_(std::move(on_batch)),
+      on_end_(std::move(on_end)),
+      start_(start) {}
+
+MeteringReader::~MeteringReader() { End(/*ok=*/false); }
+
+arrow::Status MeteringReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
+  auto st = source_->ReadNext(out);
+  if (!st.ok()) {
+    End(/*ok=*/false);
+    return st;
+  }
+  if (*out == nullptr) {
+    End(/*ok=*/true);
+  } else if (on_batch_) {
+    on_batch_((*out)->num_rows(), arrow::util::TotalBufferSize(**out));
+  }
+  return st;
+}
+
+arrow::Status MeteringReader::Close() {
+  // A result closed before its end (a client that stopped reading) did not finish.
+  End(/*ok=*/false);
+  return source_->Close();
+}
+
+void MeteringReader::End(bool ok) {
+  if (!on_end_) return;
+  auto on_end = std::move(on_end_);
+  on_end_ = nullptr;
+  on_end(ok, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+}
+
+}  // namespace arrowport::metrics

@@ -1,0 +1,173 @@
+// Server::Impl's metrics (the server's own figures in the registry), the metrics listener
+// and the status report.
+#include <algorithm>
+
+#include "arrow/config.h"
+#include "arrowport/flight/grpc_connections.h"
+#include "arrowport/metrics/process_metrics.h"
+#include "arrowport/server/server_impl.h"
+
+namespace arrowport::server {
+
+namespace {
+
+using metrics::MetricType;
+using metrics::Sample;
+
+// A reading of DuckDB's figures serves every family of them in one scrape.
+constexpr auto kStatsFresh = std::chrono::seconds(1);
+
+std::vector<Sample> One(double value) { return {{{}, value}}; }
+
+}  // namespace
+
+std::vector<std::string> Server::Impl::StreamNames(const config::Config& config) {
+  std::vector<std::string> names;
+  for (const auto& [name, stream] : config.streams) names.push_back(name);
+  return names;
+}
+
+storage::DatabaseStats Server::Impl::DatabaseFigures() {
+  std::lock_guard<std::mutex> lock(stats_mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (stats_read == std::chrono::steady_clock::time_point{} || now - stats_read > kStatsFresh) {
+    auto fresh = storage::ReadDatabaseStats(database.get());
+    if (fresh.ok()) {
+      stats = std::move(*fresh);
+    } else {
+      logger.Warn("metrics: cannot read DuckDB's figures", {{"error", fresh.status().message()}});
+    }
+    stats_read = now;
+  }
+  return stats;
+}
+
+void Server::Impl::MakeMetrics() {
+  const auto& config = setup.config;
+  if (!config.metrics.enabled) return;
+  metrics::MetricsOptions options;
+  options.max_stream_labels = static_cast<size_t>(config.metrics.max_stream_labels);
+  metrics = std::make_unique<metrics::ServerMetrics>(options);
+  metrics->SetConfiguredStreams(StreamNames(config));
+  auto& r = metrics->registry();
+  metrics::AddProcessMetrics(&r);
+  r.AddCallback("arrowport_build_info",
+                "Always 1: the versions of Arrowport, DuckDB and Arrow in this process",
+                MetricType::kGauge, {"version", "duckdb_version", "arrow_version"}, [] {
+                  return std::vector<Sample>{{{ARROWPORT_VERSION,
+                                               storage::Database::LibraryVersion(),
+                                               arrow::GetBuildInfo().version_string},
+                                              1}};
+                });
+  r.AddCallback("arrowport_duckdb_database_size_bytes",
+                "Size of the database file (DuckDB's blocks, free ones included)",
+                MetricType::kGauge, {},
+                [this] { return One(static_cast<double>(DatabaseFigures().file_bytes())); });
+  r.AddCallback("arrowport_duckdb_wal_size_bytes", "Size of DuckDB's write-ahead log",
+                MetricType::kGauge, {},
+                [this] { return One(static_cast<double>(DatabaseFigures().wal_bytes)); });
+  r.AddCallback("arrowport_duckdb_memory_bytes",
+                "Memory DuckDB's buffer manager holds, by tag (duckdb_memory())",
+                MetricType::kGauge, {"tag"}, [this] {
+                  std::vector<Sample> out;
+                  for (const auto& m : DatabaseFigures().memory) {
+                    out.push_back({{m.tag}, static_cast<double>(m.memory_bytes)});
+                  }
+                  return out;
+                });
+  r.AddCallback("arrowport_duckdb_temporary_storage_bytes",
+                "Bytes DuckDB spilled to temporary files, by tag (duckdb_memory())",
+                MetricType::kGauge, {"tag"}, [this] {
+                  std::vector<Sample> out;
+                  for (const auto& m : DatabaseFigures().memory) {
+                    out.push_back({{m.tag}, static_cast<double>(m.temporary_bytes)});
+                  }
+                  return out;
+                });
+  r.AddCallback("arrowport_duckdb_allocated_bytes",
+                "What DuckDB holds outside its buffer pool, and its budget "
+                "(limits.max_query_memory plus the memory limit)",
+                MetricType::kGauge, {"state"}, [] {
+                  return std::vector<Sample>{
+                      {{"held"}, static_cast<double>(storage::Database::allocated_bytes())},
+                      {{"budget"},
+                       static_cast<double>(storage::Database::allocation_budget_bytes())}};
+                });
+  r.AddCallback("arrowport_request_memory_bytes",
+                "The server-wide budget of calls' buffers (limits.max_request_memory): held "
+                "now, the peak, and the budget",
+                MetricType::kGauge, {"state"}, [this] {
+                  return std::vector<Sample>{
+                      {{"held"}, static_cast<double>(request_memory->used())},
+                      {{"peak"}, static_cast<double>(request_memory->peak())},
+                      {{"budget"}, static_cast<double>(request_memory->capacity())}};
+                });
+  r.AddCallback("arrowport_active_connections", "Client connections open now",
+                MetricType::kGauge, {"protocol"}, [this] {
+                  std::vector<Sample> out;
+                  if (flight) {
+                    if (auto open = flight::OpenGrpcConnections(flight->port())) {
+                      out.push_back({{"flight"}, static_cast<double>(*open)});
+                    }
+                  }
+                  if (http) out.push_back({{"http"}, static_cast<double>(http->open_connections())});
+                  return out;
+                });
+  r.AddCallback("arrowport_flight_sql_open", "What Flight SQL clients hold open",
+                MetricType::kGauge, {"kind"}, [this] {
+                  std::vector<Sample> out;
+                  if (sql_sessions) {
+                    out.push_back({{"prepared_statements"},
+                                   static_cast<double>(sql_sessions->open_statements())});
+                    out.push_back({{"transactions"},
+                                   static_cast<double>(sql_sessions->open_transactions())});
+                  }
+                  return out;
+                });
+  r.AddCallback("arrowport_checkpoint_failures", "Failed checkpoints in a row (0: healthy)",
+                MetricType::kGauge, {}, [this] {
+                  return One(static_cast<double>(
+                      database->checkpointer_state().failures_in_a_row));
+                });
+  config_reloads = &r.AddCounter("arrowport_config_reloads_total",
+                                 "Config reloads by outcome (ok, rejected)", {"outcome"});
+}
+
+arrow::Result<std::string> Server::Impl::StatusJson(const Principal* caller) {
+  if (status == nullptr) return arrow::Status::Invalid("the server is starting");
+  return status->Json(caller);
+}
+
+arrow::Status Server::Impl::StartMetricsListener() {
+  const auto& config = setup.config;
+  if (!config.metrics.port || metrics == nullptr) return arrow::Status::OK();
+  http::HttpGatewayDeps deps;
+  deps.logger = &logger;
+  deps.authenticator = authenticator.get();
+  deps.metrics = metrics.get();
+  deps.tls = tls.get();
+  deps.max_connections = 64;
+  deps.header_timeout_s = config.http_header_timeout_s;
+  deps.read_timeout_s = config.http_read_timeout_s;
+  auto started = http::HttpGateway::Start(deps, config.metrics.host, *config.metrics.port,
+                                          http::HttpSurface::kMetricsOnly);
+  if (!started.ok()) {
+    return arrow::Status::IOError("cannot listen for metrics on ", config.metrics.host, ":",
+                                  *config.metrics.port, ": ", started.status().message());
+  }
+  metrics_http = std::move(*started);
+  return arrow::Status::OK();
+}
+
+std::string Server::Impl::MetricsScrapeUrl() const {
+  if (metrics_http) return MetricsUri() + "/metrics";
+  return metrics ? HttpUri() + "/metrics" : "";
+}
+
+std::string Server::Impl::MetricsUri() const {
+  if (!metrics_http) return "";
+  return std::string(tls ? "https://" : "http://") + setup.config.metrics.host + ":" +
+         std::to_string(metrics_http->port());
+}
+
+}  // namespace arrowport::server

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+
+namespace arrowport::storage {
+
+class Database;
+
+/// What DuckDB says of its database and memory (the metrics' and status page's figures).
+struct DatabaseStats {
+  int64_t block_size = 0;
+  int64_t total_blocks = 0;  ///< blocks of the database file (free ones included)
+  int64_t used_blocks = 0;
+  int64_t wal_bytes = 0;     ///< the write-ahead log's size on disk (0: none)
+  struct Memory {
+    std::string tag;  ///< DuckDB's memory tag (BASE_TABLE, HASH_TABLE, ...)
+    int64_t memory_bytes = 0;
+    int64_t temporary_bytes = 0;  ///< spilled to temporary files
+  };
+  std::vector<Memory> memory;
+  int64_t file_bytes() const { return block_size * total_blocks; }
+  int64_t memory_bytes() const;
+};
+
+/// \brief Reads `PRAGMA database_size`, `duckdb_memory()` and the WAL's size, on a
+/// connection of its own (the server's view: clients' SQL cannot read these).
+arrow::Result<DatabaseStats> ReadDatabaseStats(Database* database);
+
+/// A table or view of the database's main schema, with its size.
+struct TableStorage {
+  std::string name;
+  std::string kind;   ///< "table" or "view"
+  int64_t rows = -1;  ///< DuckDB's estimate (exact after a checkpoint); -1 for views
+  /// Bytes of the database file's blocks holding the table (blocks it shares with other
+  /// tables counted whole); -1 when unknown (views, an in-memory database).
+  int64_t bytes = -1;
+};
+
+/// \brief The first `max_tables` tables and views (by name), with row counts and sizes.
+arrow::Result<std::vector<TableStorage>> ReadTableStorage(Database* database,
+                                                          size_t max_tables);
+
+}  // namespace arrowport::storage

@@ -1,0 +1,153 @@
+"""The CLI on a terminal (a real pseudo-terminal) and off one: progress lines for long
+work, tables fitted to the terminal's width, `arrowport status`."""
+import fcntl
+import json
+import os
+import re
+import select
+import struct
+import subprocess
+import termios
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from conftest import ARROWPORT, run_cli
+
+ESC = b"\x1b["
+
+
+def quiet_env():
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)  # the terminal's own size decides
+    return env
+
+
+def run_in_terminal(*args, columns=100, cwd=None, timeout=180):
+    """Runs bin/arrowport ARGS with stdin, stdout and stderr on a pseudo-terminal of
+    `columns` columns; returns (exit code, everything it wrote)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    proc = subprocess.Popen([ARROWPORT, *args], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=cwd, env=quiet_env(), close_fds=True)
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        assert ready, f"no output for {timeout} s: {out[-2000:]!r}"
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every copy of the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=timeout), out
+
+
+def run_piped(*args, cwd=None):
+    return subprocess.run([ARROWPORT, *args], capture_output=True, cwd=cwd, env=quiet_env(),
+                          timeout=300)
+
+
+def progress_counts(output, what):
+    """The row counts of the progress lines for `what`, in the order drawn."""
+    return [int(n.replace(b",", b"")) for n in
+            re.findall(re.escape(what) + rb"[^:\r\n]*: ([\d,]+) rows", output)]
+
+
+def test_long_commands_show_progress_on_a_terminal_only(server, tmp_path):
+    code, out = run_in_terminal("generate", "--rows", "3000000", "-o", "big.parquet",
+                                cwd=tmp_path)
+    assert code == 0, out[-2000:]
+    counts = progress_counts(out, b"generating big.parquet")
+    assert counts and max(counts) > 0, out[-2000:]
+    assert counts == sorted(counts)  # redrawn in place as the count grows
+    assert b"\r" in out and b"rows/s" in out and b"3000000 rows -> big.parquet" in out
+    piped = run_piped("generate", "--rows", "200000", "-o", "small.parquet", cwd=tmp_path)
+    assert piped.returncode == 0
+    # Off a terminal nothing but the summary: no carriage returns, no escapes.
+    assert piped.stderr == b"200000 rows -> small.parquet\n"
+
+    code, out = run_in_terminal("ingest", "big.parquet", "--stream", "big", "--server",
+                                server.uri, cwd=tmp_path)
+    assert code == 0, out[-2000:]
+    assert progress_counts(out, b"ingesting big.parquet"), out[-2000:]
+    assert b"big.parquet: 3000000 rows -> big" in out
+    piped = run_piped("ingest", "small.parquet", "--stream", "small", "--server", server.uri,
+                      cwd=tmp_path)
+    assert piped.returncode == 0 and b"\r" not in piped.stderr and ESC not in piped.stderr
+    assert json.loads(piped.stdout)["rows"] == 200000
+
+    code, out = run_in_terminal("query", "SELECT * FROM big", "-o", "copy.arrow",
+                                "--server", server.http, cwd=tmp_path)
+    assert code == 0, out[-2000:]
+    assert progress_counts(out, b"query -> copy.arrow"), out[-2000:]
+    assert b"3000000 rows -> copy.arrow" in out
+    piped = run_piped("query", "SELECT * FROM small", "-o", "copy2.arrow", "--server",
+                      server.uri, cwd=tmp_path)
+    assert piped.stderr == b"200000 rows -> copy2.arrow\n"
+
+
+def wide_table(server):
+    client = server.client()
+    table = pa.table({"id": pa.array(range(100), pa.int64()),
+                      "note": pa.array(["x" * 80 + str(i) for i in range(100)]),
+                      "city": pa.array(["Zürich"] * 100)})
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("wide"), table.schema)
+    writer.write_table(table)
+    writer.close()
+    client.close()
+
+
+def test_tables_fit_the_terminal(server):
+    wide_table(server)
+    code, out = run_in_terminal("query", "SELECT * FROM wide ORDER BY id", "--server",
+                                server.uri, columns=60)
+    assert code == 0, out
+    lines = out.decode().replace("\r\n", "\n").splitlines()
+    assert all(len(line) <= 60 for line in lines), [l for l in lines if len(l) > 60]
+    assert lines[0].split("|")[0].strip() == "id"
+    assert "…" in out.decode()
+    # On a terminal: the first and last 20 rows of 100.
+    assert lines[-1] == "(100 rows, 40 shown)"
+    assert lines[2].split("|")[0].strip() == "0" and lines[-2].split("|")[0].strip() == "99"
+    # In a pipe every row, whole.
+    piped = run_piped("query", "SELECT * FROM wide ORDER BY id", "--server", server.uri)
+    assert piped.stdout.decode().splitlines()[-1] == "(100 rows)"
+    assert "x" * 80 + "99" in piped.stdout.decode()
+
+    code, out = run_in_terminal("tables", "--server", server.uri, columns=80)
+    text = out.decode()
+    assert code == 0 and re.search(r"name\s*\|\s*rows\s*\|\s*columns", text), text
+    assert re.search(r"wide\s*\|\s*100\s*\|\s*id: int64, note: string", text), text
+    piped = run_piped("tables", "--server", server.uri)
+    assert piped.stdout == b"wide\t100 rows\n"
+    listed = json.loads(run_piped("tables", "--server", server.uri, "--format", "json").stdout)
+    assert listed["tables"][0]["name"] == "wide" and listed["tables"][0]["rows"] == 100
+
+    code, out = run_in_terminal("streams", "--server", server.uri, columns=120)
+    assert code == 0 and re.search(rb"stream\s*\|\s*table\s*\|\s*commit", out), out
+    assert re.search(rb"wide\s*\|\s*wide\s*\|\s*per_request", out), out
+    piped = run_piped("streams", "--server", server.uri)
+    assert json.loads(piped.stdout)["streams"][0]["stream"] == "wide"
+
+
+def test_status_prints_what_the_page_shows(server):
+    wide_table(server)
+    requests_404 = run_piped("query", "SELECT * FROM nowhere", "--server", server.http)
+    assert requests_404.returncode == 1
+    for url in (server.uri, server.http):
+        piped = run_piped("status", "--server", url)
+        assert piped.returncode == 0, piped.stderr
+        text = piped.stdout.decode()
+        assert text.startswith("Arrowport ") and f"Flight   {server.uri}" in text, text
+        assert re.search(r"wide\s*\|\s*wide\s*\|\s*per_request\s*\|\s*100\s*\|", text), text
+        assert re.search(r"Tables\n.*\n.*\nwide\s*\|\s*table\s*\|\s*100", text), text
+        assert "Recent errors" in text and "nowhere" in text
+    doc = json.loads(run_piped("status", "--server", server.http, "--format", "json").stdout)
+    assert doc["listeners"]["flight"] == server.uri
+    assert [s["stream"] for s in doc["streams"]] == ["wide"]
+    assert run_piped("status", "--server", "grpc://127.0.0.1:1").returncode == 1
+    assert run_piped("status", "--format", "xml").returncode == 2

@@ -1,0 +1,146 @@
+"""The status page (GET /) in a real headless Chromium while data is being ingested, GET
+/status as each role sees it, and what the page does with hostile text."""
+import html
+import re
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from conftest import RunningServer
+from metrics_util import ARTIFACTS, chromium
+from test_auth import hash_password
+
+BATCH = pa.table({"id": pa.array(range(2000), pa.int64()),
+                  "reading": pa.array([i * 0.5 for i in range(2000)])})
+
+
+def ingest_for(server, stream, seconds, sent):
+    """Sends a batch to `stream` every 100 ms for `seconds` (a producer at work)."""
+    client = server.client()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        writer, _ = client.do_put(flight.FlightDescriptor.for_path(stream), BATCH.schema)
+        writer.write_table(BATCH)
+        writer.close()
+        sent.append(BATCH.num_rows)
+        time.sleep(0.1)
+    client.close()
+
+
+def stream_row(dom, stream):
+    match = re.search(r'<tr data-stream="%s">(.*?)</tr>' % re.escape(stream), dom, re.S)
+    assert match, dom[:3000]
+    return match.group(1)
+
+
+def test_the_page_shows_live_ingest_in_a_browser(server):
+    sent = []
+    producer = threading.Thread(target=ingest_for, args=(server, "live", 6, sent))
+    producer.start()
+    try:
+        time.sleep(2.5)
+        # The page draws its inline data at once, then refreshes from GET /status.
+        dumped = chromium("--virtual-time-budget=3000", "--dump-dom", server.http + "/")
+        assert dumped.returncode == 0, dumped.stderr[-2000:]
+        dom = dumped.stdout.decode()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "status-page.png"
+        shot.unlink(missing_ok=True)
+        taken = chromium("--window-size=1400,900", "--virtual-time-budget=3000",
+                         f"--screenshot={shot}", server.http + "/")
+        assert taken.returncode == 0, taken.stderr[-2000:]
+    finally:
+        producer.join()
+    row = stream_row(dom, "live")
+    rows = int(re.search(r'<td class="num rows">([\d,]+)</td>', row).group(1).replace(",", ""))
+    assert 0 < rows <= sum(sent) and rows % BATCH.num_rows == 0, (rows, sum(sent))
+    # The chart: one point per second since the start (at least 30), some above the
+    # baseline.
+    points = re.search(r'<polyline points="([^"]+)"', row).group(1).split()
+    heights = [float(p.split(",")[1]) for p in points]
+    assert 30 <= len(heights) <= 300 and min(heights) < max(heights), heights[-20:]
+    rate = int(re.search(r'<td class="num rate">([\d,]+)</td>', row).group(1).replace(",", ""))
+    assert rate > 0
+    assert 'id="version">' in dom and "grpc://" in dom
+    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 10_000
+    # Once the producer stopped, the summary counts every row it sent.
+    status = requests.get(f"{server.http}/status").json()
+    live = [s for s in status["streams"] if s["stream"] == "live"][0]
+    assert live["rows"] == sum(sent)
+    assert sum(live["rows_per_second"]) == sum(sent)
+
+
+def test_the_page_is_self_contained_and_escapes_what_clients_send(server):
+    hostile = "<script>document.title='pwned'</script>"
+    requests.get(f"{server.http}/tables/{requests.utils.quote(hostile)}")
+    page = requests.get(f"{server.http}/")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    body = page.text
+    # Nothing loaded from elsewhere: no external script, style, image or font.
+    assert not re.search(r'(src|href)="(https?:)?//', body)
+    assert "@import" not in body and "url(" not in body
+    assert hostile not in body  # the inline data writes '<' as \u003c
+    dumped = chromium("--virtual-time-budget=2000", "--dump-dom", server.http + "/")
+    dom = dumped.stdout.decode()
+    assert "<title>Arrowport status</title>" in dom  # the injected script did not run
+    assert html.escape(hostile, quote=False) in dom  # shown as text in the errors table
+
+
+@pytest.fixture(scope="module")
+def hashes():
+    return {"admin": hash_password("a-secret"), "narrow": hash_password("n-secret")}
+
+
+def test_each_role_sees_its_own_part_and_the_browser_is_asked_to_sign_in(tmp_path, hashes):
+    config = tmp_path / "status.yaml"
+    config.write_text(
+        "auth:\n  users:\n"
+        f'    - {{name: admin, password_hash: "{hashes["admin"]}", role: admin}}\n'
+        f'    - {{name: narrow, password_hash: "{hashes["narrow"]}", role: reader, '
+        "tables: [people]}\n")
+    server = RunningServer(["--config", str(config), "--db", str(tmp_path / "s.duckdb"),
+                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+    try:
+        admin, narrow = ("admin", "a-secret"), ("narrow", "n-secret")
+        for path in ("/", "/status"):
+            refused = requests.get(server.http + path)
+            assert refused.status_code == 401
+            assert refused.headers["WWW-Authenticate"].startswith("Basic")
+        # A browser without credentials gets the refusal, not the page.
+        dumped = chromium("--dump-dom", server.http + "/")
+        assert b"unauthenticated" in dumped.stdout and b'id="streams"' not in dumped.stdout
+        for table in ("people", "secrets"):
+            body = pa.table({"id": pa.array([1, 2], pa.int64())})
+            client = flight.connect(server.uri)
+            token = client.authenticate_basic_token(b"admin", b"a-secret")
+            writer, _ = client.do_put(flight.FlightDescriptor.for_path(table), body.schema,
+                                      options=flight.FlightCallOptions(headers=[token]))
+            writer.write_table(body)
+            writer.close()
+            client.close()
+        requests.get(f"{server.http}/tables/absent", auth=admin)
+
+        page = requests.get(f"{server.http}/", auth=admin)
+        assert page.status_code == 200 and 'id="initial"' in page.text
+        full = requests.get(f"{server.http}/status", auth=admin).json()
+        assert {t["name"] for t in full["tables"]} == {"people", "secrets"}
+        assert {s["stream"] for s in full["streams"]} >= {"people", "secrets"}
+        assert any(e["code"] == "404" and "absent" in e["message"]
+                   for e in full["recent_errors"])
+        assert full["auth"] is True
+
+        mine = requests.get(f"{server.http}/status", auth=narrow).json()
+        assert [t["name"] for t in mine["tables"]] == ["people"]
+        assert [s["stream"] for s in mine["streams"]] == ["people"]
+        assert mine["recent_errors"] is None  # messages may quote others' SQL and data
+        assert all(c["user"] == "narrow" for c in mine["active_calls"])
+    finally:
+        server.stop()
