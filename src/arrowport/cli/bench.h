@@ -15,7 +15,8 @@ struct BenchOptions {
   std::string work_dir;       ///< where the file database goes ("" = a temp dir)
   bool seed_schema = true;    ///< also run the seed's 2-column schema
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
-  std::string only;  ///< "" (all), "throughput", "latency", "concurrency" or "transfer"
+  /// "" (all), "throughput", "latency", "concurrency", "transfer" or "metrics"
+  std::string only;
 };
 
 /// The parts of the benchmark (bench_throughput.cc, bench_latency.cc,
@@ -26,6 +27,8 @@ arrow::Status BenchLatency(const std::string& db_path);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
 /// DoExchange and server-to-server copy of the largest row count (bench_transfer.cc).
 arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_path);
+/// What metric updates cost: the same ingest with metrics on and off (bench_metrics.cc).
+arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_path);
 
 /// \brief Runs the in-process benchmark (design section 10) and prints a Markdown table:
 /// ceilings measured in the same run, then end-to-end Flight figures with their ratios.

@@ -110,7 +110,7 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
 }
 
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
-    const std::string& db_path, std::vector<std::string> allowed_peers) {
+    const std::string& db_path, std::vector<std::string> allowed_peers, bool metrics) {
   RemoveDatabaseFiles(db_path);
   server::ServerSetup setup;
   setup.config.db_path = db_path;
@@ -118,8 +118,8 @@ arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
   setup.config.http.port = 0;
   setup.config.log_level = "warn";
   setup.config.transfer.allowed_peers = std::move(allowed_peers);
+  setup.config.metrics.enabled = metrics;
   return server::Server::Start(setup);
 }
-
 
 }  // namespace arrowport::cli

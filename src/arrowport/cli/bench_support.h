@@ -57,9 +57,10 @@ arrow::Result<double> BestSeconds(int repeat, int64_t rows,
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);
 
 /// An in-process server on loopback, on a fresh file database; `allowed_peers`: its
-/// transfer.allowed_peers.
+/// transfer.allowed_peers; `metrics`: its metrics.enabled.
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
-    const std::string& db_path, std::vector<std::string> allowed_peers = {});
+    const std::string& db_path, std::vector<std::string> allowed_peers = {},
+    bool metrics = true);
 
 /// The seed endpoint's request: schema and data as base64 Arrow IPC inside JSON.
 arrow::Result<std::string> SeedJsonBody(const arrow::Table& table);

@@ -275,8 +275,8 @@ CLI::App* AddBench(CLI::App& app, Args& a) {
       ->check(CLI::PositiveNumber);
   bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");
   bench->add_option("--only", a.bench.only,
-                    "Run one part: throughput, latency, concurrency, transfer")
-      ->check(CLI::IsMember({"throughput", "latency", "concurrency", "transfer"}));
+                    "Run one part: throughput, latency, concurrency, transfer, metrics")
+      ->check(CLI::IsMember({"throughput", "latency", "concurrency", "transfer", "metrics"}));
   return bench;
 }
 

@@ -108,7 +108,7 @@ struct Server::Impl {
   void MakeMetrics();
   // The metrics listener (metrics.port), after the HTTP gateway.
   arrow::Status StartMetricsListener();
-  // DuckDB's figures, read at most once a second.
+  // DuckDB's figures, read at most once a second (metrics and the status report).
   storage::DatabaseStats DatabaseFigures();
   // The status report's JSON for `caller` (GET /status, the status action).
   arrow::Result<std::string> StatusJson(const Principal* caller);

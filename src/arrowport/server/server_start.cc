@@ -137,6 +137,7 @@ void Server::Impl::MakePipelines() {
       database.get(), query::QueryPipeline::kDefaultBatchRows, metrics.get());
   StatusSources sources;
   sources.database = database.get();
+  sources.database_stats = [this] { return DatabaseFigures(); };
   sources.router = router.get();
   sources.metrics = metrics.get();
   sources.version = ARROWPORT_VERSION;

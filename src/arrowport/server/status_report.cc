@@ -78,7 +78,7 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["listeners"] = listeners;
   out["auth"] = sources_.auth_enabled;
 
-  ARROW_ASSIGN_OR_RAISE(auto stats, storage::ReadDatabaseStats(sources_.database));
+  const auto stats = sources_.database_stats();
   out["database"] = {{"path", sources_.database->path()},
                      {"size_bytes", stats.file_bytes()},
                      {"wal_bytes", stats.wal_bytes},

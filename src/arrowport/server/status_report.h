@@ -27,6 +27,8 @@ namespace arrowport::server {
 /// Where the status report's figures come from; all pointers outlive the report.
 struct StatusSources {
   storage::Database* database = nullptr;
+  /// DuckDB's figures (the server reads them at most once a second for all readers).
+  std::function<storage::DatabaseStats()> database_stats;
   ingest::StreamRouter* router = nullptr;
   metrics::ServerMetrics* metrics = nullptr;  ///< null: metrics are off (no rates, calls)
   std::string version;
