@@ -5,6 +5,7 @@ transfer.allowed_peers (hot-reloaded); credentials never reach a log line."""
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import threading
@@ -40,7 +41,7 @@ class ForeignServer(flight.FlightServerBase):
 
     def get_flight_info(self, context, descriptor):
         cmd = json.loads(descriptor.command)
-        ticket = {"good": b"good", "liar": b"liar"}.get(cmd.get("table"))
+        ticket = {"good": b"good", "liar": b"liar", "slow": b"slow"}.get(cmd.get("table"))
         if ticket is None:
             raise flight.FlightServerError("no such table")
         # "liar" announces GOOD's schema and then sends another one.
@@ -53,6 +54,15 @@ class ForeignServer(flight.FlightServerBase):
             return flight.RecordBatchStream(self.GOOD)
         if name == b"liar":
             return flight.RecordBatchStream(self.OTHER)
+        if name == b"slow":
+            # 20 batches of 1,000 rows, one every 100 ms: a copy someone can watch.
+            def slowly():
+                for i in range(20):
+                    time.sleep(0.1)
+                    yield pa.record_batch([pa.array(range(i * 1000, (i + 1) * 1000),
+                                                    pa.int64()),
+                                           pa.array(["s"] * 1000)], schema=self.GOOD.schema)
+            return flight.GeneratorStream(self.GOOD.schema, slowly())
         if name == b"fails-mid-stream":
             schema = self.GOOD.schema
 
@@ -320,7 +330,28 @@ def test_copy_actions_are_for_admins_only(peers, certs):
     assert "copy_from" in [a.type for a in client.list_actions(options=options)]
 
 
-def test_cli_copy_between_servers_with_a_progress_line_on_a_terminal(peers, certs):
+def run_on_terminal(args, env):
+    """Runs `args` on a pseudo-terminal; returns what it wrote (it must exit 0)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(args[0], args, env)
+    output = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        assert ready, output[-2000:]
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child's side is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    return output
+
+
+def test_cli_copy_between_servers_with_a_progress_line_on_a_terminal(peers, certs, foreign):
     plain, secure = peers
     env = {**os.environ, "ARROWPORT_SKIP_BUILD": "1", "ARROWPORT_USER": "admin",
            "ARROWPORT_PASSWORD": ADMIN_PASSWORD}
@@ -332,27 +363,20 @@ def test_cli_copy_between_servers_with_a_progress_line_on_a_terminal(peers, cert
     assert summary["rows"] == SOURCE_ROWS and summary["table"] == "cli_copy"
     assert proc.stderr == b""  # nothing extra when stderr is not a terminal
     # On a terminal: the progress line, then what was copied.
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(ARROWPORT, args[:-4] + ["--target", "cli_copy_tty", "--tls-ca",
+    output = run_on_terminal(args[:-4] + ["--target", "cli_copy_tty", "--tls-ca",
                                           str(certs / "ca.pem")], env)
-    output = b""
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, output
     text = output.decode(errors="replace")
     assert f"copying src from {plain.uri} to {secure.uri}" in text
     assert f"copied {SOURCE_ROWS} rows" in text and "rows/s" in text
+    # A copy long enough to be watched (a source that sends a batch every 100 ms): the line
+    # shows the rows the target has received so far (its status: the copy_from call's
+    # progress), growing.
+    output = run_on_terminal([ARROWPORT, "copy", "--from", f"grpc://127.0.0.1:{foreign.port}",
+                              "--to", plain.uri, "--table", "slow", "--target", "slow_copy"],
+                             env)
+    seen = [int(n.replace(b",", b"")) for n in re.findall(rb"to \S+: ([\d,]+) rows", output)]
+    assert seen and 0 < max(seen) <= 20_000 and seen == sorted(seen), output[-3000:]
+    assert b"copied 20000 rows" in output
     # Usage errors exit 2.
     bad = subprocess.run([ARROWPORT, "copy", "--from", plain.uri, "--to", secure.uri],
                          env=env, capture_output=True, timeout=60)

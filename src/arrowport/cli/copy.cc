@@ -5,8 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/commands.h"
@@ -17,6 +22,68 @@ namespace arrowport::cli {
 namespace {
 
 using json = nlohmann::json;
+
+// The rows flow between the servers, not through here: while the copy runs, the target's
+// status (its active calls, each with the rows it has moved) is read twice a second and the
+// copy_from call running about as long as ours is shown. Only when the line is drawn.
+class CopyWatcher {
+ public:
+  CopyWatcher(const CopyArgs& args, Progress* progress) : progress_(progress) {
+    if (!progress->shown()) return;
+    thread_ = std::thread([this, args] {
+      auto conn = FlightConnection::Connect(args.to, args.tls_ca);
+      if (!conn.ok()) return;
+      const auto start = std::chrono::steady_clock::now();
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!done_) {
+        lock.unlock();
+        auto status = (*conn)->Action("status");
+        lock.lock();
+        if (status.ok()) {
+          const double elapsed =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          Show(*status, elapsed);
+        }
+        wake_.wait_for(lock, std::chrono::milliseconds(500));
+      }
+    });
+  }
+  ~CopyWatcher() { Stop(); }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Show(const std::string& status, double elapsed) {
+    auto doc = json::parse(status, nullptr, false);
+    if (!doc.is_object() || !doc.contains("active_calls")) return;
+    const json* closest = nullptr;
+    for (const auto& call : doc["active_calls"]) {
+      if (call.value("method", "") != "do_action" || call.value("target", "") != "copy_from") {
+        continue;
+      }
+      const double seconds = call.value("seconds", 0.0);
+      if (closest == nullptr ||
+          std::abs(seconds - elapsed) < std::abs(closest->value("seconds", 0.0) - elapsed)) {
+        closest = &call;
+      }
+    }
+    if (closest != nullptr) {
+      progress_->Set(closest->value("rows", int64_t{0}), closest->value("bytes", int64_t{0}));
+    }
+  }
+
+  Progress* progress_;
+  std::mutex mutex_;  // guards done_
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 std::string EnvOr(const char* name) {
   const char* value = std::getenv(name);
@@ -78,11 +145,11 @@ int RunCopy(const CopyArgs& args) {
   }
   auto conn = FlightConnection::Connect(args.to, args.tls_ca);
   if (!conn.ok()) return Fail(conn.status());
-  // The rows flow between the servers, not through here: elapsed time only.
   Progress progress("copying " + (args.table.empty() ? std::string("query") : args.table) +
-                        " from " + args.from + " to " + args.to,
-                    /*counts=*/false);
+                    " from " + args.from + " to " + args.to);
+  CopyWatcher watcher(args, &progress);
   auto summary = (*conn)->Action("copy_from", body.dump());
+  watcher.Stop();
   progress.Stop();
   if (!summary.ok()) return Fail(summary.status());
   if (::isatty(STDERR_FILENO)) {

@@ -177,10 +177,11 @@ std::string StatusText(const std::string& status_json, size_t width) {
   out += tables.rows() ? tables.Render(limits, false) : "  none\n";
 
   out += "\nActive requests\n";
-  TextTable calls({"protocol", "method", "user", "target", "running"},
-                  {false, false, false, false, true});
+  TextTable calls({"protocol", "method", "user", "target", "rows", "bytes", "running"},
+                  {false, false, false, false, true, true, true});
   for (const auto& c : s.value("active_calls", json::array())) {
     calls.Add({Str(c, "protocol"), Str(c, "method"), Str(c, "user"), Str(c, "target"),
+               Grouped(Int(c, "rows")), HumanBytes(static_cast<double>(Int(c, "bytes"))),
                Duration(c.value("seconds", 0.0))});
   }
   out += calls.rows() ? calls.Render(limits, false) : "  none\n";

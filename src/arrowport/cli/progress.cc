@@ -15,8 +15,9 @@ constexpr auto kRedraw = std::chrono::milliseconds(250);
 
 }  // namespace
 
-Progress::Progress(std::string what, bool counts) : what_(std::move(what)), counts_(counts) {
-  if (!::isatty(STDERR_FILENO)) return;
+Progress::Progress(std::string what, bool counts)
+    : what_(std::move(what)), counts_(counts), shown_(::isatty(STDERR_FILENO) != 0) {
+  if (!shown_) return;
   thread_ = std::thread([this] {
     const auto start = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(mutex_);

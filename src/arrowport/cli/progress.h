@@ -29,6 +29,13 @@ class Progress {
     rows_.fetch_add(rows, std::memory_order_relaxed);
     bytes_.fetch_add(bytes, std::memory_order_relaxed);
   }
+  /// Counts learned from elsewhere (a server's report of its own progress).
+  void Set(int64_t rows, int64_t bytes) {
+    rows_.store(rows, std::memory_order_relaxed);
+    bytes_.store(bytes, std::memory_order_relaxed);
+  }
+  /// True when the line is drawn (stderr is a terminal).
+  bool shown() const { return shown_; }
   /// Erases the line; idempotent.
   void Stop();
 
@@ -45,6 +52,7 @@ class Progress {
 
   const std::string what_;
   const bool counts_;
+  const bool shown_;
   std::atomic<int64_t> rows_{0}, bytes_{0};
   std::mutex mutex_;  // guards done_
   std::condition_variable wake_;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -8,6 +10,17 @@
 #include "arrowport/common/principal.h"
 
 namespace arrowport {
+
+/// What a call has moved so far (rows and Arrow bytes received or served), as the
+/// pipelines count it: the status page's active calls and `arrowport copy` show it.
+struct CallProgress {
+  std::atomic<int64_t> rows{0};
+  std::atomic<int64_t> bytes{0};
+  void Add(int64_t more_rows, int64_t more_bytes) {
+    rows.fetch_add(more_rows, std::memory_order_relaxed);
+    bytes.fetch_add(more_bytes, std::memory_order_relaxed);
+  }
+};
 
 /// \brief What the pipelines know about the call they serve, whatever protocol carried
 /// it. Protocol adapters fill it; the storage layer uses `cancellation` to interrupt
@@ -23,6 +36,8 @@ struct CallContext {
   /// Who is calling. Null only in code paths that run without a caller (tests, the
   /// server's own maintenance): treated as the server itself.
   std::shared_ptr<const Principal> principal;
+  /// Where the pipelines add the rows the call moves (may be null: not shown anywhere).
+  std::shared_ptr<CallProgress> progress;
 };
 
 }  // namespace arrowport

@@ -35,10 +35,10 @@ struct CallRecord {
   /// which may outlive the method in a result stream.
   std::shared_ptr<metrics::CallMeter> meter;
 
-  /// Adds a log field; a "stream" or "table" also names what the call works on for the
-  /// status page's active calls.
+  /// Adds a log field; a "stream", "table" or "action" also names what the call works on
+  /// for the status page's active calls.
   void Add(std::string key, std::string value) {
-    if (meter && (key == "stream" || key == "table")) meter->SetTarget(value);
+    if (meter && (key == "stream" || key == "table" || key == "action")) meter->SetTarget(value);
     fields.emplace_back(std::move(key), std::move(value));
   }
   /// The call is a Flight SQL command: so logged, and so counted in the metrics.
@@ -87,6 +87,7 @@ class CallRunner {
       auto scope = Admit(context, deadline);
       if (scope.ok()) {
         scope->meter = record.meter;
+        if (record.meter) scope->context.progress = record.meter->progress();
         const auto cancellation = scope->context.cancellation;
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);

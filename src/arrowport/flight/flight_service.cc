@@ -290,7 +290,7 @@ class FlightService : public fl::FlightServerBase {
       return runner_.Run("do_action", context, Deadline::kNone,
                          [&](CallScope& scope, CallRecord& record) {
         record.UseFlightSql(scope);
-        record.fields.push_back({"action", action.type});
+        record.Add("action", action.type);
         ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
             action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
         return sql_->DoAction(context, action, result);
@@ -298,7 +298,7 @@ class FlightService : public fl::FlightServerBase {
     }
     return runner_.Run("do_action", context, Deadline::kNone,
                        [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      record.fields.push_back({"action", action.type});
+      record.Add("action", action.type);
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
           action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
       return RunAction(deps_, action, scope.context, &record, result);

@@ -7,12 +7,23 @@
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
+#include "arrowport/metrics/server_metrics.h"
 
 namespace arrowport::http {
 
 namespace {
 constexpr int64_t kWholeBodyLimit = int64_t{512} << 20;
+constexpr const char* kMeterKey = "arrowport.meter";
 }  // namespace
+
+metrics::CallMeter* CallMeterOf(const httplib::Response& res) {
+  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
+  return meter != nullptr ? meter->get() : nullptr;
+}
+
+void SetCallMeter(httplib::Response& res, std::shared_ptr<metrics::CallMeter> meter) {
+  res.user_data.set(kMeterKey, std::move(meter));
+}
 
 void GatewayContext::Log(const char* method, const std::string& path, const arrow::Status& st,
                          std::chrono::steady_clock::time_point start,
@@ -45,9 +56,10 @@ arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
   auto principal = HttpAuthorizer::Caller(res);
   // Per-user limits: the authenticated user, else the client's address.
   const std::string caller = CallerKey(principal.get(), ip);
+  const auto* meter = CallMeterOf(res);
   return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
                          std::chrono::seconds(query ? deps_.query_timeout_s : 0), caller,
-                         std::move(principal));
+                         std::move(principal), meter ? meter->progress() : nullptr);
 }
 
 std::pair<int64_t, const char*> GatewayContext::BodyLimitFor(const std::string& path) const {

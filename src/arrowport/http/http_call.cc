@@ -14,13 +14,15 @@ bool PeerHungUp(int fd) {
 
 arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
     RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
-    const std::string& caller, std::shared_ptr<const Principal> principal) {
+    const std::string& caller, std::shared_ptr<const Principal> principal,
+    std::shared_ptr<CallProgress> progress) {
   std::shared_ptr<HttpCall> call(new HttpCall());
   if (limiter) {
     ARROW_ASSIGN_OR_RAISE(call->permit_, limiter->TryAcquire(caller));
   }
   call->context_.protocol = "http";
   call->context_.principal = std::move(principal);
+  call->context_.progress = std::move(progress);
   call->context_.cancellation = CallCancellation::Make();
   if (watchdog) {
     std::optional<CallWatchdog::Clock::time_point> deadline;

@@ -22,9 +22,11 @@ class HttpCall {
   /// `fd` is the connection's socket (-1 if unknown: then only the timeout applies);
   /// `timeout` 0 means none. `limiter` and `watchdog` may be null. `caller` is the key
   /// the per-user limits count the call against (CallerKey).
+  /// `progress`: where the pipelines count what the call moves (its meter's).
   static arrow::Result<std::shared_ptr<HttpCall>> Begin(
       RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
-      const std::string& caller = "", std::shared_ptr<const Principal> principal = nullptr);
+      const std::string& caller = "", std::shared_ptr<const Principal> principal = nullptr,
+      std::shared_ptr<CallProgress> progress = nullptr);
 
   const CallContext& context() const { return context_; }
 

@@ -28,13 +28,6 @@ namespace arrowport::http {
 
 namespace {
 
-constexpr const char* kMeterKey = "arrowport.meter";
-
-metrics::CallMeter* MeterOf(const httplib::Response& res) {
-  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
-  return meter != nullptr ? meter->get() : nullptr;
-}
-
 // "GET /tables/{}" for the route pattern R"(/tables/([^/]+))": the method label of a
 // request, one per route (requests no route took share one).
 std::string RouteLabel(const httplib::Request& req) {
@@ -111,8 +104,8 @@ struct HttpGateway::Impl {
       // Every request is one call in the metrics, from here to the end of its response
       // (the meter ends with the Response, after a streamed body); see set_logger below.
       if (auto* metrics = context.deps().metrics) {
-        res.user_data.set(kMeterKey, std::make_shared<metrics::CallMeter>(
-                                         metrics->BeginCall("http", req.method, "-")));
+        SetCallMeter(res, std::make_shared<metrics::CallMeter>(
+                              metrics->BeginCall("http", req.method, "-")));
       }
       // cpp-httplib owns the Request (a non-const local) but hands out const references;
       // this is the one place a header is rewritten (see kAcceptedEncodings).
@@ -130,7 +123,7 @@ struct HttpGateway::Impl {
                                         context.deps().logger)) {
         return httplib::Server::HandlerResponse::Handled;
       }
-      if (auto* meter = MeterOf(res)) {
+      if (auto* meter = CallMeterOf(res)) {
         meter->SetUser(HttpAuthorizer::UserName(req));
         meter->SetTarget(req.path);  // the route is known once routed: see set_logger
       }
@@ -149,7 +142,7 @@ struct HttpGateway::Impl {
     // Called once the status and headers are final, before the body is written: the
     // route and the outcome; the meter records the call when the response has been sent.
     server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-      auto* meter = MeterOf(res);
+      auto* meter = CallMeterOf(res);
       if (meter == nullptr) return;
       meter->SetMethod(RouteLabel(req));
       if (res.status >= 400) meter->SetOutcome(std::to_string(res.status), ErrorMessage(res));

@@ -60,7 +60,8 @@ svg.chart polyline { fill:none; stroke:var(--accent); stroke-width:1.5; }
 </tr></thead><tbody id="tables"></tbody></table></section>
 <section><h2>Active requests</h2>
 <table><thead><tr><th>protocol</th><th>method</th><th>user</th><th>target</th>
-<th class="num">running</th></tr></thead><tbody id="calls"></tbody></table></section>
+<th class="num">rows</th><th class="num">bytes</th><th class="num">running</th></tr></thead>
+<tbody id="calls"></tbody></table></section>
 <section><h2>Recent errors</h2>
 <table><thead><tr><th>time</th><th>protocol</th><th>method</th><th>code</th><th>user</th>
 <th>message</th></tr></thead><tbody id="errors"></tbody></table></section>
@@ -156,11 +157,13 @@ function render(s) {
     cell(row, t.rows < 0 ? "-" : fmt(t.rows), "num");
     cell(row, bytes(t.bytes), "num");
   });
-  (fill("calls", s.active_calls, 5, "none") || []).forEach(([row, c]) => {
+  (fill("calls", s.active_calls, 7, "none") || []).forEach(([row, c]) => {
     cell(row, c.protocol);
     cell(row, c.method);
     cell(row, c.user);
     cell(row, c.target || "-");
+    cell(row, fmt(c.rows), "num");
+    cell(row, bytes(c.bytes), "num");
     cell(row, c.seconds.toFixed(1) + " s", "num");
   });
   const hidden = s.recent_errors === null;

@@ -139,7 +139,10 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // Counted as they are validated, on the read-ahead thread: the stream's live rate.
     meter = metrics_->BeginIngest(request.stream, request.protocol);
     source = std::make_shared<metrics::MeteringReader>(
-        std::move(source), [meter](int64_t rows, int64_t bytes) { meter->Received(rows, bytes); });
+        std::move(source), [meter, progress = call.progress](int64_t rows, int64_t bytes) {
+          meter->Received(rows, bytes);
+          if (progress) progress->Add(rows, bytes);
+        });
   }
   source = MakePrefetchingReader(std::move(source), kPrefetchDepth);
   // per_batch commits are counted as they are acknowledged; the rest once the write ends.
@@ -221,7 +224,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchang
   }
   return query::MeterResult(
       std::make_shared<ExchangeReader>(std::move(*result), std::move(validating)), metrics_,
-      kExchangeProtocol);
+      kExchangeProtocol, call.progress);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Transform(

@@ -20,7 +20,8 @@ CallMeter::CallMeter(ServerMetrics* metrics, uint64_t id, std::string protocol,
       protocol_(std::move(protocol)),
       method_(std::move(method)),
       user_(std::move(user)),
-      start_(std::chrono::steady_clock::now()) {}
+      start_(std::chrono::steady_clock::now()),
+      progress_(std::make_shared<CallProgress>()) {}
 
 CallMeter::CallMeter(CallMeter&& other) noexcept { *this = std::move(other); }
 
@@ -35,6 +36,7 @@ CallMeter& CallMeter::operator=(CallMeter&& other) noexcept {
     code_ = std::move(other.code_);
     message_ = std::move(other.message_);
     start_ = other.start_;
+    progress_ = std::move(other.progress_);
     other.metrics_ = nullptr;
   }
   return *this;
@@ -83,9 +85,10 @@ CallMeter ServerMetrics::BeginCall(const std::string& protocol, std::string meth
   const std::string label = ProtocolLabel(protocol);
   std::lock_guard<std::mutex> lock(calls_mutex_);
   const uint64_t id = next_call_++;
-  const auto start = std::chrono::steady_clock::now();
-  calls_.emplace(id, CallEntry{label, method, user, "", start});
-  return CallMeter(this, id, label, std::move(method), std::move(user));
+  CallMeter meter(this, id, label, method, user);
+  calls_.emplace(id, CallEntry{label, std::move(method), std::move(user), "", meter.start_,
+                               meter.progress_});
+  return meter;
 }
 
 void ServerMetrics::EndCall(CallMeter& meter) {
@@ -114,7 +117,9 @@ std::vector<ActiveCall> ServerMetrics::ActiveCalls() const {
   std::lock_guard<std::mutex> lock(calls_mutex_);
   for (const auto& [id, call] : calls_) {
     out.push_back({call.protocol, call.method, call.user, call.target,
-                   std::chrono::duration<double>(now - call.start).count()});
+                   std::chrono::duration<double>(now - call.start).count(),
+                   call.progress->rows.load(std::memory_order_relaxed),
+                   call.progress->bytes.load(std::memory_order_relaxed)});
   }
   return out;
 }

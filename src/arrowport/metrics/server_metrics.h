@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arrowport/common/call_context.h"
 #include "arrowport/metrics/rate_history.h"
 #include "arrowport/metrics/registry.h"
 
@@ -104,6 +105,8 @@ class ServeMeter {
 struct ActiveCall {
   std::string protocol, method, user, target;
   double seconds = 0;  ///< running for
+  int64_t rows = 0;    ///< moved so far (CallProgress)
+  int64_t bytes = 0;
 };
 
 /// A failed call, for the status page (the most recent ones are kept).
@@ -136,6 +139,9 @@ class CallMeter {
   /// How the call ended: an empty `code` is success, else the code the client saw
   /// ("NOT_FOUND", "503"). The last one set counts; `message` goes to the recent errors.
   void SetOutcome(std::string code, std::string message = "");
+  /// Where the pipelines add what this call moves (put it in the call's CallContext);
+  /// null for a meter that records nothing.
+  const std::shared_ptr<CallProgress>& progress() const { return progress_; }
 
  private:
   friend class ServerMetrics;
@@ -150,6 +156,7 @@ class CallMeter {
   uint64_t id_ = 0;
   std::string protocol_, method_, user_, code_, message_;
   std::chrono::steady_clock::time_point start_;
+  std::shared_ptr<CallProgress> progress_;
 };
 
 /// \brief The metrics of one server (design section 8): the one module the pipelines and
@@ -223,6 +230,7 @@ class ServerMetrics {
   struct CallEntry {
     std::string protocol, method, user, target;
     std::chrono::steady_clock::time_point start;
+    std::shared_ptr<CallProgress> progress;
   };
   std::map<uint64_t, CallEntry> calls_;
   std::deque<RecentError> recent_errors_;

@@ -66,12 +66,16 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
 
 std::shared_ptr<arrow::RecordBatchReader> MeterResult(
     std::shared_ptr<arrow::RecordBatchReader> reader, metrics::ServerMetrics* metrics,
-    const std::string& protocol, std::chrono::steady_clock::time_point start) {
+    const std::string& protocol, std::shared_ptr<CallProgress> progress,
+    std::chrono::steady_clock::time_point start) {
   if (metrics == nullptr) return reader;
   const metrics::ServeMeter meter = metrics->BeginServe(protocol);
   return std::make_shared<metrics::MeteringReader>(
       std::move(reader),
-      [meter](int64_t rows, int64_t bytes) { meter.Served(rows, bytes); },
+      [meter, progress = std::move(progress)](int64_t rows, int64_t bytes) {
+        meter.Served(rows, bytes);
+        if (progress) progress->Add(rows, bytes);
+      },
       [meter](bool ok, double seconds) { meter.Finish(ok, seconds); }, start);
 }
 
@@ -121,7 +125,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
 std::shared_ptr<arrow::RecordBatchReader> QueryPipeline::Metered(
     std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
     std::chrono::steady_clock::time_point start) const {
-  return MeterResult(std::move(reader), metrics_, call.protocol, start);
+  return MeterResult(std::move(reader), metrics_, call.protocol, call.progress, start);
 }
 
 arrow::Result<std::vector<storage::TableInfo>> QueryPipeline::ListTables() {

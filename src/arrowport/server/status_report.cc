@@ -129,7 +129,9 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
                        {"method", call.method},
                        {"user", call.user},
                        {"target", call.target},
-                       {"seconds", call.seconds}});
+                       {"seconds", call.seconds},
+                       {"rows", call.rows},
+                       {"bytes", call.bytes}});
     }
     if (IsAdmin(caller)) {
       for (const auto& error : metrics->RecentErrors()) {
