@@ -39,6 +39,16 @@ arrow::Status AccessPolicy::ReadTable(const Principal* principal,
                           "' (allowed tables: ", JoinNames(principal->tables), ")");
 }
 
+arrow::Status AccessPolicy::ReadMetrics(const Principal* principal) {
+  if (principal == nullptr || principal->IsAdmin() ||
+      (principal->tables.empty() && principal->streams.empty())) {
+    return arrow::Status::OK();
+  }
+  return PermissionDenied("user '", principal->user, "' may not read the metrics: they name "
+                          "every stream, and this user is limited to some tables or streams "
+                          "(scrape with a user that has no tables or streams list)");
+}
+
 arrow::Status AccessPolicy::WriteStream(const Principal* principal,
                                         const std::string& stream,
                                         const std::string& table) {

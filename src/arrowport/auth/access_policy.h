@@ -27,6 +27,10 @@ class AccessPolicy {
   /// when either exists (else a listed stream could be pointed at any table).
   static arrow::Status WriteStream(const Principal* principal, const std::string& stream,
                                    const std::string& table);
+
+  /// Reading the metrics (GET /metrics): any role, but not a user limited to tables or
+  /// streams, since every series is labelled with its stream (admins excepted).
+  static arrow::Status ReadMetrics(const Principal* principal);
 };
 
 }  // namespace arrowport::auth

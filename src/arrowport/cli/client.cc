@@ -103,6 +103,21 @@ arrow::Result<std::string> FlightConnection::Action(const std::string& type,
   return out;
 }
 
+arrow::Result<std::string> FlightConnection::ActionResults(
+    const std::string& type, const std::string& body,
+    const std::function<void(const std::string&)>& each) {
+  fl::Action action{type, arrow::Buffer::FromString(body)};
+  ARROW_ASSIGN_OR_RAISE(auto results, impl_->client->DoAction(impl_->options, action));
+  std::string last;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto next, results->Next());
+    if (!next) break;
+    last = next->body->ToString();
+    each(last);
+  }
+  return last;
+}
+
 arrow::Result<std::vector<RemoteTable>> FlightConnection::ListTables() {
   ARROW_ASSIGN_OR_RAISE(auto listing, impl_->client->ListFlights(impl_->options, {}));
   std::vector<RemoteTable> out;

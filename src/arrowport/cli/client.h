@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,9 @@ class FlightConnection : public DataClient {
 
   /// DoAction; returns the body of the first result ("" when none).
   arrow::Result<std::string> Action(const std::string& type, const std::string& body = "");
+  /// DoAction reading every result: `each` gets each body as it comes; returns the last.
+  arrow::Result<std::string> ActionResults(const std::string& type, const std::string& body,
+                                           const std::function<void(const std::string&)>& each);
 
   arrow::Result<std::vector<RemoteTable>> ListTables();
 

@@ -5,13 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <thread>
 
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/commands.h"
@@ -22,68 +17,6 @@ namespace arrowport::cli {
 namespace {
 
 using json = nlohmann::json;
-
-// The rows flow between the servers, not through here: while the copy runs, the target's
-// status (its active calls, each with the rows it has moved) is read twice a second and the
-// copy_from call running about as long as ours is shown. Only when the line is drawn.
-class CopyWatcher {
- public:
-  CopyWatcher(const CopyArgs& args, Progress* progress) : progress_(progress) {
-    if (!progress->shown()) return;
-    thread_ = std::thread([this, args] {
-      auto conn = FlightConnection::Connect(args.to, args.tls_ca);
-      if (!conn.ok()) return;
-      const auto start = std::chrono::steady_clock::now();
-      std::unique_lock<std::mutex> lock(mutex_);
-      while (!done_) {
-        lock.unlock();
-        auto status = (*conn)->Action("status");
-        lock.lock();
-        if (status.ok()) {
-          const double elapsed =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          Show(*status, elapsed);
-        }
-        wake_.wait_for(lock, std::chrono::milliseconds(500));
-      }
-    });
-  }
-  ~CopyWatcher() { Stop(); }
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Show(const std::string& status, double elapsed) {
-    auto doc = json::parse(status, nullptr, false);
-    if (!doc.is_object() || !doc.contains("active_calls")) return;
-    const json* closest = nullptr;
-    for (const auto& call : doc["active_calls"]) {
-      if (call.value("method", "") != "do_action" || call.value("target", "") != "copy_from") {
-        continue;
-      }
-      const double seconds = call.value("seconds", 0.0);
-      if (closest == nullptr ||
-          std::abs(seconds - elapsed) < std::abs(closest->value("seconds", 0.0) - elapsed)) {
-        closest = &call;
-      }
-    }
-    if (closest != nullptr) {
-      progress_->Set(closest->value("rows", int64_t{0}), closest->value("bytes", int64_t{0}));
-    }
-  }
-
-  Progress* progress_;
-  std::mutex mutex_;  // guards done_
-  std::condition_variable wake_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 std::string EnvOr(const char* name) {
   const char* value = std::getenv(name);
@@ -147,9 +80,18 @@ int RunCopy(const CopyArgs& args) {
   if (!conn.ok()) return Fail(conn.status());
   Progress progress("copying " + (args.table.empty() ? std::string("query") : args.table) +
                     " from " + args.from + " to " + args.to);
-  CopyWatcher watcher(args, &progress);
-  auto summary = (*conn)->Action("copy_from", body.dump());
-  watcher.Stop();
+  // The rows flow between the servers, not through here: on a terminal the target reports
+  // the rows it has received while it copies (copy_from's progress results).
+  if (progress.shown()) body["progress"] = true;
+  auto summary = (*conn)->ActionResults("copy_from", body.dump(), [&](const std::string& r) {
+    auto doc = json::parse(r, nullptr, false);
+    if (!doc.is_object() || !doc.contains("progress") || !doc["progress"].is_object()) return;
+    const auto& p = doc["progress"];
+    const auto count = [&](const char* key) {
+      return p.contains(key) && p[key].is_number_integer() ? p[key].get<int64_t>() : 0;
+    };
+    progress.Set(count("rows"), count("bytes"));
+  });
   progress.Stop();
   if (!summary.ok()) return Fail(summary.status());
   if (::isatty(STDERR_FILENO)) {

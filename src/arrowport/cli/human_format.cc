@@ -1,11 +1,15 @@
 #include "arrowport/cli/human_format.h"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace arrowport::cli {
 
 std::string Grouped(int64_t n) {
-  const std::string digits = std::to_string(n < 0 ? -n : n);
+  // The magnitude as unsigned: -INT64_MIN does not fit an int64.
+  const uint64_t magnitude = n < 0 ? uint64_t{0} - static_cast<uint64_t>(n)
+                                   : static_cast<uint64_t>(n);
+  const std::string digits = std::to_string(magnitude);
   std::string out;
   for (size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';

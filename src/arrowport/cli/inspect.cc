@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/commands.h"
 #include "arrowport/cli/human_format.h"
+#include "arrowport/cli/terminal_text.h"
 #include "arrowport/cli/text_table.h"
 
 namespace arrowport::cli {
@@ -27,14 +29,48 @@ arrow::Result<bool> WantsTable(const std::string& format) {
   return arrow::Status::Invalid("--format must be table or json, got '", format, "'");
 }
 
-int64_t Int(const json& object, const char* key) {
+// A server's answer is read defensively: a field of another type, or a value out of range,
+// reads as nothing (0, "", null), never as an exception or undefined behaviour.
+const json& Member(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
   const auto it = object.find(key);
-  return it != object.end() && it->is_number() ? it->get<int64_t>() : 0;
+  return it == object.end() ? kNull : *it;
 }
 
+double Num(const json& object, const char* key) {
+  const json& value = Member(object, key);
+  const double number = value.is_number() ? value.get<double>() : 0;
+  return std::isfinite(number) ? number : 0;
+}
+
+int64_t Int(const json& object, const char* key) {
+  const json& value = Member(object, key);
+  if (value.is_number_unsigned()) {
+    const auto n = value.get<uint64_t>();
+    return n <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(n) : 0;
+  }
+  if (value.is_number_integer()) return value.get<int64_t>();
+  const double number = Num(object, key);
+  return std::fabs(number) < 9.2e18 ? static_cast<int64_t>(number) : 0;
+}
+
+// Strings are made Printable: an answer can neither break lines nor drive the terminal.
 std::string Str(const json& object, const char* key) {
+  if (!object.is_object()) return "";
   const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+  return it != object.end() && it->is_string() ? Printable(it->get<std::string>()) : "";
+}
+
+// The objects of array `key` (anything else in it is skipped).
+std::vector<const json*> Objects(const json& object, const char* key) {
+  std::vector<const json*> out;
+  const json& items = Member(object, key);
+  if (!items.is_array()) return out;
+  for (const auto& item : items) {
+    if (item.is_object()) out.push_back(&item);
+  }
+  return out;
 }
 
 // The rates of the last `seconds` as one line of block characters, one per `step` seconds.
@@ -49,14 +85,16 @@ std::string Sparkline(const json& series, size_t seconds, size_t step) {
   for (size_t i = from; i < n; i += step) {
     double sum = 0;
     for (size_t j = i; j < std::min(n, i + step); ++j) {
-      sum += series[j].is_number() ? series[j].get<double>() : 0;
+      const double value = series[j].is_number() ? series[j].get<double>() : 0;
+      if (std::isfinite(value) && value > 0) sum += value;
     }
-    sums.push_back(sum);
+    sums.push_back(std::isfinite(sum) ? sum : 0);
   }
   const double max = *std::max_element(sums.begin(), sums.end());
   std::string out;
   for (const double sum : sums) {
-    out += kBlocks[max <= 0 ? 0 : sum <= 0 ? 0 : 1 + static_cast<int>((sum / max) * 7.999)];
+    const int block = max <= 0 || sum <= 0 ? 0 : 1 + static_cast<int>((sum / max) * 7.999);
+    out += kBlocks[std::clamp(block, 0, 8)];
   }
   return out;
 }
@@ -66,9 +104,10 @@ double RecentRate(const json& series, size_t seconds) {
   const size_t n = std::min(series.size(), seconds);
   double sum = 0;
   for (size_t i = series.size() - n; i < series.size(); ++i) {
-    sum += series[i].is_number() ? series[i].get<double>() : 0;
+    const double value = series[i].is_number() ? series[i].get<double>() : 0;
+    if (std::isfinite(value) && value > 0) sum += value;
   }
-  return sum / static_cast<double>(n);
+  return std::isfinite(sum) ? sum / static_cast<double>(n) : 0;
 }
 
 int Print(const std::string& text) {
@@ -132,71 +171,67 @@ int RunStreams(const InspectArgs& args) {
 
 std::string StatusText(const std::string& status_json, size_t width) {
   auto s = json::parse(status_json, nullptr, false);
-  if (!s.is_object()) return status_json + "\n";
+  if (!s.is_object()) return "(not a status report)\n";
   const TextTableLimits limits{width, 0};
   std::string out = "Arrowport " + Str(s, "version") + " (DuckDB " + Str(s, "duckdb_version") +
                     ", Arrow " + Str(s, "arrow_version") + "), up " +
-                    Duration(s.value("uptime_s", 0.0)) + "\n";
-  const json listeners = s.value("listeners", json::object());
+                    Duration(Num(s, "uptime_s")) + "\n";
+  const json& listeners = Member(s, "listeners");
   for (const auto& [name, label] : {std::pair<const char*, const char*>{"flight", "Flight  "},
                                     {"http", "HTTP    "},
                                     {"metrics", "Metrics "}}) {
     const std::string url = Str(listeners, name);
     if (!url.empty()) out += std::string(label) + " " + url + "\n";
   }
-  const json db = s.value("database", json::object());
-  const json process = s.value("process", json::object());
-  out += "Database " + Str(db, "path") + ", " +
-         HumanBytes(static_cast<double>(Int(db, "size_bytes"))) +
-         (Int(db, "wal_bytes") ? " + WAL " + HumanBytes(static_cast<double>(Int(db, "wal_bytes")))
-                               : std::string()) +
-         "; DuckDB memory " + HumanBytes(static_cast<double>(Int(db, "memory_bytes"))) + " of " +
+  const json& db = Member(s, "database");
+  const auto bytes = [](int64_t n) { return HumanBytes(static_cast<double>(n)); };
+  out += "Database " + Str(db, "path") + ", " + bytes(Int(db, "size_bytes")) +
+         (Int(db, "wal_bytes") ? " + WAL " + bytes(Int(db, "wal_bytes")) : std::string()) +
+         "; DuckDB memory " + bytes(Int(db, "memory_bytes")) + " of " +
          Str(db, "memory_limit") + "; process RSS " +
-         HumanBytes(static_cast<double>(Int(process, "rss_bytes"))) + "\n";
+         bytes(Int(Member(s, "process"), "rss_bytes")) + "\n";
 
   out += "\nStreams (rows/s over the last 10 s; chart: last 5 minutes)\n";
   TextTable streams({"stream", "table", "commit", "rows", "rows/s", "last 5 minutes",
                      "requests", "errors", "last write"},
                     {false, false, false, true, true, false, true, true, false});
-  for (const auto& st : s.value("streams", json::array())) {
-    const json series = st.value("rows_per_second", json::array());
-    streams.Add({Str(st, "stream"), Str(st, "target_table"), Str(st, "commit"),
-                 Grouped(Int(st, "rows")), HumanCount(RecentRate(series, 10)),
-                 Sparkline(series, 300, 10), Grouped(Int(st, "requests")),
-                 Grouped(Int(st, "errors")), Str(st, "last_write")});
+  for (const json* st : Objects(s, "streams")) {
+    const json& series = Member(*st, "rows_per_second");
+    streams.Add({Str(*st, "stream"), Str(*st, "target_table"), Str(*st, "commit"),
+                 Grouped(Int(*st, "rows")), HumanCount(RecentRate(series, 10)),
+                 Sparkline(series, 300, 10), Grouped(Int(*st, "requests")),
+                 Grouped(Int(*st, "errors")), Str(*st, "last_write")});
   }
   out += streams.rows() ? streams.Render(limits, false) : "  none yet\n";
 
   out += "\nTables\n";
   TextTable tables({"name", "kind", "rows", "size"}, {false, false, true, true});
-  for (const auto& t : s.value("tables", json::array())) {
-    const int64_t rows = Int(t, "rows"), bytes = Int(t, "bytes");
-    tables.Add({Str(t, "name"), Str(t, "kind"), rows < 0 ? "-" : Grouped(rows),
-                bytes < 0 ? "-" : HumanBytes(static_cast<double>(bytes))});
+  for (const json* t : Objects(s, "tables")) {
+    const int64_t rows = Int(*t, "rows"), size = Int(*t, "bytes");
+    tables.Add({Str(*t, "name"), Str(*t, "kind"), rows < 0 ? "-" : Grouped(rows),
+                size < 0 ? "-" : bytes(size)});
   }
   out += tables.rows() ? tables.Render(limits, false) : "  none\n";
 
   out += "\nActive requests\n";
   TextTable calls({"protocol", "method", "user", "target", "rows", "bytes", "running"},
                   {false, false, false, false, true, true, true});
-  for (const auto& c : s.value("active_calls", json::array())) {
-    calls.Add({Str(c, "protocol"), Str(c, "method"), Str(c, "user"), Str(c, "target"),
-               Grouped(Int(c, "rows")), HumanBytes(static_cast<double>(Int(c, "bytes"))),
-               Duration(c.value("seconds", 0.0))});
+  for (const json* c : Objects(s, "active_calls")) {
+    calls.Add({Str(*c, "protocol"), Str(*c, "method"), Str(*c, "user"), Str(*c, "target"),
+               Grouped(Int(*c, "rows")), bytes(Int(*c, "bytes")), Duration(Num(*c, "seconds"))});
   }
   out += calls.rows() ? calls.Render(limits, false) : "  none\n";
 
-  const json errors = s.value("recent_errors", json());
   out += "\nRecent errors\n";
-  if (!errors.is_array()) {
+  if (!Member(s, "recent_errors").is_array()) {
     out += "  shown to admins\n";
-  } else if (errors.empty()) {
+  } else if (Objects(s, "recent_errors").empty()) {
     out += "  none\n";
   } else {
     TextTable table({"time", "protocol", "method", "code", "user", "message"});
-    for (const auto& e : errors) {
-      table.Add({Str(e, "time"), Str(e, "protocol"), Str(e, "method"), Str(e, "code"),
-                 Str(e, "user"), Str(e, "message")});
+    for (const json* e : Objects(s, "recent_errors")) {
+      table.Add({Str(*e, "time"), Str(*e, "protocol"), Str(*e, "method"), Str(*e, "code"),
+                 Str(*e, "user"), Str(*e, "message")});
     }
     out += table.Render(limits, false);
   }
@@ -213,7 +248,12 @@ int RunStatus(const InspectArgs& args) {
   if (!conn.ok()) return Fail(conn.status());
   auto status = (*conn)->Status();
   if (!status.ok()) return Fail(status.status());
-  if (args.format == "json") return Print(*status + "\n");
+  // The JSON as the server sent it, checked to be JSON (nothing else reaches the terminal).
+  if (args.format == "json") {
+    auto doc = json::parse(*status, nullptr, false);
+    if (doc.is_discarded()) return Fail(arrow::Status::IOError("the status is not JSON"));
+    return Print(doc.dump(2, ' ', true) + "\n");
+  }
   return Print(StatusText(*status, StdoutLimits().width));
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "arrowport/cli/human_format.h"
+#include "arrowport/cli/terminal_text.h"
 #include "arrowport/metrics/metering_reader.h"
 
 namespace arrowport::cli {
@@ -60,9 +61,11 @@ std::string Progress::Line(const std::string& what, bool counts, int64_t rows, i
 }
 
 void Progress::Draw(double seconds) {
-  const std::string line =
-      Line(what_, counts_, rows_.load(std::memory_order_relaxed),
-           bytes_.load(std::memory_order_relaxed), seconds);
+  std::string line = Line(what_, counts_, rows_.load(std::memory_order_relaxed),
+                          bytes_.load(std::memory_order_relaxed), seconds);
+  // A line longer than the terminal would wrap, and each redraw would leave a line behind.
+  const size_t width = TerminalWidth(STDERR_FILENO);
+  if (width > 1) line = CutToWidth(Printable(line), width - 1);
   std::fprintf(stderr, "\r%s\033[K", line.c_str());
   std::fflush(stderr);
 }

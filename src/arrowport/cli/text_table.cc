@@ -1,15 +1,14 @@
 #include "arrowport/cli/text_table.h"
 
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/type.h"
+#include "arrowport/cli/terminal_text.h"
 
 namespace arrowport::cli {
 
@@ -17,36 +16,15 @@ namespace {
 
 constexpr const char* kEllipsis = "\xE2\x80\xA6";  // "…"
 constexpr size_t kMinColumnWidth = 4;               // a cut column still shows "abc…"
+// Without limits the widths come from this many first rows; later rows are printed as
+// they come (memory stays bounded whatever the result's size).
+constexpr size_t kWidthRows = 1000;
 
-bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
-
-// One line per row: control characters (newlines, tabs) would break the columns.
-std::string OneLine(std::string text) {
-  for (auto& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  return text;
-}
-
-// `text` in exactly `width` characters: cut with "…" or padded on the side away from
-// its alignment.
-std::string Fit(const std::string& text, size_t width, bool right) {
+// `text` padded to `width` columns on the side away from its alignment (never cut).
+std::string Pad(const std::string& text, size_t width, bool right) {
   const size_t have = DisplayWidth(text);
-  if (have <= width) {
-    const std::string pad(width - have, ' ');
-    return right ? pad + text : text + pad;
-  }
-  if (width == 0) return "";
-  std::string cut;
-  size_t chars = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (!IsContinuation(static_cast<unsigned char>(text[i]))) {
-      if (chars == width - 1) break;
-      ++chars;
-    }
-    cut += text[i];
-  }
-  return cut + kEllipsis;
+  const std::string pad(width > have ? width - have : 0, ' ');
+  return right ? pad + text : text + pad;
 }
 
 bool IsNumeric(const arrow::DataType& type) {
@@ -54,40 +32,49 @@ bool IsNumeric(const arrow::DataType& type) {
          arrow::is_decimal(type.id());
 }
 
-}  // namespace
-
-size_t DisplayWidth(const std::string& text) {
-  size_t width = 0;
-  for (const char c : text) {
-    if (!IsContinuation(static_cast<unsigned char>(c))) ++width;
+// `a | b` with each cell in its column's width, no trailing blanks: cut with "…" to fit,
+// or (`cut` false) whole, a longer value pushing the rest of its line right.
+std::string Line(const std::vector<std::string>& cells, const std::vector<size_t>& widths,
+                 const std::vector<bool>& right, size_t columns, bool cut = true) {
+  std::string text;
+  for (size_t c = 0; c < columns; ++c) {
+    if (c) text += " | ";
+    text += Pad(cut ? CutToWidth(cells[c], widths[c]) : cells[c], widths[c], right[c]);
   }
-  return width;
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text + '\n';
 }
+
+std::string Rule(const std::vector<size_t>& widths, size_t columns) {
+  std::string text;
+  for (size_t c = 0; c < columns; ++c) text += (c ? "-+-" : "") + std::string(widths[c], '-');
+  return text + '\n';
+}
+
+std::string CountLine(int64_t total, int64_t shown) {
+  std::string text = "(" + std::to_string(total) + (total == 1 ? " row" : " rows");
+  if (shown < total) text += ", " + std::to_string(shown) + " shown";
+  return text + ")\n";
+}
+
+}  // namespace
 
 TextTableLimits StdoutLimits() {
   TextTableLimits limits;
-  if (!::isatty(STDOUT_FILENO)) return limits;
-  limits.rows = 40;
-  winsize size{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
-    limits.width = size.ws_col;
-  }
-  if (const char* columns = std::getenv("COLUMNS")) {
-    const long value = std::strtol(columns, nullptr, 10);
-    if (value > 0) limits.width = static_cast<size_t>(value);
-  }
-  if (limits.width == 0) limits.width = 80;
+  limits.width = TerminalWidth(STDOUT_FILENO);
+  if (limits.width > 0) limits.rows = 40;
   return limits;
 }
 
 TextTable::TextTable(std::vector<std::string> header, std::vector<bool> right_aligned)
-    : header_(std::move(header)), right_(std::move(right_aligned)) {
+    : right_(std::move(right_aligned)) {
+  for (auto& name : header) header_.push_back(Printable(name));
   right_.resize(header_.size(), false);
 }
 
 void TextTable::Add(std::vector<std::string> row) {
   row.resize(header_.size());
-  for (auto& cell : row) cell = OneLine(std::move(cell));
+  for (auto& cell : row) cell = Printable(cell);
   ++total_;
   const size_t half = keep_ > 0 ? static_cast<size_t>((keep_ + 1) / 2) : 0;
   if (keep_ <= 0 || head_.size() < half) {
@@ -104,11 +91,23 @@ void TextTable::Add(std::vector<std::string> row) {
   tail_next_ = (tail_next_ + 1) % tail_size;
 }
 
+std::vector<size_t> TextTable::Widths() const {
+  std::vector<size_t> widths(header_.size());
+  for (size_t c = 0; c < header_.size(); ++c) {
+    widths[c] = DisplayWidth(header_[c]);
+    for (const auto* rows : {&head_, &tail_}) {
+      for (const auto& row : *rows) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
+    }
+  }
+  return widths;
+}
+
 std::string TextTable::Render(const TextTableLimits& limits, bool count_line) const {
   // The rows shown, in order: the first ones, a "…" row for those left out, the last ones.
   std::vector<const std::vector<std::string>*> shown;
   for (const auto& row : head_) shown.push_back(&row);
-  const bool skipped = total_ > static_cast<int64_t>(head_.size() + tail_.size());
+  const int64_t kept = static_cast<int64_t>(head_.size() + tail_.size());
+  const bool skipped = total_ > kept;
   const std::vector<std::string> gap(header_.size(), kEllipsis);
   if (skipped) shown.push_back(&gap);
   for (size_t i = 0; i < tail_.size(); ++i) {
@@ -118,11 +117,7 @@ std::string TextTable::Render(const TextTableLimits& limits, bool count_line) co
   }
 
   size_t columns = header_.size();
-  std::vector<size_t> widths(columns);
-  for (size_t c = 0; c < columns; ++c) {
-    widths[c] = DisplayWidth(header_[c]);
-    for (const auto* row : shown) widths[c] = std::max(widths[c], DisplayWidth((*row)[c]));
-  }
+  std::vector<size_t> widths = Widths();
   auto total_width = [&] {
     size_t sum = 0;
     for (size_t c = 0; c < columns; ++c) sum += widths[c] + (c ? 3 : 0);
@@ -139,33 +134,18 @@ std::string TextTable::Render(const TextTableLimits& limits, bool count_line) co
     while (columns > 1 && total_width() > limits.width) --columns;
   }
 
-  std::string out;
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string text;
-    for (size_t c = 0; c < columns; ++c) {
-      if (c) text += " | ";
-      text += Fit(cells[c], widths[c], right_[c] && &cells != &header_ && &cells != &gap);
-    }
-    // Padding after the last column only widens the line.
-    while (!text.empty() && text.back() == ' ') text.pop_back();
-    out += text;
-    out += '\n';
-  };
-  line(header_);
-  for (size_t c = 0; c < columns; ++c) out += (c ? "-+-" : "") + std::string(widths[c], '-');
-  out += '\n';
-  for (const auto* row : shown) line(*row);
+  std::string out = Line(header_, widths, std::vector<bool>(header_.size()), columns);
+  out += Rule(widths, columns);
+  for (const auto* row : shown) {
+    out += Line(*row, widths, row == &gap ? std::vector<bool>(header_.size()) : right_, columns);
+  }
   if (columns < header_.size()) {
-    std::string note = "(" + std::to_string(header_.size() - columns) +
-                       " more column" + (header_.size() - columns == 1 ? "" : "s") + ":";
+    std::string note = std::to_string(header_.size() - columns) + " more column" +
+                       (header_.size() - columns == 1 ? "" : "s") + ":";
     for (size_t c = columns; c < header_.size(); ++c) note += (c > columns ? ", " : " ") + header_[c];
-    out += Fit(note, limits.width > 1 ? limits.width - 1 : note.size(), false) + ")\n";
+    out += "(" + CutToWidth(note, limits.width > 2 ? limits.width - 2 : note.size()) + ")\n";
   }
-  if (count_line) {
-    out += "(" + std::to_string(total_) + (total_ == 1 ? " row" : " rows");
-    if (skipped) out += ", " + std::to_string(head_.size() + tail_.size()) + " shown";
-    out += ")\n";
-  }
+  if (count_line) out += CountLine(total_, kept);
   return out;
 }
 
@@ -179,8 +159,16 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
     header.push_back(f->name());
     right.push_back(IsNumeric(*f->type()));
   }
-  TextTable table(std::move(header), std::move(right));
+  TextTable table(header, right);
   table.KeepRows(limits.rows);
+  // Unlimited (a file, a pipe): once the first rows set the widths, the rest are written
+  // as they come.
+  const bool streamed = limits.width == 0 && limits.rows == 0;
+  std::vector<size_t> widths;  // set when streaming began
+  int64_t total = 0;
+  auto write = [&](const std::string& text) {
+    return sink->Write(text.data(), static_cast<int64_t>(text.size()));
+  };
   for (;;) {
     ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
     if (!batch) break;
@@ -189,14 +177,26 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
       row.reserve(batch->num_columns());
       for (int c = 0; c < batch->num_columns(); ++c) {
         ARROW_ASSIGN_OR_RAISE(auto scalar, batch->column(c)->GetScalar(r));
-        row.push_back(scalar->is_valid ? scalar->ToString() : "NULL");
+        row.push_back(scalar->is_valid ? Printable(scalar->ToString()) : "NULL");
+      }
+      ++total;
+      if (!widths.empty()) {
+        ARROW_RETURN_NOT_OK(write(Line(row, widths, right, row.size(), /*cut=*/false)));
+        continue;
       }
       table.Add(std::move(row));
+      if (streamed && total == static_cast<int64_t>(kWidthRows)) {
+        ARROW_RETURN_NOT_OK(write(table.Render({}, /*count_line=*/false)));
+        widths = table.Widths();
+      }
     }
   }
-  const std::string text = table.Render(limits);
-  ARROW_RETURN_NOT_OK(sink->Write(text.data(), static_cast<int64_t>(text.size())));
-  return table.rows();
+  if (widths.empty()) {
+    ARROW_RETURN_NOT_OK(write(table.Render(limits)));
+  } else {
+    ARROW_RETURN_NOT_OK(write(CountLine(total, total)));
+  }
+  return total;
 }
 
 }  // namespace arrowport::cli

@@ -25,11 +25,13 @@ struct TextTableLimits {
 };
 
 /// The limits for standard output: its terminal's width and 40 rows on a terminal, none
-/// when it is a file or a pipe. `COLUMNS` overrides the measured width.
+/// when it is a file or a pipe (then the first 1,000 rows set the widths and the rest are
+/// written as they come). `COLUMNS` overrides the measured width.
 TextTableLimits StdoutLimits();
 
 /// \brief Rows of text printed in aligned columns: `a | b` with a `--+--` rule under the
-/// header, numbers right-aligned, widths counted in characters (UTF-8).
+/// header, numbers right-aligned, widths counted in terminal columns. Every cell and name
+/// is made Printable (terminal_text.h).
 class TextTable {
  public:
   /// `right_aligned[i]`: column i holds numbers.
@@ -45,6 +47,9 @@ class TextTable {
 
   /// Sets the row limit used while rows are added (Render should get the same).
   void KeepRows(int64_t limit) { keep_ = limit; }
+
+  /// Each column's width: its widest kept cell or its header, in terminal columns.
+  std::vector<size_t> Widths() const;
 
  private:
   std::vector<std::string> header_;
@@ -62,7 +67,5 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
                                       const std::shared_ptr<arrow::io::OutputStream>& sink,
                                       const TextTableLimits& limits);
 
-/// Characters of UTF-8 `text` (code points: what a terminal column counts, for most text).
-size_t DisplayWidth(const std::string& text);
 
 }  // namespace arrowport::cli

@@ -4,8 +4,12 @@
 
 #include <sstream>
 
+#include "arrow/api.h"
+#include "arrow/io/memory.h"
+#include "arrowport/cli/human_format.h"
 #include "arrowport/cli/inspect.h"
 #include "arrowport/cli/progress.h"
+#include "arrowport/cli/terminal_text.h"
 
 namespace arrowport::cli {
 namespace {
@@ -68,6 +72,71 @@ TEST(TextTableTest, CountsCharactersNotBytesAndFlattensLineBreaks) {
   EXPECT_EQ(lines[1], "------------");
   EXPECT_EQ(lines[2], "Zürich north");
   EXPECT_EQ(DisplayWidth(lines[2]), 12u);
+}
+
+TEST(TerminalTextTest, ControlsAndBrokenUtf8NeverReachTheTerminal) {
+  // C0 (escape, bell, line breaks), DEL and C1 (U+009B, a one-character CSI) become spaces.
+  EXPECT_EQ(Printable("a\x1b]0;title\x07" "b\nc\x7f\xc2\x9b" "2J"), "a ]0;title b c  2J");
+  // Bytes that are not UTF-8 (a BLOB's, an overlong form) become U+FFFD.
+  EXPECT_EQ(Printable("\xff\xfe"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(Printable("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(Printable("Zürich 東京 🙂"), "Zürich 東京 🙂");
+}
+
+TEST(TerminalTextTest, WidthsCountTerminalColumns) {
+  EXPECT_EQ(DisplayWidth("Zürich"), 6u);
+  EXPECT_EQ(DisplayWidth("東京"), 4u);
+  EXPECT_EQ(DisplayWidth("🙂"), 2u);
+  EXPECT_EQ(DisplayWidth("e\xcc\x81"), 1u);  // e + a combining acute accent
+  EXPECT_EQ(CutToWidth("東京タワー", 5), "東京\xE2\x80\xA6");
+  EXPECT_EQ(CutToWidth("short", 10), "short");
+}
+
+TEST(TextTableTest, WithoutLimitsLongResultsAreWrittenAsTheyCome) {
+  auto schema = arrow::schema({arrow::field("n", arrow::int64()),
+                               arrow::field("s", arrow::utf8())});
+  arrow::Int64Builder numbers;
+  arrow::StringBuilder strings;
+  for (int64_t i = 0; i < 2500; ++i) {
+    ASSERT_TRUE(numbers.Append(i).ok());
+    ASSERT_TRUE(strings.Append(i == 2000 ? std::string(50, 'w') : "x").ok());
+  }
+  auto batch = arrow::RecordBatch::Make(schema, 2500, {numbers.Finish().ValueOrDie(),
+                                                      strings.Finish().ValueOrDie()});
+  auto reader = arrow::RecordBatchReader::Make({batch}, schema).ValueOrDie();
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  auto rows = WriteTextTable(reader.get(), sink, {});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, 2500);
+  const auto lines = Lines(sink->Finish().ValueOrDie()->ToString());
+  ASSERT_EQ(lines.size(), 2503u);
+  EXPECT_EQ(lines[0], "n   | s");
+  EXPECT_EQ(lines[2], "  0 | x");
+  // Widths come from the first 1,000 rows; a later, longer value is written whole.
+  EXPECT_EQ(lines[2002], "2000 | " + std::string(50, 'w'));
+  EXPECT_EQ(lines.back(), "(2500 rows)");
+}
+
+TEST(HumanFormatTest, GroupsEveryInt64) {
+  EXPECT_EQ(Grouped(0), "0");
+  EXPECT_EQ(Grouped(-1234567), "-1,234,567");
+  EXPECT_EQ(Grouped(INT64_MIN), "-9,223,372,036,854,775,808");
+}
+
+TEST(StatusTextTest, AMalformedAnswerIsReadAsNothing) {
+  for (const char* answer :
+       {R"({"uptime_s": "x"})", R"({"streams": [1, 2, "a", null]})",
+        R"({"streams": [{"stream": "s", "rows_per_second": [1e308, 1e308, 1e308]}]})",
+        R"({"tables": [{"name": "t", "rows": 1e300, "bytes": -1e300}]})",
+        R"({"version": "[2J", "listeners": [1]})", R"([1, 2])", "not json"}) {
+    std::string text;
+    try {
+      text = StatusText(answer, 80);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << answer << ": " << e.what();
+    }
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << answer;
+  }
 }
 
 TEST(ProgressTest, TheLineSaysRowsBytesRateAndTime) {

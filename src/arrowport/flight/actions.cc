@@ -5,7 +5,9 @@
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/flight/flight_service.h"
+#include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/message_limits.h"
+#include "arrowport/flight/progress_stream.h"
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
@@ -17,6 +19,13 @@ namespace fl = arrow::flight;
 using json = nlohmann::json;
 
 namespace {
+
+// A copy_from body with "progress": true (CopyFrom checks the body whole).
+bool WantsProgress(const std::string& body) {
+  auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  return doc.is_object() && doc.contains("progress") && doc["progress"].is_boolean() &&
+         doc["progress"].get<bool>();
+}
 
 std::unique_ptr<fl::ResultStream> JsonResult(std::string body) {
   std::vector<fl::Result> results(1);
@@ -42,8 +51,9 @@ std::vector<fl::ActionType> OurActions() {
 }
 
 arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
-                        const CallContext& call, CallRecord* record,
+                        CallScope& scope, CallRecord* record,
                         std::unique_ptr<fl::ResultStream>* result) {
+  const CallContext& call = scope.context;
   const std::string& type = action.type;
   // Listing and health any role; changing the server or reaching out of it: admins.
   if (type == "checkpoint" || type == "reload_config" || type == "copy_from" ||
@@ -84,6 +94,16 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     const std::string body = action.body ? action.body->ToString() : "";
     TransferDeps transfer{deps.ingest, deps.query, deps.transfer,
                           MaxReceiveMessageSize(deps.max_batch_bytes)};
+    if (type == "copy_from" && WantsProgress(body)) {
+      // The copy runs on beside its result stream, which reports the rows received.
+      record->outcome = "streaming";
+      *result = std::make_unique<ProgressResultStream>(
+          std::move(scope), [transfer, body](const CallContext& copying) {
+            CallRecord fields;  // the call's log line was written when the stream began
+            return CopyFrom(transfer, body, copying, &fields);
+          });
+      return arrow::Status::OK();
+    }
     ARROW_ASSIGN_OR_RAISE(auto summary, type == "copy_from"
                                             ? CopyFrom(transfer, body, call, record)
                                             : CopyTo(transfer, body, call, record));

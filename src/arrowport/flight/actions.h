@@ -15,15 +15,17 @@
 namespace arrowport::flight {
 
 struct CallRecord;
+struct CallScope;
 struct FlightServiceDeps;
 
 /// The actions ListActions offers besides Flight SQL's.
 std::vector<arrow::flight::ActionType> OurActions();
 
-/// \brief Runs `action` for the caller in `call`: health, status and list_streams for any
-/// role; checkpoint, reload_config, copy_from and copy_to for admins.
+/// \brief Runs `action` for the caller of `scope`: health, status and list_streams for any
+/// role; checkpoint, reload_config, copy_from and copy_to for admins. A copy_from whose
+/// body asks for "progress" moves `scope` into its result stream (ProgressResultStream).
 arrow::Status RunAction(const FlightServiceDeps& deps, const arrow::flight::Action& action,
-                        const CallContext& call, CallRecord* record,
+                        CallScope& scope, CallRecord* record,
                         std::unique_ptr<arrow::flight::ResultStream>* result);
 
 /// \brief The health action's answer (JSON): the database, the DuckDB settings in force,

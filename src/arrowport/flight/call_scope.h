@@ -39,6 +39,13 @@ struct CallScope {
     }
     return flight_status;
   }
+  /// A result stream dropped before its end: when the client went (cancelled, deadline,
+  /// disconnected), the call counts as CANCELLED.
+  void Dropped() {
+    if (meter && context.call_failed && context.call_failed()) {
+      meter->SetOutcome("CANCELLED", "the client left before the end of the result");
+    }
+  }
 };
 
 /// The app_metadata-only message that ends a sealed upload (DoPut descriptor
@@ -104,16 +111,22 @@ class ScopedReader : public arrow::RecordBatchReader {
   ScopedReader(std::shared_ptr<arrow::RecordBatchReader> inner, CallScope scope)
       : scope_(std::move(scope)), inner_(std::move(inner)) {}
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  ~ScopedReader() override {
+    if (!ended_) scope_.Dropped();
+  }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     // Errors after the first batch reach the client through Arrow, not through DoGet's
     // return value: they get the same mapping here.
-    return scope_.Failed(inner_->ReadNext(out));
+    auto st = inner_->ReadNext(out);
+    ended_ = !st.ok() || *out == nullptr;
+    return scope_.Failed(st);
   }
   arrow::Status Close() override { return inner_->Close(); }
 
  private:
   CallScope scope_;  // destroyed after inner_: the query stops before it is unwatched
   std::shared_ptr<arrow::RecordBatchReader> inner_;
+  bool ended_ = false;  // its last batch or an error was read
 };
 
 // A Flight SQL DoGet result that keeps its call's scope alive until the stream is done.
@@ -126,9 +139,16 @@ class ScopedDataStream : public fl::FlightDataStream {
   arrow::Result<fl::FlightPayload> GetSchemaPayload() override {
     return inner_->GetSchemaPayload();
   }
+  ~ScopedDataStream() override {
+    if (!ended_) scope_.Dropped();
+  }
   arrow::Result<fl::FlightPayload> Next() override {
     auto next = inner_->Next();
-    if (!next.ok()) return scope_.Failed(next.status());
+    if (!next.ok()) {
+      ended_ = true;
+      return scope_.Failed(next.status());
+    }
+    ended_ = next->ipc_message.metadata == nullptr;  // Arrow's end of a data stream
     return next;
   }
   arrow::Status Close() override { return inner_->Close(); }
@@ -137,6 +157,7 @@ class ScopedDataStream : public fl::FlightDataStream {
   CallScope scope_;  // destroyed after inner_: the query stops before it is unwatched
   std::shared_ptr<void> running_;  // registered for CancelFlightInfo while streaming
   std::unique_ptr<fl::FlightDataStream> inner_;
+  bool ended_ = false;  // its last payload or an error was read
 };
 
 }  // namespace arrowport::flight

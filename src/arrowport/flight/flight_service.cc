@@ -301,7 +301,7 @@ class FlightService : public fl::FlightServerBase {
       record.Add("action", action.type);
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
           action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
-      return RunAction(deps_, action, scope.context, &record, result);
+      return RunAction(deps_, action, scope, &record, result);
     });
   }
 

@@ -51,5 +51,30 @@ TEST(GrpcConnectionsTest, CountsTheClientsOfThisServerOnly) {
   ASSERT_TRUE(other.Shutdown().ok());
 }
 
+// Canned channelz answers: two servers, the second with connections on port 8815 over
+// three pages (gRPC leaves "end" out of all but the last page).
+TEST(GrpcConnectionsTest, PagesThroughEveryAnswer) {
+  ChannelzSource source;
+  source.servers = [](int64_t start) -> std::string {
+    if (start == 0) return R"({"server": [{"ref": {"serverId": "1"}}]})";
+    if (start == 2) return R"({"server": [{"ref": {"server_id": "7"}}], "end": true})";
+    return "{}";
+  };
+  source.server_sockets = [](int64_t server, int64_t start) -> std::string {
+    if (server == 1) return R"({"end": true})";  // no connection
+    if (start == 0) return R"({"socketRef": [{"socketId": "10"}, {"socketId": "11"}]})";
+    if (start == 12) return R"({"socket_ref": [{"socket_id": "12"}]})";
+    if (start == 13) return R"({"socketRef": [{"socketId": "20"}], "end": true})";
+    return R"({"end": true})";
+  };
+  source.socket = [](int64_t socket) {
+    return R"({"socket": {"local": {"tcpip_address": {"ip_address": "fwAAAQ==", "port": 8815}}}})";
+  };
+  EXPECT_EQ(CountGrpcConnections(source, 8815), 4);
+  EXPECT_EQ(CountGrpcConnections(source, 9999), 0);
+  source.servers = [](int64_t) { return std::string(R"({"server": [{"ref": {"serverId": []}}]})"); };
+  EXPECT_FALSE(CountGrpcConnections(source, 8815).has_value());
+}
+
 }  // namespace
 }  // namespace arrowport::flight

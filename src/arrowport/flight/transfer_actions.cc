@@ -180,7 +180,10 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
   ARROW_RETURN_NOT_OK(OnlyKnownKeys(doc, "copy_from",
                                     {"source", "ticket", "sql", "source_table", "target_table",
                                      "mode", "commit", "request_id", "user", "password", "token",
-                                     "tls_ca", "timeout_s"}));
+                                     "tls_ca", "timeout_s", "progress"}));
+  if (doc.contains("progress") && !doc["progress"].is_boolean()) {
+    return arrow::Status::Invalid("copy_from: 'progress' must be true or false");
+  }
   ARROW_ASSIGN_OR_RAISE(const auto timeout, TimeoutOf(doc));
   ARROW_ASSIGN_OR_RAISE(auto source, StringOf(doc, "source"));
   ARROW_ASSIGN_OR_RAISE(auto ticket, StringOf(doc, "ticket"));

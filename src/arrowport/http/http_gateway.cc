@@ -1,7 +1,6 @@
 #include "arrowport/http/http_gateway.h"
 
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -38,16 +37,6 @@ std::string RouteLabel(const httplib::Request& req) {
     route.replace(at, capture.size(), "{}");
   }
   return req.method + " " + route;
-}
-
-// The message of a JSON error body ({"error": {"message": ...}}), else the body's start.
-std::string ErrorMessage(const httplib::Response& res) {
-  auto doc = nlohmann::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_object() &&
-      doc["error"].contains("message") && doc["error"]["message"].is_string()) {
-    return doc["error"]["message"].get<std::string>();
-  }
-  return res.body.substr(0, 200);
 }
 
 }  // namespace
@@ -141,11 +130,19 @@ struct HttpGateway::Impl {
     });
     // Called once the status and headers are final, before the body is written: the
     // route and the outcome; the meter records the call when the response has been sent.
-    server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       auto* meter = CallMeterOf(res);
-      if (meter == nullptr) return;
+      if (meter == nullptr) {
+        // A request refused before routing (unparsable: httplib answered it) is a call too.
+        if (auto* metrics = context.deps().metrics; metrics != nullptr && res.status >= 400) {
+          metrics->BeginCall("http", RouteLabel(req), "-").SetOutcome(
+              std::to_string(res.status), "malformed request");
+        }
+        return;
+      }
       meter->SetMethod(RouteLabel(req));
-      if (res.status >= 400) meter->SetOutcome(std::to_string(res.status), ErrorMessage(res));
+      // Its message came with SendError; the status is what the client gets.
+      if (res.status >= 400) meter->SetCode(std::to_string(res.status));
     });
     // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -192,6 +189,7 @@ HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
   options.keep_alive_max_count = 1000;
   options.tls = deps.tls;
   options.logger = deps.logger;
+  if (deps.metrics) options.refused = &deps.metrics->http_connections_refused();
   return options;
 }
 

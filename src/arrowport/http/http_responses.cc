@@ -1,6 +1,8 @@
 #include "arrowport/http/http_responses.h"
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/http/gateway_context.h"
+#include "arrowport/metrics/server_metrics.h"
 #include "arrowport/http/deadline_socket_stream.h"
 
 namespace arrowport::http {
@@ -29,6 +31,10 @@ void LimitDrain(int status) {
 void SendError(httplib::Response& res, const HttpError& error) {
   LimitDrain(error.status);
   SendJson(res, error.status, error.ToJson());
+  // The request's meter keeps the message for the status page's recent errors.
+  if (auto* meter = CallMeterOf(res)) {
+    meter->SetOutcome(std::to_string(error.status), error.message);
+  }
 }
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {

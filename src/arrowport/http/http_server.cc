@@ -1,5 +1,7 @@
 #include "arrowport/http/http_server.h"
 
+#include "arrowport/metrics/registry.h"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -142,6 +144,7 @@ void HttpServer::AcceptLoop() {
 
 void HttpServer::RefuseBusy(int fd) {
   static const std::string response = BusyResponse();
+  if (options_.refused != nullptr) options_.refused->Add();
   // A fresh socket's send buffer always takes a few hundred bytes: this never blocks.
   // A TLS client cannot read plain text before its handshake: it only sees the close.
   if (options_.tls == nullptr) {
@@ -189,9 +192,18 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     stream.BeginHeaders();
     bool connection_closed = false;
     const bool close_connection = stopping || served + 1 == options_.keep_alive_max_count;
+    // httplib asks for the set-up once a request's line and headers parsed. One that did not
+    // parse was answered 400 "Connection: close", and so it ends here: kept open, the rest
+    // of its bytes would each be answered again, and a client trickling lines would hold
+    // this connection past every header deadline.
+    bool parsed = false;
     const bool ok = process_request(stream, remote_ip, remote_port, local_ip, local_port,
                                     close_connection, connection_closed,
-                                    [&stream](httplib::Request&) { stream.BeginBody(); });
+                                    [&stream, &parsed](httplib::Request&) {
+                                      parsed = true;
+                                      stream.BeginBody();
+                                    });
+    if (!parsed) break;
     if (!ok || connection_closed || close_connection) break;
   }
 }

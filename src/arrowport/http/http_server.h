@@ -16,7 +16,10 @@
 
 namespace arrowport {
 class Logger;
+namespace metrics {
+class Counter;
 }
+}  // namespace arrowport
 
 namespace arrowport::http {
 
@@ -31,6 +34,8 @@ struct HttpServerOptions {
   /// within the header timeout, before its first request.
   const TlsContext* tls = nullptr;
   Logger* logger = nullptr;  ///< failed handshakes are logged at debug level when set
+  /// Counts the connections answered 503 busy at once (over max_connections); may be null.
+  metrics::Counter* refused = nullptr;
 };
 
 /// \brief cpp-httplib's routing and request parsing with our own connection handling:

@@ -25,7 +25,10 @@ void Ready(const GatewayContext& ctx, httplib::Response& res) {
   probe.sql = "SELECT 1";
   auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) return SendStatus(res, call.status());
-  auto reader = ctx.deps().query->Execute(probe, (*call)->context());
+  // The server's own probe: admitted like a call, not counted as a client's query.
+  CallContext probing = (*call)->context();
+  probing.protocol.clear();
+  auto reader = ctx.deps().query->Execute(probe, probing);
   auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
   if (!table.ok()) return SendError(res, {503, "unavailable", table.status().message()});
   json body = {{"status", "ready"}};

@@ -42,6 +42,15 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     ctx.Log(req, call.status(), start);
     return SendStatus(res, call.status());
   }
+  if (req.method == "HEAD") {
+    // Headers only: what a GET would answer (404 for a missing table), nothing run.
+    auto schema = ctx.deps().query->Describe(request, (*call)->context());
+    ctx.Log(req, schema.status(), start);
+    if (!schema.ok()) return SendStatus(res, schema.status());
+    res.status = 200;
+    res.set_header("Content-Type", negotiated->content_type);
+    return;
+  }
   auto reader = ctx.deps().query->Execute(request, (*call)->context());
   if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
   if (!reader.ok()) {

@@ -1,5 +1,6 @@
 #include "arrowport/http/status_handlers.h"
 
+#include "arrowport/auth/access_policy.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_responses.h"
@@ -33,6 +34,8 @@ void AddMetricsRoute(const GatewayContext& ctx, httplib::Server& server) {
     if (metrics == nullptr) {
       return SendError(res, {404, "not_found", "metrics are off (metrics.enabled: false)"});
     }
+    auto allowed = auth::AccessPolicy::ReadMetrics(HttpAuthorizer::Caller(res).get());
+    if (!allowed.ok()) return SendStatus(res, allowed);
     res.status = 200;
     res.set_header("Cache-Control", "no-store");
     res.set_content(metrics->registry().Exposition(), metrics::kExpositionContentType);

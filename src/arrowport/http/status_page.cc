@@ -121,6 +121,11 @@ function chart(series) {
   svg.appendChild(line);
   return svg;
 }
+// A stream without rows lately comes without its series: all zeros.
+function rates(st, span) {
+  const series = st.rows_per_second || [];
+  return Array(Math.max(0, span - series.length)).fill(0).concat(series.slice(-span));
+}
 function recent(series, seconds) {
   const tail = series.slice(-seconds);
   return tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : 0;
@@ -145,8 +150,9 @@ function render(s) {
     cell(row, st.target_table);
     cell(row, st.commit);
     cell(row, fmt(st.rows), "num rows");
-    cell(row, fmt(Math.round(recent(st.rows_per_second, 10))), "num rate");
-    cell(row, "").appendChild(chart(st.rows_per_second.slice(-span)));
+    const series = rates(st, span);
+    cell(row, fmt(Math.round(recent(series, 10))), "num rate");
+    cell(row, "").appendChild(chart(series));
     cell(row, fmt(st.requests), "num");
     cell(row, fmt(st.errors), st.errors ? "num bad" : "num");
     cell(row, st.last_write || "-");
@@ -178,6 +184,8 @@ function render(s) {
   });
   $("state").textContent = "updated " + new Date().toLocaleTimeString();
 }
+// The next refresh is asked for two seconds after the last answer: slow answers never
+// pile up, nor arrive out of order.
 async function refresh() {
   try {
     const response = await fetch("status", {cache: "no-store", credentials: "same-origin"});
@@ -186,9 +194,10 @@ async function refresh() {
   } catch (e) {
     $("state").textContent = "refresh failed: " + e.message;
   }
+  setTimeout(refresh, 2000);
 }
 render(JSON.parse($("initial").textContent));
-setInterval(refresh, 2000);
+setTimeout(refresh, 2000);
 </script></body></html>
 )HTML";
 

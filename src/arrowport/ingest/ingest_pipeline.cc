@@ -16,7 +16,6 @@
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/type_mapping.h"
@@ -134,28 +133,18 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
   std::shared_ptr<metrics::IngestMeter> meter;
+  if (metrics_ != nullptr) meter = metrics_->BeginIngest(request.stream, request.protocol);
   source = validating;
-  if (metrics_ != nullptr) {
-    // Counted as they are validated, on the read-ahead thread: the stream's live rate.
-    meter = metrics_->BeginIngest(request.stream, request.protocol);
+  if (meter != nullptr || call.progress != nullptr) {
+    // Counted as they are validated, on the read-ahead thread: the stream's live rate,
+    // the call's progress.
     source = std::make_shared<metrics::MeteringReader>(
         std::move(source), [meter, progress = call.progress](int64_t rows, int64_t bytes) {
-          meter->Received(rows, bytes);
+          if (meter) meter->Received(rows, bytes);
           if (progress) progress->Add(rows, bytes);
         });
   }
   source = MakePrefetchingReader(std::move(source), kPrefetchDepth);
-  // per_batch commits are counted as they are acknowledged; the rest once the write ends.
-  int64_t committed_rows = 0, committed_batches = 0;
-  BatchCommitted counted_commit = on_commit;
-  if (meter != nullptr) {
-    counted_commit = [&](int64_t batch_index, int64_t rows) {
-      meter->Committed(rows, 1);
-      committed_rows += rows;
-      ++committed_batches;
-      return on_commit ? on_commit(batch_index, rows) : arrow::Status::OK();
-    };
-  }
   std::vector<std::shared_ptr<ErrorKeepingReader>> transforms;
   auto st = [&]() -> arrow::Status {
     // Checked before a transform starts reading the client's stream.
@@ -173,7 +162,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       transforms.push_back(std::make_shared<ErrorKeepingReader>(std::move(transformed)));
       source = transforms.back();
     }
-    return Write(request, route, commit, source, counted_commit, call, connection, &result);
+    return Write(request, route, commit, source, on_commit, call, connection, meter.get(),
+                 &result);
   }();
   // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
   // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...), or the transform's
@@ -188,11 +178,22 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (meter != nullptr) {
-    if (st.ok() && !result.duplicate) {
-      meter->Committed(result.rows - committed_rows, result.batches - committed_batches);
+    // per_batch writes counted each batch as it committed; a request in the caller's
+    // transaction counts when (and if) that transaction commits; per_request, now.
+    const bool per_batch = commit == config::CommitMode::kPerBatch && !result.in_transaction;
+    if (st.ok() && !result.duplicate && !per_batch) {
+      const int64_t rows = result.rows, batches = result.batches;
+      if (result.in_transaction) {
+        connection->connection().OnCommit([meter, rows, batches] {
+          meter->Committed(rows, batches);
+        });
+      } else {
+        meter->Committed(rows, batches);
+      }
     }
     if (request.wire_bytes) meter->AddWireBytes(request.wire_bytes());
-    meter->Finish({st.ok(), IsSchemaMismatch(st), result.duplicate, result.seconds});
+    meter->Finish({st.ok(), IsSchemaMismatch(st), result.duplicate, result.seconds,
+                   result.batches > 0 && per_batch});
   }
   if (!st.ok()) {
     router_->RecordError(request.stream, IsSchemaMismatch(st));
@@ -212,9 +213,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchang
   std::shared_ptr<arrow::RecordBatchReader> input = validating;
   if (metrics_ != nullptr) {
     input = std::make_shared<metrics::MeteringReader>(
-        std::move(input), [metrics = metrics_](int64_t, int64_t bytes) {
-          metrics->CountReceived(kExchangeProtocol, bytes);
-        });
+        std::move(input), [&received = metrics_->ReceivedBytes(kExchangeProtocol)](
+                              int64_t, int64_t bytes) { received.Add(bytes); });
   }
   auto result = Transform(sql, MakePrefetchingReader(std::move(input), kPrefetchDepth), call,
                           nullptr, /*interactive=*/true);
@@ -222,7 +222,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchang
     if (!validating->error().ok()) return validating->error();
     return result.status();
   }
-  return query::MeterResult(
+  return metrics::MeterResult(
       std::make_shared<ExchangeReader>(std::move(*result), std::move(validating)), metrics_,
       kExchangeProtocol, call.progress);
 }
@@ -260,7 +260,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
                                     const std::shared_ptr<arrow::RecordBatchReader>& source,
                                     const BatchCommitted& on_commit, const CallContext& call,
                                     storage::ConnectionLease* connection,
-                                    IngestResult* result) {
+                                    metrics::IngestMeter* meter, IngestResult* result) {
   const storage::TableName target = TargetOf(request, route);
   ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
   ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
@@ -303,8 +303,12 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   ctx.locks = &table_locks_;
   ctx.result = result;
   ctx.call = &call;
+  ctx.meter = meter;
   // Inside the caller's transaction the request is that transaction's to commit.
-  if (conn->in_transaction()) return TransactionWriter(&ctx, database_).Write();
+  if (conn->in_transaction()) {
+    result->in_transaction = true;
+    return TransactionWriter(&ctx, database_).Write();
+  }
   if (commit == config::CommitMode::kPerRequest) return PerRequestWriter(&ctx).Write();
   return PerBatchWriter(&ctx, on_commit).Write();
 }

@@ -17,6 +17,7 @@ namespace arrowport::storage {
 class ConnectionLease;
 }
 namespace arrowport::metrics {
+class IngestMeter;
 class ServerMetrics;
 }
 
@@ -79,7 +80,8 @@ class IngestPipeline {
                       config::CommitMode commit,
                       const std::shared_ptr<arrow::RecordBatchReader>& source,
                       const BatchCommitted& on_commit, const CallContext& call,
-                      storage::ConnectionLease* connection, IngestResult* result);
+                      storage::ConnectionLease* connection, metrics::IngestMeter* meter,
+                      IngestResult* result);
 
   storage::Database* database_;
   StreamRouter* router_;

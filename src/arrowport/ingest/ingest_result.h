@@ -18,6 +18,8 @@ struct IngestResult {
   double seconds = 0;
   bool created = false;    ///< the table was created by this request
   bool duplicate = false;  ///< request_id seen before: nothing inserted, original counts
+  /// The rows joined the caller's open transaction: they commit (or not) with it.
+  bool in_transaction = false;
 };
 
 /// Called after each committed batch in per_batch mode, before the next one is read.

@@ -5,6 +5,7 @@
 #include "arrowport/ingest/small_request_writer.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
+#include "arrowport/metrics/server_metrics.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/request_log.h"
@@ -46,7 +47,8 @@ bool PerBatchWriter::SetUpFromCache() {
   return true;
 }
 
-arrow::Status PerBatchWriter::CommitBatch(const std::shared_ptr<arrow::RecordBatch>& batch) {
+arrow::Result<bool> PerBatchWriter::CommitBatch(
+    const std::shared_ptr<arrow::RecordBatch>& batch) {
   const IngestResult& result = *ctx_->result;
   // Client ids cannot contain spaces, so no client id equals a batch's key.
   const std::string key = ctx_->idempotent() ? ctx_->request->request_id + " batch " +
@@ -58,15 +60,18 @@ arrow::Status PerBatchWriter::CommitBatch(const std::shared_ptr<arrow::RecordBat
   if (exact_ && batch->num_rows() <= kSmallRequestRows) {
     // Without planning SQL; a batch committed by an earlier attempt is skipped.
     auto appended = AppendSmall(ctx_->conn, ctx_->table(), *exact_, {batch}, key, one_batch);
-    if (!appended.ok()) ctx_->cache->ForgetTable(ctx_->table());
-    return appended.status();
+    if (!appended.ok()) {
+      ctx_->cache->ForgetTable(ctx_->table());
+      return appended.status();
+    }
+    return !appended->has_value();
   }
   return InsertBatch(batch, key, one_batch);
 }
 
-arrow::Status PerBatchWriter::InsertBatch(const std::shared_ptr<arrow::RecordBatch>& batch,
-                                          const std::string& key,
-                                          const IngestResult& one_batch) {
+arrow::Result<bool> PerBatchWriter::InsertBatch(
+    const std::shared_ptr<arrow::RecordBatch>& batch, const std::string& key,
+    const IngestResult& one_batch) {
   storage::Connection* conn = ctx_->conn;
   ARROW_ASSIGN_OR_RAISE(auto one,
                         arrow::RecordBatchReader::Make({batch}, ctx_->source->schema()));
@@ -90,7 +95,8 @@ arrow::Status PerBatchWriter::InsertBatch(const std::shared_ptr<arrow::RecordBat
   if (st.ok()) st = ctx_->lease->Commit();
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
   conn->DropArrowStream(relation);
-  return st;
+  ARROW_RETURN_NOT_OK(st);
+  return !seen;
 }
 
 arrow::Status PerBatchWriter::Write() {
@@ -112,8 +118,8 @@ arrow::Status PerBatchWriter::Write() {
                               read.message());
     }
     if (!batch) break;
-    auto st = CommitBatch(batch);
-    if (!st.ok() && set_up_from_cache) {
+    auto written = CommitBatch(batch);
+    if (!written.ok() && set_up_from_cache) {
       // The cached table may be stale: set up from the database, then retry the batch.
       set_up_from_cache = false;
       auto set = SetUp();
@@ -121,12 +127,15 @@ arrow::Status PerBatchWriter::Write() {
         return set.WithMessage("batch ", result.batches, " (after ", result.batches,
                                " committed): ", set.message());
       }
-      st = CommitBatch(batch);
+      written = CommitBatch(batch);
     }
-    if (!st.ok()) {
+    if (!written.ok()) {
+      const auto& st = written.status();
       return st.WithMessage("batch ", result.batches, " (after ", result.batches,
                             " committed): ", st.message());
     }
+    // Durable now (a batch an earlier attempt committed was not written again).
+    if (*written && ctx_->meter != nullptr) ctx_->meter->Committed(batch->num_rows(), 1);
     result.rows += batch->num_rows();
     result.bytes += arrow::util::TotalBufferSize(*batch);
     const int64_t index = result.batches++;

@@ -33,11 +33,12 @@ class PerBatchWriter {
   arrow::Status SetUp();
   /// Plans from the cached table and mapping when that needs no DDL (skips SetUp).
   bool SetUpFromCache();
-  /// Commits one batch as its own transaction.
-  arrow::Status CommitBatch(const std::shared_ptr<arrow::RecordBatch>& batch);
+  /// Commits one batch as its own transaction. False: an earlier attempt of the request
+  /// (same request id) committed it, and it was not written again.
+  arrow::Result<bool> CommitBatch(const std::shared_ptr<arrow::RecordBatch>& batch);
   /// CommitBatch through SQL: the batch registered as a stream and INSERTed.
-  arrow::Status InsertBatch(const std::shared_ptr<arrow::RecordBatch>& batch,
-                            const std::string& key, const IngestResult& one_batch);
+  arrow::Result<bool> InsertBatch(const std::shared_ptr<arrow::RecordBatch>& batch,
+                                  const std::string& key, const IngestResult& one_batch);
 
   WriteContext* ctx_;
   const BatchCommitted& on_commit_;

@@ -122,6 +122,10 @@ StreamRouter::Snapshot() const {
 }
 
 std::string StreamsJson(const StreamRouter& router, bool with_transforms) {
+  return nlohmann::json{{"streams", StreamList(router, with_transforms)}}.dump();
+}
+
+nlohmann::json StreamList(const StreamRouter& router, bool with_transforms) {
   nlohmann::json streams = nlohmann::json::array();
   for (const auto& [name, entry] : router.Snapshot()) {
     const auto& [route, counters] = entry;
@@ -143,7 +147,7 @@ std::string StreamsJson(const StreamRouter& router, bool with_transforms) {
                        {"schema_mismatches", counters.schema_mismatches},
                        {"last_write", counters.last_write}});
   }
-  return nlohmann::json{{"streams", streams}}.dump();
+  return streams;
 }
 
 }  // namespace arrowport::ingest

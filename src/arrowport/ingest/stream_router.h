@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "arrowport/config/config.h"
 
 namespace arrowport::ingest {
@@ -76,5 +78,7 @@ class StreamRouter {
 /// rows, batches, bytes, requests, errors, last_write}, ...]}` for every protocol.
 /// `with_transforms`: each stream's transform SQL too (admins: it names tables and logic).
 std::string StreamsJson(const StreamRouter& router, bool with_transforms = true);
+/// The list in StreamsJson, as a JSON value (include <nlohmann/json.hpp> to use it).
+nlohmann::json StreamList(const StreamRouter& router, bool with_transforms);
 
 }  // namespace arrowport::ingest

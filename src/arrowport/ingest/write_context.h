@@ -20,6 +20,9 @@ namespace arrowport::storage {
 class Connection;
 class ConnectionLease;
 }
+namespace arrowport::metrics {
+class IngestMeter;
+}
 
 namespace arrowport::ingest {
 
@@ -43,6 +46,8 @@ struct WriteContext {
   IngestResult* result = nullptr;
   storage::TableName target;  ///< the table written (result->table is its ToString())
   const CallContext* call = nullptr;  ///< the call the request came with (never null)
+  /// Counts rows as they become durable (per_batch writes); null: metrics are off.
+  metrics::IngestMeter* meter = nullptr;
   /// The table's DDL lock while this request changes the table's shape (see OpenWrite);
   /// `ddl_mutex` keeps the mutex alive and marks it in use, so TableLocks never prunes a
   /// held lock (declared first: the lock is released before the reference goes).

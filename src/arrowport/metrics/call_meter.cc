@@ -1,14 +1,17 @@
 // CallMeter, and the calls and errors ServerMetrics keeps for the status page.
 #include "arrowport/metrics/server_metrics.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace arrowport::metrics {
 
 namespace {
 
-// Recent errors kept for the status page, and the longest message kept of each.
+// Recent errors kept for the status page, of them at most so many of one code (a flood of
+// 401s cannot push every other error out), and the longest message kept of each.
 constexpr size_t kRecentErrors = 50;
+constexpr size_t kRecentErrorsPerCode = 10;
 constexpr size_t kErrorMessageChars = 300;
 
 }  // namespace
@@ -107,6 +110,12 @@ void ServerMetrics::EndCall(CallMeter& meter) {
   error.code = meter.code_;
   error.user = meter.user_;
   error.message = meter.message_.substr(0, kErrorMessageChars);
+  const auto same_code = [&](const RecentError& e) { return e.code == meter.code_; };
+  if (std::count_if(recent_errors_.begin(), recent_errors_.end(), same_code) >=
+      static_cast<std::ptrdiff_t>(kRecentErrorsPerCode)) {
+    recent_errors_.erase(std::find_if(recent_errors_.rbegin(), recent_errors_.rend(), same_code)
+                             .base() - 1);
+  }
   recent_errors_.push_front(std::move(error));
   if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_back();
 }

@@ -1,6 +1,7 @@
 #include "arrowport/metrics/metering_reader.h"
 
 #include "arrow/util/byte_size.h"
+#include "arrowport/metrics/server_metrics.h"
 
 namespace arrowport::metrics {
 
@@ -39,6 +40,21 @@ void MeteringReader::End(bool ok) {
   auto on_end = std::move(on_end_);
   on_end_ = nullptr;
   on_end(ok, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+}
+
+std::shared_ptr<arrow::RecordBatchReader> MeterResult(
+    std::shared_ptr<arrow::RecordBatchReader> reader, ServerMetrics* metrics,
+    const std::string& protocol, std::shared_ptr<CallProgress> progress,
+    std::chrono::steady_clock::time_point start) {
+  if (metrics == nullptr || protocol.empty()) return reader;
+  const ServeMeter meter = metrics->BeginServe(protocol);
+  return std::make_shared<MeteringReader>(
+      std::move(reader),
+      [meter, progress = std::move(progress)](int64_t rows, int64_t bytes) {
+        meter.Served(rows, bytes);
+        if (progress) progress->Add(rows, bytes);
+      },
+      [meter](bool ok, double seconds) { meter.Finish(ok, seconds); }, start);
 }
 
 }  // namespace arrowport::metrics

@@ -6,8 +6,11 @@
 #include <memory>
 
 #include "arrow/record_batch.h"
+#include "arrowport/common/call_context.h"
 
 namespace arrowport::metrics {
+
+class ServerMetrics;
 
 /// \brief Passes a stream of batches through and reports it: `on_batch(rows, bytes)` for
 /// each batch pulled (Arrow buffer bytes), and `on_end(ok, seconds)` once, when the stream
@@ -37,5 +40,14 @@ class MeteringReader : public arrow::RecordBatchReader {
   OnEnd on_end_;  // emptied once called
   const std::chrono::steady_clock::time_point start_;
 };
+
+/// \brief `reader` counted in `metrics` as a query result served over `protocol`: rows and
+/// bytes as they are pulled (also into `progress` when set), and at its end its outcome
+/// and the time since `start`. Returns `reader` itself when `metrics` is null or
+/// `protocol` is empty (the server's own queries, like the readiness probe).
+std::shared_ptr<arrow::RecordBatchReader> MeterResult(
+    std::shared_ptr<arrow::RecordBatchReader> reader, ServerMetrics* metrics,
+    const std::string& protocol, std::shared_ptr<CallProgress> progress,
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 
 }  // namespace arrowport::metrics

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "arrowport/common/cached_reading.h"
 #include "arrowport/metrics/registry.h"
 
 namespace arrowport::metrics {
@@ -99,9 +100,12 @@ void AddProcessMetrics(Registry* registry) {
       {"process_start_time_seconds", "Start time of the process since the Unix epoch",
        MetricType::kGauge, [](const ProcessStats& s) { return s.start_time_seconds; }},
   };
+  // One reading of /proc serves every family of a scrape.
+  auto reading = std::make_shared<CachedReading<ProcessStats>>(std::chrono::seconds(1),
+                                                                ReadProcessStats);
   for (const auto& figure : kFigures) {
-    registry->AddCallback(figure.name, figure.help, figure.type, {}, [&figure] {
-      return std::vector<Sample>{{{}, figure.read(ReadProcessStats())}};
+    registry->AddCallback(figure.name, figure.help, figure.type, {}, [&figure, reading] {
+      return std::vector<Sample>{{{}, figure.read(reading->Get())}};
     });
   }
 }

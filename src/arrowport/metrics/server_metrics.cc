@@ -2,13 +2,14 @@
 
 #include <algorithm>
 
+#include "arrowport/common/identifier.h"
+
 namespace arrowport::metrics {
 
 /// The live state of one stream label.
 struct StreamState {
   explicit StreamState(std::string label) : label(std::move(label)) {}
   const std::string label;
-  RateHistory received;  // rows received per second
   // Arrow bytes and wire bytes of the requests whose protocol reported wire bytes: the
   // stream's compression ratio.
   std::atomic<int64_t> arrow_bytes{0}, wire_bytes{0};
@@ -41,7 +42,8 @@ IngestMeter::IngestMeter(ServerMetrics* metrics, std::string stream, std::string
       stream_(std::move(stream)),
       protocol_(ProtocolLabel(protocol)),
       bytes_received_(metrics->bytes_received_->With({protocol_})),
-      wire_bytes_(metrics->wire_bytes_received_->With({protocol_})) {
+      wire_bytes_(metrics->wire_bytes_received_->With({protocol_})),
+      rate_(metrics->RateOf(stream_)) {
   if (StreamState* state = metrics_->StateOf(stream_, /*assign=*/false)) {
     std::lock_guard<std::mutex> lock(mutex_);
     Bind(state);
@@ -59,6 +61,7 @@ void IngestMeter::Bind(StreamState* state) {
 void IngestMeter::Received(int64_t rows, int64_t bytes) {
   bytes_received_.Add(bytes);
   arrow_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (rate_) rate_->Add(rows, ServerMetrics::NowSecond());
   if (!bound_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!bound_.load(std::memory_order_relaxed)) {
@@ -67,7 +70,6 @@ void IngestMeter::Received(int64_t rows, int64_t bytes) {
     }
   }
   series_.rows_received->Add(rows);
-  series_.state->received.Add(rows, ServerMetrics::NowSecond());
 }
 
 void IngestMeter::Committed(int64_t rows, int64_t batches) {
@@ -94,10 +96,10 @@ void IngestMeter::Finish(const Outcome& outcome) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!bound_.load(std::memory_order_relaxed)) {
       // A stream's first success gives it a label; a failure is counted under "other".
-      StreamState* own = metrics_->StateOf(stream_, /*assign=*/outcome.ok);
+      StreamState* own =
+          metrics_->StateOf(stream_, /*assign=*/outcome.ok || outcome.committed_some);
       Bind(own != nullptr ? own : metrics_->other_);
       series_.rows_received->Add(pending_received_);
-      series_.state->received.Add(pending_received_, ServerMetrics::NowSecond());
       series_.rows_ingested->Add(pending_rows_);
       series_.batches_ingested->Add(pending_batches_);
     }
@@ -242,8 +244,8 @@ std::shared_ptr<IngestMeter> ServerMetrics::BeginIngest(const std::string& strea
   return std::make_shared<IngestMeter>(this, stream, protocol);
 }
 
-void ServerMetrics::CountReceived(const std::string& protocol, int64_t bytes) {
-  bytes_received_->With({ProtocolLabel(protocol)}).Add(bytes);
+Counter& ServerMetrics::ReceivedBytes(const std::string& protocol) {
+  return bytes_received_->With({ProtocolLabel(protocol)});
 }
 
 ServeMeter ServerMetrics::BeginServe(const std::string& protocol) {
@@ -257,13 +259,33 @@ ServeMeter ServerMetrics::BeginServe(const std::string& protocol) {
   return meter;
 }
 
-std::vector<std::pair<std::string, std::vector<int64_t>>> ServerMetrics::StreamRates(
-    int seconds) const {
+std::shared_ptr<RateHistory> ServerMetrics::RateOf(const std::string& stream) {
+  if (!ValidateName("stream", stream).ok()) return nullptr;
+  std::lock_guard<std::mutex> lock(rates_mutex_);
+  auto found = rates_.find(stream);
+  if (found != rates_.end()) {
+    rate_order_.splice(rate_order_.begin(), rate_order_, found->second.position);
+    return found->second.history;
+  }
+  if (rates_.size() >= kRateStreams) {
+    rates_.erase(rate_order_.back());  // a meter still writing keeps its own reference
+    rate_order_.pop_back();
+  }
+  rate_order_.push_front(stream);
+  auto history = std::make_shared<RateHistory>();
+  rates_.emplace(stream, Rate{history, rate_order_.begin()});
+  return history;
+}
+
+std::map<std::string, std::vector<int64_t>> ServerMetrics::StreamRates(int seconds) const {
   const int64_t now = NowSecond();
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-  std::lock_guard<std::mutex> lock(streams_mutex_);
-  for (const auto& [label, state] : streams_) {
-    out.emplace_back(label, state->received.Last(seconds, now));
+  std::map<std::string, std::vector<int64_t>> out;
+  std::lock_guard<std::mutex> lock(rates_mutex_);
+  for (const auto& [stream, rate] : rates_) {
+    auto series = rate.history->Last(seconds, now);
+    if (std::any_of(series.begin(), series.end(), [](int64_t n) { return n != 0; })) {
+      out.emplace(stream, std::move(series));
+    }
   }
   return out;
 }

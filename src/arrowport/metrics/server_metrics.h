@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,9 @@ class IngestMeter {
     bool schema_mismatch = false;
     bool duplicate = false;  ///< an idempotent retry: nothing written
     double seconds = 0;
+    /// Some of it was committed although it failed later (per_batch): the stream gets its
+    /// label as for a success.
+    bool committed_some = false;
   };
   void Finish(const Outcome& outcome);
 
@@ -75,6 +79,7 @@ class IngestMeter {
   const std::string protocol_;
   Counter& bytes_received_;
   Counter& wire_bytes_;
+  const std::shared_ptr<RateHistory> rate_;  // the stream's rows per second (null: none)
   std::mutex mutex_;  // guards series_ while unbound, and the pending counts
   std::atomic<bool> bound_{false};
   Series series_;
@@ -139,6 +144,8 @@ class CallMeter {
   /// How the call ended: an empty `code` is success, else the code the client saw
   /// ("NOT_FOUND", "503"). The last one set counts; `message` goes to the recent errors.
   void SetOutcome(std::string code, std::string message = "");
+  /// The code alone (an HTTP status), keeping a message set before.
+  void SetCode(std::string code) { code_ = std::move(code); }
   /// Where the pipelines add what this call moves (put it in the call's CallContext);
   /// null for a meter that records nothing.
   const std::shared_ptr<CallProgress>& progress() const { return progress_; }
@@ -175,15 +182,23 @@ class ServerMetrics {
 
   std::shared_ptr<IngestMeter> BeginIngest(const std::string& stream,
                                            const std::string& protocol);
-  /// Bytes of an upload that is not a stream's (a DoExchange's input).
-  void CountReceived(const std::string& protocol, int64_t bytes);
+  /// The received-bytes counter of `protocol`, for an upload that is not a stream's (a
+  /// DoExchange's input): look it up once, add to it per batch.
+  Counter& ReceivedBytes(const std::string& protocol);
   ServeMeter BeginServe(const std::string& protocol);
   CallMeter BeginCall(const std::string& protocol, std::string method, std::string user);
 
+  /// HTTP connections answered 503 at once: over http.max_connections.
+  Counter& http_connections_refused() { return http_connections_refused_; }
+
   std::vector<ActiveCall> ActiveCalls() const;
   std::vector<RecentError> RecentErrors() const;
-  /// Rows received per second over the last `seconds` seconds, per stream label.
-  std::vector<std::pair<std::string, std::vector<int64_t>>> StreamRates(int seconds) const;
+  /// Rows received per second over the last `seconds` seconds, by stream name, for the
+  /// streams that received any in that time.
+  std::map<std::string, std::vector<int64_t>> StreamRates(int seconds) const;
+  /// Streams whose rows per second are kept (by name, whatever their label): the least
+  /// recently written past this many are forgotten.
+  static constexpr size_t kRateStreams = 256;
   /// Seconds of the monotonic clock the rates are kept in.
   static int64_t NowSecond();
   double UptimeSeconds() const;
@@ -196,6 +211,9 @@ class ServerMetrics {
   /// when `assign` and labels remain, else the shared "other"; null when not `assign` and
   /// the stream has no label yet.
   StreamState* StateOf(const std::string& stream, bool assign);
+  /// `stream`'s rate, made (or made the most recently used) now; null for a name that
+  /// is not a valid stream name.
+  std::shared_ptr<RateHistory> RateOf(const std::string& stream);
   void EndCall(CallMeter& meter);
   void RegisterFamilies();
 
@@ -218,12 +236,21 @@ class ServerMetrics {
   Family<Counter>* requests_;
   Family<Counter>* errors_;
   Family<Histogram>* request_duration_;
+  Counter http_connections_refused_;  // exposed by the server with its own refusals
 
   mutable std::mutex streams_mutex_;  // guards streams_, configured_, own_labels_
   std::map<std::string, std::unique_ptr<StreamState>> streams_;  // by label
   std::set<std::string> configured_;
   size_t own_labels_ = 0;  // unconfigured streams with a label of their own
   StreamState* other_;
+
+  mutable std::mutex rates_mutex_;  // guards rates_ and rate_order_
+  std::list<std::string> rate_order_;  // most recently written first
+  struct Rate {
+    std::shared_ptr<RateHistory> history;
+    std::list<std::string>::iterator position;
+  };
+  std::map<std::string, Rate> rates_;
 
   mutable std::mutex calls_mutex_;  // guards next_call_, calls_ and recent_errors_
   uint64_t next_call_ = 1;

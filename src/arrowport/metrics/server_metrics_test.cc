@@ -114,15 +114,26 @@ TEST(ServerMetricsTest, CallsAreActiveUntilTheirMeterEnds) {
   EXPECT_EQ(errors[0].user, "ana");
 }
 
-TEST(ServerMetricsTest, RecentErrorsKeepTheLatestFifty) {
+TEST(ServerMetricsTest, RecentErrorsKeepTheLatestFiftyAndTenOfACode) {
   ServerMetrics metrics;
   for (int i = 0; i < 60; ++i) {
     CallMeter call = metrics.BeginCall("http", "GET /x", "-");
-    call.SetOutcome("404", "miss " + std::to_string(i));
+    call.SetOutcome(std::to_string(400 + i % 6), "miss " + std::to_string(i));
   }
   auto errors = metrics.RecentErrors();
   ASSERT_EQ(errors.size(), 50u);
   EXPECT_EQ(errors.front().message, "miss 59");  // newest first
+  // A flood of one code keeps ten of them and the other codes' errors.
+  for (int i = 0; i < 100; ++i) {
+    CallMeter call = metrics.BeginCall("http", "GET /x", "-");
+    call.SetOutcome("401", "flood " + std::to_string(i));
+  }
+  errors = metrics.RecentErrors();
+  EXPECT_EQ(std::count_if(errors.begin(), errors.end(),
+                          [](const RecentError& e) { return e.code == "401"; }),
+            10);
+  EXPECT_EQ(errors.front().message, "flood 99");
+  EXPECT_EQ(errors.size(), 50u);
 }
 
 TEST(ServerMetricsTest, MeteringReaderReportsBatchesAndItsEndOnce) {

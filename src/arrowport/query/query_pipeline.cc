@@ -64,21 +64,6 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
   return request;
 }
 
-std::shared_ptr<arrow::RecordBatchReader> MeterResult(
-    std::shared_ptr<arrow::RecordBatchReader> reader, metrics::ServerMetrics* metrics,
-    const std::string& protocol, std::shared_ptr<CallProgress> progress,
-    std::chrono::steady_clock::time_point start) {
-  if (metrics == nullptr) return reader;
-  const metrics::ServeMeter meter = metrics->BeginServe(protocol);
-  return std::make_shared<metrics::MeteringReader>(
-      std::move(reader),
-      [meter, progress = std::move(progress)](int64_t rows, int64_t bytes) {
-        meter.Served(rows, bytes);
-        if (progress) progress->Add(rows, bytes);
-      },
-      [meter](bool ok, double seconds) { meter.Finish(ok, seconds); }, start);
-}
-
 QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows,
                              metrics::ServerMetrics* metrics)
     : database_(database), batch_rows_(batch_rows), metrics_(metrics) {}
@@ -111,8 +96,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     return storage::Connection::Query(std::move(conn), request.ToSql(), options);
   }();
   if (!reader.ok()) {
-    // A query refused or failed before its first row ends here: counted as failed.
-    if (metrics_ != nullptr) {
+    // A query refused or failed before its first row ends here: counted as failed (the
+    // server's own queries, without a protocol, are not counted).
+    if (metrics_ != nullptr && !call.protocol.empty()) {
       metrics_->BeginServe(call.protocol)
           .Finish(false, std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                        start).count());
@@ -125,7 +111,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
 std::shared_ptr<arrow::RecordBatchReader> QueryPipeline::Metered(
     std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
     std::chrono::steady_clock::time_point start) const {
-  return MeterResult(std::move(reader), metrics_, call.protocol, call.progress, start);
+  return metrics::MeterResult(std::move(reader), metrics_, call.protocol, call.progress, start);
 }
 
 arrow::Result<std::vector<storage::TableInfo>> QueryPipeline::ListTables() {

@@ -38,14 +38,6 @@ struct QueryRequest {
 /// (optional "params": [...]) or plain SQL text.
 arrow::Result<QueryRequest> ParseTicket(const std::string& ticket);
 
-/// \brief `reader` counted in `metrics` as a result served over `protocol` (rows and
-/// bytes as they are pulled, also into `progress` when set; at its end, its outcome and
-/// the time since `start`). Returns `reader` itself when `metrics` is null.
-std::shared_ptr<arrow::RecordBatchReader> MeterResult(
-    std::shared_ptr<arrow::RecordBatchReader> reader, metrics::ServerMetrics* metrics,
-    const std::string& protocol, std::shared_ptr<CallProgress> progress,
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
-
 /// \brief The one read path shared by every protocol: runs SQL in DuckDB and streams the
 /// result out as Arrow batches. Thread-safe: each call uses its own connection.
 class QueryPipeline {

@@ -27,20 +27,17 @@ std::vector<std::string> Server::Impl::StreamNames(const config::Config& config)
   return names;
 }
 
-storage::DatabaseStats Server::Impl::DatabaseFigures() {
-  std::lock_guard<std::mutex> lock(stats_mutex);
-  const auto now = std::chrono::steady_clock::now();
-  if (stats_read == std::chrono::steady_clock::time_point{} || now - stats_read > kStatsFresh) {
-    auto fresh = storage::ReadDatabaseStats(database.get());
-    if (fresh.ok()) {
-      stats = std::move(*fresh);
-    } else {
-      logger.Warn("metrics: cannot read DuckDB's figures", {{"error", fresh.status().message()}});
-    }
-    stats_read = now;
-  }
-  return stats;
+void Server::Impl::MakeDatabaseFigures() {
+  database_figures = std::make_unique<CachedReading<storage::DatabaseStats>>(
+      kStatsFresh, [this] {
+        auto fresh = storage::ReadDatabaseStats(database.get());
+        if (fresh.ok()) return std::move(*fresh);
+        logger.Warn("cannot read DuckDB's figures", {{"error", fresh.status().message()}});
+        return storage::DatabaseStats{};
+      });
 }
+
+storage::DatabaseStats Server::Impl::DatabaseFigures() { return database_figures->Get(); }
 
 void Server::Impl::MakeMetrics() {
   const auto& config = setup.config;
@@ -105,12 +102,15 @@ void Server::Impl::MakeMetrics() {
   r.AddCallback("arrowport_active_connections", "Client connections open now",
                 MetricType::kGauge, {"protocol"}, [this] {
                   std::vector<Sample> out;
-                  if (flight) {
-                    if (auto open = flight::OpenGrpcConnections(flight->port())) {
+                  const Listeners now = Published();
+                  if (now.flight_port > 0) {
+                    if (auto open = flight::OpenGrpcConnections(now.flight_port)) {
                       out.push_back({{"flight"}, static_cast<double>(*open)});
                     }
                   }
-                  if (http) out.push_back({{"http"}, static_cast<double>(http->open_connections())});
+                  if (now.gateway != nullptr) {
+                    out.push_back({{"http"}, static_cast<double>(now.gateway->open_connections())});
+                  }
                   return out;
                 });
   r.AddCallback("arrowport_flight_sql_open", "What Flight SQL clients hold open",
@@ -128,6 +128,15 @@ void Server::Impl::MakeMetrics() {
                 MetricType::kGauge, {}, [this] {
                   return One(static_cast<double>(
                       database->checkpointer_state().failures_in_a_row));
+                });
+  r.AddCallback("arrowport_connections_refused_total",
+                "Connections closed as they were accepted: over http.max_connections (busy: "
+                "answered 503), or past the descriptor ceiling (any port)",
+                MetricType::kCounter, {"protocol", "reason"}, [this] {
+                  return std::vector<Sample>{
+                      {{"http", "busy"},
+                       static_cast<double>(metrics->http_connections_refused().value())},
+                      {{"any", "descriptors"}, static_cast<double>(RefusedConnections())}};
                 });
   config_reloads = &r.AddCounter("arrowport_config_reloads_total",
                                  "Config reloads by outcome (ok, rejected)", {"outcome"});
@@ -159,6 +168,18 @@ arrow::Status Server::Impl::StartMetricsListener() {
   return arrow::Status::OK();
 }
 
+void Server::Impl::PublishListeners() {
+  Listeners now{FlightUri(), HttpUri(), MetricsUri(), MetricsScrapeUrl(), flight->port(),
+                http.get()};
+  std::lock_guard<std::mutex> lock(listeners_mutex);
+  listeners = std::move(now);
+}
+
+Server::Impl::Listeners Server::Impl::Published() const {
+  std::lock_guard<std::mutex> lock(listeners_mutex);
+  return listeners;
+}
+
 std::string Server::Impl::MetricsScrapeUrl() const {
   if (metrics_http) return MetricsUri() + "/metrics";
   return metrics ? HttpUri() + "/metrics" : "";
@@ -166,8 +187,7 @@ std::string Server::Impl::MetricsScrapeUrl() const {
 
 std::string Server::Impl::MetricsUri() const {
   if (!metrics_http) return "";
-  return std::string(tls ? "https://" : "http://") + setup.config.metrics.host + ":" +
-         std::to_string(metrics_http->port());
+  return Url(tls ? "https" : "http", setup.config.metrics.host, metrics_http->port());
 }
 
 }  // namespace arrowport::server

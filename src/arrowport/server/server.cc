@@ -163,6 +163,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     (void)impl->flight->Shutdown();
     return http;
   }
+  impl->PublishListeners();
   impl->LogListening();
   impl->StartWatcher();
   return std::unique_ptr<Server>(new Server(std::move(impl)));

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "arrowport/auth/authenticator.h"
+#include "arrowport/common/cached_reading.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/memory_budget.h"
@@ -62,10 +63,17 @@ struct Server::Impl {
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
   std::unique_ptr<http::HttpGateway> http;
   std::unique_ptr<http::HttpGateway> metrics_http;  // metrics.port; null when unset
-  // DuckDB's figures for one scrape: every family of them reads one reading.
-  std::mutex stats_mutex;  // guards stats and stats_read
-  storage::DatabaseStats stats;
-  std::chrono::steady_clock::time_point stats_read{};
+  /// What the status report and the metrics read of the listeners, published once every
+  /// listener is up (calls may arrive on Flight before HTTP exists).
+  struct Listeners {
+    std::string flight, http, metrics, scrape;  // URLs ("" = none)
+    int flight_port = 0;
+    const http::HttpGateway* gateway = nullptr;
+  };
+  mutable std::mutex listeners_mutex;  // guards listeners
+  Listeners listeners;
+  // DuckDB's figures: one reading serves a scrape's families and the status report.
+  std::unique_ptr<CachedReading<storage::DatabaseStats>> database_figures;
   std::mutex shutdown_mutex;  // guards shut_down
   bool shut_down = false;
   std::mutex reload_mutex;  // one reload at a time (watcher thread, Flight action)
@@ -110,11 +118,15 @@ struct Server::Impl {
   arrow::Status StartMetricsListener();
   // DuckDB's figures, read at most once a second (metrics and the status report).
   storage::DatabaseStats DatabaseFigures();
+  void MakeDatabaseFigures();  // once the database is open
   // The status report's JSON for `caller` (GET /status, the status action).
   arrow::Result<std::string> StatusJson(const Principal* caller);
   std::string MetricsUri() const;
   // Where to scrape: the metrics listener's /metrics, else the HTTP port's ("" when off).
   std::string MetricsScrapeUrl() const;
+  // Publishes `listeners` (Server::Start, once all listen); Published() reads them.
+  void PublishListeners();
+  Listeners Published() const;
   // The routing config's stream names (each has a metrics label of its own).
   static std::vector<std::string> StreamNames(const config::Config& config);
   void LogListening();
@@ -123,6 +135,10 @@ struct Server::Impl {
   std::string OpenBindWarning() const;
   std::string FlightUri() const;
   std::string HttpUri() const;
+  // scheme://host:port, with an IPv6 host in brackets.
+  static std::string Url(const char* scheme, const std::string& host, int port);
+  // The addresses the listeners bind (the metrics listener's when there is one).
+  std::vector<const std::string*> BoundHosts() const;
 };
 
 }  // namespace arrowport::server

@@ -60,6 +60,7 @@ arrow::Status Server::Impl::OpenDatabase() {
                                           : storage::DefaultRequestMemoryBytes());
   db_options.request_memory = request_memory;
   ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
+  MakeDatabaseFigures();
   logger.Info("database opened",
               {{"database", config.db_path},
                {"memory_limit", database->memory_limit()},
@@ -92,10 +93,16 @@ arrow::Status Server::Impl::MakeAuthenticator() {
   return arrow::Status::OK();
 }
 
-std::string Server::Impl::OpenBindWarning() const {
+std::vector<const std::string*> Server::Impl::BoundHosts() const {
   const auto& config = setup.config;
+  std::vector<const std::string*> hosts = {&config.flight.host, &config.http.host};
+  if (config.metrics.port && config.metrics.enabled) hosts.push_back(&config.metrics.host);
+  return hosts;
+}
+
+std::string Server::Impl::OpenBindWarning() const {
   if (authenticator->enabled()) return "";
-  for (const auto* host : {&config.flight.host, &config.http.host}) {
+  for (const auto* host : BoundHosts()) {
     if (!config::IsLoopback(*host)) {
       return "authentication is disabled (auth.enabled: false) on non-loopback "
              "address " +
@@ -143,8 +150,9 @@ void Server::Impl::MakePipelines() {
   sources.version = ARROWPORT_VERSION;
   sources.auth_enabled = authenticator->enabled();
   sources.listeners = [this] {
+    const Listeners now = Published();
     return std::vector<std::pair<std::string, std::string>>{
-        {"flight", FlightUri()}, {"http", HttpUri()}, {"metrics", MetricsScrapeUrl()}};
+        {"flight", now.flight}, {"http", now.http}, {"metrics", now.scrape}};
   };
   status = std::make_unique<StatusReport>(std::move(sources));
 }
@@ -277,8 +285,8 @@ arrow::Status Server::Impl::StartHttp() {
 
 void Server::Impl::LogListening() {
   const auto& config = setup.config;
-  for (const auto* host : {&config.flight.host, &config.http.host}) {
-    if (!tls && *host != "127.0.0.1" && *host != "localhost" && *host != "::1") {
+  for (const auto* host : BoundHosts()) {
+    if (!tls && !config::IsLoopback(*host)) {
       logger.Warn("listening on a non-loopback address without TLS: credentials, tokens and "
                   "data travel in clear text", {{"host", *host}});
     }
@@ -308,16 +316,21 @@ void Server::Impl::LogListening() {
                             {"database", config.db_path}});
 }
 
+std::string Server::Impl::Url(const char* scheme, const std::string& host, int port) {
+  // An IPv6 address in a URL is written in brackets ("http://[::1]:8888").
+  const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
+  return std::string(scheme) + "://" + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
+}
+
 std::string Server::Impl::FlightUri() const {
   if (!flight) return "";
-  return std::string(tls ? "grpc+tls://" : "grpc://") + setup.config.flight.host + ":" +
-         std::to_string(flight->port());
+  return Url(tls ? "grpc+tls" : "grpc", setup.config.flight.host, flight->port());
 }
 
 std::string Server::Impl::HttpUri() const {
   if (!http) return "";
-  return std::string(tls ? "https://" : "http://") + setup.config.http.host + ":" +
-         std::to_string(http->port());
+  return Url(tls ? "https" : "http", setup.config.http.host, http->port());
 }
 
 }  // namespace arrowport::server

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
-#include <set>
 
 #include "arrow/config.h"
 #include "arrowport/auth/access_policy.h"
@@ -19,9 +19,8 @@ using json = nlohmann::json;
 
 namespace {
 
-// Tables listed at most, and how long a reading of their sizes is reused.
-constexpr size_t kMaxTables = 500;
-constexpr auto kTablesFresh = std::chrono::seconds(5);
+// How often the sizer measures every table again.
+constexpr auto kSizesPeriod = std::chrono::seconds(30);
 
 std::string IsoTime(int64_t unix_time) {
   const std::time_t t = static_cast<std::time_t>(unix_time);
@@ -49,18 +48,54 @@ bool MaySee(const Principal* caller, const json& stream) {
 
 }  // namespace
 
-arrow::Result<std::vector<storage::TableStorage>> StatusReport::Tables() {
-  std::lock_guard<std::mutex> lock(tables_mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  if (tables_read_ == std::chrono::steady_clock::time_point{} ||
-      now - tables_read_ > kTablesFresh) {
-    ARROW_ASSIGN_OR_RAISE(tables_, storage::ReadTableStorage(sources_.database, kMaxTables));
-    tables_read_ = now;
+StatusReport::~StatusReport() {
+  {
+    std::lock_guard<std::mutex> lock(sizes_mutex_);
+    stopping_ = true;
   }
-  return tables_;
+  wake_.notify_all();
+  if (sizer_.joinable()) sizer_.join();
+}
+
+void StatusReport::StartSizer() {
+  std::lock_guard<std::mutex> lock(sizes_mutex_);
+  if (started_ || stopping_) return;
+  started_ = true;
+  sizer_ = std::thread([this] { MeasureSizes(); });
+}
+
+void StatusReport::MeasureSizes() {
+  std::unique_lock<std::mutex> lock(sizes_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    std::map<std::string, int64_t> measured;
+    std::vector<storage::TableInfo> relations;
+    if (auto conn = sources_.database->Connect(); conn.ok()) {
+      if (auto listed = (*conn)->ListRelations(); listed.ok()) relations = std::move(*listed);
+    }
+    for (const auto& relation : relations) {
+      if (relation.kind != "table") continue;
+      {
+        std::lock_guard<std::mutex> stop(sizes_mutex_);
+        if (stopping_) return;
+      }
+      auto bytes = storage::ReadTableBytes(sources_.database, relation.name);
+      measured[relation.name] = bytes.ok() ? *bytes : -1;
+    }
+    lock.lock();
+    sizes_ = std::move(measured);
+    wake_.wait_for(lock, kSizesPeriod, [this] { return stopping_; });
+  }
+}
+
+int64_t StatusReport::SizeOf(const std::string& table) const {
+  std::lock_guard<std::mutex> lock(sizes_mutex_);
+  auto found = sizes_.find(table);
+  return found == sizes_.end() ? -1 : found->second;
 }
 
 arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
+  StartSizer();
   auto* metrics = sources_.metrics;
   json out;
   out["version"] = sources_.version;
@@ -89,33 +124,32 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
                     {"open_fds", process.open_fds},
                     {"cpu_seconds", process.cpu_seconds}};
 
-  // Streams: routing and counters as list_streams shows them, with their live rates.
+  // Streams: routing and counters as list_streams shows them, with their rates (only
+  // those that received rows lately: the rest would be a list of zeros).
   out["rate_seconds"] = kRateSeconds;
-  std::map<std::string, std::vector<int64_t>> rates;
-  if (metrics) {
-    for (auto& [label, series] : metrics->StreamRates(kRateSeconds)) {
-      rates[label] = std::move(series);
-    }
-  }
+  const auto rates = metrics ? metrics->StreamRates(kRateSeconds)
+                             : std::map<std::string, std::vector<int64_t>>{};
   json streams = json::array();
-  const json listed = json::parse(ingest::StreamsJson(*sources_.router, IsAdmin(caller)));
-  for (json stream : listed["streams"]) {
+  for (json& stream : ingest::StreamList(*sources_.router, IsAdmin(caller))) {
     if (!MaySee(caller, stream)) continue;
     auto rate = rates.find(stream["stream"].get<std::string>());
-    stream["rows_per_second"] =
-        rate != rates.end() ? rate->second : std::vector<int64_t>(kRateSeconds, 0);
+    if (rate != rates.end()) stream["rows_per_second"] = rate->second;
     streams.push_back(std::move(stream));
   }
   out["streams"] = std::move(streams);
 
+  // Tables: the catalog now (cheap), sizes from the sizer's latest round; the caller's
+  // own first, then the cap.
+  ARROW_ASSIGN_OR_RAISE(auto conn, sources_.database->Connect());
+  ARROW_ASSIGN_OR_RAISE(auto relations, conn->ListRelations());
   json tables = json::array();
-  ARROW_ASSIGN_OR_RAISE(auto storage, Tables());
-  for (const auto& table : storage) {
+  for (const auto& table : relations) {
+    if (tables.size() >= kMaxTables) break;
     if (!auth::AccessPolicy::ReadTable(caller, table.name).ok()) continue;
     tables.push_back({{"name", table.name},
                       {"kind", table.kind},
-                      {"rows", table.rows},
-                      {"bytes", table.bytes}});
+                      {"rows", table.estimated_rows},
+                      {"bytes", table.kind == "table" ? SizeOf(table.name) : -1}});
   }
   out["tables"] = std::move(tables);
 

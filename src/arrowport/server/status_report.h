@@ -1,9 +1,11 @@
 #pragma once
 
-#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arrow/result.h"
@@ -43,25 +45,36 @@ struct StatusSources {
 /// tables with row counts and sizes, calls running now, and recent errors. What a caller
 /// sees follows its rights: a user limited to tables or streams sees those; only admins
 /// see other users' calls and the recent errors (their messages may quote SQL and data).
-/// Thread-safe.
+///
+/// Table sizes walk each table's storage, which costs seconds for large tables: a thread
+/// of the report's own measures them in the background (from the first report on, then
+/// every kSizesPeriod), and a report shows the latest measures. Nothing a report does
+/// waits for it. Thread-safe.
 class StatusReport {
  public:
   /// Seconds of per-stream rates in a report.
   static constexpr int kRateSeconds = 300;
+  /// The most tables a report lists (after the caller's own filter).
+  static constexpr size_t kMaxTables = 500;
 
   explicit StatusReport(StatusSources sources) : sources_(std::move(sources)) {}
+  ~StatusReport();
 
   arrow::Result<std::string> Json(const Principal* caller);
 
  private:
-  /// Tables and their sizes, read at most every few seconds: sizes cost a catalog walk
-  /// per table and the page asks every two seconds.
-  arrow::Result<std::vector<storage::TableStorage>> Tables();
+  /// Starts the sizer at the first report (a server nobody asks pays nothing).
+  void StartSizer();
+  void MeasureSizes();  // the sizer's loop
+  int64_t SizeOf(const std::string& table) const;
 
   const StatusSources sources_;
-  std::mutex tables_mutex_;  // guards tables_ and tables_read_
-  std::vector<storage::TableStorage> tables_;
-  std::chrono::steady_clock::time_point tables_read_{};
+  mutable std::mutex sizes_mutex_;  // guards sizes_, started_ and stopping_
+  std::condition_variable wake_;
+  std::map<std::string, int64_t> sizes_;  // by table, bytes (the latest measure)
+  bool started_ = false;
+  bool stopping_ = false;
+  std::thread sizer_;
 };
 
 }  // namespace arrowport::server

@@ -92,14 +92,26 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
 
 const std::string& Connection::catalog() const { return impl_->catalog; }
 
-arrow::Status Connection::Begin() { return Execute("BEGIN TRANSACTION"); }
+arrow::Status Connection::Begin() {
+  impl_->on_commit.clear();
+  return Execute("BEGIN TRANSACTION");
+}
 
 arrow::Status Connection::Commit() {
   auto st = Execute("COMMIT");
   // DuckDB ends the transaction when COMMIT fails for a reason of its own (a conflict);
   // one it refused to start (an open result) would still be open: end that one too.
   if (!st.ok() && in_transaction()) (void)Rollback();
+  auto hooks = std::move(impl_->on_commit);
+  impl_->on_commit.clear();
+  if (st.ok()) {
+    for (const auto& hook : hooks) hook();
+  }
   return st;
+}
+
+void Connection::OnCommit(std::function<void()> hook) {
+  impl_->on_commit.push_back(std::move(hook));
 }
 
 bool Connection::in_transaction() const { return ExplicitTransactionOpen(impl_->conn.get()); }
@@ -109,6 +121,7 @@ std::string Connection::Qualified(const TableName& table) const {
 }
 
 void Connection::AbortTransaction() {
+  impl_->on_commit.clear();  // an aborted transaction never commits
   if (!in_transaction()) return;
   impl_->Query("SELECT error('arrowport: a failed ingest aborted this transaction')");
   ResultHandle probe;
@@ -118,9 +131,13 @@ void Connection::AbortTransaction() {
 }
 
 arrow::Status Connection::Rollback() {
-  if (!in_transaction()) return arrow::Status::OK();
+  if (!in_transaction()) {
+    impl_->on_commit.clear();  // it ended without a commit (DuckDB rolled it back)
+    return arrow::Status::OK();
+  }
   auto st = Execute("ROLLBACK");
   if (!st.ok()) return st.WithMessage("rollback refused: ", st.message());
+  impl_->on_commit.clear();
   return arrow::Status::OK();
 }
 

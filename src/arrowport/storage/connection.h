@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,10 @@ class Connection {
   /// True while an explicit transaction is open (DuckDB's own state: a failed COMMIT or a
   /// refused ROLLBACK is seen as it is). Begin/Commit/Rollback live on ConnectionLease.
   bool in_transaction() const;
+  /// \brief Runs `hook` right after the open transaction commits (never when it rolls
+  /// back, aborts or fails to commit): what must count only once the work is durable, as
+  /// rows written into a client's transaction. Call only while a transaction is open.
+  void OnCommit(std::function<void()> hook);
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
 

@@ -5,9 +5,11 @@
 #include <duckdb.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "arrow/c/abi.h"
 #include "arrowport/common/memory_budget.h"
@@ -29,6 +31,8 @@ struct Connection::Impl {
   // Streams registered as views, by relation name; DuckDB reads them through raw
   // pointers, so each lives at a stable address until its view is dropped.
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
+  // Connection::OnCommit's hooks for the open transaction; cleared when it ends.
+  std::vector<std::function<void()>> on_commit;
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.

@@ -180,8 +180,14 @@ Database::CheckpointerState Database::checkpointer_state() const {
   return impl_->state;
 }
 
+int64_t Database::WalBytes() const {
+  if (impl_->path == ":memory:") return 0;
+  std::error_code error;
+  const auto size = std::filesystem::file_size(impl_->path + ".wal", error);
+  return error ? 0 : static_cast<int64_t>(size);
+}
+
 void Database::RunCheckpointer() {
-  const std::string wal = impl_->path + ".wal";
   constexpr auto kPeriod = std::chrono::milliseconds(250);
   constexpr auto kLongestWait = std::chrono::seconds(30);
   std::unique_lock<std::mutex> lock(impl_->checkpointer_mutex);
@@ -192,9 +198,7 @@ void Database::RunCheckpointer() {
                                                           kLongestWait);
     impl_->checkpointer_wake.wait_for(lock, wait, [this] { return impl_->stopping; });
     if (impl_->stopping) break;
-    std::error_code error;
-    const auto size = std::filesystem::file_size(wal, error);
-    if (error || static_cast<int64_t>(size) < impl_->checkpoint_wal_bytes) continue;
+    if (WalBytes() < impl_->checkpoint_wal_bytes) continue;
     lock.unlock();
     auto st = Checkpoint();
     lock.lock();

@@ -66,6 +66,8 @@ class Database {
   /// True when small appends may use DuckDB's internals (library version as built);
   /// false means the public appender, which is slower but version-proof.
   bool direct_append_enabled() const;
+  /// The write-ahead log's size on disk (0 when there is none, or in memory).
+  int64_t WalBytes() const;
   /// The DuckDB library version in use.
   static std::string LibraryVersion();
 

@@ -1,7 +1,5 @@
 #include "arrowport/storage/database_stats.h"
 
-#include <filesystem>
-
 #include "arrow/array.h"
 #include "arrow/array/concatenate.h"
 #include "arrow/scalar.h"
@@ -57,42 +55,27 @@ arrow::Result<DatabaseStats> ReadDatabaseStats(Database* database) {
     stats.memory.push_back(
         DatabaseStats::Memory{tag->ToString(), used_bytes->Value(i), temporary_bytes->Value(i)});
   }
-  if (database->path() != ":memory:") {
-    std::error_code ec;
-    const auto wal = std::filesystem::file_size(database->path() + ".wal", ec);
-    if (!ec) stats.wal_bytes = static_cast<int64_t>(wal);
-  }
+  stats.wal_bytes = database->WalBytes();
   return stats;
 }
 
-arrow::Result<std::vector<TableStorage>> ReadTableStorage(Database* database,
-                                                          size_t max_tables) {
+arrow::Result<int64_t> ReadTableBytes(Database* database, const std::string& table) {
+  if (database->path() == ":memory:") return -1;
   ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
-  ARROW_ASSIGN_OR_RAISE(auto relations, conn->ListRelations());
-  std::vector<TableStorage> out;
-  for (const auto& relation : relations) {
-    if (out.size() >= max_tables) break;
-    TableStorage table{relation.name, relation.kind, relation.estimated_rows, -1};
-    if (relation.kind == "table" && database->path() != ":memory:") {
-      // Blocks of the checkpointed row groups; a segment may span more than one block.
-      auto blocks = conn->QueryTable(
-          "SELECT (count(DISTINCT block_id) FILTER (WHERE block_id >= 0) + "
-          "coalesce(sum(len(additional_block_ids)), 0))::BIGINT, "
-          "(SELECT block_size FROM pragma_database_size() "
-          "WHERE database_name = current_database())::BIGINT "
-          "FROM pragma_storage_info(" +
-          QuoteLiteral("main." + QuoteIdentifier(relation.name)) + ")");
-      if (blocks.ok() && (*blocks)->num_rows() == 1) {
-        auto count = Int64Column(**blocks, 0);
-        auto size = Int64Column(**blocks, 1);
-        if (count.ok() && size.ok() && !(*count)->IsNull(0) && !(*size)->IsNull(0)) {
-          table.bytes = (*count)->Value(0) * (*size)->Value(0);
-        }
-      }
-    }
-    out.push_back(std::move(table));
-  }
-  return out;
+  // Blocks of the checkpointed row groups; a segment may span more than one block.
+  ARROW_ASSIGN_OR_RAISE(
+      auto blocks,
+      conn->QueryTable("SELECT (count(DISTINCT block_id) FILTER (WHERE block_id >= 0) + "
+                       "coalesce(sum(len(additional_block_ids)), 0))::BIGINT, "
+                       "(SELECT block_size FROM pragma_database_size() "
+                       "WHERE database_name = current_database())::BIGINT "
+                       "FROM pragma_storage_info(" +
+                       QuoteLiteral("main." + QuoteIdentifier(table)) + ")"));
+  if (blocks->num_rows() != 1) return -1;
+  ARROW_ASSIGN_OR_RAISE(auto count, Int64Column(*blocks, 0));
+  ARROW_ASSIGN_OR_RAISE(auto size, Int64Column(*blocks, 1));
+  if (count->IsNull(0) || size->IsNull(0)) return -1;
+  return count->Value(0) * size->Value(0);
 }
 
 }  // namespace arrowport::storage

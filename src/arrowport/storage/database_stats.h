@@ -30,18 +30,9 @@ struct DatabaseStats {
 /// connection of its own (the server's view: clients' SQL cannot read these).
 arrow::Result<DatabaseStats> ReadDatabaseStats(Database* database);
 
-/// A table or view of the database's main schema, with its size.
-struct TableStorage {
-  std::string name;
-  std::string kind;   ///< "table" or "view"
-  int64_t rows = -1;  ///< DuckDB's estimate (exact after a checkpoint); -1 for views
-  /// Bytes of the database file's blocks holding the table (blocks it shares with other
-  /// tables counted whole); -1 when unknown (views, an in-memory database).
-  int64_t bytes = -1;
-};
-
-/// \brief The first `max_tables` tables and views (by name), with row counts and sizes.
-arrow::Result<std::vector<TableStorage>> ReadTableStorage(Database* database,
-                                                          size_t max_tables);
+/// \brief Bytes of the database file's blocks that hold table `table` (of the main schema)
+/// as of the last checkpoint; blocks it shares with other tables count whole. -1 for an
+/// in-memory database. Walks the table's storage: costly for large tables.
+arrow::Result<int64_t> ReadTableBytes(Database* database, const std::string& table);
 
 }  // namespace arrowport::storage

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+// Text as a terminal shows it: what may be printed, and how many columns it takes.
+namespace arrowport::cli {
+
+/// `text` safe to print: control characters (C0, DEL, C1: line breaks, escapes, CSI)
+/// become spaces, and bytes that are not UTF-8 become U+FFFD. A value, a column name or a
+/// server's answer can then neither break a table's lines nor drive the terminal.
+std::string Printable(const std::string& text);
+
+/// Columns `text` (printable UTF-8) takes: East Asian wide characters and emoji two,
+/// combining marks none, everything else one.
+size_t DisplayWidth(const std::string& text);
+
+/// `text` in at most `width` columns: whole when it fits, else cut with "…".
+std::string CutToWidth(const std::string& text, size_t width);
+
+/// The width of the terminal on `fd` (0 when it is not a terminal); `COLUMNS` wins.
+size_t TerminalWidth(int fd);
+
+}  // namespace arrowport::cli
