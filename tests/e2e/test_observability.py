@@ -4,6 +4,8 @@ scraping with basic_auth and answering PromQL; the metrics listener; bounded lab
 counters across a config reload; nothing secret in the output."""
 import json
 import socket
+import subprocess
+import sys
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -16,6 +18,7 @@ import requests
 from conftest import RunningServer, run_cli
 from metrics_util import parse, scrape, series, start_tool, tool, total
 from test_auth import hash_password
+from test_flight_sql_ingest_targets import begin, end, raw_ingest
 
 ROWS = pa.table({"id": pa.array(range(1000), pa.int64()),
                  "name": pa.array(["sensor-%d" % (i % 7) for i in range(1000)])})
@@ -35,10 +38,27 @@ def ipc_body(table):
     return sink.getvalue().to_pybytes()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_prometheus(tmp_path):
+    """A real Prometheus on a free port (another test may take the port between the probe
+    and Prometheus's bind: then it tries another)."""
+    for _ in range(5):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = start_tool("prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                          f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                          f"--web.listen-address=127.0.0.1:{port}", cwd=tmp_path)
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).ok:
+                    return proc, port
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        proc.kill()
+        proc.wait()
+    raise AssertionError("Prometheus did not start")
 
 
 def test_each_protocol_is_counted_by_stream_and_outcome(server):
@@ -171,11 +191,7 @@ def test_a_real_prometheus_scrapes_with_basic_auth(tmp_path, admin_hash):
             "  - job_name: arrowport\n"
             "    basic_auth: {username: admin, password: a-secret}\n"
             f"    static_configs: [{{targets: ['{host_port}']}}]\n")
-        port = free_port()
-        prometheus = start_tool(
-            "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}", cwd=tmp_path)
+        prometheus, port = start_prometheus(tmp_path)
         query = 'sum(arrowport_rows_ingested_total{stream="scraped"})'
         deadline = time.time() + 60
         answer = None
@@ -320,3 +336,158 @@ def test_metrics_can_be_turned_off(start_server, tmp_path):
     quiet = [s for s in status["streams"] if s["stream"] == "quiet"]
     assert quiet and quiet[0]["rows"] == 5
     client.close()
+
+
+def test_what_counts_as_ingested_is_what_was_committed(server):
+    """per_batch counts each batch as it commits, a retry's replayed batches are not
+    counted twice, and rows written in a client's transaction count when (and only if) it
+    commits."""
+    client = server.client()
+    batch = ROWS.slice(0, 100)
+
+    def per_batch(request_id, batches):
+        cmd = json.dumps({"stream": "pb", "commit": "per_batch", "request_id": request_id})
+        writer, _ = client.do_put(flight.FlightDescriptor.for_command(cmd), batch.schema)
+        for _ in range(batches):
+            writer.write_batch(batch.to_batches()[0])
+        writer.close()
+
+    per_batch("job-1", 3)
+    per_batch("job-1", 5)  # a retry: the first 3 batches are replayed, 2 are new
+    m = scrape(f"{server.http}/metrics")
+    assert total(m, "arrowport_rows_ingested_total", stream="pb") == 500
+    assert total(m, "arrowport_batches_ingested_total", stream="pb") == 5
+
+    # Raw Flight SQL: ADBC's driver sends no transaction id with its bulk ingest.
+    txn = begin(client)
+    raw_ingest(client, "txn", batch, transaction_id=txn)
+    end(client, txn, commit=False)
+    txn = begin(client)
+    raw_ingest(client, "txn", batch.slice(0, 40), transaction_id=txn)
+    m = scrape(f"{server.http}/metrics")
+    assert total(m, "arrowport_rows_ingested_total", stream="txn") == 0  # not yet
+    end(client, txn, commit=True)
+    m = scrape(f"{server.http}/metrics")
+    assert total(m, "arrowport_rows_ingested_total", stream="txn") == 40
+    assert total(m, "arrowport_rows_received_total", stream="txn") == 140
+    client.close()
+
+
+def test_a_result_cut_off_by_its_client_is_counted_as_cancelled(server):
+    client = server.client()
+    put(client, "big", pa.table({"x": pa.array(range(3_000_000), pa.int64())}))
+    # A client process that reads the first batch and is gone.
+    gone = subprocess.run(
+        [sys.executable, "-c",
+         "import os, sys, pyarrow.flight as f\n"
+         "r = f.connect(sys.argv[1]).do_get(f.Ticket('{\"table\": \"big\"}'))\n"
+         "print(r.read_chunk().data.num_rows, flush=True)\n"
+         "os._exit(0)\n", server.uri], capture_output=True, timeout=60)
+    assert int(gone.stdout) > 0, gone.stderr
+    deadline = time.time() + 30
+    m = {}
+    while time.time() < deadline:
+        m = scrape(f"{server.http}/metrics")
+        if total(m, "arrowport_errors_total", protocol="flight", code="CANCELLED") == 1:
+            break
+        time.sleep(0.2)
+    assert total(m, "arrowport_errors_total", protocol="flight", code="CANCELLED") == 1
+    assert total(m, "arrowport_queries_total", protocol="flight", outcome="error") == 1
+    assert 0 < total(m, "arrowport_rows_served_total", protocol="flight") < 3_000_000
+    assert total(m, "arrowport_active_requests", protocol="flight") == 0
+
+
+def test_probes_and_head_requests_are_not_counted_as_queries(server):
+    client = server.client()
+    put(client, "probed", ROWS.slice(0, 10))
+    for _ in range(3):
+        assert requests.get(f"{server.http}/readyz").status_code == 200
+    head = requests.head(f"{server.http}/tables/probed")
+    assert head.status_code == 200 and head.headers["Content-Type"].startswith(
+        "application/vnd.apache.arrow.stream")
+    assert requests.head(f"{server.http}/tables/absent").status_code == 404
+    m = scrape(f"{server.http}/metrics")
+    assert total(m, "arrowport_queries_total") == 0
+    assert total(m, "arrowport_rows_served_total") == 0
+    assert total(m, "arrowport_requests_total", protocol="http", method="GET /readyz") == 3
+    client.close()
+
+
+def test_a_malformed_request_is_counted_and_its_connection_closed(server):
+    host, port = server.http.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"FOO /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while True:  # the server closes the connection after its one answer
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400") and answer.count(b"HTTP/1.1") == 1
+    m = scrape(f"{server.http}/metrics")
+    assert total(m, "arrowport_errors_total", protocol="http", code="400") == 1
+
+
+def test_connections_over_the_cap_are_counted(start_server, tmp_path):
+    config = tmp_path / "cap.yaml"
+    config.write_text("http: {max_connections: 1}\n")
+    server = start_server("--config", str(config))
+    host, port = server.http.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as held:
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert held.recv(4096).startswith(b"HTTP/1.1 200")  # kept alive: the one slot
+        refused = requests.get(f"{server.http}/healthz")
+        assert refused.status_code == 503
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            m = scrape(f"{server.http}/metrics")
+            break
+        except (AssertionError, requests.RequestException):
+            time.sleep(0.2)  # the held connection's slot frees after its keep-alive
+    assert total(m, "arrowport_connections_refused_total", protocol="http", reason="busy") >= 1
+
+
+def test_limited_users_get_no_metrics_and_their_own_status(tmp_path, admin_hash):
+    narrow = hash_password("n-secret")
+    config = auth_config(tmp_path, admin_hash,
+                         "    - {name: narrow, password_hash: \"" + narrow +
+                         "\", role: reader, tables: [t1]}\n")
+    server = RunningServer(["--config", str(config), "--db", str(tmp_path / "n.duckdb"),
+                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+    try:
+        refused = requests.get(f"{server.http}/metrics", auth=("narrow", "n-secret"))
+        assert refused.status_code == 403
+        assert "limited to some tables" in refused.json()["error"]["message"]
+        assert requests.get(f"{server.http}/metrics", auth=("admin", "a-secret")).ok
+        client = flight.connect(server.uri)
+        token = client.authenticate_basic_token(b"narrow", b"n-secret")
+        options = flight.FlightCallOptions(headers=[token])
+        status = json.loads(next(client.do_action(flight.Action("status", b""), options))
+                            .body.to_pybytes())
+        assert status["recent_errors"] is None and status["tables"] == []
+        client.close()
+    finally:
+        server.stop()
+
+
+def test_copy_from_streams_its_progress_when_asked(start_server, tmp_path):
+    config = tmp_path / "peers.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n")
+    source = start_server("--config", str(config), db=tmp_path / "source.duckdb")
+    target = start_server("--config", str(config), db=tmp_path / "target.duckdb")
+    client = source.client()
+    put(client, "origin", pa.table({"x": pa.array(range(200_000), pa.int64())}))
+    client.close()
+    body = json.dumps({"source": source.uri, "source_table": "origin", "target_table": "copy",
+                       "progress": True}).encode()
+    results = [json.loads(r.body.to_pybytes())
+               for r in target.client().do_action(flight.Action("copy_from", body))]
+    summary = results[-1]
+    assert summary["rows"] == 200_000 and summary["table"] == "copy"
+    for progress in results[:-1]:
+        assert 0 <= progress["progress"]["rows"] <= 200_000
+    bad = json.dumps({"source": source.uri, "source_table": "origin", "target_table": "c2",
+                      "progress": "yes"}).encode()
+    with pytest.raises(pa.ArrowInvalid, match="'progress' must be true or false"):
+        list(target.client().do_action(flight.Action("copy_from", bad)))

@@ -118,7 +118,7 @@ def test_each_role_sees_its_own_part_and_the_browser_is_asked_to_sign_in(tmp_pat
         dumped = chromium("--dump-dom", server.http + "/")
         assert b"unauthenticated" in dumped.stdout and b'id="streams"' not in dumped.stdout
         for table in ("people", "secrets"):
-            body = pa.table({"id": pa.array([1, 2], pa.int64())})
+            body = pa.table({"id": pa.array(range(2_000_000), pa.int64())})
             client = flight.connect(server.uri)
             token = client.authenticate_basic_token(b"admin", b"a-secret")
             writer, _ = client.do_put(flight.FlightDescriptor.for_path(table), body.schema,
@@ -137,10 +137,19 @@ def test_each_role_sees_its_own_part_and_the_browser_is_asked_to_sign_in(tmp_pat
                    for e in full["recent_errors"])
         assert full["auth"] is True
 
+        # An admin's result being read (slowly): a call of someone else's while narrow looks.
+        client = flight.connect(server.uri)
+        token = client.authenticate_basic_token(b"admin", b"a-secret")
+        held = client.do_get(flight.Ticket('{"table": "secrets"}'),
+                             options=flight.FlightCallOptions(headers=[token]))
+        assert held.read_chunk().data.num_rows > 0
+        seen = requests.get(f"{server.http}/status", auth=admin).json()["active_calls"]
+        assert any(c["user"] == "admin" and c["target"] == "secrets" for c in seen), seen
         mine = requests.get(f"{server.http}/status", auth=narrow).json()
         assert [t["name"] for t in mine["tables"]] == ["people"]
         assert [s["stream"] for s in mine["streams"]] == ["people"]
         assert mine["recent_errors"] is None  # messages may quote others' SQL and data
-        assert all(c["user"] == "narrow" for c in mine["active_calls"])
+        assert mine["active_calls"] and all(c["user"] == "narrow" for c in mine["active_calls"])
+        client.close()
     finally:
         server.stop()
