@@ -6,6 +6,7 @@
 
 #include "arrow/api.h"
 #include "arrow/io/memory.h"
+#include "arrow/json/from_string.h"
 #include "arrowport/cli/human_format.h"
 #include "arrowport/cli/inspect.h"
 #include "arrowport/cli/progress.h"
@@ -115,6 +116,60 @@ TEST(TextTableTest, WithoutLimitsLongResultsAreWrittenAsTheyCome) {
   // Widths come from the first 1,000 rows; a later, longer value is written whole.
   EXPECT_EQ(lines[2002], "2000 | " + std::string(50, 'w'));
   EXPECT_EQ(lines.back(), "(2500 rows)");
+}
+
+std::string WriteTable(const std::shared_ptr<arrow::Table>& table, TextTableLimits limits) {
+  arrow::TableBatchReader reader(*table);
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  auto rows = WriteTextTable(&reader, sink, limits);
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return sink->Finish().ValueOrDie()->ToString();
+}
+
+std::shared_ptr<arrow::Array> Json(const std::shared_ptr<arrow::DataType>& type,
+                                   const std::string& json) {
+  return arrow::json::ArrayFromJSONString(type, json).ValueOrDie();
+}
+
+TEST(TextTableTest, WritesAResultWithNullsListsAndARowCount) {
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("id", arrow::int64()),
+                     arrow::field("long_name", arrow::utf8()),
+                     arrow::field("tags", arrow::list(arrow::int32()))}),
+      {Json(arrow::int64(), "[1, 22222, null]"),
+       Json(arrow::utf8(), R"(["x", null, "a longer value"])"),
+       Json(arrow::list(arrow::int32()), "[[1, 2], null, []]")});
+  EXPECT_EQ(WriteTable(table, {}),
+            "id    | long_name      | tags\n"
+            "------+----------------+------------------------\n"
+            "    1 | x              | list<item: int32>[1, 2]\n"
+            "22222 | NULL           | NULL\n"
+            " NULL | a longer value | list<item: int32>[]\n"
+            "(3 rows)\n");
+  EXPECT_EQ(WriteTable(table->Slice(0, 0), {}),
+            "id | long_name | tags\n"
+            "---+-----------+-----\n"
+            "(0 rows)\n");
+}
+
+TEST(TextTableTest, AnErrorFromTheReaderFailsTheWrite) {
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  class Failing : public arrow::RecordBatchReader {
+   public:
+    explicit Failing(std::shared_ptr<arrow::Schema> schema) : schema_(std::move(schema)) {}
+    std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+    arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+      return arrow::Status::IOError("query failed midway");
+    }
+
+   private:
+    std::shared_ptr<arrow::Schema> schema_;
+  };
+  Failing reader(schema);
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  auto rows = WriteTextTable(&reader, sink, {});
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().message(), "query failed midway");
 }
 
 TEST(HumanFormatTest, GroupsEveryInt64) {

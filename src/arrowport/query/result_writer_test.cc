@@ -316,30 +316,12 @@ TEST(ResultWriterTest, JsonEscapesEveryControlCharacter) {
   EXPECT_EQ(nlohmann::json::parse(text)[0]["s"].get<std::string>(), "\b\f\r\x1f\x7f/");
 }
 
-TEST(ResultWriterTest, TableFormatAlignsColumnsAndCountsRows) {
-  auto table = arrow::Table::Make(
-      arrow::schema({arrow::field("id", arrow::int64()),
-                     arrow::field("long_name", arrow::utf8()),
-                     arrow::field("tags", arrow::list(arrow::int32()))}),
-      {FromJson(arrow::int64(), "[1, 22222, null]"),
-       FromJson(arrow::utf8(), R"(["x", null, "a longer value"])"),
-       FromJson(arrow::list(arrow::int32()), "[[1, 2], null, []]")});
-  EXPECT_EQ(WriteText(table, ResultFormat::kTable),
-            "id    | long_name      | tags                   \n"
-            "------+----------------+------------------------\n"
-            "1     | x              | list<item: int32>[1, 2]\n"
-            "22222 | NULL           | NULL                   \n"
-            "NULL  | a longer value | list<item: int32>[]    \n"
-            "(3 rows)\n");
-  EXPECT_EQ(WriteText(table->Slice(0, 1), ResultFormat::kTable),
-            "id | long_name | tags                   \n"
-            "---+-----------+------------------------\n"
-            "1  | x         | list<item: int32>[1, 2]\n"
-            "(1 row)\n");
-  EXPECT_EQ(WriteText(table->Slice(0, 0), ResultFormat::kTable),
-            "id | long_name | tags\n"
-            "---+-----------+-----\n"
-            "(0 rows)\n");
+TEST(ResultWriterTest, TheTableFormatIsTheCliS) {
+  auto table = arrow::Table::Make(arrow::schema({arrow::field("x", arrow::int64())}),
+                                  {FromJson(arrow::int64(), "[1]")});
+  arrow::TableBatchReader reader(*table);
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  EXPECT_TRUE(WriteResult(&reader, ResultFormat::kTable, sink).status().IsInvalid());
 }
 
 TEST(ResultWriterTest, AnErrorFromTheReaderFailsTheWrite) {
@@ -360,8 +342,7 @@ TEST(ResultWriterTest, AnErrorFromTheReaderFailsTheWrite) {
     bool sent_ = false;
   };
   for (auto format : {ResultFormat::kArrowStream, ResultFormat::kArrowFile,
-                      ResultFormat::kParquet, ResultFormat::kCsv, ResultFormat::kJson,
-                      ResultFormat::kTable}) {
+                      ResultFormat::kParquet, ResultFormat::kCsv, ResultFormat::kJson}) {
     Failing reader(schema);
     auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
     auto rows = WriteResult(&reader, format, sink);
