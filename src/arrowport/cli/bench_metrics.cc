@@ -3,7 +3,6 @@
 // default), one with metrics.enabled: false. The two alternate, run by run, so that the
 // machine's noise falls on both alike.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <vector>
 
@@ -17,12 +16,6 @@
 namespace arrowport::cli {
 
 namespace {
-
-double SecondsOf(const std::function<arrow::Status()>& run, arrow::Status* st) {
-  const auto start = std::chrono::steady_clock::now();
-  *st = run();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -53,10 +46,9 @@ arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_pa
   for (int run = 0; run < options.repeat; ++run) {
     for (int k = 0; k < 2; ++k) {
       const int which = (run + k) % 2;
-      arrow::Status st;
-      const double s =
-          SecondsOf(put(clients[which], table, R"({"stream": "bench", "mode": "replace"})"), &st);
-      ARROW_RETURN_NOT_OK(st);
+      ARROW_ASSIGN_OR_RAISE(
+          const double s,
+          SecondsOf(put(clients[which], table, R"({"stream": "bench", "mode": "replace"})")));
       best[which] = std::min(best[which], s);
     }
   }
@@ -64,10 +56,9 @@ arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_pa
   std::vector<double> ms[2];
   for (int i = 0; i < kSmallRequests; ++i) {
     for (int which = 0; which < 2; ++which) {
-      arrow::Status st;
-      ms[which].push_back(
-          1000 * SecondsOf(put(clients[which], small, R"({"stream": "rt"})"), &st));
-      ARROW_RETURN_NOT_OK(st);
+      ARROW_ASSIGN_OR_RAISE(const double s,
+                            SecondsOf(put(clients[which], small, R"({"stream": "rt"})")));
+      ms[which].push_back(1000 * s);
     }
   }
   to_on.reset();

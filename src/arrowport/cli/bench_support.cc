@@ -60,14 +60,21 @@ CeilingDatabase::~CeilingDatabase() {
   RemoveDatabaseFiles(path);
 }
 
+arrow::Result<double> SecondsOf(const std::function<arrow::Status()>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  ARROW_RETURN_NOT_OK(run());
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 arrow::Result<double> BestSeconds(int repeat, int64_t rows,
                                   const std::function<arrow::Result<int64_t>()>& run) {
   double best = 1e300;
   for (int i = 0; i < repeat; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    ARROW_ASSIGN_OR_RAISE(auto moved, run());
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    int64_t moved = 0;
+    ARROW_ASSIGN_OR_RAISE(const double s, SecondsOf([&]() -> arrow::Status {
+                            ARROW_ASSIGN_OR_RAISE(moved, run());
+                            return arrow::Status::OK();
+                          }));
     if (moved != rows) {
       return arrow::Status::Invalid("benchmark moved ", moved, " rows, expected ", rows);
     }

@@ -49,6 +49,9 @@ struct CeilingDatabase {
 /// A DuckDB file and its WAL, gone.
 void RemoveDatabaseFiles(const std::string& path);
 
+/// The seconds `run` took, or its error.
+arrow::Result<double> SecondsOf(const std::function<arrow::Status()>& run);
+
 /// Best of `repeat` runs; each run returns the rows it moved (checked against `rows`).
 arrow::Result<double> BestSeconds(int repeat, int64_t rows,
                                   const std::function<arrow::Result<int64_t>()>& run);

@@ -123,10 +123,8 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
   std::shared_ptr<arrow::RecordBatchReader> result = *reader;
   if (to_file) result = progress.emplace("query -> " + output).Counting(std::move(result));
   // A table is fitted to the terminal it is shown on; in a file or a pipe it is whole.
-  auto rows = *format == query::ResultFormat::kTable
-                  ? WriteTextTable(result.get(), *sink, to_file ? TextTableLimits{}
-                                                                : StdoutLimits())
-                  : query::WriteResult(result.get(), *format, *sink);
+  auto rows = WriteFormatted(result.get(), *format, *sink,
+                             to_file ? TextTableLimits{} : StdoutLimits());
   if (progress) progress->Stop();
   if (!rows.ok()) return Fail(rows.status());
   auto closed = (*sink)->Close();
@@ -147,9 +145,7 @@ int Generate(int64_t rows, const std::string& output, int64_t batch_rows, uint64
   auto sink = OpenOutput(output);
   if (!sink.ok()) return Fail(sink.status());
   Progress progress("generating " + output);
-  auto written = *format == query::ResultFormat::kTable
-                     ? WriteTextTable(progress.Counting(reader).get(), *sink, {})
-                     : query::WriteResult(progress.Counting(reader).get(), *format, *sink);
+  auto written = WriteFormatted(progress.Counting(reader).get(), *format, *sink);
   progress.Stop();
   if (!written.ok()) return Fail(written.status());
   auto closed = (*sink)->Close();

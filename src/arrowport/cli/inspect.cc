@@ -57,9 +57,8 @@ int64_t Int(const json& object, const char* key) {
 
 // Strings are made Printable: an answer can neither break lines nor drive the terminal.
 std::string Str(const json& object, const char* key) {
-  if (!object.is_object()) return "";
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? Printable(it->get<std::string>()) : "";
+  const json& value = Member(object, key);
+  return value.is_string() ? Printable(value.get<std::string>()) : "";
 }
 
 // The objects of array `key` (anything else in it is skipped).
@@ -239,10 +238,9 @@ std::string StatusText(const std::string& status_json, size_t width) {
 }
 
 int RunStatus(const InspectArgs& args) {
-  if (!args.format.empty() && args.format != "table" && args.format != "json") {
-    return Fail(arrow::Status::Invalid("--format must be table or json, got '", args.format,
-                                       "'"),
-                kUsageError);
+  // Text unless JSON is asked for: the summary reads well in a file too.
+  if (auto checked = WantsTable(args.format); !checked.ok()) {
+    return Fail(checked.status(), kUsageError);
   }
   auto conn = ConnectDataClient(args.server_url, args.tls_ca);
   if (!conn.ok()) return Fail(conn.status());

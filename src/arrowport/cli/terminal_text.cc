@@ -11,7 +11,6 @@ namespace arrowport::cli {
 namespace {
 
 constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-constexpr const char* kEllipsis = "\xE2\x80\xA6";     // "…"
 
 // The code point at text[*at], advancing past it; -1 (advancing one byte) when the bytes
 // there are not UTF-8.

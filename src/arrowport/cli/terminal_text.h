@@ -6,6 +6,9 @@
 // Text as a terminal shows it: what may be printed, and how many columns it takes.
 namespace arrowport::cli {
 
+/// "…", what a cut text ends with (UTF-8).
+inline constexpr const char* kEllipsis = "\xE2\x80\xA6";
+
 /// `text` safe to print: control characters (C0, DEL, C1: line breaks, escapes, CSI)
 /// become spaces, and bytes that are not UTF-8 become U+FFFD. A value, a column name or a
 /// server's answer can then neither break a table's lines nor drive the terminal.

@@ -14,7 +14,6 @@ namespace arrowport::cli {
 
 namespace {
 
-constexpr const char* kEllipsis = "\xE2\x80\xA6";  // "…"
 constexpr size_t kMinColumnWidth = 4;               // a cut column still shows "abc…"
 // Without limits the widths come from this many first rows; later rows are printed as
 // they come (memory stays bounded whatever the result's size).
@@ -197,6 +196,13 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
     ARROW_RETURN_NOT_OK(write(CountLine(total, total)));
   }
   return total;
+}
+
+arrow::Result<int64_t> WriteFormatted(arrow::RecordBatchReader* reader, query::ResultFormat format,
+                                      const std::shared_ptr<arrow::io::OutputStream>& sink,
+                                      const TextTableLimits& limits) {
+  if (format == query::ResultFormat::kTable) return WriteTextTable(reader, sink, limits);
+  return query::WriteResult(reader, format, sink);
 }
 
 }  // namespace arrowport::cli

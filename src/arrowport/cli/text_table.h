@@ -8,6 +8,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/query/result_writer.h"
 
 namespace arrow::io {
 class OutputStream;
@@ -67,5 +68,10 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
                                       const std::shared_ptr<arrow::io::OutputStream>& sink,
                                       const TextTableLimits& limits);
 
+/// \brief Writes every row of `reader` to `sink` in `format`: the aligned table fitted to
+/// `limits`, any other format by query::WriteResult. Returns the number of rows.
+arrow::Result<int64_t> WriteFormatted(arrow::RecordBatchReader* reader, query::ResultFormat format,
+                                      const std::shared_ptr<arrow::io::OutputStream>& sink,
+                                      const TextTableLimits& limits = {});
 
 }  // namespace arrowport::cli

@@ -313,7 +313,8 @@ class FlightService : public fl::FlightServerBase {
     reader = WithMessageLimits(std::move(reader), context,
                                {deps_.watchdog, std::chrono::seconds(deps_.idle_timeout_s),
                                 deps_.logger, deps_.request_memory,
-                                MaxReceiveMessageSize(deps_.max_batch_bytes)});
+                                MaxReceiveMessageSize(deps_.max_batch_bytes),
+                                /*received_bytes=*/nullptr});
     // The command is checked for size, then parsed once: a query over the client's
     // stream has a query's deadline; landing it in a table is an upload
     // (limits.idle_timeout_s only).

@@ -16,15 +16,8 @@ constexpr size_t kErrorMessageChars = 300;
 
 }  // namespace
 
-CallMeter::CallMeter(ServerMetrics* metrics, uint64_t id, std::string protocol,
-                     std::string method, std::string user)
-    : metrics_(metrics),
-      id_(id),
-      protocol_(std::move(protocol)),
-      method_(std::move(method)),
-      user_(std::move(user)),
-      start_(std::chrono::steady_clock::now()),
-      progress_(std::make_shared<CallProgress>()) {}
+CallMeter::CallMeter(ServerMetrics* metrics, uint64_t id, std::shared_ptr<CallProgress> progress)
+    : metrics_(metrics), id_(id), progress_(std::move(progress)) {}
 
 CallMeter::CallMeter(CallMeter&& other) noexcept { *this = std::move(other); }
 
@@ -33,12 +26,8 @@ CallMeter& CallMeter::operator=(CallMeter&& other) noexcept {
     Record();
     metrics_ = other.metrics_;
     id_ = other.id_;
-    protocol_ = std::move(other.protocol_);
-    method_ = std::move(other.method_);
-    user_ = std::move(other.user_);
     code_ = std::move(other.code_);
     message_ = std::move(other.message_);
-    start_ = other.start_;
     progress_ = std::move(other.progress_);
     other.metrics_ = nullptr;
   }
@@ -46,18 +35,15 @@ CallMeter& CallMeter::operator=(CallMeter&& other) noexcept {
 }
 
 void CallMeter::SetProtocol(std::string protocol) {
-  protocol_ = ProtocolLabel(protocol);
-  Update([&](auto& entry) { entry.protocol = protocol_; });
+  Update([&](auto& entry) { entry.protocol = ProtocolLabel(protocol); });
 }
 
 void CallMeter::SetUser(std::string user) {
-  user_ = std::move(user);
-  Update([&](auto& entry) { entry.user = user_; });
+  Update([&](auto& entry) { entry.user = std::move(user); });
 }
 
 void CallMeter::SetMethod(std::string method) {
-  method_ = std::move(method);
-  Update([&](auto& entry) { entry.method = method_; });
+  Update([&](auto& entry) { entry.method = std::move(method); });
 }
 
 void CallMeter::SetTarget(std::string target) {
@@ -85,31 +71,36 @@ void CallMeter::Record() {
 
 CallMeter ServerMetrics::BeginCall(const std::string& protocol, std::string method,
                                    std::string user) {
-  const std::string label = ProtocolLabel(protocol);
+  auto progress = std::make_shared<CallProgress>();
   std::lock_guard<std::mutex> lock(calls_mutex_);
   const uint64_t id = next_call_++;
-  CallMeter meter(this, id, label, method, user);
-  calls_.emplace(id, CallEntry{label, std::move(method), std::move(user), "", meter.start_,
-                               meter.progress_});
-  return meter;
+  calls_.emplace(id, CallEntry{ProtocolLabel(protocol), std::move(method), std::move(user), "",
+                               std::chrono::steady_clock::now(), progress});
+  return CallMeter(this, id, std::move(progress));
 }
 
 void ServerMetrics::EndCall(CallMeter& meter) {
+  CallEntry call;
+  {
+    std::lock_guard<std::mutex> lock(calls_mutex_);
+    auto node = calls_.extract(meter.id_);
+    if (node.empty()) return;
+    call = std::move(node.mapped());
+  }
   const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - meter.start_).count();
-  requests_->With({meter.protocol_, meter.method_}).Add();
-  request_duration_->With({meter.protocol_}).Observe(seconds);
-  if (!meter.code_.empty()) errors_->With({meter.protocol_, meter.code_}).Add();
-  std::lock_guard<std::mutex> lock(calls_mutex_);
-  calls_.erase(meter.id_);
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
+  requests_->With({call.protocol, call.method}).Add();
+  request_duration_->With({call.protocol}).Observe(seconds);
   if (meter.code_.empty()) return;
+  errors_->With({call.protocol, meter.code_}).Add();
   RecentError error;
   error.unix_time = static_cast<int64_t>(std::time(nullptr));
-  error.protocol = meter.protocol_;
-  error.method = meter.method_;
+  error.protocol = std::move(call.protocol);
+  error.method = std::move(call.method);
   error.code = meter.code_;
-  error.user = meter.user_;
+  error.user = std::move(call.user);
   error.message = meter.message_.substr(0, kErrorMessageChars);
+  std::lock_guard<std::mutex> lock(calls_mutex_);
   const auto same_code = [&](const RecentError& e) { return e.code == meter.code_; };
   if (std::count_if(recent_errors_.begin(), recent_errors_.end(), same_code) >=
       static_cast<std::ptrdiff_t>(kRecentErrorsPerCode)) {

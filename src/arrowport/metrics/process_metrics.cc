@@ -63,7 +63,8 @@ ProcessStats ReadProcessStats() {
         const int64_t page = ::sysconf(_SC_PAGESIZE);
         stats.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / ticks;
         stats.threads = std::stoll(f[17]);
-        stats.start_time_seconds = BootTime() + std::stod(f[19]) / ticks;
+        static const double boot_time = BootTime();  // fixed until the machine reboots
+        stats.start_time_seconds = boot_time + std::stod(f[19]) / ticks;
         stats.virtual_bytes = std::stoll(f[20]);
         stats.resident_bytes = std::stoll(f[21]) * page;
       }

@@ -152,17 +152,16 @@ class CallMeter {
 
  private:
   friend class ServerMetrics;
-  CallMeter(ServerMetrics* metrics, uint64_t id, std::string protocol, std::string method,
-            std::string user);
+  CallMeter(ServerMetrics* metrics, uint64_t id, std::shared_ptr<CallProgress> progress);
   void Record();
   /// Applies `change` to this call's entry in the active calls (status page).
   template <typename Fn>
   void Update(Fn&& change);
 
+  // The call's protocol, method, user and start live in its entry of the active calls.
   ServerMetrics* metrics_ = nullptr;
   uint64_t id_ = 0;
-  std::string protocol_, method_, user_, code_, message_;
-  std::chrono::steady_clock::time_point start_;
+  std::string code_, message_;
   std::shared_ptr<CallProgress> progress_;
 };
 

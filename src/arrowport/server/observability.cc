@@ -63,24 +63,23 @@ void Server::Impl::MakeMetrics() {
   r.AddCallback("arrowport_duckdb_wal_size_bytes", "Size of DuckDB's write-ahead log",
                 MetricType::kGauge, {},
                 [this] { return One(static_cast<double>(DatabaseFigures().wal_bytes)); });
+  // One series per DuckDB memory tag of a field of duckdb_memory().
+  const auto by_tag = [this](int64_t storage::DatabaseStats::Memory::*field) {
+    return [this, field] {
+      std::vector<Sample> out;
+      for (const auto& m : DatabaseFigures().memory) {
+        out.push_back({{m.tag}, static_cast<double>(m.*field)});
+      }
+      return out;
+    };
+  };
   r.AddCallback("arrowport_duckdb_memory_bytes",
                 "Memory DuckDB's buffer manager holds, by tag (duckdb_memory())",
-                MetricType::kGauge, {"tag"}, [this] {
-                  std::vector<Sample> out;
-                  for (const auto& m : DatabaseFigures().memory) {
-                    out.push_back({{m.tag}, static_cast<double>(m.memory_bytes)});
-                  }
-                  return out;
-                });
+                MetricType::kGauge, {"tag"}, by_tag(&storage::DatabaseStats::Memory::memory_bytes));
   r.AddCallback("arrowport_duckdb_temporary_storage_bytes",
                 "Bytes DuckDB spilled to temporary files, by tag (duckdb_memory())",
-                MetricType::kGauge, {"tag"}, [this] {
-                  std::vector<Sample> out;
-                  for (const auto& m : DatabaseFigures().memory) {
-                    out.push_back({{m.tag}, static_cast<double>(m.temporary_bytes)});
-                  }
-                  return out;
-                });
+                MetricType::kGauge, {"tag"},
+                by_tag(&storage::DatabaseStats::Memory::temporary_bytes));
   r.AddCallback("arrowport_duckdb_allocated_bytes",
                 "What DuckDB holds outside its buffer pool, and its budget "
                 "(limits.max_query_memory plus the memory limit)",
@@ -169,8 +168,7 @@ arrow::Status Server::Impl::StartMetricsListener() {
 }
 
 void Server::Impl::PublishListeners() {
-  Listeners now{FlightUri(), HttpUri(), MetricsUri(), MetricsScrapeUrl(), flight->port(),
-                http.get()};
+  Listeners now{FlightUri(), HttpUri(), MetricsScrapeUrl(), flight->port(), http.get()};
   std::lock_guard<std::mutex> lock(listeners_mutex);
   listeners = std::move(now);
 }

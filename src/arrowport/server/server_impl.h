@@ -66,7 +66,7 @@ struct Server::Impl {
   /// What the status report and the metrics read of the listeners, published once every
   /// listener is up (calls may arrive on Flight before HTTP exists).
   struct Listeners {
-    std::string flight, http, metrics, scrape;  // URLs ("" = none)
+    std::string flight, http, scrape;  // URLs ("" = none); scrape: where /metrics is
     int flight_port = 0;
     const http::HttpGateway* gateway = nullptr;
   };
