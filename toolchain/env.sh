@@ -30,15 +30,17 @@ arrowport_in_root() {
   # Arguments travel as positional parameters, never re-parsed by a shell.
   unshare --mount --fork --kill-child sh -c '
     set -e
-    root=$1 repo=$2 cwd=$3 cc=$4; shift 4
+    root=$1 repo=$2 cwd=$3 cc=$4 gobin=$5; shift 5
     mount --make-rprivate /
     mount --bind /proc "$root/proc"
     mount --rbind /dev "$root/dev"
     mkdir -p "$root$repo" "$root$cc" "$root/tmp"
     mount --bind "$repo" "$root$repo"
     mount --bind "$cc" "$root$cc"
+    # The Go-built test servers (MinIO), when installed: unit tests start them too.
+    if [ -d "$gobin" ]; then mkdir -p "$root$gobin" && mount --bind "$gobin" "$root$gobin"; fi
     exec chroot "$root" /usr/bin/env -C "$cwd" "$@"' \
-    arrowport-root "$root" "$repo" "$cwd" "$ARROWPORT_CCACHE_DIR" "$@"
+    arrowport-root "$root" "$repo" "$cwd" "$ARROWPORT_CCACHE_DIR" /var/cache/arrowport/go/bin "$@"
 }
 
 # Execs a binary built inside the forky root directly on the host, through the root's own

@@ -127,6 +127,17 @@ def server(start_server):
     return start_server()
 
 
+@pytest.fixture
+def minio(tmp_path):
+    """A real S3 server for the lake sink (MinIO, lake_util.Minio) on a free loopback port,
+    with a fresh data directory, fixed root credentials and a bucket "lake"; stopped after
+    the test (a test may stop() and start() it again: same port, same data)."""
+    from lake_util import Minio
+    store = Minio(tmp_path / "minio").start()
+    yield store
+    store.stop()
+
+
 def run_cli(*args, cwd=None, input=None, timeout=300):
     """Runs `bin/arrowport ARGS` and returns the CompletedProcess."""
     return subprocess.run([ARROWPORT, *args], cwd=cwd, input=input, capture_output=True,

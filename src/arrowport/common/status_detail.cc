@@ -17,6 +17,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kRateLimited: return "rate limited";
     case ErrorKind::kInUse: return "in use";
     case ErrorKind::kResourceExhausted: return "resource exhausted";
+    case ErrorKind::kStoreUnavailable: return "store unavailable";
   }
   return "error";
 }

@@ -24,6 +24,7 @@ enum class ErrorKind {
   kRateLimited,        ///< this caller's own limit (rate, concurrent calls): retry after a pause
   kInUse,              ///< a handle (transaction, session, statement) is busy with another call
   kResourceExhausted,  ///< the server-wide memory budget is spent: retry later
+  kStoreUnavailable,   ///< a lake's object store failed or is unreachable: retry later
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {

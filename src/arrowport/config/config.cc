@@ -14,6 +14,7 @@
 #include "arrowport/config/auth_section.h"
 #include "arrowport/config/config_file.h"
 #include "arrowport/config/config_keys.h"
+#include "arrowport/config/lake_section.h"
 #include "arrowport/config/views_section.h"
 
 namespace arrowport::config {
@@ -116,6 +117,10 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
   for (const auto& kv : node) {
     ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, prefix));
     const auto full = prefix + "." + key;
+    if (key == "lake") {
+      ARROW_RETURN_NOT_OK(ParseLakeSection(kv.second, full, source, &stream.lake));
+      continue;
+    }
     if (!kv.second.IsScalar()) {
       return KeyError(source, full, std::string("expected a scalar value, got ") +
                                         Kind(kv.second));
@@ -150,12 +155,22 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
         st = arrow::Status::Invalid("must be SQL over 'input', got an empty text");
       }
       stream.transform = value;
+    } else if (key == "sink") {
+      auto sink = ParseSink(value);
+      st = sink.status();
+      if (sink.ok()) stream.sink = *sink;
     } else {
       return KeyError(source, full,
                       "unknown key (known: target_table, chunk_size, schema_policy, commit, "
-                      "compression, transform)");
+                      "compression, transform, sink, lake)");
     }
     if (!st.ok()) return KeyError(source, full, st.message());
+  }
+  if (stream.sink == Sink::kLake && stream.lake.url.empty()) {
+    return KeyError(source, prefix + ".lake", "sink: lake needs lake: {url: ...}");
+  }
+  if (stream.sink != Sink::kLake && !stream.lake.url.empty()) {
+    return KeyError(source, prefix + ".sink", "lake settings are given: set sink: lake");
   }
   config->streams[name] = stream;
   return arrow::Status::OK();

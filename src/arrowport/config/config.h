@@ -21,7 +21,25 @@ const char* ToString(SchemaPolicy policy);
 arrow::Result<CommitMode> ParseCommitMode(const std::string& text);
 arrow::Result<SchemaPolicy> ParseSchemaPolicy(const std::string& text);
 
-/// Routing of one named stream to a DuckDB table.
+/// Where a stream's rows land: a DuckDB table (default) or a Delta Lake table.
+enum class Sink { kTable, kLake };
+
+/// A lake sink (streams.NAME.lake): a Delta Lake table on S3 or in a directory.
+struct LakeConfig {
+  std::string url;                        ///< "s3://bucket/prefix" or "file:///abs/dir"
+  std::vector<std::string> partition_by;  ///< hive-style partition columns of a new table
+  int64_t target_file_mb = 128;           ///< data files roll over (and compact) to this size
+  std::string compression = "zstd";       ///< zstd | snappy | gzip | lz4 | none
+  int64_t checkpoint_interval = 10;       ///< a Parquet checkpoint every N commits; 0: none
+  int64_t retention_s = 7 * 86400;        ///< vacuum deletes removed and orphaned files older
+  int64_t compaction_interval_s = 60;     ///< small files rewritten this often; 0: never
+  int64_t max_commit_attempts = 100;      ///< lost put-if-absent races before giving up
+  int64_t refresh_ms = 1000;              ///< how stale other nodes' commits may be to reads
+
+  bool operator==(const LakeConfig&) const = default;
+};
+
+/// Routing of one named stream to a DuckDB table or a lake.
 struct StreamConfig {
   std::string target_table;  ///< empty: the stream's own name
   int64_t chunk_size = 122880;
@@ -31,6 +49,8 @@ struct StreamConfig {
   /// SQL over `input` applied to every request's batches while they stream, before the
   /// schema policy (e.g. "SELECT *, now() AS received_at FROM input"); empty: none.
   std::string transform;
+  Sink sink = Sink::kTable;
+  LakeConfig lake;  ///< when sink is kLake
 };
 
 struct Endpoint {
@@ -138,6 +158,17 @@ struct Config {
     /// Streams outside the routing config with a label of their own (the rest: "other").
     int64_t max_stream_labels = 100;
   } metrics;
+  /// S3 for lake sinks (design section 3). Credentials empty: the AWS_* environment.
+  struct S3 {
+    std::string endpoint;        ///< empty: AWS (https://s3.REGION.amazonaws.com)
+    std::string region = "us-east-1";
+    std::string url_style = "path";  ///< path | vhost
+    std::string ca_file;
+    std::string access_key_id;
+    std::string secret_access_key;  ///< never logged
+    std::string session_token;      ///< never logged
+    int64_t part_mb = 8;            ///< multipart upload part size, 5..5120
+  } s3;
   std::string log_level = "info";
   std::string log_format = "text";
 };

@@ -148,6 +148,9 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"metrics.max_stream_labels",
        {1, 100000, [](const Config& c) -> int64_t { return c.metrics.max_stream_labels; },
         [](Config& c, int64_t v) { c.metrics.max_stream_labels = v; }}},
+      {"s3.part_mb",
+       {5, 5120, [](const Config& c) -> int64_t { return c.s3.part_mb; },
+        [](Config& c, int64_t v) { c.s3.part_mb = v; }}},
   };
   return keys;
 }
@@ -220,6 +223,25 @@ const std::map<std::string, Setter>& ScalarKeys() {
            c.metrics.port = static_cast<int>(port);
            return arrow::Status::OK();
          }},
+        {"s3.endpoint", [](Config& c, const std::string& v) {
+           if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+             return arrow::Status::Invalid("must start with http:// or https://");
+           }
+           c.s3.endpoint = v;
+           return arrow::Status::OK();
+         }},
+        {"s3.region", [](Config& c, const std::string& v) { c.s3.region = v; return arrow::Status::OK(); }},
+        {"s3.url_style", [](Config& c, const std::string& v) {
+           if (v != "path" && v != "vhost") {
+             return arrow::Status::Invalid("must be path or vhost, got '", v, "'");
+           }
+           c.s3.url_style = v;
+           return arrow::Status::OK();
+         }},
+        {"s3.ca_file", [](Config& c, const std::string& v) { c.s3.ca_file = v; return arrow::Status::OK(); }},
+        {"s3.access_key_id", [](Config& c, const std::string& v) { c.s3.access_key_id = v; return arrow::Status::OK(); }},
+        {"s3.secret_access_key", [](Config& c, const std::string& v) { c.s3.secret_access_key = v; return arrow::Status::OK(); }},
+        {"s3.session_token", [](Config& c, const std::string& v) { c.s3.session_token = v; return arrow::Status::OK(); }},
         {"log.level", StringSetter(&Config::log_level)},
         {"log.format", StringSetter(&Config::log_format)},
     };

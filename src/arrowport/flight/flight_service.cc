@@ -43,6 +43,11 @@ std::string TicketFor(const query::QueryRequest& request) {
     doc["sql"] = request.sql;
   }
   if (!request.parameters.empty()) doc["params"] = request.parameters;
+  if (request.lake_part) {
+    doc["lake"] = {{"version", request.lake_part->version},
+                   {"part", request.lake_part->part},
+                   {"parts", request.lake_part->parts}};
+  }
   return doc.dump();
 }
 
@@ -347,9 +352,25 @@ class FlightService : public fl::FlightServerBase {
       auto counted = deps_.query->CountRows(request.table);
       if (counted.ok()) rows = *counted;
     }
-    fl::FlightEndpoint endpoint;
-    endpoint.ticket.ticket = TicketFor(request);
-    return fl::FlightInfo::Make(*schema, descriptor, {endpoint}, rows, -1, /*ordered=*/true);
+    std::vector<fl::FlightEndpoint> endpoints;
+    // A whole lake table of several files: one endpoint per group of files, so clients
+    // that fetch endpoints in parallel (ADBC, Spark) read it in parallel. Each row is in
+    // exactly one group; the groups are of one snapshot.
+    const auto layout = request.table.empty() || request.columns.size() || request.limit
+                            ? std::nullopt
+                            : deps_.query->LakeLayout(request.table);
+    for (int part = 0; part < (layout ? layout->parts : 1); ++part) {
+      fl::FlightEndpoint endpoint;
+      query::QueryRequest one = request;
+      if (layout) {
+        one.lake_part = *layout;
+        one.lake_part->part = part;
+      }
+      endpoint.ticket.ticket = TicketFor(one);
+      endpoints.push_back(std::move(endpoint));
+    }
+    return fl::FlightInfo::Make(*schema, descriptor, endpoints, rows, -1,
+                                /*ordered=*/!layout);
   }
 
   static void AddTarget(const query::QueryRequest& request, CallRecord& record) {

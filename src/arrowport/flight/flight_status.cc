@@ -13,7 +13,8 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
   if (status.ok()) return status;
   if (HasErrorKind(status, ErrorKind::kRetryableConflict) ||
       HasErrorKind(status, ErrorKind::kServerBusy) ||
-      HasErrorKind(status, ErrorKind::kShuttingDown)) {
+      HasErrorKind(status, ErrorKind::kShuttingDown) ||
+      HasErrorKind(status, ErrorKind::kStoreUnavailable)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
   }
   if (HasErrorKind(status, ErrorKind::kUnauthenticated)) {

@@ -35,6 +35,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kRateLimited: return {429, "rate_limited"};
     case ErrorKind::kInUse: return {409, "in_use"};
     case ErrorKind::kResourceExhausted: return {503, "resource_exhausted"};
+    case ErrorKind::kStoreUnavailable: return {503, "store_unavailable"};
   }
   return {500, "internal"};
 }
@@ -62,7 +63,8 @@ HttpError ToHttpError(const arrow::Status& status) {
   const Mapping mapping = kind != nullptr ? ForKind(kind->kind()) : ForCode(status.code());
   HttpError error{mapping.status, mapping.code, status.message()};
   if (kind != nullptr && (kind->kind() == ErrorKind::kServerBusy ||
-                          kind->kind() == ErrorKind::kResourceExhausted)) {
+                          kind->kind() == ErrorKind::kResourceExhausted ||
+                          kind->kind() == ErrorKind::kStoreUnavailable)) {
     error.retry_after_s = 1;
   }
   if (kind != nullptr && kind->kind() == ErrorKind::kRateLimited) {

@@ -8,6 +8,8 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/lake/lake_catalog.h"
+#include "arrowport/ingest/lake_writer.h"
 #include "arrowport/ingest/per_batch_writer.h"
 #include "arrowport/ingest/per_request_writer.h"
 #include "arrowport/ingest/transaction_writer.h"
@@ -117,6 +119,12 @@ IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router
       router_(router),
       max_batch_bytes_(max_batch_bytes),
       metrics_(metrics) {}
+
+void IngestPipeline::EnableLakes(lake::LakeCatalog* lakes,
+                                 std::function<void(const std::string&)> committed) {
+  lakes_ = lakes;
+  lake_committed_ = std::move(committed);
+}
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
@@ -269,6 +277,26 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
     return arrow::Status::Invalid(
         connection == nullptr ? "a temporary table needs a connection that outlives the request"
                               : "a temporary table has no schema but main");
+  }
+  // A lake stream's rows go to its Delta table, unless the request names another table.
+  if (route.sink == config::Sink::kLake &&
+      (request.table.empty() || request.table == route.target_table) && !target.temporary) {
+    if (connection != nullptr && connection->connection().in_transaction()) {
+      return arrow::Status::Invalid("stream '", request.stream, "' writes a lake table, "
+                                    "which cannot join a transaction");
+    }
+    if (lakes_ == nullptr) {
+      return arrow::Status::Invalid("stream '", request.stream, "' has sink: lake, which "
+                                    "this server does not serve");
+    }
+    if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+    result->table = route.lake.url;
+    ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
+    auto st = WriteToLake(table, request, route, commit, source.get(), on_commit, call, meter,
+                          result);
+    // Whatever committed (per_batch: some batches) is readable at once.
+    if (lake_committed_ && (st.ok() || result->batches > 0)) lake_committed_(request.stream);
+    return st;
   }
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
   storage::ConnectionLease own;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <memory>
 
 #include "arrow/result.h"
@@ -19,6 +21,9 @@ class ConnectionLease;
 namespace arrowport::metrics {
 class IngestMeter;
 class ServerMetrics;
+}
+namespace arrowport::lake {
+class LakeCatalog;
 }
 
 namespace arrowport::ingest {
@@ -41,6 +46,11 @@ class IngestPipeline {
   IngestPipeline(storage::Database* database, StreamRouter* router,
                  int64_t max_batch_bytes = int64_t{256} << 20,
                  metrics::ServerMetrics* metrics = nullptr);
+
+  /// Streams with `sink: lake` write their tables in `lakes`; `committed(stream)` runs
+  /// after each lake commit (the server refreshes the stream's view). Without it, such
+  /// streams are refused.
+  void EnableLakes(lake::LakeCatalog* lakes, std::function<void(const std::string&)> committed);
 
   /// Every batch of `source` is fully validated (see MakeValidatingReader) and read a few
   /// batches ahead on a thread of its own, so protocols hand in their decoded stream as
@@ -85,6 +95,8 @@ class IngestPipeline {
 
   storage::Database* database_;
   StreamRouter* router_;
+  lake::LakeCatalog* lakes_ = nullptr;
+  std::function<void(const std::string&)> lake_committed_;
   const int64_t max_batch_bytes_;
   metrics::ServerMetrics* const metrics_;  // null: not counted
   TableLocks table_locks_;

@@ -146,6 +146,12 @@ nlohmann::json StreamList(const StreamRouter& router, bool with_transforms) {
                        {"errors", counters.errors},
                        {"schema_mismatches", counters.schema_mismatches},
                        {"last_write", counters.last_write}});
+    if (route.sink == config::Sink::kLake) {
+      // The table's URL (never credentials: those are the s3 section's).
+      streams.back()["sink"] = "lake";
+      streams.back()["lake_url"] = route.lake.url;
+      streams.back()["partition_by"] = route.lake.partition_by;
+    }
   }
   return streams;
 }

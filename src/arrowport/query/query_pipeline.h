@@ -9,6 +9,8 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include <functional>
+
 #include "arrowport/common/call_context.h"
 
 namespace arrowport::metrics {
@@ -29,9 +31,31 @@ struct QueryRequest {
   std::vector<std::string> parameters;  ///< bound to $1, $2, ...
   std::vector<std::string> columns;     ///< with `table`: validated column names (empty = *)
   std::optional<int64_t> limit;         ///< with `table`: LIMIT
+  /// With `table` (a lake table): one of `parts` disjoint groups of the files of its
+  /// snapshot `version`, as GetFlightInfo's endpoints hand them out.
+  struct LakePart {
+    int64_t version = 0;
+    int part = 0;
+    int parts = 1;
+  };
+  std::optional<LakePart> lake_part;
 
   /// The SQL that runs: `sql`, or a quoted SELECT * of `table`.
   std::string ToSql() const;
+};
+
+/// How lake tables are read in parts (the server's lake service provides it).
+struct LakeReads {
+  /// The table's latest snapshot version and how many parts its files make (nullopt:
+  /// not a lake table, or one part).
+  std::function<std::optional<QueryRequest::LakePart>(const std::string& table)> layout;
+  /// The SQL reading one part (files named by the server, never by the client).
+  std::function<arrow::Result<std::string>(const std::string& table,
+                                           const QueryRequest::LakePart& part)>
+      part_sql;
+  /// Brings the views of the lake tables a query names (its SQL or table) to their
+  /// latest snapshot before it runs: other nodes' commits are seen at once.
+  std::function<void(const std::string& sql_or_table)> refresh;
 };
 
 /// \brief Parses a Flight ticket or CMD descriptor: JSON `{"sql": ...}` / `{"table": ...}`
@@ -66,6 +90,11 @@ class QueryPipeline {
       std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
       std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now()) const;
 
+  /// Lets tickets read lake tables in parts (see QueryRequest::lake_part).
+  void EnableLakeReads(LakeReads reads) { lake_reads_ = std::move(reads); }
+  /// The parts of `table` when it is a lake table of several files (nullopt otherwise).
+  std::optional<QueryRequest::LakePart> LakeLayout(const std::string& table) const;
+
   /// Tables and views that can be read.
   arrow::Result<std::vector<storage::TableInfo>> ListTables();
 
@@ -73,11 +102,14 @@ class QueryPipeline {
   arrow::Result<int64_t> CountRows(const std::string& table);
 
  private:
+  /// LakeReads::refresh for `request` (when lake reads are on).
+  void RefreshLakes(const QueryRequest& request) const;
   /// KeyError when `request` names a table that does not exist.
   arrow::Status CheckTable(storage::Connection* conn, const QueryRequest& request);
   storage::Database* database_;
   int64_t batch_rows_;
   metrics::ServerMetrics* const metrics_;  // null: not counted
+  LakeReads lake_reads_;
 };
 
 }  // namespace arrowport::query

@@ -56,6 +56,28 @@ void Server::Impl::MakeMetrics() {
                                                arrow::GetBuildInfo().version_string},
                                               1}};
                 });
+  // Lake streams (sink: lake), by stream: the published snapshot and this node's commits.
+  const auto by_lake = [this](int64_t LakeService::Figures::*field) {
+    return [this, field] {
+      std::vector<Sample> out;
+      if (!lake_service) return out;
+      for (const auto& f : lake_service->figures()) {
+        out.push_back({{f.stream}, static_cast<double>(f.*field)});
+      }
+      return out;
+    };
+  };
+  r.AddCallback("arrowport_lake_version", "Delta table version a lake stream's view reads",
+                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::version));
+  r.AddCallback("arrowport_lake_files", "Data files in a lake stream's latest snapshot",
+                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::files));
+  r.AddCallback("arrowport_lake_size_bytes", "Bytes of a lake stream's live data files",
+                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::bytes));
+  r.AddCallback("arrowport_lake_commits_total", "Delta commits this node made, by stream",
+                MetricType::kCounter, {"stream"}, by_lake(&LakeService::Figures::commits));
+  r.AddCallback("arrowport_lake_commit_conflicts_total",
+                "Commit attempts another writer won (put-if-absent lost), by stream",
+                MetricType::kCounter, {"stream"}, by_lake(&LakeService::Figures::lost_races));
   r.AddCallback("arrowport_duckdb_database_size_bytes",
                 "Size of the database file (DuckDB's blocks, free ones included)",
                 MetricType::kGauge, {},

@@ -232,6 +232,7 @@ arrow::Status Server::Shutdown() {
   canceller.join();
   // Open Flight SQL transactions roll back; prepared statements are freed.
   if (impl_->sql_sessions) impl_->sql_sessions->Close();
+  if (impl_->lake_service) impl_->lake_service->Stop();
   auto cp = impl_->database->Checkpoint();
   if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
   impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});

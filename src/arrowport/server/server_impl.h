@@ -27,6 +27,8 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
+#include "arrowport/lake/lake_catalog.h"
+#include "arrowport/server/lake_service.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/server/descriptor_limit.h"
@@ -57,6 +59,10 @@ struct Server::Impl {
   std::unique_ptr<RequestLimiter> limiter;
   std::unique_ptr<ingest::StreamRouter> router;
   std::unique_ptr<flight::TransferPolicy> transfer;  // transfer.*, hot-reloaded
+  /// Lake tables (streams with sink: lake) and their views and upkeep.
+  storage::LakeStores lake_stores;
+  std::unique_ptr<lake::LakeCatalog> lakes;
+  std::unique_ptr<LakeService> lake_service;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
   std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners

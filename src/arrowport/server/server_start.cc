@@ -59,6 +59,7 @@ arrow::Status Server::Impl::OpenDatabase() {
                                           ? config.limits.max_request_memory
                                           : storage::DefaultRequestMemoryBytes());
   db_options.request_memory = request_memory;
+  db_options.lake_stores = lake_stores;
   ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
   MakeDatabaseFigures();
   logger.Info("database opened",
@@ -142,6 +143,32 @@ void Server::Impl::MakePipelines() {
                                                     metrics.get());
   query = std::make_unique<query::QueryPipeline>(
       database.get(), query::QueryPipeline::kDefaultBatchRows, metrics.get());
+  lakes = std::make_unique<lake::LakeCatalog>(lake::S3SettingsOf(config.s3), &logger);
+  lake_service = std::make_unique<LakeService>(database.get(), lake_stores, lakes.get(),
+                                               router.get(), &logger);
+  ingest->EnableLakes(lakes.get(),
+                      [service = lake_service.get()](const std::string& stream) {
+                        service->Committed(stream);
+                      });
+  // Lake streams are readable from the start (a store unreachable now is retried by the
+  // refresher and reported then).
+  for (const auto& [name, stream] : config.streams) {
+    if (stream.sink != config::Sink::kLake) continue;
+    auto st = lake_service->Refresh(name);
+    if (!st.ok()) {
+      logger.Warn("lake not readable yet", {{"stream", name}, {"error", st.message()}});
+    }
+  }
+  query->EnableLakeReads(
+      {[service = lake_service.get()](const std::string& table) { return service->Layout(table); },
+       [service = lake_service.get()](const std::string& table,
+                                      const query::QueryRequest::LakePart& part) {
+         return service->PartSql(table, part);
+       },
+       [service = lake_service.get()](const std::string& text) {
+         service->RefreshReferenced(text);
+       }});
+  lake_service->Start();
   StatusSources sources;
   sources.database = database.get();
   sources.database_stats = [this] { return DatabaseFigures(); };

@@ -116,6 +116,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // (another library version) client SQL, transforms included, is refused anyway.
   if (database->impl_->direct_append) {
     ARROW_RETURN_NOT_OK(DisableArrowScanPushdown(conn->impl_->conn.get()));
+    RegisterLakeFileSystem(database->impl_->db.get(), options.lake_stores);
   }
   ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
   ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));
@@ -148,7 +149,9 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // threads, temp directory, external access, ...) final, so SQL from clients cannot
   // undo either, raise limits for everyone (SET GLOBAL threads=3000) or starve every
   // other request (SET GLOBAL memory_limit='1MB').
-  ARROW_RETURN_NOT_OK(SqlSandboxSettings::ForViews(options.file_views).Apply(conn.get()));
+  auto sandbox = SqlSandboxSettings::ForViews(options.file_views);
+  sandbox.AllowDirectory(kLakePathPrefix);
+  ARROW_RETURN_NOT_OK(sandbox.Apply(conn.get()));
   return database;
 }
 

@@ -8,6 +8,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/lake_file_system.h"
 
 namespace arrowport {
 class MemoryBudget;
@@ -39,6 +40,9 @@ struct DatabaseOptions {
   /// The DuckDB version the direct append (DuckDB C++ internals) was built against; empty
   /// = the build's. On any other library version small appends use the public appender.
   std::string expected_duckdb_version;
+  /// The object stores of lake tables: SQL reads their files under kLakePathPrefix (and
+  /// no other object-store path).
+  LakeStores lake_stores;
 };
 
 /// \brief An open DuckDB database (file or in-memory). Thread-safe: any number of

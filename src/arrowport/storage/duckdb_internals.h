@@ -18,6 +18,11 @@ class ClientContext;
 
 namespace arrowport::storage {
 
+class LakeStores;
+
+/// Registers the DuckDB file system that reads `arrowport-lake://` paths through `stores`.
+void RegisterLakeFileSystem(duckdb_database database, const LakeStores& stores);
+
 /// The C++ client context of a C API connection (owned by the connection).
 duckdb::ClientContext* ClientContextOf(duckdb_connection connection);
 

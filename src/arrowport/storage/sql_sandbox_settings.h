@@ -24,6 +24,9 @@ class SqlSandboxSettings {
   static SqlSandboxSettings ForViews(
       const std::vector<std::pair<std::string, std::string>>& views);
 
+  /// Also allows reading everything under `prefix` (the lake file system's paths).
+  void AllowDirectory(std::string prefix) { allowed_directories_.push_back(std::move(prefix)); }
+
   const std::vector<std::string>& allowed_paths() const { return allowed_paths_; }
   const std::vector<std::string>& allowed_directories() const {
     return allowed_directories_;

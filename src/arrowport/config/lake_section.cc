@@ -1,0 +1,113 @@
+#include "arrowport/config/lake_section.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "arrowport/common/identifier.h"
+#include "arrowport/config/config_keys.h"
+
+namespace arrowport::config {
+
+namespace {
+
+arrow::Status LakeKeyError(const std::string& source, const std::string& key,
+                           const std::string& reason) {
+  return arrow::Status::Invalid(source.empty() ? "config" : source, ": key '", key, "': ",
+                                reason);
+}
+
+arrow::Status CheckUrl(const std::string& url) {
+  if (url.rfind("s3://", 0) == 0) {
+    const std::string rest = url.substr(5);
+    const std::string bucket = rest.substr(0, rest.find('/'));
+    if (bucket.empty()) return arrow::Status::Invalid("an s3:// URL needs a bucket");
+    if (rest.find("..") != std::string::npos) {
+      return arrow::Status::Invalid("the URL must not contain '..'");
+    }
+    return arrow::Status::OK();
+  }
+  if (url.rfind("file:///", 0) == 0) {
+    if (url.find("/../") != std::string::npos || url.size() < 9) {
+      return arrow::Status::Invalid("a file:// URL needs an absolute directory without '..'");
+    }
+    return arrow::Status::OK();
+  }
+  return arrow::Status::Invalid("must be s3://bucket/prefix or file:///absolute/dir, got '",
+                                url, "'");
+}
+
+arrow::Result<int64_t> Bounded(const std::string& text, int64_t min, int64_t max) {
+  ARROW_ASSIGN_OR_RAISE(auto n, ParseInt(text));
+  if (n < min || n > max) return arrow::Status::Invalid("must be ", min, "..", max, ", got ", n);
+  return n;
+}
+
+}  // namespace
+
+arrow::Result<Sink> ParseSink(const std::string& text) {
+  if (text == "table") return Sink::kTable;
+  if (text == "lake") return Sink::kLake;
+  return arrow::Status::Invalid("sink must be table or lake, got '", text, "'");
+}
+
+const char* ToString(Sink sink) { return sink == Sink::kLake ? "lake" : "table"; }
+
+arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix,
+                               const std::string& source, LakeConfig* lake) {
+  if (!node.IsMap()) return LakeKeyError(source, prefix, "expected a mapping");
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) return LakeKeyError(source, prefix, "a key must be a plain name");
+    const std::string key = kv.first.Scalar();
+    const std::string full = prefix + "." + key;
+    if (key == "partition_by") {
+      if (!kv.second.IsSequence()) return LakeKeyError(source, full, "expected a list of columns");
+      lake->partition_by.clear();
+      for (const auto& item : kv.second) {
+        if (!item.IsScalar() || item.Scalar().empty()) {
+          return LakeKeyError(source, full, "expected a list of column names");
+        }
+        lake->partition_by.push_back(item.Scalar());
+      }
+      continue;
+    }
+    if (!kv.second.IsScalar()) return LakeKeyError(source, full, "expected a scalar value");
+    const std::string& value = kv.second.Scalar();
+    arrow::Status st;
+    auto set = [&st, &value](int64_t* field, int64_t min, int64_t max) {
+      auto n = Bounded(value, min, max);
+      st = n.status();
+      if (n.ok()) *field = *n;
+    };
+    if (key == "url") {
+      st = CheckUrl(value);
+      lake->url = value;
+    } else if (key == "target_file_mb") {
+      set(&lake->target_file_mb, 1, 4096);
+    } else if (key == "compression") {
+      if (value != "zstd" && value != "snappy" && value != "gzip" && value != "lz4" &&
+          value != "none") {
+        st = arrow::Status::Invalid("must be zstd, snappy, gzip, lz4 or none, got '", value, "'");
+      }
+      lake->compression = value;
+    } else if (key == "checkpoint_interval") {
+      set(&lake->checkpoint_interval, 0, 1000000);
+    } else if (key == "retention_s") {
+      set(&lake->retention_s, 0, int64_t{10} * 365 * 86400);
+    } else if (key == "compaction_interval_s") {
+      set(&lake->compaction_interval_s, 0, 86400);
+    } else if (key == "max_commit_attempts") {
+      set(&lake->max_commit_attempts, 1, 100000);
+    } else if (key == "refresh_ms") {
+      set(&lake->refresh_ms, 10, 3600000);
+    } else {
+      return LakeKeyError(source, full,
+                          "unknown key (known: url, partition_by, target_file_mb, compression, "
+                          "checkpoint_interval, retention_s, compaction_interval_s, "
+                          "max_commit_attempts, refresh_ms)");
+    }
+    if (!st.ok()) return LakeKeyError(source, full, st.message());
+  }
+  if (lake->url.empty()) return LakeKeyError(source, prefix + ".url", "a lake needs a url");
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::config

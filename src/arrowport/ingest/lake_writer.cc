@@ -1,0 +1,107 @@
+#include "arrowport/ingest/lake_writer.h"
+
+#include <tuple>
+
+#include "arrow/record_batch.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/ingest/replay_reader.h"
+#include "arrowport/lake/lake_append.h"
+#include "arrowport/metrics/server_metrics.h"
+
+namespace arrowport::ingest {
+
+namespace {
+
+arrow::Status CheckCallLive(const CallContext& call) {
+  if (call.call_failed && call.call_failed()) {
+    return arrow::Status::Cancelled("the call failed before the request was committed "
+                                    "(client gone, deadline, or a message over the receive "
+                                    "limit): nothing committed");
+  }
+  return arrow::Status::OK();
+}
+
+// The store failing (unreachable, refusing, erroring) is the server's trouble, not the
+// request's: 503 / UNAVAILABLE, retry later.
+arrow::Status StoreError(arrow::Status st) {
+  if (st.ok() || !st.IsIOError() || GetErrorKind(st) != nullptr) return st;
+  return WithErrorKind(st, ErrorKind::kStoreUnavailable);
+}
+
+}  // namespace
+
+arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
+                          const IngestRequest& request, const config::StreamConfig& route,
+                          config::CommitMode commit, arrow::RecordBatchReader* source,
+                          const BatchCommitted& on_commit, const CallContext& call,
+                          metrics::IngestMeter* meter, IngestResult* result) {
+  lake::AppendOptions options;
+  options.policy = route.schema_policy;
+  options.create_only = request.mode == WriteMode::kCreate;
+  options.replace = request.mode == WriteMode::kReplace;
+  options.request_id = request.request_id;
+  lake::LakeAppend append(table, options);
+  auto started = append.Start(*source->schema());
+  if (!started.ok()) return StoreError(started.status());
+  const int64_t prior = *started;
+  const bool per_batch = commit == config::CommitMode::kPerBatch;
+  if (!per_batch && prior >= 0) {
+    // A retry of a committed request: read and discarded; answered with the original
+    // counts.
+    result->duplicate = true;
+    std::tie(result->rows, result->batches) = append.prior_counts();
+    return Drain(source);
+  }
+  for (;;) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    auto read = source->ReadNext(&batch);
+    if (!read.ok()) {
+      if (!per_batch) return read;
+      return read.WithMessage("after ", result->batches, " committed batch(es): ",
+                              read.message());
+    }
+    if (!batch) break;
+    const int64_t index = result->batches;
+    if (!per_batch) {
+      ARROW_RETURN_NOT_OK(StoreError(append.Write(*batch)));
+    } else if (index > prior) {
+      // A batch an earlier attempt of this request committed is not written again.
+      auto st = append.Write(*batch);
+      if (st.ok()) st = CheckCallLive(call);
+      int64_t version = -1;
+      if (st.ok()) {
+        auto committed = append.Commit(request.request_id.empty() ? -1 : index);
+        st = committed.status();
+        if (committed.ok()) version = *committed;
+      }
+      if (!st.ok()) {
+        return StoreError(st.WithMessage("batch ", index, " (after ", index, " committed): ",
+                                         st.message()));
+      }
+      if (version == 0) result->created = true;
+      if (version >= 0 && meter != nullptr) meter->Committed(batch->num_rows(), 1);
+    }
+    result->rows += batch->num_rows();
+    result->bytes += arrow::util::TotalBufferSize(*batch);
+    result->batches++;
+    if (per_batch && on_commit) ARROW_RETURN_NOT_OK(on_commit(index, batch->num_rows()));
+  }
+  if (per_batch) {
+    // A stream without batches still creates the table (as a DuckDB sink does).
+    if (result->batches == 0) ARROW_RETURN_NOT_OK(StoreError(append.Commit(-1).status()));
+    return arrow::Status::OK();
+  }
+  ARROW_RETURN_NOT_OK(CheckCallLive(call));
+  auto committed = append.Commit(request.request_id.empty() ? -1 : 0);
+  if (!committed.ok()) return StoreError(committed.status());
+  const int64_t version = *committed;
+  if (version < 0 && !request.request_id.empty()) {
+    // Another attempt of this request committed first: ours is dropped.
+    result->duplicate = true;
+  }
+  if (version == 0) result->created = true;
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::ingest

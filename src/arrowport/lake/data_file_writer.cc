@@ -1,0 +1,241 @@
+#include "arrowport/lake/data_file_writer.h"
+#include "arrowport/lake/json_text.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+#include <parquet/arrow/writer.h>
+#include <parquet/properties.h>
+
+#include "arrow/array.h"
+#include "arrow/builder.h"
+#include "arrow/compute/api_aggregate.h"
+#include "arrow/record_batch.h"
+#include "arrow/scalar.h"
+#include "arrow/util/decimal.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+using nlohmann::json;
+
+// Rows per Parquet row group: what one open file holds in memory before it streams out,
+// and the unit DuckDB and Spark read in parallel.
+constexpr int64_t kRowGroupRows = 131072;
+// Strings longer than this get no min/max (a truncated max would not bound the column).
+constexpr size_t kMaxStatsString = 64;
+
+bool HasMinMax(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::INT8:
+    case arrow::Type::INT16:
+    case arrow::Type::INT32:
+    case arrow::Type::INT64:
+    case arrow::Type::FLOAT:
+    case arrow::Type::DOUBLE:
+    case arrow::Type::STRING:
+    case arrow::Type::DATE32:
+    case arrow::Type::TIMESTAMP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The JSON value of a statistic; null when the value cannot be stated exactly.
+json StatValue(const arrow::Scalar& scalar, bool is_max) {
+  if (!scalar.is_valid) return nullptr;
+  switch (scalar.type->id()) {
+    case arrow::Type::INT8: return static_cast<const arrow::Int8Scalar&>(scalar).value;
+    case arrow::Type::INT16: return static_cast<const arrow::Int16Scalar&>(scalar).value;
+    case arrow::Type::INT32: return static_cast<const arrow::Int32Scalar&>(scalar).value;
+    case arrow::Type::INT64: return static_cast<const arrow::Int64Scalar&>(scalar).value;
+    case arrow::Type::FLOAT: {
+      const double v = static_cast<const arrow::FloatScalar&>(scalar).value;
+      return std::isfinite(v) ? json(v) : json(nullptr);
+    }
+    case arrow::Type::DOUBLE: {
+      const double v = static_cast<const arrow::DoubleScalar&>(scalar).value;
+      return std::isfinite(v) ? json(v) : json(nullptr);
+    }
+    case arrow::Type::STRING: {
+      auto view = static_cast<const arrow::StringScalar&>(scalar).view();
+      if (view.size() > kMaxStatsString) return nullptr;
+      return std::string(view);  // valid UTF-8: validated on ingest, replaced when dumped
+    }
+    case arrow::Type::DATE32:
+      return FormatDate(static_cast<const arrow::Date32Scalar&>(scalar).value);
+    case arrow::Type::TIMESTAMP: {
+      const auto& type = static_cast<const arrow::TimestampType&>(*scalar.type);
+      return FormatTimestamp(static_cast<const arrow::TimestampScalar&>(scalar).value,
+                             is_max ? TimestampText::kStatsMax : TimestampText::kStatsMin,
+                             !type.timezone().empty());
+    }
+    default:
+      return nullptr;
+  }
+}
+
+arrow::Result<parquet::Compression::type> CodecOf(const std::string& name) {
+  if (name == "zstd") return parquet::Compression::ZSTD;
+  if (name == "snappy") return parquet::Compression::SNAPPY;
+  if (name == "gzip") return parquet::Compression::GZIP;
+  if (name == "lz4") return parquet::Compression::LZ4;
+  if (name == "none" || name == "uncompressed") return parquet::Compression::UNCOMPRESSED;
+  return arrow::Status::Invalid("lake compression must be zstd, snappy, gzip, lz4 or none, got '",
+                                name, "'");
+}
+
+// Combines per-batch minima (or maxima) into one.
+std::shared_ptr<arrow::Scalar> Combine(const std::vector<std::shared_ptr<arrow::Scalar>>& parts,
+                                       bool want_max) {
+  if (parts.empty()) return nullptr;
+  std::unique_ptr<arrow::ArrayBuilder> builder;
+  if (!arrow::MakeBuilder(arrow::default_memory_pool(), parts[0]->type, &builder).ok()) {
+    return nullptr;
+  }
+  for (const auto& part : parts) {
+    if (!builder->AppendScalar(*part).ok()) return nullptr;
+  }
+  std::shared_ptr<arrow::Array> array;
+  if (!builder->Finish(&array).ok()) return nullptr;
+  auto result = arrow::compute::MinMax(array);
+  if (!result.ok()) return nullptr;
+  const auto& pair = result->scalar_as<arrow::StructScalar>();
+  return pair.value[want_max ? 1 : 0];
+}
+
+}  // namespace
+
+std::string EscapePartitionValue(const std::string& value) {
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof(hex), "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
+    objectstore::ObjectStore* store, std::string key, std::shared_ptr<arrow::Schema> schema,
+    const std::string& compression, PartitionValues partition_values) {
+  ARROW_ASSIGN_OR_RAISE(auto codec, CodecOf(compression));
+  ARROW_RETURN_NOT_OK(EnsureComputeKernels());
+  std::unique_ptr<DataFileWriter> file(new DataFileWriter());
+  file->store_ = store;
+  file->key_ = std::move(key);
+  file->schema_ = schema;
+  file->partition_values_ = std::move(partition_values);
+  const size_t n = static_cast<size_t>(schema->num_fields());
+  file->null_counts_.assign(n, 0);
+  file->mins_.resize(n);
+  file->maxs_.resize(n);
+  ARROW_ASSIGN_OR_RAISE(file->sink_, store->OpenUpload(file->key_));
+  auto properties = parquet::WriterProperties::Builder()
+                        .compression(codec)
+                        ->max_row_group_length(kRowGroupRows)
+                        ->build();
+  // Spark and older readers read INT96-free, microsecond timestamps; the Arrow schema is
+  // not stored (Delta's schemaString is the schema).
+  auto arrow_properties = parquet::ArrowWriterProperties::Builder()
+                              .coerce_timestamps(arrow::TimeUnit::MICRO)
+                              ->build();
+  auto writer = parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(),
+                                                 file->sink_, properties, arrow_properties);
+  if (!writer.ok()) {
+    (void)file->sink_->Abort();
+    return writer.status();
+  }
+  file->writer_ = std::move(*writer);
+  return file;
+}
+
+DataFileWriter::~DataFileWriter() {
+  if (!closed_) Abort();
+}
+
+arrow::Status DataFileWriter::Write(const arrow::RecordBatch& batch) {
+  ARROW_RETURN_NOT_OK(writer_->WriteRecordBatch(batch));
+  rows_ += batch.num_rows();
+  for (int i = 0; i < batch.num_columns(); ++i) {
+    const auto& column = batch.column(i);
+    null_counts_[i] += column->null_count();
+    if (!HasMinMax(*column->type()) || column->null_count() == column->length()) continue;
+    ARROW_ASSIGN_OR_RAISE(auto pair, arrow::compute::MinMax(column));
+    const auto& values = pair.scalar_as<arrow::StructScalar>();
+    if (values.value[0]->is_valid) mins_[i].push_back(values.value[0]);
+    if (values.value[1]->is_valid) maxs_[i].push_back(values.value[1]);
+  }
+  return arrow::Status::OK();
+}
+
+int64_t DataFileWriter::bytes_written() const {
+  auto position = sink_->Tell();
+  return position.ok() ? *position : 0;
+}
+
+std::string DataFileWriter::StatsJson() const {
+  json min_values = json::object(), max_values = json::object(), null_count = json::object();
+  for (int i = 0; i < schema_->num_fields(); ++i) {
+    const auto& field = schema_->field(i);
+    if (field->type()->id() != arrow::Type::STRUCT) {
+      null_count[field->name()] = null_counts_[i];
+    }
+    if (!HasMinMax(*field->type())) continue;
+    auto min = Combine(mins_[i], false), max = Combine(maxs_[i], true);
+    if (!min || !max) continue;
+    json lo = StatValue(*min, false), hi = StatValue(*max, true);
+    if (lo.is_null() || hi.is_null()) continue;
+    min_values[field->name()] = std::move(lo);
+    max_values[field->name()] = std::move(hi);
+  }
+  return JsonText(json{{"numRecords", rows_},
+                       {"minValues", min_values},
+                       {"maxValues", max_values},
+                       {"nullCount", null_count}});
+}
+
+arrow::Result<AddFile> DataFileWriter::Close() {
+  closed_ = true;
+  auto st = writer_->Close();
+  int64_t size = 0;
+  if (st.ok()) {
+    auto position = sink_->Tell();
+    st = position.status();
+    if (st.ok()) size = *position;
+  }
+  if (st.ok()) st = sink_->Close();
+  if (!st.ok()) {
+    (void)sink_->Abort();
+    return st.WithMessage("writing ", store_->url(), "/", key_, ": ", st.message());
+  }
+  AddFile add;
+  add.path = PathOfKey(key_);
+  add.partition_values = partition_values_;
+  add.size = size;
+  add.modification_time = NowMs();
+  add.data_change = true;
+  add.stats = StatsJson();
+  add.num_records = rows_;
+  return add;
+}
+
+void DataFileWriter::Abort() {
+  if (closed_) return;
+  closed_ = true;
+  // The Parquet writer would write a footer on destruction: release it unclosed into
+  // the aborted stream.
+  if (sink_) (void)sink_->Abort();
+  writer_.reset();
+}
+
+}  // namespace arrowport::lake

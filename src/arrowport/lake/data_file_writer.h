@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+#include "arrowport/lake/delta_log.h"
+#include "arrowport/lake/lake_files.h"
+#include "arrowport/objectstore/object_store.h"
+
+namespace parquet::arrow {
+class FileWriter;
+}
+
+namespace arrowport::lake {
+
+/// \brief One Parquet data file of a Delta table being written: streamed to the store as
+/// batches come (an S3 multipart upload: memory stays at a row group and a part), with
+/// the statistics its `add` action carries (numRecords, minValues, maxValues,
+/// nullCount of the top-level columns). Used by one thread.
+class DataFileWriter {
+ public:
+  /// `key`: the object's key under the table root; `schema`: the file's columns (the
+  /// table's without its partition columns); `compression`: zstd, snappy, gzip, lz4 or
+  /// none.
+  static arrow::Result<std::unique_ptr<DataFileWriter>> Open(
+      objectstore::ObjectStore* store, std::string key, std::shared_ptr<arrow::Schema> schema,
+      const std::string& compression, PartitionValues partition_values);
+  ~DataFileWriter();
+
+  arrow::Status Write(const arrow::RecordBatch& batch);
+  /// Bytes the store has received (complete row groups).
+  int64_t bytes_written() const;
+  int64_t rows() const { return rows_; }
+  const std::string& key() const { return key_; }
+
+  /// Finishes the file; the returned action adds it (dataChange true).
+  arrow::Result<AddFile> Close();
+  /// Discards what was written (an unfinished upload leaves nothing behind).
+  void Abort();
+
+ private:
+  DataFileWriter() = default;
+  std::string StatsJson() const;
+
+  objectstore::ObjectStore* store_ = nullptr;
+  std::string key_;
+  std::shared_ptr<arrow::Schema> schema_;
+  PartitionValues partition_values_;
+  std::shared_ptr<arrow::io::OutputStream> sink_;
+  std::unique_ptr<parquet::arrow::FileWriter> writer_;
+  int64_t rows_ = 0;
+  bool closed_ = false;
+  // Per column: nulls, and each batch's min and max (combined at Close).
+  std::vector<int64_t> null_counts_;
+  std::vector<std::vector<std::shared_ptr<arrow::Scalar>>> mins_, maxs_;
+};
+
+/// The file-name-safe form of a partition value in a hive-style folder name
+/// (`day=2024-01-31`): bytes outside [A-Za-z0-9._-] become %XX.
+std::string EscapePartitionValue(const std::string& value);
+
+}  // namespace arrowport::lake

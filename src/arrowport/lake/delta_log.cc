@@ -1,0 +1,223 @@
+#include "arrowport/lake/delta_log.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "arrow/buffer.h"
+#include "arrowport/lake/delta_schema.h"
+#include "arrowport/lake/lake_files.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kLogPrefix = "_delta_log/";
+
+bool Contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// Actions a commit may hold that need no support to read or write alongside.
+const std::set<std::string>& KnownActions() {
+  static const std::set<std::string> known = {"add",      "remove", "metaData", "protocol",
+                                              "txn",      "commitInfo"};
+  return known;
+}
+
+
+
+}  // namespace
+
+arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version) {
+  if (commit.protocol) protocol = *commit.protocol;
+  if (commit.metadata) {
+    ARROW_ASSIGN_OR_RAISE(schema, FromDeltaSchemaString(commit.metadata->schema_string));
+    metadata = *commit.metadata;
+  }
+  for (const auto& remove : commit.removes) {
+    files.erase(remove.path);
+    tombstones[remove.path] = remove;
+  }
+  for (const auto& add : commit.adds) {
+    tombstones.erase(add.path);
+    files[add.path] = add;
+    // Absolute paths (shallow clones, files of another table): not read, written or
+    // vacuumed by us.
+    if (add.path.find("://") != std::string::npos || add.path.rfind('/', 0) == 0) {
+      if (!Contains(unknown_actions, "add.absolutePath")) {
+        unknown_actions.push_back("add.absolutePath");
+      }
+    }
+  }
+  for (const auto& txn : commit.txns) {
+    app_versions[txn.app_id] = txn.version;
+    if (commit.output_rows >= 0) {
+      app_counts[txn.app_id] = {commit.output_rows, commit.output_batches};
+    }
+  }
+  for (const auto& name : commit.unknown_actions) {
+    if (!Contains(unknown_actions, name)) unknown_actions.push_back(name);
+  }
+  version = next_version;
+  ++commits_since_checkpoint;
+  return arrow::Status::OK();
+}
+
+arrow::Status Snapshot::CheckReadable() const {
+  const int reader = protocol.min_reader_version;
+  auto mode = metadata.configuration.find("delta.columnMapping.mode");
+  if (mode != metadata.configuration.end() && mode->second != "none") {
+    return arrow::Status::NotImplemented("the Delta table uses column mapping (",
+                                         mode->second, "), which Arrowport cannot read");
+  }
+  if (reader > 3) {
+    return arrow::Status::NotImplemented("the Delta table needs reader version ", reader,
+                                         " (Arrowport reads versions 1 to 3)");
+  }
+  if (reader == 3) {
+    for (const auto& feature : protocol.reader_features) {
+      if (feature != "timestampNtz" && feature != "vacuumProtocolCheck" &&
+          feature != "v2Checkpoint") {
+        return arrow::Status::NotImplemented("the Delta table needs reader feature '",
+                                             feature, "', which Arrowport cannot read");
+      }
+    }
+  }
+  for (const auto& name : unknown_actions) {
+    if (name == "add.deletionVector") {
+      return arrow::Status::NotImplemented(
+          "the Delta table has deletion vectors, which Arrowport cannot read");
+    }
+    if (name == "add.absolutePath") {
+      return arrow::Status::NotImplemented(
+          "the Delta table has files outside its directory (absolute paths), which "
+          "Arrowport does not read");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Snapshot::CheckWritable() const {
+  ARROW_RETURN_NOT_OK(CheckReadable());
+  const int writer = protocol.min_writer_version;
+  auto refuse = [](const std::string& why) {
+    return arrow::Status::NotImplemented("Arrowport does not write this Delta table: ", why);
+  };
+  if (writer == 5 || writer == 6 || writer > 7) {
+    return refuse("it needs writer version " + std::to_string(writer));
+  }
+  if (writer == 7) {
+    static const std::set<std::string> supported = {"appendOnly", "invariants",
+                                                    "timestampNtz"};
+    for (const auto& feature : protocol.writer_features) {
+      if (supported.count(feature) == 0) {
+        return refuse("it needs writer feature '" + feature + "'");
+      }
+    }
+  }
+  for (const auto& [key, value] : metadata.configuration) {
+    if (key.rfind("delta.constraints.", 0) == 0) return refuse("it has CHECK constraints");
+    if (key == "delta.enableChangeDataFeed" && value == "true") {
+      return refuse("it has the change data feed on");
+    }
+  }
+  if (metadata.schema_string.find("delta.invariants") != std::string::npos ||
+      metadata.schema_string.find("delta.generationExpression") != std::string::npos ||
+      metadata.schema_string.find("delta.identity") != std::string::npos) {
+    return refuse("its schema has invariants, generated or identity columns");
+  }
+  for (const auto& name : unknown_actions) {
+    if (KnownActions().count(name) == 0) {
+      return refuse("its log holds '" + name + "' actions, which Arrowport does not write");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+bool Snapshot::append_only() const {
+  auto it = metadata.configuration.find("delta.appendOnly");
+  return it != metadata.configuration.end() && it->second == "true";
+}
+
+int64_t Snapshot::num_records() const {
+  int64_t total = 0;
+  for (const auto& [path, add] : files) {
+    if (add.num_records < 0) return -1;
+    total += add.num_records;
+  }
+  return total;
+}
+
+DeltaLog::DeltaLog(std::shared_ptr<objectstore::ObjectStore> store)
+    : store_(std::move(store)) {}
+
+std::string DeltaLog::CommitKey(int64_t version) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "%s%020lld.json", kLogPrefix,
+                static_cast<long long>(version));
+  return name;
+}
+
+arrow::Status DeltaLog::Update(Snapshot* snapshot,
+                               std::vector<std::pair<int64_t, CommitActions>>* applied,
+                               int64_t up_to) {
+  std::string start_after;
+  if (snapshot->version < 0) {
+    // A new reader starts from the last checkpoint when the log has one.
+    auto last = store_->Get(std::string(kLogPrefix) + "_last_checkpoint");
+    if (last.ok()) {
+      json parsed = json::parse((*last)->ToString(), nullptr, false);
+      if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("version") &&
+          parsed["version"].is_number_integer() && parsed["version"].get<int64_t>() <= up_to) {
+        ARROW_RETURN_NOT_OK(ReadCheckpoint(parsed["version"].get<int64_t>(), snapshot));
+      }
+    } else if (!last.status().IsKeyError()) {
+      return last.status();
+    }
+  }
+  if (snapshot->version >= 0) start_after = CommitKey(snapshot->version);
+  ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, start_after));
+  for (const auto& object : listing) {
+    const std::string name = object.key.substr(std::string(kLogPrefix).size());
+    if (name.size() != 25 || name.compare(20, 5, ".json") != 0) continue;
+    if (name.find_first_not_of("0123456789") != 20) continue;
+    const int64_t version = std::stoll(name.substr(0, 20));
+    if (version <= snapshot->version) continue;
+    if (version > up_to) break;
+    if (version != snapshot->version + 1) {
+      return arrow::Status::IOError("the Delta log of ", store_->url(), " misses version ",
+                                    snapshot->version + 1, " (next is ", version, ")");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(object.key));
+    ARROW_ASSIGN_OR_RAISE(auto commit, ParseCommit(body->ToString(), version));
+    ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version));
+    if (applied != nullptr) applied->emplace_back(version, std::move(commit));
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<bool> DeltaLog::HasNewer(int64_t version) {
+  ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, CommitKey(version)));
+  for (const auto& object : listing) {
+    const std::string name = object.key.substr(std::string(kLogPrefix).size());
+    if (name.size() == 25 && name.compare(20, 5, ".json") == 0 &&
+        name.find_first_not_of("0123456789") == 20) {
+      return true;
+    }
+  }
+  return false;
+}
+
+arrow::Status DeltaLog::TryCommit(int64_t version, const CommitActions& commit) {
+  return store_->PutIfAbsent(CommitKey(version),
+                             arrow::Buffer::FromString(SerializeCommit(commit, NowMs())));
+}
+
+}  // namespace arrowport::lake

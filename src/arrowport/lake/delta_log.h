@@ -1,0 +1,147 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+#include "arrowport/objectstore/object_store.h"
+
+namespace arrowport::lake {
+
+/// Delta Lake log actions (protocol spec "Actions"): the fields Arrowport reads and writes.
+using PartitionValues = std::map<std::string, std::optional<std::string>>;
+
+struct AddFile {
+  std::string path;  ///< relative URI (percent-encoded) of the data file
+  PartitionValues partition_values;
+  int64_t size = 0;
+  int64_t modification_time = 0;
+  bool data_change = true;
+  std::string stats;  ///< JSON text (numRecords, minValues, maxValues, nullCount)
+  int64_t num_records = -1;  ///< from stats; -1: unknown
+};
+
+struct RemoveFile {
+  std::string path;
+  int64_t deletion_timestamp = 0;
+  bool data_change = true;
+  PartitionValues partition_values;
+  int64_t size = -1;
+};
+
+struct Protocol {
+  int min_reader_version = 1;
+  int min_writer_version = 2;
+  std::vector<std::string> reader_features;
+  std::vector<std::string> writer_features;
+};
+
+struct Metadata {
+  std::string id;
+  std::string schema_string;
+  std::vector<std::string> partition_columns;
+  std::map<std::string, std::string> configuration;
+  int64_t created_time = 0;
+};
+
+struct Txn {
+  std::string app_id;
+  int64_t version = 0;
+  int64_t last_updated = 0;
+};
+
+/// The actions of one commit file.
+struct CommitActions {
+  std::optional<Protocol> protocol;
+  std::optional<Metadata> metadata;
+  std::vector<AddFile> adds;
+  std::vector<RemoveFile> removes;
+  std::vector<Txn> txns;
+  std::string operation = "WRITE";            ///< commitInfo.operation
+  std::map<std::string, std::string> operation_parameters;
+  bool blind_append = true;
+  /// commitInfo.txnId: a unique id that tells the writer its commit landed when the
+  /// store's answer was lost.
+  std::string txn_id;
+  /// commitInfo.operationMetrics: the rows and batches a request's commit holds (-1:
+  /// none), so a retried request id answers with the original counts.
+  int64_t output_rows = -1;
+  int64_t output_batches = -1;
+  /// Action names this reader does not know (cdc, domainMetadata, ...): a writer that
+  /// meets one refuses to write the table; readers go on when the protocol allows.
+  std::vector<std::string> unknown_actions;
+};
+
+/// The newline-delimited JSON of a commit file (commitInfo first).
+std::string SerializeCommit(const CommitActions& commit, int64_t timestamp_ms);
+/// Parses a commit file. `version` names it in errors.
+arrow::Result<CommitActions> ParseCommit(const std::string& text, int64_t version);
+
+/// Path of an add/remove (a relative URI) -> the object's key; and back.
+std::string KeyOfPath(const std::string& path);
+std::string PathOfKey(const std::string& key);
+
+/// \brief The state of a Delta table at one version: the replay of its log.
+struct Snapshot {
+  int64_t version = -1;  ///< -1: no table (no commit yet)
+  Protocol protocol;
+  Metadata metadata;
+  std::shared_ptr<arrow::Schema> schema;  ///< of metadata.schema_string; null before v0
+  std::map<std::string, AddFile> files;   ///< live data files by path
+  std::map<std::string, RemoveFile> tombstones;  ///< removed files, for vacuum
+  std::map<std::string, int64_t> app_versions;   ///< txn: appId -> version
+  /// appId -> rows and batches its last commit recorded (absent after a checkpoint).
+  std::map<std::string, std::pair<int64_t, int64_t>> app_counts;
+  std::vector<std::string> unknown_actions;      ///< seen anywhere in the log
+  int64_t commits_since_checkpoint = 0;
+
+  /// Applies one commit on top of this snapshot (version becomes `version`).
+  arrow::Status Apply(const CommitActions& commit, int64_t version);
+  /// Reading is refused (and why) when the protocol needs reader features we lack.
+  arrow::Status CheckReadable() const;
+  /// Writing is refused (and why) when the protocol or the log needs writer features we
+  /// lack (column mapping, deletion vectors, CDF, constraints, generated/identity
+  /// columns, actions we do not know).
+  arrow::Status CheckWritable() const;
+  bool append_only() const;
+  int64_t num_records() const;  ///< sum of the files' numRecords (-1 if any unknown)
+};
+
+/// \brief One Delta table's `_delta_log/` on an object store.
+class DeltaLog {
+ public:
+  explicit DeltaLog(std::shared_ptr<objectstore::ObjectStore> store);
+
+  /// Brings `snapshot` to the latest version, reading only the commits after its
+  /// version (from the last checkpoint when it has none). The commits applied are
+  /// appended to `applied` when given (the conflict check of a lost race reads them).
+  /// `up_to`: stop at that version (an older snapshot, for a reader that must see one).
+  arrow::Status Update(Snapshot* snapshot,
+                       std::vector<std::pair<int64_t, CommitActions>>* applied = nullptr,
+                       int64_t up_to = INT64_MAX);
+
+  /// Whether a commit after `version` exists (one listing).
+  arrow::Result<bool> HasNewer(int64_t version);
+
+  /// Creates commit file `version` only if absent: objectstore::IsAlreadyExists when
+  /// another writer made it first.
+  arrow::Status TryCommit(int64_t version, const CommitActions& commit);
+
+  /// Writes a Parquet checkpoint of `snapshot` and `_last_checkpoint`.
+  arrow::Status WriteCheckpoint(const Snapshot& snapshot);
+
+  static std::string CommitKey(int64_t version);
+  objectstore::ObjectStore* store() const { return store_.get(); }
+
+ private:
+  arrow::Status ReadCheckpoint(int64_t version, Snapshot* snapshot);
+
+  std::shared_ptr<objectstore::ObjectStore> store_;
+};
+
+}  // namespace arrowport::lake

@@ -1,0 +1,293 @@
+#include "arrowport/lake/lake_append.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "arrow/record_batch.h"
+#include "arrow/type.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/lake/delta_schema.h"
+#include "arrowport/lake/lake_files.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+// Open files per request (one per partition written): bounds the memory of a request
+// spreading over many partitions; the least recently written closes first.
+constexpr size_t kMaxOpenFiles = 32;
+
+// The protocol a table needs to hold timestamp_ntz columns: reader 3 / writer 7 with the
+// feature, keeping every feature the table's protocol had or implied.
+Protocol WithTimestampNtz(const Protocol& now) {
+  auto add = [](std::vector<std::string>* list, const std::string& feature) {
+    if (std::find(list->begin(), list->end(), feature) == list->end()) list->push_back(feature);
+  };
+  Protocol next = now;
+  if (next.min_writer_version < 7) {
+    // Legacy writer versions imply their features (2: appendOnly, invariants; 3:
+    // checkConstraints; 4: changeDataFeed, generatedColumns).
+    next.writer_features.clear();
+    if (now.min_writer_version >= 2) {
+      add(&next.writer_features, "appendOnly");
+      add(&next.writer_features, "invariants");
+    }
+    if (now.min_writer_version >= 3) add(&next.writer_features, "checkConstraints");
+    if (now.min_writer_version >= 4) {
+      add(&next.writer_features, "changeDataFeed");
+      add(&next.writer_features, "generatedColumns");
+    }
+    next.min_writer_version = 7;
+  }
+  if (next.min_reader_version < 3) {
+    next.reader_features.clear();
+    next.min_reader_version = 3;
+  }
+  add(&next.reader_features, "timestampNtz");
+  add(&next.writer_features, "timestampNtz");
+  return next;
+}
+
+bool SameProtocol(const Protocol& a, const Protocol& b) {
+  return a.min_reader_version == b.min_reader_version &&
+         a.min_writer_version == b.min_writer_version &&
+         a.reader_features == b.reader_features && a.writer_features == b.writer_features;
+}
+
+// Adds `plan`'s new columns to the table schema `now` has (a concurrent writer changed
+// it): the columns both have must agree.
+arrow::Result<std::shared_ptr<arrow::Schema>> MergeSchema(const ConformPlan& plan,
+                                                          const Snapshot& now) {
+  if (now.metadata.partition_columns != plan.partition_columns) {
+    return RetryableConflict("another writer changed the table's partitioning meanwhile");
+  }
+  arrow::FieldVector fields = now.schema->fields();
+  for (const auto& field : plan.table_schema->fields()) {
+    const int index = now.schema->GetFieldIndex(field->name());
+    if (index < 0) {
+      fields.push_back(field);
+    } else if (!now.schema->field(index)->type()->Equals(*field->type(), false)) {
+      return RetryableConflict("another writer changed column '", field->name(),
+                               "' meanwhile");
+    }
+  }
+  return arrow::schema(std::move(fields));
+}
+
+}  // namespace
+
+LakeAppend::LakeAppend(std::shared_ptr<LakeTable> table, AppendOptions options)
+    : table_(std::move(table)), options_(std::move(options)) {}
+
+LakeAppend::~LakeAppend() { DeleteUncommitted(); }
+
+arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
+  ARROW_ASSIGN_OR_RAISE(auto base, table_->Latest());
+  if (base->version >= 0) ARROW_RETURN_NOT_OK(base->CheckWritable());
+  if (options_.create_only && base->version >= 0) {
+    return arrow::Status::AlreadyExists("the Delta table at ", table_->store()->url(),
+                                        " exists (mode create)");
+  }
+  if (options_.replace && base->append_only()) {
+    return arrow::Status::Invalid("the Delta table at ", table_->store()->url(),
+                                  " is append-only (delta.appendOnly): it cannot be replaced");
+  }
+  // A replaced table takes the stream's schema and partitioning as a new table would.
+  const Snapshot none;
+  ARROW_ASSIGN_OR_RAISE(plan_, PlanConform(input, options_.replace ? none : *base,
+                                           table_->config().partition_by, options_.policy));
+  started_ = true;
+  if (!plan_.dropped.empty()) {
+    std::string names;
+    for (const auto& name : plan_.dropped) names += (names.empty() ? "" : ", ") + name;
+    table_->Warn("ignore_extra: columns not in the Delta table were dropped: " + names);
+  }
+  if (options_.request_id.empty()) return -1;
+  auto counts = base->app_counts.find(app_id());
+  if (counts != base->app_counts.end()) prior_counts_ = counts->second;
+  auto it = base->app_versions.find(app_id());
+  return it == base->app_versions.end() ? -1 : it->second;
+}
+
+arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {
+  if (!started_) return arrow::Status::Invalid("LakeAppend::Write before Start");
+  ++batches_since_commit_;
+  rows_since_commit_ += batch.num_rows();
+  if (batch.num_rows() == 0) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto conformed, Conform(plan_, batch));
+  ARROW_ASSIGN_OR_RAISE(auto slices, SplitByPartition(plan_, conformed));
+  const int64_t target = table_->config().target_file_mb << 20;
+  for (auto& slice : slices) {
+    auto it = open_.find(slice.folder);
+    if (it == open_.end()) {
+      if (open_.size() >= kMaxOpenFiles) {
+        auto oldest = open_.begin();
+        for (auto o = open_.begin(); o != open_.end(); ++o) {
+          if (last_write_[o->first] < last_write_[oldest->first]) oldest = o;
+        }
+        ARROW_RETURN_NOT_OK(CloseFile(oldest->first));
+      }
+      const std::string& codec = table_->config().compression;
+      ARROW_ASSIGN_OR_RAISE(auto file, DataFileWriter::Open(table_->store(),
+                                                            NewDataFileKey(slice.folder, codec),
+                                                            plan_.file_schema, codec,
+                                                            slice.values));
+      if (pending_keys_.empty()) first_file_ms_ = NowMs();
+      pending_keys_.push_back(file->key());
+      it = open_.emplace(slice.folder, std::move(file)).first;
+    }
+    ARROW_RETURN_NOT_OK(it->second->Write(*slice.rows));
+    last_write_[slice.folder] = ++writes_;
+    if (it->second->bytes_written() >= target) ARROW_RETURN_NOT_OK(CloseFile(slice.folder));
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status LakeAppend::CloseFile(const std::string& folder) {
+  auto it = open_.find(folder);
+  if (it == open_.end()) return arrow::Status::OK();
+  auto file = std::move(it->second);
+  open_.erase(it);
+  last_write_.erase(folder);
+  if (file->rows() == 0) {
+    file->Abort();
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto add, file->Close());
+  pending_.push_back(std::move(add));
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::optional<lake::CommitActions>> LakeAppend::Plan(const Snapshot& base,
+                                                      const WonCommits& won,
+                                                      int64_t txn_version) {
+  if (!options_.request_id.empty() && txn_version >= 0) {
+    auto it = base.app_versions.find(app_id());
+    if (it != base.app_versions.end() && it->second >= txn_version) return std::nullopt;
+  }
+  if (base.version >= 0) ARROW_RETURN_NOT_OK(base.CheckWritable());
+  lake::CommitActions commit;
+  commit.txn_id = NewUuid();
+  commit.adds = pending_;
+  const bool replacing = options_.replace && !committed_once_;
+  if (replacing) {
+    for (const auto& [v, c] : won) {
+      if (!c.adds.empty()) {
+        return RetryableConflict("another writer added files while this request replaced "
+                                 "the table");
+      }
+    }
+    for (const auto& [path, add] : base.files) {
+      RemoveFile remove;
+      remove.path = path;
+      remove.deletion_timestamp = NowMs();
+      remove.data_change = true;
+      remove.partition_values = add.partition_values;
+      remove.size = add.size;
+      commit.removes.push_back(std::move(remove));
+    }
+    commit.operation_parameters["mode"] = "Overwrite";
+    commit.blind_append = false;
+  } else {
+    commit.operation_parameters["mode"] = "Append";
+  }
+  if (options_.create_only && base.version >= 0 && !committed_once_) {
+    return arrow::Status::AlreadyExists("the Delta table at ", table_->store()->url(),
+                                        " was created by another writer meanwhile");
+  }
+  // The table's metadata: new, replaced, or evolved by this request (merged with what
+  // a concurrent writer may have changed).
+  std::shared_ptr<arrow::Schema> schema;
+  if (base.version < 0 || replacing) {
+    schema = plan_.table_schema;
+  } else if (!StillFits(plan_, base)) {
+    ARROW_ASSIGN_OR_RAISE(schema, MergeSchema(plan_, base));
+  }
+  if (schema) {
+    Metadata metadata = base.metadata;
+    if (base.version < 0) {
+      metadata.id = NewUuid();
+      metadata.created_time = NowMs();
+    }
+    ARROW_ASSIGN_OR_RAISE(metadata.schema_string, ToDeltaSchemaString(*schema));
+    metadata.partition_columns = plan_.partition_columns;
+    commit.metadata = std::move(metadata);
+    Protocol protocol = base.version < 0 ? Protocol{} : base.protocol;
+    if (HasTimestampNtz(*schema)) protocol = WithTimestampNtz(protocol);
+    if (base.version < 0 || !SameProtocol(protocol, base.protocol)) {
+      commit.protocol = std::move(protocol);
+    }
+  }
+  if (!options_.request_id.empty() && txn_version >= 0) {
+    commit.txns.push_back({app_id(), txn_version, NowMs()});
+  }
+  commit.output_rows = rows_since_commit_;
+  commit.output_batches = batches_since_commit_;
+  if (commit.adds.empty() && commit.removes.empty() && !commit.metadata && commit.txns.empty()) {
+    return std::nullopt;
+  }
+  return commit;
+}
+
+arrow::Status LakeAppend::CheckFilesStillThere() const {
+  // Vacuum deletes uncommitted files older than retention_s: a request that ran that long
+  // must not commit files another node's vacuum may have taken.
+  const int64_t retention_ms = table_->config().retention_s * 1000;
+  if (pending_.empty() || NowMs() - first_file_ms_ < retention_ms / 2) return arrow::Status::OK();
+  for (const auto& add : pending_) {
+    auto there = table_->store()->Head(KeyOfPath(add.path));
+    if (!there.ok()) {
+      return RetryableConflict("this request wrote for longer than half of the lake's "
+                               "retention_s (", table_->config().retention_s, " s) and its file ",
+                               add.path, " is gone (", there.status().message(),
+                               "): nothing committed; raise retention_s");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
+  while (!open_.empty()) ARROW_RETURN_NOT_OK(CloseFile(open_.begin()->first));
+  ARROW_RETURN_NOT_OK(CheckFilesStillThere());
+  bool duplicate = false;
+  auto version = table_->Commit(
+      [&](const Snapshot& base, const WonCommits& won) -> arrow::Result<std::optional<lake::CommitActions>> {
+        ARROW_ASSIGN_OR_RAISE(auto commit, Plan(base, won, txn_version));
+        duplicate = !commit.has_value() && !options_.request_id.empty() && txn_version >= 0;
+        return commit;
+      });
+  if (!version.ok()) {
+    if (HasErrorKind(version.status(), ErrorKind::kStoreUnavailable)) {
+      // The commit may have landed unseen: its files must stay (vacuum removes them
+      // after the retention period if it did not).
+      pending_keys_.clear();
+    }
+    return version.status();
+  }
+  committed_once_ = true;
+  if (duplicate) {
+    pending_.clear();
+    DeleteUncommitted();
+    return -1;
+  }
+  files_committed_ += static_cast<int64_t>(pending_.size());
+  rows_since_commit_ = batches_since_commit_ = 0;
+  pending_.clear();
+  pending_keys_.clear();
+  return *version;
+}
+
+void LakeAppend::DeleteUncommitted() {
+  for (auto& [folder, file] : open_) file->Abort();
+  open_.clear();
+  for (const auto& key : pending_keys_) {
+    auto st = table_->store()->Delete(key);
+    if (!st.ok()) {
+      table_->Warn("could not delete the uncommitted file " + key + ": " + st.ToString());
+    }
+  }
+  pending_keys_.clear();
+  pending_.clear();
+}
+
+}  // namespace arrowport::lake

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+#include "arrowport/config/config.h"
+#include "arrowport/lake/batch_conformer.h"
+#include "arrowport/lake/data_file_writer.h"
+#include "arrowport/lake/lake_table.h"
+
+namespace arrowport::lake {
+
+/// How one request writes a lake table.
+struct AppendOptions {
+  config::SchemaPolicy policy = config::SchemaPolicy::kStrict;
+  bool create_only = false;  ///< mode create: the table must not exist yet
+  bool replace = false;      ///< mode replace: the first commit removes every file
+  /// The request id, recorded as a Delta `txn` (appId "arrowport:<id>") so a retry of a
+  /// committed request (or batch) commits nothing twice; empty: none.
+  std::string request_id;
+};
+
+/// \brief One request's write into a lake table: its batches go to Parquet files (one
+/// open file per partition, rolled over at target_file_mb) and each Commit() publishes
+/// the files written since the last in one Delta commit. Files never committed are
+/// deleted when the write ends (or, if the store's answer to a commit was lost, left to
+/// vacuum). Used by one thread.
+class LakeAppend {
+ public:
+  LakeAppend(std::shared_ptr<LakeTable> table, AppendOptions options);
+  ~LakeAppend();
+
+  /// Plans `input` against the latest snapshot. Returns the version the request id has
+  /// already committed (-1: none): per_request retries compare it with 0, per_batch
+  /// ones skip batches up to it.
+  arrow::Result<int64_t> Start(const arrow::Schema& input);
+  arrow::Status Write(const arrow::RecordBatch& batch);
+  /// \brief Publishes what was written since the last commit (and a new table or schema)
+  /// in one commit that also records the request id at `txn_version` (when set).
+  /// Returns the Delta version, or -1 when the request id was already there (a retry:
+  /// its files are deleted, nothing commits twice).
+  arrow::Result<int64_t> Commit(int64_t txn_version);
+
+  const ConformPlan& plan() const { return plan_; }
+  /// Rows and batches the request id's commits recorded before (a retry's answer);
+  /// {0, 0} when unknown.
+  std::pair<int64_t, int64_t> prior_counts() const { return prior_counts_; }
+  int64_t files_committed() const { return files_committed_; }
+
+ private:
+  arrow::Result<std::optional<lake::CommitActions>> Plan(const Snapshot& base, const WonCommits& won,
+                                            int64_t txn_version);
+  arrow::Status CloseFile(const std::string& folder);
+  /// Refuses to commit files a vacuum may have deleted meanwhile (a very long request).
+  arrow::Status CheckFilesStillThere() const;
+  void DeleteUncommitted();
+  std::string app_id() const { return "arrowport:" + options_.request_id; }
+
+  std::shared_ptr<LakeTable> table_;
+  AppendOptions options_;
+  ConformPlan plan_;
+  bool started_ = false;
+  bool committed_once_ = false;
+  std::map<std::string, std::unique_ptr<DataFileWriter>> open_;  // by partition folder
+  std::map<std::string, int64_t> last_write_;  // folder -> writes_ at its last write
+  int64_t writes_ = 0;
+  int64_t first_file_ms_ = 0;  // when the first uncommitted file was opened
+  std::vector<AddFile> pending_;  // closed, not committed
+  std::vector<std::string> pending_keys_;
+  int64_t files_committed_ = 0;
+  std::pair<int64_t, int64_t> prior_counts_{0, 0};
+  int64_t rows_since_commit_ = 0;
+  int64_t batches_since_commit_ = 0;
+};
+
+}  // namespace arrowport::lake

@@ -1,0 +1,233 @@
+#include "arrowport/lake/lake_append.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "arrow/api.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/lake/lake_maintenance.h"
+#include "arrowport/lake/lake_test_util.h"
+
+namespace arrowport::lake {
+namespace {
+
+using testing::Batch;
+using testing::CountRows;
+using testing::OpenTable;
+using testing::TempDir;
+
+arrow::Result<int64_t> Append(const std::shared_ptr<LakeTable>& table,
+                              const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                              AppendOptions options = {}) {
+  LakeAppend append(table, options);
+  ARROW_ASSIGN_OR_RAISE(auto prior, append.Start(*batches.front()->schema()));
+  if (prior >= 0) return -1;
+  for (const auto& batch : batches) ARROW_RETURN_NOT_OK(append.Write(*batch));
+  return append.Commit(options.request_id.empty() ? -1 : 0);
+}
+
+int64_t ParquetFiles(const TempDir& dir) {
+  int64_t n = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    if (entry.path().extension() == ".parquet" &&
+        entry.path().string().find("_delta_log") == std::string::npos) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+TEST(LakeAppend, CreatesAPartitionedTableInOneCommit) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.partition_by = {"day"};
+  auto table = OpenTable(dir, lake);
+  ASSERT_EQ(Append(table, {Batch(0, 30), Batch(30, 30)}).ValueOrDie(), 0);
+  auto snapshot = table->Latest().ValueOrDie();
+  EXPECT_EQ(snapshot->version, 0);
+  EXPECT_EQ(snapshot->files.size(), 3u);  // one file per day
+  EXPECT_EQ(snapshot->num_records(), 60);
+  EXPECT_EQ(CountRows(table.get()), 60);
+  for (const auto& [path, add] : snapshot->files) {
+    ASSERT_TRUE(add.partition_values.at("day").has_value());
+    EXPECT_EQ(path.rfind("day=" + *add.partition_values.at("day") + "/", 0), 0u) << path;
+    EXPECT_NE(add.stats.find("\"minValues\":{\"id\""), std::string::npos) << add.stats;
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/_delta_log/00000000000000000000.json"));
+}
+
+TEST(LakeAppend, AFailedRequestLeavesNoFileAndNoCommit) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
+  {
+    LakeAppend append(table, {});
+    ASSERT_TRUE(append.Start(*Batch(0, 1)->schema()).ok());
+    ASSERT_TRUE(append.Write(*Batch(10, 10)).ok());
+    // The request ends here without a commit (the client went away).
+  }
+  EXPECT_EQ(table->Latest().ValueOrDie()->version, 0);
+  EXPECT_EQ(ParquetFiles(dir), 1);
+  EXPECT_EQ(CountRows(table.get()), 10);
+}
+
+TEST(LakeAppend, ARequestIdCommitsOnce) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  AppendOptions options;
+  options.request_id = "req-1";
+  ASSERT_EQ(Append(table, {Batch(0, 10)}, options).ValueOrDie(), 0);
+  EXPECT_EQ(Append(table, {Batch(0, 10)}, options).ValueOrDie(), -1);
+  EXPECT_EQ(CountRows(table.get()), 10);
+  EXPECT_EQ(ParquetFiles(dir), 1);
+}
+
+TEST(LakeAppend, SchemaPoliciesDecideNewColumns) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  ASSERT_TRUE(Append(table, {Batch(0, 5)}).ok());
+  auto wider = Batch(5, 5);
+  arrow::Int32Builder extra;
+  ASSERT_TRUE(extra.AppendValues(std::vector<int32_t>{1, 2, 3, 4, 5}).ok());
+  wider = wider->AddColumn(3, arrow::field("extra", arrow::int32()), extra.Finish().ValueOrDie())
+              .ValueOrDie();
+  auto strict = Append(table, {wider});
+  ASSERT_FALSE(strict.ok());
+  EXPECT_TRUE(HasErrorKind(strict.status(), ErrorKind::kSchemaMismatch));
+  EXPECT_NE(strict.status().message().find("'extra'"), std::string::npos);
+
+  AppendOptions add;
+  add.policy = config::SchemaPolicy::kAddColumns;
+  ASSERT_EQ(Append(table, {wider}, add).ValueOrDie(), 1);
+  auto snapshot = table->Latest().ValueOrDie();
+  ASSERT_EQ(snapshot->schema->num_fields(), 4);
+  EXPECT_TRUE(snapshot->schema->field(3)->nullable());
+
+  // An older stream (without the column) still fits; a narrower type widens.
+  ASSERT_TRUE(Append(table, {Batch(10, 5)}).ok());
+  EXPECT_EQ(CountRows(table.get()), 15);
+}
+
+TEST(LakeAppend, TypeConflictsAreSchemaMismatches) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  ASSERT_TRUE(Append(table, {Batch(0, 5)}).ok());
+  auto schema = arrow::schema({arrow::field("id", arrow::utf8())});
+  arrow::StringBuilder ids;
+  ASSERT_TRUE(ids.Append("x").ok());
+  auto bad = arrow::RecordBatch::Make(schema, 1, {ids.Finish().ValueOrDie()});
+  auto st = Append(table, {bad});
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(HasErrorKind(st.status(), ErrorKind::kSchemaMismatch)) << st.status().ToString();
+}
+
+TEST(LakeAppend, APartitionColumnMissingFromTheStreamIsRefused) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.partition_by = {"country"};
+  auto table = OpenTable(dir, lake);
+  auto st = Append(table, {Batch(0, 5)});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find("partition column 'country' is missing"),
+            std::string::npos);
+  EXPECT_EQ(ParquetFiles(dir), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/_delta_log"));
+}
+
+TEST(LakeAppend, ReplaceRemovesEveryFileAndCreateRefusesAnExistingTable) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  ASSERT_TRUE(Append(table, {Batch(0, 5)}).ok());
+  AppendOptions create;
+  create.create_only = true;
+  EXPECT_TRUE(Append(table, {Batch(0, 5)}, create).status().IsAlreadyExists());
+  AppendOptions replace;
+  replace.replace = true;
+  ASSERT_TRUE(Append(table, {Batch(100, 3)}, replace).ok());
+  EXPECT_EQ(CountRows(table.get()), 3);
+  EXPECT_EQ(table->Latest().ValueOrDie()->tombstones.size(), 1u);
+}
+
+// Several writers (two tables on one directory, as two nodes would be) commit at once:
+// every commit lands at its own version and no row is lost or doubled.
+TEST(LakeAppend, ConcurrentWritersLoseNoCommit) {
+  TempDir dir;
+  auto node_a = OpenTable(dir);
+  auto node_b = OpenTable(dir);
+  ASSERT_TRUE(Append(node_a, {Batch(0, 1)}).ok());
+  constexpr int kThreads = 4, kRequests = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto table = t % 2 == 0 ? node_a : node_b;
+      for (int r = 0; r < kRequests; ++r) {
+        const int64_t start = 1000 * (t + 1) + r * 10;
+        if (!Append(table, {Batch(start, 10)}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto snapshot = testing::OpenTable(dir)->Latest().ValueOrDie();
+  EXPECT_EQ(snapshot->version, kThreads * kRequests);
+  EXPECT_EQ(snapshot->num_records(), 1 + kThreads * kRequests * 10);
+  EXPECT_EQ(CountRows(node_a.get()), 1 + kThreads * kRequests * 10);
+  EXPECT_GT(node_a->lost_races() + node_b->lost_races(), 0);
+}
+
+TEST(LakeAppend, LosingTheRaceTooOftenIsARetryableConflict) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.max_commit_attempts = 3;
+  auto table = OpenTable(dir, lake);
+  ASSERT_TRUE(Append(table, {Batch(0, 1)}).ok());
+  auto other = OpenTable(dir);
+  // Another writer takes the next version every time this one has planned its commit.
+  int attempts = 0;
+  auto version = table->Commit([&](const Snapshot& base, const WonCommits& won)
+                                   -> arrow::Result<std::optional<CommitActions>> {
+    ++attempts;
+    EXPECT_EQ(static_cast<int>(won.size()), attempts - 1);
+    EXPECT_TRUE(Append(other, {Batch(100 + attempts, 1)}).ok());
+    return CommitActions{};
+  });
+  ASSERT_FALSE(version.ok());
+  EXPECT_TRUE(HasErrorKind(version.status(), ErrorKind::kRetryableConflict))
+      << version.status().ToString();
+  EXPECT_NE(version.status().message().find("3 times"), std::string::npos);
+  EXPECT_EQ(attempts, 3);
+  EXPECT_EQ(table->lost_races(), 3);
+  EXPECT_EQ(table->Latest().ValueOrDie()->version, 3);  // the other writer's three commits
+}
+
+TEST(LakeMaintenance, CompactionKeepsEveryRowAndVacuumDeletesOrphans) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.partition_by = {"day"};
+  lake.retention_s = 0;
+  auto table = OpenTable(dir, lake);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Append(table, {Batch(i * 30, 30)}).ok());
+  ASSERT_EQ(table->Latest().ValueOrDie()->files.size(), 12u);
+  // An orphan: a file a writer never committed.
+  std::filesystem::create_directories(dir.path() + "/day=2024-01-01");
+  std::ofstream(dir.path() + "/day=2024-01-01/part-orphan.parquet") << "x";
+  auto compacted = Compact(table.get()).ValueOrDie();
+  EXPECT_EQ(compacted.files_compacted, 12);
+  EXPECT_EQ(compacted.files_written, 3);
+  auto snapshot = table->Latest().ValueOrDie();
+  EXPECT_EQ(snapshot->files.size(), 3u);
+  EXPECT_EQ(snapshot->num_records(), 120);
+  EXPECT_EQ(CountRows(table.get()), 120);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(Vacuum(table.get()).ValueOrDie(), 13);  // 12 compacted away + the orphan
+  EXPECT_EQ(ParquetFiles(dir), 3);
+  EXPECT_EQ(CountRows(table.get()), 120);
+}
+
+}  // namespace
+}  // namespace arrowport::lake

@@ -1,0 +1,37 @@
+#include "arrowport/lake/lake_catalog.h"
+
+namespace arrowport::lake {
+
+objectstore::S3Settings S3SettingsOf(const config::Config::S3& s3) {
+  objectstore::S3Settings settings;
+  settings.endpoint = s3.endpoint;
+  settings.region = s3.region;
+  settings.path_style = s3.url_style != "vhost";
+  settings.ca_file = s3.ca_file;
+  settings.access_key_id = s3.access_key_id;
+  settings.secret_access_key = s3.secret_access_key;
+  settings.session_token = s3.session_token;
+  settings.part_bytes = s3.part_mb << 20;
+  return settings;
+}
+
+LakeCatalog::LakeCatalog(objectstore::S3Settings s3, Logger* logger)
+    : s3_(std::move(s3)), logger_(logger) {}
+
+arrow::Result<std::shared_ptr<LakeTable>> LakeCatalog::Table(const config::LakeConfig& lake) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Streams sharing a URL with the same settings share a table (its snapshot, counters);
+  // different settings get a table each (both commit put-if-absent).
+  for (const auto& table : tables_[lake.url]) {
+    if (table->config() == lake) return table;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto store, objectstore::OpenObjectStore(lake.url, s3_));
+  auto table = std::make_shared<LakeTable>(std::move(store), lake, logger_);
+  auto& same_url = tables_[lake.url];
+  // A reload that changed the settings replaces the older table (at most a few kept).
+  if (same_url.size() >= 4) same_url.erase(same_url.begin());
+  same_url.push_back(table);
+  return table;
+}
+
+}  // namespace arrowport::lake

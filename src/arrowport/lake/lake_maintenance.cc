@@ -1,0 +1,204 @@
+#include "arrowport/lake/lake_maintenance.h"
+
+#include <chrono>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <parquet/arrow/reader.h>
+
+#include "arrow/array.h"
+#include "arrow/compute/cast.h"
+#include "arrow/record_batch.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/lake/data_file_writer.h"
+#include "arrowport/lake/lake_files.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+
+// A batch of an older file in the table's current file columns (columns added since
+// are null, narrower types widened).
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ToFileSchema(
+    const arrow::RecordBatch& batch, const std::shared_ptr<arrow::Schema>& schema) {
+  arrow::ArrayVector columns;
+  for (const auto& field : schema->fields()) {
+    auto column = batch.GetColumnByName(field->name());
+    if (!column) {
+      ARROW_ASSIGN_OR_RAISE(column, arrow::MakeArrayOfNull(field->type(), batch.num_rows()));
+    } else if (!column->type()->Equals(*field->type(), false)) {
+      ARROW_ASSIGN_OR_RAISE(column, arrow::compute::Cast(*column, field->type()));
+    }
+    columns.push_back(std::move(column));
+  }
+  return arrow::RecordBatch::Make(schema, batch.num_rows(), std::move(columns));
+}
+
+std::string FolderOf(const std::string& key) {
+  const auto slash = key.rfind('/');
+  return slash == std::string::npos ? std::string() : key.substr(0, slash + 1);
+}
+
+// Rewrites `group` (files of one partition) into new files; their adds are returned and
+// their keys recorded in `written` (deleted by the caller if the commit does not land).
+arrow::Result<std::vector<AddFile>> Rewrite(LakeTable* table,
+                                            const std::vector<const AddFile*>& group,
+                                            const std::shared_ptr<arrow::Schema>& file_schema,
+                                            std::vector<std::string>* written) {
+  const auto& config = table->config();
+  const int64_t target = config.target_file_mb << 20;
+  const std::string folder = FolderOf(KeyOfPath(group.front()->path));
+  std::vector<AddFile> adds;
+  std::unique_ptr<DataFileWriter> out;
+  auto finish = [&]() -> arrow::Status {
+    if (!out) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto add, out->Close());
+    add.data_change = false;
+    adds.push_back(std::move(add));
+    out.reset();
+    return arrow::Status::OK();
+  };
+  for (const AddFile* file : group) {
+    ARROW_ASSIGN_OR_RAISE(auto input, table->store()->OpenRead(KeyOfPath(file->path)));
+    ARROW_ASSIGN_OR_RAISE(auto reader,
+                          parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
+    ARROW_ASSIGN_OR_RAISE(auto batches, reader->GetRecordBatchReader());
+    for (;;) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(batches->ReadNext(&batch));
+      if (!batch) break;
+      ARROW_ASSIGN_OR_RAISE(batch, ToFileSchema(*batch, file_schema));
+      if (!out) {
+        ARROW_ASSIGN_OR_RAISE(
+            out, DataFileWriter::Open(table->store(), NewDataFileKey(folder, config.compression),
+                                      file_schema, config.compression, file->partition_values));
+        written->push_back(out->key());
+      }
+      ARROW_RETURN_NOT_OK(out->Write(*batch));
+      if (out->bytes_written() >= target) ARROW_RETURN_NOT_OK(finish());
+    }
+  }
+  ARROW_RETURN_NOT_OK(finish());
+  return adds;
+}
+
+}  // namespace
+
+arrow::Result<UpkeepResult> Compact(LakeTable* table) {
+  UpkeepResult result;
+  ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
+  if (snapshot->version < 0 || !snapshot->schema) return result;
+  if (!snapshot->CheckWritable().ok()) return result;
+  const int64_t small = (table->config().target_file_mb << 20) / 2;
+  // Small files by partition (their values, whatever folders other writers chose).
+  std::map<PartitionValues, std::vector<const AddFile*>> groups;
+  for (const auto& [path, add] : snapshot->files) {
+    if (add.size < small) groups[add.partition_values].push_back(&add);
+  }
+  auto file_schema = FileSchemaOf(*snapshot->schema, snapshot->metadata.partition_columns);
+  for (const auto& [values, group] : groups) {
+    if (group.size() < 2) continue;
+    std::vector<std::string> written;
+    auto adds = Rewrite(table, group, file_schema, &written);
+    std::set<std::string> replaced;
+    for (const AddFile* file : group) replaced.insert(file->path);
+    arrow::Result<int64_t> version = int64_t{-1};
+    if (!adds.ok()) {
+      version = adds.status();
+    } else {
+      version = table->Commit([&](const Snapshot& base, const WonCommits&)
+                                  -> arrow::Result<std::optional<CommitActions>> {
+        for (const auto& path : replaced) {
+          if (base.files.count(path) == 0) return std::nullopt;  // someone else got there
+        }
+        if (!base.schema || !base.schema->Equals(*snapshot->schema, false)) return std::nullopt;
+        CommitActions commit;
+        commit.txn_id = NewUuid();
+        commit.operation = "OPTIMIZE";
+        commit.blind_append = false;
+        commit.adds = *adds;
+        const int64_t now = NowMs();
+        for (const auto& path : replaced) {
+          const AddFile& old = base.files.at(path);
+          commit.removes.push_back({path, now, false, old.partition_values, old.size});
+        }
+        return commit;
+      });
+    }
+    if (!version.ok() || *version < 0) {
+      if (!version.ok() && HasErrorKind(version.status(), ErrorKind::kStoreUnavailable)) {
+        return version.status();  // it may have landed: its files stay for vacuum
+      }
+      for (const auto& key : written) (void)table->store()->Delete(key);
+      if (!version.ok()) return version.status();
+      continue;
+    }
+    result.files_compacted += static_cast<int64_t>(group.size());
+    result.files_written += static_cast<int64_t>(adds->size());
+  }
+  return result;
+}
+
+arrow::Result<int64_t> Vacuum(LakeTable* table) {
+  ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
+  if (snapshot->version < 0) return 0;
+  const int64_t horizon = NowMs() - table->config().retention_s * 1000;
+  std::set<std::string> live;
+  for (const auto& [path, add] : snapshot->files) live.insert(KeyOfPath(path));
+  std::set<std::string> recently_removed;
+  for (const auto& [path, remove] : snapshot->tombstones) {
+    if (remove.deletion_timestamp >= horizon) recently_removed.insert(KeyOfPath(path));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto objects, table->store()->List(""));
+  int64_t deleted = 0;
+  for (const auto& object : objects) {
+    if (object.key.rfind("_delta_log/", 0) == 0) continue;
+    // Only data files: Delta tables hold Parquet files (and deletion vectors, which a
+    // table we write never has).
+    if (object.key.size() < 8 || object.key.compare(object.key.size() - 8, 8, ".parquet") != 0) {
+      continue;
+    }
+    if (live.count(object.key) > 0 || recently_removed.count(object.key) > 0) continue;
+    if (object.modified_ms >= horizon) continue;  // may be a write still in progress
+    ARROW_RETURN_NOT_OK(table->store()->Delete(object.key));
+    ++deleted;
+  }
+  return deleted;
+}
+
+arrow::Status Upkeep(LakeTable* table, UpkeepResult* result) {
+  UpkeepResult local;
+  // A table we may not write (deletion vectors, change data feed, actions we do not
+  // know) is read only: no compaction, checkpoint or vacuum could keep its state whole.
+  ARROW_ASSIGN_OR_RAISE(auto latest, table->Latest());
+  if (latest->version < 0 || !latest->CheckWritable().ok()) {
+    if (result != nullptr) *result = local;
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(local, Compact(table));
+  const auto& config = table->config();
+  if (config.checkpoint_interval > 0) {
+    ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
+    int64_t last = -1;
+    auto pointer = table->store()->Get("_delta_log/_last_checkpoint");
+    if (pointer.ok()) {
+      auto parsed = nlohmann::json::parse((*pointer)->ToString(), nullptr, false);
+      if (parsed.is_object() && parsed.contains("version") &&
+          parsed["version"].is_number_integer()) {
+        last = parsed["version"].get<int64_t>();
+      }
+    }
+    if (snapshot->version >= 0 && snapshot->version - last >= config.checkpoint_interval) {
+      ARROW_RETURN_NOT_OK(table->log()->WriteCheckpoint(*snapshot));
+      local.checkpointed = true;
+    }
+  }
+  if (table->VacuumDue()) {
+    ARROW_ASSIGN_OR_RAISE(local.files_vacuumed, Vacuum(table));
+  }
+  if (result != nullptr) *result = local;
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::lake

@@ -1,0 +1,154 @@
+#include "arrowport/lake/lake_table.h"
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "arrowport/common/status_detail.h"
+
+namespace arrowport::lake {
+
+LakeTable::LakeTable(std::shared_ptr<objectstore::ObjectStore> store,
+                     config::LakeConfig config, Logger* logger)
+    : store_(std::move(store)), config_(std::move(config)), log_(store_), logger_(logger) {}
+
+void LakeTable::Warn(const std::string& message) const {
+  if (logger_ != nullptr) logger_->Warn(message, {{"lake", store_->url()}});
+}
+
+std::shared_ptr<const Snapshot> LakeTable::Cached() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return latest_;
+}
+
+void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
+  // Readers given parts of one snapshot (Flight endpoints) may come back for it after
+  // newer commits: the last few stay at hand.
+  constexpr size_t kRecentSnapshots = 8;
+  std::lock_guard<std::mutex> lock(mutex_);
+  recent_[snapshot->version] = snapshot;
+  while (recent_.size() > kRecentSnapshots) recent_.erase(recent_.begin());
+  if (!latest_ || snapshot->version > latest_->version) latest_ = std::move(snapshot);
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
+  // Only the versions this process read lately: a ticket cannot make the server replay
+  // the log to any old version (nor read rows a replace removed long ago).
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = recent_.find(version);
+  if (it != recent_.end()) return it->second;
+  return arrow::Status::KeyError("version ", version, " of the Delta table at ",
+                                 store_->url(), " is no longer served: ask for the table "
+                                 "again");
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
+  std::lock_guard<std::mutex> refreshing(refresh_mutex_);
+  auto cached = Cached();
+  if (cached) {
+    // Most reads find nothing new: one listing, no copy of the snapshot.
+    auto newer = log_.HasNewer(cached->version);
+    if (!newer.ok()) {
+      return newer.status().WithMessage("reading the Delta log of ", store_->url(), ": ",
+                                        newer.status().message());
+    }
+    if (!*newer) return cached;
+  }
+  auto next = cached ? std::make_shared<Snapshot>(*cached) : std::make_shared<Snapshot>();
+  const int64_t before = next->version;
+  auto st = log_.Update(next.get());
+  if (!st.ok()) {
+    return st.WithMessage("reading the Delta log of ", store_->url(), ": ", st.message());
+  }
+  if (cached && next->version == before) return cached;
+  Publish(next);
+  return std::shared_ptr<const Snapshot>(std::move(next));
+}
+
+arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
+  ARROW_ASSIGN_OR_RAISE(auto latest, Latest());
+  auto base = std::make_shared<Snapshot>(*latest);
+  WonCommits won;
+  thread_local std::mt19937 jitter{std::random_device{}()};
+  for (int64_t attempt = 1;; ++attempt) {
+    ARROW_ASSIGN_OR_RAISE(auto commit, plan(*base, won));
+    if (!commit) return -1;
+    const int64_t version = base->version + 1;
+    auto st = log_.TryCommit(version, *commit);
+    if (st.ok()) {
+      // Landed: nothing after this may fail the request (its files are the table's now).
+      auto next = std::make_shared<Snapshot>(*base);
+      if (next->Apply(*commit, version).ok()) Publish(std::move(next));
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++commits_;
+      return version;
+    }
+    if (!objectstore::IsAlreadyExists(st)) {
+      // The store's answer may be lost after the commit landed: look before failing.
+      auto landed = std::make_shared<Snapshot>(*base);
+      WonCommits after;
+      if (!commit->txn_id.empty() && log_.Update(landed.get(), &after).ok()) {
+        for (const auto& [v, c] : after) {
+          if (c.txn_id == commit->txn_id) {
+            Publish(landed);
+            return v;
+          }
+        }
+      }
+      return WithErrorKind(st.WithMessage("committing version ", version, " to ",
+                                          store_->url(), ": ", st.message()),
+                           ErrorKind::kStoreUnavailable);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++lost_races_;
+    }
+    if (attempt >= config_.max_commit_attempts) {
+      return RetryableConflict("lost the race for the next Delta commit of ", store_->url(),
+                               " ", attempt, " times in a row (other writers committed "
+                               "first); nothing of this request was committed");
+    }
+    // Another writer has this version: read what it (and any after it) did, then
+    // re-plan on top. A short random pause keeps writers from colliding in lockstep.
+    const int64_t first_new = won.size();
+    ARROW_RETURN_NOT_OK(log_.Update(base.get(), &won));
+    Publish(std::make_shared<Snapshot>(*base));
+    // "Already exists" may be our own attempt landing (an answer lost, a retried PUT):
+    // then it is ours, not a lost race.
+    for (size_t i = static_cast<size_t>(first_new); i < won.size(); ++i) {
+      if (!commit->txn_id.empty() && won[i].second.txn_id == commit->txn_id) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++commits_;
+        return won[i].first;
+      }
+    }
+    if (static_cast<int64_t>(won.size()) == first_new) {
+      // The winner's file is not listed yet (an eventually consistent listing): wait.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::uniform_int_distribution<int> pause_ms(0, std::min<int>(50, 1 + attempt * 2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(jitter)));
+  }
+}
+
+int64_t LakeTable::commits() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return commits_;
+}
+
+int64_t LakeTable::lost_races() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lost_races_;
+}
+
+bool LakeTable::VacuumDue() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto every = std::chrono::seconds(
+      std::max<int64_t>(1, std::min<int64_t>(600, config_.retention_s)));
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (last_vacuum_ && now - *last_vacuum_ < every) return false;
+  last_vacuum_ = now;
+  return true;
+}
+
+}  // namespace arrowport::lake

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/config/config.h"
+#include "arrowport/lake/delta_log.h"
+#include "arrowport/objectstore/object_store.h"
+
+namespace arrowport::lake {
+
+/// The commits other writers made after a commit's base snapshot (version, actions).
+using WonCommits = std::vector<std::pair<int64_t, CommitActions>>;
+
+/// \brief One Delta table (a lake URL) as this process sees it: its store, its log and
+/// the latest snapshot read. Shared by every request and stream writing or reading that
+/// URL; thread-safe.
+class LakeTable {
+ public:
+  /// `logger` (may be null) hears what fails in the background (deleting files).
+  LakeTable(std::shared_ptr<objectstore::ObjectStore> store, config::LakeConfig config,
+            Logger* logger = nullptr);
+
+  /// The latest snapshot: reads the commits made since the cached one (by any node).
+  arrow::Result<std::shared_ptr<const Snapshot>> Latest();
+  /// The snapshot at `version` (an older one is rebuilt from the log; NotFound-like
+  /// KeyError when the log no longer reaches back to it).
+  arrow::Result<std::shared_ptr<const Snapshot>> At(int64_t version);
+  /// The snapshot read last, without a store request (null before the first read).
+  std::shared_ptr<const Snapshot> Cached() const;
+
+  /// Builds a commit from a base snapshot and the commits others won since the first
+  /// base; std::nullopt: nothing to commit (e.g. the request was committed before).
+  using Planner = std::function<arrow::Result<std::optional<CommitActions>>(const Snapshot& base,
+                                                                     const WonCommits& won)>;
+  /// \brief Commits put-if-absent at the version after the latest one; after a lost race
+  /// re-reads the log and re-plans on the new snapshot, up to max_commit_attempts times
+  /// (then a RetryableConflict). Returns the committed version, or -1 when the planner
+  /// had nothing to commit.
+  arrow::Result<int64_t> Commit(const Planner& plan);
+
+  objectstore::ObjectStore* store() const { return store_.get(); }
+  const std::shared_ptr<objectstore::ObjectStore>& shared_store() const { return store_; }
+  const config::LakeConfig& config() const { return config_; }
+  DeltaLog* log() { return &log_; }
+  /// Logs a warning about this table (nothing without a logger).
+  void Warn(const std::string& message) const;
+  /// Commits this process made (for tests and metrics).
+  int64_t commits() const;
+  int64_t lost_races() const;
+  /// Whether a vacuum is due (at most every retention period, or 10 minutes if shorter,
+  /// and at least a second apart); true marks it done now.
+  bool VacuumDue();
+
+ private:
+  void Publish(std::shared_ptr<const Snapshot> snapshot);
+
+  const std::shared_ptr<objectstore::ObjectStore> store_;
+  const config::LakeConfig config_;
+  DeltaLog log_;
+  Logger* const logger_;
+  mutable std::mutex mutex_;  // guards latest_ and the counters
+  std::shared_ptr<const Snapshot> latest_;
+  std::map<int64_t, std::shared_ptr<const Snapshot>> recent_;  // by version, a few
+  int64_t commits_ = 0;
+  int64_t lost_races_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
+  // One log read at a time: concurrent callers wait for it rather than list twice.
+  std::mutex refresh_mutex_;
+};
+
+}  // namespace arrowport::lake

@@ -1,0 +1,68 @@
+#pragma once
+
+// Helpers of the lake unit tests: a table in a temporary directory and its rows read back
+// with Arrow's own Parquet reader (not through the code under test).
+#include <gtest/gtest.h>
+#include <parquet/arrow/reader.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "arrow/api.h"
+#include "arrowport/lake/lake_table.h"
+#include "arrowport/objectstore/object_store.h"
+
+namespace arrowport::lake::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = std::filesystem::temp_directory_path() / "arrowport-lake-XXXXXX";
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string url() const { return "file://" + path_; }
+
+ private:
+  std::string path_;
+};
+
+inline std::shared_ptr<LakeTable> OpenTable(const TempDir& dir, config::LakeConfig lake = {}) {
+  lake.url = dir.url();
+  auto store = objectstore::OpenObjectStore(lake.url, {}).ValueOrDie();
+  return std::make_shared<LakeTable>(store, lake);
+}
+
+/// Rows of every live file of the latest snapshot (partition columns not included).
+inline int64_t CountRows(LakeTable* table) {
+  auto snapshot = table->Latest().ValueOrDie();
+  int64_t rows = 0;
+  for (const auto& [path, add] : snapshot->files) {
+    auto file = table->store()->OpenRead(KeyOfPath(path)).ValueOrDie();
+    auto reader = parquet::arrow::OpenFile(file, arrow::default_memory_pool()).ValueOrDie();
+    rows += reader->parquet_reader()->metadata()->num_rows();
+  }
+  return rows;
+}
+
+/// A batch of ids [start, start + n), a value, and a day string cycling over `days`.
+inline std::shared_ptr<arrow::RecordBatch> Batch(int64_t start, int64_t n, int days = 3) {
+  arrow::Int64Builder ids;
+  arrow::DoubleBuilder values;
+  arrow::StringBuilder day;
+  for (int64_t i = start; i < start + n; ++i) {
+    (void)ids.Append(i);
+    (void)values.Append(static_cast<double>(i) / 2);
+    (void)day.Append("2024-01-0" + std::to_string(1 + i % days));
+  }
+  auto schema = arrow::schema({arrow::field("id", arrow::int64()),
+                               arrow::field("value", arrow::float64()),
+                               arrow::field("day", arrow::utf8())});
+  return arrow::RecordBatch::Make(schema, n,
+                                  {ids.Finish().ValueOrDie(), values.Finish().ValueOrDie(),
+                                   day.Finish().ValueOrDie()});
+}
+
+}  // namespace arrowport::lake::testing

@@ -1,0 +1,274 @@
+#include "arrowport/objectstore/s3_client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "arrowport/objectstore/s3_curl.h"
+#include "arrowport/objectstore/s3_xml.h"
+
+namespace arrowport::objectstore {
+
+namespace {
+
+constexpr int64_t kMinPartBytes = int64_t{5} << 20;  // S3's minimum (all but the last)
+constexpr int64_t kMaxPartBytes = int64_t{5} << 30;
+
+std::string EnvOr(const char* name, std::string fallback = "") {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
+}
+
+bool Transient(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Before retry number `attempt` (1, 2, ...): 100 ms doubling up to 5 s, with jitter so
+// that writers that failed together do not retry together.
+std::chrono::milliseconds Backoff(int attempt) {
+  const int64_t ceiling =
+      std::min<int64_t>(int64_t{100} << std::min(attempt - 1, 6), 5000);
+  std::random_device device;
+  return std::chrono::milliseconds(ceiling / 2 + device() % (ceiling / 2 + 1));
+}
+
+bool RefusedCredentials(const std::string& code) {
+  static constexpr std::string_view kCodes[] = {
+      "InvalidAccessKeyId",    "SignatureDoesNotMatch", "InvalidToken",
+      "ExpiredToken",          "TokenRefreshRequired",  "InvalidSecurity",
+      "MissingSecurityHeader", "InvalidTokenId"};
+  return std::find(std::begin(kCodes), std::end(kCodes), code) != std::end(kCodes);
+}
+
+}  // namespace
+
+std::string UriEncode(std::string_view text, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (c == '/' && keep_slash)) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    }
+  }
+  return out;
+}
+
+struct S3Client::Impl {
+  std::string bucket;
+  std::string endpoint;  // scheme://host[:port], for messages
+  std::string base_url;  // endpoint/bucket (path style) or scheme://bucket.host[:port]
+  bool path_style = true;
+  std::string region;
+  int64_t part_bytes = 0;
+  int retries = 0;
+  CurlSettings curl;
+  CurlPool pool;
+
+  std::string UrlOf(const S3Request& request) const;
+  arrow::Status TransportError(std::string_view op, const std::string& key,
+                               const CurlOutcome& outcome, int attempts) const;
+};
+
+S3Client::S3Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+S3Client::~S3Client() = default;
+
+arrow::Result<std::shared_ptr<S3Client>> S3Client::Make(const S3Settings& settings,
+                                                        std::string bucket) {
+  auto impl = std::make_unique<Impl>();
+  impl->bucket = std::move(bucket);
+  impl->region = settings.region.empty()
+                     ? EnvOr("AWS_REGION", EnvOr("AWS_DEFAULT_REGION", "us-east-1"))
+                     : settings.region;
+  impl->endpoint = settings.endpoint.empty()
+                       ? "https://s3." + impl->region + ".amazonaws.com"
+                       : settings.endpoint;
+  while (impl->endpoint.ends_with('/')) impl->endpoint.pop_back();
+  const size_t scheme_end = impl->endpoint.find("://");
+  const std::string scheme = impl->endpoint.substr(0, scheme_end);
+  if (scheme_end == std::string::npos || (scheme != "http" && scheme != "https") ||
+      scheme_end + 3 == impl->endpoint.size() ||
+      impl->endpoint.find_first_of("/?#@", scheme_end + 3) != std::string::npos) {
+    return arrow::Status::Invalid("s3.endpoint '", settings.endpoint,
+                                  "' is not http(s)://host[:port]");
+  }
+  impl->path_style = settings.path_style;
+  impl->base_url = settings.path_style ? impl->endpoint + "/" + impl->bucket
+                                       : scheme + "://" + impl->bucket + "." +
+                                             impl->endpoint.substr(scheme_end + 3);
+  if (settings.part_bytes < kMinPartBytes || settings.part_bytes > kMaxPartBytes) {
+    return arrow::Status::Invalid("s3.part_bytes ", settings.part_bytes,
+                                  " is outside S3's part sizes (5 MiB to 5 GiB)");
+  }
+  if (settings.timeout_ms <= 0 || settings.retries < 0) {
+    return arrow::Status::Invalid("s3.timeout_ms must be positive and s3.retries >= 0");
+  }
+  impl->part_bytes = settings.part_bytes;
+  impl->retries = settings.retries;
+
+  CurlSettings& curl = impl->curl;
+  curl.timeout_ms = settings.timeout_ms;
+  curl.ca_file = settings.ca_file;
+  const bool from_settings = !settings.access_key_id.empty();
+  curl.access_key_id =
+      from_settings ? settings.access_key_id : EnvOr("AWS_ACCESS_KEY_ID");
+  curl.secret_access_key =
+      from_settings ? settings.secret_access_key : EnvOr("AWS_SECRET_ACCESS_KEY");
+  const std::string token =
+      from_settings ? settings.session_token : EnvOr("AWS_SESSION_TOKEN");
+  if (!curl.access_key_id.empty() && curl.secret_access_key.empty()) {
+    return arrow::Status::Invalid(
+        from_settings ? "s3.access_key_id is set but s3.secret_access_key is empty"
+                      : "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is empty");
+  }
+  if (!curl.access_key_id.empty()) {
+    curl.sigv4 = "aws:amz:" + impl->region + ":s3";
+    if (!token.empty()) curl.token_header = "x-amz-security-token: " + token;
+  }
+  return std::shared_ptr<S3Client>(new S3Client(std::move(impl)));
+}
+
+std::string S3Client::Impl::UrlOf(const S3Request& request) const {
+  std::string url = base_url;
+  if (!request.key.empty() || !path_style) url += "/" + UriEncode(request.key, true);
+  char separator = '?';
+  for (const auto& [name, value] : request.query) {
+    url += separator + UriEncode(name, false) + "=" + UriEncode(value, false);
+    separator = '&';
+  }
+  return url;
+}
+
+arrow::Status S3Client::Impl::TransportError(std::string_view op, const std::string& key,
+                                             const CurlOutcome& outcome,
+                                             int attempts) const {
+  const std::string& detail = outcome.error;
+  const std::string what = std::string(op) + " s3://" + bucket + "/" + key + ", " +
+                           std::to_string(attempts) +
+                           (attempts == 1 ? " attempt" : " attempts");
+  switch (outcome.code) {
+    case CURLE_COULDNT_CONNECT:
+      return arrow::Status::IOError(
+          "cannot reach S3 endpoint ", endpoint, ": ",
+          outcome.os_error != 0 ? std::strerror(static_cast<int>(outcome.os_error))
+                                : detail,
+          " (", what, ")");
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return arrow::Status::IOError("cannot reach S3 endpoint ", endpoint, ": ", detail,
+                                    " (", what, ")");
+    case CURLE_OPERATION_TIMEDOUT:
+      return arrow::Status::IOError("S3 endpoint ", endpoint, " did not answer within ",
+                                    curl.timeout_ms, " ms (s3.timeout_ms): ", detail,
+                                    " (", what, ")");
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+      return arrow::Status::IOError(
+          "TLS with S3 endpoint ", endpoint, " failed: ", detail,
+          curl.ca_file.empty() ? " (s3.ca_file unset: the system's CAs)"
+                               : " (s3.ca_file " + curl.ca_file + ")",
+          " (", what, ")");
+    default:
+      return arrow::Status::IOError("S3 request to ", endpoint, " failed: ", detail, " (",
+                                    what, ")");
+  }
+}
+
+arrow::Result<S3Response> S3Client::Send(std::string_view op, const S3Request& request) {
+  const std::string url = impl_->UrlOf(request);
+  bool sent_before = false;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(Backoff(attempt));
+    CurlOutcome outcome = impl_->pool.Perform(impl_->curl, url, request);
+    const bool last = attempt >= impl_->retries;
+    if (outcome.out_of_memory) {
+      return arrow::Status::OutOfMemory("S3 ", op, " ", ObjectUrl(request.key),
+                                        ": the answer does not fit in memory");
+    }
+    if (outcome.code != CURLE_OK) {
+      if (!Transient(outcome.code) || last) {
+        return impl_->TransportError(op, request.key, outcome, attempt + 1);
+      }
+      sent_before |= outcome.code != CURLE_COULDNT_CONNECT &&
+                     outcome.code != CURLE_COULDNT_RESOLVE_HOST;
+      continue;
+    }
+    if (outcome.response.status >= 500 && !last) {
+      sent_before = true;
+      continue;
+    }
+    outcome.response.retried_after_send = sent_before;
+    return std::move(outcome.response);
+  }
+}
+
+arrow::Status S3Client::ErrorOf(std::string_view op, const std::string& key,
+                                const S3Response& response) const {
+  std::optional<S3Error> error = ParseS3Error(response.text());
+  if (!error && !response.header_error_code.empty()) {
+    error = S3Error{response.header_error_code, response.header_error_message};
+  }
+  const std::string where = ObjectUrl(key);
+  if (error) {
+    if (RefusedCredentials(error->code)) {
+      return arrow::Status::IOError(
+          "S3 refused the credentials (", error->code, ": ", error->message, ") for ", op,
+          " ", where, " at ", impl_->endpoint,
+          ": check s3.access_key_id and s3.secret_access_key (or AWS_ACCESS_KEY_ID, "
+          "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
+    }
+    if (error->code == "NoSuchKey") {
+      return arrow::Status::KeyError("S3 ", op, " ", where,
+                                     ": NoSuchKey: ", error->message);
+    }
+    if (error->code == "NoSuchBucket") {
+      return arrow::Status::IOError("S3 ", op, " ", where,
+                                    ": NoSuchBucket: ", error->message, " (bucket '",
+                                    impl_->bucket, "' at ", impl_->endpoint, ")");
+    }
+    return arrow::Status::IOError("S3 ", op, " ", where, ": ", error->code, ": ",
+                                  error->message, " (HTTP ", response.status, ")");
+  }
+  if (response.status == 404) {
+    return arrow::Status::KeyError("S3 ", op, " ", where, ": not found (HTTP 404)");
+  }
+  if (response.status == 403) {
+    return arrow::Status::IOError(
+        "S3 ", op, " ", where, " at ", impl_->endpoint,
+        ": access denied (HTTP 403): wrong credentials or no permission");
+  }
+  return arrow::Status::IOError("S3 ", op, " ", where, " at ", impl_->endpoint, ": HTTP ",
+                                response.status);
+}
+
+std::string S3Client::ObjectUrl(const std::string& key) const {
+  return "s3://" + impl_->bucket + "/" + key;
+}
+const std::string& S3Client::bucket() const { return impl_->bucket; }
+const std::string& S3Client::region() const { return impl_->region; }
+int64_t S3Client::part_bytes() const { return impl_->part_bytes; }
+
+}  // namespace arrowport::objectstore

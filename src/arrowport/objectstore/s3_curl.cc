@@ -1,0 +1,275 @@
+#include "arrowport/objectstore/s3_curl.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <string_view>
+
+#include "arrow/buffer_builder.h"
+
+namespace arrowport::objectstore {
+
+namespace {
+
+constexpr size_t kMaxIdle = 16;
+
+struct SlistFree {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using HeaderList = std::unique_ptr<curl_slist, SlistFree>;
+
+// A request body in memory, read by curl (and rewound by it when it must resend).
+struct BodyReader {
+  const uint8_t* data;
+  int64_t size;
+  int64_t position = 0;
+};
+
+size_t ReadBody(char* out, size_t size, size_t count, void* user) {
+  auto* reader = static_cast<BodyReader*>(user);
+  const auto n = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(size * count),
+                                                       reader->size - reader->position));
+  if (n > 0) std::memcpy(out, reader->data + reader->position, n);
+  reader->position += static_cast<int64_t>(n);
+  return n;
+}
+
+int SeekBody(void* user, curl_off_t offset, int origin) {
+  auto* reader = static_cast<BodyReader*>(user);
+  if (origin != SEEK_SET || offset < 0 || offset > reader->size)
+    return CURL_SEEKFUNC_FAIL;
+  reader->position = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+// What the callbacks collect during one exchange.
+struct Received {
+  arrow::BufferBuilder body;
+  S3Response* response = nullptr;
+  bool expect_body = true;  // false for HEAD, whose Content-Length is the object's
+  bool out_of_memory = false;
+};
+
+size_t WriteBody(char* data, size_t size, size_t count, void* user) {
+  auto* received = static_cast<Received*>(user);
+  if (!received->body.Append(data, static_cast<int64_t>(size * count)).ok()) {
+    received->out_of_memory = true;
+    return 0;  // aborts the transfer
+  }
+  return size * count;
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::strchr(" \t\r\n", text.front()) != nullptr) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::strchr(" \t\r\n", text.back()) != nullptr) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+bool NameIs(std::string_view name, std::string_view expected) {
+  return name.size() == expected.size() &&
+         std::equal(name.begin(), name.end(), expected.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+std::string_view Unquote(std::string_view text) {
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    return text.substr(1, text.size() - 2);
+  }
+  return text;
+}
+
+size_t WriteHeader(char* data, size_t size, size_t count, void* user) {
+  auto* received = static_cast<Received*>(user);
+  S3Response* response = received->response;
+  const std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) {  // a new response (after 100 Continue): start over
+    response->etag.clear();
+    response->header_error_code.clear();
+    response->header_error_message.clear();
+    return size * count;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return size * count;
+  const std::string_view name = line.substr(0, colon);
+  const std::string_view value = Trim(line.substr(colon + 1));
+  if (NameIs(name, "ETag")) response->etag = value;
+  // MinIO's error Code and Message for answers without a body (HEAD).
+  if (NameIs(name, "x-minio-error-code")) response->header_error_code = value;
+  if (NameIs(name, "x-minio-error-desc")) response->header_error_message = Unquote(value);
+  int64_t length = 0;
+  const auto [end, error] =
+      std::from_chars(value.data(), value.data() + value.size(), length);
+  // One allocation for a large object instead of doublings (a failure shows on Append).
+  if (received->expect_body && NameIs(name, "Content-Length") && error == std::errc() &&
+      length > 0 && length <= (int64_t{1} << 34)) {
+    (void)received->body.Reserve(length);
+  }
+  return size * count;
+}
+
+void SetMethod(CURL* curl, const S3Request& request, BodyReader* reader) {
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (request.method == "PUT") {
+    // A body curl does not hash: it signs x-amz-content-sha256: UNSIGNED-PAYLOAD (TLS
+    // protects the bytes in transit), sparing a SHA-256 pass over every part.
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &ReadBody);
+    curl_easy_setopt(curl, CURLOPT_READDATA, reader);
+    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &SeekBody);
+    curl_easy_setopt(curl, CURLOPT_SEEKDATA, reader);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(reader->size));
+  } else if (request.method == "POST") {
+    // A (small) body in memory, possibly empty: curl signs its SHA-256.
+    static const char kEmpty[] = "";
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(reader->size));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+                     reader->size > 0 ? static_cast<const void*>(reader->data)
+                                      : static_cast<const void*>(kEmpty));
+  } else if (request.method != "GET") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+}
+
+}  // namespace
+
+CurlPool::CurlPool() {
+  // Thread-safe and reference-counted since curl 7.84.
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+CurlPool::~CurlPool() {
+  idle_.clear();
+  curl_global_cleanup();
+}
+
+CurlPool::EasyHandle CurlPool::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_.empty()) {
+      EasyHandle handle = std::move(idle_.back());
+      idle_.pop_back();
+      return handle;
+    }
+  }
+  return EasyHandle(curl_easy_init());
+}
+
+void CurlPool::Release(EasyHandle handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(handle));
+}
+
+CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& url,
+                              const S3Request& request) {
+  CurlOutcome outcome;
+  EasyHandle handle = Acquire();
+  CURL* curl = handle.get();
+  if (curl == nullptr) {
+    outcome.code = CURLE_OUT_OF_MEMORY;
+    outcome.error = "curl_easy_init failed";
+    return outcome;
+  }
+  HeaderList headers;
+  // Every header or no request: a lost If-None-Match would turn a create into a replace.
+  bool headers_complete = true;
+  auto add_header = [&](const std::string& line) {
+    curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
+    if (appended == nullptr) {
+      headers_complete = false;
+      return;
+    }
+    (void)headers.release();  // `appended` is the same list, one longer
+    headers.reset(appended);
+  };
+  for (const std::string& line : request.headers) add_header(line);
+  if (!settings.token_header.empty()) add_header(settings.token_header);
+  if (!headers_complete) {
+    outcome.code = CURLE_OUT_OF_MEMORY;
+    outcome.error = "out of memory building the request headers";
+    Release(std::move(handle));
+    return outcome;
+  }
+  curl_easy_reset(curl);  // options only: the handle's live connections stay
+  char error_buffer[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  // No CURLOPT_PATH_AS_IS: curl >= 8.14 refuses it with SigV4. Keys never hold "." or
+  // ".." segments (ValidateKey), so curl's dot-segment normalisation changes nothing and
+  // the path it signs is the path we built.
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "arrowport");
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(settings.timeout_ms));
+  // A stall (under one byte a second for timeout_ms) ends the request; a large transfer
+  // that keeps moving is not cut off.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(
+      curl, CURLOPT_LOW_SPEED_TIME,
+      static_cast<long>(std::max<int64_t>(1, (settings.timeout_ms + 999) / 1000)));
+  if (!settings.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
+  }
+  if (!settings.sigv4.empty()) {
+    // curl signs (SigV4) and adds x-amz-date and x-amz-content-sha256 itself.
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, settings.sigv4.c_str());
+    curl_easy_setopt(curl, CURLOPT_USERNAME, settings.access_key_id.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, settings.secret_access_key.c_str());
+  }
+  Received received;
+  received.response = &outcome.response;
+  received.expect_body = request.method != "HEAD";
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &WriteBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &received);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &WriteHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &received);
+  curl_easy_setopt(curl, CURLOPT_FILETIME, 1L);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+
+  BodyReader reader{request.body, request.body_size};
+  SetMethod(curl, request, &reader);
+
+  outcome.code = curl_easy_perform(curl);
+  outcome.out_of_memory = received.out_of_memory;
+  if (outcome.code != CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &outcome.os_error);
+    outcome.error =
+        error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(outcome.code);
+  } else {
+    S3Response& response = outcome.response;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) ==
+        CURLE_OK) {
+      response.content_length = length;
+    }
+    curl_off_t modified = -1;
+    if (curl_easy_getinfo(curl, CURLINFO_FILETIME_T, &modified) == CURLE_OK &&
+        modified >= 0) {
+      response.modified_ms = static_cast<int64_t>(modified) * 1000;
+    }
+    auto body = received.body.Finish();
+    if (body.ok()) {
+      response.body = std::move(body).ValueUnsafe();
+    } else {
+      outcome.out_of_memory = true;
+    }
+  }
+  // Nothing the handle points at (headers, buffers, callbacks' data) outlives this call.
+  curl_easy_reset(curl);
+  Release(std::move(handle));
+  return outcome;
+}
+
+}  // namespace arrowport::objectstore

@@ -1,0 +1,287 @@
+#include "arrowport/server/lake_service.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "arrow/type.h"
+
+#include "arrowport/common/identifier.h"
+#include "arrowport/ingest/stream_router.h"
+#include "arrowport/server/lake_view_sql.h"
+#include "arrowport/lake/lake_maintenance.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::server {
+
+namespace {
+
+// Files per part at least (bytes), and parts at most, when a lake table is read in
+// parts: small tables stay one endpoint.
+constexpr int64_t kMinPartBytes = int64_t{4} << 20;
+constexpr int kMaxParts = 16;
+
+std::vector<const lake::AddFile*> AllFiles(const lake::Snapshot& snapshot) {
+  std::vector<const lake::AddFile*> files;
+  for (const auto& [path, add] : snapshot.files) files.push_back(&add);
+  return files;
+}
+
+// How many parts a snapshot's files make.
+int PartsOf(const lake::Snapshot& snapshot) {
+  int64_t bytes = 0;
+  for (const auto& [path, add] : snapshot.files) bytes += add.size;
+  const int64_t by_size = std::max<int64_t>(1, bytes / kMinPartBytes);
+  return static_cast<int>(
+      std::min<int64_t>({by_size, kMaxParts, static_cast<int64_t>(snapshot.files.size())}));
+}
+
+// The files of part `part` of `parts`: files in path order, each to the lightest part so
+// far (the same split for every call on one snapshot).
+std::vector<const lake::AddFile*> FilesOfPart(const lake::Snapshot& snapshot, int part,
+                                              int parts) {
+  std::vector<int64_t> load(static_cast<size_t>(parts), 0);
+  std::vector<const lake::AddFile*> mine;
+  for (const auto& [path, add] : snapshot.files) {
+    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    load[lightest] += std::max<int64_t>(add.size, 1);
+    if (lightest == part) mine.push_back(&add);
+  }
+  return mine;
+}
+
+}  // namespace
+
+LakeService::LakeService(storage::Database* database, storage::LakeStores stores,
+                         lake::LakeCatalog* lakes, ingest::StreamRouter* router,
+                         Logger* logger)
+    : database_(database),
+      stores_(std::move(stores)),
+      lakes_(lakes),
+      router_(router),
+      logger_(logger) {}
+
+LakeService::~LakeService() { Stop(); }
+
+void LakeService::Committed(const std::string& stream) {
+  const config::StreamConfig route = router_->Route(stream);
+  if (route.sink != config::Sink::kLake) return;
+  auto table = lakes_->Table(route.lake);
+  if (!table.ok()) return;
+  auto st = Publish(stream, route, *table, /*read_store=*/false);
+  if (!st.ok()) logger_->Warn("lake view not updated", {{"stream", stream}, {"error", st.message()}});
+}
+
+arrow::Status LakeService::Refresh(const std::string& stream) {
+  const config::StreamConfig route = router_->Route(stream);
+  if (route.sink != config::Sink::kLake) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
+  return Publish(stream, route, table, /*read_store=*/true);
+}
+
+arrow::Status LakeService::Publish(const std::string& stream, const config::StreamConfig& route,
+                                   const std::shared_ptr<lake::LakeTable>& table,
+                                   bool read_store) {
+  std::shared_ptr<const lake::Snapshot> snapshot;
+  if (read_store) {
+    ARROW_ASSIGN_OR_RAISE(snapshot, table->Latest());
+  } else {
+    snapshot = table->Cached();
+  }
+  if (!snapshot || snapshot->version < 0 || !snapshot->schema) return arrow::Status::OK();
+  std::lock_guard<std::mutex> lock(mutex_);
+  Published& published = published_[stream];
+  if (read_store) published.polled = std::chrono::steady_clock::now();
+  if (published.url == route.lake.url && published.version >= snapshot->version) {
+    return arrow::Status::OK();
+  }
+  ARROW_RETURN_NOT_OK(snapshot->CheckReadable());
+  if (!database_->direct_append_enabled()) {
+    return arrow::Status::NotImplemented(
+        "lake tables are read through DuckDB's C++ file system interface, which needs the "
+        "DuckDB library Arrowport was built against (this one is ",
+        storage::Database::LibraryVersion(), ")");
+  }
+  // Stores by URL: a stream pointed elsewhere by a reload gets a new name, so queries and
+  // tickets of the old view keep reading the old table.
+  auto named = store_names_.find(route.lake.url);
+  if (named == store_names_.end()) {
+    named = store_names_.emplace(route.lake.url, "lake" + std::to_string(store_names_.size()))
+                .first;
+  }
+  const std::string store = named->second;
+  stores_.Register(store, table->shared_store());
+  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  auto st = conn->Execute("CREATE OR REPLACE VIEW main." + QuoteIdentifier(route.target_table) +
+                          " AS " + LakeSelectSql(store, *snapshot, AllFiles(*snapshot)));
+  if (!st.ok()) {
+    return st.WithMessage("the view ", route.target_table, " of lake ", route.lake.url, ": ",
+                          st.message());
+  }
+  published.url = route.lake.url;
+  published.version = snapshot->version;
+  published.table = route.target_table;
+  published.snapshot = snapshot;
+  published.lake = table;
+  published.store = store;
+  return arrow::Status::OK();
+}
+
+void LakeService::RefreshReferenced(const std::string& text) {
+  // Polled within this long: fresh enough (concurrent queries share one log read).
+  constexpr auto kFresh = std::chrono::milliseconds(20);
+  auto lower = [](std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const std::string haystack = lower(text);
+  std::vector<std::string> streams;
+  {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [stream, published] : published_) {
+      if (published.table.empty() || now - published.polled < kFresh) continue;
+      // A mention as a whole word (even in a string or comment) only costs a log read.
+      const std::string name = lower(published.table);
+      for (size_t at = haystack.find(name); at != std::string::npos;
+           at = haystack.find(name, at + 1)) {
+        const auto word = [&](size_t i) {
+          return i < haystack.size() &&
+                 (std::isalnum(static_cast<unsigned char>(haystack[i])) || haystack[i] == '_');
+        };
+        if ((at == 0 || !word(at - 1)) && !word(at + name.size())) {
+          streams.push_back(stream);
+          break;
+        }
+      }
+    }
+  }
+  for (const auto& stream : streams) {
+    auto st = Refresh(stream);
+    if (!st.ok()) {
+      logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
+      std::lock_guard<std::mutex> lock(mutex_);
+      published_[stream].polled = std::chrono::steady_clock::now();  // not again at once
+    }
+  }
+}
+
+std::vector<LakeService::Figures> LakeService::figures() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Figures> out;
+  for (const auto& [stream, published] : published_) {
+    if (!published.snapshot || !published.lake) continue;
+    Figures f;
+    f.stream = stream;
+    f.url = published.url;
+    f.version = published.snapshot->version;
+    f.files = static_cast<int64_t>(published.snapshot->files.size());
+    for (const auto& [path, add] : published.snapshot->files) f.bytes += add.size;
+    f.commits = published.lake->commits();
+    f.lost_races = published.lake->lost_races();
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::optional<query::QueryRequest::LakePart> LakeService::Layout(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [stream, published] : published_) {
+    if (published.table != table || !published.snapshot) continue;
+    const int parts = PartsOf(*published.snapshot);
+    if (parts < 2) return std::nullopt;
+    return query::QueryRequest::LakePart{published.version, 0, parts};
+  }
+  return std::nullopt;
+}
+
+arrow::Result<std::string> LakeService::PartSql(const std::string& table,
+                                                const query::QueryRequest::LakePart& part) {
+  std::string store;
+  std::shared_ptr<lake::LakeTable> lake_table;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [name, published] : published_) {
+      if (published.table == table && published.lake) {
+        store = published.store;
+        lake_table = published.lake;
+      }
+    }
+  }
+  if (!lake_table) return arrow::Status::KeyError("'", table, "' is not a lake table");
+  ARROW_ASSIGN_OR_RAISE(auto snapshot, lake_table->At(part.version));
+  if (part.parts != PartsOf(*snapshot)) {
+    return arrow::Status::Invalid("the ticket's parts do not match version ", part.version,
+                                  " of '", table, "': ask for the table again");
+  }
+  return LakeSelectSql(store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
+}
+
+void LakeService::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LakeService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LakeService::Run() {
+  std::map<std::string, std::chrono::steady_clock::time_point> upkept;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(wake_mutex_);
+      if (wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) return;
+    }
+    // Nothing escapes this thread: a bad log or file must not end a serving process.
+    try {
+      RunOnce(upkept);
+    } catch (const std::exception& e) {
+      logger_->Error("lake upkeep thread: unexpected exception", {{"error", e.what()}});
+    } catch (...) {
+      logger_->Error("lake upkeep thread: unexpected exception", {});
+    }
+  }
+}
+
+void LakeService::RunOnce(
+    std::map<std::string, std::chrono::steady_clock::time_point>& upkept) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [stream, entry] : router_->Snapshot()) {
+    const config::StreamConfig& route = entry.first;
+    if (route.sink != config::Sink::kLake) continue;
+    bool due = true;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = published_.find(stream);
+      due = it == published_.end() ||
+            now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms);
+    }
+    if (due) {
+      auto st = Refresh(stream);
+      if (!st.ok()) {
+        logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
+        std::lock_guard<std::mutex> lock(mutex_);
+        published_[stream].polled = now;  // retried after refresh_ms, not at once
+      }
+    }
+    auto table = lakes_->Table(route.lake);
+    if (!table.ok()) continue;
+    auto& last = upkept[route.lake.url];
+    if (route.lake.compaction_interval_s > 0 &&
+        now - last >= std::chrono::seconds(route.lake.compaction_interval_s)) {
+      last = now;
+      auto st = lake::Upkeep(table->get());
+      if (!st.ok()) {
+        logger_->Warn("lake upkeep failed", {{"stream", stream}, {"error", st.message()}});
+      } else {
+        Committed(stream);
+      }
+    }
+  }
+}
+
+}  // namespace arrowport::server

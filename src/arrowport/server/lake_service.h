@@ -1,0 +1,101 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "arrow/status.h"
+#include "arrowport/common/logger.h"
+#include "arrowport/lake/lake_catalog.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/storage/lake_file_system.h"
+
+namespace arrowport::storage {
+class Database;
+}
+namespace arrowport::ingest {
+class StreamRouter;
+}
+
+namespace arrowport::server {
+
+/// \brief Makes every lake stream readable by SQL and keeps its table healthy: a DuckDB
+/// view per lake stream (named as its target table) over the files of the latest
+/// snapshot, replaced when this node commits and when a poll (lake.refresh_ms) finds
+/// another node's commits; and, on its own thread, the table's upkeep (compaction,
+/// checkpoints, vacuum). Thread-safe.
+class LakeService {
+ public:
+  LakeService(storage::Database* database, storage::LakeStores stores,
+              lake::LakeCatalog* lakes, ingest::StreamRouter* router, Logger* logger);
+  ~LakeService();
+
+  /// Publishes the stream's latest snapshot known to this process as its view (after a
+  /// commit here: no store request).
+  void Committed(const std::string& stream);
+  /// Reads the stream's log from the store and publishes what is new.
+  arrow::Status Refresh(const std::string& stream);
+
+  /// Refreshes the lake streams whose table `text` (a query's SQL, or a table name)
+  /// mentions; a failure leaves the view at its last snapshot (and is logged).
+  void RefreshReferenced(const std::string& text);
+
+  /// Reading lake tables in parts (QueryPipeline::EnableLakeReads): the parts of the
+  /// published snapshot of `table`, and the SQL of one part of a (recent) snapshot.
+  std::optional<query::QueryRequest::LakePart> Layout(const std::string& table);
+  arrow::Result<std::string> PartSql(const std::string& table,
+                                     const query::QueryRequest::LakePart& part);
+
+  /// What each published lake stream looks like (metrics, status).
+  struct Figures {
+    std::string stream;
+    std::string url;
+    int64_t version = -1;
+    int64_t files = 0;
+    int64_t bytes = 0;
+    int64_t commits = 0;     ///< made by this process
+    int64_t lost_races = 0;  ///< put-if-absent attempts another writer won
+  };
+  std::vector<Figures> figures();
+
+  /// The poll and upkeep thread.
+  void Start();
+  void Stop();
+
+ private:
+  struct Published {
+    std::string url;
+    std::string table;  ///< the view's name
+    int64_t version = -2;
+    std::shared_ptr<const lake::Snapshot> snapshot;
+    std::shared_ptr<lake::LakeTable> lake;
+    std::string store;  ///< its store's name under storage::kLakePathPrefix
+    std::chrono::steady_clock::time_point polled{};
+  };
+  arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
+                        const std::shared_ptr<lake::LakeTable>& table, bool read_store);
+  void Run();
+  // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).
+  void RunOnce(std::map<std::string, std::chrono::steady_clock::time_point>& upkept);
+
+  storage::Database* const database_;
+  storage::LakeStores stores_;
+  lake::LakeCatalog* const lakes_;
+  ingest::StreamRouter* const router_;
+  Logger* const logger_;
+  std::mutex mutex_;  // guards published_; one view replacement at a time
+  std::map<std::string, Published> published_;
+  std::map<std::string, std::string> store_names_;  // lake URL -> store name
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace arrowport::server
