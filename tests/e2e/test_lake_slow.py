@@ -242,6 +242,17 @@ def test_kill9_mid_upload_leaves_no_partial_data(store, start_server, tmp_path):
         assert rows(lake.read()) == committed
         assert http_query(server, "SELECT count(*)::BIGINT AS n FROM events").to_pylist() == \
             [{"n": len(committed)}]
+    # The killed uploads left files no commit added: vacuum deletes them once they are
+    # older than retention_s, and nothing the table holds.
+    referenced = {p.split(lake.url.rstrip("/") + "/")[-1] for p in lake.delta().file_uris()}
+    assert set(lake.data_files()) - referenced, "the kills left no orphaned file to clean up"
+    server.stop()
+    streams["events"]["lake"].update(retention_s=2, compaction_interval_s=1)
+    server = start_lake_server(start_server, tmp_path, streams, minio=store, name="k")
+    wait_for(lambda: set(lake.data_files()) <= {p.split(lake.url.rstrip("/") + "/")[-1]
+                                                for p in lake.delta().file_uris()},
+             60, "vacuum of the orphaned files")
+    assert rows(lake.read()) == committed
 
 
 def test_kill9_per_batch_every_acknowledged_batch_exactly_once(store, start_server, tmp_path):

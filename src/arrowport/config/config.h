@@ -168,6 +168,9 @@ struct Config {
     std::string secret_access_key;  ///< never logged
     std::string session_token;      ///< never logged
     int64_t part_mb = 8;            ///< multipart upload part size, 5..5120
+    /// Connecting, and any stall (under 16 KiB/s) this long, fails a request; ten times
+    /// this in all, too.
+    int64_t timeout_ms = 30000;
   } s3;
   std::string log_level = "info";
   std::string log_format = "text";

@@ -151,6 +151,9 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"s3.part_mb",
        {5, 5120, [](const Config& c) -> int64_t { return c.s3.part_mb; },
         [](Config& c, int64_t v) { c.s3.part_mb = v; }}},
+      {"s3.timeout_ms",
+       {100, 600000, [](const Config& c) -> int64_t { return c.s3.timeout_ms; },
+        [](Config& c, int64_t v) { c.s3.timeout_ms = v; }}},
   };
   return keys;
 }

@@ -290,6 +290,9 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
                                     "this server does not serve");
     }
     if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+    // The same column checks as for a table (names, count, types DuckDB can read back):
+    // every lake table is also read through DuckDB.
+    ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/true));
     result->table = route.lake.url;
     ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
     auto st = WriteToLake(table, request, route, commit, source.get(), on_commit, call, meter,

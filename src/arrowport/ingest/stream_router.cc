@@ -149,7 +149,8 @@ nlohmann::json StreamList(const StreamRouter& router, bool with_transforms) {
     if (route.sink == config::Sink::kLake) {
       // The table's URL (never credentials: those are the s3 section's).
       streams.back()["sink"] = "lake";
-      streams.back()["lake_url"] = route.lake.url;
+      streams.back()["lake_url"] =
+          with_transforms ? route.lake.url : std::string("(set; admins see it)");
       streams.back()["partition_by"] = route.lake.partition_by;
     }
   }

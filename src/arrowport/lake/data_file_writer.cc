@@ -26,6 +26,7 @@ using nlohmann::json;
 // Rows per Parquet row group: what one open file holds in memory before it streams out,
 // and the unit DuckDB and Spark read in parallel.
 constexpr int64_t kRowGroupRows = 131072;
+constexpr int64_t kDictionaryPageBytes = 256 * 1024;
 // Strings longer than this get no min/max (a truncated max would not bound the column).
 constexpr size_t kMaxStatsString = 64;
 
@@ -112,6 +113,8 @@ std::shared_ptr<arrow::Scalar> Combine(const std::vector<std::shared_ptr<arrow::
 }  // namespace
 
 std::string EscapePartitionValue(const std::string& value) {
+  // The folder of null values: the text itself gets another name.
+  if (value == "__HIVE_DEFAULT_PARTITION__") return "%5F_HIVE_DEFAULT_PARTITION__";
   std::string out;
   for (unsigned char c : value) {
     if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
@@ -140,14 +143,21 @@ arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
   file->mins_.resize(n);
   file->maxs_.resize(n);
   ARROW_ASSIGN_OR_RAISE(file->sink_, store->OpenUpload(file->key_));
+  // Dictionaries pay for repeated values; a row group of unique ids or measurements would
+  // fill a 1 MiB dictionary page exactly (131,072 eight-byte values) and never fall back,
+  // hashing every value for nothing. A smaller dictionary page falls back to plain
+  // encoding early for such columns and keeps dictionaries for repetitive ones.
   auto properties = parquet::WriterProperties::Builder()
                         .compression(codec)
                         ->max_row_group_length(kRowGroupRows)
+                        ->dictionary_pagesize_limit(kDictionaryPageBytes)
                         ->build();
   // Spark and older readers read INT96-free, microsecond timestamps; the Arrow schema is
   // not stored (Delta's schemaString is the schema).
+  // Columns are encoded and compressed on Arrow's CPU pool, several at once.
   auto arrow_properties = parquet::ArrowWriterProperties::Builder()
                               .coerce_timestamps(arrow::TimeUnit::MICRO)
+                              ->set_use_threads(true)
                               ->build();
   auto writer = parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(),
                                                  file->sink_, properties, arrow_properties);

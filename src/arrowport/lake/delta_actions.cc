@@ -137,9 +137,11 @@ std::string SerializeCommit(const CommitActions& commit, int64_t timestamp_ms) {
     json r = {{"path", remove.path},
               {"deletionTimestamp", remove.deletion_timestamp},
               {"dataChange", remove.data_change},
-              {"extendedFileMetadata", true},
               {"partitionValues", PartitionJson(remove.partition_values)}};
-    if (remove.size >= 0) r["size"] = remove.size;
+    if (remove.size >= 0) {
+      r["size"] = remove.size;
+      r["extendedFileMetadata"] = true;  // partitionValues and size are both there
+    }
     line({{"remove", r}});
   }
   for (const auto& add : commit.adds) {

@@ -21,8 +21,11 @@ namespace {
 
 using nlohmann::json;
 
-json JsonOf(const arrow::Scalar& scalar) {
-  if (!scalar.is_valid) return nullptr;
+// The checkpoint's action columns are a few levels deep; deeper values are not ours.
+constexpr int kMaxDepth = 16;
+
+json JsonOf(const arrow::Scalar& scalar, int depth = 0) {
+  if (!scalar.is_valid || depth > kMaxDepth) return nullptr;
   switch (scalar.type->id()) {
     case arrow::Type::BOOL: return static_cast<const arrow::BooleanScalar&>(scalar).value;
     case arrow::Type::INT8: return static_cast<const arrow::Int8Scalar&>(scalar).value;
@@ -37,7 +40,7 @@ json JsonOf(const arrow::Scalar& scalar) {
       const auto& s = static_cast<const arrow::StructScalar&>(scalar);
       json out = json::object();
       for (int i = 0; i < s.type->num_fields(); ++i) {
-        out[s.type->field(i)->name()] = JsonOf(*s.value[i]);
+        out[s.type->field(i)->name()] = JsonOf(*s.value[i], depth + 1);
       }
       return out;
     }
@@ -49,8 +52,8 @@ json JsonOf(const arrow::Scalar& scalar) {
         auto key = entries.field(0)->GetScalar(i);
         auto value = entries.field(1)->GetScalar(i);
         if (!key.ok() || !value.ok()) continue;
-        json k = JsonOf(**key);
-        if (k.is_string()) out[k.get<std::string>()] = JsonOf(**value);
+        json k = JsonOf(**key, depth + 1);
+        if (k.is_string()) out[k.get<std::string>()] = JsonOf(**value, depth + 1);
       }
       return out;
     }
@@ -60,7 +63,7 @@ json JsonOf(const arrow::Scalar& scalar) {
       json out = json::array();
       for (int64_t i = 0; i < l.value->length(); ++i) {
         auto item = l.value->GetScalar(i);
-        if (item.ok()) out.push_back(JsonOf(**item));
+        if (item.ok()) out.push_back(JsonOf(**item, depth + 1));
       }
       return out;
     }
@@ -253,6 +256,10 @@ arrow::Status DeltaLog::ReadCheckpoint(int64_t version, Snapshot* snapshot) {
       if (column->IsNull(row)) continue;
       ARROW_ASSIGN_OR_RAISE(auto scalar, column->GetScalar(row));
       json body = JsonOf(*scalar);
+      if (!body.is_object()) {
+        return arrow::Status::Invalid("checkpoint ", version, ": column '", name,
+                                      "' is not a struct of action fields");
+      }
       // Null members are absent in a commit file.
       for (auto it = body.begin(); it != body.end();) {
         it = it->is_null() && it.key() != "partitionValues" ? body.erase(it) : std::next(it);

@@ -1,6 +1,8 @@
 #include "arrowport/lake/delta_log.h"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +21,20 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kLogPrefix = "_delta_log/";
+
+// The version of a commit file's name ("00000000000000000012.json"), if it is one.
+std::optional<int64_t> CommitVersionOf(const std::string& key) {
+  const std::string prefix = kLogPrefix;
+  if (key.size() != prefix.size() + 25 || key.compare(0, prefix.size(), prefix) != 0 ||
+      key.compare(key.size() - 5, 5, ".json") != 0) {
+    return std::nullopt;
+  }
+  int64_t version = 0;
+  const char* digits = key.data() + prefix.size();
+  const auto [end, error] = std::from_chars(digits, digits + 20, version);
+  if (error != std::errc() || end != digits + 20 || version < 0) return std::nullopt;
+  return version;
+}
 
 bool Contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
@@ -83,8 +99,7 @@ arrow::Status Snapshot::CheckReadable() const {
   }
   if (reader == 3) {
     for (const auto& feature : protocol.reader_features) {
-      if (feature != "timestampNtz" && feature != "vacuumProtocolCheck" &&
-          feature != "v2Checkpoint") {
+      if (feature != "timestampNtz" && feature != "vacuumProtocolCheck") {
         return arrow::Status::NotImplemented("the Delta table needs reader feature '",
                                              feature, "', which Arrowport cannot read");
       }
@@ -165,9 +180,9 @@ std::string DeltaLog::CommitKey(int64_t version) {
   return name;
 }
 
-arrow::Status DeltaLog::Update(Snapshot* snapshot,
-                               std::vector<std::pair<int64_t, CommitActions>>* applied,
-                               int64_t up_to) {
+arrow::Status DeltaLog::UpdateUnsafe(Snapshot* snapshot,
+                                     std::vector<std::pair<int64_t, CommitActions>>* applied,
+                                     int64_t up_to) {
   std::string start_after;
   if (snapshot->version < 0) {
     // A new reader starts from the last checkpoint when the log has one.
@@ -185,10 +200,9 @@ arrow::Status DeltaLog::Update(Snapshot* snapshot,
   if (snapshot->version >= 0) start_after = CommitKey(snapshot->version);
   ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, start_after));
   for (const auto& object : listing) {
-    const std::string name = object.key.substr(std::string(kLogPrefix).size());
-    if (name.size() != 25 || name.compare(20, 5, ".json") != 0) continue;
-    if (name.find_first_not_of("0123456789") != 20) continue;
-    const int64_t version = std::stoll(name.substr(0, 20));
+    const auto parsed = CommitVersionOf(object.key);
+    if (!parsed) continue;  // checkpoints, _last_checkpoint, other tools' files
+    const int64_t version = *parsed;
     if (version <= snapshot->version) continue;
     if (version > up_to) break;
     if (version != snapshot->version + 1) {
@@ -203,14 +217,22 @@ arrow::Status DeltaLog::Update(Snapshot* snapshot,
   return arrow::Status::OK();
 }
 
+arrow::Status DeltaLog::Update(Snapshot* snapshot,
+                               std::vector<std::pair<int64_t, CommitActions>>* applied,
+                               int64_t up_to) {
+  // Another writer's log may hold anything: no exception of a parser leaves here.
+  try {
+    return UpdateUnsafe(snapshot, applied, up_to);
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("the Delta log of ", store_->url(), " cannot be read: ",
+                                  e.what());
+  }
+}
+
 arrow::Result<bool> DeltaLog::HasNewer(int64_t version) {
   ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, CommitKey(version)));
   for (const auto& object : listing) {
-    const std::string name = object.key.substr(std::string(kLogPrefix).size());
-    if (name.size() == 25 && name.compare(20, 5, ".json") == 0 &&
-        name.find_first_not_of("0123456789") == 20) {
-      return true;
-    }
+    if (CommitVersionOf(object.key)) return true;
   }
   return false;
 }

@@ -139,6 +139,9 @@ class DeltaLog {
   objectstore::ObjectStore* store() const { return store_.get(); }
 
  private:
+  arrow::Status UpdateUnsafe(Snapshot* snapshot,
+                             std::vector<std::pair<int64_t, CommitActions>>* applied,
+                             int64_t up_to);
   arrow::Status ReadCheckpoint(int64_t version, Snapshot* snapshot);
 
   std::shared_ptr<objectstore::ObjectStore> store_;

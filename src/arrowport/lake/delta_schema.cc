@@ -84,19 +84,32 @@ arrow::Result<json> TypeJson(const arrow::DataType& type) {
   }
 }
 
-arrow::Result<std::shared_ptr<arrow::DataType>> ArrowOf(const json& type);
+// Limits on schemas read from a log (another writer's): nesting, width, names.
+constexpr int kMaxTypeDepth = 64;
+constexpr size_t kMaxFields = 10000;
+constexpr size_t kMaxNameBytes = 1024;
 
-arrow::Result<std::shared_ptr<arrow::Field>> FieldOf(const json& field) {
+arrow::Result<std::shared_ptr<arrow::DataType>> ArrowOf(const json& type, int depth);
+
+arrow::Result<std::shared_ptr<arrow::Field>> FieldOf(const json& field, int depth) {
   if (!field.is_object() || !field.contains("name") || !field["name"].is_string() ||
       !field.contains("type")) {
-    return arrow::Status::Invalid("Delta schema field without name or type: ", JsonText(field));
+    return arrow::Status::Invalid("Delta schema field without name or type");
   }
-  ARROW_ASSIGN_OR_RAISE(auto type, ArrowOf(field["type"]));
+  const std::string name = field["name"].get<std::string>();
+  if (name.empty() || name.size() > kMaxNameBytes || name.find('\0') != std::string::npos) {
+    return arrow::Status::Invalid("the Delta schema has a column name that is empty, longer ",
+                                  "than ", kMaxNameBytes, " bytes or holds a NUL byte");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto type, ArrowOf(field["type"], depth + 1));
   const bool nullable = field.value("nullable", true);
-  return arrow::field(field["name"].get<std::string>(), std::move(type), nullable);
+  return arrow::field(name, std::move(type), nullable);
 }
 
-arrow::Result<std::shared_ptr<arrow::DataType>> ArrowOf(const json& type) {
+arrow::Result<std::shared_ptr<arrow::DataType>> ArrowOf(const json& type, int depth) {
+  if (depth > kMaxTypeDepth) {
+    return arrow::Status::Invalid("the Delta schema nests types deeper than ", kMaxTypeDepth);
+  }
   if (type.is_string()) {
     const std::string name = type.get<std::string>();
     if (name == "byte") return arrow::int8();
@@ -118,25 +131,28 @@ arrow::Result<std::shared_ptr<arrow::DataType>> ArrowOf(const json& type) {
     }
     return arrow::Status::NotImplemented("Delta type '", name, "' is not supported");
   }
-  if (!type.is_object() || !type.contains("type")) {
-    return arrow::Status::Invalid("malformed Delta type: ", JsonText(type));
+  if (!type.is_object() || !type.contains("type") || !type["type"].is_string()) {
+    return arrow::Status::Invalid("malformed Delta type in the schema");
   }
   const std::string kind = type["type"].get<std::string>();
   if (kind == "array") {
-    ARROW_ASSIGN_OR_RAISE(auto element, ArrowOf(type.at("elementType")));
+    ARROW_ASSIGN_OR_RAISE(auto element, ArrowOf(type.at("elementType"), depth + 1));
     return arrow::list(arrow::field("element", element, type.value("containsNull", true)));
   }
   if (kind == "map") {
-    ARROW_ASSIGN_OR_RAISE(auto key, ArrowOf(type.at("keyType")));
-    ARROW_ASSIGN_OR_RAISE(auto value, ArrowOf(type.at("valueType")));
+    ARROW_ASSIGN_OR_RAISE(auto key, ArrowOf(type.at("keyType"), depth + 1));
+    ARROW_ASSIGN_OR_RAISE(auto value, ArrowOf(type.at("valueType"), depth + 1));
     return std::make_shared<arrow::MapType>(
         arrow::field("key", key, false),
         arrow::field("value", value, type.value("valueContainsNull", true)));
   }
   if (kind == "struct") {
     arrow::FieldVector fields;
+    if (!type.at("fields").is_array() || type.at("fields").size() > kMaxFields) {
+      return arrow::Status::Invalid("malformed or too wide struct in the Delta schema");
+    }
     for (const auto& f : type.at("fields")) {
-      ARROW_ASSIGN_OR_RAISE(auto field, FieldOf(f));
+      ARROW_ASSIGN_OR_RAISE(auto field, FieldOf(f, depth + 1));
       fields.push_back(std::move(field));
     }
     return arrow::struct_(std::move(fields));
@@ -253,15 +269,23 @@ arrow::Result<std::string> ToDeltaSchemaString(const arrow::Schema& schema) {
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> FromDeltaSchemaString(const std::string& text) {
-  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Anything nested deeper than any schema we accept is dropped while parsing (and then
+  // refused as malformed), so a hostile schema cannot build a huge tree.
+  json parsed = json::parse(
+      text,
+      [](int depth, json::parse_event_t, json&) { return depth <= 4 * kMaxTypeDepth; },
+      /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("fields") ||
       !parsed["fields"].is_array()) {
     return arrow::Status::Invalid("the Delta table's schemaString is not a struct type");
   }
+  if (parsed["fields"].size() > kMaxFields) {
+    return arrow::Status::Invalid("the Delta schema has more than ", kMaxFields, " columns");
+  }
   arrow::FieldVector fields;
   try {
     for (const auto& f : parsed["fields"]) {
-      ARROW_ASSIGN_OR_RAISE(auto field, FieldOf(f));
+      ARROW_ASSIGN_OR_RAISE(auto field, FieldOf(f, 0));
       fields.push_back(std::move(field));
     }
   } catch (const json::exception& e) {

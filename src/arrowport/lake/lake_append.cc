@@ -16,6 +16,9 @@ namespace {
 // Open files per request (one per partition written): bounds the memory of a request
 // spreading over many partitions; the least recently written closes first.
 constexpr size_t kMaxOpenFiles = 32;
+// Partitions one request may write: a stream partitioned by a column of (nearly) unique
+// values would otherwise make a file, and an add, per row.
+constexpr size_t kMaxPartitionsPerRequest = 1000;
 
 // The protocol a table needs to hold timestamp_ntz columns: reader 3 / writer 7 with the
 // feature, keeping every feature the table's protocol had or implied.
@@ -118,6 +121,14 @@ arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {
   ARROW_ASSIGN_OR_RAISE(auto slices, SplitByPartition(plan_, conformed));
   const int64_t target = table_->config().target_file_mb << 20;
   for (auto& slice : slices) {
+    partitions_seen_.insert(slice.folder);
+    if (partitions_seen_.size() > kMaxPartitionsPerRequest) {
+      return arrow::Status::Invalid(
+          "one request may write at most ", kMaxPartitionsPerRequest, " partitions of ",
+          table_->store()->url(), " (partition_by ",
+          plan_.partition_columns.empty() ? "" : plan_.partition_columns.front(),
+          "...): choose a coarser partition column; nothing was committed");
+    }
     auto it = open_.find(slice.folder);
     if (it == open_.end()) {
       if (open_.size() >= kMaxOpenFiles) {

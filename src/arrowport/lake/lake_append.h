@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,7 @@ class LakeAppend {
   std::map<std::string, std::unique_ptr<DataFileWriter>> open_;  // by partition folder
   std::map<std::string, int64_t> last_write_;  // folder -> writes_ at its last write
   int64_t writes_ = 0;
+  std::set<std::string> partitions_seen_;  // folders this request wrote
   int64_t first_file_ms_ = 0;  // when the first uncommitted file was opened
   std::vector<AddFile> pending_;  // closed, not committed
   std::vector<std::string> pending_keys_;

@@ -12,6 +12,7 @@ objectstore::S3Settings S3SettingsOf(const config::Config::S3& s3) {
   settings.secret_access_key = s3.secret_access_key;
   settings.session_token = s3.session_token;
   settings.part_bytes = s3.part_mb << 20;
+  settings.timeout_ms = s3.timeout_ms;
   return settings;
 }
 

@@ -31,6 +31,18 @@ void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
   if (!latest_ || snapshot->version > latest_->version) latest_ = std::move(snapshot);
 }
 
+std::shared_ptr<const std::set<std::string>> LakeTable::ReadableKeys() const {
+  auto keys = std::make_shared<std::set<std::string>>();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [version, snapshot] : recent_) {
+    for (const auto& [path, add] : snapshot->files) keys->insert(KeyOfPath(path));
+  }
+  if (latest_) {
+    for (const auto& [path, add] : latest_->files) keys->insert(KeyOfPath(path));
+  }
+  return keys;
+}
+
 arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
   // Only the versions this process read lately: a ticket cannot make the server replay
   // the log to any old version (nor read rows a replace removed long ago).

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,9 @@ class LakeTable {
   /// The snapshot at `version` (an older one is rebuilt from the log; NotFound-like
   /// KeyError when the log no longer reaches back to it).
   arrow::Result<std::shared_ptr<const Snapshot>> At(int64_t version);
+  /// The keys of the data files of every snapshot kept (the latest and the few before):
+  /// what readers of this table may open.
+  std::shared_ptr<const std::set<std::string>> ReadableKeys() const;
   /// The snapshot read last, without a store request (null before the first read).
   std::shared_ptr<const Snapshot> Cached() const;
 

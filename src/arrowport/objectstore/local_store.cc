@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -146,6 +148,7 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> LocalStore::ReadFile(const std::st
                                                                    int64_t length) {
   ARROW_RETURN_NOT_OK(ValidateKey(key));
   if (offset < 0) return arrow::Status::Invalid("negative offset reading ", key);
+  ARROW_RETURN_NOT_OK(CheckInsideRoot(key));
   const std::string path = PathOf(key);
   const Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {
@@ -158,6 +161,10 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> LocalStore::ReadFile(const std::st
   const int64_t size = info.st_size;
   const int64_t start = std::min(offset, size);
   const int64_t want = length < 0 ? size - start : std::min(length, size - start);
+  if (want > (int64_t{1} << 30)) {
+    return arrow::Status::IOError("object '", key, "' of ", url(), " is larger than 1 GiB: "
+                                  "read it in ranges");
+  }
   ARROW_ASSIGN_OR_RAISE(std::unique_ptr<arrow::ResizableBuffer> buffer,
                         arrow::AllocateResizableBuffer(want));
   int64_t done = 0;
@@ -252,9 +259,29 @@ arrow::Result<std::shared_ptr<arrow::io::OutputStream>> LocalStore::OpenUpload(
   return std::make_shared<LocalUpload>(std::move(file), std::move(path));
 }
 
+arrow::Status LocalStore::CheckInsideRoot(const std::string& key) const {
+  // A symbolic link placed in the table (by anyone who can write there) must not make
+  // the server read files outside it.
+  char resolved[PATH_MAX];
+  const std::string path = PathOf(key);
+  if (::realpath(path.c_str(), resolved) == nullptr) {
+    if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
+    return ErrnoError("realpath", path, errno);
+  }
+  char root[PATH_MAX];
+  if (::realpath(root_.c_str(), root) == nullptr) return ErrnoError("realpath", root_, errno);
+  const std::string inside = std::string(root) + "/";
+  if (std::string(resolved).rfind(inside, 0) != 0) {
+    return arrow::Status::IOError("object '", key, "' of ", url(),
+                                  " resolves outside the store's directory (a symbolic link)");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> LocalStore::OpenRead(
     const std::string& key) {
   ARROW_RETURN_NOT_OK(Head(key).status());
+  ARROW_RETURN_NOT_OK(CheckInsideRoot(key));
   const std::string path = PathOf(key);
   auto file = arrow::io::ReadableFile::Open(path);
   // Deleted between the check and the open.

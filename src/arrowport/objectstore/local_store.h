@@ -45,6 +45,7 @@ class LocalStore final : public ObjectStore {
       const std::string& key) override;
 
  private:
+  arrow::Status CheckInsideRoot(const std::string& key) const;
   explicit LocalStore(std::string root) : root_(std::move(root)) {}
 
   std::string PathOf(const std::string& key) const { return root_ + "/" + key; }

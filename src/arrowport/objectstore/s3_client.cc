@@ -205,8 +205,9 @@ arrow::Result<S3Response> S3Client::Send(std::string_view op, const S3Request& r
     CurlOutcome outcome = impl_->pool.Perform(impl_->curl, url, request);
     const bool last = attempt >= impl_->retries;
     if (outcome.out_of_memory) {
-      return arrow::Status::OutOfMemory("S3 ", op, " ", ObjectUrl(request.key),
-                                        ": the answer does not fit in memory");
+      return arrow::Status::IOError("S3 ", op, " ", ObjectUrl(request.key),
+                                    ": the answer is larger than 1 GiB or does not fit in "
+                                    "memory");
     }
     if (outcome.code != CURLE_OK) {
       if (!Transient(outcome.code) || last) {

@@ -13,6 +13,8 @@ namespace arrowport::objectstore {
 namespace {
 
 constexpr size_t kMaxIdle = 16;
+// The largest answer body kept (see WriteBody).
+constexpr int64_t kMaxObjectBytes = int64_t{1} << 30;
 
 struct SlistFree {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
@@ -53,6 +55,12 @@ struct Received {
 
 size_t WriteBody(char* data, size_t size, size_t count, void* user) {
   auto* received = static_cast<Received*>(user);
+  // No answer the stores need is this large (ranges are asked for in pieces, log files
+  // are small): an endless or huge body is refused, not buffered.
+  if (received->body.length() + static_cast<int64_t>(size * count) > kMaxObjectBytes) {
+    received->out_of_memory = true;
+    return 0;
+  }
   if (!received->body.Append(data, static_cast<int64_t>(size * count)).ok()) {
     received->out_of_memory = true;
     return 0;  // aborts the transfer
@@ -108,7 +116,7 @@ size_t WriteHeader(char* data, size_t size, size_t count, void* user) {
       std::from_chars(value.data(), value.data() + value.size(), length);
   // One allocation for a large object instead of doublings (a failure shows on Append).
   if (received->expect_body && NameIs(name, "Content-Length") && error == std::errc() &&
-      length > 0 && length <= (int64_t{1} << 34)) {
+      length > 0 && length <= kMaxObjectBytes) {
     (void)received->body.Reserve(length);
   }
   return size * count;
@@ -212,12 +220,14 @@ CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& u
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "arrowport");
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(settings.timeout_ms));
-  // A stall (under one byte a second for timeout_ms) ends the request; a large transfer
-  // that keeps moving is not cut off.
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  // A trickle (under 16 KiB/s for timeout_ms) ends the request, and so does any request
+  // running ten times timeout_ms in all: a store (or something posing as one) cannot
+  // hold a call, a query or the shutdown for ever.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 16L * 1024);
   curl_easy_setopt(
       curl, CURLOPT_LOW_SPEED_TIME,
       static_cast<long>(std::max<int64_t>(1, (settings.timeout_ms + 999) / 1000)));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(settings.timeout_ms * 10));
   if (!settings.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
   }

@@ -75,7 +75,11 @@ arrow::Status LakeService::Refresh(const std::string& stream) {
   const config::StreamConfig route = router_->Route(stream);
   if (route.sink != config::Sink::kLake) return arrow::Status::OK();
   ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
-  return Publish(stream, route, table, /*read_store=*/true);
+  try {
+    return Publish(stream, route, table, /*read_store=*/true);
+  } catch (const std::exception& e) {
+    return arrow::Status::IOError("lake ", route.lake.url, ": ", e.what());
+  }
 }
 
 arrow::Status LakeService::Publish(const std::string& stream, const config::StreamConfig& route,
@@ -109,7 +113,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
                 .first;
   }
   const std::string store = named->second;
-  stores_.Register(store, table->shared_store());
+  stores_.Register(store, table->shared_store(), table->ReadableKeys());
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   auto st = conn->Execute("CREATE OR REPLACE VIEW main." + QuoteIdentifier(route.target_table) +
                           " AS " + LakeSelectSql(store, *snapshot, AllFiles(*snapshot)));
@@ -133,27 +137,32 @@ void LakeService::RefreshReferenced(const std::string& text) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
   };
+  if (!any_lake_.load()) return;  // no lake stream in the routing: nothing to look for
   const std::string haystack = lower(text);
-  std::vector<std::string> streams;
-  {
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [stream, published] : published_) {
-      if (published.table.empty() || now - published.polled < kFresh) continue;
-      // A mention as a whole word (even in a string or comment) only costs a log read.
-      const std::string name = lower(published.table);
-      for (size_t at = haystack.find(name); at != std::string::npos;
-           at = haystack.find(name, at + 1)) {
-        const auto word = [&](size_t i) {
-          return i < haystack.size() &&
-                 (std::isalnum(static_cast<unsigned char>(haystack[i])) || haystack[i] == '_');
-        };
-        if ((at == 0 || !word(at - 1)) && !word(at + name.size())) {
-          streams.push_back(stream);
-          break;
-        }
-      }
+  const auto mentions = [&](const std::string& table) {
+    // A mention as a whole word (even in a string or comment) only costs a log read.
+    const std::string name = lower(table);
+    for (size_t at = haystack.find(name); at != std::string::npos;
+         at = haystack.find(name, at + 1)) {
+      const auto word = [&](size_t i) {
+        return i < haystack.size() &&
+               (std::isalnum(static_cast<unsigned char>(haystack[i])) || haystack[i] == '_');
+      };
+      if ((at == 0 || !word(at - 1)) && !word(at + name.size())) return true;
     }
+    return false;
+  };
+  std::vector<std::string> streams;
+  const auto now = std::chrono::steady_clock::now();
+  // Every lake stream of the routing (one not published yet included: its first query
+  // makes its view).
+  for (const auto& [stream, entry] : router_->Snapshot()) {
+    const config::StreamConfig& route = entry.first;
+    if (route.sink != config::Sink::kLake || !mentions(route.target_table)) continue;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = published_.find(stream);
+    if (it != published_.end() && now - it->second.polled < kFresh) continue;
+    streams.push_back(stream);
   }
   for (const auto& stream : streams) {
     auto st = Refresh(stream);
@@ -232,10 +241,6 @@ void LakeService::Stop() {
 void LakeService::Run() {
   std::map<std::string, std::chrono::steady_clock::time_point> upkept;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(wake_mutex_);
-      if (wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) return;
-    }
     // Nothing escapes this thread: a bad log or file must not end a serving process.
     try {
       RunOnce(upkept);
@@ -244,15 +249,20 @@ void LakeService::Run() {
     } catch (...) {
       logger_->Error("lake upkeep thread: unexpected exception", {});
     }
+    std::unique_lock<std::mutex> lock(wake_mutex_);
+    if (wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) return;
   }
 }
 
 void LakeService::RunOnce(
     std::map<std::string, std::chrono::steady_clock::time_point>& upkept) {
   const auto now = std::chrono::steady_clock::now();
+  bool any_lake = false;
   for (const auto& [stream, entry] : router_->Snapshot()) {
     const config::StreamConfig& route = entry.first;
     if (route.sink != config::Sink::kLake) continue;
+    any_lake = true;
+    any_lake_.store(true);
     bool due = true;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -282,6 +292,7 @@ void LakeService::RunOnce(
       }
     }
   }
+  any_lake_.store(any_lake);
 }
 
 }  // namespace arrowport::server

@@ -95,6 +95,8 @@ class LakeService {
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
+  // Whether the routing has a lake stream (the thread's last look, or a commit since).
+  std::atomic<bool> any_lake_{false};
   std::thread thread_;
 };
 

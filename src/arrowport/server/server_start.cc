@@ -150,15 +150,8 @@ void Server::Impl::MakePipelines() {
                       [service = lake_service.get()](const std::string& stream) {
                         service->Committed(stream);
                       });
-  // Lake streams are readable from the start (a store unreachable now is retried by the
-  // refresher and reported then).
-  for (const auto& [name, stream] : config.streams) {
-    if (stream.sink != config::Sink::kLake) continue;
-    auto st = lake_service->Refresh(name);
-    if (!st.ok()) {
-      logger.Warn("lake not readable yet", {{"stream", name}, {"error", st.message()}});
-    }
-  }
+  // Lake streams' views are made by the service's thread (at once) and by the first
+  // query naming them: a slow or unreachable store never holds up the start.
   query->EnableLakeReads(
       {[service = lake_service.get()](const std::string& table) { return service->Layout(table); },
        [service = lake_service.get()](const std::string& table,

@@ -19,22 +19,32 @@
 namespace arrowport::storage {
 
 struct LakeStores::State {
+  struct Entry {
+    std::shared_ptr<objectstore::ObjectStore> store;
+    std::shared_ptr<const std::set<std::string>> readable;
+  };
   mutable std::mutex mutex;
-  std::map<std::string, std::shared_ptr<objectstore::ObjectStore>> stores;
+  std::map<std::string, Entry> stores;
 };
 
 LakeStores::LakeStores() : state_(std::make_shared<State>()) {}
 
 void LakeStores::Register(const std::string& name,
-                          std::shared_ptr<objectstore::ObjectStore> store) {
+                          std::shared_ptr<objectstore::ObjectStore> store,
+                          std::shared_ptr<const std::set<std::string>> readable_keys) {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->stores[name] = std::move(store);
+  state_->stores[name] = {std::move(store), std::move(readable_keys)};
 }
 
-std::shared_ptr<objectstore::ObjectStore> LakeStores::Find(const std::string& name) const {
+std::shared_ptr<objectstore::ObjectStore> LakeStores::Find(const std::string& name,
+                                                           const std::string& key) const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   auto it = state_->stores.find(name);
-  return it == state_->stores.end() ? nullptr : it->second;
+  if (it == state_->stores.end() || !it->second.readable ||
+      it->second.readable->count(key) == 0) {
+    return nullptr;
+  }
+  return it->second.store;
 }
 
 std::string LakeStores::PathOf(const std::string& name, const std::string& key) {
@@ -124,8 +134,12 @@ class LakeFileSystem : public duckdb::FileSystem {
   bool OnDiskFile(duckdb::FileHandle&) override { return false; }
   bool FileExists(const std::string& filename,
                   duckdb::optional_ptr<duckdb::FileOpener>) override {
-    auto [store, key] = Resolve(filename);
-    return store->Head(key).ok();
+    try {
+      auto [store, key] = Resolve(filename);
+      return store->Head(key).ok();
+    } catch (const duckdb::IOException&) {
+      return false;
+    }
   }
   duckdb::vector<duckdb::OpenFileInfo> Glob(const std::string& path,
                                             duckdb::FileOpener*) override {
@@ -141,9 +155,12 @@ class LakeFileSystem : public duckdb::FileSystem {
     const std::string rest = path.substr(std::string(kLakePathPrefix).size());
     const auto slash = rest.find('/');
     if (slash == std::string::npos) throw duckdb::IOException("not a lake file: " + path);
-    auto store = stores_.Find(rest.substr(0, slash));
-    if (!store) throw duckdb::IOException("no lake store for " + path);
-    return {std::move(store), rest.substr(slash + 1)};
+    std::string key = rest.substr(slash + 1);
+    // Only the data files of served snapshots: SQL naming any other path (a log entry, a
+    // removed file, something another writer put there) finds nothing.
+    auto store = stores_.Find(rest.substr(0, slash), key);
+    if (!store) throw duckdb::IOException("no such lake file: " + path);
+    return {std::move(store), std::move(key)};
   }
 
   LakeStores stores_;

@@ -1,0 +1,126 @@
+"""What a hostile client or a hostile co-writer of a lake tried (issue 18's attack run):
+each of these crashed, poisoned a table or read files it should not before the fix."""
+import json
+import os
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import requests
+
+from lake_util import (ARROW, Lake, events, http_ingest, http_query, ipc_bytes, lake_stream,
+                       put_path, rows, start_lake_server)
+
+
+def local_lake(tmp_path, name="events"):
+    (tmp_path / "lake").mkdir(exist_ok=True)
+    return Lake.local(tmp_path / "lake" / name)
+
+
+def query(server, sql):
+    return requests.post(f"{server.http}/query?format=csv", data=sql,
+                         headers={"Content-Type": "text/plain"}, timeout=60)
+
+
+def alive(server):
+    return requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def commit_file(tmp_path, version, actions, name="events"):
+    log = tmp_path / "lake" / name / "_delta_log"
+    (log / f"{version:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in actions))
+
+
+def test_a_hostile_log_never_takes_the_server_down(start_server, tmp_path):
+    lake = local_lake(tmp_path)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, refresh_ms=50, compaction_interval_s=0)})
+    put_path(server.client(), events(range(10)), "events")
+    # A schema nested 20,000 deep (a stack overflow in a recursive reader).
+    deep = '{"type":"array","elementType":' * 20000 + '"long"' + ',"containsNull":true}' * 20000
+    schema = json.dumps({"type": "struct", "fields": [
+        {"name": "x", "type": json.loads('"long"'), "nullable": True, "metadata": {}}]})
+    schema = schema.replace('"long"', deep, 1)
+    commit_file(tmp_path, 1, [{"metaData": {"id": "m", "format": {"provider": "parquet"},
+                                            "schemaString": schema, "partitionColumns": [],
+                                            "configuration": {}}}])
+    # A commit file whose version does not fit in 64 bits.
+    (tmp_path / "lake" / "events" / "_delta_log" / ("9" * 20 + ".json")).write_text("{}\n")
+    time.sleep(1)
+    assert alive(server)
+    refused = query(server, "SELECT count(*) FROM events")
+    assert refused.status_code in (200, 400, 500), refused.text
+    assert alive(server)
+    # And after a restart on the same log.
+    server.stop()
+    again = start_lake_server(start_server, tmp_path, {"events": lake_stream(lake.url)},
+                              name="again")
+    assert alive(again)
+
+
+def test_sql_cannot_open_log_entries_or_files_beside_the_table(start_server, tmp_path):
+    lake = local_lake(tmp_path)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(lake.url)})
+    put_path(server.client(), events(range(10)), "events")
+    assert query(server, "SELECT count(*) FROM events").text.split()[-1] == "10"
+    (tmp_path / "lake" / "events" / "stray.csv").write_text("a,b\n1,2\n")
+    for path in ("_delta_log/00000000000000000000.json", "stray.csv"):
+        answer = query(server, f"SELECT * FROM 'arrowport-lake://lake0/{path}'")
+        assert answer.status_code != 200, answer.text
+        assert "a,b" not in answer.text and "commitInfo" not in answer.text
+
+
+def test_a_symbolic_link_in_the_table_reads_nothing_outside_it(start_server, tmp_path):
+    lake = local_lake(tmp_path)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(lake.url)})
+    put_path(server.client(), events(range(10)), "events")
+    secret = tmp_path / "secret.parquet"
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"id": [666], "day": ["x"], "x": [1], "name": ["secret"]}), secret)
+    os.symlink(secret, tmp_path / "lake" / "events" / "linked.parquet")
+    commit_file(tmp_path, 1, [{"add": {"path": "linked.parquet", "partitionValues": {},
+                                       "size": secret.stat().st_size, "modificationTime": 0,
+                                       "dataChange": True}}])
+    answer = query(server, "SELECT name FROM events WHERE id = 666")
+    assert "secret" not in answer.text
+    assert alive(server)
+
+
+def test_column_names_a_table_cannot_hold_are_refused_before_any_commit(start_server,
+                                                                        tmp_path):
+    lake = local_lake(tmp_path)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, schema_policy="add_columns")})
+    put_path(server.client(), events(range(3)), "events")
+    for bad in ("a\x00b", ""):
+        table = events(range(3, 6)).append_column(bad, pa.array([1, 2, 3]))
+        answer = http_ingest(server, "events", table)
+        assert answer.status_code in (400, 422), answer.text
+    assert lake.versions() == [0]
+    put_path(server.client(), events(range(3, 6)), "events")
+    assert query(server, "SELECT count(*) FROM events").text.split()[-1] == "6"
+
+
+def test_a_request_spreading_over_thousands_of_partitions_is_refused(start_server, tmp_path):
+    lake = local_lake(tmp_path)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, partition_by=["name"])})
+    answer = http_ingest(server, "events", events(range(1500)))
+    assert answer.status_code == 400, answer.text
+    assert "at most 1000 partitions" in answer.text
+    assert not lake.versions() and not lake.data_files()
+
+
+def test_streams_show_the_lake_url_to_admins_only(start_server, tmp_path):
+    from test_lake_upkeep import hash_password
+    lake = local_lake(tmp_path)
+    digest = hash_password("pw-lake-urls")
+    users = [{"name": "admin", "password_hash": digest, "role": "admin"},
+             {"name": "ana", "password_hash": digest, "role": "reader", "tables": ["events"]}]
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(lake.url)},
+                               extra={"auth": {"users": users}})
+    def entry(user):
+        body = requests.get(f"{server.http}/streams", auth=(user, "pw-lake-urls"), timeout=30)
+        return next(s for s in body.json()["streams"] if s["stream"] == "events")
+    assert entry("admin")["lake_url"] == lake.url
+    assert lake.url not in json.dumps(entry("ana"))
