@@ -115,17 +115,7 @@ std::shared_ptr<arrow::Scalar> Combine(const std::vector<std::shared_ptr<arrow::
 std::string EscapePartitionValue(const std::string& value) {
   // The folder of null values: the text itself gets another name.
   if (value == "__HIVE_DEFAULT_PARTITION__") return "%5F_HIVE_DEFAULT_PARTITION__";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
-      out += static_cast<char>(c);
-    } else {
-      char hex[4];
-      std::snprintf(hex, sizeof(hex), "%%%02X", c);
-      out += hex;
-    }
-  }
-  return out;
+  return PercentEncode(value, "._-");
 }
 
 arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(

@@ -6,6 +6,7 @@
 
 #include "arrowport/lake/delta_log.h"
 #include "arrowport/lake/json_text.h"
+#include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {
 
@@ -71,18 +72,7 @@ std::string KeyOfPath(const std::string& path) {
 }
 
 std::string PathOfKey(const std::string& key) {
-  std::string out;
-  for (unsigned char c : key) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '=' ||
-        c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char hex[4];
-      std::snprintf(hex, sizeof(hex), "%%%02X", c);
-      out += hex;
-    }
-  }
-  return out;
+  return PercentEncode(key, "/-_.=~");
 }
 
 std::string SerializeCommit(const CommitActions& commit, int64_t timestamp_ms) {

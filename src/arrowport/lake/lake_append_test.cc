@@ -15,20 +15,11 @@
 namespace arrowport::lake {
 namespace {
 
+using testing::Append;
 using testing::Batch;
 using testing::CountRows;
 using testing::OpenTable;
 using testing::TempDir;
-
-arrow::Result<int64_t> Append(const std::shared_ptr<LakeTable>& table,
-                              const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-                              AppendOptions options = {}) {
-  LakeAppend append(table, options);
-  ARROW_ASSIGN_OR_RAISE(auto prior, append.Start(*batches.front()->schema()));
-  if (prior >= 0) return -1;
-  for (const auto& batch : batches) ARROW_RETURN_NOT_OK(append.Write(*batch));
-  return append.Commit(options.request_id.empty() ? -1 : 0);
-}
 
 int64_t ParquetFiles(const TempDir& dir) {
   int64_t n = 0;

@@ -2,7 +2,9 @@
 
 #include <sys/random.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -59,6 +61,21 @@ std::shared_ptr<arrow::Schema> FileSchemaOf(const arrow::Schema& table,
     if (!partition) fields.push_back(field);
   }
   return arrow::schema(std::move(fields));
+}
+
+std::string PercentEncode(const std::string& text, const char* safe) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || (c != 0 && std::strchr(safe, c) != nullptr)) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof(hex), "%%%02X", c);
+      out += hex;
+    }
+  }
+  return out;
 }
 
 std::string FormatDate(int64_t days) {

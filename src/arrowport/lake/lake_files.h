@@ -30,6 +30,9 @@ std::string NewDataFileKey(const std::string& folder, const std::string& compres
 std::shared_ptr<arrow::Schema> FileSchemaOf(const arrow::Schema& table,
                                             const std::vector<std::string>& partition_columns);
 
+/// `text` with every byte outside [A-Za-z0-9] and `safe` written as %XX (upper case).
+std::string PercentEncode(const std::string& text, const char* safe);
+
 /// "2024-01-31" for days since the epoch.
 std::string FormatDate(int64_t days);
 

@@ -66,10 +66,7 @@ class LostAnswerStore : public objectstore::ObjectStore {
 arrow::Result<int64_t> Append(const std::shared_ptr<LakeTable>& table,
                               const std::shared_ptr<arrow::RecordBatch>& batch,
                               AppendOptions options = {}) {
-  LakeAppend append(table, options);
-  ARROW_RETURN_NOT_OK(append.Start(*batch->schema()).status());
-  ARROW_RETURN_NOT_OK(append.Write(*batch));
-  return append.Commit(options.request_id.empty() ? -1 : 0);
+  return testing::Append(table, {batch}, std::move(options));
 }
 
 TEST(LakeReview, AnOwnCommitAnsweredAsLostIsStillOurs) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "arrow/api.h"
+#include "arrowport/lake/lake_append.h"
 #include "arrowport/lake/lake_table.h"
 #include "arrowport/objectstore/object_store.h"
 
@@ -63,6 +64,18 @@ inline std::shared_ptr<arrow::RecordBatch> Batch(int64_t start, int64_t n, int d
   return arrow::RecordBatch::Make(schema, n,
                                   {ids.Finish().ValueOrDie(), values.Finish().ValueOrDie(),
                                    day.Finish().ValueOrDie()});
+}
+
+/// One request of `batches` (a request id commits it at txn version 0): its version, or
+/// -1 when the request id was committed before.
+inline arrow::Result<int64_t> Append(
+    const std::shared_ptr<LakeTable>& table,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, AppendOptions options = {}) {
+  LakeAppend append(table, options);
+  ARROW_ASSIGN_OR_RAISE(auto prior, append.Start(*batches.front()->schema()));
+  if (prior >= 0) return -1;
+  for (const auto& batch : batches) ARROW_RETURN_NOT_OK(append.Write(*batch));
+  return append.Commit(options.request_id.empty() ? -1 : 0);
 }
 
 }  // namespace arrowport::lake::testing
