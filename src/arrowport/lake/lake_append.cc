@@ -154,7 +154,7 @@ arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {
   return arrow::Status::OK();
 }
 
-arrow::Status LakeAppend::CloseFile(const std::string& folder) {
+arrow::Status LakeAppend::CloseFile(std::string folder) {
   auto it = open_.find(folder);
   if (it == open_.end()) return arrow::Status::OK();
   auto file = std::move(it->second);

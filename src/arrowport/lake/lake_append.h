@@ -57,7 +57,7 @@ class LakeAppend {
  private:
   arrow::Result<std::optional<lake::CommitActions>> Plan(const Snapshot& base, const WonCommits& won,
                                             int64_t txn_version);
-  arrow::Status CloseFile(const std::string& folder);
+  arrow::Status CloseFile(std::string folder);  // a copy: the map key it names goes
   /// Refuses to commit files a vacuum may have deleted meanwhile (a very long request).
   arrow::Status CheckFilesStillThere() const;
   void DeleteUncommitted();
