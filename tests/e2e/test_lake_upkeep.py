@@ -240,3 +240,29 @@ def test_partition_values_of_every_kind_read_back_the_same(start_server, tmp_pat
     # A filter on a partition column reads only its files.
     one = http_query(server, "SELECT count(*) AS n FROM kinds WHERE label = 'NULL'")
     assert one.column("n")[0].as_py() == 1
+
+
+def test_flight_sql_reads_a_whole_lake_table_through_parallel_endpoints(start_server,
+                                                                       tmp_path):
+    """`SELECT * FROM <lake table>` over Flight SQL: one endpoint per group of files (ADBC
+    fetches them in parallel), every row exactly once; other statements one endpoint."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+    import flightsql_wire
+    lake = local_lake(tmp_path)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, partition_by=["day"], target_file_mb=1, compaction_interval_s=0)})
+    client = server.client()
+    n = 250_000
+    for i in range(3):
+        put_path(client, noisy_events(range(i * n, (i + 1) * n)), "events", chunk=10_000)
+    whole = client.get_flight_info(flight.FlightDescriptor.for_command(
+        flightsql_wire.statement_query("select * from events;")))
+    assert len(whole.endpoints) > 1
+    filtered = client.get_flight_info(flight.FlightDescriptor.for_command(
+        flightsql_wire.statement_query("SELECT * FROM events WHERE id < 10")))
+    assert len(filtered.endpoints) == 1
+    with flight_sql.connect(server.uri) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT * FROM events")
+        table = cursor.fetch_arrow_table()
+    ids = table.column("id").to_pylist()
+    assert len(ids) == 3 * n and len(set(ids)) == 3 * n

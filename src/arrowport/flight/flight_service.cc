@@ -35,21 +35,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string TicketFor(const query::QueryRequest& request) {
-  json doc;
-  if (!request.table.empty()) {
-    doc["table"] = request.table;
-  } else {
-    doc["sql"] = request.sql;
-  }
-  if (!request.parameters.empty()) doc["params"] = request.parameters;
-  if (request.lake_part) {
-    doc["lake"] = {{"version", request.lake_part->version},
-                   {"part", request.lake_part->part},
-                   {"parts", request.lake_part->parts}};
-  }
-  return doc.dump();
-}
 
 arrow::Result<query::QueryRequest> RequestFromDescriptor(const fl::FlightDescriptor& d) {
   if (d.type == fl::FlightDescriptor::PATH) {
@@ -352,21 +337,16 @@ class FlightService : public fl::FlightServerBase {
       auto counted = deps_.query->CountRows(request.table);
       if (counted.ok()) rows = *counted;
     }
-    std::vector<fl::FlightEndpoint> endpoints;
-    // A whole lake table of several files: one endpoint per group of files, so clients
-    // that fetch endpoints in parallel (ADBC, Spark) read it in parallel. Each row is in
-    // exactly one group; the groups are of one snapshot.
+    // A whole lake table of several files: one endpoint per group of files (see
+    // query::LakeTickets); anything else one endpoint.
     const auto layout = request.table.empty() || request.columns.size() || request.limit
                             ? std::nullopt
                             : deps_.query->LakeLayout(request.table);
-    for (int part = 0; part < (layout ? layout->parts : 1); ++part) {
+    std::vector<fl::FlightEndpoint> endpoints;
+    for (auto& ticket : layout ? query::LakeTickets(request.table, *layout)
+                               : std::vector<std::string>{query::TicketOf(request)}) {
       fl::FlightEndpoint endpoint;
-      query::QueryRequest one = request;
-      if (layout) {
-        one.lake_part = *layout;
-        one.lake_part->part = part;
-      }
-      endpoint.ticket.ticket = TicketFor(one);
+      endpoint.ticket.ticket = std::move(ticket);
       endpoints.push_back(std::move(endpoint));
     }
     return fl::FlightInfo::Make(*schema, descriptor, endpoints, rows, -1,

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <regex>
+
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/table.h"
@@ -81,6 +83,44 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
                                   "{\"table\": ...}");
   }
   return request;
+}
+
+std::string TicketOf(const QueryRequest& request) {
+  nlohmann::json doc;
+  if (!request.table.empty()) {
+    doc["table"] = request.table;
+  } else {
+    doc["sql"] = request.sql;
+  }
+  if (!request.parameters.empty()) doc["params"] = request.parameters;
+  if (request.lake_part) {
+    doc["lake"] = {{"version", request.lake_part->version},
+                   {"part", request.lake_part->part},
+                   {"parts", request.lake_part->parts}};
+  }
+  return doc.dump();
+}
+
+std::vector<std::string> LakeTickets(const std::string& table,
+                                     const QueryRequest::LakePart& layout) {
+  std::vector<std::string> tickets;
+  QueryRequest one;
+  one.table = table;
+  for (int part = 0; part < layout.parts; ++part) {
+    one.lake_part = layout;
+    one.lake_part->part = part;
+    tickets.push_back(TicketOf(one));
+  }
+  return tickets;
+}
+
+std::optional<std::string> WholeTableOf(const std::string& sql) {
+  static const std::regex whole(
+      R"(^\s*select\s+\*\s+from\s+("?)([A-Za-z_][A-Za-z0-9_]*)\1\s*;?\s*$)",
+      std::regex::icase);
+  std::smatch match;
+  if (!std::regex_match(sql, match, whole)) return std::nullopt;
+  return match[2].str();
 }
 
 QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows,

@@ -44,6 +44,18 @@ struct QueryRequest {
   std::string ToSql() const;
 };
 
+/// The ticket text of `request` (ParseTicket reads it back).
+std::string TicketOf(const QueryRequest& request);
+
+/// One ticket per part of a lake table's `layout`: endpoints that clients fetching in
+/// parallel (ADBC, Spark) read at once; each row is in exactly one, all of one snapshot.
+std::vector<std::string> LakeTickets(const std::string& table,
+                                     const QueryRequest::LakePart& layout);
+
+/// The table a statement reads whole (`SELECT * FROM name`, optionally quoted, with a
+/// trailing semicolon), if it is one: such a statement over a lake table can be split.
+std::optional<std::string> WholeTableOf(const std::string& sql);
+
 /// How lake tables are read in parts (the server's lake service provides it).
 struct LakeReads {
   /// The table's latest snapshot version and how many parts its files make (nullopt:

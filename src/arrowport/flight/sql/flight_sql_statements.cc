@@ -50,6 +50,24 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
     return RunNow(entry, lease, descriptor);
   }
   lease.Release();
+  // A whole lake table outside a transaction: one endpoint per group of its files (plain
+  // Flight tickets, read by DoGet with the same rights), which ADBC fetches in parallel.
+  if (command.transaction_id.empty()) {
+    const auto table = query::WholeTableOf(command.query);
+    const auto layout = table ? deps_.query->LakeLayout(*table) : std::nullopt;
+    if (layout) {
+      std::vector<fl::FlightEndpoint> endpoints;
+      for (auto& ticket : query::LakeTickets(*table, *layout)) {
+        fl::FlightEndpoint endpoint;
+        endpoint.ticket.ticket = std::move(ticket);
+        endpoints.push_back(std::move(endpoint));
+      }
+      ARROW_ASSIGN_OR_RAISE(auto info,
+                            fl::FlightInfo::Make(*entry->statement->dataset_schema(), descriptor,
+                                                 endpoints, -1, -1, /*ordered=*/false));
+      return std::make_unique<fl::FlightInfo>(std::move(info));
+    }
+  }
   ARROW_ASSIGN_OR_RAISE(auto ticket, StatementTicket(command.query, command.transaction_id));
   return InfoWithTicket(*entry->statement->dataset_schema(), descriptor, std::move(ticket));
 }
