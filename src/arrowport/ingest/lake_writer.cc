@@ -6,21 +6,13 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/replay_reader.h"
+#include "arrowport/ingest/write_context.h"
 #include "arrowport/lake/lake_append.h"
 #include "arrowport/metrics/server_metrics.h"
 
 namespace arrowport::ingest {
 
 namespace {
-
-arrow::Status CheckCallLive(const CallContext& call) {
-  if (call.call_failed && call.call_failed()) {
-    return arrow::Status::Cancelled("the call failed before the request was committed "
-                                    "(client gone, deadline, or a message over the receive "
-                                    "limit): nothing committed");
-  }
-  return arrow::Status::OK();
-}
 
 // The store failing (unreachable, refusing, erroring) is the server's trouble, not the
 // request's: 503 / UNAVAILABLE, retry later.
@@ -68,7 +60,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     } else if (index > prior) {
       // A batch an earlier attempt of this request committed is not written again.
       auto st = append.Write(*batch);
-      if (st.ok()) st = CheckCallLive(call);
+      if (st.ok()) st = CheckCallStillValid(call);
       int64_t version = -1;
       if (st.ok()) {
         auto committed = append.Commit(request.request_id.empty() ? -1 : index);
@@ -92,7 +84,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     if (result->batches == 0) ARROW_RETURN_NOT_OK(StoreError(append.Commit(-1).status()));
     return arrow::Status::OK();
   }
-  ARROW_RETURN_NOT_OK(CheckCallLive(call));
+  ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
   auto committed = append.Commit(request.request_id.empty() ? -1 : 0);
   if (!committed.ok()) return StoreError(committed.status());
   const int64_t version = *committed;

@@ -73,7 +73,11 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> RefreshTable(WriteContext*
 }
 
 arrow::Status CheckCallStillValid(const WriteContext& ctx) {
-  if (ctx.call->call_failed && ctx.call->call_failed()) {
+  return CheckCallStillValid(*ctx.call);
+}
+
+arrow::Status CheckCallStillValid(const CallContext& call) {
+  if (call.call_failed && call.call_failed()) {
     return arrow::Status::Cancelled("the call failed before the request was committed "
                                     "(client gone, deadline, or a message over the receive "
                                     "limit): nothing committed");

@@ -84,6 +84,8 @@ arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
 /// \brief Refuses to commit a request whose call has failed although its stream looked
 /// complete (see CallContext::call_failed). Call right before every commit.
 arrow::Status CheckCallStillValid(const WriteContext& ctx);
+/// The same for a write without a DuckDB connection (a lake table).
+arrow::Status CheckCallStillValid(const CallContext& call);
 
 /// \brief Re-reads the table and caches what it now is (whatever the write did), so the
 /// next request starts from it. Returns the read.

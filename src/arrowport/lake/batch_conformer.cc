@@ -11,6 +11,7 @@
 #include "arrow/type.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/data_file_writer.h"
+#include "arrowport/lake/lake_files.h"
 #include "arrowport/lake/delta_schema.h"
 
 namespace arrowport::lake {
@@ -124,35 +125,22 @@ arrow::Result<ConformPlan> PlanConform(const arrow::Schema& input, const Snapsho
     }
     plan.table_schema = arrow::schema(std::move(fields));
   }
-  arrow::FieldVector file_fields;
-  for (int i = 0; i < plan.table_schema->num_fields(); ++i) {
-    const auto& field = plan.table_schema->field(i);
-    bool partition = false;
-    for (const auto& column : plan.partition_columns) partition |= column == field->name();
-    if (!partition) {
-      file_fields.push_back(field);
-      continue;
-    }
-    if (plan.sources[i] < 0) {
-      return SchemaMismatch("partition column '", field->name(),
-                            "' is missing from the stream");
-    }
-    if (!IsPartitionableType(*field->type())) {
-      return arrow::Status::Invalid("partition column '", field->name(), "' has type ",
-                                    field->type()->ToString(), ", which cannot partition");
-    }
-  }
   for (const auto& column : plan.partition_columns) {
     const int index = plan.table_schema->GetFieldIndex(column);
-    if (index < 0) {
+    if (index < 0 || plan.sources[index] < 0) {
       return SchemaMismatch("partition column '", column, "' is missing from the stream");
+    }
+    const auto& type = *plan.table_schema->field(index)->type();
+    if (!IsPartitionableType(type)) {
+      return arrow::Status::Invalid("partition column '", column, "' has type ",
+                                    type.ToString(), ", which cannot partition");
     }
     plan.partition_fields.push_back(index);
   }
-  if (file_fields.empty()) {
+  plan.file_schema = FileSchemaOf(*plan.table_schema, plan.partition_columns);
+  if (plan.file_schema->num_fields() == 0) {
     return arrow::Status::Invalid("the stream has no column besides its partition columns");
   }
-  plan.file_schema = arrow::schema(std::move(file_fields));
   return plan;
 }
 
