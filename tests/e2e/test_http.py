@@ -140,16 +140,39 @@ def test_curl_compression_and_errors(server, tmp_path):
 
 def test_response_compression_zstd_and_gzip(server):
     ingest(server, "rc", ipc_bytes(five_column_table(20_000)))
-    for encoding in ("zstd", "gzip"):
-        r = requests.get(f"{server.http}/tables/rc", headers={"Accept-Encoding": encoding},
+    # zstd pays on any body; gzip only on text: an Arrow stream offered only gzip is sent
+    # as it is (Python requests offers "gzip, deflate" unasked).
+    for accept, encoding, expected in (
+            ("application/vnd.apache.arrow.stream", "zstd", "zstd"),
+            ("application/vnd.apache.arrow.stream", "gzip, deflate, zstd;q=0.5", "zstd"),
+            ("application/vnd.apache.arrow.stream", "gzip", None),
+            ("application/vnd.apache.arrow.stream", "gzip, deflate", None),
+            ("application/vnd.apache.parquet", "gzip", None),
+            ("text/csv", "gzip", "gzip"),
+            ("text/csv", "gzip;q=0, zstd;q=0", None),
+            ("text/csv", "zstd;q=0.000, gzip;q=0.1", "gzip")):
+        r = requests.get(f"{server.http}/tables/rc", headers={"Accept": accept, "Accept-Encoding": encoding},
                          stream=True, timeout=60)
-        assert r.headers.get("Content-Encoding") == encoding
+        assert r.status_code == 200, r.text
+        assert r.headers.get("Content-Encoding") == expected, (accept, encoding, r.headers)
         raw = r.raw.read()
-        if encoding == "gzip":
+        if expected == "gzip":
             data = gzip.decompress(raw)
-        else:
+        elif expected == "zstd":
             data = pa.input_stream(pa.BufferReader(raw), compression="zstd").read()
-        assert ipc.open_stream(pa.BufferReader(data)).read_all().num_rows == 20_000
+        else:
+            data = raw
+        if accept == "text/csv":
+            assert len(data.decode().splitlines()) == 20_001
+        elif "parquet" in accept:
+            import pyarrow.parquet as pq
+            assert pq.read_table(pa.BufferReader(data)).num_rows == 20_000
+        else:
+            assert ipc.open_stream(pa.BufferReader(data)).read_all().num_rows == 20_000
+    # A default requests.get (which offers gzip, deflate) gets the Arrow stream as it is.
+    r = requests.get(f"{server.http}/tables/rc", timeout=60)
+    assert "Content-Encoding" not in r.headers, r.headers
+    assert ipc.open_stream(pa.BufferReader(r.content)).read_all().num_rows == 20_000
 
 
 def test_compression_is_ours_not_brotli(server):

@@ -23,16 +23,21 @@ arrow::Status RunBench(const BenchOptions& options) {
   arrow::Status st;
   if (options.concurrency && wanted("latency")) st = BenchLatency(db_path);
   bool header = true;
+  std::vector<ThroughputFigure> figures;
   for (int64_t rows : options.rows) {
     if (!st.ok() || !wanted("throughput")) break;
-    st = BenchOne(options, "5 columns", rows, false, db_path, header);
-    header = false;
-    if (!st.ok()) break;
-    if (options.seed_schema) {
-      st = BenchOne(options, "seed: id, value", rows, true, db_path, false);
+    for (int threads : options.threads) {
+      st = BenchOne(options, "5 columns", rows, false, threads, db_path, header, &figures);
+      header = false;
       if (!st.ok()) break;
+      if (options.seed_schema) {
+        st = BenchOne(options, "seed: id, value", rows, true, threads, db_path, false,
+                      &figures);
+        if (!st.ok()) break;
+      }
     }
   }
+  if (st.ok() && options.threads.size() > 1) PrintScaling(figures);
   if (st.ok() && options.concurrency && wanted("concurrency")) {
     st = BenchConcurrency(options, db_path);
   }

@@ -17,12 +17,28 @@ struct BenchOptions {
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
   /// "" (all), "throughput", "latency", "concurrency", "transfer" or "metrics"
   std::string only;
+  /// duckdb.threads of the throughput runs, ceilings and server alike (0 = all cores);
+  /// with two or more, a scaling table follows (each figure over its 1-thread figure).
+  std::vector<int> threads = {1, 0};
+};
+
+/// One throughput figure of a run, kept for the scaling table.
+struct ThroughputFigure {
+  std::string schema;
+  int64_t rows = 0;
+  int threads = 0;
+  std::string what;
+  double rows_per_second = 0;
 };
 
 /// The parts of the benchmark (bench_throughput.cc, bench_latency.cc,
 /// bench_concurrency.cc); RunBench runs those `options` ask for.
+/// One schema and row count at `threads`; prints its rows and appends them to `figures`.
 arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
-                       bool two_columns, const std::string& db_path, bool print_header);
+                       bool two_columns, int threads, const std::string& db_path,
+                       bool print_header, std::vector<ThroughputFigure>* figures);
+/// The scaling table: each figure at the most threads over the same figure at 1 thread.
+void PrintScaling(const std::vector<ThroughputFigure>& figures);
 arrow::Status BenchLatency(const std::string& db_path);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
 /// DoExchange and server-to-server copy of the largest row count (bench_transfer.cc).

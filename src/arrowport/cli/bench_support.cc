@@ -45,12 +45,14 @@ void RemoveDatabaseFiles(const std::string& path) {
   std::filesystem::remove(path + ".wal", ignored);
 }
 
-arrow::Result<std::unique_ptr<CeilingDatabase>> CeilingDatabase::Open(const std::string& db_path) {
+arrow::Result<std::unique_ptr<CeilingDatabase>> CeilingDatabase::Open(const std::string& db_path,
+                                                                      int threads) {
   auto ceiling = std::make_unique<CeilingDatabase>();
   ceiling->path = db_path + ".ceiling";
   RemoveDatabaseFiles(ceiling->path);
   storage::DatabaseOptions options;
   options.path = ceiling->path;
+  options.threads = threads;
   ARROW_ASSIGN_OR_RAISE(ceiling->database, storage::Database::Open(options));
   return ceiling;
 }
@@ -117,7 +119,8 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
 }
 
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
-    const std::string& db_path, std::vector<std::string> allowed_peers, bool metrics) {
+    const std::string& db_path, std::vector<std::string> allowed_peers, bool metrics,
+    int threads) {
   RemoveDatabaseFiles(db_path);
   server::ServerSetup setup;
   setup.config.db_path = db_path;
@@ -126,7 +129,12 @@ arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
   setup.config.log_level = "warn";
   setup.config.transfer.allowed_peers = std::move(allowed_peers);
   setup.config.metrics.enabled = metrics;
+  setup.config.duckdb_threads = threads;
   return server::Server::Start(setup);
+}
+
+std::string ThreadsLabel(int threads) {
+  return threads <= 0 ? "all" : std::to_string(threads);
 }
 
 }  // namespace arrowport::cli

@@ -40,7 +40,8 @@ class InMemoryFlightServer : public arrow::flight::FlightServerBase {
 /// The ceilings' database: a second file beside the server's, the same code paths, no
 /// network. Its files are removed when it goes, whatever the benchmark's outcome.
 struct CeilingDatabase {
-  static arrow::Result<std::unique_ptr<CeilingDatabase>> Open(const std::string& db_path);
+  static arrow::Result<std::unique_ptr<CeilingDatabase>> Open(const std::string& db_path,
+                                                              int threads = 0);
   ~CeilingDatabase();
   std::string path;
   std::unique_ptr<storage::Database> database;
@@ -60,10 +61,13 @@ arrow::Result<double> BestSeconds(int repeat, int64_t rows,
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);
 
 /// An in-process server on loopback, on a fresh file database; `allowed_peers`: its
-/// transfer.allowed_peers; `metrics`: its metrics.enabled.
+/// transfer.allowed_peers; `metrics`: its metrics.enabled; `threads`: its duckdb.threads.
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
     const std::string& db_path, std::vector<std::string> allowed_peers = {},
-    bool metrics = true);
+    bool metrics = true, int threads = 0);
+
+/// "all" for 0, else the number.
+std::string ThreadsLabel(int threads);
 
 /// The seed endpoint's request: schema and data as base64 Arrow IPC inside JSON.
 arrow::Result<std::string> SeedJsonBody(const arrow::Table& table);

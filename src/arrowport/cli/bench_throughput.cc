@@ -11,6 +11,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/bench_ceilings/duckdb_ceilings.h"
 #include "arrowport/cli/bench.h"
 #include "arrowport/cli/bench_support.h"
 #include "arrowport/cli/client.h"
@@ -35,32 +36,43 @@ struct Measurement {
 
 namespace {
 
-// The ceilings of one table, measured in this process with none of the server's network
-// code in the path (DuckDB alone for ingest; plain Flight for transfer).
+// The ceilings of one table, measured in this process with none of our code in the path
+// (DuckDB alone through its own API; plain Flight), and our pipelines without the network.
 struct Ceilings {
-  double duckdb_ingest = 0;  // DuckDB CTAS from the Arrow stream + CHECKPOINT
-  double pipeline = 0;       // ours: the ingest pipeline in process, no network
-  double validation = 0;     // ours: full batch validation alone
-  double export_ = 0;        // ours: DuckDB export through the query pipeline
-  double transfer_get = 0;   // plain Flight DoGet of the in-memory table
-  double transfer_put = 0;   // plain Flight DoPut, discarded
+  double duckdb_ingest = 0;      // DuckDB alone: CTAS from the Arrow stream + CHECKPOINT
+  double duckdb_ingest_mem = 0;  // the same into an in-memory database
+  double duckdb_export = 0;      // DuckDB alone: materialised parallel Arrow export
+  double pipeline = 0;           // ours: the ingest pipeline in process, no network
+  double validation = 0;         // ours: full batch validation alone
+  double export_ = 0;            // ours: DuckDB export through the query pipeline
+  double transfer_get = 0;       // plain Flight DoGet of the in-memory table
+  double transfer_put = 0;       // plain Flight DoPut, discarded
 };
 
 arrow::Result<Ceilings> MeasureCeilings(const BenchOptions& options,
                                         const std::shared_ptr<arrow::Table>& table,
-                                        int64_t rows, const std::string& db_path) {
+                                        int64_t rows, int threads, const std::string& db_path) {
   Ceilings c;
-  ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
   auto table_reader = [&] { return std::make_shared<arrow::TableBatchReader>(table); };
-  ARROW_ASSIGN_OR_RAISE(c.duckdb_ingest, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
-    ARROW_ASSIGN_OR_RAISE(auto conn, ceiling->database->Connect());
-    ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(table_reader(), nullptr));
-    auto st = conn->Execute("CREATE OR REPLACE TABLE ctas AS SELECT * FROM " + relation);
-    conn->DropArrowStream(relation);
-    ARROW_RETURN_NOT_OK(st);
-    ARROW_RETURN_NOT_OK(conn->Execute("CHECKPOINT"));
-    return rows;
-  }));
+  {
+    const std::string path = db_path + ".duckdb-only";
+    RemoveDatabaseFiles(path);
+    ARROW_ASSIGN_OR_RAISE(auto duckdb_only, bench_ceilings::DuckDBOnly::Open(path, threads));
+    ARROW_ASSIGN_OR_RAISE(c.duckdb_ingest, BestSeconds(options.repeat, rows, [&] {
+      return duckdb_only->CreateTableAs("ctas", table_reader());
+    }));
+    ARROW_ASSIGN_OR_RAISE(c.duckdb_export, BestSeconds(options.repeat, rows, [&] {
+      return duckdb_only->ExportArrow("SELECT * FROM ctas", options.batch_rows);
+    }));
+    duckdb_only.reset();
+    RemoveDatabaseFiles(path);
+    ARROW_ASSIGN_OR_RAISE(auto in_memory,
+                          bench_ceilings::DuckDBOnly::Open(":memory:", threads));
+    ARROW_ASSIGN_OR_RAISE(c.duckdb_ingest_mem, BestSeconds(options.repeat, rows, [&] {
+      return in_memory->CreateTableAs("ctas", table_reader());
+    }));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path, threads));
   ARROW_ASSIGN_OR_RAISE(c.validation, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
     auto reader = ingest::MakeValidatingReader(table_reader(), int64_t{1} << 40);
     return Drain(reader.get());
@@ -98,14 +110,16 @@ arrow::Result<Ceilings> MeasureCeilings(const BenchOptions& options,
 // The same table through the server, end to end over loopback.
 struct EndToEnd {
   double flight_put = 0, flight_get = 0, http_put = 0, http_get = 0;
+  double flight_put_mem = 0;  // Flight DoPut into a server on an in-memory database
   double sql_put = 0, sql_get = 0;  // Flight SQL (ADBC/JDBC/Polars): bulk ingest, fetch
   double seed_json = -1;  // measured at 1M rows and below
 };
 
 arrow::Result<EndToEnd> MeasureEndToEnd(const BenchOptions& options,
                                         const std::shared_ptr<arrow::Table>& table,
-                                        int64_t rows, const std::string& db_path) {
-  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
+                                        int64_t rows, int threads,
+                                        const std::string& db_path) {
+  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path, {}, true, threads));
   ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(srv->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
   auto put_seconds = [&](DataClient* protocol) {
@@ -143,30 +157,45 @@ arrow::Result<EndToEnd> MeasureEndToEnd(const BenchOptions& options,
     }));
   }
   ARROW_RETURN_NOT_OK(srv->Shutdown());
+  srv.reset();
+  ARROW_ASSIGN_OR_RAISE(auto in_memory, StartBenchServer(":memory:", {}, true, threads));
+  ARROW_ASSIGN_OR_RAISE(auto memory_flight, FlightConnection::Connect(in_memory->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(e.flight_put_mem, put_seconds(memory_flight.get()));
+  memory_flight.reset();
+  ARROW_RETURN_NOT_OK(in_memory->Shutdown());
   return e;
 }
 
 }  // namespace
 
 arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
-                       bool two_columns, const std::string& db_path, bool print_header) {
+                       bool two_columns, int threads, const std::string& db_path,
+                       bool print_header, std::vector<ThroughputFigure>* figures) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, two_columns));
   const double bytes = static_cast<double>(arrow::util::TotalBufferSize(*table));
-  ARROW_ASSIGN_OR_RAISE(auto c, MeasureCeilings(options, table, rows, db_path));
-  ARROW_ASSIGN_OR_RAISE(auto e, MeasureEndToEnd(options, table, rows, db_path));
-  const double read_ceiling = std::max(c.export_, c.transfer_get);  // slower = lower rate
+  ARROW_ASSIGN_OR_RAISE(auto c, MeasureCeilings(options, table, rows, threads, db_path));
+  ARROW_ASSIGN_OR_RAISE(auto e, MeasureEndToEnd(options, table, rows, threads, db_path));
+  // A read is bounded by the slower of DuckDB's export and the plain transfer.
+  const double read_ceiling = std::max(c.duckdb_export, c.transfer_get);
   std::vector<Measurement> results = {
-      {"ceiling: DuckDB CTAS from the Arrow stream + CHECKPOINT", c.duckdb_ingest},
-      {"ours: ingest pipeline in process, no network (validation included)", c.pipeline},
-      {"ours: full validation of the batches alone (runs beside DuckDB)", c.validation,
-       c.validation / c.pipeline},
-      {"ours: DuckDB export through the query pipeline, in process", c.export_},
+      {"ceiling: DuckDB alone, CTAS from the Arrow stream + CHECKPOINT (file)", c.duckdb_ingest},
+      {"ceiling: DuckDB alone, CTAS from the Arrow stream (in memory)", c.duckdb_ingest_mem},
+      {"ceiling: DuckDB alone, materialised parallel Arrow export", c.duckdb_export},
       {"ceiling: plain Flight DoGet of in-memory table", c.transfer_get},
       {"ceiling: plain Flight DoPut, discarded", c.transfer_put},
-      {"Flight DoPut -> DuckDB (end to end)", e.flight_put, c.duckdb_ingest / e.flight_put},
+      {"ours: ingest pipeline in process, no network (validation included)", c.pipeline,
+       c.duckdb_ingest / c.pipeline},
+      {"ours: full validation of the batches alone (runs beside DuckDB)", c.validation,
+       c.validation / c.pipeline},
+      {"ours: DuckDB export through the query pipeline, in process", c.export_,
+       c.duckdb_export / c.export_},
+      {"Flight DoPut -> DuckDB file (end to end)", e.flight_put, c.duckdb_ingest / e.flight_put},
+      {"Flight DoPut -> DuckDB in memory (end to end)", e.flight_put_mem,
+       c.duckdb_ingest_mem / e.flight_put_mem},
       {"Flight DoGet <- DuckDB (end to end)", e.flight_get, read_ceiling / e.flight_get},
       {"HTTP POST /ingest -> DuckDB (end to end)", e.http_put, c.duckdb_ingest / e.http_put},
-      {"HTTP GET /tables (Arrow) <- DuckDB (end to end)", e.http_get, c.export_ / e.http_get},
+      {"HTTP GET /tables (Arrow) <- DuckDB (end to end)", e.http_get,
+       c.duckdb_export / e.http_get},
   };
   results.push_back({"Flight SQL ingest -> DuckDB (ratio: vs Flight DoPut)", e.sql_put,
                      e.flight_put / e.sql_put});
@@ -174,18 +203,39 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                      e.flight_get / e.sql_get});
   if (e.seed_json > 0) results.push_back({"HTTP POST /stream (seed JSON, base64)", e.seed_json});
   if (print_header) {
-    std::printf("| schema | rows | measurement | rows/s | MB/s | ratio to ceiling |\n");
-    std::printf("|---|---:|---|---:|---:|---:|\n");
+    std::printf(
+        "| schema | rows | threads | measurement | rows/s | MB/s | ratio to ceiling |\n");
+    std::printf("|---|---:|---:|---|---:|---:|---:|\n");
   }
   for (const auto& m : results) {
     char ratio[32] = "";
     if (m.ratio >= 0) std::snprintf(ratio, sizeof(ratio), "%.2f x", m.ratio);
-    std::printf("| %s | %lld | %s | %.2f M | %.0f | %s |\n", label.c_str(),
-                static_cast<long long>(rows), m.what.c_str(), rows / m.seconds / 1e6,
-                bytes / m.seconds / 1e6, ratio);
+    std::printf("| %s | %lld | %s | %s | %.2f M | %.0f | %s |\n", label.c_str(),
+                static_cast<long long>(rows), ThreadsLabel(threads).c_str(), m.what.c_str(),
+                rows / m.seconds / 1e6, bytes / m.seconds / 1e6, ratio);
+    figures->push_back({label, rows, threads, m.what, rows / m.seconds});
   }
   std::fflush(stdout);
   return arrow::Status::OK();
+}
+
+void PrintScaling(const std::vector<ThroughputFigure>& figures) {
+  std::printf("\n| schema | rows | measurement | 1 thread | all cores | scaling |\n");
+  std::printf("|---|---:|---|---:|---:|---:|\n");
+  for (const auto& one : figures) {
+    if (one.threads != 1) continue;
+    for (const auto& all : figures) {
+      if (all.threads != 0 || all.schema != one.schema || all.rows != one.rows ||
+          all.what != one.what) {
+        continue;
+      }
+      std::printf("| %s | %lld | %s | %.2f M | %.2f M | %.2f x |\n", one.schema.c_str(),
+                  static_cast<long long>(one.rows), one.what.c_str(),
+                  one.rows_per_second / 1e6, all.rows_per_second / 1e6,
+                  all.rows_per_second / one.rows_per_second);
+    }
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace arrowport::cli

@@ -103,6 +103,11 @@ struct Config {
   } limits;
   int64_t http_max_query_bytes = int64_t{4} << 20;    ///< SQL text of one /query body
   int64_t flight_max_query_bytes = int64_t{4} << 20;  ///< one Flight ticket, command or action body
+  /// GetFlightInfo of a whole DuckDB table of more than flight_endpoint_rows rows: up to
+  /// this many endpoints, one row-id range each (clients such as ADBC fetch them in
+  /// parallel); 1 = always one endpoint.
+  int flight_max_endpoints = 8;
+  int64_t flight_endpoint_rows = 1'048'576;
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
   int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body

@@ -332,25 +332,17 @@ class FlightService : public fl::FlightServerBase {
                                          const CallContext& call, int64_t known_rows = -1) {
     ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
     ARROW_ASSIGN_OR_RAISE(auto schema, deps_.query->Describe(request, call));
-    int64_t rows = known_rows;
-    if (rows < 0 && !request.table.empty()) {
-      auto counted = deps_.query->CountRows(request.table);
-      if (counted.ok()) rows = *counted;
-    }
-    // A whole lake table of several files: one endpoint per group of files (see
-    // query::LakeTickets); anything else one endpoint.
-    const auto layout = request.table.empty() || request.columns.size() || request.limit
-                            ? std::nullopt
-                            : deps_.query->LakeLayout(request.table);
+    // A whole lake table of several files, or a large DuckDB table: several endpoints
+    // (query::QueryPipeline::PlanRead); anything else one.
+    ARROW_ASSIGN_OR_RAISE(auto plan, deps_.query->PlanRead(request));
     std::vector<fl::FlightEndpoint> endpoints;
-    for (auto& ticket : layout ? query::LakeTickets(request.table, *layout)
-                               : std::vector<std::string>{query::TicketOf(request)}) {
+    for (auto& ticket : plan.tickets) {
       fl::FlightEndpoint endpoint;
       endpoint.ticket.ticket = std::move(ticket);
       endpoints.push_back(std::move(endpoint));
     }
-    return fl::FlightInfo::Make(*schema, descriptor, endpoints, rows, -1,
-                                /*ordered=*/!layout);
+    return fl::FlightInfo::Make(*schema, descriptor, endpoints,
+                                known_rows >= 0 ? known_rows : plan.rows, -1, plan.ordered);
   }
 
   static void AddTarget(const query::QueryRequest& request, CallRecord& record) {

@@ -57,10 +57,46 @@ arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
                                        "parquet, csv, json)");
 }
 
-arrow::Compression::type ResponseCompression(const httplib::Request& req) {
+namespace {
+
+// True when Accept-Encoding `accepted` (lower case) offers `coding` with a q-value above
+// 0 ("gzip;q=0" refuses it).
+bool Offers(const std::string& accepted, std::string_view coding) {
+  size_t start = 0;
+  while (start < accepted.size()) {
+    size_t end = accepted.find(',', start);
+    if (end == std::string::npos) end = accepted.size();
+    std::string_view item(accepted.data() + start, end - start);
+    start = end + 1;
+    const size_t semicolon = item.find(';');
+    std::string_view name = item.substr(0, semicolon);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name != coding) continue;
+    if (semicolon == std::string_view::npos) return true;
+    std::string_view params = item.substr(semicolon + 1);
+    const size_t q = params.find("q=");
+    if (q == std::string_view::npos) return true;
+    // q=0, q=0.0, q=0.000 refuse; anything else accepts.
+    std::string_view value = params.substr(q + 2);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    bool zero = !value.empty() && value.front() == '0';
+    for (size_t i = 1; zero && i < value.size() && value[i] != ' ' && value[i] != ';'; ++i) {
+      zero = value[i] == '.' || value[i] == '0';
+    }
+    return !zero;
+  }
+  return false;
+}
+
+}  // namespace
+
+arrow::Compression::type ResponseCompression(const httplib::Request& req,
+                                             query::ResultFormat format) {
   const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
-  if (accepted.find("zstd") != std::string::npos) return arrow::Compression::ZSTD;
-  if (accepted.find("gzip") != std::string::npos) return arrow::Compression::GZIP;
+  if (Offers(accepted, "zstd")) return arrow::Compression::ZSTD;
+  const bool text = format == query::ResultFormat::kCsv || format == query::ResultFormat::kJson;
+  if (text && Offers(accepted, "gzip")) return arrow::Compression::GZIP;
   return arrow::Compression::UNCOMPRESSED;
 }
 

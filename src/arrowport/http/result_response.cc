@@ -19,6 +19,8 @@ namespace arrowport::http {
 
 namespace {
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
+// An IPC continuation marker and a 16 MiB metadata length, with no metadata after it.
+constexpr uint8_t kUnfinishedMessage[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01};
 }  // namespace
 
 // Streams a query result as the negotiated format, compressed if the client asked.
@@ -58,7 +60,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     SendStatus(res, reader.status());
     return;
   }
-  const auto compression = ResponseCompression(req);
+  const auto compression = ResponseCompression(req, negotiated->format);
   if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
   if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
   res.status = 200;
@@ -96,6 +98,14 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
         if (!st.ok()) {
           // Headers are gone already: abort the chunked body so the client sees an error.
           ctx.Log(method.c_str(), path, st, start, {{"user", user}});
+          if (format == query::ResultFormat::kArrowStream) {
+            // An Arrow stream cut at a message boundary reads as complete (the end marker
+            // is optional): end what was sent with the start of a message that never
+            // comes, so every reader fails on it whatever the transfer layer reports.
+            // (Written past the aborted writer; in a compressed body it is garbage.)
+            (void)sink.write(reinterpret_cast<const char*>(kUnfinishedMessage),
+                             sizeof(kUnfinishedMessage));
+          }
           return false;
         }
         sink.done();

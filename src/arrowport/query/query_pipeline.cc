@@ -19,6 +19,7 @@ namespace arrowport::query {
 
 std::string QueryRequest::ToSql() const {
   if (table.empty()) return sql;
+  if (row_part) return storage::SelectRowRange(table, columns, {row_part->begin, row_part->end});
   return storage::SelectFromTable(table, columns, limit);
 }
 
@@ -66,14 +67,44 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
         lake.part = static_cast<int>(index);
         lake.parts = static_cast<int>(parts);
         request.lake_part = lake;
+      } else if (key == "rows") {
+        const auto& part = item.value();
+        if (!part.is_object() || part.size() != 3 || !part.contains("from") ||
+            !part.contains("to") || !part.contains("table_oid") ||
+            !part["from"].is_number_integer() || !part["to"].is_number_integer() ||
+            !part["table_oid"].is_number_integer()) {
+          return arrow::Status::Invalid("'rows' must be {\"from\", \"to\", \"table_oid\"}");
+        }
+        QueryRequest::RowPart rows;
+        rows.begin = part["from"].get<int64_t>();
+        rows.end = part["to"].get<int64_t>();
+        rows.table_oid = part["table_oid"].get<int64_t>();
+        if (rows.begin < 0 || rows.end < rows.begin) {
+          return arrow::Status::Invalid("'rows' range out of order");
+        }
+        request.row_part = rows;
+      } else if (key == "columns") {
+        if (!item.value().is_array()) return arrow::Status::Invalid("'columns' must be a list");
+        for (const auto& column : item.value()) {
+          if (!column.is_string()) return arrow::Status::Invalid("'columns' holds names");
+          request.columns.push_back(column.get<std::string>());
+          ARROW_RETURN_NOT_OK(ValidateName("column", request.columns.back()));
+        }
       } else {
         return arrow::Status::Invalid("ticket: unknown field '", key,
-                                      "' (known: sql, table, params, lake)");
+                                      "' (known: sql, table, params, columns, lake, rows)");
       }
     }
   }
-  if (request.lake_part && (request.table.empty() || !request.parameters.empty())) {
+  if (request.lake_part && (request.table.empty() || !request.parameters.empty() ||
+                            !request.columns.empty() || request.row_part)) {
     return arrow::Status::Invalid("'lake' goes with 'table' alone");
+  }
+  if (request.row_part && (request.table.empty() || !request.parameters.empty())) {
+    return arrow::Status::Invalid("'rows' goes with 'table' (and 'columns') alone");
+  }
+  if (!request.columns.empty() && request.table.empty()) {
+    return arrow::Status::Invalid("'columns' goes with 'table'");
   }
   if (!request.table.empty()) {
     if (!request.sql.empty()) return arrow::Status::Invalid("give either 'sql' or 'table', not both");
@@ -93,10 +124,16 @@ std::string TicketOf(const QueryRequest& request) {
     doc["sql"] = request.sql;
   }
   if (!request.parameters.empty()) doc["params"] = request.parameters;
+  if (!request.columns.empty()) doc["columns"] = request.columns;
   if (request.lake_part) {
     doc["lake"] = {{"version", request.lake_part->version},
                    {"part", request.lake_part->part},
                    {"parts", request.lake_part->parts}};
+  }
+  if (request.row_part) {
+    doc["rows"] = {{"from", request.row_part->begin},
+                   {"to", request.row_part->end},
+                   {"table_oid", request.row_part->table_oid}};
   }
   return doc.dump();
 }
@@ -155,7 +192,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     options.cancellation = call.cancellation;
     options.principal = ClientPrincipal(call);
     std::string sql = request.ToSql();
-    if (request.lake_part) {
+    if (request.row_part) {
+      ARROW_ASSIGN_OR_RAISE(sql, RowPartSql(conn.get(), request));
+    } else if (request.lake_part) {
       if (!lake_reads_.part_sql) {
         return arrow::Status::Invalid("this server reads no lake tables in parts");
       }
@@ -183,6 +222,61 @@ std::shared_ptr<arrow::RecordBatchReader> QueryPipeline::Metered(
     std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
     std::chrono::steady_clock::time_point start) const {
   return metrics::MeterResult(std::move(reader), metrics_, call.protocol, call.progress, start);
+}
+
+arrow::Result<std::string> QueryPipeline::RowPartSql(storage::Connection* conn,
+                                                     const QueryRequest& request) {
+  ARROW_ASSIGN_OR_RAISE(auto oid, storage::TableOid(conn, request.table));
+  if (!oid || *oid != request.row_part->table_oid) {
+    // Row ids of another table (replaced, or dropped and made again) would mix tables.
+    return arrow::Status::Invalid(
+        "table '", request.table, "' was replaced after its endpoints were handed out; "
+        "call GetFlightInfo again");
+  }
+  return request.ToSql();
+}
+
+arrow::Result<ReadPlan> QueryPipeline::PlanRead(const QueryRequest& request) {
+  ReadPlan plan;
+  const bool whole = !request.table.empty() && request.parameters.empty() && !request.limit &&
+                     !request.lake_part && !request.row_part;
+  if (whole && request.columns.empty()) {
+    if (auto layout = LakeLayout(request.table)) {
+      plan.tickets = LakeTickets(request.table, *layout);
+      plan.ordered = false;
+      return plan;
+    }
+  }
+  std::optional<storage::TableExtent> extent;
+  if (!request.table.empty()) {
+    ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+    ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+    ARROW_ASSIGN_OR_RAISE(extent, storage::TableExtentOf(conn.get(), request.table));
+    if (!extent) {
+      auto counted = storage::CountRows(conn.get(), request.table);
+      if (counted.ok()) plan.rows = *counted;
+    } else {
+      plan.rows = extent->rows;
+    }
+  }
+  const TableSplit split = table_split_;
+  if (!whole || !extent || split.max_parts <= 1 || extent->rowid_end <= split.rows_per_part) {
+    plan.tickets.push_back(TicketOf(request));
+    return plan;
+  }
+  // Parts of whole row groups (DuckDB's unit of storage and of parallel scans).
+  constexpr int64_t kRowGroupRows = 122880;
+  const int64_t parts = std::min<int64_t>(
+      split.max_parts, (extent->rowid_end + split.rows_per_part - 1) / split.rows_per_part);
+  int64_t step = (extent->rowid_end + parts - 1) / parts;
+  step = (step + kRowGroupRows - 1) / kRowGroupRows * kRowGroupRows;
+  QueryRequest part = request;
+  for (int64_t begin = 0; begin < extent->rowid_end; begin += step) {
+    part.row_part = QueryRequest::RowPart{begin, std::min(begin + step, extent->rowid_end),
+                                          extent->oid};
+    plan.tickets.push_back(TicketOf(part));
+  }
+  return plan;
 }
 
 void QueryPipeline::RefreshLakes(const QueryRequest& request) const {

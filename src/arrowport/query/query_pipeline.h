@@ -39,6 +39,15 @@ struct QueryRequest {
     int parts = 1;
   };
   std::optional<LakePart> lake_part;
+  /// With `table` (a DuckDB table): the rows whose row ids are in [begin, end) of the
+  /// table `table_oid` names in DuckDB's catalog, as GetFlightInfo's endpoints hand them
+  /// out. A table replaced since (another oid) is refused, never half read.
+  struct RowPart {
+    int64_t begin = 0;
+    int64_t end = 0;
+    int64_t table_oid = 0;
+  };
+  std::optional<RowPart> row_part;
 
   /// The SQL that runs: `sql`, or a quoted SELECT * of `table`.
   std::string ToSql() const;
@@ -51,6 +60,19 @@ std::string TicketOf(const QueryRequest& request);
 /// parallel (ADBC, Spark) read at once; each row is in exactly one, all of one snapshot.
 std::vector<std::string> LakeTickets(const std::string& table,
                                      const QueryRequest::LakePart& layout);
+
+/// How a read is handed out (GetFlightInfo's endpoints): one ticket each.
+struct ReadPlan {
+  std::vector<std::string> tickets;
+  bool ordered = true;  ///< the tickets' rows, read one after another, are the result's order
+  int64_t rows = -1;    ///< the rows in all, when known
+};
+
+/// When a whole DuckDB table is read in row ranges (GetFlightInfo endpoints).
+struct TableSplit {
+  int max_parts = 8;                  ///< 1 = never split
+  int64_t rows_per_part = 1'048'576;  ///< fewer rows than this: one endpoint
+};
 
 /// The table a statement reads whole (`SELECT * FROM name`, optionally quoted, with a
 /// trailing semicolon), if it is one: such a statement over a lake table can be split.
@@ -107,6 +129,15 @@ class QueryPipeline {
   /// The parts of `table` when it is a lake table of several files (nullopt otherwise).
   std::optional<QueryRequest::LakePart> LakeLayout(const std::string& table) const;
 
+  /// How whole DuckDB tables are split into endpoints (config flight.max_endpoints,
+  /// flight.endpoint_rows).
+  void SetTableSplit(TableSplit split) { table_split_ = split; }
+  /// \brief The tickets `request` is read by: a whole lake table of several files one per
+  /// group of files (unordered), a whole DuckDB table of more than rows_per_part rows one
+  /// per row-id range (in order, so a client reading them one by one gets the table's
+  /// order), anything else its own ticket. Each row is in exactly one ticket.
+  arrow::Result<ReadPlan> PlanRead(const QueryRequest& request);
+
   /// Tables and views that can be read.
   arrow::Result<std::vector<storage::TableInfo>> ListTables();
 
@@ -114,6 +145,8 @@ class QueryPipeline {
   arrow::Result<int64_t> CountRows(const std::string& table);
 
  private:
+  /// The SQL of a RowPart request, once its table is still the one the part was cut from.
+  arrow::Result<std::string> RowPartSql(storage::Connection* conn, const QueryRequest& request);
   /// LakeReads::refresh for `request` (when lake reads are on).
   void RefreshLakes(const QueryRequest& request) const;
   /// KeyError when `request` names a table that does not exist.
@@ -122,6 +155,7 @@ class QueryPipeline {
   int64_t batch_rows_;
   metrics::ServerMetrics* const metrics_;  // null: not counted
   LakeReads lake_reads_;
+  TableSplit table_split_;
 };
 
 }  // namespace arrowport::query

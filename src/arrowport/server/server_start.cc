@@ -143,6 +143,7 @@ void Server::Impl::MakePipelines() {
                                                     metrics.get());
   query = std::make_unique<query::QueryPipeline>(
       database.get(), query::QueryPipeline::kDefaultBatchRows, metrics.get());
+  query->SetTableSplit({config.flight_max_endpoints, config.flight_endpoint_rows});
   lakes = std::make_unique<lake::LakeCatalog>(lake::S3SettingsOf(config.s3), &logger);
   lake_service = std::make_unique<LakeService>(database.get(), lake_stores, lakes.get(),
                                                router.get(), &logger);

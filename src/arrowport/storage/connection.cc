@@ -200,6 +200,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   QueryOptions options = query_options;
   options.result_memory = connection->impl_->request_memory;
   options.in_open_transaction = connection->in_transaction();
+  options.parallel_conversion = connection->impl_->direct_append;
   duckdb_connection conn = connection->impl_->conn.get();
   const bool transform = options.input != nullptr;
   if (transform) {
@@ -241,6 +242,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> Connection::QueryTable(
     const std::string& sql, const std::vector<std::string>& parameters) {
   QueryOptions options;
   options.parameters = parameters;
+  options.parallel_conversion = impl_->direct_append;
   ARROW_ASSIGN_OR_RAISE(auto reader, StartQuery(impl_->conn.get(), nullptr, sql, options));
   return reader->ToTable();
 }

@@ -40,6 +40,10 @@ struct QueryOptions {
   /// (a client that closes a half-read result and commits must commit). DuckDB is still
   /// interrupted when that chunk takes CallCancellation::kStuckAfter.
   bool in_open_transaction = false;
+  /// Set by the connection when DuckDB's C++ API may be used (the library as built):
+  /// a SELECT's result is then converted to Arrow by DuckDB's worker threads in
+  /// parallel (result_sources.h) instead of chunk by chunk on the reading thread.
+  bool parallel_conversion = false;
   /// A transform's input (DoExchange, transforms on ingest): the statement reads it as
   /// the relation `input`, once, batch by batch as it arrives. The statement must then
   /// be one SELECT, judged for `principal` (required) like any client SQL; `input` is

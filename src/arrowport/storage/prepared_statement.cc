@@ -207,6 +207,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   QueryOptions options = query_options;
   options.result_memory = lease->impl_->request_memory;
   options.in_open_transaction = lease->in_transaction();
+  options.parallel_conversion = lease->impl_->direct_append;
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   return StartPrepared(conn, prepared, std::move(self), options);

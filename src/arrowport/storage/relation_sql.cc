@@ -29,6 +29,51 @@ arrow::Result<int64_t> CountRows(Connection* conn, const std::string& table) {
   return std::static_pointer_cast<arrow::Int64Scalar>(scalar)->value;
 }
 
+std::string SelectRowRange(const std::string& table, const std::vector<std::string>& columns,
+                           const RowIdRange& range) {
+  return SelectFromTable(table, columns, std::nullopt) + " WHERE rowid >= " +
+         std::to_string(range.begin) + " AND rowid < " + std::to_string(range.end);
+}
+
+namespace {
+
+arrow::Result<int64_t> Int64At(const arrow::Table& table, int column) {
+  ARROW_ASSIGN_OR_RAISE(auto scalar, table.column(column)->GetScalar(0));
+  if (!scalar->is_valid) return arrow::Status::IOError("unexpected NULL");
+  return std::static_pointer_cast<arrow::Int64Scalar>(scalar)->value;
+}
+
+}  // namespace
+
+arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table) {
+  // Names match as DuckDB binds them: case-insensitively, in the connection's schema.
+  ARROW_ASSIGN_OR_RAISE(
+      auto result,
+      conn->QueryTable("SELECT table_oid::BIGINT FROM duckdb_tables() WHERE "
+                       "database_name = current_database() AND schema_name = "
+                       "current_schema() AND NOT temporary AND lower(table_name) = lower($1)",
+                       {table}));
+  if (result->num_rows() != 1) return std::nullopt;
+  return Int64At(*result, 0);
+}
+
+arrow::Result<std::optional<TableExtent>> TableExtentOf(Connection* conn,
+                                                        const std::string& table) {
+  // Two statements: a table replaced between them pairs the old identity with the new
+  // rows, and readers checking the identity then refuse the ranges (never mix tables).
+  ARROW_ASSIGN_OR_RAISE(auto oid, TableOid(conn, table));
+  if (!oid) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(
+      auto result, conn->QueryTable("SELECT count(*)::BIGINT, coalesce(max(rowid) + 1, 0)"
+                                    "::BIGINT FROM " + QuoteIdentifier(table)));
+  if (result->num_rows() != 1) return arrow::Status::IOError("count returned no row");
+  TableExtent found;
+  found.oid = *oid;
+  ARROW_ASSIGN_OR_RAISE(found.rows, Int64At(*result, 0));
+  ARROW_ASSIGN_OR_RAISE(found.rowid_end, Int64At(*result, 1));
+  return found;
+}
+
 namespace {
 
 // DuckDB's reader for a file or glob, by its extension (Parquet when it has none).

@@ -22,6 +22,32 @@ std::string SelectFromTable(const std::string& table, const std::vector<std::str
 /// Exact row count of `table`.
 arrow::Result<int64_t> CountRows(Connection* conn, const std::string& table);
 
+/// A row-id range of a base table: rows with `begin` <= rowid < `end`.
+struct RowIdRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+/// `SelectFromTable` of the rows of `range` only (DuckDB skips the other row groups).
+std::string SelectRowRange(const std::string& table, const std::vector<std::string>& columns,
+                           const RowIdRange& range);
+
+/// What splits a base table's read into row-id ranges: its identity (a new table of the
+/// same name has another), its rows, and the end of its row ids.
+struct TableExtent {
+  int64_t oid = 0;
+  int64_t rows = 0;
+  int64_t rowid_end = 0;  ///< one past the largest row id (rows + deleted ones)
+};
+
+/// `table`'s identity in DuckDB's catalog (its table_oid); nullopt when it is not a base
+/// table of the database (a view, a lake view, missing).
+arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table);
+
+/// TableOid and the rows of `table`; nullopt as TableOid.
+arrow::Result<std::optional<TableExtent>> TableExtentOf(Connection* conn,
+                                                        const std::string& table);
+
 /// \brief Creates (or replaces) the views of `file_views`, (view name, file or glob)
 /// pairs: a name given several times is one view over all its files (DuckDB reads a list).
 /// Each is read with DuckDB's reader for its extension (.parquet, .csv/.csv.gz/.tsv,

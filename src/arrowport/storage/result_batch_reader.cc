@@ -11,6 +11,7 @@
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/result_sources.h"
 
 namespace arrowport::storage {
 
@@ -24,23 +25,22 @@ constexpr size_t kChargedBatches = 4;
 // Chunks an interactive result converts ahead of its consumer (2,048 rows each).
 constexpr size_t kInteractiveDepth = 16;
 
-// Streams a DuckDB result as Arrow record batches of about `batch_rows` rows, gluing
-// DuckDB's small (2048-row) chunks together so network writers see sensible batches.
+// Streams a DuckDB result as Arrow record batches of about `batch_rows` rows: the
+// source's pieces as they come, or, when they are DuckDB's small (2048-row) chunks, glued
+// together so network writers see sensible batches.
 class ResultBatchReader : public arrow::RecordBatchReader {
  public:
   ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
-                    duckdb_connection conn, std::shared_ptr<arrow::Schema> schema,
-                    ResultHandle result, ArrowOptionsHandle options, int64_t batch_rows,
-                    std::shared_ptr<CallCancellation> cancellation,
+                    duckdb_connection conn, std::unique_ptr<ResultSource> source,
+                    int64_t batch_rows, std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt,
                     std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
-        schema_(std::move(schema)),
-        result_(std::move(result)),
-        options_(std::move(options)),
-        batch_rows_(batch_rows),
+        source_(std::move(source)),
+        schema_(source_->schema()),
+        batch_rows_(source_->small_pieces() ? batch_rows : 1),
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
         charges_(std::move(memory), kChargedBatches),
@@ -88,23 +88,21 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
         return arrow::Status::Cancelled("the result was closed before its end");
       }
-      DataChunkHandle chunk(duckdb_fetch_chunk(*result_.ptr()));
-      if (chunk.get() == nullptr) {
+      auto next = source_->Next();
+      if (!next.ok()) {
         done_ = true;
-        const char* error = duckdb_result_error(result_.ptr());
-        if (error != nullptr) {
-          if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
-          return TranslateDuckDBError(duckdb_result_error_type(result_.ptr()), error);
-        }
+        if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
+        return next.status();
+      }
+      std::shared_ptr<arrow::RecordBatch> batch = next.MoveValueUnsafe();
+      if (batch == nullptr) {
+        done_ = true;
         break;
       }
-      if (duckdb_data_chunk_get_size(chunk.get()) == 0) continue;
-      ArrowArray array;
-      ARROW_RETURN_NOT_OK(
-          ConsumeErrorData(duckdb_data_chunk_to_arrow(options_.get(), chunk.get(), &array)));
-      ARROW_ASSIGN_OR_RAISE(auto batch, arrow::ImportRecordBatch(&array, schema_));
       rows += batch->num_rows();
-      bytes += arrow::util::TotalBufferSize(*batch);
+      // A slice of a wide unit counts the part of the unit's buffers it covers.
+      ARROW_ASSIGN_OR_RAISE(const int64_t piece_bytes, arrow::util::ReferencedBufferSize(*batch));
+      bytes += piece_bytes;
       pieces.push_back(std::move(batch));
     }
     if (pieces.empty()) return arrow::Status::OK();
@@ -137,9 +135,9 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
   std::shared_ptr<void> keep_alive_;   // what a prepared statement's result reads from
   duckdb_connection conn_;
+  // Declared after what it reads from: destroyed (its query ended) before them.
+  std::unique_ptr<ResultSource> source_;
   std::shared_ptr<arrow::Schema> schema_;
-  ResultHandle result_;
-  ArrowOptionsHandle options_;
   const int64_t batch_rows_;
   std::shared_ptr<CallCancellation> cancellation_;
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
@@ -204,32 +202,39 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
                                            [conn] { duckdb_interrupt(conn); });
     if (options.cancellation->cancelled()) return options.cancellation->reason();
   }
-  PendingHandle pending;
-  if (duckdb_pending_prepared_streaming(prepared, pending.out()) == DuckDBError) {
-    const char* error = duckdb_pending_error(pending.get());
-    return TranslateDuckDBError(-1, error ? error : "cannot start query");
-  }
-  ResultHandle result;
-  if (duckdb_execute_pending(pending.get(), result.out()) == DuckDBError) {
-    if (options.cancellation && options.cancellation->cancelled()) {
-      return options.cancellation->reason();
+  std::unique_ptr<ResultSource> source;
+  // DuckDB's workers convert to Arrow in parallel; a transform's interactive exchange
+  // keeps the chunk source, which hands over each chunk as soon as it is made.
+  if (options.parallel_conversion && !options.interactive && StreamsArrowUnits(prepared)) {
+    auto started = ArrowUnitSource(prepared, options.batch_rows, kMaxBatchBytes);
+    if (!started.ok()) {
+      if (options.cancellation && options.cancellation->cancelled()) {
+        return options.cancellation->reason();
+      }
+      return started.status();
     }
-    return ResultError(result.ptr());
+    source = started.MoveValueUnsafe();
+  } else {
+    PendingHandle pending;
+    if (duckdb_pending_prepared_streaming(prepared, pending.out()) == DuckDBError) {
+      const char* error = duckdb_pending_error(pending.get());
+      return TranslateDuckDBError(-1, error ? error : "cannot start query");
+    }
+    ResultHandle result;
+    if (duckdb_execute_pending(pending.get(), result.out()) == DuckDBError) {
+      if (options.cancellation && options.cancellation->cancelled()) {
+        return options.cancellation->reason();
+      }
+      return ResultError(result.ptr());
+    }
+    ARROW_ASSIGN_OR_RAISE(source, ChunkSource(std::move(result)));
   }
-
-  const idx_t n = duckdb_column_count(result.ptr());
-  std::vector<LogicalTypeHandle> types;
-  std::vector<std::string> names;
-  for (idx_t i = 0; i < n; ++i) {
-    types.emplace_back(duckdb_column_logical_type(result.ptr(), i));
-    names.emplace_back(duckdb_column_name(result.ptr(), i));
-  }
-  ArrowOptionsHandle arrow_options(duckdb_result_get_arrow_options(result.ptr()));
-  ARROW_ASSIGN_OR_RAISE(auto schema, ArrowSchemaOf(arrow_options.get(), types, names));
-  const bool prefetch = options.prefetch && (owner != nullptr || keep_alive != nullptr);
+  // A unit source needs no thread of ours: DuckDB's workers already convert ahead into
+  // the streaming buffer (a thread of ours in between cost a third more CPU per read).
+  const bool prefetch = options.prefetch && (owner != nullptr || keep_alive != nullptr) &&
+                        source->small_pieces();
   auto reader = std::make_shared<ResultBatchReader>(
-      std::move(owner), std::move(keep_alive), conn, std::move(schema), std::move(result),
-      std::move(arrow_options),
+      std::move(owner), std::move(keep_alive), conn, std::move(source),
       // Interactive: one chunk per batch, glued below only to chunks already made.
       options.interactive ? 1 : std::max<int64_t>(options.batch_rows, 1),
       options.cancellation, std::move(interrupt), options.result_memory,

@@ -50,22 +50,28 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
     return RunNow(entry, lease, descriptor);
   }
   lease.Release();
-  // A whole lake table outside a transaction: one endpoint per group of its files (plain
-  // Flight tickets, read by DoGet with the same rights), which ADBC fetches in parallel.
-  if (command.transaction_id.empty()) {
-    const auto table = query::WholeTableOf(command.query);
-    const auto layout = table ? deps_.query->LakeLayout(*table) : std::nullopt;
-    if (layout) {
-      std::vector<fl::FlightEndpoint> endpoints;
-      for (auto& ticket : query::LakeTickets(*table, *layout)) {
-        fl::FlightEndpoint endpoint;
-        endpoint.ticket.ticket = std::move(ticket);
-        endpoints.push_back(std::move(endpoint));
+  // A whole table outside a transaction: a lake table of several files or a large
+  // DuckDB table is read by several endpoints (plain Flight tickets, read by DoGet with
+  // the same rights; see query::QueryPipeline::PlanRead), which ADBC fetches in parallel.
+  // Not on a session's pinned connection: its temporary tables may shadow the name.
+  if (command.transaction_id.empty() && txn == nullptr) {
+    if (const auto table = query::WholeTableOf(command.query)) {
+      query::QueryRequest request;
+      request.table = *table;
+      ARROW_ASSIGN_OR_RAISE(auto plan, deps_.query->PlanRead(request));
+      if (plan.tickets.size() > 1) {
+        std::vector<fl::FlightEndpoint> endpoints;
+        for (auto& ticket : plan.tickets) {
+          fl::FlightEndpoint endpoint;
+          endpoint.ticket.ticket = std::move(ticket);
+          endpoints.push_back(std::move(endpoint));
+        }
+        ARROW_ASSIGN_OR_RAISE(auto info,
+                              fl::FlightInfo::Make(*entry->statement->dataset_schema(),
+                                                   descriptor, endpoints, plan.rows, -1,
+                                                   plan.ordered));
+        return std::make_unique<fl::FlightInfo>(std::move(info));
       }
-      ARROW_ASSIGN_OR_RAISE(auto info,
-                            fl::FlightInfo::Make(*entry->statement->dataset_schema(), descriptor,
-                                                 endpoints, -1, -1, /*ordered=*/false));
-      return std::make_unique<fl::FlightInfo>(std::move(info));
     }
   }
   ARROW_ASSIGN_OR_RAISE(auto ticket, StatementTicket(command.query, command.transaction_id));

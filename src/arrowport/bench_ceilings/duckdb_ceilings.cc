@@ -1,0 +1,124 @@
+#include "arrowport/bench_ceilings/duckdb_ceilings.h"
+
+#include <duckdb.h>
+
+#include <duckdb.hpp>
+#include <duckdb/common/arrow/arrow_format.hpp>
+#include <duckdb/main/capi/capi_internal.hpp>
+
+#include "arrow/c/bridge.h"
+
+namespace arrowport::bench_ceilings {
+
+struct DuckDBOnly::Impl {
+  duckdb_database database = nullptr;
+  duckdb_connection connection = nullptr;
+  std::unique_ptr<duckdb::Connection> cpp_connection;  // the same database, C++ API
+  std::string catalog;  // the database's own catalog (named after its file)
+
+  ~Impl() {
+    cpp_connection.reset();
+    if (connection != nullptr) duckdb_disconnect(&connection);
+    if (database != nullptr) duckdb_close(&database);
+  }
+
+  arrow::Status Run(const std::string& sql) {
+    duckdb_result result;
+    const bool failed = duckdb_query(connection, sql.c_str(), &result) == DuckDBError;
+    std::string error = failed && duckdb_result_error(&result) ? duckdb_result_error(&result) : "";
+    duckdb_destroy_result(&result);
+    if (failed) return arrow::Status::IOError("DuckDB: ", sql, ": ", error);
+    return arrow::Status::OK();
+  }
+};
+
+DuckDBOnly::DuckDBOnly(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DuckDBOnly::~DuckDBOnly() = default;
+
+arrow::Result<std::unique_ptr<DuckDBOnly>> DuckDBOnly::Open(const std::string& path,
+                                                            int threads) {
+  auto impl = std::make_unique<Impl>();
+  char* error = nullptr;
+  if (duckdb_open_ext(path.c_str(), &impl->database, nullptr, &error) == DuckDBError) {
+    std::string message = error ? error : "cannot open";
+    duckdb_free(error);
+    return arrow::Status::IOError("DuckDB: ", path, ": ", message);
+  }
+  if (duckdb_connect(impl->database, &impl->connection) == DuckDBError) {
+    return arrow::Status::IOError("DuckDB: cannot connect to ", path);
+  }
+  try {
+    auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(impl->database);
+    impl->cpp_connection = std::make_unique<duckdb::Connection>(*wrapper->database);
+  } catch (const std::exception& e) {
+    return arrow::Status::IOError("DuckDB: ", e.what());
+  }
+  duckdb_result result;
+  if (duckdb_query(impl->connection, "SELECT current_database()", &result) == DuckDBError) {
+    duckdb_destroy_result(&result);
+    return arrow::Status::IOError("DuckDB: cannot name the catalog of ", path);
+  }
+  char* name = duckdb_value_varchar(&result, 0, 0);
+  impl->catalog = name ? name : "";
+  duckdb_free(name);
+  duckdb_destroy_result(&result);
+  std::unique_ptr<DuckDBOnly> db(new DuckDBOnly(std::move(impl)));
+  // DuckDB 2.0 registers an Arrow scan's view only in an in-memory catalog.
+  ARROW_RETURN_NOT_OK(db->impl_->Run("ATTACH ':memory:' AS arrow_sources"));
+  ARROW_RETURN_NOT_OK(db->SetThreads(threads));
+  return db;
+}
+
+arrow::Status DuckDBOnly::SetThreads(int threads) {
+  if (threads <= 0) return impl_->Run("RESET threads");
+  return impl_->Run("SET threads = " + std::to_string(threads));
+}
+
+arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
+    const std::string& table, std::shared_ptr<arrow::RecordBatchReader> batches) {
+  ArrowArrayStream stream;
+  ARROW_RETURN_NOT_OK(arrow::ExportRecordBatchReader(std::move(batches), &stream));
+  const std::string view = table + "_source";
+  const std::string quoted_catalog = "\"" + impl_->catalog + "\"";
+  arrow::Status status = impl_->Run("USE arrow_sources");
+  const bool scanned =
+      status.ok() && duckdb_arrow_scan(impl_->connection, view.c_str(),
+                                       reinterpret_cast<duckdb_arrow_stream>(&stream)) !=
+                         DuckDBError;
+  if (status.ok()) status = impl_->Run("USE " + quoted_catalog);
+  if (status.ok() && !scanned) status = arrow::Status::IOError("DuckDB: cannot scan the stream");
+  if (status.ok()) {
+    status = impl_->Run("CREATE OR REPLACE TABLE " + table +
+                        " AS SELECT * FROM arrow_sources.main." + view);
+    if (status.ok()) status = impl_->Run("CHECKPOINT");
+  }
+  if (scanned) (void)impl_->Run("DROP VIEW IF EXISTS arrow_sources.main." + view);
+  if (stream.release != nullptr) stream.release(&stream);
+  ARROW_RETURN_NOT_OK(status);
+  duckdb_result result;
+  if (duckdb_query(impl_->connection, ("SELECT count(*) FROM " + table).c_str(), &result) ==
+      DuckDBError) {
+    duckdb_destroy_result(&result);
+    return arrow::Status::IOError("DuckDB: cannot count ", table);
+  }
+  const int64_t rows = duckdb_value_int64(&result, 0, 0);
+  duckdb_destroy_result(&result);
+  return rows;
+}
+
+arrow::Result<int64_t> DuckDBOnly::ExportArrow(const std::string& sql, int64_t batch_rows) {
+  try {
+    auto format = duckdb::make_shared_ptr<duckdb::ArrowFormat>(static_cast<idx_t>(batch_rows));
+    auto result = impl_->cpp_connection->Query(sql, format);
+    if (result->HasError()) return arrow::Status::IOError("DuckDB: ", result->GetError());
+    int64_t rows = 0;
+    for (const auto& array : result->Collection<duckdb::ArrowFormat>()) {
+      rows += array->arrow_array.length;
+    }
+    return rows;
+  } catch (const std::exception& e) {
+    return arrow::Status::IOError("DuckDB: ", e.what());
+  }
+}
+
+}  // namespace arrowport::bench_ceilings

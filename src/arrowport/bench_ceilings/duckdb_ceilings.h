@@ -1,0 +1,44 @@
+#pragma once
+
+// The DuckDB ceilings of `arrowport bench`: DuckDB's own fastest paths, called through
+// DuckDB's API directly with none of Arrowport's storage code in between (a layer of its
+// own so that DuckDB stays private to storage everywhere else).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "arrow/record_batch.h"
+#include "arrow/result.h"
+
+namespace arrowport::bench_ceilings {
+
+/// One DuckDB database file opened by DuckDB alone.
+class DuckDBOnly {
+ public:
+  ~DuckDBOnly();
+  DuckDBOnly(const DuckDBOnly&) = delete;
+  DuckDBOnly& operator=(const DuckDBOnly&) = delete;
+
+  /// Opens (or creates) `path` with `threads` DuckDB threads (0: all cores).
+  static arrow::Result<std::unique_ptr<DuckDBOnly>> Open(const std::string& path, int threads);
+
+  /// `SET threads` (0: all cores).
+  arrow::Status SetThreads(int threads);
+
+  /// DuckDB's own ingest: CREATE OR REPLACE TABLE `table` AS SELECT * FROM the stream
+  /// (DuckDB's Arrow scan of an exported C stream), then CHECKPOINT. Returns the rows.
+  arrow::Result<int64_t> CreateTableAs(const std::string& table,
+                                       std::shared_ptr<arrow::RecordBatchReader> batches);
+
+  /// DuckDB's materialised parallel Arrow export: `sql` collected as Arrow arrays of
+  /// `batch_rows` rows by DuckDB's workers (its ArrowFormat result). Returns the rows.
+  arrow::Result<int64_t> ExportArrow(const std::string& sql, int64_t batch_rows);
+
+ private:
+  struct Impl;
+  explicit DuckDBOnly(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace arrowport::bench_ceilings

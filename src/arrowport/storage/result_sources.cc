@@ -1,0 +1,254 @@
+#include "arrowport/storage/result_sources.h"
+
+#include <duckdb/common/arrow/arrow_converter.hpp>
+#include <duckdb/common/arrow/arrow_format.hpp>
+#include <duckdb/common/error_data.hpp>
+#include <duckdb/main/capi/capi_internal.hpp>
+#include <duckdb/main/prepared_statement.hpp>
+#include <duckdb/main/query_parameters.hpp>
+#include <duckdb/main/query_result_stream.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "arrow/c/bridge.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/result_batch_reader.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+// What a row of a nested column (list, struct, map) is taken to weigh in Arrow.
+constexpr duckdb::idx_t kNestedRowBytes = 64;
+
+// Bytes of Arrow a chunk becomes, near enough: fixed widths exactly, strings and blobs by
+// their lengths (and an offset each), nested values at kNestedRowBytes a row.
+duckdb::idx_t ArrowBytesOf(duckdb::DataChunk& chunk) {
+  const duckdb::idx_t rows = chunk.size();
+  duckdb::idx_t bytes = 0;
+  for (auto& vector : chunk.data) {
+    const auto physical = vector.GetType().InternalType();
+    if (duckdb::TypeIsConstantSize(physical)) {
+      bytes += rows * duckdb::GetTypeIdSize(physical);
+    } else if (physical == duckdb::PhysicalType::VARCHAR) {
+      duckdb::UnifiedVectorFormat format;
+      vector.ToUnifiedFormat(format);
+      const auto* strings = duckdb::UnifiedVectorFormat::GetData<duckdb::string_t>(format);
+      for (duckdb::idx_t i = 0; i < rows; ++i) {
+        bytes += strings[format.sel->get_index(i)].GetSize() + sizeof(int32_t);
+      }
+    } else {
+      bytes += rows * kNestedRowBytes;
+    }
+  }
+  return bytes;
+}
+
+// DuckDB's Arrow format, whose units also end at a size: its own end only at a number of
+// rows, and 122,880 rows of 10 KB strings would be one 1.2 GB array per worker. Still
+// "arrow" by name, so DuckDB's Arrow result stream reads it.
+class SizedArrowFormat : public duckdb::ArrowFormat {
+ public:
+  SizedArrowFormat(duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes)
+      : duckdb::ArrowFormat(unit_rows), unit_bytes_(unit_bytes) {}
+
+  duckdb::unique_ptr<duckdb::ResultFormatLocalState> InitLocal(
+      duckdb::ResultFormatGlobalState& gstate) override {
+    auto local = duckdb::make_uniq<Local>();
+    local->inner = duckdb::ArrowFormat::InitLocal(gstate);
+    return std::move(local);
+  }
+  void AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
+                    duckdb::ResultFormatLocalState& lstate, duckdb::DataChunk& chunk) override {
+    auto& local = lstate.Cast<Local>();
+    duckdb::ArrowFormat::AppendToUnit(gstate, *local.inner, chunk);
+    local.bytes += ArrowBytesOf(chunk);
+  }
+  bool IsUnitFinished(duckdb::ResultFormatLocalState& lstate) override {
+    auto& local = lstate.Cast<Local>();
+    return local.bytes >= unit_bytes_ || duckdb::ArrowFormat::IsUnitFinished(*local.inner);
+  }
+  duckdb::unique_ptr<duckdb::ResultUnit> FinishUnit(
+      duckdb::ResultFormatGlobalState& gstate, duckdb::ResultFormatLocalState& lstate) override {
+    auto& local = lstate.Cast<Local>();
+    // The unit handed out is the finished one or the partial one: either way what is
+    // left counts from zero (a finished unit leaves at most one chunk's rows behind).
+    local.bytes = 0;
+    return duckdb::ArrowFormat::FinishUnit(gstate, *local.inner);
+  }
+
+ private:
+  struct Local : duckdb::ResultFormatLocalState {
+    duckdb::unique_ptr<duckdb::ResultFormatLocalState> inner;
+    duckdb::idx_t bytes = 0;  // in the unit under construction
+  };
+  const duckdb::idx_t unit_bytes_;
+};
+
+arrow::Status FromDuckDBError(const duckdb::ErrorData& error) {
+  return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
+}
+
+class ChunkResultSource : public ResultSource {
+ public:
+  ChunkResultSource(ResultHandle result, ArrowOptionsHandle options,
+                    std::shared_ptr<arrow::Schema> schema)
+      : result_(std::move(result)), options_(std::move(options)), schema_(std::move(schema)) {}
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    while (true) {
+      DataChunkHandle chunk(duckdb_fetch_chunk(*result_.ptr()));
+      if (chunk.get() == nullptr) {
+        const char* error = duckdb_result_error(result_.ptr());
+        if (error != nullptr) {
+          return TranslateDuckDBError(duckdb_result_error_type(result_.ptr()), error);
+        }
+        return nullptr;
+      }
+      if (duckdb_data_chunk_get_size(chunk.get()) == 0) continue;
+      ArrowArray array;
+      ARROW_RETURN_NOT_OK(
+          ConsumeErrorData(duckdb_data_chunk_to_arrow(options_.get(), chunk.get(), &array)));
+      return arrow::ImportRecordBatch(&array, schema_);
+    }
+  }
+
+  bool small_pieces() const override { return true; }
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+
+ private:
+  ResultHandle result_;
+  ArrowOptionsHandle options_;
+  std::shared_ptr<arrow::Schema> schema_;
+};
+
+class ArrowUnitResultSource : public ResultSource {
+ public:
+  ArrowUnitResultSource(std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream,
+                        std::shared_ptr<arrow::Schema> schema, int64_t max_piece_bytes)
+      : stream_(std::move(stream)),
+        schema_(std::move(schema)),
+        max_piece_bytes_(max_piece_bytes) {}
+
+  ~ArrowUnitResultSource() override {
+    try {
+      stream_->Close();
+    } catch (...) {
+      // Closing an ended or failed stream has nothing left to report.
+    }
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (pending_ == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(pending_, FetchUnit());
+      if (pending_ == nullptr) return nullptr;
+      offset_ = 0;
+      const int64_t bytes = arrow::util::TotalBufferSize(*pending_);
+      slice_rows_ = pending_->num_rows();
+      if (bytes > max_piece_bytes_ && pending_->num_rows() > 1) {
+        // Wide rows: hand out slices of about max_piece_bytes, each a view of the unit.
+        const int64_t pieces = (bytes + max_piece_bytes_ - 1) / max_piece_bytes_;
+        slice_rows_ = std::max<int64_t>(1, (pending_->num_rows() + pieces - 1) / pieces);
+      }
+    }
+    if (offset_ == 0 && slice_rows_ >= pending_->num_rows()) return std::move(pending_);
+    auto piece = pending_->Slice(offset_, slice_rows_);
+    offset_ += piece->num_rows();
+    if (offset_ >= pending_->num_rows()) pending_ = nullptr;
+    return piece;
+  }
+
+  bool small_pieces() const override { return false; }
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+
+ private:
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> FetchUnit() {
+    while (true) {
+      std::unique_ptr<duckdb::ArrowArrayWrapper> unit;
+      try {
+        unit = stream_->Fetch();
+      } catch (const std::exception& e) {
+        return FromDuckDBError(duckdb::ErrorData(e));
+      }
+      if (unit == nullptr) {
+        if (stream_->HasError()) return FromDuckDBError(stream_->GetErrorObject());
+        return nullptr;
+      }
+      if (unit->arrow_array.length == 0) continue;
+      ArrowArray array;
+      unit->MoveTo(array);
+      return arrow::ImportRecordBatch(&array, schema_);
+    }
+  }
+
+  std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream_;
+  std::shared_ptr<arrow::Schema> schema_;
+  const int64_t max_piece_bytes_;
+  std::shared_ptr<arrow::RecordBatch> pending_;  // the unit being handed out in slices
+  int64_t offset_ = 0;
+  int64_t slice_rows_ = 0;
+};
+
+duckdb::PreparedStatement* StatementOf(duckdb_prepared_statement prepared) {
+  auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
+  if (wrapper == nullptr || !wrapper->statement || wrapper->statement->HasError()) {
+    return nullptr;
+  }
+  return wrapper->statement.get();
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<ResultSource>> ChunkSource(ResultHandle result) {
+  const idx_t n = duckdb_column_count(result.ptr());
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_column_logical_type(result.ptr(), i));
+    names.emplace_back(duckdb_column_name(result.ptr(), i));
+  }
+  ArrowOptionsHandle arrow_options(duckdb_result_get_arrow_options(result.ptr()));
+  ARROW_ASSIGN_OR_RAISE(auto schema, ArrowSchemaOf(arrow_options.get(), types, names));
+  return std::make_unique<ChunkResultSource>(std::move(result), std::move(arrow_options),
+                                             std::move(schema));
+}
+
+bool StreamsArrowUnits(duckdb_prepared_statement prepared) {
+  duckdb::PreparedStatement* statement = StatementOf(prepared);
+  return statement != nullptr &&
+         statement->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT;
+}
+
+arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
+    duckdb_prepared_statement prepared, int64_t batch_rows, int64_t max_piece_bytes) {
+  duckdb::PreparedStatement* statement = StatementOf(prepared);
+  if (statement == nullptr) return arrow::Status::Invalid("the statement did not prepare");
+  auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
+  try {
+    auto format = duckdb::make_shared_ptr<SizedArrowFormat>(
+        static_cast<duckdb::idx_t>(std::max<int64_t>(batch_rows, 1)),
+        static_cast<duckdb::idx_t>(std::max<int64_t>(max_piece_bytes, 1)));
+    auto result = statement->Submit(wrapper->values,
+                                    duckdb::QueryParameters(std::move(format)));
+    if (!result) return arrow::Status::Invalid("DuckDB returned no result");
+    if (result->HasError()) return FromDuckDBError(result->GetErrorObject());
+    auto stream =
+        std::make_unique<duckdb::QueryResultStream<duckdb::ArrowFormat>>(std::move(result));
+    // The schema DuckDB's workers convert to: the result's types under its properties.
+    duckdb::vector<std::string> names;
+    for (const auto& name : stream->GetNames()) names.push_back(name.GetIdentifierName());
+    ArrowSchema c_schema;
+    duckdb::ArrowConverter::ToArrowSchema(&c_schema, stream->GetTypes(), names,
+                                          stream->GetClientProperties());
+    ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
+    return std::make_unique<ArrowUnitResultSource>(std::move(stream), std::move(schema),
+                                                   max_piece_bytes);
+  } catch (const std::exception& e) {
+    return FromDuckDBError(duckdb::ErrorData(e));
+  }
+}
+
+}  // namespace arrowport::storage

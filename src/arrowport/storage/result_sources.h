@@ -1,0 +1,44 @@
+#pragma once
+
+// Internal to storage: where a query's Arrow batches come from. Two sources, one reader
+// (result_batch_reader.cc) in front of both.
+
+#include <duckdb.h>
+
+#include <memory>
+
+#include "arrow/record_batch.h"
+#include "arrow/result.h"
+#include "arrowport/storage/duckdb_handle.h"
+
+namespace arrowport::storage {
+
+/// A query's result as Arrow pieces, in the result's order.
+class ResultSource {
+ public:
+  virtual ~ResultSource() = default;
+  /// The next piece; null at the end. Errors are DuckDB's, translated.
+  virtual arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() = 0;
+  /// True when pieces are DuckDB's 2,048-row chunks, worth gluing into larger batches.
+  virtual bool small_pieces() const = 0;
+  virtual const std::shared_ptr<arrow::Schema>& schema() const = 0;
+};
+
+/// \brief Pieces converted by the calling thread, one DuckDB chunk at a time, from a
+/// result of the C API (works for every statement and every DuckDB build).
+arrow::Result<std::unique_ptr<ResultSource>> ChunkSource(ResultHandle result);
+
+/// \brief True when `prepared` may run through ArrowUnitSource: a SELECT (what DuckDB
+/// streams; other statements keep the C API's semantics) that prepared without error.
+bool StreamsArrowUnits(duckdb_prepared_statement prepared);
+
+/// \brief Submits `prepared` (with its bound values) so that DuckDB's worker threads
+/// convert the result to Arrow arrays in parallel, in the result's order, each of up to
+/// `batch_rows` rows and about `max_piece_bytes` (one chunk more at most), buffered up to
+/// the connection's streaming buffer (workers wait while it is full: a slow reader slows
+/// them). A piece still over `max_piece_bytes` (one chunk of huge values) is handed out as
+/// zero-copy slices. Uses DuckDB's C++ API (valid for the library as built).
+arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
+    duckdb_prepared_statement prepared, int64_t batch_rows, int64_t max_piece_bytes);
+
+}  // namespace arrowport::storage

@@ -1,0 +1,96 @@
+#include "arrowport/storage/result_sources.h"
+
+#include <gtest/gtest.h>
+
+#include "arrow/api.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/storage/database.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+class ResultSourcesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    options.threads = 4;  // more workers than this machine may have cores: order must hold
+    auto db = Database::Open(options);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+
+  std::vector<std::shared_ptr<arrow::RecordBatch>> ReadAll(const std::string& sql) {
+    QueryOptions options;
+    auto reader = Connection::Query(db_->Connect().ValueOrDie(), sql, options);
+    EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+    if (!reader.ok()) return batches;
+    for (;;) {
+      auto batch = (*reader)->Next();
+      EXPECT_TRUE(batch.ok()) << batch.status().ToString();
+      if (!batch.ok() || *batch == nullptr) break;
+      batches.push_back(*batch);
+    }
+    return batches;
+  }
+
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(ResultSourcesTest, ParallelConversionKeepsTheOrderAskedFor) {
+  ASSERT_TRUE(db_->direct_append_enabled());  // else the chunk source would run
+  const auto batches = ReadAll(
+      "SELECT (i * 7919) % 1000003 AS k FROM range(2000000) t(i) ORDER BY k DESC");
+  int64_t rows = 0;
+  int64_t previous = INT64_MAX;
+  for (const auto& batch : batches) {
+    auto keys = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+    for (int64_t i = 0; i < keys->length(); ++i) {
+      ASSERT_LE(keys->Value(i), previous) << "row " << rows + i;
+      previous = keys->Value(i);
+    }
+    rows += batch->num_rows();
+  }
+  EXPECT_EQ(rows, 2000000);
+  // DuckDB's 122,880-row units, not its 2,048-row chunks.
+  EXPECT_LE(batches.size(), 2000000 / 122880 + 2);
+}
+
+TEST_F(ResultSourcesTest, WideRowsComeInBatchesOfBoundedSize) {
+  // 10 KB strings: 122,880 rows would be one 1.2 GB batch.
+  const auto batches = ReadAll("SELECT i, repeat('x', 10000) AS s FROM range(30000) t(i)");
+  int64_t rows = 0;
+  for (const auto& batch : batches) {
+    EXPECT_LE(arrow::util::ReferencedBufferSize(*batch).ValueOrDie(), int64_t{10} << 20);
+    auto ids = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+    for (int64_t i = 0; i < ids->length(); ++i) ASSERT_EQ(ids->Value(i), rows + i);
+    rows += batch->num_rows();
+  }
+  EXPECT_EQ(rows, 30000);
+}
+
+TEST_F(ResultSourcesTest, AnErrorMidwayIsReportedAsDuckDBsError) {
+  QueryOptions options;
+  auto reader = Connection::Query(
+      db_->Connect().ValueOrDie(),
+      "SELECT i, CASE WHEN i < 500000 THEN i ELSE error('boom') END AS v FROM range(1000000) t(i)",
+      options);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  arrow::Status failed;
+  for (;;) {
+    auto batch = (*reader)->Next();
+    if (!batch.ok()) {
+      failed = batch.status();
+      break;
+    }
+    if (*batch == nullptr) break;
+  }
+  EXPECT_TRUE(failed.IsInvalid()) << failed.ToString();
+  EXPECT_NE(failed.message().find("boom"), std::string::npos) << failed.ToString();
+}
+
+}  // namespace
+
+}  // namespace arrowport::storage

@@ -1,0 +1,168 @@
+"""Reads on every core (issue 19): DuckDB's workers convert results to Arrow in parallel;
+the result keeps its order, a whole table is handed out as several endpoints that hold
+each row exactly once, and a reader that stops reading holds the server's memory still."""
+import json
+import time
+
+import adbc_driver_flightsql.dbapi as adbc
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.flight as flight
+import pytest
+import requests
+
+ROWS = 1_500_000
+# A table of several row groups whose rows differ in order by id and by key.
+CREATE = (f"CREATE TABLE big AS SELECT i AS id, (i * 7919) % 1000003 AS k, "
+          f"'v' || (i % 977) AS s FROM range({ROWS}) t(i)")
+
+
+def run_sql(server, sql):
+    r = requests.post(f"{server.http}/query", data=sql, headers={"Content-Type": "text/plain"},
+                      timeout=120)
+    assert r.status_code == 200, r.text
+
+
+def ticket(doc):
+    return flight.Ticket(json.dumps(doc).encode())
+
+
+def non_increasing(column):
+    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return pc.all(pc.greater_equal(values[:-1], values[1:])).as_py()
+
+
+def read_endpoints(client, info):
+    return [client.do_get(endpoint.ticket).read_all() for endpoint in info.endpoints]
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def split_server(start_server, tmp_path):
+    config = tmp_path / "split.yaml"
+    config.write_text("flight:\n  endpoint_rows: 300000\n  max_endpoints: 4\n")
+    server = start_server("--config", str(config))
+    run_sql(server, CREATE)
+    return server
+
+
+def test_order_is_kept_under_parallel_conversion(split_server):
+    """ORDER BY holds on every read surface, and a plain scan keeps insertion order."""
+    server = split_server
+    client = server.client()
+    ordered = "SELECT id, k FROM big ORDER BY k DESC, id"
+    table = client.do_get(ticket({"sql": ordered})).read_all()
+    assert table.num_rows == ROWS
+    keys = table.column("k")
+    assert non_increasing(keys), "ORDER BY k DESC broken by the Flight read"
+    r = requests.post(f"{server.http}/query?format=arrow", data=ordered,
+                      headers={"Content-Type": "text/plain"}, timeout=120)
+    assert pa.ipc.open_stream(r.content).read_all().column("k").equals(keys)
+    with adbc.connect(server.uri) as conn, conn.cursor() as cur:
+        cur.execute(ordered)
+        adbc_keys = cur.fetch_arrow_table().column("k")
+        assert adbc_keys.num_chunks >= 1 and adbc_keys.combine_chunks().equals(keys.combine_chunks())
+    scan = client.do_get(ticket({"sql": "SELECT id FROM big"})).read_all().column("id")
+    assert pc.all(pc.equal(scan, pa.array(range(ROWS), pa.int64()))).as_py(), \
+        "a plain scan lost insertion order"
+
+
+def test_whole_table_is_split_into_endpoints_each_row_once(split_server):
+    server = split_server
+    client = server.client()
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("big"))
+    assert len(info.endpoints) == 4, info.endpoints
+    assert info.total_records == ROWS
+    assert info.ordered
+    # New rows after GetFlightInfo are not in its endpoints; the old ones are there once,
+    # and the endpoints read one after another give the table's order.
+    run_sql(server, f"INSERT INTO big SELECT i, 0, 'late' FROM range({ROWS}, {ROWS} + 1000) t(i)")
+    parts = read_endpoints(client, info)
+    assert all(part.num_rows > 0 for part in parts)
+    ids = pa.concat_tables(parts).column("id")
+    assert pc.all(pc.equal(ids, pa.array(range(ROWS), pa.int64()))).as_py()
+    # A client that reads the table as one ticket still gets it whole, once.
+    whole = client.do_get(ticket({"table": "big"})).read_all()
+    assert whole.num_rows == ROWS + 1000
+    assert pc.count_distinct(whole.column("id")).as_py() == ROWS + 1000
+
+
+def test_endpoints_of_a_replaced_table_are_refused(split_server):
+    server = split_server
+    client = server.client()
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("big"))
+    first = client.do_get(info.endpoints[0].ticket).read_all()
+    run_sql(server, "CREATE OR REPLACE TABLE big AS SELECT * FROM big WHERE id % 2 = 0")
+    with pytest.raises(pa.ArrowException, match="replaced after its endpoints"):
+        client.do_get(info.endpoints[1].ticket).read_all()
+    assert first.num_rows > 0
+    # Asking again gives endpoints of the new table.
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("big"))
+    total = sum(part.num_rows for part in read_endpoints(client, info))
+    assert total == (ROWS + 1) // 2
+
+
+def test_flight_sql_select_star_reads_every_row_once_in_parallel(split_server):
+    server = split_server
+    with adbc.connect(server.uri) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM big")
+        table = cur.fetch_arrow_table()
+    assert table.num_rows == ROWS
+    assert pc.count_distinct(table.column("id")).as_py() == ROWS
+    assert pc.sum(table.column("id")).as_py() == ROWS * (ROWS - 1) // 2
+
+
+def test_forged_row_ranges_read_nothing_else(split_server):
+    """A ticket's range is data, not SQL: a client may cut its own, never escape it."""
+    client = split_server.client()
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("big"))
+    doc = json.loads(info.endpoints[0].ticket.ticket)
+    doc["rows"]["from"], doc["rows"]["to"] = 10, 20
+    assert client.do_get(ticket(doc)).read_all().column("id").to_pylist() == list(range(10, 20))
+    for bad in ({"from": 5, "to": 1, "table_oid": 1}, {"from": "0; DROP TABLE big", "to": 1,
+                                                       "table_oid": 1},
+                {"from": 0, "to": 1}, {"from": 0, "to": 1, "table_oid": 1, "x": 1}):
+        with pytest.raises(pa.ArrowException):
+            client.do_get(ticket({"table": "big", "rows": bad})).read_all()
+    with pytest.raises(pa.ArrowException, match="replaced"):
+        client.do_get(ticket({"table": "big", "rows": {"from": 0, "to": 1, "table_oid": -7}}))\
+            .read_all()
+    assert client.do_get(ticket({"sql": "SELECT count(*) AS n FROM big"})).read_all()\
+        .column("n")[0].as_py() == ROWS
+
+
+def test_one_endpoint_when_splitting_is_off(start_server, tmp_path):
+    config = tmp_path / "nosplit.yaml"
+    config.write_text("flight:\n  max_endpoints: 1\n")
+    server = start_server("--config", str(config))
+    run_sql(server, CREATE)
+    info = server.client().get_flight_info(flight.FlightDescriptor.for_path("big"))
+    assert len(info.endpoints) == 1
+    assert server.client().do_get(info.endpoints[0].ticket).read_all().num_rows == ROWS
+
+
+def test_a_reader_that_stops_reading_holds_memory_still(server):
+    """Backpressure: a client that reads one batch and waits does not make the server
+    convert (and hold) the rest of a multi-gigabyte result."""
+    client = server.client()
+    sql = "SELECT i, repeat('x', 200) AS pad FROM range(30000000) t(i)"  # ~6.5 GB of Arrow
+    reader = client.do_get(ticket({"sql": sql}))
+    reader.read_chunk()
+    time.sleep(1.5)
+    before = rss_mib(server.proc.pid)
+    time.sleep(3)
+    after = rss_mib(server.proc.pid)
+    assert after - before < 150, f"server RSS grew {after - before:.0f} MiB while the reader waited"
+    assert after < 1500, f"server RSS {after:.0f} MiB for a paused reader"
+    rows = 0
+    for _ in range(20):
+        rows += reader.read_chunk().data.num_rows
+    assert rows > 0
+    reader.cancel()
