@@ -36,10 +36,18 @@ DuckDBOnly::DuckDBOnly(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DuckDBOnly::~DuckDBOnly() = default;
 
 arrow::Result<std::unique_ptr<DuckDBOnly>> DuckDBOnly::Open(const std::string& path,
-                                                            int threads) {
+                                                            int threads,
+                                                            bool unsigned_extensions) {
   auto impl = std::make_unique<Impl>();
   char* error = nullptr;
-  if (duckdb_open_ext(path.c_str(), &impl->database, nullptr, &error) == DuckDBError) {
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) == DuckDBError) {
+    return arrow::Status::IOError("DuckDB: cannot create a configuration");
+  }
+  if (unsigned_extensions) duckdb_set_config(config, "allow_unsigned_extensions", "true");
+  const bool failed = duckdb_open_ext(path.c_str(), &impl->database, config, &error) == DuckDBError;
+  duckdb_destroy_config(&config);
+  if (failed) {
     std::string message = error ? error : "cannot open";
     duckdb_free(error);
     return arrow::Status::IOError("DuckDB: ", path, ": ", message);
@@ -69,6 +77,8 @@ arrow::Result<std::unique_ptr<DuckDBOnly>> DuckDBOnly::Open(const std::string& p
   return db;
 }
 
+arrow::Status DuckDBOnly::Run(const std::string& sql) { return impl_->Run(sql); }
+
 arrow::Status DuckDBOnly::SetThreads(int threads) {
   if (threads <= 0) return impl_->Run("RESET threads");
   return impl_->Run("SET threads = " + std::to_string(threads));
@@ -78,7 +88,10 @@ arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
     const std::string& table, std::shared_ptr<arrow::RecordBatchReader> batches) {
   ArrowArrayStream stream;
   ARROW_RETURN_NOT_OK(arrow::ExportRecordBatchReader(std::move(batches), &stream));
-  const std::string view = table + "_source";
+  std::string view = "source_of_" + table;  // a plain name, whichever catalog `table` is in
+  for (char& c : view) {
+    if (c == '.') c = '_';
+  }
   const std::string quoted_catalog = "\"" + impl_->catalog + "\"";
   arrow::Status status = impl_->Run("USE arrow_sources");
   const bool scanned =

@@ -21,13 +21,20 @@ class DuckDBOnly {
   DuckDBOnly& operator=(const DuckDBOnly&) = delete;
 
   /// Opens (or creates) `path` with `threads` DuckDB threads (0: all cores).
-  static arrow::Result<std::unique_ptr<DuckDBOnly>> Open(const std::string& path, int threads);
+  /// `unsigned_extensions`: may LOAD extensions without a signature (Debian's own, named
+  /// by a path outside the directory its build trusts).
+  static arrow::Result<std::unique_ptr<DuckDBOnly>> Open(const std::string& path, int threads,
+                                                        bool unsigned_extensions = false);
 
   /// `SET threads` (0: all cores).
   arrow::Status SetThreads(int threads);
 
+  /// Runs `sql` (no result wanted).
+  arrow::Status Run(const std::string& sql);
+
   /// DuckDB's own ingest: CREATE OR REPLACE TABLE `table` AS SELECT * FROM the stream
   /// (DuckDB's Arrow scan of an exported C stream), then CHECKPOINT. Returns the rows.
+  /// `table` may name another catalog (an attached quack server: "remote.t").
   arrow::Result<int64_t> CreateTableAs(const std::string& table,
                                        std::shared_ptr<arrow::RecordBatchReader> batches);
 

@@ -37,12 +37,13 @@ arrow::Status RunBench(const BenchOptions& options) {
       }
     }
   }
-  if (st.ok() && options.threads.size() > 1) PrintScaling(figures);
+  if (st.ok() && options.threads.size() > 1 && !figures.empty()) PrintScaling(figures);
   if (st.ok() && options.concurrency && wanted("concurrency")) {
     st = BenchConcurrency(options, db_path);
   }
   if (st.ok() && wanted("transfer")) st = BenchTransfer(options, db_path);
   if (st.ok() && wanted("metrics")) st = BenchMetrics(options, db_path);
+  if (st.ok() && wanted("quack")) st = BenchQuack(options, db_path);
   std::error_code ignored;
   if (temporary) std::filesystem::remove_all(dir, ignored);
   return st;

@@ -15,7 +15,7 @@ struct BenchOptions {
   std::string work_dir;       ///< where the file database goes ("" = a temp dir)
   bool seed_schema = true;    ///< also run the seed's 2-column schema
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
-  /// "" (all), "throughput", "latency", "concurrency", "transfer" or "metrics"
+  /// "" (all), "throughput", "latency", "concurrency", "transfer", "metrics" or "quack"
   std::string only;
   /// duckdb.threads of the throughput runs, ceilings and server alike (0 = all cores);
   /// with two or more, a scaling table follows (each figure over its 1-thread figure).
@@ -43,6 +43,8 @@ arrow::Status BenchLatency(const std::string& db_path);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
 /// DoExchange and server-to-server copy of the largest row count (bench_transfer.cc).
 arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_path);
+/// Push and pull beside DuckDB's quack protocol, per row count (bench_quack.cc).
+arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path);
 /// What metric updates cost: the same ingest with metrics on and off (bench_metrics.cc).
 arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_path);
 

@@ -201,7 +201,10 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
                      e.flight_put / e.sql_put});
   results.push_back({"Flight SQL statement fetch <- DuckDB (ratio: vs Flight DoGet)", e.sql_get,
                      e.flight_get / e.sql_get});
-  if (e.seed_json > 0) results.push_back({"HTTP POST /stream (seed JSON, base64)", e.seed_json});
+  if (e.seed_json > 0) {
+    results.push_back({"HTTP POST /stream (seed JSON, base64; ratio: vs HTTP /ingest)",
+                       e.seed_json, e.http_put / e.seed_json});
+  }
   if (print_header) {
     std::printf(
         "| schema | rows | threads | measurement | rows/s | MB/s | ratio to ceiling |\n");

@@ -40,7 +40,7 @@ TEST(SeedBodyTest, ParsesTargetTableAndData) {
   EXPECT_EQ(seed->request.stream, "events");
   EXPECT_EQ(seed->request.table, "t1");
   EXPECT_EQ(seed->request.protocol, "http-json");
-  EXPECT_EQ(seed->data, data);
+  EXPECT_EQ(seed->data->ToString(), data);
   auto reader = OpenSeedBatches(*seed, Pool(), 1 << 20);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   auto table = (*reader)->ToTable();

@@ -38,7 +38,7 @@ arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
   ARROW_ASSIGN_OR_RAISE(auto body,
                         ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes",
                                         deps.request_memory ? &charge : nullptr));
-  ARROW_ASSIGN_OR_RAISE(auto seed, ParseSeedBody(stream, body));
+  ARROW_ASSIGN_OR_RAISE(auto seed, ParseSeedBody(stream, std::move(body)));
   ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, seed.request.table));
   // Decoding allocates what the sender declares: the pool bounds it.
   auto pool = std::make_shared<CappedMemoryPool>(
