@@ -166,3 +166,35 @@ def test_a_reader_that_stops_reading_holds_memory_still(server):
         rows += reader.read_chunk().data.num_rows
     assert rows > 0
     reader.cancel()
+
+
+@pytest.mark.slow
+def test_a_table_ten_times_the_memory_limit_is_served_in_bounded_memory(start_server, tmp_path):
+    """Issue 19: peak RSS stays bounded while a table 10x duckdb.memory_limit is read
+    (Flight DoGet of the whole table, all its endpoints in parallel, and HTTP)."""
+    config = tmp_path / "small.yaml"
+    config.write_text("duckdb:\n  memory_limit: 128MiB\n")
+    server = start_server("--config", str(config))
+    # ~1.4 GB of Arrow: 6M rows of an id, a double and a 200-byte string.
+    run_sql(server, "CREATE TABLE wide AS SELECT i AS id, i / 3 AS x, repeat(chr((65 + i % 26)::INTEGER), 200) "
+                    "AS s FROM range(6000000) t(i)")
+    client = server.client()
+    base = rss_mib(server.proc.pid)
+    rows = 0
+    for chunk in client.do_get(ticket({"table": "wide"})):
+        rows += chunk.data.num_rows
+    assert rows == 6_000_000
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("wide"))
+    assert len(info.endpoints) > 1
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(len(info.endpoints)) as pool:
+        counts = pool.map(lambda e: sum(c.data.num_rows for c in client.do_get(e.ticket)),
+                          info.endpoints)
+    assert sum(counts) == 6_000_000
+    with requests.get(f"{server.http}/tables/wide", stream=True, timeout=300) as r:
+        size = sum(len(part) for part in r.iter_content(1 << 20))
+    assert size > 1_200_000_000
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    print(f"peak RSS {peak:.0f} MiB, after load {base:.0f} MiB")
+    assert peak < 700, f"peak RSS {peak:.0f} MiB (after load {base:.0f} MiB) for a 1.4 GB table"
