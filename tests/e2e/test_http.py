@@ -148,6 +148,8 @@ def test_response_compression_zstd_and_gzip(server):
             ("application/vnd.apache.arrow.stream", "gzip", None),
             ("application/vnd.apache.arrow.stream", "gzip, deflate", None),
             ("application/vnd.apache.parquet", "gzip", None),
+            ("application/vnd.apache.parquet", "zstd", None),
+            ("text/csv", "gzip;q=0\t, zstd;q=0", None),
             ("text/csv", "gzip", "gzip"),
             ("text/csv", "gzip;q=0, zstd;q=0", None),
             ("text/csv", "zstd;q=0.000, gzip;q=0.1", "gzip")):

@@ -11,6 +11,8 @@ import pyarrow.flight as flight
 import pytest
 import requests
 
+import flightsql_wire
+
 ROWS = 1_500_000
 # A table of several row groups whose rows differ in order by id and by key.
 CREATE = (f"CREATE TABLE big AS SELECT i AS id, (i * 7919) % 1000003 AS k, "
@@ -111,6 +113,19 @@ def test_endpoints_of_a_replaced_table_are_refused(split_server):
 
 def test_flight_sql_select_star_reads_every_row_once_in_parallel(split_server):
     server = split_server
+    client = server.client()
+    # The raw Flight SQL call ADBC makes: four endpoints, plain table tickets.
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        flightsql_wire.statement_query("SELECT * FROM big")))
+    assert len(info.endpoints) == 4
+    assert sum(client.do_get(e.ticket).read_all().num_rows for e in info.endpoints) == ROWS
+    # Anything but a whole table stays one statement ticket.
+    for sql in ("SELECT * FROM big LIMIT 5", "SELECT id FROM big", "SELECT * FROM big_view"):
+        if sql.endswith("big_view"):
+            run_sql(server, "CREATE OR REPLACE VIEW big_view AS SELECT * FROM big")
+        one = client.get_flight_info(flight.FlightDescriptor.for_command(
+            flightsql_wire.statement_query(sql)))
+        assert len(one.endpoints) == 1, sql
     with adbc.connect(server.uri) as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM big")
         table = cur.fetch_arrow_table()
@@ -136,6 +151,28 @@ def test_forged_row_ranges_read_nothing_else(split_server):
             .read_all()
     assert client.do_get(ticket({"sql": "SELECT count(*) AS n FROM big"})).read_all()\
         .column("n")[0].as_py() == ROWS
+
+
+def test_tables_that_cannot_be_split_by_row_id_get_one_endpoint(split_server):
+    """A column named rowid hides DuckDB's row id: ranges over it would lose rows."""
+    server = split_server
+    client = server.client()
+    run_sql(server, f"CREATE TABLE own_rowid AS SELECT {ROWS} - i AS rowid, i FROM range({ROWS}) t(i)")
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("own_rowid"))
+    assert len(info.endpoints) == 1
+    assert client.do_get(info.endpoints[0].ticket).read_all().num_rows == ROWS
+    run_sql(server, "CREATE VIEW big_v AS SELECT * FROM big")
+    assert len(client.get_flight_info(flight.FlightDescriptor.for_path("big_v")).endpoints) == 1
+
+
+def test_a_ticket_may_name_columns(split_server):
+    client = split_server.client()
+    got = client.do_get(ticket({"table": "big", "columns": ["k", "id"]})).read_all()
+    assert got.column_names == ["k", "id"] and got.num_rows == ROWS
+    for bad in ({"table": "big", "columns": ["no such"]}, {"table": "big", "columns": "id"},
+                {"sql": "SELECT 1", "columns": ["id"]}, {"table": "big", "columns": ["id; --"]}):
+        with pytest.raises(pa.ArrowException):
+            client.do_get(ticket(bad)).read_all()
 
 
 def test_one_endpoint_when_splitting_is_off(start_server, tmp_path):

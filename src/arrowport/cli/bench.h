@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "arrow/result.h"
 #include "arrow/status.h"
 
 namespace arrowport::cli {
@@ -33,12 +34,26 @@ struct ThroughputFigure {
 
 /// The parts of the benchmark (bench_throughput.cc, bench_latency.cc,
 /// bench_concurrency.cc); RunBench runs those `options` ask for.
+/// DuckDB's own fastest paths for one table, DuckDB alone (bench_ceilings): measured
+/// before anything of ours opened a database in this process, so that no allocation
+/// guard of the server's is installed yet (storage/allocation_guard.h).
+struct DuckDBAlone {
+  double ingest = 0;      ///< CTAS from the Arrow stream + CHECKPOINT, file database
+  double ingest_mem = 0;  ///< the same into an in-memory database
+  double export_ = 0;     ///< materialised parallel Arrow export
+};
+arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64_t rows,
+                                              bool two_columns, int threads,
+                                              const std::string& db_path);
+
 /// One schema and row count at `threads`; prints its rows and appends them to `figures`.
 arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
-                       bool two_columns, int threads, const std::string& db_path,
-                       bool print_header, std::vector<ThroughputFigure>* figures);
-/// The scaling table: each figure at the most threads over the same figure at 1 thread.
-void PrintScaling(const std::vector<ThroughputFigure>& figures);
+                       bool two_columns, int threads, const DuckDBAlone& alone,
+                       const std::string& db_path, bool print_header,
+                       std::vector<ThroughputFigure>* figures);
+/// The scaling table: each figure at `most` threads (0: all cores) over the same figure
+/// at `fewest`.
+void PrintScaling(const std::vector<ThroughputFigure>& figures, int fewest, int most);
 arrow::Status BenchLatency(const std::string& db_path);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
 /// DoExchange and server-to-server copy of the largest row count (bench_transfer.cc).

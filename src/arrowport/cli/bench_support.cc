@@ -40,6 +40,7 @@ arrow::Status InMemoryFlightServer::DoPut(const fl::ServerCallContext&,
 }
 
 void RemoveDatabaseFiles(const std::string& path) {
+  if (path == ":memory:") return;
   std::error_code ignored;
   std::filesystem::remove(path, ignored);
   std::filesystem::remove(path + ".wal", ignored);

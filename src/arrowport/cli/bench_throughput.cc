@@ -36,17 +36,42 @@ struct Measurement {
 
 namespace {
 
-// The ceilings of one table, measured in this process with none of our code in the path
-// (DuckDB alone through its own API; plain Flight), and our pipelines without the network.
+}  // namespace
+
+arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64_t rows,
+                                              bool two_columns, int threads,
+                                              const std::string& db_path) {
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, two_columns));
+  auto table_reader = [&] { return std::make_shared<arrow::TableBatchReader>(table); };
+  DuckDBAlone c;
+  const std::string path = db_path + ".duckdb-only";
+  RemoveDatabaseFiles(path);
+  ARROW_ASSIGN_OR_RAISE(auto duckdb_only, bench_ceilings::DuckDBOnly::Open(path, threads));
+  ARROW_ASSIGN_OR_RAISE(c.ingest, BestSeconds(options.repeat, rows, [&] {
+    return duckdb_only->CreateTableAs("ctas", table_reader());
+  }));
+  ARROW_ASSIGN_OR_RAISE(c.export_, BestSeconds(options.repeat, rows, [&] {
+    return duckdb_only->ExportArrow("SELECT * FROM ctas", query::QueryPipeline::kDefaultBatchRows);
+  }));
+  duckdb_only.reset();
+  RemoveDatabaseFiles(path);
+  ARROW_ASSIGN_OR_RAISE(auto in_memory, bench_ceilings::DuckDBOnly::Open(":memory:", threads));
+  ARROW_ASSIGN_OR_RAISE(c.ingest_mem, BestSeconds(options.repeat, rows, [&] {
+    return in_memory->CreateTableAs("ctas", table_reader());
+  }));
+  return c;
+}
+
+namespace {
+
+// The other ceilings of one table, in this process: plain Flight (none of our code), and
+// our pipelines without the network (labelled ours).
 struct Ceilings {
-  double duckdb_ingest = 0;      // DuckDB alone: CTAS from the Arrow stream + CHECKPOINT
-  double duckdb_ingest_mem = 0;  // the same into an in-memory database
-  double duckdb_export = 0;      // DuckDB alone: materialised parallel Arrow export
-  double pipeline = 0;           // ours: the ingest pipeline in process, no network
-  double validation = 0;         // ours: full batch validation alone
-  double export_ = 0;            // ours: DuckDB export through the query pipeline
-  double transfer_get = 0;       // plain Flight DoGet of the in-memory table
-  double transfer_put = 0;       // plain Flight DoPut, discarded
+  double pipeline = 0;      // ours: the ingest pipeline in process, no network
+  double validation = 0;    // ours: full batch validation alone
+  double export_ = 0;       // ours: DuckDB export through the query pipeline
+  double transfer_get = 0;  // plain Flight DoGet of the in-memory table
+  double transfer_put = 0;  // plain Flight DoPut, discarded
 };
 
 arrow::Result<Ceilings> MeasureCeilings(const BenchOptions& options,
@@ -54,24 +79,6 @@ arrow::Result<Ceilings> MeasureCeilings(const BenchOptions& options,
                                         int64_t rows, int threads, const std::string& db_path) {
   Ceilings c;
   auto table_reader = [&] { return std::make_shared<arrow::TableBatchReader>(table); };
-  {
-    const std::string path = db_path + ".duckdb-only";
-    RemoveDatabaseFiles(path);
-    ARROW_ASSIGN_OR_RAISE(auto duckdb_only, bench_ceilings::DuckDBOnly::Open(path, threads));
-    ARROW_ASSIGN_OR_RAISE(c.duckdb_ingest, BestSeconds(options.repeat, rows, [&] {
-      return duckdb_only->CreateTableAs("ctas", table_reader());
-    }));
-    ARROW_ASSIGN_OR_RAISE(c.duckdb_export, BestSeconds(options.repeat, rows, [&] {
-      return duckdb_only->ExportArrow("SELECT * FROM ctas", options.batch_rows);
-    }));
-    duckdb_only.reset();
-    RemoveDatabaseFiles(path);
-    ARROW_ASSIGN_OR_RAISE(auto in_memory,
-                          bench_ceilings::DuckDBOnly::Open(":memory:", threads));
-    ARROW_ASSIGN_OR_RAISE(c.duckdb_ingest_mem, BestSeconds(options.repeat, rows, [&] {
-      return in_memory->CreateTableAs("ctas", table_reader());
-    }));
-  }
   ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path, threads));
   ARROW_ASSIGN_OR_RAISE(c.validation, BestSeconds(options.repeat, rows, [&]() -> arrow::Result<int64_t> {
     auto reader = ingest::MakeValidatingReader(table_reader(), int64_t{1} << 40);
@@ -169,33 +176,34 @@ arrow::Result<EndToEnd> MeasureEndToEnd(const BenchOptions& options,
 }  // namespace
 
 arrow::Status BenchOne(const BenchOptions& options, const std::string& label, int64_t rows,
-                       bool two_columns, int threads, const std::string& db_path,
-                       bool print_header, std::vector<ThroughputFigure>* figures) {
+                       bool two_columns, int threads, const DuckDBAlone& alone,
+                       const std::string& db_path, bool print_header,
+                       std::vector<ThroughputFigure>* figures) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, two_columns));
   const double bytes = static_cast<double>(arrow::util::TotalBufferSize(*table));
   ARROW_ASSIGN_OR_RAISE(auto c, MeasureCeilings(options, table, rows, threads, db_path));
   ARROW_ASSIGN_OR_RAISE(auto e, MeasureEndToEnd(options, table, rows, threads, db_path));
   // A read is bounded by the slower of DuckDB's export and the plain transfer.
-  const double read_ceiling = std::max(c.duckdb_export, c.transfer_get);
+  const double read_ceiling = std::max(alone.export_, c.transfer_get);
   std::vector<Measurement> results = {
-      {"ceiling: DuckDB alone, CTAS from the Arrow stream + CHECKPOINT (file)", c.duckdb_ingest},
-      {"ceiling: DuckDB alone, CTAS from the Arrow stream (in memory)", c.duckdb_ingest_mem},
-      {"ceiling: DuckDB alone, materialised parallel Arrow export", c.duckdb_export},
+      {"ceiling: DuckDB alone, CTAS from the Arrow stream + CHECKPOINT (file)", alone.ingest},
+      {"ceiling: DuckDB alone, CTAS from the Arrow stream (in memory)", alone.ingest_mem},
+      {"ceiling: DuckDB alone, materialised parallel Arrow export", alone.export_},
       {"ceiling: plain Flight DoGet of in-memory table", c.transfer_get},
       {"ceiling: plain Flight DoPut, discarded", c.transfer_put},
       {"ours: ingest pipeline in process, no network (validation included)", c.pipeline,
-       c.duckdb_ingest / c.pipeline},
+       alone.ingest / c.pipeline},
       {"ours: full validation of the batches alone (runs beside DuckDB)", c.validation,
        c.validation / c.pipeline},
       {"ours: DuckDB export through the query pipeline, in process", c.export_,
-       c.duckdb_export / c.export_},
-      {"Flight DoPut -> DuckDB file (end to end)", e.flight_put, c.duckdb_ingest / e.flight_put},
+       alone.export_ / c.export_},
+      {"Flight DoPut -> DuckDB file (end to end)", e.flight_put, alone.ingest / e.flight_put},
       {"Flight DoPut -> DuckDB in memory (end to end)", e.flight_put_mem,
-       c.duckdb_ingest_mem / e.flight_put_mem},
+       alone.ingest_mem / e.flight_put_mem},
       {"Flight DoGet <- DuckDB (end to end)", e.flight_get, read_ceiling / e.flight_get},
-      {"HTTP POST /ingest -> DuckDB (end to end)", e.http_put, c.duckdb_ingest / e.http_put},
+      {"HTTP POST /ingest -> DuckDB (end to end)", e.http_put, alone.ingest / e.http_put},
       {"HTTP GET /tables (Arrow) <- DuckDB (end to end)", e.http_get,
-       c.duckdb_export / e.http_get},
+       alone.export_ / e.http_get},
   };
   results.push_back({"Flight SQL ingest -> DuckDB (ratio: vs Flight DoPut)", e.sql_put,
                      e.flight_put / e.sql_put});
@@ -222,20 +230,22 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
   return arrow::Status::OK();
 }
 
-void PrintScaling(const std::vector<ThroughputFigure>& figures) {
-  std::printf("\n| schema | rows | measurement | 1 thread | all cores | scaling |\n");
+void PrintScaling(const std::vector<ThroughputFigure>& figures, int fewest, int most) {
+  std::printf("\n| schema | rows | measurement | %s thread(s) | %s | scaling |\n",
+              ThreadsLabel(fewest).c_str(),
+              most == 0 ? "all cores" : (ThreadsLabel(most) + " threads").c_str());
   std::printf("|---|---:|---|---:|---:|---:|\n");
-  for (const auto& one : figures) {
-    if (one.threads != 1) continue;
-    for (const auto& all : figures) {
-      if (all.threads != 0 || all.schema != one.schema || all.rows != one.rows ||
-          all.what != one.what) {
+  for (const auto& low : figures) {
+    if (low.threads != fewest) continue;
+    for (const auto& high : figures) {
+      if (high.threads != most || high.schema != low.schema || high.rows != low.rows ||
+          high.what != low.what) {
         continue;
       }
-      std::printf("| %s | %lld | %s | %.2f M | %.2f M | %.2f x |\n", one.schema.c_str(),
-                  static_cast<long long>(one.rows), one.what.c_str(),
-                  one.rows_per_second / 1e6, all.rows_per_second / 1e6,
-                  all.rows_per_second / one.rows_per_second);
+      std::printf("| %s | %lld | %s | %.2f M | %.2f M | %.2f x |\n", low.schema.c_str(),
+                  static_cast<long long>(low.rows), low.what.c_str(),
+                  low.rows_per_second / 1e6, high.rows_per_second / 1e6,
+                  high.rows_per_second / low.rows_per_second);
     }
   }
   std::fflush(stdout);

@@ -270,7 +270,8 @@ CLI::App* AddBench(CLI::App& app, Args& a) {
   bench->add_option("--batch-rows", a.bench.batch_rows, "Client batch size")
       ->check(CLI::PositiveNumber);
   bench->add_option("--threads", a.bench.threads,
-                    "duckdb.threads of the throughput runs, 0 = all cores (default 1 0)");
+                    "duckdb.threads of the throughput runs, 0 = all cores (default 1 0)")
+      ->check(CLI::Range(0, 1024));
   bench->add_flag("!--no-seed-schema", a.bench.seed_schema,
                   "Skip the seed's 2-column schema in the throughput part");
   bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");

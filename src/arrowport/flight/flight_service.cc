@@ -333,16 +333,15 @@ class FlightService : public fl::FlightServerBase {
     ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
     ARROW_ASSIGN_OR_RAISE(auto schema, deps_.query->Describe(request, call));
     // A whole lake table of several files, or a large DuckDB table: several endpoints
-    // (query::QueryPipeline::PlanRead); anything else one.
-    ARROW_ASSIGN_OR_RAISE(auto plan, deps_.query->PlanRead(request));
-    std::vector<fl::FlightEndpoint> endpoints;
-    for (auto& ticket : plan.tickets) {
-      fl::FlightEndpoint endpoint;
-      endpoint.ticket.ticket = std::move(ticket);
-      endpoints.push_back(std::move(endpoint));
+    // (query::QueryPipeline::PlanRead); anything else one. ListFlights (known_rows) lists
+    // tables with one ticket each, without sizing them.
+    if (known_rows >= 0) {
+      return fl::FlightInfo::Make(*schema, descriptor, sql::EndpointsOf({query::TicketOf(request)}),
+                                  known_rows, -1);
     }
-    return fl::FlightInfo::Make(*schema, descriptor, endpoints,
-                                known_rows >= 0 ? known_rows : plan.rows, -1, plan.ordered);
+    auto plan = deps_.query->PlanRead(request, /*count_rows=*/true);
+    return fl::FlightInfo::Make(*schema, descriptor, sql::EndpointsOf(std::move(plan.tickets)),
+                                plan.rows, -1, plan.ordered);
   }
 
   static void AddTarget(const query::QueryRequest& request, CallRecord& record) {

@@ -70,8 +70,9 @@ bool Offers(const std::string& accepted, std::string_view coding) {
     start = end + 1;
     const size_t semicolon = item.find(';');
     std::string_view name = item.substr(0, semicolon);
-    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    while (!name.empty() && blank(name.front())) name.remove_prefix(1);
+    while (!name.empty() && blank(name.back())) name.remove_suffix(1);
     if (name != coding) continue;
     if (semicolon == std::string_view::npos) return true;
     std::string_view params = item.substr(semicolon + 1);
@@ -79,9 +80,9 @@ bool Offers(const std::string& accepted, std::string_view coding) {
     if (q == std::string_view::npos) return true;
     // q=0, q=0.0, q=0.000 refuse; anything else accepts.
     std::string_view value = params.substr(q + 2);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    while (!value.empty() && blank(value.front())) value.remove_prefix(1);
     bool zero = !value.empty() && value.front() == '0';
-    for (size_t i = 1; zero && i < value.size() && value[i] != ' ' && value[i] != ';'; ++i) {
+    for (size_t i = 1; zero && i < value.size() && !blank(value[i]) && value[i] != ';'; ++i) {
       zero = value[i] == '.' || value[i] == '0';
     }
     return !zero;
@@ -93,6 +94,8 @@ bool Offers(const std::string& accepted, std::string_view coding) {
 
 arrow::Compression::type ResponseCompression(const httplib::Request& req,
                                              query::ResultFormat format) {
+  // Parquet is compressed inside (zstd) already: sent as it is.
+  if (format == query::ResultFormat::kParquet) return arrow::Compression::UNCOMPRESSED;
   const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
   if (Offers(accepted, "zstd")) return arrow::Compression::ZSTD;
   const bool text = format == query::ResultFormat::kCsv || format == query::ResultFormat::kJson;

@@ -34,10 +34,11 @@ struct Negotiated {
 arrow::Result<Negotiated> Negotiate(const httplib::Request& req);
 
 /// \brief Response body compression for a body in `format`, from Accept-Encoding: zstd
-/// whenever it is offered (fast enough to pay on any body); gzip for text (CSV, JSON)
-/// only. Arrow and Parquet bodies go as they are when only gzip is offered: Python's
+/// whenever it is offered (fast enough to pay), whatever the q-values' order; gzip for
+/// text (CSV, JSON) only. Arrow bodies go as they are when only gzip is offered: Python's
 /// requests offers "gzip, deflate" unasked, and gzip ran 3x slower than identity on an
-/// Arrow stream (Parquet is compressed inside already). "coding;q=0" refuses a coding.
+/// Arrow stream. Parquet, compressed inside already, never. "coding;q=0" refuses a
+/// coding; "*" is not read as an offer.
 arrow::Compression::type ResponseCompression(const httplib::Request& req,
                                              query::ResultFormat format);
 

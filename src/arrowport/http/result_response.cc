@@ -19,8 +19,6 @@ namespace arrowport::http {
 
 namespace {
 constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
-// An IPC continuation marker and a 16 MiB metadata length, with no metadata after it.
-constexpr uint8_t kUnfinishedMessage[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01};
 }  // namespace
 
 // Streams a query result as the negotiated format, compressed if the client asked.
@@ -77,10 +75,13 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
           size_t, httplib::DataSink& sink) {
         auto st = [&]() -> arrow::Status {
           std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
-          ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
-                                         kResponseBufferBytes, arrow::default_memory_pool(), out));
           std::unique_ptr<arrow::util::Codec> codec;
-          if (compression != arrow::Compression::UNCOMPRESSED) {
+          if (compression == arrow::Compression::UNCOMPRESSED) {
+            // A compressor writes large blocks itself; this coalesces the writers' pieces.
+            ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
+                                           kResponseBufferBytes, arrow::default_memory_pool(),
+                                           out));
+          } else {
             // gzip at its default (maximum) level crawls on repetitive columnar data;
             // level 1 keeps it near wire speed. zstd uses the configured level.
             const int level = compression == arrow::Compression::GZIP
@@ -98,14 +99,6 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
         if (!st.ok()) {
           // Headers are gone already: abort the chunked body so the client sees an error.
           ctx.Log(method.c_str(), path, st, start, {{"user", user}});
-          if (format == query::ResultFormat::kArrowStream) {
-            // An Arrow stream cut at a message boundary reads as complete (the end marker
-            // is optional): end what was sent with the start of a message that never
-            // comes, so every reader fails on it whatever the transfer layer reports.
-            // (Written past the aborted writer; in a compressed body it is garbage.)
-            (void)sink.write(reinterpret_cast<const char*>(kUnfinishedMessage),
-                             sizeof(kUnfinishedMessage));
-          }
           return false;
         }
         sink.done();

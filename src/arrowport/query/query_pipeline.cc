@@ -193,6 +193,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     options.principal = ClientPrincipal(call);
     std::string sql = request.ToSql();
     if (request.row_part) {
+      // The table's identity is checked in the transaction the range is read in: a table
+      // replaced in between is never read by another table's row ids.
+      ARROW_RETURN_NOT_OK(conn->Execute("BEGIN TRANSACTION"));
       ARROW_ASSIGN_OR_RAISE(sql, RowPartSql(conn.get(), request));
     } else if (request.lake_part) {
       if (!lake_reads_.part_sql) {
@@ -236,10 +239,11 @@ arrow::Result<std::string> QueryPipeline::RowPartSql(storage::Connection* conn,
   return request.ToSql();
 }
 
-arrow::Result<ReadPlan> QueryPipeline::PlanRead(const QueryRequest& request) {
+ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   ReadPlan plan;
   const bool whole = !request.table.empty() && request.parameters.empty() && !request.limit &&
-                     !request.lake_part && !request.row_part;
+                     !request.lake_part && !request.row_part &&
+                     ValidateName("table", request.table).ok();
   if (whole && request.columns.empty()) {
     if (auto layout = LakeLayout(request.table)) {
       plan.tickets = LakeTickets(request.table, *layout);
@@ -247,34 +251,33 @@ arrow::Result<ReadPlan> QueryPipeline::PlanRead(const QueryRequest& request) {
       return plan;
     }
   }
-  std::optional<storage::TableExtent> extent;
-  if (!request.table.empty()) {
-    ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
-    ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
-    ARROW_ASSIGN_OR_RAISE(extent, storage::TableExtentOf(conn.get(), request.table));
-    if (!extent) {
-      auto counted = storage::CountRows(conn.get(), request.table);
-      if (counted.ok()) plan.rows = *counted;
-    } else {
-      plan.rows = extent->rows;
+  const TableSplit split = table_split_;
+  auto conn = request.table.empty() ? arrow::Result<std::unique_ptr<storage::Connection>>(nullptr)
+                                    : database_->Connect();
+  if (whole && split.max_parts > 1 && conn.ok()) {
+    // Planning is an optimisation: a table it cannot size is read by one ticket.
+    auto extent = storage::SplittableExtentOf(conn->get(), request.table, split.rows_per_part);
+    if (extent.ok() && *extent && (*extent)->rowid_end > split.rows_per_part) {
+      const storage::TableExtent& table = **extent;
+      const int64_t parts = std::min<int64_t>(
+          split.max_parts, (table.rowid_end + split.rows_per_part - 1) / split.rows_per_part);
+      // Parts of whole row groups (DuckDB's unit of storage and of parallel scans).
+      int64_t step = (table.rowid_end + parts - 1) / parts;
+      step = (step + table.row_group_rows - 1) / table.row_group_rows * table.row_group_rows;
+      QueryRequest part = request;
+      for (int64_t begin = 0; begin < table.rowid_end; begin += step) {
+        part.row_part = QueryRequest::RowPart{begin, std::min(begin + step, table.rowid_end),
+                                              table.oid};
+        plan.tickets.push_back(TicketOf(part));
+      }
+      plan.rows = table.rows;
+      return plan;
     }
   }
-  const TableSplit split = table_split_;
-  if (!whole || !extent || split.max_parts <= 1 || extent->rowid_end <= split.rows_per_part) {
-    plan.tickets.push_back(TicketOf(request));
-    return plan;
-  }
-  // Parts of whole row groups (DuckDB's unit of storage and of parallel scans).
-  constexpr int64_t kRowGroupRows = 122880;
-  const int64_t parts = std::min<int64_t>(
-      split.max_parts, (extent->rowid_end + split.rows_per_part - 1) / split.rows_per_part);
-  int64_t step = (extent->rowid_end + parts - 1) / parts;
-  step = (step + kRowGroupRows - 1) / kRowGroupRows * kRowGroupRows;
-  QueryRequest part = request;
-  for (int64_t begin = 0; begin < extent->rowid_end; begin += step) {
-    part.row_part = QueryRequest::RowPart{begin, std::min(begin + step, extent->rowid_end),
-                                          extent->oid};
-    plan.tickets.push_back(TicketOf(part));
+  plan.tickets.push_back(TicketOf(request));
+  if (count_rows && conn.ok() && *conn) {
+    auto counted = storage::CountRows(conn->get(), request.table);
+    if (counted.ok()) plan.rows = *counted;
   }
   return plan;
 }

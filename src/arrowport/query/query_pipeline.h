@@ -135,8 +135,13 @@ class QueryPipeline {
   /// \brief The tickets `request` is read by: a whole lake table of several files one per
   /// group of files (unordered), a whole DuckDB table of more than rows_per_part rows one
   /// per row-id range (in order, so a client reading them one by one gets the table's
-  /// order), anything else its own ticket. Each row is in exactly one ticket.
-  arrow::Result<ReadPlan> PlanRead(const QueryRequest& request);
+  /// order), anything else its own ticket. Each row present when it is planned is in
+  /// exactly one ticket while the table is only appended to (rows appended later are in
+  /// none; a replaced table's tickets are refused; rows deleted, or renumbered by a
+  /// CHECKPOINT that vacuums deletes, between planning and reading may be missed or read
+  /// twice). `count_rows`: also count a table read by one ticket (ReadPlan::rows).
+  /// Never fails: what cannot be planned is read by one ticket.
+  ReadPlan PlanRead(const QueryRequest& request, bool count_rows);
 
   /// Tables and views that can be read.
   arrow::Result<std::vector<storage::TableInfo>> ListTables();

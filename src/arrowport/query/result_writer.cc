@@ -1,5 +1,7 @@
 #include "arrowport/query/result_writer.h"
 
+#include <string_view>
+
 #include <nlohmann/json.hpp>
 #include <parquet/arrow/writer.h>
 
@@ -155,9 +157,15 @@ arrow::Result<int64_t> WriteJson(arrow::RecordBatchReader* reader,
 // Writes every batch of `reader` with `writer` (IPC, CSV or Parquet writer) and closes it.
 // On an error the sink is aborted first: the writer's destructor would otherwise finish
 // the file (Arrow end-of-stream marker, Parquet footer) and a cut result would look whole.
+//
+// Formats whose cut can still parse end what was sent with `unfinished` first: an Arrow
+// stream cut at a message boundary reads as complete (its end marker is optional), so it
+// gets the start of a message that never comes; a CSV cut at a line end, a quoted field
+// that never closes. Written through the sink (and its compression), then flushed.
 template <typename Writer>
 arrow::Result<int64_t> DrainInto(arrow::RecordBatchReader* reader, Writer* writer,
-                                 const std::shared_ptr<arrow::io::OutputStream>& sink) {
+                                 const std::shared_ptr<arrow::io::OutputStream>& sink,
+                                 std::string_view unfinished = {}) {
   int64_t rows = 0;
   auto st = [&]() -> arrow::Status {
     for (;;) {
@@ -169,11 +177,19 @@ arrow::Result<int64_t> DrainInto(arrow::RecordBatchReader* reader, Writer* write
     return writer->Close();
   }();
   if (!st.ok()) {
+    if (!unfinished.empty() && sink->Write(unfinished.data(), unfinished.size()).ok()) {
+      (void)sink->Flush();
+    }
     (void)sink->Abort();
     return st;
   }
   return rows;
 }
+
+// An IPC continuation marker and a 16 MiB metadata length, with no metadata after it.
+constexpr char kUnfinishedArrowStream[] = "\xFF\xFF\xFF\xFF\x00\x00\x00\x01";
+constexpr std::string_view kUnfinishedArrow(kUnfinishedArrowStream, 8);
+constexpr std::string_view kUnfinishedCsv = "\n\"arrowport: the result failed here";
 
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
                                    const std::shared_ptr<arrow::io::OutputStream>& sink) {
@@ -185,7 +201,7 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
       return arrow::Status::Invalid("format 'table' is written by the CLI");
     case ResultFormat::kArrowStream: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(sink, reader->schema()));
-      return DrainInto(reader, writer.get(), sink);
+      return DrainInto(reader, writer.get(), sink, kUnfinishedArrow);
     }
     case ResultFormat::kArrowFile: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, reader->schema()));
@@ -193,7 +209,7 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
     }
     case ResultFormat::kCsv: {
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::csv::MakeCSVWriter(sink, reader->schema()));
-      return DrainInto(reader, writer.get(), sink);
+      return DrainInto(reader, writer.get(), sink, kUnfinishedCsv);
     }
     case ResultFormat::kParquet: {
       auto props = parquet::WriterProperties::Builder()

@@ -30,7 +30,8 @@ namespace arrowport::storage {
 /// same way (std::bad_alloc, which DuckDB reports as the query's error); allocations by
 /// any other library are neither counted nor refused. Sanitizer builds keep their own
 /// operator new (ARROWPORT_NO_NEW_GUARD). Not counted: DuckDB's plain malloc (the Arrow
-/// conversion's buffers), bounded by the vectors they copy.
+/// conversion's buffers, which a query's result charges to the request budget instead:
+/// two units of at most 8 MiB per DuckDB worker, see result_batch_reader.cc).
 ///
 /// The database's buffer pool is DuckDB's with one change (GuardDatabase): a request larger
 /// than the whole memory limit fails at once. DuckDB otherwise claims the requested size

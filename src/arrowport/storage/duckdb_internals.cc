@@ -8,6 +8,7 @@
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/main/config.hpp>
 #include <duckdb/main/database.hpp>
+#include <duckdb/parallel/task_scheduler.hpp>
 #include <duckdb/parser/parser.hpp>
 #include <duckdb/parser/query_node/delete_query_node.hpp>
 #include <duckdb/parser/query_node/insert_query_node.hpp>
@@ -123,6 +124,13 @@ bool ExplicitTransactionOpen(duckdb_connection connection) {
   duckdb::ClientContext* context = ClientContextOf(connection);
   if (context == nullptr) return false;
   return !context->transaction.IsAutoCommit();
+}
+
+int DuckDBThreads(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return 1;
+  return std::max<int>(1, static_cast<int>(
+                              duckdb::TaskScheduler::GetScheduler(*context).NumberOfThreads()));
 }
 
 void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes) {

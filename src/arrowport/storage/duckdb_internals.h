@@ -53,6 +53,9 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
 /// Once per database, before any stream is scanned.
 arrow::Status DisableArrowScanPushdown(duckdb_connection connection);
 
+/// The worker threads DuckDB runs queries on, for `connection`'s database (at least 1).
+int DuckDBThreads(duckdb_connection connection);
+
 /// \brief Caps what a streaming result on `connection` buffers ahead of its reader.
 /// Direct, not through SET: the database's configuration is locked.
 void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes);

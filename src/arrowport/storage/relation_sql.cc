@@ -45,33 +45,49 @@ arrow::Result<int64_t> Int64At(const arrow::Table& table, int column) {
 
 }  // namespace
 
+namespace {
+
+// The table `name` binds to for a client of this connection (its schema and catalog;
+// names match case-insensitively, as DuckDB binds them).
+constexpr const char* kTableByName =
+    "FROM duckdb_tables() t WHERE t.database_name = current_database() AND "
+    "t.schema_name = current_schema() AND NOT t.temporary AND lower(t.table_name) = lower($1)";
+
+}  // namespace
+
 arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table) {
-  // Names match as DuckDB binds them: case-insensitively, in the connection's schema.
   ARROW_ASSIGN_OR_RAISE(
-      auto result,
-      conn->QueryTable("SELECT table_oid::BIGINT FROM duckdb_tables() WHERE "
-                       "database_name = current_database() AND schema_name = "
-                       "current_schema() AND NOT temporary AND lower(table_name) = lower($1)",
-                       {table}));
+      auto result, conn->QueryTable(std::string("SELECT t.table_oid::BIGINT ") + kTableByName,
+                                    {table}));
   if (result->num_rows() != 1) return std::nullopt;
   return Int64At(*result, 0);
 }
 
-arrow::Result<std::optional<TableExtent>> TableExtentOf(Connection* conn,
-                                                        const std::string& table) {
+arrow::Result<std::optional<TableExtent>> SplittableExtentOf(Connection* conn,
+                                                             const std::string& table,
+                                                             int64_t min_rows) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto found,
+      conn->QueryTable(std::string("SELECT t.table_oid::BIGINT, t.estimated_size::BIGINT, "
+                                   "(SELECT count(*) FROM duckdb_columns() c WHERE "
+                                   "c.table_oid = t.table_oid AND lower(c.column_name) = "
+                                   "'rowid')::BIGINT ") + kTableByName,
+                       {table}));
+  if (found->num_rows() != 1) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(const int64_t estimated, Int64At(*found, 1));
+  ARROW_ASSIGN_OR_RAISE(const int64_t rowid_columns, Int64At(*found, 2));
+  if (rowid_columns > 0 || estimated < min_rows) return std::nullopt;
   // Two statements: a table replaced between them pairs the old identity with the new
   // rows, and readers checking the identity then refuse the ranges (never mix tables).
-  ARROW_ASSIGN_OR_RAISE(auto oid, TableOid(conn, table));
-  if (!oid) return std::nullopt;
   ARROW_ASSIGN_OR_RAISE(
       auto result, conn->QueryTable("SELECT count(*)::BIGINT, coalesce(max(rowid) + 1, 0)"
                                     "::BIGINT FROM " + QuoteIdentifier(table)));
   if (result->num_rows() != 1) return arrow::Status::IOError("count returned no row");
-  TableExtent found;
-  found.oid = *oid;
-  ARROW_ASSIGN_OR_RAISE(found.rows, Int64At(*result, 0));
-  ARROW_ASSIGN_OR_RAISE(found.rowid_end, Int64At(*result, 1));
-  return found;
+  TableExtent extent;
+  ARROW_ASSIGN_OR_RAISE(extent.oid, Int64At(*found, 0));
+  ARROW_ASSIGN_OR_RAISE(extent.rows, Int64At(*result, 0));
+  ARROW_ASSIGN_OR_RAISE(extent.rowid_end, Int64At(*result, 1));
+  return extent;
 }
 
 namespace {

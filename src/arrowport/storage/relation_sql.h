@@ -33,20 +33,25 @@ std::string SelectRowRange(const std::string& table, const std::vector<std::stri
                            const RowIdRange& range);
 
 /// What splits a base table's read into row-id ranges: its identity (a new table of the
-/// same name has another), its rows, and the end of its row ids.
+/// same name has another), its rows, the end of its row ids and its row groups' size.
 struct TableExtent {
   int64_t oid = 0;
   int64_t rows = 0;
   int64_t rowid_end = 0;  ///< one past the largest row id (rows + deleted ones)
+  int64_t row_group_rows = 122880;  ///< DuckDB's default row group (ranges align to it)
 };
 
-/// `table`'s identity in DuckDB's catalog (its table_oid); nullopt when it is not a base
-/// table of the database (a view, a lake view, missing).
-arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table);
+/// \brief The extent of `table` when its read may be split into row-id ranges: a base
+/// table of the database (not a view, lake view or temporary table) with no column named
+/// `rowid` (which would hide DuckDB's row id), of at least `min_rows` rows by DuckDB's
+/// estimate (smaller ones are not counted: nullopt, as for any other table).
+arrow::Result<std::optional<TableExtent>> SplittableExtentOf(Connection* conn,
+                                                             const std::string& table,
+                                                             int64_t min_rows);
 
-/// TableOid and the rows of `table`; nullopt as TableOid.
-arrow::Result<std::optional<TableExtent>> TableExtentOf(Connection* conn,
-                                                        const std::string& table);
+/// `table`'s identity in DuckDB's catalog (its table_oid); nullopt when it is not a base
+/// table of the database.
+arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table);
 
 /// \brief Creates (or replaces) the views of `file_views`, (view name, file or glob)
 /// pairs: a name given several times is one view over all its files (DuckDB reads a list).

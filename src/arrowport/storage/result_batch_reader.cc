@@ -11,6 +11,7 @@
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/storage/duckdb_error.h"
+#include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/result_sources.h"
 
 namespace arrowport::storage {
@@ -19,8 +20,8 @@ namespace {
 
 // Largest result batch glued from DuckDB's chunks (one chunk may still be larger).
 constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
-// Result batches of one query charged to the server's budget at once: the prefetching
-// reader's queue (2), the batch being sent and the one being built.
+// Result batches of one query charged to the server's budget at once: a prefetching
+// reader's queue (2) or DuckDB's streaming buffer, the batch being sent and the next.
 constexpr size_t kChargedBatches = 4;
 // Chunks an interactive result converts ahead of its consumer (2,048 rows each).
 constexpr size_t kInteractiveDepth = 16;
@@ -34,13 +35,18 @@ class ResultBatchReader : public arrow::RecordBatchReader {
                     duckdb_connection conn, std::unique_ptr<ResultSource> source,
                     int64_t batch_rows, std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt,
-                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks)
+                    std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks,
+                    MemoryBudget::Reservation workers)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
         source_(std::move(source)),
+        workers_(std::move(workers)),
         schema_(source_->schema()),
-        batch_rows_(source_->small_pieces() ? batch_rows : 1),
+        // Chunks are glued up to a batch; DuckDB's units only when small (a selective
+        // query's units end at each row group), never past half the byte cap.
+        glue_rows_(source_->pieces_are_chunks() ? batch_rows : std::max<int64_t>(1, batch_rows / 4)),
+        glue_bytes_(source_->pieces_are_chunks() ? kMaxBatchBytes : kMaxBatchBytes / 2),
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
         charges_(std::move(memory), kChargedBatches),
@@ -82,7 +88,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     int64_t bytes = 0;
     // A batch ends at batch_rows or kMaxBatchBytes, whichever comes first: wide rows
     // (10 KB strings) would otherwise make 1 GB batches, held per stream until read.
-    while (rows < batch_rows_ && bytes < kMaxBatchBytes) {
+    while (rows < glue_rows_ && bytes < glue_bytes_) {
       if (stop_asked_at_.load() != 0) {
         done_ = true;
         if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
@@ -137,8 +143,12 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   duckdb_connection conn_;
   // Declared after what it reads from: destroyed (its query ended) before them.
   std::unique_ptr<ResultSource> source_;
+  // What DuckDB's workers hold while they convert (their units under construction and
+  // those waiting for room), charged to the server's budget for the query's life.
+  MemoryBudget::Reservation workers_;
   std::shared_ptr<arrow::Schema> schema_;
-  const int64_t batch_rows_;
+  const int64_t glue_rows_;   // pieces are glued into one batch until it has this many rows
+  const int64_t glue_bytes_;  // or this many bytes
   std::shared_ptr<CallCancellation> cancellation_;
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
   CallCancellation::Subscription interrupt_;
@@ -190,11 +200,12 @@ arrow::Status BindVarchars(duckdb_prepared_statement prepared,
 
 namespace {
 
-// Executes a prepared, bound statement and wraps its streaming result.
+// Executes a prepared, bound statement and wraps its streaming result. `statement_owner`
+// (may be null) owns `prepared` when nothing else keeps it for the result's life.
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     duckdb_connection conn, duckdb_prepared_statement prepared,
     std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
-    const QueryOptions& options) {
+    std::shared_ptr<void> statement_owner, const QueryOptions& options) {
   // Subscribed before execution starts: an aggregate can run long before its first row.
   CallCancellation::Subscription interrupt;
   if (options.cancellation) {
@@ -203,10 +214,20 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     if (options.cancellation->cancelled()) return options.cancellation->reason();
   }
   std::unique_ptr<ResultSource> source;
+  MemoryBudget::Reservation workers;
+  int threads = 1;
   // DuckDB's workers convert to Arrow in parallel; a transform's interactive exchange
   // keeps the chunk source, which hands over each chunk as soon as it is made.
   if (options.parallel_conversion && !options.interactive && StreamsArrowUnits(prepared)) {
-    auto started = ArrowUnitSource(prepared, options.batch_rows, kMaxBatchBytes);
+    threads = DuckDBThreads(conn);
+    if (options.result_memory) {
+      // Each worker holds a unit under construction and one waiting for buffer room.
+      ARROW_ASSIGN_OR_RAISE(workers, options.result_memory->Reserve(
+                                         int64_t{2} * threads * kMaxBatchBytes,
+                                         "a query's result conversion", options.cancellation));
+    }
+    auto started = ArrowUnitSource(prepared, std::move(statement_owner), options.batch_rows,
+                                   kMaxBatchBytes);
     if (!started.ok()) {
       if (options.cancellation && options.cancellation->cancelled()) {
         return options.cancellation->reason();
@@ -229,16 +250,17 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     }
     ARROW_ASSIGN_OR_RAISE(source, ChunkSource(std::move(result)));
   }
-  // A unit source needs no thread of ours: DuckDB's workers already convert ahead into
+  // A unit source needs no thread of ours when DuckDB has workers: they convert ahead into
   // the streaming buffer (a thread of ours in between cost a third more CPU per read).
+  // With one DuckDB thread the result is made only when read: our thread reads ahead.
   const bool prefetch = options.prefetch && (owner != nullptr || keep_alive != nullptr) &&
-                        source->small_pieces();
+                        (source->pieces_are_chunks() || threads == 1);
   auto reader = std::make_shared<ResultBatchReader>(
       std::move(owner), std::move(keep_alive), conn, std::move(source),
       // Interactive: one chunk per batch, glued below only to chunks already made.
       options.interactive ? 1 : std::max<int64_t>(options.batch_rows, 1),
       options.cancellation, std::move(interrupt), options.result_memory,
-      options.in_open_transaction);
+      options.in_open_transaction, std::move(workers));
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();
@@ -254,15 +276,16 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartPrepared(
     duckdb_connection conn, duckdb_prepared_statement prepared,
     std::shared_ptr<void> keep_alive, const QueryOptions& options) {
-  return RunPrepared(conn, prepared, nullptr, std::move(keep_alive), options);
+  return RunPrepared(conn, prepared, nullptr, std::move(keep_alive), nullptr, options);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
     const QueryOptions& options) {
-  PreparedHandle prepared;
-  ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, &prepared));
-  return RunPrepared(conn, prepared.get(), std::move(owner), nullptr, options);
+  auto prepared = std::make_shared<PreparedHandle>();
+  ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, prepared.get()));
+  duckdb_prepared_statement statement = prepared->get();
+  return RunPrepared(conn, statement, std::move(owner), nullptr, std::move(prepared), options);
 }
 
 }  // namespace arrowport::storage

@@ -3,6 +3,10 @@
 #include <duckdb/common/arrow/arrow_converter.hpp>
 #include <duckdb/common/arrow/arrow_format.hpp>
 #include <duckdb/common/error_data.hpp>
+#include <duckdb/common/vector/array_vector.hpp>
+#include <duckdb/common/vector/list_vector.hpp>
+#include <duckdb/common/vector/struct_vector.hpp>
+#include <duckdb/common/vector/unified_vector_format.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/prepared_statement.hpp>
 #include <duckdb/main/query_parameters.hpp>
@@ -21,29 +25,64 @@ namespace arrowport::storage {
 
 namespace {
 
-// What a row of a nested column (list, struct, map) is taken to weigh in Arrow.
-constexpr duckdb::idx_t kNestedRowBytes = 64;
+// What a value of a type the estimate below does not walk is taken to weigh in Arrow.
+constexpr duckdb::idx_t kOtherValueBytes = 64;
 
-// Bytes of Arrow a chunk becomes, near enough: fixed widths exactly, strings and blobs by
-// their lengths (and an offset each), nested values at kNestedRowBytes a row.
-duckdb::idx_t ArrowBytesOf(duckdb::DataChunk& chunk) {
-  const duckdb::idx_t rows = chunk.size();
-  duckdb::idx_t bytes = 0;
-  for (auto& vector : chunk.data) {
-    const auto physical = vector.GetType().InternalType();
-    if (duckdb::TypeIsConstantSize(physical)) {
-      bytes += rows * duckdb::GetTypeIdSize(physical);
-    } else if (physical == duckdb::PhysicalType::VARCHAR) {
+// Bytes of Arrow `rows` entries of `vector` become, near enough: fixed widths exactly,
+// strings and blobs by their lengths (NULLs by their offset alone), lists, arrays and
+// structs by what they hold (a shared dictionary or constant counted per row).
+duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows) {
+  using duckdb::PhysicalType;
+  const auto physical = vector.GetType().InternalType();
+  if (duckdb::TypeIsConstantSize(physical)) return rows * duckdb::GetTypeIdSize(physical);
+  switch (physical) {
+    case PhysicalType::VARCHAR: {
       duckdb::UnifiedVectorFormat format;
       vector.ToUnifiedFormat(format);
       const auto* strings = duckdb::UnifiedVectorFormat::GetData<duckdb::string_t>(format);
+      duckdb::idx_t bytes = rows * sizeof(int32_t);
       for (duckdb::idx_t i = 0; i < rows; ++i) {
-        bytes += strings[format.sel->get_index(i)].GetSize() + sizeof(int32_t);
+        const auto index = format.sel->get_index(i);
+        if (format.validity.RowIsValid(index)) bytes += strings[index].GetSize();
       }
-    } else {
-      bytes += rows * kNestedRowBytes;
+      return bytes;
     }
+    case PhysicalType::LIST: {
+      // Arrow repeats what rows share (DuckDB's lists may all point at one child range):
+      // the entries the rows name, at the child's average entry size.
+      duckdb::UnifiedVectorFormat format;
+      vector.ToUnifiedFormat(format);
+      const auto* lists = duckdb::UnifiedVectorFormat::GetData<duckdb::list_entry_t>(format);
+      duckdb::idx_t entries = 0;
+      for (duckdb::idx_t i = 0; i < rows; ++i) {
+        const auto index = format.sel->get_index(i);
+        if (format.validity.RowIsValid(index)) entries += lists[index].length;
+      }
+      const duckdb::idx_t child_entries = duckdb::ListVector::GetListSize(vector);
+      const duckdb::idx_t child_bytes =
+          child_entries == 0 ? 0
+                             : ArrowBytesOf(duckdb::ListVector::GetChild(vector), child_entries);
+      return rows * sizeof(int32_t) +
+             (child_entries == 0 ? 0 : entries * (child_bytes / child_entries + 1));
+    }
+    case PhysicalType::ARRAY:
+      return ArrowBytesOf(duckdb::ArrayVector::GetChild(vector),
+                          duckdb::ArrayVector::GetTotalSize(vector));
+    case PhysicalType::STRUCT: {
+      duckdb::idx_t bytes = rows / 8 + 1;
+      for (const auto& child : duckdb::StructVector::GetEntries(vector)) {
+        bytes += ArrowBytesOf(child, rows);
+      }
+      return bytes;
+    }
+    default:
+      return rows * kOtherValueBytes;
   }
+}
+
+duckdb::idx_t ArrowBytesOf(duckdb::DataChunk& chunk) {
+  duckdb::idx_t bytes = 0;
+  for (const auto& vector : chunk.data) bytes += ArrowBytesOf(vector, chunk.size());
   return bytes;
 }
 
@@ -64,8 +103,8 @@ class SizedArrowFormat : public duckdb::ArrowFormat {
   void AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
                     duckdb::ResultFormatLocalState& lstate, duckdb::DataChunk& chunk) override {
     auto& local = lstate.Cast<Local>();
+    local.bytes += ArrowBytesOf(chunk);  // before: the append may leave the chunk reset
     duckdb::ArrowFormat::AppendToUnit(gstate, *local.inner, chunk);
-    local.bytes += ArrowBytesOf(chunk);
   }
   bool IsUnitFinished(duckdb::ResultFormatLocalState& lstate) override {
     auto& local = lstate.Cast<Local>();
@@ -87,6 +126,14 @@ class SizedArrowFormat : public duckdb::ArrowFormat {
   };
   const duckdb::idx_t unit_bytes_;
 };
+
+// DuckDB's C API error types are its exception types' numbers (what TranslateDuckDBError reads).
+static_assert(static_cast<int>(duckdb::ExceptionType::INVALID) == DUCKDB_ERROR_INVALID);
+static_assert(static_cast<int>(duckdb::ExceptionType::INTERRUPT) == DUCKDB_ERROR_INTERRUPT);
+static_assert(static_cast<int>(duckdb::ExceptionType::OUT_OF_MEMORY) ==
+              DUCKDB_ERROR_OUT_OF_MEMORY);
+static_assert(static_cast<int>(duckdb::ExceptionType::TRANSACTION) == DUCKDB_ERROR_TRANSACTION);
+static_assert(static_cast<int>(duckdb::ExceptionType::CATALOG) == DUCKDB_ERROR_CATALOG);
 
 arrow::Status FromDuckDBError(const duckdb::ErrorData& error) {
   return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
@@ -116,7 +163,7 @@ class ChunkResultSource : public ResultSource {
     }
   }
 
-  bool small_pieces() const override { return true; }
+  bool pieces_are_chunks() const override { return true; }
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
 
  private:
@@ -127,9 +174,11 @@ class ChunkResultSource : public ResultSource {
 
 class ArrowUnitResultSource : public ResultSource {
  public:
-  ArrowUnitResultSource(std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream,
+  ArrowUnitResultSource(std::shared_ptr<void> statement,
+                        std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream,
                         std::shared_ptr<arrow::Schema> schema, int64_t max_piece_bytes)
-      : stream_(std::move(stream)),
+      : statement_(std::move(statement)),
+        stream_(std::move(stream)),
         schema_(std::move(schema)),
         max_piece_bytes_(max_piece_bytes) {}
 
@@ -161,7 +210,7 @@ class ArrowUnitResultSource : public ResultSource {
     return piece;
   }
 
-  bool small_pieces() const override { return false; }
+  bool pieces_are_chunks() const override { return false; }
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
 
  private:
@@ -184,6 +233,8 @@ class ArrowUnitResultSource : public ResultSource {
     }
   }
 
+  std::shared_ptr<void> statement_;  // the prepared statement, kept until the stream ends
+  // Declared after statement_: closed before the statement it runs is freed.
   std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream_;
   std::shared_ptr<arrow::Schema> schema_;
   const int64_t max_piece_bytes_;
@@ -218,12 +269,14 @@ arrow::Result<std::unique_ptr<ResultSource>> ChunkSource(ResultHandle result) {
 
 bool StreamsArrowUnits(duckdb_prepared_statement prepared) {
   duckdb::PreparedStatement* statement = StatementOf(prepared);
-  return statement != nullptr &&
+  // A statement that expands into several is known only once it runs: the chunk source.
+  return statement != nullptr && statement->MetadataAvailable() &&
          statement->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT;
 }
 
 arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
-    duckdb_prepared_statement prepared, int64_t batch_rows, int64_t max_piece_bytes) {
+    duckdb_prepared_statement prepared, std::shared_ptr<void> statement_owner,
+    int64_t batch_rows, int64_t max_piece_bytes) {
   duckdb::PreparedStatement* statement = StatementOf(prepared);
   if (statement == nullptr) return arrow::Status::Invalid("the statement did not prepare");
   auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
@@ -244,8 +297,8 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     duckdb::ArrowConverter::ToArrowSchema(&c_schema, stream->GetTypes(), names,
                                           stream->GetClientProperties());
     ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
-    return std::make_unique<ArrowUnitResultSource>(std::move(stream), std::move(schema),
-                                                   max_piece_bytes);
+    return std::make_unique<ArrowUnitResultSource>(std::move(statement_owner), std::move(stream),
+                                                   std::move(schema), max_piece_bytes);
   } catch (const std::exception& e) {
     return FromDuckDBError(duckdb::ErrorData(e));
   }

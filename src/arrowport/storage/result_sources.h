@@ -19,8 +19,8 @@ class ResultSource {
   virtual ~ResultSource() = default;
   /// The next piece; null at the end. Errors are DuckDB's, translated.
   virtual arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() = 0;
-  /// True when pieces are DuckDB's 2,048-row chunks, worth gluing into larger batches.
-  virtual bool small_pieces() const = 0;
+  /// True when pieces are DuckDB's 2,048-row chunks (always worth gluing together).
+  virtual bool pieces_are_chunks() const = 0;
   virtual const std::shared_ptr<arrow::Schema>& schema() const = 0;
 };
 
@@ -38,7 +38,9 @@ bool StreamsArrowUnits(duckdb_prepared_statement prepared);
 /// the connection's streaming buffer (workers wait while it is full: a slow reader slows
 /// them). A piece still over `max_piece_bytes` (one chunk of huge values) is handed out as
 /// zero-copy slices. Uses DuckDB's C++ API (valid for the library as built).
+/// `statement_owner` (may be null) keeps `prepared` alive until the stream has ended.
 arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
-    duckdb_prepared_statement prepared, int64_t batch_rows, int64_t max_piece_bytes);
+    duckdb_prepared_statement prepared, std::shared_ptr<void> statement_owner,
+    int64_t batch_rows, int64_t max_piece_bytes);
 
 }  // namespace arrowport::storage

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "arrow/api.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/storage/database.h"
@@ -58,17 +60,44 @@ TEST_F(ResultSourcesTest, ParallelConversionKeepsTheOrderAskedFor) {
   EXPECT_LE(batches.size(), 2000000 / 122880 + 2);
 }
 
-TEST_F(ResultSourcesTest, WideRowsComeInBatchesOfBoundedSize) {
-  // 10 KB strings: 122,880 rows would be one 1.2 GB batch.
-  const auto batches = ReadAll("SELECT i, repeat('x', 10000) AS s FROM range(30000) t(i)");
+// Wide rows: DuckDB's workers must end their Arrow units at a size, not only at 122,880
+// rows (one 1.2 GB array per worker). A unit's pieces share its buffers; units do not.
+void ExpectUnitsEndAtASize(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                           int64_t expected_rows, int column) {
   int64_t rows = 0;
+  std::set<const uint8_t*> units;
   for (const auto& batch : batches) {
     EXPECT_LE(arrow::util::ReferencedBufferSize(*batch).ValueOrDie(), int64_t{10} << 20);
     auto ids = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
     for (int64_t i = 0; i < ids->length(); ++i) ASSERT_EQ(ids->Value(i), rows + i);
     rows += batch->num_rows();
+    const auto& data = batch->column(column)->data();
+    units.insert(data->buffers.back() ? data->buffers.back()->data()
+                                      : data->child_data[0]->buffers.back()->data());
   }
-  EXPECT_EQ(rows, 30000);
+  EXPECT_EQ(rows, expected_rows);
+  // 2,048-row chunks of about 20 MB each: each its own unit.
+  EXPECT_GE(units.size(), static_cast<size_t>(expected_rows / 2048 - 1));
+}
+
+TEST_F(ResultSourcesTest, WideStringsEndUnitsAtASize) {
+  ExpectUnitsEndAtASize(ReadAll("SELECT i, repeat('x', 10000) AS s FROM range(30000) t(i)"),
+                        30000, 1);
+}
+
+TEST_F(ResultSourcesTest, WideListsEndUnitsAtASize) {
+  // 100 strings of 100 bytes a row, in a list: 10 KB rows that a row estimate misses.
+  ExpectUnitsEndAtASize(ReadAll("SELECT i, list_transform(range(100), lambda x: repeat('y', 100)) "
+                                "AS l FROM range(30000) t(i)"),
+                        30000, 1);
+}
+
+TEST_F(ResultSourcesTest, NullStringsAreRead) {
+  const auto batches = ReadAll(
+      "SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'v' || i END AS s FROM range(300000) t(i)");
+  int64_t nulls = 0;
+  for (const auto& batch : batches) nulls += batch->column(1)->null_count();
+  EXPECT_EQ(nulls, 100000);
 }
 
 TEST_F(ResultSourcesTest, AnErrorMidwayIsReportedAsDuckDBsError) {

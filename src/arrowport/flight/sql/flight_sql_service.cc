@@ -104,12 +104,17 @@ arrow::Status RequireBinding(const storage::PreparedStatement& statement,
                                 "parameter batch bound had no rows, or none was sent)");
 }
 
+std::vector<fl::FlightEndpoint> EndpointsOf(std::vector<std::string> tickets) {
+  std::vector<fl::FlightEndpoint> endpoints(tickets.size());
+  for (size_t i = 0; i < tickets.size(); ++i) endpoints[i].ticket.ticket = std::move(tickets[i]);
+  return endpoints;
+}
+
 arrow::Result<std::unique_ptr<fl::FlightInfo>> InfoWithTicket(
     const arrow::Schema& schema, const fl::FlightDescriptor& descriptor, std::string ticket) {
-  fl::FlightEndpoint endpoint;
-  endpoint.ticket.ticket = std::move(ticket);
-  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, {endpoint}, -1, -1,
-                                                        /*ordered=*/true));
+  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor,
+                                                        EndpointsOf({std::move(ticket)}), -1,
+                                                        -1, /*ordered=*/true));
   return std::make_unique<fl::FlightInfo>(std::move(info));
 }
 

@@ -242,6 +242,9 @@ arrow::Status CallGoneInTransaction();
 /// of `sql` ("a result of 'SELECT ...' being read").
 std::string UseOf(const char* what, const std::string& sql);
 
+/// One endpoint per ticket, in order (plain Flight and Flight SQL FlightInfos alike).
+std::vector<arrow::flight::FlightEndpoint> EndpointsOf(std::vector<std::string> tickets);
+
 /// A FlightInfo with one endpoint carrying `ticket` (ordered, row count unknown).
 arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> InfoWithTicket(
     const arrow::Schema& schema, const arrow::flight::FlightDescriptor& descriptor,

@@ -58,18 +58,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
     if (const auto table = query::WholeTableOf(command.query)) {
       query::QueryRequest request;
       request.table = *table;
-      ARROW_ASSIGN_OR_RAISE(auto plan, deps_.query->PlanRead(request));
+      auto plan = deps_.query->PlanRead(request, /*count_rows=*/false);
       if (plan.tickets.size() > 1) {
-        std::vector<fl::FlightEndpoint> endpoints;
-        for (auto& ticket : plan.tickets) {
-          fl::FlightEndpoint endpoint;
-          endpoint.ticket.ticket = std::move(ticket);
-          endpoints.push_back(std::move(endpoint));
-        }
         ARROW_ASSIGN_OR_RAISE(auto info,
                               fl::FlightInfo::Make(*entry->statement->dataset_schema(),
-                                                   descriptor, endpoints, plan.rows, -1,
-                                                   plan.ordered));
+                                                   descriptor, EndpointsOf(std::move(plan.tickets)),
+                                                   plan.rows, -1, plan.ordered));
         return std::make_unique<fl::FlightInfo>(std::move(info));
       }
     }
