@@ -244,16 +244,22 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   const bool whole = !request.table.empty() && request.parameters.empty() && !request.limit &&
                      !request.lake_part && !request.row_part &&
                      ValidateName("table", request.table).ok();
+  auto conn = request.table.empty() ? arrow::Result<std::unique_ptr<storage::Connection>>(nullptr)
+                                    : database_->Connect();
+  auto count = [&] {
+    if (!count_rows || !conn.ok() || *conn == nullptr) return;
+    auto counted = storage::CountRows(conn->get(), request.table);
+    if (counted.ok()) plan.rows = *counted;
+  };
   if (whole && request.columns.empty()) {
     if (auto layout = LakeLayout(request.table)) {
       plan.tickets = LakeTickets(request.table, *layout);
       plan.ordered = false;
+      count();
       return plan;
     }
   }
   const TableSplit split = table_split_;
-  auto conn = request.table.empty() ? arrow::Result<std::unique_ptr<storage::Connection>>(nullptr)
-                                    : database_->Connect();
   if (whole && split.max_parts > 1 && conn.ok()) {
     // Planning is an optimisation: a table it cannot size is read by one ticket.
     auto extent = storage::SplittableExtentOf(conn->get(), request.table, split.rows_per_part);
@@ -275,10 +281,7 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
     }
   }
   plan.tickets.push_back(TicketOf(request));
-  if (count_rows && conn.ok() && *conn) {
-    auto counted = storage::CountRows(conn->get(), request.table);
-    if (counted.ok()) plan.rows = *counted;
-  }
+  count();
   return plan;
 }
 
