@@ -76,10 +76,14 @@ bool Offers(const std::string& accepted, std::string_view coding) {
     if (name != coding) continue;
     if (semicolon == std::string_view::npos) return true;
     std::string_view params = item.substr(semicolon + 1);
-    const size_t q = params.find("q=");
-    if (q == std::string_view::npos) return true;
-    // q=0, q=0.0, q=0.000 refuse; anything else accepts.
-    std::string_view value = params.substr(q + 2);
+    while (!params.empty() && blank(params.front())) params.remove_prefix(1);
+    if (params.empty() || (params.front() != 'q' && params.front() != 'Q')) return true;
+    params.remove_prefix(1);
+    while (!params.empty() && blank(params.front())) params.remove_prefix(1);
+    if (params.empty() || params.front() != '=') return true;
+    params.remove_prefix(1);
+    // q=0, q=0.0, q=0.000 refuse; anything else accepts (blanks around '=' tolerated).
+    std::string_view value = params;
     while (!value.empty() && blank(value.front())) value.remove_prefix(1);
     bool zero = !value.empty() && value.front() == '0';
     for (size_t i = 1; zero && i < value.size() && !blank(value[i]) && value[i] != ';'; ++i) {

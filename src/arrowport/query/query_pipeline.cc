@@ -69,17 +69,31 @@ arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
         request.lake_part = lake;
       } else if (key == "rows") {
         const auto& part = item.value();
-        if (!part.is_object() || part.size() != 3 || !part.contains("from") ||
-            !part.contains("to") || !part.contains("table_oid") ||
-            !part["from"].is_number_integer() || !part["to"].is_number_integer() ||
-            !part["table_oid"].is_number_integer()) {
-          return arrow::Status::Invalid("'rows' must be {\"from\", \"to\", \"table_oid\"}");
+        const auto integer = [&part](const char* name) {
+          return part.contains(name) && part[name].is_number_integer();
+        };
+        if (!part.is_object() || part.size() != 3 || !integer("from") || !integer("to") ||
+            !part.contains("table") || !part["table"].is_object() ||
+            part["table"].size() != 4) {
+          return arrow::Status::Invalid(
+              "'rows' must be {\"from\", \"to\", \"table\": {\"oid\", \"shape\", "
+              "\"rows\", \"rowid_end\"}}");
+        }
+        const auto& table = part["table"];
+        for (const char* name : {"oid", "shape", "rows", "rowid_end"}) {
+          if (!table.contains(name) || !table[name].is_number_integer()) {
+            return arrow::Status::Invalid("'rows.table' needs integer '", name, "'");
+          }
         }
         QueryRequest::RowPart rows;
         rows.begin = part["from"].get<int64_t>();
         rows.end = part["to"].get<int64_t>();
-        rows.table_oid = part["table_oid"].get<int64_t>();
-        if (rows.begin < 0 || rows.end < rows.begin) {
+        rows.table_oid = table["oid"].get<int64_t>();
+        rows.table_shape = table["shape"].get<int64_t>();
+        rows.table_rows = table["rows"].get<int64_t>();
+        rows.table_rowid_end = table["rowid_end"].get<int64_t>();
+        if (rows.begin < 0 || rows.end < rows.begin || rows.table_rowid_end < rows.end ||
+            rows.table_rows < 0) {
           return arrow::Status::Invalid("'rows' range out of order");
         }
         request.row_part = rows;
@@ -131,9 +145,13 @@ std::string TicketOf(const QueryRequest& request) {
                    {"parts", request.lake_part->parts}};
   }
   if (request.row_part) {
-    doc["rows"] = {{"from", request.row_part->begin},
-                   {"to", request.row_part->end},
-                   {"table_oid", request.row_part->table_oid}};
+    const auto& part = *request.row_part;
+    doc["rows"] = {{"from", part.begin},
+                   {"to", part.end},
+                   {"table", {{"oid", part.table_oid},
+                              {"shape", part.table_shape},
+                              {"rows", part.table_rows},
+                              {"rowid_end", part.table_rowid_end}}}};
   }
   return doc.dump();
 }
@@ -229,12 +247,19 @@ std::shared_ptr<arrow::RecordBatchReader> QueryPipeline::Metered(
 
 arrow::Result<std::string> QueryPipeline::RowPartSql(storage::Connection* conn,
                                                      const QueryRequest& request) {
-  ARROW_ASSIGN_OR_RAISE(auto oid, storage::TableOid(conn, request.table));
-  if (!oid || *oid != request.row_part->table_oid) {
+  const auto& part = *request.row_part;
+  ARROW_ASSIGN_OR_RAISE(auto now, storage::ExtentBelow(conn, request.table, part.table_rowid_end));
+  if (!now || now->oid != part.table_oid) {
     // Row ids of another table (replaced, or dropped and made again) would mix tables.
     return arrow::Status::Invalid(
         "table '", request.table, "' was replaced after its endpoints were handed out; "
         "call GetFlightInfo again");
+  }
+  if (now->shape != part.table_shape || now->rows != part.table_rows) {
+    // Deleted, moved or renumbered rows would be read twice or missed.
+    return arrow::Status::Invalid(
+        "table '", request.table, "' changed (rows deleted or updated, or its columns "
+        "altered) after its endpoints were handed out; call GetFlightInfo again");
   }
   return request.ToSql();
 }
@@ -263,17 +288,21 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   if (whole && split.max_parts > 1 && conn.ok()) {
     // Planning is an optimisation: a table it cannot size is read by one ticket.
     auto extent = storage::SplittableExtentOf(conn->get(), request.table, split.rows_per_part);
-    if (extent.ok() && *extent && (*extent)->rowid_end > split.rows_per_part) {
+    // (Row ids beyond 2^48 are not DuckDB's: no arithmetic near overflow.)
+    if (extent.ok() && *extent && (*extent)->rowid_end > split.rows_per_part &&
+        (*extent)->rowid_end < (int64_t{1} << 48) && split.rows_per_part > 0) {
       const storage::TableExtent& table = **extent;
-      const int64_t parts = std::min<int64_t>(
-          split.max_parts, (table.rowid_end + split.rows_per_part - 1) / split.rows_per_part);
+      const int64_t parts =
+          std::min<int64_t>(split.max_parts, table.rowid_end / split.rows_per_part +
+                                                 (table.rowid_end % split.rows_per_part != 0));
       // Parts of whole row groups (DuckDB's unit of storage and of parallel scans).
       int64_t step = (table.rowid_end + parts - 1) / parts;
       step = (step + table.row_group_rows - 1) / table.row_group_rows * table.row_group_rows;
       QueryRequest part = request;
       for (int64_t begin = 0; begin < table.rowid_end; begin += step) {
-        part.row_part = QueryRequest::RowPart{begin, std::min(begin + step, table.rowid_end),
-                                              table.oid};
+        part.row_part = QueryRequest::RowPart{begin,       std::min(begin + step, table.rowid_end),
+                                              table.oid,   table.shape,
+                                              table.rows,  table.rowid_end};
         plan.tickets.push_back(TicketOf(part));
       }
       plan.rows = table.rows;

@@ -40,12 +40,16 @@ struct QueryRequest {
   };
   std::optional<LakePart> lake_part;
   /// With `table` (a DuckDB table): the rows whose row ids are in [begin, end) of the
-  /// table `table_oid` names in DuckDB's catalog, as GetFlightInfo's endpoints hand them
-  /// out. A table replaced since (another oid) is refused, never half read.
+  /// table as GetFlightInfo saw it (storage::TableExtent: its identity and shape, and its
+  /// `table_rows` rows below `table_rowid_end`). A table replaced, altered, or whose rows
+  /// were deleted, moved or renumbered since is refused, never read across two states.
   struct RowPart {
     int64_t begin = 0;
     int64_t end = 0;
     int64_t table_oid = 0;
+    int64_t table_shape = 0;
+    int64_t table_rows = 0;
+    int64_t table_rowid_end = 0;
   };
   std::optional<RowPart> row_part;
 

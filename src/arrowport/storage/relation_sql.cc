@@ -1,6 +1,7 @@
 #include "arrowport/storage/relation_sql.h"
 
 #include <algorithm>
+#include <array>
 
 #include "arrow/scalar.h"
 #include "arrow/table.h"
@@ -55,38 +56,65 @@ constexpr const char* kTableByName =
 
 }  // namespace
 
-arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table) {
+namespace {
+
+// Identity, estimated rows, shape and whether a column named rowid hides the row id.
+arrow::Result<std::optional<std::array<int64_t, 4>>> TableFacts(Connection* conn,
+                                                                const std::string& table) {
   ARROW_ASSIGN_OR_RAISE(
-      auto result, conn->QueryTable(std::string("SELECT t.table_oid::BIGINT ") + kTableByName,
-                                    {table}));
-  if (result->num_rows() != 1) return std::nullopt;
-  return Int64At(*result, 0);
+      auto found,
+      conn->QueryTable(
+          std::string("SELECT t.table_oid::BIGINT, t.estimated_size::BIGINT, "
+                      "(SELECT hash(string_agg(c.column_name || ' ' || c.data_type, ',' "
+                      "ORDER BY c.column_index)) >> 1 FROM duckdb_columns() c "
+                      "WHERE c.table_oid = t.table_oid)::BIGINT, "
+                      "(SELECT count(*) FROM duckdb_columns() c WHERE c.table_oid = "
+                      "t.table_oid AND lower(c.column_name) = 'rowid')::BIGINT ") +
+              kTableByName,
+          {table}));
+  if (found->num_rows() != 1) return std::nullopt;
+  std::array<int64_t, 4> facts{};
+  for (int i = 0; i < 4; ++i) {
+    ARROW_ASSIGN_OR_RAISE(facts[i], Int64At(*found, i));
+  }
+  return facts;
 }
+
+}  // namespace
 
 arrow::Result<std::optional<TableExtent>> SplittableExtentOf(Connection* conn,
                                                              const std::string& table,
                                                              int64_t min_rows) {
-  ARROW_ASSIGN_OR_RAISE(
-      auto found,
-      conn->QueryTable(std::string("SELECT t.table_oid::BIGINT, t.estimated_size::BIGINT, "
-                                   "(SELECT count(*) FROM duckdb_columns() c WHERE "
-                                   "c.table_oid = t.table_oid AND lower(c.column_name) = "
-                                   "'rowid')::BIGINT ") + kTableByName,
-                       {table}));
-  if (found->num_rows() != 1) return std::nullopt;
-  ARROW_ASSIGN_OR_RAISE(const int64_t estimated, Int64At(*found, 1));
-  ARROW_ASSIGN_OR_RAISE(const int64_t rowid_columns, Int64At(*found, 2));
-  if (rowid_columns > 0 || estimated < min_rows) return std::nullopt;
-  // Two statements: a table replaced between them pairs the old identity with the new
-  // rows, and readers checking the identity then refuse the ranges (never mix tables).
+  ARROW_ASSIGN_OR_RAISE(auto facts, TableFacts(conn, table));
+  if (!facts || (*facts)[3] > 0 || (*facts)[1] < min_rows) return std::nullopt;
+  // Two statements: a table replaced or changed between them is refused by the readers
+  // of the ranges (ExtentBelow), never read across two states.
   ARROW_ASSIGN_OR_RAISE(
       auto result, conn->QueryTable("SELECT count(*)::BIGINT, coalesce(max(rowid) + 1, 0)"
                                     "::BIGINT FROM " + QuoteIdentifier(table)));
   if (result->num_rows() != 1) return arrow::Status::IOError("count returned no row");
   TableExtent extent;
-  ARROW_ASSIGN_OR_RAISE(extent.oid, Int64At(*found, 0));
+  extent.oid = (*facts)[0];
+  extent.shape = (*facts)[2];
   ARROW_ASSIGN_OR_RAISE(extent.rows, Int64At(*result, 0));
   ARROW_ASSIGN_OR_RAISE(extent.rowid_end, Int64At(*result, 1));
+  return extent;
+}
+
+arrow::Result<std::optional<TableExtent>> ExtentBelow(Connection* conn,
+                                                      const std::string& table,
+                                                      int64_t rowid_end) {
+  ARROW_ASSIGN_OR_RAISE(auto facts, TableFacts(conn, table));
+  if (!facts || (*facts)[3] > 0) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(
+      auto result, conn->QueryTable("SELECT count(*)::BIGINT FROM " + QuoteIdentifier(table) +
+                                    " WHERE rowid < " + std::to_string(rowid_end)));
+  if (result->num_rows() != 1) return arrow::Status::IOError("count returned no row");
+  TableExtent extent;
+  extent.oid = (*facts)[0];
+  extent.shape = (*facts)[2];
+  extent.rowid_end = rowid_end;
+  ARROW_ASSIGN_OR_RAISE(extent.rows, Int64At(*result, 0));
   return extent;
 }
 

@@ -32,10 +32,14 @@ struct RowIdRange {
 std::string SelectRowRange(const std::string& table, const std::vector<std::string>& columns,
                            const RowIdRange& range);
 
-/// What splits a base table's read into row-id ranges: its identity (a new table of the
-/// same name has another), its rows, the end of its row ids and its row groups' size.
+/// What splits a base table's read into row-id ranges, and what a range's reader checks
+/// is unchanged: the table's identity (a new table of the same name has another), its
+/// shape (a hash of its columns' names and types: ALTER TABLE keeps the identity), the
+/// rows below `rowid_end` (a DELETE, an UPDATE that moves rows, or a CHECKPOINT that
+/// renumbers rows after deleted ones changes them; appends do not) and its row groups.
 struct TableExtent {
   int64_t oid = 0;
+  int64_t shape = 0;
   int64_t rows = 0;
   int64_t rowid_end = 0;  ///< one past the largest row id (rows + deleted ones)
   int64_t row_group_rows = 122880;  ///< DuckDB's default row group (ranges align to it)
@@ -49,9 +53,11 @@ arrow::Result<std::optional<TableExtent>> SplittableExtentOf(Connection* conn,
                                                              const std::string& table,
                                                              int64_t min_rows);
 
-/// `table`'s identity in DuckDB's catalog (its table_oid); nullopt when it is not a base
-/// table of the database.
-arrow::Result<std::optional<int64_t>> TableOid(Connection* conn, const std::string& table);
+/// `table` as a range planned up to `rowid_end` sees it now (`rows`: those below it), in
+/// the connection's transaction; nullopt when it is no longer a base table.
+arrow::Result<std::optional<TableExtent>> ExtentBelow(Connection* conn,
+                                                      const std::string& table,
+                                                      int64_t rowid_end);
 
 /// \brief Creates (or replaces) the views of `file_views`, (view name, file or glob)
 /// pairs: a name given several times is one view over all its files (DuckDB reads a list).

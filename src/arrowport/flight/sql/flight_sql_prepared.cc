@@ -252,6 +252,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
     ARROW_RETURN_NOT_OK(RequireBinding(*statement, entry->parameters.get()));
     ARROW_ASSIGN_OR_RAISE(schema, statement->ResultSchemaWithBindings(lease));
   }
+  // ADBC and JDBC prepare every query: a whole table is split here too.
+  if (entry->transaction_id.empty() && entry->shared == nullptr &&
+      statement->parameter_schema()->num_fields() == 0) {
+    ARROW_ASSIGN_OR_RAISE(auto split, WholeTableInfo(statement->sql(), *schema, descriptor));
+    if (split) return split;
+  }
   // The descriptor's command (CommandPreparedStatementQuery) is the ticket.
   return InfoWithTicket(*schema, descriptor, descriptor.cmd);
 }

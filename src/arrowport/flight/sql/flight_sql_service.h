@@ -218,6 +218,14 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   /// Runs a statement that returns no rows (DDL/DML down the query path) now, under
   /// `lease`, once per bound parameter row, and returns a FlightInfo without endpoints:
   /// nothing to fetch, nothing that could run it again at DoGet.
+  /// \brief The FlightInfo of `sql` when it reads a whole table that is read by several
+  /// endpoints (query::QueryPipeline::PlanRead: plain Flight tickets, read by DoGet with
+  /// the same rights), which ADBC fetches in parallel; null otherwise. Only for a statement
+  /// on a connection of its own (no transaction, no pinned session whose temporary tables
+  /// may shadow the name) and without parameters.
+  arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> WholeTableInfo(
+      const std::string& sql, const arrow::Schema& schema,
+      const arrow::flight::FlightDescriptor& descriptor);
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> RunNow(
       const std::shared_ptr<StatementEntry>& entry, storage::ConnectionLease& lease,
       const arrow::flight::FlightDescriptor& descriptor);

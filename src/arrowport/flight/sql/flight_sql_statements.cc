@@ -50,26 +50,28 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
     return RunNow(entry, lease, descriptor);
   }
   lease.Release();
-  // A whole table outside a transaction: a lake table of several files or a large
-  // DuckDB table is read by several endpoints (plain Flight tickets, read by DoGet with
-  // the same rights; see query::QueryPipeline::PlanRead), which ADBC fetches in parallel.
-  // Not on a session's pinned connection: its temporary tables may shadow the name.
   if (command.transaction_id.empty() && txn == nullptr) {
-    if (const auto table = query::WholeTableOf(command.query)) {
-      query::QueryRequest request;
-      request.table = *table;
-      auto plan = deps_.query->PlanRead(request, /*count_rows=*/false);
-      if (plan.tickets.size() > 1) {
-        ARROW_ASSIGN_OR_RAISE(auto info,
-                              fl::FlightInfo::Make(*entry->statement->dataset_schema(),
-                                                   descriptor, EndpointsOf(std::move(plan.tickets)),
-                                                   plan.rows, -1, plan.ordered));
-        return std::make_unique<fl::FlightInfo>(std::move(info));
-      }
-    }
+    ARROW_ASSIGN_OR_RAISE(auto split, WholeTableInfo(command.query,
+                                                     *entry->statement->dataset_schema(),
+                                                     descriptor));
+    if (split) return split;
   }
   ARROW_ASSIGN_OR_RAISE(auto ticket, StatementTicket(command.query, command.transaction_id));
   return InfoWithTicket(*entry->statement->dataset_schema(), descriptor, std::move(ticket));
+}
+
+arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::WholeTableInfo(
+    const std::string& sql, const arrow::Schema& schema, const fl::FlightDescriptor& descriptor) {
+  const auto table = query::WholeTableOf(sql);
+  if (!table) return nullptr;
+  query::QueryRequest request;
+  request.table = *table;
+  auto plan = deps_.query->PlanRead(request, /*count_rows=*/false);
+  if (plan.tickets.size() <= 1) return nullptr;
+  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor,
+                                                        EndpointsOf(std::move(plan.tickets)),
+                                                        plan.rows, -1, plan.ordered));
+  return std::make_unique<fl::FlightInfo>(std::move(info));
 }
 
 arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStatement(
