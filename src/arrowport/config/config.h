@@ -105,8 +105,8 @@ struct Config {
   int64_t flight_max_query_bytes = int64_t{4} << 20;  ///< one Flight ticket, command or action body
   /// GetFlightInfo of a whole DuckDB table of more than flight_endpoint_rows rows: up to
   /// this many endpoints, one row-id range each (clients such as ADBC fetch them in
-  /// parallel); 1 = always one endpoint.
-  int flight_max_endpoints = 8;
+  /// parallel); 0 = as many as DuckDB has threads, 1 = always one endpoint.
+  int flight_max_endpoints = 0;
   int64_t flight_endpoint_rows = 1'048'576;
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this

@@ -110,7 +110,7 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"limits.max_request_memory",
        LimitSize(&Config::Limits::max_request_memory, 0, kMax,
                  "a size (0 = derived)")},
-      {"flight.max_endpoints", Integer(&Config::flight_max_endpoints, 1, 1024)},
+      {"flight.max_endpoints", Integer(&Config::flight_max_endpoints, 0, 1024)},
       {"flight.endpoint_rows", Integer(&Config::flight_endpoint_rows, 1, kMax)},
       {"flight.sql_busy_timeout_ms",
        Integer(&Config::flight_sql_busy_timeout_ms, 0, int64_t{3600} * 1000)},

@@ -74,7 +74,7 @@ struct ReadPlan {
 
 /// When a whole DuckDB table is read in row ranges (GetFlightInfo endpoints).
 struct TableSplit {
-  int max_parts = 8;                  ///< 1 = never split
+  int max_parts = 1;                  ///< 1 = never split (the server sets config's)
   int64_t rows_per_part = 1'048'576;  ///< fewer rows than this: one endpoint
 };
 

@@ -3,6 +3,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/auth_middleware.h"
@@ -143,7 +144,12 @@ void Server::Impl::MakePipelines() {
                                                     metrics.get());
   query = std::make_unique<query::QueryPipeline>(
       database.get(), query::QueryPipeline::kDefaultBatchRows, metrics.get());
-  query->SetTableSplit({config.flight_max_endpoints, config.flight_endpoint_rows});
+  // More endpoints than the server has cores only add each one's start to a reader.
+  const int cores = config.duckdb_threads > 0
+                        ? config.duckdb_threads
+                        : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  query->SetTableSplit({config.flight_max_endpoints > 0 ? config.flight_max_endpoints : cores,
+                        config.flight_endpoint_rows});
   lakes = std::make_unique<lake::LakeCatalog>(lake::S3SettingsOf(config.s3), &logger);
   lake_service = std::make_unique<LakeService>(database.get(), lake_stores, lakes.get(),
                                                router.get(), &logger);

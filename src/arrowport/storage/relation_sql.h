@@ -34,7 +34,8 @@ std::string SelectRowRange(const std::string& table, const std::vector<std::stri
 
 /// What splits a base table's read into row-id ranges, and what a range's reader checks
 /// is unchanged: the table's identity (a new table of the same name has another), its
-/// shape (a hash of its columns' names and types: ALTER TABLE keeps the identity), the
+/// shape (a hash of its CREATE statement as DuckDB keeps it: ALTER TABLE keeps the
+/// identity but rewrites that), the
 /// rows below `rowid_end` (a DELETE, an UPDATE that moves rows, or a CHECKPOINT that
 /// renumbers rows after deleted ones changes them; appends do not) and its row groups.
 struct TableExtent {
