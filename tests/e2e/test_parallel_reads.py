@@ -12,6 +12,7 @@ import pytest
 import requests
 
 import flightsql_wire
+from test_memory_limits import memory
 
 ROWS = 1_500_000
 # A table of several row groups whose rows differ in order by id and by key.
@@ -38,12 +39,8 @@ def read_endpoints(client, info):
     return [client.do_get(endpoint.ticket).read_all() for endpoint in info.endpoints]
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+def rss_mib(server, field="VmRSS:"):
+    return memory(server, field) / (1 << 20)
 
 
 @pytest.fixture
@@ -244,9 +241,9 @@ def test_a_reader_that_stops_reading_holds_memory_still(server):
     reader = client.do_get(ticket({"sql": sql}))
     reader.read_chunk()
     time.sleep(1.5)
-    before = rss_mib(server.proc.pid)
+    before = rss_mib(server)
     time.sleep(3)
-    after = rss_mib(server.proc.pid)
+    after = rss_mib(server)
     assert after - before < 150, f"server RSS grew {after - before:.0f} MiB while the reader waited"
     assert after < 1500, f"server RSS {after:.0f} MiB for a paused reader"
     rows = 0
@@ -267,7 +264,7 @@ def test_a_table_ten_times_the_memory_limit_is_served_in_bounded_memory(start_se
     run_sql(server, "CREATE TABLE wide AS SELECT i AS id, i / 3 AS x, repeat(chr((65 + i % 26)::INTEGER), 200) "
                     "AS s FROM range(6000000) t(i)")
     client = server.client()
-    base = rss_mib(server.proc.pid)
+    base = rss_mib(server)
     rows = 0
     for chunk in client.do_get(ticket({"table": "wide"})):
         rows += chunk.data.num_rows
@@ -282,7 +279,6 @@ def test_a_table_ten_times_the_memory_limit_is_served_in_bounded_memory(start_se
     with requests.get(f"{server.http}/tables/wide", stream=True, timeout=300) as r:
         size = sum(len(part) for part in r.iter_content(1 << 20))
     assert size > 1_200_000_000
-    with open(f"/proc/{server.proc.pid}/status") as f:
-        peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    peak = rss_mib(server, "VmHWM:")
     print(f"peak RSS {peak:.0f} MiB, after load {base:.0f} MiB")
     assert peak < 700, f"peak RSS {peak:.0f} MiB (after load {base:.0f} MiB) for a 1.4 GB table"
