@@ -216,9 +216,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   std::unique_ptr<ResultSource> source;
   MemoryBudget::Reservation workers;
   int threads = 1;
-  // DuckDB's workers convert to Arrow in parallel; a transform's interactive exchange
-  // keeps the chunk source, which hands over each chunk as soon as it is made.
-  if (options.parallel_conversion && !options.interactive && StreamsArrowUnits(prepared)) {
+  // DuckDB's workers convert to Arrow in parallel. The chunk source stays for a
+  // transform's interactive exchange (each chunk handed over as soon as it is made) and
+  // inside a client's open transaction: there a closed result must stop between chunks
+  // (2,048 rows), not wait out a unit of DuckDB's workers and then interrupt DuckDB, which
+  // would abort the transaction.
+  if (options.parallel_conversion && !options.interactive && !options.in_open_transaction &&
+      StreamsArrowUnits(prepared)) {
     threads = DuckDBThreads(conn);
     if (options.result_memory) {
       // Each worker holds a unit under construction and one waiting for buffer room.
