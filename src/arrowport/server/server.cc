@@ -222,7 +222,11 @@ arrow::Status Server::Shutdown() {
   });
   if (impl_->metrics_http) impl_->metrics_http->Stop(deadline);
   if (impl_->http) impl_->http->Stop(deadline);
-  auto st = impl_->flight->Shutdown(&deadline);
+  // gRPC gets a little longer than the grace period: the calls still open when it ends are
+  // cancelled by us first (their clients see why: the server is shutting down, retry),
+  // and gRPC's own cancellation of everything is only the last resort.
+  const auto grpc_deadline = deadline + std::chrono::seconds(2);
+  auto st = impl_->flight->Shutdown(&grpc_deadline);
   (void)impl_->flight->Wait();
   {
     std::lock_guard<std::mutex> lock(done_mutex);

@@ -190,18 +190,34 @@ class ArrowUnitResultSource : public ResultSource {
     }
   }
 
+  /// Runs the query up to its first unit (or its end or error), as the C API's
+  /// execution does before a result exists: an error before the first row fails the call
+  /// instead of a stream whose schema went out already.
+  arrow::Status Prime() {
+    ARROW_ASSIGN_OR_RAISE(pending_, FetchUnit());
+    primed_ = true;
+    return arrow::Status::OK();
+  }
+
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (primed_) {
+      primed_ = false;
+      if (pending_ == nullptr) {
+        ended_ = true;
+        return nullptr;
+      }
+      offset_ = 0;
+      SliceRowsFor(*pending_);
+    }
+    if (ended_) return nullptr;
     if (pending_ == nullptr) {
       ARROW_ASSIGN_OR_RAISE(pending_, FetchUnit());
-      if (pending_ == nullptr) return nullptr;
-      offset_ = 0;
-      const int64_t bytes = arrow::util::TotalBufferSize(*pending_);
-      slice_rows_ = pending_->num_rows();
-      if (bytes > max_piece_bytes_ && pending_->num_rows() > 1) {
-        // Wide rows: hand out slices of about max_piece_bytes, each a view of the unit.
-        const int64_t pieces = (bytes + max_piece_bytes_ - 1) / max_piece_bytes_;
-        slice_rows_ = std::max<int64_t>(1, (pending_->num_rows() + pieces - 1) / pieces);
+      if (pending_ == nullptr) {
+        ended_ = true;
+        return nullptr;
       }
+      offset_ = 0;
+      SliceRowsFor(*pending_);
     }
     if (offset_ == 0 && slice_rows_ >= pending_->num_rows()) return std::move(pending_);
     auto piece = pending_->Slice(offset_, slice_rows_);
@@ -214,6 +230,16 @@ class ArrowUnitResultSource : public ResultSource {
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
 
  private:
+  // Wide rows: a unit over max_piece_bytes goes out in slices of about that, views of it.
+  void SliceRowsFor(const arrow::RecordBatch& unit) {
+    const int64_t bytes = arrow::util::TotalBufferSize(unit);
+    slice_rows_ = unit.num_rows();
+    if (bytes > max_piece_bytes_ && unit.num_rows() > 1) {
+      const int64_t pieces = (bytes + max_piece_bytes_ - 1) / max_piece_bytes_;
+      slice_rows_ = std::max<int64_t>(1, (unit.num_rows() + pieces - 1) / pieces);
+    }
+  }
+
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> FetchUnit() {
     while (true) {
       std::unique_ptr<duckdb::ArrowArrayWrapper> unit;
@@ -241,6 +267,8 @@ class ArrowUnitResultSource : public ResultSource {
   std::shared_ptr<arrow::RecordBatch> pending_;  // the unit being handed out in slices
   int64_t offset_ = 0;
   int64_t slice_rows_ = 0;
+  bool primed_ = false;  // pending_ holds the first unit, fetched by Prime()
+  bool ended_ = false;
 };
 
 duckdb::PreparedStatement* StatementOf(duckdb_prepared_statement prepared) {
@@ -297,8 +325,9 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     duckdb::ArrowConverter::ToArrowSchema(&c_schema, stream->GetTypes(), names,
                                           stream->GetClientProperties());
     ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
-    return std::make_unique<ArrowUnitResultSource>(std::move(statement_owner), std::move(stream),
-                                                   std::move(schema), max_piece_bytes);
+    auto source = std::make_unique<ArrowUnitResultSource>(
+        std::move(statement_owner), std::move(stream), std::move(schema), max_piece_bytes);
+    return source;
   } catch (const std::exception& e) {
     return FromDuckDBError(duckdb::ErrorData(e));
   }
