@@ -190,25 +190,7 @@ class ArrowUnitResultSource : public ResultSource {
     }
   }
 
-  /// Runs the query up to its first unit (or its end or error), as the C API's
-  /// execution does before a result exists: an error before the first row fails the call
-  /// instead of a stream whose schema went out already.
-  arrow::Status Prime() {
-    ARROW_ASSIGN_OR_RAISE(pending_, FetchUnit());
-    primed_ = true;
-    return arrow::Status::OK();
-  }
-
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (primed_) {
-      primed_ = false;
-      if (pending_ == nullptr) {
-        ended_ = true;
-        return nullptr;
-      }
-      offset_ = 0;
-      SliceRowsFor(*pending_);
-    }
     if (ended_) return nullptr;
     if (pending_ == nullptr) {
       ARROW_ASSIGN_OR_RAISE(pending_, FetchUnit());
@@ -267,7 +249,6 @@ class ArrowUnitResultSource : public ResultSource {
   std::shared_ptr<arrow::RecordBatch> pending_;  // the unit being handed out in slices
   int64_t offset_ = 0;
   int64_t slice_rows_ = 0;
-  bool primed_ = false;  // pending_ holds the first unit, fetched by Prime()
   bool ended_ = false;
 };
 
