@@ -124,7 +124,9 @@ def test_vacuum_deletes_orphaned_files_and_keeps_committed_ones(start_server, tm
     assert count(server) == 100
 
 
-def test_get_flight_info_splits_a_lake_table_into_endpoints(start_server, tmp_path):
+def lake_of_many_files(start_server, tmp_path):
+    """A server whose lake stream `events` holds 3 x 250,000 rows in many 1 MB files (no
+    compaction): a table GetFlightInfo hands out in several endpoints."""
     lake = local_lake(tmp_path)
     server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
         lake.url, partition_by=["day"], target_file_mb=1, compaction_interval_s=0)})
@@ -132,6 +134,11 @@ def test_get_flight_info_splits_a_lake_table_into_endpoints(start_server, tmp_pa
     n = 250_000
     for i in range(3):
         put_path(client, noisy_events(range(i * n, (i + 1) * n)), "events", chunk=10_000)
+    return server, client, n
+
+
+def test_get_flight_info_splits_a_lake_table_into_endpoints(start_server, tmp_path):
+    server, client, n = lake_of_many_files(start_server, tmp_path)
     info = client.get_flight_info(flight.FlightDescriptor.for_path("events"))
     assert len(info.endpoints) > 1
     assert info.total_records == 3 * n
@@ -248,13 +255,7 @@ def test_flight_sql_reads_a_whole_lake_table_through_parallel_endpoints(start_se
     fetches them in parallel), every row exactly once; other statements one endpoint."""
     import adbc_driver_flightsql.dbapi as flight_sql
     import flightsql_wire
-    lake = local_lake(tmp_path)
-    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
-        lake.url, partition_by=["day"], target_file_mb=1, compaction_interval_s=0)})
-    client = server.client()
-    n = 250_000
-    for i in range(3):
-        put_path(client, noisy_events(range(i * n, (i + 1) * n)), "events", chunk=10_000)
+    server, client, n = lake_of_many_files(start_server, tmp_path)
     whole = client.get_flight_info(flight.FlightDescriptor.for_command(
         flightsql_wire.statement_query("select * from events;")))
     assert len(whole.endpoints) > 1
