@@ -372,8 +372,10 @@ TEST(DatabaseCheckpointTest, CommitsDoNotCheckpointTheCheckpointerDoes) {
       ASSERT_TRUE(db->Checkpoint().ok());
       EXPECT_EQ(WalSize(path), 0);
     } else {
-      // The checkpointer took it once the WAL passed 1 MiB.
-      for (int i = 0; i < 50 && WalSize(path) > 0; ++i) {
+      // The checkpointer took it once the WAL passed 1 MiB. Its attempts during the
+      // inserts may fail (a transaction in the way) and back off up to 30 s between tries:
+      // a slow (sanitized) build can wait out one whole backoff.
+      for (int i = 0; i < 400 && WalSize(path) > 0; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       EXPECT_EQ(WalSize(path), 0) << "the checkpointer did not checkpoint";
