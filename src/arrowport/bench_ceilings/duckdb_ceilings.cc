@@ -6,6 +6,8 @@
 #include <duckdb/common/arrow/arrow_format.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 
+#include <vector>
+
 #include "arrow/c/bridge.h"
 
 namespace arrowport::bench_ceilings {
@@ -117,6 +119,62 @@ arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
   const int64_t rows = duckdb_value_int64(&result, 0, 0);
   duckdb_destroy_result(&result);
   return rows;
+}
+
+arrow::Status DuckDBOnly::AppendCommitted(const std::string& table,
+                                          const arrow::RecordBatch& batch) {
+  auto error = [](duckdb_error_data data) {
+    std::string message = duckdb_error_data_message(data);
+    duckdb_destroy_error_data(&data);
+    return arrow::Status::IOError("DuckDB: ", message);
+  };
+  ArrowSchema c_schema;
+  ARROW_RETURN_NOT_OK(arrow::ExportSchema(*batch.schema(), &c_schema));
+  duckdb_arrow_converted_schema converted = nullptr;
+  duckdb_error_data failed = duckdb_schema_from_arrow(impl_->connection, &c_schema, &converted);
+  if (c_schema.release != nullptr) c_schema.release(&c_schema);
+  if (failed != nullptr) return error(failed);
+  std::vector<duckdb_data_chunk> chunks;
+  auto release = [&]() {
+    for (auto& chunk : chunks) duckdb_destroy_data_chunk(&chunk);
+    duckdb_destroy_arrow_converted_schema(&converted);
+  };
+  constexpr int64_t kChunkRows = 2048;
+  for (int64_t offset = 0; offset < batch.num_rows(); offset += kChunkRows) {
+    ArrowArray c_array;
+    auto exported = arrow::ExportRecordBatch(*batch.Slice(offset, kChunkRows), &c_array);
+    if (!exported.ok()) {
+      release();
+      return exported;
+    }
+    duckdb_data_chunk chunk = nullptr;
+    failed = duckdb_data_chunk_from_arrow(impl_->connection, &c_array, converted, &chunk);
+    if (c_array.release != nullptr) c_array.release(&c_array);
+    if (failed != nullptr) {
+      release();
+      return error(failed);
+    }
+    chunks.push_back(chunk);
+  }
+  duckdb_appender appender = nullptr;
+  arrow::Status status;
+  if (duckdb_appender_create(impl_->connection, nullptr, table.c_str(), &appender) ==
+      DuckDBError) {
+    status = arrow::Status::IOError("DuckDB: cannot append to ", table);
+  }
+  auto appender_error = [&appender]() {
+    const char* message = duckdb_appender_error(appender);
+    return arrow::Status::IOError("DuckDB: ", message != nullptr ? message : "append failed");
+  };
+  for (auto chunk : chunks) {
+    if (status.ok() && duckdb_append_data_chunk(appender, chunk) == DuckDBError) {
+      status = appender_error();
+    }
+  }
+  if (status.ok() && duckdb_appender_close(appender) == DuckDBError) status = appender_error();
+  if (appender != nullptr) duckdb_appender_destroy(&appender);
+  release();
+  return status;
 }
 
 arrow::Result<int64_t> DuckDBOnly::ExportArrow(const std::string& sql, int64_t batch_rows) {

@@ -38,6 +38,10 @@ class DuckDBOnly {
   arrow::Result<int64_t> CreateTableAs(const std::string& table,
                                        std::shared_ptr<arrow::RecordBatchReader> batches);
 
+  /// DuckDB's own small write: `batch` converted by DuckDB (duckdb_data_chunk_from_arrow,
+  /// 2,048 rows a chunk) into its appender on `table` (which exists), whose close commits.
+  arrow::Status AppendCommitted(const std::string& table, const arrow::RecordBatch& batch);
+
   /// DuckDB's materialised parallel Arrow export: `sql` collected as Arrow arrays of
   /// `batch_rows` rows by DuckDB's workers (its ArrowFormat result). Returns the rows.
   arrow::Result<int64_t> ExportArrow(const std::string& sql, int64_t batch_rows);

@@ -37,7 +37,13 @@ arrow::Status RunBench(const BenchOptions& options) {
       }
     }
   }
-  if (options.concurrency && wanted("latency")) st = BenchLatency(db_path);
+  LatencyAlone latency_alone;
+  if (options.concurrency && wanted("latency")) {
+    auto measured = MeasureLatencyAlone(db_path);
+    if (!measured.ok()) return measured.status();
+    latency_alone = *measured;
+  }
+  if (options.concurrency && wanted("latency")) st = BenchLatency(db_path, latency_alone);
   bool header = true;
   std::vector<ThroughputFigure> figures;
   for (int64_t rows : options.rows) {

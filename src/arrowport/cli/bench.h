@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrow/result.h"
@@ -54,7 +55,14 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
 /// The scaling table: each figure at `most` threads (0: all cores) over the same figure
 /// at `fewest`.
 void PrintScaling(const std::vector<ThroughputFigure>& figures, int fewest, int most);
-arrow::Status BenchLatency(const std::string& db_path);
+/// Median and p99 (milliseconds) of 1,000-row requests to DuckDB alone: the latency part's
+/// ceilings, measured in the DuckDB-alone phase.
+struct LatencyAlone {
+  std::pair<double, double> append;  ///< appender of an Arrow batch, committed (file)
+  std::pair<double, double> query;   ///< the query collected as Arrow
+};
+arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path);
+arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
 /// DoExchange and server-to-server copy of the largest row count (bench_transfer.cc).
 arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_path);

@@ -10,6 +10,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/bench_ceilings/duckdb_ceilings.h"
 #include "arrowport/cli/bench.h"
 #include "arrowport/cli/bench_support.h"
 #include "arrowport/cli/client.h"
@@ -22,24 +23,53 @@
 
 namespace arrowport::cli {
 
+namespace {
+
+constexpr int kRequests = 300;
+constexpr const char* kQuery = "SELECT * FROM rt LIMIT 1000";
+
+// Median and p99 of `kRequests` sequential calls, in milliseconds.
+arrow::Result<std::pair<double, double>> MedianAndP99(
+    const std::function<arrow::Status()>& request) {
+  std::vector<double> ms;
+  for (int i = 0; i < kRequests; ++i) {
+    ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf(request));
+    ms.push_back(1000 * seconds);
+  }
+  std::sort(ms.begin(), ms.end());
+  return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+}
+
+}  // namespace
+
+arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
+  ARROW_ASSIGN_OR_RAISE(auto batch, table->CombineChunksToBatch());
+  const std::string path = db_path + ".duckdb-only";
+  RemoveDatabaseFiles(path);
+  LatencyAlone alone;
+  {
+    ARROW_ASSIGN_OR_RAISE(auto duckdb_only, bench_ceilings::DuckDBOnly::Open(path, 0));
+    ARROW_RETURN_NOT_OK(
+        duckdb_only->CreateTableAs("rt", std::make_shared<arrow::TableBatchReader>(table))
+            .status());
+    ARROW_ASSIGN_OR_RAISE(alone.append, MedianAndP99([&] {
+                            return duckdb_only->AppendCommitted("rt", *batch);
+                          }));
+    ARROW_ASSIGN_OR_RAISE(alone.query, MedianAndP99([&] {
+                            return duckdb_only->ExportArrow(kQuery, 1000).status();
+                          }));
+  }
+  RemoveDatabaseFiles(path);
+  return alone;
+}
+
 // Concurrent producers and small-request latency (ingest you can trust: issue 4).
 // Round trip of a 1,000-row request, sequential, on one connection. Runs first, on a
 // quiet machine and database: no bulk load's WAL checkpoint or write-back competes with
 // the commits being timed.
-arrow::Status BenchLatency(const std::string& db_path) {
-  constexpr int kRequests = 300;
+arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
-  // Median and p99 of `kRequests` sequential calls, in milliseconds.
-  auto latency = [&](const std::function<arrow::Status()>& request)
-      -> arrow::Result<std::pair<double, double>> {
-    std::vector<double> ms;
-    for (int i = 0; i < kRequests; ++i) {
-      ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf(request));
-      ms.push_back(1000 * seconds);
-    }
-    std::sort(ms.begin(), ms.end());
-    return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
-  };
   auto put = [&](DataClient* client) {
     return [client, &table]() {
       return client->Put(R"({"stream": "rt"})", std::make_shared<arrow::TableBatchReader>(table))
@@ -47,36 +77,48 @@ arrow::Status BenchLatency(const std::string& db_path) {
     };
   };
 
-  // Ceilings: the same request into the same pipeline without a network, and the same
-  // bytes over Flight into a server that discards them.
-  std::pair<double, double> in_process, transport;
+  // Ceilings: the same bytes over plain Flight (a server that discards them, or answers
+  // GetFlightInfo and streams the table), and ours: the same request into the same
+  // pipeline without a network.
+  std::pair<double, double> in_process, transport_put, transport_query;
   {
     ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
     ingest::StreamRouter router(config::Config{});
     ingest::IngestPipeline pipeline(ceiling->database.get(), &router);
     ingest::IngestRequest request;
     request.stream = "rt";
-    ARROW_ASSIGN_OR_RAISE(in_process, latency([&]() {
+    ARROW_ASSIGN_OR_RAISE(in_process, MedianAndP99([&]() {
       return pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table)).status();
     }));
     ceiling.reset();
 
     ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
     ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->uri()));
-    ARROW_ASSIGN_OR_RAISE(transport, latency(put(client.get())));
+    ARROW_ASSIGN_OR_RAISE(transport_put, MedianAndP99(put(client.get())));
+    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::Parse(plain->uri()));
+    ARROW_ASSIGN_OR_RAISE(auto raw, arrow::flight::FlightClient::Connect(location));
+    ARROW_ASSIGN_OR_RAISE(transport_query, MedianAndP99([&]() -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto info,
+                            raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
+      for (const auto& endpoint : info->endpoints()) {
+        ARROW_ASSIGN_OR_RAISE(auto stream, raw->DoGet(endpoint.ticket));
+        ARROW_RETURN_NOT_OK(stream->ToTable().status());
+      }
+      return arrow::Status::OK();
+    }));
     ARROW_RETURN_NOT_OK(plain->Shutdown());
   }
 
   ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
   ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
-  ARROW_ASSIGN_OR_RAISE(auto flight_rt, latency(put(one.get())));
-  ARROW_ASSIGN_OR_RAISE(auto http_rt, latency(put(http.get())));
+  ARROW_ASSIGN_OR_RAISE(auto flight_rt, MedianAndP99(put(one.get())));
+  ARROW_ASSIGN_OR_RAISE(auto http_rt, MedianAndP99(put(http.get())));
   // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
   ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
-  ARROW_RETURN_NOT_OK(flight_sql->Prepare("SELECT * FROM rt LIMIT 1000"));
+  ARROW_RETURN_NOT_OK(flight_sql->Prepare(kQuery));
   ARROW_ASSIGN_OR_RAISE(auto prepared_rt,
-                        latency([&]() { return flight_sql->RunPrepared().status(); }));
+                        MedianAndP99([&]() { return flight_sql->RunPrepared().status(); }));
   flight_sql.reset();
   std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
               kRequests);
@@ -84,10 +126,13 @@ arrow::Status BenchLatency(const std::string& db_path) {
   auto row = [](const char* what, const std::pair<double, double>& v) {
     std::printf("| %s | %.2f ms | %.2f ms |\n", what, v.first, v.second);
   };
+  row("ceiling: DuckDB alone, its appender of the Arrow batch, committed", alone.append);
+  row("ceiling: plain Flight DoPut, discarded", transport_put);
   row("ours: ingest pipeline, in process (DuckDB commit included)", in_process);
-  row("ceiling: plain Flight DoPut, discarded", transport);
   row("Flight DoPut -> DuckDB, one connection (end to end)", flight_rt);
   row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", http_rt);
+  row("ceiling: DuckDB alone, the query collected as Arrow", alone.query);
+  row("ceiling: plain Flight GetFlightInfo + DoGet of 1,000 in-memory rows", transport_query);
   row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", prepared_rt);
   std::fflush(stdout);
   return srv->Shutdown();

@@ -22,6 +22,17 @@ arrow::Result<std::unique_ptr<InMemoryFlightServer>> InMemoryFlightServer::Start
   return server;
 }
 
+arrow::Status InMemoryFlightServer::GetFlightInfo(const fl::ServerCallContext&,
+                                                  const fl::FlightDescriptor& descriptor,
+                                                  std::unique_ptr<fl::FlightInfo>* info) {
+  fl::FlightEndpoint endpoint;
+  endpoint.ticket.ticket = descriptor.cmd;
+  ARROW_ASSIGN_OR_RAISE(auto made, fl::FlightInfo::Make(*table_->schema(), descriptor,
+                                                        {endpoint}, table_->num_rows(), -1));
+  *info = std::make_unique<fl::FlightInfo>(std::move(made));
+  return arrow::Status::OK();
+}
+
 arrow::Status InMemoryFlightServer::DoGet(const fl::ServerCallContext&, const fl::Ticket&,
                                           std::unique_ptr<fl::FlightDataStream>* stream) {
   auto reader = std::make_shared<arrow::TableBatchReader>(table_);

@@ -27,6 +27,10 @@ class InMemoryFlightServer : public arrow::flight::FlightServerBase {
   static arrow::Result<std::unique_ptr<InMemoryFlightServer>> Start(
       std::shared_ptr<arrow::Table> table);
   std::string uri() const { return "grpc://127.0.0.1:" + std::to_string(port()); }
+  /// One endpoint: the whole table.
+  arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext&,
+                              const arrow::flight::FlightDescriptor& descriptor,
+                              std::unique_ptr<arrow::flight::FlightInfo>* info) override;
   arrow::Status DoGet(const arrow::flight::ServerCallContext&, const arrow::flight::Ticket&,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
   arrow::Status DoPut(const arrow::flight::ServerCallContext&,

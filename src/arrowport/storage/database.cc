@@ -36,6 +36,9 @@ struct Database::Impl {
   std::shared_ptr<MemoryBudget> request_memory;  // may be null
   // The checkpointer: checkpoints when the WAL passes checkpoint_wal_bytes.
   int64_t checkpoint_wal_bytes = 0;
+  // DuckDB refuses a CHECKPOINT while another one's transaction is open: the action's and
+  // the checkpointer's take turns.
+  std::mutex checkpoint_mutex;
   mutable std::mutex checkpointer_mutex;  // guards stopping and state
   std::condition_variable checkpointer_wake;
   bool stopping = false;
@@ -173,6 +176,7 @@ arrow::Result<Database::SettingsInForce> Database::Settings() {
 
 arrow::Status Database::Checkpoint() {
   ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
+  std::lock_guard<std::mutex> one_at_a_time(impl_->checkpoint_mutex);
   AllocationGuard::Suspension suspended;
   AllocationGuard::CommitScope checkpointing;  // nothing of this thread's is refused
   return conn->Execute("CHECKPOINT");

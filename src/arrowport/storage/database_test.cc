@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "arrow/api.h"
@@ -388,6 +390,45 @@ TEST(DatabaseCheckpointTest, CommitsDoNotCheckpointTheCheckpointerDoes) {
     admin.role = Role::kAdmin;
     auto refused = conn->ExecuteUpdate("CHECKPOINT", admin);
     EXPECT_TRUE(HasErrorKind(refused.status(), ErrorKind::kPermissionDenied)) << refused.status();
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".wal");
+}
+
+// The checkpoint action and the checkpointer thread may ask at the same moment: DuckDB
+// refuses a CHECKPOINT while another one's transaction is open ("other write transactions
+// active"), so an admin's checkpoint failed whenever the checkpointer was busy.
+TEST(DatabaseCheckpointTest, CheckpointsAskedAtOnceTakeTurns) {
+  const std::string path = ::testing::TempDir() + "/arrowport_checkpoints_at_once_" +
+                           std::to_string(::getpid()) + ".duckdb";
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".wal");
+  {
+    DatabaseOptions options;
+    options.path = path;
+    options.checkpoint_wal_bytes = int64_t{1} << 40;  // only the threads below checkpoint
+    auto db = Database::Open(options).ValueOrDie();
+    auto conn = db->Connect().ValueOrDie();
+    ASSERT_TRUE(conn->Execute("CREATE TABLE t (x BIGINT)").ok());
+    std::atomic<int> failures{0};
+    std::string first_failure;
+    std::mutex failure_mutex;
+    auto checkpoint_often = [&] {
+      for (int i = 0; i < 30; ++i) {
+        auto st = db->Checkpoint();
+        if (!st.ok() && failures.fetch_add(1) == 0) {
+          std::lock_guard<std::mutex> lock(failure_mutex);
+          first_failure = st.ToString();
+        }
+      }
+    };
+    for (int round = 0; round < 3; ++round) {
+      ASSERT_TRUE(conn->Execute("INSERT INTO t SELECT range FROM range(200000)").ok());
+      std::thread a(checkpoint_often), b(checkpoint_often);
+      a.join();
+      b.join();
+    }
+    EXPECT_EQ(failures.load(), 0) << first_failure;
   }
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
