@@ -316,6 +316,37 @@ def test_client_disconnects_mid_download(server):
     assert read_arrow(requests.get(f"{server.http}/tables/dl", timeout=60)).num_rows == 500_000
 
 
+def test_results_stream_chunked_over_one_kept_alive_connection(server):
+    """Result bodies are framed by the server itself (httplib's chunked writer copied each
+    write twice): every body, small or large, Arrow or CSV, plain or zstd, must end with its
+    last chunk and leave the connection ready for the next request."""
+    import http.client
+    import zstandard
+    ingest(server, "framed", ipc_bytes(five_column_table(300_000)))
+    host, port = server.http.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    local = None
+    for path, accept, rows in [("/tables/framed", "identity", 300_000),
+                               ("/tables/framed?limit=1", "identity", 1),
+                               ("/tables/framed?format=csv", "identity", 300_000),
+                               ("/tables/framed", "zstd", 300_000),
+                               ("/tables/framed?limit=0", "identity", 0)]:
+        connection.request("GET", path, headers={"Accept-Encoding": accept})
+        r = connection.getresponse()
+        body = r.read()  # http.client raises IncompleteRead on a body without its end
+        assert r.status == 200 and r.getheader("Transfer-Encoding") == "chunked"
+        assert r.getheader("Content-Length") is None
+        if accept == "zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        if "csv" in path:
+            assert body.count(b"\n") == rows + 1
+        else:
+            assert ipc.open_stream(pa.BufferReader(body)).read_all().num_rows == rows
+        local = local or connection.sock.getsockname()
+        assert connection.sock.getsockname() == local  # the same connection throughout
+    connection.close()
+
+
 def test_openapi_references_resolve(server):
     spec = requests.get(f"{server.http}/openapi.json", timeout=30).json()
 

@@ -2,12 +2,11 @@
 
 #include <chrono>
 
-#include "arrow/io/buffered.h"
 #include "arrow/io/compressed.h"
 #include "arrow/record_batch.h"
 #include "arrow/util/compression.h"
 #include "arrowport/common/identifier.h"
-#include "arrowport/http/data_sink_stream.h"
+#include "arrowport/http/chunked_body_stream.h"
 #include "arrowport/http/first_batch_reader.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
@@ -16,10 +15,6 @@
 #include "arrowport/query/result_writer.h"
 
 namespace arrowport::http {
-
-namespace {
-constexpr int64_t kResponseBufferBytes = 64 << 10;  // coalesces small writes into chunks
-}  // namespace
 
 // Streams a query result as the negotiated format, compressed if the client asked.
 void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
@@ -67,21 +62,20 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const std::string path = req.path;
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);
-  res.set_chunked_content_provider(
+  // Chunked transfer coding framed by ChunkedBodyStream (httplib's own copies each write
+  // twice); httplib sends the body as it is given.
+  res.set_header("Transfer-Encoding", "chunked");
+  res.set_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been
       // written or abandoned.
       [&ctx, batches, format, compression, path, method, user, start, call = *call](
           size_t, httplib::DataSink& sink) {
+        auto body = std::make_shared<ChunkedBodyStream>(&sink);
         auto st = [&]() -> arrow::Status {
-          std::shared_ptr<arrow::io::OutputStream> out = std::make_shared<DataSinkStream>(&sink);
+          std::shared_ptr<arrow::io::OutputStream> out = body;
           std::unique_ptr<arrow::util::Codec> codec;
-          if (compression == arrow::Compression::UNCOMPRESSED) {
-            // A compressor writes large blocks itself; this coalesces the writers' pieces.
-            ARROW_ASSIGN_OR_RAISE(out, arrow::io::BufferedOutputStream::Create(
-                                           kResponseBufferBytes, arrow::default_memory_pool(),
-                                           out));
-          } else {
+          if (compression != arrow::Compression::UNCOMPRESSED) {
             // gzip at its default (maximum) level crawls on repetitive columnar data;
             // level 1 keeps it near wire speed. zstd uses the configured level.
             const int level = compression == arrow::Compression::GZIP
@@ -92,12 +86,15 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
           }
           ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
           ARROW_RETURN_NOT_OK(out->Close());
+          ARROW_RETURN_NOT_OK(body->Finish());
           ctx.Log(method.c_str(), path, arrow::Status::OK(), start,
                   {{"user", user}, {"rows", std::to_string(rows)}});
           return arrow::Status::OK();
         }();
         if (!st.ok()) {
-          // Headers are gone already: abort the chunked body so the client sees an error.
+          // Headers are gone already: the body ends without its last chunk, so the client
+          // sees an error.
+          (void)body->Abort();
           ctx.Log(method.c_str(), path, st, start, {{"user", user}});
           return false;
         }

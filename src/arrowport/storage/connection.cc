@@ -199,7 +199,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     const QueryOptions& query_options) {
   QueryOptions options = query_options;
   options.result_memory = connection->impl_->request_memory;
-  options.in_open_transaction = connection->in_transaction();
+  options.in_open_transaction =
+      connection->in_transaction() && !query_options.disposable_transaction;
   options.parallel_conversion = connection->impl_->direct_append;
   duckdb_connection conn = connection->impl_->conn.get();
   const bool transform = options.input != nullptr;

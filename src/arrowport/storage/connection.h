@@ -40,6 +40,11 @@ struct QueryOptions {
   /// (a client that closes a half-read result and commits must commit). DuckDB is still
   /// interrupted when that chunk takes CallCancellation::kStuckAfter.
   bool in_open_transaction = false;
+  /// The connection's open transaction is the server's own read snapshot (a row range
+  /// checked against its table in it), discarded with the connection: an interrupt that
+  /// aborts it loses nothing, so the result is not treated as in_open_transaction and may
+  /// be converted in parallel.
+  bool disposable_transaction = false;
   /// Set by the connection when DuckDB's C++ API may be used (the library as built):
   /// a SELECT's result is then converted to Arrow by DuckDB's worker threads in
   /// parallel (result_sources.h) instead of chunk by chunk on the reading thread.

@@ -61,6 +61,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   // The subscription goes first: its interrupt reads the members below.
   ~ResultBatchReader() override { interrupt_.Reset(); }
 
+  bool converted_by_workers() const { return !source_->pieces_are_chunks(); }
+
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
   /// Stops a running query from another thread (used when a consumer goes away). In a
@@ -290,6 +292,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, prepared.get()));
   duckdb_prepared_statement statement = prepared->get();
   return RunPrepared(conn, statement, std::move(owner), nullptr, std::move(prepared), options);
+}
+
+bool ConvertedByDuckDBWorkers(const arrow::RecordBatchReader& reader) {
+  const auto* result = dynamic_cast<const ResultBatchReader*>(&reader);
+  return result != nullptr && result->converted_by_workers();
 }
 
 }  // namespace arrowport::storage

@@ -43,4 +43,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     duckdb_connection conn, std::unique_ptr<Connection> owner, const std::string& sql,
     const QueryOptions& options);
 
+/// True when `reader` (from StartQuery or StartPrepared) is converted to Arrow by DuckDB's
+/// worker threads (result_sources.h), false for the chunk-by-chunk path.
+bool ConvertedByDuckDBWorkers(const arrow::RecordBatchReader& reader);
+
 }  // namespace arrowport::storage

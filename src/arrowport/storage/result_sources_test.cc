@@ -7,6 +7,7 @@
 #include "arrow/api.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/result_batch_reader.h"
 
 namespace arrowport::storage {
 
@@ -78,6 +79,28 @@ void ExpectUnitsEndAtASize(const std::vector<std::shared_ptr<arrow::RecordBatch>
   EXPECT_EQ(rows, expected_rows);
   // 2,048-row chunks of about 20 MB each: each its own unit.
   EXPECT_GE(units.size(), static_cast<size_t>(expected_rows / 2048 - 1));
+}
+
+// A row range of a multi-endpoint read runs in a transaction of the server's own (to check
+// its table in the snapshot it reads); it was taken for a client's transaction, and every
+// endpoint was converted chunk by chunk on one thread (half the speed of a whole read).
+TEST_F(ResultSourcesTest, TheServersOwnReadTransactionStillConvertsInParallel) {
+  const std::string sql = "SELECT i FROM range(100000) t(i)";
+  auto read_in_transaction = [&](bool disposable) {
+    auto conn = db_->Connect().ValueOrDie();
+    EXPECT_TRUE(conn->Execute("BEGIN TRANSACTION").ok());
+    QueryOptions options;
+    options.disposable_transaction = disposable;
+    auto reader = Connection::Query(std::move(conn), sql, options).ValueOrDie();
+    const bool parallel = ConvertedByDuckDBWorkers(*reader);
+    EXPECT_EQ(reader->ToTable().ValueOrDie()->num_rows(), 100000);
+    return parallel;
+  };
+  EXPECT_TRUE(read_in_transaction(/*disposable=*/true));
+  // A client's transaction keeps the chunk path (a closed result stops between chunks).
+  EXPECT_FALSE(read_in_transaction(/*disposable=*/false));
+  auto outside = Connection::Query(db_->Connect().ValueOrDie(), sql, QueryOptions{});
+  EXPECT_TRUE(ConvertedByDuckDBWorkers(**outside));
 }
 
 TEST_F(ResultSourcesTest, WideStringsEndUnitsAtASize) {
