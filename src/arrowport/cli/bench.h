@@ -17,7 +17,8 @@ struct BenchOptions {
   std::string work_dir;       ///< where the file database goes ("" = a temp dir)
   bool seed_schema = true;    ///< also run the seed's 2-column schema
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
-  /// "" (all), "throughput", "latency", "concurrency", "transfer", "metrics" or "quack"
+  /// "" (all), "throughput", "latency", "concurrency", "transfer", "metrics", "quack" or
+  /// "tls"
   std::string only;
   /// duckdb.threads of the throughput runs, ceilings and server alike (0 = all cores);
   /// with two or more, a scaling table follows (each figure over its 1-thread figure).
@@ -68,6 +69,9 @@ arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& d
 arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_path);
 /// Push and pull beside DuckDB's quack protocol, per row count (bench_quack.cc).
 arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path);
+/// Reads of the largest row count over TLS beside the same reads in the clear: HTTPS and
+/// grpc+tls against HTTP and grpc (bench_tls.cc).
+arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path);
 /// What metric updates cost: the same ingest with metrics on and off (bench_metrics.cc).
 arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_path);
 

@@ -132,7 +132,7 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
 
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
     const std::string& db_path, std::vector<std::string> allowed_peers, bool metrics,
-    int threads) {
+    int threads, const config::Config::Tls& tls) {
   RemoveDatabaseFiles(db_path);
   server::ServerSetup setup;
   setup.config.db_path = db_path;
@@ -142,6 +142,7 @@ arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
   setup.config.transfer.allowed_peers = std::move(allowed_peers);
   setup.config.metrics.enabled = metrics;
   setup.config.duckdb_threads = threads;
+  setup.config.tls = tls;
   return server::Server::Start(setup);
 }
 

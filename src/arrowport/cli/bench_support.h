@@ -66,9 +66,10 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);
 
 /// An in-process server on loopback, on a fresh file database; `allowed_peers`: its
 /// transfer.allowed_peers; `metrics`: its metrics.enabled; `threads`: its duckdb.threads.
+/// `tls`: both listeners' certificate and key (empty: plaintext).
 arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
     const std::string& db_path, std::vector<std::string> allowed_peers = {},
-    bool metrics = true, int threads = 0);
+    bool metrics = true, int threads = 0, const config::Config::Tls& tls = {});
 
 /// "all" for 0, else the number.
 std::string ThreadsLabel(int threads);

@@ -276,9 +276,10 @@ CLI::App* AddBench(CLI::App& app, Args& a) {
                   "Skip the seed's 2-column schema in the throughput part");
   bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");
   bench->add_option("--only", a.bench.only,
-                    "Run one part: throughput, latency, concurrency, transfer, metrics, quack")
+                    "Run one part: throughput, latency, concurrency, transfer, metrics, "
+                    "quack, tls")
       ->check(CLI::IsMember(
-          {"throughput", "latency", "concurrency", "transfer", "metrics", "quack"}));
+          {"throughput", "latency", "concurrency", "transfer", "metrics", "quack", "tls"}));
   return bench;
 }
 

@@ -1,0 +1,134 @@
+// arrowport bench --only tls: the same reads over TLS and in the clear, in one run.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <algorithm>
+#include <utility>
+#include <vector>
+#include <string>
+
+#include "arrow/table.h"
+#include "arrowport/cli/bench.h"
+#include "arrowport/cli/bench_support.h"
+#include "arrowport/cli/client.h"
+#include "arrowport/cli/generate.h"
+#include "arrowport/http/openssl_handle.h"
+
+namespace arrowport::cli {
+
+namespace {
+
+using KeyHandle = http::OpenSslHandle<EVP_PKEY, EVP_PKEY_free>;
+using X509Handle = http::OpenSslHandle<X509, X509_free>;
+using ExtensionHandle = http::OpenSslHandle<X509_EXTENSION, X509_EXTENSION_free>;
+
+// A P-256 key and a self-signed certificate for 127.0.0.1 and localhost, as PEM files in
+// `dir`: the server's identity and, for the clients, the CA to trust.
+arrow::Result<config::Config::Tls> SelfSignedIdentity(const std::filesystem::path& dir) {
+  KeyHandle key(EVP_EC_gen("P-256"));
+  X509Handle cert(X509_new());
+  if (!key || !cert) return arrow::Status::IOError("OpenSSL: cannot make a key");
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), subject);
+  X509_set_pubkey(cert.get(), key.get());
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+  ExtensionHandle names(X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name,
+                                            "IP:127.0.0.1,DNS:localhost"));
+  if (!names || X509_add_ext(cert.get(), names.get(), -1) != 1 ||
+      X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
+    return arrow::Status::IOError("OpenSSL: cannot sign the certificate");
+  }
+  config::Config::Tls tls{(dir / "bench-tls.pem").string(), (dir / "bench-tls.key").string(), ""};
+  auto write = [](const std::string& path, auto&& pem) -> arrow::Status {
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr) return arrow::Status::IOError("cannot write ", path);
+    const bool ok = pem(f) == 1;
+    std::fclose(f);
+    return ok ? arrow::Status::OK() : arrow::Status::IOError("cannot write ", path);
+  };
+  ARROW_RETURN_NOT_OK(write(tls.cert, [&](FILE* f) { return PEM_write_X509(f, cert.get()); }));
+  ARROW_RETURN_NOT_OK(write(tls.key, [&](FILE* f) {
+    return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  }));
+  return tls;
+}
+
+}  // namespace
+
+arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path) {
+  const int64_t rows = *std::max_element(options.rows.begin(), options.rows.end());
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, false));
+  const auto dir = std::filesystem::path(db_path).parent_path();
+  ARROW_ASSIGN_OR_RAISE(auto tls, SelfSignedIdentity(dir));
+  // Two servers, each with the table, measured round by round so that both meet the
+  // machine's good and bad spells alike.
+  ARROW_ASSIGN_OR_RAISE(auto plain, StartBenchServer(db_path));
+  ARROW_ASSIGN_OR_RAISE(auto secured, StartBenchServer(db_path + ".tls", {}, true, 0, tls));
+  struct Path {
+    const char* what;
+    std::unique_ptr<DataClient> client;
+    double best = 1e300;
+  };
+  std::vector<Path> paths;
+  for (auto* srv : {plain.get(), secured.get()}) {
+    const std::string ca = srv == secured.get() ? tls.cert : "";
+    ARROW_ASSIGN_OR_RAISE(auto flight, ConnectDataClient(srv->flight_uri(), ca));
+    ARROW_RETURN_NOT_OK(flight->Put(R"({"stream": "bench", "mode": "replace"})",
+                                    std::make_shared<arrow::TableBatchReader>(table))
+                            .status());
+    ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri(), ca));
+    const bool secure = !ca.empty();
+    paths.push_back({secure ? "Flight DoGet, grpc+tls" : "Flight DoGet, grpc", std::move(flight)});
+    paths.push_back({secure ? "HTTP GET /tables (Arrow), https" : "HTTP GET /tables (Arrow), http",
+                     std::move(http)});
+  }
+  for (int round = 0; round < options.repeat; ++round) {
+    for (auto& path : paths) {
+      int64_t read = 0;
+      ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf([&]() -> arrow::Status {
+                              ARROW_ASSIGN_OR_RAISE(auto reader,
+                                                    path.client->Get(R"({"table": "bench"})"));
+                              ARROW_ASSIGN_OR_RAISE(read, Drain(reader.get()));
+                              return arrow::Status::OK();
+                            }));
+      if (read != rows) {
+        return arrow::Status::Invalid(path.what, " read ", read, " rows of ", rows);
+      }
+      path.best = std::min(path.best, seconds);
+    }
+  }
+  std::vector<std::pair<std::string, double>> measured;
+  for (const auto& path : paths) measured.emplace_back(path.what, path.best);
+  paths.clear();  // clients before their servers
+  ARROW_RETURN_NOT_OK(plain->Shutdown());
+  ARROW_RETURN_NOT_OK(secured->Shutdown());
+  RemoveDatabaseFiles(db_path + ".tls");
+  std::printf("\n| reads over TLS, %lld rows x 5 columns, best of %d | rows/s | ratio to plain |\n",
+              static_cast<long long>(rows), options.repeat);
+  std::printf("|---|---:|---:|\n");
+  const size_t half = measured.size() / 2;  // plain paths first, then the same over TLS
+  for (size_t i = 0; i < measured.size(); ++i) {
+    const double rate = static_cast<double>(rows) / measured[i].second / 1e6;
+    if (i < half) {
+      std::printf("| %s | %.2f M | |\n", measured[i].first.c_str(), rate);
+    } else {
+      std::printf("| %s | %.2f M | %.2f x |\n", measured[i].first.c_str(), rate,
+                  measured[i - half].second / measured[i].second);
+    }
+  }
+  std::fflush(stdout);
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::cli
