@@ -32,11 +32,23 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     ctx.Log(req, allowed, start);
     return SendStatus(res, allowed);
   }
+  if (!req.ranges.empty()) {
+    // A result has no length until it has streamed: no byte range can be cut from it.
+    // Refused here, before the query runs (httplib's own 416 would carry the chunked
+    // header set below over a body it does not frame).
+    const HttpError refused{416, "range_not_satisfiable",
+                            "results are streamed and have no byte ranges: request the "
+                            "whole body (without a Range header)"};
+    ctx.Log(req, arrow::Status::Invalid(refused.message), start);
+    return SendError(res, refused);
+  }
   auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) {
     ctx.Log(req, call.status(), start);
     return SendStatus(res, call.status());
   }
+  // httplib offers byte ranges on HEAD unless told.
+  res.set_header("Accept-Ranges", "none");
   if (req.method == "HEAD") {
     // Headers only: what a GET would answer (404 for a missing table), nothing run.
     auto schema = ctx.deps().query->Describe(request, (*call)->context());
