@@ -27,8 +27,9 @@ import sys
 MAIN_MODULES = ("ld-linux-x86-64.so.2", "arrowport")  # our binaries (see symbolize_tsan)
 FRAME = re.compile(r"^\s+#\d+ (.*?) \(([^()\s]+)\+(0x[0-9a-f]+)\)")
 ACCESS = re.compile(r"^  (Previous )?(atomic )?(read|write) of size", re.I)
-TRANSPARENT = ("std::", "__gnu_cxx::", "operator new", "operator delete", "___interceptor_",
-               "__interceptor_", "__tsan", "void std::", "__cxa_")
+# std templates, allocation and TSan's interceptors, after any return type ("char* std::").
+TRANSPARENT = re.compile(r"^(?:[\w:<>,*&\s]+?[\s*&])?(?:std::|__gnu_cxx::|operator new|"
+                         r"operator delete|_+interceptor_|__tsan|__cxa_)")
 
 
 class LibrarySymbols:
@@ -49,7 +50,13 @@ class LibrarySymbols:
         command = (f"source '{self.repo}/toolchain/env.sh' >/dev/null 2>&1 && "
                    f"arrowport_in_root nm -D --defined-only -C "
                    f"/usr/lib/x86_64-linux-gnu/{module}")
-        out = subprocess.run(["bash", "-c", command], capture_output=True, text=True).stdout
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+        if done.returncode != 0 or not done.stdout:
+            # Without the library's symbols no frame of it can be told from a std one.
+            print(f"tsan_triage: cannot read the symbols of {module}: {done.stderr[-300:]}",
+                  file=sys.stderr)
+            sys.exit(2)
+        out = done.stdout
         rows = []
         for line in out.splitlines():
             parts = line.split(" ", 2)
@@ -67,11 +74,11 @@ def accessing_code(frames, symbols):
                 return "ours"
             if function in ("<null>", "?", "??") or function.startswith("??"):
                 return "unknown"
-            if function.startswith(TRANSPARENT):
+            if TRANSPARENT.match(function):
                 continue
             return "ours"  # main(), a lambda or helper of ours outside the namespace
         name = symbols.name(module, int(offset, 16))
-        if name.startswith(TRANSPARENT):
+        if TRANSPARENT.match(name):
             continue  # a std template the library's call landed in
         return "library"
     return "unknown"
@@ -101,7 +108,7 @@ def triage(text, symbols):
         # ones (a shared_ptr released by us, then its last reference dropped and the block
         # freed inside a library, whose own atomic decrement TSan never saw).
         if len(verdicts) >= 2 and libraries >= 1 and all(
-                v == "library" or atomic for atomic, v in verdicts):
+                v == "library" or (atomic and v == "ours") for atomic, v in verdicts):
             ignored += 1
         else:
             kept.append(report)

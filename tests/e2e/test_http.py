@@ -347,33 +347,36 @@ def test_results_stream_chunked_over_one_kept_alive_connection(server):
     connection.close()
 
 
-def test_a_range_of_a_result_is_refused_cleanly(server):
+def test_a_range_of_a_result_is_ignored_and_head_says_what_get_sends(server):
     """A result streams without a length: a Range request got httplib's 416 with the
     chunked header over an unframed body (both Content-Length and Transfer-Encoding),
-    which curl and requests could not parse, and a request pipelined behind it was read
-    as garbage."""
+    which curl and requests could not parse. The Range is now ignored (RFC 9110): the whole
+    body, on a connection that stays usable. HEAD announced Content-Length: 0 and byte
+    ranges; it now sends GET's headers."""
+    import http.client
     ingest(server, "ranged", ipc_bytes(five_column_table(1000)))
     for method, path, data in [("GET", "/tables/ranged", None),
-                               ("POST", "/query", "SELECT 1 AS x")]:
+                               ("POST", "/query", "SELECT * FROM ranged")]:
         r = requests.request(method, f"{server.http}{path}", data=data, timeout=30,
                              headers={"Range": "bytes=0-10", "Content-Type": "text/plain"})
-        assert r.status_code == 416, r.text
-        assert "Transfer-Encoding" not in r.headers
-        assert r.json()["error"]["code"] == "range_not_satisfiable"
-    head = requests.head(f"{server.http}/tables/ranged", timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.headers.get("Transfer-Encoding") == "chunked"
+        assert "Content-Range" not in r.headers and "Content-Length" not in r.headers
+        assert read_arrow(r).num_rows == 1000
+    head = requests.head(f"{server.http}/tables/ranged", timeout=30,
+                         headers={"Accept-Encoding": "zstd"})
+    assert head.status_code == 200
     assert head.headers.get("Accept-Ranges") == "none"
-    # The connection stays usable: the next request on it is answered whole.
-    import http.client
+    assert head.headers.get("Transfer-Encoding") == "chunked"
+    assert head.headers.get("Content-Encoding") == "zstd"
+    assert "Content-Length" not in head.headers
     host, port = server.http.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    connection.request("GET", "/tables/ranged", headers={"Range": "bytes=0-"})
-    first = connection.getresponse()
-    first.read()
-    assert first.status == 416
-    if first.getheader("Connection") != "close":
-        connection.request("GET", "/tables/ranged")
-        second = connection.getresponse()
-        assert ipc.open_stream(pa.BufferReader(second.read())).read_all().num_rows == 1000
+    for headers in ({"Range": "bytes=0-"}, {}):
+        connection.request("GET", "/tables/ranged", headers=headers)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert ipc.open_stream(pa.BufferReader(response.read())).read_all().num_rows == 1000
     connection.close()
 
 

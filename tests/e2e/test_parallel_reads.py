@@ -233,6 +233,27 @@ def test_one_endpoint_when_splitting_is_off(start_server, tmp_path):
     assert server.client().do_get(info.endpoints[0].ticket).read_all().num_rows == ROWS
 
 
+def test_parallel_endpoints_under_a_small_request_budget_all_succeed(start_server, tmp_path):
+    """Each query reserves room for all of DuckDB's workers' Arrow units (2 x 8 MiB per
+    thread, 32 MiB here): the endpoints of one parallel read, each such a query, waited for
+    that room and failed ("resource exhausted") though the workers they share hold far
+    less. A query without room now converts chunk by chunk instead."""
+    config = tmp_path / "tight.yaml"
+    config.write_text("duckdb:\n  threads: 2\nlimits:\n  max_request_memory: 96MiB\n"
+                      "flight:\n  endpoint_rows: 300000\n  max_endpoints: 4\n")
+    server = start_server("--config", str(config))
+    run_sql(server, CREATE)
+    client = server.client()
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("big"))
+    assert len(info.endpoints) == 4
+    # Every endpoint open at once (a client reading them in parallel), each begun before
+    # any is finished.
+    readers = [server.client().do_get(e.ticket) for e in info.endpoints]
+    rows = sum(reader.read_chunk().data.num_rows for reader in readers)
+    rows += sum(reader.read_all().num_rows for reader in readers)
+    assert rows == ROWS
+
+
 def test_a_reader_that_stops_reading_holds_memory_still(server):
     """Backpressure: a client that reads one batch and waits does not make the server
     convert (and hold) the rest of a multi-gigabyte result."""

@@ -37,13 +37,11 @@ arrow::Status RunBench(const BenchOptions& options) {
       }
     }
   }
-  LatencyAlone latency_alone;
   if (options.concurrency && wanted("latency")) {
-    auto measured = MeasureLatencyAlone(db_path);
-    if (!measured.ok()) return measured.status();
-    latency_alone = *measured;
+    auto alone_latency = MeasureLatencyAlone(db_path);
+    if (!alone_latency.ok()) return alone_latency.status();
+    st = BenchLatency(db_path, *alone_latency);
   }
-  if (options.concurrency && wanted("latency")) st = BenchLatency(db_path, latency_alone);
   bool header = true;
   std::vector<ThroughputFigure> figures;
   for (int64_t rows : options.rows) {

@@ -1,8 +1,10 @@
 // arrowport bench --only tls: the same reads over TLS and in the clear, in one run.
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -51,11 +53,16 @@ arrow::Result<config::Config::Tls> SelfSignedIdentity(const std::filesystem::pat
   }
   config::Config::Tls tls{(dir / "bench-tls.pem").string(), (dir / "bench-tls.key").string(), ""};
   auto write = [](const std::string& path, auto&& pem) -> arrow::Status {
-    FILE* f = std::fopen(path.c_str(), "w");
-    if (f == nullptr) return arrow::Status::IOError("cannot write ", path);
-    const bool ok = pem(f) == 1;
-    std::fclose(f);
-    return ok ? arrow::Status::OK() : arrow::Status::IOError("cannot write ", path);
+    // Owner-only from the start: one of them is a private key.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "w");
+    if (f == nullptr) {
+      if (fd >= 0) ::close(fd);
+      return arrow::Status::IOError("cannot write ", path);
+    }
+    const bool written = pem(f) == 1;
+    const bool closed = std::fclose(f) == 0;
+    return written && closed ? arrow::Status::OK() : arrow::Status::IOError("cannot write ", path);
   };
   ARROW_RETURN_NOT_OK(write(tls.cert, [&](FILE* f) { return PEM_write_X509(f, cert.get()); }));
   ARROW_RETURN_NOT_OK(write(tls.key, [&](FILE* f) {
@@ -71,6 +78,17 @@ arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path) 
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, options.batch_rows, false));
   const auto dir = std::filesystem::path(db_path).parent_path();
   ARROW_ASSIGN_OR_RAISE(auto tls, SelfSignedIdentity(dir));
+  // The identity and the second database go whatever the outcome.
+  struct Cleanup {
+    config::Config::Tls tls;
+    std::string db;
+    ~Cleanup() {
+      std::error_code ignored;
+      std::filesystem::remove(tls.cert, ignored);
+      std::filesystem::remove(tls.key, ignored);
+      RemoveDatabaseFiles(db);
+    }
+  } cleanup{tls, db_path + ".tls"};
   // Two servers, each with the table, measured round by round so that both meet the
   // machine's good and bad spells alike.
   ARROW_ASSIGN_OR_RAISE(auto plain, StartBenchServer(db_path));
@@ -113,7 +131,6 @@ arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path) 
   paths.clear();  // clients before their servers
   ARROW_RETURN_NOT_OK(plain->Shutdown());
   ARROW_RETURN_NOT_OK(secured->Shutdown());
-  RemoveDatabaseFiles(db_path + ".tls");
   std::printf("\n| reads over TLS, %lld rows x 5 columns, best of %d | rows/s | ratio to plain |\n",
               static_cast<long long>(rows), options.repeat);
   std::printf("|---|---:|---:|\n");

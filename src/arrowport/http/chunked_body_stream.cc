@@ -7,16 +7,18 @@ namespace arrowport::http {
 
 namespace {
 
-// "\r\n" (when the previous chunk still needs closing), `size` in hex, "\r\n".
-size_t FormatHeader(char* out, bool crlf_first, size_t size) {
-  return static_cast<size_t>(std::snprintf(out, 24, "%s%zx\r\n", crlf_first ? "\r\n" : "", size));
+// `size` in hex, then CRLF; returns its length.
+size_t FormatHeader(char* out, size_t size) {
+  return static_cast<size_t>(std::snprintf(out, 24, "%zx\r\n", size));
 }
+
+constexpr char kCrlf[] = "\r\n";
 
 }  // namespace
 
 ChunkedBodyStream::ChunkedBodyStream(httplib::DataSink* sink, int64_t buffer_bytes)
     : sink_(sink), buffer_bytes_(static_cast<size_t>(buffer_bytes)) {
-  buffer_.reserve(kHeaderRoom + buffer_bytes_);
+  buffer_.reserve(kHeaderRoom + buffer_bytes_ + 2);
   buffer_.resize(kHeaderRoom);
 }
 
@@ -27,12 +29,9 @@ arrow::Status ChunkedBodyStream::Send(const char* data, size_t size) {
 
 arrow::Status ChunkedBodyStream::SendChunk(const char* data, size_t size) {
   char header[24];
-  const size_t length = FormatHeader(header, crlf_owed_, size);
-  ARROW_RETURN_NOT_OK(Send(header, length));
-  crlf_owed_ = false;
+  ARROW_RETURN_NOT_OK(Send(header, FormatHeader(header, size)));
   ARROW_RETURN_NOT_OK(Send(data, size));
-  crlf_owed_ = true;
-  return arrow::Status::OK();
+  return Send(kCrlf, 2);
 }
 
 arrow::Status ChunkedBodyStream::Write(const void* data, int64_t nbytes) {
@@ -60,17 +59,15 @@ arrow::Status ChunkedBodyStream::Flush() {
   if (aborted_) return arrow::Status::IOError("the response was aborted");
   const size_t buffered = buffer_.size() - kHeaderRoom;
   if (buffered == 0) return arrow::Status::OK();
-  // The header goes right before the data, in the room kept for it: one write.
+  // Header in the room kept before the data, CRLF after it: the chunk in one write.
   char header[24];
-  const size_t length = FormatHeader(header, crlf_owed_, buffered);
+  const size_t length = FormatHeader(header, buffered);
   char* start = buffer_.data() + kHeaderRoom - length;
   std::memcpy(start, header, length);
-  crlf_owed_ = false;
-  auto st = Send(start, length + buffered);
+  buffer_.append(kCrlf, 2);
+  auto st = Send(start, length + buffered + 2);
   buffer_.resize(kHeaderRoom);
-  ARROW_RETURN_NOT_OK(st);
-  crlf_owed_ = true;
-  return arrow::Status::OK();
+  return st;
 }
 
 arrow::Status ChunkedBodyStream::Close() {
@@ -82,9 +79,8 @@ arrow::Status ChunkedBodyStream::Close() {
 
 arrow::Status ChunkedBodyStream::Abort() {
   // What was written before goes out (a writer's marker of an unfinished result among
-  // it), each chunk closed so that a client's parser yields it; the last chunk never does.
+  // it), as whole chunks a client's parser yields; the last chunk never does.
   if (!aborted_ && !closed_) (void)Flush();
-  if (!aborted_ && crlf_owed_ && Send("\r\n", 2).ok()) crlf_owed_ = false;
   aborted_ = closed_ = true;
   buffer_.resize(kHeaderRoom);
   return arrow::Status::OK();
@@ -92,12 +88,13 @@ arrow::Status ChunkedBodyStream::Abort() {
 
 arrow::Status ChunkedBodyStream::Finish() {
   if (aborted_) return arrow::Status::IOError("the response was aborted");
+  if (finished_) return arrow::Status::Invalid("the response body is already complete");
   if (!closed_) ARROW_RETURN_NOT_OK(Flush());
   closed_ = true;
-  static constexpr char kLastAfterChunk[] = "\r\n0\r\n\r\n";
-  static constexpr char kLastAlone[] = "0\r\n\r\n";
-  if (crlf_owed_) return Send(kLastAfterChunk, sizeof(kLastAfterChunk) - 1);
-  return Send(kLastAlone, sizeof(kLastAlone) - 1);
+  // After it, nothing: an Abort() now would write into the next response.
+  aborted_ = finished_ = true;
+  static constexpr char kLastChunk[] = "0\r\n\r\n";
+  return Send(kLastChunk, sizeof(kLastChunk) - 1);
 }
 
 }  // namespace arrowport::http

@@ -87,6 +87,32 @@ TEST(ChunkedBodyStreamTest, AnAbortedBodySendsWhatWasWrittenButNeverItsLastChunk
   EXPECT_EQ(Decode(recorder.wire).second, false);
 }
 
+TEST(ChunkedBodyStreamTest, NothingFollowsTheLastChunk) {
+  Recorder recorder;
+  ChunkedBodyStream body(&recorder.sink, 1024);
+  ASSERT_TRUE(body.Write("abc", 3).ok());
+  ASSERT_TRUE(body.Finish().ok());
+  const std::string complete = recorder.wire;
+  EXPECT_EQ(Decode(complete), std::make_pair(std::string("abc"), true));
+  // A second Finish, an Abort or a Write after it would write into the next response.
+  EXPECT_FALSE(body.Finish().ok());
+  EXPECT_TRUE(body.Abort().ok());
+  EXPECT_FALSE(body.Write("x", 1).ok());
+  EXPECT_EQ(recorder.wire, complete);
+}
+
+TEST(ChunkedBodyStreamTest, EachChunkIsWholeWhenSent) {
+  // A streaming client hands a chunk over once its CRLF came: none may wait for the next.
+  Recorder recorder;
+  ChunkedBodyStream body(&recorder.sink, 1024);
+  std::string big(4096, 'y');
+  ASSERT_TRUE(body.Write(big.data(), 4096).ok());
+  EXPECT_EQ(Decode(recorder.wire), std::make_pair(big, false));
+  ASSERT_TRUE(body.Write("z", 1).ok());
+  ASSERT_TRUE(body.Flush().ok());
+  EXPECT_EQ(Decode(recorder.wire), std::make_pair(big + "z", false));
+}
+
 TEST(ChunkedBodyStreamTest, APeerThatWentAwayFailsTheWrite) {
   httplib::DataSink sink;
   sink.write = [](const char*, size_t) { return false; };

@@ -16,6 +16,23 @@
 
 namespace arrowport::http {
 
+namespace {
+
+// A result body's headers: chunked transfer coding, framed by ChunkedBodyStream (httplib's
+// own copies each write twice, so httplib is handed a body without length and sends it as
+// given), and the compression the client's Accept-Encoding gets for `format`.
+arrow::Compression::type SetBodyHeaders(const httplib::Request& req, httplib::Response& res,
+                                        query::ResultFormat format) {
+  res.set_header("Transfer-Encoding", "chunked");
+  res.set_header("Accept-Ranges", "none");
+  const auto compression = ResponseCompression(req, format);
+  if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
+  if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
+  return compression;
+}
+
+}  // namespace
+
 // Streams a query result as the negotiated format, compressed if the client asked.
 void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
                   httplib::Response& res, const query::QueryRequest& request) {
@@ -32,30 +49,26 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     ctx.Log(req, allowed, start);
     return SendStatus(res, allowed);
   }
-  if (!req.ranges.empty()) {
-    // A result has no length until it has streamed: no byte range can be cut from it.
-    // Refused here, before the query runs (httplib's own 416 would carry the chunked
-    // header set below over a body it does not frame).
-    const HttpError refused{416, "range_not_satisfiable",
-                            "results are streamed and have no byte ranges: request the "
-                            "whole body (without a Range header)"};
-    ctx.Log(req, arrow::Status::Invalid(refused.message), start);
-    return SendError(res, refused);
-  }
+  // A result has no length until it has streamed, so no byte range can be cut from it:
+  // a Range is ignored (RFC 9110 allows it) and the whole body sent. httplib would answer
+  // 416 itself, with the chunked header set below over a body it does not frame.
+  const_cast<httplib::Request&>(req).ranges.clear();
   auto call = ctx.BeginCall(res, /*query=*/true);
   if (!call.ok()) {
     ctx.Log(req, call.status(), start);
     return SendStatus(res, call.status());
   }
-  // httplib offers byte ranges on HEAD unless told.
-  res.set_header("Accept-Ranges", "none");
   if (req.method == "HEAD") {
     // Headers only: what a GET would answer (404 for a missing table), nothing run.
     auto schema = ctx.deps().query->Describe(request, (*call)->context());
     ctx.Log(req, schema.status(), start);
     if (!schema.ok()) return SendStatus(res, schema.status());
+    // GET's headers (RFC 9110 9.3.2): chunked, its Content-Encoding, no length. A
+    // provider that httplib never calls for HEAD keeps it from adding Content-Length: 0.
     res.status = 200;
-    res.set_header("Content-Type", negotiated->content_type);
+    SetBodyHeaders(req, res, negotiated->format);
+    res.set_content_provider(negotiated->content_type,
+                             [](size_t, httplib::DataSink&) { return false; });
     return;
   }
   auto reader = ctx.deps().query->Execute(request, (*call)->context());
@@ -65,18 +78,13 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     SendStatus(res, reader.status());
     return;
   }
-  const auto compression = ResponseCompression(req, negotiated->format);
-  if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
-  if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
+  const auto compression = SetBodyHeaders(req, res, negotiated->format);
   res.status = 200;
   auto batches = *reader;
   const auto format = negotiated->format;
   const std::string path = req.path;
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);
-  // Chunked transfer coding framed by ChunkedBodyStream (httplib's own copies each write
-  // twice); httplib sends the body as it is given.
-  res.set_header("Transfer-Encoding", "chunked");
   res.set_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been

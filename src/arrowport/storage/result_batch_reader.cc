@@ -223,15 +223,23 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // inside a client's open transaction: there a closed result must stop between chunks
   // (2,048 rows), not wait out a unit of DuckDB's workers and then interrupt DuckDB, which
   // would abort the transaction.
-  if (options.parallel_conversion && !options.interactive && !options.in_open_transaction &&
-      StreamsArrowUnits(prepared)) {
-    threads = DuckDBThreads(conn);
-    if (options.result_memory) {
-      // Each worker holds a unit under construction and one waiting for buffer room.
-      ARROW_ASSIGN_OR_RAISE(workers, options.result_memory->Reserve(
-                                         int64_t{2} * threads * kMaxBatchBytes,
-                                         "a query's result conversion", options.cancellation));
+  bool units = options.parallel_conversion && !options.interactive &&
+               !options.in_open_transaction && StreamsArrowUnits(prepared);
+  if (units && options.result_memory) {
+    // Each worker holds a unit under construction and one waiting for buffer room. The
+    // workers are shared by all queries, so this over-counts when several run at once
+    // (the endpoints of one parallel read): without room, the query converts chunk by
+    // chunk on its own thread instead of waiting for it.
+    auto reserved = options.result_memory->TryReserve(
+        int64_t{2} * DuckDBThreads(conn) * kMaxBatchBytes, "a query's result conversion");
+    if (reserved.ok()) {
+      workers = std::move(*reserved);
+    } else {
+      units = false;
     }
+  }
+  if (units) {
+    threads = DuckDBThreads(conn);
     auto started = ArrowUnitSource(prepared, std::move(statement_owner), options.batch_rows,
                                    kMaxBatchBytes);
     if (!started.ok()) {

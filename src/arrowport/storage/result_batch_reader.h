@@ -44,7 +44,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     const QueryOptions& options);
 
 /// True when `reader` (from StartQuery or StartPrepared) is converted to Arrow by DuckDB's
-/// worker threads (result_sources.h), false for the chunk-by-chunk path.
+/// worker threads (result_sources.h); false for the chunk-by-chunk path, and for any
+/// reader wrapped around the result (a prefetching reader: the chunk path's, or with one
+/// DuckDB thread).
 bool ConvertedByDuckDBWorkers(const arrow::RecordBatchReader& reader);
 
 }  // namespace arrowport::storage

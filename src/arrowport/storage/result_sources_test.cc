@@ -85,6 +85,7 @@ void ExpectUnitsEndAtASize(const std::vector<std::shared_ptr<arrow::RecordBatch>
 // its table in the snapshot it reads); it was taken for a client's transaction, and every
 // endpoint was converted chunk by chunk on one thread (half the speed of a whole read).
 TEST_F(ResultSourcesTest, TheServersOwnReadTransactionStillConvertsInParallel) {
+  ASSERT_TRUE(db_->direct_append_enabled());  // else no result converts in parallel
   const std::string sql = "SELECT i FROM range(100000) t(i)";
   auto read_in_transaction = [&](bool disposable) {
     auto conn = db_->Connect().ValueOrDie();
