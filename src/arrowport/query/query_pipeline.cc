@@ -213,11 +213,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     if (request.row_part) {
       // The table's identity is checked in the transaction the range is read in: a table
       // replaced in between is never read by another table's row ids.
-      ARROW_RETURN_NOT_OK(conn->Execute("BEGIN TRANSACTION"));
-      ARROW_ASSIGN_OR_RAISE(sql, RowPartSql(conn.get(), request));
       // Ours, read-only, gone with the connection: the range still converts in parallel
-      // (as a client's open transaction would not; endpoints read at half speed).
-      options.disposable_transaction = true;
+      // (a client's open transaction would not; endpoints read at half speed).
+      ARROW_RETURN_NOT_OK(conn->BeginReadSnapshot());
+      ARROW_ASSIGN_OR_RAISE(sql, RowPartSql(conn.get(), request));
     } else if (request.lake_part) {
       if (!lake_reads_.part_sql) {
         return arrow::Status::Invalid("this server reads no lake tables in parts");

@@ -94,10 +94,18 @@ const std::string& Connection::catalog() const { return impl_->catalog; }
 
 arrow::Status Connection::Begin() {
   impl_->on_commit.clear();
+  impl_->read_snapshot = false;
   return Execute("BEGIN TRANSACTION");
 }
 
+arrow::Status Connection::BeginReadSnapshot() {
+  ARROW_RETURN_NOT_OK(Begin());
+  impl_->read_snapshot = true;
+  return arrow::Status::OK();
+}
+
 arrow::Status Connection::Commit() {
+  impl_->read_snapshot = false;
   auto st = Execute("COMMIT");
   // DuckDB ends the transaction when COMMIT fails for a reason of its own (a conflict);
   // one it refused to start (an open result) would still be open: end that one too.
@@ -131,6 +139,7 @@ void Connection::AbortTransaction() {
 }
 
 arrow::Status Connection::Rollback() {
+  impl_->read_snapshot = false;
   if (!in_transaction()) {
     impl_->on_commit.clear();  // it ended without a commit (DuckDB rolled it back)
     return arrow::Status::OK();
@@ -200,7 +209,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   QueryOptions options = query_options;
   options.result_memory = connection->impl_->request_memory;
   options.in_open_transaction =
-      connection->in_transaction() && !query_options.disposable_transaction;
+      connection->in_transaction() && !connection->impl_->read_snapshot;
   options.parallel_conversion = connection->impl_->direct_append;
   duckdb_connection conn = connection->impl_->conn.get();
   const bool transform = options.input != nullptr;

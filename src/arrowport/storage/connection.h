@@ -40,11 +40,6 @@ struct QueryOptions {
   /// (a client that closes a half-read result and commits must commit). DuckDB is still
   /// interrupted when that chunk takes CallCancellation::kStuckAfter.
   bool in_open_transaction = false;
-  /// The connection's open transaction is the server's own read snapshot (a row range
-  /// checked against its table in it), discarded with the connection: an interrupt that
-  /// aborts it loses nothing, so the result is not treated as in_open_transaction and may
-  /// be converted in parallel.
-  bool disposable_transaction = false;
   /// Set by the connection when DuckDB's C++ API may be used (the library as built):
   /// a SELECT's result is then converted to Arrow by DuckDB's worker threads in
   /// parallel (result_sources.h) instead of chunk by chunk on the reading thread.
@@ -97,6 +92,11 @@ class Connection {
   /// True while an explicit transaction is open (DuckDB's own state: a failed COMMIT or a
   /// refused ROLLBACK is seen as it is). Begin/Commit/Rollback live on ConnectionLease.
   bool in_transaction() const;
+  /// \brief Opens a transaction of the server's own, to read one consistent snapshot (a
+  /// row range checked against its table in the same snapshot): read-only, never
+  /// committed, gone with the connection. Unlike a client's transaction, a result read in
+  /// it may be interrupted (which aborts nothing that matters) and so converts in parallel.
+  arrow::Status BeginReadSnapshot();
   /// \brief Runs `hook` right after the open transaction commits (never when it rolls
   /// back, aborts or fails to commit): what must count only once the work is durable, as
   /// rows written into a client's transaction. Call only while a transaction is open.

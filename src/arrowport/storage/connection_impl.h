@@ -33,6 +33,8 @@ struct Connection::Impl {
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;
   // Connection::OnCommit's hooks for the open transaction; cleared when it ends.
   std::vector<std::function<void()>> on_commit;
+  // The open transaction is BeginReadSnapshot's (cleared when any other begins or ends).
+  bool read_snapshot = false;
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.

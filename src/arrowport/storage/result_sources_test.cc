@@ -87,19 +87,17 @@ void ExpectUnitsEndAtASize(const std::vector<std::shared_ptr<arrow::RecordBatch>
 TEST_F(ResultSourcesTest, TheServersOwnReadTransactionStillConvertsInParallel) {
   ASSERT_TRUE(db_->direct_append_enabled());  // else no result converts in parallel
   const std::string sql = "SELECT i FROM range(100000) t(i)";
-  auto read_in_transaction = [&](bool disposable) {
+  auto read_in_transaction = [&](bool snapshot) {
     auto conn = db_->Connect().ValueOrDie();
-    EXPECT_TRUE(conn->Execute("BEGIN TRANSACTION").ok());
-    QueryOptions options;
-    options.disposable_transaction = disposable;
-    auto reader = Connection::Query(std::move(conn), sql, options).ValueOrDie();
+    EXPECT_TRUE((snapshot ? conn->BeginReadSnapshot() : conn->Execute("BEGIN TRANSACTION")).ok());
+    auto reader = Connection::Query(std::move(conn), sql, QueryOptions{}).ValueOrDie();
     const bool parallel = ConvertedByDuckDBWorkers(*reader);
     EXPECT_EQ(reader->ToTable().ValueOrDie()->num_rows(), 100000);
     return parallel;
   };
-  EXPECT_TRUE(read_in_transaction(/*disposable=*/true));
+  EXPECT_TRUE(read_in_transaction(/*snapshot=*/true));
   // A client's transaction keeps the chunk path (a closed result stops between chunks).
-  EXPECT_FALSE(read_in_transaction(/*disposable=*/false));
+  EXPECT_FALSE(read_in_transaction(/*snapshot=*/false));
   auto outside = Connection::Query(db_->Connect().ValueOrDie(), sql, QueryOptions{});
   EXPECT_TRUE(ConvertedByDuckDBWorkers(**outside));
 }
