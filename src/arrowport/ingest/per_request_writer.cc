@@ -97,6 +97,17 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
     return ctx_->lease->Commit();
   }();
   if (!st.ok() || duplicate) (void)ctx_->lease->RollbackOrDiscard();
+  if (!st.ok() && ctx_->idempotent()) {
+    // Copies of one request racing (a client retrying at once): another committed first,
+    // and its log entry refused ours. Ours is rolled back; answered as the retry it is.
+    auto prior = storage::RequestLog::Lookup(conn, request_id);
+    if (prior.ok() && *prior) {
+      duplicate = true;
+      st = arrow::Status::OK();
+      result.rows = (*prior)->rows;
+      result.batches = (*prior)->batches;
+    }
+  }
   conn->DropArrowStream(relation);
   if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   // Whatever happened, the next request starts from the table as it now is.
