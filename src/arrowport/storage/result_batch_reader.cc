@@ -225,13 +225,14 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // would abort the transaction.
   bool units = options.parallel_conversion && !options.interactive &&
                !options.in_open_transaction && StreamsArrowUnits(prepared);
+  if (units) threads = DuckDBThreads(conn);
   if (units && options.result_memory) {
     // Each worker holds a unit under construction and one waiting for buffer room. The
     // workers are shared by all queries, so this over-counts when several run at once
     // (the endpoints of one parallel read): without room, the query converts chunk by
     // chunk on its own thread instead of waiting for it.
     auto reserved = options.result_memory->TryReserve(
-        int64_t{2} * DuckDBThreads(conn) * kMaxBatchBytes, "a query's result conversion");
+        int64_t{2} * threads * kMaxBatchBytes, "a query's result conversion");
     if (reserved.ok()) {
       workers = std::move(*reserved);
     } else {
@@ -239,7 +240,6 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     }
   }
   if (units) {
-    threads = DuckDBThreads(conn);
     auto started = ArrowUnitSource(prepared, std::move(statement_owner), options.batch_rows,
                                    kMaxBatchBytes);
     if (!started.ok()) {
