@@ -7,12 +7,16 @@
 #include <ctime>
 
 #include <nlohmann/json.hpp>
+#include <parquet/arrow/reader.h>
 #include <parquet/arrow/writer.h>
+#include <parquet/metadata.h>
 #include <parquet/properties.h>
+#include <parquet/statistics.h>
 
 #include "arrow/array.h"
 #include "arrow/builder.h"
 #include "arrow/compute/api_aggregate.h"
+#include "arrow/compute/cast.h"
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/util/decimal.h"
@@ -27,6 +31,9 @@ using nlohmann::json;
 // and the unit DuckDB and Spark read in parallel.
 constexpr int64_t kRowGroupRows = 131072;
 constexpr int64_t kDictionaryPageBytes = 256 * 1024;
+// How many of a file's first rows decide its dictionary columns, and the fewest that can.
+constexpr int64_t kDictionarySampleRows = 8192;
+constexpr int64_t kDictionaryMinSample = 1024;
 // Strings longer than this get no min/max (a truncated max would not bound the column).
 constexpr size_t kMaxStatsString = 64;
 
@@ -110,6 +117,70 @@ std::shared_ptr<arrow::Scalar> Combine(const std::vector<std::shared_ptr<arrow::
   return pair.value[want_max ? 1 : 0];
 }
 
+// Columns written without a dictionary: those whose first rows are at least 90% distinct.
+// Their dictionary would overflow its page within the first row group (131,072 rows of
+// even 4-byte values at 90% distinct need 460 KiB), so Parquet would hash every value
+// into it until it falls back to plain encoding, and keep the useless dictionary page.
+// Narrow integers, booleans and nested columns keep Parquet's default.
+std::vector<std::string> PlainColumns(const arrow::RecordBatch& first_rows) {
+  std::vector<std::string> plain;
+  for (int i = 0; i < first_rows.num_columns(); ++i) {
+    const auto& type = *first_rows.column(i)->type();
+    const bool wide_fixed = arrow::is_fixed_width(type.id()) &&
+                            type.id() != arrow::Type::BOOL && type.byte_width() >= 4;
+    if (!wide_fixed && !arrow::is_base_binary_like(type.id())) continue;
+    auto sample =
+        first_rows.column(i)->Slice(0, std::min(first_rows.num_rows(), kDictionarySampleRows));
+    const int64_t values = sample->length() - sample->null_count();
+    if (values < kDictionaryMinSample) continue;
+    arrow::compute::CountOptions only_valid(arrow::compute::CountOptions::ONLY_VALID);
+    auto distinct = arrow::compute::CallFunction("count_distinct", {sample}, &only_valid);
+    if (!distinct.ok()) continue;  // the default: a dictionary, with its fallback
+    const int64_t count =
+        static_cast<const arrow::Int64Scalar&>(*distinct->scalar()).value;
+    if (count * 10 >= values * 9) plain.push_back(first_rows.schema()->field(i)->name());
+  }
+  return plain;
+}
+
+// The minimum and maximum of one top-level column over a finished file's row groups,
+// from the statistics the Parquet writer kept (no second pass over the data). Null when
+// a row group holding values states none (a value over Parquet's statistics size, or
+// only NaNs) or states inexact ones: Delta's bounds must hold every row.
+struct Bounds {
+  std::shared_ptr<arrow::Scalar> min, max;
+};
+Bounds FileBounds(const parquet::FileMetaData& metadata, int leaf,
+                  const std::shared_ptr<arrow::DataType>& type) {
+  std::vector<std::shared_ptr<arrow::Scalar>> mins, maxs;
+  auto as_type = [&](std::shared_ptr<arrow::Scalar> scalar) -> std::shared_ptr<arrow::Scalar> {
+    if (!scalar || scalar->type->Equals(*type)) return scalar;
+    auto cast = arrow::compute::Cast(arrow::Datum(scalar), type);
+    return cast.ok() ? cast->scalar() : nullptr;
+  };
+  for (int g = 0; g < metadata.num_row_groups(); ++g) {
+    auto chunk = metadata.RowGroup(g)->ColumnChunk(leaf);
+    if (chunk->num_values() == 0) continue;
+    auto stats = chunk->is_stats_set() ? chunk->statistics() : nullptr;
+    if (!stats) return {};
+    if (!stats->HasMinMax()) {
+      if (stats->HasNullCount() && stats->null_count() == chunk->num_values()) continue;
+      return {};
+    }
+    if (stats->is_min_value_exact() == false || stats->is_max_value_exact() == false) {
+      return {};
+    }
+    std::shared_ptr<arrow::Scalar> min, max;
+    if (!parquet::arrow::StatisticsAsScalars(*stats, &min, &max).ok()) return {};
+    min = as_type(std::move(min));
+    max = as_type(std::move(max));
+    if (!min || !max || !min->is_valid || !max->is_valid) return {};
+    mins.push_back(std::move(min));
+    maxs.push_back(std::move(max));
+  }
+  return {Combine(mins, false), Combine(maxs, true)};
+}
+
 }  // namespace
 
 std::string EscapePartitionValue(const std::string& value) {
@@ -120,7 +191,8 @@ std::string EscapePartitionValue(const std::string& value) {
 
 arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
     objectstore::ObjectStore* store, std::string key, std::shared_ptr<arrow::Schema> schema,
-    const std::string& compression, PartitionValues partition_values) {
+    const std::string& compression, PartitionValues partition_values,
+    const arrow::RecordBatch& first_rows) {
   ARROW_ASSIGN_OR_RAISE(auto codec, CodecOf(compression));
   ARROW_RETURN_NOT_OK(EnsureComputeKernels());
   std::unique_ptr<DataFileWriter> file(new DataFileWriter());
@@ -128,20 +200,19 @@ arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
   file->key_ = std::move(key);
   file->schema_ = schema;
   file->partition_values_ = std::move(partition_values);
-  const size_t n = static_cast<size_t>(schema->num_fields());
-  file->null_counts_.assign(n, 0);
-  file->mins_.resize(n);
-  file->maxs_.resize(n);
+  file->null_counts_.assign(static_cast<size_t>(schema->num_fields()), 0);
   ARROW_ASSIGN_OR_RAISE(file->sink_, store->OpenUpload(file->key_));
   // Dictionaries pay for repeated values; a row group of unique ids or measurements would
   // fill a 1 MiB dictionary page exactly (131,072 eight-byte values) and never fall back,
-  // hashing every value for nothing. A smaller dictionary page falls back to plain
-  // encoding early for such columns and keeps dictionaries for repetitive ones.
-  auto properties = parquet::WriterProperties::Builder()
-                        .compression(codec)
-                        ->max_row_group_length(kRowGroupRows)
-                        ->dictionary_pagesize_limit(kDictionaryPageBytes)
-                        ->build();
+  // hashing every value for nothing. Columns whose first rows are (nearly) unique are
+  // written plain from the start; a smaller dictionary page makes the others fall back
+  // early when they turn out unique later, and keeps dictionaries for repetitive ones.
+  parquet::WriterProperties::Builder builder;
+  builder.compression(codec)
+      ->max_row_group_length(kRowGroupRows)
+      ->dictionary_pagesize_limit(kDictionaryPageBytes);
+  for (const auto& name : PlainColumns(first_rows)) builder.disable_dictionary(name);
+  auto properties = builder.build();
   // Spark and older readers read INT96-free, microsecond timestamps; the Arrow schema is
   // not stored (Delta's schemaString is the schema).
   // Columns are encoded and compressed on Arrow's CPU pool, several at once.
@@ -167,13 +238,7 @@ arrow::Status DataFileWriter::Write(const arrow::RecordBatch& batch) {
   ARROW_RETURN_NOT_OK(writer_->WriteRecordBatch(batch));
   rows_ += batch.num_rows();
   for (int i = 0; i < batch.num_columns(); ++i) {
-    const auto& column = batch.column(i);
-    null_counts_[i] += column->null_count();
-    if (!HasMinMax(*column->type()) || column->null_count() == column->length()) continue;
-    ARROW_ASSIGN_OR_RAISE(auto pair, arrow::compute::MinMax(column));
-    const auto& values = pair.scalar_as<arrow::StructScalar>();
-    if (values.value[0]->is_valid) mins_[i].push_back(values.value[0]);
-    if (values.value[1]->is_valid) maxs_[i].push_back(values.value[1]);
+    null_counts_[i] += batch.column(i)->null_count();
   }
   return arrow::Status::OK();
 }
@@ -183,15 +248,24 @@ int64_t DataFileWriter::bytes_written() const {
   return position.ok() ? *position : 0;
 }
 
-std::string DataFileWriter::StatsJson() const {
+std::string DataFileWriter::StatsJson(const parquet::FileMetaData& metadata) const {
   json min_values = json::object(), max_values = json::object(), null_count = json::object();
   for (int i = 0; i < schema_->num_fields(); ++i) {
     const auto& field = schema_->field(i);
     if (field->type()->id() != arrow::Type::STRUCT) {
       null_count[field->name()] = null_counts_[i];
     }
+  }
+  // Bounds of the top-level primitive columns, each a Parquet leaf of its own.
+  const parquet::SchemaDescriptor* leaves = metadata.schema();
+  for (int leaf = 0; leaf < leaves->num_columns(); ++leaf) {
+    const parquet::schema::Node* root = leaves->GetColumnRoot(leaf);
+    if (!root->is_primitive()) continue;
+    const int i = leaves->group_node()->FieldIndex(*root);
+    if (i < 0 || i >= schema_->num_fields()) continue;
+    const auto& field = schema_->field(i);
     if (!HasMinMax(*field->type())) continue;
-    auto min = Combine(mins_[i], false), max = Combine(maxs_[i], true);
+    auto [min, max] = FileBounds(metadata, leaf, field->type());
     if (!min || !max) continue;
     json lo = StatValue(*min, false), hi = StatValue(*max, true);
     if (lo.is_null() || hi.is_null()) continue;
@@ -207,6 +281,12 @@ std::string DataFileWriter::StatsJson() const {
 arrow::Result<AddFile> DataFileWriter::Close() {
   closed_ = true;
   auto st = writer_->Close();
+  // The footer the writer kept: its row groups' statistics are the file's bounds.
+  std::shared_ptr<parquet::FileMetaData> metadata;
+  if (st.ok()) {
+    metadata = writer_->metadata();
+    if (!metadata) st = arrow::Status::IOError("the Parquet writer kept no footer");
+  }
   int64_t size = 0;
   if (st.ok()) {
     auto position = sink_->Tell();
@@ -224,7 +304,7 @@ arrow::Result<AddFile> DataFileWriter::Close() {
   add.size = size;
   add.modification_time = NowMs();
   add.data_change = true;
-  add.stats = StatsJson();
+  add.stats = StatsJson(*metadata);
   add.num_records = rows_;
   return add;
 }

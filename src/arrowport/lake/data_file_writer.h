@@ -11,9 +11,12 @@
 #include "arrowport/lake/lake_files.h"
 #include "arrowport/objectstore/object_store.h"
 
-namespace parquet::arrow {
+namespace parquet {
+class FileMetaData;
+namespace arrow {
 class FileWriter;
-}
+}  // namespace arrow
+}  // namespace parquet
 
 namespace arrowport::lake {
 
@@ -25,10 +28,12 @@ class DataFileWriter {
  public:
   /// `key`: the object's key under the table root; `schema`: the file's columns (the
   /// table's without its partition columns); `compression`: zstd, snappy, gzip, lz4 or
-  /// none.
+  /// none; `first_rows`: the first batch to be written, whose (nearly) unique columns
+  /// are written without a Parquet dictionary.
   static arrow::Result<std::unique_ptr<DataFileWriter>> Open(
       objectstore::ObjectStore* store, std::string key, std::shared_ptr<arrow::Schema> schema,
-      const std::string& compression, PartitionValues partition_values);
+      const std::string& compression, PartitionValues partition_values,
+      const arrow::RecordBatch& first_rows);
   ~DataFileWriter();
 
   arrow::Status Write(const arrow::RecordBatch& batch);
@@ -44,7 +49,7 @@ class DataFileWriter {
 
  private:
   DataFileWriter() = default;
-  std::string StatsJson() const;
+  std::string StatsJson(const parquet::FileMetaData& metadata) const;
 
   objectstore::ObjectStore* store_ = nullptr;
   std::string key_;
@@ -54,9 +59,8 @@ class DataFileWriter {
   std::unique_ptr<parquet::arrow::FileWriter> writer_;
   int64_t rows_ = 0;
   bool closed_ = false;
-  // Per column: nulls, and each batch's min and max (combined at Close).
+  // Per column: nulls (the bounds come from the Parquet footer at Close).
   std::vector<int64_t> null_counts_;
-  std::vector<std::vector<std::shared_ptr<arrow::Scalar>>> mins_, maxs_;
 };
 
 /// The file-name-safe form of a partition value in a hive-style folder name

@@ -142,7 +142,7 @@ arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {
       ARROW_ASSIGN_OR_RAISE(auto file, DataFileWriter::Open(table_->store(),
                                                             NewDataFileKey(slice.folder, codec),
                                                             plan_.file_schema, codec,
-                                                            slice.values));
+                                                            slice.values, *slice.rows));
       if (pending_keys_.empty()) first_file_ms_ = NowMs();
       pending_keys_.push_back(file->key());
       it = open_.emplace(slice.folder, std::move(file)).first;

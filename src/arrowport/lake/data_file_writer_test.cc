@@ -1,0 +1,265 @@
+#include "arrowport/lake/data_file_writer.h"
+
+#include <gtest/gtest.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/metadata.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "arrow/api.h"
+#include "arrow/compute/api_aggregate.h"
+#include "arrowport/lake/lake_test_util.h"
+
+namespace arrowport::lake {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+constexpr int64_t kBatchRows = 100000;  // three batches span three 131,072-row groups
+
+std::shared_ptr<arrow::Schema> StatsSchema() {
+  return arrow::schema({arrow::field("i8", arrow::int8()),
+                        arrow::field("i16", arrow::int16()),
+                        arrow::field("i32", arrow::int32()),
+                        arrow::field("i64", arrow::int64()),
+                        arrow::field("f32", arrow::float32()),
+                        arrow::field("f64", arrow::float64()),
+                        arrow::field("s", arrow::utf8()),
+                        arrow::field("d", arrow::date32()),
+                        arrow::field("ts", arrow::timestamp(arrow::TimeUnit::MICRO, "UTC")),
+                        arrow::field("tsn", arrow::timestamp(arrow::TimeUnit::MICRO)),
+                        arrow::field("nulls", arrow::int64()),
+                        arrow::field("flag", arrow::boolean()),
+                        arrow::field("long_max", arrow::utf8()),
+                        arrow::field("huge", arrow::utf8())});
+}
+
+// Pseudo-random values with nulls and NaNs; batch `b` holds the extremes of some columns
+// (the minimum in the last batch, the maximum in the first) so that the file's statistics
+// must combine row groups.
+std::shared_ptr<arrow::RecordBatch> StatsBatch(int b, std::mt19937_64* rng) {
+  arrow::Int8Builder i8;
+  arrow::Int16Builder i16;
+  arrow::Int32Builder i32;
+  arrow::Int64Builder i64, nulls;
+  arrow::FloatBuilder f32;
+  arrow::DoubleBuilder f64;
+  arrow::StringBuilder s, long_max, huge;
+  arrow::Date32Builder d;
+  arrow::TimestampBuilder ts(arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"),
+                             arrow::default_memory_pool());
+  arrow::TimestampBuilder tsn(arrow::timestamp(arrow::TimeUnit::MICRO),
+                              arrow::default_memory_pool());
+  arrow::BooleanBuilder flag;
+  std::uniform_int_distribution<int64_t> any(-1000000, 1000000);
+  for (int64_t i = 0; i < kBatchRows; ++i) {
+    const int64_t v = any(*rng);
+    const bool first = b == 0 && i == 5, last = b == 2 && i == kBatchRows - 3;
+    const bool null = v % 7 == 0 && !first && !last;
+    auto pick = [&](int64_t lo, int64_t hi) { return first ? hi : last ? lo : v; };
+    const int8_t small = static_cast<int8_t>(first ? 127 : last ? -128 : v % 100);
+    (void)(null ? i8.AppendNull() : i8.Append(small));
+    (void)(null ? i16.AppendNull() : i16.Append(static_cast<int16_t>(pick(-32768, 32767))));
+    (void)i32.Append(static_cast<int32_t>(pick(-2000000, 2000000)));
+    (void)i64.Append(pick(std::numeric_limits<int64_t>::min() + 1,
+                          std::numeric_limits<int64_t>::max()));
+    (void)(i % 1000 == 1 ? f32.Append(std::nanf("")) : f32.Append(static_cast<float>(v) / 8));
+    const double real = static_cast<double>(pick(-5000000, 5000000)) / 3;
+    (void)(null ? f64.AppendNull() : f64.Append(real));
+    (void)s.Append("k" + std::to_string(pick(-9999999, 9999999)));
+    (void)d.Append(static_cast<int32_t>(19000 + v % 1000));
+    (void)ts.Append(1700000000000000 + pick(-5000000000123, 5000000000456) * 7);
+    (void)tsn.Append(-86400000000 + v * 3);
+    (void)nulls.AppendNull();
+    (void)flag.Append(v % 2 == 0);
+    // A maximum longer than Delta's statistics carry: the column gets none.
+    (void)long_max.Append(first ? std::string(80, 'z') : "m" + std::to_string(v % 100));
+    // One value larger than Parquet's statistics carry (4 KiB), not an extreme.
+    (void)huge.Append(b == 1 && i == 7 ? "m" + std::string(5000, '0')
+                                       : "m" + std::to_string(v % 100));
+  }
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  for (arrow::ArrayBuilder* builder :
+       std::initializer_list<arrow::ArrayBuilder*>{&i8, &i16, &i32, &i64, &f32, &f64, &s, &d,
+                                                   &ts, &tsn, &nulls, &flag, &long_max,
+                                                   &huge}) {
+    columns.push_back(builder->Finish().ValueOrDie());
+  }
+  return arrow::RecordBatch::Make(StatsSchema(), kBatchRows, columns);
+}
+
+struct WrittenFile {
+  AddFile add;
+  json stats;
+  std::shared_ptr<parquet::FileMetaData> metadata;
+};
+
+WrittenFile WriteFile(const TempDir& dir,
+                      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  auto store = objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie();
+  auto file = DataFileWriter::Open(store.get(), "part-0.zstd.parquet",
+                                   batches.front()->schema(), "zstd", {}, *batches.front())
+                  .ValueOrDie();
+  for (const auto& batch : batches) EXPECT_TRUE(file->Write(*batch).ok());
+  WrittenFile written;
+  written.add = file->Close().ValueOrDie();
+  written.stats = json::parse(written.add.stats);
+  auto input = store->OpenRead("part-0.zstd.parquet").ValueOrDie();
+  written.metadata = parquet::ParquetFileReader::Open(input)->metadata();
+  return written;
+}
+
+TEST(DataFileWriter, StatisticsBoundEveryColumnAcrossRowGroups) {
+  TempDir dir;
+  std::mt19937_64 rng(42);
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (int b = 0; b < 3; ++b) batches.push_back(StatsBatch(b, &rng));
+  auto written = WriteFile(dir, batches);
+  ASSERT_GE(written.metadata->num_row_groups(), 3);
+  const json& stats = written.stats;
+  EXPECT_EQ(stats["numRecords"], 3 * kBatchRows);
+  auto table = arrow::Table::FromRecordBatches(batches).ValueOrDie();
+  auto expect_min_max = [&](const std::string& name) {
+    SCOPED_TRACE(name);
+    auto pair = arrow::compute::MinMax(table->GetColumnByName(name)).ValueOrDie();
+    const auto& values = pair.scalar_as<arrow::StructScalar>().value;
+    ASSERT_TRUE(stats["minValues"].contains(name)) << stats.dump();
+    auto as_json = [](const arrow::Scalar& scalar) -> json {
+      switch (scalar.type->id()) {
+        case arrow::Type::INT8: return static_cast<const arrow::Int8Scalar&>(scalar).value;
+        case arrow::Type::INT16: return static_cast<const arrow::Int16Scalar&>(scalar).value;
+        case arrow::Type::INT32: return static_cast<const arrow::Int32Scalar&>(scalar).value;
+        case arrow::Type::INT64: return static_cast<const arrow::Int64Scalar&>(scalar).value;
+        case arrow::Type::FLOAT: return static_cast<const arrow::FloatScalar&>(scalar).value;
+        case arrow::Type::DOUBLE: return static_cast<const arrow::DoubleScalar&>(scalar).value;
+        case arrow::Type::STRING:
+          return std::string(static_cast<const arrow::StringScalar&>(scalar).view());
+        default: return nullptr;
+      }
+    };
+    EXPECT_EQ(stats["minValues"][name], as_json(*values[0]));
+    EXPECT_EQ(stats["maxValues"][name], as_json(*values[1]));
+  };
+  for (const char* name : {"i8", "i16", "i32", "i64", "f32", "f64", "s"}) expect_min_max(name);
+  EXPECT_EQ(stats["minValues"]["i64"], std::numeric_limits<int64_t>::min() + 1);
+  EXPECT_EQ(stats["maxValues"]["i64"], std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(stats["minValues"]["i16"], -32768);
+  // Dates and timestamps in Delta's text (timestamps to the millisecond, widened).
+  auto date_min_max = arrow::compute::MinMax(table->GetColumnByName("d")).ValueOrDie();
+  const auto& dates = date_min_max.scalar_as<arrow::StructScalar>().value;
+  EXPECT_EQ(stats["minValues"]["d"],
+            FormatDate(static_cast<const arrow::Date32Scalar&>(*dates[0]).value));
+  EXPECT_EQ(stats["maxValues"]["d"],
+            FormatDate(static_cast<const arrow::Date32Scalar&>(*dates[1]).value));
+  for (const char* name : {"ts", "tsn"}) {
+    SCOPED_TRACE(name);
+    auto pair = arrow::compute::MinMax(table->GetColumnByName(name)).ValueOrDie();
+    const auto& values = pair.scalar_as<arrow::StructScalar>().value;
+    const bool utc = std::string(name) == "ts";
+    EXPECT_EQ(stats["minValues"][name],
+              FormatTimestamp(static_cast<const arrow::TimestampScalar&>(*values[0]).value,
+                              TimestampText::kStatsMin, utc));
+    EXPECT_EQ(stats["maxValues"][name],
+              FormatTimestamp(static_cast<const arrow::TimestampScalar&>(*values[1]).value,
+                              TimestampText::kStatsMax, utc));
+  }
+  EXPECT_EQ(stats["minValues"]["ts"].get<std::string>().back(), 'Z');
+  EXPECT_NE(stats["minValues"]["tsn"].get<std::string>().back(), 'Z');
+  // A value too long for Parquet's statistics: the bounds, if stated, still hold it.
+  if (stats["minValues"].contains("huge")) expect_min_max("huge");
+  // No bounds where none can be stated: all null, booleans, a maximum too long for
+  // Delta's statistics.
+  for (const char* name : {"nulls", "flag", "long_max"}) {
+    EXPECT_FALSE(stats["minValues"].contains(name)) << name << ": " << stats.dump();
+    EXPECT_FALSE(stats["maxValues"].contains(name)) << name << ": " << stats.dump();
+  }
+  EXPECT_EQ(stats["nullCount"]["nulls"], 3 * kBatchRows);
+  EXPECT_EQ(stats["nullCount"]["i64"], 0);
+  EXPECT_EQ(stats["nullCount"]["i8"], table->GetColumnByName("i8")->null_count());
+  EXPECT_EQ(stats["nullCount"]["flag"], 0);
+}
+
+TEST(DataFileWriter, AColumnOfAllNullsAndNaNsHasNoBounds) {
+  TempDir dir;
+  arrow::DoubleBuilder values;
+  for (int i = 0; i < 1000; ++i) {
+    (void)(i % 2 ? values.AppendNull() : values.Append(std::nan("")));
+  }
+  auto schema = arrow::schema({arrow::field("x", arrow::float64())});
+  auto batch = arrow::RecordBatch::Make(schema, 1000, {values.Finish().ValueOrDie()});
+  auto written = WriteFile(dir, {batch});
+  EXPECT_FALSE(written.stats["minValues"].contains("x")) << written.stats.dump();
+  EXPECT_EQ(written.stats["nullCount"]["x"], 500);
+}
+
+bool DictionaryEncoded(const parquet::ColumnChunkMetaData& column) {
+  for (auto encoding : column.encodings()) {
+    if (encoding == parquet::Encoding::PLAIN_DICTIONARY ||
+        encoding == parquet::Encoding::RLE_DICTIONARY) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Unique values are written plain from the first row: hashing them into a dictionary that
+// overflows its page only costs. Repetitive columns keep their dictionary.
+TEST(DataFileWriter, OnlyRepetitiveColumnsAreDictionaryEncoded) {
+  TempDir dir;
+  arrow::Int64Builder ids, small_ints;
+  arrow::DoubleBuilder measurements;
+  arrow::StringBuilder names, days;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> real(0, 1000);
+  std::uniform_int_distribution<int> thousand(0, 999);
+  const int64_t rows = 200000;
+  for (int64_t i = 0; i < rows; ++i) {
+    (void)ids.Append(i);
+    (void)small_ints.Append(thousand(rng));
+    (void)measurements.Append(real(rng));
+    (void)names.Append("name_" + std::to_string(i));
+    (void)days.Append("2024-01-" + std::to_string(10 + i % 20));
+  }
+  auto schema = arrow::schema({arrow::field("id", arrow::int64()),
+                               arrow::field("small", arrow::int64()),
+                               arrow::field("measurement", arrow::float64()),
+                               arrow::field("name", arrow::utf8()),
+                               arrow::field("day", arrow::utf8())});
+  auto batch = arrow::RecordBatch::Make(
+      schema, rows,
+      {ids.Finish().ValueOrDie(), small_ints.Finish().ValueOrDie(),
+       measurements.Finish().ValueOrDie(), names.Finish().ValueOrDie(),
+       days.Finish().ValueOrDie()});
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (int64_t offset = 0; offset < rows; offset += 65536) {
+    batches.push_back(batch->Slice(offset, 65536));
+  }
+  auto written = WriteFile(dir, batches);
+  ASSERT_GE(written.metadata->num_row_groups(), 2);
+  for (int g = 0; g < written.metadata->num_row_groups(); ++g) {
+    auto group = written.metadata->RowGroup(g);
+    EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(0))) << "id, row group " << g;
+    EXPECT_TRUE(DictionaryEncoded(*group->ColumnChunk(1))) << "small, row group " << g;
+    EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(2))) << "measurement, row group " << g;
+    EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(3))) << "name, row group " << g;
+    EXPECT_TRUE(DictionaryEncoded(*group->ColumnChunk(4))) << "day, row group " << g;
+  }
+  // The rows read back whole.
+  auto store = objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie();
+  auto reader = parquet::arrow::OpenFile(store->OpenRead("part-0.zstd.parquet").ValueOrDie(),
+                                         arrow::default_memory_pool())
+                    .ValueOrDie();
+  std::shared_ptr<arrow::Table> back;
+  ASSERT_TRUE(reader->ReadTable(&back).ok());
+  auto expected = arrow::Table::FromRecordBatches({batch}).ValueOrDie();
+  EXPECT_TRUE(back->Equals(*expected)) << back->ToString().substr(0, 400);
+}
+
+}  // namespace
+}  // namespace arrowport::lake
