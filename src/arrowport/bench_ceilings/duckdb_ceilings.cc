@@ -86,11 +86,12 @@ arrow::Status DuckDBOnly::SetThreads(int threads) {
   return impl_->Run("SET threads = " + std::to_string(threads));
 }
 
-arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
-    const std::string& table, std::shared_ptr<arrow::RecordBatchReader> batches) {
+arrow::Status DuckDBOnly::RunOnStream(const std::string& name,
+                                       std::shared_ptr<arrow::RecordBatchReader> batches,
+                                       const std::string& sql) {
   ArrowArrayStream stream;
   ARROW_RETURN_NOT_OK(arrow::ExportRecordBatchReader(std::move(batches), &stream));
-  std::string view = "source_of_" + table;  // a plain name, whichever catalog `table` is in
+  std::string view = "source_of_" + name;  // a plain name, whichever catalog `name` is in
   for (char& c : view) {
     if (c == '.') c = '_';
   }
@@ -103,13 +104,23 @@ arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
   if (status.ok()) status = impl_->Run("USE " + quoted_catalog);
   if (status.ok() && !scanned) status = arrow::Status::IOError("DuckDB: cannot scan the stream");
   if (status.ok()) {
-    status = impl_->Run("CREATE OR REPLACE TABLE " + table +
-                        " AS SELECT * FROM arrow_sources.main." + view);
-    if (status.ok()) status = impl_->Run("CHECKPOINT");
+    std::string statement = sql;
+    const std::string placeholder = "{source}";
+    statement.replace(statement.find(placeholder), placeholder.size(),
+                      "arrow_sources.main." + view);
+    status = impl_->Run(statement);
   }
   if (scanned) (void)impl_->Run("DROP VIEW IF EXISTS arrow_sources.main." + view);
   if (stream.release != nullptr) stream.release(&stream);
-  ARROW_RETURN_NOT_OK(status);
+  return status;
+}
+
+arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
+    const std::string& table, std::shared_ptr<arrow::RecordBatchReader> batches) {
+  ARROW_RETURN_NOT_OK(RunOnStream(table, std::move(batches),
+                                  "CREATE OR REPLACE TABLE " + table +
+                                      " AS SELECT * FROM {source}"));
+  ARROW_RETURN_NOT_OK(impl_->Run("CHECKPOINT"));
   duckdb_result result;
   if (duckdb_query(impl_->connection, ("SELECT count(*) FROM " + table).c_str(), &result) ==
       DuckDBError) {
@@ -119,6 +130,17 @@ arrow::Result<int64_t> DuckDBOnly::CreateTableAs(
   const int64_t rows = duckdb_value_int64(&result, 0, 0);
   duckdb_destroy_result(&result);
   return rows;
+}
+
+arrow::Status DuckDBOnly::CopyToParquet(std::shared_ptr<arrow::RecordBatchReader> batches,
+                                        const std::string& path,
+                                        const std::string& compression) {
+  std::string quoted_path = "'";
+  for (char c : path) quoted_path += c == '\'' ? std::string("''") : std::string(1, c);
+  quoted_path += "'";
+  return RunOnStream("copy", std::move(batches),
+                     "COPY (SELECT * FROM {source}) TO " + quoted_path +
+                         " (FORMAT parquet, COMPRESSION " + compression + ")");
 }
 
 arrow::Status DuckDBOnly::AppendCommitted(const std::string& table,

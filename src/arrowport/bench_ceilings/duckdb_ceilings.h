@@ -38,6 +38,11 @@ class DuckDBOnly {
   arrow::Result<int64_t> CreateTableAs(const std::string& table,
                                        std::shared_ptr<arrow::RecordBatchReader> batches);
 
+  /// DuckDB's own Parquet writer: COPY (SELECT * FROM the stream) TO `path` (FORMAT
+  /// parquet, COMPRESSION `compression`), the file written by DuckDB's threads.
+  arrow::Status CopyToParquet(std::shared_ptr<arrow::RecordBatchReader> batches,
+                              const std::string& path, const std::string& compression);
+
   /// DuckDB's own small write: `batch` converted by DuckDB (duckdb_data_chunk_from_arrow,
   /// 2,048 rows a chunk) into its appender on `table` (which exists), whose close commits.
   arrow::Status AppendCommitted(const std::string& table, const arrow::RecordBatch& batch);
@@ -47,6 +52,12 @@ class DuckDBOnly {
   arrow::Result<int64_t> ExportArrow(const std::string& sql, int64_t batch_rows);
 
  private:
+  /// Runs `sql` with "{source}" naming a view of `batches` (DuckDB's Arrow scan of an
+  /// exported C stream); `name` names the view.
+  arrow::Status RunOnStream(const std::string& name,
+                            std::shared_ptr<arrow::RecordBatchReader> batches,
+                            const std::string& sql);
+
   struct Impl;
   explicit DuckDBOnly(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -17,9 +17,11 @@ struct BenchOptions {
   std::string work_dir;       ///< where the file database goes ("" = a temp dir)
   bool seed_schema = true;    ///< also run the seed's 2-column schema
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
-  /// "" (all), "throughput", "latency", "concurrency", "transfer", "metrics", "quack" or
-  /// "tls"
+  /// "" (all), "throughput", "latency", "concurrency", "transfer", "metrics", "quack",
+  /// "tls" or "lake"
   std::string only;
+  /// The interpreter of the lake part's delta-rs peer ("": .venv/bin/python, else python3)
+  std::string python;
   /// duckdb.threads of the throughput runs, ceilings and server alike (0 = all cores);
   /// with two or more, a scaling table follows (each figure over its 1-thread figure).
   std::vector<int> threads = {1, 0};
@@ -72,6 +74,9 @@ arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path
 /// Reads of the largest row count over TLS beside the same reads in the clear: HTTPS and
 /// grpc+tls against HTTP and grpc (bench_tls.cc).
 arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path);
+/// Lake ingest (Delta Lake in a directory and on MinIO) beside delta-rs and DuckDB's COPY
+/// to Parquet, and two nodes at once, per row count (bench_lake.cc).
+arrow::Status BenchLake(const BenchOptions& options, const std::string& db_path);
 /// What metric updates cost: the same ingest with metrics on and off (bench_metrics.cc).
 arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_path);
 

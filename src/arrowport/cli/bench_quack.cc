@@ -10,6 +10,7 @@
 #include "arrowport/cli/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
+#include "arrowport/objectstore/minio_server.h"
 
 namespace arrowport::cli {
 
@@ -29,14 +30,6 @@ arrow::Status LoadQuack(bench_ceilings::DuckDBOnly* duckdb) {
   return duckdb->Run("LOAD quack");
 }
 
-// A free loopback port for the quack server (bound and released: quack picks no port).
-arrow::Result<int> FreePort() {
-  ARROW_ASSIGN_OR_RAISE(auto probe, StartBenchServer(":memory:"));
-  const int port = probe->flight_port();
-  ARROW_RETURN_NOT_OK(probe->Shutdown());
-  return port;
-}
-
 }  // namespace
 
 arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path) {
@@ -49,7 +42,9 @@ arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path
     const std::string quack_path = db_path + ".quack";
     RemoveDatabaseFiles(quack_path);
     ARROW_ASSIGN_OR_RAISE(auto quack_server, bench_ceilings::DuckDBOnly::Open(quack_path, 0, true));
-    ARROW_ASSIGN_OR_RAISE(const int port, FreePort());
+    // quack picks no port of its own.
+    const int port = objectstore::FreeLoopbackPort();
+    if (port == 0) return arrow::Status::IOError("no free loopback port for quack");
     const std::string uri = "quack:127.0.0.1:" + std::to_string(port);
     ARROW_RETURN_NOT_OK(LoadQuack(quack_server.get()));
     ARROW_RETURN_NOT_OK(quack_server->Run("CALL quack_serve('" + uri +

@@ -130,15 +130,20 @@ arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {
   return rows;
 }
 
-arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
-    const std::string& db_path, std::vector<std::string> allowed_peers, bool metrics,
-    int threads, const config::Config::Tls& tls) {
+server::ServerSetup BenchServerSetup(const std::string& db_path) {
   RemoveDatabaseFiles(db_path);
   server::ServerSetup setup;
   setup.config.db_path = db_path;
   setup.config.flight.port = 0;
   setup.config.http.port = 0;
   setup.config.log_level = "warn";
+  return setup;
+}
+
+arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
+    const std::string& db_path, std::vector<std::string> allowed_peers, bool metrics,
+    int threads, const config::Config::Tls& tls) {
+  server::ServerSetup setup = BenchServerSetup(db_path);
   setup.config.transfer.allowed_peers = std::move(allowed_peers);
   setup.config.metrics.enabled = metrics;
   setup.config.duckdb_threads = threads;

@@ -64,6 +64,9 @@ arrow::Result<double> BestSeconds(int repeat, int64_t rows,
 /// Reads `reader` to its end; returns the rows read.
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);
 
+/// The setup of an in-process server on loopback (free ports, warnings only) on a fresh
+/// file database `db_path` (removed first).
+server::ServerSetup BenchServerSetup(const std::string& db_path);
 /// An in-process server on loopback, on a fresh file database; `allowed_peers`: its
 /// transfer.allowed_peers; `metrics`: its metrics.enabled; `threads`: its duckdb.threads.
 /// `tls`: both listeners' certificate and key (empty: plaintext).

@@ -277,9 +277,12 @@ CLI::App* AddBench(CLI::App& app, Args& a) {
   bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");
   bench->add_option("--only", a.bench.only,
                     "Run one part: throughput, latency, concurrency, transfer, metrics, "
-                    "quack, tls")
-      ->check(CLI::IsMember(
-          {"throughput", "latency", "concurrency", "transfer", "metrics", "quack", "tls"}));
+                    "quack, tls, lake")
+      ->check(CLI::IsMember({"throughput", "latency", "concurrency", "transfer", "metrics",
+                             "quack", "tls", "lake"}));
+  bench->add_option("--python", a.bench.python,
+                    "Python with deltalake for the lake part's delta-rs peer "
+                    "(default: .venv/bin/python, else python3)");
   return bench;
 }
 

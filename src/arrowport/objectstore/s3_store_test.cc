@@ -269,7 +269,7 @@ TEST_F(S3StoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
 TEST_F(S3StoreTest, VirtualHostStyle) {
   // MINIO_DOMAIN=localhost; curl resolves *.localhost to the loopback itself.
   S3Settings settings = minio_->Settings();
-  settings.endpoint = "http://localhost:" + std::to_string(minio_->port);
+  settings.endpoint = "http://localhost:" + std::to_string(minio_->port());
   settings.path_style = false;
   auto vhost = Open(settings);
   ASSERT_TRUE(vhost->Put("v/key one", Bytes("vhost")).ok());
