@@ -380,6 +380,56 @@ def test_a_range_of_a_result_is_ignored_and_head_says_what_get_sends(server):
     connection.close()
 
 
+def raw_http10(server, request: bytes) -> tuple:
+    """Sends `request` over a fresh socket and reads until the server closes it: (head
+    lines, body); fails when the connection stays open."""
+    host, port = server.http.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):  # a socket.timeout here: the body never ended
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode().split("\r\n"), body
+
+
+def test_an_http10_client_gets_an_unchunked_body_ended_by_close(server):
+    """HTTP/1.0 knows no chunked coding (RFC 9112 6.1): results were sent chunked to
+    HTTP/1.0 clients too, whose body then held the chunk sizes. Now the body goes
+    unframed, for every format and with compression, and the server closes the
+    connection to end it."""
+    import zstandard
+    ingest(server, "old_client", ipc_bytes(five_column_table(200_000)))
+    cases = [(b"GET /tables/old_client HTTP/1.0\r\n\r\n", "arrow", 200_000),
+             (b"GET /tables/old_client?format=csv&limit=3 HTTP/1.0\r\n\r\n", "csv", 3),
+             (b"GET /tables/old_client HTTP/1.0\r\nAccept-Encoding: zstd\r\n\r\n", "zstd",
+              200_000)]
+    sql = b"SELECT * FROM old_client LIMIT 7"
+    cases.append((b"POST /query HTTP/1.0\r\nContent-Type: text/plain\r\nContent-Length: "
+                  + str(len(sql)).encode() + b"\r\n\r\n" + sql, "arrow", 7))
+    for request, kind, rows in cases:
+        head, body = raw_http10(server, request)
+        headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
+                   for line in head[1:]}
+        assert head[0].split()[1] == "200", head
+        assert "transfer-encoding" not in headers, head
+        assert headers.get("connection") == "close", head
+        if kind == "zstd":
+            assert headers.get("content-encoding") == "zstd"
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        if kind == "csv":
+            assert body.count(b"\n") == rows + 1 and body.startswith(b'"id"'), body[:80]
+        else:
+            assert ipc.open_stream(pa.BufferReader(body)).read_all().num_rows == rows
+    # HEAD says the same.
+    head, body = raw_http10(server, b"HEAD /tables/old_client HTTP/1.0\r\n\r\n")
+    assert not any(line.lower().startswith("transfer-encoding") for line in head), head
+    assert body == b""
+    # HTTP/1.1 clients still get chunked bodies.
+    r = requests.get(f"{server.http}/tables/old_client?limit=1", timeout=30)
+    assert r.headers.get("Transfer-Encoding") == "chunked"
+
+
 def test_openapi_references_resolve(server):
     spec = requests.get(f"{server.http}/openapi.json", timeout=30).json()
 

@@ -16,8 +16,9 @@ constexpr char kCrlf[] = "\r\n";
 
 }  // namespace
 
-ChunkedBodyStream::ChunkedBodyStream(httplib::DataSink* sink, int64_t buffer_bytes)
-    : sink_(sink), buffer_bytes_(static_cast<size_t>(buffer_bytes)) {
+ChunkedBodyStream::ChunkedBodyStream(httplib::DataSink* sink, int64_t buffer_bytes,
+                                     bool chunked)
+    : sink_(sink), buffer_bytes_(static_cast<size_t>(buffer_bytes)), chunked_(chunked) {
   buffer_.reserve(kHeaderRoom + buffer_bytes_ + 2);
   buffer_.resize(kHeaderRoom);
 }
@@ -28,6 +29,7 @@ arrow::Status ChunkedBodyStream::Send(const char* data, size_t size) {
 }
 
 arrow::Status ChunkedBodyStream::SendChunk(const char* data, size_t size) {
+  if (!chunked_) return Send(data, size);
   char header[24];
   ARROW_RETURN_NOT_OK(Send(header, FormatHeader(header, size)));
   ARROW_RETURN_NOT_OK(Send(data, size));
@@ -59,6 +61,11 @@ arrow::Status ChunkedBodyStream::Flush() {
   if (aborted_) return arrow::Status::IOError("the response was aborted");
   const size_t buffered = buffer_.size() - kHeaderRoom;
   if (buffered == 0) return arrow::Status::OK();
+  if (!chunked_) {
+    auto st = Send(buffer_.data() + kHeaderRoom, buffered);
+    buffer_.resize(kHeaderRoom);
+    return st;
+  }
   // Header in the room kept before the data, CRLF after it: the chunk in one write.
   char header[24];
   const size_t length = FormatHeader(header, buffered);
@@ -93,6 +100,7 @@ arrow::Status ChunkedBodyStream::Finish() {
   closed_ = true;
   // After it, nothing: an Abort() now would write into the next response.
   aborted_ = finished_ = true;
+  if (!chunked_) return arrow::Status::OK();  // the connection's close ends the body
   static constexpr char kLastChunk[] = "0\r\n\r\n";
   return Send(kLastChunk, sizeof(kLastChunk) - 1);
 }

@@ -23,9 +23,14 @@ namespace arrowport::http {
 ///
 /// Finish() writes the last chunk. A body that fails is Abort()ed instead: it never gets
 /// its last chunk, so every HTTP client sees the response cut, not complete.
+///
+/// An HTTP/1.0 client knows no chunked coding (RFC 9112 6.1: a server must not send it
+/// one): its body goes unframed (`chunked` false), the same writes and buffering, and
+/// ends when the server closes the connection.
 class ChunkedBodyStream : public arrow::io::OutputStream {
  public:
-  explicit ChunkedBodyStream(httplib::DataSink* sink, int64_t buffer_bytes = 64 << 10);
+  explicit ChunkedBodyStream(httplib::DataSink* sink, int64_t buffer_bytes = 64 << 10,
+                             bool chunked = true);
 
   arrow::Status Write(const void* data, int64_t nbytes) override;
   /// Sends what is buffered as a chunk.
@@ -49,6 +54,7 @@ class ChunkedBodyStream : public arrow::io::OutputStream {
 
   httplib::DataSink* sink_;
   const size_t buffer_bytes_;
+  const bool chunked_;
   // Room for the longest chunk header (16 hex digits + CRLF) ahead of the data, so that a
   // buffered chunk goes out in one write.
   static constexpr size_t kHeaderRoom = 18;

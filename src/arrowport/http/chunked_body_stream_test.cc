@@ -121,5 +121,23 @@ TEST(ChunkedBodyStreamTest, APeerThatWentAwayFailsTheWrite) {
   EXPECT_FALSE(body.Write(big.data(), 64).ok());
 }
 
+// HTTP/1.0: the same writes go out as they are, buffered alike, and nothing marks the
+// end (the connection's close does).
+TEST(ChunkedBodyStreamTest, AnUnchunkedBodyIsTheBytesWrittenAndNothingElse) {
+  Recorder recorder;
+  ChunkedBodyStream body(&recorder.sink, 1024, /*chunked=*/false);
+  std::string expected;
+  for (size_t size : {1u, 7u, 300u, 900u, 5000u, 0u, 2u, 100000u, 3u}) {
+    std::string piece(size, static_cast<char>('a' + size % 26));
+    ASSERT_TRUE(body.Write(piece.data(), static_cast<int64_t>(piece.size())).ok());
+    expected += piece;
+  }
+  ASSERT_TRUE(body.Finish().ok());
+  EXPECT_EQ(recorder.wire, expected);
+  EXPECT_LT(recorder.writes.size(), 9u);  // small writes gathered
+  (void)body.Abort();
+  EXPECT_EQ(recorder.wire, expected);  // nothing after Finish
+}
+
 }  // namespace
 }  // namespace arrowport::http

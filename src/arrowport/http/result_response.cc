@@ -18,12 +18,20 @@ namespace arrowport::http {
 
 namespace {
 
+// An HTTP/1.0 request: its response must not be chunked (RFC 9112 6.1).
+bool KnowsNoChunks(const httplib::Request& req) { return req.version == "HTTP/1.0"; }
+
 // A result body's headers: chunked transfer coding, framed by ChunkedBodyStream (httplib's
 // own copies each write twice, so httplib is handed a body without length and sends it as
-// given), and the compression the client's Accept-Encoding gets for `format`.
+// given), or for HTTP/1.0 a body that the connection's close ends; and the compression
+// the client's Accept-Encoding gets for `format`.
 arrow::Compression::type SetBodyHeaders(const httplib::Request& req, httplib::Response& res,
                                         query::ResultFormat format) {
-  res.set_header("Transfer-Encoding", "chunked");
+  if (KnowsNoChunks(req)) {
+    res.set_header("Connection", "close");
+  } else {
+    res.set_header("Transfer-Encoding", "chunked");
+  }
   res.set_header("Accept-Ranges", "none");
   const auto compression = ResponseCompression(req, format);
   if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
@@ -85,13 +93,14 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const std::string path = req.path;
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);
+  const bool chunked = !KnowsNoChunks(req);
   res.set_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been
       // written or abandoned.
-      [&ctx, batches, format, compression, path, method, user, start, call = *call](
-          size_t, httplib::DataSink& sink) {
-        auto body = std::make_shared<ChunkedBodyStream>(&sink);
+      [&ctx, batches, format, compression, path, method, user, start, chunked,
+       call = *call](size_t, httplib::DataSink& sink) {
+        auto body = std::make_shared<ChunkedBodyStream>(&sink, 64 << 10, chunked);
         auto st = [&]() -> arrow::Status {
           std::shared_ptr<arrow::io::OutputStream> out = body;
           std::unique_ptr<arrow::util::Codec> codec;
