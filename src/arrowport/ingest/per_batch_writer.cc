@@ -94,6 +94,14 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
   }
   if (st.ok()) st = ctx_->lease->Commit();
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
+  if (!st.ok() && ctx_->idempotent()) {
+    // Ours is rolled back; if a racing copy committed this batch, it counts as seen.
+    auto prior = storage::RequestLog::CommittedByARacingCopy(conn, key, st);
+    if (prior.ok()) {
+      st = arrow::Status::OK();
+      seen = true;
+    }
+  }
   conn->DropArrowStream(relation);
   ARROW_RETURN_NOT_OK(st);
   return !seen;

@@ -98,14 +98,13 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
   }();
   if (!st.ok() || duplicate) (void)ctx_->lease->RollbackOrDiscard();
   if (!st.ok() && ctx_->idempotent()) {
-    // Copies of one request racing (a client retrying at once): another committed first,
-    // and its log entry refused ours. Ours is rolled back; answered as the retry it is.
-    auto prior = storage::RequestLog::Lookup(conn, request_id);
-    if (prior.ok() && *prior) {
+    // Ours is rolled back; if a racing copy committed, answered as the retry it is.
+    auto prior = storage::RequestLog::CommittedByARacingCopy(conn, request_id, st);
+    if (prior.ok()) {
       duplicate = true;
       st = arrow::Status::OK();
-      result.rows = (*prior)->rows;
-      result.batches = (*prior)->batches;
+      result.rows = prior->rows;
+      result.batches = prior->batches;
     }
   }
   conn->DropArrowStream(relation);

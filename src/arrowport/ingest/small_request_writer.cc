@@ -24,11 +24,10 @@ arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
   }
   auto appended = conn->AppendAtomically(appends);
   if (appended.ok()) return std::nullopt;
-  if (!key.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto prior, storage::RequestLog::Lookup(conn, key));
-    if (prior) return prior;
-  }
-  return appended;
+  if (key.empty()) return appended;
+  ARROW_ASSIGN_OR_RAISE(auto prior,
+                        storage::RequestLog::CommittedByARacingCopy(conn, key, appended));
+  return prior;
 }
 
 arrow::Result<bool> SmallRequestWriter::TryWrite(

@@ -1,12 +1,15 @@
 #include "arrowport/storage/request_log.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "arrow/array/util.h"
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
 
@@ -82,6 +85,28 @@ arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
   ARROW_ASSIGN_OR_RAISE(auto rows, table->column(0)->GetScalar(0));
   ARROW_ASSIGN_OR_RAISE(auto batches, table->column(1)->GetScalar(0));
   return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
+}
+
+arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,
+                                                               const std::string& key,
+                                                               const arrow::Status& failure) {
+  auto prior = Lookup(conn, key);
+  if (prior.ok() && *prior) return **prior;
+  // DuckDB refuses a key that another transaction has written and not yet committed: the
+  // racing copy holds it. It commits (or fails) soon after writing its log entry.
+  const std::string refused = "Duplicate key \"request_id: " + key + "\"";
+  if (failure.message().find(refused) == std::string::npos) return failure;
+  auto wait = std::chrono::milliseconds(5);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(wait);
+    wait = std::min(wait * 2, std::chrono::milliseconds(100));
+    prior = Lookup(conn, key);
+    if (prior.ok() && *prior) return **prior;
+  }
+  return RetryableConflict("another copy of request '", key,
+                           "' is being written at the same moment; retry the request (it "
+                           "will be answered as a duplicate if that copy committed)");
 }
 
 }  // namespace arrowport::storage

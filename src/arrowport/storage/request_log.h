@@ -34,6 +34,15 @@ class RequestLog {
   static arrow::Result<std::optional<LoggedCounts>> Lookup(Connection* conn,
                                                            const std::string& key);
 
+  /// After a write carrying `key` failed with `failure` (and was rolled back): the counts
+  /// of a copy of the request that committed first when copies raced (a client retrying
+  /// at once), which answers ours as its duplicate. When the log's key refused ours while
+  /// the other copy has not committed yet, its outcome is awaited (up to about 2 s; then
+  /// a retryable conflict). Else `failure` itself.
+  static arrow::Result<LoggedCounts> CommittedByARacingCopy(Connection* conn,
+                                                            const std::string& key,
+                                                            const arrow::Status& failure);
+
  private:
   std::mutex mutex_;  // guards ready_; held while the log is created
   bool ready_ = false;
