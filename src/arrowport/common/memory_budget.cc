@@ -1,5 +1,6 @@
 #include "arrowport/common/memory_budget.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "arrowport/common/call_cancellation.h"
@@ -88,9 +89,20 @@ arrow::Result<MemoryBudget::Reservation> MemoryBudget::Reserve(
 }
 
 arrow::Result<MemoryBudget::Reservation> MemoryBudget::TryReserve(int64_t bytes,
-                                                                  const std::string& what) {
+                                                                  const std::string& what,
+                                                                  int64_t keep_free) {
   if (bytes <= 0) return Reservation();
-  ARROW_RETURN_NOT_OK(Take(bytes, what, Clock::now(), nullptr));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (used_ + bytes + std::max<int64_t>(keep_free, 0) > capacity_) {
+      return ResourceExhausted(
+          "the server is busy: its memory budget (limits.max_request_memory: ",
+          capacity_ >> 20, " MiB) is spent by other calls (", used_ >> 20, " MiB held); ",
+          what, " needs ", bytes >> 20, " MiB more. Retry shortly");
+    }
+    used_ += bytes;
+    if (used_ > peak_) peak_ = used_;
+  }
   return Reservation(self_.lock(), bytes);
 }
 

@@ -60,8 +60,10 @@ class MemoryBudget {
   arrow::Result<Reservation> Reserve(int64_t bytes, const std::string& what,
                                      const std::shared_ptr<CallCancellation>& cancellation =
                                          nullptr);
-  /// The reservation when there is room now, else ResourceExhausted (no waiting).
-  arrow::Result<Reservation> TryReserve(int64_t bytes, const std::string& what);
+  /// The reservation when there is room now and `keep_free` bytes stay free after it,
+  /// else ResourceExhausted (no waiting).
+  arrow::Result<Reservation> TryReserve(int64_t bytes, const std::string& what,
+                                        int64_t keep_free = 0);
 
   /// For accounting that is not one RAII object (a memory pool whose buffers are freed
   /// anywhere): takes `bytes`, waiting as Reserve does; Refund() gives them back.

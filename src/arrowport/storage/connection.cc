@@ -8,7 +8,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
-#include "arrowport/storage/arrow_stream_shim.h"
+#include "arrowport/common/schema_owning_stream.h"
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"

@@ -230,9 +230,12 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     // Each worker holds a unit under construction and one waiting for buffer room. The
     // workers are shared by all queries, so this over-counts when several run at once
     // (the endpoints of one parallel read): without room, the query converts chunk by
-    // chunk on its own thread instead of waiting for it.
+    // chunk on its own thread instead of waiting for it. Half the budget stays for the
+    // batches in flight: conversions that took all of it left the streams (theirs and
+    // others') none, and a client reading its endpoints one by one got "busy".
     auto reserved = options.result_memory->TryReserve(
-        int64_t{2} * threads * kMaxBatchBytes, "a query's result conversion");
+        int64_t{2} * threads * kMaxBatchBytes, "a query's result conversion",
+        options.result_memory->capacity() / 2);
     if (reserved.ok()) {
       workers = std::move(*reserved);
     } else {

@@ -6,6 +6,7 @@
 
 #include "arrow/api.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/result_batch_reader.h"
 
@@ -100,6 +101,51 @@ TEST_F(ResultSourcesTest, TheServersOwnReadTransactionStillConvertsInParallel) {
   EXPECT_FALSE(read_in_transaction(/*snapshot=*/false));
   auto outside = Connection::Query(db_->Connect().ValueOrDie(), sql, QueryOptions{});
   EXPECT_TRUE(ConvertedByDuckDBWorkers(**outside));
+}
+
+// Conversion by DuckDB's workers reserves room for them (2 units of 8 MiB per thread). A
+// few queries opened at once took the whole budget that way and left their streams no
+// room for a single batch: a client reading its endpoints one by one got "busy". Half the
+// budget now stays for the batches in flight.
+TEST_F(ResultSourcesTest, ParallelConversionsLeaveHalfTheBudgetForBatches) {
+  ASSERT_TRUE(db_->direct_append_enabled());
+  const std::string sql = "SELECT i FROM range(3000000) t(i)";
+  auto open = [](std::shared_ptr<MemoryBudget> budget) {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    options.threads = 4;
+    options.request_memory = std::move(budget);
+    return Database::Open(options).ValueOrDie();
+  };
+  // What one query converted in parallel reserves (per DuckDB thread); then a budget of
+  // exactly three such.
+  int64_t one = 0;
+  {
+    auto budget = MemoryBudget::Make(int64_t{1} << 40);
+    auto db = open(budget);
+    auto reader = Connection::Query(db->Connect().ValueOrDie(), sql, {}).ValueOrDie();
+    ASSERT_TRUE(ConvertedByDuckDBWorkers(*reader));
+    one = budget->used();
+  }
+  ASSERT_GT(one, 0);
+  auto budget = MemoryBudget::Make(3 * one, std::chrono::milliseconds(200));
+  auto db = open(budget);
+  std::vector<std::shared_ptr<arrow::RecordBatchReader>> readers;
+  int parallel = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto reader = Connection::Query(db->Connect().ValueOrDie(), sql, {});
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    parallel += ConvertedByDuckDBWorkers(**reader) ? 1 : 0;
+    readers.push_back(std::move(*reader));
+  }
+  EXPECT_EQ(parallel, 1);
+  EXPECT_LE(budget->used(), budget->capacity() / 2);
+  // Each read to its end in turn, the others open.
+  for (auto& reader : readers) {
+    auto table = reader->ToTable();
+    ASSERT_TRUE(table.ok()) << table.status().ToString();
+    EXPECT_EQ((*table)->num_rows(), 3000000);
+  }
 }
 
 TEST_F(ResultSourcesTest, WideStringsEndUnitsAtASize) {

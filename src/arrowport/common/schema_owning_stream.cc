@@ -1,10 +1,10 @@
-#include "arrowport/storage/arrow_stream_shim.h"
+#include "arrowport/common/schema_owning_stream.h"
 
 #include <vector>
 
 #include "arrow/c/bridge.h"
 
-namespace arrowport::storage {
+namespace arrowport {
 
 namespace {
 
@@ -63,4 +63,4 @@ arrow::Status ExportSchemaOwningStream(std::shared_ptr<arrow::RecordBatchReader>
   return SchemaOwningStream::Export(std::move(reader), out);
 }
 
-}  // namespace arrowport::storage
+}  // namespace arrowport
