@@ -39,10 +39,12 @@ struct CallScope {
     }
     return flight_status;
   }
-  /// A result stream dropped before its end: when the client went (cancelled, deadline,
-  /// disconnected), the call counts as CANCELLED.
+  /// A result stream dropped before its end, unless it failed otherwise first, counts as
+  /// CANCELLED: Flight stops reading a result early only when its client went (cancelled,
+  /// deadline, disconnected: a write that failed, which gRPC may flag as cancelled only a
+  /// moment later) or the server stops. Checking gRPC's flag missed about one in eight.
   void Dropped() {
-    if (meter && context.call_failed && context.call_failed()) {
+    if (meter && !meter->failed()) {
       meter->SetOutcome("CANCELLED", "the client left before the end of the result");
     }
   }

@@ -146,6 +146,8 @@ class CallMeter {
   void SetOutcome(std::string code, std::string message = "");
   /// The code alone (an HTTP status), keeping a message set before.
   void SetCode(std::string code) { code_ = std::move(code); }
+  /// Whether an error outcome is set.
+  bool failed() const { return !code_.empty(); }
   /// Where the pipelines add what this call moves (put it in the call's CallContext);
   /// null for a meter that records nothing.
   const std::shared_ptr<CallProgress>& progress() const { return progress_; }
