@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -141,17 +142,53 @@ class Minio:
     def lake(self, table):
         """The lake at s3://BUCKET/table, as the test's readers see it."""
         return Lake(self.url(table), self.storage_options(), self.filesystem(),
-                    f"{self.bucket}/{table}")
+                    f"{self.bucket}/{table}", duckdb_secret=self.duckdb_secret())
+
+    def duckdb_secret(self):
+        """DuckDB's S3 secret for this server (CREATE SECRET's options)."""
+        return {"KEY_ID": self.access_key, "SECRET": self.secret_key, "REGION": self.region,
+                "ENDPOINT": f"127.0.0.1:{self.port}", "URL_STYLE": "path", "USE_SSL": False}
 
 
 # ---- the lake as other readers see it ----
 
+def _duckdb_extension(module, name):
+    """The path of a DuckDB extension shipped in a PyPI package (duckdb-extension-NAME: the
+    signed binaries DuckDB would download, which this machine cannot fetch at run time)."""
+    found = sorted(Path(module.__file__).parent.glob(f"extensions/*/{name}.duckdb_extension"))
+    assert found, f"no {name}.duckdb_extension in {module.__name__} (tests/e2e/requirements.txt)"
+    return str(found[-1])
+
+
+def duckdb_delta_query(url, sql, s3_secret=None):
+    """`sql` (over the view `lake`) run by DuckDB's delta extension on the table at `url`."""
+    import duckdb
+    import duckdb_extension_delta
+    import duckdb_extension_httpfs
+    con = duckdb.connect()
+    try:
+        con.execute(f"LOAD '{_duckdb_extension(duckdb_extension_httpfs, 'httpfs')}'")
+        con.execute(f"LOAD '{_duckdb_extension(duckdb_extension_delta, 'delta')}'")
+        if s3_secret:
+            options = ", ".join(f"{k} {v}" if isinstance(v, bool) else f"{k} '{v}'"
+                                for k, v in s3_secret.items())
+            con.execute(f"CREATE SECRET lake_store (TYPE s3, {options})")
+        location = urllib.parse.unquote(urllib.parse.urlparse(url).path) \
+            if url.startswith("file://") else url
+        quoted = location.replace("'", "''")
+        con.execute(f"CREATE VIEW lake AS SELECT * FROM delta_scan('{quoted}')")
+        return con.execute(sql).to_arrow_table()
+    finally:
+        con.close()
+
+
 class Lake:
     """A Delta table location read by the test's peers: delta-rs, Polars and the files."""
 
-    def __init__(self, url, storage_options=None, fs=None, root=None):
+    def __init__(self, url, storage_options=None, fs=None, root=None, duckdb_secret=None):
         self.url, self.storage_options = url, storage_options
         self.fs, self.root = fs, root
+        self.duckdb_secret = duckdb_secret
 
     @classmethod
     def local(cls, directory):
@@ -169,6 +206,12 @@ class Lake:
     def polars(self, sort_by="id"):
         frame = pl.read_delta(self.url, storage_options=self.storage_options)
         return frame.sort(sort_by) if sort_by else frame
+
+    def duckdb(self, sql="SELECT * FROM lake ORDER BY id"):
+        """`sql` over the latest snapshot through DuckDB's own Delta reader (its `delta`
+        extension, on delta-kernel-rs, with `httpfs` for S3), where `lake` names the
+        table: a third engine, not ours and not delta-rs. A pyarrow Table."""
+        return duckdb_delta_query(self.url, sql, self.duckdb_secret)
 
     def _list(self, subdir=""):
         path = f"{self.root}/{subdir}" if subdir else self.root

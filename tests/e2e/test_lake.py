@@ -153,6 +153,47 @@ def test_ingest_lands_in_a_delta_table_every_reader_agrees(start_server, tmp_pat
     assert lake.delta().version() == lake.versions()[-1]
 
 
+def column_encodings(lake, path):
+    """Column name -> the Parquet encodings of its first row group, in a data file."""
+    with lake.fs.open_input_file(f"{lake.root}/{path}") as f:
+        metadata = pq.ParquetFile(f).metadata
+        group = metadata.row_group(0)
+        return {group.column(i).path_in_schema: set(group.column(i).encodings)
+                for i in range(group.num_columns)}
+
+
+def test_delta_encoded_columns_read_alike_by_every_engine(start_server, tmp_path, target):
+    """Batches large enough for the writer to choose encodings: the sorted integer columns
+    (ids, x, event times) are written DELTA_BINARY_PACKED, the names plain, the days with a
+    dictionary; delta-rs, Polars, DuckDB's own delta extension and Arrowport read the same
+    rows."""
+    server = serve(start_server, tmp_path, target)
+    n = 30000
+    times = pa.array([1_700_000_000_000_000 + i * 1000 + (i * 7919) % 500 for i in range(n)],
+                     pa.timestamp("us", tz="UTC"))
+    data = events(range(n), seen_at=times)
+    assert put_path(server.client(), data, "events", chunk=10000)[-1]["rows"] == n
+    lake = target.lake
+    (path,) = lake.data_files()
+    encodings = column_encodings(lake, path)
+    for column in ("id", "x", "seen_at"):
+        assert "DELTA_BINARY_PACKED" in encodings[column], (column, encodings)
+    assert "DELTA_BINARY_PACKED" not in encodings["name"], encodings
+    assert "RLE_DICTIONARY" in encodings["day"], encodings
+
+    columns = ("id", "day", "x", "name", "seen_at")
+    expected = rows(data, columns)
+    assert rows(lake.read(), columns) == expected                          # delta-rs
+    assert rows(lake.polars(), columns) == expected                        # polars.read_delta
+    assert rows(lake.duckdb(), columns) == expected                        # DuckDB's delta
+    assert rows(flight_query(server.client(), "SELECT * FROM events ORDER BY id"),
+                columns) == expected                                       # Arrowport
+    aggregate = "SELECT day, count(*) AS n, sum(x) AS total, max(seen_at) AS latest FROM {} " \
+                "GROUP BY day ORDER BY day"
+    assert lake.duckdb(aggregate.format("lake")).to_pylist() == \
+        http_query(server, aggregate.format("events")).to_pylist()
+
+
 def test_partitioned_by_day_hive_folders(start_server, tmp_path, target):
     server = serve(start_server, tmp_path, target, partition_by=["day"])
     data = events(range(300))

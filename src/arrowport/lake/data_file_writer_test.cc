@@ -4,6 +4,7 @@
 #include <parquet/arrow/reader.h>
 #include <parquet/metadata.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -13,6 +14,7 @@
 
 #include "arrow/api.h"
 #include "arrow/compute/api_aggregate.h"
+#include "arrow/compute/cast.h"
 #include "arrowport/lake/lake_test_util.h"
 
 namespace arrowport::lake {
@@ -259,6 +261,86 @@ TEST(DataFileWriter, OnlyRepetitiveColumnsAreDictionaryEncoded) {
   ASSERT_TRUE(reader->ReadTable(&back).ok());
   auto expected = arrow::Table::FromRecordBatches({batch}).ValueOrDie();
   EXPECT_TRUE(back->Equals(*expected)) << back->ToString().substr(0, 400);
+}
+
+bool HasEncoding(const parquet::ColumnChunkMetaData& column, parquet::Encoding::type wanted) {
+  const auto& encodings = column.encodings();
+  return std::find(encodings.begin(), encodings.end(), wanted) != encodings.end();
+}
+
+// Unique integers whose neighbours differ little (ids, sequence numbers, event times,
+// also with nulls, a name with a dot, seconds widened to microseconds) are delta encoded;
+// unique integers that jump about stay plain.
+TEST(DataFileWriter, IntegersWithNarrowDeltasAreDeltaEncoded) {
+  TempDir dir;
+  arrow::Int64Builder ids, scattered;
+  arrow::Int32Builder sequence;
+  arrow::Date32Builder days;
+  arrow::TimestampBuilder event_times(arrow::timestamp(arrow::TimeUnit::MICRO, "UTC"),
+                                      arrow::default_memory_pool());
+  arrow::TimestampBuilder seconds(arrow::timestamp(arrow::TimeUnit::SECOND),
+                                  arrow::default_memory_pool());
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int64_t> jitter(0, 5000);
+  const int64_t rows = 200000;
+  int64_t t = 1'700'000'000'000'000;
+  for (int64_t i = 0; i < rows; ++i) {
+    (void)ids.Append(1000 + 3 * i);
+    (void)scattered.Append(static_cast<int64_t>(rng()));
+    if (i % 10 == 3) {
+      (void)sequence.AppendNull();
+    } else {
+      (void)sequence.Append(static_cast<int32_t>(i));
+    }
+    (void)days.Append(static_cast<int32_t>(i - 100000));
+    t += jitter(rng);
+    (void)event_times.Append(t);
+    (void)seconds.Append(1'700'000'000 + i * 2);
+  }
+  auto schema = arrow::schema({arrow::field("id", arrow::int64()),
+                               arrow::field("scattered", arrow::int64()),
+                               arrow::field("seq.no", arrow::int32()),
+                               arrow::field("day", arrow::date32()),
+                               arrow::field("event_time", event_times.type()),
+                               arrow::field("at", seconds.type())});
+  auto batch = arrow::RecordBatch::Make(
+      schema, rows,
+      {ids.Finish().ValueOrDie(), scattered.Finish().ValueOrDie(),
+       sequence.Finish().ValueOrDie(), days.Finish().ValueOrDie(),
+       event_times.Finish().ValueOrDie(), seconds.Finish().ValueOrDie()});
+  auto written = WriteFile(dir, {batch->Slice(0, 70000), batch->Slice(70000)});
+  ASSERT_GE(written.metadata->num_row_groups(), 2);
+  const auto kDelta = parquet::Encoding::DELTA_BINARY_PACKED;
+  for (int g = 0; g < written.metadata->num_row_groups(); ++g) {
+    auto group = written.metadata->RowGroup(g);
+    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(0), kDelta)) << "id, row group " << g;
+    EXPECT_FALSE(HasEncoding(*group->ColumnChunk(1), kDelta)) << "scattered, group " << g;
+    EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(1))) << "scattered, group " << g;
+    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(2), kDelta)) << "seq.no, row group " << g;
+    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(3), kDelta)) << "day, row group " << g;
+    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(4), kDelta)) << "event_time, group " << g;
+    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(5), kDelta)) << "at, row group " << g;
+  }
+  // Bounds still come from the footer, and the rows read back whole (seconds as the
+  // microseconds they are written as).
+  EXPECT_EQ(written.stats["minValues"]["id"], 1000);
+  EXPECT_EQ(written.stats["maxValues"]["id"], 1000 + 3 * (rows - 1));
+  auto store = objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie();
+  auto reader = parquet::arrow::OpenFile(store->OpenRead("part-0.zstd.parquet").ValueOrDie(),
+                                         arrow::default_memory_pool())
+                    .ValueOrDie();
+  std::shared_ptr<arrow::Table> back;
+  ASSERT_TRUE(reader->ReadTable(&back).ok());
+  ASSERT_EQ(back->num_rows(), rows);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(back->column(i)->Equals(*arrow::ChunkedArray::Make({batch->column(i)})
+                                             .ValueOrDie()))
+        << schema->field(i)->name();
+  }
+  auto at = arrow::compute::Cast(back->column(5), arrow::timestamp(arrow::TimeUnit::SECOND))
+                .ValueOrDie();
+  EXPECT_TRUE(at.chunked_array()->Equals(
+      *arrow::ChunkedArray::Make({batch->column(5)}).ValueOrDie()));
 }
 
 }  // namespace
