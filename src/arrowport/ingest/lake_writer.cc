@@ -42,7 +42,9 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     // A retry of a committed request: read and discarded; answered with the original
     // counts.
     result->duplicate = true;
-    std::tie(result->rows, result->batches) = append.prior_counts();
+    auto counts = append.PriorCounts();
+    if (!counts.ok()) return StoreError(counts.status());
+    std::tie(result->rows, result->batches) = *counts;
     return Drain(source);
   }
   for (;;) {

@@ -237,6 +237,35 @@ arrow::Result<bool> DeltaLog::HasNewer(int64_t version) {
   return false;
 }
 
+arrow::Result<std::optional<std::pair<int64_t, int64_t>>> DeltaLog::FindTxnCounts(
+    const std::string& app_id, int64_t txn_version, int64_t at_or_before) {
+  ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, ""));
+  std::vector<int64_t> versions;
+  for (const auto& object : listing) {
+    const auto version = CommitVersionOf(object.key);
+    if (version && *version <= at_or_before) versions.push_back(*version);
+  }
+  std::sort(versions.rbegin(), versions.rend());
+  if (versions.size() > static_cast<size_t>(kMaxCountSearch)) versions.resize(kMaxCountSearch);
+  for (const int64_t version : versions) {
+    ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(CommitKey(version)));
+    // Another writer's log may hold anything: a file we cannot parse holds no answer.
+    arrow::Result<CommitActions> commit;
+    try {
+      commit = ParseCommit(body->ToString(), version);
+    } catch (const std::exception& e) {
+      commit = arrow::Status::Invalid(e.what());
+    }
+    if (!commit.ok()) continue;
+    for (const auto& txn : commit->txns) {
+      if (txn.app_id != app_id || txn.version != txn_version) continue;
+      if (commit->output_rows < 0) return std::nullopt;  // written by another tool
+      return std::make_pair(commit->output_rows, commit->output_batches);
+    }
+  }
+  return std::nullopt;
+}
+
 arrow::Status DeltaLog::TryCommit(int64_t version, const CommitActions& commit) {
   return store_->PutIfAbsent(CommitKey(version),
                              arrow::Buffer::FromString(SerializeCommit(commit, NowMs())));

@@ -132,6 +132,14 @@ class DeltaLog {
   /// another writer made it first.
   arrow::Status TryCommit(int64_t version, const CommitActions& commit);
 
+  /// The rows and batches recorded by the commit holding `app_id`'s txn at
+  /// `txn_version`, looked for in the commit files at or before `at_or_before`, newest
+  /// first, at most kMaxCountSearch of them: a checkpoint keeps each app's txn but not
+  /// its commit's counts. Null when none of those files holds it (expired, or older).
+  static constexpr int64_t kMaxCountSearch = 256;
+  arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
+      const std::string& app_id, int64_t txn_version, int64_t at_or_before);
+
   /// Writes a Parquet checkpoint of `snapshot` and `_last_checkpoint`.
   arrow::Status WriteCheckpoint(const Snapshot& snapshot);
 

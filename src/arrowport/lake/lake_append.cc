@@ -106,10 +106,25 @@ arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
     table_->Warn("ignore_extra: columns not in the Delta table were dropped: " + names);
   }
   if (options_.request_id.empty()) return -1;
-  auto counts = base->app_counts.find(app_id());
-  if (counts != base->app_counts.end()) prior_counts_ = counts->second;
   auto it = base->app_versions.find(app_id());
-  return it == base->app_versions.end() ? -1 : it->second;
+  if (it == base->app_versions.end()) return -1;
+  start_snapshot_ = base;
+  prior_version_ = it->second;
+  return prior_version_;
+}
+
+arrow::Result<std::pair<int64_t, int64_t>> LakeAppend::PriorCounts() {
+  if (prior_version_ < 0 || !start_snapshot_) return std::make_pair(int64_t{0}, int64_t{0});
+  auto counts = start_snapshot_->app_counts.find(app_id());
+  if (counts != start_snapshot_->app_counts.end()) return counts->second;
+  // Committed before the checkpoint the snapshot was read from: its commit file has the
+  // counts.
+  ARROW_ASSIGN_OR_RAISE(auto found, table_->log()->FindTxnCounts(app_id(), prior_version_,
+                                                                start_snapshot_->version));
+  if (found) return *found;
+  table_->Warn("request id '" + options_.request_id + "' was committed, but no commit file "
+               "left in the log says how many rows: the retry is answered with 0");
+  return std::make_pair(int64_t{0}, int64_t{0});
 }
 
 arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {

@@ -77,6 +77,44 @@ TEST(LakeAppend, ARequestIdCommitsOnce) {
   EXPECT_EQ(ParquetFiles(dir), 1);
 }
 
+// A node that starts after a checkpoint reads the request ids from it, but not their
+// commits' counts: a retry must still be answered with the rows the request committed
+// (it was answered with 0), from the commit file; with the file gone, with 0.
+TEST(LakeAppend, ARetryAfterACheckpointAnswersWithTheOriginalCounts) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  AppendOptions options;
+  options.request_id = "req-1";
+  ASSERT_EQ(Append(table, {Batch(0, 10), Batch(10, 7)}, options).ValueOrDie(), 0);
+  ASSERT_EQ(Append(table, {Batch(17, 5)}).ValueOrDie(), 1);
+  ASSERT_EQ(Append(table, {Batch(22, 5)}).ValueOrDie(), 2);
+  ASSERT_TRUE(table->log()->WriteCheckpoint(*table->Latest().ValueOrDie()).ok());
+  ASSERT_EQ(Append(table, {Batch(27, 5)}).ValueOrDie(), 3);
+
+  auto restarted = OpenTable(dir);  // reads the checkpoint, then commit 3
+  {
+    LakeAppend retry(restarted, options);
+    ASSERT_EQ(retry.Start(*Batch(0, 1)->schema()).ValueOrDie(), 0);
+    EXPECT_EQ(retry.PriorCounts().ValueOrDie(), std::make_pair(int64_t{17}, int64_t{2}));
+  }
+  // Counts recorded after the checkpoint come from the snapshot itself.
+  AppendOptions later;
+  later.request_id = "req-2";
+  ASSERT_EQ(Append(restarted, {Batch(32, 4)}, later).ValueOrDie(), 4);
+  {
+    LakeAppend retry(restarted, later);
+    ASSERT_EQ(retry.Start(*Batch(0, 1)->schema()).ValueOrDie(), 0);
+    EXPECT_EQ(retry.PriorCounts().ValueOrDie(), std::make_pair(int64_t{4}, int64_t{1}));
+  }
+  // The commit file expired: the request is still a duplicate, its counts unknown.
+  std::filesystem::remove(dir.path() + "/_delta_log/00000000000000000000.json");
+  auto later_node = OpenTable(dir);
+  LakeAppend retry(later_node, options);
+  ASSERT_EQ(retry.Start(*Batch(0, 1)->schema()).ValueOrDie(), 0);
+  EXPECT_EQ(retry.PriorCounts().ValueOrDie(), std::make_pair(int64_t{0}, int64_t{0}));
+  EXPECT_EQ(CountRows(later_node.get()), 36);
+}
+
 TEST(LakeAppend, SchemaPoliciesDecideNewColumns) {
   TempDir dir;
   auto table = OpenTable(dir);
