@@ -164,24 +164,28 @@ def column_encodings(lake, path):
 
 def test_delta_encoded_columns_read_alike_by_every_engine(start_server, tmp_path, target):
     """Batches large enough for the writer to choose encodings: the sorted integer columns
-    (ids, x, event times) are written DELTA_BINARY_PACKED, the names plain, the days with a
-    dictionary; delta-rs, Polars, DuckDB's own delta extension and Arrowport read the same
-    rows."""
+    (ids, x, event times) are written DELTA_BINARY_PACKED, the names ("n1234", sharing
+    most bytes with the name before) DELTA_BYTE_ARRAY, random hex digests plain, the days
+    with a dictionary; delta-rs, Polars, DuckDB's own delta extension and Arrowport read
+    the same rows."""
     server = serve(start_server, tmp_path, target)
     n = 30000
     times = pa.array([1_700_000_000_000_000 + i * 1000 + (i * 7919) % 500 for i in range(n)],
                      pa.timestamp("us", tz="UTC"))
-    data = events(range(n), seen_at=times)
+    digests = pa.array([f"{(i * 2654435761) % 4294967296:08x}{(i * 40503) % 65536:04x}"
+                        for i in range(n)])
+    data = events(range(n), seen_at=times, digest=digests)
     assert put_path(server.client(), data, "events", chunk=10000)[-1]["rows"] == n
     lake = target.lake
     (path,) = lake.data_files()
     encodings = column_encodings(lake, path)
     for column in ("id", "x", "seen_at"):
         assert "DELTA_BINARY_PACKED" in encodings[column], (column, encodings)
-    assert "DELTA_BINARY_PACKED" not in encodings["name"], encodings
+    assert "DELTA_BYTE_ARRAY" in encodings["name"], encodings
+    assert not {"DELTA_BYTE_ARRAY", "RLE_DICTIONARY"} & set(encodings["digest"]), encodings
     assert "RLE_DICTIONARY" in encodings["day"], encodings
 
-    columns = ("id", "day", "x", "name", "seen_at")
+    columns = ("id", "day", "x", "name", "seen_at", "digest")
     expected = rows(data, columns)
     assert rows(lake.read(), columns) == expected                          # delta-rs
     assert rows(lake.polars(), columns) == expected                        # polars.read_delta
