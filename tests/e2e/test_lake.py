@@ -6,6 +6,7 @@ same commit modes, request ids and schema policies as a DuckDB table; other Delt
 snapshot by name on every read surface. Small data: the heavy runs (Spark, kill -9) are in
 test_lake_slow.py."""
 import contextlib
+import datetime
 import json
 import os
 import threading
@@ -21,6 +22,7 @@ import pytest
 import requests
 
 import rawflight
+from conftest import run_cli
 from lake_util import (SECRET_KEY, Lake, commit_actions, day_aggregate, events, flight_query,
                        http_ingest, http_query, lake_stream, noisy_events, put_cmd, put_path,
                        rows, start_lake_server, write_config)
@@ -174,18 +176,21 @@ def test_delta_encoded_columns_read_alike_by_every_engine(start_server, tmp_path
                      pa.timestamp("us", tz="UTC"))
     digests = pa.array([f"{(i * 2654435761) % 4294967296:08x}{(i * 40503) % 65536:04x}"
                         for i in range(n)])
-    data = events(range(n), seen_at=times, digest=digests)
+    # int32 and date pages, and a delta column with nulls (definition levels).
+    sequence = pa.array([None if i % 7 == 3 else 5 * i for i in range(n)], pa.int32())
+    dates = pa.array([datetime.date(2000, 1, 1) + datetime.timedelta(days=i) for i in range(n)])
+    data = events(range(n), seen_at=times, digest=digests, seq=sequence, born_on=dates)
     assert put_path(server.client(), data, "events", chunk=10000)[-1]["rows"] == n
     lake = target.lake
     (path,) = lake.data_files()
     encodings = column_encodings(lake, path)
-    for column in ("id", "x", "seen_at"):
+    for column in ("id", "x", "seen_at", "seq", "born_on"):
         assert "DELTA_BINARY_PACKED" in encodings[column], (column, encodings)
     assert "DELTA_BYTE_ARRAY" in encodings["name"], encodings
     assert not {"DELTA_BYTE_ARRAY", "RLE_DICTIONARY"} & set(encodings["digest"]), encodings
     assert "RLE_DICTIONARY" in encodings["day"], encodings
 
-    columns = ("id", "day", "x", "name", "seen_at", "digest")
+    columns = ("id", "day", "x", "name", "seen_at", "digest", "seq", "born_on")
     expected = rows(data, columns)
     assert rows(lake.read(), columns) == expected                          # delta-rs
     assert rows(lake.polars(), columns) == expected                        # polars.read_delta
@@ -196,6 +201,27 @@ def test_delta_encoded_columns_read_alike_by_every_engine(start_server, tmp_path
                 "GROUP BY day ORDER BY day"
     assert lake.duckdb(aggregate.format("lake")).to_pylist() == \
         http_query(server, aggregate.format("events")).to_pylist()
+
+
+def test_delta_encodings_off_for_older_readers(start_server, tmp_path):
+    """lake.delta_encodings: false keeps to Parquet 1.0's encodings (readers older than
+    Spark 3.3); a value that is not a boolean stops the server at start, naming the key."""
+    target = local_target(tmp_path)
+    server = serve(start_server, tmp_path, target, delta_encodings=False)
+    data = events(range(20000))
+    assert put_path(server.client(), data, "events", chunk=10000)[-1]["rows"] == 20000
+    (path,) = target.lake.data_files()
+    encodings = column_encodings(target.lake, path)
+    assert not [e for found in encodings.values() for e in found if e.startswith("DELTA")], \
+        encodings
+    assert rows(target.lake.read()) == rows(data)
+
+    bad = write_config(tmp_path / "bad.yaml",
+                       {"events": lake_stream(target.lake.url, delta_encodings="maybe")})
+    proc = run_cli("serve", "--config", str(bad), "--db", str(tmp_path / "bad.duckdb"),
+                   "--flight-port", "0", "--http-port", "0", timeout=60)
+    assert proc.returncode != 0
+    assert "streams.events.lake.delta_encodings" in proc.stderr.decode(), proc.stderr
 
 
 def test_partitioned_by_day_hive_folders(start_server, tmp_path, target):

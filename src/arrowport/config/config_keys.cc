@@ -44,13 +44,13 @@ arrow::Result<int64_t> ParseSize(const std::string& text) {
   return count * found->second;
 }
 
-namespace {
-
 arrow::Result<bool> ParseBool(const std::string& text) {
   if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "0" || text == "no" || text == "off") return false;
   return arrow::Status::Invalid("'", text, "' is not a boolean");
 }
+
+namespace {
 
 // Durations are bounded so that adding them to a clock (in nanoseconds) cannot overflow.
 constexpr int64_t kMaxSeconds = int64_t{365} * 24 * 3600;

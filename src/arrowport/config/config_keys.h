@@ -14,6 +14,8 @@ namespace arrowport::config {
 
 /// A decimal int64; out-of-range and trailing text are errors.
 arrow::Result<int64_t> ParseInt(const std::string& text);
+/// true/1/yes/on or false/0/no/off.
+arrow::Result<bool> ParseBool(const std::string& text);
 
 /// An integer key: its bounds and where it lives. The range is checked on the int64 value
 /// before it is narrowed into the field, both when parsing and in Validate().

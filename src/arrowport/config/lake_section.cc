@@ -88,6 +88,10 @@ arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix
         st = arrow::Status::Invalid("must be zstd, snappy, gzip, lz4 or none, got '", value, "'");
       }
       lake->compression = value;
+    } else if (key == "delta_encodings") {
+      auto parsed = ParseBool(value);
+      st = parsed.status();
+      if (parsed.ok()) lake->delta_encodings = *parsed;
     } else if (key == "checkpoint_interval") {
       set(&lake->checkpoint_interval, 0, 1000000);
     } else if (key == "retention_s") {
@@ -101,7 +105,7 @@ arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix
     } else {
       return LakeKeyError(source, full,
                           "unknown key (known: url, partition_by, target_file_mb, compression, "
-                          "checkpoint_interval, retention_s, compaction_interval_s, "
+                          "delta_encodings, checkpoint_interval, retention_s, compaction_interval_s, "
                           "max_commit_attempts, refresh_ms)");
     }
     if (!st.ok()) return LakeKeyError(source, full, st.message());

@@ -15,7 +15,6 @@
 #include <parquet/arrow/writer.h>
 #include <parquet/metadata.h>
 #include <parquet/properties.h>
-#include <parquet/schema.h>
 #include <parquet/statistics.h>
 
 #include "arrow/array.h"
@@ -59,6 +58,13 @@ bool HasMinMax(const arrow::DataType& type) {
   }
 }
 
+// Bounds outside years 1 to 9999 are left out: readers parse them as four-digit years
+// (delta-rs panicked on "5881580-07-11"); such a file is simply never skipped by them.
+constexpr int32_t kFirstDay = -719162;   // 0001-01-01, days since 1970-01-01
+constexpr int32_t kLastDay = 2932896;    // 9999-12-31
+constexpr int64_t kFirstMicro = int64_t{-62135596800} * 1000000;    // 0001-01-01T00:00:00
+constexpr int64_t kLastMicro = int64_t{253402300799} * 1000000 + 999000;  // max rounds up
+
 // The JSON value of a statistic; null when the value cannot be stated exactly.
 json StatValue(const arrow::Scalar& scalar, bool is_max) {
   if (!scalar.is_valid) return nullptr;
@@ -80,11 +86,16 @@ json StatValue(const arrow::Scalar& scalar, bool is_max) {
       if (view.size() > kMaxStatsString) return nullptr;
       return std::string(view);  // valid UTF-8: validated on ingest, replaced when dumped
     }
-    case arrow::Type::DATE32:
-      return FormatDate(static_cast<const arrow::Date32Scalar&>(scalar).value);
+    case arrow::Type::DATE32: {
+      const int32_t days = static_cast<const arrow::Date32Scalar&>(scalar).value;
+      if (days < kFirstDay || days > kLastDay) return nullptr;
+      return FormatDate(days);
+    }
     case arrow::Type::TIMESTAMP: {
       const auto& type = static_cast<const arrow::TimestampType&>(*scalar.type);
-      return FormatTimestamp(static_cast<const arrow::TimestampScalar&>(scalar).value,
+      const int64_t micros = static_cast<const arrow::TimestampScalar&>(scalar).value;
+      if (micros < kFirstMicro || micros > kLastMicro) return nullptr;
+      return FormatTimestamp(micros,
                              is_max ? TimestampText::kStatsMax : TimestampText::kStatsMin,
                              !type.timezone().empty());
     }
@@ -125,8 +136,9 @@ std::shared_ptr<arrow::Scalar> Combine(const std::vector<std::shared_ptr<arrow::
 // Bits per value that DELTA_BINARY_PACKED needs for the non-null values of an integer
 // column: each block of 128 differences between neighbours is stored relative to its
 // smallest difference, in four miniblocks of 32 bit-packed at the width of their largest.
-// `scale_bits`: what the writer's coercion to microseconds adds (seconds: x10^6).
-double DeltaBitsPerValue(const arrow::Array& sample, int scale_bits) {
+// (64-bit differences: for an int32 column spanning more than 2^31 the estimate is
+// higher than the encoder's wrapped 32-bit ones, and the column stays plain.)
+double DeltaBitsPerValue(const arrow::Array& sample) {
   std::vector<int64_t> values;
   values.reserve(static_cast<size_t>(sample.length()));
   const auto& data = *sample.data();
@@ -136,7 +148,6 @@ double DeltaBitsPerValue(const arrow::Array& sample, int scale_bits) {
                                                      : data.GetValues<int64_t>(1)[i]);
   }
   if (values.size() < 2) return 64;
-  // Differences wrap around as the encoder's do (two's complement).
   std::vector<int64_t> deltas(values.size() - 1);
   for (size_t i = 1; i < values.size(); ++i) {
     deltas[i - 1] = static_cast<int64_t>(static_cast<uint64_t>(values[i]) -
@@ -152,7 +163,7 @@ double DeltaBitsPerValue(const arrow::Array& sample, int scale_bits) {
       const size_t mini_end = std::min(block_end, mini + kMiniblock);
       const int64_t mini_max = *std::max_element(deltas.begin() + mini, deltas.begin() + mini_end);
       const uint64_t range = static_cast<uint64_t>(mini_max) - static_cast<uint64_t>(block_min);
-      bits += static_cast<int64_t>(kMiniblock) * (std::bit_width(range) + scale_bits);
+      bits += static_cast<int64_t>(kMiniblock) * std::bit_width(range);
     }
   }
   return static_cast<double>(bits) / static_cast<double>(deltas.size());
@@ -161,27 +172,20 @@ double DeltaBitsPerValue(const arrow::Array& sample, int scale_bits) {
 // Integer columns whose neighbours differ by little (ids, sequence numbers, event times)
 // are delta encoded: at most half their width per value. Plain encoding stores all 64
 // bits and leaves zstd to find the pattern: for sorted ids and timestamps the writer
-// spends a third less CPU and the files are a quarter smaller. Every Delta reader (Spark,
-// Trino, delta-rs, Polars, DuckDB) reads DELTA_BINARY_PACKED, part of Parquet 2.0.
+// spends a third less CPU and the files are a quarter smaller. Readers: Parquet 2.0's
+// encoding, read by Spark from 3.3, Polars, delta-rs, DuckDB and Trino
+// (lake.delta_encodings: false turns it off for older readers). Timestamps reach the
+// writer in microseconds (the Delta schema's unit), like their bounds.
 bool HasNarrowDeltas(const arrow::Array& sample) {
-  int scale_bits = 0;
   switch (sample.type()->id()) {
     case arrow::Type::INT32:
     case arrow::Type::INT64:
     case arrow::Type::DATE32:
-      break;
     case arrow::Type::TIMESTAMP:
-      // Written as microseconds: seconds and milliseconds are multiplied on the way.
-      switch (static_cast<const arrow::TimestampType&>(*sample.type()).unit()) {
-        case arrow::TimeUnit::SECOND: scale_bits = 20; break;
-        case arrow::TimeUnit::MILLI: scale_bits = 10; break;
-        default: break;
-      }
-      break;
+      return DeltaBitsPerValue(sample) <= sample.type()->byte_width() * 8 / 2;
     default:
       return false;
   }
-  return DeltaBitsPerValue(sample, scale_bits) <= sample.type()->byte_width() * 8 / 2;
 }
 
 // The share of a string column's bytes that each value has in common with the value
@@ -225,7 +229,14 @@ bool SharesPrefixesWithNeighbours(const arrow::Array& sample) {
   }
 }
 
-parquet::Encoding::type UndictionariedEncoding(const arrow::Array& sample) {
+// Parquet keys a column's settings by its dotted path: a top-level "a.b" is also the
+// leaf b of a struct a, whose type may not take the encoding. Such names stay plain.
+parquet::Encoding::type UndictionariedEncoding(const arrow::Field& field,
+                                               const arrow::Array& sample,
+                                               bool delta_encodings) {
+  if (!delta_encodings || field.name().find('.') != std::string::npos) {
+    return parquet::Encoding::PLAIN;
+  }
   if (HasNarrowDeltas(sample)) return parquet::Encoding::DELTA_BINARY_PACKED;
   if (SharesPrefixesWithNeighbours(sample)) return parquet::Encoding::DELTA_BYTE_ARRAY;
   return parquet::Encoding::PLAIN;
@@ -240,7 +251,8 @@ struct UndictionariedColumn {
   std::string name;
   parquet::Encoding::type encoding;
 };
-std::vector<UndictionariedColumn> UndictionariedColumns(const arrow::RecordBatch& first_rows) {
+std::vector<UndictionariedColumn> UndictionariedColumns(const arrow::RecordBatch& first_rows,
+                                                        bool delta_encodings) {
   std::vector<UndictionariedColumn> columns;
   for (int i = 0; i < first_rows.num_columns(); ++i) {
     const auto& type = *first_rows.column(i)->type();
@@ -257,7 +269,8 @@ std::vector<UndictionariedColumn> UndictionariedColumns(const arrow::RecordBatch
     const int64_t count =
         static_cast<const arrow::Int64Scalar&>(*distinct->scalar()).value;
     if (count * 10 < values * 9) continue;
-    columns.push_back({first_rows.schema()->field(i)->name(), UndictionariedEncoding(*sample)});
+    const auto& field = *first_rows.schema()->field(i);
+    columns.push_back({field.name(), UndictionariedEncoding(field, *sample, delta_encodings)});
   }
   return columns;
 }
@@ -310,9 +323,9 @@ std::string EscapePartitionValue(const std::string& value) {
 
 arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
     objectstore::ObjectStore* store, std::string key, std::shared_ptr<arrow::Schema> schema,
-    const std::string& compression, PartitionValues partition_values,
+    const config::LakeConfig& lake, PartitionValues partition_values,
     const arrow::RecordBatch& first_rows) {
-  ARROW_ASSIGN_OR_RAISE(auto codec, CodecOf(compression));
+  ARROW_ASSIGN_OR_RAISE(auto codec, CodecOf(lake.compression));
   ARROW_RETURN_NOT_OK(EnsureComputeKernels());
   std::unique_ptr<DataFileWriter> file(new DataFileWriter());
   file->store_ = store;
@@ -331,10 +344,8 @@ arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
   builder.compression(codec)
       ->max_row_group_length(kRowGroupRows)
       ->dictionary_pagesize_limit(kDictionaryPageBytes);
-  for (const auto& column : UndictionariedColumns(first_rows)) {
-    // A path of one name: a column named "a.b" is not the field b of a struct a.
-    auto path = std::make_shared<parquet::schema::ColumnPath>(std::vector{column.name});
-    builder.disable_dictionary(path)->encoding(path, column.encoding);
+  for (const auto& column : UndictionariedColumns(first_rows, lake.delta_encodings)) {
+    builder.disable_dictionary(column.name)->encoding(column.name, column.encoding);
   }
   auto properties = builder.build();
   // Spark and older readers read INT96-free, microsecond timestamps; the Arrow schema is

@@ -7,6 +7,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/config/config.h"
 #include "arrowport/lake/delta_log.h"
 #include "arrowport/lake/lake_files.h"
 #include "arrowport/objectstore/object_store.h"
@@ -27,12 +28,14 @@ namespace arrowport::lake {
 class DataFileWriter {
  public:
   /// `key`: the object's key under the table root; `schema`: the file's columns (the
-  /// table's without its partition columns); `compression`: zstd, snappy, gzip, lz4 or
-  /// none; `first_rows`: the first batch to be written, whose (nearly) unique columns
-  /// are written without a Parquet dictionary.
+  /// table's without its partition columns); `lake`: the table's settings (compression:
+  /// zstd, snappy, gzip, lz4 or none; delta_encodings); `first_rows`: the first batch to
+  /// be written, whose (nearly) unique columns are written without a Parquet dictionary
+  /// (and delta encoded where that pays and `lake.delta_encodings` allows), for the whole
+  /// file.
   static arrow::Result<std::unique_ptr<DataFileWriter>> Open(
       objectstore::ObjectStore* store, std::string key, std::shared_ptr<arrow::Schema> schema,
-      const std::string& compression, PartitionValues partition_values,
+      const config::LakeConfig& lake, PartitionValues partition_values,
       const arrow::RecordBatch& first_rows);
   ~DataFileWriter();
 

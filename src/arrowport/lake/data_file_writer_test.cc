@@ -103,10 +103,11 @@ struct WrittenFile {
 };
 
 WrittenFile WriteFile(const TempDir& dir,
-                      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+                      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                      const config::LakeConfig& lake = {}) {
   auto store = objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie();
   auto file = DataFileWriter::Open(store.get(), "part-0.zstd.parquet",
-                                   batches.front()->schema(), "zstd", {}, *batches.front())
+                                   batches.front()->schema(), lake, {}, *batches.front())
                   .ValueOrDie();
   for (const auto& batch : batches) EXPECT_TRUE(file->Write(*batch).ok());
   WrittenFile written;
@@ -200,14 +201,40 @@ TEST(DataFileWriter, AColumnOfAllNullsAndNaNsHasNoBounds) {
   EXPECT_EQ(written.stats["nullCount"]["x"], 500);
 }
 
+// Dates and times outside years 1 to 9999 get no bounds (delta-rs panicked reading
+// "5881580-07-11"); in-range columns keep theirs.
+TEST(DataFileWriter, BoundsOutsideYearsOneTo9999AreLeftOut) {
+  TempDir dir;
+  arrow::Date32Builder far_days, days;
+  arrow::TimestampBuilder far_times(arrow::timestamp(arrow::TimeUnit::MICRO),
+                                    arrow::default_memory_pool());
+  (void)far_days.AppendValues({std::numeric_limits<int32_t>::min(), 0,
+                               std::numeric_limits<int32_t>::max()});
+  (void)days.AppendValues({-719162, 0, 2932896});  // 0001-01-01, 1970-01-01, 9999-12-31
+  (void)far_times.AppendValues({0, 1, int64_t{253402300800} * 1000000});  // 10000-01-01
+  auto schema = arrow::schema({arrow::field("far_days", arrow::date32()),
+                               arrow::field("days", arrow::date32()),
+                               arrow::field("far_times", far_times.type())});
+  auto batch = arrow::RecordBatch::Make(
+      schema, 3,
+      {far_days.Finish().ValueOrDie(), days.Finish().ValueOrDie(),
+       far_times.Finish().ValueOrDie()});
+  auto written = WriteFile(dir, {batch});
+  EXPECT_FALSE(written.stats["minValues"].contains("far_days")) << written.stats.dump();
+  EXPECT_FALSE(written.stats["maxValues"].contains("far_times")) << written.stats.dump();
+  EXPECT_EQ(written.stats["minValues"]["days"], "0001-01-01");
+  EXPECT_EQ(written.stats["maxValues"]["days"], "9999-12-31");
+  EXPECT_EQ(written.stats["nullCount"]["far_days"], 0);
+}
+
+bool HasEncoding(const parquet::ColumnChunkMetaData& column, parquet::Encoding::type wanted) {
+  const auto& encodings = column.encodings();
+  return std::find(encodings.begin(), encodings.end(), wanted) != encodings.end();
+}
+
 bool DictionaryEncoded(const parquet::ColumnChunkMetaData& column) {
-  for (auto encoding : column.encodings()) {
-    if (encoding == parquet::Encoding::PLAIN_DICTIONARY ||
-        encoding == parquet::Encoding::RLE_DICTIONARY) {
-      return true;
-    }
-  }
-  return false;
+  return HasEncoding(column, parquet::Encoding::PLAIN_DICTIONARY) ||
+         HasEncoding(column, parquet::Encoding::RLE_DICTIONARY);
 }
 
 // Unique values are written plain from the first row: hashing them into a dictionary that
@@ -263,14 +290,9 @@ TEST(DataFileWriter, OnlyRepetitiveColumnsAreDictionaryEncoded) {
   EXPECT_TRUE(back->Equals(*expected)) << back->ToString().substr(0, 400);
 }
 
-bool HasEncoding(const parquet::ColumnChunkMetaData& column, parquet::Encoding::type wanted) {
-  const auto& encodings = column.encodings();
-  return std::find(encodings.begin(), encodings.end(), wanted) != encodings.end();
-}
-
-// Unique integers whose neighbours differ little (ids, sequence numbers, event times,
-// also with nulls, a name with a dot, seconds widened to microseconds) are delta encoded;
-// unique integers that jump about stay plain.
+// Unique integers whose neighbours differ little (ids, sequence numbers with nulls, days,
+// event times) are delta encoded; unique integers that jump about stay plain, and so does
+// a name with a dot (Parquet's dotted paths could name a struct's field too).
 TEST(DataFileWriter, IntegersWithNarrowDeltasAreDeltaEncoded) {
   TempDir dir;
   arrow::Int64Builder ids, scattered;
@@ -316,13 +338,14 @@ TEST(DataFileWriter, IntegersWithNarrowDeltasAreDeltaEncoded) {
     EXPECT_TRUE(HasEncoding(*group->ColumnChunk(0), kDelta)) << "id, row group " << g;
     EXPECT_FALSE(HasEncoding(*group->ColumnChunk(1), kDelta)) << "scattered, group " << g;
     EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(1))) << "scattered, group " << g;
-    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(2), kDelta)) << "seq.no, row group " << g;
+    EXPECT_FALSE(HasEncoding(*group->ColumnChunk(2), kDelta)) << "seq.no, row group " << g;
+    EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(2))) << "seq.no, row group " << g;
     EXPECT_TRUE(HasEncoding(*group->ColumnChunk(3), kDelta)) << "day, row group " << g;
     EXPECT_TRUE(HasEncoding(*group->ColumnChunk(4), kDelta)) << "event_time, group " << g;
     EXPECT_TRUE(HasEncoding(*group->ColumnChunk(5), kDelta)) << "at, row group " << g;
   }
   // Bounds still come from the footer, and the rows read back whole (seconds as the
-  // microseconds they are written as).
+  // microseconds Parquet stores).
   EXPECT_EQ(written.stats["minValues"]["id"], 1000);
   EXPECT_EQ(written.stats["maxValues"]["id"], 1000 + 3 * (rows - 1));
   auto store = objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie();
@@ -405,6 +428,58 @@ TEST(DataFileWriter, StringsSharingPrefixesAreDeltaByteArrays) {
         *arrow::ChunkedArray::Make({batch->column(i)}).ValueOrDie()))
         << schema->field(i)->name();
   }
+}
+
+// lake.delta_encodings: false keeps to dictionary and plain encodings (readers older than
+// Spark 3.3), whatever the columns hold.
+TEST(DataFileWriter, DeltaEncodingsCanBeTurnedOff) {
+  TempDir dir;
+  arrow::Int64Builder ids;
+  arrow::StringBuilder names;
+  for (int64_t i = 0; i < 20000; ++i) {
+    (void)ids.Append(i);
+    (void)names.Append("name_" + std::to_string(1000000 + i));
+  }
+  auto batch = arrow::RecordBatch::Make(
+      arrow::schema({arrow::field("id", arrow::int64()), arrow::field("name", arrow::utf8())}),
+      20000, {ids.Finish().ValueOrDie(), names.Finish().ValueOrDie()});
+  config::LakeConfig lake;
+  lake.delta_encodings = false;
+  auto written = WriteFile(dir, {batch}, lake);
+  auto group = written.metadata->RowGroup(0);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(i), parquet::Encoding::PLAIN)) << i;
+    EXPECT_FALSE(HasEncoding(*group->ColumnChunk(i), parquet::Encoding::DELTA_BINARY_PACKED));
+    EXPECT_FALSE(HasEncoding(*group->ColumnChunk(i), parquet::Encoding::DELTA_BYTE_ARRAY));
+  }
+}
+
+// A sorted int64 column named "a.b" beside a struct a with a string field b: both are
+// the Parquet path a.b. Delta encoding the first would have reached the string leaf too,
+// which DELTA_BINARY_PACKED cannot encode: the file failed to write.
+TEST(DataFileWriter, ADottedNameBesideAStructOfThatPathWrites) {
+  TempDir dir;
+  arrow::Int64Builder sorted;
+  arrow::StringBuilder inner;
+  for (int64_t i = 0; i < 20000; ++i) {
+    (void)sorted.Append(i);
+    (void)inner.Append("v" + std::to_string(i));
+  }
+  auto inner_array = inner.Finish().ValueOrDie();
+  auto a = arrow::StructArray::Make({inner_array}, {arrow::field("b", arrow::utf8())})
+               .ValueOrDie();
+  auto schema = arrow::schema({arrow::field("a.b", arrow::int64()),
+                               arrow::field("a", a->type())});
+  auto batch = arrow::RecordBatch::Make(schema, 20000, {sorted.Finish().ValueOrDie(), a});
+  auto written = WriteFile(dir, {batch});
+  EXPECT_EQ(written.stats["numRecords"], 20000);
+  auto store = objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie();
+  auto reader = parquet::arrow::OpenFile(store->OpenRead("part-0.zstd.parquet").ValueOrDie(),
+                                         arrow::default_memory_pool())
+                    .ValueOrDie();
+  std::shared_ptr<arrow::Table> back;
+  ASSERT_TRUE(reader->ReadTable(&back).ok());
+  EXPECT_TRUE(back->Equals(*arrow::Table::FromRecordBatches({batch}).ValueOrDie()));
 }
 
 }  // namespace

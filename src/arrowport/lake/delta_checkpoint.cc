@@ -274,6 +274,7 @@ arrow::Status DeltaLog::ReadCheckpoint(int64_t version, Snapshot* snapshot) {
   // cancel (a path is in one list or the other).
   ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version));
   snapshot->commits_since_checkpoint = 0;
+  snapshot->checkpoint_version = version;
   return arrow::Status::OK();
 }
 

@@ -47,7 +47,15 @@ const std::set<std::string>& KnownActions() {
   return known;
 }
 
-
+// A commit file's actions. Another writer's log may hold anything: no exception of the
+// JSON parser leaves here.
+arrow::Result<CommitActions> ParseCommitText(const arrow::Buffer& body, int64_t version) {
+  try {
+    return ParseCommit(body.ToString(), version);
+  } catch (const std::exception& e) {
+    return arrow::Status::Invalid("commit ", version, " cannot be read: ", e.what());
+  }
+}
 
 }  // namespace
 
@@ -210,7 +218,7 @@ arrow::Status DeltaLog::UpdateUnsafe(Snapshot* snapshot,
                                     snapshot->version + 1, " (next is ", version, ")");
     }
     ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(object.key));
-    ARROW_ASSIGN_OR_RAISE(auto commit, ParseCommit(body->ToString(), version));
+    ARROW_ASSIGN_OR_RAISE(auto commit, ParseCommitText(*body, version));
     ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version));
     if (applied != nullptr) applied->emplace_back(version, std::move(commit));
   }
@@ -238,29 +246,22 @@ arrow::Result<bool> DeltaLog::HasNewer(int64_t version) {
 }
 
 arrow::Result<std::optional<std::pair<int64_t, int64_t>>> DeltaLog::FindTxnCounts(
-    const std::string& app_id, int64_t txn_version, int64_t at_or_before) {
-  ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, ""));
-  std::vector<int64_t> versions;
-  for (const auto& object : listing) {
-    const auto version = CommitVersionOf(object.key);
-    if (version && *version <= at_or_before) versions.push_back(*version);
-  }
-  std::sort(versions.rbegin(), versions.rend());
-  if (versions.size() > static_cast<size_t>(kMaxCountSearch)) versions.resize(kMaxCountSearch);
-  for (const int64_t version : versions) {
-    ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(CommitKey(version)));
-    // Another writer's log may hold anything: a file we cannot parse holds no answer.
-    arrow::Result<CommitActions> commit;
-    try {
-      commit = ParseCommit(body->ToString(), version);
-    } catch (const std::exception& e) {
-      commit = arrow::Status::Invalid(e.what());
+    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
+  const int64_t lowest = std::max<int64_t>(0, checkpoint_version - kMaxCountSearch + 1);
+  for (int64_t version = checkpoint_version; version >= lowest; --version) {
+    auto body = store_->Get(CommitKey(version));
+    if (!body.ok()) {
+      if (body.status().IsKeyError()) return std::nullopt;  // expired, and all before it
+      return body.status();
     }
+    if ((*body)->size() > kMaxCountSearchBytes) continue;
+    auto commit = ParseCommitText(**body, version);
     if (!commit.ok()) continue;
+    if (commit->output_rows < 0 || commit->output_batches < 0) continue;
     for (const auto& txn : commit->txns) {
-      if (txn.app_id != app_id || txn.version != txn_version) continue;
-      if (commit->output_rows < 0) return std::nullopt;  // written by another tool
-      return std::make_pair(commit->output_rows, commit->output_batches);
+      if (txn.app_id == app_id && txn.version == txn_version) {
+        return std::make_pair(commit->output_rows, commit->output_batches);
+      }
     }
   }
   return std::nullopt;

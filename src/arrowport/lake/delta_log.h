@@ -95,8 +95,10 @@ struct Snapshot {
   std::map<std::string, AddFile> files;   ///< live data files by path
   std::map<std::string, RemoveFile> tombstones;  ///< removed files, for vacuum
   std::map<std::string, int64_t> app_versions;   ///< txn: appId -> version
-  /// appId -> rows and batches its last commit recorded (absent after a checkpoint).
+  /// appId -> rows and batches its last commit recorded (absent for the txns of the
+  /// checkpoint the snapshot was read from: DeltaLog::FindTxnCounts has them).
   std::map<std::string, std::pair<int64_t, int64_t>> app_counts;
+  int64_t checkpoint_version = -1;  ///< the checkpoint the replay started from (-1: none)
   std::vector<std::string> unknown_actions;      ///< seen anywhere in the log
   int64_t commits_since_checkpoint = 0;
 
@@ -133,12 +135,15 @@ class DeltaLog {
   arrow::Status TryCommit(int64_t version, const CommitActions& commit);
 
   /// The rows and batches recorded by the commit holding `app_id`'s txn at
-  /// `txn_version`, looked for in the commit files at or before `at_or_before`, newest
-  /// first, at most kMaxCountSearch of them: a checkpoint keeps each app's txn but not
-  /// its commit's counts. Null when none of those files holds it (expired, or older).
+  /// `txn_version` (a checkpoint keeps each app's txn but not its commit's counts),
+  /// looked for in the commit files from `checkpoint_version` down, at most
+  /// kMaxCountSearch of them, stopping at the first one gone (expired with all before
+  /// it). Files over kMaxCountSearchBytes, unparsable ones and matches without counts are
+  /// passed over. Null when none holds it.
   static constexpr int64_t kMaxCountSearch = 256;
+  static constexpr int64_t kMaxCountSearchBytes = int64_t{16} << 20;
   arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
-      const std::string& app_id, int64_t txn_version, int64_t at_or_before);
+      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version);
 
   /// Writes a Parquet checkpoint of `snapshot` and `_last_checkpoint`.
   arrow::Status WriteCheckpoint(const Snapshot& snapshot);

@@ -108,22 +108,23 @@ arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
   if (options_.request_id.empty()) return -1;
   auto it = base->app_versions.find(app_id());
   if (it == base->app_versions.end()) return -1;
-  start_snapshot_ = base;
   prior_version_ = it->second;
+  auto counts = base->app_counts.find(app_id());
+  if (counts != base->app_counts.end()) {
+    prior_counts_ = counts->second;
+  } else {
+    prior_checkpoint_ = base->checkpoint_version;
+  }
   return prior_version_;
 }
 
 arrow::Result<std::pair<int64_t, int64_t>> LakeAppend::PriorCounts() {
-  if (prior_version_ < 0 || !start_snapshot_) return std::make_pair(int64_t{0}, int64_t{0});
-  auto counts = start_snapshot_->app_counts.find(app_id());
-  if (counts != start_snapshot_->app_counts.end()) return counts->second;
-  // Committed before the checkpoint the snapshot was read from: its commit file has the
-  // counts.
-  ARROW_ASSIGN_OR_RAISE(auto found, table_->log()->FindTxnCounts(app_id(), prior_version_,
-                                                                start_snapshot_->version));
-  if (found) return *found;
-  table_->Warn("request id '" + options_.request_id + "' was committed, but no commit file "
-               "left in the log says how many rows: the retry is answered with 0");
+  if (prior_counts_) return *prior_counts_;
+  if (prior_version_ >= 0 && prior_checkpoint_ >= 0) {
+    ARROW_ASSIGN_OR_RAISE(auto found, table_->CheckpointedTxnCounts(
+                                          app_id(), prior_version_, prior_checkpoint_));
+    if (found) return *found;
+  }
   return std::make_pair(int64_t{0}, int64_t{0});
 }
 
@@ -153,11 +154,11 @@ arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {
         }
         ARROW_RETURN_NOT_OK(CloseFile(oldest->first));
       }
-      const std::string& codec = table_->config().compression;
-      ARROW_ASSIGN_OR_RAISE(auto file, DataFileWriter::Open(table_->store(),
-                                                            NewDataFileKey(slice.folder, codec),
-                                                            plan_.file_schema, codec,
-                                                            slice.values, *slice.rows));
+      const config::LakeConfig& lake = table_->config();
+      ARROW_ASSIGN_OR_RAISE(
+          auto file, DataFileWriter::Open(table_->store(),
+                                          NewDataFileKey(slice.folder, lake.compression),
+                                          plan_.file_schema, lake, slice.values, *slice.rows));
       if (pending_keys_.empty()) first_file_ms_ = NowMs();
       pending_keys_.push_back(file->key());
       it = open_.emplace(slice.folder, std::move(file)).first;

@@ -51,7 +51,8 @@ class LakeAppend {
   const ConformPlan& plan() const { return plan_; }
   /// Rows and batches the request id's commit recorded (a per_request retry's answer),
   /// after Start found it committed; {0, 0} when the log no longer says. Committed before
-  /// the checkpoint the snapshot was read from, they are looked up in the commit files.
+  /// the checkpoint the snapshot was read from, they are looked up in the commit files
+  /// (LakeTable::CheckpointedTxnCounts).
   arrow::Result<std::pair<int64_t, int64_t>> PriorCounts();
   int64_t files_committed() const { return files_committed_; }
 
@@ -77,8 +78,11 @@ class LakeAppend {
   std::vector<AddFile> pending_;  // closed, not committed
   std::vector<std::string> pending_keys_;
   int64_t files_committed_ = 0;
-  std::shared_ptr<const Snapshot> start_snapshot_;  // what Start planned against
-  int64_t prior_version_ = -1;  // the request id's txn version in it (-1: none)
+  int64_t prior_version_ = -1;  // the request id's txn version Start found (-1: none)
+  // Its commit's rows and batches when the snapshot had them; else the checkpoint the
+  // snapshot was read from, where PriorCounts looks them up (-1: none to look in).
+  std::optional<std::pair<int64_t, int64_t>> prior_counts_;
+  int64_t prior_checkpoint_ = -1;
   int64_t rows_since_commit_ = 0;
   int64_t batches_since_commit_ = 0;
 };

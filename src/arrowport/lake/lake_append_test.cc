@@ -91,6 +91,13 @@ TEST(LakeAppend, ARetryAfterACheckpointAnswersWithTheOriginalCounts) {
   ASSERT_TRUE(table->log()->WriteCheckpoint(*table->Latest().ValueOrDie()).ok());
   ASSERT_EQ(Append(table, {Batch(27, 5)}).ValueOrDie(), 3);
 
+  // Another tool's commit before the checkpoint names the same txn without counts: it is
+  // passed over, not taken for an answer of 0 (the search goes on to commit 0).
+  {
+    std::ofstream forged(dir.path() + "/_delta_log/00000000000000000001.json",
+                         std::ios::trunc);
+    forged << R"({"txn":{"appId":"arrowport:req-1","version":0,"lastUpdated":1}})" << "\n";
+  }
   auto restarted = OpenTable(dir);  // reads the checkpoint, then commit 3
   {
     LakeAppend retry(restarted, options);

@@ -72,8 +72,7 @@ arrow::Result<std::vector<AddFile>> Rewrite(LakeTable* table,
       if (!out) {
         ARROW_ASSIGN_OR_RAISE(
             out, DataFileWriter::Open(table->store(), NewDataFileKey(folder, config.compression),
-                                      file_schema, config.compression, file->partition_values,
-                                      *batch));
+                                      file_schema, config, file->partition_values, *batch));
         written->push_back(out->key());
       }
       ARROW_RETURN_NOT_OK(out->Write(*batch));

@@ -12,6 +12,22 @@ LakeTable::LakeTable(std::shared_ptr<objectstore::ObjectStore> store,
                      config::LakeConfig config, Logger* logger)
     : store_(std::move(store)), config_(std::move(config)), log_(store_), logger_(logger) {}
 
+arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::CheckpointedTxnCounts(
+    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
+  std::lock_guard<std::mutex> lock(counts_mutex_);
+  const auto key = std::make_pair(app_id, txn_version);
+  auto known = checkpointed_counts_.find(key);
+  if (known != checkpointed_counts_.end()) return known->second;
+  ARROW_ASSIGN_OR_RAISE(auto found, log_.FindTxnCounts(app_id, txn_version, checkpoint_version));
+  if (!found) {
+    Warn("'" + app_id + "' was committed, but no commit file left in the log says how many "
+         "rows: its retries are answered with 0");
+  }
+  if (checkpointed_counts_.size() >= kMaxRememberedCounts) checkpointed_counts_.clear();
+  checkpointed_counts_.emplace(key, found);
+  return found;
+}
+
 void LakeTable::Warn(const std::string& message) const {
   if (logger_ != nullptr) logger_->Warn(message, {{"lake", store_->url()}});
 }

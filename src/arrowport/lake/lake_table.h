@@ -53,6 +53,13 @@ class LakeTable {
   /// had nothing to commit.
   arrow::Result<int64_t> Commit(const Planner& plan);
 
+  /// The rows and batches the commit of `app_id`'s txn at `txn_version` recorded, for a
+  /// snapshot read from the checkpoint at `checkpoint_version` (which keeps txns, not
+  /// counts): looked up in the commit files once (DeltaLog::FindTxnCounts, warning when
+  /// they no longer say), then remembered, found or not, so that retries cost no reads.
+  arrow::Result<std::optional<std::pair<int64_t, int64_t>>> CheckpointedTxnCounts(
+      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version);
+
   objectstore::ObjectStore* store() const { return store_.get(); }
   const std::shared_ptr<objectstore::ObjectStore>& shared_store() const { return store_; }
   const config::LakeConfig& config() const { return config_; }
@@ -81,6 +88,12 @@ class LakeTable {
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
   // One log read at a time: concurrent callers wait for it rather than list twice.
   std::mutex refresh_mutex_;
+  // CheckpointedTxnCounts' answers by (appId, txn version); one lookup at a time, so
+  // racing retries read the log once. Cleared when it reaches kMaxRememberedCounts.
+  static constexpr size_t kMaxRememberedCounts = 4096;
+  std::mutex counts_mutex_;
+  std::map<std::pair<std::string, int64_t>, std::optional<std::pair<int64_t, int64_t>>>
+      checkpointed_counts_;
 };
 
 }  // namespace arrowport::lake
