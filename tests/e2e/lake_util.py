@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +26,8 @@ import pyarrow.fs as pafs
 import pyarrow.ipc as ipc
 import pytest
 import requests
+
+from duckdb_delta import duckdb_delta_query
 
 ARROW = "application/vnd.apache.arrow.stream"
 MINIO_DEFAULT = "/var/cache/arrowport/go/bin/minio"
@@ -152,38 +153,9 @@ class Minio:
 
 # ---- the lake as other readers see it ----
 
-def _duckdb_extension(module, name):
-    """The path of a DuckDB extension shipped in a PyPI package (duckdb-extension-NAME: the
-    signed binaries DuckDB would download, which this machine cannot fetch at run time)."""
-    found = sorted(Path(module.__file__).parent.glob(f"extensions/*/{name}.duckdb_extension"))
-    assert found, f"no {name}.duckdb_extension in {module.__name__} (tests/e2e/requirements.txt)"
-    return str(found[-1])
-
-
-def duckdb_delta_query(url, sql, s3_secret=None):
-    """`sql` (over the view `lake`) run by DuckDB's delta extension on the table at `url`."""
-    import duckdb
-    import duckdb_extension_delta
-    import duckdb_extension_httpfs
-    con = duckdb.connect()
-    try:
-        con.execute(f"LOAD '{_duckdb_extension(duckdb_extension_httpfs, 'httpfs')}'")
-        con.execute(f"LOAD '{_duckdb_extension(duckdb_extension_delta, 'delta')}'")
-        if s3_secret:
-            options = ", ".join(f"{k} {v}" if isinstance(v, bool) else f"{k} '{v}'"
-                                for k, v in s3_secret.items())
-            con.execute(f"CREATE SECRET lake_store (TYPE s3, {options})")
-        location = urllib.parse.unquote(urllib.parse.urlparse(url).path) \
-            if url.startswith("file://") else url
-        quoted = location.replace("'", "''")
-        con.execute(f"CREATE VIEW lake AS SELECT * FROM delta_scan('{quoted}')")
-        return con.execute(sql).to_arrow_table()
-    finally:
-        con.close()
-
-
 class Lake:
-    """A Delta table location read by the test's peers: delta-rs, Polars and the files."""
+    """A Delta table location read by the test's peers: delta-rs, Polars, DuckDB's delta
+    extension and the files."""
 
     def __init__(self, url, storage_options=None, fs=None, root=None, duckdb_secret=None):
         self.url, self.storage_options = url, storage_options
