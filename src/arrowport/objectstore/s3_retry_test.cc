@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,11 +23,13 @@ namespace arrowport::objectstore {
 namespace {
 
 struct Reply {
-  Reply(int status = 200, std::string body = "", std::string headers = "")
-      : status(status), body(std::move(body)), headers(std::move(headers)) {}
+  Reply(int status = 200, std::string body = "", std::string headers = "", int delay_ms = 0)
+      : status(status), body(std::move(body)), headers(std::move(headers)),
+        delay_ms(delay_ms) {}
   int status;
   std::string body;
   std::string headers;  // extra "Name: value\r\n" lines
+  int delay_ms;         // how long the server takes before it answers
 };
 
 /// \brief An HTTP/1.1 server on a loopback port answering each request with the next
@@ -110,6 +113,9 @@ class FakeS3 {
       std::lock_guard<std::mutex> lock(mutex_);
       if (requests_.size() < script_.size()) reply = script_[requests_.size()];
       requests_.push_back(head);
+    }
+    if (reply.delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(reply.delay_ms));
     }
     const bool head_request = head.starts_with("HEAD ");
     std::string answer = "HTTP/1.1 " + std::to_string(reply.status) + " Scripted\r\n" +
@@ -227,6 +233,55 @@ TEST(S3RetryTest, CompleteAnswering200WithAnErrorFailsAndAborts) {
   EXPECT_TRUE(requests[3].starts_with("POST /bucket/pre/big?uploadId=up-1 "));
   EXPECT_NE(requests[3].find("Content-Type: application/xml"), std::string::npos);
   EXPECT_TRUE(requests[4].starts_with("DELETE /bucket/pre/big?uploadId=up-1 "));
+}
+
+// A part travels on its own thread while the writer fills the next: the writes that start
+// and fill part 2 return before the server has answered part 1 (they waited for it).
+TEST(S3RetryTest, APartTravelsWhileTheNextOneFills) {
+  FakeS3 server({
+      {200,
+       "<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
+       "</InitiateMultipartUploadResult>"},
+      {200, "", "ETag: \"part-1\"\r\n", /*delay_ms=*/1500},
+      {200, "", "ETag: \"part-2\"\r\n"},
+      {200, "<CompleteMultipartUploadResult></CompleteMultipartUploadResult>"},
+  });
+  auto upload = StoreOn(server, /*retries=*/0)->OpenUpload("big").ValueOrDie();
+  const std::string part(5 << 20, 'x');
+  ASSERT_TRUE(upload->Write(part.data(), static_cast<int64_t>(part.size())).ok());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(upload->Write(part.data(), static_cast<int64_t>(part.size())).ok());
+  const auto filling = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(filling, std::chrono::milliseconds(1000));
+  ASSERT_TRUE(upload->Close().ok());
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_TRUE(requests[1].starts_with("PUT /bucket/pre/big?partNumber=1&uploadId=up-1 "));
+  EXPECT_TRUE(requests[2].starts_with("PUT /bucket/pre/big?partNumber=2&uploadId=up-1 "));
+  EXPECT_TRUE(requests[3].starts_with("POST /bucket/pre/big?uploadId=up-1 "));
+}
+
+// A part that fails while the next one fills fails the upload at the next part or at
+// Close, which aborts it: nothing is completed.
+TEST(S3RetryTest, APartFailingInFlightFailsTheUploadAndAborts) {
+  FakeS3 server({
+      {200,
+       "<InitiateMultipartUploadResult><UploadId>up-1</UploadId>"
+       "</InitiateMultipartUploadResult>"},
+      {403, Error("AccessDenied"), "", /*delay_ms=*/300},
+      {204, ""},  // AbortMultipartUpload
+  });
+  auto upload = StoreOn(server, /*retries=*/0)->OpenUpload("big").ValueOrDie();
+  const std::string data((5 << 20) + 1, 'x');
+  ASSERT_TRUE(upload->Write(data.data(), static_cast<int64_t>(data.size())).ok());
+  const auto status = upload->Close();
+  EXPECT_NE(status.message().find("UploadPart 1 s3://bucket/pre/big: AccessDenied"),
+            std::string::npos)
+      << status.ToString();
+  EXPECT_FALSE(upload->Close().ok());  // stays failed
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_TRUE(requests[2].starts_with("DELETE /bucket/pre/big?uploadId=up-1 "));
 }
 
 TEST(S3RetryTest, RequestsAreSignedByCurl) {

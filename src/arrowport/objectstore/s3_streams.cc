@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <system_error>
 
 #include "arrowport/objectstore/s3_xml.h"
 
@@ -112,6 +113,7 @@ S3Upload::S3Upload(std::shared_ptr<S3Client> client, std::string key)
 
 S3Upload::~S3Upload() {
   if (!closed_) (void)Abort();
+  if (in_flight_.valid()) in_flight_.wait();  // it uses this object
 }
 
 arrow::Status S3Upload::Fail(arrow::Status status) {
@@ -138,7 +140,14 @@ arrow::Status S3Upload::Write(const void* data, int64_t nbytes) {
   return arrow::Status::OK();
 }
 
+arrow::Status S3Upload::AwaitPart() {
+  if (!in_flight_.valid()) return arrow::Status::OK();
+  arrow::Status sent = in_flight_.get();
+  return sent.ok() ? sent : Fail(std::move(sent));
+}
+
 arrow::Status S3Upload::UploadPart() {
+  ARROW_RETURN_NOT_OK(AwaitPart());
   if (upload_id_.empty()) {
     S3Request create;
     create.method = "POST";
@@ -158,23 +167,40 @@ arrow::Status S3Upload::UploadPart() {
                                              " needs more than ", kMaxParts, " parts of ",
                                              part_bytes_, " bytes: raise s3.part_bytes"));
   }
-  S3Request part;
-  part.method = "PUT";
-  part.key = key_;
-  part.query = {{"partNumber", std::to_string(etags_.size() + 1)},
-                {"uploadId", upload_id_}};
-  part.body = buffer_.data();
-  part.body_size = buffer_.length();
-  const std::string op = "UploadPart " + std::to_string(etags_.size() + 1);
-  auto response = client_->Send(op, part);
-  if (!response.ok()) return Fail(response.status());
-  if (!response->ok()) return Fail(client_->ErrorOf(op, key_, *response));
-  if (response->etag.empty()) {
-    return Fail(arrow::Status::IOError("S3 ", op, " ", client_->ObjectUrl(key_),
-                                       ": the answer has no ETag"));
+  std::shared_ptr<arrow::Buffer> body;
+  auto finished = buffer_.Finish(&body, /*shrink_to_fit=*/false);
+  // The next part fills a buffer of its own, allocated once at full size.
+  if (finished.ok()) finished = buffer_.Reserve(part_bytes_);
+  if (!finished.ok()) return Fail(finished);
+  const size_t index = etags_.size();
+  etags_.emplace_back();
+  auto send = [this, index, body = std::move(body)]() -> arrow::Status {
+    S3Request part;
+    part.method = "PUT";
+    part.key = key_;
+    part.query = {{"partNumber", std::to_string(index + 1)}, {"uploadId", upload_id_}};
+    part.body = body->data();
+    part.body_size = body->size();
+    const std::string op = "UploadPart " + std::to_string(index + 1);
+    auto response = client_->Send(op, part);
+    if (!response.ok()) return response.status();
+    if (!response->ok()) return client_->ErrorOf(op, key_, *response);
+    if (response->etag.empty()) {
+      return arrow::Status::IOError("S3 ", op, " ", client_->ObjectUrl(key_),
+                                    ": the answer has no ETag");
+    }
+    etags_[index] = response->etag;
+    return arrow::Status::OK();
+  };
+  try {
+    in_flight_ = std::async(std::launch::async, std::move(send));
+  } catch (const std::system_error& e) {  // no thread to be had: send it here
+    std::promise<arrow::Status> sent;
+    sent.set_value(arrow::Status::OK());
+    in_flight_ = sent.get_future();
+    auto status = send();
+    if (!status.ok()) return Fail(status);
   }
-  etags_.push_back(response->etag);
-  buffer_.Rewind(0);
   return arrow::Status::OK();
 }
 
@@ -206,6 +232,8 @@ arrow::Status S3Upload::Complete() {
 }
 
 arrow::Status S3Upload::AbortUpload() {
+  // A part still travelling would land after the abort (or use this object after it).
+  if (in_flight_.valid()) in_flight_.wait();
   if (upload_id_.empty()) return arrow::Status::OK();
   S3Request request;
   request.method = "DELETE";
@@ -234,6 +262,7 @@ arrow::Status S3Upload::Close() {
                               : client_->ErrorOf("PUT", key_, *response);
   } else if (status.ok()) {
     if (buffer_.length() > 0 || etags_.empty()) status = UploadPart();
+    if (status.ok()) status = AwaitPart();
     if (status.ok()) status = Complete();
     if (status.ok()) upload_id_.clear();  // completed: nothing left to abort
   }

@@ -3,6 +3,7 @@
 // Internal to objectstore: S3Store's streaming reader and writer.
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,8 +50,9 @@ class S3ReadFile final : public arrow::io::RandomAccessFile {
   std::atomic<bool> closed_{false};
 };
 
-/// \brief Writes one object: buffered up to one part, then a multipart upload. Not
-/// thread-safe (one writer).
+/// \brief Writes one object: buffered up to one part, then a multipart upload whose
+/// parts are sent one at a time on a thread of their own while the next one fills (two
+/// parts of memory at most). Not thread-safe (one writer).
 class S3Upload final : public arrow::io::OutputStream {
  public:
   /// `key` is the full key in the bucket.
@@ -69,7 +71,11 @@ class S3Upload final : public arrow::io::OutputStream {
   arrow::Result<int64_t> Tell() const override { return position_; }
 
  private:
+  /// Hands the buffered bytes to a thread of their own as the next part, after the part
+  /// before it is through: the writer fills the next part while this one travels.
   arrow::Status UploadPart();
+  /// Waits for the part in flight (if any); its failure becomes the stream's.
+  arrow::Status AwaitPart();
   arrow::Status Complete();
   arrow::Status AbortUpload();
   /// Records `status` as the stream's failure (Write and Close then return it).
@@ -78,9 +84,12 @@ class S3Upload final : public arrow::io::OutputStream {
   std::shared_ptr<S3Client> client_;
   const std::string key_;
   const int64_t part_bytes_;
-  arrow::BufferBuilder buffer_;  // at most one part
+  arrow::BufferBuilder buffer_;  // the part being filled: at most one part
   std::string upload_id_;        // empty until the first part is sent
+  // One ETag per part sent; the part in flight fills its own slot, and no other part is
+  // sent (nor the vector touched) until it is through.
   std::vector<std::string> etags_;
+  std::future<arrow::Status> in_flight_;  // the part being sent (holds its own bytes)
   int64_t position_ = 0;
   bool closed_ = false;
   arrow::Status failure_;
