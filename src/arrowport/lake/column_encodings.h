@@ -20,9 +20,9 @@ struct UndictionariedColumn {
 /// overflow its page within the first row group (131,072 rows of even 4-byte values at
 /// 90% distinct need 460 KiB), so Parquet would hash every value into it until it falls
 /// back to plain encoding, and keep the useless dictionary page. Narrow integers,
-/// booleans and nested columns keep Parquet's default. Of these, integers and strings
-/// whose neighbours differ little are delta encoded when `delta_encodings` allows
-/// (DELTA_BINARY_PACKED, DELTA_BYTE_ARRAY), the others plain.
+/// booleans and nested columns keep Parquet's default. Of these, integers (and dates and
+/// timestamps) whose neighbours differ little are DELTA_BINARY_PACKED when
+/// `delta_encodings` allows, the others plain.
 std::vector<UndictionariedColumn> UndictionariedColumns(const arrow::RecordBatch& first_rows,
                                                         bool delta_encodings);
 

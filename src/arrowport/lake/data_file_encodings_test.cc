@@ -1,5 +1,5 @@
-// How DataFileWriter encodes columns: dictionaries for repetitive values, delta encodings
-// for integers and strings whose neighbours differ little, plain for the rest.
+// How DataFileWriter encodes columns: dictionaries for repetitive values, delta encoding
+// for integers whose neighbours differ little, plain for the rest.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -129,59 +129,6 @@ TEST(DataFileWriter, IntegersWithNarrowDeltasAreDeltaEncoded) {
   ExpectColumnsEqual(*back, *batch);
 }
 
-// Unique strings that share most of their bytes with the value before (a stem and a
-// counter, sorted URLs; also large strings and binaries, with nulls) are
-// DELTA_BYTE_ARRAY; unique strings with nothing in common (hex digests) stay plain.
-TEST(DataFileWriter, StringsSharingPrefixesAreDeltaByteArrays) {
-  TempDir dir;
-  arrow::StringBuilder names, digests;
-  arrow::LargeStringBuilder urls;
-  arrow::BinaryBuilder keys;
-  std::mt19937_64 rng(5);
-  const int64_t rows = 150000;
-  char text[64];
-  for (int64_t i = 0; i < rows; ++i) {
-    std::snprintf(text, sizeof(text), "name_%07lld", static_cast<long long>(i));
-    (void)names.Append(text);
-    std::snprintf(text, sizeof(text), "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                  static_cast<unsigned long long>(rng()));
-    (void)digests.Append(text);
-    std::snprintf(text, sizeof(text), "https://example.com/items/%09lld",
-                  static_cast<long long>(i * 7));
-    (void)urls.Append(text);
-    if (i % 5 == 1) {
-      (void)keys.AppendNull();
-    } else {
-      std::snprintf(text, sizeof(text), "tenant-42/key-%08lld", static_cast<long long>(i));
-      (void)keys.Append(text);
-    }
-  }
-  auto schema = arrow::schema({arrow::field("name", arrow::utf8()),
-                               arrow::field("digest", arrow::utf8()),
-                               arrow::field("url", arrow::large_utf8()),
-                               arrow::field("key", arrow::binary())});
-  auto batch = arrow::RecordBatch::Make(
-      schema, rows,
-      {names.Finish().ValueOrDie(), digests.Finish().ValueOrDie(), urls.Finish().ValueOrDie(),
-       keys.Finish().ValueOrDie()});
-  auto written = WriteFile(dir, {batch->Slice(0, 60000), batch->Slice(60000)});
-  ASSERT_GE(written.metadata->num_row_groups(), 2);
-  const auto kDelta = parquet::Encoding::DELTA_BYTE_ARRAY;
-  for (int g = 0; g < written.metadata->num_row_groups(); ++g) {
-    auto group = written.metadata->RowGroup(g);
-    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(0), kDelta)) << "name, row group " << g;
-    EXPECT_FALSE(HasEncoding(*group->ColumnChunk(1), kDelta)) << "digest, row group " << g;
-    EXPECT_FALSE(DictionaryEncoded(*group->ColumnChunk(1))) << "digest, row group " << g;
-    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(2), kDelta)) << "url, row group " << g;
-    EXPECT_TRUE(HasEncoding(*group->ColumnChunk(3), kDelta)) << "key, row group " << g;
-  }
-  EXPECT_EQ(written.stats["minValues"]["name"], "name_0000000");
-  EXPECT_EQ(written.stats["maxValues"]["name"], "name_0149999");
-  auto back = ReadBack(dir);
-  ASSERT_NE(back, nullptr);
-  ExpectColumnsEqual(*back, *batch);
-}
-
 // lake.delta_encodings: false keeps to dictionary and plain encodings (readers older than
 // Spark 3.3), whatever the columns hold.
 TEST(DataFileWriter, DeltaEncodingsCanBeTurnedOff) {
@@ -202,7 +149,6 @@ TEST(DataFileWriter, DeltaEncodingsCanBeTurnedOff) {
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(HasEncoding(*group->ColumnChunk(i), parquet::Encoding::PLAIN)) << i;
     EXPECT_FALSE(HasEncoding(*group->ColumnChunk(i), parquet::Encoding::DELTA_BINARY_PACKED));
-    EXPECT_FALSE(HasEncoding(*group->ColumnChunk(i), parquet::Encoding::DELTA_BYTE_ARRAY));
   }
 }
 
