@@ -142,7 +142,12 @@ arrow::Status S3Upload::Write(const void* data, int64_t nbytes) {
 
 arrow::Status S3Upload::AwaitPart() {
   if (!in_flight_.valid()) return arrow::Status::OK();
-  arrow::Status sent = in_flight_.get();
+  arrow::Status sent;
+  try {
+    sent = in_flight_.get();
+  } catch (const std::exception& e) {  // what the sending thread threw comes out here
+    sent = arrow::Status::IOError("S3 UploadPart ", client_->ObjectUrl(key_), ": ", e.what());
+  }
   return sent.ok() ? sent : Fail(std::move(sent));
 }
 
@@ -193,8 +198,9 @@ arrow::Status S3Upload::UploadPart() {
     return arrow::Status::OK();
   };
   try {
-    in_flight_ = std::async(std::launch::async, std::move(send));
-  } catch (const std::system_error& e) {  // no thread to be had: send it here
+    // A copy: if no thread can be had, `send` is still whole to run here.
+    in_flight_ = std::async(std::launch::async, send);
+  } catch (const std::system_error&) {  // no thread to be had: send it here
     std::promise<arrow::Status> sent;
     sent.set_value(arrow::Status::OK());
     in_flight_ = sent.get_future();
