@@ -45,9 +45,11 @@ arrow::Result<int64_t> ParseSize(const std::string& text) {
 }
 
 arrow::Result<bool> ParseBool(const std::string& text) {
-  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
-  return arrow::Status::Invalid("'", text, "' is not a boolean");
+  std::string word = text;
+  for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (word == "true" || word == "1" || word == "yes" || word == "on") return true;
+  if (word == "false" || word == "0" || word == "no" || word == "off") return false;
+  return arrow::Status::Invalid("'", text, "' is not a boolean (true or false)");
 }
 
 namespace {

@@ -1,4 +1,5 @@
 #include "arrowport/config/config.h"
+#include "arrowport/config/config_keys.h"
 
 #include <gtest/gtest.h>
 
@@ -301,4 +302,22 @@ TEST(Config, StreamTransformsAndTransferPeers) {
 }
 
 }  // namespace
+}  // namespace arrowport::config
+
+namespace arrowport::config {
+// Booleans are the usual words in any case (YAML's TRUE and True were refused while
+// "off" was taken); anything else names itself.
+TEST(Config, BooleansAreTheUsualWordsInAnyCase) {
+  for (const char* yes : {"true", "TRUE", "True", "yes", "On", "1"}) {
+    EXPECT_TRUE(ParseBool(yes).ValueOr(false)) << yes;
+  }
+  for (const char* no : {"false", "FALSE", "No", "off", "0"}) {
+    EXPECT_FALSE(ParseBool(no).ValueOr(true)) << no;
+  }
+  for (const char* neither : {"maybe", "", "2", "truee"}) {
+    auto parsed = ParseBool(neither);
+    ASSERT_FALSE(parsed.ok()) << neither;
+    EXPECT_NE(parsed.status().message().find("is not a boolean"), std::string::npos);
+  }
+}
 }  // namespace arrowport::config
