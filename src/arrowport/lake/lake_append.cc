@@ -307,10 +307,16 @@ arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
 void LakeAppend::DeleteUncommitted() {
   for (auto& [folder, file] : open_) file->Abort();
   open_.clear();
-  for (const auto& key : pending_keys_) {
-    auto st = table_->store()->Delete(key);
+  for (size_t i = 0; i < pending_keys_.size(); ++i) {
+    auto st = table_->store()->Delete(pending_keys_[i]);
     if (!st.ok()) {
-      table_->Warn("could not delete the uncommitted file " + key + ": " + st.ToString());
+      // The store is failing: each further delete would wait out its retries too. Vacuum
+      // deletes files no commit added once they are older than retention_s.
+      table_->Warn("could not delete the uncommitted file " + pending_keys_[i] + ": " +
+                   st.ToString() + "; it and " +
+                   std::to_string(pending_keys_.size() - i - 1) +
+                   " more of the request's files are left to vacuum");
+      break;
     }
   }
   pending_keys_.clear();

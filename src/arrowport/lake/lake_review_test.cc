@@ -48,7 +48,11 @@ class LostAnswerStore : public objectstore::ObjectStore {
     }
     return arrow::Status::OK();
   }
-  arrow::Status Delete(const std::string& key) override { return inner_->Delete(key); }
+  arrow::Status Delete(const std::string& key) override {
+    ++deletes_;
+    if (fail_deletes_) return arrow::Status::IOError("scripted: the store does not answer");
+    return inner_->Delete(key);
+  }
   arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenUpload(
       const std::string& key) override {
     return inner_->OpenUpload(key);
@@ -58,6 +62,8 @@ class LostAnswerStore : public objectstore::ObjectStore {
     return inner_->OpenRead(key);
   }
   bool lose_next_ = false;
+  bool fail_deletes_ = false;
+  int deletes_ = 0;
 
  private:
   std::shared_ptr<objectstore::ObjectStore> inner_;
@@ -67,6 +73,28 @@ arrow::Result<int64_t> Append(const std::shared_ptr<LakeTable>& table,
                               const std::shared_ptr<arrow::RecordBatch>& batch,
                               AppendOptions options = {}) {
   return testing::Append(table, {batch}, std::move(options));
+}
+
+// A request that ends uncommitted while the store fails stops deleting its files at the
+// first failure and leaves the rest to vacuum: each delete waited out its retries at
+// s3.timeout_ms, one file after another (a 64-partition request against a hung store
+// answered after 14 minutes).
+TEST(LakeReview, CleanupStopsAtTheFirstFailingDelete) {
+  TempDir dir;
+  auto store = std::make_shared<LostAnswerStore>(
+      objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
+  config::LakeConfig lake;
+  lake.url = dir.url();
+  lake.partition_by = {"day"};
+  auto table = std::make_shared<LakeTable>(store, lake);
+  {
+    LakeAppend append(table, {});
+    ASSERT_TRUE(append.Start(*Batch(0, 1)->schema()).ok());
+    ASSERT_TRUE(append.Write(*Batch(0, 30)).ok());  // three days: three files
+    store->fail_deletes_ = true;
+  }  // ends without a commit
+  EXPECT_EQ(store->deletes_, 1);
+  EXPECT_EQ(table->Latest().ValueOrDie()->version, -1);
 }
 
 TEST(LakeReview, AnOwnCommitAnsweredAsLostIsStillOurs) {
