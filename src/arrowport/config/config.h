@@ -30,8 +30,8 @@ struct LakeConfig {
   std::vector<std::string> partition_by;  ///< hive-style partition columns of a new table
   int64_t target_file_mb = 128;           ///< data files roll over (and compact) to this size
   std::string compression = "zstd";       ///< zstd | snappy | gzip | lz4 | none
-  /// Parquet's delta encodings for integer and string columns where they pay; false:
-  /// dictionary and plain only, for readers older than Spark 3.3 and Polars 1.0.
+  /// Parquet's delta encoding for integer columns where it pays; false: dictionary and
+  /// plain only, for readers older than Spark 3.3 and Polars 1.0.
   bool delta_encodings = true;
   int64_t checkpoint_interval = 10;       ///< a Parquet checkpoint every N commits; 0: none
   int64_t retention_s = 7 * 86400;        ///< vacuum deletes removed and orphaned files older

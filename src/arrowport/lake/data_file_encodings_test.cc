@@ -2,7 +2,6 @@
 // for integers whose neighbours differ little, plain for the rest.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <random>
 #include <string>
 

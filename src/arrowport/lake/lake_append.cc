@@ -120,7 +120,7 @@ arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
 
 arrow::Result<std::pair<int64_t, int64_t>> LakeAppend::PriorCounts() {
   if (prior_counts_) return *prior_counts_;
-  if (prior_version_ >= 0 && prior_checkpoint_ >= 0) {
+  if (prior_checkpoint_ >= 0) {  // set only for a committed request id
     ARROW_ASSIGN_OR_RAISE(auto found, table_->CheckpointedTxnCounts(
                                           app_id(), prior_version_, prior_checkpoint_));
     if (found) return *found;

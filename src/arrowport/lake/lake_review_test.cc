@@ -15,11 +15,12 @@ using testing::CountRows;
 using testing::OpenTable;
 using testing::TempDir;
 
-// A directory store whose put-if-absent of commit files lands and then answers
-// "already exists" (S3 after a lost answer and a retried PUT).
-class LostAnswerStore : public objectstore::ObjectStore {
+// A directory store that misbehaves on cue: a put-if-absent of a commit file that lands
+// and then answers "already exists" (S3 after a lost answer and a retried PUT), deletes
+// that fail (a store that does not answer).
+class ScriptedStore : public objectstore::ObjectStore {
  public:
-  explicit LostAnswerStore(std::shared_ptr<objectstore::ObjectStore> inner)
+  explicit ScriptedStore(std::shared_ptr<objectstore::ObjectStore> inner)
       : inner_(std::move(inner)) {}
   std::string url() const override { return inner_->url(); }
   arrow::Result<std::shared_ptr<arrow::Buffer>> Get(const std::string& key) override {
@@ -69,6 +70,18 @@ class LostAnswerStore : public objectstore::ObjectStore {
   std::shared_ptr<objectstore::ObjectStore> inner_;
 };
 
+// A table (partitioned as `lake` says) on a ScriptedStore in `dir`.
+struct ScriptedTable {
+  std::shared_ptr<ScriptedStore> store;
+  std::shared_ptr<LakeTable> table;
+};
+ScriptedTable OpenScripted(const TempDir& dir, config::LakeConfig lake = {}) {
+  auto store = std::make_shared<ScriptedStore>(
+      objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
+  lake.url = dir.url();
+  return {store, std::make_shared<LakeTable>(store, lake)};
+}
+
 arrow::Result<int64_t> Append(const std::shared_ptr<LakeTable>& table,
                               const std::shared_ptr<arrow::RecordBatch>& batch,
                               AppendOptions options = {}) {
@@ -81,12 +94,9 @@ arrow::Result<int64_t> Append(const std::shared_ptr<LakeTable>& table,
 // answered after 14 minutes).
 TEST(LakeReview, CleanupStopsAtTheFirstFailingDelete) {
   TempDir dir;
-  auto store = std::make_shared<LostAnswerStore>(
-      objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
   config::LakeConfig lake;
-  lake.url = dir.url();
   lake.partition_by = {"day"};
-  auto table = std::make_shared<LakeTable>(store, lake);
+  auto [store, table] = OpenScripted(dir, lake);
   {
     LakeAppend append(table, {});
     ASSERT_TRUE(append.Start(*Batch(0, 1)->schema()).ok());
@@ -99,11 +109,7 @@ TEST(LakeReview, CleanupStopsAtTheFirstFailingDelete) {
 
 TEST(LakeReview, AnOwnCommitAnsweredAsLostIsStillOurs) {
   TempDir dir;
-  auto store = std::make_shared<LostAnswerStore>(
-      objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
-  config::LakeConfig lake;
-  lake.url = dir.url();
-  auto table = std::make_shared<LakeTable>(store, lake);
+  auto [store, table] = OpenScripted(dir);
   ASSERT_TRUE(Append(table, Batch(0, 10)).ok());
   store->lose_next_ = true;
   AppendOptions options;
@@ -118,11 +124,7 @@ TEST(LakeReview, AnOwnCommitAnsweredAsLostIsStillOurs) {
 
 TEST(LakeReview, CompactionWhoseCommitIsAnsweredAsLostKeepsItsFiles) {
   TempDir dir;
-  auto store = std::make_shared<LostAnswerStore>(
-      objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
-  config::LakeConfig lake;
-  lake.url = dir.url();
-  auto table = std::make_shared<LakeTable>(store, lake);
+  auto [store, table] = OpenScripted(dir);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(table, Batch(i * 10, 10)).ok());
   store->lose_next_ = true;
   auto compacted = Compact(table.get()).ValueOrDie();
