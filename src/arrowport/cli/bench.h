@@ -63,6 +63,8 @@ void PrintScaling(const std::vector<ThroughputFigure>& figures, int fewest, int 
 struct LatencyAlone {
   std::pair<double, double> append;  ///< appender of an Arrow batch, committed (file)
   std::pair<double, double> query;   ///< the query collected as Arrow
+  /// The same with DuckDB's late materialization off, as the server runs it by default.
+  std::pair<double, double> query_no_late_materialization;
 };
 arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path);
 arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone);

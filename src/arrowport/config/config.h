@@ -76,6 +76,8 @@ struct Config {
   } tls;
   int duckdb_threads = 0;  ///< 0 = DuckDB's default (all cores)
   std::string duckdb_memory_limit;
+  /// DuckDB's late materialization (storage::DatabaseOptions::late_materialization).
+  bool duckdb_late_materialization = false;
   std::vector<std::string> duckdb_init_sql;
   std::vector<std::string> duckdb_extensions;
   int64_t checkpoint_interval_s = 0;  ///< 0 = only the WAL-size checkpoints below

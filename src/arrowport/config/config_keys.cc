@@ -199,6 +199,11 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"tls.key", [](Config& c, const std::string& v) { c.tls.key = v; return arrow::Status::OK(); }},
         {"tls.client_ca", [](Config& c, const std::string& v) { c.tls.client_ca = v; return arrow::Status::OK(); }},
         {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
+        {"duckdb.late_materialization",
+         [](Config& c, const std::string& v) {
+           ARROW_ASSIGN_OR_RAISE(c.duckdb_late_materialization, ParseBool(v));
+           return arrow::Status::OK();
+         }},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
         {"auth.enabled",
          [](Config& c, const std::string& v) {

@@ -14,13 +14,14 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_EQ(config->db_path, "arrowport.duckdb");
   EXPECT_EQ(config->flight.port, 8815);
   EXPECT_EQ(config->http.port, 8888);
+  EXPECT_FALSE(config->duckdb_late_materialization);
 }
 
 TEST(Config, ParsesCanonicalKeysAndStreams) {
   auto config = ParseYaml(R"(
 db_path: ":memory:"
 flight: {host: 0.0.0.0, port: 9000}
-duckdb: {threads: 2, memory_limit: "1GB", init_sql: ["SELECT 1"]}
+duckdb: {threads: 2, memory_limit: "1GB", init_sql: ["SELECT 1"], late_materialization: on}
 views: {dataset: "data/*.parquet"}
 streams:
   sensors: {target_table: sensor_readings, chunk_size: 1000, schema_policy: add_columns, commit: per_batch}
@@ -31,6 +32,7 @@ streams:
   EXPECT_EQ(config->flight.port, 9000);
   EXPECT_EQ(config->duckdb_threads, 2);
   EXPECT_EQ(config->duckdb_init_sql.size(), 1u);
+  EXPECT_TRUE(config->duckdb_late_materialization);
   EXPECT_EQ(config->views.at("dataset"), std::vector<std::string>{"data/*.parquet"});
   const auto route = RouteFor(*config, "sensors");
   EXPECT_EQ(route.target_table, "sensor_readings");

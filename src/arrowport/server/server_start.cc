@@ -45,6 +45,7 @@ arrow::Status Server::Impl::OpenDatabase() {
   db_options.path = config.db_path;
   db_options.threads = config.duckdb_threads;
   db_options.memory_limit = config.duckdb_memory_limit;
+  db_options.late_materialization = config.duckdb_late_materialization;
   db_options.checkpoint_wal_bytes = config.checkpoint_wal_bytes;
   db_options.init_sql = config.duckdb_init_sql;
   for (const auto& extension : config.duckdb_extensions) {

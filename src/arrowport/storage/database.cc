@@ -93,6 +93,9 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // No checkpoint at commit (on a client's call, where the allocation guard could refuse
   // part of it, which DuckDB takes as fatal): the checkpointer thread takes them.
   ARROW_RETURN_NOT_OK(set("checkpoint_threshold", "1000000GB"));
+  if (!options.late_materialization) {
+    ARROW_RETURN_NOT_OK(set("disabled_optimizers", "late_materialization"));
+  }
 
   // Before DuckDB allocates anything: what it allocates is counted from the start (the
   // budget is set once the memory limit is known).
