@@ -15,6 +15,7 @@
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/duckdb_internals.h"
 
 namespace arrowport::storage {
 
@@ -50,7 +51,10 @@ struct Connection::Impl {
 
   ~Impl() {
     if (conn.get()) {
-      Query("ROLLBACK");  // whatever transaction is open (an error when none is)
+      // Whatever transaction is open. Only when one is, where DuckDB's C++ API can tell:
+      // a ROLLBACK without one is an error DuckDB throws and formats, 15% of the server's
+      // CPU in a 1,000-row DoPut.
+      if (!direct_append || InTransaction(conn.get())) Query("ROLLBACK");
       for (const auto& entry : streams) Query("DROP VIEW IF EXISTS " + entry.first);
       conn.reset();  // disconnect before the streams DuckDB scanned are released
     }
