@@ -2,6 +2,7 @@
 the result keeps its order, a whole table is handed out as several endpoints that hold
 each row exactly once, and a reader that stops reading holds the server's memory still."""
 import json
+import os
 import time
 
 import adbc_driver_flightsql.dbapi as adbc
@@ -231,6 +232,26 @@ def test_one_endpoint_when_splitting_is_off(start_server, tmp_path):
     info = server.client().get_flight_info(flight.FlightDescriptor.for_path("big"))
     assert len(info.endpoints) == 1
     assert server.client().do_get(info.endpoints[0].ticket).read_all().num_rows == ROWS
+
+
+@pytest.mark.parametrize("late_materialization", [None, "true"])
+def test_a_large_limit_reads_the_first_rows_unless_late_materialization_is_on(
+        start_server, late_materialization):
+    """DuckDB 2.0 plans `LIMIT n` (50 < n <= 1M) straight over a table as a semi join of the
+    limited row ids against the whole table, sorted back: the server turns that off unless
+    duckdb.late_materialization is set (here through its environment variable)."""
+    env = os.environ.copy()
+    if late_materialization:
+        env["ARROWPORT_DUCKDB_LATE_MATERIALIZATION"] = late_materialization
+    server = start_server(env=env)
+    run_sql(server, CREATE)
+    r = requests.post(f"{server.http}/query?format=json", timeout=60,
+                      json={"sql": "EXPLAIN SELECT * FROM big LIMIT 1000"})
+    assert r.status_code == 200, r.text
+    plan = "".join(row["explain_value"] for row in r.json())
+    assert ("SEMI" in plan) == bool(late_materialization), plan
+    rows = server.client().do_get(ticket({"sql": "SELECT * FROM big LIMIT 1000"})).read_all()
+    assert rows.column("id").to_pylist() == list(range(1000))
 
 
 def test_parallel_endpoints_under_a_small_request_budget_all_succeed(start_server, tmp_path):
