@@ -237,10 +237,11 @@ def test_one_endpoint_when_splitting_is_off(start_server, tmp_path):
 @pytest.mark.parametrize("late_materialization", [None, "true"])
 def test_a_large_limit_reads_the_first_rows_unless_late_materialization_is_on(
         start_server, late_materialization):
-    """DuckDB 2.0 plans `LIMIT n` (50 < n <= 1M) straight over a table as a semi join of the
+    """DuckDB 2.0 plans `LIMIT n` (n <= 1M) straight over a table as a semi join of the
     limited row ids against the whole table, sorted back: the server turns that off unless
     duckdb.late_materialization is set (here through its environment variable)."""
     env = os.environ.copy()
+    env.pop("ARROWPORT_DUCKDB_LATE_MATERIALIZATION", None)
     if late_materialization:
         env["ARROWPORT_DUCKDB_LATE_MATERIALIZATION"] = late_materialization
     server = start_server(env=env)

@@ -180,6 +180,15 @@ Setter StringSetter(std::string Config::*field) {
   };
 }
 
+// `field` names the flag to set: a function of the config, as flags sit in nested sections.
+template <typename Field>
+Setter BoolSetter(Field field) {
+  return [field](Config& c, const std::string& v) {
+    ARROW_ASSIGN_OR_RAISE(field(c), ParseBool(v));
+    return arrow::Status::OK();
+  };
+}
+
 Setter HostSetter(Endpoint Config::*endpoint) {
   return [endpoint](Config& c, const std::string& v) {
     (c.*endpoint).host = v;
@@ -200,26 +209,16 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"tls.client_ca", [](Config& c, const std::string& v) { c.tls.client_ca = v; return arrow::Status::OK(); }},
         {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
         {"duckdb.late_materialization",
-         [](Config& c, const std::string& v) {
-           ARROW_ASSIGN_OR_RAISE(c.duckdb_late_materialization, ParseBool(v));
-           return arrow::Status::OK();
-         }},
+         BoolSetter([](Config& c) -> bool& { return c.duckdb_late_materialization; })},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
         {"auth.enabled",
-         [](Config& c, const std::string& v) {
-           ARROW_ASSIGN_OR_RAISE(c.auth.enabled, ParseBool(v));
-           return arrow::Status::OK();
-         }},
+         BoolSetter([](Config& c) -> std::optional<bool>& { return c.auth.enabled; })},
         {"auth.token_secret",
          [](Config& c, const std::string& v) {
            c.auth.token_secret = v;
            return arrow::Status::OK();
          }},
-        {"metrics.enabled",
-         [](Config& c, const std::string& v) {
-           ARROW_ASSIGN_OR_RAISE(c.metrics.enabled, ParseBool(v));
-           return arrow::Status::OK();
-         }},
+        {"metrics.enabled", BoolSetter([](Config& c) -> bool& { return c.metrics.enabled; })},
         {"metrics.host",
          [](Config& c, const std::string& v) {
            c.metrics.host = v;

@@ -74,6 +74,7 @@ arrow::Status Server::Impl::OpenDatabase() {
                                                     "cgroup limit, 1 GiB)")
                                            : "duckdb.memory_limit"},
                {"max_query_memory_mib", std::to_string(database->max_query_memory() >> 20)},
+               {"late_materialization", config.duckdb_late_materialization ? "on" : "off"},
                {"max_request_memory_mib", std::to_string(request_memory->capacity() >> 20)}});
   if (!database->direct_append_enabled()) {
     logger.Warn("DuckDB library differs from the one Arrowport was built against: "

@@ -69,6 +69,26 @@ int64_t Database::max_query_memory() const { return impl_->max_query_memory; }
 int64_t Database::allocated_bytes() { return AllocationGuard::live_bytes(); }
 int64_t Database::allocation_budget_bytes() { return AllocationGuard::budget_bytes(); }
 
+namespace {
+
+// A SET disabled_optimizers in duckdb.init_sql replaces the whole list: what it names stays
+// disabled, and late materialization with it unless duckdb.late_materialization asks for it.
+arrow::Status KeepLateMaterializationOff(Connection* conn) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto table, conn->QueryTable("SELECT current_setting('disabled_optimizers')::VARCHAR"));
+  ARROW_ASSIGN_OR_RAISE(auto value, table->column(0)->GetScalar(0));
+  const std::string disabled = value->is_valid ? value->ToString() : "";
+  if (disabled.find("late_materialization") != std::string::npos) return arrow::Status::OK();
+  const std::string list = disabled.empty() ? "late_materialization"
+                                            : disabled + ",late_materialization";
+  auto st = conn->Execute("SET disabled_optimizers = '" + list + "'");
+  if (st.ok()) return st;
+  return st.WithMessage("duckdb.late_materialization: cannot add it to the optimizers '",
+                        disabled, "' duckdb.init_sql disabled: ", st.message());
+}
+
+}  // namespace
+
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   ConfigHandle config_handle;
   if (duckdb_create_config(config_handle.out()) == DuckDBError) {
@@ -94,7 +114,8 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // part of it, which DuckDB takes as fatal): the checkpointer thread takes them.
   ARROW_RETURN_NOT_OK(set("checkpoint_threshold", "1000000GB"));
   if (!options.late_materialization) {
-    ARROW_RETURN_NOT_OK(set("disabled_optimizers", "late_materialization"));
+    auto off = set("disabled_optimizers", "late_materialization");
+    if (!off.ok()) return off.WithMessage("duckdb.late_materialization: ", off.message());
   }
 
   // Before DuckDB allocates anything: what it allocates is counted from the start (the
@@ -149,6 +170,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
     auto st = conn->Execute(sql);
     if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
   }
+  if (!options.late_materialization) ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn.get()));
   ARROW_RETURN_NOT_OK(CreateFileViews(conn.get(), options.file_views));
   // Last, once the server's own setup is done: no file or network access from SQL
   // (beyond the configured views' files), and the operator's settings (memory_limit,

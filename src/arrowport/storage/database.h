@@ -23,11 +23,13 @@ struct DatabaseOptions {
   /// DuckDB's default (80% of RAM) for ":memory:", whose tables live in that memory and
   /// would otherwise spill to ./.tmp.
   std::string memory_limit;
-  /// DuckDB's late-materialization optimizer. Off by default: for `LIMIT n` (50 < n <= 1M,
-  /// no OFFSET) straight over a table, DuckDB 2.0 then plans a semi join of every row id
-  /// taken with the limit, sorted back into order, instead of reading the first n rows:
-  /// 2x slower at LIMIT 1000, 20-40x at LIMIT 1M. It pays for deep OFFSETs and
-  /// `ORDER BY ... LIMIT <= 50` over wide rows, which is when to turn it on.
+  /// DuckDB's late-materialization optimizer, off unless asked for. When on, DuckDB 2.0
+  /// plans `LIMIT n` (n <= 1M; for n <= 50 only with an OFFSET) straight over a scan with no
+  /// filter pushed into it as a semi join of the limited row ids against the table, sorted
+  /// back, instead of reading the first n rows (docs/benchmark.md has the measurements, on
+  /// native tables). It pays for deep OFFSETs and `ORDER BY ... LIMIT <= 50` over wide rows
+  /// (Parquet views and lake tables included). Kept off even when duckdb.init_sql sets
+  /// disabled_optimizers (added to its list).
   bool late_materialization = false;
   /// The server-wide budget of every call's buffers (limits.max_request_memory): planning
   /// a client's SQL and the result batches queued for a client draw from it. May be null.

@@ -12,9 +12,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
-#include <atomic>
-#include <mutex>
-#include <thread>
 
 #include "arrow/api.h"
 #include "arrowport/common/status_detail.h"
