@@ -10,6 +10,7 @@
 #include "arrow/c/bridge.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/result_sources.h"
@@ -26,6 +27,52 @@ constexpr size_t kChargedBatches = 4;
 // Chunks an interactive result converts ahead of its consumer (2,048 rows each).
 constexpr size_t kInteractiveDepth = 16;
 
+// The transaction of a write whose rows stream back (INSERT ... RETURNING) outside any
+// other: DuckDB commits an autocommit statement when its result is dropped, read to its end
+// or not, so a client that left mid-stream still had its write committed. Committed when
+// the last row is read; rolled back if the reader goes first.
+class WriteTransaction {
+ public:
+  static arrow::Result<std::unique_ptr<WriteTransaction>> Begin(duckdb_connection conn) {
+    ResultHandle result;
+    if (duckdb_query(conn, "BEGIN TRANSACTION", result.out()) == DuckDBError) {
+      return ResultError(result.ptr());
+    }
+    return std::unique_ptr<WriteTransaction>(new WriteTransaction(conn));
+  }
+  arrow::Status Commit() {
+    ended_ = true;
+    AllocationGuard::CommitScope committing;  // a commit is never refused memory midway
+    ResultHandle result;
+    if (duckdb_query(conn_, "COMMIT", result.out()) == DuckDBError) {
+      return ResultError(result.ptr());
+    }
+    return arrow::Status::OK();
+  }
+  ~WriteTransaction() {
+    if (ended_) return;
+    ResultHandle result;
+    (void)duckdb_query(conn_, "ROLLBACK", result.out());
+  }
+
+ private:
+  explicit WriteTransaction(duckdb_connection conn) : conn_(conn) {}
+  duckdb_connection conn_;
+  bool ended_ = false;
+};
+
+bool Writes(duckdb_prepared_statement prepared) {
+  switch (duckdb_prepared_statement_type(prepared)) {
+    case DUCKDB_STATEMENT_TYPE_INSERT:
+    case DUCKDB_STATEMENT_TYPE_UPDATE:
+    case DUCKDB_STATEMENT_TYPE_DELETE:
+    case DUCKDB_STATEMENT_TYPE_MERGE_INTO:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Streams a DuckDB result as Arrow record batches of about `batch_rows` rows: the
 // source's pieces as they come, or, when they are DuckDB's small (2048-row) chunks, glued
 // together so network writers see sensible batches.
@@ -36,13 +83,16 @@ class ResultBatchReader : public arrow::RecordBatchReader {
                     int64_t batch_rows, std::shared_ptr<CallCancellation> cancellation,
                     CallCancellation::Subscription interrupt,
                     std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks,
-                    MemoryBudget::Reservation workers)
+                    MemoryBudget::Reservation workers,
+                    std::unique_ptr<WriteTransaction> write)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
+        write_(std::move(write)),
         source_(std::move(source)),
         workers_(std::move(workers)),
         schema_(source_->schema()),
+        converted_by_workers_(!source_->pieces_are_chunks()),
         // Chunks are glued up to a batch; DuckDB's units only when small (a selective
         // query's units end at each row group), never past half the byte cap.
         glue_rows_(source_->pieces_are_chunks() ? batch_rows : std::max<int64_t>(1, batch_rows / 4)),
@@ -58,10 +108,15 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     }
   }
 
-  // The subscription goes first: its interrupt reads the members below.
-  ~ResultBatchReader() override { interrupt_.Reset(); }
+  // The subscription goes first: its interrupt reads the members below. A write's
+  // transaction ends after its result (rolled back when not read to its end).
+  ~ResultBatchReader() override {
+    interrupt_.Reset();
+    source_.reset();
+    write_.reset();
+  }
 
-  bool converted_by_workers() const { return !source_->pieces_are_chunks(); }
+  bool converted_by_workers() const { return converted_by_workers_; }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
@@ -105,6 +160,10 @@ class ResultBatchReader : public arrow::RecordBatchReader {
       std::shared_ptr<arrow::RecordBatch> batch = next.MoveValueUnsafe();
       if (batch == nullptr) {
         done_ = true;
+        if (write_) {
+          source_.reset();  // the result ends before its transaction commits
+          ARROW_RETURN_NOT_OK(write_->Commit());
+        }
         break;
       }
       rows += batch->num_rows();
@@ -143,12 +202,14 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
   std::shared_ptr<void> keep_alive_;   // what a prepared statement's result reads from
   duckdb_connection conn_;
+  std::unique_ptr<WriteTransaction> write_;  // see WriteTransaction; null for the rest
   // Declared after what it reads from: destroyed (its query ended) before them.
   std::unique_ptr<ResultSource> source_;
   // What DuckDB's workers hold while they convert (their units under construction and
   // those waiting for room), charged to the server's budget for the query's life.
   MemoryBudget::Reservation workers_;
   std::shared_ptr<arrow::Schema> schema_;
+  const bool converted_by_workers_;
   const int64_t glue_rows_;   // pieces are glued into one batch until it has this many rows
   const int64_t glue_bytes_;  // or this many bytes
   std::shared_ptr<CallCancellation> cancellation_;
@@ -215,6 +276,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
                                            [conn] { duckdb_interrupt(conn); });
     if (options.cancellation->cancelled()) return options.cancellation->reason();
   }
+  // Only where DuckDB's C++ API tells whether a transaction is open (parallel_conversion)
+  // and the result owns or holds its connection for its whole life.
+  std::unique_ptr<WriteTransaction> write;
+  if ((owner != nullptr || keep_alive != nullptr) && options.parallel_conversion &&
+      !options.in_open_transaction && Writes(prepared) && !InTransaction(conn)) {
+    ARROW_ASSIGN_OR_RAISE(write, WriteTransaction::Begin(conn));
+  }
   std::unique_ptr<ResultSource> source;
   MemoryBudget::Reservation workers;
   int threads = 1;
@@ -277,7 +345,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       // Interactive: one chunk per batch, glued below only to chunks already made.
       options.interactive ? 1 : std::max<int64_t>(options.batch_rows, 1),
       options.cancellation, std::move(interrupt), options.result_memory,
-      options.in_open_transaction, std::move(workers));
+      options.in_open_transaction, std::move(workers), std::move(write));
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();
