@@ -27,10 +27,10 @@ constexpr size_t kChargedBatches = 4;
 // Chunks an interactive result converts ahead of its consumer (2,048 rows each).
 constexpr size_t kInteractiveDepth = 16;
 
-// The transaction of a write whose rows stream back (INSERT ... RETURNING) outside any
-// other: DuckDB commits an autocommit statement when its result is dropped, read to its end
-// or not, so a client that left mid-stream still had its write committed. Committed when
-// the last row is read; rolled back if the reader goes first.
+// The transaction of a write whose rows stream back (INSERT ... RETURNING, or DML in a
+// SELECT's WITH) outside any other: DuckDB commits an autocommit statement when its result
+// is dropped, read to its end or not, so a client that left mid-stream still had its write
+// committed. Committed when the last row is read; rolled back if the reader goes first.
 class WriteTransaction {
  public:
   static arrow::Result<std::unique_ptr<WriteTransaction>> Begin(duckdb_connection conn) {
@@ -60,18 +60,6 @@ class WriteTransaction {
   duckdb_connection conn_;
   bool ended_ = false;
 };
-
-bool Writes(duckdb_prepared_statement prepared) {
-  switch (duckdb_prepared_statement_type(prepared)) {
-    case DUCKDB_STATEMENT_TYPE_INSERT:
-    case DUCKDB_STATEMENT_TYPE_UPDATE:
-    case DUCKDB_STATEMENT_TYPE_DELETE:
-    case DUCKDB_STATEMENT_TYPE_MERGE_INTO:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // Streams a DuckDB result as Arrow record batches of about `batch_rows` rows: the
 // source's pieces as they come, or, when they are DuckDB's small (2048-row) chunks, glued
@@ -280,7 +268,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // and the result owns or holds its connection for its whole life.
   std::unique_ptr<WriteTransaction> write;
   if ((owner != nullptr || keep_alive != nullptr) && options.parallel_conversion &&
-      !options.in_open_transaction && Writes(prepared) && !InTransaction(conn)) {
+      !options.in_open_transaction && ChangesData(prepared) && !InTransaction(conn)) {
     ARROW_ASSIGN_OR_RAISE(write, WriteTransaction::Begin(conn));
   }
   std::unique_ptr<ResultSource> source;

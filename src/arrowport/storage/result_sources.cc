@@ -283,6 +283,11 @@ bool StreamsArrowUnits(duckdb_prepared_statement prepared) {
          statement->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT;
 }
 
+bool ChangesData(duckdb_prepared_statement prepared) {
+  duckdb::PreparedStatement* statement = StatementOf(prepared);
+  return statement != nullptr && !statement->GetStatementProperties().IsReadOnly();
+}
+
 arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     duckdb_prepared_statement prepared, std::shared_ptr<void> statement_owner,
     int64_t batch_rows, int64_t max_piece_bytes) {

@@ -32,6 +32,10 @@ arrow::Result<std::unique_ptr<ResultSource>> ChunkSource(ResultHandle result);
 /// streams; other statements keep the C API's semantics) that prepared without error.
 bool StreamsArrowUnits(duckdb_prepared_statement prepared);
 
+/// True when `prepared` changes data, by DuckDB's binder (the databases it modifies): DML
+/// with RETURNING, and DML inside a SELECT's WITH, included. DuckDB's C++ API.
+bool ChangesData(duckdb_prepared_statement prepared);
+
 /// \brief Submits `prepared` (with its bound values) so that DuckDB's worker threads
 /// convert the result to Arrow arrays in parallel, in the result's order, each of up to
 /// `batch_rows` rows and about `max_piece_bytes` (one chunk more at most), buffered up to
