@@ -326,7 +326,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // A unit source needs no thread of ours when DuckDB has workers: they convert ahead into
   // the streaming buffer (a thread of ours in between cost a third more CPU per read).
   // With one DuckDB thread the result is made only when read: our thread reads ahead.
-  const bool prefetch = options.prefetch && (owner != nullptr || keep_alive != nullptr) &&
+  // A write's result is not read ahead: its transaction commits when the consumer asks
+  // past the last row, so after the rows before it went to the client's transport.
+  const bool prefetch = write == nullptr && options.prefetch &&
+                        (owner != nullptr || keep_alive != nullptr) &&
                         (source->pieces_are_chunks() || threads == 1);
   auto reader = std::make_shared<ResultBatchReader>(
       std::move(owner), std::move(keep_alive), conn, std::move(source),
