@@ -64,3 +64,45 @@ def test_other_reports_are_kept():
     text = ("==================\nWARNING: ThreadSanitizer: lock-order-inversion (pid=1)\n"
             "SUMMARY: ThreadSanitizer: lock-order-inversion\n==================\n")
     assert triage(text)[0] == 1
+
+
+LOCKED = frame(0, "__interceptor_pthread_mutex_lock ??:?", MAIN.format(0xabedb))
+# Where DuckDB 2.0 locks its shared pipeline exchange's pools (a CTE read twice), called
+# from our query start and our reader: the lock sites are DuckDB's.
+DUCKDB_STARTS = [LOCKED, frame(1, "<null> <null>", "(libduckdb.so.2.0+0x2afe516)"),
+                 frame(2, "arrowport::storage::RunPrepared() result_batch_reader.cc:302",
+                       MAIN.format(0x4da4a1))]
+DUCKDB_SCANS = [LOCKED, frame(1, "<null> <null>", "(libduckdb.so.2.0+0x2b2c104)"),
+                frame(2, "arrowport::storage::ResultBatchReader::ReadNext() "
+                         "result_batch_reader.cc:142", MAIN.format(0x4dd000))]
+OURS_LOCKS = [LOCKED, frame(1, "arrowport::storage::SharedConnection::Lease() "
+                               "shared_connection.cc:40", MAIN.format(0x4e0000))]
+
+
+def lock_cycle(first, second):
+    text = ("==================\nWARNING: ThreadSanitizer: lock-order-inversion (potential "
+            "deadlock) (pid=1)\n  Cycle in lock order graph: M0 (0x72) => M1 (0x73) => M0\n\n")
+    text += "  Mutex M1 acquired here while holding mutex M0 in thread T24:\n" + "".join(first)
+    text += "\n    Hint: use TSAN_OPTIONS=second_deadlock_stack=1\n\n"
+    text += "  Mutex M0 acquired here while holding mutex M1 in thread T1:\n" + "".join(second)
+    text += "\n  Thread T24 (tid=2, running) created by thread T22 at:\n"
+    text += "".join([frame(0, "<null> <null>", "(libgpr.so.29+0xbddf)")])
+    return text + "\nSUMMARY: ThreadSanitizer: lock-order-inversion\n==================\n"
+
+
+def double_lock(site):
+    text = "==================\nWARNING: ThreadSanitizer: double lock of a mutex (pid=1)\n"
+    text += "".join(site) + "\n  Mutex M0 (0x7228) created at:\n" + "".join(OURS_LOCKS)
+    return text + "\nSUMMARY: ThreadSanitizer: double lock of a mutex\n==================\n"
+
+
+def test_duckdbs_own_lock_order_is_dropped_and_a_cycle_through_ours_kept():
+    assert triage(lock_cycle(DUCKDB_STARTS, DUCKDB_SCANS)) == (0, "")
+    code, out = triage(lock_cycle(DUCKDB_STARTS, OURS_LOCKS))
+    assert code == 1 and "SharedConnection::Lease" in out
+
+
+def test_a_double_lock_is_dropped_only_when_duckdb_locked_it():
+    # The creation stack names our code but does not lock: only the lock site counts.
+    assert triage(double_lock(DUCKDB_STARTS[:2])) == (0, "")
+    assert triage(double_lock(OURS_LOCKS))[0] == 1
