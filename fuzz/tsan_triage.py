@@ -17,11 +17,13 @@ racing only with atomic ones of ours (the shared_ptr released on our side, the b
 by the library after its own, invisible, last decrement). Anything else is kept:
 a frame of arrowport:: first, a frame that cannot be named, or another kind of report.
 
-Lock reports (a lock-order cycle, a double lock) are dropped when every lock site in them
-is a library's: DuckDB 2.0's shared pipeline exchanges (a CTE read by several operators)
-lock their pools in both orders on one thread, and TSan, which sees neither the mutexes'
-destruction nor DuckDB's atomics, also takes a reused pool's mutex for a locked one. A
-cycle or double lock through a mutex of ours has a lock site in our code and is kept.
+Lock reports (a lock-order cycle, a double lock) are dropped only when DuckDB's code
+decides every stack that touches their mutexes (where each was locked, created, or
+allocated) and a cycle's edges run on at most one thread of ours, the others being
+DuckDB's own workers: DuckDB 2.0's shared pipeline exchanges (a plan read by several
+operators) lock their pools in both orders, which is DuckDB's lock order, not ours to
+change. A mutex of ours, another library's, two threads of ours meeting in DuckDB's locks
+(one connection used by both), or a report cut short are kept.
 
     fuzz/tsan_triage.py REPO < symbolized-reports
 """
@@ -72,43 +74,102 @@ class LibrarySymbols:
         return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def accessing_code(frames, symbols):
-    """'ours', 'library' or 'unknown' for one access's stack (innermost frame first)."""
+def deciding_frame(frames, symbols):
+    """('ours' | 'library' | 'unknown', module) for one stack (innermost frame first): its
+    innermost frame that is not a std template or an interceptor decides."""
     for function, module, offset in frames:
         if module.startswith(MAIN_MODULES):
             if "arrowport::" in function:
-                return "ours"
+                return "ours", module
             if function in ("<null>", "?", "??") or function.startswith("??"):
-                return "unknown"
+                return "unknown", module
             if TRANSPARENT.match(function):
                 continue
-            return "ours"  # main(), a lambda or helper of ours outside the namespace
+            return "ours", module  # main(), a lambda or helper of ours outside the namespace
         name = symbols.name(module, int(offset, 16))
         if TRANSPARENT.match(name):
             continue  # a std template the library's call landed in
-        return "library"
-    return "unknown"
+        return "library", module
+    return "unknown", ""
+
+
+def accessing_code(frames, symbols):
+    return deciding_frame(frames, symbols)[0]
+
+
+def deciding_module(frames, symbols):
+    """The library whose frame decides a stack; '' when ours or unknown."""
+    verdict, module = deciding_frame(frames, symbols)
+    return module if verdict == "library" else ""
 
 
 LOCK_REPORT = re.compile(r"WARNING: ThreadSanitizer: (lock-order-inversion|double lock "
                          r"of a mutex)")
-# Where a lock-order report's mutexes were locked (not where they were created).
-LOCK_SITE = re.compile(r"^  Mutex M\d+ acquired here while holding mutex")
+# The stacks of a lock report that touch its mutexes: where each edge of a cycle locked
+# (and, with second_deadlock_stack=1, where it held the other), and where a double-locked
+# mutex lives and was first seen (for a std::mutex, its first lock).
+LOCK_SITE = re.compile(r"^  (?:Mutex M\d+ acquired here while holding mutex M\d+ in thread "
+                       r"(T\d+):|Mutex M\d+ previously acquired by the same thread here:|"
+                       r"Mutex M\d+ \(0x[0-9a-f]+\) created at:|Location is heap block)")
+CYCLE = re.compile(r"^  Cycle in lock order graph: (.*)$", re.M)
+THREAD = re.compile(r"^  Thread (T\d+) .*created by .* at:$")
+UNREADABLE_FRAME = ("??", "arrowport", "0x0")  # a frame line FRAME cannot read: unknown
+
+
+def stack_line(line, current):
+    """Adds a frame line to `current`; False when `line` is not one."""
+    match = FRAME.match(line)
+    if match:
+        current.append(match.groups())
+    elif re.match(r"^\s+#\d+ ", line):
+        current.append(UNREADABLE_FRAME)
+    else:
+        return False
+    return True
 
 
 def lock_sites(report):
-    """The stacks of a lock report that lock a mutex: a double lock's own stack (right
-    under its WARNING line) and each edge of a lock-order cycle."""
-    sites, current = [], None
+    """The stacks that touch a lock report's mutexes, the threads of a cycle's edges, and
+    the threads DuckDB started (their creation stack passes through opening the database).
+    None when the report is not whole: a cycle with fewer edges than it names."""
+    sites, edge_threads, duckdb_threads = [], [], set()
+    current, creating = None, None
     for line in report.splitlines():
-        if "WARNING: ThreadSanitizer: double lock" in line or LOCK_SITE.match(line):
-            current = []
+        site = LOCK_SITE.match(line)
+        thread = THREAD.match(line)
+        if "WARNING: ThreadSanitizer: double lock" in line or site:
+            current, creating = [], None
             sites.append(current)
-        elif current is not None and FRAME.match(line):
-            current.append(FRAME.match(line).groups())
-        elif current is not None and line.strip() and not line.startswith("    "):
-            current = None
-    return sites
+            if site and site.group(1):
+                edge_threads.append(site.group(1))
+        elif thread:
+            current, creating = None, (thread.group(1), [])
+        elif creating is not None and stack_line(line, creating[1]):
+            if any("Database::Open" in f or "OpenDatabase" in f for f, _, _ in creating[1]):
+                duckdb_threads.add(creating[0])
+        elif current is not None and stack_line(line, current):
+            pass
+        elif line.strip() and not line.startswith("    "):
+            current, creating = None, None
+    cycle = CYCLE.search(report)
+    if cycle and cycle.group(1).count("=>") != len(edge_threads):
+        return None
+    return sites, edge_threads, duckdb_threads
+
+
+def lock_report_is_duckdbs(report, symbols):
+    """True when every stack touching the mutexes is decided by a DuckDB frame, and a
+    cycle's edges run on one thread of ours at most (others are DuckDB's own workers):
+    DuckDB's lock order, not a deadlock our calls could make. Two threads of ours meeting
+    in DuckDB's locks (say, one connection used by both) are kept."""
+    parsed = lock_sites(report)
+    if parsed is None:
+        return False
+    sites, edge_threads, duckdb_threads = parsed
+    if not sites or not all(deciding_module(frames, symbols).startswith("libduckdb.")
+                            for frames in sites):
+        return False
+    return len(set(edge_threads) - duckdb_threads) <= 1
 
 
 def triage(text, symbols):
@@ -117,11 +178,7 @@ def triage(text, symbols):
         if "WARNING: ThreadSanitizer:" not in report:
             continue
         if LOCK_REPORT.search(report):
-            # DuckDB's own mutexes, locked and re-locked by its own code (its plans'
-            # shared exchanges): reported when every lock site is in a library. A cycle
-            # through a mutex of ours has a lock site in our code and is kept.
-            sites = lock_sites(report)
-            if sites and all(accessing_code(frames, symbols) == "library" for frames in sites):
+            if lock_report_is_duckdbs(report, symbols):
                 ignored += 1
             else:
                 kept.append(report)
@@ -135,8 +192,8 @@ def triage(text, symbols):
             if access:
                 current = []
                 stacks.append((access.group(2) is not None, current))
-            elif current is not None and FRAME.match(line):
-                current.append(FRAME.match(line).groups())
+            elif current is not None and stack_line(line, current):
+                pass
             elif current is not None and not line.startswith("    "):
                 current = None
         verdicts = [(atomic, accessing_code(frames, symbols)) for atomic, frames in stacks]
@@ -156,7 +213,7 @@ def main():
     kept, ignored = triage(sys.stdin.read(), LibrarySymbols(sys.argv[1]))
     if ignored:
         print(f"tsan_triage: {ignored} report(s) made inside uninstrumented libraries "
-              "on both sides, ignored", file=sys.stderr)
+              "(races on both sides, DuckDB's own lock order), ignored", file=sys.stderr)
     for report in kept:
         sys.stdout.write("==================\n" + report)
     return 1 if kept else 0
