@@ -80,6 +80,13 @@ OURS_LOCKS = [LOCKED, frame(1, "arrowport::storage::SharedConnection::Lease() "
                                "shared_connection.cc:40", MAIN.format(0x4e0000))]
 CREATED_BY_GRPC = [frame(0, "___interceptor_pthread_create ??:?", MAIN.format(0xaa1ce)),
                    frame(1, "<null> <null>", "(libgpr.so.29+0xbddf)")]
+# Our checkpointer starts while the database opens too, from a function of its own.
+CREATED_BY_CHECKPOINTER = [frame(0, "___interceptor_pthread_create ??:?", MAIN.format(0xaa1ce)),
+                           frame(1, "<null> <null>", "(libstdc++.so.6+0xed018)"),
+                           frame(2, "arrowport::storage::Database::StartCheckpointer() "
+                                    "database.cc:226", MAIN.format(0x480000)),
+                           frame(3, "arrowport::storage::Database::Open() database.cc:164",
+                                 MAIN.format(0x481000))]
 # DuckDB's workers start while the database opens.
 CREATED_BY_DUCKDB = [frame(0, "___interceptor_pthread_create ??:?", MAIN.format(0xaa1ce)),
                      frame(1, "<null> <null>", "(libstdc++.so.6+0xed018)"),
@@ -125,6 +132,8 @@ def test_a_lock_cycle_is_kept_unless_all_duckdbs_and_whole():
     # Two threads of ours meeting in DuckDB's locks (one connection used by both).
     assert triage(lock_cycle(DUCKDB_STARTS, DUCKDB_SCANS, second_thread="T31",
                              second_created=CREATED_BY_GRPC))[0] == 1
+    assert triage(lock_cycle(DUCKDB_STARTS, DUCKDB_SCANS, second_thread="T5",
+                             second_created=CREATED_BY_CHECKPOINTER))[0] == 1
     assert triage(lock_cycle(DUCKDB_STARTS, ARROW_LOCKS))[0] == 1  # another library's
     assert triage(lock_cycle(DUCKDB_STARTS, DUCKDB_SCANS, edges=1))[0] == 1  # cut short
     unreadable = [LOCKED, "    #1 a frame line TSan printed oddly\n"] + DUCKDB_SCANS[1:]

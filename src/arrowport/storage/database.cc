@@ -161,10 +161,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
       database->impl_->max_query_memory);
   database->impl_->checkpoint_wal_bytes =
       options.checkpoint_wal_bytes > 0 ? options.checkpoint_wal_bytes : kDefaultCheckpointWalBytes;
-  if (options.path != ":memory:") {
-    Database* raw = database.get();
-    database->impl_->checkpointer = std::thread([raw] { raw->RunCheckpointer(); });
-  }
+  if (options.path != ":memory:") database->StartCheckpointer();
   ARROW_ASSIGN_OR_RAISE(conn, database->Connect());  // now knows the catalog name
   for (const auto& sql : options.init_sql) {
     auto st = conn->Execute(sql);
@@ -217,6 +214,10 @@ int64_t Database::WalBytes() const {
   std::error_code error;
   const auto size = std::filesystem::file_size(impl_->path + ".wal", error);
   return error ? 0 : static_cast<int64_t>(size);
+}
+
+void Database::StartCheckpointer() {
+  impl_->checkpointer = std::thread([this] { RunCheckpointer(); });
 }
 
 void Database::RunCheckpointer() {
