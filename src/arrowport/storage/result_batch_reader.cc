@@ -300,7 +300,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   }
   if (units) {
     auto started = ArrowUnitSource(prepared, std::move(statement_owner), options.batch_rows,
-                                   kMaxBatchBytes);
+                                   kMaxBatchBytes, threads > 1);
     if (!started.ok()) {
       if (options.cancellation && options.cancellation->cancelled()) {
         return options.cancellation->reason();
