@@ -175,9 +175,10 @@ class ChunkResultSource : public ResultSource {
 };
 
 // Waits between polls of a stream whose tasks DuckDB's workers all hold: a few yields (a
-// small result's unit is often a few microseconds away), then sleeps growing to 50 us, a
-// small part of the time a worker takes to convert a full unit (a longer cap, 1 ms, left
-// the workers parked on a full buffer: a fast reader lost a fifth of its rate).
+// small result's unit is often a few microseconds away), then sleeps asked to grow to
+// 50 us (the kernel's timer slack adds about as much), a small part of the time a worker
+// takes to convert a full unit (a longer cap, 1 ms, left the workers parked on a full
+// buffer: a fast reader lost a fifth of its rate).
 class IdleBackoff {
  public:
   void Wait() {
@@ -207,12 +208,12 @@ class ArrowUnitResultSource : public ResultSource {
   ArrowUnitResultSource(std::shared_ptr<void> statement,
                         std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream,
                         std::shared_ptr<arrow::Schema> schema, int64_t max_piece_bytes,
-                        bool workers)
+                        bool duckdb_has_workers)
       : statement_(std::move(statement)),
         stream_(std::move(stream)),
         schema_(std::move(schema)),
         max_piece_bytes_(max_piece_bytes),
-        workers_(workers) {}
+        duckdb_has_workers_(duckdb_has_workers) {}
 
   ~ArrowUnitResultSource() override {
     try {
@@ -281,22 +282,27 @@ class ArrowUnitResultSource : public ResultSource {
   duckdb::unique_ptr<duckdb::ArrowArrayWrapper> NextUnit() {
     // Without workers every task runs here, and DuckDB's loop never waits on one (and
     // measured faster there: 21 vs 14 M rows/s in process).
-    if (!workers_) return stream_->Fetch();
+    if (!duckdb_has_workers_) return stream_->Fetch();
     IdleBackoff idle;
     while (true) {
-      // Below half a buffer this restarts the workers parked on a full one and runs a
-      // waiting task here, as Fetch() does; above, it returns at once.
+      // Restarts the workers parked on a full buffer once it has room and runs a waiting
+      // task here, as Fetch() does; with a unit already queued it returns at once.
       const auto ran = stream_->ExecuteTask();
       if (ran == duckdb::QueryResultState::EXECUTION_ERROR) return nullptr;
       duckdb::unique_ptr<duckdb::ArrowArrayWrapper> unit;
       const auto state = stream_->TryFetch(unit);
       if (unit != nullptr || duckdb::IsTerminal(state)) return unit;
-      if (ran == duckdb::QueryResultState::NO_TASKS_AVAILABLE) {
-        idle.Wait();  // the workers hold every task
-      } else if (ran == duckdb::QueryResultState::BLOCKED) {
-        stream_->WaitForTask();  // every task waits on something else: DuckDB's own wait
-      } else {
-        idle.Reset();  // a task ran here
+      switch (ran) {
+        case duckdb::QueryResultState::NOT_READY:
+          idle.Reset();  // a task ran here: try again at once
+          break;
+        case duckdb::QueryResultState::BLOCKED:
+          stream_->WaitForTask();  // every task waits on something else: DuckDB's own wait
+          break;
+        default:
+          // The workers hold every task, or DuckDB said ready and no unit came: never spin.
+          idle.Wait();
+          break;
       }
     }
   }
@@ -306,7 +312,7 @@ class ArrowUnitResultSource : public ResultSource {
   std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream_;
   std::shared_ptr<arrow::Schema> schema_;
   const int64_t max_piece_bytes_;
-  const bool workers_;
+  const bool duckdb_has_workers_;
   std::shared_ptr<arrow::RecordBatch> pending_;  // the unit being handed out in slices
   int64_t offset_ = 0;
   int64_t slice_rows_ = 0;
@@ -351,7 +357,7 @@ bool ChangesData(duckdb_prepared_statement prepared) {
 
 arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     duckdb_prepared_statement prepared, std::shared_ptr<void> statement_owner,
-    int64_t batch_rows, int64_t max_piece_bytes, bool workers) {
+    int64_t batch_rows, int64_t max_piece_bytes, bool duckdb_has_workers) {
   duckdb::PreparedStatement* statement = StatementOf(prepared);
   if (statement == nullptr) return arrow::Status::Invalid("the statement did not prepare");
   auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
@@ -374,7 +380,7 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
     auto source = std::make_unique<ArrowUnitResultSource>(
         std::move(statement_owner), std::move(stream), std::move(schema), max_piece_bytes,
-        workers);
+        duckdb_has_workers);
     return source;
   } catch (const std::exception& e) {
     return FromDuckDBError(duckdb::ErrorData(e));

@@ -43,10 +43,10 @@ bool ChangesData(duckdb_prepared_statement prepared);
 /// them). A piece still over `max_piece_bytes` (one chunk of huge values) is handed out as
 /// zero-copy slices. Uses DuckDB's C++ API (valid for the library as built).
 /// `statement_owner` (may be null) keeps `prepared` alive until the stream has ended.
-/// `workers`: DuckDB runs background workers (`threads` > 1); the reading thread then
-/// backs off instead of polling while they hold every task.
+/// `duckdb_has_workers`: DuckDB runs background workers (`threads` > 1); the reading
+/// thread then backs off instead of polling while they hold every task.
 arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     duckdb_prepared_statement prepared, std::shared_ptr<void> statement_owner,
-    int64_t batch_rows, int64_t max_piece_bytes, bool workers);
+    int64_t batch_rows, int64_t max_piece_bytes, bool duckdb_has_workers);
 
 }  // namespace arrowport::storage
