@@ -141,8 +141,12 @@ def test_closing_a_half_read_result_keeps_its_transaction(server):
     update(client, "CREATE TABLE kept (x BIGINT)")
     txn = begin(client)
     update(client, "INSERT INTO kept SELECT range FROM range(10)", txn)
-    # Each batch costs DuckDB a while: the close lands while the next one is fetched.
-    reader = open_stream(client, "SELECT range AS id, md5(repeat(range::VARCHAR, 400)) AS h "
+    # Each batch costs DuckDB a while: the close lands while the next one is fetched. Not
+    # much longer: one fetch refills DuckDB's stream buffer, and a fetch still running
+    # CallCancellation::kStuckAfter after the close is interrupted (which aborts). With
+    # 3.2 KB hashed a row, a fetch took 2-10 s on the TSan build beside the ASan lane,
+    # and CI failed; with 320 bytes about 0.5 s (and an immediate interrupt still fails).
+    reader = open_stream(client, "SELECT range AS id, md5(repeat(range::VARCHAR, 40)) AS h "
                                  "FROM range(50000000)", txn)
     reader.cancel()
     end_when_free(client, txn, commit=True)
