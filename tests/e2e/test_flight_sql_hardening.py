@@ -262,6 +262,38 @@ def test_a_statement_whose_deadline_passed_as_it_ended_never_commits(server):
     assert not told_failed_but_applied, (took, told_failed_but_applied)
 
 
+def test_parameter_rows_that_end_at_the_deadline_are_never_told_failed_but_kept(server):
+    """Found by CI: parameter rows of a prepared INSERT committed a moment before the
+    client's deadline while the reply, still on its way, reached the client after it
+    (DEADLINE_EXCEEDED for rows that were kept). The client ends its upload 0.5-10 ms
+    before the deadline; the server commits only when the reply has room to arrive."""
+    client = cookie_client(server)
+    update(client, "CREATE TABLE late (k BIGINT)")
+    handle = prepare(client, "INSERT INTO late VALUES (?)")
+    rows = pa.record_batch([pa.array(range(50), pa.int64())], names=["k"])
+    told_failed_but_kept = []
+    for attempt, before_deadline_ms in enumerate([0.5, 1, 2, 3, 4, 5, 6, 8, 10] * 2):
+        start = time.monotonic()
+        descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_update(handle))
+        told = "ok"
+        try:
+            writer, reader = client.do_put(descriptor, rows.schema,
+                                           options=flight.FlightCallOptions(timeout=1.0))
+            writer.write_batch(rows)
+            time.sleep(max(0.0, start + 1.0 - before_deadline_ms / 1000 - time.monotonic()))
+            writer.done_writing()
+            reader.read()
+            writer.close()
+        except (flight.FlightTimedOutError, flight.FlightCancelledError) as e:
+            told = type(e).__name__
+        kept = count_elsewhere(server, "late")
+        if told != "ok" and kept:
+            told_failed_but_kept.append((attempt, before_deadline_ms, told))
+        if kept:
+            update(client, "DELETE FROM late")
+    assert not told_failed_but_kept
+
+
 def test_a_statement_in_an_aborted_transaction_is_not_called_retryable(server):
     """Found by a hostile run: after a failed statement, each later one in the transaction
     was answered UNAVAILABLE ("retryable conflict"), which retry policies retry for good.

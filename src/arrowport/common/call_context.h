@@ -33,11 +33,22 @@ struct CallContext {
   /// gone, a message over the receive limit) exactly like a finished one and marks the
   /// call cancelled a moment later, so a truncated request must be caught at the commit.
   std::function<bool()> call_failed;
+  /// Asked instead of call_failed right before what the call did is made permanent or
+  /// kept in the client's transaction (may be empty: call_failed decides). Also true when
+  /// the client's deadline is so near that the reply could reach it after the deadline:
+  /// the client would be told DEADLINE_EXCEEDED for a write that was kept.
+  std::function<bool()> too_late_to_keep;
   /// Who is calling. Null only in code paths that run without a caller (tests, the
   /// server's own maintenance): treated as the server itself.
   std::shared_ptr<const Principal> principal;
   /// Where the pipelines add the rows the call moves (may be null: not shown anywhere).
   std::shared_ptr<CallProgress> progress;
 };
+
+/// Whether what `call` did must be thrown away rather than kept (see too_late_to_keep).
+inline bool TooLateToKeep(const CallContext& call) {
+  if (call.too_late_to_keep) return call.too_late_to_keep();
+  return call.call_failed && call.call_failed();
+}
 
 }  // namespace arrowport

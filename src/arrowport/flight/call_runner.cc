@@ -3,6 +3,7 @@
 #include <grpc/support/time.h>
 #include <grpcpp/server_context.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "arrowport/flight/status_code_interceptor.h"
@@ -67,6 +68,24 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
     const gpr_timespec deadline = server_context->raw_deadline();
     if (deadline.clock_type == GPR_TIMESPAN) return false;  // not a point in time
     return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
+  };
+  // The reply of a call that ends this close to its deadline may reach the client after
+  // it: a tenth of the call's time (at most 100 ms) is left for it, or nothing is kept.
+  scope.context.too_late_to_keep = [failed = scope.context.call_failed, server_context,
+                                    admitted = gpr_now(GPR_CLOCK_MONOTONIC)] {
+    if (failed()) return true;
+    if (server_context == nullptr) return false;
+    gpr_timespec deadline = server_context->raw_deadline();
+    if (deadline.clock_type == GPR_TIMESPAN ||
+        gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0) {
+      return false;
+    }
+    deadline = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
+    const int64_t budget_ms = gpr_time_to_millis(gpr_time_sub(deadline, admitted));
+    const int64_t margin_ms = std::clamp<int64_t>(budget_ms / 10, 0, 100);
+    const gpr_timespec reply_by =
+        gpr_time_sub(deadline, gpr_time_from_millis(margin_ms, GPR_TIMESPAN));
+    return gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), reply_by) >= 0;
   };
   if (options_.watchdog) {
     std::optional<CallWatchdog::Clock::time_point> at;

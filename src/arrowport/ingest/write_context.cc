@@ -77,10 +77,11 @@ arrow::Status CheckCallStillValid(const WriteContext& ctx) {
 }
 
 arrow::Status CheckCallStillValid(const CallContext& call) {
-  if (call.call_failed && call.call_failed()) {
+  if (TooLateToKeep(call)) {
     return arrow::Status::Cancelled("the call failed before the request was committed "
-                                    "(client gone, deadline, or a message over the receive "
-                                    "limit): nothing committed");
+                                    "(client gone, deadline passed or too near to answer in "
+                                    "time, or a message over the receive limit): nothing "
+                                    "committed");
   }
   return arrow::Status::OK();
 }

@@ -362,8 +362,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
   };
   auto changed = run();
   // Asked again right before the commit: gRPC may mark the call failed a moment late.
-  const auto& call_failed = CurrentCall::Get().call_failed;
-  if (changed.ok() && call_failed && call_failed()) {
+  if (changed.ok() && TooLateToKeep(CurrentCall::Get())) {
     changed = arrow::Status::Cancelled("the call failed before the parameter rows were "
                                        "committed: none of them is kept");
   }

@@ -74,15 +74,14 @@ arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseFor(const Stateme
 
 bool CallGone() {
   const auto& call = CurrentCall::Get();
-  return (call.cancellation && call.cancellation->cancelled()) ||
-         (call.call_failed && call.call_failed());
+  return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
 }
 
 arrow::Status CallGoneInTransaction() {
   return arrow::Status::Cancelled(
-      "the call failed or was cancelled (client gone, deadline or server shutdown) as the "
-      "statement ended in a transaction: the transaction was aborted, nothing of it will "
-      "commit");
+      "the call failed or was cancelled (client gone, deadline passed or too near to answer "
+      "in time, or server shutdown) as the statement ended in a transaction: the "
+      "transaction was aborted, nothing of it will commit");
 }
 
 std::string UseOf(const char* what, const std::string& sql) {

@@ -238,10 +238,11 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
 arrow::Status RequireBinding(const storage::PreparedStatement& statement,
                              const arrow::RecordBatch* params);
 
-/// True when the current call failed or was cancelled (client gone, deadline, shutdown).
-/// Asked once a statement has ended: gRPC marks a call whose deadline passed a moment
-/// before the watchdog interrupts DuckDB, and a statement the client is told failed must
-/// not commit later with its transaction.
+/// True when the current call failed or was cancelled (client gone, deadline, shutdown),
+/// or its deadline is too near for the reply to arrive in time (TooLateToKeep). Asked
+/// once a statement has ended: gRPC marks a call whose deadline passed a moment before
+/// the watchdog interrupts DuckDB, and a statement the client is told failed must not
+/// commit later with its transaction.
 bool CallGone();
 /// The error for a statement whose call was gone as it ended in a transaction.
 arrow::Status CallGoneInTransaction();
