@@ -44,6 +44,11 @@ def count_elsewhere(server, table):
         return scalar(conn, f"SELECT count(*) FROM {table}")
 
 
+def scalar_elsewhere(server, sql):
+    with connect(server) as conn:
+        return scalar(conn, sql)
+
+
 def open_stream(client, sql, txn):
     info = client.get_flight_info(
         flight.FlightDescriptor.for_command(wire.statement_query_in(sql, txn)))
@@ -266,13 +271,14 @@ def test_parameter_rows_that_end_at_the_deadline_are_never_told_failed_but_kept(
     """Found by CI: parameter rows of a prepared INSERT committed a moment before the
     client's deadline while the reply, still on its way, reached the client after it
     (DEADLINE_EXCEEDED for rows that were kept). The client ends its upload 0.5-10 ms
-    before the deadline; the server commits only when the reply has room to arrive."""
+    before the deadline; the server commits only when the reply has room to arrive. One
+    upload ended 400 ms early is the control: answered and kept."""
     client = cookie_client(server)
     update(client, "CREATE TABLE late (k BIGINT)")
     handle = prepare(client, "INSERT INTO late VALUES (?)")
     rows = pa.record_batch([pa.array(range(50), pa.int64())], names=["k"])
-    told_failed_but_kept = []
-    for attempt, before_deadline_ms in enumerate([0.5, 1, 2, 3, 4, 5, 6, 8, 10] * 2):
+    told_failed_but_kept, control = [], None
+    for before_deadline_ms in [400, 0.5, 1, 2, 3, 4, 5, 6, 8, 10]:
         start = time.monotonic()
         descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_update(handle))
         told = "ok"
@@ -284,13 +290,51 @@ def test_parameter_rows_that_end_at_the_deadline_are_never_told_failed_but_kept(
             writer.done_writing()
             reader.read()
             writer.close()
-        except (flight.FlightTimedOutError, flight.FlightCancelledError) as e:
+        except flight.FlightError as e:
             told = type(e).__name__
         kept = count_elsewhere(server, "late")
-        if told != "ok" and kept:
-            told_failed_but_kept.append((attempt, before_deadline_ms, told))
+        if before_deadline_ms == 400:
+            control = (told, kept)
+        elif told != "ok" and kept:
+            told_failed_but_kept.append((before_deadline_ms, told))
         if kept:
             update(client, "DELETE FROM late")
+    assert control == ("ok", 50)
+    assert not told_failed_but_kept
+
+
+def test_a_commit_whose_deadline_leaves_no_time_to_answer_commits_nothing(server):
+    """Found by an outside review: EndTransaction committed without asking whether the
+    call was still there, so a commit that waited for the transaction's connection until
+    its deadline was near committed and was told DEADLINE_EXCEEDED. A result streaming on
+    the transaction holds the commit; it is read to its end 1-20 ms before the deadline."""
+    client = cookie_client(server)
+    update(client, "CREATE TABLE late_commit (k BIGINT)")
+    told_failed_but_kept = []
+    for attempt, before_deadline_ms in enumerate([1, 2, 4, 6, 10, 20] * 2):
+        txn = begin(client)
+        update(client, f"INSERT INTO late_commit VALUES ({attempt})", txn)
+        reader = open_stream(client, "SELECT range, repeat('x', 100) FROM range(300000)", txn)
+        told = []
+
+        def commit():
+            try:
+                list(client.do_action(
+                    flight.Action("EndTransaction", wire.end_transaction(txn, True)),
+                    options=flight.FlightCallOptions(timeout=1.0)))
+                told.append("ok")
+            except flight.FlightError as e:
+                told.append(type(e).__name__)
+
+        start = time.monotonic()
+        committer = threading.Thread(target=commit)
+        committer.start()
+        time.sleep(max(0.0, start + 1.0 - before_deadline_ms / 1000 - time.monotonic()))
+        reader.read_all()
+        committer.join(timeout=30)
+        kept = scalar_elsewhere(server, f"SELECT count(*) FROM late_commit WHERE k = {attempt}")
+        if told != ["ok"] and kept:
+            told_failed_but_kept.append((before_deadline_ms, told))
     assert not told_failed_but_kept
 
 

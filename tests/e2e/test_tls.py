@@ -452,3 +452,19 @@ def test_connection_cap_over_tls_closes_the_extra_connection(start_server, tmp_p
         except requests.exceptions.ConnectionError:
             time.sleep(0.2)
     assert healthz(server, certs).status_code == 200
+
+
+def test_tls_bench_reads_beside_arrow_flights_own_tls(tmp_path):
+    """`arrowport bench --only tls`: our reads in the clear and over TLS, beside the ceiling
+    (Arrow Flight's own server of the in-memory table, in the clear and over TLS), every
+    read complete (the bench checks row counts) and each row with its ratio."""
+    import re
+    from conftest import run_cli
+    done = run_cli("bench", "--only", "tls", "--rows", "30000", "--repeat", "1",
+                   "--dir", str(tmp_path), timeout=300)
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode() + out
+    for label in ("ceiling: plain Flight DoGet of the in-memory table, grpc / grpc+tls",
+                  "Flight DoGet, grpc / grpc+tls", "HTTP POST /query (Arrow), http / https"):
+        assert re.search(re.escape(label) + r" \| [\d.]+ M / [\d.]+ M \| [\d.]+ x \|", out), out
+    assert re.search(r"Flight DoGet: [\d.]+ x the ceiling over grpc\+tls", out), out

@@ -9,16 +9,25 @@
 #include "arrow/io/memory.h"
 #include "arrow/ipc/writer.h"
 #include "arrow/util/base64.h"
+#include "arrowport/http/tls_context.h"
 
 namespace arrowport::cli {
 
 namespace fl = arrow::flight;
 
 arrow::Result<std::unique_ptr<InMemoryFlightServer>> InMemoryFlightServer::Start(
-    std::shared_ptr<arrow::Table> table) {
+    std::shared_ptr<arrow::Table> table, const config::Config::Tls& tls) {
   auto server = std::make_unique<InMemoryFlightServer>(std::move(table));
-  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
-  ARROW_RETURN_NOT_OK(server->Init(fl::FlightServerOptions(location)));
+  server->tls_ = !tls.cert.empty();
+  ARROW_ASSIGN_OR_RAISE(auto location, server->tls_
+                                           ? fl::Location::ForGrpcTls("127.0.0.1", 0)
+                                           : fl::Location::ForGrpcTcp("127.0.0.1", 0));
+  fl::FlightServerOptions options(location);
+  if (server->tls_) {
+    ARROW_ASSIGN_OR_RAISE(auto identity, http::TlsContext::Make(tls));
+    options.tls_certificates.push_back({identity->cert_pem(), identity->key_pem()});
+  }
+  ARROW_RETURN_NOT_OK(server->Init(options));
   return server;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Shared by the parts of `arrowport bench` (throughput, latency, concurrency).
+// Shared by the parts of `arrowport bench` (throughput, latency, concurrency, tls, ...).
 
 #include <arrow/flight/api.h>
 
@@ -23,10 +23,13 @@ namespace arrowport::cli {
 class InMemoryFlightServer : public arrow::flight::FlightServerBase {
  public:
   explicit InMemoryFlightServer(std::shared_ptr<arrow::Table> table) : table_(std::move(table)) {}
-  /// Listening on a free loopback port.
+  /// Listening on a free loopback port; over TLS with `tls`'s certificate and key when
+  /// they are set (the TLS bench's ceiling: Arrow Flight's own TLS, none of our code).
   static arrow::Result<std::unique_ptr<InMemoryFlightServer>> Start(
-      std::shared_ptr<arrow::Table> table);
-  std::string uri() const { return "grpc://127.0.0.1:" + std::to_string(port()); }
+      std::shared_ptr<arrow::Table> table, const config::Config::Tls& tls = {});
+  std::string uri() const {
+    return (tls_ ? "grpc+tls://127.0.0.1:" : "grpc://127.0.0.1:") + std::to_string(port());
+  }
   /// One endpoint: the whole table.
   arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext&,
                               const arrow::flight::FlightDescriptor& descriptor,
@@ -39,6 +42,7 @@ class InMemoryFlightServer : public arrow::flight::FlightServerBase {
 
  private:
   std::shared_ptr<arrow::Table> table_;
+  bool tls_ = false;
 };
 
 /// The ceilings' database: a second file beside the server's, the same code paths, no

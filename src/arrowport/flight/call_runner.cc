@@ -70,7 +70,8 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
     return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
   };
   // The reply of a call that ends this close to its deadline may reach the client after
-  // it: a tenth of the call's time (at most 100 ms) is left for it, or nothing is kept.
+  // it: a tenth of the call's time, at most 100 ms plus 2% of it (gRPC clients round the
+  // timeout they send up by up to 1%), is left for the reply, or nothing is kept.
   scope.context.too_late_to_keep = [failed = scope.context.call_failed, server_context,
                                     admitted = gpr_now(GPR_CLOCK_MONOTONIC)] {
     if (failed()) return true;
@@ -82,7 +83,8 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
     }
     deadline = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
     const int64_t budget_ms = gpr_time_to_millis(gpr_time_sub(deadline, admitted));
-    const int64_t margin_ms = std::clamp<int64_t>(budget_ms / 10, 0, 100);
+    const int64_t margin_ms =
+        std::max<int64_t>(0, std::min(budget_ms / 10, 100 + budget_ms / 50));
     const gpr_timespec reply_by =
         gpr_time_sub(deadline, gpr_time_from_millis(margin_ms, GPR_TIMESPAN));
     return gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), reply_by) >= 0;

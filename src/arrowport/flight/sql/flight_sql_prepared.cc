@@ -363,7 +363,8 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
   auto changed = run();
   // Asked again right before the commit: gRPC may mark the call failed a moment late.
   if (changed.ok() && TooLateToKeep(CurrentCall::Get())) {
-    changed = arrow::Status::Cancelled("the call failed before the parameter rows were "
+    changed = arrow::Status::Cancelled("the call failed, or its deadline is too near to "
+                                       "answer in time, before the parameter rows were "
                                        "committed: none of them is kept");
   }
   if (!own_transaction) {

@@ -79,15 +79,27 @@ arrow::Status FlightSqlService::EndTransaction(
   }
   // DuckDB answers COMMIT of a transaction an earlier statement aborted by rolling it
   // back silently; the client must hear that its work is gone.
-  auto alive = lease->Execute("SELECT 1");
-  if (!alive.ok()) {
-    if (!lease.Rollback().ok()) {
+  auto roll_back = [&] {
+    if (!lease.Rollback().ok()) {  // closing the connection rolls back
       deps_.registry->Unpin(entry);
       entry->connection->Discard(std::move(lease));
     }
+  };
+  auto alive = lease->Execute("SELECT 1");
+  if (!alive.ok()) {
+    roll_back();
     return arrow::Status::Invalid(
         "the transaction was aborted by an earlier failed statement and has been rolled "
         "back; nothing was committed (", alive.message(), ")");
+  }
+  if (CallGone()) {
+    // The client would not hear that it committed (it left, or its deadline leaves the
+    // answer no time, perhaps after a long wait for the lease): nothing may commit.
+    roll_back();
+    return arrow::Status::Cancelled(
+        "the call failed or was cancelled (client gone, deadline passed or too near to "
+        "answer in time) before the commit: the transaction was rolled back, nothing was "
+        "committed");
   }
   auto st = lease.Commit();
   if (!st.ok() && lease.in_transaction()) {
