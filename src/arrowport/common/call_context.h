@@ -38,12 +38,26 @@ struct CallContext {
   /// the client's deadline is so near that the reply could reach it after the deadline:
   /// the client would be told DEADLINE_EXCEEDED for a write that was kept.
   std::function<bool()> too_late_to_keep;
+  /// The client set a deadline for the call: a write that ends near it may be answered
+  /// too late, so it is made permanent only after too_late_to_keep says no.
+  bool has_deadline = false;
   /// Who is calling. Null only in code paths that run without a caller (tests, the
   /// server's own maintenance): treated as the server itself.
   std::shared_ptr<const Principal> principal;
   /// Where the pipelines add the rows the call moves (may be null: not shown anywhere).
   std::shared_ptr<CallProgress> progress;
+  /// Set by NoteCommitted when a write of the call committed after the call had failed
+  /// (a commit longer than the time left): the client may have been told it failed, yet
+  /// the write is kept. The call runner logs it (may be null: not reported).
+  std::shared_ptr<std::atomic<bool>> committed_after_failure;
 };
+
+/// Says that a write of `call` has just committed: noted when the call had failed by then.
+inline void NoteCommitted(const CallContext& call) {
+  if (call.committed_after_failure && call.call_failed && call.call_failed()) {
+    call.committed_after_failure->store(true, std::memory_order_relaxed);
+  }
+}
 
 /// Whether what `call` did must be thrown away rather than kept (see too_late_to_keep).
 inline bool TooLateToKeep(const CallContext& call) {

@@ -51,6 +51,7 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   }
   scope.context.protocol = "flight";
   scope.context.cancellation = CallCancellation::Make();
+  scope.context.committed_after_failure = std::make_shared<std::atomic<bool>>(false);
   auto* server_context = CurrentServerContext();
   if (server_context != nullptr) {
     scope.stuck = CallCancellation::OnStuck(scope.context.cancellation,
@@ -72,6 +73,11 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   // The reply of a call that ends this close to its deadline may reach the client after
   // it: a tenth of the call's time, at most 100 ms plus 2% of it (gRPC clients round the
   // timeout they send up by up to 1%), is left for the reply, or nothing is kept.
+  if (server_context != nullptr) {
+    const gpr_timespec deadline = server_context->raw_deadline();
+    scope.context.has_deadline = deadline.clock_type != GPR_TIMESPAN &&
+                                 gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0;
+  }
   scope.context.too_late_to_keep = [failed = scope.context.call_failed, server_context,
                                     admitted = gpr_now(GPR_CLOCK_MONOTONIC)] {
     if (failed()) return true;
@@ -108,9 +114,20 @@ arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext
   Logger::Fields fields = {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}};
   fields.insert(fields.end(), record.fields.begin(), record.fields.end());
   fields.push_back({"seconds", std::to_string(seconds)});
+  if (record.committed_after_call_failed) {
+    // Its commit outlasted the time the call had left: told failed (or not told at all).
+    fields.push_back({"kept", "a write of this call committed after the call had failed "
+                              "(deadline passed or client gone): its client may have been "
+                              "told it failed, yet the write is kept"});
+  }
   if (status.ok()) {
     fields.push_back({"status", record.outcome});
-    if (options_.logger) options_.logger->Info("request", fields);
+    if (options_.logger == nullptr) return status;
+    if (record.committed_after_call_failed) {
+      options_.logger->Warn("request committed after its call failed", fields);
+    } else {
+      options_.logger->Info("request", fields);
+    }
     return status;
   }
   fields.push_back({"status", status.CodeAsString()});

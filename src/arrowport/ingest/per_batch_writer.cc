@@ -92,7 +92,7 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
                                               one_batch.rows, one_batch.batches);
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
-  if (st.ok()) st = ctx_->lease->Commit();
+  if (st.ok()) st = CommitWrite(*ctx_);
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
   if (!st.ok() && ctx_->idempotent()) {
     // Ours is rolled back; if a racing copy committed this batch, it counts as seen.

@@ -50,7 +50,7 @@ arrow::Result<bool> PerRequestWriter::TryFastAppend(const std::string& relation,
         storage::InsertFrom(conn, ctx_->table(), relation, plan->targets, plan->sources)
             .status());
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
-    return ctx_->lease->Commit();
+    return CommitWrite(*ctx_);
   }();
   if (!inserted.ok()) (void)ctx_->lease->RollbackOrDiscard();
   conn->DropArrowStream(relation);
@@ -94,7 +94,7 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
       ARROW_RETURN_NOT_OK(conn->AppendAtomically({record}));
     }
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
-    return ctx_->lease->Commit();
+    return CommitWrite(*ctx_);
   }();
   if (!st.ok() || duplicate) (void)ctx_->lease->RollbackOrDiscard();
   if (!st.ok() && ctx_->idempotent()) {

@@ -56,7 +56,10 @@ arrow::Result<bool> SmallRequestWriter::TryWrite(
   ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
   auto appended = AppendSmall(ctx_->conn, ctx_->table(), *targets, *ahead,
                               ctx_->request->request_id, result);
-  if (appended.ok() && !*appended) return true;
+  if (appended.ok() && !*appended) {
+    NoteCommitted(*ctx_->call);
+    return true;
+  }
   if (appended.ok()) {  // a retry: answered with the counts first committed
     result.duplicate = true;
     result.rows = (*appended)->rows;

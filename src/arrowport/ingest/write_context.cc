@@ -86,4 +86,10 @@ arrow::Status CheckCallStillValid(const CallContext& call) {
   return arrow::Status::OK();
 }
 
+arrow::Status CommitWrite(const WriteContext& ctx) {
+  ARROW_RETURN_NOT_OK(ctx.lease->Commit());
+  NoteCommitted(*ctx.call);
+  return arrow::Status::OK();
+}
+
 }  // namespace arrowport::ingest

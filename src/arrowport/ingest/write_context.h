@@ -86,6 +86,9 @@ arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
 arrow::Status CheckCallStillValid(const WriteContext& ctx);
 /// The same for a write without a DuckDB connection (a lake table).
 arrow::Status CheckCallStillValid(const CallContext& call);
+/// Commits the write's transaction (after CheckCallStillValid), noting the commit for the
+/// call's log line (NoteCommitted).
+arrow::Status CommitWrite(const WriteContext& ctx);
 
 /// \brief Re-reads the table and caches what it now is (whatever the write did), so the
 /// next request starts from it. Returns the read.

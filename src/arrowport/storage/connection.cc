@@ -4,6 +4,7 @@
 #include <duckdb.h>
 
 #include <mutex>
+#include <optional>
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
@@ -82,7 +83,10 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
   PreparedHandle prepared;
   ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared));
   ResultHandle result;
-  AllocationGuard::CommitScope committing;  // an admin's DML commits as it ends
+  // Outside a transaction an admin's DML commits as it ends; inside one its allocations
+  // may be refused like any other (the transaction then rolls back).
+  std::optional<AllocationGuard::CommitScope> committing;
+  if (!in_transaction()) committing.emplace();
   if (duckdb_execute_prepared(prepared.get(), result.out()) == DuckDBError) {
     // Not UnlessCommitted: a client's SQL can raise any text (error('...')).
     return ResultError(result.ptr());

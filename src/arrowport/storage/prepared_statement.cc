@@ -3,6 +3,8 @@
 
 #include <duckdb.h>
 
+#include <optional>
+
 #include "arrow/record_batch.h"
 #include "arrow/type.h"
 #include "arrowport/storage/arrow_params.h"
@@ -219,7 +221,10 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
   CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
   ResultHandle result;
-  AllocationGuard::CommitScope committing;  // a data-changing statement commits as it ends
+  // Outside a transaction a data-changing statement commits as it ends; inside one its
+  // allocations may be refused like any other (the transaction then rolls back).
+  std::optional<AllocationGuard::CommitScope> committing;
+  if (!lease.in_transaction()) committing.emplace();
   if (duckdb_execute_prepared(impl_->prepared.get(), result.out()) == DuckDBError) {
     auto error = ResultError(result.ptr());  // a client's SQL: its text proves nothing
     if (!error.ok()) {

@@ -325,9 +325,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
                         LeaseFor(*entry, UseOf("running", statement->sql())));
   const auto& cancel = CurrentCall::Get().cancellation;
   // Many rows (executemany) are all or nothing, unless the client's transaction decides.
-  const bool own_transaction = !lease.in_transaction();
-  if (own_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
-  auto run = [&]() -> arrow::Result<int64_t> {
+  return RunWrite(lease, /*all_or_nothing=*/true, [&]() -> arrow::Result<int64_t> {
     int64_t changed = 0;
     bool any_rows = false;
     while (true) {
@@ -359,26 +357,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
       ARROW_ASSIGN_OR_RAISE(changed, statement->ExecuteUpdate(lease, cancel));
     }
     return changed;
-  };
-  auto changed = run();
-  // Asked again right before the commit: gRPC may mark the call failed a moment late.
-  if (changed.ok() && TooLateToKeep(CurrentCall::Get())) {
-    changed = arrow::Status::Cancelled("the call failed, or its deadline is too near to "
-                                       "answer in time, before the parameter rows were "
-                                       "committed: none of them is kept");
-  }
-  if (!own_transaction) {
-    // Rows before the failure ran in the client's transaction: it must not commit half.
-    if (!changed.ok()) lease.AbortTransaction();
-    return changed;
-  }
-  if (!changed.ok()) {
-    auto st = lease.RollbackOrDiscard();
-    if (!st.ok()) return changed.status().WithMessage(changed.status().message(), "; ", st.message());
-    return changed.status();
-  }
-  ARROW_RETURN_NOT_OK(lease.Commit());
-  return changed;
+  });
 }
 
 }  // namespace arrowport::flight::sql

@@ -77,11 +77,45 @@ bool CallGone() {
   return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
 }
 
-arrow::Status CallGoneInTransaction() {
+arrow::Status CallGoneAsWriteEnded(bool in_client_transaction) {
   return arrow::Status::Cancelled(
       "the call failed or was cancelled (client gone, deadline passed or too near to answer "
-      "in time, or server shutdown) as the statement ended in a transaction: the "
-      "transaction was aborted, nothing of it will commit");
+      "in time, or server shutdown) as the statement ended",
+      in_client_transaction
+          ? " in a transaction: the transaction was aborted, nothing of it will commit"
+          : ": it was rolled back, nothing of it is kept");
+}
+
+arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_nothing,
+                                const std::function<arrow::Result<int64_t>()>& write) {
+  const bool in_client_transaction = lease.in_transaction();
+  if (!in_client_transaction && !all_or_nothing && !CurrentCall::Get().has_deadline) {
+    // Nothing to decide before the commit: DuckDB's autocommit, without the two extra
+    // statements (0.5-1 ms) of a transaction of its own.
+    return write();
+  }
+  if (!in_client_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
+  auto result = write();
+  const bool gone = result.ok() && CallGone();
+  if (gone) result = CallGoneAsWriteEnded(in_client_transaction);
+  if (in_client_transaction) {
+    // Told failed, it must not commit later with the client's transaction; nor may half
+    // of an all-or-nothing write.
+    if (gone || (!result.ok() && all_or_nothing)) lease.AbortTransaction();
+    return result;
+  }
+  if (result.ok()) {
+    auto st = lease.Commit();
+    if (st.ok()) NoteCommitted(CurrentCall::Get());
+    if (!st.ok()) result = st;
+  }
+  if (!result.ok()) {
+    auto st = lease.RollbackOrDiscard();
+    if (!st.ok()) {
+      return result.status().WithMessage(result.status().message(), "; ", st.message());
+    }
+  }
+  return result;
 }
 
 std::string UseOf(const char* what, const std::string& sql) {

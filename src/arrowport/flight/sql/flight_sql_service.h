@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -244,8 +245,19 @@ arrow::Status RequireBinding(const storage::PreparedStatement& statement,
 /// the watchdog interrupts DuckDB, and a statement the client is told failed must not
 /// commit later with its transaction.
 bool CallGone();
-/// The error for a statement whose call was gone as it ended in a transaction.
-arrow::Status CallGoneInTransaction();
+/// The error for a write whose call was gone as it ended, in the client's transaction or
+/// in one of its own.
+arrow::Status CallGoneAsWriteEnded(bool in_client_transaction);
+/// \brief Runs `write` (a client's DDL or DML on `lease`) and ends it.
+///
+/// Without a client transaction open on the lease it runs in one of its own (when the call
+/// has a deadline, or `all_or_nothing`), committed only when the call can still be
+/// answered (CallGone asked after it ends): DuckDB's autocommit would keep a write whose
+/// client is told DEADLINE_EXCEEDED, and a client that retries it would apply it twice. In the client's transaction, a write whose call
+/// is gone aborts the transaction, so that it never commits with it later; so does any
+/// failure when `all_or_nothing` (many parameter rows, some of which ran).
+arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_nothing,
+                                const std::function<arrow::Result<int64_t>()>& write);
 
 /// What holds a connection, for the next caller's wait or refusal: `what` and the start
 /// of `sql` ("a result of 'SELECT ...' being read").

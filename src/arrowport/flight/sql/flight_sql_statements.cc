@@ -132,14 +132,8 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.
   auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
-  auto changed = lease->ExecuteUpdate(command.query, *SqlCaller());
-  if (changed.ok() && CallGone() && lease.in_transaction()) {
-    // The client is told the statement failed (its deadline passed as it ended): its
-    // changes must not commit with the transaction later.
-    lease.AbortTransaction();
-    return CallGoneInTransaction();
-  }
-  return changed;
+  return RunWrite(lease, /*all_or_nothing=*/false,
+                  [&] { return lease->ExecuteUpdate(command.query, *SqlCaller()); });
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
@@ -150,10 +144,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
   const auto& params = entry->parameters;
   ARROW_RETURN_NOT_OK(RequireBinding(*statement, params.get()));
   // Many parameter rows are all or nothing, unless the client's transaction decides.
-  const bool own_transaction =
-      !lease.in_transaction() && params != nullptr && params->num_rows() > 1;
-  if (own_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
-  auto run = [&]() -> arrow::Result<int64_t> {
+  const bool many_rows = params != nullptr && params->num_rows() > 1;
+  auto result = RunWrite(lease, many_rows, [&]() -> arrow::Result<int64_t> {
     if (params == nullptr || params->num_rows() == 0) {
       return statement->ExecuteUpdate(lease, cancel);
     }
@@ -164,27 +156,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
       total += rows;
     }
     return total;
-  };
-  auto result = run();
-  if (result.ok() && CallGone() && lease.in_transaction()) {
-    // The client is told it failed: nothing of it may commit, with its transaction or ours.
-    result = CallGoneInTransaction();
-    if (!own_transaction) lease.AbortTransaction();
-  }
-  if (!result.ok() && !own_transaction && params != nullptr && params->num_rows() > 1) {
-    // Rows before the failure ran in the client's transaction: it must not commit half.
-    lease.AbortTransaction();
-  }
-  if (own_transaction) {
-    if (result.ok()) {
-      auto st = lease.Commit();
-      if (!st.ok()) result = st;
-    }
-    if (!result.ok()) {
-      auto st = lease.RollbackOrDiscard();
-      if (!st.ok()) result = result.status().WithMessage(result.status().message(), "; ", st.message());
-    }
-  }
+  });
   ARROW_ASSIGN_OR_RAISE(const int64_t changed, std::move(result));
   // No endpoint: there is nothing to fetch, and nothing runs again at DoGet.
   ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(*statement->dataset_schema(),

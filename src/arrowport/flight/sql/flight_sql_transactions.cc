@@ -1,7 +1,9 @@
 // FlightSqlService: transactions and sessions.
 #include <arrow/flight/api.h>
 
+#include "arrowport/common/call_context.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/database.h"
@@ -102,6 +104,7 @@ arrow::Status FlightSqlService::EndTransaction(
         "committed");
   }
   auto st = lease.Commit();
+  if (st.ok()) NoteCommitted(CurrentCall::Get());
   if (!st.ok() && lease.in_transaction()) {
     // DuckDB neither committed nor rolled back: closing the connection rolls back.
     deps_.registry->Unpin(entry);
