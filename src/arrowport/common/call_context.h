@@ -46,23 +46,24 @@ struct CallContext {
   std::shared_ptr<const Principal> principal;
   /// Where the pipelines add the rows the call moves (may be null: not shown anywhere).
   std::shared_ptr<CallProgress> progress;
-  /// Set by NoteCommitted when a write of the call committed after the call had failed
-  /// (a commit longer than the time left): the client may have been told it failed, yet
-  /// the write is kept. The call runner logs it (may be null: not reported).
-  std::shared_ptr<std::atomic<bool>> committed_after_failure;
+  /// Set by NoteCommitted when a write of the call committed after the call had failed,
+  /// or so near its deadline that the reply may arrive after it (a commit longer than the
+  /// time left): the client may have been told it failed, yet the write is kept. The call
+  /// runner logs it (may be null: not reported).
+  std::shared_ptr<std::atomic<bool>> committed_late;
 };
-
-/// Says that a write of `call` has just committed: noted when the call had failed by then.
-inline void NoteCommitted(const CallContext& call) {
-  if (call.committed_after_failure && call.call_failed && call.call_failed()) {
-    call.committed_after_failure->store(true, std::memory_order_relaxed);
-  }
-}
 
 /// Whether what `call` did must be thrown away rather than kept (see too_late_to_keep).
 inline bool TooLateToKeep(const CallContext& call) {
   if (call.too_late_to_keep) return call.too_late_to_keep();
   return call.call_failed && call.call_failed();
+}
+
+/// Says that a write of `call` has just committed: noted when it was too late to keep.
+inline void NoteCommitted(const CallContext& call) {
+  if (call.committed_late && TooLateToKeep(call)) {
+    call.committed_late->store(true, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace arrowport

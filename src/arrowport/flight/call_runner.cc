@@ -21,6 +21,18 @@ namespace arrowport::flight {
 
 namespace fl = arrow::flight;
 
+namespace {
+
+// Whether the client set a deadline: a point in time, not the infinite future some
+// clients send instead of none. (gpr time: deadline() converts to nanoseconds, which
+// overflows for those far-future deadlines.)
+bool IsPointInTime(const gpr_timespec& deadline) {
+  return deadline.clock_type != GPR_TIMESPAN &&
+         gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0;
+}
+
+}  // namespace
+
 
 arrow::Status CallRunner::CheckCommandSize(size_t size, const char* what) const {
   if (static_cast<int64_t>(size) <= options_.max_command_bytes) return arrow::Status::OK();
@@ -51,7 +63,7 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   }
   scope.context.protocol = "flight";
   scope.context.cancellation = CallCancellation::Make();
-  scope.context.committed_after_failure = std::make_shared<std::atomic<bool>>(false);
+  scope.context.committed_late = std::make_shared<std::atomic<bool>>(false);
   auto* server_context = CurrentServerContext();
   if (server_context != nullptr) {
     scope.stuck = CallCancellation::OnStuck(scope.context.cancellation,
@@ -61,32 +73,24 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   // passed has failed too: gRPC marks it cancelled only once its timer has run (late on a
   // loaded or sanitizer-built server), and the client, whose deadline passed first, has
   // given up on it already.
+  scope.context.has_deadline =
+      server_context != nullptr && IsPointInTime(server_context->raw_deadline());
   scope.context.call_failed = [&context, server_context] {
-    // (gpr time: deadline() converts to nanoseconds, which overflows for the far-future
-    // deadlines some clients send instead of none.)
     if (context.is_cancelled()) return true;
     if (server_context == nullptr) return false;
     const gpr_timespec deadline = server_context->raw_deadline();
-    if (deadline.clock_type == GPR_TIMESPAN) return false;  // not a point in time
+    if (!IsPointInTime(deadline)) return false;
     return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
   };
   // The reply of a call that ends this close to its deadline may reach the client after
   // it: a tenth of the call's time, at most 100 ms plus 2% of it (gRPC clients round the
   // timeout they send up by up to 1%), is left for the reply, or nothing is kept.
-  if (server_context != nullptr) {
-    const gpr_timespec deadline = server_context->raw_deadline();
-    scope.context.has_deadline = deadline.clock_type != GPR_TIMESPAN &&
-                                 gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0;
-  }
   scope.context.too_late_to_keep = [failed = scope.context.call_failed, server_context,
                                     admitted = gpr_now(GPR_CLOCK_MONOTONIC)] {
     if (failed()) return true;
     if (server_context == nullptr) return false;
     gpr_timespec deadline = server_context->raw_deadline();
-    if (deadline.clock_type == GPR_TIMESPAN ||
-        gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0) {
-      return false;
-    }
+    if (!IsPointInTime(deadline)) return false;
     deadline = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
     const int64_t budget_ms = gpr_time_to_millis(gpr_time_sub(deadline, admitted));
     const int64_t margin_ms =
@@ -114,17 +118,14 @@ arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext
   Logger::Fields fields = {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}};
   fields.insert(fields.end(), record.fields.begin(), record.fields.end());
   fields.push_back({"seconds", std::to_string(seconds)});
-  if (record.committed_after_call_failed) {
-    // Its commit outlasted the time the call had left: told failed (or not told at all).
-    fields.push_back({"kept", "a write of this call committed after the call had failed "
-                              "(deadline passed or client gone): its client may have been "
-                              "told it failed, yet the write is kept"});
-  }
+  // A commit that outlasted the time the call had left: its client may have been told it
+  // failed (or nothing), yet the write is kept.
+  constexpr const char* kCommittedLate = "request committed after its call failed";
   if (status.ok()) {
     fields.push_back({"status", record.outcome});
     if (options_.logger == nullptr) return status;
-    if (record.committed_after_call_failed) {
-      options_.logger->Warn("request committed after its call failed", fields);
+    if (record.committed_late) {
+      options_.logger->Warn(kCommittedLate, fields);
     } else {
       options_.logger->Info("request", fields);
     }
@@ -132,7 +133,9 @@ arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext
   }
   fields.push_back({"status", status.CodeAsString()});
   fields.push_back({"error", status.message()});
-  if (options_.logger) options_.logger->Warn("request failed", fields);
+  if (options_.logger) {
+    options_.logger->Warn(record.committed_late ? kCommittedLate : "request failed", fields);
+  }
   auto flight_status = ToFlightStatus(status);
   if (record.meter) record.meter->SetOutcome(GrpcCodeName(flight_status), status.message());
   return flight_status;

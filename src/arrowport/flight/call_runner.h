@@ -31,10 +31,10 @@ enum class Deadline { kNone, kQuery };
 struct CallRecord {
   Logger::Fields fields;
   std::string outcome = "ok";
-  /// A write of the call committed after the call had failed (CallContext::
-  /// committed_after_failure): logged as a warning, whatever the call's status (usually
-  /// the failed reply), so that an operator can tell such a write from one rolled back.
-  bool committed_after_call_failed = false;
+  /// A write of the call committed too late to keep (CallContext::committed_late):
+  /// logged as a warning, whatever the call's status (often the failed reply), so that
+  /// an operator can tell such a write from one rolled back.
+  bool committed_late = false;
   /// The call in the metrics (null when they are off); shared with the call's scope,
   /// which may outlive the method in a result stream.
   std::shared_ptr<metrics::CallMeter> meter;
@@ -93,10 +93,10 @@ class CallRunner {
         scope->meter = record.meter;
         if (record.meter) scope->context.progress = record.meter->progress();
         const auto cancellation = scope->context.cancellation;
-        const auto late_commit = scope->context.committed_after_failure;  // fn may move the scope
+        const auto committed_late = scope->context.committed_late;  // fn may move the scope
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);
-        record.committed_after_call_failed = late_commit && late_commit->load();
+        record.committed_late = committed_late && committed_late->load();
         // A call stopped by its deadline, its client or the server fails for that reason,
         // whatever DuckDB said about the interrupt.
         if (!st.ok() && cancellation->cancelled()) st = cancellation->reason();

@@ -68,7 +68,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
         auto committed = append.Commit(request.request_id.empty() ? -1 : index);
         st = committed.status();
         if (committed.ok()) version = *committed;
-        if (committed.ok()) NoteCommitted(call);
+        if (version >= 0) NoteCommitted(call);  // < 0: an earlier attempt's, not ours
       }
       if (!st.ok()) {
         return StoreError(st.WithMessage("batch ", index, " (after ", index, " committed): ",
@@ -90,8 +90,8 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
   ARROW_RETURN_NOT_OK(CheckCallStillValid(call));
   auto committed = append.Commit(request.request_id.empty() ? -1 : 0);
   if (!committed.ok()) return StoreError(committed.status());
-  NoteCommitted(call);
   const int64_t version = *committed;
+  if (version >= 0) NoteCommitted(call);  // < 0: an earlier attempt's, not ours
   if (version < 0 && !request.request_id.empty()) {
     // Another attempt of this request committed first: ours is dropped.
     result->duplicate = true;

@@ -64,7 +64,9 @@ arrow::Result<bool> PerBatchWriter::CommitBatch(
       ctx_->cache->ForgetTable(ctx_->table());
       return appended.status();
     }
-    return !appended->has_value();
+    if (appended->has_value()) return false;  // an earlier attempt committed it
+    NoteCommitted(*ctx_->call);
+    return true;
   }
   return InsertBatch(batch, key, one_batch);
 }
@@ -92,7 +94,8 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
                                               one_batch.rows, one_batch.batches);
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
-  if (st.ok()) st = CommitWrite(*ctx_);
+  // A batch seen before commits nothing of ours: not noted as a write.
+  if (st.ok()) st = seen ? ctx_->lease->Commit() : CommitWrite(*ctx_);
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
   if (!st.ok() && ctx_->idempotent()) {
     // Ours is rolled back; if a racing copy committed this batch, it counts as seen.

@@ -89,10 +89,13 @@ arrow::Status CallGoneAsWriteEnded(bool in_client_transaction) {
 arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_nothing,
                                 const std::function<arrow::Result<int64_t>()>& write) {
   const bool in_client_transaction = lease.in_transaction();
-  if (!in_client_transaction && !all_or_nothing && !CurrentCall::Get().has_deadline) {
+  const CallContext& call = CurrentCall::Get();
+  if (!in_client_transaction && !all_or_nothing && !call.has_deadline) {
     // Nothing to decide before the commit: DuckDB's autocommit, without the two extra
-    // statements (0.5-1 ms) of a transaction of its own.
-    return write();
+    // statements (0.5-1.2 ms) of a transaction of its own.
+    auto result = write();
+    if (result.ok()) NoteCommitted(call);  // the client may have left meanwhile
+    return result;
   }
   if (!in_client_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
   auto result = write();
@@ -106,10 +109,11 @@ arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_not
   }
   if (result.ok()) {
     auto st = lease.Commit();
-    if (st.ok()) NoteCommitted(CurrentCall::Get());
+    if (st.ok()) NoteCommitted(call);
     if (!st.ok()) result = st;
   }
-  if (!result.ok()) {
+  // (A failed COMMIT has ended the transaction, or marked the connection for discard.)
+  if (!result.ok() && lease.in_transaction()) {
     auto st = lease.RollbackOrDiscard();
     if (!st.ok()) {
       return result.status().WithMessage(result.status().message(), "; ", st.message());

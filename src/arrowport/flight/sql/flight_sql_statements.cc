@@ -131,9 +131,11 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("running", command.query), command.transaction_id, txn));
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.
-  auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
-  return RunWrite(lease, /*all_or_nothing=*/false,
-                  [&] { return lease->ExecuteUpdate(command.query, *SqlCaller()); });
+  return RunWrite(lease, /*all_or_nothing=*/false, [&] {
+    // Interrupts the statement only, not the COMMIT or ROLLBACK that ends it.
+    auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
+    return lease->ExecuteUpdate(command.query, *SqlCaller());
+  });
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
