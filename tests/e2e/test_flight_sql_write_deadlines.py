@@ -97,9 +97,10 @@ def test_a_write_whose_commit_outlasts_its_deadline_is_logged_as_kept(server):
     end of its statement plus the reply margin, and before the end of its commit, make it
     commit after the client was told DEADLINE_EXCEEDED. The log said only that the reply
     failed ("request failed", "Unknown error writing metadata"), as for a write rolled
-    back: each such call must be logged as "request committed after its call failed"."""
+    back: each such call must be logged as committed too late."""
     client = cookie_client(server)
-    update(client, "CREATE TABLE wide AS SELECT range AS i, 0 AS v FROM range(2000000)")
+    rows = 2_000_000
+    update(client, f"CREATE TABLE wide AS SELECT range AS i, 0 AS v FROM range({rows})")
     sql = "UPDATE wide SET v = v + 1"
     statement, whole = [], []
     for _ in range(3):
@@ -115,21 +116,28 @@ def test_a_write_whose_commit_outlasts_its_deadline_is_logged_as_kept(server):
     # Deadlines that leave the statement time to end before the margin, inside the commit.
     timeouts = [ran + (committed - ran) * (0.3 + 0.05 * k) for k in range(14)]
     timeouts = [t for t in timeouts if t - reply_margin(t) > ran * 1.1]
-    assert timeouts, ("the commit is shorter than the reply margin", ran, committed)
-    told_failed_but_kept = 0
+    if not timeouts:  # a slow build or machine: the statement dwarfs the commit
+        pytest.skip(f"the commit ({committed - ran:.3f} s) is shorter than the reply "
+                    f"margin after a {ran:.3f} s statement")
+    before = scalar_elsewhere(server, "SELECT sum(v) FROM wide")
+    answered_ok = 0
     for timeout in timeouts:
-        before = scalar_elsewhere(server, "SELECT sum(v) FROM wide")
         try:
             update_with_timeout(client, sql, timeout)
-            continue
+            answered_ok += 1
         except flight.FlightError:
-            pass
-        if scalar_elsewhere(server, "SELECT sum(v) FROM wide") != before:
-            told_failed_but_kept += 1
-    assert told_failed_but_kept, (ran, committed, timeouts)
-    assert server.logged("request committed after its call failed")
-    warned = server.stderr().count("request committed after its call failed")
-    assert warned >= told_failed_but_kept, (warned, told_failed_but_kept)
+            time.sleep(committed)  # its commit may still run: the next must not wait
+    # Counted from the table, not per call: a commit still running when a call was told
+    # DEADLINE_EXCEEDED lands later.
+    time.sleep(1.0)
+    kept = (scalar_elsewhere(server, "SELECT sum(v) FROM wide") - before) // rows
+    told_failed_but_kept = kept - answered_ok
+    assert told_failed_but_kept > 0, (ran, committed, timeouts, kept, answered_ok)
+    message = "request committed too late: its client may have been told it failed"
+    deadline = time.time() + 30
+    while server.stderr().count(message) < told_failed_but_kept and time.time() < deadline:
+        time.sleep(0.2)
+    assert server.stderr().count(message) >= told_failed_but_kept, told_failed_but_kept
 
 
 def test_a_statement_whose_deadline_passed_as_it_ended_never_commits(server):

@@ -65,5 +65,12 @@ inline void NoteCommitted(const CallContext& call) {
     call.committed_late->store(true, std::memory_order_relaxed);
   }
 }
+/// The same for a batch acknowledged on its own (per_batch ingest): noted only when the
+/// call had failed, since its acknowledgement, not the call's reply, tells the client.
+inline void NoteBatchCommitted(const CallContext& call) {
+  if (call.committed_late && call.call_failed && call.call_failed()) {
+    call.committed_late->store(true, std::memory_order_relaxed);
+  }
+}
 
 }  // namespace arrowport

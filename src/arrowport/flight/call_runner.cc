@@ -33,7 +33,6 @@ bool IsPointInTime(const gpr_timespec& deadline) {
 
 }  // namespace
 
-
 arrow::Status CallRunner::CheckCommandSize(size_t size, const char* what) const {
   if (static_cast<int64_t>(size) <= options_.max_command_bytes) return arrow::Status::OK();
   return TooLarge(what, " of ", size, " bytes exceeds flight.max_query_bytes (",
@@ -118,9 +117,11 @@ arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext
   Logger::Fields fields = {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}};
   fields.insert(fields.end(), record.fields.begin(), record.fields.end());
   fields.push_back({"seconds", std::to_string(seconds)});
-  // A commit that outlasted the time the call had left: its client may have been told it
-  // failed (or nothing), yet the write is kept.
-  constexpr const char* kCommittedLate = "request committed after its call failed";
+  // A commit that outlasted the time the call had left, or ended too near its deadline
+  // for the reply to be sure to arrive: its client may have been told it failed (or
+  // nothing), yet the write is kept.
+  constexpr const char* kCommittedLate =
+      "request committed too late: its client may have been told it failed";
   if (status.ok()) {
     fields.push_back({"status", record.outcome});
     if (options_.logger == nullptr) return status;
@@ -134,7 +135,8 @@ arrow::Status CallRunner::Finish(const char* method, const fl::ServerCallContext
   fields.push_back({"status", status.CodeAsString()});
   fields.push_back({"error", status.message()});
   if (options_.logger) {
-    options_.logger->Warn(record.committed_late ? kCommittedLate : "request failed", fields);
+    options_.logger->Warn(record.committed_late ? kCommittedLate : "request failed",
+                          fields);
   }
   auto flight_status = ToFlightStatus(status);
   if (record.meter) record.meter->SetOutcome(GrpcCodeName(flight_status), status.message());

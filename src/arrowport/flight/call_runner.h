@@ -93,7 +93,8 @@ class CallRunner {
         scope->meter = record.meter;
         if (record.meter) scope->context.progress = record.meter->progress();
         const auto cancellation = scope->context.cancellation;
-        const auto committed_late = scope->context.committed_late;  // fn may move the scope
+        // fn may move the scope
+        const auto committed_late = scope->context.committed_late;
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);
         record.committed_late = committed_late && committed_late->load();

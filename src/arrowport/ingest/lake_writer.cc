@@ -68,7 +68,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
         auto committed = append.Commit(request.request_id.empty() ? -1 : index);
         st = committed.status();
         if (committed.ok()) version = *committed;
-        if (version >= 0) NoteCommitted(call);  // < 0: an earlier attempt's, not ours
+        if (version >= 0) NoteBatchCommitted(call);  // < 0: an earlier attempt's
       }
       if (!st.ok()) {
         return StoreError(st.WithMessage("batch ", index, " (after ", index, " committed): ",

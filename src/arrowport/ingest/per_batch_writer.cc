@@ -65,7 +65,7 @@ arrow::Result<bool> PerBatchWriter::CommitBatch(
       return appended.status();
     }
     if (appended->has_value()) return false;  // an earlier attempt committed it
-    NoteCommitted(*ctx_->call);
+    NoteBatchCommitted(*ctx_->call);
     return true;
   }
   return InsertBatch(batch, key, one_batch);
@@ -94,8 +94,8 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
                                               one_batch.rows, one_batch.batches);
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
-  // A batch seen before commits nothing of ours: not noted as a write.
-  if (st.ok()) st = seen ? ctx_->lease->Commit() : CommitWrite(*ctx_);
+  if (st.ok()) st = ctx_->lease->Commit();
+  if (st.ok() && !seen) NoteBatchCommitted(*ctx_->call);  // seen: nothing of ours
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
   if (!st.ok() && ctx_->idempotent()) {
     // Ours is rolled back; if a racing copy committed this batch, it counts as seen.
