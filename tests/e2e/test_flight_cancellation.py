@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from deadline_util import sweep_to_the_deadline
 from test_flight_roundtrip import get, put
 
 # An aggregate that keeps a core busy for a minute or more before its first row.
@@ -214,28 +215,11 @@ def test_a_write_that_ends_at_its_deadline_is_never_told_failed_but_kept(server)
     table = pa.table({"x": pa.array(range(100), pa.int64())})
     put(client, table, {"stream": "late", "mode": "replace"})
     get(client, {"sql": "DELETE FROM late"})
-    told_failed_but_kept, control = [], None
-    for before_deadline_ms in [400, 0.5, 1, 2, 3, 4, 5, 6, 8, 10]:
-        start = time.monotonic()
-        descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "late"}))
-        told = "ok"
-        try:
-            writer, metadata = client.do_put(descriptor, table.schema,
-                                             options=flight.FlightCallOptions(timeout=1.0))
-            writer.write_table(table)
-            time.sleep(max(0.0, start + 1.0 - before_deadline_ms / 1000 - time.monotonic()))
-            writer.done_writing()
-            while metadata.read() is not None:
-                pass
-            writer.close()
-        except flight.FlightError as e:
-            told = type(e).__name__
-        rows = get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM late"}).to_pylist()[0]["n"]
-        if before_deadline_ms == 400:
-            control = (told, rows)
-        elif told != "ok" and rows:
-            told_failed_but_kept.append((before_deadline_ms, told))
-        if rows:
-            get(client, {"sql": "DELETE FROM late"})
+    descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "late"}))
+    control, told_failed_but_kept = sweep_to_the_deadline(
+        client, descriptor, table,
+        kept=lambda: get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM late"})
+        .to_pylist()[0]["n"],
+        clear=lambda: get(client, {"sql": "DELETE FROM late"}))
     assert control == ("ok", 100)
     assert not told_failed_but_kept

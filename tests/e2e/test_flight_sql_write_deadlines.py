@@ -11,6 +11,7 @@ import pyarrow.flight as flight
 import pytest
 
 import flightsql_wire as wire
+from deadline_util import sweep_to_the_deadline
 from test_flight_sql import connect, scalar
 from test_flight_sql_hardening import count_elsewhere, end, open_stream, update
 from test_flight_sql_review import begin, bind, cookie_client, prepare
@@ -199,29 +200,11 @@ def test_parameter_rows_that_end_at_the_deadline_are_never_told_failed_but_kept(
     client = cookie_client(server)
     update(client, "CREATE TABLE late (k BIGINT)")
     handle = prepare(client, "INSERT INTO late VALUES (?)")
-    rows = pa.record_batch([pa.array(range(50), pa.int64())], names=["k"])
-    told_failed_but_kept, control = [], None
-    for before_deadline_ms in [400, 0.5, 1, 2, 3, 4, 5, 6, 8, 10]:
-        start = time.monotonic()
-        descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_update(handle))
-        told = "ok"
-        try:
-            writer, reader = client.do_put(descriptor, rows.schema,
-                                           options=flight.FlightCallOptions(timeout=1.0))
-            writer.write_batch(rows)
-            time.sleep(max(0.0, start + 1.0 - before_deadline_ms / 1000 - time.monotonic()))
-            writer.done_writing()
-            reader.read()
-            writer.close()
-        except flight.FlightError as e:
-            told = type(e).__name__
-        kept = count_elsewhere(server, "late")
-        if before_deadline_ms == 400:
-            control = (told, kept)
-        elif told != "ok" and kept:
-            told_failed_but_kept.append((before_deadline_ms, told))
-        if kept:
-            update(client, "DELETE FROM late")
+    rows = pa.table({"k": pa.array(range(50), pa.int64())})
+    descriptor = flight.FlightDescriptor.for_command(wire.prepared_statement_update(handle))
+    control, told_failed_but_kept = sweep_to_the_deadline(
+        client, descriptor, rows, kept=lambda: count_elsewhere(server, "late"),
+        clear=lambda: update(client, "DELETE FROM late"))
     assert control == ("ok", 50)
     assert not told_failed_but_kept
 
