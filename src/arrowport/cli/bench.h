@@ -65,6 +65,7 @@ struct LatencyAlone {
   std::pair<double, double> query;   ///< the query collected as Arrow
   /// The same with DuckDB's late materialization off, as the server runs it by default.
   std::pair<double, double> query_no_late_materialization;
+  std::pair<double, double> insert;  ///< a one-row INSERT statement, autocommitted (file)
 };
 arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path);
 arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone);

@@ -27,6 +27,8 @@ namespace {
 
 constexpr int kRequests = 300;
 constexpr const char* kQuery = "SELECT * FROM rt LIMIT 1000";
+constexpr const char* kCreateInsertTarget = "CREATE TABLE ins (k BIGINT, s VARCHAR)";
+constexpr const char* kInsert = "INSERT INTO ins VALUES (1, 'one row')";
 
 // Median and p99 of `kRequests` sequential calls, in milliseconds.
 arrow::Result<std::pair<double, double>> MedianAndP99(
@@ -59,6 +61,9 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
     ARROW_ASSIGN_OR_RAISE(alone.query, MedianAndP99([&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
+    ARROW_RETURN_NOT_OK(duckdb_only->Run(kCreateInsertTarget));
+    ARROW_ASSIGN_OR_RAISE(alone.insert,
+                          MedianAndP99([&] { return duckdb_only->Run(kInsert); }));
     ARROW_RETURN_NOT_OK(duckdb_only->Run("SET disabled_optimizers = 'late_materialization'"));
     ARROW_ASSIGN_OR_RAISE(alone.query_no_late_materialization, MedianAndP99([&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
@@ -123,6 +128,11 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
   ARROW_RETURN_NOT_OK(flight_sql->Prepare(kQuery));
   ARROW_ASSIGN_OR_RAISE(auto prepared_rt,
                         MedianAndP99([&]() { return flight_sql->RunPrepared().status(); }));
+  // A client's one-row INSERT (ADBC execute_update) with a deadline, as JDBC tools set.
+  ARROW_RETURN_NOT_OK(flight_sql->Update(kCreateInsertTarget, 30).status());
+  ARROW_ASSIGN_OR_RAISE(auto insert_rt, MedianAndP99([&]() {
+                          return flight_sql->Update(kInsert, 30).status();
+                        }));
   flight_sql.reset();
   std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
               kRequests);
@@ -141,6 +151,8 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
       alone.query_no_late_materialization);
   row("ceiling: plain Flight GetFlightInfo + DoGet of 1,000 in-memory rows", transport_query);
   row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", prepared_rt);
+  row("ceiling: DuckDB alone, a one-row INSERT statement (autocommit)", alone.insert);
+  row("Flight SQL one-row INSERT, 30 s deadline (DoPut CommandStatementUpdate)", insert_rt);
   std::fflush(stdout);
   return srv->Shutdown();
 }

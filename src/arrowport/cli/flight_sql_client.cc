@@ -55,6 +55,12 @@ arrow::Result<int64_t> FlightSqlConnection::IngestReplace(
                                       /*temporary=*/false);
 }
 
+arrow::Result<int64_t> FlightSqlConnection::Update(const std::string& sql, double timeout_s) {
+  fl::FlightCallOptions options;
+  options.timeout = fl::TimeoutDuration{timeout_s};
+  return impl_->client->ExecuteUpdate(options, sql);
+}
+
 arrow::Status FlightSqlConnection::Prepare(const std::string& sql) {
   ARROW_ASSIGN_OR_RAISE(impl_->prepared, impl_->client->Prepare({}, sql));
   return arrow::Status::OK();

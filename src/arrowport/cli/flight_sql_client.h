@@ -21,6 +21,8 @@ class FlightSqlConnection {
   /// CommandStatementIngest into `table` (replaced if it exists); returns the rows.
   arrow::Result<int64_t> IngestReplace(const std::string& table,
                                        std::shared_ptr<arrow::RecordBatchReader> source);
+  /// CommandStatementUpdate with a call deadline of `timeout_s`; returns the rows changed.
+  arrow::Result<int64_t> Update(const std::string& sql, double timeout_s);
   /// Prepares `sql` once for RunPrepared().
   arrow::Status Prepare(const std::string& sql);
   /// Executes the prepared statement (GetFlightInfo + DoGet); returns the rows.

@@ -38,9 +38,6 @@ struct CallContext {
   /// the client's deadline is so near that the reply could reach it after the deadline:
   /// the client would be told DEADLINE_EXCEEDED for a write that was kept.
   std::function<bool()> too_late_to_keep;
-  /// The client set a deadline for the call: a write that ends near it may be answered
-  /// too late, so it is made permanent only after too_late_to_keep says no.
-  bool has_deadline = false;
   /// Who is calling. Null only in code paths that run without a caller (tests, the
   /// server's own maintenance): treated as the server itself.
   std::shared_ptr<const Principal> principal;

@@ -72,8 +72,6 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
   // passed has failed too: gRPC marks it cancelled only once its timer has run (late on a
   // loaded or sanitizer-built server), and the client, whose deadline passed first, has
   // given up on it already.
-  scope.context.has_deadline =
-      server_context != nullptr && IsPointInTime(server_context->raw_deadline());
   scope.context.call_failed = [&context, server_context] {
     if (context.is_cancelled()) return true;
     if (server_context == nullptr) return false;

@@ -99,6 +99,10 @@ const std::string& Connection::catalog() const { return impl_->catalog; }
 arrow::Status Connection::Begin() {
   impl_->on_commit.clear();
   impl_->read_snapshot = false;
+  if (impl_->direct_append) {
+    ARROW_ASSIGN_OR_RAISE(bool begun, BeginOnCallingThread(impl_->conn.get()));
+    if (begun) return arrow::Status::OK();
+  }
   return Execute("BEGIN TRANSACTION");
 }
 
@@ -110,7 +114,7 @@ arrow::Status Connection::BeginReadSnapshot() {
 
 arrow::Status Connection::Commit() {
   impl_->read_snapshot = false;
-  auto st = Execute("COMMIT");
+  auto st = CommitHere();
   // DuckDB ends the transaction when COMMIT fails for a reason of its own (a conflict);
   // one it refused to start (an open result) would still be open: end that one too.
   if (!st.ok() && in_transaction()) (void)Rollback();
@@ -120,6 +124,18 @@ arrow::Status Connection::Commit() {
     for (const auto& hook : hooks) hook();
   }
   return st;
+}
+
+arrow::Status Connection::CommitHere() {
+  if (!impl_->direct_append) return Execute("COMMIT");
+  arrow::Result<bool> committed;
+  {
+    AllocationGuard::CommitScope committing;
+    committed = CommitOnCallingThread(impl_->conn.get());
+  }
+  // Committed, and only the automatic checkpoint after it failed: the rows are in.
+  if (!committed.ok()) return UnlessCommitted(committed.status());
+  return *committed ? arrow::Status::OK() : Execute("COMMIT");
 }
 
 void Connection::OnCommit(std::function<void()> hook) {

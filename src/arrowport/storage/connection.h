@@ -174,6 +174,8 @@ class Connection {
   arrow::Status Begin();
   /// A failed COMMIT leaves no transaction open (DuckDB rolls it back).
   arrow::Status Commit();
+  /// DuckDB's commit on this thread where it can be (duckdb_internals.h), else SQL COMMIT.
+  arrow::Status CommitHere();
   /// Rolls back if a transaction is open; a refused ROLLBACK is returned (the transaction
   /// is then still open).
   arrow::Status Rollback();

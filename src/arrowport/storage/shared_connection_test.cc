@@ -159,5 +159,45 @@ TEST_F(SharedConnectionTest, DiscardClosesTheConnectionAndRollsBack) {
   EXPECT_EQ(Count(reader.get()), 100000);
 }
 
+// BEGIN and COMMIT run on the calling thread (duckdb_internals.h), not as SQL statements
+// on DuckDB's workers: they must end a transaction exactly as the statements do.
+TEST_F(SharedConnectionTest, ACommitWithAResultOpenIsRefusedAndCommitsNothing) {
+  auto lease = shared_->TryAcquire("test");
+  std::shared_ptr<PreparedStatement> statement;
+  auto open = InsertThenOpenAResult(*lease, &statement);
+  auto refused = lease->Commit();
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("open result"), std::string::npos) << refused;
+  auto reader = db_->Connect().ValueOrDie();
+  EXPECT_EQ(Count(reader.get()), 100000);  // the inserted row is not committed
+  std::shared_ptr<arrow::RecordBatch> batch;
+  EXPECT_TRUE(open->ReadNext(&batch).ok());  // and the result is still there
+}
+
+TEST_F(SharedConnectionTest, ACommitThatConflictsEndsTheTransactionAndKeepsTheOtherRow) {
+  auto setup = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(setup->Execute("CREATE TABLE k (id BIGINT PRIMARY KEY)").ok());
+  auto other = SharedConnection::Make(db_->Connect().ValueOrDie());
+  auto first = shared_->TryAcquire("first");
+  auto second = other->TryAcquire("second");
+  ASSERT_TRUE(first->Begin().ok());
+  ASSERT_TRUE(second->Begin().ok());
+  ASSERT_TRUE((*first)->Execute("INSERT INTO k VALUES (1)").ok());
+  ASSERT_TRUE((*second)->Execute("INSERT INTO k VALUES (1)").ok());
+  ASSERT_TRUE(first->Commit().ok());
+  auto conflict = second->Commit();
+  EXPECT_FALSE(conflict.ok());
+  EXPECT_NE(conflict.message().find("duplicate key"), std::string::npos) << conflict;
+  EXPECT_FALSE(second->in_transaction());
+  EXPECT_EQ(Count(setup.get(), "k"), 1);
+  // The connection goes on: a new transaction begins and commits.
+  ASSERT_TRUE(second->Begin().ok());
+  ASSERT_TRUE((*second)->Execute("INSERT INTO k VALUES (2)").ok());
+  ASSERT_TRUE(second->Commit().ok());
+  EXPECT_EQ(Count(setup.get(), "k"), 2);
+  auto twice = first->Begin().ok() ? first->Begin() : arrow::Status::OK();
+  EXPECT_NE(twice.message().find("within a transaction"), std::string::npos) << twice;
+}
+
 }  // namespace
 }  // namespace arrowport::storage

@@ -250,10 +250,10 @@ bool CallGone();
 arrow::Status CallGoneAsWriteEnded(bool in_client_transaction);
 /// \brief Runs `write` (a client's DDL or DML on `lease`) and ends it.
 ///
-/// Without a client transaction open on the lease it runs in one of its own (when the
-/// call has a deadline, or `all_or_nothing`), committed only when the call can still be
-/// answered (CallGone asked after it ends): DuckDB's autocommit would keep a write whose
-/// client is told DEADLINE_EXCEEDED, and a client that retries it would apply it twice.
+/// Without a client transaction open on the lease it runs in one of its own, committed
+/// only when the call can still be answered (CallGone asked after it ends): DuckDB's
+/// autocommit would keep a write whose client is told DEADLINE_EXCEEDED, or has left,
+/// and a client that retries it would apply it twice.
 /// In the client's transaction, a write whose call is gone aborts the transaction, so
 /// that it never commits with it later; so does any failure when `all_or_nothing` (many
 /// parameter rows, some of which ran). Every commit is noted (NoteCommitted).
