@@ -49,7 +49,7 @@ arrow::Status Connection::Execute(const std::string& sql) {
 }
 
 arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
-  AllocationGuard::CommitScope committing;  // the server's own SQL, COMMIT included
+  AllocationGuard::CommitScope committing;  // the server's own SQL
   ResultHandle result;
   if (duckdb_query(impl_->conn.get(), sql.c_str(), result.out()) == DuckDBError) {
     ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
@@ -99,11 +99,7 @@ const std::string& Connection::catalog() const { return impl_->catalog; }
 arrow::Status Connection::Begin() {
   impl_->on_commit.clear();
   impl_->read_snapshot = false;
-  if (impl_->direct_append) {
-    ARROW_ASSIGN_OR_RAISE(bool begun, BeginOnCallingThread(impl_->conn.get()));
-    if (begun) return arrow::Status::OK();
-  }
-  return Execute("BEGIN TRANSACTION");
+  return RunStep(TransactionStep::kBegin);
 }
 
 arrow::Status Connection::BeginReadSnapshot() {
@@ -114,7 +110,7 @@ arrow::Status Connection::BeginReadSnapshot() {
 
 arrow::Status Connection::Commit() {
   impl_->read_snapshot = false;
-  auto st = CommitHere();
+  auto st = RunStep(TransactionStep::kCommit);
   // DuckDB ends the transaction when COMMIT fails for a reason of its own (a conflict);
   // one it refused to start (an open result) would still be open: end that one too.
   if (!st.ok() && in_transaction()) (void)Rollback();
@@ -126,16 +122,15 @@ arrow::Status Connection::Commit() {
   return st;
 }
 
-arrow::Status Connection::CommitHere() {
-  if (!impl_->direct_append) return Execute("COMMIT");
-  arrow::Result<bool> committed;
-  {
-    AllocationGuard::CommitScope committing;
-    committed = CommitOnCallingThread(impl_->conn.get());
+arrow::Status Connection::RunStep(TransactionStep step) {
+  if (!impl_->direct_append) {
+    return Execute(step == TransactionStep::kBegin    ? "BEGIN TRANSACTION"
+                   : step == TransactionStep::kCommit ? "COMMIT"
+                                                      : "ROLLBACK");
   }
+  AllocationGuard::CommitScope committing;  // a commit is never refused memory midway
   // Committed, and only the automatic checkpoint after it failed: the rows are in.
-  if (!committed.ok()) return UnlessCommitted(committed.status());
-  return *committed ? arrow::Status::OK() : Execute("COMMIT");
+  return UnlessCommitted(RunTransactionStep(impl_->conn.get(), step));
 }
 
 void Connection::OnCommit(std::function<void()> hook) {
@@ -164,7 +159,7 @@ arrow::Status Connection::Rollback() {
     impl_->on_commit.clear();  // it ended without a commit (DuckDB rolled it back)
     return arrow::Status::OK();
   }
-  auto st = Execute("ROLLBACK");
+  auto st = RunStep(TransactionStep::kRollback);
   if (!st.ok()) return st.WithMessage("rollback refused: ", st.message());
   impl_->on_commit.clear();
   return arrow::Status::OK();

@@ -20,6 +20,8 @@ class MemoryBudget;
 
 namespace arrowport::storage {
 
+enum class TransactionStep;  // duckdb_internals.h
+
 /// Options for streaming query results out as Arrow.
 struct QueryOptions {
   int64_t batch_rows = 122880;           ///< target rows per emitted record batch
@@ -174,8 +176,9 @@ class Connection {
   arrow::Status Begin();
   /// A failed COMMIT leaves no transaction open (DuckDB rolls it back).
   arrow::Status Commit();
-  /// DuckDB's commit on this thread where it can be (duckdb_internals.h), else SQL COMMIT.
-  arrow::Status CommitHere();
+  /// BEGIN, COMMIT or ROLLBACK, on this thread where DuckDB's C++ API may be used
+  /// (duckdb_internals.h), else as SQL.
+  arrow::Status RunStep(TransactionStep step);
   /// Rolls back if a transaction is open; a refused ROLLBACK is returned (the transaction
   /// is then still open).
   arrow::Status Rollback();

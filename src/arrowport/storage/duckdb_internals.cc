@@ -7,6 +7,7 @@
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/main/config.hpp>
+#include <duckdb/main/connection.hpp>
 #include <duckdb/main/database.hpp>
 #include <duckdb/parallel/task_scheduler.hpp>
 #include <duckdb/parser/parser.hpp>
@@ -21,8 +22,6 @@
 #include <duckdb/planner/binder.hpp>
 #include <duckdb/planner/bound_parameter_map.hpp>
 #include <duckdb/planner/expression/bound_parameter_data.hpp>
-#include <duckdb/main/valid_checker.hpp>
-#include <duckdb/transaction/meta_transaction.hpp>
 #include <duckdb/transaction/transaction_context.hpp>
 
 #include <exception>
@@ -130,48 +129,26 @@ bool ExplicitTransactionOpen(duckdb_connection connection) {
   return !context->transaction.IsAutoCommit();
 }
 
-arrow::Result<bool> BeginOnCallingThread(duckdb_connection connection) {
-  duckdb::ClientContext* context = ClientContextOf(connection);
-  if (context == nullptr) return false;
-  auto& transaction = context->transaction;
-  if (!transaction.IsAutoCommit() || transaction.HasActiveTransaction()) return false;
+arrow::Status RunTransactionStep(duckdb_connection connection, TransactionStep step) {
+  // The C API's connection is DuckDB's C++ Connection (duckdb/main/capi/duckdb-c.cpp).
+  auto* conn = reinterpret_cast<duckdb::Connection*>(connection);
   try {
-    if (duckdb::ValidChecker::IsInvalidated(duckdb::DatabaseInstance::GetDatabase(*context))) {
-      return false;
+    switch (step) {
+      case TransactionStep::kBegin:
+        conn->BeginTransaction();
+        break;
+      case TransactionStep::kCommit:
+        conn->Commit();
+        break;
+      case TransactionStep::kRollback:
+        conn->Rollback();
+        break;
     }
-    // What DuckDB's PhysicalTransaction does for BEGIN (with the default policies).
-    transaction.SetAutoCommit(false);  // starts the transaction
-    transaction.SetInvalidationPolicy(duckdb::TransactionInvalidationPolicy::STANDARD_POLICY);
-    transaction.SetAutoRollback(false);
   } catch (const std::exception& e) {
-    if (!transaction.HasActiveTransaction()) transaction.SetAutoCommit(true);
     duckdb::ErrorData error(e);
     return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
   }
-  return true;
-}
-
-arrow::Result<bool> CommitOnCallingThread(duckdb_connection connection) {
-  duckdb::ClientContext* context = ClientContextOf(connection);
-  if (context == nullptr) return false;
-  auto& transaction = context->transaction;
-  if (transaction.IsAutoCommit() || !transaction.HasActiveTransaction()) return false;
-  try {
-    // A query still active (an open result) is closed by SQL COMMIT before it commits.
-    if (transaction.GetActiveQuery() != duckdb::MAXIMUM_QUERY_ID) return false;
-    if (duckdb::ValidChecker::IsInvalidated(context->ActiveTransaction())) return false;
-    transaction.Commit();  // ends the transaction whether it commits or not
-  } catch (const std::exception& e) {
-    duckdb::ErrorData error(e);
-    // As DuckDB's own end of a query: a fatal error invalidates the database.
-    if (duckdb::Exception::InvalidatesDatabase(error.Type()) ||
-        error.Type() == duckdb::ExceptionType::INTERNAL) {
-      duckdb::ValidChecker::Invalidate(duckdb::DatabaseInstance::GetDatabase(*context),
-                                       error.RawMessage());
-    }
-    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
-  }
-  return true;
+  return arrow::Status::OK();
 }
 
 int DuckDBThreads(duckdb_connection connection) {

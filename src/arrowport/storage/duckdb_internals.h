@@ -60,19 +60,16 @@ int DuckDBThreads(duckdb_connection connection);
 /// Direct, not through SET: the database's configuration is locked.
 void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes);
 
-/// \brief Begins an explicit transaction on `connection` as SQL BEGIN does, but on the
-/// calling thread. DuckDB runs BEGIN and COMMIT statements as tasks on its worker threads:
-/// a hand-off and a wake-up each, which cost a one-row write 0.5-1 ms and much of its p99.
-/// False, with nothing done, when only the SQL statement can do it here (a transaction is
-/// open already, or an open result's, which SQL BEGIN would close first; the database is
-/// invalidated): its error is then DuckDB's own.
-arrow::Result<bool> BeginOnCallingThread(duckdb_connection connection);
+/// What RunTransactionStep does: BEGIN TRANSACTION, COMMIT or ROLLBACK.
+enum class TransactionStep { kBegin, kCommit, kRollback };
 
-/// \brief Commits `connection`'s explicit transaction as SQL COMMIT does, on the calling
-/// thread. On failure the transaction has ended (as with SQL COMMIT). False, with nothing
-/// done, when only the SQL statement can do it: no explicit transaction, a result still
-/// open in it, or an aborted transaction (which SQL COMMIT turns into a rollback).
-arrow::Result<bool> CommitOnCallingThread(duckdb_connection connection);
+/// \brief Runs `step` on `connection` through DuckDB's C++ Connection API, which DuckDB
+/// 2.0 runs on the calling thread with the checks, lock and interrupt handling of the SQL
+/// statement, and with the same errors. The statement itself runs as a query whose task
+/// goes to one of DuckDB's worker threads: a hand-off and a wake-up each, which cost a
+/// one-row write 0.3-0.5 ms and most of its p99, and put a COMMIT outside the calling
+/// thread's AllocationGuard::CommitScope.
+arrow::Status RunTransactionStep(duckdb_connection connection, TransactionStep step);
 
 /// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
 /// RETURNING clause, by DuckDB's parser.

@@ -34,25 +34,18 @@ constexpr size_t kInteractiveDepth = 16;
 class WriteTransaction {
  public:
   static arrow::Result<std::unique_ptr<WriteTransaction>> Begin(duckdb_connection conn) {
-    ResultHandle result;
-    if (duckdb_query(conn, "BEGIN TRANSACTION", result.out()) == DuckDBError) {
-      return ResultError(result.ptr());
-    }
+    ARROW_RETURN_NOT_OK(RunTransactionStep(conn, TransactionStep::kBegin));
     return std::unique_ptr<WriteTransaction>(new WriteTransaction(conn));
   }
   arrow::Status Commit() {
     ended_ = true;
     AllocationGuard::CommitScope committing;  // a commit is never refused memory midway
-    ResultHandle result;
-    if (duckdb_query(conn_, "COMMIT", result.out()) == DuckDBError) {
-      return ResultError(result.ptr());
-    }
-    return arrow::Status::OK();
+    // Committed, and only the automatic checkpoint after it failed: the rows are in.
+    return UnlessCommitted(RunTransactionStep(conn_, TransactionStep::kCommit));
   }
   ~WriteTransaction() {
     if (ended_) return;
-    ResultHandle result;
-    (void)duckdb_query(conn_, "ROLLBACK", result.out());
+    (void)RunTransactionStep(conn_, TransactionStep::kRollback);
   }
 
  private:
