@@ -33,6 +33,26 @@ int64_t Now() {
       .count();
 }
 
+// Three non-empty parts of base64url characters (no padding), at most 4 KiB in all.
+bool WellFormedJwt(const std::string& token) {
+  if (token.size() > 4096) return false;
+  int parts = 1;
+  size_t part_length = 0;
+  for (const char c : token) {
+    if (c == '.') {
+      if (part_length == 0) return false;
+      ++parts;
+      part_length = 0;
+    } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_') {
+      ++part_length;
+    } else {
+      return false;
+    }
+  }
+  return parts == 3 && part_length > 0;
+}
+
 }  // namespace
 
 arrow::Result<std::unique_ptr<TokenService>> TokenService::Make(const std::string& secret,
@@ -86,9 +106,10 @@ arrow::Result<TokenClaims> TokenService::Verify(const std::string& token) const 
 
 arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
                                                   int64_t now) const {
-  // A JWT is three base64url parts; anything else (or absurdly long) is not ours.
-  if (token.empty() || token.size() > 4096)
-    return Unauthenticated("malformed bearer token");
+  // A JWT is three non-empty base64url parts; anything else (or absurdly long) is not
+  // ours, and must not reach libjwt: its decoder (2.10) writes a byte past the buffer it
+  // allocates for an empty part ("x.y."), a heap overflow any client could trigger.
+  if (!WellFormedJwt(token)) return Unauthenticated("malformed bearer token");
   jwt_t* raw = nullptr;
   // With a key, libjwt checks the HS256 signature and refuses unsigned ("none") tokens.
   const int rc =

@@ -81,5 +81,22 @@ TEST(TokenService, TamperedOrForeignTokensAreRefused) {
   }
 }
 
+// Found by valgrind: libjwt 2.10's decoder writes a byte past the buffer it allocates for
+// an empty part (an unsigned token ends in "."), a heap overflow any client could cause
+// with an Authorization header. Such tokens are refused before they reach it.
+TEST(TokenService, MalformedTokensNeverReachTheDecoder) {
+  auto tokens = *TokenService::Make("test-secret", 3600);
+  const std::string oversized(5000, 'a');
+  for (const std::string malformed :
+       {std::string(), std::string("x.y."), std::string(".y.z"), std::string("x..z"),
+        std::string("x.y"), std::string("x.y.z.w"), std::string("x.y.z="),
+        std::string("x.y.z "), std::string("x.y+.z"), std::string("...."), oversized}) {
+    auto refused = tokens->Verify(malformed).status();
+    EXPECT_TRUE(IsUnauthenticated(refused)) << malformed;
+    EXPECT_NE(refused.message().find("malformed bearer token"), std::string::npos)
+        << malformed.substr(0, 20) << ": " << refused;
+  }
+}
+
 }  // namespace
 }  // namespace arrowport::auth
