@@ -26,6 +26,8 @@ constexpr size_t kGeneratedKeyBytes = 32;
 // A token's iat may be this far ahead of now (the clock read when it was issued and the
 // one read when it is checked are the same machine's).
 constexpr int64_t kIssuedAtLeewayS = 5;
+// Far above the tokens this server issues, within the 8 KiB Authorization header limit.
+constexpr size_t kMaxTokenBytes = 4096;
 
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -33,9 +35,9 @@ int64_t Now() {
       .count();
 }
 
-// Three non-empty parts of base64url characters (no padding), at most 4 KiB in all.
+// Three non-empty parts of base64url characters (no padding), at most kMaxTokenBytes.
 bool WellFormedJwt(const std::string& token) {
-  if (token.size() > 4096) return false;
+  if (token.size() > kMaxTokenBytes) return false;
   int parts = 1;
   size_t part_length = 0;
   for (const char c : token) {
@@ -43,8 +45,8 @@ bool WellFormedJwt(const std::string& token) {
       if (part_length == 0) return false;
       ++parts;
       part_length = 0;
-    } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_') {
+    } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+               (c >= '0' && c <= '9') || c == '-' || c == '_') {
       ++part_length;
     } else {
       return false;
@@ -97,6 +99,11 @@ arrow::Result<IssuedToken> TokenService::IssueAt(const std::string& user, Role r
   std::unique_ptr<char, JwtStrFree> encoded(jwt_encode_str(jwt.get()));
   if (!encoded) return arrow::Status::UnknownError("cannot sign the token");
   out.token = encoded.get();
+  if (out.token.size() > kMaxTokenBytes) {  // Verify would refuse it as malformed
+    return arrow::Status::Invalid("the token for user '", user.substr(0, 40), "' would be ",
+                                  out.token.size(), " bytes, over the ", kMaxTokenBytes,
+                                  " a client may present: give the user a shorter name");
+  }
   return out;
 }
 
@@ -106,10 +113,15 @@ arrow::Result<TokenClaims> TokenService::Verify(const std::string& token) const 
 
 arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
                                                   int64_t now) const {
-  // A JWT is three non-empty base64url parts; anything else (or absurdly long) is not
-  // ours, and must not reach libjwt: its decoder (2.10) writes a byte past the buffer it
-  // allocates for an empty part ("x.y."), a heap overflow any client could trigger.
-  if (!WellFormedJwt(token)) return Unauthenticated("malformed bearer token");
+  // Anything but three non-empty base64url parts is not ours, and must not reach libjwt:
+  // libjwt 1.17 (decoding with libb64) writes a byte into the 0-byte buffer it allocates
+  // for an empty header, payload or RS/ES signature part (docs/security.md).
+  if (!WellFormedJwt(token)) {
+    return Unauthenticated(
+        "malformed bearer token: expected header.payload.signature in base64url, at "
+        "most ",
+        kMaxTokenBytes, " bytes (get one from POST /auth/token or a Basic login)");
+  }
   jwt_t* raw = nullptr;
   // With a key, libjwt checks the HS256 signature and refuses unsigned ("none") tokens.
   const int rc =

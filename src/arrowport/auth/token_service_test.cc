@@ -81,21 +81,35 @@ TEST(TokenService, TamperedOrForeignTokensAreRefused) {
   }
 }
 
-// Found by valgrind: libjwt 2.10's decoder writes a byte past the buffer it allocates for
-// an empty part (an unsigned token ends in "."), a heap overflow any client could cause
-// with an Authorization header. Such tokens are refused before they reach it.
+// Found by valgrind: libjwt 1.17 (decoding with libb64) writes a byte into the 0-byte
+// buffer it allocates for an empty header, payload or RS/ES signature part. Such tokens,
+// and any other shape, are refused before they reach it.
 TEST(TokenService, MalformedTokensNeverReachTheDecoder) {
   auto tokens = *TokenService::Make("test-secret", 3600);
-  const std::string oversized(5000, 'a');
-  for (const std::string malformed :
-       {std::string(), std::string("x.y."), std::string(".y.z"), std::string("x..z"),
-        std::string("x.y"), std::string("x.y.z.w"), std::string("x.y.z="),
-        std::string("x.y.z "), std::string("x.y+.z"), std::string("...."), oversized}) {
+  const std::string issued = tokens->Issue("ann", Role::kReader)->token;
+  const auto dot1 = issued.find('.'), dot2 = issued.rfind('.');
+  const std::string header = issued.substr(0, dot1), signature = issued.substr(dot2 + 1);
+  const std::string payload = issued.substr(dot1 + 1, dot2 - dot1 - 1);
+  // {"alg":"RS256","typ":"JWT"}: libjwt decodes an RS256 token's signature.
+  const std::string rs256 = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9";
+  const std::string well_formed_at_limit =
+      "aaaa.bbbb." + std::string(4096 - 10, 'c');  // refused later, as invalid
+  for (const std::string& malformed :
+       {std::string(), header + ".." + signature, "." + payload + "." + signature,
+        rs256 + "." + payload + ".", std::string("x.y"), std::string("x.y.z.w"),
+        std::string("x.y.z="), std::string("x.y.z "), std::string("x.y+.z"),
+        std::string("...."), well_formed_at_limit + "c"}) {
     auto refused = tokens->Verify(malformed).status();
     EXPECT_TRUE(IsUnauthenticated(refused)) << malformed;
     EXPECT_NE(refused.message().find("malformed bearer token"), std::string::npos)
         << malformed.substr(0, 20) << ": " << refused;
   }
+  // A name so long that its token would be refused is refused when the token is made.
+  auto too_long = tokens->Issue(std::string(4000, 'n'), Role::kReader);
+  EXPECT_TRUE(too_long.status().IsInvalid()) << too_long.status();
+  auto invalid = tokens->Verify(well_formed_at_limit).status();
+  EXPECT_TRUE(IsUnauthenticated(invalid));
+  EXPECT_EQ(invalid.message().find("malformed"), std::string::npos) << invalid;
 }
 
 }  // namespace
