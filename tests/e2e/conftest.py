@@ -25,6 +25,22 @@ def pytest_configure(config):
                                        "refused cleanly, never crash the server (design section 7)")
 
 
+# The files that take longest (serial wall time, 30-90 s each, most of it waiting on
+# timeouts and deadlines by design), started first: on bin/test's three workers, a long
+# file started last would run on alone at the end. bin/test passes --no-loadscope-reorder,
+# or pytest-xdist would order files by their number of tests instead.
+LONGEST_FIRST = ["test_limits", "test_lake", "test_flight_cancellation",
+                 "test_memory_limits", "test_flight_sql_write_deadlines",
+                 "test_flight_sql_hardening", "test_auth", "test_tls", "test_http_limits",
+                 "test_lake_upkeep", "test_status_page", "test_parallel_reads",
+                 "test_flight_sql_review", "test_malformed_arrow"]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """pyarrow raises a gRPC CANCELLED answer as KeyboardInterrupt, which would stop the

@@ -42,7 +42,7 @@ struct IngestRequest {
 };
 
 /// Checks a client-supplied request id: 1..200 printable ASCII characters, no spaces
-/// (per_batch records are keyed "<request_id> batch <index>", which no id can equal).
+/// (the log's keys, "<request_id>[ batch <index>] to <table>", can never be equal).
 arrow::Status ValidateRequestId(const std::string& id);
 
 /// \brief Parses a Flight DoPut descriptor: PATH `[stream]` (or `[stream, table]`), or a

@@ -50,10 +50,7 @@ bool PerBatchWriter::SetUpFromCache() {
 arrow::Result<bool> PerBatchWriter::CommitBatch(
     const std::shared_ptr<arrow::RecordBatch>& batch) {
   const IngestResult& result = *ctx_->result;
-  // Client ids cannot contain spaces, so no client id equals a batch's key.
-  const std::string key = ctx_->idempotent() ? ctx_->request->request_id + " batch " +
-                                                   std::to_string(result.batches)
-                                             : "";
+  const auto key = ctx_->log_key(result.batches);
   IngestResult one_batch = result;
   one_batch.rows = batch->num_rows();
   one_batch.batches = 1;
@@ -72,16 +69,16 @@ arrow::Result<bool> PerBatchWriter::CommitBatch(
 }
 
 arrow::Result<bool> PerBatchWriter::InsertBatch(
-    const std::shared_ptr<arrow::RecordBatch>& batch, const std::string& key,
-    const IngestResult& one_batch) {
+    const std::shared_ptr<arrow::RecordBatch>& batch,
+    const std::optional<storage::RequestKey>& key, const IngestResult& one_batch) {
   storage::Connection* conn = ctx_->conn;
   ARROW_ASSIGN_OR_RAISE(auto one,
                         arrow::RecordBatchReader::Make({batch}, ctx_->source->schema()));
   ARROW_ASSIGN_OR_RAISE(auto relation, conn->RegisterArrowStream(one, nullptr));
   bool seen = false;
   auto st = ctx_->lease->Begin();
-  if (st.ok() && ctx_->idempotent()) {
-    auto prior = storage::RequestLog::Lookup(conn, key);
+  if (st.ok() && key) {
+    auto prior = storage::RequestLog::Lookup(conn, *key);
     st = prior.status();
     seen = prior.ok() && prior->has_value();
   }
@@ -89,17 +86,17 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
     st = storage::InsertFrom(conn, ctx_->table(), relation, plan_.targets, plan_.sources)
              .status();
   }
-  if (st.ok() && !seen && ctx_->idempotent()) {
-    auto record = storage::RequestLog::Record(key, one_batch.stream, one_batch.table,
-                                              one_batch.rows, one_batch.batches);
+  if (st.ok() && !seen && key) {
+    auto record = storage::RequestLog::Record(*key, one_batch.stream, one_batch.rows,
+                                              one_batch.batches);
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
   if (st.ok()) st = ctx_->lease->Commit();
   if (st.ok() && !seen) NoteBatchCommitted(*ctx_->call);  // seen: nothing of ours
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
-  if (!st.ok() && ctx_->idempotent()) {
+  if (!st.ok() && key) {
     // Ours is rolled back; if a racing copy committed this batch, it counts as seen.
-    auto prior = storage::RequestLog::CommittedByARacingCopy(conn, key, st);
+    auto prior = storage::RequestLog::CommittedByARacingCopy(conn, *key, st);
     if (prior.ok()) {
       st = arrow::Status::OK();
       seen = true;

@@ -10,6 +10,7 @@
 #include "arrowport/ingest/column_planner.h"
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/storage/column_info.h"
+#include "arrowport/storage/request_log.h"
 
 namespace arrowport::ingest {
 
@@ -17,10 +18,10 @@ struct WriteContext;
 
 /// \brief per_batch commits: the table's set-up commits first, then every batch is its
 /// own transaction, acknowledged through `on_commit` before the next is read. With a
-/// request id, each batch is logged as "<request_id> batch <index>" with its own counts,
-/// so a retried request skips the batches an earlier attempt committed. The first batch
-/// is received (and validated) before the set-up, so a request whose very first batch
-/// is refused creates nothing.
+/// request id, each batch is logged as "<request_id> batch <index> to <table>" with its
+/// own counts, so a retried request skips the batches an earlier attempt committed. The
+/// first batch is received (and validated) before the set-up, so a request whose very
+/// first batch is refused creates nothing.
 class PerBatchWriter {
  public:
   PerBatchWriter(WriteContext* ctx, const BatchCommitted& on_commit)
@@ -38,7 +39,8 @@ class PerBatchWriter {
   arrow::Result<bool> CommitBatch(const std::shared_ptr<arrow::RecordBatch>& batch);
   /// CommitBatch through SQL: the batch registered as a stream and INSERTed.
   arrow::Result<bool> InsertBatch(const std::shared_ptr<arrow::RecordBatch>& batch,
-                                  const std::string& key, const IngestResult& one_batch);
+                                  const std::optional<storage::RequestKey>& key,
+                                  const IngestResult& one_batch);
 
   WriteContext* ctx_;
   const BatchCommitted& on_commit_;

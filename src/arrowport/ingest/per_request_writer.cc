@@ -68,12 +68,12 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
                                                    arrow::RecordBatchReader* input) {
   storage::Connection* conn = ctx_->conn;
   IngestResult& result = *ctx_->result;
-  const std::string& request_id = ctx_->request->request_id;
+  const auto log_key = ctx_->log_key();
   ARROW_RETURN_NOT_OK(OpenWrite(ctx_, relation, incoming));
   bool duplicate = false;
   auto st = [&]() -> arrow::Status {
-    if (ctx_->idempotent()) {
-      ARROW_ASSIGN_OR_RAISE(auto prior, storage::RequestLog::Lookup(conn, request_id));
+    if (log_key) {
+      ARROW_ASSIGN_OR_RAISE(auto prior, storage::RequestLog::Lookup(conn, *log_key));
       if (prior) {
         duplicate = true;
         result.rows = prior->rows;
@@ -86,20 +86,19 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
     ARROW_RETURN_NOT_OK(storage::InsertFrom(conn, ctx_->table(), relation, plan.targets,
                                             plan.sources));
     TakeCounts(counting);
-    if (ctx_->idempotent()) {
+    if (log_key) {
       ARROW_ASSIGN_OR_RAISE(auto record,
-                            storage::RequestLog::Record(request_id, result.stream,
-                                                        result.table, result.rows,
-                                                        result.batches));
+                            storage::RequestLog::Record(*log_key, result.stream,
+                                                        result.rows, result.batches));
       ARROW_RETURN_NOT_OK(conn->AppendAtomically({record}));
     }
     ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
     return CommitWrite(*ctx_);
   }();
   if (!st.ok() || duplicate) (void)ctx_->lease->RollbackOrDiscard();
-  if (!st.ok() && ctx_->idempotent()) {
+  if (!st.ok() && log_key) {
     // Ours is rolled back; if a racing copy committed, answered as the retry it is.
-    auto prior = storage::RequestLog::CommittedByARacingCopy(conn, request_id, st);
+    auto prior = storage::RequestLog::CommittedByARacingCopy(conn, *log_key, st);
     if (prior.ok()) {
       duplicate = true;
       st = arrow::Status::OK();

@@ -10,23 +10,23 @@ namespace arrowport::ingest {
 
 arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
     storage::Connection* conn, const storage::TableName& table, const AppendTargets& targets,
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, const std::string& key,
-    const IngestResult& logged) {
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+    const std::optional<storage::RequestKey>& key, const IngestResult& logged) {
   std::vector<storage::TableAppend> appends(1);
   appends[0].target = table;
   appends[0].columns = targets.names;
   ARROW_ASSIGN_OR_RAISE(appends[0].batches, Project(batches, targets));
-  if (!key.empty()) {
+  if (key) {
     ARROW_ASSIGN_OR_RAISE(auto record,
-                          storage::RequestLog::Record(key, logged.stream, logged.table,
-                                                      logged.rows, logged.batches));
+                          storage::RequestLog::Record(*key, logged.stream, logged.rows,
+                                                      logged.batches));
     appends.push_back(std::move(record));
   }
   auto appended = conn->AppendAtomically(appends);
   if (appended.ok()) return std::nullopt;
-  if (key.empty()) return appended;
-  ARROW_ASSIGN_OR_RAISE(auto prior,
-                        storage::RequestLog::CommittedByARacingCopy(conn, key, appended));
+  if (!key) return appended;
+  ARROW_ASSIGN_OR_RAISE(
+      auto prior, storage::RequestLog::CommittedByARacingCopy(conn, *key, appended));
   return prior;
 }
 
@@ -54,8 +54,8 @@ arrow::Result<bool> SmallRequestWriter::TryWrite(
   result.batches = static_cast<int64_t>(ahead->size());
   result.bytes = bytes;
   ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
-  auto appended = AppendSmall(ctx_->conn, ctx_->table(), *targets, *ahead,
-                              ctx_->request->request_id, result);
+  auto appended =
+      AppendSmall(ctx_->conn, ctx_->table(), *targets, *ahead, ctx_->log_key(), result);
   if (appended.ok() && !*appended) {
     NoteCommitted(*ctx_->call);
     return true;

@@ -14,6 +14,7 @@
 #include "arrowport/ingest/ingest_request.h"
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/storage/column_info.h"
+#include "arrowport/storage/request_log.h"
 #include "arrowport/storage/table_name.h"
 
 namespace arrowport::storage {
@@ -55,6 +56,11 @@ struct WriteContext {
   std::unique_lock<std::mutex> ddl;
 
   bool idempotent() const { return !request->request_id.empty(); }
+  /// Where the request (or its batch `batch`, per_batch) is logged; nullopt: no id.
+  std::optional<storage::RequestKey> log_key(std::optional<int64_t> batch = {}) const {
+    if (!idempotent()) return std::nullopt;
+    return storage::RequestKey(request->request_id, target, batch);
+  }
   const storage::TableName& table() const { return target; }
 };
 

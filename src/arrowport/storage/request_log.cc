@@ -8,6 +8,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/table.h"
+#include "arrow/util/string.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 
@@ -27,6 +28,13 @@ std::string QualifiedName(const Connection& conn) {
 
 }  // namespace
 
+RequestKey::RequestKey(const std::string& request_id, const TableName& table,
+                       std::optional<int64_t> batch)
+    : legacy(batch ? request_id + " batch " + std::to_string(*batch) : request_id),
+      table(table.ToString()) {
+  scoped = legacy + " to " + arrow::internal::AsciiToLower(this->table);
+}
+
 arrow::Status RequestLog::Ensure(Connection* conn) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (ready_) return arrow::Status::OK();
@@ -40,9 +48,8 @@ arrow::Status RequestLog::Ensure(Connection* conn) {
   return arrow::Status::OK();
 }
 
-arrow::Result<TableAppend> RequestLog::Record(const std::string& key,
-                                              const std::string& stream,
-                                              const std::string& table, int64_t rows,
+arrow::Result<TableAppend> RequestLog::Record(const RequestKey& key,
+                                              const std::string& stream, int64_t rows,
                                               int64_t batches) {
   auto schema = arrow::schema(
       {arrow::field("request_id", arrow::utf8()), arrow::field("stream", arrow::utf8()),
@@ -53,7 +60,7 @@ arrow::Result<TableAppend> RequestLog::Record(const std::string& key,
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   std::vector<std::shared_ptr<arrow::Array>> columns;
-  for (const auto& value : {key, stream, table}) {
+  for (const auto& value : {key.scoped, stream, key.table}) {
     ARROW_ASSIGN_OR_RAISE(auto array,
                           arrow::MakeArrayFromScalar(arrow::StringScalar(value), 1));
     columns.push_back(std::move(array));
@@ -76,25 +83,37 @@ arrow::Result<TableAppend> RequestLog::Record(const std::string& key,
 }
 
 arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
-                                                              const std::string& key) {
-  ARROW_ASSIGN_OR_RAISE(auto table,
-                        conn->QueryTable("SELECT rows, batches FROM " + QualifiedName(*conn) +
-                                             " WHERE request_id = $1",
-                                         {key}));
-  if (table->num_rows() == 0) return std::nullopt;
-  ARROW_ASSIGN_OR_RAISE(auto rows, table->column(0)->GetScalar(0));
-  ARROW_ASSIGN_OR_RAISE(auto batches, table->column(1)->GetScalar(0));
-  return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
+                                                              const RequestKey& key) {
+  // IN, not OR: DuckDB looks an IN list up in the primary key's index, and scans the
+  // whole log for an OR.
+  ARROW_ASSIGN_OR_RAISE(
+      auto found,
+      conn->QueryTable("SELECT request_id, table_name, rows, batches FROM " +
+                           QualifiedName(*conn) + " WHERE request_id IN ($1, $2)",
+                       {key.scoped, key.legacy}));
+  for (int64_t i = 0; i < found->num_rows(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto id, found->column(0)->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto table, found->column(1)->GetScalar(i));
+    const bool ours =
+        id->ToString() == key.scoped ||
+        (table->is_valid &&
+         arrow::internal::AsciiEqualsCaseInsensitive(table->ToString(), key.table));
+    if (!ours) continue;  // a legacy entry of another table: that id's request there
+    ARROW_ASSIGN_OR_RAISE(auto rows, found->column(2)->GetScalar(i));
+    ARROW_ASSIGN_OR_RAISE(auto batches, found->column(3)->GetScalar(i));
+    return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
+  }
+  return std::nullopt;
 }
 
 arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,
-                                                               const std::string& key,
+                                                               const RequestKey& key,
                                                                const arrow::Status& failure) {
   auto prior = Lookup(conn, key);
   if (prior.ok() && *prior) return **prior;
   // DuckDB refuses a key that another transaction has written and not yet committed: the
   // racing copy holds it. It commits (or fails) soon after writing its log entry.
-  const std::string refused = "Duplicate key \"request_id: " + key + "\"";
+  const std::string refused = "Duplicate key \"request_id: " + key.scoped + "\"";
   if (failure.message().find(refused) == std::string::npos) return failure;
   auto wait = std::chrono::milliseconds(5);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -104,7 +123,7 @@ arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,
     prior = Lookup(conn, key);
     if (prior.ok() && *prior) return **prior;
   }
-  return RetryableConflict("another copy of request '", key,
+  return RetryableConflict("another copy of request '", key.legacy,
                            "' is being written at the same moment; retry the request (it "
                            "will be answered as a duplicate if that copy committed)");
 }

@@ -7,6 +7,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/table_name.h"
 
 namespace arrowport::storage {
 
@@ -14,6 +15,22 @@ namespace arrowport::storage {
 struct LoggedCounts {
   int64_t rows = 0;
   int64_t batches = 0;
+};
+
+/// \brief Where a request (or one batch of a per_batch request) is logged. A request id
+/// is scoped to the table the request writes, as a Delta table's transaction ids are:
+/// the same id sent to another table is a new request there, not a duplicate.
+struct RequestKey {
+  RequestKey(const std::string& request_id, const TableName& table,
+             std::optional<int64_t> batch = std::nullopt);
+
+  /// "<id>[ batch <n>] to <table>", the table in lower case (DuckDB's names ignore
+  /// case). Client ids have no spaces, so no two of these are equal.
+  std::string scoped;
+  /// "<id>[ batch <n>]": the key before ids were scoped, its table in table_name. Still
+  /// honoured for that table, so a retry across an upgrade is not written twice.
+  std::string legacy;
+  std::string table;  // TableName::ToString() as written: the log's table_name
 };
 
 /// \brief The idempotency log, table arrowport.requests: one row per committed request
@@ -26,13 +43,13 @@ class RequestLog {
   arrow::Status Ensure(Connection* conn);
 
   /// The log row for `key`, for Connection::AppendAtomically with the data.
-  static arrow::Result<TableAppend> Record(const std::string& key, const std::string& stream,
-                                           const std::string& table, int64_t rows,
+  static arrow::Result<TableAppend> Record(const RequestKey& key,
+                                           const std::string& stream, int64_t rows,
                                            int64_t batches);
 
   /// The counts logged for `key`, or nullopt when it was never committed.
   static arrow::Result<std::optional<LoggedCounts>> Lookup(Connection* conn,
-                                                           const std::string& key);
+                                                           const RequestKey& key);
 
   /// After a write carrying `key` failed with `failure` (and was rolled back): the counts
   /// of a copy of the request that committed first when copies raced (a client retrying
@@ -40,7 +57,7 @@ class RequestLog {
   /// the other copy has not committed yet, its outcome is awaited (up to about 2 s; then
   /// a retryable conflict). Else `failure` itself.
   static arrow::Result<LoggedCounts> CommittedByARacingCopy(Connection* conn,
-                                                            const std::string& key,
+                                                            const RequestKey& key,
                                                             const arrow::Status& failure);
 
  private:

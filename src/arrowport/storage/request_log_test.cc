@@ -1,0 +1,126 @@
+#include "arrowport/storage/request_log.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "arrowport/common/identifier.h"
+#include "arrowport/storage/database.h"
+#include "arrowport/storage/shared_connection.h"
+
+namespace arrowport::storage {
+
+class RequestLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    db_ = Database::Open(options).ValueOrDie();
+    lease_.emplace(ConnectionLease::Own(db_->Connect().ValueOrDie()));
+    conn_ = &lease_->connection();
+    ASSERT_TRUE(log_.Ensure(conn_).ok());
+  }
+
+  void Commit(const RequestKey& key, int64_t rows) {
+    auto record = RequestLog::Record(key, "stream", rows, 1);
+    ASSERT_TRUE(record.ok()) << record.status().ToString();
+    auto appended = conn_->AppendAtomically({*record});
+    ASSERT_TRUE(appended.ok()) << appended.ToString();
+  }
+
+  std::optional<int64_t> LoggedRows(const RequestKey& key) {
+    auto found = RequestLog::Lookup(conn_, key);
+    EXPECT_TRUE(found.ok()) << found.status().ToString();
+    if (!found.ok() || !*found) return std::nullopt;
+    return (*found)->rows;
+  }
+
+  std::unique_ptr<Database> db_;
+  std::optional<ConnectionLease> lease_;
+  Connection* conn_ = nullptr;
+  RequestLog log_;
+};
+
+// A request id names a request to one table: the same id sent to another table was
+// answered as a duplicate there and wrote nothing (found by a hostile run).
+TEST_F(RequestLogTest, AnIdIsScopedToTheTableItWrites) {
+  Commit(RequestKey("req-1", TableName("a")), 10);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("a"))), 10);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("A"))), 10);  // one table to DuckDB
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("b"))), std::nullopt);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("s", "a"))), std::nullopt);
+  Commit(RequestKey("req-1", TableName("b")), 20);  // not refused by a's entry
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("b"))), 20);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("a"))), 10);
+  // A per_batch request's batches are entries of their own, per table too.
+  Commit(RequestKey("req-1", TableName("a"), 0), 3);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("a"), 0)), 3);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("a"), 1)), std::nullopt);
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("b"), 0)), std::nullopt);
+}
+
+// Entries logged before ids were scoped (key = the id, table in table_name) still answer
+// a retry to their own table, so a retry across an upgrade is not written twice, and only
+// there.
+TEST_F(RequestLogTest, EntriesLoggedBeforeIdsWereScopedStillAnswerTheirTable) {
+  const std::string log = QuoteIdentifier(conn_->catalog()) + ".arrowport.requests";
+  ASSERT_TRUE(conn_
+                  ->Execute("INSERT INTO " + log +
+                            " (request_id, stream, table_name, rows, batches) VALUES "
+                            "('old', 'a', 'a', 7, 1), ('old batch 2', 'a', 's.t', 4, 1)")
+                  .ok());
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("A"))), 7);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("b"))), std::nullopt);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("s", "t"), 2)), 4);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"), 2)), std::nullopt);
+  Commit(RequestKey("old", TableName("b")), 9);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("b"))), 9);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
+}
+
+// Two copies of one request written at once. DuckDB 2.0 lets both write their log row
+// and refuses the second to commit: that copy is answered with the first one's counts.
+TEST_F(RequestLogTest, ACopyRefusedAtCommitIsAnsweredWithTheCountsTheOtherCommitted) {
+  const RequestKey key("race", TableName("A"));
+  EXPECT_EQ(key.scoped, "race to a");
+  auto other = RequestLog::CommittedByARacingCopy(conn_, key,
+                                                  arrow::Status::IOError("disk full"));
+  EXPECT_EQ(other.status().message(), "disk full");  // not the log's refusal: as it is
+
+  auto late = ConnectionLease::Own(db_->Connect().ValueOrDie());
+  ASSERT_TRUE(late.Begin().ok());
+  ASSERT_TRUE(late.connection()
+                  .AppendAtomically({RequestLog::Record(key, "s", 5, 1).ValueOrDie()})
+                  .ok());
+  Commit(key, 9);  // the first copy to commit
+  auto refused = late.Commit();
+  ASSERT_FALSE(refused.ok());
+  auto answered = RequestLog::CommittedByARacingCopy(&late.connection(), key, refused);
+  ASSERT_TRUE(answered.ok()) << refused.ToString() << " -> " << answered.status().ToString();
+  EXPECT_EQ(answered->rows, 9);
+}
+
+// A copy whose log row was refused ("Duplicate key", DuckDB's word for a key another
+// transaction holds) while the other copy has not committed yet waits for its outcome.
+TEST_F(RequestLogTest, ACopyRefusedBeforeTheOtherCommitsWaitsForIt) {
+  const RequestKey key("wait", TableName("a"));
+  auto first = ConnectionLease::Own(db_->Connect().ValueOrDie());
+  ASSERT_TRUE(first.Begin().ok());
+  ASSERT_TRUE(first.connection()
+                  .AppendAtomically({RequestLog::Record(key, "s", 5, 1).ValueOrDie()})
+                  .ok());
+  std::thread commit([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE(first.Commit().ok());
+  });
+  auto refused = arrow::Status::Invalid("Constraint Error: Duplicate key \"request_id: " +
+                                        key.scoped + "\" violates primary key constraint.");
+  auto answered = RequestLog::CommittedByARacingCopy(conn_, key, refused);
+  commit.join();
+  ASSERT_TRUE(answered.ok()) << answered.status().ToString();
+  EXPECT_EQ(answered->rows, 5);
+}
+
+}  // namespace arrowport::storage

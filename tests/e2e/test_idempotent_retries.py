@@ -1,0 +1,137 @@
+"""Idempotent retries: a request (or per_batch batch) carrying a request_id is logged in
+the same transaction as its rows, so a retry after a lost acknowledgement, or copies sent
+at once, write it once and are answered as duplicates (docs/ingest.md)."""
+import threading
+
+import pyarrow as pa
+import requests
+
+from test_flight_roundtrip import get, put
+from test_http import ARROW, ipc_bytes
+from test_trust import rows_in
+
+
+def test_idempotent_retries(server):
+    client = server.client()
+    table = pa.table({"x": pa.array(range(100), pa.int64())})
+    first = put(client, table, {"stream": "idem", "request_id": "req-1"})[-1]
+    again = put(client, table, {"stream": "idem", "request_id": "req-1"})[-1]
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["rows"] == 100
+    assert rows_in(client, "idem") == 100
+
+    body = ipc_bytes(table)
+    headers = {"Content-Type": ARROW, "Idempotency-Key": "http-7"}
+    r1 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
+    r2 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
+    assert (r1["duplicate"], r2["duplicate"]) == (False, True)
+    assert rows_in(client, "idem") == 200
+
+    # per_batch: a retry after a lost ack re-sends batches 0-2 and adds 3-4.
+    batches = [pa.table({"x": pa.array(range(i * 10, i * 10 + 10), pa.int64())}) for i in range(5)]
+    put(client, pa.concat_tables(batches[:3]), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    got = get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist()
+    assert got == list(range(50))
+    # The request log itself is out of reach of SQL (test_sql_sandbox.py): its entries show
+    # in what a retry is answered (the logged rows) and in nothing being inserted again.
+    r3 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
+    assert (r3["duplicate"], r3["rows"]) == (True, 100)
+    # Every batch of "r" (r batch 0..4) is logged: sending all five again inserts none.
+    put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    assert get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist() == list(range(50))
+    assert rows_in(client, "idem") == 200
+
+    # The same request sent 8 times at once (a client retrying aggressively): one insert.
+    # A copy whose request-log entry was refused by the first's (it read the log before
+    # that one committed) was answered with DuckDB's "Duplicate key ... violates primary
+    # key constraint" though the request was committed: it is now answered as a retry.
+    for round_ in range(3):
+        results, errors = [], []
+        def send(i):
+            try:
+                summary = put(server.client(), table,
+                              {"stream": "idem", "request_id": f"racing-{round_}"})[-1]
+                results.append(summary["duplicate"])
+            except Exception as e:  # noqa: BLE001 - a retryable conflict is allowed, not a double insert
+                errors.append(str(e))
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert rows_in(client, "idem") == 300 + 100 * round_, (results, errors)
+        assert results.count(False) == 1, (results, errors)
+        assert all("retry" in e for e in errors), errors
+
+
+def test_a_request_id_is_scoped_to_the_table_it_writes(server):
+    """One id sent to two tables is two requests, as a Delta table's transaction ids are
+    per table: the second was answered duplicate and wrote nothing (a hostile run found
+    it). Each table exists first (written without an id), so every write path is taken:
+    the small per_request path, the planned one (20,000 rows), per_batch's small batches
+    and a planned 20,000-row batch, and HTTP. A retry to either table is a duplicate."""
+    client = server.client()
+    small = pa.table({"x": pa.array(range(100), pa.int64())})
+    large = pa.table({"x": pa.array(range(20000), pa.int64())})  # past the small paths
+    cases = [(small, "per_request", 65536), (large, "per_request", 65536),
+             (small, "per_batch", 25), (large, "per_batch", 20000)]
+    for n, (table, commit, chunk) in enumerate(cases):
+        for stream in (f"scope_a{n}", f"scope_b{n}"):
+            put(client, table, {"stream": stream}, chunk=chunk)
+            for attempt in range(2):
+                command = {"stream": stream, "request_id": "shared", "commit": commit}
+                summary = put(client, table, command, chunk=chunk)[-1]
+                if commit == "per_request":
+                    assert summary["duplicate"] is (attempt == 1), (n, stream, summary)
+                    assert summary["rows"] == table.num_rows
+            assert rows_in(client, stream) == 2 * table.num_rows, (n, stream)
+    headers = {"Content-Type": ARROW, "Idempotency-Key": "shared"}
+    for stream in ("scope_http_a", "scope_http_b"):
+        answers = [requests.post(f"{server.http}/ingest/{stream}", data=ipc_bytes(small),
+                                 headers=headers, timeout=60).json() for _ in range(2)]
+        assert [a["duplicate"] for a in answers] == [False, True], answers
+        assert rows_in(client, stream) == 100
+
+
+def test_racing_per_batch_retries_insert_each_batch_once(server):
+    """The same per_batch request sent 8 times at once: each batch is inserted once, and a
+    copy whose batch's log entry was refused by another copy's (it read the log before that
+    one committed) is answered as a retry of that batch, not with DuckDB's "Duplicate key"
+    error (per_batch_writer.cc's planned insert; the direct append of small batches
+    answered such races already)."""
+    client = server.client()
+    batch_rows = 3000
+    table = pa.table({"x": pa.array(range(5 * batch_rows), pa.int64())})
+    for round_ in range(10):
+        results, errors = [], []
+
+        def send():
+            try:
+                summary = put(server.client(), table,
+                              {"stream": "pb_race", "commit": "per_batch",
+                               "request_id": f"pb-racing-{round_}"}, chunk=batch_rows)[-1]
+                results.append(summary["rows"])
+            except Exception as e:  # noqa: BLE001 - a retryable conflict is allowed
+                errors.append(str(e))
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert rows_in(client, "pb_race") == table.num_rows * (round_ + 1), (results, errors)
+        assert all("retry" in e for e in errors), errors
+        assert len(results) + len(errors) == 8
+
+
+def test_idempotent_retries_on_the_default_database_file(start_server, tmp_path):
+    """DuckDB names the catalog after the file: with the default arrowport.duckdb, the
+    request log's schema (arrowport) must not be ambiguous."""
+    server = start_server(db=tmp_path / "arrowport.duckdb")
+    client = server.client()
+    table = pa.table({"x": pa.array(range(10), pa.int64())})
+    for commit in ("per_request", "per_request", "per_batch"):
+        put(client, table, {"stream": "idem", "request_id": f"k-{commit}", "commit": commit})
+        again = put(client, table, {"stream": "idem", "request_id": f"k-{commit}", "commit": commit})[-1]
+        assert again["rows"] == 10
+    assert rows_in(client, "idem") == 20
