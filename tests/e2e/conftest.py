@@ -21,15 +21,17 @@ READY = re.compile(r"^arrowport ready flight=(grpc(?:\+tls)?://\S+) http=(https?
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (bin/test --slow)")
+    config.addinivalue_line("markers", "measures: a slow test whose figures (throughput, "
+                                       "latency) need the machine to itself")
     config.addinivalue_line("markers", "malformed_input: hostile or malformed Arrow input must be "
                                        "refused cleanly, never crash the server (design section 7)")
 
 
 # The files that take longest (serial wall time, 30-90 s each, most of it waiting on
-# timeouts and deadlines by design), started first: on bin/test's three workers, a long
-# file started last would run on alone at the end. bin/test passes --no-loadscope-reorder,
-# or pytest-xdist would order files by their number of tests instead.
-LONGEST_FIRST = ["test_limits", "test_lake", "test_flight_cancellation",
+# timeouts and deadlines by design; Spark's in the slow lane), started first: on
+# bin/test's workers, a long file started last would run on alone at the end. bin/test
+# passes --no-loadscope-reorder, or pytest-xdist would order files by number of tests.
+LONGEST_FIRST = ["test_lake_slow", "test_limits", "test_lake", "test_flight_cancellation",
                  "test_memory_limits", "test_flight_sql_write_deadlines",
                  "test_flight_sql_hardening", "test_auth", "test_tls", "test_http_limits",
                  "test_lake_upkeep", "test_status_page", "test_parallel_reads",

@@ -13,6 +13,7 @@ import flight_sql_adbc  # noqa: E402
 
 
 @pytest.mark.slow
+@pytest.mark.measures
 def test_adbc_against_plain_flight(server, capsys):
     rows = int(os.environ.get("ARROWPORT_ADBC_BENCH_ROWS", "10000000"))
     results = flight_sql_adbc.bench_main(server.uri, rows)

@@ -135,3 +135,42 @@ def test_idempotent_retries_on_the_default_database_file(start_server, tmp_path)
         again = put(client, table, {"stream": "idem", "request_id": f"k-{commit}", "commit": commit})[-1]
         assert again["rows"] == 10
     assert rows_in(client, "idem") == 20
+
+
+def test_requests_logged_before_ids_were_scoped_are_duplicates_on_every_path(
+        start_server, tmp_path):
+    """A database whose log an older server wrote (keys: the bare id, "<id> batch <n>"),
+    made here with the duckdb package: retries of its requests after the upgrade are
+    duplicates, also on the small paths that meet only the log's key (a hostile run saw
+    them written twice, and the same retry answered three different ways)."""
+    import duckdb
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as old:
+        old.execute("CREATE SCHEMA arrowport")
+        old.execute("CREATE TABLE arrowport.requests (request_id VARCHAR PRIMARY KEY, "
+                    "stream VARCHAR, table_name VARCHAR, rows BIGINT, batches BIGINT, "
+                    "committed_at TIMESTAMP DEFAULT current_timestamp)")
+        old.execute("CREATE TABLE ev AS SELECT range AS x FROM range(100)")
+        old.execute("CREATE TABLE pb AS SELECT range AS x FROM range(30)")
+        old.execute("INSERT INTO arrowport.requests (request_id, stream, table_name, rows, "
+                    "batches) VALUES ('r1', 'ev', 'ev', 100, 1), ('h1', 'ev', 'ev', 100, 1), "
+                    "('b1 batch 0', 'pb', 'pb', 10, 1), ('b1 batch 1', 'pb', 'pb', 10, 1), "
+                    "('b1 batch 2', 'pb', 'pb', 10, 1)")
+    server = start_server(db=db)
+    client = server.client()
+    small = pa.table({"x": pa.array(range(100), pa.int64())})
+    for stream in ("ev", "pb"):  # known to the server: the next writes take the small paths
+        put(client, pa.table({"x": pa.array([-1], pa.int64())}), {"stream": stream})
+    for attempt in range(3):
+        summary = put(client, small, {"stream": "ev", "request_id": "r1"})[-1]
+        assert (summary["duplicate"], summary["rows"]) == (True, 100), (attempt, summary)
+    answer = requests.post(f"{server.http}/ingest/ev", data=ipc_bytes(small),
+                           headers={"Content-Type": ARROW, "Idempotency-Key": "h1"},
+                           timeout=60).json()
+    assert answer["duplicate"] is True, answer
+    put(client, pa.table({"x": pa.array(range(30), pa.int64())}),
+        {"stream": "pb", "commit": "per_batch", "request_id": "b1"}, chunk=10)
+    assert (rows_in(client, "ev"), rows_in(client, "pb")) == (101, 31)
+    # The same id to another table is a request of its own there.
+    put(client, small, {"stream": "other", "request_id": "r1"})
+    assert rows_in(client, "other") == 100

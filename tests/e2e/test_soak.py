@@ -263,6 +263,7 @@ def percentile(values, fraction):
 
 
 @pytest.mark.slow
+@pytest.mark.measures  # its report's latencies
 def test_soak_mixed_clients_with_a_kill_in_the_middle(start_server, tmp_path):
     db = tmp_path / "soak.duckdb"
     soak = Soak(start_server, db)

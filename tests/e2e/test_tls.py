@@ -373,6 +373,7 @@ def curl_seconds(url, ca=None):
 
 
 @pytest.mark.slow
+@pytest.mark.measures
 def test_https_read_throughput_against_http(start_server, tmp_path, certs):
     """HTTPS vs HTTP read of a 10M-row, 4-column Arrow IPC result, best of 3 each, same
     run (alternating). Prints the figures; fails only if TLS costs more than 3x."""

@@ -318,7 +318,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   }
   if (!request.request_id.empty()) {
     ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-    ARROW_RETURN_NOT_OK(request_log_.Ensure(conn));
+    ARROW_RETURN_NOT_OK(request_log_.Ensure(lease));
   }
   // Declared after the connection: a DDL lock it holds is released before the
   // connection closes.

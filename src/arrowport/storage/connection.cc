@@ -128,9 +128,11 @@ arrow::Status Connection::RunStep(TransactionStep step) {
                    : step == TransactionStep::kCommit ? "COMMIT"
                                                       : "ROLLBACK");
   }
-  AllocationGuard::CommitScope committing;  // a commit is never refused memory midway
+  // A commit or rollback is never refused memory midway.
+  AllocationGuard::CommitScope committing;
+  auto st = RunTransactionStep(impl_->conn.get(), step);
   // Committed, and only the automatic checkpoint after it failed: the rows are in.
-  return UnlessCommitted(RunTransactionStep(impl_->conn.get(), step));
+  return step == TransactionStep::kCommit ? UnlessCommitted(st) : st;
 }
 
 void Connection::OnCommit(std::function<void()> hook) {

@@ -11,6 +11,7 @@
 #include "arrow/util/string.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/storage/shared_connection.h"
 
 namespace arrowport::storage {
 
@@ -26,16 +27,41 @@ std::string QualifiedName(const Connection& conn) {
          QuoteIdentifier(kRequestLogTable);
 }
 
+// Scoped keys all hold " to "; the keys of servers from before never do (ids have no
+// spaces, a batch's key was "<id> batch <n>").
+constexpr const char* kUnscoped = " WHERE request_id NOT LIKE '% to %'";
+
+arrow::Status ScopeUnscopedEntries(ConnectionLease* lease) {
+  Connection* conn = &lease->connection();
+  const std::string log = QualifiedName(*conn);
+  ARROW_ASSIGN_OR_RAISE(auto found,
+                        conn->QueryTable("SELECT count(*) > 0 FROM " + log + kUnscoped));
+  ARROW_ASSIGN_OR_RAISE(auto any, found->column(0)->GetScalar(0));
+  if (any->ToString() != "true") return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(lease->Begin());
+  // (An entry without a table, never written, could answer nothing: dropped.)
+  auto st = conn->Execute("INSERT OR IGNORE INTO " + log +
+                          " SELECT request_id || ' to ' || lower(table_name), stream, "
+                          "table_name, rows, batches, committed_at FROM " + log + kUnscoped +
+                          " AND table_name IS NOT NULL; DELETE FROM " + log + kUnscoped);
+  if (st.ok()) st = lease->Commit();
+  if (!st.ok() && lease->in_transaction()) (void)lease->RollbackOrDiscard();
+  if (st.ok()) return st;
+  return st.WithMessage("re-keying the request log's entries to their tables: ",
+                        st.message());
+}
+
 }  // namespace
 
 RequestKey::RequestKey(const std::string& request_id, const TableName& table,
                        std::optional<int64_t> batch)
-    : legacy(batch ? request_id + " batch " + std::to_string(*batch) : request_id),
+    : request(batch ? request_id + " batch " + std::to_string(*batch) : request_id),
       table(table.ToString()) {
-  scoped = legacy + " to " + arrow::internal::AsciiToLower(this->table);
+  scoped = request + " to " + arrow::internal::AsciiToLower(this->table);
 }
 
-arrow::Status RequestLog::Ensure(Connection* conn) {
+arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
+  Connection* conn = &lease->connection();
   std::lock_guard<std::mutex> lock(mutex_);
   if (ready_) return arrow::Status::OK();
   ARROW_RETURN_NOT_OK(conn->Execute(
@@ -44,6 +70,7 @@ arrow::Status RequestLog::Ensure(Connection* conn) {
       QualifiedName(*conn) +
       " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
       "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
+  ARROW_RETURN_NOT_OK(ScopeUnscopedEntries(lease));
   ready_ = true;
   return arrow::Status::OK();
 }
@@ -84,26 +111,14 @@ arrow::Result<TableAppend> RequestLog::Record(const RequestKey& key,
 
 arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
                                                               const RequestKey& key) {
-  // IN, not OR: DuckDB looks an IN list up in the primary key's index, and scans the
-  // whole log for an OR.
-  ARROW_ASSIGN_OR_RAISE(
-      auto found,
-      conn->QueryTable("SELECT request_id, table_name, rows, batches FROM " +
-                           QualifiedName(*conn) + " WHERE request_id IN ($1, $2)",
-                       {key.scoped, key.legacy}));
-  for (int64_t i = 0; i < found->num_rows(); ++i) {
-    ARROW_ASSIGN_OR_RAISE(auto id, found->column(0)->GetScalar(i));
-    ARROW_ASSIGN_OR_RAISE(auto table, found->column(1)->GetScalar(i));
-    const bool ours =
-        id->ToString() == key.scoped ||
-        (table->is_valid &&
-         arrow::internal::AsciiEqualsCaseInsensitive(table->ToString(), key.table));
-    if (!ours) continue;  // a legacy entry of another table: that id's request there
-    ARROW_ASSIGN_OR_RAISE(auto rows, found->column(2)->GetScalar(i));
-    ARROW_ASSIGN_OR_RAISE(auto batches, found->column(3)->GetScalar(i));
-    return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
-  }
-  return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(auto found,
+                        conn->QueryTable("SELECT rows, batches FROM " + QualifiedName(*conn) +
+                                             " WHERE request_id = $1",
+                                         {key.scoped}));
+  if (found->num_rows() == 0) return std::nullopt;
+  ARROW_ASSIGN_OR_RAISE(auto rows, found->column(0)->GetScalar(0));
+  ARROW_ASSIGN_OR_RAISE(auto batches, found->column(1)->GetScalar(0));
+  return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
 }
 
 arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,
@@ -123,7 +138,7 @@ arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,
     prior = Lookup(conn, key);
     if (prior.ok() && *prior) return **prior;
   }
-  return RetryableConflict("another copy of request '", key.legacy,
+  return RetryableConflict("another copy of request '", key.request,
                            "' is being written at the same moment; retry the request (it "
                            "will be answered as a duplicate if that copy committed)");
 }

@@ -11,6 +11,8 @@
 
 namespace arrowport::storage {
 
+class ConnectionLease;
+
 /// Counts a request committed with, as its log row recorded them.
 struct LoggedCounts {
   int64_t rows = 0;
@@ -27,10 +29,8 @@ struct RequestKey {
   /// "<id>[ batch <n>] to <table>", the table in lower case (DuckDB's names ignore
   /// case). Client ids have no spaces, so no two of these are equal.
   std::string scoped;
-  /// "<id>[ batch <n>]": the key before ids were scoped, its table in table_name. Still
-  /// honoured for that table, so a retry across an upgrade is not written twice.
-  std::string legacy;
-  std::string table;  // TableName::ToString() as written: the log's table_name
+  std::string request;  // "<id>[ batch <n>]", for messages
+  std::string table;    // TableName::ToString() as written: the log's table_name
 };
 
 /// \brief The idempotency log, table arrowport.requests: one row per committed request
@@ -39,8 +39,11 @@ struct RequestKey {
 /// there. Thread-safe.
 class RequestLog {
  public:
-  /// Creates the log's schema and table if needed (once per RequestLog).
-  arrow::Status Ensure(Connection* conn);
+  /// Creates the log's schema and table if needed (once per RequestLog), and re-keys the
+  /// entries of servers from before ids were scoped, "<id>[ batch <n>]" with the table in
+  /// table_name, to their tables: once, in one transaction, so that a retry across the
+  /// upgrade is answered as a duplicate on every write path.
+  arrow::Status Ensure(ConnectionLease* lease);
 
   /// The log row for `key`, for Connection::AppendAtomically with the data.
   static arrow::Result<TableAppend> Record(const RequestKey& key,

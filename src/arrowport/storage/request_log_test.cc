@@ -5,6 +5,8 @@
 #include <chrono>
 #include <thread>
 
+#include "arrow/scalar.h"
+#include "arrow/table.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/shared_connection.h"
@@ -19,7 +21,7 @@ class RequestLogTest : public ::testing::Test {
     db_ = Database::Open(options).ValueOrDie();
     lease_.emplace(ConnectionLease::Own(db_->Connect().ValueOrDie()));
     conn_ = &lease_->connection();
-    ASSERT_TRUE(log_.Ensure(conn_).ok());
+    ASSERT_TRUE(log_.Ensure(&*lease_).ok());
   }
 
   void Commit(const RequestKey& key, int64_t rows) {
@@ -47,7 +49,7 @@ class RequestLogTest : public ::testing::Test {
 TEST_F(RequestLogTest, AnIdIsScopedToTheTableItWrites) {
   Commit(RequestKey("req-1", TableName("a")), 10);
   EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("a"))), 10);
-  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("A"))), 10);  // one table to DuckDB
+  EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("A"))), 10);  // DuckDB: one table
   EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("b"))), std::nullopt);
   EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("s", "a"))), std::nullopt);
   Commit(RequestKey("req-1", TableName("b")), 20);  // not refused by a's entry
@@ -60,23 +62,38 @@ TEST_F(RequestLogTest, AnIdIsScopedToTheTableItWrites) {
   EXPECT_EQ(LoggedRows(RequestKey("req-1", TableName("b"), 0)), std::nullopt);
 }
 
-// Entries logged before ids were scoped (key = the id, table in table_name) still answer
-// a retry to their own table, so a retry across an upgrade is not written twice, and only
-// there.
-TEST_F(RequestLogTest, EntriesLoggedBeforeIdsWereScopedStillAnswerTheirTable) {
+// Entries logged before ids were scoped (key = the id, table in table_name) are re-keyed
+// to their tables when a server first uses the log: a retry across an upgrade is then a
+// duplicate on every path, the small ones too, which only meet the key's index (a
+// hostile run found those written twice while old keys were merely looked up as well).
+TEST_F(RequestLogTest, EntriesLoggedBeforeIdsWereScopedAreRekeyedToTheirTables) {
   const std::string log = QuoteIdentifier(conn_->catalog()) + ".arrowport.requests";
   ASSERT_TRUE(conn_
                   ->Execute("INSERT INTO " + log +
                             " (request_id, stream, table_name, rows, batches) VALUES "
-                            "('old', 'a', 'a', 7, 1), ('old batch 2', 'a', 's.t', 4, 1)")
+                            "('old', 'a', 'A', 7, 1), ('old batch 2', 'a', 's.t', 4, 1), "
+                            "('lost', 'x', NULL, 1, 1)")
                   .ok());
+  Commit(RequestKey("new", TableName("a")), 3);
+  RequestLog upgraded;  // as a server started on the file
+  ASSERT_TRUE(upgraded.Ensure(&*lease_).ok());
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
-  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("A"))), 7);
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("b"))), std::nullopt);
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("s", "t"), 2)), 4);
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"), 2)), std::nullopt);
+  EXPECT_EQ(LoggedRows(RequestKey("new", TableName("a"))), 3);
+  // The small paths' refusal: the log's key itself.
+  auto again = conn_->AppendAtomically({RequestLog::Record(RequestKey("old", TableName("a")),
+                                                           "a", 7, 1).ValueOrDie()});
+  EXPECT_FALSE(again.ok());
   Commit(RequestKey("old", TableName("b")), 9);
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("b"))), 9);
+  auto left = conn_->QueryTable("SELECT count(*) FROM " + log +
+                                " WHERE request_id NOT LIKE '% to %'");
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left.ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
+  RequestLog again_started;  // nothing left to re-key
+  EXPECT_TRUE(again_started.Ensure(&*lease_).ok());
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
 }
 

@@ -105,8 +105,11 @@ arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_not
   }
   if (result.ok()) {
     auto st = lease.Commit();
-    if (st.ok()) NoteCommitted(call);
-    if (!st.ok()) result = st;
+    if (st.ok()) {
+      NoteCommitted(call);
+    } else {
+      result = st;
+    }
   }
   // (A failed COMMIT has ended the transaction, or marked the connection for discard.)
   if (!result.ok() && lease.in_transaction()) {
