@@ -30,15 +30,18 @@ def test_idempotent_retries(server):
     # per_batch: a retry after a lost ack re-sends batches 0-2 and adds 3-4.
     batches = [pa.table({"x": pa.array(range(i * 10, i * 10 + 10), pa.int64())}) for i in range(5)]
     put(client, pa.concat_tables(batches[:3]), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
-    put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    partly = put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    assert partly[-1]["duplicate"] is False  # batches 3 and 4 are new
     got = get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist()
     assert got == list(range(50))
     # The request log itself is out of reach of SQL (test_sql_sandbox.py): its entries show
     # in what a retry is answered (the logged rows) and in nothing being inserted again.
     r3 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
     assert (r3["duplicate"], r3["rows"]) == (True, 100)
-    # Every batch of "r" (r batch 0..4) is logged: sending all five again inserts none.
-    put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    # Every batch of "r" (r batch 0..4) is logged: sending all five again inserts none,
+    # and is answered as a duplicate (it said duplicate: false, as if written).
+    again = put(client, pa.concat_tables(batches), {"stream": "pb", "commit": "per_batch", "request_id": "r"}, chunk=10)
+    assert (again[-1]["duplicate"], again[-1]["rows"], again[-1]["bytes"]) == (True, 50, 0), again[-1]
     assert get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist() == list(range(50))
     assert rows_in(client, "idem") == 200
 

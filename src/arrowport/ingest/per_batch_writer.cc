@@ -118,6 +118,7 @@ arrow::Status PerBatchWriter::Write() {
     if (!read.ok()) return read.WithMessage("after 0 committed batch(es): ", read.message());
   }
   if (!set_up_from_cache) ARROW_RETURN_NOT_OK(SetUp());
+  bool wrote_any = false;
   for (;;) {
     std::shared_ptr<arrow::RecordBatch> batch = std::move(first);
     auto read = batch ? arrow::Status::OK() : ctx_->source->ReadNext(&batch);
@@ -143,11 +144,17 @@ arrow::Status PerBatchWriter::Write() {
                             " committed): ", st.message());
     }
     // Durable now (a batch an earlier attempt committed was not written again).
+    wrote_any = wrote_any || *written;
     if (*written && ctx_->meter != nullptr) ctx_->meter->Committed(batch->num_rows(), 1);
     result.rows += batch->num_rows();
     result.bytes += arrow::util::TotalBufferSize(*batch);
     const int64_t index = result.batches++;
     if (on_commit_) ARROW_RETURN_NOT_OK(on_commit_(index, batch->num_rows()));
+  }
+  if (result.batches > 0 && !wrote_any) {
+    // A retry whose every batch an earlier attempt committed: answered as per_request's.
+    result.duplicate = true;
+    result.bytes = 0;
   }
   return arrow::Status::OK();
 }
