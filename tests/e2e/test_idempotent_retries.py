@@ -160,6 +160,7 @@ def test_requests_logged_before_ids_were_scoped_are_duplicates_on_every_path(
                     "('b1 batch 0', 'pb', 'pb', 10, 1), ('b1 batch 1', 'pb', 'pb', 10, 1), "
                     "('b1 batch 2', 'pb', 'pb', 10, 1)")
     server = start_server(db=db)
+    assert server.logged("re-keyed to their tables entries=5"), server.stderr()  # at start
     client = server.client()
     small = pa.table({"x": pa.array(range(100), pa.int64())})
     for stream in ("ev", "pb"):  # known to the server: the next writes take the small paths
@@ -171,8 +172,9 @@ def test_requests_logged_before_ids_were_scoped_are_duplicates_on_every_path(
                            headers={"Content-Type": ARROW, "Idempotency-Key": "h1"},
                            timeout=60).json()
     assert answer["duplicate"] is True, answer
-    put(client, pa.table({"x": pa.array(range(30), pa.int64())}),
-        {"stream": "pb", "commit": "per_batch", "request_id": "b1"}, chunk=10)
+    batches = put(client, pa.table({"x": pa.array(range(30), pa.int64())}),
+                  {"stream": "pb", "commit": "per_batch", "request_id": "b1"}, chunk=10)
+    assert batches[-1]["duplicate"] is True, batches[-1]
     assert (rows_in(client, "ev"), rows_in(client, "pb")) == (101, 31)
     # The same id to another table is a request of its own there.
     put(client, small, {"stream": "other", "request_id": "r1"})

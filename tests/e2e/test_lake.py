@@ -443,10 +443,12 @@ def test_per_batch_retry_skips_committed_batches(start_server, tmp_path):
     data = events(range(50))
     command = {"stream": "events", "commit": "per_batch", "request_id": "pb"}
     put_cmd(client, data.slice(0, 30), command, chunk=10)       # batches 0-2, then "lost"
-    put_cmd(client, data, command, chunk=10)                    # all five: 3 and 4 are new
+    partly = put_cmd(client, data, command, chunk=10)[-1]       # all five: 3 and 4 are new
+    assert partly["duplicate"] is False, partly
     assert rows(target.lake.read()) == rows(data)
     assert len(target.lake.data_commits()) == 5
-    put_cmd(client, data, command, chunk=10)                    # nothing new
+    again = put_cmd(client, data, command, chunk=10)[-1]        # nothing new: a duplicate
+    assert (again["duplicate"], again["rows"], again["bytes"]) == (True, 50, 0), again
     assert rows(target.lake.read()) == rows(data)
     assert len(target.lake.data_commits()) == 5
 

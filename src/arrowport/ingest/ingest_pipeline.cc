@@ -126,6 +126,12 @@ void IngestPipeline::EnableLakes(lake::LakeCatalog* lakes,
   lake_committed_ = std::move(committed);
 }
 
+arrow::Result<int64_t> IngestPipeline::RekeyRequestLog() {
+  ARROW_ASSIGN_OR_RAISE(auto connection, database_->Connect());
+  auto lease = storage::ConnectionLease::Own(std::move(connection));
+  return request_log_.RekeyAtStart(&lease);
+}
+
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
     const BatchCommitted& on_commit, const CallContext& call,

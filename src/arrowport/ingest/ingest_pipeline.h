@@ -52,6 +52,10 @@ class IngestPipeline {
   /// streams are refused.
   void EnableLakes(lake::LakeCatalog* lakes, std::function<void(const std::string&)> committed);
 
+  /// At server start: re-keys the idempotency log's entries of older servers (see
+  /// storage::RequestLog::RekeyAtStart). Returns the number re-keyed.
+  arrow::Result<int64_t> RekeyRequestLog();
+
   /// Every batch of `source` is fully validated (see MakeValidatingReader) and read a few
   /// batches ahead on a thread of its own, so protocols hand in their decoded stream as
   /// it is. Cancelling `call.cancellation` interrupts DuckDB; the request then fails

@@ -47,6 +47,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     std::tie(result->rows, result->batches) = *counts;
     return Drain(source);
   }
+  bool wrote_any = false;  // per_batch: a batch of ours committed (not an earlier attempt's)
   for (;;) {
     std::shared_ptr<arrow::RecordBatch> batch;
     auto read = source->ReadNext(&batch);
@@ -75,6 +76,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
                                          st.message()));
       }
       if (version == 0) result->created = true;
+      wrote_any = wrote_any || version >= 0;
       if (version >= 0 && meter != nullptr) meter->Committed(batch->num_rows(), 1);
     }
     result->rows += batch->num_rows();
@@ -85,6 +87,11 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
   if (per_batch) {
     // A stream without batches still creates the table (as a DuckDB sink does).
     if (result->batches == 0) ARROW_RETURN_NOT_OK(StoreError(append.Commit(-1).status()));
+    if (result->batches > 0 && !wrote_any && !request.request_id.empty()) {
+      // Every batch an earlier attempt's: answered as a per_request retry is.
+      result->duplicate = true;
+      result->bytes = 0;
+    }
     return arrow::Status::OK();
   }
   ARROW_RETURN_NOT_OK(CheckCallStillValid(call));

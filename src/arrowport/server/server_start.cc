@@ -144,6 +144,16 @@ void Server::Impl::MakePipelines() {
   ingest = std::make_unique<ingest::IngestPipeline>(database.get(), router.get(),
                                                     config.limits.max_batch_bytes,
                                                     metrics.get());
+  // Before any call: a request with an id would otherwise pay for it (and retry it).
+  auto rekeyed = ingest->RekeyRequestLog();
+  if (!rekeyed.ok()) {
+    logger.Warn("request log: re-keying older entries failed; requests with an id will "
+                "retry it first",
+                {{"error", rekeyed.status().ToString()}});
+  } else if (*rekeyed > 0) {
+    logger.Info("request log: entries of an older server re-keyed to their tables",
+                {{"entries", std::to_string(*rekeyed)}});
+  }
   query = std::make_unique<query::QueryPipeline>(
       database.get(), query::QueryPipeline::kDefaultBatchRows, metrics.get());
   // More endpoints than the server has cores only add each one's start to a reader.

@@ -31,24 +31,38 @@ std::string QualifiedName(const Connection& conn) {
 // spaces, a batch's key was "<id> batch <n>").
 constexpr const char* kUnscoped = " WHERE request_id NOT LIKE '% to %'";
 
-arrow::Status ScopeUnscopedEntries(ConnectionLease* lease) {
+// Entries re-keyed per transaction: what is done survives a crash or a cancelled call,
+// and no transaction holds a large log's worth of changes (500,000 in one took 12 s).
+constexpr int kRekeyedPerTransaction = 50000;
+
+// Returns the number of entries re-keyed.
+arrow::Result<int64_t> ScopeUnscopedEntries(ConnectionLease* lease) {
   Connection* conn = &lease->connection();
   const std::string log = QualifiedName(*conn);
-  ARROW_ASSIGN_OR_RAISE(auto found,
-                        conn->QueryTable("SELECT count(*) > 0 FROM " + log + kUnscoped));
-  ARROW_ASSIGN_OR_RAISE(auto any, found->column(0)->GetScalar(0));
-  if (any->ToString() != "true") return arrow::Status::OK();
-  ARROW_RETURN_NOT_OK(lease->Begin());
-  // (An entry without a table, never written, could answer nothing: dropped.)
-  auto st = conn->Execute("INSERT OR IGNORE INTO " + log +
-                          " SELECT request_id || ' to ' || lower(table_name), stream, "
-                          "table_name, rows, batches, committed_at FROM " + log + kUnscoped +
-                          " AND table_name IS NOT NULL; DELETE FROM " + log + kUnscoped);
-  if (st.ok()) st = lease->Commit();
-  if (!st.ok() && lease->in_transaction()) (void)lease->RollbackOrDiscard();
-  if (st.ok()) return st;
-  return st.WithMessage("re-keying the request log's entries to their tables: ",
-                        st.message());
+  const std::string chunk = "(SELECT request_id FROM " + log + kUnscoped +
+                            " ORDER BY request_id LIMIT " +
+                            std::to_string(kRekeyedPerTransaction) + ")";
+  int64_t rekeyed = 0;
+  for (;;) {
+    ARROW_RETURN_NOT_OK(lease->Begin());
+    // (An entry without a table, never written, could answer nothing: dropped.)
+    auto moved = conn->Execute("INSERT OR IGNORE INTO " + log +
+                               " SELECT request_id || ' to ' || lower(table_name), stream, "
+                               "table_name, rows, batches, committed_at FROM " + log +
+                               " WHERE table_name IS NOT NULL AND request_id IN " + chunk);
+    auto deleted = moved.ok()
+                       ? conn->ExecuteUpdate("DELETE FROM " + log + " WHERE request_id IN " +
+                                             chunk)
+                       : arrow::Result<int64_t>(moved);
+    auto st = deleted.ok() ? lease->Commit() : deleted.status();
+    if (!st.ok()) {
+      if (lease->in_transaction()) (void)lease->RollbackOrDiscard();
+      return st.WithMessage("re-keying the request log's entries to their tables (",
+                            rekeyed, " done): ", st.message());
+    }
+    if (*deleted == 0) return rekeyed;
+    rekeyed += *deleted;
+  }
 }
 
 }  // namespace
@@ -58,6 +72,21 @@ RequestKey::RequestKey(const std::string& request_id, const TableName& table,
     : request(batch ? request_id + " batch " + std::to_string(*batch) : request_id),
       table(table.ToString()) {
   scoped = request + " to " + arrow::internal::AsciiToLower(this->table);
+}
+
+arrow::Result<int64_t> RequestLog::RekeyAtStart(ConnectionLease* lease) {
+  Connection* conn = &lease->connection();
+  std::lock_guard<std::mutex> lock(mutex_);
+  ARROW_ASSIGN_OR_RAISE(
+      auto found, conn->QueryTable("SELECT count(*) FROM duckdb_tables() WHERE "
+                                   "database_name = $1 AND schema_name = $2 AND "
+                                   "table_name = $3",
+                                   {conn->catalog(), kRequestLogSchema, kRequestLogTable}));
+  ARROW_ASSIGN_OR_RAISE(auto count, found->column(0)->GetScalar(0));
+  if (count->ToString() == "0") return 0;
+  ARROW_ASSIGN_OR_RAISE(auto rekeyed, ScopeUnscopedEntries(lease));
+  ready_ = true;
+  return rekeyed;
 }
 
 arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
@@ -70,7 +99,7 @@ arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
       QualifiedName(*conn) +
       " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
       "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
-  ARROW_RETURN_NOT_OK(ScopeUnscopedEntries(lease));
+  ARROW_RETURN_NOT_OK(ScopeUnscopedEntries(lease).status());
   ready_ = true;
   return arrow::Status::OK();
 }

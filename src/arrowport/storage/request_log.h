@@ -41,9 +41,14 @@ class RequestLog {
  public:
   /// Creates the log's schema and table if needed (once per RequestLog), and re-keys the
   /// entries of servers from before ids were scoped, "<id>[ batch <n>]" with the table in
-  /// table_name, to their tables: once, in one transaction, so that a retry across the
-  /// upgrade is answered as a duplicate on every write path.
+  /// table_name, to their tables, so that a retry across the upgrade is answered as a
+  /// duplicate on every write path (50,000 entries per transaction).
   arrow::Status Ensure(ConnectionLease* lease);
+
+  /// At server start, before any call: the same re-keying of an existing log (none: the
+  /// database is left as it is), so that no client's call pays for it or can cut it
+  /// short. Returns the number of entries re-keyed.
+  arrow::Result<int64_t> RekeyAtStart(ConnectionLease* lease);
 
   /// The log row for `key`, for Connection::AppendAtomically with the data.
   static arrow::Result<TableAppend> Record(const RequestKey& key,

@@ -72,9 +72,11 @@ TEST_F(RequestLogTest, EntriesLoggedBeforeIdsWereScopedAreRekeyedToTheirTables) 
                   ->Execute("INSERT INTO " + log +
                             " (request_id, stream, table_name, rows, batches) VALUES "
                             "('old', 'a', 'A', 7, 1), ('old batch 2', 'a', 's.t', 4, 1), "
-                            "('lost', 'x', NULL, 1, 1)")
+                            "('lost', 'x', NULL, 1, 1), ('both', 'a', 'a', 1, 1)")
                   .ok());
   Commit(RequestKey("new", TableName("a")), 3);
+  // Written again by the first scoped server's small path, which did not see the old one.
+  Commit(RequestKey("both", TableName("a")), 2);
   RequestLog upgraded;  // as a server started on the file
   ASSERT_TRUE(upgraded.Ensure(&*lease_).ok());
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
@@ -92,9 +94,38 @@ TEST_F(RequestLogTest, EntriesLoggedBeforeIdsWereScopedAreRekeyedToTheirTables) 
                                 " WHERE request_id NOT LIKE '% to %'");
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left.ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
+  EXPECT_EQ(LoggedRows(RequestKey("both", TableName("a"))), 2);  // kept as it was
   RequestLog again_started;  // nothing left to re-key
   EXPECT_TRUE(again_started.Ensure(&*lease_).ok());
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
+}
+
+// At server start, a large log is re-keyed in several transactions before any call; a
+// database without a log is left without one.
+TEST_F(RequestLogTest, AtStartALargeLogIsRekeyedAndNoLogIsMade) {
+  const std::string log = QuoteIdentifier(conn_->catalog()) + ".arrowport.requests";
+  ASSERT_TRUE(conn_
+                  ->Execute("INSERT INTO " + log +
+                            " (request_id, stream, table_name, rows, batches) SELECT 'k' || "
+                            "i, 's', 't', i, 1 FROM range(120000) r(i)")
+                  .ok());
+  RequestLog at_start;
+  auto rekeyed = at_start.RekeyAtStart(&*lease_);
+  ASSERT_TRUE(rekeyed.ok()) << rekeyed.status().ToString();
+  EXPECT_EQ(*rekeyed, 120000);
+  EXPECT_EQ(LoggedRows(RequestKey("k119999", TableName("t"))), 119999);
+  EXPECT_EQ(at_start.RekeyAtStart(&*lease_).ValueOrDie(), 0);
+
+  DatabaseOptions options;
+  options.path = ":memory:";
+  auto fresh = Database::Open(options).ValueOrDie();
+  auto lease = ConnectionLease::Own(fresh->Connect().ValueOrDie());
+  RequestLog none;
+  EXPECT_EQ(none.RekeyAtStart(&lease).ValueOrDie(), 0);
+  auto schemas = lease.connection().QueryTable(
+      "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'arrowport'");
+  ASSERT_TRUE(schemas.ok());
+  EXPECT_EQ(schemas.ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
 }
 
 // Two copies of one request written at once. DuckDB 2.0 lets both write their log row
