@@ -126,10 +126,11 @@ void IngestPipeline::EnableLakes(lake::LakeCatalog* lakes,
   lake_committed_ = std::move(committed);
 }
 
-arrow::Result<int64_t> IngestPipeline::RekeyRequestLog() {
+arrow::Result<int64_t> IngestPipeline::RekeyRequestLog(
+    const std::function<void(int64_t)>& on_progress) {
   ARROW_ASSIGN_OR_RAISE(auto connection, database_->Connect());
   auto lease = storage::ConnectionLease::Own(std::move(connection));
-  return request_log_.RekeyAtStart(&lease);
+  return request_log_.RekeyAtStart(&lease, on_progress);
 }
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(

@@ -53,8 +53,8 @@ class IngestPipeline {
   void EnableLakes(lake::LakeCatalog* lakes, std::function<void(const std::string&)> committed);
 
   /// At server start: re-keys the idempotency log's entries of older servers (see
-  /// storage::RequestLog::RekeyAtStart). Returns the number re-keyed.
-  arrow::Result<int64_t> RekeyRequestLog();
+  /// storage::RequestLog::RekeyAtStart). Returns the number handled.
+  arrow::Result<int64_t> RekeyRequestLog(const std::function<void(int64_t)>& on_progress);
 
   /// Every batch of `source` is fully validated (see MakeValidatingReader) and read a few
   /// batches ahead on a thread of its own, so protocols hand in their decoded stream as

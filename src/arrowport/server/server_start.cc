@@ -145,7 +145,10 @@ void Server::Impl::MakePipelines() {
                                                     config.limits.max_batch_bytes,
                                                     metrics.get());
   // Before any call: a request with an id would otherwise pay for it (and retry it).
-  auto rekeyed = ingest->RekeyRequestLog();
+  auto rekeyed = ingest->RekeyRequestLog([this](int64_t handled) {
+    logger.Info("request log: re-keying entries of an older server to their tables",
+                {{"entries_so_far", std::to_string(handled)}});
+  });
   if (!rekeyed.ok()) {
     logger.Warn("request log: re-keying older entries failed; requests with an id will "
                 "retry it first",

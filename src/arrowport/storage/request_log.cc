@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "arrow/array/util.h"
@@ -35,16 +36,28 @@ constexpr const char* kUnscoped = " WHERE request_id NOT LIKE '% to %'";
 // and no transaction holds a large log's worth of changes (500,000 in one took 12 s).
 constexpr int kRekeyedPerTransaction = 50000;
 
-// Returns the number of entries re-keyed.
-arrow::Result<int64_t> ScopeUnscopedEntries(ConnectionLease* lease) {
+// Returns the number of entries handled (re-keyed, or dropped: without a table, or
+// already there re-keyed). `on_progress` hears the count after each transaction.
+arrow::Result<int64_t> ScopeUnscopedEntries(
+    ConnectionLease* lease, const std::function<void(int64_t)>& on_progress) {
   Connection* conn = &lease->connection();
   const std::string log = QualifiedName(*conn);
+  // Nothing to do, the usual case: no write transaction.
+  ARROW_ASSIGN_OR_RAISE(auto any,
+                        conn->QueryTable("SELECT 1 FROM " + log + kUnscoped + " LIMIT 1"));
+  if (any->num_rows() == 0) return 0;
+  // Ordered by bytes: under a case-blind default collation, keys that differ only in
+  // case would tie, and the two statements below could pick different chunks.
   const std::string chunk = "(SELECT request_id FROM " + log + kUnscoped +
-                            " ORDER BY request_id LIMIT " +
+                            " ORDER BY encode(request_id) LIMIT " +
                             std::to_string(kRekeyedPerTransaction) + ")";
-  int64_t rekeyed = 0;
+  int64_t handled = 0;
   for (;;) {
-    ARROW_RETURN_NOT_OK(lease->Begin());
+    auto begun = lease->Begin();
+    if (!begun.ok()) {
+      return begun.WithMessage("re-keying the request log's entries to their tables (",
+                               handled, " done): ", begun.message());
+    }
     // (An entry without a table, never written, could answer nothing: dropped.)
     auto moved = conn->Execute("INSERT OR IGNORE INTO " + log +
                                " SELECT request_id || ' to ' || lower(table_name), stream, "
@@ -58,10 +71,11 @@ arrow::Result<int64_t> ScopeUnscopedEntries(ConnectionLease* lease) {
     if (!st.ok()) {
       if (lease->in_transaction()) (void)lease->RollbackOrDiscard();
       return st.WithMessage("re-keying the request log's entries to their tables (",
-                            rekeyed, " done): ", st.message());
+                            handled, " done): ", st.message());
     }
-    if (*deleted == 0) return rekeyed;
-    rekeyed += *deleted;
+    if (*deleted == 0) return handled;
+    handled += *deleted;
+    if (on_progress) on_progress(handled);
   }
 }
 
@@ -74,7 +88,8 @@ RequestKey::RequestKey(const std::string& request_id, const TableName& table,
   scoped = request + " to " + arrow::internal::AsciiToLower(this->table);
 }
 
-arrow::Result<int64_t> RequestLog::RekeyAtStart(ConnectionLease* lease) {
+arrow::Result<int64_t> RequestLog::RekeyAtStart(
+    ConnectionLease* lease, const std::function<void(int64_t)>& on_progress) {
   Connection* conn = &lease->connection();
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_ASSIGN_OR_RAISE(
@@ -84,9 +99,9 @@ arrow::Result<int64_t> RequestLog::RekeyAtStart(ConnectionLease* lease) {
                                    {conn->catalog(), kRequestLogSchema, kRequestLogTable}));
   ARROW_ASSIGN_OR_RAISE(auto count, found->column(0)->GetScalar(0));
   if (count->ToString() == "0") return 0;
-  ARROW_ASSIGN_OR_RAISE(auto rekeyed, ScopeUnscopedEntries(lease));
+  ARROW_ASSIGN_OR_RAISE(auto handled, ScopeUnscopedEntries(lease, on_progress));
   ready_ = true;
-  return rekeyed;
+  return handled;
 }
 
 arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
@@ -99,7 +114,7 @@ arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
       QualifiedName(*conn) +
       " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
       "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
-  ARROW_RETURN_NOT_OK(ScopeUnscopedEntries(lease).status());
+  ARROW_RETURN_NOT_OK(ScopeUnscopedEntries(lease, nullptr).status());
   ready_ = true;
   return arrow::Status::OK();
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,8 +48,10 @@ class RequestLog {
 
   /// At server start, before any call: the same re-keying of an existing log (none: the
   /// database is left as it is), so that no client's call pays for it or can cut it
-  /// short. Returns the number of entries re-keyed.
-  arrow::Result<int64_t> RekeyAtStart(ConnectionLease* lease);
+  /// short. Returns the number of entries handled; `on_progress` hears it after each
+  /// transaction.
+  arrow::Result<int64_t> RekeyAtStart(ConnectionLease* lease,
+                                      const std::function<void(int64_t)>& on_progress = {});
 
   /// The log row for `key`, for Connection::AppendAtomically with the data.
   static arrow::Result<TableAppend> Record(const RequestKey& key,
