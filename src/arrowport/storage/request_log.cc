@@ -90,15 +90,10 @@ RequestKey::RequestKey(const std::string& request_id, const TableName& table,
 
 arrow::Result<int64_t> RequestLog::RekeyAtStart(
     ConnectionLease* lease, const std::function<void(int64_t)>& on_progress) {
-  Connection* conn = &lease->connection();
   std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(
-      auto found, conn->QueryTable("SELECT count(*) FROM duckdb_tables() WHERE "
-                                   "database_name = $1 AND schema_name = $2 AND "
-                                   "table_name = $3",
-                                   {conn->catalog(), kRequestLogSchema, kRequestLogTable}));
-  ARROW_ASSIGN_OR_RAISE(auto count, found->column(0)->GetScalar(0));
-  if (count->ToString() == "0") return 0;
+  ARROW_ASSIGN_OR_RAISE(auto log, lease->connection().DescribeRelation(
+                                      TableName(kRequestLogSchema, kRequestLogTable)));
+  if (!log) return 0;
   ARROW_ASSIGN_OR_RAISE(auto handled, ScopeUnscopedEntries(lease, on_progress));
   ready_ = true;
   return handled;
