@@ -59,8 +59,11 @@ arrow::Result<int64_t> ScopeUnscopedEntries(
                                handled, " done): ", begun.message());
     }
     // (An entry without a table, never written, could answer nothing: dropped.)
+    // Columns named: a log with columns of its own (made by hand) still takes them.
     auto moved = conn->Execute("INSERT OR IGNORE INTO " + log +
-                               " SELECT request_id || ' to ' || lower(table_name), stream, "
+                               " (request_id, stream, table_name, rows, batches, "
+                               "committed_at) SELECT request_id || ' to ' || "
+                               "lower(table_name), stream, "
                                "table_name, rows, batches, committed_at FROM " + log +
                                " WHERE table_name IS NOT NULL AND request_id IN " + chunk);
     auto deleted = moved.ok()

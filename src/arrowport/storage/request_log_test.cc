@@ -128,6 +128,23 @@ TEST_F(RequestLogTest, AtStartALargeLogIsRekeyedAndNoLogIsMade) {
   EXPECT_EQ(schemas.ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
 }
 
+// A log with a column of its own (added by hand): the re-keying names its columns, so
+// it still runs (by position, every request with an id failed after the upgrade).
+TEST_F(RequestLogTest, ALogWithAColumnOfItsOwnIsRekeyed) {
+  const std::string log = QuoteIdentifier(conn_->catalog()) + ".arrowport.requests";
+  ASSERT_TRUE(conn_->Execute("ALTER TABLE " + log + " ADD COLUMN note VARCHAR").ok());
+  ASSERT_TRUE(conn_
+                  ->Execute("INSERT INTO " + log +
+                            " (request_id, stream, table_name, rows, batches, note) VALUES "
+                            "('old', 'a', 'a', 7, 1, 'by hand')")
+                  .ok());
+  RequestLog at_start;
+  auto rekeyed = at_start.RekeyAtStart(&*lease_);
+  ASSERT_TRUE(rekeyed.ok()) << rekeyed.status().ToString();
+  EXPECT_EQ(*rekeyed, 1);
+  EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
+}
+
 // Two copies of one request written at once. DuckDB 2.0 lets both write their log row
 // and refuses the second to commit: that copy is answered with the first one's counts.
 TEST_F(RequestLogTest, ACopyRefusedAtCommitIsAnsweredWithTheCountsTheOtherCommitted) {
