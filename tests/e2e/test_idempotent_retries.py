@@ -4,10 +4,12 @@ at once, write it once and are answered as duplicates (docs/ingest.md)."""
 import threading
 
 import pyarrow as pa
+import pytest
 import requests
 
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
+from test_transforms import list_streams as streams_counters
 from test_trust import rows_in
 
 
@@ -34,6 +36,10 @@ def test_idempotent_retries(server):
     assert partly[-1]["duplicate"] is False  # batches 3 and 4 are new
     got = get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist()
     assert got == list(range(50))
+    # The stream's counters hold what was written, not the batches received again (they
+    # said 80 rows here).
+    counters = streams_counters(client)["pb"]
+    assert (counters["rows"], counters["batches"]) == (50, 5), counters
     # The request log itself is out of reach of SQL (test_sql_sandbox.py): its entries show
     # in what a retry is answered (the logged rows) and in nothing being inserted again.
     r3 = requests.post(f"{server.http}/ingest/idem", data=body, headers=headers, timeout=60).json()
@@ -44,6 +50,7 @@ def test_idempotent_retries(server):
     assert (again[-1]["duplicate"], again[-1]["rows"], again[-1]["bytes"]) == (True, 50, 0), again[-1]
     assert get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist() == list(range(50))
     assert rows_in(client, "idem") == 200
+    assert streams_counters(client)["pb"]["rows"] == 50
 
     # The same request sent 8 times at once (a client retrying aggressively): one insert.
     # A copy whose request-log entry was refused by the first's (it read the log before
@@ -179,3 +186,38 @@ def test_requests_logged_before_ids_were_scoped_are_duplicates_on_every_path(
     # The same id to another table is a request of its own there.
     put(client, small, {"stream": "other", "request_id": "r1"})
     assert rows_in(client, "other") == 100
+
+
+def test_a_request_log_changed_by_hand_is_the_servers_failure(start_server, tmp_path):
+    """Logs a hostile run changed by hand: an entry whose count is NULL was answered
+    "internal error ... stoll"; a log with an INTEGER id (no server made one) failed its
+    re-keying, and every request with an id was then refused as INVALID_ARGUMENT, blaming
+    the client. Both are now named as the server's own failures; requests without an id
+    still write."""
+    import duckdb
+    table = pa.table({"x": pa.array(range(3), pa.int64())})
+    for id_type, entry, expected in (
+            ("VARCHAR", "('r1 to ev', 'ev', 'ev', NULL, 1, NULL)", "has no row or batch count"),
+            ("INTEGER", "(1, 'ev', 'ev', 3, 1, NULL)",
+             "request log (arrowport.requests) cannot be used")):
+        db = tmp_path / f"{id_type}.duckdb"
+        with duckdb.connect(str(db)) as made:
+            made.execute("CREATE SCHEMA arrowport")
+            made.execute(f"CREATE TABLE arrowport.requests (request_id {id_type} PRIMARY KEY, "
+                         "stream VARCHAR, table_name VARCHAR, rows BIGINT, batches BIGINT, "
+                         "committed_at TIMESTAMP)")
+            made.execute(f"INSERT INTO arrowport.requests VALUES {entry}")
+            made.execute("CREATE TABLE ev AS SELECT range AS x FROM range(3)")
+        server = start_server(db=db)
+        client = server.client()
+        with pytest.raises(pa.ArrowException) as failed:
+            put(client, table, {"stream": "ev", "request_id": "r1"})
+        assert not isinstance(failed.value, pa.ArrowInvalid), failed.value
+        assert expected in str(failed.value), failed.value
+        answer = requests.post(f"{server.http}/ingest/ev", data=ipc_bytes(table),
+                               headers={"Content-Type": ARROW, "Idempotency-Key": "r1"},
+                               timeout=60)
+        assert answer.status_code == 500 and expected in answer.text, answer.text
+        put(client, table, {"stream": "ev"})
+        assert rows_in(client, "ev") == 6
+        server.stop()

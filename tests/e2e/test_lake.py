@@ -451,6 +451,10 @@ def test_per_batch_retry_skips_committed_batches(start_server, tmp_path):
     assert (again["duplicate"], again["rows"], again["bytes"]) == (True, 50, 0), again
     assert rows(target.lake.read()) == rows(data)
     assert len(target.lake.data_commits()) == 5
+    # The stream's counters hold what was written, not the batches received again.
+    listed = json.loads(next(client.do_action(flight.Action("list_streams", b""))).body.to_pybytes())
+    counters = [s for s in listed["streams"] if s["stream"] == "events"][0]
+    assert (counters["rows"], counters["batches"]) == (50, 5), counters
 
 
 # ---- schema policies ----

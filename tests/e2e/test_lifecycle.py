@@ -6,6 +6,7 @@ import socket
 import subprocess
 
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 
 from conftest import ARROWPORT, RunningServer
@@ -194,3 +195,43 @@ def test_configured_views_over_files(start_server, tmp_path):
     client = server.client()
     assert get(client, {"sql": "SELECT count(*)::BIGINT AS n, sum(x)::BIGINT AS s FROM dataset"}).to_pylist() == [{"n": 15, "s": 105}]
     assert get(client, {"sql": "SELECT sum(y)::BIGINT AS s FROM small"}).to_pylist() == [{"s": 6}]
+
+
+def test_an_unwritable_database_directory_is_no_conflict_to_retry(start_server):
+    """The server may write its database file but not the directory, where DuckDB makes
+    the WAL at the first commit. Every write fails the same way until the operator acts:
+    a hostile run saw it answered "retryable conflict" (Flight UNAVAILABLE, HTTP 409), so a
+    client retried forever. Now it is the server's failure, and reads still work."""
+    import tempfile
+    import duckdb
+    import requests
+    from test_http import ARROW, ipc_bytes
+    nobody = 65534
+    directory = tempfile.mkdtemp(prefix="arrowport-unwritable-", dir="/tmp")
+    try:
+        os.chmod(directory, 0o755)  # root's: nobody may not create the WAL here
+        db = os.path.join(directory, "x.duckdb")
+        with duckdb.connect(db) as made:
+            made.execute("CREATE TABLE ev AS SELECT range AS x FROM range(3)")
+        os.chown(db, nobody, nobody)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(nobody)
+            os.setuid(nobody)
+
+        server = start_server("--db", db, cwd=directory, preexec_fn=as_nobody)
+        client = server.client()
+        one = pa.table({"x": pa.array([7], pa.int64())})
+        for attempt in range(2):
+            with pytest.raises(pa.ArrowException) as failed:
+                put(client, one, {"stream": "ev"})
+            assert not isinstance(failed.value, flight.FlightUnavailableError), failed.value
+            assert "cannot write its database files" in str(failed.value), failed.value
+        answer = requests.post(f"{server.http}/ingest/ev", data=ipc_bytes(one),
+                               headers={"Content-Type": ARROW}, timeout=60)
+        assert answer.status_code == 500, answer.text
+        assert "cannot write its database files" in answer.json()["error"]["message"]
+        assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM ev"}).to_pylist() == [{"n": 3}]
+    finally:
+        subprocess.run(["rm", "-rf", directory], check=False)

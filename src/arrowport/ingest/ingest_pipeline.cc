@@ -216,7 +216,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
                           st.message());
   }
   if (!result.duplicate) {
-    router_->RecordSuccess(request.stream, result.rows, result.batches, result.bytes);
+    router_->RecordSuccess(request.stream, result.rows - result.repeated_rows,
+                           result.batches - result.repeated_batches,
+                           result.bytes - result.repeated_bytes);
   }
   return result;
 }

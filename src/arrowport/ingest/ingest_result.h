@@ -18,6 +18,11 @@ struct IngestResult {
   double seconds = 0;
   bool created = false;    ///< the table was created by this request
   bool duplicate = false;  ///< request_id seen before: nothing inserted, original counts
+  /// per_batch: of rows, batches and bytes, the part an earlier attempt of the request had
+  /// committed (received again, not written); left out of the stream's counters.
+  int64_t repeated_rows = 0;
+  int64_t repeated_batches = 0;
+  int64_t repeated_bytes = 0;
   /// The rows joined the caller's open transaction: they commit (or not) with it.
   bool in_transaction = false;
 };

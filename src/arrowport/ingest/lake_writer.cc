@@ -58,6 +58,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     }
     if (!batch) break;
     const int64_t index = result->batches;
+    bool repeated = per_batch && index <= prior;  // committed by an earlier attempt
     if (!per_batch) {
       ARROW_RETURN_NOT_OK(StoreError(append.Write(*batch)));
     } else if (index > prior) {
@@ -78,9 +79,16 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
       if (version == 0) result->created = true;
       wrote_any = wrote_any || version >= 0;
       if (version >= 0 && meter != nullptr) meter->Committed(batch->num_rows(), 1);
+      repeated = version < 0 && !request.request_id.empty();
+    }
+    const int64_t bytes = arrow::util::TotalBufferSize(*batch);
+    if (repeated) {
+      result->repeated_rows += batch->num_rows();
+      result->repeated_batches += 1;
+      result->repeated_bytes += bytes;
     }
     result->rows += batch->num_rows();
-    result->bytes += arrow::util::TotalBufferSize(*batch);
+    result->bytes += bytes;
     result->batches++;
     if (per_batch && on_commit) ARROW_RETURN_NOT_OK(on_commit(index, batch->num_rows()));
   }

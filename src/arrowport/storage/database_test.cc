@@ -393,6 +393,24 @@ TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
   auto conflict = TranslateDuckDBError(
       DUCKDB_ERROR_TRANSACTION, "TransactionContext Error: Catalog write-write conflict");
   EXPECT_TRUE(HasErrorKind(conflict, ErrorKind::kRetryableConflict)) << conflict;
+  // A commit that failed on the database's files (the WAL in a directory the server may
+  // not write: a hostile run's message) fails every retry alike: the server's failure.
+  for (const char* storage :
+       {"TransactionContext Error: Failed to commit: Cannot open file \"/d/x.duckdb.wal\": "
+        "Permission denied",
+        "TransactionContext Error: Failed to commit: Could not write file \"/d/x.duckdb.wal\": "
+        "No space left on device"}) {
+    auto failed = TranslateDuckDBError(DUCKDB_ERROR_TRANSACTION, storage);
+    EXPECT_TRUE(failed.IsIOError()) << failed;
+    EXPECT_EQ(GetErrorKind(failed), nullptr) << failed;
+    EXPECT_NE(failed.message().find("cannot write its database files"), std::string::npos);
+  }
+  // The words quoted from data later in a conflict's message do not count.
+  auto quoted = TranslateDuckDBError(
+      DUCKDB_ERROR_TRANSACTION,
+      "TransactionContext Error: Catalog write-write conflict on \"Failed to commit: Cannot "
+      "open file\"");
+  EXPECT_TRUE(HasErrorKind(quoted, ErrorKind::kRetryableConflict)) << quoted;
 }
 
 TEST(CommittedDespiteErrorTest, OnlyDuckDBsOwnWordsCount) {

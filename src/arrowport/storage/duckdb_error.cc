@@ -34,6 +34,36 @@ int TypeFromMessage(std::string_view message) {
   }
   return -1;
 }
+
+// Where DuckDB's own `words` open `message`, after at most its error type ("FATAL Error: "),
+// the offset just past them; npos otherwise. Text quoted from data (a key in a constraint
+// error) or from SQL (error('...')) comes later, or after more than that prefix.
+size_t AfterOpeningWords(std::string_view message, std::string_view words) {
+  const auto at = message.find(words);
+  if (at == std::string_view::npos) return std::string_view::npos;
+  const auto prefix = message.substr(0, at);
+  const bool opens = prefix.empty() || (prefix.size() >= 8 &&
+                                        prefix.substr(prefix.size() - 8) == " Error: " &&
+                                        prefix.find(':') == prefix.size() - 2);
+  return opens ? at + words.size() : std::string_view::npos;
+}
+
+// A commit that failed on the database's own files (its WAL cannot be opened in a
+// directory the server may not write, the disk is full): every retry fails the same way
+// until the operator acts, so it is the server's failure, never a conflict to retry.
+bool CommitFailedOnStorage(std::string_view message) {
+  const auto after = AfterOpeningWords(message, "Failed to commit: ");
+  if (after == std::string_view::npos) return false;
+  const auto cause = message.substr(after);
+  // DuckDB's file system's words (local_file_system.cpp); a full disk is "Could not write".
+  static constexpr std::string_view kFileFailures[] = {
+      "Cannot open file", "Could not write", "Could not fsync", "Could not read",
+      "Could not flush", "Failed to create directory"};
+  for (const auto failure : kFileFailures) {
+    if (cause.substr(0, failure.size()) == failure) return true;
+  }
+  return false;
+}
 }  // namespace
 
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
@@ -88,6 +118,11 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
           text.find("bad allocation") != std::string::npos) {
         return ResourceExhausted(text, " (duckdb.memory_limit)");
       }
+      if (CommitFailedOnStorage(text)) {
+        return arrow::Status::IOError(
+            "the server cannot write its database files, nothing was committed; retrying "
+            "fails the same way until the server's storage is fixed (", text, ")");
+      }
       // No retry of the statement can succeed in an aborted transaction: only ending it.
       if (text.find("Current transaction is aborted") != std::string::npos) {
         return InUse("the transaction was aborted by an earlier failed or cancelled "
@@ -100,16 +135,8 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
 }
 
 bool CommittedDespiteError(std::string_view message) {
-  // DuckDB's own words open the message, after at most its error type ("FATAL Error: "):
-  // text quoted from data (a key in a constraint error) or from SQL (error('...')) comes
-  // later, or after more than that prefix.
-  constexpr std::string_view kDurable =
-      "Transaction COMMIT succeeded and is durable, but the autocheckpoint failed.";
-  const auto at = message.find(kDurable);
-  if (at == std::string_view::npos) return false;
-  const auto prefix = message.substr(0, at);
-  return prefix.empty() || (prefix.size() >= 8 && prefix.substr(prefix.size() - 8) == " Error: " &&
-                            prefix.find(':') == prefix.size() - 2);
+  return AfterOpeningWords(message, "Transaction COMMIT succeeded and is durable, but the "
+                                    "autocheckpoint failed.") != std::string_view::npos;
 }
 
 arrow::Status UnlessCommitted(arrow::Status status) {

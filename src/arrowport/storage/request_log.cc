@@ -9,6 +9,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/table.h"
+#include "arrow/util/checked_cast.h"
 #include "arrow/util/string.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
@@ -17,6 +18,8 @@
 namespace arrowport::storage {
 
 namespace {
+
+using arrow::internal::checked_cast;
 
 constexpr const char* kRequestLogSchema = "arrowport";
 constexpr const char* kRequestLogTable = "requests";
@@ -102,19 +105,37 @@ arrow::Result<int64_t> RequestLog::RekeyAtStart(
   return handled;
 }
 
+namespace {
+
+// The log is the server's own: a failure to make or re-key it (a log of a shape no server
+// made, a database it cannot write) is the server's, not the request's (DuckDB's binder
+// errors would read as INVALID_ARGUMENT). Typed kinds and cancellations stay as they are.
+arrow::Status AsServerFailure(const arrow::Status& status) {
+  if (status.ok() || status.IsCancelled() || GetErrorKind(status) != nullptr) return status;
+  return arrow::Status::IOError("the server's request log (arrowport.requests) cannot be "
+                                "used, so requests with an id are refused: ",
+                                status.message());
+}
+
+}  // namespace
+
 arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
-  Connection* conn = &lease->connection();
   std::lock_guard<std::mutex> lock(mutex_);
   if (ready_) return arrow::Status::OK();
+  auto st = CreateAndRekey(lease);
+  if (st.ok()) ready_ = true;
+  return AsServerFailure(st);
+}
+
+arrow::Status RequestLog::CreateAndRekey(ConnectionLease* lease) {
+  Connection* conn = &lease->connection();
   ARROW_RETURN_NOT_OK(conn->Execute(
       "CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(conn->catalog()) + "." +
       QuoteIdentifier(kRequestLogSchema) + "; CREATE TABLE IF NOT EXISTS " +
       QualifiedName(*conn) +
       " (request_id VARCHAR PRIMARY KEY, stream VARCHAR, table_name VARCHAR, rows BIGINT, "
       "batches BIGINT, committed_at TIMESTAMP DEFAULT current_timestamp)"));
-  ARROW_RETURN_NOT_OK(ScopeUnscopedEntries(lease, nullptr).status());
-  ready_ = true;
-  return arrow::Status::OK();
+  return ScopeUnscopedEntries(lease, nullptr).status();
 }
 
 arrow::Result<TableAppend> RequestLog::Record(const RequestKey& key,
@@ -153,14 +174,25 @@ arrow::Result<TableAppend> RequestLog::Record(const RequestKey& key,
 
 arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
                                                               const RequestKey& key) {
-  ARROW_ASSIGN_OR_RAISE(auto found,
-                        conn->QueryTable("SELECT rows, batches FROM " + QualifiedName(*conn) +
-                                             " WHERE request_id = $1",
-                                         {key.scoped}));
+  // TRY_CAST: a log changed by hand (a count set to NULL or to text) gets an error that
+  // names the entry, not a parse failure of ours.
+  ARROW_ASSIGN_OR_RAISE(
+      auto found,
+      conn->QueryTable("SELECT TRY_CAST(rows AS BIGINT), TRY_CAST(batches AS BIGINT) FROM " +
+                           QualifiedName(*conn) + " WHERE request_id = $1",
+                       {key.scoped}));
   if (found->num_rows() == 0) return std::nullopt;
   ARROW_ASSIGN_OR_RAISE(auto rows, found->column(0)->GetScalar(0));
   ARROW_ASSIGN_OR_RAISE(auto batches, found->column(1)->GetScalar(0));
-  return LoggedCounts{std::stoll(rows->ToString()), std::stoll(batches->ToString())};
+  if (!rows->is_valid || !batches->is_valid) {
+    return arrow::Status::IOError(
+        "request '", key.request, "' to ", key.table,
+        " was committed before, but its entry in the request log (arrowport.requests, "
+        "request_id '", key.scoped, "') has no row or batch count: the log was changed "
+        "outside the server; restore the counts or delete the entry");
+  }
+  return LoggedCounts{checked_cast<const arrow::Int64Scalar&>(*rows).value,
+                      checked_cast<const arrow::Int64Scalar&>(*batches).value};
 }
 
 arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,

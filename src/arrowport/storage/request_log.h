@@ -72,6 +72,9 @@ class RequestLog {
                                                             const arrow::Status& failure);
 
  private:
+  // Ensure's work, under mutex_: the log's schema and table, then the re-keying.
+  arrow::Status CreateAndRekey(ConnectionLease* lease);
+
   std::mutex mutex_;  // guards ready_; held while the log is created
   bool ready_ = false;
 };

@@ -145,6 +145,41 @@ TEST_F(RequestLogTest, ALogWithAColumnOfItsOwnIsRekeyed) {
   EXPECT_EQ(LoggedRows(RequestKey("old", TableName("a"))), 7);
 }
 
+// A log changed by hand: an entry whose count is NULL or text is named in a clear error
+// (it was "internal error: stoll"); the server's, not the request's.
+TEST_F(RequestLogTest, AnEntryWithoutCountsIsNamedInTheError) {
+  const std::string log = QuoteIdentifier(conn_->catalog()) + ".arrowport.requests";
+  Commit(RequestKey("gone", TableName("a")), 5);
+  ASSERT_TRUE(conn_->Execute("UPDATE " + log + " SET rows = NULL").ok());
+  auto found = RequestLog::Lookup(conn_, RequestKey("gone", TableName("a")));
+  ASSERT_FALSE(found.ok());
+  EXPECT_TRUE(found.status().IsIOError()) << found.status();
+  EXPECT_NE(found.status().message().find("'gone to a') has no row or batch count"),
+            std::string::npos)
+      << found.status();
+}
+
+// A log of a shape no server made (an INTEGER id, by hand): the re-keying fails, and
+// requests with an id are refused as the server's failure, not as a bad request
+// (DuckDB's conversion error read as INVALID_ARGUMENT).
+TEST_F(RequestLogTest, ALogNoServerMadeIsTheServersFailure) {
+  const std::string log = QuoteIdentifier(conn_->catalog()) + ".arrowport.requests";
+  ASSERT_TRUE(conn_->Execute("DROP TABLE " + log).ok());
+  ASSERT_TRUE(conn_
+                  ->Execute("CREATE TABLE " + log +
+                            " (request_id INTEGER PRIMARY KEY, stream VARCHAR, table_name "
+                            "VARCHAR, rows BIGINT, batches BIGINT, committed_at TIMESTAMP)")
+                  .ok());
+  ASSERT_TRUE(conn_->Execute("INSERT INTO " + log + " VALUES (1, 'a', 'a', 1, 1, NULL)").ok());
+  RequestLog fresh;
+  auto st = fresh.Ensure(&*lease_);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.IsIOError()) << st;
+  EXPECT_NE(st.message().find("request log (arrowport.requests) cannot be used"),
+            std::string::npos)
+      << st;
+}
+
 // Two copies of one request written at once. DuckDB 2.0 lets both write their log row
 // and refuses the second to commit: that copy is answered with the first one's counts.
 TEST_F(RequestLogTest, ACopyRefusedAtCommitIsAnsweredWithTheCountsTheOtherCommitted) {
