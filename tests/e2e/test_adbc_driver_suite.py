@@ -15,6 +15,7 @@ Deselected, because they test something other than a generic server:
 ADBC's other Flight SQL suites (the Go driver's tests, the C validation suite behind
 ADBC_SQLITE_FLIGHTSQL_URI) are not runnable here: see the README's Flight SQL section."""
 import hashlib
+import os
 import pathlib
 import shutil
 import subprocess
@@ -43,7 +44,10 @@ def suite_archive() -> pathlib.Path:
             data = response.read()
         digest = hashlib.sha256(data).hexdigest()
         assert digest == SUITE_SHA256, f"sdist checksum mismatch: {digest}"
-        archive.write_bytes(data)
+        # Shared by every clone (.venv links to one venv): written whole, then renamed.
+        partial = archive.with_name(f"{archive.name}.{os.getpid()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, archive)
     return archive
 
 

@@ -2,14 +2,16 @@
 the same transaction as its rows, so a retry after a lost acknowledgement, or copies sent
 at once, write it once and are answered as duplicates (docs/ingest.md)."""
 import threading
+import time
 
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 import requests
 
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
-from test_transforms import list_streams as streams_counters
+from test_transforms import list_streams
 from test_trust import rows_in
 
 
@@ -38,7 +40,7 @@ def test_idempotent_retries(server):
     assert got == list(range(50))
     # The stream's counters hold what was written, not the batches received again (they
     # said 80 rows here).
-    counters = streams_counters(client)["pb"]
+    counters = list_streams(client)["pb"]
     assert (counters["rows"], counters["batches"]) == (50, 5), counters
     # The request log itself is out of reach of SQL (test_sql_sandbox.py): its entries show
     # in what a retry is answered (the logged rows) and in nothing being inserted again.
@@ -50,7 +52,7 @@ def test_idempotent_retries(server):
     assert (again[-1]["duplicate"], again[-1]["rows"], again[-1]["bytes"]) == (True, 50, 0), again[-1]
     assert get(client, {"sql": "SELECT x FROM pb ORDER BY x"}).column("x").to_pylist() == list(range(50))
     assert rows_in(client, "idem") == 200
-    assert streams_counters(client)["pb"]["rows"] == 50
+    assert list_streams(client)["pb"]["rows"] == 50
 
     # The same request sent 8 times at once (a client retrying aggressively): one insert.
     # A copy whose request-log entry was refused by the first's (it read the log before
@@ -190,14 +192,17 @@ def test_requests_logged_before_ids_were_scoped_are_duplicates_on_every_path(
 
 def test_a_request_log_changed_by_hand_is_the_servers_failure(start_server, tmp_path):
     """Logs a hostile run changed by hand: an entry whose count is NULL was answered
-    "internal error ... stoll"; a log with an INTEGER id (no server made one) failed its
-    re-keying, and every request with an id was then refused as INVALID_ARGUMENT, blaming
-    the client. Both are now named as the server's own failures; requests without an id
-    still write."""
+    "internal error ... stoll" (and, on the small paths, after 2 s of waiting for a racing
+    copy, "retryable conflict" on every retry); a log with an INTEGER id (no server made
+    one) failed its re-keying, and every request with an id was then refused as
+    INVALID_ARGUMENT, blaming the client. Both are now named as the server's own failures,
+    on the planned and the small paths; requests without an id still write."""
     import duckdb
     table = pa.table({"x": pa.array(range(3), pa.int64())})
-    for id_type, entry, expected in (
-            ("VARCHAR", "('r1 to ev', 'ev', 'ev', NULL, 1, NULL)", "has no row or batch count"),
+    for id_type, entries, expected in (
+            ("VARCHAR", "('r1 to ev', 'ev', 'ev', NULL, 1, NULL), "
+                        "('r1 batch 0 to ev', 'ev', 'ev', NULL, 1, NULL)",
+             "without a row or batch count"),
             ("INTEGER", "(1, 'ev', 'ev', 3, 1, NULL)",
              "request log (arrowport.requests) cannot be used")):
         db = tmp_path / f"{id_type}.duckdb"
@@ -206,18 +211,45 @@ def test_a_request_log_changed_by_hand_is_the_servers_failure(start_server, tmp_
             made.execute(f"CREATE TABLE arrowport.requests (request_id {id_type} PRIMARY KEY, "
                          "stream VARCHAR, table_name VARCHAR, rows BIGINT, batches BIGINT, "
                          "committed_at TIMESTAMP)")
-            made.execute(f"INSERT INTO arrowport.requests VALUES {entry}")
+            made.execute(f"INSERT INTO arrowport.requests VALUES {entries}")
             made.execute("CREATE TABLE ev AS SELECT range AS x FROM range(3)")
         server = start_server(db=db)
         client = server.client()
-        with pytest.raises(pa.ArrowException) as failed:
-            put(client, table, {"stream": "ev", "request_id": "r1"})
-        assert not isinstance(failed.value, pa.ArrowInvalid), failed.value
-        assert expected in str(failed.value), failed.value
-        answer = requests.post(f"{server.http}/ingest/ev", data=ipc_bytes(table),
-                               headers={"Content-Type": ARROW, "Idempotency-Key": "r1"},
-                               timeout=60)
-        assert answer.status_code == 500 and expected in answer.text, answer.text
-        put(client, table, {"stream": "ev"})
-        assert rows_in(client, "ev") == 6
+        for warm in (False, True):  # the planned paths, then the small ones (table known)
+            for commit in ("per_request", "per_batch"):
+                started = time.monotonic()
+                with pytest.raises(flight.FlightServerError) as failed:
+                    put(client, table, {"stream": "ev", "request_id": "r1", "commit": commit})
+                assert expected in str(failed.value), (warm, commit, failed.value)
+                assert time.monotonic() - started < 1.5, (warm, commit)
+            answer = requests.post(f"{server.http}/ingest/ev", data=ipc_bytes(table),
+                                   headers={"Content-Type": ARROW, "Idempotency-Key": "r1"},
+                                   timeout=60)
+            assert answer.status_code == 500 and expected in answer.text, answer.text
+            put(client, table, {"stream": "ev"})
+        assert rows_in(client, "ev") == 9
         server.stop()
+
+
+def test_a_per_batch_retry_after_a_failed_attempt_counts_every_batch_once(start_server, tmp_path):
+    """An attempt that fails at batch 3 keeps batches 0-2; its retry skips them. The
+    stream's counters said 20 rows (the retry's new batches only: the failed attempt's
+    committed batches were counted nowhere, found by a hostile run and a review)."""
+    import duckdb
+    db = tmp_path / "nn.duckdb"
+    with duckdb.connect(str(db)) as made:
+        made.execute("CREATE TABLE pb (x BIGINT NOT NULL)")
+    server = start_server(db=db)
+    client = server.client()
+    command = {"stream": "pb", "commit": "per_batch", "request_id": "f1"}
+    clean = [pa.table({"x": pa.array(range(i * 10, i * 10 + 10), pa.int64())}) for i in range(5)]
+    broken = clean[:3] + [pa.table({"x": pa.array([None] * 10, pa.int64())})] + clean[4:]
+    with pytest.raises(pa.ArrowException, match="after 3 committed"):
+        put(client, pa.concat_tables(broken), command, chunk=10)
+    counters = list_streams(client)["pb"]
+    assert (counters["rows"], counters["batches"], counters["errors"]) == (30, 3, 1), counters
+    retried = put(client, pa.concat_tables(clean), command, chunk=10)[-1]
+    assert (retried["duplicate"], retried["rows"]) == (False, 50), retried
+    assert rows_in(client, "pb") == 50
+    counters = list_streams(client)["pb"]
+    assert (counters["rows"], counters["batches"]) == (50, 5), counters

@@ -192,10 +192,10 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const bool per_batch = commit == config::CommitMode::kPerBatch && !result.in_transaction;
   if (meter != nullptr) {
     // per_batch writes counted each batch as it committed; a request in the caller's
     // transaction counts when (and if) that transaction commits; per_request, now.
-    const bool per_batch = commit == config::CommitMode::kPerBatch && !result.in_transaction;
     if (st.ok() && !result.duplicate && !per_batch) {
       const int64_t rows = result.rows, batches = result.batches;
       if (result.in_transaction) {
@@ -211,14 +211,19 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
                    result.batches > 0 && per_batch});
   }
   if (!st.ok()) {
-    router_->RecordError(request.stream, IsSchemaMismatch(st));
+    // per_batch: the batches committed before the failure stay written.
+    if (per_batch) {
+      router_->RecordError(request.stream, IsSchemaMismatch(st), result.written_rows(),
+                           result.written_batches(), result.written_bytes());
+    } else {
+      router_->RecordError(request.stream, IsSchemaMismatch(st));
+    }
     return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",
                           st.message());
   }
   if (!result.duplicate) {
-    router_->RecordSuccess(request.stream, result.rows - result.repeated_rows,
-                           result.batches - result.repeated_batches,
-                           result.bytes - result.repeated_bytes);
+    router_->RecordSuccess(request.stream, result.written_rows(), result.written_batches(),
+                           result.written_bytes());
   }
   return result;
 }

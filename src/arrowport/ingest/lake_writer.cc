@@ -58,7 +58,9 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     }
     if (!batch) break;
     const int64_t index = result->batches;
-    bool repeated = per_batch && index <= prior;  // committed by an earlier attempt
+    // per_batch: false when a copy of the request committed it (an earlier attempt up to
+    // `prior`, or a racing one).
+    bool written = !per_batch || index > prior;
     if (!per_batch) {
       ARROW_RETURN_NOT_OK(StoreError(append.Write(*batch)));
     } else if (index > prior) {
@@ -77,19 +79,11 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
                                          st.message()));
       }
       if (version == 0) result->created = true;
-      wrote_any = wrote_any || version >= 0;
-      if (version >= 0 && meter != nullptr) meter->Committed(batch->num_rows(), 1);
-      repeated = version < 0 && !request.request_id.empty();
+      written = version >= 0;  // < 0: a racing copy committed it first
+      wrote_any = wrote_any || written;
+      if (written && meter != nullptr) meter->Committed(batch->num_rows(), 1);
     }
-    const int64_t bytes = arrow::util::TotalBufferSize(*batch);
-    if (repeated) {
-      result->repeated_rows += batch->num_rows();
-      result->repeated_batches += 1;
-      result->repeated_bytes += bytes;
-    }
-    result->rows += batch->num_rows();
-    result->bytes += bytes;
-    result->batches++;
+    result->AddBatch(batch->num_rows(), arrow::util::TotalBufferSize(*batch), !written);
     if (per_batch && on_commit) ARROW_RETURN_NOT_OK(on_commit(index, batch->num_rows()));
   }
   if (per_batch) {

@@ -146,15 +146,8 @@ arrow::Status PerBatchWriter::Write() {
     // Durable now (a batch an earlier attempt committed was not written again).
     wrote_any = wrote_any || *written;
     if (*written && ctx_->meter != nullptr) ctx_->meter->Committed(batch->num_rows(), 1);
-    const int64_t bytes = arrow::util::TotalBufferSize(*batch);
-    if (!*written) {
-      result.repeated_rows += batch->num_rows();
-      result.repeated_batches += 1;
-      result.repeated_bytes += bytes;
-    }
-    result.rows += batch->num_rows();
-    result.bytes += bytes;
-    const int64_t index = result.batches++;
+    const int64_t index = result.batches;
+    result.AddBatch(batch->num_rows(), arrow::util::TotalBufferSize(*batch), !*written);
     if (on_commit_) ARROW_RETURN_NOT_OK(on_commit_(index, batch->num_rows()));
   }
   if (result.batches > 0 && !wrote_any) {

@@ -101,11 +101,18 @@ void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_
   c.last_write = NowIso8601();
 }
 
-void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch) {
+void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch, int64_t rows,
+                               int64_t batches, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& c = Touch(stream, /*success=*/false).counters;
   c.errors += 1;
   if (schema_mismatch) c.schema_mismatches += 1;
+  if (batches > 0) {
+    c.rows += rows;
+    c.batches += batches;
+    c.bytes += bytes;
+    c.last_write = NowIso8601();
+  }
 }
 
 std::map<std::string, std::pair<config::StreamConfig, StreamCounters>>

@@ -47,7 +47,10 @@ class StreamRouter {
   void Update(config::Config config);
 
   void RecordSuccess(const std::string& stream, int64_t rows, int64_t batches, int64_t bytes);
-  void RecordError(const std::string& stream, bool schema_mismatch = false);
+  /// A failed request; `rows`, `batches`, `bytes`: what it committed before it failed
+  /// (per_batch), which stays in the table and counts as written.
+  void RecordError(const std::string& stream, bool schema_mismatch = false, int64_t rows = 0,
+                   int64_t batches = 0, int64_t bytes = 0);
 
   /// Configured streams and the recently used others, with routing and counters.
   std::map<std::string, std::pair<config::StreamConfig, StreamCounters>> Snapshot() const;

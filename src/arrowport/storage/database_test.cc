@@ -384,56 +384,6 @@ TEST(AllocationGuardTest, ACommittingThreadIsNeverRefused) {
   EXPECT_THROW(allocator.Allocate(int64_t{65} << 20), std::exception);
 }
 
-TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
-  // Found by a hostile run: told "retryable conflict", a client retried at once in vain.
-  auto memory = TranslateDuckDBError(
-      DUCKDB_ERROR_TRANSACTION,
-      "TransactionContext Error: Failed to commit: could not allocate block of size 91.5 MiB");
-  EXPECT_TRUE(HasErrorKind(memory, ErrorKind::kResourceExhausted)) << memory;
-  auto conflict = TranslateDuckDBError(
-      DUCKDB_ERROR_TRANSACTION, "TransactionContext Error: Catalog write-write conflict");
-  EXPECT_TRUE(HasErrorKind(conflict, ErrorKind::kRetryableConflict)) << conflict;
-  // A commit that failed on the database's files (the WAL in a directory the server may
-  // not write: a hostile run's message) fails every retry alike: the server's failure.
-  for (const char* storage :
-       {"TransactionContext Error: Failed to commit: Cannot open file \"/d/x.duckdb.wal\": "
-        "Permission denied",
-        "TransactionContext Error: Failed to commit: Could not write file \"/d/x.duckdb.wal\": "
-        "No space left on device"}) {
-    auto failed = TranslateDuckDBError(DUCKDB_ERROR_TRANSACTION, storage);
-    EXPECT_TRUE(failed.IsIOError()) << failed;
-    EXPECT_EQ(GetErrorKind(failed), nullptr) << failed;
-    EXPECT_NE(failed.message().find("cannot write its database files"), std::string::npos);
-  }
-  // The words quoted from data later in a conflict's message do not count.
-  auto quoted = TranslateDuckDBError(
-      DUCKDB_ERROR_TRANSACTION,
-      "TransactionContext Error: Catalog write-write conflict on \"Failed to commit: Cannot "
-      "open file\"");
-  EXPECT_TRUE(HasErrorKind(quoted, ErrorKind::kRetryableConflict)) << quoted;
-}
-
-TEST(CommittedDespiteErrorTest, OnlyDuckDBsOwnWordsCount) {
-  constexpr const char* kDurable =
-      "Transaction COMMIT succeeded and is durable, but the autocheckpoint failed.";
-  EXPECT_TRUE(CommittedDespiteError(std::string("FATAL Error: ") + kDurable + " Reopen ..."));
-  EXPECT_TRUE(CommittedDespiteError(kDurable));
-  // Text from SQL or from data quotes the words, it does not open with them.
-  EXPECT_FALSE(CommittedDespiteError(std::string("Constraint Error: Duplicate key \"id: ") +
-                                     kDurable));
-  EXPECT_FALSE(CommittedDespiteError(std::string("Constraint Error: Duplicate key \"") +
-                                     kDurable));
-  // A client's SQL is never taken for committed, whatever error it raises.
-  DatabaseOptions options;
-  options.path = ":memory:";
-  auto db = Database::Open(options).ValueOrDie();
-  auto conn = db->Connect().ValueOrDie();
-  Principal admin;
-  admin.user = "ada";
-  admin.role = Role::kAdmin;
-  EXPECT_FALSE(conn->ExecuteUpdate(std::string("SELECT error('") + kDurable + "')", admin).ok());
-}
-
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "File" : "Memory"; });
 

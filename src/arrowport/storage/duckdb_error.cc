@@ -57,8 +57,10 @@ bool CommitFailedOnStorage(std::string_view message) {
   const auto cause = message.substr(after);
   // DuckDB's file system's words (local_file_system.cpp); a full disk is "Could not write".
   static constexpr std::string_view kFileFailures[] = {
-      "Cannot open file", "Could not write", "Could not fsync", "Could not read",
-      "Could not flush", "Failed to create directory"};
+      "Cannot open file", "Could not write", "Could not fsync",    "Could not read",
+      "Could not flush",  "Could not truncate", "Could not seek", "Failed to create directory"};
+  // Out of descriptors clears by itself once other files close: still a retry.
+  if (cause.find("Too many open files") != std::string_view::npos) return false;
   for (const auto failure : kFileFailures) {
     if (cause.substr(0, failure.size()) == failure) return true;
   }
@@ -120,7 +122,7 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
       }
       if (CommitFailedOnStorage(text)) {
         return arrow::Status::IOError(
-            "the server cannot write its database files, nothing was committed; retrying "
+            "the server cannot use its database files, nothing was committed; retrying "
             "fails the same way until the server's storage is fixed (", text, ")");
       }
       // No retry of the statement can succeed in an aborted transaction: only ending it.

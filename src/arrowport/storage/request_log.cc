@@ -35,6 +35,16 @@ std::string QualifiedName(const Connection& conn) {
 // spaces, a batch's key was "<id> batch <n>").
 constexpr const char* kUnscoped = " WHERE request_id NOT LIKE '% to %'";
 
+// The log is the server's own: a failure to make or re-key it (a log of a shape no server
+// made, a database it cannot write) is the server's, not the request's (DuckDB's binder
+// errors would read as INVALID_ARGUMENT). Typed kinds and cancellations stay as they are.
+arrow::Status AsServerFailure(const arrow::Status& status) {
+  if (status.ok() || status.IsCancelled() || GetErrorKind(status) != nullptr) return status;
+  return arrow::Status::IOError("the server's request log (arrowport.requests) cannot be "
+                                "used, so requests with an id are refused: ",
+                                status.message());
+}
+
 // Entries re-keyed per transaction: what is done survives a crash or a cancelled call,
 // and no transaction holds a large log's worth of changes (500,000 in one took 12 s).
 constexpr int kRekeyedPerTransaction = 50000;
@@ -105,20 +115,6 @@ arrow::Result<int64_t> RequestLog::RekeyAtStart(
   return handled;
 }
 
-namespace {
-
-// The log is the server's own: a failure to make or re-key it (a log of a shape no server
-// made, a database it cannot write) is the server's, not the request's (DuckDB's binder
-// errors would read as INVALID_ARGUMENT). Typed kinds and cancellations stay as they are.
-arrow::Status AsServerFailure(const arrow::Status& status) {
-  if (status.ok() || status.IsCancelled() || GetErrorKind(status) != nullptr) return status;
-  return arrow::Status::IOError("the server's request log (arrowport.requests) cannot be "
-                                "used, so requests with an id are refused: ",
-                                status.message());
-}
-
-}  // namespace
-
 arrow::Status RequestLog::Ensure(ConnectionLease* lease) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (ready_) return arrow::Status::OK();
@@ -176,20 +172,22 @@ arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
                                                               const RequestKey& key) {
   // TRY_CAST: a log changed by hand (a count set to NULL or to text) gets an error that
   // names the entry, not a parse failure of ours.
-  ARROW_ASSIGN_OR_RAISE(
-      auto found,
+  auto queried =
       conn->QueryTable("SELECT TRY_CAST(rows AS BIGINT), TRY_CAST(batches AS BIGINT) FROM " +
                            QualifiedName(*conn) + " WHERE request_id = $1",
-                       {key.scoped}));
+                       {key.scoped});
+  // A log without these columns (changed by hand) is the server's failure too.
+  if (!queried.ok()) return AsServerFailure(queried.status());
+  const auto& found = *queried;
   if (found->num_rows() == 0) return std::nullopt;
   ARROW_ASSIGN_OR_RAISE(auto rows, found->column(0)->GetScalar(0));
   ARROW_ASSIGN_OR_RAISE(auto batches, found->column(1)->GetScalar(0));
   if (!rows->is_valid || !batches->is_valid) {
     return arrow::Status::IOError(
         "request '", key.request, "' to ", key.table,
-        " was committed before, but its entry in the request log (arrowport.requests, "
-        "request_id '", key.scoped, "') has no row or batch count: the log was changed "
-        "outside the server; restore the counts or delete the entry");
+        " has an entry in the request log (arrowport.requests, request_id '", key.scoped,
+        "') without a row or batch count: the log was changed outside the server; restore "
+        "the counts or delete the entry");
   }
   return LoggedCounts{checked_cast<const arrow::Int64Scalar&>(*rows).value,
                       checked_cast<const arrow::Int64Scalar&>(*batches).value};
@@ -204,13 +202,17 @@ arrow::Result<LoggedCounts> RequestLog::CommittedByARacingCopy(Connection* conn,
   // racing copy holds it. It commits (or fails) soon after writing its log entry.
   const std::string refused = "Duplicate key \"request_id: " + key.scoped + "\"";
   if (failure.message().find(refused) == std::string::npos) return failure;
+  // The entry that refused ours exists but cannot be read (changed by hand): say so,
+  // rather than wait for a copy that is not there.
+  if (!prior.ok()) return prior.status();
   auto wait = std::chrono::milliseconds(5);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(wait);
     wait = std::min(wait * 2, std::chrono::milliseconds(100));
     prior = Lookup(conn, key);
-    if (prior.ok() && *prior) return **prior;
+    if (!prior.ok()) return prior.status();
+    if (*prior) return **prior;
   }
   return RetryableConflict("another copy of request '", key.request,
                            "' is being written at the same moment; retry the request (it "

@@ -8,6 +8,7 @@
 #include "arrow/scalar.h"
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/shared_connection.h"
 
@@ -154,9 +155,19 @@ TEST_F(RequestLogTest, AnEntryWithoutCountsIsNamedInTheError) {
   auto found = RequestLog::Lookup(conn_, RequestKey("gone", TableName("a")));
   ASSERT_FALSE(found.ok());
   EXPECT_TRUE(found.status().IsIOError()) << found.status();
-  EXPECT_NE(found.status().message().find("'gone to a') has no row or batch count"),
+  EXPECT_NE(found.status().message().find("'gone to a') without a row or batch count"),
             std::string::npos)
       << found.status();
+  // A retry whose log row that entry refuses is told so at once: it waited 2 s for a
+  // racing copy and was answered "retryable conflict", on every retry (hostile run).
+  const auto started = std::chrono::steady_clock::now();
+  auto answered = RequestLog::CommittedByARacingCopy(
+      conn_, RequestKey("gone", TableName("a")),
+      arrow::Status::Invalid("Constraint Error: Duplicate key \"request_id: gone to a\""));
+  ASSERT_FALSE(answered.ok());
+  EXPECT_TRUE(answered.status().IsIOError()) << answered.status();
+  EXPECT_EQ(GetErrorKind(answered.status()), nullptr) << answered.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
 }
 
 // A log of a shape no server made (an INTEGER id, by hand): the re-keying fails, and
@@ -178,6 +189,12 @@ TEST_F(RequestLogTest, ALogNoServerMadeIsTheServersFailure) {
   EXPECT_NE(st.message().find("request log (arrowport.requests) cannot be used"),
             std::string::npos)
       << st;
+  // A log without a count column: the lookup's binder error is the server's too.
+  ASSERT_TRUE(conn_->Execute("DROP TABLE " + log).ok());
+  ASSERT_TRUE(conn_->Execute("CREATE TABLE " + log + " (request_id VARCHAR PRIMARY KEY)").ok());
+  auto found = RequestLog::Lookup(conn_, RequestKey("r", TableName("a")));
+  ASSERT_FALSE(found.ok());
+  EXPECT_TRUE(found.status().IsIOError()) << found.status();
 }
 
 // Two copies of one request written at once. DuckDB 2.0 lets both write their log row
