@@ -79,7 +79,9 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
                                          st.message()));
       }
       if (version == 0) result->created = true;
-      written = version >= 0;  // < 0: a racing copy committed it first
+      // < 0 with an id: a racing copy committed it first (without one: an empty batch
+      // that left nothing to commit).
+      written = version >= 0 || request.request_id.empty();
       wrote_any = wrote_any || written;
       if (written && meter != nullptr) meter->Committed(batch->num_rows(), 1);
     }

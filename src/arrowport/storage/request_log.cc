@@ -176,8 +176,12 @@ arrow::Result<std::optional<LoggedCounts>> RequestLog::Lookup(Connection* conn,
       conn->QueryTable("SELECT TRY_CAST(rows AS BIGINT), TRY_CAST(batches AS BIGINT) FROM " +
                            QualifiedName(*conn) + " WHERE request_id = $1",
                        {key.scoped});
-  // A log without these columns (changed by hand) is the server's failure too.
-  if (!queried.ok()) return AsServerFailure(queried.status());
+  // A log without these columns (changed by hand: DuckDB's binder or catalog error) is
+  // the server's failure too; other failures (I/O, conflicts) pass as they are.
+  if (!queried.ok()) {
+    const auto& st = queried.status();
+    return st.IsInvalid() || st.IsKeyError() ? AsServerFailure(st) : st;
+  }
   const auto& found = *queried;
   if (found->num_rows() == 0) return std::nullopt;
   ARROW_ASSIGN_OR_RAISE(auto rows, found->column(0)->GetScalar(0));
