@@ -86,10 +86,17 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
     };
   };
 
+  auto read_all = [](DataClient* client, const std::string& ticket) {
+    return [client, ticket]() -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto reader, client->Get(ticket));
+      return reader->ToTable().status();
+    };
+  };
+
   // Ceilings: the same bytes over plain Flight (a server that discards them, or answers
   // GetFlightInfo and streams the table), and ours: the same request into the same
   // pipeline without a network.
-  std::pair<double, double> in_process, transport_put, transport_query;
+  std::pair<double, double> in_process, transport_put, transport_query, transport_get;
   {
     ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
     ingest::StreamRouter router(config::Config{});
@@ -115,6 +122,13 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
       }
       return arrow::Status::OK();
     }));
+    // One DoGet of a ticket the client already holds: what a Flight DoGet of a query or
+    // a table costs when nothing runs to make the rows.
+    ARROW_ASSIGN_OR_RAISE(auto info,
+                          raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
+    const std::string plain_ticket = info->endpoints().at(0).ticket.ticket;
+    ARROW_ASSIGN_OR_RAISE(transport_get,
+                          MedianAndP99(read_all(client.get(), plain_ticket)));
     ARROW_RETURN_NOT_OK(plain->Shutdown());
   }
 
@@ -123,6 +137,15 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
   ARROW_ASSIGN_OR_RAISE(auto flight_rt, MedianAndP99(put(one.get())));
   ARROW_ASSIGN_OR_RAISE(auto http_rt, MedianAndP99(put(http.get())));
+  // Small reads in one round trip: a DoGet whose ticket is the query, and one whose
+  // ticket names a 1,000-row table.
+  ARROW_RETURN_NOT_OK(
+      one->Put(R"({"stream": "rt1k"})", std::make_shared<arrow::TableBatchReader>(table))
+          .status());
+  const std::string sql_ticket = std::string(R"({"sql": ")") + kQuery + R"("})";
+  ARROW_ASSIGN_OR_RAISE(auto get_sql_rt, MedianAndP99(read_all(one.get(), sql_ticket)));
+  ARROW_ASSIGN_OR_RAISE(auto get_table_rt,
+                        MedianAndP99(read_all(one.get(), R"({"table": "rt1k"})")));
   // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
   ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
   ARROW_RETURN_NOT_OK(flight_sql->Prepare(kQuery));
@@ -150,6 +173,9 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
   row("ceiling: DuckDB alone, the same with late materialization off (the server's default)",
       alone.query_no_late_materialization);
   row("ceiling: plain Flight GetFlightInfo + DoGet of 1,000 in-memory rows", transport_query);
+  row("ceiling: plain Flight DoGet of 1,000 in-memory rows (ticket in hand)", transport_get);
+  row("Flight DoGet of a 1,000-row query (ticket = the SQL)", get_sql_rt);
+  row("Flight DoGet of a 1,000-row table (ticket = the table)", get_table_rt);
   row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", prepared_rt);
   row("ceiling: DuckDB alone, a one-row INSERT statement (autocommit)", alone.insert);
   row("Flight SQL one-row INSERT, 30 s deadline (DoPut CommandStatementUpdate)", insert_rt);

@@ -184,8 +184,8 @@ QueryPipeline::QueryPipeline(storage::Database* database, int64_t batch_rows,
 
 arrow::Status QueryPipeline::CheckTable(storage::Connection* conn, const QueryRequest& request) {
   if (request.table.empty()) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto columns, conn->DescribeRelation(request.table));
-  if (!columns) return arrow::Status::KeyError("table '", request.table, "' does not exist");
+  ARROW_ASSIGN_OR_RAISE(const bool exists, conn->RelationExists(request.table));
+  if (!exists) return arrow::Status::KeyError("table '", request.table, "' does not exist");
   return arrow::Status::OK();
 }
 

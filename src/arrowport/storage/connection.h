@@ -109,6 +109,9 @@ class Connection {
   /// Columns of a table or view, or nullopt when there is none.
   arrow::Result<std::optional<std::vector<ColumnInfo>>> DescribeRelation(
       const TableName& name);
+  /// \brief True when a table or view of that name exists, from the catalog alone (no
+  /// statement runs): what a read checks before it names the table in SQL.
+  arrow::Result<bool> RelationExists(const TableName& name);
 
   /// \brief Exposes `source` to SQL as a view that the next statement reading it scans
   /// once, batch by batch, as batches arrive. Views over Arrow streams cannot live in a

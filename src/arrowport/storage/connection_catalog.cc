@@ -10,6 +10,7 @@
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/logical_type.h"
 #include "arrowport/storage/result_batch_reader.h"
 
@@ -75,11 +76,30 @@ arrow::Status Connection::ColumnsFromDescribe(const arrow::Table& table,
 
 arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelation(
     const TableName& name) {
+  const std::string catalog = name.CatalogIn(impl_->catalog);
+  // A base table's columns come from DuckDB's catalog: no statement to parse and run
+  // (a DESCRIBE was a third of a 1,000-row ingest request's time on the server).
+  std::vector<CatalogColumn> catalog_columns;
+  auto kind = LookUpRelation(impl_->conn.get(), catalog, name.schema, name.table,
+                             &catalog_columns);
+  if (kind.ok() && *kind == RelationKind::kMissing) return std::nullopt;
+  if (kind.ok() && *kind == RelationKind::kTable) {
+    std::vector<ColumnInfo> columns;
+    columns.reserve(catalog_columns.size());
+    for (auto& column : catalog_columns) {
+      ColumnInfo info;
+      info.name = std::move(column.name);
+      info.type = ColumnTypeOf(column.type.get(), std::move(column.type_sql));
+      info.nullable = column.nullable;
+      columns.push_back(std::move(info));
+    }
+    return columns;
+  }
+  // A view (or a lookup that failed: the C API path below answers it as before).
   // DESCRIBE of a missing relation would fail and abort the caller's transaction, and
   // duckdb_columns() enumerates the whole catalog (milliseconds); so existence is checked
   // first through the C API's table description (or duckdb_views() for views).
   TableDescriptionHandle description;
-  const std::string catalog = name.CatalogIn(impl_->catalog);
   const bool is_table =
       duckdb_table_description_create_ext(impl_->conn.get(), catalog.c_str(),
                                           name.schema.c_str(), name.table.c_str(),
@@ -109,6 +129,14 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelati
   }
   ARROW_RETURN_NOT_OK(AttachTypes(types, &columns));
   return columns;
+}
+
+arrow::Result<bool> Connection::RelationExists(const TableName& name) {
+  auto kind = LookUpRelation(impl_->conn.get(), name.CatalogIn(impl_->catalog), name.schema,
+                             name.table, /*columns=*/nullptr);
+  if (kind.ok()) return *kind != RelationKind::kMissing;
+  ARROW_ASSIGN_OR_RAISE(auto columns, DescribeRelation(name));
+  return columns.has_value();
 }
 
 arrow::Status Connection::TypesFromScan(const std::string& relation,

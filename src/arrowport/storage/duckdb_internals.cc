@@ -1,7 +1,9 @@
 #include "arrowport/storage/duckdb_internals.h"
 
 #include <duckdb/catalog/catalog.hpp>
+#include <duckdb/catalog/catalog_entry/table_catalog_entry.hpp>
 #include <duckdb/catalog/catalog_entry/table_function_catalog_entry.hpp>
+#include <duckdb/catalog/entry_lookup_info.hpp>
 #include <duckdb/common/error_data.hpp>
 #include <duckdb/main/client_config.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
@@ -10,6 +12,8 @@
 #include <duckdb/main/connection.hpp>
 #include <duckdb/main/database.hpp>
 #include <duckdb/parallel/task_scheduler.hpp>
+#include <duckdb/parser/constraints/not_null_constraint.hpp>
+#include <duckdb/parser/constraints/unique_constraint.hpp>
 #include <duckdb/parser/parser.hpp>
 #include <duckdb/parser/query_node/delete_query_node.hpp>
 #include <duckdb/parser/query_node/insert_query_node.hpp>
@@ -94,6 +98,79 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
     return arrow::Status::Invalid("cannot type the statement's result: ", e.what());
   }
   return arrow::Status::OK();
+}
+
+arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
+                                           const std::string& catalog,
+                                           const std::string& schema, const std::string& name,
+                                           std::vector<CatalogColumn>* columns) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  RelationKind kind = RelationKind::kMissing;
+  auto look_up = [&] {
+    kind = RelationKind::kMissing;
+    if (columns != nullptr) columns->clear();
+    // Tables and views share one namespace: a lookup of a table finds a view too.
+    duckdb::EntryLookupInfo lookup(
+        duckdb::CatalogType::TABLE_ENTRY,
+        duckdb::QualifiedName(duckdb::Identifier(catalog), duckdb::Identifier(schema),
+                              duckdb::Identifier(name)));
+    auto entry = duckdb::Catalog::GetEntry(*context, lookup, duckdb::OnEntryNotFound::RETURN_NULL);
+    if (!entry) return;
+    if (entry->type == duckdb::CatalogType::VIEW_ENTRY) {
+      kind = RelationKind::kView;
+      return;
+    }
+    if (entry->type != duckdb::CatalogType::TABLE_ENTRY) return;
+    kind = RelationKind::kTable;
+    if (columns == nullptr) return;
+    auto& table = entry->Cast<duckdb::TableCatalogEntry>();
+    const duckdb::ColumnList& list = table.GetColumns();
+    std::vector<bool> not_null(list.LogicalColumnCount(), false);
+    auto mark = [&](duckdb::idx_t index) {
+      if (index < not_null.size()) not_null[index] = true;
+    };
+    for (const auto& constraint : table.GetConstraints()) {
+      if (constraint->type == duckdb::ConstraintType::NOT_NULL) {
+        mark(constraint->Cast<duckdb::NotNullConstraint>().index.index);
+      } else if (constraint->type == duckdb::ConstraintType::UNIQUE) {
+        // A primary key's columns are NOT NULL whether or not the table says so again.
+        const auto& unique = constraint->Cast<duckdb::UniqueConstraint>();
+        if (!unique.IsPrimaryKey()) continue;
+        if (unique.HasIndex()) {
+          mark(unique.GetIndex().index);
+        } else {
+          for (const auto& column : unique.GetColumnNames()) {
+            if (list.ColumnExists(column)) mark(list.GetColumn(column).Logical().index);
+          }
+        }
+      }
+    }
+    for (const auto& column : list.Logical()) {
+      CatalogColumn out;
+      out.name = column.Name().GetIdentifierName();
+      out.type_sql = column.Type().ToString();
+      // The C API's logical type handle is a heap LogicalType (duckdb_create_logical_type).
+      out.type = LogicalTypeHandle(
+          reinterpret_cast<duckdb_logical_type>(new duckdb::LogicalType(column.Type())));
+      out.nullable = !not_null[column.Logical().index];
+      columns->push_back(std::move(out));
+    }
+  };
+  try {
+    // Inside the client's open transaction, read in it directly: an error passing through
+    // RunFunctionInTransaction would mark that transaction aborted.
+    if (context->transaction.HasActiveTransaction()) {
+      look_up();
+    } else {
+      context->RunFunctionInTransaction(look_up);
+    }
+  } catch (const std::exception& e) {
+    if (columns != nullptr) columns->clear();
+    duckdb::ErrorData error(e);
+    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
+  }
+  return kind;
 }
 
 arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql) {
