@@ -58,7 +58,8 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
 }
 
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
-                                         PreparedHandle* out, bool transform) {
+                                         PreparedHandle* out, bool transform,
+                                         bool* planned_at_run) {
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -69,7 +70,7 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
                                           "planning the statement"));
     }
     return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform)
-        .Prepare(conn.get(), sql, out);
+        .Prepare(conn.get(), sql, out, planned_at_run);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
@@ -249,9 +250,15 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   }
   if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);
   PreparedHandle prepared;
-  ARROW_RETURN_NOT_OK(
-      connection->impl_->Prepare(sql, options.principal.get(), &prepared, transform));
-  ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
+  // A query that converts on DuckDB's workers outside a client's transaction, without
+  // parameters, is planned once, as it runs (StatementGuard::Prepare).
+  const bool run_once = options.parameters.empty() && options.parallel_conversion &&
+                        !options.interactive && !options.in_open_transaction && !transform;
+  bool planned_at_run = false;
+  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
+                                                 transform,
+                                                 run_once ? &planned_at_run : nullptr));
+  if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
   // The reader keeps the statement, then the connection it runs on, alive.
   struct Owned {
     std::unique_ptr<Connection> connection;
@@ -262,7 +269,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   owned->connection = std::move(connection);
   owned->prepared = std::move(prepared);
   duckdb_prepared_statement statement = owned->prepared.get();
-  return StartPrepared(conn, statement, std::move(owned), options);
+  return StartPrepared(conn, statement, std::move(owned), options,
+                       planned_at_run ? Planning::kSelectAtRun : Planning::kPrepared);
 }
 
 arrow::Result<std::shared_ptr<arrow::Table>> Connection::QueryTable(

@@ -40,8 +40,10 @@ struct Connection::Impl {
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
   /// `transform`: the statement reads a transform's input (QueryOptions::input).
+  /// `planned_at_run`: see StatementGuard::Prepare (client SQL only).
   arrow::Status Prepare(const std::string& sql, const Principal* principal,
-                        PreparedHandle* out, bool transform = false);
+                        PreparedHandle* out, bool transform = false,
+                        bool* planned_at_run = nullptr);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {

@@ -249,7 +249,10 @@ namespace {
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     duckdb_connection conn, duckdb_prepared_statement prepared,
     std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
-    std::shared_ptr<void> statement_owner, const QueryOptions& options) {
+    std::shared_ptr<void> statement_owner, const QueryOptions& options, Planning planning) {
+  // A SELECT planned as it runs was bound to check that it changes nothing and returns
+  // rows: what the prepared statement's properties tell of one that was planned.
+  const bool select_at_run = planning == Planning::kSelectAtRun;
   // Subscribed before execution starts: an aggregate can run long before its first row.
   CallCancellation::Subscription interrupt;
   if (options.cancellation) {
@@ -261,7 +264,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // and the result owns or holds its connection for its whole life.
   std::unique_ptr<WriteTransaction> write;
   if ((owner != nullptr || keep_alive != nullptr) && options.parallel_conversion &&
-      !options.in_open_transaction && ChangesData(prepared) && !InTransaction(conn)) {
+      !options.in_open_transaction && !select_at_run && ChangesData(prepared) &&
+      !InTransaction(conn)) {
     ARROW_ASSIGN_OR_RAISE(write, WriteTransaction::Begin(conn));
   }
   std::unique_ptr<ResultSource> source;
@@ -273,7 +277,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // (2,048 rows), not wait out a unit of DuckDB's workers and then interrupt DuckDB, which
   // would abort the transaction.
   bool units = options.parallel_conversion && !options.interactive &&
-               !options.in_open_transaction && StreamsArrowUnits(prepared);
+               !options.in_open_transaction && (select_at_run || StreamsArrowUnits(prepared));
   if (units) threads = DuckDBThreads(conn);
   if (units && options.result_memory) {
     // Each worker holds a unit under construction and one waiting for buffer room. The
@@ -344,8 +348,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartPrepared(
     duckdb_connection conn, duckdb_prepared_statement prepared,
-    std::shared_ptr<void> keep_alive, const QueryOptions& options) {
-  return RunPrepared(conn, prepared, nullptr, std::move(keep_alive), nullptr, options);
+    std::shared_ptr<void> keep_alive, const QueryOptions& options, Planning planning) {
+  return RunPrepared(conn, prepared, nullptr, std::move(keep_alive), nullptr, options,
+                     planning);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
@@ -354,7 +359,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   auto prepared = std::make_shared<PreparedHandle>();
   ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, prepared.get()));
   duckdb_prepared_statement statement = prepared->get();
-  return RunPrepared(conn, statement, std::move(owner), nullptr, std::move(prepared), options);
+  return RunPrepared(conn, statement, std::move(owner), nullptr, std::move(prepared), options,
+                     Planning::kPrepared);
 }
 
 bool ConvertedByDuckDBWorkers(const arrow::RecordBatchReader& reader) {

@@ -27,13 +27,20 @@ arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
 arrow::Status BindVarchars(duckdb_prepared_statement prepared,
                            const std::vector<std::string>& parameters);
 
+/// How the statement handed to StartPrepared was made.
+enum class Planning {
+  kPrepared,     ///< prepared (planned): its columns and properties are known
+  kSelectAtRun,  ///< a SELECT that changes nothing, planned when it runs (StatementGuard)
+};
+
 /// \brief Runs an already prepared and bound statement on `conn` and streams its result
 /// like StartQuery. `keep_alive` (may be null) is held by the reader until it is
 /// destroyed: the statement and connection the result reads from. With `keep_alive` the
 /// next batches are converted on a prefetching thread.
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartPrepared(
     duckdb_connection conn, duckdb_prepared_statement prepared,
-    std::shared_ptr<void> keep_alive, const QueryOptions& options);
+    std::shared_ptr<void> keep_alive, const QueryOptions& options,
+    Planning planning = Planning::kPrepared);
 
 /// \brief Runs `sql` on `conn` and returns its result as a stream of Arrow batches of
 /// about options.batch_rows rows. `owner`, when given, is kept alive by the reader (and

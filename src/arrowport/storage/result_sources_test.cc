@@ -10,6 +10,7 @@
 #include "arrow/api.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/memory_budget.h"
+#include "arrowport/common/principal.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/result_batch_reader.h"
 
@@ -148,6 +149,61 @@ TEST_F(ResultSourcesTest, ParallelConversionsLeaveHalfTheBudgetForBatches) {
     auto table = reader->ToTable();
     ASSERT_TRUE(table.ok()) << table.status().ToString();
     EXPECT_EQ((*table)->num_rows(), 3000000);
+  }
+}
+
+// A client's SELECT run once without parameters is bound to be judged, then planned only
+// as it runs (DuckDB 2.0 planned a prepared one again at execution: twice in all). It
+// must read as a prepared one did: in its order, converted by DuckDB's workers, with the
+// same errors; what needs the prepared statement's facts still gets them.
+TEST_F(ResultSourcesTest, AClientsSelectPlannedAsItRunsReadsAsAPreparedOneDid) {
+  ASSERT_TRUE(db_->direct_append_enabled());
+  auto setup = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(setup->Execute("CREATE TABLE t AS SELECT i, 'v' || i AS s FROM range(300000) "
+                             "t(i)").ok());
+  ASSERT_TRUE(setup->Execute("CREATE SEQUENCE seq").ok());
+  auto reader_principal = std::make_shared<Principal>();
+  reader_principal->user = "ana";
+  reader_principal->role = Role::kReader;
+  auto admin = std::make_shared<Principal>();
+  admin->user = "root";
+  admin->role = Role::kAdmin;
+  auto run = [&](const std::string& sql, std::shared_ptr<const Principal> principal,
+                 std::vector<std::string> parameters = {}) {
+    QueryOptions options;
+    options.principal = std::move(principal);
+    options.parameters = std::move(parameters);
+    return Connection::Query(db_->Connect().ValueOrDie(), sql, options);
+  };
+  auto ordered = run("SELECT i, s FROM t ORDER BY i DESC", reader_principal);
+  ASSERT_TRUE(ordered.ok()) << ordered.status().ToString();
+  EXPECT_TRUE(ConvertedByDuckDBWorkers(**ordered));
+  auto table = (*ordered)->ToTable().ValueOrDie()->CombineChunksToBatch().ValueOrDie();
+  ASSERT_EQ(table->num_rows(), 300000);
+  auto keys = std::static_pointer_cast<arrow::Int64Array>(table->column(0));
+  for (int64_t i = 0; i < keys->length(); ++i) ASSERT_EQ(keys->Value(i), 299999 - i);
+  EXPECT_EQ(table->schema()->field(1)->name(), "s");
+  // DuckDB's errors, named as before: a missing table, a bad column, a bad cast at run.
+  EXPECT_TRUE(run("SELECT * FROM missing", reader_principal).status().IsKeyError());
+  EXPECT_TRUE(run("SELECT nope FROM t", reader_principal).status().IsInvalid());
+  auto cast = run("SELECT s::INTEGER FROM t", reader_principal);
+  if (cast.ok()) {
+    EXPECT_TRUE((*cast)->ToTable().status().IsInvalid());
+  } else {
+    EXPECT_TRUE(cast.status().IsInvalid()) << cast.status().ToString();
+  }
+  // The sandbox still judges it: the server's own state is out of reach.
+  EXPECT_FALSE(run("SELECT * FROM duckdb_settings()", reader_principal).ok());
+  // With parameters it is prepared and bound as before.
+  auto bound = run("SELECT count(*) AS n FROM t WHERE i < $1::BIGINT", reader_principal, {"10"});
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  auto n = (*bound)->ToTable().ValueOrDie()->column(0)->GetScalar(0).ValueOrDie();
+  EXPECT_EQ(n->ToString(), "10");
+  // A SELECT that changes data (a sequence) is prepared: its facts say so.
+  auto next = run("SELECT nextval('seq') AS v", admin);
+  if (next.ok()) {
+    EXPECT_EQ((*next)->ToTable().ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString(),
+              "1");
   }
 }
 

@@ -12,6 +12,7 @@
 #include <duckdb/function/scalar_macro_function.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
+#include <duckdb/main/prepared_statement.hpp>
 #include <duckdb/parser/parsed_data/create_info.hpp>
 #include <duckdb/parser/parser.hpp>
 #include <duckdb/parser/statement/call_statement.hpp>
@@ -56,6 +57,35 @@ arrow::Status InTransactionOf(duckdb::ClientContext& context, const std::functio
   return st;
 }
 
+// A SELECT run once, right away: DuckDB 2.0 plans a prepared statement that reads a
+// table again at each execution (its properties say always_require_rebind), so preparing
+// it and then running it planned it twice, 0.3 ms of a 1,000-row query's 1.0 ms. It is
+// bound here (a fifth of a plan) for what must be known before it runs: that it changes
+// nothing, returns rows and has no parameters; then `out` holds it unplanned, as DuckDB
+// holds a statement that expands into several, planned once when submitted. False (and
+// `statement` untouched) when it must be prepared after all.
+arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context,
+                              duckdb::unique_ptr<duckdb::SQLStatement>* statement,
+                              PreparedHandle* out) {
+  duckdb::StatementSignature signature;
+  try {
+    signature = context.BindStatement((*statement)->Copy());
+  } catch (const std::exception& e) {
+    // As duckdb_prepare's error would read: the message names its kind.
+    return TranslateDuckDBError(-1, duckdb::ErrorData(e).Message());
+  }
+  if (signature.metadata_deferred || !signature.parameters.empty() ||
+      !signature.properties.IsReadOnly() ||
+      signature.properties.return_type != duckdb::StatementReturnType::QUERY_RESULT) {
+    return false;
+  }
+  auto wrapper = std::make_unique<duckdb::PreparedStatementWrapper>();
+  wrapper->statement = duckdb::make_uniq<duckdb::PreparedStatement>(context.shared_from_this(),
+                                                                   std::move(*statement));
+  *out = PreparedHandle(reinterpret_cast<duckdb_prepared_statement>(wrapper.release()));
+  return true;
+}
+
 }  // namespace
 
 StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
@@ -89,7 +119,8 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
 }
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
-                                      PreparedHandle* out) const {
+                                      PreparedHandle* out, bool* planned_at_run) const {
+  if (planned_at_run != nullptr) *planned_at_run = false;
   if (!parser_trusted_) {
     return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
                             duckdb_library_version(), ") is not the one this server was built "
@@ -134,6 +165,10 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
     return CheckMacros(*context, reads, 0);
   }));
+  if (planned_at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
+    ARROW_ASSIGN_OR_RAISE(*planned_at_run, PlanAtRun(*context, &extracted->statements[0], out));
+    if (*planned_at_run) return arrow::Status::OK();
+  }
   if (duckdb_prepare_extracted_statement(conn, owned.get(), 0, out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
     return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");

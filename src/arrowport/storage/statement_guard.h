@@ -67,8 +67,12 @@ class StatementGuard {
 
   /// Prepares `sql` on `conn` into `out` when the caller may run it. PermissionDenied
   /// (typed, naming what was refused) when not; DuckDB's own error for bad SQL.
-  arrow::Status Prepare(duckdb_connection conn, const std::string& sql,
-                        PreparedHandle* out) const;
+  /// With `planned_at_run` (a statement run once, right away, without parameters): a
+  /// SELECT that changes nothing is bound to check it but left to be planned when it runs,
+  /// and `*planned_at_run` says so (see PlanAtRun in the .cc); `out` then holds a
+  /// statement whose columns are known only from its result.
+  arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
+                        bool* planned_at_run = nullptr) const;
 
  private:
   arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;
