@@ -4,6 +4,8 @@ issue 11's first paragraph fail for `reader` and `writer` on every surface that 
 cannot change tables through SQL; an admin changes user tables through SQL but still cannot
 reach the server's own state (request log, scratch catalog, settings, files)."""
 import json
+import threading
+import time
 
 import adbc_driver_manager
 import pyarrow.flight as flight
@@ -11,7 +13,7 @@ import pytest
 import requests
 
 from test_auth import (PEOPLE, adbc_connect, auth_server, basic, flight_login, hashes,  # noqa: F401
-                       put_with, ticket)
+                       put_with, start_with_config, ticket, users_yaml)
 
 ATTACKS = [
     "SELECT * FROM read_csv('/etc/passwd')",
@@ -109,3 +111,73 @@ def test_admin_changes_user_tables_but_not_the_servers_state(auth_server):
     put_with(client, options, PEOPLE, {"stream": "after_attacks", "mode": "create"})
     r = http_query(auth_server, "admin", "SELECT count(*)::BIGINT AS n FROM after_attacks")
     assert r.status_code == 200 and r.json() == [{"n": 3}], r.text
+
+
+def test_a_view_replaced_while_a_narrow_reader_reads_it_never_shows_another_table(tmp_path, hashes):
+    """A one-shot read is judged, bound and run in one snapshot of the catalog. Judged in
+    one transaction and bound in another, a view an admin replaced in between was judged
+    by its old definition and read by its new one: a user limited to table `people` and
+    view `v` read a forbidden table (a hostile run: 8-13 times in 12 s of racing, on every read surface)."""
+    # `narrow` may read table people and view v.
+    _, server = start_with_config(
+        tmp_path, users_yaml(hashes).replace("tables: [people]", "tables: [people, v]"))
+    try:
+        race_view_swaps_against_narrow_reads(server)
+    finally:
+        server.stop()
+
+
+def race_view_swaps_against_narrow_reads(server):
+    def admin_sql(sql):
+        r = http_query(server, "admin", sql)
+        assert r.status_code == 200, (sql, r.text)
+    admin_sql("CREATE TABLE people AS SELECT 1::BIGINT AS id, 'a' AS name")
+    admin_sql("CREATE TABLE hidden AS SELECT 0::BIGINT AS id, 'SECRET' AS name")
+    views = ["CREATE OR REPLACE VIEW v AS SELECT * FROM people",
+             "CREATE OR REPLACE VIEW v AS SELECT * FROM hidden"]
+    admin_sql(views[0])
+    stop = time.monotonic() + 6
+    leaks, reads, unexpected = [], [0], []
+
+    def swap():
+        i = 0
+        try:
+            while time.monotonic() < stop:
+                i += 1
+                admin_sql(views[i % 2])
+            admin_sql(views[0])
+        except Exception as e:  # noqa: BLE001 (collected and asserted below)
+            unexpected.append(f"swap: {e!r}"[:300])
+
+    def read(kind):
+        client, options = flight_login(server, "narrow")
+        while time.monotonic() < stop:
+            try:
+                if kind == "http":
+                    r = http_query(server, "narrow", "SELECT name FROM v")
+                    if r.status_code == 403:
+                        continue
+                    assert r.status_code == 200, r.text
+                    names = [row["name"] for row in r.json()]
+                else:
+                    body = {"table": "v"} if kind == "table" else {"sql": "SELECT name FROM v"}
+                    names = client.do_get(ticket(body), options=options).read_all().column(
+                        "name").to_pylist()
+            except flight.FlightUnauthorizedError:
+                continue  # judged by the view's definition that reads `hidden`: refused
+            except Exception as e:  # noqa: BLE001 (collected and asserted below)
+                unexpected.append(f"{kind}: {e!r}"[:300])
+                continue
+            reads[0] += 1
+            if "SECRET" in names:
+                leaks.append(kind)
+
+    threads = [threading.Thread(target=swap)] + [
+        threading.Thread(target=read, args=(kind,)) for kind in ("table", "sql", "http")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not unexpected, unexpected[:5]
+    assert reads[0] > 50, reads
+    assert not leaks, f"{len(leaks)} reads of {reads[0]} showed the forbidden table: {leaks[:10]}"

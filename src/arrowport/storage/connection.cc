@@ -255,9 +255,16 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   const bool run_once = options.parameters.empty() && options.parallel_conversion &&
                         !options.interactive && !options.in_open_transaction && !transform;
   bool planned_at_run = false;
+  // Judged, bound and run in one snapshot of the catalog: a view an admin replaces
+  // meanwhile cannot be judged in one definition and read in the other (a table-limited
+  // reader read a forbidden table so). Ours, read-only, gone with the connection; only a
+  // SELECT that changes nothing runs in it (PlanAtRun checks), anything else leaves it.
+  const bool snapshot = run_once && !connection->in_transaction();
+  if (snapshot) ARROW_RETURN_NOT_OK(connection->BeginReadSnapshot());
   ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
                                                  transform,
                                                  run_once ? &planned_at_run : nullptr));
+  if (snapshot && !planned_at_run) ARROW_RETURN_NOT_OK(connection->Rollback());
   if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
   // The reader keeps the statement, then the connection it runs on, alive.
   struct Owned {

@@ -64,15 +64,18 @@ arrow::Status InTransactionOf(duckdb::ClientContext& context, const std::functio
 // nothing, returns rows and has no parameters; then `out` holds it unplanned, as DuckDB
 // holds a statement that expands into several, planned once when submitted. False (and
 // `statement` untouched) when it must be prepared after all.
-arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context,
+arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context, const std::string& sql,
                               duckdb::unique_ptr<duckdb::SQLStatement>* statement,
                               PreparedHandle* out) {
   duckdb::StatementSignature signature;
   try {
     signature = context.BindStatement((*statement)->Copy());
   } catch (const std::exception& e) {
-    // As duckdb_prepare's error would read: the message names its kind.
-    return TranslateDuckDBError(-1, duckdb::ErrorData(e).Message());
+    // As duckdb_prepare's error reads: its kind, and where in the text (LINE 1: ... ^^^).
+    duckdb::ErrorData error(e);
+    error.FinalizeError();
+    error.AddErrorLocation(sql);
+    return TranslateDuckDBError(-1, error.Message());
   }
   if (signature.metadata_deferred || !signature.parameters.empty() ||
       !signature.properties.IsReadOnly() ||
@@ -166,7 +169,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return CheckMacros(*context, reads, 0);
   }));
   if (planned_at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
-    ARROW_ASSIGN_OR_RAISE(*planned_at_run, PlanAtRun(*context, &extracted->statements[0], out));
+    ARROW_ASSIGN_OR_RAISE(*planned_at_run, PlanAtRun(*context, sql, &extracted->statements[0], out));
     if (*planned_at_run) return arrow::Status::OK();
   }
   if (duckdb_prepare_extracted_statement(conn, owned.get(), 0, out->out()) == DuckDBError) {
