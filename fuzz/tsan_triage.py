@@ -14,7 +14,9 @@ of a race (for example gRPC releasing a Flight buffer's last reference on one th
 our reader released another on its own), the hand-over between them happened with atomics
 TSan cannot see, and the report says nothing about our code. So is a library's access
 racing only with atomic ones of ours (the shared_ptr released on our side, the block freed
-by the library after its own, invisible, last decrement). Anything else is kept:
+by the library after its own, invisible, last decrement). A std template instantiated over
+a library's own types (libduckdb's shared_ptr deleter of a duckdb::DataChunk) is that
+library's code, not a copy its caller was bound to, and decides. Anything else is kept:
 a frame of arrowport:: first, a frame that cannot be named, or another kind of report.
 
 Lock reports (a lock-order cycle, a double lock) are dropped only when DuckDB's code
@@ -87,10 +89,18 @@ def deciding_frame(frames, symbols):
                 continue
             return "ours", module  # main(), a lambda or helper of ours outside the namespace
         name = symbols.name(module, int(offset, 16))
-        if TRANSPARENT.match(name):
+        if TRANSPARENT.match(name) and not names_own_types(module, name):
             continue  # a std template the library's call landed in
         return "library", module
     return "unknown", ""
+
+
+def names_own_types(module, name):
+    """Whether a library's std template frame is instantiated over the library's own
+    types ("std::_Sp_counted_deleter<duckdb::DataChunk*, ...>" in libduckdb): code only
+    that library can have made, so its frame decides like any other of the library's."""
+    namespace = re.match(r"lib([a-z]+)", module)
+    return bool(namespace) and f"{namespace.group(1)}::" in name
 
 
 def accessing_code(frames, symbols):

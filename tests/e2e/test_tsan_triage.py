@@ -126,6 +126,30 @@ def test_duckdbs_own_lock_order_is_dropped():
     assert triage(lock_cycle(DUCKDB_STARTS, DUCKDB_SCANS, second_thread="T24")) == (0, "")
 
 
+# DuckDB returning a chunk to its exchange's pool: the frame lies in a std template
+# instantiated over DuckDB's types (a shared_ptr deleter of duckdb::DataChunk), DuckDB's
+# code; then DuckDB locking its client context. CI's TSan lane kept this report.
+DUCKDB_RETURNS_A_CHUNK = [LOCKED, frame(1, "<null> <null>", "(libduckdb.so.2.0+0x2b1673c)"),
+                          frame(2, "arrowport::storage::ResultBatchReader::ReadNext() "
+                                   "result_batch_reader.cc:135", MAIN.format(0x4f074a))]
+DUCKDB_LOCKS_ITS_CONTEXT = [LOCKED, frame(1, "<null> <null>", "(libduckdb.so.2.0+0x2a32279)"),
+                            frame(2, "arrowport::storage::ArrowUnitResultSource::Next() "
+                                     "result_sources.cc:293", MAIN.format(0x4f6a94))]
+# A std template of no library's own types (std::string's, bound to libduckdb's copy)
+# does not decide: the frame below it does.
+STRING_COPY_IN_DUCKDB = [LOCKED, frame(1, "<null> <null>", "(libduckdb.so.2.0+0x3397940)"),
+                         frame(2, "arrowport::storage::SharedConnection::Lease() "
+                                  "shared_connection.cc:40", MAIN.format(0x4e0000))]
+
+
+def test_a_std_template_of_duckdbs_own_types_is_duckdbs_code():
+    assert triage(lock_cycle(DUCKDB_RETURNS_A_CHUNK, DUCKDB_LOCKS_ITS_CONTEXT,
+                             second_thread="T24")) == (0, "")
+    code, out = triage(lock_cycle(STRING_COPY_IN_DUCKDB, DUCKDB_LOCKS_ITS_CONTEXT,
+                                  second_thread="T24"))
+    assert code == 1 and "SharedConnection::Lease" in out
+
+
 def test_a_lock_cycle_is_kept_unless_all_duckdbs_and_whole():
     code, out = triage(lock_cycle(DUCKDB_STARTS, OURS_LOCKS))
     assert code == 1 and "SharedConnection::Lease" in out
