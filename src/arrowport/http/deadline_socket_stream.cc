@@ -143,14 +143,27 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
 ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
   if (size == 0) return 0;
   const auto deadline = Clock::now() + timeouts_.write;
+  // A TLS write must be retried with the same bytes, so the waits happen here.
+  auto wait = [&](const Transport::Io& io) {
+    if (io.wait != 0 && PollSocket(fd_, io.wait, deadline)) return true;
+    error_ = httplib::Error::Write;
+    return false;
+  };
+  ssize_t taken = 0;
   for (;;) {
     const Transport::Io io = transport_->Write(ptr, size);
-    if (io.bytes > 0) return io.bytes;
-    // A TLS write must be retried with the same bytes, so the wait happens here.
-    if (io.wait == 0 || !PollSocket(fd_, io.wait, deadline)) {
-      error_ = httplib::Error::Write;
-      return -1;
+    if (io.bytes > 0) {
+      taken = io.bytes;
+      break;
     }
+    if (!wait(io)) return -1;
+  }
+  // What the transport held back is sent before the write counts as done: nothing else
+  // would push it out before the client's next request or the connection's end.
+  for (;;) {
+    const Transport::Io io = transport_->Flush();
+    if (io.bytes >= 0) return taken;
+    if (!wait(io)) return -1;
   }
 }
 

@@ -98,9 +98,9 @@ arrow::Result<std::unique_ptr<TlsContext>> TlsContext::Make(const config::Config
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Writes on a non-blocking socket may take part of a buffer, and be retried from a
-  // different address (httplib's buffers move between retries).
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // A write takes its whole buffer (its records then leave in large sends, see
+  // TlsTransport), retried after a wait with the same bytes, possibly from another address.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_default_passwd_cb(ctx, NoPassword);
   // Needed for session resumption when client certificates are verified.
   static const unsigned char kSessionContext[] = "arrowport";

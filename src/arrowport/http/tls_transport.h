@@ -30,7 +30,10 @@ class TlsTransport : public Transport {
   ~TlsTransport() override;
 
   Io Read(char* data, size_t size) override;
+  /// Takes all of `data` or nothing (retried with the same bytes after a wait); the
+  /// records go out through a buffer that Flush empties.
   Io Write(const char* data, size_t size) override;
+  Io Flush() override;
   size_t Pending() const override;
   /// Sends close_notify once when the session is healthy; never waits for the peer's.
   void Close() override;
@@ -46,6 +49,7 @@ class TlsTransport : public Transport {
   std::unique_ptr<ssl_st, void (*)(ssl_st*)> ssl_;
   bool failed_ = false;  // after a fatal error OpenSSL forbids SSL_shutdown
   bool closed_ = false;
+  bool gathering_ = false;  // the write buffer has grown to gather large writes
 };
 
 }  // namespace arrowport::http

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -159,6 +160,43 @@ TEST_F(TlsTransportTest, HandshakeThenRequestAndLargeResponse) {
   client.join();
   EXPECT_TRUE(client_ok);
   EXPECT_EQ(received, response);
+}
+
+// Records of a large write are gathered into large sends; when the write returns, every
+// byte is on the socket (the client reads it all while the server waits, sending nothing
+// more and keeping the connection open), small writes after it included.
+TEST_F(TlsTransportTest, AWriteIsOnTheSocketWhenItReturns) {
+  const std::string large(300 << 10, 'L');  // gathered: past the 256 KiB send buffer
+  const std::string small = "tail";
+  std::atomic<bool> read_all{false};
+  std::thread client([&] {
+    SslCtxHandle ctx(SSL_CTX_new(TLS_client_method()));
+    SslHandle ssl(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), fds_[1]);
+    if (SSL_connect(ssl.get()) != 1 || SSL_write(ssl.get(), "go", 2) != 2) return;
+    std::string received;
+    char buffer[65536];
+    while (received.size() < large.size() + small.size()) {
+      const int n = SSL_read(ssl.get(), buffer, sizeof(buffer));
+      if (n <= 0) return;
+      received.append(buffer, static_cast<size_t>(n));
+    }
+    read_all = received == large + small;
+  });
+  auto transport = TlsTransport::Accept(*context_, fds_[0], Clock::now() + 10s);
+  ASSERT_TRUE(transport.ok()) << transport.status().ToString();
+  DeadlineSocketStream stream(fds_[0], ConnectionTimeouts{}, std::move(*transport));
+  ASSERT_TRUE(stream.WaitForRequest());
+  char request[2];
+  ASSERT_EQ(stream.read(request, 1), 1);
+  ASSERT_EQ(stream.read(request + 1, 1), 1);
+  ASSERT_EQ(stream.write(large.data(), large.size()), static_cast<ssize_t>(large.size()));
+  ASSERT_EQ(stream.write(small.data(), small.size()), static_cast<ssize_t>(small.size()));
+  const auto deadline = Clock::now() + 10s;
+  while (!read_all && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(read_all) << "bytes were held back after the writes returned";
+  ::shutdown(fds_[0], SHUT_RDWR);  // ends the client if it is still waiting
+  client.join();
 }
 
 TEST_F(TlsTransportTest, SilentClientTimesOutAtTheDeadline) {

@@ -22,6 +22,10 @@ class Transport {
   virtual ~Transport() = default;
   virtual Io Read(char* data, size_t size) = 0;
   virtual Io Write(const char* data, size_t size) = 0;
+  /// Sends what Write accepted but held back (TLS gathers records into large sends).
+  /// {0, 0}: nothing is left; bytes < 0 with wait: poll for it and call again; wait 0:
+  /// the connection failed.
+  virtual Io Flush() { return {0, 0}; }
   /// Bytes received and ready to read without touching the socket.
   virtual size_t Pending() const { return 0; }
   /// Ends the session in order before the socket is shut down (TLS close_notify). Best
