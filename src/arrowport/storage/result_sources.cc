@@ -1,12 +1,7 @@
 #include "arrowport/storage/result_sources.h"
 
 #include <duckdb/common/arrow/arrow_converter.hpp>
-#include <duckdb/common/arrow/arrow_format.hpp>
 #include <duckdb/common/error_data.hpp>
-#include <duckdb/common/vector/array_vector.hpp>
-#include <duckdb/common/vector/list_vector.hpp>
-#include <duckdb/common/vector/struct_vector.hpp>
-#include <duckdb/common/vector/unified_vector_format.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/prepared_statement.hpp>
 #include <duckdb/main/query_parameters.hpp>
@@ -20,114 +15,13 @@
 
 #include "arrow/c/bridge.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/storage/arrow_unit_format.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/result_batch_reader.h"
 
 namespace arrowport::storage {
 
 namespace {
-
-// What a value of a type the estimate below does not walk is taken to weigh in Arrow.
-constexpr duckdb::idx_t kOtherValueBytes = 64;
-
-// Bytes of Arrow `rows` entries of `vector` become, near enough: fixed widths exactly,
-// strings and blobs by their lengths (NULLs by their offset alone), lists, arrays and
-// structs by what they hold (a shared dictionary or constant counted per row).
-duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows) {
-  using duckdb::PhysicalType;
-  const auto physical = vector.GetType().InternalType();
-  if (duckdb::TypeIsConstantSize(physical)) return rows * duckdb::GetTypeIdSize(physical);
-  switch (physical) {
-    case PhysicalType::VARCHAR: {
-      duckdb::UnifiedVectorFormat format;
-      vector.ToUnifiedFormat(format);
-      const auto* strings = duckdb::UnifiedVectorFormat::GetData<duckdb::string_t>(format);
-      duckdb::idx_t bytes = rows * sizeof(int32_t);
-      for (duckdb::idx_t i = 0; i < rows; ++i) {
-        const auto index = format.sel->get_index(i);
-        if (format.validity.RowIsValid(index)) bytes += strings[index].GetSize();
-      }
-      return bytes;
-    }
-    case PhysicalType::LIST: {
-      // Arrow repeats what rows share (DuckDB's lists may all point at one child range):
-      // the entries the rows name, at the child's average entry size.
-      duckdb::UnifiedVectorFormat format;
-      vector.ToUnifiedFormat(format);
-      const auto* lists = duckdb::UnifiedVectorFormat::GetData<duckdb::list_entry_t>(format);
-      duckdb::idx_t entries = 0;
-      for (duckdb::idx_t i = 0; i < rows; ++i) {
-        const auto index = format.sel->get_index(i);
-        if (format.validity.RowIsValid(index)) entries += lists[index].length;
-      }
-      const duckdb::idx_t child_entries = duckdb::ListVector::GetListSize(vector);
-      const duckdb::idx_t child_bytes =
-          child_entries == 0 ? 0
-                             : ArrowBytesOf(duckdb::ListVector::GetChild(vector), child_entries);
-      return rows * sizeof(int32_t) +
-             (child_entries == 0 ? 0 : entries * (child_bytes / child_entries + 1));
-    }
-    case PhysicalType::ARRAY:
-      return ArrowBytesOf(duckdb::ArrayVector::GetChild(vector),
-                          duckdb::ArrayVector::GetTotalSize(vector));
-    case PhysicalType::STRUCT: {
-      duckdb::idx_t bytes = rows / 8 + 1;
-      for (const auto& child : duckdb::StructVector::GetEntries(vector)) {
-        bytes += ArrowBytesOf(child, rows);
-      }
-      return bytes;
-    }
-    default:
-      return rows * kOtherValueBytes;
-  }
-}
-
-duckdb::idx_t ArrowBytesOf(duckdb::DataChunk& chunk) {
-  duckdb::idx_t bytes = 0;
-  for (const auto& vector : chunk.data) bytes += ArrowBytesOf(vector, chunk.size());
-  return bytes;
-}
-
-// DuckDB's Arrow format, whose units also end at a size: its own end only at a number of
-// rows, and 122,880 rows of 10 KB strings would be one 1.2 GB array per worker. Still
-// "arrow" by name, so DuckDB's Arrow result stream reads it.
-class SizedArrowFormat : public duckdb::ArrowFormat {
- public:
-  SizedArrowFormat(duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes)
-      : duckdb::ArrowFormat(unit_rows), unit_bytes_(unit_bytes) {}
-
-  duckdb::unique_ptr<duckdb::ResultFormatLocalState> InitLocal(
-      duckdb::ResultFormatGlobalState& gstate) override {
-    auto local = duckdb::make_uniq<Local>();
-    local->inner = duckdb::ArrowFormat::InitLocal(gstate);
-    return std::move(local);
-  }
-  void AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
-                    duckdb::ResultFormatLocalState& lstate, duckdb::DataChunk& chunk) override {
-    auto& local = lstate.Cast<Local>();
-    local.bytes += ArrowBytesOf(chunk);  // before: the append may leave the chunk reset
-    duckdb::ArrowFormat::AppendToUnit(gstate, *local.inner, chunk);
-  }
-  bool IsUnitFinished(duckdb::ResultFormatLocalState& lstate) override {
-    auto& local = lstate.Cast<Local>();
-    return local.bytes >= unit_bytes_ || duckdb::ArrowFormat::IsUnitFinished(*local.inner);
-  }
-  duckdb::unique_ptr<duckdb::ResultUnit> FinishUnit(
-      duckdb::ResultFormatGlobalState& gstate, duckdb::ResultFormatLocalState& lstate) override {
-    auto& local = lstate.Cast<Local>();
-    // The unit handed out is the finished one or the partial one: either way what is
-    // left counts from zero (a finished unit leaves at most one chunk's rows behind).
-    local.bytes = 0;
-    return duckdb::ArrowFormat::FinishUnit(gstate, *local.inner);
-  }
-
- private:
-  struct Local : duckdb::ResultFormatLocalState {
-    duckdb::unique_ptr<duckdb::ResultFormatLocalState> inner;
-    duckdb::idx_t bytes = 0;  // in the unit under construction
-  };
-  const duckdb::idx_t unit_bytes_;
-};
 
 // DuckDB's C API error types are its exception types' numbers (what TranslateDuckDBError reads).
 static_assert(static_cast<int>(duckdb::ExceptionType::INVALID) == DUCKDB_ERROR_INVALID);
@@ -206,7 +100,7 @@ class IdleBackoff {
 class ArrowUnitResultSource : public ResultSource {
  public:
   ArrowUnitResultSource(std::shared_ptr<void> statement,
-                        std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream,
+                        std::unique_ptr<duckdb::QueryResultStream<ArrowUnitFormat>> stream,
                         std::shared_ptr<arrow::Schema> schema, int64_t max_piece_bytes,
                         bool duckdb_has_workers)
       : statement_(std::move(statement)),
@@ -309,7 +203,7 @@ class ArrowUnitResultSource : public ResultSource {
 
   std::shared_ptr<void> statement_;  // the prepared statement, kept until the stream ends
   // Declared after statement_: closed before the statement it runs is freed.
-  std::unique_ptr<duckdb::QueryResultStream<duckdb::ArrowFormat>> stream_;
+  std::unique_ptr<duckdb::QueryResultStream<ArrowUnitFormat>> stream_;
   std::shared_ptr<arrow::Schema> schema_;
   const int64_t max_piece_bytes_;
   const bool duckdb_has_workers_;
@@ -362,7 +256,7 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
   if (statement == nullptr) return arrow::Status::Invalid("the statement did not prepare");
   auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(prepared);
   try {
-    auto format = duckdb::make_shared_ptr<SizedArrowFormat>(
+    auto format = duckdb::make_shared_ptr<ArrowUnitFormat>(
         static_cast<duckdb::idx_t>(std::max<int64_t>(batch_rows, 1)),
         static_cast<duckdb::idx_t>(std::max<int64_t>(max_piece_bytes, 1)));
     auto result = statement->Submit(wrapper->values,
@@ -370,7 +264,7 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
     if (!result) return arrow::Status::Invalid("DuckDB returned no result");
     if (result->HasError()) return FromDuckDBError(result->GetErrorObject());
     auto stream =
-        std::make_unique<duckdb::QueryResultStream<duckdb::ArrowFormat>>(std::move(result));
+        std::make_unique<duckdb::QueryResultStream<ArrowUnitFormat>>(std::move(result));
     // The schema DuckDB's workers convert to: the result's types under its properties.
     duckdb::vector<std::string> names;
     for (const auto& name : stream->GetNames()) names.push_back(name.GetIdentifierName());

@@ -1,0 +1,55 @@
+#pragma once
+
+// Internal to storage: the format DuckDB's workers convert a query's rows to Arrow in.
+
+#include <duckdb/common/arrow/arrow_format.hpp>
+#include <duckdb/main/retained_result_collection.hpp>
+
+namespace arrowport::storage {
+
+/// About the bytes `rows` entries of `vector` take as Arrow: fixed widths exactly,
+/// strings and blobs by their lengths, lists, arrays and structs by what they hold.
+duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows);
+
+/// Rows a new unit's buffers are sized for: as many rows `row_bytes` wide as
+/// `unit_bytes` holds, but at least `rows_left` (the rest of the chunk it starts with,
+/// appended at once), and at most `unit_rows`.
+duckdb::idx_t RowsToReserve(duckdb::idx_t row_bytes, duckdb::idx_t rows_left,
+                            duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes);
+
+/// \brief A query's rows as Arrow arrays, converted by whichever thread produces them
+/// (each of DuckDB's workers), in units that end at `unit_rows` rows or at about
+/// `unit_bytes` bytes, whichever comes first: DuckDB's own Arrow format ends a unit only
+/// at a number of rows, and 122,880 rows of 10 KB strings would be one 1.2 GB array per
+/// worker. Each unit's buffers are sized for the rows it will hold (judged from the
+/// width of its first chunk): DuckDB's format sizes them for one 2,048-row chunk and
+/// grows them by copying as rows arrive, six copies of every fixed-width column per
+/// unit. Read through `duckdb::QueryResultStream<ArrowUnitFormat>`.
+class ArrowUnitFormat : public duckdb::ResultFormatBase<ArrowUnitFormat> {
+ public:
+  using T = duckdb::ArrowArrayWrapper;
+  using GlobalState = duckdb::ArrowFormatGlobalState;
+  static constexpr const char* NAME = "arrowport_arrow_units";
+
+  ArrowUnitFormat(duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes);
+
+  const char* Name() const override;
+  duckdb::unique_ptr<duckdb::ResultFormatGlobalState> InitGlobal(
+      const duckdb::ResultFormatContext& context) override;
+  duckdb::unique_ptr<duckdb::ResultFormatLocalState> InitLocal(
+      duckdb::ResultFormatGlobalState& gstate) override;
+  void AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
+                    duckdb::ResultFormatLocalState& lstate, duckdb::DataChunk& chunk) override;
+  bool IsUnitFinished(duckdb::ResultFormatLocalState& lstate) override;
+  duckdb::unique_ptr<duckdb::ResultUnit> FinishUnit(
+      duckdb::ResultFormatGlobalState& gstate, duckdb::ResultFormatLocalState& lstate) override;
+
+  /// The array a unit holds, owned by the caller from here on; null for null.
+  static duckdb::unique_ptr<T> UnpackUnit(duckdb::unique_ptr<duckdb::ResultUnit> unit);
+
+ private:
+  const duckdb::idx_t unit_rows_;
+  const duckdb::idx_t unit_bytes_;
+};
+
+}  // namespace arrowport::storage
