@@ -9,6 +9,8 @@
 #include "arrow/io/memory.h"
 #include "arrow/ipc/writer.h"
 #include "arrow/util/base64.h"
+#include "parquet/file_reader.h"
+#include "parquet/metadata.h"
 #include "arrowport/http/tls_context.h"
 
 namespace arrowport::cli {
@@ -127,6 +129,37 @@ arrow::Result<int64_t> PostSeedJson(const std::string& url, const std::string& b
   auto pos = result->body.find("\"rows_processed\":");
   if (pos == std::string::npos) return arrow::Status::IOError("unexpected seed reply");
   return std::stoll(result->body.substr(pos + 17));
+}
+
+arrow::Result<int64_t> DownloadRows(const std::string& url, const std::string& table,
+                                    const std::string& format) {
+  httplib::Client client(url);
+  client.set_read_timeout(std::chrono::minutes(10));
+  std::string body;  // a Parquet file is read from memory, as clients read downloads
+  int64_t lines = 0;
+  auto result = client.Get("/tables/" + table + "?format=" + format,
+                           httplib::Headers{{"Accept-Encoding", "identity"}},
+                           [&](const char* data, size_t length) {
+                             if (format == "csv") {
+                               lines += std::count(data, data + length, '\n');
+                             } else {
+                               body.append(data, length);
+                             }
+                             return true;
+                           });
+  if (!result || result->status != 200) {
+    return arrow::Status::IOError("GET /tables/", table, "?format=", format, " failed: ",
+                                  result ? std::to_string(result->status)
+                                         : httplib::to_string(result.error()));
+  }
+  if (format == "csv") return lines - 1;
+  try {
+    auto file = parquet::ParquetFileReader::Open(
+        std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(std::move(body))));
+    return file->metadata()->num_rows();
+  } catch (const std::exception& e) {
+    return arrow::Status::IOError("the Parquet download does not read back: ", e.what());
+  }
 }
 
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader) {

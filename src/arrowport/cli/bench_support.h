@@ -81,6 +81,12 @@ arrow::Result<std::unique_ptr<server::Server>> StartBenchServer(
 /// "all" for 0, else the number.
 std::string ThreadsLabel(int threads);
 
+/// Downloads table `table` from `url` (the HTTP gateway) as `format` ("parquet" or "csv",
+/// uncompressed) and returns the rows it holds: a Parquet file's footer count, a CSV's
+/// lines after its header (the bench's values hold no line breaks).
+arrow::Result<int64_t> DownloadRows(const std::string& url, const std::string& table,
+                                    const std::string& format);
+
 /// The seed endpoint's request: schema and data as base64 Arrow IPC inside JSON.
 arrow::Result<std::string> SeedJsonBody(const arrow::Table& table);
 /// Posts it to `url`/stream/bench_seed; returns the rows the server processed.

@@ -34,10 +34,6 @@ struct Measurement {
 
 }  // namespace
 
-namespace {
-
-}  // namespace
-
 arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64_t rows,
                                               bool two_columns, int threads,
                                               const std::string& db_path) {
@@ -119,6 +115,7 @@ struct EndToEnd {
   double flight_put = 0, flight_get = 0, http_put = 0, http_get = 0;
   double flight_put_mem = 0;  // Flight DoPut into a server on an in-memory database
   double sql_put = 0, sql_get = 0;  // Flight SQL (ADBC/JDBC/Polars): bulk ingest, fetch
+  double http_parquet = 0, http_csv = 0;  // HTTP reads in the other formats
   double seed_json = -1;  // measured at 1M rows and below
 };
 
@@ -148,6 +145,11 @@ arrow::Result<EndToEnd> MeasureEndToEnd(const BenchOptions& options,
   ARROW_ASSIGN_OR_RAISE(e.flight_get, get_seconds(flight.get()));
   ARROW_ASSIGN_OR_RAISE(e.http_put, put_seconds(http.get()));
   ARROW_ASSIGN_OR_RAISE(e.http_get, get_seconds(http.get()));
+  for (auto [format, seconds] : {std::pair{"parquet", &e.http_parquet}, {"csv", &e.http_csv}}) {
+    ARROW_ASSIGN_OR_RAISE(*seconds, BestSeconds(options.repeat, rows, [&, format = format] {
+      return DownloadRows(srv->http_uri(), "bench", format);
+    }));
+  }
   // Flight SQL, the protocol of ADBC/JDBC/Polars: a statement fetch and a bulk ingest.
   ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(e.sql_get, BestSeconds(options.repeat, rows, [&]() {
@@ -204,6 +206,10 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
       {"HTTP POST /ingest -> DuckDB (end to end)", e.http_put, alone.ingest / e.http_put},
       {"HTTP GET /tables (Arrow) <- DuckDB (end to end)", e.http_get,
        alone.export_ / e.http_get},
+      {"HTTP GET /tables?format=parquet <- DuckDB (ratio: vs the Arrow read)", e.http_parquet,
+       e.http_get / e.http_parquet},
+      {"HTTP GET /tables?format=csv <- DuckDB (ratio: vs the Arrow read)", e.http_csv,
+       e.http_get / e.http_csv},
   };
   results.push_back({"Flight SQL ingest -> DuckDB (ratio: vs Flight DoPut)", e.sql_put,
                      e.flight_put / e.sql_put});
