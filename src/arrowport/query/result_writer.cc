@@ -6,16 +6,20 @@
 #include <parquet/arrow/writer.h>
 
 #include <algorithm>
+#include <deque>
 #include <string>
 #include <vector>
 
 #include "arrow/array.h"
 #include "arrow/csv/writer.h"
 #include "arrow/io/interfaces.h"
+#include "arrow/io/memory.h"
 #include "arrow/ipc/writer.h"
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/type.h"
+#include "arrow/util/future.h"
+#include "arrow/util/thread_pool.h"
 
 namespace arrowport::query {
 
@@ -191,6 +195,67 @@ constexpr char kUnfinishedArrowStream[] = "\xFF\xFF\xFF\xFF\x00\x00\x00\x01";
 constexpr std::string_view kUnfinishedArrow(kUnfinishedArrowStream, 8);
 constexpr std::string_view kUnfinishedCsv = "\n\"arrowport: the result failed here";
 
+// CSV: each batch's text is made on Arrow's CPU pool, a few batches at a time, and written
+// in the result's order. Arrow's CSV writer formats on the writing thread alone, so a read
+// that DuckDB converts on every core was written out on one (1.1 cores busy, 1.6x
+// slower). On an error the texts made before it go out, then the marker of a cut body.
+arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
+                                const std::shared_ptr<arrow::io::OutputStream>& sink) {
+  auto options = arrow::csv::WriteOptions::Defaults();
+  // The header goes first, as Arrow's writer sends it (an empty result has one too); a
+  // schema CSV cannot hold (nested columns) is refused here, before any row.
+  ARROW_ASSIGN_OR_RAISE(auto no_rows, arrow::RecordBatch::MakeEmpty(reader->schema()));
+  ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
+  options.include_header = false;
+  auto text_of = [options](std::shared_ptr<arrow::RecordBatch> batch)
+      -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
+    ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::BufferOutputStream::Create());
+    ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*batch, options, out.get()));
+    return out->Finish();
+  };
+  arrow::internal::ThreadPool* pool = arrow::internal::GetCpuThreadPool();
+  // Batches being made into text at once: every pool thread busy, one more waiting to be
+  // written (each a batch and its text, beside the reader's own window of batches).
+  const size_t depth = static_cast<size_t>(std::max(pool->GetCapacity(), 1)) + 1;
+  std::deque<arrow::Future<std::shared_ptr<arrow::Buffer>>> texts;
+  int64_t rows = 0;
+  auto write_oldest = [&]() -> arrow::Status {
+    auto text = texts.front().result();
+    texts.pop_front();
+    ARROW_RETURN_NOT_OK(text.status());
+    return sink->Write(*text);
+  };
+  auto st = [&]() -> arrow::Status {
+    for (;;) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+      if (!batch) break;
+      rows += batch->num_rows();
+      ARROW_ASSIGN_OR_RAISE(auto text, pool->Submit(text_of, std::move(batch)));
+      texts.push_back(std::move(text));
+      if (texts.size() >= depth) ARROW_RETURN_NOT_OK(write_oldest());
+    }
+    while (!texts.empty()) ARROW_RETURN_NOT_OK(write_oldest());
+    return arrow::Status::OK();
+  }();
+  if (!st.ok()) {
+    bool sending = true;  // until a write fails; no task outlives the call
+    while (!texts.empty()) {
+      if (sending) {
+        sending = write_oldest().ok();
+      } else {
+        texts.front().Wait();
+        texts.pop_front();
+      }
+    }
+    if (sending && sink->Write(kUnfinishedCsv.data(), kUnfinishedCsv.size()).ok()) {
+      (void)sink->Flush();
+    }
+    (void)sink->Abort();
+    return st;
+  }
+  return rows;
+}
+
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
                                    const std::shared_ptr<arrow::io::OutputStream>& sink) {
   switch (format) {
@@ -207,10 +272,8 @@ arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultForma
       ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, reader->schema()));
       return DrainInto(reader, writer.get(), sink);
     }
-    case ResultFormat::kCsv: {
-      ARROW_ASSIGN_OR_RAISE(auto writer, arrow::csv::MakeCSVWriter(sink, reader->schema()));
-      return DrainInto(reader, writer.get(), sink, kUnfinishedCsv);
-    }
+    case ResultFormat::kCsv:
+      return WriteCsv(reader, sink);
     case ResultFormat::kParquet: {
       auto props = parquet::WriterProperties::Builder()
                        .compression(parquet::Compression::ZSTD)

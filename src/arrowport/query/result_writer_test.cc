@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arrow/api.h"
+#include "arrow/csv/writer.h"
 #include "arrow/io/memory.h"
 #include "arrow/ipc/reader.h"
 #include "arrow/json/from_string.h"
@@ -175,6 +176,58 @@ TEST(ResultWriterTest, CsvText) {
             "9007199254740993,-0.25,3,\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",,,"
             "1970-01-01 00:00:00.000000Z,\n"
             ",,-1e-7,,true,9999999999.99,2000-02-29 23:59:59.000000Z,1969-12-31\n");
+}
+
+// Batches are made into text on several threads at once: the text is still the whole
+// result in its order, exactly what Arrow's own writer makes of it on one thread.
+TEST(ResultWriterTest, CsvOfManyBatchesKeepsTheirOrder) {
+  arrow::Int64Builder ids;
+  arrow::StringBuilder names;
+  for (int64_t i = 0; i < 40000; ++i) {
+    ASSERT_TRUE(ids.Append(i * 7).ok());
+    ASSERT_TRUE(names.Append("row " + std::to_string(i)).ok());
+  }
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("id", arrow::int64()), arrow::field("name", arrow::utf8())}),
+      {ids.Finish().ValueOrDie(), names.Finish().ValueOrDie()});
+  arrow::TableBatchReader reader(*table);
+  reader.set_chunksize(997);  // 41 batches, the last one short
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  EXPECT_EQ(WriteResult(&reader, ResultFormat::kCsv, sink).ValueOrDie(), 40000);
+  auto expected = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  ASSERT_TRUE(arrow::csv::WriteCSV(*table, arrow::csv::WriteOptions::Defaults(),
+                                   expected.get()).ok());
+  EXPECT_EQ(sink->Finish().ValueOrDie()->ToString(),
+            expected->Finish().ValueOrDie()->ToString());
+}
+
+// The same rows as one batch, and as many batches with empty ones among them (made into
+// text on several threads at once): the same JSON text.
+TEST(ResultWriterTest, JsonOfManyBatchesIsTheTextOfOne) {
+  arrow::Int64Builder ids;
+  arrow::StringBuilder names;
+  for (int64_t i = 0; i < 5000; ++i) {
+    ASSERT_TRUE(ids.Append(i).ok());
+    ASSERT_TRUE(names.Append("n" + std::to_string(i)).ok());
+  }
+  auto schema =
+      arrow::schema({arrow::field("id", arrow::int64()), arrow::field("name", arrow::utf8())});
+  auto whole = arrow::RecordBatch::Make(schema, 5000,
+                                        {ids.Finish().ValueOrDie(), names.Finish().ValueOrDie()});
+  std::vector<std::shared_ptr<arrow::RecordBatch>> pieces = {whole->Slice(0, 0)};
+  for (int64_t offset = 0; offset < 5000; offset += 311) {
+    pieces.push_back(whole->Slice(offset, 311));
+    pieces.push_back(whole->Slice(offset, 0));
+  }
+  auto text_of = [&](std::vector<std::shared_ptr<arrow::RecordBatch>> batches) {
+    auto reader = arrow::RecordBatchReader::Make(batches, schema).ValueOrDie();
+    auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+    EXPECT_EQ(WriteResult(reader.get(), ResultFormat::kJson, sink).ValueOrDie(), 5000);
+    return sink->Finish().ValueOrDie()->ToString();
+  };
+  const std::string one = text_of({whole});
+  EXPECT_EQ(one.substr(0, 24), "[\n{\"id\":0,\"name\":\"n0\"},\n");
+  EXPECT_EQ(text_of(pieces), one);
 }
 
 TEST(ResultWriterTest, CsvRefusesNestedColumnsWithAnError) {
