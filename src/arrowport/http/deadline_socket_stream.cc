@@ -55,6 +55,7 @@ DeadlineSocketStream::CurrentScope::~CurrentScope() { current_stream = previous_
 bool DeadlineSocketStream::WaitForRequest() {
   phase_ = Phase::kIdle;
   remaining_reads_ = -1;
+  transport_->Idle();
   if (is_readable()) return true;  // a pipelined request is here already
   if (!PollSocket(fd_, POLLIN, Clock::now() + timeouts_.keep_alive)) return false;
   char probe;
@@ -142,10 +143,11 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
 
 ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
   if (size == 0) return 0;
-  const auto deadline = Clock::now() + timeouts_.write;
-  // A TLS write must be retried with the same bytes, so the waits happen here.
+  // A TLS write must be retried with the same bytes, so the waits happen here, each at
+  // most `write` for room: a client that keeps taking bytes is never cut off, however
+  // long the whole write takes.
   auto wait = [&](const Transport::Io& io) {
-    if (io.wait != 0 && PollSocket(fd_, io.wait, deadline)) return true;
+    if (io.wait != 0 && PollSocket(fd_, io.wait, Clock::now() + timeouts_.write)) return true;
     error_ = httplib::Error::Write;
     return false;
   };

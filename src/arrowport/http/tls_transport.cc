@@ -23,9 +23,11 @@ constexpr unsigned char kHandshakeRecord = 22;
 // one send per 16 KiB record took 25,000 system calls (and as many small TCP segments
 // for the client to take) per 400 MB result.
 constexpr int kGatheredSendBytes = 256 << 10;
-// Writes from this size on grow the gathering buffer to kGatheredSendBytes (until then
-// OpenSSL's default 4 KiB, so idle keep-alive connections hold little).
+// Writes from this size on grow the gathering buffer to kGatheredSendBytes; until then,
+// and again while the connection waits for its next request, a few KiB (OpenSSL keeps a
+// buffer of its default 4 KiB or less as it is: a resize must ask for more).
 constexpr size_t kLargeWriteBytes = 64 << 10;
+constexpr int kIdleSendBytes = 8 << 10;
 
 void BlockSigpipe() {
   sigset_t pipe;
@@ -144,6 +146,15 @@ Transport::Io TlsTransport::Flush() {
   failed_ = true;
   ERR_clear_error();
   return {-1, 0};
+}
+
+void TlsTransport::Idle() {
+  if (!gathering_ || failed_) return;
+  BIO* writing = SSL_get_wbio(ssl_.get());
+  // Resizing drops what the buffer holds: it is empty between requests, checked anyway.
+  if (BIO_wpending(writing) == 0 && BIO_set_write_buffer_size(writing, kIdleSendBytes) == 1) {
+    gathering_ = false;
+  }
 }
 
 size_t TlsTransport::Pending() const {

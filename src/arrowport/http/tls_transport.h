@@ -34,12 +34,16 @@ class TlsTransport : public Transport {
   /// records go out through a buffer that Flush empties.
   Io Write(const char* data, size_t size) override;
   Io Flush() override;
+  /// Shrinks the write buffer back to a few KiB after a large response.
+  void Idle() override;
   size_t Pending() const override;
   /// Sends close_notify once when the session is healthy; never waits for the peer's.
   void Close() override;
 
   /// The negotiated protocol, e.g. "TLSv1.3".
   std::string version() const;
+  /// Whether the write buffer is grown to gather a large response's records.
+  bool gathering() const { return gathering_; }
 
  private:
   explicit TlsTransport(ssl_st* ssl);

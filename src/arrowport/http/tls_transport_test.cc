@@ -199,6 +199,46 @@ TEST_F(TlsTransportTest, AWriteIsOnTheSocketWhenItReturns) {
   client.join();
 }
 
+// The write timeout bounds each wait for room, not the whole write: a client that keeps
+// reading, slower than the write's size per timeout, gets all of it. The grown write
+// buffer is given back while the connection waits for its next request.
+TEST_F(TlsTransportTest, ASlowSteadyReaderIsNotCutOffAndTheBufferShrinksWhenIdle) {
+  const std::string response(6 << 20, 'r');
+  std::atomic<bool> read_all{false};
+  std::thread client([&] {
+    SslCtxHandle ctx(SSL_CTX_new(TLS_client_method()));
+    SslHandle ssl(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), fds_[1]);
+    if (SSL_connect(ssl.get()) != 1 || SSL_write(ssl.get(), "a", 1) != 1) return;
+    size_t received = 0;
+    char buffer[65536];
+    while (received < response.size()) {
+      std::this_thread::sleep_for(5ms);  // a record (16 KiB) per 5 ms: the write takes 2 s
+      const int n = SSL_read(ssl.get(), buffer, sizeof(buffer));
+      if (n <= 0) return;
+      received += static_cast<size_t>(n);
+    }
+    read_all = received == response.size();
+    (void)SSL_write(ssl.get(), "b", 1);  // the next request
+  });
+  auto transport = TlsTransport::Accept(*context_, fds_[0], Clock::now() + 10s);
+  ASSERT_TRUE(transport.ok()) << transport.status().ToString();
+  TlsTransport* tls = transport->get();
+  ConnectionTimeouts timeouts;
+  timeouts.write = 500ms;
+  DeadlineSocketStream stream(fds_[0], timeouts, std::move(*transport));
+  ASSERT_TRUE(stream.WaitForRequest());
+  char request;
+  ASSERT_EQ(stream.read(&request, 1), 1);
+  ASSERT_EQ(stream.write(response.data(), response.size()),
+            static_cast<ssize_t>(response.size()));
+  EXPECT_TRUE(tls->gathering());
+  ASSERT_TRUE(stream.WaitForRequest());
+  EXPECT_FALSE(tls->gathering());
+  client.join();
+  EXPECT_TRUE(read_all);
+}
+
 TEST_F(TlsTransportTest, SilentClientTimesOutAtTheDeadline) {
   const auto start = Clock::now();
   auto transport = TlsTransport::Accept(*context_, fds_[0], start + 300ms);

@@ -26,6 +26,8 @@ class Transport {
   /// {0, 0}: nothing is left; bytes < 0 with wait: poll for it and call again; wait 0:
   /// the connection failed.
   virtual Io Flush() { return {0, 0}; }
+  /// The connection waits for its next request: gives back what a large response grew.
+  virtual void Idle() {}
   /// Bytes received and ready to read without touching the socket.
   virtual size_t Pending() const { return 0; }
   /// Ends the session in order before the socket is shut down (TLS close_notify). Best
