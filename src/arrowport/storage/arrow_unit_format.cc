@@ -29,8 +29,13 @@ class ArrowUnit : public duckdb::ResultUnit {
 struct ArrowUnitLocal : duckdb::ResultFormatLocalState {
   duckdb::unique_ptr<duckdb::ArrowAppender> appender;  // created with a unit's first rows
   std::deque<duckdb::unique_ptr<ArrowUnit>> finished;
+  // The last unit ended full (at a cap), so the next one likely fills too and is sized
+  // for it. A unit that ends early (the producer's end, a selective query's row group)
+  // would keep a full unit's buffers for a few rows that nothing counts.
+  bool filling = false;
 
-  void Finish() {
+  void Finish(bool full) {
+    filling = full;
     // The sizes are the appender's until Finalize hands its buffers to the array.
     const duckdb::idx_t rows = appender->RowCount();
     const duckdb::idx_t bytes = appender->ByteSize();
@@ -111,9 +116,11 @@ duckdb::unique_ptr<duckdb::ResultFormatLocalState> ArrowUnitFormat::InitLocal(
   return duckdb::make_uniq<ArrowUnitLocal>();
 }
 
-duckdb::idx_t RowsToReserve(duckdb::idx_t row_bytes, duckdb::idx_t rows_left,
-                            duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes) {
-  const duckdb::idx_t fitting = unit_bytes / std::max<duckdb::idx_t>(row_bytes, 1);
+duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
+                            duckdb::idx_t rows_left, duckdb::idx_t unit_rows,
+                            duckdb::idx_t unit_bytes) {
+  const duckdb::idx_t fitting =
+      last_unit_full ? unit_bytes / std::max<duckdb::idx_t>(row_bytes, 1) : 0;
   return std::min(unit_rows, std::max(rows_left, fitting));
 }
 
@@ -126,11 +133,12 @@ void ArrowUnitFormat::AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
   duckdb::idx_t done = 0;
   while (done < count) {
     if (!local.appender) {
-      // Sized from this chunk's width (read before any append may reset the chunk).
-      duckdb::idx_t bytes = 0;
-      for (const auto& vector : chunk.data) bytes += ArrowBytesOf(vector, count);
-      const duckdb::idx_t rows = RowsToReserve(bytes / count, count - done, unit_rows_,
-                                               unit_bytes_);
+      duckdb::idx_t bytes = 0;  // the width of a row, worth reading only after a full unit
+      if (local.filling) {
+        for (const auto& vector : chunk.data) bytes += ArrowBytesOf(vector, count);
+      }
+      const duckdb::idx_t rows =
+          RowsToReserve(local.filling, bytes / count, count - done, unit_rows_, unit_bytes_);
       local.appender = duckdb::make_uniq<duckdb::ArrowAppender>(
           global.Types(), rows, global.Properties(), global.ExtensionTypes());
     }
@@ -138,7 +146,7 @@ void ArrowUnitFormat::AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
     local.appender->Append(chunk, done, done + take, count);
     done += take;
     if (local.appender->RowCount() >= unit_rows_ || local.appender->ByteSize() >= unit_bytes_) {
-      local.Finish();
+      local.Finish(/*full=*/true);
     }
   }
 }
@@ -153,7 +161,7 @@ duckdb::unique_ptr<duckdb::ResultUnit> ArrowUnitFormat::FinishUnit(
   if (local.finished.empty()) {
     // None finished: the partial unit, if it holds rows (never an empty one).
     if (!local.appender || local.appender->RowCount() == 0) return nullptr;
-    local.Finish();
+    local.Finish(/*full=*/false);
   }
   auto unit = std::move(local.finished.front());
   local.finished.pop_front();

@@ -11,20 +11,25 @@ namespace arrowport::storage {
 /// strings and blobs by their lengths, lists, arrays and structs by what they hold.
 duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows);
 
-/// Rows a new unit's buffers are sized for: as many rows `row_bytes` wide as
-/// `unit_bytes` holds, but at least `rows_left` (the rest of the chunk it starts with,
-/// appended at once), and at most `unit_rows`.
-duckdb::idx_t RowsToReserve(duckdb::idx_t row_bytes, duckdb::idx_t rows_left,
-                            duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes);
+/// Rows a new unit's buffers are sized for. After a unit that ended full (at a cap): as
+/// many rows `row_bytes` wide as `unit_bytes` holds, at most `unit_rows`. Otherwise (a
+/// producer's first unit, or after one that ended early: the producer's end, a selective
+/// query's row group), only the rows of the chunk it starts with, grown as rows come. At
+/// least `rows_left` (the rest of that chunk, appended at once), at most `unit_rows`.
+duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
+                            duckdb::idx_t rows_left, duckdb::idx_t unit_rows,
+                            duckdb::idx_t unit_bytes);
 
 /// \brief A query's rows as Arrow arrays, converted by whichever thread produces them
 /// (each of DuckDB's workers), in units that end at `unit_rows` rows or at about
 /// `unit_bytes` bytes, whichever comes first: DuckDB's own Arrow format ends a unit only
 /// at a number of rows, and 122,880 rows of 10 KB strings would be one 1.2 GB array per
-/// worker. Each unit's buffers are sized for the rows it will hold (judged from the
-/// width of its first chunk): DuckDB's format sizes them for one 2,048-row chunk and
-/// grows them by copying as rows arrive, six copies of every fixed-width column per
-/// unit. Read through `duckdb::QueryResultStream<ArrowUnitFormat>`.
+/// worker. After a unit that ended full, the next one's buffers are sized for the rows it
+/// will hold (judged from the width of its first chunk): DuckDB's format sizes them for
+/// one 2,048-row chunk and grows them by copying as rows arrive, six copies of every
+/// fixed-width column per unit. Streams only: read through
+/// `duckdb::QueryResultStream<ArrowUnitFormat>` (a result DuckDB retains whole would need
+/// a CopyPayload, which nothing here asks for).
 class ArrowUnitFormat : public duckdb::ResultFormatBase<ArrowUnitFormat> {
  public:
   using T = duckdb::ArrowArrayWrapper;
