@@ -195,10 +195,19 @@ constexpr char kUnfinishedArrowStream[] = "\xFF\xFF\xFF\xFF\x00\x00\x00\x01";
 constexpr std::string_view kUnfinishedArrow(kUnfinishedArrowStream, 8);
 constexpr std::string_view kUnfinishedCsv = "\n\"arrowport: the result failed here";
 
-// CSV: each batch's text is made on Arrow's CPU pool, a few batches at a time, and written
-// in the result's order. Arrow's CSV writer formats on the writing thread alone, so a read
+// Rows of a batch made into CSV text at once on a pool thread (about 1 MB of text).
+constexpr int64_t kCsvPieceRows = 16384;
+// Pieces in the making or waiting to be written, per request: a bound on the text held
+// whatever the number of cores.
+constexpr size_t kCsvPiecesInFlight = 4;
+
+// CSV: each batch is made into text in pieces on Arrow's CPU pool, several at once, and
+// written in order. Arrow's CSV writer formats on the writing thread alone, so a read
 // that DuckDB converts on every core was written out on one (1.1 cores busy, 1.6x
-// slower). On an error the texts made before it go out, then the marker of a cut body.
+// slower). The next batch is asked for only when the last one is written: a write whose
+// rows stream back commits when its last batch is asked past (see ResultBatchReader), so
+// after its rows went to the client's transport. On an error the text made before it
+// goes out (while the sink takes it), then the marker of a cut body.
 arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
                                 const std::shared_ptr<arrow::io::OutputStream>& sink) {
   auto options = arrow::csv::WriteOptions::Defaults();
@@ -207,47 +216,52 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   ARROW_ASSIGN_OR_RAISE(auto no_rows, arrow::RecordBatch::MakeEmpty(reader->schema()));
   ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
   options.include_header = false;
-  auto text_of = [options](std::shared_ptr<arrow::RecordBatch> batch)
+  auto text_of = [options](std::shared_ptr<arrow::RecordBatch> piece)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
     ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::BufferOutputStream::Create());
-    ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*batch, options, out.get()));
+    ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*piece, options, out.get()));
     return out->Finish();
   };
   arrow::internal::ThreadPool* pool = arrow::internal::GetCpuThreadPool();
-  // Batches being made into text at once: every pool thread busy, one more waiting to be
-  // written (each a batch and its text, beside the reader's own window of batches).
-  const size_t depth = static_cast<size_t>(std::max(pool->GetCapacity(), 1)) + 1;
   std::deque<arrow::Future<std::shared_ptr<arrow::Buffer>>> texts;
-  int64_t rows = 0;
+  bool sink_failed = false;
+  bool text_failed = false;  // rows after a piece that failed are never sent
   auto write_oldest = [&]() -> arrow::Status {
     auto text = texts.front().result();
     texts.pop_front();
+    text_failed = !text.ok();
     ARROW_RETURN_NOT_OK(text.status());
-    return sink->Write(*text);
+    auto written = sink->Write(*text);
+    sink_failed = !written.ok();
+    return written;
   };
+  int64_t rows = 0;
   auto st = [&]() -> arrow::Status {
     for (;;) {
       ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-      if (!batch) break;
+      if (!batch) return arrow::Status::OK();
       rows += batch->num_rows();
-      ARROW_ASSIGN_OR_RAISE(auto text, pool->Submit(text_of, std::move(batch)));
-      texts.push_back(std::move(text));
-      if (texts.size() >= depth) ARROW_RETURN_NOT_OK(write_oldest());
-    }
-    while (!texts.empty()) ARROW_RETURN_NOT_OK(write_oldest());
-    return arrow::Status::OK();
-  }();
-  if (!st.ok()) {
-    bool sending = true;  // until a write fails; no task outlives the call
-    while (!texts.empty()) {
-      if (sending) {
-        sending = write_oldest().ok();
-      } else {
-        texts.front().Wait();
-        texts.pop_front();
+      for (int64_t offset = 0; offset < batch->num_rows() || !texts.empty();) {
+        while (texts.size() < kCsvPiecesInFlight && offset < batch->num_rows()) {
+          ARROW_ASSIGN_OR_RAISE(auto text,
+                                pool->Submit(text_of, batch->Slice(offset, kCsvPieceRows)));
+          texts.push_back(std::move(text));
+          offset += kCsvPieceRows;
+        }
+        ARROW_RETURN_NOT_OK(write_oldest());
       }
     }
-    if (sending && sink->Write(kUnfinishedCsv.data(), kUnfinishedCsv.size()).ok()) {
+  }();
+  if (!st.ok()) {
+    while (!texts.empty()) {  // no task outlives the call
+      if (sink_failed || text_failed) {
+        texts.front().Wait();
+        texts.pop_front();
+      } else {
+        (void)write_oldest();
+      }
+    }
+    if (!sink_failed && sink->Write(kUnfinishedCsv.data(), kUnfinishedCsv.size()).ok()) {
       (void)sink->Flush();
     }
     (void)sink->Abort();

@@ -178,8 +178,8 @@ TEST(ResultWriterTest, CsvText) {
             ",,-1e-7,,true,9999999999.99,2000-02-29 23:59:59.000000Z,1969-12-31\n");
 }
 
-// Batches are made into text on several threads at once: the text is still the whole
-// result in its order, exactly what Arrow's own writer makes of it on one thread.
+// Batches are made into text in pieces on several threads at once: the text is still the
+// whole result in its order, exactly what Arrow's own writer makes of it on one thread.
 TEST(ResultWriterTest, CsvOfManyBatchesKeepsTheirOrder) {
   arrow::Int64Builder ids;
   arrow::StringBuilder names;
@@ -201,8 +201,8 @@ TEST(ResultWriterTest, CsvOfManyBatchesKeepsTheirOrder) {
             expected->Finish().ValueOrDie()->ToString());
 }
 
-// The same rows as one batch, and as many batches with empty ones among them (made into
-// text on several threads at once): the same JSON text.
+// The same rows as one batch, and as many batches with empty ones among them: the same
+// JSON text (a row separator before every row but the result's first).
 TEST(ResultWriterTest, JsonOfManyBatchesIsTheTextOfOne) {
   arrow::Int64Builder ids;
   arrow::StringBuilder names;
@@ -228,6 +228,54 @@ TEST(ResultWriterTest, JsonOfManyBatchesIsTheTextOfOne) {
   const std::string one = text_of({whole});
   EXPECT_EQ(one.substr(0, 24), "[\n{\"id\":0,\"name\":\"n0\"},\n");
   EXPECT_EQ(text_of(pieces), one);
+}
+
+// A result that fails after some batches: their rows go out whole and in order, then the
+// marker of a cut CSV, and the sink is aborted (never a clean end).
+TEST(ResultWriterTest, ACsvCutByAnErrorEndsWithItsRowsThenTheMarker) {
+  class Recording : public arrow::io::OutputStream {
+   public:
+    arrow::Status Write(const void* data, int64_t nbytes) override {
+      text.append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+      return arrow::Status::OK();
+    }
+    arrow::Status Abort() override {
+      aborted = true;
+      return arrow::Status::OK();
+    }
+    arrow::Status Close() override { return arrow::Status::OK(); }
+    bool closed() const override { return aborted; }
+    arrow::Result<int64_t> Tell() const override { return static_cast<int64_t>(text.size()); }
+    std::string text;
+    bool aborted = false;
+  };
+  class FailsAfterTwo : public arrow::RecordBatchReader {
+   public:
+    std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+    arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+      if (sent_ == 2) return arrow::Status::IOError("query failed midway");
+      arrow::Int64Builder ids;
+      for (int64_t i = 0; i < 40000; ++i) ARROW_RETURN_NOT_OK(ids.Append(sent_ * 40000 + i));
+      ARROW_ASSIGN_OR_RAISE(auto column, ids.Finish());
+      *out = arrow::RecordBatch::Make(schema_, 40000, {column});
+      ++sent_;
+      return arrow::Status::OK();
+    }
+
+   private:
+    std::shared_ptr<arrow::Schema> schema_ = arrow::schema({arrow::field("id", arrow::int64())});
+    int sent_ = 0;
+  };
+  FailsAfterTwo reader;
+  auto sink = std::make_shared<Recording>();
+  auto rows = WriteResult(&reader, ResultFormat::kCsv, sink);
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().message(), "query failed midway");
+  std::string expected = "\"id\"\n";
+  for (int64_t i = 0; i < 80000; ++i) expected += std::to_string(i) + "\n";
+  expected += "\n\"arrowport: the result failed here";
+  EXPECT_EQ(sink->text, expected);
+  EXPECT_TRUE(sink->aborted);
 }
 
 TEST(ResultWriterTest, CsvRefusesNestedColumnsWithAnError) {
