@@ -14,14 +14,13 @@ of a race (for example gRPC releasing a Flight buffer's last reference on one th
 our reader released another on its own), the hand-over between them happened with atomics
 TSan cannot see, and the report says nothing about our code. So is a library's access
 racing only with atomic ones of ours (the shared_ptr released on our side, the block freed
-by the library after its own, invisible, last decrement). A std template instantiated over
-a library's own types (libduckdb's shared_ptr deleter of a duckdb::DataChunk) is that
-library's code, not a copy its caller was bound to, and decides. Anything else is kept:
+by the library after its own, invisible, last decrement). Anything else is kept:
 a frame of arrowport:: first, a frame that cannot be named, or another kind of report.
 
 Lock reports (a lock-order cycle, a double lock) are dropped only when DuckDB's code
 decides every stack that touches their mutexes (where each was locked, created, or
-allocated) and a cycle's edges run on at most one thread of ours, the others being
+allocated; a std template of libduckdb over DuckDB's own types, such as the shared_ptr
+deleter that returns a duckdb::DataChunk to its pool under the pool's lock, is DuckDB's) and a cycle's edges run on at most one thread of ours, the others being
 DuckDB's own workers: DuckDB 2.0's shared pipeline exchanges (a plan read by several
 operators) lock their pools in both orders, which is DuckDB's lock order, not ours to
 change. A mutex of ours, another library's, two threads of ours meeting in DuckDB's locks
@@ -76,9 +75,11 @@ class LibrarySymbols:
         return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def deciding_frame(frames, symbols):
+def deciding_frame(frames, symbols, duckdbs_own_types=False):
     """('ours' | 'library' | 'unknown', module) for one stack (innermost frame first): its
-    innermost frame that is not a std template or an interceptor decides."""
+    innermost frame that is not a std template or an interceptor decides. With
+    `duckdbs_own_types` (lock reports), a std template of libduckdb instantiated over
+    DuckDB's types decides too."""
     for function, module, offset in frames:
         if module.startswith(MAIN_MODULES):
             if "arrowport::" in function:
@@ -89,18 +90,19 @@ def deciding_frame(frames, symbols):
                 continue
             return "ours", module  # main(), a lambda or helper of ours outside the namespace
         name = symbols.name(module, int(offset, 16))
-        if TRANSPARENT.match(name) and not names_own_types(module, name):
+        if TRANSPARENT.match(name) and not (duckdbs_own_types and
+                                            names_duckdbs_types(module, name)):
             continue  # a std template the library's call landed in
         return "library", module
     return "unknown", ""
 
 
-def names_own_types(module, name):
-    """Whether a library's std template frame is instantiated over the library's own
-    types ("std::_Sp_counted_deleter<duckdb::DataChunk*, ...>" in libduckdb): code only
-    that library can have made, so its frame decides like any other of the library's."""
-    namespace = re.match(r"lib([a-z]+)", module)
-    return bool(namespace) and f"{namespace.group(1)}::" in name
+def names_duckdbs_types(module, name):
+    """Whether a std template frame of libduckdb is instantiated over DuckDB's own types
+    ("std::_Sp_counted_deleter<duckdb::DataChunk*, ...>"): code only DuckDB can have made,
+    where it takes its locks. Not for data races: there such a frame is also where our
+    code drops the last reference to something DuckDB made, which is ours to explain."""
+    return module.startswith("libduckdb.") and "duckdb::" in name
 
 
 def accessing_code(frames, symbols):
@@ -108,8 +110,8 @@ def accessing_code(frames, symbols):
 
 
 def deciding_module(frames, symbols):
-    """The library whose frame decides a stack; '' when ours or unknown."""
-    verdict, module = deciding_frame(frames, symbols)
+    """The library whose frame decides a lock site's stack; '' when ours or unknown."""
+    verdict, module = deciding_frame(frames, symbols, duckdbs_own_types=True)
     return module if verdict == "library" else ""
 
 

@@ -142,6 +142,19 @@ STRING_COPY_IN_DUCKDB = [LOCKED, frame(1, "<null> <null>", "(libduckdb.so.2.0+0x
                                   "shared_connection.cc:40", MAIN.format(0x4e0000))]
 
 
+def test_a_std_template_of_duckdbs_own_types_decides_only_lock_reports():
+    # A data race: our reader drops the last reference to a chunk DuckDB made (the
+    # deleter runs in libduckdb's copy of the template) while a DuckDB worker reads it.
+    # That free is ours to explain: kept.
+    freed_by_us = [frame(0, "operator delete(void*) ??:?", MAIN.format(0x12e99c)),
+                   frame(1, "<null> <null>", "(libduckdb.so.2.0+0x2b1673c)"),
+                   frame(2, "arrowport::storage::ResultBatchReader::ReadNext() "
+                            "result_batch_reader.cc:135", MAIN.format(0x4f074a))]
+    read_by_duckdb = [frame(0, "<null> <null>", "(libduckdb.so.2.0+0x2b2c104)")]
+    code, out = triage(report(freed_by_us, read_by_duckdb, "Previous read"))
+    assert code == 1 and "ResultBatchReader" in out
+
+
 def test_a_std_template_of_duckdbs_own_types_is_duckdbs_code():
     assert triage(lock_cycle(DUCKDB_RETURNS_A_CHUNK, DUCKDB_LOCKS_ITS_CONTEXT,
                              second_thread="T24")) == (0, "")
