@@ -27,6 +27,9 @@ class ArrowUnit : public duckdb::ResultUnit {
 
 // One producer's state: the unit being built and those finished, not yet taken.
 struct ArrowUnitLocal : duckdb::ResultFormatLocalState {
+  explicit ArrowUnitLocal(bool sizable) : sizable(sizable) {}
+
+  const bool sizable;  // see FlatColumns
   duckdb::unique_ptr<duckdb::ArrowAppender> appender;  // created with a unit's first rows
   std::deque<duckdb::unique_ptr<ArrowUnit>> finished;
   // The last unit ended full (at a cap), so the next one likely fills too and is sized
@@ -35,7 +38,7 @@ struct ArrowUnitLocal : duckdb::ResultFormatLocalState {
   bool filling = false;
 
   void Finish(bool full) {
-    filling = full;
+    filling = full && sizable;
     // The sizes are the appender's until Finalize hands its buffers to the array.
     const duckdb::idx_t rows = appender->RowCount();
     const duckdb::idx_t bytes = appender->ByteSize();
@@ -45,6 +48,17 @@ struct ArrowUnitLocal : duckdb::ResultFormatLocalState {
     finished.push_back(duckdb::make_uniq<ArrowUnit>(rows, bytes, std::move(array)));
   }
 };
+
+// Whether a unit's buffers can be sized from a row's width: every column fixed-width or a
+// string or blob, each buffer then reserved for the unit's rows. A list's appender hands
+// its row capacity on to its child, so a list of 18,000-element arrays sized for 122,880
+// rows (its first rows empty, narrow) asked for 32 GiB: nested columns grow as rows come.
+bool FlatColumns(const duckdb::vector<duckdb::LogicalType>& types) {
+  return std::all_of(types.begin(), types.end(), [](const duckdb::LogicalType& type) {
+    const auto physical = type.InternalType();
+    return duckdb::TypeIsConstantSize(physical) || physical == duckdb::PhysicalType::VARCHAR;
+  });
+}
 
 }  // namespace
 
@@ -112,8 +126,8 @@ duckdb::unique_ptr<duckdb::ResultFormatGlobalState> ArrowUnitFormat::InitGlobal(
 }
 
 duckdb::unique_ptr<duckdb::ResultFormatLocalState> ArrowUnitFormat::InitLocal(
-    duckdb::ResultFormatGlobalState&) {
-  return duckdb::make_uniq<ArrowUnitLocal>();
+    duckdb::ResultFormatGlobalState& gstate) {
+  return duckdb::make_uniq<ArrowUnitLocal>(FlatColumns(gstate.Cast<GlobalState>().Types()));
 }
 
 duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,

@@ -25,7 +25,8 @@ duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
 /// `unit_bytes` bytes, whichever comes first: DuckDB's own Arrow format ends a unit only
 /// at a number of rows, and 122,880 rows of 10 KB strings would be one 1.2 GB array per
 /// worker. After a unit that ended full, the next one's buffers are sized for the rows it
-/// will hold (judged from the width of its first chunk): DuckDB's format sizes them for
+/// will hold (judged from the width of its first chunk; flat columns only: fixed-width,
+/// strings, blobs): DuckDB's format sizes them for
 /// one 2,048-row chunk and grows them by copying as rows arrive, six copies of every
 /// fixed-width column per unit. Streams only: read through
 /// `duckdb::QueryResultStream<ArrowUnitFormat>` (a result DuckDB retains whole would need

@@ -223,6 +223,18 @@ TEST_F(ResultSourcesTest, WideListsEndUnitsAtASize) {
                         30000, 1);
 }
 
+// A full unit of empty lists, then lists of 18,000-element arrays: a list's appender hands
+// its row capacity to its child, so a unit sized for 122,880 narrow rows asked for 32 GiB
+// (hostile run). Nested columns grow as rows come.
+TEST_F(ResultSourcesTest, ListsOfLargeArraysAfterEmptyOnesAreRead) {
+  const auto batches = ReadAll(
+      "SELECT i, CASE WHEN i < 250000 THEN []::BIGINT[18000][] "
+      "ELSE [range(18000)::BIGINT[18000]] END AS l FROM range(250050) t(i)");
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += batch->num_rows();
+  EXPECT_EQ(rows, 250050);
+}
+
 TEST_F(ResultSourcesTest, NullStringsAreRead) {
   const auto batches = ReadAll(
       "SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'v' || i END AS s FROM range(300000) t(i)");
