@@ -106,6 +106,26 @@ def test_rich_types_over_http(server):
     assert back.column("ts_tz").equals(table.column("ts_tz"))
 
 
+def test_a_format_that_cannot_hold_the_columns_is_refused_before_the_body(server):
+    # CSV has no nested columns: a clear 400 naming the formats that can, for GET, HEAD and
+    # POST /query (was 200 with a body cut at its start, and the reason only in the log).
+    sql = "CREATE OR REPLACE TABLE nested_csv AS SELECT 1 AS id, [1, 2] AS l"
+    assert requests.post(f"{server.http}/query", data=sql, headers={"Content-Type": "text/plain"},
+                         timeout=60).status_code == 200
+    for response in (
+            requests.get(f"{server.http}/tables/nested_csv", params={"format": "csv"}, timeout=60),
+            requests.post(f"{server.http}/query", params={"format": "csv"},
+                          json={"sql": "SELECT * FROM nested_csv"}, timeout=60)):
+        assert_error(response, 400, "invalid_argument")
+        message = response.json()["error"]["message"]
+        assert "format 'csv' cannot hold this result" in message and "format=arrow" in message
+    head = requests.head(f"{server.http}/tables/nested_csv", params={"format": "csv"}, timeout=60)
+    assert head.status_code == 400
+    # The formats that hold it still answer.
+    r = requests.get(f"{server.http}/tables/nested_csv", params={"format": "json"}, timeout=60)
+    assert r.status_code == 200 and r.json() == [{"id": 1, "l": [1, 2]}]
+
+
 def test_ipc_body_compression_and_content_encoding(server):
     table = five_column_table(50_000)
     for codec in ("zstd", "lz4"):

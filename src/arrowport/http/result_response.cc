@@ -69,8 +69,11 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   if (req.method == "HEAD") {
     // Headers only: what a GET would answer (404 for a missing table), nothing run.
     auto schema = ctx.deps().query->Describe(request, (*call)->context());
-    ctx.Log(req, schema.status(), start);
+    arrow::Status fits = schema.ok() ? query::CheckFormatFits(*schema, negotiated->format)
+                                     : schema.status();
+    ctx.Log(req, fits, start);
     if (!schema.ok()) return SendStatus(res, schema.status());
+    if (!fits.ok()) return SendStatus(res, fits);
     // GET's headers (RFC 9110 9.3.2): chunked, its Content-Encoding, no length. A
     // provider that httplib never calls for HEAD keeps it from adding Content-Length: 0.
     res.status = 200;
@@ -85,6 +88,12 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     ctx.Log(req, reader.status(), start);
     SendStatus(res, reader.status());
     return;
+  }
+  // A format that cannot hold the result's columns is the client's choice to change: said
+  // now, not as a body cut at its start.
+  if (auto fits = query::CheckFormatFits((*reader)->schema(), negotiated->format); !fits.ok()) {
+    ctx.Log(req, fits, start);
+    return SendStatus(res, fits);
   }
   const auto compression = SetBodyHeaders(req, res, negotiated->format);
   res.status = 200;

@@ -212,7 +212,8 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
                                 const std::shared_ptr<arrow::io::OutputStream>& sink) {
   auto options = arrow::csv::WriteOptions::Defaults();
   // The header goes first, as Arrow's writer sends it (an empty result has one too); a
-  // schema CSV cannot hold (nested columns) is refused here, before any row.
+  // schema CSV cannot hold (nested columns) is refused here, before any row (the HTTP
+  // gateway asks CheckFormatFits before its status line).
   ARROW_ASSIGN_OR_RAISE(auto no_rows, arrow::RecordBatch::MakeEmpty(reader->schema()));
   ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
   options.include_header = false;
@@ -268,6 +269,30 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
     return st;
   }
   return rows;
+}
+
+arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
+                              ResultFormat format) {
+  // The formats' own writers decide, made over a sink that only counts.
+  auto sink = std::make_shared<arrow::io::MockOutputStream>();
+  arrow::Status fits;
+  const char* name = "";
+  switch (format) {
+    case ResultFormat::kCsv:
+      name = "csv";
+      fits = arrow::csv::MakeCSVWriter(sink, schema).status();
+      break;
+    case ResultFormat::kParquet:
+      name = "parquet";
+      fits = parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(), sink)
+                 .status();
+      break;
+    default:
+      return arrow::Status::OK();
+  }
+  if (fits.ok()) return fits;
+  return arrow::Status::Invalid("format '", name, "' cannot hold this result (",
+                                fits.message(), "); ask for format=arrow or format=json");
 }
 
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,

@@ -17,6 +17,14 @@ enum class ResultFormat { kArrowStream, kArrowFile, kParquet, kCsv, kJson, kTabl
 /// Accepts: arrow|arrows|ipc (stream), arrow-file|feather, parquet, csv, json, table.
 arrow::Result<ResultFormat> ParseResultFormat(std::string_view name);
 
+/// Whether `format` can hold columns of `schema`'s types (CSV has no nested columns,
+/// Parquet no unions or intervals): Invalid naming the format, the refusal and the formats
+/// that can, so a client is told before any byte of the result instead of getting a body
+/// cut at its start. What depends on the values (CSV of a blob that is not UTF-8) is found
+/// only as it is written.
+arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
+                              ResultFormat format);
+
 /// \brief Writes every batch of `reader` to `sink` in `format`, batch by batch. Returns
 /// the number of rows written. kTable is refused (the CLI writes it).
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,

@@ -278,6 +278,27 @@ TEST(ResultWriterTest, ACsvCutByAnErrorEndsWithItsRowsThenTheMarker) {
   EXPECT_TRUE(sink->aborted);
 }
 
+// Said before any byte: CSV holds no nested columns, Parquet no unions; the formats that
+// hold everything are never refused.
+TEST(ResultWriterTest, AFormatThatCannotHoldTheColumnsIsRefusedUpFront) {
+  const auto nested = NestedTable()->schema();
+  auto csv = CheckFormatFits(nested, ResultFormat::kCsv);
+  ASSERT_TRUE(csv.IsInvalid()) << csv.ToString();
+  EXPECT_NE(csv.message().find("format 'csv' cannot hold this result"), std::string::npos)
+      << csv.message();
+  EXPECT_NE(csv.message().find("format=arrow"), std::string::npos);
+  EXPECT_TRUE(CheckFormatFits(FlatTable()->schema(), ResultFormat::kCsv).ok());
+  EXPECT_TRUE(CheckFormatFits(MixedTable()->schema(), ResultFormat::kParquet).ok());
+  auto unions = arrow::schema({arrow::field(
+      "u", arrow::sparse_union({arrow::field("a", arrow::int64())}, {0}))});
+  EXPECT_TRUE(CheckFormatFits(unions, ResultFormat::kParquet).IsInvalid());
+  for (auto format : {ResultFormat::kArrowStream, ResultFormat::kArrowFile,
+                      ResultFormat::kJson}) {
+    EXPECT_TRUE(CheckFormatFits(nested, format).ok());
+    EXPECT_TRUE(CheckFormatFits(unions, format).ok());
+  }
+}
+
 TEST(ResultWriterTest, CsvRefusesNestedColumnsWithAnError) {
   auto nested = NestedTable();
   arrow::TableBatchReader reader(*nested);
