@@ -59,6 +59,20 @@ struct TestIdentity {
   }
 };
 
+// A TLS client on one end of the socket pair (any certificate accepted).
+struct TestClient {
+  SslCtxHandle ctx{SSL_CTX_new(TLS_client_method())};
+  SslHandle ssl{SSL_new(ctx.get())};
+
+  /// Connects over `fd` and sends `request`; false when either fails.
+  bool Start(int fd, const std::string& request) {
+    SSL_set_fd(ssl.get(), fd);
+    return SSL_connect(ssl.get()) == 1 &&
+           SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) ==
+               static_cast<int>(request.size());
+  }
+};
+
 class TlsTransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -122,15 +136,13 @@ TEST_F(TlsTransportTest, HandshakeThenRequestAndLargeResponse) {
   std::string received;
   bool client_ok = false;
   std::thread client([&] {
-    SslCtxHandle ctx(SSL_CTX_new(TLS_client_method()));
-    SslHandle ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fds_[1]);
-    if (SSL_connect(ssl.get()) != 1) return;
-    if (SSL_write(ssl.get(), "ping", 4) != 4) return;
+    TestClient tls;
+    if (!tls.Start(fds_[1], "ping")) return;
+    SSL* ssl = tls.ssl.get();
     char buffer[65536];
     while (received.size() < response.size()) {
       std::this_thread::sleep_for(received.size() < (1 << 20) ? 1ms : 0ms);  // slow at first
-      const int n = SSL_read(ssl.get(), buffer, sizeof(buffer));
+      const int n = SSL_read(ssl, buffer, sizeof(buffer));
       if (n <= 0) return;
       received.append(buffer, static_cast<size_t>(n));
     }
@@ -170,14 +182,13 @@ TEST_F(TlsTransportTest, AWriteIsOnTheSocketWhenItReturns) {
   const std::string small = "tail";
   std::atomic<bool> read_all{false};
   std::thread client([&] {
-    SslCtxHandle ctx(SSL_CTX_new(TLS_client_method()));
-    SslHandle ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fds_[1]);
-    if (SSL_connect(ssl.get()) != 1 || SSL_write(ssl.get(), "go", 2) != 2) return;
+    TestClient tls;
+    if (!tls.Start(fds_[1], "go")) return;
+    SSL* ssl = tls.ssl.get();
     std::string received;
     char buffer[65536];
     while (received.size() < large.size() + small.size()) {
-      const int n = SSL_read(ssl.get(), buffer, sizeof(buffer));
+      const int n = SSL_read(ssl, buffer, sizeof(buffer));
       if (n <= 0) return;
       received.append(buffer, static_cast<size_t>(n));
     }
@@ -206,20 +217,19 @@ TEST_F(TlsTransportTest, ASlowSteadyReaderIsNotCutOffAndTheBufferShrinksWhenIdle
   const std::string response(6 << 20, 'r');
   std::atomic<bool> read_all{false};
   std::thread client([&] {
-    SslCtxHandle ctx(SSL_CTX_new(TLS_client_method()));
-    SslHandle ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fds_[1]);
-    if (SSL_connect(ssl.get()) != 1 || SSL_write(ssl.get(), "a", 1) != 1) return;
+    TestClient tls;
+    if (!tls.Start(fds_[1], "a")) return;
+    SSL* ssl = tls.ssl.get();
     size_t received = 0;
     char buffer[65536];
     while (received < response.size()) {
       std::this_thread::sleep_for(5ms);  // a record (16 KiB) per 5 ms: the write takes 2 s
-      const int n = SSL_read(ssl.get(), buffer, sizeof(buffer));
+      const int n = SSL_read(ssl, buffer, sizeof(buffer));
       if (n <= 0) return;
       received += static_cast<size_t>(n);
     }
     read_all = received == response.size();
-    (void)SSL_write(ssl.get(), "b", 1);  // the next request
+    (void)SSL_write(ssl, "b", 1);  // the next request
   });
   auto transport = TlsTransport::Accept(*context_, fds_[0], Clock::now() + 10s);
   ASSERT_TRUE(transport.ok()) << transport.status().ToString();
