@@ -60,11 +60,10 @@ bool FlatColumns(const duckdb::vector<duckdb::LogicalType>& types) {
   });
 }
 
-}  // namespace
-
-// Strings count their lengths (NULLs their offset alone); lists what their rows name
-// (DuckDB's lists may share one child range, Arrow repeats it); a shared dictionary or
-// constant counts per row.
+// About the bytes `rows` entries of `vector` take as Arrow: fixed widths exactly, strings
+// and blobs by their lengths (NULLs by their offset alone), lists what their rows name
+// (DuckDB's lists may share one child range, Arrow repeats it), arrays and structs what
+// they hold; a shared dictionary or constant counts per row.
 duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows) {
   using duckdb::PhysicalType;
   const auto physical = vector.GetType().InternalType();
@@ -113,6 +112,8 @@ duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows) {
       return rows * kOtherValueBytes;
   }
 }
+
+}  // namespace
 
 ArrowUnitFormat::ArrowUnitFormat(duckdb::idx_t unit_rows, duckdb::idx_t unit_bytes)
     : unit_rows_(std::max<duckdb::idx_t>(unit_rows, 1)),

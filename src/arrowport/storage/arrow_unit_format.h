@@ -7,10 +7,6 @@
 
 namespace arrowport::storage {
 
-/// About the bytes `rows` entries of `vector` take as Arrow: fixed widths exactly,
-/// strings and blobs by their lengths, lists, arrays and structs by what they hold.
-duckdb::idx_t ArrowBytesOf(const duckdb::Vector& vector, duckdb::idx_t rows);
-
 /// Rows a new unit's buffers are sized for. After a unit that ended full (at a cap): as
 /// many rows `row_bytes` wide as `unit_bytes` holds, at most `unit_rows`. Otherwise (a
 /// producer's first unit, or after one that ended early: the producer's end, a selective
@@ -26,11 +22,10 @@ duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
 /// at a number of rows, and 122,880 rows of 10 KB strings would be one 1.2 GB array per
 /// worker. After a unit that ended full, the next one's buffers are sized for the rows it
 /// will hold (judged from the width of its first chunk; flat columns only: fixed-width,
-/// strings, blobs): DuckDB's format sizes them for
-/// one 2,048-row chunk and grows them by copying as rows arrive, six copies of every
-/// fixed-width column per unit. Streams only: read through
-/// `duckdb::QueryResultStream<ArrowUnitFormat>` (a result DuckDB retains whole would need
-/// a CopyPayload, which nothing here asks for).
+/// strings, blobs): DuckDB's format sizes them for one 2,048-row chunk and grows them by
+/// copying as rows arrive, six copies of every fixed-width column per unit. Streams only:
+/// read through `duckdb::QueryResultStream<ArrowUnitFormat>` (a result DuckDB retains
+/// whole would need a CopyPayload, which nothing here asks for).
 class ArrowUnitFormat : public duckdb::ResultFormatBase<ArrowUnitFormat> {
  public:
   using T = duckdb::ArrowArrayWrapper;
