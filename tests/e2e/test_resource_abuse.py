@@ -15,6 +15,7 @@ import urllib3
 
 import rawflight
 from test_flight_roundtrip import get, put
+from test_flight_sql import connect
 from test_trust import peak_rss_bytes
 
 
@@ -59,6 +60,23 @@ def test_wide_result_rows_come_in_bounded_batches(server):
     assert rows == 100000
     assert largest < 64 << 20  # was one ~1 GB batch of 122,880 rows
     assert peak_rss_mib(server.proc.pid) < 900
+
+
+def test_multi_megabyte_values_fit_a_clients_message_limit_in_a_transaction(server):
+    # 12 rows of 5 MB are one DuckDB chunk; in a client's transaction chunks are converted
+    # one by one, and that one went out as a 60 MB batch: ADBC (16 MiB message limit)
+    # failed with "received message larger than max".
+    sql = "SELECT i, repeat(chr(65 + i::INT), 5000000) AS s FROM range(12) t(i)"
+    for autocommit in (True, False):
+        with connect(server, autocommit=autocommit) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            batches = list(cur.fetch_record_batch())
+            assert all(b.nbytes <= 8 << 20 for b in batches), [b.nbytes for b in batches]
+            table = pa.Table.from_batches(batches)
+            assert table.column("i").to_pylist() == list(range(12))
+            assert [len(s) for s in table.column("s").to_pylist()] == [5000000] * 12
+            assert [s[0] + s[-1] for s in table.column("s").to_pylist()] == \
+                [chr(65 + i) * 2 for i in range(12)]
 
 
 @pytest.mark.parametrize("fmt,encoding", [("arrow", None), ("parquet", None), ("arrow-file", None),

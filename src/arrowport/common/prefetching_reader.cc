@@ -68,9 +68,12 @@ class PrefetchingReader : public arrow::RecordBatchReader {
     std::vector<std::shared_ptr<arrow::RecordBatch>> pieces{std::move(*out)};
     int64_t rows = pieces[0]->num_rows();
     int64_t bytes = arrow::util::TotalBufferSize(*pieces[0]);
-    while (!queue_.empty() && rows < glue_.rows && bytes < glue_.bytes) {
+    // Never past the byte limit: a batch over it may exceed a client's message limit.
+    while (!queue_.empty() && rows < glue_.rows) {
+      const int64_t next_bytes = arrow::util::TotalBufferSize(*queue_.front());
+      if (bytes + next_bytes > glue_.bytes) break;
       rows += queue_.front()->num_rows();
-      bytes += arrow::util::TotalBufferSize(*queue_.front());
+      bytes += next_bytes;
       pieces.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
@@ -19,7 +20,8 @@ namespace arrowport::storage {
 
 namespace {
 
-// Largest result batch glued from DuckDB's chunks (one chunk may still be larger).
+// Largest result batch: pieces are glued up to it and sliced down to about it (only a
+// single row may be larger).
 constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
 // Result batches of one query charged to the server's budget at once: a prefetching
 // reader's queue (2) or DuckDB's streaming buffer, the batch being sent and the next.
@@ -54,9 +56,10 @@ class WriteTransaction {
   bool ended_ = false;
 };
 
-// Streams a DuckDB result as Arrow record batches of about `batch_rows` rows: the
-// source's pieces as they come, or, when they are DuckDB's small (2048-row) chunks, glued
-// together so network writers see sensible batches.
+// Streams a DuckDB result as Arrow record batches of about `batch_rows` rows and at most
+// about kMaxBatchBytes: the source's pieces as they come, or, when they are DuckDB's small
+// (2048-row) chunks, glued together so network writers see sensible batches; a piece of
+// multi-MB values in slices.
 class ResultBatchReader : public arrow::RecordBatchReader {
  public:
   ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
@@ -125,21 +128,22 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     int64_t rows = 0;
     int64_t bytes = 0;
     // A batch ends at batch_rows or kMaxBatchBytes, whichever comes first: wide rows
-    // (10 KB strings) would otherwise make 1 GB batches, held per stream until read.
+    // (10 KB strings) would otherwise make 1 GB batches, held per stream until read, and
+    // a client's message limit (ADBC's is 16 MiB) refuses a batch it cannot take.
     while (rows < glue_rows_ && bytes < glue_bytes_) {
       if (stop_asked_at_.load() != 0) {
         done_ = true;
         if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
         return arrow::Status::Cancelled("the result was closed before its end");
       }
-      auto next = source_->Next();
+      auto next = NextPiece();
       if (!next.ok()) {
         done_ = true;
         if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
         return next.status();
       }
-      std::shared_ptr<arrow::RecordBatch> batch = next.MoveValueUnsafe();
-      if (batch == nullptr) {
+      Piece piece = next.MoveValueUnsafe();
+      if (piece.batch == nullptr) {
         done_ = true;
         if (write_) {
           source_.reset();  // the result ends before its transaction commits
@@ -147,11 +151,13 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         }
         break;
       }
-      rows += batch->num_rows();
-      // A slice of a wide unit counts the part of the unit's buffers it covers.
-      ARROW_ASSIGN_OR_RAISE(const int64_t piece_bytes, arrow::util::ReferencedBufferSize(*batch));
-      bytes += piece_bytes;
-      pieces.push_back(std::move(batch));
+      if (!pieces.empty() && bytes + piece.bytes > kMaxBatchBytes) {
+        held_ = std::move(piece);  // the next batch's first piece
+        break;
+      }
+      rows += piece.batch->num_rows();
+      bytes += piece.bytes;
+      pieces.push_back(std::move(piece.batch));
     }
     if (pieces.empty()) return arrow::Status::OK();
     // Batches queued for the client draw from the server's budget (waiting briefly when
@@ -180,6 +186,37 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   }
 
  private:
+  struct Piece {
+    std::shared_ptr<arrow::RecordBatch> batch;  // null at the result's end
+    int64_t bytes = 0;  // of the buffers it covers (a slice: its part of them)
+  };
+
+  // The next piece: one held back, the next slice of a wide one, or the source's next.
+  // A piece over kMaxBatchBytes (a chunk or unit of multi-MB values) goes out as slices
+  // of about that size, views of it.
+  arrow::Result<Piece> NextPiece() {
+    if (held_) {
+      Piece piece = std::move(*held_);
+      held_.reset();
+      return piece;
+    }
+    if (wide_ == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, source_->Next());
+      if (batch == nullptr) return Piece{};
+      ARROW_ASSIGN_OR_RAISE(const int64_t bytes, arrow::util::ReferencedBufferSize(*batch));
+      if (bytes <= kMaxBatchBytes || batch->num_rows() <= 1) return Piece{std::move(batch), bytes};
+      const int64_t slices = (bytes + kMaxBatchBytes - 1) / kMaxBatchBytes;
+      wide_slice_rows_ = std::max<int64_t>(1, batch->num_rows() / slices);
+      wide_ = std::move(batch);
+      wide_offset_ = 0;
+    }
+    auto slice = wide_->Slice(wide_offset_, wide_slice_rows_);
+    wide_offset_ += slice->num_rows();
+    if (wide_offset_ >= wide_->num_rows()) wide_ = nullptr;
+    ARROW_ASSIGN_OR_RAISE(const int64_t bytes, arrow::util::ReferencedBufferSize(*slice));
+    return Piece{std::move(slice), bytes};
+  }
+
   std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
   std::shared_ptr<void> keep_alive_;   // what a prepared statement's result reads from
   duckdb_connection conn_;
@@ -200,6 +237,10 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   const bool stop_between_chunks_;
   std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
   bool done_ = false;
+  std::optional<Piece> held_;  // taken for a batch it would have made too large
+  std::shared_ptr<arrow::RecordBatch> wide_;  // a piece over kMaxBatchBytes, handed out in slices
+  int64_t wide_offset_ = 0;
+  int64_t wide_slice_rows_ = 0;
 };
 
 }  // namespace

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "arrow/c/bridge.h"
-#include "arrow/util/byte_size.h"
 #include "arrowport/storage/arrow_unit_format.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/result_batch_reader.h"
@@ -101,12 +100,10 @@ class ArrowUnitResultSource : public ResultSource {
  public:
   ArrowUnitResultSource(std::shared_ptr<void> statement,
                         std::unique_ptr<duckdb::QueryResultStream<ArrowUnitFormat>> stream,
-                        std::shared_ptr<arrow::Schema> schema, int64_t max_piece_bytes,
-                        bool duckdb_has_workers)
+                        std::shared_ptr<arrow::Schema> schema, bool duckdb_has_workers)
       : statement_(std::move(statement)),
         stream_(std::move(stream)),
         schema_(std::move(schema)),
-        max_piece_bytes_(max_piece_bytes),
         duckdb_has_workers_(duckdb_has_workers) {}
 
   ~ArrowUnitResultSource() override {
@@ -118,38 +115,6 @@ class ArrowUnitResultSource : public ResultSource {
   }
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (ended_) return nullptr;
-    if (pending_ == nullptr) {
-      ARROW_ASSIGN_OR_RAISE(pending_, FetchUnit());
-      if (pending_ == nullptr) {
-        ended_ = true;
-        return nullptr;
-      }
-      offset_ = 0;
-      SliceRowsFor(*pending_);
-    }
-    if (offset_ == 0 && slice_rows_ >= pending_->num_rows()) return std::move(pending_);
-    auto piece = pending_->Slice(offset_, slice_rows_);
-    offset_ += piece->num_rows();
-    if (offset_ >= pending_->num_rows()) pending_ = nullptr;
-    return piece;
-  }
-
-  bool pieces_are_chunks() const override { return false; }
-  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-
- private:
-  // Wide rows: a unit over max_piece_bytes goes out in slices of about that, views of it.
-  void SliceRowsFor(const arrow::RecordBatch& unit) {
-    const int64_t bytes = arrow::util::TotalBufferSize(unit);
-    slice_rows_ = unit.num_rows();
-    if (bytes > max_piece_bytes_ && unit.num_rows() > 1) {
-      const int64_t pieces = (bytes + max_piece_bytes_ - 1) / max_piece_bytes_;
-      slice_rows_ = std::max<int64_t>(1, (unit.num_rows() + pieces - 1) / pieces);
-    }
-  }
-
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> FetchUnit() {
     while (true) {
       std::unique_ptr<duckdb::ArrowArrayWrapper> unit;
       try {
@@ -168,6 +133,10 @@ class ArrowUnitResultSource : public ResultSource {
     }
   }
 
+  bool pieces_are_chunks() const override { return false; }
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+
+ private:
   // The next unit, or null at the end or on an error (recorded on the stream). DuckDB's
   // Fetch() runs tasks on the calling thread until its buffer is replenished, and while
   // its workers hold every task it polls the scheduler in a loop, under its locks: a third
@@ -205,12 +174,7 @@ class ArrowUnitResultSource : public ResultSource {
   // Declared after statement_: closed before the statement it runs is freed.
   std::unique_ptr<duckdb::QueryResultStream<ArrowUnitFormat>> stream_;
   std::shared_ptr<arrow::Schema> schema_;
-  const int64_t max_piece_bytes_;
   const bool duckdb_has_workers_;
-  std::shared_ptr<arrow::RecordBatch> pending_;  // the unit being handed out in slices
-  int64_t offset_ = 0;
-  int64_t slice_rows_ = 0;
-  bool ended_ = false;
 };
 
 duckdb::PreparedStatement* StatementOf(duckdb_prepared_statement prepared) {
@@ -273,8 +237,7 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
                                           stream->GetClientProperties());
     ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
     auto source = std::make_unique<ArrowUnitResultSource>(
-        std::move(statement_owner), std::move(stream), std::move(schema), max_piece_bytes,
-        duckdb_has_workers);
+        std::move(statement_owner), std::move(stream), std::move(schema), duckdb_has_workers);
     return source;
   } catch (const std::exception& e) {
     return FromDuckDBError(duckdb::ErrorData(e));

@@ -40,8 +40,8 @@ bool ChangesData(duckdb_prepared_statement prepared);
 /// convert the result to Arrow arrays in parallel, in the result's order, each of up to
 /// `batch_rows` rows and about `max_piece_bytes` (one chunk more at most), buffered up to
 /// the connection's streaming buffer (workers wait while it is full: a slow reader slows
-/// them). A piece still over `max_piece_bytes` (one chunk of huge values) is handed out as
-/// zero-copy slices. Uses DuckDB's C++ API (valid for the library as built).
+/// them). A unit still over `max_piece_bytes` (one chunk of huge values) is the reader's
+/// to slice, as a chunk is. Uses DuckDB's C++ API (valid for the library as built).
 /// `statement_owner` (may be null) keeps `prepared` alive until the stream has ended.
 /// `duckdb_has_workers`: DuckDB runs background workers (`threads` > 1); the reading
 /// thread then backs off instead of polling while they hold every task.

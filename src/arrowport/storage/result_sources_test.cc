@@ -223,6 +223,32 @@ TEST_F(ResultSourcesTest, WideListsEndUnitsAtASize) {
                         30000, 1);
 }
 
+// 12 rows of 5 MB are one DuckDB chunk. Where chunks are converted one by one (a client's
+// transaction, INSERT ... RETURNING) that chunk was one 60 MB batch, over ADBC's 16 MiB
+// message limit (hostile run); every path now slices it, and glues no slice past the cap.
+TEST_F(ResultSourcesTest, MultiMegabyteValuesComeInBatchesOfAboutTheCap) {
+  const std::string rows = "SELECT i, repeat(chr(65 + i::INT), 5000000) AS s FROM range(12) t(i)";
+  auto conn = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE wide (i BIGINT, s VARCHAR)").ok());
+  for (const std::string& sql : {rows, "INSERT INTO wide " + rows + " RETURNING i, s"}) {
+    SCOPED_TRACE(sql);
+    int64_t next_id = 0;
+    for (const auto& batch : ReadAll(sql)) {
+      EXPECT_LE(arrow::util::ReferencedBufferSize(*batch).ValueOrDie(), int64_t{8} << 20);
+      auto ids = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+      auto values = std::static_pointer_cast<arrow::StringArray>(batch->column(1));
+      for (int64_t i = 0; i < batch->num_rows(); ++i, ++next_id) {
+        ASSERT_EQ(ids->Value(i), next_id);
+        const std::string_view value = values->GetView(i);
+        ASSERT_EQ(value.size(), 5000000u);
+        ASSERT_EQ(value.front(), static_cast<char>('A' + next_id));
+        ASSERT_EQ(value.back(), static_cast<char>('A' + next_id));
+      }
+    }
+    EXPECT_EQ(next_id, 12);
+  }
+}
+
 // A full unit of empty lists, then lists of 18,000-element arrays: a list's appender hands
 // its row capacity to its child, so a unit sized for 122,880 narrow rows asked for 32 GiB
 // (hostile run). Nested columns grow as rows come.
