@@ -126,6 +126,20 @@ def test_a_format_that_cannot_hold_the_columns_is_refused_before_the_body(server
     assert r.status_code == 200 and r.json() == [{"id": 1, "l": [1, 2]}]
 
 
+def test_blobs_in_csv_are_written_as_duckdb_writes_them(server):
+    # Arrow's CSV writer took blobs for UTF-8 text: a blob with any other byte ended the
+    # body after its 200 and the rows before it. Now DuckDB's own text of a blob.
+    sql = ("SELECT i, CASE WHEN i = 40000 THEN '\\xFF\\x00a\\x5C\"'::BLOB "
+           "ELSE ('v' || i)::BLOB END AS b FROM range(40001) t(i)")
+    r = requests.post(f"{server.http}/query", params={"format": "csv"}, data=sql,
+                      headers={"Content-Type": "text/plain"}, timeout=60)
+    assert r.status_code == 200, r.text
+    lines = r.content.decode("ascii").splitlines()
+    assert len(lines) == 40002
+    assert lines[1] == '0,"v0"'
+    assert lines[-1] == '40000,"\\xFF\\x00a\\x5C\\x22"'
+
+
 def test_ipc_body_compression_and_content_encoding(server):
     table = five_column_table(50_000)
     for codec in ("zstd", "lz4"):

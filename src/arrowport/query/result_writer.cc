@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arrow/array.h"
+#include "arrow/builder.h"
 #include "arrow/csv/writer.h"
 #include "arrow/io/interfaces.h"
 #include "arrow/io/memory.h"
@@ -201,6 +202,68 @@ constexpr int64_t kCsvPieceRows = 16384;
 // whatever the number of cores.
 constexpr size_t kCsvPiecesInFlight = 4;
 
+// A blob as DuckDB writes it into CSV (COPY ... (FORMAT csv)): printable ASCII as it is,
+// every other byte and \ " ' as \xHH. Arrow's CSV writer takes binary columns for UTF-8
+// text and failed on the first other byte, after the 200 and the rows before it.
+template <typename BinaryArrayType>
+arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& column) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const auto& blobs = static_cast<const BinaryArrayType&>(column);
+  arrow::StringBuilder text;
+  ARROW_RETURN_NOT_OK(text.Reserve(blobs.length()));
+  std::string value;
+  for (int64_t i = 0; i < blobs.length(); ++i) {
+    if (blobs.IsNull(i)) {
+      ARROW_RETURN_NOT_OK(text.AppendNull());
+      continue;
+    }
+    value.clear();
+    for (const char byte : blobs.GetView(i)) {
+      const auto code = static_cast<unsigned char>(byte);
+      if (code >= 0x20 && code < 0x7f && byte != '\\' && byte != '"' && byte != '\'') {
+        value.push_back(byte);
+      } else {
+        value.append({'\\', 'x', kHex[code >> 4], kHex[code & 0xf]});
+      }
+    }
+    ARROW_RETURN_NOT_OK(text.Append(value));
+  }
+  return text.Finish();
+}
+
+// `batch` with its blob columns as DuckDB's text of them (BlobsAsText); others as they are.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithBlobsAsText(
+    const std::shared_ptr<arrow::RecordBatch>& batch) {
+  std::vector<std::shared_ptr<arrow::Array>> columns = batch->columns();
+  std::vector<std::shared_ptr<arrow::Field>> fields = batch->schema()->fields();
+  bool changed = false;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    arrow::Result<std::shared_ptr<arrow::Array>> text;
+    switch (columns[i]->type_id()) {
+      case arrow::Type::BINARY:
+        text = BlobsAsText<arrow::BinaryArray>(*columns[i]);
+        break;
+      case arrow::Type::LARGE_BINARY:
+        text = BlobsAsText<arrow::LargeBinaryArray>(*columns[i]);
+        break;
+      case arrow::Type::BINARY_VIEW:
+        text = BlobsAsText<arrow::BinaryViewArray>(*columns[i]);
+        break;
+      case arrow::Type::FIXED_SIZE_BINARY:
+        text = BlobsAsText<arrow::FixedSizeBinaryArray>(*columns[i]);
+        break;
+      default:
+        continue;
+    }
+    ARROW_ASSIGN_OR_RAISE(columns[i], std::move(text));
+    fields[i] = fields[i]->WithType(arrow::utf8());
+    changed = true;
+  }
+  if (!changed) return batch;
+  return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), batch->num_rows(),
+                                  std::move(columns));
+}
+
 // CSV: each batch is made into text in pieces on Arrow's CPU pool, several at once, and
 // written in order. Arrow's CSV writer formats on the writing thread alone, so a read
 // that DuckDB converts on every core was written out on one (1.1 cores busy, 1.6x
@@ -219,6 +282,7 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   options.include_header = false;
   auto text_of = [options](std::shared_ptr<arrow::RecordBatch> piece)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
+    ARROW_ASSIGN_OR_RAISE(piece, WithBlobsAsText(piece));
     ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::BufferOutputStream::Create());
     ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*piece, options, out.get()));
     return out->Finish();

@@ -178,6 +178,28 @@ TEST(ResultWriterTest, CsvText) {
             ",,-1e-7,,true,9999999999.99,2000-02-29 23:59:59.000000Z,1969-12-31\n");
 }
 
+// Blobs as DuckDB's own CSV writes them: Arrow's writer took them for UTF-8 text and failed
+// on the first other byte, a body cut after its 200 (hostile run).
+TEST(ResultWriterTest, CsvWritesBlobsAsDuckDBDoes) {
+  arrow::BinaryBuilder blobs;
+  ASSERT_TRUE(blobs.Append(std::string("\xff\x00" "ab\\c\"d'e,f", 12)).ok());
+  ASSERT_TRUE(blobs.AppendNull().ok());
+  ASSERT_TRUE(blobs.Append(std::string("plain")).ok());
+  arrow::FixedSizeBinaryBuilder ids(arrow::fixed_size_binary(2));
+  ASSERT_TRUE(ids.Append("\x01~").ok());
+  ASSERT_TRUE(ids.Append(" \x80").ok());
+  ASSERT_TRUE(ids.AppendNull().ok());
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("b", arrow::binary()),
+                     arrow::field("id", arrow::fixed_size_binary(2))}),
+      {blobs.Finish().ValueOrDie(), ids.Finish().ValueOrDie()});
+  EXPECT_EQ(WriteText(table, ResultFormat::kCsv),
+            "\"b\",\"id\"\n"
+            "\"\\xFF\\x00ab\\x5Cc\\x22d\\x27e,f\",\"\\x01~\"\n"
+            ",\" \\x80\"\n"
+            "\"plain\",\n");
+}
+
 // Batches are made into text in pieces on several threads at once: the text is still the
 // whole result in its order, exactly what Arrow's own writer makes of it on one thread.
 TEST(ResultWriterTest, CsvOfManyBatchesKeepsTheirOrder) {
