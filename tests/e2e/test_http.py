@@ -6,6 +6,7 @@ import io
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 
 import pyarrow as pa
@@ -462,6 +463,43 @@ def test_an_http10_client_gets_an_unchunked_body_ended_by_close(server):
     # HTTP/1.1 clients still get chunked bodies.
     r = requests.get(f"{server.http}/tables/old_client?limit=1", timeout=30)
     assert r.headers.get("Transfer-Encoding") == "chunked"
+
+
+FAILING_SQL = (b"SELECT i, CASE WHEN i < 300000 THEN i ELSE error('boom') END AS v "
+               b"FROM range(500000) t(i)")
+
+
+def http10_query(sql: bytes, fmt: str) -> bytes:
+    return (f"POST /query?format={fmt} HTTP/1.0\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(sql)}\r\n\r\n").encode() + sql
+
+
+def read_until_closed(sock) -> tuple:
+    """Reads until the peer ends the connection: (bytes, None) for an orderly end, (bytes,
+    the exception) for a reset or a TLS session cut without its close_notify."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, ssl.SSLEOFError) as e:
+        return data, e
+    return data, None
+
+
+def test_an_http10_body_that_fails_midway_ends_with_a_reset(server):
+    # HTTP/1.0 has no chunks: the close ends the body, so a result that failed after its
+    # 200 ended like a complete one (a JSON array without its "]" was the only sign).
+    host, port = server.http.removeprefix("http://").split(":")
+    for fmt in ("json", "csv", "arrow"):
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(http10_query(FAILING_SQL, fmt))
+            data, error = read_until_closed(s)
+        assert isinstance(error, ConnectionResetError), (fmt, data[:200], data[-200:])
+    # A body that did not fail still ends in order.
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(http10_query(b"SELECT * FROM range(300000)", "json"))
+        data, error = read_until_closed(s)
+    assert error is None and data.startswith(b"HTTP/1.1 200") and data.endswith(b"]\n")
 
 
 def test_openapi_references_resolve(server):

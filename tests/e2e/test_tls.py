@@ -16,7 +16,7 @@ import requests
 from conftest import run_cli
 from test_flight_roundtrip import five_column_table, get, put
 from test_flight_sql_jdbc import jdbc_classpath  # noqa: F401 (fixture)
-from test_http import ARROW, ipc_bytes
+from test_http import ARROW, FAILING_SQL, http10_query, ipc_bytes, read_until_closed
 from test_http_limits import SLOW_SQL, cpu_seconds
 
 
@@ -259,6 +259,25 @@ def test_client_leaving_mid_response(start_server, tmp_path, certs):
         tls.close()
     assert server.proc.poll() is None
     assert healthz(server, certs).status_code == 200
+
+
+def test_an_http10_body_that_fails_midway_is_no_orderly_tls_end(start_server, tmp_path, certs):
+    # Over TLS the server's close_notify ended a cut HTTP/1.0 body as if it were complete:
+    # now no close_notify (and a reset), which a TLS client reports as a truncation.
+    server = tls_server(start_server, tmp_path, certs)
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    port = int(server.http.rsplit(":", 1)[1])
+    for sql, fails in ((FAILING_SQL, True), (b"SELECT * FROM range(300000)", False)):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1",
+                                 suppress_ragged_eofs=False) as tls:
+            tls.sendall(http10_query(sql, "json"))
+            data, error = read_until_closed(tls)
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+        if fails:
+            assert error is not None and not data.endswith(b"]\n"), data[-200:]
+        else:
+            assert error is None and data.endswith(b"]\n"), data[-200:]
 
 
 def test_query_stops_when_its_tls_client_disconnects(start_server, tmp_path, certs):

@@ -41,7 +41,15 @@ DeadlineSocketStream::DeadlineSocketStream(int fd, ConnectionTimeouts timeouts,
       transport_(transport ? std::move(transport) : std::make_unique<PlainTransport>(fd)),
       buffer_(kBufferBytes) {}
 
-DeadlineSocketStream::~DeadlineSocketStream() { transport_->Close(); }
+DeadlineSocketStream::~DeadlineSocketStream() {
+  if (!cut_) {
+    transport_->Close();
+    return;
+  }
+  // Closed with a reset (the owner of the socket closes it without shutting it down).
+  const linger reset{1, 0};
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
 
 DeadlineSocketStream* DeadlineSocketStream::Current() { return current_stream; }
 

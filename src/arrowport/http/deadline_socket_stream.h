@@ -50,6 +50,13 @@ class DeadlineSocketStream : public httplib::Stream {
   /// connection is closed. Reset by WaitForRequest().
   void LimitRemainingReads(int64_t bytes);
 
+  /// The response in progress failed after its headers, and its framing cannot say so
+  /// (HTTP/1.0: no chunks, the close ends the body): the connection ends abortively, with
+  /// no TLS close_notify and a TCP reset, so the client sees an error instead of an end.
+  /// What was not yet sent may be lost with it. The connection serves nothing more.
+  void Cut() { cut_ = true; }
+  bool cut() const { return cut_; }
+
   /// "ip:port" of the peer of socket `fd` ("" when unknown), for logs.
   static std::string PeerAddress(int fd);
 
@@ -95,6 +102,7 @@ class DeadlineSocketStream : public httplib::Stream {
   std::vector<char> buffer_;
   size_t buffer_begin_ = 0;
   size_t buffer_end_ = 0;
+  bool cut_ = false;
 };
 
 }  // namespace arrowport::http

@@ -166,9 +166,10 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     ConnectionRegistry& registry;
     int fd;
     uint64_t id;
+    bool cut = false;  // DeadlineSocketStream::Cut(): a FIN now would end the body in order
     ~Closer() {
       registry.Remove(id);
-      ::shutdown(fd, SHUT_RDWR);
+      if (!cut) ::shutdown(fd, SHUT_RDWR);
       ::close(fd);
     }
   } closer{registry_, fd, id};
@@ -204,8 +205,9 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
                                       stream.BeginBody();
                                     });
     if (!parsed) break;
-    if (!ok || connection_closed || close_connection) break;
+    if (!ok || connection_closed || close_connection || stream.cut()) break;
   }
+  closer.cut = stream.cut();
 }
 
 std::unique_ptr<Transport> HttpServer::AcceptTls(int fd) {

@@ -7,6 +7,7 @@
 #include "arrow/util/compression.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/http/chunked_body_stream.h"
+#include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/first_batch_reader.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
@@ -131,8 +132,11 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
         }();
         if (!st.ok()) {
           // Headers are gone already: the body ends without its last chunk, so the client
-          // sees an error.
+          // sees an error; without chunks (HTTP/1.0), with a reset.
           (void)body->Abort();
+          if (!chunked) {
+            if (auto* stream = DeadlineSocketStream::Current()) stream->Cut();
+          }
           ctx.Log(method.c_str(), path, st, start, {{"user", user}});
           return false;
         }
