@@ -126,4 +126,10 @@ arrow::Status ChargeWindow::Add(int64_t bytes, const std::string& what,
   return arrow::Status::OK();
 }
 
+void ChargeWindow::Keep(MemoryBudget::Reservation reservation) {
+  if (budget_ == nullptr) return;
+  while (!held_.empty() && held_.size() >= window_) held_.pop_front();
+  held_.push_back(std::move(reservation));
+}
+
 }  // namespace arrowport

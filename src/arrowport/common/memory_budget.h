@@ -105,6 +105,8 @@ class ChargeWindow {
   /// Charges `bytes` for the newest item (waiting as MemoryBudget::Reserve does).
   arrow::Status Add(int64_t bytes, const std::string& what,
                     const std::shared_ptr<CallCancellation>& cancellation = nullptr);
+  /// Holds `reservation`, made earlier, as the newest item's charge.
+  void Keep(MemoryBudget::Reservation reservation);
 
  private:
   std::shared_ptr<MemoryBudget> budget_;  // null: nothing is charged

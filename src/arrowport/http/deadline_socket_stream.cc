@@ -46,7 +46,8 @@ DeadlineSocketStream::~DeadlineSocketStream() {
     transport_->Close();
     return;
   }
-  // Closed with a reset (the owner of the socket closes it without shutting it down).
+  // Closed with a reset: the owner of the socket sees the setting and does not shut it
+  // down first.
   const linger reset{1, 0};
   (void)::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 }

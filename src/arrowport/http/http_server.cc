@@ -166,10 +166,15 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     ConnectionRegistry& registry;
     int fd;
     uint64_t id;
-    bool cut = false;  // DeadlineSocketStream::Cut(): a FIN now would end the body in order
     ~Closer() {
       registry.Remove(id);
-      if (!cut) ::shutdown(fd, SHUT_RDWR);
+      // A socket set to close with a reset (DeadlineSocketStream::Cut) is not shut down
+      // first: its FIN would end the body in order.
+      linger how{};
+      socklen_t size = sizeof(how);
+      const bool reset = ::getsockopt(fd, SOL_SOCKET, SO_LINGER, &how, &size) == 0 &&
+                         how.l_onoff != 0 && how.l_linger == 0;
+      if (!reset) ::shutdown(fd, SHUT_RDWR);
       ::close(fd);
     }
   } closer{registry_, fd, id};
@@ -207,7 +212,6 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     if (!parsed) break;
     if (!ok || connection_closed || close_connection || stream.cut()) break;
   }
-  closer.cut = stream.cut();
 }
 
 std::unique_ptr<Transport> HttpServer::AcceptTls(int fd) {

@@ -1,6 +1,7 @@
 #include "arrowport/http/result_response.h"
 
 #include <chrono>
+#include <functional>
 
 #include "arrow/io/compressed.h"
 #include "arrow/record_batch.h"
@@ -39,6 +40,31 @@ arrow::Compression::type SetBodyHeaders(const httplib::Request& req, httplib::Re
   if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
   return compression;
 }
+
+// A result body that did not reach its end, whatever stopped it: the writer's error, or
+// httplib never asking for it (a client that half-closed after its request looks gone).
+// Without chunks (HTTP/1.0) the connection is cut, else its close would end the body in
+// order, as an empty or shorter result (DeadlineSocketStream::Cut). Runs on the
+// connection's thread when httplib drops the response, before the connection closes.
+class UnfinishedBody {
+ public:
+  UnfinishedBody(bool chunked, std::function<void()> log_unsent)
+      : chunked_(chunked), log_unsent_(std::move(log_unsent)) {}
+  ~UnfinishedBody() {
+    if (finished_) return;
+    if (!started_) log_unsent_();
+    if (chunked_) return;
+    if (auto* stream = DeadlineSocketStream::Current()) stream->Cut();
+  }
+  void Started() { started_ = true; }
+  void Finished() { finished_ = true; }
+
+ private:
+  const bool chunked_;
+  std::function<void()> log_unsent_;
+  bool started_ = false;
+  bool finished_ = false;
+};
 
 }  // namespace
 
@@ -104,12 +130,17 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);
   const bool chunked = !KnowsNoChunks(req);
+  auto unfinished = std::make_shared<UnfinishedBody>(chunked, [&ctx, path, method, user, start] {
+    ctx.Log(method.c_str(), path, arrow::Status::IOError("the client left before the body"),
+            start, {{"user", user}});
+  });
   res.set_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been
       // written or abandoned.
-      [&ctx, batches, format, compression, path, method, user, start, chunked,
+      [&ctx, batches, format, compression, path, method, user, start, chunked, unfinished,
        call = *call](size_t, httplib::DataSink& sink) {
+        unfinished->Started();
         auto body = std::make_shared<ChunkedBodyStream>(&sink, 64 << 10, chunked);
         auto st = [&]() -> arrow::Status {
           std::shared_ptr<arrow::io::OutputStream> out = body;
@@ -132,14 +163,12 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
         }();
         if (!st.ok()) {
           // Headers are gone already: the body ends without its last chunk, so the client
-          // sees an error; without chunks (HTTP/1.0), with a reset.
+          // sees an error; without chunks (HTTP/1.0), with a reset (UnfinishedBody).
           (void)body->Abort();
-          if (!chunked) {
-            if (auto* stream = DeadlineSocketStream::Current()) stream->Cut();
-          }
           ctx.Log(method.c_str(), path, st, start, {{"user", user}});
           return false;
         }
+        unfinished->Finished();
         sink.done();
         return true;
       });

@@ -24,7 +24,9 @@ arrow::Status MeteringReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out)
   if (*out == nullptr) {
     End(/*ok=*/true);
   } else if (on_batch_) {
-    on_batch_((*out)->num_rows(), arrow::util::TotalBufferSize(**out));
+    // A slice of a larger batch counts its part of the buffers, not all of them.
+    auto bytes = arrow::util::ReferencedBufferSize(**out);
+    on_batch_((*out)->num_rows(), bytes.ok() ? *bytes : arrow::util::TotalBufferSize(**out));
   }
   return st;
 }

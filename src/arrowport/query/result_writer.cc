@@ -205,11 +205,12 @@ constexpr size_t kCsvPiecesInFlight = 4;
 // A blob as DuckDB writes it into CSV (COPY ... (FORMAT csv)): printable ASCII as it is,
 // every other byte and \ " ' as \xHH. Arrow's CSV writer takes binary columns for UTF-8
 // text and failed on the first other byte, after the 200 and the rows before it.
+// Large offsets: escaping can make a value 4 times longer.
 template <typename BinaryArrayType>
 arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& column) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   const auto& blobs = static_cast<const BinaryArrayType&>(column);
-  arrow::StringBuilder text;
+  arrow::LargeStringBuilder text;
   ARROW_RETURN_NOT_OK(text.Reserve(blobs.length()));
   std::string value;
   for (int64_t i = 0; i < blobs.length(); ++i) {
@@ -229,6 +230,18 @@ arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& col
     ARROW_RETURN_NOT_OK(text.Append(value));
   }
   return text.Finish();
+}
+
+bool IsBlob(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::BINARY:
+    case arrow::Type::LARGE_BINARY:
+    case arrow::Type::BINARY_VIEW:
+    case arrow::Type::FIXED_SIZE_BINARY:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // `batch` with its blob columns as DuckDB's text of them (BlobsAsText); others as they are.
@@ -256,7 +269,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithBlobsAsText(
         continue;
     }
     ARROW_ASSIGN_OR_RAISE(columns[i], std::move(text));
-    fields[i] = fields[i]->WithType(arrow::utf8());
+    fields[i] = fields[i]->WithType(columns[i]->type());
     changed = true;
   }
   if (!changed) return batch;
@@ -280,9 +293,14 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   ARROW_ASSIGN_OR_RAISE(auto no_rows, arrow::RecordBatch::MakeEmpty(reader->schema()));
   ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
   options.include_header = false;
-  auto text_of = [options](std::shared_ptr<arrow::RecordBatch> piece)
+  const auto& fields = reader->schema()->fields();
+  const bool blobs = std::any_of(fields.begin(), fields.end(),
+                                 [](const auto& field) { return IsBlob(*field->type()); });
+  auto text_of = [options, blobs](std::shared_ptr<arrow::RecordBatch> piece)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
-    ARROW_ASSIGN_OR_RAISE(piece, WithBlobsAsText(piece));
+    if (blobs) {
+      ARROW_ASSIGN_OR_RAISE(piece, WithBlobsAsText(piece));
+    }
     ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::BufferOutputStream::Create());
     ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*piece, options, out.get()));
     return out->Finish();

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <optional>
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
@@ -14,6 +13,7 @@
 #include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_internals.h"
+#include "arrowport/storage/result_pieces.h"
 #include "arrowport/storage/result_sources.h"
 
 namespace arrowport::storage {
@@ -23,6 +23,8 @@ namespace {
 // Largest result batch: pieces are glued up to it and sliced down to about it (only a
 // single row may be larger).
 constexpr int64_t kMaxBatchBytes = int64_t{8} << 20;
+// What the result batches in flight are charged as.
+constexpr const char* kBatchesCharge = "a query's result batches";
 // Result batches of one query charged to the server's budget at once: a prefetching
 // reader's queue (2) or DuckDB's streaming buffer, the batch being sent and the next.
 constexpr size_t kChargedBatches = 4;
@@ -136,13 +138,13 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
         return arrow::Status::Cancelled("the result was closed before its end");
       }
-      auto next = NextPiece();
+      auto next = pieces_.Next();
       if (!next.ok()) {
         done_ = true;
         if (cancellation_ && cancellation_->cancelled()) return cancellation_->reason();
         return next.status();
       }
-      Piece piece = next.MoveValueUnsafe();
+      ResultPieces::Piece piece = next.MoveValueUnsafe();
       if (piece.batch == nullptr) {
         done_ = true;
         if (write_) {
@@ -151,10 +153,12 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         }
         break;
       }
-      if (!pieces.empty() && bytes + piece.bytes > kMaxBatchBytes) {
-        held_ = std::move(piece);  // the next batch's first piece
+      // A slice goes out alone (glued, it would be copied), and nothing goes past the cap.
+      if (!pieces.empty() && (piece.whole_bytes > 0 || bytes + piece.bytes > kMaxBatchBytes)) {
+        pieces_.PutBack(std::move(piece));
         break;
       }
+      if (piece.whole_bytes > 0) return SendSlice(std::move(piece), out);
       rows += piece.batch->num_rows();
       bytes += piece.bytes;
       pieces.push_back(std::move(piece.batch));
@@ -162,7 +166,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     if (pieces.empty()) return arrow::Status::OK();
     // Batches queued for the client draw from the server's budget (waiting briefly when
     // it is spent: a slow consumer then slows its producer instead of growing memory).
-    ARROW_RETURN_NOT_OK(charges_.Add(bytes, "a query's result batches", cancellation_));
+    ARROW_RETURN_NOT_OK(charges_.Add(bytes, kBatchesCharge, cancellation_));
     if (pieces.size() == 1) {
       *out = std::move(pieces[0]);
       return arrow::Status::OK();
@@ -186,35 +190,25 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   }
 
  private:
-  struct Piece {
-    std::shared_ptr<arrow::RecordBatch> batch;  // null at the result's end
-    int64_t bytes = 0;  // of the buffers it covers (a slice: its part of them)
-  };
-
-  // The next piece: one held back, the next slice of a wide one, or the source's next.
-  // A piece over kMaxBatchBytes (a chunk or unit of multi-MB values) goes out as slices
-  // of about that size, views of it.
-  arrow::Result<Piece> NextPiece() {
-    if (held_) {
-      Piece piece = std::move(*held_);
-      held_.reset();
-      return piece;
+  // A slice of a wide piece as one batch. The piece lives until its last slice is
+  // released: it is charged whole from its first slice on, and with its last slice
+  // enters the window of batches in flight.
+  arrow::Status SendSlice(ResultPieces::Piece piece, std::shared_ptr<arrow::RecordBatch>* out) {
+    if (piece.first_slice && charges_.charging()) {
+      auto charge = charges_.budget()->Reserve(piece.whole_bytes, kBatchesCharge, cancellation_);
+      if (!charge.ok()) {
+        done_ = true;
+        return charge.status();
+      }
+      wide_charge_ = std::move(*charge);
     }
-    if (wide_ == nullptr) {
-      ARROW_ASSIGN_OR_RAISE(auto batch, source_->Next());
-      if (batch == nullptr) return Piece{};
-      ARROW_ASSIGN_OR_RAISE(const int64_t bytes, arrow::util::ReferencedBufferSize(*batch));
-      if (bytes <= kMaxBatchBytes || batch->num_rows() <= 1) return Piece{std::move(batch), bytes};
-      const int64_t slices = (bytes + kMaxBatchBytes - 1) / kMaxBatchBytes;
-      wide_slice_rows_ = std::max<int64_t>(1, batch->num_rows() / slices);
-      wide_ = std::move(batch);
-      wide_offset_ = 0;
+    if (piece.last_slice) {
+      charges_.Keep(std::move(wide_charge_));
+    } else {
+      ARROW_RETURN_NOT_OK(charges_.Add(0, kBatchesCharge, cancellation_));
     }
-    auto slice = wide_->Slice(wide_offset_, wide_slice_rows_);
-    wide_offset_ += slice->num_rows();
-    if (wide_offset_ >= wide_->num_rows()) wide_ = nullptr;
-    ARROW_ASSIGN_OR_RAISE(const int64_t bytes, arrow::util::ReferencedBufferSize(*slice));
-    return Piece{std::move(slice), bytes};
+    *out = std::move(piece.batch);
+    return arrow::Status::OK();
   }
 
   std::unique_ptr<Connection> owner_;  // may be null when the caller keeps the connection
@@ -237,10 +231,8 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   const bool stop_between_chunks_;
   std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
   bool done_ = false;
-  std::optional<Piece> held_;  // taken for a batch it would have made too large
-  std::shared_ptr<arrow::RecordBatch> wide_;  // a piece over kMaxBatchBytes, handed out in slices
-  int64_t wide_offset_ = 0;
-  int64_t wide_slice_rows_ = 0;
+  ResultPieces pieces_{source_.get(), kMaxBatchBytes};  // declared after source_
+  MemoryBudget::Reservation wide_charge_;  // the wide piece being sent in slices
 };
 
 }  // namespace

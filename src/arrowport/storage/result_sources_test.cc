@@ -225,18 +225,22 @@ TEST_F(ResultSourcesTest, WideListsEndUnitsAtASize) {
 
 // 12 rows of 5 MB are one DuckDB chunk. Where chunks are converted one by one (a client's
 // transaction, INSERT ... RETURNING) that chunk was one 60 MB batch, over ADBC's 16 MiB
-// message limit (hostile run); every path now slices it, and glues no slice past the cap.
-TEST_F(ResultSourcesTest, MultiMegabyteValuesComeInBatchesOfAboutTheCap) {
-  const std::string rows = "SELECT i, repeat(chr(65 + i::INT), 5000000) AS s FROM range(12) t(i)";
+// message limit (hostile run). Every path now sends it in slices, views of the one chunk
+// (none glued, which would copy it), and the write still commits after its last row.
+TEST_F(ResultSourcesTest, MultiMegabyteValuesComeInSlicesOfTheirChunk) {
+  const std::string rows =
+      "SELECT i, repeat(chr(65 + i::INT), 5000000) AS s FROM range(12) t(i)";
   auto conn = db_->Connect().ValueOrDie();
   ASSERT_TRUE(conn->Execute("CREATE TABLE wide (i BIGINT, s VARCHAR)").ok());
   for (const std::string& sql : {rows, "INSERT INTO wide " + rows + " RETURNING i, s"}) {
     SCOPED_TRACE(sql);
     int64_t next_id = 0;
+    std::set<const uint8_t*> value_buffers;
     for (const auto& batch : ReadAll(sql)) {
       EXPECT_LE(arrow::util::ReferencedBufferSize(*batch).ValueOrDie(), int64_t{8} << 20);
       auto ids = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
       auto values = std::static_pointer_cast<arrow::StringArray>(batch->column(1));
+      value_buffers.insert(values->value_data()->data());
       for (int64_t i = 0; i < batch->num_rows(); ++i, ++next_id) {
         ASSERT_EQ(ids->Value(i), next_id);
         const std::string_view value = values->GetView(i);
@@ -246,7 +250,23 @@ TEST_F(ResultSourcesTest, MultiMegabyteValuesComeInBatchesOfAboutTheCap) {
       }
     }
     EXPECT_EQ(next_id, 12);
+    EXPECT_EQ(value_buffers.size(), 1u) << "slices of the one chunk were copied";
   }
+  auto count = ReadAll("SELECT count(*) AS n FROM wide");
+  ASSERT_EQ(count.size(), 1u);
+  EXPECT_EQ(count[0]->column(0)->GetScalar(0).ValueOrDie()->ToString(), "12");
+}
+
+// Slices are cut by the bytes they cover, not by an average row: four 5 MB values among
+// 2,000 short rows were one 20 MB slice.
+TEST_F(ResultSourcesTest, UnevenValuesAreSlicedByTheirBytes) {
+  int64_t rows = 0;
+  for (const auto& batch : ReadAll("SELECT i, CASE WHEN i < 4 THEN repeat('x', 5000000) "
+                                   "ELSE 'short' END AS s FROM range(2000) t(i)")) {
+    EXPECT_LE(arrow::util::ReferencedBufferSize(*batch).ValueOrDie(), int64_t{8} << 20);
+    rows += batch->num_rows();
+  }
+  EXPECT_EQ(rows, 2000);
 }
 
 // A full unit of empty lists, then lists of 18,000-element arrays: a list's appender hands
