@@ -130,10 +130,12 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);
   const bool chunked = !KnowsNoChunks(req);
-  auto unfinished = std::make_shared<UnfinishedBody>(chunked, [&ctx, path, method, user, start] {
-    ctx.Log(method.c_str(), path, arrow::Status::IOError("the client left before the body"),
-            start, {{"user", user}});
-  });
+  auto log_unsent = [&ctx, path, method, user, start] {
+    ctx.Log(method.c_str(), path,
+            arrow::Status::IOError("the client left before the body"), start,
+            {{"user", user}});
+  };
+  auto unfinished = std::make_shared<UnfinishedBody>(chunked, std::move(log_unsent));
   res.set_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been

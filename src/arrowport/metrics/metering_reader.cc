@@ -26,7 +26,8 @@ arrow::Status MeteringReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out)
   } else if (on_batch_) {
     // A slice of a larger batch counts its part of the buffers, not all of them.
     auto bytes = arrow::util::ReferencedBufferSize(**out);
-    on_batch_((*out)->num_rows(), bytes.ok() ? *bytes : arrow::util::TotalBufferSize(**out));
+    on_batch_((*out)->num_rows(),
+              bytes.ok() ? *bytes : arrow::util::TotalBufferSize(**out));
   }
   return st;
 }

@@ -244,7 +244,7 @@ bool IsBlob(const arrow::DataType& type) {
   }
 }
 
-// `batch` with its blob columns as DuckDB's text of them (BlobsAsText); others as they are.
+// `batch` with its blob columns as DuckDB's text of them (BlobsAsText), the rest as is.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithBlobsAsText(
     const std::shared_ptr<arrow::RecordBatch>& batch) {
   std::vector<std::shared_ptr<arrow::Array>> columns = batch->columns();
@@ -294,8 +294,9 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
   options.include_header = false;
   const auto& fields = reader->schema()->fields();
-  const bool blobs = std::any_of(fields.begin(), fields.end(),
-                                 [](const auto& field) { return IsBlob(*field->type()); });
+  const bool blobs = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
+    return IsBlob(*field->type());
+  });
   auto text_of = [options, blobs](std::shared_ptr<arrow::RecordBatch> piece)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
     if (blobs) {

@@ -178,8 +178,8 @@ TEST(ResultWriterTest, CsvText) {
             ",,-1e-7,,true,9999999999.99,2000-02-29 23:59:59.000000Z,1969-12-31\n");
 }
 
-// Blobs as DuckDB's own CSV writes them: Arrow's writer took them for UTF-8 text and failed
-// on the first other byte, a body cut after its 200 (hostile run).
+// Blobs as DuckDB's own CSV writes them: Arrow's writer took them for UTF-8 text and
+// failed on the first other byte, a body cut after its 200 (hostile run).
 TEST(ResultWriterTest, CsvWritesBlobsAsDuckDBDoes) {
   arrow::BinaryBuilder blobs;
   ASSERT_TRUE(blobs.Append(std::string("\xff\x00" "ab\\c\"d'e,f", 12)).ok());

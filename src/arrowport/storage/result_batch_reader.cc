@@ -59,9 +59,9 @@ class WriteTransaction {
 };
 
 // Streams a DuckDB result as Arrow record batches of about `batch_rows` rows and at most
-// about kMaxBatchBytes: the source's pieces as they come, or, when they are DuckDB's small
-// (2048-row) chunks, glued together so network writers see sensible batches; a piece of
-// multi-MB values in slices.
+// kMaxBatchBytes: the source's pieces as they come, or, when they are DuckDB's small
+// (2048-row) chunks, glued together so network writers see sensible batches; a piece
+// of multi-MB values in slices (ResultPieces).
 class ResultBatchReader : public arrow::RecordBatchReader {
  public:
   ResultBatchReader(std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
@@ -153,8 +153,9 @@ class ResultBatchReader : public arrow::RecordBatchReader {
         }
         break;
       }
-      // A slice goes out alone (glued, it would be copied), and nothing goes past the cap.
-      if (!pieces.empty() && (piece.whole_bytes > 0 || bytes + piece.bytes > kMaxBatchBytes)) {
+      // A slice goes out alone (glued, it would be copied); nothing goes past the cap.
+      const bool too_large = bytes + piece.bytes > kMaxBatchBytes;
+      if (!pieces.empty() && (piece.whole_bytes > 0 || too_large)) {
         pieces_.PutBack(std::move(piece));
         break;
       }
@@ -193,9 +194,11 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   // A slice of a wide piece as one batch. The piece lives until its last slice is
   // released: it is charged whole from its first slice on, and with its last slice
   // enters the window of batches in flight.
-  arrow::Status SendSlice(ResultPieces::Piece piece, std::shared_ptr<arrow::RecordBatch>* out) {
+  arrow::Status SendSlice(ResultPieces::Piece piece,
+                          std::shared_ptr<arrow::RecordBatch>* out) {
     if (piece.first_slice && charges_.charging()) {
-      auto charge = charges_.budget()->Reserve(piece.whole_bytes, kBatchesCharge, cancellation_);
+      auto charge =
+          charges_.budget()->Reserve(piece.whole_bytes, kBatchesCharge, cancellation_);
       if (!charge.ok()) {
         done_ = true;
         return charge.status();

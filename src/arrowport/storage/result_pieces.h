@@ -30,7 +30,8 @@ class ResultPieces {
   ResultPieces(ResultSource* source, int64_t max_bytes)
       : source_(source), max_bytes_(max_bytes) {}
 
-  /// The next piece: the one put back, the next slice of a wide one, or the source's next.
+  /// The next piece: the one put back, the next slice of a wide one, or the source's
+  /// next.
   arrow::Result<Piece> Next();
   /// Hands `piece` out again on the next call (a batch it would have made too large).
   void PutBack(Piece piece) { put_back_ = std::move(piece); }

@@ -237,7 +237,8 @@ arrow::Result<std::unique_ptr<ResultSource>> ArrowUnitSource(
                                           stream->GetClientProperties());
     ARROW_ASSIGN_OR_RAISE(auto schema, arrow::ImportSchema(&c_schema));
     auto source = std::make_unique<ArrowUnitResultSource>(
-        std::move(statement_owner), std::move(stream), std::move(schema), duckdb_has_workers);
+        std::move(statement_owner), std::move(stream), std::move(schema),
+        duckdb_has_workers);
     return source;
   } catch (const std::exception& e) {
     return FromDuckDBError(duckdb::ErrorData(e));
