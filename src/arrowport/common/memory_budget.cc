@@ -119,8 +119,7 @@ int64_t MemoryBudget::peak() const {
 arrow::Status ChargeWindow::Add(int64_t bytes, const std::string& what,
                                 const std::shared_ptr<CallCancellation>& cancellation) {
   if (budget_ == nullptr) return arrow::Status::OK();
-  // The oldest item has left the window (consumed): its bytes go back first.
-  while (!held_.empty() && held_.size() >= window_) held_.pop_front();
+  ReleaseOldest();  // first: its bytes may be what the new item waits for
   ARROW_ASSIGN_OR_RAISE(auto reservation, budget_->Reserve(bytes, what, cancellation));
   held_.push_back(std::move(reservation));
   return arrow::Status::OK();
@@ -128,8 +127,13 @@ arrow::Status ChargeWindow::Add(int64_t bytes, const std::string& what,
 
 void ChargeWindow::Keep(MemoryBudget::Reservation reservation) {
   if (budget_ == nullptr) return;
-  while (!held_.empty() && held_.size() >= window_) held_.pop_front();
+  ReleaseOldest();
   held_.push_back(std::move(reservation));
+}
+
+void ChargeWindow::ReleaseOldest() {
+  // The oldest item has left the window (consumed): its bytes go back.
+  while (!held_.empty() && held_.size() >= window_) held_.pop_front();
 }
 
 }  // namespace arrowport

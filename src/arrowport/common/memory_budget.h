@@ -109,6 +109,9 @@ class ChargeWindow {
   void Keep(MemoryBudget::Reservation reservation);
 
  private:
+  // Makes room in the window for the newest item.
+  void ReleaseOldest();
+
   std::shared_ptr<MemoryBudget> budget_;  // null: nothing is charged
   size_t window_;
   std::deque<MemoryBudget::Reservation> held_;
