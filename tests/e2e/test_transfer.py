@@ -63,6 +63,16 @@ class ForeignServer(flight.FlightServerBase):
                                                     pa.int64()),
                                            pa.array(["s"] * 1000)], schema=self.GOOD.schema)
             return flight.GeneratorStream(self.GOOD.schema, slowly())
+        if name == b"endless":
+            # One-row batches, one every 10 ms, without end.
+            def endlessly():
+                i = 0
+                while True:
+                    time.sleep(0.01)
+                    i += 1
+                    yield pa.record_batch([pa.array([i], pa.int64()), pa.array(["e"])],
+                                          schema=self.GOOD.schema)
+            return flight.GeneratorStream(self.GOOD.schema, endlessly())
         if name == b"fails-mid-stream":
             schema = self.GOOD.schema
 
@@ -224,6 +234,25 @@ def test_copy_from_a_foreign_flight_server_by_raw_ticket_and_descriptor(peers, f
                                            "target_table": "foreign_rows"})
     assert summary["rows"] == 3
     assert query(client, "SELECT count(*) AS n FROM foreign_rows") == [{"n": 6}]
+
+
+def test_copy_from_runs_under_the_query_deadline_from_its_first_batch(start_server, tmp_path,
+                                                                      foreign):
+    """A small action makes a peer send without end: the copy stops at the query deadline
+    (issue 34) and commits nothing of a per_request copy."""
+    config = tmp_path / "c.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+                      "limits: {query_timeout_s: 3}\n")
+    server = start_server("--config", str(config))
+    client = flight.connect(server.uri)
+    started = time.monotonic()
+    with pytest.raises(flight.FlightTimedOutError) as e:
+        action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                     "ticket": "endless", "target_table": "endless"},
+               options=flight.FlightCallOptions(timeout=120))
+    assert "limits.query_timeout_s" in str(e.value) and "first batch" in str(e.value)
+    assert time.monotonic() - started < 60
+    assert not table_exists(client, "endless")
 
 
 def test_a_source_that_sends_another_schema_than_it_announced_commits_nothing(peers, foreign):

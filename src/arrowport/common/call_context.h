@@ -8,6 +8,7 @@
 
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/principal.h"
+#include "arrowport/common/write_stall.h"
 
 namespace arrowport {
 
@@ -43,6 +44,9 @@ struct CallContext {
   std::shared_ptr<const Principal> principal;
   /// Where the pipelines add the rows the call moves (may be null: not shown anywhere).
   std::shared_ptr<CallProgress> progress;
+  /// The call's writes to its client (results, acknowledgements), which the watchdog
+  /// cuts when one waits past limits.write_stall_timeout_s (may be null: not watched).
+  std::shared_ptr<WriteStall> write_stall;
   /// Set by NoteCommitted when a write of the call committed after the call had failed,
   /// or so near its deadline that the reply may arrive after it (a commit longer than the
   /// time left): the client may have been told it failed, yet the write is kept. The call

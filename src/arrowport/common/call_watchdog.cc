@@ -36,14 +36,18 @@ CallWatchdog::~CallWatchdog() {
 }
 
 CallWatchdog::Watch CallWatchdog::Add(std::shared_ptr<CallCancellation> call,
-                                      std::function<bool()> client_gone,
-                                      std::optional<Clock::time_point> deadline) {
+                                      Checks checks) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!cancel_all_.ok()) call->Cancel(cancel_all_);
   const uint64_t id = next_id_++;
   auto predicate = std::make_shared<Predicate>();
-  predicate->client_gone = std::move(client_gone);
-  entries_.emplace(id, Entry{std::move(call), std::move(predicate), deadline});
+  predicate->client_gone = std::move(checks.client_gone);
+  if (checks.deadline_reason.ok()) {
+    checks.deadline_reason = TimedOut("query timed out (limits.query_timeout_s)");
+  }
+  entries_.emplace(id, Entry{std::move(call), std::move(predicate), checks.deadline,
+                             std::move(checks.deadline_reason), std::move(checks.stall),
+                             checks.stall_timeout});
   return Watch(this, id);
 }
 
@@ -76,6 +80,12 @@ size_t CallWatchdog::size() const {
   return entries_.size();
 }
 
+arrow::Status CallWatchdog::StalledReason(Clock::duration waited) {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(waited).count();
+  return TimedOut("the client stopped reading the server's answer: a write waited more "
+                  "than ", seconds, " s (limits.write_stall_timeout_s)");
+}
+
 void CallWatchdog::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
@@ -84,18 +94,21 @@ void CallWatchdog::Run() {
     // Decide under the lock, act outside it: predicates and interrupts may take locks
     // of their own (gRPC, DuckDB).
     std::vector<std::pair<std::shared_ptr<CallCancellation>, std::shared_ptr<Predicate>>> polled;
-    std::vector<std::shared_ptr<CallCancellation>> expired;
+    std::vector<std::pair<std::shared_ptr<CallCancellation>, arrow::Status>> expired;
     const auto now = Clock::now();
     for (auto& [id, entry] : entries_) {
       if (entry.deadline && now >= *entry.deadline) {
-        expired.push_back(entry.call);
+        expired.emplace_back(entry.call, entry.deadline_reason);
+      } else if (entry.stall && entry.stall_timeout > Clock::duration::zero() &&
+                 entry.stall->WaitingFor(now) > entry.stall_timeout) {
+        expired.emplace_back(entry.call, StalledReason(entry.stall_timeout));
       } else {
         polled.emplace_back(entry.call, entry.predicate);
       }
     }
     lock.unlock();
-    for (auto& call : expired) {
-      call->Cancel(TimedOut("query timed out (limits.query_timeout_s)"));
+    for (auto& [call, reason] : expired) {
+      call->Cancel(reason);
       call->RepeatInterrupts();
     }
     for (auto& [call, predicate] : polled) {

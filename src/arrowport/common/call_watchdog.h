@@ -12,6 +12,7 @@
 
 #include "arrow/status.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/write_stall.h"
 
 namespace arrowport {
 
@@ -42,12 +43,31 @@ class CallWatchdog {
   CallWatchdog(const CallWatchdog&) = delete;
   CallWatchdog& operator=(const CallWatchdog&) = delete;
 
-  /// Watches `call` until the returned Watch is destroyed. `client_gone` (may be empty)
-  /// is polled from the watchdog thread and must be cheap and thread-safe; it is never
-  /// called once the Watch's destruction has returned (so it may point into the call).
+  /// What a watch checks besides the server's shutdown.
+  struct Checks {
+    /// Polled from the watchdog thread (may be empty); must be cheap and thread-safe; it
+    /// is never called once the Watch's destruction has returned (so it may point into
+    /// the call).
+    std::function<bool()> client_gone;
+    std::optional<Clock::time_point> deadline;
+    /// Why the call ends at its deadline (OK: "query timed out (limits.query_timeout_s)").
+    arrow::Status deadline_reason;
+    /// The call's writes to its client (may be null), and how long one may wait.
+    std::shared_ptr<const WriteStall> stall;
+    Clock::duration stall_timeout = Clock::duration::zero();  ///< zero: never cut
+  };
+
+  /// Watches `call` until the returned Watch is destroyed.
+  [[nodiscard]] Watch Add(std::shared_ptr<CallCancellation> call, Checks checks);
+  /// The same with a client check and a deadline only.
   [[nodiscard]] Watch Add(std::shared_ptr<CallCancellation> call,
                           std::function<bool()> client_gone,
-                          std::optional<Clock::time_point> deadline = std::nullopt);
+                          std::optional<Clock::time_point> deadline = std::nullopt) {
+    Checks checks;
+    checks.client_gone = std::move(client_gone);
+    checks.deadline = deadline;
+    return Add(std::move(call), std::move(checks));
+  }
 
   /// Cancels every watched call (server shutdown after its grace period), and every
   /// call added from now on.
@@ -68,9 +88,13 @@ class CallWatchdog {
     std::shared_ptr<CallCancellation> call;
     std::shared_ptr<Predicate> predicate;
     std::optional<Clock::time_point> deadline;
+    arrow::Status deadline_reason;
+    std::shared_ptr<const WriteStall> stall;
+    Clock::duration stall_timeout;
   };
   void Run();
   void Remove(uint64_t id);
+  static arrow::Status StalledReason(Clock::duration waited);
 
   const std::chrono::milliseconds period_;
   mutable std::mutex mutex_;  // guards everything below

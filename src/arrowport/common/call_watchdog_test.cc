@@ -72,11 +72,11 @@ TEST(CallWatchdogTest, CancelsAtTheDeadlineAndRepeatsInterrupts) {
 TEST(CallWatchdogTest, CancelAllCancelsWatchedAndLaterCalls) {
   CallWatchdog watchdog(10ms);
   auto first = CallCancellation::Make();
-  auto watch = watchdog.Add(first, {});
+  auto watch = watchdog.Add(first, nullptr);
   watchdog.CancelAll(arrow::Status::Cancelled("server shutting down"));
   EXPECT_TRUE(first->cancelled());
   auto later = CallCancellation::Make();
-  auto later_watch = watchdog.Add(later, {});
+  auto later_watch = watchdog.Add(later, nullptr);
   EXPECT_TRUE(later->cancelled());
 }
 

@@ -25,6 +25,9 @@ enum class ErrorKind {
   kInUse,              ///< a handle (transaction, session, statement) is busy with another call
   kResourceExhausted,  ///< the server-wide memory budget is spent: retry later
   kStoreUnavailable,   ///< a lake's object store failed or is unreachable: retry later
+  /// One request wrote (or sent back) more than its cap allows relative to what its
+  /// client sent (limits.max_write_factor): not retryable as it is.
+  kWriteLimit,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -116,6 +119,14 @@ template <typename... Args>
 arrow::Status ResourceExhausted(Args&&... args) {
   return WithErrorKind(arrow::Status::OutOfMemory(std::forward<Args>(args)...),
                        ErrorKind::kResourceExhausted, /*retry_after_s=*/1);
+}
+
+/// A request past what it may write (limits.max_write_factor and its floors): Flight
+/// RESOURCE_EXHAUSTED, HTTP 413.
+template <typename... Args>
+arrow::Status WriteLimit(Args&&... args) {
+  return WithErrorKind(arrow::Status::CapacityError(std::forward<Args>(args)...),
+                       ErrorKind::kWriteLimit);
 }
 
 template <typename... Args>

@@ -99,6 +99,15 @@ struct Config {
     int64_t requests_per_second_per_user = 0;  ///< token bucket refill; 0 = off
     int64_t request_burst_per_user = 0;     ///< token bucket size; 0 = one second's worth
     int64_t idle_timeout_s = 60;            ///< DoPut / upload silent this long: cancelled; 0 = off
+    /// A write to a client (a result, an acknowledgement) that waits this long for the
+    /// client to take it ends the call; 0 = off.
+    int64_t write_stall_timeout_s = 120;
+    /// A request whose rows are not simply its client's (a transform, a DoExchange) may
+    /// write or send back at most this many times the rows and the bytes it received,
+    /// plus the floors below.
+    int64_t max_write_factor = 100;
+    int64_t max_write_floor_rows = int64_t{1} << 20;
+    int64_t max_write_floor_bytes = int64_t{256} << 20;
     /// What DuckDB may allocate outside its buffer pool, all queries together; 0 = half
     /// of duckdb.memory_limit, 256 MiB..4 GiB (storage/allocation_guard.h).
     int64_t max_query_memory = 0;

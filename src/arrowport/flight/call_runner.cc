@@ -51,10 +51,13 @@ std::string CallRunner::UserOf(const fl::ServerCallContext& context) {
   return principal ? principal->user : "-";
 }
 
-arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
+arrow::Result<CallScope> CallRunner::Admit(const char* method,
+                                           const fl::ServerCallContext& context,
                                            Deadline deadline) {
   CallScope scope;
   scope.context.principal = PrincipalOf(context);
+  scope.logger = options_.logger;
+  scope.log_fields = {{"protocol", "flight"}, {"method", method}, {"user", UserOf(context)}};
   if (options_.limiter) {
     ARROW_ASSIGN_OR_RAISE(scope.permit,
                           options_.limiter->TryAcquire(
@@ -97,12 +100,20 @@ arrow::Result<CallScope> CallRunner::Admit(const fl::ServerCallContext& context,
     return gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), reply_by) >= 0;
   };
   if (options_.watchdog) {
-    std::optional<CallWatchdog::Clock::time_point> at;
+    CallWatchdog::Checks checks;
+    checks.client_gone = scope.context.call_failed;
     if (deadline == Deadline::kQuery && options_.query_timeout_s > 0) {
-      at = CallWatchdog::Clock::now() + std::chrono::seconds(options_.query_timeout_s);
+      checks.deadline =
+          CallWatchdog::Clock::now() + std::chrono::seconds(options_.query_timeout_s);
     }
-    scope.watch = options_.watchdog->Add(scope.context.cancellation, scope.context.call_failed,
-                                         at);
+    if (options_.write_stall_timeout_s > 0) {
+      // A client that stops reading leaves Flight's write waiting where no interrupt
+      // reaches it: cancelled, then ended by gRPC (the `stuck` last resort above).
+      scope.context.write_stall = std::make_shared<WriteStall>();
+      checks.stall = scope.context.write_stall;
+      checks.stall_timeout = std::chrono::seconds(options_.write_stall_timeout_s);
+    }
+    scope.watch = options_.watchdog->Add(scope.context.cancellation, std::move(checks));
   }
   return scope;
 }

@@ -67,6 +67,7 @@ class CallRunner {
     RequestLimiter* limiter = nullptr;
     Logger* logger = nullptr;
     int64_t query_timeout_s = 0;  ///< 0 = none
+    int64_t write_stall_timeout_s = 0;  ///< limits.write_stall_timeout_s; 0 = none
     /// The largest ticket, command or action body a call may carry (flight.max_query_bytes):
     /// SQL text is parsed and planned at ~100 bytes of memory per byte.
     int64_t max_command_bytes = int64_t{4} << 20;
@@ -88,7 +89,7 @@ class CallRunner {
     }
     arrow::Status st;
     try {
-      auto scope = Admit(context, deadline);
+      auto scope = Admit(method, context, deadline);
       if (scope.ok()) {
         scope->meter = record.meter;
         if (record.meter) scope->context.progress = record.meter->progress();
@@ -123,7 +124,8 @@ class CallRunner {
   static std::string UserOf(const arrow::flight::ServerCallContext& context);
 
  private:
-  arrow::Result<CallScope> Admit(const arrow::flight::ServerCallContext& context,
+  arrow::Result<CallScope> Admit(const char* method,
+                                 const arrow::flight::ServerCallContext& context,
                                  Deadline deadline);
   /// Logs the call once and maps `status` for Flight.
   arrow::Status Finish(const char* method, const arrow::flight::ServerCallContext& context,

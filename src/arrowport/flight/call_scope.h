@@ -11,6 +11,7 @@
 #include "arrow/record_batch.h"
 #include "arrowport/common/call_context.h"
 #include "arrowport/common/call_watchdog.h"
+#include "arrowport/common/logger.h"
 #include "arrowport/common/request_limiter.h"
 #include "arrowport/flight/flight_status.h"
 #include "arrowport/metrics/server_metrics.h"
@@ -30,24 +31,46 @@ struct CallScope {
   CallCancellation::Subscription stuck;
   /// The call in the metrics (null when off): counted as running until the scope ends.
   std::shared_ptr<metrics::CallMeter> meter;
+  /// Where a result stream's end after the method returned is logged (null: nowhere),
+  /// with the call's own fields (protocol, method, user): the method's log line said
+  /// only "streaming".
+  Logger* logger = nullptr;
+  Logger::Fields log_fields;
 
-  /// A result stream's failure after the method returned: what the client sees, counted.
+  /// A result stream's failure after the method returned: what the client sees, counted
+  /// and logged.
   arrow::Status Failed(const arrow::Status& status) {
     auto flight_status = ToFlightStatus(status);
-    if (!flight_status.ok() && meter) {
-      meter->SetOutcome(GrpcCodeName(flight_status), status.message());
+    if (!flight_status.ok()) {
+      if (meter) meter->SetOutcome(GrpcCodeName(flight_status), status.message());
+      LogEnd(status);
     }
     return flight_status;
   }
   /// A result stream dropped before its end, unless it failed otherwise first, counts as
   /// CANCELLED: Flight stops reading a result early only when its client went (cancelled,
   /// deadline, disconnected: a write that failed, which gRPC may flag as cancelled only a
-  /// moment later) or the server stops. Checking gRPC's flag missed about one in eight.
+  /// moment later) or the server stops (or cut it: a client that stopped reading).
+  /// Checking gRPC's flag missed about one in eight.
   void Dropped() {
-    if (meter && !meter->failed()) {
-      meter->SetOutcome("CANCELLED", "the client left before the end of the result");
-    }
+    const arrow::Status reason =
+        context.cancellation && context.cancellation->cancelled()
+            ? context.cancellation->reason()
+            : arrow::Status::Cancelled("the client left before the end of the result");
+    if (meter && !meter->failed()) meter->SetOutcome("CANCELLED", reason.message());
+    LogEnd(reason);
   }
+
+ private:
+  void LogEnd(const arrow::Status& status) {
+    if (logger == nullptr || logged_end_) return;
+    logged_end_ = true;
+    Logger::Fields fields = log_fields;
+    fields.push_back({"status", status.CodeAsString()});
+    fields.push_back({"error", status.message()});
+    logger->Warn("result stream ended early", fields);
+  }
+  bool logged_end_ = false;
 };
 
 /// The app_metadata-only message that ends a sealed upload (DoPut descriptor
@@ -117,10 +140,14 @@ class ScopedReader : public arrow::RecordBatchReader {
     if (!ended_) scope_.Dropped();
   }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    // Flight asks for the next batch once it has written the last one: from a batch
+    // handed over to the next ask, a write to the client is waiting.
+    if (auto* stall = scope_.context.write_stall.get()) stall->End();
     // Errors after the first batch reach the client through Arrow, not through DoGet's
     // return value: they get the same mapping here.
     auto st = inner_->ReadNext(out);
     ended_ = !st.ok() || *out == nullptr;
+    if (auto* stall = scope_.context.write_stall.get(); stall && !ended_) stall->Begin();
     return scope_.Failed(st);
   }
   arrow::Status Close() override { return inner_->Close(); }
@@ -145,12 +172,15 @@ class ScopedDataStream : public fl::FlightDataStream {
     if (!ended_) scope_.Dropped();
   }
   arrow::Result<fl::FlightPayload> Next() override {
+    // As ScopedReader: between a payload handed over and the next ask, Flight writes.
+    if (auto* stall = scope_.context.write_stall.get()) stall->End();
     auto next = inner_->Next();
     if (!next.ok()) {
       ended_ = true;
       return scope_.Failed(next.status());
     }
     ended_ = next->ipc_message.metadata == nullptr;  // Arrow's end of a data stream
+    if (auto* stall = scope_.context.write_stall.get(); stall && !ended_) stall->Begin();
     return next;
   }
   arrow::Status Close() override { return inner_->Close(); }

@@ -20,7 +20,8 @@ namespace {
 // batches as they come.
 class ResultWriter {
  public:
-  explicit ResultWriter(fl::FlightMessageWriter* writer) : writer_(writer) {}
+  ResultWriter(fl::FlightMessageWriter* writer, WriteStall* stall)
+      : writer_(writer), stall_(stall) {}
   arrow::Status Write(arrow::RecordBatchReader* results) {
     if (schema_ == nullptr) {
       schema_ = results->schema();
@@ -35,6 +36,7 @@ class ResultWriter {
       ARROW_RETURN_NOT_OK(results->ReadNext(&batch));
       if (batch == nullptr) return arrow::Status::OK();
       rows_ += batch->num_rows();
+      WriteStall::Scope waiting(stall_);
       ARROW_RETURN_NOT_OK(writer_->WriteRecordBatch(*batch));
     }
   }
@@ -42,6 +44,7 @@ class ResultWriter {
 
  private:
   fl::FlightMessageWriter* writer_;
+  WriteStall* stall_;  // may be null
   std::shared_ptr<arrow::Schema> schema_;
   int64_t rows_ = 0;
 };
@@ -121,21 +124,25 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
   if (command.ingest) {
     // The DoPut of a transformed stream: acknowledgements and the summary come back.
     auto ack = [&](int64_t index, int64_t rows) {
+      WriteStall::Scope waiting(call.write_stall.get());
       return writer->WriteMetadata(arrow::Buffer::FromString(BatchAckJson(index, rows)));
     };
     ARROW_ASSIGN_OR_RAISE(auto result, pipeline->Ingest(*command.ingest, source, ack, call));
+    WriteStall::Scope waiting(call.write_stall.get());
     ARROW_RETURN_NOT_OK(
         writer->WriteMetadata(arrow::Buffer::FromString(IngestSummaryJson(result))));
     record->fields.push_back({"table", result.table});
     record->fields.push_back({"rows", std::to_string(result.rows)});
     return arrow::Status::OK();
   }
-  ResultWriter out(writer);
+  ResultWriter out(writer, call.write_stall.get());
   if (!command.each_batch) {
     ARROW_ASSIGN_OR_RAISE(auto results, pipeline->Exchange(command.sql, source, call));
     ARROW_RETURN_NOT_OK(out.Write(results.get()));
   } else {
-    // Each batch through the SQL on its own, answered before the next is read.
+    // Each batch through the SQL on its own, answered before the next is read; the
+    // write cap counts the whole call.
+    auto budget = pipeline->NewWriteBudget(call);
     bool any = false;
     while (true) {
       std::shared_ptr<arrow::RecordBatch> batch;
@@ -144,7 +151,8 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
       std::vector<std::shared_ptr<arrow::RecordBatch>> one;
       if (batch != nullptr) one.push_back(std::move(batch));
       ARROW_ASSIGN_OR_RAISE(auto input, arrow::RecordBatchReader::Make(one, source->schema()));
-      ARROW_ASSIGN_OR_RAISE(auto results, pipeline->Exchange(command.sql, input, call));
+      ARROW_ASSIGN_OR_RAISE(auto results,
+                            pipeline->Exchange(command.sql, input, call, budget));
       ARROW_RETURN_NOT_OK(out.Write(results.get()));
       if (one.empty()) break;  // no input at all: answered once, over no rows
       any = true;

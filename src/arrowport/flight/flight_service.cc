@@ -71,7 +71,7 @@ class FlightService : public fl::FlightServerBase {
   explicit FlightService(FlightServiceDeps deps)
       : deps_(std::move(deps)),
         runner_({deps_.watchdog, deps_.limiter, deps_.logger, deps_.query_timeout_s,
-                 deps_.max_command_bytes, deps_.metrics}) {
+                 deps_.write_stall_timeout_s, deps_.max_command_bytes, deps_.metrics}) {
     if (deps_.sql_sessions != nullptr) {
       sql::FlightSqlDeps sql_deps;
       sql_deps.database = deps_.database;
@@ -118,12 +118,15 @@ class FlightService : public fl::FlightServerBase {
                                                           request.stream, request.table));
       ARROW_ASSIGN_OR_RAISE(auto source, PutReader::Make(std::move(reader), &context,
                                                           request.sealed));
+      // A client that stops reading its acknowledgements holds their write: watched.
       auto ack = [&](int64_t index, int64_t rows) {
+        WriteStall::Scope waiting(scope.context.write_stall.get());
         return writer->WriteMetadata(*arrow::Buffer::FromString(BatchAckJson(index, rows)));
       };
       // The pipeline validates and reads ahead (network receive and IPC decoding included).
       ARROW_ASSIGN_OR_RAISE(auto result,
                             deps_.ingest->Ingest(request, source, ack, scope.context));
+      WriteStall::Scope waiting(scope.context.write_stall.get());
       ARROW_RETURN_NOT_OK(
           writer->WriteMetadata(*arrow::Buffer::FromString(IngestSummaryJson(result))));
       record.Add("table", result.table);

@@ -36,6 +36,7 @@ struct FlightServiceDeps {
   CallWatchdog* watchdog = nullptr;  ///< cancels calls whose client left or timed out
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
   int64_t query_timeout_s = 0;        ///< 0 = none
+  int64_t write_stall_timeout_s = 0;  ///< limits.write_stall_timeout_s; 0 = none
   int64_t idle_timeout_s = 0;         ///< a DoPut silent this long is cancelled; 0 = never
   int64_t max_batch_bytes = int64_t{256} << 20;  ///< limits.max_batch_bytes
   /// Re-reads the configuration (action reload_config); may be empty.

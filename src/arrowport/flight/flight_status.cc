@@ -40,6 +40,11 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
         fl::FlightStatusCode::Unavailable, status.message(),
         EncodeRpcStatus(kGrpcResourceExhausted, status.message(), kind->retry_after_s()));
   }
+  if (HasErrorKind(status, ErrorKind::kWriteLimit)) {
+    // Not worth retrying as it is: RESOURCE_EXHAUSTED without a RetryInfo.
+    return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message(),
+                               EncodeRpcStatus(kGrpcResourceExhausted, status.message(), 0));
+  }
   if (HasErrorKind(status, ErrorKind::kTimedOut)) {
     return fl::MakeFlightError(fl::FlightStatusCode::TimedOut, status.message());
   }

@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "arrowport/common/status_detail.h"
+#include "arrowport/http/deadline_socket_stream.h"
+
 namespace arrowport::http {
 
 namespace {
@@ -24,8 +27,16 @@ ChunkedBodyStream::ChunkedBodyStream(httplib::DataSink* sink, int64_t buffer_byt
 }
 
 arrow::Status ChunkedBodyStream::Send(const char* data, size_t size) {
-  if (!sink_->write(data, size)) return arrow::Status::IOError("the peer closed the connection");
-  return arrow::Status::OK();
+  if (sink_->write(data, size)) return arrow::Status::OK();
+  // The sink writes on the connection's own thread, whose stream says why it failed.
+  const DeadlineSocketStream* stream = DeadlineSocketStream::Current();
+  if (stream != nullptr && stream->write_stalled()) {
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(stream->write_timeout()).count();
+    return TimedOut("the client stopped reading the response: a write waited more than ",
+                    seconds, " s (limits.write_stall_timeout_s)");
+  }
+  return arrow::Status::IOError("the peer closed the connection");
 }
 
 arrow::Status ChunkedBodyStream::SendChunk(const char* data, size_t size) {

@@ -103,7 +103,11 @@ bool DeadlineSocketStream::wait_readable() const {
 }
 
 bool DeadlineSocketStream::wait_writable() const {
-  return PollSocket(fd_, POLLOUT, Clock::now() + timeouts_.write);
+  const auto deadline = Clock::now() + timeouts_.write;
+  if (PollSocket(fd_, POLLOUT, deadline)) return true;
+  // httplib asks before each write of a body: a client that took nothing meanwhile.
+  write_stalled_ = Clock::now() >= deadline;
+  return false;
 }
 
 bool DeadlineSocketStream::is_peer_alive() const {
@@ -156,7 +160,9 @@ ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
   // most `write` for room: a client that keeps taking bytes is never cut off, however
   // long the whole write takes.
   auto wait = [&](const Transport::Io& io) {
-    if (io.wait != 0 && PollSocket(fd_, io.wait, Clock::now() + timeouts_.write)) return true;
+    const auto deadline = Clock::now() + timeouts_.write;
+    if (io.wait != 0 && PollSocket(fd_, io.wait, deadline)) return true;
+    write_stalled_ = io.wait != 0 && Clock::now() >= deadline;
     error_ = httplib::Error::Write;
     return false;
   };

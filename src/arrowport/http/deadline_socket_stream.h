@@ -56,6 +56,10 @@ class DeadlineSocketStream : public httplib::Stream {
   /// What was not yet sent may be lost with it. The connection serves nothing more.
   void Cut() { cut_ = true; }
   bool cut() const { return cut_; }
+  /// A write failed because the client took nothing for `write`
+  /// (limits.write_stall_timeout_s), not because the connection broke.
+  bool write_stalled() const { return write_stalled_; }
+  std::chrono::milliseconds write_timeout() const { return timeouts_.write; }
 
   /// "ip:port" of the peer of socket `fd` ("" when unknown), for logs.
   static std::string PeerAddress(int fd);
@@ -103,6 +107,7 @@ class DeadlineSocketStream : public httplib::Stream {
   size_t buffer_begin_ = 0;
   size_t buffer_end_ = 0;
   bool cut_ = false;
+  mutable bool write_stalled_ = false;  // set by wait_writable() too
 };
 
 }  // namespace arrowport::http

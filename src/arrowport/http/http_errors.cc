@@ -36,6 +36,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kInUse: return {409, "in_use"};
     case ErrorKind::kResourceExhausted: return {503, "resource_exhausted"};
     case ErrorKind::kStoreUnavailable: return {503, "store_unavailable"};
+    case ErrorKind::kWriteLimit: return {413, "write_limit"};
   }
   return {500, "internal"};
 }

@@ -184,7 +184,9 @@ HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
   options.max_connections = static_cast<size_t>(std::max(deps.max_connections, 1));
   options.timeouts.header = std::chrono::seconds(deps.header_timeout_s);
   options.timeouts.read = std::chrono::seconds(deps.read_timeout_s);
-  options.timeouts.write = std::chrono::seconds(60);
+  // 0 (off): a year stands for no limit in the socket's waits.
+  options.timeouts.write = std::chrono::seconds(
+      deps.write_stall_timeout_s > 0 ? deps.write_stall_timeout_s : int64_t{365} * 86400);
   options.timeouts.keep_alive = std::chrono::seconds(5);
   options.keep_alive_max_count = 1000;
   options.tls = deps.tls;

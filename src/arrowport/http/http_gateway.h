@@ -42,6 +42,9 @@ struct HttpGatewayDeps {
   int max_connections = 512;          ///< beyond it, new connections are answered 503
   int64_t header_timeout_s = 10;      ///< request line and headers must arrive within this
   int64_t read_timeout_s = 30;        ///< longest wait for the next bytes of a body
+  /// Longest wait for the client to take more of a response (limits.write_stall_timeout_s);
+  /// 0 = none.
+  int64_t write_stall_timeout_s = 120;
   /// Who may call (every route but /healthz and /readyz); required.
   const auth::Authenticator* authenticator = nullptr;
   /// Shown in /readyz when set (authentication explicitly off on a public address).

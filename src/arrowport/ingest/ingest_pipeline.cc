@@ -9,6 +9,7 @@
 #include "arrowport/common/prefetching_reader.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/lake_catalog.h"
+#include "arrowport/ingest/batch_coalescer.h"
 #include "arrowport/ingest/lake_writer.h"
 #include "arrowport/ingest/per_batch_writer.h"
 #include "arrowport/ingest/per_request_writer.h"
@@ -159,7 +160,20 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
           if (progress) progress->Add(rows, bytes);
         });
   }
+  // Rows that are not simply the client's own (a transform's, a peer's) run under the
+  // query deadline from the first batch, and a transform's under the write cap.
+  const bool transformed = !request.transform.empty() || !route.transform.empty();
+  std::shared_ptr<WriteBudget> budget;
+  if (transformed || request.under_query_deadline) {
+    budget = NewWriteBudget(call);
+    source = budget->CountSent(std::move(source), /*deadline=*/true);
+  }
   source = MakePrefetchingReader(std::move(source), kPrefetchDepth);
+  if (transformed && commit == config::CommitMode::kPerRequest) {
+    // A transform committed as a whole scans the client's small batches joined (DuckDB's
+    // cost is per batch); per_batch hands each on as it comes.
+    source = std::make_shared<BatchCoalescer>(std::move(source));
+  }
   std::vector<std::shared_ptr<ErrorKeepingReader>> transforms;
   auto st = [&]() -> arrow::Status {
     // Checked before a transform starts reading the client's stream.
@@ -177,9 +191,14 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       transforms.push_back(std::make_shared<ErrorKeepingReader>(std::move(transformed)));
       source = transforms.back();
     }
+    if (transformed) {
+      transforms.push_back(std::make_shared<ErrorKeepingReader>(budget->CapProduced(source)));
+      source = transforms.back();
+    }
     return Write(request, route, commit, source, on_commit, call, connection, meter.get(),
                  &result);
   }();
+  if (budget != nullptr) budget->Finish();
   // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
   // (its code and kind: 413 / INVALID_ARGUMENT, schema mismatch, ...), or the transform's
   // own error.
@@ -230,9 +249,12 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchange(
     const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
-    const CallContext& call) {
+    const CallContext& call, std::shared_ptr<WriteBudget> budget) {
+  if (budget == nullptr) budget = NewWriteBudget(call);
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
-  std::shared_ptr<arrow::RecordBatchReader> input = validating;
+  // The call itself runs under the query deadline (from its start): not armed again.
+  std::shared_ptr<arrow::RecordBatchReader> input =
+      budget->CountSent(validating, /*deadline=*/false);
   if (metrics_ != nullptr) {
     input = std::make_shared<metrics::MeteringReader>(
         std::move(input), [&received = metrics_->ReceivedBytes(kExchangeProtocol)](
@@ -245,8 +267,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Exchang
     return result.status();
   }
   return metrics::MeterResult(
-      std::make_shared<ExchangeReader>(std::move(*result), std::move(validating)), metrics_,
-      kExchangeProtocol, call.progress);
+      budget->CapProduced(
+          std::make_shared<ExchangeReader>(std::move(*result), std::move(validating))),
+      metrics_, kExchangeProtocol, call.progress);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> IngestPipeline::Transform(

@@ -12,6 +12,7 @@
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/table_locks.h"
+#include "arrowport/ingest/write_budget.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/request_log.h"
 
@@ -52,6 +53,16 @@ class IngestPipeline {
   /// streams are refused.
   void EnableLakes(lake::LakeCatalog* lakes, std::function<void(const std::string&)> committed);
 
+  /// What bounds writes whose rows are not simply the client's (transforms, exchanges,
+  /// copy_from): the query deadline from their first batch and the write cap. Call before
+  /// serving; default: no deadline, the default cap.
+  void SetWriteLimits(const WriteLimits& limits) { write_limits_ = limits; }
+  /// A budget for one call under these limits (DoExchange's each_batch form shares one
+  /// over all of its batches).
+  std::shared_ptr<WriteBudget> NewWriteBudget(const CallContext& call) const {
+    return WriteBudget::Make(write_limits_, call);
+  }
+
   /// At server start: re-keys the idempotency log's entries of older servers (see
   /// storage::RequestLog::RekeyAtStart). Returns the number handled.
   arrow::Result<int64_t> RekeyRequestLog(const std::function<void(int64_t)>& on_progress);
@@ -73,10 +84,11 @@ class IngestPipeline {
 
   /// \brief A client's stream through its transform (DoExchange without a stream):
   /// `source` validated and read ahead as for Ingest, then `sql` over it, streamed as
-  /// DuckDB produces batches. Errors name the refused batch or the SQL error.
+  /// DuckDB produces batches. Errors name the refused batch or the SQL error. The rows
+  /// sent back count against `budget` (a new one when null): the write cap.
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Exchange(
       const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> source,
-      const CallContext& call);
+      const CallContext& call, std::shared_ptr<WriteBudget> budget = nullptr);
 
  private:
   /// \brief Runs `sql` over `input` (read as the relation `input`) on a connection of
@@ -102,6 +114,7 @@ class IngestPipeline {
   lake::LakeCatalog* lakes_ = nullptr;
   std::function<void(const std::string&)> lake_committed_;
   const int64_t max_batch_bytes_;
+  WriteLimits write_limits_;
   metrics::ServerMetrics* const metrics_;  // null: not counted
   TableLocks table_locks_;
   storage::RequestLog request_log_;

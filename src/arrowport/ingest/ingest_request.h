@@ -33,6 +33,9 @@ struct IngestRequest {
   /// The client's own transform (SQL over `input`), applied before the stream's
   /// configured one; judged by the SQL sandbox for the caller. Empty: none.
   std::string transform;
+  /// The rows come from elsewhere than the caller (copy_from reads them from a peer): the
+  /// write runs under the query deadline from its first batch, as a transform's does.
+  bool under_query_deadline = false;
   /// Flight: the client ends its upload with an end marker (flight/call_scope.h), so a
   /// sender that fails half way and half-closes commits nothing (copy_to sets it).
   bool sealed = false;

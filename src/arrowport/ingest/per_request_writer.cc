@@ -1,6 +1,7 @@
 #include "arrowport/ingest/per_request_writer.h"
 
 #include "arrow/record_batch.h"
+#include "arrowport/ingest/batch_coalescer.h"
 #include "arrowport/ingest/counting_reader.h"
 #include "arrowport/ingest/replay_reader.h"
 #include "arrowport/ingest/small_request_writer.h"
@@ -23,9 +24,13 @@ arrow::Status PerRequestWriter::Write() {
                    ? ctx_->source
                    : std::make_shared<ReplayReader>(std::move(ahead), ctx_->source);
   // One statement scans the whole request as it arrives; one transaction commits it.
+  // DuckDB sees the client's small batches joined (its cost is per batch); the counts
+  // are the client's.
   auto counting = std::make_shared<CountingReader>(input);
   std::vector<ColumnInfo> incoming;
-  ARROW_ASSIGN_OR_RAISE(auto relation, RegisterStream(ctx_, counting, &incoming));
+  ARROW_ASSIGN_OR_RAISE(auto relation,
+                        RegisterStream(ctx_, std::make_shared<BatchCoalescer>(counting),
+                                       &incoming));
   ARROW_ASSIGN_OR_RAISE(bool fast, TryFastAppend(relation, incoming, *counting));
   if (fast) return arrow::Status::OK();
   return WriteInTransaction(relation, incoming, *counting, input.get());

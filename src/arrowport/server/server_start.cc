@@ -144,6 +144,13 @@ void Server::Impl::MakePipelines() {
   ingest = std::make_unique<ingest::IngestPipeline>(database.get(), router.get(),
                                                     config.limits.max_batch_bytes,
                                                     metrics.get());
+  ingest::WriteLimits write_limits;
+  write_limits.watchdog = watchdog.get();
+  write_limits.query_timeout_s = config.limits.query_timeout_s;
+  write_limits.max_write_factor = config.limits.max_write_factor;
+  write_limits.floor_rows = config.limits.max_write_floor_rows;
+  write_limits.floor_bytes = config.limits.max_write_floor_bytes;
+  ingest->SetWriteLimits(write_limits);
   // Before any call: a request with an id would otherwise pay for it (and retry it).
   auto rekeyed = ingest->RekeyRequestLog([this](int64_t handled) {
     logger.Info("request log: re-keying entries of an older server to their tables",
@@ -210,6 +217,7 @@ arrow::Status Server::Impl::StartFlight() {
   deps.watchdog = watchdog.get();
   deps.limiter = limiter.get();
   deps.query_timeout_s = config.limits.query_timeout_s;
+  deps.write_stall_timeout_s = config.limits.write_stall_timeout_s;
   deps.idle_timeout_s = config.limits.idle_timeout_s;
   deps.max_batch_bytes = config.limits.max_batch_bytes;
   deps.reload_config = [this] { return ReloadConfig(); };
@@ -311,6 +319,7 @@ arrow::Status Server::Impl::StartHttp() {
   deps.max_connections = config.http_max_connections;
   deps.header_timeout_s = config.http_header_timeout_s;
   deps.read_timeout_s = config.http_read_timeout_s;
+  deps.write_stall_timeout_s = config.limits.write_stall_timeout_s;
   deps.authenticator = authenticator.get();
   deps.readyz_warning = OpenBindWarning();
   // An upload that sends nothing for limits.idle_timeout_s ends like a stalled body.
