@@ -145,6 +145,12 @@ struct Config {
     int64_t token_ttl_s = 3600;
     std::string token_secret;  ///< HS256 key; empty: generated at start
     std::vector<User> users;
+    /// Failed Basic logins one client address, and one account (from addresses that
+    /// have not logged in as it), may have within failed_login_window_s; then 429 /
+    /// RESOURCE_EXHAUSTED before any hash is computed (auth/login_throttle.h). 0 = off.
+    int64_t max_failed_logins_per_address = 20;
+    int64_t max_failed_logins_per_account = 20;
+    int64_t failed_login_window_s = 60;
   } auth;
   /// Server-to-server transfer (Flight actions copy_from / copy_to).
   struct Transfer {

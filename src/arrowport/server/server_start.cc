@@ -85,15 +85,29 @@ arrow::Status Server::Impl::OpenDatabase() {
 }
 
 arrow::Status Server::Impl::MakeAuthenticator() {
-  metrics::Family<metrics::Counter>* decisions = nullptr;
+  auth::AuthCounters counters;
   if (metrics) {
-    decisions = &metrics->registry().AddCounter(
+    auto& registry = metrics->registry();
+    counters.decisions = &registry.AddCounter(
         "arrowport_auth_decisions_total",
         "Authentication decisions by protocol, method (basic, bearer, none) and outcome",
         {"protocol", "method", "outcome"});
+    counters.password_checks =
+        &registry
+             .AddCounter("arrowport_password_checks_total",
+                         "Password hashes verified (argon2id runs) for Basic logins", {})
+             .With({});
+    counters.throttled =
+        &registry
+             .AddCounter("arrowport_logins_throttled_total",
+                         "Basic logins refused by the failed-login limits (auth."
+                         "max_failed_logins_per_address / _per_account) before any "
+                         "hash was computed",
+                         {})
+             .With({});
   }
   ARROW_ASSIGN_OR_RAISE(authenticator,
-                        auth::Authenticator::Make(setup.config, &logger, decisions));
+                        auth::Authenticator::Make(setup.config, &logger, counters));
   return arrow::Status::OK();
 }
 
