@@ -10,7 +10,10 @@ are loopback ones (127.0.0.x), which Linux routes like 127.0.0.1."""
 import http.client
 import json
 import os
+import select
+import socket
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +24,12 @@ import requests
 from conftest import RunningServer
 from metrics_util import scrape, total
 from test_auth import PASSWORDS, basic, hashes, users_yaml  # noqa: F401 (fixture)
+from test_tls import certs, pem  # noqa: F401 (fixture)
+
+# A TLS record header announcing a 512-byte ClientHello, and its first bytes only: the
+# server's handshake waits for the rest.
+PARTIAL_CLIENT_HELLO = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03])
+
 
 def start(tmp_path, text, env=None, name="server.yaml"):
     config = tmp_path / name
@@ -162,3 +171,140 @@ def test_guesses_at_one_account_from_many_addresses_are_limited_but_not_its_owne
     m = scrape(f"{login_server.http}/metrics",
                headers={"Authorization": f"Bearer {login_server.admin_token}"})
     assert total(m, "arrowport_logins_throttled_total") >= 1
+
+
+# ---- connections ----
+
+def open_stalled(url, count, source, payload=PARTIAL_CLIENT_HELLO):
+    """`count` connections from `source` that send `payload` and then nothing."""
+    host, port = host_port(url)
+    held = []
+    for _ in range(count):
+        s = socket.create_connection((host, port), timeout=10, source_address=(source, 0))
+        try:
+            s.sendall(payload)
+        except OSError:
+            pass  # already closed by the server: counted as closed below
+        held.append(s)
+    return held
+
+
+def closed_by_server(sock):
+    """True when the server has closed `sock` (end of stream or reset)."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def count_open(held, closed):
+    for i, s in enumerate(held):
+        if i not in closed and closed_by_server(s):
+            closed.add(i)
+    return len(held) - len(closed)
+
+
+def test_half_sent_client_hellos_from_one_address_do_not_lock_out_https(
+        start_server, tmp_path, certs):
+    config = tmp_path / "tls.yaml"
+    config.write_text(f"tls: {{cert: {certs / 'server.pem'}, key: {certs / 'server.key'}}}\n"
+                      "http: {max_connections: 64}\n")
+    server = start_server("--config", str(config))
+    held = open_stalled(server.http, 150, "127.0.0.2")
+    try:
+        # Another client is served at once, again and again. Before: the 64 slots were all
+        # the attacker's, and every other connection was closed unanswered.
+        for _ in range(5):
+            r = requests.get(f"{server.http}/healthz", verify=str(certs / "ca.pem"), timeout=10)
+            assert r.status_code == 200, r.text
+        # The attacker holds at most its share: half the slots.
+        closed = set()
+        deadline = time.time() + 10
+        while count_open(held, closed) > 32 and time.time() < deadline:
+            time.sleep(0.1)
+        assert count_open(held, closed) <= 32
+    finally:
+        for s in held:
+            s.close()
+    r = requests.get(f"{server.http}/metrics", verify=str(certs / "ca.pem"), timeout=30)
+    assert 'arrowport_connections_refused_total{protocol="http",reason="per_address"}' in r.text
+
+
+def test_stalled_grpc_tls_handshakes_are_capped_per_address_and_timed_out(
+        start_server, tmp_path, certs):
+    config = tmp_path / "tls.yaml"
+    config.write_text(f"tls: {{cert: {certs / 'server.pem'}, key: {certs / 'server.key'}}}\n")
+    # Given in the environment: a server that does not know the keys still starts.
+    env = dict(os.environ, ARROWPORT_LIMITS_MAX_CONNECTIONS_PER_ADDRESS="16",
+               ARROWPORT_FLIGHT_HANDSHAKE_TIMEOUT_S="3")
+    server = start_server("--config", str(config), env=env)
+    held = open_stalled(server.uri, 100, "127.0.0.2")
+    try:
+        started = time.time()
+        client = flight.connect(server.uri, tls_root_certs=pem(certs, "ca.pem"))
+        list(client.list_flights())  # others are served
+        client.close()
+        # Past its share, the address's connections were closed as they were accepted.
+        closed = set()
+        deadline = time.time() + 10
+        while count_open(held, closed) > 16 and time.time() < deadline:
+            time.sleep(0.1)
+        assert count_open(held, closed) <= 16, "before: all 100 held"
+        # The handshakes that never finish are closed after flight.handshake_timeout_s
+        # (gRPC's own default: 120 s).
+        deadline = time.time() + 60
+        while count_open(held, closed) > 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert count_open(held, closed) == 0, f"still held after {time.time() - started:.0f} s"
+    finally:
+        for s in held:
+            s.close()
+    r = requests.get(f"{server.http}/metrics", verify=str(certs / "ca.pem"), timeout=30)
+    refused = [line for line in r.text.splitlines()
+               if line.startswith('arrowport_connections_refused_total{protocol="flight",'
+                                  'reason="per_address"}')]
+    assert refused and float(refused[0].split()[-1]) >= 84, refused
+
+
+def test_plain_http_connections_over_an_address_share_are_answered_429(start_server, tmp_path):
+    config = tmp_path / "cap.yaml"
+    config.write_text("http: {max_connections: 8}\n")
+    server = start_server("--config", str(config))
+    host, port = host_port(server.http)
+    held = [socket.create_connection((host, port), source_address=("127.0.0.2", 0))
+            for _ in range(4)]
+    try:
+        time.sleep(0.3)
+        conn = http.client.HTTPConnection(host, port, timeout=10,
+                                          source_address=("127.0.0.2", 0))
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read().decode()
+        # Before: answered 200, the address could take all 8 slots.
+        assert response.status == 429, body
+        assert response.getheader("Retry-After") == "1"
+        assert "limits.max_connections_per_address" in body
+        assert "127.0.0.2" in body
+        conn.close()
+        # Another address still gets in.
+        assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
+    finally:
+        for s in held:
+            s.close()
+    # Once they close, the address gets its connections back.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            status = get_from(server, "127.0.0.2", "")[0]
+        except OSError:
+            status = None
+        if status == 200:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the address did not get its connections back")

@@ -99,6 +99,10 @@ struct Config {
     int64_t requests_per_second_per_user = 0;  ///< token bucket refill; 0 = off
     int64_t request_burst_per_user = 0;     ///< token bucket size; 0 = one second's worth
     int64_t idle_timeout_s = 60;            ///< DoPut / upload silent this long: cancelled; 0 = off
+    /// Connections one client address may hold open on each port, handshaking ones
+    /// included (HTTP: at most half of http.max_connections); more are refused at
+    /// accept. 0 = no cap.
+    int64_t max_connections_per_address = 256;
     /// What DuckDB may allocate outside its buffer pool, all queries together; 0 = half
     /// of duckdb.memory_limit, 256 MiB..4 GiB (storage/allocation_guard.h).
     int64_t max_query_memory = 0;
@@ -116,6 +120,9 @@ struct Config {
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
   int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body
+  /// A gRPC connection must finish its TLS handshake and send its HTTP/2 settings within
+  /// this (gRPC's own default: 120 s); HTTPS handshakes have http_header_timeout_s.
+  int64_t flight_handshake_timeout_s = 10;
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
