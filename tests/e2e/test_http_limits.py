@@ -223,7 +223,10 @@ def test_connection_cap_answers_busy_at_once(start_server, tmp_path):
     config = tmp_path / "cap.yaml"
     config.write_text("http: {max_connections: 4}\n")
     server = start_server("--config", str(config))
-    held = [socket.create_connection(host_port(server)) for _ in range(4)]
+    # From two addresses: one address holds at most half the slots
+    # (limits.max_connections_per_address).
+    held = [socket.create_connection(host_port(server), source_address=(source, 0))
+            for source in ("127.0.0.2", "127.0.0.3") for _ in range(2)]
     try:
         time.sleep(0.3)
         t0 = time.time()

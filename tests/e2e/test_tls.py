@@ -451,8 +451,11 @@ def test_connection_cap_over_tls_closes_the_extra_connection(start_server, tmp_p
     port = int(server.http.rsplit(":", 1)[1])
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     held = []
-    for _ in range(2):
-        tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+    # From two addresses: one address holds at most half the slots
+    # (limits.max_connections_per_address).
+    for source in ("127.0.0.2", "127.0.0.3"):
+        tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30,
+                                                           source_address=(source, 0)),
                                   server_hostname="127.0.0.1")
         tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert tls.recv(4096).startswith(b"HTTP/1.1 200")

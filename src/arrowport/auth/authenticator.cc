@@ -22,9 +22,6 @@ namespace {
 constexpr auto kBasicCacheTtl = std::chrono::seconds(60);
 constexpr size_t kBasicCacheEntries = 4096;
 constexpr size_t kMaxHeaderBytes = 8192;
-// Failed Basic logins one client address may make per window before it must wait.
-constexpr int kMaxFailedLogins = 20;
-constexpr auto kFailedLoginWindow = std::chrono::seconds(60);
 
 // "Basic xyz" -> ("basic", "xyz"); the scheme is case-insensitive (RFC 7235).
 std::pair<std::string, std::string> SplitScheme(const std::string& header) {
@@ -75,16 +72,27 @@ std::shared_ptr<const Principal> PrincipalOf(const config::Config::User& user) {
 
 }  // namespace
 
+namespace {
+
+LoginThrottle::Options ThrottleOptions(const config::Config& config) {
+  LoginThrottle::Options options;
+  options.per_address = static_cast<int>(config.auth.max_failed_logins_per_address);
+  options.per_account = static_cast<int>(config.auth.max_failed_logins_per_account);
+  options.window = std::chrono::seconds(config.auth.failed_login_window_s);
+  return options;
+}
+
+}  // namespace
+
 Authenticator::Authenticator(const config::Config& config, Logger* logger,
-                             metrics::Family<metrics::Counter>* decisions,
-                             std::unique_ptr<TokenService> tokens)
+                             AuthCounters counters, std::unique_ptr<TokenService> tokens)
     : enabled_(config::AuthEnabled(config)),
       logger_(logger),
-      decisions_(decisions),
+      counters_(counters),
       tokens_(std::move(tokens)),
       users_(std::make_unique<UserDirectory>(config.auth.users)),
       cache_(std::make_unique<CredentialCache>(kBasicCacheTtl, kBasicCacheEntries)),
-      throttle_(std::make_unique<LoginThrottle>(kMaxFailedLogins, kFailedLoginWindow)),
+      throttle_(std::make_unique<LoginThrottle>(ThrottleOptions(config))),
       kdf_slots_(std::make_unique<std::counting_semaphore<>>(
           std::max<std::ptrdiff_t>(2, std::thread::hardware_concurrency()))) {
   auto anonymous = std::make_shared<Principal>();
@@ -97,13 +105,12 @@ Authenticator::Authenticator(const config::Config& config, Logger* logger,
 Authenticator::~Authenticator() = default;
 
 arrow::Result<std::unique_ptr<Authenticator>> Authenticator::Make(
-    const config::Config& config, Logger* logger,
-    metrics::Family<metrics::Counter>* decisions) {
+    const config::Config& config, Logger* logger, AuthCounters counters) {
   ARROW_RETURN_NOT_OK(PasswordHasher::Init());
   ARROW_ASSIGN_OR_RAISE(
       auto tokens, TokenService::Make(config.auth.token_secret, config.auth.token_ttl_s));
   std::unique_ptr<Authenticator> out(
-      new Authenticator(config, logger, decisions, std::move(tokens)));
+      new Authenticator(config, logger, counters, std::move(tokens)));
   if (out->enabled_) {
     ARROW_ASSIGN_OR_RAISE(out->dummy_hash_,
                           PasswordHasher::Hash("arrowport-no-such-user"));
@@ -153,19 +160,9 @@ arrow::Result<Authenticated> Authenticator::Authenticate(const std::string& auth
   } else if (scheme == "basic") {
     method = "basic";
     // Failed logins count per client machine (the address without its port).
-    const std::string client = CallerKey(nullptr, source.address.empty() ? source.peer
-                                                                          : source.address);
-    auto allowed = throttle_->Check(client);
-    if (!allowed.ok()) {
-      result = allowed;
-    } else {
-      result = Basic(value, &user);
-      if (result.ok()) {
-        throttle_->Succeeded(client);
-      } else if (HasErrorKind(result.status(), ErrorKind::kUnauthenticated)) {
-        throttle_->Failed(client);
-      }
-    }
+    result = Basic(value, CallerKey(nullptr, source.address.empty() ? source.peer
+                                                                   : source.address),
+                   &user);
   } else if (scheme == "bearer") {
     method = "bearer";
     result = Bearer(value, &user);
@@ -178,27 +175,47 @@ arrow::Result<Authenticated> Authenticator::Authenticate(const std::string& auth
 }
 
 arrow::Result<std::shared_ptr<const Principal>> Authenticator::Basic(
-    const std::string& credentials, std::string* user) const {
-  ARROW_ASSIGN_OR_RAISE(const auto decoded, DecodeBase64(credentials));
-  const auto colon = decoded.find(':');
+    const std::string& credentials, const std::string& client, std::string* user) const {
+  const auto decoded = DecodeBase64(credentials);
+  const auto colon = decoded.ok() ? decoded->find(':') : std::string::npos;
+  if (colon != std::string::npos) *user = decoded->substr(0, colon);
+  // Reserved before anything is checked, the cache included (a throttled guess must not
+  // learn that it matched a cached password): attempts in flight count against the
+  // limits, so concurrent guesses cannot all reach the hash.
+  ARROW_ASSIGN_OR_RAISE(auto attempt, throttle_->Begin(client, colon != std::string::npos
+                                                                   ? user
+                                                                   : nullptr));
+  if (!decoded.ok()) {
+    attempt.Failed();
+    return decoded.status();
+  }
   if (colon == std::string::npos) {
+    attempt.Failed();
     return Unauthenticated("Basic credentials must be base64(user:password)");
   }
-  *user = decoded.substr(0, colon);
-  const std::string password = decoded.substr(colon + 1);
+  const std::string password = decoded->substr(colon + 1);
   const auto entry = users_->Find(*user);
   const std::string& hash = entry ? entry->password_hash : dummy_hash_;
-  if (entry && cache_->Contains(*user, password, hash)) return PrincipalOf(*entry);
+  if (entry && cache_->Contains(*user, password, hash)) {
+    attempt.Succeeded();
+    return PrincipalOf(*entry);
+  }
   // Unknown users cost the same KDF run: response time does not say who exists.
   arrow::Result<bool> matches;
   {
     KdfSlot slot(*kdf_slots_);
+    if (counters_.password_checks != nullptr) counters_.password_checks->Add();
     matches = PasswordHasher::Verify(hash, password);
   }
-  if (!matches.ok())
-    return Unauthenticated("cannot verify the password: ", matches.status().message());
-  if (!entry || !*matches) return Unauthenticated("invalid user name or password");
+  if (!matches.ok() || !entry || !*matches) {
+    attempt.Failed();
+    if (!matches.ok()) {
+      return Unauthenticated("cannot verify the password: ", matches.status().message());
+    }
+    return Unauthenticated("invalid user name or password");
+  }
   cache_->Add(*user, password, hash);
+  attempt.Succeeded();
   return PrincipalOf(*entry);
 }
 
@@ -224,7 +241,12 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Bearer(
 void Authenticator::Audit(const AuthSource& source, const std::string& user,
                           const char* method, const arrow::Status& outcome) const {
   const char* decision = outcome.ok() ? "allowed" : "denied";
-  if (decisions_ != nullptr) decisions_->With({source.protocol, method, decision}).Add();
+  if (counters_.decisions != nullptr) {
+    counters_.decisions->With({source.protocol, method, decision}).Add();
+  }
+  if (counters_.throttled != nullptr && HasErrorKind(outcome, ErrorKind::kRateLimited)) {
+    counters_.throttled->Add();
+  }
   if (logger_ == nullptr) return;
   Logger::Fields fields = {{"user", user.empty() ? "-" : user},
                            {"protocol", source.protocol},

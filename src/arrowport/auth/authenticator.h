@@ -37,22 +37,31 @@ struct Authenticated {
   bool basic = false;  ///< credentials were user:password (not a bearer token)
 };
 
+/// What an Authenticator counts; each may be null (not counted).
+struct AuthCounters {
+  /// Decisions, labels protocol, method (basic, bearer, none) and outcome.
+  metrics::Family<metrics::Counter>* decisions = nullptr;
+  metrics::Counter* password_checks = nullptr;  ///< argon2id verifications run
+  metrics::Counter* throttled = nullptr;        ///< Basic logins refused by LoginThrottle
+};
+
 /// \brief The one authentication check every protocol calls (design section 7).
 ///
 /// `Authorization: Basic base64(user:password)` is verified against the user's argon2id
 /// hash (successes cached briefly, see CredentialCache); `Authorization: Bearer <jwt>` is
 /// verified by TokenService and the user re-read from the directory, so a token of a user
 /// removed or whose role changed by a reload stops working at once. Each decision is
-/// logged (user, protocol, peer, outcome, reason). When authentication is off
+/// logged (user, protocol, peer, outcome, reason). Basic logins are throttled per client
+/// address and per account before anything is checked (LoginThrottle, auth.max_failed_*
+/// keys). When authentication is off
 /// (config::AuthEnabled), every call is an anonymous admin. Errors are Unauthenticated
 /// statuses. Thread-safe.
 class Authenticator {
  public:
-  /// `logger` and `decisions` outlive the authenticator. Each decision is counted in
-  /// `decisions` (labels protocol, method, outcome) when set.
-  static arrow::Result<std::unique_ptr<Authenticator>> Make(
-      const config::Config& config, Logger* logger,
-      metrics::Family<metrics::Counter>* decisions = nullptr);
+  /// `logger` and the counters outlive the authenticator.
+  static arrow::Result<std::unique_ptr<Authenticator>> Make(const config::Config& config,
+                                                            Logger* logger,
+                                                            AuthCounters counters = {});
   ~Authenticator();
 
   bool enabled() const { return enabled_; }
@@ -71,10 +80,11 @@ class Authenticator {
   void Reload(const config::Config& config);
 
  private:
-  Authenticator(const config::Config& config, Logger* logger,
-                metrics::Family<metrics::Counter>* decisions,
+  Authenticator(const config::Config& config, Logger* logger, AuthCounters counters,
                 std::unique_ptr<TokenService> tokens);
+  /// `client` is the caller's address, whose failed logins are counted.
   arrow::Result<std::shared_ptr<const Principal>> Basic(const std::string& credentials,
+                                                        const std::string& client,
                                                         std::string* user) const;
   arrow::Result<std::shared_ptr<const Principal>> Bearer(const std::string& token,
                                                          std::string* user) const;
@@ -83,11 +93,11 @@ class Authenticator {
 
   const bool enabled_;
   Logger* logger_;
-  metrics::Family<metrics::Counter>* const decisions_;  // null: not counted
+  const AuthCounters counters_;
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<CredentialCache> cache_;
-  std::unique_ptr<LoginThrottle> throttle_;  // failed Basic logins per client address
+  std::unique_ptr<LoginThrottle> throttle_;  // failed Basic logins per address, account
   std::string dummy_hash_;  // verified against for unknown users: same cost, no oracle
   // Bounds the argon2id runs at once (each takes PasswordHasher::kMemLimit of memory): a
   // flood of Basic logins queues here instead of exhausting memory.

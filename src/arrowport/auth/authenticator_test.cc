@@ -7,6 +7,7 @@
 #include "arrowport/auth/password_hasher.h"
 #include "arrowport/auth/user_directory.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/metrics/registry.h"
 
 namespace arrowport::auth {
 namespace {
@@ -38,6 +39,40 @@ class AuthenticatorTest : public ::testing::Test {
   std::unique_ptr<Authenticator> auth_;
   const AuthSource source_{"test", "local"};
 };
+
+// A cached credential skips the hash, never the throttle: a throttled guesser must not
+// learn that a guess matched a cached password. Hash checks are counted.
+TEST(AuthenticatorThrottleTest, CachedCredentialsAreThrottledAndHashChecksCounted) {
+  config::Config config;
+  config.auth.token_secret = "unit-test-secret";
+  config.auth.users = {MakeUser("ann", "pw-ann", Role::kReader)};
+  config.auth.max_failed_logins_per_address = 3;
+  metrics::Registry registry;
+  AuthCounters counters;
+  counters.password_checks = &registry.AddCounter("checks", "h", {}).With({});
+  counters.throttled = &registry.AddCounter("throttled", "h", {}).With({});
+  auto auth = *Authenticator::Make(config, nullptr, counters);
+  const AuthSource source{"test", "ipv4:10.0.0.1:5000"};
+  ASSERT_TRUE(auth->Authenticate(Basic("ann", "pw-ann"), source).ok());  // now cached
+  ASSERT_TRUE(auth->Authenticate(Basic("ann", "pw-ann"), source).ok());
+  EXPECT_EQ(counters.password_checks->value(), 1);
+  for (int i = 0; i < 3; ++i) {
+    auto wrong = auth->Authenticate(Basic("bob", "guess"), source);
+    EXPECT_TRUE(HasErrorKind(wrong.status(), ErrorKind::kUnauthenticated));
+  }
+  EXPECT_EQ(counters.password_checks->value(), 4);
+  auto cached = auth->Authenticate(Basic("ann", "pw-ann"), source);
+  ASSERT_FALSE(cached.ok());
+  EXPECT_TRUE(HasErrorKind(cached.status(), ErrorKind::kRateLimited));
+  EXPECT_EQ(counters.password_checks->value(), 4);
+  EXPECT_EQ(counters.throttled->value(), 1);
+  // Another address, and bearer tokens, are not affected.
+  auto other = auth->Authenticate(Basic("ann", "pw-ann"), {"test", "ipv4:10.0.0.2:1"});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto token = auth->IssueToken(*other->principal);
+  ASSERT_TRUE(token.ok());
+  EXPECT_TRUE(auth->Authenticate("Bearer " + token->token, source).ok());
+}
 
 TEST_F(AuthenticatorTest, BasicThenBearer) {
   ASSERT_TRUE(auth_->enabled());

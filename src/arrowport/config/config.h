@@ -108,6 +108,10 @@ struct Config {
     int64_t max_write_factor = 100;
     int64_t max_write_floor_rows = int64_t{1} << 20;
     int64_t max_write_floor_bytes = int64_t{256} << 20;
+    /// Connections one client address may hold open on each port, handshaking ones
+    /// included (HTTP: at most half of http.max_connections); more are refused at
+    /// accept. 0 = no cap.
+    int64_t max_connections_per_address = 256;
     /// What DuckDB may allocate outside its buffer pool, all queries together; 0 = half
     /// of duckdb.memory_limit, 256 MiB..4 GiB (storage/allocation_guard.h).
     int64_t max_query_memory = 0;
@@ -125,6 +129,9 @@ struct Config {
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
   int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body
+  /// A gRPC connection must finish its TLS handshake and send its HTTP/2 settings within
+  /// this (gRPC's own default: 120 s); HTTPS handshakes have http_header_timeout_s.
+  int64_t flight_handshake_timeout_s = 10;
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
@@ -154,6 +161,12 @@ struct Config {
     int64_t token_ttl_s = 3600;
     std::string token_secret;  ///< HS256 key; empty: generated at start
     std::vector<User> users;
+    /// Failed Basic logins one client address, and one account (from addresses that
+    /// have not logged in as it), may have within failed_login_window_s; then 429 /
+    /// RESOURCE_EXHAUSTED before any hash is computed (auth/login_throttle.h). 0 = off.
+    int64_t max_failed_logins_per_address = 20;
+    int64_t max_failed_logins_per_account = 20;
+    int64_t failed_login_window_s = 60;
   } auth;
   /// Server-to-server transfer (Flight actions copy_from / copy_to).
   struct Transfer {

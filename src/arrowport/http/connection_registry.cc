@@ -4,18 +4,40 @@
 
 namespace arrowport::http {
 
-uint64_t ConnectionRegistry::Admit(int fd) {
+uint64_t ConnectionRegistry::Admit(int fd, const std::string& address, Refusal* refusal) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (stopping_ || entries_.size() >= max_) return 0;
+  Refusal why = Refusal::kNone;
+  const bool counted = max_per_address_ > 0 && !address.empty();
+  if (stopping_ || entries_.size() >= max_) {
+    why = Refusal::kBusy;
+  } else if (counted && per_address_.count(address) != 0 &&
+             per_address_[address] >= max_per_address_) {
+    why = Refusal::kAddress;
+    ++refused_per_address_;
+  }
+  if (refusal != nullptr) *refusal = why;
+  if (why != Refusal::kNone) return 0;
   const uint64_t id = next_id_++;
-  entries_.emplace(id, Entry{fd, Phase::kIdle});
+  entries_.emplace(id, Entry{fd, Phase::kIdle, counted ? address : std::string()});
+  if (counted) ++per_address_[address];
   return id;
 }
 
 void ConnectionRegistry::Remove(uint64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  entries_.erase(id);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  if (!it->second.address.empty()) {
+    auto count = per_address_.find(it->second.address);
+    if (count != per_address_.end() && --count->second == 0) per_address_.erase(count);
+  }
+  entries_.erase(it);
   changed_.notify_all();
+}
+
+uint64_t ConnectionRegistry::refused_per_address() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return refused_per_address_;
 }
 
 bool ConnectionRegistry::SetPhase(uint64_t id, Phase phase) {

@@ -4,6 +4,7 @@
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/auth/authenticator.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/query/query_pipeline.h"
 
@@ -44,15 +45,17 @@ bool HttpAuthorizer::Authenticate(const auth::Authenticator& authenticator,
                        Unauthenticated("more than one Authorization header: send one"))
                  : authenticator.Authenticate(req.get_header_value("Authorization"), source);
   if (!who.ok()) {
+    // 401, or 429 for a login the failed-login limits refused.
+    const int status = ToHttpError(who.status()).status;
     if (logger) {
       logger->Warn("request failed", {{"protocol", "http"},
                                       {"method", req.method},
                                       {"path", req.path},
-                                      {"status", "401"},
+                                      {"status", std::to_string(status)},
                                       {"error", who.status().message()}});
     }
     SendStatus(res, who.status());
-    LimitDrain(401);
+    LimitDrain(401);  // not authenticated, whichever the answer: no unlimited upload
     return false;
   }
   headers.emplace(kUserHeader, who->principal->user);

@@ -173,6 +173,10 @@ HttpGateway::~HttpGateway() { Stop(std::chrono::system_clock::now()); }
 int HttpGateway::port() const { return impl_->port; }
 size_t HttpGateway::open_connections() const { return impl_->server.connections().size(); }
 
+uint64_t HttpGateway::connections_refused_per_address() const {
+  return impl_->server.connections().refused_per_address();
+}
+
 void HttpGateway::Stop(std::chrono::system_clock::time_point deadline) {
   impl_->server.Stop(deadline);
 }
@@ -182,6 +186,8 @@ namespace {
 HttpServerOptions ServerOptions(const HttpGatewayDeps& deps) {
   HttpServerOptions options;
   options.max_connections = static_cast<size_t>(std::max(deps.max_connections, 1));
+  options.max_connections_per_address =
+      static_cast<size_t>(std::max<int64_t>(deps.max_connections_per_address, 0));
   options.timeouts.header = std::chrono::seconds(deps.header_timeout_s);
   options.timeouts.read = std::chrono::seconds(deps.read_timeout_s);
   // 0 (off): a year stands for no limit in the socket's waits.

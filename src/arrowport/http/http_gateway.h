@@ -40,6 +40,8 @@ struct HttpGatewayDeps {
   int64_t query_timeout_s = 0;        ///< 0 = none
   int64_t max_batch_bytes = int64_t{256} << 20;  ///< one decoded record batch
   int max_connections = 512;          ///< beyond it, new connections are answered 503
+  /// Open connections per client address (0 = no cap); beyond it 429 at once.
+  int64_t max_connections_per_address = 0;
   int64_t header_timeout_s = 10;      ///< request line and headers must arrive within this
   int64_t read_timeout_s = 30;        ///< longest wait for the next bytes of a body
   /// Longest wait for the client to take more of a response (limits.write_stall_timeout_s);
@@ -76,6 +78,8 @@ class HttpGateway {
   int port() const;
   /// HTTP connections open now (the metrics).
   size_t open_connections() const;
+  /// Connections refused because their address held its share already (the metrics).
+  uint64_t connections_refused_per_address() const;
   /// Stops accepting at once; requests in flight may finish until `deadline`, then the
   /// sockets of connections still open are shut down so their handlers return (the
   /// server cancels their DuckDB work at the same deadline). Returns when every worker

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "arrowport/common/logger.h"
+#include "arrowport/common/peer_ip.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/tls_transport.h"
 
@@ -34,6 +35,19 @@ std::string BusyResponse() {
                 "retry later"}
           .ToJson();
   return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         "Content-Length: " + std::to_string(body.size()) +
+         "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+}
+
+std::string TooManyFromAddress(const std::string& address, size_t cap) {
+  const std::string body =
+      HttpError{429, "rate_limited",
+                "too many open connections from " + address + ": at most " +
+                    std::to_string(cap) +
+                    " per address (limits.max_connections_per_address); close some or "
+                    "retry later"}
+          .ToJson();
+  return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
          "Content-Length: " + std::to_string(body.size()) +
          "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
 }
@@ -61,7 +75,7 @@ void AnswerHttpsRequired(int fd) {
 
 HttpServer::HttpServer(HttpServerOptions options)
     : options_(options),
-      registry_(options.max_connections),
+      registry_(options.max_connections, options.max_connections_per_address),
       workers_(options.max_connections + kSpareWorkers, kIdleWorker) {}
 
 HttpServer::~HttpServer() { Stop(std::chrono::system_clock::now()); }
@@ -119,7 +133,10 @@ void HttpServer::AcceptLoop() {
     }
     lingering_ = std::move(still);
     if ((fds[0].revents & POLLIN) == 0) continue;
-    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof(peer);
+    const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                             SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -128,9 +145,17 @@ void HttpServer::AcceptLoop() {
     }
     int yes = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-    const uint64_t id = registry_.Admit(fd);
+    const std::string address = PeerIp(reinterpret_cast<sockaddr*>(&peer), peer_length);
+    ConnectionRegistry::Refusal refusal = ConnectionRegistry::Refusal::kNone;
+    const uint64_t id = registry_.Admit(fd, address, &refusal);
     if (id == 0) {
-      RefuseBusy(fd);
+      static const std::string busy = BusyResponse();
+      if (refusal == ConnectionRegistry::Refusal::kAddress) {
+        Refuse(fd, TooManyFromAddress(address, options_.max_connections_per_address));
+      } else {
+        if (options_.refused != nullptr) options_.refused->Add();
+        Refuse(fd, busy);
+      }
       continue;
     }
     if (!workers_.Submit([this, fd, id] { ServeConnection(fd, id); })) {
@@ -142,9 +167,7 @@ void HttpServer::AcceptLoop() {
   lingering_.clear();
 }
 
-void HttpServer::RefuseBusy(int fd) {
-  static const std::string response = BusyResponse();
-  if (options_.refused != nullptr) options_.refused->Add();
+void HttpServer::Refuse(int fd, const std::string& response) {
   // A fresh socket's send buffer always takes a few hundred bytes: this never blocks.
   // A TLS client cannot read plain text before its handshake: it only sees the close.
   if (options_.tls == nullptr) {

@@ -27,6 +27,9 @@ class TlsContext;
 
 struct HttpServerOptions {
   size_t max_connections = 512;  ///< beyond it, new connections are answered 503
+  /// Connections one client address may hold open, handshaking included (0 = no cap);
+  /// beyond it its new connections are answered 429 at once (TLS: closed).
+  size_t max_connections_per_address = 0;
   ConnectionTimeouts timeouts;
   size_t keep_alive_max_count = 1000;
   int listen_backlog = 1024;  ///< httplib compiles in 5: a burst of clients got resets
@@ -42,7 +45,8 @@ struct HttpServerOptions {
 /// its accept loop and per-connection loop cannot bound how long a slow client holds a
 /// worker, cap connections, or give in-flight requests a grace period at shutdown. This
 /// server accepts on its own thread, admits at most `max_connections` (a connection
-/// beyond them is answered 503 busy at once), serves each admitted connection on its own
+/// beyond them is answered 503 busy at once) and at most `max_connections_per_address`
+/// from one address (429 at once), serves each admitted connection on its own
 /// worker with a DeadlineSocketStream (header deadline, body read timeout, keep-alive
 /// timeout) and calls httplib's process_request() for each request. With TLS, the
 /// stream's transport is a TlsTransport set up on the worker.
@@ -66,9 +70,10 @@ class HttpServer : public httplib::Server {
 
  private:
   void AcceptLoop();
-  /// Answers 503 busy on a connection over the cap, without a worker: the socket then
-  /// lingers (its input drained) for a moment so the client reads the answer, not a reset.
-  void RefuseBusy(int fd);
+  /// Answers `response` (503 busy, 429 for an address over its share) on a refused
+  /// connection, without a worker: the socket then lingers (its input drained) for a
+  /// moment so the client reads the answer, not a reset. A TLS client gets no answer.
+  void Refuse(int fd, const std::string& response);
   void ServeConnection(int fd, uint64_t id);
   /// The TLS handshake on `fd` (within the header timeout); null when it failed (logged;
   /// a plain HTTP request is answered 400 https_required in plain text).

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <vector>
 
 #include "arrowport/http/connection_registry.h"
 #include "arrowport/http/worker_pool.h"
@@ -65,6 +66,33 @@ TEST(ConnectionRegistryTest, AdmitsUpToTheCapAndStopShutsDownIdleSockets) {
   registry.Remove(busy);
   EXPECT_TRUE(registry.WaitUntilEmpty(std::chrono::system_clock::now()));
   for (int fd : {a[0], a[1], b[0], b[1]}) ::close(fd);
+}
+
+TEST(ConnectionRegistryTest, OneAddressHoldsAtMostItsShareAndGetsItBackOnClose) {
+  ConnectionRegistry registry(10, 3);
+  using Refusal = ConnectionRegistry::Refusal;
+  std::vector<uint64_t> held;
+  Refusal refusal = Refusal::kBusy;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(registry.Admit(-1, "10.0.0.7", &refusal));
+    EXPECT_NE(held.back(), 0u);
+    EXPECT_EQ(refusal, Refusal::kNone);
+  }
+  EXPECT_EQ(registry.Admit(-1, "10.0.0.7", &refusal), 0u);
+  EXPECT_EQ(refusal, Refusal::kAddress);
+  EXPECT_EQ(registry.refused_per_address(), 1u);
+  // Other addresses, and connections of no known address, still get in.
+  const uint64_t other = registry.Admit(-1, "10.0.0.8", &refusal);
+  EXPECT_NE(other, 0u);
+  EXPECT_NE(registry.Admit(-1, "", &refusal), 0u);
+  registry.Remove(held.front());
+  EXPECT_NE(registry.Admit(-1, "10.0.0.7", &refusal), 0u);
+  // The total cap still answers busy.
+  ConnectionRegistry small(2, 5);
+  EXPECT_NE(small.Admit(-1, "a"), 0u);
+  EXPECT_NE(small.Admit(-1, "b"), 0u);
+  EXPECT_EQ(small.Admit(-1, "c", &refusal), 0u);
+  EXPECT_EQ(refusal, Refusal::kBusy);
 }
 
 }  // namespace

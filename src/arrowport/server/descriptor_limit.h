@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 
 namespace arrowport::server {
 
@@ -20,5 +22,29 @@ DescriptorLimit ReserveDescriptors(int64_t reserved);
 
 /// Connections closed at the ceiling since the process started.
 int64_t RefusedConnections();
+
+class PeerConnections;
+
+/// \brief While it lives, a connection accepted on the listener bound to local port
+/// `port` from an address that already holds `max_per_address` open connections to it
+/// is closed at once (in the same accept4 hook as the ceiling; see PeerConnections for
+/// how open connections are told from closed ones without seeing the close). For
+/// gRPC's listener, whose accept loop offers no per-peer control; the HTTP server
+/// counts its own (http/connection_registry.h).
+class AddressCap {
+ public:
+  AddressCap(int port, int64_t max_per_address);
+  ~AddressCap();
+  AddressCap(const AddressCap&) = delete;
+  AddressCap& operator=(const AddressCap&) = delete;
+
+  /// Connections this cap closed.
+  int64_t refused() const;
+
+ private:
+  const int port_;
+  std::shared_ptr<PeerConnections> connections_;
+  std::shared_ptr<std::atomic<int64_t>> refused_;
+};
 
 }  // namespace arrowport::server

@@ -152,12 +152,22 @@ void Server::Impl::MakeMetrics() {
                 });
   r.AddCallback("arrowport_connections_refused_total",
                 "Connections closed as they were accepted: over http.max_connections (busy: "
-                "answered 503), or past the descriptor ceiling (any port)",
+                "answered 503), from an address over limits.max_connections_per_address "
+                "(per_address), or past the descriptor ceiling (any port)",
                 MetricType::kCounter, {"protocol", "reason"}, [this] {
-                  return std::vector<Sample>{
+                  std::vector<Sample> out{
                       {{"http", "busy"},
                        static_cast<double>(metrics->http_connections_refused().value())},
                       {{"any", "descriptors"}, static_cast<double>(RefusedConnections())}};
+                  if (flight_address_cap) {
+                    out.push_back({{"flight", "per_address"},
+                                   static_cast<double>(flight_address_cap->refused())});
+                  }
+                  if (const auto* gateway = Published().gateway) {
+                    const double refused = gateway->connections_refused_per_address();
+                    out.push_back({{"http", "per_address"}, refused});
+                  }
+                  return out;
                 });
   config_reloads = &r.AddCounter("arrowport_config_reloads_total",
                                  "Config reloads by outcome (ok, rejected)", {"outcome"});
@@ -177,6 +187,7 @@ arrow::Status Server::Impl::StartMetricsListener() {
   deps.metrics = metrics.get();
   deps.tls = tls.get();
   deps.max_connections = 64;
+  deps.max_connections_per_address = PerAddressShare(deps.max_connections);
   deps.header_timeout_s = config.http_header_timeout_s;
   deps.read_timeout_s = config.http_read_timeout_s;
   auto started = http::HttpGateway::Start(deps, config.metrics.host, *config.metrics.port,

@@ -67,8 +67,13 @@ struct Server::Impl {
   std::unique_ptr<query::QueryPipeline> query;
   std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
+  /// limits.max_connections_per_address on the Flight port (null: no cap).
+  std::unique_ptr<AddressCap> flight_address_cap;
   std::unique_ptr<http::HttpGateway> http;
   std::unique_ptr<http::HttpGateway> metrics_http;  // metrics.port; null when unset
+  /// limits.max_connections_per_address for a listener of `slots` connections: never
+  /// more than half of them (0: no cap).
+  int64_t PerAddressShare(int64_t slots) const;
   /// What the status report and the metrics read of the listeners, published once every
   /// listener is up (calls may arrive on Flight before HTTP exists).
   struct Listeners {

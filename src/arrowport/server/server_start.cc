@@ -1,4 +1,5 @@
 // Server::Impl's start-up steps, in the order Server::Start runs them.
+#include <grpc/grpc.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/server_interceptor.h>
 
@@ -37,6 +38,12 @@ void Server::Impl::ReserveFileDescriptors() {
                               {"connection_ceiling", std::to_string(descriptors.ceiling)},
                               {"http_max_connections",
                                std::to_string(config.http_max_connections)}});
+}
+
+int64_t Server::Impl::PerAddressShare(int64_t slots) const {
+  const int64_t configured = setup.config.limits.max_connections_per_address;
+  if (configured <= 0) return 0;
+  return std::min(configured, std::max<int64_t>(1, slots / 2));
 }
 
 arrow::Status Server::Impl::OpenDatabase() {
@@ -85,15 +92,29 @@ arrow::Status Server::Impl::OpenDatabase() {
 }
 
 arrow::Status Server::Impl::MakeAuthenticator() {
-  metrics::Family<metrics::Counter>* decisions = nullptr;
+  auth::AuthCounters counters;
   if (metrics) {
-    decisions = &metrics->registry().AddCounter(
+    auto& registry = metrics->registry();
+    counters.decisions = &registry.AddCounter(
         "arrowport_auth_decisions_total",
         "Authentication decisions by protocol, method (basic, bearer, none) and outcome",
         {"protocol", "method", "outcome"});
+    counters.password_checks =
+        &registry
+             .AddCounter("arrowport_password_checks_total",
+                         "Password hashes verified (argon2id runs) for Basic logins", {})
+             .With({});
+    counters.throttled =
+        &registry
+             .AddCounter("arrowport_logins_throttled_total",
+                         "Basic logins refused by the failed-login limits (auth."
+                         "max_failed_logins_per_address / _per_account) before any "
+                         "hash was computed",
+                         {})
+             .With({});
   }
   ARROW_ASSIGN_OR_RAISE(authenticator,
-                        auth::Authenticator::Make(setup.config, &logger, decisions));
+                        auth::Authenticator::Make(setup.config, &logger, counters));
   return arrow::Status::OK();
 }
 
@@ -264,8 +285,9 @@ arrow::Status Server::Impl::StartFlight() {
        std::make_shared<flight::AuthMiddlewareFactory>(authenticator.get())});
   options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
   const int64_t max_batch_bytes = config.limits.max_batch_bytes;
+  const int64_t handshake_ms = config.flight_handshake_timeout_s * 1000;
   auto budget = request_memory;
-  options.builder_hook = [max_batch_bytes, budget](void* raw_builder) {
+  options.builder_hook = [max_batch_bytes, handshake_ms, budget](void* raw_builder) {
     auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
     // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
     // port that is already in use; a port conflict must be an error at start instead.
@@ -279,6 +301,10 @@ arrow::Status Server::Impl::StartFlight() {
     // A connection without a call for this long is closed (clients reconnect on their
     // next call): idle sockets do not hold descriptors for ever.
     builder->AddChannelArgument("grpc.max_connection_idle_ms", 5 * 60 * 1000);
+    // A connection that has not finished its TLS handshake and sent its HTTP/2 settings
+    // by then is closed (gRPC's default waits 120 s): stalled handshakes do not pile up.
+    builder->AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                                static_cast<int>(handshake_ms));
     // gRPC buffers a whole message before anyone sees it: no message larger than one
     // batch (limits.max_batch_bytes) plus its header; and a compressed batch that would
     // decode to more than that is refused before Arrow decodes it.
@@ -297,6 +323,11 @@ arrow::Status Server::Impl::StartFlight() {
   if (!st.ok()) {
     return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
                                   config.flight.port, ": ", st.message());
+  }
+  // gRPC's accept loop has no per-peer control: the process's accept hook closes a
+  // connection from an address over its share as it is accepted.
+  if (const int64_t share = PerAddressShare(descriptors.ceiling); share > 0) {
+    flight_address_cap = std::make_unique<AddressCap>(flight->port(), share);
   }
   return arrow::Status::OK();
 }
@@ -317,6 +348,7 @@ arrow::Status Server::Impl::StartHttp() {
   deps.query_timeout_s = config.limits.query_timeout_s;
   deps.max_batch_bytes = config.limits.max_batch_bytes;
   deps.max_connections = config.http_max_connections;
+  deps.max_connections_per_address = PerAddressShare(config.http_max_connections);
   deps.header_timeout_s = config.http_header_timeout_s;
   deps.read_timeout_s = config.http_read_timeout_s;
   deps.write_stall_timeout_s = config.limits.write_stall_timeout_s;
