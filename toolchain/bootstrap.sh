@@ -17,11 +17,48 @@ if arrowport_host_is_native; then
 fi
 
 root="$ARROWPORT_ROOT"
-mirror="${ARROWPORT_MIRROR:-http://deb.debian.org/debian}"
 with_tests=0
 [[ "${1:-}" == "--tests" ]] && with_tests=1
 
 log() { echo "bootstrap: $*" >&2; }
+
+# The Debian mirror this host's apt already uses (its deb822 `URIs:` or its one-line
+# `deb` entries), for the main archive: not named here, so a host behind its own mirror
+# uses that. ARROWPORT_MIRROR overrides it.
+host_mirror() {
+  local uri
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' | grep -v -- '-security' | head -n 1)
+  if [[ -z $uri ]]; then
+    uri=$(grep -h -E '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+          awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' |
+          grep -v -- '-security' | head -n 1)
+  fi
+  printf '%s' "$uri"
+}
+mirror="${ARROWPORT_MIRROR:-$(host_mirror)}"
+
+# quietly LOG CMD...: runs CMD with its output appended to LOG; on a terminal one line
+# shows its latest step (debootstrap's "I: Retrieving x", apt's "Unpacking y").
+setup_log="$(dirname "$root")/bootstrap.log"
+quietly() {
+  local line status
+  set +e
+  "$@" 2>&1 | while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$setup_log"
+    if [[ -t 2 ]]; then
+      printf '\r\033[Karrowport: setting up the toolchain (once): %.60s' "$line" >&2
+    fi
+  done
+  status=${PIPESTATUS[0]}
+  set -e
+  [[ -t 2 ]] && printf '\r\033[K' >&2
+  if [[ $status != 0 ]]; then
+    echo "arrowport: toolchain set-up failed; last lines of $setup_log:" >&2
+    tail -n 40 "$setup_log" >&2
+    exit 1
+  fi
+}
 
 # Each package list has its own stamp in the root: the hash of the list last installed.
 list_of() { grep -v '^\s*#' "$1" | awk 'NF {print $1}' | sort -u; }
@@ -51,17 +88,21 @@ if up_to_date; then
 fi
 
 if [[ ! -x "$root/usr/bin/apt-get" || ! -f "$root/.arrowport-debootstrap-done" ]]; then
+  if [[ -z $mirror ]]; then
+    echo "arrowport: no Debian mirror in this host's apt sources; set ARROWPORT_MIRROR" >&2
+    exit 1
+  fi
   if ! command -v debootstrap >/dev/null; then
     log "installing debootstrap on the host"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap) >&2
+    quietly sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap'
   fi
   script=/usr/share/debootstrap/scripts/forky
   [[ -e "$script" ]] || script=/usr/share/debootstrap/scripts/sid
   rm -rf "$root.partial"
   log "creating Debian forky root in $root (about a minute)"
-  debootstrap --variant=minbase \
+  quietly debootstrap --variant=minbase \
     --include=g++,cmake,ninja-build,make,pkg-config,ccache,libarrow-flight-sql-dev,libparquet-dev,libduckdb-dev,libre2-dev \
-    forky "$root.partial" "$mirror" "$script" >&2
+    forky "$root.partial" "$mirror" "$script"
   echo 'Acquire::Check-Valid-Until "false";' >"$root.partial/etc/apt/apt.conf.d/99arrowport"
   touch "$root.partial/.arrowport-debootstrap-done"
   rm -rf "$root"
@@ -77,8 +118,8 @@ install() {
   local update="true"
   [[ $updated == 0 ]] && update="apt-get update -qq"
   # shellcheck disable=SC2086
-  arrowport_in_root env DEBIAN_FRONTEND=noninteractive sh -c \
-    "$update && apt-get install -y -qq --no-install-recommends $(echo $1)" >&2
+  quietly arrowport_in_root env DEBIAN_FRONTEND=noninteractive sh -c \
+    "$update && apt-get install -y -qq --no-install-recommends $(echo $1)"
   updated=1
   echo "$3" >"$2"
 }
