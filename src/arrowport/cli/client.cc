@@ -59,29 +59,46 @@ arrow::Result<std::string> FlightConnection::Put(
   ARROW_ASSIGN_OR_RAISE(
       auto put, impl_->client->DoPut(impl_->options, descriptor, source->schema()));
   // Acknowledgements are read concurrently so a per_batch server never blocks on a full
-  // gRPC window while this side is still writing.
+  // gRPC window while this side is still writing. This thread reads to the end of the
+  // call: the summary is the server's last message, after the half-close below.
   std::string last_metadata;
+  arrow::Status read_status;
   std::thread acks([&] {
     for (;;) {
       std::shared_ptr<arrow::Buffer> metadata;
-      if (!put.reader->ReadMetadata(&metadata).ok() || !metadata) break;
+      read_status = put.reader->ReadMetadata(&metadata);
+      if (!read_status.ok() || !metadata) break;
       last_metadata = metadata->ToString();
     }
   });
   arrow::Status write_status;
+  arrow::Status source_status;
   for (;;) {
     std::shared_ptr<arrow::RecordBatch> batch;
-    write_status = source->ReadNext(&batch);
-    if (!write_status.ok() || !batch) break;
+    source_status = source->ReadNext(&batch);
+    if (!source_status.ok() || !batch) break;
     write_status = put.writer->WriteRecordBatch(*batch);
     if (!write_status.ok()) break;  // the server's reason arrives with Close()
   }
+  // Half-close, then wait for the server's last message before Close(): Close() drains
+  // the reply stream itself, so called beside the reading thread it swallowed the
+  // summary (the CLI printed "0 rows" for rows the server had committed) or failed on
+  // the thread's pending read. The server ends the call once it has read the
+  // half-close (or failed), so the thread ends too.
   auto done = put.writer->DoneWriting();
-  auto close = put.writer->Close();
   acks.join();
+  auto close = put.writer->Close();
   if (!close.ok()) return close;
   ARROW_RETURN_NOT_OK(write_status);
   ARROW_RETURN_NOT_OK(done);
+  ARROW_RETURN_NOT_OK(read_status);
+  if (!source_status.ok()) {
+    // The server saw a clean end of stream and committed what was sent: say so, as a
+    // retry of the whole file would store those rows twice.
+    return source_status.WithMessage(
+        source_status.message(), "; the server committed the batches sent before it: ",
+        last_metadata.empty() ? std::string("(no summary)") : last_metadata);
+  }
   return last_metadata;
 }
 

@@ -69,6 +69,25 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
   return kOk;
 }
 
+/// The server's summary of one file's upload, checked: the CLI reports what the server
+/// says it committed, or fails. A call that ended OK without a summary (another Flight
+/// server, a reply lost) leaves the outcome unknown: a retry could store the rows twice.
+arrow::Result<nlohmann::json> CommittedSummary(const std::string& file,
+                                               const std::string& summary) {
+  auto doc = nlohmann::json::parse(summary, nullptr, false);
+  // A per_batch acknowledgement has rows too: the summary is the one naming the table.
+  if (doc.is_object() && doc.contains("rows") && doc["rows"].is_number_integer() &&
+      doc.contains("table") && doc["table"].is_string() &&
+      doc.value("committed", false) == true) {
+    return doc;
+  }
+  const std::string seen = summary.empty() ? std::string("none") : "'" + summary + "'";
+  return arrow::Status::IOError(
+      file, ": the server ended the upload without a summary of committed rows (got ",
+      seen, "), so whether its rows were stored is unknown; check the table (SELECT "
+      "count(*)) before sending the file again");
+}
+
 int Ingest(const std::vector<std::string>& files, const std::string& stream,
            const std::string& table, const std::string& mode, const std::string& commit,
            const std::string& server_url, const std::string& tls_ca, int64_t batch_rows) {
@@ -87,11 +106,12 @@ int Ingest(const std::vector<std::string>& files, const std::string& stream,
     auto summary = (*conn)->Put(command.dump(), progress.Counting(*reader));
     progress.Stop();
     if (!summary.ok()) return Fail(summary.status().WithMessage(file, ": ", summary.status().message()));
-    auto doc = nlohmann::json::parse(*summary, nullptr, false);
-    const int64_t rows = doc.is_object() ? doc.value("rows", int64_t{0}) : 0;
+    auto doc = CommittedSummary(file, *summary);
+    if (!doc.ok()) return Fail(doc.status());
+    const int64_t rows = (*doc)["rows"].get<int64_t>();
     total += rows;
     std::fprintf(stderr, "%s: %lld rows -> %s\n", file.c_str(), static_cast<long long>(rows),
-                 doc.is_object() ? doc.value("table", std::string("?")).c_str() : "?");
+                 doc->value("table", std::string("?")).c_str());
     std::printf("%s\n", summary->c_str());
   }
   if (files.size() > 1) std::fprintf(stderr, "total: %lld rows\n", static_cast<long long>(total));
