@@ -217,3 +217,46 @@ def test_executemany_cut_off_keeps_no_rows(server, in_transaction):
             end(client, txn, commit=True)
     with connect(server) as conn:
         assert scalar(conn, "SELECT count(*) FROM rows_in") == 0
+
+
+@pytest.mark.parametrize("end", ["rollback", "commit"])
+def test_ingest_after_a_refused_end_never_joins_the_forgotten_transaction(start_server, end):
+    """ADBC (autocommit off, cookies) pins its session with a temporary table, so its
+    transaction is the session's connection's. A rollback (or commit) sent while a result
+    of the transaction is still streaming is refused as busy, and ADBC forgets the
+    transaction id whatever the answer. Its next adbc_ingest (ADBC sends no transaction
+    id) used to join the forgotten transaction: acknowledged, then rolled back when the
+    session closed (the table was gone). Now a refused rollback is done before the next
+    call, so the ingest commits on its own; after a refused commit the ingest is refused,
+    saying why: acknowledged rows are kept, or nothing is acknowledged."""
+    import os
+    import adbc_driver_flightsql
+    import adbc_driver_flightsql.dbapi as flight_sql
+    server = start_server(env=dict(os.environ, ARROWPORT_FLIGHT_SQL_BUSY_TIMEOUT_MS="500"))
+    options = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
+    conn = flight_sql.connect(server.uri, autocommit=False, db_kwargs=options)
+    cur = conn.cursor()
+    assert cur.adbc_ingest("scratch", DATA, mode="create", temporary=True) == 3
+    # Wide enough that the rest cannot sit in transport buffers: the stream stays open.
+    cur.execute("SELECT range AS id, repeat('x', 100) AS pad FROM range(2000000)")
+    reader = cur.fetch_record_batch()
+    reader.read_next_batch()
+    with pytest.raises(adbc_driver_manager.Error, match="busy: a result being read"):
+        getattr(conn, end)()
+    reader.close()
+    cur.close()
+    ingest = conn.cursor()
+    if end == "rollback":
+        assert ingest.adbc_ingest("kept", DATA, mode="create") == 3
+    else:
+        with pytest.raises(adbc_driver_manager.Error, match="commit was refused"):
+            ingest.adbc_ingest("kept", DATA, mode="create")
+    ingest.close()
+    conn.close()  # CloseSession: rolls back whatever the session still holds
+    with connect(server) as check:
+        if end == "rollback":
+            assert scalar(check, "SELECT count(*) FROM kept") == 3
+        else:
+            with pytest.raises(adbc_driver_manager.Error, match="kept does not exist"):
+                scalar(check, "SELECT count(*) FROM kept")
+    assert server.proc.poll() is None

@@ -210,6 +210,15 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Result<storage::ConnectionLease> LeaseIn(
       const std::shared_ptr<storage::SharedConnection>& connection, std::string use,
       const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn);
+  /// \brief Under `lease` of `txn`'s connection, settles an EndTransaction refused
+  /// earlier because the connection was busy (TransactionEntry::refused_end): a refused
+  /// rollback is done now (then a call naming that transaction gets NOT_FOUND, one naming
+  /// none runs outside it); after a refused commit, a call naming no transaction is
+  /// refused (FAILED_PRECONDITION): it would run inside a transaction its client no
+  /// longer holds, and be rolled back with it although acknowledged.
+  arrow::Status SettleRefusedEnd(storage::ConnectionLease& lease,
+                                 const std::string& transaction_id,
+                                 const std::shared_ptr<TransactionEntry>& txn);
   /// LeaseIn() for a prepared statement: its connection, in its transaction if any.
   arrow::Result<storage::ConnectionLease> LeaseFor(const StatementEntry& entry, std::string use);
   /// A lease of the connection catalog calls read on: the session's pinned one (its

@@ -24,8 +24,13 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
   if (auto pinned = deps_.registry->Pinned(caller)) {
     // The session's temporary tables live on its pinned connection: transactions too.
     ARROW_ASSIGN_OR_RAISE(lease, Lease(pinned->connection, "beginning a transaction"));
+    // A rollback refused earlier while the connection was busy is done first.
+    if (pinned->refused_end.load() == TransactionEntry::RefusedEnd::kRollback) {
+      ARROW_RETURN_NOT_OK(SettleRefusedEnd(lease, "", pinned));
+    }
     if (!lease.in_transaction()) {
       ARROW_RETURN_NOT_OK(lease.Begin());
+      pinned->refused_end = TransactionEntry::RefusedEnd::kNone;
       entry = pinned;
     } else {
       lease.Release();  // the session's own transaction: this one gets a connection of its own
@@ -59,9 +64,22 @@ arrow::Status FlightSqlService::EndTransaction(
   const bool rollback = request.action == fsql::ActionEndTransactionRequest::kRollback;
   // Waits for a result still being read on the transaction (or refuses, naming it): a
   // transaction is ended only when nothing else runs on it.
-  ARROW_ASSIGN_OR_RAISE(auto lease, Lease(entry->connection, rollback
-                                                                 ? "rolling back the transaction"
-                                                                 : "committing the transaction"));
+  auto leased = Lease(entry->connection, rollback ? "rolling back the transaction"
+                                                 : "committing the transaction");
+  if (!leased.ok()) {
+    // arrow-go clients (ADBC) forget the id whatever the answer: a rollback asked for is
+    // done once the connection is free, and a transaction whose commit was refused must
+    // not take in calls that name no transaction (SettleRefusedEnd).
+    using RefusedEnd = TransactionEntry::RefusedEnd;
+    entry->refused_end = rollback ? RefusedEnd::kRollback : RefusedEnd::kCommit;
+    const auto& st = leased.status();
+    return st.WithMessage(st.message(), rollback
+        ? "; the transaction will be rolled back as soon as its connection is free: "
+          "nothing of it will commit"
+        : "; the transaction is still open: commit it again by its id once the result is "
+          "read, or roll it back");
+  }
+  auto lease = std::move(*leased);
   // Another call may have ended it while this one waited.
   ARROW_RETURN_NOT_OK(deps_.registry->TakeTransaction(request.transaction_id, caller, entry));
   if (rollback) {

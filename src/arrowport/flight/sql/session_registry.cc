@@ -266,6 +266,18 @@ arrow::Status SessionRegistry::TakeTransaction(const std::string& id, const Call
   return arrow::Status::OK();
 }
 
+bool SessionRegistry::ForgetTransaction(const std::shared_ptr<TransactionEntry>& entry) {
+  std::shared_ptr<TransactionEntry> taken;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = transactions_.begin(); it != transactions_.end(); ++it) {
+    if (it->second.entry != entry) continue;
+    taken = std::move(it->second.entry);
+    transactions_.erase(it);
+    return true;
+  }
+  return false;
+}
+
 arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
     const Caller& caller,
     const std::function<arrow::Result<std::shared_ptr<TransactionEntry>>()>& make) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -92,6 +93,17 @@ struct StatementEntry {
 struct TransactionEntry {
   Owner owner;
   std::shared_ptr<storage::SharedConnection> connection;
+
+  /// An EndTransaction the server could not carry out because the connection was busy
+  /// (a result still being read). Flight SQL clients built on arrow-go (every ADBC
+  /// driver) forget the transaction id as they send EndTransaction, whatever the answer,
+  /// so the transaction must not live on as the session's: on a session's pinned
+  /// connection, the next call after a refused rollback does it first, and after a refused
+  /// commit a call that names no transaction is refused rather than run inside it (see
+  /// FlightSqlService::SettleRefusedEnd). A retry of the EndTransaction by its id works as
+  /// before. Reset when a transaction begins on the connection again.
+  enum class RefusedEnd : uint8_t { kNone, kCommit, kRollback };
+  std::atomic<RefusedEnd> refused_end{RefusedEnd::kNone};
 };
 
 /// What one session, and all sessions together, may hold open (flight.sql_max_* keys).
@@ -167,6 +179,9 @@ class SessionRegistry {
   /// ends a transaction does so under its lease, so the answer then stays true.
   arrow::Status StillOpen(const std::string& id,
                           const std::shared_ptr<TransactionEntry>& entry);
+  /// Removes `entry` from the open transactions whatever its id (the caller, holding its
+  /// lease, rolls it back); false when it was not open.
+  bool ForgetTransaction(const std::shared_ptr<TransactionEntry>& entry);
   /// Removes the transaction (the caller, holding its lease, commits or rolls it back).
   /// KeyError when it is gone or is not `expected` (another call ended it meanwhile).
   arrow::Status TakeTransaction(const std::string& id, const Caller& caller,
