@@ -5,6 +5,7 @@ import grpc
 import pyarrow as pa
 
 DO_PUT = "/arrow.flight.protocol.FlightService/DoPut"
+DO_EXCHANGE = "/arrow.flight.protocol.FlightService/DoExchange"
 
 
 def _varint(value):
@@ -58,8 +59,9 @@ def ipc_messages(batches, schema=None, options=None):
     return out
 
 
-def do_put(port, frames, timeout=30):
-    """Sends FlightData frames; returns the list of PutResult payloads or raises grpc.RpcError."""
+def do_put(port, frames, timeout=30, method=DO_PUT):
+    """Sends FlightData frames; returns the list of PutResult payloads (DoExchange:
+    FlightData replies) or raises grpc.RpcError."""
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.stream_stream(DO_PUT, request_serializer=None, response_deserializer=None)
+        call = channel.stream_stream(method, request_serializer=None, response_deserializer=None)
         return list(call(iter(frames), timeout=timeout))

@@ -21,6 +21,7 @@ constexpr flatbuffers::voffset_t FieldOffset(int id) {
 constexpr auto kMessageHeaderType = FieldOffset(1);
 constexpr auto kMessageHeader = FieldOffset(2);
 // union MessageHeader { Schema = 1, DictionaryBatch = 2, RecordBatch = 3, Tensor, ... }
+constexpr uint8_t kHeaderSchema = 1;
 constexpr uint8_t kHeaderDictionaryBatch = 2;
 constexpr uint8_t kHeaderRecordBatch = 3;
 // table RecordBatch { length; nodes; buffers: [Buffer]; compression; ... }
@@ -139,7 +140,9 @@ arrow::Result<IpcDecodedSize> SizeOfAlignedMessage(std::span<const uint8_t> meta
   }
   const uint8_t type = message->GetField<uint8_t>(kMessageHeaderType, 0);
   if (type != kHeaderRecordBatch && type != kHeaderDictionaryBatch) {
-    return IpcDecodedSize{};
+    IpcDecodedSize other;
+    if (type == kHeaderSchema) other.kind = IpcDecodedSize::Kind::kSchema;
+    return other;
   }
   ARROW_ASSIGN_OR_RAISE(const auto* header,
                         VerifiedTable(verifier, *message, kMessageHeader, "header"));

@@ -9,8 +9,8 @@ namespace arrowport::flight {
 
 /// What one Arrow IPC message will cost once Arrow decodes it.
 struct IpcDecodedSize {
-  enum class Kind { kOther, kRecordBatch, kDictionaryBatch };
-  Kind kind = Kind::kOther;  ///< kOther: schema, tensor, ...: nothing is counted
+  enum class Kind { kOther, kSchema, kRecordBatch, kDictionaryBatch };
+  Kind kind = Kind::kOther;  ///< kOther: tensor, ...; nothing is counted but for batches
   bool compressed = false;   ///< the batch declares body compression (ZSTD / LZ4_FRAME)
   int64_t decoded_bytes = 0;  ///< total bytes of the batch's buffers once decoded
 };

@@ -60,14 +60,16 @@ std::span<const uint8_t> Span(const std::shared_ptr<arrow::Buffer>& buffer) {
 // (decoding is zero-copy where it can be, and the ingest pipeline copies buffers that are
 // not 64-byte aligned, as gRPC's often are not).
 arrow::Status Check(const fl::internal::FlightData& data, int64_t max_batch_bytes,
-                    int64_t* charged) {
+                    int64_t* charged, IpcDecodedSize::Kind* kind) {
   *charged = data.body ? data.body->size() : 0;
+  *kind = IpcDecodedSize::Kind::kOther;
   if (data.metadata == nullptr) return arrow::Status::OK();  // app_metadata only
   auto size = DecodedSizeOfIpcMessage(Span(data.metadata), Span(data.body));
   if (!size.ok()) {
     return arrow::Status::Invalid("DoPut message refused before decoding: ",
                                   size.status().message());
   }
+  *kind = size->kind;
   if (size->decoded_bytes > max_batch_bytes) {
     const bool dictionary = size->kind == IpcDecodedSize::Kind::kDictionaryBatch;
     return TooLarge(dictionary ? "dictionary batch" : "record batch", " declares ",
@@ -108,7 +110,9 @@ class MessageLimitsInterceptor : public gx::Interceptor {
       auto* data = static_cast<fl::internal::FlightData*>(methods->GetRecvMessage());
       if (data != nullptr) {
         int64_t charged = 0;
-        auto st = Check(*data, max_batch_bytes_, &charged);
+        IpcDecodedSize::Kind kind;
+        auto st = Check(*data, max_batch_bytes_, &charged, &kind);
+        if (st.ok()) st = CheckOneSchema(kind);
         received_bytes = data->body ? data->body->size() : 0;
         // The reader reserved room for a whole message before reading it; the message's
         // own size (received and decoded) is charged now, and the reader lets its
@@ -126,9 +130,23 @@ class MessageLimitsInterceptor : public gx::Interceptor {
   }
 
  private:
+  // An Arrow IPC stream has one schema, at its start. A second schema message (a client
+  // that changed its schema mid-stream) made Arrow's reader fail with an IOError about
+  // the message type, answered UNKNOWN: the client is told what it did instead.
+  arrow::Status CheckOneSchema(IpcDecodedSize::Kind kind) {
+    if (kind == IpcDecodedSize::Kind::kRecordBatch) ++batches_;
+    if (kind != IpcDecodedSize::Kind::kSchema || ++schemas_ == 1) return arrow::Status::OK();
+    return arrow::Status::Invalid(
+        "the stream changed its schema after ", batches_, " record batch(es) (a second "
+        "schema message): one DoPut or DoExchange carries one Arrow schema; send batches "
+        "of another schema in a call of their own");
+  }
+
   const int64_t max_batch_bytes_;
   std::shared_ptr<PutActivity> activity_;  // DoPut and DoExchange
   ChargeWindow charges_;  // released with the call
+  int schemas_ = 0;       // schema messages received on the call
+  int64_t batches_ = 0;   // record batches received on the call
 };
 
 class MessageLimitsInterceptorFactory : public gx::ServerInterceptorFactoryInterface {
