@@ -158,3 +158,52 @@ def test_each_role_sees_its_own_part_and_the_browser_is_asked_to_sign_in(tmp_pat
         client.close()
     finally:
         server.stop()
+
+
+def test_server_internals_are_for_those_who_may_see_the_whole_server(tmp_path):
+    """/status, the page, and the `status` and `health` Flight actions: a user limited to
+    some tables sees no server-wide figures (listeners, database, process: as /metrics
+    refuses them), and the database file's path, which names the server's own state on
+    disk, is shown to admins only. Before, every signed-in user saw the path and the rest
+    (the hostile run found it as a table-limited user)."""
+    import json
+    db = tmp_path / "hidden-place.duckdb"
+    config = tmp_path / "status.yaml"
+    config.write_text(
+        "auth:\n  users:\n"
+        f'    - {{name: admin, password_hash: "{hash_password("a-secret")}", role: admin}}\n'
+        f'    - {{name: wide, password_hash: "{hash_password("w-secret")}", role: reader}}\n'
+        f'    - {{name: narrow, password_hash: "{hash_password("n-secret")}", role: reader, '
+        "tables: [people]}\n")
+    server = RunningServer(["--config", str(config), "--db", str(db),
+                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+    try:
+        passwords = {"admin": "a-secret", "wide": "w-secret", "narrow": "n-secret"}
+        client = flight.connect(server.uri)
+        seen = {}
+        for user, password in passwords.items():
+            token = client.authenticate_basic_token(user.encode(), password.encode())
+            options = flight.FlightCallOptions(headers=[token])
+            texts = {
+                "/status": requests.get(f"{server.http}/status", auth=(user, password)).text,
+                "/": requests.get(f"{server.http}/", auth=(user, password)).text,
+            }
+            for action in ("status", "health"):
+                [result] = client.do_action(flight.Action(action, b""), options=options)
+                texts[action] = result.body.to_pybytes().decode()
+            seen[user] = texts
+        for user, texts in seen.items():
+            for where, text in texts.items():
+                assert (str(db) in text) == (user == "admin"), (user, where, text[:400])
+        narrow = json.loads(seen["narrow"]["/status"])
+        assert narrow["database"] is None and narrow["process"] is None
+        assert narrow["listeners"] is None
+        assert set(json.loads(seen["narrow"]["health"])) == {"status", "version"}
+        wide = json.loads(seen["wide"]["/status"])
+        assert "path" not in wide["database"] and wide["database"]["size_bytes"] >= 0
+        assert wide["listeners"]["flight"] and wide["process"]["rss_bytes"] > 0
+        assert json.loads(seen["admin"]["/status"])["database"]["path"] == str(db)
+        assert json.loads(seen["admin"]["health"])["database"] == str(db)
+        client.close()
+    finally:
+        server.stop()

@@ -184,11 +184,16 @@ std::string StatusText(const std::string& status_json, size_t width) {
   }
   const json& db = Member(s, "database");
   const auto bytes = [](int64_t n) { return HumanBytes(static_cast<double>(n)); };
-  out += "Database " + Str(db, "path") + ", " + bytes(Int(db, "size_bytes")) +
-         (Int(db, "wal_bytes") ? " + WAL " + bytes(Int(db, "wal_bytes")) : std::string()) +
-         "; DuckDB memory " + bytes(Int(db, "memory_bytes")) + " of " +
-         Str(db, "memory_limit") + "; process RSS " +
-         bytes(Int(Member(s, "process"), "rss_bytes")) + "\n";
+  // Null for a user limited to some tables or streams; the path is for admins only.
+  if (db.is_object()) {
+    const std::string path = Str(db, "path");
+    out += "Database " + (path.empty() ? std::string() : path + ", ") +
+           bytes(Int(db, "size_bytes")) +
+           (Int(db, "wal_bytes") ? " + WAL " + bytes(Int(db, "wal_bytes")) : std::string()) +
+           "; DuckDB memory " + bytes(Int(db, "memory_bytes")) + " of " +
+           Str(db, "memory_limit") + "; process RSS " +
+           bytes(Int(Member(s, "process"), "rss_bytes")) + "\n";
+  }
 
   out += "\nStreams (rows/s over the last 10 s; chart: last 5 minutes)\n";
   TextTable streams({"stream", "table", "commit", "rows", "rows/s", "last 5 minutes",

@@ -50,6 +50,28 @@ std::vector<fl::ActionType> OurActions() {
   };
 }
 
+namespace {
+
+// The health action's answer as `caller` may see it.
+std::string HealthFor(const Principal* caller, std::string health) {
+  if (caller == nullptr || caller->IsAdmin()) return health;
+  auto doc = json::parse(health, nullptr, false);
+  if (!doc.is_object()) return health;
+  // The database file's path, and the checkpointer's last error (which names files),
+  // name the server's own state on disk: admins only. A user limited to some tables or
+  // streams sees no server-wide figures at all, as for /metrics and /status.
+  doc.erase("database");
+  if (doc.contains("checkpointer") && doc["checkpointer"].is_object()) {
+    doc["checkpointer"].erase("last_error");
+  }
+  if (!caller->tables.empty() || !caller->streams.empty()) {
+    for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql"}) doc.erase(key);
+  }
+  return doc.dump();
+}
+
+}  // namespace
+
 arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
                         CallScope& scope, CallRecord* record,
                         std::unique_ptr<fl::ResultStream>* result) {
@@ -63,7 +85,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   }
   if (type == "health") {
     ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps));
-    *result = JsonResult(std::move(health));
+    *result = JsonResult(HealthFor(call.principal.get(), std::move(health)));
     return arrow::Status::OK();
   }
   if (type == "status") {

@@ -133,14 +133,16 @@ function recent(series, seconds) {
 function render(s) {
   $("version").textContent = s.version;
   $("uptime").textContent = duration(s.uptime_s);
-  $("flight").textContent = s.listeners.flight;
-  $("http").textContent = s.listeners.http;
-  $("metrics-kv").hidden = !s.listeners.metrics;
-  $("metrics").textContent = s.listeners.metrics || "";
-  $("database").textContent = s.database.path + ", " + bytes(s.database.size_bytes) +
-      (s.database.wal_bytes ? " + WAL " + bytes(s.database.wal_bytes) : "");
-  $("memory").textContent = "RSS " + bytes(s.process.rss_bytes) + ", DuckDB " +
-      bytes(s.database.memory_bytes);
+  // Server-wide figures are null for a user limited to some tables or streams.
+  const ls = s.listeners || {}, db = s.database, proc = s.process;
+  $("flight").textContent = ls.flight || "";
+  $("http").textContent = ls.http || "";
+  $("metrics-kv").hidden = !ls.metrics;
+  $("metrics").textContent = ls.metrics || "";
+  $("database").textContent = !db ? "" : (db.path ? db.path + ", " : "") +
+      bytes(db.size_bytes) + (db.wal_bytes ? " + WAL " + bytes(db.wal_bytes) : "");
+  $("memory").textContent = !db || !proc ? "" : "RSS " + bytes(proc.rss_bytes) +
+      ", DuckDB " + bytes(db.memory_bytes);
   // No rate exists from before the start: a young server's charts span its uptime.
   const span = Math.max(30, Math.min(s.rate_seconds, Math.ceil(s.uptime_s)));
   $("rate-window").textContent = "(rows/s over the last " + span + " s)";

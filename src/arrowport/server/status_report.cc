@@ -106,23 +106,30 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["uptime_s"] = metrics ? metrics->UptimeSeconds()
                             : static_cast<double>(std::time(nullptr)) -
                                   process.start_time_seconds;
-  json listeners = json::object();
-  for (const auto& [name, url] : sources_.listeners()) {
-    listeners[name] = url.empty() ? json() : json(url);
-  }
-  out["listeners"] = listeners;
   out["auth"] = sources_.auth_enabled;
-
-  const auto stats = sources_.database_stats();
-  out["database"] = {{"path", sources_.database->path()},
-                     {"size_bytes", stats.file_bytes()},
-                     {"wal_bytes", stats.wal_bytes},
-                     {"memory_bytes", stats.memory_bytes()},
-                     {"memory_limit", sources_.database->memory_limit()}};
-  out["process"] = {{"rss_bytes", process.resident_bytes},
-                    {"threads", process.threads},
-                    {"open_fds", process.open_fds},
-                    {"cpu_seconds", process.cpu_seconds}};
+  // The server's own figures (where it listens, its database and process) are for users
+  // who may see the whole server, as /metrics is; the database file's path, which names
+  // the server's own state on disk, for admins only.
+  out["listeners"] = nullptr;
+  out["database"] = nullptr;
+  out["process"] = nullptr;
+  if (Unrestricted(caller)) {
+    json listeners = json::object();
+    for (const auto& [name, url] : sources_.listeners()) {
+      listeners[name] = url.empty() ? json() : json(url);
+    }
+    out["listeners"] = listeners;
+    const auto stats = sources_.database_stats();
+    out["database"] = {{"size_bytes", stats.file_bytes()},
+                       {"wal_bytes", stats.wal_bytes},
+                       {"memory_bytes", stats.memory_bytes()},
+                       {"memory_limit", sources_.database->memory_limit()}};
+    if (IsAdmin(caller)) out["database"]["path"] = sources_.database->path();
+    out["process"] = {{"rss_bytes", process.resident_bytes},
+                      {"threads", process.threads},
+                      {"open_fds", process.open_fds},
+                      {"cpu_seconds", process.cpu_seconds}};
+  }
 
   // Streams: routing and counters as list_streams shows them, with their rates (only
   // those that received rows lately: the rest would be a list of zeros).
