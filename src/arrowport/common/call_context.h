@@ -52,6 +52,11 @@ struct CallContext {
   /// time left): the client may have been told it failed, yet the write is kept. The call
   /// runner logs it (may be null: not reported).
   std::shared_ptr<std::atomic<bool>> committed_late;
+  /// Set by NoteCommitted whenever a write of the call committed (may be null): a call
+  /// that then fails anyway (its reply could not be sent, its deadline passed as it
+  /// answered) is logged as committed too late, never as a plain failure, so that the
+  /// log says of every write whether it was kept.
+  std::shared_ptr<std::atomic<bool>> committed;
 };
 
 /// Whether what `call` did must be thrown away rather than kept (see too_late_to_keep).
@@ -62,6 +67,7 @@ inline bool TooLateToKeep(const CallContext& call) {
 
 /// Says that a write of `call` has just committed: noted when it was too late to keep.
 inline void NoteCommitted(const CallContext& call) {
+  if (call.committed) call.committed->store(true, std::memory_order_relaxed);
   if (call.committed_late && TooLateToKeep(call)) {
     call.committed_late->store(true, std::memory_order_relaxed);
   }

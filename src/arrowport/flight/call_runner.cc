@@ -66,6 +66,7 @@ arrow::Result<CallScope> CallRunner::Admit(const char* method,
   scope.context.protocol = "flight";
   scope.context.cancellation = CallCancellation::Make();
   scope.context.committed_late = std::make_shared<std::atomic<bool>>(false);
+  scope.context.committed = std::make_shared<std::atomic<bool>>(false);
   auto* server_context = CurrentServerContext();
   if (server_context != nullptr) {
     scope.stuck = CallCancellation::OnStuck(scope.context.cancellation,

@@ -31,9 +31,10 @@ enum class Deadline { kNone, kQuery };
 struct CallRecord {
   Logger::Fields fields;
   std::string outcome = "ok";
-  /// A write of the call committed too late to keep (CallContext::committed_late):
-  /// logged as a warning, whatever the call's status (often the failed reply), so that
-  /// an operator can tell such a write from one rolled back.
+  /// A write of the call committed too late to keep (CallContext::committed_late), or
+  /// committed in a call that then failed (CallContext::committed): logged as a warning,
+  /// whatever the call's status (often the failed reply), so that an operator can tell
+  /// such a write from one rolled back.
   bool committed_late = false;
   /// The call in the metrics (null when they are off); shared with the call's scope,
   /// which may outlive the method in a result stream.
@@ -96,12 +97,16 @@ class CallRunner {
         const auto cancellation = scope->context.cancellation;
         // fn may move the scope
         const auto committed_late = scope->context.committed_late;
+        const auto committed = scope->context.committed;
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);
-        record.committed_late = committed_late && committed_late->load();
         // A call stopped by its deadline, its client or the server fails for that reason,
         // whatever DuckDB said about the interrupt.
         if (!st.ok() && cancellation->cancelled()) st = cancellation->reason();
+        // A write committed, and the call failed after all (its reply): kept, whatever
+        // the client was told, so not logged as a failure.
+        record.committed_late = (committed_late && committed_late->load()) ||
+                                (!st.ok() && committed && committed->load());
       } else {
         st = scope.status();
       }
