@@ -328,6 +328,37 @@ def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
     assert count_elsewhere(server, "slow") == 100
 
 
+def test_an_adbc_transaction_paused_mid_result_longer_than_the_idle_timeout_commits(
+        start_server):
+    """ADBC (autocommit off) reads the first batch of a 100,000-row result, pauses for
+    four idle timeouts, reads the rest and commits: the result's stream holds its
+    transaction's connection until its last batch has been sent, and idle time counts
+    from then, so the transaction is never rolled back under its reader (the issue's 9 s
+    pause with a 5 s idle timeout). The rows are wide (2 KB) so that the server is still
+    sending when the client pauses: a result small enough to sit whole in the client's
+    buffers (ADBC reads ahead) has left the server, which cannot tell a client reading
+    its own memory from one gone idle (docs/limits.md, Busy transactions)."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+    server = start_server(env=dict(os.environ, ARROWPORT_FLIGHT_SQL_IDLE_TIMEOUT_S="1"))
+    with connect(server) as setup:
+        with setup.cursor() as cur:
+            cur.execute("CREATE TABLE paused (x BIGINT)")
+    conn = flight_sql.connect(server.uri, autocommit=False)
+    cur = conn.cursor()
+    cur.execute("INSERT INTO paused VALUES (1)")
+    cur.execute("SELECT range AS id, repeat('x', 2000) AS pad FROM range(100000)")
+    reader = cur.fetch_record_batch()
+    rows = reader.read_next_batch().num_rows
+    time.sleep(4.0)
+    for batch in reader:
+        rows += batch.num_rows
+    assert rows == 100_000
+    conn.commit()
+    cur.close()
+    conn.close()
+    assert count_elsewhere(server, "paused") == 1
+
+
 # ---- Prepared writes run exactly once ----
 
 WRITES = [
