@@ -165,7 +165,8 @@ def test_server_internals_are_for_those_who_may_see_the_whole_server(tmp_path):
     some tables sees no server-wide figures (listeners, database, process: as /metrics
     refuses them), and the database file's path, which names the server's own state on
     disk, is shown to admins only. Before, every signed-in user saw the path and the rest
-    (the hostile run found it as a table-limited user)."""
+    (the hostile run found it as a table-limited user), and list_streams and GET /streams
+    listed every stream to a user limited to some tables."""
     import json
     db = tmp_path / "hidden-place.duckdb"
     config = tmp_path / "status.yaml"
@@ -180,6 +181,12 @@ def test_server_internals_are_for_those_who_may_see_the_whole_server(tmp_path):
     try:
         passwords = {"admin": "a-secret", "wide": "w-secret", "narrow": "n-secret"}
         client = flight.connect(server.uri)
+        token = client.authenticate_basic_token(b"admin", b"a-secret")
+        for table in ("people", "secrets"):
+            writer, _ = client.do_put(flight.FlightDescriptor.for_path(table), BATCH.schema,
+                                      options=flight.FlightCallOptions(headers=[token]))
+            writer.write_table(BATCH)
+            writer.close()
         seen = {}
         for user, password in passwords.items():
             token = client.authenticate_basic_token(user.encode(), password.encode())
@@ -188,17 +195,25 @@ def test_server_internals_are_for_those_who_may_see_the_whole_server(tmp_path):
                 "/status": requests.get(f"{server.http}/status", auth=(user, password)).text,
                 "/": requests.get(f"{server.http}/", auth=(user, password)).text,
             }
-            for action in ("status", "health"):
+            texts["/streams"] = requests.get(f"{server.http}/streams", auth=(user, password)).text
+            for action in ("status", "health", "list_streams"):
                 [result] = client.do_action(flight.Action(action, b""), options=options)
                 texts[action] = result.body.to_pybytes().decode()
             seen[user] = texts
         for user, texts in seen.items():
-            for where, text in texts.items():
+            for where in ("/status", "/", "status", "health"):
+                text = texts[where]
                 assert (str(db) in text) == (user == "admin"), (user, where, text[:400])
         narrow = json.loads(seen["narrow"]["/status"])
         assert narrow["database"] is None and narrow["process"] is None
         assert narrow["listeners"] is None
         assert set(json.loads(seen["narrow"]["health"])) == {"status", "version"}
+        # Other users' streams too: list_streams and GET /streams listed every stream.
+        for where in ("/streams", "list_streams", "/status"):
+            names = [st["stream"] for st in json.loads(seen["narrow"][where])["streams"]]
+            assert names == ["people"], (where, names)
+            names = {st["stream"] for st in json.loads(seen["wide"][where])["streams"]}
+            assert names == {"people", "secrets"}, (where, names)
         wide = json.loads(seen["wide"]["/status"])
         assert "path" not in wide["database"] and wide["database"]["size_bytes"] >= 0
         assert wide["listeners"]["flight"] and wide["process"]["rss_bytes"] > 0

@@ -49,6 +49,17 @@ arrow::Status AccessPolicy::ReadMetrics(const Principal* principal) {
                           "(scrape with a user that has no tables or streams list)");
 }
 
+bool AccessPolicy::SeesStream(const Principal* principal, const std::string& stream,
+                              const std::string& target_table) {
+  if (principal == nullptr || (principal->tables.empty() && principal->streams.empty())) {
+    return true;
+  }
+  const auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  return listed(principal->streams, stream) || listed(principal->tables, target_table);
+}
+
 arrow::Status AccessPolicy::WriteStream(const Principal* principal,
                                         const std::string& stream,
                                         const std::string& table) {

@@ -31,6 +31,12 @@ class AccessPolicy {
   /// Reading the metrics (GET /metrics): any role, but not a user limited to tables or
   /// streams, since every series is labelled with its stream (admins excepted).
   static arrow::Status ReadMetrics(const Principal* principal);
+
+  /// Whether a stream's routing and counters are shown to the user (list_streams,
+  /// GET /streams, the status report): to everyone but a user limited to some tables or
+  /// streams, who sees the streams it may write and those that land in its tables.
+  static bool SeesStream(const Principal* principal, const std::string& stream,
+                         const std::string& target_table);
 };
 
 }  // namespace arrowport::auth

@@ -101,8 +101,11 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   }
   if (type == "list_streams") {
     const Principal* principal = call.principal.get();
-    *result = JsonResult(
-        ingest::StreamsJson(*deps.router, principal == nullptr || principal->IsAdmin()));
+    *result = JsonResult(ingest::StreamsJson(
+        *deps.router, principal == nullptr || principal->IsAdmin(),
+        [principal](const std::string& stream, const std::string& table) {
+          return auth::AccessPolicy::SeesStream(principal, stream, table);
+        }));
     return arrow::Status::OK();
   }
   if (type == "reload_config") {

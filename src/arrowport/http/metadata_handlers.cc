@@ -5,6 +5,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/type.h"
+#include "arrowport/auth/access_policy.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
@@ -94,8 +95,13 @@ void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
   });
   server.Get("/streams", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto caller = HttpAuthorizer::Caller(res);
-    SendJson(res, 200, ingest::StreamsJson(*ctx.deps().router,
-                                           caller == nullptr || caller->IsAdmin()));
+    // A user limited to some tables or streams sees those streams only.
+    SendJson(res, 200, ingest::StreamsJson(
+                           *ctx.deps().router, caller == nullptr || caller->IsAdmin(),
+                           [&caller](const std::string& stream, const std::string& table) {
+                             return auth::AccessPolicy::SeesStream(caller.get(), stream,
+                                                                   table);
+                           }));
   });
   server.Get("/tables",
              [&ctx](const httplib::Request&, httplib::Response& res) { ListTables(ctx, res); });

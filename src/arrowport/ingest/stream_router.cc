@@ -128,8 +128,21 @@ StreamRouter::Snapshot() const {
   return out;
 }
 
-std::string StreamsJson(const StreamRouter& router, bool with_transforms) {
-  return nlohmann::json{{"streams", StreamList(router, with_transforms)}}.dump();
+std::string StreamsJson(
+    const StreamRouter& router, bool with_transforms,
+    const std::function<bool(const std::string&, const std::string&)>& shown) {
+  nlohmann::json streams = StreamList(router, with_transforms);
+  if (shown) {
+    nlohmann::json kept = nlohmann::json::array();
+    for (auto& stream : streams) {
+      if (shown(stream["stream"].get<std::string>(),
+                stream["target_table"].get<std::string>())) {
+        kept.push_back(std::move(stream));
+      }
+    }
+    streams = std::move(kept);
+  }
+  return nlohmann::json{{"streams", std::move(streams)}}.dump();
 }
 
 nlohmann::json StreamList(const StreamRouter& router, bool with_transforms) {

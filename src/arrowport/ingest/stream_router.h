@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -80,7 +81,10 @@ class StreamRouter {
 /// `{"streams": [{stream, target_table, chunk_size, schema_policy, commit, compression,
 /// rows, batches, bytes, requests, errors, last_write}, ...]}` for every protocol.
 /// `with_transforms`: each stream's transform SQL too (admins: it names tables and logic).
-std::string StreamsJson(const StreamRouter& router, bool with_transforms = true);
+/// `shown` (when set) picks the streams listed, by name and target table.
+std::string StreamsJson(
+    const StreamRouter& router, bool with_transforms = true,
+    const std::function<bool(const std::string&, const std::string&)>& shown = nullptr);
 /// The list in StreamsJson, as a JSON value (include <nlohmann/json.hpp> to use it).
 nlohmann::json StreamList(const StreamRouter& router, bool with_transforms);
 

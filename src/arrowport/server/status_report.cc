@@ -39,11 +39,8 @@ bool IsAdmin(const Principal* caller) { return caller == nullptr || caller->IsAd
 
 // A stream a restricted user may see: one it may write, or one landing in a table it reads.
 bool MaySee(const Principal* caller, const json& stream) {
-  if (Unrestricted(caller)) return true;
-  const auto name = stream.value("stream", std::string());
-  const auto table = stream.value("target_table", std::string());
-  return std::count(caller->streams.begin(), caller->streams.end(), name) > 0 ||
-         std::count(caller->tables.begin(), caller->tables.end(), table) > 0;
+  return auth::AccessPolicy::SeesStream(caller, stream.value("stream", std::string()),
+                                        stream.value("target_table", std::string()));
 }
 
 }  // namespace
