@@ -187,9 +187,9 @@ std::string StatusText(const std::string& status_json, size_t width) {
   // Null for a user limited to some tables or streams; the path is for admins only.
   if (db.is_object()) {
     const std::string path = Str(db, "path");
+    const int64_t wal = Int(db, "wal_bytes");
     out += "Database " + (path.empty() ? std::string() : path + ", ") +
-           bytes(Int(db, "size_bytes")) +
-           (Int(db, "wal_bytes") ? " + WAL " + bytes(Int(db, "wal_bytes")) : std::string()) +
+           bytes(Int(db, "size_bytes")) + (wal ? " + WAL " + bytes(wal) : std::string()) +
            "; DuckDB memory " + bytes(Int(db, "memory_bytes")) + " of " +
            Str(db, "memory_limit") + "; process RSS " +
            bytes(Int(Member(s, "process"), "rss_bytes")) + "\n";

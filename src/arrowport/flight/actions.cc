@@ -65,7 +65,9 @@ std::string HealthFor(const Principal* caller, std::string health) {
     doc["checkpointer"].erase("last_error");
   }
   if (!caller->tables.empty() || !caller->streams.empty()) {
-    for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql"}) doc.erase(key);
+    for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql"}) {
+      doc.erase(key);
+    }
   }
   return doc.dump();
 }

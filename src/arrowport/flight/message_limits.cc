@@ -135,7 +135,9 @@ class MessageLimitsInterceptor : public gx::Interceptor {
   // the message type, answered UNKNOWN: the client is told what it did instead.
   arrow::Status CheckOneSchema(IpcDecodedSize::Kind kind) {
     if (kind == IpcDecodedSize::Kind::kRecordBatch) ++batches_;
-    if (kind != IpcDecodedSize::Kind::kSchema || ++schemas_ == 1) return arrow::Status::OK();
+    if (kind != IpcDecodedSize::Kind::kSchema || ++schemas_ == 1) {
+      return arrow::Status::OK();
+    }
     return arrow::Status::Invalid(
         "the stream changed its schema after ", batches_, " record batch(es) (a second "
         "schema message): one DoPut or DoExchange carries one Arrow schema; send batches "

@@ -96,12 +96,11 @@ void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
   server.Get("/streams", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto caller = HttpAuthorizer::Caller(res);
     // A user limited to some tables or streams sees those streams only.
-    SendJson(res, 200, ingest::StreamsJson(
-                           *ctx.deps().router, caller == nullptr || caller->IsAdmin(),
-                           [&caller](const std::string& stream, const std::string& table) {
-                             return auth::AccessPolicy::SeesStream(caller.get(), stream,
-                                                                   table);
-                           }));
+    auto shown = [&caller](const std::string& stream, const std::string& table) {
+      return auth::AccessPolicy::SeesStream(caller.get(), stream, table);
+    };
+    const bool admin = caller == nullptr || caller->IsAdmin();
+    SendJson(res, 200, ingest::StreamsJson(*ctx.deps().router, admin, shown));
   });
   server.Get("/tables",
              [&ctx](const httplib::Request&, httplib::Response& res) { ListTables(ctx, res); });

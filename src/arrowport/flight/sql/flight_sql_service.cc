@@ -68,9 +68,9 @@ arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseIn(
   return lease;
 }
 
-arrow::Status FlightSqlService::SettleRefusedEnd(storage::ConnectionLease& lease,
-                                                 const std::string& transaction_id,
-                                                 const std::shared_ptr<TransactionEntry>& txn) {
+arrow::Status FlightSqlService::SettleRefusedEnd(
+    storage::ConnectionLease& lease, const std::string& transaction_id,
+    const std::shared_ptr<TransactionEntry>& txn) {
   using RefusedEnd = TransactionEntry::RefusedEnd;
   if (txn == nullptr || txn->refused_end.load() == RefusedEnd::kNone) {
     return arrow::Status::OK();
@@ -97,8 +97,9 @@ arrow::Status FlightSqlService::SettleRefusedEnd(storage::ConnectionLease& lease
                           "closed, which rolls it back: ", st.message(), "; retry");
   }
   if (!transaction_id.empty()) {
-    return arrow::Status::KeyError("the transaction was rolled back, as asked by a rollback "
-                                   "refused earlier while its connection was busy");
+    return arrow::Status::KeyError("the transaction was rolled back, as asked by a "
+                                   "rollback refused earlier while its connection was "
+                                   "busy");
   }
   return arrow::Status::OK();
 }

@@ -98,10 +98,10 @@ struct TransactionEntry {
   /// (a result still being read). Flight SQL clients built on arrow-go (every ADBC
   /// driver) forget the transaction id as they send EndTransaction, whatever the answer,
   /// so the transaction must not live on as the session's: on a session's pinned
-  /// connection, the next call after a refused rollback does it first, and after a refused
-  /// commit a call that names no transaction is refused rather than run inside it (see
-  /// FlightSqlService::SettleRefusedEnd). A retry of the EndTransaction by its id works as
-  /// before. Reset when a transaction begins on the connection again.
+  /// connection, the next call after a refused rollback does it first, and after a
+  /// refused commit a call that names no transaction is refused rather than run inside
+  /// it (see FlightSqlService::SettleRefusedEnd). A retry of the EndTransaction by its id
+  /// works as before. Reset when a transaction begins on the connection again.
   enum class RefusedEnd : uint8_t { kNone, kCommit, kRollback };
   std::atomic<RefusedEnd> refused_end{RefusedEnd::kNone};
 };
