@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import run_cli
 
@@ -143,3 +144,30 @@ def test_ingest_without_the_servers_summary_fails(tmp_path):
         else:
             assert b"without a summary of committed rows" in proc.stderr, proc.stderr
             assert b"check the table" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("protocol", ["flight", "http"])
+def test_a_file_that_fails_to_read_midway_commits_nothing(server, tmp_path, protocol):
+    """A CSV whose 140,000th row does not parse (past the reader's first 8 MB block,
+    whose rows fixed the column's type) fails after the CLI has sent the block before it. The upload is sealed (an end marker follows the last batch), so the server
+    commits nothing of a file the CLI could not read to its end, and the CLI says so.
+    Before, the CLI half-closed the stream as for a finished file and the server
+    committed the rows sent so far: sending the fixed file again stored them twice. Over
+    HTTP the body is cut, which commits nothing either; the CLI now says so (it said
+    "Connection handling canceled")."""
+    pad = "p" * 100
+    lines = ["x,pad"] + [f"{i},{pad}" for i in range(150_000)]
+    lines[140_001] = f"not a number,{pad}"
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    url = server.uri if protocol == "flight" else server.http
+    proc = run_cli("ingest", "bad.csv", "--stream", "half", "--server", url, cwd=tmp_path)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert b"not a number" in proc.stderr or b"CSV" in proc.stderr, proc.stderr
+    assert b"nothing of it was committed" in proc.stderr, proc.stderr
+    with pytest.raises(pa.ArrowKeyError, match="half does not exist"):  # nor was created
+        server.client().do_get(flight.Ticket(b"SELECT count(*) FROM half")).read_all()
+    # Fixed, the file lands once, whole.
+    lines[140_001] = f"140000,{pad}"
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    proc = run_cli("ingest", "bad.csv", "--stream", "half", "--server", url, cwd=tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["rows"] == 150_000, proc.stderr

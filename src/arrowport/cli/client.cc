@@ -1,6 +1,7 @@
 #include "arrowport/cli/client.h"
 
 #include <arrow/flight/api.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +13,12 @@
 namespace arrowport::cli {
 
 namespace fl = arrow::flight;
+
+namespace {
+// What ends a sealed upload (DoPut descriptor "sealed": true) after its last batch: the
+// server commits nothing of one that ends without it (flight/call_scope.h).
+constexpr const char* kUploadEndMarker = "arrowport:end";
+}  // namespace
 
 struct FlightConnection::Impl {
   std::unique_ptr<fl::FlightClient> client;
@@ -55,6 +62,12 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
 
 arrow::Result<std::string> FlightConnection::Put(
     const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) {
+  const auto doc = nlohmann::json::parse(command, nullptr, false);
+  const auto field = [&doc](const char* key) {
+    return doc.is_object() && doc.contains(key) ? doc[key] : nlohmann::json();
+  };
+  const bool sealed = field("sealed") == true;
+  const bool per_batch = field("commit") == "per_batch";
   auto descriptor = fl::FlightDescriptor::Command(command);
   ARROW_ASSIGN_OR_RAISE(
       auto put, impl_->client->DoPut(impl_->options, descriptor, source->schema()));
@@ -80,6 +93,11 @@ arrow::Result<std::string> FlightConnection::Put(
     write_status = put.writer->WriteRecordBatch(*batch);
     if (!write_status.ok()) break;  // the server's reason arrives with Close()
   }
+  // Only a source read to its end is sealed: one that failed midway ends without the
+  // marker, and the server commits nothing of it (a half-close alone looks finished).
+  if (sealed && source_status.ok() && write_status.ok()) {
+    write_status = put.writer->WriteMetadata(arrow::Buffer::FromString(kUploadEndMarker));
+  }
   // Half-close, then wait for the server's last message before Close(): Close() drains
   // the reply stream itself, so called beside the reading thread it swallowed the
   // summary (the CLI printed "0 rows" for rows the server had committed) or failed on
@@ -88,17 +106,23 @@ arrow::Result<std::string> FlightConnection::Put(
   auto done = put.writer->DoneWriting();
   acks.join();
   auto close = put.writer->Close();
+  if (!source_status.ok()) {
+    // Say what the server kept of it: a retry of the whole source must not store rows
+    // twice. (The server's own refusal of the unsealed upload is expected here.)
+    std::string kept = "nothing of it was committed";
+    if (per_batch) {
+      kept = "the batches acknowledged before it stay committed (last acknowledgement: " +
+             (last_metadata.empty() ? std::string("none") : last_metadata) + ")";
+    } else if (!sealed) {
+      kept = "the server committed the batches sent before it: " +
+             (last_metadata.empty() ? std::string("(no summary)") : last_metadata);
+    }
+    return source_status.WithMessage(source_status.message(), "; ", kept);
+  }
   if (!close.ok()) return close;
   ARROW_RETURN_NOT_OK(write_status);
   ARROW_RETURN_NOT_OK(done);
   ARROW_RETURN_NOT_OK(read_status);
-  if (!source_status.ok()) {
-    // The server saw a clean end of stream and committed what was sent: say so, as a
-    // retry of the whole file would store those rows twice.
-    return source_status.WithMessage(
-        source_status.message(), "; the server committed the batches sent before it: ",
-        last_metadata.empty() ? std::string("(no summary)") : last_metadata);
-  }
   return last_metadata;
 }
 

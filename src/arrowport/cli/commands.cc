@@ -103,6 +103,9 @@ int Ingest(const std::vector<std::string>& files, const std::string& stream,
     // Only the first file may create/replace; later files append to it.
     command["mode"] = (&file == &files.front()) ? mode : "append";
     if (!commit.empty()) command["commit"] = commit;
+    // Committed only once the file was read to its end (an end marker after the last
+    // batch): a file that fails to read midway leaves nothing behind.
+    command["sealed"] = true;
     auto summary = (*conn)->Put(command.dump(), progress.Counting(*reader));
     progress.Stop();
     if (!summary.ok()) return Fail(summary.status().WithMessage(file, ": ", summary.status().message()));

@@ -123,8 +123,16 @@ class HttpConnection : public DataClient {
           return true;
         },
         "application/vnd.apache.arrow.stream");
+    if (!write_status.ok()) {
+      // The body was cut before its end: the server commits nothing of a request whose
+      // body did not arrive whole (a per_batch one keeps what it had committed).
+      return write_status.WithMessage(
+          write_status.message(), "; the request was cut short: ",
+          params.count("commit") && params.find("commit")->second == "per_batch"
+              ? "the batches the server committed before it stay"
+              : "nothing of it was committed");
+    }
     if (!result || result->status != 200) return ErrorFrom(result);
-    ARROW_RETURN_NOT_OK(write_status);
     return result->body;
   }
 
