@@ -8,12 +8,9 @@ Spark's jars (delta-spark and delta-storage, hadoop-aws matching pyspark's Hadoo
 SDK bundle) come from Maven Central through Spark's own resolver, cached outside the clone
 in /var/cache/arrowport/ivy (ARROWPORT_IVY_CACHE); pyspark and delta-spark are installed by
 bin/test --slow from requirements-slow.txt."""
-import glob
-import importlib.metadata
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import sys
@@ -26,10 +23,10 @@ import pytest
 
 from lake_util import (Minio, day_aggregate, events, http_ingest, http_query, lake_stream,
                        put_cmd, put_path, rows, start_lake_server)
+from spark_jars import IVY_CACHE, spark_packages
 
 pytestmark = pytest.mark.slow
 
-IVY_CACHE = os.environ.get("ARROWPORT_IVY_CACHE", "/var/cache/arrowport/ivy")
 DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")
 
 
@@ -39,18 +36,6 @@ def store(tmp_path_factory):
     minio = Minio(tmp_path_factory.mktemp("minio")).start()
     yield minio
     minio.stop()
-
-
-def spark_packages():
-    """Maven coordinates matching the installed pyspark and delta-spark."""
-    import pyspark
-    delta = importlib.metadata.version("delta-spark")
-    jars = glob.glob(os.path.join(os.path.dirname(pyspark.__file__), "jars",
-                                  "hadoop-client-api-*.jar"))
-    assert jars, "pyspark ships no hadoop-client-api jar: cannot pick hadoop-aws"
-    hadoop = re.search(r"hadoop-client-api-(.+)\.jar$", jars[0]).group(1)
-    return [f"io.delta:delta-spark_2.13:{delta}", f"io.delta:delta-storage:{delta}",
-            f"org.apache.hadoop:hadoop-aws:{hadoop}"]
 
 
 @pytest.fixture(scope="module")
