@@ -1,12 +1,12 @@
 // A reproduction against DuckDB alone (no Arrowport code, plain SQL through DuckDB's C++
 // API) of the corruption that src/arrowport/storage/table_gates.h works around.
 //
-// Writers of one table, each on its own connection, in transactions: a writer's first
-// transaction adds a column of its own (BEGIN; ALTER TABLE t ADD COLUMN cN; INSERT ...;
-// COMMIT), its later ones only insert. The transactions that ALTER run one at a time, as
-// Arrowport's per-table DDL lock made them; the inserts run beside them. Every
-// transaction whose COMMIT succeeded must be found whole after the database is closed
-// and reopened.
+// Writers of one table, each on its own connection, in transactions: every tenth
+// transaction of a writer (its first included) adds a column of its own (BEGIN; ALTER
+// TABLE t ADD COLUMN cW_G; INSERT ...; COMMIT), the others only insert. The transactions
+// that ALTER run one at a time, as Arrowport's per-table DDL lock made them; the inserts
+// run beside them. Every transaction whose COMMIT succeeded must be found whole after
+// the database is closed and reopened.
 //
 // With DuckDB 2.0.0, in seconds (4 writers are enough): "INTERNAL Error: row_idx in
 // InitializeScanWithOffset out of range" or, at a checkpoint, "Corrupted in-memory column
@@ -63,10 +63,12 @@ void Writer(duckdb::DuckDB& db, int w, std::chrono::steady_clock::time_point sto
   duckdb::Connection conn(db);
   std::mt19937 rnd(w);
   const int64_t sizes[] = {1, 50, 183, 2000, 20000};
-  const std::string column = "c" + std::to_string(w);
+  int generation = 0;  // of this writer's column: the next is added every tenth commit
+  int commits = 0;
   bool added = false;
   for (int n = 0; std::chrono::steady_clock::now() < stop; ++n) {
     const std::string req = "w" + std::to_string(w) + "-" + std::to_string(n);
+    const std::string column = "c" + std::to_string(w) + "_" + std::to_string(generation);
     const int64_t rows = sizes[rnd() % 5];
     std::string sql = "BEGIN; ";
     if (!added) sql += "ALTER TABLE t ADD COLUMN " + column + " BIGINT; ";
@@ -94,8 +96,9 @@ void Writer(duckdb::DuckDB& db, int w, std::chrono::steady_clock::time_point sto
     }
     std::lock_guard<std::mutex> lock(out.mutex);
     if (error.empty()) {
-      added = true;
       out.committed[req] = rows;
+      added = ++commits % 10 != 0;
+      if (!added) ++generation;  // the next transaction adds the next column
       continue;
     }
     ++out.errors[error.substr(0, 90)];
