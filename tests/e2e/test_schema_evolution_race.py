@@ -184,6 +184,7 @@ def test_forty_writers_adding_columns_through_kill_rounds(start_server, tmp_path
 def run_duckdb_alone(tmp_path, writers, seconds, mode):
     """tests/duckdb_repro/alter_append_race.cc, built beside the server: (exit code, output)."""
     binary = REPO / "build" / "release" / "duckdb_alter_append_race"
+    assert binary.exists(), f"{binary} is missing: toolchain/build.sh release builds it"
     script = 'source "$1/toolchain/env.sh"; shift; arrowport_exec_binary "$@"'
     done = subprocess.run(["bash", "-c", script, "-", str(REPO), str(binary),
                            str(tmp_path / "alone.duckdb"), str(writers), str(seconds), str(mode)],
