@@ -357,8 +357,8 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
     ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
     ARROW_RETURN_NOT_OK(request_log_.Ensure(lease));
   }
-  // Declared after the connection: a DDL lock it holds is released before the
-  // connection closes.
+  // Declared after the connection: a table it holds is released before the connection
+  // closes.
   WriteContext ctx;
   ctx.lease = lease;
   ctx.conn = conn;
@@ -368,7 +368,6 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   ctx.source = source;
   ctx.mapping_key = source->schema()->ToString();
   ctx.cache = &cache_;
-  ctx.locks = &table_locks_;
   ctx.result = result;
   ctx.call = &call;
   ctx.meter = meter;

@@ -11,7 +11,6 @@
 #include "arrowport/ingest/ingest_request.h"
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/ingest/table_cache.h"
-#include "arrowport/ingest/table_locks.h"
 #include "arrowport/ingest/write_budget.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/request_log.h"
@@ -116,7 +115,6 @@ class IngestPipeline {
   const int64_t max_batch_bytes_;
   WriteLimits write_limits_;
   metrics::ServerMetrics* const metrics_;  // null: not counted
-  TableLocks table_locks_;
   storage::RequestLog request_log_;
   TableCache cache_;
 };

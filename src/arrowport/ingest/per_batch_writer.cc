@@ -24,8 +24,8 @@ arrow::Status PerBatchWriter::SetUp() {
     return ctx_->lease->Commit();
   }();
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
+  ctx_->hold.Release();
   ctx_->conn->DropArrowStream(relation);
-  if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   auto now = RefreshTable(ctx_);
   ARROW_RETURN_NOT_OK(st);
   exact_ = now.ok() && *now ? ExactTargets(incoming_, **now, ctx_->policy) : std::nullopt;
@@ -54,9 +54,12 @@ arrow::Result<bool> PerBatchWriter::CommitBatch(
   IngestResult one_batch = result;
   one_batch.rows = batch->num_rows();
   one_batch.batches = 1;
+  // Held per batch: a change of the table's shape may come in between batches.
+  ARROW_RETURN_NOT_OK(HoldTarget(ctx_));
   if (exact_ && batch->num_rows() <= kSmallRequestRows) {
     // Without planning SQL; a batch committed by an earlier attempt is skipped.
-    auto appended = AppendSmall(ctx_->conn, ctx_->table(), *exact_, {batch}, key, one_batch);
+    auto appended = AppendSmall(ctx_->conn, ctx_->table(), *exact_, {batch}, key,
+                                one_batch, &ctx_->hold);
     if (!appended.ok()) {
       ctx_->cache->ForgetTable(ctx_->table());
       return appended.status();
@@ -65,7 +68,9 @@ arrow::Result<bool> PerBatchWriter::CommitBatch(
     NoteBatchCommitted(*ctx_->call);
     return true;
   }
-  return InsertBatch(batch, key, one_batch);
+  auto written = InsertBatch(batch, key, one_batch);
+  ctx_->hold.Release();
+  return written;
 }
 
 arrow::Result<bool> PerBatchWriter::InsertBatch(
@@ -94,6 +99,7 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
   if (st.ok()) st = ctx_->lease->Commit();
   if (st.ok() && !seen) NoteBatchCommitted(*ctx_->call);  // seen: nothing of ours
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
+  ctx_->hold.Release();  // before waiting on a racing copy
   if (!st.ok() && key) {
     // Ours is rolled back; if a racing copy committed this batch, it counts as seen.
     auto prior = storage::RequestLog::CommittedByARacingCopy(conn, *key, st);

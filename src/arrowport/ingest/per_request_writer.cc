@@ -50,6 +50,7 @@ arrow::Result<bool> PerRequestWriter::TryFastAppend(const std::string& relation,
   if (!plan.ok() || !plan->added.empty()) return false;
   storage::Connection* conn = ctx_->conn;
   auto inserted = [&]() -> arrow::Status {
+    ARROW_RETURN_NOT_OK(HoldTarget(ctx_));
     ARROW_RETURN_NOT_OK(ctx_->lease->Begin());
     ARROW_RETURN_NOT_OK(
         storage::InsertFrom(conn, ctx_->table(), relation, plan->targets, plan->sources)
@@ -58,6 +59,7 @@ arrow::Result<bool> PerRequestWriter::TryFastAppend(const std::string& relation,
     return CommitWrite(*ctx_);
   }();
   if (!inserted.ok()) (void)ctx_->lease->RollbackOrDiscard();
+  ctx_->hold.Release();
   conn->DropArrowStream(relation);
   if (!inserted.ok()) {
     ctx_->cache->ForgetTable(ctx_->table());
@@ -101,6 +103,8 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
     return CommitWrite(*ctx_);
   }();
   if (!st.ok() || duplicate) (void)ctx_->lease->RollbackOrDiscard();
+  // Before waiting on a racing copy, which may itself wait to hold the table.
+  ctx_->hold.Release();
   if (!st.ok() && log_key) {
     // Ours is rolled back; if a racing copy committed, answered as the retry it is.
     auto prior = storage::RequestLog::CommittedByARacingCopy(conn, *log_key, st);
@@ -112,7 +116,6 @@ arrow::Status PerRequestWriter::WriteInTransaction(const std::string& relation,
     }
   }
   conn->DropArrowStream(relation);
-  if (ctx_->ddl.owns_lock()) ctx_->ddl.unlock();
   // Whatever happened, the next request starts from the table as it now is.
   (void)RefreshTable(ctx_);
   ARROW_RETURN_NOT_OK(st);

@@ -11,7 +11,8 @@ namespace arrowport::ingest {
 arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
     storage::Connection* conn, const storage::TableName& table, const AppendTargets& targets,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-    const std::optional<storage::RequestKey>& key, const IngestResult& logged) {
+    const std::optional<storage::RequestKey>& key, const IngestResult& logged,
+    storage::TablePass* hold) {
   std::vector<storage::TableAppend> appends(1);
   appends[0].target = table;
   appends[0].columns = targets.names;
@@ -23,6 +24,7 @@ arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
     appends.push_back(std::move(record));
   }
   auto appended = conn->AppendAtomically(appends);
+  if (hold != nullptr) hold->Release();
   if (appended.ok()) return std::nullopt;
   if (!key) return appended;
   ARROW_ASSIGN_OR_RAISE(
@@ -53,9 +55,11 @@ arrow::Result<bool> SmallRequestWriter::TryWrite(
   result.rows = rows;
   result.batches = static_cast<int64_t>(ahead->size());
   result.bytes = bytes;
+  // Held (waiting while the table's shape changes) before the last check of the call.
+  ARROW_RETURN_NOT_OK(HoldTarget(ctx_));
   ARROW_RETURN_NOT_OK(CheckCallStillValid(*ctx_));
-  auto appended =
-      AppendSmall(ctx_->conn, ctx_->table(), *targets, *ahead, ctx_->log_key(), result);
+  auto appended = AppendSmall(ctx_->conn, ctx_->table(), *targets, *ahead,
+                              ctx_->log_key(), result, &ctx_->hold);
   if (appended.ok() && !*appended) {
     NoteCommitted(*ctx_->call);
     return true;

@@ -27,11 +27,14 @@ constexpr int64_t kSmallRequestRows = 16384;
 /// \brief Appends `batches` to `table` through `targets` without SQL and, when `key` is
 /// given, the key's log row (counts from `logged`) in the same transaction. The log's
 /// primary key makes a retry fail: its counts as first committed are returned (nullopt:
-/// appended now). An error means nothing was written.
+/// appended now). An error means nothing was written. `hold` (the caller's hold of the
+/// table, may be null) is released once the append has ended, before any wait for a
+/// racing copy (which may itself be waiting to hold the table).
 arrow::Result<std::optional<storage::LoggedCounts>> AppendSmall(
     storage::Connection* conn, const storage::TableName& table, const AppendTargets& targets,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-    const std::optional<storage::RequestKey>& key, const IngestResult& logged);
+    const std::optional<storage::RequestKey>& key, const IngestResult& logged,
+    storage::TablePass* hold);
 
 /// \brief The small-request path of per_request commits: a whole request that is small
 /// and fits the (cached) table exactly is appended without SQL, with its idempotency

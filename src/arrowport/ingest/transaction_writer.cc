@@ -54,6 +54,8 @@ arrow::Status TransactionWriter::WriteBatches() {
     scratch->DropArrowStream(relation);
     ctx_->cache->StoreMapping(ctx_->mapping_key, incoming);
   }
+  // Held until the client's transaction ends (EnsureTable's DDL holds it alone).
+  ARROW_RETURN_NOT_OK(HoldTarget(ctx_));
   ARROW_ASSIGN_OR_RAISE(auto existing, PrepareTarget(ctx_));
   ARROW_ASSIGN_OR_RAISE(auto plan, EnsureTable(ctx_, existing, incoming));
   ARROW_ASSIGN_OR_RAISE(auto targets, TargetsOf(plan, *ctx_->source->schema()));

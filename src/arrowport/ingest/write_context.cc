@@ -1,7 +1,6 @@
 #include "arrowport/ingest/write_context.h"
 
 #include "arrowport/ingest/table_cache.h"
-#include "arrowport/ingest/table_locks.h"
 #include "arrowport/storage/connection.h"
 #include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/table_writer.h"
@@ -9,6 +8,18 @@
 namespace arrowport::ingest {
 
 using storage::ColumnInfo;
+
+namespace {
+
+// Holds the table alone for the open transaction before its DDL (an upgrade when the
+// request began as a writer on a stale view of the table), until the call is cancelled.
+arrow::Status HoldToReshape(WriteContext* ctx) {
+  const auto& cancellation = ctx->call->cancellation;
+  auto held = ctx->conn->Hold(ctx->table(), storage::TableUse::kReshape, cancellation);
+  return held.status();
+}
+
+}  // namespace
 
 arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(WriteContext* ctx) {
   ARROW_ASSIGN_OR_RAISE(auto existing, ctx->conn->DescribeRelation(ctx->table()));
@@ -18,6 +29,7 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(WriteContext
                                         " already exists (mode=create)");
   }
   if (existing && mode == WriteMode::kReplace) {
+    ARROW_RETURN_NOT_OK(HoldToReshape(ctx));
     ARROW_RETURN_NOT_OK(storage::DropTable(ctx->conn, ctx->table()));
     existing.reset();
   }
@@ -28,12 +40,14 @@ arrow::Result<ColumnPlan> EnsureTable(WriteContext* ctx,
                                       std::optional<std::vector<ColumnInfo>> existing,
                                       const std::vector<ColumnInfo>& incoming) {
   if (!existing) {
+    ARROW_RETURN_NOT_OK(HoldToReshape(ctx));
     ARROW_RETURN_NOT_OK(storage::CreateTable(ctx->conn, ctx->table(), incoming));
     ctx->result->created = true;
     existing = incoming;
   }
   ARROW_ASSIGN_OR_RAISE(auto plan,
                         PlanColumns(ctx->table().ToString(), incoming, *existing, ctx->policy));
+  if (!plan.added.empty()) ARROW_RETURN_NOT_OK(HoldToReshape(ctx));
   for (const auto& column : plan.added) {
     ARROW_RETURN_NOT_OK(storage::AddColumn(ctx->conn, ctx->table(), column));
   }
@@ -57,13 +71,27 @@ arrow::Result<std::string> RegisterStream(WriteContext* ctx,
 arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
                         const std::vector<ColumnInfo>& incoming) {
   auto current = ctx->conn->DescribeRelation(ctx->table());
-  if (!current.ok() || NeedsDdl(*current, incoming, ctx->request->mode, ctx->policy)) {
-    ctx->ddl_mutex = ctx->locks->For(ctx->table().ToString());
-    ctx->ddl = std::unique_lock<std::mutex>(*ctx->ddl_mutex);
+  // Decided on the table as it is before the wait: a shape that changes meanwhile is
+  // caught in the transaction, where EnsureTable's DDL holds the table alone anyway.
+  const bool ddl =
+      !current.ok() || NeedsDdl(*current, incoming, ctx->request->mode, ctx->policy);
+  const auto use = ddl ? storage::TableUse::kReshape : storage::TableUse::kWrite;
+  auto held = ctx->conn->Hold(ctx->table(), use, ctx->call->cancellation);
+  arrow::Status begun = held.status();
+  if (held.ok()) {
+    ctx->hold = std::move(*held);
+    begun = ctx->lease->Begin();
+    if (!begun.ok()) ctx->hold.Release();
   }
-  auto begun = ctx->lease->Begin();
   if (!begun.ok()) ctx->conn->DropArrowStream(relation);
   return begun;
+}
+
+arrow::Status HoldTarget(WriteContext* ctx) {
+  const auto& cancellation = ctx->call->cancellation;
+  ARROW_ASSIGN_OR_RAISE(
+      ctx->hold, ctx->conn->Hold(ctx->table(), storage::TableUse::kWrite, cancellation));
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::optional<std::vector<ColumnInfo>>> RefreshTable(WriteContext* ctx) {

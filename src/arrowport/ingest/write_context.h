@@ -1,7 +1,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/storage/column_info.h"
 #include "arrowport/storage/request_log.h"
+#include "arrowport/storage/table_gates.h"
 #include "arrowport/storage/table_name.h"
 
 namespace arrowport::storage {
@@ -28,7 +28,6 @@ class IngestMeter;
 namespace arrowport::ingest {
 
 class TableCache;
-class TableLocks;
 
 /// \brief What a writer needs for one request, set up by IngestPipeline::Ingest: the
 /// request's own connection and validated source, the pipeline's shared caches and
@@ -43,17 +42,15 @@ struct WriteContext {
   std::shared_ptr<arrow::RecordBatchReader> source;
   std::string mapping_key;  ///< the source schema's ToString(): key of the mapping cache
   TableCache* cache = nullptr;
-  TableLocks* locks = nullptr;
   IngestResult* result = nullptr;
   storage::TableName target;  ///< the table written (result->table is its ToString())
   const CallContext* call = nullptr;  ///< the call the request came with (never null)
   /// Counts rows as they become durable (per_batch writes); null: metrics are off.
   metrics::IngestMeter* meter = nullptr;
-  /// The table's DDL lock while this request changes the table's shape (see OpenWrite);
-  /// `ddl_mutex` keeps the mutex alive and marks it in use, so TableLocks never prunes a
-  /// held lock (declared first: the lock is released before the reference goes).
-  std::shared_ptr<std::mutex> ddl_mutex;
-  std::unique_lock<std::mutex> ddl;
+  /// The target held (Connection::Hold) for the transaction being written: as a writer,
+  /// or alone while the request changes the table's shape (see OpenWrite, HoldTarget).
+  /// Released right after that transaction ends.
+  storage::TablePass hold;
 
   bool idempotent() const { return !request->request_id.empty(); }
   /// Where the request (or its batch `batch`, per_batch) is logged; nullopt: no id.
@@ -81,11 +78,16 @@ arrow::Result<std::string> RegisterStream(WriteContext* ctx,
                                           std::shared_ptr<arrow::RecordBatchReader> reader,
                                           std::vector<storage::ColumnInfo>* incoming);
 
-/// \brief Takes the table's DDL lock (into ctx->ddl) when the write needs DDL, then opens
-/// the transaction; drops `relation` if that fails. Plain appends never wait for each
-/// other. Call after RegisterStream (streams are registered outside the transaction).
+/// \brief Holds the table (into ctx->hold) alone when the write needs DDL, else as a
+/// writer, then opens the transaction; drops `relation` if either fails. Writers never
+/// wait for each other, only for a change of the table's shape (and it for them). Call
+/// after RegisterStream (streams are registered outside the transaction).
 arrow::Status OpenWrite(WriteContext* ctx, const std::string& relation,
                         const std::vector<storage::ColumnInfo>& incoming);
+
+/// \brief Holds the table (into ctx->hold) as a writer, for a transaction about to begin
+/// on ctx->conn, waiting while its shape changes; until the call is cancelled.
+arrow::Status HoldTarget(WriteContext* ctx);
 
 /// \brief Refuses to commit a request whose call has failed although its stream looked
 /// complete (see CallContext::call_failed). Call right before every commit.

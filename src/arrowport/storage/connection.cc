@@ -59,7 +59,8 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
 
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out, bool transform,
-                                         bool* planned_at_run) {
+                                         bool* planned_at_run,
+                                         std::vector<HeldTable>* held) {
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -70,7 +71,7 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
                                           "planning the statement"));
     }
     return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform)
-        .Prepare(conn.get(), sql, out, planned_at_run);
+        .Prepare(conn.get(), sql, out, planned_at_run, held);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
@@ -79,10 +80,14 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
   return arrow::Status::OK();
 }
 
-arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql,
-                                                 const Principal& principal) {
+arrow::Result<int64_t> Connection::ExecuteUpdate(
+    const std::string& sql, const Principal& principal,
+    const std::shared_ptr<CallCancellation>& cancellation) {
   PreparedHandle prepared;
-  ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared));
+  std::vector<HeldTable> held;
+  ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared, false, nullptr, &held));
+  // Held for the statement, or for the transaction it runs in.
+  ARROW_ASSIGN_OR_RAISE(auto passes, HoldAll(held, cancellation));
   ResultHandle result;
   // Outside a transaction an admin's DML commits as it ends; inside one its allocations
   // may be refused like any other (the transaction then rolls back).
@@ -99,6 +104,7 @@ const std::string& Connection::catalog() const { return impl_->catalog; }
 
 arrow::Status Connection::Begin() {
   impl_->on_commit.clear();
+  impl_->transaction_holds.clear();  // of a transaction DuckDB ended by itself
   impl_->read_snapshot = false;
   return RunStep(TransactionStep::kBegin);
 }
@@ -117,6 +123,7 @@ arrow::Status Connection::Commit() {
   if (!st.ok() && in_transaction()) (void)Rollback();
   auto hooks = std::move(impl_->on_commit);
   impl_->on_commit.clear();
+  if (!in_transaction()) impl_->transaction_holds.clear();  // other writers may go on
   if (st.ok()) {
     for (const auto& hook : hooks) hook();
   }
@@ -160,11 +167,13 @@ arrow::Status Connection::Rollback() {
   impl_->read_snapshot = false;
   if (!in_transaction()) {
     impl_->on_commit.clear();  // it ended without a commit (DuckDB rolled it back)
+    impl_->transaction_holds.clear();
     return arrow::Status::OK();
   }
   auto st = RunStep(TransactionStep::kRollback);
   if (!st.ok()) return st.WithMessage("rollback refused: ", st.message());
   impl_->on_commit.clear();
+  impl_->transaction_holds.clear();
   return arrow::Status::OK();
 }
 
@@ -261,18 +270,23 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   // SELECT that changes nothing runs in it (PlanAtRun checks), anything else leaves it.
   const bool snapshot = run_once && !connection->in_transaction();
   if (snapshot) ARROW_RETURN_NOT_OK(connection->BeginReadSnapshot());
+  std::vector<HeldTable> held;
   ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
                                                  transform,
-                                                 run_once ? &planned_at_run : nullptr));
+                                                 run_once ? &planned_at_run : nullptr,
+                                                 &held));
   if (snapshot && !planned_at_run) ARROW_RETURN_NOT_OK(connection->Rollback());
   if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
-  // The reader keeps the statement, then the connection it runs on, alive.
+  // The reader keeps the statement, then the connection it runs on, alive, then the
+  // tables the statement writes held until it has ended (declared first: released last).
   struct Owned {
+    std::vector<TablePass> passes;
     std::unique_ptr<Connection> connection;
     PreparedHandle prepared;
     ~Owned() { prepared.reset(); }
   };
   auto owned = std::make_shared<Owned>();
+  ARROW_ASSIGN_OR_RAISE(owned->passes, connection->HoldAll(held, options.cancellation));
   owned->connection = std::move(connection);
   owned->prepared = std::move(prepared);
   duckdb_prepared_statement statement = owned->prepared.get();

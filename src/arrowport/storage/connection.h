@@ -12,6 +12,7 @@
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/column_info.h"
+#include "arrowport/storage/table_gates.h"
 #include "arrowport/storage/table_name.h"
 
 namespace arrowport {
@@ -84,7 +85,11 @@ class Connection {
   arrow::Result<int64_t> ExecuteUpdate(const std::string& sql);
   /// As ExecuteUpdate, for a client's SQL: the SQL sandbox judges it for `principal`
   /// first (PermissionDenied when refused).
-  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const Principal& principal);
+  /// The tables it writes are held (Hold) as it runs, waiting at most until
+  /// `cancellation`.
+  arrow::Result<int64_t> ExecuteUpdate(
+      const std::string& sql, const Principal& principal,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
 
   /// Name of the database's own catalog: DuckDB names it after the file, so SQL that
   /// names a schema qualifies it with this to stay unambiguous (file arrowport.duckdb
@@ -103,6 +108,16 @@ class Connection {
   /// back, aborts or fails to commit): what must count only once the work is durable, as
   /// rows written into a client's transaction. Call only while a transaction is open.
   void OnCommit(std::function<void()> hook);
+  /// \brief Holds `table` for `use` as this connection (table_gates.h: DuckDB corrupts a
+  /// table whose ALTER overlaps a transaction writing it), waiting for the holds of other
+  /// connections that exclude it, at most kTableWaitLimit or until `cancellation`. Inside
+  /// a transaction the hold lasts until the transaction ends and the pass returned is
+  /// empty; outside one the pass holds it: keep it from before BEGIN until after COMMIT
+  /// or ROLLBACK (the transaction then starts after any change it waited for), or around
+  /// one statement. Tables of the server's own state (the request log) are not held.
+  arrow::Result<TablePass> Hold(
+      const TableName& table, TableUse use,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
 
@@ -174,7 +189,7 @@ class Connection {
 
  private:
   friend class Database;
-  friend class PreparedStatement;  // runs on the connection's DuckDB handle
+  friend class PreparedStatement;  // runs on the connection's DuckDB handle, holds tables
   friend class ConnectionLease;    // the transaction API (shared_connection.h)
   arrow::Status Begin();
   /// A failed COMMIT leaves no transaction open (DuckDB rolls it back).
@@ -196,6 +211,13 @@ class Connection {
                                           std::vector<ColumnInfo>* columns);
   /// Fills the typed facts of `columns` (read by DESCRIBE) from `relation`'s scan types.
   arrow::Status TypesFromScan(const std::string& relation, std::vector<ColumnInfo>* columns);
+  /// Hold() for the tables a client's statement writes (StatementGuard), by name.
+  arrow::Result<std::vector<TablePass>> HoldAll(
+      const std::vector<HeldTable>& tables,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
+  arrow::Result<TablePass> HoldName(
+      const std::string& name, TableUse use,
+      const std::shared_ptr<CallCancellation>& cancellation);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -60,6 +60,12 @@ arrow::Status Connection::AppendAtomically(const std::vector<TableAppend>& appen
     }
   }
   const bool own_transaction = !in_transaction();
+  // Held for our own transaction (kept to the end of this call), or for the caller's.
+  std::vector<TablePass> passes;
+  for (const auto& append : appends) {
+    ARROW_ASSIGN_OR_RAISE(auto pass, Hold(append.target, TableUse::kWrite));
+    if (pass) passes.push_back(std::move(pass));
+  }
   if (own_transaction && impl_->direct_append) {
     auto direct = DirectAppend(impl_->conn.get(), targets);
     if (!direct.IsNotImplemented()) return direct;

@@ -36,14 +36,21 @@ struct Connection::Impl {
   std::vector<std::function<void()>> on_commit;
   // The open transaction is BeginReadSnapshot's (cleared when any other begins or ends).
   bool read_snapshot = false;
+  // The database's table gates (Connection::Hold), and the holds taken inside the open
+  // transaction, released when it ends (declared after the gates: released first; after
+  // the destructor's body, so after the connection's transaction is rolled back).
+  std::shared_ptr<TableGates> gates;
+  std::vector<TablePass> transaction_holds;
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
   /// `transform`: the statement reads a transform's input (QueryOptions::input).
   /// `planned_at_run`: see StatementGuard::Prepare (client SQL only).
+  /// `held` (client SQL only; may be null): the tables to hold while it runs.
   arrow::Status Prepare(const std::string& sql, const Principal* principal,
                         PreparedHandle* out, bool transform = false,
-                        bool* planned_at_run = nullptr);
+                        bool* planned_at_run = nullptr,
+                        std::vector<HeldTable>* held = nullptr);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {

@@ -34,6 +34,8 @@ struct Database::Impl {
   bool direct_append = false;            // DuckDB's internals match the build
   int64_t max_query_memory = 0;          // effective limits.max_query_memory
   std::shared_ptr<MemoryBudget> request_memory;  // may be null
+  // Keeps changes of a table's shape apart from writes to it (Connection::Hold).
+  std::shared_ptr<TableGates> gates = std::make_shared<TableGates>();
   // The checkpointer: checkpoints when the WAL passes checkpoint_wal_bytes.
   int64_t checkpoint_wal_bytes = 0;
   // DuckDB refuses a CHECKPOINT while another one's transaction is open: the action's and
@@ -254,6 +256,7 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   impl->direct_append = impl_->direct_append;
   impl->max_value_bytes = impl_->max_query_memory;
   impl->request_memory = impl_->request_memory;
+  impl->gates = impl_->gates;
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 

@@ -19,6 +19,7 @@ namespace arrowport::storage {
 struct PreparedStatement::Impl {
   duckdb_connection conn = nullptr;
   PreparedHandle prepared;
+  std::vector<HeldTable> held;  // what it writes, held while it runs (Connection::Hold)
 };
 
 namespace {
@@ -141,7 +142,8 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   auto impl = std::make_unique<Impl>();
   Connection& connection = lease.connection();
   impl->conn = connection.impl_->conn.get();
-  ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared));
+  ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared, false,
+                                                nullptr, &impl->held));
   auto p = impl->prepared.get();
   const bool rows = ReturnsRows(impl->conn, p, sql);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
@@ -212,7 +214,17 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   options.parallel_conversion = lease->impl_->direct_append;
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
-  return StartPrepared(conn, prepared, std::move(self), options);
+  // The reader keeps the statement, then the tables it writes held until it has ended
+  // (outside a transaction; inside one the transaction keeps them).
+  struct Owned {
+    std::vector<TablePass> passes;
+    std::shared_ptr<PreparedStatement> statement;
+  };
+  auto owned = std::make_shared<Owned>();
+  ARROW_ASSIGN_OR_RAISE(owned->passes,
+                        lease->HoldAll(self->impl_->held, options.cancellation));
+  owned->statement = std::move(self);
+  return StartPrepared(conn, prepared, std::move(owned), options);
 }
 
 arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
@@ -220,6 +232,7 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
   ARROW_RETURN_NOT_OK(CheckLease(lease));
   CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
+  ARROW_ASSIGN_OR_RAISE(auto passes, lease->HoldAll(impl_->held, cancel));
   ResultHandle result;
   // Outside a transaction a data-changing statement commits as it ends; inside one its
   // allocations may be refused like any other (the transaction then rolls back).

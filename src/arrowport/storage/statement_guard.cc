@@ -122,7 +122,8 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
 }
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
-                                      PreparedHandle* out, bool* planned_at_run) const {
+                                      PreparedHandle* out, bool* planned_at_run,
+                                      std::vector<HeldTable>* held) const {
   if (planned_at_run != nullptr) *planned_at_run = false;
   if (!parser_trusted_) {
     return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
@@ -164,6 +165,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   }
   ARROW_RETURN_NOT_OK(CheckNestedWrites(reads));
   ARROW_RETURN_NOT_OK(CheckCalls(reads));
+  if (held != nullptr) *held = HeldTables(statement, reads);
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
     return CheckMacros(*context, reads, 0);

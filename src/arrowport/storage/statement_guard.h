@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "arrow/status.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/duckdb_handle.h"
+#include "arrowport/storage/table_gates.h"
 
 namespace duckdb {
 class ClientContext;
@@ -71,8 +73,11 @@ class StatementGuard {
   /// SELECT that changes nothing is bound to check it but left to be planned when it runs,
   /// and `*planned_at_run` says so (see PlanAtRun in the .cc); `out` then holds a
   /// statement whose columns are known only from its result.
+  /// `held` (may be null) receives the tables the statement writes or reshapes, to be
+  /// held (TableGates) while it runs.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
-                        bool* planned_at_run = nullptr) const;
+                        bool* planned_at_run = nullptr,
+                        std::vector<HeldTable>* held = nullptr) const;
 
  private:
   arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "arrowport/storage/table_gates.h"
+
 namespace arrowport::storage {
 
 /// One catalog entry a statement names, as written (parts left out are empty).
@@ -20,6 +22,9 @@ struct NamedEntry {
   std::string schema;
   std::string name;
   bool is_schema = false;  ///< the entry is a schema (CREATE/DROP/ALTER SCHEMA `name`)
+  /// Created, altered or dropped (CREATE, ALTER, DROP, CREATE INDEX's table), not a
+  /// change of its rows: held alone while the statement's transaction runs (TableGates).
+  bool reshaped = false;
   /// Named by SHOW/DESCRIBE/SUMMARIZE, where a name that is no table is a setting.
   bool shown = false;
   /// The name as DuckDB parsed it (what a catalog lookup takes).
@@ -74,6 +79,13 @@ StatementReads ReadsOf(const duckdb::ParsedExpression& expression);
 /// ON, DROP, CREATE INDEX's table). Statements that write nothing give an empty list.
 /// Invalid when a DML target is not a plain table.
 std::optional<std::vector<NamedEntry>> WritesOf(const duckdb::SQLStatement& statement);
+
+/// \brief The tables to hold (TableGates) while `statement` runs: what WritesOf names
+/// (reshaped when created, altered or dropped) and the targets of nested writes in
+/// `reads` (ReadsOf of the same statement); schemas and the server's own state are left
+/// out (the sandbox refuses the latter).
+std::vector<HeldTable> HeldTables(const duckdb::SQLStatement& statement,
+                                  const StatementReads& reads);
 
 /// The parts of a parsed qualified name.
 NamedEntry EntryOf(const duckdb::QualifiedName& name);

@@ -67,16 +67,22 @@ bool CollectWrites(const duckdb::SQLStatement& statement, std::vector<NamedEntry
       const auto& info = *statement.Cast<duckdb::DropStatement>().info;
       auto target = EntryOf(info.GetQualifiedName());
       target.is_schema = info.type == duckdb::CatalogType::SCHEMA_ENTRY;
+      target.reshaped = true;
       out->push_back(std::move(target));
       return true;
     }
-    case StatementType::ALTER_STATEMENT:
-      out->push_back(EntryOf(statement.Cast<duckdb::AlterStatement>().info->GetQualifiedName()));
+    case StatementType::ALTER_STATEMENT: {
+      const auto& info = *statement.Cast<duckdb::AlterStatement>().info;
+      auto target = EntryOf(info.GetQualifiedName());
+      target.reshaped = true;
+      out->push_back(std::move(target));
       return true;
+    }
     case StatementType::CREATE_STATEMENT: {
       const auto& info = *statement.Cast<duckdb::CreateStatement>().info;
       auto target = EntryOf(info.GetQualifiedName());
       target.is_schema = info.type == duckdb::CatalogType::SCHEMA_ENTRY;
+      target.reshaped = true;
       out->push_back(target);
       if (info.type == duckdb::CatalogType::INDEX_ENTRY) {
         // The index lives beside its table: the table is what the statement touches.
@@ -109,6 +115,20 @@ std::optional<std::vector<NamedEntry>> WritesOf(const duckdb::SQLStatement& stat
   std::vector<NamedEntry> out;
   if (!CollectWrites(statement, &out)) return std::nullopt;
   return out;
+}
+
+std::vector<HeldTable> HeldTables(const duckdb::SQLStatement& statement,
+                                  const StatementReads& reads) {
+  std::vector<HeldTable> held;
+  auto hold = [&](const NamedEntry& entry, TableUse use) {
+    if (entry.is_schema || entry.name.empty()) return;
+    held.push_back(HeldTable{entry.name, use});
+  };
+  for (const auto& entry : WritesOf(statement).value_or(std::vector<NamedEntry>{})) {
+    hold(entry, entry.reshaped ? TableUse::kReshape : TableUse::kWrite);
+  }
+  for (const auto& entry : reads.writes) hold(entry, TableUse::kWrite);
+  return held;
 }
 
 }  // namespace arrowport::storage

@@ -26,6 +26,9 @@ arrow::Status CreateTable(Connection* conn, const TableName& table,
           "type on the client, or create the table first");
     }
   }
+  // Every statement here holds its table (Connection::Hold): for the transaction it
+  // runs in (the writer holding it already, this waits for nothing), or for itself.
+  ARROW_ASSIGN_OR_RAISE(auto pass, conn->Hold(table, TableUse::kReshape));
   std::string sql = std::string(table.temporary ? "CREATE TEMPORARY TABLE " : "CREATE TABLE ") +
                     conn->Qualified(table) + " (";
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -36,11 +39,13 @@ arrow::Status CreateTable(Connection* conn, const TableName& table,
 }
 
 arrow::Status AddColumn(Connection* conn, const TableName& table, const ColumnInfo& column) {
+  ARROW_ASSIGN_OR_RAISE(auto pass, conn->Hold(table, TableUse::kReshape));
   return conn->Execute("ALTER TABLE " + conn->Qualified(table) + " ADD COLUMN " +
                        QuoteIdentifier(column.name) + " " + StorageTypeFor(column.type));
 }
 
 arrow::Status DropTable(Connection* conn, const TableName& table) {
+  ARROW_ASSIGN_OR_RAISE(auto pass, conn->Hold(table, TableUse::kReshape));
   return conn->Execute("DROP TABLE " + conn->Qualified(table));
 }
 
@@ -48,6 +53,7 @@ arrow::Result<int64_t> InsertFrom(Connection* conn, const TableName& table,
                                   const std::string& relation,
                                   const std::vector<std::string>& target_columns,
                                   const std::vector<std::string>& source_columns) {
+  ARROW_ASSIGN_OR_RAISE(auto pass, conn->Hold(table, TableUse::kWrite));
   return conn->ExecuteUpdate("INSERT INTO " + conn->Qualified(table) + " (" +
                              JoinQuoted(target_columns) + ") SELECT " +
                              JoinQuoted(source_columns) + " FROM " + relation);

@@ -13,7 +13,10 @@ namespace arrowport::storage {
 class Connection;
 
 // The statements the server writes itself to shape and fill a table.
-// Names are quoted here, whatever they hold; callers never build SQL text.
+// Names are quoted here, whatever they hold; callers never build SQL text. Each holds its
+// table (Connection::Hold: reshaped by the first three, written by InsertFrom) for the
+// transaction it runs in; writers hold it before BEGIN already, so that they wait for a
+// change of the table's shape instead of failing on it.
 
 /// \brief Creates `table` with `columns`, each with the storage type for its scan type
 /// (see StorageTypeFor). Fails with Invalid, before any DDL, if a column has the null

@@ -133,8 +133,9 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   // control and scripts) before it runs.
   return RunWrite(lease, /*all_or_nothing=*/false, [&] {
     // Interrupts the statement only, not the COMMIT or ROLLBACK that ends it.
-    auto interrupt = lease->InterruptOn(CurrentCall::Get().cancellation);
-    return lease->ExecuteUpdate(command.query, *SqlCaller());
+    const auto& cancellation = CurrentCall::Get().cancellation;
+    auto interrupt = lease->InterruptOn(cancellation);
+    return lease->ExecuteUpdate(command.query, *SqlCaller(), cancellation);
   });
 }
 

@@ -1,0 +1,44 @@
+// Connection: holding tables against changes of their shape (table_gates.h).
+#include "arrowport/storage/connection.h"
+
+#include "arrowport/storage/connection_impl.h"
+#include "arrowport/storage/sandbox_rules.h"
+
+namespace arrowport::storage {
+
+arrow::Result<TablePass> Connection::Hold(
+    const TableName& table, TableUse use,
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  // The request log is written beside every request with an id and never reshaped by a
+  // client (the sandbox refuses it): holding it would tie unrelated tables together.
+  if (IsServerState("", table.schema, table.table, false)) return TablePass();
+  return HoldName(table.table, use, cancellation);
+}
+
+arrow::Result<TablePass> Connection::HoldName(
+    const std::string& name, TableUse use,
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  if (!impl_->gates) return TablePass();
+  const bool in_transaction = this->in_transaction();
+  // Holds of a transaction DuckDB ended by itself (an invalidated database) end with it.
+  if (!in_transaction) impl_->transaction_holds.clear();
+  const auto deadline = TableGates::Clock::now() + kTableWaitLimit;
+  ARROW_ASSIGN_OR_RAISE(
+      auto pass, impl_->gates->Enter(name, use, impl_.get(), deadline, cancellation));
+  if (!in_transaction) return pass;
+  impl_->transaction_holds.push_back(std::move(pass));
+  return TablePass();
+}
+
+arrow::Result<std::vector<TablePass>> Connection::HoldAll(
+    const std::vector<HeldTable>& tables,
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  std::vector<TablePass> passes;
+  for (const auto& table : tables) {
+    ARROW_ASSIGN_OR_RAISE(auto pass, HoldName(table.name, table.use, cancellation));
+    if (pass) passes.push_back(std::move(pass));
+  }
+  return passes;
+}
+
+}  // namespace arrowport::storage

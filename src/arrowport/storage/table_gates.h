@@ -1,0 +1,121 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "arrow/result.h"
+
+namespace arrowport {
+class CallCancellation;
+}
+
+namespace arrowport::storage {
+
+/// \brief The longest a connection waits to hold a table (Connection::Hold): a write
+/// waiting for a change of the table's shape to commit, or a change of shape waiting for
+/// the transactions writing the table to end. Then a retryable conflict.
+inline constexpr std::chrono::seconds kTableWaitLimit{60};
+
+/// How a transaction uses a table, for TableGates.
+enum class TableUse {
+  kWrite,    ///< rows added, changed or deleted: beside other writers
+  kReshape,  ///< created, replaced, altered or dropped: alone
+};
+
+/// A table a statement writes or reshapes, by name as written (TableGates keys by name).
+struct HeldTable {
+  std::string name;
+  TableUse use = TableUse::kWrite;
+};
+
+/// \brief Keeps the transactions that change a table's shape apart from those that write
+/// its rows. DuckDB's ALTER TABLE builds the new table over the old one's column data
+/// (shared, not copied) and relies on the old one never changing again; a concurrent
+/// writer whose commit fails on the ALTER reverts into that shared data, after which
+/// both versions append to and truncate the same columns: acknowledged rows vanish or
+/// come back torn, and the next checkpoint invalidates the database ("Corrupted
+/// in-memory column"). tests/duckdb_repro/alter_append_race.cc shows it with plain SQL
+/// against DuckDB alone.
+///
+/// One gate per table name (case-insensitive; tables of the same name in other schemas
+/// share it, which only makes them wait for each other). Writers share a gate; a reshape
+/// holds it alone, and a reshape that waits holds up new writers so that a steady stream
+/// of appends cannot starve it. Holds belong to an owner (a connection): an owner that
+/// holds a gate enters it again at once, and a lone writer upgrades to reshape. Waits end
+/// at a deadline or when the call is cancelled. The map holds only gates in use.
+/// Made with std::make_shared (a pass keeps the gates alive). Thread-safe.
+class TableGates : public std::enable_shared_from_this<TableGates> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  class Pass;
+
+  /// \brief Enters `table`'s gate for `use` as `owner`, waiting for the holds of other
+  /// owners that exclude it until `deadline` or until `cancellation` (may be null) is
+  /// cancelled: then a retryable conflict naming the table, or the cancellation's reason.
+  /// An owner that holds the gate as a writer and asks to reshape while another holder
+  /// asks the same is refused at once (each would wait for the other).
+  arrow::Result<Pass> Enter(const std::string& table, TableUse use, const void* owner,
+                            Clock::time_point deadline,
+                            const std::shared_ptr<CallCancellation>& cancellation);
+
+  /// Owners holding `table`'s gate now (tests and diagnostics).
+  size_t HolderCount(const std::string& table);
+
+ private:
+  struct Holding {
+    int writes = 0;
+    int reshapes = 0;
+  };
+  struct Gate {
+    std::map<const void*, Holding> holders;
+    int waiting = 0;          // callers waiting in Enter (they keep the gate alive)
+    int reshape_waiting = 0;  // of them, reshapes (new writers wait behind them)
+    int upgrading = 0;        // of those, owners that hold the gate as writers
+    std::condition_variable changed;
+  };
+
+  void Leave(const std::string& key, const void* owner, TableUse use);
+  // Whether `owner` may take `use` of `gate` now (mutex_ held).
+  static bool Admits(const Gate& gate, const void* owner, TableUse use);
+
+  std::mutex mutex_;  // guards gates_ and every Gate
+  std::map<std::string, std::unique_ptr<Gate>> gates_;
+};
+
+/// \brief One use of one table's gate by one owner, from TableGates::Enter until it is
+/// destroyed or Release()d. An empty pass (default-made) holds nothing. Move-only.
+class TableGates::Pass {
+ public:
+  Pass() = default;
+  Pass(Pass&& other) noexcept { *this = std::move(other); }
+  Pass& operator=(Pass&& other) noexcept;
+  Pass(const Pass&) = delete;
+  Pass& operator=(const Pass&) = delete;
+  ~Pass() { Release(); }
+
+  explicit operator bool() const { return gates_ != nullptr; }
+  TableUse use() const { return use_; }
+  /// Leaves the gate now (the destructor does the same).
+  void Release();
+
+ private:
+  friend class TableGates;
+  Pass(std::shared_ptr<TableGates> gates, std::string key, const void* owner,
+       TableUse use)
+      : gates_(std::move(gates)), key_(std::move(key)), owner_(owner), use_(use) {}
+
+  std::shared_ptr<TableGates> gates_;
+  std::string key_;
+  const void* owner_ = nullptr;
+  TableUse use_ = TableUse::kWrite;
+};
+
+/// A table held for a use by a connection (Connection::Hold).
+using TablePass = TableGates::Pass;
+
+}  // namespace arrowport::storage
