@@ -35,7 +35,7 @@ jobs="${ARROWPORT_BUILD_JOBS:-$(nproc)}"
 target_args=""
 for target in "${targets[@]}"; do target_args+=" --target $target"; done
 cmd="cd '$ARROWPORT_REPO' && export CCACHE_DIR='$ARROWPORT_CCACHE_DIR' CCACHE_BASEDIR='$ARROWPORT_REPO' CCACHE_NOHASHDIR=1 && \
-  { [ -f build/$preset/build.ninja ] || cmake --preset $preset; } && cmake --build build/$preset -j $jobs$target_args"
+  { [ -f build/$preset/build.ninja ] && [ build/$preset/CMakeCache.txt -nt CMakePresets.json ] || cmake --preset $preset; } && cmake --build build/$preset -j $jobs$target_args"
 if [[ $verbose == 1 ]]; then
   arrowport_in_root sh -c "$cmd" 2>&1 | tee "$log"
   exit "${PIPESTATUS[0]}"
