@@ -63,6 +63,14 @@ class ForeignServer(flight.FlightServerBase):
                                                     pa.int64()),
                                            pa.array(["s"] * 1000)], schema=self.GOOD.schema)
             return flight.GeneratorStream(self.GOOD.schema, slowly())
+        if name == b"tiny":
+            # 50,000 one-row batches, as fast as they go (issue 34: such a copy ran the
+            # target out of memory).
+            def one_row_each():
+                for i in range(50_000):
+                    yield pa.record_batch([pa.array([i], pa.int64()), pa.array(["t"])],
+                                          schema=self.GOOD.schema)
+            return flight.GeneratorStream(self.GOOD.schema, one_row_each())
         if name == b"endless":
             # One-row batches, one every 10 ms, without end.
             def endlessly():
@@ -253,6 +261,23 @@ def test_copy_from_runs_under_the_query_deadline_from_its_first_batch(start_serv
     assert "limits.query_timeout_s" in str(e.value) and "first batch" in str(e.value)
     assert time.monotonic() - started < 60
     assert not table_exists(client, "endless")
+
+
+def test_copy_from_a_source_of_one_row_batches_in_bounded_memory(start_server, tmp_path,
+                                                                  foreign):
+    """DuckDB held about 14 KB per batch of a per_request write until it committed: a
+    peer streaming one-row batches ran a 256 MB DuckDB out of memory after some 20,000."""
+    config = tmp_path / "c.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+                      "duckdb: {memory_limit: 256MB}\n")
+    server = start_server("--config", str(config))
+    client = flight.connect(server.uri)
+    summary = action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                           "ticket": "tiny", "target_table": "tiny"},
+                     options=flight.FlightCallOptions(timeout=300))
+    assert summary["rows"] == 50_000 and summary["batches"] == 50_000, summary
+    assert query(client, "SELECT count(*) AS n, count(DISTINCT k) AS d FROM tiny") == \
+        [{"n": 50_000, "d": 50_000}]
 
 
 def test_a_source_that_sends_another_schema_than_it_announced_commits_nothing(peers, foreign):
