@@ -39,7 +39,7 @@ bool GetVarint(std::string_view in, size_t* pos, uint64_t* value) {
   return false;
 }
 
-struct Field {
+struct WireField {
   int number = 0;
   int wire_type = 0;
   uint64_t varint = 0;
@@ -47,7 +47,7 @@ struct Field {
 };
 
 // Reads the field at `*pos`; false on anything but a varint or length-delimited field.
-bool GetField(std::string_view in, size_t* pos, Field* field) {
+bool GetField(std::string_view in, size_t* pos, WireField* field) {
   uint64_t tag = 0;
   if (!GetVarint(in, pos, &tag)) return false;
   field->number = static_cast<int>(tag >> 3);
@@ -64,11 +64,11 @@ bool GetField(std::string_view in, size_t* pos, Field* field) {
 // The seconds of a RetryInfo's retry_delay (a google.protobuf.Duration).
 int64_t RetrySeconds(std::string_view retry_info) {
   size_t pos = 0;
-  Field field;
+  WireField field;
   while (pos < retry_info.size() && GetField(retry_info, &pos, &field)) {
     if (field.number != 1 || field.wire_type != 2) continue;
     size_t inner = 0;
-    Field duration;
+    WireField duration;
     while (inner < field.bytes.size() && GetField(field.bytes, &inner, &duration)) {
       if (duration.number == 1 && duration.wire_type == 0) {
         return static_cast<int64_t>(duration.varint);
@@ -102,14 +102,14 @@ std::optional<RpcStatusSummary> DecodeRpcStatus(std::string_view bytes) {
   bool has_code = false;
   size_t pos = 0;
   while (pos < bytes.size()) {
-    Field field;
+    WireField field;
     if (!GetField(bytes, &pos, &field)) return std::nullopt;
     if (field.number == 1 && field.wire_type == 0) {
       summary.code = static_cast<int>(field.varint);
       has_code = true;
     } else if (field.number == 3 && field.wire_type == 2) {
       size_t inner = 0;
-      Field any_field;
+      WireField any_field;
       std::string_view type, value;
       while (inner < field.bytes.size() && GetField(field.bytes, &inner, &any_field)) {
         if (any_field.number == 1) type = any_field.bytes;

@@ -9,7 +9,7 @@ namespace arrowport::storage {
 namespace {
 constexpr const char* kTempCatalog = "temp";
 
-bool SameName(const std::string& a, const char* b) {
+bool IsSchemaNamed(const std::string& a, const char* b) {
   return arrow::internal::AsciiEqualsCaseInsensitive(a, b);
 }
 }  // namespace
@@ -17,7 +17,7 @@ bool SameName(const std::string& a, const char* b) {
 arrow::Result<TableName> TableName::FromClient(const std::string& schema,
                                                const std::string& table, bool temporary) {
   ARROW_RETURN_NOT_OK(ValidateName("table", table));
-  std::string normalized = schema.empty() || SameName(schema, "main") ? "main" : schema;
+  std::string normalized = schema.empty() || IsSchemaNamed(schema, "main") ? "main" : schema;
   ARROW_RETURN_NOT_OK(ValidateName("schema", normalized));
   if (temporary && normalized != "main") {
     return arrow::Status::Invalid("a temporary table has no schema (got '", schema,
@@ -25,7 +25,7 @@ arrow::Result<TableName> TableName::FromClient(const std::string& schema,
   }
   for (const char* reserved : {"arrowport", "arrowport_scratch", "temp", "system",
                                "information_schema", "pg_catalog"}) {
-    if (SameName(normalized, reserved)) {
+    if (IsSchemaNamed(normalized, reserved)) {
       return PermissionDenied("schema '", normalized, "' is reserved (the server's own "
                               "state or DuckDB's catalogs); write to another schema");
     }
