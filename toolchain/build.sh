@@ -5,9 +5,9 @@
 # Usage: toolchain/build.sh [release|debug|fuzz|tsan] [--verbose] [--target NAME]...
 #   (fuzz: clang, ASan + UBSan, libFuzzer; tsan: clang, ThreadSanitizer)
 #   --target: build only these targets (bin/arrowport builds the server alone)
-# One build of a clone at a time: a second waits for the first (saying so), so that a
-# server started in the background and a command run beside it never configure or build
-# the same directory at once.
+# One build of a clone's preset at a time: a second waits for the first (saying so), so
+# that a server started in the background and a command run beside it never configure or
+# build the same directory at once.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
@@ -25,9 +25,9 @@ while [[ $# -gt 0 ]]; do
 done
 "$here/bootstrap.sh"
 mkdir -p "$ARROWPORT_REPO/build"
-exec 8>"$ARROWPORT_REPO/build/.build.lock"
+exec 8>"$ARROWPORT_REPO/build/.$preset.lock"
 if ! flock -n 8; then
-  echo "arrowport: another build of this clone is running; waiting for it to finish" >&2
+  echo "arrowport: another build of this clone ($preset) is running; waiting for it to finish" >&2
   flock 8
 fi
 log="$ARROWPORT_REPO/build/$preset.log"

@@ -503,13 +503,19 @@ def test_an_http10_body_that_fails_midway_ends_with_a_reset(server):
         data, error = read_until_closed(s)
     assert error is None and data.startswith(b"HTTP/1.1 200") and data.endswith(b"]\n")
     # A client that half-closes after its request looks gone, and its body is never
-    # written: that ended as a complete empty result (hostile run); now a reset too.
+    # written: that ended as a complete empty result (hostile run). Now it is a reset once
+    # the 200 is out, or, when the server sees the client gone before its status line (a
+    # loaded machine: the watchdog polls first), an error status: never a complete 200.
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(http10_query(b"SELECT 42 AS answer", "csv"))
         s.shutdown(socket.SHUT_WR)
         data, error = read_until_closed(s)
-    assert isinstance(error, ConnectionResetError), data
-    assert server.logged("the client left before the body")
+    if error is None:
+        assert data.startswith(b"HTTP/1.1 4") and b'"error"' in data, data
+        assert server.logged("the client went away")
+    else:
+        assert isinstance(error, ConnectionResetError), data
+        assert server.logged("the client left before the body")
 
 
 def test_openapi_references_resolve(server):
