@@ -18,11 +18,12 @@ Which fenced blocks run:
 Where, and against what:
 - Each page runs in a directory of its own that looks like a clone to its commands (`bin`,
   `toolchain` and `.venv` link to this clone's; ARROWPORT_BINARY names the server built
-  already, so nothing builds), inside network, PID and mount namespaces of its own
-  (docs_runner.py, under `unshare`): the examples' fixed ports (8815, 8888, 9000) are free
-  whatever else runs on the machine, and every process a page leaves behind ends with it.
-  PATH starts with the venv's bin; AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION
-  hold the keys of the page's MinIO.
+  already, so nothing builds), but README.md in a fresh `git clone` (its quick start's
+  `serve &` builds there, as for a new user), inside network, PID and mount namespaces of
+  its own (docs_runner.py, under `unshare`): the examples' fixed ports (8815, 8888, 9000)
+  are free whatever else runs on the machine, and every process a page leaves behind ends
+  with it. PATH starts with the venv's bin; AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+  AWS_REGION hold the keys of the page's MinIO.
 - A page runs twice, in page order, in the same directory (its files and database kept):
   the second pass is a reader running the examples again, against a new server process.
   No server runs unless the page starts one (a block that runs `arrowport serve ... &`:
