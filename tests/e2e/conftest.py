@@ -32,7 +32,8 @@ def pytest_configure(config):
 # bin/test's workers, a long file started last would run on alone at the end. bin/test
 # passes --no-loadscope-reorder, or pytest-xdist would order files by number of tests.
 LONGEST_FIRST = ["test_lake_slow", "test_limits", "test_lake", "test_flight_cancellation",
-                 "test_memory_limits", "test_flight_sql_write_deadlines",
+                 "test_memory_limits", "test_docs_examples",
+                 "test_flight_sql_write_deadlines",
                  "test_flight_sql_hardening", "test_auth", "test_tls", "test_http_limits",
                  "test_lake_upkeep", "test_status_page", "test_parallel_reads",
                  "test_flight_sql_review", "test_malformed_arrow", "test_schema_evolution_race"]
