@@ -2,9 +2,14 @@
 # Decides whether the host has the libraries (native) or commands must run in the forky root.
 
 ARROWPORT_REPO="${ARROWPORT_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-ARROWPORT_ROOT="${ARROWPORT_ROOT:-/var/cache/arrowport/forky}"
-ARROWPORT_CCACHE_DIR="${ARROWPORT_CCACHE_DIR:-/var/cache/arrowport/ccache}"
-export ARROWPORT_REPO ARROWPORT_ROOT ARROWPORT_CCACHE_DIR
+# Everything set up once per machine lives under one directory outside the clone, which
+# fresh clones reuse: the toolchain root, the compiler cache, and bin/test's MinIO, venvs
+# and Spark jars (ARROWPORT_CACHE moves them all; each has its own override too).
+ARROWPORT_CACHE="${ARROWPORT_CACHE:-/var/cache/arrowport}"
+ARROWPORT_ROOT="${ARROWPORT_ROOT:-$ARROWPORT_CACHE/forky}"
+ARROWPORT_CCACHE_DIR="${ARROWPORT_CCACHE_DIR:-$ARROWPORT_CACHE/ccache}"
+ARROWPORT_GO_CACHE="${ARROWPORT_GO_CACHE:-$ARROWPORT_CACHE/go}"
+export ARROWPORT_REPO ARROWPORT_CACHE ARROWPORT_ROOT ARROWPORT_CCACHE_DIR ARROWPORT_GO_CACHE
 
 # True when this host can build and run Arrowport without the forky root.
 arrowport_host_is_native() {
@@ -40,7 +45,7 @@ arrowport_in_root() {
     # The Go-built test servers (MinIO), when installed: unit tests start them too.
     if [ -d "$gobin" ]; then mkdir -p "$root$gobin" && mount --bind "$gobin" "$root$gobin"; fi
     exec chroot "$root" /usr/bin/env -C "$cwd" "$@"' \
-    arrowport-root "$root" "$repo" "$cwd" "$ARROWPORT_CCACHE_DIR" /var/cache/arrowport/go/bin "$@"
+    arrowport-root "$root" "$repo" "$cwd" "$ARROWPORT_CCACHE_DIR" "$ARROWPORT_GO_CACHE/bin" "$@"
 }
 
 # Execs a binary built inside the forky root directly on the host, through the root's own
