@@ -81,15 +81,7 @@ def flight_login(server, user, password=None):
 
 
 def put_with(client, options, table, command):
-    descriptor = flight.FlightDescriptor.for_command(json.dumps(command))
-    writer, metadata = client.do_put(descriptor, table.schema, options=options)
-    writer.write_table(table)
-    writer.done_writing()
-    replies = []
-    while (buf := metadata.read()) is not None:
-        replies.append(json.loads(buf.to_pybytes()))
-    writer.close()
-    return replies
+    return put(client, table, command, options=options)
 
 
 def ticket(doc):

@@ -8,9 +8,10 @@ import pyarrow.compute as pc
 import pyarrow.flight as flight
 
 
-def put(client, table, command, chunk=65536):
+def put(client, table, command, chunk=65536, options=None):
+    """DoPut of `table` (CMD `command`) in batches of `chunk` rows: the replies, in order."""
     descriptor = flight.FlightDescriptor.for_command(json.dumps(command))
-    writer, metadata = client.do_put(descriptor, table.schema)
+    writer, metadata = client.do_put(descriptor, table.schema, options=options)
     writer.write_table(table, max_chunksize=chunk)
     writer.done_writing()
     replies = []

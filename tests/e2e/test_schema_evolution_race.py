@@ -20,6 +20,7 @@ import pyarrow.flight as flight
 import pytest
 
 from conftest import REPO
+from test_flight_roundtrip import put as put_on
 
 CONFIG = """streams:
   evolve: {schema_policy: add_columns, commit: per_request}
@@ -32,15 +33,7 @@ PER_BATCH_CHUNK = 1000
 def put(uri, table, command, chunk):
     client = flight.connect(uri)
     try:
-        descriptor = flight.FlightDescriptor.for_command(json.dumps(command))
-        writer, metadata = client.do_put(descriptor, table.schema)
-        writer.write_table(table, max_chunksize=chunk)
-        writer.done_writing()
-        replies = []
-        while (buf := metadata.read()) is not None:
-            replies.append(json.loads(buf.to_pybytes()))
-        writer.close()
-        return replies
+        return put_on(client, table, command, chunk)
     finally:
         client.close()
 

@@ -25,6 +25,14 @@ def limits_yaml(**limits):
     return "limits:\n" + "".join(f"  {key}: {value}\n" for key, value in limits.items())
 
 
+def limits_server(tmp_path, **limits):
+    """A server with these `limits:` keys, no auth."""
+    config = tmp_path / "c.yaml"
+    config.write_text(limits_yaml(**limits))
+    return RunningServer(["--config", str(config), "--db", str(tmp_path / "w.duckdb"),
+                          "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+
+
 @pytest.fixture
 def capped(tmp_path, hashes):  # noqa: F811
     """Auth on; a writer limited to stream `events`; a small cap, no deadline."""
@@ -177,10 +185,7 @@ def test_transformed_write_runs_under_the_query_deadline_from_its_first_batch(tm
 
 def test_a_client_that_stops_reading_a_result_is_cut(tmp_path):
     """A Flight DoGet nobody reads: cut, logged, its slot and memory freed."""
-    config = tmp_path / "c.yaml"
-    config.write_text(limits_yaml(write_stall_timeout_s=2))
-    server = RunningServer(["--config", str(config), "--db", str(tmp_path / "s.duckdb"),
-                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+    server = limits_server(tmp_path, write_stall_timeout_s=2)
     try:
         # A small receive window: the server's writes wait after a few batches.
         client = flight.FlightClient(server.uri, generic_options=[
@@ -208,10 +213,7 @@ def test_a_client_that_stops_reading_a_result_is_cut(tmp_path):
 
 
 def test_a_client_that_stops_reading_a_download_is_cut(tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text(limits_yaml(write_stall_timeout_s=2))
-    server = RunningServer(["--config", str(config), "--db", str(tmp_path / "s.duckdb"),
-                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+    server = limits_server(tmp_path, write_stall_timeout_s=2)
     try:
         # HTTP: a download nobody reads is cut the same way (a result far larger than
         # anything drained below: only a cut ends it within the minute).
@@ -242,10 +244,7 @@ def test_a_client_that_stops_reading_a_download_is_cut(tmp_path):
 
 
 def test_a_client_that_stops_reading_acknowledgements_is_cut(tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text(limits_yaml(write_stall_timeout_s=2))
-    server = RunningServer(["--config", str(config), "--db", str(tmp_path / "a.duckdb"),
-                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path)
+    server = limits_server(tmp_path, write_stall_timeout_s=2)
     try:
         # A small receive window (gRPC's default grows to megabytes): the server's
         # acknowledgements wait after a few dozen.
