@@ -89,6 +89,16 @@ arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context, const std::string&
   return true;
 }
 
+// A transform's SELECT that changes a table (WITH d AS (DELETE ... RETURNING *)): a
+// transform only reshapes what it is sent, whoever runs it (the operator's configured
+// transforms run as admin).
+arrow::Status TransformWrites(const NamedEntry& target) {
+  return PermissionDenied("SQL sandbox: a transform is one SELECT over 'input' that "
+                          "changes nothing, for every user: this one changes '",
+                          target.ToString(), "' (INSERT, UPDATE, DELETE or MERGE inside "
+                          "WITH); run that as a statement of its own");
+}
+
 }  // namespace
 
 StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
@@ -114,6 +124,8 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
       return arrow::Status::Invalid("a transform is one SELECT over 'input' (got ",
                                     KindName(parser.statements[0]->type), ")");
     }
+    const StatementReads reads = ReadsOf(*parser.statements[0]);
+    if (!reads.writes.empty()) return TransformWrites(reads.writes[0]);
   } catch (const std::exception& e) {
     duckdb::ErrorData error(e);
     return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
@@ -163,6 +175,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return PermissionDenied("SQL sandbox: the statement holds ", reads.unknown,
                             ", which it cannot check");
   }
+  if (transform_ && !reads.writes.empty()) return TransformWrites(reads.writes[0]);
   ARROW_RETURN_NOT_OK(CheckNestedWrites(reads));
   ARROW_RETURN_NOT_OK(CheckCalls(reads));
   if (held != nullptr) *held = HeldTables(statement, reads);
