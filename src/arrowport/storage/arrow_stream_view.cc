@@ -18,9 +18,9 @@ namespace {
 
 void KeepStream(ArrowArrayStream* stream) { stream->release = nullptr; }
 
-// DuckDB asks a scan's factory for a stream each time a scan starts (ArrowScanInitGlobal):
-// the first gets the caller's stream, any later one fails its query. DuckDB may start
-// scans of one plan from several threads.
+// DuckDB asks a scan's factory for a stream each time a scan starts (its
+// ArrowScanInitGlobal): the first gets the caller's stream, any later one fails its
+// query. DuckDB may start scans of one plan from several threads.
 class SingleScanFactory : public duckdb::ArrowScanFactory {
  public:
   SingleScanFactory(ArrowArrayStream* stream, std::string second_scan_error)

@@ -210,7 +210,8 @@ arrow::Result<std::string> Connection::RegisterArrowStream(
             ? "the Arrow stream " + relation + " is read once; a second scan was started"
             : second_scan_error);
   } else if (duckdb_arrow_scan(impl_->conn.get(), name.c_str(),
-                               reinterpret_cast<duckdb_arrow_stream>(raw)) == DuckDBError) {
+                               reinterpret_cast<duckdb_arrow_stream>(raw)) ==
+             DuckDBError) {
     made = arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
   }
   ARROW_RETURN_NOT_OK(Execute("USE " + QuoteIdentifier(impl_->catalog)));
@@ -255,8 +256,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   if (transform) {
     if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");
     auto serial = std::make_shared<SerialInput>(options.input);
-    ARROW_ASSIGN_OR_RAISE(auto relation,
-                          connection->RegisterArrowStream(serial, nullptr, kInputReadTwice));
+    ARROW_ASSIGN_OR_RAISE(
+        auto relation, connection->RegisterArrowStream(serial, nullptr, kInputReadTwice));
     // A temporary view shadows any table of that name for this connection only, and
     // the sandbox knows it (StatementGuard's `transform`).
     ARROW_RETURN_NOT_OK(connection->Execute(std::string("CREATE TEMP VIEW ") +

@@ -145,9 +145,9 @@ class Connection {
   /// The stream is read by one scan: a statement whose plan would scan the relation again
   /// (a recursive CTE's recursive part, a second reference) fails with
   /// `second_scan_error` (a default one naming the relation when empty).
-  arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
-                                                 std::vector<ColumnInfo>* columns,
-                                                 const std::string& second_scan_error = {});
+  arrow::Result<std::string> RegisterArrowStream(
+      std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns,
+      const std::string& second_scan_error = {});
 
   /// \brief Appends small, already received batches to `table` (schema main), into
   /// `columns` (table column names, in the batches' column order; other columns get NULL

@@ -186,7 +186,8 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   // threads, temp directory, external access, ...) final, so SQL from clients cannot
   // undo either, raise limits for everyone (SET GLOBAL threads=3000) or starve every
   // other request (SET GLOBAL memory_limit='1MB').
-  auto sandbox = gated ? SqlSandboxSettings() : SqlSandboxSettings::ForViews(options.file_views);
+  auto sandbox =
+      gated ? SqlSandboxSettings() : SqlSandboxSettings::ForViews(options.file_views);
   if (gated) sandbox.AllowDirectory(kViewPathPrefix);
   sandbox.AllowDirectory(kLakePathPrefix);
   ARROW_RETURN_NOT_OK(sandbox.Apply(conn.get()));

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/prepared_statement.h"
@@ -145,6 +146,9 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   }
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  // Parsing, binding and planning are held to the budget, however they allocate (a
+  // constant DuckDB folds into millions of Values); the plan stays counted with `out`.
+  AllocationGuard::PlanningScope planning;
   // The one parse: every check reads this tree, and DuckDB prepares this tree.
   auto* extracted = new duckdb::ExtractStatementsWrapper();
   ExtractedHandle owned(reinterpret_cast<duckdb_extracted_statements>(extracted));
@@ -185,12 +189,16 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   }));
   if (planned_at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
     ARROW_ASSIGN_OR_RAISE(*planned_at_run, PlanAtRun(*context, sql, &extracted->statements[0], out));
-    if (*planned_at_run) return arrow::Status::OK();
+    if (*planned_at_run) {
+      planning.KeepFor(out->get());
+      return arrow::Status::OK();
+    }
   }
   if (duckdb_prepare_extracted_statement(conn, owned.get(), 0, out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
     return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
   }
+  planning.KeepFor(out->get());
   return arrow::Status::OK();
 }
 

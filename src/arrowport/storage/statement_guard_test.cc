@@ -495,7 +495,8 @@ TEST(SqlSandboxTest, ViewGlobsReadTheFilesTheyMatchAndNothingBeside) {
     as_admin.principal = std::make_shared<Principal>(admin);
     auto reader = Connection::Query(db->Connect().ValueOrDie(), sql, as_admin);
     auto st = reader.ok() ? (*reader)->ToTable().status() : reader.status();
-    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kPermissionDenied)) << sql << ": " << st.ToString();
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kPermissionDenied))
+        << sql << ": " << st.ToString();
   }
   EXPECT_EQ(count("SELECT count(*) FROM dataset_copy"), 0);
   // A file the glob matches, added while the server runs: the view reads it.

@@ -179,8 +179,10 @@ class ReadWalker {
     const size_t scope = ctes_.size();
     for (const auto& entry : node.cte_map.map) {
       const bool materialized =
-          entry.second && entry.second->materialized == duckdb::CTEMaterialize::CTE_MATERIALIZE_ALWAYS;
-      Cte(entry.first, entry.second ? entry.second->query_node.get() : nullptr, materialized);
+          entry.second &&
+          entry.second->materialized == duckdb::CTEMaterialize::CTE_MATERIALIZE_ALWAYS;
+      Cte(entry.first, entry.second ? entry.second->query_node.get() : nullptr,
+          materialized);
     }
     switch (node.type) {
       case duckdb::QueryNodeType::SELECT_NODE: {
@@ -472,10 +474,12 @@ class ReadWalker {
   };
 
   // A CTE's body is walked where it is defined, then its name comes into scope.
-  void Cte(const duckdb::Identifier& name, const duckdb::QueryNode* body, bool materialized) {
+  void Cte(const duckdb::Identifier& name, const duckdb::QueryNode* body,
+           bool materialized) {
     bodies_.emplace_back();
     if (body != nullptr) Node(*body);
-    CteScope scope{Lower(name.GetIdentifierName()), materialized, std::move(bodies_.back())};
+    CteScope scope{Lower(name.GetIdentifierName()), materialized,
+                   std::move(bodies_.back())};
     bodies_.pop_back();
     ctes_.push_back(std::move(scope));
   }

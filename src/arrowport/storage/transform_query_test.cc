@@ -216,12 +216,12 @@ TEST_F(TransformQueryTest, ReadsInputOnceOrSaysSo) {
   // DuckDB runs a recursive CTE's recursive part again at each step, with all it reads:
   // each of these once answered from the first step alone (11 rows of 1,111; 2 of 4).
   const char* read_at_each_step[] = {
-      "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, input WHERE n < 4) "
-      "SELECT n FROM r",
+      "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, input "
+      "WHERE n < 4) SELECT n FROM r",
       "WITH RECURSIVE r(n) USING KEY (n) AS (SELECT 1 UNION SELECT n + 1 FROM r, input "
       "WHERE n < 4) SELECT n FROM r",
-      "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + (SELECT count(*) FROM input) "
-      "FROM r WHERE n < 40) SELECT n FROM r",
+      "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL "
+      "SELECT n + (SELECT count(*) FROM input) FROM r WHERE n < 40) SELECT n FROM r",
       "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 4 AND "
       "EXISTS (SELECT 1 FROM input WHERE v > n)) SELECT n FROM r",
       "WITH RECURSIVE i AS (SELECT * FROM input), r(n) AS (SELECT 1 UNION ALL "
@@ -234,8 +234,10 @@ TEST_F(TransformQueryTest, ReadsInputOnceOrSaysSo) {
     for (const char* sql : named_twice) {
       auto st = Run(sql, Make(role)).status();
       EXPECT_TRUE(st.IsInvalid()) << sql << ": " << st.ToString();
-      EXPECT_NE(st.message().find("'input' is read more than once: the statement names it"),
-                std::string::npos) << st.ToString();
+      EXPECT_NE(
+          st.message().find("'input' is read more than once: the statement names it"),
+          std::string::npos)
+          << st.ToString();
     }
     for (const char* sql : read_at_each_step) {
       auto st = Run(sql, Make(role)).status();
@@ -279,7 +281,9 @@ TEST_F(TransformQueryTest, ASecondScanOfAStreamFailsItsQuery) {
                     "WHERE n < 4) SELECT n FROM r")}) {
     const std::string relation = stream();
     std::string sql = form;
-    for (size_t at; (at = sql.find("{}")) != std::string::npos;) sql.replace(at, 2, relation);
+    for (size_t at; (at = sql.find("{}")) != std::string::npos;) {
+      sql.replace(at, 2, relation);
+    }
     auto result = conn->QueryTable(sql);
     ASSERT_FALSE(result.ok()) << sql << " gave " << (*result)->num_rows() << " rows";
     EXPECT_TRUE(result.status().IsInvalid()) << result.status().ToString();

@@ -28,6 +28,7 @@ bool ViewPatternMatches(const std::string& pattern, const std::string& file);
 /// moment it is opened (a file added later that the glob matches is read; any other file
 /// under the glob's folder, a sub-folder's, a `..` path, is not), and a glob lists the
 /// matching files only. Once, before the sandbox settings are applied.
-void RegisterViewFileSystem(duckdb_database database, const std::vector<std::string>& locations);
+void RegisterViewFileSystem(duckdb_database database,
+                            const std::vector<std::string>& locations);
 
 }  // namespace arrowport::storage

@@ -28,7 +28,8 @@ TEST(ViewFileSystemTest, APatternNamesTheFilesItsGlobMatchesAndNoOthers) {
 }
 
 TEST(ViewFileSystemTest, ViewPathsAreAbsoluteAndNormal) {
-  EXPECT_EQ(ViewPathOf("/d/./parts/../parts/p*.parquet"), "arrowport-view:///d/parts/p*.parquet");
+  EXPECT_EQ(ViewPathOf("/d/./parts/../parts/p*.parquet"),
+            "arrowport-view:///d/parts/p*.parquet");
   const std::string relative = ViewPathOf("data/x.csv");
   EXPECT_EQ(relative.rfind("arrowport-view:///", 0), 0u) << relative;
   EXPECT_NE(relative.find("/data/x.csv"), std::string::npos) << relative;
