@@ -792,3 +792,46 @@ def test_roles_and_table_lists(auth_xserver):
     people = admin.do_get(flight.Ticket(b'{"sql": "SELECT count(*) AS n FROM people"}'),
                           options=a_opts).read_all()
     assert people.to_pylist() == [{"n": 3}]
+
+
+# Named once, but DuckDB runs the recursive part again at each step, with `input`: over 3
+# rows it answered 4 rows of 40 (from the first step alone), and landed them as committed.
+RECURSIVE_OVER_INPUT = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, input "
+                        "WHERE n < 4) SELECT n AS id, n::DOUBLE AS value FROM r")
+
+
+def test_a_transform_reads_input_once_and_changes_nothing_for_every_role(auth_xserver):
+    """Both forms, for an admin and a writer: a statement that would scan `input` again is
+    refused before it runs; a data-changing CTE (an admin's deleted rows through an
+    exchange) is refused for every role; nothing lands, nothing is deleted."""
+    server = auth_xserver
+    batches = [id_value([1, 2]), id_value([3])]
+    admin, a_opts = flight_login(server, "admin")
+
+    def admin_rows(sql):
+        ticket = flight.Ticket(json.dumps({"sql": sql}).encode())
+        return admin.do_get(ticket, options=a_opts).read_all().to_pylist()
+
+    def events():
+        try:
+            return admin_rows("SELECT * FROM events ORDER BY ALL")
+        except pa.ArrowKeyError:  # not made yet (NOT_FOUND)
+            return None
+
+    before = events()
+    deleting = "WITH d AS (DELETE FROM people RETURNING *) SELECT * FROM input"
+    for user in ("admin", "writer"):
+        client, options = flight_login(server, user)
+        for doc in ({}, {"stream": "events"}, {"stream": "events", "commit": "per_batch"}):
+            with pytest.raises(pa.ArrowInvalid, match="'input' is read more than once"):
+                exchange(client, {**doc, "sql": RECURSIVE_OVER_INPUT}, batches, ID_VALUE, options)
+            with pytest.raises(flight.FlightUnauthorizedError,
+                               match="changes nothing, for every user"):
+                exchange(client, {**doc, "sql": deleting}, batches, ID_VALUE, options)
+    assert events() == before
+    assert admin_rows("SELECT count(*) AS n FROM people") == [{"n": 3}]
+    # Read once into a materialised CTE, every step of the recursion sees all of it.
+    advised = ("WITH RECURSIVE i AS MATERIALIZED (SELECT * FROM input), r(n) AS (SELECT 1 "
+               "UNION ALL SELECT n + 1 FROM r, i WHERE n < 4) SELECT count(*) AS n FROM r")
+    writer, w_opts = flight_login(server, "writer")
+    assert transform(writer, advised, batches, options=w_opts).to_pylist() == [{"n": 40}]

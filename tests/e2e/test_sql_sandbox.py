@@ -208,6 +208,42 @@ def test_configured_views_keep_working_and_their_neighbours_stay_out_of_reach(st
     assert get(client, {"sql": "SELECT sum(y)::BIGINT AS s FROM small"}).to_pylist() == [{"s": 6}]
 
 
+def test_a_view_glob_reads_the_files_it_matches_and_nothing_beside(start_server, tmp_path):
+    """A `views:` glob let SQL read any file under its folder (DuckDB allowed the folder):
+    a sub-folder's Parquet, a CSV beside the matched files, another Parquet there, through
+    a table name given as text, DESCRIBE or COPY FROM. Exactly the files the glob matches
+    are readable, also one added while the server runs (the view reads it)."""
+    import pyarrow.parquet as pq
+    parts = tmp_path / "parts"
+    (parts / "sub").mkdir(parents=True)
+    pq.write_table(pa.table({"x": list(range(10))}), parts / "p1.parquet")
+    pq.write_table(pa.table({"x": [900]}), parts / "sub" / "p9.parquet")
+    pq.write_table(pa.table({"x": [100]}), parts / "q1.parquet")
+    pcsv.write_csv(pa.table({"s": ["secret"]}), parts / "secret.csv")
+    config = tmp_path / "views.yaml"
+    config.write_text(f'views: {{dataset: "{parts}/p*.parquet"}}\n')
+    server = start_server("--config", str(config))
+    client = server.client()
+    assert http_query(server, "CREATE TABLE copied (s VARCHAR)").status_code == 200
+    for sql in (f"SELECT * FROM '{parts}/sub/p9.parquet'",
+                f"SELECT * FROM '{parts}/secret.csv'",
+                f"SELECT * FROM '{parts}/q1.parquet'",
+                f"SELECT * FROM '{parts}/*/*.parquet'",
+                f"SELECT * FROM '{parts}/sub/../q1.parquet'",
+                f"DESCRIBE '{parts}/secret.csv'",
+                f"CREATE TABLE stolen AS SELECT * FROM '{parts}/secret.csv'",
+                f"COPY copied FROM '{parts}/secret.csv'",
+                f"CREATE VIEW peek AS SELECT * FROM '{parts}/q1.parquet'",
+                f"SELECT * FROM 'arrowport-view://{parts}/secret.csv'"):
+        r = http_query(server, sql)
+        assert r.status_code == 403, (sql, r.text)
+        assert "permission_denied" in r.text, r.text
+    assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM copied"}).to_pylist() == [{"n": 0}]
+    assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM dataset"}).to_pylist() == [{"n": 10}]
+    pq.write_table(pa.table({"x": [10, 11]}), parts / "p2.parquet")
+    assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM dataset"}).to_pylist() == [{"n": 12}]
+
+
 def test_duckdb_still_spills_to_its_temp_directory(start_server, tmp_path):
     config = tmp_path / "small.yaml"
     config.write_text('duckdb: {memory_limit: "128MB"}\n')

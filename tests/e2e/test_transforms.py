@@ -522,12 +522,64 @@ def test_request_transform_is_judged_for_the_caller(auth_tserver):
     assert listed["events"]["transform"] == "(set; admins see it)"
 
 
+# Named once, but DuckDB runs the recursive part again at each step, with `input`: over 3
+# rows it answered 4 rows of 40 (from the first step alone), committed with "committed": true.
+RECURSIVE_OVER_INPUT = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, input "
+                        "WHERE n < 4) SELECT n AS id, n::DOUBLE AS value FROM r")
+DELETING_CTE = "WITH d AS (DELETE FROM people RETURNING *) SELECT * FROM input"
+
+
+def _admin_rows(server, sql):
+    r = requests.post(f"{server.http}/query", params={"format": "json"}, timeout=60,
+                      json={"sql": sql}, headers={"Authorization": _basic("admin")})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_transform_reads_input_once_and_changes_nothing_for_every_role(auth_tserver):
+    """A transform that would scan `input` again is refused before anything runs, and
+    one that changes a table (an admin's data-changing CTE deleted rows so) is refused for
+    every role: over DoPut in both commit modes and over HTTP, nothing is committed."""
+    server = auth_tserver
+    batch = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "value": [1.0, 2.0, 3.0]})
+    events = _events(server)
+    for user in ("admin", "nwriter"):
+        client, options = _login(server, user)
+        for commit in ("per_request", "per_batch"):
+            command = {"stream": "events", "commit": commit}
+            with pytest.raises(pa.ArrowInvalid, match="'input' is read more than once"):
+                _put(client, options, batch, {**command, "transform": RECURSIVE_OVER_INPUT})
+            with pytest.raises(flight.FlightUnauthorizedError,
+                               match="changes nothing, for every user"):
+                _put(client, options, batch, {**command, "transform": DELETING_CTE})
+        auth = {"Authorization": _basic(user)}
+        r = ingest(server, "events", ipc_bytes(batch), headers=auth,
+                   transform=RECURSIVE_OVER_INPUT)
+        assert_error(r, 400)
+        assert "'input' is read more than once" in r.text
+        r = ingest(server, "events", ipc_bytes(batch), headers=auth, transform=DELETING_CTE)
+        assert_error(r, 403, "permission_denied")
+        assert "changes nothing, for every user" in r.text
+    assert _events(server) == events
+    assert _admin_rows(server, "SELECT count(*) AS n FROM people") == [{"n": 3}]
+    # What the refusal advises lands every row of every step.
+    client, options = _login(server, "nwriter")
+    advised = ("WITH RECURSIVE i AS MATERIALIZED (SELECT * FROM input), r(n) AS (SELECT 1 "
+               "UNION ALL SELECT n + 1 FROM r, i WHERE n < 4) "
+               "SELECT n + 100 AS id, n::DOUBLE AS value FROM r")
+    replies = _put(client, options, batch, {"stream": "events", "transform": advised})
+    assert replies[-1]["rows"] == 1 + 3 + 9 + 27 and replies[-1]["committed"] is True
+    assert len([e for e in _events(server) if e["id"] > 100]) == 40
+
+
 def test_a_configured_transform_that_is_not_one_select_stops_the_start_and_reloads(tmp_path):
     """The operator's transforms are checked when the config is read: a DELETE (or a text
     that does not parse) stops the start naming the key, and a reload bringing one is
     refused with the previous routing kept."""
     config = tmp_path / "bad.yaml"
     for sql, reason in (("DELETE FROM victim", "one SELECT over 'input'"),
+                        ("WITH d AS (DELETE FROM victim RETURNING *) SELECT * FROM input",
+                         "changes nothing, for every user"),
                         ("SELEC * FROM input", "syntax error")):
         config.write_text(f'streams: {{s: {{transform: "{sql}"}}}}\n')
         proc = run_cli("serve", "--config", str(config), "--db", str(tmp_path / "x.duckdb"),

@@ -6,36 +6,96 @@
 #include <duckdb/storage/buffer/buffer_pool.hpp>
 #include <duckdb/storage/storage_info.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <unordered_map>
+
+#include "arrowport/storage/allocation_guard_internal.h"
 
 namespace arrowport::storage {
 
-namespace {
+namespace guard {
 
-// The guard's counters: process-wide, as the allocator they watch.
 std::atomic<int64_t> g_live{0};
 std::atomic<int64_t> g_budget{0};
 std::atomic<int64_t> g_value_cap{0};
 std::atomic<int64_t> g_refusals{0};
+constinit thread_local PlanningState t_planning;
+
+namespace {
+
 std::atomic<int64_t> g_suspensions{0};
+// What planning threads hold now, published in steps of kPlanningStep per thread.
+std::atomic<int64_t> g_planning{0};
+constexpr int64_t kPlanningStep = int64_t{256} << 10;
+// Bytes of large blocks freed since the allocators last gave their free memory back:
+// DuckDB's jemalloc keeps freed pages for a second or more (its decay), glibc's malloc
+// the chunks below its mmap threshold, and both are resident all that time.
+std::atomic<int64_t> g_released{0};
+std::atomic<bool> g_returning{false};
 // CommitScopes open on this thread.
 thread_local int t_commit_scopes = 0;
 
-// What an allocation is for: a value a query computes (DuckDB's default allocator, its
-// `new`), which may be no larger than limits.max_query_memory, or a buffer-pool block (the
-// database's allocator), which DuckDB's memory limit governs.
-enum class Kind { kValue, kBlock };
+// Memory the allocators hold beside what is live counts against the budget too: when a
+// large allocation would take live and freed-but-held memory past it, the allocators give
+// what they hold back first (DuckDB purges its jemalloc arenas and trims glibc's heap). A
+// list that doubles frees every smaller copy, a regexp_replace's string every shorter
+// one: the process grew 800 MiB past the budget with the live total below it.
+void ReturnFreedMemory(int64_t live, int64_t bytes) {
+  const int64_t budget = g_budget.load(std::memory_order_relaxed);
+  if (budget <= 0 ||
+      live + g_released.load(std::memory_order_relaxed) + bytes <= budget ||
+      g_returning.exchange(true, std::memory_order_acquire)) {
+    return;  // room enough, or another thread is giving it back now
+  }
+  g_released.store(0, std::memory_order_relaxed);
+  duckdb::Allocator::FlushAll();
+  g_returning.store(false, std::memory_order_release);
+}
 
-// Reserves `bytes` more of the budget for one allocation of `size` bytes (a reallocation
-// grows by `bytes` to `size`); false when it is refused. A refused request never shows in
-// the live total, not even for a moment: a concurrent allocation must not be refused for
-// memory nobody got.
+}  // namespace
+
+void Released(int64_t size) {
+  if (size >= AllocationGuard::kGuardedAllocationBytes) {
+    g_released.fetch_add(size, std::memory_order_relaxed);
+  }
+}
+
+bool Exempt() { return t_commit_scopes > 0; }
+
+void CountPlanning(int64_t delta) {
+  auto& planning = t_planning;
+  planning.net += delta;
+  planning.peak = std::max(planning.peak, planning.net);
+  const int64_t unpublished = planning.net - planning.published;
+  if (unpublished >= kPlanningStep || unpublished <= -kPlanningStep) {
+    g_planning.fetch_add(unpublished, std::memory_order_relaxed);
+    planning.published = planning.net;
+  }
+}
+
+bool PlanningFits(int64_t size) {
+  const auto& planning = t_planning;
+  const int64_t cap = g_value_cap.load(std::memory_order_relaxed);
+  if (cap > 0 && planning.net + size > cap) return false;
+  const int64_t budget = g_budget.load(std::memory_order_relaxed);
+  return budget <= 0 || g_live.load(std::memory_order_relaxed) +
+                                g_planning.load(std::memory_order_relaxed) +
+                                (planning.net - planning.published) + size <=
+                            budget;
+}
+
+// A refused request never shows in the live total, not even for a moment: a concurrent
+// allocation must not be refused for memory nobody got. Planning threads' memory counts.
 bool Reserve(int64_t bytes, int64_t size, Kind kind) {
   if (size < AllocationGuard::kGuardedAllocationBytes) {
     g_live.fetch_add(bytes, std::memory_order_relaxed);
     return true;
   }
+  ReturnFreedMemory(
+      g_live.load(std::memory_order_relaxed) + g_planning.load(std::memory_order_relaxed),
+      bytes);
   const bool exempt = t_commit_scopes > 0;
   const int64_t value_cap = g_value_cap.load(std::memory_order_relaxed);
   if (!exempt && kind == Kind::kValue && value_cap > 0 && size > value_cap) {
@@ -51,7 +111,8 @@ bool Reserve(int64_t bytes, int64_t size, Kind kind) {
   int64_t before = g_live.load(std::memory_order_relaxed);
   while (true) {
     const int64_t budget = g_budget.load(std::memory_order_relaxed);
-    if (!exempt && budget > 0 && before + bytes > budget + headroom) {
+    const int64_t planning = g_planning.load(std::memory_order_relaxed);
+    if (!exempt && budget > 0 && before + planning + bytes > budget + headroom) {
       g_refusals.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
@@ -60,6 +121,8 @@ bool Reserve(int64_t bytes, int64_t size, Kind kind) {
     }
   }
 }
+
+namespace {
 
 // DuckDB's buffer pool, except that a request larger than the whole limit fails before
 // DuckDB claims it for the time it spends evicting (see AllocationGuard).
@@ -91,6 +154,7 @@ void GuardedFree(duckdb::PrivateAllocatorData* data, duckdb::data_ptr_t pointer,
                  duckdb::idx_t size) {
   duckdb::Allocator::DefaultFree(data, pointer, size);
   g_live.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
+  Released(static_cast<int64_t>(size));
 }
 
 template <Kind kind>
@@ -105,10 +169,33 @@ duckdb::data_ptr_t GuardedReallocate(duckdb::PrivateAllocatorData* data,
     return nullptr;
   }
   if (grown < 0) g_live.fetch_add(grown, std::memory_order_relaxed);
+  if (moved != pointer) Released(static_cast<int64_t>(old_size));
   return moved;
 }
 
+// The plans kept counted (PlanningScope::KeepFor), by statement.
+struct KeptPlans {
+  std::mutex mutex;
+  std::unordered_map<const void*, int64_t> bytes;
+};
+KeptPlans& Plans() {
+  static auto* plans = new KeptPlans();  // never destroyed: statements may close at exit
+  return *plans;
+}
+
 }  // namespace
+}  // namespace guard
+
+using guard::FailFastBufferPool;
+using guard::g_budget;
+using guard::g_live;
+using guard::g_refusals;
+using guard::g_suspensions;
+using guard::g_value_cap;
+using guard::GuardedAllocate;
+using guard::GuardedFree;
+using guard::GuardedReallocate;
+using guard::Kind;
 
 void AllocationGuard::Install(int64_t budget_bytes, int64_t largest_value_bytes) {
   g_budget.store(budget_bytes, std::memory_order_relaxed);
@@ -149,155 +236,66 @@ void AllocationGuard::GuardDatabase(duckdb_config config) {
 
 AllocationGuard::Suspension::Suspension() { g_suspensions.fetch_add(1); }
 AllocationGuard::Suspension::~Suspension() { g_suspensions.fetch_sub(1); }
-AllocationGuard::CommitScope::CommitScope() { ++t_commit_scopes; }
-AllocationGuard::CommitScope::~CommitScope() { --t_commit_scopes; }
+AllocationGuard::CommitScope::CommitScope() { ++guard::t_commit_scopes; }
+AllocationGuard::CommitScope::~CommitScope() { --guard::t_commit_scopes; }
 
-int64_t AllocationGuard::live_bytes() { return g_live.load(std::memory_order_relaxed); }
+AllocationGuard::PlanningScope::PlanningScope() {
+  auto& planning = guard::t_planning;
+  outermost_ = planning.depth++ == 0;
+  if (outermost_) planning.net = planning.published = planning.peak = 0;
+}
+
+AllocationGuard::PlanningScope::~PlanningScope() { End(); }
+
+int64_t AllocationGuard::PlanningScope::End() {
+  if (!open_) return 0;
+  open_ = false;
+  auto& planning = guard::t_planning;
+  --planning.depth;
+  if (!outermost_) return 0;
+  guard::g_planning.fetch_sub(planning.published, std::memory_order_relaxed);
+  const int64_t left = std::max<int64_t>(planning.net, 0);
+  // A plan abandoned half way (DuckDB folds no constant it cannot make) freed many small
+  // blocks that malloc keeps: counted as released, given back before the budget is used.
+  guard::Released(planning.peak - left);
+  planning.net = planning.published = planning.peak = 0;
+  return left;
+}
+
+void AllocationGuard::PlanningScope::KeepFor(duckdb_prepared_statement statement) {
+  const int64_t left = End();
+  if (statement == nullptr || left == 0) return;
+  auto& plans = guard::Plans();
+  std::lock_guard<std::mutex> lock(plans.mutex);
+  // A statement planned again replaces its plan: the larger of the two is kept.
+  auto& held = plans.bytes[statement];
+  if (left > held) {
+    g_live.fetch_add(left - held, std::memory_order_relaxed);
+    held = left;
+  }
+}
+
+void AllocationGuard::ForgetPlan(duckdb_prepared_statement statement) {
+  if (statement == nullptr) return;
+  auto& plans = guard::Plans();
+  std::lock_guard<std::mutex> lock(plans.mutex);
+  auto found = plans.bytes.find(statement);
+  if (found == plans.bytes.end()) return;
+  g_live.fetch_sub(found->second, std::memory_order_relaxed);
+  plans.bytes.erase(found);
+}
+
+void DestroyPrepared(duckdb_prepared_statement* statement) {
+  AllocationGuard::ForgetPlan(*statement);
+  duckdb_destroy_prepare(statement);
+}
+
+int64_t AllocationGuard::live_bytes() {
+  return g_live.load(std::memory_order_relaxed) +
+         guard::g_planning.load(std::memory_order_relaxed);
+}
 int64_t AllocationGuard::budget_bytes() { return g_budget.load(std::memory_order_relaxed); }
 int64_t AllocationGuard::refusals() { return g_refusals.load(std::memory_order_relaxed); }
 
 }  // namespace arrowport::storage
 
-// ---------------------------------------------------------------------------------------
-// The global operator new: large allocations made by DuckDB's code are counted and capped
-// like those of its allocators. Which code asked is told by the return address: a
-// template DuckDB instantiates (its vector<char>) calls operator new from DuckDB's text.
-
-#ifndef ARROWPORT_NO_NEW_GUARD
-
-#include <link.h>
-#include <malloc.h>
-
-#include <cstdlib>
-#include <cstring>
-#include <new>
-#include <unordered_map>
-
-namespace arrowport::storage {
-namespace {
-
-// DuckDB's executable code, [begin, end): found once, the first time it matters.
-std::atomic<uintptr_t> g_duckdb_begin{0};
-std::atomic<uintptr_t> g_duckdb_end{0};
-std::once_flag g_duckdb_found;
-
-int FindDuckDB(dl_phdr_info* info, size_t, void*) {
-  if (info->dlpi_name == nullptr || std::strstr(info->dlpi_name, "libduckdb") == nullptr) {
-    return 0;
-  }
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const auto& segment = info->dlpi_phdr[i];
-    if (segment.p_type != PT_LOAD || (segment.p_flags & PF_X) == 0) continue;
-    const uintptr_t begin = info->dlpi_addr + segment.p_vaddr;
-    g_duckdb_begin.store(begin);
-    g_duckdb_end.store(begin + segment.p_memsz);
-    return 1;
-  }
-  return 0;
-}
-
-bool CalledFromDuckDB(const void* caller) {
-  std::call_once(g_duckdb_found, [] { dl_iterate_phdr(FindDuckDB, nullptr); });
-  const auto address = reinterpret_cast<uintptr_t>(caller);
-  return address >= g_duckdb_begin.load(std::memory_order_relaxed) &&
-         address < g_duckdb_end.load(std::memory_order_relaxed);
-}
-
-// The large blocks DuckDB got from operator new, by address: few (each is at least
-// kGuardedAllocationBytes), so one mutex is no contention.
-struct LargeBlocks {
-  std::mutex mutex;
-  std::unordered_map<void*, int64_t> sizes;
-};
-LargeBlocks& Blocks() {
-  static auto* blocks = new LargeBlocks();  // never destroyed: delete may run at exit
-  return *blocks;
-}
-
-void* GuardedNew(std::size_t size, std::size_t alignment, const void* caller) {
-  const bool large = static_cast<int64_t>(size) >= AllocationGuard::kGuardedAllocationBytes;
-  const bool counted = large && g_budget.load(std::memory_order_relaxed) > 0 &&
-                       CalledFromDuckDB(caller);
-  if (counted &&
-      !Reserve(static_cast<int64_t>(size), static_cast<int64_t>(size), Kind::kValue)) {
-    return nullptr;
-  }
-  void* pointer = nullptr;
-  if (alignment <= alignof(std::max_align_t)) {
-    pointer = std::malloc(size == 0 ? 1 : size);
-  } else if (posix_memalign(&pointer, alignment, size == 0 ? 1 : size) != 0) {
-    pointer = nullptr;
-  }
-  if (!counted) return pointer;
-  if (pointer == nullptr) {
-    g_live.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
-    return nullptr;
-  }
-  auto& blocks = Blocks();
-  std::lock_guard<std::mutex> lock(blocks.mutex);
-  blocks.sizes[pointer] = static_cast<int64_t>(size);
-  return pointer;
-}
-
-void GuardedDelete(void* pointer) {
-  if (pointer == nullptr) return;
-  if (static_cast<int64_t>(malloc_usable_size(pointer)) >=
-      AllocationGuard::kGuardedAllocationBytes) {
-    auto& blocks = Blocks();
-    std::lock_guard<std::mutex> lock(blocks.mutex);
-    auto found = blocks.sizes.find(pointer);
-    if (found != blocks.sizes.end()) {
-      g_live.fetch_sub(found->second, std::memory_order_relaxed);
-      blocks.sizes.erase(found);
-    }
-  }
-  std::free(pointer);
-}
-
-void* NewOrThrow(std::size_t size, std::size_t alignment, const void* caller) {
-  void* pointer = GuardedNew(size, alignment, caller);
-  if (pointer == nullptr) throw std::bad_alloc();
-  return pointer;
-}
-
-}  // namespace
-}  // namespace arrowport::storage
-
-using arrowport::storage::GuardedDelete;
-using arrowport::storage::GuardedNew;
-using arrowport::storage::NewOrThrow;
-
-void* operator new(std::size_t size) {
-  return NewOrThrow(size, 0, __builtin_return_address(0));
-}
-void* operator new[](std::size_t size) {
-  return NewOrThrow(size, 0, __builtin_return_address(0));
-}
-void* operator new(std::size_t size, std::align_val_t alignment) {
-  return NewOrThrow(size, static_cast<std::size_t>(alignment), __builtin_return_address(0));
-}
-void* operator new[](std::size_t size, std::align_val_t alignment) {
-  return NewOrThrow(size, static_cast<std::size_t>(alignment), __builtin_return_address(0));
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return GuardedNew(size, 0, __builtin_return_address(0));
-}
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return GuardedNew(size, 0, __builtin_return_address(0));
-}
-void operator delete(void* pointer) noexcept { GuardedDelete(pointer); }
-void operator delete[](void* pointer) noexcept { GuardedDelete(pointer); }
-void operator delete(void* pointer, std::size_t) noexcept { GuardedDelete(pointer); }
-void operator delete[](void* pointer, std::size_t) noexcept { GuardedDelete(pointer); }
-void operator delete(void* pointer, std::align_val_t) noexcept { GuardedDelete(pointer); }
-void operator delete[](void* pointer, std::align_val_t) noexcept { GuardedDelete(pointer); }
-void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept {
-  GuardedDelete(pointer);
-}
-void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept {
-  GuardedDelete(pointer);
-}
-void operator delete(void* pointer, const std::nothrow_t&) noexcept { GuardedDelete(pointer); }
-void operator delete[](void* pointer, const std::nothrow_t&) noexcept { GuardedDelete(pointer); }
-
-#endif  // ARROWPORT_NO_NEW_GUARD

@@ -27,11 +27,19 @@ namespace arrowport::storage {
 /// DuckDB also allocates with plain C++ `new` (a padded string's buffer in lpad/rpad,
 /// validity masks, sort keys): the server replaces the global operator new so that a
 /// large allocation whose caller is code in the DuckDB library is counted and refused the
-/// same way (std::bad_alloc, which DuckDB reports as the query's error); allocations by
-/// any other library are neither counted nor refused. Sanitizer builds keep their own
-/// operator new (ARROWPORT_NO_NEW_GUARD). Not counted: DuckDB's plain malloc (the Arrow
-/// conversion's buffers, which a query's result charges to the request budget instead:
-/// two units of at most 8 MiB per DuckDB worker, see result_batch_reader.cc).
+/// same way (std::bad_alloc, which DuckDB reports as the query's error), and so is one
+/// that libstdc++ makes for DuckDB's code (a std::string growing: RE2 builds
+/// regexp_replace's result in one; a stack walk finds whose it is). Allocations by any
+/// other library are neither counted nor refused. While a client's statement is planned
+/// (PlanningScope) every allocation of the planning thread counts, however small.
+///
+/// Memory freed but still held by the allocators (DuckDB's jemalloc keeps freed pages
+/// for its decay time, glibc's malloc its heap) counts too: a large allocation that would
+/// take live plus released memory past the budget first has both allocators give it back.
+/// Sanitizer builds keep their own operator new (ARROWPORT_NO_NEW_GUARD). Not counted:
+/// DuckDB's plain malloc (the Arrow conversion's buffers, which a query's result charges
+/// to the request budget instead: two units of at most 8 MiB per DuckDB worker, see
+/// result_batch_reader.cc).
 ///
 /// The database's buffer pool is DuckDB's with one change (GuardDatabase): a request larger
 /// than the whole memory limit fails at once. DuckDB otherwise claims the requested size
@@ -54,7 +62,8 @@ class AllocationGuard {
   /// Makes the database opened with `config` allocate through the guard, with a buffer
   /// pool that refuses at once what can never fit. Call after memory_limit is set on it.
   static void GuardDatabase(duckdb_config config);
-  /// Bytes DuckDB's default allocator holds now.
+  /// Bytes DuckDB holds now as the guard counts them (its allocators, its large `new`s,
+  /// statements being planned and the plans kept).
   static int64_t live_bytes();
   /// The budget in force (0 before Install).
   static int64_t budget_bytes();
@@ -91,6 +100,37 @@ class AllocationGuard {
     CommitScope(const CommitScope&) = delete;
     CommitScope& operator=(const CommitScope&) = delete;
   };
+
+  /// \brief While one exists on a thread, everything the thread allocates with operator
+  /// new counts against the budget, however small, and DuckDB's own allocations that
+  /// would pass it, or take the statement's planning past limits.max_query_memory, are
+  /// refused. Held where DuckDB plans a client's statement (binding, optimising: prepare,
+  /// and the start of an execution, where DuckDB 2.0 plans again): its constant folding
+  /// made string_split(repeat('...,', 12000000), ',') a list of 12 million Values, small
+  /// allocations no other check saw (2.0 GiB resident against a 1.5 GiB budget). Never
+  /// held where DuckDB may append or commit, which must never meet a refusal. Nested
+  /// scopes count once. What planning leaves allocated (the plan) counts on after
+  /// KeepFor, until the statement is destroyed (PreparedHandle's DestroyPrepared).
+  class PlanningScope {
+   public:
+    PlanningScope();
+    ~PlanningScope();
+    PlanningScope(const PlanningScope&) = delete;
+    PlanningScope& operator=(const PlanningScope&) = delete;
+    /// Ends the scope; what it left allocated counts as `statement`'s plan from now on
+    /// (the larger of its plans when it is planned again).
+    void KeepFor(duckdb_prepared_statement statement);
+
+   private:
+    int64_t End();  // what the scope left allocated (outermost scope only)
+    bool outermost_ = false;
+    bool open_ = true;
+  };
+  /// Stops counting `statement`'s plan (it is destroyed).
+  static void ForgetPlan(duckdb_prepared_statement statement);
 };
+
+/// Destroys a prepared statement and stops counting its plan (PreparedHandle's deleter).
+void DestroyPrepared(duckdb_prepared_statement* statement);
 
 }  // namespace arrowport::storage

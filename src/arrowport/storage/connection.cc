@@ -1,4 +1,3 @@
-#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/connection.h"
 
 #include <duckdb.h>
@@ -10,6 +9,8 @@
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/schema_owning_stream.h"
+#include "arrowport/storage/allocation_guard.h"
+#include "arrowport/storage/arrow_stream_view.h"
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_handle.h"
@@ -22,7 +23,7 @@ namespace arrowport::storage {
 namespace {
 
 // A transform's input as DuckDB reads it: DuckDB may scan from several threads, the
-// client's stream is read by one at a time (the sandbox refuses a second scan of it).
+// client's stream is read by one at a time (a second scan fails: CreateSingleScanView).
 class SerialInput : public arrow::RecordBatchReader {
  public:
   explicit SerialInput(std::shared_ptr<arrow::RecordBatchReader> inner)
@@ -187,7 +188,8 @@ CallCancellation::Subscription Connection::InterruptOn(
 }
 
 arrow::Result<std::string> Connection::RegisterArrowStream(
-    std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns) {
+    std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns,
+    const std::string& second_scan_error) {
   if (in_transaction()) {
     return arrow::Status::Invalid("RegisterArrowStream must run outside a transaction");
   }
@@ -199,15 +201,26 @@ arrow::Result<std::string> Connection::RegisterArrowStream(
   auto* raw = stream.get();
   impl_->streams.emplace(relation, std::move(stream));
   ARROW_RETURN_NOT_OK(Execute(std::string("USE ") + kScratchCatalog));
-  const auto state = duckdb_arrow_scan(impl_->conn.get(), name.c_str(),
-                                       reinterpret_cast<duckdb_arrow_stream>(raw));
+  arrow::Status made;
+  if (impl_->direct_append) {
+    // A second scan fails its query rather than read the drained stream as empty.
+    made = CreateSingleScanView(
+        impl_->conn.get(), name, raw,
+        second_scan_error.empty()
+            ? "the Arrow stream " + relation + " is read once; a second scan was started"
+            : second_scan_error);
+  } else if (duckdb_arrow_scan(impl_->conn.get(), name.c_str(),
+                               reinterpret_cast<duckdb_arrow_stream>(raw)) ==
+             DuckDBError) {
+    made = arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
+  }
   ARROW_RETURN_NOT_OK(Execute("USE " + QuoteIdentifier(impl_->catalog)));
-  if (state == DuckDBError) {
+  if (!made.ok()) {
     DropArrowStream(relation);
     // DuckDB's C API gives no reason: a database that cannot run anything (out of memory,
-    // invalidated) is that reason, otherwise it is the schema.
+    // invalidated) is that reason, otherwise the one given (the schema).
     ARROW_RETURN_NOT_OK(Execute("SELECT 1"));
-    return arrow::Status::Invalid("DuckDB cannot scan this Arrow schema");
+    return made;
   }
   if (columns != nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto table, QueryTable("DESCRIBE " + relation));
@@ -243,7 +256,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   if (transform) {
     if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");
     auto serial = std::make_shared<SerialInput>(options.input);
-    ARROW_ASSIGN_OR_RAISE(auto relation, connection->RegisterArrowStream(serial, nullptr));
+    ARROW_ASSIGN_OR_RAISE(
+        auto relation, connection->RegisterArrowStream(serial, nullptr, kInputReadTwice));
     // A temporary view shadows any table of that name for this connection only, and
     // the sandbox knows it (StatementGuard's `transform`).
     ARROW_RETURN_NOT_OK(connection->Execute(std::string("CREATE TEMP VIEW ") +

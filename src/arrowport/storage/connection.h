@@ -61,6 +61,13 @@ struct QueryOptions {
 /// The name a transform's statement reads its input by (QueryOptions::input).
 inline constexpr const char* kTransformInput = "input";
 
+/// What a transform whose plan scans `input` a second time fails with: the client's
+/// stream is not stored, so that scan would find it empty and the answer be wrong.
+inline constexpr const char* kInputReadTwice =
+    "transform: 'input' is read more than once (a recursive CTE or a repeated reference "
+    "re-scans it, and the client's stream is not stored); read it once, e.g. "
+    "WITH i AS MATERIALIZED (SELECT * FROM input)";
+
 /// What DuckDB holds per byte of SQL text while it parses and plans it, and for as long as
 /// a prepared statement lives (measured: a 0.9 MB statement, a long IN list, holds 82 MB).
 constexpr int64_t kPlanBytesPerSqlByte = 100;
@@ -135,8 +142,12 @@ class Connection {
   /// one catalog), and DropArrowStream() when done. Returns the qualified relation name
   /// to use in SQL; `columns` receives DuckDB's mapping of the schema.
   /// `columns` may be null when the caller already knows the mapping (saves a DESCRIBE).
-  arrow::Result<std::string> RegisterArrowStream(std::shared_ptr<arrow::RecordBatchReader> source,
-                                                 std::vector<ColumnInfo>* columns);
+  /// The stream is read by one scan: a statement whose plan would scan the relation again
+  /// (a recursive CTE's recursive part, a second reference) fails with
+  /// `second_scan_error` (a default one naming the relation when empty).
+  arrow::Result<std::string> RegisterArrowStream(
+      std::shared_ptr<arrow::RecordBatchReader> source, std::vector<ColumnInfo>* columns,
+      const std::string& second_scan_error = {});
 
   /// \brief Appends small, already received batches to `table` (schema main), into
   /// `columns` (table column names, in the batches' column order; other columns get NULL

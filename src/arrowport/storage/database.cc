@@ -17,6 +17,7 @@
 #include "arrowport/storage/memory_limit.h"
 #include "arrowport/storage/relation_sql.h"
 #include "arrowport/storage/sql_sandbox_settings.h"
+#include "arrowport/storage/view_file_system.h"
 
 namespace arrowport::storage {
 
@@ -170,13 +171,24 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
     if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
   }
   if (!options.late_materialization) ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn.get()));
-  ARROW_RETURN_NOT_OK(CreateFileViews(conn.get(), options.file_views));
+  // The views read their files through the view file system, which opens the files
+  // their globs match and nothing else; DuckDB's C++ API is needed for it (without it
+  // client SQL is refused anyway, and DuckDB allows the globs' folders).
+  const bool gated = database->impl_->direct_append;
+  if (gated) {
+    std::vector<std::string> locations;
+    for (const auto& view : options.file_views) locations.push_back(view.second);
+    RegisterViewFileSystem(database->impl_->db.get(), locations);
+  }
+  ARROW_RETURN_NOT_OK(CreateFileViews(conn.get(), options.file_views, gated));
   // Last, once the server's own setup is done: no file or network access from SQL
   // (beyond the configured views' files), and the operator's settings (memory_limit,
   // threads, temp directory, external access, ...) final, so SQL from clients cannot
   // undo either, raise limits for everyone (SET GLOBAL threads=3000) or starve every
   // other request (SET GLOBAL memory_limit='1MB').
-  auto sandbox = SqlSandboxSettings::ForViews(options.file_views);
+  auto sandbox =
+      gated ? SqlSandboxSettings() : SqlSandboxSettings::ForViews(options.file_views);
+  if (gated) sandbox.AllowDirectory(kViewPathPrefix);
   sandbox.AllowDirectory(kLakePathPrefix);
   ARROW_RETURN_NOT_OK(sandbox.Apply(conn.get()));
   return database;

@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "arrowport/storage/allocation_guard.h"
+
 namespace arrowport::storage {
 
 /// \brief Owns one DuckDB C handle and destroys it with `Destroy` (DuckDB's
@@ -54,7 +56,8 @@ class Handle {
 };
 
 using ResultHandle = Handle<duckdb_result, &duckdb_destroy_result>;
-using PreparedHandle = Handle<duckdb_prepared_statement, &duckdb_destroy_prepare>;
+/// A prepared statement: its plan's memory stops counting when it is destroyed.
+using PreparedHandle = Handle<duckdb_prepared_statement, &DestroyPrepared>;
 using PendingHandle = Handle<duckdb_pending_result, &duckdb_destroy_pending>;
 using LogicalTypeHandle = Handle<duckdb_logical_type, &duckdb_destroy_logical_type>;
 using ArrowOptionsHandle = Handle<duckdb_arrow_options, &duckdb_destroy_arrow_options>;

@@ -7,6 +7,7 @@
 #include "arrow/table.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/view_file_system.h"
 
 namespace arrowport::storage {
 
@@ -137,7 +138,7 @@ const char* ReaderFor(const std::string& location) {
 }
 
 arrow::Status CreateFileView(Connection* conn, const std::string& name,
-                             const std::vector<std::string>& locations) {
+                             const std::vector<std::string>& locations, bool gated) {
   const char* reader = ReaderFor(locations.front());
   for (const auto& location : locations) {
     if (std::string(ReaderFor(location)) != reader) {
@@ -146,12 +147,15 @@ arrow::Status CreateFileView(Connection* conn, const std::string& name,
                                     location, "' with ", ReaderFor(location));
     }
   }
+  auto path = [gated](const std::string& location) {
+    return QuoteLiteral(gated ? ViewPathOf(location) : location);
+  };
   // One location keeps DuckDB's plain form; several are a list (one scan, one schema).
-  std::string argument = QuoteLiteral(locations.front());
+  std::string argument = path(locations.front());
   if (locations.size() > 1) {
     argument = "[";
     for (const auto& location : locations) {
-      argument += (argument.size() > 1 ? ", " : "") + QuoteLiteral(location);
+      argument += (argument.size() > 1 ? ", " : "") + path(location);
     }
     argument += "]";
   }
@@ -162,7 +166,8 @@ arrow::Status CreateFileView(Connection* conn, const std::string& name,
 }  // namespace
 
 arrow::Status CreateFileViews(
-    Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views) {
+    Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views,
+    bool gated) {
   std::vector<std::pair<std::string, std::vector<std::string>>> views;  // in given order
   for (const auto& [name, location] : file_views) {
     auto same = std::find_if(views.begin(), views.end(), [&name = name](const auto& view) {
@@ -175,7 +180,7 @@ arrow::Status CreateFileViews(
     }
   }
   for (const auto& [name, locations] : views) {
-    auto st = CreateFileView(conn, name, locations);
+    auto st = CreateFileView(conn, name, locations, gated);
     if (st.ok()) continue;
     std::string quoted;
     for (const auto& location : locations) {

@@ -64,8 +64,11 @@ arrow::Result<std::optional<TableExtent>> ExtentBelow(Connection* conn,
 /// pairs: a name given several times is one view over all its files (DuckDB reads a list).
 /// Each is read with DuckDB's reader for its extension (.parquet, .csv/.csv.gz/.tsv,
 /// .json/.jsonl/.ndjson); the files of one view must share it. Errors name `views.NAME`.
+/// `gated`: read through the view file system (view_file_system.h, ViewPathOf), which
+/// must be registered with every location first.
 arrow::Status CreateFileViews(
-    Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views);
+    Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views,
+    bool gated);
 
 /// The statement that loads DuckDB extension `name` (quoted).
 std::string LoadExtensionSql(const std::string& name);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "arrow/array/concatenate.h"
 #include "arrow/type.h"
@@ -331,9 +332,18 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       units = false;
     }
   }
+  // A client's statement is planned again as it starts (DuckDB 2.0 rebinds one that reads
+  // a table; a SELECT left to be planned at run is planned only now): held to the budget
+  // like its prepare (AllocationGuard::PlanningScope). Starting runs no append.
+  std::optional<AllocationGuard::PlanningScope> replanning;
+  if (options.principal) replanning.emplace();
+  auto planned = [&] {
+    if (replanning) replanning->KeepFor(prepared);
+  };
   if (units) {
     auto started = ArrowUnitSource(prepared, std::move(statement_owner), options.batch_rows,
                                    kMaxBatchBytes, threads > 1);
+    planned();
     if (!started.ok()) {
       if (options.cancellation && options.cancellation->cancelled()) {
         return options.cancellation->reason();
@@ -343,7 +353,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     source = started.MoveValueUnsafe();
   } else {
     PendingHandle pending;
-    if (duckdb_pending_prepared_streaming(prepared, pending.out()) == DuckDBError) {
+    const bool pended =
+        duckdb_pending_prepared_streaming(prepared, pending.out()) != DuckDBError;
+    planned();  // executing may append (a client's DML): never in the scope
+    if (!pended) {
       const char* error = duckdb_pending_error(pending.get());
       return TranslateDuckDBError(-1, error ? error : "cannot start query");
     }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/storage/allocation_guard.h"
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/prepared_statement.h"
@@ -89,6 +90,16 @@ arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context, const std::string&
   return true;
 }
 
+// A transform's SELECT that changes a table (WITH d AS (DELETE ... RETURNING *)): a
+// transform only reshapes what it is sent, whoever runs it (the operator's configured
+// transforms run as admin).
+arrow::Status TransformWrites(const NamedEntry& target) {
+  return PermissionDenied("SQL sandbox: a transform is one SELECT over 'input' that "
+                          "changes nothing, for every user: this one changes '",
+                          target.ToString(), "' (INSERT, UPDATE, DELETE or MERGE inside "
+                          "WITH); run that as a statement of its own");
+}
+
 }  // namespace
 
 StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
@@ -114,6 +125,8 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
       return arrow::Status::Invalid("a transform is one SELECT over 'input' (got ",
                                     KindName(parser.statements[0]->type), ")");
     }
+    const StatementReads reads = ReadsOf(*parser.statements[0]);
+    if (!reads.writes.empty()) return TransformWrites(reads.writes[0]);
   } catch (const std::exception& e) {
     duckdb::ErrorData error(e);
     return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
@@ -133,6 +146,9 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   }
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  // Parsing, binding and planning are held to the budget, however they allocate (a
+  // constant DuckDB folds into millions of Values); the plan stays counted with `out`.
+  AllocationGuard::PlanningScope planning;
   // The one parse: every check reads this tree, and DuckDB prepares this tree.
   auto* extracted = new duckdb::ExtractStatementsWrapper();
   ExtractedHandle owned(reinterpret_cast<duckdb_extracted_statements>(extracted));
@@ -163,6 +179,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return PermissionDenied("SQL sandbox: the statement holds ", reads.unknown,
                             ", which it cannot check");
   }
+  if (transform_ && !reads.writes.empty()) return TransformWrites(reads.writes[0]);
   ARROW_RETURN_NOT_OK(CheckNestedWrites(reads));
   ARROW_RETURN_NOT_OK(CheckCalls(reads));
   if (held != nullptr) *held = HeldTables(statement, reads);
@@ -172,12 +189,16 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   }));
   if (planned_at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
     ARROW_ASSIGN_OR_RAISE(*planned_at_run, PlanAtRun(*context, sql, &extracted->statements[0], out));
-    if (*planned_at_run) return arrow::Status::OK();
+    if (*planned_at_run) {
+      planning.KeepFor(out->get());
+      return arrow::Status::OK();
+    }
   }
   if (duckdb_prepare_extracted_statement(conn, owned.get(), 0, out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
     return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
   }
+  planning.KeepFor(out->get());
   return arrow::Status::OK();
 }
 

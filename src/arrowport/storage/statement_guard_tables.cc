@@ -73,10 +73,20 @@ arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
     if (transform_ && depth == 0 && entry->type == duckdb::CatalogType::VIEW_ENTRY &&
         SameName(catalog, "temp") && SameName(schema, "main") &&
         SameName(name, kTransformInput)) {
-      // The client's stream can be read once: a second scan would see it empty.
+      // The client's stream can be read once: a second scan would see it drained (its
+      // scan fails then: CreateSingleScanView; refused here before anything runs).
+      if (table.rescanned) {
+        return arrow::Status::Invalid(
+            "transform: 'input' is read more than once: the recursive part of a WITH "
+            "RECURSIVE reads it, and DuckDB runs that part again at each step (the "
+            "client's stream is not stored); read it once, e.g. WITH RECURSIVE i AS "
+            "MATERIALIZED (SELECT * FROM input), r AS (... FROM r, i ...)");
+      }
       if (++input_scans > 1) {
-        return arrow::Status::Invalid("a transform reads 'input' once (the client's stream "
-                                      "is not stored): name it once, e.g. in a CTE");
+        return arrow::Status::Invalid(
+            "transform: 'input' is read more than once: the statement names it more "
+            "than once (the client's stream is not stored); name it once, e.g. WITH i "
+            "AS MATERIALIZED (SELECT * FROM input)");
       }
       continue;
     }

@@ -6,6 +6,8 @@
 #include <fstream>
 
 #include "arrow/api.h"
+#include "arrow/io/file.h"
+#include "parquet/arrow/writer.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/database.h"
 #include "arrowport/storage/shared_connection.h"
@@ -426,6 +428,80 @@ TEST(SqlSandboxTest, FilesSettingsAndLockAreOutOfReachOfSql) {
   }
   EXPECT_TRUE(conn->Execute("CREATE TABLE kept AS SELECT 1 AS a").ok());
   EXPECT_TRUE(db->Checkpoint().ok());
+  conn.reset();
+  db.reset();
+  std::filesystem::remove_all(dir);
+}
+
+void WriteParquet(const std::filesystem::path& path, int64_t first, int64_t n) {
+  arrow::Int64Builder values;
+  for (int64_t i = first; i < first + n; ++i) ASSERT_TRUE(values.Append(i).ok());
+  auto table = arrow::Table::Make(arrow::schema({arrow::field("x", arrow::int64())}),
+                                  {values.Finish().ValueOrDie()});
+  auto out = arrow::io::FileOutputStream::Open(path.string()).ValueOrDie();
+  ASSERT_TRUE(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out).ok());
+  ASSERT_TRUE(out->Close().ok());
+}
+
+// A `views:` glob once let SQL read anything under its folder (DuckDB allowed the whole
+// directory): a sub-folder's Parquet, a CSV beside the matched files. Now exactly the
+// files the glob matches are readable, also those added later (the view reads them).
+TEST(SqlSandboxTest, ViewGlobsReadTheFilesTheyMatchAndNothingBeside) {
+  const auto dir = std::filesystem::temp_directory_path() / "arrowport_view_glob_test";
+  std::filesystem::remove_all(dir);
+  const auto parts = dir / "parts";
+  std::filesystem::create_directories(parts / "sub");
+  WriteParquet(parts / "p1.parquet", 0, 10);
+  WriteParquet(parts / "p2.parquet", 10, 5);
+  WriteParquet(parts / "q1.parquet", 100, 1);
+  WriteParquet(parts / "sub" / "p9.parquet", 900, 1);
+  { std::ofstream(parts / "secret.csv") << "s\nhidden\n"; }
+  DatabaseOptions options;
+  options.path = ":memory:";
+  options.file_views = {{"dataset", (parts / "p*.parquet").string()}};
+  auto db = Database::Open(options).ValueOrDie();
+  auto conn = db->Connect().ValueOrDie();
+  auto count = [&](const std::string& sql) -> int64_t {
+    auto table = conn->QueryTable(sql);
+    EXPECT_TRUE(table.ok()) << sql << ": " << table.status().ToString();
+    if (!table.ok()) return -1;
+    return std::static_pointer_cast<arrow::Int64Scalar>(
+               (*table)->column(0)->GetScalar(0).ValueOrDie())->value;
+  };
+  EXPECT_EQ(count("SELECT count(*) FROM dataset"), 15);
+  const std::string p = parts.string();
+  const std::vector<std::string> refused = {
+      "SELECT * FROM '" + p + "/sub/p9.parquet'",
+      "SELECT * FROM '" + p + "/secret.csv'",
+      "SELECT * FROM '" + p + "/q1.parquet'",
+      "SELECT * FROM '" + p + "/*/*.parquet'",
+      "SELECT * FROM '" + p + "/sub/../q1.parquet'",
+      "DESCRIBE '" + p + "/secret.csv'",
+      "SELECT * FROM 'arrowport-view://" + p + "/secret.csv'",
+      "SELECT * FROM 'arrowport-view://" + p + "/sub/p9.parquet'",
+      "SELECT * FROM 'arrowport-view://" + p + "/../parts/q1.parquet'",
+      "SELECT * FROM 'arrowport-view://" + p + "/sub/*.parquet'",
+      "CREATE TABLE stolen AS SELECT * FROM '" + p + "/secret.csv'",
+      "COPY dataset_copy FROM '" + p + "/secret.csv'"};
+  ASSERT_TRUE(conn->Execute("CREATE TABLE dataset_copy (s VARCHAR)").ok());
+  Principal admin;
+  admin.user = "ada";
+  admin.role = Role::kAdmin;
+  for (const auto& sql : refused) {
+    // The server's own SQL (DuckDB's sandbox alone) and an admin's (the SQL sandbox too).
+    auto own = conn->QueryTable(sql);
+    EXPECT_FALSE(own.ok()) << sql << " read " << (*own)->ToString();
+    QueryOptions as_admin;
+    as_admin.principal = std::make_shared<Principal>(admin);
+    auto reader = Connection::Query(db->Connect().ValueOrDie(), sql, as_admin);
+    auto st = reader.ok() ? (*reader)->ToTable().status() : reader.status();
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kPermissionDenied))
+        << sql << ": " << st.ToString();
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_copy"), 0);
+  // A file the glob matches, added while the server runs: the view reads it.
+  WriteParquet(parts / "p3.parquet", 20, 2);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset"), 17);
   conn.reset();
   db.reset();
   std::filesystem::remove_all(dir);

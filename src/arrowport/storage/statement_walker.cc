@@ -156,7 +156,7 @@ class ReadWalker {
             Unknown("a PRAGMA whose table is not a constant");
           } else {
             try {
-              out_->tables.push_back(EntryOf(duckdb::QualifiedName::Parse(*text)));
+              Table(EntryOf(duckdb::QualifiedName::Parse(*text)));
             } catch (const std::exception&) {
               Unknown("a PRAGMA table name that does not parse");
             }
@@ -178,8 +178,11 @@ class ReadWalker {
     // (only the recursive part of WITH RECURSIVE ... UNION sees it, below).
     const size_t scope = ctes_.size();
     for (const auto& entry : node.cte_map.map) {
-      if (entry.second && entry.second->query_node) Node(*entry.second->query_node);
-      ctes_.push_back(Lower(entry.first.GetIdentifierName()));
+      const bool materialized =
+          entry.second &&
+          entry.second->materialized == duckdb::CTEMaterialize::CTE_MATERIALIZE_ALWAYS;
+      Cte(entry.first, entry.second ? entry.second->query_node.get() : nullptr,
+          materialized);
     }
     switch (node.type) {
       case duckdb::QueryNodeType::SELECT_NODE: {
@@ -200,16 +203,19 @@ class ReadWalker {
         const auto& cte = node.Cast<duckdb::RecursiveCTENode>();
         if (cte.left) Node(*cte.left);
         const size_t before = ctes_.size();
-        ctes_.push_back(Lower(cte.ctename.GetIdentifierName()));
+        ctes_.push_back({Lower(cte.ctename.GetIdentifierName()), true, {}});
+        // DuckDB runs the recursive part again at each step, with what it reads.
+        ++recursive_parts_;
         if (cte.right) Node(*cte.right);
+        --recursive_parts_;
         ctes_.resize(before);
         for (const auto& e : cte.key_targets) Expr(*e);
         break;
       }
       case duckdb::QueryNodeType::CTE_NODE: {
         const auto& cte = node.Cast<duckdb::CTENode>();
-        if (cte.query) Node(*cte.query);
-        ctes_.push_back(Lower(cte.ctename.GetIdentifierName()));
+        Cte(cte.ctename, cte.query.get(),
+            cte.materialized == duckdb::CTEMaterialize::CTE_MATERIALIZE_ALWAYS);
         if (cte.child) Node(*cte.child);
         break;
       }
@@ -286,9 +292,15 @@ class ReadWalker {
   void Ref(const duckdb::TableRef& ref) {
     switch (ref.type) {
       case duckdb::TableReferenceType::BASE_TABLE: {
-        const auto entry = EntryOf(ref.Cast<duckdb::BaseTableRef>().GetQualifiedName());
-        if (entry.catalog.empty() && entry.schema.empty() && InCteScope(entry.name)) break;
-        out_->tables.push_back(entry);
+        auto entry = EntryOf(ref.Cast<duckdb::BaseTableRef>().GetQualifiedName());
+        const CteScope* cte = entry.catalog.empty() && entry.schema.empty()
+                                  ? InCteScope(entry.name)
+                                  : nullptr;
+        if (cte != nullptr) {
+          CteRead(*cte);
+          break;
+        }
+        Table(std::move(entry));
         break;
       }
       case duckdb::TableReferenceType::JOIN: {
@@ -334,7 +346,7 @@ class ReadWalker {
           auto entry = EntryOf(duckdb::QualifiedName(show.GetCatalogName(),
                                                      show.GetSchemaName(), show.GetTableName()));
           entry.shown = true;
-          out_->tables.push_back(std::move(entry));
+          Table(std::move(entry));
         }
         break;
       }
@@ -453,9 +465,47 @@ class ReadWalker {
     }
   }
 
-  bool InCteScope(const std::string& name) const {
+  // One name of a WITH: the tables its body reads (indexes into out_->tables), through
+  // the CTEs it reads too, and whether DuckDB must materialise it (AS MATERIALIZED).
+  struct CteScope {
+    std::string name;
+    bool materialized = false;
+    std::vector<size_t> tables;
+  };
+
+  // A CTE's body is walked where it is defined, then its name comes into scope.
+  void Cte(const duckdb::Identifier& name, const duckdb::QueryNode* body,
+           bool materialized) {
+    bodies_.emplace_back();
+    if (body != nullptr) Node(*body);
+    CteScope scope{Lower(name.GetIdentifierName()), materialized,
+                   std::move(bodies_.back())};
+    bodies_.pop_back();
+    ctes_.push_back(std::move(scope));
+  }
+
+  void Table(NamedEntry entry) {
+    entry.rescanned = recursive_parts_ > 0;
+    for (auto& body : bodies_) body.push_back(out_->tables.size());
+    out_->tables.push_back(std::move(entry));
+  }
+
+  // A CTE named in a recursive part is run again at each step with it, unless DuckDB
+  // materialised it first (it may not without AS MATERIALIZED).
+  void CteRead(const CteScope& cte) {
+    for (const size_t table : cte.tables) {
+      if (recursive_parts_ > 0 && !cte.materialized) out_->tables[table].rescanned = true;
+      for (auto& body : bodies_) body.push_back(table);
+    }
+  }
+
+  const CteScope* InCteScope(const std::string& name) const {
     const std::string lower = Lower(name);
-    return std::find(ctes_.begin(), ctes_.end(), lower) != ctes_.end();
+    // The innermost WITH of that name hides the outer ones.
+    for (auto it = ctes_.rbegin(); it != ctes_.rend(); ++it) {
+      if (it->name == lower) return &*it;
+    }
+    return nullptr;
   }
 
   void Unknown(const char* what) {
@@ -463,7 +513,10 @@ class ReadWalker {
   }
 
   StatementReads* out_;
-  std::vector<std::string> ctes_;
+  std::vector<CteScope> ctes_;
+  // The CTE bodies being walked, innermost last: each collects the tables it reads.
+  std::vector<std::vector<size_t>> bodies_;
+  int recursive_parts_ = 0;  // recursive parts of WITH RECURSIVE around the walk
 };
 
 }  // namespace

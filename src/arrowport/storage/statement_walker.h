@@ -27,6 +27,9 @@ struct NamedEntry {
   bool reshaped = false;
   /// Named by SHOW/DESCRIBE/SUMMARIZE, where a name that is no table is a setting.
   bool shown = false;
+  /// Read in the recursive part of a WITH RECURSIVE (directly, or through a CTE not
+  /// declared AS MATERIALIZED), which DuckDB runs again at each step: scanned again.
+  bool rescanned = false;
   /// The name as DuckDB parsed it (what a catalog lookup takes).
   duckdb::QualifiedName qualified;
 
