@@ -4,6 +4,7 @@ the query deadline from its first batch and may write at most limits.max_write_f
 times what its client sent plus a floor; a client that stops reading what the server
 sends (a result, acknowledgements) is cut after limits.write_stall_timeout_s."""
 import json
+import os
 import socket
 import time
 
@@ -19,6 +20,9 @@ from test_auth import basic, flight_login, hashes, start_with_config, users_yaml
 AMPLIFIER = ("SELECT i.x, r.range AS n, md5(r.range::VARCHAR) AS pad "
              "FROM input i, range(1000000000000) r")
 ONE_ROW = pa.table({"x": pa.array([1], pa.int64())})
+# Under ASan the server's RSS is the sanitizer's (quarantine, shadow memory): 1 GiB for what
+# the release server does in 100 MiB. The memory bound is checked on the release server.
+SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
 
 
 def limits_yaml(**limits):
@@ -350,7 +354,7 @@ def test_many_one_row_batches_leave_memory_and_other_users_alone(tmp_path, batch
         assert count_plain(server, "tiny") == batches
         assert beside.answered > 0 and not beside.errors, beside.errors[:3]
         # Memory does not grow with the batch count (measured: about 280 MiB at 500,000).
-        assert beside.peak < 700, beside.peak
+        assert SANITIZED or beside.peak < 700, beside.peak
     finally:
         server.stop()
 
@@ -370,7 +374,7 @@ def test_http_ingest_of_many_one_row_batches(tmp_path):
         assert r.status_code == 200 and r.json()["rows"] == 100_000, r.text
         assert r.json()["batches"] == 100_000, r.text
         assert not beside.errors, beside.errors[:3]
-        assert beside.peak < 700, beside.peak
+        assert SANITIZED or beside.peak < 700, beside.peak
     finally:
         server.stop()
 
