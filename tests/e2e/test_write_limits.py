@@ -256,20 +256,21 @@ def test_a_client_that_stops_reading_acknowledgements_is_cut(tmp_path):
             ("grpc.http2.lookahead_bytes", 1024), ("grpc.http2.bdp_probe", 0)])
         batch = pa.record_batch({"x": pa.array([1], pa.int64())})
         command = {"stream": "acks", "commit": "per_batch"}
+        # No client deadline: a write that fails must be the server's cut, not the
+        # client giving up (review: with a deadline the test passed without the feature).
         writer, _ = client.do_put(flight.FlightDescriptor.for_command(json.dumps(command)),
-                                  batch.schema, options=flight.FlightCallOptions(timeout=120))
+                                  batch.schema)
         # Thousands of batches, acknowledgements never read: gRPC's windows fill, the
         # server's acknowledgement waits, and the call is cut.
-        cut = False
         try:
             for _ in range(200_000):
                 writer.write_batch(batch)
                 if server.logged("limits.write_stall_timeout_s", timeout=0):
-                    cut = True
                     break
         except (flight.FlightError, OSError):
-            cut = True
-        assert cut or server.logged("limits.write_stall_timeout_s", timeout=60), \
+            pass
+        # Whatever the client saw, the server says it cut the call for the stall.
+        assert server.logged("limits.write_stall_timeout_s", timeout=60), \
             server.stderr()[-2000:]
         with pytest.raises(Exception):
             writer.close()

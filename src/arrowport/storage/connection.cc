@@ -43,7 +43,11 @@ class SerialInput : public arrow::RecordBatchReader {
 }  // namespace
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Connection::~Connection() = default;
+Connection::~Connection() {
+  // The connection first (DuckDB rolls back its open transaction), then the holds that
+  // transaction took: a reshape waiting on them must not start beside it.
+  if (impl_) impl_->conn.reset();
+}
 
 arrow::Status Connection::Execute(const std::string& sql) {
   return ExecuteUpdate(sql).status();

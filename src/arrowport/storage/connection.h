@@ -125,6 +125,11 @@ class Connection {
   arrow::Result<TablePass> Hold(
       const TableName& table, TableUse use,
       const std::shared_ptr<CallCancellation>& cancellation = nullptr);
+  /// Hold() for the tables a client's statement writes (StatementGuard), by name: in one
+  /// order whatever the statement's (by name, each table once with its strongest use).
+  arrow::Result<std::vector<TablePass>> HoldAll(
+      const std::vector<HeldTable>& tables,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
 
@@ -222,10 +227,6 @@ class Connection {
                                           std::vector<ColumnInfo>* columns);
   /// Fills the typed facts of `columns` (read by DESCRIBE) from `relation`'s scan types.
   arrow::Status TypesFromScan(const std::string& relation, std::vector<ColumnInfo>* columns);
-  /// Hold() for the tables a client's statement writes (StatementGuard), by name.
-  arrow::Result<std::vector<TablePass>> HoldAll(
-      const std::vector<HeldTable>& tables,
-      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   arrow::Result<TablePass> HoldName(
       const std::string& name, TableUse use,
       const std::shared_ptr<CallCancellation>& cancellation);

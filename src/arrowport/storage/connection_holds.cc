@@ -1,6 +1,9 @@
 // Connection: holding tables against changes of their shape (table_gates.h).
 #include "arrowport/storage/connection.h"
 
+#include <map>
+
+#include "arrow/util/string.h"
 #include "arrowport/storage/connection_impl.h"
 #include "arrowport/storage/sandbox_rules.h"
 
@@ -33,8 +36,16 @@ arrow::Result<TablePass> Connection::HoldName(
 arrow::Result<std::vector<TablePass>> Connection::HoldAll(
     const std::vector<HeldTable>& tables,
     const std::shared_ptr<CallCancellation>& cancellation) {
-  std::vector<TablePass> passes;
+  // One order for every caller (by name as the gates key it, each table once with its
+  // strongest use): two statements holding T1 and T2 in opposite orders would otherwise
+  // wait on each other until kTableWaitLimit.
+  std::map<std::string, HeldTable> ordered;
   for (const auto& table : tables) {
+    auto [it, added] = ordered.emplace(arrow::internal::AsciiToLower(table.name), table);
+    if (!added && table.use == TableUse::kReshape) it->second.use = TableUse::kReshape;
+  }
+  std::vector<TablePass> passes;
+  for (const auto& [key, table] : ordered) {
     ARROW_ASSIGN_OR_RAISE(auto pass, HoldName(table.name, table.use, cancellation));
     if (pass) passes.push_back(std::move(pass));
   }

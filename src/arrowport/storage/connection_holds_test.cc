@@ -113,5 +113,34 @@ TEST_F(ConnectionHoldsTest, TheRequestLogIsNotHeld) {
       b->Hold(TableName("arrowport", "requests"), TableUse::kReshape, cancellation).ok());
 }
 
+TEST_F(ConnectionHoldsTest, HoldsOfTwoTablesAreTakenInOneOrderWhateverTheStatementsOrder) {
+  ASSERT_TRUE(Lease()->Execute("CREATE TABLE u (x BIGINT)").ok());
+  // Each holds its first table, then waits for its second, which the other holds: before,
+  // both waited out kTableWaitLimit (60 s) and failed.
+  auto first = Lease();
+  auto second = Lease();
+  ASSERT_TRUE(first.Begin().ok());
+  ASSERT_TRUE(second.Begin().ok());
+  auto first_holds = std::async(std::launch::async, [&] {
+    return first->HoldAll({{"t", TableUse::kReshape}, {"U", TableUse::kReshape}}).status();
+  });
+  auto second_holds = std::async(std::launch::async, [&] {
+    return second->HoldAll({{"u", TableUse::kReshape}, {"T", TableUse::kReshape}}).status();
+  });
+  // One of them has both tables within moments; the other waits for its transaction.
+  std::future<arrow::Status>* done = nullptr;
+  for (int i = 0; i < 200 && !done; ++i) {
+    if (first_holds.wait_for(50ms) == std::future_status::ready) done = &first_holds;
+    else if (second_holds.wait_for(0ms) == std::future_status::ready) done = &second_holds;
+  }
+  ASSERT_NE(done, nullptr) << "both statements wait for each other";
+  ASSERT_TRUE(done->get().ok());
+  auto& waiting = done == &first_holds ? second_holds : first_holds;
+  ASSERT_TRUE(StillWaiting(waiting));
+  ASSERT_TRUE((done == &first_holds ? first : second).Commit().ok());
+  EXPECT_TRUE(waiting.get().ok());
+  ASSERT_TRUE((done == &first_holds ? second : first).Commit().ok());
+}
+
 }  // namespace
 }  // namespace arrowport::storage

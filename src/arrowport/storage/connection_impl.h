@@ -37,8 +37,8 @@ struct Connection::Impl {
   // The open transaction is BeginReadSnapshot's (cleared when any other begins or ends).
   bool read_snapshot = false;
   // The database's table gates (Connection::Hold), and the holds taken inside the open
-  // transaction, released when it ends (declared after the gates: released first; after
-  // the destructor's body, so after the connection's transaction is rolled back).
+  // transaction, released when it ends (declared after the gates: released first; the
+  // destructor closes `conn` before, so after DuckDB rolled the transaction back).
   std::shared_ptr<TableGates> gates;
   std::vector<TablePass> transaction_holds;
 
