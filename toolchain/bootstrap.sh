@@ -5,6 +5,8 @@
 #
 # Usage: toolchain/bootstrap.sh            (prints nothing on success but progress on stderr)
 #        toolchain/bootstrap.sh --tests    also toolchain/test-packages.txt (bin/test)
+#        toolchain/bootstrap.sh --sanitizers  also toolchain/sanitizer-packages.txt (clang:
+#                                          the fuzz and tsan presets; build.sh asks for it)
 # Env:   ARROWPORT_ROOT   where the forky root lives (default /var/cache/arrowport/forky)
 #        ARROWPORT_NATIVE 1 = use the host's libraries, 0 = force the forky root
 set -euo pipefail
@@ -18,7 +20,14 @@ fi
 
 root="$ARROWPORT_ROOT"
 with_tests=0
-[[ "${1:-}" == "--tests" ]] && with_tests=1
+with_sanitizers=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 ;;
+    --sanitizers) with_sanitizers=1 ;;
+    *) echo "usage: toolchain/bootstrap.sh [--tests] [--sanitizers]" >&2; exit 2 ;;
+  esac
+done
 
 log() { echo "bootstrap: $*" >&2; }
 
@@ -69,10 +78,18 @@ wanted_hash=$(hash_of "$packages")
 test_packages=$(list_of "$here/test-packages.txt")
 test_stamp="$root/.arrowport-test-packages"
 test_hash=$(hash_of "$test_packages")
+sanitizer_packages=$(list_of "$here/sanitizer-packages.txt")
+sanitizer_stamp="$root/.arrowport-sanitizer-packages"
+sanitizer_hash=$(hash_of "$sanitizer_packages")
 up_to_date() {
   [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted_hash" ]] || return 1
-  [[ $with_tests == 0 ]] && return 0
-  [[ -f "$test_stamp" && "$(cat "$test_stamp")" == "$test_hash" ]]
+  if [[ $with_tests == 1 ]]; then
+    [[ -f "$test_stamp" && "$(cat "$test_stamp")" == "$test_hash" ]] || return 1
+  fi
+  if [[ $with_sanitizers == 1 ]]; then
+    [[ -f "$sanitizer_stamp" && "$(cat "$sanitizer_stamp")" == "$sanitizer_hash" ]] || return 1
+  fi
+  return 0
 }
 
 if up_to_date; then
@@ -125,4 +142,6 @@ install() {
 }
 install "$packages" "$stamp" "$wanted_hash" packages.txt
 [[ $with_tests == 1 ]] && install "$test_packages" "$test_stamp" "$test_hash" test-packages.txt
+[[ $with_sanitizers == 1 ]] &&
+  install "$sanitizer_packages" "$sanitizer_stamp" "$sanitizer_hash" sanitizer-packages.txt
 log "toolchain ready"

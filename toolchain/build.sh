@@ -23,7 +23,10 @@ while [[ $# -gt 0 ]]; do
        exit 2 ;;
   esac
 done
-"$here/bootstrap.sh"
+case "$preset" in
+  fuzz|tsan) "$here/bootstrap.sh" --sanitizers ;;
+  *) "$here/bootstrap.sh" ;;
+esac
 mkdir -p "$ARROWPORT_REPO/build"
 exec 8>"$ARROWPORT_REPO/build/.$preset.lock"
 if ! flock -n 8; then

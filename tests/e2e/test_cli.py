@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import subprocess
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -9,7 +10,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 def test_generate_ingest_query_formats(server, tmp_path):
@@ -171,3 +172,22 @@ def test_a_file_that_fails_to_read_midway_commits_nothing(server, tmp_path, prot
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
     proc = run_cli("ingest", "bad.csv", "--stream", "half", "--server", url, cwd=tmp_path)
     assert proc.returncode == 0 and json.loads(proc.stdout)["rows"] == 150_000, proc.stderr
+
+
+def test_the_server_binary_holds_no_benchmark_and_no_test_support():
+    # The benchmark (and the MinIO child process it shares with the unit tests) compiled
+    # into every server build: 2,200 lines and a quarter of the CLI's compile (issue 36/37).
+    # It is arrowport-bench now, which ./bin/arrowport bench builds and runs.
+    release = REPO / "build" / "release"
+    server = (release / "arrowport").read_bytes()
+    bench = (release / "arrowport-bench").read_bytes()
+    for namespace in (b"N9arrowport5bench", b"N9arrowport12test_support"):
+        assert namespace in bench  # the symbols are there to find: the check can fail
+        assert namespace not in server, namespace
+    done = run_cli("bench", "--help")
+    assert done.returncode == 0 and b"--only" in done.stdout, done
+    # The server binary itself names where the benchmark went.
+    done = subprocess.run(
+        ["bash", "-c", 'source toolchain/env.sh && arrowport_exec_binary "$0" bench',
+         str(release / "arrowport")], cwd=REPO, capture_output=True, timeout=60)
+    assert done.returncode == 2 and b"arrowport-bench" in done.stderr, done

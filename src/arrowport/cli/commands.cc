@@ -10,7 +10,6 @@
 
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
-#include "arrowport/cli/bench.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/copy.h"
 #include "arrowport/cli/file_io.h"
@@ -30,9 +29,6 @@ namespace arrowport::cli {
 
 namespace {
 
-constexpr int kOk = 0;
-constexpr int kRuntimeError = 1;
-constexpr int kUsageError = 2;
 constexpr const char* kDefaultServer = "grpc://localhost:8815";
 
 
@@ -194,8 +190,6 @@ struct Args {
   std::string sql, format, output;
   int64_t rows = 1'000'000;
   uint64_t seed = 42;
-  BenchOptions bench;
-  std::vector<int64_t> bench_rows;
 };
 
 void AddServerOptions(CLI::App* command, Args& a) {
@@ -285,30 +279,6 @@ CLI::App* AddGenerate(CLI::App& app, Args& a) {
   return generate;
 }
 
-CLI::App* AddBench(CLI::App& app, Args& a) {
-  auto* bench = app.add_subcommand("bench", "Measure ingest/read throughput against ceilings");
-  bench->add_option("--rows", a.bench_rows, "Row counts (default 1000000 10000000)")
-      ->check(CLI::PositiveNumber);
-  bench->add_option("--repeat", a.bench.repeat, "Best of N runs")->check(CLI::PositiveNumber);
-  bench->add_option("--batch-rows", a.bench.batch_rows, "Client batch size")
-      ->check(CLI::PositiveNumber);
-  bench->add_option("--threads", a.bench.threads,
-                    "duckdb.threads of the throughput runs, 0 = all cores (default 1 0)")
-      ->check(CLI::Range(0, 1024));
-  bench->add_flag("!--no-seed-schema", a.bench.seed_schema,
-                  "Skip the seed's 2-column schema in the throughput part");
-  bench->add_option("--dir", a.bench.work_dir, "Directory for the benchmark database");
-  bench->add_option("--only", a.bench.only,
-                    "Run one part: throughput, latency, concurrency, transfer, metrics, "
-                    "quack, tls, lake")
-      ->check(CLI::IsMember({"throughput", "latency", "concurrency", "transfer", "metrics",
-                             "quack", "tls", "lake"}));
-  bench->add_option("--python", a.bench.python,
-                    "Python with deltalake for the lake part's delta-rs peer "
-                    "(default: .venv/bin/python, else python3)");
-  return bench;
-}
-
 int RunServe(const Args& a) {
   config::Overrides overrides;
   if (!a.db.empty()) overrides.db_path = a.db;
@@ -350,7 +320,6 @@ int Main(int argc, char** argv) {
                             "What the status page shows: listeners, streams with their rates, "
                             "tables, active requests, recent errors");
   auto* generate = AddGenerate(app, a);
-  auto* bench = AddBench(app, a);
   CopyArgs copy_args;
   auto* copy = AddCopy(app, copy_args);
   auto* hash_password = app.add_subcommand(
@@ -358,6 +327,9 @@ int Main(int argc, char** argv) {
       "Read a password (prompt, or stdin) and print its argon2id hash for "
       "auth.users[].password_hash");
   app.add_subcommand("version", "Print the version");
+  auto* bench = app.add_subcommand(
+      "bench", "The end-to-end benchmark: ./bin/arrowport bench (the arrowport-bench binary)");
+  bench->prefix_command();
 
   try {
     app.parse(argc, argv);
@@ -381,9 +353,10 @@ int Main(int argc, char** argv) {
     return Generate(a.rows, a.output, a.batch_rows, a.seed, a.preset);
   }
   if (bench->parsed()) {
-    if (!a.bench_rows.empty()) a.bench.rows = a.bench_rows;
-    auto st = RunBench(a.bench);
-    return st.ok() ? kOk : Fail(st);
+    std::fprintf(stderr, "arrowport: the benchmark is a binary of its own, arrowport-bench "
+                         "beside this one; from a clone, ./bin/arrowport bench builds and "
+                         "runs it\n");
+    return kUsageError;
   }
   std::printf("arrowport %s\n", ARROWPORT_VERSION);
   return kOk;

@@ -4,6 +4,11 @@
 
 namespace arrowport::cli {
 
+/// The exit codes of every command.
+inline constexpr int kOk = 0;
+inline constexpr int kRuntimeError = 1;
+inline constexpr int kUsageError = 2;
+
 /// Prints `status` as every command reports a failure (the server's message, without
 /// gRPC's debug context) and returns `code`.
 int Fail(const arrow::Status& status, int code = 1);

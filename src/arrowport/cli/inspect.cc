@@ -19,8 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int kUsageError = 2;
-
 // Table output: asked for, or chosen because stdout is a terminal.
 arrow::Result<bool> WantsTable(const std::string& format) {
   if (format == "table") return true;

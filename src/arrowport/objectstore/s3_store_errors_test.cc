@@ -98,7 +98,7 @@ TEST_F(S3ErrorsTest, CredentialsFromTheEnvironment) {
 
 TEST(S3UnreachableTest, ConnectionRefusedNamesTheEndpoint) {
   S3Settings settings;
-  settings.endpoint = "http://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  settings.endpoint = "http://127.0.0.1:" + std::to_string(test_support::FreeLoopbackPort());
   settings.access_key_id = "id";
   settings.secret_access_key = "secret-value-3f2e1d";
   settings.retries = 2;

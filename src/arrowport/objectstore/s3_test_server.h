@@ -7,10 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include "arrowport/objectstore/minio_server.h"
+#include "arrowport/test_support/minio_server.h"
 #include "arrowport/objectstore/s3_store.h"
 
 namespace arrowport::objectstore::s3test {
+
+using test_support::MinioServer;
+
 
 inline constexpr char kUser[] = "arrowport-test";
 inline constexpr char kSecret[] = "arrowport-test-secret-9f8e7d";

@@ -8,12 +8,12 @@
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -81,4 +81,4 @@ arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_pa
   return arrow::Status::OK();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

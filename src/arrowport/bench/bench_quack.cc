@@ -5,14 +5,14 @@
 #include <string>
 
 #include "arrow/table.h"
-#include "arrowport/bench_ceilings/duckdb_ceilings.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/duckdb_ceilings.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
-#include "arrowport/objectstore/minio_server.h"
+#include "arrowport/test_support/minio_server.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -21,7 +21,7 @@ constexpr const char* kQuackToken = "arrowport-bench";
 // Debian's duckdb package ships the extension, unsigned, in a directory its build trusts;
 // a binary run from the forky root sees the host's file system, so the root's copy is
 // named by its directory (and the databases allow unsigned extensions).
-arrow::Status LoadQuack(bench_ceilings::DuckDBOnly* duckdb) {
+arrow::Status LoadQuack(DuckDBOnly* duckdb) {
   const char* root = std::getenv("ARROWPORT_ROOT");
   const std::string in_root = std::string(root ? root : "") + "/usr/lib/duckdb/extensions";
   if (root != nullptr && std::filesystem::exists(in_root)) {
@@ -41,16 +41,16 @@ arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path
     // DuckDB alone (no code of ours), in this process like the Arrowport server below.
     const std::string quack_path = db_path + ".quack";
     RemoveDatabaseFiles(quack_path);
-    ARROW_ASSIGN_OR_RAISE(auto quack_server, bench_ceilings::DuckDBOnly::Open(quack_path, 0, true));
+    ARROW_ASSIGN_OR_RAISE(auto quack_server, DuckDBOnly::Open(quack_path, 0, true));
     // quack picks no port of its own.
-    const int port = objectstore::FreeLoopbackPort();
+    const int port = test_support::FreeLoopbackPort();
     if (port == 0) return arrow::Status::IOError("no free loopback port for quack");
     const std::string uri = "quack:127.0.0.1:" + std::to_string(port);
     ARROW_RETURN_NOT_OK(LoadQuack(quack_server.get()));
     ARROW_RETURN_NOT_OK(quack_server->Run("CALL quack_serve('" + uri +
                                           "', disable_ssl := true, token := '" + kQuackToken +
                                           "')"));
-    ARROW_ASSIGN_OR_RAISE(auto quack_client, bench_ceilings::DuckDBOnly::Open(":memory:", 0, true));
+    ARROW_ASSIGN_OR_RAISE(auto quack_client, DuckDBOnly::Open(":memory:", 0, true));
     ARROW_RETURN_NOT_OK(LoadQuack(quack_client.get()));
     ARROW_RETURN_NOT_OK(quack_client->Run("ATTACH '" + uri +
                                           "' AS remote (TYPE quack, DISABLE_SSL true, TOKEN '" +
@@ -99,4 +99,4 @@ arrow::Status BenchQuack(const BenchOptions& options, const std::string& db_path
   return arrow::Status::OK();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -12,9 +12,9 @@
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
 #include "arrow/util/thread_pool.h"
-#include "arrowport/bench_ceilings/duckdb_ceilings.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/duckdb_ceilings.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
@@ -23,7 +23,7 @@
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/query/query_pipeline.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -43,7 +43,7 @@ arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64
   DuckDBAlone c;
   const std::string path = db_path + ".duckdb-only";
   RemoveDatabaseFiles(path);
-  ARROW_ASSIGN_OR_RAISE(auto duckdb_only, bench_ceilings::DuckDBOnly::Open(path, threads));
+  ARROW_ASSIGN_OR_RAISE(auto duckdb_only, DuckDBOnly::Open(path, threads));
   ARROW_ASSIGN_OR_RAISE(c.ingest, BestSeconds(options.repeat, rows, [&] {
     return duckdb_only->CreateTableAs("ctas", table_reader());
   }));
@@ -52,7 +52,7 @@ arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64
   }));
   duckdb_only.reset();
   RemoveDatabaseFiles(path);
-  ARROW_ASSIGN_OR_RAISE(auto in_memory, bench_ceilings::DuckDBOnly::Open(":memory:", threads));
+  ARROW_ASSIGN_OR_RAISE(auto in_memory, DuckDBOnly::Open(":memory:", threads));
   ARROW_ASSIGN_OR_RAISE(c.ingest_mem, BestSeconds(options.repeat, rows, [&] {
     return in_memory->CreateTableAs("ctas", table_reader());
   }));
@@ -269,4 +269,4 @@ void PrintScaling(const std::vector<ThroughputFigure>& figures, int fewest, int 
   std::fflush(stdout);
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -1,4 +1,4 @@
-#include "arrowport/objectstore/minio_server.h"
+#include "arrowport/test_support/minio_server.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,7 +23,10 @@
 
 extern char** environ;
 
-namespace arrowport::objectstore {
+namespace arrowport::test_support {
+
+using objectstore::S3Store;
+
 
 int FreeLoopbackPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -158,4 +161,4 @@ MinioServer::~MinioServer() {
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
 }
 
-}  // namespace arrowport::objectstore
+}  // namespace arrowport::test_support

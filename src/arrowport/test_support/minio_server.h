@@ -1,7 +1,7 @@
 #pragma once
 
 // A MinIO server as a child process: the real S3 store that the S3 unit tests and
-// `arrowport bench --only lake` run against (never started by `arrowport serve`).
+// `arrowport bench --only lake` run against (never linked into `arrowport`).
 
 #include <sys/types.h>
 
@@ -11,7 +11,10 @@
 #include "arrow/result.h"
 #include "arrowport/objectstore/object_store.h"
 
-namespace arrowport::objectstore {
+namespace arrowport::test_support {
+
+using objectstore::S3Settings;
+
 
 /// A free TCP port on 127.0.0.1 (bound, then released), or 0.
 int FreeLoopbackPort();
@@ -49,4 +52,4 @@ class MinioServer {
   std::string dir_, endpoint_, user_, secret_;
 };
 
-}  // namespace arrowport::objectstore
+}  // namespace arrowport::test_support

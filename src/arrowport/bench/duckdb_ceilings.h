@@ -11,7 +11,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/result.h"
 
-namespace arrowport::bench_ceilings {
+namespace arrowport::bench {
 
 /// One DuckDB database file opened by DuckDB alone.
 class DuckDBOnly {
@@ -63,4 +63,4 @@ class DuckDBOnly {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace arrowport::bench_ceilings
+}  // namespace arrowport::bench

@@ -10,9 +10,9 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
-#include "arrowport/bench_ceilings/duckdb_ceilings.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/duckdb_ceilings.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
@@ -21,7 +21,7 @@
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/query/query_pipeline.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -51,7 +51,7 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
   RemoveDatabaseFiles(path);
   LatencyAlone alone;
   {
-    ARROW_ASSIGN_OR_RAISE(auto duckdb_only, bench_ceilings::DuckDBOnly::Open(path, 0));
+    ARROW_ASSIGN_OR_RAISE(auto duckdb_only, DuckDBOnly::Open(path, 0));
     ARROW_RETURN_NOT_OK(
         duckdb_only->CreateTableAs("rt", std::make_shared<arrow::TableBatchReader>(table))
             .status());
@@ -183,4 +183,4 @@ arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone
   return srv->Shutdown();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

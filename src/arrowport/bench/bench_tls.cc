@@ -14,13 +14,13 @@
 #include <string>
 
 #include "arrow/table.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/http/openssl_handle.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -168,4 +168,4 @@ arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path) 
   return arrow::Status::OK();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -13,10 +13,20 @@
 #include "arrow/record_batch.h"
 #include "arrow/result.h"
 #include "arrow/table.h"
+#include "arrowport/cli/client.h"
+#include "arrowport/cli/flight_sql_client.h"
+#include "arrowport/cli/generate.h"
 #include "arrowport/server/server.h"
 #include "arrowport/storage/database.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
+
+// The bench drives servers through the CLI's own clients, with the CLI's sample data.
+using cli::ConnectDataClient;
+using cli::DataClient;
+using cli::FlightConnection;
+using cli::FlightSqlConnection;
+using cli::MakeBenchTable;
 
 /// The "plain Flight transfer" ceiling: a server that only streams an in-memory table
 /// (DoGet) or discards what it receives (DoPut).
@@ -92,4 +102,4 @@ arrow::Result<std::string> SeedJsonBody(const arrow::Table& table);
 /// Posts it to `url`/stream/bench_seed; returns the rows the server processed.
 arrow::Result<int64_t> PostSeedJson(const std::string& url, const std::string& body);
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

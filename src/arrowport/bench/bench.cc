@@ -1,4 +1,4 @@
-#include "arrowport/cli/bench.h"
+#include "arrowport/bench/bench.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <map>
 #include <tuple>
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 arrow::Status RunBench(const BenchOptions& options) {
   std::filesystem::path dir = options.work_dir;
@@ -80,4 +80,4 @@ arrow::Status RunBench(const BenchOptions& options) {
   return st;
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -12,12 +12,12 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -156,4 +156,4 @@ arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_p
   return arrow::Status::OK();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -8,7 +8,7 @@
 #include "arrow/result.h"
 #include "arrow/status.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 struct BenchOptions {
   std::vector<int64_t> rows = {1'000'000, 10'000'000};
@@ -87,4 +87,4 @@ arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_pa
 /// ceilings measured in the same run, then end-to-end Flight figures with their ratios.
 arrow::Status RunBench(const BenchOptions& options);
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -1,4 +1,4 @@
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/bench_support.h"
 
 #include <httplib.h>
 
@@ -13,7 +13,7 @@
 #include "parquet/metadata.h"
 #include "arrowport/http/tls_context.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace fl = arrow::flight;
 
@@ -197,4 +197,4 @@ std::string ThreadsLabel(int threads) {
   return threads <= 0 ? "all" : std::to_string(threads);
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

@@ -11,8 +11,8 @@
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -20,7 +20,7 @@
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/query/query_pipeline.h"
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path) {
   const int64_t rows = options.rows.empty() ? 1'000'000 : options.rows.front();
@@ -66,4 +66,4 @@ arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& d
   return srv->Shutdown();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

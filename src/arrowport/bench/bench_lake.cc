@@ -25,17 +25,17 @@
 #include "arrow/ipc/writer.h"
 #include "arrow/table.h"
 #include "arrow/util/byte_size.h"
-#include "arrowport/bench_ceilings/duckdb_ceilings.h"
-#include "arrowport/cli/bench.h"
-#include "arrowport/cli/bench_support.h"
+#include "arrowport/bench/duckdb_ceilings.h"
+#include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_support.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/lake/lake_table.h"
-#include "arrowport/objectstore/minio_server.h"
+#include "arrowport/test_support/minio_server.h"
 
 extern char** environ;
 
-namespace arrowport::cli {
+namespace arrowport::bench {
 
 namespace {
 
@@ -149,7 +149,7 @@ struct Scenario {
 
 // The rows the latest snapshot of the Delta table at `url` holds, checked.
 arrow::Status CheckRows(const std::string& url, int64_t expected,
-                        const objectstore::MinioServer* minio) {
+                        const test_support::MinioServer* minio) {
   ARROW_ASSIGN_OR_RAISE(auto store, objectstore::OpenObjectStore(
                                         url, minio ? minio->Settings() : objectstore::S3Settings{}));
   config::LakeConfig lake;
@@ -214,12 +214,12 @@ arrow::Status BenchLake(const BenchOptions& options, const std::string& db_path)
       fs::remove_all(dir, ignored);
     }
   } cleanup{dir};
-  std::unique_ptr<objectstore::MinioServer> minio;
+  std::unique_ptr<test_support::MinioServer> minio;
   std::string no_s3;
-  if (const std::string binary = objectstore::MinioServer::FindBinary(); binary.empty()) {
+  if (const std::string binary = test_support::MinioServer::FindBinary(); binary.empty()) {
     no_s3 = "no MinIO binary (./bin/test installs one; or set ARROWPORT_MINIO)";
   } else {
-    ARROW_ASSIGN_OR_RAISE(minio, objectstore::MinioServer::Start(binary, kUser, kSecret,
+    ARROW_ASSIGN_OR_RAISE(minio, test_support::MinioServer::Start(binary, kUser, kSecret,
                                                                  kBucket));
   }
   const std::string python = PeerPython(options);
@@ -323,7 +323,7 @@ arrow::Status BenchLake(const BenchOptions& options, const std::string& db_path)
     scenarios["copy"] = {"ceiling: DuckDB COPY TO Parquet (zstd), local disk, in process", rows,
                          [&](int r) -> arrow::Result<double> {
                            ARROW_ASSIGN_OR_RAISE(auto duckdb,
-                                                 bench_ceilings::DuckDBOnly::Open(":memory:", 0));
+                                                 DuckDBOnly::Open(":memory:", 0));
                            const std::string path =
                                (dir / ("copy_" + std::to_string(r) + ".parquet")).string();
                            return timed([&] {
@@ -398,4 +398,4 @@ arrow::Status BenchLake(const BenchOptions& options, const std::string& db_path)
   return arrow::Status::OK();
 }
 
-}  // namespace arrowport::cli
+}  // namespace arrowport::bench

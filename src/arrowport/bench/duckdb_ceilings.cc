@@ -1,4 +1,4 @@
-#include "arrowport/bench_ceilings/duckdb_ceilings.h"
+#include "arrowport/bench/duckdb_ceilings.h"
 
 #include <duckdb.h>
 
@@ -11,7 +11,7 @@
 #include "arrow/c/bridge.h"
 #include "arrowport/common/schema_owning_stream.h"
 
-namespace arrowport::bench_ceilings {
+namespace arrowport::bench {
 
 struct DuckDBOnly::Impl {
   duckdb_database database = nullptr;
@@ -217,4 +217,4 @@ arrow::Result<int64_t> DuckDBOnly::ExportArrow(const std::string& sql, int64_t b
   }
 }
 
-}  // namespace arrowport::bench_ceilings
+}  // namespace arrowport::bench
