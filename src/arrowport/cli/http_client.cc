@@ -14,6 +14,7 @@
 #include "arrow/ipc/writer.h"
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/server_probe.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
 
@@ -76,7 +77,7 @@ class DownloadReader : public arrow::RecordBatchReader {
 
 class HttpConnection : public DataClient {
  public:
-  HttpConnection(const std::string& url, const std::string& tls_ca) : client_(url) {
+  HttpConnection(const std::string& url, const std::string& tls_ca) : url_(url), client_(url) {
     if (!tls_ca.empty()) client_.set_ca_cert_path(tls_ca.c_str());
     client_.set_read_timeout(std::chrono::minutes(10));
     client_.set_write_timeout(std::chrono::minutes(10));
@@ -105,6 +106,7 @@ class HttpConnection : public DataClient {
     const std::string path = httplib::append_query_params(
         "/ingest/" + doc["stream"].get<std::string>(), params);
     arrow::Status write_status;
+    ScopedSigpipeBlock no_sigpipe;
     auto result = client_.Post(
         path, httplib::Headers{},
         [&](size_t, httplib::DataSink& sink) {
@@ -132,7 +134,8 @@ class HttpConnection : public DataClient {
               ? "the batches the server committed before it stay"
               : "nothing of it was committed");
     }
-    if (!result || result->status != 200) return ErrorFrom(result);
+    if (!result) return ExplainTlsMismatch(url_, ErrorFrom(result));
+    if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
 
@@ -144,6 +147,7 @@ class HttpConnection : public DataClient {
     // The thread borrows the Download: its owner's destructor joins the thread first.
     Download* raw = download.get();
     download->thread = std::thread([this, raw, ticket] {
+      ScopedSigpipeBlock no_sigpipe;  // this thread does network I/O only
       Download* download = raw;
       httplib::Request req;
       req.method = "POST";
@@ -179,7 +183,10 @@ class HttpConnection : public DataClient {
     const int code = status.get();
     if (code != 200) {
       download->thread.join();
-      if (code < 0) return arrow::Status::IOError("HTTP request failed: ", download->error);
+      if (code < 0) {
+        return ExplainTlsMismatch(
+            url_, arrow::Status::IOError("HTTP request failed: ", download->error));
+      }
       return ErrorFrom(code, download->error_body);
     }
     auto reader = arrow::ipc::RecordBatchStreamReader::Open(download->pipe);
@@ -188,26 +195,31 @@ class HttpConnection : public DataClient {
   }
 
   arrow::Result<std::string> Status() override {
+    ScopedSigpipeBlock no_sigpipe;
     auto result = client_.Get("/status");
-    if (!result || result->status != 200) return ErrorFrom(result);
+    if (!result) return ExplainTlsMismatch(url_, ErrorFrom(result));
+    if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
 
  private:
+  const std::string url_;
   httplib::Client client_;
 };
 
 }  // namespace
 
 arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
-                                                             const std::string& tls_ca) {
+                                                             const std::string& tls_ca,
+                                                             double connect_wait_s) {
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(WaitForServer(url, connect_wait_s));
     if (!tls_ca.empty() && ::access(tls_ca.c_str(), R_OK) != 0) {
       return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
     }
     return std::make_unique<HttpConnection>(url, tls_ca);
   }
-  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url, tls_ca));
+  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url, tls_ca, connect_wait_s));
   return std::unique_ptr<DataClient>(std::move(flight));
 }
 
