@@ -258,6 +258,7 @@ def test_query_on_a_terminal_ends_with_the_last_rows_and_the_count(server):
         assert proc.wait(timeout=120) == 0, out[-2000:]
     finally:
         os.close(master)
+    assert progress_counts(out, b"query"), out[-2000:]  # a progress line while it read
     lines = without_progress(out).decode().replace("\r\n", "\n").splitlines()
     lines = [line for line in lines if line.strip()]
     assert [line.strip() for line in lines[2:22]] == [str(i) for i in range(20)], lines

@@ -376,6 +376,10 @@ arrow::Status Server::Impl::StartHttp() {
 
 arrow::Status Server::Impl::CheckPorts() const {
   const auto& config = setup.config;
+  if (config.flight.port > 0 && config.flight.port == config.http.port) {
+    return arrow::Status::Invalid("flight.port and http.port are both ", config.flight.port,
+                                  ": give each its own (--flight-port, --http-port)");
+  }
   ARROW_RETURN_NOT_OK(CheckPortFree(config.flight.host, config.flight.port, kFlightPortSetting));
   ARROW_RETURN_NOT_OK(CheckPortFree(config.http.host, config.http.port, kHttpPortSetting));
   if (config.metrics.port && config.metrics.enabled) {
