@@ -48,6 +48,7 @@ struct Download {
   std::promise<int> status;
   std::string error_body;
   std::string error;
+  httplib::Error error_code = httplib::Error::Success;
   std::thread thread;
   ~Download() {
     (void)pipe->Close();  // a consumer that stops early ends the download
@@ -134,7 +135,7 @@ class HttpConnection : public DataClient {
               ? "the batches the server committed before it stay"
               : "nothing of it was committed");
     }
-    if (!result) return ExplainTlsMismatch(url_, ErrorFrom(result));
+    if (!result) return Explain(result.error(), ErrorFrom(result));
     if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
@@ -179,13 +180,14 @@ class HttpConnection : public DataClient {
         download->pipe->Finish();
       }
       download->error = httplib::to_string(error);
+      download->error_code = error;
     });
     const int code = status.get();
     if (code != 200) {
       download->thread.join();
       if (code < 0) {
-        return ExplainTlsMismatch(
-            url_, arrow::Status::IOError("HTTP request failed: ", download->error));
+        return Explain(download->error_code,
+                       arrow::Status::IOError("HTTP request failed: ", download->error));
       }
       return ErrorFrom(code, download->error_body);
     }
@@ -197,12 +199,19 @@ class HttpConnection : public DataClient {
   arrow::Result<std::string> Status() override {
     ScopedSigpipeBlock no_sigpipe;
     auto result = client_.Get("/status");
-    if (!result) return ExplainTlsMismatch(url_, ErrorFrom(result));
+    if (!result) return Explain(result.error(), ErrorFrom(result));
     if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
 
  private:
+  // A failed TLS handshake to an https:// URL: the server may speak plain HTTP there (a
+  // plain client on Arrowport's HTTPS port gets an answer saying so instead).
+  arrow::Status Explain(httplib::Error error, const arrow::Status& failed) const {
+    if (error != httplib::Error::SSLConnection) return failed;
+    return ExplainTlsMismatch(url_, failed);
+  }
+
   const std::string url_;
   httplib::Client client_;
 };
