@@ -60,7 +60,7 @@ def test_generate_ingest_query_formats(server, tmp_path):
 
 def test_exit_codes(server):
     assert run_cli("query", "SELEC 1", "--server", server.uri).returncode == 1
-    proc = run_cli("query", "SELECT 1", "--server", "grpc://127.0.0.1:1")
+    proc = run_cli("query", "SELECT 1", "--server", "grpc://127.0.0.1:1", "--connect-wait", "0")
     assert proc.returncode == 1
     assert run_cli("query").returncode == 2
     assert run_cli("no-such-command").returncode == 2

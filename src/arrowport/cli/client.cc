@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "arrow/record_batch.h"
+#include "arrowport/cli/server_probe.h"
 
 namespace arrowport::cli {
 
@@ -21,22 +22,39 @@ constexpr const char* kUploadEndMarker = "arrowport:end";
 }  // namespace
 
 struct FlightConnection::Impl {
+  std::string url;
   std::unique_ptr<fl::FlightClient> client;
   std::vector<std::unique_ptr<fl::FlightStreamReader>> open_streams;
   fl::FlightCallOptions options;  // the bearer token, when logged in
+
+  /// A call that got no answer (UNAVAILABLE: a failed handshake, a closed socket) is
+  /// explained when TLS on one side only is why.
+  arrow::Status Explain(const arrow::Status& status) const {
+    if (status.ok()) return status;
+    const auto detail = fl::FlightStatusDetail::UnwrapStatus(status);
+    if (!detail || detail->code() != fl::FlightStatusCode::Unavailable) return status;
+    return ExplainTlsMismatch(url, status);
+  }
+  template <typename T>
+  arrow::Result<T> Explain(arrow::Result<T> result) const {
+    if (result.ok()) return result;
+    return Explain(result.status());
+  }
 };
 
 FlightConnection::FlightConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FlightConnection::~FlightConnection() = default;
 
 arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
-    const std::string& url, const std::string& tls_ca) {
+    const std::string& url, const std::string& tls_ca, double connect_wait_s) {
+  if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(WaitForServer(url, connect_wait_s));
   auto location = fl::Location::Parse(url);
   if (!location.ok()) {
     return arrow::Status::Invalid("invalid server URL '", url,
                                   "' (expected grpc://host:port): ", location.status().message());
   }
   auto impl = std::make_unique<Impl>();
+  impl->url = url;
   fl::FlightClientOptions options = fl::FlightClientOptions::Defaults();
   if (!tls_ca.empty()) {
     std::ifstream in(tls_ca, std::ios::binary);
@@ -52,8 +70,8 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
   const char* user = std::getenv("ARROWPORT_USER");
   if (user != nullptr && *user != '\0') {
     const char* password = std::getenv("ARROWPORT_PASSWORD");
-    ARROW_ASSIGN_OR_RAISE(auto header, impl->client->AuthenticateBasicToken(
-                                           {}, user, password ? password : ""));
+    ARROW_ASSIGN_OR_RAISE(auto header, impl->Explain(impl->client->AuthenticateBasicToken(
+                                           {}, user, password ? password : "")));
     // A server without authentication gives no token (an empty header aborts gRPC).
     if (!header.first.empty()) impl->options.headers.push_back(std::move(header));
   }
@@ -61,6 +79,11 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
 }
 
 arrow::Result<std::string> FlightConnection::Put(
+    const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) {
+  return impl_->Explain(PutBatches(command, source));
+}
+
+arrow::Result<std::string> FlightConnection::PutBatches(
     const std::string& command, const std::shared_ptr<arrow::RecordBatchReader>& source) {
   const auto doc = nlohmann::json::parse(command, nullptr, false);
   const auto field = [&doc](const char* key) {
@@ -128,8 +151,8 @@ arrow::Result<std::string> FlightConnection::Put(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
     const std::string& ticket) {
-  ARROW_ASSIGN_OR_RAISE(auto stream,
-                        impl_->client->DoGet(impl_->options, fl::Ticket{ticket}));
+  ARROW_ASSIGN_OR_RAISE(auto stream, impl_->Explain(impl_->client->DoGet(
+                                         impl_->options, fl::Ticket{ticket})));
   std::shared_ptr<fl::FlightStreamReader> shared(std::move(stream));
   return fl::MakeRecordBatchReader(shared);
 }
@@ -137,8 +160,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
 arrow::Result<std::string> FlightConnection::Action(const std::string& type,
                                                     const std::string& body) {
   fl::Action action{type, arrow::Buffer::FromString(body)};
-  ARROW_ASSIGN_OR_RAISE(auto results, impl_->client->DoAction(impl_->options, action));
-  ARROW_ASSIGN_OR_RAISE(auto first, results->Next());
+  ARROW_ASSIGN_OR_RAISE(auto results,
+                        impl_->Explain(impl_->client->DoAction(impl_->options, action)));
+  ARROW_ASSIGN_OR_RAISE(auto first, impl_->Explain(results->Next()));
   std::string out = first ? first->body->ToString() : "";
   ARROW_RETURN_NOT_OK(results->Drain());
   return out;
@@ -148,10 +172,11 @@ arrow::Result<std::string> FlightConnection::ActionResults(
     const std::string& type, const std::string& body,
     const std::function<void(const std::string&)>& each) {
   fl::Action action{type, arrow::Buffer::FromString(body)};
-  ARROW_ASSIGN_OR_RAISE(auto results, impl_->client->DoAction(impl_->options, action));
+  ARROW_ASSIGN_OR_RAISE(auto results,
+                        impl_->Explain(impl_->client->DoAction(impl_->options, action)));
   std::string last;
   for (;;) {
-    ARROW_ASSIGN_OR_RAISE(auto next, results->Next());
+    ARROW_ASSIGN_OR_RAISE(auto next, impl_->Explain(results->Next()));
     if (!next) break;
     last = next->body->ToString();
     each(last);
@@ -160,10 +185,11 @@ arrow::Result<std::string> FlightConnection::ActionResults(
 }
 
 arrow::Result<std::vector<RemoteTable>> FlightConnection::ListTables() {
-  ARROW_ASSIGN_OR_RAISE(auto listing, impl_->client->ListFlights(impl_->options, {}));
+  ARROW_ASSIGN_OR_RAISE(auto listing,
+                        impl_->Explain(impl_->client->ListFlights(impl_->options, {})));
   std::vector<RemoteTable> out;
   for (;;) {
-    ARROW_ASSIGN_OR_RAISE(auto info, listing->Next());
+    ARROW_ASSIGN_OR_RAISE(auto info, impl_->Explain(listing->Next()));
     if (!info) break;
     RemoteTable table;
     const auto& d = info->descriptor();

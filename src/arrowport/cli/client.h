@@ -36,8 +36,12 @@ class DataClient {
 
 /// grpc://host:port or grpc+tls:// -> Flight; http:// or https:// -> the HTTP gateway.
 /// `tls_ca`: a PEM file of CA certificates to trust for TLS instead of the system's.
+/// `connect_wait_s` >= 0: first waits up to that long for a server that refuses
+/// connections (server_probe.h's WaitForServer, whose errors name --server); < 0: no check.
+/// Calls that fail for a TLS mismatch say so (ExplainTlsMismatch).
 arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
-                                                             const std::string& tls_ca = "");
+                                                             const std::string& tls_ca = "",
+                                                             double connect_wait_s = -1);
 
 /// \brief A Flight client connection to an Arrowport server (or any Flight server).
 /// Not thread-safe; one per command.
@@ -45,8 +49,10 @@ class FlightConnection : public DataClient {
  public:
   /// `url`: grpc://host:port (grpc+tcp:// accepted) or grpc+tls://host:port; `tls_ca`: a
   /// PEM file of CA certificates to trust instead of the system's.
+  /// `connect_wait_s`: as ConnectDataClient's.
   static arrow::Result<std::unique_ptr<FlightConnection>> Connect(const std::string& url,
-                                                                  const std::string& tls_ca = "");
+                                                                  const std::string& tls_ca = "",
+                                                                  double connect_wait_s = -1);
   ~FlightConnection() override;
 
   /// \brief DoPut of every batch of `source` under a CMD descriptor (JSON). Returns the
@@ -72,6 +78,8 @@ class FlightConnection : public DataClient {
  private:
   struct Impl;
   explicit FlightConnection(std::unique_ptr<Impl> impl);
+  arrow::Result<std::string> PutBatches(const std::string& command,
+                                        const std::shared_ptr<arrow::RecordBatchReader>& source);
   std::unique_ptr<Impl> impl_;
 };
 

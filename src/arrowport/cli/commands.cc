@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -17,6 +18,7 @@
 #include "arrowport/cli/hash_password.h"
 #include "arrowport/cli/inspect.h"
 #include "arrowport/cli/progress.h"
+#include "arrowport/cli/server_probe.h"
 #include "arrowport/cli/text_table.h"
 #include "arrowport/config/config.h"
 #include "arrowport/http/tls_context.h"
@@ -86,8 +88,9 @@ arrow::Result<nlohmann::json> CommittedSummary(const std::string& file,
 
 int Ingest(const std::vector<std::string>& files, const std::string& stream,
            const std::string& table, const std::string& mode, const std::string& commit,
-           const std::string& server_url, const std::string& tls_ca, int64_t batch_rows) {
-  auto conn = ConnectDataClient(server_url, tls_ca);
+           const std::string& server_url, const std::string& tls_ca, int64_t batch_rows,
+           double connect_wait) {
+  auto conn = ConnectDataClient(server_url, tls_ca, connect_wait);
   if (!conn.ok()) return Fail(conn.status());
   int64_t total = 0;
   for (const auto& file : files) {
@@ -118,7 +121,7 @@ int Ingest(const std::vector<std::string>& files, const std::string& stream,
 }
 
 int Query(const std::string& sql, const std::string& format_name, const std::string& output,
-          const std::string& server_url, const std::string& tls_ca) {
+          const std::string& server_url, const std::string& tls_ca, double connect_wait) {
   std::string name = format_name;
   if (name.empty()) name = output.empty() || output == "-" ? "table" : FormatForPath(output);
   auto format = query::ParseResultFormat(name);
@@ -131,7 +134,7 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
                                        " to a terminal; use -o FILE or a pipe"),
                 kUsageError);
   }
-  auto conn = ConnectDataClient(server_url, tls_ca);
+  auto conn = ConnectDataClient(server_url, tls_ca, connect_wait);
   if (!conn.ok()) return Fail(conn.status());
   auto reader = (*conn)->Get(nlohmann::json{{"sql", sql}}.dump());
   if (!reader.ok()) return Fail(reader.status());
@@ -140,9 +143,17 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
   const bool to_file = !output.empty() && output != "-";
   std::optional<Progress> progress;
   std::shared_ptr<arrow::RecordBatchReader> result = *reader;
-  if (to_file) result = progress.emplace("query -> " + output).Counting(std::move(result));
+  std::shared_ptr<arrow::io::OutputStream> out = *sink;
+  if (to_file) {
+    result = progress.emplace("query -> " + output).Counting(std::move(result));
+  } else if (isatty(STDOUT_FILENO)) {
+    // On a terminal the rows come out above the progress line as they are printed (the
+    // table's first rows at once); in a pipe (a pager, head) nothing is drawn beside them.
+    result = progress.emplace("query").Counting(std::move(result));
+    out = progress->Above(out);
+  }
   // A table is fitted to the terminal it is shown on; in a file or a pipe it is whole.
-  auto rows = WriteFormatted(result.get(), *format, *sink,
+  auto rows = WriteFormatted(result.get(), *format, out,
                              to_file ? TextTableLimits{} : StdoutLimits());
   if (progress) progress->Stop();
   if (!rows.ok()) return Fail(rows.status());
@@ -187,6 +198,7 @@ struct Args {
   std::vector<std::string> files;
   std::string stream, table, mode = "append", commit, server_url = kDefaultServer, tls_ca;
   int64_t batch_rows = 65536;
+  double connect_wait = kDefaultConnectWaitSeconds;
   std::string sql, format, output;
   int64_t rows = 1'000'000;
   uint64_t seed = 42;
@@ -194,10 +206,13 @@ struct Args {
 
 void AddServerOptions(CLI::App* command, Args& a) {
   command->add_option("--server", a.server_url, "Server URL: grpc://, grpc+tls://, http://, https://")
-      ->envname("ARROWPORT_SERVER");
+      ->envname("ARROWPORT_SERVER")
+      ->capture_default_str();
   command->add_option("--tls-ca", a.tls_ca, "PEM file of CA certificates to trust (TLS)")
       ->envname("ARROWPORT_TLS_CA")
       ->check(CLI::ExistingFile);
+  AddConnectWaitOption(command, a.connect_wait);
+  command->footer(kClientAuthHelp);
 }
 
 // tables, streams, status: a server and an output format.
@@ -213,24 +228,38 @@ CLI::App* AddInspect(CLI::App& app, InspectArgs& args, const char* name, const c
   command->add_option("--format,-f", args.format,
                       "table or json (default: a table on a terminal)")
       ->check(CLI::IsMember({"table", "json"}));
+  AddConnectWaitOption(command, args.connect_wait);
+  command->footer(kClientAuthHelp);
   return command;
 }
 
 CLI::App* AddServe(CLI::App& app, Args& a) {
-  auto* serve = app.add_subcommand("serve", "Run the server (Flight on one port)");
-  serve->add_option("--config,-c", a.config_path, "YAML config file")->envname("ARROWPORT_CONFIG");
-  serve->add_option("--db", a.db, "Database file, or :memory:");
-  serve->add_option("--host", a.flight_host, "Address to bind (default 127.0.0.1)");
-  serve->add_option("--flight-port", a.flight_port, "Flight gRPC port (0 = any free port)")
-      ->check(CLI::Range(0, 65535));
-  serve->add_option("--http-port", a.http_port, "HTTP port (0 = any free port)")
-      ->check(CLI::Range(0, 65535));
+  // The defaults shown are the config's own: an option left out leaves the config file's
+  // or the environment's value (ARROWPORT_<KEY>) in place, so none is set here.
+  const config::Config defaults;
+  auto* serve = app.add_subcommand("serve", "Run the server (Flight and HTTP)");
+  serve->add_option("--config,-c", a.config_path, "YAML config file (docs/configuration.md)")
+      ->envname("ARROWPORT_CONFIG");
+  serve->add_option("--db", a.db, "Database file, or :memory: (db_path, ARROWPORT_DB_PATH)")
+      ->default_str(defaults.db_path);
+  serve->add_option("--host", a.flight_host,
+                    "Address both listeners bind (flight.host, http.host)")
+      ->default_str(defaults.flight.host);
+  serve->add_option("--flight-port", a.flight_port,
+                    "Flight gRPC port, 0 = any free port (flight.port, ARROWPORT_FLIGHT_PORT)")
+      ->check(CLI::Range(0, 65535))
+      ->default_str(std::to_string(defaults.flight.port));
+  serve->add_option("--http-port", a.http_port,
+                    "HTTP port, 0 = any free port (http.port, ARROWPORT_HTTP_PORT)")
+      ->check(CLI::Range(0, 65535))
+      ->default_str(std::to_string(defaults.http.port));
   serve->add_option("--metrics-port", a.metrics_port,
                     "A listener of its own for GET /metrics (0 = any free port; metrics.host, "
-                    "loopback by default)")
+                    "loopback by default; default: none, /metrics on the HTTP port)")
       ->check(CLI::Range(0, 65535));
-  serve->add_option("--log-format", a.log_format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  serve->add_option("--log-format", a.log_format, "text or json (log_format)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->default_str(defaults.log_format);
   auto* parquet = serve->add_option(
       "--parquet", a.parquet_files,
       "Parquet file or glob to query as a view (repeatable; all form one view)");
@@ -295,6 +324,20 @@ int RunServe(const Args& a) {
 
 }  // namespace
 
+const char* const kClientAuthHelp =
+    "A server with authentication on: set ARROWPORT_USER and ARROWPORT_PASSWORD (sent "
+    "once, exchanged for a token over Flight; Basic on each HTTP request).";
+
+void AddConnectWaitOption(CLI::App* command, double& seconds) {
+  command
+      ->add_option("--connect-wait", seconds,
+                   "Seconds to wait for a server that refuses connections (one still "
+                   "starting); 0: fail at once")
+      ->envname("ARROWPORT_CONNECT_WAIT")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+}
+
 int Fail(const arrow::Status& status, int code) {
   // gRPC appends transport debug context; users need the server's message.
   std::string message = status.message();
@@ -339,12 +382,17 @@ int Main(int argc, char** argv) {
   }
 
   if (serve->parsed()) return RunServe(a);
+  // gRPC's own log lines (a failed handshake's) would come before the CLI's message, which
+  // says the same in words the user can act on. Not for the server: its log keeps them.
+  if (!bench->parsed()) ::setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
   if (hash_password->parsed()) return HashPassword();
   if (ingest->parsed()) {
     return Ingest(a.files, a.stream, a.table, a.mode, a.commit, a.server_url, a.tls_ca,
-                  a.batch_rows);
+                  a.batch_rows, a.connect_wait);
   }
-  if (query->parsed()) return Query(a.sql, a.format, a.output, a.server_url, a.tls_ca);
+  if (query->parsed()) {
+    return Query(a.sql, a.format, a.output, a.server_url, a.tls_ca, a.connect_wait);
+  }
   if (tables->parsed()) return RunTables(inspect);
   if (streams->parsed()) return RunStreams(inspect);
   if (status->parsed()) return RunStatus(inspect);

@@ -1,6 +1,12 @@
 #pragma once
 
+#include <string>
+
 #include "arrow/status.h"
+
+namespace CLI {
+class App;
+}
 
 namespace arrowport::cli {
 
@@ -8,6 +14,13 @@ namespace arrowport::cli {
 inline constexpr int kOk = 0;
 inline constexpr int kRuntimeError = 1;
 inline constexpr int kUsageError = 2;
+
+/// Adds `--connect-wait SECONDS` (ARROWPORT_CONNECT_WAIT) to a client command: how long it
+/// waits for a server that refuses connections (one still starting).
+void AddConnectWaitOption(CLI::App* command, double& seconds);
+
+/// The help's footer of commands that talk to a server: how they sign in.
+extern const char* const kClientAuthHelp;
 
 /// Prints `status` as every command reports a failure (the server's message, without
 /// gRPC's debug context) and returns `code`.

@@ -11,6 +11,7 @@
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/commands.h"
 #include "arrowport/cli/progress.h"
+#include "arrowport/cli/server_probe.h"
 
 namespace arrowport::cli {
 
@@ -46,6 +47,7 @@ CLI::App* AddCopy(CLI::App& app, CopyArgs& args) {
   copy->add_option("--tls-ca", args.tls_ca, "PEM file of CA certificates to trust for --to")
       ->envname("ARROWPORT_TLS_CA")
       ->check(CLI::ExistingFile);
+  AddConnectWaitOption(copy, args.connect_wait);
   copy->footer(
       "The CLI signs in to --to with ARROWPORT_USER / ARROWPORT_PASSWORD; the target signs in "
       "to the source with ARROWPORT_SOURCE_USER / ARROWPORT_SOURCE_PASSWORD or "
@@ -75,6 +77,11 @@ int RunCopy(const CopyArgs& args) {
     body["password"] = EnvOr("ARROWPORT_SOURCE_PASSWORD");
   } else if (!token.empty()) {
     body["token"] = token;
+  }
+  // --to is the server this command talks to (it reaches --from itself).
+  if (auto reached = WaitForServer(args.to, args.connect_wait, "--to or set ARROWPORT_SERVER");
+      !reached.ok()) {
+    return Fail(reached);
   }
   auto conn = FlightConnection::Connect(args.to, args.tls_ca);
   if (!conn.ok()) return Fail(conn.status());

@@ -18,6 +18,7 @@ struct CopyArgs {
   std::string mode;
   std::string commit;
   std::string tls_ca;
+  double connect_wait = 10;  ///< --connect-wait (server_probe.h)
 };
 
 /// Registers `arrowport copy` on `app`, filling `args`.

@@ -14,6 +14,7 @@
 #include "arrow/ipc/writer.h"
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/server_probe.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
 
@@ -47,6 +48,7 @@ struct Download {
   std::promise<int> status;
   std::string error_body;
   std::string error;
+  httplib::Error error_code = httplib::Error::Success;
   std::thread thread;
   ~Download() {
     (void)pipe->Close();  // a consumer that stops early ends the download
@@ -76,7 +78,7 @@ class DownloadReader : public arrow::RecordBatchReader {
 
 class HttpConnection : public DataClient {
  public:
-  HttpConnection(const std::string& url, const std::string& tls_ca) : client_(url) {
+  HttpConnection(const std::string& url, const std::string& tls_ca) : url_(url), client_(url) {
     if (!tls_ca.empty()) client_.set_ca_cert_path(tls_ca.c_str());
     client_.set_read_timeout(std::chrono::minutes(10));
     client_.set_write_timeout(std::chrono::minutes(10));
@@ -105,6 +107,7 @@ class HttpConnection : public DataClient {
     const std::string path = httplib::append_query_params(
         "/ingest/" + doc["stream"].get<std::string>(), params);
     arrow::Status write_status;
+    ScopedSigpipeBlock no_sigpipe;
     auto result = client_.Post(
         path, httplib::Headers{},
         [&](size_t, httplib::DataSink& sink) {
@@ -132,7 +135,8 @@ class HttpConnection : public DataClient {
               ? "the batches the server committed before it stay"
               : "nothing of it was committed");
     }
-    if (!result || result->status != 200) return ErrorFrom(result);
+    if (!result) return Explain(result.error(), ErrorFrom(result));
+    if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
 
@@ -144,6 +148,7 @@ class HttpConnection : public DataClient {
     // The thread borrows the Download: its owner's destructor joins the thread first.
     Download* raw = download.get();
     download->thread = std::thread([this, raw, ticket] {
+      ScopedSigpipeBlock no_sigpipe;  // this thread does network I/O only
       Download* download = raw;
       httplib::Request req;
       req.method = "POST";
@@ -175,11 +180,15 @@ class HttpConnection : public DataClient {
         download->pipe->Finish();
       }
       download->error = httplib::to_string(error);
+      download->error_code = error;
     });
     const int code = status.get();
     if (code != 200) {
       download->thread.join();
-      if (code < 0) return arrow::Status::IOError("HTTP request failed: ", download->error);
+      if (code < 0) {
+        return Explain(download->error_code,
+                       arrow::Status::IOError("HTTP request failed: ", download->error));
+      }
       return ErrorFrom(code, download->error_body);
     }
     auto reader = arrow::ipc::RecordBatchStreamReader::Open(download->pipe);
@@ -188,26 +197,38 @@ class HttpConnection : public DataClient {
   }
 
   arrow::Result<std::string> Status() override {
+    ScopedSigpipeBlock no_sigpipe;
     auto result = client_.Get("/status");
-    if (!result || result->status != 200) return ErrorFrom(result);
+    if (!result) return Explain(result.error(), ErrorFrom(result));
+    if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
 
  private:
+  // A failed TLS handshake to an https:// URL: the server may speak plain HTTP there (a
+  // plain client on Arrowport's HTTPS port gets an answer saying so instead).
+  arrow::Status Explain(httplib::Error error, const arrow::Status& failed) const {
+    if (error != httplib::Error::SSLConnection) return failed;
+    return ExplainTlsMismatch(url_, failed);
+  }
+
+  const std::string url_;
   httplib::Client client_;
 };
 
 }  // namespace
 
 arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
-                                                             const std::string& tls_ca) {
+                                                             const std::string& tls_ca,
+                                                             double connect_wait_s) {
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(WaitForServer(url, connect_wait_s));
     if (!tls_ca.empty() && ::access(tls_ca.c_str(), R_OK) != 0) {
       return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
     }
     return std::make_unique<HttpConnection>(url, tls_ca);
   }
-  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url, tls_ca));
+  ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url, tls_ca, connect_wait_s));
   return std::unique_ptr<DataClient>(std::move(flight));
 }
 

@@ -117,7 +117,7 @@ int Print(const std::string& text) {
 int RunTables(const InspectArgs& args) {
   auto table_output = WantsTable(args.format);
   if (!table_output.ok()) return Fail(table_output.status(), kUsageError);
-  auto conn = FlightConnection::Connect(args.server_url, args.tls_ca);
+  auto conn = FlightConnection::Connect(args.server_url, args.tls_ca, args.connect_wait);
   if (!conn.ok()) return Fail(conn.status());
   auto tables = (*conn)->ListTables();
   if (!tables.ok()) return Fail(tables.status());
@@ -148,7 +148,7 @@ int RunTables(const InspectArgs& args) {
 int RunStreams(const InspectArgs& args) {
   auto table_output = WantsTable(args.format);
   if (!table_output.ok()) return Fail(table_output.status(), kUsageError);
-  auto conn = FlightConnection::Connect(args.server_url, args.tls_ca);
+  auto conn = FlightConnection::Connect(args.server_url, args.tls_ca, args.connect_wait);
   if (!conn.ok()) return Fail(conn.status());
   auto body = (*conn)->Action("list_streams");
   if (!body.ok()) return Fail(body.status());
@@ -245,7 +245,7 @@ int RunStatus(const InspectArgs& args) {
   if (auto checked = WantsTable(args.format); !checked.ok()) {
     return Fail(checked.status(), kUsageError);
   }
-  auto conn = ConnectDataClient(args.server_url, args.tls_ca);
+  auto conn = ConnectDataClient(args.server_url, args.tls_ca, args.connect_wait);
   if (!conn.ok()) return Fail(conn.status());
   auto status = (*conn)->Status();
   if (!status.ok()) return Fail(status.status());

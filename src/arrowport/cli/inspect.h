@@ -11,6 +11,7 @@ struct InspectArgs {
   std::string server_url;
   std::string tls_ca;
   std::string format;
+  double connect_wait = 10;  ///< --connect-wait (server_probe.h)
 };
 
 /// `arrowport tables`: each table and view with its rows (JSON: name, rows, schema;

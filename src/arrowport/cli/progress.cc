@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "arrow/io/interfaces.h"
 #include "arrowport/cli/human_format.h"
 #include "arrowport/cli/terminal_text.h"
 #include "arrowport/metrics/metering_reader.h"
@@ -20,10 +21,9 @@ Progress::Progress(std::string what, bool counts)
     : what_(std::move(what)), counts_(counts), shown_(::isatty(STDERR_FILENO) != 0) {
   if (!shown_) return;
   thread_ = std::thread([this] {
-    const auto start = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> lock(mutex_);
     while (!done_) {
-      Draw(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      Draw(Elapsed());
       wake_.wait_for(lock, kRedraw);
     }
     std::fprintf(stderr, "\r\033[K");
@@ -44,6 +44,49 @@ std::shared_ptr<arrow::RecordBatchReader> Progress::Counting(
     std::shared_ptr<arrow::RecordBatchReader> reader) {
   return std::make_shared<metrics::MeteringReader>(
       std::move(reader), [this](int64_t rows, int64_t bytes) { Add(rows, bytes); });
+}
+
+double Progress::Elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+class Progress::AboveStream : public arrow::io::OutputStream {
+ public:
+  AboveStream(Progress* progress, std::shared_ptr<arrow::io::OutputStream> sink)
+      : progress_(progress), sink_(std::move(sink)) {}
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    return progress_->WriteAbove([&] {
+      ARROW_RETURN_NOT_OK(sink_->Write(data, nbytes));
+      ARROW_RETURN_NOT_OK(sink_->Flush());
+      // Arrow's StdoutStream writes through stdio's stdout.
+      std::fflush(stdout);
+      return arrow::Status::OK();
+    });
+  }
+  arrow::Status Flush() override { return sink_->Flush(); }
+  arrow::Status Close() override { return sink_->Close(); }
+  bool closed() const override { return sink_->closed(); }
+  arrow::Result<int64_t> Tell() const override { return sink_->Tell(); }
+
+ private:
+  Progress* progress_;
+  std::shared_ptr<arrow::io::OutputStream> sink_;
+};
+
+std::shared_ptr<arrow::io::OutputStream> Progress::Above(
+    std::shared_ptr<arrow::io::OutputStream> sink) {
+  if (!shown_) return sink;
+  return std::make_shared<AboveStream>(this, std::move(sink));
+}
+
+arrow::Status Progress::WriteAbove(const std::function<arrow::Status()>& write) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (done_) return write();
+  std::fprintf(stderr, "\r\033[K");
+  std::fflush(stderr);
+  auto written = write();
+  Draw(Elapsed());
+  return written;
 }
 
 std::string Progress::Line(const std::string& what, bool counts, int64_t rows, int64_t bytes,

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "arrow/io/type_fwd.h"
+#include "arrow/status.h"
 #include "arrow/type_fwd.h"
 
 namespace arrowport::cli {
@@ -43,18 +46,28 @@ class Progress {
   std::shared_ptr<arrow::RecordBatchReader> Counting(
       std::shared_ptr<arrow::RecordBatchReader> reader);
 
+  /// `sink` (standard output on the same terminal) passed through so that what is written
+  /// to it lands above the line: the line is erased, the text written and flushed, the line
+  /// drawn again. The stream must not outlive this progress.
+  std::shared_ptr<arrow::io::OutputStream> Above(std::shared_ptr<arrow::io::OutputStream> sink);
+
   /// The line as drawn after `seconds` (exposed for tests).
   static std::string Line(const std::string& what, bool counts, int64_t rows, int64_t bytes,
                           double seconds);
 
  private:
+  class AboveStream;
+  /// Runs `write` with the line erased, then draws it again; under `mutex_`.
+  arrow::Status WriteAbove(const std::function<arrow::Status()>& write);
   void Draw(double seconds);
+  double Elapsed() const;
 
   const std::string what_;
   const bool counts_;
   const bool shown_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::atomic<int64_t> rows_{0}, bytes_{0};
-  std::mutex mutex_;  // guards done_
+  std::mutex mutex_;  // guards done_ and the terminal's line
   std::condition_variable wake_;
   bool done_ = false;
   std::thread thread_;  // not started when stderr is not a terminal

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
+#include <optional>
 
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
@@ -101,22 +103,13 @@ std::vector<size_t> TextTable::Widths() const {
   return widths;
 }
 
-std::string TextTable::Render(const TextTableLimits& limits, bool count_line) const {
-  // The rows shown, in order: the first ones, a "…" row for those left out, the last ones.
-  std::vector<const std::vector<std::string>*> shown;
-  for (const auto& row : head_) shown.push_back(&row);
-  const int64_t kept = static_cast<int64_t>(head_.size() + tail_.size());
-  const bool skipped = total_ > kept;
-  const std::vector<std::string> gap(header_.size(), kEllipsis);
-  if (skipped) shown.push_back(&gap);
-  for (size_t i = 0; i < tail_.size(); ++i) {
-    // Once rows were skipped the ring is full: its oldest row is the next to overwrite.
-    const size_t at = skipped ? (tail_next_ + i) % tail_.size() : i;
-    shown.push_back(&tail_[at]);
-  }
-
-  size_t columns = header_.size();
-  std::vector<size_t> widths = Widths();
+TextTable::Fitted TextTable::Fit(const TextTableLimits& limits) const {
+  Fitted fitted;
+  fitted.natural = Widths();
+  fitted.widths = fitted.natural;
+  fitted.columns = header_.size();
+  auto& widths = fitted.widths;
+  size_t& columns = fitted.columns;
   auto total_width = [&] {
     size_t sum = 0;
     for (size_t c = 0; c < columns; ++c) sum += widths[c] + (c ? 3 : 0);
@@ -132,11 +125,43 @@ std::string TextTable::Render(const TextTableLimits& limits, bool count_line) co
     // Still too wide: the last columns are left out (at least one stays).
     while (columns > 1 && total_width() > limits.width) --columns;
   }
+  return fitted;
+}
 
-  std::string out = Line(header_, widths, std::vector<bool>(header_.size()), columns);
-  out += Rule(widths, columns);
-  for (const auto* row : shown) {
-    out += Line(*row, widths, row == &gap ? std::vector<bool>(header_.size()) : right_, columns);
+std::string TextTable::RenderHead(const Fitted& fitted) const {
+  std::string out =
+      Line(header_, fitted.widths, std::vector<bool>(header_.size()), fitted.columns);
+  out += Rule(fitted.widths, fitted.columns);
+  for (const auto& row : head_) out += Line(row, fitted.widths, right_, fitted.columns);
+  return out;
+}
+
+std::string TextTable::RenderRest(const Fitted& fitted, const TextTableLimits& limits,
+                                  bool count_line, bool loose) const {
+  const size_t columns = fitted.columns;
+  std::string out;
+  const int64_t kept = static_cast<int64_t>(head_.size() + tail_.size());
+  const bool skipped = total_ > kept;
+  if (skipped) {
+    out += Line(std::vector<std::string>(header_.size(), kEllipsis), fitted.widths,
+                std::vector<bool>(header_.size()), columns);
+  }
+  for (size_t i = 0; i < tail_.size(); ++i) {
+    // Once rows were skipped the ring is full: its oldest row is the next to overwrite.
+    const size_t at = skipped ? (tail_next_ + i) % tail_.size() : i;
+    const auto& row = tail_[at];
+    if (!loose) {
+      out += Line(row, fitted.widths, right_, columns);
+      continue;
+    }
+    std::vector<std::string> cells(row.begin(), row.begin() + columns);
+    for (size_t c = 0; c < columns; ++c) {
+      if (fitted.widths[c] < fitted.natural[c]) cells[c] = CutToWidth(cells[c], fitted.widths[c]);
+    }
+    std::string line = Line(cells, fitted.widths, right_, columns, /*cut=*/false);
+    line.pop_back();  // the newline
+    if (limits.width > 0) line = CutToWidth(line, limits.width);
+    out += line + '\n';
   }
   if (columns < header_.size()) {
     std::string note = std::to_string(header_.size() - columns) + " more column" +
@@ -147,6 +172,86 @@ std::string TextTable::Render(const TextTableLimits& limits, bool count_line) co
   if (count_line) out += CountLine(total_, kept);
   return out;
 }
+
+std::string TextTable::Render(const TextTableLimits& limits, bool count_line) const {
+  const Fitted fitted = Fit(limits);
+  return RenderHead(fitted) + RenderRest(fitted, limits, count_line);
+}
+
+namespace {
+
+// Row `r` of `batch` as the table shows it.
+arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batch, int64_t r) {
+  std::vector<std::string> row;
+  row.reserve(batch.num_columns());
+  for (int c = 0; c < batch.num_columns(); ++c) {
+    ARROW_ASSIGN_OR_RAISE(auto scalar, batch.column(c)->GetScalar(r));
+    row.push_back(scalar->is_valid ? Printable(scalar->ToString()) : "NULL");
+  }
+  return row;
+}
+
+// A row limit (a terminal): the first rows are formatted as they come, the last ones once
+// the result has ended (only the batches that hold them are kept), those between are
+// counted. The header and first rows are written as soon as rows are sure to be left out.
+arrow::Result<int64_t> WriteLimitedTable(arrow::RecordBatchReader* reader, TextTable& table,
+                                         const std::shared_ptr<arrow::io::OutputStream>& sink,
+                                         const TextTableLimits& limits) {
+  const int64_t head_rows = (limits.rows + 1) / 2;
+  const int64_t tail_rows = limits.rows - head_rows;
+  std::deque<std::shared_ptr<arrow::RecordBatch>> last;  // rows after the head
+  int64_t last_rows = 0;
+  int64_t total = 0;
+  std::optional<TextTable::Fitted> printed;  // set once the head is written
+  auto write = [&](const std::string& text) {
+    return sink->Write(text.data(), static_cast<int64_t>(text.size()));
+  };
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+    if (!batch) break;
+    int64_t r = 0;
+    for (; total + r < head_rows && r < batch->num_rows(); ++r) {
+      ARROW_ASSIGN_OR_RAISE(auto row, FormatRow(*batch, r));
+      table.Add(std::move(row));
+    }
+    total += batch->num_rows();
+    if (r < batch->num_rows()) {
+      last.push_back(r == 0 ? batch : batch->Slice(r));
+      last_rows += batch->num_rows() - r;
+    }
+    while (!last.empty() && last_rows - last.front()->num_rows() >= tail_rows) {
+      last_rows -= last.front()->num_rows();
+      last.pop_front();
+    }
+    if (!printed && total > limits.rows) {
+      printed = table.Fit(limits);
+      ARROW_RETURN_NOT_OK(write(table.RenderHead(*printed)));
+      ARROW_RETURN_NOT_OK(sink->Flush());
+    }
+  }
+  // The last rows: those of the kept batches past the ones left out.
+  const int64_t shown_last = std::min(last_rows, tail_rows);
+  int64_t skip = last_rows - shown_last;
+  table.Skip(total - table.rows() - shown_last);
+  for (const auto& batch : last) {
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      ARROW_ASSIGN_OR_RAISE(auto row, FormatRow(*batch, r));
+      table.Add(std::move(row));
+    }
+  }
+  if (printed) {
+    ARROW_RETURN_NOT_OK(write(table.RenderRest(*printed, limits, true, /*loose=*/true)));
+  } else {
+    ARROW_RETURN_NOT_OK(write(table.Render(limits)));
+  }
+  return total;
+}
+
+}  // namespace
 
 arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
                                       const std::shared_ptr<arrow::io::OutputStream>& sink,
@@ -160,6 +265,7 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
   }
   TextTable table(header, right);
   table.KeepRows(limits.rows);
+  if (limits.rows > 0) return WriteLimitedTable(reader, table, sink, limits);
   // Unlimited (a file, a pipe): once the first rows set the widths, the rest are written
   // as they come.
   const bool streamed = limits.width == 0 && limits.rows == 0;
@@ -172,12 +278,7 @@ arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
     ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
     if (!batch) break;
     for (int64_t r = 0; r < batch->num_rows(); ++r) {
-      std::vector<std::string> row;
-      row.reserve(batch->num_columns());
-      for (int c = 0; c < batch->num_columns(); ++c) {
-        ARROW_ASSIGN_OR_RAISE(auto scalar, batch->column(c)->GetScalar(r));
-        row.push_back(scalar->is_valid ? Printable(scalar->ToString()) : "NULL");
-      }
+      ARROW_ASSIGN_OR_RAISE(auto row, FormatRow(*batch, r));
       ++total;
       if (!widths.empty()) {
         ARROW_RETURN_NOT_OK(write(Line(row, widths, right, row.size(), /*cut=*/false)));

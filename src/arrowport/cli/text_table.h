@@ -46,6 +46,26 @@ class TextTable {
   /// The table fitted to `limits`, then "(N rows)" when `count_line`.
   std::string Render(const TextTableLimits& limits, bool count_line = true) const;
 
+  /// Rows counted but neither kept nor shown (between the first and the last ones).
+  void Skip(int64_t rows) { total_ += rows; }
+
+  /// The columns' widths once fitted to a width (`natural`: before narrowing) and how
+  /// many columns are shown.
+  struct Fitted {
+    std::vector<size_t> widths, natural;
+    size_t columns = 0;
+  };
+  Fitted Fit(const TextTableLimits& limits) const;
+  /// The header, its rule and the first rows, in `fitted`'s widths.
+  std::string RenderHead(const Fitted& fitted) const;
+  /// What follows the first rows: the "…" row when rows were left out, the last rows,
+  /// the note on columns left out, and "(N rows)" when `count_line`. `loose`: the last
+  /// rows were not measured for `fitted` (the head was printed before they came): a cell
+  /// wider than its column is cut only in a column narrowed to fit, and the line to
+  /// `limits.width`.
+  std::string RenderRest(const Fitted& fitted, const TextTableLimits& limits,
+                         bool count_line, bool loose = false) const;
+
   /// Sets the row limit used while rows are added (Render should get the same).
   void KeepRows(int64_t limit) { keep_ = limit; }
 
@@ -63,7 +83,9 @@ class TextTable {
 };
 
 /// \brief Prints every row of `reader` as a TextTable fitted to `limits`; returns the
-/// number of rows.
+/// number of rows. With a row limit, only the rows shown are formatted, and the header and
+/// first rows are written as soon as rows are known to be left out (a long result on a
+/// terminal shows its start at once, not when it has all come).
 arrow::Result<int64_t> WriteTextTable(arrow::RecordBatchReader* reader,
                                       const std::shared_ptr<arrow::io::OutputStream>& sink,
                                       const TextTableLimits& limits);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <sstream>
 
 #include "arrow/api.h"
@@ -170,6 +171,81 @@ TEST(TextTableTest, AnErrorFromTheReaderFailsTheWrite) {
   auto rows = WriteTextTable(&reader, sink, {});
   ASSERT_FALSE(rows.ok());
   EXPECT_EQ(rows.status().message(), "query failed midway");
+}
+
+// Batches of 0..total-1 in `sizes`, one row each, handed out one at a time; `before_each`
+// runs before each batch is given (and once more before the end).
+class CountingBatches : public arrow::RecordBatchReader {
+ public:
+  CountingBatches(std::vector<int64_t> sizes, std::function<void(size_t)> before_each)
+      : sizes_(std::move(sizes)), before_each_(std::move(before_each)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    before_each_(next_);
+    if (next_ == sizes_.size()) {
+      *out = nullptr;
+      return arrow::Status::OK();
+    }
+    arrow::Int64Builder numbers;
+    for (int64_t i = 0; i < sizes_[next_]; ++i) ARROW_RETURN_NOT_OK(numbers.Append(first_ + i));
+    first_ += sizes_[next_];
+    ARROW_ASSIGN_OR_RAISE(auto column, numbers.Finish());
+    *out = arrow::RecordBatch::Make(schema_, sizes_[next_++], {column});
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::shared_ptr<arrow::Schema> schema_ = arrow::schema({arrow::field("n", arrow::int64())});
+  std::vector<int64_t> sizes_;
+  std::function<void(size_t)> before_each_;
+  size_t next_ = 0;
+  int64_t first_ = 0;
+};
+
+// A long result on a terminal: its first rows are written as soon as rows are sure to be
+// left out, not when the result ends; the last rows and the count follow at the end.
+TEST(TextTableTest, ARowLimitWritesTheFirstRowsBeforeTheResultEnds) {
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  std::vector<std::string> written_before;  // what the sink held before each batch
+  CountingBatches reader({3, 1, 50, 7, 39}, [&](size_t) {
+    auto tell = sink->Tell().ValueOrDie();
+    written_before.push_back(std::to_string(tell));
+  });
+  auto rows = WriteTextTable(&reader, sink, {0, 4});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, 100);
+  // Nothing before 5 rows came; the header and two first rows once they had (after the
+  // third batch), nothing more until the end.
+  ASSERT_EQ(written_before.size(), 6u);
+  EXPECT_EQ(written_before[0], "0");
+  EXPECT_EQ(written_before[2], "0");
+  EXPECT_EQ(written_before[3], std::to_string(std::string("n\n-\n0\n1\n").size()));
+  EXPECT_EQ(written_before[5], written_before[3]);
+  // The last rows were not measured with the first: wider, they push their line.
+  EXPECT_EQ(sink->Finish().ValueOrDie()->ToString(),
+            "n\n-\n0\n1\n\xE2\x80\xA6\n98\n99\n(100 rows, 4 shown)\n");
+}
+
+TEST(TextTableTest, ARowLimitCountsEveryRowWhateverTheBatches) {
+  for (const std::vector<int64_t>& sizes :
+       std::vector<std::vector<int64_t>>{{100}, {1, 1, 98}, {97, 1, 1, 1}, {2, 2, 96}, {5}}) {
+    int64_t total = 0;
+    for (int64_t size : sizes) total += size;
+    CountingBatches reader(sizes, [](size_t) {});
+    auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+    auto rows = WriteTextTable(&reader, sink, {0, 4});
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    EXPECT_EQ(*rows, total);
+    const auto lines = Lines(sink->Finish().ValueOrDie()->ToString());
+    if (total > 4) {
+      ASSERT_EQ(lines.size(), 8u);
+      EXPECT_EQ(lines[5], std::to_string(total - 2));
+      EXPECT_EQ(lines[6], std::to_string(total - 1));
+      EXPECT_EQ(lines[7], "(" + std::to_string(total) + " rows, 4 shown)");
+    } else {
+      EXPECT_EQ(lines.back(), "(" + std::to_string(total) + " rows)");
+    }
+  }
 }
 
 TEST(HumanFormatTest, GroupsEveryInt64) {

@@ -71,6 +71,18 @@ void AnswerHttpsRequired(int fd) {
   (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+// A TLS ClientHello opens with a handshake record (content type 22): an https:// client on
+// this plain port. Its bytes are read, so that the close that follows is an orderly one
+// (closed with unread input, the socket would be reset under the client's feet).
+bool TakeTlsHandshake(int fd) {
+  unsigned char first = 0;
+  if (::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || first != 0x16) return false;
+  char sink[4096];
+  for (int i = 0; i < 16 && ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
+  return true;
+}
+
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options)
@@ -215,6 +227,16 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
   for (size_t served = 0; served < options_.keep_alive_max_count; ++served) {
     if (!registry_.SetPhase(id, ConnectionRegistry::Phase::kIdle)) break;
     if (!stream.WaitForRequest()) break;
+    if (served == 0 && options_.tls == nullptr && TakeTlsHandshake(fd)) {
+      // httplib would answer its bytes with a 400 the TLS client cannot read.
+      if (options_.logger != nullptr) {
+        options_.logger->Warn(
+            "a TLS handshake on the plain HTTP port: the client should use http:// (or "
+            "set tls.cert and tls.key to serve HTTPS)",
+            {{"remote", remote_ip + ":" + std::to_string(remote_port)}});
+      }
+      break;
+    }
     // A connection idle when Stop() began was shut down; one that got here first serves
     // this request, saying it will close.
     const bool stopping = !registry_.SetPhase(id, ConnectionRegistry::Phase::kActive);

@@ -150,6 +150,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   if (!impl->setup.config.tls.cert.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->tls, http::TlsContext::Make(impl->setup.config.tls));
   }
+  ARROW_RETURN_NOT_OK(impl->CheckPorts());
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
   ARROW_RETURN_NOT_OK(impl->CheckTransforms(impl->setup.config));
   impl->MakeMetrics();

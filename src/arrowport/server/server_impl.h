@@ -118,6 +118,9 @@ struct Server::Impl {
   arrow::Status CheckTransforms(const config::Config& config);
   arrow::Status MakeAuthenticator();
   void MakePipelines();
+  /// Each configured port can be bound (a port in use fails here, before the database
+  /// opens, naming the flag and variable that choose another).
+  arrow::Status CheckPorts() const;
   arrow::Status StartFlight();
   arrow::Status StartHttp();
 

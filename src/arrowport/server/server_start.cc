@@ -11,6 +11,7 @@
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/status_code_interceptor.h"
+#include "arrowport/server/port_check.h"
 #include "arrowport/server/server_impl.h"
 #include "arrowport/storage/memory_limit.h"
 #include "arrowport/storage/relation_sql.h"
@@ -321,6 +322,9 @@ arrow::Status Server::Impl::StartFlight() {
   };
   auto st = flight->Init(options);
   if (!st.ok()) {
+    // Taken since CheckPorts (gRPC says only "Server did not start properly").
+    ARROW_RETURN_NOT_OK(CheckPortFree(config.flight.host, config.flight.port,
+                                      kFlightPortSetting));
     return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
                                   config.flight.port, ": ", st.message());
   }
@@ -361,8 +365,27 @@ arrow::Status Server::Impl::StartHttp() {
   deps.tls = tls.get();
   deps.metrics = metrics.get();
   deps.status_json = [this](const Principal* caller) { return StatusJson(caller); };
-  ARROW_ASSIGN_OR_RAISE(http, http::HttpGateway::Start(deps, config.http.host,
-                                                       config.http.port));
+  auto started = http::HttpGateway::Start(deps, config.http.host, config.http.port);
+  if (!started.ok()) {
+    ARROW_RETURN_NOT_OK(CheckPortFree(config.http.host, config.http.port, kHttpPortSetting));
+    return started.status();
+  }
+  http = std::move(*started);
+  return arrow::Status::OK();
+}
+
+arrow::Status Server::Impl::CheckPorts() const {
+  const auto& config = setup.config;
+  if (config.flight.port > 0 && config.flight.port == config.http.port) {
+    return arrow::Status::Invalid("flight.port and http.port are both ", config.flight.port,
+                                  ": give each its own (--flight-port, --http-port)");
+  }
+  ARROW_RETURN_NOT_OK(CheckPortFree(config.flight.host, config.flight.port, kFlightPortSetting));
+  ARROW_RETURN_NOT_OK(CheckPortFree(config.http.host, config.http.port, kHttpPortSetting));
+  if (config.metrics.port && config.metrics.enabled) {
+    ARROW_RETURN_NOT_OK(
+        CheckPortFree(config.metrics.host, *config.metrics.port, kMetricsPortSetting));
+  }
   return arrow::Status::OK();
 }
 

@@ -66,6 +66,15 @@ bool CommitFailedOnStorage(std::string_view message) {
   }
   return false;
 }
+// DuckDB's "<Kind> with name <name> already exists!": the words close the message (a name
+// that holds them is quoted, so its quote follows).
+bool EndsSayingAlreadyExists(std::string_view message) {
+  constexpr std::string_view kWords = " already exists";
+  const auto at = message.rfind(kWords);
+  if (at == std::string_view::npos) return false;
+  const auto rest = message.substr(at + kWords.size());
+  return rest.find_first_not_of("!. \n") == std::string_view::npos;
+}
 }  // namespace
 
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
@@ -91,6 +100,9 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
     case DUCKDB_ERROR_UNKNOWN_TYPE:
       return arrow::Status::Invalid(text);
     case DUCKDB_ERROR_CATALOG:
+      // "Table with name t already exists!": there, not missing (ALREADY_EXISTS, HTTP 409;
+      // as KeyError it reached clients as NOT_FOUND and 404).
+      if (EndsSayingAlreadyExists(message)) return arrow::Status::AlreadyExists(text);
       return arrow::Status::KeyError(text);
     case DUCKDB_ERROR_INTERRUPT:
       return arrow::Status::Cancelled(text);

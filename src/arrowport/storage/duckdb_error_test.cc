@@ -11,6 +11,21 @@
 
 namespace arrowport::storage {
 
+// "already exists" reached clients as NOT_FOUND (KeyError), the code of what is missing.
+TEST(TranslateDuckDBErrorTest, WhatAlreadyExistsIsAlreadyExistsNotMissing) {
+  for (const char* exists : {"Catalog Error: Table with name \"t\" already exists!",
+                             "Catalog Error: Schema with name s already exists!",
+                             "Catalog Error: View with name v already exists"}) {
+    EXPECT_TRUE(TranslateDuckDBError(DUCKDB_ERROR_CATALOG, exists).IsAlreadyExists()) << exists;
+  }
+  // Missing stays KeyError, whatever a quoted name says.
+  for (const char* missing :
+       {"Catalog Error: Table with name t does not exist!",
+        "Catalog Error: Table with name \"x already exists\" does not exist!"}) {
+    EXPECT_TRUE(TranslateDuckDBError(DUCKDB_ERROR_CATALOG, missing).IsKeyError()) << missing;
+  }
+}
+
 TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
   // Found by a hostile run: told "retryable conflict", a client retried at once in vain.
   auto memory = TranslateDuckDBError(

@@ -1,0 +1,285 @@
+#include "arrowport/cli/server_probe.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "arrowport/cli/progress.h"
+#include "arrowport/http/openssl_handle.h"
+
+namespace arrowport::cli {
+
+namespace {
+
+constexpr auto kRetryEvery = std::chrono::milliseconds(200);
+// One connection attempt (a host that drops packets instead of refusing).
+constexpr int kConnectTimeoutMs = 5000;
+// The TLS probe's reads and writes: a server that answers neither way is no mismatch.
+constexpr int kProbeIoTimeoutS = 5;
+
+// A socket closed with its owner.
+class ProbeSocket {
+ public:
+  explicit ProbeSocket(int fd) : fd_(fd) {}
+  ~ProbeSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ProbeSocket(ProbeSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ProbeSocket(const ProbeSocket&) = delete;
+  ProbeSocket& operator=(const ProbeSocket&) = delete;
+  ProbeSocket& operator=(ProbeSocket&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct ProbeAddrInfoFree {
+  void operator()(addrinfo* info) const { freeaddrinfo(info); }
+};
+using ProbeAddresses = std::unique_ptr<addrinfo, ProbeAddrInfoFree>;
+
+arrow::Result<ProbeAddresses> Resolve(const ServerEndpoint& endpoint, const std::string& option) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const int error = ::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(),
+                                  &hints, &found);
+  if (error != 0) {
+    return arrow::Status::IOError("cannot resolve the host '", endpoint.host, "' of ",
+                                  endpoint.url, " (", gai_strerror(error), "): pass ", option);
+  }
+  return ProbeAddresses(found);
+}
+
+// A connected socket, or the errno of the attempt (ETIMEDOUT after kConnectTimeoutMs).
+struct Connected {
+  std::optional<ProbeSocket> socket;
+  int error = 0;
+};
+
+Connected ConnectOne(const addrinfo& address) {
+  ProbeSocket socket(::socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                              address.ai_protocol));
+  if (socket.fd() < 0) return {std::nullopt, errno};
+  if (::connect(socket.fd(), address.ai_addr, address.ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) return {std::nullopt, errno};
+    pollfd pfd{socket.fd(), POLLOUT, 0};
+    const int ready = ::poll(&pfd, 1, kConnectTimeoutMs);
+    if (ready == 0) return {std::nullopt, ETIMEDOUT};
+    if (ready < 0) return {std::nullopt, errno};
+    int error = 0;
+    socklen_t size = sizeof(error);
+    if (::getsockopt(socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+    if (error != 0) return {std::nullopt, error};
+  }
+  // Blocking again, for the TLS probe.
+  const int flags = ::fcntl(socket.fd(), F_GETFL);
+  if (flags >= 0) (void)::fcntl(socket.fd(), F_SETFL, flags & ~O_NONBLOCK);
+  return {std::move(socket), 0};
+}
+
+// The first address that accepts; else the error of the last attempt (ECONNREFUSED
+// when every address refused).
+Connected ConnectAny(const addrinfo* addresses) {
+  Connected last{std::nullopt, ECONNREFUSED};
+  bool all_refused = true;
+  for (const addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
+    Connected attempt = ConnectOne(*a);
+    if (attempt.socket) return attempt;
+    if (attempt.error != ECONNREFUSED) all_refused = false;
+    last = std::move(attempt);
+  }
+  if (all_refused) last.error = ECONNREFUSED;
+  return last;
+}
+
+std::string SecondsText(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g s", seconds);
+  return text;
+}
+
+// Records whether the peer sent anything TLS: a handshake message or an alert.
+void NotePeerTls(int write_p, int, int content_type, const void*, size_t, SSL*, void* arg) {
+  if (write_p == 0 && (content_type == SSL3_RT_HANDSHAKE || content_type == SSL3_RT_ALERT)) {
+    *static_cast<bool*>(arg) = true;
+  }
+}
+
+// True when the server at `endpoint` answers a TLS ClientHello in TLS (no certificate is
+// checked: only the protocol is asked).
+arrow::Result<bool> SpeaksTls(const ServerEndpoint& endpoint) {
+  ARROW_ASSIGN_OR_RAISE(auto addresses, Resolve(endpoint, "--server"));
+  Connected connected = ConnectAny(addresses.get());
+  if (!connected.socket) {
+    return arrow::Status::IOError("cannot connect: ", std::strerror(connected.error));
+  }
+  const int fd = connected.socket->fd();
+  timeval timeout{kProbeIoTimeoutS, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  http::SslCtxHandle context(SSL_CTX_new(TLS_client_method()));
+  if (!context) return arrow::Status::IOError("OpenSSL: ", http::TakeOpenSslErrors());
+  SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
+  http::SslHandle ssl(SSL_new(context.get()));
+  if (!ssl) return arrow::Status::IOError("OpenSSL: ", http::TakeOpenSslErrors());
+  bool peer_spoke_tls = false;
+  ScopedSigpipeBlock no_sigpipe;
+  SSL_set_msg_callback(ssl.get(), NotePeerTls);
+  SSL_set_msg_callback_arg(ssl.get(), &peer_spoke_tls);
+  SSL_set_fd(ssl.get(), fd);
+  (void)SSL_set_tlsext_host_name(ssl.get(), endpoint.host.c_str());
+  const bool handshaken = SSL_connect(ssl.get()) == 1;
+  (void)http::TakeOpenSslErrors();
+  return handshaken || peer_spoke_tls;
+}
+
+std::string WithScheme(const ServerEndpoint& endpoint, bool tls) {
+  const auto colon = endpoint.url.find("://");
+  const std::string rest = colon == std::string::npos ? endpoint.url : endpoint.url.substr(colon);
+  if (endpoint.http) return (tls ? "https" : "http") + rest;
+  return (tls ? "grpc+tls" : "grpc") + rest;
+}
+
+}  // namespace
+
+ScopedSigpipeBlock::ScopedSigpipeBlock() {
+  sigemptyset(&pipe_);
+  sigaddset(&pipe_, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+}
+
+ScopedSigpipeBlock::~ScopedSigpipeBlock() {
+  if (!was_pending_) {
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+arrow::Result<ServerEndpoint> ParseServerUrl(const std::string& url) {
+  ServerEndpoint endpoint;
+  endpoint.url = url;
+  const auto colon = url.find("://");
+  const std::string scheme = colon == std::string::npos ? "" : url.substr(0, colon);
+  if (scheme == "grpc" || scheme == "grpc+tcp") {
+  } else if (scheme == "grpc+tls") {
+    endpoint.tls = true;
+  } else if (scheme == "http" || scheme == "https") {
+    endpoint.http = true;
+    endpoint.tls = scheme == "https";
+  } else {
+    return arrow::Status::Invalid("server URL '", url,
+                                  "': expected grpc://, grpc+tls://, http:// or https://");
+  }
+  std::string authority = url.substr(colon + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  std::string port;
+  if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
+    const auto close = authority.find(']');
+    if (close == std::string::npos) {
+      return arrow::Status::Invalid("server URL '", url, "': unclosed '[' in the host");
+    }
+    endpoint.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') {
+      port = authority.substr(close + 2);
+    }
+  } else {
+    const auto at = authority.rfind(':');
+    endpoint.host = authority.substr(0, at);
+    if (at != std::string::npos) port = authority.substr(at + 1);
+  }
+  if (endpoint.host.empty()) {
+    return arrow::Status::Invalid("server URL '", url, "': no host");
+  }
+  if (port.empty()) {
+    if (!endpoint.http) {
+      return arrow::Status::Invalid("server URL '", url, "': no port (grpc://host:8815)");
+    }
+    endpoint.port = endpoint.tls ? 443 : 80;
+    return endpoint;
+  }
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    return arrow::Status::Invalid("server URL '", url, "': '", port, "' is not a port");
+  }
+  endpoint.port = std::stoi(port);
+  return endpoint;
+}
+
+arrow::Status WaitForServer(const std::string& url, double wait_s, const std::string& option) {
+  auto parsed = ParseServerUrl(url);
+  // Whatever is not one of ours is left to the client library to refuse in its words.
+  if (!parsed.ok()) return arrow::Status::OK();
+  const ServerEndpoint& endpoint = *parsed;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline =
+      start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                  std::chrono::duration<double>(std::max(wait_s, 0.0)));
+  std::optional<Progress> waiting;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto addresses, Resolve(endpoint, option));
+    Connected connected = ConnectAny(addresses.get());
+    if (connected.socket) return arrow::Status::OK();
+    if (connected.error != ECONNREFUSED) {
+      return arrow::Status::IOError("cannot reach ", url, " (", std::strerror(connected.error),
+                                    "): check the address, or pass ", option);
+    }
+    if (std::chrono::steady_clock::now() + kRetryEvery > deadline) break;
+    // A server started a moment ago (`arrowport serve &` and then this command) opens
+    // its ports once its database is open.
+    if (!waiting) waiting.emplace("waiting for a server at " + url, /*counts=*/false);
+    std::this_thread::sleep_for(kRetryEvery);
+  }
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return arrow::Status::IOError(
+      "no Arrowport server at ", url, " (connection refused",
+      waited >= 1 ? ", tried for " + SecondsText(std::round(waited)) : std::string(),
+      "): start one with `arrowport serve`, or pass ", option);
+}
+
+arrow::Status ExplainTlsMismatch(const std::string& url, const arrow::Status& failed) {
+  auto endpoint = ParseServerUrl(url);
+  if (!endpoint.ok()) return failed;
+  auto speaks = SpeaksTls(*endpoint);
+  if (!speaks.ok() || *speaks == endpoint->tls) return failed;
+  if (endpoint->tls) {
+    return arrow::Status::IOError("the server at ", url, " does not speak TLS: use ",
+                                  WithScheme(*endpoint, false),
+                                  " (or turn TLS on at the server: tls.cert and tls.key)");
+  }
+  return arrow::Status::IOError(
+      "the server at ", url, " speaks TLS: use ", WithScheme(*endpoint, true),
+      " (with --tls-ca FILE when its certificate is not signed by a CA this system trusts)");
+}
+
+}  // namespace arrowport::cli
