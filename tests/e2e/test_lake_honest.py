@@ -5,6 +5,7 @@ does; and a log that cannot be loaded or fails validation (paths leaving the tab
 missing files) is refused for writes and fails reads with the reason, never served from
 the last good snapshot."""
 import json
+import os
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -103,7 +104,16 @@ def test_sql_cannot_call_the_views_value_function(start_server, tmp_path):
 def forge(lake, version, actions, raw=None):
     """Writes commit `version` of the lake's log as another writer would (file or S3)."""
     text = raw if raw is not None else "".join(json.dumps(a) + "\n" for a in actions)
-    with lake.fs.open_output_stream(f"{lake.root}/_delta_log/{version:020d}.json") as f:
+    target = f"{lake.root}/_delta_log/{version:020d}.json"
+    if lake.url.startswith("file://"):
+        # At once, as a writer renames a commit into place: a poll must not read it half
+        # written (an S3 PUT is atomic by itself).
+        temporary = f"{lake.root}/forged.tmp"
+        with open(temporary, "w") as f:
+            f.write(text)
+        os.replace(temporary, target)
+        return
+    with lake.fs.open_output_stream(target) as f:
         f.write(text.encode())
 
 
