@@ -254,3 +254,23 @@ def test_a_remove_of_every_file_is_read_as_delta_rs_reads_it(start_server, tmp_p
     assert lake.read().num_rows == 5
     assert lake_state(server) == (['arrowport_lake_table_state{stream="events",state="ok"} 1'],
                                   "ok")
+
+
+
+def test_a_partition_filter_scans_only_its_files(start_server, tmp_path):
+    """Partition values read through the view's function are constants to DuckDB's planner:
+    a filter on the partition column drops the other partitions' scans from the plan."""
+    (tmp_path / "lake").mkdir()
+    lake = Lake.local(tmp_path / "lake" / "events")
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, partition_by=["day"], compaction_interval_s=0)})
+    days = ("a\x00b", "it's", "c")
+    assert http_ingest(server, "events", events(range(9), days=days)).status_code == 200
+    def scans(where):
+        answer = requests.post(f"{server.http}/query?format=csv",
+                               data=f"EXPLAIN SELECT count(*) FROM events {where}",
+                               headers={"Content-Type": "text/plain"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.text.count("READ_PARQUET") + answer.text.count("PARQUET_SCAN")
+    assert scans("") == 3
+    assert scans("WHERE day = 'it''s'") == 1
