@@ -94,7 +94,7 @@ arrow::Status LakeTable::CheckAddedFiles(const std::vector<std::string>& keys) {
   // symbolic link stays inside. Many on S3 (a first read, a forged log): one listing.
   constexpr size_t kMaxOpened = 64;
   const bool local = store_->url().rfind("file://", 0) == 0;
-  auto missing = [this](const std::string& key, const std::string& why) {
+  auto missing = [](const std::string& key, const std::string& why) {
     return arrow::Status::Invalid("the log adds the file '", key, "', which ", why);
   };
   if (local || keys.size() <= kMaxOpened) {
