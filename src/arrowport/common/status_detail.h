@@ -28,6 +28,9 @@ enum class ErrorKind {
   /// One request wrote (or sent back) more than its cap allows relative to what its
   /// client sent (limits.max_write_factor): not retryable as it is.
   kWriteLimit,
+  /// A lake table whose log cannot be loaded or fails validation (paths leaving the
+  /// table, files missing): refused for reads and writes until its log changes.
+  kTableRefused,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -55,6 +58,12 @@ bool HasErrorKind(const arrow::Status& status, ErrorKind kind);
 /// `status` with `kind` attached (the code and message stay as they are).
 arrow::Status WithErrorKind(const arrow::Status& status, ErrorKind kind,
                             int64_t retry_after_s = 0);
+
+template <typename... Args>
+arrow::Status TableRefused(Args&&... args) {
+  return WithErrorKind(arrow::Status::Invalid(std::forward<Args>(args)...),
+                       ErrorKind::kTableRefused);
+}
 
 template <typename... Args>
 arrow::Status RetryableConflict(Args&&... args) {

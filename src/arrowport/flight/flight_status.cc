@@ -24,9 +24,10 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
   if (HasErrorKind(status, ErrorKind::kPermissionDenied)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unauthorized, status.message());
   }
-  if (HasErrorKind(status, ErrorKind::kInUse)) {
-    // A handle busy with another call: FAILED_PRECONDITION (the call may succeed once the
-    // other call ends), carried like RESOURCE_EXHAUSTED below.
+  if (HasErrorKind(status, ErrorKind::kInUse) || HasErrorKind(status, ErrorKind::kTableRefused)) {
+    // A handle busy with another call, or a lake table whose log is refused:
+    // FAILED_PRECONDITION (the call may succeed once the other call ends, or the log is
+    // mended), carried like RESOURCE_EXHAUSTED below.
     return fl::MakeFlightError(fl::FlightStatusCode::Failed, status.message(),
                                EncodeRpcStatus(kGrpcFailedPrecondition, status.message(), 0));
   }

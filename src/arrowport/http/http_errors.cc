@@ -37,6 +37,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kResourceExhausted: return {503, "resource_exhausted"};
     case ErrorKind::kStoreUnavailable: return {503, "store_unavailable"};
     case ErrorKind::kWriteLimit: return {413, "write_limit"};
+    case ErrorKind::kTableRefused: return {409, "table_refused"};
   }
   return {500, "internal"};
 }

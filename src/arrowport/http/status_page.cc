@@ -149,7 +149,11 @@ function render(s) {
   (fill("streams", s.streams, 9, "no stream has been written yet") || []).forEach(([row, st]) => {
     row.dataset.stream = st.stream;
     cell(row, st.stream);
-    cell(row, st.target_table);
+    // A lake table refused or its store unavailable says so beside its name.
+    const lake = st.lake_state && st.lake_state !== "ok";
+    const name = cell(row, st.target_table + (lake ? " (lake " + st.lake_state + ")" : ""),
+                      lake ? "bad" : "");
+    if (lake && st.lake_error) name.title = st.lake_error;
     cell(row, st.commit);
     cell(row, fmt(st.rows), "num rows");
     const series = rates(st, span);

@@ -57,6 +57,29 @@ arrow::Result<CommitActions> ParseCommitText(const arrow::Buffer& body, int64_t 
   }
 }
 
+// A relative path of an add or remove must name an object inside the table and outside
+// its log: forged paths ("../x", "%2e%2e/x", "a//b", "_delta_log/...") would make readers,
+// writers or vacuum reach other objects. Absolute paths (shallow clones) are flagged
+// where they are applied.
+arrow::Status CheckRelativePath(const std::string& path, const char* action, int64_t version) {
+  const std::string key = KeyOfPath(path);
+  auto st = objectstore::ValidateKey(key);
+  if (!st.ok()) {
+    return arrow::Status::Invalid("commit ", version, " has a(n) ", action, " of '", path,
+                                  "', which does not name a file inside the table (",
+                                  st.message(), ")");
+  }
+  if (key.rfind(kLogPrefix, 0) == 0) {
+    return arrow::Status::Invalid("commit ", version, " has a(n) ", action, " of '", path,
+                                  "', a file of the Delta log itself");
+  }
+  return arrow::Status::OK();
+}
+
+bool IsAbsolute(const std::string& path) {
+  return path.find("://") != std::string::npos || path.rfind('/', 0) == 0;
+}
+
 }  // namespace
 
 arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version) {
@@ -64,6 +87,15 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
   if (commit.metadata) {
     ARROW_ASSIGN_OR_RAISE(schema, FromDeltaSchemaString(commit.metadata->schema_string));
     metadata = *commit.metadata;
+  }
+  // Checked before anything changes: a refused commit leaves the snapshot as it was.
+  for (const auto& remove : commit.removes) {
+    if (!IsAbsolute(remove.path)) {
+      ARROW_RETURN_NOT_OK(CheckRelativePath(remove.path, "remove", next_version));
+    }
+  }
+  for (const auto& add : commit.adds) {
+    if (!IsAbsolute(add.path)) ARROW_RETURN_NOT_OK(CheckRelativePath(add.path, "add", next_version));
   }
   for (const auto& remove : commit.removes) {
     files.erase(remove.path);
@@ -74,7 +106,7 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
     files[add.path] = add;
     // Absolute paths (shallow clones, files of another table): not read, written or
     // vacuumed by us.
-    if (add.path.find("://") != std::string::npos || add.path.rfind('/', 0) == 0) {
+    if (IsAbsolute(add.path)) {
       if (!Contains(unknown_actions, "add.absolutePath")) {
         unknown_actions.push_back("add.absolutePath");
       }
@@ -214,7 +246,7 @@ arrow::Status DeltaLog::UpdateUnsafe(Snapshot* snapshot,
     if (version <= snapshot->version) continue;
     if (version > up_to) break;
     if (version != snapshot->version + 1) {
-      return arrow::Status::IOError("the Delta log of ", store_->url(), " misses version ",
+      return arrow::Status::Invalid("the Delta log of ", store_->url(), " misses version ",
                                     snapshot->version + 1, " (next is ", version, ")");
     }
     ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(object.key));
@@ -243,6 +275,15 @@ arrow::Result<bool> DeltaLog::HasNewer(int64_t version) {
     if (CommitVersionOf(object.key)) return true;
   }
   return false;
+}
+
+arrow::Result<int64_t> DeltaLog::NewestVersion(int64_t version) {
+  ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(kLogPrefix, CommitKey(version)));
+  int64_t newest = version;
+  for (const auto& object : listing) {
+    if (auto found = CommitVersionOf(object.key)) newest = std::max(newest, *found);
+  }
+  return newest;
 }
 
 arrow::Result<std::optional<std::pair<int64_t, int64_t>>> DeltaLog::FindTxnCounts(

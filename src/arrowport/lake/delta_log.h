@@ -129,6 +129,9 @@ class DeltaLog {
 
   /// Whether a commit after `version` exists (one listing).
   arrow::Result<bool> HasNewer(int64_t version);
+  /// The newest commit version after `version` (`version` when there is none): one
+  /// listing.
+  arrow::Result<int64_t> NewestVersion(int64_t version);
 
   /// Creates commit file `version` only if absent: objectstore::IsAlreadyExists when
   /// another writer made it first.

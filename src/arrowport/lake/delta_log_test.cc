@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "arrow/api.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/lake/delta_schema.h"
+#include "arrowport/lake/lake_table.h"
 #include "arrowport/lake/lake_test_util.h"
 
 namespace arrowport::lake {
@@ -137,6 +139,8 @@ TEST(DeltaLog, CheckpointHoldsTheSnapshot) {
     add.size = 100 + i;
     add.stats = R"({"numRecords":4})";
     first.adds.push_back(add);
+    // A reader checks that the files a log adds are there.
+    ASSERT_TRUE(table->store()->Put(KeyOfPath(add.path), arrow::Buffer::FromString("x")).ok());
   }
   first.txns.push_back({"arrowport:req", 2, 1});
   ASSERT_TRUE(table->log()->TryCommit(0, first).ok());
@@ -158,6 +162,76 @@ TEST(DeltaLog, CheckpointHoldsTheSnapshot) {
   EXPECT_EQ(read->files.at("day=d1/f1.parquet").partition_values.at("day"), "d1");
   EXPECT_EQ(read->num_records(), 8);
   EXPECT_EQ(read->commits_since_checkpoint, 0);
+}
+
+// Found by a hostile run (issue 35): forged paths were applied, and their table written to.
+TEST(DeltaLog, PathsLeavingTheTableOrIntoItsLogAreRefused) {
+  for (const char* path : {"../x.parquet", "%2e%2e/x.parquet", "a//b.parquet", "a/./b.parquet",
+                           "day=a%00b/x.parquet", "_delta_log/00000000000000000000.json",
+                           "x.parquet/"}) {
+    for (const bool remove : {false, true}) {
+      Snapshot snapshot;
+      CommitActions commit;
+      if (remove) {
+        commit.removes.push_back({path, 1, true, {}, -1});
+      } else {
+        AddFile add;
+        add.path = path;
+        commit.adds.push_back(add);
+      }
+      auto applied = snapshot.Apply(commit, 3);
+      ASSERT_FALSE(applied.ok()) << path;
+      EXPECT_TRUE(applied.IsInvalid()) << applied.ToString();
+      EXPECT_NE(applied.message().find("commit 3"), std::string::npos) << applied.ToString();
+      EXPECT_EQ(snapshot.version, -1);  // left as it was
+      EXPECT_TRUE(snapshot.files.empty());
+    }
+  }
+  // Hostile-looking names that stay inside are files like any other.
+  Snapshot snapshot;
+  CommitActions commit;
+  for (const char* path : {"day=a%2500b/x.parquet", "day=..%2Fy/x.parquet", "..a/x.parquet"}) {
+    AddFile add;
+    add.path = path;
+    commit.adds.push_back(add);
+  }
+  ASSERT_TRUE(snapshot.Apply(commit, 0).ok());
+  EXPECT_EQ(snapshot.files.size(), 3u);
+}
+
+// A log whose adds name files the store does not have is refused for reads and writes
+// (the reason kept), until the log moves on.
+TEST(DeltaLog, AddsOfMissingFilesRefuseTheTable) {
+  testing::TempDir dir;
+  auto table = testing::OpenTable(dir);
+  CommitActions commit;
+  commit.protocol = Protocol{};
+  commit.metadata = Metadata{"m", R"({"type":"struct","fields":[]})", {}, {}, 0};
+  ASSERT_TRUE(table->log()->TryCommit(0, commit).ok());
+  ASSERT_TRUE(table->Latest().ok());
+  CommitActions forged;
+  AddFile add;
+  add.path = "gone.parquet";
+  forged.adds.push_back(add);
+  ASSERT_TRUE(table->log()->TryCommit(1, forged).ok());
+  for (int read = 0; read < 2; ++read) {
+    auto latest = table->Latest();
+    ASSERT_FALSE(latest.ok());
+    EXPECT_TRUE(HasErrorKind(latest.status(), ErrorKind::kTableRefused))
+        << latest.status().ToString();
+    EXPECT_NE(latest.status().message().find("'gone.parquet', which is not in the store"),
+              std::string::npos)
+        << latest.status().ToString();
+  }
+  EXPECT_FALSE(table->refusal().ok());
+  EXPECT_EQ(table->Cached()->version, 0);  // the last good snapshot, never served as latest
+  // The file arrives and the log moves on: the table is read again.
+  ASSERT_TRUE(table->store()->Put("gone.parquet", arrow::Buffer::FromString("x")).ok());
+  ASSERT_TRUE(table->log()->TryCommit(2, CommitActions{}).ok());
+  auto latest = table->Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  EXPECT_EQ((*latest)->version, 2);
+  EXPECT_TRUE(table->refusal().ok());
 }
 
 TEST(DeltaLog, AGapInTheLogIsAnError) {

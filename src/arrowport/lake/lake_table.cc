@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "arrowport/common/status_detail.h"
@@ -47,16 +48,12 @@ void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
   if (!latest_ || snapshot->version > latest_->version) latest_ = std::move(snapshot);
 }
 
-std::shared_ptr<const std::set<std::string>> LakeTable::ReadableKeys() const {
-  auto keys = std::make_shared<std::set<std::string>>();
+std::vector<std::shared_ptr<const Snapshot>> LakeTable::Kept() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [version, snapshot] : recent_) {
-    for (const auto& [path, add] : snapshot->files) keys->insert(KeyOfPath(path));
-  }
-  if (latest_) {
-    for (const auto& [path, add] : latest_->files) keys->insert(KeyOfPath(path));
-  }
-  return keys;
+  std::vector<std::shared_ptr<const Snapshot>> kept;
+  for (const auto& [version, snapshot] : recent_) kept.push_back(snapshot);
+  if (latest_ && recent_.count(latest_->version) == 0) kept.push_back(latest_);
+  return kept;
 }
 
 arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
@@ -70,9 +67,87 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
                                  "again");
 }
 
+arrow::Status LakeTable::refusal() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return refusal_;
+}
+
+arrow::Status LakeTable::Refuse(const arrow::Status& st, int64_t from) {
+  // The store failing (IOError, a vanished object) is for a retry; anything else is the
+  // log's content, which the next read would find again.
+  if (st.IsIOError() || st.IsKeyError() || st.IsCancelled() || st.IsOutOfMemory() ||
+      GetErrorKind(st) != nullptr) {
+    return st;
+  }
+  const int64_t newest = log_.NewestVersion(from).ValueOr(-1);
+  auto refused = TableRefused("the Delta table at ", store_->url(), " is refused: ",
+                              st.message());
+  Warn("lake table refused for reads and writes: " + st.message());
+  std::lock_guard<std::mutex> lock(mutex_);
+  refusal_ = refused;
+  refused_at_ = newest;
+  return refused;
+}
+
+arrow::Status LakeTable::CheckAddedFiles(const std::vector<std::string>& keys) {
+  // Few files (a request's), or a directory (cheap): each one opened, which also checks a
+  // symbolic link stays inside. Many on S3 (a first read, a forged log): one listing.
+  constexpr size_t kMaxOpened = 64;
+  const bool local = store_->url().rfind("file://", 0) == 0;
+  auto missing = [](const std::string& key, const std::string& why) {
+    return arrow::Status::Invalid("the log adds the file '", key, "', which ", why);
+  };
+  if (local || keys.size() <= kMaxOpened) {
+    for (const auto& key : keys) {
+      auto file = store_->OpenRead(key);
+      if (!file.ok()) {
+        if (file.status().IsKeyError()) return missing(key, "is not in the store");
+        if (file.status().IsInvalid()) return missing(key, file.status().message());
+        return file.status();
+      }
+      (void)(*file)->Close();
+    }
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(""));
+  std::set<std::string> present;
+  for (const auto& object : listing) present.insert(object.key);
+  for (const auto& key : keys) {
+    if (present.count(key) == 0) return missing(key, "is not in the store");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   std::lock_guard<std::mutex> refreshing(refresh_mutex_);
+  int64_t refused_at;
+  arrow::Status refused;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refused = refusal_;
+    refused_at = refused_at_;
+  }
+  if (!refused.ok() && refused_at >= 0) {
+    // Refused: one listing says whether the log has moved on since.
+    auto newest = log_.NewestVersion(refused_at);
+    if (!newest.ok()) {
+      return newest.status().WithMessage("reading the Delta log of ", store_->url(), ": ",
+                                         newest.status().message());
+    }
+    if (*newest == refused_at) return refused;
+  }
+  auto latest = LoadLatest();
+  if (latest.ok()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refusal_ = arrow::Status::OK();
+    refused_at_ = -1;
+  }
+  return latest;
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
   auto cached = Cached();
+  const int64_t from = cached ? cached->version : -1;
   if (cached) {
     // Most reads find nothing new: one listing, no copy of the snapshot.
     auto newer = log_.HasNewer(cached->version);
@@ -86,9 +161,27 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   const int64_t before = next->version;
   auto st = log_.Update(next.get());
   if (!st.ok()) {
-    return st.WithMessage("reading the Delta log of ", store_->url(), ": ", st.message());
+    return Refuse(st.WithMessage("reading the Delta log of ", store_->url(), ": ",
+                                 st.message()),
+                  from);
   }
   if (cached && next->version == before) return cached;
+  // The files this update added (another writer's commits, or the whole table on a first
+  // read) must be in the store.
+  std::vector<std::string> added;
+  for (const auto& [path, add] : next->files) {
+    if (!cached || cached->files.count(path) == 0) {
+      if (path.find("://") == std::string::npos && path.rfind('/', 0) != 0) {
+        added.push_back(KeyOfPath(path));
+      }
+    }
+  }
+  st = CheckAddedFiles(added);
+  if (!st.ok()) {
+    return Refuse(st.WithMessage("version ", next->version, " of the Delta log of ",
+                                 store_->url(), ": ", st.message()),
+                  from);
+  }
   Publish(next);
   return std::shared_ptr<const Snapshot>(std::move(next));
 }
@@ -139,7 +232,29 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
     // Another writer has this version: read what it (and any after it) did, then
     // re-plan on top. A short random pause keeps writers from colliding in lockstep.
     const int64_t first_new = won.size();
-    ARROW_RETURN_NOT_OK(log_.Update(base.get(), &won));
+    const int64_t from = base->version;
+    auto updated = log_.Update(base.get(), &won);
+    if (!updated.ok()) {
+      return Refuse(updated.WithMessage("reading the Delta log of ", store_->url(), ": ",
+                                        updated.message()),
+                    from);
+    }
+    // What the winners added must be there before anything is planned on top of it.
+    std::vector<std::string> added;
+    for (size_t i = static_cast<size_t>(first_new); i < won.size(); ++i) {
+      for (const auto& add : won[i].second.adds) {
+        if (base->files.count(add.path) != 0 && add.path.find("://") == std::string::npos &&
+            add.path.rfind('/', 0) != 0) {
+          added.push_back(KeyOfPath(add.path));
+        }
+      }
+    }
+    auto checked = CheckAddedFiles(added);
+    if (!checked.ok()) {
+      return Refuse(checked.WithMessage("version ", base->version, " of the Delta log of ",
+                                        store_->url(), ": ", checked.message()),
+                    from);
+    }
     Publish(std::make_shared<Snapshot>(*base));
     // "Already exists" may be our own attempt landing (an answer lost, a retried PUT):
     // then it is ours, not a lost race.

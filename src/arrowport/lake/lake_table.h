@@ -37,11 +37,17 @@ class LakeTable {
   /// The snapshot at `version` (an older one is rebuilt from the log; NotFound-like
   /// KeyError when the log no longer reaches back to it).
   arrow::Result<std::shared_ptr<const Snapshot>> At(int64_t version);
-  /// The keys of the data files of every snapshot kept (the latest and the few before):
-  /// what readers of this table may open.
-  std::shared_ptr<const std::set<std::string>> ReadableKeys() const;
+  /// Every snapshot kept (the few latest, for readers given parts of one): what readers
+  /// of this table may open.
+  std::vector<std::shared_ptr<const Snapshot>> Kept() const;
   /// The snapshot read last, without a store request (null before the first read).
   std::shared_ptr<const Snapshot> Cached() const;
+  /// Why the table is refused (OK when it is not): its log could not be loaded (a commit
+  /// that does not parse, a gap, a bad schema) or failed validation (a path leaving the
+  /// table, an added file missing from the store or linked from outside it). Latest(),
+  /// and so every read and write, fails with it (ErrorKind::kTableRefused) until the log
+  /// gets a newer commit that loads.
+  arrow::Status refusal() const;
 
   /// Builds a commit from a base snapshot and the commits others won since the first
   /// base; std::nullopt: nothing to commit (e.g. the request was committed before).
@@ -75,6 +81,13 @@ class LakeTable {
 
  private:
   void Publish(std::shared_ptr<const Snapshot> snapshot);
+  arrow::Result<std::shared_ptr<const Snapshot>> LoadLatest();
+  /// Fails when one of `keys`, files the log newly adds, is missing from the store or
+  /// reaches outside it (a symbolic link).
+  arrow::Status CheckAddedFiles(const std::vector<std::string>& keys);
+  /// `st` of a log read: a refusal (remembered, as of the newest version listed after
+  /// `from`) when the log is at fault, `st` when the store is.
+  arrow::Status Refuse(const arrow::Status& st, int64_t from);
 
   const std::shared_ptr<objectstore::ObjectStore> store_;
   const config::LakeConfig config_;
@@ -86,6 +99,8 @@ class LakeTable {
   int64_t commits_ = 0;
   int64_t lost_races_ = 0;
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
+  arrow::Status refusal_;     // why the log is refused (OK: it is not)
+  int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)
   // One log read at a time: concurrent callers wait for it rather than list twice.
   std::mutex refresh_mutex_;
   // CheckpointedTxnCounts' answers by (appId, txn version); one lookup at a time, so

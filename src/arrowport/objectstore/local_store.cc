@@ -272,7 +272,8 @@ arrow::Status LocalStore::CheckInsideRoot(const std::string& key) const {
   if (::realpath(root_.c_str(), root) == nullptr) return ErrnoError("realpath", root_, errno);
   const std::string inside = std::string(root) + "/";
   if (std::string(resolved).rfind(inside, 0) != 0) {
-    return arrow::Status::IOError("object '", key, "' of ", url(),
+    // Invalid, not IOError: the key's content is at fault, not the store's health.
+    return arrow::Status::Invalid("object '", key, "' of ", url(),
                                   " resolves outside the store's directory (a symbolic link)");
   }
   return arrow::Status::OK();

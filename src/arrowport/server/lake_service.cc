@@ -6,6 +6,7 @@
 #include "arrow/type.h"
 
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/server/lake_view_sql.h"
 #include "arrowport/lake/lake_maintenance.h"
@@ -82,41 +83,103 @@ arrow::Status LakeService::Refresh(const std::string& stream) {
   }
 }
 
+std::string LakeService::StoreName(const std::string& url) {
+  // Stores by URL: a stream pointed elsewhere by a reload gets a new name, so queries and
+  // tickets of the old view keep reading the old table.
+  auto named = store_names_.find(url);
+  if (named == store_names_.end()) {
+    named = store_names_.emplace(url, "lake" + std::to_string(store_names_.size())).first;
+  }
+  return named->second;
+}
+
+arrow::Status LakeService::PublishRefusal(Published& published,
+                                          const config::StreamConfig& route,
+                                          const std::shared_ptr<lake::LakeTable>& table,
+                                          const arrow::Status& why) {
+  const std::string store = StoreName(route.lake.url);
+  // Reads of its files fail with the reason from now on, the old view's included.
+  stores_.Refuse(store, why.message());
+  const bool made = published.state == kStateRefused && published.url == route.lake.url &&
+                    published.table == route.target_table;
+  published.state = kStateRefused;
+  published.refusal = why;
+  if (made || !database_->direct_append_enabled()) return why;
+  // The view keeps its columns (those of the last snapshot read) and fails when read: a
+  // prepared statement or another view over it gets the reason, not old rows.
+  auto snapshot = published.snapshot ? published.snapshot : table->Cached();
+  auto conn = database_->Connect();
+  arrow::Status st = conn.status();
+  if (st.ok()) {
+    st = (*conn)->Execute("CREATE OR REPLACE VIEW main." + QuoteIdentifier(route.target_table) +
+                          " AS " + LakeRefusedSql(store, snapshot ? snapshot->schema : nullptr));
+  }
+  if (!st.ok()) {
+    logger_->Warn("lake view not replaced by its refusal",
+                  {{"table", route.target_table}, {"error", st.message()}});
+    return why;
+  }
+  published.url = route.lake.url;
+  published.table = route.target_table;
+  published.store = store;
+  published.lake = table;
+  published.version = -2;  // the next snapshot that loads is published
+  return why;
+}
+
 arrow::Status LakeService::Publish(const std::string& stream, const config::StreamConfig& route,
                                    const std::shared_ptr<lake::LakeTable>& table,
                                    bool read_store) {
   std::shared_ptr<const lake::Snapshot> snapshot;
   if (read_store) {
-    ARROW_ASSIGN_OR_RAISE(snapshot, table->Latest());
+    auto latest = table->Latest();
+    if (!latest.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Published& published = published_[stream];
+      published.polled = std::chrono::steady_clock::now();
+      if (HasErrorKind(latest.status(), ErrorKind::kTableRefused)) {
+        return PublishRefusal(published, route, table, latest.status());
+      }
+      if (published.state != kStateRefused) published.state = kStateUnavailable;
+      return latest.status();
+    }
+    snapshot = *latest;
   } else {
     snapshot = table->Cached();
   }
   if (!snapshot || snapshot->version < 0 || !snapshot->schema) return arrow::Status::OK();
   std::lock_guard<std::mutex> lock(mutex_);
   Published& published = published_[stream];
-  if (read_store) published.polled = std::chrono::steady_clock::now();
-  if (published.url == route.lake.url && published.version >= snapshot->version) {
+  if (read_store) {
+    published.polled = std::chrono::steady_clock::now();
+    if (published.state == kStateUnavailable) published.state = kStateOk;
+  }
+  if (published.url == route.lake.url && published.version >= snapshot->version &&
+      published.state != kStateRefused) {
     return arrow::Status::OK();
   }
-  ARROW_RETURN_NOT_OK(snapshot->CheckReadable());
+  auto readable = snapshot->CheckReadable();
+  if (!readable.ok()) {
+    return PublishRefusal(published, route, table,
+                          TableRefused("the Delta table at ", route.lake.url,
+                                       " is refused for reading: ", readable.message()));
+  }
   if (!database_->direct_append_enabled()) {
     return arrow::Status::NotImplemented(
         "lake tables are read through DuckDB's C++ file system interface, which needs the "
         "DuckDB library Arrowport was built against (this one is ",
         storage::Database::LibraryVersion(), ")");
   }
-  // Stores by URL: a stream pointed elsewhere by a reload gets a new name, so queries and
-  // tickets of the old view keep reading the old table.
-  auto named = store_names_.find(route.lake.url);
-  if (named == store_names_.end()) {
-    named = store_names_.emplace(route.lake.url, "lake" + std::to_string(store_names_.size()))
-                .first;
-  }
-  const std::string store = named->second;
-  stores_.Register(store, table->shared_store(), table->ReadableKeys());
+  const std::string store = StoreName(route.lake.url);
+  storage::LakeServed served;
+  for (const auto& kept : table->Kept()) AddServed(*kept, &served);
+  AddServed(*snapshot, &served);
+  stores_.Register(store, table->shared_store(), served);
+  ARROW_ASSIGN_OR_RAISE(auto select,
+                        LakeSelectSql(stores_, store, *snapshot, AllFiles(*snapshot)));
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   auto st = conn->Execute("CREATE OR REPLACE VIEW main." + QuoteIdentifier(route.target_table) +
-                          " AS " + LakeSelectSql(store, *snapshot, AllFiles(*snapshot)));
+                          " AS " + select);
   if (!st.ok()) {
     return st.WithMessage("the view ", route.target_table, " of lake ", route.lake.url, ": ",
                           st.message());
@@ -127,6 +190,8 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   published.snapshot = snapshot;
   published.lake = table;
   published.store = store;
+  published.state = kStateOk;
+  published.refusal = arrow::Status::OK();
   return arrow::Status::OK();
 }
 
@@ -178,15 +243,20 @@ std::vector<LakeService::Figures> LakeService::figures() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<Figures> out;
   for (const auto& [stream, published] : published_) {
-    if (!published.snapshot || !published.lake) continue;
     Figures f;
     f.stream = stream;
     f.url = published.url;
-    f.version = published.snapshot->version;
-    f.files = static_cast<int64_t>(published.snapshot->files.size());
-    for (const auto& [path, add] : published.snapshot->files) f.bytes += add.size;
-    f.commits = published.lake->commits();
-    f.lost_races = published.lake->lost_races();
+    f.state = published.state;
+    if (!published.refusal.ok()) f.error = published.refusal.message();
+    if (published.snapshot) {
+      f.version = published.snapshot->version;
+      f.files = static_cast<int64_t>(published.snapshot->files.size());
+      for (const auto& [path, add] : published.snapshot->files) f.bytes += add.size;
+    }
+    if (published.lake) {
+      f.commits = published.lake->commits();
+      f.lost_races = published.lake->lost_races();
+    }
     out.push_back(std::move(f));
   }
   return out;
@@ -196,6 +266,7 @@ std::optional<query::QueryRequest::LakePart> LakeService::Layout(const std::stri
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [stream, published] : published_) {
     if (published.table != table || !published.snapshot) continue;
+    if (published.state == kStateRefused) return std::nullopt;  // its view says why
     const int parts = PartsOf(*published.snapshot);
     if (parts < 2) return std::nullopt;
     return query::QueryRequest::LakePart{published.version, 0, parts};
@@ -211,6 +282,7 @@ arrow::Result<std::string> LakeService::PartSql(const std::string& table,
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [name, published] : published_) {
       if (published.table == table && published.lake) {
+        if (published.state == kStateRefused) return published.refusal;
         store = published.store;
         lake_table = published.lake;
       }
@@ -222,7 +294,7 @@ arrow::Result<std::string> LakeService::PartSql(const std::string& table,
     return arrow::Status::Invalid("the ticket's parts do not match version ", part.version,
                                   " of '", table, "': ask for the table again");
   }
-  return LakeSelectSql(store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
+  return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
 }
 
 void LakeService::Start() {
@@ -264,15 +336,18 @@ void LakeService::RunOnce(
     any_lake = true;
     any_lake_.store(true);
     bool due = true;
+    bool refused = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = published_.find(stream);
       due = it == published_.end() ||
             now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms);
+      refused = it != published_.end() && it->second.state == kStateRefused;
     }
     if (due) {
       auto st = Refresh(stream);
-      if (!st.ok()) {
+      // A refusal is logged when it is found (LakeTable), not at every poll after.
+      if (!st.ok() && !(refused && HasErrorKind(st, ErrorKind::kTableRefused))) {
         logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
         std::lock_guard<std::mutex> lock(mutex_);
         published_[stream].polled = now;  // retried after refresh_ms, not at once

@@ -43,7 +43,9 @@ class LakeService {
   arrow::Status Refresh(const std::string& stream);
 
   /// Refreshes the lake streams whose table `text` (a query's SQL, or a table name)
-  /// mentions; a failure leaves the view at its last snapshot (and is logged).
+  /// mentions; a store failing leaves the view at its last snapshot (and is logged), a
+  /// table whose log is refused gets a view that fails every read with the reason (the
+  /// caller's query, once the sandbox let it read the table).
   void RefreshReferenced(const std::string& text);
 
   /// Reading lake tables in parts (QueryPipeline::EnableLakeReads): the parts of the
@@ -61,7 +63,15 @@ class LakeService {
     int64_t bytes = 0;
     int64_t commits = 0;     ///< made by this process
     int64_t lost_races = 0;  ///< put-if-absent attempts another writer won
+    /// kStateOk, kStateRefused (reads and writes fail with `error`) or kStateUnavailable
+    /// (the last log read failed on the store: reads see the last snapshot).
+    std::string state;
+    std::string error;
   };
+  static constexpr const char* kStateOk = "ok";
+  static constexpr const char* kStateRefused = "refused";
+  static constexpr const char* kStateUnavailable = "unavailable";
+  static constexpr const char* kStates[] = {kStateOk, kStateRefused, kStateUnavailable};
   std::vector<Figures> figures();
 
   /// The poll and upkeep thread.
@@ -77,9 +87,17 @@ class LakeService {
     std::shared_ptr<lake::LakeTable> lake;
     std::string store;  ///< its store's name under storage::kLakePathPrefix
     std::chrono::steady_clock::time_point polled{};
+    std::string state = kStateOk;
+    arrow::Status refusal;  ///< in state kStateRefused
   };
   arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
+  // The table is refused (`why`): its view fails every read with the reason. Returns `why`.
+  arrow::Status PublishRefusal(Published& published, const config::StreamConfig& route,
+                               const std::shared_ptr<lake::LakeTable>& table,
+                               const arrow::Status& why);
+  // The name the store of lake `url` is read under (made on first use).
+  std::string StoreName(const std::string& url);
   void Run();
   // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).
   void RunOnce(std::map<std::string, std::chrono::steady_clock::time_point>& upkept);

@@ -5,32 +5,51 @@
 #include "arrow/type.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/lake/delta_schema.h"
-#include "arrowport/storage/lake_file_system.h"
 
 namespace arrowport::server {
 
 namespace {
 
-// A partition value as a typed SQL constant.
-std::string PartitionConstant(const std::optional<std::string>& value,
-                              const arrow::DataType& type) {
+// A partition value as a typed SQL expression: the value itself is read by its number.
+arrow::Result<std::string> PartitionValueSql(const storage::LakeStores& stores,
+                                             const std::string& store,
+                                             const std::optional<std::string>& value,
+                                             const arrow::DataType& type) {
   const std::string type_name = lake::DuckDbTypeName(type);
   if (!value) return "CAST(NULL AS " + type_name + ")";
+  const auto number = stores.ValueNumber(store, *value);
+  if (!number) {
+    return arrow::Status::Invalid("a partition value of the lake table is no longer "
+                                  "served: read the table again");
+  }
+  const std::string text = std::string(storage::kLakeValueFunction) + "(" +
+                           QuoteLiteral(store) + ", " + std::to_string(*number) + ")";
   if (type.id() == arrow::Type::TIMESTAMP &&
       !static_cast<const arrow::TimestampType&>(type).timezone().empty()) {
     // An instant: with its zone ("...Z") as we write it; zone-less text (other writers)
     // is UTC, whatever the session's time zone.
     const bool zoned = !value->empty() && (value->back() == 'Z' ||
                                            value->find('+', 10) != std::string::npos);
-    if (!zoned) return "timezone('UTC', CAST(" + QuoteLiteral(*value) + " AS TIMESTAMP))";
+    if (!zoned) return "timezone('UTC', CAST(" + text + " AS TIMESTAMP))";
   }
-  return "CAST(" + QuoteLiteral(*value) + " AS " + type_name + ")";
+  return "CAST(" + text + " AS " + type_name + ")";
 }
 
 }  // namespace
 
-std::string LakeSelectSql(const std::string& store, const lake::Snapshot& snapshot,
-                          const std::vector<const lake::AddFile*>& files) {
+void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served) {
+  for (const auto& [path, add] : snapshot.files) {
+    served->keys.insert(lake::KeyOfPath(path));
+    for (const auto& [column, value] : add.partition_values) {
+      if (value) served->values.insert(*value);
+    }
+  }
+}
+
+arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
+                                         const std::string& store,
+                                         const lake::Snapshot& snapshot,
+                                         const std::vector<const lake::AddFile*>& files) {
   std::string columns, typed;
   for (const auto& field : snapshot.schema->fields()) {
     if (!columns.empty()) {
@@ -42,12 +61,17 @@ std::string LakeSelectSql(const std::string& store, const lake::Snapshot& snapsh
              QuoteIdentifier(field->name());
   }
   std::string sql = "SELECT " + columns + " FROM (SELECT " + typed + " WHERE false";
-  const auto& partition_columns = snapshot.metadata.partition_columns;
+  // The partition columns the schema has (their names were checked with it).
+  std::vector<std::pair<std::string, int>> partition_columns;
+  for (const auto& column : snapshot.metadata.partition_columns) {
+    const int index = snapshot.schema->GetFieldIndex(column);
+    if (index >= 0) partition_columns.emplace_back(column, index);
+  }
   // Files by their partition values (in partition column order).
   std::map<std::vector<std::optional<std::string>>, std::vector<const lake::AddFile*>> groups;
   for (const auto* add : files) {
     std::vector<std::optional<std::string>> key;
-    for (const auto& column : partition_columns) {
+    for (const auto& [column, index] : partition_columns) {
       auto it = add->partition_values.find(column);
       key.push_back(it == add->partition_values.end() ? std::nullopt : it->second);
     }
@@ -57,7 +81,7 @@ std::string LakeSelectSql(const std::string& store, const lake::Snapshot& snapsh
   std::string without_partitions = "*";
   if (!partition_columns.empty()) {
     std::string names;
-    for (const auto& column : partition_columns) {
+    for (const auto& [column, index] : partition_columns) {
       names += (names.empty() ? "" : ", ") + QuoteLiteral(column);
     }
     without_partitions = "COLUMNS(lambda c: c NOT IN (" + names + "))";
@@ -65,19 +89,41 @@ std::string LakeSelectSql(const std::string& store, const lake::Snapshot& snapsh
   for (const auto& [values, group] : groups) {
     std::string list;
     for (const auto* add : group) {
+      const auto number = stores.FileNumber(store, lake::KeyOfPath(add->path));
+      if (!number) {
+        return arrow::Status::Invalid("a file of the lake table is no longer served: read "
+                                      "the table again");
+      }
       list += (list.empty() ? "" : ", ") +
-              QuoteLiteral(storage::LakeStores::PathOf(store, lake::KeyOfPath(add->path)));
+              QuoteLiteral(storage::LakeStores::PathOf(store, *number));
     }
     sql += " UNION ALL BY NAME SELECT " + without_partitions;
     for (size_t p = 0; p < partition_columns.size(); ++p) {
-      const int index = snapshot.schema->GetFieldIndex(partition_columns[p]);
-      if (index < 0) continue;
-      sql += ", " + PartitionConstant(values[p], *snapshot.schema->field(index)->type()) +
-             " AS " + QuoteIdentifier(partition_columns[p]);
+      const auto& [column, index] = partition_columns[p];
+      ARROW_ASSIGN_OR_RAISE(auto value,
+                            PartitionValueSql(stores, store, values[p],
+                                              *snapshot.schema->field(index)->type()));
+      sql += ", " + value + " AS " + QuoteIdentifier(column);
     }
     sql += " FROM read_parquet([" + list + "], union_by_name = true, hive_partitioning = false)";
   }
   return sql + ")";
+}
+
+std::string LakeRefusedSql(const std::string& store,
+                           const std::shared_ptr<arrow::Schema>& schema) {
+  // Every column is the refusal function's answer (NULL, or the query fails), and so is the
+  // filter: no outer filter or projection can fold the view to rows without calling it.
+  std::string typed;
+  if (schema) {
+    for (const auto& field : schema->fields()) {
+      typed += (typed.empty() ? "" : ", ") + std::string("CAST(refusal AS ") +
+               lake::DuckDbTypeName(*field->type()) + ") AS " + QuoteIdentifier(field->name());
+    }
+  }
+  if (typed.empty()) typed = "refusal AS refused";
+  return "SELECT " + typed + " FROM (SELECT " + storage::kLakeRefusalFunction + "(" +
+         QuoteLiteral(store) + ") AS refusal) WHERE refusal IS NOT NULL";
 }
 
 }  // namespace arrowport::server

@@ -78,6 +78,20 @@ void Server::Impl::MakeMetrics() {
   r.AddCallback("arrowport_lake_commit_conflicts_total",
                 "Commit attempts another writer won (put-if-absent lost), by stream",
                 MetricType::kCounter, {"stream"}, by_lake(&LakeService::Figures::lost_races));
+  r.AddCallback("arrowport_lake_table_state",
+                "1 for the state a lake stream's table is in (ok; refused: its log cannot be "
+                "loaded or fails validation, reads and writes fail; unavailable: the last "
+                "log read failed on the store), 0 for the others",
+                MetricType::kGauge, {"stream", "state"}, [this] {
+                  std::vector<Sample> out;
+                  if (!lake_service) return out;
+                  for (const auto& f : lake_service->figures()) {
+                    for (const char* state : LakeService::kStates) {
+                      out.push_back({{f.stream, state}, f.state == state ? 1.0 : 0.0});
+                    }
+                  }
+                  return out;
+                });
   r.AddCallback("arrowport_duckdb_database_size_bytes",
                 "Size of the database file (DuckDB's blocks, free ones included)",
                 MetricType::kGauge, {},

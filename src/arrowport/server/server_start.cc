@@ -217,6 +217,11 @@ void Server::Impl::MakePipelines() {
   sources.database = database.get();
   sources.database_stats = [this] { return DatabaseFigures(); };
   sources.router = router.get();
+  sources.lake_states = [service = lake_service.get()] {
+    std::map<std::string, std::pair<std::string, std::string>> states;
+    for (const auto& f : service->figures()) states[f.stream] = {f.state, f.error};
+    return states;
+  };
   sources.metrics = metrics.get();
   sources.version = ARROWPORT_VERSION;
   sources.auth_enabled = authenticator->enabled();

@@ -133,11 +133,23 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["rate_seconds"] = kRateSeconds;
   const auto rates = metrics ? metrics->StreamRates(kRateSeconds)
                              : std::map<std::string, std::vector<int64_t>>{};
+  const auto lake_states = sources_.lake_states
+                               ? sources_.lake_states()
+                               : std::map<std::string, std::pair<std::string, std::string>>{};
   json streams = json::array();
   for (json& stream : ingest::StreamList(*sources_.router, IsAdmin(caller))) {
     if (!MaySee(caller, stream)) continue;
     auto rate = rates.find(stream["stream"].get<std::string>());
     if (rate != rates.end()) stream["rows_per_second"] = rate->second;
+    // A lake stream's table: "ok", "refused" (why: to admins, it names the lake's URL)
+    // or "unavailable".
+    auto lake = lake_states.find(stream["stream"].get<std::string>());
+    if (lake != lake_states.end()) {
+      stream["lake_state"] = lake->second.first;
+      if (!lake->second.second.empty() && IsAdmin(caller)) {
+        stream["lake_error"] = lake->second.second;
+      }
+    }
     streams.push_back(std::move(stream));
   }
   out["streams"] = std::move(streams);

@@ -37,6 +37,8 @@ struct StatusSources {
   bool auth_enabled = false;
   /// The listeners' URLs, read at each report: "flight", "http", "metrics" ("" = none).
   std::function<std::vector<std::pair<std::string, std::string>>()> listeners;
+  /// Lake streams' table states by stream: (state, why it is refused) (LakeService).
+  std::function<std::map<std::string, std::pair<std::string, std::string>>()> lake_states;
 };
 
 /// \brief The summary the status page (GET /), GET /status, the `status` action and

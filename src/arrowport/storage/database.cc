@@ -147,6 +147,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   if (database->impl_->direct_append) {
     ARROW_RETURN_NOT_OK(DisableArrowScanPushdown(conn->impl_->conn.get()));
     RegisterLakeFileSystem(database->impl_->db.get(), options.lake_stores);
+    ARROW_RETURN_NOT_OK(RegisterLakeFunctions(conn->impl_->conn.get(), options.lake_stores));
   }
   ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
   ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));

@@ -22,6 +22,9 @@ class LakeStores;
 
 /// Registers the DuckDB file system that reads `arrowport-lake://` paths through `stores`.
 void RegisterLakeFileSystem(duckdb_database database, const LakeStores& stores);
+/// Registers the scalar functions lake views read partition values and refusals with
+/// (kLakeValueFunction, kLakeRefusalFunction).
+arrow::Status RegisterLakeFunctions(duckdb_connection connection, const LakeStores& stores);
 
 /// The C++ client context of a C API connection (owned by the connection).
 duckdb::ClientContext* ClientContextOf(duckdb_connection connection);

@@ -1,34 +1,70 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
+
+#include "arrow/result.h"
 
 #include "arrowport/objectstore/object_store.h"
 
 namespace arrowport::storage {
 
 /// The path prefix under which DuckDB reads lake files through their object stores:
-/// `arrowport-lake://<store name>/<key>`. The SQL sandbox allows reading under it.
+/// `arrowport-lake://<store name>/<file number>`. The SQL sandbox allows reading under it.
 inline constexpr const char* kLakePathPrefix = "arrowport-lake://";
 
+/// The scalar function lake views read a partition value with: `(store name, value
+/// number)` -> VARCHAR. Numbers, never the text: a value from a log (any byte, NUL and
+/// quotes included) never becomes SQL. Client SQL may not call it (the sandbox).
+inline constexpr const char* kLakeValueFunction = "arrowport_lake_value";
+/// The scalar function a refused lake table's view calls: `(store name)` -> VARCHAR,
+/// failing with the reason the table is refused (NULL once it is not).
+inline constexpr const char* kLakeRefusalFunction = "arrowport_lake_refusal";
+
+/// What SQL may read of one store: the data files of the snapshots the server serves
+/// (never the log, never a file another writer left beside them) and the partition
+/// values their views name.
+struct LakeServed {
+  std::set<std::string> keys;
+  std::set<std::string> values;
+};
+
 /// \brief The object stores DuckDB may read, by name. Shared by the Database (which
-/// registers a DuckDB file system reading through it) and whoever adds stores.
-/// Thread-safe.
+/// registers a DuckDB file system and the lake functions reading through it) and whoever
+/// adds stores. Files and partition values reach SQL as numbers given here, unique for
+/// the life of the process (a view kept in the database file from an earlier run finds
+/// none of its numbers). Thread-safe.
 class LakeStores {
  public:
   LakeStores();  // an empty registry; copies share it
-  /// Adds (or replaces) the store read under `name` (a validated identifier), and the
-  /// only keys SQL may open in it: the data files of the snapshots the server serves
-  /// (never the log, never a file another writer left beside them).
+  /// Adds (or replaces) the store read under `name` (a validated identifier) and what SQL
+  /// may read of it. A key or value served before keeps its number; ends a refusal.
   void Register(const std::string& name, std::shared_ptr<objectstore::ObjectStore> store,
-                std::shared_ptr<const std::set<std::string>> readable_keys);
-  /// The store `name` when `key` is one of its readable keys; null otherwise.
-  std::shared_ptr<objectstore::ObjectStore> Find(const std::string& name,
-                                                 const std::string& key) const;
+                const LakeServed& served);
+  /// Reads of store `name` fail with `reason` (the table's log is refused) until the next
+  /// Register.
+  void Refuse(const std::string& name, const std::string& reason);
 
-  /// The DuckDB path of `key` in store `name`.
-  static std::string PathOf(const std::string& name, const std::string& key);
+  /// The numbers of a served file key and of a served partition value (nullopt: not
+  /// served).
+  std::optional<int64_t> FileNumber(const std::string& name, const std::string& key) const;
+  std::optional<int64_t> ValueNumber(const std::string& name, const std::string& value) const;
+
+  /// The store and key of served file `number` of store `name`: an error naming the
+  /// refusal, or NotFound when it is not served.
+  arrow::Result<std::pair<std::shared_ptr<objectstore::ObjectStore>, std::string>> File(
+      const std::string& name, int64_t number) const;
+  /// Served partition value `number` of store `name`.
+  arrow::Result<std::string> Value(const std::string& name, int64_t number) const;
+  /// The reason store `name` is refused (OK when it is not).
+  arrow::Status Refusal(const std::string& name) const;
+
+  /// The DuckDB path of file `number` in store `name`.
+  static std::string PathOf(const std::string& name, int64_t number);
 
  private:
   struct State;

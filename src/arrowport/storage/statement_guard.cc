@@ -32,6 +32,7 @@
 #include "arrowport/storage/duckdb_error.h"
 #include "arrowport/storage/duckdb_internals.h"
 #include "arrowport/storage/prepared_statement.h"
+#include "arrowport/storage/lake_file_system.h"
 #include "arrowport/storage/sandbox_rules.h"
 #include "arrowport/storage/statement_walker.h"
 
@@ -294,6 +295,11 @@ arrow::Status StatementGuard::CheckCalls(const StatementReads& reads) const {
                                 "out of reach of SQL (allowed: TimeZone, Calendar, "
                                 "search_path, schema, default_order, default_null_order)");
       }
+    } else if (SameName(call.name, kLakeValueFunction) ||
+               SameName(call.name, kLakeRefusalFunction)) {
+      // The server's lake views call them; a caller would read another table's values.
+      return PermissionDenied("SQL sandbox: ", call.name, "() is refused for every user: "
+                              "it serves the server's lake views; read the lake table");
     } else if (call.name == "getvariable" || call.name == "getenv") {
       return PermissionDenied("SQL sandbox: ", call.name, "() is refused for every user: "
                               "the server's variables and environment are out of reach of SQL");
