@@ -112,6 +112,7 @@ arrow::Result<int64_t> ReadTableBytes(Database* database, const std::string& tab
                        "variant_extract(stats, 'total_string_length') AS BIGINT)), 0)::BIGINT "
                        "FROM " +
                        storage + " WHERE NOT persistent GROUP BY segment_type"));
+  if (segments->num_rows() == 0) return bytes;  // all checkpointed
   ARROW_ASSIGN_OR_RAISE(auto types, arrow::Concatenate(segments->column(0)->chunks()));
   ARROW_ASSIGN_OR_RAISE(auto values, Int64Column(*segments, 1));
   ARROW_ASSIGN_OR_RAISE(auto string_bytes, Int64Column(*segments, 2));
