@@ -25,9 +25,11 @@ namespace {
 // A table's size is measured again when a report finds its measure this old (a
 // checkpoint moves rows from the WAL into the file with the same row count)...
 constexpr auto kSizesPeriod = std::chrono::seconds(30);
-// ... or its row count changed; the sizer rests this long between rounds, so a table
-// written all the time is walked at most this often.
+// ... or its row count changed; the sizer rests this long between rounds, and at least
+// kSizesRestFactor times as long as its last round took, so a table written all the time
+// is walked at most this often and the sizer takes a tenth of a core at most.
 constexpr auto kSizesRest = std::chrono::seconds(3);
+constexpr int kSizesRestFactor = 10;
 
 std::string IsoTime(int64_t unix_time) {
   const std::time_t t = static_cast<std::time_t>(unix_time);
@@ -68,6 +70,7 @@ void StatusReport::MeasureSizes() {
     if (stopping_) return;
     auto round = std::move(wanted_);
     wanted_.clear();
+    const auto round_start = std::chrono::steady_clock::now();
     lock.unlock();
     for (const auto& [table, rows] : round) {
       auto bytes = storage::ReadTableBytes(sources_.database, table);
@@ -81,7 +84,10 @@ void StatusReport::MeasureSizes() {
       }
     }
     lock.lock();
-    wake_.wait_for(lock, kSizesRest, [this] { return stopping_; });
+    const auto took = std::chrono::steady_clock::now() - round_start;
+    wake_.wait_for(lock, std::max<std::chrono::steady_clock::duration>(
+                             kSizesRest, took * kSizesRestFactor),
+                   [this] { return stopping_; });
   }
 }
 

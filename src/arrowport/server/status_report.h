@@ -52,8 +52,9 @@ struct StatusSources {
 /// a thread of the report's own measures them, and a report shows the latest measures.
 /// A report asks for a table to be measured (again) when it has no measure yet, its row
 /// count changed since, or its measure is older than kSizesPeriod; the thread measures
-/// what was asked, then rests kSizesRest. A server nobody asks measures nothing, and
-/// nothing a report does waits for the thread. Thread-safe.
+/// what was asked, then rests (3 s, or ten times the round's duration if longer). A
+/// server nobody asks measures nothing, and nothing a report does waits for the thread.
+/// Thread-safe.
 class StatusReport {
  public:
   /// Seconds of per-stream rates in a report.
