@@ -199,7 +199,10 @@ std::string StatusText(const std::string& status_json, size_t width) {
                     {false, false, false, true, true, false, true, true, false});
   for (const json* st : Objects(s, "streams")) {
     const json& series = Member(*st, "rows_per_second");
-    streams.Add({Str(*st, "stream"), Str(*st, "target_table"), Str(*st, "commit"),
+    // The latest request's mode, which may differ from the configured one.
+    const std::string commit = Str(*st, "last_commit");
+    streams.Add({Str(*st, "stream"), Str(*st, "target_table"),
+                 commit.empty() ? Str(*st, "commit") : commit,
                  Grouped(Int(*st, "rows")), HumanCount(RecentRate(series, 10)),
                  Sparkline(series, 300, 10), Grouped(Int(*st, "requests")),
                  Grouped(Int(*st, "errors")), Str(*st, "last_write")});

@@ -142,7 +142,9 @@ struct HttpGateway::Impl {
       }
       meter->SetMethod(RouteLabel(req));
       // Its message came with SendError; the status is what the client gets.
-      if (res.status >= 400) meter->SetCode(std::to_string(res.status));
+      if (res.status >= 400) {
+        meter->SetCode(std::to_string(res.status), httplib::status_message(res.status));
+      }
     });
     // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

@@ -28,9 +28,9 @@ void LimitDrain(int status) {
   }
 }
 
-void SendError(httplib::Response& res, const HttpError& error) {
+void SendError(httplib::Response& res, const HttpError& error, const std::string& body) {
   LimitDrain(error.status);
-  SendJson(res, error.status, error.ToJson());
+  SendJson(res, error.status, body.empty() ? error.ToJson() : body);
   // The request's meter keeps the message for the status page's recent errors.
   if (auto* meter = CallMeterOf(res)) {
     meter->SetOutcome(std::to_string(error.status), error.message);

@@ -16,7 +16,9 @@ void SendJson(httplib::Response& res, int status, const std::string& body);
 /// \brief Sends an error as its JSON body. After a 413 only a little more of an unread
 /// request body is drained before the connection closes (a body refused for its size may
 /// be endless); other refusals drain the body whole so that the client reads the answer.
-void SendError(httplib::Response& res, const HttpError& error);
+/// The request's meter keeps the message for the status page's recent errors. `body`:
+/// the JSON sent instead of error.ToJson() (the error with more fields).
+void SendError(httplib::Response& res, const HttpError& error, const std::string& body = "");
 
 /// SendError for a Status (ToHttpError), with Retry-After on a busy server.
 void SendStatus(httplib::Response& res, const arrow::Status& status);

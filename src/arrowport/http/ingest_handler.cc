@@ -164,10 +164,11 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
   if (!out.result.ok()) {
     ctx.Log(req, out.result.status(), start, {{"stream", stream}});
     const HttpError error = ToHttpError(out.result.status());
-    LimitDrain(error.status);
     json body = json::parse(error.ToJson());
     body["committed_batches"] = out.committed;
-    return SendJson(res, error.status, body.dump());
+    // Through SendError: the status page's recent errors showed this 400 without its
+    // message.
+    return SendError(res, error, body.dump());
   }
   const auto& result = *out.result;
   const json body = {{"stream", result.stream},   {"table", result.table},

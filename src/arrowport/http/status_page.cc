@@ -154,20 +154,23 @@ function render(s) {
     const name = cell(row, st.target_table + (lake ? " (lake " + st.lake_state + ")" : ""),
                       lake ? "bad" : "");
     if (lake && st.lake_error) name.title = st.lake_error;
-    cell(row, st.commit);
+    // The latest request's mode (a request may choose another than the configured one).
+    cell(row, st.last_commit || st.commit, "commit");
     cell(row, fmt(st.rows), "num rows");
     const series = rates(st, span);
     cell(row, fmt(Math.round(recent(series, 10))), "num rate");
     cell(row, "").appendChild(chart(series));
-    cell(row, fmt(st.requests), "num");
+    cell(row, fmt(st.requests) + (st.active_requests ? " + " + fmt(st.active_requests) +
+        " running" : ""), "num requests");
     cell(row, fmt(st.errors), st.errors ? "num bad" : "num");
-    cell(row, st.last_write || "-");
+    cell(row, st.last_write || "-", "last-write");
   });
   (fill("tables", s.tables, 4, "no tables") || []).forEach(([row, t]) => {
+    row.dataset.table = t.name;
     cell(row, t.name);
     cell(row, t.kind);
-    cell(row, t.rows < 0 ? "-" : fmt(t.rows), "num");
-    cell(row, bytes(t.bytes), "num");
+    cell(row, t.rows < 0 ? "-" : fmt(t.rows), "num rows");
+    cell(row, bytes(t.bytes), "num size");
   });
   (fill("calls", s.active_calls, 7, "none") || []).forEach(([row, c]) => {
     cell(row, c.protocol);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <tuple>
 
 #include "arrow/record_batch.h"
 #include "arrow/type.h"
@@ -145,6 +146,25 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   const storage::TableName target = TargetOf(request, route);
   result.table = target.ToString();
   const auto commit = request.commit.value_or(route.commit);
+  // The stream is listed, with this request running, from now on; what each batch
+  // commits (per_batch) counts as it commits: a long request's rows and last write are
+  // live, not counted when it ends.
+  router_->RecordStart(request.stream, commit);
+  struct {
+    int64_t rows = 0, batches = 0, bytes = 0;
+  } counted;  // of the result's written rows, those the router has
+  const auto uncounted = [&] {
+    const int64_t rows = result.written_rows() - counted.rows;
+    const int64_t batches = result.written_batches() - counted.batches;
+    const int64_t bytes = result.written_bytes() - counted.bytes;
+    counted = {result.written_rows(), result.written_batches(), result.written_bytes()};
+    return std::make_tuple(rows, batches, bytes);
+  };
+  const BatchCommitted count_commit = [&](int64_t index, int64_t rows) -> arrow::Status {
+    const auto [new_rows, new_batches, new_bytes] = uncounted();
+    router_->RecordCommitted(request.stream, new_rows, new_batches, new_bytes);
+    return on_commit ? on_commit(index, rows) : arrow::Status::OK();
+  };
   // Receive and decode (the caller's reader) and full validation run ahead of DuckDB on
   // a thread of their own, a few batches deep: both cores work, memory stays bounded.
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
@@ -195,8 +215,8 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       transforms.push_back(std::make_shared<ErrorKeepingReader>(budget->CapProduced(source)));
       source = transforms.back();
     }
-    return Write(request, route, commit, source, on_commit, call, connection, meter.get(),
-                 &result);
+    return Write(request, route, commit, source, count_commit, call, connection,
+                 meter.get(), &result);
   }();
   if (budget != nullptr) budget->Finish();
   // A refused batch reaches us wrapped in DuckDB's scan error: report the refusal itself
@@ -232,17 +252,19 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   if (!st.ok()) {
     // per_batch: the batches committed before the failure stay written.
     if (per_batch) {
-      router_->RecordError(request.stream, IsSchemaMismatch(st), result.written_rows(),
-                           result.written_batches(), result.written_bytes());
+      const auto [rows, batches, bytes] = uncounted();
+      router_->RecordError(request.stream, IsSchemaMismatch(st), rows, batches, bytes);
     } else {
       router_->RecordError(request.stream, IsSchemaMismatch(st));
     }
     return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",
                           st.message());
   }
-  if (!result.duplicate) {
-    router_->RecordSuccess(request.stream, result.written_rows(), result.written_batches(),
-                           result.written_bytes());
+  if (result.duplicate) {
+    router_->RecordEnd(request.stream);
+  } else {
+    const auto [rows, batches, bytes] = uncounted();
+    router_->RecordSuccess(request.stream, rows, batches, bytes);
   }
   return result;
 }

@@ -90,15 +90,45 @@ StreamRouter::Entry& StreamRouter::Touch(const std::string& stream, bool success
   return entry;
 }
 
+namespace {
+
+void Ended(StreamCounters& c) {
+  // An entry evicted while its request ran came back without it.
+  if (c.active_requests > 0) c.active_requests -= 1;
+}
+
+void AddWritten(StreamCounters& c, int64_t rows, int64_t batches, int64_t bytes) {
+  c.rows += rows;
+  c.batches += batches;
+  c.bytes += bytes;
+}
+
+}  // namespace
+
+void StreamRouter::RecordStart(const std::string& stream, config::CommitMode commit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& c = Touch(stream, /*success=*/false).counters;
+  c.active_requests += 1;
+  c.last_commit = config::ToString(commit);
+}
+
+void StreamRouter::RecordCommitted(const std::string& stream, int64_t rows, int64_t batches,
+                                   int64_t bytes) {
+  if (batches <= 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& c = Touch(stream, /*success=*/true).counters;
+  AddWritten(c, rows, batches, bytes);
+  c.last_write = NowIso8601();
+}
+
 void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_t batches,
                                  int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& c = Touch(stream, /*success=*/true).counters;
-  c.rows += rows;
-  c.batches += batches;
-  c.bytes += bytes;
+  AddWritten(c, rows, batches, bytes);
   c.requests += 1;
   c.last_write = NowIso8601();
+  Ended(c);
 }
 
 void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch, int64_t rows,
@@ -108,11 +138,15 @@ void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch, 
   c.errors += 1;
   if (schema_mismatch) c.schema_mismatches += 1;
   if (batches > 0) {
-    c.rows += rows;
-    c.batches += batches;
-    c.bytes += bytes;
+    AddWritten(c, rows, batches, bytes);
     c.last_write = NowIso8601();
   }
+  Ended(c);
+}
+
+void StreamRouter::RecordEnd(const std::string& stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Ended(Touch(stream, /*success=*/true).counters);
 }
 
 std::map<std::string, std::pair<config::StreamConfig, StreamCounters>>
@@ -165,7 +199,9 @@ nlohmann::json StreamList(const StreamRouter& router, bool with_transforms) {
                        {"requests", counters.requests},
                        {"errors", counters.errors},
                        {"schema_mismatches", counters.schema_mismatches},
-                       {"last_write", counters.last_write}});
+                       {"last_write", counters.last_write},
+                       {"active_requests", counters.active_requests},
+                       {"last_commit", counters.last_commit}});
     if (route.sink == config::Sink::kLake) {
       // The table's URL (never credentials: those are the s3 section's).
       streams.back()["sink"] = "lake";

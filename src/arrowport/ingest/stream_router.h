@@ -23,7 +23,11 @@ struct StreamCounters {
   int64_t requests = 0;
   int64_t errors = 0;
   int64_t schema_mismatches = 0;
-  std::string last_write;  ///< ISO-8601 UTC of the last successful write
+  std::string last_write;  ///< ISO-8601 UTC of the last commit
+  int64_t active_requests = 0;  ///< requests writing to the stream now
+  /// The commit mode of the latest request (a request may choose another than the
+  /// configured one); "" before the first.
+  std::string last_commit;
 };
 
 /// How many unconfigured streams a StreamRouter keeps counters for. Configured streams are
@@ -47,11 +51,25 @@ class StreamRouter {
   /// longer configured become evictable.
   void Update(config::Config config);
 
+  /// A request begins writing to `stream` with `commit`: the stream is listed from now on
+  /// (before, a long request was missing until it ended), with the request running.
+  /// Each RecordStart is ended by one RecordSuccess, RecordError or RecordEnd.
+  void RecordStart(const std::string& stream, config::CommitMode commit);
+  /// Rows a running request committed (per_batch: each batch as it commits), counted at
+  /// once with the time of the last write.
+  void RecordCommitted(const std::string& stream, int64_t rows, int64_t batches,
+                       int64_t bytes);
+  /// A request succeeded; `rows`, `batches`, `bytes`: what it committed that
+  /// RecordCommitted did not count yet.
   void RecordSuccess(const std::string& stream, int64_t rows, int64_t batches, int64_t bytes);
   /// A failed request; `rows`, `batches`, `bytes`: what it committed before it failed
-  /// (per_batch), which stays in the table and counts as written.
+  /// (per_batch) that RecordCommitted did not count yet, which stays in the table and
+  /// counts as written.
   void RecordError(const std::string& stream, bool schema_mismatch = false, int64_t rows = 0,
                    int64_t batches = 0, int64_t bytes = 0);
+  /// A request ended without changing the counters (an idempotent retry of a committed
+  /// request).
+  void RecordEnd(const std::string& stream);
 
   /// Configured streams and the recently used others, with routing and counters.
   std::map<std::string, std::pair<config::StreamConfig, StreamCounters>> Snapshot() const;
@@ -79,7 +97,8 @@ class StreamRouter {
 };
 
 /// `{"streams": [{stream, target_table, chunk_size, schema_policy, commit, compression,
-/// rows, batches, bytes, requests, errors, last_write}, ...]}` for every protocol.
+/// rows, batches, bytes, requests, errors, last_write, active_requests, last_commit},
+/// ...]}` for every protocol.
 /// `with_transforms`: each stream's transform SQL too (admins: it names tables and logic).
 /// `shown` (when set) picks the streams listed, by name and target table.
 std::string StreamsJson(

@@ -81,4 +81,41 @@ TEST(StreamRouter, StreamsDroppedFromTheConfigBecomeEvictable) {
   EXPECT_LE(snapshot.size(), 1u + 1024u);
 }
 
+// A long per_batch request was missing from the streams until it ended, and on a stream
+// listed before its rows, last write and commit mode stayed those of the earlier requests.
+TEST(StreamRouter, RunningRequestsAreListedAndCountWhatTheyCommit) {
+  StreamRouter router(WithStreams({}));
+  router.RecordStart("long", config::CommitMode::kPerBatch);
+  auto running = router.Snapshot().at("long").second;
+  EXPECT_EQ(running.active_requests, 1);
+  EXPECT_EQ(running.last_commit, "per_batch");
+  EXPECT_EQ(running.rows, 0);
+  EXPECT_EQ(running.last_write, "");
+  router.RecordCommitted("long", 50000, 1, 400000);
+  router.RecordCommitted("long", 50000, 1, 400000);
+  running = router.Snapshot().at("long").second;
+  EXPECT_EQ(running.rows, 100000);
+  EXPECT_EQ(running.batches, 2);
+  EXPECT_NE(running.last_write, "");
+  EXPECT_EQ(running.requests, 0);  // counted when it ends
+  router.RecordSuccess("long", 0, 0, 0);
+  auto ended = router.Snapshot().at("long").second;
+  EXPECT_EQ(ended.rows, 100000);
+  EXPECT_EQ(ended.requests, 1);
+  EXPECT_EQ(ended.active_requests, 0);
+  // A second request with the configured mode; a retry that wrote nothing.
+  router.RecordStart("long", config::CommitMode::kPerRequest);
+  router.RecordStart("long", config::CommitMode::kPerRequest);
+  EXPECT_EQ(router.Snapshot().at("long").second.active_requests, 2);
+  router.RecordEnd("long");
+  router.RecordError("long", false, 10, 1, 80);
+  ended = router.Snapshot().at("long").second;
+  EXPECT_EQ(ended.active_requests, 0);
+  EXPECT_EQ(ended.last_commit, "per_request");
+  EXPECT_EQ(ended.rows, 100010);
+  EXPECT_EQ(ended.errors, 1);
+  router.RecordEnd("long");  // never below zero
+  EXPECT_EQ(router.Snapshot().at("long").second.active_requests, 0);
+}
+
 }  // namespace arrowport::ingest

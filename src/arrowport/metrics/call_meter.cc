@@ -100,6 +100,8 @@ void ServerMetrics::EndCall(CallMeter& meter) {
   error.code = meter.code_;
   error.user = std::move(call.user);
   error.message = meter.message_.substr(0, kErrorMessageChars);
+  // Every error row says something, even for a failure that came without a message.
+  if (error.message.empty()) error.message = "failed with " + error.code + " (no message)";
   std::lock_guard<std::mutex> lock(calls_mutex_);
   const auto same_code = [&](const RecentError& e) { return e.code == meter.code_; };
   if (std::count_if(recent_errors_.begin(), recent_errors_.end(), same_code) >=

@@ -144,8 +144,12 @@ class CallMeter {
   /// How the call ended: an empty `code` is success, else the code the client saw
   /// ("NOT_FOUND", "503"). The last one set counts; `message` goes to the recent errors.
   void SetOutcome(std::string code, std::string message = "");
-  /// The code alone (an HTTP status), keeping a message set before.
-  void SetCode(std::string code) { code_ = std::move(code); }
+  /// The code alone (an HTTP status), keeping a message set before, else taking
+  /// `message`.
+  void SetCode(std::string code, std::string message = "") {
+    code_ = std::move(code);
+    if (message_.empty()) message_ = std::move(message);
+  }
   /// Whether an error outcome is set.
   bool failed() const { return !code_.empty(); }
   /// Where the pipelines add what this call moves (put it in the call's CallContext);

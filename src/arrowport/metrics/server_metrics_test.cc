@@ -136,6 +136,29 @@ TEST(ServerMetricsTest, RecentErrorsKeepTheLatestFiftyAndTenOfACode) {
   EXPECT_EQ(errors.size(), 50u);
 }
 
+// An HTTP 400 showed on the status page with an empty message.
+TEST(ServerMetricsTest, EveryRecentErrorHasAMessage) {
+  ServerMetrics metrics;
+  {
+    CallMeter call = metrics.BeginCall("http", "POST /ingest/{}", "-");
+    call.SetOutcome("400", "request body is not an Arrow IPC stream");
+    call.SetCode("400", "Bad Request");  // the final status keeps the message set before
+  }
+  {
+    CallMeter call = metrics.BeginCall("http", "GET /x", "-");
+    call.SetCode("400", "Bad Request");  // no message before: the status's own
+  }
+  {
+    CallMeter call = metrics.BeginCall("flight", "do_put", "-");
+    call.SetOutcome("INVALID_ARGUMENT", "");  // a status without a message
+  }
+  const auto errors = metrics.RecentErrors();
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].message, "failed with INVALID_ARGUMENT (no message)");
+  EXPECT_EQ(errors[1].message, "Bad Request");
+  EXPECT_EQ(errors[2].message, "request body is not an Arrow IPC stream");
+}
+
 TEST(ServerMetricsTest, MeteringReaderReportsBatchesAndItsEndOnce) {
   auto schema = arrow::schema({arrow::field("x", arrow::int64())});
   arrow::Int64Builder builder;

@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <set>
+#include <string_view>
 
 #include "arrow/config.h"
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/metrics/process_metrics.h"
 #include "arrowport/metrics/server_metrics.h"
+#include "arrowport/storage/column_info.h"
 #include "arrowport/storage/database.h"
 
 namespace arrowport::server {
@@ -19,8 +22,14 @@ using json = nlohmann::json;
 
 namespace {
 
-// How often the sizer measures every table again.
+// A table's size is measured again when a report finds its measure this old (a
+// checkpoint moves rows from the WAL into the file with the same row count)...
 constexpr auto kSizesPeriod = std::chrono::seconds(30);
+// ... or its row count changed; the sizer rests this long between rounds, and at least
+// kSizesRestFactor times as long as its last round took, so a table written all the time
+// is walked at most this often and the sizer takes a tenth of a core at most.
+constexpr auto kSizesRest = std::chrono::seconds(3);
+constexpr int kSizesRestFactor = 10;
 
 std::string IsoTime(int64_t unix_time) {
   const std::time_t t = static_cast<std::time_t>(unix_time);
@@ -54,45 +63,59 @@ StatusReport::~StatusReport() {
   if (sizer_.joinable()) sizer_.join();
 }
 
-void StatusReport::StartSizer() {
-  std::lock_guard<std::mutex> lock(sizes_mutex_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  sizer_ = std::thread([this] { MeasureSizes(); });
-}
-
 void StatusReport::MeasureSizes() {
   std::unique_lock<std::mutex> lock(sizes_mutex_);
-  while (!stopping_) {
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !wanted_.empty(); });
+    if (stopping_) return;
+    auto round = std::move(wanted_);
+    wanted_.clear();
+    const auto round_start = std::chrono::steady_clock::now();
     lock.unlock();
-    std::map<std::string, int64_t> measured;
-    std::vector<storage::TableInfo> relations;
-    if (auto conn = sources_.database->Connect(); conn.ok()) {
-      if (auto listed = (*conn)->ListRelations(); listed.ok()) relations = std::move(*listed);
-    }
-    for (const auto& relation : relations) {
-      if (relation.kind != "table") continue;
-      {
-        std::lock_guard<std::mutex> stop(sizes_mutex_);
-        if (stopping_) return;
+    for (const auto& [table, rows] : round) {
+      auto bytes = storage::ReadTableBytes(sources_.database, table);
+      std::lock_guard<std::mutex> hold(sizes_mutex_);
+      if (stopping_) return;
+      // A table that is gone (dropped meanwhile) is forgotten.
+      if (bytes.ok()) {
+        sizes_[table] = {*bytes, rows, std::chrono::steady_clock::now()};
+      } else {
+        sizes_.erase(table);
       }
-      auto bytes = storage::ReadTableBytes(sources_.database, relation.name);
-      measured[relation.name] = bytes.ok() ? *bytes : -1;
     }
     lock.lock();
-    sizes_ = std::move(measured);
-    wake_.wait_for(lock, kSizesPeriod, [this] { return stopping_; });
+    const auto took = std::chrono::steady_clock::now() - round_start;
+    wake_.wait_for(lock, std::max<std::chrono::steady_clock::duration>(
+                             kSizesRest, took * kSizesRestFactor),
+                   [this] { return stopping_; });
   }
 }
 
-int64_t StatusReport::SizeOf(const std::string& table) const {
+void StatusReport::ForgetDropped(const std::vector<storage::TableInfo>& relations) {
+  std::set<std::string_view> present;
+  for (const auto& relation : relations) present.insert(relation.name);
   std::lock_guard<std::mutex> lock(sizes_mutex_);
+  std::erase_if(sizes_, [&](const auto& entry) { return !present.count(entry.first); });
+}
+
+int64_t StatusReport::SizeOf(const std::string& table, int64_t rows) {
+  std::lock_guard<std::mutex> lock(sizes_mutex_);
+  if (stopping_) return -1;
   auto found = sizes_.find(table);
-  return found == sizes_.end() ? -1 : found->second;
+  const bool fresh = found != sizes_.end() && found->second.rows == rows &&
+                     std::chrono::steady_clock::now() - found->second.at < kSizesPeriod;
+  if (!fresh) {
+    wanted_[table] = rows;
+    if (!started_) {
+      started_ = true;
+      sizer_ = std::thread([this] { MeasureSizes(); });
+    }
+    wake_.notify_all();
+  }
+  return found == sizes_.end() ? -1 : found->second.bytes;
 }
 
 arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
-  StartSizer();
   auto* metrics = sources_.metrics;
   json out;
   out["version"] = sources_.version;
@@ -165,9 +188,11 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
     tables.push_back({{"name", table.name},
                       {"kind", table.kind},
                       {"rows", table.estimated_rows},
-                      {"bytes", table.kind == "table" ? SizeOf(table.name) : -1}});
+                      {"bytes", table.kind == "table" ? SizeOf(table.name, table.estimated_rows)
+                                                  : -1}});
   }
   out["tables"] = std::move(tables);
+  ForgetDropped(relations);
 
   // Calls: an admin sees every call; others see their own.
   json calls = json::array();

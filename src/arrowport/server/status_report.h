@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -21,6 +22,7 @@ class ServerMetrics;
 }
 namespace storage {
 class Database;
+struct TableInfo;
 }
 }  // namespace arrowport
 
@@ -48,10 +50,13 @@ struct StatusSources {
 /// sees follows its rights: a user limited to tables or streams sees those; only admins
 /// see other users' calls and the recent errors (their messages may quote SQL and data).
 ///
-/// Table sizes walk each table's storage, which costs seconds for large tables: a thread
-/// of the report's own measures them in the background (from the first report on, then
-/// every kSizesPeriod), and a report shows the latest measures. Nothing a report does
-/// waits for it. Thread-safe.
+/// Table sizes walk each table's segment list, which costs milliseconds per million rows:
+/// a thread of the report's own measures them, and a report shows the latest measures.
+/// A report asks for a table to be measured (again) when it has no measure yet, its row
+/// count changed since, or its measure is older than kSizesPeriod; the thread measures
+/// what was asked, then rests (3 s, or ten times the round's duration if longer). A
+/// server nobody asks measures nothing, and nothing a report does waits for the thread.
+/// Thread-safe.
 class StatusReport {
  public:
   /// Seconds of per-stream rates in a report.
@@ -65,15 +70,23 @@ class StatusReport {
   arrow::Result<std::string> Json(const Principal* caller);
 
  private:
-  /// Starts the sizer at the first report (a server nobody asks pays nothing).
-  void StartSizer();
+  struct Measure {
+    int64_t bytes = -1;
+    int64_t rows = -1;  // the table's row count when measured
+    std::chrono::steady_clock::time_point at;
+  };
+  /// The latest measure of `table` (-1: none yet); asks the sizer for a new one when it
+  /// is missing, stale, or the table's rows changed. Starts the sizer at the first call.
+  int64_t SizeOf(const std::string& table, int64_t rows);
   void MeasureSizes();  // the sizer's loop
-  int64_t SizeOf(const std::string& table) const;
+  /// Drops the measures of tables no longer in `relations` (the whole catalog).
+  void ForgetDropped(const std::vector<storage::TableInfo>& relations);
 
   const StatusSources sources_;
-  mutable std::mutex sizes_mutex_;  // guards sizes_, started_ and stopping_
+  mutable std::mutex sizes_mutex_;  // guards sizes_, wanted_, started_ and stopping_
   std::condition_variable wake_;
-  std::map<std::string, int64_t> sizes_;  // by table, bytes (the latest measure)
+  std::map<std::string, Measure> sizes_;  // by table
+  std::map<std::string, int64_t> wanted_;  // tables to measure, with their rows now
   bool started_ = false;
   bool stopping_ = false;
   std::thread sizer_;

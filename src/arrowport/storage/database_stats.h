@@ -30,9 +30,16 @@ struct DatabaseStats {
 /// connection of its own (the server's view: clients' SQL cannot read these).
 arrow::Result<DatabaseStats> ReadDatabaseStats(Database* database);
 
-/// \brief Bytes of the database file's blocks that hold table `table` (of the main schema)
-/// as of the last checkpoint; blocks it shares with other tables count whole. -1 for an
-/// in-memory database. Walks the table's storage: costly for large tables.
+/// \brief Bytes table `table` (of the main schema) takes: the database file's blocks
+/// holding its checkpointed rows (blocks it shares with other tables count whole), plus
+/// the uncompressed size of the rows not checkpointed yet (in the WAL, or in memory for an
+/// in-memory database). Walks the table's segment list (no data): costs milliseconds per
+/// million rows.
 arrow::Result<int64_t> ReadTableBytes(Database* database, const std::string& table);
+
+/// Bytes of `values` values of DuckDB's storage segment type `segment_type` (as
+/// pragma_storage_info names it) held uncompressed; `string_bytes`: their strings' total
+/// length (VARCHAR, BLOB). Unknown types count 8 bytes a value.
+int64_t SegmentBytes(const std::string& segment_type, int64_t values, int64_t string_bytes);
 
 }  // namespace arrowport::storage
