@@ -19,6 +19,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kResourceExhausted: return "resource exhausted";
     case ErrorKind::kStoreUnavailable: return "store unavailable";
     case ErrorKind::kWriteLimit: return "write limit";
+    case ErrorKind::kDiskFull: return "disk full";
   }
   return "error";
 }

@@ -28,6 +28,10 @@ enum class ErrorKind {
   /// One request wrote (or sent back) more than its cap allows relative to what its
   /// client sent (limits.max_write_factor): not retryable as it is.
   kWriteLimit,
+  /// The disk under the database, its WAL or DuckDB's temp directory has less free space
+  /// than storage.min_free_mb (or DuckDB met a full disk): writes are refused until an
+  /// operator frees space; reads go on.
+  kDiskFull,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -127,6 +131,14 @@ template <typename... Args>
 arrow::Status WriteLimit(Args&&... args) {
   return WithErrorKind(arrow::Status::CapacityError(std::forward<Args>(args)...),
                        ErrorKind::kWriteLimit);
+}
+
+/// Writes refused for want of disk space (storage.min_free_mb, or ENOSPC met by DuckDB):
+/// Flight RESOURCE_EXHAUSTED, HTTP 507. Retrying helps only once space is freed.
+template <typename... Args>
+arrow::Status DiskFull(Args&&... args) {
+  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+                       ErrorKind::kDiskFull);
 }
 
 template <typename... Args>
