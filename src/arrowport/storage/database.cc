@@ -46,21 +46,11 @@ int64_t FileBytes(const std::string& path) {
   return error ? 0 : static_cast<int64_t>(size);
 }
 
-// A database on a nearly full disk opens when its WAL can be replayed; otherwise the
-// start fails saying how much space it needs (DuckDB's own error names a file only).
-arrow::Status CheckSpaceToOpen(const DatabaseOptions& options) {
-  if (options.path == ":memory:") return arrow::Status::OK();
-  const std::string directory = Directory(options.path);
-  auto free = FreeBytesUnder(directory);
-  if (!free.ok()) return arrow::Status::OK();  // cannot tell: DuckDB will
-  const int64_t wal = FileBytes(options.path + ".wal");
-  const int64_t needed = 2 * wal + kOpenSlackBytes;
-  if (*free >= needed) return arrow::Status::OK();
-  return DiskFull("disk full: ", *free >> 20, " MiB free under ", directory,
-                  ", opening the database '", options.path, "' needs about ", needed >> 20,
-                  " MiB (its write-ahead log of ", wal >> 20,
-                  " MiB is replayed into the database file); free space there and start "
-                  "again");
+// What opening the database may need free under its directory: DuckDB 2.0 replays the
+// WAL into memory, but a checkpoint left unfinished (a full disk) makes it write a recovery
+// copy of the WAL and the checkpoint again: about twice the WAL, plus headers and metadata.
+int64_t SpaceToOpen(const std::string& path) {
+  return 2 * FileBytes(path + ".wal") + kOpenSlackBytes;
 }
 }  // namespace
 
@@ -71,7 +61,12 @@ struct Database::Instance {
   // DuckDB's own instance is alive (set where DuckDB's C++ API is usable): a handle of
   // it that outlived its connection keeps it open after this object is gone.
   std::function<bool()> duckdb_alive;
+  // Where DuckDB's C++ API is usable, the disk watch: DuckDB's checkpoint at close is
+  // skipped on a full disk (the WAL is replayed at the next start instead), as one that
+  // fails for want of space would leave a recovery to finish before the next start.
+  std::shared_ptr<DiskWatch> disk;
   ~Instance() {
+    if (disk && db.get() && disk->Check().full) SkipCheckpointOnClose(db.get());
     // Closing checkpoints: never to meet a refusal.
     AllocationGuard::Suspension suspended;
     db.reset();
@@ -156,7 +151,6 @@ arrow::Status KeepLateMaterializationOff(Connection* conn) {
 }  // namespace
 
 arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
-  ARROW_RETURN_NOT_OK(CheckSpaceToOpen(options));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->path = options.path;
@@ -220,11 +214,11 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
     auto st = TranslateDuckDBError(-1, message);
     if (HasErrorKind(st, ErrorKind::kDiskFull)) {
       auto free = FreeBytesUnder(Directory(options.path));
-      return DiskFull("disk full: cannot open database '", options.path, "' with ",
-                      free.ok() ? *free >> 20 : 0, " MiB free under ",
-                      Directory(options.path), ": it needs about ",
-                      (2 * FileBytes(options.path + ".wal") + kOpenSlackBytes) >> 20,
-                      " MiB; free space there (", message, ")");
+      return DiskFull("disk full: ", free.ok() ? *free >> 20 : 0, " MiB free under ",
+                      Directory(options.path), ", opening the database '", options.path,
+                      "' needs about ", SpaceToOpen(options.path) >> 20,
+                      " MiB (its write-ahead log is replayed); free space there and start "
+                      "again (", message, ")");
     }
     return arrow::Status::IOError("cannot open database '", options.path, "': ", message);
   }
@@ -276,6 +270,7 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
     // Later connections check writes against it (made before this one did not write).
     conn->impl_->disk = impl_->disk;
   }
+  if (impl_->direct_append) instance->disk = impl_->disk;
   // The views read their files through the view file system, which opens the files
   // their globs match and nothing else; DuckDB's C++ API is needed for it (without it
   // client SQL is refused anyway, and DuckDB allows the globs' folders).
@@ -317,9 +312,7 @@ arrow::Result<Database::SettingsInForce> Database::Settings() {
 
 arrow::Status Database::Checkpoint() {
   // A checkpoint DuckDB cannot finish for want of space invalidates the database.
-  if (auto room = CheckWrite(); !room.ok()) {
-    return room.WithMessage("checkpoint deferred: ", room.message());
-  }
+  ARROW_RETURN_NOT_OK(CheckpointRoom());
   ARROW_ASSIGN_OR_RAISE(auto conn, Connect());
   std::lock_guard<std::mutex> one_at_a_time(impl_->checkpoint_mutex);
   AllocationGuard::Suspension suspended;
@@ -339,6 +332,19 @@ int64_t Database::WalBytes() const {
 
 arrow::Status Database::CheckWrite() {
   return impl_->disk ? impl_->disk->CheckWrite() : arrow::Status::OK();
+}
+
+arrow::Status Database::CheckpointRoom() {
+  if (!impl_->disk || impl_->disk->min_free_bytes() <= 0) return arrow::Status::OK();
+  const DiskSpace space = impl_->disk->Check();
+  const int64_t wal = WalBytes();
+  const int64_t needed = space.needed_bytes + wal;
+  if (space.free_bytes < 0 || space.free_bytes >= needed) return arrow::Status::OK();
+  return DiskFull("checkpoint deferred: disk full: ", space.free_bytes >> 20,
+                  " MiB free under ", space.path, ", a checkpoint of the ", wal >> 20,
+                  " MiB write-ahead log needs ", needed >> 20,
+                  " MiB (the log's size plus storage.min_free_mb); it runs by itself once "
+                  "space is freed");
 }
 
 StorageHealth Database::Health() const {
@@ -402,7 +408,7 @@ void Database::WatchDisk() {
 void Database::CheckpointIfDue() {
   const auto now = std::chrono::steady_clock::now();
   const bool due = WalBytes() >= impl_->checkpoint_wal_bytes;
-  const bool no_room = due && impl_->disk && impl_->disk->Last().full;
+  const bool no_room = due && !CheckpointRoom().ok();
   {
     std::lock_guard<std::mutex> lock(impl_->instance_mutex);
     impl_->health.checkpoint_deferred = no_room;

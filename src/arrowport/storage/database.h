@@ -132,9 +132,12 @@ class Database {
   /// its own, with the allocation guard suspended (a checkpoint DuckDB cannot finish
   /// invalidates the database). DuckDB's own checkpoints at commit are off: the database
   /// checkpoints from a thread of its own once the WAL passes checkpoint_wal_bytes, and
-  /// when it closes. Refused (DiskFull) while the disk is below storage.min_free_mb: a
-  /// checkpoint DuckDB cannot finish invalidates the database.
+  /// when it closes. Refused (DiskFull) unless it leaves storage.min_free_mb free (see
+  /// CheckpointRoom): a checkpoint DuckDB cannot finish invalidates the database.
   arrow::Status Checkpoint();
+  /// OK when the disk has room for a checkpoint: the WAL's size (what a checkpoint writes
+  /// into the database file, at most) plus storage.min_free_mb; else DiskFull saying so.
+  arrow::Status CheckpointRoom();
 
   /// What the checkpointer thread last saw: failed attempts in a row (it waits longer
   /// after each, up to 30 s) and the last failure's message.

@@ -50,6 +50,12 @@ std::function<bool()> DuckDBInstanceAlive(duckdb_connection connection) {
   return [instance] { return !instance.expired(); };
 }
 
+void SkipCheckpointOnClose(duckdb_database database) {
+  auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
+  duckdb::DBConfig::GetConfig(*wrapper->database->instance).options.checkpoint_on_shutdown =
+      false;
+}
+
 int64_t MemoryLimitBytes(duckdb_database database) {
   auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
   return static_cast<int64_t>(

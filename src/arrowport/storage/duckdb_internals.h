@@ -31,6 +31,9 @@ duckdb::ClientContext* ClientContextOf(duckdb_connection connection);
 /// handle (a connection, a result, a prepared statement) closes it.
 std::function<bool()> DuckDBInstanceAlive(duckdb_connection connection);
 
+/// Closing `database` will not checkpoint it (its WAL is replayed at the next open).
+void SkipCheckpointOnClose(duckdb_database database);
+
 /// DuckDB's memory limit in force for `database`, in bytes.
 int64_t MemoryLimitBytes(duckdb_database database);
 
