@@ -172,6 +172,11 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     client = server.client()
     put(client, rows(100_000), {"stream": "ev"})
     acknowledged = 100_000
+    # A result being read holds a connection of the database: an invalidated database is
+    # closed (then opened again) only once its last connection is gone.
+    reading = client.do_get(flight.Ticket(json.dumps(
+        {"sql": "SELECT * FROM ev, range(100)"}).encode()))
+    assert reading.read_chunk().data.num_rows > 0
     filler = fill(small_disk, leave_mib=1)
 
     # A plain write whose WAL does not fit: the disk-full kind, not an internal error.
@@ -190,11 +195,13 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     with pytest.raises(flight.FlightError) as failed:
         action(client, "checkpoint")
     assert "disk full" in str(failed.value), failed.value
-    # The server sees it and reopens the database by itself; the probes say so meanwhile.
+    # The server sees it and reopens the database by itself, once the result still being
+    # read lets the invalidated one go; meanwhile every probe says so.
     storage = wait_for(lambda: (s := storage_of(client))["state"] == "reopening" and s,
-                       "the database being reopened", timeout=30)
+                       "the database being reopened", show=lambda: storage_of(client))
     assert "invalidated" in storage["reopening"]["after"], storage
-    assert storage["writes"].startswith("refused"), storage
+    assert "No space left on device" in storage["summary"], storage
+    assert storage["writes"] == "refused: the database is being reopened", storage
     healthz = requests.get(f"{server.http}/healthz", timeout=30)
     assert healthz.status_code == 200 and healthz.json()["storage"]["state"] == "reopening"
     readyz = requests.get(f"{server.http}/readyz", timeout=30)
@@ -202,17 +209,21 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     with pytest.raises(flight.FlightUnavailableError) as busy:
         count(client)
     assert "being reopened" in str(busy.value), busy.value
+    assert action(client, "status")["storage"]["state"] == "reopening"
+    assert storage_of(client)["state"] == "reopening"  # still: the result holds it
 
-    # Opening it again replays its WAL, which needs space: once freed, it opens.
-    filler.unlink()
+    # The result given up, the database is opened again (DuckDB replays the WAL into
+    # memory: even on the full disk).
+    reading.cancel()
     storage = wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1
-                       and s, "the database reopened", timeout=60)
+                       and s, "the database reopened", show=lambda: storage_of(client))
     assert "invalidated" in storage["last_reopen"]["after"], storage
     assert "database reopened at " in storage["summary"], storage
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
     assert "database reopened" in action(client, "status")["storage"]["summary"]
-    # Nothing acknowledged was lost, and writes work again.
+    # Nothing acknowledged was lost, and writes work again once space is freed.
     assert count(client) == acknowledged
+    filler.unlink()
     put(client, rows(10, start=acknowledged), {"stream": "ev"})
     assert count(client) == acknowledged + 10
     assert server.logged("database invalidated by DuckDB") and server.logged("database reopened")
