@@ -217,9 +217,13 @@ def test_flight_sql_adbc_username_password(auth_server):
 # ---- HTTP ----
 
 def test_http_open_routes_and_unauthenticated(auth_server):
-    assert requests.get(f"{auth_server.http}/healthz", timeout=30).json() == {"status": "ok"}
+    healthz = requests.get(f"{auth_server.http}/healthz", timeout=30).json()
+    assert healthz["status"] == "ok" and healthz["storage"]["state"] == "ok", healthz
+    # Anyone may call it: the storage's state without the server's paths.
+    assert "path" not in healthz["storage"]["disk"], healthz
     ready = requests.get(f"{auth_server.http}/readyz", timeout=30)
-    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+    assert ready.json()["storage"]["writes"] == "accepted" and "writes" not in ready.json()
     for method, path in (("GET", "/tables"), ("GET", "/tables/people"), ("GET", "/streams"),
                          ("POST", "/query"), ("POST", "/ingest/events"), ("POST", "/stream/events"),
                          ("GET", "/openapi.json"), ("POST", "/auth/token")):

@@ -259,8 +259,10 @@ def test_metadata_endpoints(server):
     assert [c["name"] for c in schema["columns"]] == ["a", "b"]
     streams = requests.get(f"{server.http}/streams", timeout=30).json()["streams"]
     assert streams[0]["stream"] == "meta" and streams[0]["rows"] == 1
-    assert requests.get(f"{server.http}/healthz", timeout=30).json() == {"status": "ok"}
-    assert requests.get(f"{server.http}/readyz", timeout=30).json() == {"status": "ready"}
+    healthz = requests.get(f"{server.http}/healthz", timeout=30).json()
+    assert healthz["status"] == "ok" and healthz["storage"]["state"] == "ok", healthz
+    ready = requests.get(f"{server.http}/readyz", timeout=30).json()
+    assert ready["status"] == "ready" and ready["storage"]["writes"] == "accepted", ready
     spec = requests.get(f"{server.http}/openapi.json", timeout=30).json()
     assert spec["openapi"].startswith("3.1")
     for path in ("/ingest/{stream}", "/stream/{stream}", "/query", "/tables", "/tables/{name}",

@@ -20,6 +20,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kStoreUnavailable: return "store unavailable";
     case ErrorKind::kWriteLimit: return "write limit";
     case ErrorKind::kTableRefused: return "table refused";
+    case ErrorKind::kDiskFull: return "disk full";
   }
   return "error";
 }

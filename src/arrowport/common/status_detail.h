@@ -31,6 +31,10 @@ enum class ErrorKind {
   /// A lake table whose log cannot be loaded or fails validation (paths leaving the
   /// table, files missing): refused for reads and writes until its log changes.
   kTableRefused,
+  /// The disk under the database, its WAL or DuckDB's temp directory has less free space
+  /// than storage.min_free_mb (or DuckDB met a full disk): writes are refused until an
+  /// operator frees space; reads go on.
+  kDiskFull,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -136,6 +140,14 @@ template <typename... Args>
 arrow::Status WriteLimit(Args&&... args) {
   return WithErrorKind(arrow::Status::CapacityError(std::forward<Args>(args)...),
                        ErrorKind::kWriteLimit);
+}
+
+/// Writes refused for want of disk space (storage.min_free_mb, or ENOSPC met by DuckDB):
+/// Flight RESOURCE_EXHAUSTED, HTTP 507. Retrying helps only once space is freed.
+template <typename... Args>
+arrow::Status DiskFull(Args&&... args) {
+  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+                       ErrorKind::kDiskFull);
 }
 
 template <typename... Args>

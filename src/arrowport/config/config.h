@@ -83,6 +83,11 @@ struct Config {
   int64_t checkpoint_interval_s = 0;  ///< 0 = only the WAL-size checkpoints below
   /// The checkpointer thread checkpoints once the WAL is this large (commits never do).
   int64_t checkpoint_wal_bytes = int64_t{16} << 20;
+  /// storage.min_free_mb: below this much free space (MiB) under the database, its WAL or
+  /// DuckDB's temp directory, writes are refused (disk full) and checkpoints wait; 0: off.
+  /// 64 MiB: four times the default checkpoint_wal_bytes, so that the checkpoint of a full
+  /// WAL and the replay of the WAL at the next start still fit.
+  int64_t storage_min_free_mb = 64;
   std::string compression_algorithm = "zstd";
   int compression_level = 3;
   int64_t default_chunk_size = 122880;

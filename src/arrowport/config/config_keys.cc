@@ -128,6 +128,8 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},
       {"duckdb.checkpoint_wal_bytes",
        Size(&Config::checkpoint_wal_bytes, int64_t{1} << 20, int64_t{64} << 30, "1 MiB..64 GiB")},
+      {"storage.min_free_mb",
+       Integer(&Config::storage_min_free_mb, 0, int64_t{1} << 30, "0..1073741824 (MiB; 0 = off)")},
       // zstd's levels; lz4 clamps anything above its own maximum (12).
       {"compression.level", Integer(&Config::compression_level, 1, 22)},
       {"defaults.chunk_size", Integer(&Config::default_chunk_size, 1, kMax)},

@@ -12,6 +12,7 @@
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/storage_health.h"
 
 namespace arrowport::flight {
 
@@ -53,7 +54,8 @@ std::vector<fl::ActionType> OurActions() {
 namespace {
 
 // The health action's answer as `caller` may see it.
-std::string HealthFor(const Principal* caller, std::string health) {
+std::string HealthFor(const Principal* caller, std::string health,
+                      const std::string& storage_without_details) {
   if (caller == nullptr || caller->IsAdmin()) return health;
   auto doc = json::parse(health, nullptr, false);
   if (!doc.is_object()) return health;
@@ -63,6 +65,9 @@ std::string HealthFor(const Principal* caller, std::string health) {
   doc.erase("database");
   if (doc.contains("checkpointer") && doc["checkpointer"].is_object()) {
     doc["checkpointer"].erase("last_error");
+  }
+  if (doc.contains("storage") && doc["storage"].is_object()) {
+    doc["storage"] = json::parse(storage_without_details, nullptr, false);
   }
   if (!caller->tables.empty() || !caller->streams.empty()) {
     for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql"}) {
@@ -87,7 +92,9 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   }
   if (type == "health") {
     ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps));
-    *result = JsonResult(HealthFor(call.principal.get(), std::move(health)));
+    *result = JsonResult(HealthFor(
+        call.principal.get(), std::move(health),
+        storage::StorageHealthJson(deps.database->Health(), /*with_details=*/false)));
     return arrow::Status::OK();
   }
   if (type == "status") {
@@ -143,7 +150,12 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
 }
 
 arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
-  ARROW_ASSIGN_OR_RAISE(auto settings, deps.database->Settings());
+  // Answered while the database is being reopened too (its settings then unknown): the
+  // storage's state says what happened.
+  auto settings = deps.database->Settings();
+  const auto storage_health = deps.database->Health();
+  json storage = json::parse(storage::StorageHealthJson(storage_health, /*with_details=*/true),
+                             nullptr, false);
   json memory = {{"duckdb_held", deps.database->allocated_bytes()},
                  {"duckdb_budget", deps.database->allocation_budget_bytes()}};
   if (deps.request_memory) {
@@ -157,19 +169,23 @@ arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
     flight_sql = {{"open_statements", deps.sql_sessions->open_statements()},
                   {"open_transactions", deps.sql_sessions->open_transactions()}};
   }
-  return json{{"status", "ok"},
+  json duckdb = nullptr;
+  if (settings.ok()) {
+    duckdb = {{"threads", settings->threads},
+              {"memory_limit", settings->memory_limit},
+              {"external_access", settings->external_access}};
+  }
+  return json{{"status", storage::StorageState(storage_health)},
               {"database", deps.database->path()},
               {"version", ARROWPORT_VERSION},
-              {"duckdb",
-               {{"threads", settings.threads},
-                {"memory_limit", settings.memory_limit},
-                {"external_access", settings.external_access}}},
+              {"duckdb", duckdb},
               {"memory", memory},
               {"checkpointer",
                {{"failures_in_a_row", checkpointer.failures_in_a_row},
                 {"last_error", checkpointer.last_error}}},
+              {"storage", storage},
               {"flight_sql", flight_sql}}
-      .dump();
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace arrowport::flight

@@ -41,8 +41,10 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
         fl::FlightStatusCode::Unavailable, status.message(),
         EncodeRpcStatus(kGrpcResourceExhausted, status.message(), kind->retry_after_s()));
   }
-  if (HasErrorKind(status, ErrorKind::kWriteLimit)) {
-    // Not worth retrying as it is: RESOURCE_EXHAUSTED without a RetryInfo.
+  if (HasErrorKind(status, ErrorKind::kWriteLimit) ||
+      HasErrorKind(status, ErrorKind::kDiskFull)) {
+    // Not worth retrying as it is (a full disk stays full until an operator frees space):
+    // RESOURCE_EXHAUSTED without a RetryInfo.
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message(),
                                EncodeRpcStatus(kGrpcResourceExhausted, status.message(), 0));
   }

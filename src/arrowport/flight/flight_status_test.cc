@@ -47,6 +47,19 @@ TEST(FlightStatusTest, RateLimitedCarriesResourceExhaustedWithItsRetryDelay) {
   EXPECT_NE(st.message().find("slow down"), std::string::npos);
 }
 
+// A full disk is RESOURCE_EXHAUSTED without a retry delay: it lasts until an operator
+// frees space (HTTP 507).
+TEST(FlightStatusTest, DiskFullIsResourceExhaustedWithoutARetryDelay) {
+  auto st = ToFlightStatus(DiskFull("disk full: 3 MiB free under /x"));
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(st);
+  ASSERT_NE(detail, nullptr);
+  auto rich = DecodeRpcStatus(detail->extra_info());
+  ASSERT_TRUE(rich.has_value());
+  EXPECT_EQ(rich->code, kGrpcResourceExhausted);
+  EXPECT_EQ(rich->retry_after_s, 0);
+  EXPECT_STREQ(GrpcCodeName(st), "RESOURCE_EXHAUSTED");
+}
+
 TEST(RpcStatusTest, EncodesWhatGrpcClientsDecode) {
   // google.rpc.Status{code: 8, message: "m"}: field 1 varint 8, field 2 "m".
   EXPECT_EQ(EncodeRpcStatus(8, "m", 0), std::string("\x08\x08\x12\x01m", 5));

@@ -38,6 +38,8 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kStoreUnavailable: return {503, "store_unavailable"};
     case ErrorKind::kWriteLimit: return {413, "write_limit"};
     case ErrorKind::kTableRefused: return {409, "table_refused"};
+    // 507 Insufficient Storage (RFC 4918): the server cannot store what was sent.
+    case ErrorKind::kDiskFull: return {507, "disk_full"};
   }
   return {500, "internal"};
 }

@@ -27,6 +27,7 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(TooLarge("body over 1 GiB"), 413, "payload_too_large");
   ExpectMapsTo(PermissionDenied("ATTACH is refused"), 403, "permission_denied");
   ExpectMapsTo(RateLimited(3, "slow down"), 429, "rate_limited");
+  ExpectMapsTo(DiskFull("disk full: 3 MiB free under /x"), 507, "disk_full");
 }
 
 TEST(ToHttpErrorTest, BusyAndRateLimitedSayWhenToRetry) {

@@ -6,6 +6,7 @@
 #include "arrow/table.h"
 #include "arrow/type.h"
 #include "arrowport/auth/access_policy.h"
+#include "arrowport/auth/authenticator.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
@@ -21,6 +22,14 @@ using json = nlohmann::json;
 
 namespace {
 
+// The storage's state as /healthz and /readyz show it: without paths or DuckDB's errors
+// when authentication is on (anyone may call these two).
+json StorageHealth(const GatewayContext& ctx) {
+  if (!ctx.deps().storage_health) return json();
+  const bool open = ctx.deps().authenticator == nullptr || !ctx.deps().authenticator->enabled();
+  return json::parse(ctx.deps().storage_health(open), nullptr, false);
+}
+
 void Ready(const GatewayContext& ctx, httplib::Response& res) {
   query::QueryRequest probe;
   probe.sql = "SELECT 1";
@@ -31,9 +40,23 @@ void Ready(const GatewayContext& ctx, httplib::Response& res) {
   probing.protocol.clear();
   auto reader = ctx.deps().query->Execute(probe, probing);
   auto table = reader.ok() ? (*reader)->ToTable() : reader.status();
-  if (!table.ok()) return SendError(res, {503, "unavailable", table.status().message()});
+  const json storage = StorageHealth(ctx);
+  if (!table.ok()) {
+    // While the database is reopened (after DuckDB invalidated it) the probe is refused:
+    // say so, with the storage's state.
+    json body = {{"error", {{"code", "unavailable"}, {"message", table.status().message()}}}};
+    if (!storage.is_null()) body["storage"] = storage;
+    return SendJson(res, 503, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
   json body = {{"status", "ready"}};
   if (!ctx.deps().readyz_warning.empty()) body["warning"] = ctx.deps().readyz_warning;
+  if (!storage.is_null()) {
+    body["storage"] = storage;
+    // Ready for reads; writes wait for disk space.
+    if (storage.value("state", "") == "disk_full") {
+      body["writes"] = storage.value("summary", "disk full");
+    }
+  }
   SendJson(res, 200, body.dump());
 }
 
@@ -85,8 +108,13 @@ void TableSchema(const GatewayContext& ctx, const httplib::Request& req,
 }  // namespace
 
 void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, R"({"status": "ok"})");
+  server.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
+    // Alive whatever the storage's state (the server reopens an invalidated database by
+    // itself): the state is said, not made a failure.
+    json body = {{"status", "ok"}};
+    const json storage = StorageHealth(ctx);
+    if (!storage.is_null()) body["storage"] = storage;
+    SendJson(res, 200, body.dump(-1, ' ', false, json::error_handler_t::replace));
   });
   server.Get("/readyz",
              [&ctx](const httplib::Request&, httplib::Response& res) { Ready(ctx, res); });

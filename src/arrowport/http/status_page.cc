@@ -48,6 +48,7 @@ svg.chart polyline { fill:none; stroke:var(--accent); stroke-width:1.5; }
 <span class="kv" id="metrics-kv">metrics <b id="metrics"></b></span>
 <span class="kv">database <b id="database"></b></span>
 <span class="kv">memory <b id="memory"></b></span>
+<span class="kv">storage <b id="storage"></b></span>
 <span id="state"></span></header>
 <main>
 <section><h2>Streams <span class="empty" id="rate-window"></span></h2>
@@ -143,6 +144,11 @@ function render(s) {
       bytes(db.size_bytes) + (db.wal_bytes ? " + WAL " + bytes(db.wal_bytes) : "");
   $("memory").textContent = !db || !proc ? "" : "RSS " + bytes(proc.rss_bytes) +
       ", DuckDB " + bytes(db.memory_bytes);
+  // "ok", or what happened: a full disk (writes refused), a database being reopened or
+  // reopened after DuckDB invalidated it.
+  const st = s.storage || {};
+  $("storage").textContent = st.summary || "";
+  $("storage").style.color = st.state && st.state !== "ok" ? "#c0392b" : "";
   // No rate exists from before the start: a young server's charts span its uptime.
   const span = Math.max(30, Math.min(s.rate_seconds, Math.ceil(s.uptime_s)));
   $("rate-window").textContent = "(rows/s over the last " + span + " s)";

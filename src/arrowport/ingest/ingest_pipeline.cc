@@ -61,6 +61,32 @@ class ErrorKeepingReader : public arrow::RecordBatchReader {
   arrow::Status error_;
 };
 
+// Stops an upload when the disk fills up while it runs, not only at its start: each batch
+// received is checked (DiskWatch reads the disk at most every 20 ms) before DuckDB sees it.
+class DiskCheckingReader : public arrow::RecordBatchReader {
+ public:
+  DiskCheckingReader(std::shared_ptr<arrow::RecordBatchReader> inner,
+                     storage::Database* database)
+      : inner_(std::move(inner)), database_(database) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    ARROW_RETURN_NOT_OK(inner_->ReadNext(out));
+    if (*out != nullptr) {
+      auto room = database_->CheckWrite();
+      if (!room.ok()) {
+        out->reset();
+        return room;
+      }
+    }
+    return arrow::Status::OK();
+  }
+  arrow::Status Close() override { return inner_->Close(); }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> inner_;
+  storage::Database* database_;
+};
+
 // An exchange's result: a batch the validation refused is reported as such, not as the
 // scan error DuckDB wraps it in.
 class ExchangeReader : public arrow::RecordBatchReader {
@@ -170,7 +196,14 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   auto validating = MakeValidatingReader(std::move(source), max_batch_bytes_);
   std::shared_ptr<metrics::IngestMeter> meter;
   if (metrics_ != nullptr) meter = metrics_->BeginIngest(request.stream, request.protocol);
-  source = validating;
+  // Kept apart: DuckDB reports a refusal wrapped in its scan error (see below). A lake
+  // stream writes its object store, not the database's disk.
+  std::shared_ptr<arrow::RecordBatchReader> checked = validating;
+  if (route.sink != config::Sink::kLake) {
+    checked = std::make_shared<DiskCheckingReader>(std::move(checked), database_);
+  }
+  auto disk_checked = std::make_shared<ErrorKeepingReader>(std::move(checked));
+  source = disk_checked;
   if (meter != nullptr || call.progress != nullptr) {
     // Counted as they are validated, on the read-ahead thread: the stream's live rate,
     // the call's progress.
@@ -226,6 +259,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     if (!st.ok() && !transform->error().ok()) st = transform->error();
   }
   if (!st.ok() && !validating->error().ok()) st = validating->error();
+  if (!st.ok() && !disk_checked->error().ok()) st = disk_checked->error();
   if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
     st = call.cancellation->reason();
   }

@@ -164,6 +164,26 @@ void Server::Impl::MakeMetrics() {
                   return One(static_cast<double>(
                       database->checkpointer_state().failures_in_a_row));
                 });
+  // A full disk and reopenings of an invalidated database (see docs/limits.md, "A full
+  // disk"): what to alert on before clients see 507s.
+  r.AddCallback("arrowport_storage_free_bytes",
+                "Free space under the database, its WAL and DuckDB's temp directory (the "
+                "smallest of their filesystems; storage.min_free_mb is the floor)",
+                MetricType::kGauge, {}, [this] {
+                  return One(static_cast<double>(database->Health().disk.free_bytes));
+                });
+  r.AddCallback("arrowport_storage_writes_refused",
+                "1 while writes are refused: the disk is below storage.min_free_mb, or the "
+                "database is being reopened after DuckDB invalidated it",
+                MetricType::kGauge, {}, [this] {
+                  const auto health = database->Health();
+                  return One(health.disk.full || health.reopening ? 1.0 : 0.0);
+                });
+  r.AddCallback("arrowport_database_reopens_total",
+                "Times the server opened the database again after DuckDB invalidated it",
+                MetricType::kCounter, {}, [this] {
+                  return One(static_cast<double>(database->Health().reopens));
+                });
   r.AddCallback("arrowport_connections_refused_total",
                 "Connections closed as they were accepted: over http.max_connections (busy: "
                 "answered 503), from an address over limits.max_connections_per_address "

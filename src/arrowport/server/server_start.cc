@@ -15,6 +15,7 @@
 #include "arrowport/server/server_impl.h"
 #include "arrowport/storage/memory_limit.h"
 #include "arrowport/storage/relation_sql.h"
+#include "arrowport/storage/storage_health.h"
 
 namespace arrowport::server {
 
@@ -70,6 +71,10 @@ arrow::Status Server::Impl::OpenDatabase() {
                                           : storage::DefaultRequestMemoryBytes());
   db_options.request_memory = request_memory;
   db_options.lake_stores = lake_stores;
+  db_options.min_free_bytes = config.storage_min_free_mb << 20;
+  db_options.on_event = [this](const std::string& event, const std::string& detail) {
+    logger.Warn(event, {{"detail", detail}});
+  };
   ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
   MakeDatabaseFigures();
   logger.Info("database opened",
@@ -83,6 +88,7 @@ arrow::Status Server::Impl::OpenDatabase() {
                                            : "duckdb.memory_limit"},
                {"max_query_memory_mib", std::to_string(database->max_query_memory() >> 20)},
                {"late_materialization", config.duckdb_late_materialization ? "on" : "off"},
+               {"min_free_mib", std::to_string(config.storage_min_free_mb)},
                {"max_request_memory_mib", std::to_string(request_memory->capacity() >> 20)}});
   if (!database->direct_append_enabled()) {
     logger.Warn("DuckDB library differs from the one Arrowport was built against: "
@@ -370,6 +376,9 @@ arrow::Status Server::Impl::StartHttp() {
   deps.tls = tls.get();
   deps.metrics = metrics.get();
   deps.status_json = [this](const Principal* caller) { return StatusJson(caller); };
+  deps.storage_health = [this](bool with_details) {
+    return storage::StorageHealthJson(database->Health(), with_details);
+  };
   auto started = http::HttpGateway::Start(deps, config.http.host, config.http.port);
   if (!started.ok()) {
     ARROW_RETURN_NOT_OK(CheckPortFree(config.http.host, config.http.port, kHttpPortSetting));

@@ -15,6 +15,7 @@
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/storage/column_info.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/storage_health.h"
 
 namespace arrowport::server {
 
@@ -151,6 +152,11 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
                       {"cpu_seconds", process.cpu_seconds}};
   }
 
+  // The storage's state (disk full, a database reopened after DuckDB invalidated it):
+  // everyone sees it, paths and DuckDB's errors only admins.
+  out["storage"] = json::parse(
+      storage::StorageHealthJson(sources_.database->Health(), IsAdmin(caller)), nullptr, false);
+
   // Streams: routing and counters as list_streams shows them, with their rates (only
   // those that received rows lately: the rest would be a list of zeros).
   out["rate_seconds"] = kRateSeconds;
@@ -179,8 +185,11 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
 
   // Tables: the catalog now (cheap), sizes from the sizer's latest round; the caller's
   // own first, then the cap.
-  ARROW_ASSIGN_OR_RAISE(auto conn, sources_.database->Connect());
-  ARROW_ASSIGN_OR_RAISE(auto relations, conn->ListRelations());
+  // While the database is being reopened there are none to list: the storage says why.
+  std::vector<storage::TableInfo> relations;
+  if (auto conn = sources_.database->Connect(); conn.ok()) {
+    ARROW_ASSIGN_OR_RAISE(relations, (*conn)->ListRelations());
+  }
   json tables = json::array();
   for (const auto& table : relations) {
     if (tables.size() >= kMaxTables) break;

@@ -21,6 +21,9 @@ arrow::Result<TablePass> Connection::Hold(
 arrow::Result<TablePass> Connection::HoldName(
     const std::string& name, TableUse use,
     const std::shared_ptr<CallCancellation>& cancellation) {
+  // Every write and change of shape passes here before DuckDB writes anything: refused
+  // while the disk is below storage.min_free_mb, before DuckDB meets a full disk.
+  if (impl_->disk) ARROW_RETURN_NOT_OK(impl_->disk->CheckWrite());
   if (!impl_->gates) return TablePass();
   const bool in_transaction = this->in_transaction();
   // Holds of a transaction DuckDB ended by itself (an invalidated database) end with it.

@@ -14,6 +14,7 @@
 #include "arrow/c/abi.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/disk_space.h"
 #include "arrowport/storage/duckdb_handle.h"
 #include "arrowport/storage/duckdb_internals.h"
 
@@ -23,7 +24,12 @@ namespace arrowport::storage {
 constexpr const char* kScratchCatalog = "arrowport_scratch";
 
 struct Connection::Impl {
+  // The DuckDB database the connection was made on (Database::Instance), kept open while
+  // the connection lives: destroyed last, after `conn` is disconnected.
+  std::shared_ptr<const void> instance;
   ConnectionHandle conn;
+  // Free disk space against storage.min_free_mb: writes are refused below it (Hold).
+  std::shared_ptr<DiskWatch> disk;
   std::string catalog;
   std::atomic<uint64_t>* next_stream = nullptr;
   bool direct_append = false;  // see Database::direct_append_enabled

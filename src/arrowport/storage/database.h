@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -8,6 +9,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/storage/connection.h"
+#include "arrowport/storage/disk_space.h"
 #include "arrowport/storage/lake_file_system.h"
 
 namespace arrowport {
@@ -51,10 +53,37 @@ struct DatabaseOptions {
   /// The object stores of lake tables: SQL reads their files under kLakePathPrefix (and
   /// no other object-store path).
   LakeStores lake_stores;
+  /// storage.min_free_mb in bytes: below this much free space under the database, its WAL
+  /// or DuckDB's temp directory, writes are refused and checkpoints wait (0: not watched).
+  int64_t min_free_bytes = 0;
+  /// Told what the database's upkeep thread saw ("disk full", "disk space back",
+  /// "database invalidated", "database reopened", ...) with details, for the log. Called
+  /// on that thread; may be empty.
+  std::function<void(const std::string& event, const std::string& detail)> on_event;
+};
+
+/// \brief The state of the database's storage, for health checks and the status page.
+struct StorageHealth {
+  DiskSpace disk;  ///< the last reading of the free space (DiskWatch)
+  /// DuckDB invalidated the database (a fatal error, such as a full disk in a checkpoint):
+  /// it is being closed and opened again; calls are refused meanwhile (retry later).
+  bool reopening = false;
+  std::string invalidated_by;  ///< DuckDB's error that invalidated it (while reopening)
+  std::string reopen_error;    ///< the last attempt to open it again that failed
+  int64_t reopens = 0;         ///< times the database was opened again since start
+  int64_t last_reopen_unix = 0;
+  std::string last_reopen_after;  ///< the error the last reopening followed
+  bool checkpoint_deferred = false;  ///< a checkpoint is due but waits for disk space
 };
 
 /// \brief An open DuckDB database (file or in-memory). Thread-safe: any number of
 /// threads may Connect() concurrently; each connection is then used by one thread.
+///
+/// An upkeep thread (file databases) watches the free disk space (DiskWatch), checkpoints
+/// the WAL, and notices when DuckDB has invalidated the database after a fatal error:
+/// then the DuckDB instance is given up (new connections are refused as busy), closed once
+/// the last connection made on it is gone, and opened again from the same options (its
+/// WAL replayed: every committed transaction is kept).
 class Database {
  public:
   static arrow::Result<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
@@ -80,6 +109,13 @@ class Database {
   bool direct_append_enabled() const;
   /// The write-ahead log's size on disk (0 when there is none, or in memory).
   int64_t WalBytes() const;
+  /// OK while the disk has room for writes (storage.min_free_mb), else DiskFull naming the
+  /// directory and the free and needed space. Cheap (DiskWatch reads at most every 20 ms):
+  /// writers ask before they begin and per batch.
+  arrow::Status CheckWrite();
+  /// Disk space now; reopenings and deferred checkpoints as the upkeep thread last saw
+  /// them.
+  StorageHealth Health() const;
   /// The DuckDB library version in use.
   static std::string LibraryVersion();
 
@@ -96,8 +132,12 @@ class Database {
   /// its own, with the allocation guard suspended (a checkpoint DuckDB cannot finish
   /// invalidates the database). DuckDB's own checkpoints at commit are off: the database
   /// checkpoints from a thread of its own once the WAL passes checkpoint_wal_bytes, and
-  /// when it closes.
+  /// when it closes. Refused (DiskFull) unless it leaves storage.min_free_mb free (see
+  /// CheckpointRoom): a checkpoint DuckDB cannot finish invalidates the database.
   arrow::Status Checkpoint();
+  /// OK when the disk has room for a checkpoint: the WAL's size (what a checkpoint writes
+  /// into the database file, at most) plus storage.min_free_mb; else DiskFull saying so.
+  arrow::Status CheckpointRoom();
 
   /// What the checkpointer thread last saw: failed attempts in a row (it waits longer
   /// after each, up to 30 s) and the last failure's message.
@@ -109,8 +149,22 @@ class Database {
 
  private:
   struct Impl;
+  struct Instance;
   explicit Database(std::unique_ptr<Impl> impl);
+  // Opens DuckDB from impl_->options and sets it up (scratch catalog, file systems,
+  // init_sql, views, sandbox): at start and after an invalidation.
+  arrow::Result<std::shared_ptr<Instance>> OpenInstance();
+  arrow::Result<std::unique_ptr<Connection>> ConnectTo(const std::shared_ptr<Instance>& instance);
+  // The upkeep thread's loop and its steps.
   void RunCheckpointer();
+  void WatchDisk();
+  void CheckpointIfDue();
+  // True when DuckDB has invalidated `instance` (its error in *reason).
+  bool Invalidated(const std::shared_ptr<Instance>& instance, std::string* reason);
+  void BeginReopen(const std::string& reason);
+  // Opens the instance again once the old one is closed; false while it cannot yet.
+  bool TryReopen();
+  void Event(const std::string& event, const std::string& detail) const;
   // Out of line: its frame tells the checkpointer's start from DuckDB's workers', which
   // start inside Database::Open (fuzz/tsan_triage.py).
   [[gnu::noinline]] void StartCheckpointer();

@@ -75,11 +75,39 @@ bool EndsSayingAlreadyExists(std::string_view message) {
   const auto rest = message.substr(at + kWords.size());
   return rest.find_first_not_of("!. \n") == std::string_view::npos;
 }
+
+// A full disk or quota met by DuckDB's file system, which quotes the operating system's
+// words (strerror of ENOSPC, EDQUOT) in an IO error, a FATAL one (the database then
+// invalidated) or a commit that failed on its files; other kinds of error may quote
+// client data, which could say anything.
+bool MetFullDisk(int error_type, std::string_view message) {
+  if (message.find("No space left on device") == std::string_view::npos &&
+      message.find("Disk quota exceeded") == std::string_view::npos) {
+    return false;
+  }
+  switch (error_type) {
+    case DUCKDB_ERROR_IO:
+    case DUCKDB_ERROR_FATAL:
+    case DUCKDB_ERROR_INTERNAL:
+      return true;
+    case DUCKDB_ERROR_TRANSACTION:
+      return CommitFailedOnStorage(message);
+    default:
+      return false;
+  }
+}
 }  // namespace
 
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   if (error_type < 0) error_type = TypeFromMessage(message);
   const std::string text(message);
+  // Whatever DuckDB was doing: what the client must know is that writes fail until space
+  // is freed (Flight RESOURCE_EXHAUSTED, HTTP 507), not that the server broke.
+  if (MetFullDisk(error_type, text) && !CommittedDespiteError(text)) {
+    return DiskFull("disk full: the database's disk has no space left; what was not "
+                    "acknowledged was not committed, and writes succeed again once space "
+                    "is freed (", text, ")");
+  }
   switch (error_type) {
     case DUCKDB_ERROR_PARSER:
     case DUCKDB_ERROR_SYNTAX:

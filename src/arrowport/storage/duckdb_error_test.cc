@@ -43,7 +43,6 @@ TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
 TEST(TranslateDuckDBErrorTest, ACommitThatFailedOnTheDatabaseFilesIsTheServersFailure) {
   for (const char* cause :
        {"Cannot open file \"/d/x.duckdb.wal\": Permission denied",
-        "Could not write file \"/d/x.duckdb.wal\": No space left on device",
         "Could not fsync file \"/d/x.duckdb.wal\": Input/output error",
         "Could not read file \"/d/x.duckdb\": Input/output error",
         "Could not flush file handle to disk!", "Could not truncate file \"/d/x.duckdb.wal\"",
@@ -71,6 +70,30 @@ TEST(TranslateDuckDBErrorTest, ACommitThatFailedOnTheDatabaseFilesIsTheServersFa
     auto retryable = TranslateDuckDBError(DUCKDB_ERROR_TRANSACTION, conflict);
     EXPECT_TRUE(HasErrorKind(retryable, ErrorKind::kRetryableConflict)) << retryable;
   }
+}
+
+// A full disk met by DuckDB, in a commit, a write of its files or as the cause of an
+// invalidated database, is the typed disk-full kind (Flight RESOURCE_EXHAUSTED, HTTP 507),
+// not an internal error; the same words quoted from data in another error are not.
+TEST(TranslateDuckDBErrorTest, AFullDiskIsTheDiskFullKind) {
+  const std::pair<int, const char*> full[] = {
+      {DUCKDB_ERROR_TRANSACTION,
+       "TransactionContext Error: Failed to commit: Could not write file "
+       "\"/d/x.duckdb.wal\": No space left on device"},
+      {DUCKDB_ERROR_IO, "IO Error: Could not write file \"/d/x.duckdb\": No space left on device"},
+      {DUCKDB_ERROR_FATAL,
+       "FATAL Error: Failed: database has been invalidated because of a previous fatal error. "
+       "Original error: \"Could not write file \"/d/x.duckdb\": Disk quota exceeded\""},
+      {-1, "IO Error: Could not truncate file \"/d/x.duckdb.wal\": No space left on device"}};
+  for (const auto& [type, message] : full) {
+    auto st = TranslateDuckDBError(type, message);
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kDiskFull)) << st;
+    EXPECT_NE(st.message().find("disk full"), std::string::npos) << st;
+  }
+  auto quoted = TranslateDuckDBError(
+      DUCKDB_ERROR_CONSTRAINT, "Constraint Error: Duplicate key \"k: No space left on device\"");
+  EXPECT_FALSE(HasErrorKind(quoted, ErrorKind::kDiskFull)) << quoted;
+  EXPECT_TRUE(quoted.IsInvalid()) << quoted;
 }
 
 TEST(CommittedDespiteErrorTest, OnlyDuckDBsOwnWordsCount) {

@@ -43,6 +43,19 @@ duckdb::ClientContext* ClientContextOf(duckdb_connection connection) {
   return &reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
 }
 
+std::function<bool()> DuckDBInstanceAlive(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return nullptr;
+  duckdb::weak_ptr<duckdb::DatabaseInstance> instance = context->db;
+  return [instance] { return !instance.expired(); };
+}
+
+void SkipCheckpointOnClose(duckdb_database database) {
+  auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
+  duckdb::DBConfig::GetConfig(*wrapper->database->instance).options.checkpoint_on_shutdown =
+      false;
+}
+
 int64_t MemoryLimitBytes(duckdb_database database) {
   auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
   return static_cast<int64_t>(

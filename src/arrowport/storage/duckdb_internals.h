@@ -6,6 +6,7 @@
 #include <duckdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ arrow::Status RegisterLakeFunctions(duckdb_connection connection, const LakeStor
 
 /// The C++ client context of a C API connection (owned by the connection).
 duckdb::ClientContext* ClientContextOf(duckdb_connection connection);
+
+/// \brief Whether the DuckDB instance `connection` belongs to still exists: its last
+/// handle (a connection, a result, a prepared statement) closes it.
+std::function<bool()> DuckDBInstanceAlive(duckdb_connection connection);
+
+/// Closing `database` will not checkpoint it (its WAL is replayed at the next open).
+void SkipCheckpointOnClose(duckdb_database database);
 
 /// DuckDB's memory limit in force for `database`, in bytes.
 int64_t MemoryLimitBytes(duckdb_database database);

@@ -1,0 +1,261 @@
+"""A full disk is an expected state, not a crash (issue 34 item 3).
+
+Each test runs the server on a 48 MB tmpfs of its own (root mounts it) and fills the disk
+with a file of its own: writes are refused before DuckDB meets a full disk (Flight
+RESOURCE_EXHAUSTED, HTTP 507, the path and the space in the message), reads go on, the
+due checkpoint waits, and writes resume once space is freed, without a restart. A full
+disk that DuckDB meets anyway (storage.min_free_mb 0) is the same kind of error; a
+checkpoint it cannot finish invalidates the database, which the server reopens by itself
+once space allows, every acknowledged row intact. A server killed on a nearly full disk
+starts again, or says how much space it needs."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from conftest import ARROWPORT
+from test_flight_roundtrip import get, put
+from test_http import ARROW, ipc_bytes
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def small_disk():
+    """A 48 MB tmpfs under /tmp, unmounted (lazily: a server may still hold it) after."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    directory = tempfile.mkdtemp(prefix="arrowport-disk-", dir="/tmp")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", directory],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        os.rmdir(directory)
+        pytest.skip(f"cannot mount a 48 MB tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield Path(directory)
+    finally:
+        subprocess.run(["umount", "-l", directory], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def free_bytes(directory):
+    info = os.statvfs(directory)
+    return info.f_bavail * info.f_frsize
+
+
+def fill(directory, leave_mib, name="filler"):
+    """A file that leaves `leave_mib` MiB free on the disk; its path."""
+    path = Path(directory) / name
+    size = free_bytes(directory) - leave_mib * MiB
+    assert size > 0, (free_bytes(directory), leave_mib)
+    with open(path, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, size)
+    return path
+
+
+def rows(n, start=0, columns=8):
+    """`n` rows: an id and `columns - 1` random int64 columns, which DuckDB cannot
+    compress: 100,000 rows are 6.4 MB in the WAL and again in the database file."""
+    def random_int64():
+        return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(os.urandom(8 * n))])
+    ids = pa.array(range(start, start + n), pa.int64())
+    return pa.table({"id": ids, **{f"c{i}": random_int64() for i in range(1, columns)}})
+
+
+def action(client, name, body=b""):
+    return json.loads(next(client.do_action(flight.Action(name, body))).body.to_pybytes())
+
+
+def storage_of(client):
+    return action(client, "health")["storage"]
+
+
+def wait_for(predicate, what, timeout=60, show=None):
+    """Polls `predicate` (the server's state, seen through its API) until it holds; on
+    failure says what `show()` gives then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not seen within {timeout} s: {what}"
+                         + (f"; last seen: {show()}" if show else ""))
+
+
+def wal_bytes(disk):
+    wal = disk / "d.duckdb.wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def count(client, table="ev"):
+    return get(client, {"sql": f"SELECT count(*)::BIGINT AS n FROM {table}"}).to_pylist()[0]["n"]
+
+
+def serve(start_server, disk, min_free_mb, wal_bytes):
+    env = {**os.environ, "ARROWPORT_STORAGE_MIN_FREE_MB": str(min_free_mb),
+           "ARROWPORT_DUCKDB_CHECKPOINT_WAL_BYTES": wal_bytes,
+           "ARROWPORT_DUCKDB_MEMORY_LIMIT": "256MB"}
+    return start_server("--db", str(disk / "d.duckdb"), env=env)
+
+
+def test_writes_are_refused_below_min_free_reads_go_on_and_writes_resume(small_disk,
+                                                                        start_server):
+    server = serve(start_server, small_disk, min_free_mb=16, wal_bytes="1MiB")
+    client = server.client()
+    put(client, rows(1000), {"stream": "ev"})
+    acknowledged = 1000
+    # 17 MiB free when it begins: accepted; its 6.4 MB of WAL take the disk below 16 MiB.
+    # A checkpoint needs the WAL's size on top of the 16 MiB, which was never free once
+    # the WAL was due (1 MiB): it waits.
+    filler = fill(small_disk, leave_mib=17)
+    put(client, rows(100_000, start=acknowledged), {"stream": "ev"})
+    acknowledged += 100_000
+    storage = wait_for(lambda: (s := storage_of(client))["state"] == "disk_full"
+                       and s["checkpoint_deferred"] and s, "disk full, checkpoint deferred",
+                       show=lambda: (storage_of(client), wal_bytes(small_disk),
+                                     free_bytes(small_disk)))
+    assert storage["writes"] == "refused: disk full", storage
+    assert storage["disk"]["min_free_bytes"] == 16 * MiB, storage
+    assert storage["disk"]["free_bytes"] < 16 * MiB, storage
+    # The checkpoint the WAL is due for waits: it would need the space that is missing.
+    assert wal_bytes(small_disk) >= MiB
+    with pytest.raises(flight.FlightError) as deferred:
+        action(client, "checkpoint")
+    assert "checkpoint deferred: disk full" in str(deferred.value), deferred.value
+
+    # Writes are refused before DuckDB sees them, on both protocols, saying where and why.
+    with pytest.raises(flight.FlightError) as refused:
+        put(client, rows(10, start=10**9), {"stream": "ev"})
+    text = str(refused.value)
+    assert "RESOURCE_EXHAUSTED" in text and "disk full" in text, text
+    assert f"under {small_disk}" in text and "writes need 16 MiB (storage.min_free_mb)" in text, text
+    answer = requests.post(f"{server.http}/ingest/ev", data=ipc_bytes(rows(10, start=10**9)),
+                           headers={"Content-Type": ARROW}, timeout=60)
+    assert answer.status_code == 507, answer.text
+    assert answer.json()["error"]["code"] == "disk_full", answer.text
+    assert "storage.min_free_mb" in answer.json()["error"]["message"], answer.text
+
+    # Reads go on; every probe says what is happening.
+    assert count(client) == acknowledged
+    healthz = requests.get(f"{server.http}/healthz", timeout=30)
+    assert healthz.status_code == 200 and healthz.json()["storage"]["state"] == "disk_full"
+    readyz = requests.get(f"{server.http}/readyz", timeout=30)
+    assert readyz.status_code == 200, readyz.text
+    assert readyz.json()["writes"].startswith("disk full: "), readyz.text
+    status = action(client, "status")
+    assert status["storage"]["state"] == "disk_full", status["storage"]
+
+    # Space freed: writes resume and the deferred checkpoint runs, without a restart.
+    filler.unlink()
+    put(client, rows(500, start=acknowledged), {"stream": "ev"})
+    acknowledged += 500
+    wait_for(lambda: (s := storage_of(client))["state"] == "ok" and not s["checkpoint_deferred"]
+             and wal_bytes(small_disk) < MiB, "the checkpoint done")
+    assert count(client) == acknowledged
+    assert server.logged("disk full: writes refused") and server.logged("disk space back")
+
+
+def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reopens(
+        small_disk, start_server):
+    # storage.min_free_mb 0: nothing is refused ahead, DuckDB meets the full disk itself.
+    server = serve(start_server, small_disk, min_free_mb=0, wal_bytes="1GiB")
+    client = server.client()
+    put(client, rows(100_000), {"stream": "ev"})
+    acknowledged = 100_000
+    # A result being read holds a connection of the database: an invalidated database is
+    # closed (then opened again) only once its last connection is gone.
+    reading = client.do_get(flight.Ticket(json.dumps(
+        {"sql": "SELECT * FROM ev, range(100)"}).encode()))
+    assert reading.read_chunk().data.num_rows > 0
+    filler = fill(small_disk, leave_mib=1)
+
+    # A plain write whose WAL does not fit: the disk-full kind, not an internal error.
+    answer = requests.post(f"{server.http}/ingest/ev",
+                           data=ipc_bytes(rows(100_000, start=10**9)),
+                           headers={"Content-Type": ARROW}, timeout=120)
+    assert answer.status_code == 507, answer.text
+    assert answer.json()["error"]["code"] == "disk_full", answer.text
+    assert "No space left on device" in answer.json()["error"]["message"], answer.text
+    with pytest.raises(flight.FlightError) as refused:
+        put(client, rows(100_000, start=10**9), {"stream": "ev"})
+    assert "RESOURCE_EXHAUSTED" in str(refused.value) and "disk full" in str(refused.value)
+    assert count(client) == acknowledged
+
+    # A checkpoint that cannot finish: DuckDB invalidates the database (its own rule).
+    with pytest.raises(flight.FlightError) as failed:
+        action(client, "checkpoint")
+    assert "disk full" in str(failed.value), failed.value
+    # The server sees it and reopens the database by itself, once the result still being
+    # read lets the invalidated one go; meanwhile every probe says so.
+    storage = wait_for(lambda: (s := storage_of(client))["state"] == "reopening" and s,
+                       "the database being reopened", show=lambda: storage_of(client))
+    assert "invalidated" in storage["reopening"]["after"], storage
+    assert "No space left on device" in storage["summary"], storage
+    assert storage["writes"] == "refused: the database is being reopened", storage
+    healthz = requests.get(f"{server.http}/healthz", timeout=30)
+    assert healthz.status_code == 200 and healthz.json()["storage"]["state"] == "reopening"
+    readyz = requests.get(f"{server.http}/readyz", timeout=30)
+    assert readyz.status_code == 503 and readyz.json()["storage"]["state"] == "reopening"
+    with pytest.raises(flight.FlightUnavailableError) as busy:
+        count(client)
+    assert "being reopened" in str(busy.value), busy.value
+    assert action(client, "status")["storage"]["state"] == "reopening"
+    assert storage_of(client)["state"] == "reopening"  # still: the result holds it
+
+    # The result given up, the database is opened again (DuckDB replays the WAL into
+    # memory: even on the full disk).
+    reading.cancel()
+    storage = wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1
+                       and s, "the database reopened", show=lambda: storage_of(client))
+    assert "invalidated" in storage["last_reopen"]["after"], storage
+    assert "database reopened at " in storage["summary"], storage
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+    assert "database reopened" in action(client, "status")["storage"]["summary"]
+    # Nothing acknowledged was lost, and writes work again once space is freed.
+    assert count(client) == acknowledged
+    filler.unlink()
+    put(client, rows(10, start=acknowledged), {"stream": "ev"})
+    assert count(client) == acknowledged + 10
+    assert server.logged("database invalidated by DuckDB") and server.logged("database reopened")
+
+
+def test_a_server_killed_on_a_nearly_full_disk_starts_again(small_disk, start_server):
+    server = serve(start_server, small_disk, min_free_mb=16, wal_bytes="1GiB")
+    client = server.client()
+    put(client, rows(100_000), {"stream": "ev"})  # 6.4 MB in the WAL, never checkpointed
+    acknowledged = 100_000
+    filler = fill(small_disk, leave_mib=4)
+    server.stop(signal.SIGKILL)
+
+    # DuckDB replays the WAL into memory: the server starts on the nearly full disk, reads
+    # work and writes are refused until space is freed.
+    server = serve(start_server, small_disk, min_free_mb=16, wal_bytes="1GiB")
+    client = server.client()
+    assert count(client) == acknowledged
+    assert storage_of(client)["state"] == "disk_full"
+    with pytest.raises(flight.FlightError) as refused:
+        put(client, rows(10, start=acknowledged), {"stream": "ev"})
+    assert "RESOURCE_EXHAUSTED" in str(refused.value), refused.value
+    # Stopped on the full disk: neither the server's checkpoint nor DuckDB's at close runs
+    # (one that failed for want of space would leave a recovery to finish at the next
+    # start); the WAL is replayed again.
+    assert server.stop() == 0
+    assert server.logged("checkpoint at shutdown failed") and "checkpoint deferred" in server.stderr()
+    assert wal_bytes(small_disk) >= 6 * MiB
+
+    server = serve(start_server, small_disk, min_free_mb=16, wal_bytes="1GiB")
+    client = server.client()
+    assert count(client) == acknowledged
+    filler.unlink()
+    put(client, rows(10, start=acknowledged), {"stream": "ev"})
+    assert count(client) == acknowledged + 10
