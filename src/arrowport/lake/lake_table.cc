@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {
 
@@ -93,14 +94,20 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   return std::shared_ptr<const Snapshot>(std::move(next));
 }
 
-arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
-  ARROW_ASSIGN_OR_RAISE(auto latest, Latest());
-  auto base = std::make_shared<Snapshot>(*latest);
+CommitResult LakeTable::Commit(const Planner& plan) {
+  const auto not_landed = [](arrow::Status why) {
+    return CommitResult{CommitOutcome::kNotLanded, -1, std::move(why)};
+  };
+  auto latest = Latest();
+  if (!latest.ok()) return not_landed(latest.status());
+  auto base = std::make_shared<Snapshot>(**latest);
   WonCommits won;
   thread_local std::mt19937 jitter{std::random_device{}()};
   for (int64_t attempt = 1;; ++attempt) {
-    ARROW_ASSIGN_OR_RAISE(auto commit, plan(*base, won));
-    if (!commit) return -1;
+    auto planned = plan(*base, won);
+    if (!planned.ok()) return not_landed(planned.status());
+    const std::optional<CommitActions>& commit = *planned;
+    if (!commit) return CommitResult{CommitOutcome::kNothing, -1, arrow::Status::OK()};
     const int64_t version = base->version + 1;
     auto st = log_.TryCommit(version, *commit);
     if (st.ok()) {
@@ -109,37 +116,32 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
       if (next->Apply(*commit, version).ok()) Publish(std::move(next));
       std::lock_guard<std::mutex> lock(mutex_);
       ++commits_;
-      return version;
+      return CommitResult{CommitOutcome::kLanded, version, arrow::Status::OK()};
     }
-    if (!objectstore::IsAlreadyExists(st)) {
-      // The store's answer may be lost after the commit landed: look before failing.
-      auto landed = std::make_shared<Snapshot>(*base);
-      WonCommits after;
-      if (!commit->txn_id.empty() && log_.Update(landed.get(), &after).ok()) {
-        for (const auto& [v, c] : after) {
-          if (c.txn_id == commit->txn_id) {
-            Publish(landed);
-            return v;
-          }
-        }
-      }
-      return WithErrorKind(st.WithMessage("committing version ", version, " to ",
-                                          store_->url(), ": ", st.message()),
-                           ErrorKind::kStoreUnavailable);
-    }
+    if (!objectstore::IsAlreadyExists(st)) return Resolve(*base, version, *commit, st);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++lost_races_;
     }
     if (attempt >= config_.max_commit_attempts) {
-      return RetryableConflict("lost the race for the next Delta commit of ", store_->url(),
-                               " ", attempt, " times in a row (other writers committed "
-                               "first); nothing of this request was committed");
+      return not_landed(RetryableConflict(
+          "lost the race for the next Delta commit of ", store_->url(), " ", attempt,
+          " times in a row (other writers committed first); nothing of this request was "
+          "committed"));
     }
     // Another writer has this version: read what it (and any after it) did, then
     // re-plan on top. A short random pause keeps writers from colliding in lockstep.
     const int64_t first_new = won.size();
-    ARROW_RETURN_NOT_OK(log_.Update(base.get(), &won));
+    auto reread = log_.Update(base.get(), &won);
+    if (!reread.ok()) {
+      // The store said the version was taken (put-if-absent held: ours is not there), and
+      // then failed: the store's trouble, retried later, nothing of ours committed.
+      return not_landed(WithErrorKind(
+          reread.WithMessage("reading the Delta log of ", store_->url(), " after losing "
+                             "the race for version ", version, ": ", reread.message(),
+                             " (nothing of this request was committed)"),
+          ErrorKind::kStoreUnavailable));
+    }
     Publish(std::make_shared<Snapshot>(*base));
     // "Already exists" may be our own attempt landing (an answer lost, a retried PUT):
     // then it is ours, not a lost race.
@@ -147,7 +149,7 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
       if (!commit->txn_id.empty() && won[i].second.txn_id == commit->txn_id) {
         std::lock_guard<std::mutex> lock(mutex_);
         ++commits_;
-        return won[i].first;
+        return CommitResult{CommitOutcome::kLanded, won[i].first, arrow::Status::OK()};
       }
     }
     if (static_cast<int64_t>(won.size()) == first_new) {
@@ -157,6 +159,85 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
     std::uniform_int_distribution<int> pause_ms(0, std::min<int>(50, 1 + attempt * 2));
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(jitter)));
   }
+}
+
+CommitResult LakeTable::Resolve(const Snapshot& base, int64_t version,
+                                const CommitActions& commit,
+                                const arrow::Status& put_error) {
+  // The store's answer may be lost after the commit landed, or the PUT may still land
+  // (a request the store has yet to finish): only the log can say. Ours there: landed.
+  // Another commit at our version: ours never can (put-if-absent). Else: unknown.
+  auto landed = std::make_shared<Snapshot>(base);
+  WonCommits after;
+  auto reread = log_.Update(landed.get(), &after);
+  if (reread.ok() && !commit.txn_id.empty()) {
+    for (const auto& [v, c] : after) {
+      if (c.txn_id == commit.txn_id) {
+        Publish(landed);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++commits_;
+        return CommitResult{CommitOutcome::kLanded, v, arrow::Status::OK()};
+      }
+    }
+    for (const auto& [v, c] : after) {
+      if (v != version) continue;
+      Publish(landed);
+      return CommitResult{
+          CommitOutcome::kNotLanded, -1,
+          WithErrorKind(put_error.WithMessage("committing version ", version, " to ",
+                                              store_->url(), ": ", put_error.message(),
+                                              " (another writer's commit has that version: "
+                                              "nothing of this request was committed)"),
+                        ErrorKind::kStoreUnavailable)};
+    }
+  }
+  const std::string reread_error =
+      reread.ok() ? std::string(" (the log does not hold it yet)")
+                  : " (reading the log back failed too: " + reread.message() + ")";
+  return CommitResult{CommitOutcome::kUnknown, -1,
+                      OutcomeUnknown("the commit of version ", version, " to ",
+                                     store_->url(), " may or may not have landed: ",
+                                     put_error.message(), reread_error,
+                                     "; outcome unknown, retry with the same request id")};
+}
+
+arrow::Status LakeTable::CheckConditionalWrites() {
+  if (!store_->NeedsConditionalWriteProbe()) return arrow::Status::OK();
+  std::lock_guard<std::mutex> lock(probe_mutex_);
+  if (conditional_writes_checked_) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(ProbeConditionalWrites());
+  conditional_writes_checked_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status LakeTable::ProbeConditionalWrites() {
+  // Outside _delta_log/ (Delta readers ignore it) and not a data file (vacuum keeps
+  // away): a key of its own for each probe, removed after.
+  const std::string key = "_arrowport/conditional-write-probe-" + NewUuid();
+  arrow::Status racing[2];
+  {
+    std::thread other([&] { racing[1] = store_->PutIfAbsent(key, arrow::Buffer::FromString("b")); });
+    racing[0] = store_->PutIfAbsent(key, arrow::Buffer::FromString("a"));
+    other.join();
+  }
+  arrow::Status third = store_->PutIfAbsent(key, arrow::Buffer::FromString("c"));
+  (void)store_->Delete(key);
+  int succeeded = 0;
+  for (const auto& st : {racing[0], racing[1], third}) {
+    if (st.ok()) {
+      ++succeeded;
+    } else if (!objectstore::IsAlreadyExists(st)) {
+      return st.WithMessage("probing conditional writes on ", store_->url(), ": ",
+                            st.message());
+    }
+  }
+  if (succeeded == 1) return arrow::Status::OK();
+  return arrow::Status::Invalid(
+      "the store at ", store_->url(), " does not honour conditional writes: ", succeeded,
+      " of 3 PUTs with If-None-Match: * of the probe key ", key, " succeeded (one may). "
+      "Two writers could then overwrite each other's Delta commits and lose rows, so "
+      "nothing is written to this table: use a store that honours conditional writes (AWS "
+      "S3, MinIO and most S3-compatible stores do). See s3.conditional_writes");
 }
 
 int64_t LakeTable::commits() const {

@@ -23,6 +23,27 @@ namespace arrowport::lake {
 /// The commits other writers made after a commit's base snapshot (version, actions).
 using WonCommits = std::vector<std::pair<int64_t, CommitActions>>;
 
+/// How a commit ended (LakeTable::Commit).
+enum class CommitOutcome {
+  kLanded,   ///< in the log at CommitResult::version
+  kNothing,  ///< the planner had nothing to commit
+  /// Verified absent from the log, now and later: refused before its PUT, lost every
+  /// race, or its PUT failed and another commit holds its version. What it references
+  /// may be deleted.
+  kNotLanded,
+  /// May be in the log, or get there (the store's answer was lost and the log could not
+  /// say): nothing it references may be deleted (vacuum collects what the log proves
+  /// unreferenced). Its status carries ErrorKind::kOutcomeUnknown.
+  kUnknown,
+};
+
+/// What LakeTable::Commit did.
+struct CommitResult {
+  CommitOutcome outcome = CommitOutcome::kNotLanded;
+  int64_t version = -1;  ///< kLanded: the version committed
+  arrow::Status status;  ///< kNotLanded, kUnknown: why
+};
+
 /// \brief One Delta table (a lake URL) as this process sees it: its store, its log and
 /// the latest snapshot read. Shared by every request and stream writing or reading that
 /// URL; thread-safe.
@@ -49,9 +70,18 @@ class LakeTable {
                                                                      const WonCommits& won)>;
   /// \brief Commits put-if-absent at the version after the latest one; after a lost race
   /// re-reads the log and re-plans on the new snapshot, up to max_commit_attempts times
-  /// (then a RetryableConflict). Returns the committed version, or -1 when the planner
-  /// had nothing to commit.
-  arrow::Result<int64_t> Commit(const Planner& plan);
+  /// (then kNotLanded with a RetryableConflict). A PUT that failed without a verdict is
+  /// looked for in the log: found (landed), its version another's (not landed), or
+  /// neither known (kUnknown).
+  CommitResult Commit(const Planner& plan);
+
+  /// \brief OK when the store keeps put-if-absent (S3 `If-None-Match: *`) atomic, as
+  /// every commit relies on. On S3 (unless s3.conditional_writes is `trust`), the first
+  /// call probes it: two racing put-if-absent of one probe key under the table, then a
+  /// third, of which exactly the first may succeed. Refused (Invalid, naming the store
+  /// and s3.conditional_writes) when the store let two succeed; a store error is
+  /// returned as it is and the next call probes again.
+  arrow::Status CheckConditionalWrites();
 
   /// The rows and batches the commit of `app_id`'s txn at `txn_version` recorded, for a
   /// snapshot read from the checkpoint at `checkpoint_version` (which keeps txns, not
@@ -75,6 +105,10 @@ class LakeTable {
 
  private:
   void Publish(std::shared_ptr<const Snapshot> snapshot);
+  /// The outcome of `commit`, whose PUT at `version` failed with `put_error` (no verdict).
+  CommitResult Resolve(const Snapshot& base, int64_t version, const CommitActions& commit,
+                       const arrow::Status& put_error);
+  arrow::Status ProbeConditionalWrites();
 
   const std::shared_ptr<objectstore::ObjectStore> store_;
   const config::LakeConfig config_;
@@ -86,6 +120,9 @@ class LakeTable {
   int64_t commits_ = 0;
   int64_t lost_races_ = 0;
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
+  // One probe at a time; once passed, never again for this table object.
+  std::mutex probe_mutex_;
+  bool conditional_writes_checked_ = false;
   // One log read at a time: concurrent callers wait for it rather than list twice.
   std::mutex refresh_mutex_;
   // CheckpointedTxnCounts' answers by (appId, txn version); one lookup at a time, so
