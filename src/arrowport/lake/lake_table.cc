@@ -214,23 +214,26 @@ arrow::Status LakeTable::ProbeConditionalWrites() {
   // Outside _delta_log/ (Delta readers ignore it) and not a data file (vacuum keeps
   // away): a key of its own for each probe, removed after.
   const std::string key = "_arrowport/conditional-write-probe-" + NewUuid();
+  const auto store_error = [&](const arrow::Status& st) {
+    return st.WithMessage("probing conditional writes on ", store_->url(), ": ", st.message());
+  };
   arrow::Status racing[2];
   {
-    std::thread other([&] { racing[1] = store_->PutIfAbsent(key, arrow::Buffer::FromString("b")); });
+    std::thread other(
+        [&] { racing[1] = store_->PutIfAbsent(key, arrow::Buffer::FromString("b")); });
     racing[0] = store_->PutIfAbsent(key, arrow::Buffer::FromString("a"));
     other.join();
   }
-  arrow::Status third = store_->PutIfAbsent(key, arrow::Buffer::FromString("c"));
-  (void)store_->Delete(key);
   int succeeded = 0;
-  for (const auto& st : {racing[0], racing[1], third}) {
-    if (st.ok()) {
-      ++succeeded;
-    } else if (!objectstore::IsAlreadyExists(st)) {
-      return st.WithMessage("probing conditional writes on ", store_->url(), ": ",
-                            st.message());
-    }
+  for (const auto& st : racing) {
+    // A failing store is not a verdict (and the probe key is left: the store is down).
+    if (!st.ok() && !objectstore::IsAlreadyExists(st)) return store_error(st);
+    succeeded += st.ok() ? 1 : 0;
   }
+  const arrow::Status third = store_->PutIfAbsent(key, arrow::Buffer::FromString("c"));
+  (void)store_->Delete(key);
+  if (!third.ok() && !objectstore::IsAlreadyExists(third)) return store_error(third);
+  succeeded += third.ok() ? 1 : 0;
   if (succeeded == 1) return arrow::Status::OK();
   return arrow::Status::Invalid(
       "the store at ", store_->url(), " does not honour conditional writes: ", succeeded,
