@@ -118,7 +118,11 @@ CommitResult LakeTable::Commit(const Planner& plan) {
       ++commits_;
       return CommitResult{CommitOutcome::kLanded, version, arrow::Status::OK()};
     }
-    if (!objectstore::IsAlreadyExists(st)) return Resolve(*base, version, *commit, st);
+    if (!objectstore::IsAlreadyExists(st)) {
+      auto resolved = Resolve(*base, version, *commit, st);
+      if (resolved) return *resolved;
+      // Another writer's commit holds the version: a lost race after all.
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++lost_races_;
@@ -161,12 +165,13 @@ CommitResult LakeTable::Commit(const Planner& plan) {
   }
 }
 
-CommitResult LakeTable::Resolve(const Snapshot& base, int64_t version,
-                                const CommitActions& commit,
-                                const arrow::Status& put_error) {
+std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t version,
+                                               const CommitActions& commit,
+                                               const arrow::Status& put_error) {
   // The store's answer may be lost after the commit landed, or the PUT may still land
   // (a request the store has yet to finish): only the log can say. Ours there: landed.
-  // Another commit at our version: ours never can (put-if-absent). Else: unknown.
+  // Another commit at our version: ours never can (put-if-absent), a lost race. Else:
+  // unknown.
   auto landed = std::make_shared<Snapshot>(base);
   WonCommits after;
   auto reread = log_.Update(landed.get(), &after);
@@ -180,15 +185,7 @@ CommitResult LakeTable::Resolve(const Snapshot& base, int64_t version,
       }
     }
     for (const auto& [v, c] : after) {
-      if (v != version) continue;
-      Publish(landed);
-      return CommitResult{
-          CommitOutcome::kNotLanded, -1,
-          WithErrorKind(put_error.WithMessage("committing version ", version, " to ",
-                                              store_->url(), ": ", put_error.message(),
-                                              " (another writer's commit has that version: "
-                                              "nothing of this request was committed)"),
-                        ErrorKind::kStoreUnavailable)};
+      if (v == version) return std::nullopt;
     }
   }
   const std::string reread_error =

@@ -144,19 +144,18 @@ arrow::Status S3Store::PutIfAbsent(const std::string& key,
       response.status == 409 && ParseS3Error(response.text()).value_or(S3Error{}).code ==
                                     "ConditionalRequestConflict";
   if (!exists && !racing) return client_->ErrorOf("PUT", FullKey(key), response);
-  if (response.retried_after_send) {
-    // The attempt before the retry may have created the object (or still be creating
-    // it): then it holds our bytes. Only a read can say whose it is.
-    auto current = Get(key);
-    if (current.ok()) {
-      return SameBytes(**current, *data) ? arrow::Status::OK() : AlreadyExists(key);
-    }
-    return arrow::Status::IOError(
-        "S3 PUT If-None-Match of ", FullKey(key), ": answered ", response.status,
-        " after a retry, and reading the object back to see whether the earlier attempt "
-        "made it failed (", current.status().message(), "): it may have been written");
+  // An earlier attempt of ours may have created the object (or still be creating it):
+  // after our own retry, but also after libcurl's, which resends a request silently when
+  // a reused connection dies before the answer. Only a read can say whose it is.
+  auto current = Get(key);
+  if (current.ok()) {
+    return SameBytes(**current, *data) ? arrow::Status::OK() : AlreadyExists(key);
   }
-  return AlreadyExists(key);
+  return arrow::Status::IOError(
+      "S3 PUT If-None-Match of ", FullKey(key), ": answered ", response.status,
+      response.retried_after_send ? " after a retry" : "",
+      ", and reading the object back to see whether an earlier attempt of ours made it "
+      "failed (", current.status().message(), "): it may have been written");
 }
 
 arrow::Status S3Store::Delete(const std::string& key) {

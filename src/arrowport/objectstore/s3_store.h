@@ -36,10 +36,10 @@ class S3Store final : public ObjectStore {
   arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override;
   /// PUT with `If-None-Match: *`: S3's 412 Precondition Failed (or 409
   /// ConditionalRequestConflict, a concurrent conditional write in progress) is
-  /// AlreadyExists. When a retry follows an attempt that may have succeeded, the object
-  /// is read back: exactly `data` counts as our own success, other bytes as
-  /// AlreadyExists, and a read that fails as an IOError (no verdict: the caller must
-  /// treat the write as possibly made).
+  /// AlreadyExists once the object is read back (an earlier attempt of ours, retried by
+  /// us or silently by libcurl, may have made it): exactly `data` counts as our own
+  /// success, other bytes as AlreadyExists, and a read that fails (or finds nothing yet)
+  /// as an IOError: no verdict, the caller must treat the write as possibly made.
   arrow::Status PutIfAbsent(const std::string& key,
                             std::shared_ptr<arrow::Buffer> data) override;
   arrow::Status Delete(const std::string& key) override;
