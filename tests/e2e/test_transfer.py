@@ -38,9 +38,24 @@ class ForeignServer(flight.FlightServerBase):
 
     def __init__(self):
         super().__init__("grpc://127.0.0.1:0")
+        # What its DoPut received, by table: {"rows", "metadata" (app_metadata messages),
+        # "ended" (monotonic time its stream ended)}.
+        self.uploads = {}
+        # When a GetFlightInfo of table "hang" saw its call cancelled.
+        self.planning_cancelled_at = None
+        self.release = threading.Event()  # ends the waits of "hang" and "stuck"
 
     def get_flight_info(self, context, descriptor):
         cmd = json.loads(descriptor.command)
+        if cmd.get("table") == "hang":
+            # Plans without end, until the caller's call is cancelled.
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and not self.release.is_set():
+                if context.is_cancelled():
+                    self.planning_cancelled_at = time.monotonic()
+                    break
+                time.sleep(0.05)
+            raise flight.FlightServerError("hang: gave up")
         ticket = {"good": b"good", "liar": b"liar", "slow": b"slow"}.get(cmd.get("table"))
         if ticket is None:
             raise flight.FlightServerError("no such table")
@@ -90,6 +105,30 @@ class ForeignServer(flight.FlightServerBase):
                 raise flight.FlightServerError("the source broke after two batches")
             return flight.GeneratorStream(schema, batches())
         raise flight.FlightServerError(f"unknown ticket {name!r}")
+
+    def do_put(self, context, descriptor, reader, writer):
+        """Keeps what it is sent; its table name says how it behaves: "liar" answers with
+        a summary that looks like Arrowport's but counts 999,999,999 rows, "sluggish"
+        reads a batch every 100 ms, "stuck" never reads."""
+        table = json.loads(descriptor.command)["table"]
+        upload = self.uploads.setdefault(table, {"rows": 0, "metadata": [], "ended": None})
+        if table == "stuck":
+            self.release.wait(300)
+            return
+        try:
+            for chunk in reader:
+                if chunk.data is not None:
+                    upload["rows"] += chunk.data.num_rows
+                if chunk.app_metadata is not None:
+                    upload["metadata"].append(chunk.app_metadata.to_pybytes())
+                if table == "sluggish":
+                    time.sleep(0.1)
+        finally:
+            upload["ended"] = time.monotonic()
+        if table == "liar":
+            writer.write(pa.py_buffer(json.dumps({
+                "stream": table, "table": table, "rows": 999_999_999, "batches": 1,
+                "seconds": 0.1, "committed": True}).encode()))
 
 
 def hash_password(password):
@@ -454,6 +493,86 @@ def test_copy_to_that_fails_half_way_leaves_nothing_at_the_target(peers, certs):
     client, options = secure_client(secure, certs)
     assert not table_exists(client, "half_pushed", options)
     assert secure.logged("without its end marker")
+
+
+def test_copy_to_a_foreign_target_says_what_was_sent_not_that_it_committed(peers, foreign):
+    """Only an Arrowport target's sealed summary for the rows sent says "committed": a
+    plain Flight server sends none, and one that sends a summary of 999,999,999 rows for
+    the 1,000 it got is not repeated (issue 35, item 7)."""
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    target = f"grpc://127.0.0.1:{foreign.port}"
+    for table in ("plain_target", "liar"):
+        summary = action(client, "copy_to", {"target": target, "target_table": table,
+                                             "sql": "SELECT id FROM src WHERE id < 1000"})
+        assert summary["sent"] == 1000 and summary["committed"] is None, summary
+        assert summary.get("rows") != 999_999_999, summary
+        assert "unknown" in summary["note"], summary
+        assert foreign.uploads[table]["rows"] == 1000
+        assert foreign.uploads[table]["metadata"] == [b"arrowport:end"]
+    # An Arrowport target's own summary, for the rows sent.
+    summary = action(client, "copy_to", {"target": plain.uri, "target_table": "to_self",
+                                         "sql": "SELECT id FROM src WHERE id < 1000"})
+    assert summary["sent"] == summary["rows"] == 1000 and summary["committed"] is True, summary
+    assert query(client, "SELECT count(*) AS n FROM to_self") == [{"n": 1000}]
+
+
+def test_copy_to_stops_with_its_caller(peers, foreign):
+    """The caller gives up (its deadline) while a target reads slowly: the push stops
+    soon after, without the end marker (a sealed Arrowport target commits nothing)."""
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    with pytest.raises(flight.FlightTimedOutError):
+        action(client, "copy_to", {"target": f"grpc://127.0.0.1:{foreign.port}",
+                                   "target_table": "sluggish",
+                                   "sql": "SELECT range AS id FROM range(20000000)"},
+               options=flight.FlightCallOptions(timeout=2))
+    gave_up = time.monotonic()
+    upload = foreign.uploads["sluggish"]
+    while upload["ended"] is None and time.monotonic() - gave_up < 120:
+        time.sleep(0.1)
+    assert upload["ended"] is not None and upload["ended"] - gave_up < 60, upload["rows"]
+    assert upload["rows"] < 20_000_000 and upload["metadata"] == []
+    assert plain.proc.poll() is None
+
+
+def test_copy_to_has_a_default_timeout(start_server, tmp_path, foreign):
+    """A target that never reads nor answers: without "timeout_s" the push ends at
+    limits.query_timeout_s instead of holding the action for good."""
+    config = tmp_path / "c.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+                      "limits: {query_timeout_s: 3}\n")
+    server = start_server("--config", str(config))
+    client = flight.connect(server.uri)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ERRORS) as e:
+            action(client, "copy_to", {"target": f"grpc://127.0.0.1:{foreign.port}",
+                                       "target_table": "stuck", "sql": "SELECT 1 AS one"},
+                   options=flight.FlightCallOptions(timeout=120))
+    finally:
+        foreign.release.set()
+    assert "copy_to 127.0.0.1" in str(e.value), str(e.value)
+    assert time.monotonic() - started < 60
+
+
+def test_copy_from_planning_is_cancelled_with_its_caller(peers, foreign):
+    """A source whose GetFlightInfo never answers: the client leaves, and the source sees
+    the planning call cancelled then (not at the 120 s planning bound), the copy's
+    admission slot freed."""
+    plain, _ = peers
+    client = flight.connect(plain.uri)
+    foreign.release.clear()
+    with pytest.raises(flight.FlightTimedOutError):
+        action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                     "source_table": "hang", "target_table": "never"},
+               options=flight.FlightCallOptions(timeout=2))
+    gave_up = time.monotonic()
+    while foreign.planning_cancelled_at is None and time.monotonic() - gave_up < 150:
+        time.sleep(0.1)
+    assert foreign.planning_cancelled_at is not None
+    assert foreign.planning_cancelled_at - gave_up < 60
+    assert plain.logged("action=copy_from") and not table_exists(client, "never")
 
 
 def test_a_sealed_upload_without_its_end_marker_commits_nothing(peers):

@@ -18,6 +18,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kInUse: return "in use";
     case ErrorKind::kResourceExhausted: return "resource exhausted";
     case ErrorKind::kStoreUnavailable: return "store unavailable";
+    case ErrorKind::kOutcomeUnknown: return "outcome unknown";
     case ErrorKind::kWriteLimit: return "write limit";
     case ErrorKind::kTableRefused: return "table refused";
     case ErrorKind::kDiskFull: return "disk full";

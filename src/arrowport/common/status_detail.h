@@ -25,6 +25,9 @@ enum class ErrorKind {
   kInUse,              ///< a handle (transaction, session, statement) is busy with another call
   kResourceExhausted,  ///< the server-wide memory budget is spent: retry later
   kStoreUnavailable,   ///< a lake's object store failed or is unreachable: retry later
+  /// A lake commit may or may not have landed (the store's answer was lost and it could
+  /// not be read back): retry with the same request id, which commits at most once.
+  kOutcomeUnknown,
   /// One request wrote (or sent back) more than its cap allows relative to what its
   /// client sent (limits.max_write_factor): not retryable as it is.
   kWriteLimit,
@@ -148,6 +151,14 @@ template <typename... Args>
 arrow::Status DiskFull(Args&&... args) {
   return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
                        ErrorKind::kDiskFull);
+}
+
+/// A write whose commit may or may not have landed: Flight UNAVAILABLE, HTTP 503, both
+/// saying to retry with the same request id.
+template <typename... Args>
+arrow::Status OutcomeUnknown(Args&&... args) {
+  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+                       ErrorKind::kOutcomeUnknown);
 }
 
 template <typename... Args>

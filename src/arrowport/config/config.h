@@ -208,6 +208,9 @@ struct Config {
     /// Connecting, and any stall (under 16 KiB/s) this long, fails a request; ten times
     /// this in all, too.
     int64_t timeout_ms = 30000;
+    /// probe | trust: whether a lake table's first write checks that the store honours
+    /// `If-None-Match: *` (and refuses to write when it does not).
+    std::string conditional_writes = "probe";
   } s3;
   std::string log_level = "info";
   std::string log_format = "text";

@@ -276,6 +276,13 @@ const std::map<std::string, Setter>& ScalarKeys() {
            c.s3.url_style = v;
            return arrow::Status::OK();
          }},
+        {"s3.conditional_writes", [](Config& c, const std::string& v) {
+           if (v != "probe" && v != "trust") {
+             return arrow::Status::Invalid("must be probe or trust, got '", v, "'");
+           }
+           c.s3.conditional_writes = v;
+           return arrow::Status::OK();
+         }},
         {"s3.ca_file", [](Config& c, const std::string& v) { c.s3.ca_file = v; return arrow::Status::OK(); }},
         {"s3.access_key_id", [](Config& c, const std::string& v) { c.s3.access_key_id = v; return arrow::Status::OK(); }},
         {"s3.secret_access_key", [](Config& c, const std::string& v) { c.s3.secret_access_key = v; return arrow::Status::OK(); }},

@@ -14,7 +14,8 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
   if (HasErrorKind(status, ErrorKind::kRetryableConflict) ||
       HasErrorKind(status, ErrorKind::kServerBusy) ||
       HasErrorKind(status, ErrorKind::kShuttingDown) ||
-      HasErrorKind(status, ErrorKind::kStoreUnavailable)) {
+      HasErrorKind(status, ErrorKind::kStoreUnavailable) ||
+      HasErrorKind(status, ErrorKind::kOutcomeUnknown)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
   }
   if (HasErrorKind(status, ErrorKind::kUnauthenticated)) {

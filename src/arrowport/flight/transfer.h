@@ -48,6 +48,8 @@ struct TransferDeps {
   const TransferPolicy* policy = nullptr;
   /// The largest message a peer may send (limits.max_batch_bytes plus framing).
   int64_t max_message_bytes = int64_t{256} << 20;
+  /// limits.query_timeout_s (0 = none): copy_to's timeout when its body gives none.
+  int64_t query_timeout_s = 0;
 };
 
 /// \brief copy_from: `body` is JSON {"source": "grpc[+tls]://host:port", one of "ticket"
@@ -60,8 +62,11 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
                                     const CallContext& call, CallRecord* record);
 
 /// \brief copy_to: `body` is JSON {"target": URL, "sql" or "source_table", "target_table",
-/// "mode", "commit", credentials as for copy_from}. Streams a local query to the
-/// target's DoPut; returns the target's summary JSON.
+/// "mode", "commit", "request_id", "timeout_s", credentials as for copy_from}. Streams a
+/// local query to the target's DoPut (a sealed upload) and stops when the call is
+/// cancelled. Returns the target's own summary when an Arrowport target sealed the
+/// upload with one for exactly the rows sent; otherwise {"sent": N, "committed": null}:
+/// whether a foreign target kept the rows is not known here.
 arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& body,
                                   const CallContext& call, CallRecord* record);
 

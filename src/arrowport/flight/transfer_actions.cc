@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -26,6 +28,8 @@ namespace {
 
 // How long a source may take to plan a copy's query (GetFlightInfo) or a peer to answer.
 constexpr double kPlanningSeconds = 120.0;
+// How long a copy_to may take when neither its body nor limits.query_timeout_s says.
+constexpr double kDefaultPushSeconds = 3600.0;
 
 arrow::Result<json> ParseBody(const std::string& body, const char* action) {
   auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -108,7 +112,9 @@ class PeerStreamReader : public arrow::RecordBatchReader {
                                   "): nothing of it is committed");
   }
 
-  // Ends the current stream and opens the next ticket's (none left: end of data).
+  // Ends the current stream and opens the next ticket's (none left: end of data). The
+  // new stream is published before its schema is awaited: a source that never sends one
+  // is then cancelled too.
   arrow::Status OpenNext() {
     std::unique_ptr<fl::FlightStreamReader> next;
     {
@@ -117,16 +123,20 @@ class PeerStreamReader : public arrow::RecordBatchReader {
     }
     if (next_ticket_ < tickets_.size()) {
       ARROW_ASSIGN_OR_RAISE(next, peer_->client->DoGet(peer_->options, tickets_[next_ticket_++]));
-      ARROW_ASSIGN_OR_RAISE(auto got, next->GetSchema());
-      if (!schema_) {
-        schema_ = got;
-      } else if (!got->Equals(*schema_, /*check_metadata=*/false)) {
-        return SchemaChanged(*got);
-      }
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    current_ = std::move(next);
-    if (cancelled_ && current_) current_->Cancel();
+    fl::FlightStreamReader* opened = next.get();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      current_ = std::move(next);
+      if (cancelled_ && current_) current_->Cancel();
+    }
+    if (opened == nullptr) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto got, opened->GetSchema());
+    if (!schema_) {
+      schema_ = got;
+    } else if (!got->Equals(*schema_, /*check_metadata=*/false)) {
+      return SchemaChanged(*got);
+    }
     return arrow::Status::OK();
   }
 
@@ -153,6 +163,50 @@ class JoiningThread {
   std::thread thread_;
 };
 
+// The answer to one GetFlightInfo made with gRPC's asynchronous API, which (unlike the
+// blocking call) can be cancelled: a source that never answers then holds neither the
+// copy nor its admission slot once the caller has gone.
+class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
+ public:
+  void OnNext(fl::FlightInfo info) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    info_ = std::make_unique<fl::FlightInfo>(std::move(info));
+  }
+  void OnFinish(arrow::Status status) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_ = std::move(status);
+    finished_ = true;
+    finished_cv_.notify_all();
+  }
+  arrow::Result<std::unique_ptr<fl::FlightInfo>> Wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_cv_.wait(lock, [this] { return finished_; });
+    ARROW_RETURN_NOT_OK(status_);
+    if (!info_) return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
+    return std::move(info_);
+  }
+
+ private:
+  std::mutex mutex_;  // guards everything below (gRPC answers on its own threads)
+  std::condition_variable finished_cv_;
+  bool finished_ = false;
+  arrow::Status status_;
+  std::unique_ptr<fl::FlightInfo> info_;
+};
+
+// The source's GetFlightInfo, ended early when `call` is cancelled.
+arrow::Result<std::unique_ptr<fl::FlightInfo>> PlanAtSource(
+    const PeerConnection& peer, const fl::FlightCallOptions& options,
+    const fl::FlightDescriptor& descriptor, const CallContext& call) {
+  auto listener = std::make_shared<FlightInfoListener>();
+  peer.client->GetFlightInfoAsync(options, descriptor, listener);
+  CallCancellation::Subscription stop;
+  if (call.cancellation) {
+    stop = CallCancellation::OnCancel(call.cancellation, [listener] { listener->TryCancel(); });
+  }
+  return listener->Wait();
+}
+
 // "timeout_s": how long the whole transfer may take (absent: no limit).
 arrow::Result<fl::TimeoutDuration> TimeoutOf(const json& doc) {
   auto it = doc.find("timeout_s");
@@ -161,6 +215,29 @@ arrow::Result<fl::TimeoutDuration> TimeoutOf(const json& doc) {
     return arrow::Status::Invalid("'timeout_s' must be a positive number of seconds");
   }
   return fl::TimeoutDuration{it->get<double>()};
+}
+
+// What copy_to answers once the target closed the upload without an error. Only an
+// Arrowport target's sealed summary says the rows were committed, and only when it counts
+// exactly the rows sent (a retry's summary counts the original request's, which were the
+// same rows); anything else - a foreign target, which sends none, or one whose figures
+// are not ours - says what was sent and that the outcome is not known here.
+json PushSummary(const json& peer_summary, int64_t rows, int64_t batches) {
+  const bool sealed = peer_summary.is_object() && peer_summary.value("committed", json()) == true &&
+                      peer_summary.contains("rows") && peer_summary["rows"].is_number_integer() &&
+                      peer_summary["rows"].get<int64_t>() == rows;
+  json summary = sealed ? peer_summary : json::object();
+  summary["sent"] = rows;
+  summary["batches_sent"] = batches;
+  if (!sealed) {
+    summary["committed"] = nullptr;
+    summary["note"] = peer_summary.is_object()
+                          ? "the target's summary does not count the rows sent: whether it "
+                            "kept them is unknown"
+                          : "the target sent no Arrowport summary: whether it kept the rows "
+                            "is unknown";
+  }
+  return summary;
 }
 
 // The prefix every copy error gets: which action, which peer.
@@ -232,8 +309,9 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
       // Planning at the source is bounded; the stream that follows only by timeout_s.
       auto planning = peer->options;
       if (planning.timeout.count() < 0) planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
-      ARROW_ASSIGN_OR_RAISE(auto info, peer->client->GetFlightInfo(
-                                           planning, fl::FlightDescriptor::Command(cmd.dump())));
+      ARROW_ASSIGN_OR_RAISE(auto info, PlanAtSource(*peer, planning,
+                                                    fl::FlightDescriptor::Command(cmd.dump()),
+                                                    call));
       arrow::ipc::DictionaryMemo memo;
       ARROW_ASSIGN_OR_RAISE(announced, info->GetSchema(&memo));
       for (const auto& endpoint : info->endpoints()) tickets.push_back(endpoint.ticket);
@@ -261,7 +339,13 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
                                     {"target", "sql", "source_table", "target_table", "mode",
                                      "commit", "request_id", "user", "password", "token",
                                      "tls_ca", "timeout_s"}));
-  ARROW_ASSIGN_OR_RAISE(const auto timeout, TimeoutOf(doc));
+  ARROW_ASSIGN_OR_RAISE(auto timeout, TimeoutOf(doc));
+  if (timeout.count() < 0) {
+    // Never unbounded: a target that stops reading would hold the action for good.
+    timeout = fl::TimeoutDuration{deps.query_timeout_s > 0
+                                      ? static_cast<double>(deps.query_timeout_s)
+                                      : kDefaultPushSeconds};
+  }
   ARROW_ASSIGN_OR_RAISE(auto target, StringOf(doc, "target"));
   ARROW_ASSIGN_OR_RAISE(auto sql, StringOf(doc, "sql"));
   ARROW_ASSIGN_OR_RAISE(auto source_table, StringOf(doc, "source_table"));
@@ -295,6 +379,19 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
     ARROW_ASSIGN_OR_RAISE(auto peer, ConnectPeer(*deps.policy, address, credentials,
                                                  deps.max_message_bytes));
     peer.options.timeout = timeout;
+    // The caller gone (or the server stopping): the local query is interrupted by the
+    // call's own cancellation; this stops the pushing between batches, and above all
+    // before the end marker, so that the target commits nothing.
+    auto stopped = std::make_shared<std::atomic<bool>>(false);
+    CallCancellation::Subscription stop;
+    if (call.cancellation) {
+      stop = CallCancellation::OnCancel(call.cancellation, [stopped] { stopped->store(true); });
+    }
+    const auto check_stopped = [&]() -> arrow::Status {
+      if (!stopped->load()) return arrow::Status::OK();
+      return call.cancellation->reason().ok() ? arrow::Status::Cancelled("the call was cancelled")
+                                              : call.cancellation->reason();
+    };
     ARROW_ASSIGN_OR_RAISE(auto results, deps.query->Execute(query, call));
     ARROW_ASSIGN_OR_RAISE(auto stream, peer.client->DoPut(peer.options,
                                                           fl::FlightDescriptor::Command(put.dump()),
@@ -316,35 +413,38 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
     auto* writer = stream.writer.get();
     auto sent = [&]() -> arrow::Status {
       while (true) {
+        ARROW_RETURN_NOT_OK(check_stopped());
         std::shared_ptr<arrow::RecordBatch> batch;
         ARROW_RETURN_NOT_OK(results->ReadNext(&batch));
         if (batch == nullptr) break;
+        ARROW_RETURN_NOT_OK(check_stopped());
         rows += batch->num_rows();
         ++batches;
         ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
       }
       // Everything was read: only now the marker that lets the target commit.
+      ARROW_RETURN_NOT_OK(check_stopped());
       return writer->WriteMetadata(arrow::Buffer::FromString(kUploadEndMarker));
     }();
+    // The local query's connection is not held while the target answers.
+    results.reset();
     // Half-closing ends the upload either way; without the end marker (a local error, the
     // caller gone) the target refuses it and commits nothing. Arrow's DoPut cannot be
-    // cancelled, and closing before the half-close would wait on the acknowledgements
-    // forever.
+    // cancelled: a target that stops reading holds it until the timeout. Closing before
+    // the half-close would wait on the acknowledgements forever, and closing before they
+    // are all read would drain (lose) the target's summary: the call ends, its last
+    // message read, and only then is it closed for its status.
     auto done = writer->DoneWriting();
-    auto closed = writer->Close();
     acks.Join();
+    auto closed = writer->Close();
     ARROW_RETURN_NOT_OK(sent);
     ARROW_RETURN_NOT_OK(done);
     return closed;
   }();
   ARROW_RETURN_NOT_OK(InContext(pushed, "copy_to", address.host_port));
   record->fields.push_back({"rows", std::to_string(rows)});
-  json summary = peer_summary.is_object() ? peer_summary : json::object();
-  if (!summary.contains("rows")) {
-    summary["rows"] = rows;
-    summary["batches"] = batches;
-    summary["committed"] = true;
-  }
+  json summary = PushSummary(peer_summary, rows, batches);
+  record->fields.push_back({"committed", summary["committed"].is_null() ? "unknown" : "true"});
   summary["target"] = address.host_port;
   summary["seconds_total"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

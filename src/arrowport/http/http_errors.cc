@@ -36,6 +36,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kInUse: return {409, "in_use"};
     case ErrorKind::kResourceExhausted: return {503, "resource_exhausted"};
     case ErrorKind::kStoreUnavailable: return {503, "store_unavailable"};
+    case ErrorKind::kOutcomeUnknown: return {503, "outcome_unknown"};
     case ErrorKind::kWriteLimit: return {413, "write_limit"};
     case ErrorKind::kTableRefused: return {409, "table_refused"};
     // 507 Insufficient Storage (RFC 4918): the server cannot store what was sent.
@@ -68,7 +69,8 @@ HttpError ToHttpError(const arrow::Status& status) {
   HttpError error{mapping.status, mapping.code, status.message()};
   if (kind != nullptr && (kind->kind() == ErrorKind::kServerBusy ||
                           kind->kind() == ErrorKind::kResourceExhausted ||
-                          kind->kind() == ErrorKind::kStoreUnavailable)) {
+                          kind->kind() == ErrorKind::kStoreUnavailable ||
+                          kind->kind() == ErrorKind::kOutcomeUnknown)) {
     error.retry_after_s = 1;
   }
   if (kind != nullptr && kind->kind() == ErrorKind::kRateLimited) {

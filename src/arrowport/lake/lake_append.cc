@@ -85,6 +85,7 @@ LakeAppend::LakeAppend(std::shared_ptr<LakeTable> table, AppendOptions options)
 LakeAppend::~LakeAppend() { DeleteUncommitted(); }
 
 arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
+  ARROW_RETURN_NOT_OK(table_->CheckConditionalWrites());
   ARROW_ASSIGN_OR_RAISE(auto base, table_->Latest());
   if (base->version >= 0) ARROW_RETURN_NOT_OK(base->CheckWritable());
   if (options_.create_only && base->version >= 0) {
@@ -277,20 +278,27 @@ arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
   while (!open_.empty()) ARROW_RETURN_NOT_OK(CloseFile(open_.begin()->first));
   ARROW_RETURN_NOT_OK(CheckFilesStillThere());
   bool duplicate = false;
-  auto version = table_->Commit(
+  const CommitResult committed = table_->Commit(
       [&](const Snapshot& base, const WonCommits& won) -> arrow::Result<std::optional<lake::CommitActions>> {
         ARROW_ASSIGN_OR_RAISE(auto commit, Plan(base, won, txn_version));
         duplicate = !commit.has_value() && !options_.request_id.empty() && txn_version >= 0;
         return commit;
       });
-  if (!version.ok()) {
-    if (HasErrorKind(version.status(), ErrorKind::kStoreUnavailable)) {
-      // The commit may have landed unseen: its files must stay (vacuum removes them
-      // after the retention period if it did not).
-      pending_keys_.clear();
+  if (committed.outcome == CommitOutcome::kUnknown) {
+    // The commit may have landed, or may yet: its files must stay (vacuum removes them
+    // after the retention period if the log never takes them).
+    pending_keys_.clear();
+    pending_.clear();
+    if (options_.request_id.empty()) {
+      return committed.status.WithMessage(committed.status.message(),
+                                          " (this request has no request id: a retry may "
+                                          "commit its rows twice)");
     }
-    return version.status();
+    return committed.status;
   }
+  // Not landed: the destructor deletes the files.
+  if (committed.outcome == CommitOutcome::kNotLanded) return committed.status;
+  const int64_t version = committed.version;  // -1: nothing to commit
   committed_once_ = true;
   if (duplicate) {
     pending_.clear();
@@ -301,7 +309,7 @@ arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
   rows_since_commit_ = batches_since_commit_ = 0;
   pending_.clear();
   pending_keys_.clear();
-  return *version;
+  return version;
 }
 
 void LakeAppend::DeleteUncommitted() {

@@ -225,17 +225,17 @@ TEST(LakeAppend, LosingTheRaceTooOftenIsARetryableConflict) {
   auto other = OpenTable(dir);
   // Another writer takes the next version every time this one has planned its commit.
   int attempts = 0;
-  auto version = table->Commit([&](const Snapshot& base, const WonCommits& won)
-                                   -> arrow::Result<std::optional<CommitActions>> {
+  auto committed = table->Commit([&](const Snapshot& base, const WonCommits& won)
+                                     -> arrow::Result<std::optional<CommitActions>> {
     ++attempts;
     EXPECT_EQ(static_cast<int>(won.size()), attempts - 1);
     EXPECT_TRUE(Append(other, {Batch(100 + attempts, 1)}).ok());
     return CommitActions{};
   });
-  ASSERT_FALSE(version.ok());
-  EXPECT_TRUE(HasErrorKind(version.status(), ErrorKind::kRetryableConflict))
-      << version.status().ToString();
-  EXPECT_NE(version.status().message().find("3 times"), std::string::npos);
+  ASSERT_EQ(committed.outcome, CommitOutcome::kNotLanded);
+  EXPECT_TRUE(HasErrorKind(committed.status, ErrorKind::kRetryableConflict))
+      << committed.status.ToString();
+  EXPECT_NE(committed.status.message().find("3 times"), std::string::npos);
   EXPECT_EQ(attempts, 3);
   EXPECT_EQ(table->lost_races(), 3);
   EXPECT_EQ(table->Latest().ValueOrDie()->version, 3);  // the other writer's three commits

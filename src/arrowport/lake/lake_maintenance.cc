@@ -87,6 +87,7 @@ arrow::Result<std::vector<AddFile>> Rewrite(LakeTable* table,
 
 arrow::Result<UpkeepResult> Compact(LakeTable* table) {
   UpkeepResult result;
+  ARROW_RETURN_NOT_OK(table->CheckConditionalWrites());
   ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
   if (snapshot->version < 0 || !snapshot->schema) return result;
   if (!snapshot->CheckWritable().ok()) return result;
@@ -103,11 +104,11 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     auto adds = Rewrite(table, group, file_schema, &written);
     std::set<std::string> replaced;
     for (const AddFile* file : group) replaced.insert(file->path);
-    arrow::Result<int64_t> version = int64_t{-1};
+    CommitResult committed;
     if (!adds.ok()) {
-      version = adds.status();
+      committed.status = adds.status();
     } else {
-      version = table->Commit([&](const Snapshot& base, const WonCommits&)
+      committed = table->Commit([&](const Snapshot& base, const WonCommits&)
                                   -> arrow::Result<std::optional<CommitActions>> {
         for (const auto& path : replaced) {
           if (base.files.count(path) == 0) return std::nullopt;  // someone else got there
@@ -126,12 +127,14 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
         return commit;
       });
     }
-    if (!version.ok() || *version < 0) {
-      if (!version.ok() && HasErrorKind(version.status(), ErrorKind::kStoreUnavailable)) {
-        return version.status();  // it may have landed: its files stay for vacuum
-      }
+    if (committed.outcome == CommitOutcome::kUnknown) {
+      // It may have landed (its removes with it): its files stay, for vacuum to collect
+      // once the log proves them unreferenced.
+      return committed.status;
+    }
+    if (committed.outcome != CommitOutcome::kLanded) {
       for (const auto& key : written) (void)table->store()->Delete(key);
-      if (!version.ok()) return version.status();
+      if (committed.outcome == CommitOutcome::kNotLanded) return committed.status;
       continue;
     }
     result.files_compacted += static_cast<int64_t>(group.size());

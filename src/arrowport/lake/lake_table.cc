@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {
 
@@ -186,14 +187,20 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
   return std::shared_ptr<const Snapshot>(std::move(next));
 }
 
-arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
-  ARROW_ASSIGN_OR_RAISE(auto latest, Latest());
-  auto base = std::make_shared<Snapshot>(*latest);
+CommitResult LakeTable::Commit(const Planner& plan) {
+  const auto not_landed = [](arrow::Status why) {
+    return CommitResult{CommitOutcome::kNotLanded, -1, std::move(why)};
+  };
+  auto latest = Latest();
+  if (!latest.ok()) return not_landed(latest.status());
+  auto base = std::make_shared<Snapshot>(**latest);
   WonCommits won;
   thread_local std::mt19937 jitter{std::random_device{}()};
   for (int64_t attempt = 1;; ++attempt) {
-    ARROW_ASSIGN_OR_RAISE(auto commit, plan(*base, won));
-    if (!commit) return -1;
+    auto planned = plan(*base, won);
+    if (!planned.ok()) return not_landed(planned.status());
+    const std::optional<CommitActions>& commit = *planned;
+    if (!commit) return CommitResult{CommitOutcome::kNothing, -1, arrow::Status::OK()};
     const int64_t version = base->version + 1;
     auto st = log_.TryCommit(version, *commit);
     if (st.ok()) {
@@ -202,32 +209,22 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
       if (next->Apply(*commit, version).ok()) Publish(std::move(next));
       std::lock_guard<std::mutex> lock(mutex_);
       ++commits_;
-      return version;
+      return CommitResult{CommitOutcome::kLanded, version, arrow::Status::OK()};
     }
     if (!objectstore::IsAlreadyExists(st)) {
-      // The store's answer may be lost after the commit landed: look before failing.
-      auto landed = std::make_shared<Snapshot>(*base);
-      WonCommits after;
-      if (!commit->txn_id.empty() && log_.Update(landed.get(), &after).ok()) {
-        for (const auto& [v, c] : after) {
-          if (c.txn_id == commit->txn_id) {
-            Publish(landed);
-            return v;
-          }
-        }
-      }
-      return WithErrorKind(st.WithMessage("committing version ", version, " to ",
-                                          store_->url(), ": ", st.message()),
-                           ErrorKind::kStoreUnavailable);
+      auto resolved = Resolve(*base, version, *commit, st);
+      if (resolved) return *resolved;
+      // Another writer's commit holds the version: a lost race after all.
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++lost_races_;
     }
     if (attempt >= config_.max_commit_attempts) {
-      return RetryableConflict("lost the race for the next Delta commit of ", store_->url(),
-                               " ", attempt, " times in a row (other writers committed "
-                               "first); nothing of this request was committed");
+      return not_landed(RetryableConflict(
+          "lost the race for the next Delta commit of ", store_->url(), " ", attempt,
+          " times in a row (other writers committed first); nothing of this request was "
+          "committed"));
     }
     // Another writer has this version: read what it (and any after it) did, then
     // re-plan on top. A short random pause keeps writers from colliding in lockstep.
@@ -235,9 +232,18 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
     const int64_t from = base->version;
     auto updated = log_.Update(base.get(), &won);
     if (!updated.ok()) {
-      return Refuse(updated.WithMessage("reading the Delta log of ", store_->url(), ": ",
-                                        updated.message()),
-                    from);
+      // The store said the version was taken (put-if-absent held: ours is not there), and
+      // the re-read failed: a log at fault refuses the table; the store's trouble keeps
+      // its kind (retried later). Nothing of ours was committed either way.
+      auto why = Refuse(updated.WithMessage("reading the Delta log of ", store_->url(),
+                                            " after losing the race for version ", version,
+                                            ": ", updated.message(),
+                                            " (nothing of this request was committed)"),
+                        from);
+      if (!HasErrorKind(why, ErrorKind::kTableRefused)) {
+        why = WithErrorKind(why, ErrorKind::kStoreUnavailable);
+      }
+      return not_landed(std::move(why));
     }
     // What the winners added must be there before anything is planned on top of it.
     std::vector<std::string> added;
@@ -251,9 +257,10 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
     }
     auto checked = CheckAddedFiles(added);
     if (!checked.ok()) {
-      return Refuse(checked.WithMessage("version ", base->version, " of the Delta log of ",
-                                        store_->url(), ": ", checked.message()),
-                    from);
+      return not_landed(Refuse(checked.WithMessage("version ", base->version,
+                                                   " of the Delta log of ", store_->url(),
+                                                   ": ", checked.message()),
+                               from));
     }
     Publish(std::make_shared<Snapshot>(*base));
     // "Already exists" may be our own attempt landing (an answer lost, a retried PUT):
@@ -262,7 +269,7 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
       if (!commit->txn_id.empty() && won[i].second.txn_id == commit->txn_id) {
         std::lock_guard<std::mutex> lock(mutex_);
         ++commits_;
-        return won[i].first;
+        return CommitResult{CommitOutcome::kLanded, won[i].first, arrow::Status::OK()};
       }
     }
     if (static_cast<int64_t>(won.size()) == first_new) {
@@ -272,6 +279,81 @@ arrow::Result<int64_t> LakeTable::Commit(const Planner& plan) {
     std::uniform_int_distribution<int> pause_ms(0, std::min<int>(50, 1 + attempt * 2));
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(jitter)));
   }
+}
+
+std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t version,
+                                               const CommitActions& commit,
+                                               const arrow::Status& put_error) {
+  // The store's answer may be lost after the commit landed, or the PUT may still land
+  // (a request the store has yet to finish): only the log can say. Ours there: landed.
+  // Another commit at our version: ours never can (put-if-absent), a lost race. Else:
+  // unknown.
+  auto landed = std::make_shared<Snapshot>(base);
+  WonCommits after;
+  auto reread = log_.Update(landed.get(), &after);
+  if (reread.ok() && !commit.txn_id.empty()) {
+    for (const auto& [v, c] : after) {
+      if (c.txn_id == commit.txn_id) {
+        Publish(landed);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++commits_;
+        return CommitResult{CommitOutcome::kLanded, v, arrow::Status::OK()};
+      }
+    }
+    for (const auto& [v, c] : after) {
+      if (v == version) return std::nullopt;
+    }
+  }
+  const std::string reread_error =
+      reread.ok() ? std::string(" (the log does not hold it yet)")
+                  : " (reading the log back failed too: " + reread.message() + ")";
+  return CommitResult{CommitOutcome::kUnknown, -1,
+                      OutcomeUnknown("the commit of version ", version, " to ",
+                                     store_->url(), " may or may not have landed: ",
+                                     put_error.message(), reread_error,
+                                     "; outcome unknown, retry with the same request id")};
+}
+
+arrow::Status LakeTable::CheckConditionalWrites() {
+  if (!store_->NeedsConditionalWriteProbe()) return arrow::Status::OK();
+  std::lock_guard<std::mutex> lock(probe_mutex_);
+  if (conditional_writes_checked_) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(ProbeConditionalWrites());
+  conditional_writes_checked_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status LakeTable::ProbeConditionalWrites() {
+  // Outside _delta_log/ (Delta readers ignore it) and not a data file (vacuum keeps
+  // away): a key of its own for each probe, removed after.
+  const std::string key = "_arrowport/conditional-write-probe-" + NewUuid();
+  const auto store_error = [&](const arrow::Status& st) {
+    return st.WithMessage("probing conditional writes on ", store_->url(), ": ", st.message());
+  };
+  arrow::Status racing[2];
+  {
+    std::thread other(
+        [&] { racing[1] = store_->PutIfAbsent(key, arrow::Buffer::FromString("b")); });
+    racing[0] = store_->PutIfAbsent(key, arrow::Buffer::FromString("a"));
+    other.join();
+  }
+  int succeeded = 0;
+  for (const auto& st : racing) {
+    // A failing store is not a verdict (and the probe key is left: the store is down).
+    if (!st.ok() && !objectstore::IsAlreadyExists(st)) return store_error(st);
+    succeeded += st.ok() ? 1 : 0;
+  }
+  const arrow::Status third = store_->PutIfAbsent(key, arrow::Buffer::FromString("c"));
+  (void)store_->Delete(key);
+  if (!third.ok() && !objectstore::IsAlreadyExists(third)) return store_error(third);
+  succeeded += third.ok() ? 1 : 0;
+  if (succeeded == 1) return arrow::Status::OK();
+  return arrow::Status::Invalid(
+      "the store at ", store_->url(), " does not honour conditional writes: ", succeeded,
+      " of 3 PUTs with If-None-Match: * of the probe key ", key, " succeeded (one may). "
+      "Two writers could then overwrite each other's Delta commits and lose rows, so "
+      "nothing is written to this table: use a store that honours conditional writes (AWS "
+      "S3, MinIO and most S3-compatible stores do). See s3.conditional_writes");
 }
 
 int64_t LakeTable::commits() const {

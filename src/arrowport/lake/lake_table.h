@@ -23,6 +23,27 @@ namespace arrowport::lake {
 /// The commits other writers made after a commit's base snapshot (version, actions).
 using WonCommits = std::vector<std::pair<int64_t, CommitActions>>;
 
+/// How a commit ended (LakeTable::Commit).
+enum class CommitOutcome {
+  kLanded,   ///< in the log at CommitResult::version
+  kNothing,  ///< the planner had nothing to commit
+  /// Verified absent from the log, now and later: refused before its PUT, lost every
+  /// race, or its PUT failed and another commit holds its version. What it references
+  /// may be deleted.
+  kNotLanded,
+  /// May be in the log, or get there (the store's answer was lost and the log could not
+  /// say): nothing it references may be deleted (vacuum collects what the log proves
+  /// unreferenced). Its status carries ErrorKind::kOutcomeUnknown.
+  kUnknown,
+};
+
+/// What LakeTable::Commit did.
+struct CommitResult {
+  CommitOutcome outcome = CommitOutcome::kNotLanded;
+  int64_t version = -1;  ///< kLanded: the version committed
+  arrow::Status status;  ///< kNotLanded, kUnknown: why
+};
+
 /// \brief One Delta table (a lake URL) as this process sees it: its store, its log and
 /// the latest snapshot read. Shared by every request and stream writing or reading that
 /// URL; thread-safe.
@@ -55,9 +76,18 @@ class LakeTable {
                                                                      const WonCommits& won)>;
   /// \brief Commits put-if-absent at the version after the latest one; after a lost race
   /// re-reads the log and re-plans on the new snapshot, up to max_commit_attempts times
-  /// (then a RetryableConflict). Returns the committed version, or -1 when the planner
-  /// had nothing to commit.
-  arrow::Result<int64_t> Commit(const Planner& plan);
+  /// (then kNotLanded with a RetryableConflict). A PUT that failed without a verdict is
+  /// looked for in the log: found (landed), its version another writer's (a lost race), or
+  /// neither known (kUnknown).
+  CommitResult Commit(const Planner& plan);
+
+  /// \brief OK when the store keeps put-if-absent (S3 `If-None-Match: *`) atomic, as
+  /// every commit relies on. On S3 (unless s3.conditional_writes is `trust`), the first
+  /// call probes it: two racing put-if-absent of one probe key under the table, then a
+  /// third, of which exactly the first may succeed. Refused (Invalid, naming the store
+  /// and s3.conditional_writes) when the store let two succeed; a store error is
+  /// returned as it is and the next call probes again.
+  arrow::Status CheckConditionalWrites();
 
   /// The rows and batches the commit of `app_id`'s txn at `txn_version` recorded, for a
   /// snapshot read from the checkpoint at `checkpoint_version` (which keeps txns, not
@@ -88,6 +118,12 @@ class LakeTable {
   /// `st` of a log read: a refusal (remembered, as of the newest version listed after
   /// `from`) when the log is at fault, `st` when the store is.
   arrow::Status Refuse(const arrow::Status& st, int64_t from);
+  /// The outcome of `commit`, whose PUT at `version` failed with `put_error` (no verdict);
+  /// null when another writer's commit holds that version (a lost race: re-plan).
+  std::optional<CommitResult> Resolve(const Snapshot& base, int64_t version,
+                                      const CommitActions& commit,
+                                      const arrow::Status& put_error);
+  arrow::Status ProbeConditionalWrites();
 
   const std::shared_ptr<objectstore::ObjectStore> store_;
   const config::LakeConfig config_;
@@ -101,6 +137,9 @@ class LakeTable {
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
   arrow::Status refusal_;     // why the log is refused (OK: it is not)
   int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)
+  // One probe at a time; once passed, never again for this table object.
+  std::mutex probe_mutex_;
+  bool conditional_writes_checked_ = false;
   // One log read at a time: concurrent callers wait for it rather than list twice.
   std::mutex refresh_mutex_;
   // CheckpointedTxnCounts' answers by (appId, txn version); one lookup at a time, so

@@ -38,6 +38,9 @@ struct S3Settings {
   /// large transfer that keeps moving is not cut off.
   int64_t timeout_ms = 30000;
   int retries = 3;  ///< transient failures (5xx, connection) retried
+  /// s3.conditional_writes: `trust` skips the lake's probe that the store honours
+  /// `If-None-Match: *` (LakeTable::CheckConditionalWrites); `probe` (the default) runs it.
+  bool trust_conditional_writes = false;
 };
 
 /// \brief A flat key-value store of immutable objects: a local directory (file://) or an
@@ -85,6 +88,10 @@ class ObjectStore {
   /// A random-access reader of the object (ranged GETs on S3), for Parquet readers.
   virtual arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
       const std::string& key) = 0;
+  /// Whether PutIfAbsent rests on a server's promise that should be probed before it is
+  /// relied on (S3 `If-None-Match: *`, which some S3-compatible stores ignore) rather
+  /// than on this process's own file system.
+  virtual bool NeedsConditionalWriteProbe() const { return false; }
 };
 
 /// True for the error PutIfAbsent returns when the key already exists.

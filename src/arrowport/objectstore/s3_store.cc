@@ -27,8 +27,11 @@ bool SameBytes(const arrow::Buffer& a, const arrow::Buffer& b) {
 
 }  // namespace
 
-S3Store::S3Store(std::shared_ptr<S3Client> client, std::string prefix)
-    : client_(std::move(client)), prefix_(std::move(prefix)) {}
+S3Store::S3Store(std::shared_ptr<S3Client> client, std::string prefix,
+                 bool trust_conditional_writes)
+    : client_(std::move(client)),
+      prefix_(std::move(prefix)),
+      trust_conditional_writes_(trust_conditional_writes) {}
 
 S3Store::~S3Store() = default;
 
@@ -37,8 +40,9 @@ arrow::Result<std::shared_ptr<S3Store>> S3Store::Make(const std::string& bucket,
                                                       const S3Settings& settings) {
   if (!prefix.empty()) ARROW_RETURN_NOT_OK(ValidateKey(prefix));
   ARROW_ASSIGN_OR_RAISE(auto client, S3Client::Make(settings, bucket));
-  return std::shared_ptr<S3Store>(
-      new S3Store(std::move(client), prefix.empty() ? "" : prefix + "/"));
+  return std::shared_ptr<S3Store>(new S3Store(std::move(client),
+                                              prefix.empty() ? "" : prefix + "/",
+                                              settings.trust_conditional_writes));
 }
 
 std::string S3Store::url() const {
@@ -140,12 +144,18 @@ arrow::Status S3Store::PutIfAbsent(const std::string& key,
       response.status == 409 && ParseS3Error(response.text()).value_or(S3Error{}).code ==
                                     "ConditionalRequestConflict";
   if (!exists && !racing) return client_->ErrorOf("PUT", FullKey(key), response);
-  if (exists && response.retried_after_send) {
-    // The attempt before the retry may have created the object: then it holds our bytes.
-    auto current = Get(key);
-    if (current.ok() && SameBytes(**current, *data)) return arrow::Status::OK();
+  // An earlier attempt of ours may have created the object (or still be creating it):
+  // after our own retry, but also after libcurl's, which resends a request silently when
+  // a reused connection dies before the answer. Only a read can say whose it is.
+  auto current = Get(key);
+  if (current.ok()) {
+    return SameBytes(**current, *data) ? arrow::Status::OK() : AlreadyExists(key);
   }
-  return AlreadyExists(key);
+  return arrow::Status::IOError(
+      "S3 PUT If-None-Match of ", FullKey(key), ": answered ", response.status,
+      response.retried_after_send ? " after a retry" : "",
+      ", and reading the object back to see whether an earlier attempt of ours made it "
+      "failed (", current.status().message(), "): it may have been written");
 }
 
 arrow::Status S3Store::Delete(const std::string& key) {

@@ -36,8 +36,10 @@ class S3Store final : public ObjectStore {
   arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override;
   /// PUT with `If-None-Match: *`: S3's 412 Precondition Failed (or 409
   /// ConditionalRequestConflict, a concurrent conditional write in progress) is
-  /// AlreadyExists. When a retry follows an attempt that may have succeeded, a 412 whose
-  /// object holds exactly `data` counts as our own success.
+  /// AlreadyExists once the object is read back (an earlier attempt of ours, retried by
+  /// us or silently by libcurl, may have made it): exactly `data` counts as our own
+  /// success, other bytes as AlreadyExists, and a read that fails (or finds nothing yet)
+  /// as an IOError: no verdict, the caller must treat the write as possibly made.
   arrow::Status PutIfAbsent(const std::string& key,
                             std::shared_ptr<arrow::Buffer> data) override;
   arrow::Status Delete(const std::string& key) override;
@@ -50,16 +52,20 @@ class S3Store final : public ObjectStore {
   arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
       const std::string& key) override;
 
+  /// True unless S3Settings::trust_conditional_writes.
+  bool NeedsConditionalWriteProbe() const override { return !trust_conditional_writes_; }
+
   /// Creates the bucket (setup and tests); one that already exists and is ours is OK.
   arrow::Status CreateBucket();
 
  private:
-  S3Store(std::shared_ptr<S3Client> client, std::string prefix);
+  S3Store(std::shared_ptr<S3Client> client, std::string prefix, bool trust_conditional_writes);
   /// The key in the bucket ("prefix/key").
   std::string FullKey(const std::string& key) const { return prefix_ + key; }
 
   std::shared_ptr<S3Client> client_;
   std::string prefix_;  // "" or ending in '/'
+  bool trust_conditional_writes_;
 };
 
 }  // namespace arrowport::objectstore

@@ -1,0 +1,156 @@
+"""A small HTTP proxy in front of a real MinIO (lake_util.Minio) that makes it misbehave on
+cue, as stores and networks do (issue 35): ignore `If-None-Match: *` (the proxy strips the
+header and signs the request again, as a store that ignores it would see it), lose the
+answer to a Delta commit after MinIO wrote it, then fail the reads that would tell (503),
+or stop MinIO itself (SIGSTOP) right after the commit landed. Everything else passes
+through unchanged (the client's SigV4 signature covers the Host header it sent, which
+the proxy keeps)."""
+import hashlib
+import hmac
+import http.client
+import http.server
+import re
+import signal
+import threading
+
+from lake_util import free_port
+
+COMMIT_PATH = re.compile(r"/_delta_log/\d{20}\.json$")
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "expect",
+              "te", "trailer", "upgrade"}
+
+
+def _hmac(key, text):
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def resign(method, path, headers, secret_key, drop):
+    """Headers of a SigV4-signed request (no query string) signed again without the
+    header `drop` (lower case)."""
+    auth = headers["authorization"]
+    credential = re.search(r"Credential=([^,]+)", auth).group(1)
+    signed = [h for h in re.search(r"SignedHeaders=([^,]+)", auth).group(1).split(";")
+              if h != drop]
+    _, date, region, service, _ = credential.split("/")
+    canonical = "\n".join([method, path, "",
+                           "".join(f"{h}:{' '.join(headers[h].split())}\n" for h in signed),
+                           ";".join(signed), headers["x-amz-content-sha256"]])
+    scope = f"{date}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", headers["x-amz-date"], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(("AWS4" + secret_key).encode(), date), region), service),
+                "aws4_request")
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    out = {k: v for k, v in headers.items() if k != drop}
+    out["authorization"] = (f"AWS4-HMAC-SHA256 Credential={credential}, "
+                            f"SignedHeaders={';'.join(signed)}, Signature={signature}")
+    return out
+
+
+class S3Proxy:
+    """proxy = S3Proxy(minio); server config s3 = proxy.s3_config(); proxy.close()."""
+
+    def __init__(self, minio):
+        self.minio = minio
+        self.port = free_port()
+        self.strip_conditions = False  # a store that ignores If-None-Match: *
+        # "fail_reads": the next commit PUT is written by MinIO, its answer lost (the
+        # connection closed), and every GET (object or listing) then fails with 503 until
+        # heal(); "stop_minio": the same, but MinIO is stopped (SIGSTOP) instead.
+        self.lose_next_commit = None
+        self.reads_fail = False
+        self.lost_commits = []  # paths whose answer was lost
+        self.conditional_puts = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()
+                           if k.lower() not in HOP_BY_HOP}
+                path = self.path
+                fault = None
+                with proxy._lock:
+                    if self.command == "PUT" and "if-none-match" in headers:
+                        proxy.conditional_puts += 1
+                        if proxy.strip_conditions:
+                            headers = resign("PUT", path, headers, proxy.minio.secret_key,
+                                             "if-none-match")
+                        if COMMIT_PATH.search(path) and proxy.lose_next_commit:
+                            fault, proxy.lose_next_commit = proxy.lose_next_commit, None
+                    reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
+                if reads_fail:
+                    self._reply(503, b"<Error><Code>SlowDown</Code>"
+                                     b"<Message>scripted</Message></Error>")
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.minio.port,
+                                                      timeout=120)
+                try:
+                    upstream.request(self.command, path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    data = response.read()
+                finally:
+                    upstream.close()
+                if fault is not None:
+                    # Written; the answer never reaches the client.
+                    with proxy._lock:
+                        proxy.lost_commits.append(path)
+                        if fault == "fail_reads":
+                            proxy.reads_fail = True
+                    if fault == "stop_minio":
+                        proxy.minio.proc.send_signal(signal.SIGSTOP)
+                    self.close_connection = True
+                    return
+                self.send_response_only(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() in HOP_BY_HOP:
+                        continue
+                    # A HEAD's Content-Length is the object's size: passed on as it is.
+                    if name.lower() != "content-length" or self.command == "HEAD":
+                        self.send_header(name, value)
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _reply(self, status, body):
+                self.send_response_only(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def s3_config(self, **overrides):
+        return self.minio.s3_config(endpoint=self.endpoint, **overrides)
+
+    def heal(self):
+        """Reads pass again; a stopped MinIO goes on (SIGCONT)."""
+        with self._lock:
+            self.reads_fail = False
+            self.lose_next_commit = None
+        if self.minio.proc is not None:
+            self.minio.proc.send_signal(signal.SIGCONT)
+
+    def close(self):
+        self.heal()
+        self.server.shutdown()
+        self.server.server_close()
