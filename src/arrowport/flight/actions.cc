@@ -70,7 +70,8 @@ std::string HealthFor(const Principal* caller, std::string health,
     doc["storage"] = json::parse(storage_without_details, nullptr, false);
   }
   if (!caller->tables.empty() || !caller->streams.empty()) {
-    for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql"}) {
+    // The storage's state stays in `status`.
+    for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql", "storage"}) {
       doc.erase(key);
     }
   }

@@ -59,7 +59,8 @@ constexpr const char* kDocument = R"json({
           "schema": {"$ref": "#/components/schemas/IngestResult"}}}},
         "400": {"$ref": "#/components/responses/IngestError"}, "409": {"$ref": "#/components/responses/IngestError"},
         "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
-        "422": {"$ref": "#/components/responses/IngestError"}, "500": {"$ref": "#/components/responses/IngestError"}}}},
+        "422": {"$ref": "#/components/responses/IngestError"}, "500": {"$ref": "#/components/responses/IngestError"},
+        "507": {"$ref": "#/components/responses/IngestError"}}}},
     "/stream/{stream}": {"post": {
       "summary": "Seed-compatible JSON ingest (base64 Arrow IPC schema and data)",
       "parameters": [{"$ref": "#/components/parameters/stream"}],
@@ -73,7 +74,8 @@ constexpr const char* kDocument = R"json({
       "responses": {"200": {"description": "Committed", "content": {"application/json": {"schema": {
           "type": "object", "properties": {"status": {"type": "string"}, "stream": {"type": "string"},
             "rows_processed": {"type": "integer"}, "message": {"type": "string"}}}}}},
-        "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}}}},
+        "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+        "507": {"$ref": "#/components/responses/Error"}}}},
     "/query": {"post": {
       "summary": "Run SQL; JSON {sql, params} or text/plain SQL",
       "parameters": [{"$ref": "#/components/parameters/format"}],
@@ -103,8 +105,9 @@ constexpr const char* kDocument = R"json({
         "404": {"$ref": "#/components/responses/Error"}}}},
     "/streams": {"get": {"summary": "Stream routing and live counters",
       "responses": {"200": {"description": "Streams", "content": {"application/json": {}}}}}},
-    "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
-    "/readyz": {"get": {"summary": "Readiness (database answers)", "security": [],
+    "/healthz": {"get": {"summary": "Liveness, with the storage's state (ok, disk_full, reopening)",
+      "security": [], "responses": {"200": {"description": "ok"}}}},
+    "/readyz": {"get": {"summary": "Readiness (database answers), with the storage's state", "security": [],
       "responses": {"200": {"description": "ready"}, "503": {"$ref": "#/components/responses/Error"}}}},
     "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4)",

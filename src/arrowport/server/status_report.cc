@@ -153,9 +153,14 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   }
 
   // The storage's state (disk full, a database reopened after DuckDB invalidated it):
-  // everyone sees it, paths and DuckDB's errors only admins.
-  out["storage"] = json::parse(
+  // paths and DuckDB's errors for admins; a user limited to some tables or streams sees
+  // no server-wide figures, only whether writes are accepted.
+  json storage = json::parse(
       storage::StorageHealthJson(sources_.database->Health(), IsAdmin(caller)), nullptr, false);
+  if (!Unrestricted(caller) && storage.is_object()) {
+    storage = {{"state", storage["state"]}, {"writes", storage["writes"]}};
+  }
+  out["storage"] = std::move(storage);
 
   // Streams: routing and counters as list_streams shows them, with their rates (only
   // those that received rows lately: the rest would be a list of zeros).
