@@ -182,7 +182,9 @@ class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
     std::unique_lock<std::mutex> lock(mutex_);
     finished_cv_.wait(lock, [this] { return finished_; });
     ARROW_RETURN_NOT_OK(status_);
-    if (!info_) return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
+    if (!info_) {
+      return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
+    }
     return std::move(info_);
   }
 
@@ -202,7 +204,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> PlanAtSource(
   peer.client->GetFlightInfoAsync(options, descriptor, listener);
   CallCancellation::Subscription stop;
   if (call.cancellation) {
-    stop = CallCancellation::OnCancel(call.cancellation, [listener] { listener->TryCancel(); });
+    stop = CallCancellation::OnCancel(call.cancellation,
+                                      [listener] { listener->TryCancel(); });
   }
   return listener->Wait();
 }
@@ -223,19 +226,21 @@ arrow::Result<fl::TimeoutDuration> TimeoutOf(const json& doc) {
 // same rows); anything else - a foreign target, which sends none, or one whose figures
 // are not ours - says what was sent and that the outcome is not known here.
 json PushSummary(const json& peer_summary, int64_t rows, int64_t batches) {
-  const bool sealed = peer_summary.is_object() && peer_summary.value("committed", json()) == true &&
-                      peer_summary.contains("rows") && peer_summary["rows"].is_number_integer() &&
+  const bool sealed = peer_summary.is_object() &&
+                      peer_summary.value("committed", json()) == true &&
+                      peer_summary.contains("rows") &&
+                      peer_summary["rows"].is_number_integer() &&
                       peer_summary["rows"].get<int64_t>() == rows;
   json summary = sealed ? peer_summary : json::object();
   summary["sent"] = rows;
   summary["batches_sent"] = batches;
   if (!sealed) {
     summary["committed"] = nullptr;
-    summary["note"] = peer_summary.is_object()
-                          ? "the target's summary does not count the rows sent: whether it "
-                            "kept them is unknown"
-                          : "the target sent no Arrowport summary: whether it kept the rows "
-                            "is unknown";
+    summary["note"] =
+        peer_summary.is_object()
+            ? "the target's summary does not count the rows sent: whether it kept them "
+              "is unknown"
+            : "the target sent no Arrowport summary: whether it kept the rows is unknown";
   }
   return summary;
 }
@@ -309,9 +314,9 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
       // Planning at the source is bounded; the stream that follows only by timeout_s.
       auto planning = peer->options;
       if (planning.timeout.count() < 0) planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
-      ARROW_ASSIGN_OR_RAISE(auto info, PlanAtSource(*peer, planning,
-                                                    fl::FlightDescriptor::Command(cmd.dump()),
-                                                    call));
+      ARROW_ASSIGN_OR_RAISE(
+          auto info,
+          PlanAtSource(*peer, planning, fl::FlightDescriptor::Command(cmd.dump()), call));
       arrow::ipc::DictionaryMemo memo;
       ARROW_ASSIGN_OR_RAISE(announced, info->GetSchema(&memo));
       for (const auto& endpoint : info->endpoints()) tickets.push_back(endpoint.ticket);
@@ -385,12 +390,13 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
     auto stopped = std::make_shared<std::atomic<bool>>(false);
     CallCancellation::Subscription stop;
     if (call.cancellation) {
-      stop = CallCancellation::OnCancel(call.cancellation, [stopped] { stopped->store(true); });
+      stop = CallCancellation::OnCancel(call.cancellation,
+                                        [stopped] { stopped->store(true); });
     }
     const auto check_stopped = [&]() -> arrow::Status {
       if (!stopped->load()) return arrow::Status::OK();
-      return call.cancellation->reason().ok() ? arrow::Status::Cancelled("the call was cancelled")
-                                              : call.cancellation->reason();
+      const arrow::Status reason = call.cancellation->reason();
+      return reason.ok() ? arrow::Status::Cancelled("the call was cancelled") : reason;
     };
     ARROW_ASSIGN_OR_RAISE(auto results, deps.query->Execute(query, call));
     ARROW_ASSIGN_OR_RAISE(auto stream, peer.client->DoPut(peer.options,
@@ -444,7 +450,8 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
   ARROW_RETURN_NOT_OK(InContext(pushed, "copy_to", address.host_port));
   record->fields.push_back({"rows", std::to_string(rows)});
   json summary = PushSummary(peer_summary, rows, batches);
-  record->fields.push_back({"committed", summary["committed"].is_null() ? "unknown" : "true"});
+  record->fields.push_back(
+      {"committed", summary["committed"].is_null() ? "unknown" : "true"});
   summary["target"] = address.host_port;
   summary["seconds_total"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -67,7 +67,8 @@ class FaultyStore : public objectstore::ObjectStore {
     if (reads_fail_) return Unavailable("LIST", prefix);
     return inner_->List(prefix, start_after);
   }
-  arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override {
+  arrow::Status Put(const std::string& key,
+                    std::shared_ptr<arrow::Buffer> data) override {
     return inner_->Put(key, std::move(data));
   }
   arrow::Status PutIfAbsent(const std::string& key,
@@ -101,7 +102,8 @@ class FaultyStore : public objectstore::ObjectStore {
 
  private:
   static arrow::Status Unavailable(const char* what, const std::string& key) {
-    return arrow::Status::IOError("S3 ", what, " ", key, ": connection refused (scripted)");
+    return arrow::Status::IOError("S3 ", what, " ", key,
+                                  ": connection refused (scripted)");
   }
 
   std::shared_ptr<objectstore::ObjectStore> inner_;
@@ -143,8 +145,9 @@ TEST(LakeOutcome, ACommitWhoseAnswerIsLostIsUnknownKeepsItsFilesAndARetryLandsOn
   auto lost = Append(lake.table, {Batch(10, 10)}, WithRequestId("r-1"));
   ASSERT_FALSE(lost.ok());
   EXPECT_TRUE(HasErrorKind(lost.status(), ErrorKind::kOutcomeUnknown)) << lost.status();
-  EXPECT_NE(lost.status().message().find("outcome unknown, retry with the same request id"),
-            std::string::npos)
+  EXPECT_NE(
+      lost.status().message().find("outcome unknown, retry with the same request id"),
+      std::string::npos)
       << lost.status();
   // The commit did land: every file it references is still there.
   EXPECT_EQ(lake.store->deletes(), 0);
@@ -165,7 +168,8 @@ TEST(LakeOutcome, WithoutARequestIdTheUnknownOutcomeSaysARetryMayDuplicate) {
   auto lost = Append(lake.table, {Batch(0, 10)});
   ASSERT_FALSE(lost.ok());
   EXPECT_TRUE(HasErrorKind(lost.status(), ErrorKind::kOutcomeUnknown)) << lost.status();
-  EXPECT_NE(lost.status().message().find("no request id"), std::string::npos) << lost.status();
+  EXPECT_NE(lost.status().message().find("no request id"), std::string::npos)
+      << lost.status();
   EXPECT_EQ(lake.store->deletes(), 0);
   EXPECT_EQ(lake.DataFiles(), 1);
 }
@@ -188,7 +192,9 @@ TEST(LakeOutcome, ALostRaceWhoseLogCannotBeReadKeepsTheStoreUnavailableKind) {
 TEST(LakeOutcome, ACompactionOfUnknownOutcomeDeletesNothingAndLosesNoRow) {
   TempDir dir;
   FaultyTable lake(dir);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(lake.table, {Batch(i * 10, 10, 1)}).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Append(lake.table, {Batch(i * 10, 10, 1)}).ok());
+  }
   const int64_t before = lake.DataFiles();
   ASSERT_EQ(before, 3);
   lake.store->lose_next_commit_answer = true;
@@ -217,7 +223,8 @@ TEST(LakeOutcome, AStoreThatIgnoresConditionalWritesIsRefusedBeforeAnyWrite) {
   EXPECT_NE(refused.status().message().find("_arrowport/conditional-write-probe-"),
             std::string::npos);
   EXPECT_EQ(lake.DataFiles(), 0);
-  EXPECT_TRUE(lake.inner->List("", "").ValueOrDie().empty()) << "the probe key is removed";
+  EXPECT_TRUE(lake.inner->List("", "").ValueOrDie().empty())
+      << "the probe key is removed";
   EXPECT_FALSE(Compact(lake.table.get()).ok());
   // A store that honours them (fixed, or another) passes, once.
   lake.store->ignore_conditions = false;

@@ -311,7 +311,8 @@ std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t ver
                       OutcomeUnknown("the commit of version ", version, " to ",
                                      store_->url(), " may or may not have landed: ",
                                      put_error.message(), reread_error,
-                                     "; outcome unknown, retry with the same request id")};
+                                     "; outcome unknown, retry with the same "
+                                     "request id")};
 }
 
 arrow::Status LakeTable::CheckConditionalWrites() {
@@ -328,7 +329,8 @@ arrow::Status LakeTable::ProbeConditionalWrites() {
   // away): a key of its own for each probe, removed after.
   const std::string key = "_arrowport/conditional-write-probe-" + NewUuid();
   const auto store_error = [&](const arrow::Status& st) {
-    return st.WithMessage("probing conditional writes on ", store_->url(), ": ", st.message());
+    return st.WithMessage("probing conditional writes on ", store_->url(), ": ",
+                          st.message());
   };
   arrow::Status racing[2];
   {
@@ -352,8 +354,8 @@ arrow::Status LakeTable::ProbeConditionalWrites() {
       "the store at ", store_->url(), " does not honour conditional writes: ", succeeded,
       " of 3 PUTs with If-None-Match: * of the probe key ", key, " succeeded (one may). "
       "Two writers could then overwrite each other's Delta commits and lose rows, so "
-      "nothing is written to this table: use a store that honours conditional writes (AWS "
-      "S3, MinIO and most S3-compatible stores do). See s3.conditional_writes");
+      "nothing is written to this table: use a store that honours conditional writes "
+      "(AWS S3, MinIO and most S3-compatible stores do). See s3.conditional_writes");
 }
 
 int64_t LakeTable::commits() const {

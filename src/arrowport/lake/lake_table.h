@@ -77,8 +77,8 @@ class LakeTable {
   /// \brief Commits put-if-absent at the version after the latest one; after a lost race
   /// re-reads the log and re-plans on the new snapshot, up to max_commit_attempts times
   /// (then kNotLanded with a RetryableConflict). A PUT that failed without a verdict is
-  /// looked for in the log: found (landed), its version another writer's (a lost race), or
-  /// neither known (kUnknown).
+  /// looked for in the log: found (landed), its version another writer's (a lost race),
+  /// or neither known (kUnknown).
   CommitResult Commit(const Planner& plan);
 
   /// \brief OK when the store keeps put-if-absent (S3 `If-None-Match: *`) atomic, as

@@ -39,7 +39,7 @@ struct S3Settings {
   int64_t timeout_ms = 30000;
   int retries = 3;  ///< transient failures (5xx, connection) retried
   /// s3.conditional_writes: `trust` skips the lake's probe that the store honours
-  /// `If-None-Match: *` (LakeTable::CheckConditionalWrites); `probe` (the default) runs it.
+  /// `If-None-Match: *` (LakeTable::CheckConditionalWrites); `probe` (default) runs it.
   bool trust_conditional_writes = false;
 };
 

@@ -59,7 +59,8 @@ class S3Store final : public ObjectStore {
   arrow::Status CreateBucket();
 
  private:
-  S3Store(std::shared_ptr<S3Client> client, std::string prefix, bool trust_conditional_writes);
+  S3Store(std::shared_ptr<S3Client> client, std::string prefix,
+          bool trust_conditional_writes);
   /// The key in the bucket ("prefix/key").
   std::string FullKey(const std::string& key) const { return prefix_ + key; }
 
