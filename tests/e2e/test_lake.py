@@ -83,7 +83,8 @@ def put_error(client, table, command, chunk=None, options=None):
 
 
 def assert_healthy(server):
-    assert requests.get(f"{server.http}/healthz", timeout=30).json() == {"status": "ok"}
+    health = requests.get(f"{server.http}/healthz", timeout=30).json()
+    assert health["status"] == "ok" and health["storage"]["state"] == "ok", health
     body = next(server.client().do_action(flight.Action("health", b""))).body.to_pybytes()
     assert json.loads(body)["status"] == "ok"
 
