@@ -1,24 +1,13 @@
 #include "arrowport/ingest/stream_router.h"
 
 #include <algorithm>
-#include <chrono>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
 
-namespace arrowport::ingest {
+#include "arrowport/common/iso_time.h"
 
-namespace {
-std::string NowIso8601() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-}  // namespace
+namespace arrowport::ingest {
 
 StreamRouter::StreamRouter(config::Config config, StreamRouterLimits limits)
     : limits_(limits), config_(std::move(config)) {}
@@ -118,7 +107,7 @@ void StreamRouter::RecordCommitted(const std::string& stream, int64_t rows, int6
   std::lock_guard<std::mutex> lock(mutex_);
   auto& c = Touch(stream, /*success=*/true).counters;
   AddWritten(c, rows, batches, bytes);
-  c.last_write = NowIso8601();
+  c.last_write = IsoUtcTime(std::time(nullptr));
 }
 
 void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_t batches,
@@ -127,7 +116,7 @@ void StreamRouter::RecordSuccess(const std::string& stream, int64_t rows, int64_
   auto& c = Touch(stream, /*success=*/true).counters;
   AddWritten(c, rows, batches, bytes);
   c.requests += 1;
-  c.last_write = NowIso8601();
+  c.last_write = IsoUtcTime(std::time(nullptr));
   Ended(c);
 }
 
@@ -139,7 +128,7 @@ void StreamRouter::RecordError(const std::string& stream, bool schema_mismatch, 
   if (schema_mismatch) c.schema_mismatches += 1;
   if (batches > 0) {
     AddWritten(c, rows, batches, bytes);
-    c.last_write = NowIso8601();
+    c.last_write = IsoUtcTime(std::time(nullptr));
   }
   Ended(c);
 }

@@ -10,6 +10,7 @@
 
 #include "arrow/config.h"
 #include "arrowport/auth/access_policy.h"
+#include "arrowport/common/iso_time.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/metrics/process_metrics.h"
 #include "arrowport/metrics/server_metrics.h"
@@ -31,15 +32,6 @@ constexpr auto kSizesPeriod = std::chrono::seconds(30);
 // is walked at most this often and the sizer takes a tenth of a core at most.
 constexpr auto kSizesRest = std::chrono::seconds(3);
 constexpr int kSizesRestFactor = 10;
-
-std::string IsoTime(int64_t unix_time) {
-  const std::time_t t = static_cast<std::time_t>(unix_time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 bool Unrestricted(const Principal* caller) {
   return caller == nullptr || (caller->tables.empty() && caller->streams.empty());
@@ -123,7 +115,7 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["duckdb_version"] = storage::Database::LibraryVersion();
   out["arrow_version"] = arrow::GetBuildInfo().version_string;
   const auto process = metrics::ReadProcessStats();
-  out["started_at"] = IsoTime(static_cast<int64_t>(process.start_time_seconds));
+  out["started_at"] = IsoUtcTime(static_cast<int64_t>(process.start_time_seconds));
   out["uptime_s"] = metrics ? metrics->UptimeSeconds()
                             : static_cast<double>(std::time(nullptr)) -
                                   process.start_time_seconds;
@@ -224,7 +216,7 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
     }
     if (IsAdmin(caller)) {
       for (const auto& error : metrics->RecentErrors()) {
-        errors.push_back({{"time", IsoTime(error.unix_time)},
+        errors.push_back({{"time", IsoUtcTime(error.unix_time)},
                           {"protocol", error.protocol},
                           {"method", error.method},
                           {"code", error.code},

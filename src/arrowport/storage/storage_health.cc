@@ -2,22 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include <ctime>
+#include "arrowport/common/iso_time.h"
 
 namespace arrowport::storage {
 
 using json = nlohmann::json;
 
 namespace {
-
-std::string IsoTime(int64_t unix_time) {
-  const std::time_t t = static_cast<std::time_t>(unix_time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // DuckDB's error, or what stands for it for a caller who may not see file names.
 std::string ErrorFor(const std::string& error, bool with_details) {
@@ -63,10 +54,10 @@ std::string StorageHealthJson(const StorageHealth& health, bool with_details) {
                                  " MiB (storage.min_free_mb)";
   }
   if (health.reopens > 0) {
-    out["last_reopen"] = {{"at", IsoTime(health.last_reopen_unix)},
-                          {"after", ErrorFor(health.last_reopen_after, with_details)}};
-    const std::string reopened = "database reopened at " + IsoTime(health.last_reopen_unix) +
-                                 " after: " + ErrorFor(health.last_reopen_after, with_details);
+    const std::string at = IsoUtcTime(health.last_reopen_unix);
+    const std::string after = ErrorFor(health.last_reopen_after, with_details);
+    out["last_reopen"] = {{"at", at}, {"after", after}};
+    const std::string reopened = "database reopened at " + at + " after: " + after;
     summary = summary.empty() ? reopened : summary + "; " + reopened;
   }
   out["summary"] = summary.empty() ? "ok" : summary;
