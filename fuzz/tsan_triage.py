@@ -37,6 +37,13 @@ MAIN_MODULES = ("ld-linux-x86-64.so.2", "arrowport")  # our binaries (see symbol
 FRAME = re.compile(r"^\s+#\d+ (.*?) \(([^()\s]+)\+(0x[0-9a-f]+)\)")
 ACCESS = re.compile(r"^  (Previous )?(atomic )?(read|write) of size", re.I)
 # std templates, allocation and TSan's interceptors, after any return type ("char* std::").
+# The allocation and reference-count templates, whatever type they are instantiated over:
+# their frame frees or counts; the code that called them decided to (a library dropping the
+# last reference to an object of ours is the library's frame).
+BOOKKEEPING = re.compile(r"^(?:[\w:<>,*&\s]+?[\s*&])?(?:operator new|operator delete|"
+                         r"__gnu_cxx::(?:__exchange_and_add|__atomic_add)|"
+                         r"std::(?:__new_allocator|allocator|allocator_traits|__allocated_ptr|"
+                         r"_Sp_counted_base|__shared_count|__weak_count)\b)")
 TRANSPARENT = re.compile(r"^(?:[\w:<>,*&\s]+?[\s*&])?(?:std::|__gnu_cxx::|operator new|"
                          r"operator delete|_+interceptor_|__tsan|__cxa_)")
 
@@ -82,6 +89,8 @@ def deciding_frame(frames, symbols, duckdbs_own_types=False):
     DuckDB's types decides too."""
     for function, module, offset in frames:
         if module.startswith(MAIN_MODULES):
+            if BOOKKEEPING.match(function):
+                continue
             if "arrowport::" in function:
                 return "ours", module
             if function in ("<null>", "?", "??") or function.startswith("??"):

@@ -163,51 +163,59 @@ class JoiningThread {
   std::thread thread_;
 };
 
+// The answer to one GetFlightInfo, filled on gRPC's threads and awaited on the caller's.
+// It lives apart from the listener: Arrow Flight drops its listener's last reference on a
+// gRPC thread after an atomic decrement compiled into libarrow_flight, which ThreadSanitizer
+// cannot see, so state the caller touched must not be destroyed with the listener. Every
+// reference to this one is taken and dropped in our code.
+struct PlanAnswer {
+  std::mutex mutex;  // guards everything below
+  std::condition_variable finished_cv;
+  bool finished = false;
+  arrow::Status status;
+  std::unique_ptr<fl::FlightInfo> info;
+};
+
 // The answer to one GetFlightInfo made with gRPC's asynchronous API, which (unlike the
 // blocking call) can be cancelled: a source that never answers then holds neither the
 // copy nor its admission slot once the caller has gone.
 class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
  public:
+  explicit FlightInfoListener(std::shared_ptr<PlanAnswer> answer) : answer_(std::move(answer)) {}
   void OnNext(fl::FlightInfo info) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    info_ = std::make_unique<fl::FlightInfo>(std::move(info));
+    std::lock_guard<std::mutex> lock(answer_->mutex);
+    answer_->info = std::make_unique<fl::FlightInfo>(std::move(info));
   }
   void OnFinish(arrow::Status status) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    status_ = std::move(status);
-    finished_ = true;
-    finished_cv_.notify_all();
-  }
-  arrow::Result<std::unique_ptr<fl::FlightInfo>> Wait() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    finished_cv_.wait(lock, [this] { return finished_; });
-    ARROW_RETURN_NOT_OK(status_);
-    if (!info_) {
-      return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
-    }
-    return std::move(info_);
+    std::lock_guard<std::mutex> lock(answer_->mutex);
+    answer_->status = std::move(status);
+    answer_->finished = true;
+    answer_->finished_cv.notify_all();
   }
 
  private:
-  std::mutex mutex_;  // guards everything below (gRPC answers on its own threads)
-  std::condition_variable finished_cv_;
-  bool finished_ = false;
-  arrow::Status status_;
-  std::unique_ptr<fl::FlightInfo> info_;
+  const std::shared_ptr<PlanAnswer> answer_;
 };
 
 // The source's GetFlightInfo, ended early when `call` is cancelled.
 arrow::Result<std::unique_ptr<fl::FlightInfo>> PlanAtSource(
     const PeerConnection& peer, const fl::FlightCallOptions& options,
     const fl::FlightDescriptor& descriptor, const CallContext& call) {
-  auto listener = std::make_shared<FlightInfoListener>();
+  auto answer = std::make_shared<PlanAnswer>();
+  auto listener = std::make_shared<FlightInfoListener>(answer);
   peer.client->GetFlightInfoAsync(options, descriptor, listener);
   CallCancellation::Subscription stop;
   if (call.cancellation) {
     stop = CallCancellation::OnCancel(call.cancellation,
                                       [listener] { listener->TryCancel(); });
   }
-  return listener->Wait();
+  std::unique_lock<std::mutex> lock(answer->mutex);
+  answer->finished_cv.wait(lock, [&answer] { return answer->finished; });
+  ARROW_RETURN_NOT_OK(answer->status);
+  if (!answer->info) {
+    return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
+  }
+  return std::move(answer->info);
 }
 
 // "timeout_s": how long the whole transfer may take (absent: no limit).
