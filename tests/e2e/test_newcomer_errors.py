@@ -108,6 +108,34 @@ def test_no_server_names_the_server_option(tmp_path):
     assert out.returncode == 1 and b"ARROWPORT_SERVER" in out.stderr, out.stderr
 
 
+def test_a_port_that_accepts_but_never_answers_is_not_waited_on_for_ever(tmp_path):
+    """A silent listener (another program on the port, a hung server) held a client command
+    for ever: the first answer is awaited for the connect wait (at least 5 s) too."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"grpc://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        # Bounded by the test's own timeout: before the fix the command never ended.
+        out = run_cli("tables", "--server", url, "--connect-wait", "1", timeout=120)
+        took = time.monotonic() - started
+        text = out.stderr.decode()
+        assert out.returncode == 1, text
+        assert f"the server at {url} accepted the connection but did not answer" in text, text
+        assert "--connect-wait" in text and "ARROWPORT_SERVER" in text, text
+        assert took < 100, took
+
+
+def test_a_value_the_environment_gives_that_an_option_refuses_is_an_error():
+    """CLI11 passes over a refused environment value without a word: ARROWPORT_CONNECT_WAIT=abc
+    waited the default 10 s instead of failing."""
+    env = dict(os.environ, ARROWPORT_CONNECT_WAIT="abc")
+    out = subprocess.run([ARROWPORT, "tables", "--server", f"grpc://127.0.0.1:{free_port()}"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "ARROWPORT_CONNECT_WAIT=abc is not a valid value for --connect-wait" in out.stderr
+
+
 def run_on_terminal(args, cwd=None, env=None):
     """bin/arrowport ARGS with stdout and stderr on a pseudo-terminal: (process, master)."""
     from test_cli_terminal import quiet_env

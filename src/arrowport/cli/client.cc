@@ -3,6 +3,7 @@
 #include <arrow/flight/api.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -35,6 +36,30 @@ struct FlightConnection::Impl {
     if (!detail || detail->code() != fl::FlightStatusCode::Unavailable) return status;
     return ExplainTlsMismatch(url, status);
   }
+  /// A port that accepts connections but never answers gRPC (another program, a hung
+  /// server) would hold the command forever: a first call (ListActions, which any Flight
+  /// server answers, if only to refuse it) must be answered within the connect wait, and
+  /// never less than kMinimumAnswerWait (a busy server's queue).
+  arrow::Status AwaitFirstAnswer(double connect_wait_s) const {
+    constexpr double kMinimumAnswerWait = 5;
+    fl::FlightCallOptions probe = options;
+    const double wait_s = std::max(connect_wait_s, kMinimumAnswerWait);
+    probe.timeout = fl::TimeoutDuration{wait_s};
+    auto listed = client->ListActions(probe);
+    if (listed.ok()) return arrow::Status::OK();
+    const auto detail = fl::FlightStatusDetail::UnwrapStatus(listed.status());
+    if (detail && detail->code() == fl::FlightStatusCode::TimedOut) {
+      return arrow::Status::IOError(
+          "the server at ", url, " accepted the connection but did not answer within ",
+          static_cast<int64_t>(wait_s), " s: is this an Arrowport server's Flight port (--server or "
+          "ARROWPORT_SERVER)? A busy one may need a longer --connect-wait "
+          "(ARROWPORT_CONNECT_WAIT)");
+    }
+    if (detail && detail->code() == fl::FlightStatusCode::Unavailable) {
+      return Explain(listed.status());
+    }
+    return arrow::Status::OK();  // any other answer (say, sign-in required) is an answer
+  }
   template <typename T>
   arrow::Result<T> Explain(arrow::Result<T> result) const {
     if (result.ok()) return result;
@@ -66,6 +91,7 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
     options.tls_root_certs = pem.str();
   }
   ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
+  if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(impl->AwaitFirstAnswer(connect_wait_s));
   // A server with authentication: Basic credentials exchanged for a bearer token.
   const char* user = std::getenv("ARROWPORT_USER");
   if (user != nullptr && *user != '\0') {

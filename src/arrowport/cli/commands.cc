@@ -13,6 +13,7 @@
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/copy.h"
+#include "arrowport/cli/data_commands.h"
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/hash_password.h"
@@ -64,123 +65,6 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
   std::fflush(stdout);
   auto st = (*server)->ServeUntilSignal();
   if (!st.ok()) return Fail(st);
-  return kOk;
-}
-
-/// The server's summary of one file's upload, checked: the CLI reports what the server
-/// says it committed, or fails. A call that ended OK without a summary (another Flight
-/// server, a reply lost) leaves the outcome unknown: a retry could store the rows twice.
-arrow::Result<nlohmann::json> CommittedSummary(const std::string& file,
-                                               const std::string& summary) {
-  auto doc = nlohmann::json::parse(summary, nullptr, false);
-  // A per_batch acknowledgement has rows too: the summary is the one naming the table.
-  if (doc.is_object() && doc.contains("rows") && doc["rows"].is_number_integer() &&
-      doc.contains("table") && doc["table"].is_string() &&
-      doc.value("committed", false) == true) {
-    return doc;
-  }
-  const std::string seen = summary.empty() ? std::string("none") : "'" + summary + "'";
-  return arrow::Status::IOError(
-      file, ": the server ended the upload without a summary of committed rows (got ",
-      seen, "), so whether its rows were stored is unknown; check the table (SELECT "
-      "count(*)) before sending the file again");
-}
-
-int Ingest(const std::vector<std::string>& files, const std::string& stream,
-           const std::string& table, const std::string& mode, const std::string& commit,
-           const std::string& server_url, const std::string& tls_ca, int64_t batch_rows,
-           double connect_wait) {
-  auto conn = ConnectDataClient(server_url, tls_ca, connect_wait);
-  if (!conn.ok()) return Fail(conn.status());
-  int64_t total = 0;
-  for (const auto& file : files) {
-    auto reader = OpenDataFile(file, batch_rows);
-    if (!reader.ok()) return Fail(reader.status());
-    Progress progress("ingesting " + file);
-    nlohmann::json command = {{"stream", stream}};
-    if (!table.empty()) command["table"] = table;
-    // Only the first file may create/replace; later files append to it.
-    command["mode"] = (&file == &files.front()) ? mode : "append";
-    if (!commit.empty()) command["commit"] = commit;
-    // Committed only once the file was read to its end (an end marker after the last
-    // batch): a file that fails to read midway leaves nothing behind.
-    command["sealed"] = true;
-    auto summary = (*conn)->Put(command.dump(), progress.Counting(*reader));
-    progress.Stop();
-    if (!summary.ok()) return Fail(summary.status().WithMessage(file, ": ", summary.status().message()));
-    auto doc = CommittedSummary(file, *summary);
-    if (!doc.ok()) return Fail(doc.status());
-    const int64_t rows = (*doc)["rows"].get<int64_t>();
-    total += rows;
-    std::fprintf(stderr, "%s: %lld rows -> %s\n", file.c_str(), static_cast<long long>(rows),
-                 doc->value("table", std::string("?")).c_str());
-    std::printf("%s\n", summary->c_str());
-  }
-  if (files.size() > 1) std::fprintf(stderr, "total: %lld rows\n", static_cast<long long>(total));
-  return kOk;
-}
-
-int Query(const std::string& sql, const std::string& format_name, const std::string& output,
-          const std::string& server_url, const std::string& tls_ca, double connect_wait) {
-  std::string name = format_name;
-  if (name.empty()) name = output.empty() || output == "-" ? "table" : FormatForPath(output);
-  auto format = query::ParseResultFormat(name);
-  if (!format.ok()) return Fail(format.status(), kUsageError);
-  if (output.empty() && (*format == query::ResultFormat::kParquet ||
-                         *format == query::ResultFormat::kArrowStream ||
-                         *format == query::ResultFormat::kArrowFile) &&
-      isatty(STDOUT_FILENO)) {
-    return Fail(arrow::Status::Invalid("refusing to write binary ", name,
-                                       " to a terminal; use -o FILE or a pipe"),
-                kUsageError);
-  }
-  auto conn = ConnectDataClient(server_url, tls_ca, connect_wait);
-  if (!conn.ok()) return Fail(conn.status());
-  auto reader = (*conn)->Get(nlohmann::json{{"sql", sql}}.dump());
-  if (!reader.ok()) return Fail(reader.status());
-  auto sink = OpenOutput(output);
-  if (!sink.ok()) return Fail(sink.status());
-  const bool to_file = !output.empty() && output != "-";
-  std::optional<Progress> progress;
-  std::shared_ptr<arrow::RecordBatchReader> result = *reader;
-  std::shared_ptr<arrow::io::OutputStream> out = *sink;
-  if (to_file) {
-    result = progress.emplace("query -> " + output).Counting(std::move(result));
-  } else if (isatty(STDOUT_FILENO)) {
-    // On a terminal the rows come out above the progress line as they are printed (the
-    // table's first rows at once); in a pipe (a pager, head) nothing is drawn beside them.
-    result = progress.emplace("query").Counting(std::move(result));
-    out = progress->Above(out);
-  }
-  // A table is fitted to the terminal it is shown on; in a file or a pipe it is whole.
-  auto rows = WriteFormatted(result.get(), *format, out,
-                             to_file ? TextTableLimits{} : StdoutLimits());
-  if (progress) progress->Stop();
-  if (!rows.ok()) return Fail(rows.status());
-  auto closed = (*sink)->Close();
-  if (!closed.ok()) return Fail(closed);
-  if (to_file) {
-    std::fprintf(stderr, "%lld rows -> %s\n", static_cast<long long>(*rows), output.c_str());
-  }
-  return kOk;
-}
-
-int Generate(int64_t rows, const std::string& output, int64_t batch_rows, uint64_t seed,
-             const std::string& preset_name) {
-  auto preset = ParseSamplePreset(preset_name);
-  if (!preset.ok()) return Fail(preset.status(), kUsageError);
-  auto reader = MakeSampleReader(rows, batch_rows, seed, *preset);
-  auto format = query::ParseResultFormat(FormatForPath(output));
-  if (!format.ok()) return Fail(format.status(), kUsageError);
-  auto sink = OpenOutput(output);
-  if (!sink.ok()) return Fail(sink.status());
-  Progress progress("generating " + output);
-  auto written = WriteFormatted(progress.Counting(reader).get(), *format, *sink);
-  progress.Stop();
-  if (!written.ok()) return Fail(written.status());
-  auto closed = (*sink)->Close();
-  if (!closed.ok()) return Fail(closed);
-  std::fprintf(stderr, "%lld rows -> %s\n", static_cast<long long>(*written), output.c_str());
   return kOk;
 }
 
@@ -332,11 +216,34 @@ void AddConnectWaitOption(CLI::App* command, double& seconds) {
   command
       ->add_option("--connect-wait", seconds,
                    "Seconds to wait for a server that refuses connections (one still "
-                   "starting); 0: fail at once")
+                   "starting) or has not answered yet (at least 5 s); 0: fail at once "
+                   "when refused")
       ->envname("ARROWPORT_CONNECT_WAIT")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
 }
+
+namespace {
+
+// CLI11 passes over an environment variable whose value an option's check refuses, leaving
+// the default in place without a word (ARROWPORT_CONNECT_WAIT=abc waited 10 s). An option
+// of the chosen commands that took nothing while its variable is set was refused: say so.
+arrow::Status CheckEnvironmentValues(const CLI::App& command) {
+  for (const CLI::Option* option : command.get_options()) {
+    const std::string& name = option->get_envname();
+    if (name.empty() || option->count() > 0) continue;
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr || *value == '\0') continue;
+    return arrow::Status::Invalid(name, "=", value, " is not a valid value for ",
+                                  option->get_name(), " (", option->get_description(), ")");
+  }
+  for (const CLI::App* sub : command.get_subcommands()) {
+    ARROW_RETURN_NOT_OK(CheckEnvironmentValues(*sub));
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
 
 int Fail(const arrow::Status& status, int code) {
   // gRPC appends transport debug context; users need the server's message.
@@ -380,6 +287,8 @@ int Main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? kOk : kUsageError;
   }
+  auto environment = CheckEnvironmentValues(app);
+  if (!environment.ok()) return Fail(environment, kUsageError);
 
   if (serve->parsed()) return RunServe(a);
   // gRPC's own log lines (a failed handshake's) would come before the CLI's message, which
