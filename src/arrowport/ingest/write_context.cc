@@ -23,6 +23,17 @@ arrow::Status HoldToReshape(WriteContext* ctx) {
 
 arrow::Result<std::optional<std::vector<ColumnInfo>>> PrepareTarget(WriteContext* ctx) {
   ARROW_ASSIGN_OR_RAISE(auto existing, ctx->conn->DescribeRelation(ctx->table()));
+  if (existing) {
+    // A view (a lake stream's, a configured Parquet view) takes no rows; said before
+    // DuckDB's "is not an table" aborts the transaction.
+    ARROW_ASSIGN_OR_RAISE(const bool view, ctx->conn->IsView(ctx->table()));
+    if (view) {
+      return arrow::Status::Invalid(
+          "table ", ctx->table().ToString(), " is a view (a lake stream's or a configured "
+          "one), which takes no rows; DuckDB's names ignore case, so a view named in "
+          "another case is the same name: write to another stream or set \"table\"");
+    }
+  }
   const WriteMode mode = ctx->request->mode;
   if (existing && mode == WriteMode::kCreate) {
     return arrow::Status::AlreadyExists("table ", ctx->table().ToString(),

@@ -139,6 +139,9 @@ class Connection {
   /// \brief True when a table or view of that name exists, from the catalog alone (no
   /// statement runs): what a read checks before it names the table in SQL.
   arrow::Result<bool> RelationExists(const TableName& name);
+  /// \brief True when `name` is a view (DuckDB's names ignore case: "events" finds the
+  /// view "Events"), from the catalog alone.
+  arrow::Result<bool> IsView(const TableName& name);
 
   /// \brief Exposes `source` to SQL as a view that the next statement reading it scans
   /// once, batch by batch, as batches arrive. Views over Arrow streams cannot live in a

@@ -100,15 +100,18 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelati
   // duckdb_columns() enumerates the whole catalog (milliseconds); so existence is checked
   // first through the C API's table description (or duckdb_views() for views).
   TableDescriptionHandle description;
+  const bool known_view = kind.ok() && *kind == RelationKind::kView;
   const bool is_table =
+      !known_view &&
       duckdb_table_description_create_ext(impl_->conn.get(), catalog.c_str(),
                                           name.schema.c_str(), name.table.c_str(),
                                           description.out()) == DuckDBSuccess;
-  if (!is_table) {
+  if (!is_table && !known_view) {
     description.reset();
     ARROW_ASSIGN_OR_RAISE(
-        auto views, QueryTable("SELECT 1 FROM duckdb_views() WHERE database_name = $1 AND "
-                               "schema_name = $2 AND view_name = $3",
+        auto views, QueryTable("SELECT 1 FROM duckdb_views() WHERE lower(database_name) = "
+                               "lower($1) AND lower(schema_name) = lower($2) AND "
+                               "lower(view_name) = lower($3)",
                                {catalog, name.schema, name.table}));
     if (views->num_rows() == 0) return std::nullopt;
   }
@@ -129,6 +132,13 @@ arrow::Result<std::optional<std::vector<ColumnInfo>>> Connection::DescribeRelati
   }
   ARROW_RETURN_NOT_OK(AttachTypes(types, &columns));
   return columns;
+}
+
+arrow::Result<bool> Connection::IsView(const TableName& name) {
+  ARROW_ASSIGN_OR_RAISE(auto kind, LookUpRelation(impl_->conn.get(),
+                                                  name.CatalogIn(impl_->catalog), name.schema,
+                                                  name.table, /*columns=*/nullptr));
+  return kind == RelationKind::kView;
 }
 
 arrow::Result<bool> Connection::RelationExists(const TableName& name) {

@@ -123,6 +123,25 @@ TEST(ConnectionCatalog, ReadsTheOpenTransactionsCatalogAndLeavesItUsable) {
   EXPECT_FALSE(other->RelationExists("gone").ValueOrDie());
 }
 
+// DuckDB's names ignore case: "events" is the view "Events" (a lake stream's). The view
+// check compared the name exactly, found nothing, and the caller's CREATE TABLE then
+// failed inside its transaction.
+TEST(ConnectionCatalog, AViewIsFoundUnderAnyCaseOfItsName) {
+  auto db = OpenInMemory();
+  auto conn = db->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE VIEW \"Events\" AS SELECT 1 AS x, 'a' AS day").ok());
+  for (const char* name : {"Events", "events", "EVENTS"}) {
+    auto columns = conn->DescribeRelation(TableName("main", name)).ValueOrDie();
+    ASSERT_TRUE(columns.has_value()) << name;
+    ASSERT_EQ(columns->size(), 2u) << name;
+    EXPECT_EQ((*columns)[0].name, "x");
+    EXPECT_TRUE(conn->IsView(TableName("main", name)).ValueOrDie()) << name;
+  }
+  ASSERT_TRUE(conn->Execute("CREATE TABLE plain (x INTEGER)").ok());
+  EXPECT_FALSE(conn->IsView(TableName("main", "PLAIN")).ValueOrDie());
+  EXPECT_FALSE(conn->IsView(TableName("main", "missing")).ValueOrDie());
+}
+
 }  // namespace
 
 }  // namespace arrowport::storage
