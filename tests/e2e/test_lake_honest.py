@@ -85,6 +85,26 @@ def test_partition_values_of_any_bytes_read_alike_by_arrowport_and_delta_rs(
     assert_same_as_delta_rs(again, lake)
 
 
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_a_partition_value_too_long_for_a_folder_is_a_clear_400(request, start_server, tmp_path,
+                                                                 kind):
+    """A value whose folder name passes 255 bytes was answered 503 store_unavailable (the
+    file system's ENAMETOOLONG), inviting retries that could never succeed."""
+    lake, minio = lake_of(request, tmp_path, kind)
+    streams = {"events": lake_stream(lake.url, partition_by=["day"])}
+    server = start_lake_server(start_server, tmp_path, streams, minio=minio)
+    assert http_ingest(server, "events", events(range(2))).status_code == 200
+    for day in ("d" * 300, "\x00" * 90):  # 300 bytes; 90 bytes that encode to 270
+        answer = http_ingest(server, "events", events(range(2, 4), days=(day,)))
+        assert answer.status_code == 400, answer.text
+        message = answer.json()["error"]["message"]
+        assert "partition column 'day'" in message and "at most 255" in message, message
+    # Just under the limit (day= is 4 bytes) lands, and every reader agrees.
+    fits = http_ingest(server, "events", events(range(4, 6), days=("f" * 251,)))
+    assert fits.status_code == 200, fits.text
+    assert_same_as_delta_rs(server, lake)
+
+
 def test_sql_cannot_call_the_views_value_function(start_server, tmp_path):
     (tmp_path / "lake").mkdir()
     lake = Lake.local(tmp_path / "lake" / "events")

@@ -18,6 +18,12 @@ namespace arrowport::lake {
 
 namespace {
 
+// The longest folder name a file system takes (NAME_MAX), and the longest folder path of
+// one row's partitions: S3 keys end at 1,024 bytes, and the table's prefix and the file's
+// name need the rest.
+constexpr size_t kMaxFolderNameBytes = 255;
+constexpr size_t kMaxPartitionFolderBytes = 768;
+
 int Rank(arrow::Type::type id) {
   switch (id) {
     case arrow::Type::INT8: return 1;
@@ -235,7 +241,23 @@ arrow::Result<std::vector<PartitionSlice>> SplitByPartition(
       } else {
         slice.values[name] = std::nullopt;
       }
-      slice.folder += EscapePartitionValue(name) + "=" + folder_value + "/";
+      std::string component = EscapePartitionValue(name) + "=" + folder_value;
+      if (component.size() > kMaxFolderNameBytes) {
+        // A file system refuses a longer name (ENAMETOOLONG), which read as a store
+        // failure and invited a retry that could never succeed.
+        return arrow::Status::Invalid(
+            "partition column '", name, "': the value's folder name '",
+            component.substr(0, 60), "...' is ", component.size(), " bytes encoded; a "
+            "folder name holds at most ", kMaxFolderNameBytes,
+            ": partition by a column with shorter values");
+      }
+      slice.folder += component + "/";
+    }
+    if (slice.folder.size() > kMaxPartitionFolderBytes) {
+      return arrow::Status::Invalid(
+          "the partition folders of one row are ", slice.folder.size(), " bytes encoded; at "
+          "most ", kMaxPartitionFolderBytes, " fit an object key with the table's own path: "
+          "partition by fewer or shorter columns");
     }
     if (members.size() == 1) {
       slice.rows = rows;
