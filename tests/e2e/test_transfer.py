@@ -302,6 +302,27 @@ def test_copy_from_runs_under_the_query_deadline_from_its_first_batch(start_serv
     assert not table_exists(client, "endless")
 
 
+def test_a_per_batch_copy_from_stopped_midway_says_what_it_committed(start_server, tmp_path,
+                                                                     foreign):
+    """A per_batch copy_from has no acknowledgements: its error is the only place that can
+    say how many rows stay (it said only why it stopped)."""
+    config = tmp_path / "c.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+                      "limits: {query_timeout_s: 3}\n")
+    server = start_server("--config", str(config))
+    client = flight.connect(server.uri)
+    with pytest.raises(flight.FlightTimedOutError) as e:
+        action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                     "ticket": "endless", "target_table": "endless",
+                                     "commit": "per_batch"},
+               options=flight.FlightCallOptions(timeout=120))
+    said = re.search(r"(\d+) rows in (\d+) batches were committed before it and stay",
+                     str(e.value))
+    assert said, str(e.value)
+    assert int(said.group(2)) > 0
+    assert query(client, "SELECT count(*) AS n FROM endless") == [{"n": int(said.group(1))}]
+
+
 def test_copy_from_a_source_of_one_row_batches_in_bounded_memory(start_server, tmp_path,
                                                                   foreign):
     """DuckDB held about 14 KB per batch of a per_request write until it committed: a

@@ -291,8 +291,16 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     } else {
       router_->RecordError(request.stream, IsSchemaMismatch(st));
     }
+    // An action (copy_from) has no per-batch acknowledgements: its error alone says
+    // what stays.
+    const std::string kept =
+        per_batch && result.batches > 0
+            ? "; " + std::to_string(result.rows) + " rows in " +
+                  std::to_string(result.batches) +
+                  " batches were committed before it and stay (per_batch)"
+            : std::string();
     return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",
-                          st.message());
+                          st.message(), kept);
   }
   if (result.duplicate) {
     router_->RecordEnd(request.stream);
