@@ -57,7 +57,7 @@ OURS_FREED_BY_FLIGHT = [
     frame(2, "<null> <null>", "(libarrow_flight.so.2500+0x144939)")]
 # The same object freed by our own code (a unique_ptr of ours) stays ours.
 OURS_FREED_BY_US = OURS_FREED_BY_FLIGHT[:2] + [
-    frame(2, "arrowport::flight::PlanAtSource() transfer_actions.cc:211", MAIN.format(0x3c2f00))]
+    frame(2, "arrowport::flight::PlanAtSource() copy_from.cc:165", MAIN.format(0x3c2f00))]
 
 
 def test_an_object_of_ours_freed_by_a_library_after_our_atomic_release_is_dropped():

@@ -220,4 +220,54 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
   return peer;
 }
 
+// ---- the action bodies' fields and errors (transfer_peer.h) ----
+
+arrow::Result<json> ParseBody(const std::string& body, const char* action) {
+  auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return arrow::Status::Invalid(action, ": the action body must be a JSON object");
+  }
+  return doc;
+}
+
+arrow::Result<std::string> StringOf(const json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return arrow::Status::Invalid("'", key, "' must be a string");
+  return it->get<std::string>();
+}
+
+arrow::Status OnlyKnownKeys(const json& doc, const char* action,
+                            std::initializer_list<const char*> known) {
+  for (const auto& item : doc.items()) {
+    bool found = false;
+    for (const char* k : known) found = found || item.key() == k;
+    if (found) continue;
+    std::string list;
+    for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
+    return arrow::Status::Invalid(action, ": unknown field '", item.key(), "' (known: ", list,
+                                  ")");
+  }
+  return arrow::Status::OK();
+}
+
+// "timeout_s": how long the whole transfer may take (absent: no limit).
+arrow::Result<fl::TimeoutDuration> TimeoutOf(const json& doc) {
+  auto it = doc.find("timeout_s");
+  if (it == doc.end() || it->is_null()) return fl::TimeoutDuration{-1.0};
+  if (!it->is_number() || it->get<double>() <= 0) {
+    return arrow::Status::Invalid("'timeout_s' must be a positive number of seconds");
+  }
+  return fl::TimeoutDuration{it->get<double>()};
+}
+
+// The prefix every copy error gets: which action, which peer.
+arrow::Status InContext(const arrow::Status& st, const char* action, const std::string& peer) {
+  if (st.ok()) return st;
+  std::string message = st.message();
+  const auto debug = message.find(". gRPC client debug context");
+  if (debug != std::string::npos) message.resize(debug);
+  return st.WithMessage(action, " ", peer, ": ", message);
+}
+
 }  // namespace arrowport::flight

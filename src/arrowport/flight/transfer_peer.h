@@ -1,11 +1,12 @@
 #pragma once
 
-// Internal to the transfer actions (transfer.cc, transfer_actions.cc): one outbound
+// Internal to the transfer actions (transfer.cc, copy_from.cc, copy_to.cc): one outbound
 // connection to a peer Flight server.
 
 #include <arrow/flight/client.h>
 #include <nlohmann/json.hpp>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -51,5 +52,17 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
                                           const PeerAddress& address,
                                           PeerCredentials credentials,
                                           int64_t max_message_bytes);
+
+/// An action's body: a JSON object, or Invalid naming `action`.
+arrow::Result<nlohmann::json> ParseBody(const std::string& body, const char* action);
+/// A string field of a body ("" when absent or null); Invalid when not a string.
+arrow::Result<std::string> StringOf(const nlohmann::json& doc, const char* key);
+/// Invalid, naming the field and the known ones, for a field not in `known`.
+arrow::Status OnlyKnownKeys(const nlohmann::json& doc, const char* action,
+                            std::initializer_list<const char*> known);
+/// "timeout_s": how long the whole transfer may take (absent: -1, no limit).
+arrow::Result<arrow::flight::TimeoutDuration> TimeoutOf(const nlohmann::json& doc);
+/// `st` prefixed with the action and the peer, without gRPC's debug context.
+arrow::Status InContext(const arrow::Status& st, const char* action, const std::string& peer);
 
 }  // namespace arrowport::flight
