@@ -158,7 +158,7 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
     }
     if (!*newer) return cached;
   }
-  auto next = cached ? std::make_shared<Snapshot>(*cached) : std::make_shared<Snapshot>();
+  auto next = cached ? CopyOf(*cached) : std::make_shared<Snapshot>();
   const int64_t before = next->version;
   auto st = log_.Update(next.get());
   if (!st.ok()) {
@@ -193,7 +193,7 @@ CommitResult LakeTable::Commit(const Planner& plan) {
   };
   auto latest = Latest();
   if (!latest.ok()) return not_landed(latest.status());
-  auto base = std::make_shared<Snapshot>(**latest);
+  auto base = CopyOf(**latest);
   WonCommits won;
   thread_local std::mt19937 jitter{std::random_device{}()};
   for (int64_t attempt = 1;; ++attempt) {
@@ -205,7 +205,7 @@ CommitResult LakeTable::Commit(const Planner& plan) {
     auto st = log_.TryCommit(version, *commit);
     if (st.ok()) {
       // Landed: nothing after this may fail the request (its files are the table's now).
-      auto next = std::make_shared<Snapshot>(*base);
+      auto next = CopyOf(*base);
       if (next->Apply(*commit, version).ok()) Publish(std::move(next));
       std::lock_guard<std::mutex> lock(mutex_);
       ++commits_;
@@ -262,7 +262,7 @@ CommitResult LakeTable::Commit(const Planner& plan) {
                                                    ": ", checked.message()),
                                from));
     }
-    Publish(std::make_shared<Snapshot>(*base));
+    Publish(CopyOf(*base));
     // "Already exists" may be our own attempt landing (an answer lost, a retried PUT):
     // then it is ours, not a lost race.
     for (size_t i = static_cast<size_t>(first_new); i < won.size(); ++i) {
@@ -288,7 +288,7 @@ std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t ver
   // (a request the store has yet to finish): only the log can say. Ours there: landed.
   // Another commit at our version: ours never can (put-if-absent), a lost race. Else:
   // unknown.
-  auto landed = std::make_shared<Snapshot>(base);
+  auto landed = CopyOf(base);
   WonCommits after;
   auto reread = log_.Update(landed.get(), &after);
   if (reread.ok() && !commit.txn_id.empty()) {
@@ -361,6 +361,19 @@ arrow::Status LakeTable::ProbeConditionalWrites() {
 int64_t LakeTable::commits() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return commits_;
+}
+
+std::shared_ptr<Snapshot> LakeTable::CopyOf(const Snapshot& snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++snapshot_copies_;
+  }
+  return std::make_shared<Snapshot>(snapshot);
+}
+
+int64_t LakeTable::snapshot_copies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return snapshot_copies_;
 }
 
 int64_t LakeTable::lost_races() const {

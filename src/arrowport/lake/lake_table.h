@@ -105,6 +105,8 @@ class LakeTable {
   /// Commits this process made (for tests and metrics).
   int64_t commits() const;
   int64_t lost_races() const;
+  /// Whole snapshots copied (a commit applied to a copy, a log read on top of one).
+  int64_t snapshot_copies() const;
   /// Whether a vacuum is due (at most every retention period, or 10 minutes if shorter,
   /// and at least a second apart); true marks it done now.
   bool VacuumDue();
@@ -124,6 +126,8 @@ class LakeTable {
                                       const CommitActions& commit,
                                       const arrow::Status& put_error);
   arrow::Status ProbeConditionalWrites();
+  /// A copy of `snapshot` to build a newer one on (counted: snapshot_copies()).
+  std::shared_ptr<Snapshot> CopyOf(const Snapshot& snapshot);
 
   const std::shared_ptr<objectstore::ObjectStore> store_;
   const config::LakeConfig config_;
@@ -134,6 +138,7 @@ class LakeTable {
   std::map<int64_t, std::shared_ptr<const Snapshot>> recent_;  // by version, a few
   int64_t commits_ = 0;
   int64_t lost_races_ = 0;
+  int64_t snapshot_copies_ = 0;
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
   arrow::Status refusal_;     // why the log is refused (OK: it is not)
   int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)

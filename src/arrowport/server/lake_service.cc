@@ -256,6 +256,7 @@ std::vector<LakeService::Figures> LakeService::figures() {
     if (published.lake) {
       f.commits = published.lake->commits();
       f.lost_races = published.lake->lost_races();
+      f.snapshot_copies = published.lake->snapshot_copies();
     }
     out.push_back(std::move(f));
   }

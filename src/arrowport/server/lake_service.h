@@ -63,6 +63,7 @@ class LakeService {
     int64_t bytes = 0;
     int64_t commits = 0;     ///< made by this process
     int64_t lost_races = 0;  ///< put-if-absent attempts another writer won
+    int64_t snapshot_copies = 0;  ///< whole snapshots this process copied
     /// kStateOk, kStateRefused (reads and writes fail with `error`) or kStateUnavailable
     /// (the last log read failed on the store: reads see the last snapshot).
     std::string state;
