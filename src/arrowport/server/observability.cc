@@ -83,6 +83,10 @@ void Server::Impl::MakeMetrics() {
                 "version; more when other writers committed meanwhile)",
                 MetricType::kCounter, {"stream"},
                 by_lake(&LakeService::Figures::snapshot_copies));
+  r.AddCallback("arrowport_lake_snapshot_bytes",
+                "Memory a lake stream's table holds in kept snapshots (an estimate), charged "
+                "to limits.max_request_memory",
+                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::snapshot_bytes));
   r.AddCallback("arrowport_lake_table_state",
                 "1 for the state a lake stream's table is in (ok; refused: its log cannot be "
                 "loaded or fails validation, reads and writes fail; unavailable: the last "
