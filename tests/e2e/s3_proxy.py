@@ -66,6 +66,7 @@ class S3Proxy:
         # then sets data_read_stopped: the read, and every request after it, hang until heal().
         self.stop_on_data_read = False
         self.data_read_stopped = threading.Event()
+        self.stopped_at = None  # the path of that GET
         self._lock = threading.Lock()
         proxy = self
 
@@ -96,6 +97,7 @@ class S3Proxy:
                     if stop:
                         proxy.stop_on_data_read = False
                 if stop:
+                    proxy.stopped_at = path
                     proxy.minio.proc.send_signal(signal.SIGSTOP)
                     proxy.data_read_stopped.set()
                 if reads_fail:

@@ -5,6 +5,7 @@ snapshot once, and the snapshots kept are charged to the memory budget."""
 import threading
 import time
 
+import deltalake
 import pyarrow.flight as flight
 import pytest
 import requests
@@ -19,6 +20,12 @@ from s3_proxy import S3Proxy
 PROMPT_S = 15
 
 
+def stopped(minio):
+    """Whether MinIO's process is stopped (SIGSTOP): its state in /proc is T."""
+    stat = open(f"/proc/{minio.proc.pid}/stat").read()
+    return stat[stat.rindex(")") + 2] == "T"
+
+
 @pytest.fixture
 def proxy(minio):
     proxy = S3Proxy(minio)
@@ -26,12 +33,15 @@ def proxy(minio):
     proxy.close()
 
 
+@pytest.mark.parametrize("replaced_by", ["commit", "refresh"])
 def test_a_stopped_store_holds_up_neither_scrapes_nor_other_tables(start_server, tmp_path,
-                                                                   minio, proxy):
-    """The view of a lake stream is replaced after each commit, and DuckDB reads every data
-    file's footer to bind it: MinIO is stopped at the first of those reads. Before, the
-    replacement held the lake service's one mutex, which /metrics (the lake figures) and
-    every query naming a lake table (its refresh) take: both waited for the store."""
+                                                                   minio, proxy, replaced_by):
+    """The view of a lake stream is replaced after each commit of this server (commit) and
+    when a refresh finds another writer's (refresh: delta-rs writes to MinIO itself), and
+    DuckDB reads every data file's footer to bind it: MinIO is stopped at the first of those
+    reads. Before, the replacement held the lake service's one mutex, which /metrics (the
+    lake figures) and every query naming a lake table (its refresh) take: both waited for
+    the store."""
     lake = minio.lake("events")
     local = Lake.local(tmp_path / "local")
     server = start_lake_server(
@@ -44,17 +54,26 @@ def test_a_stopped_store_holds_up_neither_scrapes_nor_other_tables(start_server,
     put_path(client, events(range(10)), "events")
     put_path(client, events(range(10)), "local")
 
-    proxy.stop_on_data_read = True
     written = {}
 
     def write():
         try:
-            written["replies"] = put_path(server.client(), events(range(10, 20)), "events")
+            if replaced_by == "commit":
+                written["replies"] = put_path(server.client(), events(range(10, 20)),
+                                              "events")
+            else:
+                deltalake.write_deltalake(lake.url, events(range(10, 20)), mode="append",
+                                          storage_options=lake.storage_options)
         except Exception as e:  # noqa: BLE001 - reported by the main thread
             written["error"] = e
 
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
+    if replaced_by == "commit":
+        proxy.stop_on_data_read = True
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+    else:
+        write()  # past the proxy; the poll (refresh_ms, 1 s) reads it
+        proxy.stop_on_data_read = True
     try:
         assert proxy.data_read_stopped.wait(timeout=120), \
             "the view's replacement never read a data file"
@@ -72,12 +91,15 @@ def test_a_stopped_store_holds_up_neither_scrapes_nor_other_tables(start_server,
         assert time.monotonic() - started < PROMPT_S
         assert rows(flight_query(client, "SELECT * FROM local ORDER BY id")) == \
             rows(events(range(10)))
-        assert writer.is_alive(), "the write did not wait for the stopped store"
+        # All of it while MinIO stood still (nothing here resumes it before heal()).
+        assert stopped(minio), proxy.stopped_at
     finally:
         proxy.heal()
-        writer.join(timeout=300)
+        if replaced_by == "commit":
+            writer.join(timeout=300)
     assert "error" not in written, written
-    assert written["replies"][-1]["rows"] == 10, written
+    if replaced_by == "commit":
+        assert written["replies"][-1]["rows"] == 10, written
     assert rows(flight_query(client, "SELECT * FROM events ORDER BY id")) == \
         rows(events(range(20)))
     assert rows(lake.read()) == rows(events(range(20)))
