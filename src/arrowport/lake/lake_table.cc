@@ -105,6 +105,10 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   } catch (const std::exception& e) {
     answer = arrow::Status::IOError("reading the Delta log of ", store_->url(), ": ",
                                     e.what());
+  } catch (...) {
+    // Whatever ends this read, the callers waiting for it get an answer.
+    answer = arrow::Status::UnknownError("reading the Delta log of ", store_->url(),
+                                         ": an unknown exception");
   }
   lock.lock();
   reading_.reset();

@@ -59,6 +59,9 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
     found = log_.FindTxnCounts(app_id, txn_version, checkpoint_version);
   } catch (const std::exception& e) {
     found = arrow::Status::IOError("looking for the counts of '", app_id, "': ", e.what());
+  } catch (...) {
+    found = arrow::Status::UnknownError("looking for the counts of '", app_id,
+                                        "': an unknown exception");
   }
   if (found.ok() && !*found) {
     Warn("'" + app_id + "' was committed, but no commit file left in the log says how many "
@@ -92,23 +95,34 @@ void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
   const int64_t version = snapshot->version;
   if (recent_.count(version) != 0) return;  // the same version, read twice
   if (budget_) {
-    // No room: older snapshots go first (a reader of one asks for the table again).
+    // Snapshots kept for readers of older versions take at most half of the budget (calls
+    // need the rest): short of room, the oldest go first (a reader of one is told to ask
+    // for the table again). The newest must be served: it may take whatever is free.
+    const bool newest = !latest_ || version >= latest_->version;
+    const std::string what = "a lake table's snapshot";
     for (;;) {
-      auto charge = budget_->TryReserve(kept.bytes, "a lake table's snapshot");
+      auto charge = budget_->TryReserve(kept.bytes, what, budget_->capacity() / 2);
       if (charge.ok()) {
         kept.charge = std::move(*charge);
         break;
       }
       auto oldest = recent_.begin();
-      if (oldest == recent_.end() || oldest->first > version ||
-          (latest_ && oldest->first == latest_->version)) {
+      if (oldest != recent_.end() && oldest->first < version &&
+          (newest || !latest_ || oldest->first != latest_->version)) {
+        dropped.push_back(std::move(oldest->second));
+        recent_.erase(oldest);
+        continue;
+      }
+      if (!newest) return;  // not kept: its readers ask again
+      charge = budget_->TryReserve(kept.bytes, what);
+      if (charge.ok()) {
+        kept.charge = std::move(*charge);
+      } else {
         Warn("the lake table's snapshot of version " + std::to_string(version) + " (" +
              std::to_string(kept.bytes) + " bytes) is kept without a charge: " +
              charge.status().message());
-        break;
       }
-      dropped.push_back(std::move(oldest->second));
-      recent_.erase(oldest);
+      break;
     }
   }
   recent_.emplace(version, std::move(kept));
