@@ -152,7 +152,14 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
                                    const std::shared_ptr<lake::LakeTable>& table,
                                    bool read_store) {
   // Store requests (the log read here, the files' footers the view's DDL reads) run
-  // under no lock of this service but the table's ReplacingLock.
+  // under no lock of this service but the table's ReplacingLock. A read of the store
+  // counts as a poll (RefreshReferenced) once the view shows it, not before: a query that
+  // comes meanwhile refreshes too, which waits for the replacement under way.
+  const auto polled = [&] {
+    if (!read_store) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    published_[stream].polled = std::chrono::steady_clock::now();
+  };
   std::shared_ptr<const lake::Snapshot> snapshot;
   if (read_store) {
     auto latest = table->Latest();
@@ -160,14 +167,16 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
       {
         std::lock_guard<std::mutex> lock(mutex_);
         Published& published = published_[stream];
-        published.polled = std::chrono::steady_clock::now();
         if (!HasErrorKind(latest.status(), ErrorKind::kTableRefused)) {
+          published.polled = std::chrono::steady_clock::now();
           if (published.state != kStateRefused) published.state = kStateUnavailable;
           return latest.status();
         }
       }
       auto replacing = ReplacingLock(route.lake.url);
-      return PublishRefusal(stream, route, table, latest.status());
+      auto why = PublishRefusal(stream, route, table, latest.status());
+      polled();
+      return why;
     }
     snapshot = *latest;
   } else {
@@ -178,20 +187,20 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Published& published = published_[stream];
-    if (read_store) {
-      published.polled = std::chrono::steady_clock::now();
-      if (published.state == kStateUnavailable) published.state = kStateOk;
-    }
+    if (read_store && published.state == kStateUnavailable) published.state = kStateOk;
     if (published.url == route.lake.url && published.version >= snapshot->version &&
         published.state != kStateRefused) {
+      if (read_store) published.polled = std::chrono::steady_clock::now();
       return arrow::Status::OK();
     }
   }
   auto readable = snapshot->CheckReadable();
   if (!readable.ok()) {
-    return PublishRefusal(stream, route, table,
-                          TableRefused("the Delta table at ", route.lake.url,
-                                       " is refused for reading: ", readable.message()));
+    auto why = PublishRefusal(stream, route, table,
+                              TableRefused("the Delta table at ", route.lake.url,
+                                           " is refused for reading: ", readable.message()));
+    polled();
+    return why;
   }
   if (!database_->direct_append_enabled()) {
     return arrow::Status::NotImplemented(
@@ -224,6 +233,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   published.store = store;
   published.state = kStateOk;
   published.refusal = arrow::Status::OK();
+  if (read_store) published.polled = std::chrono::steady_clock::now();
   return arrow::Status::OK();
 }
 
