@@ -1,7 +1,7 @@
 #include "arrowport/lake/lake_table.h"
 
-// The snapshots a LakeTable keeps (shared, immutable, charged to the memory budget) and the
-// answers it remembers.
+// The snapshots a LakeTable keeps (shared, immutable, charged to the memory budget) and
+// the answers it remembers.
 
 namespace arrowport::lake {
 
@@ -17,9 +17,11 @@ int64_t MemoryOf(const Snapshot& snapshot) {
     }
     return bytes;
   };
-  int64_t bytes = sizeof(Snapshot) + static_cast<int64_t>(snapshot.metadata.schema_string.size());
+  int64_t bytes = static_cast<int64_t>(sizeof(Snapshot)) +
+                  static_cast<int64_t>(snapshot.metadata.schema_string.size());
   for (const auto& [path, add] : snapshot.files) {
-    bytes += kNode + static_cast<int64_t>(sizeof(AddFile) + 2 * path.size() + add.stats.size()) +
+    bytes += kNode +
+             static_cast<int64_t>(sizeof(AddFile) + 2 * path.size() + add.stats.size()) +
              values(add.partition_values);
   }
   for (const auto& [path, remove] : snapshot.tombstones) {
@@ -48,7 +50,8 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
       search = known->second;
     } else {
       if (checkpointed_counts_.size() >= kMaxRememberedCounts) checkpointed_counts_.clear();
-      search = std::make_shared<CountsSearch>(CountsSearch{searching.get_future().share()});
+      search =
+          std::make_shared<CountsSearch>(CountsSearch{searching.get_future().share()});
       checkpointed_counts_.emplace(key, search);
       searcher = true;
     }
@@ -58,7 +61,8 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
   try {
     found = log_.FindTxnCounts(app_id, txn_version, checkpoint_version);
   } catch (const std::exception& e) {
-    found = arrow::Status::IOError("looking for the counts of '", app_id, "': ", e.what());
+    found =
+        arrow::Status::IOError("looking for the counts of '", app_id, "': ", e.what());
   } catch (...) {
     found = arrow::Status::UnknownError("looking for the counts of '", app_id,
                                         "': an unknown exception");

@@ -196,9 +196,10 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   }
   auto readable = snapshot->CheckReadable();
   if (!readable.ok()) {
-    auto why = PublishRefusal(stream, route, table,
-                              TableRefused("the Delta table at ", route.lake.url,
-                                           " is refused for reading: ", readable.message()));
+    auto why = PublishRefusal(
+        stream, route, table,
+        TableRefused("the Delta table at ", route.lake.url, " is refused for reading: ",
+                     readable.message()));
     polled();
     return why;
   }

@@ -98,7 +98,8 @@ class LakeService {
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
   // The table is refused (`why`): its view fails every read with the reason. Returns `why`.
   // The caller holds the table's ReplacingLock.
-  arrow::Status PublishRefusal(const std::string& stream, const config::StreamConfig& route,
+  arrow::Status PublishRefusal(const std::string& stream,
+                               const config::StreamConfig& route,
                                const std::shared_ptr<lake::LakeTable>& table,
                                const arrow::Status& why);
   // The name the store of lake `url` is read under (made on first use).
