@@ -2,7 +2,7 @@
 cue, as stores and networks do (issue 35): ignore `If-None-Match: *` (the proxy strips the
 header and signs the request again, as a store that ignores it would see it), lose the
 answer to a Delta commit after MinIO wrote it, then fail the reads that would tell (503),
-or stop MinIO itself (SIGSTOP) right after the commit landed. Everything else passes
+or stop MinIO itself (SIGSTOP) right after the commit landed, or when a data file is read. Everything else passes
 through unchanged (the client's SigV4 signature covers the Host header it sent, which
 the proxy keeps)."""
 import hashlib
@@ -16,6 +16,7 @@ import threading
 from lake_util import free_port
 
 COMMIT_PATH = re.compile(r"/_delta_log/\d{20}\.json$")
+DATA_PATH = re.compile(r"\.parquet(\?|$)")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "expect",
               "te", "trailer", "upgrade"}
 
@@ -61,6 +62,11 @@ class S3Proxy:
         self.reads_fail = False
         self.lost_commits = []  # paths whose answer was lost
         self.conditional_puts = 0
+        # The next GET of a data file (Parquet) stops MinIO (SIGSTOP) before it is passed on,
+        # then sets data_read_stopped: the read, and every request after it, hang until heal().
+        self.stop_on_data_read = False
+        self.data_read_stopped = threading.Event()
+        self.stopped_at = None  # the path of that GET
         self._lock = threading.Lock()
         proxy = self
 
@@ -86,6 +92,14 @@ class S3Proxy:
                         if COMMIT_PATH.search(path) and proxy.lose_next_commit:
                             fault, proxy.lose_next_commit = proxy.lose_next_commit, None
                     reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
+                    stop = (proxy.stop_on_data_read and self.command == "GET" and
+                            DATA_PATH.search(path) is not None)
+                    if stop:
+                        proxy.stop_on_data_read = False
+                if stop:
+                    proxy.stopped_at = path
+                    proxy.minio.proc.send_signal(signal.SIGSTOP)
+                    proxy.data_read_stopped.set()
                 if reads_fail:
                     self._reply(503, b"<Error><Code>SlowDown</Code>"
                                      b"<Message>scripted</Message></Error>")
@@ -147,6 +161,7 @@ class S3Proxy:
         with self._lock:
             self.reads_fail = False
             self.lose_next_commit = None
+            self.stop_on_data_read = False
         if self.minio.proc is not None:
             self.minio.proc.send_signal(signal.SIGCONT)
 

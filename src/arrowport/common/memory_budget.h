@@ -17,7 +17,8 @@ class CallCancellation;
 /// \brief The server-wide memory budget (limits.max_request_memory) that every call's
 /// buffers draw from, whatever protocol carried it: request bodies read whole, decoded
 /// Arrow batches waiting to be written, bound query parameters and prepared statements
-/// held open, result batches queued for a client, and the planning of client SQL. A call
+/// held open, result batches queued for a client, the planning of client SQL, and the
+/// lake tables' snapshots kept in memory (lake::LakeTable, without waiting). A call
 /// that would take the total past the budget waits up to `wait` for others to give bytes
 /// back, then fails with ResourceExhausted (HTTP 503, Flight RESOURCE_EXHAUSTED): the
 /// server answers "busy" instead of being killed for memory. Thread-safe.

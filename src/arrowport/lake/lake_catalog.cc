@@ -17,8 +17,9 @@ objectstore::S3Settings S3SettingsOf(const config::Config::S3& s3) {
   return settings;
 }
 
-LakeCatalog::LakeCatalog(objectstore::S3Settings s3, Logger* logger)
-    : s3_(std::move(s3)), logger_(logger) {}
+LakeCatalog::LakeCatalog(objectstore::S3Settings s3, Logger* logger,
+                         std::shared_ptr<MemoryBudget> budget)
+    : s3_(std::move(s3)), logger_(logger), budget_(std::move(budget)) {}
 
 arrow::Result<std::shared_ptr<LakeTable>> LakeCatalog::Table(const config::LakeConfig& lake) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -28,7 +29,7 @@ arrow::Result<std::shared_ptr<LakeTable>> LakeCatalog::Table(const config::LakeC
     if (table->config() == lake) return table;
   }
   ARROW_ASSIGN_OR_RAISE(auto store, objectstore::OpenObjectStore(lake.url, s3_));
-  auto table = std::make_shared<LakeTable>(std::move(store), lake, logger_);
+  auto table = std::make_shared<LakeTable>(std::move(store), lake, logger_, budget_);
   auto& same_url = tables_[lake.url];
   // A reload that changed the settings replaces the older table (at most a few kept).
   if (same_url.size() >= 4) same_url.erase(same_url.begin());

@@ -21,7 +21,9 @@ objectstore::S3Settings S3SettingsOf(const config::Config::S3& s3);
 /// settings): requests and the view refresher share its snapshot. Thread-safe.
 class LakeCatalog {
  public:
-  LakeCatalog(objectstore::S3Settings s3, Logger* logger);
+  /// The tables' kept snapshots are charged to `budget` (may be null).
+  LakeCatalog(objectstore::S3Settings s3, Logger* logger,
+              std::shared_ptr<MemoryBudget> budget = nullptr);
 
   /// The table of `lake`: the same object for the same URL and settings.
   arrow::Result<std::shared_ptr<LakeTable>> Table(const config::LakeConfig& lake);
@@ -29,6 +31,7 @@ class LakeCatalog {
  private:
   const objectstore::S3Settings s3_;
   Logger* const logger_;
+  const std::shared_ptr<MemoryBudget> budget_;
   std::mutex mutex_;
   std::map<std::string, std::vector<std::shared_ptr<LakeTable>>> tables_;  // by URL
 };

@@ -11,61 +11,16 @@
 namespace arrowport::lake {
 
 LakeTable::LakeTable(std::shared_ptr<objectstore::ObjectStore> store,
-                     config::LakeConfig config, Logger* logger)
-    : store_(std::move(store)), config_(std::move(config)), log_(store_), logger_(logger) {}
-
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::CheckpointedTxnCounts(
-    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
-  std::lock_guard<std::mutex> lock(counts_mutex_);
-  const auto key = std::make_pair(app_id, txn_version);
-  auto known = checkpointed_counts_.find(key);
-  if (known != checkpointed_counts_.end()) return known->second;
-  ARROW_ASSIGN_OR_RAISE(auto found, log_.FindTxnCounts(app_id, txn_version, checkpoint_version));
-  if (!found) {
-    Warn("'" + app_id + "' was committed, but no commit file left in the log says how many "
-         "rows: its retries are answered with 0");
-  }
-  if (checkpointed_counts_.size() >= kMaxRememberedCounts) checkpointed_counts_.clear();
-  checkpointed_counts_.emplace(key, found);
-  return found;
-}
+                     config::LakeConfig config, Logger* logger,
+                     std::shared_ptr<MemoryBudget> budget)
+    : store_(std::move(store)),
+      config_(std::move(config)),
+      log_(store_),
+      logger_(logger),
+      budget_(std::move(budget)) {}
 
 void LakeTable::Warn(const std::string& message) const {
   if (logger_ != nullptr) logger_->Warn(message, {{"lake", store_->url()}});
-}
-
-std::shared_ptr<const Snapshot> LakeTable::Cached() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return latest_;
-}
-
-void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
-  // Readers given parts of one snapshot (Flight endpoints) may come back for it after
-  // newer commits: the last few stay at hand.
-  constexpr size_t kRecentSnapshots = 8;
-  std::lock_guard<std::mutex> lock(mutex_);
-  recent_[snapshot->version] = snapshot;
-  while (recent_.size() > kRecentSnapshots) recent_.erase(recent_.begin());
-  if (!latest_ || snapshot->version > latest_->version) latest_ = std::move(snapshot);
-}
-
-std::vector<std::shared_ptr<const Snapshot>> LakeTable::Kept() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<std::shared_ptr<const Snapshot>> kept;
-  for (const auto& [version, snapshot] : recent_) kept.push_back(snapshot);
-  if (latest_ && recent_.count(latest_->version) == 0) kept.push_back(latest_);
-  return kept;
-}
-
-arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
-  // Only the versions this process read lately: a ticket cannot make the server replay
-  // the log to any old version (nor read rows a replace removed long ago).
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = recent_.find(version);
-  if (it != recent_.end()) return it->second;
-  return arrow::Status::KeyError("version ", version, " of the Delta table at ",
-                                 store_->url(), " is no longer served: ask for the table "
-                                 "again");
 }
 
 arrow::Status LakeTable::refusal() const {
@@ -120,7 +75,50 @@ arrow::Status LakeTable::CheckAddedFiles(const std::vector<std::string>& keys) {
 }
 
 arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
-  std::lock_guard<std::mutex> refreshing(refresh_mutex_);
+  using Answer = arrow::Result<std::shared_ptr<const Snapshot>>;
+  std::unique_lock<std::mutex> lock(mutex_);
+  // A read that started before this call may have listed the log before a commit this
+  // caller knows of: the answer is the first read that starts after now.
+  const int64_t needed = reads_started_ + 1;
+  while (reading_) {
+    auto read = reading_;
+    lock.unlock();
+    read->answer.wait();
+    if (read->number >= needed) return read->answer.get();
+    lock.lock();
+  }
+  if (last_read_ && last_read_->number >= needed) {
+    auto read = last_read_;
+    lock.unlock();
+    return read->answer.get();
+  }
+  auto read = std::make_shared<LogRead>();
+  read->number = ++reads_started_;
+  std::promise<Answer> answering;
+  read->answer = answering.get_future().share();
+  reading_ = read;
+  lock.unlock();
+  // The store's time is spent here, with no lock held: others wait on the answer only.
+  Answer answer = arrow::Status::UnknownError("not read");
+  try {
+    answer = ReadLatest();
+  } catch (const std::exception& e) {
+    answer = arrow::Status::IOError("reading the Delta log of ", store_->url(), ": ",
+                                    e.what());
+  } catch (...) {
+    // Whatever ends this read, the callers waiting for it get an answer.
+    answer = arrow::Status::UnknownError("reading the Delta log of ", store_->url(),
+                                         ": an unknown exception");
+  }
+  lock.lock();
+  reading_.reset();
+  last_read_ = read;
+  lock.unlock();
+  answering.set_value(answer);
+  return answer;
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::ReadLatest() {
   int64_t refused_at;
   arrow::Status refused;
   {
@@ -158,7 +156,7 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
     }
     if (!*newer) return cached;
   }
-  auto next = cached ? std::make_shared<Snapshot>(*cached) : std::make_shared<Snapshot>();
+  auto next = cached ? CopyOf(*cached) : std::make_shared<Snapshot>();
   const int64_t before = next->version;
   auto st = log_.Update(next.get());
   if (!st.ok()) {
@@ -193,7 +191,8 @@ CommitResult LakeTable::Commit(const Planner& plan) {
   };
   auto latest = Latest();
   if (!latest.ok()) return not_landed(latest.status());
-  auto base = std::make_shared<Snapshot>(**latest);
+  // Planned on as it is (immutable); copied only to make a newer version.
+  std::shared_ptr<const Snapshot> base = *latest;
   WonCommits won;
   thread_local std::mt19937 jitter{std::random_device{}()};
   for (int64_t attempt = 1;; ++attempt) {
@@ -205,7 +204,7 @@ CommitResult LakeTable::Commit(const Planner& plan) {
     auto st = log_.TryCommit(version, *commit);
     if (st.ok()) {
       // Landed: nothing after this may fail the request (its files are the table's now).
-      auto next = std::make_shared<Snapshot>(*base);
+      auto next = CopyOf(*base);
       if (next->Apply(*commit, version).ok()) Publish(std::move(next));
       std::lock_guard<std::mutex> lock(mutex_);
       ++commits_;
@@ -230,7 +229,9 @@ CommitResult LakeTable::Commit(const Planner& plan) {
     // re-plan on top. A short random pause keeps writers from colliding in lockstep.
     const int64_t first_new = won.size();
     const int64_t from = base->version;
-    auto updated = log_.Update(base.get(), &won);
+    auto newer = CopyOf(*base);
+    auto updated = log_.Update(newer.get(), &won);
+    base = newer;
     if (!updated.ok()) {
       // The store said the version was taken (put-if-absent held: ours is not there), and
       // the re-read failed: a log at fault refuses the table; the store's trouble keeps
@@ -262,7 +263,7 @@ CommitResult LakeTable::Commit(const Planner& plan) {
                                                    ": ", checked.message()),
                                from));
     }
-    Publish(std::make_shared<Snapshot>(*base));
+    Publish(base);
     // "Already exists" may be our own attempt landing (an answer lost, a retried PUT):
     // then it is ours, not a lost race.
     for (size_t i = static_cast<size_t>(first_new); i < won.size(); ++i) {
@@ -288,7 +289,7 @@ std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t ver
   // (a request the store has yet to finish): only the log can say. Ours there: landed.
   // Another commit at our version: ours never can (put-if-absent), a lost race. Else:
   // unknown.
-  auto landed = std::make_shared<Snapshot>(base);
+  auto landed = CopyOf(base);
   WonCommits after;
   auto reread = log_.Update(landed.get(), &after);
   if (reread.ok() && !commit.txn_id.empty()) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <set>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/common/memory_budget.h"
 #include "arrowport/config/config.h"
 #include "arrowport/lake/delta_log.h"
 #include "arrowport/objectstore/object_store.h"
@@ -49,11 +51,15 @@ struct CommitResult {
 /// URL; thread-safe.
 class LakeTable {
  public:
-  /// `logger` (may be null) hears what fails in the background (deleting files).
+  /// `logger` (may be null) hears what fails in the background (deleting files); the
+  /// snapshots kept are charged to `budget` (may be null: not charged).
   LakeTable(std::shared_ptr<objectstore::ObjectStore> store, config::LakeConfig config,
-            Logger* logger = nullptr);
+            Logger* logger = nullptr, std::shared_ptr<MemoryBudget> budget = nullptr);
 
-  /// The latest snapshot: reads the commits made since the cached one (by any node).
+  /// \brief The latest snapshot: reads the commits made since the cached one (by any
+  /// node). Single-flight: one caller reads the log, holding no lock anyone else needs;
+  /// callers that come meanwhile wait for the next read that starts after they came (so
+  /// nothing committed before a call is missed) and share its answer.
   arrow::Result<std::shared_ptr<const Snapshot>> Latest();
   /// The snapshot at `version` (an older one is rebuilt from the log; NotFound-like
   /// KeyError when the log no longer reaches back to it).
@@ -93,6 +99,7 @@ class LakeTable {
   /// snapshot read from the checkpoint at `checkpoint_version` (which keeps txns, not
   /// counts): looked up in the commit files once (DeltaLog::FindTxnCounts, warning when
   /// they no longer say), then remembered, found or not, so that retries cost no reads.
+  /// Racing lookups of one txn share one search; others are not held up by it.
   arrow::Result<std::optional<std::pair<int64_t, int64_t>>> CheckpointedTxnCounts(
       const std::string& app_id, int64_t txn_version, int64_t checkpoint_version);
 
@@ -105,12 +112,20 @@ class LakeTable {
   /// Commits this process made (for tests and metrics).
   int64_t commits() const;
   int64_t lost_races() const;
+  /// Whole snapshots copied (a commit applied to a copy, a log read on top of one).
+  int64_t snapshot_copies() const;
+  /// The memory the snapshots kept hold (an estimate), and how much of it is charged to
+  /// the budget (less when the budget had no room: older snapshots are dropped first).
+  int64_t kept_bytes() const;
+  int64_t charged_bytes() const;
   /// Whether a vacuum is due (at most every retention period, or 10 minutes if shorter,
   /// and at least a second apart); true marks it done now.
   bool VacuumDue();
 
  private:
   void Publish(std::shared_ptr<const Snapshot> snapshot);
+  // Latest() without the single flight: the caller that reads the log.
+  arrow::Result<std::shared_ptr<const Snapshot>> ReadLatest();
   arrow::Result<std::shared_ptr<const Snapshot>> LoadLatest();
   /// Fails when one of `keys`, files the log newly adds, is missing from the store or
   /// reaches outside it (a symbolic link).
@@ -124,29 +139,51 @@ class LakeTable {
                                       const CommitActions& commit,
                                       const arrow::Status& put_error);
   arrow::Status ProbeConditionalWrites();
+  /// A copy of `snapshot` to build a newer one on (counted: snapshot_copies()).
+  std::shared_ptr<Snapshot> CopyOf(const Snapshot& snapshot);
 
   const std::shared_ptr<objectstore::ObjectStore> store_;
   const config::LakeConfig config_;
   DeltaLog log_;
   Logger* const logger_;
-  mutable std::mutex mutex_;  // guards latest_ and the counters
+  const std::shared_ptr<MemoryBudget> budget_;
+  // Held no longer than to read or swap what it guards (never across store I/O): guards
+  // latest_, recent_, the log read in flight and the counters.
+  mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> latest_;
-  std::map<int64_t, std::shared_ptr<const Snapshot>> recent_;  // by version, a few
+  struct Held {
+    std::shared_ptr<const Snapshot> snapshot;
+    int64_t bytes = 0;
+    MemoryBudget::Reservation charge;  // empty when the budget had no room
+  };
+  std::map<int64_t, Held> recent_;  // by version, a few
+  // A log read (Latest): its number in the order reads started and its shared answer.
+  struct LogRead {
+    int64_t number = 0;
+    std::shared_future<arrow::Result<std::shared_ptr<const Snapshot>>> answer;
+  };
+  std::shared_ptr<LogRead> reading_;    // in flight (null: none)
+  std::shared_ptr<LogRead> last_read_;  // the last one finished
+  int64_t reads_started_ = 0;
   int64_t commits_ = 0;
   int64_t lost_races_ = 0;
+  int64_t snapshot_copies_ = 0;
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
   arrow::Status refusal_;     // why the log is refused (OK: it is not)
   int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)
   // One probe at a time; once passed, never again for this table object.
   std::mutex probe_mutex_;
   bool conditional_writes_checked_ = false;
-  // One log read at a time: concurrent callers wait for it rather than list twice.
-  std::mutex refresh_mutex_;
-  // CheckpointedTxnCounts' answers by (appId, txn version); one lookup at a time, so
-  // racing retries read the log once. Cleared when it reaches kMaxRememberedCounts.
+  // CheckpointedTxnCounts' answers (or lookups in flight) by (appId, txn version): racing
+  // retries of one request share one search. Cleared when it reaches
+  // kMaxRememberedCounts; an error is forgotten (the next call looks again).
+  using Counts = std::optional<std::pair<int64_t, int64_t>>;
   static constexpr size_t kMaxRememberedCounts = 4096;
-  std::mutex counts_mutex_;
-  std::map<std::pair<std::string, int64_t>, std::optional<std::pair<int64_t, int64_t>>>
+  std::mutex counts_mutex_;  // guards checkpointed_counts_ (never held across I/O)
+  struct CountsSearch {
+    std::shared_future<arrow::Result<Counts>> answer;
+  };
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const CountsSearch>>
       checkpointed_counts_;
 };
 

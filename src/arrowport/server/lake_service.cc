@@ -86,6 +86,7 @@ arrow::Status LakeService::Refresh(const std::string& stream) {
 std::string LakeService::StoreName(const std::string& url) {
   // Stores by URL: a stream pointed elsewhere by a reload gets a new name, so queries and
   // tickets of the old view keep reading the old table.
+  std::lock_guard<std::mutex> lock(mutex_);
   auto named = store_names_.find(url);
   if (named == store_names_.end()) {
     named = store_names_.emplace(url, "lake" + std::to_string(store_names_.size())).first;
@@ -93,21 +94,39 @@ std::string LakeService::StoreName(const std::string& url) {
   return named->second;
 }
 
-arrow::Status LakeService::PublishRefusal(Published& published,
+std::unique_lock<std::mutex> LakeService::ReplacingLock(const std::string& url) {
+  std::shared_ptr<std::mutex> replacing;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& made = replacing_[url];
+    if (!made) made = std::make_shared<std::mutex>();
+    replacing = made;  // never erased: the mutex outlives the lock
+  }
+  return std::unique_lock<std::mutex>(*replacing);
+}
+
+arrow::Status LakeService::PublishRefusal(const std::string& stream,
                                           const config::StreamConfig& route,
                                           const std::shared_ptr<lake::LakeTable>& table,
                                           const arrow::Status& why) {
   const std::string store = StoreName(route.lake.url);
   // Reads of its files fail with the reason from now on, the old view's included.
   stores_.Refuse(store, why.message());
-  const bool made = published.state == kStateRefused && published.url == route.lake.url &&
-                    published.table == route.target_table;
-  published.state = kStateRefused;
-  published.refusal = why;
-  if (made || !database_->direct_append_enabled()) return why;
+  std::shared_ptr<const lake::Snapshot> snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Published& published = published_[stream];
+    const bool made = published.state == kStateRefused &&
+                      published.url == route.lake.url &&
+                      published.table == route.target_table;
+    published.state = kStateRefused;
+    published.refusal = why;
+    if (made || !database_->direct_append_enabled()) return why;
+    snapshot = published.snapshot;
+  }
+  if (!snapshot) snapshot = table->Cached();
   // The view keeps its columns (those of the last snapshot read) and fails when read: a
   // prepared statement or another view over it gets the reason, not old rows.
-  auto snapshot = published.snapshot ? published.snapshot : table->Cached();
   auto conn = database_->Connect();
   arrow::Status st = conn.status();
   if (st.ok()) {
@@ -119,6 +138,8 @@ arrow::Status LakeService::PublishRefusal(Published& published,
                   {{"table", route.target_table}, {"error", st.message()}});
     return why;
   }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Published& published = published_[stream];
   published.url = route.lake.url;
   published.table = route.target_table;
   published.store = store;
@@ -130,39 +151,57 @@ arrow::Status LakeService::PublishRefusal(Published& published,
 arrow::Status LakeService::Publish(const std::string& stream, const config::StreamConfig& route,
                                    const std::shared_ptr<lake::LakeTable>& table,
                                    bool read_store) {
+  // Store requests (the log read here, the files' footers the view's DDL reads) run
+  // under no lock of this service but the table's ReplacingLock. A read of the store
+  // counts as a poll (RefreshReferenced) once the view shows it, not before: a query that
+  // comes meanwhile refreshes too, which waits for the replacement under way.
+  const auto polled = [&] {
+    if (!read_store) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    published_[stream].polled = std::chrono::steady_clock::now();
+  };
   std::shared_ptr<const lake::Snapshot> snapshot;
   if (read_store) {
     auto latest = table->Latest();
     if (!latest.ok()) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      Published& published = published_[stream];
-      published.polled = std::chrono::steady_clock::now();
-      if (HasErrorKind(latest.status(), ErrorKind::kTableRefused)) {
-        return PublishRefusal(published, route, table, latest.status());
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        Published& published = published_[stream];
+        if (!HasErrorKind(latest.status(), ErrorKind::kTableRefused)) {
+          published.polled = std::chrono::steady_clock::now();
+          if (published.state != kStateRefused) published.state = kStateUnavailable;
+          return latest.status();
+        }
       }
-      if (published.state != kStateRefused) published.state = kStateUnavailable;
-      return latest.status();
+      auto replacing = ReplacingLock(route.lake.url);
+      auto why = PublishRefusal(stream, route, table, latest.status());
+      polled();
+      return why;
     }
     snapshot = *latest;
   } else {
     snapshot = table->Cached();
   }
   if (!snapshot || snapshot->version < 0 || !snapshot->schema) return arrow::Status::OK();
-  std::lock_guard<std::mutex> lock(mutex_);
-  Published& published = published_[stream];
-  if (read_store) {
-    published.polled = std::chrono::steady_clock::now();
-    if (published.state == kStateUnavailable) published.state = kStateOk;
-  }
-  if (published.url == route.lake.url && published.version >= snapshot->version &&
-      published.state != kStateRefused) {
-    return arrow::Status::OK();
+  auto replacing = ReplacingLock(route.lake.url);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Published& published = published_[stream];
+    if (read_store && published.state == kStateUnavailable) published.state = kStateOk;
+    if (published.url == route.lake.url && published.version >= snapshot->version &&
+        published.state != kStateRefused) {
+      if (read_store) published.polled = std::chrono::steady_clock::now();
+      return arrow::Status::OK();
+    }
   }
   auto readable = snapshot->CheckReadable();
   if (!readable.ok()) {
-    return PublishRefusal(published, route, table,
-                          TableRefused("the Delta table at ", route.lake.url,
-                                       " is refused for reading: ", readable.message()));
+    auto why = PublishRefusal(
+        stream, route, table,
+        TableRefused("the Delta table at ", route.lake.url, " is refused for reading: ",
+                     readable.message()));
+    polled();
+    return why;
   }
   if (!database_->direct_append_enabled()) {
     return arrow::Status::NotImplemented(
@@ -177,6 +216,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   stores_.Register(store, table->shared_store(), served);
   ARROW_ASSIGN_OR_RAISE(auto select,
                         LakeSelectSql(stores_, store, *snapshot, AllFiles(*snapshot)));
+  // The DDL binds the view, which reads every file's footer from the store.
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   auto st = conn->Execute("CREATE OR REPLACE VIEW main." + QuoteIdentifier(route.target_table) +
                           " AS " + select);
@@ -184,6 +224,8 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     return st.WithMessage("the view ", route.target_table, " of lake ", route.lake.url, ": ",
                           st.message());
   }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Published& published = published_[stream];
   published.url = route.lake.url;
   published.version = snapshot->version;
   published.table = route.target_table;
@@ -192,6 +234,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   published.store = store;
   published.state = kStateOk;
   published.refusal = arrow::Status::OK();
+  if (read_store) published.polled = std::chrono::steady_clock::now();
   return arrow::Status::OK();
 }
 
@@ -256,6 +299,8 @@ std::vector<LakeService::Figures> LakeService::figures() {
     if (published.lake) {
       f.commits = published.lake->commits();
       f.lost_races = published.lake->lost_races();
+      f.snapshot_copies = published.lake->snapshot_copies();
+      f.snapshot_bytes = published.lake->kept_bytes();
     }
     out.push_back(std::move(f));
   }

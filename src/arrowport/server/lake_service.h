@@ -29,7 +29,9 @@ namespace arrowport::server {
 /// view per lake stream (named as its target table) over the files of the latest
 /// snapshot, replaced when this node commits and when a poll (lake.refresh_ms) finds
 /// another node's commits; and, on its own thread, the table's upkeep (compaction,
-/// checkpoints, vacuum). Thread-safe.
+/// checkpoints, vacuum). Thread-safe: store requests and a view's DDL run under no lock
+/// that figures(), Layout() or another table's refresh take (a slow store holds up only
+/// the callers that need its table's next snapshot).
 class LakeService {
  public:
   LakeService(storage::Database* database, storage::LakeStores stores,
@@ -63,6 +65,8 @@ class LakeService {
     int64_t bytes = 0;
     int64_t commits = 0;     ///< made by this process
     int64_t lost_races = 0;  ///< put-if-absent attempts another writer won
+    int64_t snapshot_copies = 0;  ///< whole snapshots this process copied
+    int64_t snapshot_bytes = 0;   ///< memory of the snapshots kept (an estimate)
     /// kStateOk, kStateRefused (reads and writes fail with `error`) or kStateUnavailable
     /// (the last log read failed on the store: reads see the last snapshot).
     std::string state;
@@ -93,11 +97,16 @@ class LakeService {
   arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
   // The table is refused (`why`): its view fails every read with the reason. Returns `why`.
-  arrow::Status PublishRefusal(Published& published, const config::StreamConfig& route,
+  // The caller holds the table's ReplacingLock.
+  arrow::Status PublishRefusal(const std::string& stream,
+                               const config::StreamConfig& route,
                                const std::shared_ptr<lake::LakeTable>& table,
                                const arrow::Status& why);
   // The name the store of lake `url` is read under (made on first use).
   std::string StoreName(const std::string& url);
+  // Held while the views of lake `url` are replaced (its files registered, its DDL run):
+  // one replacement per table at a time, none of the readers of mutex_ waiting for it.
+  std::unique_lock<std::mutex> ReplacingLock(const std::string& url);
   void Run();
   // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).
   void RunOnce(std::map<std::string, std::chrono::steady_clock::time_point>& upkept);
@@ -107,9 +116,12 @@ class LakeService {
   lake::LakeCatalog* const lakes_;
   ingest::StreamRouter* const router_;
   Logger* const logger_;
-  std::mutex mutex_;  // guards published_; one view replacement at a time
+  // Guards published_, store_names_ and replacing_; held only to read or update them,
+  // never across store I/O or DuckDB statements (scrapes and planning take it).
+  std::mutex mutex_;
   std::map<std::string, Published> published_;
   std::map<std::string, std::string> store_names_;  // lake URL -> store name
+  std::map<std::string, std::shared_ptr<std::mutex>> replacing_;  // by lake URL
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stop_ = false;

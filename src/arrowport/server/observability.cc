@@ -78,6 +78,15 @@ void Server::Impl::MakeMetrics() {
   r.AddCallback("arrowport_lake_commit_conflicts_total",
                 "Commit attempts another writer won (put-if-absent lost), by stream",
                 MetricType::kCounter, {"stream"}, by_lake(&LakeService::Figures::lost_races));
+  r.AddCallback("arrowport_lake_snapshot_copies_total",
+                "Whole snapshots of a lake stream's table copied (one per commit: the new "
+                "version; more when other writers committed meanwhile)",
+                MetricType::kCounter, {"stream"},
+                by_lake(&LakeService::Figures::snapshot_copies));
+  r.AddCallback("arrowport_lake_snapshot_bytes",
+                "Memory a lake stream's table holds in kept snapshots (an estimate), charged "
+                "to limits.max_request_memory",
+                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::snapshot_bytes));
   r.AddCallback("arrowport_lake_table_state",
                 "1 for the state a lake stream's table is in (ok; refused: its log cannot be "
                 "loaded or fails validation, reads and writes fail; unavailable: the last "

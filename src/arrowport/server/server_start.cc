@@ -200,7 +200,8 @@ void Server::Impl::MakePipelines() {
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   query->SetTableSplit({config.flight_max_endpoints > 0 ? config.flight_max_endpoints : cores,
                         config.flight_endpoint_rows});
-  lakes = std::make_unique<lake::LakeCatalog>(lake::S3SettingsOf(config.s3), &logger);
+  lakes = std::make_unique<lake::LakeCatalog>(lake::S3SettingsOf(config.s3), &logger,
+                                               request_memory);
   lake_service = std::make_unique<LakeService>(database.get(), lake_stores, lakes.get(),
                                                router.get(), &logger);
   ingest->EnableLakes(lakes.get(),

@@ -1,0 +1,186 @@
+#include "arrowport/lake/lake_table.h"
+
+// The snapshots a LakeTable keeps (shared, immutable, charged to the memory budget) and
+// the answers it remembers.
+
+namespace arrowport::lake {
+
+namespace {
+
+// What a snapshot holds in memory, roughly: its strings and a map node per entry.
+int64_t MemoryOf(const Snapshot& snapshot) {
+  constexpr int64_t kNode = 96;  // a std::map node and its std::string headers
+  const auto values = [](const PartitionValues& partition_values) {
+    int64_t bytes = 0;
+    for (const auto& [column, value] : partition_values) {
+      bytes += kNode + static_cast<int64_t>(column.size() + (value ? value->size() : 0));
+    }
+    return bytes;
+  };
+  int64_t bytes = static_cast<int64_t>(sizeof(Snapshot)) +
+                  static_cast<int64_t>(snapshot.metadata.schema_string.size());
+  for (const auto& [path, add] : snapshot.files) {
+    bytes += kNode +
+             static_cast<int64_t>(sizeof(AddFile) + 2 * path.size() + add.stats.size()) +
+             values(add.partition_values);
+  }
+  for (const auto& [path, remove] : snapshot.tombstones) {
+    bytes += kNode + static_cast<int64_t>(sizeof(RemoveFile) + 2 * path.size()) +
+             values(remove.partition_values);
+  }
+  for (const auto& [app, version] : snapshot.app_versions) {
+    bytes += 2 * kNode + 2 * static_cast<int64_t>(app.size());
+  }
+  return bytes;
+}
+
+}  // namespace
+
+arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::CheckpointedTxnCounts(
+    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
+  const auto key = std::make_pair(app_id, txn_version);
+  std::promise<arrow::Result<Counts>> searching;
+  std::shared_ptr<const CountsSearch> search;
+  bool searcher = false;
+  {
+    std::lock_guard<std::mutex> lock(counts_mutex_);
+    auto known = checkpointed_counts_.find(key);
+    if (known != checkpointed_counts_.end()) {
+      // Known, or another caller is searching: its answer (up to 256 GETs) is ours too.
+      search = known->second;
+    } else {
+      if (checkpointed_counts_.size() >= kMaxRememberedCounts) checkpointed_counts_.clear();
+      search =
+          std::make_shared<CountsSearch>(CountsSearch{searching.get_future().share()});
+      checkpointed_counts_.emplace(key, search);
+      searcher = true;
+    }
+  }
+  if (!searcher) return search->answer.get();
+  arrow::Result<Counts> found = arrow::Status::UnknownError("not searched");
+  try {
+    found = log_.FindTxnCounts(app_id, txn_version, checkpoint_version);
+  } catch (const std::exception& e) {
+    found =
+        arrow::Status::IOError("looking for the counts of '", app_id, "': ", e.what());
+  } catch (...) {
+    found = arrow::Status::UnknownError("looking for the counts of '", app_id,
+                                        "': an unknown exception");
+  }
+  if (found.ok() && !*found) {
+    Warn("'" + app_id + "' was committed, but no commit file left in the log says how many "
+         "rows: its retries are answered with 0");
+  }
+  if (!found.ok()) {
+    // The store failing is no answer: the next call looks again.
+    std::lock_guard<std::mutex> lock(counts_mutex_);
+    auto entry = checkpointed_counts_.find(key);
+    if (entry != checkpointed_counts_.end() && entry->second == search) {
+      checkpointed_counts_.erase(entry);
+    }
+  }
+  searching.set_value(found);
+  return found;
+}
+
+std::shared_ptr<const Snapshot> LakeTable::Cached() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return latest_;
+}
+
+void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
+  // Readers given parts of one snapshot (Flight endpoints) may come back for it after
+  // newer commits: the last few stay at hand, charged to the budget like any call's
+  // buffers. Snapshots are immutable: kept and handed out as they are, never copied.
+  constexpr size_t kRecentSnapshots = 8;
+  Held kept{snapshot, MemoryOf(*snapshot), {}};
+  std::vector<Held> dropped;  // released after the lock
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t version = snapshot->version;
+  if (recent_.count(version) != 0) return;  // the same version, read twice
+  if (budget_) {
+    // Snapshots kept for readers of older versions take at most half of the budget (calls
+    // need the rest): short of room, the oldest go first (a reader of one is told to ask
+    // for the table again). The newest must be served: it may take whatever is free.
+    const bool newest = !latest_ || version >= latest_->version;
+    const std::string what = "a lake table's snapshot";
+    for (;;) {
+      auto charge = budget_->TryReserve(kept.bytes, what, budget_->capacity() / 2);
+      if (charge.ok()) {
+        kept.charge = std::move(*charge);
+        break;
+      }
+      auto oldest = recent_.begin();
+      if (oldest != recent_.end() && oldest->first < version &&
+          (newest || !latest_ || oldest->first != latest_->version)) {
+        dropped.push_back(std::move(oldest->second));
+        recent_.erase(oldest);
+        continue;
+      }
+      if (!newest) return;  // not kept: its readers ask again
+      charge = budget_->TryReserve(kept.bytes, what);
+      if (charge.ok()) {
+        kept.charge = std::move(*charge);
+      } else {
+        Warn("the lake table's snapshot of version " + std::to_string(version) + " (" +
+             std::to_string(kept.bytes) + " bytes) is kept without a charge: " +
+             charge.status().message());
+      }
+      break;
+    }
+  }
+  recent_.emplace(version, std::move(kept));
+  while (recent_.size() > kRecentSnapshots) {
+    dropped.push_back(std::move(recent_.begin()->second));
+    recent_.erase(recent_.begin());
+  }
+  if (!latest_ || version > latest_->version) latest_ = std::move(snapshot);
+}
+
+std::vector<std::shared_ptr<const Snapshot>> LakeTable::Kept() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::shared_ptr<const Snapshot>> kept;
+  for (const auto& [version, held] : recent_) kept.push_back(held.snapshot);
+  if (latest_ && recent_.count(latest_->version) == 0) kept.push_back(latest_);
+  return kept;
+}
+
+int64_t LakeTable::kept_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int64_t bytes = 0;
+  for (const auto& [version, held] : recent_) bytes += held.bytes;
+  return bytes;
+}
+
+int64_t LakeTable::charged_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int64_t bytes = 0;
+  for (const auto& [version, held] : recent_) bytes += held.charge.bytes();
+  return bytes;
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
+  // Only the versions this process read lately: a ticket cannot make the server replay
+  // the log to any old version (nor read rows a replace removed long ago).
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = recent_.find(version);
+  if (it != recent_.end()) return it->second.snapshot;
+  return arrow::Status::KeyError("version ", version, " of the Delta table at ",
+                                 store_->url(), " is no longer served: ask for the table "
+                                 "again");
+}
+
+std::shared_ptr<Snapshot> LakeTable::CopyOf(const Snapshot& snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++snapshot_copies_;
+  }
+  return std::make_shared<Snapshot>(snapshot);
+}
+
+int64_t LakeTable::snapshot_copies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return snapshot_copies_;
+}
+
+}  // namespace arrowport::lake

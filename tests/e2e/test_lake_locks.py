@@ -1,0 +1,129 @@
+"""A slow lake store holds up only the callers that need that table's next snapshot (issue
+35, item 5): a /metrics scrape and the planning of a query of another table answer while
+MinIO is stopped (SIGSTOP) in the middle of a view's replacement; a commit copies its
+snapshot once, and the snapshots kept are charged to the memory budget."""
+import threading
+import time
+
+import deltalake
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from lake_util import (Lake, events, flight_query, lake_stream, put_path, rows,
+                       start_lake_server)
+from metrics_util import parse, total
+from s3_proxy import S3Proxy
+
+# What "promptly" means here: far more than these calls take (milliseconds), far less
+# than the stopped store holds a caller that waits for it (until the test resumes it).
+PROMPT_S = 15
+
+
+def stopped(minio):
+    """Whether MinIO's process is stopped (SIGSTOP): its state in /proc is T."""
+    stat = open(f"/proc/{minio.proc.pid}/stat").read()
+    return stat[stat.rindex(")") + 2] == "T"
+
+
+@pytest.fixture
+def proxy(minio):
+    proxy = S3Proxy(minio)
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.parametrize("replaced_by", ["commit", "refresh"])
+def test_a_stopped_store_holds_up_neither_scrapes_nor_other_tables(start_server, tmp_path,
+                                                                   minio, proxy, replaced_by):
+    """The view of a lake stream is replaced after each commit of this server (commit) and
+    when a refresh finds another writer's (refresh: delta-rs writes to MinIO itself), and
+    DuckDB reads every data file's footer to bind it: MinIO is stopped at the first of those
+    reads. Before, the replacement held the lake service's one mutex, which /metrics (the
+    lake figures) and every query naming a lake table (its refresh) take: both waited for
+    the store."""
+    lake = minio.lake("events")
+    local = Lake.local(tmp_path / "local")
+    server = start_lake_server(
+        start_server, tmp_path,
+        {"events": lake_stream(lake.url, compaction_interval_s=0),
+         "local": lake_stream(local.url, compaction_interval_s=0)},
+        # A stopped store is waited for (no request deadline cuts it short in this test).
+        s3=proxy.s3_config(timeout_ms=600_000))
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    put_path(client, events(range(10)), "local")
+
+    written = {}
+
+    def write():
+        try:
+            if replaced_by == "commit":
+                written["replies"] = put_path(server.client(), events(range(10, 20)),
+                                              "events")
+            else:
+                deltalake.write_deltalake(lake.url, events(range(10, 20)), mode="append",
+                                          storage_options=lake.storage_options)
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            written["error"] = e
+
+    if replaced_by == "commit":
+        proxy.stop_on_data_read = True
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+    else:
+        write()  # past the proxy; the poll (refresh_ms, 1 s) reads it
+        proxy.stop_on_data_read = True
+    try:
+        assert proxy.data_read_stopped.wait(timeout=120), \
+            "the view's replacement never read a data file"
+        started = time.monotonic()
+        scraped = requests.get(f"{server.http}/metrics", timeout=PROMPT_S)
+        assert scraped.status_code == 200, scraped.text
+        assert time.monotonic() - started < PROMPT_S
+        samples = parse(scraped.text)
+        assert total(samples, "arrowport_lake_table_state", stream="local", state="ok") == 1
+
+        started = time.monotonic()
+        options = flight.FlightCallOptions(timeout=PROMPT_S)
+        info = client.get_flight_info(flight.FlightDescriptor.for_path("local"), options)
+        assert info.endpoints
+        assert time.monotonic() - started < PROMPT_S
+        assert rows(flight_query(client, "SELECT * FROM local ORDER BY id")) == \
+            rows(events(range(10)))
+        # All of it while MinIO stood still (nothing here resumes it before heal()).
+        assert stopped(minio), proxy.stopped_at
+    finally:
+        proxy.heal()
+        if replaced_by == "commit":
+            writer.join(timeout=300)
+    assert "error" not in written, written
+    if replaced_by == "commit":
+        assert written["replies"][-1]["rows"] == 10, written
+    assert rows(flight_query(client, "SELECT * FROM events ORDER BY id")) == \
+        rows(events(range(20)))
+    assert rows(lake.read()) == rows(events(range(20)))
+
+
+def test_a_commit_copies_its_snapshot_once_and_the_kept_ones_are_charged(start_server,
+                                                                         tmp_path):
+    """Before, a commit copied the whole snapshot twice (its base, then the new version) and
+    the eight snapshots kept were charged to nothing."""
+    local = Lake.local(tmp_path / "local")
+    # No poll reads the log meanwhile: every copy counted is a commit's.
+    server = start_lake_server(
+        start_server, tmp_path,
+        {"events": lake_stream(local.url, compaction_interval_s=0, refresh_ms=3_600_000)})
+    client = server.client()
+    commits = 6
+    for i in range(commits):
+        put_path(client, events(range(i * 10, i * 10 + 10)), "events")
+    samples = parse(requests.get(f"{server.http}/metrics", timeout=30).text)
+    assert total(samples, "arrowport_lake_commits_total", stream="events") == commits
+    assert total(samples, "arrowport_lake_snapshot_copies_total", stream="events") == commits
+    kept = total(samples, "arrowport_lake_snapshot_bytes", stream="events")
+    assert kept > 0, samples
+    # The budget holds them (the server is idle: nothing else is held).
+    assert total(samples, "arrowport_request_memory_bytes", state="held") >= kept
+    assert rows(flight_query(client, "SELECT * FROM events ORDER BY id")) == \
+        rows(events(range(commits * 10)))
