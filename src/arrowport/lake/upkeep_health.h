@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "arrow/status.h"
+
+namespace arrowport::lake {
+
+/// How a table's upkeep has gone (UpkeepHealth::Report).
+struct UpkeepReport {
+  int64_t failures = 0;           ///< rounds that failed since the process started
+  int64_t failures_in_a_row = 0;  ///< since the last round that succeeded
+  std::string last_error;         ///< the last failure's ("" once a round succeeds)
+  /// Milliseconds until compaction and checkpoints may run again (0: at the next round).
+  int64_t retry_in_ms = 0;
+  /// Why the last compaction left small files it could have merged (too little free
+  /// space to finish the rewrite); "" when it did not.
+  std::string compaction_deferred;
+};
+
+/// \brief One table's upkeep record: failures counted, and the steps that write
+/// (compaction, checkpoints) backed off exponentially after a failed round, so that a
+/// store that is full or failing is not written to again and again. After n failures
+/// in a row they wait `interval` x 2^n, at most kMaxBackoff (or `interval` if longer); a
+/// round that succeeds ends the backoff. Cleanup (vacuum) is not backed off: it only
+/// frees space. Thread-safe.
+class UpkeepHealth {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kMaxBackoff{3600};
+
+  /// Whether compaction and checkpoints may run at `now` (no backoff pending).
+  bool WritesDue(Clock::time_point now) const;
+  /// A round failed with `why`; the writing steps wait as above, `interval` being the
+  /// table's upkeep period (compaction_interval_s, at least a second).
+  void Failed(const arrow::Status& why, std::chrono::seconds interval, Clock::time_point now);
+  /// A round ran every step that was due and each succeeded.
+  void Succeeded();
+  /// The last compaction left small files because the rewrite would not fit (`why`), or
+  /// did not ("").
+  void SetCompactionDeferred(std::string why);
+  UpkeepReport Report(Clock::time_point now) const;
+
+ private:
+  mutable std::mutex mutex_;  // guards everything below
+  int64_t failures_ = 0;
+  int64_t failures_in_a_row_ = 0;
+  std::string last_error_;
+  Clock::time_point retry_at_{};
+  std::string compaction_deferred_;
+};
+
+}  // namespace arrowport::lake
