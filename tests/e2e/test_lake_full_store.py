@@ -221,16 +221,19 @@ def test_minio_on_a_full_disk_backs_off_says_so_and_recovers_when_space_is_added
         b = start_lake_server(start_server, tmp_path, {"events": lake_stream(
             lake.url, compaction_interval_s=1, retention_s=1, **options)}, minio=minio,
             name="b")
-        wait_for(lambda: upkeep_metrics(b).get("arrowport_lake_upkeep_failures_total", 0) >= 1,
-                 "a failed upkeep round", timeout=90, show=lambda: upkeep_metrics(b))
+        # Each failed round is logged (a line per round, whatever else the server says).
+        failed_rounds = lambda: b.stderr().count("lake upkeep failed")
+        wait_for(failed_rounds, "a failed upkeep round", timeout=90,
+                 show=lambda: b.stderr()[-2000:])
         # Backoff: with a round every second, about 20 failures in 20 s without it; with it
         # (2, 4, 8, 16 s apart) at most 4.
-        start = upkeep_metrics(b)["arrowport_lake_upkeep_failures_total"]
+        start = failed_rounds()
         window = time.monotonic() + 20
         while time.monotonic() < window:
             time.sleep(0.5)  # a measuring window, not a synchronisation
-        failures = upkeep_metrics(b)["arrowport_lake_upkeep_failures_total"] - start
-        assert failures <= 6, f"{failures} failed upkeep rounds in 20 s"
+        failures = failed_rounds() - start
+        print(f"failed upkeep rounds in 20 s: {failures}")
+        assert failures <= 5, f"{failures} failed upkeep rounds in 20 s"
         # Failing upkeep is said: health, /healthz, /metrics, the status report.
         said = health(b)["lake"]
         assert said["state"] == "upkeep_failing", said
