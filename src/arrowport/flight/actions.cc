@@ -195,7 +195,8 @@ arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
               {"storage", storage},
               {"flight_sql", flight_sql}};
   // Lake upkeep that fails (a full store, one that errs) is said here, not only logged.
-  const std::string lake = deps.lake_health ? deps.lake_health(/*with_details=*/true) : "";
+  const std::string lake =
+      deps.lake_health ? deps.lake_health(/*with_details=*/true) : std::string();
   if (!lake.empty()) out["lake"] = json::parse(lake, nullptr, false);
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }

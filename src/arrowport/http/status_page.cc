@@ -161,8 +161,8 @@ function render(s) {
     const up = st.lake_upkeep || {};
     const failing = up.failures_in_a_row > 0;
     const note = (lake ? " (lake " + st.lake_state + ")" : "") +
-        (failing ? " (lake upkeep failing: " + up.failures_in_a_row + " in a row, next try in " +
-                   up.retry_in_s + " s)" : "");
+        (failing ? " (lake upkeep failing: " + up.failures_in_a_row +
+                   " in a row, next try in " + up.retry_in_s + " s)" : "");
     const name = cell(row, st.target_table + note, lake || failing ? "bad" : "");
     if (lake && st.lake_error) name.title = st.lake_error;
     else if (failing && up.last_error) name.title = up.last_error;

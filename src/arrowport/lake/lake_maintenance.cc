@@ -89,7 +89,9 @@ arrow::Result<std::vector<AddFile>> Rewrite(LakeTable* table,
 // codec, with slack for files read into a wider schema and for the footer.
 int64_t EstimatedOutput(int64_t input) { return input + input / 4 + (int64_t{64} << 10); }
 
-std::string Mib(int64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
+std::string Mib(int64_t bytes) {
+  return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
+}
 
 // The files of `group` one rewrite takes, smallest first: at most `target` bytes of them,
 // and an estimated output within `allowance` (none: unbounded).
@@ -141,9 +143,9 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
       const auto smallest = Select(small_files, target, std::nullopt);
       const int64_t two = smallest[0]->size + smallest[1]->size;
       deferred = "compaction waits for free space: merging the smallest files of a "
-                 "partition needs about " + Mib(EstimatedOutput(two)) + " and takes at most "
-                 "half of the " + Mib(available.value_or(0)) + " free in " +
-                 table->store()->url();
+                 "partition needs about " +
+                 Mib(EstimatedOutput(two)) + " and takes at most half of the " +
+                 Mib(available.value_or(0)) + " free in " + table->store()->url();
       continue;
     }
     std::vector<std::string> written;

@@ -384,7 +384,10 @@ bool LakeTable::VacuumDue() {
 void LakeTable::RememberUnresolved(int64_t version, const CommitActions& commit) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& add : commit.adds) {
-    if (add.path.find("://") != std::string::npos || add.path.rfind('/', 0) == 0) continue;
+    // Absolute paths and URLs are not ours to delete (vacuum lists the table only).
+    if (add.path.find("://") != std::string::npos || add.path.rfind('/', 0) == 0) {
+      continue;
+    }
     unresolved_[KeyOfPath(add.path)] = version;
   }
 }

@@ -27,9 +27,10 @@ class FullStore : public objectstore::ObjectStore {
   explicit FullStore(std::shared_ptr<objectstore::ObjectStore> inner)
       : inner_(std::move(inner)) {}
 
-  std::atomic<bool> full{false};           ///< uploads fail (no space left)
-  std::atomic<int64_t> available{-1};      ///< AvailableBytes (-1: cannot say)
-  std::atomic<bool> lose_next_commit{false};  ///< next commit PUT: no verdict, log unreadable
+  std::atomic<bool> full{false};       ///< uploads fail (no space left)
+  std::atomic<int64_t> available{-1};  ///< AvailableBytes (-1: cannot say)
+  /// The next commit PUT gets no verdict, and the log cannot be read until Heal().
+  std::atomic<bool> lose_next_commit{false};
   std::atomic<int64_t> uploads{0};
 
   void Heal() { reads_fail_ = false; }
@@ -48,10 +49,11 @@ class FullStore : public objectstore::ObjectStore {
   }
   arrow::Result<std::vector<objectstore::ObjectInfo>> List(
       const std::string& prefix, const std::string& start_after) override {
-    if (reads_fail_) return arrow::Status::IOError("LIST ", prefix, ": refused (scripted)");
+    if (reads_fail_) return arrow::Status::IOError("LIST ", prefix, ": refused");
     return inner_->List(prefix, start_after);
   }
-  arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override {
+  arrow::Status Put(const std::string& key,
+                    std::shared_ptr<arrow::Buffer> data) override {
     if (full) return NoSpace(key);
     return inner_->Put(key, std::move(data));
   }
@@ -83,7 +85,7 @@ class FullStore : public objectstore::ObjectStore {
 
  private:
   static arrow::Status NoSpace(const std::string& key) {
-    return arrow::Status::IOError("writing ", key, ": No space left on device (scripted)");
+    return arrow::Status::IOError("writing ", key, ": No space left on device");
   }
 
   std::shared_ptr<objectstore::ObjectStore> inner_;
@@ -131,14 +133,17 @@ TEST(UpkeepHealth, BacksOffExponentiallyUpToItsCapAndASuccessEndsIt) {
   health.Failed(arrow::Status::IOError("still full"), interval, t0);
   EXPECT_FALSE(health.WritesDue(t0 + std::chrono::seconds(39)));
   EXPECT_TRUE(health.WritesDue(t0 + std::chrono::seconds(40)));
-  for (int i = 0; i < 30; ++i) health.Failed(arrow::Status::IOError("full"), interval, t0);
-  EXPECT_FALSE(health.WritesDue(t0 + UpkeepHealth::kMaxBackoff - std::chrono::seconds(1)));
-  EXPECT_TRUE(health.WritesDue(t0 + UpkeepHealth::kMaxBackoff));
+  for (int i = 0; i < 30; ++i) {
+    health.Failed(arrow::Status::IOError("full"), interval, t0);
+  }
+  const auto cap = UpkeepHealth::kMaxBackoff;
+  EXPECT_FALSE(health.WritesDue(t0 + cap - std::chrono::seconds(1)));
+  EXPECT_TRUE(health.WritesDue(t0 + cap));
   auto report = health.Report(t0);
   EXPECT_EQ(report.failures, 32);
   EXPECT_EQ(report.failures_in_a_row, 32);
   EXPECT_EQ(report.last_error, "full");
-  EXPECT_EQ(report.retry_in_ms, std::chrono::milliseconds(UpkeepHealth::kMaxBackoff).count());
+  EXPECT_EQ(report.retry_in_ms, std::chrono::milliseconds(cap).count());
   health.Succeeded();
   EXPECT_TRUE(health.WritesDue(t0));
   report = health.Report(t0);
@@ -168,7 +173,8 @@ TEST(LakeUpkeep, VacuumRunsBeforeACompactionThatFailsAndCompactionBacksOff) {
   auto report = t.table->upkeep().Report(Clock::now());
   EXPECT_EQ(report.failures, 1);
   EXPECT_EQ(report.failures_in_a_row, 1);
-  EXPECT_NE(report.last_error.find("No space left"), std::string::npos) << report.last_error;
+  EXPECT_NE(report.last_error.find("No space left"), std::string::npos)
+      << report.last_error;
   EXPECT_GT(report.retry_in_ms, 1000);
   // The next round, within the backoff, does not write.
   const int64_t uploads = t.store->uploads;

@@ -16,7 +16,7 @@ void UpkeepHealth::Failed(const arrow::Status& why, std::chrono::seconds interva
   ++failures_in_a_row_;
   last_error_ = why.message();
   const auto base = std::max(interval, std::chrono::seconds(1));
-  const auto cap = std::max(base, std::chrono::duration_cast<std::chrono::seconds>(kMaxBackoff));
+  const auto cap = std::max(base, std::chrono::seconds(kMaxBackoff));
   // 2^n without overflow: past 2^20 the cap has long been reached.
   const int64_t doublings = std::min<int64_t>(failures_in_a_row_, 20);
   const auto wait = std::min<std::chrono::seconds>(cap, base * (int64_t{1} << doublings));

@@ -36,7 +36,8 @@ class UpkeepHealth {
   bool WritesDue(Clock::time_point now) const;
   /// A round failed with `why`; the writing steps wait as above, `interval` being the
   /// table's upkeep period (compaction_interval_s, at least a second).
-  void Failed(const arrow::Status& why, std::chrono::seconds interval, Clock::time_point now);
+  void Failed(const arrow::Status& why, std::chrono::seconds interval,
+              Clock::time_point now);
   /// A round ran every step that was due and each succeeded.
   void Succeeded();
   /// The last compaction left small files because the rewrite would not fit (`why`), or

@@ -35,7 +35,8 @@ std::string LakeHealthJson(const std::vector<LakeService::Figures>& figures,
     if (!upkeep.compaction_deferred.empty()) {
       entry["compaction_deferred"] = upkeep.compaction_deferred;
     }
-    tables.push_back({{"stream", f.stream}, {"state", f.state}, {"upkeep", std::move(entry)}});
+    tables.push_back(
+        {{"stream", f.stream}, {"state", f.state}, {"upkeep", std::move(entry)}});
   }
   json out = {{"state", failing > 0 ? "upkeep_failing" : "ok"}, {"failing", failing}};
   if (failing == 0) {

@@ -13,6 +13,7 @@ namespace arrowport::server {
 /// "last_error", "compaction_deferred"}}]}. "" when no lake stream is published (the key
 /// is then left out). `with_details` false (callers who may not see streams or the
 /// stores' URLs and errors): the state, the summary without names, and the count only.
-std::string LakeHealthJson(const std::vector<LakeService::Figures>& figures, bool with_details);
+std::string LakeHealthJson(const std::vector<LakeService::Figures>& figures,
+                           bool with_details);
 
 }  // namespace arrowport::server

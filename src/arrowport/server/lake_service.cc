@@ -369,7 +369,8 @@ void LakeService::RunOnce(
                       {{"stream", stream},
                        {"error", st.message()},
                        {"failures_in_a_row", std::to_string(report.failures_in_a_row)},
-                       {"retry_in_s", std::to_string((report.retry_in_ms + 999) / 1000)}});
+                       {"retry_in_s",
+                        std::to_string((report.retry_in_ms + 999) / 1000)}});
       } else {
         Committed(stream);
       }

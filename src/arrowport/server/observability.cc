@@ -90,8 +90,8 @@ void Server::Impl::MakeMetrics() {
     };
   };
   r.AddCallback("arrowport_lake_upkeep_failures_total",
-                "Upkeep rounds (vacuum, compaction, checkpoint) of a lake stream's table that "
-                "failed",
+                "Upkeep rounds (vacuum, compaction, checkpoint) of a lake stream's "
+                "table that failed",
                 MetricType::kCounter, {"stream"},
                 by_upkeep(&lake::UpkeepReport::failures, 1));
   r.AddCallback("arrowport_lake_upkeep_failures_in_a_row",
@@ -100,8 +100,8 @@ void Server::Impl::MakeMetrics() {
                 MetricType::kGauge, {"stream"},
                 by_upkeep(&lake::UpkeepReport::failures_in_a_row, 1));
   r.AddCallback("arrowport_lake_upkeep_retry_seconds",
-                "Seconds until compaction and checkpoints of a lake stream's table are tried "
-                "again after failures (backoff; 0: at the next round)",
+                "Seconds until compaction and checkpoints of a lake stream's table "
+                "are tried again after failures (backoff; 0: at the next round)",
                 MetricType::kGauge, {"stream"},
                 by_upkeep(&lake::UpkeepReport::retry_in_ms, 1000));
   r.AddCallback("arrowport_lake_table_state",

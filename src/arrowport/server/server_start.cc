@@ -226,7 +226,9 @@ void Server::Impl::MakePipelines() {
   sources.router = router.get();
   sources.lake_states = [service = lake_service.get()] {
     std::map<std::string, LakeStreamStatus> states;
-    for (const auto& f : service->figures()) states[f.stream] = {f.state, f.error, f.upkeep};
+    for (const auto& f : service->figures()) {
+      states[f.stream] = {f.state, f.error, f.upkeep};
+    }
     return states;
   };
   sources.metrics = metrics.get();

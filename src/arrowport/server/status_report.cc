@@ -159,8 +159,9 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["rate_seconds"] = kRateSeconds;
   const auto rates = metrics ? metrics->StreamRates(kRateSeconds)
                              : std::map<std::string, std::vector<int64_t>>{};
-  const auto lake_states = sources_.lake_states ? sources_.lake_states()
-                                                : std::map<std::string, LakeStreamStatus>{};
+  const auto lake_states = sources_.lake_states
+                               ? sources_.lake_states()
+                               : std::map<std::string, LakeStreamStatus>{};
   json streams = json::array();
   for (json& stream : ingest::StreamList(*sources_.router, IsAdmin(caller))) {
     if (!MaySee(caller, stream)) continue;
