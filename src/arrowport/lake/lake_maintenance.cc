@@ -137,7 +137,7 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     std::optional<int64_t> allowance;
     const std::optional<int64_t> available = table->store()->AvailableBytes();
     if (available) allowance = *available / 2;
-    const std::vector<const AddFile*> group = Select(small_files, target, allowance);
+    std::vector<const AddFile*> group = Select(small_files, target, allowance);
     if (group.size() < 2) {
       // Two small files always fit in target_file_mb: only space stops them.
       const auto smallest = Select(small_files, target, std::nullopt);
@@ -148,8 +148,18 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
                  Mib(available.value_or(0)) + " free in " + table->store()->url();
       continue;
     }
+    // A rewrite failed lately (a store that cannot say how much room it has, out of it):
+    // take less, but at least the two smallest files.
+    if (const auto limit = table->upkeep().RewriteLimit()) {
+      auto limited = Select(small_files, std::min(target, *limit), allowance);
+      if (limited.size() < 2) limited.assign(group.begin(), group.begin() + 2);
+      group = std::move(limited);
+    }
+    int64_t input_bytes = 0;
+    for (const AddFile* file : group) input_bytes += file->size;
     std::vector<std::string> written;
     auto adds = Rewrite(table, group, file_schema, &written);
+    if (!adds.ok()) table->upkeep().RewriteFailed(input_bytes);
     std::set<std::string> replaced;
     for (const AddFile* file : group) replaced.insert(file->path);
     CommitResult committed;
@@ -193,6 +203,7 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
       if (committed.outcome == CommitOutcome::kNotLanded) return committed.status;
       continue;
     }
+    table->upkeep().RewriteLanded(target);
     result.files_compacted += static_cast<int64_t>(group.size());
     result.files_written += static_cast<int64_t>(adds->size());
   }

@@ -24,8 +24,10 @@ struct UpkeepResult {
 /// target_file_mb of files (the smallest first), and where the store says how much it
 /// can take (a directory) at most half of that, so that ingest keeps room until vacuum
 /// frees the replaced files (what did not fit is left for later, and said in the
-/// table's UpkeepHealth). A rewrite or commit that fails deletes what it wrote (unless
-/// the commit's outcome is unknown) and ends the round with the error.
+/// table's UpkeepHealth). After a rewrite failed (on S3, which cannot say how much room
+/// it has), the next takes at most half as much (UpkeepHealth::RewriteFailed). A rewrite
+/// or commit that fails deletes what it wrote (unless the commit's outcome is unknown)
+/// and ends the round with the error.
 arrow::Result<UpkeepResult> Compact(LakeTable* table);
 
 /// \brief Deletes data files no snapshot within retention_s needs: removed ones whose

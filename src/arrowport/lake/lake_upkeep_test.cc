@@ -219,6 +219,26 @@ TEST(LakeUpkeep, CompactionTakesAtMostHalfTheFreeSpaceItIsTold) {
   EXPECT_EQ(CountRows(t.table.get()), 400);
 }
 
+TEST(LakeUpkeep, AfterARewriteFailedTheNextTakesHalfAsMuch) {
+  // A store that cannot say how much room it has (S3): the failure says it.
+  TempDir dir;
+  FullTable t(dir, Settings());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Append(t.table, {Batch(i * 100, 100, 1)}).ok());
+  int64_t all = 0;
+  for (const auto& [path, add] : t.table->Latest().ValueOrDie()->files) all += add.size;
+  t.store->full = true;
+  EXPECT_FALSE(Compact(t.table.get()).ok());
+  EXPECT_EQ(t.table->upkeep().Report(Clock::now()).rewrite_limit_bytes, all / 2);
+  // Room again: the next rewrite takes the two smallest files (half the bytes), not four;
+  // landing doubles the limit.
+  t.store->full = false;
+  auto compacted = Compact(t.table.get());
+  ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
+  EXPECT_EQ(compacted->files_compacted, 2);
+  EXPECT_EQ(t.table->upkeep().Report(Clock::now()).rewrite_limit_bytes, all / 2 * 2);
+  EXPECT_EQ(CountRows(t.table.get()), 400);
+}
+
 TEST(LakeUpkeep, VacuumKeepsTheFilesOfACommitWhoseOutcomeIsUnknown) {
   TempDir dir;
   FullTable t(dir, Settings());

@@ -35,6 +35,24 @@ void UpkeepHealth::SetCompactionDeferred(std::string why) {
   compaction_deferred_ = std::move(why);
 }
 
+void UpkeepHealth::RewriteFailed(int64_t input_bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t half = std::max<int64_t>(1, input_bytes / 2);
+  rewrite_limit_ = rewrite_limit_ > 0 ? std::min(rewrite_limit_, half) : half;
+}
+
+void UpkeepHealth::RewriteLanded(int64_t target_bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rewrite_limit_ == 0) return;
+  rewrite_limit_ = rewrite_limit_ >= target_bytes / 2 ? 0 : rewrite_limit_ * 2;
+}
+
+std::optional<int64_t> UpkeepHealth::RewriteLimit() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rewrite_limit_ == 0) return std::nullopt;
+  return rewrite_limit_;
+}
+
 UpkeepReport UpkeepHealth::Report(Clock::time_point now) const {
   std::lock_guard<std::mutex> lock(mutex_);
   UpkeepReport report;
@@ -46,6 +64,7 @@ UpkeepReport UpkeepHealth::Report(Clock::time_point now) const {
         std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count();
   }
   report.compaction_deferred = compaction_deferred_;
+  report.rewrite_limit_bytes = rewrite_limit_;
   return report;
 }
 

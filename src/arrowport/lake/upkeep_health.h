@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "arrow/status.h"
@@ -19,6 +20,9 @@ struct UpkeepReport {
   /// Why the last compaction left small files it could have merged (too little free
   /// space to finish the rewrite); "" when it did not.
   std::string compaction_deferred;
+  /// The most one rewrite takes (bytes of input files) since a rewrite failed; 0: only
+  /// target_file_mb bounds it.
+  int64_t rewrite_limit_bytes = 0;
 };
 
 /// \brief One table's upkeep record: failures counted, and the steps that write
@@ -43,6 +47,14 @@ class UpkeepHealth {
   /// The last compaction left small files because the rewrite would not fit (`why`), or
   /// did not ("").
   void SetCompactionDeferred(std::string why);
+  /// \brief A store that cannot say how much room it has (S3) can still show it has too
+  /// little: a rewrite of `input_bytes` failed, so the next takes at most half of it (at
+  /// least the two smallest files). Each rewrite that lands doubles the limit again,
+  /// until it reaches `target_bytes` and ends.
+  void RewriteFailed(int64_t input_bytes);
+  void RewriteLanded(int64_t target_bytes);
+  /// The limit on one rewrite's input (none: only target_file_mb).
+  std::optional<int64_t> RewriteLimit() const;
   UpkeepReport Report(Clock::time_point now) const;
 
  private:
@@ -52,6 +64,7 @@ class UpkeepHealth {
   std::string last_error_;
   Clock::time_point retry_at_{};
   std::string compaction_deferred_;
+  int64_t rewrite_limit_ = 0;  // 0: none
 };
 
 }  // namespace arrowport::lake

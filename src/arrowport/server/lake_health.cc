@@ -35,6 +35,9 @@ std::string LakeHealthJson(const std::vector<LakeService::Figures>& figures,
     if (!upkeep.compaction_deferred.empty()) {
       entry["compaction_deferred"] = upkeep.compaction_deferred;
     }
+    if (upkeep.rewrite_limit_bytes > 0) {
+      entry["rewrite_limit_bytes"] = upkeep.rewrite_limit_bytes;
+    }
     tables.push_back(
         {{"stream", f.stream}, {"state", f.state}, {"upkeep", std::move(entry)}});
   }
