@@ -241,6 +241,8 @@ def test_minio_on_a_full_disk_backs_off_says_so_and_recovers_when_space_is_added
         table = said["tables"][0]
         assert table["stream"] == "events" and table["upkeep"]["failures_in_a_row"] >= 1, said
         assert table["upkeep"]["last_error"], said
+        # The next rewrite takes less than the one that could not finish.
+        assert 0 < table["upkeep"]["rewrite_limit_bytes"] <= small_bytes // 2, said
         healthz = requests.get(f"{b.http}/healthz", timeout=30).json()
         assert healthz["lake"]["state"] == "upkeep_failing", healthz
         metrics = upkeep_metrics(b)
