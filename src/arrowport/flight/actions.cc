@@ -72,7 +72,12 @@ std::string HealthFor(const Principal* caller, std::string health,
   }
   // The lake's upkeep errors name stores (URLs, paths): the state and counts only.
   if (doc.contains("lake") && doc["lake"].is_object()) {
-    doc["lake"] = json::parse(lake_without_details, nullptr, false);
+    auto lake = json::parse(lake_without_details, nullptr, false);
+    if (lake.is_object()) {
+      doc["lake"] = std::move(lake);
+    } else {
+      doc.erase("lake");
+    }
   }
   if (!caller->tables.empty() || !caller->streams.empty()) {
     // The storage's state stays in `status`.
@@ -197,7 +202,8 @@ arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
   // Lake upkeep that fails (a full store, one that errs) is said here, not only logged.
   const std::string lake =
       deps.lake_health ? deps.lake_health(/*with_details=*/true) : std::string();
-  if (!lake.empty()) out["lake"] = json::parse(lake, nullptr, false);
+  auto parsed = json::parse(lake, nullptr, false);
+  if (parsed.is_object()) out["lake"] = std::move(parsed);
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -119,7 +119,8 @@ void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
       const bool open =
           ctx.deps().authenticator == nullptr || !ctx.deps().authenticator->enabled();
       const std::string lake = ctx.deps().lake_health(open);
-      if (!lake.empty()) body["lake"] = json::parse(lake, nullptr, false);
+      auto parsed = json::parse(lake, nullptr, false);
+      if (parsed.is_object()) body["lake"] = std::move(parsed);
     }
     SendJson(res, 200, body.dump(-1, ' ', false, json::error_handler_t::replace));
   });
