@@ -35,8 +35,9 @@ LONGEST_FIRST = ["test_lake_slow", "test_limits", "test_lake", "test_flight_canc
                  "test_memory_limits", "test_docs_examples",
                  "test_flight_sql_write_deadlines",
                  "test_flight_sql_hardening", "test_auth", "test_tls", "test_http_limits",
-                 "test_lake_upkeep", "test_status_page", "test_parallel_reads",
-                 "test_flight_sql_review", "test_malformed_arrow", "test_schema_evolution_race"]
+                 "test_lake_upkeep", "test_lake_full_store", "test_status_page",
+                 "test_parallel_reads", "test_flight_sql_review", "test_malformed_arrow",
+                 "test_schema_evolution_race"]
 
 
 def pytest_collection_modifyitems(items):

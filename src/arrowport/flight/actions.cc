@@ -55,7 +55,8 @@ namespace {
 
 // The health action's answer as `caller` may see it.
 std::string HealthFor(const Principal* caller, std::string health,
-                      const std::string& storage_without_details) {
+                      const std::string& storage_without_details,
+                      const std::string& lake_without_details) {
   if (caller == nullptr || caller->IsAdmin()) return health;
   auto doc = json::parse(health, nullptr, false);
   if (!doc.is_object()) return health;
@@ -69,9 +70,19 @@ std::string HealthFor(const Principal* caller, std::string health,
   if (doc.contains("storage") && doc["storage"].is_object()) {
     doc["storage"] = json::parse(storage_without_details, nullptr, false);
   }
+  // The lake's upkeep errors name stores (URLs, paths): the state and counts only.
+  if (doc.contains("lake") && doc["lake"].is_object()) {
+    auto lake = json::parse(lake_without_details, nullptr, false);
+    if (lake.is_object()) {
+      doc["lake"] = std::move(lake);
+    } else {
+      doc.erase("lake");
+    }
+  }
   if (!caller->tables.empty() || !caller->streams.empty()) {
     // The storage's state stays in `status`.
-    for (const char* key : {"duckdb", "memory", "checkpointer", "flight_sql", "storage"}) {
+    for (const char* key :
+         {"duckdb", "memory", "checkpointer", "flight_sql", "storage", "lake"}) {
       doc.erase(key);
     }
   }
@@ -95,7 +106,8 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps));
     *result = JsonResult(HealthFor(
         call.principal.get(), std::move(health),
-        storage::StorageHealthJson(deps.database->Health(), /*with_details=*/false)));
+        storage::StorageHealthJson(deps.database->Health(), /*with_details=*/false),
+        deps.lake_health ? deps.lake_health(/*with_details=*/false) : std::string()));
     return arrow::Status::OK();
   }
   if (type == "status") {
@@ -177,7 +189,7 @@ arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
               {"memory_limit", settings->memory_limit},
               {"external_access", settings->external_access}};
   }
-  return json{{"status", storage::StorageState(storage_health)},
+  json out = {{"status", storage::StorageState(storage_health)},
               {"database", deps.database->path()},
               {"version", ARROWPORT_VERSION},
               {"duckdb", duckdb},
@@ -186,8 +198,13 @@ arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
                {{"failures_in_a_row", checkpointer.failures_in_a_row},
                 {"last_error", checkpointer.last_error}}},
               {"storage", storage},
-              {"flight_sql", flight_sql}}
-      .dump(-1, ' ', false, json::error_handler_t::replace);
+              {"flight_sql", flight_sql}};
+  // Lake upkeep that fails (a full store, one that errs) is said here, not only logged.
+  const std::string lake =
+      deps.lake_health ? deps.lake_health(/*with_details=*/true) : std::string();
+  auto parsed = json::parse(lake, nullptr, false);
+  if (parsed.is_object()) out["lake"] = std::move(parsed);
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace arrowport::flight

@@ -57,6 +57,9 @@ struct FlightServiceDeps {
   /// The status summary (action `status`, as HTTP's GET /status) for a caller; may be
   /// empty (the action is then refused).
   std::function<arrow::Result<std::string>(const Principal*)> status_json;
+  /// The lake tables' upkeep as a JSON object ("" when there are none) for the `health`
+  /// action; `with_details`: streams, URLs and errors. May be empty.
+  std::function<std::string(bool with_details)> lake_health;
 };
 
 /// \brief The Arrow Flight surface (design section 5) over the shared ingest and query

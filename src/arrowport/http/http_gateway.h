@@ -60,6 +60,9 @@ struct HttpGatewayDeps {
   /// The storage's state as a JSON object (storage::StorageHealthJson) for /healthz and
   /// /readyz; `with_details`: paths and DuckDB's errors. May be empty.
   std::function<std::string(bool with_details)> storage_health;
+  /// The lake tables' upkeep as a JSON object for /healthz ("" when there are none);
+  /// `with_details`: streams, URLs and errors. May be empty.
+  std::function<std::string(bool with_details)> lake_health;
 };
 
 /// Which routes a listener serves: every route, or only GET /metrics (metrics.port).

@@ -114,6 +114,14 @@ void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
     json body = {{"status", "ok"}};
     const json storage = StorageHealth(ctx);
     if (!storage.is_null()) body["storage"] = storage;
+    // Lake tables whose upkeep fails (streams and errors only without authentication).
+    if (ctx.deps().lake_health) {
+      const bool open =
+          ctx.deps().authenticator == nullptr || !ctx.deps().authenticator->enabled();
+      const std::string lake = ctx.deps().lake_health(open);
+      auto parsed = json::parse(lake, nullptr, false);
+      if (parsed.is_object()) body["lake"] = std::move(parsed);
+    }
     SendJson(res, 200, body.dump(-1, ' ', false, json::error_handler_t::replace));
   });
   server.Get("/readyz",

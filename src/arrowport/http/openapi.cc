@@ -105,7 +105,7 @@ constexpr const char* kDocument = R"json({
         "404": {"$ref": "#/components/responses/Error"}}}},
     "/streams": {"get": {"summary": "Stream routing and live counters",
       "responses": {"200": {"description": "Streams", "content": {"application/json": {}}}}}},
-    "/healthz": {"get": {"summary": "Liveness, with the storage's state (ok, disk_full, reopening)",
+    "/healthz": {"get": {"summary": "Liveness, with the storage's state (ok, disk_full, reopening) and the lake tables' upkeep (ok, upkeep_failing)",
       "security": [], "responses": {"200": {"description": "ok"}}}},
     "/readyz": {"get": {"summary": "Readiness (database answers), with the storage's state", "security": [],
       "responses": {"200": {"description": "ready"}, "503": {"$ref": "#/components/responses/Error"}}}},

@@ -157,9 +157,15 @@ function render(s) {
     cell(row, st.stream);
     // A lake table refused or its store unavailable says so beside its name.
     const lake = st.lake_state && st.lake_state !== "ok";
-    const name = cell(row, st.target_table + (lake ? " (lake " + st.lake_state + ")" : ""),
-                      lake ? "bad" : "");
+    // So does upkeep that keeps failing (a full store), with its backoff.
+    const up = st.lake_upkeep || {};
+    const failing = up.failures_in_a_row > 0;
+    const note = (lake ? " (lake " + st.lake_state + ")" : "") +
+        (failing ? " (lake upkeep failing: " + up.failures_in_a_row +
+                   " in a row, next try in " + up.retry_in_s + " s)" : "");
+    const name = cell(row, st.target_table + note, lake || failing ? "bad" : "");
     if (lake && st.lake_error) name.title = st.lake_error;
+    else if (failing && up.last_error) name.title = up.last_error;
     // The latest request's mode (a request may choose another than the configured one).
     cell(row, st.last_commit || st.commit, "commit");
     cell(row, fmt(st.rows), "num rows");

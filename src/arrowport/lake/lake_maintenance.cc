@@ -1,6 +1,8 @@
 #include "arrowport/lake/lake_maintenance.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -83,6 +85,33 @@ arrow::Result<std::vector<AddFile>> Rewrite(LakeTable* table,
   return adds;
 }
 
+// Bytes a rewrite of `input` bytes of data files may write: the same rows in the same
+// codec, with slack for files read into a wider schema and for the footer.
+int64_t EstimatedOutput(int64_t input) { return input + input / 4 + (int64_t{64} << 10); }
+
+std::string Mib(int64_t bytes) {
+  return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
+}
+
+// The files of `group` one rewrite takes, smallest first: at most `target` bytes of them,
+// and an estimated output within `allowance` (none: unbounded).
+std::vector<const AddFile*> Select(std::vector<const AddFile*> group, int64_t target,
+                                   std::optional<int64_t> allowance) {
+  std::sort(group.begin(), group.end(), [](const AddFile* a, const AddFile* b) {
+    return a->size != b->size ? a->size < b->size : a->path < b->path;
+  });
+  std::vector<const AddFile*> chosen;
+  int64_t bytes = 0;
+  for (const AddFile* file : group) {
+    const int64_t next = bytes + file->size;
+    if (next > target) break;
+    if (allowance && EstimatedOutput(next) > *allowance) break;
+    chosen.push_back(file);
+    bytes = next;
+  }
+  return chosen;
+}
+
 }  // namespace
 
 arrow::Result<UpkeepResult> Compact(LakeTable* table) {
@@ -91,17 +120,46 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
   ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
   if (snapshot->version < 0 || !snapshot->schema) return result;
   if (!snapshot->CheckWritable().ok()) return result;
-  const int64_t small = (table->config().target_file_mb << 20) / 2;
+  const int64_t target = table->config().target_file_mb << 20;
+  const int64_t small = target / 2;
   // Small files by partition (their values, whatever folders other writers chose).
   std::map<PartitionValues, std::vector<const AddFile*>> groups;
   for (const auto& [path, add] : snapshot->files) {
     if (add.size < small) groups[add.partition_values].push_back(&add);
   }
   auto file_schema = FileSchemaOf(*snapshot->schema, snapshot->metadata.partition_columns);
-  for (const auto& [values, group] : groups) {
-    if (group.size() < 2) continue;
+  std::string deferred;
+  for (const auto& [values, small_files] : groups) {
+    if (small_files.size() < 2) continue;
+    // A rewrite that fills the store fails, and leaves it full for every writer: where
+    // the store says how much it can take, a rewrite takes at most half of it (asked
+    // again for each partition: ingest goes on meanwhile).
+    std::optional<int64_t> allowance;
+    const std::optional<int64_t> available = table->store()->AvailableBytes();
+    if (available) allowance = *available / 2;
+    std::vector<const AddFile*> group = Select(small_files, target, allowance);
+    if (group.size() < 2) {
+      // Two small files always fit in target_file_mb: only space stops them.
+      const auto smallest = Select(small_files, target, std::nullopt);
+      const int64_t two = smallest[0]->size + smallest[1]->size;
+      deferred = "compaction waits for free space: merging the smallest files of a "
+                 "partition needs about " +
+                 Mib(EstimatedOutput(two)) + " and takes at most half of the " +
+                 Mib(available.value_or(0)) + " free in " + table->store()->url();
+      continue;
+    }
+    // A rewrite failed lately (a store that cannot say how much room it has, out of it):
+    // take less, but at least the two smallest files.
+    if (const auto limit = table->upkeep().RewriteLimit()) {
+      auto limited = Select(small_files, std::min(target, *limit), allowance);
+      if (limited.size() < 2) limited.assign(group.begin(), group.begin() + 2);
+      group = std::move(limited);
+    }
+    int64_t input_bytes = 0;
+    for (const AddFile* file : group) input_bytes += file->size;
     std::vector<std::string> written;
     auto adds = Rewrite(table, group, file_schema, &written);
+    if (!adds.ok()) table->upkeep().RewriteFailed(input_bytes);
     std::set<std::string> replaced;
     for (const AddFile* file : group) replaced.insert(file->path);
     CommitResult committed;
@@ -133,13 +191,23 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
       return committed.status;
     }
     if (committed.outcome != CommitOutcome::kLanded) {
-      for (const auto& key : written) (void)table->store()->Delete(key);
+      // Nothing of it is in the table: what it wrote goes (an unfinished file was
+      // discarded by its writer already), so a failure leaves the store as it was.
+      for (const auto& key : written) {
+        auto deleted = table->store()->Delete(key);
+        if (!deleted.ok()) {
+          table->Warn("compaction could not delete its unused file " + key + " (" +
+                      deleted.message() + "): vacuum deletes it after retention_s");
+        }
+      }
       if (committed.outcome == CommitOutcome::kNotLanded) return committed.status;
       continue;
     }
+    table->upkeep().RewriteLanded(target);
     result.files_compacted += static_cast<int64_t>(group.size());
     result.files_written += static_cast<int64_t>(adds->size());
   }
+  table->upkeep().SetCompactionDeferred(std::move(deferred));
   return result;
 }
 
@@ -153,6 +221,9 @@ arrow::Result<int64_t> Vacuum(LakeTable* table) {
   for (const auto& [path, remove] : snapshot->tombstones) {
     if (remove.deletion_timestamp >= horizon) recently_removed.insert(KeyOfPath(path));
   }
+  // Files of a commit whose outcome is unknown may yet be referenced: kept until the log
+  // says.
+  const std::set<std::string> unresolved = table->UnresolvedFiles(snapshot->version);
   ARROW_ASSIGN_OR_RAISE(auto objects, table->store()->List(""));
   int64_t deleted = 0;
   for (const auto& object : objects) {
@@ -162,7 +233,10 @@ arrow::Result<int64_t> Vacuum(LakeTable* table) {
     if (object.key.size() < 8 || object.key.compare(object.key.size() - 8, 8, ".parquet") != 0) {
       continue;
     }
-    if (live.count(object.key) > 0 || recently_removed.count(object.key) > 0) continue;
+    if (live.count(object.key) > 0 || recently_removed.count(object.key) > 0 ||
+        unresolved.count(object.key) > 0) {
+      continue;
+    }
     if (object.modified_ms >= horizon) continue;  // may be a write still in progress
     ARROW_RETURN_NOT_OK(table->store()->Delete(object.key));
     ++deleted;
@@ -170,38 +244,66 @@ arrow::Result<int64_t> Vacuum(LakeTable* table) {
   return deleted;
 }
 
-arrow::Status Upkeep(LakeTable* table, UpkeepResult* result) {
-  UpkeepResult local;
-  // A table we may not write (deletion vectors, change data feed, actions we do not
-  // know) is read only: no compaction, checkpoint or vacuum could keep its state whole.
-  ARROW_ASSIGN_OR_RAISE(auto latest, table->Latest());
-  if (latest->version < 0 || !latest->CheckWritable().ok()) {
-    if (result != nullptr) *result = local;
+namespace {
+
+// The checkpoint step of a round: one when checkpoint_interval commits have passed.
+arrow::Status CheckpointIfDue(LakeTable* table, UpkeepResult* result) {
+  const auto& config = table->config();
+  if (config.checkpoint_interval <= 0) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
+  int64_t last = -1;
+  auto pointer = table->store()->Get("_delta_log/_last_checkpoint");
+  if (pointer.ok()) {
+    auto parsed = nlohmann::json::parse((*pointer)->ToString(), nullptr, false);
+    if (parsed.is_object() && parsed.contains("version") &&
+        parsed["version"].is_number_integer()) {
+      last = parsed["version"].get<int64_t>();
+    }
+  }
+  if (snapshot->version >= 0 && snapshot->version - last >= config.checkpoint_interval) {
+    ARROW_RETURN_NOT_OK(table->log()->WriteCheckpoint(*snapshot));
+    result->checkpointed = true;
+  }
+  return arrow::Status::OK();
+}
+
+// Every step of a round but the check that the table may be written.
+arrow::Status UpkeepSteps(LakeTable* table, UpkeepResult* result) {
+  // Cleanup first: it only frees space, which a full store needs before anything else
+  // (and compaction's own replaced files are among what it frees).
+  if (table->VacuumDue()) {
+    ARROW_ASSIGN_OR_RAISE(result->files_vacuumed, Vacuum(table));
+  }
+  if (!table->upkeep().WritesDue(UpkeepHealth::Clock::now())) {
+    result->backed_off = true;
     return arrow::Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(local, Compact(table));
-  const auto& config = table->config();
-  if (config.checkpoint_interval > 0) {
-    ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
-    int64_t last = -1;
-    auto pointer = table->store()->Get("_delta_log/_last_checkpoint");
-    if (pointer.ok()) {
-      auto parsed = nlohmann::json::parse((*pointer)->ToString(), nullptr, false);
-      if (parsed.is_object() && parsed.contains("version") &&
-          parsed["version"].is_number_integer()) {
-        last = parsed["version"].get<int64_t>();
-      }
-    }
-    if (snapshot->version >= 0 && snapshot->version - last >= config.checkpoint_interval) {
-      ARROW_RETURN_NOT_OK(table->log()->WriteCheckpoint(*snapshot));
-      local.checkpointed = true;
-    }
-  }
-  if (table->VacuumDue()) {
-    ARROW_ASSIGN_OR_RAISE(local.files_vacuumed, Vacuum(table));
+  ARROW_ASSIGN_OR_RAISE(auto compacted, Compact(table));
+  result->files_compacted = compacted.files_compacted;
+  result->files_written = compacted.files_written;
+  return CheckpointIfDue(table, result);
+}
+
+}  // namespace
+
+arrow::Status Upkeep(LakeTable* table, UpkeepResult* result) {
+  UpkeepResult local;
+  auto st = [&]() -> arrow::Status {
+    // A table we may not write (deletion vectors, change data feed, actions we do not
+    // know) is read only: no compaction, checkpoint or vacuum could keep its state whole.
+    ARROW_ASSIGN_OR_RAISE(auto latest, table->Latest());
+    if (latest->version < 0 || !latest->CheckWritable().ok()) return arrow::Status::OK();
+    return UpkeepSteps(table, &local);
+  }();
+  if (!st.ok()) {
+    table->upkeep().Failed(
+        st, std::chrono::seconds(table->config().compaction_interval_s),
+        UpkeepHealth::Clock::now());
+  } else if (!local.backed_off) {
+    table->upkeep().Succeeded();
   }
   if (result != nullptr) *result = local;
-  return arrow::Status::OK();
+  return st;
 }
 
 }  // namespace arrowport::lake

@@ -212,6 +212,9 @@ CommitResult LakeTable::Commit(const Planner& plan) {
     }
     if (!objectstore::IsAlreadyExists(st)) {
       auto resolved = Resolve(*base, version, *commit, st);
+      if (resolved && resolved->outcome == CommitOutcome::kUnknown) {
+        RememberUnresolved(version, *commit);
+      }
       if (resolved) return *resolved;
       // Another writer's commit holds the version: a lost race after all.
     }
@@ -377,6 +380,31 @@ bool LakeTable::VacuumDue() {
   if (last_vacuum_ && now - *last_vacuum_ < every) return false;
   last_vacuum_ = now;
   return true;
+}
+
+void LakeTable::RememberUnresolved(int64_t version, const CommitActions& commit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& add : commit.adds) {
+    // Absolute paths and URLs are not ours to delete (vacuum lists the table only).
+    if (add.path.find("://") != std::string::npos || add.path.rfind('/', 0) == 0) {
+      continue;
+    }
+    unresolved_[KeyOfPath(add.path)] = version;
+  }
+}
+
+std::set<std::string> LakeTable::UnresolvedFiles(int64_t latest_version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::set<std::string> keys;
+  for (auto it = unresolved_.begin(); it != unresolved_.end();) {
+    if (it->second <= latest_version) {
+      it = unresolved_.erase(it);
+    } else {
+      keys.insert(it->first);
+      ++it;
+    }
+  }
+  return keys;
 }
 
 }  // namespace arrowport::lake

@@ -18,6 +18,7 @@
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/config/config.h"
 #include "arrowport/lake/delta_log.h"
+#include "arrowport/lake/upkeep_health.h"
 #include "arrowport/objectstore/object_store.h"
 
 namespace arrowport::lake {
@@ -121,8 +122,18 @@ class LakeTable {
   /// Whether a vacuum is due (at most every retention period, or 10 minutes if shorter,
   /// and at least a second apart); true marks it done now.
   bool VacuumDue();
+  /// The table's upkeep record (failures, backoff of compaction and checkpoints).
+  UpkeepHealth& upkeep() { return upkeep_; }
+  /// \brief The data files (keys) of this process's commits whose outcome was unknown
+  /// and may still land: those that tried a version after `latest_version`. Once the log
+  /// holds a commit at the version one tried, it can never land (put-if-absent): its
+  /// files are then referenced by the log or provably not, and are forgotten here.
+  /// Vacuum keeps every key returned.
+  std::set<std::string> UnresolvedFiles(int64_t latest_version);
 
  private:
+  // Remembers the files of `commit`, whose PUT at `version` ended with no verdict.
+  void RememberUnresolved(int64_t version, const CommitActions& commit);
   void Publish(std::shared_ptr<const Snapshot> snapshot);
   // Latest() without the single flight: the caller that reads the log.
   arrow::Result<std::shared_ptr<const Snapshot>> ReadLatest();
@@ -169,6 +180,9 @@ class LakeTable {
   int64_t lost_races_ = 0;
   int64_t snapshot_copies_ = 0;
   std::optional<std::chrono::steady_clock::time_point> last_vacuum_;
+  UpkeepHealth upkeep_;
+  // Keys of files of commits of unknown outcome -> the version each commit tried.
+  std::map<std::string, int64_t> unresolved_;
   arrow::Status refusal_;     // why the log is refused (OK: it is not)
   int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)
   // One probe at a time; once passed, never again for this table object.

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <climits>
@@ -257,6 +258,12 @@ arrow::Result<std::shared_ptr<arrow::io::OutputStream>> LocalStore::OpenUpload(
   std::string path = PathOf(key);
   ARROW_ASSIGN_OR_RAISE(TempFile file, TempFile::Create(ParentOf(path)));
   return std::make_shared<LocalUpload>(std::move(file), std::move(path));
+}
+
+std::optional<int64_t> LocalStore::AvailableBytes() const {
+  struct statvfs info {};
+  if (::statvfs(root_.c_str(), &info) != 0) return std::nullopt;
+  return static_cast<int64_t>(info.f_bavail) * static_cast<int64_t>(info.f_frsize);
 }
 
 arrow::Status LocalStore::CheckInsideRoot(const std::string& key) const {

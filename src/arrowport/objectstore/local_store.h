@@ -43,6 +43,8 @@ class LocalStore final : public ObjectStore {
   /// An arrow::io::ReadableFile.
   arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
       const std::string& key) override;
+  /// The free space of the directory's file system (statvfs: f_bavail).
+  std::optional<int64_t> AvailableBytes() const override;
 
  private:
   arrow::Status CheckInsideRoot(const std::string& key) const;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,10 @@ class ObjectStore {
   /// relied on (S3 `If-None-Match: *`, which some S3-compatible stores ignore) rather
   /// than on this process's own file system.
   virtual bool NeedsConditionalWriteProbe() const { return false; }
+  /// Bytes the store can still take, where it can say: a directory's file system (the
+  /// space an unprivileged writer may use). std::nullopt where it cannot (S3 has no such
+  /// question) or the answer failed.
+  virtual std::optional<int64_t> AvailableBytes() const { return std::nullopt; }
 };
 
 /// True for the error PutIfAbsent returns when the key already exists.

@@ -301,6 +301,7 @@ std::vector<LakeService::Figures> LakeService::figures() {
       f.lost_races = published.lake->lost_races();
       f.snapshot_copies = published.lake->snapshot_copies();
       f.snapshot_bytes = published.lake->kept_bytes();
+      f.upkeep = published.lake->upkeep().Report(lake::UpkeepHealth::Clock::now());
     }
     out.push_back(std::move(f));
   }
@@ -406,7 +407,15 @@ void LakeService::RunOnce(
       last = now;
       auto st = lake::Upkeep(table->get());
       if (!st.ok()) {
-        logger_->Warn("lake upkeep failed", {{"stream", stream}, {"error", st.message()}});
+        // Compaction and checkpoints back off after a failure: this line comes at most as
+        // often as they are tried.
+        const auto report = (*table)->upkeep().Report(lake::UpkeepHealth::Clock::now());
+        logger_->Warn("lake upkeep failed",
+                      {{"stream", stream},
+                       {"error", st.message()},
+                       {"failures_in_a_row", std::to_string(report.failures_in_a_row)},
+                       {"retry_in_s",
+                        std::to_string((report.retry_in_ms + 999) / 1000)}});
       } else {
         Committed(stream);
       }

@@ -71,6 +71,7 @@ class LakeService {
     /// (the last log read failed on the store: reads see the last snapshot).
     std::string state;
     std::string error;
+    lake::UpkeepReport upkeep;  ///< the table's upkeep: failures, backoff, deferral
   };
   static constexpr const char* kStateOk = "ok";
   static constexpr const char* kStateRefused = "refused";

@@ -87,6 +87,32 @@ void Server::Impl::MakeMetrics() {
                 "Memory a lake stream's table holds in kept snapshots (an estimate), charged "
                 "to limits.max_request_memory",
                 MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::snapshot_bytes));
+  // Upkeep that fails (a full or failing store) shows here, not only in the log.
+  const auto by_upkeep = [this](int64_t lake::UpkeepReport::*field, int64_t scale) {
+    return [this, field, scale] {
+      std::vector<Sample> out;
+      if (!lake_service) return out;
+      for (const auto& f : lake_service->figures()) {
+        out.push_back({{f.stream}, static_cast<double>(f.upkeep.*field) / scale});
+      }
+      return out;
+    };
+  };
+  r.AddCallback("arrowport_lake_upkeep_failures_total",
+                "Upkeep rounds (vacuum, compaction, checkpoint) of a lake stream's "
+                "table that failed",
+                MetricType::kCounter, {"stream"},
+                by_upkeep(&lake::UpkeepReport::failures, 1));
+  r.AddCallback("arrowport_lake_upkeep_failures_in_a_row",
+                "Upkeep rounds of a lake stream's table that failed since the last that "
+                "succeeded (0: upkeep is healthy)",
+                MetricType::kGauge, {"stream"},
+                by_upkeep(&lake::UpkeepReport::failures_in_a_row, 1));
+  r.AddCallback("arrowport_lake_upkeep_retry_seconds",
+                "Seconds until compaction and checkpoints of a lake stream's table "
+                "are tried again after failures (backoff; 0: at the next round)",
+                MetricType::kGauge, {"stream"},
+                by_upkeep(&lake::UpkeepReport::retry_in_ms, 1000));
   r.AddCallback("arrowport_lake_table_state",
                 "1 for the state a lake stream's table is in (ok; refused: its log cannot be "
                 "loaded or fails validation, reads and writes fail; unavailable: the last "

@@ -11,6 +11,7 @@
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/status_code_interceptor.h"
+#include "arrowport/server/lake_health.h"
 #include "arrowport/server/port_check.h"
 #include "arrowport/server/server_impl.h"
 #include "arrowport/storage/memory_limit.h"
@@ -225,8 +226,10 @@ void Server::Impl::MakePipelines() {
   sources.database_stats = [this] { return DatabaseFigures(); };
   sources.router = router.get();
   sources.lake_states = [service = lake_service.get()] {
-    std::map<std::string, std::pair<std::string, std::string>> states;
-    for (const auto& f : service->figures()) states[f.stream] = {f.state, f.error};
+    std::map<std::string, LakeStreamStatus> states;
+    for (const auto& f : service->figures()) {
+      states[f.stream] = {f.state, f.error, f.upkeep};
+    }
     return states;
   };
   sources.metrics = metrics.get();
@@ -272,6 +275,9 @@ arrow::Status Server::Impl::StartFlight() {
   deps.request_memory = request_memory;
   deps.metrics = metrics.get();
   deps.status_json = [this](const Principal* caller) { return StatusJson(caller); };
+  deps.lake_health = [this](bool with_details) {
+    return lake_service ? LakeHealthJson(lake_service->figures(), with_details) : "";
+  };
   flight = flight::MakeFlightService(std::move(deps));
 
   ARROW_ASSIGN_OR_RAISE(auto location,
@@ -379,6 +385,9 @@ arrow::Status Server::Impl::StartHttp() {
   deps.status_json = [this](const Principal* caller) { return StatusJson(caller); };
   deps.storage_health = [this](bool with_details) {
     return storage::StorageHealthJson(database->Health(), with_details);
+  };
+  deps.lake_health = [this](bool with_details) {
+    return lake_service ? LakeHealthJson(lake_service->figures(), with_details) : "";
   };
   auto started = http::HttpGateway::Start(deps, config.http.host, config.http.port);
   if (!started.ok()) {

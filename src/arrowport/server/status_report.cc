@@ -161,7 +161,7 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
                              : std::map<std::string, std::vector<int64_t>>{};
   const auto lake_states = sources_.lake_states
                                ? sources_.lake_states()
-                               : std::map<std::string, std::pair<std::string, std::string>>{};
+                               : std::map<std::string, LakeStreamStatus>{};
   json streams = json::array();
   for (json& stream : ingest::StreamList(*sources_.router, IsAdmin(caller))) {
     if (!MaySee(caller, stream)) continue;
@@ -171,10 +171,23 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
     // or "unavailable".
     auto lake = lake_states.find(stream["stream"].get<std::string>());
     if (lake != lake_states.end()) {
-      stream["lake_state"] = lake->second.first;
-      if (!lake->second.second.empty() && IsAdmin(caller)) {
-        stream["lake_error"] = lake->second.second;
+      stream["lake_state"] = lake->second.state;
+      if (!lake->second.error.empty() && IsAdmin(caller)) {
+        stream["lake_error"] = lake->second.error;
       }
+      // Its upkeep: failures (the error names the store: admins), the backoff, and
+      // compaction waiting for space.
+      const lake::UpkeepReport& upkeep = lake->second.upkeep;
+      json entry = {{"failures", upkeep.failures},
+                    {"failures_in_a_row", upkeep.failures_in_a_row},
+                    {"retry_in_s", (upkeep.retry_in_ms + 999) / 1000}};
+      if (IsAdmin(caller)) {
+        if (!upkeep.last_error.empty()) entry["last_error"] = upkeep.last_error;
+        if (!upkeep.compaction_deferred.empty()) {
+          entry["compaction_deferred"] = upkeep.compaction_deferred;
+        }
+      }
+      stream["lake_upkeep"] = std::move(entry);
     }
     streams.push_back(std::move(stream));
   }

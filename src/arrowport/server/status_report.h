@@ -11,6 +11,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/common/principal.h"
+#include "arrowport/lake/upkeep_health.h"
 #include "arrowport/storage/database_stats.h"
 
 namespace arrowport {
@@ -28,6 +29,13 @@ struct TableInfo;
 
 namespace arrowport::server {
 
+/// A lake stream's table as the status report shows it.
+struct LakeStreamStatus {
+  std::string state;  ///< LakeService::kStateOk, kStateRefused or kStateUnavailable
+  std::string error;  ///< why it is refused
+  lake::UpkeepReport upkeep;
+};
+
 /// Where the status report's figures come from; all pointers outlive the report.
 struct StatusSources {
   storage::Database* database = nullptr;
@@ -39,8 +47,8 @@ struct StatusSources {
   bool auth_enabled = false;
   /// The listeners' URLs, read at each report: "flight", "http", "metrics" ("" = none).
   std::function<std::vector<std::pair<std::string, std::string>>()> listeners;
-  /// Lake streams' table states by stream: (state, why it is refused) (LakeService).
-  std::function<std::map<std::string, std::pair<std::string, std::string>>()> lake_states;
+  /// Lake streams' tables by stream (LakeService).
+  std::function<std::map<std::string, LakeStreamStatus>()> lake_states;
 };
 
 /// \brief The summary the status page (GET /), GET /status, the `status` action and
