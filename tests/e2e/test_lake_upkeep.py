@@ -92,11 +92,12 @@ def test_checkpoints_are_read_by_delta_rs_and_by_a_fresh_server(start_server, tm
     client = server.client()
     for i in range(5):
         put_path(client, events(range(i * 10, (i + 1) * 10)), "events")
-    checkpoint = wait_for(lambda: sorted((tmp_path / "lake" / "events" / "_delta_log")
-                                         .glob("*.checkpoint.parquet")), what="a checkpoint")
-    last = json.loads((tmp_path / "lake" / "events" / "_delta_log" / "_last_checkpoint")
-                      .read_text())
-    assert checkpoint[-1].name == f"{last['version']:020d}.checkpoint.parquet"
+    log = tmp_path / "lake" / "events" / "_delta_log"
+    # The checkpoint's file is written first, then _last_checkpoint points at it (the
+    # Delta protocol's order): wait for both.
+    wait_for(lambda: (log / "_last_checkpoint").exists(), what="a checkpoint")
+    last = json.loads((log / "_last_checkpoint").read_text())
+    assert (log / f"{last['version']:020d}.checkpoint.parquet").exists()
     # delta-rs reads the table starting from our checkpoint.
     assert rows(lake.read()) == rows(events(range(50)))
     server.stop()
