@@ -61,7 +61,9 @@ class S3Proxy:
         self.reads_fail = False
         self.lost_commits = []  # paths whose answer was lost
         self.conditional_puts = 0
+        self.received = 0  # requests that reached the proxy (wait_for_requests)
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -78,6 +80,8 @@ class S3Proxy:
                 path = self.path
                 fault = None
                 with proxy._lock:
+                    proxy.received += 1
+                    proxy._arrived.notify_all()
                     if self.command == "PUT" and "if-none-match" in headers:
                         proxy.conditional_puts += 1
                         if proxy.strip_conditions:
@@ -141,6 +145,14 @@ class S3Proxy:
 
     def s3_config(self, **overrides):
         return self.minio.s3_config(endpoint=self.endpoint, **overrides)
+
+    def wait_for_requests(self, count, timeout=60):
+        """Waits until `count` requests in all have reached the proxy (the server is in a
+        store request); fails the test after `timeout` seconds."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self.received >= count, timeout):
+                raise AssertionError(f"{self.received} store requests arrived, expected "
+                                     f"{count} within {timeout}s")
 
     def heal(self):
         """Reads pass again; a stopped MinIO goes on (SIGCONT)."""

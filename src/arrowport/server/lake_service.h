@@ -76,6 +76,10 @@ class LakeService {
 
   /// The poll and upkeep thread.
   void Start();
+  /// Starts no more refreshes or upkeep (the server is shutting down); returns at once.
+  void RequestStop();
+  /// RequestStop, then waits for the thread: a store request it is in ends when the
+  /// stores' stop (S3Settings::stop) is cancelled.
   void Stop();
 
  private:
@@ -99,6 +103,7 @@ class LakeService {
   // The name the store of lake `url` is read under (made on first use).
   std::string StoreName(const std::string& url);
   void Run();
+  bool stopping();
   // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).
   void RunOnce(std::map<std::string, std::chrono::steady_clock::time_point>& upkept);
 
