@@ -138,10 +138,11 @@ class LakeTable {
   arrow::Status refusal_;     // why the log is refused (OK: it is not)
   int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)
   // One probe at a time; once passed, never again for this table object.
-  std::mutex probe_mutex_;
+  // (Timed: a caller whose call is cancelled stops waiting behind a stuck store request.)
+  std::timed_mutex probe_mutex_;
   bool conditional_writes_checked_ = false;
   // One log read at a time: concurrent callers wait for it rather than list twice.
-  std::mutex refresh_mutex_;
+  std::timed_mutex refresh_mutex_;
   // CheckpointedTxnCounts' answers by (appId, txn version); one lookup at a time, so
   // racing retries read the log once. Cleared when it reaches kMaxRememberedCounts.
   static constexpr size_t kMaxRememberedCounts = 4096;
