@@ -152,6 +152,33 @@ def test_a_client_that_leaves_frees_its_call_at_once(start_server, tmp_path, min
     assert_readers_agree(server, lake, events(range(20)))
 
 
+def test_a_commit_cut_short_by_its_client_leaving_keeps_its_files(start_server, tmp_path,
+                                                                   minio, proxy):
+    """MinIO writes the commit and stops (SIGSTOP) before answering; the retried PUT hangs.
+    The client's deadline passes: the server's call ends at once as "outcome unknown"
+    (logged), keeping every file the commit may reference; after SIGCONT the rows are
+    there once and the retry with the same request id is a duplicate. Before, the call
+    waited out the store's retries (minutes)."""
+    server = lake_server(start_server, tmp_path, proxy)
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    lake = minio.lake("events")
+    proxy.lose_next_commit = "stop_minio"
+    err, _ = failed_put(client, events(range(10, 20)),
+                        {"stream": "events", "request_id": "r-1"}, timeout=5)
+    assert isinstance(err, flight.FlightTimedOutError), repr(err)
+    assert proxy.lost_commits, "the fault did not happen"
+    assert logged_times(server, "method=do_put", 2, MARGIN_S), server.stderr()
+    last = [line for line in server.stderr().splitlines() if "method=do_put" in line][-1]
+    assert "outcome unknown, retry with the same request id" in last, last
+    proxy.heal()
+    assert_readers_agree(server, lake, events(range(20)))
+    summary = put_cmd(client, events(range(10, 20)), {"stream": "events",
+                                                      "request_id": "r-1"})[-1]
+    assert summary["duplicate"] is True and summary["rows"] == 10, summary
+    assert_readers_agree(server, lake, events(range(20)))
+
+
 def http_ingest_with_timeout(server, table, timeout):
     import requests
     from lake_util import ARROW, ipc_bytes

@@ -42,6 +42,11 @@ class CallCancellation {
   bool cancelled() const;
   /// Why the call was cancelled (OK when it was not).
   arrow::Status reason() const;
+  /// What a call that failed with `failure` reports: `failure` while not cancelled;
+  /// once cancelled, the reason, unless `failure` says a commit's outcome is unknown
+  /// (ErrorKind::kOutcomeUnknown: the client must still learn to retry with its request
+  /// id), which is kept with the reason in front.
+  arrow::Status Explain(const arrow::Status& failure) const;
 
   /// Subscribes `interrupt` (run at once if already cancelled) until the returned
   /// subscription is destroyed. `self` must be the shared_ptr owning this object.

@@ -101,8 +101,8 @@ class CallRunner {
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);
         // A call stopped by its deadline, its client or the server fails for that reason,
-        // whatever DuckDB said about the interrupt.
-        if (!st.ok() && cancellation->cancelled()) st = cancellation->reason();
+        // whatever DuckDB said about the interrupt (a commit of unknown outcome says so).
+        st = cancellation->Explain(st);
         // A write committed, and the call failed after all (its reply): kept, whatever
         // the client was told, so not logged as a failure.
         record.committed_late = (committed_late && committed_late->load()) ||
