@@ -67,7 +67,10 @@ class S3Proxy:
         self.stop_on_data_read = False
         self.data_read_stopped = threading.Event()
         self.stopped_at = None  # the path of that GET
+        self.received = 0  # requests that reached the proxy
+        self.waiting = 0   # requests forwarded to MinIO and not answered yet
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -84,6 +87,8 @@ class S3Proxy:
                 path = self.path
                 fault = None
                 with proxy._lock:
+                    proxy.received += 1
+                    proxy._arrived.notify_all()
                     if self.command == "PUT" and "if-none-match" in headers:
                         proxy.conditional_puts += 1
                         if proxy.strip_conditions:
@@ -106,12 +111,17 @@ class S3Proxy:
                     return
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.minio.port,
                                                       timeout=120)
+                with proxy._lock:
+                    proxy.waiting += 1
+                    proxy._arrived.notify_all()
                 try:
                     upstream.request(self.command, path, body=body, headers=headers)
                     response = upstream.getresponse()
                     data = response.read()
                 finally:
                     upstream.close()
+                    with proxy._lock:
+                        proxy.waiting -= 1
                 if fault is not None:
                     # Written; the answer never reaches the client.
                     with proxy._lock:
@@ -155,6 +165,13 @@ class S3Proxy:
 
     def s3_config(self, **overrides):
         return self.minio.s3_config(endpoint=self.endpoint, **overrides)
+
+    def wait_for_waiting_request(self, timeout=60):
+        """Waits until a request forwarded to MinIO has no answer yet (with MinIO stopped:
+        the server is stuck in a store request); fails the test after `timeout` s."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self.waiting >= 1, timeout):
+                raise AssertionError(f"no store request waited on MinIO within {timeout}s")
 
     def heal(self):
         """Reads pass again; a stopped MinIO goes on (SIGCONT)."""

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "arrowport/common/status_detail.h"
+
 namespace arrowport {
 
 CallCancellation::Subscription& CallCancellation::Subscription::operator=(
@@ -60,6 +62,18 @@ bool CallCancellation::cancelled() const {
 arrow::Status CallCancellation::reason() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return reason_;
+}
+
+arrow::Status CallCancellation::Explain(const arrow::Status& failure) const {
+  const arrow::Status why = reason();
+  if (failure.ok() || why.ok()) return failure;
+  if (HasErrorKind(failure, ErrorKind::kOutcomeUnknown)) {
+    return failure.WithMessage(why.message(), ": ", failure.message());
+  }
+  if (failure.message().find(why.message()) != std::string::npos) {
+    return why.WithMessage(failure.message());
+  }
+  return why;
 }
 
 CallCancellation::Subscription CallCancellation::OnCancel(

@@ -42,6 +42,13 @@ class CallCancellation {
   bool cancelled() const;
   /// Why the call was cancelled (OK when it was not).
   arrow::Status reason() const;
+  /// What a call that failed with `failure` reports: `failure` while not cancelled;
+  /// once cancelled, the reason, unless `failure` says a commit's outcome is unknown
+  /// (ErrorKind::kOutcomeUnknown: the client must still learn to retry with its request
+  /// id), which is kept with the reason in front, or `failure` already tells the reason
+  /// (with what the handler adds: its stream, the rows a per_batch write keeps), which is
+  /// kept in the reason's code.
+  arrow::Status Explain(const arrow::Status& failure) const;
 
   /// Subscribes `interrupt` (run at once if already cancelled) until the returned
   /// subscription is destroyed. `self` must be the shared_ptr owning this object.

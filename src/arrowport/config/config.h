@@ -208,6 +208,8 @@ struct Config {
     /// Connecting, and any stall (under 16 KiB/s) this long, fails a request; ten times
     /// this in all, too.
     int64_t timeout_ms = 30000;
+    /// The most one store request takes in all, its retries included (1000..3600000).
+    int64_t call_timeout_ms = 120000;
     /// probe | trust: whether a lake table's first write checks that the store honours
     /// `If-None-Match: *` (and refuses to write when it does not).
     std::string conditional_writes = "probe";

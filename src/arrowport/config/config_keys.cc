@@ -185,6 +185,10 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"s3.timeout_ms",
        {100, 600000, [](const Config& c) -> int64_t { return c.s3.timeout_ms; },
         [](Config& c, int64_t v) { c.s3.timeout_ms = v; }}},
+      {"s3.call_timeout_ms",
+       {1000, int64_t{3600} * 1000,
+        [](const Config& c) -> int64_t { return c.s3.call_timeout_ms; },
+        [](Config& c, int64_t v) { c.s3.call_timeout_ms = v; }}},
   };
   return keys;
 }

@@ -101,15 +101,8 @@ class CallRunner {
         sql::CurrentCall current(&scope->context);
         st = fn(*scope, record);
         // A call stopped by its deadline, its client or the server fails for that reason,
-        // whatever DuckDB said about the interrupt.
-        // The handler's own account of that reason (its stream, the rows a per_batch
-        // write keeps) is kept in the reason's code.
-        if (!st.ok() && cancellation->cancelled()) {
-          const arrow::Status reason = cancellation->reason();
-          st = st.message().find(reason.message()) == std::string::npos
-                   ? reason
-                   : reason.WithMessage(st.message());
-        }
+        // whatever DuckDB said about the interrupt (a commit of unknown outcome says so).
+        st = cancellation->Explain(st);
         // A write committed, and the call failed after all (its reply): kept, whatever
         // the client was told, so not logged as a failure.
         record.committed_late = (committed_late && committed_late->load()) ||

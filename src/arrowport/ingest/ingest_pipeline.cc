@@ -260,9 +260,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   }
   if (!st.ok() && !validating->error().ok()) st = validating->error();
   if (!st.ok() && !disk_checked->error().ok()) st = disk_checked->error();
-  if (!st.ok() && call.cancellation && call.cancellation->cancelled()) {
-    st = call.cancellation->reason();
-  }
+  // A lake commit cut short by the cancellation may have landed: the client still learns
+  // that its outcome is unknown (retry with the same request id), and why.
+  if (call.cancellation) st = call.cancellation->Explain(st);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool per_batch = commit == config::CommitMode::kPerBatch && !result.in_transaction;

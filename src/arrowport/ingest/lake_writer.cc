@@ -5,6 +5,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/replay_reader.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/lake/lake_append.h"
@@ -28,6 +29,9 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
                           config::CommitMode commit, arrow::RecordBatchReader* source,
                           const BatchCommitted& on_commit, const CallContext& call,
                           metrics::IngestMeter* meter, IngestResult* result) {
+  // Every store request of the write (and of the threads it hands parts to) ends when the
+  // call is cancelled: its client gone, its deadline passed, the server stopping.
+  ThreadCancellationScope obey_call(call.cancellation);
   lake::AppendOptions options;
   options.policy = route.schema_policy;
   options.create_only = request.mode == WriteMode::kCreate;

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "arrow/record_batch.h"
 #include "arrow/type.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/lake/delta_schema.h"
 #include "arrowport/lake/lake_files.h"
 
@@ -19,6 +21,8 @@ constexpr size_t kMaxOpenFiles = 32;
 // Partitions one request may write: a stream partitioned by a column of (nearly) unique
 // values would otherwise make a file, and an add, per row.
 constexpr size_t kMaxPartitionsPerRequest = 1000;
+// What the cleanup of a cancelled request may take in all (see DeleteUncommitted).
+constexpr std::chrono::seconds kCancelledCleanupTime{5};
 
 // The protocol a table needs to hold timestamp_ntz columns: reader 3 / writer 7 with the
 // feature, keeping every feature the table's protocol had or implied.
@@ -313,6 +317,16 @@ arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
 }
 
 void LakeAppend::DeleteUncommitted() {
+  // A cancelled request (client gone, deadline passed) still deletes its files from a
+  // store that answers, within a short while of its own: a store that does not answer
+  // holds the call no longer (vacuum collects what is left). The server stopping ends
+  // the cleanup at once (S3Settings::stop).
+  std::optional<ThreadCancellationScope> cleanup;
+  if (const auto call = ThreadCancellation::Current().cancellation;
+      call != nullptr && call->cancelled() && (!open_.empty() || !pending_keys_.empty())) {
+    cleanup.emplace(ThreadCancellation{
+        nullptr, std::chrono::steady_clock::now() + kCancelledCleanupTime});
+  }
   for (auto& [folder, file] : open_) file->Abort();
   open_.clear();
   for (size_t i = 0; i < pending_keys_.size(); ++i) {

@@ -13,6 +13,7 @@ objectstore::S3Settings S3SettingsOf(const config::Config::S3& s3) {
   settings.session_token = s3.session_token;
   settings.part_bytes = s3.part_mb << 20;
   settings.timeout_ms = s3.timeout_ms;
+  settings.call_timeout_ms = s3.call_timeout_ms;
   settings.trust_conditional_writes = s3.conditional_writes == "trust";
   return settings;
 }

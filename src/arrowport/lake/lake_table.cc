@@ -6,9 +6,29 @@
 #include <thread>
 
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {
+
+namespace {
+
+// Takes `lock`, waiting as long as the thread's call is not cancelled: the holder may be
+// stuck in a store request of its own (another call's, the poller's), and a call whose
+// client left must not wait for it.
+arrow::Status LockUnlessCancelled(std::unique_lock<std::timed_mutex>& lock) {
+  const auto call = ThreadCancellation::Current().cancellation;
+  if (call == nullptr) {
+    lock.lock();
+    return arrow::Status::OK();
+  }
+  while (!lock.try_lock_for(std::chrono::milliseconds(50))) {
+    if (call->cancelled()) return call->reason();
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
 
 LakeTable::LakeTable(std::shared_ptr<objectstore::ObjectStore> store,
                      config::LakeConfig config, Logger* logger,
@@ -83,7 +103,7 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   while (reading_) {
     auto read = reading_;
     lock.unlock();
-    read->answer.wait();
+    ARROW_RETURN_NOT_OK(WaitUnlessCancelled(read->answer));
     if (read->number >= needed) return read->answer.get();
     lock.lock();
   }
@@ -321,7 +341,8 @@ std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t ver
 
 arrow::Status LakeTable::CheckConditionalWrites() {
   if (!store_->NeedsConditionalWriteProbe()) return arrow::Status::OK();
-  std::lock_guard<std::mutex> lock(probe_mutex_);
+  std::unique_lock<std::timed_mutex> lock(probe_mutex_, std::defer_lock);
+  ARROW_RETURN_NOT_OK(LockUnlessCancelled(lock));
   if (conditional_writes_checked_) return arrow::Status::OK();
   ARROW_RETURN_NOT_OK(ProbeConditionalWrites());
   conditional_writes_checked_ = true;

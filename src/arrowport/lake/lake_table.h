@@ -186,7 +186,8 @@ class LakeTable {
   arrow::Status refusal_;     // why the log is refused (OK: it is not)
   int64_t refused_at_ = -1;   // the newest version listed then (-1: not known)
   // One probe at a time; once passed, never again for this table object.
-  std::mutex probe_mutex_;
+  // (Timed: a caller whose call is cancelled stops waiting behind a stuck store request.)
+  std::timed_mutex probe_mutex_;
   bool conditional_writes_checked_ = false;
   // CheckpointedTxnCounts' answers (or lookups in flight) by (appId, txn version): racing
   // retries of one request share one search. Cleared when it reaches

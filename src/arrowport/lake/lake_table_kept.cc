@@ -1,5 +1,7 @@
 #include "arrowport/lake/lake_table.h"
 
+#include "arrowport/common/thread_cancellation.h"
+
 // The snapshots a LakeTable keeps (shared, immutable, charged to the memory budget) and
 // the answers it remembers.
 
@@ -56,7 +58,10 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
       searcher = true;
     }
   }
-  if (!searcher) return search->answer.get();
+  if (!searcher) {
+    ARROW_RETURN_NOT_OK(WaitUnlessCancelled(search->answer));
+    return search->answer.get();
+  }
   arrow::Result<Counts> found = arrow::Status::UnknownError("not searched");
   try {
     found = log_.FindTxnCounts(app_id, txn_version, checkpoint_version);

@@ -10,6 +10,7 @@
 #include "arrow/io/interfaces.h"
 #include "arrow/result.h"
 #include "arrow/status.h"
+#include "arrowport/common/call_cancellation.h"
 
 namespace arrowport::objectstore {
 
@@ -39,6 +40,15 @@ struct S3Settings {
   /// large transfer that keeps moving is not cut off.
   int64_t timeout_ms = 30000;
   int retries = 3;  ///< transient failures (5xx, connection) retried
+  /// s3.call_timeout_ms: the most one store call (one Get, Put, List page, upload part...)
+  /// takes in all, its retries and their pauses included; a store that trickles bytes
+  /// or answers 5xx for ever cannot hold a caller longer.
+  int64_t call_timeout_ms = 120000;
+  /// The server's own cancellation (may be null): cancelled when the server stops, it
+  /// ends every transfer at once and refuses new ones, whichever thread runs them
+  /// (background upkeep, DuckDB reading lake files, cleanup of a failed write). A call's
+  /// own cancellation reaches the store through ThreadCancellationScope.
+  std::shared_ptr<CallCancellation> stop;
   /// s3.conditional_writes: `trust` skips the lake's probe that the store honours
   /// `If-None-Match: *` (LakeTable::CheckConditionalWrites); `probe` (default) runs it.
   bool trust_conditional_writes = false;

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/s3_curl.h"
 #include "arrowport/objectstore/s3_xml.h"
 
@@ -49,6 +51,18 @@ std::chrono::milliseconds Backoff(int attempt) {
   return std::chrono::milliseconds(ceiling / 2 + device() % (ceiling / 2 + 1));
 }
 
+// Sleeps `pause`, or less when `stop` says to end (then false).
+bool PauseUnlessStopped(std::chrono::milliseconds pause, const TransferStop& stop) {
+  const auto until = std::min(std::chrono::steady_clock::now() + pause, stop.deadline);
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop.Stopped()) return false;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - std::chrono::steady_clock::now(),
+                                                      std::chrono::milliseconds(50)));
+  }
+  return !stop.Stopped();
+}
+
 bool RefusedCredentials(const std::string& code) {
   static constexpr std::string_view kCodes[] = {
       "InvalidAccessKeyId",    "SignatureDoesNotMatch", "InvalidToken",
@@ -85,12 +99,18 @@ struct S3Client::Impl {
   std::string region;
   int64_t part_bytes = 0;
   int retries = 0;
+  int64_t call_timeout_ms = 0;
+  std::shared_ptr<CallCancellation> stop;
   CurlSettings curl;
   CurlPool pool;
 
   std::string UrlOf(const S3Request& request) const;
   arrow::Status TransportError(std::string_view op, const std::string& key,
                                const CurlOutcome& outcome, int attempts) const;
+  // A call given up before S3's answer: cancelled, the server stopping, or its deadline.
+  arrow::Status Abandoned(std::string_view op, const std::string& key,
+                          const TransferStop& stop, const CurlOutcome* last,
+                          int attempts) const;
 };
 
 S3Client::S3Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -123,11 +143,14 @@ arrow::Result<std::shared_ptr<S3Client>> S3Client::Make(const S3Settings& settin
     return arrow::Status::Invalid("s3.part_bytes ", settings.part_bytes,
                                   " is outside S3's part sizes (5 MiB to 5 GiB)");
   }
-  if (settings.timeout_ms <= 0 || settings.retries < 0) {
-    return arrow::Status::Invalid("s3.timeout_ms must be positive and s3.retries >= 0");
+  if (settings.timeout_ms <= 0 || settings.retries < 0 || settings.call_timeout_ms <= 0) {
+    return arrow::Status::Invalid(
+        "s3.timeout_ms and s3.call_timeout_ms must be positive and s3.retries >= 0");
   }
   impl->part_bytes = settings.part_bytes;
   impl->retries = settings.retries;
+  impl->call_timeout_ms = settings.call_timeout_ms;
+  impl->stop = settings.stop;
 
   CurlSettings& curl = impl->curl;
   curl.timeout_ms = settings.timeout_ms;
@@ -197,28 +220,80 @@ arrow::Status S3Client::Impl::TransportError(std::string_view op, const std::str
   }
 }
 
+arrow::Status S3Client::Impl::Abandoned(std::string_view op, const std::string& key,
+                                        const TransferStop& stop, const CurlOutcome* last,
+                                        int attempts) const {
+  const std::string what = std::string(op) + " s3://" + bucket + "/" + key + ", " +
+                           std::to_string(attempts) +
+                           (attempts == 1 ? " attempt" : " attempts");
+  std::string before;
+  if (last != nullptr && last->code != CURLE_OK && last->code != CURLE_ABORTED_BY_CALLBACK) {
+    before = "; the last attempt: " + last->error;
+  } else if (last != nullptr && last->code == CURLE_OK) {
+    before = "; the last attempt: HTTP " + std::to_string(last->response.status);
+  }
+  arrow::Status reason = stop.Reason();
+  if (!reason.ok()) {
+    // Whatever the request was doing is not known to have reached S3, nor not to have.
+    return arrow::Status::IOError("S3 request to ", endpoint, " abandoned before its answer (",
+                                  reason.message(), ")", before, " (", what, ")");
+  }
+  if (!stop.deadline_is_own) {
+    return arrow::Status::IOError("S3 endpoint ", endpoint,
+                                  " gave no answer in the time left to the request", before,
+                                  " (", what, ")");
+  }
+  return arrow::Status::IOError("S3 endpoint ", endpoint, " gave no answer within ",
+                                call_timeout_ms, " ms (s3.call_timeout_ms, retries included)",
+                                before, " (", what, ")");
+}
+
 arrow::Result<S3Response> S3Client::Send(std::string_view op, const S3Request& request) {
   const std::string url = impl_->UrlOf(request);
+  // The whole call, retries included, ends at its own deadline or the thread's call's,
+  // whichever is first, and at once when that call is cancelled or the server stops.
+  const ThreadCancellation thread = ThreadCancellation::Current();
+  TransferStop stop;
+  stop.call = thread.cancellation;
+  stop.server = impl_->stop;
+  stop.deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(impl_->call_timeout_ms);
+  if (thread.deadline && *thread.deadline < stop.deadline) {
+    stop.deadline = *thread.deadline;
+    stop.deadline_is_own = false;
+  }
   bool sent_before = false;
+  std::optional<CurlOutcome> last;
   for (int attempt = 0;; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(Backoff(attempt));
-    CurlOutcome outcome = impl_->pool.Perform(impl_->curl, url, request);
-    const bool last = attempt >= impl_->retries;
+    if (attempt > 0 && !PauseUnlessStopped(Backoff(attempt), stop)) {
+      return impl_->Abandoned(op, request.key, stop, last ? &*last : nullptr, attempt);
+    }
+    if (stop.Stopped()) {
+      return impl_->Abandoned(op, request.key, stop, last ? &*last : nullptr, attempt);
+    }
+    CurlOutcome outcome = impl_->pool.Perform(impl_->curl, url, request, stop);
+    const bool last_attempt = attempt >= impl_->retries;
     if (outcome.out_of_memory) {
       return arrow::Status::IOError("S3 ", op, " ", ObjectUrl(request.key),
                                     ": the answer is larger than 1 GiB or does not fit in "
                                     "memory");
     }
     if (outcome.code != CURLE_OK) {
-      if (!Transient(outcome.code) || last) {
+      if (outcome.code == CURLE_ABORTED_BY_CALLBACK ||
+          (outcome.code == CURLE_OPERATION_TIMEDOUT && stop.Expired())) {
+        return impl_->Abandoned(op, request.key, stop, &outcome, attempt + 1);
+      }
+      if (!Transient(outcome.code) || last_attempt) {
         return impl_->TransportError(op, request.key, outcome, attempt + 1);
       }
       sent_before |= outcome.code != CURLE_COULDNT_CONNECT &&
                      outcome.code != CURLE_COULDNT_RESOLVE_HOST;
+      last = std::move(outcome);
       continue;
     }
-    if (outcome.response.status >= 500 && !last) {
+    if (outcome.response.status >= 500 && !last_attempt) {
       sent_before = true;
+      last = std::move(outcome);
       continue;
     }
     outcome.response.retried_after_send = sent_before;

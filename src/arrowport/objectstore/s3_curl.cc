@@ -149,7 +149,18 @@ void SetMethod(CURL* curl, const S3Request& request, BodyReader* reader) {
   }
 }
 
+// curl's progress callback: a non-zero answer aborts the transfer.
+int CheckStop(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const TransferStop*>(user)->Stopped() ? 1 : 0;
+}
+
 }  // namespace
+
+arrow::Status TransferStop::Reason() const {
+  if (call != nullptr && call->cancelled()) return call->reason();
+  if (server != nullptr && server->cancelled()) return server->reason();
+  return arrow::Status::OK();
+}
 
 CurlPool::CurlPool() {
   // Thread-safe and reference-counted since curl 7.84.
@@ -179,7 +190,7 @@ void CurlPool::Release(EasyHandle handle) {
 }
 
 CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& url,
-                              const S3Request& request) {
+                              const S3Request& request, const TransferStop& stop) {
   CurlOutcome outcome;
   EasyHandle handle = Acquire();
   CURL* curl = handle.get();
@@ -221,13 +232,23 @@ CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& u
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(settings.timeout_ms));
   // A trickle (under 16 KiB/s for timeout_ms) ends the request, and so does any request
-  // running ten times timeout_ms in all: a store (or something posing as one) cannot
-  // hold a call, a query or the shutdown for ever.
+  // running ten times timeout_ms in all or past the store call's deadline; the progress
+  // callback ends it as soon as its call is cancelled or the server stops: a store (or
+  // something posing as one) cannot hold a call, a query or the shutdown.
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 16L * 1024);
   curl_easy_setopt(
       curl, CURLOPT_LOW_SPEED_TIME,
       static_cast<long>(std::max<int64_t>(1, (settings.timeout_ms + 999) / 1000)));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(settings.timeout_ms * 10));
+  int64_t total_ms = settings.timeout_ms * 10;
+  if (stop.deadline != std::chrono::steady_clock::time_point::max()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        stop.deadline - std::chrono::steady_clock::now());
+    total_ms = std::clamp<int64_t>(left.count(), 1, total_ms);
+  }
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(total_ms));
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &CheckStop);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stop);
   if (!settings.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
   }

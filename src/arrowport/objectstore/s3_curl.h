@@ -4,12 +4,14 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/objectstore/s3_client.h"
 
 namespace arrowport::objectstore {
@@ -22,6 +24,23 @@ struct CurlSettings {
   std::string token_header;  ///< "x-amz-security-token: ..." or empty
   std::string ca_file;
   int64_t timeout_ms = 30000;
+};
+
+/// What ends an exchange before its answer: the calling call cancelled (client gone, its
+/// deadline, shutdown), the server stopping (S3Settings::stop), or the store call's total
+/// deadline. Checked by curl's progress callback, at least once a second while a
+/// transfer runs, moving or not.
+struct TransferStop {
+  std::shared_ptr<CallCancellation> call;    ///< may be null
+  std::shared_ptr<CallCancellation> server;  ///< may be null
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool deadline_is_own = true;  ///< s3.call_timeout_ms's, not the calling thread's
+
+  /// Why the exchange must end now (OK: it may go on). Past the deadline: OK too, the
+  /// caller words that error (it knows the setting).
+  arrow::Status Reason() const;
+  bool Expired() const { return std::chrono::steady_clock::now() >= deadline; }
+  bool Stopped() const { return !Reason().ok() || Expired(); }
 };
 
 /// The result of one exchange: a transfer error, or S3's answer.
@@ -43,9 +62,10 @@ class CurlPool {
   CurlPool(const CurlPool&) = delete;
   CurlPool& operator=(const CurlPool&) = delete;
 
-  /// Sends `request` to `url` once (no retries).
+  /// Sends `request` to `url` once (no retries), ended early (CURLE_ABORTED_BY_CALLBACK
+  /// or CURLE_OPERATION_TIMEDOUT at the deadline) as `stop` says.
   CurlOutcome Perform(const CurlSettings& settings, const std::string& url,
-                      const S3Request& request);
+                      const S3Request& request, const TransferStop& stop);
 
  private:
   struct EasyFree {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/s3_xml.h"
 
 namespace arrowport::objectstore {
@@ -179,7 +180,10 @@ arrow::Status S3Upload::UploadPart() {
   if (!finished.ok()) return Fail(finished);
   const size_t index = etags_.size();
   etags_.emplace_back();
-  auto send = [this, index, body = std::move(body)]() -> arrow::Status {
+  // The part travels on a thread of its own, under the writer's call's cancellation.
+  auto send = [this, index, body = std::move(body),
+               limits = ThreadCancellation::Current()]() -> arrow::Status {
+    ThreadCancellationScope scope(limits);
     S3Request part;
     part.method = "PUT";
     part.key = key_;

@@ -10,6 +10,7 @@
 #include "arrowport/common/client_principal.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/json_util.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/storage/database.h"
@@ -191,7 +192,7 @@ arrow::Status QueryPipeline::CheckTable(storage::Connection* conn, const QueryRe
 
 arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
     const QueryRequest& request, const CallContext& call) {
-  RefreshLakes(request);
+  RefreshLakes(request, call);
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
   return conn->DescribeQuery(request.ToSql(), ClientPrincipal(call).get());
@@ -200,7 +201,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     const QueryRequest& request, const CallContext& call) {
   const auto start = std::chrono::steady_clock::now();
-  if (!request.lake_part) RefreshLakes(request);
+  if (!request.lake_part) RefreshLakes(request, call);
   auto reader = [&]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
     ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
     ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
@@ -316,8 +317,11 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   return plan;
 }
 
-void QueryPipeline::RefreshLakes(const QueryRequest& request) const {
-  if (lake_reads_.refresh) lake_reads_.refresh(request.table.empty() ? request.sql : request.table);
+void QueryPipeline::RefreshLakes(const QueryRequest& request, const CallContext& call) const {
+  if (!lake_reads_.refresh) return;
+  // The store's log reads end with the call (client gone, deadline, shutdown).
+  ThreadCancellationScope obey_call(call.cancellation);
+  lake_reads_.refresh(request.table.empty() ? request.sql : request.table);
 }
 
 std::optional<QueryRequest::LakePart> QueryPipeline::LakeLayout(const std::string& table) const {

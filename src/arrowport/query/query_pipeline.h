@@ -157,7 +157,7 @@ class QueryPipeline {
   /// The SQL of a RowPart request, once its table is still the one the part was cut from.
   arrow::Result<std::string> RowPartSql(storage::Connection* conn, const QueryRequest& request);
   /// LakeReads::refresh for `request` (when lake reads are on).
-  void RefreshLakes(const QueryRequest& request) const;
+  void RefreshLakes(const QueryRequest& request, const CallContext& call) const;
   /// KeyError when `request` names a table that does not exist.
   arrow::Status CheckTable(storage::Connection* conn, const QueryRequest& request);
   storage::Database* database_;

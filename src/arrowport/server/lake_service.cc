@@ -347,13 +347,22 @@ void LakeService::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-void LakeService::Stop() {
+void LakeService::RequestStop() {
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     stop_ = true;
   }
   wake_.notify_all();
+}
+
+void LakeService::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
+}
+
+bool LakeService::stopping() {
+  std::lock_guard<std::mutex> lock(wake_mutex_);
+  return stop_;
 }
 
 void LakeService::Run() {
@@ -379,6 +388,8 @@ void LakeService::RunOnce(
   for (const auto& [stream, entry] : router_->Snapshot()) {
     const config::StreamConfig& route = entry.first;
     if (route.sink != config::Sink::kLake) continue;
+    // A shutdown starts no store work; the round's remaining streams wait for no one.
+    if (stopping()) return;
     any_lake = true;
     any_lake_.store(true);
     bool due = true;

@@ -81,6 +81,10 @@ class LakeService {
 
   /// The poll and upkeep thread.
   void Start();
+  /// Starts no more refreshes or upkeep (the server is shutting down); returns at once.
+  void RequestStop();
+  /// RequestStop, then waits for the thread: a store request it is in ends when the
+  /// stores' stop (S3Settings::stop) is cancelled.
   void Stop();
 
  private:
@@ -109,6 +113,7 @@ class LakeService {
   // one replacement per table at a time, none of the readers of mutex_ waiting for it.
   std::unique_lock<std::mutex> ReplacingLock(const std::string& url);
   void Run();
+  bool stopping();
   // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).
   void RunOnce(std::map<std::string, std::chrono::steady_clock::time_point>& upkept);
 

@@ -209,6 +209,8 @@ arrow::Status Server::Shutdown() {
   // the checkpoint below always runs.
   const auto grace = std::chrono::seconds(impl_->setup.config.limits.shutdown_grace_s);
   const auto deadline = std::chrono::system_clock::now() + grace;
+  // No new refresh or upkeep; one under way gets the grace period like a call.
+  if (impl_->lake_service) impl_->lake_service->RequestStop();
   std::mutex done_mutex;
   std::condition_variable done_changed;
   bool done = false;
@@ -219,6 +221,9 @@ arrow::Status Server::Shutdown() {
       impl_->logger.Warn("shutdown grace period over: cancelling calls still open",
                          {{"calls", std::to_string(impl_->watchdog->size())}});
       impl_->watchdog->CancelAll(ShuttingDown("the server is shutting down"));
+      // A store that does not answer (stopped, trickling) holds nothing past the grace:
+      // its requests end, cleanup after them is skipped (vacuum collects the files).
+      impl_->store_stop->Cancel(ShuttingDown("the server is shutting down"));
     }
   });
   if (impl_->metrics_http) impl_->metrics_http->Stop(deadline);
@@ -229,15 +234,16 @@ arrow::Status Server::Shutdown() {
   const auto grpc_deadline = deadline + std::chrono::seconds(2);
   auto st = impl_->flight->Shutdown(&grpc_deadline);
   (void)impl_->flight->Wait();
+  if (impl_->lake_service) impl_->lake_service->Stop();
   {
     std::lock_guard<std::mutex> lock(done_mutex);
     done = true;
   }
   done_changed.notify_all();
   canceller.join();
+  impl_->store_stop->Cancel(ShuttingDown("the server has shut down"));
   // Open Flight SQL transactions roll back; prepared statements are freed.
   if (impl_->sql_sessions) impl_->sql_sessions->Close();
-  if (impl_->lake_service) impl_->lake_service->Stop();
   auto cp = impl_->database->Checkpoint();
   if (!cp.ok()) impl_->logger.Warn("checkpoint at shutdown failed", {{"error", cp.message()}});
   impl_->logger.Info("stopped", {{"database", impl_->setup.config.db_path}});

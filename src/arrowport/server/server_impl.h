@@ -61,6 +61,9 @@ struct Server::Impl {
   std::unique_ptr<flight::TransferPolicy> transfer;  // transfer.*, hot-reloaded
   /// Lake tables (streams with sink: lake) and their views and upkeep.
   storage::LakeStores lake_stores;
+  /// Cancelled when the shutdown's grace is over (or its work is done): every object store
+  /// request still open ends and no new one starts, whichever thread runs it.
+  std::shared_ptr<CallCancellation> store_stop = CallCancellation::Make();
   std::unique_ptr<lake::LakeCatalog> lakes;
   std::unique_ptr<LakeService> lake_service;
   std::unique_ptr<ingest::IngestPipeline> ingest;

@@ -201,8 +201,9 @@ void Server::Impl::MakePipelines() {
                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   query->SetTableSplit({config.flight_max_endpoints > 0 ? config.flight_max_endpoints : cores,
                         config.flight_endpoint_rows});
-  lakes = std::make_unique<lake::LakeCatalog>(lake::S3SettingsOf(config.s3), &logger,
-                                               request_memory);
+  objectstore::S3Settings s3 = lake::S3SettingsOf(config.s3);
+  s3.stop = store_stop;
+  lakes = std::make_unique<lake::LakeCatalog>(std::move(s3), &logger, request_memory);
   lake_service = std::make_unique<LakeService>(database.get(), lake_stores, lakes.get(),
                                                router.get(), &logger);
   ingest->EnableLakes(lakes.get(),

@@ -1,0 +1,119 @@
+// A call waiting behind another thread's log read that is stuck on the store (the
+// poller's, another call's) stops waiting when it is cancelled (issue 35, item 6); before,
+// it waited on the table's mutex for as long as the store held the other read.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "arrowport/common/thread_cancellation.h"
+#include "arrowport/lake/lake_test_util.h"
+
+namespace arrowport::lake {
+namespace {
+
+using testing::Append;
+using testing::Batch;
+using testing::TempDir;
+
+// A directory store whose listings hang, once armed, until released (a store that stopped
+// answering), and which says when one is hanging.
+class HangingStore : public objectstore::ObjectStore {
+ public:
+  explicit HangingStore(std::shared_ptr<objectstore::ObjectStore> inner)
+      : inner_(std::move(inner)) {}
+  void Arm() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    armed_ = true;
+  }
+  void AwaitHanging() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return hanging_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    armed_ = false;
+    changed_.notify_all();
+  }
+
+  std::string url() const override { return inner_->url(); }
+  arrow::Result<std::shared_ptr<arrow::Buffer>> Get(const std::string& key) override {
+    return inner_->Get(key);
+  }
+  arrow::Result<std::shared_ptr<arrow::Buffer>> GetRange(const std::string& key, int64_t offset,
+                                                          int64_t length) override {
+    return inner_->GetRange(key, offset, length);
+  }
+  arrow::Result<objectstore::ObjectInfo> Head(const std::string& key) override {
+    return inner_->Head(key);
+  }
+  arrow::Result<std::vector<objectstore::ObjectInfo>> List(
+      const std::string& prefix, const std::string& start_after) override {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (armed_) {
+        hanging_ = true;
+        changed_.notify_all();
+        changed_.wait(lock, [this] { return !armed_; });
+        hanging_ = false;
+      }
+    }
+    return inner_->List(prefix, start_after);
+  }
+  arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override {
+    return inner_->Put(key, std::move(data));
+  }
+  arrow::Status PutIfAbsent(const std::string& key,
+                            std::shared_ptr<arrow::Buffer> data) override {
+    return inner_->PutIfAbsent(key, std::move(data));
+  }
+  arrow::Status Delete(const std::string& key) override { return inner_->Delete(key); }
+  arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenUpload(
+      const std::string& key) override {
+    return inner_->OpenUpload(key);
+  }
+  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
+      const std::string& key) override {
+    return inner_->OpenRead(key);
+  }
+
+ private:
+  std::shared_ptr<objectstore::ObjectStore> inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool armed_ = false;
+  bool hanging_ = false;
+};
+
+TEST(LakeCancel, ACancelledCallStopsWaitingBehindAStuckLogRead) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.url = dir.url();
+  auto store =
+      std::make_shared<HangingStore>(objectstore::OpenObjectStore(lake.url, {}).ValueOrDie());
+  auto table = std::make_shared<LakeTable>(store, lake);
+  ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
+
+  store->Arm();
+  std::thread poller([&] { (void)table->Latest(); });  // no call: waits for the store
+  store->AwaitHanging();
+
+  auto call = CallCancellation::Make();
+  call->Cancel(arrow::Status::Cancelled("the client went away (scripted)"));
+  arrow::Status latest;
+  {
+    ThreadCancellationScope scope(call);
+    latest = table->Latest().status();
+  }
+  EXPECT_TRUE(latest.IsCancelled()) << latest;
+  EXPECT_NE(latest.message().find("the client went away (scripted)"), std::string::npos)
+      << latest;
+  store->Release();
+  poller.join();
+  // Without a cancelled call, the wait is for the read, which then serves both.
+  EXPECT_EQ(table->Latest().ValueOrDie()->version, 0);
+}
+
+}  // namespace
+}  // namespace arrowport::lake

@@ -1,0 +1,239 @@
+"""Every store call cancellable, with a total deadline (issue 35, item 6). Before, one S3
+call could run ~20 minutes with the defaults (30 s of stall per attempt, ten times that in
+all, four attempts), a request stuck on a store that does not answer ignored its client
+leaving and the watchdog, and SIGTERM took 103 s with a 3 s grace while MinIO was stopped.
+
+Against a real MinIO stopped with SIGSTOP (the server reaches it through s3_proxy.py, which
+only counts the requests, so a test knows the server is inside a store request). The
+bounds are generous (a machine twice as slow passes) yet far below one stalled attempt of
+the old code (s3.timeout_ms: 30 s)."""
+import contextlib
+import json
+import signal
+import subprocess
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from lake_util import (events, flight_query, http_ingest, http_query, lake_stream, put_cmd,
+                       put_path, rows, start_lake_server)
+from s3_proxy import S3Proxy
+
+ERRORS = (pa.ArrowException, flight.FlightError)
+# A stalled attempt of the old code alone took s3.timeout_ms (30 s by default, kept here).
+STALL_MS = 30000
+# What the new code may take beyond its deadline on a loaded machine.
+MARGIN_S = 12
+
+
+@pytest.fixture
+def proxy(minio):
+    proxy = S3Proxy(minio)
+    yield proxy
+    proxy.close()  # SIGCONT first: a stopped MinIO would not stop either
+
+
+def lake_server(start_server, tmp_path, proxy, name="lake", s3=None, limits=None,
+                refresh_ms=3600000):
+    streams = {"events": lake_stream(proxy.minio.url("events"), compaction_interval_s=0,
+                                     refresh_ms=refresh_ms)}
+    extra = {"limits": limits} if limits else None
+    return start_lake_server(start_server, tmp_path, streams, name=name,
+                             s3=proxy.s3_config(timeout_ms=STALL_MS, **(s3 or {})),
+                             extra=extra)
+
+
+def stop_minio(proxy):
+    """SIGSTOP: MinIO's socket still accepts connections, nothing answers."""
+    proxy.minio.proc.send_signal(signal.SIGSTOP)
+
+
+def failed_put(client, table, command, timeout=None):
+    """A DoPut that fails: (its error, seconds it took)."""
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(command))
+    options = flight.FlightCallOptions(timeout=timeout) if timeout else None
+    start = time.monotonic()
+    writer, metadata = client.do_put(descriptor, table.schema, options=options)
+    try:
+        writer.write_table(table)
+        writer.done_writing()
+        while metadata.read() is not None:
+            pass
+        writer.close()
+    except ERRORS as e:
+        with contextlib.suppress(*ERRORS):
+            writer.close()
+        return e, time.monotonic() - start
+    pytest.fail("the write was accepted while the store was stopped")
+
+
+def logged_times(server, text, times, timeout):
+    """True once the server's log holds `text` `times` times (each call logs one line as
+    it ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.stderr().count(text) >= times:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def assert_readers_agree(server, lake, expected):
+    assert rows(lake.read()) == rows(expected)
+    assert rows(http_query(server, "SELECT id, day, x, name FROM events ORDER BY id")) == \
+        rows(expected)
+
+
+def test_a_store_call_ends_at_its_total_deadline(start_server, tmp_path, minio, proxy):
+    """s3.call_timeout_ms bounds one store call, retries included: a write to a stopped
+    store ends then, as "store unavailable" (retry later), and frees its admission slot.
+    Before, the key did not exist and the write ran on for minutes."""
+    server = lake_server(start_server, tmp_path, proxy, s3={"call_timeout_ms": 3000},
+                         limits={"max_concurrent_requests": 1})
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    lake = minio.lake("events")
+    stop_minio(proxy)
+    err, took = failed_put(client, events(range(10, 20)), {"stream": "events",
+                                                           "request_id": "r-1"})
+    assert isinstance(err, flight.FlightUnavailableError), repr(err)
+    assert "s3.call_timeout_ms" in str(err) and "3000 ms" in str(err), str(err)
+    assert took < 3 + MARGIN_S, f"the write took {took:.1f}s"
+    # The slot is free: the one call allowed is ours.
+    assert flight_query(client, "SELECT 42 AS x").column("x").to_pylist() == [42]
+    # HTTP says the same in its terms.
+    start = time.monotonic()
+    r = http_ingest(server, "events", events(range(10, 20)), request_id="r-1")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable", r.text
+    assert "s3.call_timeout_ms" in r.text, r.text
+    assert time.monotonic() - start < 3 + MARGIN_S
+    proxy.heal()
+    # Nothing was committed: the retry lands, once.
+    summary = put_cmd(client, events(range(10, 20)), {"stream": "events",
+                                                      "request_id": "r-1"})[-1]
+    assert summary["rows"] == 10 and not summary.get("duplicate"), summary
+    assert_readers_agree(server, lake, events(range(20)))
+
+
+@pytest.mark.parametrize("protocol", ["flight", "http"])
+def test_a_client_that_leaves_frees_its_call_at_once(start_server, tmp_path, minio, proxy,
+                                                     protocol):
+    """The store is stopped; the client gives up (its deadline, its connection closed).
+    The server's call, blocked in a store request, ends with it and frees its admission
+    slot. Before, it waited out the store's retries (minutes) holding the slot."""
+    server = lake_server(start_server, tmp_path, proxy,
+                         limits={"max_concurrent_requests": 1})
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    lake = minio.lake("events")
+    stop_minio(proxy)
+    if protocol == "flight":
+        err, _ = failed_put(client, events(range(10, 20)),
+                            {"stream": "events", "request_id": "r-1"}, timeout=3)
+        assert isinstance(err, flight.FlightTimedOutError), repr(err)
+        gone = time.monotonic()
+        assert logged_times(server, "method=do_put", 2, MARGIN_S), server.stderr()
+    else:
+        import requests
+        with pytest.raises(requests.exceptions.Timeout):
+            http_ingest_with_timeout(server, events(range(10, 20)), timeout=3)
+        gone = time.monotonic()
+        assert logged_times(server, "path=/ingest/events", 1, MARGIN_S), server.stderr()
+    assert time.monotonic() - gone < MARGIN_S
+    # The write was stuck in a store request, or behind one (the poller's log read).
+    assert proxy.waiting >= 1, "no store request was stuck"
+    # The slot is free at once (the store is still stopped).
+    assert flight_query(client, "SELECT 42 AS x").column("x").to_pylist() == [42]
+    proxy.heal()
+    put_cmd(client, events(range(10, 20)), {"stream": "events", "request_id": "r-1"})
+    assert_readers_agree(server, lake, events(range(20)))
+
+
+def test_a_commit_cut_short_by_its_client_leaving_keeps_its_files(start_server, tmp_path,
+                                                                   minio, proxy):
+    """MinIO writes the commit and stops (SIGSTOP) before answering; the retried PUT hangs.
+    The client's deadline passes: the server's call ends at once as "outcome unknown"
+    (logged), keeping every file the commit may reference; after SIGCONT the rows are
+    there once and the retry with the same request id is a duplicate. Before, the call
+    waited out the store's retries (minutes)."""
+    server = lake_server(start_server, tmp_path, proxy)
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    lake = minio.lake("events")
+    proxy.lose_next_commit = "stop_minio"
+    err, _ = failed_put(client, events(range(10, 20)),
+                        {"stream": "events", "request_id": "r-1"}, timeout=5)
+    assert isinstance(err, flight.FlightTimedOutError), repr(err)
+    assert proxy.lost_commits, "the fault did not happen"
+    assert logged_times(server, "method=do_put", 2, MARGIN_S), server.stderr()
+    last = [line for line in server.stderr().splitlines() if "method=do_put" in line][-1]
+    assert "outcome unknown, retry with the same request id" in last, last
+    proxy.heal()
+    assert_readers_agree(server, lake, events(range(20)))
+    summary = put_cmd(client, events(range(10, 20)), {"stream": "events",
+                                                      "request_id": "r-1"})[-1]
+    assert summary["duplicate"] is True and summary["rows"] == 10, summary
+    assert_readers_agree(server, lake, events(range(20)))
+
+
+def http_ingest_with_timeout(server, table, timeout):
+    import requests
+    from lake_util import ARROW, ipc_bytes
+    return requests.post(f"{server.http}/ingest/events", data=ipc_bytes(table),
+                         headers={"Content-Type": ARROW}, params={"request_id": "r-1"},
+                         timeout=timeout)
+
+
+def test_sigterm_with_the_store_stopped_exits_within_its_grace(start_server, tmp_path, minio,
+                                                               proxy):
+    """SIGTERM while a write waits on a stopped store: the process exits within
+    limits.shutdown_grace_s and a small margin, skipping the cleanup a hung store cannot
+    do; after SIGCONT everything acknowledged is there once, and the interrupted request
+    retried with its id lands once (delta-rs and Arrowport agree). Before: 103 s."""
+    grace_s = 3
+    # The log is polled twice a second: the poller is stuck in a store request too.
+    server = lake_server(start_server, tmp_path, proxy, refresh_ms=500,
+                         limits={"shutdown_grace_s": grace_s})
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    lake = minio.lake("events")
+    stop_minio(proxy)
+    outcome = {}
+
+    def write():
+        outcome["error"], _ = failed_put(client, events(range(10, 20)),
+                                         {"stream": "events", "request_id": "r-1"},
+                                         timeout=300)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    # A store request is stuck: the poller's, or the write's (which may also wait behind
+    # the poller's, holding the table's log refresh).
+    proxy.wait_for_waiting_request()
+    start = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = server.proc.wait(timeout=grace_s + MARGIN_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the server did not exit within {grace_s + MARGIN_S}s of SIGTERM "
+                    f"(grace {grace_s}s):\n{server.stderr()[-3000:]}")
+    took = time.monotonic() - start
+    assert took < grace_s + MARGIN_S, took
+    assert code == 0, server.stderr()[-3000:]
+    writer.join(timeout=60)
+    assert not writer.is_alive()
+    err = outcome["error"]
+    assert isinstance(err, (flight.FlightUnavailableError, flight.FlightCancelledError)), \
+        repr(err)
+    proxy.heal()
+    # What was acknowledged is there once; the interrupted request was not acknowledged
+    # and its retry lands once.
+    assert rows(lake.read()) == rows(events(range(10)))
+    again = lake_server(start_server, tmp_path, proxy, name="again")
+    summary = put_cmd(again.client(), events(range(10, 20)),
+                      {"stream": "events", "request_id": "r-1"})[-1]
+    assert summary["rows"] == 10, summary
+    assert_readers_agree(again, lake, events(range(20)))
