@@ -29,5 +29,21 @@ TEST(CallCancellation, ACancelledCallReportsItsReasonButKeepsAnUnknownOutcome) {
   EXPECT_TRUE(call->Explain(arrow::Status::OK()).ok());
 }
 
+// The handler's own account of the reason (its stream, the rows a per_batch write
+// keeps) was replaced by the bare reason: a per_batch copy_from said nothing of what stays.
+TEST(CallCancellation, AFailureThatTellsTheReasonIsKeptInTheReasonsCode) {
+  auto call = CallCancellation::Make();
+  call->Cancel(TimedOut("the write ran past limits.query_timeout_s"));
+  const auto told = arrow::Status::Cancelled(
+      "stream 's' -> table t: the write ran past limits.query_timeout_s; 10 rows in 2 "
+      "batches were committed before it and stay (per_batch)");
+  const auto explained = call->Explain(told);
+  EXPECT_TRUE(HasErrorKind(explained, ErrorKind::kTimedOut)) << explained;
+  EXPECT_EQ(explained.message(), told.message());
+  // A failure about something else (DuckDB's "interrupted") is the reason alone.
+  const auto other = call->Explain(arrow::Status::IOError("INTERRUPT Error: Interrupted!"));
+  EXPECT_EQ(other.message(), "the write ran past limits.query_timeout_s");
+}
+
 }  // namespace
 }  // namespace arrowport
