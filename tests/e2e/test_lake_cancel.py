@@ -83,6 +83,7 @@ def logged_times(server, text, times, timeout):
 
 def assert_readers_agree(server, lake, expected):
     assert rows(lake.read()) == rows(expected)
+    assert rows(lake.polars()) == rows(expected)
     assert rows(http_query(server, "SELECT id, day, x, name FROM events ORDER BY id")) == \
         rows(expected)
 

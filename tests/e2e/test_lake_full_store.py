@@ -198,6 +198,7 @@ def test_a_nearly_full_directory_is_cleaned_first_and_never_refilled(start_serve
     expected.sort(key=lambda r: r["id"])
     assert arrowport_rows(c) == expected
     assert rows(lake.read()) == expected
+    assert rows(lake.polars()) == expected
 
 
 def test_minio_on_a_full_disk_backs_off_says_so_and_recovers_when_space_is_added(
@@ -265,5 +266,6 @@ def test_minio_on_a_full_disk_backs_off_says_so_and_recovers_when_space_is_added
         expected.sort(key=lambda r: r["id"])
         assert arrowport_rows(b) == expected
         assert rows(lake.read()) == expected
+        assert rows(lake.polars()) == expected
     finally:
         minio.stop()

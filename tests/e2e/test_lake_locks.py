@@ -103,6 +103,7 @@ def test_a_stopped_store_holds_up_neither_scrapes_nor_other_tables(start_server,
     assert rows(flight_query(client, "SELECT * FROM events ORDER BY id")) == \
         rows(events(range(20)))
     assert rows(lake.read()) == rows(events(range(20)))
+    assert rows(lake.polars()) == rows(events(range(20)))
 
 
 def test_a_commit_copies_its_snapshot_once_and_the_kept_ones_are_charged(start_server,

@@ -3,6 +3,7 @@
 // it waited on the table's mutex for as long as the store held the other read.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -51,11 +52,20 @@ class HangingStore : public objectstore::ObjectStore {
   arrow::Result<std::vector<objectstore::ObjectInfo>> List(
       const std::string& prefix, const std::string& start_after) override {
     {
+      // As S3 does, a hanging request ends once the call it serves is cancelled.
+      const auto call = ThreadCancellation::Current().cancellation;
       std::unique_lock<std::mutex> lock(mutex_);
       if (armed_) {
         hanging_ = true;
         changed_.notify_all();
-        changed_.wait(lock, [this] { return !armed_; });
+        while (armed_) {
+          changed_.wait_for(lock, std::chrono::milliseconds(20));
+          if (call != nullptr && call->cancelled()) {
+            hanging_ = false;
+            return arrow::Status::IOError("abandoned before its answer (",
+                                          call->reason().message(), ")");
+          }
+        }
         hanging_ = false;
       }
     }
@@ -113,6 +123,41 @@ TEST(LakeCancel, ACancelledCallStopsWaitingBehindAStuckLogRead) {
   poller.join();
   // Without a cancelled call, the wait is for the read, which then serves both.
   EXPECT_EQ(table->Latest().ValueOrDie()->version, 0);
+}
+
+// The caller leading a shared log read was cancelled, so the read ended with that call's
+// reason: a caller waiting on it whose own call goes on must not take that for the store's
+// answer (its commit then failed as "store unavailable", its query read the old view).
+TEST(LakeCancel, AWaiterDoesNotInheritTheCancellationOfTheCallerLeadingTheRead) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.url = dir.url();
+  auto store =
+      std::make_shared<HangingStore>(objectstore::OpenObjectStore(lake.url, {}).ValueOrDie());
+  auto table = std::make_shared<LakeTable>(store, lake);
+  ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
+
+  store->Arm();
+  auto leading_call = CallCancellation::Make();
+  arrow::Status led;
+  std::thread leader([&] {
+    ThreadCancellationScope scope(leading_call);
+    led = table->Latest().status();
+  });
+  store->AwaitHanging();
+  arrow::Result<std::shared_ptr<const Snapshot>> waited =
+      arrow::Status::UnknownError("not run");
+  std::thread waiter([&] { waited = table->Latest(); });  // a call that goes on
+  // Time for the waiter to join the leader's read (had it not, it reads itself: the
+  // outcome asserted below is the same, only the old code's failure would be missed).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  leading_call->Cancel(arrow::Status::Cancelled("the leader's client went away (scripted)"));
+  leader.join();
+  EXPECT_FALSE(led.ok());
+  store->Release();
+  waiter.join();
+  ASSERT_TRUE(waited.ok()) << waited.status();
+  EXPECT_EQ((*waited)->version, 0);
 }
 
 }  // namespace

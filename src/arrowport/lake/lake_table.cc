@@ -99,18 +99,23 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   std::unique_lock<std::mutex> lock(mutex_);
   // A read that started before this call may have listed the log before a commit this
   // caller knows of: the answer is the first read that starts after now.
-  const int64_t needed = reads_started_ + 1;
-  while (reading_) {
-    auto read = reading_;
+  int64_t needed = reads_started_ + 1;
+  for (;;) {
+    std::shared_ptr<LogRead> shared = reading_;
+    if (!shared && last_read_ && last_read_->number >= needed) shared = last_read_;
+    if (!shared) break;  // this caller reads
     lock.unlock();
-    ARROW_RETURN_NOT_OK(WaitUnlessCancelled(read->answer));
-    if (read->number >= needed) return read->answer.get();
+    ARROW_RETURN_NOT_OK(WaitUnlessCancelled(shared->answer));
+    if (shared->number >= needed) {
+      Answer answer = shared->answer.get();
+      // A read whose caller was cancelled may have ended for that call's reason: one
+      // whose own call goes on does not take it for the store's and reads again.
+      if (answer.ok() || !shared->leader_cancelled) return answer;
+      lock.lock();
+      needed = reads_started_ + 1;
+      continue;
+    }
     lock.lock();
-  }
-  if (last_read_ && last_read_->number >= needed) {
-    auto read = last_read_;
-    lock.unlock();
-    return read->answer.get();
   }
   auto read = std::make_shared<LogRead>();
   read->number = ++reads_started_;
@@ -130,6 +135,8 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
     answer = arrow::Status::UnknownError("reading the Delta log of ", store_->url(),
                                          ": an unknown exception");
   }
+  const auto call = ThreadCancellation::Current().cancellation;
+  read->leader_cancelled = call != nullptr && call->cancelled();
   lock.lock();
   reading_.reset();
   last_read_ = read;
@@ -359,8 +366,12 @@ arrow::Status LakeTable::ProbeConditionalWrites() {
   };
   arrow::Status racing[2];
   {
-    std::thread other(
-        [&] { racing[1] = store_->PutIfAbsent(key, arrow::Buffer::FromString("b")); });
+    // The racing put obeys the caller's cancellation too: a caller whose client left
+    // would otherwise wait here for it, holding probe_mutex_.
+    std::thread other([&, limits = ThreadCancellation::Current()] {
+      ThreadCancellationScope scope(limits);
+      racing[1] = store_->PutIfAbsent(key, arrow::Buffer::FromString("b"));
+    });
     racing[0] = store_->PutIfAbsent(key, arrow::Buffer::FromString("a"));
     other.join();
   }

@@ -172,6 +172,9 @@ class LakeTable {
   struct LogRead {
     int64_t number = 0;
     std::shared_future<arrow::Result<std::shared_ptr<const Snapshot>>> answer;
+    // Set before the answer: the reading caller's call was cancelled, so a failure may be
+    // that call's reason, not the store's (a waiter whose call goes on reads again).
+    bool leader_cancelled = false;
   };
   std::shared_ptr<LogRead> reading_;    // in flight (null: none)
   std::shared_ptr<LogRead> last_read_;  // the last one finished
@@ -197,6 +200,8 @@ class LakeTable {
   std::mutex counts_mutex_;  // guards checkpointed_counts_ (never held across I/O)
   struct CountsSearch {
     std::shared_future<arrow::Result<Counts>> answer;
+    // Set by the searcher before the answer (as LogRead's).
+    mutable bool searcher_cancelled = false;
   };
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<const CountsSearch>>
       checkpointed_counts_;

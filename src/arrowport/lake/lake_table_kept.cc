@@ -60,7 +60,13 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
   }
   if (!searcher) {
     ARROW_RETURN_NOT_OK(WaitUnlessCancelled(search->answer));
-    return search->answer.get();
+    auto answer = search->answer.get();
+    // A search whose caller was cancelled may have ended for that call's reason (its
+    // entry is gone): a caller whose own call goes on searches again.
+    if (!answer.ok() && search->searcher_cancelled) {
+      return CheckpointedTxnCounts(app_id, txn_version, checkpoint_version);
+    }
+    return answer;
   }
   arrow::Result<Counts> found = arrow::Status::UnknownError("not searched");
   try {
@@ -84,6 +90,8 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
       checkpointed_counts_.erase(entry);
     }
   }
+  const auto call = ThreadCancellation::Current().cancellation;
+  search->searcher_cancelled = call != nullptr && call->cancelled();
   searching.set_value(found);
   return found;
 }

@@ -7,6 +7,7 @@
 
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/server/lake_view_sql.h"
 #include "arrowport/lake/lake_maintenance.h"
@@ -94,15 +95,25 @@ std::string LakeService::StoreName(const std::string& url) {
   return named->second;
 }
 
-std::unique_lock<std::mutex> LakeService::ReplacingLock(const std::string& url) {
-  std::shared_ptr<std::mutex> replacing;
+arrow::Result<std::unique_lock<std::timed_mutex>> LakeService::ReplacingLock(
+    const std::string& url) {
+  std::shared_ptr<std::timed_mutex> replacing;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto& made = replacing_[url];
-    if (!made) made = std::make_shared<std::mutex>();
+    if (!made) made = std::make_shared<std::timed_mutex>();
     replacing = made;  // never erased: the mutex outlives the lock
   }
-  return std::unique_lock<std::mutex>(*replacing);
+  std::unique_lock<std::timed_mutex> held(*replacing, std::defer_lock);
+  const auto call = ThreadCancellation::Current().cancellation;
+  if (call == nullptr) {
+    held.lock();
+    return held;
+  }
+  while (!held.try_lock_for(std::chrono::milliseconds(50))) {
+    if (call->cancelled()) return call->reason();
+  }
+  return held;
 }
 
 arrow::Status LakeService::PublishRefusal(const std::string& stream,
@@ -163,6 +174,12 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   std::shared_ptr<const lake::Snapshot> snapshot;
   if (read_store) {
     auto latest = table->Latest();
+    const auto call = ThreadCancellation::Current().cancellation;
+    if (!latest.ok() && call != nullptr && call->cancelled()) {
+      // The caller's own call ended (its client left, its deadline): says nothing of
+      // the store, so the table's state stays as it is.
+      return latest.status();
+    }
     if (!latest.ok()) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -173,7 +190,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
           return latest.status();
         }
       }
-      auto replacing = ReplacingLock(route.lake.url);
+      ARROW_ASSIGN_OR_RAISE(auto replacing, ReplacingLock(route.lake.url));
       auto why = PublishRefusal(stream, route, table, latest.status());
       polled();
       return why;
@@ -183,7 +200,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     snapshot = table->Cached();
   }
   if (!snapshot || snapshot->version < 0 || !snapshot->schema) return arrow::Status::OK();
-  auto replacing = ReplacingLock(route.lake.url);
+  ARROW_ASSIGN_OR_RAISE(auto replacing, ReplacingLock(route.lake.url));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     Published& published = published_[stream];

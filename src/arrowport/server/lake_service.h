@@ -111,7 +111,9 @@ class LakeService {
   std::string StoreName(const std::string& url);
   // Held while the views of lake `url` are replaced (its files registered, its DDL run):
   // one replacement per table at a time, none of the readers of mutex_ waiting for it.
-  std::unique_lock<std::mutex> ReplacingLock(const std::string& url);
+  /// Waited for unless the thread's call is cancelled (its reason then): the holder may
+  /// be reading every file's footer from a stalled store.
+  arrow::Result<std::unique_lock<std::timed_mutex>> ReplacingLock(const std::string& url);
   void Run();
   bool stopping();
   // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).
@@ -127,7 +129,7 @@ class LakeService {
   std::mutex mutex_;
   std::map<std::string, Published> published_;
   std::map<std::string, std::string> store_names_;  // lake URL -> store name
-  std::map<std::string, std::shared_ptr<std::mutex>> replacing_;  // by lake URL
+  std::map<std::string, std::shared_ptr<std::timed_mutex>> replacing_;  // by lake URL
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
