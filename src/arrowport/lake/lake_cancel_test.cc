@@ -20,10 +20,9 @@ using testing::TempDir;
 
 // A directory store whose listings hang, once armed, until released (a store that stopped
 // answering), and which says when one is hanging.
-class HangingStore : public objectstore::ObjectStore {
+class HangingStore : public testing::ForwardingStore {
  public:
-  explicit HangingStore(std::shared_ptr<objectstore::ObjectStore> inner)
-      : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   void Arm() {
     std::lock_guard<std::mutex> lock(mutex_);
     armed_ = true;
@@ -38,17 +37,6 @@ class HangingStore : public objectstore::ObjectStore {
     changed_.notify_all();
   }
 
-  std::string url() const override { return inner_->url(); }
-  arrow::Result<std::shared_ptr<arrow::Buffer>> Get(const std::string& key) override {
-    return inner_->Get(key);
-  }
-  arrow::Result<std::shared_ptr<arrow::Buffer>> GetRange(const std::string& key, int64_t offset,
-                                                          int64_t length) override {
-    return inner_->GetRange(key, offset, length);
-  }
-  arrow::Result<objectstore::ObjectInfo> Head(const std::string& key) override {
-    return inner_->Head(key);
-  }
   arrow::Result<std::vector<objectstore::ObjectInfo>> List(
       const std::string& prefix, const std::string& start_after) override {
     {
@@ -71,25 +59,8 @@ class HangingStore : public objectstore::ObjectStore {
     }
     return inner_->List(prefix, start_after);
   }
-  arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override {
-    return inner_->Put(key, std::move(data));
-  }
-  arrow::Status PutIfAbsent(const std::string& key,
-                            std::shared_ptr<arrow::Buffer> data) override {
-    return inner_->PutIfAbsent(key, std::move(data));
-  }
-  arrow::Status Delete(const std::string& key) override { return inner_->Delete(key); }
-  arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenUpload(
-      const std::string& key) override {
-    return inner_->OpenUpload(key);
-  }
-  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
-      const std::string& key) override {
-    return inner_->OpenRead(key);
-  }
 
  private:
-  std::shared_ptr<objectstore::ObjectStore> inner_;
   std::mutex mutex_;
   std::condition_variable changed_;
   bool armed_ = false;

@@ -18,28 +18,9 @@ using testing::TempDir;
 // A directory store that misbehaves on cue: a put-if-absent of a commit file that lands
 // and then answers "already exists" (S3 after a lost answer and a retried PUT), deletes
 // that fail (a store that does not answer).
-class ScriptedStore : public objectstore::ObjectStore {
+class ScriptedStore : public testing::ForwardingStore {
  public:
-  explicit ScriptedStore(std::shared_ptr<objectstore::ObjectStore> inner)
-      : inner_(std::move(inner)) {}
-  std::string url() const override { return inner_->url(); }
-  arrow::Result<std::shared_ptr<arrow::Buffer>> Get(const std::string& key) override {
-    return inner_->Get(key);
-  }
-  arrow::Result<std::shared_ptr<arrow::Buffer>> GetRange(const std::string& key, int64_t offset,
-                                                          int64_t length) override {
-    return inner_->GetRange(key, offset, length);
-  }
-  arrow::Result<objectstore::ObjectInfo> Head(const std::string& key) override {
-    return inner_->Head(key);
-  }
-  arrow::Result<std::vector<objectstore::ObjectInfo>> List(
-      const std::string& prefix, const std::string& start_after) override {
-    return inner_->List(prefix, start_after);
-  }
-  arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override {
-    return inner_->Put(key, std::move(data));
-  }
+  using ForwardingStore::ForwardingStore;
   arrow::Status PutIfAbsent(const std::string& key,
                             std::shared_ptr<arrow::Buffer> data) override {
     ARROW_RETURN_NOT_OK(inner_->PutIfAbsent(key, std::move(data)));
@@ -54,20 +35,11 @@ class ScriptedStore : public objectstore::ObjectStore {
     if (fail_deletes_) return arrow::Status::IOError("scripted: the store does not answer");
     return inner_->Delete(key);
   }
-  arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenUpload(
-      const std::string& key) override {
-    return inner_->OpenUpload(key);
-  }
-  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
-      const std::string& key) override {
-    return inner_->OpenRead(key);
-  }
   bool lose_next_ = false;
   bool fail_deletes_ = false;
   int deletes_ = 0;
 
  private:
-  std::shared_ptr<objectstore::ObjectStore> inner_;
 };
 
 // A table (partitioned as `lake` says) on a ScriptedStore in `dir`.

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "arrow/api.h"
@@ -15,6 +16,50 @@
 #include "arrowport/objectstore/object_store.h"
 
 namespace arrowport::lake::testing {
+
+/// A store that passes every call to `inner`: the base of the tests' stores that fail,
+/// hang or fill up on cue, which override only those calls.
+class ForwardingStore : public objectstore::ObjectStore {
+ public:
+  explicit ForwardingStore(std::shared_ptr<objectstore::ObjectStore> inner)
+      : inner_(std::move(inner)) {}
+  std::string url() const override { return inner_->url(); }
+  arrow::Result<std::shared_ptr<arrow::Buffer>> Get(const std::string& key) override {
+    return inner_->Get(key);
+  }
+  arrow::Result<std::shared_ptr<arrow::Buffer>> GetRange(const std::string& key,
+                                                         int64_t offset,
+                                                         int64_t length) override {
+    return inner_->GetRange(key, offset, length);
+  }
+  arrow::Result<objectstore::ObjectInfo> Head(const std::string& key) override {
+    return inner_->Head(key);
+  }
+  arrow::Result<std::vector<objectstore::ObjectInfo>> List(
+      const std::string& prefix, const std::string& start_after) override {
+    return inner_->List(prefix, start_after);
+  }
+  arrow::Status Put(const std::string& key, std::shared_ptr<arrow::Buffer> data) override {
+    return inner_->Put(key, std::move(data));
+  }
+  arrow::Status PutIfAbsent(const std::string& key,
+                            std::shared_ptr<arrow::Buffer> data) override {
+    return inner_->PutIfAbsent(key, std::move(data));
+  }
+  arrow::Status Delete(const std::string& key) override { return inner_->Delete(key); }
+  arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenUpload(
+      const std::string& key) override {
+    return inner_->OpenUpload(key);
+  }
+  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
+      const std::string& key) override {
+    return inner_->OpenRead(key);
+  }
+  std::optional<int64_t> AvailableBytes() const override { return inner_->AvailableBytes(); }
+
+ protected:
+  std::shared_ptr<objectstore::ObjectStore> inner_;
+};
 
 class TempDir {
  public:

@@ -22,10 +22,9 @@ using testing::TempDir;
 using Clock = UpkeepHealth::Clock;
 
 /// A directory store that runs out of space on cue, and says how much it has on cue.
-class FullStore : public objectstore::ObjectStore {
+class FullStore : public testing::ForwardingStore {
  public:
-  explicit FullStore(std::shared_ptr<objectstore::ObjectStore> inner)
-      : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
 
   std::atomic<bool> full{false};       ///< uploads fail (no space left)
   std::atomic<int64_t> available{-1};  ///< AvailableBytes (-1: cannot say)
@@ -35,18 +34,6 @@ class FullStore : public objectstore::ObjectStore {
 
   void Heal() { reads_fail_ = false; }
 
-  std::string url() const override { return inner_->url(); }
-  arrow::Result<std::shared_ptr<arrow::Buffer>> Get(const std::string& key) override {
-    return inner_->Get(key);
-  }
-  arrow::Result<std::shared_ptr<arrow::Buffer>> GetRange(const std::string& key,
-                                                         int64_t offset,
-                                                         int64_t length) override {
-    return inner_->GetRange(key, offset, length);
-  }
-  arrow::Result<objectstore::ObjectInfo> Head(const std::string& key) override {
-    return inner_->Head(key);
-  }
   arrow::Result<std::vector<objectstore::ObjectInfo>> List(
       const std::string& prefix, const std::string& start_after) override {
     if (reads_fail_) return arrow::Status::IOError("LIST ", prefix, ": refused");
@@ -66,16 +53,11 @@ class FullStore : public objectstore::ObjectStore {
     }
     return inner_->PutIfAbsent(key, std::move(data));
   }
-  arrow::Status Delete(const std::string& key) override { return inner_->Delete(key); }
   arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenUpload(
       const std::string& key) override {
     ++uploads;
     if (full) return NoSpace(key);
     return inner_->OpenUpload(key);
-  }
-  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
-      const std::string& key) override {
-    return inner_->OpenRead(key);
   }
   std::optional<int64_t> AvailableBytes() const override {
     const int64_t bytes = available;
@@ -88,7 +70,6 @@ class FullStore : public objectstore::ObjectStore {
     return arrow::Status::IOError("writing ", key, ": No space left on device");
   }
 
-  std::shared_ptr<objectstore::ObjectStore> inner_;
   std::atomic<bool> reads_fail_{false};
 };
 
