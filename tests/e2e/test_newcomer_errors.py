@@ -114,16 +114,20 @@ def test_a_port_that_accepts_but_never_answers_is_not_waited_on_for_ever(tmp_pat
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        url = f"grpc://127.0.0.1:{silent.getsockname()[1]}"
-        started = time.monotonic()
-        # Bounded by the test's own timeout: before the fix the command never ended.
-        out = run_cli("tables", "--server", url, "--connect-wait", "1", timeout=120)
-        took = time.monotonic() - started
-        text = out.stderr.decode()
-        assert out.returncode == 1, text
-        assert f"the server at {url} accepted the connection but did not answer" in text, text
-        assert "--connect-wait" in text and "ARROWPORT_SERVER" in text, text
-        assert took < 100, took
+        port = silent.getsockname()[1]
+        for url, command in ((f"grpc://127.0.0.1:{port}", ["tables"]),
+                             (f"http://127.0.0.1:{port}", ["query", "SELECT 1"])):
+            started = time.monotonic()
+            # Bounded by the test's own timeout: before the fix the command never ended
+            # (over HTTP, not for the 10 minutes a response may take).
+            out = run_cli(*command, "--server", url, "--connect-wait", "1", timeout=120)
+            took = time.monotonic() - started
+            text = out.stderr.decode()
+            assert out.returncode == 1, text
+            assert f"the server at {url} accepted the connection but did not answer" in text, \
+                text
+            assert "--connect-wait" in text and "ARROWPORT_SERVER" in text, text
+            assert took < 100, took
 
 
 def test_a_value_the_environment_gives_that_an_option_refuses_is_an_error():

@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <thread>
@@ -216,6 +218,30 @@ class HttpConnection : public DataClient {
   httplib::Client client_;
 };
 
+// A port that accepts connections but never answers HTTP (another program, a hung
+// server) would hold the command for the 10 minutes a response may take: like the Flight
+// client's first call, GET /healthz must be answered (any status) within the connect
+// wait, and never less than 5 s.
+arrow::Status AwaitFirstHttpAnswer(const std::string& url, const std::string& tls_ca,
+                                   double connect_wait_s) {
+  constexpr double kMinimumAnswerWait = 5;
+  const double wait_s = std::max(connect_wait_s, kMinimumAnswerWait);
+  httplib::Client probe(url);
+  if (!tls_ca.empty()) probe.set_ca_cert_path(tls_ca.c_str());
+  const auto wait = std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
+  probe.set_connection_timeout(wait);
+  probe.set_read_timeout(wait);
+  probe.set_write_timeout(wait);
+  probe.set_keep_alive(false);
+  const auto result = probe.Get("/healthz");
+  if (result || result.error() != httplib::Error::Read) return arrow::Status::OK();
+  return arrow::Status::IOError(
+      "the server at ", url, " accepted the connection but did not answer within ",
+      static_cast<int64_t>(wait_s), " s: is this an Arrowport server's HTTP port (--server "
+      "or ARROWPORT_SERVER)? A busy one may need a longer --connect-wait "
+      "(ARROWPORT_CONNECT_WAIT)");
+}
+
 }  // namespace
 
 arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
@@ -225,6 +251,9 @@ arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& 
     if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(WaitForServer(url, connect_wait_s));
     if (!tls_ca.empty() && ::access(tls_ca.c_str(), R_OK) != 0) {
       return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
+    }
+    if (connect_wait_s >= 0) {
+      ARROW_RETURN_NOT_OK(AwaitFirstHttpAnswer(url, tls_ca, connect_wait_s));
     }
     return std::make_unique<HttpConnection>(url, tls_ca);
   }
