@@ -133,11 +133,16 @@ def test_a_port_that_accepts_but_never_answers_is_not_waited_on_for_ever(tmp_pat
 def test_a_value_the_environment_gives_that_an_option_refuses_is_an_error():
     """CLI11 passes over a refused environment value without a word: ARROWPORT_CONNECT_WAIT=abc
     waited the default 10 s instead of failing."""
-    env = dict(os.environ, ARROWPORT_CONNECT_WAIT="abc")
-    out = subprocess.run([ARROWPORT, "tables", "--server", f"grpc://127.0.0.1:{free_port()}"],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 2, out.stderr
-    assert "ARROWPORT_CONNECT_WAIT=abc is not a valid value for --connect-wait" in out.stderr
+    for value in ("abc", "nan", "inf"):
+        env = dict(os.environ, ARROWPORT_CONNECT_WAIT=value)
+        out = subprocess.run([ARROWPORT, "tables", "--server",
+                              f"grpc://127.0.0.1:{free_port()}"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert f"ARROWPORT_CONNECT_WAIT={value} is not a valid value for --connect-wait" in \
+            out.stderr
+    out = run_cli("tables", "--connect-wait", "nan", timeout=120)
+    assert out.returncode == 2 and b"not a number of seconds" in out.stderr, out.stderr
 
 
 def run_on_terminal(args, cwd=None, env=None):

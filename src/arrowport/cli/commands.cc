@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -219,6 +220,18 @@ void AddConnectWaitOption(CLI::App* command, double& seconds) {
                    "starting) or has not answered yet (at least 5 s); 0: fail at once "
                    "when refused")
       ->envname("ARROWPORT_CONNECT_WAIT")
+      // A plain finite number: "nan" passed the range check (every comparison with it is
+      // false) and meant 0.
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            char* end = nullptr;
+            const double value = std::strtod(input.c_str(), &end);
+            if (input.empty() || *end != '\0' || !std::isfinite(value)) {
+              return "'" + input + "' is not a number of seconds";
+            }
+            return std::string();
+          },
+          "SECONDS"))
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
 }
