@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <memory>
 #include <optional>
 
@@ -48,6 +49,20 @@ arrow::Status WaitUnlessCancelled(const std::shared_future<T>& answer) {
     return arrow::Status::OK();
   }
   while (answer.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (call->cancelled()) return call->reason();
+  }
+  return arrow::Status::OK();
+}
+
+/// \brief Takes `lock` as WaitUnlessCancelled waits: the holder may be stuck in a store
+/// request of its own, and a call whose client left must not wait for it.
+inline arrow::Status LockUnlessCancelled(std::unique_lock<std::timed_mutex>& lock) {
+  const auto call = ThreadCancellation::Current().cancellation;
+  if (call == nullptr) {
+    lock.lock();
+    return arrow::Status::OK();
+  }
+  while (!lock.try_lock_for(std::chrono::milliseconds(50))) {
     if (call->cancelled()) return call->reason();
   }
   return arrow::Status::OK();

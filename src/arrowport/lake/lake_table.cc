@@ -11,25 +11,6 @@
 
 namespace arrowport::lake {
 
-namespace {
-
-// Takes `lock`, waiting as long as the thread's call is not cancelled: the holder may be
-// stuck in a store request of its own (another call's, the poller's), and a call whose
-// client left must not wait for it.
-arrow::Status LockUnlessCancelled(std::unique_lock<std::timed_mutex>& lock) {
-  const auto call = ThreadCancellation::Current().cancellation;
-  if (call == nullptr) {
-    lock.lock();
-    return arrow::Status::OK();
-  }
-  while (!lock.try_lock_for(std::chrono::milliseconds(50))) {
-    if (call->cancelled()) return call->reason();
-  }
-  return arrow::Status::OK();
-}
-
-}  // namespace
-
 LakeTable::LakeTable(std::shared_ptr<objectstore::ObjectStore> store,
                      config::LakeConfig config, Logger* logger,
                      std::shared_ptr<MemoryBudget> budget)

@@ -105,14 +105,7 @@ arrow::Result<std::unique_lock<std::timed_mutex>> LakeService::ReplacingLock(
     replacing = made;  // never erased: the mutex outlives the lock
   }
   std::unique_lock<std::timed_mutex> held(*replacing, std::defer_lock);
-  const auto call = ThreadCancellation::Current().cancellation;
-  if (call == nullptr) {
-    held.lock();
-    return held;
-  }
-  while (!held.try_lock_for(std::chrono::milliseconds(50))) {
-    if (call->cancelled()) return call->reason();
-  }
+  ARROW_RETURN_NOT_OK(LockUnlessCancelled(held));
   return held;
 }
 
