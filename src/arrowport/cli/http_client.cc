@@ -123,7 +123,13 @@ class HttpConnection : public DataClient {
             }
             return writer->Close();
           }();
-          if (!write_status.ok()) return false;
+          if (!write_status.ok()) {
+            // cpp-httplib reads for an early answer after a failed body, and the server
+            // answers a cut body only when its idle timeout ends (30 s): shut the
+            // socket now so that the failure is reported at once.
+            client_.stop();
+            return false;
+          }
           sink.done();
           return true;
         },
