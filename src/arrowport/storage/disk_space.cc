@@ -73,7 +73,10 @@ DiskWatch::DiskWatch(std::vector<std::string> directories, int64_t min_free_byte
 DiskSpace DiskWatch::Check() {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
-  if (last_.free_bytes >= 0 && now - read_at_ < kFreshness) return last_;
+  // A reading that refuses writes is never reused: space freed a moment ago lets the next
+  // write in (a client that freed space and wrote at once was refused on a 20 ms old
+  // reading). Refusals are rare, and a statvfs is 15 us.
+  if (last_.free_bytes >= 0 && !last_.full && now - read_at_ < kFreshness) return last_;
   DiskSpace reading;
   reading.needed_bytes = min_free_bytes_;
   reading.path = last_.path;

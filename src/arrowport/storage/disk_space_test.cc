@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "arrowport/common/status_detail.h"
 
@@ -45,6 +50,37 @@ TEST(DiskWatchTest, AMissingDirectoryIsReadThroughItsAncestor) {
   EXPECT_GT(*free, 0);
   DiskWatch watch({TempDirectory(), missing}, int64_t{1} << 62);
   EXPECT_TRUE(watch.Check().full);
+}
+
+// A full reading is not reused: a write right after space was freed goes in. Before, a
+// reading up to 20 ms old refused it (a client that freed space and wrote at once).
+TEST(DiskWatchTest, AWriteRightAfterSpaceIsFreedGoesIn) {
+  // A filesystem of our own, so that only this test changes its free space: a tmpfs
+  // (the unit tests run as root in a mount namespace of their own; skipped elsewhere).
+  char pattern[] = "/tmp/arrowport-disk-watch-XXXXXX";
+  const char* directory = ::mkdtemp(pattern);
+  ASSERT_NE(directory, nullptr);
+  if (::mount("tmpfs", directory, "tmpfs", 0, "size=8m") != 0) {
+    std::filesystem::remove(directory);
+    GTEST_SKIP() << "cannot mount a tmpfs here (not root?)";
+  }
+  const std::string filler = std::string(directory) + "/filler";
+  {
+    auto free = FreeBytesUnder(directory);
+    ASSERT_TRUE(free.ok()) << free.status();
+    std::ofstream out(filler, std::ios::binary);
+    const std::string block(1 << 20, 'x');
+    for (int64_t left = *free; left > (2 << 20); left -= block.size()) out << block;
+  }
+  DiskWatch watch({directory}, int64_t{4} << 20);
+  const auto full = watch.Check();
+  EXPECT_TRUE(full.full) << full.free_bytes;
+  EXPECT_FALSE(watch.CheckWrite().ok());
+  std::remove(filler.c_str());
+  EXPECT_TRUE(watch.CheckWrite().ok()) << "refused on a reading from before space was freed";
+  EXPECT_FALSE(watch.Last().full);
+  ::umount2(directory, MNT_DETACH);
+  std::filesystem::remove(directory);
 }
 
 }  // namespace arrowport::storage
