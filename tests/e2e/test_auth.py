@@ -381,6 +381,7 @@ def test_plain_text_password_refused_at_start(tmp_path):
 
 # ---- Flight SQL (JDBC driver, user/password) ----
 
+@pytest.mark.slow
 def test_jdbc_user_password(auth_server):
     from test_flight_sql_jdbc import PROJECT
     if shutil.which("mvn") is None or shutil.which("java") is None:

@@ -10,6 +10,7 @@ import socket
 
 import pyarrow as pa
 import pyarrow.flight as flight
+import pytest
 import requests
 
 from test_flight_roundtrip import put
@@ -31,6 +32,7 @@ def flood(port, count):
     return sockets
 
 
+@pytest.mark.slow
 def test_connection_floods_under_a_low_nofile_leave_the_server_serving(start_server):
     # A small memory limit: the sort below spills to files DuckDB must be able to open.
     # The flood comes from one address: without the per-address cap (which has tests of

@@ -125,6 +125,9 @@ def test_writes_are_refused_below_min_free_reads_go_on_and_writes_resume(small_d
                        show=lambda: (storage_of(client), wal_bytes(small_disk),
                                      free_bytes(small_disk)))
     assert storage["writes"] == "refused: disk full", storage
+    # The upkeep thread logs the change within its period (250 ms): waited for while the
+    # disk is still full (asserted after space was freed, a loaded machine could miss it).
+    assert server.logged("disk full: writes refused")
     assert storage["disk"]["min_free_bytes"] == 16 * MiB, storage
     assert storage["disk"]["free_bytes"] < 16 * MiB, storage
     # The checkpoint the WAL is due for waits: it would need the space that is missing.
@@ -162,7 +165,7 @@ def test_writes_are_refused_below_min_free_reads_go_on_and_writes_resume(small_d
     wait_for(lambda: (s := storage_of(client))["state"] == "ok" and not s["checkpoint_deferred"]
              and wal_bytes(small_disk) < MiB, "the checkpoint done")
     assert count(client) == acknowledged
-    assert server.logged("disk full: writes refused") and server.logged("disk space back")
+    assert server.logged("disk space back")
 
 
 def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reopens(

@@ -173,6 +173,7 @@ def _count_stays(client, expected, seconds=3.0):
         time.sleep(0.3)
 
 
+@pytest.mark.slow
 def test_a_write_whose_client_leaves_mid_returning_commits_nothing(server):
     """An INSERT ... RETURNING runs in autocommit, and DuckDB commits such a statement when
     its result is dropped: a client that read 4 KB of the rows and left had all million
@@ -204,6 +205,7 @@ def test_a_write_whose_client_leaves_mid_returning_commits_nothing(server):
     assert _count_stays(client, 1_000_000, seconds=0) == 1_000_000
 
 
+@pytest.mark.slow
 def test_a_write_that_ends_at_its_deadline_lands_once_when_sent_again(server):
     """Found by CI: a statement the server finished a moment before the client's deadline
     was kept while its reply, still on its way, reached the client after the deadline:

@@ -195,6 +195,7 @@ def test_a_call_waiting_for_a_transaction_that_ends_meanwhile_runs_nothing(start
         assert count_elsewhere(server, "waited") == 0, (attempt, outcome)
 
 
+@pytest.mark.slow
 def test_many_parameter_rows_closed_half_way_in_a_transaction_commit_none(server):
     """Found by an outside review: a result of many parameter rows (INSERT ... RETURNING
     bound to three rows) closed after the first row's rows, in the client's transaction:
@@ -289,6 +290,7 @@ def test_adbc_rollback_with_a_result_open_is_never_a_silent_success(busy_server)
     assert health["flight_sql"]["open_transactions"] == 0, health
 
 
+@pytest.mark.slow
 def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
     """A 9 s read with a 5 s idle timeout used to roll the transaction back under it and
     expire the prepared statement being read."""
@@ -328,6 +330,7 @@ def test_a_transaction_whose_result_is_read_slowly_is_not_idle(start_server):
     assert count_elsewhere(server, "slow") == 100
 
 
+@pytest.mark.slow
 def test_an_adbc_transaction_paused_mid_result_longer_than_the_idle_timeout_commits(
         start_server):
     """ADBC (autocommit off) reads the first batch of a 100,000-row result, pauses for
@@ -485,6 +488,7 @@ def test_forged_statement_ticket_is_invalid_argument_and_logged(server):
                                                          wire._field(1, doc)))).read_all()
 
 
+@pytest.mark.slow
 def test_statement_updates_have_the_query_timeout(start_server):
     env = dict(os.environ, ARROWPORT_LIMITS_QUERY_TIMEOUT_S="2")
     server = start_server(env=env)

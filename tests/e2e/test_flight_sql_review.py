@@ -182,6 +182,7 @@ def test_binding_a_zero_row_batch_clears_the_previous_binding(server):
     assert fetch(client, handle).column(0).to_pylist() == [2]
 
 
+@pytest.mark.slow
 def test_a_flood_of_prepared_statements_is_refused_at_the_default_cap(server):
     # 60,000 of these took the server to 3.5 GB; the default caps stop them at 4096.
     from test_trust import peak_rss_bytes
@@ -260,6 +261,7 @@ def test_only_the_owner_session_cancels_a_running_query(server):
             fetch.kill()
 
 
+@pytest.mark.slow
 def test_long_statements_are_charged_for_what_duckdb_holds(start_server):
     # A 0.9 MB statement (a long IN list) holds about 82 MB in DuckDB: twenty of them took
     # the server to 1.7 GB under the count cap alone.

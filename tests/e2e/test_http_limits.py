@@ -180,6 +180,7 @@ def test_error_after_the_first_byte_aborts_the_body(server):
 
 # ---- 3. slow clients, connection floods ----
 
+@pytest.mark.slow
 def test_slow_header_senders_do_not_block_other_clients(start_server, tmp_path):
     config = tmp_path / "slow.yaml"
     config.write_text("http: {header_timeout_s: 3}\n")
@@ -270,6 +271,7 @@ def test_burst_of_clients_is_served_without_resets(server):
 
 # ---- 5. shutdown with HTTP calls open ----
 
+@pytest.mark.slow
 def test_sigterm_with_open_http_calls_exits_within_the_grace(start_server, tmp_path):
     from test_flight_roundtrip import five_column_table
     db = tmp_path / "grace.duckdb"
@@ -360,6 +362,7 @@ def test_max_concurrent_requests_answers_busy(start_server, tmp_path):
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.slow
 def test_stalled_body_and_idle_keep_alive_are_closed(start_server, tmp_path):
     config = tmp_path / "timeouts.yaml"
     config.write_text("http: {read_timeout_s: 2}\n")

@@ -88,6 +88,7 @@ def assert_readers_agree(server, lake, expected):
         rows(expected)
 
 
+@pytest.mark.slow
 def test_a_store_call_ends_at_its_total_deadline(start_server, tmp_path, minio, proxy):
     """s3.call_timeout_ms bounds one store call, retries included: a write to a stopped
     store ends then, as "store unavailable" (retry later), and frees its admission slot.
@@ -119,7 +120,7 @@ def test_a_store_call_ends_at_its_total_deadline(start_server, tmp_path, minio, 
     assert_readers_agree(server, lake, events(range(20)))
 
 
-@pytest.mark.parametrize("protocol", ["flight", "http"])
+@pytest.mark.parametrize("protocol", ["flight", pytest.param("http", marks=pytest.mark.slow)])
 def test_a_client_that_leaves_frees_its_call_at_once(start_server, tmp_path, minio, proxy,
                                                      protocol):
     """The store is stopped; the client gives up (its deadline, its connection closed).
@@ -153,6 +154,7 @@ def test_a_client_that_leaves_frees_its_call_at_once(start_server, tmp_path, min
     assert_readers_agree(server, lake, events(range(20)))
 
 
+@pytest.mark.slow
 def test_a_commit_cut_short_by_its_client_leaving_keeps_its_files(start_server, tmp_path,
                                                                    minio, proxy):
     """MinIO writes the commit and stops (SIGSTOP) before answering; the retried PUT hangs.
@@ -188,6 +190,7 @@ def http_ingest_with_timeout(server, table, timeout):
                          timeout=timeout)
 
 
+@pytest.mark.slow
 def test_sigterm_with_the_store_stopped_exits_within_its_grace(start_server, tmp_path, minio,
                                                                proxy):
     """SIGTERM while a write waits on a stopped store: the process exits within

@@ -28,6 +28,9 @@ from lake_util import (Lake, Minio, commit_actions, events, http_ingest, http_qu
                        lake_stream, noisy_events, put_path, rows, start_lake_server)
 from metrics_util import parse
 
+# A store filled to its last byte and emptied again: a minute of MinIO and tmpfs work.
+pytestmark = pytest.mark.slow
+
 MiB = 1 << 20
 
 

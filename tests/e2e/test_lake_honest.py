@@ -52,7 +52,7 @@ def assert_same_as_delta_rs(server, lake):
     assert rows(got.sort_by("id")) == expected
 
 
-@pytest.mark.parametrize("kind", ["file", "s3"])
+@pytest.mark.parametrize("kind", ["file", pytest.param("s3", marks=pytest.mark.slow)])
 def test_partition_values_of_any_bytes_read_alike_by_arrowport_and_delta_rs(
         request, start_server, tmp_path, kind):
     lake, minio = lake_of(request, tmp_path, kind)

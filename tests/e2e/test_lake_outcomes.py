@@ -54,7 +54,7 @@ def assert_readers_agree(server, lake, expected):
     lake.assert_log_sound()
 
 
-@pytest.mark.parametrize("fault", ["fail_reads", "stop_minio"])
+@pytest.mark.parametrize("fault", ["fail_reads", pytest.param("stop_minio", marks=pytest.mark.slow)])
 def test_a_commit_whose_answer_is_lost_is_unknown_keeps_its_files_and_lands_once(
         start_server, tmp_path, minio, proxy, fault):
     """fail_reads: MinIO wrote the commit, the answer was lost, the retried PUT met 412

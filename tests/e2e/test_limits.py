@@ -247,6 +247,7 @@ def test_idle_doputs_are_cancelled_and_free_their_slots(start_server, tmp_path):
     assert "limits.idle_timeout_s" in server.stderr()
 
 
+@pytest.mark.slow
 def test_slow_but_steady_doput_is_not_idle(start_server, tmp_path):
     server = limits_server(start_server, tmp_path, idle_timeout_s=3)
     client = server.client()
@@ -295,7 +296,7 @@ def test_idle_http_upload_is_closed_and_frees_its_slot(start_server, tmp_path):
 
 # ---- limits.query_timeout_s on every surface ----
 
-@pytest.mark.parametrize("fmt", ["json", "arrow"])
+@pytest.mark.parametrize("fmt", [pytest.param("json", marks=pytest.mark.slow), "arrow"])
 def test_query_timeout_on_http(start_server, tmp_path, fmt):
     server = limits_server(start_server, tmp_path, query_timeout_s=1)
     started = time.time()
@@ -346,7 +347,8 @@ def wait_until_cpu_used(server, seconds, timeout=60.0, step=None):
           f"{timeout - (deadline - time.time()):.1f} s")
 
 
-@pytest.mark.parametrize("fmt", ["arrow", "json", "csv"])
+@pytest.mark.parametrize("fmt", ["arrow", pytest.param("json", marks=pytest.mark.slow),
+                                 pytest.param("csv", marks=pytest.mark.slow)])
 def test_http_streaming_result_stops_when_its_client_leaves(server, fmt):
     import socket
     s = socket.create_connection(host_port(server))
@@ -394,7 +396,7 @@ FLIGHT_SQL_LEAVER = LEAVE_ON_STDIN + (
     "while True: time.sleep(1)\n")
 
 
-@pytest.mark.parametrize("surface", ["flight", "flight_sql"])
+@pytest.mark.parametrize("surface", ["flight", pytest.param("flight_sql", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("sql,mode", [(HUGE, "read"), (ENDLESS, "wait")],
                          ids=["streaming", "before_first_row"])
 def test_flight_query_stops_when_its_client_leaves(server, surface, sql, mode):

@@ -53,6 +53,7 @@ RUNAWAY = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(SANITIZED, reason="RSS is the sanitizer's there, and its own operator "
                                       "new replaces the guard's")
 def test_no_single_query_takes_the_machine(start_server):
@@ -141,6 +142,7 @@ def run_at_once(server, sql, clients):
             assert "limits.max_query_memory" in r.json()["error"]["message"], r.text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(SANITIZED, reason="RSS is the sanitizer's there, and its own operator "
                                       "new replaces the guard's")
 def test_a_string_split_duckdb_folds_as_it_plans_stays_within_the_budget(start_server):
@@ -191,6 +193,7 @@ def resource_exhausted(error):
             "memory budget" in text or getattr(error, "extra_info", b"")[:2] == b"\x08\x08")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(SANITIZED, reason="RSS under ASan is the sanitizer's")
 def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(start_server):
     budget = 256
@@ -275,6 +278,7 @@ def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(star
         assert n.column(0)[0].as_py() == rows, table
 
 
+@pytest.mark.slow
 def test_oversized_queries_do_not_fail_concurrent_appends(start_server):
     """A query asking DuckDB for more than its whole memory limit (2 GB under 512 MiB) made
     DuckDB claim that much of its pool while it tried to evict: every append in that moment

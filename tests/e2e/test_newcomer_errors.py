@@ -108,6 +108,7 @@ def test_no_server_names_the_server_option(tmp_path):
     assert out.returncode == 1 and b"ARROWPORT_SERVER" in out.stderr, out.stderr
 
 
+@pytest.mark.slow
 def test_a_port_that_accepts_but_never_answers_is_not_waited_on_for_ever(tmp_path):
     """A silent listener (another program on the port, a hung server) held a client command
     for ever: the first answer is awaited for the connect wait (at least 5 s) too."""

@@ -152,6 +152,7 @@ def test_endpoints_of_a_changed_table_are_refused_never_misread(split_server, ch
     assert rows == (ROWS - 700000 if change.startswith("DELETE") else ROWS)
 
 
+@pytest.mark.slow
 def test_updates_that_move_rows_are_refused_in_place_ones_read_once(split_server):
     server = split_server
     client = server.client()
@@ -276,6 +277,7 @@ def test_parallel_endpoints_under_a_small_request_budget_all_succeed(start_serve
     assert rows == ROWS
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_reading_holds_memory_still(server):
     """Backpressure: a client that reads one batch and waits does not make the server
     convert (and hold) the rest of a multi-gigabyte result."""

@@ -147,6 +147,7 @@ def seed(run):
         {"stream": "evolve", "request_id": "setup"}, 65536)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_adding_columns_lose_and_duplicate_nothing(start_server, tmp_path,
                                                                        config):
     """16 writers for 8 s, each adding a column of its own every fourth request: the
@@ -200,6 +201,7 @@ def test_duckdb_alone_corrupts_a_table_altered_beside_appends_and_the_holds_prev
     assert "0 of " in output and " x " not in output, output  # no errors at all
 
 
+@pytest.mark.slow
 def test_an_admins_sql_alter_and_inserts_wait_for_the_tables_writers(start_server, tmp_path,
                                                                       config):
     """The same race through Flight SQL (ADBC): an admin adds a column with ALTER TABLE and

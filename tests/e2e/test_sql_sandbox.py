@@ -244,6 +244,7 @@ def test_a_view_glob_reads_the_files_it_matches_and_nothing_beside(start_server,
     assert get(client, {"sql": "SELECT count(*)::BIGINT AS n FROM dataset"}).to_pylist() == [{"n": 12}]
 
 
+@pytest.mark.slow
 def test_duckdb_still_spills_to_its_temp_directory(start_server, tmp_path):
     config = tmp_path / "small.yaml"
     config.write_text('duckdb: {memory_limit: "128MB"}\n')

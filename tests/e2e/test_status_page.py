@@ -99,6 +99,7 @@ def hashes():
     return {"admin": hash_password("a-secret"), "narrow": hash_password("n-secret")}
 
 
+@pytest.mark.slow
 def test_each_role_sees_its_own_part_and_the_browser_is_asked_to_sign_in(tmp_path, hashes):
     config = tmp_path / "status.yaml"
     config.write_text(

@@ -280,6 +280,7 @@ def test_an_http10_body_that_fails_midway_is_no_orderly_tls_end(start_server, tm
             assert error is None and data.endswith(b"]\n"), data[-200:]
 
 
+@pytest.mark.slow
 def test_query_stops_when_its_tls_client_disconnects(start_server, tmp_path, certs):
     # The watchdog sees the hang-up on the socket under the TLS session, as for plain HTTP.
     server = tls_server(start_server, tmp_path, certs)
@@ -338,6 +339,7 @@ def jdbc_query(classpath, url, sql):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_jdbc_over_tls_with_the_test_ca(start_server, tmp_path, certs, jdbc_classpath):
     server = tls_server(start_server, tmp_path, certs)
     host, port = server.uri.removeprefix("grpc+tls://").rsplit(":", 1)

@@ -323,6 +323,7 @@ def test_a_per_batch_copy_from_stopped_midway_says_what_it_committed(start_serve
     assert query(client, "SELECT count(*) AS n FROM endless") == [{"n": int(said.group(1))}]
 
 
+@pytest.mark.slow
 def test_copy_from_a_source_of_one_row_batches_in_bounded_memory(start_server, tmp_path,
                                                                   foreign):
     """DuckDB held about 14 KB per batch of a per_request write until it committed: a

@@ -344,7 +344,7 @@ def upload_one_row_batches(server, count, stream="tiny"):
 
 
 @pytest.mark.parametrize("batches", [
-    100_000, pytest.param(500_000, marks=pytest.mark.slow)])
+    pytest.param(100_000, marks=pytest.mark.slow), pytest.param(500_000, marks=pytest.mark.slow)])
 def test_many_one_row_batches_leave_memory_and_other_users_alone(tmp_path, batches):
     server = tiny_batch_server(tmp_path)
     try:
