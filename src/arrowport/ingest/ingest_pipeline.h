@@ -40,6 +40,10 @@ bool IsSchemaMismatch(const arrow::Status& status);
 /// Thread-safe: each call uses its own DuckDB connection.
 class IngestPipeline {
  public:
+  /// Batches validated ahead of DuckDB per request: bounds memory per request while
+  /// keeping the network busy when DuckDB briefly stalls (row-group flushes).
+  static constexpr size_t kPrefetchDepth = 4;
+
   /// `max_batch_bytes` (limits.max_batch_bytes) bounds one decoded record batch. Each
   /// request is counted in `metrics` when set (rows and bytes as they arrive and as they
   /// commit, its outcome and duration).
@@ -100,7 +104,11 @@ class IngestPipeline {
       const std::string& sql, std::shared_ptr<arrow::RecordBatchReader> input,
       const CallContext& call, const IngestRequest* configured_for = nullptr,
       bool interactive = false);
-  /// Validates the request, connects, and hands the write to the writer for `commit`.
+  /// The table a request writes: the one it names, else its stream's target_table.
+  static storage::TableName TargetOf(const IngestRequest& request,
+                                     const config::StreamConfig& route);
+  /// Validates the request, connects, and hands the write to the writer for `commit`
+  /// (ingest_write.cc).
   arrow::Status Write(const IngestRequest& request, const config::StreamConfig& route,
                       config::CommitMode commit,
                       const std::shared_ptr<arrow::RecordBatchReader>& source,

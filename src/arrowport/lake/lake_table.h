@@ -150,6 +150,12 @@ class LakeTable {
                                       const CommitActions& commit,
                                       const arrow::Status& put_error);
   arrow::Status ProbeConditionalWrites();
+  /// After a lost race for `version`: the log read on from `*base` (winners appended to
+  /// `*won`, their files checked, the newer snapshot published). The commit's end when
+  /// it has one (the log refused, or `commit` found landed); nullopt: plan again.
+  std::optional<CommitResult> CatchUp(std::shared_ptr<const Snapshot>* base,
+                                      WonCommits* won, int64_t version,
+                                      const CommitActions& commit);
   /// A copy of `snapshot` to build a newer one on (counted: snapshot_copies()).
   std::shared_ptr<Snapshot> CopyOf(const Snapshot& snapshot);
 

@@ -13,42 +13,15 @@
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/storage/database.h"
 
+
 namespace arrowport::server {
 
 namespace {
-
-// Files per part at least (bytes), and parts at most, when a lake table is read in
-// parts: small tables stay one endpoint.
-constexpr int64_t kMinPartBytes = int64_t{4} << 20;
-constexpr int kMaxParts = 16;
 
 std::vector<const lake::AddFile*> AllFiles(const lake::Snapshot& snapshot) {
   std::vector<const lake::AddFile*> files;
   for (const auto& [path, add] : snapshot.files) files.push_back(&add);
   return files;
-}
-
-// How many parts a snapshot's files make.
-int PartsOf(const lake::Snapshot& snapshot) {
-  int64_t bytes = 0;
-  for (const auto& [path, add] : snapshot.files) bytes += add.size;
-  const int64_t by_size = std::max<int64_t>(1, bytes / kMinPartBytes);
-  return static_cast<int>(
-      std::min<int64_t>({by_size, kMaxParts, static_cast<int64_t>(snapshot.files.size())}));
-}
-
-// The files of part `part` of `parts`: files in path order, each to the lightest part so
-// far (the same split for every call on one snapshot).
-std::vector<const lake::AddFile*> FilesOfPart(const lake::Snapshot& snapshot, int part,
-                                              int parts) {
-  std::vector<int64_t> load(static_cast<size_t>(parts), 0);
-  std::vector<const lake::AddFile*> mine;
-  for (const auto& [path, add] : snapshot.files) {
-    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
-    load[lightest] += std::max<int64_t>(add.size, 1);
-    if (lightest == part) mine.push_back(&add);
-  }
-  return mine;
 }
 
 }  // namespace
@@ -219,6 +192,16 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
         "DuckDB library Arrowport was built against (this one is ",
         storage::Database::LibraryVersion(), ")");
   }
+  return ReplaceView(stream, route, table, snapshot, read_store);
+}
+
+// Registers the snapshot's files (and those of the snapshots kept) with the store and
+// replaces the view over them. The caller holds the table's ReplacingLock.
+arrow::Status LakeService::ReplaceView(const std::string& stream,
+                                       const config::StreamConfig& route,
+                                       const std::shared_ptr<lake::LakeTable>& table,
+                                       const std::shared_ptr<const lake::Snapshot>& snapshot,
+                                       bool read_store) {
   const std::string store = StoreName(route.lake.url);
   storage::LakeServed served;
   for (const auto& kept : table->Kept()) AddServed(*kept, &served);
@@ -318,131 +301,5 @@ std::vector<LakeService::Figures> LakeService::figures() {
   return out;
 }
 
-std::optional<query::QueryRequest::LakePart> LakeService::Layout(const std::string& table) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [stream, published] : published_) {
-    if (published.table != table || !published.snapshot) continue;
-    if (published.state == kStateRefused) return std::nullopt;  // its view says why
-    const int parts = PartsOf(*published.snapshot);
-    if (parts < 2) return std::nullopt;
-    return query::QueryRequest::LakePart{published.version, 0, parts};
-  }
-  return std::nullopt;
-}
-
-arrow::Result<std::string> LakeService::PartSql(const std::string& table,
-                                                const query::QueryRequest::LakePart& part) {
-  std::string store;
-  std::shared_ptr<lake::LakeTable> lake_table;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [name, published] : published_) {
-      if (published.table == table && published.lake) {
-        if (published.state == kStateRefused) return published.refusal;
-        store = published.store;
-        lake_table = published.lake;
-      }
-    }
-  }
-  if (!lake_table) return arrow::Status::KeyError("'", table, "' is not a lake table");
-  ARROW_ASSIGN_OR_RAISE(auto snapshot, lake_table->At(part.version));
-  if (part.parts != PartsOf(*snapshot)) {
-    return arrow::Status::Invalid("the ticket's parts do not match version ", part.version,
-                                  " of '", table, "': ask for the table again");
-  }
-  return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
-}
-
-void LakeService::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void LakeService::RequestStop() {
-  {
-    std::lock_guard<std::mutex> lock(wake_mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-}
-
-void LakeService::Stop() {
-  RequestStop();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool LakeService::stopping() {
-  std::lock_guard<std::mutex> lock(wake_mutex_);
-  return stop_;
-}
-
-void LakeService::Run() {
-  std::map<std::string, std::chrono::steady_clock::time_point> upkept;
-  for (;;) {
-    // Nothing escapes this thread: a bad log or file must not end a serving process.
-    try {
-      RunOnce(upkept);
-    } catch (const std::exception& e) {
-      logger_->Error("lake upkeep thread: unexpected exception", {{"error", e.what()}});
-    } catch (...) {
-      logger_->Error("lake upkeep thread: unexpected exception", {});
-    }
-    std::unique_lock<std::mutex> lock(wake_mutex_);
-    if (wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) return;
-  }
-}
-
-void LakeService::RunOnce(
-    std::map<std::string, std::chrono::steady_clock::time_point>& upkept) {
-  const auto now = std::chrono::steady_clock::now();
-  bool any_lake = false;
-  for (const auto& [stream, entry] : router_->Snapshot()) {
-    const config::StreamConfig& route = entry.first;
-    if (route.sink != config::Sink::kLake) continue;
-    // A shutdown starts no store work; the round's remaining streams wait for no one.
-    if (stopping()) return;
-    any_lake = true;
-    any_lake_.store(true);
-    bool due = true;
-    bool refused = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = published_.find(stream);
-      due = it == published_.end() ||
-            now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms);
-      refused = it != published_.end() && it->second.state == kStateRefused;
-    }
-    if (due) {
-      auto st = Refresh(stream);
-      // A refusal is logged when it is found (LakeTable), not at every poll after.
-      if (!st.ok() && !(refused && HasErrorKind(st, ErrorKind::kTableRefused))) {
-        logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
-        std::lock_guard<std::mutex> lock(mutex_);
-        published_[stream].polled = now;  // retried after refresh_ms, not at once
-      }
-    }
-    auto table = lakes_->Table(route.lake);
-    if (!table.ok()) continue;
-    auto& last = upkept[route.lake.url];
-    if (route.lake.compaction_interval_s > 0 &&
-        now - last >= std::chrono::seconds(route.lake.compaction_interval_s)) {
-      last = now;
-      auto st = lake::Upkeep(table->get());
-      if (!st.ok()) {
-        // Compaction and checkpoints back off after a failure: this line comes at most as
-        // often as they are tried.
-        const auto report = (*table)->upkeep().Report(lake::UpkeepHealth::Clock::now());
-        logger_->Warn("lake upkeep failed",
-                      {{"stream", stream},
-                       {"error", st.message()},
-                       {"failures_in_a_row", std::to_string(report.failures_in_a_row)},
-                       {"retry_in_s",
-                        std::to_string((report.retry_in_ms + 999) / 1000)}});
-      } else {
-        Committed(stream);
-      }
-    }
-  }
-  any_lake_.store(any_lake);
-}
 
 }  // namespace arrowport::server

@@ -107,6 +107,12 @@ class LakeService {
                                const config::StreamConfig& route,
                                const std::shared_ptr<lake::LakeTable>& table,
                                const arrow::Status& why);
+  // Publish's last step: the snapshot's files registered, the view replaced over them
+  // (the caller holds the table's ReplacingLock).
+  arrow::Status ReplaceView(const std::string& stream, const config::StreamConfig& route,
+                            const std::shared_ptr<lake::LakeTable>& table,
+                            const std::shared_ptr<const lake::Snapshot>& snapshot,
+                            bool read_store);
   // The name the store of lake `url` is read under (made on first use).
   std::string StoreName(const std::string& url);
   // Held while the views of lake `url` are replaced (its files registered, its DDL run):
@@ -114,6 +120,7 @@ class LakeService {
   /// Waited for unless the thread's call is cancelled (its reason then): the holder may
   /// be reading every file's footer from a stalled store.
   arrow::Result<std::unique_lock<std::timed_mutex>> ReplacingLock(const std::string& url);
+  // ---- the service's thread (lake_service_thread.cc) ----
   void Run();
   bool stopping();
   // One round: refresh what is due, upkeep what is due (`upkept`: last upkeep by URL).

@@ -112,7 +112,8 @@ struct Server::Impl {
   // The config watcher (file changes, SIGHUP) and periodic checkpoints, when configured.
   void StartWatcher();
 
-  // ---- start-up steps, in the order Server::Start runs them (server_start.cc) ----
+  // ---- start-up steps, in the order Server::Start runs them (server_start.cc; the
+  // listeners: server_listeners.cc) ----
   // Connections are capped from the descriptor limit, so that DuckDB always has files to
   // open: HTTP keeps its connection cap below it, gRPC's are closed past the ceiling.
   void ReserveFileDescriptors();
@@ -120,11 +121,18 @@ struct Server::Impl {
   /// The routing config's transforms parse and are one SELECT each (start and reload).
   arrow::Status CheckTransforms(const config::Config& config);
   arrow::Status MakeAuthenticator();
-  void MakePipelines();
+  void MakePipelines();  // the four below, in this order
+  void MakeIngest();     // limiter, router, transfer policy, ingest pipeline, request log
+  void MakeQuery();
+  void MakeLakes();      // the lake catalog and service, wired into both pipelines
+  void MakeStatusReport();
   /// Each configured port can be bound (a port in use fails here, before the database
   /// opens, naming the flag and variable that choose another).
   arrow::Status CheckPorts() const;
   arrow::Status StartFlight();
+  void MakeFlight();  // the Flight service and its Flight SQL sessions
+  // Where and how gRPC listens: TLS, middleware (authentication, then sessions), limits.
+  arrow::Result<arrow::flight::FlightServerOptions> FlightOptions() const;
   arrow::Status StartHttp();
 
   // ---- observability (observability.cc) ----
@@ -146,6 +154,8 @@ struct Server::Impl {
   Listeners Published() const;
   // The routing config's stream names (each has a metrics label of its own).
   static std::vector<std::string> StreamNames(const config::Config& config);
+
+  // ---- what the server listens on (server_listeners.cc) ----
   void LogListening();
   // Authentication explicitly off on a non-loopback address: said at start and in
   // /readyz.

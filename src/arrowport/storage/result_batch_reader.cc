@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <optional>
 
 #include "arrow/array/concatenate.h"
@@ -239,75 +240,11 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   MemoryBudget::Reservation wide_charge_;  // the wide piece being sent in slices
 };
 
-}  // namespace
-
-arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
-    duckdb_arrow_options options, std::vector<LogicalTypeHandle>& types,
-    const std::vector<std::string>& names) {
-  std::vector<duckdb_logical_type> raw_types;
-  std::vector<const char*> raw_names;
-  for (auto& t : types) raw_types.push_back(t.get());
-  for (auto& n : names) raw_names.push_back(n.c_str());
-  ArrowSchema c_schema;
-  ARROW_RETURN_NOT_OK(ConsumeErrorData(duckdb_to_arrow_schema(
-      options, raw_types.data(), raw_names.data(), raw_types.size(), &c_schema)));
-  return arrow::ImportSchema(&c_schema);
-}
-
-arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
-                      const std::vector<std::string>& parameters, PreparedHandle* out) {
-  if (duckdb_prepare(conn, sql.c_str(), out->out()) == DuckDBError) {
-    const char* error = duckdb_prepare_error(out->get());
-    return TranslateDuckDBError(-1, error ? error : "cannot prepare statement");
-  }
-  return BindVarchars(out->get(), parameters);
-}
-
-arrow::Status BindVarchars(duckdb_prepared_statement prepared,
-                           const std::vector<std::string>& parameters) {
-  const auto expected = duckdb_nparams(prepared);
-  if (expected != parameters.size()) {
-    return arrow::Status::Invalid("query has ", expected, " parameter(s) but ",
-                                  parameters.size(), " were given");
-  }
-  for (size_t i = 0; i < parameters.size(); ++i) {
-    if (duckdb_bind_varchar_length(prepared, i + 1, parameters[i].data(),
-                                   parameters[i].size()) == DuckDBError) {
-      return arrow::Status::Invalid("cannot bind parameter ", i + 1);
-    }
-  }
-  return arrow::Status::OK();
-}
-
-namespace {
-
-// Executes a prepared, bound statement and wraps its streaming result. `statement_owner`
-// (may be null) owns `prepared` when nothing else keeps it for the result's life.
-arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
-    duckdb_connection conn, duckdb_prepared_statement prepared,
-    std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
-    std::shared_ptr<void> statement_owner, const QueryOptions& options, Planning planning) {
-  // A SELECT planned as it runs was bound to check that it changes nothing and returns
-  // rows: what the prepared statement's properties tell of one that was planned.
-  const bool select_at_run = planning == Planning::kSelectAtRun;
-  // Subscribed before execution starts: an aggregate can run long before its first row.
-  CallCancellation::Subscription interrupt;
-  if (options.cancellation) {
-    interrupt = CallCancellation::OnCancel(options.cancellation,
-                                           [conn] { duckdb_interrupt(conn); });
-    if (options.cancellation->cancelled()) return options.cancellation->reason();
-  }
-  // Only where DuckDB's C++ API tells whether a transaction is open (parallel_conversion)
-  // and the result owns or holds its connection for its whole life.
-  std::unique_ptr<WriteTransaction> write;
-  if ((owner != nullptr || keep_alive != nullptr) && options.parallel_conversion &&
-      !options.in_open_transaction && !select_at_run && ChangesData(prepared) &&
-      !InTransaction(conn)) {
-    ARROW_ASSIGN_OR_RAISE(write, WriteTransaction::Begin(conn));
-  }
-  std::unique_ptr<ResultSource> source;
-  MemoryBudget::Reservation workers;
-  int threads = 1;
+// Whether DuckDB's workers convert the result to Arrow in parallel (a unit source), with
+// `*threads` their number and `*workers` what their units are charged as.
+bool ConvertsInUnits(duckdb_connection conn, duckdb_prepared_statement prepared,
+                     const QueryOptions& options, bool select_at_run, int* threads,
+                     MemoryBudget::Reservation* workers) {
   // DuckDB's workers convert to Arrow in parallel. The chunk source stays for a
   // transform's interactive exchange (each chunk handed over as soon as it is made) and
   // inside a client's open transaction: there a closed result must stop between chunks
@@ -315,7 +252,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // would abort the transaction.
   bool units = options.parallel_conversion && !options.interactive &&
                !options.in_open_transaction && (select_at_run || StreamsArrowUnits(prepared));
-  if (units) threads = DuckDBThreads(conn);
+  if (units) *threads = DuckDBThreads(conn);
   if (units && options.result_memory) {
     // Each worker holds a unit under construction and one waiting for buffer room. The
     // workers are shared by all queries, so this over-counts when several run at once
@@ -324,22 +261,24 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     // batches in flight: conversions that took all of it left the streams (theirs and
     // others') none, and a client reading its endpoints one by one got "busy".
     auto reserved = options.result_memory->TryReserve(
-        int64_t{2} * threads * kMaxBatchBytes, "a query's result conversion",
+        int64_t{2} * *threads * kMaxBatchBytes, "a query's result conversion",
         options.result_memory->capacity() / 2);
     if (reserved.ok()) {
-      workers = std::move(*reserved);
+      *workers = std::move(*reserved);
     } else {
       units = false;
     }
   }
-  // A client's statement is planned again as it starts (DuckDB 2.0 rebinds one that reads
-  // a table; a SELECT left to be planned at run is planned only now): held to the budget
-  // like its prepare (AllocationGuard::PlanningScope). Starting runs no append.
-  std::optional<AllocationGuard::PlanningScope> replanning;
-  if (options.principal) replanning.emplace();
-  auto planned = [&] {
-    if (replanning) replanning->KeepFor(prepared);
-  };
+  return units;
+}
+
+// Starts the statement: a unit source (DuckDB's workers convert), else DuckDB's streaming
+// result read chunk by chunk. `planned` ends the replanning scope's hold on the plan.
+arrow::Result<std::unique_ptr<ResultSource>> StartSource(
+    duckdb_prepared_statement prepared, std::shared_ptr<void> statement_owner,
+    const QueryOptions& options, bool units, int threads,
+    const std::function<void()>& planned) {
+  std::unique_ptr<ResultSource> source;
   if (units) {
     auto started = ArrowUnitSource(prepared, std::move(statement_owner), options.batch_rows,
                                    kMaxBatchBytes, threads > 1);
@@ -369,6 +308,47 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     }
     ARROW_ASSIGN_OR_RAISE(source, ChunkSource(std::move(result)));
   }
+  return source;
+}
+
+// Executes a prepared, bound statement and wraps its streaming result. `statement_owner`
+// (may be null) owns `prepared` when nothing else keeps it for the result's life.
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
+    duckdb_connection conn, duckdb_prepared_statement prepared,
+    std::unique_ptr<Connection> owner, std::shared_ptr<void> keep_alive,
+    std::shared_ptr<void> statement_owner, const QueryOptions& options, Planning planning) {
+  // A SELECT planned as it runs was bound to check that it changes nothing and returns
+  // rows: what the prepared statement's properties tell of one that was planned.
+  const bool select_at_run = planning == Planning::kSelectAtRun;
+  // Subscribed before execution starts: an aggregate can run long before its first row.
+  CallCancellation::Subscription interrupt;
+  if (options.cancellation) {
+    interrupt = CallCancellation::OnCancel(options.cancellation,
+                                           [conn] { duckdb_interrupt(conn); });
+    if (options.cancellation->cancelled()) return options.cancellation->reason();
+  }
+  // Only where DuckDB's C++ API tells whether a transaction is open (parallel_conversion)
+  // and the result owns or holds its connection for its whole life.
+  std::unique_ptr<WriteTransaction> write;
+  if ((owner != nullptr || keep_alive != nullptr) && options.parallel_conversion &&
+      !options.in_open_transaction && !select_at_run && ChangesData(prepared) &&
+      !InTransaction(conn)) {
+    ARROW_ASSIGN_OR_RAISE(write, WriteTransaction::Begin(conn));
+  }
+  int threads = 1;
+  MemoryBudget::Reservation workers;
+  const bool units =
+      ConvertsInUnits(conn, prepared, options, select_at_run, &threads, &workers);
+  // A client's statement is planned again as it starts (DuckDB 2.0 rebinds one that reads
+  // a table; a SELECT left to be planned at run is planned only now): held to the budget
+  // like its prepare (AllocationGuard::PlanningScope). Starting runs no append.
+  std::optional<AllocationGuard::PlanningScope> replanning;
+  if (options.principal) replanning.emplace();
+  auto planned = [&] {
+    if (replanning) replanning->KeepFor(prepared);
+  };
+  ARROW_ASSIGN_OR_RAISE(auto source, StartSource(prepared, std::move(statement_owner),
+                                                 options, units, threads, planned));
   // A unit source needs no thread of ours when DuckDB has workers: they convert ahead into
   // the streaming buffer (a thread of ours in between cost a third more CPU per read).
   // With one DuckDB thread the result is made only when read: our thread reads ahead.

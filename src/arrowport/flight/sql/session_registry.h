@@ -256,6 +256,8 @@ class SessionRegistry {
   void Sweep();
   /// Notes a use of `session`, made `user`'s when it is new (call under mutex_).
   void TouchSession(const std::string& session, const std::string& user);
+  static arrow::Status UnknownStatement(std::chrono::seconds idle_timeout);
+  static arrow::Status UnknownTransaction(std::chrono::seconds idle_timeout);
   // Statements and transactions are kept alike; these serve both (call under mutex_).
   template <typename T>
   arrow::Result<std::string> AddHeld(HeldMap<T>* map, const std::shared_ptr<T>& entry,

@@ -1,0 +1,103 @@
+// IngestPipeline's last step (ingest_pipeline.h: Write): a request's target checked, a
+// connection leased, and the writer for its commit mode (or the lake's) run.
+#include "arrowport/common/identifier.h"
+#include "arrowport/ingest/ingest_pipeline.h"
+#include "arrowport/ingest/lake_writer.h"
+#include "arrowport/ingest/per_batch_writer.h"
+#include "arrowport/ingest/per_request_writer.h"
+#include "arrowport/ingest/transaction_writer.h"
+#include "arrowport/ingest/write_context.h"
+#include "arrowport/lake/lake_catalog.h"
+#include "arrowport/storage/shared_connection.h"
+#include "arrowport/storage/type_mapping.h"
+
+namespace arrowport::ingest {
+
+storage::TableName IngestPipeline::TargetOf(const IngestRequest& request, const config::StreamConfig& route) {
+  return storage::TableName(request.schema.empty() ? "main" : request.schema,
+                            request.table.empty() ? route.target_table : request.table,
+                            request.temporary);
+}
+
+arrow::Status IngestPipeline::Write(const IngestRequest& request,
+                                    const config::StreamConfig& route,
+                                    config::CommitMode commit,
+                                    const std::shared_ptr<arrow::RecordBatchReader>& source,
+                                    const BatchCommitted& on_commit, const CallContext& call,
+                                    storage::ConnectionLease* connection,
+                                    metrics::IngestMeter* meter, IngestResult* result) {
+  const storage::TableName target = TargetOf(request, route);
+  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
+  ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
+  ARROW_RETURN_NOT_OK(ValidateName("schema", target.schema));
+  if (target.temporary && (connection == nullptr || target.schema != "main")) {
+    return arrow::Status::Invalid(
+        connection == nullptr ? "a temporary table needs a connection that outlives the request"
+                              : "a temporary table has no schema but main");
+  }
+  // A lake stream's rows go to its Delta table, unless the request names another table.
+  if (route.sink == config::Sink::kLake &&
+      (request.table.empty() || request.table == route.target_table) && !target.temporary) {
+    if (connection != nullptr && connection->connection().in_transaction()) {
+      return arrow::Status::Invalid("stream '", request.stream, "' writes a lake table, "
+                                    "which cannot join a transaction");
+    }
+    if (lakes_ == nullptr) {
+      return arrow::Status::Invalid("stream '", request.stream, "' has sink: lake, which "
+                                    "this server does not serve");
+    }
+    if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+    // The same column checks as for a table (names, count, types DuckDB can read back):
+    // every lake table is also read through DuckDB.
+    ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/true));
+    result->table = route.lake.url;
+    ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
+    auto st = WriteToLake(table, request, route, commit, source.get(), on_commit, call, meter,
+                          result);
+    // Whatever committed (per_batch: some batches) is readable at once.
+    if (lake_committed_ && (st.ok() || result->batches > 0)) lake_committed_(request.stream);
+    return st;
+  }
+  ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
+  storage::ConnectionLease own;
+  storage::ConnectionLease* lease = connection;
+  if (lease == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto fresh, database_->Connect());
+    own = storage::ConnectionLease::Own(std::move(fresh));
+    lease = &own;
+  }
+  storage::Connection* conn = &lease->connection();
+  auto interrupt = conn->InterruptOn(call.cancellation);
+  // Inside a transaction the request commits with it (per_batch does not apply), and
+  // the idempotency log would be written inside the client's transaction.
+  if (conn->in_transaction() && !request.request_id.empty()) {
+    return arrow::Status::Invalid("a request id cannot be used inside a transaction");
+  }
+  if (!request.request_id.empty()) {
+    ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+    ARROW_RETURN_NOT_OK(request_log_.Ensure(lease));
+  }
+  // Declared after the connection: a table it holds is released before the connection
+  // closes.
+  WriteContext ctx;
+  ctx.lease = lease;
+  ctx.conn = conn;
+  ctx.target = target;
+  ctx.request = &request;
+  ctx.policy = route.schema_policy;
+  ctx.source = source;
+  ctx.mapping_key = source->schema()->ToString();
+  ctx.cache = &cache_;
+  ctx.result = result;
+  ctx.call = &call;
+  ctx.meter = meter;
+  // Inside the caller's transaction the request is that transaction's to commit.
+  if (conn->in_transaction()) {
+    result->in_transaction = true;
+    return TransactionWriter(&ctx, database_).Write();
+  }
+  if (commit == config::CommitMode::kPerRequest) return PerRequestWriter(&ctx).Write();
+  return PerBatchWriter(&ctx, on_commit).Write();
+}
+
+}  // namespace arrowport::ingest

@@ -1,0 +1,77 @@
+// LakeService's reads in parts (lake_service.h: Layout, PartSql): a lake table's files
+// split into groups of about equal size, one Flight endpoint each.
+#include <algorithm>
+
+#include "arrowport/server/lake_service.h"
+#include "arrowport/server/lake_view_sql.h"
+
+namespace arrowport::server {
+
+namespace {
+
+// Files per part at least (bytes), and parts at most, when a lake table is read in
+// parts: small tables stay one endpoint.
+constexpr int64_t kMinPartBytes = int64_t{4} << 20;
+constexpr int kMaxParts = 16;
+
+// How many parts a snapshot's files make.
+int PartsOf(const lake::Snapshot& snapshot) {
+  int64_t bytes = 0;
+  for (const auto& [path, add] : snapshot.files) bytes += add.size;
+  const int64_t by_size = std::max<int64_t>(1, bytes / kMinPartBytes);
+  return static_cast<int>(
+      std::min<int64_t>({by_size, kMaxParts, static_cast<int64_t>(snapshot.files.size())}));
+}
+
+// The files of part `part` of `parts`: files in path order, each to the lightest part so
+// far (the same split for every call on one snapshot).
+std::vector<const lake::AddFile*> FilesOfPart(const lake::Snapshot& snapshot, int part,
+                                              int parts) {
+  std::vector<int64_t> load(static_cast<size_t>(parts), 0);
+  std::vector<const lake::AddFile*> mine;
+  for (const auto& [path, add] : snapshot.files) {
+    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    load[lightest] += std::max<int64_t>(add.size, 1);
+    if (lightest == part) mine.push_back(&add);
+  }
+  return mine;
+}
+
+}  // namespace
+
+std::optional<query::QueryRequest::LakePart> LakeService::Layout(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [stream, published] : published_) {
+    if (published.table != table || !published.snapshot) continue;
+    if (published.state == kStateRefused) return std::nullopt;  // its view says why
+    const int parts = PartsOf(*published.snapshot);
+    if (parts < 2) return std::nullopt;
+    return query::QueryRequest::LakePart{published.version, 0, parts};
+  }
+  return std::nullopt;
+}
+
+arrow::Result<std::string> LakeService::PartSql(const std::string& table,
+                                                const query::QueryRequest::LakePart& part) {
+  std::string store;
+  std::shared_ptr<lake::LakeTable> lake_table;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [name, published] : published_) {
+      if (published.table == table && published.lake) {
+        if (published.state == kStateRefused) return published.refusal;
+        store = published.store;
+        lake_table = published.lake;
+      }
+    }
+  }
+  if (!lake_table) return arrow::Status::KeyError("'", table, "' is not a lake table");
+  ARROW_ASSIGN_OR_RAISE(auto snapshot, lake_table->At(part.version));
+  if (part.parts != PartsOf(*snapshot)) {
+    return arrow::Status::Invalid("the ticket's parts do not match version ", part.version,
+                                  " of '", table, "': ask for the table again");
+  }
+  return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
+}
+
+}  // namespace arrowport::server
