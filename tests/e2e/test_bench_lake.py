@@ -4,8 +4,13 @@ prints every row of its table with the ratios; without a peer it says which is m
 import re
 import sys
 
+import pytest
+
 from conftest import run_cli
 from lake_util import minio_binary
+
+# The lake benchmark against delta-rs: a measurement, about 8 s.
+pytestmark = pytest.mark.slow
 
 
 def table_rows(stdout: str) -> dict:

@@ -11,6 +11,7 @@ import termios
 
 import pyarrow as pa
 import pyarrow.flight as flight
+import pytest
 
 from conftest import ARROWPORT, run_cli
 
@@ -62,6 +63,7 @@ def progress_counts(output, what):
             re.findall(re.escape(what) + rb"[^:\r\n]*: ([\d,]+) rows", output)]
 
 
+@pytest.mark.slow
 def test_long_commands_show_progress_on_a_terminal_only(server, tmp_path):
     code, out = run_in_terminal("generate", "--rows", "3000000", "-o", "big.parquet",
                                 cwd=tmp_path)

@@ -676,6 +676,7 @@ def test_client_hangs_up_mid_exchange(xserver):
     assert meta[-1]["rows"] == 1 and count(xserver, "hung_up") == 1
 
 
+@pytest.mark.slow
 def test_idle_exchanges_are_cancelled_and_count_as_requests(start_server, tmp_path):
     config = tmp_path / "limits.yaml"
     config.write_text("limits: {idle_timeout_s: 1, max_concurrent_requests: 2}\n")

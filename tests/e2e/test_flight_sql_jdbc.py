@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# A JVM and the Flight SQL JDBC driver (Maven): about 15 s.
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parents[1] / "jdbc"
 
 

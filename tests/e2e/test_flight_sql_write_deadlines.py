@@ -21,6 +21,9 @@ from test_flight_sql import connect, scalar
 from test_flight_sql_hardening import count_elsewhere, end, open_stream, update
 from test_flight_sql_review import begin, bind, cookie_client, prepare
 
+# Writes that end at their deadline, each waiting it out: about 15 s here, 90 s in all.
+pytestmark = pytest.mark.slow
+
 
 def scalar_elsewhere(server, sql):
     with connect(server) as conn:
@@ -72,8 +75,7 @@ def reply_margin(timeout):
 WRITE_METHOD = {"update": "do_put", "query": "get_flight_info", "prepared": "get_flight_info"}
 
 
-@pytest.mark.parametrize("path", [pytest.param("update", marks=pytest.mark.slow), "query",
-                                  pytest.param("prepared", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("path", ["update", "query", "prepared"])
 def test_an_autocommit_write_that_ends_at_its_deadline_is_kept_exactly_when_logged_so(
         server, path):
     """Found by a hostile run: a client's INSERT, UPDATE or DDL outside a transaction
@@ -174,7 +176,6 @@ def test_a_write_whose_commit_outlasts_its_deadline_is_logged_as_kept(server):
     assert logged == "late" and told != "ok", (ran, committed, outcomes)
 
 
-@pytest.mark.slow
 def test_a_statement_whose_call_failed_never_commits_with_its_transaction(server):
     """Found by a hostile run: an UPDATE in a transaction whose client deadline passed
     while it ran (the client sees DEADLINE_EXCEEDED) was kept when the interrupt came
@@ -239,7 +240,6 @@ def test_a_statement_whose_call_failed_never_commits_with_its_transaction(server
     assert not untrue, (took, untrue, outcomes)
 
 
-@pytest.mark.slow
 def test_parameter_rows_that_end_at_the_deadline_are_kept_exactly_when_logged_so(server):
     """Found by CI: parameter rows of a prepared INSERT committed a moment before the
     client's deadline while the reply, still on its way, reached the client after it
@@ -273,7 +273,6 @@ def test_parameter_rows_that_end_at_the_deadline_are_kept_exactly_when_logged_so
     assert not untrue, (untrue, outcomes)
 
 
-@pytest.mark.slow
 def test_a_commit_whose_deadline_leaves_no_time_to_answer_is_kept_exactly_when_logged_so(
         server):
     """Found by an outside review: EndTransaction committed without asking whether the

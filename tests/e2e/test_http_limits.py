@@ -321,6 +321,7 @@ def start_slow_query(server):
     return s
 
 
+@pytest.mark.slow
 def test_query_stops_when_its_client_disconnects(server):
     with pytest.raises(requests.exceptions.Timeout):
         requests.post(f"{server.http}/query", json={"sql": SLOW_SQL}, timeout=1)

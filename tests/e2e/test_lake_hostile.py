@@ -6,6 +6,7 @@ import time
 
 import pyarrow as pa
 import pyarrow.flight as flight
+import pytest
 import requests
 
 from lake_util import (ARROW, Lake, events, http_ingest, http_query, ipc_bytes, lake_stream,
@@ -101,6 +102,7 @@ def test_column_names_a_table_cannot_hold_are_refused_before_any_commit(start_se
     assert query(server, "SELECT count(*) FROM events").text.split()[-1] == "6"
 
 
+@pytest.mark.slow
 def test_a_request_spreading_over_thousands_of_partitions_is_refused(start_server, tmp_path):
     lake = local_lake(tmp_path)
     server = start_lake_server(start_server, tmp_path, {"events": lake_stream(

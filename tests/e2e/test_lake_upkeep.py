@@ -250,6 +250,7 @@ def test_partition_values_of_every_kind_read_back_the_same(start_server, tmp_pat
     assert one.column("n")[0].as_py() == 1
 
 
+@pytest.mark.slow
 def test_flight_sql_reads_a_whole_lake_table_through_parallel_endpoints(start_server,
                                                                        tmp_path):
     """`SELECT * FROM <lake table>` over Flight SQL: one endpoint per group of files (ADBC

@@ -155,6 +155,7 @@ def test_per_client_concurrency_cap_on_http_and_flight(start_server, tmp_path):
         flight.Ticket(json.dumps({"sql": "SELECT 4 AS x"}).encode())).read_all().num_rows == 1
 
 
+@pytest.mark.slow
 def test_per_client_request_rate_on_http_and_flight(start_server, tmp_path):
     server = limits_server(start_server, tmp_path, requests_per_second_per_user=1,
                            request_burst_per_user=3)
@@ -261,6 +262,7 @@ def test_slow_but_steady_doput_is_not_idle(start_server, tmp_path):
     assert count(server, "steady") == 10
 
 
+@pytest.mark.slow
 def test_idle_http_upload_is_closed_and_frees_its_slot(start_server, tmp_path):
     server = limits_server(start_server, tmp_path, max_concurrent_requests=1, idle_timeout_s=2)
     table = pa.table({"x": pa.array(range(100_000), pa.int64())})

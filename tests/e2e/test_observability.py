@@ -166,6 +166,7 @@ def auth_config(tmp_path, admin_hash, extra=""):
     return config
 
 
+@pytest.mark.slow
 def test_a_real_prometheus_scrapes_with_basic_auth(tmp_path, admin_hash):
     config = auth_config(tmp_path, admin_hash)
     server = RunningServer(["--config", str(config), "--db", str(tmp_path / "p.duckdb"),

@@ -37,6 +37,7 @@ def stream_row(dom, stream):
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_the_page_shows_live_ingest_in_a_browser(server):
     sent = []
     producer = threading.Thread(target=ingest_for, args=(server, "live", 6, sent))

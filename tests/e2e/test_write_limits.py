@@ -187,6 +187,7 @@ def test_transformed_write_runs_under_the_query_deadline_from_its_first_batch(tm
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_client_that_stops_reading_a_result_is_cut(tmp_path):
     """A Flight DoGet nobody reads: cut, logged, its slot and memory freed."""
     server = limits_server(tmp_path, write_stall_timeout_s=2)
