@@ -71,6 +71,12 @@ class S3Proxy:
         self.waiting = 0   # requests forwarded to MinIO and not answered yet
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
+        # Clear while a commit whose answer is to be lost is in flight: every other request
+        # waits for it, so that none reaches MinIO between that commit landing and the fault
+        # (a retried PUT from a server whose first attempt timed out on a loaded machine
+        # met the commit landed and answered OK: the outcome the test set out to lose).
+        self._fault_settled = threading.Event()
+        self._fault_settled.set()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -96,11 +102,16 @@ class S3Proxy:
                                              "if-none-match")
                         if COMMIT_PATH.search(path) and proxy.lose_next_commit:
                             fault, proxy.lose_next_commit = proxy.lose_next_commit, None
+                            proxy._fault_settled.clear()
                     reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
                     stop = (proxy.stop_on_data_read and self.command == "GET" and
                             DATA_PATH.search(path) is not None)
                     if stop:
                         proxy.stop_on_data_read = False
+                if fault is None and not proxy._fault_settled.is_set():
+                    proxy._fault_settled.wait(timeout=120)
+                    with proxy._lock:  # the fault may have made reads fail meanwhile
+                        reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
                 if stop:
                     proxy.stopped_at = path
                     proxy.minio.proc.send_signal(signal.SIGSTOP)
@@ -118,6 +129,10 @@ class S3Proxy:
                     upstream.request(self.command, path, body=body, headers=headers)
                     response = upstream.getresponse()
                     data = response.read()
+                except BaseException:
+                    if fault is not None:
+                        proxy._fault_settled.set()
+                    raise
                 finally:
                     upstream.close()
                     with proxy._lock:
@@ -130,6 +145,7 @@ class S3Proxy:
                             proxy.reads_fail = True
                     if fault == "stop_minio":
                         proxy.minio.proc.send_signal(signal.SIGSTOP)
+                    proxy._fault_settled.set()
                     self.close_connection = True
                     return
                 self.send_response_only(response.status, response.reason)
@@ -179,6 +195,7 @@ class S3Proxy:
             self.reads_fail = False
             self.lose_next_commit = None
             self.stop_on_data_read = False
+        self._fault_settled.set()
         if self.minio.proc is not None:
             self.minio.proc.send_signal(signal.SIGCONT)
 

@@ -27,7 +27,7 @@ import requests
 from conftest import REPO
 from test_http import ARROW, ipc_bytes
 
-SECONDS = float(os.environ.get("ARROWPORT_SOAK_SECONDS", "180"))
+SECONDS = float(os.environ.get("ARROWPORT_SOAK_SECONDS", "90"))
 BUDGETS = {"ARROWPORT_DUCKDB_MEMORY_LIMIT": "512MiB", "ARROWPORT_LIMITS_MAX_QUERY_MEMORY": "256MiB",
            "ARROWPORT_LIMITS_MAX_REQUEST_MEMORY": "512MiB",
            "ARROWPORT_LIMITS_QUERY_TIMEOUT_S": "30", "ARROWPORT_FLIGHT_SQL_BUSY_TIMEOUT_MS": "2000"}
