@@ -108,46 +108,45 @@ class S3Proxy:
                             DATA_PATH.search(path) is not None)
                     if stop:
                         proxy.stop_on_data_read = False
-                if fault is None and not proxy._fault_settled.is_set():
-                    proxy._fault_settled.wait(timeout=120)
-                    with proxy._lock:  # the fault may have made reads fail meanwhile
-                        reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
-                if stop:
-                    proxy.stopped_at = path
-                    proxy.minio.proc.send_signal(signal.SIGSTOP)
-                    proxy.data_read_stopped.set()
-                if reads_fail:
-                    self._reply(503, b"<Error><Code>SlowDown</Code>"
-                                     b"<Message>scripted</Message></Error>")
-                    return
-                upstream = http.client.HTTPConnection("127.0.0.1", proxy.minio.port,
-                                                      timeout=120)
-                with proxy._lock:
-                    proxy.waiting += 1
-                    proxy._arrived.notify_all()
                 try:
-                    upstream.request(self.command, path, body=body, headers=headers)
-                    response = upstream.getresponse()
-                    data = response.read()
-                except BaseException:
-                    if fault is not None:
-                        proxy._fault_settled.set()
-                    raise
-                finally:
-                    upstream.close()
-                    with proxy._lock:
-                        proxy.waiting -= 1
-                if fault is not None:
-                    # Written; the answer never reaches the client.
-                    with proxy._lock:
-                        proxy.lost_commits.append(path)
-                        if fault == "fail_reads":
-                            proxy.reads_fail = True
-                    if fault == "stop_minio":
+                    if fault is None and not proxy._fault_settled.is_set():
+                        proxy._fault_settled.wait(timeout=120)
+                        with proxy._lock:  # the fault may have made reads fail meanwhile
+                            reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
+                    if stop:
+                        proxy.stopped_at = path
                         proxy.minio.proc.send_signal(signal.SIGSTOP)
-                    proxy._fault_settled.set()
-                    self.close_connection = True
-                    return
+                        proxy.data_read_stopped.set()
+                    if reads_fail:
+                        self._reply(503, b"<Error><Code>SlowDown</Code>"
+                                         b"<Message>scripted</Message></Error>")
+                        return
+                    upstream = http.client.HTTPConnection("127.0.0.1", proxy.minio.port,
+                                                          timeout=120)
+                    with proxy._lock:
+                        proxy.waiting += 1
+                        proxy._arrived.notify_all()
+                    try:
+                        upstream.request(self.command, path, body=body, headers=headers)
+                        response = upstream.getresponse()
+                        data = response.read()
+                    finally:
+                        upstream.close()
+                        with proxy._lock:
+                            proxy.waiting -= 1
+                    if fault is not None:
+                        # Written; the answer never reaches the client.
+                        with proxy._lock:
+                            proxy.lost_commits.append(path)
+                            if fault == "fail_reads":
+                                proxy.reads_fail = True
+                        if fault == "stop_minio":
+                            proxy.minio.proc.send_signal(signal.SIGSTOP)
+                        self.close_connection = True
+                        return
+                finally:
+                    if fault is not None:  # whatever happened, the others go on
+                        proxy._fault_settled.set()
                 self.send_response_only(response.status, response.reason)
                 for name, value in response.getheaders():
                     if name.lower() in HOP_BY_HOP:

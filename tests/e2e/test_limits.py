@@ -155,7 +155,6 @@ def test_per_client_concurrency_cap_on_http_and_flight(start_server, tmp_path):
         flight.Ticket(json.dumps({"sql": "SELECT 4 AS x"}).encode())).read_all().num_rows == 1
 
 
-@pytest.mark.slow
 def test_per_client_request_rate_on_http_and_flight(start_server, tmp_path):
     server = limits_server(start_server, tmp_path, requests_per_second_per_user=1,
                            request_burst_per_user=3)

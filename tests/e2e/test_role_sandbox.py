@@ -113,7 +113,6 @@ def test_admin_changes_user_tables_but_not_the_servers_state(auth_server):
     assert r.status_code == 200 and r.json() == [{"n": 3}], r.text
 
 
-@pytest.mark.slow
 def test_a_view_replaced_while_a_narrow_reader_reads_it_never_shows_another_table(tmp_path, hashes):
     """A one-shot read is judged, bound and run in one snapshot of the catalog. Judged in
     one transaction and bound in another, a view an admin replaced in between was judged

@@ -213,7 +213,6 @@ def check_memory_after_crashes(start_server, tmp_path, kills, gigabytes):
     assert "database opened" in server.stderr() and "memory_limit=" in server.stderr()
 
 
-@pytest.mark.slow
 def test_kill_9_keeps_every_acknowledged_batch_then_memory_stays_bounded(start_server, tmp_path):
     check_memory_after_crashes(start_server, tmp_path, kills=3, gigabytes=1)
 

@@ -306,6 +306,14 @@ arrow::Status BenchLakeRows(const BenchOptions& options, const std::string& db_p
   run.s3_root = std::string("s3://") + kBucket + "/r" + std::to_string(rows);
   ARROW_ASSIGN_OR_RAISE(auto node_a, server::Server::Start(run.NodeSetup(db_path, "a")));
   ARROW_ASSIGN_OR_RAISE(auto node_b, server::Server::Start(run.NodeSetup(db_path + ".b", "b")));
+  // The clients end before the nodes they talk to, on every return.
+  struct ClientsFirst {
+    LakeRun& run;
+    ~ClientsFirst() {
+      run.client_a.reset();
+      run.client_b.reset();
+    }
+  } clients_first{run};
   ARROW_ASSIGN_OR_RAISE(run.client_a, FlightConnection::Connect(node_a->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(run.client_b, FlightConnection::Connect(node_b->flight_uri()));
   ARROW_RETURN_NOT_OK(run.WarmUp());

@@ -110,8 +110,9 @@ class Database {
   /// The write-ahead log's size on disk (0 when there is none, or in memory).
   int64_t WalBytes() const;
   /// OK while the disk has room for writes (storage.min_free_mb), else DiskFull naming the
-  /// directory and the free and needed space. Cheap (DiskWatch reads at most every 20 ms):
-  /// writers ask before they begin and per batch.
+  /// directory and the free and needed space. Cheap (DiskWatch reads at most every 20 ms
+  /// while there is room, at each check while full): writers ask before they begin and
+  /// per batch.
   arrow::Status CheckWrite();
   /// Disk space now; reopenings and deferred checkpoints as the upkeep thread last saw
   /// them.

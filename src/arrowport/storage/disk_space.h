@@ -31,11 +31,13 @@ arrow::Result<int64_t> FreeBytesUnder(const std::string& directory);
 /// DuckDB's temp directory, against storage.min_free_mb: below it writes are refused
 /// before DuckDB meets a full disk (which can invalidate the database), and checkpoints
 /// wait. One statvfs per distinct filesystem, at most once per kFreshness however many
-/// writes ask (statvfs measured 15 us on a loaded 2-core machine: at most 0.1% of one
-/// core per filesystem, whatever the write rate). Thread-safe.
+/// writes ask while there is room (statvfs measured 15 us on a loaded 2-core machine: at
+/// most 0.1% of one core per filesystem, whatever the write rate); while the disk is
+/// full each check reads it again, so that space freed lets the next write in.
+/// Thread-safe.
 class DiskWatch {
  public:
-  /// Readings younger than this are reused.
+  /// Readings younger than this are reused, unless they found the disk full.
   static constexpr std::chrono::milliseconds kFreshness{20};
 
   /// `directories` may repeat a filesystem (kept once) or not exist yet (their nearest

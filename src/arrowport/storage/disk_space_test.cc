@@ -58,13 +58,22 @@ TEST(DiskWatchTest, AWriteRightAfterSpaceIsFreedGoesIn) {
   // A filesystem of our own, so that only this test changes its free space: a tmpfs
   // (the unit tests run as root in a mount namespace of their own; skipped elsewhere).
   char pattern[] = "/tmp/arrowport-disk-watch-XXXXXX";
-  const char* directory = ::mkdtemp(pattern);
-  ASSERT_NE(directory, nullptr);
-  if (::mount("tmpfs", directory, "tmpfs", 0, "size=8m") != 0) {
+  const char* made = ::mkdtemp(pattern);
+  ASSERT_NE(made, nullptr);
+  const std::string directory = made;
+  if (::mount("tmpfs", directory.c_str(), "tmpfs", 0, "size=8m") != 0) {
     std::filesystem::remove(directory);
     GTEST_SKIP() << "cannot mount a tmpfs here (not root?)";
   }
-  const std::string filler = std::string(directory) + "/filler";
+  // Unmounted and removed on every way out, a failed assertion included.
+  struct Mounted {
+    std::string path;
+    ~Mounted() {
+      ::umount2(path.c_str(), MNT_DETACH);
+      std::filesystem::remove_all(path);
+    }
+  } mounted{directory};
+  const std::string filler = directory + "/filler";
   {
     auto free = FreeBytesUnder(directory);
     ASSERT_TRUE(free.ok()) << free.status();
@@ -79,8 +88,6 @@ TEST(DiskWatchTest, AWriteRightAfterSpaceIsFreedGoesIn) {
   std::remove(filler.c_str());
   EXPECT_TRUE(watch.CheckWrite().ok()) << "refused on a reading from before space was freed";
   EXPECT_FALSE(watch.Last().full);
-  ::umount2(directory, MNT_DETACH);
-  std::filesystem::remove(directory);
 }
 
 }  // namespace arrowport::storage

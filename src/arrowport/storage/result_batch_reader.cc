@@ -347,8 +347,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   auto planned = [&] {
     if (replanning) replanning->KeepFor(prepared);
   };
-  ARROW_ASSIGN_OR_RAISE(auto source, StartSource(prepared, std::move(statement_owner),
-                                                 options, units, threads, planned));
+  // A copy: the statement stays owned here until the reader exists, on either path.
+  ARROW_ASSIGN_OR_RAISE(auto source, StartSource(prepared, statement_owner, options, units,
+                                                 threads, planned));
   // A unit source needs no thread of ours when DuckDB has workers: they convert ahead into
   // the streaming buffer (a thread of ours in between cost a third more CPU per read).
   // With one DuckDB thread the result is made only when read: our thread reads ahead.
