@@ -5,7 +5,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/lake_append.h"
 #include "arrowport/lake/lake_maintenance.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {
