@@ -101,8 +101,8 @@ void Server::Impl::AddLakeTableMetrics(metrics::Registry* registry) {
                 MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::snapshot_bytes));
 }
 
-// Lake streams' upkeep, by stream: upkeep that fails (a full or failing store) shows here,
-// not only in the log.
+// Lake streams' upkeep, by stream: upkeep that fails (a full or failing store) shows
+// here, not only in the log.
 void Server::Impl::AddLakeUpkeepMetrics(metrics::Registry* registry) {
   auto& r = *registry;
   const auto by_upkeep = [this](int64_t lake::UpkeepReport::*field, int64_t scale) {
@@ -146,7 +146,8 @@ void Server::Impl::AddLakeUpkeepMetrics(metrics::Registry* registry) {
                 });
 }
 
-// DuckDB's figures: the database's files, its memory by tag, what it holds outside its buffer pool.
+// DuckDB's figures: the database's files, its memory by tag, what it holds outside its
+// buffer pool.
 void Server::Impl::AddDuckDBMetrics(metrics::Registry* registry) {
   auto& r = *registry;
   r.AddCallback("arrowport_duckdb_database_size_bytes",

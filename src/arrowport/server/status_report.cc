@@ -113,7 +113,8 @@ namespace {
 // Versions and uptime, and the server's own figures (where it listens, its database and
 // process) for users who may see the whole server, as /metrics is; the database file's
 // path, which names the server's own state on disk, for admins only.
-void AddServerFigures(const StatusSources& sources, const Principal* caller, json* report) {
+void AddServerFigures(const StatusSources& sources, const Principal* caller,
+                      json* report) {
   json& out = *report;
   auto* metrics = sources.metrics;
   out["version"] = sources.version;
@@ -176,7 +177,8 @@ json LakeUpkeepJson(const lake::UpkeepReport& upkeep, const Principal* caller) {
 
 // Streams: routing and counters as list_streams shows them, with their rates (only
 // those that received rows lately: the rest would be a list of zeros).
-json StreamsJson(const StatusSources& sources, const Principal* caller, int rate_seconds) {
+json StreamsJson(const StatusSources& sources, const Principal* caller,
+                 int rate_seconds) {
   auto* metrics = sources.metrics;
   const auto rates = metrics ? metrics->StreamRates(rate_seconds)
                              : std::map<std::string, std::vector<int64_t>>{};

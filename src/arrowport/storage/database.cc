@@ -167,7 +167,9 @@ arrow::Status RunInitSql(Connection* conn, const DatabaseOptions& options) {
     auto st = conn->Execute(sql);
     if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
   }
-  if (!options.late_materialization) ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn));
+  if (!options.late_materialization) {
+    ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn));
+  }
   return arrow::Status::OK();
 }
 
@@ -183,8 +185,8 @@ arrow::Result<std::shared_ptr<DiskWatch>> MakeDiskWatch(Connection* conn,
   if (temp_scalar->is_valid && !temp_scalar->ToString().empty()) {
     directories.push_back(temp_scalar->ToString());
   }
-  return std::make_shared<DiskWatch>(std::move(directories),
-                                     options.path == ":memory:" ? 0 : options.min_free_bytes);
+  const int64_t min_free_bytes = options.path == ":memory:" ? 0 : options.min_free_bytes;
+  return std::make_shared<DiskWatch>(std::move(directories), min_free_bytes);
 }
 
 // The views read their files through the view file system, which opens the files their
@@ -235,7 +237,8 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
   // The first opening learns the database's name and limits; opening it again after an
   // invalidation keeps them (others read them meanwhile).
   if (impl_->catalog.empty()) {
-    ARROW_ASSIGN_OR_RAISE(impl_->catalog, QueryText(conn.get(), "SELECT current_database()"));
+    ARROW_ASSIGN_OR_RAISE(impl_->catalog,
+                          QueryText(conn.get(), "SELECT current_database()"));
     ARROW_ASSIGN_OR_RAISE(
         impl_->memory_limit,
         QueryText(conn.get(), "SELECT current_setting('memory_limit')::VARCHAR"));
@@ -254,8 +257,8 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
     conn->impl_->disk = impl_->disk;
   }
   if (impl_->direct_append) instance->disk = impl_->disk;
-  ARROW_RETURN_NOT_OK(
-      ServeViewsAndLockDown(conn.get(), instance->db.get(), options, impl_->direct_append));
+  ARROW_RETURN_NOT_OK(ServeViewsAndLockDown(conn.get(), instance->db.get(), options,
+                                            impl_->direct_append));
   return instance;
 }
 
