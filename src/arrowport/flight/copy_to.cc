@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -69,21 +70,30 @@ json PushSummary(const json& peer_summary, int64_t rows, int64_t batches) {
   return summary;
 }
 
-}  // namespace
+// What a copy_to body asks, checked before anything connects.
+struct CopyToRequest {
+  fl::TimeoutDuration timeout{0};
+  std::string target_table;
+  json put;  // the target's DoPut command
+  query::QueryRequest query;
+  PeerAddress address;
+  PeerCredentials credentials;
+};
 
-arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& body,
-                                  const CallContext& call, CallRecord* record) {
+arrow::Result<CopyToRequest> ParseCopyTo(const TransferDeps& deps,
+                                          const std::string& body) {
   ARROW_ASSIGN_OR_RAISE(auto doc, ParseBody(body, "copy_to"));
   ARROW_RETURN_NOT_OK(OnlyKnownKeys(doc, "copy_to",
                                     {"target", "sql", "source_table", "target_table", "mode",
                                      "commit", "request_id", "user", "password", "token",
                                      "tls_ca", "timeout_s"}));
-  ARROW_ASSIGN_OR_RAISE(auto timeout, TimeoutOf(doc));
-  if (timeout.count() < 0) {
+  CopyToRequest request;
+  ARROW_ASSIGN_OR_RAISE(request.timeout, TimeoutOf(doc));
+  if (request.timeout.count() < 0) {
     // Never unbounded: a target that stops reading would hold the action for good.
-    timeout = fl::TimeoutDuration{deps.query_timeout_s > 0
-                                      ? static_cast<double>(deps.query_timeout_s)
-                                      : kDefaultPushSeconds};
+    request.timeout = fl::TimeoutDuration{deps.query_timeout_s > 0
+                                              ? static_cast<double>(deps.query_timeout_s)
+                                              : kDefaultPushSeconds};
   }
   ARROW_ASSIGN_OR_RAISE(auto target, StringOf(doc, "target"));
   ARROW_ASSIGN_OR_RAISE(auto sql, StringOf(doc, "sql"));
@@ -97,93 +107,124 @@ arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& b
   if (target_table.empty()) return arrow::Status::Invalid("copy_to needs 'target_table'");
   ARROW_RETURN_NOT_OK(ValidateName("target_table", target_table));
   // The target's DoPut command: its own parser checks mode, commit and request_id.
-  json put = {{"stream", target_table}, {"table", target_table}, {"sealed", true}};
+  request.put = {{"stream", target_table}, {"table", target_table}, {"sealed", true}};
   for (const char* key : {"mode", "commit", "request_id"}) {
     ARROW_ASSIGN_OR_RAISE(auto value, StringOf(doc, key));
-    if (!value.empty()) put[key] = value;
+    if (!value.empty()) request.put[key] = value;
   }
-  query::QueryRequest query;
-  query.sql = sql;
-  query.table = source_table;
-  if (!query.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("source_table", query.table));
-  ARROW_ASSIGN_OR_RAISE(auto address, ParsePeerAddress(target));
-  ARROW_ASSIGN_OR_RAISE(auto credentials, CredentialsFromJson(doc));
+  request.target_table = target_table;
+  request.query.sql = sql;
+  request.query.table = source_table;
+  if (!request.query.table.empty()) {
+    ARROW_RETURN_NOT_OK(ValidateName("source_table", request.query.table));
+  }
+  ARROW_ASSIGN_OR_RAISE(request.address, ParsePeerAddress(target));
+  ARROW_ASSIGN_OR_RAISE(request.credentials, CredentialsFromJson(doc));
+  return request;
+}
+
+// What the push sent, and the target's summary (null when it sent none).
+struct Pushed {
+  int64_t rows = 0;
+  int64_t batches = 0;
+  json peer_summary;
+};
+
+// The result's batches written to the target, then the end marker that lets it commit;
+// `check_stopped` fails once the call is cancelled, before anything more is sent.
+arrow::Status SendBatches(arrow::RecordBatchReader* results,
+                          fl::FlightStreamWriter* writer,
+                          const std::function<arrow::Status()>& check_stopped,
+                          Pushed* pushed) {
+  while (true) {
+    ARROW_RETURN_NOT_OK(check_stopped());
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(results->ReadNext(&batch));
+    if (batch == nullptr) break;
+    ARROW_RETURN_NOT_OK(check_stopped());
+    pushed->rows += batch->num_rows();
+    ++pushed->batches;
+    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
+  }
+  // Everything was read: only now the marker that lets the target commit.
+  ARROW_RETURN_NOT_OK(check_stopped());
+  return writer->WriteMetadata(arrow::Buffer::FromString(kUploadEndMarker));
+}
+
+// The local query streamed into the target's DoPut.
+arrow::Status PushQuery(const TransferDeps& deps, const CopyToRequest& request,
+                        const CallContext& call, Pushed* pushed) {
+  ARROW_ASSIGN_OR_RAISE(auto peer,
+                        ConnectPeer(*deps.policy, request.address, request.credentials,
+                                    deps.max_message_bytes));
+  peer.options.timeout = request.timeout;
+  // The caller gone (or the server stopping): the local query is interrupted by the
+  // call's own cancellation; this stops the pushing between batches, and above all
+  // before the end marker, so that the target commits nothing.
+  auto stopped = std::make_shared<std::atomic<bool>>(false);
+  CallCancellation::Subscription stop;
+  if (call.cancellation) {
+    stop = CallCancellation::OnCancel(call.cancellation,
+                                      [stopped] { stopped->store(true); });
+  }
+  const auto check_stopped = [&]() -> arrow::Status {
+    if (!stopped->load()) return arrow::Status::OK();
+    const arrow::Status reason = call.cancellation->reason();
+    return reason.ok() ? arrow::Status::Cancelled("the call was cancelled") : reason;
+  };
+  ARROW_ASSIGN_OR_RAISE(auto results, deps.query->Execute(request.query, call));
+  const auto descriptor = fl::FlightDescriptor::Command(request.put.dump());
+  ARROW_ASSIGN_OR_RAISE(auto stream,
+                        peer.client->DoPut(peer.options, descriptor, results->schema()));
+  // The target acknowledges as it commits: read those on the side, so its replies never
+  // wait for ours, and keep its summary (the one with "table" and "seconds").
+  std::mutex acks_mutex;
+  JoiningThread acks([&] {
+    while (true) {
+      // Fresh each time: once the stream is finished, ReadMetadata leaves it untouched.
+      std::shared_ptr<arrow::Buffer> metadata;
+      if (!stream.reader->ReadMetadata(&metadata).ok() || metadata == nullptr) break;
+      auto doc = json::parse(metadata->ToString(), nullptr, /*allow_exceptions=*/false);
+      if (!doc.is_object() || !doc.contains("table") || !doc.contains("seconds")) {
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(acks_mutex);
+      pushed->peer_summary = std::move(doc);
+    }
+  });
+  auto* writer = stream.writer.get();
+  auto sent = SendBatches(results.get(), writer, check_stopped, pushed);
+  // The local query's connection is not held while the target answers.
+  results.reset();
+  // Half-closing ends the upload either way; without the end marker (a local error, the
+  // caller gone) the target refuses it and commits nothing. Arrow's DoPut cannot be
+  // cancelled: a target that stops reading holds it until the timeout. Closing before
+  // the half-close would wait on the acknowledgements forever, and closing before they
+  // are all read would drain (lose) the target's summary: the call ends, its last
+  // message read, and only then is it closed for its status.
+  auto done = writer->DoneWriting();
+  acks.Join();
+  auto closed = writer->Close();
+  ARROW_RETURN_NOT_OK(sent);
+  ARROW_RETURN_NOT_OK(done);
+  return closed;
+}
+
+}  // namespace
+
+arrow::Result<std::string> CopyTo(const TransferDeps& deps, const std::string& body,
+                                  const CallContext& call, CallRecord* record) {
+  ARROW_ASSIGN_OR_RAISE(auto request, ParseCopyTo(deps, body));
+  const auto& address = request.address;
   record->fields.push_back({"target", address.host_port});
-  record->fields.push_back({"table", target_table});
+  record->fields.push_back({"table", request.target_table});
 
   const auto start = std::chrono::steady_clock::now();
-  int64_t rows = 0, batches = 0;
-  json peer_summary;
-  auto pushed = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto peer, ConnectPeer(*deps.policy, address, credentials,
-                                                 deps.max_message_bytes));
-    peer.options.timeout = timeout;
-    // The caller gone (or the server stopping): the local query is interrupted by the
-    // call's own cancellation; this stops the pushing between batches, and above all
-    // before the end marker, so that the target commits nothing.
-    auto stopped = std::make_shared<std::atomic<bool>>(false);
-    CallCancellation::Subscription stop;
-    if (call.cancellation) {
-      stop = CallCancellation::OnCancel(call.cancellation,
-                                        [stopped] { stopped->store(true); });
-    }
-    const auto check_stopped = [&]() -> arrow::Status {
-      if (!stopped->load()) return arrow::Status::OK();
-      const arrow::Status reason = call.cancellation->reason();
-      return reason.ok() ? arrow::Status::Cancelled("the call was cancelled") : reason;
-    };
-    ARROW_ASSIGN_OR_RAISE(auto results, deps.query->Execute(query, call));
-    ARROW_ASSIGN_OR_RAISE(auto stream, peer.client->DoPut(peer.options,
-                                                          fl::FlightDescriptor::Command(put.dump()),
-                                                          results->schema()));
-    // The target acknowledges as it commits: read those on the side, so its replies never
-    // wait for ours, and keep its summary (the one with "table" and "seconds").
-    std::mutex acks_mutex;
-    JoiningThread acks([&] {
-      while (true) {
-        // Fresh each time: once the stream is finished, ReadMetadata leaves it untouched.
-        std::shared_ptr<arrow::Buffer> metadata;
-        if (!stream.reader->ReadMetadata(&metadata).ok() || metadata == nullptr) break;
-        auto doc = json::parse(metadata->ToString(), nullptr, /*allow_exceptions=*/false);
-        if (!doc.is_object() || !doc.contains("table") || !doc.contains("seconds")) continue;
-        std::lock_guard<std::mutex> lock(acks_mutex);
-        peer_summary = std::move(doc);
-      }
-    });
-    auto* writer = stream.writer.get();
-    auto sent = [&]() -> arrow::Status {
-      while (true) {
-        ARROW_RETURN_NOT_OK(check_stopped());
-        std::shared_ptr<arrow::RecordBatch> batch;
-        ARROW_RETURN_NOT_OK(results->ReadNext(&batch));
-        if (batch == nullptr) break;
-        ARROW_RETURN_NOT_OK(check_stopped());
-        rows += batch->num_rows();
-        ++batches;
-        ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-      }
-      // Everything was read: only now the marker that lets the target commit.
-      ARROW_RETURN_NOT_OK(check_stopped());
-      return writer->WriteMetadata(arrow::Buffer::FromString(kUploadEndMarker));
-    }();
-    // The local query's connection is not held while the target answers.
-    results.reset();
-    // Half-closing ends the upload either way; without the end marker (a local error, the
-    // caller gone) the target refuses it and commits nothing. Arrow's DoPut cannot be
-    // cancelled: a target that stops reading holds it until the timeout. Closing before
-    // the half-close would wait on the acknowledgements forever, and closing before they
-    // are all read would drain (lose) the target's summary: the call ends, its last
-    // message read, and only then is it closed for its status.
-    auto done = writer->DoneWriting();
-    acks.Join();
-    auto closed = writer->Close();
-    ARROW_RETURN_NOT_OK(sent);
-    ARROW_RETURN_NOT_OK(done);
-    return closed;
-  }();
-  ARROW_RETURN_NOT_OK(InContext(pushed, "copy_to", address.host_port));
-  record->fields.push_back({"rows", std::to_string(rows)});
-  json summary = PushSummary(peer_summary, rows, batches);
+  Pushed pushed;
+  ARROW_RETURN_NOT_OK(
+      InContext(PushQuery(deps, request, call, &pushed), "copy_to", address.host_port));
+  record->fields.push_back({"rows", std::to_string(pushed.rows)});
+  json summary = PushSummary(pushed.peer_summary, pushed.rows, pushed.batches);
   record->fields.push_back(
       {"committed", summary["committed"].is_null() ? "unknown" : "true"});
   summary["target"] = address.host_port;

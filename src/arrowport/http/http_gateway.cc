@@ -84,6 +84,14 @@ struct HttpGateway::Impl {
   // Request-wide handlers: Accept-Encoding moved aside, declared body lengths checked,
   // JSON bodies for the HTTP layer's own errors, no exception ever escapes.
   void Guards() {
+    GuardBeforeRouting();
+    RecordOutcomes();
+    AnswerErrorsAsJson();
+  }
+
+  // Before routing: the call's meter, Accept-Encoding moved aside, who is calling, and a
+  // declared body length checked.
+  void GuardBeforeRouting() {
     // A body declared larger than its route's limit is refused before it is read: ingest
     // streams up to http.max_body_bytes; bodies read whole (query, seed JSON) are capped
     // lower. Every body is also counted as it arrives, after decompression (HandleIngest,
@@ -128,6 +136,9 @@ struct HttpGateway::Impl {
                           std::to_string(limit) + " bytes (" + key + ")"});
       return httplib::Server::HandlerResponse::Handled;
     });
+  }
+
+  void RecordOutcomes() {
     // Called once the status and headers are final, before the body is written: the
     // route and the outcome; the meter records the call when the response has been sent.
     server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
@@ -146,7 +157,11 @@ struct HttpGateway::Impl {
         meter->SetCode(std::to_string(res.status), httplib::status_message(res.status));
       }
     });
-    // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too.
+  }
+
+  // Errors raised by the HTTP layer itself (unknown route, limits) get JSON bodies too,
+  // and no exception escapes a handler.
+  void AnswerErrorsAsJson() {
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       HttpError error{res.status, "error", httplib::status_message(res.status)};

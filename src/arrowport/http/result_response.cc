@@ -66,6 +66,54 @@ class UnfinishedBody {
   bool finished_ = false;
 };
 
+// A format or encoding the client asked for that the server cannot give: 406.
+void SendNegotiationError(httplib::Response& res, const arrow::Status& status) {
+  HttpError error = ToHttpError(status);
+  if (status.IsNotImplemented()) error = {406, "not_acceptable", status.message()};
+  SendError(res, error);
+}
+
+// HEAD: headers only, what a GET would answer (404 for a missing table), nothing run.
+void AnswerHead(const GatewayContext& ctx, const httplib::Request& req,
+                httplib::Response& res, const query::QueryRequest& request,
+                const CallContext& call, const Negotiated& negotiated,
+                std::chrono::steady_clock::time_point start) {
+  auto schema = ctx.deps().query->Describe(request, call);
+  arrow::Status fits = schema.ok() ? query::CheckFormatFits(*schema, negotiated.format)
+                                   : schema.status();
+  ctx.Log(req, fits, start);
+  if (!schema.ok()) return SendStatus(res, schema.status());
+  if (!fits.ok()) return SendStatus(res, fits);
+  // GET's headers (RFC 9110 9.3.2): chunked, its Content-Encoding, no length. A
+  // provider that httplib never calls for HEAD keeps it from adding Content-Length: 0.
+  res.status = 200;
+  SetBodyHeaders(req, res, negotiated.format);
+  res.set_content_provider(negotiated.content_type,
+                           [](size_t, httplib::DataSink&) { return false; });
+}
+
+// The result written into `body` in `format`, compressed as negotiated, and the body
+// finished; the rows written.
+arrow::Result<int64_t> WriteResultBody(arrow::RecordBatchReader* batches,
+                                       query::ResultFormat format,
+                                       arrow::Compression::type compression,
+                                       int zstd_level,
+                                       const std::shared_ptr<ChunkedBodyStream>& body) {
+  std::shared_ptr<arrow::io::OutputStream> out = body;
+  std::unique_ptr<arrow::util::Codec> codec;
+  if (compression != arrow::Compression::UNCOMPRESSED) {
+    // gzip at its default (maximum) level crawls on repetitive columnar data; level 1
+    // keeps it near wire speed. zstd uses the configured level.
+    const int level = compression == arrow::Compression::GZIP ? 1 : zstd_level;
+    ARROW_ASSIGN_OR_RAISE(codec, arrow::util::Codec::Create(compression, level));
+    ARROW_ASSIGN_OR_RAISE(out, arrow::io::CompressedOutputStream::Make(codec.get(), out));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches, format, out));
+  ARROW_RETURN_NOT_OK(out->Close());
+  ARROW_RETURN_NOT_OK(body->Finish());
+  return rows;
+}
+
 }  // namespace
 
 // Streams a query result as the negotiated format, compressed if the client asked.
@@ -73,12 +121,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
                   httplib::Response& res, const query::QueryRequest& request) {
   const auto start = std::chrono::steady_clock::now();
   auto negotiated = Negotiate(req);
-  if (!negotiated.ok()) {
-    HttpError error = ToHttpError(negotiated.status());
-    if (negotiated.status().IsNotImplemented()) error = {406, "not_acceptable", negotiated.status().message()};
-    SendError(res, error);
-    return;
-  }
+  if (!negotiated.ok()) return SendNegotiationError(res, negotiated.status());
   auto allowed = HttpAuthorizer::Read(res, request);
   if (!allowed.ok()) {
     ctx.Log(req, allowed, start);
@@ -94,20 +137,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     return SendStatus(res, call.status());
   }
   if (req.method == "HEAD") {
-    // Headers only: what a GET would answer (404 for a missing table), nothing run.
-    auto schema = ctx.deps().query->Describe(request, (*call)->context());
-    arrow::Status fits = schema.ok() ? query::CheckFormatFits(*schema, negotiated->format)
-                                     : schema.status();
-    ctx.Log(req, fits, start);
-    if (!schema.ok()) return SendStatus(res, schema.status());
-    if (!fits.ok()) return SendStatus(res, fits);
-    // GET's headers (RFC 9110 9.3.2): chunked, its Content-Encoding, no length. A
-    // provider that httplib never calls for HEAD keeps it from adding Content-Length: 0.
-    res.status = 200;
-    SetBodyHeaders(req, res, negotiated->format);
-    res.set_content_provider(negotiated->content_type,
-                             [](size_t, httplib::DataSink&) { return false; });
-    return;
+    return AnswerHead(ctx, req, res, request, (*call)->context(), *negotiated, start);
   }
   auto reader = ctx.deps().query->Execute(request, (*call)->context());
   if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
@@ -145,20 +175,9 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
         unfinished->Started();
         auto body = std::make_shared<ChunkedBodyStream>(&sink, 64 << 10, chunked);
         auto st = [&]() -> arrow::Status {
-          std::shared_ptr<arrow::io::OutputStream> out = body;
-          std::unique_ptr<arrow::util::Codec> codec;
-          if (compression != arrow::Compression::UNCOMPRESSED) {
-            // gzip at its default (maximum) level crawls on repetitive columnar data;
-            // level 1 keeps it near wire speed. zstd uses the configured level.
-            const int level = compression == arrow::Compression::GZIP
-                                  ? 1
-                                  : ctx.deps().compression_level;
-            ARROW_ASSIGN_OR_RAISE(codec, arrow::util::Codec::Create(compression, level));
-            ARROW_ASSIGN_OR_RAISE(out, arrow::io::CompressedOutputStream::Make(codec.get(), out));
-          }
-          ARROW_ASSIGN_OR_RAISE(auto rows, query::WriteResult(batches.get(), format, out));
-          ARROW_RETURN_NOT_OK(out->Close());
-          ARROW_RETURN_NOT_OK(body->Finish());
+          ARROW_ASSIGN_OR_RAISE(auto rows,
+                                WriteResultBody(batches.get(), format, compression,
+                                                ctx.deps().compression_level, body));
           ctx.Log(method.c_str(), path, arrow::Status::OK(), start,
                   {{"user", user}, {"rows", std::to_string(rows)}});
           return arrow::Status::OK();

@@ -22,6 +22,30 @@ arrow::Status StoreError(arrow::Status st) {
   return WithErrorKind(st, ErrorKind::kStoreUnavailable);
 }
 
+// per_batch: `batch` (the request's `index`th) written and committed on its own. False
+// when a racing copy of the request committed it first (or, without a request id, an
+// empty batch left nothing to commit): not ours.
+arrow::Result<bool> CommitOneBatch(lake::LakeAppend* append,
+                                   const arrow::RecordBatch& batch, int64_t index,
+                                   const IngestRequest& request, const CallContext& call,
+                                   IngestResult* result) {
+  auto st = append->Write(batch);
+  if (st.ok()) st = CheckCallStillValid(call);
+  int64_t version = -1;
+  if (st.ok()) {
+    auto committed = append->Commit(request.request_id.empty() ? -1 : index);
+    st = committed.status();
+    if (committed.ok()) version = *committed;
+    if (version >= 0) NoteBatchCommitted(call);  // < 0: an earlier attempt's
+  }
+  if (!st.ok()) {
+    return StoreError(st.WithMessage("batch ", index, " (after ", index, " committed): ",
+                                     st.message()));
+  }
+  if (version == 0) result->created = true;
+  return version >= 0 || request.request_id.empty();
+}
+
 }  // namespace
 
 arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
@@ -69,23 +93,8 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
       ARROW_RETURN_NOT_OK(StoreError(append.Write(*batch)));
     } else if (index > prior) {
       // A batch an earlier attempt of this request committed is not written again.
-      auto st = append.Write(*batch);
-      if (st.ok()) st = CheckCallStillValid(call);
-      int64_t version = -1;
-      if (st.ok()) {
-        auto committed = append.Commit(request.request_id.empty() ? -1 : index);
-        st = committed.status();
-        if (committed.ok()) version = *committed;
-        if (version >= 0) NoteBatchCommitted(call);  // < 0: an earlier attempt's
-      }
-      if (!st.ok()) {
-        return StoreError(st.WithMessage("batch ", index, " (after ", index, " committed): ",
-                                         st.message()));
-      }
-      if (version == 0) result->created = true;
-      // < 0 with an id: a racing copy committed it first (without one: an empty batch
-      // that left nothing to commit).
-      written = version >= 0 || request.request_id.empty();
+      ARROW_ASSIGN_OR_RAISE(
+          written, CommitOneBatch(&append, *batch, index, request, call, result));
       wrote_any = wrote_any || written;
       if (written && meter != nullptr) meter->Committed(batch->num_rows(), 1);
     }

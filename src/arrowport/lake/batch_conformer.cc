@@ -187,6 +187,43 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Conform(const ConformPlan& pl
   return arrow::RecordBatch::Make(plan.table_schema, input.num_rows(), std::move(columns));
 }
 
+namespace {
+
+// The value of partition column `name` at `row` of its dictionary encoding, into
+// `slice`: its partition values and its folder (`name=value/`).
+arrow::Status AddPartitionValue(const std::string& name,
+                                const arrow::DictionaryArray& dict, int64_t row,
+                                PartitionSlice* slice) {
+  const int64_t value_index = dict.GetValueIndex(row);
+  ARROW_ASSIGN_OR_RAISE(auto scalar, dict.dictionary()->GetScalar(value_index));
+  std::string folder_value = "__HIVE_DEFAULT_PARTITION__";
+  std::string text;
+  if (scalar->is_valid) {
+    ARROW_ASSIGN_OR_RAISE(text, PartitionValueText(*scalar));
+  }
+  // Delta reads an empty partition value as null: write it so.
+  if (scalar->is_valid && !text.empty()) {
+    slice->values[name] = text;
+    folder_value = EscapePartitionValue(text);
+  } else {
+    slice->values[name] = std::nullopt;
+  }
+  std::string component = EscapePartitionValue(name) + "=" + folder_value;
+  if (component.size() > kMaxFolderNameBytes) {
+    // A file system refuses a longer name (ENAMETOOLONG), which read as a store
+    // failure and invited a retry that could never succeed.
+    return arrow::Status::Invalid(
+        "partition column '", name, "': the value's folder name '",
+        component.substr(0, 60), "...' is ", component.size(), " bytes encoded; a "
+        "folder name holds at most ", kMaxFolderNameBytes,
+        ": partition by a column with shorter values");
+  }
+  slice->folder += component + "/";
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
 arrow::Result<std::vector<PartitionSlice>> SplitByPartition(
     const ConformPlan& plan, const std::shared_ptr<arrow::RecordBatch>& conformed) {
   arrow::ArrayVector file_columns;
@@ -225,33 +262,8 @@ arrow::Result<std::vector<PartitionSlice>> SplitByPartition(
   for (size_t g = 0; g < members.size(); ++g) {
     PartitionSlice slice;
     for (size_t p = 0; p < plan.partition_fields.size(); ++p) {
-      const std::string& name = plan.partition_columns[p];
-      const auto& dict = encoded[p];
-      const int64_t value_index = dict->GetValueIndex(first_row[g]);
-      ARROW_ASSIGN_OR_RAISE(auto scalar, dict->dictionary()->GetScalar(value_index));
-      std::string folder_value = "__HIVE_DEFAULT_PARTITION__";
-      std::string text;
-      if (scalar->is_valid) {
-        ARROW_ASSIGN_OR_RAISE(text, PartitionValueText(*scalar));
-      }
-      // Delta reads an empty partition value as null: write it so.
-      if (scalar->is_valid && !text.empty()) {
-        slice.values[name] = text;
-        folder_value = EscapePartitionValue(text);
-      } else {
-        slice.values[name] = std::nullopt;
-      }
-      std::string component = EscapePartitionValue(name) + "=" + folder_value;
-      if (component.size() > kMaxFolderNameBytes) {
-        // A file system refuses a longer name (ENAMETOOLONG), which read as a store
-        // failure and invited a retry that could never succeed.
-        return arrow::Status::Invalid(
-            "partition column '", name, "': the value's folder name '",
-            component.substr(0, 60), "...' is ", component.size(), " bytes encoded; a "
-            "folder name holds at most ", kMaxFolderNameBytes,
-            ": partition by a column with shorter values");
-      }
-      slice.folder += component + "/";
+      ARROW_RETURN_NOT_OK(AddPartitionValue(plan.partition_columns[p], *encoded[p],
+                                            first_row[g], &slice));
     }
     if (slice.folder.size() > kMaxPartitionFolderBytes) {
       return arrow::Status::Invalid(

@@ -15,7 +15,7 @@
 #include "arrow/api.h"
 #include "arrow/compute/api_aggregate.h"
 #include "arrow/compute/cast.h"
-#include "arrowport/lake/data_file_test_util.h"
+#include "arrowport/test_support/data_file_test_util.h"
 
 namespace arrowport::lake {
 namespace {

@@ -146,6 +146,97 @@ std::string SerializeCommit(const CommitActions& commit, int64_t timestamp_ms) {
   return out;
 }
 
+namespace {
+
+// The actions of a commit file, one each; nlohmann's json::exception (a required field
+// missing or of another type) is ParseCommit's to report with the line.
+
+AddFile ParseAddAction(const json& body, CommitActions* commit) {
+  AddFile add;
+  add.path = body.at("path").get<std::string>();
+  add.partition_values = PartitionOf(body.value("partitionValues", json::object()));
+  add.size = body.value("size", int64_t{0});
+  add.modification_time = body.value("modificationTime", int64_t{0});
+  add.data_change = body.value("dataChange", true);
+  if (body.contains("stats") && body["stats"].is_string()) {
+    add.stats = body["stats"].get<std::string>();
+  }
+  add.num_records = NumRecordsOf(add.stats);
+  if (body.contains("deletionVector") && !body["deletionVector"].is_null()) {
+    commit->unknown_actions.push_back("add.deletionVector");
+  }
+  return add;
+}
+
+RemoveFile ParseRemoveAction(const json& body) {
+  RemoveFile remove;
+  remove.path = body.at("path").get<std::string>();
+  remove.deletion_timestamp = body.value("deletionTimestamp", int64_t{0});
+  remove.data_change = body.value("dataChange", true);
+  remove.partition_values = PartitionOf(body.value("partitionValues", json::object()));
+  remove.size = body.value("size", int64_t{-1});
+  return remove;
+}
+
+Metadata ParseMetadataAction(const json& body) {
+  Metadata m;
+  m.id = body.value("id", std::string());
+  m.schema_string = body.at("schemaString").get<std::string>();
+  m.partition_columns = Strings(body.value("partitionColumns", json::array()));
+  if (body.contains("configuration") && body["configuration"].is_object()) {
+    for (const auto& [k, v] : body["configuration"].items()) {
+      if (v.is_string()) m.configuration[k] = v.get<std::string>();
+    }
+  }
+  if (body.contains("createdTime") && body["createdTime"].is_number_integer()) {
+    m.created_time = body["createdTime"].get<int64_t>();
+  }
+  return m;
+}
+
+Protocol ParseProtocolAction(const json& body) {
+  Protocol p;
+  p.min_reader_version = body.at("minReaderVersion").get<int>();
+  p.min_writer_version = body.at("minWriterVersion").get<int>();
+  p.reader_features = Strings(body.value("readerFeatures", json::array()));
+  p.writer_features = Strings(body.value("writerFeatures", json::array()));
+  return p;
+}
+
+Txn ParseTxnAction(const json& body) {
+  Txn txn;
+  txn.app_id = body.at("appId").get<std::string>();
+  txn.version = body.at("version").get<int64_t>();
+  txn.last_updated = body.value("lastUpdated", int64_t{0});
+  return txn;
+}
+
+// commitInfo: the operation, our transaction id, and the rows and batches the operation
+// wrote (-1 when its metrics do not say, as a decimal string).
+void ParseCommitInfo(const json& body, CommitActions* commit) {
+  if (!body.is_object()) return;
+  commit->operation = body.value("operation", std::string());
+  if (body.contains("txnId") && body["txnId"].is_string()) {
+    commit->txn_id = body["txnId"].get<std::string>();
+  }
+  auto metrics = body.find("operationMetrics");
+  if (metrics == body.end() || !metrics->is_object()) return;
+  auto count = [&](const char* name) -> int64_t {
+    auto it = metrics->find(name);
+    if (it == metrics->end() || !it->is_string()) return -1;
+    const std::string text = it->get<std::string>();
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+        text.size() > 18) {
+      return -1;
+    }
+    return std::stoll(text);
+  };
+  commit->output_rows = count("numOutputRows");
+  commit->output_batches = count("numOutputBatches");
+}
+
+}  // namespace
+
 arrow::Result<CommitActions> ParseCommit(const std::string& text, int64_t version) {
   CommitActions commit;
   commit.operation.clear();
@@ -167,77 +258,17 @@ arrow::Result<CommitActions> ParseCommit(const std::string& text, int64_t versio
       const std::string name = action.begin().key();
       const json& body = action.begin().value();
       if (name == "add") {
-        AddFile add;
-        add.path = body.at("path").get<std::string>();
-        add.partition_values = PartitionOf(body.value("partitionValues", json::object()));
-        add.size = body.value("size", int64_t{0});
-        add.modification_time = body.value("modificationTime", int64_t{0});
-        add.data_change = body.value("dataChange", true);
-        if (body.contains("stats") && body["stats"].is_string()) {
-          add.stats = body["stats"].get<std::string>();
-        }
-        add.num_records = NumRecordsOf(add.stats);
-        if (body.contains("deletionVector") && !body["deletionVector"].is_null()) {
-          commit.unknown_actions.push_back("add.deletionVector");
-        }
-        commit.adds.push_back(std::move(add));
+        commit.adds.push_back(ParseAddAction(body, &commit));
       } else if (name == "remove") {
-        RemoveFile remove;
-        remove.path = body.at("path").get<std::string>();
-        remove.deletion_timestamp = body.value("deletionTimestamp", int64_t{0});
-        remove.data_change = body.value("dataChange", true);
-        remove.partition_values = PartitionOf(body.value("partitionValues", json::object()));
-        remove.size = body.value("size", int64_t{-1});
-        commit.removes.push_back(std::move(remove));
+        commit.removes.push_back(ParseRemoveAction(body));
       } else if (name == "metaData") {
-        Metadata m;
-        m.id = body.value("id", std::string());
-        m.schema_string = body.at("schemaString").get<std::string>();
-        m.partition_columns = Strings(body.value("partitionColumns", json::array()));
-        if (body.contains("configuration") && body["configuration"].is_object()) {
-          for (const auto& [k, v] : body["configuration"].items()) {
-            if (v.is_string()) m.configuration[k] = v.get<std::string>();
-          }
-        }
-        if (body.contains("createdTime") && body["createdTime"].is_number_integer()) {
-          m.created_time = body["createdTime"].get<int64_t>();
-        }
-        commit.metadata = std::move(m);
+        commit.metadata = ParseMetadataAction(body);
       } else if (name == "protocol") {
-        Protocol p;
-        p.min_reader_version = body.at("minReaderVersion").get<int>();
-        p.min_writer_version = body.at("minWriterVersion").get<int>();
-        p.reader_features = Strings(body.value("readerFeatures", json::array()));
-        p.writer_features = Strings(body.value("writerFeatures", json::array()));
-        commit.protocol = std::move(p);
+        commit.protocol = ParseProtocolAction(body);
       } else if (name == "txn") {
-        Txn txn;
-        txn.app_id = body.at("appId").get<std::string>();
-        txn.version = body.at("version").get<int64_t>();
-        txn.last_updated = body.value("lastUpdated", int64_t{0});
-        commit.txns.push_back(std::move(txn));
+        commit.txns.push_back(ParseTxnAction(body));
       } else if (name == "commitInfo") {
-        if (body.is_object()) {
-          commit.operation = body.value("operation", std::string());
-          if (body.contains("txnId") && body["txnId"].is_string()) {
-            commit.txn_id = body["txnId"].get<std::string>();
-          }
-          auto metrics = body.find("operationMetrics");
-          if (metrics != body.end() && metrics->is_object()) {
-            auto count = [&](const char* name) -> int64_t {
-              auto it = metrics->find(name);
-              if (it == metrics->end() || !it->is_string()) return -1;
-              const std::string text = it->get<std::string>();
-              if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
-                  text.size() > 18) {
-                return -1;
-              }
-              return std::stoll(text);
-            };
-            commit.output_rows = count("numOutputRows");
-            commit.output_batches = count("numOutputBatches");
-          }
-        }
+        ParseCommitInfo(body, &commit);
       } else {
         commit.unknown_actions.push_back(name);
       }

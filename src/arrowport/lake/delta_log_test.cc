@@ -6,7 +6,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/delta_schema.h"
 #include "arrowport/lake/lake_table.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {

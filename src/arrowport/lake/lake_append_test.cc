@@ -10,7 +10,7 @@
 #include "arrow/api.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/lake_maintenance.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {

@@ -112,6 +112,44 @@ std::vector<const AddFile*> Select(std::vector<const AddFile*> group, int64_t ta
   return chosen;
 }
 
+// The rewrite's files in place of those it `replaced`: an OPTIMIZE commit, planned
+// again on every base it is tried on, and given up (nothing committed) when another
+// writer removed one of them or changed the table's schema.
+CommitResult CommitRewrite(LakeTable* table, const arrow::Schema& schema,
+                           const std::set<std::string>& replaced,
+                           const std::vector<AddFile>& adds) {
+  return table->Commit([&](const Snapshot& base, const WonCommits&)
+                           -> arrow::Result<std::optional<CommitActions>> {
+    for (const auto& path : replaced) {
+      if (base.files.count(path) == 0) return std::nullopt;  // someone else got there
+    }
+    if (!base.schema || !base.schema->Equals(schema, false)) return std::nullopt;
+    CommitActions commit;
+    commit.txn_id = NewUuid();
+    commit.operation = "OPTIMIZE";
+    commit.blind_append = false;
+    commit.adds = adds;
+    const int64_t now = NowMs();
+    for (const auto& path : replaced) {
+      const AddFile& old = base.files.at(path);
+      commit.removes.push_back({path, now, false, old.partition_values, old.size});
+    }
+    return commit;
+  });
+}
+
+// The files a rewrite that is not in the table wrote (an unfinished file was discarded
+// by its writer already); what cannot be deleted now is vacuum's.
+void DeleteWritten(LakeTable* table, const std::vector<std::string>& written) {
+  for (const auto& key : written) {
+    auto deleted = table->store()->Delete(key);
+    if (!deleted.ok()) {
+      table->Warn("compaction could not delete its unused file " + key + " (" +
+                  deleted.message() + "): vacuum deletes it after retention_s");
+    }
+  }
+}
+
 }  // namespace
 
 arrow::Result<UpkeepResult> Compact(LakeTable* table) {
@@ -166,24 +204,7 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     if (!adds.ok()) {
       committed.status = adds.status();
     } else {
-      committed = table->Commit([&](const Snapshot& base, const WonCommits&)
-                                  -> arrow::Result<std::optional<CommitActions>> {
-        for (const auto& path : replaced) {
-          if (base.files.count(path) == 0) return std::nullopt;  // someone else got there
-        }
-        if (!base.schema || !base.schema->Equals(*snapshot->schema, false)) return std::nullopt;
-        CommitActions commit;
-        commit.txn_id = NewUuid();
-        commit.operation = "OPTIMIZE";
-        commit.blind_append = false;
-        commit.adds = *adds;
-        const int64_t now = NowMs();
-        for (const auto& path : replaced) {
-          const AddFile& old = base.files.at(path);
-          commit.removes.push_back({path, now, false, old.partition_values, old.size});
-        }
-        return commit;
-      });
+      committed = CommitRewrite(table, *snapshot->schema, replaced, *adds);
     }
     if (committed.outcome == CommitOutcome::kUnknown) {
       // It may have landed (its removes with it): its files stay, for vacuum to collect
@@ -193,13 +214,7 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     if (committed.outcome != CommitOutcome::kLanded) {
       // Nothing of it is in the table: what it wrote goes (an unfinished file was
       // discarded by its writer already), so a failure leaves the store as it was.
-      for (const auto& key : written) {
-        auto deleted = table->store()->Delete(key);
-        if (!deleted.ok()) {
-          table->Warn("compaction could not delete its unused file " + key + " (" +
-                      deleted.message() + "): vacuum deletes it after retention_s");
-        }
-      }
+      DeleteWritten(table, written);
       if (committed.outcome == CommitOutcome::kNotLanded) return committed.status;
       continue;
     }

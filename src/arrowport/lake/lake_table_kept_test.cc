@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "arrowport/common/memory_budget.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {

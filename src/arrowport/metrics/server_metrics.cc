@@ -136,8 +136,15 @@ ServerMetrics::ServerMetrics(MetricsOptions options) : options_(options) {
 ServerMetrics::~ServerMetrics() = default;
 
 void ServerMetrics::RegisterFamilies() {
+  RegisterIngestFamilies();
+  RegisterQueryFamilies();
+  RegisterCallFamilies();
+}
+
+// What ingest streams bring: rows, batches, bytes (decoded and as sent), requests by
+// outcome, and their duration.
+void ServerMetrics::RegisterIngestFamilies() {
   auto& r = registry_;
-  const auto& buckets = LatencyBuckets();
   rows_received_ = &r.AddCounter(
       "arrowport_rows_received_total",
       "Rows read from ingest streams and validated, before their commit", {"stream", "protocol"});
@@ -174,7 +181,12 @@ void ServerMetrics::RegisterFamilies() {
                 });
   ingest_latency_ = &r.AddHistogram("arrowport_ingest_latency_seconds",
                                     "Duration of ingest requests, until their last commit",
-                                    {"protocol"}, buckets);
+                                    {"protocol"}, LatencyBuckets());
+}
+
+// What queries hand out: rows, bytes, results by outcome, and their duration.
+void ServerMetrics::RegisterQueryFamilies() {
+  auto& r = registry_;
   rows_served_ = &r.AddCounter("arrowport_rows_served_total",
                                "Rows of query results handed to clients", {"protocol"});
   bytes_served_ = &r.AddCounter("arrowport_bytes_served_total",
@@ -186,7 +198,13 @@ void ServerMetrics::RegisterFamilies() {
   query_latency_ = &r.AddHistogram(
       "arrowport_query_latency_seconds",
       "Duration of queries, from their start to the end of their result", {"protocol"},
-      buckets);
+      LatencyBuckets());
+}
+
+// Every call, whatever it does: by method, failed ones by code, their duration, those
+// running now, and the uptime.
+void ServerMetrics::RegisterCallFamilies() {
+  auto& r = registry_;
   requests_ = &r.AddCounter("arrowport_requests_total",
                             "Calls by protocol and method (Flight method; HTTP method and route)",
                             {"protocol", "method"});
@@ -196,7 +214,8 @@ void ServerMetrics::RegisterFamilies() {
       {"protocol", "code"});
   request_duration_ = &r.AddHistogram(
       "arrowport_request_duration_seconds",
-      "Duration of calls, until their response or result stream ended", {"protocol"}, buckets);
+      "Duration of calls, until their response or result stream ended", {"protocol"},
+      LatencyBuckets());
   r.AddCallback("arrowport_active_requests", "Calls running now", MetricType::kGauge,
                 {"protocol"}, [this] {
                   std::map<std::string, int64_t> counts;

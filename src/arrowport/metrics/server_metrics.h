@@ -220,7 +220,10 @@ class ServerMetrics {
   /// is not a valid stream name.
   std::shared_ptr<RateHistory> RateOf(const std::string& stream);
   void EndCall(CallMeter& meter);
-  void RegisterFamilies();
+  void RegisterFamilies();  // the three below, in this order
+  void RegisterIngestFamilies();
+  void RegisterQueryFamilies();
+  void RegisterCallFamilies();
 
   const MetricsOptions options_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -154,6 +154,91 @@ int CheckStop(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<const TransferStop*>(user)->Stopped() ? 1 : 0;
 }
 
+// The request's headers, and the token's: all of them or none (false: out of memory). A
+// lost If-None-Match would turn a create into a replace.
+bool BuildHeaders(const CurlSettings& settings, const S3Request& request,
+                  HeaderList* headers) {
+  bool headers_complete = true;
+  auto add_header = [&](const std::string& line) {
+    curl_slist* appended = curl_slist_append(headers->get(), line.c_str());
+    if (appended == nullptr) {
+      headers_complete = false;
+      return;
+    }
+    (void)headers->release();  // `appended` is the same list, one longer
+    headers->reset(appended);
+  };
+  for (const std::string& line : request.headers) add_header(line);
+  if (!settings.token_header.empty()) add_header(settings.token_header);
+  return headers_complete;
+}
+
+// How `curl` reaches `url`: its connection, its limits in time and rate, the stop its
+// progress callback checks, TLS and SigV4 signing. `error_buffer` (CURL_ERROR_SIZE) and
+// `stop` outlive the transfer.
+void SetTransferOptions(CURL* curl, const CurlSettings& settings, const std::string& url,
+                        const TransferStop& stop, char* error_buffer) {
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  // No CURLOPT_PATH_AS_IS: curl >= 8.14 refuses it with SigV4. Keys never hold "." or
+  // ".." segments (ValidateKey), so curl's dot-segment normalisation changes nothing and
+  // the path it signs is the path we built.
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "arrowport");
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(settings.timeout_ms));
+  // A trickle (under 16 KiB/s for timeout_ms) ends the request, and so does any request
+  // running ten times timeout_ms in all or past the store call's deadline; the progress
+  // callback ends it as soon as its call is cancelled or the server stops: a store (or
+  // something posing as one) cannot hold a call, a query or the shutdown.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 16L * 1024);
+  curl_easy_setopt(
+      curl, CURLOPT_LOW_SPEED_TIME,
+      static_cast<long>(std::max<int64_t>(1, (settings.timeout_ms + 999) / 1000)));
+  int64_t total_ms = settings.timeout_ms * 10;
+  if (stop.deadline != std::chrono::steady_clock::time_point::max()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        stop.deadline - std::chrono::steady_clock::now());
+    total_ms = std::clamp<int64_t>(left.count(), 1, total_ms);
+  }
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(total_ms));
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &CheckStop);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stop);
+  if (!settings.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
+  }
+  if (!settings.sigv4.empty()) {
+    // curl signs (SigV4) and adds x-amz-date and x-amz-content-sha256 itself.
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, settings.sigv4.c_str());
+    curl_easy_setopt(curl, CURLOPT_USERNAME, settings.access_key_id.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, settings.secret_access_key.c_str());
+  }
+}
+
+// A completed transfer's status, length, modification time and body into `outcome`.
+void ReadResponse(CURL* curl, Received* received, CurlOutcome* outcome) {
+  S3Response& response = outcome->response;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_off_t length = -1;
+  if (curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) ==
+      CURLE_OK) {
+    response.content_length = length;
+  }
+  curl_off_t modified = -1;
+  if (curl_easy_getinfo(curl, CURLINFO_FILETIME_T, &modified) == CURLE_OK &&
+      modified >= 0) {
+    response.modified_ms = static_cast<int64_t>(modified) * 1000;
+  }
+  auto body = received->body.Finish();
+  if (body.ok()) {
+    response.body = std::move(body).ValueUnsafe();
+  } else {
+    outcome->out_of_memory = true;
+  }
+}
+
 }  // namespace
 
 arrow::Status TransferStop::Reason() const {
@@ -200,20 +285,7 @@ CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& u
     return outcome;
   }
   HeaderList headers;
-  // Every header or no request: a lost If-None-Match would turn a create into a replace.
-  bool headers_complete = true;
-  auto add_header = [&](const std::string& line) {
-    curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
-    if (appended == nullptr) {
-      headers_complete = false;
-      return;
-    }
-    (void)headers.release();  // `appended` is the same list, one longer
-    headers.reset(appended);
-  };
-  for (const std::string& line : request.headers) add_header(line);
-  if (!settings.token_header.empty()) add_header(settings.token_header);
-  if (!headers_complete) {
+  if (!BuildHeaders(settings, request, &headers)) {
     outcome.code = CURLE_OUT_OF_MEMORY;
     outcome.error = "out of memory building the request headers";
     Release(std::move(handle));
@@ -221,43 +293,7 @@ CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& u
   }
   curl_easy_reset(curl);  // options only: the handle's live connections stay
   char error_buffer[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  // No CURLOPT_PATH_AS_IS: curl >= 8.14 refuses it with SigV4. Keys never hold "." or
-  // ".." segments (ValidateKey), so curl's dot-segment normalisation changes nothing and
-  // the path it signs is the path we built.
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "arrowport");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(settings.timeout_ms));
-  // A trickle (under 16 KiB/s for timeout_ms) ends the request, and so does any request
-  // running ten times timeout_ms in all or past the store call's deadline; the progress
-  // callback ends it as soon as its call is cancelled or the server stops: a store (or
-  // something posing as one) cannot hold a call, a query or the shutdown.
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 16L * 1024);
-  curl_easy_setopt(
-      curl, CURLOPT_LOW_SPEED_TIME,
-      static_cast<long>(std::max<int64_t>(1, (settings.timeout_ms + 999) / 1000)));
-  int64_t total_ms = settings.timeout_ms * 10;
-  if (stop.deadline != std::chrono::steady_clock::time_point::max()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        stop.deadline - std::chrono::steady_clock::now());
-    total_ms = std::clamp<int64_t>(left.count(), 1, total_ms);
-  }
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(total_ms));
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &CheckStop);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stop);
-  if (!settings.ca_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
-  }
-  if (!settings.sigv4.empty()) {
-    // curl signs (SigV4) and adds x-amz-date and x-amz-content-sha256 itself.
-    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, settings.sigv4.c_str());
-    curl_easy_setopt(curl, CURLOPT_USERNAME, settings.access_key_id.c_str());
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, settings.secret_access_key.c_str());
-  }
+  SetTransferOptions(curl, settings, url, stop, error_buffer);
   Received received;
   received.response = &outcome.response;
   received.expect_body = request.method != "HEAD";
@@ -278,24 +314,7 @@ CurlOutcome CurlPool::Perform(const CurlSettings& settings, const std::string& u
     outcome.error =
         error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(outcome.code);
   } else {
-    S3Response& response = outcome.response;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-    curl_off_t length = -1;
-    if (curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) ==
-        CURLE_OK) {
-      response.content_length = length;
-    }
-    curl_off_t modified = -1;
-    if (curl_easy_getinfo(curl, CURLINFO_FILETIME_T, &modified) == CURLE_OK &&
-        modified >= 0) {
-      response.modified_ms = static_cast<int64_t>(modified) * 1000;
-    }
-    auto body = received.body.Finish();
-    if (body.ok()) {
-      response.body = std::move(body).ValueUnsafe();
-    } else {
-      outcome.out_of_memory = true;
-    }
+    ReadResponse(curl, &received, &outcome);
   }
   // Nothing the handle points at (headers, buffers, callbacks' data) outlives this call.
   curl_easy_reset(curl);

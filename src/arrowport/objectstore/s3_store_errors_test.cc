@@ -5,7 +5,7 @@
 
 #include "arrow/buffer.h"
 #include "arrowport/objectstore/s3_store.h"
-#include "arrowport/objectstore/s3_test_server.h"
+#include "arrowport/test_support/s3_test_server.h"
 
 namespace arrowport::objectstore {
 namespace {

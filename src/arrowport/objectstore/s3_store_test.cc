@@ -11,7 +11,7 @@
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
 #include "arrowport/objectstore/s3_client.h"
-#include "arrowport/objectstore/s3_test_server.h"
+#include "arrowport/test_support/s3_test_server.h"
 
 namespace arrowport::objectstore {
 namespace {

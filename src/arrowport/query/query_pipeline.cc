@@ -24,92 +24,120 @@ std::string QueryRequest::ToSql() const {
   return storage::SelectFromTable(table, columns, limit);
 }
 
+namespace {
+
+// A ticket's "params": strings, numbers and booleans, as text.
+arrow::Status ParseTicketParams(const nlohmann::json& params,
+                                std::vector<std::string>* parameters) {
+  if (!params.is_array()) return arrow::Status::Invalid("'params' must be a list");
+  for (const auto& p : params) {
+    if (p.is_string()) {
+      parameters->push_back(p.get<std::string>());
+    } else if (p.is_number() || p.is_boolean()) {
+      parameters->push_back(p.dump());
+    } else {
+      return arrow::Status::Invalid("'params' entries must be strings, numbers or booleans");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+// A ticket's "lake": {"version", "part", "parts"}, one group of a lake table's files.
+arrow::Result<QueryRequest::LakePart> ParseLakePart(const nlohmann::json& part) {
+  if (!part.is_object() || !part.contains("version") || !part.contains("part") ||
+      !part.contains("parts") || !part["version"].is_number_integer() ||
+      !part["part"].is_number_integer() || !part["parts"].is_number_integer()) {
+    return arrow::Status::Invalid("'lake' must be {\"version\", \"part\", \"parts\"}");
+  }
+  QueryRequest::LakePart lake;
+  lake.version = part["version"].get<int64_t>();
+  const int64_t index = part["part"].get<int64_t>(), parts = part["parts"].get<int64_t>();
+  if (lake.version < 0 || parts < 1 || parts > 1024 || index < 0 || index >= parts) {
+    return arrow::Status::Invalid("'lake' part out of range");
+  }
+  lake.part = static_cast<int>(index);
+  lake.parts = static_cast<int>(parts);
+  return lake;
+}
+
+// A ticket's "rows": {"from", "to", "table": {"oid", "shape", "rows", "rowid_end"}}, a
+// row-id range of the table as it was when the endpoints were planned.
+arrow::Result<QueryRequest::RowPart> ParseRowPart(const nlohmann::json& part) {
+  const auto integer = [&part](const char* name) {
+    return part.contains(name) && part[name].is_number_integer();
+  };
+  if (!part.is_object() || part.size() != 3 || !integer("from") || !integer("to") ||
+      !part.contains("table") || !part["table"].is_object() ||
+      part["table"].size() != 4) {
+    return arrow::Status::Invalid(
+        "'rows' must be {\"from\", \"to\", \"table\": {\"oid\", \"shape\", "
+        "\"rows\", \"rowid_end\"}}");
+  }
+  const auto& table = part["table"];
+  for (const char* name : {"oid", "shape", "rows", "rowid_end"}) {
+    if (!table.contains(name) || !table[name].is_number_integer()) {
+      return arrow::Status::Invalid("'rows.table' needs integer '", name, "'");
+    }
+  }
+  QueryRequest::RowPart rows;
+  rows.begin = part["from"].get<int64_t>();
+  rows.end = part["to"].get<int64_t>();
+  rows.table_oid = table["oid"].get<int64_t>();
+  rows.table_shape = table["shape"].get<int64_t>();
+  rows.table_rows = table["rows"].get<int64_t>();
+  rows.table_rowid_end = table["rowid_end"].get<int64_t>();
+  if (rows.begin < 0 || rows.end < rows.begin || rows.table_rowid_end < rows.end ||
+      rows.table_rows < 0) {
+    return arrow::Status::Invalid("'rows' range out of order");
+  }
+  return rows;
+}
+
+// A JSON ticket's fields into `request`, each checked on its own.
+arrow::Status ParseTicketJson(const std::string& ticket, QueryRequest* request) {
+  auto doc = nlohmann::json::parse(ticket, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return arrow::Status::Invalid("ticket is not valid JSON");
+  }
+  for (const auto& item : doc.items()) {
+    const auto& key = item.key();
+    if (key == "sql" || key == "query") {
+      if (!item.value().is_string()) return arrow::Status::Invalid("'sql' must be a string");
+      request->sql = item.value().get<std::string>();
+    } else if (key == "table") {
+      if (!item.value().is_string()) {
+        return arrow::Status::Invalid("'table' must be a string");
+      }
+      request->table = item.value().get<std::string>();
+    } else if (key == "params") {
+      ARROW_RETURN_NOT_OK(ParseTicketParams(item.value(), &request->parameters));
+    } else if (key == "lake") {
+      ARROW_ASSIGN_OR_RAISE(request->lake_part, ParseLakePart(item.value()));
+    } else if (key == "rows") {
+      ARROW_ASSIGN_OR_RAISE(request->row_part, ParseRowPart(item.value()));
+    } else if (key == "columns") {
+      if (!item.value().is_array()) return arrow::Status::Invalid("'columns' must be a list");
+      for (const auto& column : item.value()) {
+        if (!column.is_string()) return arrow::Status::Invalid("'columns' holds names");
+        request->columns.push_back(column.get<std::string>());
+        ARROW_RETURN_NOT_OK(ValidateName("column", request->columns.back()));
+      }
+    } else {
+      return arrow::Status::Invalid("ticket: unknown field '", key,
+                                    "' (known: sql, table, params, columns, lake, rows)");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
 arrow::Result<QueryRequest> ParseTicket(const std::string& ticket) {
   QueryRequest request;
   if (!LooksLikeJsonObject(ticket)) {
     request.sql = ticket;
   } else {
-    auto doc = nlohmann::json::parse(ticket, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !doc.is_object()) {
-      return arrow::Status::Invalid("ticket is not valid JSON");
-    }
-    for (const auto& item : doc.items()) {
-      const auto& key = item.key();
-      if (key == "sql" || key == "query") {
-        if (!item.value().is_string()) return arrow::Status::Invalid("'sql' must be a string");
-        request.sql = item.value().get<std::string>();
-      } else if (key == "table") {
-        if (!item.value().is_string()) return arrow::Status::Invalid("'table' must be a string");
-        request.table = item.value().get<std::string>();
-      } else if (key == "params") {
-        if (!item.value().is_array()) return arrow::Status::Invalid("'params' must be a list");
-        for (const auto& p : item.value()) {
-          if (p.is_string()) {
-            request.parameters.push_back(p.get<std::string>());
-          } else if (p.is_number() || p.is_boolean()) {
-            request.parameters.push_back(p.dump());
-          } else {
-            return arrow::Status::Invalid("'params' entries must be strings, numbers or booleans");
-          }
-        }
-      } else if (key == "lake") {
-        const auto& part = item.value();
-        if (!part.is_object() || !part.contains("version") || !part.contains("part") ||
-            !part.contains("parts") || !part["version"].is_number_integer() ||
-            !part["part"].is_number_integer() || !part["parts"].is_number_integer()) {
-          return arrow::Status::Invalid("'lake' must be {\"version\", \"part\", \"parts\"}");
-        }
-        QueryRequest::LakePart lake;
-        lake.version = part["version"].get<int64_t>();
-        const int64_t index = part["part"].get<int64_t>(), parts = part["parts"].get<int64_t>();
-        if (lake.version < 0 || parts < 1 || parts > 1024 || index < 0 || index >= parts) {
-          return arrow::Status::Invalid("'lake' part out of range");
-        }
-        lake.part = static_cast<int>(index);
-        lake.parts = static_cast<int>(parts);
-        request.lake_part = lake;
-      } else if (key == "rows") {
-        const auto& part = item.value();
-        const auto integer = [&part](const char* name) {
-          return part.contains(name) && part[name].is_number_integer();
-        };
-        if (!part.is_object() || part.size() != 3 || !integer("from") || !integer("to") ||
-            !part.contains("table") || !part["table"].is_object() ||
-            part["table"].size() != 4) {
-          return arrow::Status::Invalid(
-              "'rows' must be {\"from\", \"to\", \"table\": {\"oid\", \"shape\", "
-              "\"rows\", \"rowid_end\"}}");
-        }
-        const auto& table = part["table"];
-        for (const char* name : {"oid", "shape", "rows", "rowid_end"}) {
-          if (!table.contains(name) || !table[name].is_number_integer()) {
-            return arrow::Status::Invalid("'rows.table' needs integer '", name, "'");
-          }
-        }
-        QueryRequest::RowPart rows;
-        rows.begin = part["from"].get<int64_t>();
-        rows.end = part["to"].get<int64_t>();
-        rows.table_oid = table["oid"].get<int64_t>();
-        rows.table_shape = table["shape"].get<int64_t>();
-        rows.table_rows = table["rows"].get<int64_t>();
-        rows.table_rowid_end = table["rowid_end"].get<int64_t>();
-        if (rows.begin < 0 || rows.end < rows.begin || rows.table_rowid_end < rows.end ||
-            rows.table_rows < 0) {
-          return arrow::Status::Invalid("'rows' range out of order");
-        }
-        request.row_part = rows;
-      } else if (key == "columns") {
-        if (!item.value().is_array()) return arrow::Status::Invalid("'columns' must be a list");
-        for (const auto& column : item.value()) {
-          if (!column.is_string()) return arrow::Status::Invalid("'columns' holds names");
-          request.columns.push_back(column.get<std::string>());
-          ARROW_RETURN_NOT_OK(ValidateName("column", request.columns.back()));
-        }
-      } else {
-        return arrow::Status::Invalid("ticket: unknown field '", key,
-                                      "' (known: sql, table, params, columns, lake, rows)");
-      }
-    }
+    ARROW_RETURN_NOT_OK(ParseTicketJson(ticket, &request));
   }
   if (request.lake_part && (request.table.empty() || !request.parameters.empty() ||
                             !request.columns.empty() || request.row_part)) {

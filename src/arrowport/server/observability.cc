@@ -56,7 +56,19 @@ void Server::Impl::MakeMetrics() {
                                                arrow::GetBuildInfo().version_string},
                                               1}};
                 });
-  // Lake streams (sink: lake), by stream: the published snapshot and this node's commits.
+  AddLakeTableMetrics(&r);
+  AddLakeUpkeepMetrics(&r);
+  AddDuckDBMetrics(&r);
+  AddCallMetrics(&r);
+  AddStorageHealthMetrics(&r);
+  AddRefusedConnectionsMetric(&r);
+  config_reloads = &r.AddCounter("arrowport_config_reloads_total",
+                                 "Config reloads by outcome (ok, rejected)", {"outcome"});
+}
+
+// Lake streams (sink: lake), by stream: the published snapshot and this node's commits.
+void Server::Impl::AddLakeTableMetrics(metrics::Registry* registry) {
+  auto& r = *registry;
   const auto by_lake = [this](int64_t LakeService::Figures::*field) {
     return [this, field] {
       std::vector<Sample> out;
@@ -87,7 +99,12 @@ void Server::Impl::MakeMetrics() {
                 "Memory a lake stream's table holds in kept snapshots (an estimate), charged "
                 "to limits.max_request_memory",
                 MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::snapshot_bytes));
-  // Upkeep that fails (a full or failing store) shows here, not only in the log.
+}
+
+// Lake streams' upkeep, by stream: upkeep that fails (a full or failing store) shows
+// here, not only in the log.
+void Server::Impl::AddLakeUpkeepMetrics(metrics::Registry* registry) {
+  auto& r = *registry;
   const auto by_upkeep = [this](int64_t lake::UpkeepReport::*field, int64_t scale) {
     return [this, field, scale] {
       std::vector<Sample> out;
@@ -127,6 +144,12 @@ void Server::Impl::MakeMetrics() {
                   }
                   return out;
                 });
+}
+
+// DuckDB's figures: the database's files, its memory by tag, what it holds outside its
+// buffer pool.
+void Server::Impl::AddDuckDBMetrics(metrics::Registry* registry) {
+  auto& r = *registry;
   r.AddCallback("arrowport_duckdb_database_size_bytes",
                 "Size of the database file (DuckDB's blocks, free ones included)",
                 MetricType::kGauge, {},
@@ -160,6 +183,11 @@ void Server::Impl::MakeMetrics() {
                       {{"budget"},
                        static_cast<double>(storage::Database::allocation_budget_bytes())}};
                 });
+}
+
+// What calls hold: request memory, connections, Flight SQL statements and transactions.
+void Server::Impl::AddCallMetrics(metrics::Registry* registry) {
+  auto& r = *registry;
   r.AddCallback("arrowport_request_memory_bytes",
                 "The server-wide budget of calls' buffers (limits.max_request_memory): held "
                 "now, the peak, and the budget",
@@ -194,6 +222,11 @@ void Server::Impl::MakeMetrics() {
                   }
                   return out;
                 });
+}
+
+// The storage's health: checkpoints, free space, refused writes, reopenings.
+void Server::Impl::AddStorageHealthMetrics(metrics::Registry* registry) {
+  auto& r = *registry;
   r.AddCallback("arrowport_checkpoint_failures", "Failed checkpoints in a row (0: healthy)",
                 MetricType::kGauge, {}, [this] {
                   return One(static_cast<double>(
@@ -219,6 +252,11 @@ void Server::Impl::MakeMetrics() {
                 MetricType::kCounter, {}, [this] {
                   return One(static_cast<double>(database->Health().reopens));
                 });
+}
+
+// Connections refused as they were accepted, by protocol and reason.
+void Server::Impl::AddRefusedConnectionsMetric(metrics::Registry* registry) {
+  auto& r = *registry;
   r.AddCallback("arrowport_connections_refused_total",
                 "Connections closed as they were accepted: over http.max_connections (busy: "
                 "answered 503), from an address over limits.max_connections_per_address "
@@ -238,8 +276,6 @@ void Server::Impl::MakeMetrics() {
                   }
                   return out;
                 });
-  config_reloads = &r.AddCounter("arrowport_config_reloads_total",
-                                 "Config reloads by outcome (ok, rejected)", {"outcome"});
 }
 
 arrow::Result<std::string> Server::Impl::StatusJson(const Principal* caller) {

@@ -139,6 +139,13 @@ struct Server::Impl {
   // The metrics registry with the server's own figures (DuckDB, process, connections,
   // Flight SQL, budgets); first of all, as the authenticator and pipelines count in it.
   void MakeMetrics();
+  // MakeMetrics' steps, each a group of families (registered in this order).
+  void AddLakeTableMetrics(metrics::Registry* registry);
+  void AddLakeUpkeepMetrics(metrics::Registry* registry);
+  void AddDuckDBMetrics(metrics::Registry* registry);
+  void AddCallMetrics(metrics::Registry* registry);
+  void AddStorageHealthMetrics(metrics::Registry* registry);
+  void AddRefusedConnectionsMetric(metrics::Registry* registry);
   // The metrics listener (metrics.port), after the HTTP gateway.
   arrow::Status StartMetricsListener();
   // DuckDB's figures, read at most once a second (metrics and the status report).

@@ -108,10 +108,16 @@ int64_t StatusReport::SizeOf(const std::string& table, int64_t rows) {
   return found == sizes_.end() ? -1 : found->second.bytes;
 }
 
-arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
-  auto* metrics = sources_.metrics;
-  json out;
-  out["version"] = sources_.version;
+namespace {
+
+// Versions and uptime, and the server's own figures (where it listens, its database and
+// process) for users who may see the whole server, as /metrics is; the database file's
+// path, which names the server's own state on disk, for admins only.
+void AddServerFigures(const StatusSources& sources, const Principal* caller,
+                      json* report) {
+  json& out = *report;
+  auto* metrics = sources.metrics;
+  out["version"] = sources.version;
   out["duckdb_version"] = storage::Database::LibraryVersion();
   out["arrow_version"] = arrow::GetBuildInfo().version_string;
   const auto process = metrics::ReadProcessStats();
@@ -119,51 +125,68 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["uptime_s"] = metrics ? metrics->UptimeSeconds()
                             : static_cast<double>(std::time(nullptr)) -
                                   process.start_time_seconds;
-  out["auth"] = sources_.auth_enabled;
-  // The server's own figures (where it listens, its database and process) are for users
-  // who may see the whole server, as /metrics is; the database file's path, which names
-  // the server's own state on disk, for admins only.
+  out["auth"] = sources.auth_enabled;
   out["listeners"] = nullptr;
   out["database"] = nullptr;
   out["process"] = nullptr;
   if (Unrestricted(caller)) {
     json listeners = json::object();
-    for (const auto& [name, url] : sources_.listeners()) {
+    for (const auto& [name, url] : sources.listeners()) {
       listeners[name] = url.empty() ? json() : json(url);
     }
     out["listeners"] = listeners;
-    const auto stats = sources_.database_stats();
+    const auto stats = sources.database_stats();
     out["database"] = {{"size_bytes", stats.file_bytes()},
                        {"wal_bytes", stats.wal_bytes},
                        {"memory_bytes", stats.memory_bytes()},
-                       {"memory_limit", sources_.database->memory_limit()}};
-    if (IsAdmin(caller)) out["database"]["path"] = sources_.database->path();
+                       {"memory_limit", sources.database->memory_limit()}};
+    if (IsAdmin(caller)) out["database"]["path"] = sources.database->path();
     out["process"] = {{"rss_bytes", process.resident_bytes},
                       {"threads", process.threads},
                       {"open_fds", process.open_fds},
                       {"cpu_seconds", process.cpu_seconds}};
   }
+}
 
-  // The storage's state (disk full, a database reopened after DuckDB invalidated it):
-  // paths and DuckDB's errors for admins; a user limited to some tables or streams sees
-  // no server-wide figures, only whether writes are accepted.
+// The storage's state (disk full, a database reopened after DuckDB invalidated it):
+// paths and DuckDB's errors for admins; a user limited to some tables or streams sees
+// no server-wide figures, only whether writes are accepted.
+json StorageJson(const StatusSources& sources, const Principal* caller) {
   json storage = json::parse(
-      storage::StorageHealthJson(sources_.database->Health(), IsAdmin(caller)), nullptr, false);
+      storage::StorageHealthJson(sources.database->Health(), IsAdmin(caller)), nullptr, false);
   if (!Unrestricted(caller) && storage.is_object()) {
     storage = {{"state", storage["state"]}, {"writes", storage["writes"]}};
   }
-  out["storage"] = std::move(storage);
+  return storage;
+}
 
-  // Streams: routing and counters as list_streams shows them, with their rates (only
-  // those that received rows lately: the rest would be a list of zeros).
-  out["rate_seconds"] = kRateSeconds;
-  const auto rates = metrics ? metrics->StreamRates(kRateSeconds)
+// A lake stream's upkeep: failures (the error names the store: admins), the backoff, and
+// compaction waiting for space.
+json LakeUpkeepJson(const lake::UpkeepReport& upkeep, const Principal* caller) {
+  json entry = {{"failures", upkeep.failures},
+                {"failures_in_a_row", upkeep.failures_in_a_row},
+                {"retry_in_s", (upkeep.retry_in_ms + 999) / 1000}};
+  if (IsAdmin(caller)) {
+    if (!upkeep.last_error.empty()) entry["last_error"] = upkeep.last_error;
+    if (!upkeep.compaction_deferred.empty()) {
+      entry["compaction_deferred"] = upkeep.compaction_deferred;
+    }
+  }
+  return entry;
+}
+
+// Streams: routing and counters as list_streams shows them, with their rates (only
+// those that received rows lately: the rest would be a list of zeros).
+json StreamsJson(const StatusSources& sources, const Principal* caller,
+                 int rate_seconds) {
+  auto* metrics = sources.metrics;
+  const auto rates = metrics ? metrics->StreamRates(rate_seconds)
                              : std::map<std::string, std::vector<int64_t>>{};
-  const auto lake_states = sources_.lake_states
-                               ? sources_.lake_states()
+  const auto lake_states = sources.lake_states
+                               ? sources.lake_states()
                                : std::map<std::string, LakeStreamStatus>{};
   json streams = json::array();
-  for (json& stream : ingest::StreamList(*sources_.router, IsAdmin(caller))) {
+  for (json& stream : ingest::StreamList(*sources.router, IsAdmin(caller))) {
     if (!MaySee(caller, stream)) continue;
     auto rate = rates.find(stream["stream"].get<std::string>());
     if (rate != rates.end()) stream["rows_per_second"] = rate->second;
@@ -175,45 +198,16 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
       if (!lake->second.error.empty() && IsAdmin(caller)) {
         stream["lake_error"] = lake->second.error;
       }
-      // Its upkeep: failures (the error names the store: admins), the backoff, and
-      // compaction waiting for space.
-      const lake::UpkeepReport& upkeep = lake->second.upkeep;
-      json entry = {{"failures", upkeep.failures},
-                    {"failures_in_a_row", upkeep.failures_in_a_row},
-                    {"retry_in_s", (upkeep.retry_in_ms + 999) / 1000}};
-      if (IsAdmin(caller)) {
-        if (!upkeep.last_error.empty()) entry["last_error"] = upkeep.last_error;
-        if (!upkeep.compaction_deferred.empty()) {
-          entry["compaction_deferred"] = upkeep.compaction_deferred;
-        }
-      }
-      stream["lake_upkeep"] = std::move(entry);
+      stream["lake_upkeep"] = LakeUpkeepJson(lake->second.upkeep, caller);
     }
     streams.push_back(std::move(stream));
   }
-  out["streams"] = std::move(streams);
+  return streams;
+}
 
-  // Tables: the catalog now (cheap), sizes from the sizer's latest round; the caller's
-  // own first, then the cap.
-  // While the database is being reopened there are none to list: the storage says why.
-  std::vector<storage::TableInfo> relations;
-  if (auto conn = sources_.database->Connect(); conn.ok()) {
-    ARROW_ASSIGN_OR_RAISE(relations, (*conn)->ListRelations());
-  }
-  json tables = json::array();
-  for (const auto& table : relations) {
-    if (tables.size() >= kMaxTables) break;
-    if (!auth::AccessPolicy::ReadTable(caller, table.name).ok()) continue;
-    tables.push_back({{"name", table.name},
-                      {"kind", table.kind},
-                      {"rows", table.estimated_rows},
-                      {"bytes", table.kind == "table" ? SizeOf(table.name, table.estimated_rows)
-                                                  : -1}});
-  }
-  out["tables"] = std::move(tables);
-  ForgetDropped(relations);
-
-  // Calls: an admin sees every call; others see their own.
+// Calls: an admin sees every call; others see their own. Recent errors: admins only
+// (null for others).
+void AddCalls(metrics::ServerMetrics* metrics, const Principal* caller, json* report) {
   json calls = json::array();
   json errors = IsAdmin(caller) ? json::array() : json();
   if (metrics) {
@@ -238,9 +232,44 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
       }
     }
   }
-  out["active_calls"] = std::move(calls);
-  out["recent_errors"] = std::move(errors);
+  (*report)["active_calls"] = std::move(calls);
+  (*report)["recent_errors"] = std::move(errors);
+}
+
+}  // namespace
+
+arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
+  json out;
+  AddServerFigures(sources_, caller, &out);
+  out["storage"] = StorageJson(sources_, caller);
+  out["rate_seconds"] = kRateSeconds;
+  out["streams"] = StreamsJson(sources_, caller, kRateSeconds);
+  ARROW_ASSIGN_OR_RAISE(auto tables, TablesJson(caller));
+  out["tables"] = std::move(tables);
+  AddCalls(sources_.metrics, caller, &out);
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Tables: the catalog now (cheap), sizes from the sizer's latest round; the caller's own
+// first, then the cap. While the database is being reopened there are none to list: the
+// storage says why.
+arrow::Result<nlohmann::json> StatusReport::TablesJson(const Principal* caller) {
+  std::vector<storage::TableInfo> relations;
+  if (auto conn = sources_.database->Connect(); conn.ok()) {
+    ARROW_ASSIGN_OR_RAISE(relations, (*conn)->ListRelations());
+  }
+  json tables = json::array();
+  for (const auto& table : relations) {
+    if (tables.size() >= kMaxTables) break;
+    if (!auth::AccessPolicy::ReadTable(caller, table.name).ok()) continue;
+    tables.push_back({{"name", table.name},
+                      {"kind", table.kind},
+                      {"rows", table.estimated_rows},
+                      {"bytes", table.kind == "table" ? SizeOf(table.name, table.estimated_rows)
+                                                  : -1}});
+  }
+  ForgetDropped(relations);
+  return tables;
 }
 
 }  // namespace arrowport::server

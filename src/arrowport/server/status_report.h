@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "arrow/result.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/lake/upkeep_health.h"
@@ -87,6 +89,8 @@ class StatusReport {
   /// is missing, stale, or the table's rows changed. Starts the sizer at the first call.
   int64_t SizeOf(const std::string& table, int64_t rows);
   void MeasureSizes();  // the sizer's loop
+  /// The tables `caller` may read (at most kMaxTables), with their latest sizes.
+  arrow::Result<nlohmann::json> TablesJson(const Principal* caller);
   /// Drops the measures of tables no longer in `relations` (the whole catalog).
   void ForgetDropped(const std::vector<storage::TableInfo>& relations);
 

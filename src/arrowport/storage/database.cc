@@ -97,8 +97,10 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   return database;
 }
 
-arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
-  const DatabaseOptions& options = impl_->options;
+namespace {
+
+// DuckDB's configuration from the operator's options.
+arrow::Result<ConfigHandle> MakeConfig(const DatabaseOptions& options) {
   ConfigHandle config_handle;
   if (duckdb_create_config(config_handle.out()) == DuckDBError) {
     return arrow::Status::OutOfMemory("cannot allocate DuckDB config");
@@ -126,28 +128,102 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
     auto off = set("disabled_optimizers", "late_materialization");
     if (!off.ok()) return off.WithMessage("duckdb.late_materialization: ", off.message());
   }
+  return config_handle;
+}
 
+// Opens the database file (or memory) into `db`; a disk too full to replay the WAL is
+// told as such, with the space it needs.
+arrow::Status OpenDuckDB(const DatabaseOptions& options, duckdb_config config,
+                         DatabaseHandle* db) {
+  char* error = nullptr;
+  const char* path = options.path == ":memory:" ? nullptr : options.path.c_str();
+  if (duckdb_open_ext(path, db->out(), config, &error) != DuckDBError) {
+    return arrow::Status::OK();
+  }
+  std::string message = error ? error : "unknown error";
+  if (error) duckdb_free(error);
+  auto st = TranslateDuckDBError(-1, message);
+  if (HasErrorKind(st, ErrorKind::kDiskFull)) {
+    auto free = FreeBytesUnder(Directory(options.path));
+    return DiskFull("disk full: ", free.ok() ? *free >> 20 : 0, " MiB free under ",
+                    Directory(options.path), ", opening the database '", options.path,
+                    "' needs about ", SpaceToOpen(options.path) >> 20,
+                    " MiB (its write-ahead log is replayed); free space there and start "
+                    "again (", message, ")");
+  }
+  return arrow::Status::IOError("cannot open database '", options.path, "': ", message);
+}
+
+// The first value of a one-row query, as text.
+arrow::Result<std::string> QueryText(Connection* conn, const std::string& sql) {
+  ARROW_ASSIGN_OR_RAISE(auto table, conn->QueryTable(sql));
+  ARROW_ASSIGN_OR_RAISE(auto scalar, table->column(0)->GetScalar(0));
+  return scalar->ToString();
+}
+
+// duckdb.init_sql, in order; then late materialization kept off if it re-enabled it.
+arrow::Status RunInitSql(Connection* conn, const DatabaseOptions& options) {
+  for (const auto& sql : options.init_sql) {
+    auto st = conn->Execute(sql);
+    if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
+  }
+  if (!options.late_materialization) {
+    ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn));
+  }
+  return arrow::Status::OK();
+}
+
+// The filesystems the database writes: its file and WAL, and where DuckDB spills
+// (temp_directory, as duckdb.init_sql may have moved it; "" = no spilling).
+arrow::Result<std::shared_ptr<DiskWatch>> MakeDiskWatch(Connection* conn,
+                                                        const DatabaseOptions& options) {
+  std::vector<std::string> directories;
+  if (options.path != ":memory:") directories.push_back(Directory(options.path));
+  ARROW_ASSIGN_OR_RAISE(
+      auto temp, conn->QueryTable("SELECT current_setting('temp_directory')::VARCHAR"));
+  ARROW_ASSIGN_OR_RAISE(auto temp_scalar, temp->column(0)->GetScalar(0));
+  if (temp_scalar->is_valid && !temp_scalar->ToString().empty()) {
+    directories.push_back(temp_scalar->ToString());
+  }
+  const int64_t min_free_bytes = options.path == ":memory:" ? 0 : options.min_free_bytes;
+  return std::make_shared<DiskWatch>(std::move(directories), min_free_bytes);
+}
+
+// The views read their files through the view file system, which opens the files their
+// globs match and nothing else; DuckDB's C++ API is needed for it (`gated`; without it
+// client SQL is refused anyway, and DuckDB allows the globs' folders). Last, once the
+// server's own setup is done: no file or network access from SQL (beyond the configured
+// views' files), and the operator's settings (memory_limit, threads, temp directory,
+// external access, ...) final, so SQL from clients cannot undo either, raise limits for
+// everyone (SET GLOBAL threads=3000) or starve every other request (SET GLOBAL
+// memory_limit='1MB').
+arrow::Status ServeViewsAndLockDown(Connection* conn, duckdb_database db,
+                                    const DatabaseOptions& options, bool gated) {
+  if (gated) {
+    std::vector<std::string> locations;
+    for (const auto& view : options.file_views) locations.push_back(view.second);
+    RegisterViewFileSystem(db, locations);
+  }
+  ARROW_RETURN_NOT_OK(CreateFileViews(conn, options.file_views, gated));
+  auto sandbox =
+      gated ? SqlSandboxSettings() : SqlSandboxSettings::ForViews(options.file_views);
+  if (gated) sandbox.AllowDirectory(kViewPathPrefix);
+  sandbox.AllowDirectory(kLakePathPrefix);
+  return sandbox.Apply(conn);
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
+  const DatabaseOptions& options = impl_->options;
+  ARROW_ASSIGN_OR_RAISE(ConfigHandle config_handle, MakeConfig(options));
+  duckdb_config config = config_handle.get();
   // Before DuckDB allocates anything: what it allocates is counted from the start (the
   // budget is set once the memory limit is known; opened again, it stays as it is).
   if (impl_->catalog.empty()) AllocationGuard::Install(AllocationGuard::budget_bytes());
   AllocationGuard::GuardDatabase(config);
   auto instance = std::make_shared<Instance>();
-  char* error = nullptr;
-  const char* path = options.path == ":memory:" ? nullptr : options.path.c_str();
-  if (duckdb_open_ext(path, instance->db.out(), config, &error) == DuckDBError) {
-    std::string message = error ? error : "unknown error";
-    if (error) duckdb_free(error);
-    auto st = TranslateDuckDBError(-1, message);
-    if (HasErrorKind(st, ErrorKind::kDiskFull)) {
-      auto free = FreeBytesUnder(Directory(options.path));
-      return DiskFull("disk full: ", free.ok() ? *free >> 20 : 0, " MiB free under ",
-                      Directory(options.path), ", opening the database '", options.path,
-                      "' needs about ", SpaceToOpen(options.path) >> 20,
-                      " MiB (its write-ahead log is replayed); free space there and start "
-                      "again (", message, ")");
-    }
-    return arrow::Status::IOError("cannot open database '", options.path, "': ", message);
-  }
+  ARROW_RETURN_NOT_OK(OpenDuckDB(options, config, &instance->db));
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectTo(instance));
   ARROW_RETURN_NOT_OK(conn->Execute(std::string("ATTACH ':memory:' AS ") + kScratchCatalog));
   // Streams are scanned whole (see DisableArrowScanPushdown); without DuckDB's C++ API
@@ -161,13 +237,11 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
   // The first opening learns the database's name and limits; opening it again after an
   // invalidation keeps them (others read them meanwhile).
   if (impl_->catalog.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto name, conn->QueryTable("SELECT current_database()"));
-    ARROW_ASSIGN_OR_RAISE(auto scalar, name->column(0)->GetScalar(0));
-    impl_->catalog = scalar->ToString();
-    ARROW_ASSIGN_OR_RAISE(auto limit,
-                          conn->QueryTable("SELECT current_setting('memory_limit')::VARCHAR"));
-    ARROW_ASSIGN_OR_RAISE(auto limit_scalar, limit->column(0)->GetScalar(0));
-    impl_->memory_limit = limit_scalar->ToString();
+    ARROW_ASSIGN_OR_RAISE(impl_->catalog,
+                          QueryText(conn.get(), "SELECT current_database()"));
+    ARROW_ASSIGN_OR_RAISE(
+        impl_->memory_limit,
+        QueryText(conn.get(), "SELECT current_setting('memory_limit')::VARCHAR"));
     impl_->max_query_memory =
         options.max_query_memory > 0
             ? options.max_query_memory
@@ -176,48 +250,15 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
                              impl_->max_query_memory);
   }
   ARROW_ASSIGN_OR_RAISE(conn, ConnectTo(instance));  // now knows the catalog name
-  for (const auto& sql : options.init_sql) {
-    auto st = conn->Execute(sql);
-    if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
-  }
-  if (!options.late_materialization) ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn.get()));
+  ARROW_RETURN_NOT_OK(RunInitSql(conn.get(), options));
   if (!impl_->disk) {
-    // The filesystems the database writes: its file and WAL, and where DuckDB spills
-    // (temp_directory, as duckdb.init_sql may have moved it; "" = no spilling).
-    std::vector<std::string> directories;
-    if (options.path != ":memory:") directories.push_back(Directory(options.path));
-    ARROW_ASSIGN_OR_RAISE(
-        auto temp, conn->QueryTable("SELECT current_setting('temp_directory')::VARCHAR"));
-    ARROW_ASSIGN_OR_RAISE(auto temp_scalar, temp->column(0)->GetScalar(0));
-    if (temp_scalar->is_valid && !temp_scalar->ToString().empty()) {
-      directories.push_back(temp_scalar->ToString());
-    }
-    impl_->disk = std::make_shared<DiskWatch>(
-        std::move(directories), options.path == ":memory:" ? 0 : options.min_free_bytes);
+    ARROW_ASSIGN_OR_RAISE(impl_->disk, MakeDiskWatch(conn.get(), options));
     // Later connections check writes against it (made before this one did not write).
     conn->impl_->disk = impl_->disk;
   }
   if (impl_->direct_append) instance->disk = impl_->disk;
-  // The views read their files through the view file system, which opens the files
-  // their globs match and nothing else; DuckDB's C++ API is needed for it (without it
-  // client SQL is refused anyway, and DuckDB allows the globs' folders).
-  const bool gated = impl_->direct_append;
-  if (gated) {
-    std::vector<std::string> locations;
-    for (const auto& view : options.file_views) locations.push_back(view.second);
-    RegisterViewFileSystem(instance->db.get(), locations);
-  }
-  ARROW_RETURN_NOT_OK(CreateFileViews(conn.get(), options.file_views, gated));
-  // Last, once the server's own setup is done: no file or network access from SQL
-  // (beyond the configured views' files), and the operator's settings (memory_limit,
-  // threads, temp directory, external access, ...) final, so SQL from clients cannot
-  // undo either, raise limits for everyone (SET GLOBAL threads=3000) or starve every
-  // other request (SET GLOBAL memory_limit='1MB').
-  auto sandbox =
-      gated ? SqlSandboxSettings() : SqlSandboxSettings::ForViews(options.file_views);
-  if (gated) sandbox.AllowDirectory(kViewPathPrefix);
-  sandbox.AllowDirectory(kLakePathPrefix);
-  ARROW_RETURN_NOT_OK(sandbox.Apply(conn.get()));
+  ARROW_RETURN_NOT_OK(ServeViewsAndLockDown(conn.get(), instance->db.get(), options,
+                                            impl_->direct_append));
   return instance;
 }
 

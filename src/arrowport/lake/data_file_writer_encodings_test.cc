@@ -6,7 +6,7 @@
 #include <string>
 
 #include "arrow/api.h"
-#include "arrowport/lake/data_file_test_util.h"
+#include "arrowport/test_support/data_file_test_util.h"
 
 namespace arrowport::lake {
 namespace {

@@ -2,6 +2,8 @@
 // waits for space it can see, backoff after a failed round, and vacuum that keeps the
 // files of a commit whose outcome is unknown. A directory store that is "full" on cue
 // stands in for a store out of space (the e2e tests use a real small tmpfs and MinIO).
+// Also: a compaction whose commit is answered as lost keeps its files, and upkeep leaves
+// alone a table with features it may not write.
 
 #include <gtest/gtest.h>
 
@@ -10,7 +12,7 @@
 
 #include "arrowport/lake/lake_files.h"
 #include "arrowport/lake/lake_maintenance.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {
@@ -18,6 +20,8 @@ namespace {
 using testing::Append;
 using testing::Batch;
 using testing::CountRows;
+using testing::OpenScripted;
+using testing::OpenTable;
 using testing::TempDir;
 using Clock = UpkeepHealth::Clock;
 
@@ -242,6 +246,38 @@ TEST(LakeUpkeep, VacuumKeepsTheFilesOfACommitWhoseOutcomeIsUnknown) {
   ASSERT_TRUE(vacuumed.ok()) << vacuumed.status().ToString();
   EXPECT_EQ(*vacuumed, 1);
   EXPECT_EQ(CountRows(t.table.get()), 20);
+}
+
+TEST(LakeUpkeep, CompactionWhoseCommitIsAnsweredAsLostKeepsItsFiles) {
+  TempDir dir;
+  auto [store, table] = OpenScripted(dir);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(table, {Batch(i * 10, 10)}).ok());
+  store->lose_next_ = true;
+  auto compacted = Compact(table.get()).ValueOrDie();
+  EXPECT_EQ(compacted.files_written, 1);
+  EXPECT_EQ(CountRows(table.get()), 30);
+  EXPECT_EQ(table->Latest().ValueOrDie()->files.size(), 1u);
+}
+
+TEST(LakeUpkeep, UpkeepLeavesATableItMayNotWriteAlone) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.retention_s = 0;
+  lake.checkpoint_interval = 1;
+  auto table = OpenTable(dir, lake);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(table, {Batch(i * 10, 10)}).ok());
+  ASSERT_TRUE(table->store()
+                  ->PutIfAbsent("_delta_log/00000000000000000003.json",
+                                arrow::Buffer::FromString(
+                                    "{\"cdc\":{\"path\":\"_change_data/x.parquet\","
+                                    "\"partitionValues\":{},\"size\":1,\"dataChange\":false}}\n"))
+                  .ok());
+  UpkeepResult result;
+  ASSERT_TRUE(Upkeep(table.get(), &result).ok());
+  EXPECT_EQ(result.files_compacted, 0);
+  EXPECT_FALSE(result.checkpointed);
+  EXPECT_EQ(result.files_vacuumed, 0);
+  EXPECT_EQ(table->Latest().ValueOrDie()->files.size(), 3u);
 }
 
 }  // namespace

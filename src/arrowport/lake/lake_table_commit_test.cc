@@ -3,6 +3,8 @@
 // put-if-absent. A directory store that fails on cue stands in for the faults a real
 // store cannot be made to show on demand (an answer lost after the write, a listing
 // failing right after).
+// Also: a request ending uncommitted stops cleaning up at the first failing delete, and
+// our own commit answered as "already exists" is still ours.
 
 #include <gtest/gtest.h>
 
@@ -12,7 +14,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/lake_files.h"
 #include "arrowport/lake/lake_maintenance.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {
@@ -20,6 +22,7 @@ namespace {
 using testing::Append;
 using testing::Batch;
 using testing::CountRows;
+using testing::OpenScripted;
 using testing::TempDir;
 
 bool IsCommitKey(const std::string& key) {
@@ -230,6 +233,40 @@ TEST(LakeOutcome, AStoreThatIgnoresConditionalWritesIsRefusedBeforeAnyWrite) {
   lake.store->ignore_conditions = false;
   ASSERT_TRUE(Append(lake.table, {Batch(0, 10)}).ok());
   EXPECT_EQ(CountRows(lake.table.get()), 10);
+}
+
+// A request that ends uncommitted while the store fails stops deleting its files at the
+// first failure and leaves the rest to vacuum: each delete waited out its retries at
+// s3.timeout_ms, one file after another (a 64-partition request against a hung store
+// answered after 14 minutes).
+TEST(LakeOutcome, CleanupStopsAtTheFirstFailingDelete) {
+  TempDir dir;
+  config::LakeConfig lake;
+  lake.partition_by = {"day"};
+  auto [store, table] = OpenScripted(dir, lake);
+  {
+    LakeAppend append(table, {});
+    ASSERT_TRUE(append.Start(*Batch(0, 1)->schema()).ok());
+    ASSERT_TRUE(append.Write(*Batch(0, 30)).ok());  // three days: three files
+    store->fail_deletes_ = true;
+  }  // ends without a commit
+  EXPECT_EQ(store->deletes_, 1);
+  EXPECT_EQ(table->Latest().ValueOrDie()->version, -1);
+}
+
+TEST(LakeOutcome, AnOwnCommitAnsweredAsLostIsStillOurs) {
+  TempDir dir;
+  auto [store, table] = OpenScripted(dir);
+  ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
+  store->lose_next_ = true;
+  AppendOptions options;
+  options.request_id = "r1";
+  ASSERT_EQ(Append(table, {Batch(10, 10)}, options).ValueOrDie(), 1);
+  // Its files stayed (not deleted as a duplicate's), and were committed once.
+  auto snapshot = table->Latest().ValueOrDie();
+  EXPECT_EQ(snapshot->version, 1);
+  EXPECT_EQ(CountRows(table.get()), 20);
+  EXPECT_EQ(snapshot->num_records(), 20);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@
 #include "arrow/api.h"
 #include "arrow/compute/cast.h"
 #include "arrowport/lake/data_file_writer.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake::testing {
 

@@ -111,6 +111,43 @@ inline std::shared_ptr<arrow::RecordBatch> Batch(int64_t start, int64_t n, int d
                                    day.Finish().ValueOrDie()});
 }
 
+// A directory store that misbehaves on cue: a put-if-absent of a commit file that lands
+// and then answers "already exists" (S3 after a lost answer and a retried PUT), deletes
+// that fail (a store that does not answer).
+class ScriptedStore : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  arrow::Status PutIfAbsent(const std::string& key,
+                            std::shared_ptr<arrow::Buffer> data) override {
+    ARROW_RETURN_NOT_OK(inner_->PutIfAbsent(key, std::move(data)));
+    if (lose_next_ && key.find(".json") != std::string::npos) {
+      lose_next_ = false;
+      return objectstore::AlreadyExists(key);
+    }
+    return arrow::Status::OK();
+  }
+  arrow::Status Delete(const std::string& key) override {
+    ++deletes_;
+    if (fail_deletes_) return arrow::Status::IOError("scripted: the store does not answer");
+    return inner_->Delete(key);
+  }
+  bool lose_next_ = false;
+  bool fail_deletes_ = false;
+  int deletes_ = 0;
+};
+
+// A table (partitioned as `lake` says) on a ScriptedStore in `dir`.
+struct ScriptedTable {
+  std::shared_ptr<ScriptedStore> store;
+  std::shared_ptr<LakeTable> table;
+};
+inline ScriptedTable OpenScripted(const TempDir& dir, config::LakeConfig lake = {}) {
+  auto store = std::make_shared<ScriptedStore>(
+      objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
+  lake.url = dir.url();
+  return {store, std::make_shared<LakeTable>(store, lake)};
+}
+
 /// One request of `batches` (a request id commits it at txn version 0): its version, or
 /// -1 when the request id was committed before.
 inline arrow::Result<int64_t> Append(

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "arrowport/common/thread_cancellation.h"
-#include "arrowport/lake/lake_test_util.h"
+#include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
 namespace {
