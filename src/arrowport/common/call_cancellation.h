@@ -55,8 +55,10 @@ class CallCancellation {
   static Subscription OnCancel(const std::shared_ptr<CallCancellation>& self,
                                std::function<void()> interrupt);
 
-  /// How long a cancelled call may go on before its last resort runs.
-  static constexpr std::chrono::seconds kStuckAfter{2};
+  /// How long a cancelled call may go on before its last resort runs. Long enough for a
+  /// machine twice as slow as a loaded 2-core one to end an interrupted write (at 2 s a
+  /// transformed write stopped by its deadline answered CANCELLED, its reason lost).
+  static constexpr std::chrono::seconds kStuckAfter{5};
   /// Subscribes `last_resort`, run once (from RepeatInterrupts) when the call is still
   /// running kStuckAfter after it was cancelled: a call blocked where no interrupt
   /// reaches (a result waiting for a client that does not read) is ended by its
