@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -67,15 +68,24 @@ class HangingStore : public testing::ForwardingStore {
   bool hanging_ = false;
 };
 
-TEST(LakeCancel, ACancelledCallStopsWaitingBehindAStuckLogRead) {
-  TempDir dir;
-  config::LakeConfig lake;
-  lake.url = dir.url();
-  auto store =
-      std::make_shared<HangingStore>(objectstore::OpenObjectStore(lake.url, {}).ValueOrDie());
-  auto table = std::make_shared<LakeTable>(store, lake);
-  ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
+// A table of one commit (version 0) on a directory store that can be made to hang.
+class LakeCancel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config::LakeConfig lake;
+    lake.url = dir.url();
+    store = std::make_shared<HangingStore>(
+        objectstore::OpenObjectStore(lake.url, {}).ValueOrDie());
+    table = std::make_shared<LakeTable>(store, lake);
+    ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
+  }
 
+  TempDir dir;
+  std::shared_ptr<HangingStore> store;
+  std::shared_ptr<LakeTable> table;
+};
+
+TEST_F(LakeCancel, ACancelledCallStopsWaitingBehindAStuckLogRead) {
   store->Arm();
   std::thread poller([&] { (void)table->Latest(); });  // no call: waits for the store
   store->AwaitHanging();
@@ -99,15 +109,7 @@ TEST(LakeCancel, ACancelledCallStopsWaitingBehindAStuckLogRead) {
 // The caller leading a shared log read was cancelled, so the read ended with that call's
 // reason: a caller waiting on it whose own call goes on must not take that for the store's
 // answer (its commit then failed as "store unavailable", its query read the old view).
-TEST(LakeCancel, AWaiterDoesNotInheritTheCancellationOfTheCallerLeadingTheRead) {
-  TempDir dir;
-  config::LakeConfig lake;
-  lake.url = dir.url();
-  auto store =
-      std::make_shared<HangingStore>(objectstore::OpenObjectStore(lake.url, {}).ValueOrDie());
-  auto table = std::make_shared<LakeTable>(store, lake);
-  ASSERT_TRUE(Append(table, {Batch(0, 10)}).ok());
-
+TEST_F(LakeCancel, AWaiterDoesNotInheritTheCancellationOfTheCallerLeadingTheRead) {
   store->Arm();
   auto leading_call = CallCancellation::Make();
   arrow::Status led;
