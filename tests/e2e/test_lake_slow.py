@@ -63,7 +63,13 @@ def spark(store):
                .config("spark.sql.session.timeZone", "UTC"))
     for key, value in s3a.items():
         builder = builder.config(f"spark.hadoop.fs.s3a.{key}", value)
-    session = builder.getOrCreate()
+    # SparkContext takes over SIGINT; pyarrow re-raises a Flight CANCELLED as SIGINT, so a
+    # later test in this worker would get Spark's handler (failing once Spark stopped).
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        session = builder.getOrCreate()
+    finally:
+        signal.signal(signal.SIGINT, sigint)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

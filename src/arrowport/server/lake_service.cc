@@ -231,6 +231,17 @@ arrow::Status LakeService::ReplaceView(const std::string& stream,
   return arrow::Status::OK();
 }
 
+bool LakeService::BehindItsTable(const Published& published, const std::string& url) {
+  // A write may have found what no poll has yet (a refusal, a newer commit): a read after
+  // that write's answer must not see less, however recent the last poll.
+  if (!published.lake || published.url != url || published.state == kStateRefused) {
+    return false;
+  }
+  if (!published.lake->refusal().ok()) return true;
+  auto cached = published.lake->Cached();
+  return cached && cached->version > published.version;
+}
+
 void LakeService::RefreshReferenced(const std::string& text) {
   // Polled within this long: fresh enough (concurrent queries share one log read).
   constexpr auto kFresh = std::chrono::milliseconds(20);
@@ -262,7 +273,10 @@ void LakeService::RefreshReferenced(const std::string& text) {
     if (route.sink != config::Sink::kLake || !mentions(route.target_table)) continue;
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = published_.find(stream);
-    if (it != published_.end() && now - it->second.polled < kFresh) continue;
+    if (it != published_.end() && now - it->second.polled < kFresh &&
+        !BehindItsTable(it->second, route.lake.url)) {
+      continue;
+    }
     streams.push_back(stream);
   }
   for (const auto& stream : streams) {

@@ -101,6 +101,8 @@ class LakeService {
   };
   arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
+  // The view shows less than its table knows (the caller holds mutex_).
+  static bool BehindItsTable(const Published& published, const std::string& url);
   // The table is refused (`why`): its view fails every read with the reason. Returns `why`.
   // The caller holds the table's ReplacingLock.
   arrow::Status PublishRefusal(const std::string& stream,
