@@ -34,16 +34,17 @@ class CatalogReads {
     return queries_.Relations(filter);
   }
   /// The Arrow schema of a table or view, as a query of it would return.
-  arrow::Result<std::shared_ptr<arrow::Schema>> RelationSchema(const RelationRow& relation) {
+  arrow::Result<std::shared_ptr<arrow::Schema>> RelationSchema(
+      const RelationRow& relation) {
     return queries_.RelationSchema(relation);
   }
   /// Columns of the relations `filter` selects (types ignored), in table order.
   arrow::Result<std::vector<ColumnRow>> Columns(const CatalogFilter& filter) {
     return queries_.Columns(filter);
   }
-  arrow::Result<std::vector<KeyColumnRow>> PrimaryKeys(const std::optional<std::string>& catalog,
-                                                       const std::optional<std::string>& schema,
-                                                       const std::string& table) {
+  arrow::Result<std::vector<KeyColumnRow>> PrimaryKeys(
+      const std::optional<std::string>& catalog, const std::optional<std::string>& schema,
+      const std::string& table) {
     return queries_.PrimaryKeys(catalog, schema, table);
   }
   /// The relation types Relations() reports.

@@ -21,11 +21,11 @@ PreparedQuery::PreparedQuery(std::shared_ptr<SessionConnection> connection,
 
 PreparedQuery::~PreparedQuery() = default;
 
-arrow::Result<std::shared_ptr<PreparedQuery>> PreparedQuery::Make(SessionLease& lease,
-                                                                  const std::string& sql,
-                                                                  const Principal* principal) {
-  ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(lease.storage_lease(), sql, principal));
+arrow::Result<std::shared_ptr<PreparedQuery>> PreparedQuery::Make(
+    SessionLease& lease, const std::string& sql, const Principal* principal) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto statement,
+      storage::PreparedStatement::Make(lease.storage_lease(), sql, principal));
   return std::shared_ptr<PreparedQuery>(
       new PreparedQuery(lease.connection(), std::move(statement)));
 }
@@ -44,8 +44,8 @@ const std::shared_ptr<arrow::Schema>& PreparedQuery::parameter_schema() const {
 }
 int PreparedQuery::num_parameters() const { return statement_->num_parameters(); }
 
-arrow::Status PreparedQuery::Bind(SessionLease& lease, const arrow::RecordBatch& parameters,
-                                  int64_t row) {
+arrow::Status PreparedQuery::Bind(SessionLease& lease,
+                                  const arrow::RecordBatch& parameters, int64_t row) {
   return statement_->Bind(lease.storage_lease(), parameters, row);
 }
 
@@ -67,9 +67,10 @@ arrow::Status PreparedQuery::RequireBinding(const arrow::RecordBatch* params) co
   if (num_parameters() == 0 || (params != nullptr && params->num_rows() > 0)) {
     return arrow::Status::OK();
   }
-  return arrow::Status::Invalid("the statement has ", num_parameters(),
-                                " parameter(s) but no parameter values are bound (the last "
-                                "parameter batch bound had no rows, or none was sent)");
+  return arrow::Status::Invalid(
+      "the statement has ", num_parameters(),
+      " parameter(s) but no parameter values are bound (the last parameter batch bound "
+      "had no rows, or none was sent)");
 }
 
 arrow::Status PreparedQuery::CheckParameters(const arrow::RecordBatch& params) const {
@@ -155,7 +156,9 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     if (own_transaction_) {
       own_transaction_ = false;
       auto rolled_back = lease_.RollbackOrDiscard();
-      if (!rolled_back.ok()) st = st.WithMessage(st.message(), "; ", rolled_back.message());
+      if (!rolled_back.ok()) {
+        st = st.WithMessage(st.message(), "; ", rolled_back.message());
+      }
     }
     lease_.Release();
     return st;
@@ -208,11 +211,13 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
 
 arrow::Result<std::shared_ptr<SessionConnection>> QueryPipeline::OpenSession() {
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
-  return std::make_shared<SessionConnection>(storage::SharedConnection::Make(std::move(conn)));
+  return std::make_shared<SessionConnection>(
+      storage::SharedConnection::Make(std::move(conn)));
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteOn(
-    SessionLease lease, const std::string& sql, const CallContext& call, int64_t batch_rows) {
+    SessionLease lease, const std::string& sql, const CallContext& call,
+    int64_t batch_rows) {
   ARROW_ASSIGN_OR_RAISE(auto statement,
                         storage::PreparedStatement::Make(lease.storage_lease(), sql,
                                                          ClientPrincipal(call).get()));
@@ -222,8 +227,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteO
   ARROW_ASSIGN_OR_RAISE(auto result, storage::PreparedStatement::Query(
                                          statement, lease.storage_lease(), options));
   // The reader takes the lease along until its last batch.
-  return Metered(
-      storage::MakeLeasedReader(std::move(result), std::move(lease.storage_lease())), call);
+  auto leased =
+      storage::MakeLeasedReader(std::move(result), std::move(lease.storage_lease()));
+  return Metered(std::move(leased), call);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecutePrepared(

@@ -59,11 +59,13 @@ class PreparedQuery {
   int num_parameters() const;
 
   /// Binds row `row` of `parameters` (one column per parameter, in order).
-  arrow::Status Bind(SessionLease& lease, const arrow::RecordBatch& parameters, int64_t row);
+  arrow::Status Bind(SessionLease& lease, const arrow::RecordBatch& parameters,
+                     int64_t row);
   /// Forgets bound values.
   arrow::Status ClearBindings(SessionLease& lease);
   /// The result schema with the current bindings' types, without running the statement.
-  arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchemaWithBindings(SessionLease& lease);
+  arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchemaWithBindings(
+      SessionLease& lease);
   /// Runs with the current bindings and returns the rows changed.
   arrow::Result<int64_t> ExecuteUpdate(SessionLease& lease,
                                        const std::shared_ptr<CallCancellation>& cancel);

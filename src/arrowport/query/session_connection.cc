@@ -48,7 +48,8 @@ SessionConnection::~SessionConnection() = default;
 arrow::Result<SessionLease> SessionConnection::Acquire(
     std::string use, Clock::time_point deadline,
     const std::shared_ptr<CallCancellation>& cancellation) {
-  ARROW_ASSIGN_OR_RAISE(auto lease, shared_->Acquire(std::move(use), deadline, cancellation));
+  ARROW_ASSIGN_OR_RAISE(auto lease,
+                        shared_->Acquire(std::move(use), deadline, cancellation));
   return SessionLease(shared_from_this(),
                       std::make_unique<storage::ConnectionLease>(std::move(lease)));
 }

@@ -58,8 +58,9 @@ class SessionLease {
   arrow::Status CheckTransactionAlive();
   /// Runs a client's DDL/DML `sql` (judged by the SQL sandbox for `principal`);
   /// cancelling `cancellation` interrupts the statement. Returns the rows changed.
-  arrow::Result<int64_t> ExecuteUpdate(const std::string& sql, const Principal& principal,
-                                       const std::shared_ptr<CallCancellation>& cancellation);
+  arrow::Result<int64_t> ExecuteUpdate(
+      const std::string& sql, const Principal& principal,
+      const std::shared_ptr<CallCancellation>& cancellation);
   /// Ends the lease now (the destructor does the same).
   void Release();
 

@@ -1,8 +1,8 @@
 #pragma once
 
 // Test support (header only): an in-memory database behind a QueryPipeline, for unit
-// tests of what holds session connections (flight/sql's SessionRegistry), which reach
-// DuckDB only through query/.
+// tests of session connections: query/'s own, and flight/sql's SessionRegistry, which
+// reaches DuckDB only through query/.
 
 #include <cstdint>
 #include <memory>
@@ -26,8 +26,11 @@ class SessionTestDatabase {
     pipeline_ = std::make_unique<QueryPipeline>(database_.get());
   }
 
+  QueryPipeline& pipeline() { return *pipeline_; }
   /// A new session connection (QueryPipeline::OpenSession).
-  std::shared_ptr<SessionConnection> Open() { return pipeline_->OpenSession().ValueOrDie(); }
+  std::shared_ptr<SessionConnection> Open() {
+    return pipeline_->OpenSession().ValueOrDie();
+  }
   /// The server's own SQL on a connection of its own.
   arrow::Status Execute(const std::string& sql) {
     ARROW_ASSIGN_OR_RAISE(auto connection, database_->Connect());
