@@ -105,6 +105,13 @@ def test_protocols_reach_storage_only_through_the_pipelines():
     assert not new, f"flight/ and http/ reach storage through the pipelines, not: {sorted(new)}"
     gone = PROTOCOL_FILES_INCLUDING_STORAGE - found
     assert not gone, f"no longer include storage/ (take them off the list): {sorted(gone)}"
+    # Nor do they name a storage type that a pipeline's header lets through.
+    named = sorted(str(path.relative_to(REPO))
+                   for folder in ("flight", "http")
+                   for path in (SRC / "arrowport" / folder).rglob("*")
+                   if path.suffix in (".cc", ".h") and
+                   re.search(r"\bstorage::", path.read_text(errors="replace")))
+    assert not named, f"flight/ and http/ name storage:: types: {named}"
 
 
 def is_duckdb_header(name):

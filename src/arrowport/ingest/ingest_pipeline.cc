@@ -273,6 +273,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     const BatchCommitted& on_commit, const CallContext& call,
     query::SessionLease* session) {
   const auto start = std::chrono::steady_clock::now();
+  if (session != nullptr && !*session) {
+    return arrow::Status::Invalid("internal: an ingest on an empty session lease");
+  }
   storage::ConnectionLease* connection =
       session != nullptr ? &session->storage_lease() : nullptr;
   const config::StreamConfig route = router_->Route(request.stream);
@@ -355,6 +358,9 @@ arrow::Result<std::string> IngestPipeline::SetClientTarget(IngestRequest* reques
 arrow::Result<bool> IngestPipeline::TargetExists(const IngestRequest& request,
                                                  query::SessionLease* connection) {
   const storage::TableName target(request.schema, request.table, request.temporary);
+  if (connection != nullptr && !*connection) {
+    return arrow::Status::Invalid("internal: a catalog read on an empty session lease");
+  }
   if (connection != nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto columns,
                           connection->storage_lease()->DescribeRelation(target));

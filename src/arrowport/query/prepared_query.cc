@@ -212,12 +212,13 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
 arrow::Result<std::shared_ptr<SessionConnection>> QueryPipeline::OpenSession() {
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   return std::make_shared<SessionConnection>(
-      storage::SharedConnection::Make(std::move(conn)));
+      SessionConnection::OpenKey{}, storage::SharedConnection::Make(std::move(conn)));
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteOn(
     SessionLease lease, const std::string& sql, const CallContext& call,
     int64_t batch_rows) {
+  if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
   ARROW_ASSIGN_OR_RAISE(auto statement,
                         storage::PreparedStatement::Make(lease.storage_lease(), sql,
                                                          ClientPrincipal(call).get()));
@@ -236,6 +237,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteP
     std::shared_ptr<PreparedQuery> statement, std::shared_ptr<arrow::RecordBatch> params,
     SessionLease lease, const CallContext& call, int64_t batch_rows,
     std::shared_ptr<void> holder) {
+  if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
   storage::QueryOptions options;
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;

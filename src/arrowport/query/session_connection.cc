@@ -40,7 +40,7 @@ void SessionLease::Release() {
   if (lease_) lease_->Release();
 }
 
-SessionConnection::SessionConnection(std::shared_ptr<storage::SharedConnection> shared)
+SessionConnection::SessionConnection(OpenKey, std::shared_ptr<storage::SharedConnection> shared)
     : shared_(std::move(shared)) {}
 
 SessionConnection::~SessionConnection() = default;

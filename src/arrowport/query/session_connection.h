@@ -84,7 +84,13 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit SessionConnection(std::shared_ptr<storage::SharedConnection> shared);
+  /// Only QueryPipeline::OpenSession makes one: the sessions' registry tells connections
+  /// apart by this object, so a DuckDB connection must have exactly one.
+  class OpenKey {
+    OpenKey() = default;
+    friend class QueryPipeline;
+  };
+  SessionConnection(OpenKey, std::shared_ptr<storage::SharedConnection> shared);
   ~SessionConnection();
   SessionConnection(const SessionConnection&) = delete;
   SessionConnection& operator=(const SessionConnection&) = delete;
