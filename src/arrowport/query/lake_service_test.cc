@@ -130,6 +130,18 @@ TEST_F(LakeServiceTest, ARefusedTableGetsAViewThatFailsWithTheReason) {
   EXPECT_FALSE(service_->PartSql("events", {0, 0, 2}).ok());
 }
 
+TEST_F(LakeServiceTest, ATableRefusedBeforeItsFirstViewStillGetsAViewSayingWhy) {
+  ASSERT_EQ(Write({Batch(0, 30)}), 0);
+  std::ofstream(dir_.path() + "/_delta_log/00000000000000000001.json")
+      << R"({"protocol":{"minReaderVersion":4,"minWriterVersion":7}})" << "\n";
+  EXPECT_FALSE(service_->Refresh("events").ok());
+  // Not "table events does not exist": the reader learns why it cannot read it.
+  const auto read = Count("SELECT count(*) FROM events");
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("reader version 4"), std::string::npos)
+      << read.status().message();
+}
+
 TEST_F(LakeServiceTest, ABigTableIsReadInDisjointPartsOfItsFiles) {
   // Three files of about 6 MB: more than one 4 MiB part's worth each.
   constexpr int64_t kRows = 400'000;
