@@ -12,6 +12,7 @@ import http.server
 import re
 import signal
 import threading
+import time
 
 from lake_util import free_port
 
@@ -68,15 +69,19 @@ class S3Proxy:
         self.data_read_stopped = threading.Event()
         self.stopped_at = None  # the path of that GET
         self.received = 0  # requests that reached the proxy
+        # (seconds since the proxy started, method, path, what happened): shown when a test
+        # fails on a fault's outcome.
+        self.history = []
+        self._started = time.monotonic()
         self.waiting = 0   # requests forwarded to MinIO and not answered yet
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
-        # Clear while a commit whose answer is to be lost is in flight: every other request
-        # waits for it, so that none reaches MinIO between that commit landing and the fault
-        # (a retried PUT from a server whose first attempt timed out on a loaded machine
-        # met the commit landed and answered OK: the outcome the test set out to lose).
-        self._fault_settled = threading.Event()
-        self._fault_settled.set()
+        # False while a commit whose answer is to be lost is in flight: it goes to MinIO
+        # alone (the requests already there answered first, the others wait), so that no
+        # request sees the commit between its landing and the fault (a retried PUT from a
+        # server whose first attempt timed out met the commit landed and answered OK; a view
+        # poll already at MinIO read it back: the outcome the test set out to lose).
+        self._fault_settled = True
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -102,30 +107,35 @@ class S3Proxy:
                                              "if-none-match")
                         if COMMIT_PATH.search(path) and proxy.lose_next_commit:
                             fault, proxy.lose_next_commit = proxy.lose_next_commit, None
-                            proxy._fault_settled.clear()
+                            proxy._fault_settled = False
                     reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
                     stop = (proxy.stop_on_data_read and self.command == "GET" and
                             DATA_PATH.search(path) is not None)
                     if stop:
                         proxy.stop_on_data_read = False
                 try:
-                    if fault is None and not proxy._fault_settled.is_set():
-                        proxy._fault_settled.wait(timeout=120)
-                        with proxy._lock:  # the fault may have made reads fail meanwhile
-                            reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
+                    with proxy._arrived:
+                        if fault is None:
+                            if not proxy._fault_settled:
+                                proxy._arrived.wait_for(lambda: proxy._fault_settled, 120)
+                                # the fault may have made reads fail meanwhile
+                                reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
+                        else:
+                            proxy._arrived.wait_for(lambda: proxy.waiting == 0, 120)
+                        if not reads_fail:
+                            proxy.waiting += 1  # counted before the lock is let go
+                            proxy._arrived.notify_all()
                     if stop:
                         proxy.stopped_at = path
                         proxy.minio.proc.send_signal(signal.SIGSTOP)
                         proxy.data_read_stopped.set()
                     if reads_fail:
+                        proxy._note(self.command, path, "503 (reads fail)")
                         self._reply(503, b"<Error><Code>SlowDown</Code>"
                                          b"<Message>scripted</Message></Error>")
                         return
                     upstream = http.client.HTTPConnection("127.0.0.1", proxy.minio.port,
                                                           timeout=120)
-                    with proxy._lock:
-                        proxy.waiting += 1
-                        proxy._arrived.notify_all()
                     try:
                         upstream.request(self.command, path, body=body, headers=headers)
                         response = upstream.getresponse()
@@ -134,6 +144,7 @@ class S3Proxy:
                         upstream.close()
                         with proxy._lock:
                             proxy.waiting -= 1
+                            proxy._arrived.notify_all()
                     if fault is not None:
                         # Written; the answer never reaches the client.
                         with proxy._lock:
@@ -142,11 +153,14 @@ class S3Proxy:
                                 proxy.reads_fail = True
                         if fault == "stop_minio":
                             proxy.minio.proc.send_signal(signal.SIGSTOP)
+                        proxy._note(self.command, path, f"{response.status}, answer lost ({fault})")
                         self.close_connection = True
                         return
                 finally:
                     if fault is not None:  # whatever happened, the others go on
-                        proxy._fault_settled.set()
+                        with proxy._lock:
+                            proxy._fault_settled = True
+                            proxy._arrived.notify_all()
                 self.send_response_only(response.status, response.reason)
                 for name, value in response.getheaders():
                     if name.lower() in HOP_BY_HOP:
@@ -154,6 +168,7 @@ class S3Proxy:
                     # A HEAD's Content-Length is the object's size: passed on as it is.
                     if name.lower() != "content-length" or self.command == "HEAD":
                         self.send_header(name, value)
+                proxy._note(self.command, path, response.status)
                 if self.command != "HEAD":
                     self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -173,6 +188,10 @@ class S3Proxy:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _note(self, method, path, what):
+        with self._lock:
+            self.history.append((round(time.monotonic() - self._started, 3), method, path, what))
 
     @property
     def endpoint(self):
@@ -194,7 +213,8 @@ class S3Proxy:
             self.reads_fail = False
             self.lose_next_commit = None
             self.stop_on_data_read = False
-        self._fault_settled.set()
+            self._fault_settled = True
+            self._arrived.notify_all()
         if self.minio.proc is not None:
             self.minio.proc.send_signal(signal.SIGCONT)
 

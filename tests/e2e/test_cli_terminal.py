@@ -15,6 +15,9 @@ import pytest
 
 from conftest import ARROWPORT, run_cli
 
+# The CLI on a pseudo-terminal; test_cli already runs its code under ASan.
+pytestmark = pytest.mark.release_only("the terminal's drawing, checked on the release build")
+
 ESC = b"\x1b["
 
 

@@ -18,6 +18,9 @@ import pytest
 from docs_examples import (MINIO_KEY, MINIO_REGION, MINIO_SECRET, REPO, pages, parse_page,
                            runnable)
 
+# The docs are run against the release build: the default lane's, and in CI its
+# release-only run.
+pytestmark = pytest.mark.release_only("the docs run against the release build")
 RUNNER = Path(__file__).resolve().with_name("docs_runner.py")
 MINIO_DEFAULT = "/var/cache/arrowport/go/bin/minio"
 # Kept from the caller's environment: where the toolchain is.
@@ -196,12 +199,6 @@ def page_runs(request, tmp_path_factory):
         yield {page: pool.submit(run, page, d) for page, d in directories.items()}
 
 
-SANITIZED = pytest.mark.skipif(
-    os.environ.get("ARROWPORT_SANITIZED") == "1",
-    reason="the docs are checked against the release build in the default lane")
-
-
-@SANITIZED
 @pytest.mark.parametrize("page", PAGES)
 def test_docs_examples_run(page, page_runs):
     """Every sh/console/python block of the page runs as written, twice (blocks marked
@@ -260,7 +257,6 @@ def quick_start_block():
     return block
 
 
-@SANITIZED
 def test_readme_quick_start_pasted_as_one_block_into_a_fresh_clone(page_runs):
     """The quick start as one `bash -e` script in a fresh clone, as a new user has it:
     `serve &` builds the server while `generate` waits for the build (before the build

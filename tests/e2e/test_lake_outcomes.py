@@ -67,6 +67,8 @@ def show_what_happened(server, proxy):
     """Printed on a failure (pytest shows it): a loaded CI run once saw a lost answer
     confirmed after 11 s, which no quiet run shows."""
     print("answers lost:", proxy.lost_commits, "requests:", proxy.received)
+    for entry in proxy.history[-60:]:
+        print("proxy:", *entry)
     print(server.stderr()[-8000:])
 
 

@@ -129,6 +129,7 @@ def test_malformed_config_fails_at_start_with_file_and_key(tmp_path, text, key):
     assert f"{config}: key '{key}': " in proc.stderr
 
 
+@pytest.mark.release_too  # the address-space cap: release build only
 def test_config_that_is_not_a_regular_file_fails_at_start(tmp_path):
     directory = tmp_path / "conf.d"
     directory.mkdir()
@@ -203,8 +204,7 @@ def test_configured_views_over_files(start_server, tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs the server as another user (needs root)")
-@pytest.mark.skipif(os.environ.get("ARROWPORT_SANITIZED") == "1",
-                    reason="the sanitizers' report directory is not writable by that user")
+@pytest.mark.release_only("the sanitizers' report directory is not writable by that user")
 def test_an_unwritable_database_directory_is_no_conflict_to_retry(start_server):
     """The server may write its database file but not the directory, where DuckDB makes
     the WAL at the first commit. Every write fails the same way until the operator acts:

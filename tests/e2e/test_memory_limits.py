@@ -19,7 +19,6 @@ import requests
 import flightsql_wire as wire
 from test_http import ARROW, ipc_bytes
 
-SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
 MiB = 1 << 20
 
 
@@ -54,8 +53,8 @@ RUNAWAY = [
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(SANITIZED, reason="RSS is the sanitizer's there, and its own operator "
-                                      "new replaces the guard's")
+@pytest.mark.release_only("RSS is the sanitizer's there, and its own operator new "
+                          "replaces the guard's")
 def test_no_single_query_takes_the_machine(start_server):
     timeout_s = 4
     env = dict(os.environ, ARROWPORT_DUCKDB_MEMORY_LIMIT="1GiB",
@@ -143,8 +142,8 @@ def run_at_once(server, sql, clients):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(SANITIZED, reason="RSS is the sanitizer's there, and its own operator "
-                                      "new replaces the guard's")
+@pytest.mark.release_only("RSS is the sanitizer's there, and its own operator new "
+                          "replaces the guard's")
 def test_a_string_split_duckdb_folds_as_it_plans_stays_within_the_budget(start_server):
     server, ceiling = string_budget_server(start_server)
     run_at_once(server, FOLDED_SPLIT, 1)
@@ -153,8 +152,8 @@ def test_a_string_split_duckdb_folds_as_it_plans_stays_within_the_budget(start_s
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(SANITIZED, reason="RSS is the sanitizer's there, and its own operator "
-                                      "new replaces the guard's")
+@pytest.mark.release_only("RSS is the sanitizer's there, and its own operator new "
+                          "replaces the guard's")
 @pytest.mark.parametrize("sql", [FOLDED_SPLIT, GROWN_REPLACE], ids=["string_split", "regexp_replace"])
 def test_four_string_queries_at_once_stay_within_the_budget(start_server, sql):
     server, ceiling = string_budget_server(start_server)
@@ -194,7 +193,7 @@ def resource_exhausted(error):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(SANITIZED, reason="RSS under ASan is the sanitizer's")
+@pytest.mark.release_only("RSS under ASan is the sanitizer's")
 def test_32_clients_at_the_per_request_limits_stay_within_the_server_budget(start_server):
     budget = 256
     env = dict(os.environ, ARROWPORT_LIMITS_MAX_REQUEST_MEMORY=f"{budget}MiB",

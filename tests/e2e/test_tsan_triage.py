@@ -4,6 +4,11 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
+# The triage script alone: no server of its own, nothing for a sanitizer build to check.
+pytestmark = pytest.mark.release_only("runs no server")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 MAIN = "(ld-linux-x86-64.so.2+0x{:x})"
 

@@ -361,6 +361,7 @@ def test_many_one_row_batches_leave_memory_and_other_users_alone(tmp_path, batch
         server.stop()
 
 
+@pytest.mark.release_too  # its RSS bound: release build only
 def test_http_ingest_of_many_one_row_batches(tmp_path):
     server = tiny_batch_server(tmp_path)
     try:

@@ -11,8 +11,6 @@
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/storage_health.h"
 
 namespace arrowport::flight {
 
@@ -106,7 +104,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     ARROW_ASSIGN_OR_RAISE(auto health, HealthJson(deps));
     *result = JsonResult(HealthFor(
         call.principal.get(), std::move(health),
-        storage::StorageHealthJson(deps.database->Health(), /*with_details=*/false),
+        deps.database.StorageSummaryJson(),
         deps.lake_health ? deps.lake_health(/*with_details=*/false) : std::string()));
     return arrow::Status::OK();
   }
@@ -117,7 +115,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     return arrow::Status::OK();
   }
   if (type == "checkpoint") {
-    ARROW_RETURN_NOT_OK(deps.database->Checkpoint());
+    ARROW_RETURN_NOT_OK(deps.database.Checkpoint());
     *result = JsonResult(R"({"status": "ok"})");
     return arrow::Status::OK();
   }
@@ -164,39 +162,33 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
 }
 
 arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
-  // Answered while the database is being reopened too (its settings then unknown): the
-  // storage's state says what happened.
-  auto settings = deps.database->Settings();
-  const auto storage_health = deps.database->Health();
-  json storage = json::parse(storage::StorageHealthJson(storage_health, /*with_details=*/true),
-                             nullptr, false);
-  json memory = {{"duckdb_held", deps.database->allocated_bytes()},
-                 {"duckdb_budget", deps.database->allocation_budget_bytes()}};
+  const query::DatabaseReport report = deps.database.Report();
+  json storage = json::parse(report.storage_json, nullptr, false);
+  json memory = {{"duckdb_held", report.duckdb_held}, {"duckdb_budget", report.duckdb_budget}};
   if (deps.request_memory) {
     memory["requests_held"] = deps.request_memory->used();
     memory["requests_peak"] = deps.request_memory->peak();
     memory["requests_budget"] = deps.request_memory->capacity();
   }
-  const auto checkpointer = deps.database->checkpointer_state();
   json flight_sql = json::object();
   if (deps.sql_sessions) {
     flight_sql = {{"open_statements", deps.sql_sessions->open_statements()},
                   {"open_transactions", deps.sql_sessions->open_transactions()}};
   }
   json duckdb = nullptr;
-  if (settings.ok()) {
-    duckdb = {{"threads", settings->threads},
-              {"memory_limit", settings->memory_limit},
-              {"external_access", settings->external_access}};
+  if (report.settings) {
+    duckdb = {{"threads", report.settings->threads},
+              {"memory_limit", report.settings->memory_limit},
+              {"external_access", report.settings->external_access}};
   }
-  json out = {{"status", storage::StorageState(storage_health)},
-              {"database", deps.database->path()},
+  json out = {{"status", report.state},
+              {"database", report.path},
               {"version", ARROWPORT_VERSION},
               {"duckdb", duckdb},
               {"memory", memory},
               {"checkpointer",
-               {{"failures_in_a_row", checkpointer.failures_in_a_row},
-                {"last_error", checkpointer.last_error}}},
+               {{"failures_in_a_row", report.checkpoint_failures_in_a_row},
+                {"last_error", report.checkpoint_last_error}}},
               {"storage", storage},
               {"flight_sql", flight_sql}};
   // Lake upkeep that fails (a full store, one that errs) is said here, not only logged.

@@ -26,7 +26,6 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/storage/database.h"
 
 namespace arrowport::flight {
 
@@ -74,7 +73,6 @@ class FlightService : public fl::FlightServerBase {
                  deps_.write_stall_timeout_s, deps_.max_command_bytes, deps_.metrics}) {
     if (deps_.sql_sessions != nullptr) {
       sql::FlightSqlDeps sql_deps;
-      sql_deps.database = deps_.database;
       sql_deps.ingest = deps_.ingest;
       sql_deps.query = deps_.query;
       sql_deps.logger = deps_.logger;
@@ -95,20 +93,14 @@ class FlightService : public fl::FlightServerBase {
                                 deps_.logger, deps_.request_memory,
                                 MaxReceiveMessageSize(deps_.max_batch_bytes), received});
     const auto& descriptor = reader->descriptor();
-    if (sql_ && IsFlightSql(descriptor)) {
-      return runner_.Run("do_put", context, PutDeadline(descriptor.cmd),
-                         [&](CallScope& scope, CallRecord& record) {
-        record.UseFlightSql(scope);
-        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
-        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
-        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
-                                                    descriptor.cmd, /*put=*/true));
-        return sql_->DoPut(context, std::move(reader), std::move(writer));
-      });
-    }
-    return runner_.Run("do_put", context, Deadline::kNone,
-                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
+    // A Flight SQL command that runs client SQL gets a query's deadline; an upload none.
+    const bool flight_sql = IsFlightSql(descriptor);
+    const Call call{"do_put", flight_sql, descriptor.cmd.size(), "the command",
+                    &descriptor.cmd, /*put=*/true,
+                    sql_ && flight_sql ? PutDeadline(descriptor.cmd) : Deadline::kNone};
+    return Dispatch(context, call, [&](CallScope&, CallRecord&) {
+      return sql_->DoPut(context, std::move(reader), std::move(writer));
+    }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto request,
                             ingest::ParseDescriptor(descriptor.type == fl::FlightDescriptor::PATH,
                                                     descriptor.path, descriptor.cmd));
@@ -138,29 +130,20 @@ class FlightService : public fl::FlightServerBase {
 
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
-    if (sql_ && sql::IsFlightSqlCommand(ticket.ticket)) {
-      return runner_.Run("do_get", context, Deadline::kQuery,
-                         [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-        record.UseFlightSql(scope);
-        record.outcome = "streaming";
-        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(ticket.ticket.size(), "the ticket"));
-        std::unique_ptr<fl::FlightDataStream> inner;
-        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(ticket.ticket));
-        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
-                                                    ticket.ticket, /*put=*/false));
-        ARROW_ASSIGN_OR_RAISE(auto caller, sql_->CallerOf(context, /*create=*/false));
-        // Cancellable from before the query starts: an aggregate can run long first.
-        auto running = deps_.sql_sessions->TrackRunning(ticket.ticket, scope.context.cancellation,
-                                                        sql::Owner::Of(caller));
-        ARROW_RETURN_NOT_OK(sql_->DoGet(context, ticket, &inner));
-        *stream = std::make_unique<ScopedDataStream>(std::move(inner), std::move(scope),
-                                                     std::move(running));
-        return arrow::Status::OK();
-      });
-    }
-    return runner_.Run("do_get", context, Deadline::kQuery,
-                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(ticket.ticket.size(), "the ticket"));
+    const Call call{"do_get", sql::IsFlightSqlCommand(ticket.ticket), ticket.ticket.size(),
+                    "the ticket", &ticket.ticket, /*put=*/false, Deadline::kQuery};
+    return Dispatch(context, call, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      record.outcome = "streaming";
+      std::unique_ptr<fl::FlightDataStream> inner;
+      ARROW_ASSIGN_OR_RAISE(auto caller, sql_->CallerOf(context, /*create=*/false));
+      // Cancellable from before the query starts: an aggregate can run long first.
+      auto running = deps_.sql_sessions->TrackRunning(ticket.ticket, scope.context.cancellation,
+                                                      sql::Owner::Of(caller));
+      ARROW_RETURN_NOT_OK(sql_->DoGet(context, ticket, &inner));
+      *stream = std::make_unique<ScopedDataStream>(std::move(inner), std::move(scope),
+                                                   std::move(running));
+      return arrow::Status::OK();
+    }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto request, query::ParseTicket(ticket.ticket));
       AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
@@ -175,22 +158,14 @@ class FlightService : public fl::FlightServerBase {
   arrow::Status GetFlightInfo(const fl::ServerCallContext& context,
                               const fl::FlightDescriptor& descriptor,
                               std::unique_ptr<fl::FlightInfo>* info) override {
-    if (sql_ && IsFlightSql(descriptor)) {
-      // DDL/DML down the query path runs here: it gets a query's deadline.
-      return runner_.Run("get_flight_info", context, Deadline::kQuery,
-                         [&](CallScope& scope, CallRecord& record) {
-        record.UseFlightSql(scope);
-        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
-        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
-        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
-                                                    descriptor.cmd, /*put=*/false));
-        return sql_->GetFlightInfo(context, descriptor, info);
-      });
-    }
-    // Reads the catalog (and counts rows): admitted like the HTTP metadata routes.
-    return runner_.Run("get_flight_info", context, Deadline::kQuery,
-                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
+    // Flight SQL's DDL/DML down the query path runs here: it gets a query's deadline.
+    // Plain Flight reads the catalog (and counts rows): admitted like the HTTP metadata
+    // routes.
+    const Call call{"get_flight_info", IsFlightSql(descriptor), descriptor.cmd.size(),
+                    "the command", &descriptor.cmd, /*put=*/false, Deadline::kQuery};
+    return Dispatch(context, call, [&](CallScope&, CallRecord&) {
+      return sql_->GetFlightInfo(context, descriptor, info);
+    }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
       AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
@@ -215,20 +190,11 @@ class FlightService : public fl::FlightServerBase {
   arrow::Status GetSchema(const fl::ServerCallContext& context,
                           const fl::FlightDescriptor& descriptor,
                           std::unique_ptr<fl::SchemaResult>* result) override {
-    if (sql_ && IsFlightSql(descriptor)) {
-      return runner_.Run("get_schema", context, Deadline::kQuery,
-                         [&](CallScope& scope, CallRecord& record) {
-        record.UseFlightSql(scope);
-        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
-        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(descriptor.cmd));
-        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
-                                                    descriptor.cmd, /*put=*/false));
-        return sql_->GetSchema(context, descriptor, result);
-      });
-    }
-    return runner_.Run("get_schema", context, Deadline::kQuery,
-                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(descriptor.cmd.size(), "the command"));
+    const Call call{"get_schema", IsFlightSql(descriptor), descriptor.cmd.size(),
+                    "the command", &descriptor.cmd, /*put=*/false, Deadline::kQuery};
+    return Dispatch(context, call, [&](CallScope&, CallRecord&) {
+      return sql_->GetSchema(context, descriptor, result);
+    }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto request, RequestFromDescriptor(descriptor));
       AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
@@ -279,21 +245,14 @@ class FlightService : public fl::FlightServerBase {
 
   arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
                          std::unique_ptr<fl::ResultStream>* result) override {
-    if (sql_ && sql::IsFlightSqlAction(action.type)) {
-      return runner_.Run("do_action", context, Deadline::kNone,
-                         [&](CallScope& scope, CallRecord& record) {
-        record.UseFlightSql(scope);
-        record.Add("action", action.type);
-        ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
-            action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
-        return sql_->DoAction(context, action, result);
-      });
-    }
-    return runner_.Run("do_action", context, Deadline::kNone,
-                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      record.Add("action", action.type);
-      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(
-          action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body"));
+    // Flight SQL's actions are decoded by FlightSqlServerBase::DoAction itself.
+    Call call{"do_action", sql::IsFlightSqlAction(action.type),
+              action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body",
+              /*command=*/nullptr, /*put=*/false, Deadline::kNone};
+    call.action = &action.type;
+    return Dispatch(context, call, [&](CallScope&, CallRecord&) {
+      return sql_->DoAction(context, action, result);
+    }, [&](CallScope& scope, CallRecord& record) {
       return RunAction(deps_, action, scope, &record, result);
     });
   }
@@ -330,6 +289,43 @@ class FlightService : public fl::FlightServerBase {
   }
 
  private:
+  /// What a call carries, for the one fork between Flight SQL and plain Flight.
+  struct Call {
+    const char* method;
+    bool flight_sql;           ///< a Flight SQL message (the adapter then serves it if on)
+    size_t size;               ///< of the command, ticket or action body
+    const char* what;          ///< "the command", "the ticket", "the action body"
+    const std::string* command;  ///< the Flight SQL message checked here (null: an action)
+    bool put;                  ///< DoPut: the caller's rights to write are checked
+    Deadline deadline;
+    const std::string* action = nullptr;  ///< an action's type, logged with the call
+  };
+
+  /// \brief The one fork between Flight SQL and plain Flight, in the manner of Arrow's
+  /// FlightSqlServerBase (the message decoded once, then one handler): each goes through
+  /// the call runner with the common steps done once here (the action logged, the size
+  /// checked; for Flight SQL, the call marked as Flight SQL, the message checked and the
+  /// caller's rights on it), then runs `flight_sql` when Flight SQL is on and the call
+  /// carries one of its messages, else `plain`.
+  template <typename FlightSqlHandler, typename PlainHandler>
+  arrow::Status Dispatch(const fl::ServerCallContext& context, const Call& call,
+                         FlightSqlHandler&& flight_sql, PlainHandler&& plain) {
+    const bool to_sql = sql_ != nullptr && call.flight_sql;
+    return runner_.Run(call.method, context, call.deadline,
+                       [&](CallScope& scope, CallRecord& record) -> arrow::Status {
+      if (to_sql) record.UseFlightSql(scope);
+      if (call.action != nullptr) record.Add("action", *call.action);
+      ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(call.size, call.what));
+      if (!to_sql) return plain(scope, record);
+      if (call.command != nullptr) {
+        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(*call.command));
+        ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
+                                                    *call.command, call.put));
+      }
+      return flight_sql(scope, record);
+    });
+  }
+
   // The SQL sandbox judges the descriptor's SQL for the caller in `call`.
   arrow::Result<fl::FlightInfo> MakeInfo(const fl::FlightDescriptor& descriptor,
                                          const CallContext& call, int64_t known_rows = -1) {

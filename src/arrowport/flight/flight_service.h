@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "arrow/result.h"
+#include "arrowport/query/database_report.h"
 
 namespace arrow::flight {
 class FlightServerBase;
@@ -15,7 +16,6 @@ class CallWatchdog;
 class MemoryBudget;
 class Logger;
 class RequestLimiter;
-namespace storage { class Database; }
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
 namespace flight::sql { class SessionRegistry; }
@@ -28,7 +28,7 @@ namespace arrowport::flight {
 
 /// What the Flight adapter needs; all pointers outlive the service.
 struct FlightServiceDeps {
-  storage::Database* database = nullptr;
+  query::DatabaseControl database;  ///< health and checkpoint
   ingest::IngestPipeline* ingest = nullptr;
   ingest::StreamRouter* router = nullptr;
   query::QueryPipeline* query = nullptr;

@@ -14,7 +14,6 @@
 #include "arrowport/http/openapi.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/storage/column_info.h"
 
 namespace arrowport::http {
 

@@ -20,7 +20,9 @@
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
+#include "arrowport/query/session_connection.h"
 #include "arrowport/storage/database.h"
+#include "arrowport/storage/table_name.h"
 #include "arrowport/storage/shared_connection.h"
 #include "arrowport/storage/type_mapping.h"
 
@@ -269,8 +271,10 @@ arrow::Result<int64_t> IngestPipeline::RekeyRequestLog(
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
     const BatchCommitted& on_commit, const CallContext& call,
-    storage::ConnectionLease* connection) {
+    query::SessionLease* session) {
   const auto start = std::chrono::steady_clock::now();
+  storage::ConnectionLease* connection =
+      session != nullptr ? &session->storage_lease() : nullptr;
   const config::StreamConfig route = router_->Route(request.stream);
   IngestResult result;
   result.stream = request.stream;
@@ -329,6 +333,36 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   FinishMeter(meter, st, request, result, per_batch, connection);
   ARROW_RETURN_NOT_OK(RecordOutcome(router_, st, request, result, per_batch, &uncounted));
   return result;
+}
+
+arrow::Result<std::string> IngestPipeline::SetClientTarget(IngestRequest* request,
+                                                           const std::string& catalog,
+                                                           const std::string& schema,
+                                                           const std::string& table,
+                                                           bool temporary) {
+  ARROW_ASSIGN_OR_RAISE(const auto target,
+                        storage::TableName::FromClient(schema, table, temporary));
+  if (!catalog.empty() && catalog != database_->catalog()) {
+    return arrow::Status::NotImplemented("ingest targets catalog '", database_->catalog(),
+                                         "'; got catalog '", catalog, "'");
+  }
+  request->table = target.table;
+  request->schema = target.schema;
+  request->temporary = target.temporary;
+  return target.ToString();
+}
+
+arrow::Result<bool> IngestPipeline::TargetExists(const IngestRequest& request,
+                                                 query::SessionLease* connection) {
+  const storage::TableName target(request.schema, request.table, request.temporary);
+  if (connection != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto columns,
+                          connection->storage_lease()->DescribeRelation(target));
+    return columns.has_value();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto own, database_->Connect());
+  ARROW_ASSIGN_OR_RAISE(auto columns, own->DescribeRelation(target));
+  return columns.has_value();
 }
 
 }  // namespace arrowport::ingest

@@ -18,6 +18,9 @@
 namespace arrowport::storage {
 class ConnectionLease;
 }
+namespace arrowport::query {
+class SessionLease;
+}
 namespace arrowport::metrics {
 class IngestMeter;
 class ServerMetrics;
@@ -83,7 +86,19 @@ class IngestPipeline {
                                      std::shared_ptr<arrow::RecordBatchReader> source,
                                      const BatchCommitted& on_commit = {},
                                      const CallContext& call = {},
-                                     storage::ConnectionLease* connection = nullptr);
+                                     query::SessionLease* connection = nullptr);
+
+  /// \brief Sets `request`'s table from a client's names (Flight SQL
+  /// CommandStatementIngest): Invalid for a bad name, PermissionDenied for a reserved
+  /// schema, NotImplemented for a `catalog` other than the database's ("" or unset:
+  /// the database's). Returns the table's qualified name (what access rules list).
+  arrow::Result<std::string> SetClientTarget(IngestRequest* request, const std::string& catalog,
+                                             const std::string& schema,
+                                             const std::string& table, bool temporary);
+  /// Whether `request`'s table exists, looked up on `connection` (where a temporary
+  /// table lives), or on a connection of its own when null.
+  arrow::Result<bool> TargetExists(const IngestRequest& request,
+                                   query::SessionLease* connection);
 
   /// \brief A client's stream through its transform (DoExchange without a stream):
   /// `source` validated and read ahead as for Ingest, then `sql` over it, streamed as

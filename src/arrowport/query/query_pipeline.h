@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "arrowport/common/call_context.h"
+#include "arrowport/storage/column_info.h"  // TableInfo: plain data
 
 namespace arrowport::metrics {
 class ServerMetrics;
@@ -19,10 +20,16 @@ class ServerMetrics;
 namespace arrowport::storage {
 class Connection;
 class Database;
-struct TableInfo;
 }  // namespace arrowport::storage
 
 namespace arrowport::query {
+
+class PreparedQuery;
+class SessionConnection;
+class SessionLease;
+
+/// A table or view that can be read (ListTables).
+using TableInfo = storage::TableInfo;
 
 /// A read request: SQL text, or a whole table by (validated) name.
 struct QueryRequest {
@@ -122,8 +129,27 @@ class QueryPipeline {
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request,
                                                                    const CallContext& call = {});
 
-  /// A result made outside Execute (a Flight SQL prepared statement, a transaction's
-  /// query) counted like Execute's, for `call`'s protocol.
+  /// \brief A connection of its own that outlives the call (a Flight SQL transaction's,
+  /// a pinned session's, a prepared statement's): used only through its leases.
+  arrow::Result<std::shared_ptr<SessionConnection>> OpenSession();
+  /// \brief Runs a client's query `sql` (judged by the SQL sandbox for `call`'s
+  /// principal) on the leased session connection, in its transaction if one is open.
+  /// The reader, metered like Execute's, owns `lease` until its last batch.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> ExecuteOn(
+      SessionLease lease, const std::string& sql, const CallContext& call,
+      int64_t batch_rows = kDefaultBatchRows);
+  /// \brief Runs the prepared `statement` once per row of `params` (none: once), the
+  /// results one after another, under `lease` of its connection, which the reader
+  /// (metered) owns until its last batch. Outside a client transaction several rows run
+  /// in one transaction of their own, committed when the stream ends; a stream stopped
+  /// early keeps none of their writes (see prepared_query.cc). `holder` (may be null:
+  /// what holds the statement open, with its memory charges) lives as long as the reader.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> ExecutePrepared(
+      std::shared_ptr<PreparedQuery> statement, std::shared_ptr<arrow::RecordBatch> params,
+      SessionLease lease, const CallContext& call, int64_t batch_rows = kDefaultBatchRows,
+      std::shared_ptr<void> holder = nullptr);
+
+  /// A result made outside Execute counted like Execute's, for `call`'s protocol.
   std::shared_ptr<arrow::RecordBatchReader> Metered(
       std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
       std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now()) const;
@@ -148,7 +174,7 @@ class QueryPipeline {
   ReadPlan PlanRead(const QueryRequest& request, bool count_rows);
 
   /// Tables and views that can be read.
-  arrow::Result<std::vector<storage::TableInfo>> ListTables();
+  arrow::Result<std::vector<TableInfo>> ListTables();
 
   /// Row count of a table (exact).
   arrow::Result<int64_t> CountRows(const std::string& table);

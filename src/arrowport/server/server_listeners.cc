@@ -82,7 +82,7 @@ std::string Server::Impl::OpenBindWarning() const {
 void Server::Impl::MakeFlight() {
   const auto& config = setup.config;
   flight::FlightServiceDeps deps;
-  deps.database = database.get();
+  deps.database = query::DatabaseControl(database.get());
   deps.ingest = ingest.get();
   deps.router = router.get();
   deps.query = query.get();

@@ -6,10 +6,8 @@
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/ingest/ingest_pipeline.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/shared_connection.h"
-#include "arrowport/storage/table_name.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -76,40 +74,30 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
     fl::FlightMessageReader* reader) {
   // Everything that can refuse the request by its names is checked before a session
   // connection is pinned for it.
-  ARROW_ASSIGN_OR_RAISE(const auto target,
-                        storage::TableName::FromClient(command.schema.value_or(""),
-                                                       command.table, command.temporary));
-  if (command.catalog && !command.catalog->empty() &&
-      *command.catalog != deps_.database->catalog()) {
-    return arrow::Status::NotImplemented("ingest targets catalog '", deps_.database->catalog(),
-                                         "'; got catalog '", *command.catalog, "'");
-  }
   ingest::IngestRequest request;
-  request.table = target.table;
-  request.schema = target.schema;
-  request.temporary = target.temporary;
+  ARROW_ASSIGN_OR_RAISE(const std::string target,
+                        deps_.ingest->SetClientTarget(&request, command.catalog.value_or(""),
+                                                      command.schema.value_or(""),
+                                                      command.table, command.temporary));
   request.protocol = "flight_sql";
   // The table's name is the stream: a writer limited to streams may ingest only those,
   // and a table outside schema main only when its qualified name is listed.
   request.stream = command.table;
   ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(CurrentCall::Get().principal.get(),
-                                                      request.stream, target.ToString()));
+                                                      request.stream, target));
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   ARROW_ASSIGN_OR_RAISE(auto session, IngestConnection(caller, command));
   // On a session's or transaction's connection the whole ingest holds its lease.
-  storage::ConnectionLease lease;
+  query::SessionLease lease;
   if (session != nullptr) {
     ARROW_ASSIGN_OR_RAISE(lease, LeaseIn(session->connection,
                                          UseOf("an ingest into", command.table),
                                          command.transaction_id.value_or(""), session));
-  } else {
-    ARROW_ASSIGN_OR_RAISE(auto own, deps_.database->Connect());
-    lease = storage::ConnectionLease::Own(std::move(own));
   }
-  ARROW_ASSIGN_OR_RAISE(auto columns, lease->DescribeRelation(target));
-  ARROW_ASSIGN_OR_RAISE(request.mode,
-                        ModeOf(command.table_definition_options, columns.has_value()));
-  if (session == nullptr) lease.Release();  // the pipeline writes on a connection of its own
+  // Without a session's connection the pipeline writes on a connection of its own.
+  ARROW_ASSIGN_OR_RAISE(const bool exists,
+                        deps_.ingest->TargetExists(request, session ? &lease : nullptr));
+  ARROW_ASSIGN_OR_RAISE(request.mode, ModeOf(command.table_definition_options, exists));
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
   auto source = std::make_shared<IngestSource>(reader, &context, std::move(schema));
   ARROW_ASSIGN_OR_RAISE(auto result,
@@ -139,8 +127,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnect
   }
   return deps_.registry->Pin(caller, [this]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    entry->connection = storage::SharedConnection::Make(std::move(conn));
+    ARROW_ASSIGN_OR_RAISE(entry->connection, deps_.query->OpenSession());
     return entry;
   });
 }

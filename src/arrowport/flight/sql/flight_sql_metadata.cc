@@ -12,11 +12,9 @@
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
-#include "arrowport/storage/shared_connection.h"
 #include "arrowport/flight/sql/xdbc_type_info.h"
-#include "arrowport/storage/catalog_queries.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/query/catalog_reads.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -53,10 +51,10 @@ arrow::Status AppendOptional(arrow::StringBuilder* builder, const std::string& v
   return value.empty() ? builder->AppendNull() : builder->Append(value);
 }
 
-storage::CatalogFilter FilterOf(const std::optional<std::string>& catalog,
+query::CatalogFilter FilterOf(const std::optional<std::string>& catalog,
                                 const std::optional<std::string>& schema,
                                 const std::optional<std::string>& table = std::nullopt) {
-  storage::CatalogFilter filter;
+  query::CatalogFilter filter;
   filter.catalog = catalog;
   filter.schema_pattern = schema;
   filter.table_pattern = table;
@@ -81,7 +79,7 @@ using RelationKey = std::tuple<std::string, std::string, std::string>;
 // DBeaver): DuckDB's type name, precision and scale, and NOT NULL as a non-nullable field.
 std::shared_ptr<arrow::Schema> WithColumnMetadata(
     const std::shared_ptr<arrow::Schema>& schema,
-    const std::vector<storage::ColumnRow>* columns) {
+    const std::vector<query::ColumnRow>* columns) {
   if (columns == nullptr || static_cast<int>(columns->size()) != schema->num_fields()) {
     return schema;
   }
@@ -108,7 +106,7 @@ std::shared_ptr<arrow::Schema> WithColumnMetadata(
 
 }  // namespace
 
-arrow::Result<storage::ConnectionLease> FlightSqlService::CatalogLease(
+arrow::Result<query::SessionLease> FlightSqlService::CatalogLease(
     const fl::ServerCallContext& context) {
   // A session with temporary tables reads its catalog on its own connection: they show.
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
@@ -133,7 +131,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoCa
 
 arrow::Result<Stream> FlightSqlService::DoGetCatalogs(const fl::ServerCallContext& context) {
   ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
-  ARROW_ASSIGN_OR_RAISE(auto catalogs, storage::CatalogQueries(&lease.connection()).Catalogs());
+  ARROW_ASSIGN_OR_RAISE(auto catalogs, query::CatalogReads(lease).Catalogs());
   auto names = Strings();
   for (const auto& name : catalogs) ARROW_RETURN_NOT_OK(names->Append(name));
   return StreamOf(fsql::SqlSchema::GetCatalogsSchema(), {names});
@@ -148,7 +146,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSc
 arrow::Result<Stream> FlightSqlService::DoGetDbSchemas(const fl::ServerCallContext& context,
                                                        const fsql::GetDbSchemas& command) {
   ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
-  ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(&lease.connection()).Schemas(FilterOf(
+  ARROW_ASSIGN_OR_RAISE(auto rows, query::CatalogReads(lease).Schemas(FilterOf(
                                        command.catalog, command.db_schema_filter_pattern)));
   auto catalogs = Strings();
   auto schemas = Strings();
@@ -171,7 +169,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoTa
 arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext& context,
                                                     const fsql::GetTables& command) {
   ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
-  storage::CatalogQueries catalog(&lease.connection());
+  query::CatalogReads catalog(lease);
   auto filter = FilterOf(command.catalog, command.db_schema_filter_pattern,
                          command.table_name_filter_pattern);
   filter.table_types = command.table_types;
@@ -179,7 +177,7 @@ arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&
   // A user limited to a `tables` list sees only those tables of schema main (as
   // list_flights and GET /tables show them), not the names and columns of the rest.
   const Principal* caller = CurrentCall::Get().principal.get();
-  std::vector<storage::RelationRow> rows;
+  std::vector<query::RelationRow> rows;
   for (auto& row : all_rows) {
     const bool limited = caller != nullptr && !caller->tables.empty();
     if (limited && (row.schema != "main" || !auth::AccessPolicy::ReadTable(caller, row.name).ok())) {
@@ -187,7 +185,7 @@ arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&
     }
     rows.push_back(std::move(row));
   }
-  std::map<RelationKey, std::vector<storage::ColumnRow>> columns;
+  std::map<RelationKey, std::vector<query::ColumnRow>> columns;
   if (command.include_schema) {
     ARROW_ASSIGN_OR_RAISE(auto all, catalog.Columns(filter));
     for (auto& column : all) {
@@ -232,7 +230,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoTa
 
 arrow::Result<Stream> FlightSqlService::DoGetTableTypes(const fl::ServerCallContext&) {
   auto types = Strings();
-  for (const auto& type : storage::CatalogQueries::RelationTypes()) {
+  for (const auto& type : query::CatalogReads::RelationTypes()) {
     ARROW_RETURN_NOT_OK(types->Append(type));
   }
   return StreamOf(fsql::SqlSchema::GetTableTypesSchema(), {types});
@@ -248,7 +246,7 @@ arrow::Result<Stream> FlightSqlService::DoGetPrimaryKeys(const fl::ServerCallCon
                                                          const fsql::GetPrimaryKeys& command) {
   ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
   const auto& ref = command.table_ref;
-  ARROW_ASSIGN_OR_RAISE(auto rows, storage::CatalogQueries(&lease.connection())
+  ARROW_ASSIGN_OR_RAISE(auto rows, query::CatalogReads(lease)
                                        .PrimaryKeys(ref.catalog, ref.db_schema, ref.table));
   auto catalogs = Strings();
   auto schemas = Strings();

@@ -10,9 +10,8 @@
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/prepared_statement.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/prepared_query.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -20,122 +19,6 @@ namespace fl = arrow::flight;
 namespace fsql = arrow::flight::sql;
 
 namespace {
-
-// A prepared query run once per bound parameter row, results streamed one after the
-// other (ADBC binds many rows for one query as executemany does for updates). Outside a
-// client transaction, several rows run in one transaction of their own: a statement that
-// writes (INSERT ... RETURNING) keeps all rows or none, committed when the stream ends.
-// It owns the lease of the statement's connection until its last batch.
-class ParameterRowsReader : public arrow::RecordBatchReader {
- public:
-  static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Make(
-      std::shared_ptr<StatementEntry> entry, storage::ConnectionLease lease,
-      storage::QueryOptions options) {
-    auto reader = std::shared_ptr<ParameterRowsReader>(
-        new ParameterRowsReader(std::move(entry), std::move(lease), std::move(options)));
-    ARROW_RETURN_NOT_OK(RequireBinding(*reader->entry_->statement, reader->params_.get()));
-    if (!reader->lease_.in_transaction() && reader->params_ &&
-        reader->params_->num_rows() > 1) {
-      ARROW_RETURN_NOT_OK(reader->lease_.Begin());
-      reader->own_transaction_ = true;
-    }
-    ARROW_RETURN_NOT_OK(reader->Fail(reader->StartRow()));
-    reader->schema_ = reader->current_->schema();
-    return reader;
-  }
-
-  ~ParameterRowsReader() override {
-    current_ = nullptr;
-    // Not read to its end: nothing of our own transaction is kept, and the client's
-    // must not commit some of the parameter rows.
-    if (own_transaction_) (void)lease_.RollbackOrDiscard();
-    if (lease_) AbortIfHalfDone();
-  }
-
-  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
-
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    *out = nullptr;
-    if (!lease_) return arrow::Status::OK();  // finished
-    while (true) {
-      if (current_ == nullptr) return Finish();
-      ARROW_RETURN_NOT_OK(Fail(current_->ReadNext(out)));
-      if (*out != nullptr) return arrow::Status::OK();
-      ARROW_RETURN_NOT_OK(Fail(current_->Close()));
-      current_ = nullptr;
-      if (params_ && row_ < params_->num_rows()) ARROW_RETURN_NOT_OK(Fail(StartRow()));
-    }
-  }
-
-  arrow::Status Close() override {
-    if (current_) ARROW_RETURN_NOT_OK(current_->Close());
-    current_ = nullptr;
-    return arrow::Status::OK();
-  }
-
- private:
-  ParameterRowsReader(std::shared_ptr<StatementEntry> entry, storage::ConnectionLease lease,
-                      storage::QueryOptions options)
-      : lease_(std::move(lease)),
-        entry_(std::move(entry)),
-        options_(std::move(options)),
-        params_(entry_->parameters) {}
-
-  // A failed row rolls back the rows before it (when they run in our transaction), and
-  // the connection is free again.
-  arrow::Status Fail(arrow::Status st) {
-    if (st.ok()) return st;
-    current_ = nullptr;
-    AbortIfHalfDone();
-    if (own_transaction_) {
-      own_transaction_ = false;
-      auto rolled_back = lease_.RollbackOrDiscard();
-      if (!rolled_back.ok()) st = st.WithMessage(st.message(), "; ", rolled_back.message());
-    }
-    lease_.Release();
-    return st;
-  }
-
-  // Some of many parameter rows of a write ran in the client's transaction (cancelled,
-  // closed or failed before the rest): like RunNow, the transaction must not commit half
-  // of them. A read stopped half way changed nothing.
-  void AbortIfHalfDone() {
-    if (!own_transaction_ && params_ && params_->num_rows() > 1 && row_ > 0 &&
-        !entry_->statement->read_only()) {
-      lease_.AbortTransaction();
-    }
-  }
-
-  // The last batch is out: our own transaction commits, the connection is free again.
-  arrow::Status Finish() {
-    arrow::Status st;
-    if (own_transaction_) {
-      own_transaction_ = false;
-      st = lease_.Commit();
-    }
-    lease_.Release();
-    return st;
-  }
-
-  arrow::Status StartRow() {
-    if (params_ && params_->num_rows() > 0) {
-      ARROW_RETURN_NOT_OK(entry_->statement->Bind(lease_, *params_, row_));
-    }
-    ++row_;
-    ARROW_ASSIGN_OR_RAISE(current_,
-                          storage::PreparedStatement::Query(entry_->statement, lease_, options_));
-    return arrow::Status::OK();
-  }
-
-  storage::ConnectionLease lease_;  // declared first: outlives every result read under it
-  std::shared_ptr<StatementEntry> entry_;
-  storage::QueryOptions options_;
-  std::shared_ptr<arrow::RecordBatch> params_;
-  int64_t row_ = 0;
-  bool own_transaction_ = false;
-  std::shared_ptr<arrow::RecordBatchReader> current_;
-  std::shared_ptr<arrow::Schema> schema_;
-};
 
 // Parameter rows bound to a query are kept until it runs: bounded, unlike the rows of an
 // update, which are executed as they arrive.
@@ -176,18 +59,6 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadParameters(
   return table->CombineChunksToBatch();
 }
 
-arrow::Status CheckParameters(const storage::PreparedStatement& statement,
-                              const arrow::RecordBatch& params) {
-  if (params.num_columns() != statement.num_parameters()) {
-    return arrow::Status::Invalid(
-        "parameter batch has ", params.num_columns(), " column(s) (",
-        params.schema()->ToString(), ") but the statement has ",
-        statement.num_parameters(), " parameter(s) (", statement.parameter_schema()->ToString(),
-        ")");
-  }
-  return arrow::Status::OK();
-}
-
 }  // namespace
 
 arrow::Result<fsql::ActionCreatePreparedStatementResult>
@@ -200,7 +71,7 @@ FlightSqlService::CreatePreparedStatement(
   // Charged before DuckDB prepares it: its plan is what a long statement costs.
   ARROW_ASSIGN_OR_RAISE(auto statement_charge,
                         deps_.registry->ChargeHeldBytes(
-                            kHeldBytesPerSqlByte * static_cast<int64_t>(request.query.size())));
+                            query::kPreparedBytesPerSqlByte * static_cast<int64_t>(request.query.size())));
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, /*create=*/false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, request.transaction_id, &txn));
@@ -211,7 +82,7 @@ FlightSqlService::CreatePreparedStatement(
   {
     ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", request.query), request.transaction_id, txn));
     ARROW_ASSIGN_OR_RAISE(entry->statement,
-                          storage::PreparedStatement::Make(
+                          query::PreparedQuery::Make(
                               lease, request.query, ClientPrincipal(CurrentCall::Get()).get()));
   }
   entry->owner = Owner::Of(caller);
@@ -249,7 +120,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
     // statement that writes (INSERT ... SELECT ? RETURNING *) writes once, at DoGet.
     ARROW_ASSIGN_OR_RAISE(auto lease,
                           LeaseFor(*entry, UseOf("describing", statement->sql())));
-    ARROW_RETURN_NOT_OK(RequireBinding(*statement, entry->parameters.get()));
+    ARROW_RETURN_NOT_OK(statement->RequireBinding(entry->parameters.get()));
     ARROW_ASSIGN_OR_RAISE(schema, statement->ResultSchemaWithBindings(lease));
   }
   // ADBC and JDBC prepare every query: a whole table is split here too.
@@ -281,13 +152,11 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetPrep
                                   "GetFlightInfo); there is nothing to fetch");
   }
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseFor(*entry, UseOf("a result being read of", entry->statement->sql())));
-  storage::QueryOptions options;
-  options.batch_rows = deps_.batch_rows;
-  options.cancellation = CurrentCall::Get().cancellation;
   ARROW_ASSIGN_OR_RAISE(auto reader,
-                        ParameterRowsReader::Make(entry, std::move(lease), options));
-  return std::make_unique<fl::RecordBatchStream>(
-      deps_.query->Metered(std::move(reader), CurrentCall::Get()));
+                        deps_.query->ExecutePrepared(entry->statement, entry->parameters,
+                                                     std::move(lease), CurrentCall::Get(),
+                                                     deps_.batch_rows, entry));
+  return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }
 
 arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
@@ -304,7 +173,7 @@ arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
   entry->parameters = nullptr;
   entry->parameters_charge = nullptr;
   ARROW_RETURN_NOT_OK(entry->statement->ClearBindings(lease));
-  ARROW_RETURN_NOT_OK(CheckParameters(*entry->statement, *params));
+  ARROW_RETURN_NOT_OK(entry->statement->CheckParameters(*params));
   if (params->num_rows() == 0) return arrow::Status::OK();
   ARROW_ASSIGN_OR_RAISE(auto charge, deps_.registry->ChargeHeldBytes(bytes));
   // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
@@ -341,7 +210,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
         break;
       }
       ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
-      ARROW_RETURN_NOT_OK(CheckParameters(*statement, *chunk.data));
+      ARROW_RETURN_NOT_OK(statement->CheckParameters(*chunk.data));
       for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
         any_rows = true;
         ARROW_RETURN_NOT_OK(statement->Bind(lease, *chunk.data, row));

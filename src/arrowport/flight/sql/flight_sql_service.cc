@@ -5,10 +5,8 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/session_store.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/prepared_statement.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/query/session_connection.h"
 #include "arrow/record_batch.h"
 
 namespace arrowport::flight::sql {
@@ -37,7 +35,7 @@ arrow::Result<Caller> FlightSqlService::CallerOf(const fl::ServerCallContext& co
   return caller;
 }
 
-arrow::Result<std::shared_ptr<storage::SharedConnection>> FlightSqlService::ConnectionFor(
+arrow::Result<std::shared_ptr<query::SessionConnection>> FlightSqlService::ConnectionFor(
     const Caller& caller, const std::string& transaction_id,
     std::shared_ptr<TransactionEntry>* transaction) {
   if (transaction_id.empty()) {
@@ -45,22 +43,21 @@ arrow::Result<std::shared_ptr<storage::SharedConnection>> FlightSqlService::Conn
       *transaction = pinned;
       return pinned->connection;
     }
-    ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    return storage::SharedConnection::Make(std::move(conn));
+    return deps_.query->OpenSession();
   }
   ARROW_ASSIGN_OR_RAISE(*transaction, deps_.registry->FindTransaction(transaction_id, caller));
   return (*transaction)->connection;
 }
 
-arrow::Result<storage::ConnectionLease> FlightSqlService::Lease(
-    const std::shared_ptr<storage::SharedConnection>& connection, std::string use) {
+arrow::Result<query::SessionLease> FlightSqlService::Lease(
+    const std::shared_ptr<query::SessionConnection>& connection, std::string use) {
   return connection->Acquire(std::move(use),
-                             storage::SharedConnection::Clock::now() + deps_.busy_timeout,
+                             query::SessionConnection::Clock::now() + deps_.busy_timeout,
                              CurrentCall::Get().cancellation);
 }
 
-arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseIn(
-    const std::shared_ptr<storage::SharedConnection>& connection, std::string use,
+arrow::Result<query::SessionLease> FlightSqlService::LeaseIn(
+    const std::shared_ptr<query::SessionConnection>& connection, std::string use,
     const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn) {
   ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, std::move(use)));
   ARROW_RETURN_NOT_OK(deps_.registry->StillOpen(transaction_id, txn));
@@ -69,7 +66,7 @@ arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseIn(
 }
 
 arrow::Status FlightSqlService::SettleRefusedEnd(
-    storage::ConnectionLease& lease, const std::string& transaction_id,
+    query::SessionLease& lease, const std::string& transaction_id,
     const std::shared_ptr<TransactionEntry>& txn) {
   using RefusedEnd = TransactionEntry::RefusedEnd;
   if (txn == nullptr || txn->refused_end.load() == RefusedEnd::kNone) {
@@ -104,7 +101,7 @@ arrow::Status FlightSqlService::SettleRefusedEnd(
   return arrow::Status::OK();
 }
 
-arrow::Result<storage::ConnectionLease> FlightSqlService::LeaseFor(const StatementEntry& entry,
+arrow::Result<query::SessionLease> FlightSqlService::LeaseFor(const StatementEntry& entry,
                                                                    std::string use) {
   return LeaseIn(entry.statement->connection(), std::move(use), entry.transaction_id,
                  entry.shared);
@@ -124,7 +121,7 @@ arrow::Status CallGoneAsWriteEnded(bool in_client_transaction) {
           : ": it was rolled back, nothing of it is kept");
 }
 
-arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_nothing,
+arrow::Result<int64_t> RunWrite(query::SessionLease& lease, bool all_or_nothing,
                                 const std::function<arrow::Result<int64_t>()>& write) {
   const bool in_client_transaction = lease.in_transaction();
   const CallContext& call = CurrentCall::Get();
@@ -166,16 +163,6 @@ std::string UseOf(const char* what, const std::string& sql) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   }
   return std::string(what) + " '" + shown + (sql.size() > kShown ? "...'" : "'");
-}
-
-arrow::Status RequireBinding(const storage::PreparedStatement& statement,
-                             const arrow::RecordBatch* params) {
-  if (statement.num_parameters() == 0 || (params != nullptr && params->num_rows() > 0)) {
-    return arrow::Status::OK();
-  }
-  return arrow::Status::Invalid("the statement has ", statement.num_parameters(),
-                                " parameter(s) but no parameter values are bound (the last "
-                                "parameter batch bound had no rows, or none was sent)");
 }
 
 std::vector<fl::FlightEndpoint> EndpointsOf(std::vector<std::string> tickets) {

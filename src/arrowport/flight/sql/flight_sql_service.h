@@ -13,15 +13,13 @@
 
 namespace arrowport {
 class Logger;
-namespace storage {
-class Connection;
-class ConnectionLease;
-class Database;
-class PreparedStatement;
-class SharedConnection;
-}  // namespace storage
 namespace ingest { class IngestPipeline; }
-namespace query { class QueryPipeline; }
+namespace query {
+class PreparedQuery;
+class QueryPipeline;
+class SessionConnection;
+class SessionLease;
+}  // namespace query
 }  // namespace arrowport
 
 namespace arrowport::flight::sql {
@@ -30,7 +28,6 @@ class SessionStore;
 
 /// What the Flight SQL adapter needs; all pointers outlive the service.
 struct FlightSqlDeps {
-  storage::Database* database = nullptr;
   ingest::IngestPipeline* ingest = nullptr;
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
@@ -195,20 +192,20 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   /// The connection statements of `transaction_id` run on; without one, the session's
   /// pinned connection, else a fresh one. `transaction` receives the entry it belongs to
   /// (null for a fresh one).
-  arrow::Result<std::shared_ptr<storage::SharedConnection>> ConnectionFor(
+  arrow::Result<std::shared_ptr<query::SessionConnection>> ConnectionFor(
       const Caller& caller, const std::string& transaction_id,
       std::shared_ptr<TransactionEntry>* transaction);
   /// \brief Exclusive use of `connection` for `use` (named to a call that has to wait):
   /// waits while another call of the transaction or session uses it, up to the busy
   /// timeout or the call's own end, then InUse (FAILED_PRECONDITION).
-  arrow::Result<storage::ConnectionLease> Lease(
-      const std::shared_ptr<storage::SharedConnection>& connection, std::string use);
+  arrow::Result<query::SessionLease> Lease(
+      const std::shared_ptr<query::SessionConnection>& connection, std::string use);
   /// Lease() of a connection found for transaction `transaction_id` (entry `txn`),
   /// checking once leased that the transaction is still open: it may have been
   /// committed, rolled back or swept while this call waited, and the call must not then
   /// run on its own (and commit) instead.
-  arrow::Result<storage::ConnectionLease> LeaseIn(
-      const std::shared_ptr<storage::SharedConnection>& connection, std::string use,
+  arrow::Result<query::SessionLease> LeaseIn(
+      const std::shared_ptr<query::SessionConnection>& connection, std::string use,
       const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn);
   /// \brief Under `lease` of `txn`'s connection, settles an EndTransaction refused
   /// earlier because the connection was busy (TransactionEntry::refused_end): a refused
@@ -216,14 +213,14 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   /// none runs outside it); after a refused commit, a call naming no transaction is
   /// refused (FAILED_PRECONDITION): it would run inside a transaction its client no
   /// longer holds, and be rolled back with it although acknowledged.
-  arrow::Status SettleRefusedEnd(storage::ConnectionLease& lease,
+  arrow::Status SettleRefusedEnd(query::SessionLease& lease,
                                  const std::string& transaction_id,
                                  const std::shared_ptr<TransactionEntry>& txn);
   /// LeaseIn() for a prepared statement: its connection, in its transaction if any.
-  arrow::Result<storage::ConnectionLease> LeaseFor(const StatementEntry& entry, std::string use);
+  arrow::Result<query::SessionLease> LeaseFor(const StatementEntry& entry, std::string use);
   /// A lease of the connection catalog calls read on: the session's pinned one (its
   /// temporary tables show), else a fresh one.
-  arrow::Result<storage::ConnectionLease> CatalogLease(
+  arrow::Result<query::SessionLease> CatalogLease(
       const arrow::flight::ServerCallContext& context);
   /// Runs a statement that returns no rows (DDL/DML down the query path) now, under
   /// `lease`, once per bound parameter row, and returns a FlightInfo without endpoints:
@@ -237,16 +234,12 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
       const std::string& sql, const arrow::Schema& schema,
       const arrow::flight::FlightDescriptor& descriptor);
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> RunNow(
-      const std::shared_ptr<StatementEntry>& entry, storage::ConnectionLease& lease,
+      const std::shared_ptr<StatementEntry>& entry, query::SessionLease& lease,
       const arrow::flight::FlightDescriptor& descriptor);
   void RegisterSqlInfos();  // sql_info.cc
 
   FlightSqlDeps deps_;
 };
-
-/// Invalid when `statement` has parameters and `params` holds no row to bind.
-arrow::Status RequireBinding(const storage::PreparedStatement& statement,
-                             const arrow::RecordBatch* params);
 
 /// True when the current call failed or was cancelled (client gone, deadline, shutdown),
 /// or its deadline is too near for the reply to arrive in time (TooLateToKeep). Asked
@@ -266,7 +259,7 @@ arrow::Status CallGoneAsWriteEnded(bool in_client_transaction);
 /// In the client's transaction, a write whose call is gone aborts the transaction, so
 /// that it never commits with it later; so does any failure when `all_or_nothing` (many
 /// parameter rows, some of which ran). Every commit is noted (NoteCommitted).
-arrow::Result<int64_t> RunWrite(storage::ConnectionLease& lease, bool all_or_nothing,
+arrow::Result<int64_t> RunWrite(query::SessionLease& lease, bool all_or_nothing,
                                 const std::function<arrow::Result<int64_t>()>& write);
 
 /// What holds a connection, for the next caller's wait or refusal: `what` and the start

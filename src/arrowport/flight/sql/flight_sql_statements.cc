@@ -7,10 +7,8 @@
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/prepared_statement.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/prepared_query.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -44,7 +42,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   entry->transaction_id = command.transaction_id;
   entry->shared = txn;
   ARROW_ASSIGN_OR_RAISE(entry->statement,
-                        storage::PreparedStatement::Make(lease, command.query, SqlCaller().get()));
+                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get()));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
     return RunNow(entry, lease, descriptor);
@@ -82,7 +80,7 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
   ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(lease, command.query, SqlCaller().get()));
+                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 
@@ -110,15 +108,8 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
     // waits for it (or is refused, naming it), instead of cutting it off.
     ARROW_ASSIGN_OR_RAISE(auto lease,
                           LeaseIn(connection, UseOf("a result being read of", sql), txn_id, txn));
-    ARROW_ASSIGN_OR_RAISE(auto statement,
-                          storage::PreparedStatement::Make(lease, sql, SqlCaller().get()));
-    storage::QueryOptions options;
-    options.batch_rows = deps_.batch_rows;
-    options.cancellation = call.cancellation;
-    ARROW_ASSIGN_OR_RAISE(auto result,
-                          storage::PreparedStatement::Query(statement, lease, options));
-    reader = deps_.query->Metered(storage::MakeLeasedReader(std::move(result), std::move(lease)),
-                                  call);
+    ARROW_ASSIGN_OR_RAISE(reader,
+                          deps_.query->ExecuteOn(std::move(lease), sql, call, deps_.batch_rows));
   }
   return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }
@@ -132,20 +123,17 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.
   return RunWrite(lease, /*all_or_nothing=*/false, [&] {
-    // Interrupts the statement only, not the COMMIT or ROLLBACK that ends it.
-    const auto& cancellation = CurrentCall::Get().cancellation;
-    auto interrupt = lease->InterruptOn(cancellation);
-    return lease->ExecuteUpdate(command.query, *SqlCaller(), cancellation);
+    return lease.ExecuteUpdate(command.query, *SqlCaller(), CurrentCall::Get().cancellation);
   });
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
-    const std::shared_ptr<StatementEntry>& entry, storage::ConnectionLease& lease,
+    const std::shared_ptr<StatementEntry>& entry, query::SessionLease& lease,
     const fl::FlightDescriptor& descriptor) {
   const auto& cancel = CurrentCall::Get().cancellation;
   auto* statement = entry->statement.get();
   const auto& params = entry->parameters;
-  ARROW_RETURN_NOT_OK(RequireBinding(*statement, params.get()));
+  ARROW_RETURN_NOT_OK(statement->RequireBinding(params.get()));
   // Many parameter rows are all or nothing, unless the client's transaction decides.
   const bool many_rows = params != nullptr && params->num_rows() > 1;
   auto result = RunWrite(lease, many_rows, [&]() -> arrow::Result<int64_t> {

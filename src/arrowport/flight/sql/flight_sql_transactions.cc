@@ -5,9 +5,8 @@
 #include "arrowport/common/logger.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/query_pipeline.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -20,7 +19,7 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
   // keeps cookies can then end the transaction by closing its session.
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, /*create=*/true));
   std::shared_ptr<TransactionEntry> entry;
-  storage::ConnectionLease lease;
+  query::SessionLease lease;
   if (auto pinned = deps_.registry->Pinned(caller)) {
     // The session's temporary tables live on its pinned connection: transactions too.
     ARROW_ASSIGN_OR_RAISE(lease, Lease(pinned->connection, "beginning a transaction"));
@@ -38,8 +37,7 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
   }
   if (entry == nullptr) {
     entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(auto conn, deps_.database->Connect());
-    entry->connection = storage::SharedConnection::Make(std::move(conn));
+    ARROW_ASSIGN_OR_RAISE(entry->connection, deps_.query->OpenSession());
     entry->owner = Owner::Of(caller);
     ARROW_ASSIGN_OR_RAISE(lease, Lease(entry->connection, "beginning a transaction"));
     ARROW_RETURN_NOT_OK(lease.Begin());
@@ -105,7 +103,7 @@ arrow::Status FlightSqlService::EndTransaction(
       entry->connection->Discard(std::move(lease));
     }
   };
-  auto alive = lease->Execute("SELECT 1");
+  auto alive = lease.CheckTransactionAlive();
   if (!alive.ok()) {
     roll_back();
     return arrow::Status::Invalid(
@@ -163,7 +161,7 @@ arrow::Result<fl::CloseSessionResult> FlightSqlService::CloseSession(
   // statements are freed here, once no call of the session runs any more.
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   ARROW_RETURN_NOT_OK(deps_.registry->CloseSession(
-      caller, storage::SharedConnection::Clock::now() + deps_.busy_timeout));
+      caller, query::SessionConnection::Clock::now() + deps_.busy_timeout));
   fl::CloseSessionResult result;
   result.status = fl::CloseSessionStatus::kClosed;
   return result;

@@ -7,8 +7,8 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/sql/session_store.h"
-#include "arrowport/storage/prepared_statement.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/prepared_query.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -18,7 +18,7 @@ namespace {
 
 // When `connection` was last in use: now while a lease exists, else when the last one
 // ended (or `last_used` when that was later).
-Clock::time_point LastUse(const storage::SharedConnection* connection,
+Clock::time_point LastUse(const query::SessionConnection* connection,
                           Clock::time_point last_used) {
   if (connection == nullptr) return last_used;
   const auto idle = connection->IdleSince();
@@ -28,7 +28,7 @@ Clock::time_point LastUse(const storage::SharedConnection* connection,
 
 // Rolls back under `lease` whatever transaction is open; a ROLLBACK DuckDB refuses is
 // not taken for done: the connection is closed, which rolls it back.
-void RollBackOrDiscard(storage::ConnectionLease lease) {
+void RollBackOrDiscard(query::SessionLease lease) {
   if (lease) (void)lease.RollbackOrDiscard();
 }
 
@@ -37,7 +37,7 @@ void RollBackOrDiscard(storage::ConnectionLease lease) {
 arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_point deadline) {
   const std::string& session = caller.session;
   if (session.empty()) return arrow::Status::OK();
-  std::vector<std::shared_ptr<storage::SharedConnection>> connections;
+  std::vector<std::shared_ptr<query::SessionConnection>> connections;
   std::vector<std::shared_ptr<CallCancellation>> running;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -54,7 +54,7 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
   for (auto& cancellation : running) {
     cancellation->Cancel(arrow::Status::Cancelled("the client closed its Flight SQL session"));
   }
-  std::vector<storage::ConnectionLease> leases;
+  std::vector<query::SessionLease> leases;
   for (const auto& connection : connections) {
     ARROW_ASSIGN_OR_RAISE(auto lease, connection->Acquire("closing the session", deadline));
     leases.push_back(std::move(lease));
@@ -70,7 +70,7 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
 
 void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_point cutoff) {
   SessionContents taken;
-  std::vector<storage::ConnectionLease> leases;
+  std::vector<query::SessionLease> leases;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = sessions_.find(session);
@@ -87,10 +87,10 @@ void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_p
 }
 
 void SessionRegistry::EndSession(const std::string& session, SessionContents taken,
-                                 std::vector<storage::ConnectionLease> leases) {
+                                 std::vector<query::SessionLease> leases) {
   for (const auto& txn : taken.transactions) {
     bool leased = false;
-    for (const auto& lease : leases) leased |= lease.shared() == txn->connection;
+    for (const auto& lease : leases) leased |= lease.connection() == txn->connection;
     // Added after the leases were taken: rolled back now if free, else by its last
     // holder closing it.
     if (!leased) {
@@ -155,7 +155,7 @@ void SessionRegistry::Sweep() {
   const auto cutoff = Clock::now() - idle_timeout_;
   std::vector<std::string> idle_sessions;
   std::vector<std::shared_ptr<StatementEntry>> statements;
-  std::vector<storage::ConnectionLease> rollbacks;
+  std::vector<query::SessionLease> rollbacks;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     // A session is in use while any of its connections is: one pass over what sessions

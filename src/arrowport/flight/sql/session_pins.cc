@@ -2,7 +2,7 @@
 // session's temporary tables live, shared with the transaction open on them.
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_registry.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 

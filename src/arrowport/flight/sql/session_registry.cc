@@ -12,9 +12,8 @@
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/prepared_statement.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/prepared_query.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
@@ -41,7 +40,7 @@ std::string RandomId() {
   return out;
 }
 
-std::shared_ptr<storage::SharedConnection> StatementEntry::connection() const {
+std::shared_ptr<query::SessionConnection> StatementEntry::connection() const {
   return statement ? statement->connection() : nullptr;
 }
 
@@ -282,7 +281,7 @@ arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t by
   if (bytes > limits_.held_bytes_total - held_bytes_) {
     return TooLarge("open prepared statements would hold more than ",
                     limits_.held_bytes_total >> 20, " MiB (flight.sql_max_held_bytes: their "
-                    "bound parameters, and ", kHeldBytesPerSqlByte, " bytes per byte of SQL "
+                    "bound parameters, and ", query::kPreparedBytesPerSqlByte, " bytes per byte of SQL "
                     "text for DuckDB's plan); close statements, bind fewer rows or send "
                     "shorter SQL (", held_bytes_ >> 20, " MiB held, ", bytes >> 20,
                     " MiB asked)");
@@ -332,10 +331,10 @@ int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Statu
   return static_cast<int>(matches.size());
 }
 
-std::vector<std::shared_ptr<storage::SharedConnection>> SessionRegistry::ConnectionsOf(
+std::vector<std::shared_ptr<query::SessionConnection>> SessionRegistry::ConnectionsOf(
     const std::string& session) {
-  std::vector<std::shared_ptr<storage::SharedConnection>> out;
-  auto add = [&out](std::shared_ptr<storage::SharedConnection> connection) {
+  std::vector<std::shared_ptr<query::SessionConnection>> out;
+  auto add = [&out](std::shared_ptr<query::SessionConnection> connection) {
     // A closed connection has nothing to roll back, and no lease to give.
     if (connection == nullptr || connection->closed()) return;
     for (const auto& seen : out) {

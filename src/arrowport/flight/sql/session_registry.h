@@ -14,19 +14,17 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
-#include "arrowport/storage/connection.h"
 
 namespace arrowport {
 class CallCancellation;
 class MemoryBudget;
 }
 
-namespace arrowport::storage {
-class Connection;
-class ConnectionLease;
-class PreparedStatement;
-class SharedConnection;
-}  // namespace arrowport::storage
+namespace arrowport::query {
+class PreparedQuery;
+class SessionConnection;
+class SessionLease;
+}  // namespace arrowport::query
 
 namespace arrow::flight::sql {
 class FlightSession;
@@ -78,13 +76,13 @@ struct StatementEntry {
   std::string transaction_id;
   /// The transaction or session entry whose connection it runs on (null: its own).
   std::shared_ptr<TransactionEntry> shared;
-  std::shared_ptr<storage::PreparedStatement> statement;
+  std::shared_ptr<query::PreparedQuery> statement;
   std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; under the lease
   std::shared_ptr<void> parameters_charge;  ///< their share of the registry's held bytes
   std::shared_ptr<void> statement_charge;   ///< the prepared statement's estimated share
 
   /// The connection the statement runs on (null before it is prepared).
-  std::shared_ptr<storage::SharedConnection> connection() const;
+  std::shared_ptr<query::SessionConnection> connection() const;
 };
 
 /// An open transaction: its statements run on its own connection. Also a session's
@@ -92,7 +90,7 @@ struct StatementEntry {
 /// through leases of `connection`.
 struct TransactionEntry {
   Owner owner;
-  std::shared_ptr<storage::SharedConnection> connection;
+  std::shared_ptr<query::SessionConnection> connection;
 
   /// An EndTransaction the server could not carry out because the connection was busy
   /// (a result still being read). Flight SQL clients built on arrow-go (every ADBC
@@ -116,14 +114,12 @@ struct RegistryLimits {
   /// holds nothing is forgotten to make room.
   int64_t sessions_total = 16384;
   /// What open prepared statements hold, all together: bound query parameters, and each
-  /// statement reckoned at kHeldBytesPerSqlByte bytes per byte of its SQL text.
+  /// statement reckoned at query::kPreparedBytesPerSqlByte bytes per byte of its SQL text.
   int64_t held_bytes_total = int64_t{512} << 20;
   /// The server-wide memory budget what statements hold also draws from (may be null).
   std::shared_ptr<MemoryBudget> server_memory;
 };
 
-/// DuckDB keeps a prepared statement's parsed and planned form (storage's estimate).
-constexpr int64_t kHeldBytesPerSqlByte = storage::kPlanBytesPerSqlByte;
 
 /// \brief What Flight SQL clients hold open on the server: sessions, prepared statements
 /// and transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each
@@ -131,7 +127,7 @@ constexpr int64_t kHeldBytesPerSqlByte = storage::kPlanBytesPerSqlByte;
 /// (CloseSession), when it sits unused longer than the idle timeout (an open transaction
 /// is then rolled back), or at Close().
 ///
-/// "In use" means a lease of its connection exists (storage::SharedConnection): a
+/// "In use" means a lease of its connection exists (query::SessionConnection): a
 /// statement running, a result still being read, an ingest. An entry in use is never
 /// idle, however long ago its call began; idle time counts from when the last lease
 /// ended. Rolling back (idle sweep, session close) happens under a lease, and a ROLLBACK
@@ -270,7 +266,7 @@ class SessionRegistry {
   template <typename T>
   std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const std::string& session);
   /// The connections `session` holds (pinned, transactions, statements), under mutex_.
-  std::vector<std::shared_ptr<storage::SharedConnection>> ConnectionsOf(
+  std::vector<std::shared_ptr<query::SessionConnection>> ConnectionsOf(
       const std::string& session);
   /// Takes everything `session` owns out of the registry (under mutex_).
   SessionContents TakeSession(const std::string& session);
@@ -281,7 +277,7 @@ class SessionRegistry {
   /// Rolls back what a closed session held (under `leases` where it has them) and
   /// forgets its cookie.
   void EndSession(const std::string& session, SessionContents taken,
-                  std::vector<storage::ConnectionLease> leases);
+                  std::vector<query::SessionLease> leases);
 
   std::shared_ptr<SessionStore> cookies_;
   const std::chrono::seconds idle_timeout_;

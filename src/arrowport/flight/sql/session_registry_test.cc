@@ -8,10 +8,10 @@
 #include "arrow/api.h"
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/status_detail.h"
-#include "arrowport/storage/prepared_statement.h"
 #include "arrowport/flight/sql/session_store.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/query/prepared_query.h"
+#include "arrowport/query/session_connection.h"
+#include "arrowport/test_support/session_test_database.h"
 
 namespace arrowport::flight::sql {
 namespace {
@@ -21,26 +21,21 @@ using std::chrono::seconds;
 class SessionRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::DatabaseOptions options;
-    options.path = ":memory:";
-    db_ = storage::Database::Open(options).ValueOrDie();
-    ASSERT_TRUE(db_->Connect().ValueOrDie()->Execute("CREATE TABLE t (x INT)").ok());
+    db_ = std::make_unique<query::testing::SessionTestDatabase>();
+    ASSERT_TRUE(db_->Execute("CREATE TABLE t (x INT)").ok());
   }
   std::shared_ptr<TransactionEntry> OpenTransaction(const std::string& session,
                                                     const std::string& user = "") {
     auto entry = std::make_shared<TransactionEntry>();
     entry->owner = Owner::Of(Caller{session, user, true});
-    entry->connection = storage::SharedConnection::Make(db_->Connect().ValueOrDie());
+    entry->connection = db_->Open();
     auto lease = entry->connection->TryAcquire("test");
     EXPECT_TRUE(lease->Begin().ok());
-    EXPECT_TRUE((*lease)->Execute("INSERT INTO t VALUES (1)").ok());
+    EXPECT_TRUE(db_->ExecuteOn(*lease, "INSERT INTO t VALUES (1)").ok());
     return entry;
   }
-  int64_t Rows() {
-    auto table = db_->Connect().ValueOrDie()->QueryTable("SELECT count(*) FROM t").ValueOrDie();
-    return std::stoll(table->column(0)->GetScalar(0).ValueOrDie()->ToString());
-  }
-  std::unique_ptr<storage::Database> db_;
+  int64_t Rows() { return db_->Count("SELECT count(*) FROM t"); }
+  std::unique_ptr<query::testing::SessionTestDatabase> db_;
 };
 
 Caller In(const std::string& session, const std::string& user = "") {
@@ -200,8 +195,7 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     ++made;
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
-    entry->connection = storage::SharedConnection::Make(std::move(conn));
+    entry->connection = db_->Open();
     return entry;
   };
   EXPECT_FALSE(registry.Pin(In(""), make).ok());  // no session, nothing to pin to
@@ -263,8 +257,7 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
   SessionRegistry registry(nullptr, seconds(60), limits);
   auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
-    entry->connection = storage::SharedConnection::Make(std::move(conn));
+    entry->connection = db_->Open();
     return entry;
   };
   ASSERT_TRUE(registry.Pin(In("a"), make).ok());
@@ -275,8 +268,7 @@ TEST_F(SessionRegistryTest, EntryInUseIsNeverIdle) {
   SessionRegistry registry(nullptr, seconds(1));
   auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
     auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(auto conn, db_->Connect());
-    entry->connection = storage::SharedConnection::Make(std::move(conn));
+    entry->connection = db_->Open();
     return entry;
   }).ValueOrDie();
   auto txn = OpenTransaction("b");
@@ -341,12 +333,12 @@ TEST_F(SessionRegistryTest, HandlesComeFromTheKernelsRandomSource) {
 // time (found by the hardening review: a 9 s read with a 5 s timeout expired the handle).
 TEST_F(SessionRegistryTest, AStatementWhoseResultIsStillReadIsNotIdle) {
   SessionRegistry registry(nullptr, seconds(1));
-  auto connection = storage::SharedConnection::Make(db_->Connect().ValueOrDie());
+  auto connection = db_->Open();
   auto entry = std::make_shared<StatementEntry>();
   entry->owner = Owner::Of(In("a"));
   {
     auto lease = connection->TryAcquire("prepare");
-    entry->statement = storage::PreparedStatement::Make(*lease, "SELECT 1").ValueOrDie();
+    entry->statement = query::PreparedQuery::Make(*lease, "SELECT 1", nullptr).ValueOrDie();
   }
   const auto handle = registry.AddStatement(entry).ValueOrDie();
   {

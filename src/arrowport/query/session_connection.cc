@@ -1,0 +1,74 @@
+#include "arrowport/query/session_connection.h"
+
+#include "arrowport/common/call_cancellation.h"
+#include "arrowport/storage/connection.h"
+#include "arrowport/storage/shared_connection.h"
+
+namespace arrowport::query {
+
+SessionLease::SessionLease() = default;
+SessionLease::SessionLease(SessionLease&& other) noexcept = default;
+SessionLease& SessionLease::operator=(SessionLease&& other) noexcept = default;
+SessionLease::~SessionLease() = default;
+
+SessionLease::SessionLease(std::shared_ptr<SessionConnection> connection,
+                           std::unique_ptr<storage::ConnectionLease> lease)
+    : connection_(std::move(connection)), lease_(std::move(lease)) {}
+
+SessionLease::operator bool() const { return lease_ != nullptr && *lease_; }
+
+arrow::Status SessionLease::Begin() { return lease_->Begin(); }
+arrow::Status SessionLease::Commit() { return lease_->Commit(); }
+arrow::Status SessionLease::Rollback() { return lease_->Rollback(); }
+arrow::Status SessionLease::RollbackOrDiscard() { return lease_->RollbackOrDiscard(); }
+void SessionLease::AbortTransaction() { lease_->AbortTransaction(); }
+bool SessionLease::in_transaction() const { return lease_->in_transaction(); }
+
+arrow::Status SessionLease::CheckTransactionAlive() {
+  return lease_->connection().Execute("SELECT 1");
+}
+
+arrow::Result<int64_t> SessionLease::ExecuteUpdate(
+    const std::string& sql, const Principal& principal,
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  // Interrupts the statement only, not the COMMIT or ROLLBACK that ends it.
+  auto interrupt = lease_->connection().InterruptOn(cancellation);
+  return lease_->connection().ExecuteUpdate(sql, principal, cancellation);
+}
+
+void SessionLease::Release() {
+  if (lease_) lease_->Release();
+}
+
+SessionConnection::SessionConnection(std::shared_ptr<storage::SharedConnection> shared)
+    : shared_(std::move(shared)) {}
+
+SessionConnection::~SessionConnection() = default;
+
+arrow::Result<SessionLease> SessionConnection::Acquire(
+    std::string use, Clock::time_point deadline,
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  ARROW_ASSIGN_OR_RAISE(auto lease,
+                        shared_->Acquire(std::move(use), deadline, cancellation));
+  return SessionLease(shared_from_this(),
+                      std::make_unique<storage::ConnectionLease>(std::move(lease)));
+}
+
+std::optional<SessionLease> SessionConnection::TryAcquire(std::string use) {
+  auto lease = shared_->TryAcquire(std::move(use));
+  if (!lease) return std::nullopt;
+  return SessionLease(shared_from_this(),
+                      std::make_unique<storage::ConnectionLease>(std::move(*lease)));
+}
+
+bool SessionConnection::in_use() const { return shared_->in_use(); }
+bool SessionConnection::closed() const { return shared_->closed(); }
+std::optional<SessionConnection::Clock::time_point> SessionConnection::IdleSince() const {
+  return shared_->IdleSince();
+}
+
+void SessionConnection::Discard(SessionLease lease) {
+  shared_->Discard(std::move(*lease.lease_));
+}
+
+}  // namespace arrowport::query

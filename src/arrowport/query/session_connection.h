@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "arrow/result.h"
+
+namespace arrowport {
+class CallCancellation;
+struct Principal;
+}  // namespace arrowport
+
+namespace arrowport::storage {
+class ConnectionLease;
+class SharedConnection;
+}  // namespace arrowport::storage
+
+namespace arrowport::query {
+
+class SessionConnection;
+
+/// \brief Exclusive use of a SessionConnection, from Acquire() until it is destroyed or
+/// Release()d: the only way to run anything on it, and the only place its transaction
+/// is begun, committed or rolled back. A result read under it (QueryPipeline::ExecuteOn,
+/// ExecutePrepared) takes the lease along until its last batch. Move-only; one thread
+/// at a time.
+class SessionLease {
+ public:
+  SessionLease();
+  SessionLease(SessionLease&& other) noexcept;
+  SessionLease& operator=(SessionLease&& other) noexcept;
+  SessionLease(const SessionLease&) = delete;
+  SessionLease& operator=(const SessionLease&) = delete;
+  ~SessionLease();
+
+  explicit operator bool() const;
+  /// The connection this lease is for (null for an empty lease).
+  const std::shared_ptr<SessionConnection>& connection() const { return connection_; }
+
+  /// BEGIN TRANSACTION.
+  arrow::Status Begin();
+  /// COMMIT; a failed commit leaves no transaction open (see storage::ConnectionLease).
+  arrow::Status Commit();
+  /// ROLLBACK when a transaction is open; its failure is returned, never swallowed.
+  arrow::Status Rollback();
+  /// ROLLBACK; when refused, the connection is closed as the lease ends (which rolls
+  /// back) and later Acquires are refused. Returns the ROLLBACK's error.
+  arrow::Status RollbackOrDiscard();
+  /// Marks the open transaction aborted: it can only roll back.
+  void AbortTransaction();
+  /// True while an explicit transaction is open on the connection.
+  bool in_transaction() const;
+  /// OK while the open transaction can still commit; an error when an earlier failed
+  /// statement aborted it (DuckDB would answer COMMIT by rolling back silently).
+  arrow::Status CheckTransactionAlive();
+  /// Runs a client's DDL/DML `sql` (judged by the SQL sandbox for `principal`);
+  /// cancelling `cancellation` interrupts the statement. Returns the rows changed.
+  arrow::Result<int64_t> ExecuteUpdate(
+      const std::string& sql, const Principal& principal,
+      const std::shared_ptr<CallCancellation>& cancellation);
+  /// Ends the lease now (the destructor does the same).
+  void Release();
+
+  /// The storage lease underneath, for the pipelines (query/, ingest/) only.
+  storage::ConnectionLease& storage_lease() { return *lease_; }
+
+ private:
+  friend class SessionConnection;
+  SessionLease(std::shared_ptr<SessionConnection> connection,
+               std::unique_ptr<storage::ConnectionLease> lease);
+  std::shared_ptr<SessionConnection> connection_;
+  std::unique_ptr<storage::ConnectionLease> lease_;  // null: an empty lease
+};
+
+/// \brief A DuckDB connection that outlives the call that opened it and that several
+/// calls use in turn (a Flight SQL transaction's or pinned session's connection, a
+/// prepared statement's own), opened by QueryPipeline::OpenSession. An opaque handle:
+/// nothing runs on it except through a SessionLease; "in use" means a lease exists.
+/// Thread-safe.
+class SessionConnection : public std::enable_shared_from_this<SessionConnection> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit SessionConnection(std::shared_ptr<storage::SharedConnection> shared);
+  ~SessionConnection();
+  SessionConnection(const SessionConnection&) = delete;
+  SessionConnection& operator=(const SessionConnection&) = delete;
+
+  /// \brief Exclusive use for `use` (named to the next caller while held). Waits while
+  /// another lease exists, until `deadline` or `cancellation` (may be null); then InUse
+  /// naming what holds it, or the cancellation's reason. IOError once discarded.
+  arrow::Result<SessionLease> Acquire(
+      std::string use, Clock::time_point deadline,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
+  /// The lease when the connection is free now; nullopt while another lease exists.
+  std::optional<SessionLease> TryAcquire(std::string use);
+
+  /// True while a lease exists.
+  bool in_use() const;
+  /// True once the connection was discarded: nothing runs on it any more.
+  bool closed() const;
+  /// When the last lease ended (or the connection was opened); nullopt while leased.
+  std::optional<Clock::time_point> IdleSince() const;
+  /// Closes the DuckDB connection under `lease` (this connection's), rolling back
+  /// whatever transaction it had; every later Acquire is refused.
+  void Discard(SessionLease lease);
+
+ private:
+  std::shared_ptr<storage::SharedConnection> shared_;
+};
+
+}  // namespace arrowport::query
