@@ -100,8 +100,8 @@ TEST_F(CommandLineTest, IngestDefaultsAndOptions) {
   EXPECT_EQ(line.args.batch_rows, 65536);
   EXPECT_EQ(line.args.connect_wait, 10);
   line = Parse({"ingest", input_, "-s", "s", "-t", "readings", "-m", "replace", "--commit",
-                "per_batch", "--batch-rows", "100", "--server", "http://host:9", "--connect-wait",
-                "0"});
+                "per_batch", "--batch-rows", "100", "--server", "http://host:9",
+                "--connect-wait", "0"});
   ASSERT_FALSE(line.exit_code.has_value()) << err_.str();
   EXPECT_EQ(line.args.table, "readings");
   EXPECT_EQ(line.args.mode, "replace");
@@ -146,7 +146,8 @@ TEST_F(CommandLineTest, ConnectWaitFromTheFlagOrItsVariableAndRefusedValuesSaySo
   EXPECT_EQ(Parse({"query", "SELECT 1", "--connect-wait", "7"}).args.connect_wait, 7);
   // CLI11 alone would pass over a refused variable and wait the default.
   ::setenv("ARROWPORT_CONNECT_WAIT", "abc", 1);
-  ExpectUsageError({"tables"}, "ARROWPORT_CONNECT_WAIT=abc is not a valid value for --connect-wait");
+  ExpectUsageError({"tables"},
+                   "ARROWPORT_CONNECT_WAIT=abc is not a valid value for --connect-wait");
   EXPECT_EQ(err_.str().rfind("arrowport: error: ", 0), 0u) << err_.str();
   ::unsetenv("ARROWPORT_CONNECT_WAIT");
   ExpectUsageError({"tables", "--connect-wait", "nan"}, "--connect-wait");

@@ -37,7 +37,8 @@ std::shared_ptr<arrow::RecordBatch> RandomBatch(int64_t start, int64_t n, uint64
                                arrow::field("a", arrow::float64()),
                                arrow::field("b", arrow::float64())});
   return arrow::RecordBatch::Make(
-      schema, n, {ids.Finish().ValueOrDie(), a.Finish().ValueOrDie(), b.Finish().ValueOrDie()});
+      schema, n,
+      {ids.Finish().ValueOrDie(), a.Finish().ValueOrDie(), b.Finish().ValueOrDie()});
 }
 
 class LakeServiceTest : public ::testing::Test {
@@ -117,7 +118,8 @@ TEST_F(LakeServiceTest, ARefusedTableGetsAViewThatFailsWithTheReason) {
   const auto refused = service_->Refresh("events");
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(HasErrorKind(refused, ErrorKind::kTableRefused)) << refused.ToString();
-  EXPECT_NE(refused.message().find("reader version 4"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("reader version 4"), std::string::npos)
+      << refused.message();
   const auto figures = Figures();
   EXPECT_EQ(figures.state, LakeService::kStateRefused);
   EXPECT_NE(figures.error.find("reader version 4"), std::string::npos) << figures.error;

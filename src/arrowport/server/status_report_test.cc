@@ -24,7 +24,8 @@ class StatusReportTest : public ::testing::Test {
     options.path = ":memory:";
     database_ = storage::Database::Open(options).ValueOrDie();
     auto conn = database_->Connect().ValueOrDie();
-    ASSERT_TRUE(conn->Execute("CREATE TABLE readings AS SELECT range AS x FROM range(10)").ok());
+    ASSERT_TRUE(
+        conn->Execute("CREATE TABLE readings AS SELECT range AS x FROM range(10)").ok());
     ASSERT_TRUE(conn->Execute("CREATE TABLE payroll (salary BIGINT)").ok());
     config::Config config;
     config.streams["sensors"].target_table = "readings";
