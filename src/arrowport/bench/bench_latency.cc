@@ -73,113 +73,151 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
   return alone;
 }
 
-// Concurrent producers and small-request latency (ingest you can trust: issue 4).
-// Round trip of a 1,000-row request, sequential, on one connection. Runs first, on a
-// quiet machine and database: no bulk load's WAL checkpoint or write-back competes with
-// the commits being timed.
-arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone) {
-  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
-  auto put = [&](DataClient* client) {
-    return [client, &table]() {
-      return client->Put(R"({"stream": "rt"})", std::make_shared<arrow::TableBatchReader>(table))
-          .status();
-    };
-  };
+namespace {
 
-  auto read_all = [](DataClient* client, const std::string& ticket) {
-    return [client, ticket]() -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto reader, client->Get(ticket));
-      return reader->ToTable().status();
-    };
-  };
+using Latency = std::pair<double, double>;  // median and p99, in milliseconds
 
-  // Ceilings: the same bytes over plain Flight (a server that discards them, or answers
-  // GetFlightInfo and streams the table), and ours: the same request into the same
-  // pipeline without a network.
-  std::pair<double, double> in_process, transport_put, transport_query, transport_get;
+// One ingest request of `table` to stream "rt".
+std::function<arrow::Status()> PutRequest(DataClient* client,
+                                          std::shared_ptr<arrow::Table> table) {
+  return [client, table]() {
+    return client->Put(R"({"stream": "rt"})", std::make_shared<arrow::TableBatchReader>(table))
+        .status();
+  };
+}
+
+// One read of `ticket`, every batch collected.
+std::function<arrow::Status()> ReadRequest(DataClient* client, std::string ticket) {
+  return [client, ticket = std::move(ticket)]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto reader, client->Get(ticket));
+    return reader->ToTable().status();
+  };
+}
+
+// The ceilings beside DuckDB alone's (LatencyAlone).
+struct LatencyCeilings {
+  Latency in_process;       // our ingest pipeline without a network
+  Latency transport_put;    // plain Flight DoPut, discarded
+  Latency transport_query;  // plain Flight GetFlightInfo + DoGet
+  Latency transport_get;    // plain Flight DoGet, ticket in hand
+};
+
+// Ceilings: the same bytes over plain Flight (a server that discards them, or answers
+// GetFlightInfo and streams the table), and ours: the same request into the same
+// pipeline without a network.
+arrow::Result<LatencyCeilings> MeasureCeilings(const std::string& db_path,
+                                               const std::shared_ptr<arrow::Table>& table) {
+  LatencyCeilings out;
   {
     ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
     ingest::StreamRouter router(config::Config{});
     ingest::IngestPipeline pipeline(ceiling->database.get(), &router);
     ingest::IngestRequest request;
     request.stream = "rt";
-    ARROW_ASSIGN_OR_RAISE(in_process, MedianAndP99([&]() {
+    ARROW_ASSIGN_OR_RAISE(out.in_process, MedianAndP99([&]() {
       return pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table)).status();
     }));
-    ceiling.reset();
-
-    ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
-    ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->uri()));
-    ARROW_ASSIGN_OR_RAISE(transport_put, MedianAndP99(put(client.get())));
-    ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::Parse(plain->uri()));
-    ARROW_ASSIGN_OR_RAISE(auto raw, arrow::flight::FlightClient::Connect(location));
-    ARROW_ASSIGN_OR_RAISE(transport_query, MedianAndP99([&]() -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto info,
-                            raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
-      for (const auto& endpoint : info->endpoints()) {
-        ARROW_ASSIGN_OR_RAISE(auto stream, raw->DoGet(endpoint.ticket));
-        ARROW_RETURN_NOT_OK(stream->ToTable().status());
-      }
-      return arrow::Status::OK();
-    }));
-    // One DoGet of a ticket the client already holds: what a Flight DoGet of a query or
-    // a table costs when nothing runs to make the rows.
+  }
+  ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
+  ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->uri()));
+  ARROW_ASSIGN_OR_RAISE(out.transport_put, MedianAndP99(PutRequest(client.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::Parse(plain->uri()));
+  ARROW_ASSIGN_OR_RAISE(auto raw, arrow::flight::FlightClient::Connect(location));
+  ARROW_ASSIGN_OR_RAISE(out.transport_query, MedianAndP99([&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto info,
                           raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
-    const std::string plain_ticket = info->endpoints().at(0).ticket.ticket;
-    ARROW_ASSIGN_OR_RAISE(transport_get,
-                          MedianAndP99(read_all(client.get(), plain_ticket)));
-    ARROW_RETURN_NOT_OK(plain->Shutdown());
-  }
+    for (const auto& endpoint : info->endpoints()) {
+      ARROW_ASSIGN_OR_RAISE(auto stream, raw->DoGet(endpoint.ticket));
+      ARROW_RETURN_NOT_OK(stream->ToTable().status());
+    }
+    return arrow::Status::OK();
+  }));
+  // One DoGet of a ticket the client already holds: what a Flight DoGet of a query or
+  // a table costs when nothing runs to make the rows.
+  ARROW_ASSIGN_OR_RAISE(auto info,
+                        raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
+  const std::string plain_ticket = info->endpoints().at(0).ticket.ticket;
+  ARROW_ASSIGN_OR_RAISE(out.transport_get,
+                        MedianAndP99(ReadRequest(client.get(), plain_ticket)));
+  ARROW_RETURN_NOT_OK(plain->Shutdown());
+  return out;
+}
 
-  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
+// The server's own round trips, end to end.
+struct ServerLatency {
+  Latency flight_put, http_put, get_sql, get_table, prepared_query, insert;
+};
+
+arrow::Result<ServerLatency> MeasureServer(server::Server* srv,
+                                           const std::shared_ptr<arrow::Table>& table) {
+  ServerLatency out;
   ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
-  ARROW_ASSIGN_OR_RAISE(auto flight_rt, MedianAndP99(put(one.get())));
-  ARROW_ASSIGN_OR_RAISE(auto http_rt, MedianAndP99(put(http.get())));
+  ARROW_ASSIGN_OR_RAISE(out.flight_put, MedianAndP99(PutRequest(one.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(out.http_put, MedianAndP99(PutRequest(http.get(), table)));
   // Small reads in one round trip: a DoGet whose ticket is the query, and one whose
   // ticket names a 1,000-row table.
   ARROW_RETURN_NOT_OK(
       one->Put(R"({"stream": "rt1k"})", std::make_shared<arrow::TableBatchReader>(table))
           .status());
   const std::string sql_ticket = std::string(R"({"sql": ")") + kQuery + R"("})";
-  ARROW_ASSIGN_OR_RAISE(auto get_sql_rt, MedianAndP99(read_all(one.get(), sql_ticket)));
-  ARROW_ASSIGN_OR_RAISE(auto get_table_rt,
-                        MedianAndP99(read_all(one.get(), R"({"table": "rt1k"})")));
+  ARROW_ASSIGN_OR_RAISE(out.get_sql, MedianAndP99(ReadRequest(one.get(), sql_ticket)));
+  ARROW_ASSIGN_OR_RAISE(out.get_table,
+                        MedianAndP99(ReadRequest(one.get(), R"({"table": "rt1k"})")));
   // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
   ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
   ARROW_RETURN_NOT_OK(flight_sql->Prepare(kQuery));
-  ARROW_ASSIGN_OR_RAISE(auto prepared_rt,
+  ARROW_ASSIGN_OR_RAISE(out.prepared_query,
                         MedianAndP99([&]() { return flight_sql->RunPrepared().status(); }));
   // A client's one-row INSERT (ADBC execute_update) with a deadline, as JDBC tools set.
   ARROW_RETURN_NOT_OK(flight_sql->Update(kCreateInsertTarget, 30).status());
-  ARROW_ASSIGN_OR_RAISE(auto insert_rt, MedianAndP99([&]() {
+  ARROW_ASSIGN_OR_RAISE(out.insert, MedianAndP99([&]() {
                           return flight_sql->Update(kInsert, 30).status();
                         }));
-  flight_sql.reset();
+  return out;
+}
+
+void PrintLatencyTable(const LatencyAlone& alone, const LatencyCeilings& ceilings,
+                       const ServerLatency& ours) {
   std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
               kRequests);
   std::printf("|---|---:|---:|\n");
-  auto row = [](const char* what, const std::pair<double, double>& v) {
+  auto row = [](const char* what, const Latency& v) {
     std::printf("| %s | %.2f ms | %.2f ms |\n", what, v.first, v.second);
   };
   row("ceiling: DuckDB alone, its appender of the Arrow batch, committed", alone.append);
-  row("ceiling: plain Flight DoPut, discarded", transport_put);
-  row("ours: ingest pipeline, in process (DuckDB commit included)", in_process);
-  row("Flight DoPut -> DuckDB, one connection (end to end)", flight_rt);
-  row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", http_rt);
+  row("ceiling: plain Flight DoPut, discarded", ceilings.transport_put);
+  row("ours: ingest pipeline, in process (DuckDB commit included)", ceilings.in_process);
+  row("Flight DoPut -> DuckDB, one connection (end to end)", ours.flight_put);
+  row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", ours.http_put);
   row("ceiling: DuckDB alone, the query collected as Arrow (DuckDB's default plan)",
       alone.query);
   row("ceiling: DuckDB alone, the same with late materialization off (the server's default)",
       alone.query_no_late_materialization);
-  row("ceiling: plain Flight GetFlightInfo + DoGet of 1,000 in-memory rows", transport_query);
-  row("ceiling: plain Flight DoGet of 1,000 in-memory rows (ticket in hand)", transport_get);
-  row("Flight DoGet of a 1,000-row query (ticket = the SQL)", get_sql_rt);
-  row("Flight DoGet of a 1,000-row table (ticket = the table)", get_table_rt);
-  row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", prepared_rt);
+  row("ceiling: plain Flight GetFlightInfo + DoGet of 1,000 in-memory rows",
+      ceilings.transport_query);
+  row("ceiling: plain Flight DoGet of 1,000 in-memory rows (ticket in hand)",
+      ceilings.transport_get);
+  row("Flight DoGet of a 1,000-row query (ticket = the SQL)", ours.get_sql);
+  row("Flight DoGet of a 1,000-row table (ticket = the table)", ours.get_table);
+  row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", ours.prepared_query);
   row("ceiling: DuckDB alone, a one-row INSERT statement (autocommit)", alone.insert);
-  row("Flight SQL one-row INSERT, 30 s deadline (DoPut CommandStatementUpdate)", insert_rt);
+  row("Flight SQL one-row INSERT, 30 s deadline (DoPut CommandStatementUpdate)", ours.insert);
   std::fflush(stdout);
+}
+
+}  // namespace
+
+// Concurrent producers and small-request latency (ingest you can trust: issue 4).
+// Round trip of a 1,000-row request, sequential, on one connection. Runs first, on a
+// quiet machine and database: no bulk load's WAL checkpoint or write-back competes with
+// the commits being timed.
+arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone) {
+  ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
+  ARROW_ASSIGN_OR_RAISE(const LatencyCeilings ceilings, MeasureCeilings(db_path, table));
+  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
+  ARROW_ASSIGN_OR_RAISE(const ServerLatency ours, MeasureServer(srv.get(), table));
+  PrintLatencyTable(alone, ceilings, ours);
   return srv->Shutdown();
 }
 

@@ -22,6 +22,13 @@ namespace {
 constexpr const char* kUploadEndMarker = "arrowport:end";
 }  // namespace
 
+std::optional<ClientCredentials> CredentialsFromEnvironment() {
+  const char* user = std::getenv("ARROWPORT_USER");
+  if (user == nullptr || *user == '\0') return std::nullopt;
+  const char* password = std::getenv("ARROWPORT_PASSWORD");
+  return ClientCredentials{user, password ? password : ""};
+}
+
 struct FlightConnection::Impl {
   std::string url;
   std::unique_ptr<fl::FlightClient> client;
@@ -93,11 +100,9 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
   ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
   if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(impl->AwaitFirstAnswer(connect_wait_s));
   // A server with authentication: Basic credentials exchanged for a bearer token.
-  const char* user = std::getenv("ARROWPORT_USER");
-  if (user != nullptr && *user != '\0') {
-    const char* password = std::getenv("ARROWPORT_PASSWORD");
+  if (const auto credentials = CredentialsFromEnvironment()) {
     ARROW_ASSIGN_OR_RAISE(auto header, impl->Explain(impl->client->AuthenticateBasicToken(
-                                           {}, user, password ? password : "")));
+                                           {}, credentials->user, credentials->password)));
     // A server without authentication gives no token (an empty header aborts gRPC).
     if (!header.first.empty()) impl->options.headers.push_back(std::move(header));
   }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,15 @@ struct RemoteTable {
   int64_t rows = -1;
   std::string schema;
 };
+
+/// Who the CLI signs in as: ARROWPORT_USER (unset or empty: no one, a server without
+/// authentication) with ARROWPORT_PASSWORD (unset: empty). Flight exchanges them once for
+/// a token; HTTP sends them as Basic on each request.
+struct ClientCredentials {
+  std::string user;
+  std::string password;
+};
+std::optional<ClientCredentials> CredentialsFromEnvironment();
 
 /// \brief What the CLI and the benchmark need from a server, over either protocol.
 class DataClient {

@@ -4,23 +4,12 @@
 
 #include "arrow/status.h"
 
-namespace CLI {
-class App;
-}
-
 namespace arrowport::cli {
 
 /// The exit codes of every command.
 inline constexpr int kOk = 0;
 inline constexpr int kRuntimeError = 1;
 inline constexpr int kUsageError = 2;
-
-/// Adds `--connect-wait SECONDS` (ARROWPORT_CONNECT_WAIT) to a client command: how long it
-/// waits for a server that refuses connections (one still starting).
-void AddConnectWaitOption(CLI::App* command, double& seconds);
-
-/// The help's footer of commands that talk to a server: how they sign in.
-extern const char* const kClientAuthHelp;
 
 /// Prints `status` as every command reports a failure (the server's message, without
 /// gRPC's debug context) and returns `code`.

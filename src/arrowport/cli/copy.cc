@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/command_line.h"
 #include "arrowport/cli/commands.h"
 #include "arrowport/cli/progress.h"
 #include "arrowport/cli/server_probe.h"

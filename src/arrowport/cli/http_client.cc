@@ -89,10 +89,8 @@ class HttpConnection : public DataClient {
     client_.set_keep_alive(false);
     client_.set_tcp_nodelay(true);
     // A server with authentication: Basic on each request (the server caches the check).
-    const char* user = std::getenv("ARROWPORT_USER");
-    if (user != nullptr && *user != '\0') {
-      const char* password = std::getenv("ARROWPORT_PASSWORD");
-      client_.set_basic_auth(user, password ? password : "");
+    if (const auto credentials = CredentialsFromEnvironment()) {
+      client_.set_basic_auth(credentials->user, credentials->password);
     }
   }
 

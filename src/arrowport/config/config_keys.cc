@@ -90,30 +90,36 @@ IntegerKey Port(Endpoint Config::*endpoint) {
           [endpoint](Config& c, int64_t v) { (c.*endpoint).port = static_cast<int>(v); }};
 }
 
-}  // namespace
+// The largest value of an unbounded key.
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
-const std::map<std::string, IntegerKey>& IntegerKeys() {
-  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  static const std::map<std::string, IntegerKey> keys{
+using KeyTable = std::map<std::string, IntegerKey>;
+
+// flight.* and http.*: the listeners, their connections and request sizes.
+KeyTable ListenerKeys() {
+  return {
       {"flight.port", Port(&Config::flight)},
       {"http.port", Port(&Config::http)},
       {"http.max_body_bytes", Size(&Config::http_max_body_bytes, 1, kMax, "a size of at least 1 byte")},
       {"http.max_connections", Integer(&Config::http_max_connections, 1, 65536)},
       {"http.header_timeout_s", Integer(&Config::http_header_timeout_s, 1, kMaxSeconds)},
       {"http.read_timeout_s", Integer(&Config::http_read_timeout_s, 1, kMaxSeconds)},
-      {"flight.sql_idle_timeout_s",
-       Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
       {"http.max_query_bytes",
        Size(&Config::http_max_query_bytes, 1024, int64_t{1} << 30, "1 KiB..1 GiB")},
       {"flight.max_query_bytes",
        Size(&Config::flight_max_query_bytes, 1024, int64_t{1} << 30, "1 KiB..1 GiB")},
-      {"limits.max_query_memory",
-       LimitSize(&Config::Limits::max_query_memory, 0, kMax, "a size (0 = derived)")},
-      {"limits.max_request_memory",
-       LimitSize(&Config::Limits::max_request_memory, 0, kMax,
-                 "a size (0 = derived)")},
       {"flight.max_endpoints", Integer(&Config::flight_max_endpoints, 0, 1024)},
       {"flight.endpoint_rows", Integer(&Config::flight_endpoint_rows, 1, kMax)},
+      {"flight.handshake_timeout_s",
+       Integer(&Config::flight_handshake_timeout_s, 1, 3600)},
+  };
+}
+
+// flight.sql_*: Flight SQL's sessions, statements and transactions.
+KeyTable FlightSqlKeys() {
+  return {
+      {"flight.sql_idle_timeout_s",
+       Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
       {"flight.sql_busy_timeout_ms",
        Integer(&Config::flight_sql_busy_timeout_ms, 0, int64_t{3600} * 1000)},
       {"flight.sql_max_statements_per_session",
@@ -123,6 +129,12 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
        SqlCap(&Config::FlightSqlCaps::transactions_per_session, 1 << 16)},
       {"flight.sql_max_transactions", SqlCap(&Config::FlightSqlCaps::transactions, 1 << 16)},
       {"flight.sql_max_held_bytes", SqlCap(&Config::FlightSqlCaps::held_bytes, kMax)},
+  };
+}
+
+// duckdb.*, storage.*, compression.*, defaults.*: the database and its tables.
+KeyTable StorageKeys() {
+  return {
       // More threads than any machine has cores only costs stacks and contention.
       {"duckdb.threads", Integer(&Config::duckdb_threads, 0, 1024, "0..1024 (0 = all cores)")},
       {"duckdb.checkpoint_interval_s", Integer(&Config::checkpoint_interval_s, 0, kMaxSeconds)},
@@ -133,6 +145,17 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       // zstd's levels; lz4 clamps anything above its own maximum (12).
       {"compression.level", Integer(&Config::compression_level, 1, 22)},
       {"defaults.chunk_size", Integer(&Config::default_chunk_size, 1, kMax)},
+  };
+}
+
+// limits.*: what calls, users and requests may take.
+KeyTable LimitKeys() {
+  return {
+      {"limits.max_query_memory",
+       LimitSize(&Config::Limits::max_query_memory, 0, kMax, "a size (0 = derived)")},
+      {"limits.max_request_memory",
+       LimitSize(&Config::Limits::max_request_memory, 0, kMax,
+                 "a size (0 = derived)")},
       {"limits.max_batch_bytes",
        LimitSize(&Config::Limits::max_batch_bytes, kMiB, int64_t{16} << 30, "1 MiB..16 GiB")},
       {"limits.max_concurrent_requests",
@@ -149,8 +172,6 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
       {"limits.max_connections_per_address",
        Limit(&Config::Limits::max_connections_per_address, 0, 1 << 20,
              "0..1048576 (0 = no cap)")},
-      {"flight.handshake_timeout_s",
-       Integer(&Config::flight_handshake_timeout_s, 1, 3600)},
       {"limits.idle_timeout_s",
        Limit(&Config::Limits::idle_timeout_s, 0, kMaxSeconds, "0 (off) or seconds")},
       {"limits.write_stall_timeout_s",
@@ -160,6 +181,12 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
        Limit(&Config::Limits::max_write_floor_rows, 0, kMax)},
       {"limits.max_write_floor_bytes",
        LimitSize(&Config::Limits::max_write_floor_bytes, 0, kMax, "a size")},
+  };
+}
+
+// auth.*, metrics.*, s3.*.
+KeyTable AuthMetricsAndStoreKeys() {
+  return {
       {"auth.token_ttl_s",
        {1, kMaxSeconds, [](const Config& c) -> int64_t { return c.auth.token_ttl_s; },
         [](Config& c, int64_t v) { c.auth.token_ttl_s = v; }}},
@@ -190,6 +217,18 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
         [](const Config& c) -> int64_t { return c.s3.call_timeout_ms; },
         [](Config& c, int64_t v) { c.s3.call_timeout_ms = v; }}},
   };
+}
+}  // namespace
+
+const std::map<std::string, IntegerKey>& IntegerKeys() {
+  static const KeyTable keys = [] {
+    KeyTable all;
+    for (KeyTable part : {ListenerKeys(), FlightSqlKeys(), StorageKeys(), LimitKeys(),
+                          AuthMetricsAndStoreKeys()}) {
+      all.merge(part);
+    }
+    return all;
+  }();
   return keys;
 }
 

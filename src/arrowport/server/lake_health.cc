@@ -12,7 +12,7 @@ int64_t Seconds(int64_t ms) { return (ms + 999) / 1000; }
 
 }  // namespace
 
-std::string LakeHealthJson(const std::vector<LakeService::Figures>& figures,
+std::string LakeHealthJson(const std::vector<query::LakeService::Figures>& figures,
                            bool with_details) {
   if (figures.empty()) return "";
   json tables = json::array();

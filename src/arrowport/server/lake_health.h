@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "arrowport/server/lake_service.h"
+#include "arrowport/query/lake_service.h"
 
 namespace arrowport::server {
 
@@ -14,7 +14,7 @@ namespace arrowport::server {
 /// stream is published (the key is then left out). `with_details` false (callers who may
 /// not see streams or the stores' URLs and errors): the state, the summary without
 /// names, and the count only.
-std::string LakeHealthJson(const std::vector<LakeService::Figures>& figures,
+std::string LakeHealthJson(const std::vector<query::LakeService::Figures>& figures,
                            bool with_details);
 
 }  // namespace arrowport::server

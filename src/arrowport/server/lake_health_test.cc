@@ -10,13 +10,13 @@ namespace {
 
 using json = nlohmann::json;
 
-std::vector<LakeService::Figures> Tables() {
-  LakeService::Figures healthy;
+std::vector<query::LakeService::Figures> Tables() {
+  query::LakeService::Figures healthy;
   healthy.stream = "metrics";
-  healthy.state = LakeService::kStateOk;
-  LakeService::Figures failing;
+  healthy.state = query::LakeService::kStateOk;
+  query::LakeService::Figures failing;
   failing.stream = "events";
-  failing.state = LakeService::kStateOk;
+  failing.state = query::LakeService::kStateOk;
   failing.upkeep.failures = 5;
   failing.upkeep.failures_in_a_row = 3;
   failing.upkeep.retry_in_ms = 7001;

@@ -69,7 +69,7 @@ void Server::Impl::MakeMetrics() {
 // Lake streams (sink: lake), by stream: the published snapshot and this node's commits.
 void Server::Impl::AddLakeTableMetrics(metrics::Registry* registry) {
   auto& r = *registry;
-  const auto by_lake = [this](int64_t LakeService::Figures::*field) {
+  const auto by_lake = [this](int64_t query::LakeService::Figures::*field) {
     return [this, field] {
       std::vector<Sample> out;
       if (!lake_service) return out;
@@ -80,25 +80,25 @@ void Server::Impl::AddLakeTableMetrics(metrics::Registry* registry) {
     };
   };
   r.AddCallback("arrowport_lake_version", "Delta table version a lake stream's view reads",
-                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::version));
+                MetricType::kGauge, {"stream"}, by_lake(&query::LakeService::Figures::version));
   r.AddCallback("arrowport_lake_files", "Data files in a lake stream's latest snapshot",
-                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::files));
+                MetricType::kGauge, {"stream"}, by_lake(&query::LakeService::Figures::files));
   r.AddCallback("arrowport_lake_size_bytes", "Bytes of a lake stream's live data files",
-                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::bytes));
+                MetricType::kGauge, {"stream"}, by_lake(&query::LakeService::Figures::bytes));
   r.AddCallback("arrowport_lake_commits_total", "Delta commits this node made, by stream",
-                MetricType::kCounter, {"stream"}, by_lake(&LakeService::Figures::commits));
+                MetricType::kCounter, {"stream"}, by_lake(&query::LakeService::Figures::commits));
   r.AddCallback("arrowport_lake_commit_conflicts_total",
                 "Commit attempts another writer won (put-if-absent lost), by stream",
-                MetricType::kCounter, {"stream"}, by_lake(&LakeService::Figures::lost_races));
+                MetricType::kCounter, {"stream"}, by_lake(&query::LakeService::Figures::lost_races));
   r.AddCallback("arrowport_lake_snapshot_copies_total",
                 "Whole snapshots of a lake stream's table copied (one per commit: the new "
                 "version; more when other writers committed meanwhile)",
                 MetricType::kCounter, {"stream"},
-                by_lake(&LakeService::Figures::snapshot_copies));
+                by_lake(&query::LakeService::Figures::snapshot_copies));
   r.AddCallback("arrowport_lake_snapshot_bytes",
                 "Memory a lake stream's table holds in kept snapshots (an estimate), charged "
                 "to limits.max_request_memory",
-                MetricType::kGauge, {"stream"}, by_lake(&LakeService::Figures::snapshot_bytes));
+                MetricType::kGauge, {"stream"}, by_lake(&query::LakeService::Figures::snapshot_bytes));
 }
 
 // Lake streams' upkeep, by stream: upkeep that fails (a full or failing store) shows
@@ -138,7 +138,7 @@ void Server::Impl::AddLakeUpkeepMetrics(metrics::Registry* registry) {
                   std::vector<Sample> out;
                   if (!lake_service) return out;
                   for (const auto& f : lake_service->figures()) {
-                    for (const char* state : LakeService::kStates) {
+                    for (const char* state : query::LakeService::kStates) {
                       out.push_back({{f.stream, state}, f.state == state ? 1.0 : 0.0});
                     }
                   }

@@ -39,6 +39,8 @@ class Server {
 
  private:
   struct Impl;
+  // server_test.cc reaches the wiring behind this interface (routing, reloads, status).
+  friend class ServerTestPeer;
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

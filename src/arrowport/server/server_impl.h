@@ -28,8 +28,8 @@
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/lake/lake_catalog.h"
-#include "arrowport/server/lake_service.h"
 #include "arrowport/metrics/server_metrics.h"
+#include "arrowport/query/lake_service.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/server/descriptor_limit.h"
 #include "arrowport/server/server.h"
@@ -65,7 +65,7 @@ struct Server::Impl {
   /// request still open ends and no new one starts, whichever thread runs it.
   std::shared_ptr<CallCancellation> store_stop = CallCancellation::Make();
   std::unique_ptr<lake::LakeCatalog> lakes;
-  std::unique_ptr<LakeService> lake_service;
+  std::unique_ptr<query::LakeService> lake_service;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
   std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners

@@ -191,8 +191,8 @@ void Server::Impl::MakeLakes() {
   objectstore::S3Settings s3 = lake::S3SettingsOf(setup.config.s3);
   s3.stop = store_stop;
   lakes = std::make_unique<lake::LakeCatalog>(std::move(s3), &logger, request_memory);
-  lake_service = std::make_unique<LakeService>(database.get(), lake_stores, lakes.get(),
-                                               router.get(), &logger);
+  lake_service = std::make_unique<query::LakeService>(database.get(), lake_stores,
+                                                      lakes.get(), router.get(), &logger);
   ingest->EnableLakes(lakes.get(),
                       [service = lake_service.get()](const std::string& stream) {
                         service->Committed(stream);

@@ -33,7 +33,7 @@ namespace arrowport::server {
 
 /// A lake stream's table as the status report shows it.
 struct LakeStreamStatus {
-  std::string state;  ///< LakeService::kStateOk, kStateRefused or kStateUnavailable
+  std::string state;  ///< query::LakeService::kStateOk, kStateRefused or kStateUnavailable
   std::string error;  ///< why it is refused
   lake::UpkeepReport upkeep;
 };
@@ -49,7 +49,7 @@ struct StatusSources {
   bool auth_enabled = false;
   /// The listeners' URLs, read at each report: "flight", "http", "metrics" ("" = none).
   std::function<std::vector<std::pair<std::string, std::string>>()> listeners;
-  /// Lake streams' tables by stream (LakeService).
+  /// Lake streams' tables by stream (query::LakeService).
   std::function<std::map<std::string, LakeStreamStatus>()> lake_states;
 };
 

@@ -1,4 +1,4 @@
-#include "arrowport/server/lake_service.h"
+#include "arrowport/query/lake_service.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,12 +9,12 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/stream_router.h"
-#include "arrowport/server/lake_view_sql.h"
 #include "arrowport/lake/lake_maintenance.h"
+#include "arrowport/query/lake_view_sql.h"
 #include "arrowport/storage/database.h"
 
 
-namespace arrowport::server {
+namespace arrowport::query {
 
 namespace {
 
@@ -316,4 +316,4 @@ std::vector<LakeService::Figures> LakeService::figures() {
 }
 
 
-}  // namespace arrowport::server
+}  // namespace arrowport::query

@@ -9,7 +9,7 @@
 #include "arrowport/lake/delta_log.h"
 #include "arrowport/storage/lake_file_system.h"
 
-namespace arrowport::server {
+namespace arrowport::query {
 
 /// Adds what SQL reading `snapshot` needs served (its files' keys, its partition values)
 /// to `served`.
@@ -35,4 +35,4 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
 std::string LakeRefusedSql(const std::string& store,
                            const std::shared_ptr<arrow::Schema>& schema);
 
-}  // namespace arrowport::server
+}  // namespace arrowport::query

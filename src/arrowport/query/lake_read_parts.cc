@@ -2,10 +2,10 @@
 // split into groups of about equal size, one Flight endpoint each.
 #include <algorithm>
 
-#include "arrowport/server/lake_service.h"
-#include "arrowport/server/lake_view_sql.h"
+#include "arrowport/query/lake_service.h"
+#include "arrowport/query/lake_view_sql.h"
 
-namespace arrowport::server {
+namespace arrowport::query {
 
 namespace {
 
@@ -39,20 +39,20 @@ std::vector<const lake::AddFile*> FilesOfPart(const lake::Snapshot& snapshot, in
 
 }  // namespace
 
-std::optional<query::QueryRequest::LakePart> LakeService::Layout(const std::string& table) {
+std::optional<QueryRequest::LakePart> LakeService::Layout(const std::string& table) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [stream, published] : published_) {
     if (published.table != table || !published.snapshot) continue;
     if (published.state == kStateRefused) return std::nullopt;  // its view says why
     const int parts = PartsOf(*published.snapshot);
     if (parts < 2) return std::nullopt;
-    return query::QueryRequest::LakePart{published.version, 0, parts};
+    return QueryRequest::LakePart{published.version, 0, parts};
   }
   return std::nullopt;
 }
 
 arrow::Result<std::string> LakeService::PartSql(const std::string& table,
-                                                const query::QueryRequest::LakePart& part) {
+                                                const QueryRequest::LakePart& part) {
   std::string store;
   std::shared_ptr<lake::LakeTable> lake_table;
   {
@@ -74,4 +74,4 @@ arrow::Result<std::string> LakeService::PartSql(const std::string& table,
   return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
 }
 
-}  // namespace arrowport::server
+}  // namespace arrowport::query

@@ -1,4 +1,4 @@
-#include "arrowport/server/lake_view_sql.h"
+#include "arrowport/query/lake_view_sql.h"
 
 #include <map>
 
@@ -6,7 +6,7 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/lake/delta_schema.h"
 
-namespace arrowport::server {
+namespace arrowport::query {
 
 namespace {
 
@@ -126,4 +126,4 @@ std::string LakeRefusedSql(const std::string& store,
          QuoteLiteral(store) + ") AS refusal) WHERE refusal IS NOT NULL";
 }
 
-}  // namespace arrowport::server
+}  // namespace arrowport::query

@@ -3,9 +3,9 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/lake/lake_maintenance.h"
-#include "arrowport/server/lake_service.h"
+#include "arrowport/query/lake_service.h"
 
-namespace arrowport::server {
+namespace arrowport::query {
 
 void LakeService::Start() {
   thread_ = std::thread([this] { Run(); });
@@ -99,4 +99,4 @@ void LakeService::RunOnce(
   any_lake_.store(any_lake);
 }
 
-}  // namespace arrowport::server
+}  // namespace arrowport::query

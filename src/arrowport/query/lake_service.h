@@ -23,7 +23,7 @@ namespace arrowport::ingest {
 class StreamRouter;
 }
 
-namespace arrowport::server {
+namespace arrowport::query {
 
 /// \brief Makes every lake stream readable by SQL and keeps its table healthy: a DuckDB
 /// view per lake stream (named as its target table) over the files of the latest
@@ -52,9 +52,9 @@ class LakeService {
 
   /// Reading lake tables in parts (QueryPipeline::EnableLakeReads): the parts of the
   /// published snapshot of `table`, and the SQL of one part of a (recent) snapshot.
-  std::optional<query::QueryRequest::LakePart> Layout(const std::string& table);
+  std::optional<QueryRequest::LakePart> Layout(const std::string& table);
   arrow::Result<std::string> PartSql(const std::string& table,
-                                     const query::QueryRequest::LakePart& part);
+                                     const QueryRequest::LakePart& part);
 
   /// What each published lake stream looks like (metrics, status).
   struct Figures {
@@ -147,4 +147,4 @@ class LakeService {
   std::thread thread_;
 };
 
-}  // namespace arrowport::server
+}  // namespace arrowport::query
