@@ -17,6 +17,7 @@
 #include "arrow/buffer.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/s3_store.h"
+#include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::objectstore {
 namespace {
@@ -30,30 +31,16 @@ constexpr auto kPrompt = std::chrono::seconds(10);
 /// backlog), requests are never read, nothing is ever answered.
 class SilentStore {
  public:
-  SilentStore() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    ::listen(listener_, 16);
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentStore() { ::close(listener_); }
-
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return listener_.endpoint(); }
   /// Blocks until a client has connected (a connection waits in the backlog).
   void AwaitConnection() const {
-    pollfd entry{listener_, POLLIN, 0};
+    pollfd entry{listener_.fd(), POLLIN, 0};
     while (::poll(&entry, 1, -1) <= 0) {
     }
   }
 
  private:
-  int listener_ = -1;
-  int port_ = 0;
+  test_support::LoopbackListener listener_;
 };
 
 S3Settings SettingsFor(const SilentStore& silent) {

@@ -18,6 +18,7 @@
 
 #include "arrow/buffer.h"
 #include "arrowport/objectstore/s3_store.h"
+#include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::objectstore {
 namespace {
@@ -37,24 +38,14 @@ struct Reply {
 class FakeS3 {
  public:
   explicit FakeS3(std::vector<Reply> script) : script_(std::move(script)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    ::listen(listener_, 16);
-    port_ = ntohs(address.sin_port);
     thread_ = std::thread([this] { Serve(); });
   }
   ~FakeS3() {
     stop_ = true;
     thread_.join();
-    ::close(listener_);
   }
 
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return listener_.endpoint(); }
   /// Each request's head (request line and headers), in arrival order.
   std::vector<std::string> requests() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -71,8 +62,8 @@ class FakeS3 {
   }
 
   void Serve() {
-    while (Readable(listener_)) {
-      const int connection = ::accept(listener_, nullptr, nullptr);
+    while (Readable(listener_.fd())) {
+      const int connection = ::accept(listener_.fd(), nullptr, nullptr);
       if (connection < 0) continue;
       std::string pending;
       while (HandleOne(connection, &pending)) {
@@ -127,8 +118,7 @@ class FakeS3 {
   }
 
   std::vector<Reply> script_;
-  int listener_ = -1;
-  int port_ = 0;
+  test_support::LoopbackListener listener_;  // before the thread that accepts from it
   std::atomic<bool> stop_{false};
   std::mutex mutex_;  // guards requests_
   std::vector<std::string> requests_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "arrowport/server/descriptor_limit.h"
+#include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::server {
 namespace {
@@ -31,25 +32,17 @@ std::pair<int, int> Connect(int listener) {
 class PeerConnectionsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
-              0);
-    ASSERT_EQ(::listen(listener_, 64), 0);
-    if (SocketCookie(listener_) == 0) GTEST_SKIP() << "no SO_COOKIE on this kernel";
+    if (SocketCookie(listener_.fd()) == 0) GTEST_SKIP() << "no SO_COOKIE on this kernel";
   }
   void TearDown() override {
     for (int fd : open_) ::close(fd);
-    if (listener_ >= 0) ::close(listener_);
   }
   int Accepted() {
-    auto [client, accepted] = Connect(listener_);
+    auto [client, accepted] = Connect(listener_.fd());
     open_.push_back(client);
     return accepted;
   }
-  int listener_ = -1;
+  test_support::LoopbackListener listener_{64};
   std::vector<int> open_;
 };
 
@@ -96,13 +89,13 @@ TEST_F(PeerConnectionsTest, AddressesWhoseConnectionsClosedAreForgotten) {
 TEST_F(PeerConnectionsTest, TheAcceptHookClosesConnectionsPastTheShareOfACappedPort) {
   sockaddr_in address{};
   socklen_t length = sizeof(address);
-  ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+  ::getsockname(listener_.fd(), reinterpret_cast<sockaddr*>(&address), &length);
   auto accept_all = [&] {
     std::vector<int> accepted;
     for (;;) {
-      pollfd ready{listener_, POLLIN, 0};
+      pollfd ready{listener_.fd(), POLLIN, 0};
       if (::poll(&ready, 1, 200) <= 0) break;
-      const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK);
+      const int fd = ::accept4(listener_.fd(), nullptr, nullptr, SOCK_NONBLOCK);
       if (fd < 0) continue;  // EAGAIN: the ones queued were all refused
       accepted.push_back(fd);
     }

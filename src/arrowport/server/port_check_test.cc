@@ -4,15 +4,15 @@
 
 #include <string>
 
-#include "arrowport/test_support/held_port.h"
+#include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::server {
 namespace {
 
-using arrowport::test_support::HeldPort;
+using arrowport::test_support::LoopbackListener;
 
 TEST(PortCheck, APortInUseIsNamedWithTheFlagTheVariableAndTheKey) {
-  HeldPort held;
+  LoopbackListener held;
   const auto st = CheckPortFree("127.0.0.1", held.port(), kHttpPortSetting);
   ASSERT_FALSE(st.ok());
   const std::string port = std::to_string(held.port());

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "arrowport/server/server_impl.h"
-#include "arrowport/test_support/held_port.h"
+#include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::server {
 
@@ -35,7 +35,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-using arrowport::test_support::HeldPort;
+using arrowport::test_support::LoopbackListener;
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -94,7 +94,7 @@ TEST_F(ServerTest, StartsOnFreePortsAndItsReadyLineNamesThem) {
 }
 
 TEST_F(ServerTest, AFlightPortInUseFailsBeforeTheDatabaseOpensNamingTheFlag) {
-  HeldPort held;
+  LoopbackListener held;
   overrides_.flight_port = held.port();
   auto server = Start("");
   ASSERT_FALSE(server.ok());
@@ -108,7 +108,7 @@ TEST_F(ServerTest, AFlightPortInUseFailsBeforeTheDatabaseOpensNamingTheFlag) {
 }
 
 TEST_F(ServerTest, AnHttpPortInUseNamesItsOwnFlag) {
-  HeldPort held;
+  LoopbackListener held;
   overrides_.http_port = held.port();
   auto server = Start("");
   ASSERT_FALSE(server.ok());
