@@ -194,8 +194,12 @@ def test_duckdb_alone_corrupts_a_table_altered_beside_appends_and_the_holds_prev
     fixed it, and storage/table_gates.h may be revisited. The second half is the
     discipline the server keeps (Connection::Hold): nothing lost, nothing refused."""
     code, output = run_duckdb_alone(tmp_path, writers=8, seconds=60, mode=0)
-    assert code == 1, f"DuckDB no longer corrupts the table:\n{output}"
-    assert "invalidated" in output or "lost or partial" in output, output
+    # DuckDB's failure shows as the table invalidated or rows lost (exit 1, named), or as
+    # the program dying of it on the way (a CI run on 2026-11-26: SIGSEGV, no output, 8
+    # writers racing the ALTER; the program's own code only checks results).
+    crashed = code in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS)
+    assert code == 1 or crashed, f"DuckDB no longer corrupts the table:\n{output}"
+    assert crashed or "invalidated" in output or "lost or partial" in output, output
     code, output = run_duckdb_alone(tmp_path, writers=40, seconds=10, mode=1)
     assert code == 0, output
     assert "0 of " in output and " x " not in output, output  # no errors at all
