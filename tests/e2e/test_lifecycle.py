@@ -13,7 +13,7 @@ import pyarrow.flight as flight
 import pytest
 import requests
 
-from conftest import ARROWPORT, RunningServer
+from conftest import ARROWPORT, SANITIZED, RunningServer
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
 
@@ -139,8 +139,7 @@ def test_config_that_is_not_a_regular_file_fails_at_start(tmp_path):
     env = dict(os.environ, ARROWPORT_CONFIG="/dev/zero")
     # An ASan build (bin/test --slow) cannot start under an address-space cap (its shadow
     # memory reserves terabytes); the 30 s timeout still bounds a reader that never stops.
-    sanitized = os.environ.get("ARROWPORT_SANITIZED") == "1"
-    proc = serve_with_config(tmp_path, None, env=env, timeout=30, limit_memory=not sanitized)
+    proc = serve_with_config(tmp_path, None, env=env, timeout=30, limit_memory=not SANITIZED)
     assert proc.returncode == 2, proc.stderr
     assert "config file '/dev/zero' is not a regular file" in proc.stderr
 

@@ -4,7 +4,6 @@ the query deadline from its first batch and may write at most limits.max_write_f
 times what its client sent plus a floor; a client that stops reading what the server
 sends (a result, acknowledgements) is cut after limits.write_stall_timeout_s."""
 import json
-import os
 import socket
 import time
 
@@ -13,7 +12,7 @@ import pyarrow.flight as flight
 import pytest
 import requests
 
-from conftest import RunningServer
+from conftest import SANITIZED, RunningServer
 from test_auth import basic, flight_login, hashes, start_with_config, users_yaml  # noqa: F401
 
 # One row in, a trillion out (the hostile run's amplifier: 64M rows committed in 30 s).
@@ -22,7 +21,6 @@ AMPLIFIER = ("SELECT i.x, r.range AS n, md5(r.range::VARCHAR) AS pad "
 ONE_ROW = pa.table({"x": pa.array([1], pa.int64())})
 # Under ASan the server's RSS is the sanitizer's (quarantine, shadow memory): 1 GiB for what
 # the release server does in 100 MiB. The memory bound is checked on the release server.
-SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
 
 
 def limits_yaml(**limits):
