@@ -17,7 +17,7 @@ class AccessPolicy {
                                    const std::string& what);
 
   /// Reading table/view `table` by name: any role, within the user's `tables` list. (SQL
-  /// that reads is open to every role: the SQL sandbox, storage/statement_guard.h, holds
+  /// that reads is open to every role: the SQL sandbox, storage/sandbox/statement_guard.h, holds
   /// a table-limited user to its tables.)
   static arrow::Status ReadTable(const Principal* principal, const std::string& table);
 

@@ -11,7 +11,7 @@
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/query/lake_view_sql.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 
 namespace arrowport::query {

@@ -14,7 +14,7 @@
 #include "arrowport/common/logger.h"
 #include "arrowport/lake/lake_catalog.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/storage/lake_file_system.h"
+#include "arrowport/storage/files/lake_file_system.h"
 
 namespace arrowport::storage {
 class Database;

@@ -34,8 +34,8 @@
 #include "arrowport/server/descriptor_limit.h"
 #include "arrowport/server/server.h"
 #include "arrowport/server/status_report.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/database_stats.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/database_stats.h"
 
 namespace arrowport::server {
 

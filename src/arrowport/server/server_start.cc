@@ -7,8 +7,8 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/server/server_impl.h"
-#include "arrowport/storage/memory_limit.h"
-#include "arrowport/storage/relation_sql.h"
+#include "arrowport/storage/memory/memory_limit.h"
+#include "arrowport/storage/database/database_sql.h"
 
 namespace arrowport::server {
 
