@@ -249,7 +249,8 @@ def test_no_include_knot_inside_storage():
 
 # Every .cc under src/arrowport is on the list of its folder's CMakeLists.txt (nothing is
 # globbed: a file on no list would silently not build).
-LISTED = re.compile(r"\b(?:arrowport_sources|arrowport_unit_tests)\s*\(([^)]*)\)")
+LISTED = re.compile(r"\b(?:arrowport_sources\s*\(|arrowport_unit_tests\s*\(|"
+                    r"add_library\s*\(\s*\w+\s+OBJECT\b)([^)]*)\)")
 
 
 def cmake_listed_sources():

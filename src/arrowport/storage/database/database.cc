@@ -55,6 +55,7 @@ const std::string& Database::catalog() const { return impl_->catalog; }
 int64_t Database::max_query_memory() const { return impl_->max_query_memory; }
 int64_t Database::allocated_bytes() { return AllocationGuard::live_bytes(); }
 int64_t Database::allocation_budget_bytes() { return AllocationGuard::budget_bytes(); }
+bool Database::operator_new_guarded() { return AllocationGuard::NewOverrideActive(); }
 
 namespace {
 

@@ -103,6 +103,9 @@ class Database {
   /// allocation guard's count and budget, process-wide).
   static int64_t allocated_bytes();
   static int64_t allocation_budget_bytes();
+  /// True when the allocation guard's global operator new runs in this binary (a
+  /// sanitizer build keeps its own): AllocationGuard::NewOverrideActive.
+  static bool operator_new_guarded();
 
   /// True when small appends may use DuckDB's internals (library version as built);
   /// false means the public appender, which is slower but version-proof.

@@ -297,5 +297,15 @@ int64_t AllocationGuard::live_bytes() {
 int64_t AllocationGuard::budget_bytes() { return g_budget.load(std::memory_order_relaxed); }
 int64_t AllocationGuard::refusals() { return g_refusals.load(std::memory_order_relaxed); }
 
+bool AllocationGuard::NewOverrideActive() {
+  PlanningScope scope;  // the override counts everything this thread allocates meanwhile
+  const int64_t before = guard::t_planning.net;
+  // Called, not a new-expression: the compiler may not leave the pair out.
+  void* probe = ::operator new(64);
+  const bool counted = guard::t_planning.net > before;
+  ::operator delete(probe);
+  return counted;
+}
+
 }  // namespace arrowport::storage
 
