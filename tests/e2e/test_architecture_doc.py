@@ -131,7 +131,8 @@ def test_duckdb_headers_only_in_storage_and_the_bench_ceilings():
                 users.add(relative)
                 if not allowed.match(relative):
                     outside.append(relative)
-    assert "src/arrowport/storage/database/connection.cc" in users  # the grep sees DuckDB's includes
+    # The grep sees DuckDB's includes.
+    assert "src/arrowport/storage/database/connection.cc" in users
     assert "src/arrowport/bench/duckdb_ceilings.cc" in users
     assert not outside, f"DuckDB's headers are storage's alone: {sorted(outside)}"
 

@@ -57,7 +57,7 @@ struct HttpGatewayDeps {
   /// The status summary (GET /status, and the page GET / shows) for a caller; may be
   /// empty (then both answer 404).
   std::function<arrow::Result<std::string>(const Principal*)> status_json;
-  /// The storage's state as a JSON object (StorageHealthJson) for /healthz and
+  /// The storage's state as a JSON object (storage::StorageHealthJson) for /healthz and
   /// /readyz; `with_details`: paths and DuckDB's errors. May be empty.
   std::function<std::string(bool with_details)> storage_health;
   /// The lake tables' upkeep as a JSON object for /healthz ("" when there are none);

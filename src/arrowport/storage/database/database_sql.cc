@@ -56,9 +56,8 @@ arrow::Status CreateFileViews(
     bool gated) {
   std::vector<std::pair<std::string, std::vector<std::string>>> views;  // in given order
   for (const auto& [name, location] : file_views) {
-    auto same = std::find_if(views.begin(), views.end(), [&name = name](const auto& view) {
-      return view.first == name;
-    });
+    auto same = std::find_if(views.begin(), views.end(),
+                             [&name = name](const auto& view) { return view.first == name; });
     if (same == views.end()) {
       views.push_back({name, {location}});
     } else {
@@ -77,6 +76,8 @@ arrow::Status CreateFileViews(
   return arrow::Status::OK();
 }
 
-std::string LoadExtensionSql(const std::string& name) { return "LOAD " + QuoteIdentifier(name); }
+std::string LoadExtensionSql(const std::string& name) {
+  return "LOAD " + QuoteIdentifier(name);
+}
 
 }  // namespace arrowport::storage

@@ -14,7 +14,8 @@ namespace arrowport::storage {
 class Connection;
 
 /// \brief Creates (or replaces) the views of `file_views`, (view name, file or glob)
-/// pairs: a name given several times is one view over all its files (DuckDB reads a list).
+/// pairs: a name given several times is one view over all its files (DuckDB reads a
+/// list).
 /// Each is read with DuckDB's reader for its extension (.parquet, .csv/.csv.gz/.tsv,
 /// .json/.jsonl/.ndjson); the files of one view must share it. Errors name `views.NAME`.
 /// `gated`: read through the view file system (view_file_system.h, ViewPathOf), which

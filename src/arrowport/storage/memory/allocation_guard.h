@@ -69,11 +69,11 @@ class AllocationGuard {
   static int64_t budget_bytes();
   /// Allocations refused since the process started.
   static int64_t refusals();
-  /// \brief True when the guard's global operator new (allocation_guard_new.cc, the object
-  /// library arrowport_memory_guard each executable links) is the one this process runs:
-  /// probed by one allocation in a PlanningScope, which only that operator new counts.
-  /// False in a sanitizer build (ARROWPORT_NO_NEW_GUARD: the sanitizer's own runs) or in
-  /// a binary that does not link it; then only DuckDB's allocators are capped.
+  /// \brief True when the guard's global operator new (allocation_guard_new.cc, the
+  /// object library arrowport_memory_guard each executable links) is the one this process
+  /// runs: probed by one allocation in a PlanningScope, which only that operator new
+  /// counts. False in a sanitizer build (ARROWPORT_NO_NEW_GUARD: the sanitizer's own
+  /// runs) or in a binary that does not link it; then only DuckDB's allocators are capped.
   static bool NewOverrideActive();
 
   /// \brief While one exists, the database allocator's allocations may pass the budget by

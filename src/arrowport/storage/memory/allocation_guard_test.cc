@@ -4,9 +4,9 @@
 
 namespace arrowport::storage {
 
-// The unit tests link the guard's operator new (arrowport_memory_guard) as the server does:
-// the probe sees it, except in a sanitizer build, which keeps the sanitizer's own. A build
-// that stops linking the object library fails here.
+// The unit tests link the guard's operator new (arrowport_memory_guard) as the server
+// does: the probe sees it, except in a sanitizer build, which keeps the sanitizer's own.
+// A build that stops linking the object library fails here.
 TEST(AllocationGuardTest, TheOperatorNewOverrideIsLinkedIn) {
   const int64_t before = AllocationGuard::live_bytes();
   const bool active = AllocationGuard::NewOverrideActive();

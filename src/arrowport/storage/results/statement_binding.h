@@ -22,7 +22,8 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ArrowSchemaOf(
 
 /// Prepares `sql` on `conn` and binds `parameters` (as VARCHAR) to $1, $2, ...
 arrow::Status PrepareAndBind(duckdb_connection conn, const std::string& sql,
-                             const std::vector<std::string>& parameters, PreparedHandle* out);
+                             const std::vector<std::string>& parameters,
+                             PreparedHandle* out);
 
 /// Binds `parameters` (as VARCHAR) to $1, $2, ... of `prepared`.
 arrow::Status BindVarchars(duckdb_prepared_statement prepared,

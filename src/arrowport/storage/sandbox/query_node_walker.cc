@@ -1,6 +1,6 @@
-// The query-node part of the parse-tree walker (read_walker.h): SELECT, set operations,
-// WITH and WITH RECURSIVE, and the reads of INSERT, UPDATE, DELETE and MERGE; the scopes
-// of CTE names.
+// The query-node part of the parse-tree walker (statement_walker_internal.h): SELECT,
+// set operations, WITH and WITH RECURSIVE, and the reads of INSERT, UPDATE, DELETE and
+// MERGE; the scopes of CTE names.
 #include <duckdb/parser/common_table_expression_info.hpp>
 #include <duckdb/parser/parsed_expression_iterator.hpp>
 #include <duckdb/parser/query_node/cte_node.hpp>

@@ -53,7 +53,8 @@ std::vector<std::string> SqlSandboxSettings::Statements() const {
     statements.push_back("SET allowed_paths = " + ListLiteral(allowed_paths_));
   }
   if (!allowed_directories_.empty()) {
-    statements.push_back("SET allowed_directories = " + ListLiteral(allowed_directories_));
+    statements.push_back("SET allowed_directories = " +
+                         ListLiteral(allowed_directories_));
   }
   statements.push_back("SET enable_external_access = false");
   statements.push_back("SET lock_configuration = true");

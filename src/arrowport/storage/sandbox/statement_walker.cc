@@ -1,5 +1,6 @@
 // What a statement reads and calls (statement_walker.h: ReadsOf), walking its parse tree:
-// the entry points, statements, and the expressions DDL brings (read_walker.h).
+// the entry points, statements, and the expressions DDL brings
+// (statement_walker_internal.h).
 #include "arrowport/storage/sandbox/statement_walker.h"
 
 #include <duckdb/common/enums/catalog_type.hpp>

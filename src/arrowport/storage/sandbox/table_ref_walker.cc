@@ -1,6 +1,6 @@
-// The table-reference part of the parse-tree walker (read_walker.h): FROM clauses (base
-// tables, joins, subqueries, table functions, VALUES, PIVOT, SHOW/DESCRIBE), function
-// calls and expressions, and the name helpers the other parts share.
+// The table-reference part of the parse-tree walker (statement_walker_internal.h): FROM
+// clauses (base tables, joins, subqueries, table functions, VALUES, PIVOT, SHOW/DESCRIBE),
+// function calls and expressions, and the name helpers the other parts share.
 #include <duckdb/parser/expression/cast_expression.hpp>
 #include <duckdb/parser/expression/constant_expression.hpp>
 #include <duckdb/parser/expression/function_expression.hpp>
