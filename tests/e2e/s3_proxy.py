@@ -115,13 +115,16 @@ class S3Proxy:
                         proxy.stop_on_data_read = False
                 try:
                     with proxy._arrived:
-                        if fault is None:
-                            if not proxy._fault_settled:
-                                proxy._arrived.wait_for(lambda: proxy._fault_settled, 120)
-                                # the fault may have made reads fail meanwhile
-                                reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
-                        else:
-                            proxy._arrived.wait_for(lambda: proxy.waiting == 0, 120)
+                        if fault is None and not proxy._fault_settled:
+                            if not proxy._arrived.wait_for(lambda: proxy._fault_settled, 120):
+                                proxy._note_locked(self.command, path,
+                                                   "held 120 s: the fault never settled")
+                            # the fault may have made reads fail meanwhile
+                            reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
+                        elif fault is not None:
+                            if not proxy._arrived.wait_for(lambda: proxy.waiting == 0, 120):
+                                proxy._note_locked(self.command, path,
+                                                   "sent beside others after 120 s")
                         if not reads_fail:
                             proxy.waiting += 1  # counted before the lock is let go
                             proxy._arrived.notify_all()
@@ -191,7 +194,10 @@ class S3Proxy:
 
     def _note(self, method, path, what):
         with self._lock:
-            self.history.append((round(time.monotonic() - self._started, 3), method, path, what))
+            self._note_locked(method, path, what)
+
+    def _note_locked(self, method, path, what):
+        self.history.append((round(time.monotonic() - self._started, 3), method, path, what))
 
     @property
     def endpoint(self):

@@ -13,6 +13,10 @@ import pytest
 
 from conftest import REPO, run_cli
 
+# Also run against the release build in CI (bin/test --slow), whose default lane runs
+# against the ASan/UBSan build: the shipped allocator and memory guard meet these.
+pytestmark = pytest.mark.release_too
+
 
 def test_generate_ingest_query_formats(server, tmp_path):
     url = server.uri

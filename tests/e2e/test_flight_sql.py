@@ -12,6 +12,10 @@ import pytest
 
 import flightsql_wire as wire
 
+# Also run against the release build in CI (bin/test --slow), whose default lane runs
+# against the ASan/UBSan build: the shipped allocator and memory guard meet these.
+pytestmark = pytest.mark.release_too
+
 
 def connect(server, autocommit=True, cookies=False):
     kwargs = {}

@@ -17,6 +17,10 @@ import requests
 
 from test_flight_roundtrip import five_column_table, get, rich_table
 
+# Also run against the release build in CI (bin/test --slow), whose default lane runs
+# against the ASan/UBSan build: the shipped allocator and memory guard meet these.
+pytestmark = pytest.mark.release_too
+
 ARROW = "application/vnd.apache.arrow.stream"
 
 

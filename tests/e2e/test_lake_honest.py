@@ -240,6 +240,37 @@ def test_a_forged_log_is_refused_for_writes_and_fails_reads(start_server, tmp_pa
     assert lake.versions() == [0, 1]
 
 
+def test_a_write_that_finds_the_log_forged_refuses_every_reader_before_it_answers(
+        start_server, tmp_path):
+    """Before, only a query naming the table refreshed its view: a client's view over it,
+    a statement prepared before and a transaction's query read the old snapshot's rows
+    until the next poll (here: never, refresh_ms is 10 minutes)."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+    (tmp_path / "lake").mkdir()
+    lake = Lake.local(tmp_path / "lake" / "events")
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, refresh_ms=600_000, compaction_interval_s=0)})
+    assert http_ingest(server, "events", events(range(10))).status_code == 200
+    with flight_sql.connect(server.uri) as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW recent AS SELECT * FROM events WHERE id >= 0")
+        conn.commit()
+        cur.execute("SELECT count(*) FROM recent")
+        assert cur.fetchone() == (10,)
+        # A query naming the table polls its log: the next poll is 10 minutes away.
+        assert query(server, "SELECT count(*) FROM events").status_code == 200
+        actions, reason = forged_dotdot(tmp_path, lake)
+        forge(lake, 1, actions)
+        refused = http_ingest(server, "events", events(range(10, 20)))
+        assert refused.status_code == 409, refused.text
+        # At once, on every surface: the view over it, and a transaction's query.
+        answer = query(server, "SELECT count(*) FROM recent")
+        assert answer.status_code != 200, server.stderr()[-3000:]
+        assert reason in answer.text, answer.text
+        with pytest.raises(Exception, match=reason):
+            cur.execute("SELECT count(*) FROM recent")
+            cur.fetchall()
+
+
 def test_many_adds_of_missing_files_on_s3_are_refused(start_server, tmp_path, minio):
     lake = minio.lake("events")
     server = start_lake_server(start_server, tmp_path, {"events": lake_stream(

@@ -19,6 +19,10 @@ import requests
 import flightsql_wire as wire
 from test_http import ARROW, ipc_bytes
 
+# Also run against the release build in CI (bin/test --slow), whose default lane runs
+# against the ASan/UBSan build: the shipped allocator and memory guard meet these.
+pytestmark = pytest.mark.release_too
+
 MiB = 1 << 20
 
 

@@ -271,4 +271,16 @@ bool IsLoopback(const std::string& host);
 /// to a table of the same name.
 StreamConfig RouteFor(const Config& config, const std::string& stream);
 
+/// \brief The streams' routing as it is now (hot reloads included), for the readers of
+/// the routing that are not the ingest side (the lake service); the ingest side's
+/// StreamRouter is one, with its counters besides.
+class RouteSource {
+ public:
+  virtual ~RouteSource() = default;
+  /// The routing of `stream` (its own, or the defaults').
+  virtual StreamConfig Route(const std::string& stream) const = 0;
+  /// Every stream known now (configured, or written to), with its routing.
+  virtual std::map<std::string, StreamConfig> Routes() const = 0;
+};
+
 }  // namespace arrowport::config

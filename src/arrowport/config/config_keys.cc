@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <limits>
 
 namespace arrowport::config {
@@ -226,6 +227,8 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
     for (KeyTable part : {ListenerKeys(), FlightSqlKeys(), StorageKeys(), LimitKeys(),
                           AuthMetricsAndStoreKeys()}) {
       all.merge(part);
+      // A key in two tables would keep the first one's range without a word.
+      if (!part.empty()) std::abort();
     }
     return all;
   }();

@@ -1,6 +1,7 @@
 // IngestPipeline's last step (ingest_pipeline.h: Write): a request's target checked, a
 // connection leased, and the writer for its commit mode (or the lake's) run.
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/lake_writer.h"
 #include "arrowport/ingest/per_batch_writer.h"
@@ -54,8 +55,13 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
     ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
     auto st = WriteToLake(table, request, route, commit, source.get(), on_commit, call, meter,
                           result);
-    // Whatever committed (per_batch: some batches) is readable at once.
-    if (lake_committed_ && (st.ok() || result->batches > 0)) lake_committed_(request.stream);
+    // Whatever committed (per_batch: some batches) is readable at once; a table this write
+    // found refused is refused to every reader before the write answers (a view over it,
+    // a prepared statement or a transaction included, which name no lake table).
+    if (lake_committed_ &&
+        (st.ok() || result->batches > 0 || HasErrorKind(st, ErrorKind::kTableRefused))) {
+      lake_committed_(request.stream);
+    }
     return st;
   }
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));

@@ -138,6 +138,12 @@ void StreamRouter::RecordEnd(const std::string& stream) {
   Ended(Touch(stream, /*success=*/true).counters);
 }
 
+std::map<std::string, config::StreamConfig> StreamRouter::Routes() const {
+  std::map<std::string, config::StreamConfig> out;
+  for (auto& [name, entry] : Snapshot()) out.emplace(name, std::move(entry.first));
+  return out;
+}
+
 std::map<std::string, std::pair<config::StreamConfig, StreamCounters>>
 StreamRouter::Snapshot() const {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -42,11 +42,12 @@ struct StreamRouterLimits {
 
 /// \brief Routes stream names to table routing and keeps per-stream counters.
 /// Thread-safe: one mutex guards the config snapshot and the counters.
-class StreamRouter {
+class StreamRouter : public config::RouteSource {
  public:
   explicit StreamRouter(config::Config config, StreamRouterLimits limits = {});
 
-  config::StreamConfig Route(const std::string& stream) const;
+  config::StreamConfig Route(const std::string& stream) const override;
+  std::map<std::string, config::StreamConfig> Routes() const override;
   /// Replaces the routing for new requests (hot reload); counters survive, and streams no
   /// longer configured become evictable.
   void Update(config::Config config);

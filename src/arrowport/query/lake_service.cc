@@ -8,7 +8,6 @@
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
-#include "arrowport/ingest/stream_router.h"
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/query/lake_view_sql.h"
 #include "arrowport/storage/database/database.h"
@@ -27,7 +26,7 @@ std::vector<const lake::AddFile*> AllFiles(const lake::Snapshot& snapshot) {
 }  // namespace
 
 LakeService::LakeService(storage::Database* database, storage::LakeStores stores,
-                         lake::LakeCatalog* lakes, ingest::StreamRouter* router,
+                         lake::LakeCatalog* lakes, const config::RouteSource* router,
                          Logger* logger)
     : database_(database),
       stores_(std::move(stores)),
@@ -42,7 +41,11 @@ void LakeService::Committed(const std::string& stream) {
   if (route.sink != config::Sink::kLake) return;
   auto table = lakes_->Table(route.lake);
   if (!table.ok()) return;
-  auto st = Publish(stream, route, *table, /*read_store=*/false);
+  // A write that found the table refused: its view says so from now on (one listing of
+  // the log confirms it has not moved on since).
+  const bool refused = !(*table)->refusal().ok();
+  auto st = Publish(stream, route, *table, /*read_store=*/refused);
+  if (refused && HasErrorKind(st, ErrorKind::kTableRefused)) return;  // logged when found
   if (!st.ok()) logger_->Warn("lake view not updated", {{"stream", stream}, {"error", st.message()}});
 }
 
@@ -231,15 +234,26 @@ arrow::Status LakeService::ReplaceView(const std::string& stream,
   return arrow::Status::OK();
 }
 
-bool LakeService::BehindItsTable(const Published& published, const std::string& url) {
-  // A write may have found what no poll has yet (a refusal, a newer commit): a read after
-  // that write's answer must not see less, however recent the last poll.
-  if (!published.lake || published.url != url || published.state == kStateRefused) {
+bool LakeService::BehindItsTable(Published& published, const std::string& url) {
+  // A write may have found what no poll has yet (a refusal, a newer commit), or a reload
+  // pointed the stream at another table: a read after that must not see less, however
+  // recent the last poll. Once for each such state: a refresh that failed is tried again
+  // after its back-off, not by every query.
+  std::string state;
+  if (published.url != url) {
+    state = "table " + url;
+  } else if (!published.lake || published.state == kStateRefused) {
     return false;
+  } else if (auto refusal = published.lake->refusal(); !refusal.ok()) {
+    state = "refused: " + refusal.message();
+  } else {
+    auto cached = published.lake->Cached();
+    if (!cached || cached->version <= published.version) return false;
+    state = "version " + std::to_string(cached->version);
   }
-  if (!published.lake->refusal().ok()) return true;
-  auto cached = published.lake->Cached();
-  return cached && cached->version > published.version;
+  if (published.chased == state) return false;
+  published.chased = std::move(state);
+  return true;
 }
 
 void LakeService::RefreshReferenced(const std::string& text) {
@@ -268,8 +282,7 @@ void LakeService::RefreshReferenced(const std::string& text) {
   const auto now = std::chrono::steady_clock::now();
   // Every lake stream of the routing (one not published yet included: its first query
   // makes its view).
-  for (const auto& [stream, entry] : router_->Snapshot()) {
-    const config::StreamConfig& route = entry.first;
+  for (const auto& [stream, route] : router_->Routes()) {
     if (route.sink != config::Sink::kLake || !mentions(route.target_table)) continue;
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = published_.find(stream);

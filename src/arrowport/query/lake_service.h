@@ -12,15 +12,13 @@
 
 #include "arrow/status.h"
 #include "arrowport/common/logger.h"
+#include "arrowport/config/config.h"
 #include "arrowport/lake/lake_catalog.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/files/lake_file_system.h"
 
 namespace arrowport::storage {
 class Database;
-}
-namespace arrowport::ingest {
-class StreamRouter;
 }
 
 namespace arrowport::query {
@@ -35,7 +33,7 @@ namespace arrowport::query {
 class LakeService {
  public:
   LakeService(storage::Database* database, storage::LakeStores stores,
-              lake::LakeCatalog* lakes, ingest::StreamRouter* router, Logger* logger);
+              lake::LakeCatalog* lakes, const config::RouteSource* routes, Logger* logger);
   ~LakeService();
 
   /// Publishes the stream's latest snapshot known to this process as its view (after a
@@ -98,11 +96,13 @@ class LakeService {
     std::chrono::steady_clock::time_point polled{};
     std::string state = kStateOk;
     arrow::Status refusal;  ///< in state kStateRefused
+    std::string chased;  ///< the table's state a read last refreshed for (BehindItsTable)
   };
   arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
-  // The view shows less than its table knows (the caller holds mutex_).
-  static bool BehindItsTable(const Published& published, const std::string& url);
+  // The view shows less than its table knows, a state not refreshed for yet (the caller
+  // holds mutex_).
+  static bool BehindItsTable(Published& published, const std::string& url);
   // The table is refused (`why`): its view fails every read with the reason. Returns `why`.
   // The caller holds the table's ReplacingLock.
   arrow::Status PublishRefusal(const std::string& stream,
@@ -131,7 +131,7 @@ class LakeService {
   storage::Database* const database_;
   storage::LakeStores stores_;
   lake::LakeCatalog* const lakes_;
-  ingest::StreamRouter* const router_;
+  const config::RouteSource* const router_;
   Logger* const logger_;
   // Guards published_, store_names_ and replacing_; held only to read or update them,
   // never across store I/O or DuckDB statements (scrapes and planning take it).

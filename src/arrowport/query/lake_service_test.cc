@@ -173,6 +173,7 @@ TEST_F(LakeServiceTest, ASmallTableIsOnePart) {
   ASSERT_EQ(Write({Batch(0, 30)}), 0);
   ASSERT_EQ(Write({Batch(30, 30)}), 1);
   ASSERT_TRUE(service_->Refresh("events").ok());
+  ASSERT_EQ(Figures().version, 1);  // published: the one part is the layout's, not nothing
   EXPECT_FALSE(service_->Layout("events").has_value());
 }
 

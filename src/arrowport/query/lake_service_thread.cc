@@ -1,7 +1,6 @@
 // LakeService's thread (lake_service.h: Start, Stop): lake views refreshed by polling
 // their stores, and the tables' upkeep rounds when due.
 #include "arrowport/common/status_detail.h"
-#include "arrowport/ingest/stream_router.h"
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/query/lake_service.h"
 
@@ -49,8 +48,7 @@ void LakeService::RunOnce(
     std::map<std::string, std::chrono::steady_clock::time_point>& upkept) {
   const auto now = std::chrono::steady_clock::now();
   bool any_lake = false;
-  for (const auto& [stream, entry] : router_->Snapshot()) {
-    const config::StreamConfig& route = entry.first;
+  for (const auto& [stream, route] : router_->Routes()) {
     if (route.sink != config::Sink::kLake) continue;
     // A shutdown starts no store work; the round's remaining streams wait for no one.
     if (stopping()) return;

@@ -28,13 +28,8 @@ TEST(PortCheck, APortInUseIsNamedWithTheFlagTheVariableAndTheKey) {
   EXPECT_NE(metrics.message().find("--metrics-port"), std::string::npos) << metrics.message();
 }
 
-TEST(PortCheck, AFreePortAndAnyPortPass) {
-  int free_port = 0;
-  {
-    HeldPort held;
-    free_port = held.port();
-  }  // closed: nothing listens there now (SO_REUSEADDR as the listeners bind)
-  EXPECT_TRUE(CheckPortFree("127.0.0.1", free_port, kFlightPortSetting).ok());
+TEST(PortCheck, AnyPortPasses) {
+  // (A port just freed is not asserted free: another test may take it meanwhile.)
   EXPECT_TRUE(CheckPortFree("127.0.0.1", 0, kFlightPortSetting).ok());
 }
 

@@ -2,6 +2,7 @@
 // (real DuckDB, real listeners), looked at through what it wired (no network client).
 #include "arrowport/server/server.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -39,6 +40,9 @@ using arrowport::test_support::HeldPort;
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Server::Start blocks SIGINT, SIGTERM and SIGHUP on this thread (its signal thread
+    // takes them): given back at the end, so later tests and what they fork get them.
+    ::pthread_sigmask(SIG_SETMASK, nullptr, &signals_);
     dir_ = fs::path(::testing::TempDir()) /
            ("arrowport_server_test_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -48,7 +52,10 @@ class ServerTest : public ::testing::Test {
     overrides_.flight_port = 0;
     overrides_.http_port = 0;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    ::pthread_sigmask(SIG_SETMASK, &signals_, nullptr);
+  }
 
   // The config file (the streams' routing), written afresh.
   std::string WriteConfig(const std::string& yaml) {
@@ -68,6 +75,7 @@ class ServerTest : public ::testing::Test {
 
   fs::path dir_;
   config::Overrides overrides_;
+  sigset_t signals_;
 };
 
 TEST_F(ServerTest, StartsOnFreePortsAndItsReadyLineNamesThem) {
