@@ -15,7 +15,7 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 namespace {
 

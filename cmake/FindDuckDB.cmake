@@ -12,9 +12,9 @@ if(DuckDB_FOUND AND NOT TARGET DuckDB::duckdb)
 endif()
 mark_as_advanced(DuckDB_INCLUDE_DIR DuckDB_LIBRARY)
 
-# The library version the build was made against: storage/direct_append.cc uses DuckDB's
-# C++ internals, which may change in a patch release without breaking the build, so the
-# server compares this with duckdb_library_version() at start.
+# The library version the build was made against: storage/database/direct_append.cc uses
+# DuckDB's C++ internals, which may change in a patch release without breaking the build,
+# so the server compares this with duckdb_library_version() at start.
 if(DuckDB_FOUND AND NOT DuckDB_VERSION_STRING)
   file(WRITE "${CMAKE_BINARY_DIR}/duckdb_version_probe.c"
     "#include <duckdb.h>\n#include <stdio.h>\nint main(void){printf(\"%s\", duckdb_library_version());return 0;}\n")

@@ -1,5 +1,5 @@
 // A reproduction against DuckDB alone (no Arrowport code, plain SQL through DuckDB's C++
-// API) of the corruption that src/arrowport/storage/table_gates.h works around.
+// API) of the corruption that src/arrowport/storage/core/table_gates.h works around.
 //
 // Writers of one table, each on its own connection, in transactions: every tenth
 // transaction of a writer (its first included) adds a column of its own (BEGIN; ALTER

@@ -1,6 +1,7 @@
 """docs/architecture.md against the tree (issue 37): every source file under src/ has its
-line there and every file named there exists; and the layering rules that hold today, by a
-grep of the includes. Fast: reads files only, starts no server."""
+line there and every file named there exists; the layering rules that hold today, by a
+grep of the includes (storage's libraries among themselves too); and every .cc on a CMake
+list. Fast: reads files only, starts no server."""
 import re
 
 from conftest import REPO
@@ -76,10 +77,10 @@ def test_the_doc_check_finds_a_missing_and_a_stale_file():
     assert "- `connection.{h,cc}`:" in text
     doctored = text.replace("- `connection.{h,cc}`:", "- `gone_away.{h,cc}`:")
     problems = doc_mismatches(doctored, source_files())
-    assert "not in docs/architecture.md: src/arrowport/storage/connection.h" in problems
-    assert "not in docs/architecture.md: src/arrowport/storage/connection.cc" in problems
+    assert "not in docs/architecture.md: src/arrowport/storage/database/connection.h" in problems
+    assert "not in docs/architecture.md: src/arrowport/storage/database/connection.cc" in problems
     assert ("in docs/architecture.md but not in the tree: "
-            "src/arrowport/storage/gone_away.cc") in problems
+            "src/arrowport/storage/database/gone_away.cc") in problems
     # A new file in the tree that nobody described.
     assert doc_mismatches(text, source_files() | {"src/arrowport/query/new_part.cc"}) == [
         "not in docs/architecture.md: src/arrowport/query/new_part.cc"]
@@ -130,9 +131,162 @@ def test_duckdb_headers_only_in_storage_and_the_bench_ceilings():
                 users.add(relative)
                 if not allowed.match(relative):
                     outside.append(relative)
-    assert "src/arrowport/storage/connection.cc" in users  # the grep sees DuckDB's includes
+    # The grep sees DuckDB's includes.
+    assert "src/arrowport/storage/database/connection.cc" in users
     assert "src/arrowport/bench/duckdb_ceilings.cc" in users
     assert not outside, f"DuckDB's headers are storage's alone: {sorted(outside)}"
+
+
+# storage/'s libraries (src/arrowport/storage/CMakeLists.txt), each including only itself
+# and the ones before it. Unit tests are left out: they link everything (a sandbox test
+# needs a Database).
+STORAGE_ORDER = ["memory", "core", "files", "sandbox", "results", "database", "catalog"]
+STORAGE = SRC / "arrowport" / "storage"
+
+
+def storage_sources():
+    return [p for p in STORAGE.rglob("*")
+            if p.suffix in (".cc", ".h") and not p.name.endswith("_test.cc")]
+
+
+def storage_library(relative):
+    """'database' for 'database/connection.h' (relative to storage/); None elsewhere."""
+    parts = relative.split("/")
+    return parts[0] if len(parts) > 1 and parts[0] in STORAGE_ORDER else None
+
+
+def storage_upward_includes(files):
+    """(file, included) pairs where a storage file includes a header of a later library,
+    or a storage file or header sits outside the stated libraries. `files` maps a path
+    relative to storage/ to the storage/ headers it includes (relative to storage/)."""
+    problems = []
+    for path, included in sorted(files.items()):
+        library = storage_library(path)
+        if library is None:
+            problems.append((path, "(in no storage library)"))
+            continue
+        for header in included:
+            target = storage_library(header)
+            if target is None or STORAGE_ORDER.index(target) > STORAGE_ORDER.index(library):
+                problems.append((path, header))
+    return problems
+
+
+def storage_includes():
+    prefix = "arrowport/storage/"
+    return {str(p.relative_to(STORAGE)): [n[len(prefix):] for n in includes(p)
+                                          if n.startswith(prefix)]
+            for p in storage_sources()}
+
+
+def test_storage_libraries_include_each_other_only_downward():
+    found = storage_includes()
+    assert sum(len(v) for v in found.values()) > 100  # the grep sees storage's includes
+    problems = storage_upward_includes(found)
+    assert not problems, "storage includes up its order " + str(STORAGE_ORDER) + ": " + \
+        ", ".join(f"{path} -> {header}" for path, header in problems)
+    # The check can fail: the sandbox calling back into a Connection, a file left at the top.
+    doctored = dict(found)
+    doctored["sandbox/statement_guard.cc"] = found["sandbox/statement_guard.cc"] + [
+        "database/connection.h"]
+    doctored["stray.cc"] = []
+    assert storage_upward_includes(doctored) == [
+        ("sandbox/statement_guard.cc", "database/connection.h"),
+        ("stray.cc", "(in no storage library)")]
+
+
+def unit_of(relative):
+    """A file's unit: its stem, a `x_impl.h`/`x_internal.h` counted with `x`."""
+    return re.sub(r"_(impl|internal)$", "", relative.rsplit(".", 1)[0])
+
+
+def include_knots(files):
+    """Groups of units (x.h with x.cc) that include each other, directly or round a
+    circle: the strongly connected components of more than one unit."""
+    graph = {}
+    for path, included in files.items():
+        graph.setdefault(unit_of(path), set()).update(
+            unit_of(h) for h in included if unit_of(h) != unit_of(path))
+    order, low, stack, on_stack, knots = {}, {}, [], set(), []
+
+    def visit(node):  # Tarjan's algorithm
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph.get(node, ()):
+            if other not in order:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], order[other])
+        if low[node] == order[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                knots.append(sorted(component))
+
+    for node in list(graph):
+        if node not in order:
+            visit(node)
+    return knots
+
+
+def test_no_include_knot_inside_storage():
+    found = storage_includes()
+    assert not include_knots(found)
+    # The knots issue 37 found: connection <-> result_batch_reader, and a longer one.
+    doctored = dict(found)
+    doctored["results/result_batch_reader.h"] = found["results/result_batch_reader.h"] + [
+        "database/connection.h"]
+    doctored["results/result_batch_reader.cc"] = found["results/result_batch_reader.cc"]
+    assert any({"database/connection", "results/result_batch_reader"} <= set(knot)
+               for knot in include_knots(doctored))
+
+
+# Every .cc under src/arrowport is on the list of its folder's CMakeLists.txt (nothing is
+# globbed: a file on no list would silently not build).
+LISTED = re.compile(r"\b(?:arrowport_sources\s*\(|arrowport_unit_tests\s*\(|"
+                    r"add_library\s*\(\s*\w+\s+OBJECT\b)([^)]*)\)")
+
+
+def cmake_listed_sources():
+    listed = []
+    for cmake in (SRC / "arrowport").rglob("CMakeLists.txt"):
+        text = re.sub(r"#[^\n]*", "", cmake.read_text())
+        for block in LISTED.findall(text):
+            listed += [str((cmake.parent / name).relative_to(REPO)) for name in block.split()]
+    return listed
+
+
+def unlisted_sources(tree, listed):
+    problems = [f"on no CMake list (it would not build): {path}"
+                for path in sorted(tree - set(listed))]
+    problems += [f"on a CMake list but not in the tree: {path}"
+                 for path in sorted(set(listed) - tree)]
+    problems += [f"on two CMake lists: {path}" for path in sorted(
+        {p for p in listed if listed.count(p) > 1})]
+    return problems
+
+
+def test_every_source_is_on_a_cmake_list():
+    tree = {str(p.relative_to(REPO)) for p in (SRC / "arrowport").rglob("*.cc")}
+    listed = cmake_listed_sources()
+    assert len(listed) > 300  # the parse found the lists
+    problems = unlisted_sources(tree, listed)
+    assert not problems, "\n".join(problems)
+    top = (REPO / "CMakeLists.txt").read_text()
+    assert "src/main.cc" in top and "src/bench_main.cc" in top
+    assert not re.search(r"file\s*\(\s*GLOB", re.sub(r"#[^\n]*", "", top))
+    # The check can fail: a new file nobody listed, a listed file gone.
+    assert unlisted_sources(tree | {"src/arrowport/query/new_part.cc"}, listed) == [
+        "on no CMake list (it would not build): src/arrowport/query/new_part.cc"]
+    assert unlisted_sources(tree, listed + ["src/arrowport/query/gone.cc"]) == [
+        "on a CMake list but not in the tree: src/arrowport/query/gone.cc"]
 
 
 def folder_edges():

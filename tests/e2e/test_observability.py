@@ -15,7 +15,7 @@ import pyarrow.ipc as ipc
 import pytest
 import requests
 
-from conftest import RunningServer, run_cli
+from conftest import SANITIZED, RunningServer, run_cli
 from metrics_util import parse, scrape, series, start_tool, tool, total
 from test_auth import hash_password
 from test_flight_sql_ingest_targets import begin, end, raw_ingest
@@ -153,6 +153,22 @@ def test_promtool_accepts_the_exposition(server):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == b"" and checked.stderr.strip() == b""
 
+
+
+def test_the_memory_guard_says_whether_it_replaces_operator_new(server):
+    # The memory guard's global operator new (storage/memory/allocation_guard_new.cc) is
+    # linked into the server deliberately; a sanitizer build keeps the sanitizer's own.
+    # Which one runs is logged once at start and exported, so a build that lost the
+    # override (it used to ride along in a static library) says so.
+    body = requests.get(f"{server.http}/metrics").text
+    assert "# HELP arrowport_memory_guard_new_override " in body
+    assert "# TYPE arrowport_memory_guard_new_override gauge" in body
+    assert total(parse(body), "arrowport_memory_guard_new_override") == (0 if SANITIZED else 1)
+    assert server.logged("memory guard"), server.stderr()[-3000:]
+    line = next(l for l in server.stderr().splitlines() if "memory guard" in l)
+    state = "inactive" if SANITIZED else "active"
+    assert f"operator_new_override={state}" in line, line
+    assert sum("memory guard" in l for l in server.stderr().splitlines()) == 1
 
 @pytest.fixture(scope="module")
 def admin_hash():

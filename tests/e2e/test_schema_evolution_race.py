@@ -191,7 +191,7 @@ def test_duckdb_alone_corrupts_a_table_altered_beside_appends_and_the_holds_prev
     """The root cause, without Arrowport: DuckDB 2.0.0 corrupts a table whose ALTER TABLE
     ADD COLUMN transaction overlaps transactions appending to it with plain SQL (the
     program's header says how). When the first half fails after a DuckDB upgrade, DuckDB
-    fixed it, and storage/table_gates.h may be revisited. The second half is the
+    fixed it, and storage/core/table_gates.h may be revisited. The second half is the
     discipline the server keeps (Connection::Hold): nothing lost, nothing refused."""
     code, output = run_duckdb_alone(tmp_path, writers=8, seconds=60, mode=0)
     # DuckDB's failure shows as the table invalidated or rows lost (exit 1, named), or as

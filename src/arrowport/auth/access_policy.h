@@ -17,8 +17,8 @@ class AccessPolicy {
                                    const std::string& what);
 
   /// Reading table/view `table` by name: any role, within the user's `tables` list. (SQL
-  /// that reads is open to every role: the SQL sandbox, storage/statement_guard.h, holds
-  /// a table-limited user to its tables.)
+  /// that reads is open to every role: the SQL sandbox,
+  /// storage/sandbox/statement_guard.h, holds a table-limited user to its tables.)
   static arrow::Status ReadTable(const Principal* principal, const std::string& table);
 
   /// Ingesting into `stream` (writer), optionally to an explicit target `table`: the

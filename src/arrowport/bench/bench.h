@@ -40,7 +40,7 @@ struct ThroughputFigure {
 /// bench_concurrency.cc); RunBench runs those `options` ask for.
 /// DuckDB's own fastest paths for one table, DuckDB alone (bench_ceilings): measured
 /// before anything of ours opened a database in this process, so that no allocation
-/// guard of the server's is installed yet (storage/allocation_guard.h).
+/// guard of the server's is installed yet (storage/memory/allocation_guard.h).
 struct DuckDBAlone {
   double ingest = 0;      ///< CTAS from the Arrow stream + CHECKPOINT, file database
   double ingest_mem = 0;  ///< the same into an in-memory database

@@ -233,7 +233,8 @@ std::map<std::string, Scenario> LakeScenarios(const LakeRun& run) {
   const bool s3 = run.peers->minio != nullptr;
   std::map<std::string, Scenario> scenarios;
   // DuckDB alone, though in this process: the servers' allocation accounting
-  // (storage/allocation_guard.h) is installed by now, an atomic add per DuckDB allocation.
+  // (storage/memory/allocation_guard.h) is installed by now, an atomic add per DuckDB
+  // allocation.
   scenarios["copy"] = {"ceiling: DuckDB COPY TO Parquet (zstd), local disk, in process", rows,
                        [&run](int r) -> arrow::Result<double> {
                          ARROW_ASSIGN_OR_RAISE(auto duckdb, DuckDBOnly::Open(":memory:", 0));

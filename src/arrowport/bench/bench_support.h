@@ -17,7 +17,7 @@
 #include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/server/server.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::bench {
 

@@ -118,7 +118,7 @@ struct Config {
     /// accept. 0 = no cap.
     int64_t max_connections_per_address = 256;
     /// What DuckDB may allocate outside its buffer pool, all queries together; 0 = half
-    /// of duckdb.memory_limit, 256 MiB..4 GiB (storage/allocation_guard.h).
+    /// of duckdb.memory_limit, 256 MiB..4 GiB (storage/memory/allocation_guard.h).
     int64_t max_query_memory = 0;
     /// The server-wide budget of every call's buffers (bodies, decoded batches, held
     /// statements, result queues, planning); 0 = derived from RAM (see server.cc).

@@ -6,7 +6,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/status_detail.h"
-#include "arrowport/storage/type_mapping.h"
+#include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
 

@@ -8,7 +8,7 @@
 #include "arrow/type_fwd.h"
 #include "arrowport/config/config.h"
 #include "arrowport/ingest/ingest_request.h"
-#include "arrowport/storage/column_info.h"
+#include "arrowport/storage/core/column_info.h"
 
 namespace arrowport::ingest {
 

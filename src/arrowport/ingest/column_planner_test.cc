@@ -4,8 +4,8 @@
 
 #include "arrow/api.h"
 #include "arrowport/ingest/ingest_pipeline.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/type_mapping.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
 

@@ -5,7 +5,7 @@
 #include "arrowport/ingest/validating_reader.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::ingest {
 

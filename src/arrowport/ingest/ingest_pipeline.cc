@@ -21,10 +21,10 @@
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/session_connection.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/table_name.h"
-#include "arrowport/storage/shared_connection.h"
-#include "arrowport/storage/type_mapping.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/core/table_name.h"
+#include "arrowport/storage/database/shared_connection.h"
+#include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
 

@@ -12,8 +12,8 @@
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_budget.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/request_log.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/catalog/request_log.h"
 
 namespace arrowport::storage {
 class ConnectionLease;

@@ -4,7 +4,7 @@
 
 #include "arrow/api.h"
 #include "arrowport/ingest/stream_router.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::ingest {
 

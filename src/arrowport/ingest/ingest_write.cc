@@ -9,8 +9,8 @@
 #include "arrowport/ingest/transaction_writer.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/lake/lake_catalog.h"
-#include "arrowport/storage/shared_connection.h"
-#include "arrowport/storage/type_mapping.h"
+#include "arrowport/storage/database/shared_connection.h"
+#include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
 

@@ -6,10 +6,10 @@
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/shared_connection.h"
-#include "arrowport/storage/request_log.h"
-#include "arrowport/storage/table_writer.h"
+#include "arrowport/storage/database/connection.h"
+#include "arrowport/storage/database/shared_connection.h"
+#include "arrowport/storage/catalog/request_log.h"
+#include "arrowport/storage/catalog/table_writer.h"
 
 namespace arrowport::ingest {
 

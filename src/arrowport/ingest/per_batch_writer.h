@@ -9,8 +9,8 @@
 #include "arrow/type_fwd.h"
 #include "arrowport/ingest/column_planner.h"
 #include "arrowport/ingest/ingest_result.h"
-#include "arrowport/storage/column_info.h"
-#include "arrowport/storage/request_log.h"
+#include "arrowport/storage/core/column_info.h"
+#include "arrowport/storage/catalog/request_log.h"
 
 namespace arrowport::ingest {
 

@@ -6,7 +6,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
-#include "arrowport/storage/column_info.h"
+#include "arrowport/storage/core/column_info.h"
 
 namespace arrowport::ingest {
 

@@ -4,7 +4,7 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
-#include "arrowport/storage/connection.h"
+#include "arrowport/storage/database/connection.h"
 
 namespace arrowport::ingest {
 

@@ -1,7 +1,7 @@
 #include "arrowport/ingest/table_cache.h"
 
 #include "arrowport/ingest/column_planner.h"
-#include "arrowport/storage/connection.h"
+#include "arrowport/storage/database/connection.h"
 
 namespace arrowport::ingest {
 

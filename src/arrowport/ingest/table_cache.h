@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "arrowport/storage/column_info.h"
-#include "arrowport/storage/table_name.h"
+#include "arrowport/storage/core/column_info.h"
+#include "arrowport/storage/core/table_name.h"
 
 namespace arrowport::storage {
 class Connection;

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::ingest {
 

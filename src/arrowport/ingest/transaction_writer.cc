@@ -6,9 +6,9 @@
 #include "arrowport/ingest/batch_coalescer.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/shared_connection.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/connection.h"
+#include "arrowport/storage/database/shared_connection.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::ingest {
 

@@ -12,10 +12,10 @@
 #include "arrowport/ingest/column_planner.h"
 #include "arrowport/ingest/ingest_request.h"
 #include "arrowport/ingest/ingest_result.h"
-#include "arrowport/storage/column_info.h"
-#include "arrowport/storage/request_log.h"
-#include "arrowport/storage/table_gates.h"
-#include "arrowport/storage/table_name.h"
+#include "arrowport/storage/core/column_info.h"
+#include "arrowport/storage/catalog/request_log.h"
+#include "arrowport/storage/core/table_gates.h"
+#include "arrowport/storage/core/table_name.h"
 
 namespace arrowport::storage {
 class Connection;

@@ -1,7 +1,7 @@
 #include "arrowport/query/catalog_reads.h"
 
 #include "arrowport/query/session_connection.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/storage/database/shared_connection.h"
 
 namespace arrowport::query {
 

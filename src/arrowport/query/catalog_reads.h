@@ -7,7 +7,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
-#include "arrowport/storage/catalog_queries.h"  // the row types: plain data
+#include "arrowport/storage/catalog/catalog_queries.h"  // the row types: plain data
 
 namespace arrowport::query {
 

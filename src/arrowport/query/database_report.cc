@@ -1,7 +1,7 @@
 #include "arrowport/query/database_report.h"
 
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/storage_health.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/storage_health.h"
 
 namespace arrowport::query {
 

@@ -10,7 +10,7 @@
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/query/lake_view_sql.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 
 namespace arrowport::query {

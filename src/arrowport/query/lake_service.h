@@ -15,7 +15,7 @@
 #include "arrowport/config/config.h"
 #include "arrowport/lake/lake_catalog.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/storage/lake_file_system.h"
+#include "arrowport/storage/files/lake_file_system.h"
 
 namespace arrowport::storage {
 class Database;

@@ -11,8 +11,8 @@
 #include "arrow/api.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/stream_router.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/connection.h"
+#include "arrowport/storage/database/database.h"
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::query {

@@ -7,7 +7,7 @@
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
 #include "arrowport/lake/delta_log.h"
-#include "arrowport/storage/lake_file_system.h"
+#include "arrowport/storage/files/lake_file_system.h"
 
 namespace arrowport::query {
 

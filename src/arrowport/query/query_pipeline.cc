@@ -13,8 +13,8 @@
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/relation_sql.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/catalog/relation_sql.h"
 
 namespace arrowport::query {
 

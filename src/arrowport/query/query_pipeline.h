@@ -12,7 +12,7 @@
 #include <functional>
 
 #include "arrowport/common/call_context.h"
-#include "arrowport/storage/column_info.h"  // TableInfo: plain data
+#include "arrowport/storage/core/column_info.h"  // TableInfo: plain data
 
 namespace arrowport::metrics {
 class ServerMetrics;
@@ -125,7 +125,8 @@ class QueryPipeline {
 
   /// Starts the query; rows are produced as the reader is pulled. Cancelling
   /// `call.cancellation` interrupts it, before or after the first row. The SQL sandbox
-  /// (storage/statement_guard.h) judges it for `call.principal` (none: anonymous admin).
+  /// (storage/sandbox/statement_guard.h) judges it for `call.principal` (none: anonymous
+  /// admin).
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request,
                                                                    const CallContext& call = {});
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "arrow/api.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::query {
 

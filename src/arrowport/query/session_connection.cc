@@ -1,8 +1,8 @@
 #include "arrowport/query/session_connection.h"
 
 #include "arrowport/common/call_cancellation.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/storage/database/connection.h"
+#include "arrowport/storage/database/shared_connection.h"
 
 namespace arrowport::query {
 

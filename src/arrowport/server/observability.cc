@@ -183,6 +183,11 @@ void Server::Impl::AddDuckDBMetrics(metrics::Registry* registry) {
                       {{"budget"},
                        static_cast<double>(storage::Database::allocation_budget_bytes())}};
                 });
+  r.AddCallback("arrowport_memory_guard_new_override",
+                "1 when the memory guard's global operator new runs in this binary "
+                "(DuckDB's large news and planning threads capped); 0 in a sanitizer build",
+                MetricType::kGauge, {},
+                [this] { return One(operator_new_guarded ? 1.0 : 0.0); });
 }
 
 // What calls hold: request memory, connections, Flight SQL statements and transactions.

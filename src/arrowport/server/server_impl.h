@@ -34,8 +34,8 @@
 #include "arrowport/server/descriptor_limit.h"
 #include "arrowport/server/server.h"
 #include "arrowport/server/status_report.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/database_stats.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/database_stats.h"
 
 namespace arrowport::server {
 
@@ -46,6 +46,8 @@ struct Server::Impl {
   DescriptorLimit descriptors;
   /// limits.max_request_memory: every call's buffers draw from it.
   std::shared_ptr<MemoryBudget> request_memory;
+  /// The memory guard's operator new runs in this binary (probed once at start).
+  bool operator_new_guarded = false;
   // Flight SQL sessions: cookies, and the statements and transactions they hold open.
   std::shared_ptr<flight::sql::SessionStore> sql_cookies;
   std::unique_ptr<flight::sql::SessionRegistry> sql_sessions;

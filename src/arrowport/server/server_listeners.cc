@@ -14,7 +14,7 @@
 #include "arrowport/server/lake_health.h"
 #include "arrowport/server/port_check.h"
 #include "arrowport/server/server_impl.h"
-#include "arrowport/storage/storage_health.h"
+#include "arrowport/storage/database/storage_health.h"
 
 namespace arrowport::server {
 

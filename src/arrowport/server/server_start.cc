@@ -7,8 +7,8 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/server/server_impl.h"
-#include "arrowport/storage/memory_limit.h"
-#include "arrowport/storage/relation_sql.h"
+#include "arrowport/storage/memory/memory_limit.h"
+#include "arrowport/storage/database/database_sql.h"
 
 namespace arrowport::server {
 
@@ -83,6 +83,18 @@ arrow::Status Server::Impl::OpenDatabase() {
                {"late_materialization", config.duckdb_late_materialization ? "on" : "off"},
                {"min_free_mib", std::to_string(config.storage_min_free_mb)},
                {"max_request_memory_mib", std::to_string(request_memory->capacity() >> 20)}});
+  // What the memory guard covers in this binary, said once: a sanitizer build keeps the
+  // sanitizer's operator new, and then only DuckDB's allocators are capped.
+  operator_new_guarded = storage::Database::operator_new_guarded();
+  if (operator_new_guarded) {
+    logger.Info("memory guard", {{"operator_new_override", "active"},
+                                 {"covers", "DuckDB's allocators, its large operator new "
+                                            "calls, planning threads"}});
+  } else {
+    logger.Warn("memory guard", {{"operator_new_override", "inactive"},
+                                 {"covers", "DuckDB's allocators only (a sanitizer build "
+                                            "keeps its own operator new)"}});
+  }
   if (!database->direct_append_enabled()) {
     logger.Warn("DuckDB library differs from the one Arrowport was built against: "
                 "small appends use DuckDB's public appender (slower, same results)",

@@ -14,9 +14,9 @@
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/metrics/process_metrics.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/storage/column_info.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/storage_health.h"
+#include "arrowport/storage/core/column_info.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/storage_health.h"
 
 namespace arrowport::server {
 

@@ -14,7 +14,7 @@
 #include "arrow/result.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/lake/upkeep_health.h"
-#include "arrowport/storage/database_stats.h"
+#include "arrowport/storage/database/database_stats.h"
 
 namespace arrowport {
 namespace ingest {

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "arrowport/ingest/stream_router.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
+#include "arrowport/storage/database/connection.h"
+#include "arrowport/storage/database/database.h"
 
 namespace arrowport::server {
 namespace {

@@ -11,9 +11,9 @@
 #include "arrow/api.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
-#include "arrowport/storage/connection.h"
-#include "arrowport/storage/database.h"
-#include "arrowport/storage/shared_connection.h"
+#include "arrowport/storage/database/connection.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/shared_connection.h"
 
 namespace arrowport::query::testing {
 

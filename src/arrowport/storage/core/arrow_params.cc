@@ -1,0 +1,118 @@
+#include "arrowport/storage/core/arrow_params.h"
+
+#include <string>
+
+#include "arrow/array.h"
+#include "arrow/scalar.h"
+#include "arrow/type.h"
+#include "arrow/util/checked_cast.h"
+#include "arrowport/storage/core/duckdb_handle.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+using ValueHandle = Handle<duckdb_value, &duckdb_destroy_value>;
+using arrow::internal::checked_cast;
+
+int64_t ToMicros(int64_t value, arrow::TimeUnit::type unit) {
+  switch (unit) {
+    case arrow::TimeUnit::SECOND: return value * 1000000;
+    case arrow::TimeUnit::MILLI: return value * 1000;
+    case arrow::TimeUnit::MICRO: return value;
+    case arrow::TimeUnit::NANO: return value / 1000;
+  }
+  return value;
+}
+
+template <typename ArrayType>
+std::string_view StringAt(const arrow::Array& column, int64_t row) {
+  return checked_cast<const ArrayType&>(column).GetView(row);
+}
+
+arrow::Result<duckdb_value> MakeValue(const arrow::Array& column, int64_t row) {
+  if (column.IsNull(row)) return duckdb_create_null_value();
+  switch (column.type_id()) {
+    case arrow::Type::BOOL:
+      return duckdb_create_bool(checked_cast<const arrow::BooleanArray&>(column).Value(row));
+    case arrow::Type::INT8:
+      return duckdb_create_int64(checked_cast<const arrow::Int8Array&>(column).Value(row));
+    case arrow::Type::INT16:
+      return duckdb_create_int64(checked_cast<const arrow::Int16Array&>(column).Value(row));
+    case arrow::Type::INT32:
+      return duckdb_create_int32(checked_cast<const arrow::Int32Array&>(column).Value(row));
+    case arrow::Type::INT64:
+      return duckdb_create_int64(checked_cast<const arrow::Int64Array&>(column).Value(row));
+    case arrow::Type::UINT8:
+      return duckdb_create_int64(checked_cast<const arrow::UInt8Array&>(column).Value(row));
+    case arrow::Type::UINT16:
+      return duckdb_create_int64(checked_cast<const arrow::UInt16Array&>(column).Value(row));
+    case arrow::Type::UINT32:
+      return duckdb_create_int64(checked_cast<const arrow::UInt32Array&>(column).Value(row));
+    case arrow::Type::UINT64:
+      return duckdb_create_uint64(checked_cast<const arrow::UInt64Array&>(column).Value(row));
+    case arrow::Type::FLOAT:
+      return duckdb_create_float(checked_cast<const arrow::FloatArray&>(column).Value(row));
+    case arrow::Type::DOUBLE:
+      return duckdb_create_double(checked_cast<const arrow::DoubleArray&>(column).Value(row));
+    case arrow::Type::STRING: {
+      auto v = StringAt<arrow::StringArray>(column, row);
+      return duckdb_create_varchar_length(v.data(), v.size());
+    }
+    case arrow::Type::LARGE_STRING: {
+      auto v = StringAt<arrow::LargeStringArray>(column, row);
+      return duckdb_create_varchar_length(v.data(), v.size());
+    }
+    case arrow::Type::STRING_VIEW: {
+      auto v = StringAt<arrow::StringViewArray>(column, row);
+      return duckdb_create_varchar_length(v.data(), v.size());
+    }
+    case arrow::Type::BINARY: {
+      auto v = StringAt<arrow::BinaryArray>(column, row);
+      return duckdb_create_blob(reinterpret_cast<const uint8_t*>(v.data()), v.size());
+    }
+    case arrow::Type::LARGE_BINARY: {
+      auto v = StringAt<arrow::LargeBinaryArray>(column, row);
+      return duckdb_create_blob(reinterpret_cast<const uint8_t*>(v.data()), v.size());
+    }
+    case arrow::Type::DATE32:
+      return duckdb_create_date(
+          duckdb_date{checked_cast<const arrow::Date32Array&>(column).Value(row)});
+    case arrow::Type::DATE64:
+      return duckdb_create_date(duckdb_date{static_cast<int32_t>(
+          checked_cast<const arrow::Date64Array&>(column).Value(row) / 86400000)});
+    case arrow::Type::TIMESTAMP: {
+      const auto& type = checked_cast<const arrow::TimestampType&>(*column.type());
+      duckdb_timestamp ts{
+          ToMicros(checked_cast<const arrow::TimestampArray&>(column).Value(row), type.unit())};
+      return type.timezone().empty() ? duckdb_create_timestamp(ts)
+                                     : duckdb_create_timestamp_tz(ts);
+    }
+    case arrow::Type::DICTIONARY: {
+      const auto& dict = checked_cast<const arrow::DictionaryArray&>(column);
+      return MakeValue(*dict.dictionary(), dict.GetValueIndex(row));
+    }
+    default: {
+      // Decimals, times, intervals, nested values: their text form, which DuckDB casts
+      // to the parameter's type.
+      ARROW_ASSIGN_OR_RAISE(auto scalar, column.GetScalar(row));
+      const std::string text = scalar->ToString();
+      return duckdb_create_varchar_length(text.data(), text.size());
+    }
+  }
+}
+
+}  // namespace
+
+arrow::Status BindArrowValue(duckdb_prepared_statement prepared, idx_t index,
+                             const arrow::Array& column, int64_t row) {
+  ARROW_ASSIGN_OR_RAISE(auto raw, MakeValue(column, row));
+  ValueHandle value(raw);
+  if (duckdb_bind_value(prepared, index, value.get()) == DuckDBError) {
+    return arrow::Status::Invalid("cannot bind a ", column.type()->ToString(),
+                                  " value to parameter ", index);
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::storage

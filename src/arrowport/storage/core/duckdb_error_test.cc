@@ -1,0 +1,120 @@
+#include "arrowport/storage/core/duckdb_error.h"
+
+#include <duckdb.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "arrowport/common/principal.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/storage/database/database.h"
+
+namespace arrowport::storage {
+
+// "already exists" reached clients as NOT_FOUND (KeyError), the code of what is missing.
+TEST(TranslateDuckDBErrorTest, WhatAlreadyExistsIsAlreadyExistsNotMissing) {
+  for (const char* exists : {"Catalog Error: Table with name \"t\" already exists!",
+                             "Catalog Error: Schema with name s already exists!",
+                             "Catalog Error: View with name v already exists"}) {
+    EXPECT_TRUE(TranslateDuckDBError(DUCKDB_ERROR_CATALOG, exists).IsAlreadyExists()) << exists;
+  }
+  // Missing stays KeyError, whatever a quoted name says.
+  for (const char* missing :
+       {"Catalog Error: Table with name t does not exist!",
+        "Catalog Error: Table with name \"x already exists\" does not exist!"}) {
+    EXPECT_TRUE(TranslateDuckDBError(DUCKDB_ERROR_CATALOG, missing).IsKeyError()) << missing;
+  }
+}
+
+TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
+  // Found by a hostile run: told "retryable conflict", a client retried at once in vain.
+  auto memory = TranslateDuckDBError(
+      DUCKDB_ERROR_TRANSACTION,
+      "TransactionContext Error: Failed to commit: could not allocate block of size 91.5 MiB");
+  EXPECT_TRUE(HasErrorKind(memory, ErrorKind::kResourceExhausted)) << memory;
+  auto conflict = TranslateDuckDBError(
+      DUCKDB_ERROR_TRANSACTION, "TransactionContext Error: Catalog write-write conflict");
+  EXPECT_TRUE(HasErrorKind(conflict, ErrorKind::kRetryableConflict)) << conflict;
+}
+
+// A commit that failed on the database's files (the WAL in a directory the server may not
+// write: a hostile run's message; a full disk) fails every retry alike: it is the
+// server's failure, never a conflict to retry (clients retried forever).
+TEST(TranslateDuckDBErrorTest, ACommitThatFailedOnTheDatabaseFilesIsTheServersFailure) {
+  for (const char* cause :
+       {"Cannot open file \"/d/x.duckdb.wal\": Permission denied",
+        "Could not fsync file \"/d/x.duckdb.wal\": Input/output error",
+        "Could not read file \"/d/x.duckdb\": Input/output error",
+        "Could not flush file handle to disk!", "Could not truncate file \"/d/x.duckdb.wal\"",
+        "Could not seek to location 12 for file \"/d/x.duckdb\"",
+        "Failed to create directory \"/d/x.duckdb.tmp\": Permission denied"}) {
+    auto failed = TranslateDuckDBError(
+        DUCKDB_ERROR_TRANSACTION, std::string("TransactionContext Error: Failed to commit: ") + cause);
+    EXPECT_TRUE(failed.IsIOError()) << failed;
+    EXPECT_EQ(GetErrorKind(failed), nullptr) << failed;
+    EXPECT_NE(failed.message().find("cannot use its database files"), std::string::npos)
+        << failed;
+  }
+  // Conflicts stay retryable, whatever text quoted from data or SQL they hold, and so does
+  // a failure that clears by itself.
+  for (const char* conflict :
+       {"TransactionContext Error: Catalog write-write conflict on \"Failed to commit: Cannot "
+        "open file\"",
+        "TransactionContext Error: Failed to commit: PRIMARY KEY or UNIQUE constraint "
+        "violation: Duplicate key \"request_id: Cannot open file\"",
+        "TransactionContext Error: Failed to commit: write-write conflict on key \"Could not "
+        "write\"",
+        // Out of descriptors (a hostile run): the next request succeeded.
+        "TransactionContext Error: Failed to commit: Cannot open file \"/d/x.duckdb.wal\": "
+        "Too many open files"}) {
+    auto retryable = TranslateDuckDBError(DUCKDB_ERROR_TRANSACTION, conflict);
+    EXPECT_TRUE(HasErrorKind(retryable, ErrorKind::kRetryableConflict)) << retryable;
+  }
+}
+
+// A full disk met by DuckDB, in a commit, a write of its files or as the cause of an
+// invalidated database, is the typed disk-full kind (Flight RESOURCE_EXHAUSTED, HTTP 507),
+// not an internal error; the same words quoted from data in another error are not.
+TEST(TranslateDuckDBErrorTest, AFullDiskIsTheDiskFullKind) {
+  const std::pair<int, const char*> full[] = {
+      {DUCKDB_ERROR_TRANSACTION,
+       "TransactionContext Error: Failed to commit: Could not write file "
+       "\"/d/x.duckdb.wal\": No space left on device"},
+      {DUCKDB_ERROR_IO, "IO Error: Could not write file \"/d/x.duckdb\": No space left on device"},
+      {DUCKDB_ERROR_FATAL,
+       "FATAL Error: Failed: database has been invalidated because of a previous fatal error. "
+       "Original error: \"Could not write file \"/d/x.duckdb\": Disk quota exceeded\""},
+      {-1, "IO Error: Could not truncate file \"/d/x.duckdb.wal\": No space left on device"}};
+  for (const auto& [type, message] : full) {
+    auto st = TranslateDuckDBError(type, message);
+    EXPECT_TRUE(HasErrorKind(st, ErrorKind::kDiskFull)) << st;
+    EXPECT_NE(st.message().find("disk full"), std::string::npos) << st;
+  }
+  auto quoted = TranslateDuckDBError(
+      DUCKDB_ERROR_CONSTRAINT, "Constraint Error: Duplicate key \"k: No space left on device\"");
+  EXPECT_FALSE(HasErrorKind(quoted, ErrorKind::kDiskFull)) << quoted;
+  EXPECT_TRUE(quoted.IsInvalid()) << quoted;
+}
+
+TEST(CommittedDespiteErrorTest, OnlyDuckDBsOwnWordsCount) {
+  constexpr const char* kDurable =
+      "Transaction COMMIT succeeded and is durable, but the autocheckpoint failed.";
+  EXPECT_TRUE(CommittedDespiteError(std::string("FATAL Error: ") + kDurable + " Reopen ..."));
+  EXPECT_TRUE(CommittedDespiteError(kDurable));
+  // Text from SQL or from data quotes the words, it does not open with them.
+  EXPECT_FALSE(CommittedDespiteError(std::string("Constraint Error: Duplicate key \"id: ") +
+                                     kDurable));
+  EXPECT_FALSE(CommittedDespiteError(std::string("Constraint Error: Duplicate key \"") +
+                                     kDurable));
+  // A client's SQL is never taken for committed, whatever error it raises.
+  DatabaseOptions options;
+  options.path = ":memory:";
+  auto db = Database::Open(options).ValueOrDie();
+  auto conn = db->Connect().ValueOrDie();
+  Principal admin;
+  admin.user = "ada";
+  admin.role = Role::kAdmin;
+  EXPECT_FALSE(conn->ExecuteUpdate(std::string("SELECT error('") + kDurable + "')", admin).ok());
+}
+
+}  // namespace arrowport::storage

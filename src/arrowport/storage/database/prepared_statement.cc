@@ -1,0 +1,252 @@
+#include "arrowport/storage/memory/allocation_guard.h"
+#include "arrowport/storage/database/prepared_statement.h"
+
+#include <duckdb.h>
+
+#include <optional>
+
+#include "arrow/record_batch.h"
+#include "arrow/type.h"
+#include "arrowport/storage/core/arrow_params.h"
+#include "arrowport/storage/database/connection_impl.h"
+#include "arrowport/storage/core/duckdb_error.h"
+#include "arrowport/storage/core/duckdb_handle.h"
+#include "arrowport/storage/results/result_batch_reader.h"
+#include "arrowport/storage/results/statement_binding.h"
+#include "arrowport/storage/core/duckdb_internals.h"
+
+namespace arrowport::storage {
+
+struct PreparedStatement::Impl {
+  duckdb_connection conn = nullptr;
+  PreparedHandle prepared;
+  std::vector<HeldTable> held;  // what it writes, held while it runs (Connection::Hold)
+};
+
+namespace {
+
+// DuckDB reports the statement type; DDL and DML return no rows to a client even though
+// DuckDB answers them with a "Count" column. DML with RETURNING does return rows. While a
+// parameter's type is unknown (`INSERT INTO t SELECT ?`) DuckDB reports one untyped
+// column whatever the statement returns: its parse tells whether it has RETURNING.
+bool ReturnsRows(duckdb_connection conn, duckdb_prepared_statement prepared,
+                 const std::string& sql) {
+  const idx_t columns = duckdb_prepared_statement_column_count(prepared);
+  if (columns == 0) return false;
+  switch (duckdb_prepared_statement_type(prepared)) {
+    case DUCKDB_STATEMENT_TYPE_SELECT:
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN:
+    case DUCKDB_STATEMENT_TYPE_PRAGMA:
+    case DUCKDB_STATEMENT_TYPE_CALL:
+    case DUCKDB_STATEMENT_TYPE_RELATION:
+    case DUCKDB_STATEMENT_TYPE_EXECUTE:
+    case DUCKDB_STATEMENT_TYPE_EXTENSION:
+    case DUCKDB_STATEMENT_TYPE_LOGICAL_PLAN:
+      return true;
+    case DUCKDB_STATEMENT_TYPE_INSERT:
+    case DUCKDB_STATEMENT_TYPE_UPDATE:
+    case DUCKDB_STATEMENT_TYPE_DELETE:
+    case DUCKDB_STATEMENT_TYPE_MERGE_INTO: {
+      LogicalTypeHandle type(duckdb_prepared_statement_column_logical_type(prepared, 0));
+      if (type.get() == nullptr || duckdb_get_type_id(type.get()) == DUCKDB_TYPE_INVALID) {
+        return HasReturning(conn, sql).ValueOr(true);
+      }
+      const char* name = duckdb_prepared_statement_column_name(prepared, 0);
+      const bool returning = name != nullptr && std::string(name) != "Count";
+      if (name) duckdb_free(const_cast<char*>(name));
+      return returning;
+    }
+    default:
+      return false;
+  }
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> ResultSchema(duckdb_connection conn,
+                                                           duckdb_prepared_statement p,
+                                                           bool* unresolved) {
+  const idx_t n = duckdb_prepared_statement_column_count(p);
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  for (idx_t i = 0; i < n; ++i) {
+    types.emplace_back(duckdb_prepared_statement_column_logical_type(p, i));
+    const char* name = duckdb_prepared_statement_column_name(p, i);
+    names.emplace_back(name ? name : "");
+    if (name) duckdb_free(const_cast<char*>(name));
+  }
+  ArrowOptionsHandle options;
+  duckdb_connection_get_arrow_options(conn, options.out());
+  auto schema = ArrowSchemaOf(options.get(), types, names);
+  if (schema.ok()) return schema;
+  // A column whose type depends on a parameter (`SELECT $1`) has none until it runs:
+  // declared utf8 here; the result stream carries the real type.
+  *unresolved = true;
+  arrow::FieldVector fields;
+  for (size_t i = 0; i < types.size(); ++i) {
+    std::vector<LogicalTypeHandle> one;
+    one.push_back(std::move(types[i]));
+    auto single = ArrowSchemaOf(options.get(), one, {names[i]});
+    fields.push_back(single.ok() && (*single)->num_fields() == 1
+                         ? (*single)->field(0)
+                         : arrow::field(names[i], arrow::utf8()));
+  }
+  return arrow::schema(std::move(fields));
+}
+
+// Parameter types as DuckDB inferred them; a parameter whose type DuckDB leaves open
+// (`SELECT $1`) is declared utf8, which every client can bind and DuckDB casts.
+arrow::Result<std::shared_ptr<arrow::Schema>> ParameterSchema(duckdb_connection conn,
+                                                              duckdb_prepared_statement p) {
+  const idx_t n = duckdb_nparams(p);
+  ArrowOptionsHandle options;
+  duckdb_connection_get_arrow_options(conn, options.out());
+  arrow::FieldVector fields;
+  for (idx_t i = 1; i <= n; ++i) {
+    const char* raw_name = duckdb_parameter_name(p, i);
+    std::string name = raw_name ? std::string("$") + raw_name : "$" + std::to_string(i);
+    if (raw_name) duckdb_free(const_cast<char*>(raw_name));
+    std::shared_ptr<arrow::DataType> type = arrow::utf8();
+    LogicalTypeHandle logical(duckdb_param_logical_type(p, i));
+    if (logical.get() != nullptr) {
+      const auto id = duckdb_get_type_id(logical.get());
+      if (id != DUCKDB_TYPE_INVALID && id != DUCKDB_TYPE_ANY && id != DUCKDB_TYPE_SQLNULL) {
+        std::vector<LogicalTypeHandle> one;
+        one.push_back(std::move(logical));
+        auto schema = ArrowSchemaOf(options.get(), one, {name});
+        if (schema.ok() && (*schema)->num_fields() == 1) type = (*schema)->field(0)->type();
+      }
+    }
+    fields.push_back(arrow::field(name, type));
+  }
+  return arrow::schema(std::move(fields));
+}
+
+}  // namespace
+
+PreparedStatement::PreparedStatement(std::shared_ptr<SharedConnection> connection,
+                                     std::string sql, std::unique_ptr<Impl> impl)
+    : connection_(std::move(connection)), sql_(std::move(sql)), impl_(std::move(impl)) {}
+
+PreparedStatement::~PreparedStatement() {
+  impl_.reset();  // the statement goes before the connection it was prepared on
+}
+
+arrow::Status PreparedStatement::CheckLease(const ConnectionLease& lease) const {
+  if (lease.shared() != connection_) {
+    return arrow::Status::Invalid("internal: a prepared statement used under another "
+                                  "connection's lease");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
+    ConnectionLease& lease, const std::string& sql, const Principal* principal) {
+  auto impl = std::make_unique<Impl>();
+  Connection& connection = lease.connection();
+  impl->conn = connection.impl_->conn.get();
+  ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared, false,
+                                                nullptr, &impl->held));
+  auto p = impl->prepared.get();
+  const bool rows = ReturnsRows(impl->conn, p, sql);
+  std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
+  bool unresolved = false;
+  if (rows) {
+    ARROW_ASSIGN_OR_RAISE(dataset, ResultSchema(impl->conn, p, &unresolved));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto params, ParameterSchema(impl->conn, p));
+  std::shared_ptr<PreparedStatement> out(
+      new PreparedStatement(lease.shared(), sql, std::move(impl)));
+  out->returns_rows_ = rows;
+  out->read_only_ = duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_SELECT;
+  out->result_types_unresolved_ = unresolved;
+  out->dataset_schema_ = std::move(dataset);
+  out->parameter_schema_ = std::move(params);
+  return out;
+}
+
+int PreparedStatement::num_parameters() const { return parameter_schema_->num_fields(); }
+
+arrow::Status PreparedStatement::Bind(ConnectionLease& lease,
+                                      const arrow::RecordBatch& parameters, int64_t row) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  if (parameters.num_columns() != num_parameters()) {
+    return arrow::Status::Invalid("the statement has ", num_parameters(),
+                                  " parameter(s) but the parameter batch has ",
+                                  parameters.num_columns(), " column(s)");
+  }
+  if (row < 0 || row >= parameters.num_rows()) {
+    return arrow::Status::IndexError("parameter row ", row, " out of range");
+  }
+  for (int i = 0; i < parameters.num_columns(); ++i) {
+    auto st = BindArrowValue(impl_->prepared.get(), i + 1, *parameters.column(i), row);
+    if (!st.ok()) {
+      return st.WithMessage("parameter ", i + 1, " ('", parameters.schema()->field(i)->name(),
+                            "'): ", st.message(), " (the statement expects ",
+                            parameter_schema_->field(i)->type()->ToString(), ")");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status PreparedStatement::ClearBindings(ConnectionLease& lease) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  duckdb_clear_bindings(impl_->prepared.get());
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> PreparedStatement::ResultSchemaWithBindings(
+    ConnectionLease& lease) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  std::vector<LogicalTypeHandle> types;
+  std::vector<std::string> names;
+  ARROW_RETURN_NOT_OK(
+      BoundResultColumns(impl_->conn, impl_->prepared.get(), sql_, &types, &names));
+  ArrowOptionsHandle options;
+  duckdb_connection_get_arrow_options(impl_->conn, options.out());
+  return ArrowSchemaOf(options.get(), types, names);
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Query(
+    std::shared_ptr<PreparedStatement> self, ConnectionLease& lease,
+    const QueryOptions& query_options) {
+  ARROW_RETURN_NOT_OK(self->CheckLease(lease));
+  QueryOptions options = query_options;
+  options.result_memory = lease->impl_->request_memory;
+  options.in_open_transaction = lease->in_transaction();
+  options.parallel_conversion = lease->impl_->direct_append;
+  duckdb_connection conn = self->impl_->conn;
+  duckdb_prepared_statement prepared = self->impl_->prepared.get();
+  // The reader keeps the statement, then the tables it writes held until it has ended
+  // (outside a transaction; inside one the transaction keeps them).
+  struct Owned {
+    std::vector<TablePass> passes;
+    std::shared_ptr<PreparedStatement> statement;
+  };
+  auto owned = std::make_shared<Owned>();
+  ARROW_ASSIGN_OR_RAISE(owned->passes,
+                        lease->HoldAll(self->impl_->held, options.cancellation));
+  owned->statement = std::move(self);
+  return StartPrepared(conn, prepared, std::move(owned), options);
+}
+
+arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
+    ConnectionLease& lease, const std::shared_ptr<CallCancellation>& cancel) {
+  ARROW_RETURN_NOT_OK(CheckLease(lease));
+  CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
+  if (cancel && cancel->cancelled()) return cancel->reason();
+  ARROW_ASSIGN_OR_RAISE(auto passes, lease->HoldAll(impl_->held, cancel));
+  ResultHandle result;
+  // Outside a transaction a data-changing statement commits as it ends; inside one its
+  // allocations may be refused like any other (the transaction then rolls back).
+  std::optional<AllocationGuard::CommitScope> committing;
+  if (!lease.in_transaction()) committing.emplace();
+  if (duckdb_execute_prepared(impl_->prepared.get(), result.out()) == DuckDBError) {
+    auto error = ResultError(result.ptr());  // a client's SQL: its text proves nothing
+    if (!error.ok()) {
+      if (cancel && cancel->cancelled()) return cancel->reason();
+      return error;
+    }
+  }
+  return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
+}
+
+}  // namespace arrowport::storage

@@ -1,0 +1,123 @@
+#include "arrowport/storage/database/prepared_statement.h"
+
+#include <gtest/gtest.h>
+
+#include "arrow/api.h"
+#include "arrowport/common/principal.h"
+#include "arrowport/storage/catalog/catalog_queries.h"
+#include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/shared_connection.h"
+
+namespace arrowport::storage {
+namespace {
+
+class PreparedStatementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DatabaseOptions options;
+    options.path = ":memory:";
+    db_ = Database::Open(options).ValueOrDie();
+    lease_ = ConnectionLease::Own(db_->Connect().ValueOrDie());
+    conn_ = &lease_.connection();
+    ASSERT_TRUE(conn_->Execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR, "
+                               "seen TIMESTAMP)").ok());
+  }
+  std::unique_ptr<Database> db_;
+  ConnectionLease lease_;
+  Connection* conn_ = nullptr;
+};
+
+std::shared_ptr<arrow::RecordBatch> Params(std::vector<int32_t> ids,
+                                           std::vector<std::string> names) {
+  arrow::Int32Builder id_builder;
+  arrow::StringBuilder name_builder;
+  EXPECT_TRUE(id_builder.AppendValues(ids).ok());
+  EXPECT_TRUE(name_builder.AppendValues(names).ok());
+  auto schema = arrow::schema({arrow::field("a", arrow::int32()),
+                               arrow::field("b", arrow::utf8())});
+  return arrow::RecordBatch::Make(schema, static_cast<int64_t>(ids.size()),
+                                  {id_builder.Finish().ValueOrDie(),
+                                   name_builder.Finish().ValueOrDie()});
+}
+
+TEST_F(PreparedStatementTest, QuerySchemasWithoutRunning) {
+  auto statement =
+      PreparedStatement::Make(lease_, "SELECT id, name FROM t WHERE id = $1").ValueOrDie();
+  EXPECT_TRUE(statement->returns_rows());
+  EXPECT_EQ(statement->dataset_schema()->num_fields(), 2);
+  EXPECT_EQ(statement->dataset_schema()->field(0)->type()->id(), arrow::Type::INT32);
+  ASSERT_EQ(statement->num_parameters(), 1);
+  EXPECT_EQ(statement->parameter_schema()->field(0)->type()->id(), arrow::Type::INT32);
+}
+
+TEST_F(PreparedStatementTest, DdlAndDmlHaveAnEmptyDatasetSchema) {
+  for (const char* sql : {"INSERT INTO t VALUES ($1, $2, NULL)", "CREATE TABLE u (x INT)",
+                          "DELETE FROM t", "UPDATE t SET name = 'x'"}) {
+    auto statement = PreparedStatement::Make(lease_, sql).ValueOrDie();
+    EXPECT_FALSE(statement->returns_rows()) << sql;
+    EXPECT_EQ(statement->dataset_schema()->num_fields(), 0) << sql;
+  }
+  auto returning =
+      PreparedStatement::Make(lease_, "INSERT INTO t VALUES (9, 'z', NULL) RETURNING id")
+          .ValueOrDie();
+  EXPECT_TRUE(returning->returns_rows());
+}
+
+TEST_F(PreparedStatementTest, BindsArrowRowsAndRunsOncePerRow) {
+  auto insert =
+      PreparedStatement::Make(lease_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
+  auto params = Params({1, 2, 3}, {"a", "b", "c"});
+  int64_t changed = 0;
+  for (int64_t row = 0; row < params->num_rows(); ++row) {
+    ASSERT_TRUE(insert->Bind(lease_, *params, row).ok());
+    changed += insert->ExecuteUpdate(lease_, nullptr).ValueOrDie();
+  }
+  EXPECT_EQ(changed, 3);
+  auto query = PreparedStatement::Make(lease_, "SELECT name FROM t WHERE id = $1").ValueOrDie();
+  ASSERT_TRUE(query->Bind(lease_, *Params({2}, {"ignored"})->SelectColumns({0}).ValueOrDie(), 0).ok());
+  auto table = PreparedStatement::Query(query, lease_, {}).ValueOrDie()->ToTable().ValueOrDie();
+  ASSERT_EQ(table->num_rows(), 1);
+  EXPECT_EQ(table->column(0)->GetScalar(0).ValueOrDie()->ToString(), "b");
+}
+
+TEST_F(PreparedStatementTest, ParameterCountMismatchAndSyntaxErrorsAreInvalid) {
+  auto insert =
+      PreparedStatement::Make(lease_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
+  auto one_column = Params({1}, {"a"})->SelectColumns({0}).ValueOrDie();
+  EXPECT_TRUE(insert->Bind(lease_, *one_column, 0).IsInvalid());
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "SELEC 1").status().IsInvalid());
+}
+
+TEST_F(PreparedStatementTest, CatalogQueriesSeeTablesAndKeys) {
+  CatalogQueries catalog(conn_);
+  auto tables = catalog.Relations({}).ValueOrDie();
+  ASSERT_EQ(tables.size(), 1u);
+  EXPECT_EQ(tables[0].name, "t");
+  EXPECT_EQ(tables[0].type, "TABLE");
+  CatalogFilter views;
+  views.table_types = {"VIEW"};
+  EXPECT_TRUE(catalog.Relations(views).ValueOrDie().empty());
+  auto keys = catalog.PrimaryKeys(std::nullopt, std::nullopt, "t").ValueOrDie();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].column, "id");
+  EXPECT_EQ(keys[0].sequence, 1);
+  EXPECT_EQ(catalog.RelationSchema(tables[0]).ValueOrDie()->num_fields(), 3);
+}
+
+TEST_F(PreparedStatementTest, ClientTransactionControlIsRefusedByStatementType) {
+  // A client's statement is judged by the SQL sandbox, which refuses DuckDB's
+  // TRANSACTION statement type for every role.
+  Principal admin;
+  admin.user = "admin";
+  admin.role = Role::kAdmin;
+  for (const char* sql : {"BEGIN", "commit", "ROLLBACK", "BEGIN TRANSACTION"}) {
+    auto refused = PreparedStatement::Make(lease_, sql, &admin).status();
+    EXPECT_TRUE(refused.IsInvalid()) << sql;
+    EXPECT_NE(refused.message().find("transaction control"), std::string::npos) << sql;
+  }
+  // Text that merely mentions a transaction keyword is not transaction control.
+  EXPECT_TRUE(PreparedStatement::Make(lease_, "SELECT 'COMMIT' AS begin", &admin).ok());
+}
+
+}  // namespace
+}  // namespace arrowport::storage

@@ -1,0 +1,51 @@
+#include "arrowport/storage/results/result_pieces.h"
+
+#include <algorithm>
+
+#include "arrow/util/byte_size.h"
+
+namespace arrowport::storage {
+
+arrow::Result<ResultPieces::Piece> ResultPieces::Next() {
+  if (put_back_) {
+    Piece piece = std::move(*put_back_);
+    put_back_.reset();
+    return piece;
+  }
+  if (wide_ != nullptr) return NextSlice();
+  ARROW_ASSIGN_OR_RAISE(auto batch, source_->Next());
+  if (batch == nullptr) return Piece{};
+  ARROW_ASSIGN_OR_RAISE(const int64_t bytes, arrow::util::ReferencedBufferSize(*batch));
+  if (bytes <= max_bytes_ || batch->num_rows() <= 1) {
+    return Piece{std::move(batch), bytes};
+  }
+  // Rows spread evenly over as many slices as the bytes need (no short last slice).
+  const int64_t rows = batch->num_rows();
+  const int64_t slices = std::min(rows, (bytes + max_bytes_ - 1) / max_bytes_);
+  slice_rows_ = (rows + slices - 1) / slices;
+  wide_ = std::move(batch);
+  wide_bytes_ = bytes;
+  wide_offset_ = 0;
+  return NextSlice();
+}
+
+arrow::Result<ResultPieces::Piece> ResultPieces::NextSlice() {
+  int64_t rows = std::min(slice_rows_, wide_->num_rows() - wide_offset_);
+  auto slice = wide_->Slice(wide_offset_, rows);
+  ARROW_ASSIGN_OR_RAISE(int64_t bytes, arrow::util::ReferencedBufferSize(*slice));
+  // Values of uneven sizes: halved until it fits (or is one row), each step O(columns).
+  while (bytes > max_bytes_ && rows > 1) {
+    rows = (rows + 1) / 2;
+    slice = wide_->Slice(wide_offset_, rows);
+    ARROW_ASSIGN_OR_RAISE(bytes, arrow::util::ReferencedBufferSize(*slice));
+  }
+  Piece piece{std::move(slice), bytes, wide_bytes_, wide_offset_ == 0, false};
+  wide_offset_ += rows;
+  if (wide_offset_ >= wide_->num_rows()) {
+    piece.last_slice = true;
+    wide_ = nullptr;
+  }
+  return piece;
+}
+
+}  // namespace arrowport::storage
