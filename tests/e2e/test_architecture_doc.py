@@ -330,3 +330,56 @@ def test_no_two_folders_include_each_other():
     assert ("query", "storage") in edges  # the walk sees includes between folders
     assert cycles({("a", "b"), ("b", "c"), ("c", "a")}) == {("a", "b", "c")}
     assert cycles(edges) == set(), sorted(edges)
+
+
+MAX_FILE_LINES = 450
+MAX_FUNCTION_LINES = 80
+DEFINITION_START = re.compile(r"(namespace|class|struct|enum|union|extern)\b")
+
+
+def long_functions(text, limit=MAX_FUNCTION_LINES):
+    """(first line, lines) of each definition at namespace level longer than `limit`: from
+    its signature (the lines above its `{` back to a blank, a comment or a `;`/`}`/`{` line)
+    to the `}` that starts a line. The style starts both at column 0 (clang-format), so no
+    parse is needed; class bodies and namespaces are not functions."""
+    lines, found, start = text.split("\n"), [], None
+    for i, line in enumerate(lines):
+        if start is None:
+            if not line.rstrip().endswith("{"):
+                continue
+            first = i
+            while first > 0 and lines[first - 1].strip() \
+                    and not lines[first - 1].rstrip().endswith((";", "}", "{")) \
+                    and not lines[first - 1].lstrip().startswith("//"):
+                first -= 1
+            head = lines[first]
+            if (head and not head[0].isspace() and not head.startswith("}")
+                    and not DEFINITION_START.match(head) and "=" not in head.split("(")[0]):
+                start = first
+        elif line.startswith("}"):
+            if i - start + 1 > limit:
+                found.append((start + 1, i - start + 1))
+            start = None
+    return found
+
+
+def test_no_source_file_or_function_too_long_outside_tests():
+    # issue 37: no source file over 450 lines, no function over 80, tests aside.
+    production = [p for p in SRC.rglob("*") if p.suffix in (".cc", ".h")
+                  and not p.name.endswith("_test.cc") and "test_support" not in p.parts]
+    problems = []
+    for path in sorted(production):
+        text = path.read_text(errors="replace")
+        count = text.count("\n")
+        if count > MAX_FILE_LINES:
+            problems.append(f"{path.relative_to(REPO)}: {count} lines")
+        problems += [f"{path.relative_to(REPO)}:{line}: a function of {size} lines"
+                     for line, size in long_functions(text)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_function_length_check_finds_a_long_function():
+    body = "\n".join(f"  x += {i};" for i in range(MAX_FUNCTION_LINES))
+    text = (f"namespace a {{\n\n// why\narrow::Status Long(int x,\n                   int y) {{\n"
+            f"{body}\n}}\n\nint Short() {{\n  return 1;\n}}\n\n}}  // namespace a\n")
+    assert long_functions(text) == [(4, MAX_FUNCTION_LINES + 3)]

@@ -13,6 +13,24 @@
 #include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
+namespace {
+
+// The names a request writes to are identifiers the server will quote, and a temporary
+// table lives only on a connection that outlives the request (a client's session).
+arrow::Status CheckTarget(const IngestRequest& request, const storage::TableName& target,
+                          const storage::ConnectionLease* connection) {
+  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
+  ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
+  ARROW_RETURN_NOT_OK(ValidateName("schema", target.schema));
+  if (target.temporary && (connection == nullptr || target.schema != "main")) {
+    return arrow::Status::Invalid(
+        connection == nullptr ? "a temporary table needs a connection that outlives the request"
+                              : "a temporary table has no schema but main");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
 
 storage::TableName IngestPipeline::TargetOf(const IngestRequest& request, const config::StreamConfig& route) {
   return storage::TableName(request.schema.empty() ? "main" : request.schema,
@@ -28,14 +46,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
                                     storage::ConnectionLease* connection,
                                     metrics::IngestMeter* meter, IngestResult* result) {
   const storage::TableName target = TargetOf(request, route);
-  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
-  ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
-  ARROW_RETURN_NOT_OK(ValidateName("schema", target.schema));
-  if (target.temporary && (connection == nullptr || target.schema != "main")) {
-    return arrow::Status::Invalid(
-        connection == nullptr ? "a temporary table needs a connection that outlives the request"
-                              : "a temporary table has no schema but main");
-  }
+  ARROW_RETURN_NOT_OK(CheckTarget(request, target, connection));
   // A lake stream's rows go to its Delta table, unless the request names another table.
   if (route.sink == config::Sink::kLake &&
       (request.table.empty() || request.table == route.target_table) && !target.temporary) {
