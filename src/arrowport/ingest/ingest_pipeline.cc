@@ -21,6 +21,7 @@
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/session_connection.h"
+#include "arrowport/storage/catalog/request_log.h"
 #include "arrowport/storage/database/database.h"
 #include "arrowport/storage/core/table_name.h"
 #include "arrowport/storage/database/shared_connection.h"
@@ -253,7 +254,10 @@ IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router
     : database_(database),
       router_(router),
       max_batch_bytes_(max_batch_bytes),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      request_log_(std::make_unique<storage::RequestLog>()) {}
+
+IngestPipeline::~IngestPipeline() = default;
 
 void IngestPipeline::EnableLakes(lake::LakeCatalog* lakes,
                                  std::function<void(const std::string&)> committed) {
@@ -265,7 +269,7 @@ arrow::Result<int64_t> IngestPipeline::RekeyRequestLog(
     const std::function<void(int64_t)>& on_progress) {
   ARROW_ASSIGN_OR_RAISE(auto connection, database_->Connect());
   auto lease = storage::ConnectionLease::Own(std::move(connection));
-  return request_log_.RekeyAtStart(&lease, on_progress);
+  return request_log_->RekeyAtStart(&lease, on_progress);
 }
 
 arrow::Result<IngestResult> IngestPipeline::Ingest(
@@ -277,7 +281,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     return arrow::Status::Invalid("internal: an ingest on an empty session lease");
   }
   storage::ConnectionLease* connection =
-      session != nullptr ? &session->storage_lease() : nullptr;
+      session != nullptr ? &session->storage_lease(query::StorageAccess{}) : nullptr;
   const config::StreamConfig route = router_->Route(request.stream);
   IngestResult result;
   result.stream = request.stream;
@@ -363,7 +367,7 @@ arrow::Result<bool> IngestPipeline::TargetExists(const IngestRequest& request,
   }
   if (connection != nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto columns,
-                          connection->storage_lease()->DescribeRelation(target));
+                          connection->storage_lease(query::StorageAccess{})->DescribeRelation(target));
     return columns.has_value();
   }
   ARROW_ASSIGN_OR_RAISE(auto own, database_->Connect());

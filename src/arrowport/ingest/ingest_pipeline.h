@@ -12,8 +12,6 @@
 #include "arrowport/ingest/ingest_result.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_budget.h"
-#include "arrowport/storage/database/database.h"
-#include "arrowport/storage/catalog/request_log.h"
 
 namespace arrowport::storage {
 class ConnectionLease;
@@ -28,6 +26,12 @@ class ServerMetrics;
 namespace arrowport::lake {
 class LakeCatalog;
 }
+
+namespace arrowport::storage {
+class ConnectionLease;
+class Database;
+class RequestLog;
+}  // namespace arrowport::storage
 
 namespace arrowport::ingest {
 
@@ -53,6 +57,7 @@ class IngestPipeline {
   IngestPipeline(storage::Database* database, StreamRouter* router,
                  int64_t max_batch_bytes = int64_t{256} << 20,
                  metrics::ServerMetrics* metrics = nullptr);
+  ~IngestPipeline();
 
   /// Streams with `sink: lake` write their tables in `lakes`; `committed(stream)` runs
   /// after each lake commit (the server refreshes the stream's view). Without it, such
@@ -138,7 +143,8 @@ class IngestPipeline {
   const int64_t max_batch_bytes_;
   WriteLimits write_limits_;
   metrics::ServerMetrics* const metrics_;  // null: not counted
-  storage::RequestLog request_log_;
+  // Behind a pointer: the protocols include this header, and storage's types stay out of it.
+  std::unique_ptr<storage::RequestLog> request_log_;
   TableCache cache_;
 };
 

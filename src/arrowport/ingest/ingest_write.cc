@@ -9,6 +9,7 @@
 #include "arrowport/ingest/transaction_writer.h"
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/lake/lake_catalog.h"
+#include "arrowport/storage/catalog/request_log.h"
 #include "arrowport/storage/database/shared_connection.h"
 #include "arrowport/storage/core/type_mapping.h"
 
@@ -92,7 +93,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   }
   if (!request.request_id.empty()) {
     ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-    ARROW_RETURN_NOT_OK(request_log_.Ensure(lease));
+    ARROW_RETURN_NOT_OK(request_log_->Ensure(lease));
   }
   // Declared after the connection: a table it holds is released before the connection
   // closes.

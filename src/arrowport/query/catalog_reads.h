@@ -7,7 +7,11 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
-#include "arrowport/storage/catalog/catalog_queries.h"  // the row types: plain data
+#include "arrowport/storage/catalog/catalog_rows.h"  // plain data
+
+namespace arrowport::storage {
+class Connection;
+}  // namespace arrowport::storage
 
 namespace arrowport::query {
 
@@ -26,34 +30,21 @@ class CatalogReads {
  public:
   explicit CatalogReads(SessionLease& lease);
 
-  arrow::Result<std::vector<std::string>> Catalogs() { return queries_.Catalogs(); }
-  arrow::Result<std::vector<SchemaRow>> Schemas(const CatalogFilter& filter) {
-    return queries_.Schemas(filter);
-  }
-  arrow::Result<std::vector<RelationRow>> Relations(const CatalogFilter& filter) {
-    return queries_.Relations(filter);
-  }
+  arrow::Result<std::vector<std::string>> Catalogs();
+  arrow::Result<std::vector<SchemaRow>> Schemas(const CatalogFilter& filter);
+  arrow::Result<std::vector<RelationRow>> Relations(const CatalogFilter& filter);
   /// The Arrow schema of a table or view, as a query of it would return.
-  arrow::Result<std::shared_ptr<arrow::Schema>> RelationSchema(
-      const RelationRow& relation) {
-    return queries_.RelationSchema(relation);
-  }
+  arrow::Result<std::shared_ptr<arrow::Schema>> RelationSchema(const RelationRow& relation);
   /// Columns of the relations `filter` selects (types ignored), in table order.
-  arrow::Result<std::vector<ColumnRow>> Columns(const CatalogFilter& filter) {
-    return queries_.Columns(filter);
-  }
+  arrow::Result<std::vector<ColumnRow>> Columns(const CatalogFilter& filter);
   arrow::Result<std::vector<KeyColumnRow>> PrimaryKeys(
       const std::optional<std::string>& catalog, const std::optional<std::string>& schema,
-      const std::string& table) {
-    return queries_.PrimaryKeys(catalog, schema, table);
-  }
+      const std::string& table);
   /// The relation types Relations() reports.
-  static std::vector<std::string> RelationTypes() {
-    return storage::CatalogQueries::RelationTypes();
-  }
+  static std::vector<std::string> RelationTypes();
 
  private:
-  storage::CatalogQueries queries_;
+  storage::Connection* connection_;  // the lease's
 };
 
 }  // namespace arrowport::query

@@ -25,7 +25,8 @@ arrow::Result<std::shared_ptr<PreparedQuery>> PreparedQuery::Make(
     SessionLease& lease, const std::string& sql, const Principal* principal) {
   ARROW_ASSIGN_OR_RAISE(
       auto statement,
-      storage::PreparedStatement::Make(lease.storage_lease(), sql, principal));
+      storage::PreparedStatement::Make(lease.storage_lease(StorageAccess{}), sql,
+                                       principal));
   return std::shared_ptr<PreparedQuery>(
       new PreparedQuery(lease.connection(), std::move(statement)));
 }
@@ -46,21 +47,21 @@ int PreparedQuery::num_parameters() const { return statement_->num_parameters();
 
 arrow::Status PreparedQuery::Bind(SessionLease& lease,
                                   const arrow::RecordBatch& parameters, int64_t row) {
-  return statement_->Bind(lease.storage_lease(), parameters, row);
+  return statement_->Bind(lease.storage_lease(StorageAccess{}), parameters, row);
 }
 
 arrow::Status PreparedQuery::ClearBindings(SessionLease& lease) {
-  return statement_->ClearBindings(lease.storage_lease());
+  return statement_->ClearBindings(lease.storage_lease(StorageAccess{}));
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> PreparedQuery::ResultSchemaWithBindings(
     SessionLease& lease) {
-  return statement_->ResultSchemaWithBindings(lease.storage_lease());
+  return statement_->ResultSchemaWithBindings(lease.storage_lease(StorageAccess{}));
 }
 
 arrow::Result<int64_t> PreparedQuery::ExecuteUpdate(
     SessionLease& lease, const std::shared_ptr<CallCancellation>& cancel) {
-  return statement_->ExecuteUpdate(lease.storage_lease(), cancel);
+  return statement_->ExecuteUpdate(lease.storage_lease(StorageAccess{}), cancel);
 }
 
 arrow::Status PreparedQuery::RequireBinding(const arrow::RecordBatch* params) const {
@@ -93,10 +94,12 @@ namespace {
 class ParameterRowsReader : public arrow::RecordBatchReader {
  public:
   static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Make(
-      std::shared_ptr<PreparedQuery> statement, std::shared_ptr<arrow::RecordBatch> params,
-      SessionLease lease, storage::QueryOptions options, std::shared_ptr<void> holder) {
-    auto reader = std::shared_ptr<ParameterRowsReader>(new ParameterRowsReader(
-        std::move(statement), std::move(params), std::move(lease), std::move(options)));
+      StorageAccess access, std::shared_ptr<PreparedQuery> statement,
+      std::shared_ptr<arrow::RecordBatch> params, SessionLease lease,
+      storage::QueryOptions options, std::shared_ptr<void> holder) {
+    auto reader = std::shared_ptr<ParameterRowsReader>(
+        new ParameterRowsReader(access, std::move(statement), std::move(params),
+                                std::move(lease), std::move(options)));
     reader->holder_ = std::move(holder);
     ARROW_RETURN_NOT_OK(reader->statement_->RequireBinding(reader->params_.get()));
     if (!reader->lease_.in_transaction() && reader->params_ &&
@@ -139,10 +142,11 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   }
 
  private:
-  ParameterRowsReader(std::shared_ptr<PreparedQuery> statement,
+  ParameterRowsReader(StorageAccess access, std::shared_ptr<PreparedQuery> statement,
                       std::shared_ptr<arrow::RecordBatch> params, SessionLease lease,
                       storage::QueryOptions options)
-      : lease_(std::move(lease)),
+      : access_(access),
+        lease_(std::move(lease)),
         statement_(std::move(statement)),
         options_(std::move(options)),
         params_(std::move(params)) {}
@@ -191,12 +195,13 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
     }
     ++row_;
     ARROW_ASSIGN_OR_RAISE(current_, storage::PreparedStatement::Query(
-                                        statement_->storage_statement(),
-                                        lease_.storage_lease(), options_));
+                                        statement_->storage_statement(access_),
+                                        lease_.storage_lease(access_), options_));
     return arrow::Status::OK();
   }
 
-  SessionLease lease_;  // declared first: outlives every result read under it
+  StorageAccess access_;  // given by the pipeline that made this reader
+  SessionLease lease_;  // declared before the results: outlives every result read under it
   std::shared_ptr<void> holder_;
   std::shared_ptr<PreparedQuery> statement_;
   storage::QueryOptions options_;
@@ -219,17 +224,16 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteO
     SessionLease lease, const std::string& sql, const CallContext& call,
     int64_t batch_rows) {
   if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
-  ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(lease.storage_lease(), sql,
-                                                         ClientPrincipal(call).get()));
+  storage::ConnectionLease& connection = lease.storage_lease(StorageAccess{});
+  ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(
+                                            connection, sql, ClientPrincipal(call).get()));
   storage::QueryOptions options;
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;
-  ARROW_ASSIGN_OR_RAISE(auto result, storage::PreparedStatement::Query(
-                                         statement, lease.storage_lease(), options));
+  ARROW_ASSIGN_OR_RAISE(auto result,
+                        storage::PreparedStatement::Query(statement, connection, options));
   // The reader takes the lease along until its last batch.
-  auto leased =
-      storage::MakeLeasedReader(std::move(result), std::move(lease.storage_lease()));
+  auto leased = storage::MakeLeasedReader(std::move(result), std::move(connection));
   return Metered(std::move(leased), call);
 }
 
@@ -242,9 +246,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteP
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;
   ARROW_ASSIGN_OR_RAISE(auto reader,
-                        ParameterRowsReader::Make(std::move(statement), std::move(params),
-                                                  std::move(lease), std::move(options),
-                                                  std::move(holder)));
+                        ParameterRowsReader::Make(StorageAccess{}, std::move(statement),
+                                                  std::move(params), std::move(lease),
+                                                  std::move(options), std::move(holder)));
   return Metered(std::move(reader), call);
 }
 

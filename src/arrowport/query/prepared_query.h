@@ -6,6 +6,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/query/session_connection.h"
 
 namespace arrowport {
 class CallCancellation;
@@ -76,7 +77,7 @@ class PreparedQuery {
   arrow::Status CheckParameters(const arrow::RecordBatch& params) const;
 
   /// The statement underneath, for the pipelines only.
-  const std::shared_ptr<storage::PreparedStatement>& storage_statement() const {
+  const std::shared_ptr<storage::PreparedStatement>& storage_statement(StorageAccess) const {
     return statement_;
   }
 

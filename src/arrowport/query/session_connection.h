@@ -18,7 +18,26 @@ class ConnectionLease;
 class SharedConnection;
 }  // namespace arrowport::storage
 
+namespace arrowport::ingest {
+class IngestPipeline;
+}  // namespace arrowport::ingest
+
 namespace arrowport::query {
+namespace testing {
+class SessionTestDatabase;
+}  // namespace testing
+
+/// \brief The key to the storage handles under a SessionLease or a PreparedQuery: only the
+/// pipelines (and the tests' database helper) can make one, so a protocol adapter holds
+/// those objects but cannot reach DuckDB through them.
+class StorageAccess {
+  StorageAccess() = default;
+  friend class QueryPipeline;
+  friend class PreparedQuery;
+  friend class CatalogReads;
+  friend class ingest::IngestPipeline;
+  friend class testing::SessionTestDatabase;
+};
 
 class SessionConnection;
 
@@ -65,7 +84,7 @@ class SessionLease {
   void Release();
 
   /// The storage lease underneath, for the pipelines (query/, ingest/) only.
-  storage::ConnectionLease& storage_lease() { return *lease_; }
+  storage::ConnectionLease& storage_lease(StorageAccess) { return *lease_; }
 
  private:
   friend class SessionConnection;

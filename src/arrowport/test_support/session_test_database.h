@@ -38,7 +38,7 @@ class SessionTestDatabase {
   }
   /// The server's own SQL under `lease`.
   static arrow::Status ExecuteOn(SessionLease& lease, const std::string& sql) {
-    return lease.storage_lease()->Execute(sql);
+    return lease.storage_lease(StorageAccess{})->Execute(sql);
   }
   /// The one integer `sql` returns.
   int64_t Count(const std::string& sql) {
