@@ -1,6 +1,6 @@
 #pragma once
 
-// Internal to storage (statement_walker.h's ReadsOf): the walker of a parse tree, whose
+// Internal to the sandbox (statement_walker.h's ReadsOf): the walker of a parse tree, whose
 // parts live in three files: statements and DDL (statement_walker.cc), query nodes and
 // CTE scopes (query_node_walker.cc), table references, calls and expressions
 // (table_ref_walker.cc). Includes DuckDB's C++ parser headers.
