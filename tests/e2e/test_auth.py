@@ -17,6 +17,8 @@ import pytest
 import requests
 
 from conftest import ARROWPORT, RunningServer, run_cli
+from flightsql_wire import any_message
+from rawflight import _field
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
 
@@ -486,6 +488,42 @@ def test_table_limited_user_sees_only_its_tables_in_flight_sql_metadata(auth_ser
                  for table in (schema["db_schema_tables"] or [])}
         assert {"people", "secret"} <= names, names
 
+
+
+def catalog_call(client, options, command, value=b""):
+    """A Flight SQL catalog command (GetDbSchemas, GetPrimaryKeys, ...) sent by hand."""
+    descriptor = flight.FlightDescriptor.for_command(any_message(command, value))
+    info = client.get_flight_info(descriptor, options=options)
+    return client.do_get(info.endpoints[0].ticket, options=options).read_all().to_pylist()
+
+
+def test_table_limited_user_sees_no_other_keys_schemas_or_the_request_log(auth_server):
+    """Found by a hostile client: GetPrimaryKeys had no access filter (a table-limited user
+    read the key columns of any table, the request log's included) and GetDbSchemas listed
+    every schema, while GetTables showed that user its own tables only."""
+    admin, options = flight_login(auth_server, "admin")
+    for sql in ("CREATE TABLE keyed_secret (sk BIGINT PRIMARY KEY, v VARCHAR)",
+                "CREATE SCHEMA IF NOT EXISTS other", "CREATE TABLE other.hidden (hk INT PRIMARY KEY)",
+                "CREATE TABLE IF NOT EXISTS keyed_people (pk INT PRIMARY KEY)"):
+        admin.do_get(ticket({"sql": sql}), options=options).read_all()
+    # A request id writes the request log (schema arrowport), which no catalog call shows.
+    put_with(admin, options, PEOPLE, {"stream": "keyed_log", "request_id": "key-test-1"})
+    def keys(client, call_options, table, schema=None):
+        value = (_field(2, schema.encode()) if schema else b"") + _field(3, table.encode())
+        return [r["column_name"] for r in
+                catalog_call(client, call_options, "CommandGetPrimaryKeys", value)]
+    narrow, narrow_options = flight_login(auth_server, "narrow")
+    for table, schema, column in (("keyed_secret", None, "sk"), ("hidden", "other", "hk")):
+        assert keys(admin, options, table, schema) == [column]  # there to be seen
+        assert keys(narrow, narrow_options, table, schema) == [], table
+    # The server's own state is no catalog's, whoever asks.
+    assert keys(admin, options, "requests", "arrowport") == []
+    assert keys(narrow, narrow_options, "requests", "arrowport") == []
+    schemas = {r["db_schema_name"] for r in catalog_call(narrow, narrow_options,
+                                                         "CommandGetDbSchemas")}
+    assert schemas == {"main"}, schemas
+    schemas = {r["db_schema_name"] for r in catalog_call(admin, options, "CommandGetDbSchemas")}
+    assert {"main", "other"} <= schemas and "arrowport" not in schemas, schemas
 
 def test_two_authorization_headers_are_refused(auth_server):
     """Found by the hardening review: with two Authorization headers the last one won

@@ -170,7 +170,9 @@ arrow::Result<std::vector<KeyColumnRow>> CatalogQueries::PrimaryKeys(
       "SELECT database_name, schema_name, table_name, constraint_name, "
       "unnest(constraint_column_names) AS column_name, "
       "unnest(generate_series(1, len(constraint_column_names))) AS key_sequence "
-      "FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'";
+      "FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+      "AND database_name NOT IN " + std::string(kHiddenCatalogs) +
+      " AND schema_name <> " + kHiddenSchema;
   std::vector<std::string> params;
   AddCondition(&sql, &params, "table_name", "=", table);
   if (catalog) AddCondition(&sql, &params, "database_name", "=", *catalog);

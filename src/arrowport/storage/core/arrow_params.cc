@@ -15,19 +15,74 @@ namespace {
 using ValueHandle = Handle<duckdb_value, &duckdb_destroy_value>;
 using arrow::internal::checked_cast;
 
-int64_t ToMicros(int64_t value, arrow::TimeUnit::type unit) {
+// DuckDB keeps timestamps and intervals in microseconds. A value whose microseconds do
+// not fit 64 bits is refused: multiplied as it was, it wrapped into another millennium.
+arrow::Result<int64_t> ToMicros(int64_t value, arrow::TimeUnit::type unit) {
+  int64_t factor = 1;
   switch (unit) {
-    case arrow::TimeUnit::SECOND: return value * 1000000;
-    case arrow::TimeUnit::MILLI: return value * 1000;
+    case arrow::TimeUnit::SECOND: factor = 1000000; break;
+    case arrow::TimeUnit::MILLI: factor = 1000; break;
     case arrow::TimeUnit::MICRO: return value;
     case arrow::TimeUnit::NANO: return value / 1000;
   }
-  return value;
+  int64_t micros = 0;
+  if (__builtin_mul_overflow(value, factor, &micros)) {
+    return arrow::Status::Invalid("the parameter value ", value, " ",
+                                  arrow::internal::ToString(unit),
+                                  " is out of range for a timestamp or interval");
+  }
+  return micros;
 }
 
 template <typename ArrayType>
 std::string_view StringAt(const arrow::Array& column, int64_t row) {
   return checked_cast<const ArrayType&>(column).GetView(row);
+}
+
+// Dates, timestamps, durations and intervals, in DuckDB's units.
+arrow::Result<duckdb_value> MakeTemporalValue(const arrow::Array& column, int64_t row) {
+  switch (column.type_id()) {
+    case arrow::Type::DATE32:
+      return duckdb_create_date(
+          duckdb_date{checked_cast<const arrow::Date32Array&>(column).Value(row)});
+    case arrow::Type::DATE64:
+      return duckdb_create_date(duckdb_date{static_cast<int32_t>(
+          checked_cast<const arrow::Date64Array&>(column).Value(row) / 86400000)});
+    case arrow::Type::TIMESTAMP: {
+      const auto& type = checked_cast<const arrow::TimestampType&>(*column.type());
+      ARROW_ASSIGN_OR_RAISE(
+          const int64_t micros,
+          ToMicros(checked_cast<const arrow::TimestampArray&>(column).Value(row), type.unit()));
+      duckdb_timestamp ts{micros};
+      return type.timezone().empty() ? duckdb_create_timestamp(ts)
+                                     : duckdb_create_timestamp_tz(ts);
+    }
+    // Durations and intervals as DuckDB INTERVALs: their text form carries no unit
+    // ("1500" for 1.5 s in milliseconds), which DuckDB read as seconds.
+    case arrow::Type::DURATION: {
+      const auto& type = checked_cast<const arrow::DurationType&>(*column.type());
+      ARROW_ASSIGN_OR_RAISE(
+          const int64_t micros,
+          ToMicros(checked_cast<const arrow::DurationArray&>(column).Value(row), type.unit()));
+      return duckdb_create_interval(duckdb_interval{0, 0, micros});
+    }
+    case arrow::Type::INTERVAL_MONTHS:
+      return duckdb_create_interval(duckdb_interval{
+          checked_cast<const arrow::MonthIntervalArray&>(column).Value(row), 0, 0});
+    case arrow::Type::INTERVAL_DAY_TIME: {
+      const auto value = checked_cast<const arrow::DayTimeIntervalArray&>(column).Value(row);
+      return duckdb_create_interval(
+          duckdb_interval{0, value.days, int64_t{value.milliseconds} * 1000});
+    }
+    case arrow::Type::INTERVAL_MONTH_DAY_NANO: {
+      const auto value =
+          checked_cast<const arrow::MonthDayNanoIntervalArray&>(column).Value(row);
+      return duckdb_create_interval(
+          duckdb_interval{value.months, value.days, value.nanoseconds / 1000});
+    }
+    default:
+      return arrow::Status::NotImplemented("binding a ", column.type()->ToString());
+  }
 }
 
 arrow::Result<duckdb_value> MakeValue(const arrow::Array& column, int64_t row) {
@@ -76,25 +131,20 @@ arrow::Result<duckdb_value> MakeValue(const arrow::Array& column, int64_t row) {
       return duckdb_create_blob(reinterpret_cast<const uint8_t*>(v.data()), v.size());
     }
     case arrow::Type::DATE32:
-      return duckdb_create_date(
-          duckdb_date{checked_cast<const arrow::Date32Array&>(column).Value(row)});
     case arrow::Type::DATE64:
-      return duckdb_create_date(duckdb_date{static_cast<int32_t>(
-          checked_cast<const arrow::Date64Array&>(column).Value(row) / 86400000)});
-    case arrow::Type::TIMESTAMP: {
-      const auto& type = checked_cast<const arrow::TimestampType&>(*column.type());
-      duckdb_timestamp ts{
-          ToMicros(checked_cast<const arrow::TimestampArray&>(column).Value(row), type.unit())};
-      return type.timezone().empty() ? duckdb_create_timestamp(ts)
-                                     : duckdb_create_timestamp_tz(ts);
-    }
+    case arrow::Type::TIMESTAMP:
+    case arrow::Type::DURATION:
+    case arrow::Type::INTERVAL_MONTHS:
+    case arrow::Type::INTERVAL_DAY_TIME:
+    case arrow::Type::INTERVAL_MONTH_DAY_NANO:
+      return MakeTemporalValue(column, row);
     case arrow::Type::DICTIONARY: {
       const auto& dict = checked_cast<const arrow::DictionaryArray&>(column);
       return MakeValue(*dict.dictionary(), dict.GetValueIndex(row));
     }
     default: {
-      // Decimals, times, intervals, nested values: their text form, which DuckDB casts
-      // to the parameter's type.
+      // Decimals, times, nested values: their text form, which DuckDB casts to the
+      // parameter's type.
       ARROW_ASSIGN_OR_RAISE(auto scalar, column.GetScalar(row));
       const std::string text = scalar->ToString();
       return duckdb_create_varchar_length(text.data(), text.size());

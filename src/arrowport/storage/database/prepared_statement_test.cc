@@ -80,6 +80,70 @@ TEST_F(PreparedStatementTest, BindsArrowRowsAndRunsOncePerRow) {
   EXPECT_EQ(table->column(0)->GetScalar(0).ValueOrDie()->ToString(), "b");
 }
 
+// The one BOOLEAN that `sql` (one parameter) returns for `value` bound as row 0.
+bool QueryBool(ConnectionLease& lease, const std::string& sql,
+               const std::shared_ptr<arrow::Array>& value) {
+  auto statement = PreparedStatement::Make(lease, sql).ValueOrDie();
+  auto params = arrow::RecordBatch::Make(arrow::schema({arrow::field("p", value->type())}),
+                                         value->length(), {value});
+  EXPECT_TRUE(statement->Bind(lease, *params, 0).ok());
+  auto table = PreparedStatement::Query(statement, lease, {}).ValueOrDie()->ToTable().ValueOrDie();
+  return std::static_pointer_cast<arrow::BooleanScalar>(
+             table->column(0)->GetScalar(0).ValueOrDie())->value;
+}
+
+TEST_F(PreparedStatementTest, DurationsAndIntervalsKeepTheirUnits) {
+  // A duration[ms] of 1500 was bound as its text "1500", which DuckDB read as 25 minutes.
+  for (auto unit : {arrow::TimeUnit::SECOND, arrow::TimeUnit::MILLI, arrow::TimeUnit::MICRO,
+                    arrow::TimeUnit::NANO}) {
+    const int64_t per_second = unit == arrow::TimeUnit::SECOND  ? 1
+                               : unit == arrow::TimeUnit::MILLI ? 1000
+                               : unit == arrow::TimeUnit::MICRO ? 1000000
+                                                                : 1000000000;
+    arrow::DurationBuilder builder(arrow::duration(unit), arrow::default_memory_pool());
+    ASSERT_TRUE(builder.Append(90 * per_second + per_second / 2).ok());
+    auto value = builder.Finish().ValueOrDie();
+    const std::string expected = per_second == 1 ? "90000" : "90500";  // half a second is 0 in seconds
+    EXPECT_TRUE(QueryBool(lease_, "SELECT $1::INTERVAL = INTERVAL " + expected +
+                                      " MILLISECONDS", value))
+        << value->type()->ToString();
+  }
+  arrow::MonthDayNanoIntervalBuilder mdn;
+  ASSERT_TRUE(mdn.Append({1, 2, 3000}).ok());
+  EXPECT_TRUE(QueryBool(lease_, "SELECT $1 = INTERVAL '1 month 2 days 3 microseconds'",
+                        mdn.Finish().ValueOrDie()));
+  arrow::DayTimeIntervalBuilder day_time;
+  ASSERT_TRUE(day_time.Append({4, 1500}).ok());
+  EXPECT_TRUE(QueryBool(lease_, "SELECT $1 = INTERVAL '4 days 1.5 seconds'",
+                        day_time.Finish().ValueOrDie()));
+  arrow::MonthIntervalBuilder months;
+  ASSERT_TRUE(months.Append(14).ok());
+  EXPECT_TRUE(QueryBool(lease_, "SELECT $1 = INTERVAL '14 months'",
+                        months.Finish().ValueOrDie()));
+}
+
+TEST_F(PreparedStatementTest, ATimestampOutOfRangeIsRefusedNotWrapped) {
+  // 10^13 seconds multiplied into microseconds wrapped to the year 265698 BC.
+  auto insert = PreparedStatement::Make(lease_, "INSERT INTO t VALUES (1, 'x', $1)").ValueOrDie();
+  for (int64_t seconds : {int64_t{10'000'000'000'000}, int64_t{-10'000'000'000'000}}) {
+    arrow::TimestampBuilder builder(arrow::timestamp(arrow::TimeUnit::SECOND),
+                                    arrow::default_memory_pool());
+    ASSERT_TRUE(builder.Append(seconds).ok());
+    auto value = builder.Finish().ValueOrDie();
+    auto params = arrow::RecordBatch::Make(arrow::schema({arrow::field("p", value->type())}),
+                                           1, {value});
+    auto st = insert->Bind(lease_, *params, 0);
+    EXPECT_TRUE(st.IsInvalid()) << st.ToString();
+    EXPECT_NE(st.message().find("out of range"), std::string::npos) << st.ToString();
+  }
+  // In range, it still lands as the instant it is.
+  arrow::TimestampBuilder builder(arrow::timestamp(arrow::TimeUnit::SECOND),
+                                  arrow::default_memory_pool());
+  ASSERT_TRUE(builder.Append(86400).ok());
+  EXPECT_TRUE(QueryBool(lease_, "SELECT $1 = TIMESTAMP '1970-01-02 00:00:00'",
+                        builder.Finish().ValueOrDie()));
+}
+
 TEST_F(PreparedStatementTest, ParameterCountMismatchAndSyntaxErrorsAreInvalid) {
   auto insert =
       PreparedStatement::Make(lease_, "INSERT INTO t VALUES ($1, $2, NULL)").ValueOrDie();
