@@ -96,11 +96,24 @@ bool MetFullDisk(int error_type, std::string_view message) {
       return false;
   }
 }
+
+// DuckDB's advice for a statement nested too deep ("Use SET max_expression_depth") is no
+// client's to follow: the limit is the server's, locked (sql_sandbox_settings.h).
+std::string Explained(std::string_view message) {
+  std::string text(message);
+  const auto advice = text.find(" Use \"SET max_expression_depth");
+  if (advice != std::string::npos) {
+    text = text.substr(0, advice) + " The server keeps this limit: DuckDB binds deeper "
+           "nesting too slowly to be stopped; write the statement flatter.";
+  }
+  return text;
+}
+
 }  // namespace
 
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   if (error_type < 0) error_type = TypeFromMessage(message);
-  const std::string text(message);
+  const std::string text = Explained(message);
   // Whatever DuckDB was doing: what the client must know is that writes fail until space
   // is freed (Flight RESOURCE_EXHAUSTED, HTTP 507), not that the server broke.
   if (MetFullDisk(error_type, text) && !CommittedDespiteError(text)) {

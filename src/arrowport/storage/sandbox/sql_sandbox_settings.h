@@ -4,8 +4,10 @@
 #include <utility>
 #include <vector>
 
-
 namespace arrowport::storage {
+
+/// How deep an expression may nest (DuckDB's max_expression_depth, 1000 by default).
+inline constexpr int kMaxExpressionDepth = 250;
 
 /// \brief DuckDB's own file-access sandbox for SQL: `enable_external_access` off (no
 /// read_csv('/etc/passwd'), glob('/*'), COPY ... TO, ATTACH, INSTALL, http/s3 reads),
@@ -13,7 +15,8 @@ namespace arrowport::storage {
 /// so those views keep working, then `lock_configuration` so no SQL can change any of
 /// it, nor the operator's memory_limit, threads, temp directory and size. DuckDB's own
 /// spilling to its temp directory and the server's own writes (the database file, its
-/// WAL, checkpoints) are not file access from SQL and keep working.
+/// WAL, checkpoints) are not file access from SQL and keep working. Expressions nest at
+/// most kMaxExpressionDepth deep.
 class SqlSandboxSettings {
  public:
   /// Allows reading the files of `views` (name -> file or glob): a file by its path, a
