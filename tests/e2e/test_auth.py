@@ -489,7 +489,6 @@ def test_table_limited_user_sees_only_its_tables_in_flight_sql_metadata(auth_ser
         assert {"people", "secret"} <= names, names
 
 
-
 def catalog_call(client, options, command, value=b""):
     """A Flight SQL catalog command (GetDbSchemas, GetPrimaryKeys, ...) sent by hand."""
     descriptor = flight.FlightDescriptor.for_command(any_message(command, value))
@@ -504,7 +503,8 @@ def test_table_limited_user_sees_no_other_keys_schemas_or_the_request_log(auth_s
     admin, options = flight_login(auth_server, "admin")
     for sql in ("CREATE TABLE keyed_secret (sk BIGINT PRIMARY KEY, v VARCHAR)",
                 "CREATE SCHEMA IF NOT EXISTS other", "CREATE TABLE other.hidden (hk INT PRIMARY KEY)",
-                "CREATE TABLE IF NOT EXISTS keyed_people (pk INT PRIMARY KEY)"):
+                # narrow's one table, with a key it must still see.
+                "CREATE OR REPLACE TABLE people (id BIGINT PRIMARY KEY, name VARCHAR)"):
         admin.do_get(ticket({"sql": sql}), options=options).read_all()
     # A request id writes the request log (schema arrowport), which no catalog call shows.
     put_with(admin, options, PEOPLE, {"stream": "keyed_log", "request_id": "key-test-1"})
@@ -516,6 +516,7 @@ def test_table_limited_user_sees_no_other_keys_schemas_or_the_request_log(auth_s
     for table, schema, column in (("keyed_secret", None, "sk"), ("hidden", "other", "hk")):
         assert keys(admin, options, table, schema) == [column]  # there to be seen
         assert keys(narrow, narrow_options, table, schema) == [], table
+    assert keys(narrow, narrow_options, "people") == ["id"]
     # The server's own state is no catalog's, whoever asks.
     assert keys(admin, options, "requests", "arrowport") == []
     assert keys(narrow, narrow_options, "requests", "arrowport") == []

@@ -1,5 +1,6 @@
 #include "arrowport/storage/core/arrow_params.h"
 
+#include <limits>
 #include <string>
 
 #include "arrow/array.h"
@@ -45,9 +46,17 @@ arrow::Result<duckdb_value> MakeTemporalValue(const arrow::Array& column, int64_
     case arrow::Type::DATE32:
       return duckdb_create_date(
           duckdb_date{checked_cast<const arrow::Date32Array&>(column).Value(row)});
-    case arrow::Type::DATE64:
-      return duckdb_create_date(duckdb_date{static_cast<int32_t>(
-          checked_cast<const arrow::Date64Array&>(column).Value(row) / 86400000)});
+    case arrow::Type::DATE64: {
+      // Milliseconds to days, rounded down (a moment before 1970 is on the day before).
+      const int64_t ms = checked_cast<const arrow::Date64Array&>(column).Value(row);
+      const int64_t days = ms / 86400000 - (ms % 86400000 < 0 ? 1 : 0);
+      if (days < std::numeric_limits<int32_t>::min() ||
+          days > std::numeric_limits<int32_t>::max()) {
+        return arrow::Status::Invalid("the parameter value ", ms,
+                                      " ms is out of range for a date");
+      }
+      return duckdb_create_date(duckdb_date{static_cast<int32_t>(days)});
+    }
     case arrow::Type::TIMESTAMP: {
       const auto& type = checked_cast<const arrow::TimestampType&>(*column.type());
       ARROW_ASSIGN_OR_RAISE(

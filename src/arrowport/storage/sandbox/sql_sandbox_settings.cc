@@ -59,8 +59,8 @@ std::vector<std::string> SqlSandboxSettings::Statements() const {
   statements.push_back("SET enable_external_access = false");
   // DuckDB binds a nested literal in time that grows with the cube of its depth (a
   // 1.9 KB list 950 deep: 40 s), before any interrupt or timeout can reach it: nesting
-  // stops where binding still takes a second or two. Set before the lock, for every
-  // connection.
+  // stops where binding still takes seconds (see kMaxExpressionDepth). Set before the
+  // lock, for every connection.
   statements.push_back("SET GLOBAL max_expression_depth = " +
                        std::to_string(kMaxExpressionDepth));
   statements.push_back("SET lock_configuration = true");

@@ -7,7 +7,10 @@
 namespace arrowport::storage {
 
 /// How deep an expression may nest (DuckDB's max_expression_depth, 1000 by default).
-inline constexpr int kMaxExpressionDepth = 250;
+/// DuckDB counts a nested type's name about six deep a level: 400 keeps the 64 levels
+/// of nesting Arrow's IPC allows (in the CREATE TABLE and casts the server writes), and a
+/// literal 400 deep binds in seconds.
+inline constexpr int kMaxExpressionDepth = 400;
 
 /// \brief DuckDB's own file-access sandbox for SQL: `enable_external_access` off (no
 /// read_csv('/etc/passwd'), glob('/*'), COPY ... TO, ATTACH, INSTALL, http/s3 reads),
