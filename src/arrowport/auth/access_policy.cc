@@ -79,4 +79,13 @@ arrow::Status AccessPolicy::WriteStream(const Principal* principal,
   return arrow::Status::OK();
 }
 
+bool AccessPolicy::SeesRelation(const Principal* principal, const std::string& schema,
+                                const std::string& table) {
+  return SeesSchema(principal, schema) && ReadTable(principal, table).ok();
+}
+
+bool AccessPolicy::SeesSchema(const Principal* principal, const std::string& schema) {
+  return principal == nullptr || principal->tables.empty() || schema == "main";
+}
+
 }  // namespace arrowport::auth

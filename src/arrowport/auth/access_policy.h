@@ -37,6 +37,14 @@ class AccessPolicy {
   /// streams, who sees the streams it may write and those that land in its tables.
   static bool SeesStream(const Principal* principal, const std::string& stream,
                          const std::string& target_table);
+
+  /// Whether catalog listings (Flight SQL's tables, keys and schemas) show a relation or
+  /// a schema to the user: everything to everyone but a user limited to a tables list, who
+  /// sees those tables of schema main (as list_flights and GET /tables show them) and, of
+  /// the schemas, main.
+  static bool SeesRelation(const Principal* principal, const std::string& schema,
+                           const std::string& table);
+  static bool SeesSchema(const Principal* principal, const std::string& schema);
 };
 
 }  // namespace arrowport::auth

@@ -75,13 +75,6 @@ arrow::Result<Stream> EmptyKeys(const std::shared_ptr<arrow::Schema>& schema) {
 
 using RelationKey = std::tuple<std::string, std::string, std::string>;
 
-// A user limited to a `tables` list sees only those tables of schema main (as list_flights
-// and GET /tables show them), not the names, columns or keys of the rest.
-bool HiddenFrom(const Principal* caller, const std::string& schema, const std::string& table) {
-  if (caller == nullptr || caller->tables.empty()) return false;
-  return schema != "main" || !auth::AccessPolicy::ReadTable(caller, table).ok();
-}
-
 // A relation's Arrow schema with what SQL clients show for each column (JDBC getColumns,
 // DBeaver): DuckDB's type name, precision and scale, and NOT NULL as a non-nullable field.
 std::shared_ptr<arrow::Schema> WithColumnMetadata(
@@ -155,14 +148,11 @@ arrow::Result<Stream> FlightSqlService::DoGetDbSchemas(const fl::ServerCallConte
   ARROW_ASSIGN_OR_RAISE(auto lease, CatalogLease(context));
   ARROW_ASSIGN_OR_RAISE(auto rows, query::CatalogReads(lease).Schemas(FilterOf(
                                        command.catalog, command.db_schema_filter_pattern)));
-  // A table-limited user's tables are all in schema main: the other schemas' names are
-  // not theirs to see either.
   const Principal* caller = CurrentCall::Get().principal.get();
-  const bool limited = caller != nullptr && !caller->tables.empty();
   auto catalogs = Strings();
   auto schemas = Strings();
   for (const auto& row : rows) {
-    if (limited && row.schema != "main") continue;
+    if (!auth::AccessPolicy::SeesSchema(caller, row.schema)) continue;
     ARROW_RETURN_NOT_OK(catalogs->Append(row.catalog));
     ARROW_RETURN_NOT_OK(schemas->Append(row.schema));
   }
@@ -189,7 +179,9 @@ arrow::Result<Stream> FlightSqlService::DoGetTables(const fl::ServerCallContext&
   const Principal* caller = CurrentCall::Get().principal.get();
   std::vector<query::RelationRow> rows;
   for (auto& row : all_rows) {
-    if (!HiddenFrom(caller, row.schema, row.name)) rows.push_back(std::move(row));
+    if (auth::AccessPolicy::SeesRelation(caller, row.schema, row.name)) {
+      rows.push_back(std::move(row));
+    }
   }
   std::map<RelationKey, std::vector<query::ColumnRow>> columns;
   if (command.include_schema) {
@@ -262,7 +254,7 @@ arrow::Result<Stream> FlightSqlService::DoGetPrimaryKeys(const fl::ServerCallCon
   auto key_names = Strings();
   const Principal* caller = CurrentCall::Get().principal.get();
   for (const auto& row : rows) {
-    if (HiddenFrom(caller, row.schema, row.table)) continue;
+    if (!auth::AccessPolicy::SeesRelation(caller, row.schema, row.table)) continue;
     ARROW_RETURN_NOT_OK(catalogs->Append(row.catalog));
     ARROW_RETURN_NOT_OK(schemas->Append(row.schema));
     ARROW_RETURN_NOT_OK(tables->Append(row.table));
