@@ -152,8 +152,14 @@ arrow::Result<duckdb_value> MakeValue(const arrow::Array& column, int64_t row) {
       return MakeValue(*dict.dictionary(), dict.GetValueIndex(row));
     }
     default: {
-      // Decimals, times, nested values: their text form, which DuckDB casts to the
-      // parameter's type.
+      // A nested value's text is Arrow's print of it ("list<item: int64>[1, 2]"), which
+      // DuckDB cannot cast back and a VARCHAR column would keep as it is: refused.
+      if (arrow::is_nested(column.type_id())) {
+        return arrow::Status::Invalid("a parameter of type ", column.type()->ToString(),
+                                      " cannot be bound: bind scalar values (one per "
+                                      "parameter) or send the rows by ingest");
+      }
+      // Decimals and times: their text form, which DuckDB casts to the parameter's type.
       ARROW_ASSIGN_OR_RAISE(auto scalar, column.GetScalar(row));
       const std::string text = scalar->ToString();
       return duckdb_create_varchar_length(text.data(), text.size());

@@ -124,6 +124,22 @@ TEST_F(PreparedStatementTest, DurationsAndIntervalsKeepTheirUnits) {
             "1 year 2 months");
 }
 
+TEST_F(PreparedStatementTest, ANestedParameterIsRefusedNotBoundAsItsPrintedText) {
+  // Found by a hostile client: a list<int64> parameter was bound as the VARCHAR
+  // "list<item: int64>[1, 2]", which a VARCHAR column stored as it was.
+  arrow::ListBuilder builder(arrow::default_memory_pool(),
+                             std::make_shared<arrow::Int64Builder>());
+  ASSERT_TRUE(builder.Append().ok());
+  ASSERT_TRUE(static_cast<arrow::Int64Builder*>(builder.value_builder())->AppendValues({1, 2}).ok());
+  auto value = builder.Finish().ValueOrDie();
+  auto insert = PreparedStatement::Make(lease_, "INSERT INTO t VALUES (1, $1, NULL)").ValueOrDie();
+  auto params = arrow::RecordBatch::Make(arrow::schema({arrow::field("p", value->type())}), 1,
+                                         {value});
+  auto st = insert->Bind(lease_, *params, 0);
+  EXPECT_TRUE(st.IsInvalid()) << st.ToString();
+  EXPECT_NE(st.message().find("cannot be bound"), std::string::npos) << st.ToString();
+}
+
 TEST_F(PreparedStatementTest, ATimestampOutOfRangeIsRefusedNotWrapped) {
   // 10^13 seconds multiplied into microseconds wrapped to the year 265698 BC.
   auto insert = PreparedStatement::Make(lease_, "INSERT INTO t VALUES (1, 'x', $1)").ValueOrDie();
