@@ -1,6 +1,8 @@
 """Fixtures that run the real `arrowport` binary (through bin/arrowport) for e2e tests."""
+import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -76,6 +78,35 @@ def pytest_runtest_call(item):
             raise AssertionError(f"a call was answered CANCELLED (pyarrow raised it as "
                                  f"KeyboardInterrupt): {e!r}") from e
         raise
+
+
+# ARROWPORT_CPU_REPORT=FILE: each test's wall time and CPU seconds (this pytest process and
+# the children it reaped during the test: servers, MinIO, JVMs, CLI runs), a JSON line
+# per test appended to FILE. bin/test sums them per lane and names the costliest tests:
+# on two cores, a lane's time is mostly CPU (docs/testing.md).
+CPU_REPORT = os.environ.get("ARROWPORT_CPU_REPORT")
+
+
+def _cpu_seconds():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (own.ru_utime + own.ru_stime, reaped.ru_utime + reaped.ru_stime)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not CPU_REPORT:
+        return (yield)
+    began, (own, reaped) = time.monotonic(), _cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        own_after, reaped_after = _cpu_seconds()
+        with open(CPU_REPORT, "a") as report:
+            report.write(json.dumps({
+                "test": item.nodeid, "wall_s": round(time.monotonic() - began, 2),
+                "cpu_s": round(own_after - own + reaped_after - reaped, 2),
+                "children_cpu_s": round(reaped_after - reaped, 2)}) + "\n")
 
 
 class RunningServer:

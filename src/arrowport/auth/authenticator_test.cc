@@ -10,7 +10,7 @@
 #include "arrowport/metrics/registry.h"
 
 namespace arrowport::auth {
-namespace {
+namespace authenticator_test {
 
 config::Config::User MakeUser(const std::string& name, const std::string& password,
                               Role role) {
@@ -184,5 +184,5 @@ TEST(AccessPolicyTest, RolesAndLists) {
   EXPECT_TRUE(AccessPolicy::WriteStream(&admin, "any", "any_table").ok());
 }
 
-}  // namespace
+}  // namespace authenticator_test
 }  // namespace arrowport::auth

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::auth {
-namespace {
+namespace credential_cache_test {
 
 TEST(CredentialCache, RemembersOnlyWhatVerifiedAgainstTheSameHash) {
   CredentialCache cache(std::chrono::seconds(60), 16);
@@ -28,5 +28,5 @@ TEST(CredentialCache, EntriesExpireAndTheCacheStaysBounded) {
   EXPECT_TRUE(small.Contains("c", "3", "h"));
 }
 
-}  // namespace
+}  // namespace credential_cache_test
 }  // namespace arrowport::auth

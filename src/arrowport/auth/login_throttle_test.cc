@@ -10,7 +10,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::auth {
-namespace {
+namespace login_throttle_test {
 
 using namespace std::chrono_literals;
 
@@ -206,5 +206,5 @@ TEST(LoginThrottleTest, MemoryIsBoundedByTheEntriesRemembered) {
   EXPECT_EQ(g.throttle->remembered_accounts(), 1u);
 }
 
-}  // namespace
+}  // namespace login_throttle_test
 }  // namespace arrowport::auth

@@ -5,7 +5,7 @@
 #include <chrono>
 
 namespace arrowport::auth {
-namespace {
+namespace password_hasher_test {
 
 TEST(PasswordHasher, HashesAreSaltedArgon2idAndVerify) {
   auto a = PasswordHasher::Hash("correct horse");
@@ -41,5 +41,5 @@ TEST(PasswordHasher, OneVerificationIsCheap) {
   std::printf("argon2id verify: %lld ms\n", static_cast<long long>(ms));
 }
 
-}  // namespace
+}  // namespace password_hasher_test
 }  // namespace arrowport::auth

@@ -5,7 +5,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::auth {
-namespace {
+namespace token_service_test {
 
 bool IsUnauthenticated(const arrow::Status& st) {
   return HasErrorKind(st, ErrorKind::kUnauthenticated);
@@ -112,5 +112,5 @@ TEST(TokenService, MalformedTokensNeverReachTheDecoder) {
   EXPECT_EQ(invalid.message().find("malformed"), std::string::npos) << invalid;
 }
 
-}  // namespace
+}  // namespace token_service_test
 }  // namespace arrowport::auth

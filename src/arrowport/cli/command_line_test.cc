@@ -18,7 +18,7 @@
 #include "arrowport/cli/commands.h"
 
 namespace arrowport::cli {
-namespace {
+namespace command_line_test {
 
 // The variables the command line and the client read: cleared for each test (the runner's
 // own environment must not decide a test), set as a test asks, put back after.
@@ -270,5 +270,5 @@ TEST_F(CommandLineTest, CredentialsComeFromArrowportUserAndPassword) {
   EXPECT_EQ(credentials->password, "");  // the server says whether that will do
 }
 
-}  // namespace
+}  // namespace command_line_test
 }  // namespace arrowport::cli

@@ -14,7 +14,7 @@
 #include "arrowport/cli/terminal_text.h"
 
 namespace arrowport::cli {
-namespace {
+namespace text_table_test {
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
@@ -299,5 +299,5 @@ TEST(StatusTextTest, SummarisesTheStatusJson) {
   EXPECT_NE(text.find("shown to admins"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace text_table_test
 }  // namespace arrowport::cli

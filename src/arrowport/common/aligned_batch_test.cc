@@ -8,7 +8,7 @@
 #include "arrow/util/align_util.h"
 
 namespace arrowport {
-namespace {
+namespace aligned_batch_test {
 
 // The e2e suite against the ASan/UBSan build found misaligned loads on batches received
 // over Flight (gRPC slices) and HTTP: decoded buffers are views at any address.
@@ -40,5 +40,5 @@ TEST(AlignedBatchTest, MisalignedBuffersAreCopiedAlignedOnesShared) {
   EXPECT_EQ(again->get(), aligned->get());  // already aligned: the same batch
 }
 
-}  // namespace
+}  // namespace aligned_batch_test
 }  // namespace arrowport

@@ -5,7 +5,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport {
-namespace {
+namespace call_cancellation_test {
 
 TEST(CallCancellation, ACancelledCallReportsItsReasonButKeepsAnUnknownOutcome) {
   auto call = CallCancellation::Make();
@@ -45,5 +45,5 @@ TEST(CallCancellation, AFailureThatTellsTheReasonIsKeptInTheReasonsCode) {
   EXPECT_EQ(other.message(), "the write ran past limits.query_timeout_s");
 }
 
-}  // namespace
+}  // namespace call_cancellation_test
 }  // namespace arrowport

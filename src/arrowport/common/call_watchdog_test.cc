@@ -9,7 +9,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport {
-namespace {
+namespace call_watchdog_test {
 
 using namespace std::chrono_literals;
 
@@ -125,5 +125,5 @@ TEST(StatusDetailTest, KindsAreTypedNotText) {
                             ErrorKind::kRetryableConflict));
 }
 
-}  // namespace
+}  // namespace call_watchdog_test
 }  // namespace arrowport

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport {
-namespace {
+namespace caller_key_test {
 
 TEST(CallerKeyTest, AuthenticatedUsersAreCountedByName) {
   Principal alice;
@@ -24,5 +24,5 @@ TEST(CallerKeyTest, AnonymousCallersAreCountedByAddressWithoutPort) {
   EXPECT_EQ(CallerKey(nullptr, "unix:/tmp/s"), "ip:unix:/tmp/s");
 }
 
-}  // namespace
+}  // namespace caller_key_test
 }  // namespace arrowport

@@ -6,7 +6,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport {
-namespace {
+namespace capped_memory_pool_test {
 
 TEST(CappedMemoryPoolTest, RefusesAllocationsPastTheCapAndFreesRestoreRoom) {
   CappedMemoryPool pool(arrow::default_memory_pool(), 1000, "limits.max_batch_bytes");
@@ -51,5 +51,5 @@ TEST(CappedMemoryPoolTest, BuffersFromThePoolAreCounted) {
   EXPECT_EQ(pool.bytes_allocated(), 0);
 }
 
-}  // namespace
+}  // namespace capped_memory_pool_test
 }  // namespace arrowport

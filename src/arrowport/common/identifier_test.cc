@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport {
+namespace identifier_test {
 
 TEST(ValidateName, AcceptsPlainIdentifiers) {
   EXPECT_TRUE(ValidateName("table", "sensor_readings").ok());
@@ -28,4 +29,5 @@ TEST(QuoteIdentifier, DoublesQuotes) {
   EXPECT_EQ(QuoteLiteral("it's"), "'it''s'");
 }
 
+}  // namespace identifier_test
 }  // namespace arrowport

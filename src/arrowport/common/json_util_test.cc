@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport {
-namespace {
+namespace json_util_test {
 
 TEST(JsonUtilTest, InvalidUtf8BecomesReplacementCharacters) {
   EXPECT_EQ(SanitizeUtf8("ok \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
@@ -13,5 +13,5 @@ TEST(JsonUtilTest, InvalidUtf8BecomesReplacementCharacters) {
   EXPECT_EQ(SanitizeUtf8("\xc3"), "\xef\xbf\xbd");  // truncated
 }
 
-}  // namespace
+}  // namespace json_util_test
 }  // namespace arrowport

@@ -6,7 +6,7 @@
 #include <regex>
 
 namespace arrowport {
-namespace {
+namespace logger_test {
 
 std::string Capture(Logger* logger, Logger::Level level, std::string_view message,
                     const Logger::Fields& fields = {}) {
@@ -101,5 +101,5 @@ TEST(LoggerTest, TextLineReplacesInvalidUtf8) {
       << line;
 }
 
-}  // namespace
+}  // namespace logger_test
 }  // namespace arrowport

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport {
-namespace {
+namespace peer_ip_test {
 
 TEST(PeerIpTest, WritesIpv4Ipv6AndMappedIpv4) {
   sockaddr_in v4{};
@@ -24,5 +24,5 @@ TEST(PeerIpTest, WritesIpv4Ipv6AndMappedIpv4) {
   EXPECT_EQ(PeerIpOf(-1), "");
 }
 
-}  // namespace
+}  // namespace peer_ip_test
 }  // namespace arrowport

@@ -13,7 +13,7 @@
 #include "arrow/api.h"
 
 namespace arrowport {
-namespace {
+namespace prefetching_reader_test {
 
 using namespace std::chrono_literals;
 
@@ -323,5 +323,5 @@ TEST(PrefetchingReaderTest, GlueJoinsWhatIsQueuedAndNeverWaitsForMore) {
   ASSERT_TRUE(reader->Close().ok());
 }
 
-}  // namespace
+}  // namespace prefetching_reader_test
 }  // namespace arrowport

@@ -8,7 +8,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport {
-namespace {
+namespace request_limiter_test {
 
 using namespace std::chrono_literals;
 using Clock = RateBucket::Clock;
@@ -107,5 +107,5 @@ TEST(RequestLimiterTest, PermitsOutliveTheLimiter) {
   permit.reset();  // releases into state the limiter no longer owns alone
 }
 
-}  // namespace
+}  // namespace request_limiter_test
 }  // namespace arrowport

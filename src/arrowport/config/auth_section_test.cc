@@ -3,7 +3,7 @@
 #include "arrowport/config/config.h"
 
 namespace arrowport::config {
-namespace {
+namespace auth_section_test {
 
 constexpr const char* kHash =
     "$argon2id$v=19$m=16384,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$"
@@ -108,5 +108,5 @@ TEST(AuthConfig, TokenSecretAndTtlFromFileAndEnvironment) {
   EXPECT_NE(weak.status().message().find("at least 32 characters"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace auth_section_test
 }  // namespace arrowport::config

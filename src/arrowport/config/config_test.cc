@@ -7,6 +7,7 @@
 #include <fstream>
 
 namespace arrowport::config {
+namespace config_test {
 
 TEST(Config, DefaultsAreValid) {
   auto config = Load("", {}, {});
@@ -106,9 +107,7 @@ TEST(Config, EnvironmentBeatsFileAndFlagsBeatEnvironment) {
   EXPECT_TRUE(Load("/nonexistent/arrowport.yaml", {}, {}).status().IsIOError());
 }
 
-}  // namespace arrowport::config
 
-namespace arrowport::config {
 TEST(Config, CheckpointInterval) {
   auto config = ParseYaml("duckdb: {checkpoint_interval_s: 30}\n", "c.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -122,9 +121,7 @@ TEST(Config, CheckpointInterval) {
   EXPECT_EQ(wal->checkpoint_wal_bytes, int64_t{64} << 20);
   EXPECT_FALSE(ParseYaml("duckdb: {checkpoint_wal_bytes: 1000}\n", "c.yaml").ok());
 }
-}  // namespace arrowport::config
 
-namespace arrowport::config {
 TEST(Config, TlsFilesAreCheckedAtLoad) {
   auto missing = ParseYaml("tls: {cert: /nonexistent/a.crt, key: /nonexistent/a.key}\n", "c.yaml");
   ASSERT_TRUE(missing.ok());
@@ -148,9 +145,7 @@ TEST(Config, UnsupportedSecurityIsRefusedNotIgnored) {
   ASSERT_TRUE(auth.ok());
   EXPECT_NE(Validate(*auth).message().find("auth.enabled"), std::string::npos);
 }
-}  // namespace arrowport::config
 
-namespace arrowport::config {
 
 // Every malformed shape must come back as a Status naming the file; none may throw
 // (an exception here aborts the server at start and kills it on hot reload).
@@ -269,10 +264,7 @@ TEST(Config, OnlyRegularFilesAreRead) {
       << too_big.status().ToString();
 }
 
-}  // namespace arrowport::config
 
-namespace arrowport::config {
-namespace {
 
 TEST(Config, StreamTransformsAndTransferPeers) {
   auto config = ParseYaml(
@@ -303,10 +295,7 @@ TEST(Config, StreamTransformsAndTransferPeers) {
   }
 }
 
-}  // namespace
-}  // namespace arrowport::config
 
-namespace arrowport::config {
 // Booleans are the usual words in any case (YAML's TRUE and True were refused while
 // "off" was taken); anything else names itself.
 TEST(Config, BooleansAreTheUsualWordsInAnyCase) {
@@ -322,4 +311,5 @@ TEST(Config, BooleansAreTheUsualWordsInAnyCase) {
     EXPECT_NE(parsed.status().message().find("is not a boolean"), std::string::npos);
   }
 }
+}  // namespace config_test
 }  // namespace arrowport::config

@@ -7,6 +7,7 @@
 #include <fstream>
 
 namespace arrowport::config {
+namespace views_section_test {
 
 using Files = std::vector<std::string>;
 
@@ -87,4 +88,5 @@ TEST(Views, CheckViewFilesFindsMissingFilesAndEmptyGlobs) {
   std::filesystem::remove_all(dir);
 }
 
+}  // namespace views_section_test
 }  // namespace arrowport::config

@@ -10,7 +10,7 @@
 #include "arrowport/common/logger.h"
 
 namespace arrowport::flight {
-namespace {
+namespace call_runner_test {
 
 namespace fl = arrow::flight;
 
@@ -79,5 +79,5 @@ TEST(CallRunnerTest, AnAnsweredWriteIsLoggedAsARequest) {
   EXPECT_EQ(log.find("committed too late"), std::string::npos) << log;
 }
 
-}  // namespace
+}  // namespace call_runner_test
 }  // namespace arrowport::flight

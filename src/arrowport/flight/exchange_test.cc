@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::flight {
-namespace {
+namespace exchange_test {
 
 namespace fl = arrow::flight;
 
@@ -53,5 +53,5 @@ TEST(ExchangeCommandTest, EverythingElseIsRefusedWithTheReason) {
   EXPECT_NE(path.status().message().find("CMD descriptor"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace exchange_test
 }  // namespace arrowport::flight

@@ -7,7 +7,7 @@
 #include "arrowport/flight/rpc_status.h"
 
 namespace arrowport::flight {
-namespace {
+namespace flight_status_test {
 
 namespace fl = arrow::flight;
 
@@ -72,5 +72,5 @@ TEST(RpcStatusTest, EncodesWhatGrpcClientsDecode) {
   EXPECT_FALSE(DecodeRpcStatus("garbage\xff\xff").has_value());
 }
 
-}  // namespace
+}  // namespace flight_status_test
 }  // namespace arrowport::flight

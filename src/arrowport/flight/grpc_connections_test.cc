@@ -7,7 +7,7 @@
 #include <thread>
 
 namespace arrowport::flight {
-namespace {
+namespace grpc_connections_test {
 
 namespace fl = arrow::flight;
 
@@ -76,5 +76,5 @@ TEST(GrpcConnectionsTest, PagesThroughEveryAnswer) {
   EXPECT_FALSE(CountGrpcConnections(source, 8815).has_value());
 }
 
-}  // namespace
+}  // namespace grpc_connections_test
 }  // namespace arrowport::flight

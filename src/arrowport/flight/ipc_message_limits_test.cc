@@ -12,7 +12,7 @@
 #include "arrow/util/compression.h"
 
 namespace arrowport::flight {
-namespace {
+namespace ipc_message_limits_test {
 
 // One IPC message as Flight carries it: the Message flatbuffer and the body, as bytes.
 struct Message {
@@ -235,5 +235,5 @@ TEST(IpcMessageLimitsTest, GarbageHeadersAreRefusedNotCrashedOn) {
   }
 }
 
-}  // namespace
+}  // namespace ipc_message_limits_test
 }  // namespace arrowport::flight

@@ -14,7 +14,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::flight {
-namespace {
+namespace message_limits_test {
 
 namespace fl = arrow::flight;
 
@@ -138,5 +138,5 @@ TEST(MaxReceiveMessageSizeTest, BatchPlusHeadroomAtMostIntMax) {
   EXPECT_EQ(MaxReceiveMessageSize(int64_t{64} << 30), INT_MAX);
 }
 
-}  // namespace
+}  // namespace message_limits_test
 }  // namespace arrowport::flight

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::flight {
-namespace {
+namespace put_activity_test {
 
 using namespace std::chrono_literals;
 
@@ -25,5 +25,5 @@ TEST(PutActivityTest, AFinishingCallIsNeverCancelled) {
   EXPECT_FALSE(activity.Cancel());
 }
 
-}  // namespace
+}  // namespace put_activity_test
 }  // namespace arrowport::flight

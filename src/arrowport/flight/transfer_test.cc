@@ -6,7 +6,7 @@
 #include "arrowport/flight/transfer_peer.h"
 
 namespace arrowport::flight {
-namespace {
+namespace transfer_test {
 
 TEST(TransferPolicyTest, OnlyListedPeersAndTheRefusalNamesTheKey) {
   TransferPolicy policy({});
@@ -67,5 +67,5 @@ TEST(PeerAddressTest, CredentialsAreStringsAndOneKind) {
   EXPECT_EQ(ok->password, "p");
 }
 
-}  // namespace
+}  // namespace transfer_test
 }  // namespace arrowport::flight

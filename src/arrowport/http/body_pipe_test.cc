@@ -14,7 +14,7 @@
 #include "arrow/ipc/writer.h"
 
 namespace arrowport::http {
-namespace {
+namespace body_pipe_test {
 
 using namespace std::chrono_literals;
 
@@ -200,5 +200,5 @@ TEST(BodyPipeTest, CarriesAnArrowIpcStreamToTheReader) {
   EXPECT_TRUE(table->schema()->Equals(*schema));
 }
 
-}  // namespace
+}  // namespace body_pipe_test
 }  // namespace arrowport::http

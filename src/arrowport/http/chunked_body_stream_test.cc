@@ -7,7 +7,7 @@
 #include <vector>
 
 namespace arrowport::http {
-namespace {
+namespace chunked_body_stream_test {
 
 // What a client's chunked decoder makes of `wire`: the body, and whether the last chunk
 // came. Fails the test on a framing error.
@@ -139,5 +139,5 @@ TEST(ChunkedBodyStreamTest, AnUnchunkedBodyIsTheBytesWrittenAndNothingElse) {
   EXPECT_EQ(recorder.wire, expected);  // nothing after Finish
 }
 
-}  // namespace
+}  // namespace chunked_body_stream_test
 }  // namespace arrowport::http

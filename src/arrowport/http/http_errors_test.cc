@@ -7,7 +7,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
-namespace {
+namespace http_errors_test {
 
 void ExpectMapsTo(const arrow::Status& status, int code, const std::string& name) {
   const HttpError error = ToHttpError(status);
@@ -69,5 +69,5 @@ TEST(HttpErrorTest, ToJsonIsValidJsonWithCodeAndMessage) {
   EXPECT_EQ(HttpError{}.ToJson(), R"({"error":{"code":"internal","message":""}})");
 }
 
-}  // namespace
+}  // namespace http_errors_test
 }  // namespace arrowport::http

@@ -14,7 +14,7 @@
 #include "arrowport/http/worker_pool.h"
 
 namespace arrowport::http {
-namespace {
+namespace http_server_test {
 
 using namespace std::chrono_literals;
 
@@ -95,5 +95,5 @@ TEST(ConnectionRegistryTest, OneAddressHoldsAtMostItsShareAndGetsItBackOnClose) 
   EXPECT_EQ(refusal, Refusal::kBusy);
 }
 
-}  // namespace
+}  // namespace http_server_test
 }  // namespace arrowport::http

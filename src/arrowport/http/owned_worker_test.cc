@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 namespace arrowport::http {
-namespace {
+namespace owned_worker_test {
 
 TEST(OwnedWorkerTest, AnExceptionInTheWorkIsReportedNotFatal) {
   OwnedWorker worker([] { throw std::runtime_error("boom"); }, [] {});
@@ -41,5 +41,5 @@ TEST(OwnedWorkerTest, LeavingEarlyUnblocksAndJoins) {
   EXPECT_TRUE(finished);  // joined before the scope was left, no std::terminate
 }
 
-}  // namespace
+}  // namespace owned_worker_test
 }  // namespace arrowport::http

@@ -10,7 +10,7 @@
 #include "arrow/util/base64.h"
 
 namespace arrowport::http {
-namespace {
+namespace seed_body_test {
 
 std::string StreamOf(const std::shared_ptr<arrow::RecordBatch>& batch) {
   auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
@@ -82,5 +82,5 @@ TEST(SeedBodyTest, DataThatIsNotArrowIsInvalid) {
   EXPECT_NE(reader.status().message().find("not Arrow IPC"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace seed_body_test
 }  // namespace arrowport::http

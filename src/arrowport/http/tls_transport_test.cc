@@ -23,7 +23,7 @@
 #include "arrowport/http/tls_transport.h"
 
 namespace arrowport::http {
-namespace {
+namespace tls_transport_test {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -295,5 +295,5 @@ TEST_F(TlsTransportTest, ClientLeavingMidHandshakeEndsIt) {
   EXPECT_LT(Clock::now() - start, 10s);
 }
 
-}  // namespace
+}  // namespace tls_transport_test
 }  // namespace arrowport::http

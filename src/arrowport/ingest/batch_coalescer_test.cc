@@ -5,7 +5,7 @@
 #include "arrow/api.h"
 
 namespace arrowport::ingest {
-namespace {
+namespace batch_coalescer_test {
 
 std::shared_ptr<arrow::Schema> Schema() {
   return arrow::schema({arrow::field("x", arrow::int64())});
@@ -116,5 +116,5 @@ TEST(BatchCoalescerTest, DictionaryColumnsWithDifferentDictionariesStillPass) {
   EXPECT_EQ(words, (std::vector<std::string>{"a", "b", "c"}));
 }
 
-}  // namespace
+}  // namespace batch_coalescer_test
 }  // namespace arrowport::ingest

@@ -9,7 +9,7 @@
 
 namespace arrowport::ingest {
 
-namespace {
+namespace column_planner_test {
 
 using config::SchemaPolicy;
 using storage::ColumnInfo;
@@ -110,6 +110,6 @@ TEST(ColumnPlanner, ProjectSelectsTargetColumns) {
   EXPECT_EQ(projected[0]->schema()->field(0)->name(), "a");
 }
 
-}  // namespace
+}  // namespace column_planner_test
 
 }  // namespace arrowport::ingest

@@ -7,8 +7,8 @@
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::ingest {
+namespace ingest_pipeline_test {
 
-namespace {
 
 std::shared_ptr<arrow::RecordBatch> Batch(std::shared_ptr<arrow::Schema> schema, int64_t start,
                                           int64_t rows) {
@@ -67,7 +67,6 @@ class IngestPipelineTest : public ::testing::Test {
       arrow::schema({arrow::field("id", arrow::int64()), arrow::field("name", arrow::utf8())});
 };
 
-}  // namespace
 
 TEST_F(IngestPipelineTest, CreatesRoutedTableAndAppends) {
   IngestRequest request;
@@ -213,4 +212,5 @@ TEST(ParseDescriptor, AcceptsPathCommandAndSeedForms) {
   EXPECT_TRUE(ParseDescriptor(true, {}, "").status().IsInvalid());
 }
 
+}  // namespace ingest_pipeline_test
 }  // namespace arrowport::ingest

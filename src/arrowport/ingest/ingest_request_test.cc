@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::ingest {
-namespace {
+namespace ingest_request_test {
 
 IngestRequest Parse(const std::string& cmd) {
   auto request = ParseDescriptor(/*is_path=*/false, {}, cmd);
@@ -112,5 +112,5 @@ TEST(WriteModeTest, ParsesAndPrintsEachMode) {
   EXPECT_TRUE(ParseWriteMode("Append").status().IsInvalid());
 }
 
-}  // namespace
+}  // namespace ingest_request_test
 }  // namespace arrowport::ingest

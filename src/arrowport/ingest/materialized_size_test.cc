@@ -6,7 +6,7 @@
 #include "arrow/array/array_run_end.h"
 
 namespace arrowport::ingest {
-namespace {
+namespace materialized_size_test {
 
 std::shared_ptr<arrow::Array> Check(arrow::Result<std::shared_ptr<arrow::Array>> made) {
   EXPECT_TRUE(made.ok()) << made.status().ToString();
@@ -52,5 +52,5 @@ TEST(MaterializedBytesTest, RunEndEncodingCountsEveryRow) {
   EXPECT_GE(MaterializedBytes(*array->data()), 8000000);
 }
 
-}  // namespace
+}  // namespace materialized_size_test
 }  // namespace arrowport::ingest

@@ -5,14 +5,13 @@
 #include <string>
 
 namespace arrowport::ingest {
+namespace stream_router_test {
 
-namespace {
 config::Config WithStreams(std::initializer_list<const char*> names) {
   config::Config config;
   for (const auto* name : names) config.streams[name] = config::StreamConfig{};
   return config;
 }
-}  // namespace
 
 // A client sending random stream names must not grow the router without bound.
 TEST(StreamRouter, UnconfiguredStreamsAreCappedWithLeastRecentlyUsedEviction) {
@@ -118,4 +117,5 @@ TEST(StreamRouter, RunningRequestsAreListedAndCountWhatTheyCommit) {
   EXPECT_EQ(router.Snapshot().at("long").second.active_requests, 0);
 }
 
+}  // namespace stream_router_test
 }  // namespace arrowport::ingest

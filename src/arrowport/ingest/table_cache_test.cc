@@ -6,7 +6,7 @@
 
 namespace arrowport::ingest {
 
-namespace {
+namespace table_cache_test {
 
 class TableCacheTest : public ::testing::Test {
  protected:
@@ -65,6 +65,6 @@ TEST_F(TableCacheTest, MapsAreBounded) {
   EXPECT_TRUE(cache.Table(conn_.get(), "u").has_value());
 }
 
-}  // namespace
+}  // namespace table_cache_test
 
 }  // namespace arrowport::ingest

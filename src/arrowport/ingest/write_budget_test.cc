@@ -8,7 +8,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::ingest {
-namespace {
+namespace write_budget_test {
 
 using namespace std::chrono_literals;
 
@@ -130,5 +130,5 @@ TEST(CallWatchdogStallTest, AWriteWaitingPastItsTimeoutCancelsTheCall) {
   EXPECT_NE(call->reason().message().find("limits.write_stall_timeout_s"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace write_budget_test
 }  // namespace arrowport::ingest

@@ -9,7 +9,7 @@
 #include "arrowport/test_support/data_file_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace data_file_writer_encodings_test {
 
 using testing::DictionaryEncoded;
 using testing::ExpectColumnsEqual;
@@ -175,5 +175,5 @@ TEST(DataFileWriter, ADottedNameBesideAStructOfThatPathWrites) {
   EXPECT_TRUE(back->Equals(*arrow::Table::FromRecordBatches({batch}).ValueOrDie()));
 }
 
-}  // namespace
+}  // namespace data_file_writer_encodings_test
 }  // namespace arrowport::lake

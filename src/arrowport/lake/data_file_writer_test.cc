@@ -18,7 +18,7 @@
 #include "arrowport/test_support/data_file_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace data_file_writer_test {
 
 using nlohmann::json;
 using testing::TempDir;
@@ -206,5 +206,5 @@ TEST(DataFileWriter, BoundsOutsideYearsOneTo9999AreLeftOut) {
   EXPECT_EQ(written.stats["nullCount"]["far_days"], 0);
 }
 
-}  // namespace
+}  // namespace data_file_writer_test
 }  // namespace arrowport::lake

@@ -9,7 +9,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace delta_log_test {
 
 TEST(DeltaLog, CommitRoundTripsThroughItsText) {
   CommitActions commit;
@@ -247,5 +247,5 @@ TEST(DeltaLog, AGapInTheLogIsAnError) {
   EXPECT_NE(latest.status().message().find("misses version 1"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace delta_log_test
 }  // namespace arrowport::lake

@@ -9,7 +9,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace lake_append_schema_test {
 
 using testing::Batch;
 using testing::OpenTable;
@@ -104,5 +104,5 @@ TEST(LakeAppendSchema, TimestampNtzUpgradeKeepsImpliedFeatures) {
   EXPECT_TRUE(has(protocol.reader_features, "timestampNtz"));
 }
 
-}  // namespace
+}  // namespace lake_append_schema_test
 }  // namespace arrowport::lake

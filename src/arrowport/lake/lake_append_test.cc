@@ -13,7 +13,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace lake_append_test {
 
 using testing::Append;
 using testing::Batch;
@@ -265,5 +265,5 @@ TEST(LakeMaintenance, CompactionKeepsEveryRowAndVacuumDeletesOrphans) {
   EXPECT_EQ(CountRows(table.get()), 120);
 }
 
-}  // namespace
+}  // namespace lake_append_test
 }  // namespace arrowport::lake

@@ -15,7 +15,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace lake_maintenance_test {
 
 using testing::Append;
 using testing::Batch;
@@ -280,5 +280,5 @@ TEST(LakeUpkeep, UpkeepLeavesATableItMayNotWriteAlone) {
   EXPECT_EQ(table->Latest().ValueOrDie()->files.size(), 3u);
 }
 
-}  // namespace
+}  // namespace lake_maintenance_test
 }  // namespace arrowport::lake

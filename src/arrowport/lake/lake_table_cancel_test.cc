@@ -13,7 +13,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace lake_table_cancel_test {
 
 using testing::Append;
 using testing::Batch;
@@ -133,5 +133,5 @@ TEST_F(LakeCancel, AWaiterDoesNotInheritTheCancellationOfTheCallerLeadingTheRead
   EXPECT_EQ((*waited)->version, 0);
 }
 
-}  // namespace
+}  // namespace lake_table_cancel_test
 }  // namespace arrowport::lake

@@ -17,7 +17,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace lake_table_commit_test {
 
 using testing::Append;
 using testing::Batch;
@@ -269,5 +269,5 @@ TEST(LakeOutcome, AnOwnCommitAnsweredAsLostIsStillOurs) {
   EXPECT_EQ(snapshot->num_records(), 20);
 }
 
-}  // namespace
+}  // namespace lake_table_commit_test
 }  // namespace arrowport::lake

@@ -5,7 +5,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::lake {
-namespace {
+namespace lake_table_kept_test {
 
 using testing::Append;
 using testing::Batch;
@@ -64,5 +64,5 @@ TEST(LakeTableKeptTest, AShortBudgetDropsOlderSnapshotsAndKeepsTheLatest) {
   EXPECT_EQ(CountRows(table.get()), 100);
 }
 
-}  // namespace
+}  // namespace lake_table_kept_test
 }  // namespace arrowport::lake

@@ -5,7 +5,7 @@
 #include <thread>
 
 namespace arrowport::metrics {
-namespace {
+namespace registry_test {
 
 bool Has(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
@@ -101,5 +101,5 @@ TEST(MetricsRegistryTest, ConcurrentUpdatesAreAllCounted) {
   EXPECT_EQ(histogram.With({}).Read().cumulative.back(), 40000u);
 }
 
-}  // namespace
+}  // namespace registry_test
 }  // namespace arrowport::metrics

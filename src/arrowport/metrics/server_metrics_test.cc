@@ -6,7 +6,7 @@
 #include "arrowport/metrics/metering_reader.h"
 
 namespace arrowport::metrics {
-namespace {
+namespace server_metrics_test {
 
 bool Has(const std::string& text, const std::string& line) {
   return text.find(line + "\n") != std::string::npos;
@@ -213,5 +213,5 @@ TEST(RateHistoryTest, KeepsTheLastSecondsOnly) {
   EXPECT_EQ(history.Last(1, 1000 + RateHistory::kSeconds), (std::vector<int64_t>{9}));
 }
 
-}  // namespace
+}  // namespace server_metrics_test
 }  // namespace arrowport::metrics

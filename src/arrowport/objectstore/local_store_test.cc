@@ -15,7 +15,7 @@
 #include "arrowport/objectstore/local_file.h"
 
 namespace arrowport::objectstore {
-namespace {
+namespace local_store_test {
 
 std::shared_ptr<arrow::Buffer> Bytes(const std::string& text) {
   return arrow::Buffer::FromString(text);
@@ -295,5 +295,5 @@ TEST(OpenObjectStoreTest, DispatchesOnTheScheme) {
       << "part < 5 MiB";
 }
 
-}  // namespace
+}  // namespace local_store_test
 }  // namespace arrowport::objectstore

@@ -20,7 +20,7 @@
 #include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::objectstore {
-namespace {
+namespace s3_store_cancel_test {
 
 using Clock = std::chrono::steady_clock;
 
@@ -119,5 +119,5 @@ TEST(S3Cancel, TheServerStoppingEndsEveryTransferAndStartsNone) {
   EXPECT_LT(Clock::now() - cleanup, std::chrono::seconds(1));
 }
 
-}  // namespace
+}  // namespace s3_store_cancel_test
 }  // namespace arrowport::objectstore

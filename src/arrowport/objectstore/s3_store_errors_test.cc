@@ -8,7 +8,7 @@
 #include "arrowport/test_support/s3_test_server.h"
 
 namespace arrowport::objectstore {
-namespace {
+namespace s3_store_errors_test {
 
 using s3test::kSecret;
 using s3test::MinioTest;
@@ -118,5 +118,5 @@ TEST(S3UnreachableTest, ConnectionRefusedNamesTheEndpoint) {
       << dns.ToString();
 }
 
-}  // namespace
+}  // namespace s3_store_errors_test
 }  // namespace arrowport::objectstore

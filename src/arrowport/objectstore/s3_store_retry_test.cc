@@ -21,7 +21,7 @@
 #include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::objectstore {
-namespace {
+namespace s3_store_retry_test {
 
 struct Reply {
   Reply(int status = 200, std::string body = "", std::string headers = "", int delay_ms = 0)
@@ -335,5 +335,5 @@ TEST(S3RetryTest, RequestsAreSignedByCurl) {
             std::string::npos);
 }
 
-}  // namespace
+}  // namespace s3_store_retry_test
 }  // namespace arrowport::objectstore

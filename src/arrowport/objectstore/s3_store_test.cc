@@ -14,7 +14,7 @@
 #include "arrowport/test_support/s3_test_server.h"
 
 namespace arrowport::objectstore {
-namespace {
+namespace s3_store_test {
 
 using s3test::kBucket;
 using s3test::MinioTest;
@@ -277,5 +277,5 @@ TEST_F(S3StoreTest, VirtualHostStyle) {
   EXPECT_EQ(Keys(*vhost->List("v/")), std::vector<std::string>{"v/key one"});
 }
 
-}  // namespace
+}  // namespace s3_store_test
 }  // namespace arrowport::objectstore

@@ -5,7 +5,7 @@
 #include "arrowport/objectstore/s3_client.h"
 
 namespace arrowport::objectstore {
-namespace {
+namespace s3_xml_test {
 
 TEST(S3XmlTest, ParsesAListPageWithUrlEncodedKeys) {
   const char* body = R"(<?xml version="1.0" encoding="UTF-8"?>
@@ -93,5 +93,5 @@ TEST(S3XmlTest, Encoding) {
   EXPECT_EQ(UrlDecode("a+b%2Bc%zz%4"), "a b+c%zz%4");
 }
 
-}  // namespace
+}  // namespace s3_xml_test
 }  // namespace arrowport::objectstore

@@ -16,7 +16,7 @@
 #include "arrowport/test_support/lake_test_util.h"
 
 namespace arrowport::query {
-namespace {
+namespace lake_service_test {
 
 using lake::testing::Batch;
 using lake::testing::TempDir;
@@ -177,5 +177,5 @@ TEST_F(LakeServiceTest, ASmallTableIsOnePart) {
   EXPECT_FALSE(service_->Layout("events").has_value());
 }
 
-}  // namespace
+}  // namespace lake_service_test
 }  // namespace arrowport::query

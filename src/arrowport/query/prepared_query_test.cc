@@ -8,7 +8,7 @@
 #include "arrowport/test_support/session_test_database.h"
 
 namespace arrowport::query {
-namespace {
+namespace prepared_query_test {
 
 using std::chrono::seconds;
 
@@ -100,5 +100,5 @@ TEST_F(PreparedQueryTest, ALeaseOfAnotherConnectionIsRefused) {
   EXPECT_TRUE(select->CheckParameters(*Ints({7})).ok());
 }
 
-}  // namespace
+}  // namespace prepared_query_test
 }  // namespace arrowport::query

@@ -6,6 +6,7 @@
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::query {
+namespace query_pipeline_test {
 
 TEST(ParseTicket, JsonAndPlainSql) {
   EXPECT_EQ(ParseTicket(R"({"sql": "SELECT 1"})").ValueOrDie().sql, "SELECT 1");
@@ -100,4 +101,5 @@ TEST(QueryPipeline, DescribesExecutesAndLists) {
   EXPECT_EQ(pipeline.CountRows("t").ValueOrDie(), 1000);
 }
 
+}  // namespace query_pipeline_test
 }  // namespace arrowport::query

@@ -14,7 +14,7 @@
 #include "arrow/json/from_string.h"
 
 namespace arrowport::query {
-namespace {
+namespace result_writer_test {
 
 std::shared_ptr<arrow::Array> FromJson(const std::shared_ptr<arrow::DataType>& type,
                                        const char* json) {
@@ -495,5 +495,5 @@ TEST(ResultWriterTest, AnErrorFromTheReaderFailsTheWrite) {
   }
 }
 
-}  // namespace
+}  // namespace result_writer_test
 }  // namespace arrowport::query

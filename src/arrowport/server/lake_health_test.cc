@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 namespace arrowport::server {
-namespace {
+namespace lake_health_test {
 
 using json = nlohmann::json;
 
@@ -63,5 +63,5 @@ TEST(LakeHealth, NothingWithoutLakeTablesAndOkWhenUpkeepSucceeds) {
   EXPECT_EQ(health["tables"][1]["upkeep"]["failures"], 5);
 }
 
-}  // namespace
+}  // namespace lake_health_test
 }  // namespace arrowport::server

@@ -16,7 +16,7 @@
 #include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::server {
-namespace {
+namespace peer_connections_test {
 
 // A connected TCP socket pair on loopback: {client, accepted}.
 std::pair<int, int> Connect(int listener) {
@@ -129,5 +129,5 @@ TEST_F(PeerConnectionsTest, TheAcceptHookClosesConnectionsPastTheShareOfACappedP
   for (int fd : free) ::close(fd);
 }
 
-}  // namespace
+}  // namespace peer_connections_test
 }  // namespace arrowport::server

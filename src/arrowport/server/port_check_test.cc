@@ -7,7 +7,7 @@
 #include "arrowport/test_support/loopback_listener.h"
 
 namespace arrowport::server {
-namespace {
+namespace port_check_test {
 
 using arrowport::test_support::LoopbackListener;
 
@@ -33,5 +33,5 @@ TEST(PortCheck, AnyPortPasses) {
   EXPECT_TRUE(CheckPortFree("127.0.0.1", 0, kFlightPortSetting).ok());
 }
 
-}  // namespace
+}  // namespace port_check_test
 }  // namespace arrowport::server

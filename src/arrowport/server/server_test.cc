@@ -30,7 +30,7 @@ class ServerTestPeer {
   }
 };
 
-namespace {
+namespace server_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -179,5 +179,5 @@ TEST_F(ServerTest, TheStatusReportNamesItsListenersStreamsAndDatabase) {
   EXPECT_TRUE(listed) << status["streams"].dump();
 }
 
-}  // namespace
+}  // namespace server_test
 }  // namespace arrowport::server

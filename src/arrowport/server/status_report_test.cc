@@ -13,7 +13,7 @@
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::server {
-namespace {
+namespace status_report_test {
 
 using nlohmann::json;
 
@@ -144,5 +144,5 @@ TEST_F(StatusReportTest, AUserLimitedToATableSeesOnlyItAndNoServerFigures) {
   EXPECT_EQ(Names(theirs["streams"], "stream"), std::set<std::string>{"salaries"});
 }
 
-}  // namespace
+}  // namespace status_report_test
 }  // namespace arrowport::server

@@ -6,7 +6,7 @@
 #include "arrowport/flight/sql/flight_sql_command.h"
 
 namespace arrowport::flight::sql {
-namespace {
+namespace flight_sql_access_test {
 
 // A serialized protobuf Any carrying only the type URL of `name`.
 std::string Command(const std::string& name) {
@@ -44,5 +44,5 @@ TEST(FlightSqlAccess, RolesFromTheCommandType) {
   EXPECT_TRUE(CheckCommandAccess(nullptr, Command("CommandStatementUpdate"), true).ok());
 }
 
-}  // namespace
+}  // namespace flight_sql_access_test
 }  // namespace arrowport::flight::sql

@@ -5,7 +5,7 @@
 #include <string>
 
 namespace arrowport::flight::sql {
-namespace {
+namespace flight_sql_command_test {
 
 // A serialized google.protobuf.Any with `url` as type_url (field 1) and no value.
 std::string AnyWithUrl(const std::string& url) {
@@ -56,5 +56,5 @@ TEST(FlightSqlCommandTest, ActionTypes) {
   EXPECT_FALSE(IsFlightSqlAction("checkpoint"));
 }
 
-}  // namespace
+}  // namespace flight_sql_command_test
 }  // namespace arrowport::flight::sql

@@ -14,7 +14,7 @@
 #include "arrowport/test_support/session_test_database.h"
 
 namespace arrowport::flight::sql {
-namespace {
+namespace session_registry_test {
 
 using std::chrono::seconds;
 
@@ -188,7 +188,6 @@ TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
   EXPECT_TRUE(cancellation->cancelled());
 }
 
-}  // namespace
 TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   SessionRegistry registry(nullptr, seconds(60));
   int made = 0;
@@ -370,10 +369,6 @@ TEST_F(SessionRegistryTest, ClosingASessionWaitsForItsCallsThenSaysWhatHoldsIt) 
   EXPECT_EQ(Rows(), 0);
 }
 
-}  // namespace arrowport::flight::sql
-
-namespace arrowport::flight::sql {
-namespace {
 
 // Found by a hostile run: a client sending no cookie back made a session per call, kept
 // for the idle timeout, without bound (94,000 sessions slowed every call to seconds).
@@ -401,5 +396,5 @@ TEST_F(SessionRegistryTest, PastTheSessionLimitEmptySessionsAreForgottenOldestFi
   EXPECT_TRUE(HasErrorKind(refused, ErrorKind::kTooLarge)) << refused;
 }
 
-}  // namespace
+}  // namespace session_registry_test
 }  // namespace arrowport::flight::sql

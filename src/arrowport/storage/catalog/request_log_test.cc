@@ -13,6 +13,7 @@
 #include "arrowport/storage/database/shared_connection.h"
 
 namespace arrowport::storage {
+namespace request_log_test {
 
 class RequestLogTest : public ::testing::Test {
  protected:
@@ -240,4 +241,5 @@ TEST_F(RequestLogTest, ACopyRefusedBeforeTheOtherCommitsWaitsForIt) {
   EXPECT_EQ(answered->rows, 5);
 }
 
+}  // namespace request_log_test
 }  // namespace arrowport::storage

@@ -10,6 +10,7 @@
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::storage {
+namespace duckdb_error_test {
 
 // "already exists" reached clients as NOT_FOUND (KeyError), the code of what is missing.
 TEST(TranslateDuckDBErrorTest, WhatAlreadyExistsIsAlreadyExistsNotMissing) {
@@ -117,4 +118,5 @@ TEST(CommittedDespiteErrorTest, OnlyDuckDBsOwnWordsCount) {
   EXPECT_FALSE(conn->ExecuteUpdate(std::string("SELECT error('") + kDurable + "')", admin).ok());
 }
 
+}  // namespace duckdb_error_test
 }  // namespace arrowport::storage

@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace arrowport::storage {
-namespace {
+namespace duckdb_internals_test {
 
 arrow::Status Query(duckdb_connection connection, const char* sql) {
   ResultHandle result;
@@ -52,5 +52,5 @@ TEST(RunTransactionStepTest, CommitsOnTheCallingThreadWithDuckDBsOwnChecks) {
   EXPECT_NE(none.message().find("no transaction is active"), std::string::npos) << none;
 }
 
-}  // namespace
+}  // namespace duckdb_internals_test
 }  // namespace arrowport::storage

@@ -10,7 +10,7 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
-namespace {
+namespace table_gates_test {
 
 using Clock = TableGates::Clock;
 using namespace std::chrono_literals;
@@ -132,5 +132,5 @@ TEST_F(TableGatesTest, APassMovesAndReleasesOnce) {
   EXPECT_TRUE(next.ok());
 }
 
-}  // namespace
+}  // namespace table_gates_test
 }  // namespace arrowport::storage

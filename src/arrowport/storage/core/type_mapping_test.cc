@@ -11,7 +11,7 @@
 
 namespace arrowport::storage {
 
-namespace {
+namespace type_mapping_test {
 
 TEST(CheckIngestSchema, AcceptsRichTypes) {
   auto schema = arrow::schema({
@@ -131,6 +131,6 @@ TEST(IsSafeConversion, TypesOfArrowStreams) {
   EXPECT_FALSE(IsSafeConversion(columns[4].type, t["i32"]));
 }
 
-}  // namespace
+}  // namespace type_mapping_test
 
 }  // namespace arrowport::storage

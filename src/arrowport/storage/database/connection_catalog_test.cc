@@ -10,7 +10,7 @@
 
 namespace arrowport::storage {
 
-namespace {
+namespace connection_catalog_test {
 
 std::unique_ptr<Database> OpenInMemory() {
   DatabaseOptions options;
@@ -142,6 +142,6 @@ TEST(ConnectionCatalog, AViewIsFoundUnderAnyCaseOfItsName) {
   EXPECT_FALSE(conn->IsView(TableName("main", "missing")).ValueOrDie());
 }
 
-}  // namespace
+}  // namespace connection_catalog_test
 
 }  // namespace arrowport::storage

@@ -14,7 +14,7 @@
 #include "arrowport/storage/database/shared_connection.h"
 
 namespace arrowport::storage {
-namespace {
+namespace connection_holds_test {
 
 using namespace std::chrono_literals;
 
@@ -142,5 +142,5 @@ TEST_F(ConnectionHoldsTest, HoldsOfTwoTablesAreTakenInOneOrderWhateverTheStateme
   ASSERT_TRUE((done == &first_holds ? second : first).Commit().ok());
 }
 
-}  // namespace
+}  // namespace connection_holds_test
 }  // namespace arrowport::storage

@@ -17,7 +17,7 @@
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::storage {
-namespace {
+namespace connection_transform_test {
 
 std::shared_ptr<arrow::RecordBatch> Batch(int64_t first, int64_t n) {
   arrow::Int64Builder ids;
@@ -326,5 +326,5 @@ TEST_F(TransformQueryTest, ChangesNothingWhoeverAsks) {
                                                                R"(["one", "two"])")).ToString());
 }
 
-}  // namespace
+}  // namespace connection_transform_test
 }  // namespace arrowport::storage

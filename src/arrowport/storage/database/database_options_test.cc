@@ -17,8 +17,8 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
+namespace database_options_test {
 
-namespace {
 
 int64_t WalSize(const std::string& path) {
   std::error_code error;
@@ -26,7 +26,6 @@ int64_t WalSize(const std::string& path) {
   return error ? 0 : static_cast<int64_t>(size);
 }
 
-}  // namespace
 
 // DuckDB takes a checkpoint that fails part-way as fatal (the database is invalidated),
 // and one taken at commit runs on a client's call, where the allocation guard may refuse
@@ -204,4 +203,5 @@ TEST(DatabaseConnectionTest, ADroppedConnectionRollsBackItsTransaction) {
   }
 }
 
+}  // namespace database_options_test
 }  // namespace arrowport::storage

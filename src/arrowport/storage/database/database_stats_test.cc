@@ -10,8 +10,8 @@
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::storage {
+namespace database_stats_test {
 
-namespace {
 
 // 100,000 rows of a BIGINT, a DOUBLE and a VARCHAR of 10 bytes: 1.6 MB of fixed-width
 // values and 1 MB of strings, uncompressed.
@@ -20,7 +20,6 @@ constexpr const char* kCreate =
     "printf('%010d', range) AS label FROM range(100000)";
 constexpr int64_t kValueBytes = 100000 * (8 + 8 + 10);
 
-}  // namespace
 
 // Rows not yet checkpointed have no blocks in the file: the status page showed `0 B` for
 // tables of 100k and 1.3M rows written since the last checkpoint.
@@ -78,4 +77,5 @@ TEST(DatabaseStats, SegmentBytesByType) {
   EXPECT_EQ(SegmentBytes("UUID", 100, 0), 1600);
 }
 
+}  // namespace database_stats_test
 }  // namespace arrowport::storage

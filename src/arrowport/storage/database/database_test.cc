@@ -18,8 +18,8 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
+namespace database_test {
 
-namespace {
 std::shared_ptr<arrow::RecordBatchReader> Int64Reader(int64_t rows, int64_t batch_rows) {
   auto schema = arrow::schema({arrow::field("x", arrow::int64())});
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
@@ -31,7 +31,6 @@ std::shared_ptr<arrow::RecordBatchReader> Int64Reader(int64_t rows, int64_t batc
   }
   return arrow::RecordBatchReader::Make(batches, schema).ValueOrDie();
 }
-}  // namespace
 
 class DatabaseTest : public ::testing::TestWithParam<bool> {
  protected:
@@ -194,7 +193,6 @@ TEST_P(DatabaseTest, FailedStreamRollsBack) {
   EXPECT_EQ(count->column(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
 }
 
-namespace {
 std::shared_ptr<arrow::RecordBatch> TwoColumnBatch(std::vector<std::optional<int64_t>> ids,
                                                    const std::string& first = "id") {
   arrow::Int64Builder id_builder;
@@ -219,7 +217,6 @@ std::string Scalar(Connection* conn, const std::string& sql) {
   if (!table.ok()) return table.status().ToString();
   return table.ValueOrDie()->column(0)->GetScalar(0).ValueOrDie()->ToString();
 }
-}  // namespace
 
 // Columns are matched by name; table columns the request lacks become NULL.
 TEST_P(DatabaseTest, AppendsByColumnName) {
@@ -423,4 +420,5 @@ TEST(AllocationGuardTest, ACommittingThreadIsNeverRefused) {
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "File" : "Memory"; });
 
+}  // namespace database_test
 }  // namespace arrowport::storage

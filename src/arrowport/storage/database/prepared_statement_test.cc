@@ -9,7 +9,7 @@
 #include "arrowport/storage/database/shared_connection.h"
 
 namespace arrowport::storage {
-namespace {
+namespace prepared_statement_test {
 
 class PreparedStatementTest : public ::testing::Test {
  protected:
@@ -201,5 +201,5 @@ TEST_F(PreparedStatementTest, ClientTransactionControlIsRefusedByStatementType) 
   EXPECT_TRUE(PreparedStatement::Make(lease_, "SELECT 'COMMIT' AS begin", &admin).ok());
 }
 
-}  // namespace
+}  // namespace prepared_statement_test
 }  // namespace arrowport::storage

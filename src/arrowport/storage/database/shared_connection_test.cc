@@ -11,7 +11,7 @@
 #include "arrowport/storage/database/prepared_statement.h"
 
 namespace arrowport::storage {
-namespace {
+namespace shared_connection_test {
 
 using Clock = SharedConnection::Clock;
 
@@ -190,5 +190,5 @@ TEST_F(SharedConnectionTest, ACommitThatConflictsEndsTheTransactionAndKeepsTheOt
   EXPECT_NE(twice.message().find("within a transaction"), std::string::npos) << twice;
 }
 
-}  // namespace
+}  // namespace shared_connection_test
 }  // namespace arrowport::storage

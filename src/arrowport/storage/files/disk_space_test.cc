@@ -12,10 +12,9 @@
 #include "arrowport/common/status_detail.h"
 
 namespace arrowport::storage {
+namespace disk_space_test {
 
-namespace {
 std::string TempDirectory() { return std::filesystem::temp_directory_path().string(); }
-}  // namespace
 
 // Below the threshold a write is refused with the disk-full kind (Flight
 // RESOURCE_EXHAUSTED, HTTP 507), naming the directory and both amounts.
@@ -90,4 +89,5 @@ TEST(DiskWatchTest, AWriteRightAfterSpaceIsFreedGoesIn) {
   EXPECT_FALSE(watch.Last().full);
 }
 
+}  // namespace disk_space_test
 }  // namespace arrowport::storage

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::storage {
-namespace {
+namespace view_file_system_test {
 
 TEST(ViewFileSystemTest, APatternNamesTheFilesItsGlobMatchesAndNoOthers) {
   EXPECT_TRUE(ViewPatternMatches("/d/parts/p*.parquet", "/d/parts/p1.parquet"));
@@ -35,5 +35,5 @@ TEST(ViewFileSystemTest, ViewPathsAreAbsoluteAndNormal) {
   EXPECT_NE(relative.find("/data/x.csv"), std::string::npos) << relative;
 }
 
-}  // namespace
+}  // namespace view_file_system_test
 }  // namespace arrowport::storage

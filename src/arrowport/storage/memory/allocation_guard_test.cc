@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::storage {
+namespace allocation_guard_test {
 
 // The unit tests link the guard's operator new (arrowport_memory_guard) as the server
 // does: the probe sees it, except in a sanitizer build, which keeps the sanitizer's own.
@@ -18,4 +19,5 @@ TEST(AllocationGuardTest, TheOperatorNewOverrideIsLinkedIn) {
   EXPECT_EQ(AllocationGuard::live_bytes(), before);  // the probe leaves nothing counted
 }
 
+}  // namespace allocation_guard_test
 }  // namespace arrowport::storage

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::storage {
+namespace memory_limit_test {
 
 TEST(MemoryLimit, DefaultIsAQuarterOfRamHalfTheCgroupAndAtMostOneGiB) {
   constexpr int64_t kGiB = int64_t{1} << 30;
@@ -17,6 +18,7 @@ TEST(MemoryLimit, DefaultIsAQuarterOfRamHalfTheCgroupAndAtMostOneGiB) {
   EXPECT_EQ(MemoryLimitSetting(kGiB), "1024MiB");
 }
 
+}  // namespace memory_limit_test
 }  // namespace arrowport::storage
 
 #include <cstdio>
@@ -26,8 +28,8 @@ TEST(MemoryLimit, DefaultIsAQuarterOfRamHalfTheCgroupAndAtMostOneGiB) {
 #include "arrowport/storage/database/database.h"
 
 namespace arrowport::storage {
+namespace memory_limit_test {
 
-namespace {
 std::string Setting(Database& database) {
   auto conn = database.Connect();
   EXPECT_TRUE(conn.ok()) << conn.status().ToString();
@@ -35,7 +37,6 @@ std::string Setting(Database& database) {
   EXPECT_TRUE(table.ok()) << table.status().ToString();
   return (*(*table)->column(0)->GetScalar(0))->ToString();
 }
-}  // namespace
 
 // DuckDB's own default (80% of RAM) let its buffer pool push a long ingest past 1 GiB.
 TEST(MemoryLimit, FileDatabaseGetsTheDerivedDefaultUnlessConfigured) {
@@ -64,4 +65,5 @@ TEST(MemoryLimit, FileDatabaseGetsTheDerivedDefaultUnlessConfigured) {
   std::remove((path + ".wal").c_str());
 }
 
+}  // namespace memory_limit_test
 }  // namespace arrowport::storage

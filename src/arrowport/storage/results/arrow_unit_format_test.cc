@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::storage {
-namespace {
+namespace arrow_unit_format_test {
 
 TEST(ArrowUnitFormatTest, AUnitAfterAFullOneIsSizedForTheRowsItWillHold) {
   constexpr duckdb::idx_t kRows = 122880, kBytes = 8 << 20;
@@ -29,5 +29,5 @@ TEST(ArrowUnitFormatTest, AUnitAfterAnEarlyEndIsSizedForItsChunk) {
   EXPECT_EQ(RowsToReserve(false, 40, 4096, 1000, kBytes), 1000u);
 }
 
-}  // namespace
+}  // namespace arrow_unit_format_test
 }  // namespace arrowport::storage

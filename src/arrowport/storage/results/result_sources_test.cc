@@ -16,7 +16,7 @@
 
 namespace arrowport::storage {
 
-namespace {
+namespace result_sources_test {
 
 class ResultSourcesTest : public ::testing::Test {
  protected:
@@ -343,6 +343,6 @@ TEST(ResultSourcesWaitTest, AReaderWaitingOnDuckDBsWorkerDoesNotPoll) {
   EXPECT_LT(cpu / wall, 1.2) << "cpu " << cpu << " s over " << wall << " s";
 }
 
-}  // namespace
+}  // namespace result_sources_test
 
 }  // namespace arrowport::storage

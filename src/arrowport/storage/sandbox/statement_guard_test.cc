@@ -14,7 +14,7 @@
 #include "arrowport/storage/database/prepared_statement.h"
 
 namespace arrowport::storage {
-namespace {
+namespace statement_guard_test {
 
 Principal Make(Role role, std::vector<std::string> tables = {}) {
   Principal p;
@@ -507,5 +507,5 @@ TEST(SqlSandboxTest, ViewGlobsReadTheFilesTheyMatchAndNothingBeside) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
+}  // namespace statement_guard_test
 }  // namespace arrowport::storage
