@@ -1,7 +1,8 @@
-"""Soak (hardening issue, slow suite): mixed clients for several minutes against one server
-with its memory budgets set - Flight and HTTP ingest in both commit modes, DoGet and HTTP
-reads, Flight SQL transactions (ADBC, cookies) whose results stream while commits and
-rollbacks interleave, and bad requests - with one kill -9 and restart in the middle.
+"""Soak (hardening issue, slow suite): mixed clients for a minute (ARROWPORT_SOAK_SECONDS)
+against one server with its memory budgets set - Flight and HTTP ingest in both commit
+modes, DoGet and HTTP reads, Flight SQL transactions (ADBC, cookies) whose results stream
+while commits and rollbacks interleave, and bad requests - with one kill -9 and restart in
+the middle.
 
 Every acknowledged row must be present exactly once, no rolled-back row at all, and what
 was in flight at the kill whole or absent. The run reports requests served, errors by kind,
@@ -27,7 +28,7 @@ import requests
 from conftest import REPO
 from test_http import ARROW, ipc_bytes
 
-SECONDS = float(os.environ.get("ARROWPORT_SOAK_SECONDS", "90"))
+SECONDS = float(os.environ.get("ARROWPORT_SOAK_SECONDS", "60"))
 BUDGETS = {"ARROWPORT_DUCKDB_MEMORY_LIMIT": "512MiB", "ARROWPORT_LIMITS_MAX_QUERY_MEMORY": "256MiB",
            "ARROWPORT_LIMITS_MAX_REQUEST_MEMORY": "512MiB",
            "ARROWPORT_LIMITS_QUERY_TIMEOUT_S": "30", "ARROWPORT_FLIGHT_SQL_BUSY_TIMEOUT_MS": "2000"}
