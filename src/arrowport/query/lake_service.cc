@@ -168,7 +168,12 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   } else {
     snapshot = table->Cached();
   }
-  if (!snapshot || snapshot->version < 0 || !snapshot->schema) return arrow::Status::OK();
+  if (!snapshot || snapshot->version < 0 || !snapshot->schema) {
+    // No table yet: that was read too. The next look is refresh_ms away, not the upkeep
+    // thread's next tick (it listed the store ten times a second per unwritten stream).
+    polled();
+    return arrow::Status::OK();
+  }
   ARROW_ASSIGN_OR_RAISE(auto replacing, ReplacingLock(route.lake.url));
   {
     std::lock_guard<std::mutex> lock(mutex_);
