@@ -473,3 +473,17 @@ def test_the_function_length_check_finds_a_long_function(case):
     # Blocks inside, short functions and class bodies are not reported.
     short = "int F() {\n  if (x) {\n    return 1;\n  }\n}\nclass B {\n  int G() { return 2; }\n};\n"
     assert long_functions(short) == []
+
+
+def test_unit_test_files_keep_their_helpers_in_a_namespace_of_their_own():
+    """The unit tests compile eight files at a time (a unity build): a helper in an
+    anonymous namespace would meet another file's helper of the same name in the same
+    compile, so each file's helpers live in a namespace named after the file."""
+    offenders = []
+    for path in sorted(SRC.rglob("*_test.cc")):
+        text = path.read_text()
+        if re.search(r"^\s*namespace\s*\{", text, re.M):
+            offenders.append(f"{path.relative_to(REPO)}: an anonymous namespace")
+        if f"namespace {path.stem} {{" not in text:
+            offenders.append(f"{path.relative_to(REPO)}: no namespace {path.stem}")
+    assert not offenders, offenders

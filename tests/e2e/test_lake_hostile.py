@@ -59,6 +59,33 @@ def test_a_hostile_log_never_takes_the_server_down(start_server, tmp_path):
     assert alive(again)
 
 
+@pytest.mark.parametrize("first_commit", [
+    [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}],
+    [],
+    [{"commitInfo": {"operation": "WRITE"}}],
+], ids=["protocol_only", "empty", "commit_info_only"])
+def test_a_log_without_table_metadata_is_refused_not_written(start_server, tmp_path,
+                                                             first_commit):
+    """Found by a hostile client: a first commit with no metaData action (a writer that
+    died half-way, an empty file) read as "no table yet", and the first write on it killed
+    the server (SIGSEGV: its schema merged with none). Refused now, for reads and writes,
+    and the log is left as it was."""
+    lake = local_lake(tmp_path)
+    (tmp_path / "lake" / "events" / "_delta_log").mkdir(parents=True)
+    commit_file(tmp_path, 0, first_commit)
+    server = start_lake_server(start_server, tmp_path, {"events": lake_stream(
+        lake.url, compaction_interval_s=0)})
+    with pytest.raises(flight.FlightError, match="no table metadata"):
+        put_path(server.client(), events(range(3)), "events")
+    r = http_ingest(server, "events", events(range(3)))
+    assert r.status_code == 409 and "no table metadata" in r.text, r.text
+    r = query(server, "SELECT count(*) FROM events")
+    assert r.status_code != 200 and "no table metadata" in r.text, r.text
+    assert alive(server) and server.proc.poll() is None
+    assert sorted(p.name for p in (tmp_path / "lake" / "events" / "_delta_log").iterdir()) == \
+        ["00000000000000000000.json"]
+
+
 def test_sql_cannot_open_log_entries_or_files_beside_the_table(start_server, tmp_path):
     lake = local_lake(tmp_path)
     server = start_lake_server(start_server, tmp_path, {"events": lake_stream(lake.url)})

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arrow/buffer.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/lake/delta_schema.h"
 #include "arrowport/lake/lake_files.h"
 
@@ -127,6 +128,14 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
 }
 
 arrow::Status Snapshot::CheckReadable() const {
+  // Found by a hostile client: a log whose commits hold no metaData action (a first
+  // commit with only a protocol line, or empty) read as "no table yet" and the first
+  // write on it crashed the server (its schema was merged with none).
+  if (version >= 0 && !schema) {
+    return TableRefused("the Delta log has no table metadata (no metaData action in "
+                        "versions 0 to ", version, "): not a table Arrowport can read or "
+                        "write");
+  }
   const int reader = protocol.min_reader_version;
   auto mode = metadata.configuration.find("delta.columnMapping.mode");
   if (mode != metadata.configuration.end() && mode->second != "none") {

@@ -168,10 +168,16 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   } else {
     snapshot = table->Cached();
   }
-  if (!snapshot || snapshot->version < 0 || !snapshot->schema) {
-    // No table yet: that was read too. The next look is refresh_ms away, not the upkeep
-    // thread's next tick (it listed the store ten times a second per unwritten stream).
-    polled();
+  if (!snapshot || snapshot->version < 0) {
+    // No table yet: that was read too (the store answered). The next look is refresh_ms
+    // away, not the upkeep thread's next tick (it listed the store ten times a second per
+    // unwritten stream).
+    if (read_store) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Published& published = published_[stream];
+      published.polled = std::chrono::steady_clock::now();
+      if (published.state == kStateUnavailable) published.state = kStateOk;
+    }
     return arrow::Status::OK();
   }
   ARROW_ASSIGN_OR_RAISE(auto replacing, ReplacingLock(route.lake.url));

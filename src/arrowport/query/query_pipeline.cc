@@ -345,6 +345,12 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   return plan;
 }
 
+void QueryPipeline::RefreshLakesNamedIn(const std::string& sql, const CallContext& call) const {
+  QueryRequest request;
+  request.sql = sql;
+  RefreshLakes(request, call);
+}
+
 void QueryPipeline::RefreshLakes(const QueryRequest& request, const CallContext& call) const {
   if (!lake_reads_.refresh) return;
   // The store's log reads end with the call (client gone, deadline, shutdown).

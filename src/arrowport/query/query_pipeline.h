@@ -155,6 +155,11 @@ class QueryPipeline {
       std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
       std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now()) const;
 
+  /// \brief Brings the lake tables `sql` names up to date (when lake reads are on), as
+  /// Execute does first: for a client's SQL prepared or run outside Execute (Flight SQL
+  /// statements and prepared statements; ExecuteOn and ExecutePrepared do it themselves).
+  void RefreshLakesNamedIn(const std::string& sql, const CallContext& call) const;
+
   /// Lets tickets read lake tables in parts (see QueryRequest::lake_part).
   void EnableLakeReads(LakeReads reads) { lake_reads_ = std::move(reads); }
   /// The parts of `table` when it is a lake table of several files (nullopt otherwise).
