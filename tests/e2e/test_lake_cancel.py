@@ -147,8 +147,17 @@ def test_a_client_that_leaves_frees_its_call_at_once(start_server, tmp_path, min
     assert time.monotonic() - gone < MARGIN_S
     # The write was stuck in a store request, or behind one (the poller's log read).
     assert proxy.waiting >= 1, "no store request was stuck"
-    # The slot is free at once (the store is still stopped).
-    assert flight_query(client, "SELECT 42 AS x").column("x").to_pylist() == [42]
+    # The slot is free at once (the store is still stopped): within the margin. The call
+    # logs its end just before its handler lets the slot go (a bare-machine CI run's query,
+    # sent the moment the line was seen, met "server busy" in between).
+    while True:
+        try:
+            assert flight_query(client, "SELECT 42 AS x").column("x").to_pylist() == [42]
+            break
+        except flight.FlightUnavailableError as busy:
+            assert "server busy" in str(busy), busy
+            assert time.monotonic() - gone < MARGIN_S, f"the slot was not freed: {busy}"
+            time.sleep(0.05)
     proxy.heal()
     put_cmd(client, events(range(10, 20)), {"stream": "events", "request_id": "r-1"})
     assert_readers_agree(server, lake, events(range(20)))
