@@ -207,6 +207,22 @@ def minio(tmp_path):
     store.stop()
 
 
+@pytest.fixture(scope="module")
+def postgres_server():
+    """A real PostgreSQL server for the DuckLake catalog (Debian's, from the toolchain root;
+    ducklake_peers.PostgresServer) shared by a test module: yields the libpq conninfo of
+    its database `lake`, "host=127.0.0.1 port=N dbname=lake user=postgres". Stopped (fast
+    shutdown) and its files removed after the module, whatever its tests did; a test that
+    must stop or restart the server makes a PostgresServer of its own."""
+    from ducklake_peers import PostgresServer
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server.conninfo
+    finally:
+        server.close()
+
+
 def run_cli(*args, cwd=None, input=None, timeout=300):
     """Runs `bin/arrowport ARGS` and returns the CompletedProcess."""
     return subprocess.run([ARROWPORT, *args], cwd=cwd, input=input, capture_output=True,
