@@ -111,14 +111,19 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
   if (!valid.ok()) return KeyError(source, prefix, valid.message());
   StreamConfig stream;
   stream.chunk_size = config->default_chunk_size;
+  bool ducklake_sink = false;  // sink: ducklake
   if (!node.IsNull() && !node.IsMap()) {
     return KeyError(source, prefix, std::string("expected a mapping, got ") + Kind(node));
   }
   for (const auto& kv : node) {
     ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, prefix));
     const auto full = prefix + "." + key;
-    if (key == "lake") {
-      ARROW_RETURN_NOT_OK(ParseLakeSection(kv.second, full, source, &stream.lake));
+    if (key == "lake" || key == "ducklake") {
+      if (!stream.lake.url.empty() || stream.lake.format == LakeFormat::kDuckLake) {
+        return KeyError(source, full, "a stream has one lake: give lake or ducklake");
+      }
+      ARROW_RETURN_NOT_OK(ParseLakeSection(kv.second, full, source, &stream.lake,
+                                           key == "ducklake"));
       continue;
     }
     if (!kv.second.IsScalar()) {
@@ -159,12 +164,24 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
       auto sink = ParseSink(value);
       st = sink.status();
       if (sink.ok()) stream.sink = *sink;
+      ducklake_sink = value == "ducklake";
     } else {
       return KeyError(source, full,
                       "unknown key (known: target_table, chunk_size, schema_policy, commit, "
-                      "compression, transform, sink, lake)");
+                      "compression, transform, sink, lake, ducklake)");
     }
     if (!st.ok()) return KeyError(source, full, st.message());
+  }
+  const bool ducklake_section = stream.lake.format == LakeFormat::kDuckLake;
+  if (ducklake_sink != ducklake_section && stream.sink == Sink::kLake) {
+    return KeyError(source, prefix + ".sink",
+                    ducklake_sink ? "sink: ducklake needs ducklake: {catalog: ..., data_path: ...}"
+                                  : "ducklake settings are given: set sink: ducklake");
+  }
+  if (ducklake_section) {
+    ARROW_RETURN_NOT_OK(FinishDuckLake(prefix + ".ducklake", source,
+                                       stream.target_table.empty() ? name : stream.target_table,
+                                       &stream.lake));
   }
   if (stream.sink == Sink::kLake && stream.lake.url.empty()) {
     return KeyError(source, prefix + ".lake", "sink: lake needs lake: {url: ...}");

@@ -24,9 +24,24 @@ arrow::Result<SchemaPolicy> ParseSchemaPolicy(const std::string& text);
 /// Where a stream's rows land: a DuckDB table (default) or a Delta Lake table.
 enum class Sink { kTable, kLake };
 
-/// A lake sink (streams.NAME.lake): a Delta Lake table on S3 or in a directory.
+/// The format of a lake table.
+enum class LakeFormat { kDelta, kDuckLake };
+
+/// A lake sink: a Delta Lake table on S3 or in a directory (streams.NAME.lake), or a
+/// table of a DuckLake (streams.NAME.ducklake: its catalog in SQLite or PostgreSQL, its
+/// Parquet files under the lake's data path).
 struct LakeConfig {
-  std::string url;                        ///< "s3://bucket/prefix" or "file:///abs/dir"
+  LakeFormat format = LakeFormat::kDelta;
+  /// The table's folder: "s3://bucket/prefix" or "file:///abs/dir" (DuckLake: the data
+  /// path's DATA_PATH/SCHEMA/TABLE/, made from the settings below).
+  std::string url;
+  /// DuckLake: "sqlite:PATH" or "postgres:CONNINFO"; the data path ("/abs/dir/" or
+  /// "s3://bucket/prefix/", ending in '/', as the catalog records it); the table's
+  /// schema and name.
+  std::string catalog;
+  std::string data_path;
+  std::string schema = "main";
+  std::string table;
   std::vector<std::string> partition_by;  ///< hive-style partition columns of a new table
   int64_t target_file_mb = 128;           ///< data files roll over (and compact) to this size
   std::string compression = "zstd";       ///< zstd | snappy | gzip | lz4 | none

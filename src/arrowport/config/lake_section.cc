@@ -43,17 +43,39 @@ arrow::Result<int64_t> Bounded(const std::string& text, int64_t min, int64_t max
 
 }  // namespace
 
+// "sqlite:PATH" or "postgres:CONNINFO" (the connection string is checked on connecting).
+arrow::Status CheckCatalog(const std::string& value) {
+  if (value.find('\0') != std::string::npos) return arrow::Status::Invalid("holds a NUL byte");
+  if (value.rfind("sqlite:", 0) == 0 && value.size() > 7) return arrow::Status::OK();
+  if (value.rfind("postgres:", 0) == 0 && value.size() > 9) return arrow::Status::OK();
+  return arrow::Status::Invalid("must be sqlite:PATH or postgres:CONNINFO");
+}
+
+// A DuckLake data path as its catalog records it: "/abs/dir/" or "s3://bucket/prefix/".
+arrow::Result<std::string> DataPathOf(std::string value) {
+  if (value.rfind("file://", 0) == 0) value = value.substr(7);
+  if (value.empty() || (value[0] != '/' && value.rfind("s3://", 0) != 0)) {
+    return arrow::Status::Invalid("must be an absolute directory or s3://bucket/prefix, got '",
+                                  value, "'");
+  }
+  if (value.back() != '/') value += '/';
+  ARROW_RETURN_NOT_OK(CheckUrl(value[0] == '/' ? "file://" + value : value));
+  return value;
+}
+
 arrow::Result<Sink> ParseSink(const std::string& text) {
   if (text == "table") return Sink::kTable;
-  if (text == "lake") return Sink::kLake;
-  return arrow::Status::Invalid("sink must be table or lake, got '", text, "'");
+  if (text == "lake" || text == "ducklake") return Sink::kLake;
+  return arrow::Status::Invalid("sink must be table, lake or ducklake, got '", text, "'");
 }
 
 const char* ToString(Sink sink) { return sink == Sink::kLake ? "lake" : "table"; }
 
 arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix,
-                               const std::string& source, LakeConfig* lake) {
+                               const std::string& source, LakeConfig* lake,
+                               bool ducklake) {
   if (!node.IsMap()) return LakeKeyError(source, prefix, "expected a mapping");
+  if (ducklake) lake->format = LakeFormat::kDuckLake;
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) return LakeKeyError(source, prefix, "a key must be a plain name");
     const std::string key = kv.first.Scalar();
@@ -77,9 +99,21 @@ arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix
       st = n.status();
       if (n.ok()) *field = *n;
     };
-    if (key == "url") {
+    if (key == "url" && !ducklake) {
       st = CheckUrl(value);
       lake->url = value;
+    } else if (key == "catalog" && ducklake) {
+      st = CheckCatalog(value);
+      lake->catalog = value;
+    } else if (key == "data_path" && ducklake) {
+      auto path = DataPathOf(value);
+      st = path.status();
+      if (path.ok()) lake->data_path = *path;
+    } else if ((key == "schema" || key == "table") && ducklake) {
+      st = ValidateName(key, value);
+      (key == "schema" ? lake->schema : lake->table) = value;
+    } else if (key == "checkpoint_interval" && ducklake) {
+      st = arrow::Status::Invalid("a DuckLake has no checkpoints (its catalog is a database)");
     } else if (key == "target_file_mb") {
       set(&lake->target_file_mb, 1, 4096);
     } else if (key == "compression") {
@@ -102,6 +136,11 @@ arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix
       set(&lake->max_commit_attempts, 1, 100000);
     } else if (key == "refresh_ms") {
       set(&lake->refresh_ms, 10, 3600000);
+    } else if (ducklake) {
+      return LakeKeyError(source, full,
+                          "unknown key (known: catalog, data_path, schema, table, partition_by, "
+                          "target_file_mb, compression, delta_encodings, retention_s, "
+                          "compaction_interval_s, max_commit_attempts, refresh_ms)");
     } else {
       return LakeKeyError(source, full,
                           "unknown key (known: url, partition_by, target_file_mb, compression, "
@@ -110,7 +149,28 @@ arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix
     }
     if (!st.ok()) return LakeKeyError(source, full, st.message());
   }
+  if (ducklake) {
+    if (lake->catalog.empty()) {
+      return LakeKeyError(source, prefix + ".catalog",
+                          "a DuckLake needs a catalog: sqlite:PATH or postgres:CONNINFO");
+    }
+    if (lake->data_path.empty()) {
+      return LakeKeyError(source, prefix + ".data_path",
+                          "a DuckLake needs a data_path: an absolute directory or s3://bucket/prefix");
+    }
+    return arrow::Status::OK();
+  }
   if (lake->url.empty()) return LakeKeyError(source, prefix + ".url", "a lake needs a url");
+  return arrow::Status::OK();
+}
+
+arrow::Status FinishDuckLake(const std::string& prefix, const std::string& source,
+                             const std::string& default_table, LakeConfig* lake) {
+  if (lake->table.empty()) lake->table = default_table;
+  const std::string folder = lake->data_path + lake->schema + "/" + lake->table + "/";
+  lake->url = folder.rfind("s3://", 0) == 0 ? folder : "file://" + folder;
+  auto st = CheckUrl(lake->url);
+  if (!st.ok()) return LakeKeyError(source, prefix + ".data_path", st.message());
   return arrow::Status::OK();
 }
 

@@ -230,7 +230,9 @@ arrow::Result<std::vector<PartitionSlice>> SplitByPartition(
   for (int i = 0; i < conformed->num_columns(); ++i) {
     bool partition = false;
     for (int p : plan.partition_fields) partition |= p == i;
-    if (!partition) file_columns.push_back(conformed->column(i));
+    if (!partition || plan.files_hold_partition_columns) {
+      file_columns.push_back(conformed->column(i));
+    }
   }
   auto rows = arrow::RecordBatch::Make(plan.file_schema, conformed->num_rows(),
                                        std::move(file_columns));

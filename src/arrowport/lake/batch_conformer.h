@@ -18,7 +18,10 @@ struct ConformPlan {
   std::shared_ptr<arrow::Schema> table_schema;  ///< every column, partition ones included
   bool schema_changed = false;                  ///< needs a metaData action
   std::vector<std::string> partition_columns;
-  std::shared_ptr<arrow::Schema> file_schema;   ///< table_schema minus partition columns
+  /// table_schema minus partition columns (Delta), or all of it with Parquet field ids
+  /// (DuckLake: files_hold_partition_columns).
+  std::shared_ptr<arrow::Schema> file_schema;
+  bool files_hold_partition_columns = false;
   std::vector<int> sources;        ///< per table column: input column, or -1 (nulls)
   std::vector<int> partition_fields;  ///< indexes of the partition columns in table_schema
   std::vector<std::string> dropped;   ///< input columns ignore_extra left out

@@ -1,4 +1,5 @@
 #include "arrowport/lake/data_file_writer.h"
+#include "arrowport/lake/ducklake_types.h"
 #include "arrowport/lake/column_encodings.h"
 #include "arrowport/lake/json_text.h"
 
@@ -16,6 +17,7 @@
 
 #include "arrow/array.h"
 #include "arrow/builder.h"
+#include "arrow/compute/api.h"
 #include "arrow/compute/api_aggregate.h"
 #include "arrow/compute/cast.h"
 #include "arrow/record_batch.h"
@@ -185,6 +187,8 @@ arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
   file->schema_ = schema;
   file->partition_values_ = std::move(partition_values);
   file->null_counts_.assign(static_cast<size_t>(schema->num_fields()), 0);
+  file->ducklake_ = lake.format == config::LakeFormat::kDuckLake;
+  if (file->ducklake_) file->running_.resize(static_cast<size_t>(schema->num_fields()));
   ARROW_ASSIGN_OR_RAISE(file->sink_, store->OpenUpload(file->key_));
   // Dictionaries pay for repeated values; a row group of unique ids or measurements would
   // fill a 1 MiB dictionary page exactly (131,072 eight-byte values) and never fall back,
@@ -222,6 +226,7 @@ DataFileWriter::~DataFileWriter() {
 }
 
 arrow::Status DataFileWriter::Write(const arrow::RecordBatch& batch) {
+  if (ducklake_) ARROW_RETURN_NOT_OK(Track(batch));
   ARROW_RETURN_NOT_OK(writer_->WriteRecordBatch(batch));
   rows_ += batch.num_rows();
   for (int i = 0; i < batch.num_columns(); ++i) {
@@ -293,7 +298,80 @@ arrow::Result<AddFile> DataFileWriter::Close() {
   add.data_change = true;
   add.stats = StatsJson(*metadata);
   add.num_records = rows_;
+  if (ducklake_) {
+    add.column_stats = DuckLakeStats(*metadata);
+    // The Thrift footer's length (what precedes the file's last 8 bytes): the metadata
+    // the writer kept serialises to the same bytes.
+    add.footer_size = static_cast<int64_t>(metadata->SerializeToString().size());
+  }
   return add;
+}
+
+arrow::Status DataFileWriter::Track(const arrow::RecordBatch& batch) {
+  for (int i = 0; i < batch.num_columns(); ++i) {
+    Running& column = running_[static_cast<size_t>(i)];
+    const auto& values = batch.column(i);
+    if (column.unknown || values->null_count() == values->length()) continue;
+    const auto id = values->type_id();
+    if (id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE) {
+      ARROW_ASSIGN_OR_RAISE(auto nans, arrow::compute::CallFunction("is_nan", {values}));
+      ARROW_ASSIGN_OR_RAISE(auto any, arrow::compute::Any(nans));
+      const auto& found = any.scalar_as<arrow::BooleanScalar>();
+      column.nan |= found.is_valid && found.value;
+    }
+    auto bounds = arrow::compute::MinMax(values);
+    if (!bounds.ok()) {
+      column.unknown = true;  // a type without an order: no bounds
+      continue;
+    }
+    const auto& pair = bounds->scalar_as<arrow::StructScalar>();
+    auto lo = pair.value[0], hi = pair.value[1];
+    if (!lo->is_valid || !hi->is_valid) continue;  // only NaNs
+    if (id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE) {
+      // MinMax keeps NaN out unless a batch holds nothing else.
+      const double l = id == arrow::Type::FLOAT ? static_cast<const arrow::FloatScalar&>(*lo).value
+                                                : static_cast<const arrow::DoubleScalar&>(*lo).value;
+      if (std::isnan(l)) continue;
+    }
+    if (!column.min) {
+      column.min = lo;
+      column.max = hi;
+      continue;
+    }
+    column.min = Combine({column.min, lo}, false);
+    column.max = Combine({column.max, hi}, true);
+    if (!column.min || !column.max) column.unknown = true;
+  }
+  return arrow::Status::OK();
+}
+
+std::vector<FileColumnStats> DataFileWriter::DuckLakeStats(
+    const parquet::FileMetaData& metadata) const {
+  std::vector<FileColumnStats> out;
+  const parquet::SchemaDescriptor* leaves = metadata.schema();
+  for (int i = 0; i < schema_->num_fields(); ++i) {
+    FileColumnStats stats;
+    stats.column = schema_->field(i)->name();
+    stats.nulls = null_counts_[static_cast<size_t>(i)];
+    stats.values = rows_ - stats.nulls;
+    const Running& column = running_[static_cast<size_t>(i)];
+    stats.contains_nan = column.nan;
+    if (!column.unknown && column.min && column.max) {
+      stats.min = DuckLakeBoundText(*column.min, false);
+      stats.max = DuckLakeBoundText(*column.max, true);
+      if (!stats.min || !stats.max) stats.min = stats.max = std::nullopt;
+    }
+    // A flat schema: column i is leaf i.
+    if (i < leaves->num_columns() && leaves->GetColumnRoot(i)->is_primitive()) {
+      int64_t bytes = 0;
+      for (int g = 0; g < metadata.num_row_groups(); ++g) {
+        bytes += metadata.RowGroup(g)->ColumnChunk(i)->total_compressed_size();
+      }
+      stats.size_bytes = bytes;
+    }
+    out.push_back(std::move(stats));
+  }
+  return out;
 }
 
 void DataFileWriter::Abort() {

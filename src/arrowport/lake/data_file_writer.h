@@ -64,6 +64,17 @@ class DataFileWriter {
   bool closed_ = false;
   // Per column: nulls (the bounds come from the Parquet footer at Close).
   std::vector<int64_t> null_counts_;
+  // DuckLake tables: each column's exact bounds and NaNs, from the batches written
+  // (DuckLake readers trust a table's bounds; Parquet's footer may state none).
+  bool ducklake_ = false;
+  struct Running {
+    std::shared_ptr<arrow::Scalar> min, max;
+    bool unknown = false;
+    bool nan = false;
+  };
+  std::vector<Running> running_;
+  arrow::Status Track(const arrow::RecordBatch& batch);
+  std::vector<FileColumnStats> DuckLakeStats(const parquet::FileMetaData& metadata) const;
 };
 
 /// The file-name-safe form of a partition value in a hive-style folder name

@@ -1,4 +1,5 @@
 #include "arrowport/lake/delta_log.h"
+#include "arrowport/lake/ducklake_log.h"
 
 #include <algorithm>
 #include <charconv>
@@ -128,6 +129,9 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
 }
 
 arrow::Status Snapshot::CheckReadable() const {
+  if (ducklake && !ducklake->unreadable.empty()) {
+    return arrow::Status::NotImplemented(ducklake->unreadable);
+  }
   // Found by a hostile client: a log whose commits hold no metaData action (a first
   // commit with only a protocol line, or empty) read as "no table yet" and the first
   // write on it crashed the server (its schema was merged with none).
@@ -170,6 +174,10 @@ arrow::Status Snapshot::CheckReadable() const {
 
 arrow::Status Snapshot::CheckWritable() const {
   ARROW_RETURN_NOT_OK(CheckReadable());
+  if (ducklake && !ducklake->unwritable.empty()) {
+    return arrow::Status::NotImplemented("Arrowport does not write this DuckLake table: ",
+                                         ducklake->unwritable);
+  }
   const int writer = protocol.min_writer_version;
   auto refuse = [](const std::string& why) {
     return arrow::Status::NotImplemented("Arrowport does not write this Delta table: ", why);

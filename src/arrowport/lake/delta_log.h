@@ -16,6 +16,18 @@ namespace arrowport::lake {
 /// Delta Lake log actions (protocol spec "Actions"): the fields Arrowport reads and writes.
 using PartitionValues = std::map<std::string, std::optional<std::string>>;
 
+struct DuckLakeTableInfo;  // ducklake_log.h
+
+/// DuckLake: one column's statistics in one data file (ducklake_file_column_stats).
+struct FileColumnStats {
+  std::string column;
+  int64_t values = 0;      ///< non-null values
+  int64_t nulls = 0;
+  int64_t size_bytes = -1; ///< compressed bytes in the file (-1: unknown)
+  std::optional<std::string> min, max;  ///< DuckLake's text (DuckLakeValueText); unknown: none
+  bool contains_nan = false;
+};
+
 struct AddFile {
   std::string path;  ///< relative URI (percent-encoded) of the data file
   PartitionValues partition_values;
@@ -24,6 +36,9 @@ struct AddFile {
   bool data_change = true;
   std::string stats;  ///< JSON text (numRecords, minValues, maxValues, nullCount)
   int64_t num_records = -1;  ///< from stats; -1: unknown
+  /// DuckLake tables only: each column's statistics and the Parquet footer's size.
+  std::vector<FileColumnStats> column_stats;
+  int64_t footer_size = -1;
 };
 
 struct RemoveFile {
@@ -75,6 +90,10 @@ struct CommitActions {
   /// Action names this reader does not know (cdc, domainMetadata, ...): a writer that
   /// meets one refuses to write the table; readers go on when the protocol allows.
   std::vector<std::string> unknown_actions;
+  /// DuckLake tables only: the Parquet field id (column_id) each column of the table's
+  /// schema was written with; the commit fails when the catalog meanwhile gave a new
+  /// column another id.
+  std::map<std::string, int64_t> column_ids;
 };
 
 /// The newline-delimited JSON of a commit file (commitInfo first).
@@ -101,6 +120,8 @@ struct Snapshot {
   int64_t checkpoint_version = -1;  ///< the checkpoint the replay started from (-1: none)
   std::vector<std::string> unknown_actions;      ///< seen anywhere in the log
   int64_t commits_since_checkpoint = 0;
+  /// DuckLake tables only (null for Delta): the table's ids in its catalog.
+  std::shared_ptr<const DuckLakeTableInfo> ducklake;
 
   /// Applies one commit on top of this snapshot (version becomes `version`).
   arrow::Status Apply(const CommitActions& commit, int64_t version);
@@ -114,8 +135,41 @@ struct Snapshot {
   int64_t num_records() const;  ///< sum of the files' numRecords (-1 if any unknown)
 };
 
+/// \brief The log of one lake table, whatever its format: what LakeTable reads snapshots
+/// from and commits to. Versions are the log's own (Delta's commit numbers, DuckLake's
+/// snapshot ids). Thread-safe.
+class TableLog {
+ public:
+  virtual ~TableLog() = default;
+  /// Brings `snapshot` to the latest version (or `up_to`), appending the commits applied
+  /// to `applied` when given (the conflict check of a lost race reads them).
+  virtual arrow::Status Update(Snapshot* snapshot,
+                               std::vector<std::pair<int64_t, CommitActions>>* applied = nullptr,
+                               int64_t up_to = INT64_MAX) = 0;
+  /// Whether a version after `version` exists.
+  virtual arrow::Result<bool> HasNewer(int64_t version) = 0;
+  /// The newest version after `version` (`version` when there is none).
+  virtual arrow::Result<int64_t> NewestVersion(int64_t version) = 0;
+  /// Commits `commit`, planned on version `version` - 1, unless another writer's commit
+  /// since conflicts with it: arrow::StatusCode::AlreadyExists (a lost race: plan again
+  /// on the newer snapshot). Returns the version it landed as (Delta: `version`, taken
+  /// put-if-absent; DuckLake: the catalog's next snapshot, after appends that do not
+  /// conflict).
+  virtual arrow::Result<int64_t> CommitAt(int64_t version, const CommitActions& commit) = 0;
+  /// After `commit` landed as `version`: `snapshot` (the one it was planned on) made the
+  /// snapshot of that version.
+  virtual arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
+                               int64_t version) = 0;
+  /// The rows and batches the commit holding `app_id`'s txn at `txn_version` recorded,
+  /// when a snapshot does not say (null: unknown).
+  virtual arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
+      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) = 0;
+  /// "Delta" or "DuckLake" (messages).
+  virtual const char* format() const = 0;
+};
+
 /// \brief One Delta table's `_delta_log/` on an object store.
-class DeltaLog {
+class DeltaLog final : public TableLog {
  public:
   explicit DeltaLog(std::shared_ptr<objectstore::ObjectStore> store);
 
@@ -125,17 +179,25 @@ class DeltaLog {
   /// `up_to`: stop at that version (an older snapshot, for a reader that must see one).
   arrow::Status Update(Snapshot* snapshot,
                        std::vector<std::pair<int64_t, CommitActions>>* applied = nullptr,
-                       int64_t up_to = INT64_MAX);
+                       int64_t up_to = INT64_MAX) override;
 
   /// Whether a commit after `version` exists (one listing).
-  arrow::Result<bool> HasNewer(int64_t version);
+  arrow::Result<bool> HasNewer(int64_t version) override;
   /// The newest commit version after `version` (`version` when there is none): one
   /// listing.
-  arrow::Result<int64_t> NewestVersion(int64_t version);
+  arrow::Result<int64_t> NewestVersion(int64_t version) override;
 
   /// Creates commit file `version` only if absent: objectstore::IsAlreadyExists when
   /// another writer made it first.
   arrow::Status TryCommit(int64_t version, const CommitActions& commit);
+  arrow::Result<int64_t> CommitAt(int64_t version, const CommitActions& commit) override {
+    ARROW_RETURN_NOT_OK(TryCommit(version, commit));
+    return version;
+  }
+  arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
+                       int64_t version) override {
+    return snapshot->Apply(commit, version);
+  }
 
   /// The rows and batches recorded by the commit holding `app_id`'s txn at
   /// `txn_version` (a checkpoint keeps each app's txn but not its commit's counts),
@@ -146,12 +208,13 @@ class DeltaLog {
   static constexpr int64_t kMaxCountSearch = 256;
   static constexpr int64_t kMaxCountSearchBytes = int64_t{16} << 20;
   arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
-      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version);
+      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) override;
 
   /// Writes a Parquet checkpoint of `snapshot` and `_last_checkpoint`.
   arrow::Status WriteCheckpoint(const Snapshot& snapshot);
 
   static std::string CommitKey(int64_t version);
+  const char* format() const override { return "Delta"; }
   objectstore::ObjectStore* store() const { return store_.get(); }
 
  private:

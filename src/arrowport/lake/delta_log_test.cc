@@ -143,13 +143,13 @@ TEST(DeltaLog, CheckpointHoldsTheSnapshot) {
     ASSERT_TRUE(table->store()->Put(KeyOfPath(add.path), arrow::Buffer::FromString("x")).ok());
   }
   first.txns.push_back({"arrowport:req", 2, 1});
-  ASSERT_TRUE(table->log()->TryCommit(0, first).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(0, first).ok());
   CommitActions second;
   second.removes.push_back({"day=d0/f0.parquet", 5, true, {{"day", "d0"}}, 100});
-  ASSERT_TRUE(table->log()->TryCommit(1, second).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(1, second).ok());
   auto latest = table->Latest().ValueOrDie();
   ASSERT_EQ(latest->version, 1);
-  ASSERT_TRUE(table->log()->WriteCheckpoint(*latest).ok());
+  ASSERT_TRUE(table->delta_log()->WriteCheckpoint(*latest).ok());
 
   // A fresh reader starts from the checkpoint and sees the same state.
   auto fresh = testing::OpenTable(dir);
@@ -207,13 +207,13 @@ TEST(DeltaLog, AddsOfMissingFilesRefuseTheTable) {
   CommitActions commit;
   commit.protocol = Protocol{};
   commit.metadata = Metadata{"m", R"({"type":"struct","fields":[]})", {}, {}, 0};
-  ASSERT_TRUE(table->log()->TryCommit(0, commit).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(0, commit).ok());
   ASSERT_TRUE(table->Latest().ok());
   CommitActions forged;
   AddFile add;
   add.path = "gone.parquet";
   forged.adds.push_back(add);
-  ASSERT_TRUE(table->log()->TryCommit(1, forged).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(1, forged).ok());
   for (int read = 0; read < 2; ++read) {
     auto latest = table->Latest();
     ASSERT_FALSE(latest.ok());
@@ -227,7 +227,7 @@ TEST(DeltaLog, AddsOfMissingFilesRefuseTheTable) {
   EXPECT_EQ(table->Cached()->version, 0);  // the last good snapshot, never served as latest
   // The file arrives and the log moves on: the table is read again.
   ASSERT_TRUE(table->store()->Put("gone.parquet", arrow::Buffer::FromString("x")).ok());
-  ASSERT_TRUE(table->log()->TryCommit(2, CommitActions{}).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(2, CommitActions{}).ok());
   auto latest = table->Latest();
   ASSERT_TRUE(latest.ok()) << latest.status().ToString();
   EXPECT_EQ((*latest)->version, 2);
@@ -240,8 +240,8 @@ TEST(DeltaLog, AGapInTheLogIsAnError) {
   CommitActions commit;
   commit.protocol = Protocol{};
   commit.metadata = Metadata{"m", R"({"type":"struct","fields":[]})", {}, {}, 0};
-  ASSERT_TRUE(table->log()->TryCommit(0, commit).ok());
-  ASSERT_TRUE(table->log()->TryCommit(2, CommitActions{}).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(0, commit).ok());
+  ASSERT_TRUE(table->delta_log()->TryCommit(2, CommitActions{}).ok());
   auto latest = table->Latest();
   ASSERT_FALSE(latest.ok());
   EXPECT_NE(latest.status().message().find("misses version 1"), std::string::npos);

@@ -1,4 +1,6 @@
 #include "arrowport/lake/lake_append.h"
+#include "arrowport/lake/ducklake_log.h"
+#include "arrowport/lake/ducklake_types.h"
 
 #include <algorithm>
 #include <chrono>
@@ -94,22 +96,33 @@ arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
   ARROW_ASSIGN_OR_RAISE(auto base, table_->Latest());
   if (base->version >= 0) ARROW_RETURN_NOT_OK(base->CheckWritable());
   if (options_.create_only && base->version >= 0) {
-    return arrow::Status::AlreadyExists("the Delta table at ", table_->store()->url(),
-                                        " exists (mode create)");
+    return arrow::Status::AlreadyExists("the ", table_->format(), " table at ",
+                                        table_->store()->url(), " exists (mode create)");
   }
   if (options_.replace && base->append_only()) {
     return arrow::Status::Invalid("the Delta table at ", table_->store()->url(),
                                   " is append-only (delta.appendOnly): it cannot be replaced");
   }
-  // A replaced table takes the stream's schema and partitioning as a new table would.
+  // A replaced Delta table takes the stream's schema and partitioning as a new table
+  // would; a DuckLake table keeps its columns (their ids), losing only its rows.
   const Snapshot none;
-  ARROW_ASSIGN_OR_RAISE(plan_, PlanConform(input, options_.replace ? none : *base,
+  const bool ducklake = table_->config().format == config::LakeFormat::kDuckLake;
+  ARROW_ASSIGN_OR_RAISE(plan_, PlanConform(input, options_.replace && !ducklake ? none : *base,
                                            table_->config().partition_by, options_.policy));
+  if (ducklake) {
+    // DuckLake files hold every column, each with its Parquet field id (the column_id).
+    for (const auto& field : plan_.table_schema->fields()) {
+      ARROW_RETURN_NOT_OK(DuckLakeTypeName(*field->type(), field->name()).status());
+    }
+    column_ids_ = PlannedColumnIds(*base, *plan_.table_schema);
+    plan_.files_hold_partition_columns = true;
+    plan_.file_schema = WithFieldIds(*plan_.table_schema, column_ids_);
+  }
   started_ = true;
   if (!plan_.dropped.empty()) {
     std::string names;
     for (const auto& name : plan_.dropped) names += (names.empty() ? "" : ", ") + name;
-    table_->Warn("ignore_extra: columns not in the Delta table were dropped: " + names);
+    table_->Warn(std::string("ignore_extra: columns not in the ") + table_->format() + " table were dropped: " + names);
   }
   if (options_.request_id.empty()) return -1;
   auto it = base->app_versions.find(app_id());
@@ -202,6 +215,7 @@ arrow::Result<std::optional<lake::CommitActions>> LakeAppend::Plan(const Snapsho
   lake::CommitActions commit;
   commit.txn_id = NewUuid();
   commit.adds = pending_;
+  commit.column_ids = column_ids_;
   const bool replacing = options_.replace && !committed_once_;
   if (replacing) {
     for (const auto& [v, c] : won) {
@@ -225,7 +239,8 @@ arrow::Result<std::optional<lake::CommitActions>> LakeAppend::Plan(const Snapsho
     commit.operation_parameters["mode"] = "Append";
   }
   if (options_.create_only && base.version >= 0 && !committed_once_) {
-    return arrow::Status::AlreadyExists("the Delta table at ", table_->store()->url(),
+    return arrow::Status::AlreadyExists("the ", table_->format(), " table at ",
+                                        table_->store()->url(),
                                         " was created by another writer meanwhile");
   }
   // The table's metadata: new, replaced, or evolved by this request (merged with what

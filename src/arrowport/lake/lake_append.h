@@ -84,6 +84,7 @@ class LakeAppend {
   std::optional<std::pair<int64_t, int64_t>> prior_counts_;
   int64_t prior_checkpoint_ = -1;
   int64_t rows_since_commit_ = 0;
+  std::map<std::string, int64_t> column_ids_;  // DuckLake: each column's field id
   int64_t batches_since_commit_ = 0;
 };
 

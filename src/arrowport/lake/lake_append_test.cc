@@ -88,7 +88,7 @@ TEST(LakeAppend, ARetryAfterACheckpointAnswersWithTheOriginalCounts) {
   ASSERT_EQ(Append(table, {Batch(0, 10), Batch(10, 7)}, options).ValueOrDie(), 0);
   ASSERT_EQ(Append(table, {Batch(17, 5)}).ValueOrDie(), 1);
   ASSERT_EQ(Append(table, {Batch(22, 5)}).ValueOrDie(), 2);
-  ASSERT_TRUE(table->log()->WriteCheckpoint(*table->Latest().ValueOrDie()).ok());
+  ASSERT_TRUE(table->delta_log()->WriteCheckpoint(*table->Latest().ValueOrDie()).ok());
   ASSERT_EQ(Append(table, {Batch(27, 5)}).ValueOrDie(), 3);
 
   // Another tool's commit before the checkpoint names the same txn without counts: it is

@@ -1,4 +1,5 @@
 #include "arrowport/lake/lake_catalog.h"
+#include "arrowport/lake/ducklake_log.h"
 
 namespace arrowport::lake {
 
@@ -30,7 +31,13 @@ arrow::Result<std::shared_ptr<LakeTable>> LakeCatalog::Table(const config::LakeC
     if (table->config() == lake) return table;
   }
   ARROW_ASSIGN_OR_RAISE(auto store, objectstore::OpenObjectStore(lake.url, s3_));
-  auto table = std::make_shared<LakeTable>(std::move(store), lake, logger_, budget_);
+  std::unique_ptr<TableLog> log;  // null: Delta's, under the store
+  if (lake.format == config::LakeFormat::kDuckLake) {
+    log = std::make_unique<DuckLakeLog>(
+        DuckLakeTableName{lake.catalog, lake.data_path, lake.schema, lake.table});
+  }
+  auto table = std::make_shared<LakeTable>(std::move(store), lake, logger_, budget_,
+                                           std::move(log));
   auto& same_url = tables_[lake.url];
   // A reload that changed the settings replaces the older table (at most a few kept).
   if (same_url.size() >= 4) same_url.erase(same_url.begin());

@@ -1,4 +1,5 @@
 #include "arrowport/lake/lake_maintenance.h"
+#include "arrowport/lake/ducklake_log.h"
 
 #include <algorithm>
 #include <chrono>
@@ -153,6 +154,8 @@ void DeleteWritten(LakeTable* table, const std::vector<std::string>& written) {
 }  // namespace
 
 arrow::Result<UpkeepResult> Compact(LakeTable* table) {
+  // DuckLake compaction (merge_adjacent, with its row-id rules) is not written yet.
+  if (table->config().format == config::LakeFormat::kDuckLake) return UpkeepResult{};
   UpkeepResult result;
   ARROW_RETURN_NOT_OK(table->CheckConditionalWrites());
   ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
@@ -232,6 +235,12 @@ arrow::Result<int64_t> Vacuum(LakeTable* table) {
   const int64_t horizon = NowMs() - table->config().retention_s * 1000;
   std::set<std::string> live;
   for (const auto& [path, add] : snapshot->files) live.insert(KeyOfPath(path));
+  // A DuckLake keeps every file any of its snapshots names (time travel) until its
+  // snapshots expire: only files no catalog row names are orphans.
+  if (auto* ducklake = dynamic_cast<DuckLakeLog*>(table->log())) {
+    ARROW_ASSIGN_OR_RAISE(auto named, ducklake->AllFilePaths());
+    live.insert(named.begin(), named.end());
+  }
   std::set<std::string> recently_removed;
   for (const auto& [path, remove] : snapshot->tombstones) {
     if (remove.deletion_timestamp >= horizon) recently_removed.insert(KeyOfPath(path));
@@ -264,7 +273,9 @@ namespace {
 // The checkpoint step of a round: one when checkpoint_interval commits have passed.
 arrow::Status CheckpointIfDue(LakeTable* table, UpkeepResult* result) {
   const auto& config = table->config();
-  if (config.checkpoint_interval <= 0) return arrow::Status::OK();
+  // A DuckLake's catalog is a database: nothing to checkpoint.
+  auto* delta = dynamic_cast<DeltaLog*>(table->log());
+  if (config.checkpoint_interval <= 0 || delta == nullptr) return arrow::Status::OK();
   ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
   int64_t last = -1;
   auto pointer = table->store()->Get("_delta_log/_last_checkpoint");
@@ -276,7 +287,7 @@ arrow::Status CheckpointIfDue(LakeTable* table, UpkeepResult* result) {
     }
   }
   if (snapshot->version >= 0 && snapshot->version - last >= config.checkpoint_interval) {
-    ARROW_RETURN_NOT_OK(table->log()->WriteCheckpoint(*snapshot));
+    ARROW_RETURN_NOT_OK(delta->WriteCheckpoint(*snapshot));
     result->checkpointed = true;
   }
   return arrow::Status::OK();

@@ -13,10 +13,10 @@ namespace arrowport::lake {
 
 LakeTable::LakeTable(std::shared_ptr<objectstore::ObjectStore> store,
                      config::LakeConfig config, Logger* logger,
-                     std::shared_ptr<MemoryBudget> budget)
+                     std::shared_ptr<MemoryBudget> budget, std::unique_ptr<TableLog> log)
     : store_(std::move(store)),
       config_(std::move(config)),
-      log_(store_),
+      log_(log ? std::move(log) : std::make_unique<DeltaLog>(store_)),
       logger_(logger),
       budget_(std::move(budget)) {}
 
@@ -36,8 +36,8 @@ arrow::Status LakeTable::Refuse(const arrow::Status& st, int64_t from) {
       GetErrorKind(st) != nullptr) {
     return st;
   }
-  const int64_t newest = log_.NewestVersion(from).ValueOr(-1);
-  auto refused = TableRefused("the Delta table at ", store_->url(), " is refused: ",
+  const int64_t newest = log_->NewestVersion(from).ValueOr(-1);
+  auto refused = TableRefused("the ", format(), " table at ", store_->url(), " is refused: ",
                               st.message());
   Warn("lake table refused for reads and writes: " + st.message());
   std::lock_guard<std::mutex> lock(mutex_);
@@ -109,11 +109,11 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Latest() {
   try {
     answer = ReadLatest();
   } catch (const std::exception& e) {
-    answer = arrow::Status::IOError("reading the Delta log of ", store_->url(), ": ",
+    answer = arrow::Status::IOError("reading the ", format(), " log of ", store_->url(), ": ",
                                     e.what());
   } catch (...) {
     // Whatever ends this read, the callers waiting for it get an answer.
-    answer = arrow::Status::UnknownError("reading the Delta log of ", store_->url(),
+    answer = arrow::Status::UnknownError("reading the ", format(), " log of ", store_->url(),
                                          ": an unknown exception");
   }
   const auto call = ThreadCancellation::Current().cancellation;
@@ -136,9 +136,9 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::ReadLatest() {
   }
   if (!refused.ok() && refused_at >= 0) {
     // Refused: one listing says whether the log has moved on since.
-    auto newest = log_.NewestVersion(refused_at);
+    auto newest = log_->NewestVersion(refused_at);
     if (!newest.ok()) {
-      return newest.status().WithMessage("reading the Delta log of ", store_->url(), ": ",
+      return newest.status().WithMessage("reading the ", format(), " log of ", store_->url(), ": ",
                                          newest.status().message());
     }
     if (*newest == refused_at) return refused;
@@ -157,18 +157,18 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
   const int64_t from = cached ? cached->version : -1;
   if (cached) {
     // Most reads find nothing new: one listing, no copy of the snapshot.
-    auto newer = log_.HasNewer(cached->version);
+    auto newer = log_->HasNewer(cached->version);
     if (!newer.ok()) {
-      return newer.status().WithMessage("reading the Delta log of ", store_->url(), ": ",
+      return newer.status().WithMessage("reading the ", format(), " log of ", store_->url(), ": ",
                                         newer.status().message());
     }
     if (!*newer) return cached;
   }
   auto next = cached ? CopyOf(*cached) : std::make_shared<Snapshot>();
   const int64_t before = next->version;
-  auto st = log_.Update(next.get());
+  auto st = log_->Update(next.get());
   if (!st.ok()) {
-    return Refuse(st.WithMessage("reading the Delta log of ", store_->url(), ": ",
+    return Refuse(st.WithMessage("reading the ", format(), " log of ", store_->url(), ": ",
                                  st.message()),
                   from);
   }

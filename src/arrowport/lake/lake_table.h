@@ -54,8 +54,10 @@ class LakeTable {
  public:
   /// `logger` (may be null) hears what fails in the background (deleting files); the
   /// snapshots kept are charged to `budget` (may be null: not charged).
+  /// `log`: the table's log (null: the Delta log under the store's `_delta_log/`).
   LakeTable(std::shared_ptr<objectstore::ObjectStore> store, config::LakeConfig config,
-            Logger* logger = nullptr, std::shared_ptr<MemoryBudget> budget = nullptr);
+            Logger* logger = nullptr, std::shared_ptr<MemoryBudget> budget = nullptr,
+            std::unique_ptr<TableLog> log = nullptr);
 
   /// \brief The latest snapshot: reads the commits made since the cached one (by any
   /// node). Single-flight: one caller reads the log, holding no lock anyone else needs;
@@ -107,7 +109,11 @@ class LakeTable {
   objectstore::ObjectStore* store() const { return store_.get(); }
   const std::shared_ptr<objectstore::ObjectStore>& shared_store() const { return store_; }
   const config::LakeConfig& config() const { return config_; }
-  DeltaLog* log() { return &log_; }
+  TableLog* log() { return log_.get(); }
+  /// The Delta log (null for a DuckLake table).
+  DeltaLog* delta_log() { return dynamic_cast<DeltaLog*>(log_.get()); }
+  /// "Delta" or "DuckLake" (messages).
+  const char* format() const { return log_->format(); }
   /// Logs a warning about this table (nothing without a logger).
   void Warn(const std::string& message) const;
   /// Commits this process made (for tests and metrics).
@@ -161,7 +167,7 @@ class LakeTable {
 
   const std::shared_ptr<objectstore::ObjectStore> store_;
   const config::LakeConfig config_;
-  DeltaLog log_;
+  const std::unique_ptr<TableLog> log_;
   Logger* const logger_;
   const std::shared_ptr<MemoryBudget> budget_;
   // Held no longer than to read or swap what it guards (never across store I/O): guards

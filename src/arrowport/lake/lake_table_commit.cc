@@ -33,15 +33,16 @@ CommitResult LakeTable::Commit(const Planner& plan) {
     const std::optional<CommitActions>& commit = *planned;
     if (!commit) return CommitResult{CommitOutcome::kNothing, -1, arrow::Status::OK()};
     const int64_t version = base->version + 1;
-    auto st = log_.TryCommit(version, *commit);
-    if (st.ok()) {
+    auto landed = log_->CommitAt(version, *commit);
+    if (landed.ok()) {
       // Landed: nothing after this may fail the request (its files are the table's now).
       auto next = CopyOf(*base);
-      if (next->Apply(*commit, version).ok()) Publish(std::move(next));
+      if (log_->Landed(next.get(), *commit, *landed).ok()) Publish(std::move(next));
       std::lock_guard<std::mutex> lock(mutex_);
       ++commits_;
-      return CommitResult{CommitOutcome::kLanded, version, arrow::Status::OK()};
+      return CommitResult{CommitOutcome::kLanded, *landed, arrow::Status::OK()};
     }
+    const arrow::Status st = landed.status();
     if (!objectstore::IsAlreadyExists(st)) {
       auto resolved = Resolve(*base, version, *commit, st);
       if (resolved && resolved->outcome == CommitOutcome::kUnknown) {
@@ -56,7 +57,7 @@ CommitResult LakeTable::Commit(const Planner& plan) {
     }
     if (attempt >= config_.max_commit_attempts) {
       return NotLanded(RetryableConflict(
-          "lost the race for the next Delta commit of ", store_->url(), " ", attempt,
+          "lost the race for the next ", format(), " commit of ", store_->url(), " ", attempt,
           " times in a row (other writers committed first); nothing of this request was "
           "committed"));
     }
@@ -79,13 +80,13 @@ std::optional<CommitResult> LakeTable::CatchUp(std::shared_ptr<const Snapshot>* 
   const int64_t first_new = won->size();
   const int64_t from = (*base)->version;
   auto newer = CopyOf(**base);
-  auto updated = log_.Update(newer.get(), won);
+  auto updated = log_->Update(newer.get(), won);
   *base = newer;
   if (!updated.ok()) {
     // The store said the version was taken (put-if-absent held: ours is not there), and
     // the re-read failed: a log at fault refuses the table; the store's trouble keeps
     // its kind (retried later). Nothing of ours was committed either way.
-    auto why = Refuse(updated.WithMessage("reading the Delta log of ", store_->url(),
+    auto why = Refuse(updated.WithMessage("reading the ", format(), " log of ", store_->url(),
                                           " after losing the race for version ", version,
                                           ": ", updated.message(),
                                           " (nothing of this request was committed)"),
@@ -108,7 +109,7 @@ std::optional<CommitResult> LakeTable::CatchUp(std::shared_ptr<const Snapshot>* 
   auto checked = CheckAddedFiles(added);
   if (!checked.ok()) {
     return NotLanded(Refuse(checked.WithMessage("version ", (*base)->version,
-                                                 " of the Delta log of ", store_->url(),
+                                                 " of the ", format(), " log of ", store_->url(),
                                                  ": ", checked.message()),
                              from));
   }
@@ -134,7 +135,7 @@ std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t ver
   // unknown.
   auto landed = CopyOf(base);
   WonCommits after;
-  auto reread = log_.Update(landed.get(), &after);
+  auto reread = log_->Update(landed.get(), &after);
   if (reread.ok() && !commit.txn_id.empty()) {
     for (const auto& [v, c] : after) {
       if (c.txn_id == commit.txn_id) {

@@ -70,7 +70,7 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
   }
   arrow::Result<Counts> found = arrow::Status::UnknownError("not searched");
   try {
-    found = log_.FindTxnCounts(app_id, txn_version, checkpoint_version);
+    found = log_->FindTxnCounts(app_id, txn_version, checkpoint_version);
   } catch (const std::exception& e) {
     found =
         arrow::Status::IOError("looking for the counts of '", app_id, "': ", e.what());

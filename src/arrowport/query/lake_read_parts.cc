@@ -71,7 +71,8 @@ arrow::Result<std::string> LakeService::PartSql(const std::string& table,
     return arrow::Status::Invalid("the ticket's parts do not match version ", part.version,
                                   " of '", table, "': ask for the table again");
   }
-  return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts));
+  return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts),
+                       /*with_inlined_rows=*/part.part == 0);
 }
 
 }  // namespace arrowport::query

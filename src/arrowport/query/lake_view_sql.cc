@@ -5,6 +5,7 @@
 #include "arrow/type.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/lake/delta_schema.h"
+#include "arrowport/lake/ducklake_log.h"
 
 namespace arrowport::query {
 
@@ -35,6 +36,85 @@ arrow::Result<std::string> PartitionValueSql(const storage::LakeStores& stores,
   return "CAST(" + text + " AS " + type_name + ")";
 }
 
+// A DuckLake's inlined value as served to SQL: blobs as hex (SQL text cannot hold any
+// byte), everything else as the catalog holds it.
+bool IsBlobColumn(const lake::Snapshot& snapshot, const std::string& column) {
+  const int index = snapshot.schema ? snapshot.schema->GetFieldIndex(column) : -1;
+  if (index < 0) return false;
+  const auto id = snapshot.schema->field(index)->type()->id();
+  return id == arrow::Type::BINARY || id == arrow::Type::LARGE_BINARY;
+}
+
+std::string InlinedValueText(const lake::Snapshot& snapshot, const std::string& column,
+                             const std::string& value) {
+  if (!IsBlobColumn(snapshot, column)) return value;
+  static const char* digits = "0123456789ABCDEF";
+  std::string hex;
+  for (unsigned char c : value) {
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  return hex;
+}
+
+// The rows a DuckLake keeps in its catalog (data inlining), each value read by its
+// number like a partition value, cast to its column's type.
+arrow::Result<std::string> InlinedRowsSql(const storage::LakeStores& stores,
+                                          const std::string& store,
+                                          const lake::Snapshot& snapshot) {
+  // Each value becomes a few bytes of SQL: more than this should be flushed to Parquet.
+  constexpr size_t kMaxInlinedValues = 200000;
+  size_t values = 0;
+  std::string sql;
+  for (const auto& block : snapshot.ducklake->inlined) {
+    std::vector<std::pair<size_t, int>> columns;  // block column -> schema field
+    for (size_t c = 0; c < block.columns.size(); ++c) {
+      const int index = snapshot.schema->GetFieldIndex(block.columns[c]);
+      if (index >= 0) columns.emplace_back(c, index);
+    }
+    if (columns.empty() || block.rows.empty()) continue;
+    values += block.rows.size() * columns.size();
+    if (values > kMaxInlinedValues) {
+      return arrow::Status::NotImplemented(
+          "the DuckLake table holds over ", kMaxInlinedValues,
+          " values inlined in its catalog, more than Arrowport reads: flush them to Parquet "
+          "(CALL ducklake_flush_inlined_data) to read the table");
+    }
+    std::string rows, names;
+    for (const auto& row : block.rows) {
+      std::string tuple;
+      for (const auto& [c, index] : columns) {
+        std::string cell = "NULL";
+        if (c < row.size() && row[c]) {
+          const auto number = stores.ValueNumber(
+              store, InlinedValueText(snapshot, block.columns[c], *row[c]));
+          if (!number) {
+            return arrow::Status::Invalid("a value of the lake table is no longer served: "
+                                          "read the table again");
+          }
+          cell = std::to_string(*number);
+        }
+        tuple += (tuple.empty() ? "" : ", ") + cell;
+      }
+      rows += (rows.empty() ? "(" : ", (") + tuple + ")";
+    }
+    std::string select;
+    for (size_t k = 0; k < columns.size(); ++k) {
+      const auto& [c, index] = columns[k];
+      const auto& field = snapshot.schema->field(index);
+      names += (names.empty() ? "" : ", ") + std::string("v") + std::to_string(k);
+      std::string value = std::string(storage::kLakeValueFunction) + "(" + QuoteLiteral(store) +
+                          ", CAST(v" + std::to_string(k) + " AS BIGINT))";
+      if (IsBlobColumn(snapshot, field->name())) value = "unhex(" + value + ")";
+      select += (select.empty() ? "" : ", ") + std::string("CAST(") + value + " AS " +
+                lake::DuckDbTypeName(*field->type()) + ") AS " + QuoteIdentifier(field->name());
+    }
+    sql += " UNION ALL BY NAME SELECT " + select + " FROM (VALUES " + rows + ") AS inlined(" +
+           names + ")";
+  }
+  return sql;
+}
+
 }  // namespace
 
 void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served) {
@@ -44,12 +124,22 @@ void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served) {
       if (value) served->values.insert(*value);
     }
   }
+  if (snapshot.ducklake) {
+    for (const auto& block : snapshot.ducklake->inlined) {
+      for (const auto& row : block.rows) {
+        for (size_t c = 0; c < row.size() && c < block.columns.size(); ++c) {
+          if (row[c]) served->values.insert(InlinedValueText(snapshot, block.columns[c], *row[c]));
+        }
+      }
+    }
+  }
 }
 
 arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
                                          const std::string& store,
                                          const lake::Snapshot& snapshot,
-                                         const std::vector<const lake::AddFile*>& files) {
+                                         const std::vector<const lake::AddFile*>& files,
+                                         bool with_inlined_rows) {
   std::string columns, typed;
   for (const auto& field : snapshot.schema->fields()) {
     if (!columns.empty()) {
@@ -63,7 +153,9 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
   std::string sql = "SELECT " + columns + " FROM (SELECT " + typed + " WHERE false";
   // The partition columns the schema has (their names were checked with it).
   std::vector<std::pair<std::string, int>> partition_columns;
-  for (const auto& column : snapshot.metadata.partition_columns) {
+  // A DuckLake's files hold its partition columns themselves.
+  for (const auto& column : snapshot.ducklake ? std::vector<std::string>{}
+                                              : snapshot.metadata.partition_columns) {
     const int index = snapshot.schema->GetFieldIndex(column);
     if (index >= 0) partition_columns.emplace_back(column, index);
   }
@@ -106,6 +198,10 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
       sql += ", " + value + " AS " + QuoteIdentifier(column);
     }
     sql += " FROM read_parquet([" + list + "], union_by_name = true, hive_partitioning = false)";
+  }
+  if (with_inlined_rows && snapshot.ducklake && !snapshot.ducklake->inlined.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto inlined, InlinedRowsSql(stores, store, snapshot));
+    sql += inlined;
   }
   return sql + ")";
 }

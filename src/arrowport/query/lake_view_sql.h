@@ -23,11 +23,13 @@ void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served);
 /// files. Nothing of the log's data becomes SQL text: files and partition values are named
 /// by the numbers `stores` gave them (AddServed, then LakeStores::Register), column names
 /// (checked when the schema was read) are quoted. An error when a file or value is not
-/// served (any more).
+/// served (any more). A DuckLake's rows kept in its catalog (data inlining) are read too,
+/// unless `with_inlined_rows` is false (every part of a table read in parts but one).
 arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
                                          const std::string& store,
                                          const lake::Snapshot& snapshot,
-                                         const std::vector<const lake::AddFile*>& files);
+                                         const std::vector<const lake::AddFile*>& files,
+                                         bool with_inlined_rows = true);
 
 /// The SQL of the view of a refused table: `schema`'s columns (one VARCHAR column
 /// `refused` without one), and any read fails with the reason store `store` is refused

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrow/status.h"
+
+namespace arrowport::lake {
+
+/// One value of a catalog row or statement parameter: SQL NULL, or its text (numbers as
+/// decimal text; bound as text, the database converts by the column's type).
+using CatalogValue = std::optional<std::string>;
+using CatalogRow = std::vector<CatalogValue>;
+
+/// \brief A connection to the transactional database that holds a DuckLake catalog
+/// (SQLite for one node, PostgreSQL for several). Statements use `?` for parameters in
+/// both. Errors are IOError (the database unreachable or failing: retry later) or
+/// Invalid (the statement refused), naming the catalog; a unique key violated is
+/// arrow::StatusCode::AlreadyExists (another writer's commit took the snapshot id).
+/// One thread at a time.
+class CatalogConnection {
+ public:
+  virtual ~CatalogConnection() = default;
+
+  /// Runs one statement; returns its rows (none for a statement without).
+  virtual arrow::Result<std::vector<CatalogRow>> Query(
+      const std::string& sql, const std::vector<CatalogValue>& params = {}) = 0;
+  /// Runs one statement; returns how many rows it changed.
+  virtual arrow::Result<int64_t> Execute(const std::string& sql,
+                                         const std::vector<CatalogValue>& params = {}) = 0;
+  /// A write transaction: SQLite takes the database's write lock at once (BEGIN
+  /// IMMEDIATE, waiting up to the busy timeout); PostgreSQL's unique keys serialise
+  /// the writers of one snapshot id.
+  virtual arrow::Status Begin() = 0;
+  /// Commits. An error here leaves the outcome unknown when the connection broke.
+  virtual arrow::Status Commit() = 0;
+  /// Rolls back what Begin started (nothing when none is open); never fails.
+  virtual void Rollback() = 0;
+  /// Whether the connection is still usable (false after the server went away).
+  virtual bool healthy() const = 0;
+  /// "sqlite" or "postgres".
+  virtual const char* dialect() const = 0;
+  /// The catalog for messages: the SQLite file, or PostgreSQL's host, port and database
+  /// (never a password).
+  virtual const std::string& name() const = 0;
+};
+
+/// Opens `catalog`: "sqlite:PATH" (the file is made when missing) or
+/// "postgres:CONNINFO" (libpq's key=value or URI form). Invalid for any other form.
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog);
+
+/// Checks the form of `catalog` without connecting (config validation).
+arrow::Status CheckCatalogForm(const std::string& catalog);
+
+}  // namespace arrowport::lake

@@ -1,0 +1,208 @@
+// The PostgreSQL form of a DuckLake catalog (several nodes): libpq, the server's own client
+// library. Parameters go as text with the server inferring their types ($1, $2, ...).
+
+#include <libpq-fe.h>
+
+#include <cstring>
+#include <utility>
+
+#include "arrowport/lake/catalog_connection.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+// SQLSTATE of a unique key violated (another writer's commit took the snapshot id) and
+// of serialization failures and deadlocks (retry the whole commit).
+constexpr const char* kUniqueViolation = "23505";
+constexpr const char* kSerializationFailure = "40001";
+constexpr const char* kDeadlock = "40P01";
+
+// `?` placeholders -> $1, $2, ... (our statements hold no `?` in literals).
+std::string Numbered(const std::string& sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int n = 0;
+  for (char c : sql) {
+    if (c == '?') {
+      out += '$';
+      out += std::to_string(++n);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+class PostgresCatalog final : public CatalogConnection {
+ public:
+  PostgresCatalog(PGconn* conn, std::string name) : conn_(conn), name_(std::move(name)) {}
+  ~PostgresCatalog() override {
+    Rollback();
+    PQfinish(conn_);
+  }
+
+  arrow::Result<std::vector<CatalogRow>> Query(const std::string& sql,
+                                               const std::vector<CatalogValue>& params) override {
+    std::vector<CatalogRow> rows;
+    ARROW_RETURN_NOT_OK(Run(sql, params, &rows, nullptr));
+    return rows;
+  }
+
+  arrow::Result<int64_t> Execute(const std::string& sql,
+                                 const std::vector<CatalogValue>& params) override {
+    int64_t changed = 0;
+    ARROW_RETURN_NOT_OK(Run(sql, params, nullptr, &changed));
+    return changed;
+  }
+
+  arrow::Status Begin() override {
+    ARROW_RETURN_NOT_OK(Run("BEGIN", {}, nullptr, nullptr));
+    open_ = true;
+    return arrow::Status::OK();
+  }
+  arrow::Status Commit() override {
+    auto st = Run("COMMIT", {}, nullptr, nullptr);
+    open_ = false;
+    return st;
+  }
+  void Rollback() override {
+    if (!open_) return;
+    open_ = false;
+    if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+  bool healthy() const override { return PQstatus(conn_) == CONNECTION_OK; }
+  const char* dialect() const override { return "postgres"; }
+  const std::string& name() const override { return name_; }
+
+ private:
+  arrow::Status Run(const std::string& sql, const std::vector<CatalogValue>& params,
+                    std::vector<CatalogRow>* rows, int64_t* changed) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      return arrow::Status::IOError("the DuckLake catalog ", name_,
+                                    ": the connection to PostgreSQL is lost");
+    }
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    for (const auto& param : params) {
+      values.push_back(param ? param->c_str() : nullptr);
+      lengths.push_back(param ? static_cast<int>(param->size()) : 0);
+    }
+    const std::string text = params.empty() ? sql : Numbered(sql);
+    std::unique_ptr<PGresult, void (*)(PGresult*)> result(
+        PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                     values.data(), lengths.data(), nullptr, 0),
+        PQclear);
+    const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+      std::string message = result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn_);
+      while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+        message.pop_back();
+      }
+      const std::string what = "the DuckLake catalog " + name_ + ": " + message +
+                               " (in: " + sql.substr(0, 80) + ")";
+      if (state != nullptr && std::strcmp(state, kUniqueViolation) == 0) {
+        return arrow::Status::AlreadyExists(what);
+      }
+      if (state == nullptr || PQstatus(conn_) != CONNECTION_OK ||
+          std::strcmp(state, kSerializationFailure) == 0 || std::strcmp(state, kDeadlock) == 0 ||
+          std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "53", 2) == 0 ||
+          std::strncmp(state, "57", 2) == 0) {
+        return arrow::Status::IOError(what);
+      }
+      return arrow::Status::Invalid(what);
+    }
+    if (changed != nullptr) {
+      const char* tuples = PQcmdTuples(result.get());
+      *changed = (tuples != nullptr && *tuples != '\0') ? std::stoll(tuples) : 0;
+    }
+    if (rows != nullptr && status == PGRES_TUPLES_OK) {
+      const int n = PQntuples(result.get()), columns = PQnfields(result.get());
+      rows->reserve(static_cast<size_t>(n));
+      for (int r = 0; r < n; ++r) {
+        CatalogRow row(static_cast<size_t>(columns));
+        for (int c = 0; c < columns; ++c) {
+          if (PQgetisnull(result.get(), r, c)) continue;
+          row[c] = std::string(PQgetvalue(result.get(), r, c),
+                               static_cast<size_t>(PQgetlength(result.get(), r, c)));
+        }
+        rows->push_back(std::move(row));
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  PGconn* conn_;
+  const std::string name_;
+  bool open_ = false;
+};
+
+// "host:port/dbname" for messages (never the password).
+std::string DescribeConnection(PGconn* conn) {
+  std::string host = PQhost(conn) != nullptr ? PQhost(conn) : "";
+  std::string port = PQport(conn) != nullptr ? PQport(conn) : "";
+  std::string db = PQdb(conn) != nullptr ? PQdb(conn) : "";
+  return "postgres:" + host + ":" + port + "/" + db;
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenPostgresCatalog(
+    const std::string& conninfo) {
+  // Bounded waits: connecting, and any statement (a lock held by a stuck writer). The
+  // conninfo comes last, so what it sets wins.
+  const char* keywords[] = {"connect_timeout", "options", "application_name",
+                            "keepalives_idle", "dbname", nullptr};
+  const char* values[] = {"10", "-c statement_timeout=60000", "arrowport", "30",
+                          conninfo.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (conn == nullptr) return arrow::Status::OutOfMemory("libpq could not allocate a connection");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string why = PQerrorMessage(conn);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    const std::string where = DescribeConnection(conn);
+    PQfinish(conn);
+    return arrow::Status::IOError("connecting to the DuckLake catalog ", where, ": ", why);
+  }
+  // Quiet: NOTICEs (e.g. "relation already exists, skipping") would go to stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  return std::make_unique<PostgresCatalog>(conn, DescribeConnection(conn));
+}
+
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenSqliteCatalog(const std::string& path);
+
+arrow::Status CheckCatalogForm(const std::string& catalog) {
+  if (catalog.rfind("sqlite:", 0) == 0) {
+    const std::string path = catalog.substr(7);
+    if (path.empty()) return arrow::Status::Invalid("a sqlite: catalog needs a file path");
+    if (path.find('\0') != std::string::npos) {
+      return arrow::Status::Invalid("the catalog path holds a NUL byte");
+    }
+    return arrow::Status::OK();
+  }
+  if (catalog.rfind("postgres:", 0) == 0) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(catalog.substr(9).c_str(), &error);
+    if (options == nullptr) {
+      std::string why = error != nullptr ? error : "not libpq's form";
+      PQfreemem(error);
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      return arrow::Status::Invalid("the postgres: catalog is not a libpq connection string: ",
+                                    why);
+    }
+    PQconninfoFree(options);
+    return arrow::Status::OK();
+  }
+  return arrow::Status::Invalid(
+      "a DuckLake catalog is 'sqlite:PATH' or 'postgres:CONNINFO', got '",
+      catalog.substr(0, 40), "'");
+}
+
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog) {
+  ARROW_RETURN_NOT_OK(CheckCatalogForm(catalog));
+  if (catalog.rfind("sqlite:", 0) == 0) return OpenSqliteCatalog(catalog.substr(7));
+  return OpenPostgresCatalog(catalog.substr(9));
+}
+
+}  // namespace arrowport::lake

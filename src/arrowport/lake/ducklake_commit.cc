@@ -1,0 +1,556 @@
+// DuckLakeLog's commits: one catalog transaction adds the next snapshot with the table
+// (when new), its new columns, the data files with their statistics and partition values,
+// the table's statistics and the request id (specification 1.0, "Queries: Writing"),
+// after checking that nothing committed since the plan's snapshot conflicts with it.
+
+#include <set>
+
+#include "arrow/type.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/lake/delta_schema.h"
+#include "arrowport/lake/ducklake_log.h"
+#include "arrowport/lake/ducklake_sql.h"
+#include "arrowport/lake/ducklake_types.h"
+#include "arrowport/lake/lake_files.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+// "name" with quotes doubled: how changes_made names schemas and tables.
+std::string Quoted(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+// The entries of a changes_made list ("kind:value", split on commas outside quotes).
+std::vector<std::pair<std::string, std::string>> ParseChanges(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string current;
+  bool quoted = false;
+  auto flush = [&] {
+    const size_t colon = current.find(':');
+    if (colon != std::string::npos) out.emplace_back(current.substr(0, colon), current.substr(colon + 1));
+    current.clear();
+  };
+  for (char c : text) {
+    if (c == '"') quoted = !quoted;
+    if (c == ',' && !quoted) {
+      flush();
+      continue;
+    }
+    current += c;
+  }
+  flush();
+  return out;
+}
+
+// A column's bounds over this commit's files and the table's before.
+struct ColumnBounds {
+  std::shared_ptr<arrow::DataType> type;
+  bool any_values = false;
+  bool unknown = false;  // a file with values stated none
+  bool nulls = false;
+  bool nan = false;
+  std::shared_ptr<arrow::Scalar> min, max;
+};
+
+arrow::Status Widen(ColumnBounds* bounds, const std::optional<std::string>& min,
+                    const std::optional<std::string>& max) {
+  if (!min || !max) {
+    bounds->unknown = true;
+    return arrow::Status::OK();
+  }
+  auto lo = ParseDuckLakeValue(*min, bounds->type);
+  auto hi = ParseDuckLakeValue(*max, bounds->type);
+  if (!lo.ok() || !hi.ok()) {
+    bounds->unknown = true;
+    return arrow::Status::OK();
+  }
+  if (!bounds->min) {
+    bounds->min = *lo;
+    bounds->max = *hi;
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(int below, CompareScalars(**lo, *bounds->min));
+  if (below < 0) bounds->min = *lo;
+  ARROW_ASSIGN_OR_RAISE(int above, CompareScalars(**hi, *bounds->max));
+  if (above > 0) bounds->max = *hi;
+  return arrow::Status::OK();
+}
+
+bool IsFloat(const arrow::DataType& type) {
+  return type.id() == arrow::Type::FLOAT || type.id() == arrow::Type::DOUBLE;
+}
+
+struct LiveColumn {
+  int64_t id = 0;
+  std::shared_ptr<arrow::DataType> type;
+};
+
+}  // namespace
+
+arrow::Result<int64_t> DuckLakeLog::CommitAt(int64_t version, const CommitActions& commit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto connected = Connect();
+  if (!connected.ok()) {
+    return WithErrorKind(connected.status(), ErrorKind::kStoreUnavailable);
+  }
+  CatalogConnection* catalog = *connected;
+  // Whatever fails before COMMIT is rolled back: nothing landed. An error of COMMIT
+  // itself (the connection lost) leaves the outcome to be read back (LakeTable::Resolve).
+  auto not_landed = [&](const arrow::Status& st) {
+    catalog->Rollback();
+    if (st.IsAlreadyExists() || GetErrorKind(st) != nullptr) return st;
+    if (st.IsIOError()) {
+      return WithErrorKind(st.WithMessage(st.message(), " (nothing was committed)"),
+                           ErrorKind::kStoreUnavailable);
+    }
+    return WithErrorKind(st, ErrorKind::kTableRefused);
+  };
+  auto begun = catalog->Begin();
+  if (!begun.ok()) return not_landed(begun);
+  auto landed = Commit(catalog, version, commit);
+  if (!landed.ok()) return not_landed(landed.status());
+  auto committed = catalog->Commit();
+  if (!committed.ok()) {
+    catalog->Rollback();
+    if (committed.IsAlreadyExists()) return committed;
+    return committed;  // IOError without a kind: the outcome is read back
+  }
+  return *landed;
+}
+
+arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t version,
+                                           const CommitActions& commit) {
+  const std::string now = SnapshotTimeNow();
+  const int64_t base = version - 1;  // the snapshot planned on; -1: the table did not exist
+  ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
+  if (!initialized) {
+    if (base >= 0) {
+      return TableRefused("the DuckLake catalog ", catalog->name(),
+                          " has no DuckLake tables any more");
+    }
+    ARROW_RETURN_NOT_OK(InitializeDuckLakeCatalog(catalog, name_.data_path, now));
+  }
+  ARROW_ASSIGN_OR_RAISE(const CatalogSettings settings, ReadSettings(catalog));
+  if (!settings.writable_version.empty()) return TableRefused(settings.writable_version);
+  if (settings.data_path != name_.data_path) {
+    return TableRefused("the DuckLake's data path is '", settings.data_path,
+                        "' in its catalog, not the configured '", name_.data_path, "'");
+  }
+  if (settings.encrypted) {
+    return TableRefused("the DuckLake encrypts its files, which Arrowport does not");
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      auto latest_rows,
+      catalog->Query("SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM "
+                     "ducklake_snapshot WHERE snapshot_id = (SELECT max(snapshot_id) FROM "
+                     "ducklake_snapshot)"));
+  if (latest_rows.empty()) return TableRefused("the DuckLake catalog has no snapshot");
+  ARROW_ASSIGN_OR_RAISE(const int64_t latest, ToInt(latest_rows[0][0]));
+  ARROW_ASSIGN_OR_RAISE(int64_t schema_version, ToInt(latest_rows[0][1]));
+  ARROW_ASSIGN_OR_RAISE(int64_t next_catalog_id, ToInt(latest_rows[0][2]));
+  ARROW_ASSIGN_OR_RAISE(int64_t next_file_id, ToInt(latest_rows[0][3]));
+  if (latest < base) {
+    return TableRefused("the DuckLake catalog's latest snapshot ", latest,
+                        " is older than snapshot ", base, " read before");
+  }
+  const int64_t snapshot_id = latest + 1;
+  const std::string S = std::to_string(snapshot_id), L = std::to_string(latest);
+  // The snapshot row first: a writer racing for the same id waits here, then fails on
+  // the primary key (its counters are set last, once known).
+  ARROW_RETURN_NOT_OK(catalog->Execute(
+      "INSERT INTO ducklake_snapshot (snapshot_id, snapshot_time, schema_version, "
+      "next_catalog_id, next_file_id) VALUES (?, ?, ?, ?, ?)",
+      {S, now, std::to_string(schema_version), std::to_string(next_catalog_id),
+       std::to_string(next_file_id)}).status());
+  std::vector<std::string> changes;
+  // The schema and table as of the latest snapshot.
+  ARROW_ASSIGN_OR_RAISE(auto schemas,
+                        catalog->Query("SELECT schema_id FROM ducklake_schema s WHERE "
+                                       "schema_name = ? AND " + Visible("s"),
+                                       {name_.schema, L, L}));
+  int64_t schema_id = -1, table_id = -1;
+  bool created = false;  // the table is made by this commit
+  if (!schemas.empty()) {
+    ARROW_ASSIGN_OR_RAISE(schema_id, ToInt(schemas[0][0]));
+    ARROW_ASSIGN_OR_RAISE(auto tables,
+                          catalog->Query("SELECT table_id FROM ducklake_table t WHERE "
+                                         "schema_id = ? AND table_name = ? AND " + Visible("t"),
+                                         {std::to_string(schema_id), name_.table, L, L}));
+    if (!tables.empty()) {
+    ARROW_ASSIGN_OR_RAISE(table_id, ToInt(tables[0][0]));
+  }
+  }
+  if (base < 0 && table_id >= 0) {
+    return arrow::Status::AlreadyExists("the DuckLake table ", name_.schema, ".", name_.table,
+                                        " was created by another writer meanwhile");
+  }
+  if (base >= 0) {
+    if (table_id < 0) {
+      return arrow::Status::AlreadyExists("the DuckLake table ", name_.schema, ".", name_.table,
+                                          " was dropped by another writer meanwhile");
+    }
+    // What others committed since the plan's snapshot: appends go with ours; a change
+    // of the table's columns, partitioning or rows, or the table made anew, does not.
+    ARROW_ASSIGN_OR_RAISE(auto since,
+                          catalog->Query("SELECT changes_made FROM ducklake_snapshot_changes "
+                                         "WHERE snapshot_id > ? AND snapshot_id <= ?",
+                                         {std::to_string(base), L}));
+    const std::string T = std::to_string(table_id);
+    const std::string created = Quoted(name_.schema) + "." + Quoted(name_.table);
+    for (const auto& row : since) {
+      for (const auto& [kind, value] : ParseChanges(row[0].value_or(""))) {
+        const bool ours = value == T;
+        if ((ours && (kind == "altered_table" || kind == "dropped_table" ||
+                      kind == "deleted_from_table" || kind == "inlined_delete" ||
+                      kind == "rewrite_delete" || kind == "merge_adjacent" ||
+                      kind == "compacted_table")) ||
+            (kind == "created_table" && value == created) ||
+            (ours && !commit.removes.empty() &&
+             (kind == "inserted_into_table" || kind == "inlined_insert"))) {
+          return arrow::Status::AlreadyExists("another writer changed the DuckLake table ",
+                                              name_.schema, ".", name_.table, " meanwhile (",
+                                              kind, ")");
+        }
+      }
+    }
+  }
+  // The table's columns as of now.
+  std::map<std::string, LiveColumn> live;
+  int64_t max_column_id = 0;
+  int64_t partition_id = -1;
+  std::vector<std::string> partition_columns;
+  if (table_id < 0) {
+    if (!commit.metadata) {
+      return arrow::Status::Invalid("a first commit to the DuckLake table ", name_.table,
+                                    " holds no schema");
+    }
+    if (schema_id < 0) {
+      schema_id = next_catalog_id++;
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_schema (schema_id, schema_uuid, begin_snapshot, end_snapshot, "
+          "schema_name, path, path_is_relative) VALUES (?, ?, ?, NULL, ?, ?, ?)",
+          {std::to_string(schema_id), NewUuid(), S, name_.schema, name_.schema + "/",
+           BoolParam(catalog, true)}).status());
+      changes.push_back("created_schema:" + Quoted(name_.schema));
+    }
+    table_id = next_catalog_id++;
+    created = true;
+    ARROW_RETURN_NOT_OK(catalog->Execute(
+        "INSERT INTO ducklake_table (table_id, table_uuid, begin_snapshot, end_snapshot, "
+        "schema_id, table_name, path, path_is_relative) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
+        {std::to_string(table_id), NewUuid(), S, std::to_string(schema_id), name_.table,
+         name_.table + "/", BoolParam(catalog, true)}).status());
+    changes.push_back("created_table:" + Quoted(name_.schema) + "." + Quoted(name_.table));
+    ARROW_RETURN_NOT_OK(catalog->Execute(
+        "INSERT INTO ducklake_table_stats (table_id, record_count, next_row_id, "
+        "file_size_bytes) VALUES (?, 0, 0, 0)",
+        {std::to_string(table_id)}).status());
+  } else {
+    ARROW_ASSIGN_OR_RAISE(
+        auto columns,
+        catalog->Query("SELECT column_id, column_name, column_type, parent_column FROM "
+                       "ducklake_column c WHERE table_id = ? AND " + Visible("c"),
+                       {std::to_string(table_id), L, L}));
+    for (const auto& column : columns) {
+      if (column[3]) continue;
+      ARROW_ASSIGN_OR_RAISE(const int64_t id, ToInt(column[0]));
+      ARROW_ASSIGN_OR_RAISE(auto type, ArrowTypeOfDuckLake(column[2].value_or("")));
+      live[column[1].value_or("")] = LiveColumn{id, type};
+    }
+    ARROW_ASSIGN_OR_RAISE(auto most, catalog->Query("SELECT max(column_id) FROM ducklake_column "
+                                                    "WHERE table_id = ?",
+                                                    {std::to_string(table_id)}));
+    if (!most.empty() && most[0][0]) {
+    ARROW_ASSIGN_OR_RAISE(max_column_id, ToInt(most[0][0]));
+  }
+    ARROW_ASSIGN_OR_RAISE(
+        auto parts,
+        catalog->Query("SELECT i.partition_id, c.column_id FROM ducklake_partition_info i JOIN "
+                       "ducklake_partition_column c ON c.partition_id = i.partition_id AND "
+                       "c.table_id = i.table_id WHERE i.table_id = ? AND " + Visible("i") +
+                       " ORDER BY c.partition_key_index",
+                       {std::to_string(table_id), L, L}));
+    for (const auto& part : parts) {
+      ARROW_ASSIGN_OR_RAISE(partition_id, ToInt(part[0]));
+      ARROW_ASSIGN_OR_RAISE(const int64_t column_id, ToInt(part[1]));
+      for (const auto& [name, column] : live) {
+        if (column.id == column_id) partition_columns.push_back(name);
+      }
+    }
+  }
+  // Columns: a new table's, or the ones this commit adds. Each must get the id its files
+  // were written with.
+  bool schema_changed = false;
+  if (commit.metadata) {
+    ARROW_ASSIGN_OR_RAISE(auto schema, FromDeltaSchemaString(commit.metadata->schema_string));
+    for (const auto& field : schema->fields()) {
+      auto planned = commit.column_ids.find(field->name());
+      if (planned == commit.column_ids.end()) {
+        return arrow::Status::Invalid("the commit names no field id for column '",
+                                      field->name(), "'");
+      }
+      auto have = live.find(field->name());
+      if (have != live.end()) {
+        if (have->second.id != planned->second) {
+          return RetryableConflict("another writer changed the columns of the DuckLake table ",
+                                   name_.table, " meanwhile; nothing was committed");
+        }
+        continue;
+      }
+      if (planned->second != max_column_id + 1) {
+        return RetryableConflict("another writer added columns to the DuckLake table ",
+                                 name_.table, " meanwhile; nothing was committed");
+      }
+      ARROW_ASSIGN_OR_RAISE(const std::string type, DuckLakeTypeName(*field->type(), field->name()));
+      max_column_id = planned->second;
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_column (column_id, begin_snapshot, end_snapshot, table_id, "
+          "column_order, column_name, column_type, initial_default, default_value, "
+          "nulls_allowed, parent_column, default_value_type, default_value_dialect) VALUES "
+          "(?, ?, NULL, ?, ?, ?, ?, NULL, 'NULL', ?, NULL, 'literal', 'duckdb')",
+          {std::to_string(planned->second), S, std::to_string(table_id),
+           std::to_string(planned->second), field->name(), type,
+           BoolParam(catalog, field->nullable())}).status());
+      live[field->name()] = LiveColumn{planned->second, field->type()};
+      schema_changed = true;
+    }
+    if (created && !commit.metadata->partition_columns.empty()) {
+      // A new table's partitioning (an existing one keeps its own: the plan checked it).
+      partition_id = next_catalog_id++;
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_partition_info (partition_id, table_id, begin_snapshot, "
+          "end_snapshot) VALUES (?, ?, ?, NULL)",
+          {std::to_string(partition_id), std::to_string(table_id), S}).status());
+      int64_t index = 0;
+      for (const auto& column : commit.metadata->partition_columns) {
+        ARROW_RETURN_NOT_OK(catalog->Execute(
+            "INSERT INTO ducklake_partition_column (partition_id, table_id, "
+            "partition_key_index, column_id, \"transform\") VALUES (?, ?, ?, ?, 'identity')",
+            {std::to_string(partition_id), std::to_string(table_id), std::to_string(index++),
+             std::to_string(live[column].id)}).status());
+      }
+      partition_columns = commit.metadata->partition_columns;
+    }
+    if (schema_changed) {
+      ++schema_version;
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_schema_versions (begin_snapshot, schema_version, table_id) "
+          "VALUES (?, ?, ?)",
+          {S, std::to_string(schema_version), std::to_string(table_id)}).status());
+      if (changes.empty()) changes.push_back("altered_table:" + std::to_string(table_id));
+    }
+  } else {
+    for (const auto& [name, id] : commit.column_ids) {
+      auto have = live.find(name);
+      if (have == live.end() || have->second.id != id) {
+        return RetryableConflict("another writer changed the columns of the DuckLake table ",
+                                 name_.table, " meanwhile; nothing was committed");
+      }
+    }
+  }
+  const std::string T = std::to_string(table_id);
+  ARROW_ASSIGN_OR_RAISE(auto stats_rows,
+                        catalog->Query("SELECT record_count, next_row_id, file_size_bytes FROM "
+                                       "ducklake_table_stats WHERE table_id = ?", {T}));
+  int64_t record_count = 0, next_row_id = 0, file_bytes = 0;
+  if (!stats_rows.empty()) {
+    ARROW_ASSIGN_OR_RAISE(record_count, ToInt(stats_rows[0][0]));
+    ARROW_ASSIGN_OR_RAISE(next_row_id, ToInt(stats_rows[0][1]));
+    ARROW_ASSIGN_OR_RAISE(file_bytes, ToInt(stats_rows[0][2]));
+  }
+  // A replace: every file of the plan's snapshot goes (and rows DuckDB deleted or inlined).
+  if (!commit.removes.empty()) {
+    for (const auto& remove : commit.removes) {
+      ARROW_ASSIGN_OR_RAISE(
+          const int64_t ended,
+          catalog->Execute("UPDATE ducklake_data_file SET end_snapshot = ? WHERE table_id = ? "
+                           "AND path = ? AND end_snapshot IS NULL",
+                           {S, T, KeyOfPath(remove.path)}));
+      if (ended != 1) {
+        return arrow::Status::AlreadyExists("a file this commit replaces was removed by "
+                                            "another writer meanwhile");
+      }
+      file_bytes -= std::max<int64_t>(remove.size, 0);
+    }
+    ARROW_RETURN_NOT_OK(catalog->Execute("UPDATE ducklake_delete_file SET end_snapshot = ? WHERE "
+                                         "table_id = ? AND end_snapshot IS NULL",
+                                         {S, T}).status());
+    DuckLakeTableInfo inlined;
+    ARROW_RETURN_NOT_OK(ReadInlinedRows(catalog, &inlined, T, L));
+    if (!inlined.inlined.empty()) {
+      return arrow::Status::NotImplemented(
+          "the DuckLake table holds rows inlined in its catalog, which Arrowport does not "
+          "replace yet (CALL ducklake_flush_inlined_data first)");
+    }
+    record_count = 0;
+    changes.push_back("deleted_from_table:" + T);
+  }
+  // The data files.
+  std::map<std::string, ColumnBounds> bounds;
+  for (const auto& [name, column] : live) bounds[name].type = column.type;
+  const bool postgres = std::string(catalog->dialect()) == "postgres";
+  for (const auto& add : commit.adds) {
+    const int64_t file_id = next_file_id++;
+    const std::string F = std::to_string(file_id);
+    ARROW_RETURN_NOT_OK(catalog->Execute(
+        "INSERT INTO ducklake_data_file (data_file_id, table_id, begin_snapshot, end_snapshot, "
+        "file_order, path, path_is_relative, file_format, record_count, file_size_bytes, "
+        "footer_size, row_id_start, partition_id, encryption_key, mapping_id, partial_max) "
+        "VALUES (?, ?, ?, NULL, NULL, ?, ?, 'parquet', ?, ?, ?, ?, ?, NULL, NULL, NULL)",
+        {F, T, S, KeyOfPath(add.path), BoolParam(catalog, true), std::to_string(add.num_records),
+         std::to_string(add.size),
+         add.footer_size >= 0 ? CatalogValue(std::to_string(add.footer_size)) : std::nullopt,
+         std::to_string(next_row_id),
+         partition_id >= 0 ? CatalogValue(std::to_string(partition_id)) : std::nullopt}).status());
+    next_row_id += add.num_records;
+    record_count += add.num_records;
+    file_bytes += add.size;
+    std::map<std::string, const FileColumnStats*> by_column;
+    for (const auto& stats : add.column_stats) {
+      auto column = live.find(stats.column);
+      if (column == live.end()) continue;
+      by_column[stats.column] = &stats;
+      const bool is_float = IsFloat(*column->second.type);
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_file_column_stats (data_file_id, table_id, column_id, "
+          "column_size_bytes, value_count, null_count, min_value, max_value, contains_nan, "
+          "extra_stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+          {F, T, std::to_string(column->second.id),
+           stats.size_bytes >= 0 ? CatalogValue(std::to_string(stats.size_bytes)) : std::nullopt,
+           std::to_string(stats.values), std::to_string(stats.nulls), stats.min, stats.max,
+           is_float ? BoolParam(catalog, stats.contains_nan) : std::nullopt}).status());
+      ColumnBounds& column_bounds = bounds[stats.column];
+      column_bounds.nulls |= stats.nulls > 0;
+      column_bounds.nan |= stats.contains_nan;
+      if (stats.values > 0) {
+        column_bounds.any_values = true;
+        ARROW_RETURN_NOT_OK(Widen(&column_bounds, stats.min, stats.max));
+      }
+    }
+    // Its partition values: the value all its rows share, as its statistics state it
+    // (a string's own text when the statistics cannot hold it), NULL for null.
+    for (size_t key = 0; key < partition_columns.size(); ++key) {
+      const std::string& column = partition_columns[key];
+      CatalogValue value;
+      auto stats = by_column.find(column);
+      auto raw = add.partition_values.find(column);
+      if (stats != by_column.end() && stats->second->values > 0) {
+        const auto id = live[column].type->id();
+        const bool text = id == arrow::Type::STRING || id == arrow::Type::LARGE_STRING;
+        if (!text) value = stats->second->min;
+        if (text && raw != add.partition_values.end()) value = raw->second;
+        if (!value) {
+          return arrow::Status::Invalid("the partition value of column '", column,
+                                        "' cannot be stated in the DuckLake catalog");
+        }
+      }
+      if (value && postgres && value->find('\0') != std::string::npos) {
+        return SchemaMismatch("partition column '", column, "' holds a value with a NUL byte, "
+                              "which a PostgreSQL catalog cannot store; nothing was committed");
+      }
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_file_partition_value (data_file_id, table_id, "
+          "partition_key_index, partition_value) VALUES (?, ?, ?, ?)",
+          {F, T, std::to_string(key), value}).status());
+    }
+  }
+  if (!commit.adds.empty()) changes.push_back("inserted_into_table:" + T);
+  // The table's statistics, widened by this commit's files (typed comparisons).
+  if (stats_rows.empty()) {
+    ARROW_RETURN_NOT_OK(catalog->Execute(
+        "INSERT INTO ducklake_table_stats (table_id, record_count, next_row_id, "
+        "file_size_bytes) VALUES (?, ?, ?, ?)",
+        {T, std::to_string(record_count), std::to_string(next_row_id),
+         std::to_string(file_bytes)}).status());
+  } else {
+    ARROW_RETURN_NOT_OK(catalog->Execute(
+        "UPDATE ducklake_table_stats SET record_count = ?, next_row_id = ?, file_size_bytes = ? "
+        "WHERE table_id = ?",
+        {std::to_string(std::max<int64_t>(record_count, 0)), std::to_string(next_row_id),
+         std::to_string(std::max<int64_t>(file_bytes, 0)), T}).status());
+  }
+  for (auto& [name, column_bounds] : bounds) {
+    if (!column_bounds.any_values && !column_bounds.nulls) continue;
+    const std::string C = std::to_string(live[name].id);
+    const bool is_float = IsFloat(*column_bounds.type);
+    ARROW_ASSIGN_OR_RAISE(auto old,
+                          catalog->Query("SELECT contains_null, contains_nan, min_value, "
+                                         "max_value FROM ducklake_table_column_stats WHERE "
+                                         "table_id = ? AND column_id = ?",
+                                         {T, C}));
+    ColumnBounds merged = column_bounds;
+    if (!old.empty() && !commit.removes.empty()) old.clear();  // a replace starts over
+    if (!old.empty()) {
+      merged.nulls |= IsTrue(old[0][0]);
+      merged.nan |= IsTrue(old[0][1]);
+      if (old[0][2] || old[0][3]) {
+        ARROW_RETURN_NOT_OK(Widen(&merged, old[0][2], old[0][3]));
+      } else {
+        // No bounds stated before: none known (a NUL string), or no values yet.
+        ARROW_ASSIGN_OR_RAISE(auto had, catalog->Query(
+                                            "SELECT count(*) FROM ducklake_file_column_stats "
+                                            "WHERE table_id = ? AND column_id = ? AND "
+                                            "value_count > 0 AND data_file_id < ?",
+                                            {T, C, std::to_string(next_file_id -
+                                                                  commit.adds.size())}));
+        if (had.empty() || had[0][0].value_or("0") != "0") merged.unknown = true;
+      }
+    }
+    CatalogValue min, max;
+    if (merged.any_values && !merged.unknown && merged.min && merged.max) {
+      min = DuckLakeValueText(*merged.min);
+      max = DuckLakeValueText(*merged.max);
+    }
+    const std::vector<CatalogValue> values = {
+        BoolParam(catalog, merged.nulls),
+        is_float ? BoolParam(catalog, merged.nan) : std::nullopt, min, max, T, C};
+    ARROW_ASSIGN_OR_RAISE(
+        const int64_t updated,
+        catalog->Execute("UPDATE ducklake_table_column_stats SET contains_null = ?, "
+                         "contains_nan = ?, min_value = ?, max_value = ? WHERE table_id = ? "
+                         "AND column_id = ?",
+                         values));
+    if (updated == 0) {
+      ARROW_RETURN_NOT_OK(catalog->Execute(
+          "INSERT INTO ducklake_table_column_stats (contains_null, contains_nan, min_value, "
+          "max_value, table_id, column_id, extra_stats) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+          values).status());
+    }
+  }
+  // The snapshot's counters, what it changed, and the request id.
+  ARROW_RETURN_NOT_OK(catalog->Execute(
+      "UPDATE ducklake_snapshot SET schema_version = ?, next_catalog_id = ?, next_file_id = ? "
+      "WHERE snapshot_id = ?",
+      {std::to_string(schema_version), std::to_string(next_catalog_id),
+       std::to_string(next_file_id), S}).status());
+  CommitMarker marker;
+  marker.table = name_.schema + "." + name_.table;
+  marker.txn_id = commit.txn_id;
+  if (!commit.txns.empty()) {
+    marker.app_id = commit.txns.front().app_id;
+    marker.txn_version = commit.txns.front().version;
+    marker.rows = std::max<int64_t>(commit.output_rows, 0);
+    marker.batches = std::max<int64_t>(commit.output_batches, 0);
+  }
+  std::string changes_made;
+  for (const auto& change : changes) changes_made += (changes_made.empty() ? "" : ",") + change;
+  if (changes_made.empty()) {
+    // A commit of a request id alone (its batches were empty): a snapshot that changed
+    // nothing of the table, which DuckDB's conflict checks know as an insert.
+    changes_made = "inserted_into_table:" + T;
+  }
+  ARROW_RETURN_NOT_OK(catalog->Execute(
+      "INSERT INTO ducklake_snapshot_changes (snapshot_id, changes_made, author, "
+      "commit_message, commit_extra_info) VALUES (?, ?, 'arrowport', NULL, ?)",
+      {S, changes_made, MarkerText(marker)}).status());
+  return snapshot_id;
+}
+
+}  // namespace arrowport::lake

@@ -1,0 +1,113 @@
+#pragma once
+
+// A DuckLake table (specification 1.0) as a TableLog: snapshots read from its catalog's
+// tables, commits made as one catalog transaction each.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrowport/lake/catalog_connection.h"
+#include "arrowport/lake/delta_log.h"
+
+namespace arrowport::lake {
+
+/// Where a table sits in its DuckLake catalog, as of one catalog snapshot
+/// (Snapshot::ducklake).
+struct DuckLakeTableInfo {
+  int64_t catalog_snapshot = -1;  ///< the catalog's latest snapshot when this was read
+  int64_t table_id = -1;          ///< -1: no such table at that snapshot
+  std::map<std::string, int64_t> column_ids;  ///< live top-level column -> column_id
+  int64_t max_column_id = 0;      ///< over every version of the table's columns
+  /// Why Arrowport does not write this table (empty: it does): a partition transform
+  /// other than identity, a nested column, a type it does not write.
+  std::string unwritable;
+  /// Why Arrowport does not read it (empty: it does): deleted rows (delete files), a
+  /// column type it cannot read.
+  std::string unreadable;
+  /// Rows DuckDB keeps in the catalog itself (data inlining), visible at this snapshot:
+  /// one entry per inlined-data table, each row's values as text in `columns` order.
+  struct InlinedRows {
+    std::vector<std::string> columns;  ///< the table's column names the values are of
+    std::vector<CatalogRow> rows;
+  };
+  std::vector<InlinedRows> inlined;
+};
+
+/// Which DuckLake table a log is: the catalog, the lake's data path ("/abs/dir/" or
+/// "s3://bucket/prefix/"), the schema and table names.
+struct DuckLakeTableName {
+  std::string catalog;
+  std::string data_path;
+  std::string schema;
+  std::string table;
+};
+
+/// The Parquet field ids a request writes `table_schema` with on `base`: a column the
+/// table has keeps its column_id; new columns get the next free ids, in order.
+std::map<std::string, int64_t> PlannedColumnIds(const Snapshot& base,
+                                                const arrow::Schema& table_schema);
+
+/// `schema` with each field's Parquet field id (`ids` by name).
+std::shared_ptr<arrow::Schema> WithFieldIds(const arrow::Schema& schema,
+                                            const std::map<std::string, int64_t>& ids);
+
+/// Creates the catalog's tables and its first snapshot (schema "main") in `catalog`, in
+/// the caller's transaction; `now` is the snapshot's time as text.
+arrow::Status InitializeDuckLakeCatalog(CatalogConnection* catalog, const std::string& data_path,
+                                        const std::string& now);
+
+/// \brief One DuckLake table's log. Versions are the catalog's snapshot ids; the table
+/// exists from the snapshot that created it (before: version -1, "no table yet"). A
+/// commit is one catalog transaction that adds the next snapshot, after checking that
+/// nothing since the snapshot it was planned on conflicts (the table dropped, altered or
+/// deleted from): otherwise AlreadyExists, and the writer plans again on the newer
+/// snapshot. Appends of other writers do not conflict: the commit lands after them. One
+/// catalog connection, one call at a time (a commit is short).
+class DuckLakeLog final : public TableLog {
+ public:
+  explicit DuckLakeLog(DuckLakeTableName name);
+  ~DuckLakeLog() override;
+
+  arrow::Status Update(Snapshot* snapshot,
+                       std::vector<std::pair<int64_t, CommitActions>>* applied = nullptr,
+                       int64_t up_to = INT64_MAX) override;
+  arrow::Result<bool> HasNewer(int64_t version) override;
+  arrow::Result<int64_t> NewestVersion(int64_t version) override;
+  /// Commits at the catalog's next snapshot id, which may be after `version` (appends of
+  /// other writers in between); returns it.
+  arrow::Result<int64_t> CommitAt(int64_t version, const CommitActions& commit) override;
+  /// Reads the snapshot back from the catalog (its ids are the catalog's).
+  arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
+                       int64_t version) override;
+  arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
+      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) override;
+  const char* format() const override { return "DuckLake"; }
+
+  /// Every data file path (relative to the table's folder) any snapshot of the table
+  /// names: what vacuum must keep.
+  arrow::Result<std::vector<std::string>> AllFilePaths();
+
+  const DuckLakeTableName& name() const { return name_; }
+
+ private:
+  // The connection (made, or made again after it broke). The caller holds mutex_.
+  arrow::Result<CatalogConnection*> Connect();
+  // Whether the catalog's tables exist yet.
+  arrow::Result<bool> Initialized(CatalogConnection* catalog);
+  arrow::Status ReadSnapshot(CatalogConnection* catalog, int64_t at, Snapshot* snapshot);
+  arrow::Result<int64_t> Commit(CatalogConnection* catalog, int64_t version,
+                                const CommitActions& commit);
+
+  const DuckLakeTableName name_;
+  std::mutex mutex_;
+  std::unique_ptr<CatalogConnection> connection_;
+};
+
+}  // namespace arrowport::lake

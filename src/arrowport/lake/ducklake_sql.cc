@@ -1,0 +1,212 @@
+#include "arrowport/lake/ducklake_sql.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+namespace arrowport::lake {
+
+bool IsTrue(const CatalogValue& value) {
+  if (!value) return false;
+  return *value == "1" || *value == "t" || *value == "true" || *value == "TRUE";
+}
+
+arrow::Result<int64_t> ToInt(const CatalogValue& value) {
+  if (!value) return arrow::Status::Invalid("the DuckLake catalog holds NULL for an integer");
+  int64_t out = 0;
+  const char* end = value->data() + value->size();
+  auto [ptr, ec] = std::from_chars(value->data(), end, out);
+  if (ec != std::errc() || ptr != end) {
+    return arrow::Status::Invalid("the DuckLake catalog holds '", value->substr(0, 32),
+                                  "' for an integer");
+  }
+  return out;
+}
+
+std::string Visible(const std::string& alias) {
+  return "? >= " + alias + ".begin_snapshot AND (" + alias + ".end_snapshot IS NULL OR ? < " +
+         alias + ".end_snapshot)";
+}
+
+CatalogValue BoolParam(const CatalogConnection* catalog, bool value) {
+  if (std::string(catalog->dialect()) == "sqlite") return std::string(value ? "1" : "0");
+  return std::string(value ? "true" : "false");
+}
+
+arrow::Result<CatalogSettings> ReadSettings(CatalogConnection* catalog) {
+  ARROW_ASSIGN_OR_RAISE(auto rows, catalog->Query("SELECT \"key\", \"value\" FROM "
+                                                  "ducklake_metadata WHERE \"scope\" IS NULL"));
+  CatalogSettings settings;
+  for (const auto& row : rows) {
+    const std::string key = row[0].value_or(""), value = row[1].value_or("");
+    if (key == "version") settings.version = value;
+    if (key == "data_path") settings.data_path = value;
+    if (key == "encrypted") settings.encrypted = value == "true";
+  }
+  if (!settings.data_path.empty() && settings.data_path.back() != '/') settings.data_path += '/';
+  if (settings.version != "1.0") {
+    settings.writable_version = "the DuckLake catalog is at format version '" +
+                                settings.version +
+                                "'; Arrowport writes version 1.0 only";
+  }
+  return settings;
+}
+
+std::string MarkerText(const CommitMarker& marker) {
+  nlohmann::json inner = {{"table", marker.table}, {"txn_id", marker.txn_id}};
+  if (!marker.app_id.empty()) {
+    inner["app_id"] = marker.app_id;
+    inner["txn_version"] = marker.txn_version;
+    inner["rows"] = marker.rows;
+    inner["batches"] = marker.batches;
+  }
+  return nlohmann::json{{"arrowport", inner}}.dump();
+}
+
+std::optional<CommitMarker> ParseMarker(const std::string& text) {
+  if (text.rfind("{\"arrowport\":", 0) != 0) return std::nullopt;
+  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("arrowport")) return std::nullopt;
+  const auto& inner = parsed["arrowport"];
+  if (!inner.is_object()) return std::nullopt;
+  CommitMarker marker;
+  auto text_of = [&](const char* key) {
+    return inner.contains(key) && inner[key].is_string() ? inner[key].get<std::string>() : "";
+  };
+  auto int_of = [&](const char* key, int64_t fallback) {
+    return inner.contains(key) && inner[key].is_number_integer() ? inner[key].get<int64_t>()
+                                                                 : fallback;
+  };
+  marker.table = text_of("table");
+  marker.txn_id = text_of("txn_id");
+  marker.app_id = text_of("app_id");
+  marker.txn_version = int_of("txn_version", -1);
+  marker.rows = int_of("rows", 0);
+  marker.batches = int_of("batches", 0);
+  return marker;
+}
+
+namespace {
+
+// ducklake_inlined_data_<table>_<version>: the only names read from the catalog that
+// become SQL text here.
+bool IsInlinedTableName(const std::string& name) {
+  const std::string prefix = "ducklake_inlined_data_";
+  if (name.rfind(prefix, 0) != 0 || name.size() > 128) return false;
+  int underscores = 0;
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] == '_') {
+      ++underscores;
+    } else if (name[i] < '0' || name[i] > '9') {
+      return false;
+    }
+  }
+  return underscores == 1 && name.back() != '_';
+}
+
+std::string QuoteName(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+// PostgreSQL's text form of bytea ("\x4142") -> the bytes.
+std::string FromByteaText(const std::string& text) {
+  if (text.rfind("\\x", 0) != 0) return text;
+  std::string out;
+  auto nibble = [](char c) {
+    return c <= '9' ? c - '0' : (c >= 'a' ? c - 'a' + 10 : c - 'A' + 10);
+  };
+  for (size_t i = 2; i + 1 < text.size(); i += 2) {
+    out += static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1]));
+  }
+  return out;
+}
+
+}  // namespace
+
+arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* info,
+                              const std::string& table_id, const std::string& at) {
+  ARROW_ASSIGN_OR_RAISE(auto tables,
+                        catalog->Query("SELECT table_name FROM ducklake_inlined_data_tables "
+                                       "WHERE table_id = ? ORDER BY schema_version",
+                                       {table_id}));
+  const bool sqlite = std::string(catalog->dialect()) == "sqlite";
+  for (const auto& row : tables) {
+    const std::string name = row[0].value_or("");
+    if (!IsInlinedTableName(name)) {
+      return arrow::Status::Invalid("the DuckLake catalog names an inlined-data table '",
+                                    name.substr(0, 64), "' of an unexpected form");
+    }
+    // Its columns: DuckDB's three (row_id, begin_snapshot, end_snapshot, or with a
+    // _ducklake_ prefix), then the table's, by name.
+    std::vector<CatalogRow> columns;
+    if (sqlite) {
+      ARROW_ASSIGN_OR_RAISE(columns, catalog->Query("SELECT name, type FROM pragma_table_info(?)",
+                                                    {name}));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(columns, catalog->Query(
+                                         "SELECT column_name::text, data_type::text FROM "
+                                         "information_schema.columns WHERE table_name = ? AND "
+                                         "table_schema = current_schema() ORDER BY "
+                                         "ordinal_position",
+                                         {name}));
+    }
+    if (columns.empty()) continue;  // gone (flushed and dropped meanwhile)
+    DuckLakeTableInfo::InlinedRows inlined;
+    std::vector<bool> bytea;
+    std::string begin = "begin_snapshot", end = "end_snapshot", select;
+    for (const auto& column : columns) {
+      const std::string column_name = column[0].value_or("");
+      if (column_name == "row_id" || column_name == "_ducklake_row_id") continue;
+      if (column_name == "begin_snapshot" || column_name == "_ducklake_begin_snapshot") {
+        begin = column_name;
+        continue;
+      }
+      if (column_name == "end_snapshot" || column_name == "_ducklake_end_snapshot") {
+        end = column_name;
+        continue;
+      }
+      inlined.columns.push_back(column_name);
+      bytea.push_back(!sqlite && column[1].value_or("") == "bytea");
+      select += (select.empty() ? "" : ", ") + QuoteName(column_name);
+    }
+    if (select.empty()) continue;
+    ARROW_ASSIGN_OR_RAISE(
+        inlined.rows,
+        catalog->Query("SELECT " + select + " FROM " + QuoteName(name) + " WHERE ? >= " +
+                           QuoteName(begin) + " AND (" + QuoteName(end) + " IS NULL OR ? < " +
+                           QuoteName(end) + ")",
+                       {at, at}));
+    if (inlined.rows.empty()) continue;
+    for (auto& values : inlined.rows) {
+      for (size_t c = 0; c < values.size() && c < bytea.size(); ++c) {
+        if (bytea[c] && values[c]) values[c] = FromByteaText(*values[c]);
+      }
+    }
+    info->inlined.push_back(std::move(inlined));
+  }
+  return arrow::Status::OK();
+}
+
+std::string SnapshotTimeNow() {
+  const auto now = std::chrono::system_clock::now();
+  const int64_t micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  std::time_t t = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[64];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(micros % 1000000));
+  return text;
+}
+
+}  // namespace arrowport::lake

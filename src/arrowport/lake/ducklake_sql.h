@@ -1,0 +1,58 @@
+#pragma once
+
+// Pieces of DuckLakeLog's catalog SQL shared by its reads and commits (internal to the
+// lake layer).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrowport/lake/catalog_connection.h"
+#include "arrowport/lake/ducklake_log.h"
+
+namespace arrowport::lake {
+
+/// A catalog boolean (SQLite 0/1, PostgreSQL t/f).
+bool IsTrue(const CatalogValue& value);
+/// A catalog integer; an error for NULL or text that is not one.
+arrow::Result<int64_t> ToInt(const CatalogValue& value);
+/// "? >= a.begin_snapshot AND (a.end_snapshot IS NULL OR ? < a.end_snapshot)": rows of
+/// `alias` alive at the snapshot given twice as parameters.
+std::string Visible(const std::string& alias);
+/// A boolean parameter in the catalog's dialect.
+CatalogValue BoolParam(const CatalogConnection* catalog, bool value);
+
+/// The lake-wide settings of ducklake_metadata Arrowport heeds.
+struct CatalogSettings {
+  std::string version;
+  std::string data_path;
+  bool encrypted = false;
+  /// Why the catalog is not written (its version is not 1.0); empty when it is.
+  std::string writable_version;
+};
+arrow::Result<CatalogSettings> ReadSettings(CatalogConnection* catalog);
+
+/// What an Arrowport commit records in ducklake_snapshot_changes.commit_extra_info: the
+/// table, the commit's txn id (found when the answer to the commit was lost) and the
+/// request id with its txn version and counts (exactly-once retries).
+struct CommitMarker {
+  std::string table;  ///< "schema.table"
+  std::string txn_id;
+  std::string app_id;
+  int64_t txn_version = -1;
+  int64_t rows = 0;
+  int64_t batches = 0;
+};
+std::string MarkerText(const CommitMarker& marker);
+std::optional<CommitMarker> ParseMarker(const std::string& text);
+
+/// The rows DuckDB inlined into the catalog for table `table_id` that are alive at
+/// snapshot `at`, into `info->inlined`.
+arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* info,
+                              const std::string& table_id, const std::string& at);
+
+/// The snapshot time DuckDB writes: "2026-11-26 16:25:40.910773+00" (UTC).
+std::string SnapshotTimeNow();
+
+}  // namespace arrowport::lake
