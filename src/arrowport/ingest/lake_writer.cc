@@ -42,7 +42,7 @@ arrow::Result<bool> CommitOneBatch(lake::LakeAppend* append,
     return StoreError(st.WithMessage("batch ", index, " (after ", index, " committed): ",
                                      st.message()));
   }
-  if (version == 0) result->created = true;
+  if (append->created_table()) result->created = true;
   return version >= 0 || request.request_id.empty();
 }
 
@@ -120,7 +120,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     // Another attempt of this request committed first: ours is dropped.
     result->duplicate = true;
   }
-  if (version == 0) result->created = true;
+  if (append.created_table()) result->created = true;
   return arrow::Status::OK();
 }
 

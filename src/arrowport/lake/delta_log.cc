@@ -129,6 +129,9 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
 }
 
 arrow::Status Snapshot::CheckReadable() const {
+  if (ducklake && !ducklake->refused.empty()) {
+    return TableRefused("the DuckLake table is refused: ", ducklake->refused);
+  }
   if (ducklake && !ducklake->unreadable.empty()) {
     return arrow::Status::NotImplemented(ducklake->unreadable);
   }

@@ -169,15 +169,23 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
     if (info->unreadable.empty()) info->unreadable = why;
     if (info->unwritable.empty()) info->unwritable = why;
   };
+  auto refuse = [&](const std::string& why) {
+    if (info->refused.empty()) info->refused = why;
+  };
   if (settings.data_path != name_.data_path) {
-    refuse_both("the DuckLake's data path is '" + settings.data_path +
+    refuse("the DuckLake's data path is '" + settings.data_path +
                 "' in its catalog, not the configured '" + name_.data_path + "'");
   } else if (folder != expected) {
-    refuse_both("the table's folder is '" + folder + "' in the catalog, not '" + expected +
+    refuse("the table's folder is '" + folder + "' in the catalog, not '" + expected +
                 "' where Arrowport reads and writes it");
   }
+  if (settings.encrypted) refuse("the DuckLake encrypts its files, which Arrowport does not");
+  if (!info->refused.empty()) {
+    // Its files are elsewhere: nothing of it is read (or checked) here.
+    snapshot->ducklake = info;
+    return arrow::Status::OK();
+  }
   if (!settings.writable_version.empty()) info->unwritable = settings.writable_version;
-  if (settings.encrypted) refuse_both("the DuckLake encrypts its files, which Arrowport does not");
   // Columns: the live top-level ones, in order; every id the table ever used.
   ARROW_ASSIGN_OR_RAISE(
       auto columns,

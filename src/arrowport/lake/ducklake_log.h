@@ -25,6 +25,9 @@ struct DuckLakeTableInfo {
   int64_t table_id = -1;          ///< -1: no such table at that snapshot
   std::map<std::string, int64_t> column_ids;  ///< live top-level column -> column_id
   int64_t max_column_id = 0;      ///< over every version of the table's columns
+  /// Why the table is refused for reads and writes (its catalog disagrees with the
+  /// config: another data path, the table's folder elsewhere, encrypted files).
+  std::string refused;
   /// Why Arrowport does not write this table (empty: it does): a partition transform
   /// other than identity, a nested column, a type it does not write.
   std::string unwritable;

@@ -298,10 +298,12 @@ arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
   while (!open_.empty()) ARROW_RETURN_NOT_OK(CloseFile(open_.begin()->first));
   ARROW_RETURN_NOT_OK(CheckFilesStillThere());
   bool duplicate = false;
+  bool creates = false;  // planned on no table: the commit makes it
   const CommitResult committed = table_->Commit(
       [&](const Snapshot& base, const WonCommits& won) -> arrow::Result<std::optional<lake::CommitActions>> {
         ARROW_ASSIGN_OR_RAISE(auto commit, Plan(base, won, txn_version));
         duplicate = !commit.has_value() && !options_.request_id.empty() && txn_version >= 0;
+        creates = base.version < 0 && commit.has_value();
         return commit;
       });
   if (committed.outcome == CommitOutcome::kUnknown) {
@@ -325,6 +327,7 @@ arrow::Result<int64_t> LakeAppend::Commit(int64_t txn_version) {
     DeleteUncommitted();
     return -1;
   }
+  created_table_ |= creates && version >= 0;
   files_committed_ += static_cast<int64_t>(pending_.size());
   rows_since_commit_ = batches_since_commit_ = 0;
   pending_.clear();

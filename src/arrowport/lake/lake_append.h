@@ -55,6 +55,9 @@ class LakeAppend {
   /// (LakeTable::CheckpointedTxnCounts).
   arrow::Result<std::pair<int64_t, int64_t>> PriorCounts();
   int64_t files_committed() const { return files_committed_; }
+  /// Whether a commit of this request made the table (Delta's version 0, DuckLake's
+  /// snapshot with created_table).
+  bool created_table() const { return created_table_; }
 
  private:
   arrow::Result<std::optional<lake::CommitActions>> Plan(const Snapshot& base, const WonCommits& won,
@@ -78,6 +81,7 @@ class LakeAppend {
   std::vector<AddFile> pending_;  // closed, not committed
   std::vector<std::string> pending_keys_;
   int64_t files_committed_ = 0;
+  bool created_table_ = false;
   int64_t prior_version_ = -1;  // the request id's txn version Start found (-1: none)
   // Its commit's rows and batches when the snapshot had them; else the checkpoint the
   // snapshot was read from, where PriorCounts looks them up (-1: none to look in).

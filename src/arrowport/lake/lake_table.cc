@@ -185,7 +185,7 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
   }
   st = CheckAddedFiles(added);
   if (!st.ok()) {
-    return Refuse(st.WithMessage("version ", next->version, " of the Delta log of ",
+    return Refuse(st.WithMessage("version ", next->version, " of the ", format(), " log of ",
                                  store_->url(), ": ", st.message()),
                   from);
   }

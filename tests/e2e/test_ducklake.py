@@ -1,0 +1,214 @@
+"""The DuckLake sink (issue 38): a stream routed with `sink: ducklake` lands in a DuckLake
+table whose catalog is a real SQLite file or a real PostgreSQL database and whose data are
+Parquet files under the lake's data path. DuckDB 1.5.5's own ducklake extension reads every
+row Arrowport acknowledged, and what DuckDB writes into the same table (rows it keeps in the
+catalog, and Parquet files) Arrowport serves: interoperability both ways. Faults and
+several writers: test_ducklake_faults.py; kill -9 rounds: test_ducklake_slow.py."""
+import itertools
+import json
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+import requests
+
+from ducklake_peers import PostgresServer, ducklake_duckdb
+from lake_util import http_ingest, http_query, put_cmd, start_lake_server
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """One PostgreSQL server for the module; each test takes a database of its own."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def lake(request, tmp_path):
+    """A test's DuckLake: its catalog ("sqlite:FILE" or "postgres:CONNINFO") and data path."""
+    data = tmp_path / "lake-data"
+    data.mkdir()
+    if request.param == "sqlite":
+        catalog = f"sqlite:{tmp_path / 'catalog.sqlite'}"
+    else:
+        server = request.getfixturevalue("postgres")
+        catalog = "postgres:" + server.create_database(f"lake{next(_databases)}")
+    return {"catalog": catalog, "data_path": str(data)}
+
+
+def ducklake_stream(lake, **options):
+    settings = {"catalog": lake["catalog"], "data_path": lake["data_path"], "refresh_ms": 100}
+    stream = {"sink": "ducklake", "ducklake": settings}
+    for key, value in options.items():
+        if key in ("partition_by", "table", "schema", "target_file_mb"):
+            settings[key] = value
+        else:
+            stream[key] = value
+    return stream
+
+
+def serve(start_server, tmp_path, lake, **options):
+    return start_lake_server(start_server, tmp_path, {"events": ducklake_stream(lake, **options)})
+
+
+def readings(ids, day_count=3, **extra):
+    ids = list(ids)
+    table = pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "day": pa.array([f"2024-01-0{1 + i % day_count}" for i in ids]),
+        "x": pa.array([i * 0.5 for i in ids], pa.float64()),
+        "seen": pa.array([1_700_000_000_000_000 + i for i in ids], pa.timestamp("us", "UTC")),
+        "ok": pa.array([i % 2 == 0 for i in ids]),
+    })
+    for name, values in extra.items():
+        table = table.append_column(name, values)
+    return table
+
+
+def duckdb_rows(lake, sql):
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def arrowport_rows(server, sql):
+    return [tuple(row.values()) for row in http_query(server, sql).to_pylist()]
+
+
+def wait_for(check, what, timeout=60):
+    """`check()` until it returns true (another writer's commit shows after a poll)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake, partition_by=["day"])
+    client = flight.connect(server.uri)
+    first = readings(range(0, 1000))
+    reply = put_cmd(client, first, {"stream": "events", "request_id": "r-1"}, chunk=300)
+    assert reply[-1]["committed"] and not reply[-1]["duplicate"], reply
+    # A retry of the acknowledged request commits nothing twice.
+    again = put_cmd(client, first, {"stream": "events", "request_id": "r-1"})
+    assert again[-1]["duplicate"] and again[-1]["rows"] == 1000, again
+    assert http_ingest(server, "events", readings(range(1000, 1500))).status_code == 200
+    total = sum(range(1500))
+    # DuckDB's own reader: every row once, the partition column in the files, types kept.
+    assert duckdb_rows(lake, "SELECT count(*), sum(id), count(DISTINCT day), "
+                             "sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM lk.events") == [
+        (1500, total, 3, 750)]
+    assert duckdb_rows(lake, "SELECT id, day, x, CAST(seen AS VARCHAR) FROM lk.events "
+                             "WHERE day = '2024-01-02' AND id < 5 ORDER BY id") == [
+        (1, "2024-01-02", 0.5, "2023-11-14 22:13:20.000001+00"),
+        (4, "2024-01-02", 2.0, "2023-11-14 22:13:20.000004+00")]
+    # Its statistics bound the rows: DuckDB trusts them (filters and min/max).
+    assert duckdb_rows(lake, "SELECT min(id), max(id), max(x) FROM lk.events") == [
+        (0, 1499, 749.5)]
+    assert duckdb_rows(lake, "SELECT count(*) FROM lk.events WHERE id >= 1400") == [(100,)]
+    # Arrowport's readers: HTTP, Flight, Flight SQL (ADBC).
+    assert arrowport_rows(server, "SELECT count(*), sum(id) FROM events") == [(1500, total)]
+    flight_rows = client.do_get(flight.Ticket(json.dumps(
+        {"sql": "SELECT count(*) AS n FROM events WHERE day = '2024-01-03'"}).encode())).read_all()
+    assert flight_rows.to_pylist() == [{"n": 500}]
+    with flight_sql.connect(server.uri) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT max(id) FROM events")
+        assert cursor.fetchall() == [(1499,)]
+
+
+def test_rows_duckdb_writes_are_served_by_arrowport(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake)
+    client = flight.connect(server.uri)
+    put_cmd(client, readings(range(10)), {"stream": "events", "request_id": "a"})
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"])
+    try:
+        # Few rows: DuckDB keeps them in the catalog itself (data inlining); many: a file.
+        con.execute("INSERT INTO lk.events (id, day, x, seen, ok) VALUES "
+                    "(100, 'inlined', 1.25, TIMESTAMPTZ '2024-05-01 10:00:00+00', true), "
+                    "(101, NULL, NULL, NULL, NULL)")
+        con.execute("INSERT INTO lk.events SELECT 200 + i, 'file', i, NULL, false "
+                    "FROM range(50) t(i)")
+    finally:
+        con.close()
+    expected = 45 + 100 + 101 + sum(200 + i for i in range(50))
+    wait_for(lambda: arrowport_rows(server, "SELECT count(*), sum(id) FROM events") ==
+             [(62, expected)], "DuckDB's rows in Arrowport's view")
+    assert arrowport_rows(server, "SELECT id, day, x, CAST(seen AS VARCHAR), ok FROM events "
+                                  "WHERE id IN (100, 101) ORDER BY id") == [
+        (100, "inlined", 1.25, "2024-05-01 10:00:00+00", True),
+        (101, None, None, None, None)]
+    # Arrowport appends after DuckDB's commits (no conflict: appends go together).
+    put_cmd(client, readings(range(300, 310)), {"stream": "events", "request_id": "b"})
+    assert duckdb_rows(lake, "SELECT count(*), sum(id) FROM lk.events") == [
+        (72, expected + sum(range(300, 310)))]
+
+
+def test_add_columns_evolves_the_table_for_every_reader(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake, schema_policy="add_columns")
+    client = flight.connect(server.uri)
+    put_cmd(client, readings(range(5)), {"stream": "events"})
+    wider = readings(range(5, 8), note=pa.array(["n5", "n6", "n7"]))
+    put_cmd(client, wider, {"stream": "events"})
+    assert duckdb_rows(lake, "SELECT id, note FROM lk.events WHERE id >= 4 ORDER BY id") == [
+        (4, None), (5, "n5"), (6, "n6"), (7, "n7")]
+    assert arrowport_rows(server, "SELECT count(note), count(*) FROM events") == [(3, 8)]
+    # The column DuckDB numbers as Arrowport's files do (Parquet field ids).
+    columns = duckdb_rows(lake, "SELECT column_name FROM (DESCRIBE lk.events)")
+    assert [name for (name,) in columns] == ["id", "day", "x", "seen", "ok", "note"]
+
+
+def test_per_batch_commits_are_each_a_snapshot(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake, commit="per_batch")
+    client = flight.connect(server.uri)
+    replies = put_cmd(client, readings(range(30)), {"stream": "events", "request_id": "pb"},
+                      chunk=10)
+    assert [reply.get("rows") for reply in replies][-1] == 30, replies
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    try:
+        snapshots = con.execute("SELECT count(*) FROM ducklake_snapshots('lk') "
+                                "WHERE commit_extra_info LIKE '%arrowport:pb%'").fetchone()[0]
+        assert snapshots == 3
+        assert con.execute("SELECT count(*), sum(id) FROM lk.events").fetchone() == (30, 435)
+    finally:
+        con.close()
+    # A retry of the whole request after every batch landed adds nothing.
+    put_cmd(client, readings(range(30)), {"stream": "events", "request_id": "pb"}, chunk=10)
+    assert duckdb_rows(lake, "SELECT count(*) FROM lk.events") == [(30,)]
+
+
+def test_replace_keeps_the_table_and_drops_its_rows(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake)
+    client = flight.connect(server.uri)
+    put_cmd(client, readings(range(20)), {"stream": "events"})
+    put_cmd(client, readings(range(100, 105)), {"stream": "events", "mode": "replace"})
+    assert duckdb_rows(lake, "SELECT count(*), min(id) FROM lk.events") == [(5, 100)]
+    assert arrowport_rows(server, "SELECT count(*), min(id) FROM events") == [(5, 100)]
+
+
+def test_a_catalog_for_another_data_path_is_refused_clearly(start_server, tmp_path):
+    catalog = f"sqlite:{tmp_path / 'catalog.sqlite'}"
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = serve(start_server, tmp_path, {"catalog": catalog, "data_path": str(tmp_path / "first")})
+    put_cmd(flight.connect(first.uri), readings(range(3)), {"stream": "events"})
+    first.stop()
+    second = start_lake_server(start_server, tmp_path, {"events": ducklake_stream(
+        {"catalog": catalog, "data_path": str(tmp_path / "second")})}, name="second")
+    with pytest.raises(flight.FlightError, match="data path"):
+        put_cmd(flight.connect(second.uri), readings(range(3, 6)), {"stream": "events"})
+    assert requests.get(f"{second.http}/healthz", timeout=30).status_code == 200
+    assert duckdb_rows({"catalog": catalog, "data_path": str(tmp_path / "first")},
+                       "SELECT count(*) FROM lk.events") == [(3,)]
