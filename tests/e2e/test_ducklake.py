@@ -6,6 +6,7 @@ catalog, and Parquet files) Arrowport serves: interoperability both ways. Faults
 several writers: test_ducklake_faults.py; kill -9 rounds: test_ducklake_slow.py."""
 import itertools
 import json
+import os
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -212,3 +213,45 @@ def test_a_catalog_for_another_data_path_is_refused_clearly(start_server, tmp_pa
     assert requests.get(f"{second.http}/healthz", timeout=30).status_code == 200
     assert duckdb_rows({"catalog": catalog, "data_path": str(tmp_path / "first")},
                        "SELECT count(*) FROM lk.events") == [(3,)]
+
+
+def test_partitions_group_files_and_duckdb_partition_values_are_read(start_server, tmp_path,
+                                                                     lake):
+    server = serve(start_server, tmp_path, lake, partition_by=["day"])
+    client = flight.connect(server.uri)
+    put_cmd(client, readings(range(300)), {"stream": "events"})
+    nulls = readings(range(300, 310)).set_column(1, "day", pa.array([None] * 10, pa.string()))
+    put_cmd(client, nulls, {"stream": "events"})
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"])
+    try:
+        con.execute("CALL lk.set_option('data_inlining_row_limit', 0)")
+        con.execute("INSERT INTO lk.events SELECT 1000 + i, '2024-01-02', 0, NULL, true "
+                    "FROM range(5) t(i)")
+        assert con.execute("SELECT count(*) FROM lk.events WHERE day IS NULL").fetchone() == (10,)
+    finally:
+        con.close()
+    wait_for(lambda: arrowport_rows(server, "SELECT count(*) FROM events") == [(315,)],
+             "DuckDB's file in Arrowport's view")
+    assert arrowport_rows(server, "SELECT day, count(*) FROM events GROUP BY day ORDER BY day "
+                                  "NULLS LAST") == [
+        ("2024-01-01", 100), ("2024-01-02", 105), ("2024-01-03", 100), (None, 10)]
+    # A filter on the partition column reads only its files (the others are not opened).
+    plan = arrowport_rows(server, "EXPLAIN ANALYZE SELECT count(*) FROM events "
+                                  "WHERE day = '2024-01-02'")
+    assert "105" in str(plan)
+
+
+def test_get_flight_info_splits_a_large_table_into_endpoints(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake, target_file_mb=1)
+    client = flight.connect(server.uri)
+    n = 400_000
+    # Incompressible text: files of about 10 MB in all, over the 4 MB a part needs.
+    noise = os.urandom(20 * n).hex()
+    noisy = readings(range(n)).append_column(
+        "noise", pa.array([noise[40 * i:40 * (i + 1)] for i in range(n)]))
+    put_cmd(client, noisy, {"stream": "events"}, chunk=20_000)
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("events"))
+    assert len(info.endpoints) > 1
+    parts = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    ids = [i for part in parts for i in part.column("id").to_pylist()]
+    assert len(ids) == n and len(set(ids)) == n  # each row exactly once

@@ -228,12 +228,15 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
   // Partitioning: identity keys name their columns; any other transform is not written.
   ARROW_ASSIGN_OR_RAISE(
       auto keys,
-      catalog->Query("SELECT c.column_id, c.\"transform\" FROM ducklake_partition_info i JOIN "
+      catalog->Query("SELECT c.column_id, c.\"transform\", i.partition_id FROM "
+                     "ducklake_partition_info i JOIN "
                      "ducklake_partition_column c ON c.partition_id = i.partition_id AND "
                      "c.table_id = i.table_id WHERE i.table_id = ? AND " + Visible("i") +
                      " ORDER BY c.partition_key_index",
                      {T, S, S}));
+  CatalogValue partition_id;  // the live partitioning's id (none: unpartitioned)
   for (const auto& key : keys) {
+    partition_id = key[2];
     ARROW_ASSIGN_OR_RAISE(const int64_t id, ToInt(key[0]));
     if (key[1].value_or("") != "identity" || names_by_id.count(id) == 0) {
       if (info->unwritable.empty()) {
@@ -244,24 +247,54 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
     }
     snapshot->metadata.partition_columns.push_back(names_by_id[id]);
   }
-  // The live data files.
+  // The live data files, and their partition values under the live partitioning.
   ARROW_ASSIGN_OR_RAISE(
       auto files,
-      catalog->Query("SELECT path, path_is_relative, record_count, file_size_bytes, "
-                     "begin_snapshot FROM ducklake_data_file WHERE table_id = ? AND " +
-                     Visible("ducklake_data_file") + " ORDER BY file_order, data_file_id",
+      catalog->Query("SELECT data_file_id, path, path_is_relative, record_count, "
+                     "file_size_bytes, partition_id FROM ducklake_data_file WHERE table_id = ? "
+                     "AND " + Visible("ducklake_data_file") + " ORDER BY file_order, data_file_id",
                      {T, S, S}));
+  std::map<int64_t, std::string> path_of_file;
+  const auto& partitioning = snapshot->metadata.partition_columns;
+  info->partition_values_complete = !partitioning.empty() && partitioning.size() == keys.size();
   for (const auto& file : files) {
-    auto key = FileKey(file[0].value_or(""), IsTrue(file[1]), folder);
+    auto key = FileKey(file[1].value_or(""), IsTrue(file[2]), folder);
     if (!key.ok()) {
       refuse_both(key.status().message());
       continue;
     }
     AddFile add;
     add.path = PathOfKey(*key);
-    ARROW_ASSIGN_OR_RAISE(add.num_records, ToInt(file[2]));
-    ARROW_ASSIGN_OR_RAISE(add.size, ToInt(file[3]));
+    ARROW_ASSIGN_OR_RAISE(add.num_records, ToInt(file[3]));
+    ARROW_ASSIGN_OR_RAISE(add.size, ToInt(file[4]));
+    if (file[5] != partition_id) info->partition_values_complete = false;
+    ARROW_ASSIGN_OR_RAISE(const int64_t id, ToInt(file[0]));
+    path_of_file[id] = add.path;
     snapshot->files[add.path] = std::move(add);
+  }
+  if (info->partition_values_complete) {
+    ARROW_ASSIGN_OR_RAISE(
+        auto values,
+        catalog->Query("SELECT v.data_file_id, v.partition_key_index, v.partition_value FROM "
+                       "ducklake_file_partition_value v JOIN ducklake_data_file f ON "
+                       "f.data_file_id = v.data_file_id WHERE f.table_id = ? AND " +
+                       Visible("f"),
+                       {T, S, S}));
+    for (const auto& value : values) {
+      ARROW_ASSIGN_OR_RAISE(const int64_t id, ToInt(value[0]));
+      ARROW_ASSIGN_OR_RAISE(const int64_t index, ToInt(value[1]));
+      auto file = path_of_file.find(id);
+      if (file == path_of_file.end() || index < 0 ||
+          index >= static_cast<int64_t>(partitioning.size())) {
+        continue;
+      }
+      snapshot->files[file->second].partition_values[partitioning[index]] = value[2];
+    }
+    for (const auto& [path, add] : snapshot->files) {
+      if (add.partition_values.size() != partitioning.size()) {
+        info->partition_values_complete = false;
+      }
+    }
   }
   ARROW_ASSIGN_OR_RAISE(
       auto deletes,

@@ -34,6 +34,10 @@ struct DuckLakeTableInfo {
   /// Why Arrowport does not read it (empty: it does): deleted rows (delete files), a
   /// column type it cannot read.
   std::string unreadable;
+  /// Whether every live file states a value for each key of the table's (identity)
+  /// partitioning: reads then take the partition columns from the values and skip the
+  /// files a filter on them rules out, as for Delta.
+  bool partition_values_complete = false;
   /// Rows DuckDB keeps in the catalog itself (data inlining), visible at this snapshot:
   /// one entry per inlined-data table, each row's values as text in `columns` order.
   struct InlinedRows {

@@ -153,9 +153,11 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
   std::string sql = "SELECT " + columns + " FROM (SELECT " + typed + " WHERE false";
   // The partition columns the schema has (their names were checked with it).
   std::vector<std::pair<std::string, int>> partition_columns;
-  // A DuckLake's files hold its partition columns themselves.
-  for (const auto& column : snapshot.ducklake ? std::vector<std::string>{}
-                                              : snapshot.metadata.partition_columns) {
+  // A DuckLake's files hold its partition columns themselves: taken from its partition
+  // values (which let filters skip files) only when every file states them.
+  const bool by_values = !snapshot.ducklake || snapshot.ducklake->partition_values_complete;
+  for (const auto& column : by_values ? snapshot.metadata.partition_columns
+                                      : std::vector<std::string>{}) {
     const int index = snapshot.schema->GetFieldIndex(column);
     if (index >= 0) partition_columns.emplace_back(column, index);
   }
