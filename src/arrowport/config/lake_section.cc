@@ -1,5 +1,7 @@
 #include "arrowport/config/lake_section.h"
 
+#include <filesystem>
+
 #include <yaml-cpp/yaml.h>
 
 #include "arrowport/common/identifier.h"
@@ -54,9 +56,16 @@ arrow::Status CheckCatalog(const std::string& value) {
 // A DuckLake data path as its catalog records it: "/abs/dir/" or "s3://bucket/prefix/".
 arrow::Result<std::string> DataPathOf(std::string value) {
   if (value.rfind("file://", 0) == 0) value = value.substr(7);
-  if (value.empty() || (value[0] != '/' && value.rfind("s3://", 0) != 0)) {
-    return arrow::Status::Invalid("must be an absolute directory or s3://bucket/prefix, got '",
-                                  value, "'");
+  if (value.empty()) return arrow::Status::Invalid("must be a directory or s3://bucket/prefix");
+  if (value[0] != '/' && value.find("://") == std::string::npos) {
+    // Relative to where the server starts (the catalog records it absolute).
+    std::error_code error;
+    const auto absolute = std::filesystem::absolute(value, error).lexically_normal();
+    if (error) return arrow::Status::Invalid("cannot make '", value, "' absolute: ", error.message());
+    value = absolute.string();
+  }
+  if (value[0] != '/' && value.rfind("s3://", 0) != 0) {
+    return arrow::Status::Invalid("must be a directory or s3://bucket/prefix, got '", value, "'");
   }
   if (value.back() != '/') value += '/';
   ARROW_RETURN_NOT_OK(CheckUrl(value[0] == '/' ? "file://" + value : value));
