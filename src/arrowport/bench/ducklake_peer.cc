@@ -33,6 +33,7 @@ def connect(extensions):
     con = duckdb.connect(config={"extension_directory": str(extensions),
                                  "autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
+    con.execute("SET enable_progress_bar = false")  # it prints on stdout, our reply's
     con.execute("LOAD ducklake")
     con.execute("LOAD sqlite_scanner")
     return con
