@@ -45,8 +45,8 @@ void PrintLakeTable(const std::map<std::string, Scenario>& scenarios,
                   rate(key) / rate(peer), what);
     *ratio += text;
   };
-  std::printf("\n| lake ingest, %lld rows x 5 columns, best of %d | rows/s | MB/s | CPU-s | ratio |\n"
-              "|---|---:|---:|---:|---|\n",
+  std::printf("\n| lake ingest, %lld rows x 5 columns, best of %d | rows/s | MB/s | CPU-s "
+              "| ratio |\n|---|---:|---:|---:|---|\n",
               static_cast<long long>(rows), repeat);
   for (const auto& key : order) {
     if (!has(key)) continue;
