@@ -1,6 +1,7 @@
 """`arrowport bench --only lake`: the shipped lake benchmark runs end to end with its real
-peers (MinIO, delta-rs in this suite's Python, DuckDB's COPY), checks what landed, and
-prints every row of its table with the ratios; without a peer it says which is missing."""
+peers (MinIO, delta-rs and DuckDB 1.5.5's ducklake in this suite's Python, DuckDB's COPY),
+checks what landed (DuckDB 1.5.5 reads both DuckLakes back), and prints every row of its
+table with its CPU seconds and ratios; without a peer it says which is missing."""
 import re
 import sys
 
@@ -17,8 +18,8 @@ def table_rows(stdout: str) -> dict:
     rows = {}
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[1].endswith(" M"):
-            rows[cells[0]] = (float(cells[1][:-2]), cells[3])
+        if len(cells) == 5 and cells[1].endswith(" M"):
+            rows[cells[0]] = (float(cells[1][:-2]), cells[4], float(cells[3]))
     return rows
 
 
@@ -36,15 +37,22 @@ def test_lake_bench_measures_every_path_against_its_peers(tmp_path):
     labels = "\n".join(rows)
     for label in ("DuckDB COPY TO Parquet", "delta-rs write_deltalake append (zstd), local dir",
                   "delta-rs write_deltalake append (zstd), S3 (MinIO)",
+                  "DuckDB 1.5.5 INSERT INTO ducklake (SQLite catalog, zstd), local dir",
                   "Arrowport Flight DoPut -> lake, local dir",
                   "Arrowport Flight DoPut -> lake, S3 (MinIO)",
+                  "Arrowport Flight DoPut -> DuckLake (SQLite catalog), local dir",
                   "two Arrowport nodes at once -> one lake, local dir",
                   "two Arrowport nodes at once -> one lake, S3 (MinIO)"):
         assert label in labels, out
-    for label, (rate, _) in rows.items():
+    for label, (rate, _, cpu) in rows.items():
         assert rate > 0, label
+        # Writing 30,000 rows costs some CPU, and not a minute of it.
+        assert 0 < cpu < 60, (label, out)
     ours_local = row(rows, "Arrowport Flight DoPut -> lake, local")
     assert re.fullmatch(r"\d+\.\d\d x delta-rs; \d+\.\d\d x DuckDB COPY", ours_local[1]), out
+    ours_ducklake = row(rows, "Arrowport Flight DoPut -> DuckLake")
+    assert re.fullmatch(r"\d+\.\d\d x DuckDB 1\.5\.5 ducklake; \d+\.\d\d x our Delta",
+                        ours_ducklake[1]), out
     pair = row(rows, "two Arrowport nodes at once -> one lake, S3")
     assert re.fullmatch(r"\d+\.\d\d x one node", pair[1]), out
     # The work directory is left clean: lakes, MinIO's data and the database are gone.
@@ -58,7 +66,11 @@ def test_lake_bench_without_delta_rs_says_so(tmp_path):
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode() + out
     assert "delta-rs not measured: no Python with deltalake" in out, out
+    assert "DuckDB 1.5.5's ducklake not measured: no Python with duckdb" in out, out
     rows = table_rows(out)
-    assert not any("delta-rs" in label for label in rows), out
+    assert not any("delta-rs" in label or "DuckDB 1.5.5" in label for label in rows), out
     ours_local = row(rows, "Arrowport Flight DoPut -> lake, local")
     assert re.fullmatch(r"\d+\.\d\d x DuckDB COPY", ours_local[1]), out
+    # Our DuckLake ingest is still measured (its rows checked through its catalog).
+    ours_ducklake = row(rows, "Arrowport Flight DoPut -> DuckLake")
+    assert re.fullmatch(r"\d+\.\d\d x our Delta", ours_ducklake[1]), out

@@ -8,22 +8,19 @@
 #include <vector>
 
 #include "arrow/result.h"
-#include "arrowport/bench/bench.h"
+#include "arrowport/bench/peer_process.h"
 
 namespace arrowport::bench {
-
-/// The interpreter for the delta-rs peer: --python, else the test suite's virtualenv in
-/// the working directory (./bin/test installs deltalake there), else python3 on PATH.
-std::string PeerPython(const BenchOptions& options);
 
 /// Whether `python` imports deltalake and pyarrow (its output kept under `dir`).
 bool HasDeltaRs(const std::string& python, const std::filesystem::path& dir);
 
-/// Seconds delta-rs's `write_deltalake(mode="append")` of the Arrow IPC file `ipc_path`
-/// to `url` took (timed inside Python, after a warm-up write), its log checked to hold
-/// `rows` rows. `env`: added to ours (the AWS_* settings of an S3 store).
-arrow::Result<double> DeltaRsAppend(const std::string& python, const std::string& ipc_path,
-                                    const std::string& url, const std::vector<std::string>& env,
-                                    const std::filesystem::path& dir, int64_t rows);
+/// What delta-rs's `write_deltalake(mode="append")` of the Arrow IPC file `ipc_path` to
+/// `url` took (timed inside Python, after a warm-up write), its log checked to hold `rows`
+/// rows. `env`: added to ours (the AWS_* settings of an S3 store).
+arrow::Result<PeerTiming> DeltaRsAppend(const std::string& python, const std::string& ipc_path,
+                                        const std::string& url,
+                                        const std::vector<std::string>& env,
+                                        const std::filesystem::path& dir, int64_t rows);
 
 }  // namespace arrowport::bench
