@@ -49,7 +49,8 @@ def ducklake_stream(lake, **options):
     settings = {"catalog": lake["catalog"], "data_path": lake["data_path"], "refresh_ms": 100}
     stream = {"sink": "ducklake", "ducklake": settings}
     for key, value in options.items():
-        if key in ("partition_by", "table", "schema", "target_file_mb"):
+        if key in ("partition_by", "table", "schema", "target_file_mb", "retention_s",
+                   "compaction_interval_s"):
             settings[key] = value
         else:
             stream[key] = value
@@ -255,3 +256,27 @@ def test_get_flight_info_splits_a_large_table_into_endpoints(start_server, tmp_p
     parts = [client.do_get(e.ticket).read_all() for e in info.endpoints]
     ids = [i for part in parts for i in part.column("id").to_pylist()]
     assert len(ids) == n and len(set(ids)) == n  # each row exactly once
+
+
+def test_upkeep_expires_old_snapshots_and_deletes_only_unnamed_files(start_server, tmp_path,
+                                                                     lake):
+    server = serve(start_server, tmp_path, lake, retention_s=1, compaction_interval_s=1)
+    client = flight.connect(server.uri)
+    put_cmd(client, readings(range(10)), {"stream": "events"})
+    folder = tmp_path / "lake-data" / "main" / "events"
+    first_files = set(folder.glob("*.parquet"))
+    # Replaced: its files leave the latest snapshot (older snapshots still name them).
+    put_cmd(client, readings(range(100, 110)), {"stream": "events", "mode": "replace"})
+    # A writer that died between its file and its commit left this one.
+    orphan = folder / "part-00000-dead.c000.zstd.parquet"
+    orphan.write_bytes(b"PAR1 not really")
+    wait_for(lambda: not orphan.exists() and not any(f.exists() for f in first_files),
+             "the orphan and the replaced files deleted", timeout=90)
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    try:
+        assert con.execute("SELECT count(*), min(id) FROM lk.events").fetchone() == (10, 100)
+        # Only the latest snapshot's files and rows are left; older snapshots expired.
+        assert con.execute("SELECT count(*) FROM ducklake_snapshots('lk')").fetchone()[0] <= 2
+    finally:
+        con.close()
+    assert arrowport_rows(server, "SELECT count(*), min(id) FROM events") == [(10, 100)]

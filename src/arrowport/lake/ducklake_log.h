@@ -15,6 +15,7 @@
 #include "arrow/result.h"
 #include "arrowport/lake/catalog_connection.h"
 #include "arrowport/lake/delta_log.h"
+#include "arrowport/objectstore/object_store.h"
 
 namespace arrowport::lake {
 
@@ -96,6 +97,19 @@ class DuckLakeLog final : public TableLog {
   arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
       const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) override;
   const char* format() const override { return "DuckLake"; }
+
+  /// What Expire did.
+  struct Expired {
+    int64_t snapshots = 0;   ///< expired
+    int64_t scheduled = 0;   ///< files no snapshot names any more, scheduled for deletion
+    int64_t deleted = 0;     ///< scheduled files of this table deleted from `store`
+  };
+  /// \brief The specification's maintenance, as DuckDB's ducklake_expire_snapshots and
+  /// ducklake_cleanup_old_files do it: the lake's snapshots older than `older_than_ms`
+  /// expire (never the latest), the files no remaining snapshot names leave the catalog
+  /// for ducklake_files_scheduled_for_deletion, in one transaction; then this table's
+  /// files scheduled longer than `older_than_ms` ago are deleted from `store` (its folder).
+  arrow::Result<Expired> Expire(objectstore::ObjectStore* store, int64_t older_than_ms);
 
   /// Every data file path (relative to the table's folder) any snapshot of the table
   /// names: what vacuum must keep.

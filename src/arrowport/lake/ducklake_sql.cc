@@ -195,8 +195,8 @@ arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* inf
   return arrow::Status::OK();
 }
 
-std::string SnapshotTimeNow() {
-  const auto now = std::chrono::system_clock::now();
+std::string SnapshotTimeNow(int64_t ago_ms) {
+  const auto now = std::chrono::system_clock::now() - std::chrono::milliseconds(ago_ms);
   const int64_t micros =
       std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
   std::time_t t = static_cast<std::time_t>(micros / 1000000);

@@ -52,7 +52,8 @@ std::optional<CommitMarker> ParseMarker(const std::string& text);
 arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* info,
                               const std::string& table_id, const std::string& at);
 
-/// The snapshot time DuckDB writes: "2026-11-26 16:25:40.910773+00" (UTC).
-std::string SnapshotTimeNow();
+/// The snapshot time DuckDB writes: "2026-11-26 16:25:40.910773+00" (UTC), now or
+/// `ago_ms` before.
+std::string SnapshotTimeNow(int64_t ago_ms = 0);
 
 }  // namespace arrowport::lake

@@ -235,9 +235,13 @@ arrow::Result<int64_t> Vacuum(LakeTable* table) {
   const int64_t horizon = NowMs() - table->config().retention_s * 1000;
   std::set<std::string> live;
   for (const auto& [path, add] : snapshot->files) live.insert(KeyOfPath(path));
+  int64_t expired_files = 0;
   // A DuckLake keeps every file any of its snapshots names (time travel) until its
   // snapshots expire: only files no catalog row names are orphans.
   if (auto* ducklake = dynamic_cast<DuckLakeLog*>(table->log())) {
+    ARROW_ASSIGN_OR_RAISE(auto expired,
+                          ducklake->Expire(table->store(), table->config().retention_s * 1000));
+    expired_files = expired.deleted;
     ARROW_ASSIGN_OR_RAISE(auto named, ducklake->AllFilePaths());
     live.insert(named.begin(), named.end());
   }
@@ -249,7 +253,7 @@ arrow::Result<int64_t> Vacuum(LakeTable* table) {
   // says.
   const std::set<std::string> unresolved = table->UnresolvedFiles(snapshot->version);
   ARROW_ASSIGN_OR_RAISE(auto objects, table->store()->List(""));
-  int64_t deleted = 0;
+  int64_t deleted = expired_files;
   for (const auto& object : objects) {
     if (object.key.rfind("_delta_log/", 0) == 0) continue;
     // Only data files: Delta tables hold Parquet files (and deletion vectors, which a

@@ -1,0 +1,116 @@
+// DuckLakeLog's maintenance: snapshots expired and the files none of the rest names
+// scheduled for deletion (specification 1.0, "Expire Snapshots"), then this table's
+// scheduled files deleted after the grace period ("Cleanup of Old Files").
+
+#include "arrowport/lake/ducklake_log.h"
+#include "arrowport/lake/ducklake_sql.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+// Moves the files of `table` (data or delete files) that no snapshot names any more to
+// ducklake_files_scheduled_for_deletion, their paths relative to the data path.
+arrow::Result<int64_t> ScheduleUnnamed(CatalogConnection* catalog, const char* table,
+                                       const char* id_column, const std::string& now) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto gone,
+      catalog->Query(std::string("SELECT f.") + id_column + ", f.path, f.path_is_relative, "
+                     "f.table_id FROM " + table + " f WHERE f.end_snapshot IS NOT NULL AND NOT "
+                     "EXISTS (SELECT 1 FROM ducklake_snapshot s WHERE s.snapshot_id >= "
+                     "f.begin_snapshot AND s.snapshot_id < f.end_snapshot)"));
+  for (const auto& file : gone) {
+    // Its folder relative to the data path: the table's last schema and table paths.
+    ARROW_ASSIGN_OR_RAISE(
+        auto folders,
+        catalog->Query("SELECT s.path, s.path_is_relative, t.path, t.path_is_relative FROM "
+                       "ducklake_table t JOIN ducklake_schema s ON s.schema_id = t.schema_id "
+                       "WHERE t.table_id = ? ORDER BY t.begin_snapshot DESC LIMIT 1",
+                       {file[3]}));
+    std::string path = file[1].value_or("");
+    bool relative = IsTrue(file[2]);
+    if (relative && !folders.empty()) {
+      // The table's path is relative to its schema's, the schema's to the data path.
+      const auto& f = folders[0];
+      const bool table_relative = IsTrue(f[3]);
+      path = (table_relative ? f[0].value_or("") : std::string()) + f[2].value_or("") + path;
+      relative = table_relative && IsTrue(f[1]);
+    }
+    ARROW_RETURN_NOT_OK(catalog->Execute(
+        "INSERT INTO ducklake_files_scheduled_for_deletion (data_file_id, path, "
+        "path_is_relative, schedule_start) VALUES (?, ?, ?, ?)",
+        {file[0], path, BoolParam(catalog, relative), now}).status());
+    if (std::string(table) == "ducklake_data_file") {
+      for (const char* stats : {"ducklake_file_column_stats", "ducklake_file_variant_stats",
+                                "ducklake_file_partition_value"}) {
+        ARROW_RETURN_NOT_OK(catalog->Execute(std::string("DELETE FROM ") + stats +
+                                             " WHERE data_file_id = ?", {file[0]}).status());
+      }
+    }
+    ARROW_RETURN_NOT_OK(catalog->Execute(std::string("DELETE FROM ") + table + " WHERE " +
+                                         id_column + " = ?", {file[0]}).status());
+  }
+  return static_cast<int64_t>(gone.size());
+}
+
+}  // namespace
+
+arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore* store,
+                                                        int64_t older_than_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  Expired expired;
+  ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
+  if (!initialized) return expired;
+  ARROW_ASSIGN_OR_RAISE(const CatalogSettings settings, ReadSettings(catalog));
+  // Only a catalog Arrowport writes (format 1.0, its data path) is maintained here.
+  if (!settings.writable_version.empty() || settings.data_path != name_.data_path) return expired;
+  const std::string cutoff = SnapshotTimeNow(older_than_ms), now = SnapshotTimeNow();
+  ARROW_RETURN_NOT_OK(catalog->Begin());
+  auto expire = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto latest, catalog->Query("SELECT max(snapshot_id) FROM "
+                                                      "ducklake_snapshot"));
+    if (latest.empty() || !latest[0][0]) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(
+        expired.snapshots,
+        catalog->Execute("DELETE FROM ducklake_snapshot WHERE snapshot_time < ? AND "
+                         "snapshot_id < ?",
+                         {cutoff, latest[0][0]}));
+    if (expired.snapshots == 0) return arrow::Status::OK();
+    ARROW_RETURN_NOT_OK(catalog->Execute("DELETE FROM ducklake_snapshot_changes WHERE "
+                                         "snapshot_id NOT IN (SELECT snapshot_id FROM "
+                                         "ducklake_snapshot)").status());
+    ARROW_ASSIGN_OR_RAISE(const int64_t data,
+                          ScheduleUnnamed(catalog, "ducklake_data_file", "data_file_id", now));
+    ARROW_ASSIGN_OR_RAISE(const int64_t deletes, ScheduleUnnamed(catalog, "ducklake_delete_file",
+                                                                 "delete_file_id", now));
+    expired.scheduled = data + deletes;
+    return arrow::Status::OK();
+  }();
+  if (expire.ok()) expire = catalog->Commit();
+  if (!expire.ok()) {
+    catalog->Rollback();
+    return expire;
+  }
+  // This table's scheduled files past the grace period: deleted from the store, then
+  // from the schedule (a crash between leaves a row whose file is gone: deleted again,
+  // harmlessly).
+  const std::string prefix = name_.schema + "/" + name_.table + "/";
+  ARROW_ASSIGN_OR_RAISE(auto due,
+                        catalog->Query("SELECT data_file_id, path FROM "
+                                       "ducklake_files_scheduled_for_deletion WHERE "
+                                       "schedule_start < ? AND path_is_relative = ?",
+                                       {cutoff, BoolParam(catalog, true)}));
+  for (const auto& file : due) {
+    const std::string path = file[1].value_or("");
+    if (path.rfind(prefix, 0) != 0 || path.find("..") != std::string::npos) continue;
+    ARROW_RETURN_NOT_OK(store->Delete(path.substr(prefix.size())));  // gone already: OK
+    ARROW_RETURN_NOT_OK(catalog->Execute("DELETE FROM ducklake_files_scheduled_for_deletion "
+                                         "WHERE data_file_id = ? AND path = ?",
+                                         {file[0], path}).status());
+    ++expired.deleted;
+  }
+  return expired;
+}
+
+}  // namespace arrowport::lake
