@@ -280,3 +280,34 @@ def test_upkeep_expires_old_snapshots_and_deletes_only_unnamed_files(start_serve
     finally:
         con.close()
     assert arrowport_rows(server, "SELECT count(*), min(id) FROM events") == [(10, 100)]
+
+
+def test_upkeep_merges_adjacent_small_files_keeping_row_ids(start_server, tmp_path, lake):
+    server = serve(start_server, tmp_path, lake, compaction_interval_s=1)
+    client = flight.connect(server.uri)
+    for start in range(0, 50, 10):
+        put_cmd(client, readings(range(start, start + 10)), {"stream": "events"})
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    try:
+        before = con.execute("SELECT id, rowid FROM lk.events ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+    def merged():
+        rows = duckdb_rows(lake, "SELECT count(*) FROM ducklake_table_info('lk') "
+                                 "WHERE table_name = 'events' AND file_count = 1")
+        return rows == [(1,)]
+
+    wait_for(merged, "the five files merged into one", timeout=90)
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    try:
+        # The same rows, each with the row id it had (row lineage), and the statistics.
+        assert con.execute("SELECT id, rowid FROM lk.events ORDER BY id").fetchall() == before
+        assert con.execute("SELECT count(*), max(id) FROM lk.events WHERE id >= 25").fetchone() \
+            == (25, 49)
+        changes = con.execute("SELECT changes FROM ducklake_snapshots('lk') "
+                              "ORDER BY snapshot_id DESC LIMIT 1").fetchone()[0]
+        assert "merge" in str(changes) or "compact" in str(changes), changes
+    finally:
+        con.close()
+    assert arrowport_rows(server, "SELECT count(*), sum(id) FROM events") == [(50, 1225)]

@@ -36,9 +36,11 @@ struct AddFile {
   bool data_change = true;
   std::string stats;  ///< JSON text (numRecords, minValues, maxValues, nullCount)
   int64_t num_records = -1;  ///< from stats; -1: unknown
-  /// DuckLake tables only: each column's statistics and the Parquet footer's size.
+  /// DuckLake tables only: each column's statistics, the Parquet footer's size, and the
+  /// row id of the file's first row (read from the catalog).
   std::vector<FileColumnStats> column_stats;
   int64_t footer_size = -1;
+  int64_t row_id_start = -1;
 };
 
 struct RemoveFile {

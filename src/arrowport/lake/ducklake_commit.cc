@@ -3,6 +3,7 @@
 // the table's statistics and the request id (specification 1.0, "Queries: Writing"),
 // after checking that nothing committed since the plan's snapshot conflicts with it.
 
+#include <algorithm>
 #include <set>
 
 #include "arrow/type.h"
@@ -365,6 +366,57 @@ arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t v
     ARROW_ASSIGN_OR_RAISE(next_row_id, ToInt(stats_rows[0][1]));
     ARROW_ASSIGN_OR_RAISE(file_bytes, ToInt(stats_rows[0][2]));
   }
+  // A merge of adjacent files: the new files take the old ones' row ids, in order.
+  const bool merge = commit.operation == "OPTIMIZE";
+  int64_t merged_row_id = -1;
+  if (merge) {
+    int64_t rows = 0;
+    std::vector<std::pair<int64_t, int64_t>> ranges;  // row_id_start, record_count
+    for (const auto& remove : commit.removes) {
+      ARROW_ASSIGN_OR_RAISE(auto found,
+                            catalog->Query("SELECT row_id_start, record_count FROM "
+                                           "ducklake_data_file WHERE table_id = ? AND path = ? "
+                                           "AND end_snapshot IS NULL",
+                                           {std::to_string(table_id), KeyOfPath(remove.path)}));
+      if (found.empty()) {
+        return arrow::Status::AlreadyExists("a file this merge replaces was removed by "
+                                            "another writer meanwhile");
+      }
+      ARROW_ASSIGN_OR_RAISE(const int64_t start, ToInt(found[0][0]));
+      ARROW_ASSIGN_OR_RAISE(const int64_t count, ToInt(found[0][1]));
+      ranges.emplace_back(start, count);
+      rows += count;
+    }
+    // Rows deleted from the table (delete files, deletions of inlined file rows) would
+    // come back in a merged file: such a table is not merged.
+    ARROW_ASSIGN_OR_RAISE(auto deletes,
+                          catalog->Query("SELECT changes_made, commit_extra_info FROM "
+                                         "ducklake_snapshot_changes WHERE changes_made LIKE "
+                                         "'%delete%'"));
+    for (const auto& row : deletes) {
+      // Arrowport's own (a replace) end whole files, never rows of a live one.
+      if (ParseMarker(row[1].value_or(""))) continue;
+      for (const auto& [kind, value] : ParseChanges(row[0].value_or(""))) {
+        if ((kind == "deleted_from_table" || kind == "inlined_delete") &&
+            value == std::to_string(table_id)) {
+          return arrow::Status::Invalid("rows were deleted from the DuckLake table: its files "
+                                        "are not merged");
+        }
+      }
+    }
+    std::sort(ranges.begin(), ranges.end());
+    for (size_t i = 1; i < ranges.size(); ++i) {
+      if (ranges[i - 1].first + ranges[i - 1].second != ranges[i].first) {
+        return arrow::Status::Invalid("the files a merge replaces are not adjacent in row ids");
+      }
+    }
+    int64_t added = 0;
+    for (const auto& add : commit.adds) added += add.num_records;
+    if (ranges.empty() || added != rows) {
+      return arrow::Status::Invalid("a merge of ", rows, " rows wrote ", added);
+    }
+    merged_row_id = ranges.front().first;
+  }
   // A replace: every file of the plan's snapshot goes (and rows DuckDB deleted or inlined).
   if (!commit.removes.empty()) {
     for (const auto& remove : commit.removes) {
@@ -379,6 +431,8 @@ arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t v
       }
       file_bytes -= std::max<int64_t>(remove.size, 0);
     }
+  }
+  if (!commit.removes.empty() && !merge) {
     ARROW_RETURN_NOT_OK(catalog->Execute("UPDATE ducklake_delete_file SET end_snapshot = ? WHERE "
                                          "table_id = ? AND end_snapshot IS NULL",
                                          {S, T}).status());
@@ -407,10 +461,14 @@ arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t v
         {F, T, S, KeyOfPath(add.path), BoolParam(catalog, true), std::to_string(add.num_records),
          std::to_string(add.size),
          add.footer_size >= 0 ? CatalogValue(std::to_string(add.footer_size)) : std::nullopt,
-         std::to_string(next_row_id),
+         std::to_string(merge ? merged_row_id : next_row_id),
          partition_id >= 0 ? CatalogValue(std::to_string(partition_id)) : std::nullopt}).status());
-    next_row_id += add.num_records;
-    record_count += add.num_records;
+    if (merge) {
+      merged_row_id += add.num_records;  // the same rows: counts and row ids stay
+    } else {
+      next_row_id += add.num_records;
+      record_count += add.num_records;
+    }
     file_bytes += add.size;
     std::map<std::string, const FileColumnStats*> by_column;
     for (const auto& stats : add.column_stats) {
@@ -461,7 +519,11 @@ arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t v
           {F, T, std::to_string(key), value}).status());
     }
   }
-  if (!commit.adds.empty()) changes.push_back("inserted_into_table:" + T);
+  if (merge) {
+    changes = {"merge_adjacent:" + T};  // alone in its snapshot, as DuckDB writes it
+  } else if (!commit.adds.empty()) {
+    changes.push_back("inserted_into_table:" + T);
+  }
   // The table's statistics, widened by this commit's files (typed comparisons).
   if (stats_rows.empty()) {
     ARROW_RETURN_NOT_OK(catalog->Execute(
@@ -477,6 +539,7 @@ arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t v
          std::to_string(std::max<int64_t>(file_bytes, 0)), T}).status());
   }
   for (auto& [name, column_bounds] : bounds) {
+    if (merge) break;  // the same rows: the table's bounds stand
     if (!column_bounds.any_values && !column_bounds.nulls) continue;
     const std::string C = std::to_string(live[name].id);
     const bool is_float = IsFloat(*column_bounds.type);

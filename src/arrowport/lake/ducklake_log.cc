@@ -251,7 +251,8 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
   ARROW_ASSIGN_OR_RAISE(
       auto files,
       catalog->Query("SELECT data_file_id, path, path_is_relative, record_count, "
-                     "file_size_bytes, partition_id FROM ducklake_data_file WHERE table_id = ? "
+                     "file_size_bytes, partition_id, row_id_start FROM ducklake_data_file "
+                     "WHERE table_id = ? "
                      "AND " + Visible("ducklake_data_file") + " ORDER BY file_order, data_file_id",
                      {T, S, S}));
   std::map<int64_t, std::string> path_of_file;
@@ -267,6 +268,9 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
     add.path = PathOfKey(*key);
     ARROW_ASSIGN_OR_RAISE(add.num_records, ToInt(file[3]));
     ARROW_ASSIGN_OR_RAISE(add.size, ToInt(file[4]));
+    if (file[6]) {
+      ARROW_ASSIGN_OR_RAISE(add.row_id_start, ToInt(file[6]));
+    }
     if (file[5] != partition_id) info->partition_values_complete = false;
     ARROW_ASSIGN_OR_RAISE(const int64_t id, ToInt(file[0]));
     path_of_file[id] = add.path;

@@ -1,5 +1,6 @@
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/lake/ducklake_log.h"
+#include "arrow/util/key_value_metadata.h"
 
 #include <algorithm>
 #include <chrono>
@@ -38,6 +39,30 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ToFileSchema(
   return arrow::RecordBatch::Make(schema, batch.num_rows(), std::move(columns));
 }
 
+// A file whose columns carry field ids (DuckLake) is rewritten by name only when each
+// name still has its id: a column renamed since would otherwise read as nulls.
+arrow::Status CheckFieldIds(parquet::arrow::FileReader& reader, const arrow::Schema& table,
+                            const std::string& path) {
+  std::map<std::string, std::string> name_of_id;
+  for (const auto& field : table.fields()) {
+    if (field->metadata() && field->metadata()->Contains("PARQUET:field_id")) {
+      name_of_id[field->metadata()->Get("PARQUET:field_id").ValueOr("")] = field->name();
+    }
+  }
+  if (name_of_id.empty()) return arrow::Status::OK();
+  std::shared_ptr<arrow::Schema> schema;
+  ARROW_RETURN_NOT_OK(reader.GetSchema(&schema));
+  for (const auto& field : schema->fields()) {
+    if (!field->metadata() || !field->metadata()->Contains("PARQUET:field_id")) continue;
+    auto it = name_of_id.find(field->metadata()->Get("PARQUET:field_id").ValueOr(""));
+    if (it != name_of_id.end() && it->second != field->name()) {
+      return arrow::Status::Invalid("the file ", path, " holds column '", field->name(),
+                                    "', renamed '", it->second, "' since: not compacted");
+    }
+  }
+  return arrow::Status::OK();
+}
+
 std::string FolderOf(const std::string& key) {
   const auto slash = key.rfind('/');
   return slash == std::string::npos ? std::string() : key.substr(0, slash + 1);
@@ -66,6 +91,7 @@ arrow::Result<std::vector<AddFile>> Rewrite(LakeTable* table,
     ARROW_ASSIGN_OR_RAISE(auto input, table->store()->OpenRead(KeyOfPath(file->path)));
     ARROW_ASSIGN_OR_RAISE(auto reader,
                           parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
+    ARROW_RETURN_NOT_OK(CheckFieldIds(*reader, *file_schema, file->path));
     ARROW_ASSIGN_OR_RAISE(auto batches, reader->GetRecordBatchReader());
     for (;;) {
       std::shared_ptr<arrow::RecordBatch> batch;
@@ -113,6 +139,38 @@ std::vector<const AddFile*> Select(std::vector<const AddFile*> group, int64_t ta
   return chosen;
 }
 
+// DuckLake: the first run of files whose row ids follow each other (in row id order), at
+// most `target` bytes and within `allowance`: merged in that order, their rows keep their
+// row ids (the specification's merge of adjacent files, without a row id column).
+std::vector<const AddFile*> SelectRun(std::vector<const AddFile*> files, int64_t target,
+                                      std::optional<int64_t> allowance) {
+  std::sort(files.begin(), files.end(), [](const AddFile* a, const AddFile* b) {
+    return a->row_id_start < b->row_id_start;
+  });
+  std::vector<const AddFile*> run;
+  int64_t bytes = 0;
+  for (const AddFile* file : files) {
+    const bool follows = !run.empty() && run.back()->row_id_start >= 0 &&
+                         run.back()->row_id_start + run.back()->num_records == file->row_id_start;
+    const bool fits = bytes + file->size <= target &&
+                      (!allowance || EstimatedOutput(bytes + file->size) <= *allowance);
+    if (!run.empty() && follows && fits) {
+      run.push_back(file);
+      bytes += file->size;
+      continue;
+    }
+    if (run.size() >= 2) break;
+    run.clear();
+    bytes = 0;
+    if (file->row_id_start >= 0 && file->num_records >= 0) {
+      run.push_back(file);
+      bytes = file->size;
+    }
+  }
+  if (run.size() < 2) run.clear();
+  return run;
+}
+
 // The rewrite's files in place of those it `replaced`: an OPTIMIZE commit, planned
 // again on every base it is tried on, and given up (nothing committed) when another
 // writer removed one of them or changed the table's schema.
@@ -154,8 +212,6 @@ void DeleteWritten(LakeTable* table, const std::vector<std::string>& written) {
 }  // namespace
 
 arrow::Result<UpkeepResult> Compact(LakeTable* table) {
-  // DuckLake compaction (merge_adjacent, with its row-id rules) is not written yet.
-  if (table->config().format == config::LakeFormat::kDuckLake) return UpkeepResult{};
   UpkeepResult result;
   ARROW_RETURN_NOT_OK(table->CheckConditionalWrites());
   ARROW_ASSIGN_OR_RAISE(auto snapshot, table->Latest());
@@ -163,12 +219,20 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
   if (!snapshot->CheckWritable().ok()) return result;
   const int64_t target = table->config().target_file_mb << 20;
   const int64_t small = target / 2;
+  const DuckLakeTableInfo* ducklake = snapshot->ducklake.get();
+  if (ducklake && !snapshot->metadata.partition_columns.empty() &&
+      !ducklake->partition_values_complete) {
+    return result;  // files of other partitionings: which to merge is not known
+  }
   // Small files by partition (their values, whatever folders other writers chose).
   std::map<PartitionValues, std::vector<const AddFile*>> groups;
   for (const auto& [path, add] : snapshot->files) {
     if (add.size < small) groups[add.partition_values].push_back(&add);
   }
-  auto file_schema = FileSchemaOf(*snapshot->schema, snapshot->metadata.partition_columns);
+  // A DuckLake's files hold every column, with its field id.
+  auto file_schema = ducklake ? WithFieldIds(*snapshot->schema, ducklake->column_ids)
+                              : FileSchemaOf(*snapshot->schema,
+                                             snapshot->metadata.partition_columns);
   std::string deferred;
   for (const auto& [values, small_files] : groups) {
     if (small_files.size() < 2) continue;
@@ -178,7 +242,9 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     std::optional<int64_t> allowance;
     const std::optional<int64_t> available = table->store()->AvailableBytes();
     if (available) allowance = *available / 2;
-    std::vector<const AddFile*> group = Select(small_files, target, allowance);
+    std::vector<const AddFile*> group = ducklake ? SelectRun(small_files, target, allowance)
+                                                 : Select(small_files, target, allowance);
+    if (group.size() < 2 && ducklake) continue;  // no two with adjacent row ids
     if (group.size() < 2) {
       // Two small files always fit in target_file_mb: only space stops them.
       const auto smallest = Select(small_files, target, std::nullopt);
@@ -192,7 +258,8 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     // A rewrite failed lately (a store that cannot say how much room it has, out of it):
     // take less, but at least the two smallest files.
     if (const auto limit = table->upkeep().RewriteLimit()) {
-      auto limited = Select(small_files, std::min(target, *limit), allowance);
+      auto limited = ducklake ? SelectRun(small_files, std::min(target, *limit), allowance)
+                              : Select(small_files, std::min(target, *limit), allowance);
       if (limited.size() < 2) limited.assign(group.begin(), group.begin() + 2);
       group = std::move(limited);
     }
