@@ -314,11 +314,15 @@ arrow::Status DataFileWriter::Track(const arrow::RecordBatch& batch) {
     if (column.unknown || values->null_count() == values->length()) continue;
     const auto id = values->type_id();
     if (id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE) {
-      ARROW_ASSIGN_OR_RAISE(auto nans, arrow::compute::CallFunction("is_nan", {values}));
-      ARROW_ASSIGN_OR_RAISE(auto any, arrow::compute::Any(nans));
-      const auto& found = any.scalar_as<arrow::BooleanScalar>();
-      column.nan |= found.is_valid && found.value;
+      if (!column.nan) {
+        ARROW_ASSIGN_OR_RAISE(auto nans, arrow::compute::CallFunction("is_nan", {values}));
+        ARROW_ASSIGN_OR_RAISE(auto any, arrow::compute::Any(nans));
+        const auto& found = any.scalar_as<arrow::BooleanScalar>();
+        column.nan |= found.is_valid && found.value;
+      }
     }
+    // The footer's statistics bound these (Close): no second pass over their values.
+    if (HasMinMax(*values->type())) continue;
     auto bounds = arrow::compute::MinMax(values);
     if (!bounds.ok()) {
       column.unknown = true;  // a type without an order: no bounds
@@ -356,7 +360,17 @@ std::vector<FileColumnStats> DataFileWriter::DuckLakeStats(
     stats.values = rows_ - stats.nulls;
     const Running& column = running_[static_cast<size_t>(i)];
     stats.contains_nan = column.nan;
-    if (!column.unknown && column.min && column.max) {
+    const auto& type = schema_->field(i)->type();
+    if (HasMinMax(*type) && stats.values > 0 && i < leaves->num_columns()) {
+      // Exact bounds from the footer (NaN left out, as DuckLake wants); none stated there
+      // (a value over Parquet's statistics size): unknown.
+      auto [min, max] = FileBounds(metadata, i, type);
+      if (min && max) {
+        stats.min = DuckLakeBoundText(*min, false);
+        stats.max = DuckLakeBoundText(*max, true);
+        if (!stats.min || !stats.max) stats.min = stats.max = std::nullopt;
+      }
+    } else if (!column.unknown && column.min && column.max) {
       stats.min = DuckLakeBoundText(*column.min, false);
       stats.max = DuckLakeBoundText(*column.max, true);
       if (!stats.min || !stats.max) stats.min = stats.max = std::nullopt;
