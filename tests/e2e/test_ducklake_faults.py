@@ -454,3 +454,185 @@ def test_awkward_partition_values_land_and_the_table_stays_usable(start_server, 
     except AssertionError as e:
         problems.append(f"Arrowport cannot read the table: {e}")
     assert not problems, "\n".join(problems)
+
+
+# ---- concurrent writers ----
+
+class Appender(threading.Thread):
+    """Sends `count` HTTP requests of `rows` events each, with request ids; a 503 or 409
+    (the catalog busy, a lost race, an unknown outcome) is sent again with the same id, as
+    the answer tells a client to. `acked`: the ids of every acknowledged request."""
+
+    def __init__(self, server, tag, first_id, count, rows=40, stream="events", timeout=120):
+        super().__init__(daemon=True)
+        self.server, self.tag, self.first_id = server, tag, first_id
+        self.count, self.rows, self.stream, self.timeout = count, rows, stream, timeout
+        self.acked, self.resent, self.failed = [], [], []
+        self.stopping = threading.Event()
+
+    def run(self):
+        k = -1
+        while not self.stopping.is_set() and (self.count is None or k + 1 < self.count):
+            k += 1
+            ids = range(self.first_id + k * self.rows, self.first_id + (k + 1) * self.rows)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    r = http_ingest(self.server, self.stream, events(ids),
+                                    request_id=f"{self.tag}-{k}")
+                except requests.RequestException as e:
+                    self.failed.append((k, repr(e)))
+                    return
+                if r.status_code == 200:
+                    self.acked.extend(ids)
+                    break
+                if r.status_code in (409, 503) and time.monotonic() < deadline:
+                    self.resent.append((k, r.text[:300]))
+                    continue
+                self.failed.append((k, f"{r.status_code} {r.text[:600]}"))
+                return
+
+    def finish(self):
+        self.stopping.set()
+        self.join(timeout=300)
+        assert not self.is_alive(), f"{self.tag}: still sending"
+        assert not self.failed, f"{self.tag}: requests failed: {self.failed}"
+        return self.acked
+
+
+def wait_for_progress(appender, what, requests_more=2):
+    """Until `appender` has had `requests_more` more requests acknowledged."""
+    target = len(appender.acked) + requests_more * appender.rows
+    deadline = time.monotonic() + 120
+    while len(appender.acked) < target:
+        assert appender.is_alive(), f"the appender stopped {what}: {appender.failed}"
+        assert time.monotonic() < deadline, f"no progress {what}"
+        time.sleep(0.02)
+
+
+def test_duckdb_adding_columns_while_arrowport_appends(start_server, tmp_path, pg):
+    """DuckDB runs ALTER TABLE ADD COLUMN on the table while Arrowport appends to it
+    (PostgreSQL catalog): each commit planned on the older columns re-plans (or is
+    answered "retry"), none is lost or doubled, and the new columns read NULL for
+    Arrowport's rows."""
+    catalog, data = pg_catalog(pg), tmp_path / "data"
+    server = start_lake_server(start_server, tmp_path, {"events": ducklake_stream(catalog, data)})
+    put_cmd(server.client(), events(range(10)), {"stream": "events", "request_id": "first"})
+    appender = Appender(server, "alter", 1000, None)  # until the ALTERs are done
+    appender.start()
+    con = ducklake_duckdb(catalog, data)
+    try:
+        for i in range(4):
+            wait_for_progress(appender, f"before ALTER {i}")
+            for attempt in range(20):  # DuckDB loses races to Arrowport's commits: again
+                try:
+                    con.execute(f"ALTER TABLE lk.events ADD COLUMN extra{i} INTEGER")
+                    break
+                except duckdb_errors() as e:
+                    print(f"ALTER {i}: {str(e)[:160]}")
+            else:
+                pytest.fail(f"DuckDB's ALTER {i} never committed")
+    finally:
+        con.close()
+    acked = list(range(10)) + appender.finish()
+    print(f"re-sent {len(appender.resent)} times: {appender.resent[:3]}")
+    assert_exactly(catalog, data, acked)
+    columns = [r[0] for r in duck(catalog, data, "SELECT column_name FROM (DESCRIBE lk.events)")]
+    assert columns == ["id", "day", "x", "name", "extra0", "extra1", "extra2", "extra3"]
+    assert duck(catalog, data, "SELECT count(*) FROM lk.events WHERE extra0 IS NOT NULL OR "
+                               "extra3 IS NOT NULL") == [(0,)]
+    # Arrowport writes on (its batches lack the new columns) and reads them all.
+    put_cmd(server.client(), events(range(50_000, 50_010)), {"stream": "events",
+                                                             "request_id": "after"})
+    acked += list(range(50_000, 50_010))
+    assert_exactly(catalog, data, acked)
+    deadline = time.monotonic() + 60
+    while True:
+        seen = http_query(server, "SELECT count(*) AS n FROM events").to_pylist()
+        if seen == [{"n": len(acked)}] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert seen == [{"n": len(acked)}]
+    alive(server)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_duckdb_and_arrowport_append_to_one_table_at_once(start_server, tmp_path, pg, kind):
+    """DuckDB inserts (small ones inlined in the catalog, larger ones as files) while
+    Arrowport appends: every row of both once, read by DuckDB and by Arrowport."""
+    catalog, data = catalogs(tmp_path, pg)[kind], tmp_path / "data"
+    server = start_lake_server(start_server, tmp_path,
+                               {"events": ducklake_stream(catalog, data, refresh_ms=100)})
+    put_cmd(server.client(), events(range(10)), {"stream": "events", "request_id": "first"})
+    appender = Appender(server, "both", 1000, None)  # until DuckDB's inserts are done
+    appender.start()
+    duck_ids_written, duck_retries = [], []
+    con = ducklake_duckdb(catalog, data)
+    try:
+        for k in range(10):
+            n = 5 if k % 2 else 40  # 5: inlined; 40: a Parquet file
+            first = 1_000_000 + k * 100
+            ids = list(range(first, first + n))
+            for attempt in range(50):
+                try:
+                    con.execute(f"INSERT INTO lk.events (id, day, x, name) SELECT i, "
+                                f"'2024-01-01', i * 3 + 1, 'duck' || i FROM range({first}, "
+                                f"{first + n}) t(i)")
+                    break
+                except duckdb_errors() as e:  # a conflict or a busy catalog: not committed
+                    duck_retries.append(str(e)[:200])
+            else:
+                pytest.fail(f"DuckDB's insert {k} never committed: {duck_retries[-3:]}")
+            duck_ids_written.extend(ids)
+    finally:
+        con.close()
+    acked = list(range(10)) + appender.finish() + duck_ids_written
+    print(f"DuckDB retried {len(duck_retries)}: {duck_retries[:3]}; Arrowport re-sent "
+          f"{len(appender.resent)}: {appender.resent[:3]}")
+    assert_exactly(catalog, data, acked)
+    deadline = time.monotonic() + 60
+    while True:
+        seen = http_query(server, "SELECT count(*) AS n, sum(x) AS s FROM events").to_pylist()
+        want = [{"n": len(acked), "s": sum(i * 3 + 1 for i in acked)}]
+        if seen == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert seen == want
+    alive(server)
+
+
+def duckdb_errors():
+    import duckdb
+    return (duckdb.TransactionException, duckdb.IOException, duckdb.InvalidInputException,
+            duckdb.CatalogException)
+
+
+def test_two_arrowport_servers_append_to_one_postgres_table(start_server, tmp_path, pg):
+    """Two servers, two clients each, appending to one PostgreSQL-catalogued table at
+    once: every acknowledged request's rows once (count and sum by DuckDB), the request
+    ids each in the catalog once, and each server reads every row."""
+    catalog, data = pg_catalog(pg), tmp_path / "data"
+    streams = {"events": ducklake_stream(catalog, data, refresh_ms=100)}
+    one = start_lake_server(start_server, tmp_path, streams, name="one")
+    two = start_lake_server(start_server, tmp_path, streams, name="two")
+    appenders = [Appender(server, f"{name}{c}", (i * 2 + c + 1) * 100_000, 20, rows=30)
+                 for i, (name, server) in enumerate((("one", one), ("two", two)))
+                 for c in range(2)]
+    for appender in appenders:
+        appender.start()
+    acked = [i for appender in appenders for i in appender.finish()]
+    resent = sum(len(a.resent) for a in appenders)
+    print(f"re-sent {resent}: {[a.resent[:2] for a in appenders]}")
+    assert_exactly(catalog, data, acked)
+    markers = [m["arrowport"] for m in request_ids_in_catalog(catalog, data)]
+    print(markers[:3])
+    for server in (one, two):
+        deadline = time.monotonic() + 60
+        while True:
+            seen = http_query(server, "SELECT count(*) AS n, sum(x) AS s FROM events").to_pylist()
+            want = [{"n": len(acked), "s": sum(i * 3 + 1 for i in acked)}]
+            if seen == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert seen == want
+        alive(server)
