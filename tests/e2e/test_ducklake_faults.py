@@ -492,8 +492,11 @@ class Appender(threading.Thread):
                 self.failed.append((k, f"{r.status_code} {r.text[:600]}"))
                 return
 
-    def finish(self):
-        self.stopping.set()
+    def finish(self, stop=True):
+        """The acknowledged ids, once the thread ends (told to stop after its request in
+        flight unless `stop` is False: then after its `count` requests)."""
+        if stop:
+            self.stopping.set()
         self.join(timeout=300)
         assert not self.is_alive(), f"{self.tag}: still sending"
         assert not self.failed, f"{self.tag}: requests failed: {self.failed}"
@@ -516,13 +519,14 @@ def test_duckdb_adding_columns_while_arrowport_appends(start_server, tmp_path, p
     answered "retry"), none is lost or doubled, and the new columns read NULL for
     Arrowport's rows."""
     catalog, data = pg_catalog(pg), tmp_path / "data"
-    server = start_lake_server(start_server, tmp_path, {"events": ducklake_stream(catalog, data)})
+    server = start_lake_server(start_server, tmp_path,
+                               {"events": ducklake_stream(catalog, data, refresh_ms=100)})
     put_cmd(server.client(), events(range(10)), {"stream": "events", "request_id": "first"})
     appender = Appender(server, "alter", 1000, None)  # until the ALTERs are done
     appender.start()
     con = ducklake_duckdb(catalog, data)
     try:
-        for i in range(4):
+        for i in range(2):
             wait_for_progress(appender, f"before ALTER {i}")
             for attempt in range(20):  # DuckDB loses races to Arrowport's commits: again
                 try:
@@ -538,9 +542,9 @@ def test_duckdb_adding_columns_while_arrowport_appends(start_server, tmp_path, p
     print(f"re-sent {len(appender.resent)} times: {appender.resent[:3]}")
     assert_exactly(catalog, data, acked)
     columns = [r[0] for r in duck(catalog, data, "SELECT column_name FROM (DESCRIBE lk.events)")]
-    assert columns == ["id", "day", "x", "name", "extra0", "extra1", "extra2", "extra3"]
+    assert columns == ["id", "day", "x", "name", "extra0", "extra1"]
     assert duck(catalog, data, "SELECT count(*) FROM lk.events WHERE extra0 IS NOT NULL OR "
-                               "extra3 IS NOT NULL") == [(0,)]
+                               "extra1 IS NOT NULL") == [(0,)]
     # Arrowport writes on (its batches lack the new columns) and reads them all.
     put_cmd(server.client(), events(range(50_000, 50_010)), {"stream": "events",
                                                              "request_id": "after"})
@@ -569,7 +573,7 @@ def test_duckdb_and_arrowport_append_to_one_table_at_once(start_server, tmp_path
     duck_ids_written, duck_retries = [], []
     con = ducklake_duckdb(catalog, data)
     try:
-        for k in range(10):
+        for k in range(6):
             n = 5 if k % 2 else 40  # 5: inlined; 40: a Parquet file
             first = 1_000_000 + k * 100
             ids = list(range(first, first + n))
