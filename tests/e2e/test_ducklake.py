@@ -32,9 +32,7 @@ def postgres():
         server.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def lake(request, tmp_path):
-    """A test's DuckLake: its catalog ("sqlite:FILE" or "postgres:CONNINFO") and data path."""
+def make_lake(request, tmp_path):
     data = tmp_path / "lake-data"
     data.mkdir()
     if request.param == "sqlite":
@@ -43,6 +41,20 @@ def lake(request, tmp_path):
         server = request.getfixturevalue("postgres")
         catalog = "postgres:" + server.create_database(f"lake{next(_databases)}")
     return {"catalog": catalog, "data_path": str(data)}
+
+
+# Each test runs on SQLite in the default lane and on PostgreSQL in the slow one; the
+# first two (`every_lake`) on both in the default lane.
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def lake(request, tmp_path):
+    """A test's DuckLake: its catalog ("sqlite:FILE" or "postgres:CONNINFO") and data path."""
+    return make_lake(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def every_lake(request, tmp_path):
+    """As `lake`, both catalogs in the default lane."""
+    return make_lake(request, tmp_path)
 
 
 def ducklake_stream(lake, **options):
@@ -98,7 +110,8 @@ def wait_for(check, what, timeout=60):
         time.sleep(0.05)
 
 
-def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, lake):
+def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, every_lake):
+    lake = every_lake
     server = serve(start_server, tmp_path, lake, partition_by=["day"])
     client = flight.connect(server.uri)
     first = readings(range(0, 1000))
@@ -131,7 +144,8 @@ def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, lake)
         assert cursor.fetchall() == [(1499,)]
 
 
-def test_rows_duckdb_writes_are_served_by_arrowport(start_server, tmp_path, lake):
+def test_rows_duckdb_writes_are_served_by_arrowport(start_server, tmp_path, every_lake):
+    lake = every_lake
     server = serve(start_server, tmp_path, lake)
     client = flight.connect(server.uri)
     put_cmd(client, readings(range(10)), {"stream": "events", "request_id": "a"})

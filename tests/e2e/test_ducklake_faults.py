@@ -261,8 +261,12 @@ def test_postgres_stopped_mid_stream_per_batch_keeps_every_acknowledged_batch_on
 
 # ---- format versions ----
 
-@pytest.mark.parametrize("version", ["9.9", "0.3"])
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+# The default lane: a newer format on SQLite and an older one on PostgreSQL; all four in
+# the slow lane.
+@pytest.mark.parametrize("kind,version", [
+    ("sqlite", "9.9"), ("postgres", "0.3"),
+    pytest.param("sqlite", "0.3", marks=pytest.mark.slow),
+    pytest.param("postgres", "9.9", marks=pytest.mark.slow)])
 def test_a_catalog_at_another_format_version_is_refused_for_writes(start_server, tmp_path, pg,
                                                                    kind, version):
     """A catalog whose ducklake_metadata names a format version other than 1.0 (newer, or
@@ -392,7 +396,7 @@ def assert_partitions_read_back(catalog, data, table, expected):
         assert table_dir in path.resolve().parents, f"a data file outside the table: {path}"
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_partition_values_with_every_character_land_and_read_back(start_server, tmp_path, pg,
                                                                    kind):
     """A table partitioned by a string column holding every character U+0001..U+00FF and
@@ -513,6 +517,7 @@ def wait_for_progress(appender, what, requests_more=2):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_duckdb_adding_columns_while_arrowport_appends(start_server, tmp_path, pg):
     """DuckDB runs ALTER TABLE ADD COLUMN on the table while Arrowport appends to it
     (PostgreSQL catalog): each commit planned on the older columns re-plans (or is
@@ -560,6 +565,7 @@ def test_duckdb_adding_columns_while_arrowport_appends(start_server, tmp_path, p
     alive(server)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_duckdb_and_arrowport_append_to_one_table_at_once(start_server, tmp_path, pg, kind):
     """DuckDB inserts (small ones inlined in the catalog, larger ones as files) while

@@ -5,6 +5,9 @@ import datetime
 
 import pytest
 
+# A check of the peers themselves; the DuckLake tests use them in the default lane.
+pytestmark = pytest.mark.slow
+
 from ducklake_peers import ducklake_duckdb
 
 

@@ -129,7 +129,8 @@ struct IngestInput {
 };
 
 // Receive and decode (the caller's reader) and full validation run ahead of DuckDB on
-// a thread of their own, a few batches deep: both cores work, memory stays bounded.
+// a thread of their own, a few batches deep (not for per_batch commits): both cores
+// work, memory stays bounded.
 // `budget`: rows that are not simply the client's own (a transform's, a peer's) run
 // under the query deadline from the first batch, and a transform's under the write cap.
 IngestInput ReadAhead(std::shared_ptr<arrow::RecordBatchReader> source,
@@ -159,7 +160,13 @@ IngestInput ReadAhead(std::shared_ptr<arrow::RecordBatchReader> source,
   }
   if (budget != nullptr) source = budget->CountSent(std::move(source), /*deadline=*/true);
   input.budget = std::move(budget);
-  source = MakePrefetchingReader(std::move(source), IngestPipeline::kPrefetchDepth);
+  // per_batch answers each batch once it commits, and a client may wait for that answer
+  // before it sends the next: a thread reading ahead would then sit in the network read
+  // when a commit fails, and the call could not end (with the commit's error) until the
+  // client gave up. Its batches are read as the commits ask for them.
+  if (commit != config::CommitMode::kPerBatch) {
+    source = MakePrefetchingReader(std::move(source), IngestPipeline::kPrefetchDepth);
+  }
   if (transformed && commit == config::CommitMode::kPerRequest) {
     // A transform committed as a whole scans the client's small batches joined (DuckDB's
     // cost is per batch); per_batch hands each on as it comes.

@@ -28,7 +28,7 @@ arrow::Result<int64_t> DuckLakeLog::CommitAt(int64_t version, const CommitAction
   // itself (the connection lost) leaves the outcome to be read back (LakeTable::Resolve).
   auto not_landed = [&](const arrow::Status& st) {
     catalog->Rollback();
-    if (st.IsAlreadyExists() || GetErrorKind(st) != nullptr) return st;
+    if (st.IsAlreadyExists() || st.IsNotImplemented() || GetErrorKind(st) != nullptr) return st;
     if (st.IsIOError()) {
       return WithErrorKind(st.WithMessage(st.message(), " (nothing was committed)"),
                            ErrorKind::kStoreUnavailable);
@@ -61,7 +61,11 @@ arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t v
     ARROW_RETURN_NOT_OK(InitializeDuckLakeCatalog(catalog, name_.data_path, now));
   }
   ARROW_ASSIGN_OR_RAISE(const CatalogSettings settings, ReadSettings(catalog));
-  if (!settings.writable_version.empty()) return TableRefused(settings.writable_version);
+  if (!settings.writable_version.empty()) {
+    // As a snapshot read after the change says it (Snapshot::CheckWritable).
+    return arrow::Status::NotImplemented("Arrowport does not write this DuckLake table: ",
+                                         settings.writable_version);
+  }
   if (settings.data_path != name_.data_path) {
     return TableRefused("the DuckLake's data path is '", settings.data_path,
                         "' in its catalog, not the configured '", name_.data_path, "'");

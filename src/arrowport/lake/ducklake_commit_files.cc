@@ -243,7 +243,11 @@ arrow::Status CommitFiles(const CommitActions& commit, FilesCommit* files) {
         const auto id = live[column].type->id();
         const bool text = id == arrow::Type::STRING || id == arrow::Type::LARGE_STRING;
         if (!text) value = stats->second->min;
-        if (text && raw != add.partition_values.end()) value = raw->second;
+        // A string's own text (Delta's map holds "" as null: a file of values is "").
+        if (text) {
+          value = raw != add.partition_values.end() && raw->second ? *raw->second
+                                                                   : std::string();
+        }
         if (!value) {
           return arrow::Status::Invalid("the partition value of column '", column,
                                         "' cannot be stated in the DuckLake catalog");

@@ -1,6 +1,7 @@
 // DuckLakeLog's maintenance: snapshots expired and the files none of the rest names
 // scheduled for deletion (specification 1.0, "Expire Snapshots"), then this table's
-// scheduled files deleted after the grace period ("Cleanup of Old Files").
+// scheduled files deleted after the grace period ("Cleanup of Old Files"); and the files
+// vacuum must keep.
 
 #include "arrowport/lake/ducklake_log.h"
 #include "arrowport/lake/ducklake_sql.h"
@@ -111,6 +112,44 @@ arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore
     ++expired.deleted;
   }
   return expired;
+}
+
+arrow::Result<std::vector<std::string>> DuckLakeLog::AllFilePaths() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
+  std::vector<std::string> paths;
+  if (!initialized) return paths;
+  const std::string folder = name_.data_path + name_.schema + "/" + name_.table + "/";
+  for (const char* table : {"ducklake_data_file", "ducklake_delete_file"}) {
+    ARROW_ASSIGN_OR_RAISE(
+        auto rows,
+        catalog->Query(std::string("SELECT f.path, f.path_is_relative FROM ") + table +
+                       " f JOIN ducklake_table t ON t.table_id = f.table_id JOIN "
+                       "ducklake_schema s ON s.schema_id = t.schema_id WHERE s.schema_name = ? "
+                       "AND t.table_name = ?",
+                       {name_.schema, name_.table}));
+    for (const auto& row : rows) {
+      auto key = DataFileKey(row[0].value_or(""), IsTrue(row[1]), folder);
+      if (key.ok()) paths.push_back(*key);
+    }
+  }
+  // Files DuckDB scheduled for deletion stay DuckDB's to delete.
+  ARROW_ASSIGN_OR_RAISE(auto scheduled,
+                        catalog->Query("SELECT path, path_is_relative FROM "
+                                       "ducklake_files_scheduled_for_deletion"));
+  for (const auto& row : scheduled) {
+    auto key = DataFileKey(row[0].value_or(""), IsTrue(row[1]),
+                       IsTrue(row[1]) ? std::string() : folder);
+    if (!IsTrue(row[1])) {
+      if (key.ok()) paths.push_back(*key);
+      continue;
+    }
+    const std::string relative = row[0].value_or("");
+    const std::string prefix = name_.schema + "/" + name_.table + "/";
+    if (relative.rfind(prefix, 0) == 0) paths.push_back(relative.substr(prefix.size()));
+  }
+  return paths;
 }
 
 }  // namespace arrowport::lake

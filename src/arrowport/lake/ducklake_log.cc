@@ -21,24 +21,6 @@ namespace {
 // The marker Arrowport's commits leave in ducklake_snapshot_changes.commit_extra_info.
 constexpr const char* kMarkerPrefix = "{\"arrowport\":";
 
-// A file's path (relative to the table's folder, or absolute) as the key under the
-// table's folder; an error for one outside it.
-arrow::Result<std::string> FileKey(const std::string& path, bool relative,
-                                   const std::string& table_folder) {
-  if (relative) {
-    if (path.empty() || path[0] == '/' || path.find("..") != std::string::npos) {
-      return arrow::Status::Invalid("a data file path '", path, "' leaves the table's folder");
-    }
-    return path;
-  }
-  if (path.rfind(table_folder, 0) != 0 || path.size() == table_folder.size() ||
-      path.find("..") != std::string::npos) {
-    return arrow::Status::Invalid("a data file '", path, "' lies outside the table's folder ",
-                                  table_folder);
-  }
-  return path.substr(table_folder.size());
-}
-
 // A path as the catalog resolves it: relative ones under `base`.
 std::string Resolve(const CatalogValue& path, const CatalogValue& relative,
                     const std::string& base) {
@@ -259,7 +241,7 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
   const auto& partitioning = snapshot->metadata.partition_columns;
   info->partition_values_complete = !partitioning.empty() && partitioning.size() == keys.size();
   for (const auto& file : files) {
-    auto key = FileKey(file[1].value_or(""), IsTrue(file[2]), folder);
+    auto key = DataFileKey(file[1].value_or(""), IsTrue(file[2]), folder);
     if (!key.ok()) {
       refuse_both(key.status().message());
       continue;
@@ -387,44 +369,6 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> DuckLakeLog::FindTxnCo
     const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
   // Every snapshot's counts are read with it (app_counts): nothing more to find.
   return std::nullopt;
-}
-
-arrow::Result<std::vector<std::string>> DuckLakeLog::AllFilePaths() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
-  ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
-  std::vector<std::string> paths;
-  if (!initialized) return paths;
-  const std::string folder = name_.data_path + name_.schema + "/" + name_.table + "/";
-  for (const char* table : {"ducklake_data_file", "ducklake_delete_file"}) {
-    ARROW_ASSIGN_OR_RAISE(
-        auto rows,
-        catalog->Query(std::string("SELECT f.path, f.path_is_relative FROM ") + table +
-                       " f JOIN ducklake_table t ON t.table_id = f.table_id JOIN "
-                       "ducklake_schema s ON s.schema_id = t.schema_id WHERE s.schema_name = ? "
-                       "AND t.table_name = ?",
-                       {name_.schema, name_.table}));
-    for (const auto& row : rows) {
-      auto key = FileKey(row[0].value_or(""), IsTrue(row[1]), folder);
-      if (key.ok()) paths.push_back(*key);
-    }
-  }
-  // Files DuckDB scheduled for deletion stay DuckDB's to delete.
-  ARROW_ASSIGN_OR_RAISE(auto scheduled,
-                        catalog->Query("SELECT path, path_is_relative FROM "
-                                       "ducklake_files_scheduled_for_deletion"));
-  for (const auto& row : scheduled) {
-    auto key = FileKey(row[0].value_or(""), IsTrue(row[1]),
-                       IsTrue(row[1]) ? std::string() : folder);
-    if (!IsTrue(row[1])) {
-      if (key.ok()) paths.push_back(*key);
-      continue;
-    }
-    const std::string relative = row[0].value_or("");
-    const std::string prefix = name_.schema + "/" + name_.table + "/";
-    if (relative.rfind(prefix, 0) == 0) paths.push_back(relative.substr(prefix.size()));
-  }
-  return paths;
 }
 
 }  // namespace arrowport::lake

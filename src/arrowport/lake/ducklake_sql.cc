@@ -195,6 +195,39 @@ arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* inf
   return arrow::Status::OK();
 }
 
+namespace {
+
+// Whether `path` has a segment "..", "." or "" (a partition value's own dots are
+// percent-free text inside a segment, e.g. "part=..%2Fx": fine).
+bool LeavesFolder(const std::string& path) {
+  size_t begin = 0;
+  for (;;) {
+    const size_t end = path.find('/', begin);
+    const std::string segment = path.substr(begin, end == std::string::npos ? end : end - begin);
+    if (segment.empty() || segment == "." || segment == "..") return true;
+    if (end == std::string::npos) return false;
+    begin = end + 1;
+  }
+}
+
+}  // namespace
+
+arrow::Result<std::string> DataFileKey(const std::string& path, bool relative,
+                                       const std::string& table_folder) {
+  if (relative) {
+    if (path.empty() || path[0] == '/' || LeavesFolder(path)) {
+      return arrow::Status::Invalid("a data file path '", path, "' leaves the table's folder");
+    }
+    return path;
+  }
+  if (path.rfind(table_folder, 0) != 0 || path.size() == table_folder.size() ||
+      LeavesFolder(path.substr(table_folder.size()))) {
+    return arrow::Status::Invalid("a data file '", path, "' lies outside the table's folder ",
+                                  table_folder);
+  }
+  return path.substr(table_folder.size());
+}
+
 std::string SnapshotTimeNow(int64_t ago_ms) {
   const auto now = std::chrono::system_clock::now() - std::chrono::milliseconds(ago_ms);
   const int64_t micros =

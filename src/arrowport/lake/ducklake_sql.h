@@ -52,6 +52,11 @@ std::optional<CommitMarker> ParseMarker(const std::string& text);
 arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* info,
                               const std::string& table_id, const std::string& at);
 
+/// A data file's path (relative to the table's folder, or absolute) as its key under the
+/// table's folder `table_folder`; an error for one outside it.
+arrow::Result<std::string> DataFileKey(const std::string& path, bool relative,
+                                       const std::string& table_folder);
+
 /// The snapshot time DuckDB writes: "2026-11-26 16:25:40.910773+00" (UTC), now or
 /// `ago_ms` before.
 std::string SnapshotTimeNow(int64_t ago_ms = 0);

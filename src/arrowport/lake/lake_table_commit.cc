@@ -43,6 +43,14 @@ CommitResult LakeTable::Commit(const Planner& plan) {
       return CommitResult{CommitOutcome::kLanded, *landed, arrow::Status::OK()};
     }
     const arrow::Status st = landed.status();
+    // A refusal the log states itself (a DuckLake catalog transaction rolled back: a
+    // newer format, a value it cannot hold, the catalog down before COMMIT) landed
+    // nothing: no read-back can say otherwise.
+    if (const auto* kind = GetErrorKind(st);
+        st.IsNotImplemented() ||
+        (kind != nullptr && kind->kind() != ErrorKind::kOutcomeUnknown)) {
+      return NotLanded(st);
+    }
     if (!objectstore::IsAlreadyExists(st)) {
       auto resolved = Resolve(*base, version, *commit, st);
       if (resolved && resolved->outcome == CommitOutcome::kUnknown) {

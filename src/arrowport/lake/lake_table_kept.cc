@@ -178,7 +178,7 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::At(int64_t version) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = recent_.find(version);
   if (it != recent_.end()) return it->second.snapshot;
-  return arrow::Status::KeyError("version ", version, " of the Delta table at ",
+  return arrow::Status::KeyError("version ", version, " of the ", format(), " table at ",
                                  store_->url(), " is no longer served: ask for the table "
                                  "again");
 }

@@ -195,7 +195,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
   if (!readable.ok()) {
     auto why = PublishRefusal(
         stream, route, table,
-        TableRefused("the Delta table at ", route.lake.url, " is refused for reading: ",
+        TableRefused("the ", table->format(), " table at ", route.lake.url, " is refused for reading: ",
                      readable.message()));
     polled();
     return why;
