@@ -9,6 +9,7 @@
 #include "arrow/compute/api.h"
 #include "arrow/type.h"
 #include "arrow/util/decimal.h"
+#include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {
 
@@ -250,15 +251,16 @@ std::optional<std::string> DuckLakeBoundText(const arrow::Scalar& value, bool is
 
 arrow::Result<std::shared_ptr<arrow::Scalar>> ParseDuckLakeValue(
     const std::string& text, const std::shared_ptr<arrow::DataType>& type) {
+  ARROW_RETURN_NOT_OK(EnsureComputeKernels());
   switch (type->id()) {
     case arrow::Type::BINARY:
     case arrow::Type::LARGE_BINARY: {
       ARROW_ASSIGN_OR_RAISE(auto bytes, UnhexText(text));
-      return arrow::MakeScalar(type, std::make_shared<arrow::Buffer>(bytes));
+      return arrow::MakeScalar(type, arrow::Buffer::FromString(std::move(bytes)));
     }
     case arrow::Type::STRING:
     case arrow::Type::LARGE_STRING:
-      return arrow::MakeScalar(type, std::make_shared<arrow::Buffer>(text));
+      return arrow::MakeScalar(type, arrow::Buffer::FromString(text));
     case arrow::Type::BOOL: {
       const std::string lower = LowerAscii(text);
       if (lower == "true" || lower == "1" || lower == "t") return arrow::MakeScalar(true);
@@ -302,6 +304,7 @@ arrow::Result<std::shared_ptr<arrow::Scalar>> ParseDuckLakeValue(
 }
 
 arrow::Result<int> CompareScalars(const arrow::Scalar& a, const arrow::Scalar& b) {
+  ARROW_RETURN_NOT_OK(EnsureComputeKernels());
   ARROW_ASSIGN_OR_RAISE(auto less, arrow::compute::CallFunction(
                                        "less", {arrow::Datum(a.GetSharedPtr()),
                                                 arrow::Datum(b.GetSharedPtr())}));
