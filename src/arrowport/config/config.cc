@@ -104,6 +104,53 @@ arrow::Result<std::vector<std::string>> StringList(const YAML::Node& node,
   return out;
 }
 
+// One scalar key of streams.NAME into `stream` (`ducklake_sink`: sink is ducklake);
+// KeyError for an unknown key, Invalid for a bad value.
+arrow::Status ParseStreamKey(const std::string& key, const std::string& value,
+                             StreamConfig* stream_config, bool* ducklake_sink) {
+  StreamConfig& stream = *stream_config;
+  arrow::Status st;
+  if (key == "target_table") {
+    st = ValidateName("table", value);
+    stream.target_table = value;
+  } else if (key == "chunk_size") {
+    auto n = ParseInt(value);
+    st = n.status();
+    if (n.ok()) {
+      if (*n <= 0) st = arrow::Status::Invalid("must be positive");
+      stream.chunk_size = *n;
+    }
+  } else if (key == "schema_policy") {
+    auto p = ParseSchemaPolicy(value);
+    st = p.status();
+    if (p.ok()) stream.schema_policy = *p;
+  } else if (key == "commit") {
+    auto m = ParseCommitMode(value);
+    st = m.status();
+    if (m.ok()) stream.commit = *m;
+  } else if (key == "compression") {
+    if (value != "none" && value != "zstd" && value != "lz4") {
+      st = arrow::Status::Invalid("must be zstd, lz4 or none, got '", value, "'");
+    }
+    stream.compression = value;
+  } else if (key == "transform") {
+    if (value.find_first_not_of(" \t\r\n;") == std::string::npos) {
+      st = arrow::Status::Invalid("must be SQL over 'input', got an empty text");
+    }
+    stream.transform = value;
+  } else if (key == "sink") {
+    auto sink = ParseSink(value);
+    st = sink.status();
+    if (sink.ok()) stream.sink = *sink;
+    *ducklake_sink = value == "ducklake";
+  } else {
+    return arrow::Status::KeyError("unknown key (known: target_table, chunk_size, "
+                                   "schema_policy, commit, compression, transform, sink, "
+                                   "lake, ducklake)");
+  }
+  return st;
+}
+
 arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
                           const std::string& source, Config* config) {
   const std::string prefix = "streams." + name;
@@ -130,46 +177,8 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
       return KeyError(source, full, std::string("expected a scalar value, got ") +
                                         Kind(kv.second));
     }
-    const auto& value = kv.second.Scalar();
-    arrow::Status st;
-    if (key == "target_table") {
-      st = ValidateName("table", value);
-      stream.target_table = value;
-    } else if (key == "chunk_size") {
-      auto n = ParseInt(value);
-      st = n.status();
-      if (n.ok()) {
-        if (*n <= 0) st = arrow::Status::Invalid("must be positive");
-        stream.chunk_size = *n;
-      }
-    } else if (key == "schema_policy") {
-      auto p = ParseSchemaPolicy(value);
-      st = p.status();
-      if (p.ok()) stream.schema_policy = *p;
-    } else if (key == "commit") {
-      auto m = ParseCommitMode(value);
-      st = m.status();
-      if (m.ok()) stream.commit = *m;
-    } else if (key == "compression") {
-      if (value != "none" && value != "zstd" && value != "lz4") {
-        st = arrow::Status::Invalid("must be zstd, lz4 or none, got '", value, "'");
-      }
-      stream.compression = value;
-    } else if (key == "transform") {
-      if (value.find_first_not_of(" \t\r\n;") == std::string::npos) {
-        st = arrow::Status::Invalid("must be SQL over 'input', got an empty text");
-      }
-      stream.transform = value;
-    } else if (key == "sink") {
-      auto sink = ParseSink(value);
-      st = sink.status();
-      if (sink.ok()) stream.sink = *sink;
-      ducklake_sink = value == "ducklake";
-    } else {
-      return KeyError(source, full,
-                      "unknown key (known: target_table, chunk_size, schema_policy, commit, "
-                      "compression, transform, sink, lake, ducklake)");
-    }
+    auto st = ParseStreamKey(key, kv.second.Scalar(), &stream, &ducklake_sink);
+    if (st.IsKeyError()) return KeyError(source, full, st.message());
     if (!st.ok()) return KeyError(source, full, st.message());
   }
   const bool ducklake_section = stream.lake.format == LakeFormat::kDuckLake;

@@ -80,6 +80,66 @@ arrow::Result<Sink> ParseSink(const std::string& text) {
 
 const char* ToString(Sink sink) { return sink == Sink::kLake ? "lake" : "table"; }
 
+// One scalar key of a lake section into `lake`; KeyError for an unknown key.
+arrow::Status ParseLakeKey(const std::string& key, const std::string& value, bool ducklake,
+                           LakeConfig* lake) {
+  arrow::Status st;
+  auto set = [&st, &value](int64_t* field, int64_t min, int64_t max) {
+    auto n = Bounded(value, min, max);
+    st = n.status();
+    if (n.ok()) *field = *n;
+  };
+  if (key == "url" && !ducklake) {
+    st = CheckUrl(value);
+    lake->url = value;
+  } else if (key == "catalog" && ducklake) {
+    st = CheckCatalog(value);
+    lake->catalog = value;
+  } else if (key == "data_path" && ducklake) {
+    auto path = DataPathOf(value);
+    st = path.status();
+    if (path.ok()) lake->data_path = *path;
+  } else if ((key == "schema" || key == "table") && ducklake) {
+    st = ValidateName(key, value);
+    (key == "schema" ? lake->schema : lake->table) = value;
+  } else if (key == "checkpoint_interval" && ducklake) {
+    st = arrow::Status::Invalid("a DuckLake has no checkpoints (its catalog is a database)");
+  } else if (key == "target_file_mb") {
+    set(&lake->target_file_mb, 1, 4096);
+  } else if (key == "compression") {
+    if (value != "zstd" && value != "snappy" && value != "gzip" && value != "lz4" &&
+        value != "none") {
+      st = arrow::Status::Invalid("must be zstd, snappy, gzip, lz4 or none, got '", value, "'");
+    }
+    lake->compression = value;
+  } else if (key == "delta_encodings") {
+    auto parsed = ParseBool(value);
+    st = parsed.status();
+    if (parsed.ok()) lake->delta_encodings = *parsed;
+  } else if (key == "checkpoint_interval") {
+    set(&lake->checkpoint_interval, 0, 1000000);
+  } else if (key == "retention_s") {
+    set(&lake->retention_s, 0, int64_t{10} * 365 * 86400);
+  } else if (key == "compaction_interval_s") {
+    set(&lake->compaction_interval_s, 0, 86400);
+  } else if (key == "max_commit_attempts") {
+    set(&lake->max_commit_attempts, 1, 100000);
+  } else if (key == "refresh_ms") {
+    set(&lake->refresh_ms, 10, 3600000);
+  } else if (ducklake) {
+    return arrow::Status::KeyError(
+        "unknown key (known: catalog, data_path, schema, table, partition_by, "
+        "target_file_mb, compression, delta_encodings, retention_s, "
+        "compaction_interval_s, max_commit_attempts, refresh_ms)");
+  } else {
+    return arrow::Status::KeyError(
+        "unknown key (known: url, partition_by, target_file_mb, compression, "
+        "delta_encodings, checkpoint_interval, retention_s, compaction_interval_s, "
+        "max_commit_attempts, refresh_ms)");
+  }
+  return st;
+}
+
 arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix,
                                const std::string& source, LakeConfig* lake,
                                bool ducklake) {
@@ -101,61 +161,8 @@ arrow::Status ParseLakeSection(const YAML::Node& node, const std::string& prefix
       continue;
     }
     if (!kv.second.IsScalar()) return LakeKeyError(source, full, "expected a scalar value");
-    const std::string& value = kv.second.Scalar();
-    arrow::Status st;
-    auto set = [&st, &value](int64_t* field, int64_t min, int64_t max) {
-      auto n = Bounded(value, min, max);
-      st = n.status();
-      if (n.ok()) *field = *n;
-    };
-    if (key == "url" && !ducklake) {
-      st = CheckUrl(value);
-      lake->url = value;
-    } else if (key == "catalog" && ducklake) {
-      st = CheckCatalog(value);
-      lake->catalog = value;
-    } else if (key == "data_path" && ducklake) {
-      auto path = DataPathOf(value);
-      st = path.status();
-      if (path.ok()) lake->data_path = *path;
-    } else if ((key == "schema" || key == "table") && ducklake) {
-      st = ValidateName(key, value);
-      (key == "schema" ? lake->schema : lake->table) = value;
-    } else if (key == "checkpoint_interval" && ducklake) {
-      st = arrow::Status::Invalid("a DuckLake has no checkpoints (its catalog is a database)");
-    } else if (key == "target_file_mb") {
-      set(&lake->target_file_mb, 1, 4096);
-    } else if (key == "compression") {
-      if (value != "zstd" && value != "snappy" && value != "gzip" && value != "lz4" &&
-          value != "none") {
-        st = arrow::Status::Invalid("must be zstd, snappy, gzip, lz4 or none, got '", value, "'");
-      }
-      lake->compression = value;
-    } else if (key == "delta_encodings") {
-      auto parsed = ParseBool(value);
-      st = parsed.status();
-      if (parsed.ok()) lake->delta_encodings = *parsed;
-    } else if (key == "checkpoint_interval") {
-      set(&lake->checkpoint_interval, 0, 1000000);
-    } else if (key == "retention_s") {
-      set(&lake->retention_s, 0, int64_t{10} * 365 * 86400);
-    } else if (key == "compaction_interval_s") {
-      set(&lake->compaction_interval_s, 0, 86400);
-    } else if (key == "max_commit_attempts") {
-      set(&lake->max_commit_attempts, 1, 100000);
-    } else if (key == "refresh_ms") {
-      set(&lake->refresh_ms, 10, 3600000);
-    } else if (ducklake) {
-      return LakeKeyError(source, full,
-                          "unknown key (known: catalog, data_path, schema, table, partition_by, "
-                          "target_file_mb, compression, delta_encodings, retention_s, "
-                          "compaction_interval_s, max_commit_attempts, refresh_ms)");
-    } else {
-      return LakeKeyError(source, full,
-                          "unknown key (known: url, partition_by, target_file_mb, compression, "
-                          "delta_encodings, checkpoint_interval, retention_s, compaction_interval_s, "
-                          "max_commit_attempts, refresh_ms)");
-    }
+    auto st = ParseLakeKey(key, kv.second.Scalar(), ducklake, lake);
+    if (st.IsKeyError()) return LakeKeyError(source, full, st.message());
     if (!st.ok()) return LakeKeyError(source, full, st.message());
   }
   if (ducklake) {

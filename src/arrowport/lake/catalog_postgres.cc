@@ -17,6 +17,8 @@ namespace {
 constexpr const char* kUniqueViolation = "23505";
 constexpr const char* kSerializationFailure = "40001";
 constexpr const char* kDeadlock = "40P01";
+// Two writers making a new catalog at once: the loser's CREATE TABLE finds the winner's.
+constexpr const char* kDuplicateTable = "42P07";
 
 // `?` placeholders -> $1, $2, ... (our statements hold no `?` in literals).
 std::string Numbered(const std::string& sql) {
@@ -85,6 +87,11 @@ class PostgresCatalog final : public CatalogConnection {
     std::vector<const char*> values;
     std::vector<int> lengths;
     for (const auto& param : params) {
+      // libpq sends text parameters up to their first NUL: refused, never cut.
+      if (param && param->find('\0') != std::string::npos) {
+        return arrow::Status::Invalid("the DuckLake catalog ", name_,
+                                      ": PostgreSQL text cannot hold a NUL byte");
+      }
       values.push_back(param ? param->c_str() : nullptr);
       lengths.push_back(param ? static_cast<int>(param->size()) : 0);
     }
@@ -102,7 +109,8 @@ class PostgresCatalog final : public CatalogConnection {
       }
       const std::string what = "the DuckLake catalog " + name_ + ": " + message +
                                " (in: " + sql.substr(0, 80) + ")";
-      if (state != nullptr && std::strcmp(state, kUniqueViolation) == 0) {
+      if (state != nullptr && (std::strcmp(state, kUniqueViolation) == 0 ||
+                               std::strcmp(state, kDuplicateTable) == 0)) {
         return arrow::Status::AlreadyExists(what);
       }
       if (state == nullptr || PQstatus(conn_) != CONNECTION_OK ||
@@ -154,8 +162,12 @@ arrow::Result<std::unique_ptr<CatalogConnection>> OpenPostgresCatalog(
   // conninfo comes last, so what it sets wins.
   const char* keywords[] = {"connect_timeout", "options", "application_name",
                             "keepalives_idle", "dbname", nullptr};
-  const char* values[] = {"10", "-c statement_timeout=60000", "arrowport", "30",
-                          conninfo.c_str(), nullptr};
+  // A writer that stalls inside a commit holds the next snapshot's key: the server ends
+  // its transaction after a minute; a commit waits for a lock at most half that.
+  const char* values[] = {"10",
+                          "-c statement_timeout=60000 -c lock_timeout=30000 "
+                          "-c idle_in_transaction_session_timeout=60000 -c TimeZone=UTC",
+                          "arrowport", "30", conninfo.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return arrow::Status::OutOfMemory("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {

@@ -37,6 +37,10 @@ constexpr int64_t kDictionaryPageBytes = 256 * 1024;
 // Strings longer than this get no min/max (a truncated max would not bound the column).
 constexpr size_t kMaxStatsString = 64;
 
+bool IsFloating(arrow::Type::type id) {
+  return id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE;
+}
+
 bool HasMinMax(const arrow::DataType& type) {
   switch (type.id()) {
     case arrow::Type::INT8:
@@ -203,6 +207,14 @@ arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
   for (const auto& column : UndictionariedColumns(first_rows, lake.delta_encodings)) {
     builder.disable_dictionary(column.name)->encoding(column.name, column.encoding);
   }
+  // Parquet's float bounds leave NaN out, and DuckDB (NaN above every number) skips row
+  // groups by them: `x > 5` would miss a NaN row. Float columns get no footer bounds.
+  for (const auto& field : schema->fields()) {
+    const auto id = field->type()->id();
+    if (id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE || id == arrow::Type::HALF_FLOAT) {
+      builder.disable_statistics(field->name());
+    }
+  }
   auto properties = builder.build();
   // Spark and older readers read INT96-free, microsecond timestamps; the Arrow schema is
   // not stored (Delta's schemaString is the schema).
@@ -322,7 +334,7 @@ arrow::Status DataFileWriter::Track(const arrow::RecordBatch& batch) {
       }
     }
     // The footer's statistics bound these (Close): no second pass over their values.
-    if (HasMinMax(*values->type())) continue;
+    if (HasMinMax(*values->type()) && !IsFloating(id)) continue;
     auto bounds = arrow::compute::MinMax(values);
     if (!bounds.ok()) {
       column.unknown = true;  // a type without an order: no bounds
@@ -361,7 +373,8 @@ std::vector<FileColumnStats> DataFileWriter::DuckLakeStats(
     const Running& column = running_[static_cast<size_t>(i)];
     stats.contains_nan = column.nan;
     const auto& type = schema_->field(i)->type();
-    if (HasMinMax(*type) && stats.values > 0 && i < leaves->num_columns()) {
+    if (HasMinMax(*type) && !IsFloating(type->id()) && stats.values > 0 &&
+        i < leaves->num_columns()) {
       // Exact bounds from the footer (NaN left out, as DuckLake wants); none stated there
       // (a value over Parquet's statistics size): unknown.
       auto [min, max] = FileBounds(metadata, i, type);

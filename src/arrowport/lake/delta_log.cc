@@ -129,11 +129,20 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
 }
 
 arrow::Status Snapshot::CheckReadable() const {
+  if (ducklake && !ducklake->deleted_rows.empty()) {
+    return arrow::Status::NotImplemented("the DuckLake table is not read: ",
+                                         ducklake->deleted_rows);
+  }
+  return CheckWritableShape();
+}
+
+arrow::Status Snapshot::CheckWritableShape() const {
   if (ducklake && !ducklake->refused.empty()) {
     return TableRefused("the DuckLake table is refused: ", ducklake->refused);
   }
   if (ducklake && !ducklake->unreadable.empty()) {
-    return arrow::Status::NotImplemented(ducklake->unreadable);
+    return arrow::Status::NotImplemented("the DuckLake table is not read: ",
+                                         ducklake->unreadable);
   }
   // Found by a hostile client: a log whose commits hold no metaData action (a first
   // commit with only a protocol line, or empty) read as "no table yet" and the first
@@ -176,7 +185,7 @@ arrow::Status Snapshot::CheckReadable() const {
 }
 
 arrow::Status Snapshot::CheckWritable() const {
-  ARROW_RETURN_NOT_OK(CheckReadable());
+  ARROW_RETURN_NOT_OK(CheckWritableShape());
   if (ducklake && !ducklake->unwritable.empty()) {
     return arrow::Status::NotImplemented("Arrowport does not write this DuckLake table: ",
                                          ducklake->unwritable);

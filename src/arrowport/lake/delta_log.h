@@ -129,6 +129,9 @@ struct Snapshot {
   arrow::Status Apply(const CommitActions& commit, int64_t version);
   /// Reading is refused (and why) when the protocol needs reader features we lack.
   arrow::Status CheckReadable() const;
+  /// CheckReadable but for what refuses reads only (a DuckLake's deleted rows): what
+  /// writes need too.
+  arrow::Status CheckWritableShape() const;
   /// Writing is refused (and why) when the protocol or the log needs writer features we
   /// lack (column mapping, deletion vectors, CDF, constraints, generated/identity
   /// columns, actions we do not know).
@@ -168,6 +171,9 @@ class TableLog {
       const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) = 0;
   /// "Delta" or "DuckLake" (messages).
   virtual const char* format() const = 0;
+  /// Whether another writer's commit at the version a commit tried proves that commit can
+  /// never land (Delta's put-if-absent); a DuckLake commit lands after whatever came first.
+  virtual bool version_taken_once() const = 0;
 };
 
 /// \brief One Delta table's `_delta_log/` on an object store.
@@ -217,6 +223,7 @@ class DeltaLog final : public TableLog {
 
   static std::string CommitKey(int64_t version);
   const char* format() const override { return "Delta"; }
+  bool version_taken_once() const override { return true; }
   objectstore::ObjectStore* store() const { return store_.get(); }
 
  private:

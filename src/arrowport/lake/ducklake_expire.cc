@@ -104,8 +104,14 @@ arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore
                                        {cutoff, BoolParam(catalog, true)}));
   for (const auto& file : due) {
     const std::string path = file[1].value_or("");
-    if (path.rfind(prefix, 0) != 0 || path.find("..") != std::string::npos) continue;
-    ARROW_RETURN_NOT_OK(store->Delete(path.substr(prefix.size())));  // gone already: OK
+    if (path.rfind(prefix, 0) != 0) continue;  // another table's
+    // A row that names no file of this folder (forged, or another tool's form) is left
+    // alone: it must not stop the rest of upkeep.
+    auto key = DataFileKey(path.substr(prefix.size()), /*relative=*/true, "");
+    if (!key.ok()) continue;
+    auto deleted = store->Delete(*key);  // gone already: OK
+    if (deleted.IsInvalid()) continue;
+    ARROW_RETURN_NOT_OK(deleted);
     ARROW_RETURN_NOT_OK(catalog->Execute("DELETE FROM ducklake_files_scheduled_for_deletion "
                                          "WHERE data_file_id = ? AND path = ?",
                                          {file[0], path}).status());

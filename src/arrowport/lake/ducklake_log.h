@@ -32,9 +32,12 @@ struct DuckLakeTableInfo {
   /// Why Arrowport does not write this table (empty: it does): a partition transform
   /// other than identity, a nested column, a type it does not write.
   std::string unwritable;
-  /// Why Arrowport does not read it (empty: it does): deleted rows (delete files), a
-  /// column type it cannot read.
+  /// Why Arrowport does not read it (empty: it does): a column type it cannot read,
+  /// columns renamed since files were written, DuckDB's merged files.
   std::string unreadable;
+  /// Why its rows are not read (empty: they are): another writer deleted or updated
+  /// rows. Appends go on; merges of its files do not.
+  std::string deleted_rows;
   /// Whether every live file states a value for each key of the table's (identity)
   /// partitioning: reads then take the partition columns from the values and skip the
   /// files a filter on them rules out, as for Delta.
@@ -97,6 +100,7 @@ class DuckLakeLog final : public TableLog {
   arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
       const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) override;
   const char* format() const override { return "DuckLake"; }
+  bool version_taken_once() const override { return false; }
 
   /// What Expire did.
   struct Expired {

@@ -228,6 +228,16 @@ arrow::Result<std::string> DataFileKey(const std::string& path, bool relative,
   return path.substr(table_folder.size());
 }
 
+arrow::Result<bool> TableExists(CatalogConnection* catalog, const std::string& name) {
+  const bool sqlite = std::string(catalog->dialect()) == "sqlite";
+  ARROW_ASSIGN_OR_RAISE(
+      auto rows, catalog->Query(sqlite ? "SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name = ?"
+                                       : "SELECT to_regclass(?)::text",
+                                {name}));
+  return !rows.empty() && rows[0][0].has_value();
+}
+
 std::string SnapshotTimeNow(int64_t ago_ms) {
   const auto now = std::chrono::system_clock::now() - std::chrono::milliseconds(ago_ms);
   const int64_t micros =

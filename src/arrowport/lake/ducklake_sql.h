@@ -57,6 +57,14 @@ arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* inf
 arrow::Result<std::string> DataFileKey(const std::string& path, bool relative,
                                        const std::string& table_folder);
 
+/// Whether the catalog has a table named `name` (a plain identifier).
+arrow::Result<bool> TableExists(CatalogConnection* catalog, const std::string& name);
+
+/// Reads the table `name` as of the catalog's latest snapshot up to `at` into `snapshot`
+/// (whose request ids it keeps and extends); the catalog's tables exist.
+arrow::Status ReadDuckLakeSnapshot(CatalogConnection* catalog, const DuckLakeTableName& name,
+                                   int64_t at, Snapshot* snapshot);
+
 /// The snapshot time DuckDB writes: "2026-11-26 16:25:40.910773+00" (UTC), now or
 /// `ago_ms` before.
 std::string SnapshotTimeNow(int64_t ago_ms = 0);

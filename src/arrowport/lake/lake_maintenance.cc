@@ -209,6 +209,41 @@ void DeleteWritten(LakeTable* table, const std::vector<std::string>& written) {
   }
 }
 
+// The small files of one partition a rewrite takes now (fewer than two: none, and
+// `deferred` says why when free space stopped it).
+std::vector<const AddFile*> ChooseRewrite(LakeTable* table,
+                                          const std::vector<const AddFile*>& small_files,
+                                          int64_t target, bool ducklake, std::string* deferred) {
+  // A rewrite that fills the store fails, and leaves it full for every writer: where
+  // the store says how much it can take, a rewrite takes at most half of it (asked
+  // again for each partition: ingest goes on meanwhile).
+  std::optional<int64_t> allowance;
+  const std::optional<int64_t> available = table->store()->AvailableBytes();
+  if (available) allowance = *available / 2;
+  std::vector<const AddFile*> group = ducklake ? SelectRun(small_files, target, allowance)
+                                               : Select(small_files, target, allowance);
+  if (group.size() < 2 && ducklake) return {};  // no two with adjacent row ids
+  if (group.size() < 2) {
+    // Two small files always fit in target_file_mb: only space stops them.
+    const auto smallest = Select(small_files, target, std::nullopt);
+    const int64_t two = smallest[0]->size + smallest[1]->size;
+    *deferred = "compaction waits for free space: merging the smallest files of a "
+               "partition needs about " +
+               Mib(EstimatedOutput(two)) + " and takes at most half of the " +
+               Mib(available.value_or(0)) + " free in " + table->store()->url();
+    return {};
+  }
+  // A rewrite failed lately (a store that cannot say how much room it has, out of it):
+  // take less, but at least the two smallest files.
+  if (const auto limit = table->upkeep().RewriteLimit()) {
+    auto limited = ducklake ? SelectRun(small_files, std::min(target, *limit), allowance)
+                            : Select(small_files, std::min(target, *limit), allowance);
+    if (limited.size() < 2) limited.assign(group.begin(), group.begin() + 2);
+    group = std::move(limited);
+  }
+  return group;
+}
+
 }  // namespace
 
 arrow::Result<UpkeepResult> Compact(LakeTable* table) {
@@ -220,9 +255,12 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
   const int64_t target = table->config().target_file_mb << 20;
   const int64_t small = target / 2;
   const DuckLakeTableInfo* ducklake = snapshot->ducklake.get();
-  if (ducklake && !snapshot->metadata.partition_columns.empty() &&
-      !ducklake->partition_values_complete) {
-    return result;  // files of other partitionings: which to merge is not known
+  if (ducklake && ((!snapshot->metadata.partition_columns.empty() &&
+                    !ducklake->partition_values_complete) ||
+                   !ducklake->deleted_rows.empty())) {
+    // Files of other partitionings (which to merge is not known), or rows another
+    // writer deleted (a merged file would bring them back).
+    return result;
   }
   // Small files by partition (their values, whatever folders other writers chose).
   std::map<PartitionValues, std::vector<const AddFile*>> groups;
@@ -236,33 +274,9 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
   std::string deferred;
   for (const auto& [values, small_files] : groups) {
     if (small_files.size() < 2) continue;
-    // A rewrite that fills the store fails, and leaves it full for every writer: where
-    // the store says how much it can take, a rewrite takes at most half of it (asked
-    // again for each partition: ingest goes on meanwhile).
-    std::optional<int64_t> allowance;
-    const std::optional<int64_t> available = table->store()->AvailableBytes();
-    if (available) allowance = *available / 2;
-    std::vector<const AddFile*> group = ducklake ? SelectRun(small_files, target, allowance)
-                                                 : Select(small_files, target, allowance);
-    if (group.size() < 2 && ducklake) continue;  // no two with adjacent row ids
-    if (group.size() < 2) {
-      // Two small files always fit in target_file_mb: only space stops them.
-      const auto smallest = Select(small_files, target, std::nullopt);
-      const int64_t two = smallest[0]->size + smallest[1]->size;
-      deferred = "compaction waits for free space: merging the smallest files of a "
-                 "partition needs about " +
-                 Mib(EstimatedOutput(two)) + " and takes at most half of the " +
-                 Mib(available.value_or(0)) + " free in " + table->store()->url();
-      continue;
-    }
-    // A rewrite failed lately (a store that cannot say how much room it has, out of it):
-    // take less, but at least the two smallest files.
-    if (const auto limit = table->upkeep().RewriteLimit()) {
-      auto limited = ducklake ? SelectRun(small_files, std::min(target, *limit), allowance)
-                              : Select(small_files, std::min(target, *limit), allowance);
-      if (limited.size() < 2) limited.assign(group.begin(), group.begin() + 2);
-      group = std::move(limited);
-    }
+    std::vector<const AddFile*> group =
+        ChooseRewrite(table, small_files, target, ducklake != nullptr, &deferred);
+    if (group.size() < 2) continue;
     int64_t input_bytes = 0;
     for (const AddFile* file : group) input_bytes += file->size;
     std::vector<std::string> written;

@@ -154,7 +154,7 @@ std::optional<CommitResult> LakeTable::Resolve(const Snapshot& base, int64_t ver
       }
     }
     for (const auto& [v, c] : after) {
-      if (v == version) return std::nullopt;
+      if (v == version && log_->version_taken_once()) return std::nullopt;
     }
   }
   const std::string reread_error =
