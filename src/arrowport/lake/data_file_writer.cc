@@ -192,7 +192,7 @@ arrow::Result<std::unique_ptr<DataFileWriter>> DataFileWriter::Open(
   file->partition_values_ = std::move(partition_values);
   file->null_counts_.assign(static_cast<size_t>(schema->num_fields()), 0);
   file->ducklake_ = lake.format == config::LakeFormat::kDuckLake;
-  if (file->ducklake_) file->running_.resize(static_cast<size_t>(schema->num_fields()));
+  file->running_.resize(static_cast<size_t>(schema->num_fields()));
   ARROW_ASSIGN_OR_RAISE(file->sink_, store->OpenUpload(file->key_));
   // Dictionaries pay for repeated values; a row group of unique ids or measurements would
   // fill a 1 MiB dictionary page exactly (131,072 eight-byte values) and never fall back,
@@ -238,7 +238,7 @@ DataFileWriter::~DataFileWriter() {
 }
 
 arrow::Status DataFileWriter::Write(const arrow::RecordBatch& batch) {
-  if (ducklake_) ARROW_RETURN_NOT_OK(Track(batch));
+  ARROW_RETURN_NOT_OK(Track(batch));
   ARROW_RETURN_NOT_OK(writer_->WriteRecordBatch(batch));
   rows_ += batch.num_rows();
   for (int i = 0; i < batch.num_columns(); ++i) {
@@ -270,6 +270,14 @@ std::string DataFileWriter::StatsJson(const parquet::FileMetaData& metadata) con
     const auto& field = schema_->field(i);
     if (!HasMinMax(*field->type())) continue;
     auto [min, max] = FileBounds(metadata, leaf, field->type());
+    if (IsFloating(field->type()->id())) {
+      // No footer bounds for floats (Open): the batches' own, none when a NaN is there
+      // (readers take NaN as above every number; bounds without it would skip it).
+      const Running& column = running_[static_cast<size_t>(i)];
+      if (column.nan || column.unknown) continue;
+      min = column.min;
+      max = column.max;
+    }
     if (!min || !max) continue;
     json lo = StatValue(*min, false), hi = StatValue(*max, true);
     if (lo.is_null() || hi.is_null()) continue;
@@ -325,6 +333,8 @@ arrow::Status DataFileWriter::Track(const arrow::RecordBatch& batch) {
     const auto& values = batch.column(i);
     if (column.unknown || values->null_count() == values->length()) continue;
     const auto id = values->type_id();
+    // A Delta file's only batch-computed bounds are its floats' (the footer states none).
+    if (!ducklake_ && !IsFloating(id)) continue;
     if (id == arrow::Type::FLOAT || id == arrow::Type::DOUBLE) {
       if (!column.nan) {
         ARROW_ASSIGN_OR_RAISE(auto nans, arrow::compute::CallFunction("is_nan", {values}));
