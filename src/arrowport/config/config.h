@@ -42,6 +42,10 @@ struct LakeConfig {
   std::string data_path;
   std::string schema = "main";
   std::string table;
+  /// DuckLake: upkeep merges small files with adjacent row ids (off by default: a DuckDB
+  /// DELETE racing a merge is settled by DuckDB's conflict rules, which may apply it to
+  /// the file the merge replaced).
+  bool merge_small_files = false;
   std::vector<std::string> partition_by;  ///< hive-style partition columns of a new table
   int64_t target_file_mb = 128;           ///< data files roll over (and compact) to this size
   std::string compression = "zstd";       ///< zstd | snappy | gzip | lz4 | none

@@ -102,6 +102,10 @@ arrow::Status ParseLakeKey(const std::string& key, const std::string& value, boo
   } else if ((key == "schema" || key == "table") && ducklake) {
     st = ValidateName(key, value);
     (key == "schema" ? lake->schema : lake->table) = value;
+  } else if (key == "merge_small_files" && ducklake) {
+    auto parsed = ParseBool(value);
+    st = parsed.status();
+    if (parsed.ok()) lake->merge_small_files = *parsed;
   } else if (key == "checkpoint_interval" && ducklake) {
     st = arrow::Status::Invalid("a DuckLake has no checkpoints (its catalog is a database)");
   } else if (key == "target_file_mb") {

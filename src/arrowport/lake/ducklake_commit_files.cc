@@ -133,6 +133,18 @@ class FilesStep {
   // A merge of adjacent files: the files it replaces are live, hold no deleted rows, and
   // their row ids follow each other; the new files take them, in order.
   arrow::Status CheckMerge() {
+    // Another tool's commits (DuckDB's deletes, updates, its own merges) interleave with
+    // a merge in ways only that tool's rules know: a lake another tool writes is left to
+    // it (ducklake_merge_adjacent_files).
+    ARROW_ASSIGN_OR_RAISE(auto foreign,
+                          catalog_->Query("SELECT count(*) FROM ducklake_snapshot_changes "
+                                          "WHERE snapshot_id > 0 AND (commit_extra_info IS "
+                                          "NULL OR commit_extra_info NOT LIKE "
+                                          "'{\"arrowport\":%')"));
+    if (foreign.empty() || foreign[0][0].value_or("1") != "0") {
+      return arrow::Status::Invalid("another tool writes this DuckLake: its files are merged "
+                                    "by that tool, not by Arrowport");
+    }
     int64_t rows = 0;
     std::vector<std::pair<int64_t, int64_t>> ranges;  // row_id_start, record_count
     const std::string inlined_deletes = "ducklake_inlined_delete_" + T_;

@@ -115,6 +115,10 @@ class DuckLakeLog final : public TableLog {
   /// files scheduled longer than `older_than_ms` ago are deleted from `store` (its folder).
   arrow::Result<Expired> Expire(objectstore::ObjectStore* store, int64_t older_than_ms);
 
+  /// Whether every commit to the lake after its first snapshot is Arrowport's: only then
+  /// does upkeep merge files (another tool's deletes and merges follow its own rules).
+  arrow::Result<bool> OnlyArrowportWrites();
+
   /// Every data file path (relative to the table's folder) any snapshot of the table
   /// names: what vacuum must keep.
   arrow::Result<std::vector<std::string>> AllFilePaths();

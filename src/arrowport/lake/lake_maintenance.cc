@@ -262,6 +262,11 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
     // writer deleted (a merged file would bring them back).
     return result;
   }
+  if (auto* log = dynamic_cast<DuckLakeLog*>(table->log())) {
+    if (!table->config().merge_small_files) return result;
+    ARROW_ASSIGN_OR_RAISE(const bool only_ours, log->OnlyArrowportWrites());
+    if (!only_ours) return result;  // another tool writes the lake: it merges its files
+  }
   // Small files by partition (their values, whatever folders other writers chose).
   std::map<PartitionValues, std::vector<const AddFile*>> groups;
   for (const auto& [path, add] : snapshot->files) {
