@@ -25,16 +25,6 @@ std::string LowerAscii(std::string text) {
 constexpr int64_t kDuckLakeFirstDay = -719162;  // 0001-01-01
 constexpr int64_t kDuckLakeLastDay = 2932896;   // 9999-12-31
 
-std::string DuckLakeDateText(int64_t days) {
-  std::time_t t = static_cast<std::time_t>(days * 86400);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::snprintf(text, sizeof(text), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday);
-  return text;
-}
-
 std::optional<std::string> DuckLakeTimestampText(int64_t value, arrow::TimeUnit::type unit, bool utc) {
   int64_t per_second = 1;
   switch (unit) {
@@ -207,7 +197,7 @@ std::optional<std::string> DuckLakeValueText(const arrow::Scalar& value) {
     case arrow::Type::DATE32: {
       const int64_t days = static_cast<const arrow::Date32Scalar&>(value).value;
       if (days < kDuckLakeFirstDay || days > kDuckLakeLastDay) return std::nullopt;
-      return DuckLakeDateText(days);
+      return FormatDate(days);
     }
     case arrow::Type::TIMESTAMP: {
       const auto& type = static_cast<const arrow::TimestampType&>(*value.type);
