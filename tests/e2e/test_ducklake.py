@@ -43,18 +43,14 @@ def make_lake(request, tmp_path):
     return {"catalog": catalog, "data_path": str(data)}
 
 
-# Each test runs on SQLite in the default lane and on PostgreSQL in the slow one; the
-# first two (`every_lake`) on both in the default lane.
+# Each test runs on SQLite in the default lane and on PostgreSQL in the slow one (the
+# default lane's PostgreSQL tests are test_ducklake_faults.py's).
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def lake(request, tmp_path):
     """A test's DuckLake: its catalog ("sqlite:FILE" or "postgres:CONNINFO") and data path."""
     return make_lake(request, tmp_path)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def every_lake(request, tmp_path):
-    """As `lake`, both catalogs in the default lane."""
-    return make_lake(request, tmp_path)
 
 
 def ducklake_stream(lake, **options):
@@ -110,8 +106,7 @@ def wait_for(check, what, timeout=60):
         time.sleep(0.05)
 
 
-def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, every_lake):
-    lake = every_lake
+def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, lake):
     server = serve(start_server, tmp_path, lake, partition_by=["day"])
     client = flight.connect(server.uri)
     first = readings(range(0, 1000))
@@ -144,8 +139,7 @@ def test_rows_land_once_and_every_reader_sees_them(start_server, tmp_path, every
         assert cursor.fetchall() == [(1499,)]
 
 
-def test_rows_duckdb_writes_are_served_by_arrowport(start_server, tmp_path, every_lake):
-    lake = every_lake
+def test_rows_duckdb_writes_are_served_by_arrowport(start_server, tmp_path, lake):
     server = serve(start_server, tmp_path, lake)
     client = flight.connect(server.uri)
     put_cmd(client, readings(range(10)), {"stream": "events", "request_id": "a"})
