@@ -209,19 +209,26 @@ def minio(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def postgres_server():
-    """A real PostgreSQL server for the DuckLake catalog (Debian's, from the toolchain root;
-    ducklake_peers.PostgresServer) shared by a test module: yields the libpq conninfo of
-    its database `lake`, "host=127.0.0.1 port=N dbname=lake user=postgres". Stopped (fast
-    shutdown) and its files removed after the module, whatever its tests did; a test that
-    must stop or restart the server makes a PostgresServer of its own."""
+def postgres():
+    """A real PostgreSQL server for the DuckLake catalogs (Debian's, from the toolchain root;
+    ducklake_peers.PostgresServer) shared by a test module: each test takes a database of
+    its own (create_database). Stopped (fast shutdown) and its files removed after the
+    module, whatever its tests did; a test that must stop or restart the server makes a
+    PostgresServer of its own."""
     from ducklake_peers import PostgresServer
     server = PostgresServer()
     try:
         server.start()
-        yield server.conninfo
+        yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_server(postgres):
+    """The libpq conninfo of `postgres`'s database `lake`,
+    "host=127.0.0.1 port=N dbname=lake user=postgres"."""
+    return postgres.conninfo
 
 
 def run_cli(*args, cwd=None, input=None, timeout=300):

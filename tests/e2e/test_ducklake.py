@@ -15,21 +15,10 @@ import pyarrow.flight as flight
 import pytest
 import requests
 
-from ducklake_peers import PostgresServer, ducklake_duckdb
+from ducklake_peers import ducklake_duckdb
 from lake_util import http_ingest, http_query, put_cmd, start_lake_server
 
 _databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """One PostgreSQL server for the module; each test takes a database of its own."""
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def make_lake(request, tmp_path):

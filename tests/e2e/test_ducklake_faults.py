@@ -113,15 +113,10 @@ def request_ids_in_catalog(catalog, data_path):
 
 
 @pytest.fixture(scope="module")
-def pg():
-    """A PostgreSQL server for this module's catalogs (tests that stop a server make their
+def pg(postgres):
+    """This module's PostgreSQL (conftest `postgres`; tests that stop a server make their
     own): each test takes a database of its own (create_database)."""
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
+    return postgres
 
 
 _databases = iter(range(1, 10_000))

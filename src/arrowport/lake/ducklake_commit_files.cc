@@ -136,12 +136,8 @@ class FilesStep {
     // Another tool's commits (DuckDB's deletes, updates, its own merges) interleave with
     // a merge in ways only that tool's rules know: a lake another tool writes is left to
     // it (ducklake_merge_adjacent_files).
-    ARROW_ASSIGN_OR_RAISE(auto foreign,
-                          catalog_->Query("SELECT count(*) FROM ducklake_snapshot_changes "
-                                          "WHERE snapshot_id > 0 AND (commit_extra_info IS "
-                                          "NULL OR commit_extra_info NOT LIKE "
-                                          "'{\"arrowport\":%')"));
-    if (foreign.empty() || foreign[0][0].value_or("1") != "0") {
+    ARROW_ASSIGN_OR_RAISE(const bool only_ours, OnlyArrowportCommits(catalog_));
+    if (!only_ours) {
       return arrow::Status::Invalid("another tool writes this DuckLake: its files are merged "
                                     "by that tool, not by Arrowport");
     }

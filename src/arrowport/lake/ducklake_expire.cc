@@ -123,11 +123,7 @@ arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore
 arrow::Result<bool> DuckLakeLog::OnlyArrowportWrites() {
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
-  ARROW_ASSIGN_OR_RAISE(auto foreign,
-                        catalog->Query("SELECT count(*) FROM ducklake_snapshot_changes WHERE "
-                                       "snapshot_id > 0 AND (commit_extra_info IS NULL OR "
-                                       "commit_extra_info NOT LIKE '{\"arrowport\":%')"));
-  return !foreign.empty() && foreign[0][0].value_or("1") == "0";
+  return OnlyArrowportCommits(catalog);
 }
 
 arrow::Result<std::vector<std::string>> DuckLakeLog::AllFilePaths() {

@@ -62,13 +62,7 @@ arrow::Result<CatalogConnection*> DuckLakeLog::Connect() {
 }
 
 arrow::Result<bool> DuckLakeLog::Initialized(CatalogConnection* catalog) {
-  const bool sqlite = std::string(catalog->dialect()) == "sqlite";
-  ARROW_ASSIGN_OR_RAISE(
-      auto rows,
-      catalog->Query(sqlite ? "SELECT name FROM sqlite_master WHERE type = 'table' AND "
-                              "name = 'ducklake_snapshot'"
-                            : "SELECT to_regclass('ducklake_snapshot')::text"));
-  return !rows.empty() && rows[0][0].has_value();
+  return TableExists(catalog, "ducklake_snapshot");
 }
 
 arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,

@@ -228,6 +228,14 @@ arrow::Result<std::string> DataFileKey(const std::string& path, bool relative,
   return path.substr(table_folder.size());
 }
 
+arrow::Result<bool> OnlyArrowportCommits(CatalogConnection* catalog) {
+  ARROW_ASSIGN_OR_RAISE(auto foreign,
+                        catalog->Query("SELECT count(*) FROM ducklake_snapshot_changes WHERE "
+                                       "snapshot_id > 0 AND (commit_extra_info IS NULL OR "
+                                       "commit_extra_info NOT LIKE '{\"arrowport\":%')"));
+  return !foreign.empty() && foreign[0][0].value_or("1") == "0";
+}
+
 arrow::Result<bool> TableExists(CatalogConnection* catalog, const std::string& name) {
   const bool sqlite = std::string(catalog->dialect()) == "sqlite";
   ARROW_ASSIGN_OR_RAISE(

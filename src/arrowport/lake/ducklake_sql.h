@@ -57,6 +57,10 @@ arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* inf
 arrow::Result<std::string> DataFileKey(const std::string& path, bool relative,
                                        const std::string& table_folder);
 
+/// Whether every commit to the lake after its first snapshot carries Arrowport's marker
+/// (no other tool has written it, as far as its unexpired snapshots tell).
+arrow::Result<bool> OnlyArrowportCommits(CatalogConnection* catalog);
+
 /// Whether the catalog has a table named `name` (a plain identifier).
 arrow::Result<bool> TableExists(CatalogConnection* catalog, const std::string& name);
 
