@@ -113,12 +113,8 @@ class TableCommit {
       return arrow::Status::NotImplemented("Arrowport does not write this DuckLake table: ",
                                            settings.writable_version);
     }
-    if (settings.data_path != name_.data_path) {
-      return TableRefused("the DuckLake's data path is '", settings.data_path,
-                          "' in its catalog, not the configured '", name_.data_path, "'");
-    }
-    if (settings.encrypted) {
-      return TableRefused("the DuckLake encrypts its files, which Arrowport does not");
+    if (const std::string why = settings.RefusalFor(name_.data_path); !why.empty()) {
+      return TableRefused(why);
     }
     ARROW_ASSIGN_OR_RAISE(
         auto latest,

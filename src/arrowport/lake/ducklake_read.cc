@@ -103,14 +103,10 @@ class SnapshotReader {
                            ResolvedPath(table[4], table[5], settings_.data_path));
     const std::string expected = name_.data_path + name_.schema + "/" + name_.table + "/";
     // Refused: its files are elsewhere, nothing of it is read (or checked) here.
-    if (settings_.data_path != name_.data_path) {
-      info_->refused = "the DuckLake's data path is '" + settings_.data_path +
-                       "' in its catalog, not the configured '" + name_.data_path + "'";
-    } else if (folder_ != expected) {
+    info_->refused = settings_.RefusalFor(name_.data_path);
+    if (info_->refused.empty() && folder_ != expected) {
       info_->refused = "the table's folder is '" + folder_ + "' in the catalog, not '" +
                        expected + "' where Arrowport reads and writes it";
-    } else if (settings_.encrypted) {
-      info_->refused = "the DuckLake encrypts its files, which Arrowport does not";
     }
     return true;
   }

@@ -55,6 +55,15 @@ arrow::Result<CatalogSettings> ReadSettings(CatalogConnection* catalog) {
   return settings;
 }
 
+std::string CatalogSettings::RefusalFor(const std::string& configured) const {
+  if (data_path != configured) {
+    return "the DuckLake's data path is '" + data_path +
+           "' in its catalog, not the configured '" + configured + "'";
+  }
+  if (encrypted) return "the DuckLake encrypts its files, which Arrowport does not";
+  return "";
+}
+
 std::string MarkerText(const CommitMarker& marker) {
   nlohmann::json inner = {{"table", marker.table}, {"txn_id", marker.txn_id}};
   if (!marker.app_id.empty()) {

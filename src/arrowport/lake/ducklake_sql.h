@@ -30,6 +30,9 @@ struct CatalogSettings {
   bool encrypted = false;
   /// Why the catalog is not written (its version is not 1.0); empty when it is.
   std::string writable_version;
+  /// Why a table of this lake configured with `data_path` is refused for reads and writes
+  /// (another data path, encrypted files); empty when it is not.
+  std::string RefusalFor(const std::string& data_path) const;
 };
 arrow::Result<CatalogSettings> ReadSettings(CatalogConnection* catalog);
 
