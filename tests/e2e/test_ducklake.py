@@ -327,27 +327,81 @@ def test_nan_rows_are_found_by_range_and_equality_filters(start_server, tmp_path
     assert duckdb_rows(lake, "SELECT isnan(max(x)) FROM lk.events") == [(True,)]
 
 
-def test_rows_duckdb_deletes_are_never_served_wrong_and_appends_go_on(start_server, tmp_path,
-                                                                      lake):
-    server = serve(start_server, tmp_path, lake, compaction_interval_s=1)
+def test_rows_duckdb_deletes_updates_and_alters_are_served_as_duckdb_reads_them(
+        start_server, tmp_path, lake):
+    """DuckDB's DELETE (a delete file, and positions inlined in the catalog), UPDATE,
+    RENAME COLUMN, ADD COLUMN ... DEFAULT and a column dropped and added again: Arrowport
+    reads every file by field id and leaves deleted rows out, so HTTP and each Flight
+    endpoint serve what DuckDB's own reader does; appends and upkeep go on."""
+    server = serve(start_server, tmp_path, lake, partition_by=["day"], compaction_interval_s=1)
     client = flight.connect(server.uri)
-    for start in (0, 10):
-        put_cmd(client, readings(range(start, start + 10)), {"stream": "events"})
+    for start, stop in ((0, 10), (10, 20), (20, 300)):
+        put_cmd(client, readings(range(start, stop)), {"stream": "events"})
     con = ducklake_duckdb(lake["catalog"], lake["data_path"])
     try:
         con.execute("DELETE FROM lk.events WHERE id = 1")
+        con.execute("DELETE FROM lk.events WHERE id BETWEEN 100 AND 250")
         con.execute("UPDATE lk.events SET x = 99 WHERE id = 2")
+        con.execute("ALTER TABLE lk.events RENAME COLUMN x TO y")
+        con.execute("ALTER TABLE lk.events ADD COLUMN note VARCHAR DEFAULT 'none'")
+        con.execute("INSERT INTO lk.events (id, day, y, note) "
+                    "VALUES (900, '2024-01-02', 1.5, 'n')")
+        con.execute("ALTER TABLE lk.events DROP COLUMN ok")
+        con.execute("ALTER TABLE lk.events ADD COLUMN ok INTEGER DEFAULT 7")
+        con.execute("INSERT INTO lk.events (id, day, y, ok) VALUES (901, '2024-01-03', 2.5, 8)")
+        con.execute("DELETE FROM lk.events WHERE id = 900")
+        meta = "__ducklake_metadata_lk"
+        delete_files = con.execute(f"SELECT count(*) FROM {meta}.ducklake_delete_file "
+                                   "WHERE end_snapshot IS NULL").fetchone()[0]
     finally:
         con.close()
+    assert delete_files > 0  # or the test would not test them
 
-    def refused():
-        r = requests.post(f"{server.http}/query", json={"sql": "SELECT count(*) FROM events"},
-                          timeout=60)
-        return r.status_code != 200 and "deleted" in r.text
+    everything = "SELECT id, day, y, epoch_us(seen), note, ok FROM events ORDER BY id"
+    expected = duckdb_rows(lake, everything.replace("events", "lk.events"))
+    assert len(expected) == 300 - 1 - 151 + 1
+    assert [row[:3] + row[4:] for row in expected if row[0] in (2, 3, 901)] == [
+        (2, "2024-01-03", 99.0, "none", 7),
+        (3, "2024-01-01", 1.5, "none", 7),
+        (901, "2024-01-03", 2.5, "none", 8)]
 
-    wait_for(refused, "reads refused once DuckDB deleted rows")
-    # Appends still land, and upkeep (every second) keeps the deletes.
-    put_cmd(client, readings(range(20, 30)), {"stream": "events"})
-    assert duckdb_rows(lake, "SELECT count(*), count(*) FILTER (WHERE id = 1), "
-                             "count(*) FILTER (WHERE id = 2) FROM lk.events") == [(29, 0, 1)]
-    assert duckdb_rows(lake, "SELECT x FROM lk.events WHERE id = 2") == [(99.0,)]
+    def served():
+        reply = requests.post(f"{server.http}/query", json={"sql": everything}, timeout=60)
+        return reply.status_code == 200 and arrowport_rows(server, everything) == expected
+
+    wait_for(served, "Arrowport serving DuckDB's deletes, updates and alters")
+    # Flight: the endpoints of GetFlightInfo together, each row once.
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("events"))
+    parts = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    rows = sorted((r["id"], r["day"], r["y"], r["note"], r["ok"])
+                  for part in parts for r in part.to_pylist())
+    assert rows == [row[:3] + row[4:] for row in expected]
+    # Appends in the table's schema now land beside them; upkeep (every second) leaves
+    # DuckDB's deletes alone.
+    more = pa.table({"id": pa.array([1000], pa.int64()), "day": ["2024-01-01"],
+                     "y": pa.array([3.5]), "note": ["late"], "ok": pa.array([9], pa.int32())})
+    put_cmd(client, more, {"stream": "events"})
+    time.sleep(2)
+    after = duckdb_rows(lake, everything.replace("events", "lk.events"))
+    assert after[:-1] == expected and after[-1][0] == 1000
+    assert arrowport_rows(server, everything) == after
+
+
+@pytest.mark.parametrize("lake", ["sqlite"], indirect=True)  # PostgreSQL locks rows
+def test_duckdb_commits_beside_arrowport_upkeep_never_find_the_catalog_locked(
+        start_server, tmp_path, lake):
+    """Upkeep every second on a lake with nothing to expire takes no write transaction: a
+    SQLite catalog stays open to DuckDB's commits (they failed with "database is locked")."""
+    server = serve(start_server, tmp_path, lake, compaction_interval_s=1)
+    put_cmd(flight.connect(server.uri), readings(range(10)), {"stream": "events"})
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"])
+    try:
+        deadline = time.monotonic() + 6  # six upkeep rounds
+        inserted = 0
+        while time.monotonic() < deadline:
+            con.execute("INSERT INTO lk.events (id) VALUES (?)", [1000 + inserted])
+            inserted += 1
+    finally:
+        con.close()
+    assert inserted > 5
+    assert duckdb_rows(lake, "SELECT count(*) FROM lk.events") == [(10 + inserted,)]

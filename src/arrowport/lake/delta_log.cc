@@ -129,14 +129,6 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
 }
 
 arrow::Status Snapshot::CheckReadable() const {
-  if (ducklake && !ducklake->deleted_rows.empty()) {
-    return arrow::Status::NotImplemented("the DuckLake table is not read: ",
-                                         ducklake->deleted_rows);
-  }
-  return CheckWritableShape();
-}
-
-arrow::Status Snapshot::CheckWritableShape() const {
   if (ducklake && !ducklake->refused.empty()) {
     return TableRefused("the DuckLake table is refused: ", ducklake->refused);
   }
@@ -185,7 +177,7 @@ arrow::Status Snapshot::CheckWritableShape() const {
 }
 
 arrow::Status Snapshot::CheckWritable() const {
-  ARROW_RETURN_NOT_OK(CheckWritableShape());
+  ARROW_RETURN_NOT_OK(CheckReadable());
   if (ducklake && !ducklake->unwritable.empty()) {
     return arrow::Status::NotImplemented("Arrowport does not write this DuckLake table: ",
                                          ducklake->unwritable);

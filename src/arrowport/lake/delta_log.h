@@ -129,9 +129,6 @@ struct Snapshot {
   arrow::Status Apply(const CommitActions& commit, int64_t version);
   /// Reading is refused (and why) when the protocol needs reader features we lack.
   arrow::Status CheckReadable() const;
-  /// CheckReadable but for what refuses reads only (a DuckLake's deleted rows): what
-  /// writes need too.
-  arrow::Status CheckWritableShape() const;
   /// Writing is refused (and why) when the protocol or the log needs writer features we
   /// lack (column mapping, deletion vectors, CDF, constraints, generated/identity
   /// columns, actions we do not know).

@@ -329,9 +329,10 @@ class FilesStep {
     if (!commit_.removes.empty()) {
       old.clear();
     } else if (old.empty() && prior_rows_) {
-      // No statistics yet for a column the table's earlier rows lack (a column added
-      // since): those rows read it as NULL.
-      merged.nulls = true;
+      // No statistics for a column the table's earlier rows lack (a column added since,
+      // which they read as NULL or its default): they stay unknown, as DuckDB leaves them
+      // (bounds of this commit's rows alone made DuckDB misread the default).
+      return arrow::Status::OK();
     }
     if (!old.empty()) {
       merged.nulls |= IsTrue(old[0][0]);

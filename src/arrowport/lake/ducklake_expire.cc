@@ -54,6 +54,36 @@ arrow::Result<int64_t> ScheduleUnnamed(CatalogConnection* catalog, const char* t
   return static_cast<int64_t>(gone.size());
 }
 
+// Expires the lake's snapshots older than `cutoff` (never the latest) and schedules the
+// files no remaining snapshot names for deletion, in one transaction.
+arrow::Status ExpireSnapshots(CatalogConnection* catalog, const std::string& cutoff,
+                              const std::string& now, DuckLakeLog::Expired* expired) {
+  ARROW_RETURN_NOT_OK(catalog->Begin());
+  auto expire = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto latest, catalog->Query("SELECT max(snapshot_id) FROM "
+                                                      "ducklake_snapshot"));
+    if (latest.empty() || !latest[0][0]) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(
+        expired->snapshots,
+        catalog->Execute("DELETE FROM ducklake_snapshot WHERE snapshot_time < ? AND "
+                         "snapshot_id < ?",
+                         {cutoff, latest[0][0]}));
+    if (expired->snapshots == 0) return arrow::Status::OK();
+    ARROW_RETURN_NOT_OK(catalog->Execute("DELETE FROM ducklake_snapshot_changes WHERE "
+                                         "snapshot_id NOT IN (SELECT snapshot_id FROM "
+                                         "ducklake_snapshot)").status());
+    ARROW_ASSIGN_OR_RAISE(const int64_t data,
+                          ScheduleUnnamed(catalog, "ducklake_data_file", "data_file_id", now));
+    ARROW_ASSIGN_OR_RAISE(const int64_t deletes, ScheduleUnnamed(catalog, "ducklake_delete_file",
+                                                                 "delete_file_id", now));
+    expired->scheduled = data + deletes;
+    return arrow::Status::OK();
+  }();
+  if (expire.ok()) expire = catalog->Commit();
+  if (!expire.ok()) catalog->Rollback();
+  return expire;
+}
+
 }  // namespace
 
 arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore* store,
@@ -67,31 +97,15 @@ arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore
   // Only a catalog Arrowport writes (format 1.0, its data path) is maintained here.
   if (!settings.writable_version.empty() || settings.data_path != name_.data_path) return expired;
   const std::string cutoff = SnapshotTimeNow(older_than_ms), now = SnapshotTimeNow();
-  ARROW_RETURN_NOT_OK(catalog->Begin());
-  auto expire = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto latest, catalog->Query("SELECT max(snapshot_id) FROM "
-                                                      "ducklake_snapshot"));
-    if (latest.empty() || !latest[0][0]) return arrow::Status::OK();
-    ARROW_ASSIGN_OR_RAISE(
-        expired.snapshots,
-        catalog->Execute("DELETE FROM ducklake_snapshot WHERE snapshot_time < ? AND "
-                         "snapshot_id < ?",
-                         {cutoff, latest[0][0]}));
-    if (expired.snapshots == 0) return arrow::Status::OK();
-    ARROW_RETURN_NOT_OK(catalog->Execute("DELETE FROM ducklake_snapshot_changes WHERE "
-                                         "snapshot_id NOT IN (SELECT snapshot_id FROM "
-                                         "ducklake_snapshot)").status());
-    ARROW_ASSIGN_OR_RAISE(const int64_t data,
-                          ScheduleUnnamed(catalog, "ducklake_data_file", "data_file_id", now));
-    ARROW_ASSIGN_OR_RAISE(const int64_t deletes, ScheduleUnnamed(catalog, "ducklake_delete_file",
-                                                                 "delete_file_id", now));
-    expired.scheduled = data + deletes;
-    return arrow::Status::OK();
-  }();
-  if (expire.ok()) expire = catalog->Commit();
-  if (!expire.ok()) {
-    catalog->Rollback();
-    return expire;
+  // Looked at first, outside a transaction: a write transaction every upkeep round would
+  // lock a SQLite catalog against other writers (DuckDB's commits fail on it) for nothing.
+  ARROW_ASSIGN_OR_RAISE(auto old,
+                        catalog->Query("SELECT count(*) FROM ducklake_snapshot WHERE "
+                                       "snapshot_time < ? AND snapshot_id < (SELECT "
+                                       "max(snapshot_id) FROM ducklake_snapshot)",
+                                       {cutoff}));
+  if (!old.empty() && old[0][0].value_or("0") != "0") {
+    ARROW_RETURN_NOT_OK(ExpireSnapshots(catalog, cutoff, now, &expired));
   }
   // This table's scheduled files past the grace period: deleted from the store, then
   // from the schedule (a crash between leaves a row whose file is gone: deleted again,

@@ -33,11 +33,21 @@ struct DuckLakeTableInfo {
   /// other than identity, a nested column, a type it does not write.
   std::string unwritable;
   /// Why Arrowport does not read it (empty: it does): a column type it cannot read,
-  /// columns renamed since files were written, DuckDB's merged files.
+  /// files added without field ids, deletes in a format other than Parquet.
   std::string unreadable;
-  /// Why its rows are not read (empty: they are): another writer deleted or updated
-  /// rows. Appends go on; merges of its files do not.
+  /// Why upkeep does not merge its files (empty: it may): another writer deleted or
+  /// updated rows. Reads leave those rows out; appends go on.
   std::string deleted_rows;
+  /// The rows deleted from one live data file: its delete file (a path like
+  /// AddFile::path; empty: none) and the positions inlined in the catalog.
+  struct FileDeletes {
+    std::string delete_file;
+    std::vector<int64_t> positions;
+  };
+  std::map<std::string, FileDeletes> deletes;  ///< by data file path
+  /// A column added after files were written: its value in those files (text, as the
+  /// catalog's initial_default holds it), by column name.
+  std::map<std::string, std::string> initial_defaults;
   /// Whether every live file states a value for each key of the table's (identity)
   /// partitioning: reads then take the partition columns from the values and skip the
   /// files a filter on them rules out, as for Delta.
@@ -45,6 +55,7 @@ struct DuckLakeTableInfo {
   /// Rows DuckDB keeps in the catalog itself (data inlining), visible at this snapshot:
   /// one entry per inlined-data table, each row's values as text in `columns` order.
   struct InlinedRows {
+    int64_t schema_version = -1;       ///< the table's columns were those of this version
     std::vector<std::string> columns;  ///< the table's column names the values are of
     std::vector<CatalogRow> rows;
   };

@@ -1,7 +1,7 @@
 // A DuckLake table's snapshot read from its catalog (specification 1.0, "Queries:
-// Reading"): the table and its folder, its columns and partitioning, its live files with
-// their partition values, what Arrowport cannot read (deleted rows, renamed columns),
-// and the rows DuckDB keeps in the catalog.
+// Reading"): the table and its folder, its columns (read from files by field id) and
+// partitioning, its live files with their partition values and deleted rows, what
+// Arrowport cannot read, and the rows DuckDB keeps in the catalog.
 
 #include <set>
 
@@ -55,8 +55,9 @@ class SnapshotReader {
     ARROW_RETURN_NOT_OK(ReadPartitioning());
     ARROW_RETURN_NOT_OK(ReadFiles());
     ARROW_RETURN_NOT_OK(ReadPartitionValues());
-    ARROW_RETURN_NOT_OK(ReadDeletedRows());
-    return ReadInlinedRows(catalog_, info_.get(), T_, S_);
+    ARROW_RETURN_NOT_OK(ReadFileDeletes(catalog_, T_, S_, folder_, path_of_file_, info_.get()));
+    ARROW_RETURN_NOT_OK(ReadInlinedRows(catalog_, info_.get(), T_, S_));
+    return RenameInlinedColumns();
   }
 
  private:
@@ -111,8 +112,8 @@ class SnapshotReader {
     return true;
   }
 
-  // The live top-level columns in order, every id the table used, and whether the
-  // columns read by name (Arrowport's reads) are the columns of each id.
+  // The live top-level columns in order, their ids and defaults for older files, and
+  // every id the table used.
   arrow::Status ReadColumns() {
     ARROW_ASSIGN_OR_RAISE(
         auto columns,
@@ -140,10 +141,7 @@ class SnapshotReader {
                               ", which Arrowport does not write";
         }
       }
-      if (column[5] && *column[5] != "NULL" && info_->unreadable.empty()) {
-        info_->unreadable = "column '" + name + "' has a default for older files (" +
-                            *column[5] + "), which Arrowport does not read yet";
-      }
+      if (column[5] && *column[5] != "NULL") info_->initial_defaults[name] = *column[5];
       info_->column_ids[name] = id;
       names_by_id_[id] = name;
       fields.push_back(arrow::field(name, *type, !column[3] || IsTrue(column[3])));
@@ -154,8 +152,9 @@ class SnapshotReader {
     return ReadColumnHistory();
   }
 
-  // Files are read by column name: a column renamed, or a name given to another column
-  // since (dropped and added again), would read wrong values from older files.
+  // Whether a column was renamed, or a name given to another column since (dropped and
+  // added again): files read by field id, but rows inlined under older names need them
+  // mapped (RenameInlinedColumns).
   arrow::Status ReadColumnHistory() {
     ARROW_ASSIGN_OR_RAISE(auto history,
                           catalog_->Query("SELECT column_id, column_name FROM ducklake_column "
@@ -168,12 +167,7 @@ class SnapshotReader {
       info_->max_column_id = std::max(info_->max_column_id, ToInt(row[0]).ValueOr(0));
     }
     for (const auto& [name, ids] : ids_of_name) {
-      if (ids.size() > 1 || names_of_id[*ids.begin()].size() > 1) {
-        if (info_->unreadable.empty()) {
-          info_->unreadable = "its columns were renamed or dropped and added again (column '" +
-                              name + "'), which Arrowport does not read yet";
-        }
-      }
+      if (ids.size() > 1 || names_of_id[*ids.begin()].size() > 1) renamed_ = true;
     }
     return arrow::Status::OK();
   }
@@ -221,9 +215,14 @@ class SnapshotReader {
         RefuseBoth(key.status().message());
         continue;
       }
-      if ((file[7] || file[8]) && info_->unreadable.empty()) {
-        info_->unreadable = "it has files DuckDB merged across snapshots or added without "
-                            "field ids, which Arrowport does not read yet";
+      // A merged file holds rows of several snapshots: all of them are visible from its
+      // newest on (older snapshots are not read).
+      if (file[7] && ToInt(file[7]).ValueOr(INT64_MAX) > info_->catalog_snapshot) {
+        RefuseRead("a file of it is read at a snapshot older than its rows'");
+      }
+      if (file[8]) {
+        RefuseRead("it has files added without field ids (ducklake_add_data_files), which "
+                   "Arrowport does not read");
       }
       AddFile add;
       add.path = PathOfKey(*key);
@@ -268,26 +267,41 @@ class SnapshotReader {
     return arrow::Status::OK();
   }
 
-  // Rows DuckDB deleted from files: in delete files, or (data inlining) in its
-  // ducklake_inlined_delete_<table> rows.
-  arrow::Status ReadDeletedRows() {
-    ARROW_ASSIGN_OR_RAISE(
-        auto deletes,
-        catalog_->Query("SELECT count(*) FROM ducklake_delete_file d WHERE table_id = ? AND " +
-                        Visible("d"), {T_, S_, S_}));
-    bool deleted = !deletes.empty() && deletes[0][0].value_or("0") != "0";
-    const std::string inlined = "ducklake_inlined_delete_" + T_;
-    ARROW_ASSIGN_OR_RAISE(const bool exists, TableExists(catalog_, inlined));
-    if (!deleted && exists) {
-      ARROW_ASSIGN_OR_RAISE(auto rows, catalog_->Query("SELECT count(*) FROM " + inlined +
-                                                       " WHERE begin_snapshot <= ?", {S_}));
-      deleted = !rows.empty() && rows[0][0].value_or("0") != "0";
-    }
-    if (deleted) {
-      info_->deleted_rows = "rows of it were deleted or updated by another writer (DuckLake "
-                            "deletes), which Arrowport does not read yet";
+  // Rows inlined under a schema version whose columns had other names: each name as of
+  // that version (the table's columns since its last change up to it), by its column id,
+  // becomes the column's name now (a column dropped since is left out).
+  arrow::Status RenameInlinedColumns() {
+    if (!renamed_) return arrow::Status::OK();
+    for (auto& block : info_->inlined) {
+      ARROW_ASSIGN_OR_RAISE(
+          auto began,
+          catalog_->Query("SELECT max(begin_snapshot) FROM ducklake_schema_versions WHERE "
+                          "table_id = ? AND schema_version <= ?",
+                          {T_, std::to_string(block.schema_version)}));
+      if (began.empty() || !began[0][0]) {
+        RefuseRead("rows inlined under a schema version the catalog no longer describes");
+        continue;
+      }
+      ARROW_ASSIGN_OR_RAISE(
+          auto columns,
+          catalog_->Query("SELECT column_id, column_name FROM ducklake_column c WHERE "
+                          "table_id = ? AND parent_column IS NULL AND " + Visible("c"),
+                          {T_, *began[0][0], *began[0][0]}));
+      std::map<std::string, int64_t> id_of_name;
+      for (const auto& column : columns) {
+        ARROW_ASSIGN_OR_RAISE(id_of_name[column[1].value_or("")], ToInt(column[0]));
+      }
+      for (auto& name : block.columns) {
+        auto id = id_of_name.find(name);
+        auto now = id == id_of_name.end() ? names_by_id_.end() : names_by_id_.find(id->second);
+        name = now == names_by_id_.end() ? std::string() : now->second;
+      }
     }
     return arrow::Status::OK();
+  }
+
+  void RefuseRead(const std::string& why) {
+    if (info_->unreadable.empty()) info_->unreadable = why;
   }
 
   CatalogConnection* const catalog_;
@@ -299,6 +313,7 @@ class SnapshotReader {
   std::map<int64_t, std::string> names_by_id_;
   CatalogValue partition_id_;  // the live partitioning's (none: unpartitioned)
   size_t key_count_ = 0;
+  bool renamed_ = false;
   std::map<int64_t, std::string> path_of_file_;
 };
 

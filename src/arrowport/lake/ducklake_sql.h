@@ -4,6 +4,7 @@
 // lake layer).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -54,6 +55,15 @@ std::optional<CommitMarker> ParseMarker(const std::string& text);
 /// snapshot `at`, into `info->inlined`.
 arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* info,
                               const std::string& table_id, const std::string& at);
+
+/// The rows deleted at snapshot `at` from table `table_id`'s live data files
+/// (`path_of_file`: data_file_id -> AddFile::path): their delete files (under
+/// `table_folder`) and the positions inlined in the catalog, into `info->deletes`; what
+/// Arrowport cannot apply goes to `info->unreadable`.
+arrow::Status ReadFileDeletes(CatalogConnection* catalog, const std::string& table_id,
+                              const std::string& at, const std::string& table_folder,
+                              const std::map<int64_t, std::string>& path_of_file,
+                              DuckLakeTableInfo* info);
 
 /// A data file's path (relative to the table's folder, or absolute) as its key under the
 /// table's folder `table_folder`; an error for one outside it.

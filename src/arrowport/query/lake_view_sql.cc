@@ -1,6 +1,8 @@
 #include "arrowport/query/lake_view_sql.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "arrow/type.h"
 #include "arrowport/common/identifier.h"
@@ -57,6 +59,21 @@ std::string InlinedValueText(const lake::Snapshot& snapshot, const std::string& 
   return hex;
 }
 
+// The text of a DuckLake column's default for rows written before it was added (read by
+// its number, like a partition value).
+arrow::Result<std::string> InitialDefaultSql(const storage::LakeStores& stores,
+                                             const std::string& store,
+                                             const lake::DuckLakeTableInfo& info,
+                                             const std::string& column) {
+  const auto number = stores.ValueNumber(store, info.initial_defaults.at(column));
+  if (!number) {
+    return arrow::Status::Invalid("a value of the lake table is no longer served: read the "
+                                  "table again");
+  }
+  return std::string(storage::kLakeValueFunction) + "(" + QuoteLiteral(store) + ", " +
+         std::to_string(*number) + ")";
+}
+
 // The rows a DuckLake keeps in its catalog (data inlining), each value read by its
 // number like a partition value, cast to its column's type.
 arrow::Result<std::string> InlinedRowsSql(const storage::LakeStores& stores,
@@ -109,10 +126,84 @@ arrow::Result<std::string> InlinedRowsSql(const storage::LakeStores& stores,
       select += (select.empty() ? "" : ", ") + std::string("CAST(") + value + " AS " +
                 lake::DuckDbTypeName(*field->type()) + ") AS " + QuoteIdentifier(field->name());
     }
+    // Columns added after these rows were inlined: their defaults.
+    for (const auto& field : snapshot.schema->fields()) {
+      const auto& info = *snapshot.ducklake;
+      if (!info.initial_defaults.count(field->name()) ||
+          std::find(block.columns.begin(), block.columns.end(), field->name()) !=
+              block.columns.end()) {
+        continue;
+      }
+      ARROW_ASSIGN_OR_RAISE(auto value, InitialDefaultSql(stores, store, info, field->name()));
+      select += ", CAST(" + value + " AS " + lake::DuckDbTypeName(*field->type()) + ") AS " +
+                QuoteIdentifier(field->name());
+    }
     sql += " UNION ALL BY NAME SELECT " + select + " FROM (VALUES " + rows + ") AS inlined(" +
            names + ")";
   }
   return sql;
+}
+
+// A DuckLake's files as DuckDB reads them by field id (its column ids): a column renamed
+// since a file was written keeps its values, a column added since takes its default.
+// `skipped`: columns taken from partition values instead.
+arrow::Result<std::string> FieldIdSchemaSql(const storage::LakeStores& stores,
+                                            const std::string& store,
+                                            const lake::Snapshot& snapshot,
+                                            const std::set<std::string>& skipped) {
+  const auto& info = *snapshot.ducklake;
+  std::string entries;
+  for (const auto& field : snapshot.schema->fields()) {
+    if (skipped.count(field->name())) continue;
+    auto id = info.column_ids.find(field->name());
+    if (id == info.column_ids.end()) {
+      return arrow::Status::Invalid("the DuckLake column '", field->name(), "' has no id");
+    }
+    // Every default is text (the reader casts it): the map's values have one type.
+    std::string default_value = "CAST(NULL AS VARCHAR)";
+    if (info.initial_defaults.count(field->name())) {
+      ARROW_ASSIGN_OR_RAISE(default_value,
+                            InitialDefaultSql(stores, store, info, field->name()));
+    }
+    entries += (entries.empty() ? "" : ", ") + std::to_string(id->second) +
+               ": {name: " + QuoteLiteral(field->name()) + ", type: " +
+               QuoteLiteral(lake::DuckDbTypeName(*field->type())) +
+               ", default_value: " + default_value + "}";
+  }
+  return "MAP {" + entries + "}";
+}
+
+const lake::DuckLakeTableInfo::FileDeletes* DeletesOf(const lake::DuckLakeTableInfo& info,
+                                                       const std::string& path) {
+  auto it = info.deletes.find(path);
+  return it == info.deletes.end() ? nullptr : &it->second;
+}
+
+// The condition leaving out a DuckLake data file's deleted rows (by position in the file:
+// its delete file's and those inlined in the catalog).
+arrow::Result<std::string> NotDeletedSql(const storage::LakeStores& stores,
+                                         const std::string& store,
+                                         const lake::DuckLakeTableInfo::FileDeletes& deletes) {
+  std::string positions;
+  if (!deletes.delete_file.empty()) {
+    const auto number = stores.FileNumber(store, lake::KeyOfPath(deletes.delete_file));
+    if (!number) {
+      return arrow::Status::Invalid("a file of the lake table is no longer served: read "
+                                    "the table again");
+    }
+    positions = "SELECT pos FROM read_parquet(" +
+                QuoteLiteral(storage::LakeStores::PathOf(store, *number)) +
+                ") WHERE pos IS NOT NULL";
+  }
+  if (!deletes.positions.empty()) {
+    std::string list;
+    for (const int64_t position : deletes.positions) {
+      list += (list.empty() ? "" : ", ") + std::to_string(position);
+    }
+    positions += (positions.empty() ? "" : " UNION ALL ") + std::string("SELECT unnest([") +
+                 list + "])";
+  }
+  return " WHERE file_row_number NOT IN (" + positions + ")";
 }
 
 }  // namespace
@@ -125,6 +216,14 @@ void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served) {
     }
   }
   if (snapshot.ducklake) {
+    for (const auto& [path, deletes] : snapshot.ducklake->deletes) {
+      if (!deletes.delete_file.empty()) {
+        served->keys.insert(lake::KeyOfPath(deletes.delete_file));
+      }
+    }
+    for (const auto& [column, value] : snapshot.ducklake->initial_defaults) {
+      served->values.insert(value);
+    }
     for (const auto& block : snapshot.ducklake->inlined) {
       for (const auto& row : block.rows) {
         for (size_t c = 0; c < row.size() && c < block.columns.size(); ++c) {
@@ -155,7 +254,11 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
   std::vector<std::pair<std::string, int>> partition_columns;
   // A DuckLake's files hold its partition columns themselves: taken from its partition
   // values (which let filters skip files) only when every file states them.
-  const bool by_values = !snapshot.ducklake || snapshot.ducklake->partition_values_complete;
+  const lake::DuckLakeTableInfo* ducklake = snapshot.ducklake.get();
+  const bool by_values =
+      !ducklake || (ducklake->partition_values_complete &&
+                    snapshot.metadata.partition_columns.size() <
+                        static_cast<size_t>(snapshot.schema->num_fields()));
   for (const auto& column : by_values ? snapshot.metadata.partition_columns
                                       : std::vector<std::string>{}) {
     const int index = snapshot.schema->GetFieldIndex(column);
@@ -172,8 +275,13 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
     groups[key].push_back(add);
   }
   // Partition columns a file may also hold (some writers keep them) are left out of it.
-  std::string without_partitions = "*";
-  if (!partition_columns.empty()) {
+  std::string without_partitions = "*", reader_options = ", union_by_name = true";
+  if (ducklake) {
+    std::set<std::string> skipped;
+    for (const auto& [column, index] : partition_columns) skipped.insert(column);
+    ARROW_ASSIGN_OR_RAISE(auto schema, FieldIdSchemaSql(stores, store, snapshot, skipped));
+    reader_options = ", schema = " + schema;
+  } else if (!partition_columns.empty()) {
     std::string names;
     for (const auto& [column, index] : partition_columns) {
       names += (names.empty() ? "" : ", ") + QuoteLiteral(column);
@@ -181,6 +289,15 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
     without_partitions = "COLUMNS(lambda c: c NOT IN (" + names + "))";
   }
   for (const auto& [values, group] : groups) {
+    std::string partition_values;
+    for (size_t p = 0; p < partition_columns.size(); ++p) {
+      const auto& [column, index] = partition_columns[p];
+      ARROW_ASSIGN_OR_RAISE(auto value,
+                            PartitionValueSql(stores, store, values[p],
+                                              *snapshot.schema->field(index)->type()));
+      partition_values += ", " + value + " AS " + QuoteIdentifier(column);
+    }
+    // Files with deleted rows are read one by one, by row position; the others together.
     std::string list;
     for (const auto* add : group) {
       const auto number = stores.FileNumber(store, lake::KeyOfPath(add->path));
@@ -188,18 +305,21 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
         return arrow::Status::Invalid("a file of the lake table is no longer served: read "
                                       "the table again");
       }
-      list += (list.empty() ? "" : ", ") +
-              QuoteLiteral(storage::LakeStores::PathOf(store, *number));
+      const std::string path = QuoteLiteral(storage::LakeStores::PathOf(store, *number));
+      const auto* deletes = ducklake ? DeletesOf(*ducklake, add->path) : nullptr;
+      if (!deletes) {
+        list += (list.empty() ? "" : ", ") + path;
+        continue;
+      }
+      ARROW_ASSIGN_OR_RAISE(auto not_deleted, NotDeletedSql(stores, store, *deletes));
+      sql += " UNION ALL BY NAME SELECT * EXCLUDE (file_row_number)" + partition_values +
+             " FROM read_parquet(" + path + reader_options +
+             ", file_row_number = true, hive_partitioning = false)" + not_deleted;
     }
-    sql += " UNION ALL BY NAME SELECT " + without_partitions;
-    for (size_t p = 0; p < partition_columns.size(); ++p) {
-      const auto& [column, index] = partition_columns[p];
-      ARROW_ASSIGN_OR_RAISE(auto value,
-                            PartitionValueSql(stores, store, values[p],
-                                              *snapshot.schema->field(index)->type()));
-      sql += ", " + value + " AS " + QuoteIdentifier(column);
-    }
-    sql += " FROM read_parquet([" + list + "], union_by_name = true, hive_partitioning = false)";
+    if (list.empty()) continue;
+    sql += " UNION ALL BY NAME SELECT " + without_partitions + partition_values +
+           " FROM read_parquet([" + list + "]" + reader_options +
+           ", hive_partitioning = false)";
   }
   if (with_inlined_rows && snapshot.ducklake && !snapshot.ducklake->inlined.empty()) {
     ARROW_ASSIGN_OR_RAISE(auto inlined, InlinedRowsSql(stores, store, snapshot));

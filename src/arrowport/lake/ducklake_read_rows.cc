@@ -1,0 +1,181 @@
+// The rows of a DuckLake table its catalog holds rather than its Parquet files: rows
+// DuckDB inlined (data inlining) and the positions of rows deleted from data files (delete
+// files, inlined deletes), as the specification's "Queries: Reading" applies them.
+
+#include "arrowport/lake/ducklake_sql.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+// ducklake_inlined_data_<table>_<version>: the only names read from the catalog that
+// become SQL text here.
+bool IsInlinedTableName(const std::string& name) {
+  const std::string prefix = "ducklake_inlined_data_";
+  if (name.rfind(prefix, 0) != 0 || name.size() > 128) return false;
+  int underscores = 0;
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] == '_') {
+      ++underscores;
+    } else if (name[i] < '0' || name[i] > '9') {
+      return false;
+    }
+  }
+  return underscores == 1 && name.back() != '_';
+}
+
+std::string QuoteName(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+// PostgreSQL's text form of bytea ("\x4142") -> the bytes.
+std::string FromByteaText(const std::string& text) {
+  if (text.rfind("\\x", 0) != 0) return text;
+  std::string out;
+  auto nibble = [](char c) {
+    return c <= '9' ? c - '0' : (c >= 'a' ? c - 'a' + 10 : c - 'A' + 10);
+  };
+  for (size_t i = 2; i + 1 < text.size(); i += 2) {
+    out += static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1]));
+  }
+  return out;
+}
+
+}  // namespace
+
+arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* info,
+                              const std::string& table_id, const std::string& at) {
+  ARROW_ASSIGN_OR_RAISE(auto tables,
+                        catalog->Query("SELECT table_name, schema_version FROM "
+                                       "ducklake_inlined_data_tables WHERE table_id = ? "
+                                       "ORDER BY schema_version",
+                                       {table_id}));
+  const bool sqlite = std::string(catalog->dialect()) == "sqlite";
+  for (const auto& row : tables) {
+    const std::string name = row[0].value_or("");
+    if (!IsInlinedTableName(name)) {
+      return arrow::Status::Invalid("the DuckLake catalog names an inlined-data table '",
+                                    name.substr(0, 64), "' of an unexpected form");
+    }
+    // Its columns: DuckDB's three (row_id, begin_snapshot, end_snapshot, or with a
+    // _ducklake_ prefix), then the table's, by name.
+    std::vector<CatalogRow> columns;
+    if (sqlite) {
+      ARROW_ASSIGN_OR_RAISE(columns, catalog->Query("SELECT name, type FROM pragma_table_info(?)",
+                                                    {name}));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(columns, catalog->Query(
+                                         "SELECT column_name::text, data_type::text FROM "
+                                         "information_schema.columns WHERE table_name = ? AND "
+                                         "table_schema = current_schema() ORDER BY "
+                                         "ordinal_position",
+                                         {name}));
+    }
+    if (columns.empty()) continue;  // gone (flushed and dropped meanwhile)
+    DuckLakeTableInfo::InlinedRows inlined;
+    inlined.schema_version = ToInt(row[1]).ValueOr(-1);
+    std::vector<bool> bytea;
+    std::string begin = "begin_snapshot", end = "end_snapshot", select;
+    for (const auto& column : columns) {
+      const std::string column_name = column[0].value_or("");
+      if (column_name == "row_id" || column_name == "_ducklake_row_id") continue;
+      if (column_name == "begin_snapshot" || column_name == "_ducklake_begin_snapshot") {
+        begin = column_name;
+        continue;
+      }
+      if (column_name == "end_snapshot" || column_name == "_ducklake_end_snapshot") {
+        end = column_name;
+        continue;
+      }
+      inlined.columns.push_back(column_name);
+      bytea.push_back(!sqlite && column[1].value_or("") == "bytea");
+      select += (select.empty() ? "" : ", ") + QuoteName(column_name);
+    }
+    if (select.empty()) continue;
+    ARROW_ASSIGN_OR_RAISE(
+        inlined.rows,
+        catalog->Query("SELECT " + select + " FROM " + QuoteName(name) + " WHERE ? >= " +
+                           QuoteName(begin) + " AND (" + QuoteName(end) + " IS NULL OR ? < " +
+                           QuoteName(end) + ")",
+                       {at, at}));
+    if (inlined.rows.empty()) continue;
+    for (auto& values : inlined.rows) {
+      for (size_t c = 0; c < values.size() && c < bytea.size(); ++c) {
+        if (bytea[c] && values[c]) values[c] = FromByteaText(*values[c]);
+      }
+    }
+    info->inlined.push_back(std::move(inlined));
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status ReadFileDeletes(CatalogConnection* catalog, const std::string& table_id,
+                              const std::string& at, const std::string& table_folder,
+                              const std::map<int64_t, std::string>& path_of_file,
+                              DuckLakeTableInfo* info) {
+  // Positions become SQL text of reads: more than this should be in delete files.
+  constexpr size_t kMaxInlinedPositions = 200000;
+  ARROW_ASSIGN_OR_RAISE(const int64_t snapshot, ToInt(CatalogValue(at)));
+  auto unreadable = [&](const std::string& why) {
+    if (info->unreadable.empty()) info->unreadable = why;
+  };
+  ARROW_ASSIGN_OR_RAISE(
+      auto files,
+      catalog->Query("SELECT data_file_id, path, path_is_relative, format, partial_max FROM "
+                     "ducklake_delete_file d WHERE table_id = ? AND " + Visible("d"),
+                     {table_id, at, at}));
+  for (const auto& file : files) {
+    ARROW_ASSIGN_OR_RAISE(const int64_t data_file, ToInt(file[0]));
+    auto data = path_of_file.find(data_file);
+    if (data == path_of_file.end()) continue;  // of a file no longer live
+    if (file[3].value_or("parquet") != "parquet") {
+      unreadable("rows of it were deleted in " + file[3].value_or("") +
+                 " delete files, which Arrowport does not read");
+      continue;
+    }
+    // A partial delete file holds deletes of several snapshots, each row marked with its
+    // own: all of them apply from its newest on.
+    if (file[4] && ToInt(file[4]).ValueOr(INT64_MAX) > snapshot) {
+      unreadable("its deletes are read at a snapshot older than their delete file's");
+      continue;
+    }
+    auto key = DataFileKey(file[1].value_or(""), IsTrue(file[2]), table_folder);
+    if (!key.ok()) {
+      unreadable(key.status().message());
+      continue;
+    }
+    info->deletes[data->second].delete_file = PathOfKey(*key);
+  }
+  const std::string inlined = "ducklake_inlined_delete_" + table_id;
+  ARROW_ASSIGN_OR_RAISE(const bool exists, TableExists(catalog, inlined));
+  if (exists) {
+    ARROW_ASSIGN_OR_RAISE(auto rows,
+                          catalog->Query("SELECT file_id, row_id FROM " + inlined +
+                                         " WHERE begin_snapshot <= ?", {at}));
+    size_t positions = 0;
+    for (const auto& row : rows) {
+      ARROW_ASSIGN_OR_RAISE(const int64_t data_file, ToInt(row[0]));
+      ARROW_ASSIGN_OR_RAISE(const int64_t position, ToInt(row[1]));
+      auto data = path_of_file.find(data_file);
+      if (data == path_of_file.end() || position < 0) continue;
+      if (++positions > kMaxInlinedPositions) {
+        unreadable("it holds over " + std::to_string(kMaxInlinedPositions) +
+                   " deleted rows inlined in its catalog, more than Arrowport reads: flush "
+                   "them (CALL ducklake_flush_inlined_data) to read the table");
+        break;
+      }
+      info->deletes[data->second].positions.push_back(position);
+    }
+  }
+  if (!info->deletes.empty()) {
+    info->deleted_rows = "rows of it were deleted or updated by another writer";
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::lake
