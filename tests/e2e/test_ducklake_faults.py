@@ -641,3 +641,32 @@ def test_two_arrowport_servers_append_to_one_postgres_table(start_server, tmp_pa
             time.sleep(0.2)
         assert seen == want
         alive(server)
+
+
+def test_reads_answer_while_a_commit_waits_for_a_locked_sqlite_catalog(start_server, tmp_path):
+    """Another process holds the SQLite catalog's write lock: a commit waits for it (the
+    busy timeout), and reads of the table meanwhile answer from the catalog at once
+    (they waited behind the commit when both shared one connection); once the lock goes
+    the commit lands."""
+    catalog, data = f"sqlite:{tmp_path / 'catalog.sqlite'}", tmp_path / "data"
+    server = start_lake_server(start_server, tmp_path, {"events": ducklake_stream(
+        catalog, data, refresh_ms=100)})
+    assert http_ingest(server, "events", events(range(10)), request_id="first").status_code == 200
+    locker = sqlite3.connect(str(tmp_path / "catalog.sqlite"), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    replies = []
+    writer = threading.Thread(target=lambda: replies.append(
+        http_ingest(server, "events", events(range(10, 20)), request_id="second")), daemon=True)
+    try:
+        writer.start()
+        time.sleep(1)  # the commit is waiting for the lock
+        assert not replies
+        started = time.monotonic()
+        count = http_query(server, "SELECT count(*) AS n FROM events").to_pylist()
+        assert count == [{"n": 10}] and time.monotonic() - started < 5
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    writer.join(timeout=60)
+    assert replies and replies[0].status_code == 200, replies
+    assert_exactly(catalog, data, range(20))

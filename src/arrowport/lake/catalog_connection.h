@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,39 @@ class CatalogConnection {
 /// Opens `catalog`: "sqlite:PATH" (the file is made when missing) or
 /// "postgres:CONNINFO" (libpq's key=value or URI form). Invalid for any other form.
 arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog);
+
+/// \brief One connection to a catalog shared by the calls of one table, one call at a
+/// time: a call leases it (Take) and holds it, and its lock, until the lease goes. The
+/// connection is made on first use and made again after it broke.
+class CatalogLane {
+ public:
+  explicit CatalogLane(std::string catalog) : catalog_(std::move(catalog)) {}
+
+  class Lease {
+   public:
+    CatalogConnection* operator->() const { return lane_->connection_.get(); }
+    CatalogConnection* get() const { return lane_->connection_.get(); }
+    /// Drops the connection and makes a new one (a connection the server dropped
+    /// while idle), still under the lease.
+    arrow::Status Reconnect();
+
+   private:
+    friend class CatalogLane;
+    Lease(CatalogLane* lane, std::unique_lock<std::mutex> lock)
+        : lane_(lane), lock_(std::move(lock)) {}
+    CatalogLane* lane_;
+    std::unique_lock<std::mutex> lock_;
+  };
+
+  /// Waits for the lane, then leases it with a healthy connection (an error when none
+  /// can be made).
+  arrow::Result<Lease> Take();
+
+ private:
+  const std::string catalog_;
+  std::mutex mutex_;
+  std::unique_ptr<CatalogConnection> connection_;
+};
 
 /// Checks the form of `catalog` without connecting (config validation).
 arrow::Status CheckCatalogForm(const std::string& catalog);

@@ -18,12 +18,9 @@
 namespace arrowport::lake {
 
 arrow::Result<int64_t> DuckLakeLog::CommitAt(int64_t version, const CommitActions& commit) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto connected = Connect();
-  if (!connected.ok()) {
-    return WithErrorKind(connected.status(), ErrorKind::kStoreUnavailable);
-  }
-  CatalogConnection* catalog = *connected;
+  auto lease = writes_.Take();
+  if (!lease.ok()) return WithErrorKind(lease.status(), ErrorKind::kStoreUnavailable);
+  CatalogConnection* catalog = lease->get();
   // Whatever fails before COMMIT is rolled back: nothing landed. An error of COMMIT
   // itself (the connection lost) leaves the outcome to be read back (LakeTable::Resolve).
   auto not_landed = [&](const arrow::Status& st) {
@@ -39,10 +36,9 @@ arrow::Result<int64_t> DuckLakeLog::CommitAt(int64_t version, const CommitAction
   if (!begun.ok() && begun.IsIOError()) {
     // A connection the server dropped meanwhile (a restart, an idle kill): nothing was
     // sent yet, so one new connection is tried.
-    connection_.reset();
-    auto again = Connect();
-    if (!again.ok()) return WithErrorKind(again.status(), ErrorKind::kStoreUnavailable);
-    catalog = *again;
+    auto again = lease->Reconnect();
+    if (!again.ok()) return WithErrorKind(again, ErrorKind::kStoreUnavailable);
+    catalog = lease->get();
     begun = catalog->Begin();
   }
   if (!begun.ok()) return not_landed(begun);

@@ -88,8 +88,8 @@ arrow::Status ExpireSnapshots(CatalogConnection* catalog, const std::string& cut
 
 arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore* store,
                                                         int64_t older_than_ms) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+  CatalogConnection* catalog = lease.get();
   Expired expired;
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
   if (!initialized) return expired;
@@ -135,14 +135,14 @@ arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore
 }
 
 arrow::Result<bool> DuckLakeLog::OnlyArrowportWrites() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+  CatalogConnection* catalog = lease.get();
   return OnlyArrowportCommits(catalog);
 }
 
 arrow::Result<std::vector<std::string>> DuckLakeLog::AllFilePaths() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+  CatalogConnection* catalog = lease.get();
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
   std::vector<std::string> paths;
   if (!initialized) return paths;

@@ -50,16 +50,24 @@ std::shared_ptr<arrow::Schema> WithFieldIds(const arrow::Schema& schema,
   return arrow::schema(std::move(fields));
 }
 
-DuckLakeLog::DuckLakeLog(DuckLakeTableName name) : name_(std::move(name)) {}
-DuckLakeLog::~DuckLakeLog() = default;
-
-arrow::Result<CatalogConnection*> DuckLakeLog::Connect() {
+arrow::Result<CatalogLane::Lease> CatalogLane::Take() {
+  std::unique_lock<std::mutex> lock(mutex_);
   if (connection_ && !connection_->healthy()) connection_.reset();
   if (!connection_) {
-    ARROW_ASSIGN_OR_RAISE(connection_, OpenCatalog(name_.catalog));
+    ARROW_ASSIGN_OR_RAISE(connection_, OpenCatalog(catalog_));
   }
-  return connection_.get();
+  return Lease(this, std::move(lock));
 }
+
+arrow::Status CatalogLane::Lease::Reconnect() {
+  lane_->connection_.reset();
+  ARROW_ASSIGN_OR_RAISE(lane_->connection_, OpenCatalog(lane_->catalog_));
+  return arrow::Status::OK();
+}
+
+DuckLakeLog::DuckLakeLog(DuckLakeTableName name)
+    : name_(std::move(name)), reads_(name_.catalog), writes_(name_.catalog) {}
+DuckLakeLog::~DuckLakeLog() = default;
 
 arrow::Result<bool> DuckLakeLog::Initialized(CatalogConnection* catalog) {
   return TableExists(catalog, "ducklake_snapshot");
@@ -78,8 +86,8 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
 arrow::Status DuckLakeLog::Update(Snapshot* snapshot,
                                   std::vector<std::pair<int64_t, CommitActions>>* applied,
                                   int64_t up_to) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
+  CatalogConnection* catalog = lease.get();
   const int64_t from = snapshot->ducklake ? snapshot->ducklake->catalog_snapshot
                                           : snapshot->version;
   auto st = ReadSnapshot(catalog, up_to, snapshot);
@@ -130,8 +138,8 @@ arrow::Result<bool> DuckLakeLog::HasNewer(int64_t version) {
 }
 
 arrow::Result<int64_t> DuckLakeLog::NewestVersion(int64_t version) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ARROW_ASSIGN_OR_RAISE(CatalogConnection * catalog, Connect());
+  ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
+  CatalogConnection* catalog = lease.get();
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
   if (!initialized) return version;
   ARROW_ASSIGN_OR_RAISE(auto rows, catalog->Query("SELECT max(snapshot_id) FROM ducklake_snapshot"));

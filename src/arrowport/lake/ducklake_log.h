@@ -90,8 +90,8 @@ arrow::Status InitializeDuckLakeCatalog(CatalogConnection* catalog, const std::s
 /// commit is one catalog transaction that adds the next snapshot, after checking that
 /// nothing since the snapshot it was planned on conflicts (the table dropped, altered or
 /// deleted from): otherwise AlreadyExists, and the writer plans again on the newer
-/// snapshot. Appends of other writers do not conflict: the commit lands after them. One
-/// catalog connection, one call at a time (a commit is short).
+/// snapshot. Appends of other writers do not conflict: the commit lands after them. Two
+/// catalog connections: one for reads, one for commits and upkeep.
 class DuckLakeLog final : public TableLog {
  public:
   explicit DuckLakeLog(DuckLakeTableName name);
@@ -137,8 +137,6 @@ class DuckLakeLog final : public TableLog {
   const DuckLakeTableName& name() const { return name_; }
 
  private:
-  // The connection (made, or made again after it broke). The caller holds mutex_.
-  arrow::Result<CatalogConnection*> Connect();
   // Whether the catalog's tables exist yet.
   arrow::Result<bool> Initialized(CatalogConnection* catalog);
   arrow::Status ReadSnapshot(CatalogConnection* catalog, int64_t at, Snapshot* snapshot);
@@ -146,8 +144,10 @@ class DuckLakeLog final : public TableLog {
                                 const CommitActions& commit);
 
   const DuckLakeTableName name_;
-  std::mutex mutex_;
-  std::unique_ptr<CatalogConnection> connection_;
+  // Reads of snapshots on one connection, commits and upkeep on another: a read never
+  // waits behind a commit that waits for a locked SQLite file.
+  CatalogLane reads_;
+  CatalogLane writes_;
 };
 
 }  // namespace arrowport::lake
