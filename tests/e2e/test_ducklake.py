@@ -7,11 +7,13 @@ several writers: test_ducklake_faults.py; kill -9 rounds: test_ducklake_slow.py.
 import itertools
 import json
 import os
+import sqlite3
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow as pa
 import pyarrow.flight as flight
+import pyarrow.fs as pafs
 import pytest
 import requests
 
@@ -405,3 +407,34 @@ def test_duckdb_commits_beside_arrowport_upkeep_never_find_the_catalog_locked(
         con.close()
     assert inserted > 5
     assert duckdb_rows(lake, "SELECT count(*) FROM lk.events") == [(10 + inserted,)]
+
+
+def test_a_lake_whose_data_path_is_on_s3(start_server, tmp_path, minio):
+    """data_path s3://...: the files go to a real S3 server (MinIO) under the table's
+    folder, the catalog names them relative to it, a retry lands once, and Arrowport serves
+    the rows, by partition and by Flight endpoints."""
+    lake = {"catalog": f"sqlite:{tmp_path / 'catalog.sqlite'}",
+            "data_path": minio.url("dl") + "/"}
+    server = start_lake_server(start_server, tmp_path, {"events": ducklake_stream(
+        lake, partition_by=["day"])}, minio=minio)
+    client = flight.connect(server.uri)
+    for start in (0, 100):
+        reply = put_cmd(client, readings(range(start, start + 100)),
+                        {"stream": "events", "request_id": f"s3-{start}"})
+        assert reply[-1]["committed"]
+    again = put_cmd(client, readings(range(0, 100)), {"stream": "events", "request_id": "s3-0"})
+    assert again[-1]["duplicate"]
+    assert arrowport_rows(server, "SELECT count(*), sum(id) FROM events") == [(200, 19900)]
+    assert arrowport_rows(server, "SELECT count(*) FROM events WHERE day = '2024-01-02'") \
+        == [(67,)]
+    info = client.get_flight_info(flight.FlightDescriptor.for_path("events"))
+    assert sum(client.do_get(e.ticket).read_all().num_rows for e in info.endpoints) == 200
+    # The objects, named in the catalog relative to the table's folder.
+    catalog = sqlite3.connect(str(tmp_path / "catalog.sqlite"))
+    paths = [r[0] for r in catalog.execute(
+        "SELECT path FROM ducklake_data_file WHERE end_snapshot IS NULL AND path_is_relative")]
+    catalog.close()
+    fs = minio.filesystem()
+    stored = {info.path for info in fs.get_file_info(
+        pafs.FileSelector("lake/dl/main/events", recursive=True)) if info.is_file}
+    assert paths and all(f"lake/dl/main/events/{p}" in stored for p in paths), (paths, stored)
