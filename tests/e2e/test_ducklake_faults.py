@@ -657,16 +657,54 @@ def test_reads_answer_while_a_commit_waits_for_a_locked_sqlite_catalog(start_ser
     replies = []
     writer = threading.Thread(target=lambda: replies.append(
         http_ingest(server, "events", events(range(10, 20)), request_id="second")), daemon=True)
+    def parquet_files():
+        return len(list(data.rglob("*.parquet")))
+
+    files_before = parquet_files()
     try:
         writer.start()
-        time.sleep(1)  # the commit is waiting for the lock
-        assert not replies
-        started = time.monotonic()
+        # The second request's file is written before its catalog transaction begins.
+        deadline = time.monotonic() + 60
+        while parquet_files() == files_before:
+            assert time.monotonic() < deadline and not replies, replies
+            time.sleep(0.05)
         count = http_query(server, "SELECT count(*) AS n FROM events").to_pylist()
-        assert count == [{"n": 10}] and time.monotonic() - started < 5
+        assert count == [{"n": 10}]
+        # The read answered while the commit still waits: it did not queue behind it.
+        assert not replies, replies
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     writer.join(timeout=60)
     assert replies and replies[0].status_code == 200, replies
     assert_exactly(catalog, data, range(20))
+
+
+def test_deletes_arrowport_cannot_apply_refuse_reads_but_not_appends(start_server, tmp_path):
+    """A delete file in a format Arrowport does not read (Puffin deletion vectors, here
+    registered by hand): reads of the table are refused naming it, never served with the
+    deleted rows back; appends still land (they do not read rows)."""
+    catalog, data = f"sqlite:{tmp_path / 'catalog.sqlite'}", tmp_path / "data"
+    server = start_lake_server(start_server, tmp_path, {"events": ducklake_stream(
+        catalog, data, refresh_ms=100)})
+    assert http_ingest(server, "events", events(range(10)), request_id="a").status_code == 200
+    con = sqlite3.connect(str(tmp_path / "catalog.sqlite"), isolation_level=None)
+    try:
+        file_id, table_id, snapshot = con.execute(
+            "SELECT data_file_id, table_id, begin_snapshot FROM ducklake_data_file").fetchone()
+        con.execute("INSERT INTO ducklake_delete_file (delete_file_id, table_id, begin_snapshot, "
+                    "data_file_id, path, path_is_relative, format, delete_count, "
+                    "file_size_bytes, footer_size) VALUES (999, ?, ?, ?, 'd.puffin', 1, "
+                    "'puffin', 1, 10, 10)", (table_id, snapshot, file_id))
+    finally:
+        con.close()
+    assert http_ingest(server, "events", events(range(10, 20)), request_id="b").status_code == 200
+    r = requests.post(f"{server.http}/query", json={"sql": "SELECT count(*) FROM events"},
+                      timeout=60)
+    assert r.status_code != 200 and "puffin" in r.text, r.text
+    con = sqlite3.connect(str(tmp_path / "catalog.sqlite"))
+    try:
+        assert con.execute("SELECT sum(record_count) FROM ducklake_data_file").fetchone() == (20,)
+    finally:
+        con.close()
+    alive(server)

@@ -37,6 +37,9 @@ class CatalogConnection {
   /// IMMEDIATE, waiting up to the busy timeout); PostgreSQL's unique keys serialise
   /// the writers of one snapshot id.
   virtual arrow::Status Begin() = 0;
+  /// A read-only transaction: its statements see one state of the catalog (another
+  /// writer's commit lands before or after all of them). Ended by Commit or Rollback.
+  virtual arrow::Status BeginRead() = 0;
   /// Commits. An error here leaves the outcome unknown when the connection broke.
   virtual arrow::Status Commit() = 0;
   /// Rolls back what Begin started (nothing when none is open); never fails.
@@ -61,9 +64,10 @@ class CatalogLane {
  public:
   explicit CatalogLane(std::string catalog) : catalog_(std::move(catalog)) {}
 
+  /// The lane's connection, owned by one call for as long as the lease lives (the lane
+  /// is locked meanwhile); movable, not copyable.
   class Lease {
    public:
-    CatalogConnection* operator->() const { return lane_->connection_.get(); }
     CatalogConnection* get() const { return lane_->connection_.get(); }
     /// Drops the connection and makes a new one (a connection the server dropped
     /// while idle), still under the lease.

@@ -63,6 +63,12 @@ class PostgresCatalog final : public CatalogConnection {
     open_ = true;
     return arrow::Status::OK();
   }
+  arrow::Status BeginRead() override {
+    ARROW_RETURN_NOT_OK(
+        Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, nullptr, nullptr));
+    open_ = true;
+    return arrow::Status::OK();
+  }
   arrow::Status Commit() override {
     auto st = Run("COMMIT", {}, nullptr, nullptr);
     open_ = false;
@@ -215,6 +221,21 @@ arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string&
   ARROW_RETURN_NOT_OK(CheckCatalogForm(catalog));
   if (catalog.rfind("sqlite:", 0) == 0) return OpenSqliteCatalog(catalog.substr(7));
   return OpenPostgresCatalog(catalog.substr(9));
+}
+
+arrow::Result<CatalogLane::Lease> CatalogLane::Take() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (connection_ && !connection_->healthy()) connection_.reset();
+  if (!connection_) {
+    ARROW_ASSIGN_OR_RAISE(connection_, OpenCatalog(catalog_));
+  }
+  return Lease(this, std::move(lock));
+}
+
+arrow::Status CatalogLane::Lease::Reconnect() {
+  lane_->connection_.reset();
+  ARROW_ASSIGN_OR_RAISE(lane_->connection_, OpenCatalog(lane_->catalog_));
+  return arrow::Status::OK();
 }
 
 }  // namespace arrowport::lake

@@ -40,6 +40,11 @@ class SqliteCatalog final : public CatalogConnection {
     open_ = true;
     return arrow::Status::OK();
   }
+  arrow::Status BeginRead() override {
+    ARROW_RETURN_NOT_OK(Run("BEGIN", {}, nullptr));  // deferred: a shared lock at the first read
+    open_ = true;
+    return arrow::Status::OK();
+  }
   arrow::Status Commit() override {
     auto st = Run("COMMIT", {}, nullptr);
     if (st.ok()) open_ = false;

@@ -129,6 +129,15 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
 }
 
 arrow::Status Snapshot::CheckReadable() const {
+  ARROW_RETURN_NOT_OK(CheckShape());
+  if (ducklake && !ducklake->unreadable_rows.empty()) {
+    return arrow::Status::NotImplemented("the DuckLake table's rows are not read: ",
+                                         ducklake->unreadable_rows);
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Snapshot::CheckShape() const {
   if (ducklake && !ducklake->refused.empty()) {
     return TableRefused("the DuckLake table is refused: ", ducklake->refused);
   }
@@ -177,7 +186,7 @@ arrow::Status Snapshot::CheckReadable() const {
 }
 
 arrow::Status Snapshot::CheckWritable() const {
-  ARROW_RETURN_NOT_OK(CheckReadable());
+  ARROW_RETURN_NOT_OK(CheckShape());
   if (ducklake && !ducklake->unwritable.empty()) {
     return arrow::Status::NotImplemented("Arrowport does not write this DuckLake table: ",
                                          ducklake->unwritable);

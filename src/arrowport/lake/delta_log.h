@@ -129,6 +129,9 @@ struct Snapshot {
   arrow::Status Apply(const CommitActions& commit, int64_t version);
   /// Reading is refused (and why) when the protocol needs reader features we lack.
   arrow::Status CheckReadable() const;
+  /// What reads and writes both need (CheckReadable but for a DuckLake's rows Arrowport
+  /// cannot read, which leave appends alone).
+  arrow::Status CheckShape() const;
   /// Writing is refused (and why) when the protocol or the log needs writer features we
   /// lack (column mapping, deletion vectors, CDF, constraints, generated/identity
   /// columns, actions we do not know).

@@ -33,7 +33,7 @@ arrow::Result<int64_t> DuckLakeLog::CommitAt(int64_t version, const CommitAction
     return WithErrorKind(st, ErrorKind::kTableRefused);
   };
   auto begun = catalog->Begin();
-  if (!begun.ok() && begun.IsIOError()) {
+  if (!begun.ok() && begun.IsIOError() && !catalog->healthy()) {
     // A connection the server dropped meanwhile (a restart, an idle kill): nothing was
     // sent yet, so one new connection is tried.
     auto again = lease->Reconnect();
@@ -47,8 +47,9 @@ arrow::Result<int64_t> DuckLakeLog::CommitAt(int64_t version, const CommitAction
   auto committed = catalog->Commit();
   if (!committed.ok()) {
     catalog->Rollback();
-    if (committed.IsAlreadyExists()) return committed;
-    return committed;  // IOError without a kind: the outcome is read back
+    // Another writer's snapshot id (AlreadyExists), or an IOError without a kind: the
+    // outcome is read back.
+    return committed;
   }
   return *landed;
 }

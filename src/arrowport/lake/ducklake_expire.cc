@@ -88,34 +88,39 @@ arrow::Status ExpireSnapshots(CatalogConnection* catalog, const std::string& cut
 
 arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore* store,
                                                         int64_t older_than_ms) {
-  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
-  CatalogConnection* catalog = lease.get();
   Expired expired;
-  ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
-  if (!initialized) return expired;
-  ARROW_ASSIGN_OR_RAISE(const CatalogSettings settings, ReadSettings(catalog));
-  // Only a catalog Arrowport writes (format 1.0, its data path) is maintained here.
-  if (!settings.writable_version.empty() || settings.data_path != name_.data_path) return expired;
   const std::string cutoff = SnapshotTimeNow(older_than_ms), now = SnapshotTimeNow();
-  // Looked at first, outside a transaction: a write transaction every upkeep round would
-  // lock a SQLite catalog against other writers (DuckDB's commits fail on it) for nothing.
-  ARROW_ASSIGN_OR_RAISE(auto old,
-                        catalog->Query("SELECT count(*) FROM ducklake_snapshot WHERE "
-                                       "snapshot_time < ? AND snapshot_id < (SELECT "
-                                       "max(snapshot_id) FROM ducklake_snapshot)",
-                                       {cutoff}));
-  if (!old.empty() && old[0][0].value_or("0") != "0") {
-    ARROW_RETURN_NOT_OK(ExpireSnapshots(catalog, cutoff, now, &expired));
+  std::vector<CatalogRow> due;
+  {
+    ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+    CatalogConnection* catalog = lease.get();
+    ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
+    if (!initialized) return expired;
+    ARROW_ASSIGN_OR_RAISE(const CatalogSettings settings, ReadSettings(catalog));
+    // Only a catalog Arrowport writes (format 1.0, its data path) is maintained here.
+    if (!settings.writable_version.empty() || settings.data_path != name_.data_path) {
+      return expired;
+    }
+    // Looked at first, outside a transaction: a write transaction every upkeep round
+    // would lock a SQLite catalog against other writers (DuckDB's commits fail on it).
+    ARROW_ASSIGN_OR_RAISE(auto old,
+                          catalog->Query("SELECT count(*) FROM ducklake_snapshot WHERE "
+                                         "snapshot_time < ? AND snapshot_id < (SELECT "
+                                         "max(snapshot_id) FROM ducklake_snapshot)",
+                                         {cutoff}));
+    if (!old.empty() && old[0][0].value_or("0") != "0") {
+      ARROW_RETURN_NOT_OK(ExpireSnapshots(catalog, cutoff, now, &expired));
+    }
+    ARROW_ASSIGN_OR_RAISE(due, catalog->Query("SELECT data_file_id, path FROM "
+                                              "ducklake_files_scheduled_for_deletion WHERE "
+                                              "schedule_start < ? AND path_is_relative = ?",
+                                              {cutoff, BoolParam(catalog, true)}));
   }
-  // This table's scheduled files past the grace period: deleted from the store, then
-  // from the schedule (a crash between leaves a row whose file is gone: deleted again,
-  // harmlessly).
+  // This table's scheduled files past the grace period: deleted from the store without
+  // the catalog's lease (commits go on meanwhile), then from the schedule (a crash
+  // between leaves a row whose file is gone: deleted again, harmlessly).
   const std::string prefix = name_.schema + "/" + name_.table + "/";
-  ARROW_ASSIGN_OR_RAISE(auto due,
-                        catalog->Query("SELECT data_file_id, path FROM "
-                                       "ducklake_files_scheduled_for_deletion WHERE "
-                                       "schedule_start < ? AND path_is_relative = ?",
-                                       {cutoff, BoolParam(catalog, true)}));
+  std::vector<CatalogRow> deleted_files;
   for (const auto& file : due) {
     const std::string path = file[1].value_or("");
     if (path.rfind(prefix, 0) != 0) continue;  // another table's
@@ -126,22 +131,27 @@ arrow::Result<DuckLakeLog::Expired> DuckLakeLog::Expire(objectstore::ObjectStore
     auto deleted = store->Delete(*key);  // gone already: OK
     if (deleted.IsInvalid()) continue;
     ARROW_RETURN_NOT_OK(deleted);
-    ARROW_RETURN_NOT_OK(catalog->Execute("DELETE FROM ducklake_files_scheduled_for_deletion "
-                                         "WHERE data_file_id = ? AND path = ?",
-                                         {file[0], path}).status());
+    deleted_files.push_back(file);
+  }
+  if (deleted_files.empty()) return expired;
+  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+  for (const auto& file : deleted_files) {
+    ARROW_RETURN_NOT_OK(lease.get()->Execute("DELETE FROM ducklake_files_scheduled_for_deletion "
+                                             "WHERE data_file_id = ? AND path = ?",
+                                             {file[0], file[1]}).status());
     ++expired.deleted;
   }
   return expired;
 }
 
 arrow::Result<bool> DuckLakeLog::OnlyArrowportWrites() {
-  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+  ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
   CatalogConnection* catalog = lease.get();
   return OnlyArrowportCommits(catalog);
 }
 
 arrow::Result<std::vector<std::string>> DuckLakeLog::AllFilePaths() {
-  ARROW_ASSIGN_OR_RAISE(auto lease, writes_.Take());
+  ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
   CatalogConnection* catalog = lease.get();
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
   std::vector<std::string> paths;

@@ -50,21 +50,6 @@ std::shared_ptr<arrow::Schema> WithFieldIds(const arrow::Schema& schema,
   return arrow::schema(std::move(fields));
 }
 
-arrow::Result<CatalogLane::Lease> CatalogLane::Take() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (connection_ && !connection_->healthy()) connection_.reset();
-  if (!connection_) {
-    ARROW_ASSIGN_OR_RAISE(connection_, OpenCatalog(catalog_));
-  }
-  return Lease(this, std::move(lock));
-}
-
-arrow::Status CatalogLane::Lease::Reconnect() {
-  lane_->connection_.reset();
-  ARROW_ASSIGN_OR_RAISE(lane_->connection_, OpenCatalog(lane_->catalog_));
-  return arrow::Status::OK();
-}
-
 DuckLakeLog::DuckLakeLog(DuckLakeTableName name)
     : name_(std::move(name)), reads_(name_.catalog), writes_(name_.catalog) {}
 DuckLakeLog::~DuckLakeLog() = default;
@@ -88,6 +73,18 @@ arrow::Status DuckLakeLog::Update(Snapshot* snapshot,
                                   int64_t up_to) {
   ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
   CatalogConnection* catalog = lease.get();
+  // One read transaction: a commit of another writer (DuckDB flushing inlined rows into a
+  // file) between two of the reads below would show its rows twice or not at all.
+  ARROW_RETURN_NOT_OK(catalog->BeginRead());
+  auto st = ReadChanges(catalog, snapshot, applied, up_to);
+  if (st.ok()) st = catalog->Commit();
+  if (!st.ok()) catalog->Rollback();
+  return st;
+}
+
+arrow::Status DuckLakeLog::ReadChanges(CatalogConnection* catalog, Snapshot* snapshot,
+                                       std::vector<std::pair<int64_t, CommitActions>>* applied,
+                                       int64_t up_to) {
   const int64_t from = snapshot->ducklake ? snapshot->ducklake->catalog_snapshot
                                           : snapshot->version;
   auto st = ReadSnapshot(catalog, up_to, snapshot);

@@ -32,9 +32,12 @@ struct DuckLakeTableInfo {
   /// Why Arrowport does not write this table (empty: it does): a partition transform
   /// other than identity, a nested column, a type it does not write.
   std::string unwritable;
-  /// Why Arrowport does not read it (empty: it does): a column type it cannot read,
-  /// files added without field ids, deletes in a format other than Parquet.
+  /// Why Arrowport neither reads nor writes it (empty: it may): a column type it cannot
+  /// read, a file path leaving the table's folder.
   std::string unreadable;
+  /// Why its rows are not read, though appends go on (empty: they are read): files added
+  /// without field ids, deletes it cannot apply (Puffin files, too many inlined).
+  std::string unreadable_rows;
   /// Why upkeep does not merge its files (empty: it may): another writer deleted or
   /// updated rows. Reads leave those rows out; appends go on.
   std::string deleted_rows;
@@ -42,6 +45,9 @@ struct DuckLakeTableInfo {
   /// AddFile::path; empty: none) and the positions inlined in the catalog.
   struct FileDeletes {
     std::string delete_file;
+    /// A partial delete file (deletes of several snapshots, each row marked): only its
+    /// rows of snapshots up to this one apply (-1: all of them).
+    int64_t up_to_snapshot = -1;
     std::vector<int64_t> positions;
   };
   std::map<std::string, FileDeletes> deletes;  ///< by data file path
@@ -140,6 +146,10 @@ class DuckLakeLog final : public TableLog {
   // Whether the catalog's tables exist yet.
   arrow::Result<bool> Initialized(CatalogConnection* catalog);
   arrow::Status ReadSnapshot(CatalogConnection* catalog, int64_t at, Snapshot* snapshot);
+  // Update's reads (in its read transaction).
+  arrow::Status ReadChanges(CatalogConnection* catalog, Snapshot* snapshot,
+                            std::vector<std::pair<int64_t, CommitActions>>* applied,
+                            int64_t up_to);
   arrow::Result<int64_t> Commit(CatalogConnection* catalog, int64_t version,
                                 const CommitActions& commit);
 

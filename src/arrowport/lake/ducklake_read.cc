@@ -218,7 +218,9 @@ class SnapshotReader {
       // A merged file holds rows of several snapshots: all of them are visible from its
       // newest on (older snapshots are not read).
       if (file[7] && ToInt(file[7]).ValueOr(INT64_MAX) > info_->catalog_snapshot) {
-        RefuseRead("a file of it is read at a snapshot older than its rows'");
+        RefuseRead("its file " + file[1].value_or("") + " holds rows of snapshots up to " +
+                   file[7].value_or("") + ", newer than the snapshot read (" + S_ +
+                   "): read it again");
       }
       if (file[8]) {
         RefuseRead("it has files added without field ids (ducklake_add_data_files), which "
@@ -279,7 +281,16 @@ class SnapshotReader {
                           "table_id = ? AND schema_version <= ?",
                           {T_, std::to_string(block.schema_version)}));
       if (began.empty() || !began[0][0]) {
-        RefuseRead("rows inlined under a schema version the catalog no longer describes");
+        // No row for it (a catalog migrated from an older format): the table's columns
+        // as it was created, as DuckDB falls back to.
+        ARROW_ASSIGN_OR_RAISE(began, catalog_->Query("SELECT min(begin_snapshot) FROM "
+                                                     "ducklake_table WHERE table_id = ?",
+                                                     {T_}));
+      }
+      if (began.empty() || !began[0][0]) {
+        RefuseRead("its rows inlined under schema version " +
+                   std::to_string(block.schema_version) + " name columns the catalog no "
+                   "longer describes (CALL ducklake_flush_inlined_data to write them out)");
         continue;
       }
       ARROW_ASSIGN_OR_RAISE(
@@ -300,8 +311,9 @@ class SnapshotReader {
     return arrow::Status::OK();
   }
 
+  // Why its rows are not read (appends go on): the first reason found.
   void RefuseRead(const std::string& why) {
-    if (info_->unreadable.empty()) info_->unreadable = why;
+    if (info_->unreadable_rows.empty()) info_->unreadable_rows = why;
   }
 
   CatalogConnection* const catalog_;

@@ -122,7 +122,7 @@ arrow::Status ReadFileDeletes(CatalogConnection* catalog, const std::string& tab
   constexpr size_t kMaxInlinedPositions = 200000;
   ARROW_ASSIGN_OR_RAISE(const int64_t snapshot, ToInt(CatalogValue(at)));
   auto unreadable = [&](const std::string& why) {
-    if (info->unreadable.empty()) info->unreadable = why;
+    if (info->unreadable_rows.empty()) info->unreadable_rows = why;
   };
   ARROW_ASSIGN_OR_RAISE(
       auto files,
@@ -138,18 +138,20 @@ arrow::Status ReadFileDeletes(CatalogConnection* catalog, const std::string& tab
                  " delete files, which Arrowport does not read");
       continue;
     }
-    // A partial delete file holds deletes of several snapshots, each row marked with its
-    // own: all of them apply from its newest on.
-    if (file[4] && ToInt(file[4]).ValueOr(INT64_MAX) > snapshot) {
-      unreadable("its deletes are read at a snapshot older than their delete file's");
-      continue;
-    }
     auto key = DataFileKey(file[1].value_or(""), IsTrue(file[2]), table_folder);
     if (!key.ok()) {
       unreadable(key.status().message());
       continue;
     }
-    info->deletes[data->second].delete_file = PathOfKey(*key);
+    auto& deletes = info->deletes[data->second];
+    if (!deletes.delete_file.empty()) {
+      unreadable("its data file " + data->second + " has two live delete files");
+      continue;
+    }
+    deletes.delete_file = PathOfKey(*key);
+    // A partial delete file holds deletes of several snapshots, each row marked with its
+    // own: those after the snapshot read do not apply yet.
+    if (file[4] && ToInt(file[4]).ValueOr(INT64_MAX) > snapshot) deletes.up_to_snapshot = snapshot;
   }
   const std::string inlined = "ducklake_inlined_delete_" + table_id;
   ARROW_ASSIGN_OR_RAISE(const bool exists, TableExists(catalog, inlined));

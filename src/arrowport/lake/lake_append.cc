@@ -70,7 +70,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> MergeSchema(const ConformPlan& pla
   if (now.metadata.partition_columns != plan.partition_columns) {
     return RetryableConflict("another writer changed the table's partitioning meanwhile");
   }
-  ARROW_RETURN_NOT_OK(now.CheckReadable());  // a log without metadata has no schema
+  ARROW_RETURN_NOT_OK(now.CheckShape());  // a log without metadata has no schema
   arrow::FieldVector fields = now.schema->fields();
   for (const auto& field : plan.table_schema->fields()) {
     const int index = now.schema->GetFieldIndex(field->name());

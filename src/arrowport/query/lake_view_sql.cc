@@ -13,6 +13,34 @@ namespace arrowport::query {
 
 namespace {
 
+// A value of the lake's metadata (a partition value, a row inlined in a DuckLake catalog,
+// a default) is never SQL text: it is read back by the number `stores` gave it.
+arrow::Result<int64_t> ServedValueNumber(const storage::LakeStores& stores,
+                                         const std::string& store, const std::string& value) {
+  const auto number = stores.ValueNumber(store, value);
+  if (!number) {
+    return arrow::Status::Invalid("a value of the lake table is no longer served: read the "
+                                  "table again");
+  }
+  return *number;
+}
+
+std::string LakeValueSql(const std::string& store, const std::string& number_sql) {
+  return std::string(storage::kLakeValueFunction) + "(" + QuoteLiteral(store) + ", " +
+         number_sql + ")";
+}
+
+// A file of the lake (an AddFile path) as the quoted path DuckDB reads it by.
+arrow::Result<std::string> ServedFileSql(const storage::LakeStores& stores,
+                                         const std::string& store, const std::string& path) {
+  const auto number = stores.FileNumber(store, lake::KeyOfPath(path));
+  if (!number) {
+    return arrow::Status::Invalid("a file of the lake table is no longer served: read the "
+                                  "table again");
+  }
+  return QuoteLiteral(storage::LakeStores::PathOf(store, *number));
+}
+
 // A partition value as a typed SQL expression: the value itself is read by its number.
 arrow::Result<std::string> PartitionValueSql(const storage::LakeStores& stores,
                                              const std::string& store,
@@ -20,13 +48,8 @@ arrow::Result<std::string> PartitionValueSql(const storage::LakeStores& stores,
                                              const arrow::DataType& type) {
   const std::string type_name = lake::DuckDbTypeName(type);
   if (!value) return "CAST(NULL AS " + type_name + ")";
-  const auto number = stores.ValueNumber(store, *value);
-  if (!number) {
-    return arrow::Status::Invalid("a partition value of the lake table is no longer "
-                                  "served: read the table again");
-  }
-  const std::string text = std::string(storage::kLakeValueFunction) + "(" +
-                           QuoteLiteral(store) + ", " + std::to_string(*number) + ")";
+  ARROW_ASSIGN_OR_RAISE(const int64_t number, ServedValueNumber(stores, store, *value));
+  const std::string text = LakeValueSql(store, std::to_string(number));
   if (type.id() == arrow::Type::TIMESTAMP &&
       !static_cast<const arrow::TimestampType&>(type).timezone().empty()) {
     // An instant: with its zone ("...Z") as we write it; zone-less text (other writers)
@@ -65,13 +88,9 @@ arrow::Result<std::string> InitialDefaultSql(const storage::LakeStores& stores,
                                              const std::string& store,
                                              const lake::DuckLakeTableInfo& info,
                                              const std::string& column) {
-  const auto number = stores.ValueNumber(store, info.initial_defaults.at(column));
-  if (!number) {
-    return arrow::Status::Invalid("a value of the lake table is no longer served: read the "
-                                  "table again");
-  }
-  return std::string(storage::kLakeValueFunction) + "(" + QuoteLiteral(store) + ", " +
-         std::to_string(*number) + ")";
+  ARROW_ASSIGN_OR_RAISE(const int64_t number,
+                        ServedValueNumber(stores, store, info.initial_defaults.at(column)));
+  return LakeValueSql(store, std::to_string(number));
 }
 
 // The rows a DuckLake keeps in its catalog (data inlining), each value read by its
@@ -103,13 +122,11 @@ arrow::Result<std::string> InlinedRowsSql(const storage::LakeStores& stores,
       for (const auto& [c, index] : columns) {
         std::string cell = "NULL";
         if (c < row.size() && row[c]) {
-          const auto number = stores.ValueNumber(
-              store, InlinedValueText(snapshot, block.columns[c], *row[c]));
-          if (!number) {
-            return arrow::Status::Invalid("a value of the lake table is no longer served: "
-                                          "read the table again");
-          }
-          cell = std::to_string(*number);
+          ARROW_ASSIGN_OR_RAISE(
+              const int64_t number,
+              ServedValueNumber(stores, store,
+                                InlinedValueText(snapshot, block.columns[c], *row[c])));
+          cell = std::to_string(number);
         }
         tuple += (tuple.empty() ? "" : ", ") + cell;
       }
@@ -120,8 +137,7 @@ arrow::Result<std::string> InlinedRowsSql(const storage::LakeStores& stores,
       const auto& [c, index] = columns[k];
       const auto& field = snapshot.schema->field(index);
       names += (names.empty() ? "" : ", ") + std::string("v") + std::to_string(k);
-      std::string value = std::string(storage::kLakeValueFunction) + "(" + QuoteLiteral(store) +
-                          ", CAST(v" + std::to_string(k) + " AS BIGINT))";
+      std::string value = LakeValueSql(store, "CAST(v" + std::to_string(k) + " AS BIGINT)");
       if (IsBlobColumn(snapshot, field->name())) value = "unhex(" + value + ")";
       select += (select.empty() ? "" : ", ") + std::string("CAST(") + value + " AS " +
                 lake::DuckDbTypeName(*field->type()) + ") AS " + QuoteIdentifier(field->name());
@@ -186,14 +202,12 @@ arrow::Result<std::string> NotDeletedSql(const storage::LakeStores& stores,
                                          const lake::DuckLakeTableInfo::FileDeletes& deletes) {
   std::string positions;
   if (!deletes.delete_file.empty()) {
-    const auto number = stores.FileNumber(store, lake::KeyOfPath(deletes.delete_file));
-    if (!number) {
-      return arrow::Status::Invalid("a file of the lake table is no longer served: read "
-                                    "the table again");
+    ARROW_ASSIGN_OR_RAISE(auto path, ServedFileSql(stores, store, deletes.delete_file));
+    positions = "SELECT pos FROM read_parquet(" + path + ") WHERE pos IS NOT NULL";
+    if (deletes.up_to_snapshot >= 0) {
+      positions += " AND _ducklake_internal_snapshot_id <= " +
+                   std::to_string(deletes.up_to_snapshot);
     }
-    positions = "SELECT pos FROM read_parquet(" +
-                QuoteLiteral(storage::LakeStores::PathOf(store, *number)) +
-                ") WHERE pos IS NOT NULL";
   }
   if (!deletes.positions.empty()) {
     std::string list;
@@ -204,6 +218,55 @@ arrow::Result<std::string> NotDeletedSql(const storage::LakeStores& stores,
                  list + "])";
   }
   return " WHERE file_row_number NOT IN (" + positions + ")";
+}
+
+// How a lake's files are read: the select list (a Delta file's partition columns left
+// out) and read_parquet's options (a DuckLake's field-id schema).
+struct FileReading {
+  std::string without_partitions = "*";
+  std::string reader_options = ", union_by_name = true";
+};
+
+// The SQL reading one group of files with the same partition `values`: files with
+// deleted rows one by one, by row position; the others together.
+arrow::Result<std::string> GroupSql(
+    const storage::LakeStores& stores, const std::string& store, const lake::Snapshot& snapshot,
+    const std::vector<std::pair<std::string, int>>& partition_columns, const FileReading& how,
+    const std::vector<std::optional<std::string>>& values,
+    const std::vector<const lake::AddFile*>& group) {
+  std::string sql;
+  std::string partition_values;
+  for (size_t p = 0; p < partition_columns.size(); ++p) {
+    const auto& [column, index] = partition_columns[p];
+    ARROW_ASSIGN_OR_RAISE(auto value,
+                          PartitionValueSql(stores, store, values[p],
+                                            *snapshot.schema->field(index)->type()));
+    partition_values += ", " + value + " AS " + QuoteIdentifier(column);
+  }
+  // Files with deleted rows are read one by one, by row position; the others together.
+  std::string list;
+  for (const auto* add : group) {
+    ARROW_ASSIGN_OR_RAISE(const std::string path, ServedFileSql(stores, store, add->path));
+    const auto* deletes = snapshot.ducklake ? DeletesOf(*snapshot.ducklake, add->path) : nullptr;
+    if (!deletes) {
+      list += (list.empty() ? "" : ", ") + path;
+      continue;
+    }
+    if (snapshot.schema->GetFieldIndex("file_row_number") >= 0) {
+      return arrow::Status::NotImplemented(
+          "the DuckLake table has a column named file_row_number, the name its deleted "
+          "rows are found by: rows deleted from it are not read");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto not_deleted, NotDeletedSql(stores, store, *deletes));
+    sql += " UNION ALL BY NAME SELECT * EXCLUDE (file_row_number)" + partition_values +
+           " FROM read_parquet(" + path + how.reader_options +
+           ", file_row_number = true, hive_partitioning = false)" + not_deleted;
+  }
+  if (list.empty()) return sql;
+  sql += " UNION ALL BY NAME SELECT " + how.without_partitions + partition_values +
+         " FROM read_parquet([" + list + "]" + how.reader_options +
+         ", hive_partitioning = false)";
+  return sql;
 }
 
 }  // namespace
@@ -275,51 +338,23 @@ arrow::Result<std::string> LakeSelectSql(const storage::LakeStores& stores,
     groups[key].push_back(add);
   }
   // Partition columns a file may also hold (some writers keep them) are left out of it.
-  std::string without_partitions = "*", reader_options = ", union_by_name = true";
+  FileReading how;
   if (ducklake) {
     std::set<std::string> skipped;
     for (const auto& [column, index] : partition_columns) skipped.insert(column);
     ARROW_ASSIGN_OR_RAISE(auto schema, FieldIdSchemaSql(stores, store, snapshot, skipped));
-    reader_options = ", schema = " + schema;
+    how.reader_options = ", schema = " + schema;
   } else if (!partition_columns.empty()) {
     std::string names;
     for (const auto& [column, index] : partition_columns) {
       names += (names.empty() ? "" : ", ") + QuoteLiteral(column);
     }
-    without_partitions = "COLUMNS(lambda c: c NOT IN (" + names + "))";
+    how.without_partitions = "COLUMNS(lambda c: c NOT IN (" + names + "))";
   }
   for (const auto& [values, group] : groups) {
-    std::string partition_values;
-    for (size_t p = 0; p < partition_columns.size(); ++p) {
-      const auto& [column, index] = partition_columns[p];
-      ARROW_ASSIGN_OR_RAISE(auto value,
-                            PartitionValueSql(stores, store, values[p],
-                                              *snapshot.schema->field(index)->type()));
-      partition_values += ", " + value + " AS " + QuoteIdentifier(column);
-    }
-    // Files with deleted rows are read one by one, by row position; the others together.
-    std::string list;
-    for (const auto* add : group) {
-      const auto number = stores.FileNumber(store, lake::KeyOfPath(add->path));
-      if (!number) {
-        return arrow::Status::Invalid("a file of the lake table is no longer served: read "
-                                      "the table again");
-      }
-      const std::string path = QuoteLiteral(storage::LakeStores::PathOf(store, *number));
-      const auto* deletes = ducklake ? DeletesOf(*ducklake, add->path) : nullptr;
-      if (!deletes) {
-        list += (list.empty() ? "" : ", ") + path;
-        continue;
-      }
-      ARROW_ASSIGN_OR_RAISE(auto not_deleted, NotDeletedSql(stores, store, *deletes));
-      sql += " UNION ALL BY NAME SELECT * EXCLUDE (file_row_number)" + partition_values +
-             " FROM read_parquet(" + path + reader_options +
-             ", file_row_number = true, hive_partitioning = false)" + not_deleted;
-    }
-    if (list.empty()) continue;
-    sql += " UNION ALL BY NAME SELECT " + without_partitions + partition_values +
-           " FROM read_parquet([" + list + "]" + reader_options +
-           ", hive_partitioning = false)";
+    ARROW_ASSIGN_OR_RAISE(auto group_sql, GroupSql(stores, store, snapshot, partition_columns,
+                                                   how, values, group));
+    sql += group_sql;
   }
   if (with_inlined_rows && snapshot.ducklake && !snapshot.ducklake->inlined.empty()) {
     ARROW_ASSIGN_OR_RAISE(auto inlined, InlinedRowsSql(stores, store, snapshot));
