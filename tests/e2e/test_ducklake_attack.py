@@ -338,3 +338,168 @@ def test_added_column_defaults_of_every_kind(start_server, tmp_path, lake, colum
         con.close()
     server = serve(start_server, tmp_path, lake)
     assert_served_as_duckdb(server, lake, refusal_ok=True)
+
+
+# --- A forged catalog ---------------------------------------------------------------
+
+
+def duckdb_text_or_error(lake, table="events"):
+    try:
+        return duckdb_text(lake, table), None
+    except Exception as e:  # noqa: BLE001 - DuckDB's refusal is the reference
+        return None, str(e)
+
+
+def assert_served_as_duckdb_or_refused(server, lake, timeout=20):
+    """DuckDB reads the forged table: Arrowport serves the same rows or refuses clearly.
+    DuckDB refuses it: Arrowport must not serve rows either."""
+    expected, duck_error = duckdb_text_or_error(lake)
+    if duck_error is None:
+        return assert_served_as_duckdb(server, lake, refusal_ok=True, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows, error = arrowport_answer(server, as_text("events"))
+        assert rows is None, (f"DuckDB refuses the table ({duck_error[:300]}) but Arrowport "
+                              f"serves {len(rows)} rows: {rows[:5]}")
+        time.sleep(0.5)
+    assert server.proc.poll() is None, "server died:\n" + server.stderr()[-3000:]
+    return error
+
+
+def forged(lake, *statements):
+    path = lake["catalog"].partition(":")[2]
+    db = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
+
+
+def table_with_a_delete_file(lake, extra_column=""):
+    con = duck(lake)
+    try:
+        con.execute(f"CREATE TABLE lk.events (id BIGINT, v VARCHAR{extra_column})")
+        con.execute("INSERT INTO lk.events SELECT i, 'a' || i" +
+                    (", i" if extra_column else "") + " FROM range(100) r(i)")
+        con.execute("DELETE FROM lk.events WHERE id < 30")  # a delete file
+        con.execute("DELETE FROM lk.events WHERE id = 50")  # inlined
+        table_id = con.execute("SELECT table_id FROM __ducklake_metadata_lk.ducklake_table "
+                               "WHERE table_name = 'events'").fetchone()[0]
+        data = con.execute("SELECT path FROM __ducklake_metadata_lk.ducklake_data_file"
+                           ).fetchone()[0]
+    finally:
+        con.close()
+    return table_id, data
+
+
+@pytest.mark.parametrize("path", ["../../../../../../etc/passwd", "../events/x.parquet",
+                                  "/etc/passwd", "", "sub/../../x.parquet"])
+def test_forged_delete_file_path_leaving_the_table_folder_is_refused(start_server, tmp_path,
+                                                                      lake, path):
+    table_with_a_delete_file(lake)
+    forged(lake, f"UPDATE ducklake_delete_file SET path = '{path}', path_is_relative = "
+                 f"{0 if path.startswith('/') else 1}")
+    server = serve(start_server, tmp_path, lake)
+    error = assert_served_as_duckdb_or_refused(server, lake)
+    assert error is not None
+
+
+def test_forged_delete_file_naming_a_data_file_with_a_pos_column(start_server, tmp_path, lake):
+    """The delete file a data file (which has a column `pos` 0..99): not a delete file."""
+    table_id, data = table_with_a_delete_file(lake, extra_column=", pos BIGINT")
+    forged(lake, f"UPDATE ducklake_delete_file SET path = '{data}'")
+    server = serve(start_server, tmp_path, lake)
+    assert_served_as_duckdb_or_refused(server, lake)
+
+
+@pytest.mark.parametrize("position", ["4611686018427387904", "-1", "NULL", "99", "100",
+                                      "'abc'", "1.5"])
+def test_forged_inlined_delete_positions(start_server, tmp_path, lake, position):
+    table_id, _ = table_with_a_delete_file(lake)
+    forged(lake, f"INSERT INTO ducklake_inlined_delete_{table_id} VALUES (0, {position}, 1)")
+    server = serve(start_server, tmp_path, lake)
+    assert_served_as_duckdb_or_refused(server, lake)
+
+
+def test_forged_inlined_delete_of_a_file_of_another_table(start_server, tmp_path, lake):
+    table_id, _ = table_with_a_delete_file(lake)
+    con = duck(lake)
+    try:
+        con.execute("CREATE TABLE lk.other (id BIGINT)")
+        con.execute("INSERT INTO lk.other SELECT i FROM range(100) r(i)")
+        other = con.execute("SELECT data_file_id FROM __ducklake_metadata_lk.ducklake_data_file "
+                            "d JOIN __ducklake_metadata_lk.ducklake_table t USING (table_id) "
+                            "WHERE t.table_name = 'other'").fetchone()[0]
+    finally:
+        con.close()
+    forged(lake, f"INSERT INTO ducklake_inlined_delete_{table_id} VALUES ({other}, 60, 1)",
+           f"UPDATE ducklake_delete_file SET data_file_id = {other}")
+    server = serve(start_server, tmp_path, lake)
+    assert_served_as_duckdb_or_refused(server, lake)
+
+
+@pytest.mark.parametrize("default", ["x''); DROP TABLE ducklake_snapshot; --",
+                                     "' || (SELECT 1) || '", "\\x00", "abc"])
+def test_forged_initial_default_text(start_server, tmp_path, lake, default):
+    con = duck(lake)
+    try:
+        con.execute("CREATE TABLE lk.events (id BIGINT)")
+        con.execute("INSERT INTO lk.events SELECT i FROM range(10) r(i)")
+        con.execute("ALTER TABLE lk.events ADD COLUMN s VARCHAR DEFAULT 'd'")
+        con.execute("ALTER TABLE lk.events ADD COLUMN n INTEGER DEFAULT 3")
+    finally:
+        con.close()
+    text = default.replace("'", "''")
+    forged(lake, f"UPDATE ducklake_column SET initial_default = '{text}' WHERE column_name "
+                 "IN ('s', 'n')")
+    server = serve(start_server, tmp_path, lake)
+    assert_served_as_duckdb_or_refused(server, lake)
+    assert duckdb_text_or_error(lake)[1] or True
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    con.close()  # the catalog survived
+
+
+@pytest.mark.parametrize("name", ['ducklake_inlined_data_1_1"; DROP TABLE ducklake_snapshot; --',
+                                  "ducklake_inlined_data_2_1", "ducklake_snapshot"])
+def test_forged_inlined_table_name(start_server, tmp_path, lake, name):
+    con = duck(lake)
+    try:
+        con.execute("CREATE TABLE lk.events (id BIGINT)")
+        con.execute("INSERT INTO lk.events VALUES (1), (2)")
+        con.execute("CREATE TABLE lk.other (id BIGINT)")
+        con.execute("INSERT INTO lk.other VALUES (66), (67)")
+    finally:
+        con.close()
+    text = name.replace("'", "''")
+    forged(lake, f"UPDATE ducklake_inlined_data_tables SET table_name = '{text}' "
+                 "WHERE table_id = 1")
+    server = serve(start_server, tmp_path, lake)
+    assert_served_as_duckdb_or_refused(server, lake)
+
+
+def test_massive_inlined_deletes_are_read_or_refused_clearly(start_server, tmp_path, lake):
+    con = duck(lake)
+    try:
+        con.execute("CREATE TABLE lk.events (id BIGINT)")
+        con.execute("INSERT INTO lk.events SELECT i FROM range(300000) r(i)")
+        table_id = con.execute("SELECT table_id FROM __ducklake_metadata_lk.ducklake_table"
+                               ).fetchone()[0]
+        files = con.execute("SELECT data_file_id, record_count FROM "
+                            "__ducklake_metadata_lk.ducklake_data_file").fetchall()
+        con.execute("DELETE FROM lk.events WHERE id = 5")  # makes the inlined delete table
+    finally:
+        con.close()
+    path = lake["catalog"].partition(":")[2]
+    db = sqlite3.connect(path)
+    db.executemany(f"INSERT INTO ducklake_inlined_delete_{table_id} VALUES (?, ?, 1)",
+                   [(f, p) for f, count in files for p in range(0, count, 2)])
+    db.commit()
+    db.close()
+    server = serve(start_server, tmp_path, lake)
+    started = time.monotonic()
+    error = assert_served_as_duckdb(server, lake, refusal_ok=True, timeout=60)
+    assert time.monotonic() - started < 60
+    if error:
+        assert "flush" in error, error
