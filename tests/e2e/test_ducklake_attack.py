@@ -17,6 +17,11 @@ from lake_util import put_cmd, start_lake_server
 _databases = itertools.count()
 
 
+def known_bug(why, strict=True):
+    """A bug on HEAD (e0e490c) this attack found: fails until fixed."""
+    return pytest.mark.xfail(reason="issue 38 attack: " + why, strict=strict)
+
+
 def _make_lake(kind, request, tmp_path):
     data = tmp_path / "lake-data"
     data.mkdir()
@@ -88,6 +93,7 @@ def assert_served_as_duckdb(server, lake, table="events", refusal_ok=False, time
         log = [line for line in server.stderr().splitlines() if "events" in line][-5:]
         assert refusal_ok, f"Arrowport refused what DuckDB reads: {error}\nlog: {log}"
         assert "Internal" not in error and len(error) < 4000, error
+        print("REFUSED:", error[:400])
         return error
     missing = [r for r in expected if r not in rows]
     extra = [r for r in rows if r not in expected]
@@ -291,7 +297,10 @@ def test_table_partitioned_on_every_column_with_deletes(start_server, tmp_path, 
     assert_served_as_duckdb(server, lake)
 
 
-@pytest.mark.parametrize("name", ['we"ird', "it's", "file_row_number", "with space",
+@pytest.mark.parametrize("name", ['we"ird', "it's", pytest.param("file_row_number", marks=known_bug(
+                                      "read_parquet's file_row_number option clashes with the "
+                                      "column: the view is not made, 'Table events does not "
+                                      "exist'")), "with space",
                                   "ünï", "pos", "a.b"])
 def test_odd_column_names_with_deletes_and_defaults(start_server, tmp_path, lake, name):
     quoted = '"' + name.replace('"', '""') + '"'
@@ -312,7 +321,8 @@ def test_odd_column_names_with_deletes_and_defaults(start_server, tmp_path, lake
 @pytest.mark.parametrize("column", [
     "VARCHAR DEFAULT 'it''s \"q\" \\ ok'",
     "VARCHAR DEFAULT ''",
-    "VARCHAR DEFAULT 'NULL'",
+    pytest.param("VARCHAR DEFAULT 'NULL'", marks=known_bug(
+        "initial_default text 'NULL' (the string) is taken for no default: NULL served")),
     "BLOB DEFAULT '\\x00\\xFFab'",
     "DATE DEFAULT '1999-12-31'",
     "TIMESTAMP DEFAULT '2001-02-03 04:05:06.789'",
@@ -406,6 +416,7 @@ def test_forged_delete_file_path_leaving_the_table_folder_is_refused(start_serve
     assert error is not None
 
 
+@known_bug("the delete file's schema (file_path, pos) is not checked: every row left out")
 def test_forged_delete_file_naming_a_data_file_with_a_pos_column(start_server, tmp_path, lake):
     """The delete file a data file (which has a column `pos` 0..99): not a delete file."""
     table_id, data = table_with_a_delete_file(lake, extra_column=", pos BIGINT")
@@ -414,7 +425,8 @@ def test_forged_delete_file_naming_a_data_file_with_a_pos_column(start_server, t
     assert_served_as_duckdb_or_refused(server, lake)
 
 
-@pytest.mark.parametrize("position", ["4611686018427387904", "-1", "NULL", "99", "100",
+@pytest.mark.parametrize("position", ["4611686018427387904", pytest.param("-1", marks=known_bug(
+    "a negative inlined position is skipped; DuckDB refuses the table")), "NULL", "99", "100",
                                       "'abc'", "1.5"])
 def test_forged_inlined_delete_positions(start_server, tmp_path, lake, position):
     table_id, _ = table_with_a_delete_file(lake)
@@ -462,7 +474,10 @@ def test_forged_initial_default_text(start_server, tmp_path, lake, default):
 
 
 @pytest.mark.parametrize("name", ['ducklake_inlined_data_1_1"; DROP TABLE ducklake_snapshot; --',
-                                  "ducklake_inlined_data_2_1", "ducklake_snapshot"])
+                                  pytest.param("ducklake_inlined_data_2_1", marks=known_bug(
+                                      "a missing inlined-data table is taken as empty: its "
+                                      "rows are dropped silently; DuckDB refuses")),
+                                  "ducklake_snapshot"])
 def test_forged_inlined_table_name(start_server, tmp_path, lake, name):
     con = duck(lake)
     try:
@@ -514,11 +529,17 @@ def test_massive_inlined_deletes_are_read_or_refused_clearly(start_server, tmp_p
     "CALL ducklake_rewrite_data_files('lk', 'events', delete_threshold => 0.0)",
 ])
 def test_reads_while_duckdb_writes_and_maintains_see_whole_snapshots(start_server, tmp_path,
-                                                                     any_lake, maintenance):
+                                                                     any_lake, maintenance,
+                                                                     request):
     """DuckDB inserts one row per transaction (inlined), deletes one older row of the
     files every other round, and runs its maintenance: every answer Arrowport gives is
     one snapshot's, so its count never goes down and its sum matches a snapshot's."""
     import threading
+    if any_lake["catalog"].startswith("postgres:") and "flush" in maintenance:
+        # Timing-dependent (a flush between two catalog queries of one read): not strict.
+        request.applymarker(known_bug("a snapshot is read in several catalog statements "
+                                      "outside one transaction: a flush between them drops "
+                                      "the inlined rows from the answer", strict=False))
     con = duck(any_lake)
     con.execute("CREATE TABLE lk.events (id BIGINT, v VARCHAR)")
     con.execute("INSERT INTO lk.events SELECT i, 'f' FROM range(1000) r(i)")
@@ -562,4 +583,52 @@ def test_reads_while_duckdb_writes_and_maintains_see_whole_snapshots(start_serve
     # DuckDB's readers read every snapshot: Arrowport's refusals mid-maintenance are not
     # expected either.
     assert not errors, (len(errors), errors[:3])
+    assert_served_as_duckdb(server, any_lake)
+
+
+# --- Columns: nested, renamed across inlined schema versions ------------------------
+
+
+def test_struct_column_with_a_field_added_and_renamed(start_server, tmp_path, lake):
+    con = duck(lake)
+    try:
+        con.execute("CREATE TABLE lk.events (id BIGINT, s STRUCT(a INTEGER, b VARCHAR))")
+        con.execute("INSERT INTO lk.events SELECT i, {'a': i, 'b': 'b' || i} FROM range(50) t(i)")
+        con.execute("INSERT INTO lk.events VALUES (100, {'a': 1, 'b': 'inl'})")
+        con.execute("ALTER TABLE lk.events ADD COLUMN s.c DOUBLE")
+        con.execute("ALTER TABLE lk.events RENAME s.a TO a2")
+        con.execute("INSERT INTO lk.events VALUES (101, {'a2': 2, 'b': 'x', 'c': 1.5})")
+        con.execute("INSERT INTO lk.events SELECT 200 + i, {'a2': i, 'b': 'n', 'c': i} "
+                    "FROM range(50) t(i)")
+        con.execute("DELETE FROM lk.events WHERE id IN (3, 201)")
+    finally:
+        con.close()
+    server = serve(start_server, tmp_path, lake)
+    assert_served_as_duckdb(server, lake, refusal_ok=True)
+
+
+def test_inlined_rows_of_every_schema_version_renamed_dropped_promoted(start_server, tmp_path,
+                                                                       any_lake):
+    con = duck(any_lake)
+    try:
+        con.execute("CREATE TABLE lk.events (id BIGINT, a INTEGER, b VARCHAR, c INTEGER)")
+        con.execute("INSERT INTO lk.events VALUES (1, 10, 'b1', 100)")
+        con.execute("ALTER TABLE lk.events RENAME COLUMN a TO a_renamed")
+        con.execute("INSERT INTO lk.events VALUES (2, 20, 'b2', 200)")
+        con.execute("ALTER TABLE lk.events RENAME COLUMN b TO a")  # the old name of another
+        con.execute("ALTER TABLE lk.events ALTER COLUMN c SET DATA TYPE BIGINT")
+        con.execute("INSERT INTO lk.events VALUES (3, 30, 'b3', 3000000000)")
+        con.execute("ALTER TABLE lk.events DROP COLUMN a_renamed")
+        con.execute("ALTER TABLE lk.events ADD COLUMN a_renamed VARCHAR DEFAULT 'new'")
+        con.execute("INSERT INTO lk.events VALUES (4, 'b4', 4, 'x')")
+        con.execute("INSERT INTO lk.events SELECT 100 + i, 'f', i, 'f' FROM range(30) t(i)")
+        con.execute("UPDATE lk.events SET c = -1 WHERE id IN (2, 105)")
+        con.execute("DELETE FROM lk.events WHERE id = 3")
+    finally:
+        con.close()
+    server = serve(start_server, tmp_path, any_lake)
+    assert_served_as_duckdb(server, any_lake)
+    arrowport_append(server, [9000], a=["ap"], c=pa.array([7], pa.int64()),
+                     a_renamed=["z"])
+    assert ("9000", "ap", "7", "z") in duckdb_text(any_lake)
     assert_served_as_duckdb(server, any_lake)
