@@ -141,7 +141,8 @@ class SnapshotReader {
                               ", which Arrowport does not write";
         }
       }
-      if (column[5] && *column[5] != "NULL") info_->initial_defaults[name] = *column[5];
+      // SQL NULL: no default; the text 'NULL' is a string default.
+      if (column[5]) info_->initial_defaults[name] = *column[5];
       info_->column_ids[name] = id;
       names_by_id_[id] = name;
       fields.push_back(arrow::field(name, *type, !column[3] || IsTrue(column[3])));

@@ -76,7 +76,12 @@ arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* inf
                                          "ordinal_position",
                                          {name}));
     }
-    if (columns.empty()) continue;  // gone (flushed and dropped meanwhile)
+    if (columns.empty()) {
+      // Read in one transaction with its ducklake_inlined_data_tables row: not a table
+      // dropped meanwhile, a catalog that names one it does not have.
+      return arrow::Status::Invalid("the DuckLake catalog names an inlined-data table '",
+                                    name, "' that does not exist");
+    }
     DuckLakeTableInfo::InlinedRows inlined;
     inlined.schema_version = ToInt(row[1]).ValueOr(-1);
     std::vector<bool> bytea;
@@ -164,7 +169,12 @@ arrow::Status ReadFileDeletes(CatalogConnection* catalog, const std::string& tab
       ARROW_ASSIGN_OR_RAISE(const int64_t data_file, ToInt(row[0]));
       ARROW_ASSIGN_OR_RAISE(const int64_t position, ToInt(row[1]));
       auto data = path_of_file.find(data_file);
-      if (data == path_of_file.end() || position < 0) continue;
+      if (data == path_of_file.end()) continue;
+      if (position < 0) {
+        unreadable("its catalog deletes row position " + std::to_string(position) +
+                   " of data file " + data->second + ", which no file has");
+        break;
+      }
       if (++positions > kMaxInlinedPositions) {
         unreadable("it holds over " + std::to_string(kMaxInlinedPositions) +
                    " deleted rows inlined in its catalog, more than Arrowport reads: flush "

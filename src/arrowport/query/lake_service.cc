@@ -206,7 +206,18 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
         "DuckDB library Arrowport was built against (this one is ",
         storage::Database::LibraryVersion(), ")");
   }
-  return ReplaceView(stream, route, table, snapshot, read_store);
+  auto replaced = ReplaceView(stream, route, table, snapshot, read_store);
+  if (replaced.IsNotImplemented()) {
+    // What the view's SQL cannot read (a DuckLake column named like the reader's row
+    // number, more inlined values than it takes): said on every read, as a refusal.
+    auto why = PublishRefusal(stream, route, table,
+                              TableRefused("the ", table->format(), " table at ",
+                                           route.lake.url, " is refused for reading: ",
+                                           replaced.message()));
+    polled();
+    return why;
+  }
+  return replaced;
 }
 
 // Registers the snapshot's files (and those of the snapshots kept) with the store and

@@ -203,7 +203,10 @@ arrow::Result<std::string> NotDeletedSql(const storage::LakeStores& stores,
   std::string positions;
   if (!deletes.delete_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(auto path, ServedFileSql(stores, store, deletes.delete_file));
-    positions = "SELECT pos FROM read_parquet(" + path + ") WHERE pos IS NOT NULL";
+    // file_path named too: a file without it is not a delete file, and the read fails
+    // rather than leave rows out by another file's column.
+    positions = "SELECT pos FROM read_parquet(" + path + ") WHERE pos IS NOT NULL AND "
+                "file_path IS NOT NULL";
     if (deletes.up_to_snapshot >= 0) {
       positions += " AND _ducklake_internal_snapshot_id <= " +
                    std::to_string(deletes.up_to_snapshot);
