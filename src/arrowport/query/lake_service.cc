@@ -131,10 +131,7 @@ arrow::Status LakeService::PublishRefusal(const std::string& stream,
 arrow::Status LakeService::Publish(const std::string& stream, const config::StreamConfig& route,
                                    const std::shared_ptr<lake::LakeTable>& table,
                                    bool read_store) {
-  // Store requests (the log read here, the files' footers the view's DDL reads) run
-  // under no lock of this service but the table's ReplacingLock. A read of the store
-  // counts as a poll (RefreshReferenced) once the view shows it, not before: a query that
-  // comes meanwhile refreshes too, which waits for the replacement under way.
+  // (Store requests run under the table's ReplacingLock only: lake_service.h.)
   const auto polled = [&] {
     if (!read_store) return;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -191,33 +188,23 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
       return arrow::Status::OK();
     }
   }
-  auto readable = snapshot->CheckReadable();
-  if (!readable.ok()) {
-    auto why = PublishRefusal(
-        stream, route, table,
-        TableRefused("the ", table->format(), " table at ", route.lake.url, " is refused for reading: ",
-                     readable.message()));
-    polled();
-    return why;
+  // What Arrowport or the view's SQL cannot read: said on every read, as a refusal.
+  auto published = snapshot->CheckReadable();
+  if (published.ok()) {
+    if (!database_->direct_append_enabled()) {
+      return arrow::Status::NotImplemented(
+          "lake tables are read through DuckDB's C++ file system interface, which needs the "
+          "DuckDB library Arrowport was built against (this one is ",
+          storage::Database::LibraryVersion(), ")");
+    }
+    published = ReplaceView(stream, route, table, snapshot, read_store);
+    if (!published.IsNotImplemented()) return published;
   }
-  if (!database_->direct_append_enabled()) {
-    return arrow::Status::NotImplemented(
-        "lake tables are read through DuckDB's C++ file system interface, which needs the "
-        "DuckDB library Arrowport was built against (this one is ",
-        storage::Database::LibraryVersion(), ")");
-  }
-  auto replaced = ReplaceView(stream, route, table, snapshot, read_store);
-  if (replaced.IsNotImplemented()) {
-    // What the view's SQL cannot read (a DuckLake column named like the reader's row
-    // number, more inlined values than it takes): said on every read, as a refusal.
-    auto why = PublishRefusal(stream, route, table,
-                              TableRefused("the ", table->format(), " table at ",
-                                           route.lake.url, " is refused for reading: ",
-                                           replaced.message()));
-    polled();
-    return why;
-  }
-  return replaced;
+  auto why = PublishRefusal(stream, route, table, TableRefused(
+      "the ", table->format(), " table at ", route.lake.url, " is refused for reading: ",
+      published.message()));
+  polled();
+  return why;
 }
 
 // Registers the snapshot's files (and those of the snapshots kept) with the store and

@@ -98,6 +98,10 @@ class LakeService {
     arrow::Status refusal;  ///< in state kStateRefused
     std::string chased;  ///< the table's state a read last refreshed for (BehindItsTable)
   };
+  // Store requests (the log read here, the files' footers the view's DDL reads) run
+  // under no lock of this service but the table's ReplacingLock. A read of the store
+  // counts as a poll (RefreshReferenced) once the view shows it, not before: a query that
+  // comes meanwhile refreshes too, which waits for the replacement under way.
   arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
   // The view shows less than its table knows, a state not refreshed for yet (the caller
