@@ -41,9 +41,6 @@ struct FilesCommit {
 /// column statistics and partition values, and updates the table's statistics.
 arrow::Status CommitFiles(const CommitActions& commit, FilesCommit* files);
 
-/// `name` with quotes doubled inside quotes: how changes_made names schemas and tables.
-std::string QuotedName(const std::string& name);
-
 /// The entries of a changes_made list ("kind:value", split on commas outside quotes).
 std::vector<std::pair<std::string, std::string>> ParseChanges(const std::string& text);
 

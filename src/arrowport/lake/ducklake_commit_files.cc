@@ -56,15 +56,6 @@ bool IsFloat(const arrow::DataType& type) {
 
 }  // namespace
 
-std::string QuotedName(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
-}
-
 std::vector<std::pair<std::string, std::string>> ParseChanges(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> out;
   std::string current;

@@ -38,9 +38,6 @@ struct DuckLakeTableInfo {
   /// Why its rows are not read, though appends go on (empty: they are read): files added
   /// without field ids, deletes it cannot apply (Puffin files, too many inlined).
   std::string unreadable_rows;
-  /// Why upkeep does not merge its files (empty: it may): another writer deleted or
-  /// updated rows. Reads leave those rows out; appends go on.
-  std::string deleted_rows;
   /// The rows deleted from one live data file: its delete file (a path like
   /// AddFile::path; empty: none) and the positions inlined in the catalog.
   struct FileDeletes {
@@ -50,7 +47,9 @@ struct DuckLakeTableInfo {
     int64_t up_to_snapshot = -1;
     std::vector<int64_t> positions;
   };
-  std::map<std::string, FileDeletes> deletes;  ///< by data file path
+  /// By data file path: rows another writer deleted or updated. Reads leave them out;
+  /// upkeep merges no file of a table that has any (a merged file would bring them back).
+  std::map<std::string, FileDeletes> deletes;
   /// A column added after files were written: its value in those files (text, as the
   /// catalog's initial_default holds it), by column name.
   std::map<std::string, std::string> initial_defaults;

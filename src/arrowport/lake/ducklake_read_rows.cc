@@ -24,15 +24,6 @@ bool IsInlinedTableName(const std::string& name) {
   return underscores == 1 && name.back() != '_';
 }
 
-std::string QuoteName(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
-}
-
 // PostgreSQL's text form of bytea ("\x4142") -> the bytes.
 std::string FromByteaText(const std::string& text) {
   if (text.rfind("\\x", 0) != 0) return text;
@@ -99,14 +90,14 @@ arrow::Status ReadInlinedRows(CatalogConnection* catalog, DuckLakeTableInfo* inf
       }
       inlined.columns.push_back(column_name);
       bytea.push_back(!sqlite && column[1].value_or("") == "bytea");
-      select += (select.empty() ? "" : ", ") + QuoteName(column_name);
+      select += (select.empty() ? "" : ", ") + QuotedName(column_name);
     }
     if (select.empty()) continue;
     ARROW_ASSIGN_OR_RAISE(
         inlined.rows,
-        catalog->Query("SELECT " + select + " FROM " + QuoteName(name) + " WHERE ? >= " +
-                           QuoteName(begin) + " AND (" + QuoteName(end) + " IS NULL OR ? < " +
-                           QuoteName(end) + ")",
+        catalog->Query("SELECT " + select + " FROM " + QuotedName(name) + " WHERE ? >= " +
+                           QuotedName(begin) + " AND (" + QuotedName(end) + " IS NULL OR ? < " +
+                           QuotedName(end) + ")",
                        {at, at}));
     if (inlined.rows.empty()) continue;
     for (auto& values : inlined.rows) {
@@ -183,9 +174,6 @@ arrow::Status ReadFileDeletes(CatalogConnection* catalog, const std::string& tab
       }
       info->deletes[data->second].positions.push_back(position);
     }
-  }
-  if (!info->deletes.empty()) {
-    info->deleted_rows = "rows of it were deleted or updated by another writer";
   }
   return arrow::Status::OK();
 }

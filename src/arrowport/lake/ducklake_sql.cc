@@ -9,6 +9,15 @@
 
 namespace arrowport::lake {
 
+std::string QuotedName(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
 bool IsTrue(const CatalogValue& value) {
   if (!value) return false;
   return *value == "1" || *value == "t" || *value == "true" || *value == "TRUE";

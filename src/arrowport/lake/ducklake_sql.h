@@ -14,6 +14,9 @@
 
 namespace arrowport::lake {
 
+/// `name` in double quotes, quotes inside doubled: a catalog identifier in SQL text, and
+/// how changes_made names schemas and tables.
+std::string QuotedName(const std::string& name);
 /// A catalog boolean (SQLite 0/1, PostgreSQL t/f).
 bool IsTrue(const CatalogValue& value);
 /// A catalog integer; an error for NULL or text that is not one.

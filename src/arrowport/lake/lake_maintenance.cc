@@ -257,7 +257,7 @@ arrow::Result<UpkeepResult> Compact(LakeTable* table) {
   const DuckLakeTableInfo* ducklake = snapshot->ducklake.get();
   if (ducklake && ((!snapshot->metadata.partition_columns.empty() &&
                     !ducklake->partition_values_complete) ||
-                   !ducklake->deleted_rows.empty())) {
+                   !ducklake->deletes.empty())) {
     // Files of other partitionings (which to merge is not known), or rows another
     // writer deleted (a merged file would bring them back).
     return result;
