@@ -429,6 +429,17 @@ def test_cli_client_logs_in_from_the_environment(auth_server):
     refused = subprocess.run([ARROWPORT, "tables", "--server", auth_server.uri], env=anonymous,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "authentication required" in refused.stderr
+    # The SQL shell signs in the same way, and its statements run as that user.
+    shell = [ARROWPORT, "sql", "--server", auth_server.uri, "--mode", "csv", "-c"]
+    ok = subprocess.run(shell + ["SELECT count(*) AS n FROM people"], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and ok.stdout.split() == ['"n"', "3"], ok.stderr
+    denied = subprocess.run(shell + ["DROP TABLE people"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert denied.returncode == 1 and "people" not in denied.stdout, denied.stderr
+    refused = subprocess.run(shell + ["SELECT 1"], env=anonymous, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "authentication required" in refused.stderr
 
 
 def test_tokens_survive_a_restart_only_with_a_configured_secret(tmp_path, hashes):

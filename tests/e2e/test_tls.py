@@ -331,6 +331,11 @@ def test_cli_query_and_ingest_over_tls_with_tls_ca(start_server, tmp_path, certs
         assert out.returncode == 1, out.stderr.decode()
     out = run_cli("tables", "--server", server.uri, "--tls-ca", ca)
     assert out.returncode == 0 and "cli_tls" in out.stdout.decode()
+    # The SQL shell takes TLS as the other client commands do.
+    out = run_cli("sql", "--server", server.uri, "--tls-ca", ca, "--mode", "csv",
+                  "-c", "SELECT count(*) AS n FROM cli_tls")
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split() == ['"n"', "4000"]
 
 
 def jdbc_query(classpath, url, sql):

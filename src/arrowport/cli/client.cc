@@ -31,7 +31,7 @@ std::optional<ClientCredentials> CredentialsFromEnvironment() {
 
 struct FlightConnection::Impl {
   std::string url;
-  std::unique_ptr<fl::FlightClient> client;
+  std::shared_ptr<fl::FlightClient> client;
   std::vector<std::unique_ptr<fl::FlightStreamReader>> open_streams;
   fl::FlightCallOptions options;  // the bearer token, when logged in
 
@@ -76,6 +76,12 @@ struct FlightConnection::Impl {
 
 FlightConnection::FlightConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FlightConnection::~FlightConnection() = default;
+
+std::shared_ptr<fl::FlightClient> FlightConnection::flight_client() const {
+  return impl_->client;
+}
+
+const fl::FlightCallOptions& FlightConnection::call_options() const { return impl_->options; }
 
 arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
     const std::string& url, const std::string& tls_ca, double connect_wait_s) {

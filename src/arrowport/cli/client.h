@@ -10,6 +10,11 @@
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
 
+namespace arrow::flight {
+class FlightClient;
+class FlightCallOptions;
+}  // namespace arrow::flight
+
 namespace arrowport::cli {
 
 /// A table/view offered by a server, from ListFlights.
@@ -84,6 +89,11 @@ class FlightConnection : public DataClient {
                                            const std::function<void(const std::string&)>& each);
 
   arrow::Result<std::vector<RemoteTable>> ListTables();
+
+  /// The signed-in Flight client and the options its calls carry (the bearer token), for
+  /// a protocol on top of Flight (the SQL shell's Flight SQL).
+  std::shared_ptr<arrow::flight::FlightClient> flight_client() const;
+  const arrow::flight::FlightCallOptions& call_options() const;
 
  private:
   struct Impl;

@@ -177,6 +177,7 @@ CommandLine ParseCommandLine(int argc, const char* const* argv, std::ostream& ou
       {Command::kServe, AddServe(app, a)},
       {Command::kIngest, AddIngest(app, a)},
       {Command::kQuery, AddQuery(app, a)},
+      {Command::kSql, AddSqlShell(app, line.sql)},
       {Command::kTables,
        AddInspect(app, line.inspect, "tables", "List the server's tables and views")},
       {Command::kStreams,

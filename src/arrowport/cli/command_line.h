@@ -9,6 +9,7 @@
 #include "arrowport/cli/copy.h"
 #include "arrowport/cli/inspect.h"
 #include "arrowport/cli/server_probe.h"
+#include "arrowport/cli/sql_shell.h"
 #include "arrowport/config/config.h"
 
 namespace CLI {
@@ -31,6 +32,7 @@ enum class Command {
   kCopy,
   kHashPassword,
   kBench,
+  kSql,
 };
 
 inline constexpr const char* kDefaultServer = "grpc://localhost:8815";
@@ -63,6 +65,7 @@ struct CommandLine {
   CommandArgs args;    ///< serve, ingest, query, generate
   InspectArgs inspect;  ///< tables, streams, status
   CopyArgs copy;
+  SqlShellArgs sql;
   std::optional<int> exit_code;
 };
 

@@ -100,6 +100,8 @@ int Main(int argc, char** argv) {
       return RunStatus(line.inspect);
     case Command::kCopy:
       return RunCopy(line.copy);
+    case Command::kSql:
+      return RunSqlShell(line.sql);
     case Command::kGenerate:
       return Generate(a.rows, a.output, a.batch_rows, a.seed, a.preset);
     case Command::kBench:

@@ -1,0 +1,201 @@
+#include "arrowport/cli/sql_session.h"
+
+#include <arrow/flight/api.h>
+#include <arrow/flight/sql/client.h>
+
+#include <mutex>
+
+#include "arrow/io/memory.h"
+#include "arrow/ipc/reader.h"
+#include "arrow/array.h"
+#include "arrow/record_batch.h"
+#include "arrow/scalar.h"
+#include "arrow/table.h"
+#include "arrowport/cli/client.h"
+
+namespace arrowport::cli {
+
+namespace fl = arrow::flight;
+namespace fsql = arrow::flight::sql;
+
+namespace {
+
+// The statement running now, shared by its reader and Cancel() (another thread).
+struct RunningStatement {
+  std::mutex mu;
+  std::shared_ptr<fl::FlightStreamReader> stream;  // the endpoint being read
+  bool cancelled = false;
+};
+
+arrow::Status CancelledStatus() { return arrow::Status::Cancelled("cancelled (Ctrl-C)"); }
+
+// Every endpoint of a result, read in turn, as one reader.
+class EndpointsReader : public arrow::RecordBatchReader {
+ public:
+  EndpointsReader(std::shared_ptr<fsql::FlightSqlClient> client, fl::FlightCallOptions options,
+                  std::vector<fl::FlightEndpoint> endpoints,
+                  std::shared_ptr<RunningStatement> running)
+      : client_(std::move(client)),
+        options_(std::move(options)),
+        endpoints_(std::move(endpoints)),
+        running_(std::move(running)) {}
+
+  // The first endpoint is opened at once: its stream carries the schema.
+  arrow::Status Start(const std::shared_ptr<arrow::Schema>& announced) {
+    schema_ = announced;
+    ARROW_ASSIGN_OR_RAISE(const bool opened, OpenNext());
+    if (opened) {
+      ARROW_ASSIGN_OR_RAISE(schema_, current_->GetSchema());
+    }
+    if (schema_ == nullptr) schema_ = arrow::schema({});
+    return arrow::Status::OK();
+  }
+
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
+    batch->reset();
+    while (current_ != nullptr) {
+      auto chunk = current_->Next();
+      if (!chunk.ok()) return Explained(chunk.status());
+      if (chunk->data != nullptr) {
+        *batch = std::move(chunk->data);
+        return arrow::Status::OK();
+      }
+      ARROW_ASSIGN_OR_RAISE(const bool opened, OpenNext());
+      if (!opened) break;
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  // Opens the next endpoint's stream; false when none is left.
+  arrow::Result<bool> OpenNext() {
+    current_.reset();
+    {
+      std::lock_guard<std::mutex> lock(running_->mu);
+      running_->stream.reset();
+    }
+    if (next_ >= endpoints_.size()) return false;
+    auto stream = client_->DoGet(options_, endpoints_[next_++].ticket);
+    if (!stream.ok()) return Explained(stream.status());
+    std::shared_ptr<fl::FlightStreamReader> shared(std::move(*stream));
+    std::lock_guard<std::mutex> lock(running_->mu);
+    if (running_->cancelled) {
+      shared->Cancel();
+      return CancelledStatus();
+    }
+    running_->stream = current_ = std::move(shared);
+    return true;
+  }
+
+  arrow::Status Explained(const arrow::Status& status) const {
+    std::lock_guard<std::mutex> lock(running_->mu);
+    return running_->cancelled ? CancelledStatus() : status;
+  }
+
+  std::shared_ptr<fsql::FlightSqlClient> client_;
+  fl::FlightCallOptions options_;
+  std::vector<fl::FlightEndpoint> endpoints_;
+  size_t next_ = 0;
+  std::shared_ptr<RunningStatement> running_;
+  std::shared_ptr<fl::FlightStreamReader> current_;
+  std::shared_ptr<arrow::Schema> schema_;
+};
+
+std::string CellText(const std::shared_ptr<arrow::Array>& column, int64_t row) {
+  auto scalar = column->GetScalar(row);
+  if (!scalar.ok() || !(*scalar)->is_valid) return "";
+  if (column->type_id() == arrow::Type::STRING) {
+    return std::string(static_cast<const arrow::StringArray&>(*column).GetView(row));
+  }
+  return (*scalar)->ToString();
+}
+
+}  // namespace
+
+struct SqlSession::Impl {
+  std::unique_ptr<FlightConnection> connection;  // signs in; owns the Flight client
+  std::shared_ptr<fsql::FlightSqlClient> client;
+  std::mutex mu;
+  std::shared_ptr<RunningStatement> running;  // the statement running now, if any
+};
+
+SqlSession::SqlSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqlSession::~SqlSession() = default;
+
+arrow::Result<std::unique_ptr<SqlSession>> SqlSession::Connect(const std::string& url,
+                                                               const std::string& tls_ca,
+                                                               double connect_wait_s) {
+  auto impl = std::make_unique<Impl>();
+  ARROW_ASSIGN_OR_RAISE(impl->connection, FlightConnection::Connect(url, tls_ca, connect_wait_s));
+  impl->client = std::make_shared<fsql::FlightSqlClient>(impl->connection->flight_client());
+  return std::unique_ptr<SqlSession>(new SqlSession(std::move(impl)));
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SqlSession::Execute(
+    const std::string& sql) {
+  auto running = std::make_shared<RunningStatement>();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->running = running;
+  }
+  const fl::FlightCallOptions& options = impl_->connection->call_options();
+  ARROW_ASSIGN_OR_RAISE(auto info, impl_->client->Execute(options, sql));
+  arrow::ipc::DictionaryMemo memo;
+  auto announced = info->GetSchema(&memo);
+  auto reader = std::make_shared<EndpointsReader>(impl_->client, options, info->endpoints(),
+                                                  std::move(running));
+  ARROW_RETURN_NOT_OK(reader->Start(announced.ok() ? *announced : nullptr));
+  return reader;
+}
+
+bool SqlSession::Cancel() {
+  std::shared_ptr<RunningStatement> running;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    running = impl_->running;
+  }
+  if (running == nullptr) return false;
+  std::lock_guard<std::mutex> lock(running->mu);
+  running->cancelled = true;
+  if (running->stream == nullptr) return false;
+  running->stream->Cancel();
+  return true;
+}
+
+arrow::Result<std::vector<SqlTable>> SqlSession::Tables(const std::string& name_pattern,
+                                                        bool with_columns) {
+  const fl::FlightCallOptions& options = impl_->connection->call_options();
+  ARROW_ASSIGN_OR_RAISE(auto info,
+                        impl_->client->GetTables(options, nullptr, nullptr,
+                                                 name_pattern.empty() ? nullptr : &name_pattern,
+                                                 with_columns, nullptr));
+  std::vector<SqlTable> out;
+  for (const auto& endpoint : info->endpoints()) {
+    ARROW_ASSIGN_OR_RAISE(auto stream, impl_->client->DoGet(options, endpoint.ticket));
+    ARROW_ASSIGN_OR_RAISE(auto table, stream->ToTable());
+    if (table->num_rows() == 0) continue;
+    ARROW_ASSIGN_OR_RAISE(table, table->CombineChunks());
+    const auto column = [&](const char* name) { return table->GetColumnByName(name); };
+    auto schemas = column("db_schema_name"), names = column("table_name"),
+         types = column("table_type"), layouts = column("table_schema");
+    if (names == nullptr) return arrow::Status::IOError("GetTables answered without table_name");
+    for (int64_t row = 0; row < table->num_rows(); ++row) {
+      SqlTable entry;
+      if (schemas) entry.schema = CellText(schemas->chunk(0), row);
+      entry.name = CellText(names->chunk(0), row);
+      if (types) entry.type = CellText(types->chunk(0), row);
+      if (with_columns && layouts != nullptr && layouts->chunk(0)->IsValid(row)) {
+        const auto& bytes = static_cast<const arrow::BinaryArray&>(*layouts->chunk(0));
+        arrow::io::BufferReader in(arrow::Buffer::FromString(std::string(bytes.GetView(row))));
+        arrow::ipc::DictionaryMemo memo;
+        ARROW_ASSIGN_OR_RAISE(entry.columns, arrow::ipc::ReadSchema(&in, &memo));
+      }
+      out.push_back(std::move(entry));
+    }
+  }
+  return out;
+}
+
+}  // namespace arrowport::cli

@@ -1,0 +1,191 @@
+"""`arrowport sql` (issue 39): the interactive shell over Flight SQL on a real
+pseudo-terminal (line editing by libedit, history, multi-line statements, dot-commands,
+Ctrl-C), and its script forms (-c, -f, standard input)."""
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ARROWPORT
+from test_flight_cancellation import ENDLESS, cpu_over
+
+
+def sql(server, *args, input=None, env=None):
+    return subprocess.run([ARROWPORT, "sql", "--server", server.uri, *args], input=input,
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+class Terminal:
+    """`arrowport sql` on a pseudo-terminal: type lines, wait for what it prints."""
+
+    def __init__(self, server, tmp_path, columns=100):
+        import fcntl
+        import struct
+        import termios
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        env["ARROWPORT_HISTORY"] = str(tmp_path / "history")
+        env["TERM"] = "xterm"
+        self.proc = subprocess.Popen([ARROWPORT, "sql", "--server", server.uri], stdin=slave,
+                                     stdout=slave, stderr=slave, env=env, close_fds=True,
+                                     start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.seen = b""
+
+    def expect(self, pattern, timeout=120):
+        """Reads until `pattern` (bytes regex) appears after what was matched before."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.seen)
+            if match:
+                self.seen = self.seen[match.end():]
+                return match
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {pattern!r} in {timeout} s; got {self.seen[-2000:]!r}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    chunk = b""
+                assert chunk, f"the shell ended before {pattern!r}: {self.seen[-2000:]!r}"
+                self.seen += chunk
+
+    def type(self, text):
+        os.write(self.master, text.encode())
+
+    def interrupt(self):
+        # What the terminal does on Ctrl-C: SIGINT to the foreground process group.
+        os.killpg(self.proc.pid, signal.SIGINT)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=60)
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal(server, tmp_path):
+    shells = []
+
+    def start():
+        shells.append(Terminal(server, tmp_path))
+        return shells[-1]
+
+    yield start
+    for shell in shells:
+        shell.close()
+
+
+PROMPT = rb"arrowport> "
+
+
+def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, terminal, tmp_path):
+    shell = terminal()
+    shell.expect(rb"Flight SQL.*\.help")
+    shell.expect(PROMPT)
+    shell.type("CREATE TABLE people AS SELECT * FROM (VALUES (1, 'ada'), (2, 'bo; b')) t(id, name);\r")
+    shell.expect(PROMPT)
+    shell.type("SELECT id, name\r")
+    shell.expect(rb"\.\.\.> ")  # the statement goes on until its ';'
+    shell.type("FROM people ORDER BY id;\r")
+    shell.expect(rb"id \| name\s+-+\+-+\s+1 \| ada\s+2 \| bo; b\s+\(2 rows\)")
+    shell.expect(PROMPT)
+    shell.type(".mode line\r")
+    shell.expect(PROMPT)
+    shell.type("SELECT name FROM people WHERE id = 2;\r")
+    shell.expect(rb"name = bo; b")
+    for command in (".timer on", ".mode csv"):
+        shell.expect(PROMPT)
+        shell.type(command + "\r")
+    shell.expect(PROMPT)
+    shell.type("SELECT count(*) AS n FROM people;\r")
+    shell.expect(rb'"n"\s+2\s+Run Time: \d+\.\d{3} s')
+    shell.expect(PROMPT)
+    # Ctrl-C at the prompt drops a half-typed statement, not the shell.
+    shell.type("SELECT 'never\r")
+    shell.expect(rb"\.\.\.> ")
+    shell.interrupt()
+    shell.expect(rb"\^C")
+    shell.expect(PROMPT)
+    shell.type(".mode table\r")
+    shell.expect(PROMPT)
+    shell.type("SELECT 41 + 1 AS answer;\r")
+    shell.expect(rb"answer\s+-+\s+42")
+    shell.expect(PROMPT)
+    shell.type("\x04")  # Ctrl-D ends it
+    assert shell.proc.wait(timeout=60) == 0
+    # What was entered is kept, one entry per statement or command (libedit's file
+    # escapes blanks as octal), and a new shell starts with it: Up brings the last back.
+    history = re.sub(r"\\(\d{3})", lambda m: chr(int(m.group(1), 8)),
+                     (tmp_path / "history").read_text())
+    assert "SELECT id, name\nFROM people ORDER BY id;" in history, history
+    assert ".mode line" in history and "never" not in history, history
+    again = terminal()
+    again.expect(PROMPT)
+    again.type("\x1b[A\r")
+    again.expect(rb"answer\s+-+\s+42")
+
+
+def test_ctrl_c_cancels_the_running_query_and_the_shell_goes_on(server, terminal):
+    shell = terminal()
+    shell.expect(PROMPT)
+    shell.type(ENDLESS + ";\r")
+    time.sleep(2)  # the query is running on the server
+    assert cpu_over(server.proc.pid, 1) > 0.5, "the server is not working on the query"
+    shell.interrupt()
+    shell.expect(rb"Error: cancelled")
+    shell.expect(PROMPT)
+    # The server stopped working on it: its CPU falls back to idle.
+    deadline = time.monotonic() + 60
+    while cpu_over(server.proc.pid, 1) > 0.3:
+        assert time.monotonic() < deadline, "the server kept running the cancelled query"
+    shell.type("SELECT 7 AS seven;\r")
+    shell.expect(rb"seven\s+-+\s+7")
+    assert shell.proc.poll() is None  # Ctrl-C ended the query, not the shell
+
+
+def test_scripts_from_flags_files_and_stdin_stop_at_the_first_error(server, tmp_path):
+    made = sql(server, "-c", "CREATE TABLE t AS SELECT range AS id FROM range(3)",
+               "-c", "SELECT count(*) AS n FROM t", "-c", ".tables", "-c", ".schema t")
+    assert made.returncode == 0, made.stderr
+    assert re.search(r"n\s+-+\s+3", made.stdout), made.stdout
+    assert re.search(r"t\s+\|\s+TABLE", made.stdout) and re.search(r"id +int64", made.stdout), made.stdout
+    script = tmp_path / "script.sql"
+    script.write_text(".mode json\n-- a comment; with a semicolon\nSELECT id\n  FROM t\n"
+                      " WHERE id > 0 ORDER BY id;\nSELECT 'a;b' AS s; SELECT $$c;d$$ AS s\n")
+    ran = sql(server, "-f", str(script))
+    assert ran.returncode == 0, ran.stderr
+    rows = [json.loads(line.rstrip(",")) for line in ran.stdout.splitlines()
+            if line.startswith("{")]
+    assert rows == [{"id": 1}, {"id": 2}, {"s": "a;b"}, {"s": "c;d"}], ran.stdout
+    piped = sql(server, "--mode", "csv", input="SELECT 1 AS one;\nSELEC 2;\nSELECT 3 AS three;\n")
+    assert piped.returncode == 1
+    assert '"one"' in piped.stdout and "three" not in piped.stdout, piped.stdout
+    assert "syntax error" in piped.stderr and "standard input, line 2" in piped.stderr, piped.stderr
+    # .output sends results to a file, .read runs one.
+    out = tmp_path / "out.csv"
+    inner = tmp_path / "inner.sql"
+    inner.write_text("SELECT 5 AS five;\n")
+    both = sql(server, "-c", f".mode csv", "-c", f".output {out}", "-c", f".read {inner}",
+               "-c", ".output", "-c", "SELECT 6 AS six;")
+    assert both.returncode == 0, both.stderr
+    assert out.read_text().split() == ['"five"', "5"]
+    assert '"six"' in both.stdout and "five" not in both.stdout
+    unknown = sql(server, "-c", ".nonsense")
+    assert unknown.returncode == 1 and "unknown command .nonsense" in unknown.stderr
+
+
+def test_a_file_that_reads_itself_is_refused_not_looped(server, tmp_path):
+    loop = tmp_path / "loop.sql"
+    loop.write_text(f"SELECT 1 AS x;\n.read {loop}\n")
+    ran = sql(server, "-f", str(loop))
+    assert ran.returncode == 1 and ".read nested over 16 deep" in ran.stderr, ran.stderr
