@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 from conftest import ARROWPORT
 from test_flight_cancellation import ENDLESS, cpu_over
@@ -88,6 +89,18 @@ def terminal(server, tmp_path):
 PROMPT = rb"arrowport> "
 
 
+def reading_calls(server):
+    status = requests.get(f"{server.http}/status", timeout=30).json()
+    return [c for c in status["active_calls"] if c["method"] == "do_get"]
+
+
+def wait_for(condition, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.2)
+
+
 def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, terminal, tmp_path):
     shell = terminal()
     shell.expect(rb"Flight SQL.*\.help")
@@ -139,12 +152,13 @@ def test_ctrl_c_cancels_the_running_query_and_the_shell_goes_on(server, terminal
     shell = terminal()
     shell.expect(PROMPT)
     shell.type(ENDLESS + ";\r")
-    time.sleep(2)  # the query is running on the server
-    assert cpu_over(server.proc.pid, 1) > 0.5, "the server is not working on the query"
+    # The query is running on the server: its rows are being read (a Flight SQL DoGet).
+    wait_for(lambda: reading_calls(server), "the query's DoGet on the server")
     shell.interrupt()
     shell.expect(rb"Error: cancelled")
     shell.expect(PROMPT)
-    # The server stopped working on it: its CPU falls back to idle.
+    # The server stopped working on it: the call ended and its CPU falls back to idle.
+    wait_for(lambda: not reading_calls(server), "the cancelled call to end")
     deadline = time.monotonic() + 60
     while cpu_over(server.proc.pid, 1) > 0.3:
         assert time.monotonic() < deadline, "the server kept running the cancelled query"
