@@ -215,6 +215,46 @@ def test_hot_reload_changes_the_transform(tserver):
         {"id": 4, "version": "v3"}]
 
 
+def test_a_config_file_caught_mid_rewrite_does_not_drop_the_routing(tmp_path):
+    """A file rewritten in place (truncated, then written: `>` in a shell, Python's
+    write_text) reads empty for a moment, and an empty file is a valid config with no
+    streams. The watcher once applied it: every stream lost its transform until the next
+    change it noticed (the ASan lane caught it in test_hot_reload_changes_the_transform).
+    Now a change applies only once the file has held the same text for a second."""
+    text = streams_config()
+    with running(tmp_path, text, "rewrite") as server:
+        losses = []
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                listing = http_streams(server)
+                if listing.get("sensors", {}).get("transform") != RECEIVED_AT:
+                    losses.append(listing.get("sensors"))
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            for _ in range(3):
+                server.config.write_text("")  # the moment between truncating and writing
+                time.sleep(0.3)
+                server.config.write_text(text)
+                time.sleep(0.6)
+            time.sleep(1.5)  # the watcher has seen the file settle back
+        finally:
+            stop.set()
+            watcher.join()
+        assert not losses, losses
+        assert "streams=0" not in server.stderr() and '"streams":"0"' not in server.stderr()
+        # A real change still applies once it has settled.
+        server.config.write_text(text.replace("sensor_readings", "sensor_rows"))
+        deadline = time.monotonic() + 30
+        while http_streams(server)["sensors"]["target_table"] != "sensor_rows":
+            assert time.monotonic() < deadline, "the settled change was not applied"
+            time.sleep(0.2)
+
+
 def test_streams_listing_shows_each_transform(tserver):
     client = tserver.client()
     assert http_ingest(tserver, "untransformed", readings([1])).status_code == 200

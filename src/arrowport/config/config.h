@@ -261,6 +261,12 @@ inline constexpr const char* kDefaultParquetView = "dataset";
 arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
                            const Overrides& overrides);
+/// \brief As Load, from the file's `text` already read (`path` names it in errors): the
+/// config watcher applies exactly the text it saw settle, never a second read that could
+/// land in the middle of a rewrite.
+arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
+                               const std::vector<std::string>& environ_entries,
+                               const Overrides& overrides);
 
 /// \brief Parses YAML text (used by Load and by tests). `source` names it in errors.
 arrow::Result<Config> ParseYaml(const std::string& text, const std::string& source);

@@ -12,9 +12,18 @@ namespace arrowport::config {
 arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
                            const Overrides& overrides) {
+  std::string text;
+  if (!path.empty()) {
+    ARROW_ASSIGN_OR_RAISE(text, ReadConfigFile(path));
+  }
+  return LoadText(text, path, environ_entries, overrides);
+}
+
+arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
+                               const std::vector<std::string>& environ_entries,
+                               const Overrides& overrides) {
   Config config;
   if (!path.empty()) {
-    ARROW_ASSIGN_OR_RAISE(const auto text, ReadConfigFile(path));
     ARROW_ASSIGN_OR_RAISE(config, ParseYaml(text, path));
   }
   // ARROWPORT_FLIGHT_PORT -> flight.port, ARROWPORT_DB_PATH -> db_path, ...

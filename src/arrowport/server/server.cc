@@ -15,15 +15,21 @@
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/config/config.h"
+#include "arrowport/config/config_file.h"
 #include "arrowport/server/server_impl.h"
 
 namespace arrowport::server {
 
 void Server::Impl::WatchConfig() {
+  // A change is applied once the file has held the same text for kSettlePolls polls in a
+  // row (a second or more): a file being rewritten in place reads empty or cut short for
+  // a moment, and an empty config is a valid one that drops every stream's routing.
+  constexpr int kSettlePolls = 2;
   sigset_t hup;
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
-  auto modified = ModifiedTime(setup.config_path);
+  ConfigFileRead seen = ReadConfig();
+  int unchanged_polls = 0;
   auto last_checkpoint = std::chrono::steady_clock::now();
   const auto interval = std::chrono::seconds(setup.config.checkpoint_interval_s);
   while (!stop_watcher) {
@@ -35,29 +41,39 @@ void Server::Impl::WatchConfig() {
     timespec timeout{0, 500'000'000};
     const int signal = sigtimedwait(&hup, nullptr, &timeout);
     if (stop_watcher) break;
-    const auto now = ModifiedTime(setup.config_path);
-    if (signal == SIGHUP || now != modified) {
-      modified = now;
-      logger.Info(signal == SIGHUP ? "SIGHUP: reloading config" : "config file changed",
-                  {{"file", setup.config_path}});
+    if (signal == SIGHUP) {
+      logger.Info("SIGHUP: reloading config", {{"file", setup.config_path}});
       (void)ReloadConfig();  // logs its own errors; the old config stays in force
+      continue;
     }
+    if (setup.config_path.empty()) continue;
+    ConfigFileRead now = ReadConfig();
+    if (now != seen) {
+      seen = std::move(now);
+      unchanged_polls = 0;
+      continue;
+    }
+    if (++unchanged_polls < kSettlePolls) continue;
+    {
+      std::lock_guard<std::mutex> lock(reload_mutex);
+      if (now == config_tried) continue;
+    }
+    logger.Info("config file changed", {{"file", setup.config_path}});
+    (void)ReloadConfig(now);
   }
 }
 
-std::optional<std::filesystem::file_time_type> Server::Impl::ModifiedTime(const std::string& path) {
-  std::error_code ec;
-  if (path.empty()) return std::nullopt;
-  auto time = std::filesystem::last_write_time(path, ec);
-  if (ec) return std::nullopt;
-  return time;
+Server::Impl::ConfigFileRead Server::Impl::ReadConfig() const {
+  auto text = config::ReadConfigFile(setup.config_path);
+  if (!text.ok()) return {false, text.status().message()};
+  return {true, std::move(*text)};
 }
 
-arrow::Status Server::Impl::ReloadConfig() {
+arrow::Status Server::Impl::ReloadConfig(const std::optional<ConfigFileRead>& read) {
   std::lock_guard<std::mutex> lock(reload_mutex);
   arrow::Status st;
   try {
-    st = ReloadConfigLocked();
+    st = ReloadConfigLocked(read);
   } catch (const std::exception& e) {
     logger.Error("config reload rejected; previous config stays in force",
                  {{"error", e.what()}});
@@ -67,11 +83,15 @@ arrow::Status Server::Impl::ReloadConfig() {
   return st;
 }
 
-arrow::Status Server::Impl::ReloadConfigLocked() {
+arrow::Status Server::Impl::ReloadConfigLocked(const std::optional<ConfigFileRead>& read) {
   if (setup.config_path.empty()) {
     return arrow::Status::Invalid("server was started without --config; nothing to reload");
   }
-  auto fresh = config::Load(setup.config_path, setup.environ_entries, setup.overrides);
+  config_tried = read ? *read : ReadConfig();
+  auto fresh = config_tried.readable
+                   ? config::LoadText(config_tried.content, setup.config_path,
+                                      setup.environ_entries, setup.overrides)
+                   : arrow::Result<config::Config>(arrow::Status::IOError(config_tried.content));
   if (!fresh.ok()) {
     logger.Error("config reload rejected; previous config stays in force",
                  {{"error", fresh.status().message()}});
@@ -117,6 +137,10 @@ arrow::Status Server::Impl::ReloadConfigLocked() {
 
 void Server::Impl::StartWatcher() {
   if (setup.config_path.empty() && setup.config.checkpoint_interval_s <= 0) return;
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex);
+    if (!setup.config_path.empty()) config_tried = ReadConfig();  // what the start loaded
+  }
   watcher = std::thread([this] {
     // An exception must neither end the process (std::terminate) nor silently stop
     // reloads and checkpoints: log it and watch again.

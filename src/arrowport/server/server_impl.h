@@ -93,6 +93,15 @@ struct Server::Impl {
   std::mutex shutdown_mutex;  // guards shut_down
   bool shut_down = false;
   std::mutex reload_mutex;  // one reload at a time (watcher thread, Flight action)
+  // What the config file held when read: its text, or why it could not be read.
+  struct ConfigFileRead {
+    bool readable = false;
+    std::string content;  // the text, or the reason
+    bool operator==(const ConfigFileRead&) const = default;
+  };
+  // What the last reload read (applied or rejected), under reload_mutex: the watcher
+  // reloads when the file settles on something else.
+  ConfigFileRead config_tried;
   std::atomic<bool> stop_watcher{false};
   std::thread watcher;  // config file changes and SIGHUP -> ReloadConfig()
 
@@ -102,15 +111,17 @@ struct Server::Impl {
                Logger::ParseLevel(setup.config.log_level).value_or(Logger::Level::kInfo)) {}
 
   // ---- config reloads and the watcher thread (server.cc) ----
-  // Polls the config file's modification time and waits for SIGHUP (blocked in every
-  // thread, so it is delivered here by sigtimedwait) to reload the routing; also runs the
-  // periodic checkpoint when duckdb.checkpoint_interval_s is set.
+  // Reads the config file each poll and waits for SIGHUP (blocked in every thread, so it
+  // is delivered here by sigtimedwait) to reload the routing; also runs the periodic
+  // checkpoint when duckdb.checkpoint_interval_s is set.
   void WatchConfig();
-  static std::optional<std::filesystem::file_time_type> ModifiedTime(const std::string& path);
-  // Never throws: it runs on the watcher thread, where an escaping exception would
-  // terminate a server that is serving fine on its previous config.
-  arrow::Status ReloadConfig();
-  arrow::Status ReloadConfigLocked();
+  ConfigFileRead ReadConfig() const;
+  // Reloads from `read` (the file as the watcher saw it settle) or, without it, from the
+  // file read now (SIGHUP, the reload action). Never throws: it runs on the watcher
+  // thread, where an escaping exception would terminate a server that is serving fine on
+  // its previous config.
+  arrow::Status ReloadConfig(const std::optional<ConfigFileRead>& read = std::nullopt);
+  arrow::Status ReloadConfigLocked(const std::optional<ConfigFileRead>& read);
   // The config watcher (file changes, SIGHUP) and periodic checkpoints, when configured.
   void StartWatcher();
 
