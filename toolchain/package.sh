@@ -38,6 +38,9 @@ binary="$repo/build/release/arrowport"
 runtime_root="${ARROWPORT_RUNTIME_ROOT:-$ARROWPORT_CACHE/runtime-forky}"
 apt_archives="$ARROWPORT_CACHE/apt-archives"
 image_uid=10001
+# The image's health check command (podman reads no health check from an OCI image: pass
+# it as --health-cmd; docker reads the Healthcheck that add_healthcheck writes).
+health_command="/usr/bin/arrowport status --server http://127.0.0.1:8888 --connect-wait 0"
 
 # The Debian mirror of this host's apt sources (as bootstrap.sh finds it).
 host_mirror() {
@@ -224,12 +227,13 @@ write_sbom() {
 
 # umoci edits images only through its own options, and OCI's image config has no health
 # check: Docker's "Healthcheck" is added to the config blob here, and the manifest and the
-# index re-digested. podman and docker read it; OCI-only runtimes ignore it.
+# index re-digested. Docker reads it; podman and OCI-only runtimes do not (the label
+# org.arrowport.healthcheck carries the command for --health-cmd and probes).
 add_healthcheck() {
   local layout=$1 manifest config
   manifest=$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)
   config=$(jq -r '.config.digest' "$layout/blobs/sha256/$manifest" | cut -d: -f2)
-  local check="arrowport status --server http://127.0.0.1:\${ARROWPORT_HTTP_PORT:-8888} --connect-wait 0 >/dev/null"
+  local check="/usr/bin/arrowport status --server http://127.0.0.1:\${ARROWPORT_HTTP_PORT:-8888} --connect-wait 0 >/dev/null"
   jq -c --arg check "$check" '.config.Healthcheck = {Test: ["CMD-SHELL", $check],
       Interval: 30000000000, Timeout: 10000000000, StartPeriod: 60000000000, Retries: 3}' \
     "$layout/blobs/sha256/$config" >"$work/config.json"
@@ -271,7 +275,7 @@ build_image() {
     --config.label "org.opencontainers.image.title=arrowport" \
     --config.label "org.opencontainers.image.version=$version" \
     --config.label "org.opencontainers.image.description=Arrow Flight and HTTP server for an embedded DuckDB database" \
-    --config.label "org.arrowport.healthcheck=arrowport status --server http://127.0.0.1:8888"
+    --config.label "org.arrowport.healthcheck=$health_command"
   arrowport_in_root umoci gc --layout "$layout"
   add_healthcheck "$layout"
   rm -rf "$bundle"
