@@ -81,9 +81,9 @@ def wait_ready(url, proc, timeout=READY_TIMEOUT):
         if proc.poll() is not None:
             raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read()}")
         try:
-            if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
+            if requests.get(f"{url}/readyz", timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or no answer yet on a loaded machine
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url}/readyz did not answer 200 within {timeout} s")
@@ -225,6 +225,12 @@ def test_systemd_analyze_verify(installed_root):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     complaints = [l for l in (proc.stdout + proc.stderr).splitlines() if "arrowport" in l]
     assert not complaints, complaints
+    # The hardening holds: exposure at most 3.0 of 10 (docs/packaging.md says 2.8).
+    security = subprocess.run(
+        chroot_cmd(root, "systemd-analyze", "security", "--offline=yes", "--threshold=30",
+                   "--no-pager", "/usr/lib/systemd/system/arrowport.service"),
+        capture_output=True, text=True, timeout=300)
+    assert security.returncode == 0, security.stdout[-3000:] + security.stderr
 
 
 def image_config(layout):
@@ -279,9 +285,9 @@ url = sys.argv[1]
 deadline = time.monotonic() + float(sys.argv[2])
 while True:
     try:
-        if requests.get(url + "/readyz", timeout=5).status_code == 200:
+        if requests.get(url + "/readyz", timeout=10).status_code == 200:
             break
-    except requests.ConnectionError:
+    except requests.RequestException:  # refused, or no answer yet on a loaded machine
         pass
     if time.monotonic() > deadline:
         sys.exit("not ready")
