@@ -359,6 +359,7 @@ mount -t tmpfs tmpfs "$root/dev/shm"
 mount --rbind /sys "$root/sys"
 if [ -d /sys/fs/cgroup/unified ]; then mount --bind /sys/fs/cgroup/unified "$root/sys/fs/cgroup"; fi
 mount -t tmpfs tmpfs "$root/run"
+if [ -n "$SYSROOT" ]; then mkdir -p "$root/mnt/sysroot"; mount --bind "$SYSROOT" "$root/mnt/sysroot"; fi
 mkdir -p "$root/.oldroot"
 cd "$root"
 pivot_root . .oldroot
@@ -407,7 +408,8 @@ def test_podman_run(runtime_root):
     work.mkdir(parents=True)
     shutil.copy(OCI_TAR, work / "image.oci.tar")
     proc = subprocess.Popen(
-        ["unshare", "--mount", "--pid", "--net", "--fork", "--kill-child", "sh", "-c", PIVOT,
+        ["env", "SYSROOT=", "unshare", "--mount", "--pid", "--net", "--fork", "--kill-child",
+         "sh", "-c", PIVOT,
          "pivot", str(root), "/bin/sh", "-c", PODMAN_SCRIPT, "podman-test",
          f"localhost/arrowport:{VERSION}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -426,3 +428,60 @@ def test_podman_run(runtime_root):
     assert answer.stdout.split() == ["200", "answer", "42"], answer.stderr + err
     assert proc.returncode == 0, err
     assert "exit=0" in out, out + err
+
+
+# Inside the podman root: systemd 262 booted in a container from the root where the .deb
+# is installed; the unit started, checked, stopped. Privileged: the unit's sandboxing makes
+# mount namespaces, which an unprivileged container refuses (226/NAMESPACE).
+SYSTEMD_SCRIPT = """set -e
+export PODMAN_IGNORE_CGROUPSV1_WARNING=1
+p() { podman --root /tmp/systemd-test --events-backend=file "$@"; }
+p run -d --name sd --privileged --cgroups=disabled --network none --systemd=always \\
+  --rootfs /mnt/sysroot /usr/lib/systemd/systemd >/dev/null
+i=0
+until state=$(p exec sd systemctl is-system-running 2>/dev/null) || [ "$state" = degraded ]; do
+  i=$((i + 1)); [ $i -lt 600 ] || { echo "systemd did not boot: $state"; exit 1; }; sleep 0.2
+done
+echo "start=$(p exec sd systemctl start arrowport >/dev/null 2>&1; echo $?)"
+echo "status=$(p exec sd /usr/bin/arrowport status --server http://127.0.0.1:8888 \\
+  --connect-wait 0 >/dev/null 2>&1; echo $?)"
+pid=$(p exec sd systemctl show -P MainPID arrowport)
+echo "user=$(p exec sd stat -c %u /proc/$pid)"
+# As the service sees it (systemd may id-map the state directory: on disk it is nobody's).
+echo "owner=$(p exec sd stat -c %u /proc/$pid/root/var/lib/arrowport/arrowport.duckdb)"
+echo "on_disk=$(p exec sd test -f /var/lib/private/arrowport/arrowport.duckdb && echo yes)"
+echo "stop=$(p exec sd systemctl stop arrowport >/dev/null 2>&1; echo $?)"
+p exec sd systemctl show arrowport -p Result -p ExecMainStatus -p ExecMainCode
+p exec sd journalctl -u arrowport --no-pager -o cat | tail -n 20 >&2
+p rm -f sd >/dev/null
+"""
+
+
+def test_systemd_runs_the_unit(runtime_root, tmp_path):
+    """The unit under a real systemd (booted in a podman container from a root with the
+    .deb and systemd apt-installed): `systemctl start` returns once the server serves
+    (Type=notify), as a dynamic uid owning the database in the StateDirectory, and
+    `systemctl stop` ends it with exit 0."""
+    root = tmp_path / "root"
+    run(["cp", "-a", str(runtime_root), str(root)])
+    shutil.copy(DEB, root / "tmp" / DEB.name)
+    run(chroot_cmd(root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                   "-q", "--no-install-recommends", f"/tmp/{DEB.name}", "systemd"),
+        timeout=1800)
+    podman = podman_root(runtime_root)
+    shutil.rmtree(podman / "tmp" / "systemd-test", ignore_errors=True)
+    try:
+        proc = subprocess.run(
+            ["env", f"SYSROOT={root}", "unshare", "--mount", "--pid", "--net", "--fork",
+             "--kill-child", "sh", "-c", PIVOT, "pivot", str(podman), "/bin/sh", "-c",
+             SYSTEMD_SCRIPT], capture_output=True, text=True, timeout=600)
+    finally:
+        shutil.rmtree(podman / "tmp" / "systemd-test", ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+    out = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out["start"] == "0" and out["status"] == "0", proc.stdout + proc.stderr
+    assert int(out["user"]) >= DYNAMIC_UID and out["owner"] == out["user"], proc.stdout
+    assert out["on_disk"] == "yes", proc.stdout
+    assert out["stop"] == "0", proc.stdout + proc.stderr
+    assert out["Result"] == "success" and out["ExecMainStatus"] == "0", proc.stdout
