@@ -68,9 +68,19 @@ mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 [ -z "$NET" ] || ip link set lo up
 if [ -d "$root/var/cache/apt/archives" ]; then mount --bind "$archives" "$root/var/cache/apt/archives"; fi
-exec chroot "$root" "$@"
+[ -n "$WRAP" ] || exec chroot "$root" "$@"
+# A server: this shell stays the namespace's init, forwarding SIGTERM, so that when
+# unshare dies (--kill-child kills this shell) the whole namespace goes with it: the
+# server itself loses unshare's death signal when setpriv changes its uid.
+chroot "$root" "$@" &
+child=$!
+trap 'kill -TERM $child' TERM INT
+while :; do
+  status=0; wait $child || status=$?
+  kill -0 $child 2>/dev/null || exit $status
+done
 """
-    env_prefix = ["env", f"NET={'1' if net_ns else ''}"]
+    env_prefix = ["env", f"NET={'1' if net_ns else ''}", f"WRAP={'1' if private_pid else ''}"]
     return [*env_prefix, "unshare", *flags, "sh", "-c", script, "chroot-cmd", str(root),
             archives, *cmd]
 
@@ -98,8 +108,8 @@ def query_answer(url):
 
 def stop(proc):
     """SIGTERM to the server, whose exit status unshare returns. unshare itself ignores
-    SIGTERM while it waits: the server is its one child (sh, chroot, setpriv and env all
-    exec), which is also PID 1 of its namespace, so it stops as it would in a container."""
+    SIGTERM while it waits: its one child, the namespace's init shell (chroot_cmd), passes
+    it on. Killing unshare kills that shell and so everything in the namespace."""
     if proc.poll() is None:
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         assert len(children) == 1, children
