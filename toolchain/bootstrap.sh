@@ -7,6 +7,8 @@
 #        toolchain/bootstrap.sh --tests    also toolchain/test-packages.txt (bin/test)
 #        toolchain/bootstrap.sh --sanitizers  also toolchain/sanitizer-packages.txt (clang:
 #                                          the fuzz and tsan presets; build.sh asks for it)
+#        toolchain/bootstrap.sh --packaging   also toolchain/packaging-packages.txt (dpkg-dev,
+#                                          umoci: toolchain/package.sh asks for it)
 # Env:   ARROWPORT_ROOT   where the forky root lives (default /var/cache/arrowport/forky)
 #        ARROWPORT_NATIVE 1 = use the host's libraries, 0 = force the forky root
 set -euo pipefail
@@ -21,11 +23,13 @@ fi
 root="$ARROWPORT_ROOT"
 with_tests=0
 with_sanitizers=0
+with_packaging=0
 for arg in "$@"; do
   case "$arg" in
     --tests) with_tests=1 ;;
     --sanitizers) with_sanitizers=1 ;;
-    *) echo "usage: toolchain/bootstrap.sh [--tests] [--sanitizers]" >&2; exit 2 ;;
+    --packaging) with_packaging=1 ;;
+    *) echo "usage: toolchain/bootstrap.sh [--tests] [--sanitizers] [--packaging]" >&2; exit 2 ;;
   esac
 done
 
@@ -81,6 +85,9 @@ test_hash=$(hash_of "$test_packages")
 sanitizer_packages=$(list_of "$here/sanitizer-packages.txt")
 sanitizer_stamp="$root/.arrowport-sanitizer-packages"
 sanitizer_hash=$(hash_of "$sanitizer_packages")
+packaging_packages=$(list_of "$here/packaging-packages.txt")
+packaging_stamp="$root/.arrowport-packaging-packages"
+packaging_hash=$(hash_of "$packaging_packages")
 up_to_date() {
   [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted_hash" ]] || return 1
   if [[ $with_tests == 1 ]]; then
@@ -88,6 +95,9 @@ up_to_date() {
   fi
   if [[ $with_sanitizers == 1 ]]; then
     [[ -f "$sanitizer_stamp" && "$(cat "$sanitizer_stamp")" == "$sanitizer_hash" ]] || return 1
+  fi
+  if [[ $with_packaging == 1 ]]; then
+    [[ -f "$packaging_stamp" && "$(cat "$packaging_stamp")" == "$packaging_hash" ]] || return 1
   fi
   return 0
 }
@@ -144,4 +154,6 @@ install "$packages" "$stamp" "$wanted_hash" packages.txt
 [[ $with_tests == 1 ]] && install "$test_packages" "$test_stamp" "$test_hash" test-packages.txt
 [[ $with_sanitizers == 1 ]] &&
   install "$sanitizer_packages" "$sanitizer_stamp" "$sanitizer_hash" sanitizer-packages.txt
+[[ $with_packaging == 1 ]] &&
+  install "$packaging_packages" "$packaging_stamp" "$packaging_hash" packaging-packages.txt
 log "toolchain ready"

@@ -41,7 +41,8 @@ SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
 # timeouts and deadlines by design; Spark's in the slow lane), started first: on
 # bin/test's workers, a long file started last would run on alone at the end. bin/test
 # passes --no-loadscope-reorder, or pytest-xdist would order files by number of tests.
-LONGEST_FIRST = ["test_lake_slow", "test_limits", "test_lake", "test_ducklake_faults",
+LONGEST_FIRST = ["test_packaging", "test_lake_slow", "test_limits", "test_lake",
+                 "test_ducklake_faults",
                  "test_ducklake", "test_flight_cancellation",
                  "test_memory_limits", "test_docs_examples",
                  "test_flight_sql_write_deadlines",

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -207,6 +208,9 @@ std::string Server::ReadyLine() const {
 }
 
 arrow::Status Server::ServeUntilSignal() {
+  // systemd (Type=notify): both listeners accept by now. sd_notify is a no-op without
+  // NOTIFY_SOCKET, i.e. everywhere but under a service manager.
+  (void)sd_notify(0, "READY=1");
   // Not Flight's SetShutdownOnSignals: its shutdown waits for every open call without a
   // deadline, so an idle DoPut or an unread DoGet would keep the process alive forever.
   sigset_t stop;
@@ -216,6 +220,7 @@ arrow::Status Server::ServeUntilSignal() {
   int signal = 0;
   while (sigwait(&stop, &signal) != 0) {
   }
+  (void)sd_notify(0, "STOPPING=1");
   impl_->logger.Info("shutting down",
                      {{"signal", std::to_string(signal)},
                       {"grace_s", std::to_string(impl_->setup.config.limits.shutdown_grace_s)}});
