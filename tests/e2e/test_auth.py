@@ -4,6 +4,7 @@ username/password), HTTP (Basic, Bearer, POST /auth/token); expired tokens, hot 
 revokes a user, and secure-by-default binds. Password hashes come from the real
 `arrowport hash-password`."""
 import base64
+import os
 import json
 import shutil
 import subprocess
@@ -440,6 +441,29 @@ def test_cli_client_logs_in_from_the_environment(auth_server):
     refused = subprocess.run(shell + ["SELECT 1"], env=anonymous, capture_output=True,
                              text=True, timeout=120)
     assert refused.returncode != 0 and "authentication required" in refused.stderr
+
+
+def test_sql_shell_signs_in_again_when_its_token_expires(tmp_path, hashes):
+    """A shell stays open longer than a token lives (auth.token_ttl_s): a statement
+    refused as unauthenticated before anything ran signs in again and runs."""
+    _, server = start_with_config(tmp_path, users_yaml(hashes, users=("reader",))
+                                  + "  token_ttl_s: 1\n")
+    try:
+        env = {**os.environ, "ARROWPORT_USER": "reader",
+               "ARROWPORT_PASSWORD": PASSWORDS["reader"]}
+        shell = subprocess.Popen([ARROWPORT, "sql", "--server", server.uri, "--mode", "csv"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env, text=True)
+        shell.stdin.write("SELECT 1 AS first;\n")
+        shell.stdin.flush()
+        assert [shell.stdout.readline().strip() for _ in range(2)] == ['"first"', "1"]
+        time.sleep(2.5)  # the token has expired
+        shell.stdin.write("SELECT 2 AS second;\n")
+        out, err = shell.communicate(timeout=60)
+        assert shell.returncode == 0, err
+        assert out.split() == ['"second"', "2"], (out, err)
+    finally:
+        server.stop()
 
 
 def test_tokens_survive_a_restart_only_with_a_configured_secret(tmp_path, hashes):

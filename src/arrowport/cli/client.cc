@@ -105,14 +105,21 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
   }
   ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
   if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(impl->AwaitFirstAnswer(connect_wait_s));
+  std::unique_ptr<FlightConnection> connection(new FlightConnection(std::move(impl)));
+  ARROW_RETURN_NOT_OK(connection->SignIn());
+  return connection;
+}
+
+arrow::Status FlightConnection::SignIn() {
   // A server with authentication: Basic credentials exchanged for a bearer token.
-  if (const auto credentials = CredentialsFromEnvironment()) {
-    ARROW_ASSIGN_OR_RAISE(auto header, impl->Explain(impl->client->AuthenticateBasicToken(
-                                           {}, credentials->user, credentials->password)));
-    // A server without authentication gives no token (an empty header aborts gRPC).
-    if (!header.first.empty()) impl->options.headers.push_back(std::move(header));
-  }
-  return std::unique_ptr<FlightConnection>(new FlightConnection(std::move(impl)));
+  const auto credentials = CredentialsFromEnvironment();
+  if (!credentials) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto header, impl_->Explain(impl_->client->AuthenticateBasicToken(
+                                         {}, credentials->user, credentials->password)));
+  impl_->options.headers.clear();
+  // A server without authentication gives no token (an empty header aborts gRPC).
+  if (!header.first.empty()) impl_->options.headers.push_back(std::move(header));
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::string> FlightConnection::Put(

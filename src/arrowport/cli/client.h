@@ -90,6 +90,10 @@ class FlightConnection : public DataClient {
 
   arrow::Result<std::vector<RemoteTable>> ListTables();
 
+  /// Signs in again with CredentialsFromEnvironment() (a token expired); a no-op without
+  /// credentials.
+  arrow::Status SignIn();
+
   /// The signed-in Flight client and the options its calls carry (the bearer token), for
   /// a protocol on top of Flight (the SQL shell's Flight SQL).
   std::shared_ptr<arrow::flight::FlightClient> flight_client() const;

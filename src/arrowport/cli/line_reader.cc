@@ -3,6 +3,7 @@
 #include <editline/readline.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,14 +17,19 @@ namespace arrowport::cli {
 
 namespace {
 
-// The handler's only way to the InterruptSignal that installed it (a signal handler sees
-// statics alone): the pipe's write end, and what it replaced.
+// The signal handler's only way to its InterruptSignal (a handler sees statics alone):
+// the latch, the pipe that wakes the thread, and the handler it replaced.
+volatile sig_atomic_t g_interrupted = 0;
 volatile sig_atomic_t g_interrupt_write_fd = -1;
 struct sigaction g_previous_action;
 
+constexpr char kInterruptByte = 1;
+constexpr char kStopByte = 0;
+
 extern "C" void OnInterrupt(int) {
   const int saved = errno;
-  const char byte = 1;
+  g_interrupted = 1;
+  const char byte = kInterruptByte;
   if (g_interrupt_write_fd >= 0) (void)!::write(g_interrupt_write_fd, &byte, 1);
   errno = saved;
 }
@@ -31,23 +37,29 @@ extern "C" void OnInterrupt(int) {
 // The lines of a script: a file, or standard input that is not a terminal.
 class ScriptLines : public LineReader {
  public:
-  ScriptLines(std::istream* in, std::string name, std::unique_ptr<std::ifstream> owned = nullptr)
-      : in_(in), name_(std::move(name)), owned_(std::move(owned)) {}
+  ScriptLines(std::istream* in, std::string name, InterruptSignal* interrupt = nullptr,
+              std::unique_ptr<std::ifstream> owned = nullptr)
+      : in_(in), name_(std::move(name)), interrupt_(interrupt), owned_(std::move(owned)) {}
   Outcome Read(const std::string&, std::string* line) override {
-    if (!std::getline(*in_, *line)) return Outcome::kEnd;
+    if (!std::getline(*in_, *line)) {
+      // A read cut short by Ctrl-C is not the end of the script (whose last statement
+      // would then run).
+      if (interrupt_ != nullptr && interrupt_->Take()) return Outcome::kInterrupted;
+      return Outcome::kEnd;
+    }
     ++line_number_;
     if (!line->empty() && line->back() == '\r') line->pop_back();
     return Outcome::kLine;
   }
-  std::string where() const override {
-    return name_ + ", line " + std::to_string(line_number_);
+  std::string Where(int64_t number) const override {
+    return name_ + ", line " + std::to_string(number);
   }
 
  private:
   std::istream* in_;
   std::string name_;
+  InterruptSignal* interrupt_;
   std::unique_ptr<std::ifstream> owned_;
-  int64_t line_number_ = 0;
 };
 
 // A terminal: libedit's readline interface (BSD-licensed, unlike GNU readline, so the
@@ -57,6 +69,12 @@ class TerminalLines : public LineReader {
   TerminalLines(std::string history_path, InterruptSignal* interrupt)
       : history_path_(std::move(history_path)), interrupt_(interrupt) {
     rl_readline_name = "arrowport";
+    // Ctrl-C reaches InterruptSignal's handler itself (which ends the read at once);
+    // libedit's own would take it first and raise it again, and with every other thread
+    // blocking SIGINT that second one waited until the read had resumed.
+    rl_catch_signals = 0;
+    // Tab inserts itself: libedit would complete file names, never SQL.
+    rl_bind_key('\t', rl_insert);
     using_history();
     stifle_history(kHistoryEntries);
     if (!history_path_.empty()) (void)read_history(history_path_.c_str());
@@ -83,54 +101,76 @@ class TerminalLines : public LineReader {
   void Remember(const std::string& entry) override {
     if (entry.empty()) return;
     add_history(entry.c_str());
-    // Saved at once: a shell closed with its terminal keeps what was typed.
-    if (!history_path_.empty()) (void)write_history(history_path_.c_str());
+    // Appended at once (a shell closed with its terminal keeps what was typed), so that
+    // two shells at once both keep theirs; the file is cut to the newest entries.
+    if (history_path_.empty()) return;
+    if (append_history(1, history_path_.c_str()) != 0) {
+      (void)write_history(history_path_.c_str());  // the file did not exist yet
+    }
+    (void)history_truncate_file(history_path_.c_str(), kHistoryEntries);
   }
-  std::string where() const override { return "line " + std::to_string(line_number_); }
+  bool interactive() const override { return true; }
+  std::string Where(int64_t number) const override { return "line " + std::to_string(number); }
 
  private:
   static constexpr int kHistoryEntries = 2000;
   std::string history_path_;
   InterruptSignal* interrupt_;
-  int64_t line_number_ = 0;
 };
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<InterruptSignal>> InterruptSignal::Install() {
+arrow::Result<std::unique_ptr<InterruptSignal>> InterruptSignal::Install(
+    std::function<void()> on_interrupt) {
   if (g_interrupt_write_fd >= 0) return arrow::Status::Invalid("Ctrl-C is already handled");
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
     return arrow::Status::IOError("cannot make a pipe: ", std::strerror(errno));
   }
+  // The handler must never block: a full pipe only loses a wake-up (the latch holds).
+  (void)::fcntl(fds[1], F_SETFL, O_NONBLOCK);
+  std::unique_ptr<InterruptSignal> signal(new InterruptSignal(fds[0], fds[1]));
+  const int read_fd = fds[0];
+  signal->thread_ = std::thread([read_fd, on_interrupt = std::move(on_interrupt)] {
+    char byte = kInterruptByte;
+    for (;;) {
+      const ssize_t got = ::read(read_fd, &byte, 1);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0 || byte == kStopByte) return;
+      on_interrupt();
+    }
+  });
+  g_interrupted = 0;
   g_interrupt_write_fd = fds[1];
   struct sigaction action = {};
   action.sa_handler = OnInterrupt;
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;  // no SA_RESTART: a blocked read returns, so the prompt can act
   ::sigaction(SIGINT, &action, &g_previous_action);
-  return std::unique_ptr<InterruptSignal>(new InterruptSignal(fds[0], fds[1]));
+  return signal;
 }
 
 InterruptSignal::~InterruptSignal() {
   ::sigaction(SIGINT, &g_previous_action, nullptr);
   g_interrupt_write_fd = -1;
+  const char stop = kStopByte;
+  (void)!::write(write_fd_, &stop, 1);
+  if (thread_.joinable()) thread_.join();
   ::close(read_fd_);
   ::close(write_fd_);
 }
 
 bool InterruptSignal::Take() {
-  char buffer[64];
-  bool any = false;
-  while (::read(read_fd_, buffer, sizeof(buffer)) > 0) any = true;
-  return any;
+  const bool interrupted = g_interrupted != 0;
+  g_interrupted = 0;
+  return interrupted;
 }
 
 std::unique_ptr<LineReader> LineReader::ForStdin(bool interactive,
                                                  const std::string& history_path,
                                                  InterruptSignal* interrupt) {
   if (interactive) return std::make_unique<TerminalLines>(history_path, interrupt);
-  return std::make_unique<ScriptLines>(&std::cin, "standard input");
+  return std::make_unique<ScriptLines>(&std::cin, "standard input", interrupt);
 }
 
 std::unique_ptr<LineReader> LineReader::ForStream(std::istream* in, const std::string& name) {
@@ -138,10 +178,15 @@ std::unique_ptr<LineReader> LineReader::ForStream(std::istream* in, const std::s
 }
 
 arrow::Result<std::unique_ptr<LineReader>> LineReader::ForFile(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) {
+    return arrow::Status::IOError("cannot read '", path, "': ", std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) return arrow::Status::IOError("'", path, "' is not a file");
   auto in = std::make_unique<std::ifstream>(path);
   if (!*in) return arrow::Status::IOError("cannot read '", path, "': ", std::strerror(errno));
   auto* stream = in.get();
-  return std::make_unique<ScriptLines>(stream, path, std::move(in));
+  return std::make_unique<ScriptLines>(stream, path, nullptr, std::move(in));
 }
 
 }  // namespace arrowport::cli

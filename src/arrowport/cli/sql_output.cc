@@ -40,6 +40,24 @@ arrow::Result<int64_t> WriteLines(arrow::RecordBatchReader* reader,
   return rows;
 }
 
+// The shell's output as the result writers see it: they close or abort their sink when
+// a result fails, but the shell's file or terminal outlives every result.
+class KeptOpenStream : public arrow::io::OutputStream {
+ public:
+  explicit KeptOpenStream(std::shared_ptr<arrow::io::OutputStream> out) : out_(std::move(out)) {}
+  arrow::Status Close() override { return out_->Flush(); }
+  arrow::Status Abort() override { return out_->Flush(); }
+  bool closed() const override { return false; }
+  arrow::Result<int64_t> Tell() const override { return out_->Tell(); }
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    return out_->Write(data, nbytes);
+  }
+  arrow::Status Flush() override { return out_->Flush(); }
+
+ private:
+  std::shared_ptr<arrow::io::OutputStream> out_;
+};
+
 }  // namespace
 
 arrow::Result<ShellMode> ParseShellMode(const std::string& name) {
@@ -80,21 +98,24 @@ TextTableLimits ShellOutput::limits() const {
 }
 
 arrow::Result<int64_t> ShellOutput::Write(arrow::RecordBatchReader* reader) {
+  auto out = std::make_shared<KeptOpenStream>(sink_);
   arrow::Result<int64_t> rows;
   switch (mode_) {
     case ShellMode::kTable:
-      rows = WriteFormatted(reader, query::ResultFormat::kTable, sink_, limits());
+      rows = WriteFormatted(reader, query::ResultFormat::kTable, out, limits());
       break;
     case ShellMode::kCsv:
-      rows = WriteFormatted(reader, query::ResultFormat::kCsv, sink_);
+      rows = WriteFormatted(reader, query::ResultFormat::kCsv, out);
       break;
     case ShellMode::kJson:
-      rows = WriteFormatted(reader, query::ResultFormat::kJson, sink_);
+      rows = WriteFormatted(reader, query::ResultFormat::kJson, out);
       break;
     case ShellMode::kLine:
-      rows = WriteLines(reader, sink_.get());
+      rows = WriteLines(reader, out.get());
       break;
   }
+  // A result cut short leaves its last line open: the next output starts a line.
+  if (!rows.ok()) (void)sink_->Write("\n");
   ARROW_RETURN_NOT_OK(sink_->Flush());
   return rows;
 }

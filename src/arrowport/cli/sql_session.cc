@@ -25,6 +25,7 @@ struct RunningStatement {
   std::mutex mu;
   std::shared_ptr<fl::FlightStreamReader> stream;  // the endpoint being read
   bool cancelled = false;
+  bool cancelled_while_reading = false;  // a stream was open when it was cancelled
 };
 
 arrow::Status CancelledStatus() { return arrow::Status::Cancelled("cancelled (Ctrl-C)"); }
@@ -76,6 +77,10 @@ class EndpointsReader : public arrow::RecordBatchReader {
       std::lock_guard<std::mutex> lock(running_->mu);
       running_->stream.reset();
     }
+    {
+      std::lock_guard<std::mutex> lock(running_->mu);
+      if (running_->cancelled) return CancelledStatus();
+    }
     if (next_ >= endpoints_.size()) return false;
     auto stream = client_->DoGet(options_, endpoints_[next_++].ticket);
     if (!stream.ok()) return Explained(stream.status());
@@ -123,6 +128,19 @@ struct SqlSession::Impl {
   fl::FlightCallOptions options;
   std::mutex mu;
   std::shared_ptr<RunningStatement> running;  // the statement running now, if any
+
+  // A call refused before anything ran because the sign-in's token expired (a shell
+  // open longer than auth.token_ttl_s), when there are credentials to sign in again.
+  bool SignedOut(const arrow::Status& status) const {
+    const auto detail = fl::FlightStatusDetail::UnwrapStatus(status);
+    return detail && detail->code() == fl::FlightStatusCode::Unauthenticated &&
+           CredentialsFromEnvironment().has_value();
+  }
+  arrow::Status SignInAgain() {
+    ARROW_RETURN_NOT_OK(connection->SignIn());
+    options.headers = connection->call_options().headers;
+    return arrow::Status::OK();
+  }
 };
 
 SqlSession::SqlSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -146,11 +164,16 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SqlSession::Execute(
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->running = running;
   }
+  auto info = impl_->client->Execute(impl_->options, sql);
+  if (impl_->SignedOut(info.status())) {
+    ARROW_RETURN_NOT_OK(impl_->SignInAgain());
+    info = impl_->client->Execute(impl_->options, sql);
+  }
+  ARROW_RETURN_NOT_OK(info.status());
   const fl::FlightCallOptions& options = impl_->options;
-  ARROW_ASSIGN_OR_RAISE(auto info, impl_->client->Execute(options, sql));
   arrow::ipc::DictionaryMemo memo;
-  auto announced = info->GetSchema(&memo);
-  auto reader = std::make_shared<EndpointsReader>(impl_->client, options, info->endpoints(),
+  auto announced = (*info)->GetSchema(&memo);
+  auto reader = std::make_shared<EndpointsReader>(impl_->client, options, (*info)->endpoints(),
                                                   std::move(running));
   ARROW_RETURN_NOT_OK(reader->Start(announced.ok() ? *announced : nullptr));
   return reader;
@@ -166,17 +189,36 @@ bool SqlSession::Cancel() {
   std::lock_guard<std::mutex> lock(running->mu);
   running->cancelled = true;
   if (running->stream == nullptr) return false;
+  running->cancelled_while_reading = true;
   running->stream->Cancel();
   return true;
 }
 
+bool SqlSession::CancelledWhileReading() const {
+  std::shared_ptr<RunningStatement> running;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    running = impl_->running;
+  }
+  if (running == nullptr) return false;
+  std::lock_guard<std::mutex> lock(running->mu);
+  return running->cancelled_while_reading;
+}
+
 arrow::Result<std::vector<SqlTable>> SqlSession::Tables(const std::string& name_pattern,
                                                         bool with_columns) {
+  const auto list = [&] {
+    return impl_->client->GetTables(impl_->options, nullptr, nullptr,
+                                    name_pattern.empty() ? nullptr : &name_pattern,
+                                    with_columns, nullptr);
+  };
+  auto listed = list();
+  if (impl_->SignedOut(listed.status())) {
+    ARROW_RETURN_NOT_OK(impl_->SignInAgain());
+    listed = list();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto info, std::move(listed));
   const fl::FlightCallOptions& options = impl_->options;
-  ARROW_ASSIGN_OR_RAISE(auto info,
-                        impl_->client->GetTables(options, nullptr, nullptr,
-                                                 name_pattern.empty() ? nullptr : &name_pattern,
-                                                 with_columns, nullptr));
   std::vector<SqlTable> out;
   for (const auto& endpoint : info->endpoints()) {
     ARROW_ASSIGN_OR_RAISE(auto stream, impl_->client->DoGet(options, endpoint.ticket));

@@ -40,6 +40,9 @@ class SqlSession {
   /// with Cancelled); returns whether its rows were being read (else it was still in the
   /// server's planning call).
   bool Cancel();
+  /// Whether the last statement was cancelled while its rows were being read (else Ctrl-C
+  /// came while the server was still in the call that plans it, or after it ended).
+  bool CancelledWhileReading() const;
 
  private:
   struct Impl;

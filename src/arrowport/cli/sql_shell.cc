@@ -1,16 +1,16 @@
 #include "arrowport/cli/sql_shell.h"
 
 #include <CLI/CLI.hpp>
-#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <thread>
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
@@ -41,36 +41,14 @@ constexpr const char* kHelp =
     ".read FILE          run the statements and commands in FILE\n"
     ".quit, .exit        end the shell\n";
 
-// Ctrl-C while a statement runs: a thread waits on the signal's pipe and cancels it.
-class CancelOnInterrupt {
- public:
-  CancelOnInterrupt(InterruptSignal* interrupt, SqlSession* session) {
-    if (interrupt == nullptr) return;
-    watcher_ = std::thread([this, interrupt, session] {
-      pollfd wait{interrupt->fd(), POLLIN, 0};
-      while (!done_.load()) {
-        if (::poll(&wait, 1, 50) <= 0 || !interrupt->Take()) continue;
-        pressed_ = true;
-        reading_ = session->Cancel();
-      }
-    });
-  }
-  ~CancelOnInterrupt() {
-    done_ = true;
-    if (watcher_.joinable()) watcher_.join();
-  }
-  bool pressed() const { return pressed_.load(); }
-  bool while_reading() const { return reading_.load(); }
-
- private:
-  std::atomic<bool> done_{false}, pressed_{false}, reading_{false};
-  std::thread watcher_;
-};
-
 std::vector<std::string> Words(const std::string& line) {
   std::istringstream in(line);
   std::vector<std::string> words;
   for (std::string word; in >> word;) words.push_back(word);
+  // `.tables;`: a habit from statements.
+  if (!words.empty() && words.back().size() > 1 && words.back().back() == ';') {
+    words.back().pop_back();
+  }
   return words;
 }
 
@@ -83,70 +61,105 @@ std::string UserMessage(const arrow::Status& status) {
 
 class Shell {
  public:
-  Shell(std::unique_ptr<SqlSession> session, InterruptSignal* interrupt)
-      : session_(std::move(session)), interrupt_(interrupt) {}
+  explicit Shell(std::unique_ptr<SqlSession> session) : session_(std::move(session)) {}
 
   ShellOutput& output() { return output_; }
+  SqlSession* session() { return session_.get(); }
+  void set_interrupt(InterruptSignal* interrupt) { interrupt_ = interrupt; }
 
-  /// Reads `lines` to their end (or .quit). `script`: the first error ends it.
-  arrow::Status Run(LineReader& lines, bool script);
+  /// Reads `lines` to their end (or .quit). A script's first error (or Ctrl-C) ends it.
+  arrow::Status Run(LineReader& lines);
 
  private:
   arrow::Status Execute(const std::string& sql);
+  arrow::Status Interrupted(const arrow::Status& status) const;
   arrow::Status DotCommand(const std::string& line);
   arrow::Status ListTables(const std::vector<std::string>& words);
   arrow::Status ShowSchema(const std::vector<std::string>& words);
   arrow::Status ReadFile(const std::string& path);
-  // What failed, and where in a script.
-  arrow::Status Located(const arrow::Status& status, const LineReader& lines, bool script) {
-    if (!script || status.ok()) return status;
-    return status.WithMessage(UserMessage(status), " (", lines.where(), ")");
+  arrow::Status EndOfInput(StatementSplitter& splitter, const LineReader& lines,
+                           int64_t statement_line);
+  // A script stops at `status` (an error, with where it was); a person is told and goes
+  // on. Ctrl-C also drops what else was typed on the line.
+  arrow::Status Report(const arrow::Status& status, const LineReader& lines, int64_t line) {
+    if (status.ok()) return status;
+    if (!lines.interactive()) {
+      return status.WithMessage(UserMessage(status), " (", lines.Where(line), ")");
+    }
+    std::fprintf(stderr, "Error: %s\n", UserMessage(status).c_str());
+    drop_rest_ = status.IsCancelled();
+    return arrow::Status::OK();
   }
 
   std::unique_ptr<SqlSession> session_;
-  InterruptSignal* interrupt_;
+  InterruptSignal* interrupt_ = nullptr;
   ShellOutput output_;
   bool timer_ = false;
   bool quit_ = false;
+  bool drop_rest_ = false;
   int read_depth_ = 0;
 };
 
-arrow::Status Shell::Run(LineReader& lines, bool script) {
+arrow::Status Shell::Run(LineReader& lines) {
   StatementSplitter splitter;
   std::string line;
+  int64_t statement_line = 0;  // where the pending statement starts
   while (!quit_) {
     const auto outcome = lines.Read(splitter.pending() ? kContinuation : kPrompt, &line);
     if (outcome == LineReader::Outcome::kInterrupted) {
+      if (!lines.interactive()) return arrow::Status::Cancelled("interrupted (Ctrl-C)");
       splitter.Reset();
       continue;
     }
-    const bool end = outcome == LineReader::Outcome::kEnd;
-    std::vector<std::string> statements;
-    if (!end && !splitter.pending() && IsDotCommand(line)) {
+    if (outcome == LineReader::Outcome::kEnd) return EndOfInput(splitter, lines, statement_line);
+    if (!splitter.pending() && IsDotCommand(line)) {
       lines.Remember(line);
-      auto status = Located(DotCommand(line), lines, script);
-      if (!status.ok() && script) return status;
-      if (!status.ok()) std::fprintf(stderr, "Error: %s\n", UserMessage(status).c_str());
+      auto done = DotCommand(line);
+      if (done.ok() && interrupt_ != nullptr && interrupt_->Take()) {
+        done = arrow::Status::Cancelled("interrupted (Ctrl-C)");
+      }
+      ARROW_RETURN_NOT_OK(Report(done, lines, lines.line_number()));
       continue;
     }
-    if (!end) splitter.Feed(line);
-    statements = splitter.TakeComplete();
-    // A script may end without its last ';': that statement runs too.
-    if (end && splitter.pending()) statements.push_back(splitter.TakePending());
-    for (const auto& sql : statements) {
+    if (!splitter.pending() && !splitter.unterminated()) statement_line = lines.line_number();
+    splitter.Feed(line);
+    drop_rest_ = false;
+    for (const auto& sql : splitter.TakeComplete()) {
       lines.Remember(sql + ";");
-      auto status = Located(Execute(sql), lines, script);
-      if (!status.ok() && script) return status;
-      if (!status.ok()) std::fprintf(stderr, "Error: %s\n", UserMessage(status).c_str());
+      ARROW_RETURN_NOT_OK(Report(Execute(sql), lines, statement_line));
+      statement_line = lines.line_number();
+      if (drop_rest_) {  // Ctrl-C: the rest of what was typed or pasted is not run
+        splitter.Reset();
+        break;
+      }
     }
-    if (end) break;
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Shell::EndOfInput(StatementSplitter& splitter, const LineReader& lines,
+                                int64_t statement_line) {
+  if (lines.interactive()) {
+    // Ctrl-D with a statement half typed: it is not run (a DELETE waiting for its WHERE).
+    if (splitter.pending() || splitter.unterminated()) {
+      std::fprintf(stderr, "(the unfinished statement was not run: end statements with ;)\n");
+    }
+    return arrow::Status::OK();
+  }
+  if (splitter.unterminated()) {
+    return arrow::Status::Invalid("the script ends inside a quote or a /* comment opened in "
+                                  "the statement starting at ",
+                                  lines.Where(statement_line), "; nothing of it was run");
+  }
+  // A script may end without its last ';': that statement runs too.
+  if (splitter.pending()) {
+    return Report(Execute(splitter.TakePending()), lines, statement_line);
   }
   return arrow::Status::OK();
 }
 
 arrow::Status Shell::Execute(const std::string& sql) {
   const auto started = std::chrono::steady_clock::now();
-  CancelOnInterrupt cancel(interrupt_, session_.get());
   auto rows = [&]() -> arrow::Result<int64_t> {
     ARROW_ASSIGN_OR_RAISE(auto reader, session_->Execute(sql));
     // A statement without a result (CREATE, SET) answers with no columns: nothing to show.
@@ -156,21 +169,25 @@ arrow::Status Shell::Execute(const std::string& sql) {
     }
     return output_.Write(reader.get());
   }();
-  if (!rows.ok() && cancel.pressed()) {
-    // A result can be cut short; a statement the server ran in its planning call cannot.
-    return arrow::Status::Cancelled(
-        cancel.while_reading()
-            ? "cancelled"
-            : "cancelled, but the server had already run the statement: Flight SQL runs a "
-              "statement without rows to return (CREATE TABLE AS, INSERT) in the call "
-              "that plans it, which a client cannot interrupt");
-  }
+  if (interrupt_ != nullptr && interrupt_->Take()) return Interrupted(rows.status());
   ARROW_RETURN_NOT_OK(rows);
   if (timer_) {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     std::fprintf(stderr, "Run Time: %.3f s\n", took.count());
   }
   return arrow::Status::OK();
+}
+
+arrow::Status Shell::Interrupted(const arrow::Status& status) const {
+  if (session_->CancelledWhileReading()) return arrow::Status::Cancelled("cancelled");
+  // Ctrl-C came while the server was in the call that plans the statement (Flight SQL's
+  // GetFlightInfo, which runs a statement without rows whole): Arrow's C++ client cannot
+  // cut that call short, so the statement ran to its end, or failed on its own.
+  if (!status.ok() && !status.IsCancelled()) return status;
+  return arrow::Status::Cancelled(
+      "interrupted, but the statement had already run to its end on the server (a "
+      "statement without rows to return, such as CREATE TABLE AS or INSERT, runs inside "
+      "the call that plans it, which this client cannot cut short)");
 }
 
 arrow::Status Shell::DotCommand(const std::string& line) {
@@ -181,6 +198,9 @@ arrow::Status Shell::DotCommand(const std::string& line) {
   if (command == ".quit" || command == ".exit") {
     quit_ = true;
     return arrow::Status::OK();
+  }
+  if (words.size() > 2) {
+    return arrow::Status::Invalid(Printable(command), " takes at most one argument");
   }
   if (command == ".tables") return ListTables(words);
   if (command == ".schema") return ShowSchema(words);
@@ -205,25 +225,44 @@ arrow::Status Shell::DotCommand(const std::string& line) {
   return arrow::Status::Invalid("unknown command ", Printable(command), " (.help lists them)");
 }
 
+// Whether `entry` is what `.schema NAME` names: its name or schema.name, in any case
+// (as DuckDB resolves an unquoted name).
+bool Names(const SqlTable& entry, const std::string& name) {
+  const auto same = [](const std::string& a, const std::string& b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  return same(entry.name, name) || same(entry.schema + "." + entry.name, name);
+}
+
+std::string QualifiedName(const SqlTable& entry) {
+  const bool main = entry.schema.empty() || entry.schema == "main";
+  return Printable(main ? entry.name : entry.schema + "." + entry.name);
+}
+
 arrow::Status Shell::ListTables(const std::vector<std::string>& words) {
   ARROW_ASSIGN_OR_RAISE(auto tables,
                         session_->Tables(words.size() > 1 ? words[1] : "", false));
   TextTable table({"name", "type"});
-  for (const auto& entry : tables) {
-    const bool main = entry.schema.empty() || entry.schema == "main";
-    table.Add({main ? entry.name : entry.schema + "." + entry.name, entry.type});
-  }
+  for (const auto& entry : tables) table.Add({QualifiedName(entry), entry.type});
   return output_.WriteText(table.Render(output_.limits(), /*count_line=*/false));
 }
 
 arrow::Status Shell::ShowSchema(const std::vector<std::string>& words) {
-  ARROW_ASSIGN_OR_RAISE(auto tables, session_->Tables(words.size() > 1 ? words[1] : "", true));
+  ARROW_ASSIGN_OR_RAISE(auto listed, session_->Tables("", true));
+  std::vector<SqlTable> tables;
+  for (auto& entry : listed) {
+    if (words.size() == 1 || Names(entry, words[1])) tables.push_back(std::move(entry));
+  }
   if (tables.empty() && words.size() > 1) {
     return arrow::Status::KeyError("no table or view named ", Printable(words[1]));
   }
   std::string text;
   for (const auto& entry : tables) {
-    text += Printable(entry.name) + " (" + Printable(entry.type) + ")\n";
+    text += QualifiedName(entry) + " (" + Printable(entry.type) + ")\n";
     if (entry.columns == nullptr) continue;
     size_t width = 0;
     for (const auto& field : entry.columns->fields()) {
@@ -244,7 +283,7 @@ arrow::Status Shell::ReadFile(const std::string& path) {
   if (read_depth_ >= kMaxDepth) return arrow::Status::Invalid(".read nested over 16 deep");
   ARROW_ASSIGN_OR_RAISE(auto lines, LineReader::ForFile(path));
   ++read_depth_;
-  auto status = Run(*lines, /*script=*/true);
+  auto status = Run(*lines);
   --read_depth_;
   return status;
 }
@@ -276,37 +315,53 @@ CLI::App* AddSqlShell(CLI::App& app, SqlShellArgs& args) {
   return sql;
 }
 
+// Runs -c's texts, then -f's file; each -c on its own (one may end without its ';',
+// the next may be a dot-command).
+arrow::Status RunScripts(Shell& shell, const SqlShellArgs& args) {
+  for (size_t i = 0; i < args.commands.size(); ++i) {
+    std::istringstream in(args.commands[i]);
+    auto lines = LineReader::ForStream(&in, "-c #" + std::to_string(i + 1));
+    ARROW_RETURN_NOT_OK(shell.Run(*lines));
+  }
+  if (args.file.empty()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto lines, LineReader::ForFile(args.file));
+  return shell.Run(*lines);
+}
+
 int RunSqlShell(const SqlShellArgs& args) {
+  // Ctrl-C goes to this (the main) thread: the threads gRPC starts while connecting, and
+  // the one that cancels, are made with it blocked. Else a read at the prompt would not
+  // see it.
+  sigset_t interrupt_only, before;
+  sigemptyset(&interrupt_only);
+  sigaddset(&interrupt_only, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &interrupt_only, &before);
   auto session = SqlSession::Connect(args.server_url, args.tls_ca, args.connect_wait);
   if (!session.ok()) return Fail(session.status());
-  auto interrupt = InterruptSignal::Install();
+  Shell shell(std::move(*session));
+  auto interrupt = InterruptSignal::Install([&shell] { shell.session()->Cancel(); });
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   if (!interrupt.ok()) return Fail(interrupt.status());
-  Shell shell(std::move(*session), interrupt->get());
+  shell.set_interrupt(interrupt->get());
   shell.output().set_mode(*ParseShellMode(args.mode));
   arrow::Status status;
-  if (!args.commands.empty() || !args.file.empty()) {
-    // Each -c on its own: one ends without its ';', the next may be a dot-command.
-    for (size_t i = 0; i < args.commands.size() && status.ok(); ++i) {
-      std::istringstream in(args.commands[i]);
-      auto lines = LineReader::ForStream(&in, "-c #" + std::to_string(i + 1));
-      status = shell.Run(*lines, /*script=*/true);
-    }
-    if (status.ok() && !args.file.empty()) {
-      auto lines = LineReader::ForFile(args.file);
-      status = lines.ok() ? shell.Run(**lines, /*script=*/true) : lines.status();
-    }
-    return status.ok() ? kOk : Fail(status);
-  }
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
-  if (interactive) {
-    std::printf("arrowport sql %s on %s (Flight SQL). .help for help; end statements with ;\n",
-                ARROWPORT_VERSION, args.server_url.c_str());
-    std::fflush(stdout);
+  if (!args.commands.empty() || !args.file.empty()) {
+    status = RunScripts(shell, args);
+  } else {
+    if (interactive) {
+      std::printf("arrowport sql %s on %s (Flight SQL). .help for help; end statements with ;\n",
+                  ARROWPORT_VERSION, args.server_url.c_str());
+      std::fflush(stdout);
+    }
+    auto lines = LineReader::ForStdin(interactive, interactive ? HistoryPath() : "",
+                                      interrupt->get());
+    status = shell.Run(*lines);
+    if (interactive) std::printf("\n");
   }
-  auto lines = LineReader::ForStdin(interactive, interactive ? HistoryPath() : "",
-                                    interrupt->get());
-  status = shell.Run(*lines, /*script=*/!interactive);
-  if (interactive) std::printf("\n");
+  // A script stopped by Ctrl-C ends as a shell's interrupted command does.
+  constexpr int kInterruptedExit = 130;
+  if (status.IsCancelled()) return Fail(status, kInterruptedExit);
   return status.ok() ? kOk : Fail(status);
 }
 

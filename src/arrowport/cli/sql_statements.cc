@@ -61,9 +61,15 @@ void StatementSplitter::Scan() {
           ++i;
         } else if (!IsBlank(c)) {
           has_code_ = true;
-          if (c == '\'') state_ = State::kSingleQuote;
+          const bool after_name = i > 0 && IsTagChar(text_[i - 1], false);
+          if (c == '\'') {
+            // E'...' (not the end of a name such as "type'"): backslash escapes.
+            const bool escape = i > 0 && (text_[i - 1] == 'E' || text_[i - 1] == 'e') &&
+                                !(i > 1 && IsTagChar(text_[i - 2], false));
+            state_ = escape ? State::kEscapeString : State::kSingleQuote;
+          }
           if (c == '"') state_ = State::kDoubleQuote;
-          if (c == '$') {
+          if (c == '$' && !after_name) {
             dollar_tag_ = DollarTagAt(text_, i);
             if (!dollar_tag_.empty()) {
               state_ = State::kDollar;
@@ -74,6 +80,13 @@ void StatementSplitter::Scan() {
         break;
       case State::kSingleQuote:  // '' inside reads as the end and a new start: same cut
         if (c == '\'') state_ = State::kCode;
+        break;
+      case State::kEscapeString:
+        if (c == '\\') {
+          ++i;
+        } else if (c == '\'') {
+          state_ = State::kCode;
+        }
         break;
       case State::kDoubleQuote:
         if (c == '"') state_ = State::kCode;

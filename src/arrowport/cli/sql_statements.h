@@ -7,8 +7,9 @@
 namespace arrowport::cli {
 
 /// \brief Cuts typed or read SQL into statements at each `;` outside quotes and
-/// comments ('text' with '' inside, "names", $tag$ bodies $tag$, -- to the end of the
-/// line, /* nested */), as DuckDB's own parser reads them. Lines are fed one at a time; a
+/// comments ('text' with '' inside, E'text' with backslash escapes, "names", $tag$ bodies
+/// $tag$ (not after a name: a$b$ is one identifier), -- to the end of the line,
+/// /* nested */), as DuckDB's own parser reads them. Lines are fed one at a time; a
 /// statement may span many lines and a line may hold many statements.
 class StatementSplitter {
  public:
@@ -23,9 +24,20 @@ class StatementSplitter {
   std::string TakePending();
   /// Forgets what is pending (Ctrl-C at the prompt).
   void Reset();
+  /// Whether the text fed so far ends inside a quote or a block comment (a script that
+  /// ends so is cut short: what follows the opening would be lost without a word).
+  bool unterminated() const { return state_ != State::kCode && state_ != State::kLineComment; }
 
  private:
-  enum class State { kCode, kSingleQuote, kDoubleQuote, kLineComment, kBlockComment, kDollar };
+  enum class State {
+    kCode,
+    kSingleQuote,
+    kEscapeString,  // E'...': a backslash escapes the next character
+    kDoubleQuote,
+    kLineComment,
+    kBlockComment,
+    kDollar,
+  };
   /// Reads text_ from scan_from_ on, moving each finished statement to done_.
   void Scan();
 

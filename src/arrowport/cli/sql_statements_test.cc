@@ -32,6 +32,27 @@ TEST(StatementSplitterTest, KeepsSemicolonsInsideQuotesAndComments) {
             (std::vector<std::string>{"SELECT 'multi\nline; text'"}));
 }
 
+TEST(StatementSplitterTest, EscapeStringsAndNamesWithDollars) {
+  EXPECT_EQ(Split({"SELECT E'it\\'s; here' AS x; SELECT 2;"}),
+            (std::vector<std::string>{"SELECT E'it\\'s; here' AS x", "SELECT 2"}));
+  // A name ending in e before a quote is not an escape string's E.
+  EXPECT_EQ(Split({"SELECT type'a\\'; SELECT 3;"}),
+            (std::vector<std::string>{"SELECT type'a\\'", "SELECT 3"}));
+  EXPECT_EQ(Split({"SELECT 1 AS a$b$c; SELECT 2;"}),
+            (std::vector<std::string>{"SELECT 1 AS a$b$c", "SELECT 2"}));
+}
+
+TEST(StatementSplitterTest, TellsATextEndingInsideAQuoteOrComment) {
+  StatementSplitter splitter;
+  splitter.Feed("SELECT 1; /* forgot to close");
+  splitter.Feed("SELECT 2;");
+  EXPECT_EQ(splitter.TakeComplete(), (std::vector<std::string>{"SELECT 1"}));
+  EXPECT_TRUE(splitter.unterminated());
+  splitter.Reset();
+  splitter.Feed("SELECT 3 -- a comment to the end");
+  EXPECT_FALSE(splitter.unterminated());
+}
+
 TEST(StatementSplitterTest, PositionalParameterIsNotADollarQuote) {
   EXPECT_EQ(Split({"SELECT $1; SELECT 2;"}), (std::vector<std::string>{"SELECT $1", "SELECT 2"}));
 }
