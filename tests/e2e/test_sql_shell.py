@@ -59,7 +59,15 @@ class Terminal:
                 assert chunk, f"the shell ended before {pattern!r}: {self.seen[-2000:]!r}"
                 self.seen += chunk
 
-    def type(self, text):
+    def type(self, text, timeout=60):
+        """Types `text` once the line editor reads keys: libedit prints its prompt before
+        it takes the terminal out of line mode, and a key typed in between is read by the
+        terminal's line discipline instead (a Ctrl-D then is lost)."""
+        import termios
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.master)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the shell never read keys"
+            time.sleep(0.01)
         os.write(self.master, text.encode())
 
     def interrupt(self):
@@ -101,6 +109,10 @@ def wait_for(condition, what, timeout=120):
         time.sleep(0.2)
 
 
+# ThreadSanitizer runs a signal's handler once the interrupted call has returned, and
+# libedit, finding no handler's mark yet, resumes its read: Ctrl-C at the prompt then
+# waits for a key. The release and ASan lanes run it; the TSan lane runs the rest.
+@pytest.mark.not_under_tsan("Ctrl-C at libedit's prompt: TSan defers the handler")
 def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, terminal, tmp_path):
     shell = terminal()
     shell.expect(rb"Flight SQL.*\.help")
@@ -220,12 +232,13 @@ def test_a_half_typed_statement_never_runs_when_the_input_ends(server, terminal,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     piped.stdin.write(b"SELECT 1 AS one;\nDELETE FROM victim\n")
     piped.stdin.flush()
-    wait_for(lambda: b"one" in piped.stdout.peek() if hasattr(piped.stdout, "peek") else True,
-             "the first statement's answer")
-    time.sleep(1)
+    assert b"one" in piped.stdout.peek()  # the first statement answered
+    time.sleep(1)  # the shell waits for the rest of the DELETE
     piped.send_signal(signal.SIGINT)
+    # It ends on Ctrl-C alone, its input still open (no end of input to run it at).
+    assert piped.wait(timeout=60) == 130
     _, err = piped.communicate(timeout=60)
-    assert piped.returncode == 130 and b"interrupted" in err, err
+    assert b"interrupted (Ctrl-C)" in err, err
     counted = sql(server, "--mode", "csv", "-c", "SELECT count(*) AS n FROM victim")
     assert counted.stdout.split() == ['"n"', "10"], counted.stdout
 

@@ -43,8 +43,13 @@ class ScriptLines : public LineReader {
   Outcome Read(const std::string&, std::string* line) override {
     if (!std::getline(*in_, *line)) {
       // A read cut short by Ctrl-C is not the end of the script (whose last statement
-      // would then run).
-      if (interrupt_ != nullptr && interrupt_->Take()) return Outcome::kInterrupted;
+      // would then run). Standard input (read through stdio) tells them apart itself: a
+      // read that failed sets its error flag, the end its end flag; the handler's latch
+      // may be set only later (ThreadSanitizer runs handlers after the call returns).
+      const bool cut_short = in_ == &std::cin && !std::feof(stdin);
+      if (cut_short || (interrupt_ != nullptr && interrupt_->Take())) {
+        return Outcome::kInterrupted;
+      }
       return Outcome::kEnd;
     }
     ++line_number_;

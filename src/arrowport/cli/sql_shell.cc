@@ -105,7 +105,12 @@ arrow::Status Shell::Run(LineReader& lines) {
   std::string line;
   int64_t statement_line = 0;  // where the pending statement starts
   while (!quit_) {
-    const auto outcome = lines.Read(splitter.pending() ? kContinuation : kPrompt, &line);
+    auto outcome = lines.Read(splitter.pending() ? kContinuation : kPrompt, &line);
+    // Ctrl-C during a script's read, whether or not it cut the read short (a signal may
+    // land on a read that resumes): the script ends, its pending statement unrun.
+    if (!lines.interactive() && interrupt_ != nullptr && interrupt_->Take()) {
+      outcome = LineReader::Outcome::kInterrupted;
+    }
     if (outcome == LineReader::Outcome::kInterrupted) {
       if (!lines.interactive()) return arrow::Status::Cancelled("interrupted (Ctrl-C)");
       splitter.Reset();
