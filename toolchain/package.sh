@@ -40,7 +40,9 @@ apt_archives="$ARROWPORT_CACHE/apt-archives"
 image_uid=10001
 # The image's health check command (podman reads no health check from an OCI image: pass
 # it as --health-cmd; docker reads the Healthcheck that add_healthcheck writes).
-health_command="/usr/bin/arrowport status --server http://127.0.0.1:8888 --connect-wait 0"
+# /readyz asks no sign-in: a server with users (which a non-loopback bind needs) is still
+# checked without a password in the container's environment.
+health_command="/usr/bin/arrowport status --ready --server http://127.0.0.1:8888 --connect-wait 0"
 
 # The Debian mirror of this host's apt sources (as bootstrap.sh finds it).
 host_mirror() {
@@ -203,7 +205,13 @@ build_rootfs() {
   in_chroot "$rootfs" sh -c "groupadd --system -K SYS_GID_MAX=$image_uid --gid $image_uid arrowport &&
     useradd --system -K SYS_UID_MAX=$image_uid -K SYS_GID_MAX=$image_uid --uid $image_uid --gid $image_uid --home-dir /var/lib/arrowport \
       --no-create-home --shell /usr/sbin/nologin arrowport &&
-    install -d -o $image_uid -g $image_uid -m 0750 /var/lib/arrowport"
+    install -d -o $image_uid -g 0 -m 0770 /var/lib/arrowport"
+  # Group 0 may write the volume: a runtime that picks another uid (OpenShift, a
+  # Kubernetes runAsUser) runs it with group 0.
+  # The image's own config (all addresses, the volume's database), in place of the
+  # package's loopback one: settings in a file a mounted config replaces whole, not in
+  # ARROWPORT_* variables that would override the operator's file.
+  install -m 0644 "$repo/packaging/image-config.yaml" "$rootfs/etc/arrowport/config.yaml"
   rm -rf "$rootfs/tmp/"* "$rootfs/var/lib/apt/lists/"* "$rootfs/var/cache/apt/"*.bin \
     "$rootfs/var/cache/apt/archives" "$rootfs/var/cache/debconf/"*-old \
     "$rootfs/var/lib/dpkg/"*-old "$rootfs/usr/share/man" "$rootfs/usr/share/info" \
@@ -233,7 +241,7 @@ add_healthcheck() {
   local layout=$1 manifest config
   manifest=$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)
   config=$(jq -r '.config.digest' "$layout/blobs/sha256/$manifest" | cut -d: -f2)
-  local check="/usr/bin/arrowport status --server http://127.0.0.1:\${ARROWPORT_HTTP_PORT:-8888} --connect-wait 0 >/dev/null"
+  local check="/usr/bin/arrowport status --ready --server http://127.0.0.1:\${ARROWPORT_HTTP_PORT:-8888} --connect-wait 0 >/dev/null"
   jq -c --arg check "$check" '.config.Healthcheck = {Test: ["CMD-SHELL", $check],
       Interval: 30000000000, Timeout: 10000000000, StartPeriod: 60000000000, Retries: 3}' \
     "$layout/blobs/sha256/$config" >"$work/config.json"
@@ -267,8 +275,6 @@ build_image() {
     --config.entrypoint /usr/bin/arrowport --config.entrypoint serve \
     --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --config.env ARROWPORT_CONFIG=/etc/arrowport/config.yaml \
-    --config.env ARROWPORT_DB_PATH=/var/lib/arrowport/arrowport.duckdb \
-    --config.env ARROWPORT_FLIGHT_HOST=0.0.0.0 --config.env ARROWPORT_HTTP_HOST=0.0.0.0 \
     --config.exposedports 8815/tcp --config.exposedports 8888/tcp \
     --config.volume /var/lib/arrowport --config.workingdir /var/lib/arrowport \
     --config.user "$image_uid:$image_uid" \

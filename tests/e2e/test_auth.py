@@ -441,6 +441,10 @@ def test_cli_client_logs_in_from_the_environment(auth_server):
     refused = subprocess.run(shell + ["SELECT 1"], env=anonymous, capture_output=True,
                              text=True, timeout=120)
     assert refused.returncode != 0 and "authentication required" in refused.stderr
+    # A health check (the container image's) has no password: readiness needs none.
+    ready = subprocess.run([ARROWPORT, "status", "--ready", "--server", auth_server.http],
+                           env=anonymous, capture_output=True, text=True, timeout=120)
+    assert ready.returncode == 0 and '"ready"' in ready.stdout, ready.stdout + ready.stderr
 
 
 def test_sql_shell_signs_in_again_when_its_token_expires(tmp_path, hashes):

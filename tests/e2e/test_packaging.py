@@ -278,11 +278,19 @@ def test_image_config(unpacked_image):
     assert uid != 0 and gid != 0
     assert config["WorkingDir"] == "/var/lib/arrowport"
     env = dict(e.split("=", 1) for e in config["Env"])
-    assert env["ARROWPORT_DB_PATH"] == "/var/lib/arrowport/arrowport.duckdb"
-    assert env["ARROWPORT_FLIGHT_HOST"] == env["ARROWPORT_HTTP_HOST"] == "0.0.0.0"
+    # The image's settings are in its config file, which a mounted one replaces whole: no
+    # ARROWPORT_* variable of the image overrides a key of the operator's file.
+    assert {k for k in env if k.startswith("ARROWPORT_")} == {"ARROWPORT_CONFIG"}, env
+    own = (rootfs / env["ARROWPORT_CONFIG"].lstrip("/")).read_text()
+    assert "host: 0.0.0.0" in own and "db_path: /var/lib/arrowport/arrowport.duckdb" in own
+    # The health check asks /readyz, which needs no password (a server with users).
     assert config["Healthcheck"]["Test"][0] == "CMD-SHELL"
+    assert "status --ready" in config["Healthcheck"]["Test"][1]
+    assert "status --ready" in config["Labels"]["org.arrowport.healthcheck"]
+    # The volume: the image's user, and group 0 for a runtime that picks another uid.
     state = rootfs / "var/lib/arrowport"
-    assert (state.stat().st_uid, state.stat().st_gid) == (uid, gid)
+    assert (state.stat().st_uid, state.stat().st_gid) == (uid, 0)
+    assert state.stat().st_mode & 0o777 == 0o770
     # The image is the .deb installed by apt: dpkg knows it, and the SBOM lists it.
     assert f"arrowport {VERSION} amd64" in SBOM.read_text().splitlines()
     assert not list((rootfs / "var/lib/apt/lists").glob("*Packages*"))

@@ -145,6 +145,11 @@ def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, termi
     shell.expect(PROMPT)
     shell.type("SELECT 41 + 1 AS answer;\r")
     shell.expect(rb"answer\s+-+\s+42")
+    # Typed text outside ASCII reaches the server whole (libedit in the C locale dropped
+    # every byte over 0x7F: 'José' ran as 'Jos'), whatever locale the terminal says.
+    shell.expect(PROMPT)
+    shell.type("SELECT 'José' = 'Jos' || chr(233) AS same, 'Zoë' AS name;\r")
+    shell.expect("true \\| Zoë".encode())
     shell.expect(PROMPT)
     shell.type("\x04")  # Ctrl-D ends it
     assert shell.proc.wait(timeout=60) == 0
@@ -154,10 +159,11 @@ def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, termi
                      (tmp_path / "history").read_text())
     assert "SELECT id, name\nFROM people ORDER BY id;" in history, history
     assert ".mode line" in history and "never" not in history, history
+    assert (tmp_path / "history").stat().st_mode & 0o777 == 0o600  # statements are private
     again = terminal()
     again.expect(PROMPT)
     again.type("\x1b[A\r")
-    again.expect(rb"answer\s+-+\s+42")
+    again.expect("true \\| Zoë".encode())
 
 
 def test_ctrl_c_cancels_the_running_query_and_the_shell_goes_on(server, terminal):
@@ -292,3 +298,14 @@ def test_output_file_survives_a_failed_result_and_schema_finds_names(server, tmp
     assert directory.returncode == 1 and "is not a file" in directory.stderr
     extra = sql(server, "-c", ".output a b")
     assert extra.returncode == 1 and "at most one argument" in extra.stderr
+
+
+def test_input_that_cannot_be_read_is_not_taken_for_ctrl_c(server, tmp_path):
+    directory = os.open(tmp_path, os.O_RDONLY)
+    try:
+        ran = subprocess.run([ARROWPORT, "sql", "--server", server.uri], stdin=directory,
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(directory)
+    assert ran.returncode == 1 and "cannot read standard input: Is a directory" in ran.stderr, \
+        ran.stderr

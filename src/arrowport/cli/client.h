@@ -47,6 +47,9 @@ class DataClient {
       const std::string& ticket) = 0;
   /// The server's status summary (JSON): the `status` action, or HTTP's GET /status.
   virtual arrow::Result<std::string> Status() = 0;
+  /// Whether the server is ready (JSON): HTTP's GET /readyz, which asks no sign-in (a
+  /// container's health check has no password), or the `health` action. An error when not.
+  virtual arrow::Result<std::string> Ready() = 0;
 };
 
 /// grpc://host:port or grpc+tls:// -> Flight; http:// or https:// -> the HTTP gateway.
@@ -81,6 +84,7 @@ class FlightConnection : public DataClient {
       const std::string& ticket) override;
 
   arrow::Result<std::string> Status() override { return Action("status"); }
+  arrow::Result<std::string> Ready() override { return Action("health"); }
 
   /// DoAction; returns the body of the first result ("" when none).
   arrow::Result<std::string> Action(const std::string& type, const std::string& body = "");

@@ -69,6 +69,16 @@ CLI::App* AddInspect(CLI::App& app, InspectArgs& args, const char* name, const c
   return command;
 }
 
+CLI::App* AddStatus(CLI::App& app, InspectArgs& args) {
+  auto* status = AddInspect(app, args, "status",
+                            "What the status page shows: listeners, streams with their rates, "
+                            "tables, active requests, recent errors");
+  status->add_flag("--ready", args.ready,
+                   "Readiness only (HTTP: GET /readyz, which needs no sign-in): exit 0 when "
+                   "ready, 1 when not; for health checks");
+  return status;
+}
+
 CLI::App* AddServe(CLI::App& app, CommandArgs& a) {
   // The defaults shown are the config's own: an option left out leaves the config file's
   // or the environment's value (ARROWPORT_<KEY>) in place, so none is set here.
@@ -182,10 +192,7 @@ CommandLine ParseCommandLine(int argc, const char* const* argv, std::ostream& ou
        AddInspect(app, line.inspect, "tables", "List the server's tables and views")},
       {Command::kStreams,
        AddInspect(app, line.inspect, "streams", "Show stream routing and live counters")},
-      {Command::kStatus,
-       AddInspect(app, line.inspect, "status",
-                  "What the status page shows: listeners, streams with their rates, "
-                  "tables, active requests, recent errors")},
+      {Command::kStatus, AddStatus(app, line.inspect)},
       {Command::kGenerate, AddGenerate(app, a)},
       {Command::kCopy, AddCopy(app, line.copy)},
       {Command::kHashPassword,

@@ -202,15 +202,18 @@ class HttpConnection : public DataClient {
     return std::make_shared<DownloadReader>(download, *reader);
   }
 
-  arrow::Result<std::string> Status() override {
+  arrow::Result<std::string> Status() override { return GetJson("/status"); }
+  arrow::Result<std::string> Ready() override { return GetJson("/readyz"); }
+
+ private:
+  arrow::Result<std::string> GetJson(const char* path) {
     ScopedSigpipeBlock no_sigpipe;
-    auto result = client_.Get("/status");
+    auto result = client_.Get(path);
     if (!result) return Explain(result.error(), ErrorFrom(result));
     if (result->status != 200) return ErrorFrom(result);
     return result->body;
   }
 
- private:
   // A failed TLS handshake to an https:// URL: the server may speak plain HTTP there (a
   // plain client on Arrowport's HTTPS port gets an answer saying so instead).
   arrow::Status Explain(httplib::Error error, const arrow::Status& failed) const {

@@ -250,6 +250,11 @@ int RunStatus(const InspectArgs& args) {
   }
   auto conn = ConnectDataClient(args.server_url, args.tls_ca, args.connect_wait);
   if (!conn.ok()) return Fail(conn.status());
+  if (args.ready) {  // a health check: the answer as is, the exit code says it all
+    auto ready = (*conn)->Ready();
+    if (!ready.ok()) return Fail(ready.status());
+    return Print(*ready + (!ready->empty() && ready->back() == '\n' ? "" : "\n"));
+  }
   auto status = (*conn)->Status();
   if (!status.ok()) return Fail(status.status());
   // The JSON as the server sent it, checked to be JSON (nothing else reaches the terminal).

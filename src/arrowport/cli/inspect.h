@@ -12,6 +12,7 @@ struct InspectArgs {
   std::string tls_ca;
   std::string format;
   double connect_wait = 10;  ///< --connect-wait (server_probe.h)
+  bool ready = false;        ///< status --ready: readiness only (exit 0 when ready)
 };
 
 /// `arrowport tables`: each table and view with its rows (JSON: name, rows, schema;

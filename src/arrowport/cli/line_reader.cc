@@ -46,9 +46,14 @@ class ScriptLines : public LineReader {
       // would then run). Standard input (read through stdio) tells them apart itself: a
       // read that failed sets its error flag, the end its end flag; the handler's latch
       // may be set only later (ThreadSanitizer runs handlers after the call returns).
-      const bool cut_short = in_ == &std::cin && !std::feof(stdin);
-      if (cut_short || (interrupt_ != nullptr && interrupt_->Take())) {
+      const int error = errno;
+      const bool failed = in_ == &std::cin ? !std::feof(stdin) : in_->bad();
+      if ((failed && error == EINTR) || (interrupt_ != nullptr && interrupt_->Take())) {
         return Outcome::kInterrupted;
+      }
+      if (failed) {
+        failure_ = std::string("cannot read ") + name_ + ": " + std::strerror(error);
+        return Outcome::kFailed;
       }
       return Outcome::kEnd;
     }
@@ -59,8 +64,10 @@ class ScriptLines : public LineReader {
   std::string Where(int64_t number) const override {
     return name_ + ", line " + std::to_string(number);
   }
+  std::string failure() const override { return failure_; }
 
  private:
+  std::string failure_;
   std::istream* in_;
   std::string name_;
   InterruptSignal* interrupt_;
@@ -82,6 +89,7 @@ class TerminalLines : public LineReader {
     rl_bind_key('\t', rl_insert);
     using_history();
     stifle_history(kHistoryEntries);
+    if (!history_path_.empty() && !PrepareHistoryFile()) history_path_.clear();
     if (!history_path_.empty()) (void)read_history(history_path_.c_str());
   }
   ~TerminalLines() override { clear_history(); }
@@ -109,15 +117,29 @@ class TerminalLines : public LineReader {
     // Appended at once (a shell closed with its terminal keeps what was typed), so that
     // two shells at once both keep theirs; the file is cut to the newest entries.
     if (history_path_.empty()) return;
-    if (append_history(1, history_path_.c_str()) != 0) {
-      (void)write_history(history_path_.c_str());  // the file did not exist yet
-    }
+    (void)append_history(1, history_path_.c_str());
     (void)history_truncate_file(history_path_.c_str(), kHistoryEntries);
   }
   bool interactive() const override { return true; }
   std::string Where(int64_t number) const override { return "line " + std::to_string(number); }
 
  private:
+  // The history holds every statement typed (a password in a CREATE SECRET among them):
+  // its file is the user's alone (0600, as psql's and bash's), made here so, and never
+  // one a symbolic link points at. False (no history kept, said once) when it cannot be.
+  bool PrepareHistoryFile() {
+    const int fd = ::open(history_path_.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                          0600);
+    if (fd < 0 || ::fchmod(fd, 0600) != 0) {
+      std::fprintf(stderr, "arrowport: history not kept: %s: %s\n", history_path_.c_str(),
+                   std::strerror(errno));
+      if (fd >= 0) ::close(fd);
+      return false;
+    }
+    ::close(fd);
+    return true;
+  }
+
   static constexpr int kHistoryEntries = 2000;
   std::string history_path_;
   InterruptSignal* interrupt_;

@@ -36,7 +36,7 @@ class InterruptSignal {
 /// kept in a file), or a script (a file, a pipe), read as is.
 class LineReader {
  public:
-  enum class Outcome { kLine, kEnd, kInterrupted };
+  enum class Outcome { kLine, kEnd, kInterrupted, kFailed };
 
   /// Standard input: `interactive` (a terminal) edits lines with libedit and keeps
   /// history in `history_path` ("" none), loaded now and added to as lines are entered;
@@ -51,7 +51,8 @@ class LineReader {
   virtual ~LineReader() = default;
 
   /// The next line, without its break, in `line`; kEnd at the end of input (Ctrl-D);
-  /// kInterrupted on Ctrl-C while waiting for it. `prompt` is shown on a terminal.
+  /// kInterrupted on Ctrl-C while waiting for it; kFailed when the input cannot be read
+  /// (failure() says why). `prompt` is shown on a terminal.
   virtual Outcome Read(const std::string& prompt, std::string* line) = 0;
   /// Adds an entered statement or command to the history (a terminal's only).
   virtual void Remember(const std::string& entry) { (void)entry; }
@@ -59,6 +60,8 @@ class LineReader {
   virtual bool interactive() const { return false; }
   /// Where line `number` is, for a script's error messages ("FILE, line 3").
   virtual std::string Where(int64_t number) const = 0;
+  /// Why the last Read() was kFailed.
+  virtual std::string failure() const { return ""; }
   /// The number of the last line read (1-based).
   int64_t line_number() const { return line_number_; }
 

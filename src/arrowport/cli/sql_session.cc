@@ -85,6 +85,16 @@ class EndpointsReader : public arrow::RecordBatchReader {
     auto stream = client_->DoGet(options_, endpoints_[next_++].ticket);
     if (!stream.ok()) return Explained(stream.status());
     std::shared_ptr<fl::FlightStreamReader> shared(std::move(*stream));
+    // Every part of a result has the first one's columns: a server that sends another
+    // shape (a wrong answer printed under the wrong heading) is refused.
+    if (schema_ != nullptr && next_ > 1) {
+      ARROW_ASSIGN_OR_RAISE(auto schema, shared->GetSchema());
+      if (!schema->Equals(*schema_, /*check_metadata=*/false)) {
+        shared->Cancel();
+        return arrow::Status::IOError("the server sent part ", next_, " of the result with "
+                                      "other columns than its first part: ", schema->ToString());
+      }
+    }
     std::lock_guard<std::mutex> lock(running_->mu);
     if (running_->cancelled) {
       shared->Cancel();
@@ -228,7 +238,16 @@ arrow::Result<std::vector<SqlTable>> SqlSession::Tables(const std::string& name_
     const auto column = [&](const char* name) { return table->GetColumnByName(name); };
     auto schemas = column("db_schema_name"), names = column("table_name"),
          types = column("table_type"), layouts = column("table_schema");
-    if (names == nullptr) return arrow::Status::IOError("GetTables answered without table_name");
+    // The columns Flight SQL defines, of the types it defines (a server's answer).
+    const auto is = [](const std::shared_ptr<arrow::ChunkedArray>& c, arrow::Type::type id) {
+      return c == nullptr || c->type()->id() == id;
+    };
+    if (names == nullptr || !is(names, arrow::Type::STRING) ||
+        !is(schemas, arrow::Type::STRING) || !is(types, arrow::Type::STRING) ||
+        !is(layouts, arrow::Type::BINARY)) {
+      return arrow::Status::IOError("the server's GetTables answer is not Flight SQL's: ",
+                                    table->schema()->ToString());
+    }
     for (int64_t row = 0; row < table->num_rows(); ++row) {
       SqlTable entry;
       if (schemas) entry.schema = CellText(schemas->chunk(0), row);

@@ -1,6 +1,7 @@
 #include "arrowport/cli/sql_shell.h"
 
 #include <CLI/CLI.hpp>
+#include <langinfo.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <clocale>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -116,6 +118,7 @@ arrow::Status Shell::Run(LineReader& lines) {
       splitter.Reset();
       continue;
     }
+    if (outcome == LineReader::Outcome::kFailed) return arrow::Status::IOError(lines.failure());
     if (outcome == LineReader::Outcome::kEnd) return EndOfInput(splitter, lines, statement_line);
     if (!splitter.pending() && IsDotCommand(line)) {
       lines.Remember(line);
@@ -333,7 +336,19 @@ arrow::Status RunScripts(Shell& shell, const SqlShellArgs& args) {
   return shell.Run(*lines);
 }
 
+// libedit reads keys in the locale's character set: in the C locale of a process that
+// never set one it dropped every byte over 0x7F, so 'José' typed ran as 'Jos'. The
+// terminal's locale, else UTF-8 (what DuckDB and Arrow hold text in).
+void UseTerminalCharacters() {
+  const char* chosen = std::setlocale(LC_CTYPE, "");
+  const std::string codeset = chosen != nullptr ? nl_langinfo(CODESET) : "";
+  if (codeset != "UTF-8" && std::setlocale(LC_CTYPE, "C.UTF-8") == nullptr) {
+    (void)std::setlocale(LC_CTYPE, "C.utf8");
+  }
+}
+
 int RunSqlShell(const SqlShellArgs& args) {
+  UseTerminalCharacters();
   // Ctrl-C goes to this (the main) thread: the threads gRPC starts while connecting, and
   // the one that cancels, are made with it blocked. Else a read at the prompt would not
   // see it.

@@ -15,9 +15,11 @@ std::string Trimmed(std::string_view text) {
   return std::string(text.substr(begin, end - begin));
 }
 
+// A letter of a name or a dollar quote's tag: ASCII letters, '_', digits after the first,
+// and every byte of a multi-byte UTF-8 character (DuckDB's scanner takes those as letters).
 bool IsTagChar(char c, bool first) {
   const auto u = static_cast<unsigned char>(c);
-  return std::isalpha(u) != 0 || c == '_' || (!first && std::isdigit(u) != 0);
+  return std::isalpha(u) != 0 || c == '_' || u >= 0x80 || (!first && std::isdigit(u) != 0);
 }
 
 // The dollar-quote tag ("$", "$tag$") that starts at text[i], or "" when none does ($1 is

@@ -38,6 +38,8 @@ TEST(StatementSplitterTest, EscapeStringsAndNamesWithDollars) {
   // A name ending in e before a quote is not an escape string's E.
   EXPECT_EQ(Split({"SELECT type'a\\'; SELECT 3;"}),
             (std::vector<std::string>{"SELECT type'a\\'", "SELECT 3"}));
+  EXPECT_EQ(Split({"SELECT $\xC3\xA9$a;b$\xC3\xA9$ AS v; SELECT 4;"}),
+            (std::vector<std::string>{"SELECT $\xC3\xA9$a;b$\xC3\xA9$ AS v", "SELECT 4"}));
   EXPECT_EQ(Split({"SELECT 1 AS a$b$c; SELECT 2;"}),
             (std::vector<std::string>{"SELECT 1 AS a$b$c", "SELECT 2"}));
 }
