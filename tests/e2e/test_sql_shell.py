@@ -309,3 +309,56 @@ def test_input_that_cannot_be_read_is_not_taken_for_ctrl_c(server, tmp_path):
         os.close(directory)
     assert ran.returncode == 1 and "cannot read standard input: Is a directory" in ran.stderr, \
         ran.stderr
+
+
+class OutOfShapeServer:
+    """A Flight server that answers as no Flight SQL server should: a result whose second
+    part has other columns, a GetTables answer of the wrong types."""
+
+    def __init__(self):
+        import threading
+        import pyarrow as pa
+        import pyarrow.flight as fl
+
+        class Server(fl.FlightServerBase):
+            def get_flight_info(self, context, descriptor):
+                # The shell's statements and its GetTables call both land here.
+                tickets = [b"a", b"b"] if b"SELECT" in descriptor.command else [b"tables"]
+                return fl.FlightInfo(pa.schema([("x", pa.int64())]), descriptor,
+                                     [fl.FlightEndpoint(t, []) for t in tickets], -1, -1)
+
+            def do_get(self, context, ticket):
+                if ticket.ticket == b"a":
+                    return fl.RecordBatchStream(pa.table({"x": [1, 2]}))
+                if ticket.ticket == b"b":
+                    return fl.RecordBatchStream(pa.table({"s": ["wrong", "shape"]}))
+                return fl.RecordBatchStream(pa.table({
+                    "catalog_name": ["c"], "db_schema_name": ["main"], "table_name": ["t"],
+                    "table_type": ["TABLE"], "table_schema": pa.array([42], pa.int64())}))
+
+        self.server = Server("grpc://127.0.0.1:0")
+        self.uri = f"grpc://127.0.0.1:{self.server.port}"
+        self.thread = threading.Thread(target=self.server.serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_server_answering_out_of_shape_is_refused_not_printed():
+    peer = OutOfShapeServer()
+    try:
+        for mode in ("table", "csv", "line"):
+            ran = subprocess.run([ARROWPORT, "sql", "--server", peer.uri, "--mode", mode,
+                                  "-c", "SELECT x FROM t"], capture_output=True, text=True,
+                                 timeout=120)
+            # Not "wrong" printed under the heading x with exit 0, nor a crash (line mode).
+            assert ran.returncode == 1, (mode, ran.returncode, ran.stderr)
+            assert "other columns than its first part" in ran.stderr, ran.stderr
+            assert "wrong" not in ran.stdout, ran.stdout
+        for command in (".tables", ".schema t"):
+            ran = subprocess.run([ARROWPORT, "sql", "--server", peer.uri, "-c", command],
+                                 capture_output=True, text=True, timeout=120)
+            assert ran.returncode == 1 and "not Flight SQL's" in ran.stderr, ran.stderr
+    finally:
+        peer.close()
