@@ -29,16 +29,12 @@ def pytest_configure(config):
                                        "refused cleanly, never crash the server (design section 7)")
     config.addinivalue_line("markers", "release_only(reason): checks what a sanitizer build cannot "
                                        "show (RSS, the docs' own build): skipped against one")
-    config.addinivalue_line("markers", "not_under_tsan(reason): what ThreadSanitizer's runtime "
-                                       "changes itself (when signal handlers run): skipped "
-                                       "against the TSan build")
     config.addinivalue_line("markers", "release_too: runs against a sanitizer build, but what it "
                                        "measures (RSS, an address-space cap) is asserted on the "
                                        "release build only; CI runs it against both")
 
 
 SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
-UNDER_TSAN = SANITIZED and "/tsan/" in os.environ.get("ARROWPORT_BINARY", "")
 
 
 # The files that take longest (serial wall time, 30-90 s each, most of it waiting on
@@ -65,11 +61,6 @@ def pytest_collection_modifyitems(items):
             if marker is not None:
                 item.add_marker(pytest.mark.skip(reason=marker.args[0] if marker.args
                                                  else "release build only"))
-    if UNDER_TSAN:
-        for item in items:
-            marker = item.get_closest_marker("not_under_tsan")
-            if marker is not None:
-                item.add_marker(pytest.mark.skip(reason=marker.args[0]))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -109,10 +109,6 @@ def wait_for(condition, what, timeout=120):
         time.sleep(0.2)
 
 
-# ThreadSanitizer runs a signal's handler once the interrupted call has returned, and
-# libedit, finding no handler's mark yet, resumes its read: Ctrl-C at the prompt then
-# waits for a key. The release and ASan lanes run it; the TSan lane runs the rest.
-@pytest.mark.not_under_tsan("Ctrl-C at libedit's prompt: TSan defers the handler")
 def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, terminal, tmp_path):
     shell = terminal()
     shell.expect(rb"Flight SQL.*\.help")

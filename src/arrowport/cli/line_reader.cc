@@ -2,11 +2,14 @@
 
 #include <editline/readline.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cwchar>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,7 +23,12 @@ namespace {
 // The signal handler's only way to its InterruptSignal (a handler sees statics alone):
 // the latch, the pipe that wakes the thread, and the handler it replaced.
 volatile sig_atomic_t g_interrupted = 0;
+volatile sig_atomic_t g_interrupts = 0;  // only the handler writes it
 volatile sig_atomic_t g_interrupt_write_fd = -1;
+// A second pipe the handler writes, for the prompt's key reader (KeyOrInterrupt): it
+// wakes a wait for a key whichever thread the signal lands on.
+volatile sig_atomic_t g_prompt_wake_write_fd = -1;
+int g_prompt_wake_read_fd = -1;
 struct sigaction g_previous_action;
 
 constexpr char kInterruptByte = 1;
@@ -29,9 +37,46 @@ constexpr char kStopByte = 0;
 extern "C" void OnInterrupt(int) {
   const int saved = errno;
   g_interrupted = 1;
+  g_interrupts = g_interrupts + 1;
   const char byte = kInterruptByte;
   if (g_interrupt_write_fd >= 0) (void)!::write(g_interrupt_write_fd, &byte, 1);
+  if (g_prompt_wake_write_fd >= 0) (void)!::write(g_prompt_wake_write_fd, &byte, 1);
   errno = saved;
+}
+
+// libedit's key reader, in place of its own: its own retries a read cut short by a
+// signal once (a first Ctrl-C at the prompt did nothing), so this one waits on the
+// terminal and on the prompt's wake pipe together, and answers a Ctrl-C as the end of
+// input (-1), which ends readline() at once; TerminalLines then sees the latch. A key is
+// one character, decoded from the locale's multibyte form as libedit's own reader does.
+extern "C" int KeyOrInterrupt(FILE*) {
+  pollfd waits[2] = {{STDIN_FILENO, POLLIN, 0}, {g_prompt_wake_read_fd, POLLIN, 0}};
+  for (;;) {
+    const int ready = ::poll(waits, g_prompt_wake_read_fd >= 0 ? 2 : 1, -1);
+    if (ready < 0 && errno != EINTR) return -1;
+    if (waits[1].revents != 0 || g_interrupted != 0) {
+      char drained[64];
+      while (::read(g_prompt_wake_read_fd, drained, sizeof(drained)) > 0) {
+      }
+      if (g_interrupted != 0) return -1;
+    }
+    if (ready > 0 && waits[0].revents != 0) break;
+  }
+  std::mbstate_t state{};
+  for (int bytes = 0; bytes < MB_LEN_MAX; ++bytes) {
+    char byte;
+    ssize_t got;
+    do {
+      got = ::read(STDIN_FILENO, &byte, 1);
+    } while (got < 0 && errno == EINTR && g_interrupted == 0);
+    if (got <= 0) return -1;
+    wchar_t key;
+    const size_t used = std::mbrtowc(&key, &byte, 1, &state);
+    if (used == static_cast<size_t>(-2)) continue;  // more bytes of the same character
+    if (used == static_cast<size_t>(-1)) return static_cast<unsigned char>(byte);
+    return static_cast<int>(key);
+  }
+  return -1;
 }
 
 // The lines of a script: a file, or standard input that is not a terminal.
@@ -80,6 +125,7 @@ class TerminalLines : public LineReader {
  public:
   TerminalLines(std::string history_path, InterruptSignal* interrupt)
       : history_path_(std::move(history_path)), interrupt_(interrupt) {
+    rl_getc_function = KeyOrInterrupt;  // before anything initialises libedit
     rl_readline_name = "arrowport";
     // Ctrl-C reaches InterruptSignal's handler itself (which ends the read at once);
     // libedit's own would take it first and raise it again, and with every other thread
@@ -148,7 +194,7 @@ class TerminalLines : public LineReader {
 }  // namespace
 
 arrow::Result<std::unique_ptr<InterruptSignal>> InterruptSignal::Install(
-    std::function<void()> on_interrupt) {
+    std::function<void(int64_t count)> on_interrupt) {
   if (g_interrupt_write_fd >= 0) return arrow::Status::Invalid("Ctrl-C is already handled");
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -164,9 +210,17 @@ arrow::Result<std::unique_ptr<InterruptSignal>> InterruptSignal::Install(
       const ssize_t got = ::read(read_fd, &byte, 1);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0 || byte == kStopByte) return;
-      on_interrupt();
+      on_interrupt(count());
     }
   });
+  int wake[2];
+  if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return arrow::Status::IOError("cannot make a pipe: ", std::strerror(errno));
+  }
+  signal->prompt_wake_[0] = wake[0];
+  signal->prompt_wake_[1] = wake[1];
+  g_prompt_wake_read_fd = wake[0];
+  g_prompt_wake_write_fd = wake[1];
   g_interrupted = 0;
   g_interrupt_write_fd = fds[1];
   struct sigaction action = {};
@@ -180,12 +234,19 @@ arrow::Result<std::unique_ptr<InterruptSignal>> InterruptSignal::Install(
 InterruptSignal::~InterruptSignal() {
   ::sigaction(SIGINT, &g_previous_action, nullptr);
   g_interrupt_write_fd = -1;
+  g_prompt_wake_write_fd = -1;
+  g_prompt_wake_read_fd = -1;
+  for (const int fd : prompt_wake_) {
+    if (fd >= 0) ::close(fd);
+  }
   const char stop = kStopByte;
   (void)!::write(write_fd_, &stop, 1);
   if (thread_.joinable()) thread_.join();
   ::close(read_fd_);
   ::close(write_fd_);
 }
+
+int64_t InterruptSignal::count() { return g_interrupts; }
 
 bool InterruptSignal::Take() {
   const bool interrupted = g_interrupted != 0;

@@ -13,22 +13,26 @@
 namespace arrowport::cli {
 
 /// \brief Ctrl-C for the SQL shell: while one lives, SIGINT no longer ends the process.
-/// Each Ctrl-C is latched (Take()) and runs `on_interrupt` on a thread of its own (to
-/// cancel the running statement: nothing a signal handler may do). One per process: the
-/// handler can reach only statics.
+/// Each Ctrl-C is latched (Take()), counted (count()), and runs `on_interrupt` with the
+/// count it made on a thread of its own (to cancel the running statement: nothing a
+/// signal handler may do). One per process: the handler can reach only statics.
 class InterruptSignal {
  public:
-  static arrow::Result<std::unique_ptr<InterruptSignal>> Install(std::function<void()> on_interrupt);
+  static arrow::Result<std::unique_ptr<InterruptSignal>> Install(
+      std::function<void(int64_t count)> on_interrupt);
   ~InterruptSignal();  // stops the thread, restores the previous handler
   InterruptSignal(const InterruptSignal&) = delete;
   InterruptSignal& operator=(const InterruptSignal&) = delete;
 
   /// Whether Ctrl-C came since the last Take(); clears it.
   bool Take();
+  /// How many times Ctrl-C came so far.
+  static int64_t count();
 
  private:
   InterruptSignal(int read_fd, int write_fd) : read_fd_(read_fd), write_fd_(write_fd) {}
   int read_fd_, write_fd_;
+  int prompt_wake_[2] = {-1, -1};  // what wakes a prompt waiting for a key
   std::thread thread_;
 };
 

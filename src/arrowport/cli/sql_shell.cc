@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <limits>
 #include <cctype>
 #include <chrono>
 #include <clocale>
@@ -66,7 +68,12 @@ class Shell {
   explicit Shell(std::unique_ptr<SqlSession> session) : session_(std::move(session)) {}
 
   ShellOutput& output() { return output_; }
-  SqlSession* session() { return session_.get(); }
+  /// From Ctrl-C's thread: cancels the statement running now if Ctrl-C number `count`
+  /// came after it started (that thread may run late: a Ctrl-C at the prompt must not
+  /// cancel the statement typed next).
+  void CancelFor(int64_t count) {
+    if (count > statement_start_.load()) session_->Cancel();
+  }
   void set_interrupt(InterruptSignal* interrupt) { interrupt_ = interrupt; }
 
   /// Reads `lines` to their end (or .quit). A script's first error (or Ctrl-C) ends it.
@@ -95,6 +102,8 @@ class Shell {
 
   std::unique_ptr<SqlSession> session_;
   InterruptSignal* interrupt_ = nullptr;
+  // Ctrl-C's count when the running statement started; none running: the largest.
+  std::atomic<int64_t> statement_start_{std::numeric_limits<int64_t>::max()};
   ShellOutput output_;
   bool timer_ = false;
   bool quit_ = false;
@@ -168,6 +177,7 @@ arrow::Status Shell::EndOfInput(StatementSplitter& splitter, const LineReader& l
 
 arrow::Status Shell::Execute(const std::string& sql) {
   const auto started = std::chrono::steady_clock::now();
+  statement_start_ = InterruptSignal::count();
   auto rows = [&]() -> arrow::Result<int64_t> {
     ARROW_ASSIGN_OR_RAISE(auto reader, session_->Execute(sql));
     // A statement without a result (CREATE, SET) answers with no columns: nothing to show.
@@ -177,6 +187,7 @@ arrow::Status Shell::Execute(const std::string& sql) {
     }
     return output_.Write(reader.get());
   }();
+  statement_start_ = std::numeric_limits<int64_t>::max();
   if (interrupt_ != nullptr && interrupt_->Take()) return Interrupted(rows.status());
   ARROW_RETURN_NOT_OK(rows);
   if (timer_) {
@@ -359,7 +370,7 @@ int RunSqlShell(const SqlShellArgs& args) {
   auto session = SqlSession::Connect(args.server_url, args.tls_ca, args.connect_wait);
   if (!session.ok()) return Fail(session.status());
   Shell shell(std::move(*session));
-  auto interrupt = InterruptSignal::Install([&shell] { shell.session()->Cancel(); });
+  auto interrupt = InterruptSignal::Install([&shell](int64_t count) { shell.CancelFor(count); });
   ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   if (!interrupt.ok()) return Fail(interrupt.status());
   shell.set_interrupt(interrupt->get());
