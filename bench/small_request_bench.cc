@@ -1,20 +1,27 @@
-// Where a small ingest request spends its time, piece by piece, in process: DuckDB's cost
-// per SQL statement, the storage append alone, and the whole ingest pipeline.
+// Where a small request spends its time, piece by piece, in process: DuckDB's cost per
+// SQL statement, the storage append alone, the whole ingest pipeline, and a 1,000-row
+// query through the query pipeline beside DuckDB alone running it to Arrow.
 // Run: bin/microbench (Release build). File-database figures include the WAL fsync.
 #include <benchmark/benchmark.h>
 
 #include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 
 #include <filesystem>
 #include <optional>
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
+#include "arrowport/bench/bench_support.h"
+#include "arrowport/bench/duckdb_ceilings.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/config/config.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/metrics/server_metrics.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/storage/database/database.h"
 
 namespace {
@@ -119,6 +126,100 @@ BENCHMARK(BM_IngestRequest)
     ->ArgsProduct({{0, 1}, {0, 1}})
     ->Unit(benchmark::kMicrosecond);
 
+// The ceiling of a 1,000-row DoPut: DuckDB alone converting the batch into its appender
+// on a file database, committed (as `arrowport bench` measures it).
+void BM_AppendAlone(benchmark::State& state) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("arrowport-microbench-append-" + std::to_string(::getpid()) +
+                             ".duckdb")).string();
+  {
+    auto duckdb = *arrowport::bench::DuckDBOnly::Open(path, 0);
+    auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
+    auto batch = *table->CombineChunksToBatch();
+    (void)duckdb->CreateTableAs("t", std::make_shared<arrow::TableBatchReader>(table));
+    for (auto _ : state) {
+      auto st = duckdb->AppendCommitted("t", *batch);
+      if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+    }
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".wal");
+}
+BENCHMARK(BM_AppendAlone)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+
+constexpr const char* kQuery = "SELECT * FROM t";
+
+// The ceiling of a 1,000-row read: DuckDB alone (its C++ API, no code of ours) running
+// the query to Arrow (its ArrowFormat collector), on a file database, late
+// materialization off as the server runs it.
+void BM_QueryAlone(benchmark::State& state) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("arrowport-microbench-alone-" + std::to_string(::getpid()) +
+                             ".duckdb")).string();
+  {
+    auto duckdb = *arrowport::bench::DuckDBOnly::Open(path, 0);
+    auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
+    (void)duckdb->CreateTableAs("t", std::make_shared<arrow::TableBatchReader>(table));
+    (void)duckdb->Run("SET disabled_optimizers = 'late_materialization'");
+    for (auto _ : state) {
+      auto rows = duckdb->ExportArrow(kQuery, 1000);
+      if (!rows.ok() || *rows != 1000) state.SkipWithError("the query did not read 1,000 rows");
+    }
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".wal");
+}
+BENCHMARK(BM_QueryAlone)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+
+// The same query as a DoGet by SQL ticket runs it, without the network: the query
+// pipeline (the SQL sandbox, metering, every batch read), metrics on.
+void BM_QueryRequest(benchmark::State& state) {
+  BenchDatabase bench(true);
+  auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
+  arrowport::ingest::StreamRouter router(arrowport::config::Config{});
+  arrowport::ingest::IngestPipeline ingest(bench.db.get(), &router);
+  arrowport::ingest::IngestRequest create;
+  create.stream = "t";
+  (void)*ingest.Ingest(create, std::make_shared<arrow::TableBatchReader>(table));
+  arrowport::metrics::ServerMetrics metrics;
+  arrowport::query::QueryPipeline pipeline(
+      bench.db.get(), arrowport::query::QueryPipeline::kDefaultBatchRows, &metrics);
+  arrowport::query::QueryRequest request;
+  request.sql = kQuery;
+  for (auto _ : state) {
+    arrowport::CallContext call;
+    call.protocol = "flight";
+    auto reader = pipeline.Execute(request, call);
+    auto read = reader.ok() ? (*reader)->ToTable() : reader.status();
+    if (!read.ok()) state.SkipWithError(read.status().ToString().c_str());
+  }
+}
+BENCHMARK(BM_QueryRequest)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+
+// `arrowport_microbench --plain-flight-server`: the plain Flight ceiling of `arrowport
+// bench` as a process of its own, serving a 1,000-row table (DoGet, GetFlightInfo) and
+// discarding uploads (DoPut), until SIGTERM or SIGINT: its CPU per call is read like the
+// server's (tests/bench/per_call_cpu.py --plain).
+int ServePlainFlight() {
+  auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
+  auto server = arrowport::bench::InMemoryFlightServer::Start(table);
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  if (!(*server)->SetShutdownOnSignals({SIGTERM, SIGINT}).ok()) return 1;
+  std::printf("plain Flight ready %s\n", (*server)->uri().c_str());
+  std::fflush(stdout);
+  return (*server)->Serve().ok() ? 0 : 1;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--plain-flight-server") return ServePlainFlight();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

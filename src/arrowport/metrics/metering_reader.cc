@@ -11,7 +11,8 @@ MeteringReader::MeteringReader(std::shared_ptr<arrow::RecordBatchReader> source,
     : source_(std::move(source)),
       on_batch_(std::move(on_batch)),
       on_end_(std::move(on_end)),
-      start_(start) {}
+      start_(start),
+      sized_(dynamic_cast<const SizedBatches*>(source_.get())) {}
 
 MeteringReader::~MeteringReader() { End(/*ok=*/false); }
 
@@ -24,10 +25,16 @@ arrow::Status MeteringReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out)
   if (*out == nullptr) {
     End(/*ok=*/true);
   } else if (on_batch_) {
-    // A slice of a larger batch counts its part of the buffers, not all of them.
-    auto bytes = arrow::util::ReferencedBufferSize(**out);
-    on_batch_((*out)->num_rows(),
-              bytes.ok() ? *bytes : arrow::util::TotalBufferSize(**out));
+    // A slice of a larger batch counts its part of the buffers, not all of them; a
+    // source that measured the batch so already says what it found.
+    const int64_t known = sized_ != nullptr ? sized_->last_batch_bytes() : -1;
+    if (known >= 0) {
+      on_batch_((*out)->num_rows(), known);
+    } else {
+      auto bytes = arrow::util::ReferencedBufferSize(**out);
+      on_batch_((*out)->num_rows(),
+                bytes.ok() ? *bytes : arrow::util::TotalBufferSize(**out));
+    }
   }
   return st;
 }

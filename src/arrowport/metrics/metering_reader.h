@@ -7,6 +7,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/call_context.h"
+#include "arrowport/common/sized_batches.h"
 
 namespace arrowport::metrics {
 
@@ -39,6 +40,7 @@ class MeteringReader : public arrow::RecordBatchReader {
   const OnBatch on_batch_;
   OnEnd on_end_;  // emptied once called
   const std::chrono::steady_clock::time_point start_;
+  const SizedBatches* const sized_;  // source_ itself when it measures its batches
 };
 
 /// \brief `reader` counted in `metrics` as a query result served over `protocol`: rows and

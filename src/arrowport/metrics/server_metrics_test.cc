@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "arrow/util/byte_size.h"
+
 #include "arrow/api.h"
 #include "arrowport/metrics/metering_reader.h"
 
@@ -197,6 +199,36 @@ TEST(ServerMetricsTest, MeteringReaderReportsBatchesAndItsEndOnce) {
   }
   EXPECT_EQ(ends, 2);
   EXPECT_TRUE(ended_ok);
+}
+
+// A source that measured its batches (the query results' reader) hands the figure on;
+// one that knows none (-1) leaves the metering reader to measure the batch itself.
+TEST(ServerMetricsTest, MeteringReaderTakesTheBytesItsSourceMeasured) {
+  struct Sized : arrow::RecordBatchReader, SizedBatches {
+    Sized(std::shared_ptr<arrow::RecordBatchReader> inner, int64_t bytes)
+        : inner(std::move(inner)), bytes(bytes) {}
+    std::shared_ptr<arrow::Schema> schema() const override { return inner->schema(); }
+    arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+      return inner->ReadNext(out);
+    }
+    int64_t last_batch_bytes() const override { return bytes; }
+    std::shared_ptr<arrow::RecordBatchReader> inner;
+    int64_t bytes;
+  };
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  arrow::Int64Builder builder;
+  ASSERT_TRUE(builder.AppendValues({1, 2, 3}).ok());
+  auto batch = arrow::RecordBatch::Make(schema, 3, {builder.Finish().ValueOrDie()});
+  for (const int64_t told : {int64_t{12345}, int64_t{-1}}) {
+    int64_t bytes = 0;
+    MeteringReader reader(
+        std::make_shared<Sized>(arrow::RecordBatchReader::Make({batch}, schema).ValueOrDie(),
+                                told),
+        [&](int64_t, int64_t n) { bytes += n; });
+    std::shared_ptr<arrow::RecordBatch> out;
+    ASSERT_TRUE(reader.ReadNext(&out).ok());
+    EXPECT_EQ(bytes, told >= 0 ? told : arrow::util::ReferencedBufferSize(*batch).ValueOrDie());
+  }
 }
 
 TEST(RateHistoryTest, KeepsTheLastSecondsOnly) {

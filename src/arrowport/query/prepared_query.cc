@@ -4,6 +4,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/client_principal.h"
+#include "arrowport/common/sized_batches.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 #include "arrowport/storage/database/connection.h"
@@ -91,7 +92,7 @@ namespace {
 // client transaction, several rows run in one transaction of their own: a statement that
 // writes (INSERT ... RETURNING) keeps all rows or none, committed when the stream ends.
 // It owns the lease of the statement's connection until its last batch.
-class ParameterRowsReader : public arrow::RecordBatchReader {
+class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches {
  public:
   static arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Make(
       StorageAccess access, std::shared_ptr<PreparedQuery> statement,
@@ -121,6 +122,13 @@ class ParameterRowsReader : public arrow::RecordBatchReader {
   }
 
   std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
+
+  // The row's result that returned the last batch measured it (the metering reader
+  // above takes the figure instead of measuring again).
+  int64_t last_batch_bytes() const override {
+    const auto* sized = dynamic_cast<const SizedBatches*>(current_.get());
+    return sized != nullptr ? sized->last_batch_bytes() : -1;
+  }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "arrow/api.h"
+#include "arrow/util/byte_size.h"
+#include "arrowport/common/sized_batches.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 #include "arrowport/test_support/session_test_database.h"
@@ -83,6 +85,34 @@ TEST_F(PreparedQueryTest, ParameterRowsOfAWriteAreKeptAllOrNone) {
   }
   EXPECT_EQ(Rows(), 3);
   EXPECT_FALSE(connection->in_use());
+}
+
+// A prepared query's result hands on what each batch references, as measured by the
+// row's result below it: the metering reader counts that instead of measuring again.
+TEST_F(PreparedQueryTest, AResultSaysWhatEachBatchReferences) {
+  auto connection = db_.Open();
+  std::shared_ptr<PreparedQuery> select;
+  {
+    auto lease = connection->Acquire("preparing", Soon()).ValueOrDie();
+    select = PreparedQuery::Make(lease, "SELECT range AS i, 'v' || range AS s FROM range(3000)",
+                                 nullptr)
+                 .ValueOrDie();
+  }
+  auto lease = connection->Acquire("running", Soon()).ValueOrDie();
+  auto reader =
+      db_.pipeline().ExecutePrepared(select, nullptr, std::move(lease), CallContext{}).ValueOrDie();
+  const auto* sized = dynamic_cast<const SizedBatches*>(reader.get());
+  ASSERT_NE(sized, nullptr);
+  int known = 0;
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ASSERT_TRUE(reader->ReadNext(&batch).ok());
+    if (batch == nullptr) break;
+    if (sized->last_batch_bytes() < 0) continue;
+    ++known;
+    EXPECT_EQ(sized->last_batch_bytes(), arrow::util::ReferencedBufferSize(*batch).ValueOrDie());
+  }
+  EXPECT_GT(known, 0);
 }
 
 // A prepared query runs only under a lease of the connection it was prepared on.

@@ -14,6 +14,7 @@
 #include <duckdb/parallel/task_scheduler.hpp>
 #include <duckdb/parser/constraints/not_null_constraint.hpp>
 #include <duckdb/parser/constraints/unique_constraint.hpp>
+#include <duckdb/storage/table_storage_info.hpp>
 #include <duckdb/parser/parser.hpp>
 #include <duckdb/parser/query_node/delete_query_node.hpp>
 #include <duckdb/parser/query_node/insert_query_node.hpp>
@@ -116,7 +117,8 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
 arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
                                            const std::string& catalog,
                                            const std::string& schema, const std::string& name,
-                                           std::vector<CatalogColumn>* columns) {
+                                           std::vector<CatalogColumn>* columns,
+                                           int64_t* estimated_rows) {
   duckdb::ClientContext* context = ClientContextOf(connection);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
   RelationKind kind = RelationKind::kMissing;
@@ -136,8 +138,13 @@ arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
     }
     if (entry->type != duckdb::CatalogType::TABLE_ENTRY) return;
     kind = RelationKind::kTable;
-    if (columns == nullptr) return;
     auto& table = entry->Cast<duckdb::TableCatalogEntry>();
+    if (estimated_rows != nullptr) {
+      const auto cardinality = table.GetStorageInfo(*context).cardinality;
+      *estimated_rows =
+          cardinality.IsValid() ? static_cast<int64_t>(cardinality.GetIndex()) : -1;
+    }
+    if (columns == nullptr) return;
     const duckdb::ColumnList& list = table.GetColumns();
     std::vector<bool> not_null(list.LogicalColumnCount(), false);
     auto mark = [&](duckdb::idx_t index) {

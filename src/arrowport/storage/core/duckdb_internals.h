@@ -97,11 +97,14 @@ struct CatalogColumn {
 /// null, its columns in table order (generated ones included, as DESCRIBE lists them).
 /// Read from DuckDB's catalog in the connection's open transaction, else in an automatic
 /// one: no statement is parsed, planned or run (a DESCRIBE cost a 1,000-row request
-/// about 0.3 ms). Call only while no statement runs on `connection`.
+/// about 0.3 ms). Call only while no statement runs on `connection`. For a base table,
+/// `estimated_rows` (when not null) gets DuckDB's estimate of its rows, the figure
+/// duckdb_tables() shows as estimated_size (-1 when DuckDB has none).
 arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
                                            const std::string& catalog,
                                            const std::string& schema, const std::string& name,
-                                           std::vector<CatalogColumn>* columns);
+                                           std::vector<CatalogColumn>* columns,
+                                           int64_t* estimated_rows = nullptr);
 
 /// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
 /// RETURNING clause, by DuckDB's parser.

@@ -91,6 +91,10 @@ class Connection {
   /// \brief True when a table or view of that name exists, from the catalog alone (no
   /// statement runs): what a read checks before it names the table in SQL.
   arrow::Result<bool> RelationExists(const TableName& name);
+  /// \brief DuckDB's estimate of the rows of base table `name` (duckdb_tables()'s
+  /// estimated_size), from the catalog alone; nullopt when there is no such table (a view
+  /// is none) or DuckDB has no estimate.
+  arrow::Result<std::optional<int64_t>> EstimatedRows(const TableName& name);
   /// \brief True when `name` is a view (DuckDB's names ignore case: "events" finds the
   /// view "Events"), from the catalog alone.
   arrow::Result<bool> IsView(const TableName& name);

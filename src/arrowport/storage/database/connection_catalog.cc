@@ -150,6 +150,15 @@ arrow::Result<bool> Connection::RelationExists(const TableName& name) {
   return columns.has_value();
 }
 
+arrow::Result<std::optional<int64_t>> Connection::EstimatedRows(const TableName& name) {
+  int64_t rows = -1;
+  ARROW_ASSIGN_OR_RAISE(auto kind,
+                        LookUpRelation(impl_->conn.get(), name.CatalogIn(impl_->catalog),
+                                       name.schema, name.table, /*columns=*/nullptr, &rows));
+  if (kind != RelationKind::kTable || rows < 0) return std::nullopt;
+  return rows;
+}
+
 arrow::Status Connection::TypesFromScan(const std::string& relation,
                                         std::vector<ColumnInfo>* columns) {
   // Prepared, never run: a scan of an Arrow stream must not pull its first batch here.

@@ -142,6 +142,25 @@ TEST(ConnectionCatalog, AViewIsFoundUnderAnyCaseOfItsName) {
   EXPECT_FALSE(conn->IsView(TableName("main", "missing")).ValueOrDie());
 }
 
+// A whole-table read is split only when DuckDB's estimate of the table's rows is large:
+// the estimate comes from the catalog, and is the figure duckdb_tables() shows (the
+// catalog query that read it cost a small prepared query most of its CPU).
+TEST(ConnectionCatalog, EstimatedRowsIsDuckDBsEstimateOfABaseTable) {
+  auto db = OpenInMemory();
+  auto conn = db->Connect().ValueOrDie();
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t AS SELECT range AS a FROM range(2500)").ok());
+  ASSERT_TRUE(conn->Execute("CREATE VIEW v AS SELECT a FROM t").ok());
+  auto listed = conn->QueryTable("SELECT estimated_size::BIGINT FROM duckdb_tables() "
+                                 "WHERE table_name = 't'").ValueOrDie();
+  auto expected = std::static_pointer_cast<arrow::Int64Scalar>(
+                      listed->column(0)->GetScalar(0).ValueOrDie())->value;
+  EXPECT_EQ(expected, 2500);
+  EXPECT_EQ(conn->EstimatedRows("t").ValueOrDie(), std::optional<int64_t>(expected));
+  EXPECT_EQ(conn->EstimatedRows("T").ValueOrDie(), std::optional<int64_t>(expected));
+  EXPECT_EQ(conn->EstimatedRows("v").ValueOrDie(), std::nullopt);
+  EXPECT_EQ(conn->EstimatedRows("missing").ValueOrDie(), std::nullopt);
+}
+
 }  // namespace connection_catalog_test
 
 }  // namespace arrowport::storage

@@ -12,6 +12,7 @@
 #include "arrow/c/bridge.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/prefetching_reader.h"
+#include "arrowport/common/sized_batches.h"
 #include "arrowport/storage/memory/allocation_guard.h"
 #include "arrowport/storage/core/duckdb_error.h"
 #include "arrowport/storage/core/duckdb_internals.h"
@@ -65,7 +66,7 @@ class WriteTransaction {
 // kMaxBatchBytes: the source's pieces as they come, or, when they are DuckDB's small
 // (2048-row) chunks, glued together so network writers see sensible batches; a piece
 // of multi-MB values in slices (ResultPieces).
-class ResultBatchReader : public arrow::RecordBatchReader {
+class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
  public:
   ResultBatchReader(std::shared_ptr<void> owner, std::shared_ptr<void> keep_alive,
                     duckdb_connection conn, std::unique_ptr<ResultSource> source,
@@ -126,8 +127,11 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     }
   }
 
+  int64_t last_batch_bytes() const override { return last_batch_bytes_; }
+
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;
+    last_batch_bytes_ = -1;
     if (done_) return arrow::Status::OK();
     std::vector<std::shared_ptr<arrow::RecordBatch>> pieces;
     int64_t rows = 0;
@@ -173,6 +177,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     ARROW_RETURN_NOT_OK(charges_.Add(bytes, kBatchesCharge, cancellation_));
     if (pieces.size() == 1) {
       *out = std::move(pieces[0]);
+      last_batch_bytes_ = bytes;
       return arrow::Status::OK();
     }
     std::vector<std::shared_ptr<arrow::Array>> columns;
@@ -213,6 +218,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
     } else {
       ARROW_RETURN_NOT_OK(charges_.Add(0, kBatchesCharge, cancellation_));
     }
+    last_batch_bytes_ = piece.bytes;
     *out = std::move(piece.batch);
     return arrow::Status::OK();
   }
@@ -231,6 +237,7 @@ class ResultBatchReader : public arrow::RecordBatchReader {
   const int64_t glue_rows_;   // pieces are glued into one batch until it has this many rows
   const int64_t glue_bytes_;  // or this many bytes
   std::shared_ptr<CallCancellation> cancellation_;
+  int64_t last_batch_bytes_ = -1;  // of the batch ReadNext returned last (SizedBatches)
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
   CallCancellation::Subscription interrupt_;
   ChargeWindow charges_;

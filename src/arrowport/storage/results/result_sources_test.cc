@@ -11,6 +11,7 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/principal.h"
+#include "arrowport/common/sized_batches.h"
 #include "arrowport/storage/database/database.h"
 #include "arrowport/storage/results/result_batch_reader.h"
 
@@ -211,6 +212,35 @@ TEST_F(ResultSourcesTest, AClientsSelectPlannedAsItRunsReadsAsAPreparedOneDid) {
   }
 }
 
+// A SELECT * of one base table (a table ticket's SQL) is known to change nothing without
+// binding it first; anything else that looks like one is still bound: a view (which may
+// write: a sequence), a missing table (DuckDB's error), a LIMIT that is no plain number.
+TEST_F(ResultSourcesTest, AWholeTableIsReadWithoutAFirstBindAndAViewIsBound) {
+  auto setup = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(setup->Execute("CREATE TABLE t AS SELECT range AS i FROM range(5000)").ok());
+  ASSERT_TRUE(setup->Execute("CREATE SEQUENCE seq").ok());
+  ASSERT_TRUE(setup->Execute("CREATE VIEW counter AS SELECT nextval('seq') AS n").ok());
+  auto admin = std::make_shared<Principal>();
+  admin->user = "root";
+  admin->role = Role::kAdmin;
+  auto rows = [&](const std::string& sql) -> arrow::Result<std::shared_ptr<arrow::Table>> {
+    QueryOptions options;
+    options.principal = admin;
+    ARROW_ASSIGN_OR_RAISE(auto reader, Connection::Query(db_->Connect().ValueOrDie(), sql, options));
+    return reader->ToTable();
+  };
+  EXPECT_EQ(rows("SELECT * FROM t").ValueOrDie()->num_rows(), 5000);
+  EXPECT_EQ(rows("select * from \"T\" limit 10 offset 4990;").ValueOrDie()->num_rows(), 10);
+  EXPECT_TRUE(rows("SELECT * FROM missing").status().IsKeyError());
+  EXPECT_TRUE(rows("SELECT * FROM t LIMIT -1").status().IsInvalid());
+  // The view's sequence moves on each read, as a statement that writes outside the
+  // read-only snapshot does.
+  for (const char* expected : {"1", "2"}) {
+    auto counted = rows("SELECT * FROM counter").ValueOrDie();
+    EXPECT_EQ(counted->column(0)->GetScalar(0).ValueOrDie()->ToString(), expected);
+  }
+}
+
 TEST_F(ResultSourcesTest, WideStringsEndUnitsAtASize) {
   ExpectUnitsEndAtASize(ReadAll("SELECT i, repeat('x', 10000) AS s FROM range(30000) t(i)"),
                         30000, 1);
@@ -267,6 +297,31 @@ TEST_F(ResultSourcesTest, UnevenValuesAreSlicedByTheirBytes) {
     rows += batch->num_rows();
   }
   EXPECT_EQ(rows, 2000);
+}
+
+// The reader hands on what each batch references (the metering reader counts it instead
+// of measuring the batch again): Arrow's own figure, for whole, glued and sliced batches.
+TEST_F(ResultSourcesTest, TheReaderSaysWhatEachBatchReferences) {
+  for (const std::string sql :
+       {"SELECT range AS i, 'name_' || range AS s FROM range(1000)",
+        "SELECT i, CASE WHEN i < 4 THEN repeat('x', 5000000) ELSE 'short' END AS s "
+        "FROM range(2000) t(i)"}) {
+    SCOPED_TRACE(sql);
+    auto reader = Connection::Query(db_->Connect().ValueOrDie(), sql, QueryOptions{});
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    const auto* sized = dynamic_cast<const SizedBatches*>(reader->get());
+    ASSERT_NE(sized, nullptr);
+    int known = 0;
+    for (;;) {
+      auto batch = (*reader)->Next().ValueOrDie();
+      if (batch == nullptr) break;
+      if (sized->last_batch_bytes() < 0) continue;
+      ++known;
+      EXPECT_EQ(sized->last_batch_bytes(),
+                arrow::util::ReferencedBufferSize(*batch).ValueOrDie());
+    }
+    EXPECT_GT(known, 0);
+  }
 }
 
 // A full unit of empty lists, then lists of 18,000-element arrays: a list's appender hands

@@ -78,14 +78,21 @@ class StatementGuard {
   /// Prepares `sql` on `conn` into `out` when the caller may run it. PermissionDenied
   /// (typed, naming what was refused) when not; DuckDB's own error for bad SQL.
   /// With `planned_at_run` (a statement run once, right away, without parameters): a
-  /// SELECT that changes nothing is bound to check it but left to be planned when it runs,
-  /// and `*planned_at_run` says so (see PlanAtRun in the .cc); `out` then holds a
-  /// statement whose columns are known only from its result.
+  /// SELECT that changes nothing is bound to check it (unless it is a SELECT * of one base
+  /// table: ReadsOneTableWhole) but left to be planned when it runs, and
+  /// `*planned_at_run` says so (see PlanAtRun in the .cc); `out` then holds a statement
+  /// whose columns are known only from its result.
   /// `held` (may be null) receives the tables the statement writes or reshapes, to be
   /// held (TableGates) while it runs.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
                         bool* planned_at_run = nullptr,
                         std::vector<HeldTable>* held = nullptr) const;
+
+  /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
+  /// OFFSET written as numbers), which Prepare knows to change nothing without binding
+  /// it, the table looked up in `conn`'s open transaction (else an automatic one). For
+  /// tests: Prepare makes the same check on its own parse.
+  static arrow::Result<bool> ReadsOneTableWhole(duckdb_connection conn, const std::string& sql);
 
  private:
   arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;

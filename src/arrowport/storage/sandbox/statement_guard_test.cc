@@ -507,5 +507,37 @@ TEST(SqlSandboxTest, ViewGlobsReadTheFilesTheyMatchAndNothingBeside) {
   std::filesystem::remove_all(dir);
 }
 
+// A SELECT * of one base table runs without a first bind (its verdict is known): only
+// that shape, its table looked up as a table. A view may write (a sequence), and anything
+// with a function, a filter, a parameter or another table is bound first as before.
+TEST(StatementGuardShapeTest, OnlyASelectStarOfOneTableSkipsTheFirstBind) {
+  DatabaseHandle database;
+  ASSERT_EQ(duckdb_open(nullptr, database.out()), DuckDBSuccess);
+  ConnectionHandle connection;
+  ASSERT_EQ(duckdb_connect(database.get(), connection.out()), DuckDBSuccess);
+  duckdb_connection raw = connection.get();
+  for (const char* setup :
+       {"CREATE TABLE t (id INTEGER, name VARCHAR)", "CREATE TABLE other (x INTEGER)",
+        "CREATE VIEW v_t AS SELECT id FROM t", "CREATE SEQUENCE seq",
+        "CREATE VIEW counter AS SELECT nextval('seq') AS n"}) {
+    ResultHandle result;
+    ASSERT_EQ(duckdb_query(raw, setup, result.out()), DuckDBSuccess) << setup;
+  }
+  for (const char* sql : {"SELECT * FROM t", "select * from T limit 5 offset 1;",
+                          "SELECT * FROM main.t", "SELECT * FROM t LIMIT 0"}) {
+    EXPECT_TRUE(StatementGuard::ReadsOneTableWhole(raw, sql).ValueOrDie()) << sql;
+  }
+  for (const char* sql :
+       {"SELECT * FROM counter", "SELECT * FROM v_t", "SELECT * FROM missing",
+        "SELECT id FROM t", "SELECT * FROM t WHERE id = 1", "SELECT * FROM t LIMIT -1",
+        "SELECT * FROM t LIMIT $1", "SELECT * EXCLUDE (id) FROM t", "SELECT t.* FROM t",
+        "SELECT * FROM t ORDER BY id", "WITH c AS (SELECT 1) SELECT * FROM t",
+        "SELECT * FROM t, other", "SELECT * FROM t LIMIT (SELECT nextval('seq'))",
+        "SELECT * FROM t USING SAMPLE 1", "SELECT * FROM range(3)", "SELECT DISTINCT * FROM t",
+        "SELECT * FROM t UNION ALL SELECT * FROM t", "SELECT * FROM t AS a(x, y)"}) {
+    EXPECT_FALSE(StatementGuard::ReadsOneTableWhole(raw, sql).ValueOrDie()) << sql;
+  }
+}
+
 }  // namespace statement_guard_test
 }  // namespace arrowport::storage
