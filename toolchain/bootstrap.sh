@@ -38,17 +38,6 @@ log() { echo "bootstrap: $*" >&2; }
 # The Debian mirror this host's apt already uses (its deb822 `URIs:` or its one-line
 # `deb` entries), for the main archive: not named here, so a host behind its own mirror
 # uses that. ARROWPORT_MIRROR overrides it.
-host_mirror() {
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-        awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' | grep -v -- '-security' | head -n 1)
-  if [[ -z $uri ]]; then
-    uri=$(grep -h -E '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-          awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' |
-          grep -v -- '-security' | head -n 1)
-  fi
-  printf '%s' "$uri"
-}
 mirror="${ARROWPORT_MIRROR:-$(host_mirror)}"
 
 # quietly LOG CMD...: runs CMD with its output appended to LOG; on a terminal one line

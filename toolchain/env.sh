@@ -11,6 +11,20 @@ ARROWPORT_CCACHE_DIR="${ARROWPORT_CCACHE_DIR:-$ARROWPORT_CACHE/ccache}"
 ARROWPORT_GO_CACHE="${ARROWPORT_GO_CACHE:-$ARROWPORT_CACHE/go}"
 export ARROWPORT_REPO ARROWPORT_CACHE ARROWPORT_ROOT ARROWPORT_CCACHE_DIR ARROWPORT_GO_CACHE
 
+# The Debian mirror of this host's apt sources (the forky roots are made from it; no
+# registry's host is named in the project).
+host_mirror() {
+  local uri
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' | grep -v -- '-security' | head -n 1)
+  if [[ -z $uri ]]; then
+    uri=$(grep -h -E '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+          awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' |
+          grep -v -- '-security' | head -n 1)
+  fi
+  printf '%s' "$uri"
+}
+
 # True when this host can build and run Arrowport without the forky root.
 arrowport_host_is_native() {
   case "${ARROWPORT_NATIVE:-auto}" in

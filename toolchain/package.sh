@@ -44,19 +44,6 @@ image_uid=10001
 # checked without a password in the container's environment.
 health_command="/usr/bin/arrowport status --ready --server http://127.0.0.1:8888 --connect-wait 0"
 
-# The Debian mirror of this host's apt sources (as bootstrap.sh finds it).
-host_mirror() {
-  local uri
-  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-        awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' | grep -v -- '-security' | head -n 1)
-  if [[ -z $uri ]]; then
-    uri=$(grep -h -E '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-          awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' |
-          grep -v -- '-security' | head -n 1)
-  fi
-  printf '%s' "$uri"
-}
-
 # in_chroot DIR CMD...: runs CMD chrooted into DIR (not the toolchain root) in a private
 # mount namespace, with /proc, /dev and apt's download cache mounted; gone afterwards.
 in_chroot() {
