@@ -266,8 +266,11 @@ bool LakeService::BehindItsTable(Published& published, const std::string& url) {
 }
 
 void LakeService::RefreshReferenced(const std::string& text) {
-  // Polled within this long: fresh enough (concurrent queries share one log read).
-  constexpr auto kFresh = std::chrono::milliseconds(20);
+  // A refresh that failed this recently is not tried again for the next query. A
+  // successful poll, however recent, is no excuse: another writer's commit can land right
+  // after it (a commit 20 ms after a poll went unseen); queries at once still share one
+  // log read (LakeTable::Latest answers each with the first read that starts after it).
+  constexpr auto kRetryAfterFailure = std::chrono::milliseconds(20);
   auto lower = [](std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
@@ -295,7 +298,7 @@ void LakeService::RefreshReferenced(const std::string& text) {
     if (route.sink != config::Sink::kLake || !mentions(route.target_table)) continue;
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = published_.find(stream);
-    if (it != published_.end() && now - it->second.polled < kFresh &&
+    if (it != published_.end() && now - it->second.refresh_failed < kRetryAfterFailure &&
         !BehindItsTable(it->second, route.lake.url)) {
       continue;
     }
@@ -306,7 +309,7 @@ void LakeService::RefreshReferenced(const std::string& text) {
     if (!st.ok()) {
       logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
       std::lock_guard<std::mutex> lock(mutex_);
-      published_[stream].polled = std::chrono::steady_clock::now();  // not again at once
+      published_[stream].refresh_failed = std::chrono::steady_clock::now();  // not again at once
     }
   }
 }

@@ -94,6 +94,8 @@ class LakeService {
     std::shared_ptr<lake::LakeTable> lake;
     std::string store;  ///< its store's name under storage::kLakePathPrefix
     std::chrono::steady_clock::time_point polled{};
+    /// When a query's refresh last failed: a failing store is not asked again at once.
+    std::chrono::steady_clock::time_point refresh_failed{};
     std::string state = kStateOk;
     arrow::Status refusal;  ///< in state kStateRefused
     std::string chased;  ///< the table's state a read last refreshed for (BehindItsTable)
