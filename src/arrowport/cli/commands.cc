@@ -67,12 +67,16 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
 
 }  // namespace
 
-int Fail(const arrow::Status& status, int code) {
+std::string ErrorText(const arrow::Status& status) {
   // gRPC appends transport debug context; users need the server's message.
   std::string message = status.message();
   const auto debug = message.find(". gRPC client debug context");
   if (debug != std::string::npos) message.resize(debug);
-  std::fprintf(stderr, "arrowport: error: %s\n", message.c_str());
+  return message;
+}
+
+int Fail(const arrow::Status& status, int code) {
+  std::fprintf(stderr, "arrowport: error: %s\n", ErrorText(status).c_str());
   return code;
 }
 

@@ -11,6 +11,10 @@ inline constexpr int kOk = 0;
 inline constexpr int kRuntimeError = 1;
 inline constexpr int kUsageError = 2;
 
+/// `status`'s message as a user should read it: the server's words, without the debug
+/// context gRPC appends.
+std::string ErrorText(const arrow::Status& status);
+
 /// Prints `status` as every command reports a failure (the server's message, without
 /// gRPC's debug context) and returns `code`.
 int Fail(const arrow::Status& status, int code = 1);

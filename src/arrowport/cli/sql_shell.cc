@@ -56,13 +56,6 @@ std::vector<std::string> Words(const std::string& line) {
   return words;
 }
 
-std::string UserMessage(const arrow::Status& status) {
-  std::string message = status.message();
-  const auto debug = message.find(". gRPC client debug context");
-  if (debug != std::string::npos) message.resize(debug);
-  return message;
-}
-
 class Shell {
  public:
   explicit Shell(std::unique_ptr<SqlSession> session) : session_(std::move(session)) {}
@@ -93,9 +86,9 @@ class Shell {
   arrow::Status Report(const arrow::Status& status, const LineReader& lines, int64_t line) {
     if (status.ok()) return status;
     if (!lines.interactive()) {
-      return status.WithMessage(UserMessage(status), " (", lines.Where(line), ")");
+      return status.WithMessage(ErrorText(status), " (", lines.Where(line), ")");
     }
-    std::fprintf(stderr, "Error: %s\n", UserMessage(status).c_str());
+    std::fprintf(stderr, "Error: %s\n", ErrorText(status).c_str());
     drop_rest_ = status.IsCancelled();
     return arrow::Status::OK();
   }

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
-#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -29,7 +28,11 @@ void Server::Impl::WatchConfig() {
   sigset_t hup;
   sigemptyset(&hup);
   sigaddset(&hup, SIGHUP);
-  ConfigFileRead seen = ReadConfig();
+  ConfigFileRead seen;  // what StartWatcher read: the file as the server started on it
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex);
+    seen = config_tried;
+  }
   int unchanged_polls = 0;
   auto last_checkpoint = std::chrono::steady_clock::now();
   const auto interval = std::chrono::seconds(setup.config.checkpoint_interval_s);
