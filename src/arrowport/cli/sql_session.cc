@@ -139,17 +139,20 @@ struct SqlSession::Impl {
   std::mutex mu;
   std::shared_ptr<RunningStatement> running;  // the statement running now, if any
 
-  // A call refused before anything ran because the sign-in's token expired (a shell
-  // open longer than auth.token_ttl_s), when there are credentials to sign in again.
-  bool SignedOut(const arrow::Status& status) const {
-    const auto detail = fl::FlightStatusDetail::UnwrapStatus(status);
-    return detail && detail->code() == fl::FlightStatusCode::Unauthenticated &&
-           CredentialsFromEnvironment().has_value();
-  }
-  arrow::Status SignInAgain() {
+  // Runs `call` (a planning call: nothing has run when it is refused), and once more
+  // after signing in again when it was refused for an expired token (a shell open longer
+  // than auth.token_ttl_s) and there are credentials to sign in with.
+  template <typename Call>
+  auto SignedIn(const Call& call) -> decltype(call()) {
+    auto answer = call();
+    const auto detail = fl::FlightStatusDetail::UnwrapStatus(answer.status());
+    if (!detail || detail->code() != fl::FlightStatusCode::Unauthenticated ||
+        !CredentialsFromEnvironment().has_value()) {
+      return answer;
+    }
     ARROW_RETURN_NOT_OK(connection->SignIn());
     options.headers = connection->call_options().headers;
-    return arrow::Status::OK();
+    return call();
   }
 };
 
@@ -174,11 +177,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SqlSession::Execute(
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->running = running;
   }
-  auto info = impl_->client->Execute(impl_->options, sql);
-  if (impl_->SignedOut(info.status())) {
-    ARROW_RETURN_NOT_OK(impl_->SignInAgain());
-    info = impl_->client->Execute(impl_->options, sql);
-  }
+  auto info = impl_->SignedIn([&] { return impl_->client->Execute(impl_->options, sql); });
   ARROW_RETURN_NOT_OK(info.status());
   const fl::FlightCallOptions& options = impl_->options;
   arrow::ipc::DictionaryMemo memo;
@@ -217,17 +216,11 @@ bool SqlSession::CancelledWhileReading() const {
 
 arrow::Result<std::vector<SqlTable>> SqlSession::Tables(const std::string& name_pattern,
                                                         bool with_columns) {
-  const auto list = [&] {
+  ARROW_ASSIGN_OR_RAISE(auto info, impl_->SignedIn([&] {
     return impl_->client->GetTables(impl_->options, nullptr, nullptr,
                                     name_pattern.empty() ? nullptr : &name_pattern,
                                     with_columns, nullptr);
-  };
-  auto listed = list();
-  if (impl_->SignedOut(listed.status())) {
-    ARROW_RETURN_NOT_OK(impl_->SignInAgain());
-    listed = list();
-  }
-  ARROW_ASSIGN_OR_RAISE(auto info, std::move(listed));
+  }));
   const fl::FlightCallOptions& options = impl_->options;
   std::vector<SqlTable> out;
   for (const auto& endpoint : info->endpoints()) {
