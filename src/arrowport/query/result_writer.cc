@@ -1,12 +1,12 @@
 #include "arrowport/query/result_writer.h"
 #include "arrowport/query/json_result.h"
+#include "arrowport/query/text_pieces.h"
 
 #include <string_view>
 
 #include <parquet/arrow/writer.h>
 
 #include <algorithm>
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -19,8 +19,6 @@
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/type.h"
-#include "arrow/util/future.h"
-#include "arrow/util/thread_pool.h"
 
 namespace arrowport::query {
 
@@ -76,9 +74,6 @@ constexpr std::string_view kUnfinishedCsv = "\n\"arrowport: the result failed he
 
 // Rows of a batch made into CSV text at once on a pool thread (about 1 MB of text).
 constexpr int64_t kCsvPieceRows = 16384;
-// Pieces in the making or waiting to be written, per request: a bound on the text held
-// whatever the number of cores.
-constexpr size_t kCsvPiecesInFlight = 4;
 
 // A blob as DuckDB writes it into CSV (COPY ... (FORMAT csv)): printable ASCII as it is,
 // every other byte and \ " ' as \xHH. Arrow's CSV writer takes binary columns for UTF-8
@@ -155,13 +150,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithBlobsAsText(
                                   std::move(columns));
 }
 
-// CSV: each batch is made into text in pieces on Arrow's CPU pool, several at once, and
-// written in order. Arrow's CSV writer formats on the writing thread alone, so a read
-// that DuckDB converts on every core was written out on one (1.1 cores busy, 1.6x
-// slower). The next batch is asked for only when the last one is written: a write whose
-// rows stream back commits when its last batch is asked past (see ResultBatchReader), so
-// after its rows went to the client's transport. On an error the text made before it
-// goes out (while the sink takes it), then the marker of a cut body.
+// CSV: each batch is made into text in pieces on Arrow's CPU pool (WriteTextPieces): Arrow's
+// CSV writer formats on the writing thread alone, so a read that DuckDB converts on every
+// core was written out on one (1.1 cores busy, 1.6x slower).
 arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
                                 const std::shared_ptr<arrow::io::OutputStream>& sink) {
   auto options = arrow::csv::WriteOptions::Defaults();
@@ -175,8 +166,9 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   const bool blobs = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
     return IsBlob(*field->type());
   });
-  auto text_of = [options, blobs](std::shared_ptr<arrow::RecordBatch> piece)
+  auto text_of = [options, blobs](const std::shared_ptr<arrow::RecordBatch>& rows, int64_t)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
+    std::shared_ptr<arrow::RecordBatch> piece = rows;
     if (blobs) {
       ARROW_ASSIGN_OR_RAISE(piece, WithBlobsAsText(piece));
     }
@@ -184,52 +176,7 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
     ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*piece, options, out.get()));
     return out->Finish();
   };
-  arrow::internal::ThreadPool* pool = arrow::internal::GetCpuThreadPool();
-  std::deque<arrow::Future<std::shared_ptr<arrow::Buffer>>> texts;
-  bool sink_failed = false;
-  bool text_failed = false;  // rows after a piece that failed are never sent
-  auto write_oldest = [&]() -> arrow::Status {
-    auto text = texts.front().result();
-    texts.pop_front();
-    text_failed = !text.ok();
-    ARROW_RETURN_NOT_OK(text.status());
-    auto written = sink->Write(*text);
-    sink_failed = !written.ok();
-    return written;
-  };
-  int64_t rows = 0;
-  auto st = [&]() -> arrow::Status {
-    for (;;) {
-      ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-      if (!batch) return arrow::Status::OK();
-      rows += batch->num_rows();
-      for (int64_t offset = 0; offset < batch->num_rows() || !texts.empty();) {
-        while (texts.size() < kCsvPiecesInFlight && offset < batch->num_rows()) {
-          ARROW_ASSIGN_OR_RAISE(auto text,
-                                pool->Submit(text_of, batch->Slice(offset, kCsvPieceRows)));
-          texts.push_back(std::move(text));
-          offset += kCsvPieceRows;
-        }
-        ARROW_RETURN_NOT_OK(write_oldest());
-      }
-    }
-  }();
-  if (!st.ok()) {
-    while (!texts.empty()) {  // no task outlives the call
-      if (sink_failed || text_failed) {
-        texts.front().Wait();
-        texts.pop_front();
-      } else {
-        (void)write_oldest();
-      }
-    }
-    if (!sink_failed && sink->Write(kUnfinishedCsv.data(), kUnfinishedCsv.size()).ok()) {
-      (void)sink->Flush();
-    }
-    (void)sink->Abort();
-    return st;
-  }
-  return rows;
+  return WriteTextPieces(reader, kCsvPieceRows, text_of, kUnfinishedCsv, sink);
 }
 
 arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,

@@ -252,6 +252,42 @@ TEST(ResultWriterTest, JsonOfManyBatchesIsTheTextOfOne) {
   EXPECT_EQ(text_of(pieces), one);
 }
 
+// The cells written straight from their arrays (numbers, doubles, timestamps with and
+// without a zone, strings) read as Arrow's own text of each value: Scalar::ToString,
+// quoted where JSON wants a string (timestamps, NaN, infinities).
+TEST(ResultWriterTest, JsonCellsAreArrowsTextOfEachValue) {
+  auto naive = arrow::timestamp(arrow::TimeUnit::NANO);
+  auto zoned = arrow::timestamp(arrow::TimeUnit::MILLI, "Europe/Paris");
+  auto schema = arrow::schema({arrow::field("d", arrow::float64()), arrow::field("n", naive),
+                               arrow::field("z", zoned), arrow::field("i", arrow::int32())});
+  const double kInf = std::numeric_limits<double>::infinity();
+  auto doubles = Doubles({0.0, -0.0, 2.0, 4.04e-05, 1e300, std::nan(""), kInf, -kInf,
+                          0.1 + 0.2, -123456.789});
+  auto stamps = FromJson(naive, R"(["1969-12-31 23:59:59.999999999", "2262-04-11",)"
+                                R"( "1677-09-22", "2000-02-29 12:00:00.5", null, "1970-01-01",)"
+                                R"( null, "2024-06-30 23:59:59", "1999-01-01", "2001-09-09"])");
+  auto zoned_stamps = FromJson(zoned, "[0, -1, 1700000000123, null, 1, 2, 3, 4, 5, 6]");
+  auto ints = FromJson(arrow::int32(), "[0, -2147483648, 2147483647, null, 1, 2, 3, 4, 5, 6]");
+  auto batch = arrow::RecordBatch::Make(schema, 10, {doubles, stamps, zoned_stamps, ints});
+  auto reader = arrow::RecordBatchReader::Make({batch}, schema).ValueOrDie();
+  auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+  ASSERT_EQ(WriteResult(reader.get(), ResultFormat::kJson, sink).ValueOrDie(), 10);
+  std::string expected = "[";
+  for (int r = 0; r < 10; ++r) {
+    expected += r ? ",\n{" : "\n{";
+    for (int c = 0; c < batch->num_columns(); ++c) {
+      auto scalar = batch->column(c)->GetScalar(r).ValueOrDie();
+      const std::string text = scalar->ToString();
+      const bool quoted = scalar->type->id() == arrow::Type::TIMESTAMP || text == "nan" ||
+                          text == "inf" || text == "-inf";
+      expected += (c ? ",\"" : "\"") + schema->field(c)->name() + "\":";
+      expected += !scalar->is_valid ? "null" : quoted ? "\"" + text + "\"" : text;
+    }
+    expected += "}";
+  }
+  EXPECT_EQ(sink->Finish().ValueOrDie()->ToString(), expected + "\n]\n");
+}
+
 // A result that fails after some batches: their rows go out whole and in order, then the
 // marker of a cut CSV, and the sink is aborted (never a clean end).
 TEST(ResultWriterTest, ACsvCutByAnErrorEndsWithItsRowsThenTheMarker) {

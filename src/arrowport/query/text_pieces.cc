@@ -1,0 +1,72 @@
+#include "arrowport/query/text_pieces.h"
+
+#include <deque>
+
+#include "arrow/buffer.h"
+#include "arrow/io/interfaces.h"
+#include "arrow/record_batch.h"
+#include "arrow/util/future.h"
+#include "arrow/util/thread_pool.h"
+
+namespace arrowport::query {
+
+namespace {
+
+// Pieces in the making or waiting to be written, per request: a bound on the text held
+// whatever the number of cores.
+constexpr size_t kPiecesInFlight = 4;
+
+}  // namespace
+
+arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, int64_t piece_rows,
+                                       const PieceText& text_of, std::string_view unfinished,
+                                       const std::shared_ptr<arrow::io::OutputStream>& sink) {
+  arrow::internal::ThreadPool* pool = arrow::internal::GetCpuThreadPool();
+  std::deque<arrow::Future<std::shared_ptr<arrow::Buffer>>> texts;
+  bool sink_failed = false;
+  bool text_failed = false;  // rows after a piece that failed are never sent
+  auto write_oldest = [&]() -> arrow::Status {
+    auto text = texts.front().result();
+    texts.pop_front();
+    text_failed = !text.ok();
+    ARROW_RETURN_NOT_OK(text.status());
+    auto written = sink->Write(*text);
+    sink_failed = !written.ok();
+    return written;
+  };
+  int64_t rows = 0;
+  auto st = [&]() -> arrow::Status {
+    for (;;) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+      if (!batch) return arrow::Status::OK();
+      const int64_t batch_start = rows;
+      rows += batch->num_rows();
+      for (int64_t offset = 0; offset < batch->num_rows() || !texts.empty();) {
+        while (texts.size() < kPiecesInFlight && offset < batch->num_rows()) {
+          ARROW_ASSIGN_OR_RAISE(auto text, pool->Submit(text_of, batch->Slice(offset, piece_rows),
+                                                        batch_start + offset));
+          texts.push_back(std::move(text));
+          offset += piece_rows;
+        }
+        ARROW_RETURN_NOT_OK(write_oldest());
+      }
+    }
+  }();
+  if (st.ok()) return rows;
+  while (!texts.empty()) {  // no task outlives the call
+    if (sink_failed || text_failed) {
+      texts.front().Wait();
+      texts.pop_front();
+    } else {
+      (void)write_oldest();
+    }
+  }
+  if (!sink_failed && !unfinished.empty() &&
+      sink->Write(unfinished.data(), unfinished.size()).ok()) {
+    (void)sink->Flush();
+  }
+  (void)sink->Abort();
+  return st;
+}
+
+}  // namespace arrowport::query

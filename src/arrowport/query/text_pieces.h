@@ -1,0 +1,35 @@
+#pragma once
+
+// Internal to query (result_writer.cc, json_result.cc): text formats made on every core.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "arrow/io/type_fwd.h"
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::query {
+
+/// The text of `piece` (some rows of a batch), whose first row is the result's
+/// `first_row`-th (0-based).
+using PieceText = std::function<arrow::Result<std::shared_ptr<arrow::Buffer>>(
+    const std::shared_ptr<arrow::RecordBatch>& piece, int64_t first_row)>;
+
+/// \brief Writes every row of `reader` to `sink` as text: each batch cut in pieces of
+/// `piece_rows` rows, made into text by `text_of` on Arrow's CPU pool, a few at once, and
+/// written in order. Returns the rows written.
+///
+/// A text writer on the writing thread alone formats on one core while DuckDB converts
+/// the rows on all of them. The next batch is asked for only once the last one is
+/// written: a write whose rows stream back commits when its last batch is asked past
+/// (see ResultBatchReader), so after its rows went to the client's transport. On an
+/// error the text made before it goes out (while the sink takes it), then `unfinished`
+/// (may be empty), and the sink is aborted.
+arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, int64_t piece_rows,
+                                       const PieceText& text_of, std::string_view unfinished,
+                                       const std::shared_ptr<arrow::io::OutputStream>& sink);
+
+}  // namespace arrowport::query
