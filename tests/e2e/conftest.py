@@ -199,6 +199,14 @@ def server(start_server):
 
 
 @pytest.fixture
+def compressing_server(start_server):
+    """A server that compresses results for this host too (http.compression: always): by
+    default a client on the server's own host gets no compression (its link is memory),
+    and every e2e client is on it."""
+    return start_server(env={**os.environ, "ARROWPORT_HTTP_COMPRESSION": "always"})
+
+
+@pytest.fixture
 def minio(tmp_path):
     """A real S3 server for the lake sink (MinIO, lake_util.Minio) on a free loopback port,
     with a fresh data directory, fixed root credentials and a bucket "lake"; stopped after

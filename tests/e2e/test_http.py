@@ -159,7 +159,8 @@ def test_ipc_body_compression_and_content_encoding(server):
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
-def test_curl_compression_and_errors(server, tmp_path):
+def test_curl_compression_and_errors(compressing_server, tmp_path):
+    server = compressing_server
     body = tmp_path / "body.arrows"
     body.write_bytes(ipc_bytes(pa.table({"x": pa.array(range(1000), pa.int64())})))
     out = subprocess.run(["curl", "-sS", "-X", "POST", "--data-binary", f"@{body}",
@@ -177,7 +178,8 @@ def test_curl_compression_and_errors(server, tmp_path):
     assert out.stdout == "404"
 
 
-def test_response_compression_zstd_and_gzip(server):
+def test_response_compression_zstd_and_gzip(compressing_server):
+    server = compressing_server
     ingest(server, "rc", ipc_bytes(five_column_table(20_000)))
     # zstd pays on any body; gzip only on text: an Arrow stream offered only gzip is sent
     # as it is (Python requests offers "gzip, deflate" unasked).
@@ -216,10 +218,31 @@ def test_response_compression_zstd_and_gzip(server):
     assert ipc.open_stream(pa.BufferReader(r.content)).read_all().num_rows == 20_000
 
 
-def test_compression_is_ours_not_brotli(server):
+def test_a_client_on_this_host_gets_no_compression_by_default(server):
+    """http.compression: auto. A client on the server's own host reads over memory, where
+    compressing only costs both ends CPU (a default Python 3.14 GET, which offers zstd,
+    took 1.59x identity's time on loopback): offered or not, its bodies go as they are.
+    Across a link it pays, and is used: test_slow_link (slow lane)."""
+    ingest(server, "near", ipc_bytes(five_column_table(20_000)))
+    for accept in ("application/vnd.apache.arrow.stream", "text/csv", "application/json"):
+        for offered in ("gzip, deflate, zstd", "gzip, deflate, br, zstd", "zstd", "gzip"):
+            r = requests.get(f"{server.http}/tables/near", stream=True, timeout=60,
+                             headers={"Accept": accept, "Accept-Encoding": offered})
+            assert r.status_code == 200 and "Content-Encoding" not in r.headers, (accept, offered)
+            body = r.raw.read()
+            if accept == "text/csv":
+                assert len(body.decode().splitlines()) == 20_001
+            elif accept == "application/json":
+                assert len(json.loads(body)) == 20_000
+            else:
+                assert ipc.open_stream(pa.BufferReader(body)).read_all().num_rows == 20_000
+
+
+def test_compression_is_ours_not_brotli(compressing_server):
     """Browsers and curl --compressed offer br; cpp-httplib would answer with brotli at its
     slowest level (38 s for a 1M-row CSV). Text results use our zstd/gzip like Arrow does,
     and small JSON replies are not compressed at all."""
+    server = compressing_server
     r = ingest(server, "enc", ipc_bytes(pa.table({"x": pa.array(range(5000), pa.int64())})),
                headers={"Accept-Encoding": "br"})
     assert r.status_code == 200 and "Content-Encoding" not in r.headers, r.headers
@@ -357,10 +380,11 @@ def test_client_disconnects_mid_download(server):
     assert read_arrow(requests.get(f"{server.http}/tables/dl", timeout=60)).num_rows == 500_000
 
 
-def test_results_stream_chunked_over_one_kept_alive_connection(server):
+def test_results_stream_chunked_over_one_kept_alive_connection(compressing_server):
     """Result bodies are framed by the server itself (httplib's chunked writer copied each
     write twice): every body, small or large, Arrow or CSV, plain or zstd, must end with its
     last chunk and leave the connection ready for the next request."""
+    server = compressing_server
     import http.client
     import zstandard
     ingest(server, "framed", ipc_bytes(five_column_table(300_000)))
@@ -388,12 +412,13 @@ def test_results_stream_chunked_over_one_kept_alive_connection(server):
     connection.close()
 
 
-def test_a_range_of_a_result_is_ignored_and_head_says_what_get_sends(server):
+def test_a_range_of_a_result_is_ignored_and_head_says_what_get_sends(compressing_server):
     """A result streams without a length: a Range request got httplib's 416 with the
     chunked header over an unframed body (both Content-Length and Transfer-Encoding),
     which curl and requests could not parse. The Range is now ignored (RFC 9110): the whole
     body, on a connection that stays usable. HEAD announced Content-Length: 0 and byte
     ranges; it now sends GET's headers."""
+    server = compressing_server
     import http.client
     ingest(server, "ranged", ipc_bytes(five_column_table(1000)))
     for method, path, data in [("GET", "/tables/ranged", None),
@@ -434,11 +459,12 @@ def raw_http10(server, request: bytes) -> tuple:
     return head.decode().split("\r\n"), body
 
 
-def test_an_http10_client_gets_an_unchunked_body_ended_by_close(server):
+def test_an_http10_client_gets_an_unchunked_body_ended_by_close(compressing_server):
     """HTTP/1.0 knows no chunked coding (RFC 9112 6.1): results were sent chunked to
     HTTP/1.0 clients too, whose body then held the chunk sizes. Now the body goes
     unframed, for every format and with compression, and the server closes the
     connection to end it."""
+    server = compressing_server
     import zstandard
     ingest(server, "old_client", ipc_bytes(five_column_table(200_000)))
     cases = [(b"GET /tables/old_client HTTP/1.0\r\n\r\n", "arrow", 200_000),

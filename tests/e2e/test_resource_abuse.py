@@ -81,7 +81,8 @@ def test_multi_megabyte_values_fit_a_clients_message_limit_in_a_transaction(serv
 
 @pytest.mark.parametrize("fmt,encoding", [("arrow", None), ("parquet", None), ("arrow-file", None),
                                           ("csv", None), ("arrow", "zstd"), ("csv", "gzip")])
-def test_a_result_that_fails_midway_never_looks_complete(server, fmt, encoding):
+def test_a_result_that_fails_midway_never_looks_complete(compressing_server, fmt, encoding):
+    server = compressing_server
     sql = ("SELECT i, CASE WHEN i < 3000000 THEN i ELSE error('boom') END AS v "
            "FROM range(5000000) t(i)")
     parts = []  # joined once: adding each part to bytes copied ~20 GB per test

@@ -151,6 +151,9 @@ struct Config {
   int flight_max_endpoints = 0;
   int64_t flight_endpoint_rows = 1'048'576;
   int http_max_connections = 512;   ///< open HTTP connections; more are answered 503
+  /// Result bodies compressed when the client offers a coding: "auto" (not for a client
+  /// on this host, where compressing only costs CPU on both ends), "always" or "never".
+  std::string http_compression = "auto";
   int64_t http_header_timeout_s = 10;  ///< a request's headers must arrive within this
   int64_t http_read_timeout_s = 30;    ///< longest wait for the next bytes of a body
   /// A gRPC connection must finish its TLS handshake and send its HTTP/2 settings within

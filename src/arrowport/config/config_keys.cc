@@ -1,9 +1,12 @@
 #include "arrowport/config/config_keys.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace arrowport::config {
 
@@ -262,6 +265,22 @@ Setter BoolSetter(Field field) {
   };
 }
 
+// One of `words`, stored as written; `field` as for BoolSetter.
+template <typename Field>
+Setter WordSetter(Field field, std::vector<std::string> words) {
+  return [field, words = std::move(words)](Config& c, const std::string& v) {
+    if (std::find(words.begin(), words.end(), v) != words.end()) {
+      field(c) = v;
+      return arrow::Status::OK();
+    }
+    std::string choices;
+    for (size_t i = 0; i < words.size(); ++i) {
+      choices += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+    }
+    return arrow::Status::Invalid("must be ", choices, ", got '", v, "'");
+  };
+}
+
 Setter HostSetter(Endpoint Config::*endpoint) {
   return [endpoint](Config& c, const std::string& v) {
     (c.*endpoint).host = v;
@@ -284,6 +303,9 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"duckdb.late_materialization",
          BoolSetter([](Config& c) -> bool& { return c.duckdb_late_materialization; })},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},
+        {"http.compression",
+         WordSetter([](Config& c) -> std::string& { return c.http_compression; },
+                    {"auto", "always", "never"})},
         {"auth.enabled",
          BoolSetter([](Config& c) -> std::optional<bool>& { return c.auth.enabled; })},
         {"auth.token_secret",
@@ -315,20 +337,11 @@ const std::map<std::string, Setter>& ScalarKeys() {
            return arrow::Status::OK();
          }},
         {"s3.region", [](Config& c, const std::string& v) { c.s3.region = v; return arrow::Status::OK(); }},
-        {"s3.url_style", [](Config& c, const std::string& v) {
-           if (v != "path" && v != "vhost") {
-             return arrow::Status::Invalid("must be path or vhost, got '", v, "'");
-           }
-           c.s3.url_style = v;
-           return arrow::Status::OK();
-         }},
-        {"s3.conditional_writes", [](Config& c, const std::string& v) {
-           if (v != "probe" && v != "trust") {
-             return arrow::Status::Invalid("must be probe or trust, got '", v, "'");
-           }
-           c.s3.conditional_writes = v;
-           return arrow::Status::OK();
-         }},
+        {"s3.url_style",
+         WordSetter([](Config& c) -> std::string& { return c.s3.url_style; }, {"path", "vhost"})},
+        {"s3.conditional_writes",
+         WordSetter([](Config& c) -> std::string& { return c.s3.conditional_writes; },
+                    {"probe", "trust"})},
         {"s3.ca_file", [](Config& c, const std::string& v) { c.s3.ca_file = v; return arrow::Status::OK(); }},
         {"s3.access_key_id", [](Config& c, const std::string& v) { c.s3.access_key_id = v; return arrow::Status::OK(); }},
         {"s3.secret_access_key", [](Config& c, const std::string& v) { c.s3.secret_access_key = v; return arrow::Status::OK(); }},

@@ -205,6 +205,23 @@ TEST(Config, IntegersAreRangeCheckedBeforeNarrowing) {
   EXPECT_TRUE(Load("", {"ARROWPORT_FLIGHT_PORT=65535", "ARROWPORT_HTTP_PORT=0"}, {}).ok());
 }
 
+// Keys that take one of a few words say which, from the file and from the environment.
+TEST(Config, WordKeysNameTheirChoices) {
+  auto config = ParseYaml("http: {compression: never}\n", "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->http_compression, "never");
+  EXPECT_EQ(Config{}.http_compression, "auto");
+  auto env = Load("", {"ARROWPORT_HTTP_COMPRESSION=sometimes"}, {});
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("must be auto, always or never, got 'sometimes'"),
+            std::string::npos) << env.status().ToString();
+  auto style = ParseYaml("s3: {url_style: virtual}\n", "c.yaml");
+  ASSERT_FALSE(style.ok());
+  EXPECT_NE(style.status().message().find("must be path or vhost, got 'virtual'"),
+            std::string::npos) << style.status().ToString();
+  EXPECT_TRUE(Load("", {"ARROWPORT_HTTP_COMPRESSION=always"}, {}).ok());
+}
+
 TEST(Config, ResourceKeysAreBounded) {
   auto check = [](const std::string& text) {
     auto config = ParseYaml(text, "c.yaml");

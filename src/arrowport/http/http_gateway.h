@@ -24,6 +24,14 @@ namespace arrowport::http {
 
 class TlsContext;
 
+/// When a result body is compressed, given a client that offers a coding
+/// (http.compression; the rule is ResponseCompression's).
+enum class CompressionRule {
+  kAuto,    ///< not for a client on this host: there it only costs CPU on both ends
+  kAlways,  ///< whenever offered
+  kNever,
+};
+
 /// What the HTTP adapter needs; all pointers outlive the gateway.
 struct HttpGatewayDeps {
   ingest::IngestPipeline* ingest = nullptr;
@@ -35,6 +43,7 @@ struct HttpGatewayDeps {
   /// The server-wide memory budget bodies and decoded batches draw from; may be null.
   std::shared_ptr<MemoryBudget> request_memory;
   int compression_level = 3;  ///< zstd level for compressed responses
+  CompressionRule compression = CompressionRule::kAuto;
   CallWatchdog* watchdog = nullptr;   ///< cancels calls whose client left or timed out
   RequestLimiter* limiter = nullptr;  ///< limits.max_concurrent_requests
   int64_t query_timeout_s = 0;        ///< 0 = none

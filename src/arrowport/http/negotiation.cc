@@ -1,5 +1,8 @@
 #include "arrowport/http/negotiation.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cctype>
 #include <utility>
 #include <vector>
@@ -96,10 +99,28 @@ bool Offers(const std::string& accepted, std::string_view coding) {
 
 }  // namespace
 
+bool SameHost(const httplib::Request& req) {
+  std::string peer = req.remote_addr;
+  // An IPv4 peer on a dual-stack socket: ::ffff:a.b.c.d.
+  if (peer.rfind("::ffff:", 0) == 0 && peer.find('.') != std::string::npos) {
+    peer = peer.substr(7);
+  }
+  in_addr v4{};
+  if (::inet_pton(AF_INET, peer.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) {
+    return true;
+  }
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, peer.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return !req.remote_addr.empty() && req.remote_addr == req.local_addr;
+}
+
 arrow::Compression::type ResponseCompression(const httplib::Request& req,
-                                             query::ResultFormat format) {
+                                             query::ResultFormat format,
+                                             CompressionRule rule) {
   // Parquet is compressed inside (zstd) already: sent as it is.
   if (format == query::ResultFormat::kParquet) return arrow::Compression::UNCOMPRESSED;
+  if (rule == CompressionRule::kNever) return arrow::Compression::UNCOMPRESSED;
+  if (rule == CompressionRule::kAuto && SameHost(req)) return arrow::Compression::UNCOMPRESSED;
   const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
   if (Offers(accepted, "zstd")) return arrow::Compression::ZSTD;
   const bool text = format == query::ResultFormat::kCsv || format == query::ResultFormat::kJson;

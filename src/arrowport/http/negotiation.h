@@ -6,6 +6,7 @@
 
 #include "arrow/result.h"
 #include "arrow/util/compression.h"
+#include "arrowport/http/http_gateway.h"
 #include "arrowport/query/result_writer.h"
 
 namespace arrowport::http {
@@ -39,7 +40,18 @@ arrow::Result<Negotiated> Negotiate(const httplib::Request& req);
 /// requests offers "gzip, deflate" unasked, and gzip ran 3x slower than identity on an
 /// Arrow stream. Parquet, compressed inside already, never. "coding;q=0" refuses a
 /// coding; "*" is not read as an offer.
+///
+/// Under CompressionRule::kAuto a client on this host (SameHost) gets no compression:
+/// its link is memory, faster than any compressor, so compressing only spends both ends'
+/// CPU (a default Python 3.14 `requests` GET offers zstd and took 1.59x identity's time on
+/// loopback). A client elsewhere gets it: the compressor (zstd level 3, hundreds of MB/s
+/// per core) outruns any link up to several Gbit/s (docs/http.md).
 arrow::Compression::type ResponseCompression(const httplib::Request& req,
-                                             query::ResultFormat format);
+                                             query::ResultFormat format,
+                                             CompressionRule rule);
+
+/// True when the request's peer is this host: a loopback address, or the very address
+/// it connected to (a client here dialling one of the host's own addresses).
+bool SameHost(const httplib::Request& req);
 
 }  // namespace arrowport::http

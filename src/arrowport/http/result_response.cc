@@ -28,14 +28,14 @@ bool KnowsNoChunks(const httplib::Request& req) { return req.version == "HTTP/1.
 // given), or for HTTP/1.0 a body that the connection's close ends; and the compression
 // the client's Accept-Encoding gets for `format`.
 arrow::Compression::type SetBodyHeaders(const httplib::Request& req, httplib::Response& res,
-                                        query::ResultFormat format) {
+                                        query::ResultFormat format, CompressionRule rule) {
   if (KnowsNoChunks(req)) {
     res.set_header("Connection", "close");
   } else {
     res.set_header("Transfer-Encoding", "chunked");
   }
   res.set_header("Accept-Ranges", "none");
-  const auto compression = ResponseCompression(req, format);
+  const auto compression = ResponseCompression(req, format, rule);
   if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
   if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
   return compression;
@@ -87,7 +87,7 @@ void AnswerHead(const GatewayContext& ctx, const httplib::Request& req,
   // GET's headers (RFC 9110 9.3.2): chunked, its Content-Encoding, no length. A
   // provider that httplib never calls for HEAD keeps it from adding Content-Length: 0.
   res.status = 200;
-  SetBodyHeaders(req, res, negotiated.format);
+  SetBodyHeaders(req, res, negotiated.format, ctx.deps().compression);
   res.set_content_provider(negotiated.content_type,
                            [](size_t, httplib::DataSink&) { return false; });
 }
@@ -152,7 +152,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     ctx.Log(req, fits, start);
     return SendStatus(res, fits);
   }
-  const auto compression = SetBodyHeaders(req, res, negotiated->format);
+  const auto compression = SetBodyHeaders(req, res, negotiated->format, ctx.deps().compression);
   res.status = 200;
   auto batches = *reader;
   const auto format = negotiated->format;

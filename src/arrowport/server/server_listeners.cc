@@ -179,6 +179,9 @@ arrow::Status Server::Impl::StartHttp() {
   deps.max_query_bytes = config.http_max_query_bytes;
   deps.request_memory = request_memory;
   deps.compression_level = config.compression_level;
+  deps.compression = config.http_compression == "always"  ? http::CompressionRule::kAlways
+                     : config.http_compression == "never" ? http::CompressionRule::kNever
+                                                          : http::CompressionRule::kAuto;
   deps.watchdog = watchdog.get();
   deps.limiter = limiter.get();
   deps.query_timeout_s = config.limits.query_timeout_s;
