@@ -22,20 +22,17 @@ std::atomic<int64_t> g_budget{0};
 std::atomic<int64_t> g_value_cap{0};
 std::atomic<int64_t> g_refusals{0};
 constinit thread_local PlanningState t_planning;
+std::atomic<int64_t> g_planning{0};
+constinit thread_local int t_commit_scopes = 0;
 
 namespace {
 
 std::atomic<int64_t> g_suspensions{0};
-// What planning threads hold now, published in steps of kPlanningStep per thread.
-std::atomic<int64_t> g_planning{0};
-constexpr int64_t kPlanningStep = int64_t{256} << 10;
 // Bytes of large blocks freed since the allocators last gave their free memory back:
 // DuckDB's jemalloc keeps freed pages for a second or more (its decay), glibc's malloc
 // the chunks below its mmap threshold, and both are resident all that time.
 std::atomic<int64_t> g_released{0};
 std::atomic<bool> g_returning{false};
-// CommitScopes open on this thread.
-thread_local int t_commit_scopes = 0;
 
 // Memory the allocators hold beside what is live counts against the budget too: when a
 // large allocation would take live and freed-but-held memory past it, the allocators give
@@ -60,30 +57,6 @@ void Released(int64_t size) {
   if (size >= AllocationGuard::kGuardedAllocationBytes) {
     g_released.fetch_add(size, std::memory_order_relaxed);
   }
-}
-
-bool Exempt() { return t_commit_scopes > 0; }
-
-void CountPlanning(int64_t delta) {
-  auto& planning = t_planning;
-  planning.net += delta;
-  planning.peak = std::max(planning.peak, planning.net);
-  const int64_t unpublished = planning.net - planning.published;
-  if (unpublished >= kPlanningStep || unpublished <= -kPlanningStep) {
-    g_planning.fetch_add(unpublished, std::memory_order_relaxed);
-    planning.published = planning.net;
-  }
-}
-
-bool PlanningFits(int64_t size) {
-  const auto& planning = t_planning;
-  const int64_t cap = g_value_cap.load(std::memory_order_relaxed);
-  if (cap > 0 && planning.net + size > cap) return false;
-  const int64_t budget = g_budget.load(std::memory_order_relaxed);
-  return budget <= 0 || g_live.load(std::memory_order_relaxed) +
-                                g_planning.load(std::memory_order_relaxed) +
-                                (planning.net - planning.published) + size <=
-                            budget;
 }
 
 // A refused request never shows in the live total, not even for a moment: a concurrent

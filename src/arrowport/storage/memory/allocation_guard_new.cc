@@ -13,6 +13,7 @@
 #include <link.h>
 #include <malloc.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -38,12 +39,13 @@ struct CodeRange {
     return at >= begin && at < end;
   }
 };
-CodeRange g_duckdb{"libduckdb"};
-// std::string members libstdc++ instantiates itself (extern templates) call operator new
-// from there on behalf of DuckDB's code: RE2's growing result in regexp_replace, a copy
-// into a std::string.
-CodeRange g_stdcxx{"libstdc++"};
-std::once_flag g_code_found;
+// DuckDB's code, and libstdc++'s: std::string members libstdc++ instantiates itself
+// (extern templates) call operator new from there on behalf of DuckDB's code: RE2's
+// growing result in regexp_replace, a copy into a std::string.
+struct Libraries {
+  CodeRange duckdb{"libduckdb"};
+  CodeRange stdcxx{"libstdc++"};
+};
 
 int FindCode(dl_phdr_info* info, size_t, void* range_p) {
   auto* range = static_cast<CodeRange*>(range_p);
@@ -64,26 +66,32 @@ int FindCode(dl_phdr_info* info, size_t, void* range_p) {
 // Frames looked at above a libstdc++ member: its own calls, then the code that called it.
 constexpr int kFramesAboveStdcxx = 16;
 
-const CodeRange& DuckDBCode() {
-  std::call_once(g_code_found, [] {
-    dl_iterate_phdr(FindCode, &g_duckdb);
-    dl_iterate_phdr(FindCode, &g_stdcxx);
+// Found the first time it matters. A function's static: every later call costs a load of
+// its guard, where std::call_once went through pthread_once (and libstdc++'s TLS) at each
+// of a planning thread's allocations.
+const Libraries& Code() {
+  static const Libraries libraries = [] {
+    Libraries found;
+    dl_iterate_phdr(FindCode, &found.duckdb);
+    dl_iterate_phdr(FindCode, &found.stdcxx);
     void* warm[1];
     backtrace(warm, 1);  // its first call loads the unwinder: not inside an allocation
-  });
-  return g_duckdb;
+    return found;
+  }();
+  return libraries;
 }
 
 bool CalledFromDuckDB(const void* caller) {
-  if (DuckDBCode().Holds(caller)) return true;
-  if (!g_stdcxx.Holds(caller)) return false;
+  const Libraries& code = Code();
+  if (code.duckdb.Holds(caller)) return true;
+  if (!code.stdcxx.Holds(caller)) return false;
   // Whose is the libstdc++ member: the first frame above the library's own decides.
   void* frames[kFramesAboveStdcxx];
   const int n = backtrace(frames, kFramesAboveStdcxx);
   int i = 0;
-  while (i < n && !g_stdcxx.Holds(frames[i])) ++i;  // this file's own frames
-  while (i < n && g_stdcxx.Holds(frames[i])) ++i;
-  return i < n && g_duckdb.Holds(frames[i]);
+  while (i < n && !code.stdcxx.Holds(frames[i])) ++i;  // this file's own frames
+  while (i < n && code.stdcxx.Holds(frames[i])) ++i;
+  return i < n && code.duckdb.Holds(frames[i]);
 }
 
 // The large blocks DuckDB got from operator new, by address: few (each is at least
@@ -92,6 +100,10 @@ struct LargeBlocks {
   std::mutex mutex;
   std::unordered_map<void*, int64_t> sizes;
 };
+// How many blocks the map holds: a delete off a planning thread looks a block up (and
+// asks malloc its size) only while there is one. A block is counted before its pointer
+// leaves operator new, so whoever frees it sees the count.
+constinit std::atomic<int64_t> g_counted_blocks{0};
 LargeBlocks& Blocks() {
   static auto* blocks = new LargeBlocks();  // never destroyed: delete may run at exit
   return *blocks;
@@ -114,7 +126,7 @@ void* PlanningNew(std::size_t size, std::size_t alignment, const void* caller) {
   const bool large =
       static_cast<int64_t>(size) >= AllocationGuard::kGuardedAllocationBytes;
   if (g_budget.load(std::memory_order_relaxed) > 0 && !guard::Exempt() &&
-      (large ? CalledFromDuckDB(caller) : DuckDBCode().Holds(caller)) &&
+      (large ? CalledFromDuckDB(caller) : Code().duckdb.Holds(caller)) &&
       !guard::PlanningFits(static_cast<int64_t>(size))) {
     g_refusals.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
@@ -145,11 +157,16 @@ void* GuardedNew(std::size_t size, std::size_t alignment, const void* caller) {
   auto& blocks = Blocks();
   std::lock_guard<std::mutex> lock(blocks.mutex);
   blocks.sizes[pointer] = static_cast<int64_t>(size);
+  g_counted_blocks.fetch_add(1, std::memory_order_relaxed);
   return pointer;
 }
 
 void GuardedDelete(void* pointer) {
   if (pointer == nullptr) return;
+  if (guard::t_planning.depth == 0 && g_counted_blocks.load(std::memory_order_relaxed) == 0) {
+    std::free(pointer);
+    return;
+  }
   const auto usable = static_cast<int64_t>(malloc_usable_size(pointer));
   if (usable >= AllocationGuard::kGuardedAllocationBytes) {
     auto& blocks = Blocks();
@@ -159,6 +176,7 @@ void GuardedDelete(void* pointer) {
       g_live.fetch_sub(found->second, std::memory_order_relaxed);
       guard::Released(found->second);
       blocks.sizes.erase(found);
+      g_counted_blocks.fetch_sub(1, std::memory_order_relaxed);
       lock.unlock();
       std::free(pointer);
       return;
