@@ -11,6 +11,7 @@
 #include <duckdb/main/config.hpp>
 #include <duckdb/main/connection.hpp>
 #include <duckdb/main/database.hpp>
+#include <duckdb/main/settings.hpp>
 #include <duckdb/parallel/task_scheduler.hpp>
 #include <duckdb/parser/constraints/not_null_constraint.hpp>
 #include <duckdb/parser/constraints/unique_constraint.hpp>
@@ -260,6 +261,19 @@ void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes) {
   if (context == nullptr) return;
   duckdb::ClientConfig::GetConfig(*context).max_streaming_buffer_size =
       static_cast<duckdb::idx_t>(std::max<int64_t>(bytes, 0));
+}
+
+OptimizerOff::OptimizerOff(duckdb_connection connection)
+    : context_(ClientContextOf(connection)) {
+  if (context_ == nullptr) return;
+  duckdb::ClientConfig::GetConfig(*context_).user_settings.SetUserSetting(
+      duckdb::EnableOptimizerSetting::SettingIndex, duckdb::Value::BOOLEAN(false));
+}
+
+OptimizerOff::~OptimizerOff() {
+  if (context_ == nullptr) return;
+  duckdb::ClientConfig::GetConfig(*context_).user_settings.ClearSetting(
+      duckdb::EnableOptimizerSetting::SettingIndex);
 }
 
 arrow::Status DisableArrowScanPushdown(duckdb_connection connection) {

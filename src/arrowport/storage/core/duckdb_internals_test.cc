@@ -4,6 +4,7 @@
 #include <duckdb/main/client_context_state.hpp>
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -50,6 +51,42 @@ TEST(RunTransactionStepTest, CommitsOnTheCallingThreadWithDuckDBsOwnChecks) {
   ASSERT_TRUE(RunTransactionStep(connection.get(), TransactionStep::kRollback).ok());
   auto none = RunTransactionStep(connection.get(), TransactionStep::kCommit);
   EXPECT_NE(none.message().find("no transaction is active"), std::string::npos) << none;
+}
+
+std::string OneValue(duckdb_connection connection, const char* sql, idx_t column = 0) {
+  ResultHandle result;
+  if (duckdb_query(connection, sql, result.out()) == DuckDBError) {
+    return std::string("error: ") + duckdb_result_error(result.ptr());
+  }
+  char* text = duckdb_value_varchar(result.ptr(), column, 0);
+  std::string value = text ? text : "null";
+  duckdb_free(text);
+  return value;
+}
+
+// A SELECT * of a table is planned without the optimizer, and the connection (pooled:
+// the next statement may be anybody's) gets it back as soon as that plan is made.
+TEST(OptimizerOffTest, OffWhileItLivesForItsConnectionOnly) {
+  DatabaseHandle database;
+  ASSERT_EQ(duckdb_open(nullptr, database.out()), DuckDBSuccess);
+  ConnectionHandle connection, other;
+  ASSERT_EQ(duckdb_connect(database.get(), connection.out()), DuckDBSuccess);
+  ASSERT_EQ(duckdb_connect(database.get(), other.out()), DuckDBSuccess);
+  const char* setting = "SELECT current_setting('enable_optimizer')::VARCHAR";
+  // The optimizer folds 1 + 1 into a constant: the plans differ.
+  const char* plan = "EXPLAIN SELECT 1 + 1 AS two";
+  const std::string optimized = OneValue(connection.get(), plan, 1);
+  ASSERT_EQ(optimized.find("error"), std::string::npos) << optimized;
+  EXPECT_EQ(OneValue(connection.get(), setting), "true");
+  {
+    OptimizerOff off(connection.get());
+    EXPECT_EQ(OneValue(connection.get(), setting), "false");
+    EXPECT_EQ(OneValue(other.get(), setting), "true");
+    const std::string unoptimized = OneValue(connection.get(), plan, 1);
+    EXPECT_NE(unoptimized, optimized);
+  }
+  EXPECT_EQ(OneValue(connection.get(), setting), "true");
+  EXPECT_EQ(OneValue(connection.get(), plan, 1), optimized);
 }
 
 }  // namespace duckdb_internals_test

@@ -18,6 +18,15 @@ class MemoryBudget;
 
 namespace arrowport::storage {
 
+/// How a statement handed to StartPrepared was made (the SQL sandbox says which).
+enum class Planning {
+  kPrepared,     ///< prepared (planned): its columns and properties are known
+  kSelectAtRun,  ///< a SELECT that changes nothing, planned when it runs (StatementGuard)
+  /// A SELECT * of one base table (StatementGuard::ReadsOneTableWhole), planned when it
+  /// runs, without DuckDB's optimizer (OptimizerOff).
+  kTableAtRun,
+};
+
 /// Options for streaming query results out as Arrow.
 struct QueryOptions {
   int64_t batch_rows = 122880;           ///< target rows per emitted record batch
@@ -42,6 +51,9 @@ struct QueryOptions {
   /// a SELECT's result is then converted to Arrow by DuckDB's worker threads in
   /// parallel (result_sources.h) instead of chunk by chunk on the reading thread.
   bool parallel_conversion = false;
+  /// Set by a prepared statement that is a SELECT * of one base table (StatementGuard):
+  /// planned at each run without DuckDB's optimizer, which can only leave it as it is.
+  bool unoptimized = false;
   /// A transform's input (DoExchange, transforms on ingest): the statement reads it as
   /// the relation `input`, once, batch by batch as it arrives. The statement must then
   /// be one SELECT, judged for `principal` (required) like any client SQL; `input` is

@@ -65,8 +65,10 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
 
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out, bool transform,
-                                         bool* planned_at_run,
-                                         std::vector<HeldTable>* held) {
+                                         Planning* at_run,
+                                         std::vector<HeldTable>* held,
+                                         bool* one_table_whole) {
+  if (one_table_whole != nullptr) *one_table_whole = false;
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -77,7 +79,7 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
                                           "planning the statement"));
     }
     return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform)
-        .Prepare(conn.get(), sql, out, planned_at_run, held);
+        .Prepare(conn.get(), sql, out, at_run, held, one_table_whole);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
@@ -282,7 +284,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   // parameters, is planned once, as it runs (StatementGuard::Prepare).
   const bool run_once = options.parameters.empty() && options.parallel_conversion &&
                         !options.interactive && !options.in_open_transaction && !transform;
-  bool planned_at_run = false;
+  Planning at_run = Planning::kPrepared;
   // Judged, bound and run in one snapshot of the catalog: a view an admin replaces
   // meanwhile cannot be judged in one definition and read in the other (a table-limited
   // reader read a forbidden table so). Ours, read-only, gone with the connection; only a
@@ -292,8 +294,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   std::vector<HeldTable> held;
   ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
                                                  transform,
-                                                 run_once ? &planned_at_run : nullptr,
+                                                 run_once ? &at_run : nullptr,
                                                  &held));
+  const bool planned_at_run = at_run != Planning::kPrepared;
   if (snapshot && !planned_at_run) ARROW_RETURN_NOT_OK(connection->Rollback());
   if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
   // The reader keeps the statement, then the connection it runs on, alive, then the
@@ -309,8 +312,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   owned->connection = std::move(connection);
   owned->prepared = std::move(prepared);
   duckdb_prepared_statement statement = owned->prepared.get();
-  return StartPrepared(conn, statement, std::move(owned), options,
-                       planned_at_run ? Planning::kSelectAtRun : Planning::kPrepared);
+  return StartPrepared(conn, statement, std::move(owned), options, at_run);
 }
 
 arrow::Result<std::shared_ptr<arrow::Table>> Connection::QueryTable(

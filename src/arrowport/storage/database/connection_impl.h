@@ -51,12 +51,14 @@ struct Connection::Impl {
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
   /// `transform`: the statement reads a transform's input (QueryOptions::input).
-  /// `planned_at_run`: see StatementGuard::Prepare (client SQL only).
+  /// `at_run`: see StatementGuard::Prepare (client SQL only).
   /// `held` (client SQL only; may be null): the tables to hold while it runs.
+  /// `one_table_whole`: see StatementGuard::Prepare (client SQL only; else false).
   arrow::Status Prepare(const std::string& sql, const Principal* principal,
                         PreparedHandle* out, bool transform = false,
-                        bool* planned_at_run = nullptr,
-                        std::vector<HeldTable>* held = nullptr);
+                        Planning* at_run = nullptr,
+                        std::vector<HeldTable>* held = nullptr,
+                        bool* one_table_whole = nullptr);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {

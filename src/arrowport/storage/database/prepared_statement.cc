@@ -21,6 +21,7 @@ struct PreparedStatement::Impl {
   duckdb_connection conn = nullptr;
   PreparedHandle prepared;
   std::vector<HeldTable> held;  // what it writes, held while it runs (Connection::Hold)
+  bool one_table_whole = false;  // a SELECT * of one base table: planned unoptimized
 };
 
 namespace {
@@ -144,7 +145,7 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   Connection& connection = lease.connection();
   impl->conn = connection.impl_->conn.get();
   ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared, false,
-                                                nullptr, &impl->held));
+                                                nullptr, &impl->held, &impl->one_table_whole));
   auto p = impl->prepared.get();
   const bool rows = ReturnsRows(impl->conn, p, sql);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
@@ -213,6 +214,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   options.result_memory = lease->impl_->request_memory;
   options.in_open_transaction = lease->in_transaction();
   options.parallel_conversion = lease->impl_->direct_append;
+  // DuckDB 2.0 plans it again at each run: without the optimizer when it is a SELECT * of
+  // a table (were the table since replaced by a view, the plan is only slower).
+  options.unoptimized = self->impl_->one_table_whole;
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   // The reader keeps the statement, then the tables it writes held until it has ended

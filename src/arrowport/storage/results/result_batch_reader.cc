@@ -327,7 +327,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     std::shared_ptr<void> statement_owner, const QueryOptions& options, Planning planning) {
   // A SELECT planned as it runs was bound to check that it changes nothing and returns
   // rows: what the prepared statement's properties tell of one that was planned.
-  const bool select_at_run = planning == Planning::kSelectAtRun;
+  const bool select_at_run = planning != Planning::kPrepared;
   // Subscribed before execution starts: an aggregate can run long before its first row.
   CallCancellation::Subscription interrupt;
   if (options.cancellation) {
@@ -355,9 +355,12 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   auto planned = [&] {
     if (replanning) replanning->KeepFor(prepared);
   };
+  std::optional<OptimizerOff> unoptimized;
+  if (planning == Planning::kTableAtRun || options.unoptimized) unoptimized.emplace(conn);
   // A copy: the statement stays owned here until the reader exists, on either path.
   ARROW_ASSIGN_OR_RAISE(auto source, StartSource(prepared, statement_owner, options, units,
                                                  threads, planned));
+  unoptimized.reset();
   // A unit source needs no thread of ours when DuckDB has workers: they convert ahead into
   // the streaming buffer (a thread of ours in between cost a third more CPU per read).
   // With one DuckDB thread the result is made only when read: our thread reads ahead.

@@ -14,12 +14,6 @@
 
 namespace arrowport::storage {
 
-/// How the statement handed to StartPrepared was made.
-enum class Planning {
-  kPrepared,     ///< prepared (planned): its columns and properties are known
-  kSelectAtRun,  ///< a SELECT that changes nothing, planned when it runs (StatementGuard)
-};
-
 /// \brief Runs an already prepared and bound statement on `conn` and streams its result
 /// like StartQuery. `keep_alive` (may be null) is held by the reader until it is
 /// destroyed: the statement and connection the result reads from. With `keep_alive` the

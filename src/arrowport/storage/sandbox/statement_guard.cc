@@ -129,15 +129,15 @@ bool SelectsOneTableWhole(duckdb::ClientContext& context,
 // nothing, returns rows and has no parameters; then `out` holds it unplanned, as DuckDB
 // holds a statement that expands into several, planned once when submitted. False (and
 // `statement` untouched) when it must be prepared after all.
-arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context, const std::string& sql,
-                              duckdb::unique_ptr<duckdb::SQLStatement>* statement,
-                              const StatementReads& reads, PreparedHandle* out) {
+arrow::Result<Planning> PlanAtRun(duckdb::ClientContext& context, const std::string& sql,
+                                  duckdb::unique_ptr<duckdb::SQLStatement>* statement,
+                                  const StatementReads& reads, PreparedHandle* out) {
   if (SelectsOneTableWhole(context, **statement, reads)) {
     auto wrapper = std::make_unique<duckdb::PreparedStatementWrapper>();
     wrapper->statement = duckdb::make_uniq<duckdb::PreparedStatement>(context.shared_from_this(),
                                                                      std::move(*statement));
     *out = PreparedHandle(reinterpret_cast<duckdb_prepared_statement>(wrapper.release()));
-    return true;
+    return Planning::kTableAtRun;
   }
   duckdb::StatementSignature signature;
   try {
@@ -152,13 +152,13 @@ arrow::Result<bool> PlanAtRun(duckdb::ClientContext& context, const std::string&
   if (signature.metadata_deferred || !signature.parameters.empty() ||
       !signature.properties.IsReadOnly() ||
       signature.properties.return_type != duckdb::StatementReturnType::QUERY_RESULT) {
-    return false;
+    return Planning::kPrepared;
   }
   auto wrapper = std::make_unique<duckdb::PreparedStatementWrapper>();
   wrapper->statement = duckdb::make_uniq<duckdb::PreparedStatement>(context.shared_from_this(),
                                                                    std::move(*statement));
   *out = PreparedHandle(reinterpret_cast<duckdb_prepared_statement>(wrapper.release()));
-  return true;
+  return Planning::kSelectAtRun;
 }
 
 // A transform's SELECT that changes a table (WITH d AS (DELETE ... RETURNING *)): a
@@ -206,9 +206,11 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
 }
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
-                                      PreparedHandle* out, bool* planned_at_run,
-                                      std::vector<HeldTable>* held) const {
-  if (planned_at_run != nullptr) *planned_at_run = false;
+                                      PreparedHandle* out, Planning* at_run,
+                                      std::vector<HeldTable>* held,
+                                      bool* one_table_whole) const {
+  if (at_run != nullptr) *at_run = Planning::kPrepared;
+  if (one_table_whole != nullptr) *one_table_whole = false;
   if (!parser_trusted_) {
     return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
                             duckdb_library_version(), ") is not the one this server was built "
@@ -256,11 +258,15 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   if (held != nullptr) *held = HeldTables(statement, reads);
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
-    return CheckMacros(*context, reads, 0);
+    ARROW_RETURN_NOT_OK(CheckMacros(*context, reads, 0));
+    if (one_table_whole != nullptr) {
+      *one_table_whole = SelectsOneTableWhole(*context, statement, reads);
+    }
+    return arrow::Status::OK();
   }));
-  if (planned_at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
-    ARROW_ASSIGN_OR_RAISE(*planned_at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads, out));
-    if (*planned_at_run) {
+  if (at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
+    ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads, out));
+    if (*at_run != Planning::kPrepared) {
       planning.KeepFor(out->get());
       return arrow::Status::OK();
     }

@@ -12,6 +12,7 @@
 #include "arrow/status.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/core/duckdb_handle.h"
+#include "arrowport/storage/core/query_options.h"
 #include "arrowport/storage/core/table_gates.h"
 
 namespace duckdb {
@@ -77,16 +78,18 @@ class StatementGuard {
 
   /// Prepares `sql` on `conn` into `out` when the caller may run it. PermissionDenied
   /// (typed, naming what was refused) when not; DuckDB's own error for bad SQL.
-  /// With `planned_at_run` (a statement run once, right away, without parameters): a
-  /// SELECT that changes nothing is bound to check it (unless it is a SELECT * of one base
-  /// table: ReadsOneTableWhole) but left to be planned when it runs, and
-  /// `*planned_at_run` says so (see PlanAtRun in the .cc); `out` then holds a statement
-  /// whose columns are known only from its result.
+  /// With `at_run` (a statement run once, right away, without parameters): a SELECT that
+  /// changes nothing is bound to check it but left to be planned when it runs, and
+  /// `*at_run` says so (kSelectAtRun; see PlanAtRun in the .cc); a SELECT * of one base
+  /// table (ReadsOneTableWhole) is not even bound, and is planned without DuckDB's
+  /// optimizer (kTableAtRun). `out` then holds a statement whose columns are known only
+  /// from its result; else `*at_run` is kPrepared.
   /// `held` (may be null) receives the tables the statement writes or reshapes, to be
-  /// held (TableGates) while it runs.
+  /// held (TableGates) while it runs. `one_table_whole` (may be null) is set when the
+  /// statement is a SELECT * of one base table (ReadsOneTableWhole), as it reads now.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
-                        bool* planned_at_run = nullptr,
-                        std::vector<HeldTable>* held = nullptr) const;
+                        Planning* at_run = nullptr, std::vector<HeldTable>* held = nullptr,
+                        bool* one_table_whole = nullptr) const;
 
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
   /// OFFSET written as numbers), which Prepare knows to change nothing without binding
