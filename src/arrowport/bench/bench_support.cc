@@ -91,21 +91,35 @@ arrow::Result<double> SecondsOf(const std::function<arrow::Status()>& run) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-arrow::Result<double> BestSeconds(int repeat, int64_t rows,
-                                  const std::function<arrow::Result<int64_t>()>& run) {
-  double best = 1e300;
+arrow::Result<Timing> BestRun(int repeat, int64_t rows, const CpuClock& cpu,
+                              const std::function<arrow::Result<int64_t>()>& run) {
+  Timing best{1e300, 1e300};
   for (int i = 0; i < repeat; ++i) {
     int64_t moved = 0;
+    double cpu_before = 0, cpu_after = 0;
+    if (cpu) {
+      ARROW_ASSIGN_OR_RAISE(cpu_before, cpu());
+    }
     ARROW_ASSIGN_OR_RAISE(const double s, SecondsOf([&]() -> arrow::Status {
                             ARROW_ASSIGN_OR_RAISE(moved, run());
                             return arrow::Status::OK();
                           }));
+    if (cpu) {
+      ARROW_ASSIGN_OR_RAISE(cpu_after, cpu());
+    }
     if (moved != rows) {
       return arrow::Status::Invalid("benchmark moved ", moved, " rows, expected ", rows);
     }
-    best = std::min(best, s);
+    best.seconds = std::min(best.seconds, s);
+    best.cpu_seconds = std::min(best.cpu_seconds, cpu_after - cpu_before);
   }
   return best;
+}
+
+arrow::Result<double> BestSeconds(int repeat, int64_t rows,
+                                  const std::function<arrow::Result<int64_t>()>& run) {
+  ARROW_ASSIGN_OR_RAISE(const Timing timing, BestRun(repeat, rows, nullptr, run));
+  return timing.seconds;
 }
 
 arrow::Result<std::string> SeedJsonBody(const arrow::Table& table) {
