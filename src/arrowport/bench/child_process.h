@@ -19,7 +19,8 @@ namespace arrowport::bench {
 /// \brief A child process that runs until its owner goes: the owner's destructor sends
 /// SIGTERM, waits up to 10 s, then SIGKILL, and reaps it, whatever happened before.
 /// Its standard output and error go to files under the directory it was started in.
-/// Not thread-safe.
+/// It is killed (SIGKILL) when the thread that started it ends (PR_SET_PDEATHSIG), so
+/// start it from a thread that outlives it (the bench's main thread). Not thread-safe.
 class ChildProcess {
  public:
   /// Starts `argv` (argv[0] a path) with stdin empty and our environment, `extra_env`
