@@ -36,16 +36,16 @@ constexpr const char* kInsert = "INSERT INTO ins VALUES (1, 'one row')";
 constexpr double kCpuMarginMs = 0.1;
 
 // Median and p99 of `kRequests` sequential calls, and `cpu`'s process CPU per call over
-// them, in milliseconds.
+// them (settled: SettledCpuSeconds), in milliseconds.
 arrow::Result<CallLatency> Calls(const CpuClock& cpu,
                                  const std::function<arrow::Status()>& request) {
   std::vector<double> ms;
-  ARROW_ASSIGN_OR_RAISE(const double cpu_before, cpu());
+  ARROW_ASSIGN_OR_RAISE(const double cpu_before, SettledCpuSeconds(cpu));
   for (int i = 0; i < kRequests; ++i) {
     ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf(request));
     ms.push_back(1000 * seconds);
   }
-  ARROW_ASSIGN_OR_RAISE(const double cpu_after, cpu());
+  ARROW_ASSIGN_OR_RAISE(const double cpu_after, SettledCpuSeconds(cpu));
   std::sort(ms.begin(), ms.end());
   return CallLatency{ms[ms.size() / 2], ms[ms.size() * 99 / 100],
                      1000 * (cpu_after - cpu_before) / kRequests};

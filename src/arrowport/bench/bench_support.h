@@ -80,7 +80,13 @@ arrow::Result<double> BestSeconds(int repeat, int64_t rows,
 /// SelfCpuSeconds for work done in this process).
 using CpuClock = std::function<arrow::Result<double>()>;
 
-/// BestSeconds with `cpu` read before and after each run (cpu_seconds 0 without one).
+/// `cpu` once its process has gone quiet (an interval of 50 ms costing under 2 ms of CPU;
+/// at most 5 s): work a run leaves behind, a checkpoint or a deferred free, is charged to
+/// that run and not to the next.
+arrow::Result<double> SettledCpuSeconds(const CpuClock& cpu);
+
+/// BestSeconds with `cpu` read, settled, before and after each run (cpu_seconds 0
+/// without a clock); the wall time is the run's alone.
 arrow::Result<Timing> BestRun(int repeat, int64_t rows, const CpuClock& cpu,
                               const std::function<arrow::Result<int64_t>()>& run);
 
