@@ -6,7 +6,6 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 
 #include <filesystem>
@@ -14,6 +13,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
+#include "arrowport/bench/bench_servers.h"
 #include "arrowport/bench/bench_support.h"
 #include "arrowport/bench/duckdb_ceilings.h"
 #include "arrowport/cli/generate.h"
@@ -199,18 +199,10 @@ BENCHMARK(BM_QueryRequest)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecon
 // `arrowport_microbench --plain-flight-server`: the plain Flight ceiling of `arrowport
 // bench` as a process of its own, serving a 1,000-row table (DoGet, GetFlightInfo) and
 // discarding uploads (DoPut), until SIGTERM or SIGINT: its CPU per call is read like the
-// server's (tests/bench/per_call_cpu.py --plain).
+// server's (tests/bench/per_call_cpu.py --plain). The same as `arrowport-bench
+// --serve-plain-flight 1000 1000 5`, which the bench's latency part runs.
 int ServePlainFlight() {
-  auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
-  auto server = arrowport::bench::InMemoryFlightServer::Start(table);
-  if (!server.ok()) {
-    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
-    return 1;
-  }
-  if (!(*server)->SetShutdownOnSignals({SIGTERM, SIGINT}).ok()) return 1;
-  std::printf("plain Flight ready %s\n", (*server)->uri().c_str());
-  std::fflush(stdout);
-  return (*server)->Serve().ok() ? 0 : 1;
+  return arrowport::bench::ServePlainFlightMain({"1000", "1000", "5"});
 }
 
 }  // namespace

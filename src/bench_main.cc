@@ -4,12 +4,23 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_servers.h"
+#include "arrowport/bench/child_process.h"
 #include "arrowport/cli/commands.h"
 
 int main(int argc, char** argv) {
+  // Hidden: the bench runs its servers as children of its own executable, so that their
+  // CPU is theirs alone (bench_servers.h). `serve` is the CLI's own serve command, the
+  // same code as `arrowport serve`.
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (first == "serve") return arrowport::cli::Main(argc, argv);
+  if (first == "--serve-plain-flight") {
+    return arrowport::bench::ServePlainFlightMain({argv + 2, argv + argc});
+  }
   CLI::App app{"Measure ingest and read throughput against ceilings measured in the same run",
                "arrowport bench"};
   arrowport::bench::BenchOptions options;
@@ -39,6 +50,9 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (!rows.empty()) options.rows = rows;
+  auto self = arrowport::bench::SelfCommand(argc);
+  if (!self.ok()) return arrowport::cli::Fail(self.status());
+  options.self_command = *self;
   const arrow::Status status = arrowport::bench::RunBench(options);
   return status.ok() ? 0 : arrowport::cli::Fail(status);
 }

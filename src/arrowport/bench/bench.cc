@@ -40,7 +40,7 @@ arrow::Status RunBench(const BenchOptions& options) {
   if (options.concurrency && wanted("latency")) {
     auto alone_latency = MeasureLatencyAlone(db_path);
     if (!alone_latency.ok()) return alone_latency.status();
-    st = BenchLatency(db_path, *alone_latency);
+    st = BenchLatency(options, db_path, *alone_latency);
   }
   bool header = true;
   std::vector<ThroughputFigure> figures;

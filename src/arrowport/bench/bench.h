@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "arrow/result.h"
@@ -25,6 +24,9 @@ struct BenchOptions {
   /// duckdb.threads of the throughput runs, ceilings and server alike (0 = all cores);
   /// with two or more, a scaling table follows (each figure over its 1-thread figure).
   std::vector<int> threads = {1, 0};
+  /// How to run this executable again (SelfCommand): the end-to-end servers and the plain
+  /// Flight ceiling run as its children, so that their CPU is theirs alone.
+  std::vector<std::string> self_command;
 };
 
 /// One throughput figure of a run, kept for the scaling table.
@@ -36,15 +38,25 @@ struct ThroughputFigure {
   double rows_per_second = 0;
 };
 
+/// One measured figure: the best wall seconds of the runs, and the least CPU seconds the
+/// process that did the work (the server, or this process for work done in it) spent in
+/// one of them (0 when not measured).
+struct Timing {
+  double seconds = 0;
+  double cpu_seconds = 0;
+};
+
 /// The parts of the benchmark (bench_throughput.cc, bench_latency.cc,
 /// bench_concurrency.cc); RunBench runs those `options` ask for.
 /// DuckDB's own fastest paths for one table, DuckDB alone (bench_ceilings): measured
 /// before anything of ours opened a database in this process, so that no allocation
 /// guard of the server's is installed yet (storage/memory/allocation_guard.h).
+/// Each figure: best wall seconds of the runs, least CPU seconds of this process
+/// (DuckDB's workers included) in one of them.
 struct DuckDBAlone {
-  double ingest = 0;      ///< CTAS from the Arrow stream + CHECKPOINT, file database
-  double ingest_mem = 0;  ///< the same into an in-memory database
-  double export_ = 0;     ///< materialised parallel Arrow export
+  Timing ingest;      ///< CTAS from the Arrow stream + CHECKPOINT, file database
+  Timing ingest_mem;  ///< the same into an in-memory database
+  Timing export_;     ///< materialised parallel Arrow export
 };
 arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64_t rows,
                                               bool two_columns, int threads,
@@ -58,17 +70,26 @@ arrow::Status BenchOne(const BenchOptions& options, const std::string& label, in
 /// The scaling table: each figure at `most` threads (0: all cores) over the same figure
 /// at `fewest`.
 void PrintScaling(const std::vector<ThroughputFigure>& figures, int fewest, int most);
-/// Median and p99 (milliseconds) of 1,000-row requests to DuckDB alone: the latency part's
-/// ceilings, measured in the DuckDB-alone phase.
+/// One kind of small request, called many times in a row: median and p99 of its round
+/// trip, and the CPU per call of the process that served it (its whole run's CPU over
+/// the calls), in milliseconds.
+struct CallLatency {
+  double median_ms = 0;
+  double p99_ms = 0;
+  double cpu_ms = 0;
+};
+/// 1,000-row requests to DuckDB alone: the latency part's ceilings, measured in the
+/// DuckDB-alone phase (CPU: this process's, DuckDB's workers included).
 struct LatencyAlone {
-  std::pair<double, double> append;  ///< appender of an Arrow batch, committed (file)
-  std::pair<double, double> query;   ///< the query collected as Arrow
+  CallLatency append;  ///< appender of an Arrow batch, committed (file)
+  CallLatency query;   ///< the query collected as Arrow
   /// The same with DuckDB's late materialization off, as the server runs it by default.
-  std::pair<double, double> query_no_late_materialization;
-  std::pair<double, double> insert;  ///< a one-row INSERT statement, autocommitted (file)
+  CallLatency query_no_late_materialization;
+  CallLatency insert;  ///< a one-row INSERT statement, autocommitted (file)
 };
 arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path);
-arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone);
+arrow::Status BenchLatency(const BenchOptions& options, const std::string& db_path,
+                           const LatencyAlone& alone);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);
 /// DoExchange and server-to-server copy of the largest row count (bench_transfer.cc).
 arrow::Status BenchTransfer(const BenchOptions& options, const std::string& db_path);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -12,7 +13,9 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/bench/duckdb_ceilings.h"
 #include "arrowport/bench/bench.h"
+#include "arrowport/bench/bench_servers.h"
 #include "arrowport/bench/bench_support.h"
+#include "arrowport/bench/child_process.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
@@ -25,21 +28,27 @@ namespace arrowport::bench {
 
 namespace {
 
-constexpr int kRequests = 300;
+constexpr int kRequests = 1000;
 constexpr const char* kQuery = "SELECT * FROM rt LIMIT 1000";
 constexpr const char* kCreateInsertTarget = "CREATE TABLE ins (k BIGINT, s VARCHAR)";
 constexpr const char* kInsert = "INSERT INTO ins VALUES (1, 'one row')";
+// Issue 40's margin over the ceilings' CPU per call.
+constexpr double kCpuMarginMs = 0.1;
 
-// Median and p99 of `kRequests` sequential calls, in milliseconds.
-arrow::Result<std::pair<double, double>> MedianAndP99(
-    const std::function<arrow::Status()>& request) {
+// Median and p99 of `kRequests` sequential calls, and `cpu`'s process CPU per call over
+// them (settled: SettledCpuSeconds), in milliseconds.
+arrow::Result<CallLatency> Calls(const CpuClock& cpu,
+                                 const std::function<arrow::Status()>& request) {
   std::vector<double> ms;
+  ARROW_ASSIGN_OR_RAISE(const double cpu_before, SettledCpuSeconds(cpu));
   for (int i = 0; i < kRequests; ++i) {
     ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf(request));
     ms.push_back(1000 * seconds);
   }
+  ARROW_ASSIGN_OR_RAISE(const double cpu_after, SettledCpuSeconds(cpu));
   std::sort(ms.begin(), ms.end());
-  return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+  return CallLatency{ms[ms.size() / 2], ms[ms.size() * 99 / 100],
+                     1000 * (cpu_after - cpu_before) / kRequests};
 }
 
 }  // namespace
@@ -55,17 +64,17 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
     ARROW_RETURN_NOT_OK(
         duckdb_only->CreateTableAs("rt", std::make_shared<arrow::TableBatchReader>(table))
             .status());
-    ARROW_ASSIGN_OR_RAISE(alone.append, MedianAndP99([&] {
+    ARROW_ASSIGN_OR_RAISE(alone.append, Calls(SelfCpuSeconds, [&] {
                             return duckdb_only->AppendCommitted("rt", *batch);
                           }));
-    ARROW_ASSIGN_OR_RAISE(alone.query, MedianAndP99([&] {
+    ARROW_ASSIGN_OR_RAISE(alone.query, Calls(SelfCpuSeconds, [&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
     ARROW_RETURN_NOT_OK(duckdb_only->Run(kCreateInsertTarget));
     ARROW_ASSIGN_OR_RAISE(alone.insert,
-                          MedianAndP99([&] { return duckdb_only->Run(kInsert); }));
+                          Calls(SelfCpuSeconds, [&] { return duckdb_only->Run(kInsert); }));
     ARROW_RETURN_NOT_OK(duckdb_only->Run("SET disabled_optimizers = 'late_materialization'"));
-    ARROW_ASSIGN_OR_RAISE(alone.query_no_late_materialization, MedianAndP99([&] {
+    ARROW_ASSIGN_OR_RAISE(alone.query_no_late_materialization, Calls(SelfCpuSeconds, [&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
   }
@@ -75,7 +84,7 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
 
 namespace {
 
-using Latency = std::pair<double, double>;  // median and p99, in milliseconds
+using Latency = CallLatency;
 
 // One ingest request of `table` to stream "rt".
 std::function<arrow::Status()> PutRequest(DataClient* client,
@@ -102,10 +111,11 @@ struct LatencyCeilings {
   Latency transport_get;    // plain Flight DoGet, ticket in hand
 };
 
-// Ceilings: the same bytes over plain Flight (a server that discards them, or answers
-// GetFlightInfo and streams the table), and ours: the same request into the same
+// Ceilings: the same bytes over plain Flight (a server of its own that discards them, or
+// answers GetFlightInfo and streams the table), and ours: the same request into the same
 // pipeline without a network.
-arrow::Result<LatencyCeilings> MeasureCeilings(const std::string& db_path,
+arrow::Result<LatencyCeilings> MeasureCeilings(const BenchOptions& options,
+                                               const std::string& db_path,
                                                const std::shared_ptr<arrow::Table>& table) {
   LatencyCeilings out;
   {
@@ -114,16 +124,21 @@ arrow::Result<LatencyCeilings> MeasureCeilings(const std::string& db_path,
     ingest::IngestPipeline pipeline(ceiling->database.get(), &router);
     ingest::IngestRequest request;
     request.stream = "rt";
-    ARROW_ASSIGN_OR_RAISE(out.in_process, MedianAndP99([&]() {
+    ARROW_ASSIGN_OR_RAISE(out.in_process, Calls(SelfCpuSeconds, [&]() {
       return pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table)).status();
     }));
   }
-  ARROW_ASSIGN_OR_RAISE(auto plain, InMemoryFlightServer::Start(table));
-  ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->uri()));
-  ARROW_ASSIGN_OR_RAISE(out.transport_put, MedianAndP99(PutRequest(client.get(), table)));
-  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::Parse(plain->uri()));
+  BenchOptions one_batch = options;
+  one_batch.batch_rows = table->num_rows();
+  const std::string dir = std::filesystem::path(db_path).parent_path().string();
+  ARROW_ASSIGN_OR_RAISE(auto plain, ServerChild::StartPlainFlight(
+                                        one_batch, table->num_rows(), false, dir));
+  const CpuClock cpu = [&] { return plain->CpuSeconds(); };
+  ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(out.transport_put, Calls(cpu, PutRequest(client.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::Parse(plain->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(auto raw, arrow::flight::FlightClient::Connect(location));
-  ARROW_ASSIGN_OR_RAISE(out.transport_query, MedianAndP99([&]() -> arrow::Status {
+  ARROW_ASSIGN_OR_RAISE(out.transport_query, Calls(cpu, [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto info,
                           raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
     for (const auto& endpoint : info->endpoints()) {
@@ -138,8 +153,10 @@ arrow::Result<LatencyCeilings> MeasureCeilings(const std::string& db_path,
                         raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
   const std::string plain_ticket = info->endpoints().at(0).ticket.ticket;
   ARROW_ASSIGN_OR_RAISE(out.transport_get,
-                        MedianAndP99(ReadRequest(client.get(), plain_ticket)));
-  ARROW_RETURN_NOT_OK(plain->Shutdown());
+                        Calls(cpu, ReadRequest(client.get(), plain_ticket)));
+  client.reset();
+  ARROW_RETURN_NOT_OK(raw->Close());
+  ARROW_RETURN_NOT_OK(plain->Stop());
   return out;
 }
 
@@ -148,30 +165,31 @@ struct ServerLatency {
   Latency flight_put, http_put, get_sql, get_table, prepared_query, insert;
 };
 
-arrow::Result<ServerLatency> MeasureServer(server::Server* srv,
+arrow::Result<ServerLatency> MeasureServer(const ServerChild& srv,
                                            const std::shared_ptr<arrow::Table>& table) {
   ServerLatency out;
-  ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv->flight_uri()));
-  ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv->http_uri()));
-  ARROW_ASSIGN_OR_RAISE(out.flight_put, MedianAndP99(PutRequest(one.get(), table)));
-  ARROW_ASSIGN_OR_RAISE(out.http_put, MedianAndP99(PutRequest(http.get(), table)));
+  const CpuClock cpu = [&] { return srv.CpuSeconds(); };
+  ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv.flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv.http_uri()));
+  ARROW_ASSIGN_OR_RAISE(out.flight_put, Calls(cpu, PutRequest(one.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(out.http_put, Calls(cpu, PutRequest(http.get(), table)));
   // Small reads in one round trip: a DoGet whose ticket is the query, and one whose
   // ticket names a 1,000-row table.
   ARROW_RETURN_NOT_OK(
       one->Put(R"({"stream": "rt1k"})", std::make_shared<arrow::TableBatchReader>(table))
           .status());
   const std::string sql_ticket = std::string(R"({"sql": ")") + kQuery + R"("})";
-  ARROW_ASSIGN_OR_RAISE(out.get_sql, MedianAndP99(ReadRequest(one.get(), sql_ticket)));
+  ARROW_ASSIGN_OR_RAISE(out.get_sql, Calls(cpu, ReadRequest(one.get(), sql_ticket)));
   ARROW_ASSIGN_OR_RAISE(out.get_table,
-                        MedianAndP99(ReadRequest(one.get(), R"({"table": "rt1k"})")));
+                        Calls(cpu, ReadRequest(one.get(), R"({"table": "rt1k"})")));
   // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
-  ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv->flight_uri()));
+  ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv.flight_uri()));
   ARROW_RETURN_NOT_OK(flight_sql->Prepare(kQuery));
   ARROW_ASSIGN_OR_RAISE(out.prepared_query,
-                        MedianAndP99([&]() { return flight_sql->RunPrepared().status(); }));
+                        Calls(cpu, [&]() { return flight_sql->RunPrepared().status(); }));
   // A client's one-row INSERT (ADBC execute_update) with a deadline, as JDBC tools set.
   ARROW_RETURN_NOT_OK(flight_sql->Update(kCreateInsertTarget, 30).status());
-  ARROW_ASSIGN_OR_RAISE(out.insert, MedianAndP99([&]() {
+  ARROW_ASSIGN_OR_RAISE(out.insert, Calls(cpu, [&]() {
                           return flight_sql->Update(kInsert, 30).status();
                         }));
   return out;
@@ -179,28 +197,47 @@ arrow::Result<ServerLatency> MeasureServer(server::Server* srv,
 
 void PrintLatencyTable(const LatencyAlone& alone, const LatencyCeilings& ceilings,
                        const ServerLatency& ours) {
-  std::printf("\n| 1,000-row request round trip (%d sequential, file database) | median | p99 |\n",
-              kRequests);
-  std::printf("|---|---:|---:|\n");
-  auto row = [](const char* what, const Latency& v) {
-    std::printf("| %s | %.2f ms | %.2f ms |\n", what, v.first, v.second);
+  std::printf(
+      "\nCPU per call: the serving process's utime + stime over the %d calls (ours and "
+      "plain Flight: the server's process; DuckDB alone and ours in process: this one's). "
+      "Target: DuckDB alone's CPU for the statement + plain Flight's server CPU for the "
+      "call + %.1f ms (issue 40).\n",
+      kRequests, kCpuMarginMs);
+  std::printf(
+      "\n| 1,000-row request round trip (%d sequential, file database) | median | p99 | "
+      "CPU per call | CPU target |\n",
+      kRequests);
+  std::printf("|---|---:|---:|---:|---:|\n");
+  auto row = [](const char* what, const Latency& v, double target_ms = -1) {
+    char target[32] = "";
+    if (target_ms >= 0) std::snprintf(target, sizeof(target), "%.3f ms", target_ms);
+    std::printf("| %s | %.2f ms | %.2f ms | %.3f ms | %s |\n", what, v.median_ms, v.p99_ms,
+                v.cpu_ms, target);
   };
+  auto target = [](const Latency& duckdb, const Latency& flight) {
+    return duckdb.cpu_ms + flight.cpu_ms + kCpuMarginMs;
+  };
+  const Latency& query = alone.query_no_late_materialization;
   row("ceiling: DuckDB alone, its appender of the Arrow batch, committed", alone.append);
   row("ceiling: plain Flight DoPut, discarded", ceilings.transport_put);
   row("ours: ingest pipeline, in process (DuckDB commit included)", ceilings.in_process);
-  row("Flight DoPut -> DuckDB, one connection (end to end)", ours.flight_put);
+  row("Flight DoPut -> DuckDB, one connection (end to end)", ours.flight_put,
+      target(alone.append, ceilings.transport_put));
   row("HTTP POST /ingest -> DuckDB, new connection each (end to end)", ours.http_put);
   row("ceiling: DuckDB alone, the query collected as Arrow (DuckDB's default plan)",
       alone.query);
   row("ceiling: DuckDB alone, the same with late materialization off (the server's default)",
-      alone.query_no_late_materialization);
+      query);
   row("ceiling: plain Flight GetFlightInfo + DoGet of 1,000 in-memory rows",
       ceilings.transport_query);
   row("ceiling: plain Flight DoGet of 1,000 in-memory rows (ticket in hand)",
       ceilings.transport_get);
-  row("Flight DoGet of a 1,000-row query (ticket = the SQL)", ours.get_sql);
-  row("Flight DoGet of a 1,000-row table (ticket = the table)", ours.get_table);
-  row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)", ours.prepared_query);
+  row("Flight DoGet of a 1,000-row query (ticket = the SQL)", ours.get_sql,
+      target(query, ceilings.transport_get));
+  row("Flight DoGet of a 1,000-row table (ticket = the table)", ours.get_table,
+      target(query, ceilings.transport_get));
+  row("Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)",
+      ours.prepared_query, target(query, ceilings.transport_query));
   row("ceiling: DuckDB alone, a one-row INSERT statement (autocommit)", alone.insert);
   row("Flight SQL one-row INSERT, 30 s deadline (DoPut CommandStatementUpdate)", ours.insert);
   std::fflush(stdout);
@@ -212,13 +249,15 @@ void PrintLatencyTable(const LatencyAlone& alone, const LatencyCeilings& ceiling
 // Round trip of a 1,000-row request, sequential, on one connection. Runs first, on a
 // quiet machine and database: no bulk load's WAL checkpoint or write-back competes with
 // the commits being timed.
-arrow::Status BenchLatency(const std::string& db_path, const LatencyAlone& alone) {
+arrow::Status BenchLatency(const BenchOptions& options, const std::string& db_path,
+                           const LatencyAlone& alone) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
-  ARROW_ASSIGN_OR_RAISE(const LatencyCeilings ceilings, MeasureCeilings(db_path, table));
-  ARROW_ASSIGN_OR_RAISE(auto srv, StartBenchServer(db_path));
-  ARROW_ASSIGN_OR_RAISE(const ServerLatency ours, MeasureServer(srv.get(), table));
+  ARROW_ASSIGN_OR_RAISE(const LatencyCeilings ceilings,
+                        MeasureCeilings(options, db_path, table));
+  ARROW_ASSIGN_OR_RAISE(auto srv, ServerChild::StartOurs(options, {db_path}));
+  ARROW_ASSIGN_OR_RAISE(const ServerLatency ours, MeasureServer(*srv, table));
   PrintLatencyTable(alone, ceilings, ours);
-  return srv->Shutdown();
+  return srv->Stop();
 }
 
 }  // namespace arrowport::bench

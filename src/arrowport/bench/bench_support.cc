@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "arrow/io/memory.h"
 #include "arrow/ipc/writer.h"
@@ -91,21 +92,49 @@ arrow::Result<double> SecondsOf(const std::function<arrow::Status()>& run) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-arrow::Result<double> BestSeconds(int repeat, int64_t rows,
-                                  const std::function<arrow::Result<int64_t>()>& run) {
-  double best = 1e300;
+arrow::Result<double> SettledCpuSeconds(const CpuClock& cpu) {
+  constexpr auto kInterval = std::chrono::milliseconds(50);
+  constexpr double kQuietSeconds = 0.002;  // 4% of a core over the interval
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  ARROW_ASSIGN_OR_RAISE(double last, cpu());
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kInterval);
+    ARROW_ASSIGN_OR_RAISE(const double now, cpu());
+    if (now - last < kQuietSeconds) return now;
+    last = now;
+  }
+  return last;
+}
+
+arrow::Result<Timing> BestRun(int repeat, int64_t rows, const CpuClock& cpu,
+                              const std::function<arrow::Result<int64_t>()>& run) {
+  Timing best{1e300, 1e300};
   for (int i = 0; i < repeat; ++i) {
     int64_t moved = 0;
+    double cpu_before = 0, cpu_after = 0;
+    if (cpu) {
+      ARROW_ASSIGN_OR_RAISE(cpu_before, SettledCpuSeconds(cpu));
+    }
     ARROW_ASSIGN_OR_RAISE(const double s, SecondsOf([&]() -> arrow::Status {
                             ARROW_ASSIGN_OR_RAISE(moved, run());
                             return arrow::Status::OK();
                           }));
+    if (cpu) {
+      ARROW_ASSIGN_OR_RAISE(cpu_after, SettledCpuSeconds(cpu));
+    }
     if (moved != rows) {
       return arrow::Status::Invalid("benchmark moved ", moved, " rows, expected ", rows);
     }
-    best = std::min(best, s);
+    best.seconds = std::min(best.seconds, s);
+    best.cpu_seconds = std::min(best.cpu_seconds, cpu_after - cpu_before);
   }
   return best;
+}
+
+arrow::Result<double> BestSeconds(int repeat, int64_t rows,
+                                  const std::function<arrow::Result<int64_t>()>& run) {
+  ARROW_ASSIGN_OR_RAISE(const Timing timing, BestRun(repeat, rows, nullptr, run));
+  return timing.seconds;
 }
 
 arrow::Result<std::string> SeedJsonBody(const arrow::Table& table) {

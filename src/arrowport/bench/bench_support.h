@@ -13,6 +13,7 @@
 #include "arrow/record_batch.h"
 #include "arrow/result.h"
 #include "arrow/table.h"
+#include "arrowport/bench/bench.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/flight_sql_client.h"
 #include "arrowport/cli/generate.h"
@@ -74,6 +75,20 @@ arrow::Result<double> SecondsOf(const std::function<arrow::Status()>& run);
 /// Best of `repeat` runs; each run returns the rows it moved (checked against `rows`).
 arrow::Result<double> BestSeconds(int repeat, int64_t rows,
                                   const std::function<arrow::Result<int64_t>()>& run);
+
+/// The CPU seconds one process has used so far (ProcessCpuSeconds of a server child,
+/// SelfCpuSeconds for work done in this process).
+using CpuClock = std::function<arrow::Result<double>()>;
+
+/// `cpu` once its process has gone quiet (an interval of 50 ms costing under 2 ms of CPU;
+/// at most 5 s): work a run leaves behind, a checkpoint or a deferred free, is charged to
+/// that run and not to the next.
+arrow::Result<double> SettledCpuSeconds(const CpuClock& cpu);
+
+/// BestSeconds with `cpu` read, settled, before and after each run (cpu_seconds 0
+/// without a clock); the wall time is the run's alone.
+arrow::Result<Timing> BestRun(int repeat, int64_t rows, const CpuClock& cpu,
+                              const std::function<arrow::Result<int64_t>()>& run);
 
 /// Reads `reader` to its end; returns the rows read.
 arrow::Result<int64_t> Drain(arrow::RecordBatchReader* reader);

@@ -1,0 +1,117 @@
+// The bench's servers as child processes (bench_servers.h).
+#include "arrowport/bench/bench_servers.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "arrowport/bench/bench_support.h"
+
+namespace arrowport::bench {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A server opens its database and both listeners before its ready line; a 10M-row file
+// left by an earlier part may take a while to remove and open.
+constexpr double kReadyTimeoutSeconds = 120;
+
+// The value after `key` ("flight=") in a ready line, up to the next space.
+std::string ReadyField(const std::string& line, const std::string& key) {
+  const size_t at = line.find(" " + key);
+  if (at == std::string::npos) return "";
+  const size_t start = at + 1 + key.size();
+  return line.substr(start, line.find(' ', start) - start);
+}
+
+// Arrow's CPU pool (Parquet's column encoding, CSV's text) gets as many threads as DuckDB
+// in the child too: a 1-thread figure is one thread for all of the server's work.
+std::vector<std::string> PoolEnvironment(int threads) {
+  if (threads <= 0) return {};
+  return {"OMP_NUM_THREADS=" + std::to_string(threads)};
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartOurs(
+    const BenchOptions& options, const BenchServerOptions& settings) {
+  if (options.self_command.empty()) {
+    return arrow::Status::Invalid("the bench does not know how to run itself again");
+  }
+  RemoveDatabaseFiles(settings.db_path);
+  const fs::path dir = fs::path(settings.db_path).parent_path();
+  const std::string name =
+      settings.in_memory ? "arrowport-server-memory" : "arrowport-server";
+  const fs::path config = dir / (name + ".yaml");
+  {
+    std::ofstream out(config);
+    out << "log: {level: warn}\n"
+        << "metrics: {enabled: " << (settings.metrics ? "true" : "false") << "}\n"
+        << "duckdb: {threads: " << settings.threads << "}\n";
+    if (!out) return arrow::Status::IOError("cannot write ", config.string());
+  }
+  std::vector<std::string> argv = options.self_command;
+  const std::vector<std::string> serve = {
+      "serve", "--config", config.string(), "--host", "127.0.0.1",
+      "--db", settings.in_memory ? ":memory:" : settings.db_path,
+      "--flight-port", "0", "--http-port", "0"};
+  argv.insert(argv.end(), serve.begin(), serve.end());
+  ARROW_ASSIGN_OR_RAISE(auto process, ChildProcess::Start(
+                                          argv, PoolEnvironment(settings.threads), dir, name));
+  ARROW_ASSIGN_OR_RAISE(const std::string line,
+                        process->WaitForLine("arrowport ready ", kReadyTimeoutSeconds));
+  std::unique_ptr<ServerChild> child(new ServerChild(std::move(process)));
+  child->flight_uri_ = ReadyField(line, "flight=");
+  child->http_uri_ = ReadyField(line, "http=");
+  if (child->flight_uri_.empty() || child->http_uri_.empty()) {
+    return arrow::Status::IOError("unexpected ready line of the server: ", line);
+  }
+  return child;
+}
+
+arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartPlainFlight(
+    const BenchOptions& options, int64_t rows, bool two_columns, const std::string& dir) {
+  if (options.self_command.empty()) {
+    return arrow::Status::Invalid("the bench does not know how to run itself again");
+  }
+  std::vector<std::string> argv = options.self_command;
+  argv.push_back("--serve-plain-flight");
+  argv.push_back(std::to_string(rows));
+  argv.push_back(std::to_string(options.batch_rows));
+  argv.push_back(two_columns ? "2" : "5");
+  ARROW_ASSIGN_OR_RAISE(auto process, ChildProcess::Start(argv, {}, dir, "plain-flight"));
+  const std::string prefix = "plain Flight ready ";
+  ARROW_ASSIGN_OR_RAISE(const std::string line,
+                        process->WaitForLine(prefix, kReadyTimeoutSeconds));
+  std::unique_ptr<ServerChild> child(new ServerChild(std::move(process)));
+  child->flight_uri_ = line.substr(prefix.size());
+  return child;
+}
+
+int ServePlainFlightMain(const std::vector<std::string>& args) {
+  int64_t rows = 0, batch_rows = 0;
+  int columns = 0;
+  std::istringstream words(args.size() == 3 ? args[0] + " " + args[1] + " " + args[2] : "");
+  if (!(words >> rows >> batch_rows >> columns) || rows <= 0 || batch_rows <= 0 ||
+      (columns != 5 && columns != 2)) {
+    std::fprintf(stderr, "usage: arrowport-bench --serve-plain-flight ROWS BATCH_ROWS 5|2\n");
+    return 2;
+  }
+  auto served = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, batch_rows, columns == 2));
+    ARROW_ASSIGN_OR_RAISE(auto server, InMemoryFlightServer::Start(std::move(table)));
+    ARROW_RETURN_NOT_OK(server->SetShutdownOnSignals({SIGTERM, SIGINT}));
+    std::printf("plain Flight ready %s\n", server->uri().c_str());
+    std::fflush(stdout);
+    return server->Serve();
+  }();
+  if (served.ok()) return 0;
+  std::fprintf(stderr, "plain Flight server: %s\n", served.ToString().c_str());
+  return 1;
+}
+
+}  // namespace arrowport::bench
