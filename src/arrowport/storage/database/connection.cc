@@ -78,7 +78,8 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
                                           kPlanBytesPerSqlByte * static_cast<int64_t>(sql.size()),
                                           "planning the statement"));
     }
-    return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform)
+    return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform,
+                          parses.get())
         .Prepare(conn.get(), sql, out, at_run, held, one_table_whole);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {

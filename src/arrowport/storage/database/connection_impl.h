@@ -17,6 +17,7 @@
 #include "arrowport/storage/files/disk_space.h"
 #include "arrowport/storage/core/duckdb_handle.h"
 #include "arrowport/storage/core/duckdb_internals.h"
+#include "arrowport/storage/sandbox/parse_cache.h"
 
 namespace arrowport::storage {
 
@@ -35,6 +36,7 @@ struct Connection::Impl {
   bool direct_append = false;  // see Database::direct_append_enabled
   int64_t max_value_bytes = int64_t{256} << 20;  // see Database::max_query_memory
   std::shared_ptr<MemoryBudget> request_memory;  // DatabaseOptions::request_memory
+  std::shared_ptr<ParseCache> parses;  // the database's parses of client SQL
   // Streams registered as views, by relation name; DuckDB reads them through raw
   // pointers, so each lives at a stable address until its view is dropped.
   std::map<std::string, std::unique_ptr<ArrowArrayStream>> streams;

@@ -310,6 +310,7 @@ arrow::Result<std::unique_ptr<Connection>> Database::ConnectTo(
   impl->max_value_bytes = impl_->max_query_memory;
   impl->request_memory = impl_->request_memory;
   impl->gates = impl_->gates;
+  impl->parses = impl_->parses;
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 

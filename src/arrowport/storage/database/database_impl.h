@@ -19,6 +19,7 @@
 #include "arrowport/storage/database/database.h"
 #include "arrowport/storage/core/duckdb_handle.h"
 #include "arrowport/storage/core/duckdb_internals.h"
+#include "arrowport/storage/sandbox/parse_cache.h"
 
 namespace arrowport::storage {
 
@@ -59,6 +60,8 @@ struct Database::Impl {
   std::shared_ptr<MemoryBudget> request_memory;  // may be null
   // Keeps changes of a table's shape apart from writes to it (Connection::Hold).
   std::shared_ptr<TableGates> gates = std::make_shared<TableGates>();
+  // Client SQL parsed once for every connection (StatementGuard).
+  std::shared_ptr<ParseCache> parses = std::make_shared<ParseCache>();
   // Free space under the database, its WAL and temp directory (storage.min_free_mb).
   std::shared_ptr<DiskWatch> disk;
   // The checkpointer: checkpoints when the WAL passes checkpoint_wal_bytes.

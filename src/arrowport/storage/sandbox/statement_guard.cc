@@ -39,6 +39,7 @@
 #include "arrowport/storage/files/lake_file_system.h"
 #include "arrowport/storage/sandbox/sandbox_rules.h"
 #include "arrowport/storage/sandbox/statement_walker.h"
+#include "arrowport/storage/sandbox/parse_cache.h"
 
 namespace arrowport::storage {
 
@@ -174,12 +175,14 @@ arrow::Status TransformWrites(const NamedEntry& target) {
 }  // namespace
 
 StatementGuard::StatementGuard(const Principal& principal, std::string catalog,
-                               bool parser_trusted, int64_t max_value_bytes, bool transform)
+                               bool parser_trusted, int64_t max_value_bytes, bool transform,
+                               ParseCache* parses)
     : principal_(principal),
       catalog_(std::move(catalog)),
       parser_trusted_(parser_trusted),
       max_value_bytes_(max_value_bytes),
-      transform_(transform) {}
+      transform_(transform),
+      parses_(parses) {}
 
 arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
                                                  const std::string& sql) {
@@ -225,14 +228,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   // The one parse: every check reads this tree, and DuckDB prepares this tree.
   auto* extracted = new duckdb::ExtractStatementsWrapper();
   ExtractedHandle owned(reinterpret_cast<duckdb_extracted_statements>(extracted));
-  try {
-    duckdb::Parser parser(*context);
-    parser.ParseQuery(sql);
-    extracted->statements = std::move(parser.statements);
-  } catch (const std::exception& e) {
-    duckdb::ErrorData error(e);
-    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
-  }
+  ARROW_RETURN_NOT_OK(ParseStatements(*context, sql, parses_, &extracted->statements));
   if (extracted->statements.empty()) {
     return arrow::Status::Invalid("no SQL statement in the text");
   }

@@ -23,6 +23,7 @@ class SQLStatement;
 namespace arrowport::storage {
 
 struct StatementReads;
+class ParseCache;
 
 /// Why transaction-control SQL text (BEGIN, COMMIT, ROLLBACK) from a client is refused.
 inline constexpr const char* kTransactionControlRefused =
@@ -69,8 +70,10 @@ class StatementGuard {
   /// a constant argument may ask for (limits.max_query_memory).
   /// `transform`: the statement is a transform over the connection's temporary view
   /// `input` (QueryOptions::input): it must be one SELECT, and may read that view.
+  /// `parses` (may be null): the database's cache of client SQL parses (ParseCache).
   StatementGuard(const Principal& principal, std::string catalog, bool parser_trusted,
-                 int64_t max_value_bytes, bool transform = false);
+                 int64_t max_value_bytes, bool transform = false,
+                 ParseCache* parses = nullptr);
 
   /// \brief What can be known of a transform's text without its input: it parses, and it
   /// is one SELECT (the routing config's transforms are checked so at start and reload).
@@ -118,6 +121,7 @@ class StatementGuard {
   bool parser_trusted_;
   int64_t max_value_bytes_;
   bool transform_;
+  ParseCache* parses_;
 };
 
 }  // namespace arrowport::storage
