@@ -2,6 +2,7 @@
 the server's CPU (the end-to-end servers and the plain Flight ceiling run as processes of
 their own), and a CPU ratio to the ceiling; beside every round trip's median and p99, the
 CPU per call, with the target for a DoPut, a DoGet by SQL ticket and a prepared query."""
+import os
 import re
 
 import pytest
@@ -11,6 +12,20 @@ from conftest import run_cli
 pytestmark = pytest.mark.slow
 
 NUMBER = r"(\d+\.\d+)"
+
+
+def children_left(tmp_path):
+    """Processes whose command line names `tmp_path` (the bench's servers are started
+    with it): none may outlive the bench."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if str(tmp_path).encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            pass  # gone meanwhile
+    return left
 
 
 def table_rows(out, columns):
@@ -48,6 +63,7 @@ def test_throughput_reports_server_cpu_beside_every_rate(tmp_path):
     # The servers ran as children that were stopped: their output files say they served.
     assert "arrowport ready flight=" in (tmp_path / "arrowport-server.out").read_text()
     assert "plain Flight ready grpc://" in (tmp_path / "plain-flight.out").read_text()
+    assert children_left(tmp_path) == []
 
 
 def test_latency_reports_cpu_per_call_and_the_target(tmp_path):
@@ -68,3 +84,4 @@ def test_latency_reports_cpu_per_call_and_the_target(tmp_path):
                  "Flight SQL prepared query of 1,000 rows (GetFlightInfo + DoGet)"):
         target = re.fullmatch(NUMBER + " ms", rows[what][4])
         assert target and float(target.group(1)) > 0.1, rows[what]
+    assert children_left(tmp_path) == []

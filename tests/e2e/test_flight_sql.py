@@ -1,7 +1,9 @@
 """Flight SQL on the Flight port, driven by real clients: ADBC Python (adbc_driver_flightsql
 dbapi) and, for bytes no client sends, pyarrow.flight with hand-encoded commands."""
+import os
 import struct
 import threading
+import time
 
 import adbc_driver_flightsql
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -438,3 +440,25 @@ def test_malformed_parameter_batch_is_refused(server):
         writer.write_batch(batch)
         writer.close()
     assert client.do_get(flight.Ticket(b"SELECT count(*) FROM mp")).read_all().column(0)[0].as_py() == 0
+
+
+def test_a_prepared_table_read_is_optimized_again_once_the_table_is_a_view(start_server):
+    """A prepared `SELECT * FROM t` is planned without DuckDB's optimizer while t is a
+    table (the optimizer can only leave that plan as it is). If an admin replaces t with a
+    view that joins, the statement (re-planned at each run) must get the optimizer back:
+    unoptimized, the comma join below is a cross product of 4e10 rows, past the timeout."""
+    server = start_server(env={**os.environ, "ARROWPORT_LIMITS_QUERY_TIMEOUT_S": "60"})
+    with connect(server) as conn, conn.cursor() as reads, conn.cursor() as admin:
+        admin.execute("CREATE TABLE t AS SELECT range AS k, range * 2 AS x FROM range(10)")
+        reads.execute("SELECT * FROM t")  # prepared once, run again below (ADBC keeps it)
+        assert reads.fetch_arrow_table().num_rows == 10
+        admin.execute("CREATE TABLE a AS SELECT range AS k FROM range(200000)")
+        admin.execute("CREATE TABLE b AS SELECT range AS k, range * 3 AS x FROM range(200000)")
+        admin.execute("DROP TABLE t")
+        admin.execute("CREATE VIEW t AS SELECT a.k, b.x FROM a, b WHERE a.k = b.k")
+        started = time.monotonic()
+        reads.execute("SELECT * FROM t")
+        table = reads.fetch_arrow_table()
+        assert table.num_rows == 200000
+        assert sum(table.column("x").to_pylist()) == 3 * sum(range(200000))
+        assert time.monotonic() - started < 30

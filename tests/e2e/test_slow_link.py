@@ -86,11 +86,13 @@ class Link:
             sh("ip", "-n", ns, "link", "set", dev, "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
 
-    def limit(self, rate):
-        # A bucket of 1/250 s at the rate at least (a 250 Hz kernel refills it that
-        # often), and 50 ms of queue.
+    def limit(self, rate_mbit):
+        # A bucket of 1/250 s at the rate (a 250 Hz kernel refills it that often), at
+        # least two 64 KiB segments (veth passes GSO segments whole), and 50 ms of queue.
+        burst = max(rate_mbit * 1_000_000 // 8 // 250, 128 << 10)
         sh("ip", "netns", "exec", self.server_ns, "tc", "qdisc", "replace", "dev",
-           self.server_dev, "root", "tbf", "rate", rate, "burst", "2mb", "latency", "50ms")
+           self.server_dev, "root", "tbf", "rate", f"{rate_mbit}mbit", "burst", str(burst),
+           "latency", "50ms")
 
     def enter_server_namespace(self):
         """For preexec_fn: the server process joins the server's namespace."""
@@ -162,7 +164,7 @@ def test_compression_is_chosen_across_a_slow_link_and_wins(start_server, link, t
         assert here["encoding"] is None and here["rows"] == ROWS, (url, here)
 
     results = {}
-    for rate in ("1gbit", "100mbit"):
+    for rate in (1000, 100):
         link.limit(rate)
         chosen = best(link, link.client_ns, remote, PYTHON314_DEFAULT)
         identity = best(link, link.client_ns, remote, "identity")
@@ -172,9 +174,11 @@ def test_compression_is_chosen_across_a_slow_link_and_wins(start_server, link, t
         assert chosen["wire_bytes"] < identity["wire_bytes"] * 0.7, results
     print(json.dumps(results))
     # Identity is bound by the link; zstd by the compressor and the client's decoder,
-    # which both stream. Measured here: at 1 Gbit/s 0.15 s against 0.32 s, at 100 Mbit/s
-    # 0.59 s against 3.03 s; asserted with room for a machine twice as slow.
-    chosen, identity = results["100mbit"]
-    assert chosen["seconds"] < identity["seconds"] * 0.8, results
-    chosen, identity = results["1gbit"]
-    assert chosen["seconds"] < identity["seconds"], results
+    # which both stream, on the machine's two cores. At 100 Mbit/s the link is 10x slower
+    # than a slow compressor: zstd must win by far. At 1 Gbit/s identity takes 0.30 s at
+    # least whatever the machine, zstd 0.15 s of CPU here: on a machine twice as slow a
+    # tie, so only a loss by half is refused (docs/http.md has the figures).
+    chosen, identity = results[100]
+    assert chosen["seconds"] < identity["seconds"] * 0.5, results
+    chosen, identity = results[1000]
+    assert chosen["seconds"] < identity["seconds"] * 1.5, results

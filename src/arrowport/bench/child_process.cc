@@ -54,6 +54,8 @@ struct Fd {
   for (int i = 0; i < 3; ++i) {
     if (::dup2(fds[i], i) < 0) ::_exit(127);
   }
+  // Nothing else of the bench's (its in-process servers' sockets, a ceiling's files).
+  ::close_range(3, ~0U, 0);
   // The bench's signal mask is not the child's.
   sigset_t none;
   sigemptyset(&none);

@@ -127,9 +127,11 @@ class JsonColumn {
         *out += static_cast<const arrow::BooleanArray&>(*array_).Value(row) ? "true" : "false";
         return arrow::Status::OK();
       case arrow::Type::INT32:
-        return AppendNumber(static_cast<const arrow::Int32Array&>(*array_).Value(row), out);
+        AppendNumber(static_cast<const arrow::Int32Array&>(*array_).Value(row), out);
+        return arrow::Status::OK();
       case arrow::Type::INT64:
-        return AppendNumber(static_cast<const arrow::Int64Array&>(*array_).Value(row), out);
+        AppendNumber(static_cast<const arrow::Int64Array&>(*array_).Value(row), out);
+        return arrow::Status::OK();
       case arrow::Type::DOUBLE: {
         const double value = static_cast<const arrow::DoubleArray&>(*array_).Value(row);
         if (!std::isfinite(value)) break;  // "nan", "inf": strings in JSON (AppendJsonValue)
@@ -161,11 +163,10 @@ class JsonColumn {
 
  private:
   template <typename Integer>
-  static arrow::Status AppendNumber(Integer value, std::string* out) {
+  static void AppendNumber(Integer value, std::string* out) {
     char text[24];
     auto end = std::to_chars(text, text + sizeof(text), value).ptr;
     out->append(text, end);
-    return arrow::Status::OK();
   }
 
   // Printable ASCII without '"' and '\\' is its own JSON text; anything else goes
@@ -212,9 +213,9 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> JsonRowsText(
   return arrow::Buffer::FromString(std::move(text));
 }
 
-// Rows per piece made into text at once on a pool thread (about 1 MB of text for the
-// bench's 5 columns).
-constexpr int64_t kJsonPieceRows = 8192;
+// Rows made into text at once on a pool thread: about 1 MB of text for the bench's 5
+// columns (a row's keys and punctuation make it several times its Arrow bytes).
+constexpr PieceSize kJsonPiece{8192, 256 << 10};
 
 }  // namespace
 
@@ -222,7 +223,7 @@ arrow::Result<int64_t> WriteJson(arrow::RecordBatchReader* reader,
                                  const std::shared_ptr<arrow::io::OutputStream>& sink) {
   ARROW_RETURN_NOT_OK(sink->Write("[", 1));
   ARROW_ASSIGN_OR_RAISE(const int64_t rows,
-                        WriteTextPieces(reader, kJsonPieceRows, JsonRowsText, {}, sink));
+                        WriteTextPieces(reader, kJsonPiece, JsonRowsText, {}, sink));
   const std::string_view end = rows ? "\n]\n" : "]\n";
   ARROW_RETURN_NOT_OK(sink->Write(end.data(), static_cast<int64_t>(end.size())));
   return rows;

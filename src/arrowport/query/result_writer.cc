@@ -73,7 +73,7 @@ constexpr std::string_view kUnfinishedArrow(kUnfinishedArrowStream, 8);
 constexpr std::string_view kUnfinishedCsv = "\n\"arrowport: the result failed here";
 
 // Rows of a batch made into CSV text at once on a pool thread (about 1 MB of text).
-constexpr int64_t kCsvPieceRows = 16384;
+constexpr PieceSize kCsvPiece{16384, 512 << 10};
 
 // A blob as DuckDB writes it into CSV (COPY ... (FORMAT csv)): printable ASCII as it is,
 // every other byte and \ " ' as \xHH. Arrow's CSV writer takes binary columns for UTF-8
@@ -176,7 +176,7 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
     ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*piece, options, out.get()));
     return out->Finish();
   };
-  return WriteTextPieces(reader, kCsvPieceRows, text_of, kUnfinishedCsv, sink);
+  return WriteTextPieces(reader, kCsvPiece, text_of, kUnfinishedCsv, sink);
 }
 
 arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,

@@ -1,10 +1,12 @@
 #include "arrowport/query/text_pieces.h"
 
+#include <algorithm>
 #include <deque>
 
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
+#include "arrow/util/byte_size.h"
 #include "arrow/util/future.h"
 #include "arrow/util/thread_pool.h"
 
@@ -16,9 +18,15 @@ namespace {
 // whatever the number of cores.
 constexpr size_t kPiecesInFlight = 4;
 
+int64_t RowsPerPiece(const arrow::RecordBatch& batch, PieceSize size) {
+  const int64_t bytes = std::max<int64_t>(arrow::util::TotalBufferSize(batch), 1);
+  const double rows = static_cast<double>(size.arrow_bytes) * batch.num_rows() / bytes;
+  return std::clamp<int64_t>(static_cast<int64_t>(rows), 1, size.max_rows);
+}
+
 }  // namespace
 
-arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, int64_t piece_rows,
+arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, PieceSize size,
                                        const PieceText& text_of, std::string_view unfinished,
                                        const std::shared_ptr<arrow::io::OutputStream>& sink) {
   arrow::internal::ThreadPool* pool = arrow::internal::GetCpuThreadPool();
@@ -41,6 +49,7 @@ arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, int64_t
       if (!batch) return arrow::Status::OK();
       const int64_t batch_start = rows;
       rows += batch->num_rows();
+      const int64_t piece_rows = RowsPerPiece(*batch, size);
       for (int64_t offset = 0; offset < batch->num_rows() || !texts.empty();) {
         while (texts.size() < kPiecesInFlight && offset < batch->num_rows()) {
           ARROW_ASSIGN_OR_RAISE(auto text, pool->Submit(text_of, batch->Slice(offset, piece_rows),

@@ -18,9 +18,17 @@ namespace arrowport::query {
 using PieceText = std::function<arrow::Result<std::shared_ptr<arrow::Buffer>>(
     const std::shared_ptr<arrow::RecordBatch>& piece, int64_t first_row)>;
 
-/// \brief Writes every row of `reader` to `sink` as text: each batch cut in pieces of
-/// `piece_rows` rows, made into text by `text_of` on Arrow's CPU pool, a few at once, and
-/// written in order. Returns the rows written.
+/// How many rows a piece has: at most `max_rows`, and about `arrow_bytes` of the batch's
+/// Arrow data (a batch of wide rows, up to 8 MiB, is cut finer: the text of the pieces in
+/// flight stays a few MiB whatever the rows hold).
+struct PieceSize {
+  int64_t max_rows;
+  int64_t arrow_bytes;
+};
+
+/// \brief Writes every row of `reader` to `sink` as text: each batch cut in pieces
+/// (`size`), made into text by `text_of` on Arrow's CPU pool, a few at once, and written
+/// in order. Returns the rows written.
 ///
 /// A text writer on the writing thread alone formats on one core while DuckDB converts
 /// the rows on all of them. The next batch is asked for only once the last one is
@@ -28,7 +36,7 @@ using PieceText = std::function<arrow::Result<std::shared_ptr<arrow::Buffer>>(
 /// (see ResultBatchReader), so after its rows went to the client's transport. On an
 /// error the text made before it goes out (while the sink takes it), then `unfinished`
 /// (may be empty), and the sink is aborted.
-arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, int64_t piece_rows,
+arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, PieceSize size,
                                        const PieceText& text_of, std::string_view unfinished,
                                        const std::shared_ptr<arrow::io::OutputStream>& sink);
 

@@ -266,8 +266,15 @@ void SetStreamingBufferBytes(duckdb_connection connection, int64_t bytes) {
 OptimizerOff::OptimizerOff(duckdb_connection connection)
     : context_(ClientContextOf(connection)) {
   if (context_ == nullptr) return;
-  duckdb::ClientConfig::GetConfig(*context_).user_settings.SetUserSetting(
-      duckdb::EnableOptimizerSetting::SettingIndex, duckdb::Value::BOOLEAN(false));
+  auto& settings = duckdb::ClientConfig::GetConfig(*context_).user_settings;
+  // A value of the connection's own is left as it is (nothing sets one today: SET is
+  // refused), and so is the optimizer then.
+  if (settings.IsSet(duckdb::EnableOptimizerSetting::SettingIndex)) {
+    context_ = nullptr;
+    return;
+  }
+  settings.SetUserSetting(duckdb::EnableOptimizerSetting::SettingIndex,
+                          duckdb::Value::BOOLEAN(false));
 }
 
 OptimizerOff::~OptimizerOff() {

@@ -14,6 +14,7 @@
 #include "arrowport/storage/results/result_batch_reader.h"
 #include "arrowport/storage/results/statement_binding.h"
 #include "arrowport/storage/core/duckdb_internals.h"
+#include "arrowport/storage/sandbox/statement_guard.h"
 
 namespace arrowport::storage {
 
@@ -214,9 +215,14 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   options.result_memory = lease->impl_->request_memory;
   options.in_open_transaction = lease->in_transaction();
   options.parallel_conversion = lease->impl_->direct_append;
-  // DuckDB 2.0 plans it again at each run: without the optimizer when it is a SELECT * of
-  // a table (were the table since replaced by a view, the plan is only slower).
-  options.unoptimized = self->impl_->one_table_whole;
+  // DuckDB 2.0 plans it again at each run: without the optimizer while it is a SELECT *
+  // of a table. Asked again now (the text's parse is kept): a view that replaced the table
+  // since may join or filter, which wants the optimizer.
+  if (self->impl_->one_table_whole) {
+    auto whole = StatementGuard::ReadsOneTableWhole(self->impl_->conn, self->sql_,
+                                                    lease->impl_->parses.get());
+    options.unoptimized = whole.ok() && *whole;
+  }
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   // The reader keeps the statement, then the tables it writes held until it has ended

@@ -220,6 +220,12 @@ AllocationGuard::PlanningScope::PlanningScope() {
 
 AllocationGuard::PlanningScope::~PlanningScope() { End(); }
 
+AllocationGuard::PlanningPause::PlanningPause() : depth_(guard::t_planning.depth) {
+  guard::t_planning.depth = 0;
+}
+
+AllocationGuard::PlanningPause::~PlanningPause() { guard::t_planning.depth = depth_; }
+
 int64_t AllocationGuard::PlanningScope::End() {
   if (!open_) return 0;
   open_ = false;

@@ -132,6 +132,19 @@ class AllocationGuard {
     bool outermost_ = false;
     bool open_ = true;
   };
+  /// \brief While one exists on a thread, a PlanningScope open there counts nothing: for
+  /// what the planning thread makes or frees that is not the statement's (a parse kept
+  /// for later calls, ParseCache), bounded where it is kept.
+  class PlanningPause {
+   public:
+    PlanningPause();
+    ~PlanningPause();
+    PlanningPause(const PlanningPause&) = delete;
+    PlanningPause& operator=(const PlanningPause&) = delete;
+
+   private:
+    int depth_;
+  };
   /// Stops counting `statement`'s plan (it is destroyed).
   static void ForgetPlan(duckdb_prepared_statement statement);
 };

@@ -355,6 +355,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   auto planned = [&] {
     if (replanning) replanning->KeepFor(prepared);
   };
+  // Off while DuckDB plans it, on again once it started: its workers run the plan made,
+  // and read no optimizer setting (only the planner does).
   std::optional<OptimizerOff> unoptimized;
   if (planning == Planning::kTableAtRun || options.unoptimized) unoptimized.emplace(conn);
   // A copy: the statement stays owned here until the reader exists, on either path.

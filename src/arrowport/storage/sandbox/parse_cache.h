@@ -2,15 +2,16 @@
 
 // Internal to storage: client SQL texts parsed once and kept for the next time.
 
+#include <duckdb/common/unique_ptr.hpp>
+#include <duckdb/common/vector.hpp>
+
 #include <cstddef>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
-
-#include <duckdb/common/unique_ptr.hpp>
-#include <duckdb/common/vector.hpp>
 
 #include "arrow/result.h"
 
@@ -21,21 +22,28 @@ class SQLStatement;
 
 namespace arrowport::storage {
 
-/// \brief DuckDB's parse of a client's SQL text, kept for the same text next time: the
+/// \brief DuckDB's parse of a client's SELECT text, kept for the same text next time: the
 /// same dashboard query, table ticket or page of a listing comes again and again, and
 /// its parse was a tenth of a 1,000-row read's CPU (0.18 M instructions). A parse
 /// depends on nothing but the text and the database's parser options, which are fixed
-/// once the database is open (its configuration is locked, SET refused). Each caller
-/// gets a copy of its own (the sandbox walks it, DuckDB binds and keeps it). Texts that
-/// do not parse, hold other than one SELECT, or are longer than kMaxTextBytes, are not
-/// kept. Thread-safe; the least recently used of more than `capacity` texts go.
+/// once the database is open (its configuration is locked, SET refused). The parse is
+/// only a parse: every call judges its own copy in full (the sandbox's checks for its
+/// caller), and DuckDB binds that copy. Kept: one SELECT per text, at most kMaxTextBytes
+/// of text, at most kMaxTexts texts and kMaxKeptTextBytes of text in all (a parse tree
+/// takes about 100 bytes per byte of text: a few MiB at most, outside the memory budget:
+/// the planning thread's counting is paused for what is kept); the least recently used
+/// go first. Thread-safe: the lock is held for lookups, never for a copy.
 class ParseCache {
  public:
   static constexpr size_t kMaxTextBytes = 4096;
-  explicit ParseCache(size_t capacity = 256);
+  static constexpr size_t kMaxTexts = 256;
+  static constexpr size_t kMaxKeptTextBytes = 64 << 10;
+
+  ParseCache();
   ~ParseCache();
 
-  /// A copy of the parse of `sql` when it is kept; null when not (the caller parses it).
+  /// A copy of the parse of `sql` when it is kept; null when not, or when the copy
+  /// failed (the caller parses it).
   std::unique_ptr<duckdb::SQLStatement> Find(const std::string& sql);
   /// Keeps a copy of `statement`, the one statement `sql` parsed into. Only SELECTs are
   /// kept: writes carry their values in the text (every INSERT's differs), so keeping
@@ -44,10 +52,10 @@ class ParseCache {
 
  private:
   struct Entry;
-  const size_t capacity_;
   std::mutex mutex_;
-  std::list<std::string> order_;  // most recently used first
+  std::list<const std::string*> order_;  // map keys, most recently used first
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  size_t kept_text_bytes_ = 0;
 };
 
 /// The statements of `sql` into `out`: a copy of the parse `kept` (may be null) holds of

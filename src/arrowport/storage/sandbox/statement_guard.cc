@@ -123,6 +123,16 @@ bool SelectsOneTableWhole(duckdb::ClientContext& context,
   }
 }
 
+// `statement` held unplanned, as DuckDB holds a statement that expands into several:
+// planned when it is submitted.
+PreparedHandle Unplanned(duckdb::ClientContext& context,
+                         duckdb::unique_ptr<duckdb::SQLStatement> statement) {
+  auto wrapper = std::make_unique<duckdb::PreparedStatementWrapper>();
+  wrapper->statement =
+      duckdb::make_uniq<duckdb::PreparedStatement>(context.shared_from_this(), std::move(statement));
+  return PreparedHandle(reinterpret_cast<duckdb_prepared_statement>(wrapper.release()));
+}
+
 // A SELECT run once, right away: DuckDB 2.0 plans a prepared statement that reads a
 // table again at each execution (its properties say always_require_rebind), so preparing
 // it and then running it planned it twice, 0.3 ms of a 1,000-row query's 1.0 ms. It is
@@ -134,10 +144,7 @@ arrow::Result<Planning> PlanAtRun(duckdb::ClientContext& context, const std::str
                                   duckdb::unique_ptr<duckdb::SQLStatement>* statement,
                                   const StatementReads& reads, PreparedHandle* out) {
   if (SelectsOneTableWhole(context, **statement, reads)) {
-    auto wrapper = std::make_unique<duckdb::PreparedStatementWrapper>();
-    wrapper->statement = duckdb::make_uniq<duckdb::PreparedStatement>(context.shared_from_this(),
-                                                                     std::move(*statement));
-    *out = PreparedHandle(reinterpret_cast<duckdb_prepared_statement>(wrapper.release()));
+    *out = Unplanned(context, std::move(*statement));
     return Planning::kTableAtRun;
   }
   duckdb::StatementSignature signature;
@@ -155,10 +162,7 @@ arrow::Result<Planning> PlanAtRun(duckdb::ClientContext& context, const std::str
       signature.properties.return_type != duckdb::StatementReturnType::QUERY_RESULT) {
     return Planning::kPrepared;
   }
-  auto wrapper = std::make_unique<duckdb::PreparedStatementWrapper>();
-  wrapper->statement = duckdb::make_uniq<duckdb::PreparedStatement>(context.shared_from_this(),
-                                                                   std::move(*statement));
-  *out = PreparedHandle(reinterpret_cast<duckdb_prepared_statement>(wrapper.release()));
+  *out = Unplanned(context, std::move(*statement));
   return Planning::kSelectAtRun;
 }
 
@@ -188,23 +192,18 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
                                                  const std::string& sql) {
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
-  try {
-    duckdb::Parser parser(*context);
-    parser.ParseQuery(sql);
-    if (parser.statements.size() != 1) {
-      return arrow::Status::Invalid("a transform is one SELECT over 'input' (the text holds ",
-                                    parser.statements.size(), " statements)");
-    }
-    if (parser.statements[0]->type != duckdb::StatementType::SELECT_STATEMENT) {
-      return arrow::Status::Invalid("a transform is one SELECT over 'input' (got ",
-                                    KindName(parser.statements[0]->type), ")");
-    }
-    const StatementReads reads = ReadsOf(*parser.statements[0]);
-    if (!reads.writes.empty()) return TransformWrites(reads.writes[0]);
-  } catch (const std::exception& e) {
-    duckdb::ErrorData error(e);
-    return TranslateDuckDBError(static_cast<int>(error.Type()), error.Message());
+  duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
+  ARROW_RETURN_NOT_OK(ParseStatements(*context, sql, nullptr, &statements));
+  if (statements.size() != 1) {
+    return arrow::Status::Invalid("a transform is one SELECT over 'input' (the text holds ",
+                                  statements.size(), " statements)");
   }
+  if (statements[0]->type != duckdb::StatementType::SELECT_STATEMENT) {
+    return arrow::Status::Invalid("a transform is one SELECT over 'input' (got ",
+                                  KindName(statements[0]->type), ")");
+  }
+  const StatementReads reads = ReadsOf(*statements[0]);
+  if (!reads.writes.empty()) return TransformWrites(reads.writes[0]);
   return arrow::Status::OK();
 }
 
@@ -276,17 +275,12 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
 }
 
 arrow::Result<bool> StatementGuard::ReadsOneTableWhole(duckdb_connection conn,
-                                                       const std::string& sql) {
+                                                       const std::string& sql,
+                                                       ParseCache* parses) {
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
   duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
-  try {
-    duckdb::Parser parser(*context);
-    parser.ParseQuery(sql);
-    statements = std::move(parser.statements);
-  } catch (const std::exception& e) {
-    return arrow::Status::Invalid(duckdb::ErrorData(e).Message());
-  }
+  ARROW_RETURN_NOT_OK(ParseStatements(*context, sql, parses, &statements));
   if (statements.size() != 1) return false;
   const StatementReads reads = ReadsOf(*statements[0]);
   bool whole = false;

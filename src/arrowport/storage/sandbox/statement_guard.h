@@ -96,9 +96,11 @@ class StatementGuard {
 
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
   /// OFFSET written as numbers), which Prepare knows to change nothing without binding
-  /// it, the table looked up in `conn`'s open transaction (else an automatic one). For
-  /// tests: Prepare makes the same check on its own parse.
-  static arrow::Result<bool> ReadsOneTableWhole(duckdb_connection conn, const std::string& sql);
+  /// it, the table looked up in `conn`'s open transaction (else an automatic one), the
+  /// text parsed through `parses` (may be null). Prepare makes the same check on its own
+  /// parse; a prepared statement asks again at each run (the table may since be a view).
+  static arrow::Result<bool> ReadsOneTableWhole(duckdb_connection conn, const std::string& sql,
+                                                ParseCache* parses = nullptr);
 
  private:
   arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;
