@@ -8,7 +8,7 @@
 #include "arrow/api.h"
 
 namespace arrowport::ingest {
-namespace {
+namespace full_validation_test {
 
 // A string column of `type` (utf8 or large_utf8) from raw offsets and bytes, unchecked:
 // what a client can send.
@@ -99,5 +99,5 @@ TEST(FullValidationOtherTypes, AreArrowsOwnVerdict) {
   ExpectSameVerdict(*ints, false);
 }
 
-}  // namespace
+}  // namespace full_validation_test
 }  // namespace arrowport::ingest

@@ -54,7 +54,7 @@ arrow::Result<int64_t> InsertFrom(Connection* conn, const TableName& table,
                                   const std::vector<std::string>& target_columns,
                                   const std::vector<std::string>& source_columns) {
   ARROW_ASSIGN_OR_RAISE(auto pass, conn->Hold(table, TableUse::kWrite));
-  return conn->ExecuteUpdate("INSERT INTO " + conn->Qualified(table) + " (" +
+  return conn->ExecuteBulkUpdate("INSERT INTO " + conn->Qualified(table) + " (" +
                              JoinQuoted(target_columns) + ") SELECT " +
                              JoinQuoted(source_columns) + " FROM " + relation);
 }
