@@ -7,7 +7,7 @@
 #include <chrono>
 
 namespace arrowport::storage {
-namespace {
+namespace quiet_execution_test {
 
 using Clock = std::chrono::steady_clock;
 
@@ -69,5 +69,5 @@ TEST(QuietExecution, AnErrorEndsIt) {
   EXPECT_EQ(asks, 3);
 }
 
-}  // namespace
+}  // namespace quiet_execution_test
 }  // namespace arrowport::storage
