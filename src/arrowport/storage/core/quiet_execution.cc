@@ -1,36 +1,31 @@
 #include "arrowport/storage/core/quiet_execution.h"
 
 #include <algorithm>
-#include <chrono>
 #include <thread>
 
 namespace arrowport::storage {
-namespace {
 
-// Tasks asked for in a row, without a nap, before the first one: a phase that hands
-// over at once (the next pipeline scheduled) costs no sleep.
-constexpr int kAsksBeforeNapping = 64;
-constexpr auto kFirstNap = std::chrono::microseconds(20);
-constexpr auto kMaxNap = std::chrono::microseconds(500);
-
-}  // namespace
+void IdleBackoff::Wait() {
+  if (yields_ < kYields) {
+    ++yields_;
+    std::this_thread::yield();
+    return;
+  }
+  std::this_thread::sleep_for(sleep_);
+  sleep_ = std::min(sleep_ * 2, longest_);
+}
 
 duckdb_pending_state RunTasksQuietly(
     const std::function<duckdb_pending_state()>& execute_task) {
-  int idle_asks = 0;
-  auto nap = kFirstNap;
+  IdleBackoff idle(kLongestTaskWait);
   for (;;) {
     const duckdb_pending_state state = execute_task();
     if (state == DUCKDB_PENDING_RESULT_READY || state == DUCKDB_PENDING_ERROR) return state;
-    if (state != DUCKDB_PENDING_NO_TASKS_AVAILABLE) {
-      // A task ran: keep going at full speed.
-      idle_asks = 0;
-      nap = kFirstNap;
-      continue;
+    if (state == DUCKDB_PENDING_NO_TASKS_AVAILABLE) {
+      idle.Wait();
+    } else {
+      idle.Reset();  // a task ran: keep going at full speed
     }
-    if (++idle_asks <= kAsksBeforeNapping) continue;
-    std::this_thread::sleep_for(nap);
-    nap = std::min<std::chrono::microseconds>(nap * 2, kMaxNap);
   }
 }
 
