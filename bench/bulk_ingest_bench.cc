@@ -34,10 +34,9 @@ std::shared_ptr<arrow::Table> BulkTable(int64_t rows = kBulkRows) {
 }
 
 std::string BulkPath(const char* what) {
-  return (std::filesystem::temp_directory_path() /
-          ("arrowport-microbench-" + std::string(what) + "-" + std::to_string(::getpid()) +
-           ".duckdb"))
-      .string();
+  const std::string name = "arrowport-microbench-" + std::string(what) + "-" +
+                           std::to_string(::getpid()) + ".duckdb";
+  return (std::filesystem::temp_directory_path() / name).string();
 }
 
 // The ceiling: DuckDB alone, through its own API.
@@ -50,7 +49,8 @@ void BM_BulkCreateTableAsAlone(benchmark::State& state) {
   {
     auto duckdb = *arrowport::bench::DuckDBOnly::Open(path, 0);
     for (auto _ : state) {
-      auto made = duckdb->CreateTableAs("t", std::make_shared<arrow::TableBatchReader>(table));
+      auto made =
+          duckdb->CreateTableAs("t", std::make_shared<arrow::TableBatchReader>(table));
       if (!made.ok() || *made != rows) state.SkipWithError("CREATE TABLE AS failed");
     }
   }
@@ -75,8 +75,8 @@ void BM_BulkIngestPipeline(benchmark::State& state) {
     auto database = *arrowport::storage::Database::Open(options);
     arrowport::ingest::StreamRouter router(arrowport::config::Config{});
     arrowport::metrics::ServerMetrics metrics;
-    arrowport::ingest::IngestPipeline pipeline(database.get(), &router, int64_t{256} << 20,
-                                               &metrics);
+    arrowport::ingest::IngestPipeline pipeline(database.get(), &router,
+                                               int64_t{256} << 20, &metrics);
     arrowport::ingest::IngestRequest request;
     request.stream = "t";
     request.mode = arrowport::ingest::WriteMode::kReplace;
@@ -84,7 +84,8 @@ void BM_BulkIngestPipeline(benchmark::State& state) {
       auto result =
           pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table));
       if (!result.ok() || result->rows != kBulkRows) {
-        state.SkipWithError(result.ok() ? "rows lost" : result.status().ToString().c_str());
+        const std::string error = result.ok() ? "rows lost" : result.status().ToString();
+        state.SkipWithError(error.c_str());
       }
     }
   }

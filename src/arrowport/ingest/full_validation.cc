@@ -36,7 +36,7 @@ bool ValuesAreUtf8(const arrow::ArrayData& data) {
   return on_boundaries;
 }
 
-// The same column typed as the binary layout it has: Arrow validates everything but UTF-8.
+// The column typed as the binary layout it has: Arrow validates everything but UTF-8.
 arrow::Status ValidateAsBinary(const arrow::Array& column,
                                std::shared_ptr<arrow::DataType> binary_type) {
   auto data = column.data()->Copy();

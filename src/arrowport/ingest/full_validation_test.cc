@@ -38,7 +38,8 @@ void ExpectSameVerdict(const arrow::Array& column, bool valid) {
   if (!valid) EXPECT_EQ(ours.message(), column.ValidateFull().message());
 }
 
-class FullValidation : public ::testing::TestWithParam<std::shared_ptr<arrow::DataType>> {};
+using StringType = std::shared_ptr<arrow::DataType>;
+class FullValidation : public ::testing::TestWithParam<StringType> {};
 
 TEST_P(FullValidation, AcceptsValidText) {
   // ASCII, 2-, 3- and 4-byte characters, an empty value.
@@ -72,7 +73,8 @@ TEST_P(FullValidation, BytesUnderANullAreNotChecked) {
   auto validity = arrow::Buffer::FromString(std::string(1, '\x05'));  // 1, 0, 1
   ExpectSameVerdict(*Strings(GetParam(), {0, 1, 2, 3}, "a\xFF" "c", validity, 1), true);
   // ...but a null does not excuse a bad value next to it.
-  ExpectSameVerdict(*Strings(GetParam(), {0, 1, 2, 3}, "\xFF\xFF" "c", validity, 1), false);
+  ExpectSameVerdict(*Strings(GetParam(), {0, 1, 2, 3}, "\xFF\xFF" "c", validity, 1),
+                    false);
 }
 
 TEST_P(FullValidation, SlicesCheckOnlyTheirValues) {

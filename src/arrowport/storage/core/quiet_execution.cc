@@ -20,7 +20,9 @@ duckdb_pending_state RunTasksQuietly(
   IdleBackoff idle(kLongestTaskWait);
   for (;;) {
     const duckdb_pending_state state = execute_task();
-    if (state == DUCKDB_PENDING_RESULT_READY || state == DUCKDB_PENDING_ERROR) return state;
+    if (state == DUCKDB_PENDING_RESULT_READY || state == DUCKDB_PENDING_ERROR) {
+      return state;
+    }
     if (state == DUCKDB_PENDING_NO_TASKS_AVAILABLE) {
       idle.Wait();
     } else {

@@ -28,10 +28,10 @@ class IdleBackoff {
   std::chrono::microseconds sleep_ = kShortestSleep;
 };
 
-/// \brief Runs `pending` to its result as duckdb_execute_pending does (`out` as it fills
-/// it: DuckDBError with the error in `out`), without DuckDB's busy wait. DuckDB's own loop
-/// asks its scheduler for a task again and again while the calling thread has none to
-/// run: a core spent spinning while a worker runs a single-threaded phase (an insert's
+/// \brief Runs `pending` to its result as duckdb_execute_pending does (`out` as it
+/// fills it: DuckDBError with the error in `out`), without DuckDB's busy wait. DuckDB's
+/// own loop asks its scheduler for a task again and again while the calling thread has
+/// none to run: a core spent spinning while a worker runs a single-threaded phase (an insert's
 /// final merge and flush) or waits for a client's next batch. Here the thread runs tasks
 /// while there are some, then backs off (RunTasksQuietly). For long statements (a bulk
 /// insert); short ones keep duckdb_query. Interrupts (duckdb_interrupt) end it as they
@@ -46,6 +46,7 @@ constexpr std::chrono::microseconds kLongestTaskWait{500};
 /// called again at once while it runs tasks, through an IdleBackoff(kLongestTaskWait)
 /// while it has none. Returns the state that ended it: DUCKDB_PENDING_RESULT_READY or
 /// DUCKDB_PENDING_ERROR.
-duckdb_pending_state RunTasksQuietly(const std::function<duckdb_pending_state()>& execute_task);
+duckdb_pending_state RunTasksQuietly(
+    const std::function<duckdb_pending_state()>& execute_task);
 
 }  // namespace arrowport::storage

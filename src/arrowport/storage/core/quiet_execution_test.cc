@@ -38,7 +38,8 @@ TEST(QuietExecution, RunsTasksBackToBackWithoutNapping) {
   int64_t asks = 0;
   const auto start = Clock::now();
   const auto state = RunTasksQuietly([&] {
-    return ++asks < 100'000 ? DUCKDB_PENDING_RESULT_NOT_READY : DUCKDB_PENDING_RESULT_READY;
+    return ++asks < 100'000 ? DUCKDB_PENDING_RESULT_NOT_READY
+                            : DUCKDB_PENDING_RESULT_READY;
   });
   EXPECT_EQ(state, DUCKDB_PENDING_RESULT_READY);
   // A nap between tasks would take at least 100,000 x 20 us = 2 s.
@@ -54,7 +55,8 @@ TEST(QuietExecution, NoticesSoonThatAPhaseEnded) {
     if (Clock::now() < phase_end) return DUCKDB_PENDING_NO_TASKS_AVAILABLE;
     if (tasks_after++ == 0) resumed = Clock::now();
     // Each task ran resets the naps: idle again briefly, then the result.
-    return tasks_after < 1000 ? DUCKDB_PENDING_RESULT_NOT_READY : DUCKDB_PENDING_RESULT_READY;
+    return tasks_after < 1000 ? DUCKDB_PENDING_RESULT_NOT_READY
+                              : DUCKDB_PENDING_RESULT_READY;
   });
   // Within a nap (500 us) and a busy machine's scheduling delay.
   EXPECT_LT(resumed - phase_end, std::chrono::milliseconds(20));
@@ -63,7 +65,8 @@ TEST(QuietExecution, NoticesSoonThatAPhaseEnded) {
 TEST(QuietExecution, AnErrorEndsIt) {
   int64_t asks = 0;
   EXPECT_EQ(RunTasksQuietly([&] {
-              return ++asks < 3 ? DUCKDB_PENDING_NO_TASKS_AVAILABLE : DUCKDB_PENDING_ERROR;
+              return ++asks < 3 ? DUCKDB_PENDING_NO_TASKS_AVAILABLE
+                                : DUCKDB_PENDING_ERROR;
             }),
             DUCKDB_PENDING_ERROR);
   EXPECT_EQ(asks, 3);

@@ -1,4 +1,4 @@
-// Connection::ExecuteBulkUpdate (a bulk insert's statement, run by ExecutePendingQuietly):
+// Connection::ExecuteBulkUpdate (a bulk insert, run by ExecutePendingQuietly):
 // the same rows and the same errors as ExecuteUpdate, whose loop is DuckDB's own.
 #include <gtest/gtest.h>
 
@@ -61,7 +61,8 @@ class ConnectionBulk : public ::testing::TestWithParam<bool> {
   arrow::Result<int64_t> Insert(std::shared_ptr<arrow::RecordBatchReader> source,
                                 const std::string& column = "v") {
     std::vector<ColumnInfo> columns;
-    ARROW_ASSIGN_OR_RAISE(auto relation, conn_->RegisterArrowStream(std::move(source), &columns));
+    ARROW_ASSIGN_OR_RAISE(auto relation,
+                          conn_->RegisterArrowStream(std::move(source), &columns));
     const std::string sql = "INSERT INTO t SELECT " + column + " FROM " + relation;
     auto rows = GetParam() ? conn_->ExecuteBulkUpdate(sql) : conn_->ExecuteUpdate(sql);
     conn_->DropArrowStream(relation);
@@ -69,7 +70,8 @@ class ConnectionBulk : public ::testing::TestWithParam<bool> {
   }
   int64_t Count() {
     auto table = conn_->QueryTable("SELECT count(*) FROM t").ValueOrDie();
-    return std::static_pointer_cast<arrow::Int64Array>(table->column(0)->chunk(0))->Value(0);
+    auto counts = std::static_pointer_cast<arrow::Int64Array>(table->column(0)->chunk(0));
+    return counts->Value(0);
   }
 
   std::unique_ptr<Database> db_;
@@ -117,8 +119,10 @@ TEST_P(ConnectionBulk, AnInterruptEndsIt) {
   EXPECT_EQ(Count(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(BulkAndDuckDBsLoop, ConnectionBulk, ::testing::Values(true, false),
-                         [](const auto& info) { return info.param ? "bulk" : "duckdb_loop"; });
+INSTANTIATE_TEST_SUITE_P(BulkAndDuckDBsLoop, ConnectionBulk,
+                         ::testing::Values(true, false), [](const auto& info) {
+                           return info.param ? "bulk" : "duckdb_loop";
+                         });
 
 }  // namespace connection_bulk_test
 }  // namespace arrowport::storage
