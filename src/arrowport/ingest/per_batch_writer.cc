@@ -88,7 +88,8 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
     seen = prior.ok() && prior->has_value();
   }
   if (st.ok() && !seen) {
-    st = storage::InsertFrom(conn, ctx_->table(), relation, plan_.targets, plan_.sources)
+    st = storage::InsertFrom(conn, ctx_->table(), relation, plan_.targets, plan_.sources,
+                             storage::InsertLength::kOneBatch)
              .status();
   }
   if (st.ok() && !seen && key) {

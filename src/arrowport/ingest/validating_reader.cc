@@ -6,6 +6,7 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/aligned_batch.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/ingest/full_validation.h"
 #include "arrowport/ingest/materialized_size.h"
 
 namespace arrowport::ingest {
@@ -85,7 +86,7 @@ arrow::Status ValidatingReader::CheckValues(const arrow::RecordBatch& batch,
     }
   }
   for (int i = 0; i < batch.num_columns(); ++i) {
-    auto st = batch.column(i)->ValidateFull();
+    auto st = ValidateColumnFull(*batch.column(i));
     if (!st.ok()) return invalid(i, st);
   }
   return arrow::Status::OK();

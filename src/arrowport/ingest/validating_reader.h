@@ -11,7 +11,8 @@ namespace arrowport::ingest {
 /// \brief Fully validates every batch of `source` before anyone downstream (DuckDB's
 /// scan, the appender) reads it: Arrow's full validation checks offsets, dictionary
 /// indices, UTF-8, view buffers and child lengths, which DuckDB trusts blindly (a bad
-/// offset is a crash or a read of server memory there). A batch that fails, or whose
+/// offset is a crash or a read of server memory there); string columns' UTF-8 is checked
+/// by simdutf (ValidateColumnFull, the same verdict). A batch that fails, or whose
 /// buffers exceed `max_batch_bytes`, ends the stream with Invalid / TooLarge naming the
 /// batch and the column. Not thread-safe (one consumer).
 ///

@@ -52,11 +52,14 @@ arrow::Status DropTable(Connection* conn, const TableName& table) {
 arrow::Result<int64_t> InsertFrom(Connection* conn, const TableName& table,
                                   const std::string& relation,
                                   const std::vector<std::string>& target_columns,
-                                  const std::vector<std::string>& source_columns) {
+                                  const std::vector<std::string>& source_columns,
+                                  InsertLength length) {
   ARROW_ASSIGN_OR_RAISE(auto pass, conn->Hold(table, TableUse::kWrite));
-  return conn->ExecuteUpdate("INSERT INTO " + conn->Qualified(table) + " (" +
-                             JoinQuoted(target_columns) + ") SELECT " +
-                             JoinQuoted(source_columns) + " FROM " + relation);
+  const std::string sql = "INSERT INTO " + conn->Qualified(table) + " (" +
+                          JoinQuoted(target_columns) + ") SELECT " +
+                          JoinQuoted(source_columns) + " FROM " + relation;
+  return length == InsertLength::kStream ? conn->ExecuteBulkUpdate(sql)
+                                         : conn->ExecuteUpdate(sql);
 }
 
 }  // namespace arrowport::storage

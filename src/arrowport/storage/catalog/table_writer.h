@@ -29,12 +29,19 @@ arrow::Status AddColumn(Connection* conn, const TableName& table, const ColumnIn
 
 arrow::Status DropTable(Connection* conn, const TableName& table);
 
+/// What an INSERT scans: a request's whole stream, run by Connection::ExecuteBulkUpdate
+/// (the calling thread naps while DuckDB has no task for it), or one batch, a short
+/// statement run by DuckDB's own loop (ExecuteUpdate, without the prepared statement
+/// that ExecuteBulkUpdate makes, which DuckDB 2.0 may bind again as it runs).
+enum class InsertLength { kStream, kOneBatch };
+
 /// \brief One INSERT that scans `relation` (from Connection::RegisterArrowStream) and
 /// writes its columns `source_columns` into `target_columns` of `table`, pairwise.
 /// Returns the rows inserted.
 arrow::Result<int64_t> InsertFrom(Connection* conn, const TableName& table,
                                   const std::string& relation,
                                   const std::vector<std::string>& target_columns,
-                                  const std::vector<std::string>& source_columns);
+                                  const std::vector<std::string>& source_columns,
+                                  InsertLength length = InsertLength::kStream);
 
 }  // namespace arrowport::storage

@@ -14,6 +14,7 @@
 #include "arrowport/storage/database/connection_impl.h"
 #include "arrowport/storage/core/duckdb_error.h"
 #include "arrowport/storage/core/duckdb_handle.h"
+#include "arrowport/storage/core/quiet_execution.h"
 #include "arrowport/storage/results/result_batch_reader.h"
 #include "arrowport/storage/results/statement_binding.h"
 #include "arrowport/storage/sandbox/statement_guard.h"
@@ -58,6 +59,22 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(const std::string& sql) {
   AllocationGuard::CommitScope committing;  // the server's own SQL
   ResultHandle result;
   if (duckdb_query(impl_->conn.get(), sql.c_str(), result.out()) == DuckDBError) {
+    ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
+  }
+  return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
+}
+
+arrow::Result<int64_t> Connection::ExecuteBulkUpdate(const std::string& sql) {
+  AllocationGuard::CommitScope committing;  // the server's own SQL
+  PreparedHandle prepared;
+  PendingHandle pending;
+  if (duckdb_prepare(impl_->conn.get(), sql.c_str(), prepared.out()) == DuckDBError ||
+      duckdb_pending_prepared(prepared.get(), pending.out()) == DuckDBError) {
+    // DuckDB's own words and error type, as for any statement.
+    return ExecuteUpdate(sql);
+  }
+  ResultHandle result;
+  if (ExecutePendingQuietly(pending.get(), result.out()) == DuckDBError) {
     ARROW_RETURN_NOT_OK(UnlessCommitted(ResultError(result.ptr())));
   }
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));

@@ -16,6 +16,7 @@
 #include "arrow/c/bridge.h"
 #include "arrowport/storage/results/arrow_unit_format.h"
 #include "arrowport/storage/core/duckdb_error.h"
+#include "arrowport/storage/core/quiet_execution.h"
 #include "arrowport/storage/results/statement_binding.h"
 
 namespace arrowport::storage {
@@ -67,34 +68,11 @@ class ChunkResultSource : public ResultSource {
   std::shared_ptr<arrow::Schema> schema_;
 };
 
-// Waits between polls of a stream whose tasks DuckDB's workers all hold: a few yields (a
-// small result's unit is often a few microseconds away), then sleeps asked to grow to
-// 50 us (the kernel's timer slack adds about as much), a small part of the time a worker
-// takes to convert a full unit (a longer cap, 1 ms, left the workers parked on a full
-// buffer: a fast reader lost a fifth of its rate).
-class IdleBackoff {
- public:
-  void Wait() {
-    if (yields_ < kYields) {
-      ++yields_;
-      std::this_thread::yield();
-      return;
-    }
-    std::this_thread::sleep_for(sleep_);
-    sleep_ = std::min(sleep_ * 2, kLongestSleep);
-  }
-  void Reset() {
-    yields_ = 0;
-    sleep_ = kShortestSleep;
-  }
-
- private:
-  static constexpr int kYields = 64;
-  static constexpr std::chrono::microseconds kShortestSleep{10};
-  static constexpr std::chrono::microseconds kLongestSleep{50};
-  int yields_ = 0;
-  std::chrono::microseconds sleep_ = kShortestSleep;
-};
+// A reader's wait between polls of a stream whose tasks DuckDB's workers all hold: sleeps
+// of at most 50 us, a small part of the time a worker takes to convert a full unit (a
+// longer cap, 1 ms, left the workers parked on a full buffer: a fast reader lost a fifth
+// of its rate).
+constexpr std::chrono::microseconds kLongestUnitWait{50};
 
 class ArrowUnitResultSource : public ResultSource {
  public:
@@ -146,7 +124,7 @@ class ArrowUnitResultSource : public ResultSource {
     // Without workers every task runs here, and DuckDB's loop never waits on one (and
     // measured faster there: 21 vs 14 M rows/s in process).
     if (!duckdb_has_workers_) return stream_->Fetch();
-    IdleBackoff idle;
+    IdleBackoff idle(kLongestUnitWait);
     while (true) {
       // Restarts the workers parked on a full buffer once it has room and runs a waiting
       // task here, as Fetch() does; with a unit already queued it returns at once.

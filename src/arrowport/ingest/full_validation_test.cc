@@ -1,0 +1,105 @@
+#include "arrowport/ingest/full_validation.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "arrow/api.h"
+
+namespace arrowport::ingest {
+namespace full_validation_test {
+
+// A string column of `type` (utf8 or large_utf8) from raw offsets and bytes, unchecked:
+// what a client can send.
+std::shared_ptr<arrow::Array> Strings(const std::shared_ptr<arrow::DataType>& type,
+                                      const std::vector<int64_t>& offsets,
+                                      const std::string& bytes,
+                                      std::shared_ptr<arrow::Buffer> validity = nullptr,
+                                      int64_t null_count = 0) {
+  std::shared_ptr<arrow::Buffer> offset_buffer;
+  if (type->id() == arrow::Type::LARGE_STRING) {
+    offset_buffer = arrow::Buffer::FromVector(offsets);
+  } else {
+    offset_buffer =
+        arrow::Buffer::FromVector(std::vector<int32_t>(offsets.begin(), offsets.end()));
+  }
+  auto data = arrow::ArrayData::Make(
+      type, static_cast<int64_t>(offsets.size()) - 1,
+      {std::move(validity), offset_buffer, arrow::Buffer::FromString(bytes)}, null_count);
+  return arrow::MakeArray(data);
+}
+
+// Both verdicts, Arrow's and ours, for a column: they must agree.
+void ExpectSameVerdict(const arrow::Array& column, bool valid) {
+  EXPECT_EQ(column.ValidateFull().ok(), valid) << column.ToString();
+  auto ours = ValidateColumnFull(column);
+  EXPECT_EQ(ours.ok(), valid) << ours.ToString();
+  if (!valid) EXPECT_EQ(ours.message(), column.ValidateFull().message());
+}
+
+using StringType = std::shared_ptr<arrow::DataType>;
+class FullValidation : public ::testing::TestWithParam<StringType> {};
+
+TEST_P(FullValidation, AcceptsValidText) {
+  // ASCII, 2-, 3- and 4-byte characters, an empty value.
+  const std::string text = "ab\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";
+  ExpectSameVerdict(*Strings(GetParam(), {0, 2, 4, 4, 7, 11}, text), true);
+  ExpectSameVerdict(*Strings(GetParam(), {0}, ""), true);
+  ExpectSameVerdict(*Strings(GetParam(), {0, 0, 0}, ""), true);
+}
+
+TEST_P(FullValidation, RefusesBadBytesInAValue) {
+  ExpectSameVerdict(*Strings(GetParam(), {0, 2, 4}, "ab\xFF" "c"), false);
+  ExpectSameVerdict(*Strings(GetParam(), {0, 3}, "a\xC3("), false);  // truncated pair
+  ExpectSameVerdict(*Strings(GetParam(), {0, 2}, "\xC0\x80"), false);  // overlong NUL
+  ExpectSameVerdict(*Strings(GetParam(), {0, 3}, "\xED\xA0\x80"), false);  // surrogate
+}
+
+TEST_P(FullValidation, RefusesACharacterSplitBetweenValues) {
+  // The bytes together are valid UTF-8 ("é" = C3 A9), each value alone is not.
+  ExpectSameVerdict(*Strings(GetParam(), {0, 2, 3}, "a\xC3\xA9"), false);
+  ExpectSameVerdict(*Strings(GetParam(), {0, 1, 3}, "\xE2\x82\xAC"), false);
+}
+
+TEST_P(FullValidation, BadOffsetsAreArrowsError) {
+  ExpectSameVerdict(*Strings(GetParam(), {0, 5}, "abc"), false);     // past the data
+  ExpectSameVerdict(*Strings(GetParam(), {0, 2, 1}, "abc"), false);  // decreasing
+  ExpectSameVerdict(*Strings(GetParam(), {-1, 2}, "abc"), false);    // negative
+}
+
+TEST_P(FullValidation, BytesUnderANullAreNotChecked) {
+  // Value 1 is null and holds invalid bytes: valid Arrow (Arrow reads only values).
+  auto validity = arrow::Buffer::FromString(std::string(1, '\x05'));  // 1, 0, 1
+  ExpectSameVerdict(*Strings(GetParam(), {0, 1, 2, 3}, "a\xFF" "c", validity, 1), true);
+  // ...but a null does not excuse a bad value next to it.
+  ExpectSameVerdict(*Strings(GetParam(), {0, 1, 2, 3}, "\xFF\xFF" "c", validity, 1),
+                    false);
+}
+
+TEST_P(FullValidation, SlicesCheckOnlyTheirValues) {
+  auto column = Strings(GetParam(), {0, 1, 2, 3, 4}, "\xFF" "bc\xFF");
+  ExpectSameVerdict(*column, false);
+  ExpectSameVerdict(*column->Slice(1, 2), true);
+  ExpectSameVerdict(*column->Slice(1, 3), false);
+  ExpectSameVerdict(*column->Slice(2, 0), true);
+}
+
+INSTANTIATE_TEST_SUITE_P(StringTypes, FullValidation,
+                         ::testing::Values(arrow::utf8(), arrow::large_utf8()),
+                         [](const auto& info) { return info.param->name(); });
+
+TEST(FullValidationOtherTypes, AreArrowsOwnVerdict) {
+  // A list of strings keeps Arrow's whole check, nested UTF-8 included.
+  auto values = Strings(arrow::utf8(), {0, 1, 2}, "a\xFF");
+  auto offsets = arrow::Buffer::FromVector(std::vector<int32_t>{0, 2});
+  auto list = arrow::MakeArray(arrow::ArrayData::Make(
+      arrow::list(arrow::utf8()), 1, {nullptr, offsets}, {values->data()}, 0));
+  ExpectSameVerdict(*list, false);
+  auto ints = arrow::MakeArray(arrow::ArrayData::Make(
+      arrow::int64(), 4, {nullptr, arrow::Buffer::FromString("tooshort")}, 0));
+  ExpectSameVerdict(*ints, false);
+}
+
+}  // namespace full_validation_test
+}  // namespace arrowport::ingest
