@@ -229,6 +229,7 @@ def test_a_client_on_this_host_gets_no_compression_by_default(server):
             r = requests.get(f"{server.http}/tables/near", stream=True, timeout=60,
                              headers={"Accept": accept, "Accept-Encoding": offered})
             assert r.status_code == 200 and "Content-Encoding" not in r.headers, (accept, offered)
+            assert r.headers.get("Vary") == "Accept-Encoding", r.headers  # for caches
             body = r.raw.read()
             if accept == "text/csv":
                 assert len(body.decode().splitlines()) == 20_001

@@ -62,6 +62,22 @@ arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
 
 namespace {
 
+// True when Accept-Encoding `accepted` (lower case) names `coding` at all.
+bool Names(const std::string& accepted, std::string_view coding) {
+  size_t start = 0;
+  while (start < accepted.size()) {
+    size_t end = accepted.find(',', start);
+    if (end == std::string::npos) end = accepted.size();
+    std::string_view name(accepted.data() + start, end - start);
+    start = end + 1;
+    name = name.substr(0, name.find(';'));
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    if (name == coding) return true;
+  }
+  return false;
+}
+
 // True when Accept-Encoding `accepted` (lower case) offers `coding` with a q-value above
 // 0 ("gzip;q=0" refuses it).
 bool Offers(const std::string& accepted, std::string_view coding) {
@@ -120,8 +136,12 @@ arrow::Compression::type ResponseCompression(const httplib::Request& req,
   // Parquet is compressed inside (zstd) already: sent as it is.
   if (format == query::ResultFormat::kParquet) return arrow::Compression::UNCOMPRESSED;
   if (rule == CompressionRule::kNever) return arrow::Compression::UNCOMPRESSED;
-  if (rule == CompressionRule::kAuto && SameHost(req)) return arrow::Compression::UNCOMPRESSED;
   const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
+  // A client that refuses identity ("identity;q=0") gets what it offers, here too.
+  const bool identity_refused = Names(accepted, "identity") && !Offers(accepted, "identity");
+  if (rule == CompressionRule::kAuto && SameHost(req) && !identity_refused) {
+    return arrow::Compression::UNCOMPRESSED;
+  }
   if (Offers(accepted, "zstd")) return arrow::Compression::ZSTD;
   const bool text = format == query::ResultFormat::kCsv || format == query::ResultFormat::kJson;
   if (text && Offers(accepted, "gzip")) return arrow::Compression::GZIP;

@@ -51,6 +51,14 @@ TEST(ResponseCompressionTest, AutoSparesThisHostAndCompressesForOthers) {
             arrow::Compression::GZIP);
   EXPECT_EQ(ResponseCompression(elsewhere, ResultFormat::kParquet, CompressionRule::kAlways),
             arrow::Compression::UNCOMPRESSED);
+  // Found by a hostile run: a client here that refuses identity gets what it offers.
+  auto no_identity = RequestFrom("127.0.0.1", "127.0.0.1", "zstd, identity;q=0");
+  EXPECT_EQ(ResponseCompression(no_identity, ResultFormat::kArrowStream, CompressionRule::kAuto),
+            arrow::Compression::ZSTD);
+  auto identity_fine = RequestFrom("127.0.0.1", "127.0.0.1", "zstd, identity;q=0.5");
+  EXPECT_EQ(ResponseCompression(identity_fine, ResultFormat::kArrowStream,
+                                CompressionRule::kAuto),
+            arrow::Compression::UNCOMPRESSED);
 }
 
 }  // namespace negotiation_test

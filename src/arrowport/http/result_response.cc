@@ -35,6 +35,11 @@ arrow::Compression::type SetBodyHeaders(const httplib::Request& req, httplib::Re
     res.set_header("Transfer-Encoding", "chunked");
   }
   res.set_header("Accept-Ranges", "none");
+  // The body's coding depends on the request's Accept-Encoding (and its peer): a cache
+  // keeps one answer per coding asked.
+  if (format != query::ResultFormat::kParquet && rule != CompressionRule::kNever) {
+    res.set_header("Vary", "Accept-Encoding");
+  }
   const auto compression = ResponseCompression(req, format, rule);
   if (compression == arrow::Compression::ZSTD) res.set_header("Content-Encoding", "zstd");
   if (compression == arrow::Compression::GZIP) res.set_header("Content-Encoding", "gzip");
