@@ -7,12 +7,13 @@ import json
 import threading
 import time
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 import pyarrow.flight as flight
 import pytest
 import requests
 
-from test_auth import (PEOPLE, adbc_connect, auth_server, basic, flight_login, hashes,  # noqa: F401
+from test_auth import (PASSWORDS, PEOPLE, adbc_connect, auth_server, basic, flight_login, hashes,  # noqa: F401
                        put_with, start_with_config, ticket, users_yaml)
 
 ATTACKS = [
@@ -181,3 +182,34 @@ def race_view_swaps_against_narrow_reads(server):
     assert not unexpected, unexpected[:5]
     assert reads[0] > 50, reads
     assert not leaks, f"{len(leaks)} reads of {reads[0]} showed the forbidden table: {leaks[:10]}"
+
+
+def test_a_prepared_read_is_judged_again_at_each_run(auth_server):
+    """DuckDB binds a prepared statement again at each run, through what its names mean
+    then, so the sandbox judges it again too. `narrow` may read table people; it prepared
+    SELECT * FROM people, then an admin replaced people with a view (of the same columns)
+    over another table: the next run of the same statement is refused. It returned that
+    table's rows (a hostile run), and a SELECT * so prepared was also planned without
+    DuckDB's optimizer while people was a table."""
+    def admin_sql(sql):
+        r = http_query(auth_server, "admin", sql)
+        assert r.status_code == 200, (sql, r.text)
+    admin_sql("CREATE TABLE hidden AS SELECT id, 'SECRET' AS name FROM people")
+    for i, sql in enumerate(("SELECT * FROM people", "SELECT name FROM people")):
+        if i:  # people the table it was
+            admin_sql("DROP VIEW people")
+            admin_sql("ALTER TABLE people_kept RENAME TO people")
+        # Autocommit: in a transaction of its own the reader would rightly go on seeing
+        # the table it began with.
+        with flight_sql.connect(auth_server.uri, autocommit=True, db_kwargs={
+                "username": "narrow", "password": PASSWORDS["narrow"]}) as conn, \
+                conn.cursor() as cur:
+            cur.adbc_prepare(sql)
+            cur.execute(sql)  # the prepared statement, run again below
+            assert sorted(row[-1] for row in cur.fetchall()) == ["a", "b", "c"]
+            admin_sql("ALTER TABLE people RENAME TO people_kept")
+            admin_sql("CREATE VIEW people AS SELECT * FROM hidden")
+            with pytest.raises(adbc_driver_manager.Error) as refused:
+                cur.execute(sql)
+                cur.fetchall()
+            assert "may not read" in str(refused.value), (sql, refused.value)

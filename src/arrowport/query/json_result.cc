@@ -18,6 +18,7 @@
 #include "arrow/scalar.h"
 #include "arrow/type.h"
 #include "arrow/util/formatting.h"
+#include "arrow/util/ubsan.h"
 #include "arrowport/query/text_pieces.h"
 
 namespace arrowport::query {
@@ -127,20 +128,20 @@ class JsonColumn {
         *out += static_cast<const arrow::BooleanArray&>(*array_).Value(row) ? "true" : "false";
         return arrow::Status::OK();
       case arrow::Type::INT32:
-        AppendNumber(static_cast<const arrow::Int32Array&>(*array_).Value(row), out);
+        AppendNumber(ValueAt<arrow::Int32Array>(row), out);
         return arrow::Status::OK();
       case arrow::Type::INT64:
-        AppendNumber(static_cast<const arrow::Int64Array&>(*array_).Value(row), out);
+        AppendNumber(ValueAt<arrow::Int64Array>(row), out);
         return arrow::Status::OK();
       case arrow::Type::DOUBLE: {
-        const double value = static_cast<const arrow::DoubleArray&>(*array_).Value(row);
+        const double value = ValueAt<arrow::DoubleArray>(row);
         if (!std::isfinite(value)) break;  // "nan", "inf": strings in JSON (AppendJsonValue)
         double_format_(value, [out](std::string_view text) { out->append(text); });
         return arrow::Status::OK();
       }
       case arrow::Type::TIMESTAMP:
         *out += '"';
-        (*timestamp_format_)(static_cast<const arrow::TimestampArray&>(*array_).Value(row),
+        (*timestamp_format_)(ValueAt<arrow::TimestampArray>(row),
                              [out](std::string_view text) { out->append(text); });
         *out += '"';
         return arrow::Status::OK();
@@ -162,6 +163,13 @@ class JsonColumn {
   }
 
  private:
+  // A batch read off the wire may have its buffers at any address (an IPC body inside a
+  // gRPC message, as the CLI reads results): values are loaded without assuming alignment.
+  template <typename ArrayType>
+  typename ArrayType::value_type ValueAt(int64_t row) const {
+    return arrow::util::SafeLoad(static_cast<const ArrayType&>(*array_).raw_values() + row);
+  }
+
   template <typename Integer>
   static void AppendNumber(Integer value, std::string* out) {
     char text[24];

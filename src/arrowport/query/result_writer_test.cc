@@ -4,6 +4,7 @@
 #include <parquet/arrow/reader.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -286,6 +287,43 @@ TEST(ResultWriterTest, JsonCellsAreArrowsTextOfEachValue) {
     expected += "}";
   }
   EXPECT_EQ(sink->Finish().ValueOrDie()->ToString(), expected + "\n]\n");
+}
+
+// A batch read off the wire may have its buffers at any address (an IPC body inside a
+// gRPC message): the JSON of values at odd addresses is the JSON of the same values aligned
+// (UBSan found the CLI's JSON output loading misaligned int64s in CI).
+TEST(ResultWriterTest, JsonOfValuesAtOddAddressesIsTheirJson) {
+  auto at_odd_address = [](const std::shared_ptr<arrow::Array>& aligned) {
+    const auto& values = *aligned->data()->buffers[1];
+    auto bytes = arrow::AllocateBuffer(values.size() + 1).ValueOrDie();
+    std::memcpy(bytes->mutable_data() + 1, values.data(), values.size());
+    std::shared_ptr<arrow::Buffer> whole = std::move(bytes);
+    return arrow::MakeArray(arrow::ArrayData::Make(
+        aligned->type(), aligned->length(),
+        {aligned->data()->buffers[0], arrow::SliceBuffer(whole, 1, values.size())},
+        aligned->null_count()));
+  };
+  auto schema = arrow::schema({arrow::field("i", arrow::int64()), arrow::field("n", arrow::int32()),
+                               arrow::field("d", arrow::float64()),
+                               arrow::field("t", arrow::timestamp(arrow::TimeUnit::MICRO))});
+  std::vector<std::shared_ptr<arrow::Array>> columns = {
+      FromJson(arrow::int64(), "[1, -2, 9007199254740993, null]"),
+      FromJson(arrow::int32(), "[7, null, -8, 2147483647]"),
+      Doubles({0.5, 2.0, std::nullopt, -1e-7}),
+      FromJson(arrow::timestamp(arrow::TimeUnit::MICRO), "[0, 1700000000000000, null, -1]")};
+  auto json_of = [&](std::vector<std::shared_ptr<arrow::Array>> arrays) {
+    auto batch = arrow::RecordBatch::Make(schema, 4, std::move(arrays));
+    auto reader = arrow::RecordBatchReader::Make({batch}, schema).ValueOrDie();
+    auto sink = arrow::io::BufferOutputStream::Create().ValueOrDie();
+    EXPECT_EQ(WriteResult(reader.get(), ResultFormat::kJson, sink).ValueOrDie(), 4);
+    return sink->Finish().ValueOrDie()->ToString();
+  };
+  std::vector<std::shared_ptr<arrow::Array>> odd;
+  for (const auto& column : columns) {
+    odd.push_back(at_odd_address(column));
+    ASSERT_NE(reinterpret_cast<uintptr_t>(odd.back()->data()->buffers[1]->data()) % 2, 0u);
+  }
+  EXPECT_EQ(json_of(odd), json_of(columns));
 }
 
 // A result that fails after some batches: their rows go out whole and in order, then the

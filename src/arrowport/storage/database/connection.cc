@@ -80,6 +80,13 @@ arrow::Result<int64_t> Connection::ExecuteBulkUpdate(const std::string& sql) {
   return static_cast<int64_t>(duckdb_rows_changed(result.ptr()));
 }
 
+arrow::Status Connection::Impl::Rejudge(const std::string& sql, const Principal& principal,
+                                         bool* one_table_whole) {
+  return StatementGuard(principal, catalog, direct_append, max_value_bytes, false,
+                        parses.get())
+      .Rejudge(conn.get(), sql, one_table_whole);
+}
+
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out, bool transform,
                                          Planning* at_run,

@@ -62,6 +62,10 @@ struct Connection::Impl {
                         std::vector<HeldTable>* held = nullptr,
                         bool* one_table_whole = nullptr);
 
+  /// StatementGuard::Rejudge of `sql`, prepared earlier for `principal`.
+  arrow::Status Rejudge(const std::string& sql, const Principal& principal,
+                        bool* one_table_whole);
+
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {
     ResultHandle result;

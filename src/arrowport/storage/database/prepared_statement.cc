@@ -22,7 +22,8 @@ struct PreparedStatement::Impl {
   duckdb_connection conn = nullptr;
   PreparedHandle prepared;
   std::vector<HeldTable> held;  // what it writes, held while it runs (Connection::Hold)
-  bool one_table_whole = false;  // a SELECT * of one base table: planned unoptimized
+  // Whose SQL it is (a client's): judged again at each run. Empty: the server's own.
+  std::optional<Principal> principal;
 };
 
 namespace {
@@ -146,7 +147,8 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   Connection& connection = lease.connection();
   impl->conn = connection.impl_->conn.get();
   ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared, false,
-                                                nullptr, &impl->held, &impl->one_table_whole));
+                                                nullptr, &impl->held));
+  if (principal != nullptr) impl->principal = *principal;
   auto p = impl->prepared.get();
   const bool rows = ReturnsRows(impl->conn, p, sql);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
@@ -215,13 +217,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   options.result_memory = lease->impl_->request_memory;
   options.in_open_transaction = lease->in_transaction();
   options.parallel_conversion = lease->impl_->direct_append;
-  // DuckDB 2.0 plans it again at each run: without the optimizer while it is a SELECT *
-  // of a table. Asked again now (the text's parse is kept): a view that replaced the table
-  // since may join or filter, which wants the optimizer.
-  if (self->impl_->one_table_whole) {
-    auto whole = StatementGuard::ReadsOneTableWhole(self->impl_->conn, self->sql_,
-                                                    lease->impl_->parses.get());
-    options.unoptimized = whole.ok() && *whole;
+  // DuckDB 2.0 binds and plans it again at each run, through what its names mean now: a
+  // client's statement is judged again (a table an admin replaced with a view over
+  // another table), and planned without the optimizer while it is a SELECT * of a table
+  // (a view that replaced it may join or filter, which wants the optimizer).
+  if (self->impl_->principal) {
+    ARROW_RETURN_NOT_OK(
+        lease->impl_->Rejudge(self->sql_, *self->impl_->principal, &options.unoptimized));
   }
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
@@ -243,6 +245,9 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
   ARROW_RETURN_NOT_OK(CheckLease(lease));
   CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
+  if (impl_->principal) {  // bound again as it runs: judged again (see Query)
+    ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(sql_, *impl_->principal, nullptr));
+  }
   ARROW_ASSIGN_OR_RAISE(auto passes, lease->HoldAll(impl_->held, cancel));
   ResultHandle result;
   // Outside a transaction a data-changing statement commits as it ends; inside one its

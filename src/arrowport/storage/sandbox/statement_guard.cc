@@ -274,6 +274,27 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   return arrow::Status::OK();
 }
 
+arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string& sql,
+                                      bool* one_table_whole) const {
+  if (one_table_whole != nullptr) *one_table_whole = false;
+  duckdb::ClientContext* context = ClientContextOf(conn);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
+  ARROW_RETURN_NOT_OK(ParseStatements(*context, sql, parses_, &statements));
+  if (statements.size() != 1) {
+    return arrow::Status::Invalid("internal: a prepared statement's text is not one statement");
+  }
+  const StatementReads reads = ReadsOf(*statements[0]);
+  return InTransactionOf(*context, [&] {
+    ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
+    ARROW_RETURN_NOT_OK(CheckMacros(*context, reads, 0));
+    if (one_table_whole != nullptr) {
+      *one_table_whole = SelectsOneTableWhole(*context, *statements[0], reads);
+    }
+    return arrow::Status::OK();
+  });
+}
+
 arrow::Result<bool> StatementGuard::ReadsOneTableWhole(duckdb_connection conn,
                                                        const std::string& sql,
                                                        ParseCache* parses) {

@@ -94,6 +94,15 @@ class StatementGuard {
                         Planning* at_run = nullptr, std::vector<HeldTable>* held = nullptr,
                         bool* one_table_whole = nullptr) const;
 
+  /// \brief Judges `sql`, prepared earlier for this guard's principal, again against the
+  /// catalog as it is now: DuckDB binds a prepared statement again at each run, through
+  /// what its names mean then (a table an admin replaced with a view over another table).
+  /// The tables, views and macros it reads face the checks Prepare made; the rest of them
+  /// read the text alone, which has not changed. In `conn`'s open transaction, else an
+  /// automatic one. `one_table_whole` (may be null): see Prepare.
+  arrow::Status Rejudge(duckdb_connection conn, const std::string& sql,
+                        bool* one_table_whole) const;
+
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
   /// OFFSET written as numbers), which Prepare knows to change nothing without binding
   /// it, the table looked up in `conn`'s open transaction (else an automatic one), the
