@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 
 #include <cctype>
+#include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -62,25 +64,17 @@ arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
 
 namespace {
 
-// True when Accept-Encoding `accepted` (lower case) names `coding` at all.
-bool Names(const std::string& accepted, std::string_view coding) {
-  size_t start = 0;
-  while (start < accepted.size()) {
-    size_t end = accepted.find(',', start);
-    if (end == std::string::npos) end = accepted.size();
-    std::string_view name(accepted.data() + start, end - start);
-    start = end + 1;
-    name = name.substr(0, name.find(';'));
-    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-    if (name == coding) return true;
-  }
-  return false;
+bool Blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view TrimmedFront(std::string_view text) {
+  while (!text.empty() && Blank(text.front())) text.remove_prefix(1);
+  return text;
 }
 
-// True when Accept-Encoding `accepted` (lower case) offers `coding` with a q-value above
-// 0 ("gzip;q=0" refuses it).
-bool Offers(const std::string& accepted, std::string_view coding) {
+// Whether Accept-Encoding `accepted` (lower case) names `coding`; `*params` (when named):
+// the text after the item's ';', if it has one.
+bool Named(const std::string& accepted, std::string_view coding,
+           std::optional<std::string_view>* params) {
   size_t start = 0;
   while (start < accepted.size()) {
     size_t end = accepted.find(',', start);
@@ -88,29 +82,38 @@ bool Offers(const std::string& accepted, std::string_view coding) {
     std::string_view item(accepted.data() + start, end - start);
     start = end + 1;
     const size_t semicolon = item.find(';');
-    std::string_view name = item.substr(0, semicolon);
-    auto blank = [](char c) { return c == ' ' || c == '\t'; };
-    while (!name.empty() && blank(name.front())) name.remove_prefix(1);
-    while (!name.empty() && blank(name.back())) name.remove_suffix(1);
+    std::string_view name = TrimmedFront(item.substr(0, semicolon));
+    while (!name.empty() && Blank(name.back())) name.remove_suffix(1);
     if (name != coding) continue;
-    if (semicolon == std::string_view::npos) return true;
-    std::string_view params = item.substr(semicolon + 1);
-    while (!params.empty() && blank(params.front())) params.remove_prefix(1);
-    if (params.empty() || (params.front() != 'q' && params.front() != 'Q')) return true;
-    params.remove_prefix(1);
-    while (!params.empty() && blank(params.front())) params.remove_prefix(1);
-    if (params.empty() || params.front() != '=') return true;
-    params.remove_prefix(1);
-    // q=0, q=0.0, q=0.000 refuse; anything else accepts (blanks around '=' tolerated).
-    std::string_view value = params;
-    while (!value.empty() && blank(value.front())) value.remove_prefix(1);
-    bool zero = !value.empty() && value.front() == '0';
-    for (size_t i = 1; zero && i < value.size() && !blank(value[i]) && value[i] != ';'; ++i) {
-      zero = value[i] == '.' || value[i] == '0';
-    }
-    return !zero;
+    if (semicolon != std::string_view::npos) *params = item.substr(semicolon + 1);
+    return true;
   }
   return false;
+}
+
+// True when Accept-Encoding `accepted` (lower case) offers `coding` with a q-value above
+// 0 ("gzip;q=0" refuses it).
+bool Offers(const std::string& accepted, std::string_view coding) {
+  std::optional<std::string_view> given;
+  if (!Named(accepted, coding, &given)) return false;
+  if (!given) return true;
+  std::string_view params = TrimmedFront(*given);
+  if (params.empty() || (params.front() != 'q' && params.front() != 'Q')) return true;
+  params = TrimmedFront(params.substr(1));
+  if (params.empty() || params.front() != '=') return true;
+  // q=0, q=0.0, q=0.000 refuse; anything else accepts (blanks around '=' tolerated).
+  const std::string_view value = TrimmedFront(params.substr(1));
+  bool zero = !value.empty() && value.front() == '0';
+  for (size_t i = 1; zero && i < value.size() && !Blank(value[i]) && value[i] != ';'; ++i) {
+    zero = value[i] == '.' || value[i] == '0';
+  }
+  return !zero;
+}
+
+// True when Accept-Encoding `accepted` names `coding` and refuses it ("identity;q=0").
+bool Refuses(const std::string& accepted, std::string_view coding) {
+  std::optional<std::string_view> params;
+  return Named(accepted, coding, &params) && !Offers(accepted, coding);
 }
 
 }  // namespace
@@ -138,7 +141,7 @@ arrow::Compression::type ResponseCompression(const httplib::Request& req,
   if (rule == CompressionRule::kNever) return arrow::Compression::UNCOMPRESSED;
   const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
   // A client that refuses identity ("identity;q=0") gets what it offers, here too.
-  const bool identity_refused = Names(accepted, "identity") && !Offers(accepted, "identity");
+  const bool identity_refused = Refuses(accepted, "identity");
   if (rule == CompressionRule::kAuto && SameHost(req) && !identity_refused) {
     return arrow::Compression::UNCOMPRESSED;
   }
