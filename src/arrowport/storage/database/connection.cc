@@ -90,9 +90,7 @@ arrow::Status Connection::Impl::Rejudge(const std::string& sql, const Principal&
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out, bool transform,
                                          Planning* at_run,
-                                         std::vector<HeldTable>* held,
-                                         bool* one_table_whole) {
-  if (one_table_whole != nullptr) *one_table_whole = false;
+                                         std::vector<HeldTable>* held) {
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -104,7 +102,7 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
     }
     return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform,
                           parses.get())
-        .Prepare(conn.get(), sql, out, at_run, held, one_table_whole);
+        .Prepare(conn.get(), sql, out, at_run, held);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());

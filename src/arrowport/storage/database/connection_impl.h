@@ -55,12 +55,10 @@ struct Connection::Impl {
   /// `transform`: the statement reads a transform's input (QueryOptions::input).
   /// `at_run`: see StatementGuard::Prepare (client SQL only).
   /// `held` (client SQL only; may be null): the tables to hold while it runs.
-  /// `one_table_whole`: see StatementGuard::Prepare (client SQL only; else false).
   arrow::Status Prepare(const std::string& sql, const Principal* principal,
                         PreparedHandle* out, bool transform = false,
                         Planning* at_run = nullptr,
-                        std::vector<HeldTable>* held = nullptr,
-                        bool* one_table_whole = nullptr);
+                        std::vector<HeldTable>* held = nullptr);
 
   /// StatementGuard::Rejudge of `sql`, prepared earlier for `principal`.
   arrow::Status Rejudge(const std::string& sql, const Principal& principal,

@@ -209,10 +209,8 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
                                       PreparedHandle* out, Planning* at_run,
-                                      std::vector<HeldTable>* held,
-                                      bool* one_table_whole) const {
+                                      std::vector<HeldTable>* held) const {
   if (at_run != nullptr) *at_run = Planning::kPrepared;
-  if (one_table_whole != nullptr) *one_table_whole = false;
   if (!parser_trusted_) {
     return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
                             duckdb_library_version(), ") is not the one this server was built "
@@ -253,11 +251,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   if (held != nullptr) *held = HeldTables(statement, reads);
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
-    ARROW_RETURN_NOT_OK(CheckMacros(*context, reads, 0));
-    if (one_table_whole != nullptr) {
-      *one_table_whole = SelectsOneTableWhole(*context, statement, reads);
-    }
-    return arrow::Status::OK();
+    return CheckMacros(*context, reads, 0);
   }));
   if (at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
     ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads, out));
@@ -296,12 +290,11 @@ arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string&
 }
 
 arrow::Result<bool> StatementGuard::ReadsOneTableWhole(duckdb_connection conn,
-                                                       const std::string& sql,
-                                                       ParseCache* parses) {
+                                                       const std::string& sql) {
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
   duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
-  ARROW_RETURN_NOT_OK(ParseStatements(*context, sql, parses, &statements));
+  ARROW_RETURN_NOT_OK(ParseStatements(*context, sql, nullptr, &statements));
   if (statements.size() != 1) return false;
   const StatementReads reads = ReadsOf(*statements[0]);
   bool whole = false;

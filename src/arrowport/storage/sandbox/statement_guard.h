@@ -88,28 +88,26 @@ class StatementGuard {
   /// optimizer (kTableAtRun). `out` then holds a statement whose columns are known only
   /// from its result; else `*at_run` is kPrepared.
   /// `held` (may be null) receives the tables the statement writes or reshapes, to be
-  /// held (TableGates) while it runs. `one_table_whole` (may be null) is set when the
-  /// statement is a SELECT * of one base table (ReadsOneTableWhole), as it reads now.
+  /// held (TableGates) while it runs.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
-                        Planning* at_run = nullptr, std::vector<HeldTable>* held = nullptr,
-                        bool* one_table_whole = nullptr) const;
+                        Planning* at_run = nullptr,
+                        std::vector<HeldTable>* held = nullptr) const;
 
   /// \brief Judges `sql`, prepared earlier for this guard's principal, again against the
   /// catalog as it is now: DuckDB binds a prepared statement again at each run, through
   /// what its names mean then (a table an admin replaced with a view over another table).
   /// The tables, views and macros it reads face the checks Prepare made; the rest of them
   /// read the text alone, which has not changed. In `conn`'s open transaction, else an
-  /// automatic one. `one_table_whole` (may be null): see Prepare.
+  /// automatic one. `one_table_whole` (may be null): whether it is (still) a SELECT * of
+  /// one base table (ReadsOneTableWhole), which is planned without DuckDB's optimizer.
   arrow::Status Rejudge(duckdb_connection conn, const std::string& sql,
                         bool* one_table_whole) const;
 
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
   /// OFFSET written as numbers), which Prepare knows to change nothing without binding
-  /// it, the table looked up in `conn`'s open transaction (else an automatic one), the
-  /// text parsed through `parses` (may be null). Prepare makes the same check on its own
-  /// parse; a prepared statement asks again at each run (the table may since be a view).
-  static arrow::Result<bool> ReadsOneTableWhole(duckdb_connection conn, const std::string& sql,
-                                                ParseCache* parses = nullptr);
+  /// it, the table looked up in `conn`'s open transaction (else an automatic one). For
+  /// tests: Prepare and Rejudge make the same check on their own parse.
+  static arrow::Result<bool> ReadsOneTableWhole(duckdb_connection conn, const std::string& sql);
 
  private:
   arrow::Status CheckKind(const duckdb::SQLStatement& statement) const;
