@@ -116,6 +116,14 @@ bool Refuses(const std::string& accepted, std::string_view coding) {
   return Named(accepted, coding, &params) && !Offers(accepted, coding);
 }
 
+// True when the client refuses an uncoded body: "identity;q=0", or "*;q=0" without
+// identity named (RFC 9110 12.5.3).
+bool RefusesIdentity(const std::string& accepted) {
+  std::optional<std::string_view> params;
+  if (Named(accepted, "identity", &params)) return Refuses(accepted, "identity");
+  return Refuses(accepted, "*");
+}
+
 }  // namespace
 
 bool SameHost(const httplib::Request& req) {
@@ -140,8 +148,8 @@ arrow::Compression::type ResponseCompression(const httplib::Request& req,
   if (format == query::ResultFormat::kParquet) return arrow::Compression::UNCOMPRESSED;
   if (rule == CompressionRule::kNever) return arrow::Compression::UNCOMPRESSED;
   const std::string accepted = Lower(req.get_header_value(kAcceptedEncodings));
-  // A client that refuses identity ("identity;q=0") gets what it offers, here too.
-  const bool identity_refused = Refuses(accepted, "identity");
+  // A client that refuses identity gets what it offers, here too.
+  const bool identity_refused = RefusesIdentity(accepted);
   if (rule == CompressionRule::kAuto && SameHost(req) && !identity_refused) {
     return arrow::Compression::UNCOMPRESSED;
   }

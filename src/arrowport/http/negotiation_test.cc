@@ -55,6 +55,14 @@ TEST(ResponseCompressionTest, AutoSparesThisHostAndCompressesForOthers) {
   auto no_identity = RequestFrom("127.0.0.1", "127.0.0.1", "zstd, identity;q=0");
   EXPECT_EQ(ResponseCompression(no_identity, ResultFormat::kArrowStream, CompressionRule::kAuto),
             arrow::Compression::ZSTD);
+  auto nothing_else = RequestFrom("127.0.0.1", "127.0.0.1", "zstd, *;q=0");
+  EXPECT_EQ(ResponseCompression(nothing_else, ResultFormat::kArrowStream,
+                                CompressionRule::kAuto),
+            arrow::Compression::ZSTD);
+  auto identity_named = RequestFrom("127.0.0.1", "127.0.0.1", "zstd, identity, *;q=0");
+  EXPECT_EQ(ResponseCompression(identity_named, ResultFormat::kArrowStream,
+                                CompressionRule::kAuto),
+            arrow::Compression::UNCOMPRESSED);
   auto identity_fine = RequestFrom("127.0.0.1", "127.0.0.1", "zstd, identity;q=0.5");
   EXPECT_EQ(ResponseCompression(identity_fine, ResultFormat::kArrowStream,
                                 CompressionRule::kAuto),
