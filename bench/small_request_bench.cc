@@ -147,7 +147,19 @@ void BM_AppendAlone(benchmark::State& state) {
 }
 BENCHMARK(BM_AppendAlone)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
 
+// The two queries of a 1,000-row read: a whole 1,000-row table (what a table ticket
+// and `--callgrind-query` read), and `arrowport bench`'s SQL ticket, the first 1,000 rows
+// of a 1M-row table (limit_of_1m:1).
 constexpr const char* kQuery = "SELECT * FROM t";
+constexpr const char* kLimitQuery = "SELECT * FROM t LIMIT 1000";
+
+const char* QueryOf(const benchmark::State& state) {
+  return state.range(0) == 1 ? kLimitQuery : kQuery;
+}
+
+int64_t TableRowsOf(const benchmark::State& state) {
+  return state.range(0) == 1 ? 1000000 : 1000;
+}
 
 // The ceiling of a 1,000-row read: DuckDB alone (its C++ API, no code of ours) running
 // the query to Arrow (its ArrowFormat collector), on a file database, late
@@ -158,24 +170,29 @@ void BM_QueryAlone(benchmark::State& state) {
                              ".duckdb")).string();
   {
     auto duckdb = *arrowport::bench::DuckDBOnly::Open(path, 0);
-    auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
+    auto table = *arrowport::cli::MakeBenchTable(TableRowsOf(state), 1000, false);
     (void)duckdb->CreateTableAs("t", std::make_shared<arrow::TableBatchReader>(table));
     (void)duckdb->Run("SET disabled_optimizers = 'late_materialization'");
     for (auto _ : state) {
-      auto rows = duckdb->ExportArrow(kQuery, 1000);
+      auto rows = duckdb->ExportArrow(QueryOf(state), 1000);
       if (!rows.ok() || *rows != 1000) state.SkipWithError("the query did not read 1,000 rows");
     }
   }
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
 }
-BENCHMARK(BM_QueryAlone)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QueryAlone)
+    ->ArgName("limit_of_1m")
+    ->Arg(0)
+    ->Arg(1)
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // The same query as a DoGet by SQL ticket runs it, without the network: the query
 // pipeline (the SQL sandbox, metering, every batch read), metrics on.
 void BM_QueryRequest(benchmark::State& state) {
   BenchDatabase bench(true);
-  auto table = *arrowport::cli::MakeBenchTable(1000, 1000, false);
+  auto table = *arrowport::cli::MakeBenchTable(TableRowsOf(state), 1000, false);
   arrowport::ingest::StreamRouter router(arrowport::config::Config{});
   arrowport::ingest::IngestPipeline ingest(bench.db.get(), &router);
   arrowport::ingest::IngestRequest create;
@@ -185,7 +202,7 @@ void BM_QueryRequest(benchmark::State& state) {
   arrowport::query::QueryPipeline pipeline(
       bench.db.get(), arrowport::query::QueryPipeline::kDefaultBatchRows, &metrics);
   arrowport::query::QueryRequest request;
-  request.sql = kQuery;
+  request.sql = QueryOf(state);
   for (auto _ : state) {
     arrowport::CallContext call;
     call.protocol = "flight";
@@ -194,7 +211,12 @@ void BM_QueryRequest(benchmark::State& state) {
     if (!read.ok()) state.SkipWithError(read.status().ToString().c_str());
   }
 }
-BENCHMARK(BM_QueryRequest)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QueryRequest)
+    ->ArgName("limit_of_1m")
+    ->Arg(0)
+    ->Arg(1)
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // `arrowport_microbench --plain-flight-server`: the plain Flight ceiling of `arrowport
 // bench` as a process of its own, serving a 1,000-row table (DoGet, GetFlightInfo) and

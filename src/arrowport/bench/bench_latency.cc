@@ -67,6 +67,7 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
     ARROW_ASSIGN_OR_RAISE(alone.append, Calls(SelfCpuSeconds, [&] {
                             return duckdb_only->AppendCommitted("rt", *batch);
                           }));
+    LetWritesLand();  // each read after the writes before it are out, as the server's
     ARROW_ASSIGN_OR_RAISE(alone.query, Calls(SelfCpuSeconds, [&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
@@ -74,6 +75,7 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
     ARROW_ASSIGN_OR_RAISE(alone.insert,
                           Calls(SelfCpuSeconds, [&] { return duckdb_only->Run(kInsert); }));
     ARROW_RETURN_NOT_OK(duckdb_only->Run("SET disabled_optimizers = 'late_materialization'"));
+    LetWritesLand();
     ARROW_ASSIGN_OR_RAISE(alone.query_no_late_materialization, Calls(SelfCpuSeconds, [&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
@@ -178,6 +180,7 @@ arrow::Result<ServerLatency> MeasureServer(const ServerChild& srv,
   ARROW_RETURN_NOT_OK(
       one->Put(R"({"stream": "rt1k"})", std::make_shared<arrow::TableBatchReader>(table))
           .status());
+  LetWritesLand();  // the reads below after the writes are out, as DuckDB alone's
   const std::string sql_ticket = std::string(R"({"sql": ")") + kQuery + R"("})";
   ARROW_ASSIGN_OR_RAISE(out.get_sql, Calls(cpu, ReadRequest(one.get(), sql_ticket)));
   ARROW_ASSIGN_OR_RAISE(out.get_table,

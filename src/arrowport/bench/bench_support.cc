@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -105,6 +107,8 @@ arrow::Result<double> SettledCpuSeconds(const CpuClock& cpu) {
   }
   return last;
 }
+
+void LetWritesLand() { ::sync(); }
 
 arrow::Result<Timing> BestRun(int repeat, int64_t rows, const CpuClock& cpu,
                               const std::function<arrow::Result<int64_t>()>& run) {

@@ -85,6 +85,12 @@ using CpuClock = std::function<arrow::Result<double>()>;
 /// that run and not to the next.
 arrow::Result<double> SettledCpuSeconds(const CpuClock& cpu);
 
+/// Writes the kernel still holds for the disk (the writes just measured) written out:
+/// their write-back, on the machine's two cores, otherwise runs beside the next part and
+/// raised a 1,000-row read's CPU per call by up to a quarter for a second or two after a
+/// write phase (the reading process's caches and cores shared with the kernel's flusher).
+void LetWritesLand();
+
 /// BestSeconds with `cpu` read, settled, before and after each run (cpu_seconds 0
 /// without a clock); the wall time is the run's alone.
 arrow::Result<Timing> BestRun(int repeat, int64_t rows, const CpuClock& cpu,
