@@ -162,6 +162,9 @@ struct Config {
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
+  /// An open Flight SQL transaction unused this long while a checkpoint is due and waits
+  /// for it (DuckDB checkpoints once no transaction that wrote is open) is rolled back.
+  int64_t flight_sql_held_transaction_timeout_s = 60;
   /// How long a Flight SQL call waits for its transaction's or session's connection while
   /// another call uses it (a result still being read) before FAILED_PRECONDITION.
   int64_t flight_sql_busy_timeout_ms = 5000;

@@ -124,6 +124,8 @@ KeyTable FlightSqlKeys() {
   return {
       {"flight.sql_idle_timeout_s",
        Integer(&Config::flight_sql_idle_timeout_s, 1, int64_t{7} * 86400)},
+      {"flight.sql_held_transaction_timeout_s",
+       Integer(&Config::flight_sql_held_transaction_timeout_s, 1, int64_t{7} * 86400)},
       {"flight.sql_busy_timeout_ms",
        Integer(&Config::flight_sql_busy_timeout_ms, 0, int64_t{3600} * 1000)},
       {"flight.sql_max_statements_per_session",

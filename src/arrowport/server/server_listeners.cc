@@ -103,8 +103,16 @@ void Server::Impl::MakeFlight() {
   sql_limits.transactions_total = config.flight_sql_caps.transactions;
   sql_limits.held_bytes_total = config.flight_sql_caps.held_bytes;
   sql_limits.server_memory = request_memory;
+  flight::sql::CheckpointPressure held_back;
+  held_back.idle_timeout = std::chrono::seconds(config.flight_sql_held_transaction_timeout_s);
+  held_back.checkpoint_waits = [db = database.get()] { return db->CheckpointWaits(); };
+  held_back.on_rolled_back = [this](const std::string& detail) {
+    logger.Warn("open transaction rolled back: it held back the checkpoint",
+                {{"detail", detail}});
+  };
   sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
-      sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits);
+      sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits,
+      std::move(held_back));
   deps.sql_sessions = sql_sessions.get();
   deps.sql_busy_timeout = std::chrono::milliseconds(config.flight_sql_busy_timeout_ms);
   deps.max_command_bytes = config.flight_max_query_bytes;

@@ -137,10 +137,21 @@ size_t SessionRegistry::open_transactions() {
   return transactions_.size();
 }
 
+Clock::time_point SessionRegistry::TransactionCutoff(Clock::time_point now) const {
+  const auto cutoff = now - idle_timeout_;
+  if (!pressure_.checkpoint_waits || pressure_.idle_timeout >= idle_timeout_ ||
+      !pressure_.checkpoint_waits()) {
+    return cutoff;
+  }
+  return now - pressure_.idle_timeout;
+}
+
 void SessionRegistry::SweepLoop() {
   const auto tick = std::max<std::chrono::milliseconds>(
       std::chrono::milliseconds(200),
-      std::min<std::chrono::milliseconds>(std::chrono::seconds(5), idle_timeout_ / 4));
+      std::min<std::chrono::milliseconds>(
+          {std::chrono::milliseconds(std::chrono::seconds(5)), idle_timeout_ / 4,
+           pressure_.idle_timeout / 4}));
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     stop_changed_.wait_for(lock, tick, [this] { return stopping_; });
@@ -152,7 +163,11 @@ void SessionRegistry::SweepLoop() {
 }
 
 void SessionRegistry::Sweep() {
-  const auto cutoff = Clock::now() - idle_timeout_;
+  const auto now = Clock::now();
+  const auto cutoff = now - idle_timeout_;
+  // Asked outside mutex_: it reads the database's checkpointer.
+  const auto transaction_cutoff = TransactionCutoff(now);
+  std::vector<std::string> held_back;  // rolled back for the checkpoint, for the log
   std::vector<std::string> idle_sessions;
   std::vector<std::shared_ptr<StatementEntry>> statements;
   std::vector<query::SessionLease> rollbacks;
@@ -186,7 +201,7 @@ void SessionRegistry::Sweep() {
       it = statements_.erase(it);
     }
     for (auto it = transactions_.begin(); it != transactions_.end();) {
-      if (it->second.last_used >= cutoff) { ++it; continue; }
+      if (it->second.last_used >= transaction_cutoff) { ++it; continue; }
       if (it->second.entry->connection->closed()) {  // rolled back as it was closed
         it = transactions_.erase(it);
         continue;
@@ -195,12 +210,41 @@ void SessionRegistry::Sweep() {
       auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
       if (!lease) { ++it; continue; }
       rollbacks.push_back(std::move(*lease));
+      if (it->second.last_used >= cutoff) {  // idle for the checkpoint's sake only
+        held_back.push_back(it->second.entry->owner.user);
+        NoteHeldBackRollback(it->first, now);
+      }
       it = transactions_.erase(it);
     }
+    ForgetHeldBackRollbacks(cutoff);
   }
   statements.clear();
   for (auto& lease : rollbacks) RollBackOrDiscard(std::move(lease));
   for (const auto& session : idle_sessions) CloseIdleSession(session, cutoff);
+  if (pressure_.on_rolled_back) {
+    for (const auto& user : held_back) {
+      pressure_.on_rolled_back("a transaction of user '" + user + "' unused for " +
+                               std::to_string(pressure_.idle_timeout.count()) +
+                               " s held back a due checkpoint");
+    }
+  }
+}
+
+void SessionRegistry::NoteHeldBackRollback(const std::string& id, Clock::time_point now) {
+  if (held_back_rollbacks_.size() >= kMaxHeldBackRollbacks) {
+    auto oldest = held_back_rollbacks_.begin();
+    for (auto it = held_back_rollbacks_.begin(); it != held_back_rollbacks_.end(); ++it) {
+      if (it->second < oldest->second) oldest = it;
+    }
+    held_back_rollbacks_.erase(oldest);
+  }
+  held_back_rollbacks_[id] = now;
+}
+
+void SessionRegistry::ForgetHeldBackRollbacks(Clock::time_point cutoff) {
+  for (auto it = held_back_rollbacks_.begin(); it != held_back_rollbacks_.end();) {
+    it = it->second < cutoff ? held_back_rollbacks_.erase(it) : std::next(it);
+  }
 }
 
 }  // namespace arrowport::flight::sql

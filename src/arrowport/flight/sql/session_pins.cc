@@ -16,7 +16,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
   TouchSession(caller.session, caller.user);
   auto found = pinned_.find(caller.session);
   if (found != pinned_.end()) {
-    if (!found->second->owner.Allows(caller)) return UnknownTransaction(idle_timeout_);
+    if (!found->second->owner.Allows(caller)) return UnknownTransaction("");
     return found->second;
   }
   std::shared_ptr<TransactionEntry> open;
@@ -26,7 +26,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::Pin(
     ++owned;
     open = held.entry;
   }
-  if (owned == 1 && !open->owner.Allows(caller)) return UnknownTransaction(idle_timeout_);
+  if (owned == 1 && !open->owner.Allows(caller)) return UnknownTransaction("");
   if (owned != 1) {
     // Connections held open: transactions, and pins that are not one of them.
     int64_t held = static_cast<int64_t>(transactions_.size());
@@ -58,7 +58,7 @@ arrow::Status SessionRegistry::PinTransaction(const std::shared_ptr<TransactionE
   std::lock_guard<std::mutex> lock(mutex_);
   bool open = false;
   for (const auto& [id, held] : transactions_) open |= held.entry == entry;
-  if (!open || sessions_.count(session) == 0) return UnknownTransaction(idle_timeout_);
+  if (!open || sessions_.count(session) == 0) return UnknownTransaction("");
   auto [pinned, added] = pinned_.emplace(session, entry);
   if (!added && pinned->second != entry) {
     return arrow::Status::Invalid(

@@ -45,8 +45,12 @@ std::shared_ptr<query::SessionConnection> StatementEntry::connection() const {
 }
 
 SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> cookies,
-                                 std::chrono::seconds idle_timeout, RegistryLimits limits)
-    : cookies_(std::move(cookies)), idle_timeout_(idle_timeout), limits_(limits) {
+                                 std::chrono::seconds idle_timeout, RegistryLimits limits,
+                                 CheckpointPressure pressure)
+    : cookies_(std::move(cookies)),
+      idle_timeout_(idle_timeout),
+      limits_(limits),
+      pressure_(std::move(pressure)) {
   sweeper_ = std::thread([this] { SweepLoop(); });
 }
 
@@ -175,9 +179,17 @@ arrow::Status SessionRegistry::UnknownStatement(std::chrono::seconds idle_timeou
       " s idle, or owned by another session): prepare the statement again");
 }
 
-arrow::Status SessionRegistry::UnknownTransaction(std::chrono::seconds idle_timeout) {
+arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
+  if (!id.empty() && held_back_rollbacks_.count(id) != 0) {
+    return arrow::Status::KeyError(
+        "the transaction was rolled back: it was unused for ", pressure_.idle_timeout.count(),
+        " s while it held back the database's checkpoint (the write-ahead log grows until "
+        "no transaction that wrote is open; flight.sql_held_transaction_timeout_s); "
+        "nothing of it was committed");
+  }
   return arrow::Status::KeyError("unknown transaction id (ended, rolled back after ",
-                                 idle_timeout.count(), " s idle, or owned by another session)");
+                                 idle_timeout_.count(),
+                                 " s idle, or owned by another session)");
 }
 
 arrow::Result<std::string> SessionRegistry::AddStatement(
@@ -233,7 +245,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransactio
     const std::string& id, const Caller& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = FindHeld(&transactions_, id, caller);
-  if (it == transactions_.end()) return UnknownTransaction(idle_timeout_);
+  if (it == transactions_.end()) return UnknownTransaction(id);
   return it->second.entry;
 }
 
@@ -256,7 +268,7 @@ arrow::Status SessionRegistry::TakeTransaction(const std::string& id, const Call
     auto it = transactions_.find(id);
     if (it == transactions_.end() || it->second.entry != expected ||
         !it->second.entry->owner.Allows(caller)) {
-      return UnknownTransaction(idle_timeout_);
+      return UnknownTransaction(id);
     }
     entry = std::move(it->second.entry);
     transactions_.erase(it);

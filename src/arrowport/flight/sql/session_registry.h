@@ -120,12 +120,25 @@ struct RegistryLimits {
   std::shared_ptr<MemoryBudget> server_memory;
 };
 
+/// An open transaction that holds back the database's checkpoints: DuckDB cannot
+/// checkpoint while another transaction has written and not ended, so a client that
+/// begins one and goes away (crashed, or a tool left open) would let the WAL, and the
+/// memory its uncommitted rows hold, grow with everyone else's writes until
+/// the idle timeout (15 minutes by default). While `checkpoint_waits` says a checkpoint
+/// is due and failing, a transaction unused for `idle_timeout` is rolled back
+/// (flight.sql_held_transaction_timeout_s); `on_rolled_back` is told, for the log.
+struct CheckpointPressure {
+  std::chrono::seconds idle_timeout{60};
+  std::function<bool()> checkpoint_waits;  // null: never
+  std::function<void(const std::string& detail)> on_rolled_back;
+};
 
 /// \brief What Flight SQL clients hold open on the server: sessions, prepared statements
 /// and transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each
 /// belongs to the session that made it and is freed when that session closes
 /// (CloseSession), when it sits unused longer than the idle timeout (an open transaction
-/// is then rolled back), or at Close().
+/// is then rolled back; sooner when it holds back a due checkpoint: CheckpointPressure),
+/// or at Close().
 ///
 /// "In use" means a lease of its connection exists (query::SessionConnection): a
 /// statement running, a result still being read, an ingest. An entry in use is never
@@ -148,7 +161,7 @@ struct RegistryLimits {
 class SessionRegistry {
  public:
   SessionRegistry(std::shared_ptr<SessionStore> cookies, std::chrono::seconds idle_timeout,
-                  RegistryLimits limits = {});
+                  RegistryLimits limits = {}, CheckpointPressure pressure = {});
   ~SessionRegistry();
 
   /// The id of a session of the cookie store ("" when unknown or closed).
@@ -253,7 +266,12 @@ class SessionRegistry {
   /// Notes a use of `session`, made `user`'s when it is new (call under mutex_).
   void TouchSession(const std::string& session, const std::string& user);
   static arrow::Status UnknownStatement(std::chrono::seconds idle_timeout);
-  static arrow::Status UnknownTransaction(std::chrono::seconds idle_timeout);
+  /// Why transaction `id` is not open: what the sweep said of it when it rolled it back
+  /// for a waiting checkpoint, else the general reasons (call under mutex_).
+  arrow::Status UnknownTransaction(const std::string& id) const;
+  /// The idle cut-off of open transactions at `now`: sooner while a checkpoint waits.
+  std::chrono::steady_clock::time_point TransactionCutoff(
+      std::chrono::steady_clock::time_point now) const;
   // Statements and transactions are kept alike; these serve both (call under mutex_).
   template <typename T>
   arrow::Result<std::string> AddHeld(HeldMap<T>* map, const std::shared_ptr<T>& entry,
@@ -282,11 +300,19 @@ class SessionRegistry {
   std::shared_ptr<SessionStore> cookies_;
   const std::chrono::seconds idle_timeout_;
   const RegistryLimits limits_;
+  const CheckpointPressure pressure_;
   std::mutex mutex_;  // guards everything below
   HeldMap<StatementEntry> statements_;
   HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
   std::map<std::string, Session> sessions_;
+  /// Transactions the sweep rolled back for a waiting checkpoint, with when, for the
+  /// error their client's next call gets (the newest kMaxHeldBackRollbacks kept).
+  std::map<std::string, std::chrono::steady_clock::time_point> held_back_rollbacks_;
+  static constexpr size_t kMaxHeldBackRollbacks = 1024;
+  /// Notes, and forgets once the idle timeout has passed, such rollbacks (under mutex_).
+  void NoteHeldBackRollback(const std::string& id, std::chrono::steady_clock::time_point now);
+  void ForgetHeldBackRollbacks(std::chrono::steady_clock::time_point cutoff);
   /// The session used longest ago that holds nothing (and is not `except`), or "".
   /// Under mutex_.
   std::string LeastRecentlyUsedEmptySession(const std::string& except);

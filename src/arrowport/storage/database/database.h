@@ -150,6 +150,10 @@ class Database {
     std::string last_error;
   };
   CheckpointerState checkpointer_state() const;
+  /// True while a checkpoint is due (the WAL past checkpoint_wal_bytes) and the last
+  /// attempt failed: what an open transaction that wrote does to it (DuckDB checkpoints
+  /// only once no such transaction is open).
+  bool CheckpointWaits() const;
 
  private:
   struct Impl;

@@ -35,6 +35,11 @@ Database::CheckpointerState Database::checkpointer_state() const {
   return impl_->state;
 }
 
+bool Database::CheckpointWaits() const {
+  if (checkpointer_state().failures_in_a_row == 0) return false;
+  return WalBytes() >= impl_->checkpoint_wal_bytes;
+}
+
 int64_t Database::WalBytes() const {
   if (impl_->path == ":memory:") return 0;
   return FileBytes(impl_->path + ".wal");

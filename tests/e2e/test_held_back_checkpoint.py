@@ -1,0 +1,98 @@
+"""An open Flight SQL transaction that wrote and then went unused (its client crashed, or
+a tool was left open) holds back DuckDB's checkpoints: DuckDB checkpoints only once no
+such transaction is open. A hostile run saw the WAL, and the memory of its rows, grow to
+1.2 GB with other clients' ingest until the session idle timeout (15 minutes). While a
+checkpoint is due and waits, such a transaction is now rolled back after
+flight.sql_held_transaction_timeout_s; its client's next call says why. Driven by ADBC
+(autocommit off, as DBeaver and JDBC tools run) and plain Flight DoPut, against the real
+server."""
+import os
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import adbc_driver_manager
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from test_flight_sql import connect, scalar
+
+HELD_S = 2
+
+
+@pytest.fixture
+def held_server(start_server):
+    env = dict(os.environ, ARROWPORT_DUCKDB_CHECKPOINT_WAL_BYTES="1MiB",
+               ARROWPORT_FLIGHT_SQL_HELD_TRANSACTION_TIMEOUT_S=str(HELD_S))
+    return start_server(env=env)
+
+
+def count_elsewhere(server, table):
+    with connect(server) as conn:
+        return scalar(conn, f"SELECT count(*) FROM {table}")
+
+
+def push(server, stream, rows):
+    """One DoPut of `rows` rows (about 60 bytes each) to `stream`, committed."""
+    table = pa.table({"id": pa.array(range(rows), pa.int64()),
+                      "pad": pa.array([f"row {i:08d} " + "p" * 40 for i in range(rows)])})
+    client = flight.connect(server.uri)
+    writer, _ = client.do_put(
+        flight.FlightDescriptor.for_command(('{"stream": "%s"}' % stream).encode()),
+        table.schema)
+    writer.write_table(table)
+    writer.close()
+    client.close()
+
+
+def wal_bytes(tmp_path):
+    try:
+        return os.path.getsize(tmp_path / "e2e.duckdb.wal")
+    except FileNotFoundError:
+        return 0
+
+
+def test_an_idle_transaction_holding_back_a_due_checkpoint_is_rolled_back(held_server,
+                                                                         tmp_path):
+    with connect(held_server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE held (x BIGINT)")
+    conn = flight_sql.connect(held_server.uri, autocommit=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO held SELECT range FROM range(1000)")
+        # The client now says nothing. Others write well past the checkpoint's 1 MiB.
+        for _ in range(4):
+            push(held_server, "others", 50_000)
+        assert count_elsewhere(held_server, "others") == 200_000
+        # The checkpoint ran once the held transaction was rolled back: the WAL is written
+        # into the database file and starts again. Before the fix it stayed for the
+        # session idle timeout (900 s).
+        deadline = time.time() + 90
+        while time.time() < deadline and wal_bytes(tmp_path) >= 1 << 20:
+            time.sleep(0.2)
+        assert wal_bytes(tmp_path) < 1 << 20, held_server.stderr()[-3000:]
+        assert held_server.logged("open transaction rolled back: it held back the checkpoint")
+        # The client's next call says what happened; nothing of it was committed.
+        with pytest.raises(adbc_driver_manager.Error, match="held back the database's "
+                                                            "checkpoint"):
+            conn.commit()
+        assert count_elsewhere(held_server, "held") == 0
+        assert count_elsewhere(held_server, "others") == 200_000
+    finally:
+        try:
+            conn.close()
+        except adbc_driver_manager.Error:
+            pass
+
+
+def test_an_idle_transaction_is_kept_while_no_checkpoint_waits_for_it(held_server):
+    """The shorter limit applies only while a due checkpoint waits: a transaction left
+    idle longer than it, with the WAL small, commits as before."""
+    with connect(held_server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE kept (x BIGINT)")
+    with flight_sql.connect(held_server.uri, autocommit=False) as conn:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO kept SELECT range FROM range(1000)")
+        time.sleep(3 * HELD_S)
+        conn.commit()
+    assert count_elsewhere(held_server, "kept") == 1000
