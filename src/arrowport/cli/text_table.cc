@@ -11,6 +11,7 @@
 #include "arrow/scalar.h"
 #include "arrow/type.h"
 #include "arrowport/cli/terminal_text.h"
+#include "arrowport/query/time_text.h"
 
 namespace arrowport::cli {
 
@@ -186,7 +187,12 @@ arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batc
   row.reserve(batch.num_columns());
   for (int c = 0; c < batch.num_columns(); ++c) {
     ARROW_ASSIGN_OR_RAISE(auto scalar, batch.column(c)->GetScalar(r));
-    row.push_back(scalar->is_valid ? Printable(scalar->ToString()) : "NULL");
+    if (!scalar->is_valid) {
+      row.push_back("NULL");
+      continue;
+    }
+    // Arrow cannot write DuckDB's infinity or a year past 9999 (query/time_text.h).
+    row.push_back(Printable(query::OwnTimeTextOf(*scalar).value_or(scalar->ToString())));
   }
   return row;
 }

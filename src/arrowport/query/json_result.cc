@@ -20,6 +20,7 @@
 #include "arrow/util/formatting.h"
 #include "arrow/util/ubsan.h"
 #include "arrowport/query/text_pieces.h"
+#include "arrowport/query/time_text.h"
 
 namespace arrowport::query {
 
@@ -103,6 +104,10 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       *out += ']';
       return;
     }
+    case Type::DATE32:
+    case Type::TIMESTAMP:
+      AppendJsonString(OwnTimeTextOf(scalar).value_or(scalar.ToString()), out);
+      return;
     default:
       AppendJsonString(scalar.ToString(), out);
       return;
@@ -139,12 +144,17 @@ class JsonColumn {
         double_format_(value, [out](std::string_view text) { out->append(text); });
         return arrow::Status::OK();
       }
-      case arrow::Type::TIMESTAMP:
+      case arrow::Type::TIMESTAMP: {
+        const int64_t value = ValueAt<arrow::TimestampArray>(row);
         *out += '"';
-        (*timestamp_format_)(ValueAt<arrow::TimestampArray>(row),
-                             [out](std::string_view text) { out->append(text); });
+        if (NeedsOwnTimeText(*array_->type(), value)) {
+          *out += OwnTimeText(*array_->type(), value);
+        } else {
+          (*timestamp_format_)(value, [out](std::string_view text) { out->append(text); });
+        }
         *out += '"';
         return arrow::Status::OK();
+      }
       case arrow::Type::STRING:
         AppendText(static_cast<const arrow::StringArray&>(*array_).GetView(row), out);
         return arrow::Status::OK();

@@ -1,6 +1,7 @@
 #include "arrowport/query/result_writer.h"
 #include "arrowport/query/json_result.h"
 #include "arrowport/query/text_pieces.h"
+#include "arrowport/query/time_text.h"
 
 #include <string_view>
 
@@ -105,20 +106,25 @@ arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& col
   return text.Finish();
 }
 
-bool IsBlob(const arrow::DataType& type) {
+// Columns CSV gets as our text, not Arrow's: blobs (BlobsAsText), and dates and
+// timestamps when they hold values Arrow cannot write (time_text.h).
+bool NeedsOwnText(const arrow::DataType& type) {
   switch (type.id()) {
     case arrow::Type::BINARY:
     case arrow::Type::LARGE_BINARY:
     case arrow::Type::BINARY_VIEW:
     case arrow::Type::FIXED_SIZE_BINARY:
+    case arrow::Type::DATE32:
+    case arrow::Type::TIMESTAMP:
       return true;
     default:
       return false;
   }
 }
 
-// `batch` with its blob columns as DuckDB's text of them (BlobsAsText), the rest as is.
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithBlobsAsText(
+// `batch` with its blob columns as DuckDB's text of them (BlobsAsText), dates and
+// timestamps Arrow cannot write as ours (TimesAsTextWhereNeeded), the rest as is.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithOwnText(
     const std::shared_ptr<arrow::RecordBatch>& batch) {
   std::vector<std::shared_ptr<arrow::Array>> columns = batch->columns();
   std::vector<std::shared_ptr<arrow::Field>> fields = batch->schema()->fields();
@@ -137,6 +143,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithBlobsAsText(
         break;
       case arrow::Type::FIXED_SIZE_BINARY:
         text = BlobsAsText<arrow::FixedSizeBinaryArray>(*columns[i]);
+        break;
+      case arrow::Type::DATE32:
+      case arrow::Type::TIMESTAMP:
+        text = TimesAsTextWhereNeeded(columns[i]);
+        if (text.ok() && *text == columns[i]) continue;  // Arrow writes all of these
         break;
       default:
         continue;
@@ -163,14 +174,14 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
   options.include_header = false;
   const auto& fields = reader->schema()->fields();
-  const bool blobs = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
-    return IsBlob(*field->type());
+  const bool own_text = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
+    return NeedsOwnText(*field->type());
   });
-  auto text_of = [options, blobs](const std::shared_ptr<arrow::RecordBatch>& rows, int64_t)
+  auto text_of = [options, own_text](const std::shared_ptr<arrow::RecordBatch>& rows, int64_t)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {
     std::shared_ptr<arrow::RecordBatch> piece = rows;
-    if (blobs) {
-      ARROW_ASSIGN_OR_RAISE(piece, WithBlobsAsText(piece));
+    if (own_text) {
+      ARROW_ASSIGN_OR_RAISE(piece, WithOwnText(piece));
     }
     ARROW_ASSIGN_OR_RAISE(auto out, arrow::io::BufferOutputStream::Create());
     ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*piece, options, out.get()));

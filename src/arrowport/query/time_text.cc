@@ -1,0 +1,156 @@
+// Dates and timestamps Arrow cannot write as text (time_text.h).
+#include "arrowport/query/time_text.h"
+
+#include <cstdio>
+#include <limits>
+
+#include "arrow/array.h"
+#include "arrow/builder.h"
+#include "arrow/compute/cast.h"
+#include "arrow/scalar.h"
+#include "arrow/type.h"
+#include "arrow/util/ubsan.h"
+
+namespace arrowport::query {
+
+namespace {
+
+constexpr int64_t kSecondsPerDay = 86400;
+// 0001-01-01 and 9999-12-31 in days since 1970-01-01.
+constexpr int64_t kFirstDay = -719162;
+constexpr int64_t kLastDay = 2932896;
+
+int64_t UnitsPerSecond(arrow::TimeUnit::type unit) {
+  switch (unit) {
+    case arrow::TimeUnit::SECOND: return 1;
+    case arrow::TimeUnit::MILLI: return 1000;
+    case arrow::TimeUnit::MICRO: return 1000000;
+    case arrow::TimeUnit::NANO: return 1000000000;
+  }
+  return 1;
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// The proleptic Gregorian date of day `days` since 1970-01-01, for any int64 day count
+// DuckDB can hold (H. Hinnant's civil_from_days, in 64-bit arithmetic).
+void CivilFromDays(int64_t days, int64_t* year, int* month, int* day) {
+  const int64_t z = days + 719468;
+  const int64_t era = FloorDiv(z, 146097);
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  *day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  *month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *year = yoe + era * 400 + (*month <= 2);
+}
+
+std::string DateText(int64_t days) {
+  int64_t year = 0;
+  int month = 0, day = 0;
+  CivilFromDays(days, &year, &month, &day);
+  char text[48];
+  // Arrow's form: four digits at least, a sign before years before year 1 (year 0 = 1 BC).
+  const long long magnitude = year < 0 ? -static_cast<long long>(year) : year;
+  std::snprintf(text, sizeof(text), "%s%04lld-%02d-%02d", year < 0 ? "-" : "", magnitude,
+                month, day);
+  return text;
+}
+
+bool IsInfinity(const arrow::DataType& type, int64_t value) {
+  if (type.id() == arrow::Type::DATE32) {
+    return value == std::numeric_limits<int32_t>::max() ||
+           value == -std::numeric_limits<int32_t>::max();
+  }
+  return value == std::numeric_limits<int64_t>::max() ||
+         value == -std::numeric_limits<int64_t>::max();
+}
+
+int64_t DaysOf(const arrow::DataType& type, int64_t value) {
+  if (type.id() == arrow::Type::DATE32) return value;
+  const auto& ts = static_cast<const arrow::TimestampType&>(type);
+  return FloorDiv(FloorDiv(value, UnitsPerSecond(ts.unit())), kSecondsPerDay);
+}
+
+}  // namespace
+
+bool NeedsOwnTimeText(const arrow::DataType& type, int64_t value) {
+  if (type.id() != arrow::Type::DATE32 && type.id() != arrow::Type::TIMESTAMP) return false;
+  if (IsInfinity(type, value)) return true;
+  const int64_t days = DaysOf(type, value);
+  return days < kFirstDay || days > kLastDay;
+}
+
+std::string OwnTimeText(const arrow::DataType& type, int64_t value) {
+  if (IsInfinity(type, value)) return value > 0 ? "infinity" : "-infinity";
+  if (type.id() == arrow::Type::DATE32) return DateText(value);
+  const auto& ts = static_cast<const arrow::TimestampType&>(type);
+  const int64_t per_second = UnitsPerSecond(ts.unit());
+  const int64_t seconds = FloorDiv(value, per_second);
+  const int64_t fraction = value - seconds * per_second;
+  const int64_t days = FloorDiv(seconds, kSecondsPerDay);
+  const int64_t of_day = seconds - days * kSecondsPerDay;
+  char clock[48];
+  std::snprintf(clock, sizeof(clock), " %02d:%02d:%02d", static_cast<int>(of_day / 3600),
+                static_cast<int>(of_day / 60 % 60), static_cast<int>(of_day % 60));
+  std::string text = DateText(days) + clock;
+  if (per_second > 1) {
+    const int digits = per_second == 1000 ? 3 : per_second == 1000000 ? 6 : 9;
+    char decimals[16];
+    std::snprintf(decimals, sizeof(decimals), ".%0*lld", digits,
+                  static_cast<long long>(fraction));
+    text += decimals;
+  }
+  if (!ts.timezone().empty()) text += 'Z';
+  return text;
+}
+
+std::optional<std::string> OwnTimeTextOf(const arrow::Scalar& scalar) {
+  if (!scalar.is_valid) return std::nullopt;
+  int64_t value = 0;
+  if (scalar.type->id() == arrow::Type::DATE32) {
+    value = static_cast<const arrow::Date32Scalar&>(scalar).value;
+  } else if (scalar.type->id() == arrow::Type::TIMESTAMP) {
+    value = static_cast<const arrow::TimestampScalar&>(scalar).value;
+  } else {
+    return std::nullopt;
+  }
+  if (!NeedsOwnTimeText(*scalar.type, value)) return std::nullopt;
+  return OwnTimeText(*scalar.type, value);
+}
+
+arrow::Result<std::shared_ptr<arrow::Array>> TimesAsTextWhereNeeded(
+    const std::shared_ptr<arrow::Array>& array) {
+  const arrow::DataType& type = *array->type();
+  if (type.id() != arrow::Type::DATE32 && type.id() != arrow::Type::TIMESTAMP) return array;
+  auto value_at = [&](int64_t row) -> int64_t {
+    if (type.id() == arrow::Type::DATE32) {
+      return arrow::util::SafeLoad(
+          static_cast<const arrow::Date32Array&>(*array).raw_values() + row);
+    }
+    return arrow::util::SafeLoad(
+        static_cast<const arrow::TimestampArray&>(*array).raw_values() + row);
+  };
+  bool any = false;
+  for (int64_t row = 0; row < array->length() && !any; ++row) {
+    any = array->IsValid(row) && NeedsOwnTimeText(type, value_at(row));
+  }
+  if (!any) return array;
+  ARROW_ASSIGN_OR_RAISE(auto cast, arrow::compute::Cast(*array, arrow::utf8()));
+  const auto& arrow_text = static_cast<const arrow::StringArray&>(*cast);
+  arrow::StringBuilder builder;
+  ARROW_RETURN_NOT_OK(builder.Reserve(array->length()));
+  for (int64_t row = 0; row < array->length(); ++row) {
+    if (array->IsNull(row)) {
+      ARROW_RETURN_NOT_OK(builder.AppendNull());
+    } else if (NeedsOwnTimeText(type, value_at(row))) {
+      ARROW_RETURN_NOT_OK(builder.Append(OwnTimeText(type, value_at(row))));
+    } else {
+      ARROW_RETURN_NOT_OK(builder.Append(arrow_text.GetView(row)));
+    }
+  }
+  return builder.Finish();
+}
+
+}  // namespace arrowport::query

@@ -1,0 +1,36 @@
+#pragma once
+// Dates and timestamps as text where Arrow's formatter cannot be trusted: DuckDB's
+// `infinity` and `-infinity` (the largest values of their types), and years outside
+// 1..9999. Arrow prints "<value out of range: N>" for the first and for years past its
+// date library's range, and for a timestamp with a time zone it printed a wrong date
+// ("32103-01-10 ...Z" for DuckDB's infinity). The JSON and CSV results use this text.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::query {
+
+/// True when `value` of `type` (date32 or timestamp; false for any other type) is DuckDB's
+/// infinity or -infinity, or its year is outside 1..9999: text for it is OwnTimeText's.
+bool NeedsOwnTimeText(const arrow::DataType& type, int64_t value);
+
+/// DuckDB's "infinity" or "-infinity", else the value as Arrow writes one in its range
+/// ("YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS" with the unit's fraction digits, "Z" after a
+/// timestamp with a time zone), with a year of any size: "294246-12-31", "-0043-03-15"
+/// (year 0 is 1 BC, as in ISO 8601).
+std::string OwnTimeText(const arrow::DataType& type, int64_t value);
+
+/// OwnTimeText of a valid date32 or timestamp scalar that NeedsOwnTimeText; else nothing
+/// (Arrow's ToString writes it).
+std::optional<std::string> OwnTimeTextOf(const arrow::Scalar& scalar);
+
+/// `array` (date32 or timestamp) as strings, Arrow's text for every value but those
+/// NeedsOwnTimeText names, when it holds any of those; else `array` itself.
+arrow::Result<std::shared_ptr<arrow::Array>> TimesAsTextWhereNeeded(
+    const std::shared_ptr<arrow::Array>& array);
+
+}  // namespace arrowport::query
