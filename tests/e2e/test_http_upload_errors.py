@@ -1,12 +1,15 @@
 """HTTP uploads a hostile client gets wrong on purpose: a body that stalls past
-http.read_timeout_s (408, a client error, nothing committed)."""
+http.read_timeout_s (408, a client error, nothing committed) and a Content-Encoding the
+server does not decode (415 naming the codings it does, before any body is read)."""
 import base64
+import gzip
 import json
 import socket
 import time
 
 import pyarrow as pa
 import pytest
+import requests
 
 from metrics_util import scrape, total
 from test_http import ARROW, count, ingest, ipc_bytes
@@ -110,3 +113,46 @@ def test_a_stalled_whole_body_is_a_408(impatient_server, path, content_type):
     assert error["error"]["code"] == "request_timeout", error
     assert count(server, "made") is None and count(server, "seeded") is None
     assert errors_by_code(server) == {"408": 1, "500": 0}
+
+
+# ---- Content-Encoding the server does not decode ----
+
+def raw_post(server, path, headers, body):
+    with socket.create_connection(host_port(server)) as s:
+        lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *headers]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        return read_response(s)
+
+
+@pytest.mark.parametrize("encodings", [
+    ["Content-Encoding: compress"], ["Content-Encoding: foo"], ["Content-Encoding: br"],
+    ["Content-Encoding: deflate"], ["Content-Encoding: gzip, zstd"],
+    ["Content-Encoding: gzip", "Content-Encoding: zstd"], ["Content-Encoding: zstd, zstd"]])
+def test_an_encoding_the_server_does_not_decode_is_a_415(server, encodings):
+    body = gzip.compress(ipc_bytes(pa.table({"x": pa.array(range(1000), pa.int64())})))
+    for path, content_type in (("/ingest/coded", ARROW), ("/query", "application/json"),
+                               ("/stream/coded", "application/json")):
+        status, head, error = raw_post(server, path, [f"Content-Type: {content_type}",
+                                                      *encodings], body)
+        assert status == 415, (path, encodings, head, error)
+        assert error["error"]["code"] == "unsupported_media_type", error
+        message = error["error"]["message"]
+        assert "gzip" in message and "zstd" in message, message
+        assert "disconnected" not in message, message
+    assert count(server, "coded") is None
+    assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def test_the_codings_the_server_decodes_still_work_in_any_case(server):
+    table = pa.table({"x": pa.array(range(1000), pa.int64())})
+    for coding, body in (("gzip", gzip.compress(ipc_bytes(table))),
+                         ("GZip", gzip.compress(ipc_bytes(table))),
+                         ("ZSTD", pa.compress(ipc_bytes(table), codec="zstd", asbytes=True))):
+        r = ingest(server, "decoded", body, headers={"Content-Encoding": coding})
+        assert r.status_code == 200, (coding, r.text)
+    assert count(server, "decoded") == 3000
+    r = requests.post(f"{server.http}/query", params={"format": "json"},
+                      data=gzip.compress(b'{"sql": "SELECT 42 AS x"}'),
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                      timeout=30)
+    assert r.status_code == 200 and r.json() == [{"x": 42}], r.text

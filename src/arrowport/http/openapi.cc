@@ -76,7 +76,8 @@ constexpr const char* kDocument = R"json({
           "type": "object", "properties": {"status": {"type": "string"}, "stream": {"type": "string"},
             "rows_processed": {"type": "integer"}, "message": {"type": "string"}}}}}},
         "400": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"},
-        "413": {"$ref": "#/components/responses/Error"}, "507": {"$ref": "#/components/responses/Error"}}}},
+        "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+        "507": {"$ref": "#/components/responses/Error"}}}},
     "/query": {"post": {
       "summary": "Run SQL; JSON {sql, params} or text/plain SQL",
       "parameters": [{"$ref": "#/components/parameters/format"}],
