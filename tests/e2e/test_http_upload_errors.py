@@ -91,6 +91,11 @@ def test_a_stalled_ingest_body_is_a_408_and_commits_nothing(impatient_server):
     # The server keeps serving, and the same upload sent whole still goes in.
     assert ingest(server, "stalled", body).status_code == 200
     assert count(server, "stalled") == 200_000
+    # per_batch: the batch acknowledged before the stall stays, and the 408 lists it.
+    status, head, error = stalled_upload(server, "/ingest/stalled?commit=per_batch", ARROW,
+                                         body, len(body) * 3 // 4)
+    assert status == 408 and error["committed_batches"] == [{"batch": 0, "rows": 50_000}], error
+    assert count(server, "stalled") == 250_000
 
 
 def test_a_stalled_first_ingest_creates_no_table(impatient_server):
