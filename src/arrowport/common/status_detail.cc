@@ -22,6 +22,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kWriteLimit: return "write limit";
     case ErrorKind::kTableRefused: return "table refused";
     case ErrorKind::kDiskFull: return "disk full";
+    case ErrorKind::kRequestTimedOut: return "request timed out";
   }
   return "error";
 }

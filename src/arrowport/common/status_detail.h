@@ -38,6 +38,9 @@ enum class ErrorKind {
   /// than storage.min_free_mb (or DuckDB met a full disk): writes are refused until an
   /// operator frees space; reads go on.
   kDiskFull,
+  /// The client stopped sending its request part way (HTTP: no body bytes for
+  /// http.read_timeout_s): its fault, not the server's; nothing of it is committed.
+  kRequestTimedOut,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -159,6 +162,13 @@ template <typename... Args>
 arrow::Status OutcomeUnknown(Args&&... args) {
   return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
                        ErrorKind::kOutcomeUnknown);
+}
+
+/// A request whose client stalled while sending it: HTTP 408.
+template <typename... Args>
+arrow::Status RequestTimedOut(Args&&... args) {
+  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+                       ErrorKind::kRequestTimedOut);
 }
 
 template <typename... Args>

@@ -16,9 +16,10 @@ BodyDecodeReader::BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inn
 arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   auto st = inner_->ReadNext(out);
   if (st.ok()) return st;
-  if ((pipe_ && !pipe_->abort_status().ok()) || HasErrorKind(st, ErrorKind::kTooLarge)) {
-    return st;
-  }
+  // The body's own end (a stall, a hang-up, a limit) as the pipe was told it, whatever
+  // the IPC reader made of the bytes it had.
+  if (pipe_) ARROW_RETURN_NOT_OK(pipe_->abort_status());
+  if (HasErrorKind(st, ErrorKind::kTooLarge)) return st;
   if (pool_->refused()) {
     return TooLarge("a record batch needs more than ", pool_->cap(),
                     " bytes once decoded (limits.max_batch_bytes is ", max_batch_bytes_,

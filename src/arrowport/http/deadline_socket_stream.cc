@@ -80,6 +80,7 @@ void DeadlineSocketStream::BeginHeaders() {
 
 void DeadlineSocketStream::BeginBody() {
   phase_ = Phase::kBody;
+  body_timed_out_ = false;
   body_bytes_.store(0, std::memory_order_relaxed);
 }
 
@@ -142,6 +143,7 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
       }
       if (!PollSocket(fd_, io.wait, deadline)) {
         error_ = httplib::Error::Timeout;
+        body_timed_out_ = phase_ == Phase::kBody && Clock::now() >= deadline;
         return -1;
       }
     }

@@ -45,6 +45,10 @@ class DeadlineSocketStream : public httplib::Stream {
   /// Bytes of the current request's body read off the connection so far, as they arrived
   /// (before any Content-Encoding is undone). Any thread.
   int64_t body_bytes() const { return body_bytes_.load(std::memory_order_relaxed); }
+  /// True once a read of the current request's body waited `read` for bytes in vain
+  /// (http.read_timeout_s): the client stalled, as opposed to leaving. Reset by BeginBody().
+  bool body_timed_out() const { return body_timed_out_; }
+  std::chrono::milliseconds read_timeout() const { return timeouts_.read; }
   /// After a request was refused: at most `bytes` more of its body are read (drained so
   /// the connection can serve the next request); beyond them reads fail and the
   /// connection is closed. Reset by WaitForRequest().
@@ -107,6 +111,7 @@ class DeadlineSocketStream : public httplib::Stream {
   size_t buffer_begin_ = 0;
   size_t buffer_end_ = 0;
   bool cut_ = false;
+  bool body_timed_out_ = false;
   mutable bool write_stalled_ = false;  // set by wait_writable() too
 };
 

@@ -41,6 +41,9 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kTableRefused: return {409, "table_refused"};
     // 507 Insufficient Storage (RFC 4918): the server cannot store what was sent.
     case ErrorKind::kDiskFull: return {507, "disk_full"};
+    // 408: the client was too slow sending its request, a client error (not 504, which
+    // says the server ran past a deadline).
+    case ErrorKind::kRequestTimedOut: return {408, "request_timeout"};
   }
   return {500, "internal"};
 }

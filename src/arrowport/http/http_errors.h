@@ -20,7 +20,7 @@ struct HttpError {
 
 /// \brief The one translation from Status to HTTP: Invalid -> 400 (422 for schema
 /// mismatches), KeyError -> 404, AlreadyExists -> 409, retryable conflicts -> 409, server busy -> 503,
-/// rate limited -> 429, too large -> 413,
+/// rate limited -> 429, too large -> 413, a request body stalled past its timeout -> 408,
 /// OutOfMemory -> 503, Cancelled -> 400, NotImplemented -> 501, else 500.
 HttpError ToHttpError(const arrow::Status& status);
 

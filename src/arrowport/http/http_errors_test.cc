@@ -28,6 +28,8 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(PermissionDenied("ATTACH is refused"), 403, "permission_denied");
   ExpectMapsTo(RateLimited(3, "slow down"), 429, "rate_limited");
   ExpectMapsTo(DiskFull("disk full: 3 MiB free under /x"), 507, "disk_full");
+  // The client's fault (an IOError underneath, which alone is a 500).
+  ExpectMapsTo(RequestTimedOut("no body bytes for 30 s"), 408, "request_timeout");
 }
 
 TEST(ToHttpErrorTest, BusyAndRateLimitedSayWhenToRetry) {

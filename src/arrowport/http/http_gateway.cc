@@ -105,7 +105,8 @@ struct HttpGateway::Impl {
                               metrics->BeginCall("http", req.method, "-")));
       }
       // cpp-httplib owns the Request (a non-const local) but hands out const references;
-      // this is the one place a header is rewritten (see kAcceptedEncodings).
+      // this handler is the one place headers are rewritten (see kAcceptedEncodings, and
+      // RefusedBodyCoding for Content-Encoding).
       auto& headers = const_cast<httplib::Request&>(req).headers;
       headers.erase(kAcceptedEncodings);
       std::string accepted;
@@ -124,6 +125,7 @@ struct HttpGateway::Impl {
         meter->SetUser(HttpAuthorizer::UserName(req));
         meter->SetTarget(req.path);  // the route is known once routed: see set_logger
       }
+      if (RefusedBodyCoding(req, res)) return httplib::Server::HandlerResponse::Handled;
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
@@ -136,6 +138,25 @@ struct HttpGateway::Impl {
                           std::to_string(limit) + " bytes (" + key + ")"});
       return httplib::Server::HandlerResponse::Handled;
     });
+  }
+
+  // httplib picks a request body's decoder by substring ("gzip, zstd" is read as zstd,
+  // any coding containing "br" as brotli) and fails the read of any other with a 415 that
+  // no handler sees: a handler learns only that the body did not arrive, and answered it
+  // as a hang-up. So the coding is settled here for every route, before any body is
+  // read: one coding the server decodes, rewritten as httplib matches it, or a 415.
+  static bool RefusedBodyCoding(const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_header("Content-Encoding")) return false;
+    auto coding = RequestBodyCoding(req.headers);
+    if (!coding.ok()) {
+      SendError(res, {415, "unsupported_media_type", coding.status().message()});
+      return true;
+    }
+    // Rewritten as Accept-Encoding is (see GuardBeforeRouting).
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    headers.erase("Content-Encoding");
+    if (!coding->empty()) headers.emplace("Content-Encoding", *coding);
+    return false;
   }
 
   void RecordOutcomes() {
@@ -167,7 +188,10 @@ struct HttpGateway::Impl {
       HttpError error{res.status, "error", httplib::status_message(res.status)};
       if (res.status == 404) error = {404, "not_found", "no route for " + req.method + " " + req.path};
       if (res.status == 413) error = {413, "payload_too_large", "request body is too large"};
-      if (res.status == 415) error = {415, "unsupported_media_type", "unsupported Content-Encoding"};
+      if (res.status == 415) {
+        error = {415, "unsupported_media_type",
+                 "unsupported Content-Encoding: a request body takes gzip or zstd"};
+      }
       SendError(res, error);
     });
     server.set_exception_handler([this](const httplib::Request& req, httplib::Response& res,

@@ -8,7 +8,7 @@
 namespace arrowport::http {
 
 namespace {
-constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after a 413
+constexpr int64_t kDrainAfterRefusal = 16 << 20;  // body bytes still read after a refusal
 }  // namespace
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -21,8 +21,9 @@ void SendJson(httplib::Response& res, int status, const std::string& body) {
 }
 
 void LimitDrain(int status) {
-  // 401 too: a client that has not authenticated gets no unlimited upload either.
-  if (status != 413 && status != 401) return;
+  // 401 too: a client that has not authenticated gets no unlimited upload either; nor
+  // does one whose body is refused unread for its type or coding (415).
+  if (status != 413 && status != 401 && status != 415) return;
   if (auto* connection = DeadlineSocketStream::Current()) {
     connection->LimitRemainingReads(kDrainAfterRefusal);
   }

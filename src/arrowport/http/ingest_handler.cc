@@ -19,6 +19,7 @@
 #include "arrowport/http/negotiation.h"
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/owned_worker.h"
+#include "arrowport/http/request_body.h"
 #include "arrowport/ingest/ingest_pipeline.h"
 
 namespace arrowport::http {
@@ -85,10 +86,14 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
         options.memory_pool = pool.get();
         auto reader = arrow::ipc::RecordBatchStreamReader::Open(pipe, options);
         if (!reader.ok()) {
-          out.result = pool->refused()
-                           ? reader.status()
-                           : arrow::Status::Invalid("request body is not an Arrow IPC stream: ",
-                                                    reader.status().message());
+          // The body's own end (a stall, a hang-up, a limit) says more than what the IPC
+          // reader made of the bytes it got.
+          const arrow::Status aborted = pipe->abort_status();
+          out.result = !aborted.ok()    ? aborted
+                       : pool->refused() ? reader.status()
+                                         : arrow::Status::Invalid(
+                                               "request body is not an Arrow IPC stream: ",
+                                               reader.status().message());
         } else {
           auto decoder = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
                                                             deps.max_batch_bytes);
@@ -116,7 +121,7 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
   if (!out.body_too_large.ok()) {
     pipe->Abort(out.body_too_large);
   } else if (!complete && !pipe->closed()) {
-    pipe->Abort(arrow::Status::IOError("client disconnected before the body was complete"));
+    pipe->Abort(IncompleteBody());
   } else {
     pipe->Finish();
   }

@@ -23,6 +23,36 @@ std::string MediaType(const std::string& header) {
   return Lower(type);
 }
 
+arrow::Result<std::string> RequestBodyCoding(const httplib::Headers& headers) {
+  std::string written;  // as the client wrote them, for the refusal
+  std::vector<std::string> codings;
+  const auto [first, last] = headers.equal_range("Content-Encoding");
+  for (auto it = first; it != last; ++it) {
+    written += (written.empty() ? "" : ", ") + it->second;
+    size_t start = 0;
+    while (start <= it->second.size()) {
+      size_t end = it->second.find(',', start);
+      if (end == std::string::npos) end = it->second.size();
+      std::string coding = Lower(it->second.substr(start, end - start));
+      coding.erase(0, coding.find_first_not_of(" \t"));
+      coding.erase(coding.find_last_not_of(" \t") + 1);
+      if (!coding.empty()) codings.push_back(std::move(coding));
+      start = end + 1;
+    }
+  }
+  if (codings.empty()) return "";
+  if (codings.size() > 1) {
+    return arrow::Status::Invalid("Content-Encoding '", written, "' stacks ", codings.size(),
+                                  " codings; a request body takes one: gzip or zstd");
+  }
+  if (codings[0] != "gzip" && codings[0] != "zstd") {
+    return arrow::Status::Invalid("Content-Encoding '", written,
+                                  "' is not decoded here; send the request body as gzip or "
+                                  "zstd, or uncoded");
+  }
+  return codings[0];
+}
+
 arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
   static const std::vector<std::pair<std::string, Negotiated>> kTypes = {
       {kArrowStream, {query::ResultFormat::kArrowStream, kArrowStream}},

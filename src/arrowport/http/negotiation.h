@@ -25,6 +25,13 @@ std::string Lower(std::string s);
 /// Media type without parameters, lower-cased: "Text/CSV; charset=x" -> "text/csv".
 std::string MediaType(const std::string& header);
 
+/// \brief The coding of a request body, from all its Content-Encoding headers (comma
+/// lists included), trimmed and lower-cased: "" for none, else "gzip" or "zstd", the
+/// codings the server decodes (those it sends; brotli, deflate and compress are not
+/// among them). Invalid naming the codings it takes for any other coding, and for
+/// codings stacked ("gzip, zstd", or two headers): the gateway answers it 415.
+arrow::Result<std::string> RequestBodyCoding(const httplib::Headers& headers);
+
 /// Output (format, Content-Type) from ?format= or Accept; Arrow IPC stream by default.
 struct Negotiated {
   query::ResultFormat format;

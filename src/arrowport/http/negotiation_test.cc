@@ -69,5 +69,27 @@ TEST(ResponseCompressionTest, AutoSparesThisHostAndCompressesForOthers) {
             arrow::Compression::UNCOMPRESSED);
 }
 
+// Found by a hostile client: unknown and stacked codings were read as a hang-up (400).
+TEST(RequestBodyCodingTest, OneCodingTheServerDecodesOrNone) {
+  auto coding_of = [](std::vector<std::string> values) {
+    httplib::Headers headers;
+    for (auto& value : values) headers.emplace("Content-Encoding", std::move(value));
+    return RequestBodyCoding(headers);
+  };
+  EXPECT_EQ(coding_of({}).ValueOrDie(), "");
+  EXPECT_EQ(coding_of({" "}).ValueOrDie(), "");
+  EXPECT_EQ(coding_of({"gzip"}).ValueOrDie(), "gzip");
+  EXPECT_EQ(coding_of({" ZStd\t"}).ValueOrDie(), "zstd");
+  for (auto refused : std::vector<std::vector<std::string>>{
+           {"compress"}, {"foo"}, {"br"}, {"deflate"}, {"identity"}, {"gzip, zstd"},
+           {"gzip", "zstd"}, {"zstd,zstd"}, {"x-gzip"}}) {
+    auto coding = coding_of(refused);
+    ASSERT_FALSE(coding.ok()) << refused[0];
+    EXPECT_NE(coding.status().message().find("gzip or zstd"), std::string::npos)
+        << coding.status();
+    EXPECT_NE(coding.status().message().find(refused[0]), std::string::npos) << coding.status();
+  }
+}
+
 }  // namespace negotiation_test
 }  // namespace arrowport::http

@@ -1,8 +1,23 @@
 #include "arrowport/http/request_body.h"
 
+#include <chrono>
+
 #include "arrowport/common/status_detail.h"
+#include "arrowport/http/deadline_socket_stream.h"
 
 namespace arrowport::http {
+
+arrow::Status IncompleteBody() {
+  const auto* connection = DeadlineSocketStream::Current();
+  if (connection != nullptr && connection->body_timed_out()) {
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::seconds>(connection->read_timeout());
+    return RequestTimedOut("the request body stopped arriving: no bytes for ", waited.count(),
+                           " s (http.read_timeout_s, or limits.idle_timeout_s if lower)");
+  }
+  return arrow::Status::Invalid("the request body could not be read completely (client "
+                                "disconnected or sent a malformed body)");
+}
 
 arrow::Result<std::string> ReadBodyLimited(const httplib::ContentReader& content, int64_t limit,
                                            const std::string& limit_name,
@@ -27,10 +42,7 @@ arrow::Result<std::string> ReadBodyLimited(const httplib::ContentReader& content
     return TooLarge("request body exceeds ", limit, " bytes once decompressed (", limit_name,
                     ")");
   }
-  if (!complete) {
-    return arrow::Status::Invalid("the request body could not be read completely (client "
-                                  "disconnected, timed out or sent a malformed body)");
-  }
+  if (!complete) return IncompleteBody();
   return body;
 }
 

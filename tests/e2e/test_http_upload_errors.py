@@ -1,0 +1,163 @@
+"""HTTP uploads a hostile client gets wrong on purpose: a body that stalls past
+http.read_timeout_s (408, a client error, nothing committed) and a Content-Encoding the
+server does not decode (415 naming the codings it does, before any body is read)."""
+import base64
+import gzip
+import json
+import socket
+import time
+
+import pyarrow as pa
+import pytest
+import requests
+
+from metrics_util import scrape, total
+from test_http import ARROW, count, ingest, ipc_bytes
+from test_http_limits import host_port, recv_response
+
+READ_TIMEOUT_S = 1
+
+
+@pytest.fixture
+def impatient_server(start_server, tmp_path):
+    config = tmp_path / "impatient.yaml"
+    config.write_text(f"http: {{read_timeout_s: {READ_TIMEOUT_S}}}\n")
+    return start_server("--config", str(config))
+
+
+def read_response(sock, timeout=15.0):
+    """(status, headers text, JSON body) of one response with a Content-Length."""
+    data = recv_response(sock, timeout)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        part = sock.recv(65536)
+        if not part:
+            break
+        body += part
+    return int(head.split()[1]), head.decode(), json.loads(body[:length])
+
+
+def stalled_upload(server, path, content_type, body, sent):
+    """Sends the headers and the first `sent` bytes of `body`, then nothing: the answer."""
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:sent])
+        started = time.time()
+        answer = read_response(s)
+        assert time.time() - started < READ_TIMEOUT_S + 5, "answered long after the timeout"
+        return answer
+
+
+def errors_by_code(server):
+    samples = scrape(f"{server.http}/metrics")
+    return {code: total(samples, "arrowport_errors_total", protocol="http", code=code)
+            for code in ("408", "500")}
+
+
+def seed_body(table):
+    batch = table.to_batches()[0]
+    return json.dumps({
+        "config": {"target_table": "seeded"},
+        "batch": {"arrow_schema": base64.b64encode(table.schema.serialize()).decode(),
+                  "data": base64.b64encode(batch.serialize()).decode()}}).encode()
+
+
+# ---- a body stalled past http.read_timeout_s ----
+
+def test_a_stalled_ingest_body_is_a_408_and_commits_nothing(impatient_server):
+    server = impatient_server
+    table = pa.table({"x": pa.array(range(100_000), pa.int64())})
+    assert ingest(server, "stalled", ipc_bytes(table)).status_code == 200
+    # Two batches: the first whole (decoded and written, not yet committed), the second
+    # cut short, so the stall comes mid-batch with the table's write under way.
+    body = ipc_bytes(table, chunk=50_000)
+    status, head, error = stalled_upload(server, "/ingest/stalled", ARROW, body,
+                                         len(body) * 3 // 4)
+    assert status == 408, (head, error)
+    assert error["error"]["code"] == "request_timeout", error
+    assert "http.read_timeout_s" in error["error"]["message"], error
+    assert "Connection: close" in head, head
+    assert count(server, "stalled") == 100_000
+    errors = errors_by_code(server)
+    assert errors["408"] == 1 and errors["500"] == 0, errors
+    # Logged as the client's failure it is: a warning with its 408, not a server error.
+    assert server.logged("request failed protocol=http method=POST path=/ingest/stalled")
+    failed = [line for line in server.stderr().splitlines() if "path=/ingest/stalled" in line
+              and "request failed" in line]
+    assert len(failed) == 1 and " warn " in failed[0] and "status=408" in failed[0], failed
+    assert " error " not in server.stderr(), server.stderr()
+    # The server keeps serving, and the same upload sent whole still goes in.
+    assert ingest(server, "stalled", body).status_code == 200
+    assert count(server, "stalled") == 200_000
+    # per_batch: the batch acknowledged before the stall stays, and the 408 lists it.
+    status, head, error = stalled_upload(server, "/ingest/stalled?commit=per_batch", ARROW,
+                                         body, len(body) * 3 // 4)
+    assert status == 408 and error["committed_batches"] == [{"batch": 0, "rows": 50_000}], error
+    assert count(server, "stalled") == 250_000
+
+
+def test_a_stalled_first_ingest_creates_no_table(impatient_server):
+    body = ipc_bytes(pa.table({"x": pa.array(range(100_000), pa.int64())}), chunk=50_000)
+    status, head, error = stalled_upload(impatient_server, "/ingest/never", ARROW, body, 200)
+    assert status == 408 and error["error"]["code"] == "request_timeout", (head, error)
+    assert count(impatient_server, "never") is None
+
+
+@pytest.mark.parametrize("path, content_type", [("/query", "application/json"),
+                                                ("/stream/seeded", "application/json")])
+def test_a_stalled_whole_body_is_a_408(impatient_server, path, content_type):
+    server = impatient_server
+    if path == "/query":
+        body = json.dumps({"sql": "CREATE TABLE made AS SELECT 1 AS x"}).encode()
+    else:
+        body = seed_body(pa.table({"x": pa.array(range(1000), pa.int64())}))
+    status, head, error = stalled_upload(server, path, content_type, body, len(body) // 2)
+    assert status == 408, (head, error)
+    assert error["error"]["code"] == "request_timeout", error
+    assert count(server, "made") is None and count(server, "seeded") is None
+    assert errors_by_code(server) == {"408": 1, "500": 0}
+
+
+# ---- Content-Encoding the server does not decode ----
+
+def raw_post(server, path, headers, body):
+    with socket.create_connection(host_port(server)) as s:
+        lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", *headers]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        return read_response(s)
+
+
+@pytest.mark.parametrize("encodings", [
+    ["Content-Encoding: compress"], ["Content-Encoding: foo"], ["Content-Encoding: br"],
+    ["Content-Encoding: deflate"], ["Content-Encoding: gzip, zstd"],
+    ["Content-Encoding: gzip", "Content-Encoding: zstd"], ["Content-Encoding: zstd, zstd"]])
+def test_an_encoding_the_server_does_not_decode_is_a_415(server, encodings):
+    body = gzip.compress(ipc_bytes(pa.table({"x": pa.array(range(1000), pa.int64())})))
+    for path, content_type in (("/ingest/coded", ARROW), ("/query", "application/json"),
+                               ("/stream/coded", "application/json")):
+        status, head, error = raw_post(server, path, [f"Content-Type: {content_type}",
+                                                      *encodings], body)
+        assert status == 415, (path, encodings, head, error)
+        assert error["error"]["code"] == "unsupported_media_type", error
+        message = error["error"]["message"]
+        assert "gzip" in message and "zstd" in message, message
+        assert "disconnected" not in message, message
+    assert count(server, "coded") is None
+    assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def test_the_codings_the_server_decodes_still_work_in_any_case(server):
+    table = pa.table({"x": pa.array(range(1000), pa.int64())})
+    for coding, body in (("gzip", gzip.compress(ipc_bytes(table))),
+                         ("GZip", gzip.compress(ipc_bytes(table))),
+                         ("ZSTD", pa.compress(ipc_bytes(table), codec="zstd", asbytes=True))):
+        r = ingest(server, "decoded", body, headers={"Content-Encoding": coding})
+        assert r.status_code == 200, (coding, r.text)
+    assert count(server, "decoded") == 3000
+    r = requests.post(f"{server.http}/query", params={"format": "json"},
+                      data=gzip.compress(b'{"sql": "SELECT 42 AS x"}'),
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                      timeout=30)
+    assert r.status_code == 200 and r.json() == [{"x": 42}], r.text
