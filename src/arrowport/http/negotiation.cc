@@ -36,7 +36,9 @@ arrow::Result<std::string> RequestBodyCoding(const httplib::Headers& headers) {
       std::string coding = Lower(it->second.substr(start, end - start));
       coding.erase(0, coding.find_first_not_of(" \t"));
       coding.erase(coding.find_last_not_of(" \t") + 1);
-      if (!coding.empty()) codings.push_back(std::move(coding));
+      // RFC 9110 8.4.1: "identity" is no coding, x-gzip is gzip.
+      if (coding == "x-gzip") coding = "gzip";
+      if (!coding.empty() && coding != "identity") codings.push_back(std::move(coding));
       start = end + 1;
     }
   }

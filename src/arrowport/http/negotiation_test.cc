@@ -80,9 +80,13 @@ TEST(RequestBodyCodingTest, OneCodingTheServerDecodesOrNone) {
   EXPECT_EQ(coding_of({" "}).ValueOrDie(), "");
   EXPECT_EQ(coding_of({"gzip"}).ValueOrDie(), "gzip");
   EXPECT_EQ(coding_of({" ZStd\t"}).ValueOrDie(), "zstd");
+  // RFC 9110 8.4.1: identity is no coding, x-gzip is gzip.
+  EXPECT_EQ(coding_of({"identity"}).ValueOrDie(), "");
+  EXPECT_EQ(coding_of({"x-gzip"}).ValueOrDie(), "gzip");
+  EXPECT_EQ(coding_of({"identity", "zstd"}).ValueOrDie(), "zstd");
   for (auto refused : std::vector<std::vector<std::string>>{
-           {"compress"}, {"foo"}, {"br"}, {"deflate"}, {"identity"}, {"gzip, zstd"},
-           {"gzip", "zstd"}, {"zstd,zstd"}, {"x-gzip"}}) {
+           {"compress"}, {"foo"}, {"br"}, {"deflate"}, {"gzip, zstd"},
+           {"gzip", "zstd"}, {"zstd,zstd"}, {"x-gzip, gzip"}}) {
     auto coding = coding_of(refused);
     ASSERT_FALSE(coding.ok()) << refused[0];
     EXPECT_NE(coding.status().message().find("gzip or zstd"), std::string::npos)
