@@ -88,7 +88,9 @@ std::string OwnTimeText(const arrow::DataType& type, int64_t value) {
   const auto& ts = static_cast<const arrow::TimestampType&>(type);
   const int64_t per_second = UnitsPerSecond(ts.unit());
   const int64_t seconds = FloorDiv(value, per_second);
-  const int64_t fraction = value - seconds * per_second;
+  // Not value - seconds * per_second: that product leaves int64 near its least value.
+  int64_t fraction = value % per_second;
+  if (fraction < 0) fraction += per_second;
   const int64_t days = FloorDiv(seconds, kSecondsPerDay);
   const int64_t of_day = seconds - days * kSecondsPerDay;
   char clock[48];

@@ -40,6 +40,10 @@ TEST(TimeText, YearsOfAnySizeInArrowsForm) {
   EXPECT_EQ(OwnTimeText(*millis, 253402344000500), "10000-01-01 12:00:00.500Z");
   EXPECT_EQ(OwnTimeText(*nanos, -1), "1969-12-31 23:59:59.999999999");
   EXPECT_EQ(OwnTimeText(*seconds, -62135596801), "0000-12-31 23:59:59");
+  // The least int64 (any Arrow client may send it): no overflow on the way.
+  const auto micros = arrow::timestamp(arrow::TimeUnit::MICRO);
+  EXPECT_EQ(OwnTimeText(*micros, std::numeric_limits<int64_t>::min()),
+            "-290308-12-21 19:59:05.224192");
 }
 
 TEST(TimeText, OnlyWhatArrowCannotWrite) {
