@@ -94,6 +94,25 @@ TEST(AuthConfig, SecureByDefault) {
   EXPECT_FALSE(IsLoopback("10.0.0.1"));
 }
 
+TEST(AuthConfig, LoopbackIsParsedAsAnAddress) {
+  for (const char* loopback :
+       {"localhost", "127.0.0.1", "127.255.0.9", "::1", "[::1]", "0:0:0:0:0:0:0:1",
+        "::ffff:127.0.0.1", "[::ffff:127.0.0.2]"}) {
+    EXPECT_TRUE(IsLoopback(loopback)) << loopback;
+  }
+  // The IPv6 wildcard and names that merely start like a loopback address are not.
+  for (const char* other : {"::", "[::]", "0.0.0.0", "::2", "::ffff:10.0.0.1", "fe80::1",
+                            "127.example.com", "127.", "[127.0.0.1]", "[::1", ""}) {
+    EXPECT_FALSE(IsLoopback(other)) << other;
+  }
+  // So `--host ::` needs authentication, or auth explicitly off, like 0.0.0.0.
+  auto wildcard = ParseYaml("flight: {host: '::'}\n", "a.yaml");
+  ASSERT_TRUE(wildcard.ok());
+  auto st = Validate(*wildcard);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("flight.host"), std::string::npos) << st.ToString();
+}
+
 TEST(AuthConfig, TokenSecretAndTtlFromFileAndEnvironment) {
   auto config = ParseYaml("auth: {token_secret: abc, token_ttl_s: 60}\n", "a.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();

@@ -295,7 +295,9 @@ const char* ToString(Role role);
 /// configured (secure by default: Validate refuses a non-loopback bind without either).
 bool AuthEnabled(const Config& config);
 
-/// 127.0.0.0/8, ::1 or localhost.
+/// Whether `host` is a loopback address: localhost, an IPv4 address in 127.0.0.0/8, ::1
+/// (also written "[::1]" or in full) or an IPv4 loopback address mapped to IPv6
+/// (::ffff:127.0.0.1). `::` and `0.0.0.0` (every interface) are not loopback.
 bool IsLoopback(const std::string& host);
 
 /// \brief The routing for `stream`: its configured entry, or defaults routing the stream

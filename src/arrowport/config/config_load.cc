@@ -1,5 +1,8 @@
 // Load (config.h): the YAML file, then ARROWPORT_* environment variables, then the
 // command line's overrides, validated as a whole.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cctype>
 
 #include "arrowport/config/config.h"
@@ -8,6 +11,41 @@
 #include "arrowport/config/views_section.h"
 
 namespace arrowport::config {
+
+namespace {
+
+// One spelling of each bind address, whichever source it came from: an IPv6 literal
+// without the brackets a URI writes around it ("[::1]" -> "::1"), since the listeners
+// resolve the bare address and every URI built from it adds the brackets itself. A host
+// with a colon that is not an IPv6 address ("127.0.0.1:8815", "[::1]:8815") would
+// otherwise fail later in gRPC's URI parser with a message naming neither key nor fix.
+arrow::Status NormalizeBindHost(const std::string& source, const std::string& key,
+                                std::string* host) {
+  const bool bracketed = host->size() > 2 && host->front() == '[' && host->back() == ']';
+  if (!bracketed && host->find_first_of("[]:") == std::string::npos) {
+    return arrow::Status::OK();
+  }
+  const std::string address = bracketed ? host->substr(1, host->size() - 2) : *host;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+    *host = address;
+    return arrow::Status::OK();
+  }
+  const std::string port_key = key.substr(0, key.rfind('.')) + ".port";
+  return arrow::Status::Invalid(
+      source.empty() ? "config" : source, ": key '", key, "': '", *host,
+      "' is neither a host name nor an IPv4 or IPv6 address: write an IPv6 address bare "
+      "or in brackets (::1 or [::1]) and the port in ", port_key, " on its own");
+}
+
+arrow::Status NormalizeBindHosts(Config* config) {
+  const std::string& source = config->source;
+  ARROW_RETURN_NOT_OK(NormalizeBindHost(source, "flight.host", &config->flight.host));
+  ARROW_RETURN_NOT_OK(NormalizeBindHost(source, "http.host", &config->http.host));
+  return NormalizeBindHost(source, "metrics.host", &config->metrics.host);
+}
+
+}  // namespace
 
 arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
@@ -53,6 +91,7 @@ arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
   if (overrides.log_format) config.log_format = *overrides.log_format;
   if (overrides.metrics_port) config.metrics.port = *overrides.metrics_port;
   ARROW_RETURN_NOT_OK(ApplyParquetOverride(overrides, &config));
+  ARROW_RETURN_NOT_OK(NormalizeBindHosts(&config));
   ARROW_RETURN_NOT_OK(Validate(config));
   return config;
 }

@@ -108,6 +108,42 @@ TEST(Config, EnvironmentBeatsFileAndFlagsBeatEnvironment) {
 }
 
 
+TEST(Config, BindHostsAreOneSpellingOfTheirAddress) {
+  // An IPv6 address in brackets, from any source, loses them: every URI built from the
+  // host brackets it again, and the listeners resolve the bare address.
+  Overrides overrides;
+  overrides.flight_host = "[::1]";
+  auto config = LoadText("http: {host: '[::1]'}\nmetrics: {host: '[0:0::1]'}\n", "b.yaml",
+                         {}, overrides);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->flight.host, "::1");
+  EXPECT_EQ(config->http.host, "::1");
+  EXPECT_EQ(config->metrics.host, "0:0::1");
+  auto from_env = LoadText("auth: {enabled: false}\n", "b.yaml",
+                           {"ARROWPORT_HTTP_HOST=[::]", "ARROWPORT_FLIGHT_HOST=::"}, {});
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+  EXPECT_EQ(from_env->http.host, "::");
+  EXPECT_EQ(from_env->flight.host, "::");
+  // IPv4 addresses and names are left as written.
+  overrides.flight_host = "0.0.0.0";
+  auto v4 = LoadText("auth: {enabled: false}\nhttp: {host: localhost}\n", "b.yaml", {},
+                     overrides);
+  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
+  EXPECT_EQ(v4->flight.host, "0.0.0.0");
+  EXPECT_EQ(v4->http.host, "localhost");
+  // A port in the host, an unclosed bracket, or brackets around anything but an IPv6
+  // address: refused, naming the key and where the port goes.
+  for (const char* bad : {"[::1]:8815", "127.0.0.1:8815", "[::1", "::1]", "[localhost]",
+                          "[127.0.0.1]", "[]", "fe80::1%eth0"}) {
+    overrides.flight_host = bad;
+    auto refused = LoadText("", "", {}, overrides);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("key 'flight.host'"), std::string::npos)
+        << refused.status().ToString();
+    EXPECT_NE(refused.status().message().find("flight.port"), std::string::npos) << bad;
+  }
+}
+
 TEST(Config, CheckpointInterval) {
   auto config = ParseYaml("duckdb: {checkpoint_interval_s: 30}\n", "c.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "arrow/util/uri.h"
 #include "arrowport/common/logger.h"
 #include "arrowport/common/peer_ip.h"
 #include "arrowport/http/http_errors.h"
@@ -95,7 +96,8 @@ HttpServer::~HttpServer() { Stop(std::chrono::system_clock::now()); }
 arrow::Result<int> HttpServer::BindAndServe(const std::string& host, int port) {
   const int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
-    return arrow::Status::IOError("cannot listen for HTTP on ", host, ":", port,
+    return arrow::Status::IOError("cannot listen for HTTP on ",
+                                  arrow::util::UriEncodeHost(host), ":", port,
                                   " (address in use or not available)");
   }
   // Linux takes a second listen() on a listening socket as a new backlog.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "arrow/config.h"
+#include "arrow/util/uri.h"
 #include "arrowport/flight/grpc_connections.h"
 #include "arrowport/metrics/process_metrics.h"
 #include "arrowport/server/server_impl.h"
@@ -303,7 +304,8 @@ arrow::Status Server::Impl::StartMetricsListener() {
   auto started = http::HttpGateway::Start(deps, config.metrics.host, *config.metrics.port,
                                           http::HttpSurface::kMetricsOnly);
   if (!started.ok()) {
-    return arrow::Status::IOError("cannot listen for metrics on ", config.metrics.host, ":",
+    return arrow::Status::IOError("cannot listen for metrics on ",
+                                  arrow::util::UriEncodeHost(config.metrics.host), ":",
                                   *config.metrics.port, ": ", started.status().message());
   }
   metrics_http = std::move(*started);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 
+#include "arrow/util/uri.h"
+
 namespace arrowport::server {
 
 namespace {
@@ -39,7 +41,7 @@ arrow::Status CheckPortFree(const std::string& host, int port, const PortSetting
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
-  const std::string where = host + ":" + service;
+  const std::string where = arrow::util::UriEncodeHost(host) + ":" + service;
   const int resolved = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(),
                                      &hints, &found);
   // An address that does not resolve is left to the listener, which says so itself.

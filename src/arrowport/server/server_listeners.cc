@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "arrow/util/uri.h"
+
 #include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/message_limits.h"
@@ -71,9 +73,10 @@ std::string Server::Impl::OpenBindWarning() const {
   if (authenticator->enabled()) return "";
   for (const auto* host : BoundHosts()) {
     if (!config::IsLoopback(*host)) {
-      return "authentication is disabled (auth.enabled: false) on non-loopback "
-             "address " +
-             *host + ": anyone who can reach it has admin rights";
+      // Bracketed, so that "::" does not run into the colon after it.
+      return "authentication is disabled (auth.enabled: false) on non-loopback address " +
+             arrow::util::UriEncodeHost(*host) +
+             ": anyone who can reach it has admin rights";
     }
   }
   return "";
@@ -127,11 +130,14 @@ void Server::Impl::MakeFlight() {
 
 arrow::Result<arrow::flight::FlightServerOptions> Server::Impl::FlightOptions() const {
   const auto& config = setup.config;
+  // Location joins host and port as they are: an IPv6 address needs its brackets first
+  // ("grpc+tcp://[::]:8815", not "grpc+tcp://:::8815").
+  const std::string host = arrow::util::UriEncodeHost(config.flight.host);
+  const int port = config.flight.port;
+  using arrow::flight::Location;
   ARROW_ASSIGN_OR_RAISE(auto location,
-                        tls ? arrow::flight::Location::ForGrpcTls(config.flight.host,
-                                                                  config.flight.port)
-                            : arrow::flight::Location::ForGrpcTcp(config.flight.host,
-                                                                  config.flight.port));
+                        tls ? Location::ForGrpcTls(host, port)
+                            : Location::ForGrpcTcp(host, port));
   arrow::flight::FlightServerOptions options(location);
   if (tls) {
     options.tls_certificates.push_back({tls->cert_pem(), tls->key_pem()});
@@ -165,7 +171,8 @@ arrow::Status Server::Impl::StartFlight() {
     // Taken since CheckPorts (gRPC says only "Server did not start properly").
     ARROW_RETURN_NOT_OK(CheckPortFree(config.flight.host, config.flight.port,
                                       kFlightPortSetting));
-    return arrow::Status::IOError("cannot listen for Flight on ", config.flight.host, ":",
+    return arrow::Status::IOError("cannot listen for Flight on ",
+                                  arrow::util::UriEncodeHost(config.flight.host), ":",
                                   config.flight.port, ": ", st.message());
   }
   // gRPC's accept loop has no per-peer control: the process's accept hook closes a
@@ -272,9 +279,10 @@ void Server::Impl::LogListening() {
 }
 
 std::string Server::Impl::Url(const char* scheme, const std::string& host, int port) {
-  // An IPv6 address in a URL is written in brackets ("http://[::1]:8888").
-  const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
-  return std::string(scheme) + "://" + (v6 ? "[" + host + "]" : host) + ":" +
+  // An IPv6 address in a URL is written in brackets ("http://[::1]:8888"); config::Load
+  // has taken off any the user wrote. A wildcard stays as bound (0.0.0.0, [::]): Linux
+  // connects either to this host, so the ready line is dialable as it is.
+  return std::string(scheme) + "://" + arrow::util::UriEncodeHost(host) + ":" +
          std::to_string(port);
 }
 
