@@ -149,7 +149,8 @@ BENCHMARK(BM_AppendAlone)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond
 
 // The two queries of a 1,000-row read: a whole 1,000-row table (what a table ticket
 // and `--callgrind-query` read), and `arrowport bench`'s SQL ticket, the first 1,000 rows
-// of a 1M-row table (limit_of_1m:1).
+// of a 1M-row table (limit_of_1m:1; the bench's server has 2M rows there, its DuckDB
+// alone 1M).
 constexpr const char* kQuery = "SELECT * FROM t";
 constexpr const char* kLimitQuery = "SELECT * FROM t LIMIT 1000";
 

@@ -57,7 +57,11 @@ def test_an_idle_transaction_holding_back_a_due_checkpoint_is_rolled_back(held_s
     with connect(held_server) as setup, setup.cursor() as cur:
         cur.execute("CREATE TABLE held (x BIGINT)")
     conn = flight_sql.connect(held_server.uri, autocommit=False)
+    # Beside it a transaction that only read: DuckDB refuses the checkpoint for it too
+    # ("other write transactions active"; measured), so it goes the same way.
+    reader = flight_sql.connect(held_server.uri, autocommit=False)
     try:
+        assert scalar(reader, "SELECT count(*) FROM held") == 0
         with conn.cursor() as cur:
             cur.execute("INSERT INTO held SELECT range FROM range(1000)")
         # The client now says nothing. Others write well past the checkpoint's 1 MiB.
@@ -71,18 +75,21 @@ def test_an_idle_transaction_holding_back_a_due_checkpoint_is_rolled_back(held_s
         while time.time() < deadline and wal_bytes(tmp_path) >= 1 << 20:
             time.sleep(0.2)
         assert wal_bytes(tmp_path) < 1 << 20, held_server.stderr()[-3000:]
-        assert held_server.logged("open transaction rolled back: it held back the checkpoint")
-        # The client's next call says what happened; nothing of it was committed.
-        with pytest.raises(adbc_driver_manager.Error, match="held back the database's "
-                                                            "checkpoint"):
-            conn.commit()
+        assert held_server.logged("idle transaction rolled back: the checkpoint waited for it")
+        # The clients' next calls say what happened; nothing of it was committed.
+        for client in (conn, reader):
+            with pytest.raises(adbc_driver_manager.Error, match="checkpoint waited for open "
+                                                                "transactions to end"):
+                client.commit()
         assert count_elsewhere(held_server, "held") == 0
         assert count_elsewhere(held_server, "others") == 200_000
+        assert held_server.stderr().count("while a due checkpoint waited") == 2
     finally:
-        try:
-            conn.close()
-        except adbc_driver_manager.Error:
-            pass
+        for connection in (conn, reader):
+            try:
+                connection.close()
+            except adbc_driver_manager.Error:
+                pass
 
 
 def test_an_idle_transaction_is_kept_while_no_checkpoint_waits_for_it(held_server):
@@ -96,3 +103,41 @@ def test_an_idle_transaction_is_kept_while_no_checkpoint_waits_for_it(held_serve
         time.sleep(3 * HELD_S)
         conn.commit()
     assert count_elsewhere(held_server, "kept") == 1000
+
+
+def test_idle_transactions_are_kept_while_one_in_use_holds_the_checkpoint(held_server,
+                                                                         tmp_path):
+    """Found by a hostile run: a client that keeps its own transaction busy (a result open,
+    read a batch at a time) holds every checkpoint back; rolling back the others' idle
+    transactions cannot let it run, and did so, blaming them. They are kept while any
+    open transaction is in use."""
+    with connect(held_server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE busy (x BIGINT)")
+        cur.execute("CREATE TABLE victim (x BIGINT)")
+    busy = flight_sql.connect(held_server.uri, autocommit=False)
+    victim = flight_sql.connect(held_server.uri, autocommit=False)
+    try:
+        with busy.cursor() as cur:
+            cur.execute("INSERT INTO busy VALUES (1)")
+        streaming = busy.cursor()
+        streaming.execute("SELECT range AS id, repeat('x', 40) || range AS pad "
+                          "FROM range(3000000)")
+        batches = streaming.fetch_record_batch()
+        batches.read_next_batch()  # the rest waits in the server: the transaction is in use
+        with victim.cursor() as cur:
+            cur.execute("INSERT INTO victim SELECT range FROM range(1000)")
+        for _ in range(4):
+            push(held_server, "others", 50_000)
+        time.sleep(4 * HELD_S)
+        assert wal_bytes(tmp_path) >= 1 << 20  # the checkpoint waits all along
+        victim.commit()
+        assert count_elsewhere(held_server, "victim") == 1000
+        assert "while a due checkpoint waited" not in held_server.stderr()
+        batches.close()
+        streaming.close()
+    finally:
+        for connection in (busy, victim):
+            try:
+                connection.close()
+            except adbc_driver_manager.Error:
+                pass

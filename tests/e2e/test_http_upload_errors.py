@@ -120,6 +120,30 @@ def test_a_stalled_whole_body_is_a_408(impatient_server, path, content_type):
     assert errors_by_code(server) == {"408": 1, "500": 0}
 
 
+@pytest.mark.parametrize("path, content_type", [("/ingest/hung", ARROW),
+                                                ("/query", "application/json"),
+                                                ("/stream/seeded", "application/json")])
+def test_a_client_that_hangs_up_mid_body_is_a_400_not_a_408_or_500(server, path,
+                                                                    content_type):
+    """A body cut short by the client (it closes its side) is the client's 400 on every
+    route; before the 408 change /ingest answered it 500."""
+    if path == "/query":
+        body = json.dumps({"sql": "CREATE TABLE made AS SELECT 1 AS x"}).encode()
+    elif path.startswith("/stream"):
+        body = seed_body(pa.table({"x": pa.array(range(1000), pa.int64())}))
+    else:
+        body = ipc_bytes(pa.table({"x": pa.array(range(100_000), pa.int64())}), chunk=50_000)
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:len(body) // 2])
+        s.shutdown(socket.SHUT_WR)
+        status, head, error = read_response(s)
+    assert status == 400, (path, head, error)
+    assert count(server, "hung") is None and count(server, "made") is None
+    assert count(server, "seeded") is None
+    assert errors_by_code(server)["500"] == 0
+
+
 # ---- Content-Encoding the server does not decode ----
 
 def raw_post(server, path, headers, body):
@@ -146,6 +170,12 @@ def test_an_encoding_the_server_does_not_decode_is_a_415(server, encodings):
         assert "disconnected" not in message, message
     assert count(server, "coded") is None
     assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
+
+
+def test_a_request_without_a_body_is_not_refused_for_its_coding(server):
+    """Content-Encoding says how a body is coded (RFC 9110 8.4): a GET has none to refuse."""
+    r = requests.get(f"{server.http}/healthz", headers={"Content-Encoding": "br"}, timeout=30)
+    assert r.status_code == 200, r.text
 
 
 def test_the_codings_the_server_decodes_still_work_in_any_case(server):

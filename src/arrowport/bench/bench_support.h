@@ -87,8 +87,8 @@ arrow::Result<double> SettledCpuSeconds(const CpuClock& cpu);
 
 /// Writes the kernel still holds for the disk (the writes just measured) written out:
 /// their write-back, on the machine's two cores, otherwise runs beside the next part and
-/// raised a 1,000-row read's CPU per call by up to a quarter for a second or two after a
-/// write phase (the reading process's caches and cores shared with the kernel's flusher).
+/// raised a 1,000-row read's CPU per call by 23-43 % for a second or two after a write
+/// phase, in some runs (the reading process's caches and cores shared with the kernel's flusher).
 void LetWritesLand();
 
 /// BestSeconds with `cpu` read, settled, before and after each run (cpu_seconds 0

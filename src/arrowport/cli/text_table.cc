@@ -192,7 +192,8 @@ arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batc
       continue;
     }
     // Arrow cannot write DuckDB's infinity or a year past 9999 (query/time_text.h).
-    row.push_back(Printable(query::OwnTimeTextOf(*scalar).value_or(scalar->ToString())));
+    auto own = query::OwnTimeTextOf(*scalar);
+    row.push_back(Printable(own ? *own : scalar->ToString()));
   }
   return row;
 }

@@ -147,6 +147,10 @@ struct HttpGateway::Impl {
   // read: one coding the server decodes, rewritten as httplib matches it, or a 415.
   static bool RefusedBodyCoding(const httplib::Request& req, httplib::Response& res) {
     if (!req.has_header("Content-Encoding")) return false;
+    // The coding is the body's (RFC 9110 8.4): a request without one has nothing to refuse.
+    const bool has_body = req.has_header("Transfer-Encoding") ||
+                          req.get_header_value_u64("Content-Length", 0) > 0;
+    if (!has_body) return false;
     auto coding = RequestBodyCoding(req.headers);
     if (!coding.ok()) {
       SendError(res, {415, "unsupported_media_type", coding.status().message()});

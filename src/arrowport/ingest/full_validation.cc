@@ -3,10 +3,12 @@
 #include <simdutf.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 #include "arrow/array/data.h"
 #include "arrow/type.h"
+#include "arrow/util/bit_util.h"
 
 namespace arrowport::ingest {
 namespace {
@@ -55,9 +57,60 @@ arrow::Status ValidateStrings(const arrow::Array& column,
   return arrow::Status::OK();
 }
 
-}  // namespace
+// The values of `type` DuckDB holds, as a closed range of raw values (none for any
+// other type). DuckDB keeps timestamps in microseconds, from 290309-12-22 BC to
+// 294247-01-10 04:00:54.775806, and multiplies seconds and milliseconds up unchecked;
+// durations become an interval's microseconds.
+struct HeldRange {
+  int64_t least = 0, most = -1;
+  bool infinities = false;  // DuckDB's +-infinity (+-int64 max) too: timestamps in us
+};
+HeldRange DuckDBHolds(const arrow::DataType& type) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kLeastMicros = -9223372022400000000;  // 290309-12-22 BC
+  constexpr int64_t kMostMicros = kMax - 1;                // 294247-01-10 04:00:54.775806
+  auto per_unit = [](arrow::TimeUnit::type unit) -> int64_t {
+    return unit == arrow::TimeUnit::SECOND ? 1000000 : unit == arrow::TimeUnit::MILLI ? 1000 : 1;
+  };
+  if (type.id() == arrow::Type::TIMESTAMP) {
+    const auto unit = static_cast<const arrow::TimestampType&>(type).unit();
+    if (unit == arrow::TimeUnit::NANO) return {};  // divided: always inside
+    const int64_t factor = per_unit(unit);
+    return {kLeastMicros / factor, kMostMicros / factor, unit == arrow::TimeUnit::MICRO};
+  }
+  if (type.id() == arrow::Type::DURATION) {
+    const int64_t factor = per_unit(static_cast<const arrow::DurationType&>(type).unit());
+    if (factor == 1) return {};
+    return {-(kMax / factor), kMax / factor};
+  }
+  return {};
+}
 
-arrow::Status ValidateColumnFull(const arrow::Array& column) {
+// Found by a hostile run: timestamp[s] 10^15 (year 31.7 million) was stored, and the first
+// ::VARCHAR of it raised a DuckDB internal error that invalidated the whole database
+// (every client's transaction with it). Every such column, nested ones too, is held to
+// what DuckDB holds.
+arrow::Status CheckHeldRange(const arrow::ArrayData& data) {
+  if (const HeldRange range = DuckDBHolds(*data.type); range.least <= range.most) {
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    const int64_t* values = data.GetValues<int64_t>(1);
+    const uint8_t* valid = data.buffers[0] ? data.buffers[0]->data() : nullptr;
+    for (int64_t i = 0; i < data.length; ++i) {
+      const int64_t value = values[i];
+      if (value >= range.least && value <= range.most) continue;
+      if (valid != nullptr && !arrow::bit_util::GetBit(valid, data.offset + i)) continue;
+      if (range.infinities && (value == kMax || value == -kMax)) continue;
+      return arrow::Status::Invalid(data.type->ToString(), " value ", value,
+                                    " is outside the range DuckDB holds (", range.least,
+                                    " to ", range.most, ")");
+    }
+  }
+  for (const auto& child : data.child_data) ARROW_RETURN_NOT_OK(CheckHeldRange(*child));
+  if (data.dictionary) ARROW_RETURN_NOT_OK(CheckHeldRange(*data.dictionary));
+  return arrow::Status::OK();
+}
+
+arrow::Status ValidateLayout(const arrow::Array& column) {
   switch (column.type_id()) {
     case arrow::Type::STRING:
       return ValidateStrings<int32_t>(column, arrow::binary());
@@ -66,6 +119,13 @@ arrow::Status ValidateColumnFull(const arrow::Array& column) {
     default:
       return column.ValidateFull();
   }
+}
+
+}  // namespace
+
+arrow::Status ValidateColumnFull(const arrow::Array& column) {
+  ARROW_RETURN_NOT_OK(ValidateLayout(column));
+  return CheckHeldRange(*column.data());
 }
 
 }  // namespace arrowport::ingest

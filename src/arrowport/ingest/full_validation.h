@@ -11,7 +11,10 @@ namespace arrowport::ingest {
 /// binary column it is laid out as, and its values' UTF-8 is checked by simdutf in one
 /// pass over the bytes they span (several times Arrow's per-value check). That pass also
 /// reads the bytes of null values, which Arrow does not check: when it fails, Arrow's own
-/// validation decides, with Arrow's message. Thread-safe (reads only).
+/// validation decides, with Arrow's message. Then timestamps (but nanoseconds) and
+/// durations in seconds or milliseconds, at any depth, are held to what DuckDB holds:
+/// 290309 BC to 294247 AD, and its +-infinity for microseconds (out of it, a later cast
+/// invalidated the database). Thread-safe (reads only).
 arrow::Status ValidateColumnFull(const arrow::Array& column);
 
 }  // namespace arrowport::ingest

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "arrow/api.h"
+#include "arrow/util/bit_util.h"
 
 namespace arrowport::ingest {
 namespace full_validation_test {
@@ -99,6 +100,52 @@ TEST(FullValidationOtherTypes, AreArrowsOwnVerdict) {
   auto ints = arrow::MakeArray(arrow::ArrayData::Make(
       arrow::int64(), 4, {nullptr, arrow::Buffer::FromString("tooshort")}, 0));
   ExpectSameVerdict(*ints, false);
+}
+
+// Found by a hostile run: timestamp[s] 10^15 was stored, and its first ::VARCHAR
+// invalidated the database. Seconds and milliseconds past DuckDB's microseconds are
+// refused, at any depth; the edge itself, nulls over bad values and nanoseconds pass.
+TEST(MicrosRange, SecondsAndMillisecondsPastDuckDBsRangeAreRefused) {
+  auto column = [](std::shared_ptr<arrow::DataType> type, std::vector<int64_t> values,
+                   std::vector<bool> valid = {}) {
+    auto data = arrow::ArrayData::Make(type, static_cast<int64_t>(values.size()),
+                                       {nullptr, arrow::Buffer::FromVector(values)}, 0);
+    if (!valid.empty()) {
+      auto bitmap = arrow::AllocateEmptyBitmap(static_cast<int64_t>(valid.size())).ValueOrDie();
+      for (size_t i = 0; i < valid.size(); ++i) {
+        if (valid[i]) arrow::bit_util::SetBit(bitmap->mutable_data(), static_cast<int64_t>(i));
+      }
+      data->buffers[0] = std::move(bitmap);
+      data->null_count = arrow::kUnknownNullCount;
+    }
+    return arrow::MakeArray(data);
+  };
+  const auto seconds = arrow::timestamp(arrow::TimeUnit::SECOND);
+  const int64_t kEdge = 9223372036854;       // 294247-01-10 04:00:54
+  const int64_t kLeastEdge = -9223372022400;  // 290309-12-22 BC
+  EXPECT_TRUE(ValidateColumnFull(*column(seconds, {0, kEdge, kLeastEdge})).ok());
+  EXPECT_FALSE(ValidateColumnFull(*column(seconds, {kLeastEdge - 1})).ok());
+  const auto micros = arrow::timestamp(arrow::TimeUnit::MICRO);
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(ValidateColumnFull(*column(micros, {kMax, -kMax, kMax - 1})).ok());
+  EXPECT_FALSE(ValidateColumnFull(*column(micros, {-9223372022400000001})).ok());
+  auto refused = ValidateColumnFull(*column(seconds, {0, 1000000000000000}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("outside the range DuckDB holds"), std::string::npos)
+      << refused;
+  EXPECT_FALSE(ValidateColumnFull(
+      *column(arrow::timestamp(arrow::TimeUnit::MILLI, "UTC"), {9223372036854776})).ok());
+  EXPECT_FALSE(ValidateColumnFull(
+      *column(arrow::duration(arrow::TimeUnit::SECOND), {1000000000000000})).ok());
+  EXPECT_TRUE(ValidateColumnFull(*column(seconds, {1000000000000000, 1}, {false, true})).ok());
+  EXPECT_TRUE(ValidateColumnFull(*column(arrow::timestamp(arrow::TimeUnit::NANO),
+                                         {std::numeric_limits<int64_t>::max()})).ok());
+  // Inside a list.
+  auto values = column(seconds, {1, 1000000000000000});
+  arrow::Int32Builder offsets;
+  ASSERT_TRUE(offsets.AppendValues({0, 2}).ok());
+  auto list = arrow::ListArray::FromArrays(**offsets.Finish(), *values).ValueOrDie();
+  EXPECT_FALSE(ValidateColumnFull(*list).ok());
 }
 
 }  // namespace full_validation_test

@@ -120,7 +120,10 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
 class JsonColumn {
  public:
   explicit JsonColumn(const std::shared_ptr<arrow::Array>& array) : array_(array) {
-    if (array->type_id() == arrow::Type::TIMESTAMP) timestamp_format_.emplace(array->type().get());
+    if (array->type_id() == arrow::Type::TIMESTAMP) {
+      timestamp_format_.emplace(array->type().get());
+      arrow_writes_ = ArrowWritesBetween(*array->type());
+    }
   }
 
   arrow::Status Append(int64_t row, std::string* out) const {
@@ -147,7 +150,7 @@ class JsonColumn {
       case arrow::Type::TIMESTAMP: {
         const int64_t value = ValueAt<arrow::TimestampArray>(row);
         *out += '"';
-        if (NeedsOwnTimeText(*array_->type(), value)) {
+        if (!arrow_writes_.Holds(value)) {
           *out += OwnTimeText(*array_->type(), value);
         } else {
           (*timestamp_format_)(value, [out](std::string_view text) { out->append(text); });
@@ -205,6 +208,7 @@ class JsonColumn {
   // Arrow's own formatters, as Scalar::ToString uses them; they keep state between calls.
   mutable arrow::internal::StringFormatter<arrow::DoubleType> double_format_;
   mutable std::optional<arrow::internal::StringFormatter<arrow::TimestampType>> timestamp_format_;
+  ArrowTimeRange arrow_writes_;  // a timestamp column's values Arrow's formatter writes
 };
 
 // Rows of a result as JSON objects, each after ",\n" but the result's first.

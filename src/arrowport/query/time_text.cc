@@ -1,6 +1,7 @@
 // Dates and timestamps Arrow cannot write as text (time_text.h).
 #include "arrowport/query/time_text.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
@@ -67,19 +68,25 @@ bool IsInfinity(const arrow::DataType& type, int64_t value) {
          value == -std::numeric_limits<int64_t>::max();
 }
 
-int64_t DaysOf(const arrow::DataType& type, int64_t value) {
-  if (type.id() == arrow::Type::DATE32) return value;
-  const auto& ts = static_cast<const arrow::TimestampType&>(type);
-  return FloorDiv(FloorDiv(value, UnitsPerSecond(ts.unit())), kSecondsPerDay);
-}
-
 }  // namespace
+
+ArrowTimeRange ArrowWritesBetween(const arrow::DataType& type) {
+  if (type.id() == arrow::Type::DATE32) return {kFirstDay, kLastDay};
+  if (type.id() != arrow::Type::TIMESTAMP) return {};
+  const auto& ts = static_cast<const arrow::TimestampType&>(type);
+  const __int128 per_day = static_cast<__int128>(kSecondsPerDay) * UnitsPerSecond(ts.unit());
+  // Nanoseconds reach only 1677..2262: clamped inside int64, with its ends (DuckDB's
+  // infinities) left out.
+  const __int128 lowest = -std::numeric_limits<int64_t>::max() + 1;
+  const __int128 highest = std::numeric_limits<int64_t>::max() - 1;
+  const __int128 first = std::max(lowest, kFirstDay * per_day);
+  const __int128 last = std::min(highest, (kLastDay + 1) * per_day - 1);
+  return {static_cast<int64_t>(first), static_cast<int64_t>(last)};
+}
 
 bool NeedsOwnTimeText(const arrow::DataType& type, int64_t value) {
   if (type.id() != arrow::Type::DATE32 && type.id() != arrow::Type::TIMESTAMP) return false;
-  if (IsInfinity(type, value)) return true;
-  const int64_t days = DaysOf(type, value);
-  return days < kFirstDay || days > kLastDay;
+  return !ArrowWritesBetween(type).Holds(value);
 }
 
 std::string OwnTimeText(const arrow::DataType& type, int64_t value) {
@@ -92,7 +99,8 @@ std::string OwnTimeText(const arrow::DataType& type, int64_t value) {
   int64_t fraction = value % per_second;
   if (fraction < 0) fraction += per_second;
   const int64_t days = FloorDiv(seconds, kSecondsPerDay);
-  const int64_t of_day = seconds - days * kSecondsPerDay;
+  int64_t of_day = seconds % kSecondsPerDay;  // by remainder, as the fraction
+  if (of_day < 0) of_day += kSecondsPerDay;
   char clock[48];
   std::snprintf(clock, sizeof(clock), " %02d:%02d:%02d", static_cast<int>(of_day / 3600),
                 static_cast<int>(of_day / 60 % 60), static_cast<int>(of_day % 60));

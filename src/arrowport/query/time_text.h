@@ -14,14 +14,24 @@
 
 namespace arrowport::query {
 
+/// The raw values of a date32 or timestamp type Arrow's formatter writes right: years
+/// 1..9999 (DuckDB's infinities lie outside). Found once per column: two comparisons a
+/// value.
+struct ArrowTimeRange {
+  int64_t first = 0;
+  int64_t last = -1;  // empty: any other type
+  bool Holds(int64_t value) const { return value >= first && value <= last; }
+};
+ArrowTimeRange ArrowWritesBetween(const arrow::DataType& type);
+
 /// True when `value` of `type` (date32 or timestamp; false for any other type) is DuckDB's
 /// infinity or -infinity, or its year is outside 1..9999: text for it is OwnTimeText's.
 bool NeedsOwnTimeText(const arrow::DataType& type, int64_t value);
 
 /// DuckDB's "infinity" or "-infinity", else the value as Arrow writes one in its range
 /// ("YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS" with the unit's fraction digits, "Z" after a
-/// timestamp with a time zone), with a year of any size: "294246-12-31", "-0043-03-15"
-/// (year 0 is 1 BC, as in ISO 8601).
+/// timestamp with a time zone: the server's are UTC), with a year of any size:
+/// "294246-12-31", "-0043-03-15" (year 0 is 1 BC, as in ISO 8601).
 std::string OwnTimeText(const arrow::DataType& type, int64_t value);
 
 /// OwnTimeText of a valid date32 or timestamp scalar that NeedsOwnTimeText; else nothing

@@ -33,7 +33,9 @@ TEST(TimeText, YearsOfAnySizeInArrowsForm) {
   EXPECT_EQ(OwnTimeText(*date, -735160), "-0043-03-15");  // the Ides of March, 44 BC
   EXPECT_EQ(OwnTimeText(*date, 0), "1970-01-01");
   const auto seconds = arrow::timestamp(arrow::TimeUnit::SECOND);
-  const auto millis = arrow::timestamp(arrow::TimeUnit::MILLI, "Europe/Paris");
+  // The server runs DuckDB in UTC (TimeZone=UTC, not settable by clients): a time zone's
+  // values are UTC times, written with Z as Arrow writes UTC's.
+  const auto millis = arrow::timestamp(arrow::TimeUnit::MILLI, "UTC");
   const auto nanos = arrow::timestamp(arrow::TimeUnit::NANO);
   // 10000-01-01 12:00:00.5 and one unit before 0001-01-01.
   EXPECT_EQ(OwnTimeText(*seconds, 253402344000), "10000-01-01 12:00:00");
@@ -44,6 +46,8 @@ TEST(TimeText, YearsOfAnySizeInArrowsForm) {
   const auto micros = arrow::timestamp(arrow::TimeUnit::MICRO);
   EXPECT_EQ(OwnTimeText(*micros, std::numeric_limits<int64_t>::min()),
             "-290308-12-21 19:59:05.224192");
+  EXPECT_EQ(OwnTimeText(*seconds, std::numeric_limits<int64_t>::min()),
+            "-292277022657-01-27 08:29:52");
 }
 
 TEST(TimeText, OnlyWhatArrowCannotWrite) {
@@ -57,6 +61,14 @@ TEST(TimeText, OnlyWhatArrowCannotWrite) {
   EXPECT_FALSE(NeedsOwnTimeText(*micros, 253402300799999999));  // 9999-12-31 23:59:59.999999
   EXPECT_TRUE(NeedsOwnTimeText(*micros, 253402300800000000));
   EXPECT_FALSE(NeedsOwnTimeText(*arrow::int64(), std::numeric_limits<int64_t>::max()));
+  // Nanoseconds cannot leave 1677..2262: their infinities are ours (and the least int64,
+  // no DuckDB value, written right either way).
+  const auto nanos = arrow::timestamp(arrow::TimeUnit::NANO);
+  EXPECT_FALSE(NeedsOwnTimeText(*nanos, std::numeric_limits<int64_t>::max() - 1));
+  EXPECT_EQ(OwnTimeText(*nanos, std::numeric_limits<int64_t>::min()),
+            "1677-09-21 00:12:43.145224192");
+  EXPECT_TRUE(NeedsOwnTimeText(*nanos, std::numeric_limits<int64_t>::max()));
+  EXPECT_TRUE(NeedsOwnTimeText(*nanos, -std::numeric_limits<int64_t>::max()));
 }
 
 TEST(TimeText, ColumnsKeepArrowsTextBesideOurs) {

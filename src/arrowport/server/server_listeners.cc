@@ -109,9 +109,10 @@ void Server::Impl::MakeFlight() {
   flight::sql::CheckpointPressure held_back;
   held_back.idle_timeout = std::chrono::seconds(config.flight_sql_held_transaction_timeout_s);
   held_back.checkpoint_waits = [db = database.get()] { return db->CheckpointWaits(); };
-  held_back.on_rolled_back = [this](const std::string& detail) {
-    logger.Warn("open transaction rolled back: it held back the checkpoint",
+  held_back.on_rolled_back = [this, db = database.get()](const std::string& detail) {
+    logger.Warn("idle transaction rolled back: the checkpoint waited for it",
                 {{"detail", detail}});
+    db->CheckpointSoon();
   };
   sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
       sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits,

@@ -200,22 +200,7 @@ void SessionRegistry::Sweep() {
       statements.push_back(std::move(it->second.entry));
       it = statements_.erase(it);
     }
-    for (auto it = transactions_.begin(); it != transactions_.end();) {
-      if (it->second.last_used >= transaction_cutoff) { ++it; continue; }
-      if (it->second.entry->connection->closed()) {  // rolled back as it was closed
-        it = transactions_.erase(it);
-        continue;
-      }
-      // Taken now or left for the next sweep: a call may have leased it since.
-      auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
-      if (!lease) { ++it; continue; }
-      rollbacks.push_back(std::move(*lease));
-      if (it->second.last_used >= cutoff) {  // idle for the checkpoint's sake only
-        held_back.push_back(it->second.entry->owner.user);
-        NoteHeldBackRollback(it->first, now);
-      }
-      it = transactions_.erase(it);
-    }
+    TakeIdleTransactions(now, transaction_cutoff, &rollbacks, &held_back);
     ForgetHeldBackRollbacks(cutoff);
   }
   statements.clear();
@@ -225,8 +210,41 @@ void SessionRegistry::Sweep() {
     for (const auto& user : held_back) {
       pressure_.on_rolled_back("a transaction of user '" + user + "' unused for " +
                                std::to_string(pressure_.idle_timeout.count()) +
-                               " s held back a due checkpoint");
+                               " s while a due checkpoint waited");
     }
+  }
+}
+
+void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
+                                           Clock::time_point transaction_cutoff,
+                                           std::vector<query::SessionLease>* rollbacks,
+                                           std::vector<std::string>* held_back) {
+  const auto cutoff = now - idle_timeout_;
+  for (const auto& [id, held] : transactions_) {
+    // One in use holds the checkpoint back whatever the idle ones do: rolling those back
+    // would not let it run (a hostile run kept one busy to get others' rolled back).
+    if (transaction_cutoff > cutoff && !held.entry->connection->IdleSince()) {
+      transaction_cutoff = cutoff;
+    }
+  }
+  for (auto it = transactions_.begin(); it != transactions_.end();) {
+    if (it->second.last_used >= transaction_cutoff) { ++it; continue; }
+    if (it->second.entry->connection->closed()) {  // rolled back as it was closed
+      it = transactions_.erase(it);
+      continue;
+    }
+    // Taken now or left for the next sweep: a call may have leased it since.
+    auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
+    if (!lease) { ++it; continue; }
+    // Idle for the checkpoint's sake only. Every open transaction counts, readers too:
+    // DuckDB 2.0 refused the checkpoint ("other write transactions active") while an
+    // ADBC transaction that had only read sat idle (measured, tests/e2e).
+    if (it->second.last_used >= cutoff) {
+      held_back->push_back(it->second.entry->owner.user);
+      NoteHeldBackRollback(it->first, now);
+    }
+    rollbacks->push_back(std::move(*lease));
+    it = transactions_.erase(it);
   }
 }
 

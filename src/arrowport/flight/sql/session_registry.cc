@@ -183,8 +183,8 @@ arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
   if (!id.empty() && held_back_rollbacks_.count(id) != 0) {
     return arrow::Status::KeyError(
         "the transaction was rolled back: it was unused for ", pressure_.idle_timeout.count(),
-        " s while it held back the database's checkpoint (the write-ahead log grows until "
-        "no transaction that wrote is open; flight.sql_held_transaction_timeout_s); "
+        " s while the database's checkpoint waited for open transactions to end (the "
+        "write-ahead log grows until they do; flight.sql_held_transaction_timeout_s); "
         "nothing of it was committed");
   }
   return arrow::Status::KeyError("unknown transaction id (ended, rolled back after ",

@@ -120,11 +120,11 @@ struct RegistryLimits {
   std::shared_ptr<MemoryBudget> server_memory;
 };
 
-/// An open transaction that holds back the database's checkpoints: DuckDB cannot
-/// checkpoint while another transaction has written and not ended, so a client that
-/// begins one and goes away (crashed, or a tool left open) would let the WAL, and the
-/// memory its uncommitted rows hold, grow with everyone else's writes until
-/// the idle timeout (15 minutes by default). While `checkpoint_waits` says a checkpoint
+/// Open transactions hold back the database's checkpoints: DuckDB 2.0 refuses one while
+/// another transaction is open ("other write transactions active"; an idle one that only
+/// read included, as measured), so a client that begins one and goes away (crashed, or a
+/// tool left open) would let the WAL, and the memory uncommitted rows hold, grow with
+/// everyone else's writes until the idle timeout (15 minutes by default). While `checkpoint_waits` says a checkpoint
 /// is due and failing, a transaction unused for `idle_timeout` is rolled back
 /// (flight.sql_held_transaction_timeout_s); `on_rolled_back` is told, for the log.
 struct CheckpointPressure {
@@ -310,6 +310,13 @@ class SessionRegistry {
   /// error their client's next call gets (the newest kMaxHeldBackRollbacks kept).
   std::map<std::string, std::chrono::steady_clock::time_point> held_back_rollbacks_;
   static constexpr size_t kMaxHeldBackRollbacks = 1024;
+  /// Takes out the open transactions idle since `transaction_cutoff` (for a waiting
+  /// checkpoint's sake only while none is in use), each with its lease for the rollback
+  /// (under mutex_); `held_back` gets the users of those taken for the checkpoint.
+  void TakeIdleTransactions(std::chrono::steady_clock::time_point now,
+                            std::chrono::steady_clock::time_point transaction_cutoff,
+                            std::vector<query::SessionLease>* rollbacks,
+                            std::vector<std::string>* held_back);
   /// Notes, and forgets once the idle timeout has passed, such rollbacks (under mutex_).
   void NoteHeldBackRollback(const std::string& id, std::chrono::steady_clock::time_point now);
   void ForgetHeldBackRollbacks(std::chrono::steady_clock::time_point cutoff);

@@ -150,10 +150,13 @@ class Database {
     std::string last_error;
   };
   CheckpointerState checkpointer_state() const;
-  /// True while a checkpoint is due (the WAL past checkpoint_wal_bytes) and the last
-  /// attempt failed: what an open transaction that wrote does to it (DuckDB checkpoints
-  /// only once no such transaction is open).
+  /// True while a checkpoint is due (the WAL past checkpoint_wal_bytes), has room on
+  /// disk, and its last attempt failed: what open transactions do to it (DuckDB refuses
+  /// a checkpoint while others are open).
   bool CheckpointWaits() const;
+  /// The checkpointer's next attempt at its next tick, not after its back-off: what held
+  /// the checkpoint back has just ended (an idle transaction rolled back).
+  void CheckpointSoon();
 
  private:
   struct Impl;

@@ -37,7 +37,18 @@ Database::CheckpointerState Database::checkpointer_state() const {
 
 bool Database::CheckpointWaits() const {
   if (checkpointer_state().failures_in_a_row == 0) return false;
+  {
+    // Deferred for disk space, it waits for no transaction (its failure count is old).
+    std::lock_guard<std::mutex> lock(impl_->instance_mutex);
+    if (impl_->health.checkpoint_deferred) return false;
+  }
   return WalBytes() >= impl_->checkpoint_wal_bytes;
+}
+
+void Database::CheckpointSoon() {
+  // Taken at the checkpointer's next tick (250 ms).
+  std::lock_guard<std::mutex> lock(impl_->checkpointer_mutex);
+  impl_->next_checkpoint = std::chrono::steady_clock::now();
 }
 
 int64_t Database::WalBytes() const {
@@ -128,7 +139,11 @@ void Database::CheckpointIfDue() {
     std::lock_guard<std::mutex> lock(impl_->instance_mutex);
     impl_->health.checkpoint_deferred = no_room;
   }
-  if (!due || no_room || now < impl_->next_checkpoint) return;
+  if (!due || no_room) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->checkpointer_mutex);  // CheckpointSoon writes it
+    if (now < impl_->next_checkpoint) return;
+  }
   auto st = Checkpoint();
   std::lock_guard<std::mutex> lock(impl_->checkpointer_mutex);
   if (st.ok()) {

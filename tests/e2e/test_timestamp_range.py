@@ -1,0 +1,63 @@
+"""Found by a hostile run: an Arrow timestamp[s] of 10^15 (year 31.7 million) was
+accepted by ingest, and the first `::VARCHAR` of it raised a DuckDB internal error that
+invalidated the whole database (every client's open transaction lost, the server
+reopening it), again at every later read of the row. Seconds and milliseconds that DuckDB
+cannot multiply into its microseconds are now refused at ingest, naming the column."""
+import io
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+import requests
+
+BAD = 10 ** 15
+
+
+def ipc(table):
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("arrow_type, value", [
+    (pa.timestamp("s"), BAD), (pa.timestamp("ms", tz="UTC"), 9223372036854776),
+    # Before 290309-12-22 BC: DuckDB's least timestamp (its microseconds' own edge).
+    (pa.timestamp("us"), -9223372022400000001), (pa.duration("s"), BAD),
+    (pa.list_(pa.timestamp("s")), [BAD])])
+def test_a_timestamp_past_duckdbs_range_is_refused_at_ingest(server, arrow_type, value):
+    table = pa.table({"id": [1], "ts": pa.array([value], arrow_type)})
+    r = requests.post(f"{server.http}/ingest/x", params={"table": "far"}, data=ipc(table),
+                      headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+                      timeout=60)
+    assert r.status_code == 400, r.text
+    assert "'ts'" in r.text and "outside the range DuckDB holds" in r.text, r.text
+    client = flight.connect(server.uri)
+    writer, _ = client.do_put(flight.FlightDescriptor.for_command(b'{"stream": "far2"}'),
+                              table.schema)
+    with pytest.raises((flight.FlightError, pa.ArrowInvalid),
+                       match="outside the range DuckDB holds"):
+        writer.write_table(table)
+        writer.close()
+    # Nothing was stored and the database is whole: a query still answers.
+    tables = requests.get(f"{server.http}/tables", timeout=60)
+    assert tables.status_code == 200 and "far" not in tables.text, tables.text
+    r = requests.post(f"{server.http}/query", params={"format": "json"},
+                      data="SELECT 1 AS one", headers={"Content-Type": "text/plain"}, timeout=60)
+    assert r.status_code == 200 and r.json() == [{"one": 1}], r.text
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+
+
+def test_the_edge_of_the_range_is_stored_and_read(server):
+    # DuckDB's last and first seconds (294247-01-10 04:00:54, 290309-12-22 BC).
+    table = pa.table({"ts": pa.array([9223372036854, -9223372022400, 0], pa.timestamp("s"))})
+    r = requests.post(f"{server.http}/ingest/x", params={"table": "edge"}, data=ipc(table),
+                      headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{server.http}/query", params={"format": "json"},
+                      data="SELECT ts::VARCHAR AS v FROM edge ORDER BY ts",
+                      headers={"Content-Type": "text/plain"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert [row["v"] for row in r.json()] == [
+        "290309-12-22 (BC) 00:00:00", "1970-01-01 00:00:00", "294247-01-10 04:00:54"]
