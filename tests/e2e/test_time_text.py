@@ -63,3 +63,20 @@ def test_the_cli_table_writes_infinity_and_any_year(server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     cells = [cell.strip() for cell in proc.stdout.decode().splitlines()[2].split("|")]
     assert cells == ["infinity", "294246-12-31", "-infinity"], proc.stdout
+
+
+def test_time_24_00_and_intervals_in_text_results(server):
+    """DuckDB's TIME '24:00:00' printed "<value out of range: 86400000000>"; an INTERVAL
+    column made CSV fail after its 200 and header (a hostile run): now its own text, and
+    a clear 400 before any byte for CSV of an interval."""
+    sql = "SELECT TIME '24:00:00' AS t, TIME '12:00:00' AS u"
+    assert query(server, sql, "json").json() == [{"t": "24:00:00.000000",
+                                                  "u": "12:00:00.000000"}]
+    assert query(server, sql, "csv").text.splitlines()[1] == '"24:00:00.000000",12:00:00.000000'
+    r = requests.post(f"{server.http}/query", params={"format": "csv"},
+                      data="SELECT INTERVAL 1 DAY AS i", headers={"Content-Type": "text/plain"},
+                      timeout=60)
+    assert r.status_code == 400, r.text
+    assert "interval" in r.json()["error"]["message"], r.text
+    assert query(server, "SELECT (INTERVAL 1 DAY)::VARCHAR AS i", "csv").text.splitlines()[1] \
+        == '"1 day"'

@@ -61,3 +61,20 @@ def test_the_edge_of_the_range_is_stored_and_read(server):
     assert r.status_code == 200, r.text
     assert [row["v"] for row in r.json()] == [
         "290309-12-22 (BC) 00:00:00", "1970-01-01 00:00:00", "294247-01-10 04:00:54"]
+
+
+def test_a_parameter_past_duckdbs_range_is_refused(server):
+    """The same value as a bound parameter (a prepared INSERT from ADBC with Arrow data):
+    refused, and the database stays whole."""
+    import adbc_driver_manager
+    from test_flight_sql import connect
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE stamped (ts TIMESTAMP)")
+        for value, arrow_type in ((-9223372022400000001, pa.timestamp("us")),
+                                  (BAD, pa.timestamp("s"))):
+            params = pa.record_batch([pa.array([value], arrow_type)], names=["ts"])
+            with pytest.raises(adbc_driver_manager.Error, match="out of range for a timestamp"):
+                cur.execute("INSERT INTO stamped VALUES (?)", params)
+        cur.execute("SELECT count(*) FROM stamped")
+        assert cur.fetchone()[0] == 0
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200

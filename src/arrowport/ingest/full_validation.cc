@@ -9,6 +9,7 @@
 #include "arrow/array/data.h"
 #include "arrow/type.h"
 #include "arrow/util/bit_util.h"
+#include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
 namespace {
@@ -67,8 +68,8 @@ struct HeldRange {
 };
 HeldRange DuckDBHolds(const arrow::DataType& type) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  constexpr int64_t kLeastMicros = -9223372022400000000;  // 290309-12-22 BC
-  constexpr int64_t kMostMicros = kMax - 1;                // 294247-01-10 04:00:54.775806
+  constexpr int64_t kLeastMicros = storage::kLeastTimestampMicros;
+  constexpr int64_t kMostMicros = storage::kMostTimestampMicros;
   auto per_unit = [](arrow::TimeUnit::type unit) -> int64_t {
     return unit == arrow::TimeUnit::SECOND ? 1000000 : unit == arrow::TimeUnit::MILLI ? 1000 : 1;
   };

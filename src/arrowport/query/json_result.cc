@@ -106,6 +106,8 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
     }
     case Type::DATE32:
     case Type::TIMESTAMP:
+    case Type::TIME32:
+    case Type::TIME64:
       AppendJsonString(OwnTimeTextOf(scalar).value_or(scalar.ToString()), out);
       return;
     default:

@@ -116,6 +116,8 @@ bool NeedsOwnText(const arrow::DataType& type) {
     case arrow::Type::FIXED_SIZE_BINARY:
     case arrow::Type::DATE32:
     case arrow::Type::TIMESTAMP:
+    case arrow::Type::TIME32:
+    case arrow::Type::TIME64:
       return true;
     default:
       return false;
@@ -146,6 +148,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithOwnText(
         break;
       case arrow::Type::DATE32:
       case arrow::Type::TIMESTAMP:
+      case arrow::Type::TIME32:
+      case arrow::Type::TIME64:
         text = TimesAsTextWhereNeeded(columns[i]);
         if (text.ok() && *text == columns[i]) continue;  // Arrow writes all of these
         break;
@@ -190,6 +194,17 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   return WriteTextPieces(reader, kCsvPiece, text_of, kUnfinishedCsv, sink);
 }
 
+bool IsInterval(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::INTERVAL_MONTHS:
+    case arrow::Type::INTERVAL_DAY_TIME:
+    case arrow::Type::INTERVAL_MONTH_DAY_NANO:
+      return true;
+    default:
+      return false;
+  }
+}
+
 arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
                               ResultFormat format) {
   // The formats' own writers decide, made over a sink that only counts.
@@ -200,6 +215,16 @@ arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
     case ResultFormat::kCsv:
       name = "csv";
       fits = arrow::csv::MakeCSVWriter(sink, schema).status();
+      // Arrow's writer takes an interval column and fails at its first row, after the
+      // 200 and the header (a hostile run).
+      for (const auto& field : schema->fields()) {
+        if (fits.ok() && IsInterval(*field->type())) {
+          fits = arrow::Status::TypeError("column '", field->name(), "' is an interval (",
+                                          field->type()->ToString(),
+                                          "), which Arrow's CSV writer cannot write; cast it "
+                                          "to VARCHAR for DuckDB's text of it");
+        }
+      }
       break;
     case ResultFormat::kParquet:
       name = "parquet";

@@ -59,7 +59,45 @@ std::string DateText(int64_t days) {
   return text;
 }
 
+bool IsTimeOfDay(const arrow::DataType& type) {
+  return type.id() == arrow::Type::TIME32 || type.id() == arrow::Type::TIME64;
+}
+
+int64_t UnitsPerSecondOf(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::TIMESTAMP:
+      return UnitsPerSecond(static_cast<const arrow::TimestampType&>(type).unit());
+    case arrow::Type::TIME32:
+    case arrow::Type::TIME64:
+      return UnitsPerSecond(static_cast<const arrow::TimeType&>(type).unit());
+    default:
+      return 1;
+  }
+}
+
+// "HH:MM:SS" and the unit's fraction digits, hours past 23 as they are (DuckDB's
+// TIME '24:00:00'), a sign before a negative time.
+std::string ClockText(int64_t seconds, int64_t fraction, int64_t per_second) {
+  char clock[64];
+  const bool negative = seconds < 0;
+  const unsigned long long magnitude =
+      negative ? 0ULL - static_cast<unsigned long long>(seconds) : seconds;
+  std::snprintf(clock, sizeof(clock), "%s%02llu:%02d:%02d", negative ? "-" : "",
+                magnitude / 3600, static_cast<int>(magnitude / 60 % 60),
+                static_cast<int>(magnitude % 60));
+  std::string text = clock;
+  if (per_second > 1) {
+    const int digits = per_second == 1000 ? 3 : per_second == 1000000 ? 6 : 9;
+    char decimals[16];
+    std::snprintf(decimals, sizeof(decimals), ".%0*lld", digits,
+                  static_cast<long long>(fraction));
+    text += decimals;
+  }
+  return text;
+}
+
 bool IsInfinity(const arrow::DataType& type, int64_t value) {
+  if (IsTimeOfDay(type)) return false;
   if (type.id() == arrow::Type::DATE32) {
     return value == std::numeric_limits<int32_t>::max() ||
            value == -std::numeric_limits<int32_t>::max();
@@ -72,6 +110,7 @@ bool IsInfinity(const arrow::DataType& type, int64_t value) {
 
 ArrowTimeRange ArrowWritesBetween(const arrow::DataType& type) {
   if (type.id() == arrow::Type::DATE32) return {kFirstDay, kLastDay};
+  if (IsTimeOfDay(type)) return {0, kSecondsPerDay * UnitsPerSecondOf(type) - 1};
   if (type.id() != arrow::Type::TIMESTAMP) return {};
   const auto& ts = static_cast<const arrow::TimestampType&>(type);
   const __int128 per_day = static_cast<__int128>(kSecondsPerDay) * UnitsPerSecond(ts.unit());
@@ -84,47 +123,57 @@ ArrowTimeRange ArrowWritesBetween(const arrow::DataType& type) {
   return {static_cast<int64_t>(first), static_cast<int64_t>(last)};
 }
 
+bool HasTimeText(const arrow::DataType& type) {
+  return type.id() == arrow::Type::DATE32 || type.id() == arrow::Type::TIMESTAMP ||
+         IsTimeOfDay(type);
+}
+
 bool NeedsOwnTimeText(const arrow::DataType& type, int64_t value) {
-  if (type.id() != arrow::Type::DATE32 && type.id() != arrow::Type::TIMESTAMP) return false;
+  if (!HasTimeText(type)) return false;
   return !ArrowWritesBetween(type).Holds(value);
 }
 
 std::string OwnTimeText(const arrow::DataType& type, int64_t value) {
   if (IsInfinity(type, value)) return value > 0 ? "infinity" : "-infinity";
   if (type.id() == arrow::Type::DATE32) return DateText(value);
-  const auto& ts = static_cast<const arrow::TimestampType&>(type);
-  const int64_t per_second = UnitsPerSecond(ts.unit());
+  const int64_t per_second = UnitsPerSecondOf(type);
   const int64_t seconds = FloorDiv(value, per_second);
   // Not value - seconds * per_second: that product leaves int64 near its least value.
   int64_t fraction = value % per_second;
   if (fraction < 0) fraction += per_second;
+  if (IsTimeOfDay(type)) {
+    // Arrow's times are never negative; one sent anyway reads as the time before midnight.
+    if (value < 0 && value != std::numeric_limits<int64_t>::min()) {
+      return "-" + OwnTimeText(type, -value);
+    }
+    return ClockText(seconds, fraction, per_second);
+  }
   const int64_t days = FloorDiv(seconds, kSecondsPerDay);
   int64_t of_day = seconds % kSecondsPerDay;  // by remainder, as the fraction
   if (of_day < 0) of_day += kSecondsPerDay;
-  char clock[48];
-  std::snprintf(clock, sizeof(clock), " %02d:%02d:%02d", static_cast<int>(of_day / 3600),
-                static_cast<int>(of_day / 60 % 60), static_cast<int>(of_day % 60));
-  std::string text = DateText(days) + clock;
-  if (per_second > 1) {
-    const int digits = per_second == 1000 ? 3 : per_second == 1000000 ? 6 : 9;
-    char decimals[16];
-    std::snprintf(decimals, sizeof(decimals), ".%0*lld", digits,
-                  static_cast<long long>(fraction));
-    text += decimals;
-  }
-  if (!ts.timezone().empty()) text += 'Z';
+  std::string text = DateText(days) + " " + ClockText(of_day, fraction, per_second);
+  if (!static_cast<const arrow::TimestampType&>(type).timezone().empty()) text += 'Z';
   return text;
 }
 
 std::optional<std::string> OwnTimeTextOf(const arrow::Scalar& scalar) {
   if (!scalar.is_valid) return std::nullopt;
   int64_t value = 0;
-  if (scalar.type->id() == arrow::Type::DATE32) {
-    value = static_cast<const arrow::Date32Scalar&>(scalar).value;
-  } else if (scalar.type->id() == arrow::Type::TIMESTAMP) {
-    value = static_cast<const arrow::TimestampScalar&>(scalar).value;
-  } else {
-    return std::nullopt;
+  switch (scalar.type->id()) {
+    case arrow::Type::DATE32:
+      value = static_cast<const arrow::Date32Scalar&>(scalar).value;
+      break;
+    case arrow::Type::TIMESTAMP:
+      value = static_cast<const arrow::TimestampScalar&>(scalar).value;
+      break;
+    case arrow::Type::TIME32:
+      value = static_cast<const arrow::Time32Scalar&>(scalar).value;
+      break;
+    case arrow::Type::TIME64:
+      value = static_cast<const arrow::Time64Scalar&>(scalar).value;
+      break;
+    default:
+      return std::nullopt;
   }
   if (!NeedsOwnTimeText(*scalar.type, value)) return std::nullopt;
   return OwnTimeText(*scalar.type, value);
@@ -133,14 +182,14 @@ std::optional<std::string> OwnTimeTextOf(const arrow::Scalar& scalar) {
 arrow::Result<std::shared_ptr<arrow::Array>> TimesAsTextWhereNeeded(
     const std::shared_ptr<arrow::Array>& array) {
   const arrow::DataType& type = *array->type();
-  if (type.id() != arrow::Type::DATE32 && type.id() != arrow::Type::TIMESTAMP) return array;
+  if (!HasTimeText(type)) return array;
+  // Date32 and time32 hold 32-bit values, timestamps and time64 64-bit ones.
+  const bool narrow = type.id() == arrow::Type::DATE32 || type.id() == arrow::Type::TIME32;
+  const uint8_t* raw = array->data()->buffers[1]->data();
   auto value_at = [&](int64_t row) -> int64_t {
-    if (type.id() == arrow::Type::DATE32) {
-      return arrow::util::SafeLoad(
-          static_cast<const arrow::Date32Array&>(*array).raw_values() + row);
-    }
-    return arrow::util::SafeLoad(
-        static_cast<const arrow::TimestampArray&>(*array).raw_values() + row);
+    const int64_t at = array->offset() + row;
+    if (narrow) return arrow::util::SafeLoadAs<int32_t>(raw + at * 4);
+    return arrow::util::SafeLoadAs<int64_t>(raw + at * 8);
   };
   bool any = false;
   for (int64_t row = 0; row < array->length() && !any; ++row) {

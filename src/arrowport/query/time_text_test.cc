@@ -50,6 +50,19 @@ TEST(TimeText, YearsOfAnySizeInArrowsForm) {
             "-292277022657-01-27 08:29:52");
 }
 
+TEST(TimeText, TimesOfDayPastMidnight) {
+  const auto micros = arrow::time64(arrow::TimeUnit::MICRO);
+  const auto seconds = arrow::time32(arrow::TimeUnit::SECOND);
+  const auto nanos = arrow::time64(arrow::TimeUnit::NANO);
+  EXPECT_FALSE(NeedsOwnTimeText(*micros, 86399999999));
+  EXPECT_TRUE(NeedsOwnTimeText(*micros, 86400000000));  // DuckDB's TIME '24:00:00'
+  EXPECT_EQ(OwnTimeText(*micros, 86400000000), "24:00:00.000000");
+  EXPECT_EQ(OwnTimeText(*seconds, 90061), "25:01:01");
+  EXPECT_EQ(OwnTimeText(*nanos, -1), "-00:00:00.000000001");
+  EXPECT_EQ(OwnTimeText(*micros, std::numeric_limits<int64_t>::max()),
+            "2562047788:00:54.775807");  // never "infinity": a time has none
+}
+
 TEST(TimeText, OnlyWhatArrowCannotWrite) {
   const auto date = arrow::date32();
   const auto micros = arrow::timestamp(arrow::TimeUnit::MICRO);

@@ -8,6 +8,7 @@
 #include "arrow/type.h"
 #include "arrow/util/checked_cast.h"
 #include "arrowport/storage/core/duckdb_handle.h"
+#include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::storage {
 
@@ -62,6 +63,11 @@ arrow::Result<duckdb_value> MakeTemporalValue(const arrow::Array& column, int64_
       ARROW_ASSIGN_OR_RAISE(
           const int64_t micros,
           ToMicros(checked_cast<const arrow::TimestampArray&>(column).Value(row), type.unit()));
+      if (!DuckDBHoldsTimestamp(micros)) {
+        return arrow::Status::Invalid("the parameter value ", micros,
+                                      " us is out of range for a timestamp (290309 BC to "
+                                      "294247 AD)");
+      }
       duckdb_timestamp ts{micros};
       return type.timezone().empty() ? duckdb_create_timestamp(ts)
                                      : duckdb_create_timestamp_tz(ts);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -13,6 +15,17 @@ namespace arrowport::storage {
 constexpr int kMaxIngestColumns = 10'000;
 /// Longest column (or nested field) name accepted for ingest, in bytes.
 constexpr size_t kMaxColumnNameBytes = 1024;
+
+/// DuckDB's timestamps in microseconds: 290309-12-22 BC to 294247-01-10 04:00:54.775806,
+/// and +-infinity (+-int64 max). Any other value stored is one no cast handles: its first
+/// ::VARCHAR raised an internal error that invalidated the database (a hostile run).
+constexpr int64_t kLeastTimestampMicros = -9223372022400000000;
+constexpr int64_t kMostTimestampMicros = std::numeric_limits<int64_t>::max() - 1;
+constexpr bool DuckDBHoldsTimestamp(int64_t micros) {
+  return (micros >= kLeastTimestampMicros && micros <= kMostTimestampMicros) ||
+         micros == -std::numeric_limits<int64_t>::max() ||
+         micros == std::numeric_limits<int64_t>::max();
+}
 
 /// \brief Checks that every field of an incoming Arrow schema can be stored by DuckDB
 /// faithfully: non-empty, unique (case-insensitively, as DuckDB resolves names) column
