@@ -238,7 +238,7 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
     if (!lease) { ++it; continue; }
     // Idle for the checkpoint's sake only. Every open transaction counts, readers too:
     // DuckDB 2.0 refused the checkpoint ("other write transactions active") while an
-    // ADBC transaction that had only read sat idle (measured, tests/e2e).
+    // ADBC transaction that had only read a table sat idle (measured, tests/e2e).
     if (it->second.last_used >= cutoff) {
       held_back->push_back(it->second.entry->owner.user);
       NoteHeldBackRollback(it->first, now);
