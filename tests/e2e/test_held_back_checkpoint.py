@@ -141,3 +141,35 @@ def test_idle_transactions_are_kept_while_one_in_use_holds_the_checkpoint(held_s
                 connection.close()
             except adbc_driver_manager.Error:
                 pass
+
+
+def test_idle_transactions_are_kept_while_another_is_used_every_second(held_server,
+                                                                      tmp_path):
+    """The hostile run's second way: a transaction that runs a statement every second is
+    never idle long, holds the checkpoint back, and got the others' rolled back."""
+    with connect(held_server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE busy (x BIGINT)")
+        cur.execute("CREATE TABLE victim (x BIGINT)")
+    busy = flight_sql.connect(held_server.uri, autocommit=False)
+    victim = flight_sql.connect(held_server.uri, autocommit=False)
+    try:
+        with busy.cursor() as cur:
+            cur.execute("INSERT INTO busy VALUES (1)")
+        with victim.cursor() as cur:
+            cur.execute("INSERT INTO victim SELECT range FROM range(1000)")
+        for _ in range(4):
+            push(held_server, "others", 50_000)
+        deadline = time.time() + 4 * HELD_S
+        while time.time() < deadline:
+            assert scalar(busy, "SELECT count(*) FROM busy") == 1
+            time.sleep(HELD_S / 4)
+        assert wal_bytes(tmp_path) >= 1 << 20  # the checkpoint waits all along
+        victim.commit()
+        assert count_elsewhere(held_server, "victim") == 1000
+        busy.commit()
+    finally:
+        for connection in (busy, victim):
+            try:
+                connection.close()
+            except adbc_driver_manager.Error:
+                pass

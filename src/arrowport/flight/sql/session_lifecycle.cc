@@ -221,9 +221,11 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
                                            std::vector<std::string>* held_back) {
   const auto cutoff = now - idle_timeout_;
   for (const auto& [id, held] : transactions_) {
-    // One in use holds the checkpoint back whatever the idle ones do: rolling those back
-    // would not let it run (a hostile run kept one busy to get others' rolled back).
-    if (transaction_cutoff > cutoff && !held.entry->connection->IdleSince()) {
+    // One in use, or used within the limit, may hold the checkpoint back itself: rolling
+    // back idle ones would not let it run (a hostile run kept one busy, a result open or
+    // a statement every second, to get others' rolled back). Rolled back only once all are
+    // idle past the limit.
+    if (transaction_cutoff > cutoff && held.last_used >= transaction_cutoff) {
       transaction_cutoff = cutoff;
     }
   }

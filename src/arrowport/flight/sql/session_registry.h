@@ -311,8 +311,8 @@ class SessionRegistry {
   std::map<std::string, std::chrono::steady_clock::time_point> held_back_rollbacks_;
   static constexpr size_t kMaxHeldBackRollbacks = 1024;
   /// Takes out the open transactions idle since `transaction_cutoff` (for a waiting
-  /// checkpoint's sake only while none is in use), each with its lease for the rollback
-  /// (under mutex_); `held_back` gets the users of those taken for the checkpoint.
+  /// checkpoint's sake only when every open one is), each with its lease for the
+  /// rollback (under mutex_); `held_back` gets the users of those taken for the checkpoint.
   void TakeIdleTransactions(std::chrono::steady_clock::time_point now,
                             std::chrono::steady_clock::time_point transaction_cutoff,
                             std::vector<query::SessionLease>* rollbacks,
