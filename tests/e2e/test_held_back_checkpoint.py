@@ -6,6 +6,7 @@ checkpoint is due and waits, such a transaction is now rolled back after
 flight.sql_held_transaction_timeout_s; its client's next call says why. Driven by ADBC
 (autocommit off, as DBeaver and JDBC tools run) and plain Flight DoPut, against the real
 server."""
+import contextlib
 import os
 import time
 
@@ -105,27 +106,42 @@ def test_an_idle_transaction_is_kept_while_no_checkpoint_waits_for_it(held_serve
     assert count_elsewhere(held_server, "kept") == 1000
 
 
+@contextlib.contextmanager
+def busy_and_victim(server):
+    """Two transactions (autocommit off): "busy" has written a row to table busy, the
+    victim 1,000 rows to table victim; then others' uploads make a checkpoint due, which
+    the open transactions hold back. Both connections closed at the end."""
+    with connect(server) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE busy (x BIGINT)")
+        cur.execute("CREATE TABLE victim (x BIGINT)")
+    busy = flight_sql.connect(server.uri, autocommit=False)
+    victim = flight_sql.connect(server.uri, autocommit=False)
+    try:
+        with busy.cursor() as cur:
+            cur.execute("INSERT INTO busy VALUES (1)")
+        with victim.cursor() as cur:
+            cur.execute("INSERT INTO victim SELECT range FROM range(1000)")
+        yield busy, victim
+    finally:
+        for connection in (busy, victim):
+            try:
+                connection.close()
+            except adbc_driver_manager.Error:
+                pass
+
+
 def test_idle_transactions_are_kept_while_one_in_use_holds_the_checkpoint(held_server,
                                                                          tmp_path):
     """Found by a hostile run: a client that keeps its own transaction busy (a result open,
     read a batch at a time) holds every checkpoint back; rolling back the others' idle
     transactions cannot let it run, and did so, blaming them. They are kept while any
     open transaction is in use."""
-    with connect(held_server) as setup, setup.cursor() as cur:
-        cur.execute("CREATE TABLE busy (x BIGINT)")
-        cur.execute("CREATE TABLE victim (x BIGINT)")
-    busy = flight_sql.connect(held_server.uri, autocommit=False)
-    victim = flight_sql.connect(held_server.uri, autocommit=False)
-    try:
-        with busy.cursor() as cur:
-            cur.execute("INSERT INTO busy VALUES (1)")
+    with busy_and_victim(held_server) as (busy, victim):
         streaming = busy.cursor()
         streaming.execute("SELECT range AS id, repeat('x', 40) || range AS pad "
                           "FROM range(3000000)")
         batches = streaming.fetch_record_batch()
         batches.read_next_batch()  # the rest waits in the server: the transaction is in use
-        with victim.cursor() as cur:
-            cur.execute("INSERT INTO victim SELECT range FROM range(1000)")
         for _ in range(4):
             push(held_server, "others", 50_000)
         time.sleep(4 * HELD_S)
@@ -135,28 +151,13 @@ def test_idle_transactions_are_kept_while_one_in_use_holds_the_checkpoint(held_s
         assert "while a due checkpoint waited" not in held_server.stderr()
         batches.close()
         streaming.close()
-    finally:
-        for connection in (busy, victim):
-            try:
-                connection.close()
-            except adbc_driver_manager.Error:
-                pass
 
 
 def test_idle_transactions_are_kept_while_another_is_used_every_second(held_server,
                                                                       tmp_path):
     """The hostile run's second way: a transaction that runs a statement every second is
     never idle long, holds the checkpoint back, and got the others' rolled back."""
-    with connect(held_server) as setup, setup.cursor() as cur:
-        cur.execute("CREATE TABLE busy (x BIGINT)")
-        cur.execute("CREATE TABLE victim (x BIGINT)")
-    busy = flight_sql.connect(held_server.uri, autocommit=False)
-    victim = flight_sql.connect(held_server.uri, autocommit=False)
-    try:
-        with busy.cursor() as cur:
-            cur.execute("INSERT INTO busy VALUES (1)")
-        with victim.cursor() as cur:
-            cur.execute("INSERT INTO victim SELECT range FROM range(1000)")
+    with busy_and_victim(held_server) as (busy, victim):
         for _ in range(4):
             push(held_server, "others", 50_000)
         deadline = time.time() + 4 * HELD_S
@@ -167,9 +168,3 @@ def test_idle_transactions_are_kept_while_another_is_used_every_second(held_serv
         victim.commit()
         assert count_elsewhere(held_server, "victim") == 1000
         busy.commit()
-    finally:
-        for connection in (busy, victim):
-            try:
-                connection.close()
-            except adbc_driver_manager.Error:
-                pass
