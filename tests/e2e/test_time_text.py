@@ -55,6 +55,16 @@ def test_csv_of_a_table_keeps_arrows_text_beside_infinity(server):
     assert "out of range" not in r.text
 
 
+def test_the_cli_refuses_csv_of_an_interval_before_any_byte(server, tmp_path):
+    """It wrote the header and a cut line to stdout, then failed (a hostile run)."""
+    from conftest import run_cli
+    proc = run_cli("query", "SELECT 1 AS a, INTERVAL 5 DAY AS i", "--format", "csv",
+                   "--server", server.uri, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert proc.stdout == b"", proc.stdout
+    assert b"interval" in proc.stderr, proc.stderr
+
+
 def test_the_cli_table_writes_infinity_and_any_year(server, tmp_path):
     from conftest import run_cli
     proc = run_cli("query", "SELECT 'infinity'::TIMESTAMP AS a, DATE '294246-12-31' AS e, "

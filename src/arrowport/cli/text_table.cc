@@ -310,6 +310,9 @@ arrow::Result<int64_t> WriteFormatted(arrow::RecordBatchReader* reader, query::R
                                       const std::shared_ptr<arrow::io::OutputStream>& sink,
                                       const TextTableLimits& limits) {
   if (format == query::ResultFormat::kTable) return WriteTextTable(reader, sink, limits);
+  // Before any byte, as the HTTP gateway asks: CSV of an interval failed after its
+  // header, leaving a cut line on stdout (a hostile run).
+  ARROW_RETURN_NOT_OK(query::CheckFormatFits(reader->schema(), format));
   return query::WriteResult(reader, format, sink);
 }
 

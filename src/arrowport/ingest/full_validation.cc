@@ -80,9 +80,19 @@ HeldRange DuckDBHolds(const arrow::DataType& type) {
     return {kLeastMicros / factor, kMostMicros / factor, unit == arrow::TimeUnit::MICRO};
   }
   if (type.id() == arrow::Type::DURATION) {
-    const int64_t factor = per_unit(static_cast<const arrow::DurationType&>(type).unit());
-    if (factor == 1) return {};
+    const auto unit = static_cast<const arrow::DurationType&>(type).unit();
+    if (unit == arrow::TimeUnit::NANO) return {};
+    // Microseconds too: DuckDB hands an interval to Arrow in nanoseconds, unchecked
+    // (2^63-1 us came back as "-1000ns").
+    const int64_t factor = per_unit(unit) * 1000;
     return {-(kMax / factor), kMax / factor};
+  }
+  if (type.id() == arrow::Type::DATE64) {
+    // Milliseconds to DuckDB's 32-bit days: past them the day count wrapped
+    // ((2^32 + 10) days was stored as 1970-01-11); +-2^31-1 are its infinities.
+    constexpr int64_t kMsPerDay = 86400000;
+    constexpr int64_t kDays = std::numeric_limits<int32_t>::max() - 1;
+    return {-kDays * kMsPerDay, kDays * kMsPerDay + kMsPerDay - 1};
   }
   return {};
 }

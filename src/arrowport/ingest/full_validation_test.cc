@@ -138,6 +138,13 @@ TEST(MicrosRange, SecondsAndMillisecondsPastDuckDBsRangeAreRefused) {
   EXPECT_FALSE(ValidateColumnFull(
       *column(arrow::duration(arrow::TimeUnit::SECOND), {1000000000000000})).ok());
   EXPECT_TRUE(ValidateColumnFull(*column(seconds, {1000000000000000, 1}, {false, true})).ok());
+  // Durations in microseconds DuckDB exports as nanoseconds; date64 past 32-bit days.
+  EXPECT_FALSE(ValidateColumnFull(
+      *column(arrow::duration(arrow::TimeUnit::MICRO), {kMax})).ok());
+  EXPECT_TRUE(ValidateColumnFull(
+      *column(arrow::duration(arrow::TimeUnit::MICRO), {kMax / 1000})).ok());
+  EXPECT_FALSE(ValidateColumnFull(*column(arrow::date64(), {(int64_t{1} << 32) * 86400000})).ok());
+  EXPECT_TRUE(ValidateColumnFull(*column(arrow::date64(), {0, -86400000})).ok());
   EXPECT_TRUE(ValidateColumnFull(*column(arrow::timestamp(arrow::TimeUnit::NANO),
                                          {std::numeric_limits<int64_t>::max()})).ok());
   // Inside a list.
