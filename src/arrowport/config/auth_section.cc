@@ -116,17 +116,23 @@ bool IsLoopback(const std::string& host) {
   if (host == "localhost") return true;
   // Addresses are parsed, not prefix-matched: "127.example.com" is a name that may
   // resolve anywhere, and "0:0:0:0:0:0:0:1" is ::1 written out.
-  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
-  const std::string address = bracketed ? host.substr(1, host.size() - 2) : host;
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+  if (const auto address = Ipv6Address(host)) {
+    in6_addr v6{};
+    ::inet_pton(AF_INET6, address->c_str(), &v6);
     if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
     // ::ffff:127.0.0.1, an IPv4 loopback address in IPv6 form.
     return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
   }
   in_addr v4{};
-  return !bracketed && ::inet_pton(AF_INET, address.c_str(), &v4) == 1 &&
-         (ntohl(v4.s_addr) >> 24) == 127;
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+std::optional<std::string> Ipv6Address(const std::string& host) {
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  std::string address = bracketed ? host.substr(1, host.size() - 2) : host;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &v6) != 1) return std::nullopt;
+  return address;
 }
 
 arrow::Status ParseAuthUsers(const YAML::Node& node, const std::string& source,

@@ -162,8 +162,9 @@ struct Config {
   /// A Flight SQL session, prepared statement or transaction unused this long is freed
   /// (an open transaction rolls back).
   int64_t flight_sql_idle_timeout_s = 900;
-  /// An open Flight SQL transaction unused this long while a checkpoint is due and waits
-  /// for it (DuckDB checkpoints once no transaction that wrote is open) is rolled back.
+  /// Open Flight SQL transactions all unused this long while a checkpoint is due and
+  /// waits for them (DuckDB's checkpoint waits for one that has written or read a table)
+  /// are rolled back.
   int64_t flight_sql_held_transaction_timeout_s = 60;
   /// How long a Flight SQL call waits for its transaction's or session's connection while
   /// another call uses it (a result still being read) before FAILED_PRECONDITION.
@@ -299,6 +300,10 @@ bool AuthEnabled(const Config& config);
 /// (also written "[::1]" or in full) or an IPv4 loopback address mapped to IPv6
 /// (::ffff:127.0.0.1). `::` and `0.0.0.0` (every interface) are not loopback.
 bool IsLoopback(const std::string& host);
+
+/// `host` without brackets when it is an IPv6 address, bare ("::1") or in the brackets a
+/// URI writes around one ("[::1]"); nothing for a name, an IPv4 address or anything else.
+std::optional<std::string> Ipv6Address(const std::string& host);
 
 /// \brief The routing for `stream`: its configured entry, or defaults routing the stream
 /// to a table of the same name.

@@ -1,8 +1,5 @@
 // Load (config.h): the YAML file, then ARROWPORT_* environment variables, then the
 // command line's overrides, validated as a whole.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <cctype>
 
 #include "arrowport/config/config.h"
@@ -21,16 +18,11 @@ namespace {
 // otherwise fail later in gRPC's URI parser with a message naming neither key nor fix.
 arrow::Status NormalizeBindHost(const std::string& source, const std::string& key,
                                 std::string* host) {
-  const bool bracketed = host->size() > 2 && host->front() == '[' && host->back() == ']';
-  if (!bracketed && host->find_first_of("[]:") == std::string::npos) {
+  if (auto address = Ipv6Address(*host)) {
+    *host = std::move(*address);
     return arrow::Status::OK();
   }
-  const std::string address = bracketed ? host->substr(1, host->size() - 2) : *host;
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
-    *host = address;
-    return arrow::Status::OK();
-  }
+  if (host->find_first_of("[]:") == std::string::npos) return arrow::Status::OK();
   const std::string port_key = key.substr(0, key.rfind('.')) + ".port";
   return arrow::Status::Invalid(
       source.empty() ? "config" : source, ": key '", key, "': '", *host,

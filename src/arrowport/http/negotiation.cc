@@ -16,6 +16,23 @@ std::string Lower(std::string s) {
   return s;
 }
 
+namespace {
+
+bool Blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view TrimmedFront(std::string_view text) {
+  while (!text.empty() && Blank(text.front())) text.remove_prefix(1);
+  return text;
+}
+
+std::string_view Trimmed(std::string_view text) {
+  text = TrimmedFront(text);
+  while (!text.empty() && Blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
 std::string MediaType(const std::string& header) {
   std::string type = header.substr(0, header.find(';'));
   while (!type.empty() && type.back() == ' ') type.pop_back();
@@ -33,9 +50,8 @@ arrow::Result<std::string> RequestBodyCoding(const httplib::Headers& headers) {
     while (start <= it->second.size()) {
       size_t end = it->second.find(',', start);
       if (end == std::string::npos) end = it->second.size();
-      std::string coding = Lower(it->second.substr(start, end - start));
-      coding.erase(0, coding.find_first_not_of(" \t"));
-      coding.erase(coding.find_last_not_of(" \t") + 1);
+      std::string coding =
+          Lower(std::string(Trimmed(std::string_view(it->second).substr(start, end - start))));
       // RFC 9110 8.4.1: "identity" is no coding, x-gzip is gzip.
       if (coding == "x-gzip") coding = "gzip";
       if (!coding.empty() && coding != "identity") codings.push_back(std::move(coding));
@@ -96,13 +112,6 @@ arrow::Result<Negotiated> Negotiate(const httplib::Request& req) {
 
 namespace {
 
-bool Blank(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view TrimmedFront(std::string_view text) {
-  while (!text.empty() && Blank(text.front())) text.remove_prefix(1);
-  return text;
-}
-
 // Whether Accept-Encoding `accepted` (lower case) names `coding`; `*params` (when named):
 // the text after the item's ';', if it has one.
 bool Named(const std::string& accepted, std::string_view coding,
@@ -114,9 +123,7 @@ bool Named(const std::string& accepted, std::string_view coding,
     std::string_view item(accepted.data() + start, end - start);
     start = end + 1;
     const size_t semicolon = item.find(';');
-    std::string_view name = TrimmedFront(item.substr(0, semicolon));
-    while (!name.empty() && Blank(name.back())) name.remove_suffix(1);
-    if (name != coding) continue;
+    if (Trimmed(item.substr(0, semicolon)) != coding) continue;
     if (semicolon != std::string_view::npos) *params = item.substr(semicolon + 1);
     return true;
   }

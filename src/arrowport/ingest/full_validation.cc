@@ -9,6 +9,7 @@
 #include "arrow/array/data.h"
 #include "arrow/type.h"
 #include "arrow/util/bit_util.h"
+#include "arrow/util/ubsan.h"
 #include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
@@ -64,7 +65,7 @@ arrow::Status ValidateStrings(const arrow::Array& column,
 // durations become an interval's microseconds.
 struct HeldRange {
   int64_t least = 0, most = -1;
-  bool infinities = false;  // DuckDB's +-infinity (+-int64 max) too: timestamps in us
+  bool infinities = false;  // DuckDB's +-infinity too (DuckDBHoldsTimestamp): microseconds
 };
 HeldRange DuckDBHolds(const arrow::DataType& type) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
@@ -103,14 +104,14 @@ HeldRange DuckDBHolds(const arrow::DataType& type) {
 // what DuckDB holds.
 arrow::Status CheckHeldRange(const arrow::ArrayData& data) {
   if (const HeldRange range = DuckDBHolds(*data.type); range.least <= range.most) {
-    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
     const int64_t* values = data.GetValues<int64_t>(1);
     const uint8_t* valid = data.buffers[0] ? data.buffers[0]->data() : nullptr;
     for (int64_t i = 0; i < data.length; ++i) {
-      const int64_t value = values[i];
+      // An IPC body's buffers may sit at any address: loaded without assuming alignment.
+      const int64_t value = arrow::util::SafeLoad(values + i);
       if (value >= range.least && value <= range.most) continue;
       if (valid != nullptr && !arrow::bit_util::GetBit(valid, data.offset + i)) continue;
-      if (range.infinities && (value == kMax || value == -kMax)) continue;
+      if (range.infinities && storage::DuckDBHoldsTimestamp(value)) continue;
       return arrow::Status::Invalid(data.type->ToString(), " value ", value,
                                     " is outside the range DuckDB holds (", range.least,
                                     " to ", range.most, ")");

@@ -76,15 +76,12 @@ int64_t UnitsPerSecondOf(const arrow::DataType& type) {
 }
 
 // "HH:MM:SS" and the unit's fraction digits, hours past 23 as they are (DuckDB's
-// TIME '24:00:00'), a sign before a negative time.
-std::string ClockText(int64_t seconds, int64_t fraction, int64_t per_second) {
+// TIME '24:00:00').
+std::string ClockText(uint64_t seconds, uint64_t fraction, int64_t per_second) {
   char clock[64];
-  const bool negative = seconds < 0;
-  const unsigned long long magnitude =
-      negative ? 0ULL - static_cast<unsigned long long>(seconds) : seconds;
-  std::snprintf(clock, sizeof(clock), "%s%02llu:%02d:%02d", negative ? "-" : "",
-                magnitude / 3600, static_cast<int>(magnitude / 60 % 60),
-                static_cast<int>(magnitude % 60));
+  std::snprintf(clock, sizeof(clock), "%02llu:%02d:%02d",
+                static_cast<unsigned long long>(seconds / 3600),
+                static_cast<int>(seconds / 60 % 60), static_cast<int>(seconds % 60));
   std::string text = clock;
   if (per_second > 1) {
     const int digits = per_second == 1000 ? 3 : per_second == 1000000 ? 6 : 9;
@@ -137,17 +134,17 @@ std::string OwnTimeText(const arrow::DataType& type, int64_t value) {
   if (IsInfinity(type, value)) return value > 0 ? "infinity" : "-infinity";
   if (type.id() == arrow::Type::DATE32) return DateText(value);
   const int64_t per_second = UnitsPerSecondOf(type);
+  if (IsTimeOfDay(type)) {
+    // Arrow's times are never negative; one sent anyway reads as the time before midnight.
+    const uint64_t magnitude =
+        value < 0 ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+    return (value < 0 ? "-" : "") +
+           ClockText(magnitude / per_second, magnitude % per_second, per_second);
+  }
   const int64_t seconds = FloorDiv(value, per_second);
   // Not value - seconds * per_second: that product leaves int64 near its least value.
   int64_t fraction = value % per_second;
   if (fraction < 0) fraction += per_second;
-  if (IsTimeOfDay(type)) {
-    // Arrow's times are never negative; one sent anyway reads as the time before midnight.
-    if (value < 0 && value != std::numeric_limits<int64_t>::min()) {
-      return "-" + OwnTimeText(type, -value);
-    }
-    return ClockText(seconds, fraction, per_second);
-  }
   const int64_t days = FloorDiv(seconds, kSecondsPerDay);
   int64_t of_day = seconds % kSecondsPerDay;  // by remainder, as the fraction
   if (of_day < 0) of_day += kSecondsPerDay;
@@ -191,9 +188,11 @@ arrow::Result<std::shared_ptr<arrow::Array>> TimesAsTextWhereNeeded(
     if (narrow) return arrow::util::SafeLoadAs<int32_t>(raw + at * 4);
     return arrow::util::SafeLoadAs<int64_t>(raw + at * 8);
   };
+  const ArrowTimeRange arrow_writes = ArrowWritesBetween(type);  // once, not per value
+  auto needs_own = [&](int64_t row) { return !arrow_writes.Holds(value_at(row)); };
   bool any = false;
   for (int64_t row = 0; row < array->length() && !any; ++row) {
-    any = array->IsValid(row) && NeedsOwnTimeText(type, value_at(row));
+    any = array->IsValid(row) && needs_own(row);
   }
   if (!any) return array;
   ARROW_ASSIGN_OR_RAISE(auto cast, arrow::compute::Cast(*array, arrow::utf8()));
@@ -203,7 +202,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> TimesAsTextWhereNeeded(
   for (int64_t row = 0; row < array->length(); ++row) {
     if (array->IsNull(row)) {
       ARROW_RETURN_NOT_OK(builder.AppendNull());
-    } else if (NeedsOwnTimeText(type, value_at(row))) {
+    } else if (needs_own(row)) {
       ARROW_RETURN_NOT_OK(builder.Append(OwnTimeText(type, value_at(row))));
     } else {
       ARROW_RETURN_NOT_OK(builder.Append(arrow_text.GetView(row)));

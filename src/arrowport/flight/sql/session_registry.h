@@ -122,10 +122,11 @@ struct RegistryLimits {
 
 /// Open transactions hold back the database's checkpoints: DuckDB 2.0 refuses one while
 /// another transaction is open that has written or read a table ("other write
-/// transactions active", as measured), so a client that begins one and goes away (crashed, or a
-/// tool left open) would let the WAL, and the memory uncommitted rows hold, grow with
-/// everyone else's writes until the idle timeout (15 minutes by default). While `checkpoint_waits` says a checkpoint
-/// is due and failing, a transaction unused for `idle_timeout` is rolled back
+/// transactions active", as measured), so a client that begins one and goes away
+/// (crashed, or a tool left open) would let the WAL, and the memory uncommitted rows
+/// hold, grow with everyone else's writes until the idle timeout (15 minutes by
+/// default). While `checkpoint_waits` says a checkpoint is due and failing, and every
+/// open transaction has been unused for `idle_timeout`, they are rolled back
 /// (flight.sql_held_transaction_timeout_s); `on_rolled_back` is told, for the log.
 struct CheckpointPressure {
   std::chrono::seconds idle_timeout{60};
