@@ -82,3 +82,35 @@ def test_a_parameter_past_duckdbs_range_is_refused(server):
         cur.execute("SELECT count(*) FROM stamped")
         assert cur.fetchone()[0] == 0
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+
+
+def reopens(server):
+    r = requests.get(f"{server.http}/healthz", timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()["storage"].get("reopens", 0)
+
+
+@pytest.mark.parametrize("call", [
+    "make_timestamp(v)", "make_timestamp_ms(v // 1000)", "epoch_ms(v // 1000)",
+    "to_timestamp(v / 1000000)", "make_timestamptz(v)"])
+def test_sql_cannot_build_a_timestamp_before_duckdbs_least(server, call):
+    # DuckDB's functions that build a timestamp from a number did not check it: a value
+    # before 290309-12-22 BC came out, and its cast to text raised an internal error that
+    # invalidated the database (every open transaction lost), even from a read-only SELECT.
+    query = lambda sql: requests.post(f"{server.http}/query", params={"format": "json"},
+                                      data=sql, headers={"Content-Type": "text/plain"},
+                                      timeout=60)
+    r = query("CREATE TABLE IF NOT EXISTS far_numbers AS SELECT * FROM (VALUES "
+              "(0::BIGINT), (NULL), (-9223372036854775000)) t(v)")
+    assert r.status_code == 200, r.text
+    before = reopens(server)
+    r = query(f"SELECT {call}::VARCHAR AS c FROM far_numbers")
+    assert r.status_code == 400, r.text
+    assert "before the least timestamp DuckDB holds" in r.text, r.text
+    r = query(f"CREATE TABLE far_kept AS SELECT {call} AS c FROM far_numbers")
+    assert r.status_code == 400, r.text
+    # The rows in range read as before, and the database was never reopened.
+    r = query(f"SELECT {call}::VARCHAR AS c FROM far_numbers WHERE v = 0")
+    assert r.status_code == 200 and r.json()[0]["c"].startswith("1970-01-01"), r.text
+    assert reopens(server) == before
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200

@@ -99,8 +99,15 @@ bool MetFullDisk(int error_type, std::string_view message) {
 
 // DuckDB's advice for a statement nested too deep ("Use SET max_expression_depth") is no
 // client's to follow: the limit is the server's, locked (sql_sandbox_settings.h).
+// An internal error carries DuckDB's stack trace: library paths and load addresses, which
+// tell a client where the server's code sits in memory and nothing it can act on.
 std::string Explained(std::string_view message) {
   std::string text(message);
+  const auto trace = text.find("\n\nStack Trace:\n");
+  if (trace != std::string::npos) {
+    const auto after = text.find("\n\nThis error signals", trace);
+    text.erase(trace, after == std::string::npos ? std::string::npos : after - trace);
+  }
   const auto advice = text.find(" Use \"SET max_expression_depth");
   if (advice != std::string::npos) {
     text = text.substr(0, advice) + " The server keeps this limit: DuckDB binds deeper "

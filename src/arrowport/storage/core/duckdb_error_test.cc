@@ -27,6 +27,21 @@ TEST(TranslateDuckDBErrorTest, WhatAlreadyExistsIsAlreadyExistsNotMissing) {
   }
 }
 
+// An internal error's message reached clients with DuckDB's stack trace in it: library
+// paths and the load addresses of the server's code.
+TEST(TranslateDuckDBErrorTest, AnInternalErrorsStackTraceIsNotPassedOn) {
+  const std::string message =
+      "INTERNAL Error: Scalar function \"__cast\" threw\n\nStack Trace:\n\n"
+      "/usr/lib/libduckdb.so.2.0(_ZN6duckdb9Exception+0x70) [0x7f2d32f660b0]\n"
+      "/work/arrowport(+0x2eab29) [0x7f2d392eab29]\n\n"
+      "This error signals an assertion failure within DuckDB.";
+  const auto status = TranslateDuckDBError(DUCKDB_ERROR_INTERNAL, message);
+  EXPECT_EQ(status.message().find("0x7f"), std::string::npos) << status.ToString();
+  EXPECT_EQ(status.message().find("Stack Trace"), std::string::npos) << status.ToString();
+  EXPECT_NE(status.message().find("threw"), std::string::npos) << status.ToString();
+  EXPECT_NE(status.message().find("assertion failure"), std::string::npos) << status.ToString();
+}
+
 TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
   // Found by a hostile run: told "retryable conflict", a client retried at once in vain.
   auto memory = TranslateDuckDBError(
