@@ -22,6 +22,7 @@ import pyarrow.flight as flight
 import pytest
 import requests
 
+import flightsql_wire as wire
 from conftest import ARROWPORT
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
@@ -230,6 +231,34 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     put(client, rows(10, start=acknowledged), {"stream": "ev"})
     assert count(client) == acknowledged + 10
     assert server.logged("database invalidated by DuckDB") and server.logged("database reopened")
+
+
+def test_a_gone_flight_sql_clients_statement_does_not_hold_the_reopen(small_disk,
+                                                                      start_server):
+    # A hostile run: a Flight SQL client that prepared a statement and went away kept a
+    # connection of the invalidated database until its idle timeout (15 minutes), and
+    # the server refused every call meanwhile. What clients hold is freed for the reopen.
+    server = serve(start_server, small_disk, min_free_mb=0, wal_bytes="1GiB")
+    client = server.client()
+    put(client, rows(100_000), {"stream": "ev"})
+    action_body = wire.create_prepared_statement("SELECT count(*) AS n FROM ev")
+    [made] = list(client.do_action(flight.Action("CreatePreparedStatement", action_body)))
+    handle = wire.unpack_any_field1(made.body.to_pybytes())
+    prepared = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
+    info = client.get_flight_info(prepared)
+    assert client.do_get(info.endpoints[0].ticket).read_all().to_pylist() == [{"n": 100_000}]
+    filler = fill(small_disk, leave_mib=1)
+    with pytest.raises(flight.FlightError) as failed:
+        action(client, "checkpoint")
+    assert "disk full" in str(failed.value), failed.value
+    # Reopened within the sweep's few seconds, the statement never closed by its client.
+    wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1,
+             "the database reopened", timeout=40, show=lambda: storage_of(client))
+    # Its client's next call says why the handle is gone.
+    with pytest.raises(KeyError, match="invalidated the database"):
+        client.get_flight_info(prepared)
+    assert count(client) == 100_000
+    filler.unlink()
 
 
 def test_a_server_killed_on_a_nearly_full_disk_starts_again(small_disk, start_server):

@@ -114,6 +114,7 @@ void Server::Impl::MakeFlight() {
                 {{"detail", detail}});
     db->CheckpointSoon();
   };
+  held_back.database_reopening = [db = database.get()] { return db->Health().reopening; };
   sql_sessions = std::make_unique<flight::sql::SessionRegistry>(
       sql_cookies, std::chrono::seconds(config.flight_sql_idle_timeout_s), sql_limits,
       std::move(held_back));

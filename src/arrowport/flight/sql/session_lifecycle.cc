@@ -164,9 +164,11 @@ void SessionRegistry::SweepLoop() {
 
 void SessionRegistry::Sweep() {
   const auto now = Clock::now();
-  const auto cutoff = now - idle_timeout_;
-  // Asked outside mutex_: it reads the database's checkpointer.
-  const auto transaction_cutoff = TransactionCutoff(now);
+  const auto idle_cutoff = now - idle_timeout_;
+  // Asked outside mutex_: they read the database's state.
+  const bool reopening = pressure_.database_reopening && pressure_.database_reopening();
+  const auto cutoff = reopening ? now : idle_cutoff;
+  const auto transaction_cutoff = reopening ? now : TransactionCutoff(now);
   std::vector<std::string> held_back;  // rolled back for the checkpoint, for the log
   std::vector<std::string> idle_sessions;
   std::vector<std::shared_ptr<StatementEntry>> statements;
@@ -200,8 +202,11 @@ void SessionRegistry::Sweep() {
       statements.push_back(std::move(it->second.entry));
       it = statements_.erase(it);
     }
-    TakeIdleTransactions(now, transaction_cutoff, &rollbacks, &held_back);
-    ForgetHeldBackRollbacks(cutoff);
+    TakeIdleTransactions(now, transaction_cutoff, reopening, &rollbacks, &held_back);
+    ForgetHeldBackRollbacks(idle_cutoff);
+    if (reopening && (!statements.empty() || !rollbacks.empty() || !idle_sessions.empty())) {
+      freed_for_reopen_ = true;
+    }
   }
   statements.clear();
   for (auto& lease : rollbacks) RollBackOrDiscard(std::move(lease));
@@ -217,14 +222,16 @@ void SessionRegistry::Sweep() {
 
 void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
                                            Clock::time_point transaction_cutoff,
+                                           bool reopening,
                                            std::vector<query::SessionLease>* rollbacks,
                                            std::vector<std::string>* held_back) {
   const auto cutoff = now - idle_timeout_;
+  // One in use, or used within the limit, may hold the checkpoint back itself: rolling
+  // back idle ones would not let it run (a hostile run kept one busy, a result open or
+  // a statement every second, to get others' rolled back). Rolled back only once all are
+  // idle past the limit. A database being reopened has lost them all: every idle one goes.
   for (const auto& [id, held] : transactions_) {
-    // One in use, or used within the limit, may hold the checkpoint back itself: rolling
-    // back idle ones would not let it run (a hostile run kept one busy, a result open or
-    // a statement every second, to get others' rolled back). Rolled back only once all are
-    // idle past the limit.
+    if (reopening) break;
     if (transaction_cutoff > cutoff && held.last_used >= transaction_cutoff) {
       transaction_cutoff = cutoff;
     }
@@ -241,7 +248,7 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
     // Idle for the checkpoint's sake only. Every open transaction counts, readers too:
     // DuckDB 2.0 refused the checkpoint ("other write transactions active") while an
     // ADBC transaction that had only read a table sat idle (measured, tests/e2e).
-    if (it->second.last_used >= cutoff) {
+    if (!reopening && it->second.last_used >= cutoff) {
       held_back->push_back(it->second.entry->owner.user);
       NoteHeldBackRollback(it->first, now);
     }

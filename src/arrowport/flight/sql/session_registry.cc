@@ -19,6 +19,12 @@ namespace arrowport::flight::sql {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+// Why a handle may be unknown once the sweep freed what clients held for a reopen.
+constexpr const char* kLostInReopen =
+    "lost when DuckDB invalidated the database and the server reopened it, ";
+}  // namespace
+
 std::string RandomId() {
   unsigned char bytes[16];
   size_t filled = 0;
@@ -173,10 +179,11 @@ std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
   return taken;
 }
 
-arrow::Status SessionRegistry::UnknownStatement(std::chrono::seconds idle_timeout) {
+arrow::Status SessionRegistry::UnknownStatement() const {
   return arrow::Status::KeyError(
-      "unknown prepared statement handle (closed, expired after ", idle_timeout.count(),
-      " s idle, or owned by another session): prepare the statement again");
+      "unknown prepared statement handle (closed, expired after ", idle_timeout_.count(),
+      " s idle, ", freed_for_reopen_ ? kLostInReopen : "",
+      "or owned by another session): prepare the statement again");
 }
 
 arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
@@ -188,8 +195,9 @@ arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
         "nothing of it was committed");
   }
   return arrow::Status::KeyError("unknown transaction id (ended, rolled back after ",
-                                 idle_timeout_.count(),
-                                 " s idle, or owned by another session)");
+                                 idle_timeout_.count(), " s idle, ",
+                                 freed_for_reopen_ ? kLostInReopen : "",
+                                 "or owned by another session)");
 }
 
 arrow::Result<std::string> SessionRegistry::AddStatement(
@@ -204,7 +212,7 @@ arrow::Result<std::shared_ptr<StatementEntry>> SessionRegistry::FindStatement(
     const std::string& handle, const Caller& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = FindHeld(&statements_, handle, caller);
-  if (it == statements_.end()) return UnknownStatement(idle_timeout_);
+  if (it == statements_.end()) return UnknownStatement();
   const auto& entry = it->second.entry;
   if (!entry->transaction_id.empty()) {
     // Prepared inside a transaction, it runs on that transaction's connection: once the

@@ -128,10 +128,17 @@ struct RegistryLimits {
 /// default). While `checkpoint_waits` says a checkpoint is due and failing, and every
 /// open transaction has been unused for `idle_timeout`, they are rolled back
 /// (flight.sql_held_transaction_timeout_s); `on_rolled_back` is told, for the log.
+///
+/// A database DuckDB invalidated is opened again only once every connection of it is
+/// closed, and calls are refused meanwhile: while `database_reopening` says so, the sweep
+/// frees everything not in use at once (their transactions were lost with the database),
+/// rather than after the idle timeout. An exited client's session held the server's
+/// reopen, and every call, for 15 minutes (found by a hostile run).
 struct CheckpointPressure {
   std::chrono::seconds idle_timeout{60};
   std::function<bool()> checkpoint_waits;  // null: never
   std::function<void(const std::string& detail)> on_rolled_back;
+  std::function<bool()> database_reopening;  // null: never
 };
 
 /// \brief What Flight SQL clients hold open on the server: sessions, prepared statements
@@ -266,7 +273,7 @@ class SessionRegistry {
   void Sweep();
   /// Notes a use of `session`, made `user`'s when it is new (call under mutex_).
   void TouchSession(const std::string& session, const std::string& user);
-  static arrow::Status UnknownStatement(std::chrono::seconds idle_timeout);
+  arrow::Status UnknownStatement() const;  // under mutex_
   /// Why transaction `id` is not open: what the sweep said of it when it rolled it back
   /// for a waiting checkpoint, else the general reasons (call under mutex_).
   arrow::Status UnknownTransaction(const std::string& id) const;
@@ -310,13 +317,16 @@ class SessionRegistry {
   /// Transactions the sweep rolled back for a waiting checkpoint, with when, for the
   /// error their client's next call gets (the newest kMaxHeldBackRollbacks kept).
   std::map<std::string, std::chrono::steady_clock::time_point> held_back_rollbacks_;
+  /// The sweep freed what clients held because the database was being reopened: their
+  /// next calls are told so (under mutex_).
+  bool freed_for_reopen_ = false;
   static constexpr size_t kMaxHeldBackRollbacks = 1024;
   /// Takes out the open transactions idle since `transaction_cutoff` (for a waiting
   /// checkpoint's sake only when every open one is), each with its lease for the
   /// rollback (under mutex_); `held_back` gets the users of those taken for the checkpoint.
   void TakeIdleTransactions(std::chrono::steady_clock::time_point now,
                             std::chrono::steady_clock::time_point transaction_cutoff,
-                            std::vector<query::SessionLease>* rollbacks,
+                            bool reopening, std::vector<query::SessionLease>* rollbacks,
                             std::vector<std::string>* held_back);
   /// Notes, and forgets once the idle timeout has passed, such rollbacks (under mutex_).
   void NoteHeldBackRollback(const std::string& id, std::chrono::steady_clock::time_point now);
