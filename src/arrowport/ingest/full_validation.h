@@ -14,7 +14,10 @@ namespace arrowport::ingest {
 /// validation decides, with Arrow's message. Then timestamps (but nanoseconds) and
 /// durations in seconds or milliseconds, at any depth, are held to what DuckDB holds:
 /// 290309 BC to 294247 AD, and its +-infinity for microseconds (out of it, a later cast
-/// invalidated the database). Thread-safe (reads only).
+/// invalidated the database). Then what DuckDB reads back unchecked: decimal128 values
+/// within their precision (-2^127 included), and DuckDB's own encodings sent as Arrow's
+/// opaque extension (vendor "DuckDB": bit, bignum, time_tz) well formed. Thread-safe
+/// (reads only).
 arrow::Status ValidateColumnFull(const arrow::Array& column);
 
 }  // namespace arrowport::ingest

@@ -57,6 +57,15 @@ void RefuseHeldOutsideRange(const std::string& function, duckdb::Vector& result,
   }
 }
 
+// DuckDB's JSON functions assume their input parsed when it was made JSON; a malformed
+// value (an Arrow arrow.json column, a Parquet JSON column) makes them throw, and DuckDB
+// takes a throw from a function not marked as able to fail for an internal error, which
+// invalidated the database. Marked able to fail, the throw is the query's own error.
+bool ReadsJson(const std::string& name) {
+  return name.rfind("json", 0) == 0 || name == "to_json" || name == "array_to_json" ||
+         name == "row_to_json";
+}
+
 }  // namespace
 
 arrow::Status GuardTimestampConstructors(duckdb_connection connection) {
@@ -73,6 +82,7 @@ arrow::Status GuardTimestampConstructors(duckdb_connection connection) {
         auto& functions = entry.Cast<duckdb::ScalarFunctionCatalogEntry>().functions;
         const std::string name = entry.name.GetIdentifierName();
         functions.ApplyToFunctions([&name](duckdb::ScalarFunction& function) {
+          if (ReadsJson(name)) function.SetFallible();
           if (!BuildsTimestampFromNumbers(function)) return;
           auto unchecked = function.GetFunctionCallback();
           function.SetFunctionCallback([unchecked, name](duckdb::DataChunk& args,

@@ -53,14 +53,12 @@ arrow::Status CheckType(const std::string& path, const arrow::DataType& type, bo
             "type on the client, or create the table first");
       }
       return arrow::Status::OK();
-    case Type::DECIMAL256: {
-      const auto& dec = static_cast<const arrow::Decimal256Type&>(type);
-      if (dec.precision() > 38) {
-        return arrow::Status::Invalid("column '", path, "' is ", type.ToString(),
-                                      ": DuckDB decimals hold at most 38 digits");
-      }
-      return arrow::Status::OK();
-    }
+    case Type::DECIMAL256:
+      // DuckDB 2.0 reads none, whatever the precision ("Unsupported Internal Arrow Type
+      // for Decimal"), and its decimals hold at most 38 digits.
+      return arrow::Status::Invalid("column '", path, "' is ", type.ToString(),
+                                    ": DuckDB reads no 256-bit decimals; send decimal128 "
+                                    "(at most 38 digits)");
     case Type::DENSE_UNION:
       return arrow::Status::Invalid("column '", path, "' is ", type.ToString(),
                                     ": DuckDB stores sparse unions only; send a sparse union");
