@@ -177,7 +177,9 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     put(client, rows(100_000), {"stream": "ev"})
     acknowledged = 100_000
     # A result being read holds a connection of the database: an invalidated database is
-    # closed (then opened again) only once its last connection is gone.
+    # closed (then opened again) only once its last connection is gone. The server ends
+    # the calls running on it; this one, whose client reads nothing, waits in a write for
+    # 5 s first (CallCancellation::kStuckAfter): the reopening below is seen meanwhile.
     reading = client.do_get(flight.Ticket(json.dumps(
         {"sql": "SELECT * FROM ev, range(100)"}).encode()))
     assert reading.read_chunk().data.num_rows > 0
@@ -214,9 +216,8 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
         count(client)
     assert "being reopened" in str(busy.value), busy.value
     assert action(client, "status")["storage"]["state"] == "reopening"
-    assert storage_of(client)["state"] == "reopening"  # still: the result holds it
 
-    # The result given up, the database is opened again (DuckDB replays the WAL into
+    # The result ended, the database is opened again (DuckDB replays the WAL into
     # memory: even on the full disk).
     reading.cancel()
     storage = wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1
@@ -257,6 +258,38 @@ def test_a_gone_flight_sql_clients_statement_does_not_hold_the_reopen(small_disk
     # Its client's next call says why the handle is gone.
     with pytest.raises(KeyError, match="invalidated the database"):
         client.get_flight_info(prepared)
+    assert count(client) == 100_000
+    # The reopened database's functions are guarded as the first one's were.
+    with pytest.raises(pa.ArrowInvalid, match="before the least timestamp"):
+        get(client, {"sql": "SELECT make_timestamp(n - 9223372036854775000)::VARCHAR AS t "
+                            "FROM (SELECT count(*) AS n FROM ev)"})
+    filler.unlink()
+
+
+def test_a_slow_reader_does_not_hold_the_reopen(small_disk, start_server):
+    # An attack run: a client that read a large result one batch a minute (within the
+    # write stall limit) kept a connection of the invalidated database, so the reopen,
+    # and every other call's 503, lasted as long as it liked. The calls running when DuckDB
+    # invalidates the database are ended (their queries fail on it anyway).
+    server = serve(start_server, small_disk, min_free_mb=0, wal_bytes="1GiB")
+    client = server.client()
+    put(client, rows(100_000), {"stream": "ev"})
+    reading = server.client().do_get(flight.Ticket(json.dumps(
+        {"sql": "SELECT * FROM ev, range(100)"}).encode()))
+    assert reading.read_chunk().data.num_rows > 0
+    filler = fill(small_disk, leave_mib=1)
+    with pytest.raises(flight.FlightError) as failed:
+        action(client, "checkpoint")
+    assert "disk full" in str(failed.value), failed.value
+    # Reopened while the reader still holds its stream, never read again.
+    storage = wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1
+                       and s, "the database reopened", timeout=30,
+                       show=lambda: storage_of(client))
+    assert "invalidated" in storage["last_reopen"]["after"], storage
+    # Its result was cut: its writes waited for it, so gRPC ended the call (kStuckAfter).
+    with pytest.raises(flight.FlightCancelledError):
+        while True:
+            reading.read_chunk()
     assert count(client) == 100_000
     filler.unlink()
 

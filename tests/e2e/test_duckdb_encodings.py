@@ -65,6 +65,14 @@ def decimal(value, precision):
     ("decimal_narrow", decimal(-2 ** 127, 4), "more digits than decimal128(4, 0)"),
     # Arrow checks this one itself (its check misses only -2^127, whose absolute value wraps).
     ("decimal_edge", decimal(10 ** 18, 18), "precision of decimal128(18, 0)"),
+    # Any other extension is read by DuckDB as its storage: checked as that (the attack
+    # run wrapped values in another vendor's opaque type to get them past the checks).
+    ("wrapped_decimal", pa.ExtensionArray.from_storage(
+        pa.opaque(pa.decimal128(38, 0), "money", "Acme"), decimal(-2 ** 127, 38)),
+     "more digits than decimal128(38, 0)"),
+    ("wrapped_timestamp", pa.ExtensionArray.from_storage(
+        pa.opaque(pa.timestamp("s"), "instant", "Acme"), pa.array([10 ** 15], pa.timestamp("s"))),
+     "outside the range DuckDB holds"),
 ])
 def test_a_value_duckdb_would_misread_is_refused_at_ingest(server, label, array, what):
     before = reopens(server)

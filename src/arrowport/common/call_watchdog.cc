@@ -75,6 +75,15 @@ void CallWatchdog::CancelAll(const arrow::Status& reason) {
   for (auto& call : calls) call->Cancel(reason);
 }
 
+void CallWatchdog::CancelWatched(const arrow::Status& reason) {
+  std::vector<std::shared_ptr<CallCancellation>> calls;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, entry] : entries_) calls.push_back(entry.call);
+  }
+  for (auto& call : calls) call->Cancel(reason);
+}
+
 size_t CallWatchdog::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return entries_.size();

@@ -72,6 +72,8 @@ class CallWatchdog {
   /// Cancels every watched call (server shutdown after its grace period), and every
   /// call added from now on.
   void CancelAll(const arrow::Status& reason);
+  /// Cancels the calls watched right now; later ones run.
+  void CancelWatched(const arrow::Status& reason);
 
   /// Calls watched right now.
   size_t size() const;

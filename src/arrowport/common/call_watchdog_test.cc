@@ -80,6 +80,18 @@ TEST(CallWatchdogTest, CancelAllCancelsWatchedAndLaterCalls) {
   EXPECT_TRUE(later->cancelled());
 }
 
+// An invalidated database's calls end (its reopen waits for them); later calls run.
+TEST(CallWatchdogTest, CancelWatchedCancelsOnlyTheCallsWatchedNow) {
+  CallWatchdog watchdog(10ms);
+  auto running = CallCancellation::Make();
+  auto watch = watchdog.Add(running, nullptr);
+  watchdog.CancelWatched(arrow::Status::Cancelled("database invalidated"));
+  EXPECT_TRUE(running->cancelled());
+  auto later = CallCancellation::Make();
+  auto later_watch = watchdog.Add(later, nullptr);
+  EXPECT_FALSE(later->cancelled());
+}
+
 TEST(CallWatchdogTest, PredicateNeverRunsAfterItsWatchIsGone) {
   // The predicate points into the call (Flight's ServerCallContext): once the Watch is
   // destroyed the call may be freed, so a poll must not outlive it. Before the fix the

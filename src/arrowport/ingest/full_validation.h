@@ -11,13 +11,8 @@ namespace arrowport::ingest {
 /// binary column it is laid out as, and its values' UTF-8 is checked by simdutf in one
 /// pass over the bytes they span (several times Arrow's per-value check). That pass also
 /// reads the bytes of null values, which Arrow does not check: when it fails, Arrow's own
-/// validation decides, with Arrow's message. Then timestamps (but nanoseconds) and
-/// durations in seconds or milliseconds, at any depth, are held to what DuckDB holds:
-/// 290309 BC to 294247 AD, and its +-infinity for microseconds (out of it, a later cast
-/// invalidated the database). Then what DuckDB reads back unchecked: decimal128 values
-/// within their precision (-2^127 included), and DuckDB's own encodings sent as Arrow's
-/// opaque extension (vendor "DuckDB": bit, bignum, time_tz) well formed. Thread-safe
-/// (reads only).
+/// validation decides, with Arrow's message. Then every value is held to what DuckDB
+/// reads back faithfully (CheckHeldValues). Thread-safe (reads only).
 arrow::Status ValidateColumnFull(const arrow::Array& column);
 
 }  // namespace arrowport::ingest

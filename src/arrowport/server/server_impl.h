@@ -41,6 +41,9 @@ namespace arrowport::server {
 struct Server::Impl {
   ServerSetup setup;
   Logger logger;
+  // Declared before the database: its upkeep thread cancels the watched calls when DuckDB
+  // invalidates it (OpenDatabase), until the database is gone.
+  std::unique_ptr<CallWatchdog> watchdog;
   std::unique_ptr<storage::Database> database;
   DescriptorLimit descriptors;
   /// limits.max_request_memory: every call's buffers draw from it.
@@ -56,7 +59,6 @@ struct Server::Impl {
   metrics::Family<metrics::Counter>* config_reloads = nullptr;  // in `metrics`
   std::unique_ptr<StatusReport> status;
   std::unique_ptr<auth::Authenticator> authenticator;
-  std::unique_ptr<CallWatchdog> watchdog;
   std::unique_ptr<RequestLimiter> limiter;
   std::unique_ptr<ingest::StreamRouter> router;
   std::unique_ptr<flight::TransferPolicy> transfer;  // transfer.*, hot-reloaded

@@ -68,6 +68,14 @@ arrow::Status Server::Impl::OpenDatabase() {
   db_options.on_event = [this](const std::string& event, const std::string& detail) {
     logger.Warn(event, {{"detail", detail}});
   };
+  // The calls running on the invalidated database end now: a client reading a result
+  // slowly (one batch per minute) held the reopen, and every other call's 503, for as
+  // long as it liked (an attack run). Their queries fail on it anyway.
+  watchdog = std::make_unique<CallWatchdog>();
+  db_options.on_invalidated = [watchdog = watchdog.get()] {
+    watchdog->CancelWatched(ServerBusy("DuckDB invalidated the database, which the server "
+                                       "is reopening: retry in a few seconds"));
+  };
   ARROW_ASSIGN_OR_RAISE(database, storage::Database::Open(db_options));
   MakeDatabaseFigures();
   logger.Info("database opened",
@@ -152,7 +160,6 @@ void Server::Impl::MakePipelines() {
 
 void Server::Impl::MakeIngest() {
   const auto& config = setup.config;
-  watchdog = std::make_unique<CallWatchdog>();
   RequestLimiter::Options limits;
   limits.max_concurrent = config.limits.max_concurrent_requests;
   limits.max_concurrent_per_user = config.limits.max_concurrent_per_user;

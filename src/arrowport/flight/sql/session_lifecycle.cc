@@ -205,7 +205,7 @@ void SessionRegistry::Sweep() {
     TakeIdleTransactions(now, transaction_cutoff, reopening, &rollbacks, &held_back);
     ForgetHeldBackRollbacks(idle_cutoff);
     if (reopening && (!statements.empty() || !rollbacks.empty() || !idle_sessions.empty())) {
-      freed_for_reopen_ = true;
+      freed_for_reopen_at_ = now;
     }
   }
   statements.clear();
@@ -230,10 +230,11 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
   // back idle ones would not let it run (a hostile run kept one busy, a result open or
   // a statement every second, to get others' rolled back). Rolled back only once all are
   // idle past the limit. A database being reopened has lost them all: every idle one goes.
-  for (const auto& [id, held] : transactions_) {
-    if (reopening) break;
-    if (transaction_cutoff > cutoff && held.last_used >= transaction_cutoff) {
-      transaction_cutoff = cutoff;
+  if (!reopening) {
+    for (const auto& [id, held] : transactions_) {
+      if (transaction_cutoff > cutoff && held.last_used >= transaction_cutoff) {
+        transaction_cutoff = cutoff;
+      }
     }
   }
   for (auto it = transactions_.begin(); it != transactions_.end();) {

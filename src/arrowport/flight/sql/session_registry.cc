@@ -179,10 +179,16 @@ std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
   return taken;
 }
 
+const char* SessionRegistry::LostInReopen() const {
+  const bool recent =
+      freed_for_reopen_at_ && Clock::now() - *freed_for_reopen_at_ < idle_timeout_;
+  return recent ? kLostInReopen : "";
+}
+
 arrow::Status SessionRegistry::UnknownStatement() const {
   return arrow::Status::KeyError(
       "unknown prepared statement handle (closed, expired after ", idle_timeout_.count(),
-      " s idle, ", freed_for_reopen_ ? kLostInReopen : "",
+      " s idle, ", LostInReopen(),
       "or owned by another session): prepare the statement again");
 }
 
@@ -196,7 +202,7 @@ arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
   }
   return arrow::Status::KeyError("unknown transaction id (ended, rolled back after ",
                                  idle_timeout_.count(), " s idle, ",
-                                 freed_for_reopen_ ? kLostInReopen : "",
+                                 LostInReopen(),
                                  "or owned by another session)");
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -317,9 +318,11 @@ class SessionRegistry {
   /// Transactions the sweep rolled back for a waiting checkpoint, with when, for the
   /// error their client's next call gets (the newest kMaxHeldBackRollbacks kept).
   std::map<std::string, std::chrono::steady_clock::time_point> held_back_rollbacks_;
-  /// The sweep freed what clients held because the database was being reopened: their
-  /// next calls are told so (under mutex_).
-  bool freed_for_reopen_ = false;
+  /// When the sweep last freed what clients held because the database was being
+  /// reopened: their calls within the idle timeout after are told so (under mutex_).
+  std::optional<std::chrono::steady_clock::time_point> freed_for_reopen_at_;
+  /// The words the unknown-handle errors add after such a sweep, else "" (under mutex_).
+  const char* LostInReopen() const;
   static constexpr size_t kMaxHeldBackRollbacks = 1024;
   /// Takes out the open transactions idle since `transaction_cutoff` (for a waiting
   /// checkpoint's sake only when every open one is), each with its lease for the

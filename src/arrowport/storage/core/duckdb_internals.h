@@ -64,12 +64,13 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
 /// Once per database, before any stream is scanned.
 arrow::Status DisableArrowScanPushdown(duckdb_connection connection);
 
-/// \brief Makes DuckDB's functions that build a TIMESTAMP or TIMESTAMPTZ from numbers
-/// alone (make_timestamp(micros), epoch_ms, to_timestamp, make_timestamptz(micros), ...)
-/// refuse a result before DuckDB's least timestamp with a conversion error. Unchecked,
-/// such a value's first cast to text raised an internal error that invalidated the
-/// database. Once per database, before any statement is planned (timestamp_guard.cc).
-arrow::Status GuardTimestampConstructors(duckdb_connection connection);
+/// \brief Keeps SQL from raising internal errors in DuckDB's functions, which invalidate
+/// the database (function_guards.cc): those that build a TIMESTAMP or TIMESTAMPTZ from
+/// numbers alone (make_timestamp(micros), epoch_ms, to_timestamp, ...) refuse a result
+/// before DuckDB's least timestamp with a conversion error, and its JSON functions are
+/// marked able to fail (a malformed value is the query's error). Once per database,
+/// before any statement is planned.
+arrow::Status HardenDuckDBFunctions(duckdb_connection connection);
 
 /// The worker threads DuckDB runs queries on, for `connection`'s database (at least 1).
 int DuckDBThreads(duckdb_connection connection);

@@ -235,7 +235,7 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
   if (impl_->direct_append) {
     instance->duckdb_alive = DuckDBInstanceAlive(conn->impl_->conn.get());
     ARROW_RETURN_NOT_OK(DisableArrowScanPushdown(conn->impl_->conn.get()));
-    ARROW_RETURN_NOT_OK(GuardTimestampConstructors(conn->impl_->conn.get()));
+    ARROW_RETURN_NOT_OK(HardenDuckDBFunctions(conn->impl_->conn.get()));
     RegisterLakeFileSystem(instance->db.get(), options.lake_stores);
     ARROW_RETURN_NOT_OK(RegisterLakeFunctions(conn->impl_->conn.get(), options.lake_stores));
   }

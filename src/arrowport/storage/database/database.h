@@ -60,6 +60,9 @@ struct DatabaseOptions {
   /// "database invalidated", "database reopened", ...) with details, for the log. Called
   /// on that thread; may be empty.
   std::function<void(const std::string& event, const std::string& detail)> on_event;
+  /// Told (from the upkeep thread) when DuckDB has invalidated the database and the
+  /// reopen begins: it waits for every connection of the old one to close.
+  std::function<void()> on_invalidated;
 };
 
 /// \brief The state of the database's storage, for health checks and the status page.

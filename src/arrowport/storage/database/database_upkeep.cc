@@ -187,6 +187,7 @@ void Database::BeginReopen(const std::string& reason) {
   Event("database invalidated by DuckDB: reopening it once its connections are closed "
         "(calls are refused meanwhile)",
         reason);
+  if (impl_->options.on_invalidated) impl_->options.on_invalidated();
 }
 
 bool Database::TryReopen() {

@@ -1,0 +1,121 @@
+// DuckDB takes a throw from a function it marks as unable to fail for an internal error,
+// and an internal error invalidates the whole database: every open transaction is lost
+// and the server reopens it. Two ways SQL reached that (hostile runs):
+// - its functions that build a timestamp from a number alone (make_timestamp(micros),
+//   epoch_ms(ms), to_timestamp(seconds), make_timestamptz(micros), ...) do not check the
+//   number against the timestamp range: a value before DuckDB's least timestamp came
+//   out, and its first cast to text, or year() of it, threw (from a read-only SELECT too);
+// - its JSON functions threw on a malformed value (an Arrow arrow.json column, a Parquet
+//   JSON column). DuckDB 2.0 already marks its ->>, from_json and json_extract able to
+//   fail; json_type, json_structure, to_json and others it does not.
+// Functions that build a TIMESTAMP WITH TIME ZONE from a date and a TIMETZ can also land
+// before the least; those values are read through ICU, which reports them as errors.
+#include <duckdb/catalog/catalog.hpp>
+#include <duckdb/catalog/catalog_entry/scalar_function_catalog_entry.hpp>
+#include <duckdb/catalog/catalog_entry/schema_catalog_entry.hpp>
+#include <duckdb/common/error_data.hpp>
+#include <duckdb/common/exception/conversion_exception.hpp>
+#include <duckdb/common/types/vector.hpp>
+#include <duckdb/function/scalar_function.hpp>
+#include <duckdb/main/client_context.hpp>
+
+#include <string>
+
+#include "arrowport/storage/core/duckdb_internals.h"
+#include "arrowport/storage/core/type_mapping.h"
+
+namespace arrowport::storage {
+
+namespace {
+
+// A TIMESTAMP or TIMESTAMPTZ (microseconds) made from numbers alone: arithmetic on
+// timestamps and dates, and the text parsers, check their own results.
+bool BuildsTimestampFromNumbers(const duckdb::ScalarFunction& function) {
+  const auto result = function.GetReturnType().id();
+  if (result != duckdb::LogicalTypeId::TIMESTAMP &&
+      result != duckdb::LogicalTypeId::TIMESTAMP_TZ) {
+    return false;
+  }
+  const auto& parameters = function.GetSignature().GetParameters();
+  if (parameters.empty()) return false;  // now(), current_localtimestamp()
+  for (const auto& parameter : parameters) {
+    if (!parameter.GetType().IsNumeric()) return false;
+  }
+  return true;
+}
+
+bool ReadsJson(const std::string& name) {
+  return name.rfind("json", 0) == 0 || name == "to_json" || name == "array_to_json" ||
+         name == "row_to_json";
+}
+
+void RefuseHeldOutsideRange(const std::string& function, duckdb::Vector& result,
+                            duckdb::idx_t count) {
+  duckdb::UnifiedVectorFormat format;
+  result.ToUnifiedFormat(count, format);
+  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
+  for (duckdb::idx_t row = 0; row < count; row++) {
+    const auto index = format.sel->get_index(row);
+    if (!format.validity.RowIsValid(index)) continue;
+    if (!DuckDBHoldsTimestamp(values[index])) {
+      throw duckdb::ConversionException(
+          function + "(...) gives " + std::to_string(values[index]) +
+          " microseconds since 1970, before the least timestamp DuckDB holds "
+          "(290309-12-22 (BC) 00:00:00, " + std::to_string(kLeastTimestampMicros) + ")");
+    }
+  }
+}
+
+// Its result checked after it ran. Marked able to fail: a throw is then the query's own
+// error (DuckDB folds it into a constant only when evaluating it succeeds).
+void CheckResults(const std::string& name, duckdb::ScalarFunction& function) {
+  auto unchecked = function.GetFunctionCallback();
+  function.SetFunctionCallback([unchecked, name](duckdb::DataChunk& args,
+                                                 duckdb::ExpressionState& state,
+                                                 duckdb::Vector& result) {
+    unchecked(args, state, result);
+    RefuseHeldOutsideRange(name, result, args.size());
+  });
+  function.SetFallible();
+}
+
+// The overloads of one catalog entry, changed only when one of them needs it (a change
+// replaces every overload's shared copy).
+void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
+  const std::string name = entry.name.GetIdentifierName();
+  const bool json = ReadsJson(name);
+  bool builds_timestamps = false;
+  for (duckdb::idx_t i = 0; i < entry.functions.Size(); i++) {
+    builds_timestamps |= BuildsTimestampFromNumbers(*entry.functions.GetFunctionByOffset(i));
+  }
+  if (!json && !builds_timestamps) return;
+  entry.functions.ApplyToFunctions([&](duckdb::ScalarFunction& function) {
+    if (json) function.SetFallible();
+    if (BuildsTimestampFromNumbers(function)) CheckResults(name, function);
+  });
+}
+
+}  // namespace
+
+arrow::Status HardenDuckDBFunctions(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return arrow::Status::IOError("connection has no context");
+  try {
+    context->RunFunctionInTransaction([&] {
+      auto& schema = duckdb::Catalog::GetSystemCatalog(*context).GetSchema(
+          *context, duckdb::Identifier("main"));
+      schema.Scan(*context, duckdb::CatalogType::SCALAR_FUNCTION_ENTRY,
+                  [](duckdb::CatalogEntry& entry) {
+                    // The scan walks every kind of function DuckDB keeps in one set.
+                    if (entry.type != duckdb::CatalogType::SCALAR_FUNCTION_ENTRY) return;
+                    Harden(entry.Cast<duckdb::ScalarFunctionCatalogEntry>());
+                  });
+    });
+  } catch (const std::exception& e) {
+    return arrow::Status::IOError("cannot guard DuckDB's functions: ",
+                                  duckdb::ErrorData(e).Message());
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::storage
