@@ -11,9 +11,14 @@ the database down for every reader afterwards.
   takes to be unable to fail, an internal error that invalidated the database.
 
 Ingest now holds each such value to what DuckDB itself writes; the JSON functions' errors
-are the query's own (400)."""
+are the query's own (400). On the way out, a UHUGEINT that DuckDB's Arrow export would
+turn into a wrong number (2^128-1 read back as -1) is an error instead."""
+import json
+
+import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 import requests
 
@@ -123,3 +128,37 @@ def test_a_256_bit_decimal_is_refused_with_what_to_send(server):
     r = ingest(server, "wide", pa.array([1], pa.decimal256(38, 0)))
     assert r.status_code == 400, r.text
     assert "send decimal128" in r.text, r.text
+
+
+BIG = 340282366920938463463374607431768211455  # 2^128 - 1
+
+
+@pytest.mark.parametrize("sql", [
+    f"SELECT {BIG}::UHUGEINT AS x",
+    f"SELECT [1::UHUGEINT, {BIG}::UHUGEINT] AS x",
+    f"SELECT {{'a': {10 ** 38}::UHUGEINT}} AS x"])
+def test_a_uhugeint_arrow_cannot_carry_is_an_error_not_a_wrong_number(server, sql):
+    # DuckDB's Arrow export writes UHUGEINT as decimal128(38, 0) bit for bit: 2^128-1 was
+    # read back as -1 in Arrow, JSON and CSV, from a plain SELECT.
+    for fmt in ("json", "csv", "arrow"):
+        r = query(server, sql, fmt)
+        assert r.status_code == 400, (fmt, r.text)
+        assert "cast the column to VARCHAR" in r.text, r.text
+    with pytest.raises(pa.ArrowInvalid, match="10\\^38 or more"):
+        server.client().do_get(flight.Ticket(json.dumps({"sql": sql}).encode())).read_all()
+
+
+def test_uhugeints_arrow_carries_read_back_exactly_in_and_out_of_transactions(server):
+    sql = (f"SELECT {10 ** 38 - 1}::UHUGEINT AS x, 5::UHUGEINT AS y "
+           f"UNION ALL SELECT 0::UHUGEINT, {2 ** 64}::UHUGEINT")
+    assert query(server, sql).json() == [{"x": 10 ** 38 - 1, "y": 5}, {"x": 0, "y": 2 ** 64}]
+    with flight_sql.connect(server.uri, autocommit=False) as conn, conn.cursor() as cur:
+        # Inside a transaction results come chunk by chunk: the same check, the same answer.
+        cur.execute(f"SELECT {BIG}::UHUGEINT AS x")
+        with pytest.raises(Exception, match="10\\^38 or more"):
+            cur.fetchall()
+        conn.rollback()
+        cur.execute(sql)
+        assert [[int(v) for v in row] for row in cur.fetchall()] == [
+            [10 ** 38 - 1, 5], [0, 2 ** 64]]
+        conn.rollback()

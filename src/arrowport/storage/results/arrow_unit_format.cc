@@ -1,6 +1,8 @@
 #include "arrowport/storage/results/arrow_unit_format.h"
 
 #include <duckdb/common/arrow/arrow_appender.hpp>
+#include <duckdb/common/exception.hpp>
+#include <duckdb/common/uhugeint.hpp>
 #include <duckdb/common/vector/array_vector.hpp>
 #include <duckdb/common/vector/list_vector.hpp>
 #include <duckdb/common/vector/struct_vector.hpp>
@@ -12,6 +14,47 @@
 namespace arrowport::storage {
 
 namespace {
+
+// 10^38: DuckDB's DECIMAL(38, 0) holds up to 10^38 - 1.
+constexpr duckdb::uhugeint_t kArrowDecimalBound(0x4B3B4CA85A86C47AULL, 0x098A224000000000ULL);
+
+void RefuseUhugeintsIn(duckdb::Vector& vector, duckdb::idx_t count) {
+  using duckdb::PhysicalType;
+  const auto& type = vector.GetType();
+  switch (type.InternalType()) {
+    case PhysicalType::UINT128: {
+      if (type.id() != duckdb::LogicalTypeId::UHUGEINT) return;
+      duckdb::UnifiedVectorFormat format;
+      vector.ToUnifiedFormat(count, format);
+      const auto* values = duckdb::UnifiedVectorFormat::GetData<duckdb::uhugeint_t>(format);
+      for (duckdb::idx_t i = 0; i < count; ++i) {
+        const auto index = format.sel->get_index(i);
+        if (format.validity.RowIsValid(index) && values[index] >= kArrowDecimalBound) {
+          throw duckdb::InvalidInputException(
+              "a UHUGEINT value of 10^38 or more (" + values[index].ToString() +
+              ") cannot be sent as Arrow: DuckDB exports UHUGEINT as decimal128(38, 0); "
+              "cast the column to VARCHAR");
+        }
+      }
+      return;
+    }
+    case PhysicalType::LIST:
+      RefuseUhugeintsIn(duckdb::ListVector::GetEntry(vector),
+                        duckdb::ListVector::GetListSize(vector));
+      return;
+    case PhysicalType::STRUCT:
+      for (auto& child : duckdb::StructVector::GetEntries(vector)) {
+        RefuseUhugeintsIn(child, count);
+      }
+      return;
+    case PhysicalType::ARRAY:
+      RefuseUhugeintsIn(duckdb::ArrayVector::GetEntry(vector),
+                        count * duckdb::ArrayType::GetSize(type));
+      return;
+    default:
+      return;
+  }
+}
 
 // What a value of a type the estimate below does not walk is taken to weigh in Arrow.
 constexpr duckdb::idx_t kOtherValueBytes = 64;
@@ -139,9 +182,14 @@ duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
   return std::min(unit_rows, std::max(rows_left, fitting));
 }
 
+void RefuseUhugeintsBeyondArrow(duckdb::DataChunk& chunk) {
+  for (auto& vector : chunk.data) RefuseUhugeintsIn(vector, chunk.size());
+}
+
 void ArrowUnitFormat::AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
                                    duckdb::ResultFormatLocalState& lstate,
                                    duckdb::DataChunk& chunk) {
+  RefuseUhugeintsBeyondArrow(chunk);
   auto& global = gstate.Cast<GlobalState>();
   auto& local = lstate.Cast<ArrowUnitLocal>();
   const duckdb::idx_t count = chunk.size();

@@ -16,6 +16,12 @@ duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
                             duckdb::idx_t rows_left, duckdb::idx_t unit_rows,
                             duckdb::idx_t unit_bytes);
 
+/// \brief Throws duckdb::InvalidInputException when a UHUGEINT in `chunk`, at any depth,
+/// is 10^38 or more. DuckDB's Arrow export writes a UHUGEINT as decimal128(38, 0) bit for
+/// bit: 2^128-1 was read back as -1 (Arrow, JSON and CSV alike), and nothing from 10^38
+/// up fits the type. Smaller values are exported as they are.
+void RefuseUhugeintsBeyondArrow(duckdb::DataChunk& chunk);
+
 /// \brief A query's rows as Arrow arrays, converted by whichever thread produces them
 /// (each of DuckDB's workers), in units that end at `unit_rows` rows or at about
 /// `unit_bytes` bytes, whichever comes first: DuckDB's own Arrow format ends a unit only

@@ -52,6 +52,11 @@ class ChunkResultSource : public ResultSource {
         return nullptr;
       }
       if (duckdb_data_chunk_get_size(chunk.get()) == 0) continue;
+      try {
+        RefuseUhugeintsBeyondArrow(*reinterpret_cast<duckdb::DataChunk*>(chunk.get()));
+      } catch (const std::exception& e) {
+        return FromDuckDBError(duckdb::ErrorData(e));
+      }
       ArrowArray array;
       ARROW_RETURN_NOT_OK(
           ConsumeErrorData(duckdb_data_chunk_to_arrow(options_.get(), chunk.get(), &array)));
