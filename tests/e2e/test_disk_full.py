@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -291,6 +292,32 @@ def test_a_slow_reader_does_not_hold_the_reopen(small_disk, start_server):
         while True:
             reading.read_chunk()
     assert count(client) == 100_000
+    filler.unlink()
+
+
+def test_a_slow_http_reader_does_not_hold_the_reopen(small_disk, start_server):
+    # The attack again, over HTTP: a result whose client stopped reading kept the
+    # invalidated database until the client drained it, whatever the server cancelled. A
+    # cancelled call still writing 5 s later has its socket shut down.
+    server = serve(start_server, small_disk, min_free_mb=0, wal_bytes="1GiB")
+    client = server.client()
+    put(client, rows(100_000), {"stream": "ev"})
+    host, port = server.http.split("://")[1].rsplit(":", 1)
+    body = b"SELECT * FROM ev, range(100)"
+    reader = socket.create_connection((host, int(port)), timeout=60)
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.sendall(b"POST /query?format=csv HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() +
+                   b"\r\n\r\n" + body)
+    assert b"200" in reader.recv(200)  # the answer has begun; nothing more is read
+    filler = fill(small_disk, leave_mib=1)
+    with pytest.raises(flight.FlightError) as failed:
+        action(client, "checkpoint")
+    assert "disk full" in str(failed.value), failed.value
+    wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1,
+             "the database reopened", timeout=40, show=lambda: storage_of(client))
+    assert count(client) == 100_000
+    reader.close()
     filler.unlink()
 
 

@@ -152,6 +152,16 @@ def test_uhugeints_arrow_carries_read_back_exactly_in_and_out_of_transactions(se
     sql = (f"SELECT {10 ** 38 - 1}::UHUGEINT AS x, 5::UHUGEINT AS y "
            f"UNION ALL SELECT 0::UHUGEINT, {2 ** 64}::UHUGEINT")
     assert query(server, sql).json() == [{"x": 10 ** 38 - 1, "y": 5}, {"x": 0, "y": 2 ** 64}]
+    # A constant fixed-size array over many rows: its child holds one row's values (the
+    # check once read past them and refused small values, quoting heap bytes).
+    for rows in (2048, 3000):
+        r = query(server, f"SELECT [5, 6]::UHUGEINT[2] AS a FROM range({rows})")
+        assert r.status_code == 200 and r.json()[-1] == {"a": [5, 6]}, r.text[:300]
+        r = query(server, f"SELECT {{'x': [5, 6]::UHUGEINT[2]}} AS s FROM range({rows})")
+        assert r.status_code == 200 and r.json()[-1] == {"s": {"x": [5, 6]}}, r.text[:300]
+    big_last = (f"SELECT CASE WHEN range = 2999 THEN [5::UHUGEINT, {BIG}::UHUGEINT]::UHUGEINT[2] "
+                "ELSE [1, 2]::UHUGEINT[2] END AS a FROM range(3000)")
+    assert query(server, big_last).status_code == 400
     with flight_sql.connect(server.uri, autocommit=False) as conn, conn.cursor() as cur:
         # Inside a transaction results come chunk by chunk: the same check, the same answer.
         cur.execute(f"SELECT {BIG}::UHUGEINT AS x")
@@ -162,3 +172,14 @@ def test_uhugeints_arrow_carries_read_back_exactly_in_and_out_of_transactions(se
         assert [[int(v) for v in row] for row in cur.fetchall()] == [
             [10 ** 38 - 1, 5], [0, 2 ** 64]]
         conn.rollback()
+
+
+def test_json_writes_enums_and_blobs_as_duckdb_does(server):
+    # An ENUM came out as Arrow's text of its whole dictionary and an index
+    # ("[\n  \"a\",\n  \"b\"\n][1]"), and a blob's bytes that are not UTF-8 as U+FFFD.
+    sql = ("SELECT 'b'::ENUM('a', 'b') AS e, ['a'::ENUM('a', 'b'), NULL] AS l, "
+           "'\\xFF\\x00a'::BLOB AS b, ['\\xFF'::BLOB] AS lb")
+    r = query(server, sql)
+    assert r.status_code == 200, r.text
+    assert r.json() == [{"e": "b", "l": ["a", None], "b": "\\xFF\\x00a", "lb": ["\\xFF"]}]
+    assert query(server, sql.split(", ['a'")[0], "csv").text.splitlines()[1] == '"b"'

@@ -1,5 +1,7 @@
 #include "arrowport/http/http_call.h"
 
+#include <sys/socket.h>
+
 #include <poll.h>
 
 #include <optional>
@@ -30,7 +32,11 @@ arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
     std::function<bool()> client_gone;
     // The call never outlives its connection (it ends with the response), so the fd
     // stays this connection's while it is watched.
-    if (fd >= 0) client_gone = [fd] { return PeerHungUp(fd); };
+    if (fd >= 0) {
+      client_gone = [fd] { return PeerHungUp(fd); };
+      call->stuck_ = CallCancellation::OnStuck(call->context_.cancellation,
+                                               [fd] { ::shutdown(fd, SHUT_RDWR); });
+    }
     call->watch_ = watchdog->Add(call->context_.cancellation, std::move(client_gone), deadline);
   }
   return call;

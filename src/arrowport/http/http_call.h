@@ -34,6 +34,11 @@ class HttpCall {
   HttpCall() = default;
   RequestLimiter::Permit permit_;
   CallContext context_;
+  // A cancelled call still writing to a client that takes nothing (a slow reader held a
+  // database reopen as long as it liked) has its socket shut down 5 s later
+  // (CallCancellation::kStuckAfter): the write fails and the response ends, as gRPC's
+  // TryCancel ends a Flight call.
+  CallCancellation::Subscription stuck_;
   CallWatchdog::Watch watch_;  // last: removed from the watchdog before the rest goes
 };
 

@@ -37,6 +37,26 @@ void AppendJsonString(std::string text, std::string* out) {
               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
+
+// A map as a list of {"key": ..., "value": ...}: keys need not be strings.
+void AppendJsonMap(const arrow::MapScalar& scalar, std::string* out) {
+  const auto& entries = *scalar.value;
+  const auto& st = static_cast<const arrow::StructArray&>(entries);
+  *out += '[';
+  for (int64_t i = 0; i < entries.length(); ++i) {
+    if (i) *out += ',';
+    *out += "{\"key\":";
+    auto k = st.field(0)->GetScalar(i);
+    if (k.ok()) AppendJsonValue(**k, out); else *out += "null";
+    *out += ",\"value\":";
+    auto v = st.field(1)->GetScalar(i);
+    if (v.ok()) AppendJsonValue(**v, out); else *out += "null";
+    *out += '}';
+  }
+  *out += ']';
+}
+
 void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
   using arrow::Type;
   if (!scalar.is_valid) {
@@ -87,29 +107,28 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       *out += '}';
       return;
     }
-    case Type::MAP: {
-      const auto& entries = *static_cast<const arrow::MapScalar&>(scalar).value;
-      const auto& st = static_cast<const arrow::StructArray&>(entries);
-      *out += '[';
-      for (int64_t i = 0; i < entries.length(); ++i) {
-        if (i) *out += ',';
-        *out += "{\"key\":";
-        auto k = st.field(0)->GetScalar(i);
-        if (k.ok()) AppendJsonValue(**k, out); else *out += "null";
-        *out += ",\"value\":";
-        auto v = st.field(1)->GetScalar(i);
-        if (v.ok()) AppendJsonValue(**v, out); else *out += "null";
-        *out += '}';
-      }
-      *out += ']';
+    case Type::MAP:
+      AppendJsonMap(static_cast<const arrow::MapScalar&>(scalar), out);
       return;
-    }
     case Type::DATE32:
     case Type::TIMESTAMP:
     case Type::TIME32:
     case Type::TIME64:
       AppendJsonString(OwnTimeTextOf(scalar).value_or(scalar.ToString()), out);
       return;
+    case Type::BINARY: case Type::LARGE_BINARY: case Type::BINARY_VIEW:
+    case Type::FIXED_SIZE_BINARY: {
+      std::string text;
+      AppendBlobText(static_cast<const arrow::BaseBinaryScalar&>(scalar).view(), &text);
+      AppendJsonString(std::move(text), out);
+      return;
+    }
+    case Type::DICTIONARY: {
+      // An ENUM: its value, not Arrow's text of the whole dictionary and an index.
+      auto value = static_cast<const arrow::DictionaryScalar&>(scalar).GetEncodedValue();
+      if (value.ok()) AppendJsonValue(**value, out); else *out += "null";
+      return;
+    }
     default:
       AppendJsonString(scalar.ToString(), out);
       return;

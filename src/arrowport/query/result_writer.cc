@@ -76,13 +76,11 @@ constexpr std::string_view kUnfinishedCsv = "\n\"arrowport: the result failed he
 // Rows of a batch made into CSV text at once on a pool thread (about 1 MB of text).
 constexpr PieceSize kCsvPiece{16384, 512 << 10};
 
-// A blob as DuckDB writes it into CSV (COPY ... (FORMAT csv)): printable ASCII as it is,
-// every other byte and \ " ' as \xHH. Arrow's CSV writer takes binary columns for UTF-8
-// text and failed on the first other byte, after the 200 and the rows before it.
-// Large offsets: escaping can make a value 4 times longer.
+// Blobs as DuckDB writes them into CSV (AppendBlobText). Arrow's CSV writer takes binary
+// columns for UTF-8 text and failed on the first other byte, after the 200 and the rows
+// before it. Large offsets: escaping can make a value 4 times longer.
 template <typename BinaryArrayType>
 arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& column) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   const auto& blobs = static_cast<const BinaryArrayType&>(column);
   arrow::LargeStringBuilder text;
   ARROW_RETURN_NOT_OK(text.Reserve(blobs.length()));
@@ -93,14 +91,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& col
       continue;
     }
     value.clear();
-    for (const char byte : blobs.GetView(i)) {
-      const auto code = static_cast<unsigned char>(byte);
-      if (code >= 0x20 && code < 0x7f && byte != '\\' && byte != '"' && byte != '\'') {
-        value.push_back(byte);
-      } else {
-        value.append({'\\', 'x', kHex[code >> 4], kHex[code & 0xf]});
-      }
-    }
+    AppendBlobText(blobs.GetView(i), &value);
     ARROW_RETURN_NOT_OK(text.Append(value));
   }
   return text.Finish();

@@ -78,4 +78,16 @@ arrow::Result<int64_t> WriteTextPieces(arrow::RecordBatchReader* reader, PieceSi
   return st;
 }
 
+void AppendBlobText(std::string_view bytes, std::string* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char byte : bytes) {
+    const auto code = static_cast<unsigned char>(byte);
+    if (code >= 0x20 && code < 0x7f && byte != '\\' && byte != '"' && byte != '\'') {
+      out->push_back(byte);
+    } else {
+      out->append({'\\', 'x', kHex[code >> 4], kHex[code & 0xf]});
+    }
+  }
+}
+
 }  // namespace arrowport::query

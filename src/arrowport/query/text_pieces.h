@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "arrow/io/type_fwd.h"
@@ -12,6 +13,11 @@
 #include "arrow/type_fwd.h"
 
 namespace arrowport::query {
+
+/// \brief Appends a blob as DuckDB writes it as text (COPY ... (FORMAT csv), `::VARCHAR`):
+/// printable ASCII as it is, every other byte and \ " ' as \xHH. CSV and JSON write
+/// binary columns so: as UTF-8 text their bytes were lost (JSON replaced them by U+FFFD).
+void AppendBlobText(std::string_view bytes, std::string* out);
 
 /// The text of `piece` (some rows of a batch), whose first row is the result's
 /// `first_row`-th (0-based).

@@ -18,39 +18,66 @@ namespace {
 // 10^38: DuckDB's DECIMAL(38, 0) holds up to 10^38 - 1.
 constexpr duckdb::uhugeint_t kArrowDecimalBound(0x4B3B4CA85A86C47AULL, 0x098A224000000000ULL);
 
+bool ContainsUhugeint(const duckdb::LogicalType& type) {
+  switch (type.InternalType()) {
+    case duckdb::PhysicalType::UINT128:
+      return type.id() == duckdb::LogicalTypeId::UHUGEINT;
+    case duckdb::PhysicalType::LIST:
+      return ContainsUhugeint(duckdb::ListType::GetChildType(type));
+    case duckdb::PhysicalType::ARRAY:
+      return ContainsUhugeint(duckdb::ArrayType::GetChildType(type));
+    case duckdb::PhysicalType::STRUCT:  // a union's members too
+      for (const auto& child : duckdb::StructType::GetChildTypes(type)) {
+        if (ContainsUhugeint(child.second)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+// `count` rows of `vector`, whose type contains a UHUGEINT. A nested vector is made flat
+// first: a constant or dictionary one's children hold fewer entries than its rows (a
+// constant UHUGEINT[2] over 2,048 rows was read past its child's end).
 void RefuseUhugeintsIn(duckdb::Vector& vector, duckdb::idx_t count) {
   using duckdb::PhysicalType;
   const auto& type = vector.GetType();
+  if (type.InternalType() == PhysicalType::UINT128) {
+    duckdb::UnifiedVectorFormat format;
+    vector.ToUnifiedFormat(count, format);
+    const auto* values = duckdb::UnifiedVectorFormat::GetData<duckdb::uhugeint_t>(format);
+    for (duckdb::idx_t i = 0; i < count; ++i) {
+      const auto index = format.sel->get_index(i);
+      if (format.validity.RowIsValid(index) && values[index] >= kArrowDecimalBound) {
+        throw duckdb::InvalidInputException(
+            "a UHUGEINT value of 10^38 or more (" + values[index].ToString() +
+            ") cannot be sent as Arrow: DuckDB exports UHUGEINT as decimal128(38, 0); "
+            "cast the column to VARCHAR");
+      }
+    }
+    return;
+  }
+  vector.Flatten(count);
   switch (type.InternalType()) {
-    case PhysicalType::UINT128: {
-      if (type.id() != duckdb::LogicalTypeId::UHUGEINT) return;
-      duckdb::UnifiedVectorFormat format;
-      vector.ToUnifiedFormat(count, format);
-      const auto* values = duckdb::UnifiedVectorFormat::GetData<duckdb::uhugeint_t>(format);
-      for (duckdb::idx_t i = 0; i < count; ++i) {
-        const auto index = format.sel->get_index(i);
-        if (format.validity.RowIsValid(index) && values[index] >= kArrowDecimalBound) {
-          throw duckdb::InvalidInputException(
-              "a UHUGEINT value of 10^38 or more (" + values[index].ToString() +
-              ") cannot be sent as Arrow: DuckDB exports UHUGEINT as decimal128(38, 0); "
-              "cast the column to VARCHAR");
-        }
+    case PhysicalType::LIST: {
+      auto& child = duckdb::ListVector::GetEntry(vector);
+      if (ContainsUhugeint(child.GetType())) {
+        RefuseUhugeintsIn(child, duckdb::ListVector::GetListSize(vector));
       }
       return;
     }
-    case PhysicalType::LIST:
-      RefuseUhugeintsIn(duckdb::ListVector::GetEntry(vector),
-                        duckdb::ListVector::GetListSize(vector));
-      return;
     case PhysicalType::STRUCT:
       for (auto& child : duckdb::StructVector::GetEntries(vector)) {
-        RefuseUhugeintsIn(child, count);
+        if (ContainsUhugeint(child.GetType())) RefuseUhugeintsIn(child, count);
       }
       return;
-    case PhysicalType::ARRAY:
-      RefuseUhugeintsIn(duckdb::ArrayVector::GetEntry(vector),
-                        count * duckdb::ArrayType::GetSize(type));
+    case PhysicalType::ARRAY: {
+      auto& child = duckdb::ArrayVector::GetChildMutable(vector);
+      if (ContainsUhugeint(child.GetType())) {
+        RefuseUhugeintsIn(child, count * duckdb::ArrayType::GetSize(type));
+      }
       return;
+    }
     default:
       return;
   }
@@ -183,7 +210,9 @@ duckdb::idx_t RowsToReserve(bool last_unit_full, duckdb::idx_t row_bytes,
 }
 
 void RefuseUhugeintsBeyondArrow(duckdb::DataChunk& chunk) {
-  for (auto& vector : chunk.data) RefuseUhugeintsIn(vector, chunk.size());
+  for (auto& vector : chunk.data) {
+    if (ContainsUhugeint(vector.GetType())) RefuseUhugeintsIn(vector, chunk.size());
+  }
 }
 
 void ArrowUnitFormat::AppendToUnit(duckdb::ResultFormatGlobalState& gstate,
