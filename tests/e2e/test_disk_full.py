@@ -235,6 +235,16 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     assert server.logged("database invalidated by DuckDB") and server.logged("database reopened")
 
 
+def invalidate_on_full_disk(client, small_disk):
+    """Fills the disk (1 MiB left) and asks for a checkpoint, which cannot finish: DuckDB
+    invalidates the database. The filler's path."""
+    filler = fill(small_disk, leave_mib=1)
+    with pytest.raises(flight.FlightError) as failed:
+        action(client, "checkpoint")
+    assert "disk full" in str(failed.value), failed.value
+    return filler
+
+
 def test_a_gone_flight_sql_clients_statement_does_not_hold_the_reopen(small_disk,
                                                                       start_server):
     # A hostile run: a Flight SQL client that prepared a statement and went away kept a
@@ -249,10 +259,7 @@ def test_a_gone_flight_sql_clients_statement_does_not_hold_the_reopen(small_disk
     prepared = flight.FlightDescriptor.for_command(wire.prepared_statement_query(handle))
     info = client.get_flight_info(prepared)
     assert client.do_get(info.endpoints[0].ticket).read_all().to_pylist() == [{"n": 100_000}]
-    filler = fill(small_disk, leave_mib=1)
-    with pytest.raises(flight.FlightError) as failed:
-        action(client, "checkpoint")
-    assert "disk full" in str(failed.value), failed.value
+    filler = invalidate_on_full_disk(client, small_disk)
     # Reopened within the sweep's few seconds, the statement never closed by its client.
     wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1,
              "the database reopened", timeout=40, show=lambda: storage_of(client))
@@ -278,10 +285,7 @@ def test_a_slow_reader_does_not_hold_the_reopen(small_disk, start_server):
     reading = server.client().do_get(flight.Ticket(json.dumps(
         {"sql": "SELECT * FROM ev, range(100)"}).encode()))
     assert reading.read_chunk().data.num_rows > 0
-    filler = fill(small_disk, leave_mib=1)
-    with pytest.raises(flight.FlightError) as failed:
-        action(client, "checkpoint")
-    assert "disk full" in str(failed.value), failed.value
+    filler = invalidate_on_full_disk(client, small_disk)
     # Reopened while the reader still holds its stream, never read again.
     storage = wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1
                        and s, "the database reopened", timeout=30,
@@ -310,10 +314,7 @@ def test_a_slow_http_reader_does_not_hold_the_reopen(small_disk, start_server):
                    b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() +
                    b"\r\n\r\n" + body)
     assert b"200" in reader.recv(200)  # the answer has begun; nothing more is read
-    filler = fill(small_disk, leave_mib=1)
-    with pytest.raises(flight.FlightError) as failed:
-        action(client, "checkpoint")
-    assert "disk full" in str(failed.value), failed.value
+    filler = invalidate_on_full_disk(client, small_disk)
     wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1,
              "the database reopened", timeout=40, show=lambda: storage_of(client))
     assert count(client) == 100_000

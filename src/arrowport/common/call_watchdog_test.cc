@@ -69,27 +69,20 @@ TEST(CallWatchdogTest, CancelsAtTheDeadlineAndRepeatsInterrupts) {
   EXPECT_EQ(watchdog.size(), 0u);
 }
 
-TEST(CallWatchdogTest, CancelAllCancelsWatchedAndLaterCalls) {
-  CallWatchdog watchdog(10ms);
-  auto first = CallCancellation::Make();
-  auto watch = watchdog.Add(first, nullptr);
-  watchdog.CancelAll(arrow::Status::Cancelled("server shutting down"));
-  EXPECT_TRUE(first->cancelled());
-  auto later = CallCancellation::Make();
-  auto later_watch = watchdog.Add(later, nullptr);
-  EXPECT_TRUE(later->cancelled());
-}
-
-// An invalidated database's calls end (its reopen waits for them); later calls run.
-TEST(CallWatchdogTest, CancelWatchedCancelsOnlyTheCallsWatchedNow) {
-  CallWatchdog watchdog(10ms);
-  auto running = CallCancellation::Make();
-  auto watch = watchdog.Add(running, nullptr);
-  watchdog.CancelWatched(arrow::Status::Cancelled("database invalidated"));
-  EXPECT_TRUE(running->cancelled());
-  auto later = CallCancellation::Make();
-  auto later_watch = watchdog.Add(later, nullptr);
-  EXPECT_FALSE(later->cancelled());
+// Shutdown cancels the watched calls and every later one; an invalidated database's
+// calls end (its reopen waits for them) while later calls run.
+TEST(CallWatchdogTest, CancelAllReachesLaterCallsCancelWatchedDoesNot) {
+  for (const bool all : {true, false}) {
+    CallWatchdog watchdog(10ms);
+    auto running = CallCancellation::Make();
+    auto watch = watchdog.Add(running, nullptr);
+    const auto reason = arrow::Status::Cancelled("stopping");
+    if (all) watchdog.CancelAll(reason); else watchdog.CancelWatched(reason);
+    EXPECT_TRUE(running->cancelled());
+    auto later = CallCancellation::Make();
+    auto later_watch = watchdog.Add(later, nullptr);
+    EXPECT_EQ(later->cancelled(), all);
+  }
 }
 
 TEST(CallWatchdogTest, PredicateNeverRunsAfterItsWatchIsGone) {

@@ -103,9 +103,16 @@ bool DeadlineSocketStream::wait_readable() const {
   return is_readable() || PollSocket(fd_, POLLIN, ReadDeadline());
 }
 
+void DeadlineSocketStream::ShutdownIfWaitingToWrite() const {
+  if (waiting_to_write_.load()) ::shutdown(fd_, SHUT_RDWR);
+}
+
 bool DeadlineSocketStream::wait_writable() const {
   const auto deadline = Clock::now() + timeouts_.write;
-  if (PollSocket(fd_, POLLOUT, deadline)) return true;
+  waiting_to_write_.store(true);
+  const bool writable = PollSocket(fd_, POLLOUT, deadline);
+  waiting_to_write_.store(false);
+  if (writable) return true;
   // httplib asks before each write of a body: a client that took nothing meanwhile.
   write_stalled_ = Clock::now() >= deadline;
   return false;
@@ -163,7 +170,10 @@ ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
   // long the whole write takes.
   auto wait = [&](const Transport::Io& io) {
     const auto deadline = Clock::now() + timeouts_.write;
-    if (io.wait != 0 && PollSocket(fd_, io.wait, deadline)) return true;
+    waiting_to_write_.store(true);
+    const bool ready = io.wait != 0 && PollSocket(fd_, io.wait, deadline);
+    waiting_to_write_.store(false);
+    if (ready) return true;
     write_stalled_ = io.wait != 0 && Clock::now() >= deadline;
     error_ = httplib::Error::Write;
     return false;

@@ -63,6 +63,10 @@ class DeadlineSocketStream : public httplib::Stream {
   /// A write failed because the client took nothing for `write`
   /// (limits.write_stall_timeout_s), not because the connection broke.
   bool write_stalled() const { return write_stalled_; }
+  /// Shuts the socket down when a write is waiting for the client to take bytes, so that
+  /// write fails at once; otherwise nothing. Any thread (a cancelled call's last resort:
+  /// HttpCall).
+  void ShutdownIfWaitingToWrite() const;
   std::chrono::milliseconds write_timeout() const { return timeouts_.write; }
 
   /// "ip:port" of the peer of socket `fd` ("" when unknown), for logs.
@@ -113,6 +117,7 @@ class DeadlineSocketStream : public httplib::Stream {
   bool cut_ = false;
   bool body_timed_out_ = false;
   mutable bool write_stalled_ = false;  // set by wait_writable() too
+  mutable std::atomic<bool> waiting_to_write_{false};  // in a wait for room to write
 };
 
 }  // namespace arrowport::http

@@ -57,7 +57,7 @@ arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
   // Per-user limits: the authenticated user, else the client's address.
   const std::string caller = CallerKey(principal.get(), ip);
   const auto* meter = CallMeterOf(res);
-  return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection ? connection->socket() : -1,
+  return HttpCall::Begin(deps_.limiter, deps_.watchdog, connection,
                          std::chrono::seconds(query ? deps_.query_timeout_s : 0), caller,
                          std::move(principal), meter ? meter->progress() : nullptr);
 }

@@ -1,7 +1,5 @@
 #include "arrowport/http/http_call.h"
 
-#include <sys/socket.h>
-
 #include <poll.h>
 
 #include <optional>
@@ -15,7 +13,8 @@ bool PeerHungUp(int fd) {
 }
 
 arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
-    RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
+    RequestLimiter* limiter, CallWatchdog* watchdog, const DeadlineSocketStream* connection,
+    std::chrono::seconds timeout,
     const std::string& caller, std::shared_ptr<const Principal> principal,
     std::shared_ptr<CallProgress> progress) {
   std::shared_ptr<HttpCall> call(new HttpCall());
@@ -32,10 +31,11 @@ arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
     std::function<bool()> client_gone;
     // The call never outlives its connection (it ends with the response), so the fd
     // stays this connection's while it is watched.
-    if (fd >= 0) {
+    if (connection != nullptr) {
+      const int fd = connection->socket();
       client_gone = [fd] { return PeerHungUp(fd); };
-      call->stuck_ = CallCancellation::OnStuck(call->context_.cancellation,
-                                               [fd] { ::shutdown(fd, SHUT_RDWR); });
+      call->stuck_ = CallCancellation::OnStuck(
+          call->context_.cancellation, [connection] { connection->ShutdownIfWaitingToWrite(); });
     }
     call->watch_ = watchdog->Add(call->context_.cancellation, std::move(client_gone), deadline);
   }

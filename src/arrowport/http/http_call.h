@@ -8,6 +8,7 @@
 #include "arrowport/common/call_context.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/request_limiter.h"
+#include "arrowport/http/deadline_socket_stream.h"
 
 namespace arrowport::http {
 
@@ -19,12 +20,13 @@ namespace arrowport::http {
 /// has been written or abandoned. Thread-safe after Begin.
 class HttpCall {
  public:
-  /// `fd` is the connection's socket (-1 if unknown: then only the timeout applies);
+  /// `connection` is the call's connection (null if unknown: then only the timeout applies);
   /// `timeout` 0 means none. `limiter` and `watchdog` may be null. `caller` is the key
   /// the per-user limits count the call against (CallerKey).
   /// `progress`: where the pipelines count what the call moves (its meter's).
   static arrow::Result<std::shared_ptr<HttpCall>> Begin(
-      RequestLimiter* limiter, CallWatchdog* watchdog, int fd, std::chrono::seconds timeout,
+      RequestLimiter* limiter, CallWatchdog* watchdog, const DeadlineSocketStream* connection,
+      std::chrono::seconds timeout,
       const std::string& caller = "", std::shared_ptr<const Principal> principal = nullptr,
       std::shared_ptr<CallProgress> progress = nullptr);
 
@@ -34,10 +36,10 @@ class HttpCall {
   HttpCall() = default;
   RequestLimiter::Permit permit_;
   CallContext context_;
-  // A cancelled call still writing to a client that takes nothing (a slow reader held a
-  // database reopen as long as it liked) has its socket shut down 5 s later
-  // (CallCancellation::kStuckAfter): the write fails and the response ends, as gRPC's
-  // TryCancel ends a Flight call.
+  // A cancelled call still waiting to write to a client that takes nothing 5 s later
+  // (CallCancellation::kStuckAfter; a slow reader held a database reopen as long as it
+  // liked) has its socket shut down: the write fails and the response ends, as gRPC's
+  // TryCancel ends a Flight call. One still computing is left to end by itself and answer.
   CallCancellation::Subscription stuck_;
   CallWatchdog::Watch watch_;  // last: removed from the watchdog before the rest goes
 };
