@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include "arrowport/http/deadline_socket_stream.h"
+
 namespace arrowport::http {
 
 bool PeerHungUp(int fd) {

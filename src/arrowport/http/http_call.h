@@ -8,9 +8,10 @@
 #include "arrowport/common/call_context.h"
 #include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/request_limiter.h"
-#include "arrowport/http/deadline_socket_stream.h"
 
 namespace arrowport::http {
+
+class DeadlineSocketStream;
 
 /// \brief One HTTP call that reads or writes the database, as Flight's BeginCall does it:
 /// admitted by the RequestLimiter (limits.max_concurrent_requests; a refusal is a

@@ -110,12 +110,6 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
     case Type::MAP:
       AppendJsonMap(static_cast<const arrow::MapScalar&>(scalar), out);
       return;
-    case Type::DATE32:
-    case Type::TIMESTAMP:
-    case Type::TIME32:
-    case Type::TIME64:
-      AppendJsonString(OwnTimeTextOf(scalar).value_or(scalar.ToString()), out);
-      return;
     case Type::BINARY: case Type::LARGE_BINARY: case Type::BINARY_VIEW:
     case Type::FIXED_SIZE_BINARY: {
       std::string text;
@@ -130,7 +124,8 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       return;
     }
     default:
-      AppendJsonString(scalar.ToString(), out);
+      // A date or time Arrow cannot write is ours (time_text.h); all else Arrow's text.
+      AppendJsonString(OwnTimeTextOf(scalar).value_or(scalar.ToString()), out);
       return;
   }
 }

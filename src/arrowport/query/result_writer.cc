@@ -105,13 +105,9 @@ bool NeedsOwnText(const arrow::DataType& type) {
     case arrow::Type::LARGE_BINARY:
     case arrow::Type::BINARY_VIEW:
     case arrow::Type::FIXED_SIZE_BINARY:
-    case arrow::Type::DATE32:
-    case arrow::Type::TIMESTAMP:
-    case arrow::Type::TIME32:
-    case arrow::Type::TIME64:
       return true;
     default:
-      return false;
+      return HasTimeText(type);
   }
 }
 
@@ -137,15 +133,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithOwnText(
       case arrow::Type::FIXED_SIZE_BINARY:
         text = BlobsAsText<arrow::FixedSizeBinaryArray>(*columns[i]);
         break;
-      case arrow::Type::DATE32:
-      case arrow::Type::TIMESTAMP:
-      case arrow::Type::TIME32:
-      case arrow::Type::TIME64:
+      default:
+        if (!HasTimeText(*columns[i]->type())) continue;
         text = TimesAsTextWhereNeeded(columns[i]);
         if (text.ok() && *text == columns[i]) continue;  // Arrow writes all of these
         break;
-      default:
-        continue;
     }
     ARROW_ASSIGN_OR_RAISE(columns[i], std::move(text));
     fields[i] = fields[i]->WithType(columns[i]->type());
