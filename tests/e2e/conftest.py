@@ -156,6 +156,34 @@ class RunningServer:
             time.sleep(0.1)
         return False
 
+    def stacks(self):
+        """Where each of the server's threads is now (gdb, when the host has it), for a test
+        that found a call which should have ended still running: our frames only."""
+        import shutil
+        if shutil.which("gdb") is None or self.proc.poll() is not None:
+            return "(no stacks: no gdb, or the server has exited)"
+        # The binary runs through the toolchain root's loader: its symbols are added at the
+        # address it was mapped at.
+        binary, base = None, None
+        with open(f"/proc/{self.proc.pid}/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                if len(fields) >= 6 and fields[5].endswith("/arrowport"):
+                    binary, base = fields[5], fields[0].split("-")[0]
+                    break
+        command = ["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "set pagination off"]
+        if binary:
+            command += ["-ex", f"add-symbol-file {binary} -o 0x{base}"]
+        command += ["-ex", "thread apply all bt 30"]
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                                 timeout=120).stdout
+        except subprocess.TimeoutExpired:
+            return "(no stacks: gdb took over 120 s)"
+        threads = re.split(r"\n(?=Thread \d+ )", out)
+        ours = [t for t in threads if t.startswith("Thread ") and "arrowport::" in t]
+        return "\n".join(re.sub(r" from /\S+", "", t) for t in ours)[-20000:]
+
     @property
     def port(self):
         return int(self.uri.rsplit(":", 1)[1])

@@ -81,6 +81,16 @@ def logged_times(server, text, times, timeout):
     return False
 
 
+def assert_call_ended(server, proxy, text, times):
+    """The server logs `text` `times` times within MARGIN_S; else what it and the store
+    were doing."""
+    if logged_times(server, text, times, MARGIN_S):
+        return
+    pytest.fail(f"the call did not end within {MARGIN_S} s\n{server.stderr()}\n"
+                f"store requests (s since the proxy started, method, path, outcome): "
+                f"{proxy.history}\nserver threads:\n{server.stacks()}")
+
+
 def assert_readers_agree(server, lake, expected):
     assert rows(lake.read()) == rows(expected)
     assert rows(lake.polars()) == rows(expected)
@@ -137,13 +147,13 @@ def test_a_client_that_leaves_frees_its_call_at_once(start_server, tmp_path, min
                             {"stream": "events", "request_id": "r-1"}, timeout=3)
         assert isinstance(err, flight.FlightTimedOutError), repr(err)
         gone = time.monotonic()
-        assert logged_times(server, "method=do_put", 2, MARGIN_S), server.stderr()
+        assert_call_ended(server, proxy, "method=do_put", 2)
     else:
         import requests
         with pytest.raises(requests.exceptions.Timeout):
             http_ingest_with_timeout(server, events(range(10, 20)), timeout=3)
         gone = time.monotonic()
-        assert logged_times(server, "path=/ingest/events", 1, MARGIN_S), server.stderr()
+        assert_call_ended(server, proxy, "path=/ingest/events", 1)
     assert time.monotonic() - gone < MARGIN_S
     # The write was stuck in a store request, or behind one (the poller's log read).
     assert proxy.waiting >= 1, "no store request was stuck"
@@ -180,7 +190,7 @@ def test_a_commit_cut_short_by_its_client_leaving_keeps_its_files(start_server, 
                         {"stream": "events", "request_id": "r-1"}, timeout=5)
     assert isinstance(err, flight.FlightTimedOutError), repr(err)
     assert proxy.lost_commits, "the fault did not happen"
-    assert logged_times(server, "method=do_put", 2, MARGIN_S), server.stderr()
+    assert_call_ended(server, proxy, "method=do_put", 2)
     last = [line for line in server.stderr().splitlines() if "method=do_put" in line][-1]
     assert "outcome unknown, retry with the same request id" in last, last
     proxy.heal()

@@ -414,7 +414,11 @@ def test_a_result_cut_off_by_its_client_is_counted_as_cancelled(server):
                 and total(m, "arrowport_active_requests", protocol="flight") == 0):
             break
         time.sleep(0.2)
-    assert total(m, "arrowport_errors_total", protocol="flight", code="CANCELLED") == clients
+    codes = {dict(labels).get("code"): value for (name, labels), value in m.items()
+             if name == "arrowport_errors_total"}
+    recent = requests.get(f"{server.http}/status", timeout=30).json()["recent_errors"]
+    assert total(m, "arrowport_errors_total", protocol="flight", code="CANCELLED") == clients, \
+        (codes, recent)
     assert total(m, "arrowport_queries_total", protocol="flight", outcome="error") == clients
     assert 0 < total(m, "arrowport_rows_served_total", protocol="flight") < clients * 3_000_000
     assert total(m, "arrowport_active_requests", protocol="flight") == 0

@@ -205,17 +205,8 @@ void ServerMetrics::RegisterQueryFamilies() {
 // running now, and the uptime.
 void ServerMetrics::RegisterCallFamilies() {
   auto& r = registry_;
-  requests_ = &r.AddCounter("arrowport_requests_total",
-                            "Calls by protocol and method (Flight method; HTTP method and route)",
-                            {"protocol", "method"});
-  errors_ = &r.AddCounter(
-      "arrowport_errors_total",
-      "Failed calls by protocol and the code the client saw (gRPC status, HTTP status)",
-      {"protocol", "code"});
-  request_duration_ = &r.AddHistogram(
-      "arrowport_request_duration_seconds",
-      "Duration of calls, until their response or result stream ended", {"protocol"},
-      LatencyBuckets());
+  // Written before the counters: a call counts as running until it is counted (EndCall),
+  // so a scrape that reads the running calls first never misses one in both.
   r.AddCallback("arrowport_active_requests", "Calls running now", MetricType::kGauge,
                 {"protocol"}, [this] {
                   std::map<std::string, int64_t> counts;
@@ -232,6 +223,17 @@ void ServerMetrics::RegisterCallFamilies() {
                   }
                   return out;
                 });
+  requests_ = &r.AddCounter("arrowport_requests_total",
+                            "Calls by protocol and method (Flight method; HTTP method and route)",
+                            {"protocol", "method"});
+  errors_ = &r.AddCounter(
+      "arrowport_errors_total",
+      "Failed calls by protocol and the code the client saw (gRPC status, HTTP status)",
+      {"protocol", "code"});
+  request_duration_ = &r.AddHistogram(
+      "arrowport_request_duration_seconds",
+      "Duration of calls, until their response or result stream ended", {"protocol"},
+      LatencyBuckets());
   r.AddCallback("arrowport_uptime_seconds", "Seconds since the server started",
                 MetricType::kGauge, {}, [this] {
                   return std::vector<Sample>{{{}, UptimeSeconds()}};
