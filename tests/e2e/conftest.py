@@ -174,7 +174,7 @@ class RunningServer:
         command = ["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "set pagination off"]
         if binary:
             command += ["-ex", f"add-symbol-file {binary} -o 0x{base}"]
-        command += ["-ex", "thread apply all bt 30"]
+        command += ["-ex", "thread apply all bt"]
         try:
             out = subprocess.run(command, capture_output=True, text=True, errors="replace",
                                  timeout=120).stdout

@@ -201,6 +201,51 @@ def test_a_commit_cut_short_by_its_client_leaving_keeps_its_files(start_server, 
     assert_readers_agree(server, lake, events(range(20)))
 
 
+def test_a_client_that_leaves_while_its_view_is_replaced_frees_the_call(start_server, tmp_path,
+                                                                       minio, proxy):
+    """The commit landed; MinIO is stopped at the first data file the view's replacement
+    reads (DuckDB binds it by reading every file's footer), and the client's deadline
+    passes. The call ends with it (the next query naming the table refreshes the view).
+    Before, the replacement ran outside the call's cancellation and waited for the store
+    (s3.timeout_ms)."""
+    server = lake_server(start_server, tmp_path, proxy)
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    lake = minio.lake("events")
+    proxy.stop_on_data_read = True
+    err, _ = failed_put(client, events(range(10, 20)),
+                        {"stream": "events", "request_id": "r-1"}, timeout=3)
+    assert isinstance(err, flight.FlightTimedOutError), repr(err)
+    assert proxy.data_read_stopped.is_set(), "the view's replacement never read a data file"
+    assert_call_ended(server, proxy, "method=do_put", 2)
+    proxy.heal()
+    # The commit landed once: a retry with its id is a duplicate.
+    assert_readers_agree(server, lake, events(range(20)))
+    summary = put_cmd(client, events(range(10, 20)), {"stream": "events",
+                                                      "request_id": "r-1"})[-1]
+    assert summary["duplicate"] is True and summary["rows"] == 10, summary
+
+
+def test_a_query_whose_client_leaves_while_a_worker_reads_the_store_ends(start_server,
+                                                                         tmp_path, minio,
+                                                                         proxy):
+    """MinIO is stopped at the first data file a query reads (on one of DuckDB's worker
+    threads, which know nothing of the call) and the client's deadline passes: the call
+    ends with it. Before, the worker's read waited for the store (s3.timeout_ms)."""
+    server = lake_server(start_server, tmp_path, proxy)
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    proxy.stop_on_data_read = True
+    ticket = flight.Ticket(json.dumps({"sql": "SELECT sum(x) AS s FROM events"}).encode())
+    options = flight.FlightCallOptions(timeout=3)
+    with pytest.raises(flight.FlightTimedOutError):
+        client.do_get(ticket, options).read_all()
+    assert proxy.data_read_stopped.is_set(), "the query never read a data file"
+    assert_call_ended(server, proxy, "method=do_get", 1)
+    proxy.heal()
+    assert flight_query(client, "SELECT count(*) AS n FROM events").column("n")[0].as_py() == 10
+
+
 def http_ingest_with_timeout(server, table, timeout):
     import requests
     from lake_util import ARROW, ipc_bytes

@@ -2,7 +2,9 @@
 // connection leased, and the writer for its commit mode (or the lake's) run.
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/ingest_pipeline.h"
+
 #include "arrowport/ingest/lake_writer.h"
 #include "arrowport/ingest/per_batch_writer.h"
 #include "arrowport/ingest/per_request_writer.h"
@@ -72,6 +74,9 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
     // a prepared statement or a transaction included, which name no lake table).
     if (lake_committed_ &&
         (st.ok() || result->batches > 0 || HasErrorKind(st, ErrorKind::kTableRefused))) {
+      // Under the call's cancellation too: the view's lock and the store reads of its
+      // DDL hold no call whose client is gone (the next query naming it refreshes it).
+      ThreadCancellationScope obey_call(call.cancellation);
       lake_committed_(request.stream);
     }
     return st;

@@ -221,8 +221,10 @@ arrow::Status LakeService::ReplaceView(const std::string& stream,
   stores_.Register(store, table->shared_store(), served);
   ARROW_ASSIGN_OR_RAISE(auto select,
                         LakeSelectSql(stores_, store, *snapshot, AllFiles(*snapshot)));
-  // The DDL binds the view, which reads every file's footer from the store.
+  // The DDL binds the view, which reads every file's footer from the store: on DuckDB's
+  // threads too, for the call that committed (if any), which ends them when it goes.
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+  auto interrupt = conn->InterruptOn(ThreadCancellation::Current().cancellation);
   auto st = conn->Execute("CREATE OR REPLACE VIEW main." + QuoteIdentifier(route.target_table) +
                           " AS " + select);
   if (!st.ok()) {

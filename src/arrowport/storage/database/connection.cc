@@ -210,11 +210,12 @@ arrow::Status Connection::Rollback() {
 
 void Connection::Interrupt() { duckdb_interrupt(impl_->conn.get()); }
 
-CallCancellation::Subscription Connection::InterruptOn(
+Connection::CallInterrupt Connection::InterruptOn(
     const std::shared_ptr<CallCancellation>& cancellation) {
   if (!cancellation) return {};
   duckdb_connection conn = impl_->conn.get();
-  return CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); });
+  return {CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); }),
+          std::make_shared<StatementCall>(conn, cancellation)};
 }
 
 arrow::Result<std::string> Connection::RegisterArrowStream(
@@ -282,6 +283,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
       connection->in_transaction() && !connection->impl_->read_snapshot;
   options.parallel_conversion = connection->impl_->direct_append;
   duckdb_connection conn = connection->impl_->conn.get();
+  // Planning binds lake views, whose footers DuckDB's threads read: for this call too.
+  const StatementCall planning(conn, options.cancellation);
   const bool transform = options.input != nullptr;
   if (transform) {
     if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");

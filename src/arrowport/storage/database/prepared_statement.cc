@@ -243,7 +243,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
 arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
     ConnectionLease& lease, const std::shared_ptr<CallCancellation>& cancel) {
   ARROW_RETURN_NOT_OK(CheckLease(lease));
-  CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
+  auto interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
   if (impl_->principal) {  // bound again as it runs: judged again (see Query)
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(sql_, *impl_->principal, nullptr));

@@ -20,6 +20,7 @@
 
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
+#include "arrowport/common/thread_cancellation.h"
 #include "arrowport/storage/core/duckdb_internals.h"
 
 namespace arrowport::storage {
@@ -138,16 +139,43 @@ std::string LakeStores::PathOf(const std::string& name, int64_t number) {
 
 namespace {
 
+// The call a lake file is read for: the thread's (a call's own thread), else the one its
+// statement runs for (StatementCall), which DuckDB's worker threads know nothing of.
+std::shared_ptr<CallCancellation> CallOfRead(duckdb::optional_ptr<duckdb::FileOpener> opener) {
+  if (auto own = ThreadCancellation::Current().cancellation) return own;
+  auto context = duckdb::FileOpener::TryGetClientContext(opener);
+  return context ? CallOfStatements(*context) : nullptr;
+}
+
+// Store requests made on this thread end when `call` is cancelled, unless the thread obeys
+// a call of its own already.
+class ObeyCall {
+ public:
+  explicit ObeyCall(const std::shared_ptr<CallCancellation>& call) {
+    if (call != nullptr && ThreadCancellation::Current().cancellation == nullptr) {
+      scope_.emplace(ThreadCancellation{call, std::nullopt});
+    }
+  }
+
+ private:
+  std::optional<ThreadCancellationScope> scope_;
+};
+
 struct LakeFileHandle : public duckdb::FileHandle {
   LakeFileHandle(duckdb::FileSystem& fs, const std::string& path, duckdb::FileOpenFlags flags,
-                 std::shared_ptr<arrow::io::RandomAccessFile> file, int64_t size)
-      : duckdb::FileHandle(fs, path, flags), file(std::move(file)), size(size) {}
+                 std::shared_ptr<arrow::io::RandomAccessFile> file, int64_t size,
+                 std::shared_ptr<CallCancellation> call)
+      : duckdb::FileHandle(fs, path, flags),
+        file(std::move(file)),
+        size(size),
+        call(std::move(call)) {}
   void Close() override {
     if (file) (void)file->Close();
   }
   std::shared_ptr<arrow::io::RandomAccessFile> file;
   int64_t size;
   int64_t position = 0;
+  std::shared_ptr<CallCancellation> call;  // what it is read for (null: no call)
 };
 
 [[noreturn]] void Fail(const std::string& path, const arrow::Status& st) {
@@ -170,6 +198,8 @@ class LakeFileSystem : public duckdb::FileSystem {
       throw duckdb::PermissionException("lake files are read-only through SQL: " + path);
     }
     auto [store, key] = Resolve(path);
+    auto call = CallOfRead(opener);
+    ObeyCall obey(call);
     auto file = store->OpenRead(key);
     if (!file.ok()) {
       if (file.status().IsKeyError() && flags.ReturnNullIfNotExists()) return nullptr;
@@ -177,12 +207,14 @@ class LakeFileSystem : public duckdb::FileSystem {
     }
     auto size = (*file)->GetSize();
     if (!size.ok()) Fail(path, size.status());
-    return duckdb::make_uniq<LakeFileHandle>(*this, path, flags, std::move(*file), *size);
+    return duckdb::make_uniq<LakeFileHandle>(*this, path, flags, std::move(*file), *size,
+                                             std::move(call));
   }
 
   void Read(duckdb::FileHandle& handle, void* buffer, int64_t nr_bytes,
             duckdb::idx_t location) override {
     auto& h = handle.Cast<LakeFileHandle>();
+    ObeyCall obey(h.call);
     auto read = h.file->ReadAt(static_cast<int64_t>(location), nr_bytes, buffer);
     if (!read.ok()) Fail(h.path, read.status());
     if (*read != nr_bytes) {
@@ -194,6 +226,7 @@ class LakeFileSystem : public duckdb::FileSystem {
     auto& h = handle.Cast<LakeFileHandle>();
     const int64_t n = std::max<int64_t>(0, std::min(nr_bytes, h.size - h.position));
     if (n == 0) return 0;
+    ObeyCall obey(h.call);
     auto read = h.file->ReadAt(h.position, n, buffer);
     if (!read.ok()) Fail(h.path, read.status());
     h.position += *read;
