@@ -124,10 +124,15 @@ def test_malformed_json_is_the_querys_error_not_the_databases(server):
     assert query(server, "SELECT count(*) AS n FROM bad_json").json() == [{"n": 2}]
 
 
-def test_a_256_bit_decimal_is_refused_with_what_to_send(server):
-    r = ingest(server, "wide", pa.array([1], pa.decimal256(38, 0)))
+@pytest.mark.parametrize("values,send", [
+    (pa.array([1], pa.decimal256(38, 0)), "send decimal128"),
+    # A 501 quoting DuckDB ("Unsupported Internal Arrow Type e") before.
+    (pa.array([1.5], pa.float16()), "send float32"),
+    (pa.array([[1.5]], pa.list_(pa.float16())), "send float32")])
+def test_a_type_duckdb_cannot_read_is_refused_with_what_to_send(server, values, send):
+    r = ingest(server, "wide", values)
     assert r.status_code == 400, r.text
-    assert "send decimal128" in r.text, r.text
+    assert send in r.text, r.text
 
 
 BIG = 340282366920938463463374607431768211455  # 2^128 - 1

@@ -83,6 +83,9 @@ struct Endpoint {
 /// The whole server configuration. Plain data: copied freely, validated by Load().
 struct Config {
   std::string source;  ///< file it came from, for messages ("" = defaults only)
+  /// ARROWPORT_* environment variables that look like a setting (a section's prefix, such
+  /// as ARROWPORT_LIMITS_) and name none: a typo the server warns of, then ignores.
+  std::vector<std::string> unknown_environment;
   std::string db_path = "arrowport.duckdb";
   Endpoint flight{"127.0.0.1", 8815};
   Endpoint http{"127.0.0.1", 8888};

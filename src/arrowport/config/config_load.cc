@@ -37,6 +37,17 @@ arrow::Status NormalizeBindHosts(Config* config) {
   return NormalizeBindHost(source, "metrics.host", &config->metrics.host);
 }
 
+// Whether `name` (lower case, after ARROWPORT_) begins with a settings section and an
+// underscore ("limits_", "flight_"): ARROWPORT_TLS_CA is the client commands' own.
+bool LooksLikeSetting(const std::string& name) {
+  if (name == "tls_ca") return false;
+  for (const auto& [key, setter] : ScalarKeys()) {
+    const size_t dot = key.find('.');
+    if (dot != std::string::npos && name.rfind(key.substr(0, dot) + "_", 0) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 arrow::Result<Config> Load(const std::string& path,
@@ -69,7 +80,12 @@ arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
       for (auto& ch : flat) if (ch == '.') ch = '_';
       if (flat == name) key = candidate;
     }
-    if (key.empty()) continue;  // other ARROWPORT_* variables belong to the scripts
+    if (key.empty()) {
+      // Other ARROWPORT_* variables belong to the scripts and the client commands, unless
+      // they begin as a section's settings do.
+      if (LooksLikeSetting(name)) config.unknown_environment.push_back(entry.substr(0, eq));
+      continue;
+    }
     auto st = ScalarKeys().at(key)(config, value);
     if (!st.ok()) {
       return arrow::Status::Invalid("environment ", entry.substr(0, eq), ": ", st.message());

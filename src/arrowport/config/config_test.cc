@@ -85,6 +85,18 @@ TEST(Config, InvalidValuesAreRejected) {
   EXPECT_NE(st.message().find("log.level"), std::string::npos) << st.ToString();
 }
 
+TEST(Config, EnvironmentTyposOfASettingAreListedOthersAreTheScripts) {
+  auto config = LoadText("", "", {"ARROWPORT_LIMITS_QUERY_TIMOUT_S=5", "ARROWPORT_SKIP_BUILD=1",
+                                  "ARROWPORT_TLS_CA=ca.pem", "ARROWPORT_FLIGHT_PORT=9100",
+                                  "ARROWPORT_FLIGHT_PROT=1", "ARROWPORT_SERVER=grpc://x:1"},
+                         {});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->flight.port, 9100);
+  EXPECT_EQ(config->unknown_environment,
+            (std::vector<std::string>{"ARROWPORT_LIMITS_QUERY_TIMOUT_S",
+                                      "ARROWPORT_FLIGHT_PROT"}));
+}
+
 TEST(Config, EnvironmentBeatsFileAndFlagsBeatEnvironment) {
   const std::string path = ::testing::TempDir() + "/arrowport_config_test.yaml";
   {

@@ -29,6 +29,14 @@ void Server::Impl::ReserveFileDescriptors() {
                  {"nofile", std::to_string(descriptors.limit)}});
     config.http_max_connections = static_cast<int>(std::max<int64_t>(connections, 1));
   }
+  if (!config.unknown_environment.empty()) {
+    std::string names;
+    for (const auto& name : config.unknown_environment) {
+      names += (names.empty() ? "" : ",") + name;
+    }
+    logger.Warn("environment variables that name no setting are ignored",
+                {{"names", names}, {"see", "docs/configuration.md"}});
+  }
   logger.Info("descriptors", {{"nofile", std::to_string(descriptors.limit)},
                               {"connection_ceiling", std::to_string(descriptors.ceiling)},
                               {"http_max_connections",

@@ -59,6 +59,9 @@ arrow::Status CheckType(const std::string& path, const arrow::DataType& type, bo
       return arrow::Status::Invalid("column '", path, "' is ", type.ToString(),
                                     ": DuckDB reads no 256-bit decimals; send decimal128 "
                                     "(at most 38 digits)");
+    case Type::HALF_FLOAT:
+      return arrow::Status::Invalid("column '", path, "' is ", type.ToString(),
+                                    " (float16): DuckDB has no 16-bit float; send float32");
     case Type::DENSE_UNION:
       return arrow::Status::Invalid("column '", path, "' is ", type.ToString(),
                                     ": DuckDB stores sparse unions only; send a sparse union");

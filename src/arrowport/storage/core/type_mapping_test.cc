@@ -40,6 +40,8 @@ TEST(CheckIngestSchema, RejectsWhatDuckDBCannotHold) {
                                   true);
   EXPECT_TRUE(narrow.IsInvalid());
   EXPECT_NE(narrow.message().find("send decimal128"), std::string::npos) << narrow.ToString();
+  auto half = CheckIngestSchema(*arrow::schema({arrow::field("h", arrow::float16())}), true);
+  EXPECT_NE(half.message().find("send float32"), std::string::npos) << half.ToString();
   auto nulls = arrow::schema({arrow::field("n", arrow::null())});
   EXPECT_TRUE(CheckIngestSchema(*nulls, true).IsInvalid());
   EXPECT_TRUE(CheckIngestSchema(*nulls, false).ok());
