@@ -176,13 +176,24 @@ class RunningServer:
             command += ["-ex", f"add-symbol-file {binary} -o 0x{base}"]
         command += ["-ex", "thread apply all bt"]
         try:
-            out = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                                 timeout=120).stdout
+            ran = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                                 timeout=120)
         except subprocess.TimeoutExpired:
             return "(no stacks: gdb took over 120 s)"
-        threads = re.split(r"\n(?=Thread \d+ )", out)
+        threads = re.split(r"\n(?=Thread \d+ )", ran.stdout)
         ours = [t for t in threads if t.startswith("Thread ") and "arrowport::" in t]
-        return "\n".join(re.sub(r" from /\S+", "", t) for t in ours)[-20000:]
+        if not ours:
+            return f"(no stacks of ours: gdb said {ran.stderr[-2000:]!r})"
+        # Each thread's innermost frames (where it waits) and its first of ours; threads in
+        # a store request or a lock first, idle ones (waiting for work) last.
+        def shown(thread):
+            frames = re.sub(r" from /\S+", "", thread).splitlines()
+            ours_at = next((i for i, f in enumerate(frames) if "arrowport::" in f), 0)
+            return "\n".join(frames[:16] + (["    ..."] + frames[ours_at:ours_at + 4]
+                                             if ours_at >= 16 else []))
+        busy = ("objectstore", "LakeFileSystem", "Lock", "Wait", "curl")
+        ours.sort(key=lambda t: not any(word in t for word in busy))
+        return "\n\n".join(shown(t) for t in ours)[:30000]
 
     @property
     def port(self):

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import ARROWPORT
+from metrics_util import parse, total
 from test_flight_cancellation import ENDLESS, cpu_over
 
 
@@ -250,10 +251,14 @@ def test_ctrl_c_stops_a_script_between_and_during_statements(server, tmp_path):
     script.write_text("".join(f"SELECT {i} AS step;\n{ENDLESS};\n" for i in range(5)))
     run = subprocess.Popen([ARROWPORT, "sql", "--server", server.uri, "-f", str(script)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Step 0's own read is a do_get too, and short: wait for one that has run a while, which
-    # only the endless query on line 2 does (a loaded machine may list step 0's read).
-    wait_for(lambda: [c for c in reading_calls(server) if c["seconds"] >= 1],
-             "the script's first long query")
+    # Step 0's own read is a do_get too: once it is counted as ended (a call counts as
+    # running until it is counted), a read running is line 2's (a loaded machine listed
+    # step 0's read, and the SIGINT came between the two).
+    def step_0_ended():
+        samples = parse(requests.get(f"{server.http}/metrics", timeout=30).text)
+        return total(samples, "arrowport_requests_total", method="do_get") >= 1
+    wait_for(step_0_ended, "the end of step 0's read")
+    wait_for(lambda: reading_calls(server), "the script's first long query")
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130, (out, err)

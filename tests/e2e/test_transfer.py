@@ -615,6 +615,17 @@ def test_a_sealed_upload_without_its_end_marker_commits_nothing(peers):
     writer.write_metadata(pa.py_buffer(b"arrowport:end"))
     writer.close()
     assert query(client, "SELECT count(*) AS n FROM sealed_rows") == [{"n": 3}]
+    # per_batch: the batches acknowledged stay, and the error says so (it said "nothing of
+    # it is committed" before "3 rows in 1 batches were committed before it and stay").
+    writer, _ = client.do_put(flight.FlightDescriptor.for_command(
+        json.dumps({"stream": "sealed_rows", "sealed": True, "commit": "per_batch"})),
+        ForeignServer.GOOD.schema)
+    writer.write_table(ForeignServer.GOOD)
+    with pytest.raises(ERRORS) as err:
+        writer.close()
+    assert "3 rows in 1 batches were committed before it and stay" in str(err.value), err.value
+    assert "nothing" not in str(err.value), err.value
+    assert query(client, "SELECT count(*) AS n FROM sealed_rows") == [{"n": 6}]
 
 
 def test_hostile_peer_settings_are_refused_and_never_echoed(peers, tmp_path):

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <memory>
@@ -16,6 +17,9 @@ namespace arrowport {
 struct ThreadCancellation {
   std::shared_ptr<CallCancellation> cancellation;  ///< may be null
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  /// Polled: true once the work is to stop (the DuckDB query a read on one of DuckDB's
+  /// threads serves was interrupted); may be empty.
+  std::function<bool()> interrupted;
 
   /// The current thread's.
   static ThreadCancellation Current();

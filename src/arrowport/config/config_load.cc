@@ -1,5 +1,6 @@
 // Load (config.h): the YAML file, then ARROWPORT_* environment variables, then the
 // command line's overrides, validated as a whole.
+#include <algorithm>
 #include <cctype>
 
 #include "arrowport/config/config.h"
@@ -22,7 +23,17 @@ arrow::Status NormalizeBindHost(const std::string& source, const std::string& ke
     *host = std::move(*address);
     return arrow::Status::OK();
   }
-  if (host->find_first_of("[]:") == std::string::npos) return arrow::Status::OK();
+  if (host->find_first_of("[]:") == std::string::npos) {
+    // A name or an IPv4 address: letters, digits, '-', '.' and '_' (as resolvers take
+    // them), at most 253 characters, or "" (every address).
+    const bool plain = host->size() <= 253 &&
+                       std::all_of(host->begin(), host->end(), [](unsigned char c) {
+                         return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+                       });
+    if (plain) return arrow::Status::OK();
+    return arrow::Status::Invalid(source.empty() ? "config" : source, ": key '", key, "': '",
+                                  *host, "' is neither a host name nor an IP address");
+  }
   const std::string port_key = key.substr(0, key.rfind('.')) + ".port";
   return arrow::Status::Invalid(
       source.empty() ? "config" : source, ": key '", key, "': '", *host,

@@ -154,6 +154,18 @@ TEST(Config, BindHostsAreOneSpellingOfTheirAddress) {
         << refused.status().ToString();
     EXPECT_NE(refused.status().message().find("flight.port"), std::string::npos) << bad;
   }
+  // Neither a name nor an address: said so (it was refused as "not loopback").
+  for (const char* bad : {"not a host!", "host/name", "a\tb"}) {
+    overrides.flight_host = bad;
+    auto refused = LoadText("", "", {}, overrides);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("is neither a host name nor an IP address"),
+              std::string::npos)
+        << refused.status().ToString();
+  }
+  overrides.flight_host = "db-1.internal_zone.example";
+  auto named = LoadText("auth: {enabled: false}\n", "a.yaml", {}, overrides);
+  EXPECT_TRUE(named.ok()) << named.status().ToString();
 }
 
 TEST(Config, CheckpointInterval) {

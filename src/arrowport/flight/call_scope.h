@@ -110,9 +110,11 @@ class PutReader : public arrow::RecordBatchReader {
                                       "sending (client gone, deadline or server shutdown)");
     }
     if (sealed_ && !ended_) {
+      // True of both modes: per_request had committed nothing, per_batch's batches
+      // committed before stay (as acknowledged; its error adds how many).
       return arrow::Status::Invalid("the upload ended without its end marker (\"sealed\": "
-                                    "true): its sender stopped early; nothing of it is "
-                                    "committed");
+                                    "true): its sender stopped early, so the request is "
+                                    "incomplete and what was not committed yet is dropped");
     }
     return arrow::Status::OK();
   }

@@ -80,35 +80,26 @@ CallMeter ServerMetrics::BeginCall(const std::string& protocol, std::string meth
 }
 
 void ServerMetrics::EndCall(CallMeter& meter) {
-  std::string protocol, method;
-  std::chrono::steady_clock::time_point start;
-  {
-    std::lock_guard<std::mutex> lock(calls_mutex_);
-    auto found = calls_.find(meter.id_);
-    if (found == calls_.end()) return;
-    protocol = found->second.protocol;
-    method = found->second.method;
-    start = found->second.start;
-  }
-  // Counted before it stops being active: a scrape never sees a call that is neither
-  // (no call running, yet one error fewer than the calls that failed).
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  requests_->With({protocol, method}).Add();
-  request_duration_->With({protocol}).Observe(seconds);
-  if (!meter.code_.empty()) errors_->With({protocol, meter.code_}).Add();
   CallEntry call;
   {
+    // Counted before it stops being running, under the lock the running calls are read
+    // with: a scrape (which writes them first) never misses a call in both. The families
+    // take locks of their own, never the other way round.
     std::lock_guard<std::mutex> lock(calls_mutex_);
     auto node = calls_.extract(meter.id_);
     if (node.empty()) return;
     call = std::move(node.mapped());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - call.start).count();
+    requests_->With({call.protocol, call.method}).Add();
+    request_duration_->With({call.protocol}).Observe(seconds);
+    if (!meter.code_.empty()) errors_->With({call.protocol, meter.code_}).Add();
   }
   if (meter.code_.empty()) return;
   RecentError error;
   error.unix_time = static_cast<int64_t>(std::time(nullptr));
-  error.protocol = std::move(protocol);
-  error.method = std::move(method);
+  error.protocol = std::move(call.protocol);
+  error.method = std::move(call.method);
   error.code = meter.code_;
   error.user = std::move(call.user);
   error.message = meter.message_.substr(0, kErrorMessageChars);

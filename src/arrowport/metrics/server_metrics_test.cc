@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -120,7 +121,7 @@ TEST(ServerMetricsTest, CallsAreActiveUntilTheirMeterEnds) {
   EXPECT_EQ(errors[0].user, "ana");
 }
 
-// The value of the series `line` names (its name and labels), 0 when it is not written.
+// The value of `series` (its name and labels) in `text`, 0 when it is not written.
 double ValueOf(const std::string& text, const std::string& series) {
   const size_t at = text.find("\n" + series + " ");
   return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
@@ -137,14 +138,17 @@ TEST(ServerMetricsTest, AScrapeSeesEveryEndedCallAsRunningOrCounted) {
     calls.push_back(metrics.BeginCall("flight", "do_get", "ana"));
     calls.back().SetOutcome("CANCELLED", "the client left");
   }
+  std::atomic<bool> started{false};
   std::atomic<bool> done{false};
   std::thread ender([&] {
+    while (!started.load()) std::this_thread::yield();  // scrapes overlap the ends
     for (auto& call : calls) call = CallMeter();  // recorded as it ends
     done = true;
   });
   int scrapes = 0;
   double worst = kCalls;
-  while (!done.load() || scrapes == 0) {
+  while (!done.load()) {
+    started = true;
     const std::string text = metrics.registry().Exposition();
     const double seen =
         ValueOf(text, "arrowport_active_requests{protocol=\"flight\"}") +

@@ -256,6 +256,7 @@ arrow::Result<S3Response> S3Client::Send(std::string_view op, const S3Request& r
   TransferStop stop;
   stop.call = thread.cancellation;
   stop.server = impl_->stop;
+  stop.interrupted = thread.interrupted;
   stop.deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(impl_->call_timeout_ms);
   if (thread.deadline && *thread.deadline < stop.deadline) {

@@ -244,6 +244,10 @@ void ReadResponse(CURL* curl, Received* received, CurlOutcome* outcome) {
 arrow::Status TransferStop::Reason() const {
   if (call != nullptr && call->cancelled()) return call->reason();
   if (server != nullptr && server->cancelled()) return server->reason();
+  if (interrupted && interrupted()) {
+    return arrow::Status::Cancelled("the query the store was read for was interrupted (its "
+                                    "call was cancelled or ran out of time)");
+  }
   return arrow::Status::OK();
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,7 @@ struct TransferStop {
   std::shared_ptr<CallCancellation> server;  ///< may be null
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool deadline_is_own = true;  ///< s3.call_timeout_ms's, not the calling thread's
+  std::function<bool()> interrupted;  ///< may be empty (ThreadCancellation::interrupted)
 
   /// Why the exchange must end now (OK: it may go on). Past the deadline: OK too, the
   /// caller words that error (it knows the setting).

@@ -46,7 +46,13 @@ void LakeService::Committed(const std::string& stream) {
   const bool refused = !(*table)->refusal().ok();
   auto st = Publish(stream, route, *table, /*read_store=*/refused);
   if (refused && HasErrorKind(st, ErrorKind::kTableRefused)) return;  // logged when found
-  if (!st.ok()) logger_->Warn("lake view not updated", {{"stream", stream}, {"error", st.message()}});
+  if (st.ok()) return;
+  logger_->Warn("lake view not updated", {{"stream", stream}, {"error", st.message()}});
+  // Cut short (its call cancelled, the store failing): the upkeep thread publishes it at
+  // its next round, not at refresh_ms. A view over it, or a query that does not name it,
+  // would serve the old snapshot till then.
+  std::lock_guard<std::mutex> lock(mutex_);
+  published_[stream].polled = {};
 }
 
 arrow::Status LakeService::Refresh(const std::string& stream) {

@@ -23,11 +23,12 @@ PreparedQuery::PreparedQuery(std::shared_ptr<SessionConnection> connection,
 PreparedQuery::~PreparedQuery() = default;
 
 arrow::Result<std::shared_ptr<PreparedQuery>> PreparedQuery::Make(
-    SessionLease& lease, const std::string& sql, const Principal* principal) {
+    SessionLease& lease, const std::string& sql, const Principal* principal,
+    const std::shared_ptr<CallCancellation>& cancellation) {
   ARROW_ASSIGN_OR_RAISE(
       auto statement,
       storage::PreparedStatement::Make(lease.storage_lease(StorageAccess{}), sql,
-                                       principal));
+                                       principal, cancellation));
   return std::shared_ptr<PreparedQuery>(
       new PreparedQuery(lease.connection(), std::move(statement)));
 }
@@ -234,8 +235,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteO
   if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
   RefreshLakesNamedIn(sql, call);
   storage::ConnectionLease& connection = lease.storage_lease(StorageAccess{});
-  ARROW_ASSIGN_OR_RAISE(auto statement, storage::PreparedStatement::Make(
-                                            connection, sql, ClientPrincipal(call).get()));
+  ARROW_ASSIGN_OR_RAISE(auto statement,
+                        storage::PreparedStatement::Make(connection, sql,
+                                                         ClientPrincipal(call).get(),
+                                                         call.cancellation));
   storage::QueryOptions options;
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;

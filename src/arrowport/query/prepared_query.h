@@ -37,9 +37,10 @@ class PreparedQuery {
   /// Prepares `sql` on the lease's connection. With `principal` (a client's SQL) the SQL
   /// sandbox judges it first: PermissionDenied when that caller may not run it. A parse
   /// or bind error is Invalid (KeyError for an unknown table).
-  static arrow::Result<std::shared_ptr<PreparedQuery>> Make(SessionLease& lease,
-                                                            const std::string& sql,
-                                                            const Principal* principal);
+  /// Planning obeys `cancellation` (PreparedStatement::Make).
+  static arrow::Result<std::shared_ptr<PreparedQuery>> Make(
+      SessionLease& lease, const std::string& sql, const Principal* principal,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   ~PreparedQuery();
   PreparedQuery(const PreparedQuery&) = delete;
   PreparedQuery& operator=(const PreparedQuery&) = delete;

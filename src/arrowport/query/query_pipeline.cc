@@ -223,6 +223,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
   RefreshLakes(request, call);
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
+  auto interrupt = conn->InterruptOn(call.cancellation);  // binding reads lake footers
   return conn->DescribeQuery(request.ToSql(), ClientPrincipal(call).get());
 }
 

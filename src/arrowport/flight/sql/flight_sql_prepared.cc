@@ -84,7 +84,8 @@ FlightSqlService::CreatePreparedStatement(
     ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", request.query), request.transaction_id, txn));
     ARROW_ASSIGN_OR_RAISE(entry->statement,
                           query::PreparedQuery::Make(
-                              lease, request.query, ClientPrincipal(CurrentCall::Get()).get()));
+                              lease, request.query, ClientPrincipal(CurrentCall::Get()).get(),
+                              CurrentCall::Get().cancellation));
   }
   entry->owner = Owner::Of(caller);
   fsql::ActionCreatePreparedStatementResult result;

@@ -43,7 +43,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   entry->transaction_id = command.transaction_id;
   entry->shared = txn;
   ARROW_ASSIGN_OR_RAISE(entry->statement,
-                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get()));
+                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get(),
+                                                   CurrentCall::Get().cancellation));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
     return RunNow(entry, lease, descriptor);
@@ -82,7 +83,8 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
   deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get());
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
   ARROW_ASSIGN_OR_RAISE(auto statement,
-                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get()));
+                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get(),
+                                                   CurrentCall::Get().cancellation));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 

@@ -8,7 +8,6 @@
 #include <duckdb/main/client_config.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
-#include <duckdb/main/client_context_state.hpp>
 #include <duckdb/main/config.hpp>
 #include <duckdb/main/connection.hpp>
 #include <duckdb/main/database.hpp>
@@ -32,9 +31,6 @@
 #include <duckdb/transaction/transaction_context.hpp>
 
 #include <exception>
-#include <mutex>
-#include <utility>
-#include <vector>
 
 #include "arrowport/storage/core/duckdb_error.h"
 
@@ -47,56 +43,6 @@ duckdb::ClientContext* ClientContextOf(duckdb_connection connection) {
   duckdb_connection_get_client_context(connection, c_context.out());
   if (c_context.get() == nullptr) return nullptr;
   return &reinterpret_cast<duckdb::CClientContextWrapper*>(c_context.get())->context;
-}
-
-// The calls a connection's statements run for, kept as DuckDB state of its client
-// context: the lake file system finds it from any thread through the file opener.
-struct StatementCallSlot : public duckdb::ClientContextState {
-  std::mutex mutex;
-  uint64_t next_id = 1;
-  std::vector<std::pair<uint64_t, std::shared_ptr<CallCancellation>>> calls;
-};
-
-namespace {
-constexpr const char* kStatementCallKey = "arrowport_call";
-}  // namespace
-
-StatementCall::StatementCall(duckdb_connection connection,
-                             std::shared_ptr<CallCancellation> call) {
-  if (call == nullptr) return;
-  duckdb::ClientContext* context = ClientContextOf(connection);
-  if (context == nullptr) return;
-  auto slot = context->registered_state->GetOrCreate<StatementCallSlot>(kStatementCallKey);
-  std::lock_guard<std::mutex> lock(slot->mutex);
-  id_ = slot->next_id++;
-  slot->calls.emplace_back(id_, std::move(call));
-  slot_ = std::shared_ptr<StatementCallSlot>(slot.get(), [keep = slot](StatementCallSlot*) {});
-}
-
-StatementCall& StatementCall::operator=(StatementCall&& other) noexcept {
-  if (this != &other) {
-    Release();
-    slot_ = std::move(other.slot_);
-    id_ = other.id_;
-    other.id_ = 0;
-  }
-  return *this;
-}
-
-void StatementCall::Release() {
-  if (slot_ == nullptr) return;
-  {
-    std::lock_guard<std::mutex> lock(slot_->mutex);
-    std::erase_if(slot_->calls, [id = id_](const auto& bound) { return bound.first == id; });
-  }
-  slot_.reset();
-}
-
-std::shared_ptr<CallCancellation> CallOfStatements(duckdb::ClientContext& context) {
-  auto slot = context.registered_state->Get<StatementCallSlot>(kStatementCallKey);
-  if (!slot) return nullptr;
-  std::lock_guard<std::mutex> lock(slot->mutex);
-  return slot->calls.empty() ? nullptr : slot->calls.back().second;
 }
 
 std::function<bool()> DuckDBInstanceAlive(duckdb_connection connection) {

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "arrow/result.h"
-#include "arrowport/common/call_cancellation.h"
 #include "arrowport/storage/core/duckdb_handle.h"
 
 namespace duckdb {
@@ -30,31 +29,6 @@ arrow::Status RegisterLakeFunctions(duckdb_connection connection, const LakeStor
 
 /// The C++ client context of a C API connection (owned by the connection).
 duckdb::ClientContext* ClientContextOf(duckdb_connection connection);
-
-struct StatementCallSlot;
-
-/// \brief While it lives, one connection's statements run for `call`: the lake file reads
-/// made for them, on whichever of DuckDB's threads, end when `call` is cancelled (DuckDB's
-/// interrupt does not reach a read waiting on a store that stopped answering). Bindings
-/// may nest; the latest one still alive counts.
-class StatementCall {
- public:
-  StatementCall() = default;
-  StatementCall(duckdb_connection connection, std::shared_ptr<CallCancellation> call);
-  StatementCall(StatementCall&& other) noexcept { *this = std::move(other); }
-  StatementCall& operator=(StatementCall&& other) noexcept;
-  StatementCall(const StatementCall&) = delete;
-  StatementCall& operator=(const StatementCall&) = delete;
-  ~StatementCall() { Release(); }
-
- private:
-  void Release();
-  std::shared_ptr<StatementCallSlot> slot_;  // the connection's; outlives it if need be
-  uint64_t id_ = 0;
-};
-
-/// The call `context`'s statements run for (the latest StatementCall alive), or null.
-std::shared_ptr<CallCancellation> CallOfStatements(duckdb::ClientContext& context);
 
 /// \brief Whether the DuckDB instance `connection` belongs to still exists: its last
 /// handle (a connection, a result, a prepared statement) closes it.

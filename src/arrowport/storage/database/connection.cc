@@ -210,12 +210,11 @@ arrow::Status Connection::Rollback() {
 
 void Connection::Interrupt() { duckdb_interrupt(impl_->conn.get()); }
 
-Connection::CallInterrupt Connection::InterruptOn(
+CallCancellation::Subscription Connection::InterruptOn(
     const std::shared_ptr<CallCancellation>& cancellation) {
   if (!cancellation) return {};
   duckdb_connection conn = impl_->conn.get();
-  return {CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); }),
-          std::make_shared<StatementCall>(conn, cancellation)};
+  return CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); });
 }
 
 arrow::Result<std::string> Connection::RegisterArrowStream(
@@ -283,8 +282,6 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
       connection->in_transaction() && !connection->impl_->read_snapshot;
   options.parallel_conversion = connection->impl_->direct_append;
   duckdb_connection conn = connection->impl_->conn.get();
-  // Planning binds lake views, whose footers DuckDB's threads read: for this call too.
-  const StatementCall planning(conn, options.cancellation);
   const bool transform = options.input != nullptr;
   if (transform) {
     if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");
@@ -318,10 +315,14 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   const bool snapshot = run_once && !connection->in_transaction();
   if (snapshot) ARROW_RETURN_NOT_OK(connection->BeginReadSnapshot());
   std::vector<HeldTable> held;
-  ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
-                                                 transform,
-                                                 run_once ? &at_run : nullptr,
-                                                 &held));
+  {
+    // Planning binds lake views, whose files' footers DuckDB's threads read from the
+    // store. (Ended before the connection can be let go.)
+    auto planning = connection->InterruptOn(options.cancellation);
+    ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
+                                                   transform, run_once ? &at_run : nullptr,
+                                                   &held));
+  }
   const bool planned_at_run = at_run != Planning::kPrepared;
   if (snapshot && !planned_at_run) ARROW_RETURN_NOT_OK(connection->Rollback());
   if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));

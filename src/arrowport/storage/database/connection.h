@@ -160,15 +160,10 @@ class Connection {
   /// Asks a running query on this connection to stop (thread-safe).
   void Interrupt();
 
-  /// What InterruptOn binds: DuckDB's interrupt, and the call the lake file reads of the
-  /// connection's statements obey on DuckDB's threads.
-  struct CallInterrupt {
-    CallCancellation::Subscription interrupt;
-    std::shared_ptr<void> statements;  // a StatementCall (DuckDB's types stay in storage)
-  };
   /// Interrupts whatever this connection runs when `cancellation` is cancelled, until the
-  /// returned binding is destroyed (which must happen before the connection is).
-  [[nodiscard]] CallInterrupt InterruptOn(const std::shared_ptr<CallCancellation>& cancellation);
+  /// returned subscription is destroyed (which must happen before the connection is).
+  [[nodiscard]] CallCancellation::Subscription InterruptOn(
+      const std::shared_ptr<CallCancellation>& cancellation);
 
  private:
   friend class Database;

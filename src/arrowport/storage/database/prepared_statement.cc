@@ -142,9 +142,11 @@ arrow::Status PreparedStatement::CheckLease(const ConnectionLease& lease) const 
 }
 
 arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
-    ConnectionLease& lease, const std::string& sql, const Principal* principal) {
+    ConnectionLease& lease, const std::string& sql, const Principal* principal,
+    const std::shared_ptr<CallCancellation>& cancellation) {
   auto impl = std::make_unique<Impl>();
   Connection& connection = lease.connection();
+  auto interrupt = connection.InterruptOn(cancellation);
   impl->conn = connection.impl_->conn.get();
   ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared, false,
                                                 nullptr, &impl->held));
@@ -243,7 +245,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
 arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
     ConnectionLease& lease, const std::shared_ptr<CallCancellation>& cancel) {
   ARROW_RETURN_NOT_OK(CheckLease(lease));
-  auto interrupt = lease->InterruptOn(cancel);
+  CallCancellation::Subscription interrupt = lease->InterruptOn(cancel);
   if (cancel && cancel->cancelled()) return cancel->reason();
   if (impl_->principal) {  // bound again as it runs: judged again (see Query)
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(sql_, *impl_->principal, nullptr));

@@ -24,8 +24,11 @@ class PreparedStatement {
   /// Prepares `sql` on the lease's connection. A parse or bind error is Invalid (KeyError
   /// for an unknown table), with DuckDB's message. With `principal` (a client's SQL) the
   /// SQL sandbox judges it first: PermissionDenied when that caller may not run it.
+  /// Planning is interrupted when `cancellation` is cancelled (binding a lake view reads
+  /// its files' footers from the store).
   static arrow::Result<std::shared_ptr<PreparedStatement>> Make(
-      ConnectionLease& lease, const std::string& sql, const Principal* principal = nullptr);
+      ConnectionLease& lease, const std::string& sql, const Principal* principal = nullptr,
+      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   ~PreparedStatement();
   PreparedStatement(const PreparedStatement&) = delete;
   PreparedStatement& operator=(const PreparedStatement&) = delete;

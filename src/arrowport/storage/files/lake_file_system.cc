@@ -9,6 +9,7 @@
 #include <duckdb/common/file_opener.hpp>
 #include <duckdb/common/file_system.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
+#include <duckdb/main/client_context.hpp>
 #include <duckdb/main/database.hpp>
 
 #include <charconv>
@@ -139,21 +140,16 @@ std::string LakeStores::PathOf(const std::string& name, int64_t number) {
 
 namespace {
 
-// The call a lake file is read for: the thread's (a call's own thread), else the one its
-// statement runs for (StatementCall), which DuckDB's worker threads know nothing of.
-std::shared_ptr<CallCancellation> CallOfRead(duckdb::optional_ptr<duckdb::FileOpener> opener) {
-  if (auto own = ThreadCancellation::Current().cancellation) return own;
-  auto context = duckdb::FileOpener::TryGetClientContext(opener);
-  return context ? CallOfStatements(*context) : nullptr;
-}
-
-// Store requests made on this thread end when `call` is cancelled, unless the thread obeys
-// a call of its own already.
-class ObeyCall {
+// Store requests made on this thread for a query of `context` (null: none known) end when
+// that query is interrupted, unless the thread obeys a call of its own already: DuckDB's
+// worker threads know nothing of the call, and its interrupt reaches no read that waits
+// on a store which stopped answering.
+class ObeyQuery {
  public:
-  explicit ObeyCall(const std::shared_ptr<CallCancellation>& call) {
-    if (call != nullptr && ThreadCancellation::Current().cancellation == nullptr) {
-      scope_.emplace(ThreadCancellation{call, std::nullopt});
+  explicit ObeyQuery(duckdb::ClientContext* context) {
+    if (context != nullptr && ThreadCancellation::Current().cancellation == nullptr) {
+      scope_.emplace(ThreadCancellation{
+          nullptr, std::nullopt, [context] { return context->IsInterrupted(); }});
     }
   }
 
@@ -164,18 +160,22 @@ class ObeyCall {
 struct LakeFileHandle : public duckdb::FileHandle {
   LakeFileHandle(duckdb::FileSystem& fs, const std::string& path, duckdb::FileOpenFlags flags,
                  std::shared_ptr<arrow::io::RandomAccessFile> file, int64_t size,
-                 std::shared_ptr<CallCancellation> call)
+                 duckdb::ClientContext* context)
       : duckdb::FileHandle(fs, path, flags),
         file(std::move(file)),
         size(size),
-        call(std::move(call)) {}
+        context(context) {}
   void Close() override {
     if (file) (void)file->Close();
   }
   std::shared_ptr<arrow::io::RandomAccessFile> file;
   int64_t size;
   int64_t position = 0;
-  std::shared_ptr<CallCancellation> call;  // what it is read for (null: no call)
+  // The client context of the connection whose statement opened it (null: none known):
+  // only that connection's statements read it (a reader made to bind one may serve its
+  // run; DuckDB caches bytes and metadata across connections, never a handle), and the
+  // context outlives them.
+  duckdb::ClientContext* context;
 };
 
 [[noreturn]] void Fail(const std::string& path, const arrow::Status& st) {
@@ -198,8 +198,8 @@ class LakeFileSystem : public duckdb::FileSystem {
       throw duckdb::PermissionException("lake files are read-only through SQL: " + path);
     }
     auto [store, key] = Resolve(path);
-    auto call = CallOfRead(opener);
-    ObeyCall obey(call);
+    duckdb::ClientContext* context = duckdb::FileOpener::TryGetClientContext(opener).get();
+    ObeyQuery obey(context);
     auto file = store->OpenRead(key);
     if (!file.ok()) {
       if (file.status().IsKeyError() && flags.ReturnNullIfNotExists()) return nullptr;
@@ -208,13 +208,13 @@ class LakeFileSystem : public duckdb::FileSystem {
     auto size = (*file)->GetSize();
     if (!size.ok()) Fail(path, size.status());
     return duckdb::make_uniq<LakeFileHandle>(*this, path, flags, std::move(*file), *size,
-                                             std::move(call));
+                                             context);
   }
 
   void Read(duckdb::FileHandle& handle, void* buffer, int64_t nr_bytes,
             duckdb::idx_t location) override {
     auto& h = handle.Cast<LakeFileHandle>();
-    ObeyCall obey(h.call);
+    ObeyQuery obey(h.context);
     auto read = h.file->ReadAt(static_cast<int64_t>(location), nr_bytes, buffer);
     if (!read.ok()) Fail(h.path, read.status());
     if (*read != nr_bytes) {
@@ -226,7 +226,7 @@ class LakeFileSystem : public duckdb::FileSystem {
     auto& h = handle.Cast<LakeFileHandle>();
     const int64_t n = std::max<int64_t>(0, std::min(nr_bytes, h.size - h.position));
     if (n == 0) return 0;
-    ObeyCall obey(h.call);
+    ObeyQuery obey(h.context);
     auto read = h.file->ReadAt(h.position, n, buffer);
     if (!read.ok()) Fail(h.path, read.status());
     h.position += *read;
@@ -251,9 +251,10 @@ class LakeFileSystem : public duckdb::FileSystem {
   bool CanSeek() override { return true; }
   bool OnDiskFile(duckdb::FileHandle&) override { return false; }
   bool FileExists(const std::string& filename,
-                  duckdb::optional_ptr<duckdb::FileOpener>) override {
+                  duckdb::optional_ptr<duckdb::FileOpener> opener) override {
     try {
       auto [store, key] = Resolve(filename);
+      ObeyQuery obey(duckdb::FileOpener::TryGetClientContext(opener).get());
       return store->Head(key).ok();
     } catch (const duckdb::IOException&) {
       return false;

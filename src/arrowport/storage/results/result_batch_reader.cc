@@ -71,7 +71,7 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
   ResultBatchReader(std::shared_ptr<void> owner, std::shared_ptr<void> keep_alive,
                     duckdb_connection conn, std::unique_ptr<ResultSource> source,
                     int64_t batch_rows, std::shared_ptr<CallCancellation> cancellation,
-                    CallCancellation::Subscription interrupt, StatementCall statements,
+                    CallCancellation::Subscription interrupt,
                     std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks,
                     MemoryBudget::Reservation workers,
                     std::unique_ptr<WriteTransaction> write)
@@ -89,7 +89,6 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
         glue_bytes_(source_->pieces_are_chunks() ? kMaxBatchBytes : kMaxBatchBytes / 2),
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
-        statements_(std::move(statements)),
         charges_(std::move(memory), kChargedBatches),
         stop_between_chunks_(stop_between_chunks) {
     // From here on the query only produces rows: in a transaction, a cancellation asks
@@ -241,7 +240,6 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
   int64_t last_batch_bytes_ = -1;  // of the batch ReadNext returned last (SizedBatches)
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
   CallCancellation::Subscription interrupt_;
-  StatementCall statements_;  // lake file reads on DuckDB's threads obey the call
   ChargeWindow charges_;
   const bool stop_between_chunks_;
   std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
@@ -332,11 +330,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   const bool select_at_run = planning != Planning::kPrepared;
   // Subscribed before execution starts: an aggregate can run long before its first row.
   CallCancellation::Subscription interrupt;
-  StatementCall statements;
   if (options.cancellation) {
     interrupt = CallCancellation::OnCancel(options.cancellation,
                                            [conn] { duckdb_interrupt(conn); });
-    statements = StatementCall(conn, options.cancellation);
     if (options.cancellation->cancelled()) return options.cancellation->reason();
   }
   // Only where DuckDB's C++ API tells whether a transaction is open (parallel_conversion)
@@ -379,7 +375,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       std::move(owner), std::move(keep_alive), conn, std::move(source),
       // Interactive: one chunk per batch, glued below only to chunks already made.
       options.interactive ? 1 : std::max<int64_t>(options.batch_rows, 1),
-      options.cancellation, std::move(interrupt), std::move(statements), options.result_memory,
+      options.cancellation, std::move(interrupt), options.result_memory,
       options.in_open_transaction, std::move(workers), std::move(write));
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
@@ -404,7 +400,16 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     duckdb_connection conn, std::shared_ptr<void> owner, const std::string& sql,
     const QueryOptions& options) {
   auto prepared = std::make_shared<PreparedHandle>();
-  ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, prepared.get()));
+  {
+    // Planning binds lake views, whose files' footers DuckDB's threads read from the
+    // store. (Ended before `owner`, which may own the connection, can let it go.)
+    CallCancellation::Subscription planning;
+    if (options.cancellation) {
+      planning = CallCancellation::OnCancel(options.cancellation,
+                                            [conn] { duckdb_interrupt(conn); });
+    }
+    ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, prepared.get()));
+  }
   duckdb_prepared_statement statement = prepared->get();
   return RunPrepared(conn, statement, std::move(owner), nullptr, std::move(prepared), options,
                      Planning::kPrepared);
