@@ -42,9 +42,6 @@ CallWatchdog::Watch CallWatchdog::Add(std::shared_ptr<CallCancellation> call,
   const uint64_t id = next_id_++;
   auto predicate = std::make_shared<Predicate>();
   predicate->client_gone = std::move(checks.client_gone);
-  if (checks.deadline_reason.ok()) {
-    checks.deadline_reason = TimedOut("query timed out (limits.query_timeout_s)");
-  }
   entries_.emplace(id, Entry{std::move(call), std::move(predicate), checks.deadline,
                              std::move(checks.deadline_reason), std::move(checks.stall),
                              checks.stall_timeout});
@@ -107,7 +104,11 @@ void CallWatchdog::Run() {
     const auto now = Clock::now();
     for (auto& [id, entry] : entries_) {
       if (entry.deadline && now >= *entry.deadline) {
-        expired.emplace_back(entry.call, entry.deadline_reason);
+        // Worded when it expires, not for every call (a status with a detail allocates).
+        expired.emplace_back(entry.call,
+                             entry.deadline_reason.ok()
+                                 ? TimedOut("query timed out (limits.query_timeout_s)")
+                                 : entry.deadline_reason);
       } else if (entry.stall && entry.stall_timeout > Clock::duration::zero() &&
                  entry.stall->WaitingFor(now) > entry.stall_timeout) {
         expired.emplace_back(entry.call, StalledReason(entry.stall_timeout));
