@@ -254,6 +254,25 @@ def test_a_query_whose_client_leaves_while_a_worker_reads_the_store_ends(start_s
     assert flight_query(client, "SELECT count(*) AS n FROM events").column("n")[0].as_py() == 10
 
 
+def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, tmp_path,
+                                                                   minio, proxy):
+    """Flight SQL's CreatePreparedStatement plans its SQL, which reads a lake view's files;
+    MinIO is stopped at the first read and the client sets no deadline: the call ends at
+    limits.query_timeout_s. Before, it ran until s3.call_timeout_ms (120 s), holding its
+    admission slot: DoAction had no query deadline (an attack run)."""
+    import flightsql_wire as wire
+    server = lake_server(start_server, tmp_path, proxy, limits={"query_timeout_s": 3})
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    proxy.stop_on_data_read = True
+    body = wire.create_prepared_statement("SELECT sum(x) AS s FROM events WHERE id >= 0")
+    start = time.monotonic()
+    with pytest.raises(flight.FlightTimedOutError, match="query_timeout_s"):
+        list(client.do_action(flight.Action("CreatePreparedStatement", body)))
+    assert time.monotonic() - start < 3 + MARGIN_S
+    assert proxy.data_read_stopped.is_set(), "planning never read a data file"
+
+
 def http_ingest_with_timeout(server, table, timeout):
     import requests
     from lake_util import ARROW, ipc_bytes

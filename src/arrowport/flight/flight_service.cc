@@ -245,10 +245,13 @@ class FlightService : public fl::FlightServerBase {
 
   arrow::Status DoAction(const fl::ServerCallContext& context, const fl::Action& action,
                          std::unique_ptr<fl::ResultStream>* result) override {
-    // Flight SQL's actions are decoded by FlightSqlServerBase::DoAction itself.
-    Call call{"do_action", sql::IsFlightSqlAction(action.type),
+    // Flight SQL's actions are decoded by FlightSqlServerBase::DoAction itself. Preparing
+    // a statement plans it (a lake view's files are read to bind it): a query's deadline.
+    const bool flight_sql = sql::IsFlightSqlAction(action.type);
+    const bool plans = flight_sql && action.type == "CreatePreparedStatement";
+    Call call{"do_action", flight_sql,
               action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body",
-              /*command=*/nullptr, /*put=*/false, Deadline::kNone};
+              /*command=*/nullptr, /*put=*/false, plans ? Deadline::kQuery : Deadline::kNone};
     call.action = &action.type;
     return Dispatch(context, call, [&](CallScope&, CallRecord&) {
       return sql_->DoAction(context, action, result);

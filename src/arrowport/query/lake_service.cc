@@ -48,11 +48,11 @@ void LakeService::Committed(const std::string& stream) {
   if (refused && HasErrorKind(st, ErrorKind::kTableRefused)) return;  // logged when found
   if (st.ok()) return;
   logger_->Warn("lake view not updated", {{"stream", stream}, {"error", st.message()}});
-  // Cut short (its call cancelled, the store failing): the upkeep thread publishes it at
-  // its next round, not at refresh_ms. A view over it, or a query that does not name it,
-  // would serve the old snapshot till then.
+  // Its call cancelled, or the store failing: the upkeep thread's next round tries again.
   std::lock_guard<std::mutex> lock(mutex_);
-  published_[stream].polled = {};
+  Published& published = published_[stream];
+  published.behind = true;
+  published.polled = {};
 }
 
 arrow::Status LakeService::Refresh(const std::string& stream) {
@@ -107,6 +107,7 @@ arrow::Status LakeService::PublishRefusal(const std::string& stream,
                       published.table == route.target_table;
     published.state = kStateRefused;
     published.refusal = why;
+    published.behind = false;  // the view says so from now on
     if (made || !database_->direct_append_enabled()) return why;
     snapshot = published.snapshot;
   }
@@ -190,6 +191,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     if (read_store && published.state == kStateUnavailable) published.state = kStateOk;
     if (published.url == route.lake.url && published.version >= snapshot->version &&
         published.state != kStateRefused) {
+      published.behind = false;
       if (read_store) published.polled = std::chrono::steady_clock::now();
       return arrow::Status::OK();
     }
@@ -246,6 +248,7 @@ arrow::Status LakeService::ReplaceView(const std::string& stream,
   published.lake = table;
   published.store = store;
   published.state = kStateOk;
+  published.behind = false;
   published.refusal = arrow::Status::OK();
   if (read_store) published.polled = std::chrono::steady_clock::now();
   return arrow::Status::OK();

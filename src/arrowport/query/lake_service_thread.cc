@@ -60,7 +60,8 @@ void LakeService::RunOnce(
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = published_.find(stream);
       due = it == published_.end() ||
-            now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms);
+            now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms) ||
+            (it->second.behind && now - it->second.polled >= kBehindRetry);
       refused = it != published_.end() && it->second.state == kStateRefused;
     }
     if (due) {

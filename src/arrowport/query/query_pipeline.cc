@@ -301,10 +301,12 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   const bool whole = !request.table.empty() && request.parameters.empty() && !request.limit &&
                      !request.lake_part && !request.row_part &&
                      ValidateName("table", request.table).ok();
-  auto conn = request.table.empty() ? arrow::Result<std::unique_ptr<storage::Connection>>(nullptr)
-                                    : database_->Connect();
+  // The server's own lookups: on the database's kept catalog connection.
+  auto conn = request.table.empty() ? arrow::Result<storage::Database::CatalogLease>(
+                                          arrow::Status::Invalid("no table"))
+                                    : database_->LeaseCatalogConnection();
   auto count = [&] {
-    if (!count_rows || !conn.ok() || *conn == nullptr) return;
+    if (!count_rows || !conn.ok()) return;
     auto counted = storage::CountRows(conn->get(), request.table);
     if (counted.ok()) plan.rows = *counted;
   };

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,37 @@ TEST(ConnectionCatalog, EstimatedRowsIsDuckDBsEstimateOfABaseTable) {
   EXPECT_EQ(conn->EstimatedRows("T").ValueOrDie(), std::optional<int64_t>(expected));
   EXPECT_EQ(conn->EstimatedRows("v").ValueOrDie(), std::nullopt);
   EXPECT_EQ(conn->EstimatedRows("missing").ValueOrDie(), std::nullopt);
+}
+
+TEST(CatalogLeaseTest, KeepsOneConnectionThatSeesEveryCommitAndNoneLeftInATransaction) {
+  auto db = OpenInMemory();
+  Connection* kept = nullptr;
+  {
+    auto lease = db->LeaseCatalogConnection().ValueOrDie();
+    kept = lease.get();
+    EXPECT_FALSE(lease->EstimatedRows(TableName("t")).ValueOrDie().has_value());
+  }
+  // Another connection commits: the kept one, leased again, sees it.
+  auto writer = db->Connect().ValueOrDie();
+  ASSERT_TRUE(writer->Execute("CREATE TABLE t AS SELECT range AS x FROM range(5)").ok());
+  {
+    auto again = db->LeaseCatalogConnection().ValueOrDie();
+    EXPECT_EQ(again.get(), kept);
+    EXPECT_EQ(again->EstimatedRows(TableName("t")).ValueOrDie(), std::optional<int64_t>(5));
+    // A second lease meanwhile gets a connection of its own; one of them is kept after.
+    auto beside = db->LeaseCatalogConnection().ValueOrDie();
+    EXPECT_NE(beside.get(), kept);
+  }
+  // One left in a transaction is closed, not kept.
+  {
+    auto lease = db->LeaseCatalogConnection().ValueOrDie();
+    kept = lease.get();
+    ASSERT_TRUE(lease->Execute("BEGIN").ok());
+  }
+  auto fresh = db->LeaseCatalogConnection().ValueOrDie();
+  EXPECT_FALSE(fresh->in_transaction());
+  ASSERT_TRUE(writer->Execute("INSERT INTO t VALUES (5)").ok());
+  EXPECT_EQ(fresh->EstimatedRows(TableName("t")).ValueOrDie(), std::optional<int64_t>(6));
 }
 
 }  // namespace connection_catalog_test

@@ -297,6 +297,46 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   return ConnectTo(instance);
 }
 
+arrow::Result<Database::CatalogLease> Database::LeaseCatalogConnection() {
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard<std::mutex> lock(impl_->instance_mutex);
+    if (impl_->idle_catalog != nullptr) {
+      return CatalogLease(this, std::move(impl_->idle_catalog));
+    }
+    instance = impl_->instance;
+  }
+  // Refused while the database is reopened, as Connect refuses it.
+  ARROW_ASSIGN_OR_RAISE(auto connection, instance ? ConnectTo(instance) : Connect());
+  return CatalogLease(this, std::move(connection));
+}
+
+Database::CatalogLease& Database::CatalogLease::operator=(CatalogLease&& other) noexcept {
+  if (this != &other) {
+    GiveBack();
+    owner_ = other.owner_;
+    connection_ = std::move(other.connection_);
+  }
+  return *this;
+}
+
+Database::CatalogLease::~CatalogLease() { GiveBack(); }
+
+void Database::CatalogLease::GiveBack() {
+  if (connection_ == nullptr || owner_ == nullptr) return;
+  std::unique_ptr<Connection> closing = std::move(connection_);
+  // A transaction left open would hold the next lease's reads in its snapshot.
+  if (!closing->in_transaction()) {
+    Impl& db = *owner_->impl_;
+    std::lock_guard<std::mutex> lock(db.instance_mutex);
+    if (db.idle_catalog == nullptr && db.instance != nullptr &&
+        closing->impl_->instance == db.instance) {
+      db.idle_catalog = std::move(closing);
+    }
+  }
+  // Otherwise closed here, outside the lock.
+}
+
 arrow::Result<std::unique_ptr<Connection>> Database::ConnectTo(
     const std::shared_ptr<Instance>& instance) {
   auto impl = std::make_unique<Connection::Impl>();

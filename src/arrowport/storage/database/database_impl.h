@@ -85,6 +85,9 @@ struct Database::Impl {
   bool stopping = false;
   CheckpointerState state;
   std::thread checkpointer;
+  // The connection Database::CatalogLease keeps between leases (guarded by
+  // instance_mutex): one made on `instance`, or none. Declared last: closed first.
+  std::unique_ptr<Connection> idle_catalog;
 
   ~Impl() {
     {

@@ -172,9 +172,11 @@ bool Database::Invalidated(const std::shared_ptr<Instance>& instance, std::strin
 }
 
 void Database::BeginReopen(const std::string& reason) {
+  std::unique_ptr<Connection> idle_catalog;  // closed outside the lock: the reopen waits
   {
     std::lock_guard<std::mutex> lock(impl_->instance_mutex);
     if (impl_->instance == nullptr) return;
+    idle_catalog = std::move(impl_->idle_catalog);
     impl_->closing = impl_->instance;
     impl_->closing_duckdb_alive = impl_->instance->duckdb_alive;
     impl_->instance.reset();
