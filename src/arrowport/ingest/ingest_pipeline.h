@@ -135,6 +135,13 @@ class IngestPipeline {
                       const BatchCommitted& on_commit, const CallContext& call,
                       storage::ConnectionLease* connection, metrics::IngestMeter* meter,
                       IngestResult* result);
+  /// Write's part for a lake stream's own table: its Delta (or DuckLake) table, then the
+  /// view the server reads it through.
+  arrow::Status WriteLakeStream(const IngestRequest& request, const config::StreamConfig& route,
+                                config::CommitMode commit, arrow::RecordBatchReader* source,
+                                const BatchCommitted& on_commit, const CallContext& call,
+                                storage::ConnectionLease* connection,
+                                metrics::IngestMeter* meter, IngestResult* result);
 
   storage::Database* database_;
   StreamRouter* router_;

@@ -41,6 +41,44 @@ storage::TableName IngestPipeline::TargetOf(const IngestRequest& request, const 
                             request.temporary);
 }
 
+arrow::Status IngestPipeline::WriteLakeStream(const IngestRequest& request,
+                                              const config::StreamConfig& route,
+                                              config::CommitMode commit,
+                                              arrow::RecordBatchReader* source,
+                                              const BatchCommitted& on_commit,
+                                              const CallContext& call,
+                                              storage::ConnectionLease* connection,
+                                              metrics::IngestMeter* meter,
+                                              IngestResult* result) {
+  if (connection != nullptr && connection->connection().in_transaction()) {
+    return arrow::Status::Invalid("stream '", request.stream, "' writes a lake table, "
+                                  "which cannot join a transaction");
+  }
+  if (lakes_ == nullptr) {
+    return arrow::Status::Invalid("stream '", request.stream, "' has sink: lake, which "
+                                  "this server does not serve");
+  }
+  if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+  // The same column checks as for a table (names, count, types DuckDB can read back):
+  // every lake table is also read through DuckDB.
+  ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/true));
+  result->table = route.lake.url;
+  ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
+  auto st = WriteToLake(table, request, route, commit, source, on_commit, call, meter,
+                        result);
+  // Whatever committed (per_batch: some batches) is readable at once; a table this write
+  // found refused is refused to every reader before the write answers (a view over it,
+  // a prepared statement or a transaction included, which name no lake table).
+  if (lake_committed_ &&
+      (st.ok() || result->batches > 0 || HasErrorKind(st, ErrorKind::kTableRefused))) {
+    // Under the call's cancellation too: the view's lock and the store reads of its
+    // DDL hold no call whose client is gone (the upkeep thread makes it then).
+    ThreadCancellationScope obey_call(call.cancellation);
+    lake_committed_(request.stream);
+  }
+  return st;
+}
+
 arrow::Status IngestPipeline::Write(const IngestRequest& request,
                                     const config::StreamConfig& route,
                                     config::CommitMode commit,
@@ -53,33 +91,8 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   // A lake stream's rows go to its Delta table, unless the request names another table.
   if (route.sink == config::Sink::kLake &&
       (request.table.empty() || request.table == route.target_table) && !target.temporary) {
-    if (connection != nullptr && connection->connection().in_transaction()) {
-      return arrow::Status::Invalid("stream '", request.stream, "' writes a lake table, "
-                                    "which cannot join a transaction");
-    }
-    if (lakes_ == nullptr) {
-      return arrow::Status::Invalid("stream '", request.stream, "' has sink: lake, which "
-                                    "this server does not serve");
-    }
-    if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-    // The same column checks as for a table (names, count, types DuckDB can read back):
-    // every lake table is also read through DuckDB.
-    ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/true));
-    result->table = route.lake.url;
-    ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
-    auto st = WriteToLake(table, request, route, commit, source.get(), on_commit, call, meter,
-                          result);
-    // Whatever committed (per_batch: some batches) is readable at once; a table this write
-    // found refused is refused to every reader before the write answers (a view over it,
-    // a prepared statement or a transaction included, which name no lake table).
-    if (lake_committed_ &&
-        (st.ok() || result->batches > 0 || HasErrorKind(st, ErrorKind::kTableRefused))) {
-      // Under the call's cancellation too: the view's lock and the store reads of its
-      // DDL hold no call whose client is gone (the next query naming it refreshes it).
-      ThreadCancellationScope obey_call(call.cancellation);
-      lake_committed_(request.stream);
-    }
-    return st;
+    return WriteLakeStream(request, route, commit, source.get(), on_commit, call, connection,
+                           meter, result);
   }
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
   storage::ConnectionLease own;
