@@ -48,10 +48,13 @@ void LakeService::Committed(const std::string& stream) {
   if (refused && HasErrorKind(st, ErrorKind::kTableRefused)) return;  // logged when found
   if (st.ok()) return;
   logger_->Warn("lake view not updated", {{"stream", stream}, {"error", st.message()}});
+  // Nothing a retry changes (this DuckDB library cannot read lake tables; a refusal).
+  if (st.IsNotImplemented() || HasErrorKind(st, ErrorKind::kTableRefused)) return;
   // Its call cancelled, or the store failing: the upkeep thread's next round tries again.
   std::lock_guard<std::mutex> lock(mutex_);
   Published& published = published_[stream];
   published.behind = true;
+  published.behind_retry = std::chrono::seconds(1);
   published.polled = {};
 }
 
@@ -107,7 +110,6 @@ arrow::Status LakeService::PublishRefusal(const std::string& stream,
                       published.table == route.target_table;
     published.state = kStateRefused;
     published.refusal = why;
-    published.behind = false;  // the view says so from now on
     if (made || !database_->direct_append_enabled()) return why;
     snapshot = published.snapshot;
   }
@@ -127,6 +129,7 @@ arrow::Status LakeService::PublishRefusal(const std::string& stream,
   }
   std::lock_guard<std::mutex> lock(mutex_);
   Published& published = published_[stream];
+  published.behind = false;  // the view says so from now on
   published.url = route.lake.url;
   published.table = route.target_table;
   published.store = store;
@@ -179,6 +182,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     if (read_store) {
       std::lock_guard<std::mutex> lock(mutex_);
       Published& published = published_[stream];
+      published.behind = false;  // no table to show
       published.polled = std::chrono::steady_clock::now();
       if (published.state == kStateUnavailable) published.state = kStateOk;
     }

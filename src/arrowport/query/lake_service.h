@@ -100,12 +100,12 @@ class LakeService {
     arrow::Status refusal;  ///< in state kStateRefused
     std::string chased;  ///< the table's state a read last refreshed for (BehindItsTable)
     /// The view's replacement after a commit of this server failed (its call cancelled,
-    /// the store failing): the upkeep thread tries again every kBehindRetry till one
-    /// succeeds, not at refresh_ms (a view over the table, or a query that does not name
-    /// it, serves the old snapshot till then).
+    /// the store failing): the upkeep thread tries again after behind_retry, from 1 s and
+    /// doubling up to refresh_ms, till one succeeds (a view over the table, or a query
+    /// that does not name it, serves the old snapshot till then).
     bool behind = false;
+    std::chrono::milliseconds behind_retry{0};
   };
-  static constexpr std::chrono::seconds kBehindRetry{1};
   // Store requests (the log read here, the files' footers the view's DDL reads) run
   // under no lock of this service but the table's ReplacingLock. A read of the store
   // counts as a poll (RefreshReferenced) once the view shows it, not before: a query that

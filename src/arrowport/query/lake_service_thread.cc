@@ -1,5 +1,7 @@
 // LakeService's thread (lake_service.h: Start, Stop): lake views refreshed by polling
 // their stores, and the tables' upkeep rounds when due.
+#include <algorithm>
+
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/lake_maintenance.h"
 #include "arrowport/query/lake_service.h"
@@ -61,7 +63,7 @@ void LakeService::RunOnce(
       auto it = published_.find(stream);
       due = it == published_.end() ||
             now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms) ||
-            (it->second.behind && now - it->second.polled >= kBehindRetry);
+            (it->second.behind && now - it->second.polled >= it->second.behind_retry);
       refused = it != published_.end() && it->second.state == kStateRefused;
     }
     if (due) {
@@ -70,7 +72,13 @@ void LakeService::RunOnce(
       if (!st.ok() && !(refused && HasErrorKind(st, ErrorKind::kTableRefused))) {
         logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
         std::lock_guard<std::mutex> lock(mutex_);
-        published_[stream].polled = now;  // retried after refresh_ms, not at once
+        Published& published = published_[stream];
+        published.polled = now;  // retried after refresh_ms, not at once
+        if (published.behind) {  // or sooner, backing off
+          published.behind_retry =
+              std::min<std::chrono::milliseconds>(published.behind_retry * 2,
+                                                  std::chrono::milliseconds(route.lake.refresh_ms));
+        }
       }
     }
     auto table = lakes_->Table(route.lake);

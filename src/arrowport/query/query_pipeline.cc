@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <regex>
 
 #include "arrow/record_batch.h"
@@ -302,11 +303,13 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
                      !request.lake_part && !request.row_part &&
                      ValidateName("table", request.table).ok();
   // The server's own lookups: on the database's kept catalog connection.
-  auto conn = request.table.empty() ? arrow::Result<storage::Database::CatalogLease>(
-                                          arrow::Status::Invalid("no table"))
-                                    : database_->LeaseCatalogConnection();
+  std::optional<storage::Database::CatalogLease> conn;
+  if (!request.table.empty()) {
+    auto leased = database_->LeaseCatalogConnection();
+    if (leased.ok()) conn.emplace(std::move(*leased));
+  }
   auto count = [&] {
-    if (!count_rows || !conn.ok()) return;
+    if (!count_rows || !conn) return;
     auto counted = storage::CountRows(conn->get(), request.table);
     if (counted.ok()) plan.rows = *counted;
   };
@@ -319,7 +322,7 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
     }
   }
   const TableSplit split = table_split_;
-  if (whole && split.max_parts > 1 && conn.ok()) {
+  if (whole && split.max_parts > 1 && conn) {
     // Planning is an optimisation: a table it cannot size is read by one ticket.
     auto extent = storage::SplittableExtentOf(conn->get(), request.table, split.rows_per_part);
     // (Row ids beyond 2^48 are not DuckDB's: no arithmetic near overflow.)

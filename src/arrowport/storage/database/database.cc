@@ -325,8 +325,9 @@ Database::CatalogLease::~CatalogLease() { GiveBack(); }
 void Database::CatalogLease::GiveBack() {
   if (connection_ == nullptr || owner_ == nullptr) return;
   std::unique_ptr<Connection> closing = std::move(connection_);
-  // A transaction left open would hold the next lease's reads in its snapshot.
-  if (!closing->in_transaction()) {
+  // A transaction left open would hold the next lease's reads in its snapshot (asked
+  // through DuckDB's internals: only with the library it was built against).
+  if (closing->impl_->direct_append && !closing->in_transaction()) {
     Impl& db = *owner_->impl_;
     std::lock_guard<std::mutex> lock(db.instance_mutex);
     if (db.idle_catalog == nullptr && db.instance != nullptr &&

@@ -101,7 +101,7 @@ class Database {
   /// CPU. Only lookups and counts the server words itself run on it, never a client's
   /// SQL: nothing a statement sets can carry over to the next lease. Back to the database
   /// when the lease ends, unless another is kept already, a transaction is left open, or
-  /// the database was reopened meanwhile.
+  /// the database was reopened meanwhile. A lease must end before its Database does.
   class CatalogLease {
    public:
     CatalogLease(CatalogLease&& other) noexcept = default;
