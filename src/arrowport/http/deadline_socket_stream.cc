@@ -107,12 +107,16 @@ void DeadlineSocketStream::ShutdownIfWaitingToWrite() const {
   if (waiting_to_write_.load()) ::shutdown(fd_, SHUT_RDWR);
 }
 
+bool DeadlineSocketStream::PollToWrite(short events, Clock::time_point deadline) const {
+  waiting_to_write_.store(true);
+  const bool ready = PollSocket(fd_, events, deadline);
+  waiting_to_write_.store(false);
+  return ready;
+}
+
 bool DeadlineSocketStream::wait_writable() const {
   const auto deadline = Clock::now() + timeouts_.write;
-  waiting_to_write_.store(true);
-  const bool writable = PollSocket(fd_, POLLOUT, deadline);
-  waiting_to_write_.store(false);
-  if (writable) return true;
+  if (PollToWrite(POLLOUT, deadline)) return true;
   // httplib asks before each write of a body: a client that took nothing meanwhile.
   write_stalled_ = Clock::now() >= deadline;
   return false;
@@ -170,10 +174,7 @@ ssize_t DeadlineSocketStream::write(const char* ptr, size_t size) {
   // long the whole write takes.
   auto wait = [&](const Transport::Io& io) {
     const auto deadline = Clock::now() + timeouts_.write;
-    waiting_to_write_.store(true);
-    const bool ready = io.wait != 0 && PollSocket(fd_, io.wait, deadline);
-    waiting_to_write_.store(false);
-    if (ready) return true;
+    if (io.wait != 0 && PollToWrite(io.wait, deadline)) return true;
     write_stalled_ = io.wait != 0 && Clock::now() >= deadline;
     error_ = httplib::Error::Write;
     return false;

@@ -102,6 +102,9 @@ class DeadlineSocketStream : public httplib::Stream {
  private:
   using Clock = std::chrono::steady_clock;
   Clock::time_point ReadDeadline() const;
+  // Polls for `events` on a write's behalf, marked as waiting to write meanwhile
+  // (ShutdownIfWaitingToWrite).
+  bool PollToWrite(short events, Clock::time_point deadline) const;
 
   const int fd_;
   const ConnectionTimeouts timeouts_;

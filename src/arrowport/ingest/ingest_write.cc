@@ -4,7 +4,6 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/ingest_pipeline.h"
-
 #include "arrowport/ingest/lake_writer.h"
 #include "arrowport/ingest/per_batch_writer.h"
 #include "arrowport/ingest/per_request_writer.h"

@@ -53,7 +53,6 @@ void LakeService::Committed(const std::string& stream) {
   // Its call cancelled, or the store failing: the upkeep thread's next round tries again.
   std::lock_guard<std::mutex> lock(mutex_);
   Published& published = published_[stream];
-  published.behind = true;
   published.behind_retry = std::chrono::seconds(1);
   published.polled = {};
 }
@@ -129,7 +128,7 @@ arrow::Status LakeService::PublishRefusal(const std::string& stream,
   }
   std::lock_guard<std::mutex> lock(mutex_);
   Published& published = published_[stream];
-  published.behind = false;  // the view says so from now on
+  published.behind_retry = {};  // the view says so from now on
   published.url = route.lake.url;
   published.table = route.target_table;
   published.store = store;
@@ -182,7 +181,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     if (read_store) {
       std::lock_guard<std::mutex> lock(mutex_);
       Published& published = published_[stream];
-      published.behind = false;  // no table to show
+      published.behind_retry = {};  // no table to show
       published.polled = std::chrono::steady_clock::now();
       if (published.state == kStateUnavailable) published.state = kStateOk;
     }
@@ -195,7 +194,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     if (read_store && published.state == kStateUnavailable) published.state = kStateOk;
     if (published.url == route.lake.url && published.version >= snapshot->version &&
         published.state != kStateRefused) {
-      published.behind = false;
+      published.behind_retry = {};
       if (read_store) published.polled = std::chrono::steady_clock::now();
       return arrow::Status::OK();
     }
@@ -252,7 +251,7 @@ arrow::Status LakeService::ReplaceView(const std::string& stream,
   published.lake = table;
   published.store = store;
   published.state = kStateOk;
-  published.behind = false;
+  published.behind_retry = {};
   published.refusal = arrow::Status::OK();
   if (read_store) published.polled = std::chrono::steady_clock::now();
   return arrow::Status::OK();

@@ -99,11 +99,10 @@ class LakeService {
     std::string state = kStateOk;
     arrow::Status refusal;  ///< in state kStateRefused
     std::string chased;  ///< the table's state a read last refreshed for (BehindItsTable)
-    /// The view's replacement after a commit of this server failed (its call cancelled,
-    /// the store failing): the upkeep thread tries again after behind_retry, from 1 s and
-    /// doubling up to refresh_ms, till one succeeds (a view over the table, or a query
-    /// that does not name it, serves the old snapshot till then).
-    bool behind = false;
+    /// Non-zero while the view's replacement after a commit of this server has failed
+    /// (its call cancelled, the store failing): the upkeep thread tries again after it,
+    /// from 1 s and doubling up to refresh_ms, till one succeeds (a view over the table,
+    /// or a query that does not name it, serves the old snapshot till then).
     std::chrono::milliseconds behind_retry{0};
   };
   // Store requests (the log read here, the files' footers the view's DDL reads) run

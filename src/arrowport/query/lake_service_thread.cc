@@ -63,7 +63,8 @@ void LakeService::RunOnce(
       auto it = published_.find(stream);
       due = it == published_.end() ||
             now - it->second.polled >= std::chrono::milliseconds(route.lake.refresh_ms) ||
-            (it->second.behind && now - it->second.polled >= it->second.behind_retry);
+            (it->second.behind_retry.count() > 0 &&
+             now - it->second.polled >= it->second.behind_retry);
       refused = it != published_.end() && it->second.state == kStateRefused;
     }
     if (due) {
@@ -74,7 +75,7 @@ void LakeService::RunOnce(
         std::lock_guard<std::mutex> lock(mutex_);
         Published& published = published_[stream];
         published.polled = now;  // retried after refresh_ms, not at once
-        if (published.behind) {  // or sooner, backing off
+        if (published.behind_retry.count() > 0) {  // or sooner, backing off
           published.behind_retry =
               std::min<std::chrono::milliseconds>(published.behind_retry * 2,
                                                   std::chrono::milliseconds(route.lake.refresh_ms));

@@ -52,7 +52,7 @@ bool ReadsJson(const std::string& name) {
 void RefuseHeldOutsideRange(const std::string& function, duckdb::Vector& result,
                             duckdb::idx_t count) {
   duckdb::UnifiedVectorFormat format;
-  result.ToUnifiedFormat(count, format);
+  result.ToUnifiedFormat(format);
   const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
   for (duckdb::idx_t row = 0; row < count; row++) {
     const auto index = format.sel->get_index(row);

@@ -212,9 +212,7 @@ void Connection::Interrupt() { duckdb_interrupt(impl_->conn.get()); }
 
 CallCancellation::Subscription Connection::InterruptOn(
     const std::shared_ptr<CallCancellation>& cancellation) {
-  if (!cancellation) return {};
-  duckdb_connection conn = impl_->conn.get();
-  return CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); });
+  return InterruptOnCancel(impl_->conn.get(), cancellation);
 }
 
 arrow::Result<std::string> Connection::RegisterArrowStream(

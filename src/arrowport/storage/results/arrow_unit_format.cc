@@ -44,7 +44,7 @@ void RefuseUhugeintsIn(duckdb::Vector& vector, duckdb::idx_t count) {
   const auto& type = vector.GetType();
   if (type.InternalType() == PhysicalType::UINT128) {
     duckdb::UnifiedVectorFormat format;
-    vector.ToUnifiedFormat(count, format);
+    vector.ToUnifiedFormat(format);
     const auto* values = duckdb::UnifiedVectorFormat::GetData<duckdb::uhugeint_t>(format);
     for (duckdb::idx_t i = 0; i < count; ++i) {
       const auto index = format.sel->get_index(i);
@@ -57,10 +57,10 @@ void RefuseUhugeintsIn(duckdb::Vector& vector, duckdb::idx_t count) {
     }
     return;
   }
-  vector.Flatten(count);
+  vector.Flatten();
   switch (type.InternalType()) {
     case PhysicalType::LIST: {
-      auto& child = duckdb::ListVector::GetEntry(vector);
+      auto& child = duckdb::ListVector::GetChildMutable(vector);
       if (ContainsUhugeint(child.GetType())) {
         RefuseUhugeintsIn(child, duckdb::ListVector::GetListSize(vector));
       }

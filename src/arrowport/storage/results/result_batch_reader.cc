@@ -329,11 +329,9 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
   // rows: what the prepared statement's properties tell of one that was planned.
   const bool select_at_run = planning != Planning::kPrepared;
   // Subscribed before execution starts: an aggregate can run long before its first row.
-  CallCancellation::Subscription interrupt;
-  if (options.cancellation) {
-    interrupt = CallCancellation::OnCancel(options.cancellation,
-                                           [conn] { duckdb_interrupt(conn); });
-    if (options.cancellation->cancelled()) return options.cancellation->reason();
+  CallCancellation::Subscription interrupt = InterruptOnCancel(conn, options.cancellation);
+  if (options.cancellation && options.cancellation->cancelled()) {
+    return options.cancellation->reason();
   }
   // Only where DuckDB's C++ API tells whether a transaction is open (parallel_conversion)
   // and the result owns or holds its connection for its whole life.
@@ -403,16 +401,18 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
   {
     // Planning binds lake views, whose files' footers DuckDB's threads read from the
     // store. (Ended before `owner`, which may own the connection, can let it go.)
-    CallCancellation::Subscription planning;
-    if (options.cancellation) {
-      planning = CallCancellation::OnCancel(options.cancellation,
-                                            [conn] { duckdb_interrupt(conn); });
-    }
+    auto planning = InterruptOnCancel(conn, options.cancellation);
     ARROW_RETURN_NOT_OK(PrepareAndBind(conn, sql, options.parameters, prepared.get()));
   }
   duckdb_prepared_statement statement = prepared->get();
   return RunPrepared(conn, statement, std::move(owner), nullptr, std::move(prepared), options,
                      Planning::kPrepared);
+}
+
+CallCancellation::Subscription InterruptOnCancel(
+    duckdb_connection conn, const std::shared_ptr<CallCancellation>& cancellation) {
+  if (!cancellation) return {};
+  return CallCancellation::OnCancel(cancellation, [conn] { duckdb_interrupt(conn); });
 }
 
 bool ConvertedByDuckDBWorkers(const arrow::RecordBatchReader& reader) {

@@ -33,6 +33,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> StartQuery(
     duckdb_connection conn, std::shared_ptr<void> owner, const std::string& sql,
     const QueryOptions& options);
 
+/// \brief Interrupts whatever `conn` runs when `cancellation` (may be null) is cancelled,
+/// until the subscription is destroyed, which must happen before `conn` is closed.
+CallCancellation::Subscription InterruptOnCancel(
+    duckdb_connection conn, const std::shared_ptr<CallCancellation>& cancellation);
+
 /// True when `reader` (from StartQuery or StartPrepared) is converted to Arrow by DuckDB's
 /// worker threads (result_sources.h); false for the chunk-by-chunk path, and for any
 /// reader wrapped around the result (a prefetching reader: the chunk path's, or with one
