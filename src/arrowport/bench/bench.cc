@@ -38,7 +38,7 @@ arrow::Status RunBench(const BenchOptions& options) {
     }
   }
   if (options.concurrency && wanted("latency")) {
-    auto alone_latency = MeasureLatencyAlone(db_path);
+    auto alone_latency = MeasureLatencyAlone(db_path, options.repeat);
     if (!alone_latency.ok()) return alone_latency.status();
     st = BenchLatency(options, db_path, *alone_latency);
   }

@@ -87,7 +87,7 @@ struct LatencyAlone {
   CallLatency query_no_late_materialization;
   CallLatency insert;  ///< a one-row INSERT statement, autocommitted (file)
 };
-arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path);
+arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path, int passes);
 arrow::Status BenchLatency(const BenchOptions& options, const std::string& db_path,
                            const LatencyAlone& alone);
 arrow::Status BenchConcurrency(const BenchOptions& options, const std::string& db_path);

@@ -35,25 +35,35 @@ constexpr const char* kInsert = "INSERT INTO ins VALUES (1, 'one row')";
 // Issue 40's margin over the ceilings' CPU per call.
 constexpr double kCpuMarginMs = 0.1;
 
-// Median and p99 of `kRequests` sequential calls, and `cpu`'s process CPU per call over
-// them (settled: SettledCpuSeconds), in milliseconds.
-arrow::Result<CallLatency> Calls(const CpuClock& cpu,
+// Calls made before the timed passes: the first calls of a server or of DuckDB alone
+// plan and cache what every later one reuses (the parse, the table's first blocks).
+constexpr int kWarmUpCalls = 100;
+
+// `passes` x `kRequests` sequential calls after kWarmUpCalls: median and p99 over every
+// timed call, and `cpu`'s process CPU per call in the pass that spent least (settled:
+// SettledCpuSeconds), in milliseconds. Issue 40 judges CPU per call best of 3.
+arrow::Result<CallLatency> Calls(int passes, const CpuClock& cpu,
                                  const std::function<arrow::Status()>& request) {
+  for (int i = 0; i < kWarmUpCalls; ++i) ARROW_RETURN_NOT_OK(request());
   std::vector<double> ms;
-  ARROW_ASSIGN_OR_RAISE(const double cpu_before, SettledCpuSeconds(cpu));
-  for (int i = 0; i < kRequests; ++i) {
-    ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf(request));
-    ms.push_back(1000 * seconds);
+  double best_cpu_seconds = 1e300;
+  for (int pass = 0; pass < std::max(passes, 1); ++pass) {
+    ARROW_ASSIGN_OR_RAISE(const double cpu_before, SettledCpuSeconds(cpu));
+    for (int i = 0; i < kRequests; ++i) {
+      ARROW_ASSIGN_OR_RAISE(const double seconds, SecondsOf(request));
+      ms.push_back(1000 * seconds);
+    }
+    ARROW_ASSIGN_OR_RAISE(const double cpu_after, SettledCpuSeconds(cpu));
+    best_cpu_seconds = std::min(best_cpu_seconds, cpu_after - cpu_before);
   }
-  ARROW_ASSIGN_OR_RAISE(const double cpu_after, SettledCpuSeconds(cpu));
   std::sort(ms.begin(), ms.end());
   return CallLatency{ms[ms.size() / 2], ms[ms.size() * 99 / 100],
-                     1000 * (cpu_after - cpu_before) / kRequests};
+                     1000 * best_cpu_seconds / kRequests};
 }
 
 }  // namespace
 
-arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
+arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path, int passes) {
   ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(1000, 1000, false));
   ARROW_ASSIGN_OR_RAISE(auto batch, table->CombineChunksToBatch());
   const std::string path = db_path + ".duckdb-only";
@@ -64,19 +74,19 @@ arrow::Result<LatencyAlone> MeasureLatencyAlone(const std::string& db_path) {
     ARROW_RETURN_NOT_OK(
         duckdb_only->CreateTableAs("rt", std::make_shared<arrow::TableBatchReader>(table))
             .status());
-    ARROW_ASSIGN_OR_RAISE(alone.append, Calls(SelfCpuSeconds, [&] {
+    ARROW_ASSIGN_OR_RAISE(alone.append, Calls(passes, SelfCpuSeconds, [&] {
                             return duckdb_only->AppendCommitted("rt", *batch);
                           }));
     LetWritesLand();  // each read after the writes before it are out, as the server's
-    ARROW_ASSIGN_OR_RAISE(alone.query, Calls(SelfCpuSeconds, [&] {
+    ARROW_ASSIGN_OR_RAISE(alone.query, Calls(passes, SelfCpuSeconds, [&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
     ARROW_RETURN_NOT_OK(duckdb_only->Run(kCreateInsertTarget));
     ARROW_ASSIGN_OR_RAISE(alone.insert,
-                          Calls(SelfCpuSeconds, [&] { return duckdb_only->Run(kInsert); }));
+                          Calls(passes, SelfCpuSeconds, [&] { return duckdb_only->Run(kInsert); }));
     ARROW_RETURN_NOT_OK(duckdb_only->Run("SET disabled_optimizers = 'late_materialization'"));
     LetWritesLand();
-    ARROW_ASSIGN_OR_RAISE(alone.query_no_late_materialization, Calls(SelfCpuSeconds, [&] {
+    ARROW_ASSIGN_OR_RAISE(alone.query_no_late_materialization, Calls(passes, SelfCpuSeconds, [&] {
                             return duckdb_only->ExportArrow(kQuery, 1000).status();
                           }));
   }
@@ -119,6 +129,7 @@ struct LatencyCeilings {
 arrow::Result<LatencyCeilings> MeasureCeilings(const BenchOptions& options,
                                                const std::string& db_path,
                                                const std::shared_ptr<arrow::Table>& table) {
+  const int passes = options.repeat;
   LatencyCeilings out;
   {
     ARROW_ASSIGN_OR_RAISE(auto ceiling, CeilingDatabase::Open(db_path));
@@ -126,7 +137,7 @@ arrow::Result<LatencyCeilings> MeasureCeilings(const BenchOptions& options,
     ingest::IngestPipeline pipeline(ceiling->database.get(), &router);
     ingest::IngestRequest request;
     request.stream = "rt";
-    ARROW_ASSIGN_OR_RAISE(out.in_process, Calls(SelfCpuSeconds, [&]() {
+    ARROW_ASSIGN_OR_RAISE(out.in_process, Calls(passes, SelfCpuSeconds, [&]() {
       return pipeline.Ingest(request, std::make_shared<arrow::TableBatchReader>(table)).status();
     }));
   }
@@ -137,10 +148,10 @@ arrow::Result<LatencyCeilings> MeasureCeilings(const BenchOptions& options,
                                         one_batch, table->num_rows(), false, dir));
   const CpuClock cpu = [&] { return plain->CpuSeconds(); };
   ARROW_ASSIGN_OR_RAISE(auto client, FlightConnection::Connect(plain->flight_uri()));
-  ARROW_ASSIGN_OR_RAISE(out.transport_put, Calls(cpu, PutRequest(client.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(out.transport_put, Calls(passes, cpu, PutRequest(client.get(), table)));
   ARROW_ASSIGN_OR_RAISE(auto location, arrow::flight::Location::Parse(plain->flight_uri()));
   ARROW_ASSIGN_OR_RAISE(auto raw, arrow::flight::FlightClient::Connect(location));
-  ARROW_ASSIGN_OR_RAISE(out.transport_query, Calls(cpu, [&]() -> arrow::Status {
+  ARROW_ASSIGN_OR_RAISE(out.transport_query, Calls(passes, cpu, [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto info,
                           raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
     for (const auto& endpoint : info->endpoints()) {
@@ -155,7 +166,7 @@ arrow::Result<LatencyCeilings> MeasureCeilings(const BenchOptions& options,
                         raw->GetFlightInfo(arrow::flight::FlightDescriptor::Command("rt")));
   const std::string plain_ticket = info->endpoints().at(0).ticket.ticket;
   ARROW_ASSIGN_OR_RAISE(out.transport_get,
-                        Calls(cpu, ReadRequest(client.get(), plain_ticket)));
+                        Calls(passes, cpu, ReadRequest(client.get(), plain_ticket)));
   client.reset();
   ARROW_RETURN_NOT_OK(raw->Close());
   ARROW_RETURN_NOT_OK(plain->Stop());
@@ -167,14 +178,14 @@ struct ServerLatency {
   Latency flight_put, http_put, get_sql, get_table, prepared_query, insert;
 };
 
-arrow::Result<ServerLatency> MeasureServer(const ServerChild& srv,
+arrow::Result<ServerLatency> MeasureServer(const ServerChild& srv, int passes,
                                            const std::shared_ptr<arrow::Table>& table) {
   ServerLatency out;
   const CpuClock cpu = [&] { return srv.CpuSeconds(); };
   ARROW_ASSIGN_OR_RAISE(auto one, ConnectDataClient(srv.flight_uri()));
   ARROW_ASSIGN_OR_RAISE(auto http, ConnectDataClient(srv.http_uri()));
-  ARROW_ASSIGN_OR_RAISE(out.flight_put, Calls(cpu, PutRequest(one.get(), table)));
-  ARROW_ASSIGN_OR_RAISE(out.http_put, Calls(cpu, PutRequest(http.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(out.flight_put, Calls(passes, cpu, PutRequest(one.get(), table)));
+  ARROW_ASSIGN_OR_RAISE(out.http_put, Calls(passes, cpu, PutRequest(http.get(), table)));
   // Small reads in one round trip: a DoGet whose ticket is the query, and one whose
   // ticket names a 1,000-row table.
   ARROW_RETURN_NOT_OK(
@@ -182,34 +193,34 @@ arrow::Result<ServerLatency> MeasureServer(const ServerChild& srv,
           .status());
   LetWritesLand();  // the reads below after the writes are out, as DuckDB alone's
   const std::string sql_ticket = std::string(R"({"sql": ")") + kQuery + R"("})";
-  ARROW_ASSIGN_OR_RAISE(out.get_sql, Calls(cpu, ReadRequest(one.get(), sql_ticket)));
+  ARROW_ASSIGN_OR_RAISE(out.get_sql, Calls(passes, cpu, ReadRequest(one.get(), sql_ticket)));
   ARROW_ASSIGN_OR_RAISE(out.get_table,
-                        Calls(cpu, ReadRequest(one.get(), R"({"table": "rt1k"})")));
+                        Calls(passes, cpu, ReadRequest(one.get(), R"({"table": "rt1k"})")));
   // Flight SQL: a prepared query returning the 1,000 rows just written, run repeatedly.
   ARROW_ASSIGN_OR_RAISE(auto flight_sql, FlightSqlConnection::Connect(srv.flight_uri()));
   ARROW_RETURN_NOT_OK(flight_sql->Prepare(kQuery));
   ARROW_ASSIGN_OR_RAISE(out.prepared_query,
-                        Calls(cpu, [&]() { return flight_sql->RunPrepared().status(); }));
+                        Calls(passes, cpu, [&]() { return flight_sql->RunPrepared().status(); }));
   // A client's one-row INSERT (ADBC execute_update) with a deadline, as JDBC tools set.
   ARROW_RETURN_NOT_OK(flight_sql->Update(kCreateInsertTarget, 30).status());
-  ARROW_ASSIGN_OR_RAISE(out.insert, Calls(cpu, [&]() {
+  ARROW_ASSIGN_OR_RAISE(out.insert, Calls(passes, cpu, [&]() {
                           return flight_sql->Update(kInsert, 30).status();
                         }));
   return out;
 }
 
-void PrintLatencyTable(const LatencyAlone& alone, const LatencyCeilings& ceilings,
-                       const ServerLatency& ours) {
+void PrintLatencyTable(int passes, const LatencyAlone& alone,
+                       const LatencyCeilings& ceilings, const ServerLatency& ours) {
   std::printf(
-      "\nCPU per call: the serving process's utime + stime over the %d calls (ours and "
-      "plain Flight: the server's process; DuckDB alone and ours in process: this one's). "
-      "Target: DuckDB alone's CPU for the statement + plain Flight's server CPU for the "
-      "call + %.1f ms (issue 40).\n",
-      kRequests, kCpuMarginMs);
+      "\nCPU per call: the serving process's utime + stime over %d calls, the least of %d "
+      "passes after %d warm-up calls (ours and plain Flight: the server's process; DuckDB "
+      "alone and ours in process: this one's). Target: DuckDB alone's CPU for the "
+      "statement + plain Flight's server CPU for the call + %.1f ms (issue 40).\n",
+      kRequests, passes, kWarmUpCalls, kCpuMarginMs);
   std::printf(
-      "\n| 1,000-row request round trip (%d sequential, file database) | median | p99 | "
+      "\n| 1,000-row request round trip (%d x %d sequential, file database) | median | p99 | "
       "CPU per call | CPU target |\n",
-      kRequests);
+      passes, kRequests);
   std::printf("|---|---:|---:|---:|---:|\n");
   auto row = [](const char* what, const Latency& v, double target_ms = -1) {
     char target[32] = "";
@@ -258,8 +269,8 @@ arrow::Status BenchLatency(const BenchOptions& options, const std::string& db_pa
   ARROW_ASSIGN_OR_RAISE(const LatencyCeilings ceilings,
                         MeasureCeilings(options, db_path, table));
   ARROW_ASSIGN_OR_RAISE(auto srv, ServerChild::StartOurs(options, {db_path}));
-  ARROW_ASSIGN_OR_RAISE(const ServerLatency ours, MeasureServer(*srv, table));
-  PrintLatencyTable(alone, ceilings, ours);
+  ARROW_ASSIGN_OR_RAISE(const ServerLatency ours, MeasureServer(*srv, options.repeat, table));
+  PrintLatencyTable(options.repeat, alone, ceilings, ours);
   return srv->Stop();
 }
 

@@ -233,7 +233,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
   const auto start = std::chrono::steady_clock::now();
   if (!request.lake_part) RefreshLakes(request, call);
   auto reader = [&]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
-    ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
+    ARROW_ASSIGN_OR_RAISE(auto conn, database_->ConnectForRead());
     ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
     storage::QueryOptions options;
     options.batch_rows = batch_rows_;

@@ -46,6 +46,10 @@ class SerialInput : public arrow::RecordBatchReader {
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Connection::~Connection() {
+  if (impl_ && impl_->lender) {
+    const auto lender = impl_->lender;  // alive while it decides
+    lender->Keep(&impl_);
+  }
   // The connection first (DuckDB rolls back its open transaction), then the holds that
   // transaction took: a reshape waiting on them must not start beside it.
   if (impl_) impl_->conn.reset();
@@ -81,10 +85,10 @@ arrow::Result<int64_t> Connection::ExecuteBulkUpdate(const std::string& sql) {
 }
 
 arrow::Status Connection::Impl::Rejudge(const std::string& sql, const Principal& principal,
-                                         bool* one_table_whole) {
+                                         bool* one_table_whole, PreparedHandle* unplanned) {
   return StatementGuard(principal, catalog, direct_append, max_value_bytes, false,
                         parses.get())
-      .Rejudge(conn.get(), sql, one_table_whole);
+      .Rejudge(conn.get(), sql, one_table_whole, unplanned);
 }
 
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
@@ -321,6 +325,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
                                                    transform, run_once ? &at_run : nullptr,
                                                    &held));
   }
+  // A whole table's read leaves the connection as it found it (KeptConnections).
+  if (at_run == Planning::kTableAtRun) connection->impl_->reusable = true;
   const bool planned_at_run = at_run != Planning::kPrepared;
   if (snapshot && !planned_at_run) ARROW_RETURN_NOT_OK(connection->Rollback());
   if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));

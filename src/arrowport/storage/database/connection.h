@@ -169,6 +169,8 @@ class Connection {
   friend class Database;
   friend class PreparedStatement;  // runs on the connection's DuckDB handle, holds tables
   friend class ConnectionLease;    // the transaction API (shared_connection.h)
+  friend class KeptConnections;    // keeps a read's connection for the next read
+  friend class ConnectionLender;
   arrow::Status Begin();
   /// A failed COMMIT leaves no transaction open (DuckDB rolls it back).
   arrow::Status Commit();

@@ -21,6 +21,8 @@
 
 namespace arrowport::storage {
 
+class ConnectionLender;
+
 /// The in-memory catalog that holds views over Arrow streams (see RegisterArrowStream).
 constexpr const char* kScratchCatalog = "arrowport_scratch";
 
@@ -49,6 +51,10 @@ struct Connection::Impl {
   // destructor closes `conn` before, so after DuckDB rolled the transaction back).
   std::shared_ptr<TableGates> gates;
   std::vector<TablePass> transaction_holds;
+  // Where the connection goes when it ends, if `reusable` (Database::ConnectForRead),
+  // and whether what it ran leaves nothing behind (KeptConnections).
+  std::shared_ptr<ConnectionLender> lender;
+  bool reusable = false;
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
@@ -62,7 +68,7 @@ struct Connection::Impl {
 
   /// StatementGuard::Rejudge of `sql`, prepared earlier for `principal`.
   arrow::Status Rejudge(const std::string& sql, const Principal& principal,
-                        bool* one_table_whole);
+                        bool* one_table_whole, PreparedHandle* unplanned = nullptr);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {
@@ -84,6 +90,14 @@ struct Connection::Impl {
       if (entry.second->release) entry.second->release(entry.second.get());
     }
   }
+};
+
+/// \brief Where a connection lent for reads goes as it ends (KeptConnections): given
+/// the connection's state, it takes it (leaving `*impl` null) or leaves it to be closed.
+class ConnectionLender {
+ public:
+  virtual ~ConnectionLender() = default;
+  virtual void Keep(std::unique_ptr<Connection::Impl>* impl) = 0;
 };
 
 }  // namespace arrowport::storage

@@ -92,6 +92,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   ARROW_ASSIGN_OR_RAISE(auto instance, database->OpenInstance());
   {
     std::lock_guard<std::mutex> lock(database->impl_->instance_mutex);
+    database->impl_->kept_reads->Serve(instance.get());
     database->impl_->instance = std::move(instance);
   }
   if (options.path != ":memory:") database->StartCheckpointer();
@@ -296,6 +297,19 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   }
   return ConnectTo(instance);
 }
+
+arrow::Result<std::unique_ptr<Connection>> Database::ConnectForRead() {
+  std::unique_ptr<Connection> connection;
+  if (auto kept = impl_->kept_reads->Take()) {
+    connection.reset(new Connection(std::move(kept)));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(connection, Connect());
+  }
+  connection->impl_->lender = impl_->kept_reads;
+  return connection;
+}
+
+size_t Database::kept_read_connections() const { return impl_->kept_reads->size(); }
 
 arrow::Result<Database::CatalogLease> Database::LeaseCatalogConnection() {
   std::shared_ptr<Instance> instance;

@@ -96,6 +96,13 @@ class Database {
 
   arrow::Result<std::unique_ptr<Connection>> Connect();
 
+  /// \brief A connection for one read of a client's: one kept from an earlier read when
+  /// there is one (KeptConnections: only a whole table's read leaves its connection to
+  /// the next), else a new one. Used as Connect()'s.
+  arrow::Result<std::unique_ptr<Connection>> ConnectForRead();
+  /// How many connections are kept for reads now (KeptConnections).
+  size_t kept_read_connections() const;
+
   /// \brief A connection for the server's own catalog reads (a table's size and extent),
   /// kept open between calls: opening and closing one cost a small call 3-4 % of its
   /// CPU. Only lookups and counts the server words itself run on it, never a client's

@@ -17,6 +17,7 @@
 
 #include "arrowport/storage/memory/allocation_guard.h"
 #include "arrowport/storage/database/database.h"
+#include "arrowport/storage/database/kept_connections.h"
 #include "arrowport/storage/core/duckdb_handle.h"
 #include "arrowport/storage/core/duckdb_internals.h"
 #include "arrowport/storage/sandbox/parse_cache.h"
@@ -85,6 +86,9 @@ struct Database::Impl {
   bool stopping = false;
   CheckpointerState state;
   std::thread checkpointer;
+  // Connections whole-table reads ran on, kept for the next (Database::ConnectForRead):
+  // of `instance` alone, none while it is reopened.
+  std::shared_ptr<KeptConnections> kept_reads = std::make_shared<KeptConnections>();
   // The connection Database::CatalogLease keeps between leases (guarded by
   // instance_mutex): one made on `instance`, or none. Declared last: closed first.
   std::unique_ptr<Connection> idle_catalog;
@@ -96,6 +100,7 @@ struct Database::Impl {
     }
     checkpointer_wake.notify_all();
     if (checkpointer.joinable()) checkpointer.join();
+    kept_reads->Serve(nullptr);  // a reader still open closes its connection as it ends
     instance.reset();  // closes DuckDB unless a connection still holds it
   }
 };

@@ -186,6 +186,7 @@ void Database::BeginReopen(const std::string& reason) {
     impl_->next_reopen = std::chrono::steady_clock::now();
     impl_->reopen_reported = impl_->next_reopen;
   }
+  impl_->kept_reads->Serve(nullptr);  // closed here: the reopen waits for them too
   Event("database invalidated by DuckDB: reopening it once its connections are closed "
         "(calls are refused meanwhile)",
         reason);
@@ -217,6 +218,7 @@ bool Database::TryReopen() {
     Event("database reopen failed; trying again", opened.status().message());
     return false;
   }
+  impl_->kept_reads->Serve(opened->get());
   impl_->instance = std::move(*opened);
   impl_->closing_duckdb_alive = nullptr;
   impl_->health.reopening = false;

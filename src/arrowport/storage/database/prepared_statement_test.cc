@@ -201,5 +201,36 @@ TEST_F(PreparedStatementTest, ClientTransactionControlIsRefusedByStatementType) 
   EXPECT_TRUE(PreparedStatement::Make(lease_, "SELECT 'COMMIT' AS begin", &admin).ok());
 }
 
+
+// A client's SELECT without parameters runs as a new statement of its text at each run
+// (planned once, not as DuckDB's EXECUTE): it reads what is committed by then, and is
+// judged again each time (a table replaced by a view over a table the caller may not read).
+TEST_F(PreparedStatementTest, AParameterlessSelectRunsAgainAsWhatItsNamesAreNow) {
+  ASSERT_TRUE(conn_->Execute("INSERT INTO t VALUES (1, 'a', NULL)").ok());
+  ASSERT_TRUE(conn_->Execute("CREATE TABLE secret AS SELECT 7 AS id, 'hidden' AS name, "
+                             "NULL::TIMESTAMP AS seen").ok());
+  Principal reader;
+  reader.user = "reader";
+  reader.role = Role::kReader;
+  reader.tables = {"t"};
+  auto statement = PreparedStatement::Make(lease_, "SELECT * FROM t", &reader).ValueOrDie();
+  auto run = [&]() -> arrow::Result<std::shared_ptr<arrow::Table>> {
+    ARROW_ASSIGN_OR_RAISE(auto result, PreparedStatement::Query(statement, lease_, {}));
+    return result->ToTable();
+  };
+  EXPECT_EQ(run().ValueOrDie()->num_rows(), 1);
+  auto other = db_->Connect().ValueOrDie();
+  ASSERT_TRUE(other->Execute("INSERT INTO t VALUES (2, 'b', NULL)").ok());
+  const auto table = run().ValueOrDie();
+  EXPECT_EQ(table->num_rows(), 2);
+  EXPECT_TRUE(table->schema()->Equals(*statement->dataset_schema()));
+  ASSERT_TRUE(other->Execute("DROP TABLE t").ok());
+  ASSERT_TRUE(other->Execute("CREATE VIEW t AS SELECT * FROM secret").ok());
+  const auto refused = run().status();
+  EXPECT_TRUE(refused.IsInvalid() || refused.IsKeyError() || refused.IsIOError())
+      << refused.ToString();
+  EXPECT_NE(refused.message().find("secret"), std::string::npos) << refused.ToString();
+}
+
 }  // namespace prepared_statement_test
 }  // namespace arrowport::storage

@@ -27,8 +27,7 @@ class ResultPieces {
     bool last_slice = false;   ///< the last one: the piece lives until it is released
   };
 
-  ResultPieces(ResultSource* source, int64_t max_bytes)
-      : source_(source), max_bytes_(max_bytes) {}
+  ResultPieces(ResultSource* source, int64_t max_bytes);
 
   /// The next piece: the one put back, the next slice of a wide one, or the source's
   /// next.
@@ -38,6 +37,7 @@ class ResultPieces {
 
  private:
   arrow::Result<Piece> NextSlice();
+  arrow::Result<int64_t> BytesOf(const arrow::RecordBatch& piece) const;
 
   ResultSource* source_;
   const int64_t max_bytes_;
@@ -46,6 +46,7 @@ class ResultPieces {
   int64_t wide_bytes_ = 0;
   int64_t wide_offset_ = 0;
   int64_t slice_rows_ = 0;  // rows a slice starts from: the piece's rows over its share
+  bool sized_by_range_ = false;  // the schema holds views (BytesOf)
 };
 
 }  // namespace arrowport::storage

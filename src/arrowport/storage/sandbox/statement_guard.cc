@@ -269,7 +269,7 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
 }
 
 arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string& sql,
-                                      bool* one_table_whole) const {
+                                      bool* one_table_whole, PreparedHandle* unplanned) const {
   if (one_table_whole != nullptr) *one_table_whole = false;
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
@@ -279,14 +279,19 @@ arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string&
     return arrow::Status::Invalid("internal: a prepared statement's text is not one statement");
   }
   const StatementReads reads = ReadsOf(*statements[0]);
-  return InTransactionOf(*context, [&] {
+  ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
     ARROW_RETURN_NOT_OK(CheckMacros(*context, reads, 0));
     if (one_table_whole != nullptr) {
       *one_table_whole = SelectsOneTableWhole(*context, *statements[0], reads);
     }
     return arrow::Status::OK();
-  });
+  }));
+  if (unplanned != nullptr &&
+      statements[0]->type == duckdb::StatementType::SELECT_STATEMENT) {
+    *unplanned = Unplanned(*context, std::move(statements[0]));
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<bool> StatementGuard::ReadsOneTableWhole(duckdb_connection conn,

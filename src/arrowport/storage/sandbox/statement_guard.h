@@ -100,8 +100,11 @@ class StatementGuard {
   /// read the text alone, which has not changed. In `conn`'s open transaction, else an
   /// automatic one. `one_table_whole` (may be null): whether it is (still) a SELECT * of
   /// one base table (ReadsOneTableWhole), which is planned without DuckDB's optimizer.
+  /// `unplanned` (may be null): receives the text's statement held unplanned, as Prepare
+  /// holds a SELECT it plans at run, for a caller that knows from the prepared statement
+  /// that it is a SELECT that changes nothing and has no parameters.
   arrow::Status Rejudge(duckdb_connection conn, const std::string& sql,
-                        bool* one_table_whole) const;
+                        bool* one_table_whole, PreparedHandle* unplanned = nullptr) const;
 
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
   /// OFFSET written as numbers), which Prepare knows to change nothing without binding
