@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "arrow/api.h"
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/principal.h"
 #include "arrowport/storage/database/connection.h"
 #include "arrowport/storage/database/database.h"
@@ -27,8 +28,10 @@ class KeptConnectionsTest : public ::testing::Test {
   }
 
   // A client's read, judged by the SQL sandbox as every protocol's is.
-  std::shared_ptr<arrow::RecordBatchReader> Read(const std::string& sql) {
+  std::shared_ptr<arrow::RecordBatchReader> Read(
+      const std::string& sql, std::shared_ptr<CallCancellation> cancellation = nullptr) {
     QueryOptions options;
+    options.cancellation = std::move(cancellation);
     options.principal = std::make_shared<Principal>(admin_);
     options.batch_rows = 1000;
     auto reader = Connection::Query(db_->ConnectForRead().ValueOrDie(), sql, options);
@@ -96,6 +99,24 @@ TEST_F(KeptConnectionsTest, AKeptConnectionReadsWhatWasCommittedSince) {
   auto again = Read("SELECT * FROM t")->ToTable().ValueOrDie();
   EXPECT_EQ(again->num_rows(), 1);
   EXPECT_EQ(again->schema()->field(0)->name(), "s");
+}
+
+TEST_F(KeptConnectionsTest, AReadInterruptedMidStreamLeavesNothingToTheNext) {
+  // Its caller left: DuckDB was interrupted while its workers converted. Kept or not,
+  // the next read must not inherit the interruption.
+  for (int i = 0; i < 3; ++i) {
+    auto cancellation = CallCancellation::Make();
+    auto reader = Read("SELECT * FROM t", cancellation);
+    std::shared_ptr<arrow::RecordBatch> first;
+    ASSERT_TRUE(reader->ReadNext(&first).ok());
+    cancellation->Cancel(arrow::Status::Cancelled("the client went away"));
+    std::shared_ptr<arrow::RecordBatch> next;
+    while (reader->ReadNext(&next).ok() && next != nullptr) {
+    }
+    reader.reset();
+    EXPECT_EQ(Rows("SELECT * FROM t"), 100000);
+    EXPECT_EQ(Rows("SELECT * FROM t LIMIT 7"), 7);
+  }
 }
 
 TEST_F(KeptConnectionsTest, ReadsAtOnceKeepAtMostTheirShare) {
