@@ -41,7 +41,8 @@ constexpr int kWarmUpCalls = 100;
 
 // `passes` x `kRequests` sequential calls after kWarmUpCalls: median and p99 over every
 // timed call, and `cpu`'s process CPU per call in the pass that spent least (settled:
-// SettledCpuSeconds), in milliseconds. Issue 40 judges CPU per call best of 3.
+// SettledCpuSeconds), in milliseconds. Issue 40 judges CPU per call best of 3 (the
+// bench's --repeat, 3 by default).
 arrow::Result<CallLatency> Calls(int passes, const CpuClock& cpu,
                                  const std::function<arrow::Status()>& request) {
   for (int i = 0; i < kWarmUpCalls; ++i) ARROW_RETURN_NOT_OK(request());

@@ -92,11 +92,14 @@ struct Connection::Impl {
   }
 };
 
-/// \brief Where a connection lent for reads goes as it ends (KeptConnections): given
-/// the connection's state, it takes it (leaving `*impl` null) or leaves it to be closed.
+/// \brief Where a connection lent for reads goes as it ends (KeptConnections: an
+/// interface, so that a Connection knows nothing of what keeps it).
 class ConnectionLender {
  public:
   virtual ~ConnectionLender() = default;
+  /// Called by the connection's owner as the connection ends (Connection's destructor),
+  /// on its thread: takes `*impl` (leaving it null) when the connection may serve another
+  /// read, else leaves it to be closed. Thread-safe across connections.
   virtual void Keep(std::unique_ptr<Connection::Impl>* impl) = 0;
 };
 

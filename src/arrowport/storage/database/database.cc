@@ -92,7 +92,7 @@ arrow::Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& o
   ARROW_ASSIGN_OR_RAISE(auto instance, database->OpenInstance());
   {
     std::lock_guard<std::mutex> lock(database->impl_->instance_mutex);
-    database->impl_->kept_reads->Serve(instance.get());
+    (void)database->impl_->kept_reads->Serve(instance.get());
     database->impl_->instance = std::move(instance);
   }
   if (options.path != ":memory:") database->StartCheckpointer();

@@ -98,7 +98,8 @@ class Database {
 
   /// \brief A connection for one read of a client's: one kept from an earlier read when
   /// there is one (KeptConnections: only a whole table's read leaves its connection to
-  /// the next), else a new one. Used as Connect()'s.
+  /// the next), else Connect()'s (refused the same way while the database is reopened:
+  /// none is kept then). Used and ended as Connect()'s.
   arrow::Result<std::unique_ptr<Connection>> ConnectForRead();
   /// How many connections are kept for reads now (KeptConnections).
   size_t kept_read_connections() const;

@@ -100,7 +100,8 @@ struct Database::Impl {
     }
     checkpointer_wake.notify_all();
     if (checkpointer.joinable()) checkpointer.join();
-    kept_reads->Serve(nullptr);  // a reader still open closes its connection as it ends
+    // Closed here; a reader still open closes its connection as it ends.
+    (void)kept_reads->Serve(nullptr);
     instance.reset();  // closes DuckDB unless a connection still holds it
   }
 };

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <vector>
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/database/connection.h"
@@ -172,11 +173,15 @@ bool Database::Invalidated(const std::shared_ptr<Instance>& instance, std::strin
 }
 
 void Database::BeginReopen(const std::string& reason) {
-  std::unique_ptr<Connection> idle_catalog;  // closed outside the lock: the reopen waits
+  // Closed outside the lock (the reopen waits for them); let go with the instance, so
+  // that no read is lent one of the old instance once it is given up.
+  std::unique_ptr<Connection> idle_catalog;
+  std::vector<std::unique_ptr<Connection::Impl>> kept_reads;
   {
     std::lock_guard<std::mutex> lock(impl_->instance_mutex);
     if (impl_->instance == nullptr) return;
     idle_catalog = std::move(impl_->idle_catalog);
+    kept_reads = impl_->kept_reads->Serve(nullptr);
     impl_->closing = impl_->instance;
     impl_->closing_duckdb_alive = impl_->instance->duckdb_alive;
     impl_->instance.reset();
@@ -186,7 +191,7 @@ void Database::BeginReopen(const std::string& reason) {
     impl_->next_reopen = std::chrono::steady_clock::now();
     impl_->reopen_reported = impl_->next_reopen;
   }
-  impl_->kept_reads->Serve(nullptr);  // closed here: the reopen waits for them too
+  kept_reads.clear();
   Event("database invalidated by DuckDB: reopening it once its connections are closed "
         "(calls are refused meanwhile)",
         reason);
@@ -218,7 +223,7 @@ bool Database::TryReopen() {
     Event("database reopen failed; trying again", opened.status().message());
     return false;
   }
-  impl_->kept_reads->Serve(opened->get());
+  (void)impl_->kept_reads->Serve(opened->get());  // none kept while it was reopened
   impl_->instance = std::move(*opened);
   impl_->closing_duckdb_alive = nullptr;
   impl_->health.reopening = false;

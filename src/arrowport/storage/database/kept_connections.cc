@@ -2,16 +2,16 @@
 
 #include <utility>
 
+#include "arrowport/storage/memory/allocation_guard.h"
+
 namespace arrowport::storage {
 
-void KeptConnections::Serve(const void* instance) {
-  std::vector<std::unique_ptr<Connection::Impl>> closing;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    instance_ = instance;
-    closing.swap(kept_);
-  }
-  // Closed here, outside the lock.
+std::vector<std::unique_ptr<Connection::Impl>> KeptConnections::Serve(const void* instance) {
+  std::vector<std::unique_ptr<Connection::Impl>> let_go;
+  std::lock_guard<std::mutex> lock(mutex_);
+  instance_ = instance;
+  let_go.swap(kept_);
+  return let_go;
 }
 
 std::unique_ptr<Connection::Impl> KeptConnections::Take() {
@@ -32,12 +32,16 @@ void KeptConnections::Keep(std::unique_ptr<Connection::Impl>* impl) {
     return;
   }
   // The read's snapshot ends as the connection's end would have ended it: rolled back
-  // (it wrote nothing), then the holds it took let go.
-  if (InTransaction(connection.conn.get()) &&
-      !RunTransactionStep(connection.conn.get(), TransactionStep::kRollback).ok()) {
+  // (it wrote nothing; never refused memory midway), then the holds it took let go.
+  if (InTransaction(connection.conn.get())) {
+    AllocationGuard::CommitScope ending;
+    if (!RunTransactionStep(connection.conn.get(), TransactionStep::kRollback).ok()) return;
+  }
+  // Nothing open, and the next statement commits by itself (a connection left outside
+  // auto-commit would hold the next read's snapshot open).
+  if (InTransaction(connection.conn.get()) || ExplicitTransactionOpen(connection.conn.get())) {
     return;
   }
-  if (InTransaction(connection.conn.get())) return;
   connection.read_snapshot = false;
   connection.transaction_holds.clear();
   connection.lender.reset();  // set again when lent: no cycle through the kept ones

@@ -23,14 +23,17 @@ namespace arrowport::storage {
 /// a reader may outlive the database, and then keeps nothing. Thread-safe.
 class KeptConnections : public ConnectionLender {
  public:
-  /// Kept connections are those of `instance` from now on (null: none is kept); those
-  /// kept so far are closed (a reopened database waits for them).
-  void Serve(const void* instance);
+  /// Kept connections are those of `instance` from now on (null: none is kept). Returns
+  /// those kept so far, for the caller to close outside its locks (a reopened database
+  /// waits for them). `instance` is compared by address alone: a kept connection holds its
+  /// instance, so no other instance can have that address while one is kept.
+  std::vector<std::unique_ptr<Connection::Impl>> Serve(const void* instance);
   /// A kept connection, or null.
   std::unique_ptr<Connection::Impl> Take();
   /// Called as a connection lent for reads ends: keeps `*impl` (left null) when it ran
   /// only such reads, its snapshot rolls back and there is room; else leaves it.
   void Keep(std::unique_ptr<Connection::Impl>* impl) override;
+  /// How many are kept now.
   size_t size() const;
 
   /// More than this many reads at once close their connections as they end.

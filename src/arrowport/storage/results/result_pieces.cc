@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "arrow/array/data.h"
+#include "arrow/extension_type.h"
 #include "arrow/util/byte_size.h"
 
 namespace arrowport::storage {
@@ -19,6 +20,8 @@ bool HoldsViews(const arrow::DataType& type) {
       return true;
     case arrow::Type::DICTIONARY:
       return HoldsViews(*static_cast<const arrow::DictionaryType&>(type).value_type());
+    case arrow::Type::EXTENSION:
+      return HoldsViews(*static_cast<const arrow::ExtensionType&>(type).storage_type());
     default:
       break;
   }
