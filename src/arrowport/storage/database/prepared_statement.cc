@@ -129,6 +129,25 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ParameterSchema(duckdb_connection 
 
 }  // namespace
 
+// A read snapshot of a lease's connection (Connection::BeginReadSnapshot), rolled back
+// when the last holder lets it go: the call that judges the statement, then its result.
+class PreparedStatement::ReadSnapshot {
+ public:
+  static arrow::Result<std::shared_ptr<ReadSnapshot>> Begin(Connection* connection) {
+    ARROW_RETURN_NOT_OK(connection->BeginReadSnapshot());
+    return std::shared_ptr<ReadSnapshot>(new ReadSnapshot(connection));
+  }
+  ~ReadSnapshot() {
+    if (connection_->impl_->read_snapshot && connection_->in_transaction()) {
+      (void)connection_->Rollback();
+    }
+  }
+
+ private:
+  explicit ReadSnapshot(Connection* connection) : connection_(connection) {}
+  Connection* connection_;
+};
+
 PreparedStatement::PreparedStatement(std::shared_ptr<SharedConnection> connection,
                                      std::string sql, std::unique_ptr<Impl> impl)
     : connection_(std::move(connection)), sql_(std::move(sql)), impl_(std::move(impl)) {}
@@ -234,6 +253,15 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   // starts: DuckDB 2.0 runs a prepared statement as an EXECUTE that binds and plans, then
   // plans the statement again (a tenth of a 1,000-row query's CPU).
   PreparedHandle unplanned;
+  // A client's read is judged, bound and run in one snapshot of the catalog, as
+  // Connection::Query runs one: an admin swapping a table for a view between the judging
+  // and the binding had a reader limited to some tables read another. Ours, read-only,
+  // rolled back once the result has ended; a client's open transaction is the snapshot.
+  std::shared_ptr<ReadSnapshot> snapshot;
+  if (self->impl_->principal && self->read_only_ && !options.in_open_transaction &&
+      !ChangesData(self->impl_->prepared.get())) {
+    ARROW_ASSIGN_OR_RAISE(snapshot, ReadSnapshot::Begin(&lease.connection()));
+  }
   if (self->impl_->principal) {
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(
         self->sql_, *self->impl_->principal, &options.unoptimized,
@@ -249,11 +277,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   // The reader keeps the statement, then the tables it writes held until it has ended
   // (outside a transaction; inside one the transaction keeps them).
   struct Owned {
+    std::shared_ptr<ReadSnapshot> snapshot;  // ended last
     std::vector<TablePass> passes;
     std::shared_ptr<PreparedStatement> statement;
     PreparedHandle unplanned;  // what runs, when the text runs (freed first)
   };
   auto owned = std::make_shared<Owned>();
+  owned->snapshot = std::move(snapshot);
   ARROW_ASSIGN_OR_RAISE(owned->passes,
                         lease->HoldAll(self->impl_->held, options.cancellation));
   owned->statement = std::move(self);

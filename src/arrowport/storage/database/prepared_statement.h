@@ -76,6 +76,7 @@ class PreparedStatement {
 
  private:
   struct Impl;
+  class ReadSnapshot;
   PreparedStatement(std::shared_ptr<SharedConnection> connection, std::string sql,
                     std::unique_ptr<Impl> impl);
   /// Invalid unless `lease` is a lease of this statement's connection.
