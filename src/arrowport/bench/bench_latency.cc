@@ -216,7 +216,8 @@ void PrintLatencyTable(int passes, const LatencyAlone& alone,
       "\nCPU per call: the serving process's utime + stime over %d calls, the least of %d "
       "passes after %d warm-up calls (ours and plain Flight: the server's process; DuckDB "
       "alone and ours in process: this one's). Target: DuckDB alone's CPU for the "
-      "statement + plain Flight's server CPU for the call + %.1f ms (issue 40).\n",
+      "statement + plain Flight's server CPU for the call + %.1f ms (issue 40). Median "
+      "and p99: of every timed call.\n",
       kRequests, passes, kWarmUpCalls, kCpuMarginMs);
   std::printf(
       "\n| 1,000-row request round trip (%d x %d sequential, file database) | median | p99 | "
