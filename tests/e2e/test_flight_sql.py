@@ -462,3 +462,24 @@ def test_a_prepared_table_read_is_optimized_again_once_the_table_is_a_view(start
         assert table.num_rows == 200000
         assert sum(table.column("x").to_pylist()) == 3 * sum(range(200000))
         assert time.monotonic() - started < 30
+
+
+def test_a_pivot_whose_columns_are_known_only_as_it_runs_is_refused_not_answered_empty(server):
+    """DuckDB runs a PIVOT without an IN list as several statements, its columns known only
+    as it runs; Flight SQL announces a result's columns before. Such a query answered a
+    FlightInfo with no endpoint and an empty schema, so ADBC read no rows and no error
+    (hostile run). It is refused with what to do instead, which works: the values listed,
+    a DoGet ticket, or a CREATE TABLE ... AS of it (a statement, run at once)."""
+    with connect(server) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE pv AS SELECT * FROM (VALUES ('a', 1), ('b', 2)) v(k, x)")
+        for sql in ("PIVOT pv ON k USING sum(x)", "SELECT * FROM (PIVOT pv ON k USING sum(x))"):
+            with pytest.raises(adbc_driver_manager.Error, match="known only once it runs"):
+                cur.execute(sql)
+                cur.fetchall()
+        cur.execute("PIVOT pv ON k IN ('a', 'b') USING sum(x)")
+        assert cur.fetch_arrow_table().to_pylist() == [{"a": 1, "b": 2}]
+        cur.execute("CREATE TABLE pivoted AS PIVOT pv ON k USING sum(x)")
+        assert scalar(conn, "SELECT a + b FROM pivoted") == 3
+    client = flight.connect(server.uri)
+    table = client.do_get(flight.Ticket(b'{"sql": "PIVOT pv ON k USING sum(x)"}')).read_all()
+    assert table.to_pylist() == [{"a": 1, "b": 2}]

@@ -175,6 +175,15 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
                                                 nullptr, &impl->held));
   if (principal != nullptr) impl->principal = *principal;
   auto p = impl->prepared.get();
+  if (ColumnsKnownOnlyAtRun(p, sql)) {
+    // Flight SQL announces a result's columns before it runs; without them such a query
+    // answered no endpoint and no rows, as if it had returned nothing.
+    return arrow::Status::Invalid(
+        "this query's columns are known only once it runs (DuckDB runs it as several "
+        "statements: a PIVOT without an IN list), and Flight SQL announces them before: "
+        "list the values (PIVOT t ON k IN ('a', 'b') ...), or run it as a DoGet ticket "
+        "({\"sql\": ...}) or through HTTP POST /query");
+  }
   impl->runs_as_text = principal != nullptr && connection.impl_->direct_append &&
                        duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_SELECT &&
                        duckdb_nparams(p) == 0 && !ChangesData(p) && StreamsArrowUnits(p);
@@ -249,10 +258,6 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   // client's statement is judged again (a table an admin replaced with a view over
   // another table), and planned without the optimizer while it is a SELECT * of a table
   // (a view that replaced it may join or filter, which wants the optimizer).
-  // A SELECT without parameters runs as a new statement of its text, planned once as it
-  // starts: DuckDB 2.0 runs a prepared statement as an EXECUTE that binds and plans, then
-  // plans the statement again (a tenth of a 1,000-row query's CPU).
-  PreparedHandle unplanned;
   // A client's read is judged, bound and run in one snapshot of the catalog, as
   // Connection::Query runs one: an admin swapping a table for a view between the judging
   // and the binding had a reader limited to some tables read another. Ours, read-only,
@@ -262,6 +267,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
       !ChangesData(self->impl_->prepared.get())) {
     ARROW_ASSIGN_OR_RAISE(snapshot, ReadSnapshot::Begin(&lease.connection()));
   }
+  // A SELECT without parameters runs as a new statement of its text, planned once as it
+  // starts: DuckDB 2.0 runs a prepared statement as an EXECUTE that binds and plans, then
+  // plans the statement again (a tenth of a 1,000-row query's CPU).
+  PreparedHandle unplanned;
   if (self->impl_->principal) {
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(
         self->sql_, *self->impl_->principal, &options.unoptimized,

@@ -4,6 +4,8 @@
 #include <duckdb/common/error_data.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/prepared_statement.hpp>
+#include <duckdb/parser/parser.hpp>
+#include <duckdb/parser/statement/multi_statement.hpp>
 #include <duckdb/main/query_parameters.hpp>
 #include <duckdb/main/query_result_stream.hpp>
 
@@ -189,6 +191,29 @@ bool StreamsArrowUnits(duckdb_prepared_statement prepared) {
   // A statement that expands into several is known only once it runs: the chunk source.
   return statement != nullptr && statement->MetadataAvailable() &&
          statement->GetStatementType() == duckdb::StatementType::SELECT_STATEMENT;
+}
+
+bool ColumnsKnownOnlyAtRun(duckdb_prepared_statement prepared, const std::string& sql) {
+  duckdb::PreparedStatement* statement = StatementOf(prepared);
+  if (statement == nullptr || statement->MetadataAvailable()) return false;
+  // DuckDB holds what it expands as one statement of several; the text says what the
+  // client wrote (a CREATE TABLE ... AS PIVOT returns no rows: it runs as a statement).
+  auto context = statement->TryGetContext();
+  if (!context) return false;
+  try {
+    duckdb::Parser parser(*context);
+    parser.ParseQuery(sql);
+    // Its parse is already the steps (a SELECT typed only by its parameters is held
+    // unplanned too, and runs as one statement).
+    if (parser.statements.size() != 1 ||
+        parser.statements[0]->type != duckdb::StatementType::MULTI_STATEMENT) {
+      return false;
+    }
+    const auto& steps = parser.statements[0]->Cast<duckdb::MultiStatement>().statements;
+    return !steps.empty() && steps.back()->type == duckdb::StatementType::SELECT_STATEMENT;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 bool ChangesData(duckdb_prepared_statement prepared) {

@@ -6,6 +6,7 @@
 #include <duckdb.h>
 
 #include <memory>
+#include <string>
 
 #include "arrow/record_batch.h"
 #include "arrow/result.h"
@@ -31,6 +32,11 @@ arrow::Result<std::unique_ptr<ResultSource>> ChunkSource(ResultHandle result);
 /// \brief True when `prepared` may run through ArrowUnitSource: a SELECT (what DuckDB
 /// streams; other statements keep the C API's semantics) that prepared without error.
 bool StreamsArrowUnits(duckdb_prepared_statement prepared);
+
+/// True when `prepared`, made from `sql`, is a SELECT that DuckDB expands into several
+/// statements as it runs (PIVOT without an IN list): its columns are known only then.
+/// DuckDB's C++ API.
+bool ColumnsKnownOnlyAtRun(duckdb_prepared_statement prepared, const std::string& sql);
 
 /// True when `prepared` changes data, by DuckDB's binder (the databases it modifies): DML
 /// with RETURNING, and DML inside a SELECT's WITH, included. DuckDB's C++ API.
