@@ -25,8 +25,11 @@ struct PreparedStatement::Impl {
   std::vector<HeldTable> held;  // what it writes, held while it runs (Connection::Hold)
   // Whose SQL it is (a client's): judged again at each run. Empty: the server's own.
   std::optional<Principal> principal;
-  // A client's SELECT that changes nothing and has no parameters: each run is a new
-  // statement of its text, held unplanned (PreparedStatement::Query).
+  // A client's SELECT that changes nothing: each run is judged, bound and run in one
+  // read snapshot (PreparedStatement::Query).
+  bool client_read = false;
+  // Such a read without parameters: each run is a new statement of its text, held
+  // unplanned.
   bool runs_as_text = false;
 };
 
@@ -184,9 +187,11 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
         "list the values (PIVOT t ON k IN ('a', 'b') ...), or run it as a DoGet ticket "
         "({\"sql\": ...}) or through HTTP POST /query");
   }
-  impl->runs_as_text = principal != nullptr && connection.impl_->direct_append &&
-                       duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_SELECT &&
-                       duckdb_nparams(p) == 0 && !ChangesData(p) && StreamsArrowUnits(p);
+  impl->client_read = principal != nullptr &&
+                      duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_SELECT &&
+                      !ChangesData(p);
+  impl->runs_as_text = impl->client_read && connection.impl_->direct_append &&
+                       duckdb_nparams(p) == 0 && StreamsArrowUnits(p);
   const bool rows = ReturnsRows(impl->conn, p, sql);
   std::shared_ptr<arrow::Schema> dataset = arrow::schema({});
   bool unresolved = false;
@@ -263,8 +268,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   // and the binding had a reader limited to some tables read another. Ours, read-only,
   // rolled back once the result has ended; a client's open transaction is the snapshot.
   std::shared_ptr<ReadSnapshot> snapshot;
-  if (self->impl_->principal && self->read_only_ && !options.in_open_transaction &&
-      !ChangesData(self->impl_->prepared.get())) {
+  if (self->impl_->client_read && !options.in_open_transaction) {
     ARROW_ASSIGN_OR_RAISE(snapshot, ReadSnapshot::Begin(&lease.connection()));
   }
   // A SELECT without parameters runs as a new statement of its text, planned once as it
