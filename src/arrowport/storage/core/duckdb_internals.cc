@@ -8,9 +8,12 @@
 #include <duckdb/main/client_config.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/client_context.hpp>
+#include <duckdb/main/client_data.hpp>
 #include <duckdb/main/config.hpp>
 #include <duckdb/main/connection.hpp>
 #include <duckdb/main/database.hpp>
+#include <duckdb/main/prepared_statement.hpp>
+#include <duckdb/main/prepared_statement_data.hpp>
 #include <duckdb/main/settings.hpp>
 #include <duckdb/parallel/task_scheduler.hpp>
 #include <duckdb/parser/constraints/not_null_constraint.hpp>
@@ -281,6 +284,32 @@ OptimizerOff::~OptimizerOff() {
   if (context_ == nullptr) return;
   duckdb::ClientConfig::GetConfig(*context_).user_settings.ClearSetting(
       duckdb::EnableOptimizerSetting::SettingIndex);
+}
+
+bool PlanIsCurrent(duckdb_prepared_statement statement) {
+  auto* wrapper = reinterpret_cast<duckdb::PreparedStatementWrapper*>(statement);
+  if (wrapper == nullptr || !wrapper->statement || wrapper->statement->HasError()) {
+    return false;
+  }
+  auto context = wrapper->statement->TryGetContext();
+  if (!context) return false;
+  bool current = false;
+  auto judge = [&] {
+    auto& prepared = duckdb::ClientData::Get(*context).prepared_statements;
+    auto found = prepared.find(duckdb::Identifier(wrapper->statement->GetName()));
+    current = found != prepared.end() && found->second &&
+              !found->second->RequireRebind(*context, nullptr);
+  };
+  try {
+    if (context->transaction.HasActiveTransaction()) {
+      judge();
+    } else {
+      context->RunFunctionInTransaction(judge);
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  return current;
 }
 
 arrow::Status DisableArrowScanPushdown(duckdb_connection connection) {

@@ -94,6 +94,14 @@ class OptimizerOff {
   duckdb::ClientContext* context_;
 };
 
+/// \brief Whether DuckDB would run `statement` (made by duckdb_prepare) on the plan it
+/// has: false when it would bind and plan it again first (a catalog it reads changed
+/// since: PreparedStatementData::RequireRebind), or cannot tell. DuckDB's EXECUTE plans
+/// such a statement again at every run and keeps the old plan, so a statement kept for
+/// its plan is made again instead. Judged in the connection's open transaction, else in
+/// an automatic one.
+bool PlanIsCurrent(duckdb_prepared_statement statement);
+
 /// What RunTransactionStep does: BEGIN TRANSACTION, COMMIT or ROLLBACK.
 enum class TransactionStep { kBegin, kCommit, kRollback };
 

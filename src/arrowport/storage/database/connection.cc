@@ -42,6 +42,15 @@ class SerialInput : public arrow::RecordBatchReader {
   std::mutex mutex_;
 };
 
+// What a failure while a query starts reports: the call's cancellation when it was
+// cancelled (DuckDB then says only "Interrupted").
+arrow::Status CancelledOr(const QueryOptions& options, arrow::Status status) {
+  if (options.cancellation && options.cancellation->cancelled()) {
+    return options.cancellation->reason();
+  }
+  return status;
+}
+
 }  // namespace
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -85,7 +94,8 @@ arrow::Result<int64_t> Connection::ExecuteBulkUpdate(const std::string& sql) {
 }
 
 arrow::Status Connection::Impl::Rejudge(const std::string& sql, const Principal& principal,
-                                         bool* one_table_whole, PreparedHandle* unplanned) {
+                                         std::optional<WholeTable>* one_table_whole,
+                                         PreparedHandle* unplanned) {
   return StatementGuard(principal, catalog, direct_append, max_value_bytes, false,
                         parses.get())
       .Rejudge(conn.get(), sql, one_table_whole, unplanned);
@@ -94,7 +104,8 @@ arrow::Status Connection::Impl::Rejudge(const std::string& sql, const Principal&
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out, bool transform,
                                          Planning* at_run,
-                                         std::vector<HeldTable>* held) {
+                                         std::vector<HeldTable>* held,
+                                         WholeTable* whole_table) {
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -106,7 +117,7 @@ arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal*
     }
     return StatementGuard(*principal, catalog, direct_append, max_value_bytes, transform,
                           parses.get())
-        .Prepare(conn.get(), sql, out, at_run, held);
+        .Prepare(conn.get(), sql, out, at_run, held, whole_table);
   }
   if (duckdb_prepare(conn.get(), sql.c_str(), out->out()) == DuckDBError) {
     const char* error = duckdb_prepare_error(out->get());
@@ -275,6 +286,24 @@ arrow::Status Connection::CheckTransformText(const std::string& sql) {
   return StatementGuard::CheckTransformText(impl_->conn.get(), sql);
 }
 
+arrow::Status Connection::ReadTransformInput(QueryOptions* options) {
+  if (!options->principal) return arrow::Status::Invalid("a transform needs a principal");
+  auto serial = std::make_shared<SerialInput>(options->input);
+  ARROW_ASSIGN_OR_RAISE(auto relation, RegisterArrowStream(serial, nullptr, kInputReadTwice));
+  // A temporary view shadows any table of that name for this connection only, and the
+  // sandbox knows it (StatementGuard's `transform`).
+  ARROW_RETURN_NOT_OK(Execute(std::string("CREATE TEMP VIEW ") + kTransformInput +
+                              " AS SELECT * FROM " + relation));
+  options->input = nullptr;  // the connection holds it now
+  if (options->interactive && impl_->direct_append) {
+    // DuckDB's thread reading the input runs the pipeline until its result buffer is full
+    // (or 50 chunks), blocked on the client in between: with no buffer ahead, each chunk
+    // is handed over as it is made. (direct_append: DuckDB's C++ API may be used.)
+    SetStreamingBufferBytes(impl_->conn.get(), 0);
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     std::unique_ptr<Connection> connection, const std::string& sql,
     const QueryOptions& query_options) {
@@ -285,24 +314,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   options.parallel_conversion = connection->impl_->direct_append;
   duckdb_connection conn = connection->impl_->conn.get();
   const bool transform = options.input != nullptr;
-  if (transform) {
-    if (!options.principal) return arrow::Status::Invalid("a transform needs a principal");
-    auto serial = std::make_shared<SerialInput>(options.input);
-    ARROW_ASSIGN_OR_RAISE(
-        auto relation, connection->RegisterArrowStream(serial, nullptr, kInputReadTwice));
-    // A temporary view shadows any table of that name for this connection only, and
-    // the sandbox knows it (StatementGuard's `transform`).
-    ARROW_RETURN_NOT_OK(connection->Execute(std::string("CREATE TEMP VIEW ") +
-                                            kTransformInput + " AS SELECT * FROM " +
-                                            relation));
-    options.input = nullptr;  // the connection holds it now
-  }
-  if (transform && options.interactive && connection->impl_->direct_append) {
-    // DuckDB's thread reading the input runs the pipeline until its result buffer is full
-    // (or 50 chunks), blocked on the client in between: with no buffer ahead, each chunk
-    // is handed over as it is made. (direct_append: DuckDB's C++ API may be used.)
-    SetStreamingBufferBytes(conn, 0);
-  }
+  if (transform) ARROW_RETURN_NOT_OK(connection->ReadTransformInput(&options));
   if (!options.principal) return StartQuery(conn, std::move(connection), sql, options);
   PreparedHandle prepared;
   // A query that converts on DuckDB's workers outside a client's transaction, without
@@ -317,16 +329,24 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   const bool snapshot = run_once && !connection->in_transaction();
   if (snapshot) ARROW_RETURN_NOT_OK(connection->BeginReadSnapshot());
   std::vector<HeldTable> held;
+  WholeTable whole;
+  TableReadPlans::Plan plan;
   {
     // Planning binds lake views, whose files' footers DuckDB's threads read from the
     // store. (Ended before the connection can be let go.)
     auto planning = connection->InterruptOn(options.cancellation);
     ARROW_RETURN_NOT_OK(connection->impl_->Prepare(sql, options.principal.get(), &prepared,
                                                    transform, run_once ? &at_run : nullptr,
-                                                   &held));
+                                                   &held, &whole));
+    if (at_run == Planning::kTableAtRun) {
+      // A whole table's read runs the connection's plan of it, and leaves the connection
+      // as it found it (KeptConnections).
+      auto leased = connection->impl_->table_plans.Lease(conn, sql, whole);
+      if (!leased.ok()) return CancelledOr(options, leased.status());
+      plan = std::move(*leased);
+      connection->impl_->reusable = true;
+    }
   }
-  // A whole table's read leaves the connection as it found it (KeptConnections).
-  if (at_run == Planning::kTableAtRun) connection->impl_->reusable = true;
   const bool planned_at_run = at_run != Planning::kPrepared;
   if (snapshot && !planned_at_run) ARROW_RETURN_NOT_OK(connection->Rollback());
   if (!planned_at_run) ARROW_RETURN_NOT_OK(BindVarchars(prepared.get(), options.parameters));
@@ -336,13 +356,23 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     std::vector<TablePass> passes;
     std::unique_ptr<Connection> connection;
     PreparedHandle prepared;
-    ~Owned() { prepared.reset(); }
+    TableReadPlans::Plan plan;
+    ~Owned() {
+      plan.reset();
+      prepared.reset();
+    }
   };
   auto owned = std::make_shared<Owned>();
   ARROW_ASSIGN_OR_RAISE(owned->passes, connection->HoldAll(held, options.cancellation));
   owned->connection = std::move(connection);
-  owned->prepared = std::move(prepared);
-  duckdb_prepared_statement statement = owned->prepared.get();
+  if (plan) {
+    prepared.reset();  // the plan runs instead
+    owned->plan = std::move(plan);
+  } else {
+    owned->prepared = std::move(prepared);
+  }
+  duckdb_prepared_statement statement =
+      owned->plan ? owned->plan->get() : owned->prepared.get();
   return StartPrepared(conn, statement, std::move(owned), options, at_run);
 }
 

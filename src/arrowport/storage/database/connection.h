@@ -185,6 +185,9 @@ class Connection {
   /// rolls it back, and COMMIT does not commit. Falls back to rolling it back (leaving no
   /// transaction open) if DuckDB kept it valid. Never fails loudly.
   void AbortTransaction();
+  /// A transform's input (`options->input`) as the temporary view `input` its statement
+  /// reads (Query); `options->input` is then the connection's.
+  arrow::Status ReadTransformInput(QueryOptions* options);
   struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
   static arrow::Status ColumnsFromDescribe(const arrow::Table& table,

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "arrowport/storage/files/disk_space.h"
 #include "arrowport/storage/core/duckdb_handle.h"
 #include "arrowport/storage/core/duckdb_internals.h"
+#include "arrowport/storage/database/table_read_plans.h"
 #include "arrowport/storage/sandbox/parse_cache.h"
 
 namespace arrowport::storage {
@@ -55,20 +57,25 @@ struct Connection::Impl {
   // and whether what it ran leaves nothing behind (KeptConnections).
   std::shared_ptr<ConnectionLender> lender;
   bool reusable = false;
+  // The plans of the whole-table reads it ran, for its next ones (let go before `conn`).
+  TableReadPlans table_plans;
 
   /// Prepares `sql` into `out`; when `principal` is set (a client's SQL) through the
   /// SQL sandbox (StatementGuard), which refuses what that caller may not run.
   /// `transform`: the statement reads a transform's input (QueryOptions::input).
   /// `at_run`: see StatementGuard::Prepare (client SQL only).
   /// `held` (client SQL only; may be null): the tables to hold while it runs.
+  /// `whole_table` (may be null): which table a kTableAtRun read reads.
   arrow::Status Prepare(const std::string& sql, const Principal* principal,
                         PreparedHandle* out, bool transform = false,
                         Planning* at_run = nullptr,
-                        std::vector<HeldTable>* held = nullptr);
+                        std::vector<HeldTable>* held = nullptr,
+                        WholeTable* whole_table = nullptr);
 
   /// StatementGuard::Rejudge of `sql`, prepared earlier for `principal`.
   arrow::Status Rejudge(const std::string& sql, const Principal& principal,
-                        bool* one_table_whole, PreparedHandle* unplanned = nullptr);
+                        std::optional<WholeTable>* one_table_whole,
+                        PreparedHandle* unplanned = nullptr);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).
   void Query(const std::string& sql) {
@@ -84,6 +91,7 @@ struct Connection::Impl {
       // destructor, run by the connection's owner alone (InTransaction takes no lock).
       if (!direct_append || InTransaction(conn.get())) Query("ROLLBACK");
       for (const auto& entry : streams) Query("DROP VIEW IF EXISTS " + entry.first);
+      table_plans.Clear();
       conn.reset();  // disconnect before the streams DuckDB scanned are released
     }
     for (auto& entry : streams) {

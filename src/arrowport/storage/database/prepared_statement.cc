@@ -275,17 +275,26 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   // starts: DuckDB 2.0 runs a prepared statement as an EXECUTE that binds and plans, then
   // plans the statement again (a tenth of a 1,000-row query's CPU).
   PreparedHandle unplanned;
+  std::optional<WholeTable> whole;
   if (self->impl_->principal) {
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(
-        self->sql_, *self->impl_->principal, &options.unoptimized,
+        self->sql_, *self->impl_->principal, &whole,
         self->impl_->runs_as_text ? &unplanned : nullptr));
   }
+  options.unoptimized = whole.has_value();
   duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   Planning planning = Planning::kPrepared;
-  if (unplanned.get() != nullptr) {
+  TableReadPlans::Plan plan;
+  if (unplanned.get() != nullptr && whole && snapshot) {
+    // A whole table's read in our snapshot: the connection's plan of it runs.
+    ARROW_ASSIGN_OR_RAISE(plan, lease->impl_->table_plans.Lease(conn, self->sql_, *whole));
+    unplanned.reset();
+    prepared = plan->get();
+    planning = Planning::kTableAtRun;
+  } else if (unplanned.get() != nullptr) {
     prepared = unplanned.get();
-    planning = options.unoptimized ? Planning::kTableAtRun : Planning::kSelectAtRun;
+    planning = whole ? Planning::kTableAtRun : Planning::kSelectAtRun;
   }
   // The reader keeps the statement, then the tables it writes held until it has ended
   // (outside a transaction; inside one the transaction keeps them).
@@ -294,6 +303,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
     std::vector<TablePass> passes;
     std::shared_ptr<PreparedStatement> statement;
     PreparedHandle unplanned;  // what runs, when the text runs (freed first)
+    TableReadPlans::Plan plan;  // or the connection's plan of it
   };
   auto owned = std::make_shared<Owned>();
   owned->snapshot = std::move(snapshot);
@@ -301,6 +311,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
                         lease->HoldAll(self->impl_->held, options.cancellation));
   owned->statement = std::move(self);
   owned->unplanned = std::move(unplanned);
+  owned->plan = std::move(plan);
   return StartPrepared(conn, prepared, std::move(owned), options, planning);
 }
 

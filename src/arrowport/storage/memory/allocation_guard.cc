@@ -241,9 +241,9 @@ int64_t AllocationGuard::PlanningScope::End() {
   return left;
 }
 
-void AllocationGuard::PlanningScope::KeepFor(duckdb_prepared_statement statement) {
+int64_t AllocationGuard::PlanningScope::KeepFor(duckdb_prepared_statement statement) {
   const int64_t left = End();
-  if (statement == nullptr || left == 0) return;
+  if (statement == nullptr || left == 0) return left;
   auto& plans = guard::Plans();
   std::lock_guard<std::mutex> lock(plans.mutex);
   // A statement planned again replaces its plan: the larger of the two is kept.
@@ -252,6 +252,7 @@ void AllocationGuard::PlanningScope::KeepFor(duckdb_prepared_statement statement
     g_live.fetch_add(left - held, std::memory_order_relaxed);
     held = left;
   }
+  return left;
 }
 
 void AllocationGuard::ForgetPlan(duckdb_prepared_statement statement) {

@@ -124,8 +124,9 @@ class AllocationGuard {
     PlanningScope(const PlanningScope&) = delete;
     PlanningScope& operator=(const PlanningScope&) = delete;
     /// Ends the scope; what it left allocated counts as `statement`'s plan from now on
-    /// (the larger of its plans when it is planned again).
-    void KeepFor(duckdb_prepared_statement statement);
+    /// (the larger of its plans when it is planned again). Returns what it left (0 where
+    /// the guard's operator new is not the one running: NewOverrideActive).
+    int64_t KeepFor(duckdb_prepared_statement statement);
 
    private:
     int64_t End();  // what the scope left allocated (outermost scope only)

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <vector>
 
 #include "arrowport/common/status_detail.h"
@@ -80,15 +81,16 @@ bool PlainCount(const duckdb::unique_ptr<duckdb::ParsedExpression>& count) {
 // once its name is a table (looked up here, in the transaction it runs in) it binds:
 // PlanAtRun's bind would find just that, so it is left out (0.49 M instructions, a fifth
 // of a 1,000-row DoGet's CPU).
-bool SelectsOneTableWhole(duckdb::ClientContext& context,
-                          const duckdb::SQLStatement& statement, const StatementReads& reads) {
+std::optional<WholeTable> SelectsOneTableWhole(duckdb::ClientContext& context,
+                                               const duckdb::SQLStatement& statement,
+                                               const StatementReads& reads) {
   if (statement.type != duckdb::StatementType::SELECT_STATEMENT || reads.tables.size() != 1 ||
       !reads.writes.empty() || !reads.functions.empty() || !reads.listings.empty() ||
       !reads.unknown.empty()) {
-    return false;
+    return std::nullopt;
   }
   const auto& root = statement.Cast<duckdb::SelectStatement>().node;
-  if (!root || root->type != duckdb::QueryNodeType::SELECT_NODE) return false;
+  if (!root || root->type != duckdb::QueryNodeType::SELECT_NODE) return std::nullopt;
   const auto& node = root->Cast<duckdb::SelectNode>();
   if (node.cte_map.map.size() != 0 || node.where_clause || node.having || node.qualify ||
       node.sample || !node.groups.group_expressions.empty() ||
@@ -96,35 +98,39 @@ bool SelectsOneTableWhole(duckdb::ClientContext& context,
       node.aggregate_handling != duckdb::AggregateHandling::STANDARD_HANDLING ||
       node.select_list.size() != 1 ||
       node.select_list[0]->GetExpressionClass() != duckdb::ExpressionClass::STAR) {
-    return false;
+    return std::nullopt;
   }
   const auto& star = node.select_list[0]->Cast<duckdb::StarExpression>();
   if (!star.RelationName().empty() || !star.ExcludeList().empty() ||
       !star.ReplaceList().empty() || !star.RenameList().empty() || star.Expression() ||
       star.IsColumns()) {
-    return false;
+    return std::nullopt;
   }
   const auto& from = node.from_table;
   if (!from || from->type != duckdb::TableReferenceType::BASE_TABLE || from->sample ||
       !from->column_name_alias.empty() || from->Cast<duckdb::BaseTableRef>().at_clause) {
-    return false;
+    return std::nullopt;
   }
   for (const auto& modifier : node.modifiers) {
-    if (modifier->type != duckdb::ResultModifierType::LIMIT_MODIFIER) return false;
+    if (modifier->type != duckdb::ResultModifierType::LIMIT_MODIFIER) return std::nullopt;
     const auto& limit = modifier->Cast<duckdb::LimitModifier>();
-    if (!PlainCount(limit.limit) || !PlainCount(limit.offset)) return false;
+    if (!PlainCount(limit.limit) || !PlainCount(limit.offset)) return std::nullopt;
   }
-  if (!context.transaction.HasActiveTransaction()) return false;
+  if (!context.transaction.HasActiveTransaction()) return std::nullopt;
   try {
     auto entry = duckdb::Catalog::GetEntry(
         context, duckdb::EntryLookupInfo(duckdb::CatalogType::TABLE_ENTRY, reads.tables[0].qualified),
         duckdb::OnEntryNotFound::RETURN_NULL);
     // A generated column runs its expression as the table is read (setseed() there would
     // reseed the reading connection): planned as any SELECT, and its connection not kept.
-    return entry && entry->type == duckdb::CatalogType::TABLE_ENTRY &&
-           !entry->Cast<duckdb::TableCatalogEntry>().HasGeneratedColumns();
+    if (!entry || entry->type != duckdb::CatalogType::TABLE_ENTRY ||
+        entry->Cast<duckdb::TableCatalogEntry>().HasGeneratedColumns()) {
+      return std::nullopt;
+    }
+    return WholeTable{static_cast<uint64_t>(entry->ParentCatalog().GetOid()),
+                      static_cast<uint64_t>(entry->oid)};
   } catch (const std::exception&) {
-    return false;  // bound below, for DuckDB's own words
+    return std::nullopt;  // bound below, for DuckDB's own words
   }
 }
 
@@ -147,8 +153,10 @@ PreparedHandle Unplanned(duckdb::ClientContext& context,
 // `statement` untouched) when it must be prepared after all.
 arrow::Result<Planning> PlanAtRun(duckdb::ClientContext& context, const std::string& sql,
                                   duckdb::unique_ptr<duckdb::SQLStatement>* statement,
-                                  const StatementReads& reads, PreparedHandle* out) {
-  if (SelectsOneTableWhole(context, **statement, reads)) {
+                                  const StatementReads& reads, PreparedHandle* out,
+                                  WholeTable* whole_table) {
+  if (auto whole = SelectsOneTableWhole(context, **statement, reads)) {
+    if (whole_table != nullptr) *whole_table = *whole;
     *out = Unplanned(context, std::move(*statement));
     return Planning::kTableAtRun;
   }
@@ -214,7 +222,8 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
 
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
                                       PreparedHandle* out, Planning* at_run,
-                                      std::vector<HeldTable>* held) const {
+                                      std::vector<HeldTable>* held,
+                                      WholeTable* whole_table) const {
   if (at_run != nullptr) *at_run = Planning::kPrepared;
   if (!parser_trusted_) {
     return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
@@ -259,7 +268,8 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return CheckMacros(*context, reads, 0);
   }));
   if (at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
-    ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads, out));
+    ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads, out,
+                                                   whole_table));
     if (*at_run != Planning::kPrepared) {
       planning.KeepFor(out->get());
       return arrow::Status::OK();
@@ -274,8 +284,9 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
 }
 
 arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string& sql,
-                                      bool* one_table_whole, PreparedHandle* unplanned) const {
-  if (one_table_whole != nullptr) *one_table_whole = false;
+                                      std::optional<WholeTable>* one_table_whole,
+                                      PreparedHandle* unplanned) const {
+  if (one_table_whole != nullptr) one_table_whole->reset();
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
   duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
@@ -309,7 +320,7 @@ arrow::Result<bool> StatementGuard::ReadsOneTableWhole(duckdb_connection conn,
   const StatementReads reads = ReadsOf(*statements[0]);
   bool whole = false;
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
-    whole = SelectsOneTableWhole(*context, *statements[0], reads);
+    whole = SelectsOneTableWhole(*context, *statements[0], reads).has_value();
     return arrow::Status::OK();
   }));
   return whole;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,26 +86,29 @@ class StatementGuard {
   /// changes nothing is bound to check it but left to be planned when it runs, and
   /// `*at_run` says so (kSelectAtRun; see PlanAtRun in the .cc); a SELECT * of one base
   /// table (ReadsOneTableWhole) is not even bound, and is planned without DuckDB's
-  /// optimizer (kTableAtRun). `out` then holds a statement whose columns are known only
-  /// from its result; else `*at_run` is kPrepared.
+  /// optimizer (kTableAtRun; `whole_table`, may be null, receives which table). `out` then
+  /// holds a statement whose columns are known only from its result; else `*at_run` is
+  /// kPrepared.
   /// `held` (may be null) receives the tables the statement writes or reshapes, to be
   /// held (TableGates) while it runs.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
-                        Planning* at_run = nullptr,
-                        std::vector<HeldTable>* held = nullptr) const;
+                        Planning* at_run = nullptr, std::vector<HeldTable>* held = nullptr,
+                        WholeTable* whole_table = nullptr) const;
 
   /// \brief Judges `sql`, prepared earlier for this guard's principal, again against the
   /// catalog as it is now: DuckDB binds a prepared statement again at each run, through
   /// what its names mean then (a table an admin replaced with a view over another table).
   /// The tables, views and macros it reads face the checks Prepare made; the rest of them
   /// read the text alone, which has not changed. In `conn`'s open transaction, else an
-  /// automatic one. `one_table_whole` (may be null): whether it is (still) a SELECT * of
-  /// one base table (ReadsOneTableWhole), which is planned without DuckDB's optimizer.
+  /// automatic one. `one_table_whole` (may be null): which table, while it is (still) a
+  /// SELECT * of one base table (ReadsOneTableWhole), which is planned without DuckDB's
+  /// optimizer; nullopt otherwise.
   /// `unplanned` (may be null): receives the text's statement held unplanned, as Prepare
   /// holds a SELECT it plans at run, for a caller that knows from the prepared statement
   /// that it is a SELECT that changes nothing and has no parameters.
   arrow::Status Rejudge(duckdb_connection conn, const std::string& sql,
-                        bool* one_table_whole, PreparedHandle* unplanned = nullptr) const;
+                        std::optional<WholeTable>* one_table_whole,
+                        PreparedHandle* unplanned = nullptr) const;
 
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
   /// OFFSET written as numbers), which Prepare knows to change nothing without binding
