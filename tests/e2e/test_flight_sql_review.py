@@ -276,3 +276,31 @@ def test_long_statements_are_charged_for_what_duckdb_holds(start_server):
     list(client.do_action(flight.Action("ClosePreparedStatement",
                                         wire.close_prepared_statement(handles[0]))))
     prepare(client, sql)  # closing one gave its share back
+
+
+def test_short_statements_over_wide_tables_are_charged_for_their_plans(start_server):
+    # `SELECT * FROM w` is 15 bytes, charged 1.5 KB up front, while DuckDB holds about
+    # 0.7 MB of plan for a 3,000-column table, twice that once read (the statement's
+    # connection keeps a plan to run it by): a reader opened and ran statements until
+    # DuckDB's whole memory was held, under the statement count cap (hostile run).
+    env = dict(os.environ, ARROWPORT_FLIGHT_SQL_MAX_HELD_BYTES=str(16 << 20))
+    server = start_server(env=env)
+    client = server.client()
+    columns = ", ".join(f"c{i} INTEGER" for i in range(3000))
+    descriptor = flight.FlightDescriptor.for_command(
+        wire.statement_update_in(f"CREATE TABLE w ({columns})", b""))
+    writer, reader = client.do_put(descriptor, pa.schema([]))
+    writer.done_writing()
+    reader.read()
+    writer.close()
+    handles = []
+    with pytest.raises(pa.ArrowInvalid, match="flight.sql_max_held_bytes"):
+        for _ in range(200):
+            handles.append(prepare(client, "SELECT * FROM w"))
+            assert fetch(client, handles[-1]).num_columns == 3000
+    # 16 MiB of 1-2 MB plans: refused after a dozen or so, not at the count cap.
+    assert 3 <= len(handles) <= 40, len(handles)
+    assert prepare(client, "SELECT 1")  # short statements over narrow results still fit
+    list(client.do_action(flight.Action("ClosePreparedStatement",
+                                        wire.close_prepared_statement(handles[0]))))
+    prepare(client, "SELECT * FROM w")  # closing one gave its share back

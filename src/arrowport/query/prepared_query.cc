@@ -42,6 +42,7 @@ bool PreparedQuery::result_types_unresolved() const {
 const std::shared_ptr<arrow::Schema>& PreparedQuery::dataset_schema() const {
   return statement_->dataset_schema();
 }
+int64_t PreparedQuery::held_plan_bytes() const { return statement_->held_plan_bytes(); }
 const std::shared_ptr<arrow::Schema>& PreparedQuery::parameter_schema() const {
   return statement_->parameter_schema();
 }

@@ -56,6 +56,8 @@ class PreparedQuery {
   bool result_types_unresolved() const;
   /// The result schema (empty for DDL/DML).
   const std::shared_ptr<arrow::Schema>& dataset_schema() const;
+  /// What DuckDB holds for it while it is open (storage::PreparedStatement).
+  int64_t held_plan_bytes() const;
   /// One field per parameter ($1, $2, ...).
   const std::shared_ptr<arrow::Schema>& parameter_schema() const;
   int num_parameters() const;

@@ -69,9 +69,9 @@ FlightSqlService::CreatePreparedStatement(
   // while other statements run; inside one it runs on the transaction's connection, and
   // in a session with temporary tables on the session's.
   // Charged before DuckDB prepares it: its plan is what a long statement costs.
-  ARROW_ASSIGN_OR_RAISE(auto statement_charge,
-                        deps_.registry->ChargeHeldBytes(
-                            query::kPreparedBytesPerSqlByte * static_cast<int64_t>(request.query.size())));
+  const int64_t estimate =
+      query::kPreparedBytesPerSqlByte * static_cast<int64_t>(request.query.size());
+  ARROW_ASSIGN_OR_RAISE(auto statement_charge, deps_.registry->ChargeHeldBytes(estimate));
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, /*create=*/false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, request.transaction_id, &txn));
@@ -86,6 +86,14 @@ FlightSqlService::CreatePreparedStatement(
                           query::PreparedQuery::Make(
                               lease, request.query, ClientPrincipal(CurrentCall::Get()).get(),
                               CurrentCall::Get().cancellation));
+  }
+  // A short text can name a wide table: what the plan holds (a 3,000-column table's,
+  // 0.5 MB) is charged once known (a reader opened statements until DuckDB's memory was
+  // full).
+  const int64_t plan_bytes = entry->statement->held_plan_bytes();
+  if (plan_bytes > estimate) {
+    ARROW_ASSIGN_OR_RAISE(entry->plan_charge,
+                          deps_.registry->ChargeHeldBytes(plan_bytes - estimate));
   }
   entry->owner = Owner::Of(caller);
   fsql::ActionCreatePreparedStatementResult result;

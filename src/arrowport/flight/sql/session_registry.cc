@@ -307,8 +307,9 @@ arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t by
   if (bytes > limits_.held_bytes_total - held_bytes_) {
     return TooLarge("open prepared statements would hold more than ",
                     limits_.held_bytes_total >> 20, " MiB (flight.sql_max_held_bytes: their "
-                    "bound parameters, and ", query::kPreparedBytesPerSqlByte, " bytes per byte of SQL "
-                    "text for DuckDB's plan); close statements, bind fewer rows or send "
+                    "bound parameters, and their plans: ", query::kPreparedBytesPerSqlByte,
+                    " bytes per byte of SQL text, or what the plan holds when more, as for "
+                    "a table of many columns); close statements, bind fewer rows or send "
                     "shorter SQL (", held_bytes_ >> 20, " MiB held, ", bytes >> 20,
                     " MiB asked)");
   }

@@ -81,6 +81,7 @@ struct StatementEntry {
   std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; under the lease
   std::shared_ptr<void> parameters_charge;  ///< their share of the registry's held bytes
   std::shared_ptr<void> statement_charge;   ///< the prepared statement's estimated share
+  std::shared_ptr<void> plan_charge;  ///< what its plan holds beyond that estimate
 
   /// The connection the statement runs on (null before it is prepared).
   std::shared_ptr<query::SessionConnection> connection() const;

@@ -22,23 +22,12 @@ namespace arrowport::storage {
 enum class Planning {
   kPrepared,     ///< prepared (planned): its columns and properties are known
   kSelectAtRun,  ///< a SELECT that changes nothing, planned when it runs (StatementGuard)
-  /// A SELECT * of one base table (StatementGuard::ReadsOneTableWhole), planned without
-  /// DuckDB's optimizer (OptimizerOff): when it runs, or once for its connection
-  /// (TableReadPlans), which DuckDB plans again when the catalog changed.
+  /// A SELECT * of one base table (WholeTableRead), planned when it runs, without
+  /// DuckDB's optimizer (OptimizerOff).
   kTableAtRun,
-};
-
-/// Which base table a whole-table read (Planning::kTableAtRun) reads, as the read's
-/// snapshot resolves its name: DuckDB's oids of the table's catalog and of its entry.
-/// The same name can mean another table with no change to this one's catalog (a
-/// temporary table of that name made since): a plan kept for the text is used only for
-/// the table it was made for (TableReadPlans).
-struct WholeTable {
-  uint64_t catalog_oid = 0;
-  uint64_t table_oid = 0;
-  bool operator==(const WholeTable& other) const {
-    return catalog_oid == other.catalog_oid && table_oid == other.table_oid;
-  }
+  /// Such a read run from its connection's plan of it (TableReadPlans), current in the
+  /// read's snapshot: DuckDB runs it without planning anything.
+  kKeptTablePlan,
 };
 
 /// Options for streaming query results out as Arrow.

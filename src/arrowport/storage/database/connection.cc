@@ -42,15 +42,6 @@ class SerialInput : public arrow::RecordBatchReader {
   std::mutex mutex_;
 };
 
-// What a failure while a query starts reports: the call's cancellation when it was
-// cancelled (DuckDB then says only "Interrupted").
-arrow::Status CancelledOr(const QueryOptions& options, arrow::Status status) {
-  if (options.cancellation && options.cancellation->cancelled()) {
-    return options.cancellation->reason();
-  }
-  return status;
-}
-
 }  // namespace
 
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -94,18 +85,18 @@ arrow::Result<int64_t> Connection::ExecuteBulkUpdate(const std::string& sql) {
 }
 
 arrow::Status Connection::Impl::Rejudge(const std::string& sql, const Principal& principal,
-                                         std::optional<WholeTable>* one_table_whole,
+                                         std::optional<TableIdentity>* whole_table,
                                          PreparedHandle* unplanned) {
   return StatementGuard(principal, catalog, direct_append, max_value_bytes, false,
                         parses.get())
-      .Rejudge(conn.get(), sql, one_table_whole, unplanned);
+      .Rejudge(conn.get(), sql, whole_table, unplanned);
 }
 
 arrow::Status Connection::Impl::Prepare(const std::string& sql, const Principal* principal,
                                          PreparedHandle* out, bool transform,
                                          Planning* at_run,
                                          std::vector<HeldTable>* held,
-                                         WholeTable* whole_table) {
+                                         TableIdentity* whole_table) {
   if (principal != nullptr) {
     // DuckDB's parse tree and plan of a client's SQL cost about kPlanBytesPerSqlByte per
     // byte of text: charged to the server's budget while it is made.
@@ -329,7 +320,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   const bool snapshot = run_once && !connection->in_transaction();
   if (snapshot) ARROW_RETURN_NOT_OK(connection->BeginReadSnapshot());
   std::vector<HeldTable> held;
-  WholeTable whole;
+  TableIdentity whole;
   TableReadPlans::Plan plan;
   {
     // Planning binds lake views, whose files' footers DuckDB's threads read from the
@@ -341,9 +332,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
     if (at_run == Planning::kTableAtRun) {
       // A whole table's read runs the connection's plan of it, and leaves the connection
       // as it found it (KeptConnections).
-      auto leased = connection->impl_->table_plans.Lease(conn, sql, whole);
-      if (!leased.ok()) return CancelledOr(options, leased.status());
-      plan = std::move(*leased);
+      auto planned = connection->impl_->table_plans.PlanFor(conn, sql, whole);
+      if (!planned.ok()) {
+        return options.cancellation ? options.cancellation->Explain(planned.status())
+                                    : planned.status();
+      }
+      plan = std::move(*planned);
+      if (plan) at_run = Planning::kKeptTablePlan;
       connection->impl_->reusable = true;
     }
   }

@@ -70,11 +70,11 @@ struct Connection::Impl {
                         PreparedHandle* out, bool transform = false,
                         Planning* at_run = nullptr,
                         std::vector<HeldTable>* held = nullptr,
-                        WholeTable* whole_table = nullptr);
+                        TableIdentity* whole_table = nullptr);
 
   /// StatementGuard::Rejudge of `sql`, prepared earlier for `principal`.
   arrow::Status Rejudge(const std::string& sql, const Principal& principal,
-                        std::optional<WholeTable>* one_table_whole,
+                        std::optional<TableIdentity>* whole_table,
                         PreparedHandle* unplanned = nullptr);
 
   /// Runs SQL whose outcome does not matter (clean-up on error paths).

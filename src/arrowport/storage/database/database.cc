@@ -310,6 +310,7 @@ arrow::Result<std::unique_ptr<Connection>> Database::ConnectForRead() {
 }
 
 size_t Database::kept_read_connections() const { return impl_->kept_reads->size(); }
+uint64_t Database::kept_read_plans_made() const { return impl_->kept_reads->plans_made(); }
 
 arrow::Result<Database::CatalogLease> Database::LeaseCatalogConnection() {
   std::shared_ptr<Instance> instance;

@@ -101,8 +101,10 @@ class Database {
   /// the next), else Connect()'s (refused the same way while the database is reopened:
   /// none is kept then). Used and ended as Connect()'s.
   arrow::Result<std::unique_ptr<Connection>> ConnectForRead();
-  /// How many connections are kept for reads now (KeptConnections).
+  /// How many connections are kept for reads now (KeptConnections), and how many plans
+  /// of whole-table reads those connections made (TableReadPlans; for tests).
   size_t kept_read_connections() const;
+  uint64_t kept_read_plans_made() const;
 
   /// \brief A connection for the server's own catalog reads (a table's size and extent),
   /// kept open between calls: opening and closing one cost a small call 3-4 % of its

@@ -53,6 +53,13 @@ void KeptConnections::Keep(std::unique_ptr<Connection::Impl>* impl) {
   kept_.push_back(std::move(*impl));
 }
 
+uint64_t KeptConnections::plans_made() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t made = 0;
+  for (const auto& kept : kept_) made += kept->table_plans.made();
+  return made;
+}
+
 size_t KeptConnections::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return kept_.size();

@@ -4,6 +4,7 @@
 // (Database::ConnectForRead).
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -35,6 +36,8 @@ class KeptConnections : public ConnectionLender {
   void Keep(std::unique_ptr<Connection::Impl>* impl) override;
   /// How many are kept now.
   size_t size() const;
+  /// The plans their reads made (TableReadPlans::made), summed over those kept now.
+  uint64_t plans_made() const;
 
   /// More than this many reads at once close their connections as they end.
   static constexpr size_t kMaxKept = 8;

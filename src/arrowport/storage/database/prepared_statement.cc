@@ -204,6 +204,11 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   out->returns_rows_ = rows;
   out->read_only_ = duckdb_prepared_statement_type(p) == DUCKDB_STATEMENT_TYPE_SELECT;
   out->result_types_unresolved_ = unresolved;
+  out->held_plan_bytes_ = AllocationGuard::PlanBytes(p);
+  if (out->impl_->runs_as_text &&
+      StatementGuard::ReadsOneTableWhole(out->impl_->conn, sql).ValueOr(true)) {
+    out->held_plan_bytes_ *= 2;
+  }
   out->dataset_schema_ = std::move(dataset);
   out->parameter_schema_ = std::move(params);
   return out;
@@ -275,23 +280,33 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   // starts: DuckDB 2.0 runs a prepared statement as an EXECUTE that binds and plans, then
   // plans the statement again (a tenth of a 1,000-row query's CPU).
   PreparedHandle unplanned;
-  std::optional<WholeTable> whole;
-  if (self->impl_->principal) {
-    ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(
-        self->sql_, *self->impl_->principal, &whole,
-        self->impl_->runs_as_text ? &unplanned : nullptr));
+  std::optional<TableIdentity> whole;
+  duckdb_connection conn = self->impl_->conn;
+  TableReadPlans::Plan plan;
+  {
+    auto planning = lease->InterruptOn(options.cancellation);  // as Connection::Query
+    arrow::Status judged;
+    if (self->impl_->principal) {
+      judged = lease->impl_->Rejudge(self->sql_, *self->impl_->principal, &whole,
+                                     self->impl_->runs_as_text ? &unplanned : nullptr);
+    }
+    // A whole table's read in our snapshot: the connection's plan of it runs.
+    if (judged.ok() && unplanned.get() != nullptr && whole && snapshot) {
+      auto planned = lease->impl_->table_plans.PlanFor(conn, self->sql_, *whole);
+      judged = planned.status();
+      if (planned.ok()) plan = std::move(*planned);
+    }
+    if (!judged.ok()) {
+      return options.cancellation ? options.cancellation->Explain(judged) : judged;
+    }
   }
   options.unoptimized = whole.has_value();
-  duckdb_connection conn = self->impl_->conn;
   duckdb_prepared_statement prepared = self->impl_->prepared.get();
   Planning planning = Planning::kPrepared;
-  TableReadPlans::Plan plan;
-  if (unplanned.get() != nullptr && whole && snapshot) {
-    // A whole table's read in our snapshot: the connection's plan of it runs.
-    ARROW_ASSIGN_OR_RAISE(plan, lease->impl_->table_plans.Lease(conn, self->sql_, *whole));
+  if (plan) {
     unplanned.reset();
     prepared = plan->get();
-    planning = Planning::kTableAtRun;
+    planning = Planning::kKeptTablePlan;
   } else if (unplanned.get() != nullptr) {
     prepared = unplanned.get();
     planning = whole ? Planning::kTableAtRun : Planning::kSelectAtRun;

@@ -47,6 +47,10 @@ class PreparedStatement {
   bool result_types_unresolved() const { return result_types_unresolved_; }
   /// The result schema (empty for DDL/DML).
   const std::shared_ptr<arrow::Schema>& dataset_schema() const { return dataset_schema_; }
+  /// What DuckDB holds for the statement while it is open, as counted when it was
+  /// prepared: its plan, twice for a read of one table whole, whose connection keeps a
+  /// second plan to run it by (TableReadPlans).
+  int64_t held_plan_bytes() const { return held_plan_bytes_; }
   /// One field per parameter ($1, $2, ...), with DuckDB's inferred types; utf8 where
   /// DuckDB cannot tell (e.g. `SELECT $1`).
   const std::shared_ptr<arrow::Schema>& parameter_schema() const { return parameter_schema_; }
@@ -87,6 +91,7 @@ class PreparedStatement {
   bool returns_rows_ = true;
   bool read_only_ = false;
   bool result_types_unresolved_ = false;
+  int64_t held_plan_bytes_ = 0;
   std::shared_ptr<arrow::Schema> dataset_schema_;
   std::shared_ptr<arrow::Schema> parameter_schema_;
 };

@@ -6,12 +6,14 @@
 #include "arrowport/storage/core/duckdb_error.h"
 #include "arrowport/storage/core/duckdb_internals.h"
 #include "arrowport/storage/memory/allocation_guard.h"
+#include "arrowport/storage/sandbox/parse_cache.h"
 
 namespace arrowport::storage {
 
-arrow::Result<TableReadPlans::Plan> TableReadPlans::Lease(duckdb_connection conn,
-                                                          const std::string& sql,
-                                                          const WholeTable& table) {
+arrow::Result<TableReadPlans::Plan> TableReadPlans::PlanFor(duckdb_connection conn,
+                                                            const std::string& sql,
+                                                            const TableIdentity& table) {
+  if (sql.size() > ParseCache::kMaxTextBytes) return nullptr;
   auto found = plans_.find(sql);
   if (found != plans_.end()) {
     // Made again when the text names another table now, or when DuckDB would plan it
@@ -23,7 +25,7 @@ arrow::Result<TableReadPlans::Plan> TableReadPlans::Lease(duckdb_connection conn
     Forget(found);
   }
   auto plan = std::make_shared<PreparedHandle>();
-  int64_t bytes = 0;
+  int64_t bytes = static_cast<int64_t>(sql.size());
   {
     AllocationGuard::PlanningScope planning;
     OptimizerOff unoptimized(conn);
@@ -31,14 +33,16 @@ arrow::Result<TableReadPlans::Plan> TableReadPlans::Lease(duckdb_connection conn
       const char* error = duckdb_prepare_error(plan->get());
       return TranslateDuckDBError(-1, error ? error : "cannot plan the statement");
     }
-    bytes = planning.KeepFor(plan->get());
+    bytes += planning.KeepFor(plan->get());
   }
+  ++made_;
+  if (!PlanIsCurrent(plan->get())) return nullptr;
   if (bytes > max_bytes_) return plan;  // serves this read only
-  while (!plans_.empty() &&
-         (plans_.size() >= kMaxPlans || bytes_ + bytes > max_bytes_)) {
-    Forget(std::min_element(plans_.begin(), plans_.end(), [](const auto& a, const auto& b) {
+  while (!plans_.empty() && (plans_.size() >= kMaxPlans || bytes_ + bytes > max_bytes_)) {
+    auto least_recent = [](const auto& a, const auto& b) {
       return a.second.last_used < b.second.last_used;
-    }));
+    };
+    Forget(std::min_element(plans_.begin(), plans_.end(), least_recent));
   }
   plans_[sql] = Kept{table, plan, bytes, ++uses_};
   bytes_ += bytes;

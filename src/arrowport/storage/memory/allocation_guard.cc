@@ -265,6 +265,13 @@ void AllocationGuard::ForgetPlan(duckdb_prepared_statement statement) {
   plans.bytes.erase(found);
 }
 
+int64_t AllocationGuard::PlanBytes(duckdb_prepared_statement statement) {
+  auto& plans = guard::Plans();
+  std::lock_guard<std::mutex> lock(plans.mutex);
+  auto found = plans.bytes.find(statement);
+  return found == plans.bytes.end() ? 0 : found->second;
+}
+
 void DestroyPrepared(duckdb_prepared_statement* statement) {
   AllocationGuard::ForgetPlan(*statement);
   duckdb_destroy_prepare(statement);

@@ -148,6 +148,8 @@ class AllocationGuard {
   };
   /// Stops counting `statement`'s plan (it is destroyed).
   static void ForgetPlan(duckdb_prepared_statement statement);
+  /// What `statement`'s plan counts now (PlanningScope::KeepFor; 0 when not counted).
+  static int64_t PlanBytes(duckdb_prepared_statement statement);
 };
 
 /// Destroys a prepared statement and stops counting its plan (PreparedHandle's deleter).

@@ -347,9 +347,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       ConvertsInUnits(conn, prepared, options, select_at_run, &threads, &workers);
   // A client's statement is planned again as it starts (DuckDB 2.0 rebinds one that reads
   // a table; a SELECT left to be planned at run is planned only now): held to the budget
-  // like its prepare (AllocationGuard::PlanningScope). Starting runs no append.
+  // like its prepare (AllocationGuard::PlanningScope). Starting runs no append. A kept
+  // plan is run as it is (TableReadPlans): nothing is planned.
   std::optional<AllocationGuard::PlanningScope> replanning;
-  if (options.principal) replanning.emplace();
+  if (options.principal && planning != Planning::kKeptTablePlan) replanning.emplace();
   auto planned = [&] {
     if (replanning) replanning->KeepFor(prepared);
   };

@@ -42,6 +42,7 @@
 #include "arrowport/storage/sandbox/sandbox_rules.h"
 #include "arrowport/storage/sandbox/statement_walker.h"
 #include "arrowport/storage/sandbox/parse_cache.h"
+#include "arrowport/storage/sandbox/whole_table_read.h"
 
 namespace arrowport::storage {
 
@@ -66,74 +67,6 @@ arrow::Status InTransactionOf(duckdb::ClientContext& context, const std::functio
   return st;
 }
 
-// A LIMIT or OFFSET written as a non-negative whole number (or left out).
-bool PlainCount(const duckdb::unique_ptr<duckdb::ParsedExpression>& count) {
-  if (!count) return true;
-  if (count->GetExpressionClass() != duckdb::ExpressionClass::CONSTANT) return false;
-  const std::string text = count->ToString();
-  return !text.empty() && text.size() <= 18 &&
-         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// `SELECT * FROM table` of one base table without generated columns, with at most a LIMIT
-// and OFFSET written as numbers: a table ticket's SQL and most small reads. Such a
-// statement calls no function, changes nothing, has no parameters and returns rows, and
-// once its name is a table (looked up here, in the transaction it runs in) it binds:
-// PlanAtRun's bind would find just that, so it is left out (0.49 M instructions, a fifth
-// of a 1,000-row DoGet's CPU).
-std::optional<WholeTable> SelectsOneTableWhole(duckdb::ClientContext& context,
-                                               const duckdb::SQLStatement& statement,
-                                               const StatementReads& reads) {
-  if (statement.type != duckdb::StatementType::SELECT_STATEMENT || reads.tables.size() != 1 ||
-      !reads.writes.empty() || !reads.functions.empty() || !reads.listings.empty() ||
-      !reads.unknown.empty()) {
-    return std::nullopt;
-  }
-  const auto& root = statement.Cast<duckdb::SelectStatement>().node;
-  if (!root || root->type != duckdb::QueryNodeType::SELECT_NODE) return std::nullopt;
-  const auto& node = root->Cast<duckdb::SelectNode>();
-  if (node.cte_map.map.size() != 0 || node.where_clause || node.having || node.qualify ||
-      node.sample || !node.groups.group_expressions.empty() ||
-      !node.groups.grouping_sets.empty() ||
-      node.aggregate_handling != duckdb::AggregateHandling::STANDARD_HANDLING ||
-      node.select_list.size() != 1 ||
-      node.select_list[0]->GetExpressionClass() != duckdb::ExpressionClass::STAR) {
-    return std::nullopt;
-  }
-  const auto& star = node.select_list[0]->Cast<duckdb::StarExpression>();
-  if (!star.RelationName().empty() || !star.ExcludeList().empty() ||
-      !star.ReplaceList().empty() || !star.RenameList().empty() || star.Expression() ||
-      star.IsColumns()) {
-    return std::nullopt;
-  }
-  const auto& from = node.from_table;
-  if (!from || from->type != duckdb::TableReferenceType::BASE_TABLE || from->sample ||
-      !from->column_name_alias.empty() || from->Cast<duckdb::BaseTableRef>().at_clause) {
-    return std::nullopt;
-  }
-  for (const auto& modifier : node.modifiers) {
-    if (modifier->type != duckdb::ResultModifierType::LIMIT_MODIFIER) return std::nullopt;
-    const auto& limit = modifier->Cast<duckdb::LimitModifier>();
-    if (!PlainCount(limit.limit) || !PlainCount(limit.offset)) return std::nullopt;
-  }
-  if (!context.transaction.HasActiveTransaction()) return std::nullopt;
-  try {
-    auto entry = duckdb::Catalog::GetEntry(
-        context, duckdb::EntryLookupInfo(duckdb::CatalogType::TABLE_ENTRY, reads.tables[0].qualified),
-        duckdb::OnEntryNotFound::RETURN_NULL);
-    // A generated column runs its expression as the table is read (setseed() there would
-    // reseed the reading connection): planned as any SELECT, and its connection not kept.
-    if (!entry || entry->type != duckdb::CatalogType::TABLE_ENTRY ||
-        entry->Cast<duckdb::TableCatalogEntry>().HasGeneratedColumns()) {
-      return std::nullopt;
-    }
-    return WholeTable{static_cast<uint64_t>(entry->ParentCatalog().GetOid()),
-                      static_cast<uint64_t>(entry->oid)};
-  } catch (const std::exception&) {
-    return std::nullopt;  // bound below, for DuckDB's own words
-  }
-}
-
 // `statement` held unplanned, as DuckDB holds a statement that expands into several:
 // planned when it is submitted.
 PreparedHandle Unplanned(duckdb::ClientContext& context,
@@ -154,8 +87,8 @@ PreparedHandle Unplanned(duckdb::ClientContext& context,
 arrow::Result<Planning> PlanAtRun(duckdb::ClientContext& context, const std::string& sql,
                                   duckdb::unique_ptr<duckdb::SQLStatement>* statement,
                                   const StatementReads& reads, PreparedHandle* out,
-                                  WholeTable* whole_table) {
-  if (auto whole = SelectsOneTableWhole(context, **statement, reads)) {
+                                  TableIdentity* whole_table) {
+  if (auto whole = WholeTableRead(context, **statement, reads)) {
     if (whole_table != nullptr) *whole_table = *whole;
     *out = Unplanned(context, std::move(*statement));
     return Planning::kTableAtRun;
@@ -223,7 +156,7 @@ arrow::Status StatementGuard::CheckTransformText(duckdb_connection conn,
 arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string& sql,
                                       PreparedHandle* out, Planning* at_run,
                                       std::vector<HeldTable>* held,
-                                      WholeTable* whole_table) const {
+                                      TableIdentity* whole_table) const {
   if (at_run != nullptr) *at_run = Planning::kPrepared;
   if (!parser_trusted_) {
     return PermissionDenied("SQL sandbox: client SQL is refused: the DuckDB library in use (",
@@ -268,8 +201,8 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return CheckMacros(*context, reads, 0);
   }));
   if (at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
-    ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads, out,
-                                                   whole_table));
+    ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads,
+                                                   out, whole_table));
     if (*at_run != Planning::kPrepared) {
       planning.KeepFor(out->get());
       return arrow::Status::OK();
@@ -284,9 +217,9 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
 }
 
 arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string& sql,
-                                      std::optional<WholeTable>* one_table_whole,
+                                      std::optional<TableIdentity>* whole_table,
                                       PreparedHandle* unplanned) const {
-  if (one_table_whole != nullptr) one_table_whole->reset();
+  if (whole_table != nullptr) whole_table->reset();
   duckdb::ClientContext* context = ClientContextOf(conn);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
   duckdb::vector<duckdb::unique_ptr<duckdb::SQLStatement>> statements;
@@ -298,8 +231,8 @@ arrow::Status StatementGuard::Rejudge(duckdb_connection conn, const std::string&
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
     ARROW_RETURN_NOT_OK(CheckMacros(*context, reads, 0));
-    if (one_table_whole != nullptr) {
-      *one_table_whole = SelectsOneTableWhole(*context, *statements[0], reads);
+    if (whole_table != nullptr) {
+      *whole_table = WholeTableRead(*context, *statements[0], reads);
     }
     return arrow::Status::OK();
   }));
@@ -320,7 +253,7 @@ arrow::Result<bool> StatementGuard::ReadsOneTableWhole(duckdb_connection conn,
   const StatementReads reads = ReadsOf(*statements[0]);
   bool whole = false;
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
-    whole = SelectsOneTableWhole(*context, *statements[0], reads).has_value();
+    whole = WholeTableRead(*context, *statements[0], reads).has_value();
     return arrow::Status::OK();
   }));
   return whole;

@@ -15,6 +15,7 @@
 #include "arrowport/storage/core/duckdb_handle.h"
 #include "arrowport/storage/core/query_options.h"
 #include "arrowport/storage/core/table_gates.h"
+#include "arrowport/storage/sandbox/whole_table_read.h"
 
 namespace duckdb {
 class ClientContext;
@@ -85,7 +86,7 @@ class StatementGuard {
   /// With `at_run` (a statement run once, right away, without parameters): a SELECT that
   /// changes nothing is bound to check it but left to be planned when it runs, and
   /// `*at_run` says so (kSelectAtRun; see PlanAtRun in the .cc); a SELECT * of one base
-  /// table (ReadsOneTableWhole) is not even bound, and is planned without DuckDB's
+  /// table (WholeTableRead) is not even bound, and is planned without DuckDB's
   /// optimizer (kTableAtRun; `whole_table`, may be null, receives which table). `out` then
   /// holds a statement whose columns are known only from its result; else `*at_run` is
   /// kPrepared.
@@ -93,21 +94,21 @@ class StatementGuard {
   /// held (TableGates) while it runs.
   arrow::Status Prepare(duckdb_connection conn, const std::string& sql, PreparedHandle* out,
                         Planning* at_run = nullptr, std::vector<HeldTable>* held = nullptr,
-                        WholeTable* whole_table = nullptr) const;
+                        TableIdentity* whole_table = nullptr) const;
 
   /// \brief Judges `sql`, prepared earlier for this guard's principal, again against the
   /// catalog as it is now: DuckDB binds a prepared statement again at each run, through
   /// what its names mean then (a table an admin replaced with a view over another table).
   /// The tables, views and macros it reads face the checks Prepare made; the rest of them
   /// read the text alone, which has not changed. In `conn`'s open transaction, else an
-  /// automatic one. `one_table_whole` (may be null): which table, while it is (still) a
-  /// SELECT * of one base table (ReadsOneTableWhole), which is planned without DuckDB's
+  /// automatic one. `whole_table` (may be null): which table, while it is (still) a
+  /// SELECT * of one base table (WholeTableRead), which is planned without DuckDB's
   /// optimizer; nullopt otherwise.
   /// `unplanned` (may be null): receives the text's statement held unplanned, as Prepare
   /// holds a SELECT it plans at run, for a caller that knows from the prepared statement
   /// that it is a SELECT that changes nothing and has no parameters.
   arrow::Status Rejudge(duckdb_connection conn, const std::string& sql,
-                        std::optional<WholeTable>* one_table_whole,
+                        std::optional<TableIdentity>* whole_table,
                         PreparedHandle* unplanned = nullptr) const;
 
   /// \brief Whether `sql` is a SELECT * of one base table (with at most a LIMIT and an
