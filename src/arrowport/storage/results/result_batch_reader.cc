@@ -355,9 +355,14 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
     if (replanning) replanning->KeepFor(prepared);
   };
   // Off while DuckDB plans it, on again once it started: its workers run the plan made,
-  // and read no optimizer setting (only the planner does).
+  // and read no optimizer setting (only the planner does). A kept plan runs through an
+  // EXECUTE that DuckDB plans too, and would optimize (a tenth of a 1,000-row read's CPU,
+  // for a plan with nothing to optimize).
   std::optional<OptimizerOff> unoptimized;
-  if (planning == Planning::kTableAtRun || options.unoptimized) unoptimized.emplace(conn);
+  if (planning == Planning::kTableAtRun || planning == Planning::kKeptTablePlan ||
+      options.unoptimized) {
+    unoptimized.emplace(conn);
+  }
   // A copy: the statement stays owned here until the reader exists, on either path.
   ARROW_ASSIGN_OR_RAISE(auto source, StartSource(prepared, statement_owner, options, units,
                                                  threads, planned));
