@@ -130,6 +130,46 @@ arrow::Result<std::shared_ptr<arrow::Schema>> ParameterSchema(duckdb_connection 
   return arrow::schema(std::move(fields));
 }
 
+// Same names and types, in order (nullability and metadata aside).
+bool SameColumns(const arrow::Schema& a, const arrow::Schema& b) {
+  if (a.num_fields() != b.num_fields()) return false;
+  for (int i = 0; i < a.num_fields(); ++i) {
+    if (a.field(i)->name() != b.field(i)->name() ||
+        !a.field(i)->type()->Equals(*b.field(i)->type())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "name type, ..." for an error message, the first 8 columns.
+std::string ColumnList(const arrow::Schema& schema) {
+  std::string out;
+  for (int i = 0; i < schema.num_fields() && i < 8; ++i) {
+    if (i > 0) out += ", ";
+    out += schema.field(i)->name() + " " + schema.field(i)->type()->ToString();
+  }
+  if (schema.num_fields() > 8) {
+    out += ", ... " + std::to_string(schema.num_fields()) + " columns";
+  }
+  return out;
+}
+
+// `reader`, when its columns are those Flight SQL announced at prepare (`announced`;
+// null: none were). DuckDB runs a statement through what its names mean now: an
+// altered table's other columns reached clients that had been told the old ones.
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> AsAnnounced(
+    const std::shared_ptr<arrow::Schema>& announced,
+    std::shared_ptr<arrow::RecordBatchReader> reader) {
+  if (announced == nullptr || SameColumns(*announced, *reader->schema())) {
+    return reader;
+  }
+  return arrow::Status::Invalid(
+      "the statement's result columns changed since it was prepared (a table it reads "
+      "was altered or replaced): prepared as (", ColumnList(*announced), "), now (",
+      ColumnList(*reader->schema()), "); prepare it again");
+}
+
 }  // namespace
 
 // A read snapshot of a lease's connection (Connection::BeginReadSnapshot), rolled back
@@ -324,10 +364,14 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   owned->snapshot = std::move(snapshot);
   ARROW_ASSIGN_OR_RAISE(owned->passes,
                         lease->HoldAll(self->impl_->held, options.cancellation));
+  const bool typed = self->returns_rows_ && !self->result_types_unresolved_;
+  std::shared_ptr<arrow::Schema> announced = typed ? self->dataset_schema_ : nullptr;
   owned->statement = std::move(self);
   owned->unplanned = std::move(unplanned);
   owned->plan = std::move(plan);
-  return StartPrepared(conn, prepared, std::move(owned), options, planning);
+  ARROW_ASSIGN_OR_RAISE(auto reader, StartPrepared(conn, prepared, std::move(owned),
+                                                   options, planning));
+  return AsAnnounced(announced, std::move(reader));
 }
 
 arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(

@@ -7,6 +7,7 @@
 #include "arrowport/storage/catalog/catalog_queries.h"
 #include "arrowport/storage/database/database.h"
 #include "arrowport/storage/database/shared_connection.h"
+#include "arrowport/storage/core/query_options.h"
 
 namespace arrowport::storage {
 namespace prepared_statement_test {
@@ -229,6 +230,44 @@ TEST_F(PreparedStatementTest, AParameterlessSelectRunsAgainAsWhatItsNamesAreNow)
   const auto refused = run().status();
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("secret"), std::string::npos) << refused.ToString();
+}
+
+TEST_F(PreparedStatementTest, AResultWhoseColumnsChangedSincePrepareIsRefused) {
+  // Flight SQL told the client the columns at prepare; an ALTER since would have sent
+  // others under them (JDBC's metadata, ADBC's schema). As PostgreSQL does: prepare
+  // again.
+  ASSERT_TRUE(conn_->Execute("INSERT INTO t VALUES (1, 'a', NULL)").ok());
+  Principal admin;
+  admin.user = "admin";
+  admin.role = Role::kAdmin;
+  for (const Principal* caller : {static_cast<const Principal*>(&admin),
+                                  static_cast<const Principal*>(nullptr)}) {
+    auto statement =
+        PreparedStatement::Make(lease_, "SELECT * FROM t", caller).ValueOrDie();
+    QueryOptions options;
+    if (caller != nullptr) options.principal = std::make_shared<Principal>(*caller);
+    EXPECT_EQ(PreparedStatement::Query(statement, lease_, options)
+                  .ValueOrDie()->ToTable().ValueOrDie()->num_rows(), 1);
+    auto other = db_->Connect().ValueOrDie();
+    ASSERT_TRUE(other->Execute("ALTER TABLE t ADD COLUMN extra INTEGER").ok());
+    const auto refused = PreparedStatement::Query(statement, lease_, options).status();
+    EXPECT_TRUE(refused.IsInvalid()) << refused.ToString();
+    EXPECT_NE(refused.message().find("prepare it again"), std::string::npos)
+        << refused.ToString();
+    EXPECT_NE(refused.message().find("extra int32"), std::string::npos)
+        << refused.ToString();
+    // Prepared again, it runs (and rows and catalog changes that leave the columns be do
+    // not refuse it).
+    statement = PreparedStatement::Make(lease_, "SELECT * FROM t", caller).ValueOrDie();
+    ASSERT_TRUE(other->Execute("INSERT INTO t VALUES (2, 'b', NULL, 3)").ok());
+    ASSERT_TRUE(other->Execute("CREATE TABLE unrelated (a INTEGER)").ok());
+    auto again = PreparedStatement::Query(statement, lease_, options);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ((*again)->ToTable().ValueOrDie()->num_columns(), 4);
+    ASSERT_TRUE(other->Execute("DROP TABLE unrelated").ok());
+    ASSERT_TRUE(other->Execute("ALTER TABLE t DROP COLUMN extra").ok());
+    ASSERT_TRUE(other->Execute("DELETE FROM t WHERE id = 2").ok());
+  }
 }
 
 }  // namespace prepared_statement_test
