@@ -9,6 +9,7 @@ nothing here skips."""
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -48,9 +49,22 @@ def minio_binary():
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, below the kernel's ephemeral range: every server
+    the tests start with port 0 gets its port from that range, so none is handed this one
+    between the check and the moment the caller binds it (MinIO's readiness probe once
+    reached an arrowport server's gRPC port that had taken a port picked so)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    low = 10000 if ephemeral_low > 12000 else 1024
+    for _ in range(200):
+        port = random.randrange(low, ephemeral_low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use
+            return port
+    raise RuntimeError(f"no free loopback port in {low}..{ephemeral_low}")
 
 
 class Minio:
