@@ -180,7 +180,8 @@ def peers(tmp_path_factory, certs):
     writer.close()
     yield plain, secure
     for server in (plain, secure):
-        server.stop()
+        server.stop()  # both, before either is judged: a failed check left one running
+    for server in (plain, secure):
         assert server.proc.returncode == 0, server.stderr()[-3000:]
 
 
