@@ -2,14 +2,9 @@
 // pipeline.
 
 #include <arrow/flight/client.h>
-#include <arrow/flight/types_async.h>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/identifier.h"
@@ -120,61 +115,6 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   bool cancelled_ = false;
 };
 
-// The answer to one GetFlightInfo, filled on gRPC's threads and awaited on the caller's.
-// It lives apart from the listener: Arrow Flight drops its listener's last reference on a
-// gRPC thread after an atomic decrement compiled into libarrow_flight, which ThreadSanitizer
-// cannot see, so state the caller touched must not be destroyed with the listener. Every
-// reference to this one is taken and dropped in our code.
-struct PlanAnswer {
-  std::mutex mutex;  // guards everything below
-  std::condition_variable finished_cv;
-  bool finished = false;
-  arrow::Status status;
-  std::unique_ptr<fl::FlightInfo> info;
-};
-
-// The answer to one GetFlightInfo made with gRPC's asynchronous API, which (unlike the
-// blocking call) can be cancelled: a source that never answers then holds neither the
-// copy nor its admission slot once the caller has gone.
-class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
- public:
-  explicit FlightInfoListener(std::shared_ptr<PlanAnswer> answer) : answer_(std::move(answer)) {}
-  void OnNext(fl::FlightInfo info) override {
-    std::lock_guard<std::mutex> lock(answer_->mutex);
-    answer_->info = std::make_unique<fl::FlightInfo>(std::move(info));
-  }
-  void OnFinish(arrow::Status status) override {
-    std::lock_guard<std::mutex> lock(answer_->mutex);
-    answer_->status = std::move(status);
-    answer_->finished = true;
-    answer_->finished_cv.notify_all();
-  }
-
- private:
-  const std::shared_ptr<PlanAnswer> answer_;
-};
-
-// The source's GetFlightInfo, ended early when `call` is cancelled.
-arrow::Result<std::unique_ptr<fl::FlightInfo>> PlanAtSource(
-    const PeerConnection& peer, const fl::FlightCallOptions& options,
-    const fl::FlightDescriptor& descriptor, const CallContext& call) {
-  auto answer = std::make_shared<PlanAnswer>();
-  auto listener = std::make_shared<FlightInfoListener>(answer);
-  peer.client->GetFlightInfoAsync(options, descriptor, listener);
-  CallCancellation::Subscription stop;
-  if (call.cancellation) {
-    stop = CallCancellation::OnCancel(call.cancellation,
-                                      [listener] { listener->TryCancel(); });
-  }
-  std::unique_lock<std::mutex> lock(answer->mutex);
-  answer->finished_cv.wait(lock, [&answer] { return answer->finished; });
-  ARROW_RETURN_NOT_OK(answer->status);
-  if (!answer->info) {
-    return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
-  }
-  return std::move(answer->info);
-}
-
 }  // namespace
 
 arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string& body,
@@ -235,9 +175,9 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
       // Planning at the source is bounded; the stream that follows only by timeout_s.
       auto planning = peer->options;
       if (planning.timeout.count() < 0) planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
-      ARROW_ASSIGN_OR_RAISE(
-          auto info,
-          PlanAtSource(*peer, planning, fl::FlightDescriptor::Command(cmd.dump()), call));
+      const auto descriptor = fl::FlightDescriptor::Command(cmd.dump());
+      ARROW_ASSIGN_OR_RAISE(auto info,
+                            PeerFlightInfo(*peer, planning, descriptor, call.cancellation));
       arrow::ipc::DictionaryMemo memo;
       ARROW_ASSIGN_OR_RAISE(announced, info->GetSchema(&memo));
       for (const auto& endpoint : info->endpoints()) tickets.push_back(endpoint.ticket);

@@ -1,19 +1,23 @@
 #include "arrowport/flight/transfer.h"
 
 #include <arrow/flight/client.h>
+#include <arrow/flight/types_async.h>
 #include <fnmatch.h>
 #include <nlohmann/json.hpp>
 
 #include <strings.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "arrow/record_batch.h"
 #include "arrow/util/uri.h"
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/transfer_peer.h"
 
@@ -259,6 +263,98 @@ arrow::Result<fl::TimeoutDuration> TimeoutOf(const json& doc) {
     return arrow::Status::Invalid("'timeout_s' must be a positive number of seconds");
   }
   return fl::TimeoutDuration{it->get<double>()};
+}
+
+namespace {
+
+// The answer to one GetFlightInfo, filled on gRPC's threads and awaited on the caller's.
+// It lives apart from the listener: Arrow Flight drops its listener's last reference on a
+// gRPC thread after an atomic decrement compiled into libarrow_flight, which ThreadSanitizer
+// cannot see, so state the caller touched must not be destroyed with the listener. Every
+// reference to this one is taken and dropped in our code.
+struct PlanAnswer {
+  std::mutex mutex;  // guards everything below
+  std::condition_variable changed;
+  bool finished = false;
+  bool released = false;  // Arrow let go of the listener: the call is in its disposal
+  bool cancelling = false;  // a TryCancel is under way (interrupts run one at a time)
+  std::thread::id cancelling_thread;
+  arrow::Status status;
+  std::unique_ptr<fl::FlightInfo> info;
+};
+
+// The answer to one GetFlightInfo made with gRPC's asynchronous API, which (unlike the
+// blocking call) can be cancelled: a source that never answers then holds neither the
+// copy nor its admission slot once the caller has gone.
+class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
+ public:
+  explicit FlightInfoListener(std::shared_ptr<PlanAnswer> answer) : answer_(std::move(answer)) {}
+  // Arrow holds its last reference until it has handed the call to its disposal thread.
+  ~FlightInfoListener() override {
+    std::lock_guard<std::mutex> lock(answer_->mutex);
+    answer_->released = true;
+    answer_->changed.notify_all();
+  }
+  void OnNext(fl::FlightInfo info) override {
+    std::lock_guard<std::mutex> lock(answer_->mutex);
+    answer_->info = std::make_unique<fl::FlightInfo>(std::move(info));
+  }
+  // Arrow takes the call out of the listener when this returns, so a TryCancel under way
+  // (which reaches the call through the listener) ends first; none starts after.
+  void OnFinish(arrow::Status status) override {
+    std::unique_lock<std::mutex> lock(answer_->mutex);
+    answer_->status = std::move(status);
+    answer_->finished = true;
+    answer_->changed.notify_all();
+    const auto self = std::this_thread::get_id();
+    answer_->changed.wait(lock, [this, self] {
+      return !answer_->cancelling || answer_->cancelling_thread == self;
+    });
+  }
+  void Cancel() {
+    {
+      std::lock_guard<std::mutex> lock(answer_->mutex);
+      if (answer_->finished) return;
+      answer_->cancelling = true;
+      answer_->cancelling_thread = std::this_thread::get_id();
+    }
+    TryCancel();
+    std::lock_guard<std::mutex> lock(answer_->mutex);
+    answer_->cancelling = false;
+    answer_->changed.notify_all();
+  }
+
+ private:
+  const std::shared_ptr<PlanAnswer> answer_;
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<fl::FlightInfo>> PeerFlightInfo(
+    const PeerConnection& peer, const fl::FlightCallOptions& options,
+    const fl::FlightDescriptor& descriptor,
+    const std::shared_ptr<CallCancellation>& cancellation) {
+  auto answer = std::make_shared<PlanAnswer>();
+  auto listener = std::make_shared<FlightInfoListener>(answer);
+  peer.client->GetFlightInfoAsync(options, descriptor, listener);
+  CallCancellation::Subscription stop;
+  if (cancellation) {
+    stop = CallCancellation::OnCancel(cancellation, [listener] { listener->Cancel(); });
+  }
+  {
+    std::unique_lock<std::mutex> lock(answer->mutex);
+    answer->changed.wait(lock, [&answer] { return answer->finished; });
+  }
+  // The caller may destroy the client once this returns: Arrow must be done with the call.
+  stop.Reset();
+  listener.reset();
+  std::unique_lock<std::mutex> lock(answer->mutex);
+  answer->changed.wait(lock, [&answer] { return answer->released; });
+  ARROW_RETURN_NOT_OK(answer->status);
+  if (!answer->info) {
+    return arrow::Status::IOError("the source answered GetFlightInfo with nothing");
+  }
+  return std::move(answer->info);
 }
 
 // The prefix every copy error gets: which action, which peer.

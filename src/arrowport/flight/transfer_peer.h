@@ -12,6 +12,10 @@
 
 #include "arrow/result.h"
 
+namespace arrowport {
+class CallCancellation;
+}  // namespace arrowport
+
 namespace arrowport::flight {
 
 class TransferPolicy;
@@ -52,6 +56,16 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
                                           const PeerAddress& address,
                                           PeerCredentials credentials,
                                           int64_t max_message_bytes);
+
+/// \brief The peer's GetFlightInfo, ended early when `cancellation` (may be null) fires.
+/// Returns only once Arrow has let go of the call, so that the client may be destroyed
+/// at once: FlightClient::Close() stops the thread Arrow disposes of finished calls on,
+/// and a call still finishing then is destroyed on gRPC's own thread, which aborts the
+/// process (apache/arrow#30949).
+arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> PeerFlightInfo(
+    const PeerConnection& peer, const arrow::flight::FlightCallOptions& options,
+    const arrow::flight::FlightDescriptor& descriptor,
+    const std::shared_ptr<CallCancellation>& cancellation);
 
 /// An action's body: a JSON object, or Invalid naming `action`.
 arrow::Result<nlohmann::json> ParseBody(const std::string& body, const char* action);

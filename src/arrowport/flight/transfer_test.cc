@@ -1,6 +1,18 @@
 #include "arrowport/flight/transfer.h"
 
+#include <arrow/flight/client.h>
+#include <arrow/flight/server.h>
 #include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <sched.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "arrowport/common/call_cancellation.h"
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/transfer_peer.h"
@@ -65,6 +77,98 @@ TEST(PeerAddressTest, CredentialsAreStringsAndOneKind) {
   auto ok = CredentialsFromJson(nlohmann::json{{"user", "u"}, {"password", "p"}});
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->password, "p");
+}
+
+// Every thread of this process on one core while alive (threads made meanwhile inherit
+// it), the former masks back after: a thread is then preempted where two cores would run
+// it on, which opens a race's window wide.
+class OneCore {
+ public:
+  OneCore() {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    for (const pid_t task : Tasks()) {
+      cpu_set_t was;
+      if (sched_getaffinity(task, sizeof(was), &was) != 0) continue;
+      if (sched_setaffinity(task, sizeof(one), &one) == 0) pinned_.push_back({task, was});
+    }
+  }
+  ~OneCore() {
+    for (auto& [task, was] : pinned_) sched_setaffinity(task, sizeof(was), &was);
+    // Threads made while pinned get the process's first mask too.
+    if (!pinned_.empty()) {
+      for (const pid_t task : Tasks()) {
+        sched_setaffinity(task, sizeof(pinned_[0].second), &pinned_[0].second);
+      }
+    }
+  }
+
+ private:
+  static std::vector<pid_t> Tasks() {
+    std::vector<pid_t> tasks;
+    DIR* dir = opendir("/proc/self/task");
+    if (dir == nullptr) return tasks;
+    while (dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] != '.') tasks.push_back(std::atoi(entry->d_name));
+    }
+    closedir(dir);
+    return tasks;
+  }
+  std::vector<std::pair<pid_t, cpu_set_t>> pinned_;
+};
+
+// A source that refuses every GetFlightInfo at once, the quickest answer there is.
+class RefusingSource : public arrow::flight::FlightServerBase {
+ public:
+  arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext&,
+                              const arrow::flight::FlightDescriptor&,
+                              std::unique_ptr<arrow::flight::FlightInfo>*) override {
+    return arrow::Status::Invalid("no such query");
+  }
+};
+
+// The crash of one run's copy_from: an answered GetFlightInfo whose client was closed at
+// once had Arrow destroy the call on gRPC's thread, which aborted the server. Many quick
+// refusals, each client destroyed as soon as the answer is back, half of them with the
+// call's cancellation firing meanwhile (its interrupts repeated as the watchdog does).
+TEST(PeerFlightInfoTest, TheClientMayGoAsSoonAsTheAnswerIsBack) {
+  namespace fl = arrow::flight;
+  OneCore pinned;  // the abort needs gRPC's thread preempted: one run in 3,000 on two cores
+  RefusingSource source;
+  auto location = fl::Location::ForGrpcTcp("127.0.0.1", 0).ValueOrDie();
+  ASSERT_TRUE(source.Init(fl::FlightServerOptions(location)).ok());
+  auto at = fl::Location::ForGrpcTcp("127.0.0.1", source.port()).ValueOrDie();
+  std::atomic<bool> done{false};
+  std::shared_ptr<CallCancellation> current;
+  std::mutex current_mutex;
+  std::thread repeater([&] {
+    while (!done.load()) {
+      std::shared_ptr<CallCancellation> cancellation;
+      {
+        std::lock_guard<std::mutex> lock(current_mutex);
+        cancellation = current;
+      }
+      if (cancellation) cancellation->RepeatInterrupts();
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    PeerConnection peer;
+    peer.client = fl::FlightClient::Connect(at).ValueOrDie();
+    auto cancellation = CallCancellation::Make();
+    if (i % 2 == 1) {
+      cancellation->Cancel(arrow::Status::Cancelled("the client left"));
+      std::lock_guard<std::mutex> lock(current_mutex);
+      current = cancellation;
+    }
+    auto info = PeerFlightInfo(peer, peer.options, fl::FlightDescriptor::Command("q"),
+                               cancellation);
+    ASSERT_FALSE(info.ok());
+    peer.client.reset();
+  }
+  done = true;
+  repeater.join();
+  ASSERT_TRUE(source.Shutdown().ok());
 }
 
 }  // namespace transfer_test
