@@ -14,6 +14,7 @@ Ingest now holds each such value to what DuckDB itself writes; the JSON function
 are the query's own (400). On the way out, a UHUGEINT that DuckDB's Arrow export would
 turn into a wrong number (2^128-1 read back as -1) is an error instead."""
 import json
+import sys
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
@@ -188,3 +189,41 @@ def test_json_writes_enums_and_blobs_as_duckdb_does(server):
     assert r.status_code == 200, r.text
     assert r.json() == [{"e": "b", "l": ["a", None], "b": "\\xFF\\x00a", "lb": ["\\xFF"]}]
     assert query(server, sql.split(", ['a'")[0], "csv").text.splitlines()[1] == '"b"'
+
+
+def test_bignums_and_unions_are_written_as_duckdb_writes_them(server):
+    # Python's own limit on an int's digits (4,300) is below the largest value here.
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        check_bignums_and_unions(server)
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
+def check_bignums_and_unions(server):
+    # A BIGNUM came out in JSON as Arrow's text of its encoding ("[\n  80000A029D...\n]")
+    # and CSV refused the column; a UNION as Arrow's text ("union{k: int32 = 1}").
+    values = [0, 1, -1, 10 ** 9, -(10 ** 9) + 1, 2 ** 64, -(2 ** 127), 12345678901234567890123,
+              -(10 ** 200) - 7, 2 ** 32768 - 1]
+    sql = " UNION ALL ".join(f"SELECT {i} AS i, '{v}'::BIGNUM AS b" for i, v in enumerate(values))
+    sql = f"SELECT b, b::VARCHAR AS duckdb FROM ({sql}) ORDER BY i"
+    r = query(server, sql)
+    assert r.status_code == 200, r.text[:300]
+    rows = json.loads(r.text)  # JSON numbers of any size, as Python reads them
+    assert [row["b"] for row in rows] == values
+    assert [row["duckdb"] for row in rows] == [str(v) for v in values]
+    r = query(server, sql, "csv")
+    assert r.status_code == 200, r.text[:300]
+    for line, value in zip(r.text.splitlines()[1:], values):
+        assert line == f'"{value}","{value}"'
+    nested = query(server, "SELECT [1::BIGNUM, NULL, -2::BIGNUM] AS l, "
+                           "{'n': 3::BIGNUM} AS s, union_value(k := 1) AS u")
+    assert nested.status_code == 200, nested.text
+    assert nested.json() == [{"l": [1, None, -2], "s": {"n": 3}, "u": 1}]
+    # Beyond 4 KiB its digits would cost quadratic time: refused, with the ways out.
+    for fmt in ("json", "csv"):
+        r = query(server, f"SELECT '{2 ** 40000}'::BIGNUM AS b", fmt)
+        assert r.status_code == 400, (fmt, r.text[:300])
+        assert "cast it to VARCHAR" in r.text, r.text[:300]
+    assert query(server, f"SELECT '{2 ** 40000}'::BIGNUM AS b", "arrow").status_code == 200

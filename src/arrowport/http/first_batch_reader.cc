@@ -32,9 +32,11 @@ class FirstBatchReader : public arrow::RecordBatchReader {
 }  // namespace
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> ReadFirstBatchAhead(
-    std::shared_ptr<arrow::RecordBatchReader> reader) {
+    std::shared_ptr<arrow::RecordBatchReader> reader,
+    const std::function<arrow::Status(const arrow::RecordBatch*)>& check) {
   std::shared_ptr<arrow::RecordBatch> first;
   ARROW_RETURN_NOT_OK(reader->ReadNext(&first));
+  if (check) ARROW_RETURN_NOT_OK(check(first.get()));
   return std::make_shared<FirstBatchReader>(std::move(reader), std::move(first));
 }
 

@@ -119,6 +119,13 @@ arrow::Result<int64_t> WriteResultBody(arrow::RecordBatchReader* batches,
   return rows;
 }
 
+// A first batch's values the format cannot write, found before the status line.
+std::function<arrow::Status(const arrow::RecordBatch*)> ValuesFit(query::ResultFormat format) {
+  return [format](const arrow::RecordBatch* first) {
+    return query::CheckValuesFit(first, format);
+  };
+}
+
 }  // namespace
 
 // Streams a query result as the negotiated format, compressed if the client asked.
@@ -145,7 +152,8 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
     return AnswerHead(ctx, req, res, request, (*call)->context(), *negotiated, start);
   }
   auto reader = ctx.deps().query->Execute(request, (*call)->context());
-  if (reader.ok()) reader = ReadFirstBatchAhead(*reader);
+  const auto format = negotiated->format;
+  if (reader.ok()) reader = ReadFirstBatchAhead(*reader, ValuesFit(format));
   if (!reader.ok()) {
     ctx.Log(req, reader.status(), start);
     SendStatus(res, reader.status());
@@ -160,7 +168,6 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const auto compression = SetBodyHeaders(req, res, negotiated->format, ctx.deps().compression);
   res.status = 200;
   auto batches = *reader;
-  const auto format = negotiated->format;
   const std::string path = req.path;
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);

@@ -13,12 +13,14 @@
 
 #include "arrow/array.h"
 #include "arrow/buffer.h"
+#include "arrow/extension_type.h"
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
 #include "arrow/type.h"
 #include "arrow/util/formatting.h"
 #include "arrow/util/ubsan.h"
+#include "arrowport/query/bignum_text.h"
 #include "arrowport/query/text_pieces.h"
 #include "arrowport/query/time_text.h"
 
@@ -37,41 +39,56 @@ void AppendJsonString(std::string text, std::string* out) {
               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
+arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
+
+// An element of a nested value (a list's item, a map's key or value).
+arrow::Status AppendJsonItem(const arrow::Array& values, int64_t i, std::string* out) {
+  ARROW_ASSIGN_OR_RAISE(auto item, values.GetScalar(i));
+  return AppendJsonValue(*item, out);
+}
 
 // A map as a list of {"key": ..., "value": ...}: keys need not be strings.
-void AppendJsonMap(const arrow::MapScalar& scalar, std::string* out) {
+arrow::Status AppendJsonMap(const arrow::MapScalar& scalar, std::string* out) {
   const auto& entries = *scalar.value;
   const auto& st = static_cast<const arrow::StructArray&>(entries);
   *out += '[';
   for (int64_t i = 0; i < entries.length(); ++i) {
     if (i) *out += ',';
     *out += "{\"key\":";
-    auto k = st.field(0)->GetScalar(i);
-    if (k.ok()) AppendJsonValue(**k, out); else *out += "null";
+    ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(0), i, out));
     *out += ",\"value\":";
-    auto v = st.field(1)->GetScalar(i);
-    if (v.ok()) AppendJsonValue(**v, out); else *out += "null";
+    ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(1), i, out));
     *out += '}';
   }
   *out += ']';
+  return arrow::Status::OK();
 }
 
-void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
+// A value of an extension type: DuckDB's BIGNUM as its digits (a JSON number, as DECIMAL
+// and HUGEINT are written), any other as its storage's value (arrow.json's text).
+arrow::Status AppendJsonExtension(const arrow::ExtensionScalar& scalar, std::string* out) {
+  if (!IsDuckDBBignum(*scalar.type)) return AppendJsonValue(*scalar.value, out);
+  const auto& storage = static_cast<const arrow::BaseBinaryScalar&>(*scalar.value);
+  ARROW_ASSIGN_OR_RAISE(auto digits, BignumText(storage.view()));
+  *out += digits;
+  return arrow::Status::OK();
+}
+
+arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
   using arrow::Type;
   if (!scalar.is_valid) {
     *out += "null";
-    return;
+    return arrow::Status::OK();
   }
   switch (scalar.type->id()) {
     case Type::BOOL:
       *out += static_cast<const arrow::BooleanScalar&>(scalar).value ? "true" : "false";
-      return;
+      return arrow::Status::OK();
     case Type::INT8: case Type::INT16: case Type::INT32: case Type::INT64:
     case Type::UINT8: case Type::UINT16: case Type::UINT32: case Type::UINT64:
     case Type::DECIMAL128: case Type::DECIMAL256:
       *out += scalar.ToString();
-      return;
+      return arrow::Status::OK();
     case Type::HALF_FLOAT: case Type::FLOAT: case Type::DOUBLE: {
       std::string text = scalar.ToString();
       // JSON has no NaN/Infinity literals.
@@ -80,7 +97,7 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       } else {
         *out += text;
       }
-      return;
+      return arrow::Status::OK();
     }
     case Type::LIST: case Type::LARGE_LIST: case Type::FIXED_SIZE_LIST:
     case Type::LIST_VIEW: case Type::LARGE_LIST_VIEW: {
@@ -88,11 +105,10 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       *out += '[';
       for (int64_t i = 0; i < values.length(); ++i) {
         if (i) *out += ',';
-        auto item = values.GetScalar(i);
-        if (item.ok()) AppendJsonValue(**item, out); else *out += "null";
+        ARROW_RETURN_NOT_OK(AppendJsonItem(values, i, out));
       }
       *out += ']';
-      return;
+      return arrow::Status::OK();
     }
     case Type::STRUCT: {
       const auto& s = static_cast<const arrow::StructScalar&>(scalar);
@@ -102,31 +118,36 @@ void AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
         if (i) *out += ',';
         AppendJsonString(type.field(i)->name(), out);
         *out += ':';
-        AppendJsonValue(*s.value[i], out);
+        ARROW_RETURN_NOT_OK(AppendJsonValue(*s.value[i], out));
       }
       *out += '}';
-      return;
+      return arrow::Status::OK();
     }
     case Type::MAP:
-      AppendJsonMap(static_cast<const arrow::MapScalar&>(scalar), out);
-      return;
+      return AppendJsonMap(static_cast<const arrow::MapScalar&>(scalar), out);
+    case Type::SPARSE_UNION: case Type::DENSE_UNION:
+      // DuckDB's UNION: the value of the member it holds, as DuckDB's own JSON writes it.
+      return AppendJsonValue(*static_cast<const arrow::UnionScalar&>(scalar).child_value(),
+                             out);
+    case Type::EXTENSION:
+      return AppendJsonExtension(static_cast<const arrow::ExtensionScalar&>(scalar), out);
     case Type::BINARY: case Type::LARGE_BINARY: case Type::BINARY_VIEW:
     case Type::FIXED_SIZE_BINARY: {
       std::string text;
       AppendBlobText(static_cast<const arrow::BaseBinaryScalar&>(scalar).view(), &text);
       AppendJsonString(std::move(text), out);
-      return;
+      return arrow::Status::OK();
     }
     case Type::DICTIONARY: {
       // An ENUM: its value, not Arrow's text of the whole dictionary and an index.
-      auto value = static_cast<const arrow::DictionaryScalar&>(scalar).GetEncodedValue();
-      if (value.ok()) AppendJsonValue(**value, out); else *out += "null";
-      return;
+      ARROW_ASSIGN_OR_RAISE(auto value,
+                            static_cast<const arrow::DictionaryScalar&>(scalar).GetEncodedValue());
+      return AppendJsonValue(*value, out);
     }
     default:
       // A date or time Arrow cannot write is ours (time_text.h); all else Arrow's text.
       AppendJsonString(OwnTimeTextOf(scalar).value_or(scalar.ToString()), out);
-      return;
+      return arrow::Status::OK();
   }
 }
 
@@ -187,8 +208,7 @@ class JsonColumn {
         break;
     }
     ARROW_ASSIGN_OR_RAISE(auto scalar, array_->GetScalar(row));
-    AppendJsonValue(*scalar, out);
-    return arrow::Status::OK();
+    return AppendJsonValue(*scalar, out);
   }
 
  private:

@@ -1,4 +1,5 @@
 #include "arrowport/query/result_writer.h"
+#include "arrowport/query/bignum_text.h"
 #include "arrowport/query/json_result.h"
 #include "arrowport/query/text_pieces.h"
 #include "arrowport/query/time_text.h"
@@ -97,8 +98,9 @@ arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& col
   return text.Finish();
 }
 
-// Columns CSV gets as our text, not Arrow's: blobs (BlobsAsText), and dates and
-// timestamps when they hold values Arrow cannot write (time_text.h).
+// Columns CSV gets as our text, not Arrow's: blobs (BlobsAsText), DuckDB's BIGNUM
+// (bignum_text.h), and dates and timestamps when they hold values Arrow cannot write
+// (time_text.h).
 bool NeedsOwnText(const arrow::DataType& type) {
   switch (type.id()) {
     case arrow::Type::BINARY:
@@ -106,9 +108,23 @@ bool NeedsOwnText(const arrow::DataType& type) {
     case arrow::Type::BINARY_VIEW:
     case arrow::Type::FIXED_SIZE_BINARY:
       return true;
+    case arrow::Type::EXTENSION:
+      return IsDuckDBBignum(type);
     default:
       return HasTimeText(type);
   }
+}
+
+// The schema Arrow's CSV writer is given: a BIGNUM column as the text it is written as.
+std::shared_ptr<arrow::Schema> CsvSchema(const std::shared_ptr<arrow::Schema>& schema) {
+  std::vector<std::shared_ptr<arrow::Field>> fields = schema->fields();
+  bool changed = false;
+  for (auto& field : fields) {
+    if (!IsDuckDBBignum(*field->type())) continue;
+    field = field->WithType(arrow::large_utf8());
+    changed = true;
+  }
+  return changed ? arrow::schema(std::move(fields), schema->metadata()) : schema;
 }
 
 // `batch` with its blob columns as DuckDB's text of them (BlobsAsText), dates and
@@ -132,6 +148,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithOwnText(
         break;
       case arrow::Type::FIXED_SIZE_BINARY:
         text = BlobsAsText<arrow::FixedSizeBinaryArray>(*columns[i]);
+        break;
+      case arrow::Type::EXTENSION:
+        if (!IsDuckDBBignum(*columns[i]->type())) continue;
+        text = BignumsAsText(*columns[i]);
         break;
       default:
         if (!HasTimeText(*columns[i]->type())) continue;
@@ -157,7 +177,8 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   // The header goes first, as Arrow's writer sends it (an empty result has one too); a
   // schema CSV cannot hold (nested columns) is refused here, before any row (the HTTP
   // gateway asks CheckFormatFits before its status line).
-  ARROW_ASSIGN_OR_RAISE(auto no_rows, arrow::RecordBatch::MakeEmpty(reader->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto no_rows,
+                        arrow::RecordBatch::MakeEmpty(CsvSchema(reader->schema())));
   ARROW_RETURN_NOT_OK(arrow::csv::WriteCSV(*no_rows, options, sink.get()));
   options.include_header = false;
   const auto& fields = reader->schema()->fields();
@@ -197,7 +218,7 @@ arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
   switch (format) {
     case ResultFormat::kCsv:
       name = "csv";
-      fits = arrow::csv::MakeCSVWriter(sink, schema).status();
+      fits = arrow::csv::MakeCSVWriter(sink, CsvSchema(schema)).status();
       // Arrow's writer takes an interval column and fails at its first row, after the
       // 200 and the header (a hostile run).
       for (const auto& field : schema->fields()) {
@@ -220,6 +241,16 @@ arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
   if (fits.ok()) return fits;
   return arrow::Status::Invalid("format '", name, "' cannot hold this result (",
                                 fits.message(), "); ask for format=arrow or format=json");
+}
+
+arrow::Status CheckValuesFit(const arrow::RecordBatch* batch, ResultFormat format) {
+  if (batch == nullptr || (format != ResultFormat::kJson && format != ResultFormat::kCsv)) {
+    return arrow::Status::OK();
+  }
+  for (const auto& column : batch->columns()) {
+    ARROW_RETURN_NOT_OK(CheckBignumsFitText(*column));
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,

@@ -25,6 +25,10 @@ arrow::Result<ResultFormat> ParseResultFormat(std::string_view name);
 arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
                               ResultFormat format);
 
+/// What depends on the values and is cheap to find before the first byte: a BIGNUM too
+/// large for JSON or CSV text (bignum_text.h) in `batch` (may be null).
+arrow::Status CheckValuesFit(const arrow::RecordBatch* batch, ResultFormat format);
+
 /// \brief Writes every batch of `reader` to `sink` in `format`, batch by batch. Returns
 /// the number of rows written. kTable is refused (the CLI writes it).
 arrow::Result<int64_t> WriteResult(arrow::RecordBatchReader* reader, ResultFormat format,
