@@ -217,6 +217,18 @@ void FinishMeter(const std::shared_ptr<metrics::IngestMeter>& meter, const arrow
                  result.batches > 0 && per_batch});
 }
 
+// DuckDB's Parquet variant decoder reports a malformed arrow.parquet.variant value as an
+// IO error (its words for a corrupt file), which answered a client's bad column with 500
+// "internal": at ingest the values are the client's.
+arrow::Status AsClientInput(const arrow::Status& st) {
+  if (!st.IsIOError() || st.message().find("Corrupted VARIANT") == std::string::npos) {
+    return st;
+  }
+  return arrow::Status::Invalid(
+      "an arrow.parquet.variant column holds a value that is not a well-formed Parquet "
+      "variant (DuckDB: ", st.message(), ")");
+}
+
 // The request's end in the router's counters; a failure's message names the stream, the
 // table and, for per_batch, what stays committed.
 arrow::Status RecordOutcome(StreamRouter* router, const arrow::Status& st,
@@ -238,8 +250,9 @@ arrow::Status RecordOutcome(StreamRouter* router, const arrow::Status& st,
                   std::to_string(result.batches) +
                   " batches were committed before it and stay (per_batch)"
             : std::string();
-    return st.WithMessage("stream '", request.stream, "' -> table ", result.table, ": ",
-                          st.message(), kept);
+    const arrow::Status reported = AsClientInput(st);
+    return reported.WithMessage("stream '", request.stream, "' -> table ", result.table,
+                                ": ", reported.message(), kept);
   }
   if (result.duplicate) {
     router->RecordEnd(request.stream);
