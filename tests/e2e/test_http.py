@@ -555,6 +555,21 @@ def test_an_http10_body_that_fails_midway_ends_with_a_reset(server):
         assert server.logged("the client left before the body")
 
 
+def test_a_client_that_leaves_mid_result_is_logged_as_499_not_500(server):
+    # A client that closed its connection part way through a streamed result was logged
+    # as status=500, a server failure in every log-based alert.
+    body = b"SELECT * FROM range(50000000)"
+    host, port = server.http.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"POST /query?format=csv HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain"
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        assert s.recv(1000).startswith(b"HTTP/1.1 200")
+    assert server.logged("status=499 error=\"the client closed the connection before the "
+                         "response was whole\""), server.stderr()[-2000:]
+    assert "path=/query user=anonymous" not in "".join(
+        line for line in server.stderr().splitlines(keepends=True) if "status=500" in line)
+
+
 def test_openapi_references_resolve(server):
     spec = requests.get(f"{server.http}/openapi.json", timeout=30).json()
 

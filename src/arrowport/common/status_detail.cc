@@ -23,6 +23,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kTableRefused: return "table refused";
     case ErrorKind::kDiskFull: return "disk full";
     case ErrorKind::kRequestTimedOut: return "request timed out";
+    case ErrorKind::kClientGone: return "client gone";
   }
   return "error";
 }

@@ -41,6 +41,9 @@ enum class ErrorKind {
   /// The client stopped sending its request part way (HTTP: no body bytes for
   /// http.read_timeout_s): its fault, not the server's; nothing of it is committed.
   kRequestTimedOut,
+  /// The client closed its connection before the response was whole: its choice, not a
+  /// failure of the server's (HTTP logs it as nginx does, 499).
+  kClientGone,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {
@@ -169,6 +172,13 @@ template <typename... Args>
 arrow::Status RequestTimedOut(Args&&... args) {
   return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
                        ErrorKind::kRequestTimedOut);
+}
+
+/// The client went away while its response was being sent: logged as 499, not 500.
+template <typename... Args>
+arrow::Status ClientGone(Args&&... args) {
+  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+                       ErrorKind::kClientGone);
 }
 
 template <typename... Args>

@@ -36,7 +36,7 @@ arrow::Status ChunkedBodyStream::Send(const char* data, size_t size) {
     return TimedOut("the client stopped reading the response: a write waited more than ",
                     seconds, " s (limits.write_stall_timeout_s)");
   }
-  return arrow::Status::IOError("the peer closed the connection");
+  return ClientGone("the client closed the connection before the response was whole");
 }
 
 arrow::Status ChunkedBodyStream::SendChunk(const char* data, size_t size) {

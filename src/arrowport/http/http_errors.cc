@@ -44,6 +44,8 @@ Mapping ForKind(ErrorKind kind) {
     // 408: the client was too slow sending its request, a client error (not 504, which
     // says the server ran past a deadline).
     case ErrorKind::kRequestTimedOut: return {408, "request_timeout"};
+    // Never sent (nobody is left to read it): what the log line says, as nginx logs it.
+    case ErrorKind::kClientGone: return {499, "client_closed_request"};
   }
   return {500, "internal"};
 }
