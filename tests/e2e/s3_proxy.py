@@ -65,6 +65,7 @@ class S3Proxy:
         self.conditional_puts = 0
         # The next GET of a data file (Parquet) stops MinIO (SIGSTOP) before it is passed on,
         # then sets data_read_stopped: the read, and every request after it, hang until heal().
+        # A number N instead of True: the Nth such GET from now.
         self.stop_on_data_read = False
         self.data_read_stopped = threading.Event()
         self.stopped_at = None  # the path of that GET
@@ -109,10 +110,11 @@ class S3Proxy:
                             fault, proxy.lose_next_commit = proxy.lose_next_commit, None
                             proxy._fault_settled = False
                     reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
-                    stop = (proxy.stop_on_data_read and self.command == "GET" and
-                            DATA_PATH.search(path) is not None)
-                    if stop:
-                        proxy.stop_on_data_read = False
+                    stop = False
+                    if (proxy.stop_on_data_read and self.command == "GET" and
+                            DATA_PATH.search(path) is not None):
+                        proxy.stop_on_data_read -= 1  # True: this read; N: the Nth
+                        stop = proxy.stop_on_data_read == 0
                 try:
                     with proxy._arrived:
                         if fault is None and not proxy._fault_settled:

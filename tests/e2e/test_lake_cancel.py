@@ -254,6 +254,30 @@ def test_a_query_whose_client_leaves_while_a_worker_reads_the_store_ends(start_s
     assert flight_query(client, "SELECT count(*) AS n FROM events").column("n")[0].as_py() == 10
 
 
+def test_a_lake_tables_flight_info_ends_with_its_client(start_server, tmp_path, minio,
+                                                         proxy):
+    """GetFlightInfo of a lake table binds its view, then counts its rows, which reads
+    the files' footers from the store again; MinIO is stopped at the count's last read
+    and the client's deadline passes: the call ends with it. Before, the count obeyed
+    nothing and waited for the store (s3.timeout_ms, then its retries)."""
+    server = lake_server(start_server, tmp_path, proxy)
+    client = server.client()
+    put_path(client, events(range(10)), "events")
+    descriptor = flight.FlightDescriptor.for_command(json.dumps({"table": "events"}))
+    before = len(proxy.history)
+    assert client.get_flight_info(descriptor).total_records == 10
+    data_reads = sum(1 for _, method, path, _ in proxy.history[before:]
+                     if method == "GET" and ".parquet" in path)
+    assert data_reads >= 2, proxy.history[before:]  # the view's bind, then the count
+    proxy.stop_on_data_read = data_reads  # the same call again: its last read
+    with pytest.raises(flight.FlightTimedOutError):
+        client.get_flight_info(descriptor, flight.FlightCallOptions(timeout=8))
+    assert proxy.data_read_stopped.wait(60), "GetFlightInfo never read a data file"
+    assert_call_ended(server, proxy, "method=get_flight_info", 2)
+    proxy.heal()
+    assert client.get_flight_info(descriptor).total_records == 10
+
+
 def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, tmp_path,
                                                                    minio, proxy):
     """Flight SQL's CreatePreparedStatement plans its SQL, which reads a lake view's files;

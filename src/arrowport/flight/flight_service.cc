@@ -341,7 +341,7 @@ class FlightService : public fl::FlightServerBase {
       return fl::FlightInfo::Make(*schema, descriptor, sql::EndpointsOf({query::TicketOf(request)}),
                                   known_rows, -1);
     }
-    auto plan = deps_.query->PlanRead(request, /*count_rows=*/true);
+    auto plan = deps_.query->PlanRead(request, /*count_rows=*/true, call.cancellation);
     return fl::FlightInfo::Make(*schema, descriptor, sql::EndpointsOf(std::move(plan.tickets)),
                                 plan.rows, -1, plan.ordered);
   }

@@ -297,7 +297,8 @@ arrow::Result<std::string> QueryPipeline::RowPartSql(storage::Connection* conn,
   return request.ToSql();
 }
 
-ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
+ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows,
+                                 const std::shared_ptr<CallCancellation>& cancellation) {
   ReadPlan plan;
   const bool whole = !request.table.empty() && request.parameters.empty() && !request.limit &&
                      !request.lake_part && !request.row_part &&
@@ -310,6 +311,8 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows) {
   }
   auto count = [&] {
     if (!count_rows || !conn) return;
+    // A lake's count reads every file's footer: a client that left must not wait it out.
+    auto stop = conn->get()->InterruptOn(cancellation);
     auto counted = storage::CountRows(conn->get(), request.table);
     if (counted.ok()) plan.rows = *counted;
   };

@@ -175,9 +175,12 @@ class QueryPipeline {
   /// exactly one ticket while the table is only appended to (rows appended later are in
   /// none; a replaced table's tickets are refused; rows deleted, or renumbered by a
   /// CHECKPOINT that vacuums deletes, between planning and reading may be missed or read
-  /// twice). `count_rows`: also count a table read by one ticket (ReadPlan::rows).
+  /// twice). `count_rows`: also count a table read by one ticket (ReadPlan::rows); the
+  /// count (of a lake table: its files' footers, from the store) ends when `cancellation`
+  /// (may be null) is cancelled, and the plan then has no count.
   /// Never fails: what cannot be planned is read by one ticket.
-  ReadPlan PlanRead(const QueryRequest& request, bool count_rows);
+  ReadPlan PlanRead(const QueryRequest& request, bool count_rows,
+                    const std::shared_ptr<CallCancellation>& cancellation = nullptr);
 
   /// Tables and views that can be read.
   arrow::Result<std::vector<TableInfo>> ListTables();
