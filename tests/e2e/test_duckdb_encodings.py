@@ -14,7 +14,6 @@ Ingest now holds each such value to what DuckDB itself writes; the JSON function
 are the query's own (400). On the way out, a UHUGEINT that DuckDB's Arrow export would
 turn into a wrong number (2^128-1 read back as -1) is an error instead."""
 import json
-import sys
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import duckdb
@@ -149,7 +148,10 @@ def test_a_uhugeint_arrow_cannot_carry_is_an_error_not_a_wrong_number(server, sq
     for fmt in ("json", "csv", "arrow"):
         r = query(server, sql, fmt)
         assert r.status_code == 400, (fmt, r.text)
-        assert "cast the column to VARCHAR" in r.text, r.text
+        # CSV refuses a nested column by the schema alone, before any row is made.
+        nested = fmt == "csv" and ("[" in sql or "{" in sql)
+        assert ("cannot hold this result" if nested else "cast the column to VARCHAR") \
+            in r.text, r.text
     with pytest.raises(pa.ArrowInvalid, match="10\\^38 or more"):
         server.client().do_get(flight.Ticket(json.dumps({"sql": sql}).encode())).read_all()
 
@@ -192,20 +194,10 @@ def test_json_writes_enums_and_blobs_as_duckdb_does(server):
 
 
 def test_bignums_and_unions_are_written_as_duckdb_writes_them(server):
-    # Python's own limit on an int's digits (4,300) is below the largest value here.
-    limit = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(0)
-    try:
-        check_bignums_and_unions(server)
-    finally:
-        sys.set_int_max_str_digits(limit)
-
-
-def check_bignums_and_unions(server):
     # A BIGNUM came out in JSON as Arrow's text of its encoding ("[\n  80000A029D...\n]")
     # and CSV refused the column; a UNION as Arrow's text ("union{k: int32 = 1}").
     values = [0, 1, -1, 10 ** 9, -(10 ** 9) + 1, 2 ** 64, -(2 ** 127), 12345678901234567890123,
-              -(10 ** 200) - 7, 2 ** 32768 - 1]
+              -(10 ** 200) - 7, 2 ** 8192 - 1]
     sql = " UNION ALL ".join(f"SELECT {i} AS i, '{v}'::BIGNUM AS b" for i, v in enumerate(values))
     sql = f"SELECT b, b::VARCHAR AS duckdb FROM ({sql}) ORDER BY i"
     r = query(server, sql)
@@ -217,16 +209,23 @@ def check_bignums_and_unions(server):
     assert r.status_code == 200, r.text[:300]
     for line, value in zip(r.text.splitlines()[1:], values):
         assert line == f'"{value}","{value}"'
-    nested = query(server, "SELECT [1::BIGNUM, NULL, -2::BIGNUM] AS l, "
-                           "{'n': 3::BIGNUM} AS s, union_value(k := 1) AS u")
+    nested = query(server, "SELECT [1::BIGNUM, NULL, -2::BIGNUM] AS l, {'n': 3::BIGNUM} AS s")
     assert nested.status_code == 200, nested.text
-    assert nested.json() == [{"l": [1, None, -2], "s": {"n": 3}, "u": 1}]
-    # Beyond 4 KiB its digits would cost quadratic time: refused, with the ways out.
+    assert nested.json() == [{"l": [1, None, -2], "s": {"n": 3}}]
+    # Members of one type stay apart, as DuckDB's own to_json writes them.
+    unions = query(server, "SELECT u, to_json(u) AS duckdb FROM (SELECT union_value(k := 1)::"
+                           "UNION(k INT, s INT) AS u UNION ALL SELECT union_value(s := 1) "
+                           "UNION ALL SELECT NULL) ORDER BY duckdb NULLS LAST")
+    assert unions.status_code == 200, unions.text
+    assert [row["u"] for row in unions.json()] == [{"k": 1}, {"s": 1}, None]
+    assert [row["u"] for row in unions.json()[:2]] == [
+        json.loads(row["duckdb"]) for row in unions.json()[:2]]
+    # Beyond 1 KiB its digits would cost quadratic time: refused, with the ways out.
     for fmt in ("json", "csv"):
-        r = query(server, f"SELECT '{2 ** 40000}'::BIGNUM AS b", fmt)
+        r = query(server, f"SELECT '{2 ** 9000}'::BIGNUM AS b", fmt)
         assert r.status_code == 400, (fmt, r.text[:300])
         assert "cast it to VARCHAR" in r.text, r.text[:300]
-    assert query(server, f"SELECT '{2 ** 40000}'::BIGNUM AS b", "arrow").status_code == 200
+    assert query(server, f"SELECT '{2 ** 9000}'::BIGNUM AS b", "arrow").status_code == 200
 
 
 def variant_column(metadata, value):

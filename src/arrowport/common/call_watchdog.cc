@@ -132,7 +132,7 @@ void CallWatchdog::Run() {
         gone = predicate->client_gone && predicate->client_gone();
       }
       if (gone) {
-        call->Cancel(arrow::Status::Cancelled("the client went away or its deadline passed"));
+        call->Cancel(ClientGone("the client went away or its deadline passed"));
       }
     }
     lock.lock();

@@ -174,10 +174,11 @@ arrow::Status RequestTimedOut(Args&&... args) {
                        ErrorKind::kRequestTimedOut);
 }
 
-/// The client went away while its response was being sent: logged as 499, not 500.
+/// The client went away before its answer was whole: a Cancelled status (Flight's
+/// CANCELLED), logged by HTTP as 499, not as a server failure.
 template <typename... Args>
 arrow::Status ClientGone(Args&&... args) {
-  return WithErrorKind(arrow::Status::IOError(std::forward<Args>(args)...),
+  return WithErrorKind(arrow::Status::Cancelled(std::forward<Args>(args)...),
                        ErrorKind::kClientGone);
 }
 

@@ -11,8 +11,9 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <chrono>
 #include <limits>
-#include <thread>
+#include <mutex>
 #include <vector>
 
 #include "arrow/record_batch.h"
@@ -278,7 +279,6 @@ struct PlanAnswer {
   bool finished = false;
   bool released = false;  // Arrow let go of the listener: the call is in its disposal
   bool cancelling = false;  // a TryCancel is under way (interrupts run one at a time)
-  std::thread::id cancelling_thread;
   arrow::Status status;
   std::unique_ptr<fl::FlightInfo> info;
 };
@@ -289,7 +289,9 @@ struct PlanAnswer {
 class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
  public:
   explicit FlightInfoListener(std::shared_ptr<PlanAnswer> answer) : answer_(std::move(answer)) {}
-  // Arrow holds its last reference until it has handed the call to its disposal thread.
+  // Arrow holds its last reference until it has handed the call to its disposal thread:
+  // UnaryUnaryAsyncCall::Finish (transport/grpc/grpc_client.cc) moves the listener into a
+  // local, calls OnFinish, then GrpcGarbageBin::Dispose, and lets the local go.
   ~FlightInfoListener() override {
     std::lock_guard<std::mutex> lock(answer_->mutex);
     answer_->released = true;
@@ -300,23 +302,20 @@ class FlightInfoListener : public fl::AsyncListener<fl::FlightInfo> {
     answer_->info = std::make_unique<fl::FlightInfo>(std::move(info));
   }
   // Arrow takes the call out of the listener when this returns, so a TryCancel under way
-  // (which reaches the call through the listener) ends first; none starts after.
+  // (which reaches the call through the listener) ends first; none starts after. (gRPC
+  // never runs OnDone, hence this, inside TryCancel: its unary finish is not inlined.)
   void OnFinish(arrow::Status status) override {
     std::unique_lock<std::mutex> lock(answer_->mutex);
     answer_->status = std::move(status);
     answer_->finished = true;
     answer_->changed.notify_all();
-    const auto self = std::this_thread::get_id();
-    answer_->changed.wait(lock, [this, self] {
-      return !answer_->cancelling || answer_->cancelling_thread == self;
-    });
+    answer_->changed.wait(lock, [this] { return !answer_->cancelling; });
   }
   void Cancel() {
     {
       std::lock_guard<std::mutex> lock(answer_->mutex);
       if (answer_->finished) return;
       answer_->cancelling = true;
-      answer_->cancelling_thread = std::this_thread::get_id();
     }
     TryCancel();
     std::lock_guard<std::mutex> lock(answer_->mutex);
@@ -346,10 +345,11 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> PeerFlightInfo(
     answer->changed.wait(lock, [&answer] { return answer->finished; });
   }
   // The caller may destroy the client once this returns: Arrow must be done with the call.
+  // (Bounded: an Arrow that kept the listener longer would otherwise hang the copy.)
   stop.Reset();
   listener.reset();
   std::unique_lock<std::mutex> lock(answer->mutex);
-  answer->changed.wait(lock, [&answer] { return answer->released; });
+  answer->changed.wait_for(lock, std::chrono::seconds(10), [&answer] { return answer->released; });
   ARROW_RETURN_NOT_OK(answer->status);
   if (!answer->info) {
     return arrow::Status::IOError("the source answered GetFlightInfo with nothing");

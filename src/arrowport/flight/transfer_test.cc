@@ -7,8 +7,10 @@
 #include <dirent.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -85,6 +87,7 @@ TEST(PeerAddressTest, CredentialsAreStringsAndOneKind) {
 class OneCore {
  public:
   OneCore() {
+    sched_getaffinity(0, sizeof(callers_), &callers_);
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(sched_getcpu(), &one);
@@ -95,12 +98,12 @@ class OneCore {
     }
   }
   ~OneCore() {
-    for (auto& [task, was] : pinned_) sched_setaffinity(task, sizeof(was), &was);
-    // Threads made while pinned get the process's first mask too.
-    if (!pinned_.empty()) {
-      for (const pid_t task : Tasks()) {
-        sched_setaffinity(task, sizeof(pinned_[0].second), &pinned_[0].second);
-      }
+    // Each pinned thread gets its own mask back; a thread made meanwhile, its maker's.
+    for (const pid_t task : Tasks()) {
+      const auto pinned = std::find_if(pinned_.begin(), pinned_.end(),
+                                       [task](const auto& p) { return p.first == task; });
+      const cpu_set_t& mask = pinned != pinned_.end() ? pinned->second : callers_;
+      sched_setaffinity(task, sizeof(mask), &mask);
     }
   }
 
@@ -115,6 +118,7 @@ class OneCore {
     closedir(dir);
     return tasks;
   }
+  cpu_set_t callers_;
   std::vector<std::pair<pid_t, cpu_set_t>> pinned_;
 };
 
@@ -132,6 +136,8 @@ class RefusingSource : public arrow::flight::FlightServerBase {
 // once had Arrow destroy the call on gRPC's thread, which aborted the server. Many quick
 // refusals, each client destroyed as soon as the answer is back, half of them with the
 // call's cancellation firing meanwhile (its interrupts repeated as the watchdog does).
+// A race, so a chance: without the fix 3 runs in 4 aborted. The TryCancel race is not
+// seen here (libarrow_flight is not instrumented); its order is argued in transfer.cc.
 TEST(PeerFlightInfoTest, TheClientMayGoAsSoonAsTheAnswerIsBack) {
   namespace fl = arrow::flight;
   OneCore pinned;  // the abort needs gRPC's thread preempted: one run in 3,000 on two cores
@@ -150,8 +156,10 @@ TEST(PeerFlightInfoTest, TheClientMayGoAsSoonAsTheAnswerIsBack) {
         cancellation = current;
       }
       if (cancellation) cancellation->RepeatInterrupts();
+      std::this_thread::yield();  // the one core is shared with the calls under test
     }
   });
+  int answered = 0;  // calls that (wrongly) succeeded
   for (int i = 0; i < 2000; ++i) {
     PeerConnection peer;
     peer.client = fl::FlightClient::Connect(at).ValueOrDie();
@@ -163,11 +171,12 @@ TEST(PeerFlightInfoTest, TheClientMayGoAsSoonAsTheAnswerIsBack) {
     }
     auto info = PeerFlightInfo(peer, peer.options, fl::FlightDescriptor::Command("q"),
                                cancellation);
-    ASSERT_FALSE(info.ok());
+    answered += info.ok();
     peer.client.reset();
   }
   done = true;
   repeater.join();
+  EXPECT_EQ(answered, 0);
   ASSERT_TRUE(source.Shutdown().ok());
 }
 

@@ -4,7 +4,6 @@
 
 #include "arrow/io/interfaces.h"
 #include "arrow/result.h"
-#include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
 
@@ -18,7 +17,7 @@ class DataSinkStream : public arrow::io::OutputStream {
   arrow::Status Write(const void* data, int64_t nbytes) override {
     if (aborted_) return arrow::Status::IOError("the response was aborted");
     if (!sink_->write(static_cast<const char*>(data), static_cast<size_t>(nbytes))) {
-      return ClientGone("the client closed the connection before the response was whole");
+      return arrow::Status::IOError("the peer closed the connection");
     }
     position_ += nbytes;
     return arrow::Status::OK();

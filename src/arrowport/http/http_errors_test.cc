@@ -30,6 +30,8 @@ TEST(ToHttpErrorTest, EachErrorKindHasItsOwnStatus) {
   ExpectMapsTo(DiskFull("disk full: 3 MiB free under /x"), 507, "disk_full");
   // The client's fault (an IOError underneath, which alone is a 500).
   ExpectMapsTo(RequestTimedOut("no body bytes for 30 s"), 408, "request_timeout");
+  // Never sent: what the log says of a client that left (a Cancelled underneath, 400).
+  ExpectMapsTo(ClientGone("the client left"), 499, "client_closed_request");
 }
 
 TEST(ToHttpErrorTest, BusyAndRateLimitedSayWhenToRetry) {

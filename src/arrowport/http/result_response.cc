@@ -6,12 +6,15 @@
 #include "arrow/io/compressed.h"
 #include "arrow/record_batch.h"
 #include "arrow/util/compression.h"
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/http/chunked_body_stream.h"
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/first_batch_reader.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
+#include "arrowport/http/http_call.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/negotiation.h"
 #include "arrowport/query/result_writer.h"
@@ -119,6 +122,14 @@ arrow::Result<int64_t> WriteResultBody(arrow::RecordBatchReader* batches,
   return rows;
 }
 
+// Why a body was cut: the call's cancellation when it was cancelled (its deadline, the
+// server's stop, the client gone: the server's last resort shuts the socket of a call
+// still writing 5 s after it), else the write's own failure.
+arrow::Status WhyCut(const HttpCall& call, const arrow::Status& st) {
+  const auto& cancellation = call.context().cancellation;
+  return cancellation ? cancellation->Explain(st) : st;
+}
+
 // A first batch's values the format cannot write, found before the status line.
 std::function<arrow::Status(const arrow::RecordBatch*)> ValuesFit(query::ResultFormat format) {
   return [format](const arrow::RecordBatch* first) {
@@ -153,17 +164,17 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   }
   auto reader = ctx.deps().query->Execute(request, (*call)->context());
   const auto format = negotiated->format;
-  if (reader.ok()) reader = ReadFirstBatchAhead(*reader, ValuesFit(format));
+  // A format that cannot hold the result's columns is the client's choice to change: said
+  // now, not as a body cut at its start.
+  if (reader.ok()) {
+    auto fits = query::CheckFormatFits((*reader)->schema(), format);
+    reader = fits.ok() ? ReadFirstBatchAhead(*reader, ValuesFit(format))
+                       : arrow::Result<std::shared_ptr<arrow::RecordBatchReader>>(fits);
+  }
   if (!reader.ok()) {
     ctx.Log(req, reader.status(), start);
     SendStatus(res, reader.status());
     return;
-  }
-  // A format that cannot hold the result's columns is the client's choice to change: said
-  // now, not as a body cut at its start.
-  if (auto fits = query::CheckFormatFits((*reader)->schema(), negotiated->format); !fits.ok()) {
-    ctx.Log(req, fits, start);
-    return SendStatus(res, fits);
   }
   const auto compression = SetBodyHeaders(req, res, negotiated->format, ctx.deps().compression);
   res.status = 200;
@@ -174,7 +185,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const bool chunked = !KnowsNoChunks(req);
   auto log_unsent = [&ctx, path, method, user, start] {
     ctx.Log(method.c_str(), path,
-            arrow::Status::IOError("the client left before the body"), start,
+            ClientGone("the client left before the body"), start,
             {{"user", user}});
   };
   auto unfinished = std::make_shared<UnfinishedBody>(chunked, std::move(log_unsent));
@@ -198,7 +209,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
           // Headers are gone already: the body ends without its last chunk, so the client
           // sees an error; without chunks (HTTP/1.0), with a reset (UnfinishedBody).
           (void)body->Abort();
-          ctx.Log(method.c_str(), path, st, start, {{"user", user}});
+          ctx.Log(method.c_str(), path, WhyCut(*call, st), start, {{"user", user}});
           return false;
         }
         unfinished->Finished();

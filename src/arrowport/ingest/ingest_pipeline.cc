@@ -20,6 +20,7 @@
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
+#include "arrowport/storage/core/duckdb_error.h"
 #include "arrowport/query/session_connection.h"
 #include "arrowport/storage/catalog/request_log.h"
 #include "arrowport/storage/database/database.h"
@@ -217,16 +218,14 @@ void FinishMeter(const std::shared_ptr<metrics::IngestMeter>& meter, const arrow
                  result.batches > 0 && per_batch});
 }
 
-// DuckDB's Parquet variant decoder reports a malformed arrow.parquet.variant value as an
-// IO error (its words for a corrupt file), which answered a client's bad column with 500
-// "internal": at ingest the values are the client's.
+// A malformed arrow.parquet.variant value (storage::IsMalformedVariant) answered a
+// client's bad column with 500 "internal": at ingest the values are the client's.
 arrow::Status AsClientInput(const arrow::Status& st) {
-  if (!st.IsIOError() || st.message().find("Corrupted VARIANT") == std::string::npos) {
-    return st;
-  }
-  return arrow::Status::Invalid(
-      "an arrow.parquet.variant column holds a value that is not a well-formed Parquet "
-      "variant (DuckDB: ", st.message(), ")");
+  if (!storage::IsMalformedVariant(st)) return st;
+  return arrow::Status(arrow::StatusCode::Invalid,
+                       "an arrow.parquet.variant column holds a value that is not a "
+                       "well-formed Parquet variant (DuckDB: " + st.message() + ")",
+                       st.detail());
 }
 
 // The request's end in the router's counters; a failure's message names the stream, the

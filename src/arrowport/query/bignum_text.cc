@@ -25,7 +25,7 @@ namespace {
 arrow::Status TooLargeForText(size_t length) {
   return arrow::Status::Invalid(
       "a BIGNUM of ", length, " bytes (more than ", kMaxBignumTextBytes,
-      ", about 9,864 digits) is not written as JSON or CSV text; read it as Arrow, or "
+      ", about 2,467 digits) is not written as JSON or CSV text; read it as Arrow, or "
       "cast it to VARCHAR for DuckDB's text of it");
 }
 
@@ -108,8 +108,14 @@ arrow::Status CheckBignumsFitText(const arrow::Array& column) {
     }
     return arrow::Status::OK();
   }
-  if (type.num_fields() == 0) return arrow::Status::OK();
-  // A nested column: the values its children hold (a list's, a struct's, a map's).
+  if (type.id() == arrow::Type::EXTENSION) {
+    return CheckBignumsFitText(*static_cast<const arrow::ExtensionArray&>(column).storage());
+  }
+  if (type.id() == arrow::Type::DICTIONARY) {
+    return CheckBignumsFitText(*static_cast<const arrow::DictionaryArray&>(column).dictionary());
+  }
+  // A nested column: the values its children hold (a list's, a struct's, a map's, a
+  // union's).
   for (const auto& child : column.data()->child_data) {
     ARROW_RETURN_NOT_OK(CheckBignumsFitText(*arrow::MakeArray(child)));
   }

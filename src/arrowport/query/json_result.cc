@@ -64,10 +64,26 @@ arrow::Status AppendJsonMap(const arrow::MapScalar& scalar, std::string* out) {
   return arrow::Status::OK();
 }
 
+// DuckDB's UNION as its to_json and COPY (FORMAT json) write it: {"member": value}, so
+// that members of the same type stay apart.
+arrow::Status AppendJsonUnion(const arrow::UnionScalar& scalar, std::string* out) {
+  const auto& type = static_cast<const arrow::UnionType&>(*scalar.type);
+  *out += '{';
+  AppendJsonString(type.field(type.child_ids()[scalar.type_code])->name(), out);
+  *out += ':';
+  ARROW_RETURN_NOT_OK(AppendJsonValue(*scalar.child_value(), out));
+  *out += '}';
+  return arrow::Status::OK();
+}
+
 // A value of an extension type: DuckDB's BIGNUM as its digits (a JSON number, as DECIMAL
 // and HUGEINT are written), any other as its storage's value (arrow.json's text).
 arrow::Status AppendJsonExtension(const arrow::ExtensionScalar& scalar, std::string* out) {
   if (!IsDuckDBBignum(*scalar.type)) return AppendJsonValue(*scalar.value, out);
+  if (!arrow::is_base_binary_like(scalar.value->type->id()) &&
+      !arrow::is_binary_view_like(scalar.value->type->id())) {
+    return arrow::Status::Invalid("a BIGNUM stored as ", scalar.value->type->ToString());
+  }
   const auto& storage = static_cast<const arrow::BaseBinaryScalar&>(*scalar.value);
   ARROW_ASSIGN_OR_RAISE(auto digits, BignumText(storage.view()));
   *out += digits;
@@ -126,9 +142,7 @@ arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
     case Type::MAP:
       return AppendJsonMap(static_cast<const arrow::MapScalar&>(scalar), out);
     case Type::SPARSE_UNION: case Type::DENSE_UNION:
-      // DuckDB's UNION: the value of the member it holds, as DuckDB's own JSON writes it.
-      return AppendJsonValue(*static_cast<const arrow::UnionScalar&>(scalar).child_value(),
-                             out);
+      return AppendJsonUnion(static_cast<const arrow::UnionScalar&>(scalar), out);
     case Type::EXTENSION:
       return AppendJsonExtension(static_cast<const arrow::ExtensionScalar&>(scalar), out);
     case Type::BINARY: case Type::LARGE_BINARY: case Type::BINARY_VIEW:

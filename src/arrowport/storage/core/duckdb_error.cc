@@ -196,6 +196,11 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   }
 }
 
+bool IsMalformedVariant(const arrow::Status& status) {
+  return status.IsIOError() &&
+         status.message().find("IO Error: Corrupted VARIANT") != std::string::npos;
+}
+
 bool CommittedDespiteError(std::string_view message) {
   return AfterOpeningWords(message, "Transaction COMMIT succeeded and is durable, but the "
                                     "autocheckpoint failed.") != std::string_view::npos;

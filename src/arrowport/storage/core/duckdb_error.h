@@ -25,6 +25,11 @@ arrow::Status ResultError(duckdb_result* result);
 /// caller must report success, never retry it (which would write it twice).
 bool CommittedDespiteError(std::string_view message);
 
+/// \brief True for DuckDB's words for a malformed Parquet variant ("Corrupted VARIANT ...",
+/// an IO error of its variant decoder, whose words are those of a corrupt file). An
+/// ingest, which reads only the client's values with it, reports it as the client's.
+bool IsMalformedVariant(const arrow::Status& status);
+
 /// `status` unless it is such a committed-despite-the-error one (then OK).
 arrow::Status UnlessCommitted(arrow::Status status);
 

@@ -13,6 +13,16 @@ namespace arrowport::storage {
 namespace duckdb_error_test {
 
 // "already exists" reached clients as NOT_FOUND (KeyError), the code of what is missing.
+// DuckDB's own words (extension/parquet/reader/variant/variant_binary_decoder.cpp).
+TEST(TranslateDuckDBErrorTest, AMalformedVariantIsToldApartFromOtherIOErrors) {
+  EXPECT_TRUE(IsMalformedVariant(
+      TranslateDuckDBError(-1, "IO Error: Corrupted VARIANT 'metadata' buffer")));
+  EXPECT_FALSE(IsMalformedVariant(
+      TranslateDuckDBError(-1, "IO Error: Could not read from file \"x.parquet\"")));
+  EXPECT_FALSE(IsMalformedVariant(
+      TranslateDuckDBError(-1, "Invalid Input Error: Corrupted VARIANT in a string")));
+}
+
 TEST(TranslateDuckDBErrorTest, WhatAlreadyExistsIsAlreadyExistsNotMissing) {
   for (const char* exists : {"Catalog Error: Table with name \"t\" already exists!",
                              "Catalog Error: Schema with name s already exists!",
