@@ -122,7 +122,7 @@ arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
                                            const std::string& catalog,
                                            const std::string& schema, const std::string& name,
                                            std::vector<CatalogColumn>* columns,
-                                           int64_t* estimated_rows) {
+                                           int64_t* estimated_rows, bool* temporary) {
   duckdb::ClientContext* context = ClientContextOf(connection);
   if (context == nullptr) return arrow::Status::IOError("connection has no context");
   RelationKind kind = RelationKind::kMissing;
@@ -135,6 +135,7 @@ arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
         duckdb::QualifiedName(duckdb::Identifier(catalog), duckdb::Identifier(schema),
                               duckdb::Identifier(name)));
     auto entry = duckdb::Catalog::GetEntry(*context, lookup, duckdb::OnEntryNotFound::RETURN_NULL);
+    if (temporary != nullptr) *temporary = entry && entry->temporary;
     if (!entry) return;
     if (entry->type == duckdb::CatalogType::VIEW_ENTRY) {
       kind = RelationKind::kView;

@@ -130,12 +130,15 @@ struct CatalogColumn {
 /// one: no statement is parsed, planned or run (a DESCRIBE cost a 1,000-row request
 /// about 0.3 ms). Call only while no statement runs on `connection`. For a base table,
 /// `estimated_rows` (when not null) gets DuckDB's estimate of its rows, the figure
-/// duckdb_tables() shows as estimated_size (-1 when DuckDB has none).
+/// duckdb_tables() shows as estimated_size (-1 when DuckDB has none). `temporary` (when
+/// not null) gets whether the name resolves to a temporary table or view of the
+/// connection's own (DuckDB looks for an unqualified name there first).
 arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
                                            const std::string& catalog,
                                            const std::string& schema, const std::string& name,
                                            std::vector<CatalogColumn>* columns,
-                                           int64_t* estimated_rows = nullptr);
+                                           int64_t* estimated_rows = nullptr,
+                                           bool* temporary = nullptr);
 
 /// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
 /// RETURNING clause, by DuckDB's parser.

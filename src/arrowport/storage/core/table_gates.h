@@ -28,9 +28,17 @@ enum class TableUse {
 };
 
 /// A table a statement writes or reshapes, by name as written (TableGates keys by name).
+/// A temporary table is its connection's alone, so no other transaction can race it: it
+/// holds no gate (a session's temporary `t` held main `t`'s gate for its transaction).
 struct HeldTable {
   std::string name;
   TableUse use = TableUse::kWrite;
+  std::string catalog;  ///< as written ("" when not)
+  std::string schema;   ///< as written ("" when not)
+  /// Made by the statement (CREATE): `temporary` says whether as TEMP. Otherwise whether
+  /// the name resolves to a temporary table is looked up when it is held.
+  bool created = false;
+  bool temporary = false;
 };
 
 /// \brief Keeps the transactions that change a table's shape apart from those that write
@@ -43,7 +51,8 @@ struct HeldTable {
 /// against DuckDB alone.
 ///
 /// One gate per table name (case-insensitive; tables of the same name in other schemas
-/// share it, which only makes them wait for each other). Writers share a gate; a reshape
+/// share it, which only makes them wait for each other; a temporary table has none,
+/// HeldTable). Writers share a gate; a reshape
 /// holds it alone, and a reshape that waits holds up new writers so that a steady stream
 /// of appends cannot starve it. Holds belong to an owner (a connection): an owner that
 /// holds a gate enters it again at once, and a lone writer upgrades to reshape. Waits end

@@ -101,6 +101,48 @@ TEST_F(ConnectionHoldsTest, AClientsStatementsHoldWhatTheyWriteForTheirTransacti
   ASSERT_TRUE(lease.Rollback().ok());
 }
 
+// A temporary table is its connection's alone: writing it, in a transaction left open,
+// held the gate of main's table of the same name, and an admin's ALTER of that table
+// waited 60 s, then failed. The main table stays held when it is the one written.
+TEST_F(ConnectionHoldsTest, ATemporaryTableHoldsNoGate) {
+  auto client = SharedConnection::Make(db_->Connect().ValueOrDie());
+  auto lease = client->Acquire("test", SharedConnection::Clock::now()).ValueOrDie();
+  auto admin = Admin();
+  ASSERT_TRUE(lease.Begin().ok());
+  for (const char* sql : {"CREATE TEMP TABLE t (x BIGINT)", "INSERT INTO t VALUES (1)",
+                          "UPDATE temp.t SET x = 2", "ALTER TABLE t ADD COLUMN w INT"}) {
+    auto statement = PreparedStatement::Make(lease, sql, &admin);
+    ASSERT_TRUE(statement.ok()) << sql << ": " << statement.status();
+    ASSERT_TRUE((*statement)->ExecuteUpdate(lease, nullptr).ok()) << sql;
+  }
+  auto other = Lease();
+  auto cancellation = CallCancellation::Make();
+  auto altered = std::async(std::launch::async, [&] {
+    return other->ExecuteUpdate("ALTER TABLE main.t ADD COLUMN y BIGINT", Admin(),
+                                cancellation).status();
+  });
+  if (altered.wait_for(10s) != std::future_status::ready) {
+    cancellation->Cancel(arrow::Status::Cancelled("the ALTER waited for a temporary table"));
+  }
+  EXPECT_TRUE(altered.get().ok());
+  // The database's t written in a transaction is held as before (main.t would name the
+  // temporary one: DuckDB looks in the temporary catalog's main first).
+  ASSERT_TRUE(lease.Rollback().ok());
+  ASSERT_TRUE(lease.Begin().ok());
+  const std::string main_t = other->catalog() + ".main.t";
+  auto insert = PreparedStatement::Make(lease, "INSERT INTO " + main_t + " VALUES (1, 2)",
+                                        &admin);
+  ASSERT_TRUE(insert.ok()) << insert.status();
+  ASSERT_TRUE((*insert)->ExecuteUpdate(lease, nullptr).ok());
+  auto waits = std::async(std::launch::async, [&] {
+    auto pass = other->Hold("t", TableUse::kReshape);
+    return pass.status();
+  });
+  ASSERT_TRUE(StillWaiting(waits));
+  ASSERT_TRUE(lease.Rollback().ok());
+  EXPECT_TRUE(waits.get().ok());
+}
+
 TEST_F(ConnectionHoldsTest, TheRequestLogIsNotHeld) {
   auto a = Lease();
   auto b = Lease();

@@ -25,6 +25,9 @@ struct NamedEntry {
   /// Created, altered or dropped (CREATE, ALTER, DROP, CREATE INDEX's table), not a
   /// change of its rows: held alone while the statement's transaction runs (TableGates).
   bool reshaped = false;
+  /// Made by the statement (CREATE's own target), and whether as a temporary one.
+  bool created = false;
+  bool temporary = false;
   /// Named by SHOW/DESCRIBE/SUMMARIZE, where a name that is no table is a setting.
   bool shown = false;
   /// Read in the recursive part of a WITH RECURSIVE (directly, or through a CTE not

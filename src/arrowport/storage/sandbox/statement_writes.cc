@@ -3,6 +3,7 @@
 
 #include <duckdb/common/enums/catalog_type.hpp>
 #include <duckdb/common/enums/statement_type.hpp>
+#include <duckdb/common/string_util.hpp>
 #include <duckdb/parser/parsed_data/create_index_info.hpp>
 #include <duckdb/parser/query_node/delete_query_node.hpp>
 #include <duckdb/parser/query_node/insert_query_node.hpp>
@@ -83,10 +84,15 @@ bool CollectWrites(const duckdb::SQLStatement& statement, std::vector<NamedEntry
       auto target = EntryOf(info.GetQualifiedName());
       target.is_schema = info.type == duckdb::CatalogType::SCHEMA_ENTRY;
       target.reshaped = true;
+      target.created = true;
+      target.temporary = info.temporary ||
+                         duckdb::StringUtil::CIEquals(target.catalog, "temp");
       out->push_back(target);
       if (info.type == duckdb::CatalogType::INDEX_ENTRY) {
         // The index lives beside its table: the table is what the statement touches.
         target.name = info.Cast<duckdb::CreateIndexInfo>().table.GetIdentifierName();
+        target.created = false;
+        target.temporary = false;
         out->push_back(std::move(target));
       }
       return true;
@@ -122,7 +128,8 @@ std::vector<HeldTable> HeldTables(const duckdb::SQLStatement& statement,
   std::vector<HeldTable> held;
   auto hold = [&](const NamedEntry& entry, TableUse use) {
     if (entry.is_schema || entry.name.empty()) return;
-    held.push_back(HeldTable{entry.name, use});
+    held.push_back(HeldTable{entry.name, use, entry.catalog, entry.schema, entry.created,
+                             entry.temporary});
   };
   for (const auto& entry : WritesOf(statement).value_or(std::vector<NamedEntry>{})) {
     hold(entry, entry.reshaped ? TableUse::kReshape : TableUse::kWrite);
