@@ -252,3 +252,15 @@ def test_a_malformed_variant_is_the_clients_error(server):
                       headers={"Content-Type": ARROW}, timeout=60)
     assert r.status_code == 200, r.text
     assert query(server, "SELECT x::INTEGER AS x FROM good_variant").json() == [{"x": 42}]
+
+
+def test_the_cli_table_writes_a_bignums_digits(server, tmp_path):
+    # The CLI's table printed Arrow's text of a BIGNUM's encoding.
+    from conftest import run_cli
+    proc = run_cli("query", f"SELECT -12345678901234567890123::BIGNUM AS b, "
+                            f"'{2 ** 9000}'::BIGNUM AS huge", "--format", "table",
+                   "--server", server.uri, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cells = [cell.strip() for cell in proc.stdout.decode().splitlines()[2].split("|")]
+    assert cells[0] == "-12345678901234567890123", proc.stdout
+    assert "cast it to VARCHAR" in cells[1], proc.stdout

@@ -9,8 +9,11 @@
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrow/scalar.h"
+#include "arrow/extension_type.h"
 #include "arrow/type.h"
+#include "arrow/type_traits.h"
 #include "arrowport/cli/terminal_text.h"
+#include "arrowport/query/bignum_text.h"
 #include "arrowport/query/time_text.h"
 
 namespace arrowport::cli {
@@ -181,6 +184,15 @@ std::string TextTable::Render(const TextTableLimits& limits, bool count_line) co
 
 namespace {
 
+// A BIGNUM's digits; one too large to write, said so.
+std::string BignumCell(const arrow::Scalar& scalar) {
+  const auto& storage = *static_cast<const arrow::ExtensionScalar&>(scalar).value;
+  if (!arrow::is_base_binary_like(storage.type->id())) return scalar.ToString();
+  auto digits =
+      query::BignumText(static_cast<const arrow::BaseBinaryScalar&>(storage).view());
+  return digits.ok() ? *digits : "(a BIGNUM too large to show: cast it to VARCHAR)";
+}
+
 // Row `r` of `batch` as the table shows it.
 arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batch, int64_t r) {
   std::vector<std::string> row;
@@ -191,8 +203,10 @@ arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batc
       row.push_back("NULL");
       continue;
     }
-    // Arrow cannot write DuckDB's infinity or a year past 9999 (query/time_text.h).
+    // Arrow cannot write DuckDB's infinity or a year past 9999 (query/time_text.h), nor a
+    // BIGNUM (query/bignum_text.h: Arrow's text of its encoding otherwise).
     auto own = query::OwnTimeTextOf(*scalar);
+    if (!own && query::IsDuckDBBignum(*scalar->type)) own = BignumCell(*scalar);
     row.push_back(Printable(own ? *own : scalar->ToString()));
   }
   return row;
