@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +12,7 @@
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
 #include "arrowport/objectstore/local_file.h"
+#include "arrowport/test_support/store_contract_test_util.h"
 
 namespace arrowport::objectstore {
 namespace local_store_test {
@@ -168,35 +168,8 @@ TEST_F(LocalStoreTest, PutIfAbsent) {
 }
 
 TEST_F(LocalStoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
-  constexpr int kThreads = 8;
   constexpr int kRounds = 25;
-  for (int round = 0; round < kRounds; ++round) {
-    const std::string key = "log/" + std::to_string(round) + ".json";
-    std::atomic<int> wins{0}, losses{0}, ready{0};
-    std::atomic<int> winner{-1};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kThreads; ++i) {
-      threads.emplace_back([&, i] {
-        ready.fetch_add(1);
-        while (ready.load() < kThreads) {
-        }
-        const auto status =
-            store_->PutIfAbsent(key, Bytes("writer " + std::to_string(i)));
-        if (status.ok()) {
-          wins.fetch_add(1);
-          winner.store(i);
-        } else if (IsAlreadyExists(status)) {
-          losses.fetch_add(1);
-        } else {
-          ADD_FAILURE() << status.ToString();
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    ASSERT_EQ(wins.load(), 1) << key;
-    ASSERT_EQ(losses.load(), kThreads - 1) << key;
-    EXPECT_EQ(Text(*store_->Get(key)), "writer " + std::to_string(winner.load()));
-  }
+  testing::ExpectOnePutIfAbsentWinner(*store_, /*writers=*/8, kRounds);
   EXPECT_EQ(FilesUnder(root()).size(), static_cast<size_t>(kRounds));
 }
 

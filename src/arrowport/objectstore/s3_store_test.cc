@@ -11,6 +11,7 @@
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
 #include "arrowport/objectstore/s3_client.h"
+#include "arrowport/test_support/store_contract_test_util.h"
 #include "arrowport/test_support/s3_test_server.h"
 
 namespace arrowport::objectstore {
@@ -237,33 +238,7 @@ TEST_F(S3StoreTest, PutIfAbsentRaceHasExactlyOneWinner) {
   ASSERT_TRUE(IsAlreadyExists(again)) << again.ToString();
   EXPECT_EQ(Text(*store_->Get("log/first.json")), "1");
 
-  constexpr int kThreads = 8;
-  for (int round = 0; round < 5; ++round) {
-    const std::string key = "log/" + std::to_string(round) + ".json";
-    std::atomic<int> wins{0}, losses{0}, ready{0}, winner{-1};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kThreads; ++i) {
-      threads.emplace_back([&, i] {
-        ready.fetch_add(1);
-        while (ready.load() < kThreads) {
-        }
-        const auto status =
-            store_->PutIfAbsent(key, Bytes("writer " + std::to_string(i)));
-        if (status.ok()) {
-          wins.fetch_add(1);
-          winner.store(i);
-        } else if (IsAlreadyExists(status)) {
-          losses.fetch_add(1);
-        } else {
-          ADD_FAILURE() << status.ToString();
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    ASSERT_EQ(wins.load(), 1) << key;
-    ASSERT_EQ(losses.load(), kThreads - 1) << key;
-    EXPECT_EQ(Text(*store_->Get(key)), "writer " + std::to_string(winner.load()));
-  }
+  testing::ExpectOnePutIfAbsentWinner(*store_, /*writers=*/8, /*rounds=*/5);
 }
 
 TEST_F(S3StoreTest, VirtualHostStyle) {
