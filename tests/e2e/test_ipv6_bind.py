@@ -133,3 +133,22 @@ def test_a_taken_ipv6_port_is_named_with_brackets(tmp_path, flag):
     assert proc.returncode != 0
     assert f"on [::1]:{port}: port {port} is in use" in proc.stderr, proc.stderr
     assert flag in proc.stderr
+
+
+def test_copy_from_a_peer_at_an_ipv6_address(start_server, tmp_path):
+    # Transfer peers were host names or IPv4 addresses only: grpc://[::1]:port was refused
+    # as a malformed URL. The address is matched against allowed_peers in its one text.
+    import pyarrow.flight as flight
+    source = start_server("--host", "::1")
+    put(flight.connect(source.uri), TABLE, {"stream": "v6_source"})
+    config = tmp_path / "c.yaml"
+    config.write_text(f"transfer: {{allowed_peers: ['[0:0:0:0:0:0:0:1]:{source.port}']}}\n")
+    target = start_server("--config", str(config), db=tmp_path / "target.duckdb")
+    client = flight.connect(target.uri)
+    body = {"source": f"grpc://[::1]:{source.port}", "source_table": "v6_source",
+            "target_table": "from_v6"}
+    result = next(iter(client.do_action(flight.Action("copy_from",
+                                                      json.dumps(body).encode()))))
+    summary = json.loads(result.body.to_pybytes())
+    assert summary["rows"] == 1000 and summary["source"] == f"[::1]:{source.port}", summary
+    assert get(client, {"sql": "SELECT * FROM from_v6 ORDER BY id"}).equals(TABLE)

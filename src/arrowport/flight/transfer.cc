@@ -2,6 +2,7 @@
 
 #include <arrow/flight/client.h>
 #include <arrow/flight/types_async.h>
+#include <arpa/inet.h>
 #include <fnmatch.h>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <mutex>
 #include <vector>
 
@@ -34,9 +36,23 @@ void TransferPolicy::Update(config::Config::Transfer settings) {
 
 namespace {
 
+// An IPv6 address (bracketed or not) in its one canonical text ("::1" for
+// "0:0:0:0:0:0:0:1"); nullopt for anything else (a zone id "%eth0" included).
+std::optional<std::string> CanonicalIpv6(std::string host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  in6_addr address{};
+  if (::inet_pton(AF_INET6, host.c_str(), &address) != 1) return std::nullopt;
+  char text[INET6_ADDRSTRLEN];
+  if (::inet_ntop(AF_INET6, &address, text, sizeof(text)) == nullptr) return std::nullopt;
+  return std::string(text);
+}
+
 // `host_port` against one allowed_peers pattern: the ports equal (or the pattern's is
 // `*`), and the hosts have as many dot-separated labels, each matching its pattern label
 // (`*` and `?` never span a dot: "10.0.0.*" is no pattern for "10.0.0.1.example.com").
+// An IPv6 host ([::1]) is matched by `*` or by the same address, however written.
 bool PeerMatches(const std::string& pattern, const std::string& host_port) {
   const auto split = [](const std::string& text, char at) {
     std::vector<std::string> parts;
@@ -53,6 +69,12 @@ bool PeerMatches(const std::string& pattern, const std::string& host_port) {
   if (pattern_colon == std::string::npos || colon == std::string::npos) return false;
   const std::string pattern_port = pattern.substr(pattern_colon + 1);
   if (pattern_port != "*" && pattern_port != host_port.substr(colon + 1)) return false;
+  const std::string pattern_host = pattern.substr(0, pattern_colon);
+  if (host_port.front() == '[' || pattern_host.front() == '[') {
+    if (pattern_host == "*") return true;
+    const auto wanted = CanonicalIpv6(pattern_host);
+    return wanted && wanted == CanonicalIpv6(host_port.substr(0, colon));
+  }
   const auto pattern_labels = split(pattern.substr(0, pattern_colon), '.');
   const auto labels = split(host_port.substr(0, colon), '.');
   if (pattern_labels.size() != labels.size()) return false;
@@ -114,18 +136,24 @@ arrow::Result<PeerAddress> ParsePeerAddress(const std::string& url) {
   // percent-encoding (which the URL parser would decode into another host than matched).
   const std::string authority = url.substr(scheme_end + 3);
   const auto colon = authority.rfind(':');
-  const std::string host = colon == std::string::npos ? "" : authority.substr(0, colon);
+  std::string host = colon == std::string::npos ? "" : authority.substr(0, colon);
   const std::string port = colon == std::string::npos ? "" : authority.substr(colon + 1);
+  // An IPv6 address in brackets, written as one text (what patterns are matched against).
+  const auto ipv6 = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                        ? CanonicalIpv6(host)
+                        : std::nullopt;
+  if (ipv6) host = "[" + *ipv6 + "]";
   const bool host_ok =
-      !host.empty() && host.back() != '.' && host.front() != '.' &&
-      host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
-          std::string::npos;
+      ipv6 || (!host.empty() && host.back() != '.' && host.front() != '.' &&
+               host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789.-") == std::string::npos);
   const bool port_ok = !port.empty() && port.size() <= 5 &&
                        port.find_first_not_of("0123456789") == std::string::npos &&
                        std::stoi(port) > 0 && std::stoi(port) <= 65535;
   if (!host_ok || !port_ok) {
     return arrow::Status::Invalid("peer URL must be exactly ", scheme,
-                                  "://host:port with a host name or IPv4 address (", kExpected,
+                                  "://host:port with a host name, an IPv4 address or an IPv6 "
+                                  "address in brackets (", kExpected,
                                   "; no user info, path or escapes)");
   }
   PeerAddress address;

@@ -66,11 +66,30 @@ TEST(PeerAddressTest, GrpcUrlsOnly) {
                           "file:///etc/passwd", "grpc://user:secret@host:1",
                           "grpc://127.0.0.1%3F.peers.internal:1", "grpc://127.0.0.%31:1",
                           "grpc://host.:1", "grpc://host:1/path", "grpc://host:0",
-                          "grpc://host:65536", "grpc://[::1]:1"}) {
+                          "grpc://host:65536", "grpc://[::1%lo]:1", "grpc://[::1]",
+                          "grpc://[:::1]:1", "grpc://::1:1"}) {
     auto address = ParsePeerAddress(bad);
     EXPECT_FALSE(address.ok()) << bad;
     EXPECT_EQ(address.status().message().find("secret"), std::string::npos);
   }
+}
+
+// IPv6 peers were refused outright; an address is written one way whatever the client
+// wrote, so that allowed_peers names it once.
+TEST(PeerAddressTest, AnIpv6AddressInBracketsInItsOneText) {
+  auto v6 = ParsePeerAddress("grpc://[0:0:0:0:0:0:0:1]:8815");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->host_port, "[::1]:8815");
+  EXPECT_EQ(v6->url, "grpc://[::1]:8815");
+  TransferPolicy policy({});
+  config::Config::Transfer settings;
+  settings.allowed_peers = {"[::1]:8815", "[fd00::0:5]:*", "*:9000"};
+  policy.Update(settings);
+  EXPECT_TRUE(policy.CheckPeer("[::1]:8815").ok());
+  EXPECT_FALSE(policy.CheckPeer("[::1]:8816").ok());
+  EXPECT_TRUE(policy.CheckPeer(ParsePeerAddress("grpc://[FD00::5]:1")->host_port).ok());
+  EXPECT_FALSE(policy.CheckPeer("[fd00::6]:1").ok());
+  EXPECT_TRUE(policy.CheckPeer("[2001:db8::1]:9000").ok());
 }
 
 TEST(PeerAddressTest, CredentialsAreStringsAndOneKind) {
