@@ -118,7 +118,11 @@ arrow::Status TransferPolicy::CheckPeer(const std::string& host_port) const {
 config::Config::Transfer::Peer TransferPolicy::CredentialsFor(const std::string& host_port) const {
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& [peer, credentials] : settings_.peers) {
-    if (::strcasecmp(peer.c_str(), host_port.c_str()) == 0) return credentials;
+    // An IPv6 peer's key names its address however written (PeerMatches).
+    if (::strcasecmp(peer.c_str(), host_port.c_str()) == 0 ||
+        (!peer.empty() && peer.front() == '[' && PeerMatches(peer, host_port))) {
+      return credentials;
+    }
   }
   return {};
 }

@@ -90,6 +90,10 @@ TEST(PeerAddressTest, AnIpv6AddressInBracketsInItsOneText) {
   EXPECT_TRUE(policy.CheckPeer(ParsePeerAddress("grpc://[FD00::5]:1")->host_port).ok());
   EXPECT_FALSE(policy.CheckPeer("[fd00::6]:1").ok());
   EXPECT_TRUE(policy.CheckPeer("[2001:db8::1]:9000").ok());
+  settings.peers["[0:0::1]:8815"] = {"u", "p", "", ""};
+  policy.Update(settings);
+  EXPECT_EQ(policy.CredentialsFor("[::1]:8815").user, "u");
+  EXPECT_EQ(policy.CredentialsFor("[::1]:8816").user, "");
 }
 
 TEST(PeerAddressTest, CredentialsAreStringsAndOneKind) {
