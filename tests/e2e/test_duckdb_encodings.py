@@ -264,3 +264,19 @@ def test_the_cli_table_writes_a_bignums_digits(server, tmp_path):
     cells = [cell.strip() for cell in proc.stdout.decode().splitlines()[2].split("|")]
     assert cells[0] == "-12345678901234567890123", proc.stdout
     assert "cast it to VARCHAR" in cells[1], proc.stdout
+
+
+def test_a_returning_write_whose_answer_is_refused_commits_nothing(server):
+    # An INSERT ... RETURNING whose one batch the format could not write was answered 400
+    # and committed all the same: the batch that met the result's end committed the
+    # write as it was made, before the answer judged it. A client retrying wrote twice.
+    assert query(server, "CREATE TABLE ret (b BIGNUM, i INTERVAL)").status_code == 200
+    big = f"INSERT INTO ret VALUES ('{2 ** 9000}'::BIGNUM, INTERVAL 1 DAY) RETURNING b"
+    for sql, fmt in ((big, "json"), (big, "csv"),
+                     ("INSERT INTO ret VALUES (1::BIGNUM, INTERVAL 1 DAY) RETURNING i", "csv")):
+        r = query(server, sql, fmt)
+        assert r.status_code == 400, (fmt, r.text[:200])
+        assert query(server, "SELECT count(*) AS n FROM ret").json() == [{"n": 0}], (sql, fmt)
+    r = query(server, "INSERT INTO ret VALUES (5::BIGNUM, INTERVAL 1 DAY) RETURNING b")
+    assert r.status_code == 200 and r.json() == [{"b": 5}], r.text
+    assert query(server, "SELECT count(*) AS n FROM ret").json() == [{"n": 1}]

@@ -132,6 +132,14 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;
     last_batch_bytes_ = -1;
+    if (commit_when_asked_) {
+      // Asked past the last row: the consumer took the write's rows (an HTTP answer
+      // judges its first batch before its status line: refused, the reader goes, and
+      // the write is rolled back with it).
+      commit_when_asked_ = false;
+      source_.reset();
+      return write_->Commit();
+    }
     if (done_) return arrow::Status::OK();
     std::vector<std::shared_ptr<arrow::RecordBatch>> pieces;
     int64_t rows = 0;
@@ -154,10 +162,11 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
       ResultPieces::Piece piece = next.MoveValueUnsafe();
       if (piece.batch == nullptr) {
         done_ = true;
-        if (write_) {
+        if (write_ && pieces.empty()) {
           source_.reset();  // the result ends before its transaction commits
           ARROW_RETURN_NOT_OK(write_->Commit());
         }
+        commit_when_asked_ = write_ != nullptr && !pieces.empty();
         break;
       }
       // A slice goes out alone (glued, it would be copied); nothing goes past the cap.
@@ -227,6 +236,9 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
   std::shared_ptr<void> keep_alive_;   // what a prepared statement's result reads from
   duckdb_connection conn_;
   std::unique_ptr<WriteTransaction> write_;  // see WriteTransaction; null for the rest
+  // The write's last rows went out in the batch that met its end: it commits when the
+  // consumer asks past them.
+  bool commit_when_asked_ = false;
   // Declared after what it reads from: destroyed (its query ended) before them.
   std::unique_ptr<ResultSource> source_;
   // What DuckDB's workers hold while they convert (their units under construction and
