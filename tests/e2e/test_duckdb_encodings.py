@@ -238,20 +238,72 @@ def variant_column(metadata, value):
     return pa.Table.from_arrays([column], schema=pa.schema([field]))
 
 
-def test_a_malformed_variant_is_the_clients_error(server):
-    # DuckDB's decoder calls a malformed Parquet variant an IO error: it was answered 500
-    # "internal", as if the server had failed.
-    r = requests.post(f"{server.http}/ingest/bad_variant",
-                      data=ipc(variant_column(b"\x01\x02", b"\xff\xff")),
+def deep_variant(depth):
+    """Arrays of one element, `depth` deep, around the int8 42 (offsets of 4 bytes)."""
+    import struct
+    value = b"\x0c\x2a"
+    for _ in range(depth):
+        value = b"\x0f\x01" + struct.pack("<II", 0, len(value)) + value
+    return value
+
+
+EMPTY_METADATA = b"\x01\x00\x00"
+
+
+@pytest.mark.parametrize("metadata,value,what", [
+    (b"\x01\x02", b"\xff\xff", "metadata"),                       # DuckDB: "Corrupted VARIANT"
+    # 6 bytes claiming 2^28 elements: DuckDB allocated until the kernel killed the server
+    (EMPTY_METADATA, bytes.fromhex("bb0000001039"), "more elements than it holds"),
+    (EMPTY_METADATA, bytes.fromhex("bb0dc350fc39"), "more elements than it holds"),
+    # 30,000 levels: accepted, then every read of the table crashed the server
+    (EMPTY_METADATA, deep_variant(30000), "256 levels"),
+    (EMPTY_METADATA, bytes([(2 << 2) | 1]) + b"\xff\xfe", "UTF-8"),  # DuckDB: 500
+    (b"\x02\x00\x00", b"\x0c\x2a", "version 1"),                  # DuckDB: 501
+    (EMPTY_METADATA, bytes([22 << 2]), "primitive type 22"),           # DuckDB: 501
+])
+def test_a_malformed_variant_is_the_clients_error(server, metadata, value, what):
+    # DuckDB decodes a variant trusting what it declares; its failures were 500 or 501, a
+    # size claim took all memory, a deep value crashed every later read. Each is held to
+    # the encoding at ingest, over HTTP and Flight, at the top or nested, in any batch.
+    bad = variant_column(metadata, value)
+    good = variant_column(EMPTY_METADATA, b"\x0c\x2a")
+    for commit in ("per_request", "per_batch"):
+        body = ipc_tables([good, bad])
+        r = requests.post(f"{server.http}/ingest/bad_variant", params={"commit": commit},
+                          data=body, headers={"Content-Type": ARROW}, timeout=60)
+        assert r.status_code == 400, r.text[:300]
+        assert "arrow.parquet.variant" in r.text and what in r.text, r.text[:300]
+    nested = pa.table({"s": pa.StructArray.from_arrays([bad.column(0).combine_chunks()],
+                                                       fields=[bad.schema.field(0)])})
+    r = requests.post(f"{server.http}/ingest/bad_nested_variant", data=ipc(nested),
                       headers={"Content-Type": ARROW}, timeout=60)
-    assert r.status_code == 400, r.text
-    assert "not a well-formed Parquet variant" in r.text, r.text
-    # A well-formed one (an empty dictionary; the int8 42) is stored and reads back.
-    r = requests.post(f"{server.http}/ingest/good_variant",
-                      data=ipc(variant_column(b"\x01\x00\x00", b"\x0c\x2a")),
-                      headers={"Content-Type": ARROW}, timeout=60)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 400 and what in r.text, r.text[:300]
+    descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "bad_variant_put"}))
+    writer, _ = server.client().do_put(descriptor, bad.schema)
+    with pytest.raises(pa.ArrowInvalid, match="arrow.parquet.variant"):
+        writer.write_table(bad)
+        writer.close()
+    assert requests.get(f"{server.http}/healthz", timeout=60).status_code == 200
+
+
+def test_well_formed_variants_are_stored_and_read_back(server):
+    # An empty dictionary and the int8 42; a value at the deepest nesting held.
+    for name, value in (("good_variant", b"\x0c\x2a"), ("deep_variant", deep_variant(256))):
+        r = requests.post(f"{server.http}/ingest/{name}",
+                          data=ipc(variant_column(EMPTY_METADATA, value)),
+                          headers={"Content-Type": ARROW}, timeout=60)
+        assert r.status_code == 200, r.text
     assert query(server, "SELECT x::INTEGER AS x FROM good_variant").json() == [{"x": 42}]
+    r = query(server, "SELECT x::VARCHAR AS x FROM deep_variant")
+    assert r.status_code == 200 and r.json()[0]["x"].startswith("[[["), r.text[:200]
+
+
+def ipc_tables(tables):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, tables[0].schema) as writer:
+        for table in tables:
+            writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def test_the_cli_table_writes_a_bignums_digits(server, tmp_path):

@@ -8,6 +8,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/ingest/full_validation.h"
 #include "arrowport/ingest/materialized_size.h"
+#include "arrowport/ingest/variant_values.h"
 
 namespace arrowport::ingest {
 
@@ -87,6 +88,7 @@ arrow::Status ValidatingReader::CheckValues(const arrow::RecordBatch& batch,
   }
   for (int i = 0; i < batch.num_columns(); ++i) {
     auto st = ValidateColumnFull(*batch.column(i));
+    if (st.ok()) st = CheckVariantValues(*batch.schema()->field(i), *batch.column(i)->data());
     if (!st.ok()) return invalid(i, st);
   }
   return arrow::Status::OK();
