@@ -332,3 +332,28 @@ def test_a_returning_write_whose_answer_is_refused_commits_nothing(server):
     r = query(server, "INSERT INTO ret VALUES (5::BIGNUM, INTERVAL 1 DAY) RETURNING b")
     assert r.status_code == 200 and r.json() == [{"b": 5}], r.text
     assert query(server, "SELECT count(*) AS n FROM ret").json() == [{"n": 1}]
+
+
+def test_client_sql_reads_variants_but_neither_makes_nor_writes_them(server):
+    # A reader crashed the server with one statement: deeply nested JSON made into a
+    # VARIANT, whose conversion DuckDB runs one level at a time on a thread's stack.
+    deep = "SELECT (repeat('[', 10000) || repeat(']', 10000))::JSON::VARIANT::VARCHAR IS NULL"
+    r = requests.post(f"{server.http}/ingest/stored_variant",
+                      data=ipc(variant_column(EMPTY_METADATA, b"\x0c\x2a")),
+                      headers={"Content-Type": ARROW}, timeout=60)
+    assert r.status_code == 200, r.text
+    for sql in (deep, "SELECT TRY_CAST('[1]'::JSON AS VARIANT[]) AS v",
+                "SELECT CAST(1 AS STRUCT(a VARIANT)) AS v", "CREATE TABLE vt (v VARIANT)",
+                "CREATE TYPE vv AS VARIANT", "ALTER TABLE stored_variant ADD COLUMN w VARIANT",
+                "SELECT variant_bytes_to_variant('\\x01'::BLOB) AS v",
+                "INSERT INTO stored_variant SELECT '[[1]]'::JSON",
+                "UPDATE stored_variant SET x = x",
+                "CREATE VIEW vv AS SELECT '[1]'::JSON::VARIANT AS v"):
+        r = query(server, sql)
+        assert r.status_code == 403 and "VARIANT" in r.json()["error"]["message"], (sql, r.text)
+    assert requests.get(f"{server.http}/healthz", timeout=60).status_code == 200
+    # Reading, and tables made of what was read, stay.
+    assert query(server, "SELECT x::VARCHAR AS v, variant_typeof(x) AS t FROM stored_variant"
+                 ).json() == [{"v": "42", "t": "INT8"}]
+    assert query(server, "CREATE TABLE copied AS SELECT x FROM stored_variant").status_code == 200
+    assert query(server, "SELECT {'variant': 1} AS s").json() == [{"s": {"variant": 1}}]

@@ -20,6 +20,14 @@ arrow::Status ServerStateRefused(const std::string& what, const char* verb) {
                           "cannot be ", verb, " through SQL");
 }
 
+arrow::Status VariantRefused(const std::string& what) {
+  return PermissionDenied(
+      "SQL sandbox: ", what, " is refused for every user: client SQL reads VARIANT values "
+      "but neither makes nor writes them (DuckDB converts a variant recursively, one level "
+      "at a time, and one made from deeply nested JSON crashed the server at its first "
+      "read); send variants as arrow.parquet.variant columns through ingest, which checks "
+      "them, or keep JSON as JSON");
+}
 
 bool SameName(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
 

@@ -28,6 +28,10 @@ inline constexpr int kMaxViewDepth = 8;
 /// The refusal of SQL that reaches the server's own state (`verb`: "read or written").
 arrow::Status ServerStateRefused(const std::string& what, const char* verb);
 
+/// The refusal of SQL that makes a VARIANT (StatementReads::makes_variant) or writes a
+/// table with a VARIANT column (`what`: what it does).
+arrow::Status VariantRefused(const std::string& what);
+
 /// Case-insensitive name comparison, as DuckDB compares identifiers.
 bool SameName(const std::string& a, const char* b);
 

@@ -192,6 +192,10 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
     return PermissionDenied("SQL sandbox: the statement holds ", reads.unknown,
                             ", which it cannot check");
   }
+  if (reads.makes_variant) {
+    return VariantRefused("a cast to VARIANT, a VARIANT column or type, or "
+                          "variant_bytes_to_variant");
+  }
   if (transform_ && !reads.writes.empty()) return TransformWrites(reads.writes[0]);
   ARROW_RETURN_NOT_OK(CheckNestedWrites(reads));
   ARROW_RETURN_NOT_OK(CheckCalls(reads));

@@ -4,6 +4,7 @@
 #include <duckdb/catalog/catalog.hpp>
 #include <duckdb/catalog/catalog_entry.hpp>
 #include <duckdb/catalog/catalog_entry/schema_catalog_entry.hpp>
+#include <duckdb/catalog/catalog_entry/table_catalog_entry.hpp>
 #include <duckdb/catalog/catalog_entry/view_catalog_entry.hpp>
 #include <duckdb/catalog/entry_lookup_info.hpp>
 #include <duckdb/main/client_context.hpp>
@@ -85,6 +86,22 @@ bool ReadsFiles(const StatementReads& inner) {
   return reads_files;
 }
 
+// A write into a table with a VARIANT column: DuckDB casts what is written to it (JSON
+// as well), so deeply nested JSON would become a variant no later read survives.
+arrow::Status CheckVariantWrites(duckdb::ClientContext& context, const StatementReads& reads) {
+  for (const auto& target : reads.writes) {
+    auto entry = ResolveTable(context, target, "", "");
+    if (!entry || entry->type != duckdb::CatalogType::TABLE_ENTRY) continue;
+    for (const auto& column : entry->Cast<duckdb::TableCatalogEntry>().GetColumns().Logical()) {
+      if (NamesVariant(column.Type())) {
+        return VariantRefused("writing '" + target.ToString() + "', whose column '" +
+                              column.Name().GetIdentifierName() + "' is a VARIANT,");
+      }
+    }
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
@@ -95,6 +112,7 @@ arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
     return PermissionDenied("SQL sandbox: views nested more than ", kMaxViewDepth,
                             " deep cannot be checked");
   }
+  if (depth == 0) ARROW_RETURN_NOT_OK(CheckVariantWrites(context, reads));
   const bool limited = !principal_.tables.empty();
   int input_scans = 0;  // a transform's references to its input
   for (const auto& table : reads.tables) {
@@ -145,6 +163,9 @@ arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
       const auto& view = entry->Cast<duckdb::ViewCatalogEntry>();
       if (!view.query || !view.query->node) continue;
       const StatementReads inner = ReadsOf(*view.query->node);
+      if (inner.makes_variant) {
+        return VariantRefused("reading the view '" + shown + "', which makes a VARIANT,");
+      }
       // The view's own tables are judged as if named here; a listed view that reads
       // files (a configured `views:` entry) is readable by its name.
       if (limited && ReadsFiles(inner) && !listed) {

@@ -3,8 +3,13 @@
 // (statement_walker_internal.h).
 #include "arrowport/storage/sandbox/statement_walker.h"
 
+#include <algorithm>
+
 #include <duckdb/common/enums/catalog_type.hpp>
 #include <duckdb/common/enums/statement_type.hpp>
+#include <duckdb/common/string_util.hpp>
+#include <duckdb/common/type_visitor.hpp>
+#include <duckdb/parser/expression/type_expression.hpp>
 #include <duckdb/parser/constraints/check_constraint.hpp>
 #include <duckdb/parser/parsed_data/alter_table_info.hpp>
 #include <duckdb/parser/parsed_data/create_table_info.hpp>
@@ -83,6 +88,24 @@ void ReadWalker::Statement(const duckdb::SQLStatement& statement) {
   }
 }
 
+bool NamesVariant(const duckdb::ParsedExpression& type_expression) {
+  if (type_expression.GetExpressionClass() != duckdb::ExpressionClass::TYPE) return false;
+  const auto& type = type_expression.Cast<duckdb::TypeExpression>();
+  if (duckdb::StringUtil::CIEquals(type.GetTypeName().GetIdentifierName(), "variant")) {
+    return true;
+  }
+  return std::any_of(type.GetChildren().begin(), type.GetChildren().end(),
+                     [](const auto& child) { return child && NamesVariant(*child); });
+}
+
+bool NamesVariant(const duckdb::LogicalType& type) {
+  if (type.id() == duckdb::LogicalTypeId::UNBOUND) {
+    const auto& expression = duckdb::UnboundType::GetTypeExpression(type);
+    return expression && NamesVariant(*expression);
+  }
+  return duckdb::TypeVisitor::Contains(type, duckdb::LogicalTypeId::VARIANT);
+}
+
 void ReadWalker::Create(const duckdb::CreateInfo& info) {
   if (info.type == duckdb::CatalogType::TABLE_ENTRY) {
     const auto& table = info.Cast<duckdb::CreateTableInfo>();
@@ -95,6 +118,7 @@ void ReadWalker::Create(const duckdb::CreateInfo& info) {
   } else if (info.type == duckdb::CatalogType::TYPE_ENTRY) {
     const auto& type = info.Cast<duckdb::CreateTypeInfo>();
     if (type.query) Statement(*type.query);  // CREATE TYPE ... AS ENUM (SELECT ...)
+    if (NamesVariant(type.type)) out_->makes_variant = true;
   }
 }
 
@@ -119,6 +143,7 @@ void ReadWalker::Pragma(const duckdb::PragmaStatement& pragma) {
 }
 
 void ReadWalker::Column(const duckdb::ColumnDefinition& column) {
+  if (NamesVariant(column.Type())) out_->makes_variant = true;
   if (column.HasDefaultValue()) Expr(column.DefaultValue());
   if (column.Generated()) Expr(column.GeneratedExpression());
 }
@@ -151,6 +176,7 @@ void ReadWalker::Alter(const duckdb::AlterInfo& info) {
     case AlterTableType::ALTER_COLUMN_TYPE: {
       const auto& change = table.Cast<duckdb::ChangeColumnTypeInfo>();
       if (change.expression) Expr(*change.expression);
+      if (NamesVariant(change.target_type)) out_->makes_variant = true;
       break;
     }
     case AlterTableType::ADD_CONSTRAINT: {

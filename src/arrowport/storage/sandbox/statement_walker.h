@@ -69,9 +69,17 @@ struct StatementReads {
   std::vector<FunctionCall> functions;
   /// SHOW TABLES / SHOW ALL TABLES and the like: what is listed ("tables", ...).
   std::vector<std::string> listings;
+  /// A VARIANT is made: a cast to a type that names it, a column or type defined with it,
+  /// or variant_bytes_to_variant. DuckDB's conversions of a variant recurse per level: a
+  /// value made from deep JSON crashed the server at its first read (VariantRefused).
+  bool makes_variant = false;
   /// A construct the walker does not know, so cannot vouch for ("" when none).
   std::string unknown;
 };
+
+/// Whether `type` names DuckDB's VARIANT at any depth (bound, or as parsed).
+bool NamesVariant(const duckdb::LogicalType& type);
+bool NamesVariant(const duckdb::ParsedExpression& type_expression);
 
 /// Walks `statement` (and any nested statement) for what it reads and calls.
 StatementReads ReadsOf(const duckdb::SQLStatement& statement);

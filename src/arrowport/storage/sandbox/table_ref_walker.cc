@@ -137,6 +137,7 @@ void ReadWalker::Function(const duckdb::ParsedExpression& expr, bool table) {
   for (const auto& argument : function.GetArguments()) {
     call.constants.push_back(ConstantText(argument.GetExpression()));
   }
+  if (call.name == "variant_bytes_to_variant") out_->makes_variant = true;
   out_->functions.push_back(std::move(call));
   // Arguments (and FILTER, ORDER BY) may hold subqueries and more calls.
   duckdb::ParsedExpressionIterator::EnumerateChildren(
@@ -148,6 +149,11 @@ void ReadWalker::Expr(const duckdb::ParsedExpression& expr) {
     case duckdb::ExpressionClass::FUNCTION:
       Function(expr, /*table=*/false);
       return;
+    case duckdb::ExpressionClass::CAST:
+      if (NamesVariant(expr.Cast<duckdb::CastExpression>().TargetType())) {
+        out_->makes_variant = true;
+      }
+      break;
     case duckdb::ExpressionClass::SUBQUERY: {
       const auto& subquery = expr.Cast<duckdb::SubqueryExpression>();
       if (subquery.Subquery()) Statement(*subquery.Subquery());
