@@ -44,6 +44,7 @@ class ForeignServer(flight.FlightServerBase):
         # When a GetFlightInfo of table "hang" saw its call cancelled.
         self.planning_cancelled_at = None
         self.release = threading.Event()  # ends the waits of "hang" and "stuck"
+        self.release_schema = threading.Event()  # ends the wait of "no-schema"
 
     def get_flight_info(self, context, descriptor):
         cmd = json.loads(descriptor.command)
@@ -96,6 +97,10 @@ class ForeignServer(flight.FlightServerBase):
                     yield pa.record_batch([pa.array([i], pa.int64()), pa.array(["e"])],
                                           schema=self.GOOD.schema)
             return flight.GeneratorStream(self.GOOD.schema, endlessly())
+        if name == b"no-schema":
+            # Answers nothing, not even the schema, until released.
+            self.release_schema.wait(300)
+            return flight.RecordBatchStream(self.GOOD)
         if name == b"fails-mid-stream":
             schema = self.GOOD.schema
 
@@ -301,6 +306,39 @@ def test_copy_from_runs_under_the_query_deadline_from_its_first_batch(start_serv
     assert "limits.query_timeout_s" in str(e.value) and "first batch" in str(e.value)
     assert time.monotonic() - started < 60
     assert not table_exists(client, "endless")
+
+
+def test_a_copy_whose_source_never_begins_its_stream_ends_with_its_client(start_server,
+                                                                          tmp_path, foreign):
+    """Arrow's DoGet waits for the peer's schema in a call nothing could cancel: a source
+    that never sent one held each copy, its admission slot, and the server's stop, past
+    its client leaving (an attack run: SIGTERM did not end the server in 90 s)."""
+    config = tmp_path / "c.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n"
+                      "limits: {max_concurrent_requests: 2}\n")
+    server = start_server("--config", str(config))
+    client = flight.connect(server.uri)
+    try:
+        for i in range(2):
+            with pytest.raises(flight.FlightTimedOutError):
+                action(client, "copy_from", {"source": f"grpc://127.0.0.1:{foreign.port}",
+                                             "ticket": "no-schema", "target_table": f"ns{i}"},
+                       options=flight.FlightCallOptions(timeout=2))
+        # Both calls end with their clients: the two slots serve again.
+        gone = time.monotonic()
+        while True:
+            try:
+                assert query(client, "SELECT 42 AS x") == [{"x": 42}]
+                break
+            except flight.FlightUnavailableError as busy:
+                assert time.monotonic() - gone < 15, f"the copies still hold their slots: {busy}"
+                time.sleep(0.1)
+        assert not table_exists(client, "ns0")
+        started = time.monotonic()
+        assert server.stop(timeout=60) == 0
+        assert time.monotonic() - started < 30
+    finally:
+        foreign.release_schema.set()
 
 
 def test_a_per_batch_copy_from_stopped_midway_says_what_it_committed(start_server, tmp_path,

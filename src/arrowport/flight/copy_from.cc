@@ -4,10 +4,14 @@
 #include <arrow/flight/client.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/call_scope.h"
 #include "arrowport/flight/exchange.h"
@@ -26,14 +30,34 @@ namespace {
 // How long a source may take to plan a copy's query (GetFlightInfo) or a peer to answer.
 constexpr double kPlanningSeconds = 120.0;
 
+// A peer's stream being opened on a thread of its own (PeerStreamReader::Open).
+struct StreamOpening {
+  std::mutex mutex;  // guards everything below
+  std::condition_variable changed;
+  bool done = false;
+  bool abandoned = false;  // the copy was cancelled: the thread cancels what it gets
+  arrow::Result<std::unique_ptr<fl::FlightStreamReader>> stream{
+      arrow::Status::UnknownError("not opened")};
+
+  void Abandon() {
+    std::lock_guard<std::mutex> lock(mutex);
+    abandoned = true;
+    changed.notify_all();
+  }
+};
+
 // The rows a peer's DoGet streams: the endpoints of a FlightInfo one after the other
 // (or one raw ticket), each stream checked against the schema the peer announced.
 // Cancel() (any thread) ends the read in progress.
 class PeerStreamReader : public arrow::RecordBatchReader {
  public:
   PeerStreamReader(std::shared_ptr<PeerConnection> peer, std::vector<fl::Ticket> tickets,
-                   std::shared_ptr<arrow::Schema> announced)
-      : peer_(std::move(peer)), tickets_(std::move(tickets)), schema_(std::move(announced)) {}
+                   std::shared_ptr<arrow::Schema> announced,
+                   std::shared_ptr<std::atomic<int>> stream_opens)
+      : peer_(std::move(peer)),
+        tickets_(std::move(tickets)),
+        schema_(std::move(announced)),
+        stream_opens_(std::move(stream_opens)) {}
 
   /// Opens the first stream (its schema is then known).
   arrow::Status Start() {
@@ -66,9 +90,14 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   }
 
   void Cancel() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    cancelled_ = true;
-    if (current_) current_->Cancel();
+    std::shared_ptr<StreamOpening> opening;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled_ = true;
+      if (current_) current_->Cancel();
+      opening = opening_;
+    }
+    if (opening) opening->Abandon();
   }
 
  private:
@@ -78,9 +107,51 @@ class PeerStreamReader : public arrow::RecordBatchReader {
                                   "): nothing of it is committed");
   }
 
-  // Ends the current stream and opens the next ticket's (none left: end of data). The
-  // new stream is published before its schema is awaited: a source that never sends one
-  // is then cancelled too.
+  // The stream of `ticket`. Arrow's DoGet returns once the peer has sent the schema, in
+  // a call nothing can cancel: a source that never sent one held the copy, its admission
+  // slot and the server's stop. It runs on a thread of its own while this one waits for
+  // it or for the copy's cancellation; a cancelled copy leaves the thread to end with
+  // the peer's answer, whose stream it cancels then. At most kMaxStreamOpens such threads
+  // are alive at once.
+  arrow::Result<std::unique_ptr<fl::FlightStreamReader>> Open(const fl::Ticket& ticket) {
+    if (stream_opens_->fetch_add(1) >= TransferPolicy::kMaxStreamOpens) {
+      stream_opens_->fetch_sub(1);
+      return ServerBusy("server busy: ", TransferPolicy::kMaxStreamOpens, " copies wait for "
+                        "their sources to begin a stream; retry later");
+    }
+    auto opening = std::make_shared<StreamOpening>();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cancelled_) {
+        stream_opens_->fetch_sub(1);
+        return arrow::Status::Cancelled("the copy was cancelled");
+      }
+      opening_ = opening;  // Cancel() abandons it from here on
+    }
+    std::thread([peer = peer_, ticket, opening, opens = stream_opens_] {
+      auto stream = peer->client->DoGet(peer->options, ticket);
+      {
+        std::lock_guard<std::mutex> lock(opening->mutex);
+        if (!opening->abandoned) {
+          opening->stream = std::move(stream);
+          opening->done = true;
+          opening->changed.notify_all();
+        } else if (stream.ok()) {
+          (*stream)->Cancel();
+        }
+      }
+      opens->fetch_sub(1);
+    }).detach();
+    std::unique_lock<std::mutex> lock(opening->mutex);
+    opening->changed.wait(lock, [&opening] { return opening->done || opening->abandoned; });
+    if (!opening->done) {
+      return arrow::Status::Cancelled("the copy was cancelled before its source began "
+                                      "its stream");
+    }
+    return std::move(opening->stream);
+  }
+
+  // Ends the current stream and opens the next ticket's (none left: end of data).
   arrow::Status OpenNext() {
     std::unique_ptr<fl::FlightStreamReader> next;
     {
@@ -88,7 +159,7 @@ class PeerStreamReader : public arrow::RecordBatchReader {
       if (cancelled_) return arrow::Status::Cancelled("the copy was cancelled");
     }
     if (next_ticket_ < tickets_.size()) {
-      ARROW_ASSIGN_OR_RAISE(next, peer_->client->DoGet(peer_->options, tickets_[next_ticket_++]));
+      ARROW_ASSIGN_OR_RAISE(next, Open(tickets_[next_ticket_++]));
     }
     fl::FlightStreamReader* opened = next.get();
     {
@@ -110,10 +181,27 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   std::vector<fl::Ticket> tickets_;
   size_t next_ticket_ = 0;
   std::shared_ptr<arrow::Schema> schema_;
-  std::mutex mutex_;  // guards current_ and cancelled_ (Cancel comes from another thread)
+  const std::shared_ptr<std::atomic<int>> stream_opens_;  // TransferPolicy::stream_opens
+  std::mutex mutex_;  // guards the three below (Cancel comes from another thread)
   std::unique_ptr<fl::FlightStreamReader> current_;
+  std::shared_ptr<StreamOpening> opening_;  // the last stream opened
   bool cancelled_ = false;
 };
+
+// The source's plan of a copy by table or SQL: its endpoints' tickets and its schema.
+// Planning at the source is bounded; the stream that follows only by timeout_s.
+arrow::Status PlanAtSource(const PeerConnection& peer, const json& cmd, const CallContext& call,
+                           std::vector<fl::Ticket>* tickets,
+                           std::shared_ptr<arrow::Schema>* announced) {
+  auto planning = peer.options;
+  if (planning.timeout.count() < 0) planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
+  const auto descriptor = fl::FlightDescriptor::Command(cmd.dump());
+  ARROW_ASSIGN_OR_RAISE(auto info, PeerFlightInfo(peer, planning, descriptor, call.cancellation));
+  arrow::ipc::DictionaryMemo memo;
+  ARROW_ASSIGN_OR_RAISE(*announced, info->GetSchema(&memo));
+  for (const auto& endpoint : info->endpoints()) tickets->push_back(endpoint.ticket);
+  return arrow::Status::OK();
+}
 
 }  // namespace
 
@@ -172,17 +260,10 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
     } else {
       // Arrowport's descriptor form; the peer announces the schema and its endpoints.
       const json cmd = sql.empty() ? json{{"table", source_table}} : json{{"sql", sql}};
-      // Planning at the source is bounded; the stream that follows only by timeout_s.
-      auto planning = peer->options;
-      if (planning.timeout.count() < 0) planning.timeout = fl::TimeoutDuration{kPlanningSeconds};
-      const auto descriptor = fl::FlightDescriptor::Command(cmd.dump());
-      ARROW_ASSIGN_OR_RAISE(auto info,
-                            PeerFlightInfo(*peer, planning, descriptor, call.cancellation));
-      arrow::ipc::DictionaryMemo memo;
-      ARROW_ASSIGN_OR_RAISE(announced, info->GetSchema(&memo));
-      for (const auto& endpoint : info->endpoints()) tickets.push_back(endpoint.ticket);
+      ARROW_RETURN_NOT_OK(PlanAtSource(*peer, cmd, call, &tickets, &announced));
     }
-    auto reader = std::make_shared<PeerStreamReader>(peer, std::move(tickets), announced);
+    auto reader = std::make_shared<PeerStreamReader>(peer, std::move(tickets), announced,
+                                                     deps.policy->stream_opens());
     // A call that ends (client gone, shutdown) stops the read from the peer too.
     CallCancellation::Subscription stop;
     if (call.cancellation) {

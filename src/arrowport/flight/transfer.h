@@ -4,6 +4,7 @@
 // actions copy_from (pull from any Flight server's DoGet into a local table) and copy_to
 // (push a local table or query to another server's DoPut).
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,9 +37,16 @@ class TransferPolicy {
   /// transfer.peers[host_port] (empty when none).
   config::Config::Transfer::Peer CredentialsFor(const std::string& host_port) const;
 
+  /// Threads waiting for a peer's stream to start, cancelled copies' included (copy_from
+  /// opens each stream on one: Arrow's DoGet waits for the schema uncancellably), and the
+  /// most there may be: a copy past them is refused, retry later.
+  static constexpr int kMaxStreamOpens = 64;
+  std::shared_ptr<std::atomic<int>> stream_opens() const { return stream_opens_; }
+
  private:
   mutable std::mutex mutex_;  // guards settings_
   config::Config::Transfer settings_;
+  const std::shared_ptr<std::atomic<int>> stream_opens_ = std::make_shared<std::atomic<int>>(0);
 };
 
 /// What the transfer actions run on; all outlive the call.
