@@ -91,6 +91,21 @@ def assert_call_ended(server, proxy, text, times):
                 f"{proxy.history}\nserver threads:\n{server.stacks()}")
 
 
+def settled(proxy, quiet_s=1.0, timeout=60):
+    """Once the server has sent the store nothing for `quiet_s` (after a commit it reads the
+    new files' footers in the background to replace the view: a stop set meanwhile would
+    be met there, or the footers read then would spare the call under test its reads)."""
+    deadline = time.monotonic() + timeout
+    seen, since = proxy.received, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if proxy.received != seen:
+            seen, since = proxy.received, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+    pytest.fail(f"the server kept reading the store: {proxy.history[-20:]}")
+
+
 def assert_readers_agree(server, lake, expected):
     assert rows(lake.read()) == rows(expected)
     assert rows(lake.polars()) == rows(expected)
@@ -263,11 +278,13 @@ def test_a_lake_tables_flight_info_ends_with_its_client(start_server, tmp_path, 
     server = lake_server(start_server, tmp_path, proxy)
     client = server.client()
     put_path(client, events(range(10)), "events")
+    settled(proxy)
     descriptor = flight.FlightDescriptor.for_command(json.dumps({"table": "events"}))
     before = len(proxy.history)
     assert client.get_flight_info(descriptor).total_records == 10
     data_reads = sum(1 for _, method, path, _ in proxy.history[before:]
                      if method == "GET" and ".parquet" in path)
+    settled(proxy)
     assert data_reads >= 2, proxy.history[before:]  # the view's bind, then the count
     proxy.stop_on_data_read = data_reads  # the same call again: its last read
     with pytest.raises(flight.FlightTimedOutError):
@@ -288,6 +305,7 @@ def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, 
     server = lake_server(start_server, tmp_path, proxy, limits={"query_timeout_s": 3})
     client = server.client()
     put_path(client, events(range(10)), "events")
+    settled(proxy)
     proxy.stop_on_data_read = True
     body = wire.create_prepared_statement("SELECT sum(x) AS s FROM events WHERE id >= 0")
     start = time.monotonic()

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "arrow/record_batch.h"
@@ -128,7 +129,7 @@ class PeerStreamReader : public arrow::RecordBatchReader {
       }
       opening_ = opening;  // Cancel() abandons it from here on
     }
-    std::thread([peer = peer_, ticket, opening, opens = stream_opens_] {
+    auto open = [peer = peer_, ticket, opening, opens = stream_opens_] {
       auto stream = peer->client->DoGet(peer->options, ticket);
       {
         std::lock_guard<std::mutex> lock(opening->mutex);
@@ -141,7 +142,14 @@ class PeerStreamReader : public arrow::RecordBatchReader {
         }
       }
       opens->fetch_sub(1);
-    }).detach();
+    };
+    try {
+      std::thread(std::move(open)).detach();
+    } catch (const std::system_error& e) {
+      stream_opens_->fetch_sub(1);
+      return arrow::Status::IOError("cannot start a thread to open the source's stream: ",
+                                    e.what());
+    }
     std::unique_lock<std::mutex> lock(opening->mutex);
     opening->changed.wait(lock, [&opening] { return opening->done || opening->abandoned; });
     if (!opening->done) {

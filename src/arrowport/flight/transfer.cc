@@ -70,6 +70,7 @@ bool PeerMatches(const std::string& pattern, const std::string& host_port) {
   const std::string pattern_port = pattern.substr(pattern_colon + 1);
   if (pattern_port != "*" && pattern_port != host_port.substr(colon + 1)) return false;
   const std::string pattern_host = pattern.substr(0, pattern_colon);
+  if (pattern_host.empty() || host_port.empty()) return false;
   if (host_port.front() == '[' || pattern_host.front() == '[') {
     if (pattern_host == "*") return true;
     const auto wanted = CanonicalIpv6(pattern_host);

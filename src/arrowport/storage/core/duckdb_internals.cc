@@ -118,6 +118,16 @@ arrow::Status BoundResultColumns(duckdb_connection connection,
   return arrow::Status::OK();
 }
 
+bool NamesTemporaryTable(duckdb_connection connection, const std::string& catalog,
+                         const std::string& schema, const std::string& name) {
+  bool temporary = false;
+  auto kind = LookUpRelation(connection, catalog, schema, name, nullptr, nullptr, &temporary);
+  if (kind.ok() && *kind == RelationKind::kMissing && catalog.empty() && !schema.empty()) {
+    kind = LookUpRelation(connection, schema, "", name, nullptr, nullptr, &temporary);
+  }
+  return kind.ok() && temporary;
+}
+
 arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
                                            const std::string& catalog,
                                            const std::string& schema, const std::string& name,

@@ -140,6 +140,12 @@ arrow::Result<RelationKind> LookUpRelation(duckdb_connection connection,
                                            int64_t* estimated_rows = nullptr,
                                            bool* temporary = nullptr);
 
+/// \brief Whether `catalog`.`schema`.`name` (parts as written, "" when not) resolves to a
+/// temporary table of the connection's own, as DuckDB resolves it (an unqualified name
+/// there first; two parts may name a catalog's table: temp.t). False when it cannot say.
+bool NamesTemporaryTable(duckdb_connection connection, const std::string& catalog,
+                         const std::string& schema, const std::string& name);
+
 /// True when the single statement in `sql` (INSERT, UPDATE, DELETE, MERGE) has a
 /// RETURNING clause, by DuckDB's parser.
 arrow::Result<bool> HasReturning(duckdb_connection connection, const std::string& sql);

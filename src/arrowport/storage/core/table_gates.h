@@ -36,9 +36,12 @@ struct HeldTable {
   std::string catalog;  ///< as written ("" when not)
   std::string schema;   ///< as written ("" when not)
   /// Made by the statement (CREATE): `temporary` says whether as TEMP. Otherwise whether
-  /// the name resolves to a temporary table is looked up when it is held.
+  /// the name resolves to a temporary table is looked up when it is held; a prepared
+  /// statement's plan keeps what it was bound to (DuckDB rebinds it only when those
+  /// tables change), so it is also asked when it was prepared: temporary both times.
   bool created = false;
   bool temporary = false;
+  bool temporary_when_prepared = true;
 };
 
 /// \brief Keeps the transactions that change a table's shape apart from those that write

@@ -45,21 +45,13 @@ arrow::Result<std::vector<TablePass>> Connection::HoldAll(
   // wait on each other until kTableWaitLimit.
   std::map<std::string, HeldTable> ordered;
   for (const auto& table : tables) {
-    bool temporary = table.temporary;
-    if (!table.created) {
-      // Resolved as the statement will resolve it (a temporary table first), just before
-      // it runs on this connection: no other connection sees this one's temporary tables.
-      auto kind = LookUpRelation(impl_->conn.get(), table.catalog, table.schema, table.name,
-                                 nullptr, nullptr, &temporary);
-      // Two parts name a schema's table or, as DuckDB's binder reads them too, a
-      // catalog's (temp.t).
-      if (kind.ok() && *kind == RelationKind::kMissing && table.catalog.empty() &&
-          !table.schema.empty()) {
-        kind = LookUpRelation(impl_->conn.get(), table.schema, "", table.name, nullptr,
-                              nullptr, &temporary);
-      }
-      if (!kind.ok()) temporary = false;  // held, as before: waiting is the safe side
-    }
+    // Resolved as the statement will resolve it (a temporary table first), just before
+    // it runs on this connection: no other connection sees this one's temporary tables.
+    const bool temporary =
+        table.created ? table.temporary
+                      : table.temporary_when_prepared &&
+                            NamesTemporaryTable(impl_->conn.get(), table.catalog,
+                                                table.schema, table.name);
     if (temporary) continue;
     auto [it, added] = ordered.emplace(arrow::internal::AsciiToLower(table.name), table);
     if (!added && table.use == TableUse::kReshape) it->second.use = TableUse::kReshape;

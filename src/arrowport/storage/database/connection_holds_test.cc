@@ -143,6 +143,28 @@ TEST_F(ConnectionHoldsTest, ATemporaryTableHoldsNoGate) {
   EXPECT_TRUE(waits.get().ok());
 }
 
+// A statement prepared while `t` named the database's table keeps writing it after a
+// temporary `t` appears (DuckDB does not rebind it): it holds the table (an attack run
+// found the gate skipped, and an admin's ALTER ran beside the open write).
+TEST_F(ConnectionHoldsTest, AStatementPreparedBeforeATemporaryTableStillHoldsTheTable) {
+  auto client = SharedConnection::Make(db_->Connect().ValueOrDie());
+  auto lease = client->Acquire("test", SharedConnection::Clock::now()).ValueOrDie();
+  auto admin = Admin();
+  auto insert = PreparedStatement::Make(lease, "INSERT INTO t VALUES (7)", &admin);
+  ASSERT_TRUE(insert.ok()) << insert.status();
+  auto temp = PreparedStatement::Make(lease, "CREATE TEMP TABLE t (x BIGINT)", &admin);
+  ASSERT_TRUE(temp.ok() && (*temp)->ExecuteUpdate(lease, nullptr).ok());
+  ASSERT_TRUE(lease.Begin().ok());
+  ASSERT_TRUE((*insert)->ExecuteUpdate(lease, nullptr).ok());
+  auto other = Lease();
+  auto waits = std::async(std::launch::async, [&] {
+    return other->Hold("t", TableUse::kReshape).status();
+  });
+  ASSERT_TRUE(StillWaiting(waits));
+  ASSERT_TRUE(lease.Rollback().ok());
+  EXPECT_TRUE(waits.get().ok());
+}
+
 TEST_F(ConnectionHoldsTest, TheRequestLogIsNotHeld) {
   auto a = Lease();
   auto b = Lease();

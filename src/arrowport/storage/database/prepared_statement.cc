@@ -216,6 +216,13 @@ arrow::Result<std::shared_ptr<PreparedStatement>> PreparedStatement::Make(
   impl->conn = connection.impl_->conn.get();
   ARROW_RETURN_NOT_OK(connection.impl_->Prepare(sql, principal, &impl->prepared, false,
                                                 nullptr, &impl->held));
+  // Its plan keeps the tables it was bound to while temporary tables come and go (DuckDB
+  // rebinds it only when those tables change): a table is left unheld only when its name
+  // resolves to a temporary one both now and when it runs (HeldTable).
+  for (auto& table : impl->held) {
+    table.temporary_when_prepared =
+        NamesTemporaryTable(impl->conn, table.catalog, table.schema, table.name);
+  }
   if (principal != nullptr) impl->principal = *principal;
   auto p = impl->prepared.get();
   if (ColumnsKnownOnlyAtRun(p, sql)) {

@@ -84,6 +84,7 @@ void ReadWalker::NodeOfKind(const duckdb::QueryNode& node) {
 }
 
 void ReadWalker::RecursiveCte(const duckdb::RecursiveCTENode& cte) {
+  out_->recursive = true;
   // The anchor (left) does not see the CTE; the recursive part (right) does.
   if (cte.left) Node(*cte.left);
   const size_t before = ctes_.size();

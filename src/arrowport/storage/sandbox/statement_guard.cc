@@ -193,8 +193,9 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
                             ", which it cannot check");
   }
   if (reads.makes_variant) {
-    return VariantRefused("a cast to VARIANT, a VARIANT column or type, or "
-                          "variant_bytes_to_variant");
+    return VariantRefused("a cast to VARIANT, a VARIANT column or type, or a function "
+                          "that makes one (variant_bytes_to_variant, stats, "
+                          "variant_group_object, variant_group_array)");
   }
   if (transform_ && !reads.writes.empty()) return TransformWrites(reads.writes[0]);
   ARROW_RETURN_NOT_OK(CheckNestedWrites(reads));
@@ -202,8 +203,11 @@ arrow::Status StatementGuard::Prepare(duckdb_connection conn, const std::string&
   if (held != nullptr) *held = HeldTables(statement, reads);
   ARROW_RETURN_NOT_OK(InTransactionOf(*context, [&] {
     ARROW_RETURN_NOT_OK(CheckTables(*context, reads, "", "", 0));
+    ARROW_RETURN_NOT_OK(CheckVariantStores(*context, statement));
+    if (reads.recursive) ARROW_RETURN_NOT_OK(CheckNoVariantRecursion(*context, reads, 0));
     return CheckMacros(*context, reads, 0);
   }));
+  ARROW_RETURN_NOT_OK(CheckCreatedVariants(*context, statement));
   if (at_run != nullptr && statement.type == duckdb::StatementType::SELECT_STATEMENT) {
     ARROW_ASSIGN_OR_RAISE(*at_run, PlanAtRun(*context, sql, &extracted->statements[0], reads,
                                                    out, whole_table));

@@ -129,6 +129,18 @@ class StatementGuard {
   arrow::Status CheckMacros(duckdb::ClientContext& context, const StatementReads& reads,
                             int depth) const;
   /// The tables `reads` names, resolved in the catalog; views are followed `depth` deep.
+  // What stores a VARIANT beyond what ReadsOf sees: an ALTER of a table with one (a
+  // DEFAULT there is cast into every row an ingest leaves out), in the catalog's
+  // transaction; a CREATE TABLE AS whose result has one (DuckDB makes lists into
+  // variants unasked: coalesce(v, [[x]])), bound outside it (binding takes the
+  // connection's lock, which its transaction's function holds).
+  arrow::Status CheckVariantStores(duckdb::ClientContext& context,
+                                   const duckdb::SQLStatement& statement) const;
+  static arrow::Status CheckCreatedVariants(duckdb::ClientContext& context,
+                                            const duckdb::SQLStatement& statement);
+  // A recursive statement reads no table with a VARIANT column, through views too.
+  arrow::Status CheckNoVariantRecursion(duckdb::ClientContext& context,
+                                        const StatementReads& reads, int depth) const;
   arrow::Status CheckTables(duckdb::ClientContext& context, const StatementReads& reads,
                             const std::string& view_catalog, const std::string& view_schema,
                             int depth) const;

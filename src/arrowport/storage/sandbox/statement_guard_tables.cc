@@ -8,6 +8,9 @@
 #include <duckdb/catalog/catalog_entry/view_catalog_entry.hpp>
 #include <duckdb/catalog/entry_lookup_info.hpp>
 #include <duckdb/main/client_context.hpp>
+#include <duckdb/parser/parsed_data/create_table_info.hpp>
+#include <duckdb/parser/statement/create_statement.hpp>
+#include <duckdb/parser/statement/select_statement.hpp>
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/core/query_options.h"
@@ -86,23 +89,89 @@ bool ReadsFiles(const StatementReads& inner) {
   return reads_files;
 }
 
+// Whether `entry` is a table with a VARIANT column (its name in `column`).
+bool HasVariantColumn(const duckdb::CatalogEntry& entry, std::string* column) {
+  if (entry.type != duckdb::CatalogType::TABLE_ENTRY) return false;
+  for (const auto& definition : entry.Cast<duckdb::TableCatalogEntry>().GetColumns().Logical()) {
+    if (NamesVariant(definition.Type())) {
+      *column = definition.Name().GetIdentifierName();
+      return true;
+    }
+  }
+  return false;
+}
+
 // A write into a table with a VARIANT column: DuckDB casts what is written to it (JSON
 // as well), so deeply nested JSON would become a variant no later read survives.
 arrow::Status CheckVariantWrites(duckdb::ClientContext& context, const StatementReads& reads) {
   for (const auto& target : reads.writes) {
     auto entry = ResolveTable(context, target, "", "");
     if (!entry || entry->type != duckdb::CatalogType::TABLE_ENTRY) continue;
-    for (const auto& column : entry->Cast<duckdb::TableCatalogEntry>().GetColumns().Logical()) {
-      if (NamesVariant(column.Type())) {
-        return VariantRefused("writing '" + target.ToString() + "', whose column '" +
-                              column.Name().GetIdentifierName() + "' is a VARIANT,");
-      }
+    std::string column;
+    if (HasVariantColumn(*entry, &column)) {
+      return VariantRefused("writing '" + target.ToString() + "', whose column '" + column +
+                            "' is a VARIANT,");
     }
   }
   return arrow::Status::OK();
 }
 
 }  // namespace
+
+arrow::Status StatementGuard::CheckVariantStores(duckdb::ClientContext& context,
+                                                 const duckdb::SQLStatement& statement) const {
+  std::string column;
+  if (statement.type != duckdb::StatementType::ALTER_STATEMENT) return arrow::Status::OK();
+  for (const auto& target : WritesOf(statement).value_or(std::vector<NamedEntry>{})) {
+    auto entry = ResolveTable(context, target, "", "");
+    if (entry && HasVariantColumn(*entry, &column)) {
+      return VariantRefused("altering '" + target.ToString() + "', whose column '" + column +
+                            "' is a VARIANT,");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status StatementGuard::CheckCreatedVariants(duckdb::ClientContext& context,
+                                                   const duckdb::SQLStatement& statement) {
+  if (statement.type != duckdb::StatementType::CREATE_STATEMENT) return arrow::Status::OK();
+  const auto& info = *statement.Cast<duckdb::CreateStatement>().info;
+  if (info.type != duckdb::CatalogType::TABLE_ENTRY) return arrow::Status::OK();
+  const auto& table = info.Cast<duckdb::CreateTableInfo>();
+  if (!table.query) return arrow::Status::OK();
+  duckdb::StatementSignature signature;
+  try {
+    signature = context.BindStatement(table.query->Copy());
+  } catch (const std::exception&) {
+    return arrow::Status::OK();  // DuckDB's own error follows when it prepares the statement
+  }
+  for (const auto& type : signature.types) {
+    if (NamesVariant(type)) {
+      return VariantRefused("CREATE TABLE ... AS a query whose result holds a VARIANT");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status StatementGuard::CheckNoVariantRecursion(duckdb::ClientContext& context,
+                                                      const StatementReads& reads,
+                                                      int depth) const {
+  if (depth > kMaxViewDepth) return arrow::Status::OK();  // CheckTables refuses it
+  for (const auto& table : reads.tables) {
+    auto entry = ResolveTable(context, table, "", "");
+    if (!entry) continue;
+    std::string column;
+    if (HasVariantColumn(*entry, &column)) {
+      return VariantRefused("a recursive query reading '" + table.ToString() +
+                            "', whose column '" + column + "' is a VARIANT,");
+    }
+    if (entry->type != duckdb::CatalogType::VIEW_ENTRY) continue;
+    const auto& view = entry->Cast<duckdb::ViewCatalogEntry>();
+    if (!view.query || !view.query->node) continue;
+    ARROW_RETURN_NOT_OK(CheckNoVariantRecursion(context, ReadsOf(*view.query->node), depth + 1));
+  }
+  return arrow::Status::OK();
+}
 
 arrow::Status StatementGuard::CheckTables(duckdb::ClientContext& context,
                                           const StatementReads& reads,

@@ -70,9 +70,12 @@ struct StatementReads {
   /// SHOW TABLES / SHOW ALL TABLES and the like: what is listed ("tables", ...).
   std::vector<std::string> listings;
   /// A VARIANT is made: a cast to a type that names it, a column or type defined with it,
-  /// or variant_bytes_to_variant. DuckDB's conversions of a variant recurse per level: a
+  /// or a function that makes one (variant_bytes_to_variant, stats, variant_group_*). DuckDB's conversions of a variant recurse per level: a
   /// value made from deep JSON crashed the server at its first read (VariantRefused).
   bool makes_variant = false;
+  /// The statement holds a recursive CTE: a VARIANT read anywhere in it could be nested
+  /// one level deeper at each step (DuckDB makes a list of variants a variant unasked).
+  bool recursive = false;
   /// A construct the walker does not know, so cannot vouch for ("" when none).
   std::string unknown;
 };

@@ -137,7 +137,12 @@ void ReadWalker::Function(const duckdb::ParsedExpression& expr, bool table) {
   for (const auto& argument : function.GetArguments()) {
     call.constants.push_back(ConstantText(argument.GetExpression()));
   }
-  if (call.name == "variant_bytes_to_variant") out_->makes_variant = true;
+  // Functions that make a VARIANT of anything, or one level deeper than they are given
+  // (a recursive CTE of variant_group_object nests without end).
+  for (const char* maker : {"variant_bytes_to_variant", "stats", "variant_group_object",
+                            "variant_group_array"}) {
+    if (call.name == maker) out_->makes_variant = true;
+  }
   out_->functions.push_back(std::move(call));
   // Arguments (and FILTER, ORDER BY) may hold subqueries and more calls.
   duckdb::ParsedExpressionIterator::EnumerateChildren(
