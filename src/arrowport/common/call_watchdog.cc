@@ -132,7 +132,9 @@ void CallWatchdog::Run() {
         gone = predicate->client_gone && predicate->client_gone();
       }
       if (gone) {
-        call->Cancel(ClientGone("the client went away or its deadline passed"));
+        // Not ClientGone: a client that only half-closed (an upload cut short) still reads
+        // the answer, a 400.
+        call->Cancel(arrow::Status::Cancelled("the client went away or its deadline passed"));
       }
     }
     lock.lock();
