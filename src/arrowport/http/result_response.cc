@@ -127,7 +127,12 @@ arrow::Result<int64_t> WriteResultBody(arrow::RecordBatchReader* batches,
 // still writing 5 s after it), else the write's own failure.
 arrow::Status WhyCut(const HttpCall& call, const arrow::Status& st) {
   const auto& cancellation = call.context().cancellation;
-  return cancellation ? cancellation->Explain(st) : st;
+  if (!cancellation) return st;
+  // After the status line, a call cancelled for no kind of reason (the watchdog's "client
+  // went away", which HTTP has no deadline to mean otherwise) is a client that left: 499.
+  const arrow::Status reason = cancellation->reason();
+  if (!reason.ok() && GetErrorKind(reason) == nullptr) return ClientGone(reason.message());
+  return cancellation->Explain(st);
 }
 
 // A first batch's values the format cannot write, found before the status line.
