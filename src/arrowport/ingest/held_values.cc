@@ -10,6 +10,7 @@
 #include "arrow/array/util.h"
 #include "arrow/extension/opaque.h"
 #include "arrow/type.h"
+#include "arrowport/common/binary_value.h"
 #include "arrow/util/bit_util.h"
 #include "arrow/util/decimal.h"
 #include "arrow/util/ubsan.h"
@@ -131,22 +132,12 @@ arrow::Status CheckBinaries(const arrow::ArrayData& data, const std::string& wha
   std::shared_ptr<arrow::Array> array = arrow::MakeArray(data.Copy());
   for (int64_t i = 0; i < data.length; ++i) {
     if (data.IsNull(i)) continue;
-    std::string_view value;
-    switch (data.type->id()) {
-      case arrow::Type::BINARY:
-        value = static_cast<const arrow::BinaryArray&>(*array).GetView(i);
-        break;
-      case arrow::Type::LARGE_BINARY:
-        value = static_cast<const arrow::LargeBinaryArray&>(*array).GetView(i);
-        break;
-      case arrow::Type::BINARY_VIEW:
-        value = static_cast<const arrow::BinaryViewArray&>(*array).GetView(i);
-        break;
-      default:
-        return arrow::Status::Invalid("DuckDB's ", what, " is stored as binary, not ",
-                                      data.type->ToString());
+    const auto value = BinaryValueAt(*array, i);
+    if (!value) {
+      return arrow::Status::Invalid("DuckDB's ", what, " is stored as binary, not ",
+                                    data.type->ToString());
     }
-    if (!well_formed(value)) {
+    if (!well_formed(*value)) {
       return arrow::Status::Invalid("value ", i, " is not a well-formed DuckDB ", what);
     }
   }

@@ -14,6 +14,7 @@
 #include "arrow/type.h"
 #include "arrow/util/decimal.h"
 #include "arrow/util/key_value_metadata.h"
+#include "arrowport/common/binary_value.h"
 #include "arrowport/storage/core/type_mapping.h"
 
 namespace arrowport::ingest {
@@ -209,17 +210,9 @@ arrow::Result<uint64_t> CheckMetadata(std::string_view metadata) {
 // The value at `i` of a binary child; nullopt when null.
 arrow::Result<std::optional<std::string_view>> BinaryAt(const arrow::Array& array, int64_t i) {
   if (array.IsNull(i)) return std::nullopt;
-  switch (array.type_id()) {
-    case arrow::Type::BINARY:
-      return static_cast<const arrow::BinaryArray&>(array).GetView(i);
-    case arrow::Type::LARGE_BINARY:
-      return static_cast<const arrow::LargeBinaryArray&>(array).GetView(i);
-    case arrow::Type::BINARY_VIEW:
-      return static_cast<const arrow::BinaryViewArray&>(array).GetView(i);
-    default:
-      return arrow::Status::Invalid("an arrow.parquet.variant's metadata and value are "
-                                    "binary, not ", array.type()->ToString());
-  }
+  if (auto value = BinaryValueAt(array, i)) return value;
+  return arrow::Status::Invalid("an arrow.parquet.variant's metadata and value are binary, "
+                                "not ", array.type()->ToString());
 }
 
 arrow::Status CheckVariantColumn(const arrow::ArrayData& data) {

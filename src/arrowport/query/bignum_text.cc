@@ -9,6 +9,7 @@
 #include "arrow/extension/opaque.h"
 #include "arrow/extension_type.h"
 #include "arrow/type.h"
+#include "arrowport/common/binary_value.h"
 
 namespace arrowport::query {
 
@@ -31,16 +32,8 @@ arrow::Status TooLargeForText(size_t length) {
 
 // The encoded value at `i` of a BIGNUM column's storage.
 arrow::Result<std::string_view> EncodedAt(const arrow::Array& storage, int64_t i) {
-  switch (storage.type_id()) {
-    case arrow::Type::BINARY:
-      return static_cast<const arrow::BinaryArray&>(storage).GetView(i);
-    case arrow::Type::LARGE_BINARY:
-      return static_cast<const arrow::LargeBinaryArray&>(storage).GetView(i);
-    case arrow::Type::BINARY_VIEW:
-      return static_cast<const arrow::BinaryViewArray&>(storage).GetView(i);
-    default:
-      return arrow::Status::Invalid("a BIGNUM column stored as ", storage.type()->ToString());
-  }
+  if (auto value = BinaryValueAt(storage, i)) return *value;
+  return arrow::Status::Invalid("a BIGNUM column stored as ", storage.type()->ToString());
 }
 
 }  // namespace
