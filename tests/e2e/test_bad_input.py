@@ -109,6 +109,20 @@ def test_unknown_table_in_ticket(seeded):
     assert_healthy(client)
 
 
+def test_an_error_quoting_a_huge_name_keeps_its_code(seeded):
+    """DuckDB's error quotes the 40,000-character name: sent whole, the client refused the
+    headers and saw RESOURCE_EXHAUSTED "metadata size exceeds hard limit"."""
+    server, client = seeded
+    name = "long_" + "q" * 40000 + "_end"
+    with pytest.raises(pa.ArrowKeyError) as err:
+        get(client, {"sql": f'SELECT * FROM "{name}"'})
+    message = str(err.value)
+    assert "long_qqq" in message and "the whole message is in the server's log" in message
+    assert message.count("q") < 2 * 2048  # pyarrow shows it twice: status and gRPC context
+    server.logged(name)  # the log keeps it whole
+    assert_healthy(client)
+
+
 def test_unknown_table_maps_to_not_found(seeded):
     server, _ = seeded
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:

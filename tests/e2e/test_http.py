@@ -8,6 +8,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
+from metrics_util import scrape, series, total
 from test_flight_roundtrip import five_column_table, get, rich_table
 
 # Also run against the release build in CI (bin/test --slow), whose default lane runs
@@ -568,6 +570,16 @@ def test_a_client_that_leaves_mid_result_is_logged_as_499_not_500(server):
     assert server.logged("status=499 error=\"the client"), server.stderr()[-2000:]
     assert "path=/query user=anonymous" not in "".join(
         line for line in server.stderr().splitlines(keepends=True) if "status=500" in line)
+    # Counted as a failed call as well: a body cut after its 200 was counted as a success.
+    # The call is counted once its connection is done with, just after the log line.
+    deadline = time.monotonic() + 30
+    while True:
+        errors = scrape(f"{server.http}/metrics")
+        cut = total(errors, "arrowport_errors_total", protocol="http", code="499")
+        if cut or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert cut == 1, series(errors, "arrowport_errors_total")
 
 
 def test_openapi_references_resolve(server):

@@ -172,6 +172,39 @@ def test_an_encoding_the_server_does_not_decode_is_a_415(server, encodings):
     assert requests.get(f"{server.http}/healthz", timeout=30).status_code == 200
 
 
+@pytest.mark.parametrize("coding", ["gzip, chunked", "gzip", "chunked, chunked", "x-foo"])
+def test_a_transfer_coding_the_server_does_not_frame_is_a_501(server, coding):
+    """httplib reads a body as chunked only for "Transfer-Encoding: chunked" alone: a
+    "gzip, chunked" body was read as no body, a /query of nothing answered 400 "empty
+    query" and the upload's bytes were read as the next request."""
+    table = pa.table({"x": pa.array(range(1000), pa.int64())})
+    body = gzip.compress(ipc_bytes(table))
+    chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    for path, content_type in (("/ingest/framed", ARROW), ("/query", "application/json")):
+        with socket.create_connection(host_port(server)) as s:
+            s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                       f"Transfer-Encoding: {coding}\r\n\r\n").encode() + chunked +
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, head, error = read_response(s)
+            assert status == 501, (path, coding, head, error)
+            assert error["error"]["code"] == "not_implemented", error
+            assert coding in error["error"]["message"], error
+            assert "Content-Encoding: gzip or zstd" in error["error"]["message"], error
+            assert "connection: close" in head.lower(), head
+            # The rest of the bytes are not read as a request: the connection ends.
+            s.settimeout(15)
+            assert s.recv(65536) == b""
+    assert count(server, "framed") is None
+    # Chunked alone, in any case, is read.
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall((f"POST /ingest/framed HTTP/1.1\r\nHost: x\r\nContent-Type: {ARROW}\r\n"
+                   "Content-Encoding: gzip\r\nTransfer-Encoding: Chunked\r\n"
+                   "Connection: close\r\n\r\n").encode() + chunked)
+        status, head, answer = read_response(s)
+        assert status == 200, (head, answer)
+    assert count(server, "framed") == 1000
+
+
 def test_a_request_without_a_body_is_not_refused_for_its_coding(server):
     """Content-Encoding says how a body is coded (RFC 9110 8.4): a GET has none to refuse."""
     r = requests.get(f"{server.http}/healthz", headers={"Content-Encoding": "br"}, timeout=30)

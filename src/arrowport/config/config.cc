@@ -84,9 +84,8 @@ bool IsSection(const std::string& key) {
   for (const auto& [name, _] : ScalarKeys()) {
     if (name.rfind(prefix, 0) == 0) return true;
   }
-  for (const char* name : {"duckdb.init_sql", "duckdb.extensions", "auth.users",
-                           "transfer.allowed_peers", "transfer.peers"}) {
-    if (std::string(name).rfind(prefix, 0) == 0) return true;
+  for (const auto& name : CompositeKeys()) {
+    if (name.rfind(prefix, 0) == 0) return true;
   }
   return false;
 }
@@ -302,6 +301,40 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
   if (!st.ok()) return KeyError(source, path, st.message());
   return arrow::Status::OK();
 }
+
+}  // namespace
+
+const std::vector<std::string>& CompositeKeys() {
+  static const std::vector<std::string> keys = {"duckdb.init_sql", "duckdb.extensions",
+                                                "auth.users", "transfer.allowed_peers",
+                                                "transfer.peers"};
+  return keys;
+}
+
+arrow::Status SetCompositeFromEnvironment(const std::string& key, const std::string& value,
+                                          const std::string& variable, Config* config) {
+  if (key != "transfer.allowed_peers" && key != "duckdb.extensions") {
+    return arrow::Status::Invalid(
+        "environment ", variable, ": ", key,
+        " takes more than a line of text; set it in the config file (docs/configuration.md)");
+  }
+  YAML::Node items(YAML::NodeType::Sequence);
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t end = value.find(',', start);
+    if (end == std::string::npos) end = value.size();
+    const size_t first = value.find_first_not_of(" \t", start);
+    const size_t last = value.find_last_not_of(" \t", end == 0 ? 0 : end - 1);
+    if (first != std::string::npos && first < end && last != std::string::npos &&
+        last >= first) {
+      items.push_back(value.substr(first, last - first + 1));
+    }
+    start = end + 1;
+  }
+  return ParseNode(items, key, "environment " + variable, config, 1);
+}
+
+namespace {
 
 arrow::Result<Config> ParseRoot(const YAML::Node& root, const std::string& source) {
   Config config;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "arrow/result.h"
 #include "arrowport/config/config.h"
@@ -44,5 +45,14 @@ const std::map<std::string, Setter>& ScalarKeys();
 
 /// The canonical name of `key` (seed aliases such as api.port -> http.port).
 std::string Canonical(const std::string& key);
+
+/// The keys that hold more than one value (transfer.allowed_peers, auth.users, ...).
+const std::vector<std::string>& CompositeKeys();
+/// Sets a composite key from an environment variable (`variable` names it in errors): a
+/// list of strings from a comma-separated value, checked as the file's list is; the
+/// keys only a config file can spell (auth.users, transfer.peers, duckdb.init_sql,
+/// whose SQL holds commas) are refused.
+arrow::Status SetCompositeFromEnvironment(const std::string& key, const std::string& value,
+                                          const std::string& variable, Config* config);
 
 }  // namespace arrowport::config

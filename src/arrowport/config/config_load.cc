@@ -52,11 +52,20 @@ arrow::Status NormalizeBindHosts(Config* config) {
 // underscore ("limits_", "flight_"): ARROWPORT_TLS_CA is the client commands' own.
 bool LooksLikeSetting(const std::string& name) {
   if (name == "tls_ca") return false;
-  for (const auto& [key, setter] : ScalarKeys()) {
+  const auto in_section = [&](const std::string& key) {
     const size_t dot = key.find('.');
-    if (dot != std::string::npos && name.rfind(key.substr(0, dot) + "_", 0) == 0) return true;
+    return dot != std::string::npos && name.rfind(key.substr(0, dot) + "_", 0) == 0;
+  };
+  for (const auto& [key, setter] : ScalarKeys()) {
+    if (in_section(key)) return true;
   }
-  return false;
+  return std::any_of(CompositeKeys().begin(), CompositeKeys().end(), in_section);
+}
+
+// "transfer.allowed_peers" -> "transfer_allowed_peers", as an ARROWPORT_* name spells it.
+std::string Flat(std::string key) {
+  std::replace(key.begin(), key.end(), '.', '_');
+  return key;
 }
 
 }  // namespace
@@ -87,19 +96,25 @@ arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
     for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     std::string key;
     for (const auto& [candidate, setter] : ScalarKeys()) {
-      std::string flat = candidate;
-      for (auto& ch : flat) if (ch == '.') ch = '_';
-      if (flat == name) key = candidate;
+      if (Flat(candidate) == name) key = candidate;
     }
+    const std::string variable = entry.substr(0, eq);
     if (key.empty()) {
+      const auto& lists = CompositeKeys();
+      auto list = std::find_if(lists.begin(), lists.end(),
+                               [&](const std::string& k) { return Flat(k) == name; });
+      if (list != lists.end()) {
+        ARROW_RETURN_NOT_OK(SetCompositeFromEnvironment(*list, value, variable, &config));
+        continue;
+      }
       // Other ARROWPORT_* variables belong to the scripts and the client commands, unless
       // they begin as a section's settings do.
-      if (LooksLikeSetting(name)) config.unknown_environment.push_back(entry.substr(0, eq));
+      if (LooksLikeSetting(name)) config.unknown_environment.push_back(variable);
       continue;
     }
     auto st = ScalarKeys().at(key)(config, value);
     if (!st.ok()) {
-      return arrow::Status::Invalid("environment ", entry.substr(0, eq), ": ", st.message());
+      return arrow::Status::Invalid("environment ", variable, ": ", st.message());
     }
   }
   if (overrides.db_path) config.db_path = *overrides.db_path;

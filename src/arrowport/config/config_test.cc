@@ -85,6 +85,35 @@ TEST(Config, InvalidValuesAreRejected) {
   EXPECT_NE(st.message().find("log.level"), std::string::npos) << st.ToString();
 }
 
+// ARROWPORT_TRANSFER_ALLOWED_PEERS was dropped without a word: no scalar key begins
+// with "transfer.", so it looked like a script's variable.
+TEST(Config, EnvironmentListsAreCommaSeparatedAndFileOnlyKeysRefused) {
+  auto config = LoadText("transfer: {allowed_peers: ['old:1']}\n", "c.yaml",
+                         {"ARROWPORT_TRANSFER_ALLOWED_PEERS= a.example:8815 ,10.0.0.*:*,,",
+                          "ARROWPORT_DUCKDB_EXTENSIONS=json,parquet",
+                          "ARROWPORT_TRANSFER_ALLOWD_PEERS=x:1"},
+                         {});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->transfer.allowed_peers,
+            (std::vector<std::string>{"a.example:8815", "10.0.0.*:*"}));
+  EXPECT_EQ(config->duckdb_extensions, (std::vector<std::string>{"json", "parquet"}));
+  EXPECT_EQ(config->unknown_environment,
+            std::vector<std::string>{"ARROWPORT_TRANSFER_ALLOWD_PEERS"});
+  // Checked as the file's list is.
+  auto bad = LoadText("", "", {"ARROWPORT_TRANSFER_ALLOWED_PEERS=no-port"}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("ARROWPORT_TRANSFER_ALLOWED_PEERS"), std::string::npos)
+      << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("host:port"), std::string::npos);
+  for (const char* variable : {"ARROWPORT_TRANSFER_PEERS", "ARROWPORT_AUTH_USERS",
+                               "ARROWPORT_DUCKDB_INIT_SQL"}) {
+    auto refused = LoadText("", "", {std::string(variable) + "=x"}, {});
+    ASSERT_FALSE(refused.ok()) << variable;
+    EXPECT_NE(refused.status().message().find("set it in the config file"), std::string::npos)
+        << refused.status().ToString();
+  }
+}
+
 TEST(Config, EnvironmentTyposOfASettingAreListedOthersAreTheScripts) {
   auto config = LoadText("", "", {"ARROWPORT_LIMITS_QUERY_TIMOUT_S=5", "ARROWPORT_SKIP_BUILD=1",
                                   "ARROWPORT_TLS_CA=ca.pem", "ARROWPORT_FLIGHT_PORT=9100",

@@ -9,8 +9,39 @@ namespace arrowport::flight {
 
 namespace fl = arrow::flight;
 
-arrow::Status ToFlightStatus(const arrow::Status& status) {
-  if (status.ok()) return status;
+namespace {
+
+// gRPC sends a status message twice (percent-encoded in grpc-message, base64 in Arrow's
+// x-arrow-status-message-bin), a third time in a google.rpc.Status for the codes Flight
+// lacks, and a client refuses headers past its limit: 16 KiB a value for gRPC C++, 8 KiB
+// in all for grpc-java (the JDBC driver), which would turn the error into
+// RESOURCE_EXHAUSTED. The message a client gets is cut to 2 KiB as grpc-message
+// encodes it; the server's log keeps it whole.
+constexpr size_t kClientMessageBytes = 2048;
+
+size_t EncodedSize(unsigned char byte) {
+  return byte >= 0x20 && byte <= 0x7e && byte != '%' ? 1 : 3;
+}
+
+}  // namespace
+
+std::string ClientMessage(const std::string& message) {
+  size_t encoded = 0;
+  size_t cut = 0;
+  for (; cut < message.size(); ++cut) {
+    encoded += EncodedSize(static_cast<unsigned char>(message[cut]));
+    if (encoded > kClientMessageBytes) break;
+  }
+  if (cut == message.size()) return message;
+  // Back to the start of a character: never half of a UTF-8 sequence.
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) --cut;
+  return message.substr(0, cut) + " ... [" + std::to_string(message.size() - cut) +
+         " bytes more: the whole message is in the server's log]";
+}
+
+arrow::Status ToFlightStatus(const arrow::Status& whole) {
+  if (whole.ok()) return whole;
+  const arrow::Status status = whole.WithMessage(ClientMessage(whole.message()));
   if (HasErrorKind(status, ErrorKind::kRetryableConflict) ||
       HasErrorKind(status, ErrorKind::kServerBusy) ||
       HasErrorKind(status, ErrorKind::kShuttingDown) ||

@@ -34,6 +34,36 @@ TEST(FlightStatusTest, TypedKindsMapToFlightCodesOnce) {
   EXPECT_TRUE(ToFlightStatus(arrow::Status::OK()).ok());
 }
 
+// A message longer than a client's header limit takes (a DuckDB error quoting a 40,000-
+// character name) reached pyarrow as RESOURCE_EXHAUSTED "metadata size exceeds hard
+// limit" in place of its own code.
+TEST(FlightStatusTest, ALongMessageIsCutToWhatEveryClientTakes) {
+  const std::string name(40000, 'x');
+  auto st = ToFlightStatus(arrow::Status::KeyError("Table with name ", name, " does not exist"));
+  EXPECT_TRUE(st.IsKeyError());
+  EXPECT_LE(st.message().size(), 2200u);
+  EXPECT_EQ(st.message().rfind("Table with name xxx", 0), 0u);
+  EXPECT_NE(st.message().find("bytes more: the whole message is in the server's log"),
+            std::string::npos);
+  // Typed kinds keep their code, and their google.rpc.Status copy is cut as well.
+  auto busy = ToFlightStatus(ResourceExhausted(name));
+  auto detail = fl::FlightStatusDetail::UnwrapStatus(busy);
+  ASSERT_NE(detail, nullptr);
+  EXPECT_LE(busy.message().size(), 2200u);
+  EXPECT_LE(detail->extra_info().size(), 2300u);
+  EXPECT_STREQ(GrpcCodeName(busy), "RESOURCE_EXHAUSTED");
+  // Bytes gRPC percent-encodes count three times, and a cut never splits a character.
+  std::string accents;
+  for (int i = 0; i < 2000; ++i) accents += "\xc3\xa9";  // e-acute
+  const std::string cut = ClientMessage(accents);
+  EXPECT_LT(cut.size(), 1500u);
+  const size_t kept = cut.find(" ... [");
+  ASSERT_NE(kept, std::string::npos);
+  EXPECT_EQ(kept % 2, 0u);
+  EXPECT_EQ(ClientMessage("short"), "short");
+  EXPECT_EQ(ClientMessage(std::string(2048, 'a')), std::string(2048, 'a'));
+}
+
 TEST(FlightStatusTest, RateLimitedCarriesResourceExhaustedWithItsRetryDelay) {
   auto st = ToFlightStatus(RateLimited(4, "rate limit: slow down"));
   auto detail = fl::FlightStatusDetail::UnwrapStatus(st);

@@ -21,6 +21,11 @@ metrics::CallMeter* CallMeterOf(const httplib::Response& res) {
   return meter != nullptr ? meter->get() : nullptr;
 }
 
+std::shared_ptr<metrics::CallMeter> SharedCallMeterOf(const httplib::Response& res) {
+  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
+  return meter != nullptr ? *meter : nullptr;
+}
+
 void SetCallMeter(httplib::Response& res, std::shared_ptr<metrics::CallMeter> meter) {
   res.user_data.set(kMeterKey, std::move(meter));
 }

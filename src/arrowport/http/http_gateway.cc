@@ -9,6 +9,7 @@
 
 #include "arrowport/common/logger.h"
 #include "arrowport/http/auth_token_handler.h"
+#include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_errors.h"
@@ -125,7 +126,9 @@ struct HttpGateway::Impl {
         meter->SetUser(HttpAuthorizer::UserName(req));
         meter->SetTarget(req.path);  // the route is known once routed: see set_logger
       }
-      if (RefusedBodyCoding(req, res)) return httplib::Server::HandlerResponse::Handled;
+      if (RefusedTransferCoding(req, res) || RefusedBodyCoding(req, res)) {
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
@@ -138,6 +141,19 @@ struct HttpGateway::Impl {
                           std::to_string(limit) + " bytes (" + key + ")"});
       return httplib::Server::HandlerResponse::Handled;
     });
+  }
+
+  // httplib frames a body as chunked only for "Transfer-Encoding: chunked" exactly, and
+  // read "gzip, chunked" as no body at all: a /query of nothing, an ingest of nothing.
+  // RFC 9112 6.1: a transfer coding the server does not decode is answered 501, and the
+  // connection closed, since where the body ends is unknown.
+  static bool RefusedTransferCoding(const httplib::Request& req, httplib::Response& res) {
+    auto readable = ReadableTransferCoding(req.headers);
+    if (readable.ok()) return false;
+    SendError(res, {501, "not_implemented", readable.message()});
+    // Where its body ends is unknown, so nothing of it is drained: the connection ends.
+    if (auto* connection = DeadlineSocketStream::Current()) connection->LimitRemainingReads(0);
+    return true;
   }
 
   // httplib picks a request body's decoder by substring ("gzip, zstd" is read as zstd,
@@ -191,6 +207,10 @@ struct HttpGateway::Impl {
       if (!res.body.empty()) return;
       HttpError error{res.status, "error", httplib::status_message(res.status)};
       if (res.status == 404) error = {404, "not_found", "no route for " + req.method + " " + req.path};
+      // httplib refuses a Transfer-Encoding it does not frame (gzip alone) before routing.
+      if (auto framing = ReadableTransferCoding(req.headers); !framing.ok()) {
+        error = {501, "not_implemented", framing.message()};
+      }
       if (res.status == 413) error = {413, "payload_too_large", "request body is too large"};
       if (res.status == 415) {
         error = {415, "unsupported_media_type",

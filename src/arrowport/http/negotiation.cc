@@ -40,6 +40,18 @@ std::string MediaType(const std::string& header) {
   return Lower(type);
 }
 
+arrow::Status ReadableTransferCoding(const httplib::Headers& headers) {
+  const auto [first, last] = headers.equal_range("Transfer-Encoding");
+  if (first == last) return arrow::Status::OK();
+  std::string written;
+  for (auto it = first; it != last; ++it) written += (written.empty() ? "" : ", ") + it->second;
+  if (Lower(std::string(Trimmed(written))) == "chunked") return arrow::Status::OK();
+  return arrow::Status::NotImplemented(
+      "Transfer-Encoding '", written,
+      "' is not read here: send the body chunked or with a Content-Length, and compress it "
+      "with Content-Encoding: gzip or zstd");
+}
+
 arrow::Result<std::string> RequestBodyCoding(const httplib::Headers& headers) {
   std::string written;  // as the client wrote them, for the refusal
   std::vector<std::string> codings;

@@ -25,6 +25,11 @@ std::string Lower(std::string s);
 /// Media type without parameters, lower-cased: "Text/CSV; charset=x" -> "text/csv".
 std::string MediaType(const std::string& header);
 
+/// \brief OK when a request's body is framed as the server reads it: no
+/// Transfer-Encoding, or "chunked" alone. NotImplemented naming the fix for any other
+/// ("gzip, chunked", which httplib would read as no body); the gateway answers it 501.
+arrow::Status ReadableTransferCoding(const httplib::Headers& headers);
+
 /// \brief The coding of a request body, from all its Content-Encoding headers (comma
 /// lists included), trimmed and lower-cased: "" for none, else "gzip" or "zstd", the
 /// codings the server decodes (those it sends; brotli, deflate and compress are not

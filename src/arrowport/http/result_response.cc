@@ -15,8 +15,10 @@
 #include "arrowport/http/gateway_context.h"
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_call.h"
+#include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/negotiation.h"
+#include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/result_writer.h"
 
 namespace arrowport::http {
@@ -188,18 +190,21 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
   const std::string method = req.method;
   const std::string user = HttpAuthorizer::UserName(req);
   const bool chunked = !KnowsNoChunks(req);
-  auto log_unsent = [&ctx, path, method, user, start] {
-    ctx.Log(method.c_str(), path,
-            ClientGone("the client left before the body"), start,
-            {{"user", user}});
+  // A body cut after its 200 is a failed call too: in the log, and in the meter, which
+  // the provider holds so that it is counted once the outcome is set.
+  auto meter = SharedCallMeterOf(res);
+  auto log_cut = [&ctx, path, method, user, start, meter](const arrow::Status& cut) {
+    ctx.Log(method.c_str(), path, cut, start, {{"user", user}});
+    if (meter) meter->SetOutcome(std::to_string(ToHttpError(cut).status), cut.message());
   };
+  auto log_unsent = [log_cut] { log_cut(ClientGone("the client left before the body")); };
   auto unfinished = std::make_shared<UnfinishedBody>(chunked, std::move(log_unsent));
   res.set_content_provider(
       negotiated->content_type,
       // The call (permit, watch) lives with the provider: until the body has been
       // written or abandoned.
       [&ctx, batches, format, compression, path, method, user, start, chunked, unfinished,
-       call = *call](size_t, httplib::DataSink& sink) {
+       log_cut, call = *call](size_t, httplib::DataSink& sink) {
         unfinished->Started();
         auto body = std::make_shared<ChunkedBodyStream>(&sink, 64 << 10, chunked);
         auto st = [&]() -> arrow::Status {
@@ -214,7 +219,7 @@ void StreamResult(const GatewayContext& ctx, const httplib::Request& req,
           // Headers are gone already: the body ends without its last chunk, so the client
           // sees an error; without chunks (HTTP/1.0), with a reset (UnfinishedBody).
           (void)body->Abort();
-          ctx.Log(method.c_str(), path, WhyCut(*call, st), start, {{"user", user}});
+          log_cut(WhyCut(*call, st));
           return false;
         }
         unfinished->Finished();

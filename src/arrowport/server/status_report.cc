@@ -244,8 +244,14 @@ arrow::Result<std::string> StatusReport::Json(const Principal* caller) {
   out["storage"] = StorageJson(sources_, caller);
   out["rate_seconds"] = kRateSeconds;
   out["streams"] = StreamsJson(sources_, caller, kRateSeconds);
-  ARROW_ASSIGN_OR_RAISE(auto tables, TablesJson(caller));
-  out["tables"] = std::move(tables);
+  // A catalog that cannot be read (DuckDB invalidated the database an instant before the
+  // storage's state says so) leaves the rest of the page standing: it answered 500.
+  auto tables = TablesJson(caller);
+  out["tables"] = tables.ok() ? std::move(*tables) : json::array();
+  if (!tables.ok()) {
+    out["tables_error"] = IsAdmin(caller) ? tables.status().message()
+                                          : std::string("the catalog could not be read");
+  }
   AddCalls(sources_.metrics, caller, &out);
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
