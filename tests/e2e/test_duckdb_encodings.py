@@ -13,6 +13,8 @@ the database down for every reader afterwards.
 Ingest now holds each such value to what DuckDB itself writes; the JSON functions' errors
 are the query's own (400). On the way out, a UHUGEINT that DuckDB's Arrow export would
 turn into a wrong number (2^128-1 read back as -1) is an error instead."""
+import csv
+import io
 import json
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -296,6 +298,61 @@ def test_well_formed_variants_are_stored_and_read_back(server):
     assert query(server, "SELECT x::INTEGER AS x FROM good_variant").json() == [{"x": 42}]
     r = query(server, "SELECT x::VARCHAR AS x FROM deep_variant")
     assert r.status_code == 200 and r.json()[0]["x"].startswith("[[["), r.text[:200]
+
+
+def test_a_variant_column_reads_as_the_json_it_holds(server, tmp_path):
+    # JSON and the CLI's table wrote a VARIANT as its two blobs of encoding
+    # ({"metadata": "\\x01...", "value": "\\x0C..."}) and CSV refused the column.
+    import uuid
+    from variant_encoding import encode
+    values = [
+        {"a": 1, "b": [True, "s", 1.5, None], "c": {"d": 'x"y\n'}}, ("i8", -5), 2 ** 62,
+        ("dec16", (10, 10 ** 30 + 7)), ("dec4", (2, -12345)), ("date", 19000),
+        ("ts", 1_700_000_000_123_456), ("time", 3_600_000_005),
+        ("uuid", uuid.UUID("12345678-1234-5678-1234-567812345678")), ("bin", b"\x00ab"),
+        ("longstr", "\u00e9" * 40), [], {}, [[1, [2]], {"k": []}], None]
+    encoded = [encode(v) for v in values]
+    storage = pa.struct([pa.field("metadata", pa.binary(), nullable=False),
+                         pa.field("value", pa.binary())])
+    column = pa.StructArray.from_arrays(
+        [pa.array([m for m, _ in encoded]), pa.array([v for _, v in encoded])],
+        fields=list(storage), mask=pa.array([False] * (len(values) - 1) + [True]))
+    field = pa.field("x", storage, metadata={b"ARROW:extension:name": b"arrow.parquet.variant",
+                                             b"ARROW:extension:metadata": b""})
+    table = pa.Table.from_arrays([pa.array(range(len(values)), pa.int64()), column],
+                                 schema=pa.schema([pa.field("i", pa.int64()), field]))
+    r = requests.post(f"{server.http}/ingest/variants", data=ipc(table),
+                      headers={"Content-Type": ARROW}, timeout=60)
+    assert r.status_code == 200, r.text
+    expected = [
+        {"a": 1, "b": [True, "s", 1.5, None], "c": {"d": 'x"y\n'}}, -5, 2 ** 62,
+        None, -123.45, "2022-01-08", "2023-11-14 22:13:20.123456Z", "01:00:00.000005",
+        "12345678-1234-5678-1234-567812345678", "\\x00ab", "\u00e9" * 40, [], {},
+        [[1, [2]], {"k": []}], None]
+    sql = "SELECT i, x, x::JSON::VARCHAR AS duckdb FROM variants ORDER BY i"
+    r = query(server, sql, "json")
+    assert r.status_code == 200, r.text[:300]
+    rows = r.json()
+    got = [row["x"] for row in rows]
+    # A decimal keeps every digit (a JSON number a double cannot hold).
+    assert '"x":100000000000000000000.0000000007' in r.text, r.text[:2000]
+    expected[3] = got[3]
+    assert got == expected, got
+    # DuckDB's own JSON of each, but for a timestamp with a time zone, written as the
+    # JSON result writes such a column ("Z" where DuckDB writes "+00").
+    for row in rows:
+        if row["i"] not in (6, len(values) - 1):
+            assert row["x"] == json.loads(row["duckdb"]), row
+    # CSV: the same JSON text in a field; the CLI's table too.
+    r = query(server, "SELECT i, x FROM variants ORDER BY i", "csv")
+    assert r.status_code == 200, r.text[:300]
+    lines = list(csv.reader(io.StringIO(r.text)))
+    assert json.loads(lines[1][1]) == expected[0] and lines[-1][1] == "", lines
+    from conftest import run_cli
+    proc = run_cli("query", "SELECT x FROM variants WHERE i = 13", "--format", "table",
+                   "--server", server.uri, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert '[[1,[2]],{"k":[]}]' in proc.stdout.decode(), proc.stdout
 
 
 def ipc_tables(tables):

@@ -180,18 +180,22 @@ def test_a_transfer_coding_the_server_does_not_frame_is_a_501(server, coding):
     table = pa.table({"x": pa.array(range(1000), pa.int64())})
     body = gzip.compress(ipc_bytes(table))
     chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
-    for path, content_type in (("/ingest/framed", ARROW), ("/query", "application/json")):
+    # A GET too: httplib drains no GET body, which was then read as the next request, a
+    # request smuggled past any proxy that framed the body as chunked.
+    for method, path, content_type in (("POST", "/ingest/framed", ARROW),
+                                       ("POST", "/query", "application/json"),
+                                       ("GET", "/healthz", "text/plain")):
         with socket.create_connection(host_port(server)) as s:
-            s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
-                       f"Transfer-Encoding: {coding}\r\n\r\n").encode() + chunked +
-                      b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall((f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}"
+                       f"\r\nTransfer-Encoding: {coding}\r\n\r\n").encode() + chunked +
+                      b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
             status, head, error = read_response(s)
             assert status == 501, (path, coding, head, error)
             assert error["error"]["code"] == "not_implemented", error
             assert coding in error["error"]["message"], error
             assert "Content-Encoding: gzip or zstd" in error["error"]["message"], error
-            assert "connection: close" in head.lower(), head
-            # The rest of the bytes are not read as a request: the connection ends.
+            # The rest of the bytes are not read as a request: the connection ends, in
+            # order (not with a reset that could destroy the answer before it is read).
             s.settimeout(15)
             assert s.recv(65536) == b""
     assert count(server, "framed") is None

@@ -15,6 +15,7 @@
 #include "arrowport/cli/terminal_text.h"
 #include "arrowport/query/bignum_text.h"
 #include "arrowport/query/time_text.h"
+#include "arrowport/query/variant_text.h"
 
 namespace arrowport::cli {
 
@@ -193,6 +194,13 @@ std::string BignumCell(const arrow::Scalar& scalar) {
   return digits.ok() ? *digits : "(a BIGNUM too large to show: cast it to VARCHAR)";
 }
 
+// A VARIANT's JSON text; one that cannot be written, said so.
+std::string VariantCell(const arrow::Array& column, int64_t r) {
+  std::string json;
+  auto written = query::AppendVariantJsonAt(column, r, &json);
+  return written.ok() ? json : "(" + written.message() + ")";
+}
+
 // Row `r` of `batch` as the table shows it.
 arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batch, int64_t r) {
   std::vector<std::string> row;
@@ -204,9 +212,13 @@ arrow::Result<std::vector<std::string>> FormatRow(const arrow::RecordBatch& batc
       continue;
     }
     // Arrow cannot write DuckDB's infinity or a year past 9999 (query/time_text.h), nor a
-    // BIGNUM (query/bignum_text.h: Arrow's text of its encoding otherwise).
+    // BIGNUM (query/bignum_text.h: Arrow's text of its encoding otherwise), nor a VARIANT
+    // (query/variant_text.h: its two blobs otherwise).
     auto own = query::OwnTimeTextOf(*scalar);
     if (!own && query::IsDuckDBBignum(*scalar->type)) own = BignumCell(*scalar);
+    if (!own && query::IsParquetVariant(*batch.schema()->field(c))) {
+      own = VariantCell(*batch.column(c), r);
+    }
     row.push_back(Printable(own ? *own : scalar->ToString()));
   }
   return row;

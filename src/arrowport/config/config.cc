@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -273,7 +274,13 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
   if (key == "transfer.allowed_peers") {
     ARROW_ASSIGN_OR_RAISE(config->transfer.allowed_peers, StringList(node, source, path));
     for (const auto& pattern : config->transfer.allowed_peers) {
-      if (pattern.find(':') == std::string::npos || pattern.find('/') != std::string::npos) {
+      // A space or control character matches no peer ("a:1 b:2" from an environment
+      // variable written as a shell list): refused, as a pattern without a port is.
+      const bool blank = std::any_of(pattern.begin(), pattern.end(), [](unsigned char c) {
+        return c <= 0x20 || c == 0x7f;
+      });
+      if (blank || pattern.find(':') == std::string::npos ||
+          pattern.find('/') != std::string::npos) {
         return KeyError(source, path, "'" + pattern + "' is not a host:port pattern");
       }
     }

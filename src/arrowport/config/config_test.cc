@@ -105,6 +105,11 @@ TEST(Config, EnvironmentListsAreCommaSeparatedAndFileOnlyKeysRefused) {
   EXPECT_NE(bad.status().message().find("ARROWPORT_TRANSFER_ALLOWED_PEERS"), std::string::npos)
       << bad.status().ToString();
   EXPECT_NE(bad.status().message().find("host:port"), std::string::npos);
+  // Items a shell list would give (spaces, new lines) match no peer: refused.
+  for (const char* entry : {"ARROWPORT_TRANSFER_ALLOWED_PEERS=a:1 b:2",
+                            "ARROWPORT_TRANSFER_ALLOWED_PEERS=a:1\nb:2"}) {
+    EXPECT_FALSE(LoadText("", "", {entry}, {}).ok()) << entry;
+  }
   for (const char* variable : {"ARROWPORT_TRANSFER_PEERS", "ARROWPORT_AUTH_USERS",
                                "ARROWPORT_DUCKDB_INIT_SQL"}) {
     auto refused = LoadText("", "", {std::string(variable) + "=x"}, {});

@@ -13,11 +13,12 @@ namespace {
 
 // gRPC sends a status message twice (percent-encoded in grpc-message, base64 in Arrow's
 // x-arrow-status-message-bin), a third time in a google.rpc.Status for the codes Flight
-// lacks, and a client refuses headers past its limit: 16 KiB a value for gRPC C++, 8 KiB
-// in all for grpc-java (the JDBC driver), which would turn the error into
-// RESOURCE_EXHAUSTED. The message a client gets is cut to 2 KiB as grpc-message
-// encodes it; the server's log keeps it whole.
-constexpr size_t kClientMessageBytes = 2048;
+// lacks, and a client refuses trailers past its limit (gRPC C++: 8 KiB soft, where it
+// refuses at random, 16 KiB hard; grpc-java, the JDBC driver: 8 KiB), which turns the
+// error into RESOURCE_EXHAUSTED. The message a client gets is cut to 1 KiB as
+// grpc-message encodes it (at most about 4.5 KiB of trailers in all); the server's log
+// keeps it whole.
+constexpr size_t kClientMessageBytes = 1024;
 
 size_t EncodedSize(unsigned char byte) {
   return byte >= 0x20 && byte <= 0x7e && byte != '%' ? 1 : 3;
@@ -33,8 +34,13 @@ std::string ClientMessage(const std::string& message) {
     if (encoded > kClientMessageBytes) break;
   }
   if (cut == message.size()) return message;
-  // Back to the start of a character: never half of a UTF-8 sequence.
-  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) --cut;
+  // Back to the start of a character (at most 3 bytes: a sequence is 4 at most), never
+  // half of a UTF-8 sequence.
+  for (int back = 0; back < 3 && cut > 0 &&
+                     (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80;
+       ++back) {
+    --cut;
+  }
   return message.substr(0, cut) + " ... [" + std::to_string(message.size() - cut) +
          " bytes more: the whole message is in the server's log]";
 }
@@ -86,7 +92,15 @@ arrow::Status ToFlightStatus(const arrow::Status& whole) {
   if (HasErrorKind(status, ErrorKind::kTooLarge) || status.IsCapacityError()) {
     return arrow::Status::Invalid(status.message());
   }
-  return status;
+  // A detail that is neither a Flight code nor ours (a copy_from peer's transport detail,
+  // holding the peer's trailers whole) would go out as x-arrow-status-detail-bin, past any client's
+  // header limit; a Flight code's extra_info is passed on when it is small.
+  if (auto flight = fl::FlightStatusDetail::UnwrapStatus(status)) {
+    if (flight->extra_info().size() <= kClientMessageBytes) return status;
+    return fl::MakeFlightError(flight->code(), status.message());
+  }
+  if (!status.detail() || GetErrorKind(status) != nullptr) return status;  // ours: a word
+  return arrow::Status(status.code(), status.message());
 }
 
 const char* GrpcCodeName(const arrow::Status& flight_status) {

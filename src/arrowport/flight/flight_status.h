@@ -14,7 +14,7 @@ namespace arrowport::flight {
 /// The message is cut to what every client's header limit takes (ClientMessage).
 arrow::Status ToFlightStatus(const arrow::Status& status);
 
-/// `message` as a Flight client gets it: at most 2 KiB once gRPC has percent-encoded it
+/// `message` as a Flight client gets it: at most 1 KiB once gRPC has percent-encoded it
 /// (bytes outside printable ASCII count 3), cut at a character's start, with a note of
 /// how much was left out.
 std::string ClientMessage(const std::string& message);

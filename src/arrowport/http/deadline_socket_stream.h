@@ -60,6 +60,11 @@ class DeadlineSocketStream : public httplib::Stream {
   /// What was not yet sent may be lost with it. The connection serves nothing more.
   void Cut() { cut_ = true; }
   bool cut() const { return cut_; }
+  /// The request's body was refused unread and its end is unknown: the connection serves
+  /// nothing more, and its owner drops what the client still sends for a moment before
+  /// closing (a close with unread bytes is a reset, which can destroy the answer).
+  void CloseAfterResponse() { close_after_response_ = true; }
+  bool closes_after_response() const { return close_after_response_; }
   /// A write failed because the client took nothing for `write`
   /// (limits.write_stall_timeout_s), not because the connection broke.
   bool write_stalled() const { return write_stalled_; }
@@ -118,6 +123,7 @@ class DeadlineSocketStream : public httplib::Stream {
   size_t buffer_begin_ = 0;
   size_t buffer_end_ = 0;
   bool cut_ = false;
+  bool close_after_response_ = false;
   bool body_timed_out_ = false;
   mutable bool write_stalled_ = false;  // set by wait_writable() too
   mutable std::atomic<bool> waiting_to_write_{false};  // in a wait for room to write

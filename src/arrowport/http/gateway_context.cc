@@ -16,14 +16,14 @@ constexpr int64_t kWholeBodyLimit = int64_t{512} << 20;
 constexpr const char* kMeterKey = "arrowport.meter";
 }  // namespace
 
-metrics::CallMeter* CallMeterOf(const httplib::Response& res) {
-  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
-  return meter != nullptr ? meter->get() : nullptr;
-}
-
 std::shared_ptr<metrics::CallMeter> SharedCallMeterOf(const httplib::Response& res) {
   const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
   return meter != nullptr ? *meter : nullptr;
+}
+
+metrics::CallMeter* CallMeterOf(const httplib::Response& res) {
+  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
+  return meter != nullptr ? meter->get() : nullptr;
 }
 
 void SetCallMeter(httplib::Response& res, std::shared_ptr<metrics::CallMeter> meter) {

@@ -117,6 +117,9 @@ struct HttpGateway::Impl {
         headers.erase(it);
       }
       if (!accepted.empty()) headers.emplace(kAcceptedEncodings, std::move(accepted));
+      // A body framed as the server does not read it, before whoever is calling: the
+      // connection ends with the answer (401's drain would read the body to its limit).
+      if (RefusedTransferCoding(req, res)) return httplib::Server::HandlerResponse::Handled;
       // Every route but /healthz and /readyz: who is calling, before any body is read.
       if (!HttpAuthorizer::Authenticate(*context.deps().authenticator, req, res,
                                         context.deps().logger)) {
@@ -126,9 +129,7 @@ struct HttpGateway::Impl {
         meter->SetUser(HttpAuthorizer::UserName(req));
         meter->SetTarget(req.path);  // the route is known once routed: see set_logger
       }
-      if (RefusedTransferCoding(req, res) || RefusedBodyCoding(req, res)) {
-        return httplib::Server::HandlerResponse::Handled;
-      }
+      if (RefusedBodyCoding(req, res)) return httplib::Server::HandlerResponse::Handled;
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
@@ -151,8 +152,13 @@ struct HttpGateway::Impl {
     auto readable = ReadableTransferCoding(req.headers);
     if (readable.ok()) return false;
     SendError(res, {501, "not_implemented", readable.message()});
-    // Where its body ends is unknown, so nothing of it is drained: the connection ends.
-    if (auto* connection = DeadlineSocketStream::Current()) connection->LimitRemainingReads(0);
+    // Where its body ends is unknown: none of it is read as a request, whatever the
+    // method (httplib drains bodies of POST, PUT, PATCH and DELETE only), and the
+    // connection ends after the answer.
+    if (auto* connection = DeadlineSocketStream::Current()) {
+      connection->LimitRemainingReads(0);
+      connection->CloseAfterResponse();
+    }
     return true;
   }
 
@@ -207,7 +213,8 @@ struct HttpGateway::Impl {
       if (!res.body.empty()) return;
       HttpError error{res.status, "error", httplib::status_message(res.status)};
       if (res.status == 404) error = {404, "not_found", "no route for " + req.method + " " + req.path};
-      // httplib refuses a Transfer-Encoding it does not frame (gzip alone) before routing.
+      // httplib refuses a request with both Transfer-Encoding and Content-Length before
+      // routing (400): one whose transfer coding the server does not read says that.
       if (auto framing = ReadableTransferCoding(req.headers); !framing.ok()) {
         error = {501, "not_implemented", framing.message()};
       }

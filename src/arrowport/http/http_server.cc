@@ -196,6 +196,28 @@ void HttpServer::Refuse(int fd, const std::string& response) {
   lingering_.emplace_back(fd, std::chrono::steady_clock::now() + kLinger);
 }
 
+namespace {
+
+// A lingering close: the answer is followed by our FIN, then what the client still sends
+// (the rest of a refused body) is read and dropped for a moment, at most 1 MiB in 1 s,
+// so that the close finds no unread bytes to answer with a reset.
+void DropWhatArrives(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  char sink[16384];
+  for (size_t dropped = 0; dropped < (size_t{1} << 20);) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) <= 0) return;
+    const ssize_t got = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+    if (got <= 0) return;
+    dropped += static_cast<size_t>(got);
+  }
+}
+
+}  // namespace
+
 void HttpServer::ServeConnection(int fd, uint64_t id) {
   // Whatever happens below (even an exception from httplib), the connection leaves the
   // registry and its socket is closed.
@@ -203,8 +225,10 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     ConnectionRegistry& registry;
     int fd;
     uint64_t id;
+    bool drain = false;  // DeadlineSocketStream::CloseAfterResponse
     ~Closer() {
       registry.Remove(id);
+      if (drain) DropWhatArrives(fd);
       // A socket set to close with a reset (DeadlineSocketStream::Cut) is not shut down
       // first: its FIN would end the body in order.
       linger how{};
@@ -258,6 +282,10 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
                                     });
     if (!parsed) break;
     if (!ok || connection_closed || close_connection || stream.cut()) break;
+    if (stream.closes_after_response()) {
+      closer.drain = true;
+      break;
+    }
   }
 }
 

@@ -59,7 +59,7 @@ constexpr const char* kDocument = R"json({
           "schema": {"$ref": "#/components/schemas/IngestResult"}}}},
         "400": {"$ref": "#/components/responses/IngestError"}, "408": {"$ref": "#/components/responses/IngestError"},
         "409": {"$ref": "#/components/responses/IngestError"},
-        "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+        "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
         "422": {"$ref": "#/components/responses/IngestError"}, "500": {"$ref": "#/components/responses/IngestError"},
         "507": {"$ref": "#/components/responses/IngestError"}}}},
     "/stream/{stream}": {"post": {
@@ -76,7 +76,7 @@ constexpr const char* kDocument = R"json({
           "type": "object", "properties": {"status": {"type": "string"}, "stream": {"type": "string"},
             "rows_processed": {"type": "integer"}, "message": {"type": "string"}}}}}},
         "400": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"},
-        "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+        "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
         "507": {"$ref": "#/components/responses/Error"}}}},
     "/query": {"post": {
       "summary": "Run SQL; JSON {sql, params} or text/plain SQL",
@@ -88,7 +88,7 @@ constexpr const char* kDocument = R"json({
       "responses": {"200": {"$ref": "#/components/responses/Result"},
         "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
         "406": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"},
-        "415": {"$ref": "#/components/responses/Error"}}}},
+        "415": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"}}}},
     "/tables": {"get": {"summary": "Tables and views with row counts and columns",
       "responses": {"200": {"description": "Listing", "content": {"application/json": {}}}}}},
     "/tables/{name}": {"get": {"summary": "Read a table",

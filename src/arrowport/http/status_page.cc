@@ -177,7 +177,7 @@ function render(s) {
     cell(row, fmt(st.errors), st.errors ? "num bad" : "num");
     cell(row, st.last_write || "-", "last-write");
   });
-  (fill("tables", s.tables, 4, "no tables") || []).forEach(([row, t]) => {
+  (fill("tables", s.tables, 4, s.tables_error ? "tables unavailable: " + s.tables_error : "no tables") || []).forEach(([row, t]) => {
     row.dataset.table = t.name;
     cell(row, t.name);
     cell(row, t.kind);

@@ -23,21 +23,18 @@
 #include "arrowport/query/bignum_text.h"
 #include "arrowport/query/text_pieces.h"
 #include "arrowport/query/time_text.h"
+#include "arrowport/query/variant_text.h"
 
 namespace arrowport::query {
 
 namespace {
 
 // JSON rows are streamed: structure characters are appended directly and every string
-// (keys, text values) is serialized by nlohmann, so escaping and invalid UTF-8 (replaced
-// by U+FFFD) are handled as everywhere else. Numbers keep Arrow's text: a nlohmann value
-// would round decimals to a double and change how doubles print (2 -> 2.0, 0.0000404 ->
-// 4.04e-05). A nlohmann object per row would also merge duplicate column names, and
-// cost ~1.7x the CPU time on 1M rows.
-void AppendJsonString(std::string text, std::string* out) {
-  *out += nlohmann::json(std::move(text))
-              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+// (keys, text values) is serialized by nlohmann (AppendJsonString), so escaping and invalid
+// UTF-8 (replaced by U+FFFD) are handled as everywhere else. Numbers keep Arrow's text: a
+// nlohmann value would round decimals to a double and change how doubles print (2 -> 2.0,
+// 0.0000404 -> 4.04e-05). A nlohmann object per row would also merge duplicate column
+// names, and cost ~1.7x the CPU time on 1M rows.
 
 arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
 
@@ -77,8 +74,13 @@ arrow::Status AppendJsonUnion(const arrow::UnionScalar& scalar, std::string* out
 }
 
 // A value of an extension type: DuckDB's BIGNUM as its digits (a JSON number, as DECIMAL
-// and HUGEINT are written), any other as its storage's value (arrow.json's text).
+// and HUGEINT are written), a VARIANT as the JSON it holds (variant_text.h), any other as
+// its storage's value (arrow.json's text).
 arrow::Status AppendJsonExtension(const arrow::ExtensionScalar& scalar, std::string* out) {
+  if (IsParquetVariantType(*scalar.type)) {
+    ARROW_ASSIGN_OR_RAISE(auto one, arrow::MakeArrayFromScalar(scalar, 1));
+    return AppendVariantJsonAt(*one, 0, out);
+  }
   if (!IsDuckDBBignum(*scalar.type)) return AppendJsonValue(*scalar.value, out);
   if (!arrow::is_base_binary_like(scalar.value->type->id()) &&
       !arrow::is_binary_view_like(scalar.value->type->id())) {
@@ -170,7 +172,8 @@ arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
 // Arrow's formatters behind Scalar::ToString, strings as nlohmann escapes them.
 class JsonColumn {
  public:
-  explicit JsonColumn(const std::shared_ptr<arrow::Array>& array) : array_(array) {
+  JsonColumn(const std::shared_ptr<arrow::Array>& array, bool variant)
+      : array_(array), variant_(variant) {
     if (array->type_id() == arrow::Type::TIMESTAMP) {
       timestamp_format_.emplace(array->type().get());
       arrow_writes_ = ArrowWritesBetween(*array->type());
@@ -182,6 +185,7 @@ class JsonColumn {
       *out += "null";
       return arrow::Status::OK();
     }
+    if (variant_) return AppendVariantJsonAt(*array_, row, out);
     switch (array_->type_id()) {
       case arrow::Type::BOOL:
         *out += static_cast<const arrow::BooleanArray&>(*array_).Value(row) ? "true" : "false";
@@ -255,6 +259,7 @@ class JsonColumn {
   }
 
   std::shared_ptr<arrow::Array> array_;
+  const bool variant_;  // DuckDB's VARIANT: the JSON it holds (variant_text.h)
   // Arrow's own formatters, as Scalar::ToString uses them; they keep state between calls.
   mutable arrow::internal::StringFormatter<arrow::DoubleType> double_format_;
   mutable std::optional<arrow::internal::StringFormatter<arrow::TimestampType>> timestamp_format_;
@@ -270,7 +275,7 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> JsonRowsText(
     keys.emplace_back();
     AppendJsonString(piece->schema()->field(c)->name(), &keys.back());
     keys.back() += ':';
-    columns.emplace_back(piece->column(c));
+    columns.emplace_back(piece->column(c), IsParquetVariant(*piece->schema()->field(c)));
   }
   std::string text;
   for (int64_t r = 0; r < piece->num_rows(); ++r) {

@@ -1,5 +1,6 @@
 #include "arrowport/query/result_writer.h"
 #include "arrowport/query/bignum_text.h"
+#include "arrowport/query/variant_text.h"
 #include "arrowport/query/json_result.h"
 #include "arrowport/query/text_pieces.h"
 #include "arrowport/query/time_text.h"
@@ -101,7 +102,9 @@ arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& col
 // Columns CSV gets as our text, not Arrow's: blobs (BlobsAsText), DuckDB's BIGNUM
 // (bignum_text.h), and dates and timestamps when they hold values Arrow cannot write
 // (time_text.h).
-bool NeedsOwnText(const arrow::DataType& type) {
+bool NeedsOwnText(const arrow::Field& field) {
+  if (IsParquetVariant(field)) return true;
+  const arrow::DataType& type = *field.type();
   switch (type.id()) {
     case arrow::Type::BINARY:
     case arrow::Type::LARGE_BINARY:
@@ -115,12 +118,13 @@ bool NeedsOwnText(const arrow::DataType& type) {
   }
 }
 
-// The schema Arrow's CSV writer is given: a BIGNUM column as the text it is written as.
+// The schema Arrow's CSV writer is given: a BIGNUM column as the text it is written as,
+// a VARIANT column as its JSON text.
 std::shared_ptr<arrow::Schema> CsvSchema(const std::shared_ptr<arrow::Schema>& schema) {
   std::vector<std::shared_ptr<arrow::Field>> fields = schema->fields();
   bool changed = false;
   for (auto& field : fields) {
-    if (!IsDuckDBBignum(*field->type())) continue;
+    if (!IsDuckDBBignum(*field->type()) && !IsParquetVariant(*field)) continue;
     field = field->WithType(arrow::large_utf8());
     changed = true;
   }
@@ -136,6 +140,12 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithOwnText(
   bool changed = false;
   for (size_t i = 0; i < columns.size(); ++i) {
     arrow::Result<std::shared_ptr<arrow::Array>> text;
+    if (IsParquetVariant(*fields[i])) {
+      ARROW_ASSIGN_OR_RAISE(columns[i], VariantsAsText(*columns[i]));
+      fields[i] = arrow::field(fields[i]->name(), columns[i]->type());  // no extension name
+      changed = true;
+      continue;
+    }
     switch (columns[i]->type_id()) {
       case arrow::Type::BINARY:
         text = BlobsAsText<arrow::BinaryArray>(*columns[i]);
@@ -183,7 +193,7 @@ arrow::Result<int64_t> WriteCsv(arrow::RecordBatchReader* reader,
   options.include_header = false;
   const auto& fields = reader->schema()->fields();
   const bool own_text = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
-    return NeedsOwnText(*field->type());
+    return NeedsOwnText(*field);
   });
   auto text_of = [options, own_text](const std::shared_ptr<arrow::RecordBatch>& rows, int64_t)
       -> arrow::Result<std::shared_ptr<arrow::Buffer>> {

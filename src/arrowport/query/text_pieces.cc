@@ -1,5 +1,7 @@
 #include "arrowport/query/text_pieces.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <deque>
 
@@ -88,6 +90,11 @@ void AppendBlobText(std::string_view bytes, std::string* out) {
       out->append({'\\', 'x', kHex[code >> 4], kHex[code & 0xf]});
     }
   }
+}
+
+void AppendJsonString(std::string_view text, std::string* out) {
+  *out += nlohmann::json(std::string(text))
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace arrowport::query

@@ -19,6 +19,10 @@ namespace arrowport::query {
 /// binary columns so: as UTF-8 text their bytes were lost (JSON replaced them by U+FFFD).
 void AppendBlobText(std::string_view bytes, std::string* out);
 
+/// \brief Appends `text` as a JSON string, serialized by nlohmann as every string of the
+/// JSON result is: its escapes, and invalid UTF-8 replaced by U+FFFD.
+void AppendJsonString(std::string_view text, std::string* out);
+
 /// The text of `piece` (some rows of a batch), whose first row is the result's
 /// `first_row`-th (0-based).
 using PieceText = std::function<arrow::Result<std::shared_ptr<arrow::Buffer>>(

@@ -1,0 +1,47 @@
+#pragma once
+// DuckDB's VARIANT as JSON text. DuckDB exports a VARIANT as Arrow's arrow.parquet.variant
+// extension over a struct of its Parquet variant encoding (metadata, value): the JSON
+// result wrote those two blobs as escaped bytes, and the CSV result refused the column.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "arrow/result.h"
+#include "arrow/type_fwd.h"
+
+namespace arrowport::query {
+
+/// How much JSON text one variant value may become. Text grows with what the value
+/// repeats: an object key of 1 MiB in the metadata, named by each of 100,000 small
+/// objects, is 100 GB of text from 2 MB of data. Past this the value is refused, with
+/// the ways out (Arrow; DuckDB's own text by a cast to VARCHAR).
+constexpr size_t kMaxVariantTextBytes = size_t{16} << 20;
+
+/// True for Arrow's arrow.parquet.variant extension type.
+bool IsParquetVariantType(const arrow::DataType& type);
+
+/// True for a column of variants: the extension type, or its struct storage with the
+/// extension named in the field's metadata, as Arrow imports DuckDB's VARIANT (Arrow
+/// does not register the type).
+bool IsParquetVariant(const arrow::Field& field);
+
+/// Appends the variant value `value`, whose keys are in `metadata` (the Parquet variant
+/// encoding, version 1), to `out` as JSON: objects, arrays, strings, numbers (decimals
+/// exact), true, false and null as themselves; dates, times and timestamps as the JSON
+/// result writes such columns (time_text.h); binaries as DuckDB's blob text; UUIDs in
+/// their 8-4-4-4-12 form; NaN and infinities as strings, as for a DOUBLE column. Invalid
+/// for bytes that are not that encoding (every size and offset is checked against the
+/// bytes present), nesting deeper than 256 levels, or text past kMaxVariantTextBytes.
+arrow::Status AppendVariantJson(std::string_view metadata, std::string_view value,
+                                std::string* out);
+
+/// AppendVariantJson of the value at `row` of `variant` (a column IsParquetVariant
+/// names: the extension array or its struct storage; not null at `row`).
+arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std::string* out);
+
+/// A column of variants (as for AppendVariantJsonAt) as a large_utf8 column of their
+/// JSON text.
+arrow::Result<std::shared_ptr<arrow::Array>> VariantsAsText(const arrow::Array& column);
+
+}  // namespace arrowport::query
