@@ -300,28 +300,32 @@ def test_well_formed_variants_are_stored_and_read_back(server):
     assert r.status_code == 200 and r.json()[0]["x"].startswith("[[["), r.text[:200]
 
 
+def variant_rows(values):
+    """A table of i (0, 1, ...) and x, the variants of `values`; a None is a null row."""
+    from variant_encoding import encode
+    encoded = [encode(v) if v is not None else (b"", b"") for v in values]
+    storage = pa.struct([pa.field("metadata", pa.binary(), nullable=False),
+                         pa.field("value", pa.binary())])
+    column = pa.StructArray.from_arrays(
+        [pa.array([m for m, _ in encoded]), pa.array([v for _, v in encoded])],
+        fields=list(storage), mask=pa.array([v is None for v in values]))
+    field = pa.field("x", storage, metadata={b"ARROW:extension:name": b"arrow.parquet.variant",
+                                             b"ARROW:extension:metadata": b""})
+    return pa.Table.from_arrays([pa.array(range(len(values)), pa.int64()), column],
+                                schema=pa.schema([pa.field("i", pa.int64()), field]))
+
+
 def test_a_variant_column_reads_as_the_json_it_holds(server, tmp_path):
     # JSON and the CLI's table wrote a VARIANT as its two blobs of encoding
     # ({"metadata": "\\x01...", "value": "\\x0C..."}) and CSV refused the column.
     import uuid
-    from variant_encoding import encode
     values = [
         {"a": 1, "b": [True, "s", 1.5, None], "c": {"d": 'x"y\n'}}, ("i8", -5), 2 ** 62,
         ("dec16", (10, 10 ** 30 + 7)), ("dec4", (2, -12345)), ("date", 19000),
         ("ts", 1_700_000_000_123_456), ("time", 3_600_000_005),
         ("uuid", uuid.UUID("12345678-1234-5678-1234-567812345678")), ("bin", b"\x00ab"),
         ("longstr", "\u00e9" * 40), [], {}, [[1, [2]], {"k": []}], None]
-    encoded = [encode(v) for v in values]
-    storage = pa.struct([pa.field("metadata", pa.binary(), nullable=False),
-                         pa.field("value", pa.binary())])
-    column = pa.StructArray.from_arrays(
-        [pa.array([m for m, _ in encoded]), pa.array([v for _, v in encoded])],
-        fields=list(storage), mask=pa.array([False] * (len(values) - 1) + [True]))
-    field = pa.field("x", storage, metadata={b"ARROW:extension:name": b"arrow.parquet.variant",
-                                             b"ARROW:extension:metadata": b""})
-    table = pa.Table.from_arrays([pa.array(range(len(values)), pa.int64()), column],
-                                 schema=pa.schema([pa.field("i", pa.int64()), field]))
-    r = requests.post(f"{server.http}/ingest/variants", data=ipc(table),
+    r = requests.post(f"{server.http}/ingest/variants", data=ipc(variant_rows(values)),
                       headers={"Content-Type": ARROW}, timeout=60)
     assert r.status_code == 200, r.text
     expected = [
@@ -348,6 +352,15 @@ def test_a_variant_column_reads_as_the_json_it_holds(server, tmp_path):
     assert r.status_code == 200, r.text[:300]
     lines = list(csv.reader(io.StringIO(r.text)))
     assert json.loads(lines[1][1]) == expected[0] and lines[-1][1] == "", lines
+    # A value whose text passes 16 MiB (a 1 MiB key named by 20 objects): 400 with the
+    # ways out, before any byte of the body.
+    many = variant_rows([[{"k" * (1 << 20): None}] * 20])
+    r = requests.post(f"{server.http}/ingest/variant_bomb", data=ipc(many),
+                      headers={"Content-Type": ARROW}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    for fmt in ("json", "csv"):
+        r = query(server, "SELECT x FROM variant_bomb", fmt)
+        assert r.status_code == 400 and "16 MiB" in r.text, (fmt, r.text[:300])
     from conftest import run_cli
     proc = run_cli("query", "SELECT x FROM variants WHERE i = 13", "--format", "table",
                    "--server", server.uri, cwd=tmp_path)

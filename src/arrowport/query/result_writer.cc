@@ -257,8 +257,12 @@ arrow::Status CheckValuesFit(const arrow::RecordBatch* batch, ResultFormat forma
   if (batch == nullptr || (format != ResultFormat::kJson && format != ResultFormat::kCsv)) {
     return arrow::Status::OK();
   }
-  for (const auto& column : batch->columns()) {
-    ARROW_RETURN_NOT_OK(CheckBignumsFitText(*column));
+  for (int c = 0; c < batch->num_columns(); ++c) {
+    ARROW_RETURN_NOT_OK(CheckBignumsFitText(*batch->column(c)));
+    // A variant that cannot be written (malformed, or text past the cap): 400, not a cut.
+    if (IsParquetVariant(*batch->schema()->field(c))) {
+      ARROW_RETURN_NOT_OK(VariantsAsText(*batch->column(c)).status());
+    }
   }
   return arrow::Status::OK();
 }

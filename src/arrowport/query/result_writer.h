@@ -26,7 +26,8 @@ arrow::Status CheckFormatFits(const std::shared_ptr<arrow::Schema>& schema,
                               ResultFormat format);
 
 /// What depends on the values and is cheap to find before the first byte: a BIGNUM too
-/// large for JSON or CSV text (bignum_text.h) in `batch` (may be null).
+/// large for JSON or CSV text (bignum_text.h), or a VARIANT whose JSON cannot be written
+/// (variant_text.h: made once more here), in `batch` (may be null).
 arrow::Status CheckValuesFit(const arrow::RecordBatch* batch, ResultFormat format);
 
 /// \brief Writes every batch of `reader` to `sink` in `format`, batch by batch. Returns
