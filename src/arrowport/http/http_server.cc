@@ -199,11 +199,11 @@ void HttpServer::Refuse(int fd, const std::string& response) {
 namespace {
 
 // A lingering close: the answer is followed by our FIN, then what the client still sends
-// (the rest of a refused body) is read and dropped for a moment, at most 1 MiB in 1 s,
+// (the rest of a refused body) is read and dropped for a moment, at most 1 MiB in 2 s,
 // so that the close finds no unread bytes to answer with a reset.
 void DropWhatArrives(int fd) {
   ::shutdown(fd, SHUT_WR);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   char sink[16384];
   for (size_t dropped = 0; dropped < (size_t{1} << 20);) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -281,11 +281,12 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
                                       stream.BeginBody();
                                     });
     if (!parsed) break;
-    if (!ok || connection_closed || close_connection || stream.cut()) break;
+    // Before the other ends: a refusal's "Connection: close" ended it too, without the drain.
     if (stream.closes_after_response()) {
       closer.drain = true;
       break;
     }
+    if (!ok || connection_closed || close_connection || stream.cut()) break;
   }
 }
 

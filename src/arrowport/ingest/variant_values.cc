@@ -57,10 +57,26 @@ bool Utf8(const uint8_t* bytes, size_t size) {
   return simdutf::validate_utf8(reinterpret_cast<const char*>(bytes), size);
 }
 
-// One row's value, read against its metadata's dictionary size.
+// A metadata's dictionary, once checked: its size and where its offsets are.
+struct Dictionary {
+  uint64_t size = 0;
+  const uint8_t* offsets = nullptr;  // size + 1 of them, in order
+  int offset_size = 1;
+  uint64_t KeyBytes(uint64_t id) const {
+    return ReadUnsigned(offsets + (id + 1) * offset_size, offset_size) -
+           ReadUnsigned(offsets + id * offset_size, offset_size);
+  }
+};
+
+// One row's value, read against its metadata's dictionary.
 class ValueCheck {
  public:
-  explicit ValueCheck(uint64_t dictionary_size) : dictionary_size_(dictionary_size) {}
+  explicit ValueCheck(const Dictionary& dictionary)
+      : dictionary_(dictionary), dictionary_size_(dictionary.size) {}
+
+  // The bytes of keys its objects name, each as often as named: DuckDB stores a key with
+  // every object that names it.
+  uint64_t named_key_bytes() const { return named_key_bytes_; }
 
   // The size of the value at `bytes` (at most `available` of them).
   arrow::Result<size_t> Value(const uint8_t* bytes, size_t available, int depth) {
@@ -160,9 +176,12 @@ class ValueCheck {
     std::vector<uint64_t> starts(count);
     for (uint64_t i = 0; i < count; ++i) {
       starts[i] = ReadUnsigned(bytes + offsets_at + i * offset_size, offset_size);
-      if (object && ReadUnsigned(bytes + ids_at + i * id_size, id_size) >= dictionary_size_) {
+      if (!object) continue;
+      const uint64_t id = ReadUnsigned(bytes + ids_at + i * id_size, id_size);
+      if (id >= dictionary_size_) {
         return Malformed("an object's field id is not in its metadata's dictionary");
       }
+      named_key_bytes_ += dictionary_.KeyBytes(id);
     }
     // Each value lies before the next one's start: none shares another's bytes (whose
     // checks would then repeat), and an array's are in order.
@@ -176,11 +195,13 @@ class ValueCheck {
     return static_cast<size_t>(at + total);
   }
 
+  const Dictionary& dictionary_;
   const uint64_t dictionary_size_;
+  uint64_t named_key_bytes_ = 0;
 };
 
-// The metadata's dictionary size, once its header, offsets and strings are checked.
-arrow::Result<uint64_t> CheckMetadata(std::string_view metadata) {
+// The metadata's dictionary, once its header, offsets and strings are checked.
+arrow::Result<Dictionary> CheckMetadata(std::string_view metadata) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(metadata.data());
   if (metadata.empty()) return Malformed("its metadata is empty");
   if ((bytes[0] & 0x0F) != 1) return Malformed("its metadata is not of version 1");
@@ -204,8 +225,15 @@ arrow::Result<uint64_t> CheckMetadata(std::string_view metadata) {
     }
     previous = offset;
   }
-  return size;
+  return Dictionary{size, bytes + offsets_at, offset_size};
 }
+
+// How many times its own bytes a value's keys may take as DuckDB stores them. A 16 KB key
+// named by 1,000 small objects (46 KB of Arrow) became 16 MB in DuckDB: eight such rows
+// made a 128 MB WAL, and a few MB of them a checkpoint that ran out of memory and
+// invalidated the database. Documents name their keys a few times their size at most.
+constexpr uint64_t kMaxKeyRepetition = 8;
+constexpr uint64_t kKeyRepetitionAllowance = 4096;
 
 // The value at `i` of a binary child; nullopt when null.
 arrow::Result<std::optional<std::string_view>> BinaryAt(const arrow::Array& array, int64_t i) {
@@ -232,15 +260,23 @@ arrow::Status CheckVariantColumn(const arrow::ArrayData& data) {
     if (column->IsNull(i)) continue;
     ARROW_ASSIGN_OR_RAISE(auto metadata_bytes, BinaryAt(*metadata, i));
     if (!metadata_bytes) return Malformed("a row has no metadata");
-    ARROW_ASSIGN_OR_RAISE(const uint64_t dictionary_size, CheckMetadata(*metadata_bytes));
+    ARROW_ASSIGN_OR_RAISE(const Dictionary dictionary, CheckMetadata(*metadata_bytes));
     if (value == nullptr) continue;  // shredded: typed_value holds Arrow's own types
     ARROW_ASSIGN_OR_RAISE(auto value_bytes, BinaryAt(*value, i));
     if (!value_bytes) continue;
-    ValueCheck check(dictionary_size);
+    ValueCheck check(dictionary);
     ARROW_ASSIGN_OR_RAISE(
         auto size, check.Value(reinterpret_cast<const uint8_t*>(value_bytes->data()),
                                value_bytes->size(), 0));
     if (size != value_bytes->size()) return Malformed("bytes follow its value");
+    const uint64_t own_bytes = metadata_bytes->size() + value_bytes->size();
+    if (check.named_key_bytes() > kMaxKeyRepetition * own_bytes + kKeyRepetitionAllowance) {
+      return arrow::Status::Invalid(
+          "an arrow.parquet.variant value names its keys ", check.named_key_bytes(),
+          " bytes' worth in ", own_bytes, " bytes: DuckDB stores a key with each object "
+          "that names it, and a value may take at most ", kMaxKeyRepetition,
+          " times its size so (shorter keys, or fewer objects naming a long one)");
+    }
   }
   return arrow::Status::OK();
 }

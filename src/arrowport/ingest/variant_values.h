@@ -21,7 +21,9 @@ constexpr int kMaxVariantDepth = 256;
 ///   two elements of an object sharing bytes, object field ids within the dictionary,
 ///   primitive types 0-20 with their sizes, strings UTF-8, decimals within their
 ///   precision, times of day and timestamps within what DuckDB holds, and at most
-///   kMaxVariantDepth levels.
+///   kMaxVariantDepth levels;
+/// - the keys its objects name, each counted as often as named (DuckDB stores a key with
+///   every object), at most 8 times the value's own bytes plus 4 KiB.
 /// Linear in the bytes. Thread-safe (reads only).
 arrow::Status CheckVariantValues(const arrow::Field& field, const arrow::ArrayData& data);
 

@@ -97,6 +97,34 @@ TEST(VariantValues, WhatDuckDBWouldTrustIsRefused) {
   }
 }
 
+// A 16 KB key named by 1,000 small objects: 16 MB as DuckDB stores it; a few MB of such
+// rows made a checkpoint run out of memory and invalidate the database.
+TEST(VariantValues, KeysNamedFarMoreOftenThanTheValueIsLongAreRefused) {
+  auto u32 = [](uint32_t v) {
+    return Bytes({static_cast<int>(v & 0xFF), static_cast<int>((v >> 8) & 0xFF),
+                  static_cast<int>((v >> 16) & 0xFF), static_cast<int>(v >> 24)});
+  };
+  // An array (large, 4-byte offsets) of `count` objects {key: null} (1-byte count, id and
+  // offsets).
+  auto objects = [&](int count) {
+    const std::string object = Bytes({0x02, 0x01, 0x00, 0x00, 0x01, 0x00});
+    std::string value = Bytes({0x1F}) + u32(count);
+    for (int i = 0; i <= count; ++i) value += u32(i * static_cast<uint32_t>(object.size()));
+    for (int i = 0; i < count; ++i) value += object;
+    return value;
+  };
+  auto metadata = [&](size_t key_bytes) {
+    return Bytes({0x01 | (3 << 6)}) + u32(1) + u32(0) + u32(static_cast<uint32_t>(key_bytes)) +
+           std::string(key_bytes, 'k');
+  };
+  auto refused = Check(metadata(16 << 10), objects(1000));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("names its keys"), std::string::npos) << refused.ToString();
+  // Documents: short keys named by many objects, a long key named by a few.
+  EXPECT_TRUE(Check(metadata(20), objects(1000)).ok());
+  EXPECT_TRUE(Check(metadata(16 << 10), objects(3)).ok());
+}
+
 TEST(VariantValues, AVariantInsideAStructOrListIsFound) {
   auto bad = Variants({kNoNames}, {Bytes({0xBB, 0x00, 0x00, 0x00, 0x10, 0x39})});
   auto in_struct = arrow::StructArray::Make({bad}, {VariantField("inner")}).ValueOrDie();
