@@ -352,6 +352,13 @@ def test_a_variant_column_reads_as_the_json_it_holds(server, tmp_path):
     assert r.status_code == 200, r.text[:300]
     lines = list(csv.reader(io.StringIO(r.text)))
     assert json.loads(lines[1][1]) == expected[0] and lines[-1][1] == "", lines
+    # In JSON at any depth: a list's items, a struct's field, a map's values.
+    r = query(server, "SELECT [x, NULL] AS l, {'s': x, 'n': i} AS st, map([i], [x]) AS m "
+                      "FROM variants WHERE i = 13", "json")
+    assert r.status_code == 200, r.text[:300]
+    nested = [[1, [2]], {"k": []}]
+    assert r.json() == [{"l": [nested, None], "st": {"s": nested, "n": 13},
+                         "m": [{"key": 13, "value": nested}]}], r.text[:500]
     # A 1 MiB key named by 20 objects: 20 MiB as DuckDB stores it, refused at ingest.
     key = "k" * (1 << 20)
     r = requests.post(f"{server.http}/ingest/variant_bomb",

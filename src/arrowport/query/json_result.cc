@@ -48,13 +48,19 @@ arrow::Status AppendJsonItem(const arrow::Array& values, int64_t i, std::string*
 arrow::Status AppendJsonMap(const arrow::MapScalar& scalar, std::string* out) {
   const auto& entries = *scalar.value;
   const auto& st = static_cast<const arrow::StructArray&>(entries);
+  const bool variants =
+      IsParquetVariant(*static_cast<const arrow::MapType&>(*scalar.type).item_field());
   *out += '[';
   for (int64_t i = 0; i < entries.length(); ++i) {
     if (i) *out += ',';
     *out += "{\"key\":";
     ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(0), i, out));
     *out += ",\"value\":";
-    ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(1), i, out));
+    if (variants && !st.field(1)->IsNull(i)) {
+      ARROW_RETURN_NOT_OK(AppendVariantJsonAt(*st.field(1), i, out));
+    } else {
+      ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(1), i, out));
+    }
     *out += '}';
   }
   *out += ']';
@@ -92,6 +98,44 @@ arrow::Status AppendJsonExtension(const arrow::ExtensionScalar& scalar, std::str
   return arrow::Status::OK();
 }
 
+// A list's items; a list of VARIANTs (its field names the extension, as DuckDB's export
+// does) as the JSON they hold.
+arrow::Status AppendJsonList(const arrow::BaseListScalar& scalar, std::string* out) {
+  const auto& values = *scalar.value;
+  const bool variants =
+      IsParquetVariant(*static_cast<const arrow::BaseListType&>(*scalar.type).value_field());
+  *out += '[';
+  for (int64_t i = 0; i < values.length(); ++i) {
+    if (i) *out += ',';
+    if (variants && !values.IsNull(i)) {
+      ARROW_RETURN_NOT_OK(AppendVariantJsonAt(values, i, out));
+      continue;
+    }
+    ARROW_RETURN_NOT_OK(AppendJsonItem(values, i, out));
+  }
+  *out += ']';
+  return arrow::Status::OK();
+}
+
+// A struct's fields by name; a VARIANT field as the JSON it holds.
+arrow::Status AppendJsonStruct(const arrow::StructScalar& s, std::string* out) {
+  const auto& type = static_cast<const arrow::StructType&>(*s.type);
+  *out += '{';
+  for (int i = 0; i < type.num_fields(); ++i) {
+    if (i) *out += ',';
+    AppendJsonString(type.field(i)->name(), out);
+    *out += ':';
+    if (IsParquetVariant(*type.field(i)) && s.value[i]->is_valid) {
+      ARROW_ASSIGN_OR_RAISE(auto one, arrow::MakeArrayFromScalar(*s.value[i], 1));
+      ARROW_RETURN_NOT_OK(AppendVariantJsonAt(*one, 0, out));
+      continue;
+    }
+    ARROW_RETURN_NOT_OK(AppendJsonValue(*s.value[i], out));
+  }
+  *out += '}';
+  return arrow::Status::OK();
+}
+
 arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
   using arrow::Type;
   if (!scalar.is_valid) {
@@ -118,29 +162,10 @@ arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
       return arrow::Status::OK();
     }
     case Type::LIST: case Type::LARGE_LIST: case Type::FIXED_SIZE_LIST:
-    case Type::LIST_VIEW: case Type::LARGE_LIST_VIEW: {
-      const auto& values = *static_cast<const arrow::BaseListScalar&>(scalar).value;
-      *out += '[';
-      for (int64_t i = 0; i < values.length(); ++i) {
-        if (i) *out += ',';
-        ARROW_RETURN_NOT_OK(AppendJsonItem(values, i, out));
-      }
-      *out += ']';
-      return arrow::Status::OK();
-    }
-    case Type::STRUCT: {
-      const auto& s = static_cast<const arrow::StructScalar&>(scalar);
-      const auto& type = static_cast<const arrow::StructType&>(*scalar.type);
-      *out += '{';
-      for (int i = 0; i < type.num_fields(); ++i) {
-        if (i) *out += ',';
-        AppendJsonString(type.field(i)->name(), out);
-        *out += ':';
-        ARROW_RETURN_NOT_OK(AppendJsonValue(*s.value[i], out));
-      }
-      *out += '}';
-      return arrow::Status::OK();
-    }
+    case Type::LIST_VIEW: case Type::LARGE_LIST_VIEW:
+      return AppendJsonList(static_cast<const arrow::BaseListScalar&>(scalar), out);
+    case Type::STRUCT:
+      return AppendJsonStruct(static_cast<const arrow::StructScalar&>(scalar), out);
     case Type::MAP:
       return AppendJsonMap(static_cast<const arrow::MapScalar&>(scalar), out);
     case Type::SPARSE_UNION: case Type::DENSE_UNION:
