@@ -10,6 +10,7 @@
 #include "arrow/extension_type.h"
 #include "arrow/type.h"
 #include "arrowport/common/binary_value.h"
+#include "arrowport/query/text_pieces.h"
 
 namespace arrowport::query {
 
@@ -117,18 +118,12 @@ arrow::Status CheckBignumsFitText(const arrow::Array& column) {
 
 arrow::Result<std::shared_ptr<arrow::Array>> BignumsAsText(const arrow::Array& column) {
   const auto& storage = *static_cast<const arrow::ExtensionArray&>(column).storage();
-  arrow::LargeStringBuilder text;
-  ARROW_RETURN_NOT_OK(text.Reserve(storage.length()));
-  for (int64_t i = 0; i < storage.length(); ++i) {
-    if (storage.IsNull(i)) {
-      ARROW_RETURN_NOT_OK(text.AppendNull());
-      continue;
-    }
+  return TextColumn(storage, [&storage](int64_t i, std::string* text) {
     ARROW_ASSIGN_OR_RAISE(auto encoded, EncodedAt(storage, i));
-    ARROW_ASSIGN_OR_RAISE(auto value, BignumText(encoded));
-    ARROW_RETURN_NOT_OK(text.Append(value));
-  }
-  return text.Finish();
+    ARROW_ASSIGN_OR_RAISE(auto digits, BignumText(encoded));
+    *text += digits;
+    return arrow::Status::OK();
+  });
 }
 
 }  // namespace arrowport::query

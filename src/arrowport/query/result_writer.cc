@@ -84,19 +84,10 @@ constexpr PieceSize kCsvPiece{16384, 512 << 10};
 template <typename BinaryArrayType>
 arrow::Result<std::shared_ptr<arrow::Array>> BlobsAsText(const arrow::Array& column) {
   const auto& blobs = static_cast<const BinaryArrayType&>(column);
-  arrow::LargeStringBuilder text;
-  ARROW_RETURN_NOT_OK(text.Reserve(blobs.length()));
-  std::string value;
-  for (int64_t i = 0; i < blobs.length(); ++i) {
-    if (blobs.IsNull(i)) {
-      ARROW_RETURN_NOT_OK(text.AppendNull());
-      continue;
-    }
-    value.clear();
-    AppendBlobText(blobs.GetView(i), &value);
-    ARROW_RETURN_NOT_OK(text.Append(value));
-  }
-  return text.Finish();
+  return TextColumn(column, [&blobs](int64_t i, std::string* text) {
+    AppendBlobText(blobs.GetView(i), text);
+    return arrow::Status::OK();
+  });
 }
 
 // Columns CSV gets as our text, not Arrow's: blobs (BlobsAsText), DuckDB's BIGNUM

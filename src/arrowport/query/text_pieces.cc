@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "arrow/array/builder_binary.h"
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
@@ -90,6 +91,24 @@ void AppendBlobText(std::string_view bytes, std::string* out) {
       out->append({'\\', 'x', kHex[code >> 4], kHex[code & 0xf]});
     }
   }
+}
+
+arrow::Result<std::shared_ptr<arrow::Array>> TextColumn(
+    const arrow::Array& column,
+    const std::function<arrow::Status(int64_t i, std::string* text)>& append) {
+  arrow::LargeStringBuilder text;
+  ARROW_RETURN_NOT_OK(text.Reserve(column.length()));
+  std::string value;
+  for (int64_t i = 0; i < column.length(); ++i) {
+    if (column.IsNull(i)) {
+      ARROW_RETURN_NOT_OK(text.AppendNull());
+      continue;
+    }
+    value.clear();
+    ARROW_RETURN_NOT_OK(append(i, &value));
+    ARROW_RETURN_NOT_OK(text.Append(value));
+  }
+  return text.Finish();
 }
 
 void AppendJsonString(std::string_view text, std::string* out) {

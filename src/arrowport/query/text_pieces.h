@@ -19,6 +19,13 @@ namespace arrowport::query {
 /// binary columns so: as UTF-8 text their bytes were lost (JSON replaced them by U+FFFD).
 void AppendBlobText(std::string_view bytes, std::string* out);
 
+/// \brief A large_utf8 column of `column`'s text: null where it is null, else what
+/// `append(i, &text)` appends for value `i` (an error ends it). CSV's own text of blobs,
+/// BIGNUMs and VARIANTs.
+arrow::Result<std::shared_ptr<arrow::Array>> TextColumn(
+    const arrow::Array& column,
+    const std::function<arrow::Status(int64_t i, std::string* text)>& append);
+
 /// \brief Appends `text` as a JSON string, serialized by nlohmann as every string of the
 /// JSON result is: its escapes, and invalid UTF-8 replaced by U+FFFD.
 void AppendJsonString(std::string_view text, std::string* out);

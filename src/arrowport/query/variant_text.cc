@@ -316,19 +316,9 @@ arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std:
 }
 
 arrow::Result<std::shared_ptr<arrow::Array>> VariantsAsText(const arrow::Array& column) {
-  arrow::LargeStringBuilder text;
-  ARROW_RETURN_NOT_OK(text.Reserve(column.length()));
-  std::string json;
-  for (int64_t i = 0; i < column.length(); ++i) {
-    if (column.IsNull(i)) {
-      ARROW_RETURN_NOT_OK(text.AppendNull());
-      continue;
-    }
-    json.clear();
-    ARROW_RETURN_NOT_OK(AppendVariantJsonAt(column, i, &json));
-    ARROW_RETURN_NOT_OK(text.Append(json));
-  }
-  return text.Finish();
+  return TextColumn(column, [&column](int64_t i, std::string* json) {
+    return AppendVariantJsonAt(column, i, json);
+  });
 }
 
 }  // namespace arrowport::query
