@@ -194,6 +194,7 @@ def test_a_transfer_coding_the_server_does_not_frame_is_a_501(server, coding):
             assert error["error"]["code"] == "not_implemented", error
             assert coding in error["error"]["message"], error
             assert "Content-Encoding: gzip or zstd" in error["error"]["message"], error
+            assert "connection: close" in head.lower(), head  # RFC 9112 9.6: said
             # The rest of the bytes are not read as a request: the connection ends, in
             # order (not with a reset that could destroy the answer before it is read).
             s.settimeout(15)

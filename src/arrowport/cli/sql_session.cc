@@ -25,7 +25,9 @@ struct RunningStatement {
   std::mutex mu;
   std::shared_ptr<fl::FlightStreamReader> stream;  // the endpoint being read
   bool cancelled = false;
-  bool cancelled_while_reading = false;  // a stream was open when it was cancelled
+  // Cancelled once its rows were to be read (a stream open, or about to be): a query
+  // stopped there; a statement without rows ran whole in the call that planned it.
+  bool cancelled_while_reading = false;
 };
 
 arrow::Status CancelledStatus() { return arrow::Status::Cancelled("cancelled (Ctrl-C)"); }
@@ -79,7 +81,7 @@ class EndpointsReader : public arrow::RecordBatchReader {
     }
     {
       std::lock_guard<std::mutex> lock(running_->mu);
-      if (running_->cancelled) return CancelledStatus();
+      if (running_->cancelled) return StoppedBeforeItsRows();
     }
     if (next_ >= endpoints_.size()) return false;
     auto stream = client_->DoGet(options_, endpoints_[next_++].ticket);
@@ -97,11 +99,22 @@ class EndpointsReader : public arrow::RecordBatchReader {
     }
     std::lock_guard<std::mutex> lock(running_->mu);
     if (running_->cancelled) {
+      // Ctrl-C while the stream opened (the server's DoGet had begun): its query stops.
       shared->Cancel();
+      running_->cancelled_while_reading = true;
       return CancelledStatus();
     }
     running_->stream = current_ = std::move(shared);
     return true;
+  }
+
+  // Cancelled after the plan, before a stream opened (under running_->mu): a query with
+  // columns to read had not run yet; one without any ran whole when it was planned.
+  arrow::Status StoppedBeforeItsRows() {
+    if (schema_ != nullptr && schema_->num_fields() > 0) {
+      running_->cancelled_while_reading = true;
+    }
+    return CancelledStatus();
   }
 
   arrow::Status Explained(const arrow::Status& status) const {

@@ -227,8 +227,10 @@ void HttpServer::ServeConnection(int fd, uint64_t id) {
     uint64_t id;
     bool drain = false;  // DeadlineSocketStream::CloseAfterResponse
     ~Closer() {
-      registry.Remove(id);
+      // Counted among the open connections while it drains: a client cannot pile them up
+      // past http.max_connections.
       if (drain) DropWhatArrives(fd);
+      registry.Remove(id);
       // A socket set to close with a reset (DeadlineSocketStream::Cut) is not shut down
       // first: its FIN would end the body in order.
       linger how{};

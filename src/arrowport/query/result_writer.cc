@@ -252,7 +252,7 @@ arrow::Status CheckValuesFit(const arrow::RecordBatch* batch, ResultFormat forma
     ARROW_RETURN_NOT_OK(CheckBignumsFitText(*batch->column(c)));
     // A variant that cannot be written (malformed, or text past the cap): 400, not a cut.
     if (IsParquetVariant(*batch->schema()->field(c))) {
-      ARROW_RETURN_NOT_OK(VariantsAsText(*batch->column(c)).status());
+      ARROW_RETURN_NOT_OK(CheckVariantsWritable(*batch->column(c)));
     }
   }
   return arrow::Status::OK();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "arrow/array.h"
 #include "arrow/builder.h"
@@ -13,6 +14,7 @@
 #include "arrow/scalar.h"
 #include "arrow/type.h"
 #include "arrow/util/decimal.h"
+#include "arrow/util/formatting.h"
 #include "arrow/util/key_value_metadata.h"
 #include "arrow/util/utf8.h"
 #include "arrowport/common/binary_value.h"
@@ -88,7 +90,6 @@ class JsonOfVariant {
 
   // The element at `at` in `bytes`, which it may not run past.
   arrow::Status Element(std::string_view bytes, size_t at, int depth) {
-    if (depth > kMaxDepth) return Malformed("nested more than 256 levels");
     if (at >= bytes.size()) return Malformed("an element past its bytes");
     const auto header = static_cast<unsigned char>(bytes[at]);
     const int info = header >> 2;
@@ -98,10 +99,10 @@ class JsonOfVariant {
       case 1:  // a short string: its length in the header
         if (bytes.size() - at - 1 < static_cast<size_t>(info)) return Malformed("short string");
         return Text(bytes.substr(at + 1, info));
-      case 2:
-        return Object(bytes, at, info, depth);
       default:
-        return Array(bytes, at, info, depth);
+        // A container at the 257th level is refused, as ingest refuses it.
+        if (depth >= kMaxDepth) return Malformed("nested more than 256 levels");
+        return (header & 3) == 2 ? Object(bytes, at, info, depth) : Array(bytes, at, info, depth);
     }
   }
 
@@ -112,6 +113,7 @@ class JsonOfVariant {
     size_t ids = 0;       // objects: the field ids
     size_t offsets = 0;   // count + 1 offsets of `width` bytes
     size_t values = 0;    // where the offsets count from
+    size_t end = 0;       // where the values end: the last offset
     uint32_t count = 0;
     int width = 1;
   };
@@ -130,14 +132,18 @@ class JsonOfVariant {
     if (values > bytes.size()) return Malformed("more elements than it holds");
     children.offsets = static_cast<size_t>(offsets);
     children.values = static_cast<size_t>(values);
+    const uint32_t total = ReadUnsigned(
+        bytes, children.offsets + static_cast<size_t>(width) * children.count, width);
+    if (total > bytes.size() - children.values) return Malformed("values past its bytes");
+    children.end = children.values + total;
     return children;
   }
 
-  // The position of child `i`, within the bytes present.
+  // The position of child `i`, within its container's values.
   arrow::Result<size_t> ChildAt(std::string_view bytes, const Children& c, uint32_t i) const {
     const uint32_t offset =
         ReadUnsigned(bytes, c.offsets + static_cast<size_t>(c.width) * i, c.width);
-    if (offset >= bytes.size() - c.values) return Malformed("an element past its bytes");
+    if (offset >= c.end - c.values) return Malformed("an element past its bytes");
     return c.values + offset;
   }
 
@@ -154,7 +160,7 @@ class JsonOfVariant {
       ARROW_RETURN_NOT_OK(Text(key));
       *out_ += ':';
       ARROW_ASSIGN_OR_RAISE(auto child, ChildAt(bytes, children, i));
-      ARROW_RETURN_NOT_OK(Element(bytes, child, depth + 1));
+      ARROW_RETURN_NOT_OK(Element(bytes.substr(0, children.end), child, depth + 1));
     }
     *out_ += '}';
     return Grown();
@@ -166,7 +172,7 @@ class JsonOfVariant {
     for (uint32_t i = 0; i < children.count; ++i) {
       if (i) *out_ += ',';
       ARROW_ASSIGN_OR_RAISE(auto child, ChildAt(bytes, children, i));
-      ARROW_RETURN_NOT_OK(Element(bytes, child, depth + 1));
+      ARROW_RETURN_NOT_OK(Element(bytes.substr(0, children.end), child, depth + 1));
     }
     *out_ += ']';
     return Grown();
@@ -185,8 +191,8 @@ class JsonOfVariant {
       case 4: *out_ += std::to_string(ReadLittleEndian<int16_t>(bytes, at)); break;
       case 5: *out_ += std::to_string(ReadLittleEndian<int32_t>(bytes, at)); break;
       case 6: *out_ += std::to_string(ReadLittleEndian<int64_t>(bytes, at)); break;
-      case 7: return Floating(arrow::DoubleScalar(ReadLittleEndian<double>(bytes, at)));
-      case 14: return Floating(arrow::FloatScalar(ReadLittleEndian<float>(bytes, at)));
+      case 7: return Floating(ReadLittleEndian<double>(bytes, at));
+      case 14: return Floating(ReadLittleEndian<float>(bytes, at));
       case 8: return Decimal(bytes[at], ReadLittleEndian<int32_t>(bytes, at + 1));
       case 9: return Decimal(bytes[at], ReadLittleEndian<int64_t>(bytes, at + 1));
       case 10: {
@@ -209,6 +215,7 @@ class JsonOfVariant {
         const uint32_t size = ReadUnsigned(bytes, at, 4);
         if (left - 4 < size) return Malformed("string past its bytes");
         if (type == 16) return Text(bytes.substr(at + 4, size));
+        ARROW_RETURN_NOT_OK(Room(size_t{4} * size));  // a byte is \xHH at most
         std::string blob;
         AppendBlobText(bytes.substr(at + 4, size), &blob);
         return Text(blob);
@@ -219,11 +226,16 @@ class JsonOfVariant {
     return Grown();
   }
 
-  arrow::Status Floating(const arrow::Scalar& number) {
-    // As a DOUBLE column is written (json_result.cc): NaN and infinities are strings.
-    std::string text = number.ToString();
-    if (text == "nan" || text == "inf" || text == "-inf") return Text(text);
-    *out_ += text;
+  // As a DOUBLE or FLOAT column is written (json_result.cc): Arrow's shortest text, NaN
+  // and infinities as strings.
+  template <typename Number>
+  arrow::Status Floating(Number number) {
+    if (std::isnan(number)) return Text("nan");
+    if (std::isinf(number)) return Text(number > 0 ? "inf" : "-inf");
+    using ArrowType = std::conditional_t<std::is_same_v<Number, float>, arrow::FloatType,
+                                         arrow::DoubleType>;
+    arrow::internal::StringFormatter<ArrowType> format;
+    format(number, [this](std::string_view text) { out_->append(text); });
     return Grown();
   }
 
@@ -255,13 +267,17 @@ class JsonOfVariant {
 
   // Text (a key or a string) as a JSON string: its bytes must be UTF-8.
   arrow::Status Text(std::string_view text) {
+    ARROW_RETURN_NOT_OK(Room(text.size()));  // before escaping makes it longer still
     if (!arrow::util::ValidateUTF8(text)) return Malformed("a string that is not UTF-8");
     AppendJsonString(text, out_);
     return Grown();
   }
 
-  arrow::Status Grown() const {
-    if (out_->size() - start_ <= kMaxVariantTextBytes) return arrow::Status::OK();
+  arrow::Status Grown() const { return Room(0); }
+
+  // Whether `more` bytes of text fit under the cap, before they are made.
+  arrow::Status Room(size_t more) const {
+    if (out_->size() - start_ + more <= kMaxVariantTextBytes) return arrow::Status::OK();
     return arrow::Status::Invalid(
         "a VARIANT value's JSON text passes ", kMaxVariantTextBytes >> 20,
         " MiB: ask for format=arrow, or cast it to VARCHAR for DuckDB's text of it");
@@ -304,15 +320,28 @@ arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std:
   const auto& fields = static_cast<const arrow::StructArray&>(storage);
   const auto metadata = fields.GetFieldByName("metadata");
   const auto value = fields.GetFieldByName("value");
-  if (metadata == nullptr || value == nullptr || value->IsNull(row)) {
-    // A shredded variant (its values in typed_value) is not DuckDB's export.
+  if (metadata == nullptr || value == nullptr) return Malformed("no metadata or value field");
+  if (metadata->IsNull(row)) return Malformed("a row without metadata");
+  if (value->IsNull(row)) {
+    // Its value in a typed_value field (a shredded variant), not DuckDB's export.
     return arrow::Status::NotImplemented(
-        "a shredded VARIANT is not written as text: ask for format=arrow");
+        "a VARIANT row without a value field (shredded) is not written as text: ask for "
+        "format=arrow");
   }
   const auto metadata_bytes = BinaryValueAt(*metadata, row);
   const auto value_bytes = BinaryValueAt(*value, row);
   if (!metadata_bytes || !value_bytes) return Malformed("its fields are not binary");
   return AppendVariantJson(*metadata_bytes, *value_bytes, out);
+}
+
+arrow::Status CheckVariantsWritable(const arrow::Array& column) {
+  std::string json;
+  for (int64_t i = 0; i < column.length(); ++i) {
+    if (column.IsNull(i)) continue;
+    json.clear();
+    ARROW_RETURN_NOT_OK(AppendVariantJsonAt(column, i, &json));
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::shared_ptr<arrow::Array>> VariantsAsText(const arrow::Array& column) {

@@ -40,6 +40,10 @@ arrow::Status AppendVariantJson(std::string_view metadata, std::string_view valu
 /// names: the extension array or its struct storage; not null at `row`).
 arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std::string* out);
 
+/// OK when every variant of `column` (as for AppendVariantJsonAt) can be written as
+/// text; made one at a time, none kept.
+arrow::Status CheckVariantsWritable(const arrow::Array& column);
+
 /// A column of variants (as for AppendVariantJsonAt) as a large_utf8 column of their
 /// JSON text.
 arrow::Result<std::shared_ptr<arrow::Array>> VariantsAsText(const arrow::Array& column);

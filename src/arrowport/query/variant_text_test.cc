@@ -81,6 +81,43 @@ TEST(VariantTextTest, ValuesAreWrittenAsTheJsonTheyHold) {
   EXPECT_EQ(Json(Metadata({}), Nested(true, {}, {})), "{}");
 }
 
+// Narrow layouts, as writers other than this test's choose them: 1-byte ids and offsets,
+// 2-byte offsets, counts of one byte (is_large clear), metadata with 1-byte offsets.
+TEST(VariantTextTest, EveryWidthOfIdsOffsetsAndCountsIsRead) {
+  // Keys "id", "x" with 1-byte offsets.
+  const std::string keys = std::string("\x01\x02\x00\x02\x03", 5) + "idx";
+  // {"id": 7 (int8), "x": [true, 2.5f]}: object with 1-byte ids and 1-byte offsets; the
+  // array with 2-byte offsets.
+  std::string float_2_5 = Primitive(14, std::string("\x00\x00\x20\x40", 4));
+  std::string array = std::string(1, static_cast<char>(3 | (1 << 2)));  // 2-byte offsets
+  array += std::string("\x02", 1);                                    // 2 elements
+  array += std::string("\x00\x00\x01\x00", 4);
+  array += std::string(1, static_cast<char>((1 + float_2_5.size()) & 0xff)) + std::string(1, '\0');
+  array += Primitive(1) + float_2_5;
+  const std::string seven = Primitive(3, "\x07");
+  std::string object = std::string(1, '\x02');  // object, 1-byte ids and offsets, small
+  object += std::string("\x02\x00\x01", 3);    // 2 fields: ids 0, 1
+  object += std::string(1, '\0') + std::string(1, static_cast<char>(seven.size())) +
+            std::string(1, static_cast<char>(seven.size() + array.size()));
+  object += seven + array;
+  EXPECT_EQ(Json(keys, object), R"({"id":7,"x":[true,2.5]})");
+  // A time of day, timestamps without and with a time zone, a float's NaN, a negative
+  // decimal, and an exponent-form one.
+  EXPECT_EQ(Json(keys, Primitive(17, U32(5) + U32(0))), "\"00:00:00.000005\"");
+  EXPECT_EQ(Json(keys, Primitive(13, U32(0) + U32(0))), "\"1970-01-01 00:00:00.000000\"");
+  EXPECT_EQ(Json(keys, Primitive(12, U32(0) + U32(0))), "\"1970-01-01 00:00:00.000000Z\"");
+  EXPECT_EQ(Json(keys, Primitive(14, std::string("\x00\x00\xc0\x7f", 4))), "\"nan\"");
+  EXPECT_EQ(Json(keys, Primitive(8, std::string("\x03", 1) + U32(static_cast<uint32_t>(-1500)))),
+            "-1.500");
+  // A child whose offset lies past its container's values (the last offset) is refused,
+  // though bytes follow.
+  std::string past = std::string(1, static_cast<char>(3)) + "\x01" + "\x00" + "\x01" +
+                     Primitive(0) + Primitive(1);
+  past[3] = '\x01';  // the values end after 1 byte
+  past[2] = '\x01';  // yet the child starts at 1
+  EXPECT_NE(Json(keys, past).find("past its bytes"), std::string::npos);
+}
+
 TEST(VariantTextTest, MalformedBytesAreRefusedNotRead) {
   const auto keys = Metadata({"a"});
   // A count of 2^28 elements in 6 bytes, a field id past the dictionary, a short string
