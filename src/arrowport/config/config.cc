@@ -326,15 +326,13 @@ arrow::Status SetCompositeFromEnvironment(const std::string& key, const std::str
         " takes more than a line of text; set it in the config file (docs/configuration.md)");
   }
   YAML::Node items(YAML::NodeType::Sequence);
-  size_t start = 0;
-  while (start <= value.size()) {
+  for (size_t start = 0; start <= value.size();) {
     size_t end = value.find(',', start);
     if (end == std::string::npos) end = value.size();
-    const size_t first = value.find_first_not_of(" \t", start);
-    const size_t last = value.find_last_not_of(" \t", end == 0 ? 0 : end - 1);
-    if (first != std::string::npos && first < end && last != std::string::npos &&
-        last >= first) {
-      items.push_back(value.substr(first, last - first + 1));
+    const std::string item = value.substr(start, end - start);
+    const size_t first = item.find_first_not_of(" \t");  // blank items are skipped
+    if (first != std::string::npos) {
+      items.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
     }
     start = end + 1;
   }

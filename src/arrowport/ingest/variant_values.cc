@@ -71,8 +71,7 @@ struct Dictionary {
 // One row's value, read against its metadata's dictionary.
 class ValueCheck {
  public:
-  explicit ValueCheck(const Dictionary& dictionary)
-      : dictionary_(dictionary), dictionary_size_(dictionary.size) {}
+  explicit ValueCheck(const Dictionary& dictionary) : dictionary_(dictionary) {}
 
   // The bytes of keys its objects name, each as often as named: DuckDB stores a key with
   // every object that names it.
@@ -178,7 +177,7 @@ class ValueCheck {
       starts[i] = ReadUnsigned(bytes + offsets_at + i * offset_size, offset_size);
       if (!object) continue;
       const uint64_t id = ReadUnsigned(bytes + ids_at + i * id_size, id_size);
-      if (id >= dictionary_size_) {
+      if (id >= dictionary_.size) {
         return Malformed("an object's field id is not in its metadata's dictionary");
       }
       named_key_bytes_ += dictionary_.KeyBytes(id);
@@ -196,7 +195,6 @@ class ValueCheck {
   }
 
   const Dictionary& dictionary_;
-  const uint64_t dictionary_size_;
   uint64_t named_key_bytes_ = 0;
 };
 

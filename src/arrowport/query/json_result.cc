@@ -38,8 +38,11 @@ namespace {
 
 arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out);
 
-// An element of a nested value (a list's item, a map's key or value).
-arrow::Status AppendJsonItem(const arrow::Array& values, int64_t i, std::string* out) {
+// An element of a nested value (a list's item, a map's key or value); `variants` when the
+// elements are VARIANTs (their field names the extension, as DuckDB's export does).
+arrow::Status AppendJsonItem(const arrow::Array& values, int64_t i, std::string* out,
+                             const std::optional<VariantColumn>& variants = std::nullopt) {
+  if (variants && !values.IsNull(i)) return variants->AppendJson(i, out);
   ARROW_ASSIGN_OR_RAISE(auto item, values.GetScalar(i));
   return AppendJsonValue(*item, out);
 }
@@ -48,19 +51,17 @@ arrow::Status AppendJsonItem(const arrow::Array& values, int64_t i, std::string*
 arrow::Status AppendJsonMap(const arrow::MapScalar& scalar, std::string* out) {
   const auto& entries = *scalar.value;
   const auto& st = static_cast<const arrow::StructArray&>(entries);
-  const bool variants =
-      IsParquetVariant(*static_cast<const arrow::MapType&>(*scalar.type).item_field());
+  ARROW_ASSIGN_OR_RAISE(
+      const auto variants,
+      VariantColumnOf(*static_cast<const arrow::MapType&>(*scalar.type).item_field(),
+                      *st.field(1)));
   *out += '[';
   for (int64_t i = 0; i < entries.length(); ++i) {
     if (i) *out += ',';
     *out += "{\"key\":";
     ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(0), i, out));
     *out += ",\"value\":";
-    if (variants && !st.field(1)->IsNull(i)) {
-      ARROW_RETURN_NOT_OK(AppendVariantJsonAt(*st.field(1), i, out));
-    } else {
-      ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(1), i, out));
-    }
+    ARROW_RETURN_NOT_OK(AppendJsonItem(*st.field(1), i, out, variants));
     *out += '}';
   }
   *out += ']';
@@ -102,16 +103,14 @@ arrow::Status AppendJsonExtension(const arrow::ExtensionScalar& scalar, std::str
 // does) as the JSON they hold.
 arrow::Status AppendJsonList(const arrow::BaseListScalar& scalar, std::string* out) {
   const auto& values = *scalar.value;
-  const bool variants =
-      IsParquetVariant(*static_cast<const arrow::BaseListType&>(*scalar.type).value_field());
+  ARROW_ASSIGN_OR_RAISE(
+      const auto variants,
+      VariantColumnOf(*static_cast<const arrow::BaseListType&>(*scalar.type).value_field(),
+                      values));
   *out += '[';
   for (int64_t i = 0; i < values.length(); ++i) {
     if (i) *out += ',';
-    if (variants && !values.IsNull(i)) {
-      ARROW_RETURN_NOT_OK(AppendVariantJsonAt(values, i, out));
-      continue;
-    }
-    ARROW_RETURN_NOT_OK(AppendJsonItem(values, i, out));
+    ARROW_RETURN_NOT_OK(AppendJsonItem(values, i, out, variants));
   }
   *out += ']';
   return arrow::Status::OK();
@@ -197,8 +196,8 @@ arrow::Status AppendJsonValue(const arrow::Scalar& scalar, std::string* out) {
 // Arrow's formatters behind Scalar::ToString, strings as nlohmann escapes them.
 class JsonColumn {
  public:
-  JsonColumn(const std::shared_ptr<arrow::Array>& array, bool variant)
-      : array_(array), variant_(variant) {
+  JsonColumn(const std::shared_ptr<arrow::Array>& array, std::optional<VariantColumn> variants)
+      : array_(array), variants_(std::move(variants)) {
     if (array->type_id() == arrow::Type::TIMESTAMP) {
       timestamp_format_.emplace(array->type().get());
       arrow_writes_ = ArrowWritesBetween(*array->type());
@@ -210,7 +209,7 @@ class JsonColumn {
       *out += "null";
       return arrow::Status::OK();
     }
-    if (variant_) return AppendVariantJsonAt(*array_, row, out);
+    if (variants_) return variants_->AppendJson(row, out);
     switch (array_->type_id()) {
       case arrow::Type::BOOL:
         *out += static_cast<const arrow::BooleanArray&>(*array_).Value(row) ? "true" : "false";
@@ -284,7 +283,7 @@ class JsonColumn {
   }
 
   std::shared_ptr<arrow::Array> array_;
-  const bool variant_;  // DuckDB's VARIANT: the JSON it holds (variant_text.h)
+  const std::optional<VariantColumn> variants_;  // DuckDB's VARIANT: the JSON it holds
   // Arrow's own formatters, as Scalar::ToString uses them; they keep state between calls.
   mutable arrow::internal::StringFormatter<arrow::DoubleType> double_format_;
   mutable std::optional<arrow::internal::StringFormatter<arrow::TimestampType>> timestamp_format_;
@@ -300,7 +299,9 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> JsonRowsText(
     keys.emplace_back();
     AppendJsonString(piece->schema()->field(c)->name(), &keys.back());
     keys.back() += ':';
-    columns.emplace_back(piece->column(c), IsParquetVariant(*piece->schema()->field(c)));
+    ARROW_ASSIGN_OR_RAISE(auto variants,
+                          VariantColumnOf(*piece->schema()->field(c), *piece->column(c)));
+    columns.emplace_back(piece->column(c), std::move(variants));
   }
   std::string text;
   for (int64_t r = 0; r < piece->num_rows(); ++r) {

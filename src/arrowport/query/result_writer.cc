@@ -1,9 +1,9 @@
 #include "arrowport/query/result_writer.h"
 #include "arrowport/query/bignum_text.h"
-#include "arrowport/query/variant_text.h"
 #include "arrowport/query/json_result.h"
 #include "arrowport/query/text_pieces.h"
 #include "arrowport/query/time_text.h"
+#include "arrowport/query/variant_text.h"
 
 #include <string_view>
 
@@ -122,45 +122,42 @@ std::shared_ptr<arrow::Schema> CsvSchema(const std::shared_ptr<arrow::Schema>& s
   return changed ? arrow::schema(std::move(fields), schema->metadata()) : schema;
 }
 
-// `batch` with its blob columns as DuckDB's text of them (BlobsAsText), dates and
-// timestamps Arrow cannot write as ours (TimesAsTextWhereNeeded), the rest as is.
+// A column as our text (NeedsOwnText): blobs as DuckDB's text of them (BlobsAsText), a
+// BIGNUM's digits, a VARIANT's JSON, dates and timestamps Arrow cannot write as ours
+// (TimesAsTextWhereNeeded); null when Arrow writes the column as it is.
+arrow::Result<std::shared_ptr<arrow::Array>> OwnText(const arrow::Field& field,
+                                                     const std::shared_ptr<arrow::Array>& column) {
+  if (IsParquetVariant(field)) return VariantsAsText(*column);
+  switch (column->type_id()) {
+    case arrow::Type::BINARY:
+      return BlobsAsText<arrow::BinaryArray>(*column);
+    case arrow::Type::LARGE_BINARY:
+      return BlobsAsText<arrow::LargeBinaryArray>(*column);
+    case arrow::Type::BINARY_VIEW:
+      return BlobsAsText<arrow::BinaryViewArray>(*column);
+    case arrow::Type::FIXED_SIZE_BINARY:
+      return BlobsAsText<arrow::FixedSizeBinaryArray>(*column);
+    case arrow::Type::EXTENSION:
+      if (!IsDuckDBBignum(*column->type())) return nullptr;
+      return BignumsAsText(*column);
+    default: {
+      if (!HasTimeText(*column->type())) return nullptr;
+      ARROW_ASSIGN_OR_RAISE(auto text, TimesAsTextWhereNeeded(column));
+      return text == column ? nullptr : text;  // Arrow writes all of these
+    }
+  }
+}
+
+// `batch` with the columns CSV gets as our text (OwnText), the rest as is.
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithOwnText(
     const std::shared_ptr<arrow::RecordBatch>& batch) {
   std::vector<std::shared_ptr<arrow::Array>> columns = batch->columns();
   std::vector<std::shared_ptr<arrow::Field>> fields = batch->schema()->fields();
   bool changed = false;
   for (size_t i = 0; i < columns.size(); ++i) {
-    arrow::Result<std::shared_ptr<arrow::Array>> text;
-    if (IsParquetVariant(*fields[i])) {
-      ARROW_ASSIGN_OR_RAISE(columns[i], VariantsAsText(*columns[i]));
-      fields[i] = arrow::field(fields[i]->name(), columns[i]->type());  // no extension name
-      changed = true;
-      continue;
-    }
-    switch (columns[i]->type_id()) {
-      case arrow::Type::BINARY:
-        text = BlobsAsText<arrow::BinaryArray>(*columns[i]);
-        break;
-      case arrow::Type::LARGE_BINARY:
-        text = BlobsAsText<arrow::LargeBinaryArray>(*columns[i]);
-        break;
-      case arrow::Type::BINARY_VIEW:
-        text = BlobsAsText<arrow::BinaryViewArray>(*columns[i]);
-        break;
-      case arrow::Type::FIXED_SIZE_BINARY:
-        text = BlobsAsText<arrow::FixedSizeBinaryArray>(*columns[i]);
-        break;
-      case arrow::Type::EXTENSION:
-        if (!IsDuckDBBignum(*columns[i]->type())) continue;
-        text = BignumsAsText(*columns[i]);
-        break;
-      default:
-        if (!HasTimeText(*columns[i]->type())) continue;
-        text = TimesAsTextWhereNeeded(columns[i]);
-        if (text.ok() && *text == columns[i]) continue;  // Arrow writes all of these
-        break;
-    }
-    ARROW_ASSIGN_OR_RAISE(columns[i], std::move(text));
+    ARROW_ASSIGN_OR_RAISE(auto text, OwnText(*fields[i], columns[i]));
+    if (text == nullptr) continue;
+    columns[i] = std::move(text);
     fields[i] = fields[i]->WithType(columns[i]->type());
     changed = true;
   }

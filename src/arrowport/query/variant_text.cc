@@ -9,9 +9,7 @@
 #include <type_traits>
 
 #include "arrow/array.h"
-#include "arrow/builder.h"
 #include "arrow/extension_type.h"
-#include "arrow/scalar.h"
 #include "arrow/type.h"
 #include "arrow/util/decimal.h"
 #include "arrow/util/formatting.h"
@@ -26,6 +24,7 @@ namespace arrowport::query {
 namespace {
 
 constexpr int kMaxDepth = 256;  // as ingest holds variants to (ingest/variant_values.h)
+constexpr std::string_view kVariantName = "arrow.parquet.variant";
 
 arrow::Status Malformed(const char* what) {
   return arrow::Status::Invalid("a VARIANT value is not well formed (", what,
@@ -290,8 +289,6 @@ class JsonOfVariant {
 
 }  // namespace
 
-constexpr std::string_view kVariantName = "arrow.parquet.variant";
-
 bool IsParquetVariantType(const arrow::DataType& type) {
   return type.id() == arrow::Type::EXTENSION &&
          static_cast<const arrow::ExtensionType&>(type).extension_name() == kVariantName;
@@ -312,41 +309,61 @@ arrow::Status AppendVariantJson(std::string_view metadata, std::string_view valu
   return JsonOfVariant(keys, out).Element(value, 0, 0);
 }
 
-arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std::string* out) {
-  const auto& storage = variant.type_id() == arrow::Type::EXTENSION
-                            ? *static_cast<const arrow::ExtensionArray&>(variant).storage()
-                            : variant;
+arrow::Result<VariantColumn> VariantColumn::Of(const arrow::Array& column) {
+  const auto& storage = column.type_id() == arrow::Type::EXTENSION
+                            ? *static_cast<const arrow::ExtensionArray&>(column).storage()
+                            : column;
   if (storage.type_id() != arrow::Type::STRUCT) return Malformed("its storage is not a struct");
   const auto& fields = static_cast<const arrow::StructArray&>(storage);
-  const auto metadata = fields.GetFieldByName("metadata");
-  const auto value = fields.GetFieldByName("value");
-  if (metadata == nullptr || value == nullptr) return Malformed("no metadata or value field");
-  if (metadata->IsNull(row)) return Malformed("a row without metadata");
-  if (value->IsNull(row)) {
+  VariantColumn variants;
+  variants.metadata_ = fields.GetFieldByName("metadata");
+  variants.value_ = fields.GetFieldByName("value");
+  if (variants.metadata_ == nullptr || variants.value_ == nullptr) {
+    return Malformed("no metadata or value field");
+  }
+  return variants;
+}
+
+arrow::Status VariantColumn::AppendJson(int64_t row, std::string* out) const {
+  if (metadata_->IsNull(row)) return Malformed("a row without metadata");
+  if (value_->IsNull(row)) {
     // Its value in a typed_value field (a shredded variant), not DuckDB's export.
     return arrow::Status::NotImplemented(
         "a VARIANT row without a value field (shredded) is not written as text: ask for "
         "format=arrow");
   }
-  const auto metadata_bytes = BinaryValueAt(*metadata, row);
-  const auto value_bytes = BinaryValueAt(*value, row);
+  const auto metadata_bytes = BinaryValueAt(*metadata_, row);
+  const auto value_bytes = BinaryValueAt(*value_, row);
   if (!metadata_bytes || !value_bytes) return Malformed("its fields are not binary");
   return AppendVariantJson(*metadata_bytes, *value_bytes, out);
 }
 
+arrow::Result<std::optional<VariantColumn>> VariantColumnOf(const arrow::Field& field,
+                                                            const arrow::Array& column) {
+  if (!IsParquetVariant(field)) return std::nullopt;
+  return VariantColumn::Of(column);
+}
+
+arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std::string* out) {
+  ARROW_ASSIGN_OR_RAISE(const auto variants, VariantColumn::Of(variant));
+  return variants.AppendJson(row, out);
+}
+
 arrow::Status CheckVariantsWritable(const arrow::Array& column) {
+  ARROW_ASSIGN_OR_RAISE(const auto variants, VariantColumn::Of(column));
   std::string json;
   for (int64_t i = 0; i < column.length(); ++i) {
     if (column.IsNull(i)) continue;
     json.clear();
-    ARROW_RETURN_NOT_OK(AppendVariantJsonAt(column, i, &json));
+    ARROW_RETURN_NOT_OK(variants.AppendJson(i, &json));
   }
   return arrow::Status::OK();
 }
 
 arrow::Result<std::shared_ptr<arrow::Array>> VariantsAsText(const arrow::Array& column) {
-  return TextColumn(column, [&column](int64_t i, std::string* json) {
-    return AppendVariantJsonAt(column, i, json);
+  ARROW_ASSIGN_OR_RAISE(const auto variants, VariantColumn::Of(column));
+  return TextColumn(column, [&variants](int64_t i, std::string* json) {
+    return variants.AppendJson(i, json);
   });
 }
 

@@ -4,6 +4,7 @@
 // result wrote those two blobs as escaped bytes, and the CSV result refused the column.
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,8 +37,25 @@ bool IsParquetVariant(const arrow::Field& field);
 arrow::Status AppendVariantJson(std::string_view metadata, std::string_view value,
                                 std::string* out);
 
-/// AppendVariantJson of the value at `row` of `variant` (a column IsParquetVariant
-/// names: the extension array or its struct storage; not null at `row`).
+/// \brief A column of variants (one IsParquetVariant names: the extension array or its
+/// struct storage) with its metadata and value children found once, for its rows.
+class VariantColumn {
+ public:
+  static arrow::Result<VariantColumn> Of(const arrow::Array& column);
+  /// AppendVariantJson of row `row` (not null).
+  arrow::Status AppendJson(int64_t row, std::string* out) const;
+
+ private:
+  std::shared_ptr<arrow::Array> metadata_;
+  std::shared_ptr<arrow::Array> value_;
+};
+
+/// The VariantColumn of `column` when `field` names variants (IsParquetVariant); else none.
+arrow::Result<std::optional<VariantColumn>> VariantColumnOf(const arrow::Field& field,
+                                                            const arrow::Array& column);
+
+/// AppendVariantJson of the value at `row` of `variant` (as for VariantColumn; not null at
+/// `row`): for a single value.
 arrow::Status AppendVariantJsonAt(const arrow::Array& variant, int64_t row, std::string* out);
 
 /// OK when every variant of `column` (as for AppendVariantJsonAt) can be written as

@@ -128,7 +128,6 @@ class StatementGuard {
   /// duckdb_views()): their bodies face the same checks, `depth` macros deep.
   arrow::Status CheckMacros(duckdb::ClientContext& context, const StatementReads& reads,
                             int depth) const;
-  /// The tables `reads` names, resolved in the catalog; views are followed `depth` deep.
   // What stores a VARIANT beyond what ReadsOf sees: an ALTER of a table with one (a
   // DEFAULT there is cast into every row an ingest leaves out), in the catalog's
   // transaction; a CREATE TABLE AS whose result has one (DuckDB makes lists into
@@ -141,6 +140,7 @@ class StatementGuard {
   // A recursive statement reads no table with a VARIANT column, through views too.
   arrow::Status CheckNoVariantRecursion(duckdb::ClientContext& context,
                                         const StatementReads& reads, int depth) const;
+  /// The tables `reads` names, resolved in the catalog; views are followed `depth` deep.
   arrow::Status CheckTables(duckdb::ClientContext& context, const StatementReads& reads,
                             const std::string& view_catalog, const std::string& view_schema,
                             int depth) const;
