@@ -238,3 +238,59 @@ def test_the_codings_the_server_decodes_still_work_in_any_case(server):
                       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
                       timeout=30)
     assert r.status_code == 200 and r.json() == [{"x": 42}], r.text
+
+
+def flushed_gzip(pieces):
+    """A gzip stream of `pieces`, flushed after each (Z_SYNC_FLUSH): (the whole stream,
+    its length at each flush). Cut at a flush, it decodes to the pieces before the cut
+    without an error: only its missing end (the trailer) tells."""
+    import zlib
+    coder = zlib.compressobj(wbits=31)  # gzip
+    coded, ends = b"", []
+    for piece in pieces:
+        coded += coder.compress(piece) + coder.flush(zlib.Z_SYNC_FLUSH)
+        ends.append(len(coded))
+    return coded + coder.flush(), ends
+
+
+def ipc_pieces(table, rows_per_batch):
+    """An IPC stream of `table` in pieces: its schema, each batch, the end-of-stream
+    marker."""
+    batches = table.to_batches(max_chunksize=rows_per_batch)
+    return ([table.schema.serialize().to_pybytes()] +
+            [batch.serialize().to_pybytes() for batch in batches] +
+            [b"\xff\xff\xff\xff\x00\x00\x00\x00"])
+
+
+@pytest.mark.parametrize("commit", ["per_request", "per_batch"])
+def test_a_gzip_body_cut_short_is_refused_and_commits_nothing_it_did_not_say(server, commit):
+    """A gzip upload cut after a flush point, its trailer missing, decodes to whole
+    batches, and the IPC stream ends cleanly at one. Before, httplib decoded it without
+    an error and half the rows (the batches before the cut) were committed with 200: now
+    the server decodes the body itself and refuses a coded stream that did not end (400,
+    nothing committed; per_batch: only the batches its answer lists)."""
+    table = pa.table({"x": pa.array(range(100_000), pa.int64())})
+    coded, ends = flushed_gzip(ipc_pieces(table, 10_000))
+    cut = coded[:ends[5]]  # the schema and five of ten batches; no end-of-stream marker
+    stream = f"cut_{commit}"
+    r = requests.post(f"{server.http}/ingest/{stream}", data=cut, timeout=60,
+                      params={"commit": commit},
+                      headers={"Content-Type": ARROW, "Content-Encoding": "gzip"})
+    assert r.status_code == 400, r.text
+    assert "ends before its own end" in r.json()["error"]["message"], r.text
+    listed = sum(b["rows"] for b in r.json()["committed_batches"])
+    assert (count(server, stream) or 0) == listed
+    if commit == "per_request":
+        assert listed == 0
+    # The whole stream, and the same cut in a chunked body, to /query too.
+    r = ingest(server, stream, coded, headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert count(server, stream) == 100_000 + listed
+    sql, sql_ends = flushed_gzip([b"SELECT 42 AS x", b" UNION ALL SELECT 43"])
+    r = requests.post(f"{server.http}/query", params={"format": "json"},
+                      data=iter([sql[:sql_ends[0]]]), timeout=30,
+                      headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and "gzip" in r.json()["error"]["message"], r.text
+    r = requests.post(f"{server.http}/query", params={"format": "json"}, data=sql, timeout=30,
+                      headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
+    assert r.status_code == 200 and r.json() == [{"x": 42}, {"x": 43}], r.text

@@ -110,6 +110,7 @@ struct HttpGateway::Impl {
       // RefusedBodyCoding for Content-Encoding).
       auto& headers = const_cast<httplib::Request&>(req).headers;
       headers.erase(kAcceptedEncodings);
+      headers.erase(kBodyCoding);
       std::string accepted;
       for (auto it = headers.find("Accept-Encoding"); it != headers.end();
            it = headers.find("Accept-Encoding")) {
@@ -166,7 +167,8 @@ struct HttpGateway::Impl {
   // any coding containing "br" as brotli) and fails the read of any other with a 415 that
   // no handler sees: a handler learns only that the body did not arrive, and answered it
   // as a hang-up. So the coding is settled here for every route, before any body is
-  // read: one coding the server decodes, rewritten as httplib matches it, or a 415.
+  // read: one coding the server decodes, moved to kBodyCoding for ReadBody (httplib
+  // decodes nothing: every route that reads a body reads it through ReadBody), or a 415.
   static bool RefusedBodyCoding(const httplib::Request& req, httplib::Response& res) {
     if (!req.has_header("Content-Encoding")) return false;
     // The coding is the body's (RFC 9110 8.4): a request without one has nothing to refuse.
@@ -178,10 +180,10 @@ struct HttpGateway::Impl {
       SendError(res, {415, "unsupported_media_type", coding.status().message()});
       return true;
     }
-    // Rewritten as Accept-Encoding is (see GuardBeforeRouting).
+    // Moved aside as Accept-Encoding is (see GuardBeforeRouting).
     auto& headers = const_cast<httplib::Request&>(req).headers;
     headers.erase("Content-Encoding");
-    if (!coding->empty()) headers.emplace("Content-Encoding", *coding);
+    if (!coding->empty()) headers.emplace(kBodyCoding, *coding);
     return false;
   }
 

@@ -69,8 +69,9 @@ struct IngestOutcome {
 
 // Runs the ingest on an owned worker that decodes from the pipe while this thread pushes
 // the body into it (backpressure: a full pipe blocks the pusher).
-IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& request,
-                       const HttpCall& call, const httplib::ContentReader& content) {
+IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
+                       const ingest::IngestRequest& request, const HttpCall& call,
+                       const httplib::ContentReader& content) {
   const auto& deps = ctx.deps();
   IngestOutcome out;
   // Decoding allocates what the sender declares; the request's pool bounds it to a few
@@ -109,19 +110,22 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const ingest::IngestRequest& r
         (void)pipe->Close();  // stops the body pump if the ingest ended early
       },
       [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
-  const bool complete = content([&](const char* data, size_t length) {
+  const arrow::Status read = ReadBody(req, content, [&](const char* data, size_t length) {
     out.received += static_cast<int64_t>(length);
     if (out.received > deps.max_body_bytes) {
       out.body_too_large = TooLarge("request body exceeds http.max_body_bytes (",
                                     deps.max_body_bytes, " bytes, decompressed)");
-      return false;
+      return out.body_too_large;
     }
-    return pipe->Push(data, length);
+    if (pipe->Push(data, length)) return arrow::Status::OK();
+    return arrow::Status::Cancelled("the ingest stopped reading the body");  // it ended
   });
   if (!out.body_too_large.ok()) {
     pipe->Abort(out.body_too_large);
-  } else if (!complete && !pipe->closed()) {
-    pipe->Abort(IncompleteBody());
+  } else if (!read.ok() && !pipe->closed()) {
+    // A body that did not arrive, or whose coding was corrupt or cut short: the IPC
+    // stream may have ended cleanly at a batch boundary, so its end is not taken.
+    pipe->Abort(read);
   } else {
     pipe->Finish();
   }
@@ -161,7 +165,7 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
   if (const auto* connection = DeadlineSocketStream::Current()) {
     request->wire_bytes = [connection] { return connection->body_bytes(); };
   }
-  IngestOutcome out = PumpBody(ctx, *request, **call, content);
+  IngestOutcome out = PumpBody(ctx, req, *request, **call, content);
   if (!out.body_too_large.ok()) {
     ctx.Log(req, out.body_too_large, start, {{"stream", stream}});
     return SendStatus(res, out.body_too_large);

@@ -19,6 +19,12 @@ constexpr const char* kArrowStream = "application/vnd.apache.arrow.stream";
 // 0.2 s for a 1M-row CSV, and compress even tiny JSON replies.
 constexpr const char* kAcceptedEncodings = "X-Arrowport-Accept-Encoding";
 
+// A request body's Content-Encoding ("gzip" or "zstd", as RequestBodyCoding settled it),
+// moved here before routing so that cpp-httplib hands the handler the bytes as they came
+// and the server undoes the coding itself (ReadBody): httplib's gzip decoder took a
+// stream cut short, trailer missing, for a whole one (half an upload committed with 200).
+constexpr const char* kBodyCoding = "X-Arrowport-Content-Encoding";
+
 /// Lower-cased copy of `s`.
 std::string Lower(std::string s);
 

@@ -33,7 +33,7 @@ void HandleQuery(const GatewayContext& ctx, const httplib::Request& req,
     auto reserved = ctx.deps().request_memory->Reserve(0, "a /query body");
     if (reserved.ok()) charge = std::move(*reserved);
   }
-  auto body = ReadBodyLimited(content, ctx.deps().max_query_bytes, "http.max_query_bytes",
+  auto body = ReadBodyLimited(req, content, ctx.deps().max_query_bytes, "http.max_query_bytes",
                               ctx.deps().request_memory ? &charge : nullptr);
   if (!body.ok()) {
     ctx.Log(req, body.status(), start);

@@ -3,9 +3,13 @@
 #include <httplib.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "arrow/result.h"
+#include "arrow/util/compression.h"
 #include "arrowport/common/memory_budget.h"
 
 namespace arrowport::http {
@@ -15,14 +19,51 @@ namespace arrowport::http {
 /// else Invalid (400: the client left, or sent a malformed body).
 arrow::Status IncompleteBody();
 
-/// \brief Reads a whole request body through cpp-httplib's ContentReader, counting the
-/// bytes as they arrive after any Content-Encoding was undone, and stops reading as soon
-/// as they pass `limit`: a compressed or chunked body cannot make the server buffer more
-/// than `limit` bytes. Returns TooLarge (413) naming `limit_name`, or IncompleteBody()
-/// when the body did not arrive whole.
+/// What a body reader does with each decoded piece of a body; an error stops the read.
+using BodyReceiver = std::function<arrow::Status(const char* data, size_t length)>;
+
+/// \brief Undoes a request body's Content-Encoding (gzip or zstd) piece by piece, and
+/// knows whether the coded stream reached its end: a body cut short at a flush point
+/// decodes cleanly up to the cut, and only its missing end tells it apart.
+class BodyDecoder {
+ public:
+  /// `coding` as RequestBodyCoding gives it: "gzip" or "zstd".
+  static arrow::Result<BodyDecoder> Make(const std::string& coding);
+
+  /// Decodes `length` coded bytes, handing `receive` what they decode to, in pieces of
+  /// at most 64 KiB (a limit checked in `receive` stops a compression bomb within one
+  /// piece). Several gzip members or zstd frames in a row are one body, as RFC 1952 has it.
+  arrow::Status Decode(const char* data, size_t length, const BodyReceiver& receive);
+
+  /// Invalid (400) unless the coded stream ended where the body ended.
+  arrow::Status Finish() const;
+
+ private:
+  BodyDecoder(std::string coding, std::shared_ptr<arrow::util::Decompressor> decompressor);
+
+  std::string coding_;
+  std::shared_ptr<arrow::util::Decompressor> decompressor_;
+  std::vector<uint8_t> out_;
+  bool started_ = false;   // coded bytes seen since the last member or frame ended
+  bool finished_ = false;  // the last member or frame reached its end
+};
+
+/// \brief Reads a request body through cpp-httplib's ContentReader, undoing the
+/// Content-Encoding the gateway settled before routing (kBodyCoding), and hands
+/// `receive` the decoded bytes as they arrive. OK once the whole body arrived and its
+/// coded stream reached its end; else the error `receive` returned, IncompleteBody()
+/// when the body did not arrive, or Invalid (400) when its coding is corrupt or cut short.
+arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
+                       const BodyReceiver& receive);
+
+/// \brief Reads a whole request body (ReadBody), counting the decoded bytes as they
+/// arrive, and stops reading as soon as they pass `limit`: a compressed or chunked body
+/// cannot make the server buffer more than `limit` bytes. Returns TooLarge (413) naming
+/// `limit_name`, or what ReadBody returns.
 /// With `charge` (a reservation of the server-wide memory budget), the body's bytes are
 /// charged to it as they arrive: ResourceExhausted (503) when the budget is spent.
-arrow::Result<std::string> ReadBodyLimited(const httplib::ContentReader& content, int64_t limit,
+arrow::Result<std::string> ReadBodyLimited(const httplib::Request& req,
+                                           const httplib::ContentReader& content, int64_t limit,
                                            const std::string& limit_name,
                                            MemoryBudget::Reservation* charge = nullptr);
 

@@ -23,6 +23,7 @@ using json = nlohmann::json;
 namespace {
 
 arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
+                                               const httplib::Request& req,
                                                const httplib::Response& res,
                                                const std::string& stream,
                                                const httplib::ContentReader& content) {
@@ -36,7 +37,7 @@ arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
     ARROW_ASSIGN_OR_RAISE(charge, deps.request_memory->Reserve(0, "a seed JSON body"));
   }
   ARROW_ASSIGN_OR_RAISE(auto body,
-                        ReadBodyLimited(content, ctx.WholeBodyLimit(), "http.max_body_bytes",
+                        ReadBodyLimited(req, content, ctx.WholeBodyLimit(), "http.max_body_bytes",
                                         deps.request_memory ? &charge : nullptr));
   ARROW_ASSIGN_OR_RAISE(auto seed, ParseSeedBody(stream, std::move(body)));
   ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, seed.request.table));
@@ -55,7 +56,7 @@ void HandleSeedStream(const GatewayContext& ctx, const httplib::Request& req,
                       httplib::Response& res, const httplib::ContentReader& content) {
   const auto start = std::chrono::steady_clock::now();
   const std::string stream = req.matches[1];
-  auto result = IngestSeed(ctx, res, stream, content);
+  auto result = IngestSeed(ctx, req, res, stream, content);
   if (!result.ok()) {
     ctx.Log(req, result.status(), start, {{"stream", stream}});
     return SendStatus(res, result.status());

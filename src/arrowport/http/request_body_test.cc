@@ -1,0 +1,124 @@
+#include "arrowport/http/request_body.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "arrow/util/compression.h"
+
+namespace arrowport::http {
+namespace request_body_test {
+
+// Some text that compresses, large enough to decode to several output pieces.
+std::string Text(size_t bytes) {
+  std::mt19937 random(7);
+  std::string text;
+  while (text.size() < bytes) text += "row " + std::to_string(random() % 1000) + ", ";
+  text.resize(bytes);
+  return text;
+}
+
+std::string Coded(arrow::Compression::type type, const std::string& plain) {
+  auto codec = arrow::util::Codec::Create(type).ValueOrDie();
+  const auto* in = reinterpret_cast<const uint8_t*>(plain.data());
+  std::string out(static_cast<size_t>(codec->MaxCompressedLen(plain.size(), in)), '\0');
+  const int64_t written =
+      codec->Compress(plain.size(), in, out.size(), reinterpret_cast<uint8_t*>(out.data()))
+          .ValueOrDie();
+  out.resize(static_cast<size_t>(written));
+  return out;
+}
+
+struct Decoded {
+  std::string bytes;
+  arrow::Status status;  // of the first Decode that failed, else of Finish
+};
+
+// Feeds `coded` in pieces of `piece` bytes, as a body arrives.
+Decoded Decode(const std::string& coding, const std::string& coded, size_t piece) {
+  Decoded out;
+  auto decoder = BodyDecoder::Make(coding).ValueOrDie();
+  const BodyReceiver receive = [&](const char* data, size_t length) {
+    EXPECT_LE(length, 64u * 1024);
+    out.bytes.append(data, length);
+    return arrow::Status::OK();
+  };
+  for (size_t at = 0; at < coded.size(); at += piece) {
+    out.status = decoder.Decode(coded.data() + at, std::min(piece, coded.size() - at), receive);
+    if (!out.status.ok()) return out;
+  }
+  out.status = decoder.Finish();
+  return out;
+}
+
+TEST(BodyDecoderTest, AWholeBodyDecodesInAnyPieces) {
+  const std::string plain = Text(300 * 1024);
+  for (auto [coding, type] : {std::pair{"gzip", arrow::Compression::GZIP},
+                              std::pair{"zstd", arrow::Compression::ZSTD}}) {
+    const std::string coded = Coded(type, plain);
+    for (size_t piece : {size_t{1}, size_t{7}, size_t{4096}, coded.size()}) {
+      auto decoded = Decode(coding, coded, piece);
+      ASSERT_TRUE(decoded.status.ok()) << coding << " " << piece << ": " << decoded.status;
+      EXPECT_EQ(decoded.bytes, plain) << coding << " " << piece;
+    }
+  }
+}
+
+TEST(BodyDecoderTest, ABombDecodesInPiecesALimitStops) {
+  // 16 MiB of zeros from a body of kilobytes: each piece is handed on at most 64 KiB at a
+  // time, so a limit in the receiver stops it at once.
+  const std::string coded = Coded(arrow::Compression::GZIP, std::string(16 << 20, '\0'));
+  ASSERT_LT(coded.size(), 64u * 1024);
+  auto decoder = BodyDecoder::Make("gzip").ValueOrDie();
+  size_t seen = 0;
+  auto st = decoder.Decode(coded.data(), coded.size(), [&](const char*, size_t length) {
+    seen += length;
+    return seen > 1 << 20 ? arrow::Status::CapacityError("limit") : arrow::Status::OK();
+  });
+  EXPECT_TRUE(st.IsCapacityError()) << st;
+  EXPECT_LE(seen, (1u << 20) + 64 * 1024);
+  EXPECT_EQ(Decode("gzip", coded, coded.size()).bytes.size(), size_t{16} << 20);
+}
+
+TEST(BodyDecoderTest, ABodyCutShortIsRefusedWhereverItIsCut) {
+  // Cut in its trailer (gzip's CRC and length) the body decodes to every byte without an
+  // error: only its missing end tells. httplib took that for a whole body.
+  const std::string plain = Text(100 * 1024);
+  for (auto [coding, type] : {std::pair{"gzip", arrow::Compression::GZIP},
+                              std::pair{"zstd", arrow::Compression::ZSTD}}) {
+    const std::string coded = Coded(type, plain);
+    for (size_t cut : {size_t{0}, size_t{5}, coded.size() / 2, coded.size() - 8,
+                       coded.size() - 1}) {
+      auto decoded = Decode(coding, coded.substr(0, cut), 4096);
+      EXPECT_TRUE(decoded.status.IsInvalid()) << coding << " cut at " << cut;
+      EXPECT_NE(decoded.status.message().find("ends before its own end"), std::string::npos)
+          << decoded.status;
+    }
+  }
+}
+
+TEST(BodyDecoderTest, MembersInARowAreOneBodyGarbageAfterIsRefused) {
+  const std::string a = Text(70 * 1024), b = "and then some";
+  for (auto [coding, type] : {std::pair{"gzip", arrow::Compression::GZIP},
+                              std::pair{"zstd", arrow::Compression::ZSTD}}) {
+    const std::string two = Coded(type, a) + Coded(type, b);
+    auto decoded = Decode(coding, two, 1000);
+    ASSERT_TRUE(decoded.status.ok()) << coding << ": " << decoded.status;
+    EXPECT_EQ(decoded.bytes, a + b);
+    EXPECT_TRUE(Decode(coding, Coded(type, a) + "garbage!", 1000).status.IsInvalid()) << coding;
+  }
+}
+
+TEST(BodyDecoderTest, ACorruptBodyIsRefusedWithWhy) {
+  std::string coded = Coded(arrow::Compression::GZIP, Text(10000));
+  coded[coded.size() - 6] ^= 0x55;  // the CRC
+  auto decoded = Decode("gzip", coded, coded.size());
+  EXPECT_TRUE(decoded.status.IsInvalid()) << decoded.status;
+  EXPECT_NE(decoded.status.message().find("gzip coding is corrupt"), std::string::npos)
+      << decoded.status;
+  EXPECT_TRUE(BodyDecoder::Make("br").status().IsInvalid());
+}
+
+}  // namespace request_body_test
+}  // namespace arrowport::http
