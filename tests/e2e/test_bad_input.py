@@ -35,13 +35,33 @@ def seeded(server):
     return server, client
 
 
-def test_malformed_ipc_header(seeded):
+@pytest.mark.parametrize("method", [rawflight.DO_PUT, rawflight.DO_EXCHANGE])
+@pytest.mark.parametrize("first", ["not a flatbuffer", "no descriptor", "not protobuf"])
+def test_a_malformed_first_message_is_invalid_argument_logged_and_counted(seeded, method,
+                                                                          first):
+    """Arrow reads a DoPut's or DoExchange's first message before any handler: one it
+    could not read failed as UNKNOWN, with no log line and no count in the metrics (an
+    attack run). Now INVALID_ARGUMENT saying what the message must be, logged and counted
+    as any failed call."""
+    from metrics_util import scrape, total
     server, client = seeded
-    frames = [rawflight.flight_data(b"this is not a flatbuffer", b"", descriptor("t"))]
+    frames = {"not a flatbuffer": [rawflight.flight_data(b"this is not a flatbuffer", b"",
+                                                         descriptor("t"))],
+              "no descriptor": [rawflight.flight_data(b"this is not a flatbuffer")],
+              "not protobuf": [b"\xff\xff\xff\xff\xff"]}[first]
+    errors = total(scrape(f"{server.http}/metrics"), "arrowport_errors_total",
+                   protocol="flight", code="INVALID_ARGUMENT")
     with pytest.raises(grpc.RpcError) as err:
-        rawflight.do_put(server.port, frames)
-    assert err.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNKNOWN,
-                                grpc.StatusCode.INTERNAL)
+        rawflight.do_put(server.port, frames, method=method)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value
+    assert "first message was refused" in err.value.details(), err.value.details()
+    name = "do_put" if method == rawflight.DO_PUT else "do_exchange"
+    assert total(scrape(f"{server.http}/metrics"), "arrowport_errors_total",
+                 protocol="flight", code="INVALID_ARGUMENT") == errors + 1
+    logged = [line for line in server.stderr().splitlines()
+              if "request failed" in line and f"method={name}" in line and
+              "first message was refused" in line]
+    assert logged, server.stderr()[-3000:]
     assert count(client, "t") == 10
     assert_healthy(client)
 

@@ -11,6 +11,7 @@
 
 #include "arrowport/common/logger.h"
 #include "arrowport/flight/call_scope.h"
+#include "arrowport/flight/status_code_interceptor.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/flight/sql/current_call.h"
 
@@ -83,6 +84,7 @@ class CallRunner {
   arrow::Status Run(const char* method, const arrow::flight::ServerCallContext& context,
                     Deadline deadline, Fn&& fn) {
     const auto start = std::chrono::steady_clock::now();
+    MarkCallHandled();  // its outcome is logged here, not by the interceptor
     CallRecord record;
     if (options_.metrics != nullptr) {
       record.meter = std::make_shared<metrics::CallMeter>(

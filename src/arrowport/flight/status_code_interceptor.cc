@@ -5,6 +5,10 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status.h>
 
+#include <cctype>
+#include <iterator>
+#include <string_view>
+
 #include "arrowport/flight/rpc_status.h"
 
 namespace arrowport::flight {
@@ -13,25 +17,82 @@ namespace gx = grpc::experimental;
 
 namespace {
 
+using Report = std::function<void(const UnhandledFailure&)>;
+
+class StatusCodeInterceptor;
 thread_local grpc::ServerContextBase* current_server_context = nullptr;
+thread_local StatusCodeInterceptor* current_interceptor = nullptr;
+
+// "/arrow.flight.protocol.FlightService/DoPut" -> "do_put", as the call runner names it.
+std::string LoggedMethodName(const char* path) {
+  std::string_view name = path == nullptr ? "" : path;
+  name = name.substr(name.rfind('/') + 1);
+  std::string out;
+  for (char c : name) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (!out.empty()) out += '_';
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {
+      "OK",        "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",   "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",      "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const auto index = static_cast<size_t>(code);
+  return index < std::size(kNames) ? kNames[index] : "UNKNOWN";
+}
 
 class StatusCodeInterceptor : public gx::Interceptor {
  public:
-  explicit StatusCodeInterceptor(grpc::ServerContextBase* context) : context_(context) {}
+  StatusCodeInterceptor(gx::ServerRpcInfo* info, const Report* report)
+      : context_(info->server_context()), method_(info->method()), report_(report) {}
 
   void Intercept(gx::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             gx::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       current_server_context = context_;
+      current_interceptor = this;
     }
     if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_STATUS)) {
       Rewrite(methods);
+      if (!handled_) ReportUnhandled(methods);
       if (current_server_context == context_) current_server_context = nullptr;
+      if (current_interceptor == this) current_interceptor = nullptr;
     }
     methods->Proceed();
   }
 
+  void MarkHandled() { handled_ = true; }
+
  private:
+  void ReportUnhandled(gx::InterceptorBatchMethods* methods) {
+    grpc::Status status = methods->GetSendStatus();
+    if (status.ok() || status.error_code() == grpc::StatusCode::UNAUTHENTICATED) return;
+    const std::string name = LoggedMethodName(method_);
+    if (status.error_code() == grpc::StatusCode::UNKNOWN &&
+        (name == "do_put" || name == "do_exchange")) {
+      const std::string_view path = method_;
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            std::string(path.substr(path.rfind('/') + 1)) +
+                                "'s first message was refused: " + status.error_message() +
+                                " (it must be a FlightData message with the call's "
+                                "FlightDescriptor and its Arrow schema)");
+      methods->ModifySendStatus(status);
+    }
+    if (report_ != nullptr && *report_) {
+      (*report_)({name, context_->peer(), CodeName(status.error_code()),
+                  status.error_message()});
+    }
+  }
+
   static void Rewrite(gx::InterceptorBatchMethods* methods) {
     const grpc::Status status = methods->GetSendStatus();
     if (status.ok()) return;
@@ -49,21 +110,34 @@ class StatusCodeInterceptor : public gx::Interceptor {
   }
 
   grpc::ServerContextBase* const context_;
+  const char* const method_;
+  const Report* const report_;  // the factory's, which outlives its calls
+  bool handled_ = false;
 };
 
 class StatusCodeInterceptorFactory : public gx::ServerInterceptorFactoryInterface {
  public:
+  explicit StatusCodeInterceptorFactory(Report report) : report_(std::move(report)) {}
+
   gx::Interceptor* CreateServerInterceptor(gx::ServerRpcInfo* info) override {
-    return new StatusCodeInterceptor(info->server_context());
+    return new StatusCodeInterceptor(info, &report_);
   }
+
+ private:
+  const Report report_;
 };
 
 }  // namespace
 
 grpc::ServerContextBase* CurrentServerContext() { return current_server_context; }
 
-std::unique_ptr<gx::ServerInterceptorFactoryInterface> MakeStatusCodeInterceptorFactory() {
-  return std::make_unique<StatusCodeInterceptorFactory>();
+void MarkCallHandled() {
+  if (current_interceptor != nullptr) current_interceptor->MarkHandled();
+}
+
+std::unique_ptr<gx::ServerInterceptorFactoryInterface> MakeStatusCodeInterceptorFactory(
+    Report report) {
+  return std::make_unique<StatusCodeInterceptorFactory>(std::move(report));
 }
 
 }  // namespace arrowport::flight

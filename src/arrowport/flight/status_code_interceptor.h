@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 namespace grpc {
 class ServerContextBase;
@@ -18,8 +20,26 @@ namespace arrowport::flight {
 /// sends that as grpc-status-details-bin) under Flight's nearest code. At
 /// PRE_SEND_STATUS the interceptor rewrites the code, keeping the message and trailers.
 /// It also tells the call's handler its gRPC context (CurrentServerContext). Thread-safe.
+///
+/// A call that fails before any handler took it (MarkCallHandled) failed in Arrow or
+/// gRPC: a DoPut or DoExchange whose first message is not a Flight message with its
+/// descriptor and schema (Arrow reads it before the handler), or a request that does not
+/// parse. No handler logged it, so `report` is told (the method as the server logs it,
+/// e.g. "do_put", the client's address, the gRPC code's name and the message), except
+/// for UNAUTHENTICATED, which the authenticator logs. Arrow sends a first message it
+/// could not read as UNKNOWN: INVALID_ARGUMENT instead, saying what the message must be.
+struct UnhandledFailure {
+  std::string method;
+  std::string peer;
+  std::string code;
+  std::string message;
+};
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeStatusCodeInterceptorFactory();
+MakeStatusCodeInterceptorFactory(std::function<void(const UnhandledFailure&)> report = {});
+
+/// Tells the interceptor of the call this thread serves that a handler took the call
+/// (CallRunner::Run): how it ends is the handler's to log.
+void MarkCallHandled();
 
 /// \brief The gRPC context of the call this thread's handler serves (null outside one):
 /// Arrow Flight's ServerCallContext cannot cancel its call, gRPC's can (TryCancel). Set at

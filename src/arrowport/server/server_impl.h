@@ -146,7 +146,7 @@ struct Server::Impl {
   arrow::Status StartFlight();
   void MakeFlight();  // the Flight service and its Flight SQL sessions
   // Where and how gRPC listens: TLS, middleware (authentication, then sessions), limits.
-  arrow::Result<arrow::flight::FlightServerOptions> FlightOptions() const;
+  arrow::Result<arrow::flight::FlightServerOptions> FlightOptions();
   arrow::Status StartHttp();
 
   // ---- observability (observability.cc) ----

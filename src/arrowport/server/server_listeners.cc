@@ -24,9 +24,10 @@ namespace {
 
 // gRPC's settings for the Flight listener: ports, flow control, idle connections,
 // handshakes, message sizes and the interceptors that charge and map each call.
-std::function<void(void*)> GrpcBuilderHook(int64_t max_batch_bytes, int64_t handshake_ms,
-                                           std::shared_ptr<MemoryBudget> budget) {
-  return [max_batch_bytes, handshake_ms, budget](void* raw_builder) {
+std::function<void(void*)> GrpcBuilderHook(
+    int64_t max_batch_bytes, int64_t handshake_ms, std::shared_ptr<MemoryBudget> budget,
+    std::function<void(const flight::UnhandledFailure&)> report_unhandled) {
+  return [max_batch_bytes, handshake_ms, budget, report_unhandled](void* raw_builder) {
     auto* builder = static_cast<grpc::ServerBuilder*>(raw_builder);
     // gRPC enables SO_REUSEPORT by default, which would let a second server "bind" a
     // port that is already in use; a port conflict must be an error at start instead.
@@ -54,8 +55,9 @@ std::function<void(void*)> GrpcBuilderHook(int64_t max_batch_bytes, int64_t hand
     // budget before gRPC receives it (gRPC's own ResourceQuota is not used: under
     // pressure its reclaimer crashes in gRPC 1.51).
     creators.push_back(flight::MakeMessageLimitsInterceptorFactory(max_batch_bytes, budget));
-    // Rate-limited calls answer RESOURCE_EXHAUSTED, a code Arrow Flight lacks.
-    creators.push_back(flight::MakeStatusCodeInterceptorFactory());
+    // Rate-limited calls answer RESOURCE_EXHAUSTED, a code Arrow Flight lacks; a call
+    // that failed before any handler took it is logged and counted.
+    creators.push_back(flight::MakeStatusCodeInterceptorFactory(report_unhandled));
     builder->experimental().SetInterceptorCreators(std::move(creators));
   };
 }
@@ -130,7 +132,7 @@ void Server::Impl::MakeFlight() {
   flight = flight::MakeFlightService(std::move(deps));
 }
 
-arrow::Result<arrow::flight::FlightServerOptions> Server::Impl::FlightOptions() const {
+arrow::Result<arrow::flight::FlightServerOptions> Server::Impl::FlightOptions() {
   const auto& config = setup.config;
   // Location joins host and port as they are: an IPv6 address needs its brackets first
   // ("grpc+tcp://[::]:8815", not "grpc+tcp://:::8815").
@@ -158,9 +160,24 @@ arrow::Result<arrow::flight::FlightServerOptions> Server::Impl::FlightOptions() 
       {flight::AuthMiddlewareFactory::kName,
        std::make_shared<flight::AuthMiddlewareFactory>(authenticator.get())});
   options.auth_handler = std::make_shared<arrow::flight::NoOpAuthHandler>();
+  // A call Arrow or gRPC failed before any handler (a DoPut whose first message is not
+  // Flight's) is logged and counted as a handled call is.
+  auto report_unhandled = [logger = &logger,
+                           metrics = metrics.get()](const flight::UnhandledFailure& failure) {
+    logger->Warn("request failed", {{"protocol", "flight"},
+                                    {"method", failure.method},
+                                    {"user", "-"},
+                                    {"peer", failure.peer},
+                                    {"status", failure.code},
+                                    {"error", failure.message}});
+    if (metrics != nullptr) {
+      metrics->BeginCall("flight", failure.method, "-").SetOutcome(failure.code,
+                                                                   failure.message);
+    }
+  };
   options.builder_hook = GrpcBuilderHook(config.limits.max_batch_bytes,
                                          config.flight_handshake_timeout_s * 1000,
-                                         request_memory);
+                                         request_memory, std::move(report_unhandled));
   return options;
 }
 
