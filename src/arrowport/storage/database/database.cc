@@ -228,7 +228,15 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
   if (impl_->catalog.empty()) AllocationGuard::Install(AllocationGuard::budget_bytes());
   AllocationGuard::GuardDatabase(config);
   auto instance = std::make_shared<Instance>();
-  ARROW_RETURN_NOT_OK(OpenDuckDB(options, config, &instance->db));
+  {
+    // Opening replays the write-ahead log (and may checkpoint it), which, like a commit,
+    // must never meet a refusal: the first opening runs before the budget is set, a
+    // reopen after an invalidation under it, and a log of large values the first opening
+    // replayed failed to reopen, for ever.
+    AllocationGuard::CommitScope replaying;
+    AllocationGuard::Suspension checkpointing;
+    ARROW_RETURN_NOT_OK(OpenDuckDB(options, config, &instance->db));
+  }
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectTo(instance));
   ARROW_RETURN_NOT_OK(conn->Execute(std::string("ATTACH ':memory:' AS ") + kScratchCatalog));
   // Streams are scanned whole (see DisableArrowScanPushdown); without DuckDB's C++ API

@@ -4,7 +4,6 @@
 #include "arrowport/storage/catalog/table_writer.h"
 #include "arrowport/storage/database/shared_connection.h"
 
-#include <duckdb/common/allocator.hpp>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -369,52 +368,6 @@ TEST_P(DatabaseTest, AbortedTransactionRefusesLaterStatementsAndCommitsNothing) 
   (void)lease.Commit();
   EXPECT_EQ(conn->QueryTable("SELECT count(*) FROM t").ValueOrDie()->column(0)
                 ->GetScalar(0).ValueOrDie()->ToString(), "0");
-}
-
-TEST(AllocationGuardTest, RunawayValuesAreRefusedEvenWhileACheckpointRuns) {
-  DatabaseOptions options;
-  options.path = ":memory:";
-  options.memory_limit = "64MiB";
-  options.max_query_memory = int64_t{64} << 20;
-  auto db = Database::Open(options).ValueOrDie();
-  auto conn = db->Connect().ValueOrDie();
-  const std::string runaway = "SELECT length(repeat('a', n)) FROM (SELECT 300000000 AS n)";
-  const int64_t before = Database::allocated_bytes();
-  EXPECT_FALSE(conn->QueryTable(runaway).ok());
-  {
-    // What lets a checkpoint through does not let a 300 MB value through.
-    AllocationGuard::Suspension checkpointing;
-    auto refused = conn->QueryTable(runaway);
-    EXPECT_FALSE(refused.ok());
-    EXPECT_TRUE(HasErrorKind(refused.status(), ErrorKind::kResourceExhausted))
-        << refused.status();
-  }
-  // A refused request never counted, not even for a moment; a value that fits runs.
-  EXPECT_LT(Database::allocated_bytes() - before, int64_t{16} << 20);
-  auto fits = conn->QueryTable("SELECT length(repeat('a', n)) FROM (SELECT 3000000 AS n)");
-  ASSERT_TRUE(fits.ok()) << fits.status();
-}
-
-TEST(AllocationGuardTest, ACommittingThreadIsNeverRefused) {
-  DatabaseOptions options;
-  options.path = ":memory:";
-  options.memory_limit = "64MiB";
-  options.max_query_memory = int64_t{64} << 20;
-  auto db = Database::Open(options).ValueOrDie();  // budget: 128 MiB
-  auto& allocator = duckdb::Allocator::DefaultAllocator();
-  auto held1 = allocator.Allocate(int64_t{60} << 20);
-  auto held2 = allocator.Allocate(int64_t{60} << 20);
-  EXPECT_THROW(allocator.Allocate(int64_t{40} << 20), std::exception);
-  {
-    AllocationGuard::CommitScope committing;
-    auto merged = allocator.Allocate(int64_t{40} << 20);  // counted, not refused
-    EXPECT_GE(Database::allocated_bytes(), int64_t{160} << 20);
-  }
-  EXPECT_THROW(allocator.Allocate(int64_t{40} << 20), std::exception);
-  // One value larger than limits.max_query_memory is refused whatever else is held.
-  held1.Reset();
-  held2.Reset();
-  EXPECT_THROW(allocator.Allocate(int64_t{65} << 20), std::exception);
 }
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndFile, DatabaseTest, ::testing::Values(false, true),
