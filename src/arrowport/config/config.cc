@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -279,9 +280,17 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
       const bool blank = std::any_of(pattern.begin(), pattern.end(), [](unsigned char c) {
         return c <= 0x20 || c == 0x7f;
       });
-      if (blank || pattern.find(':') == std::string::npos ||
-          pattern.find('/') != std::string::npos) {
-        return KeyError(source, path, "'" + pattern + "' is not a host:port pattern");
+      // The port is a number a peer can have, or "*": "host:99999" matched no peer.
+      const auto colon = pattern.rfind(':');
+      const std::string port = colon == std::string::npos ? "" : pattern.substr(colon + 1);
+      const bool digits = !port.empty() && port.size() <= 5 &&
+                          std::all_of(port.begin(), port.end(),
+                                      [](unsigned char c) { return std::isdigit(c); });
+      const bool port_ok = port == "*" || (digits && std::stoi(port) >= 1 &&
+                                           std::stoi(port) <= 65535);
+      if (blank || !port_ok || pattern.find('/') != std::string::npos) {
+        return KeyError(source, path,
+                        "'" + pattern + "' is not a host:port pattern (the port 1-65535 or *)");
       }
     }
     return arrow::Status::OK();
