@@ -6,6 +6,7 @@
 
 #include "arrowport/auth/authenticator.h"
 #include "arrowport/flight/flight_status.h"
+#include "arrowport/flight/status_code_interceptor.h"
 
 namespace arrowport::flight {
 
@@ -50,7 +51,10 @@ arrow::Status AuthMiddlewareFactory::StartCall(
   auto who = authenticator_->Authenticate(
       HeaderValue(context.incoming_headers(), "authorization"),
       auth::AuthSource{"flight", context.peer()});
-  if (!who.ok()) return ToFlightStatus(who.status());
+  if (!who.ok()) {
+    MarkCallHandled();  // the authenticator logged it (a wrong password, a throttled login)
+    return ToFlightStatus(who.status());
+  }
   std::string bearer;
   if (who->basic) {
     // Every Basic login is answered with a token; clients keep it for the calls after.

@@ -19,6 +19,13 @@ namespace {
 
 using Report = std::function<void(const UnhandledFailure&)>;
 
+// The trailers in which Arrow Flight's server sends an arrow::Status beside gRPC's
+// (arrow/flight/transport/grpc/util_internal.cc), and arrow::StatusCode::Invalid.
+constexpr const char* kArrowStatusCodeKey = "x-arrow-status";
+constexpr const char* kArrowStatusMessageKey = "x-arrow-status-message-bin";
+constexpr const char* kArrowStatusDetailKey = "x-arrow-status-detail-bin";
+constexpr const char* kArrowInvalidCode = "4";
+
 class StatusCodeInterceptor;
 thread_local grpc::ServerContextBase* current_server_context = nullptr;
 thread_local StatusCodeInterceptor* current_interceptor = nullptr;
@@ -54,6 +61,9 @@ class StatusCodeInterceptor : public gx::Interceptor {
  public:
   StatusCodeInterceptor(gx::ServerRpcInfo* info, const Report* report)
       : context_(info->server_context()), method_(info->method()), report_(report) {}
+  ~StatusCodeInterceptor() override {
+    if (current_interceptor == this) current_interceptor = nullptr;
+  }
 
   void Intercept(gx::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
@@ -80,12 +90,22 @@ class StatusCodeInterceptor : public gx::Interceptor {
     if (status.error_code() == grpc::StatusCode::UNKNOWN &&
         (name == "do_put" || name == "do_exchange")) {
       const std::string_view path = method_;
-      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            std::string(path.substr(path.rfind('/') + 1)) +
-                                "'s first message was refused: " + status.error_message() +
-                                " (it must be a FlightData message with the call's "
-                                "FlightDescriptor and its Arrow schema)");
+      status = grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          std::string(path.substr(path.rfind('/') + 1)) +
+              ": the call's first message could not be read: " + status.error_message() +
+              (name == "do_put" ? " (it carries the FlightDescriptor and the Arrow schema)"
+                                : " (it carries the FlightDescriptor)"));
       methods->ModifySendStatus(status);
+      // Arrow's clients rebuild a status from Arrow's own trailers, not from gRPC's code
+      // and message: they say the same (Invalid, the message), not Arrow's IOError.
+      if (auto* trailers = methods->GetSendTrailingMetadata()) {
+        trailers->erase(kArrowStatusCodeKey);
+        trailers->erase(kArrowStatusMessageKey);
+        trailers->erase(kArrowStatusDetailKey);
+        trailers->emplace(kArrowStatusCodeKey, kArrowInvalidCode);
+        trailers->emplace(kArrowStatusMessageKey, status.error_message());
+      }
     }
     if (report_ != nullptr && *report_) {
       (*report_)({name, context_->peer(), CodeName(status.error_code()),

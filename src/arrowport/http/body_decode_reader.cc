@@ -15,7 +15,12 @@ BodyDecodeReader::BodyDecodeReader(std::shared_ptr<arrow::RecordBatchReader> inn
 
 arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
   auto st = inner_->ReadNext(out);
-  if (st.ok()) return st;
+  if (st.ok()) {
+    // The stream's end counts only at the body's end: a coded body may still turn out cut
+    // short or corrupt (its trailer comes after the marker), and that is no commit.
+    if (*out == nullptr && pipe_) ARROW_RETURN_NOT_OK(pipe_->AwaitEnd());
+    return st;
+  }
   // The body's own end (a stall, a hang-up, a limit) as the pipe was told it, whatever
   // the IPC reader made of the bytes it had.
   if (pipe_) ARROW_RETURN_NOT_OK(pipe_->abort_status());

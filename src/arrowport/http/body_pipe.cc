@@ -88,6 +88,22 @@ arrow::Status BodyPipe::Close() {
   return arrow::Status::OK();
 }
 
+arrow::Status BodyPipe::AwaitEnd() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    // What follows the stream's end is read and dropped, so the pusher never blocks.
+    if (!chunks_.empty()) {
+      chunks_.clear();
+      offset_in_front_ = 0;
+      buffered_ = 0;
+      changed_.notify_all();
+    }
+    if (finished_) return abort_;
+    if (reader_closed_) return arrow::Status::Invalid("read from a closed request body");
+    changed_.wait(lock);
+  }
+}
+
 arrow::Status BodyPipe::abort_status() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return abort_;

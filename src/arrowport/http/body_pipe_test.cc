@@ -153,6 +153,23 @@ TEST(BodyPipeTest, AbortWakesAReaderThatIsWaiting) {
   EXPECT_TRUE(reader.get().IsCancelled());
 }
 
+TEST(BodyPipeTest, AwaitEndDropsWhatFollowsAndReturnsHowTheBodyEnded) {
+  // The reader met the stream's end; the pusher still sends (more than the pipe holds):
+  // it is not blocked, and the reader learns how the body ended, not before it did.
+  BodyPipe pipe(4);
+  auto ended = std::async(std::launch::async, [&] { return pipe.AwaitEnd(); });
+  ASSERT_TRUE(pipe.Push("trailer1", 8));
+  ASSERT_TRUE(pipe.Push("trailer2", 8));
+  EXPECT_EQ(ended.wait_for(kSettle), std::future_status::timeout);
+  pipe.Abort(arrow::Status::Invalid("gzip stream cut short"));
+  ASSERT_EQ(ended.wait_for(kEventually), std::future_status::ready);
+  EXPECT_TRUE(ended.get().IsInvalid());
+  BodyPipe whole(4);
+  ASSERT_TRUE(whole.Push("rest", 4));
+  whole.Finish();
+  EXPECT_TRUE(whole.AwaitEnd().ok());
+}
+
 TEST(BodyPipeTest, CloseByTheReaderMakesPushReturnFalse) {
   BodyPipe pipe(1024);
   ASSERT_TRUE(pipe.Push("abc", 3));

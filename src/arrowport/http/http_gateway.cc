@@ -174,13 +174,12 @@ struct HttpGateway::Impl {
     // The coding is the body's (RFC 9110 8.4): a request without one has nothing to refuse.
     const bool has_body = req.has_header("Transfer-Encoding") ||
                           req.get_header_value_u64("Content-Length", 0) > 0;
-    if (!has_body) return false;
-    auto coding = RequestBodyCoding(req.headers);
+    auto coding = has_body ? RequestBodyCoding(req.headers) : arrow::Result<std::string>("");
     if (!coding.ok()) {
       SendError(res, {415, "unsupported_media_type", coding.status().message()});
       return true;
     }
-    // Moved aside as Accept-Encoding is (see GuardBeforeRouting).
+    // Moved aside as Accept-Encoding is (see GuardBeforeRouting): httplib never decodes.
     auto& headers = const_cast<httplib::Request&>(req).headers;
     headers.erase("Content-Encoding");
     if (!coding->empty()) headers.emplace(kBodyCoding, *coding);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 
+#include "arrow/util/compression.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/http/deadline_socket_stream.h"
 #include "arrowport/http/negotiation.h"
@@ -62,11 +63,13 @@ arrow::Status BodyDecoder::Decode(const char* data, size_t length,
     auto step = decompressor_->Decompress(left, in, static_cast<int64_t>(out_.size()),
                                           out_.data());
     if (!step.ok()) {
-      return arrow::Status::Invalid("the request body's ", coding_,
-                                    " coding is corrupt: ", step.status().message());
+      return arrow::Status::Invalid("the request body's ", coding_, " coding is corrupt at ",
+                                    "byte ", decoded_from_, " of the body: ",
+                                    step.status().message());
     }
     in += step->bytes_read;
     left -= step->bytes_read;
+    decoded_from_ += step->bytes_read;
     finished_ = decompressor_->IsFinished();
     if (step->bytes_written > 0) {
       ARROW_RETURN_NOT_OK(receive(reinterpret_cast<const char*>(out_.data()),
@@ -76,8 +79,8 @@ arrow::Status BodyDecoder::Decode(const char* data, size_t length,
     if (step->bytes_read == 0 && step->bytes_written == 0 && !finished_) {
       if (left == 0) break;  // nothing held back
       return arrow::Status::Invalid("the request body's ", coding_,
-                                    " coding could not be decoded past byte ",
-                                    static_cast<int64_t>(length) - left, " of a piece");
+                                    " coding could not be decoded past byte ", decoded_from_,
+                                    " of the body");
     }
   }
   return arrow::Status::OK();
@@ -86,8 +89,8 @@ arrow::Status BodyDecoder::Decode(const char* data, size_t length,
 arrow::Status BodyDecoder::Finish() const {
   if (finished_) return arrow::Status::OK();
   return arrow::Status::Invalid("the request body's ", coding_,
-                                " stream ends before its own end (the body was cut short, "
-                                "or is not ", coding_, "): none of it is taken");
+                                " stream is cut short: the body ended before the ", coding_,
+                                " stream did (or it is not ", coding_, ")");
 }
 
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,

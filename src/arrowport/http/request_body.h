@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "arrow/result.h"
-#include "arrow/util/compression.h"
 #include "arrowport/common/memory_budget.h"
+
+namespace arrow::util {
+class Decompressor;
+}  // namespace arrow::util
 
 namespace arrowport::http {
 
@@ -44,8 +47,8 @@ class BodyDecoder {
   std::string coding_;
   std::shared_ptr<arrow::util::Decompressor> decompressor_;
   std::vector<uint8_t> out_;
-  bool started_ = false;   // coded bytes seen since the last member or frame ended
-  bool finished_ = false;  // the last member or frame reached its end
+  int64_t decoded_from_ = 0;  // coded bytes taken so far: where a corrupt one is
+  bool finished_ = false;     // the last member or frame reached its end
 };
 
 /// \brief Reads a request body through cpp-httplib's ContentReader, undoing the

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -92,7 +93,7 @@ TEST(BodyDecoderTest, ABodyCutShortIsRefusedWhereverItIsCut) {
                        coded.size() - 1}) {
       auto decoded = Decode(coding, coded.substr(0, cut), 4096);
       EXPECT_TRUE(decoded.status.IsInvalid()) << coding << " cut at " << cut;
-      EXPECT_NE(decoded.status.message().find("ends before its own end"), std::string::npos)
+      EXPECT_NE(decoded.status.message().find("stream is cut short"), std::string::npos)
           << decoded.status;
     }
   }
@@ -115,7 +116,7 @@ TEST(BodyDecoderTest, ACorruptBodyIsRefusedWithWhy) {
   coded[coded.size() - 6] ^= 0x55;  // the CRC
   auto decoded = Decode("gzip", coded, coded.size());
   EXPECT_TRUE(decoded.status.IsInvalid()) << decoded.status;
-  EXPECT_NE(decoded.status.message().find("gzip coding is corrupt"), std::string::npos)
+  EXPECT_NE(decoded.status.message().find("gzip coding is corrupt at byte"), std::string::npos)
       << decoded.status;
   EXPECT_TRUE(BodyDecoder::Make("br").status().IsInvalid());
 }

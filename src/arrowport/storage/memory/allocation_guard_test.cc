@@ -110,7 +110,8 @@ TEST(AllocationGuardTest, OpeningReplaysItsWalWhateverTheBudgetInForce) {
                            std::to_string(::getpid()) + ".duckdb";
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
-  AllocationGuard::Install(0);  // no budget while the log is written (the guard is global)
+  const int64_t budget_before = AllocationGuard::budget_bytes();  // process-wide: restored
+  AllocationGuard::Install(0);  // no budget while the log is written
   ASSERT_NO_FATAL_FAILURE(LeaveWalOfLargeValues(path, 4, int64_t{10} << 20));  // 40 MiB
   DatabaseOptions small;
   small.path = ":memory:";
@@ -132,6 +133,7 @@ TEST(AllocationGuardTest, OpeningReplaysItsWalWhateverTheBudgetInForce) {
   reopened->reset();
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
+  AllocationGuard::Install(budget_before);
 }
 
 }  // namespace allocation_guard_test
