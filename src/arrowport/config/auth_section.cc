@@ -6,17 +6,13 @@
 
 #include <set>
 
+#include "arrowport/config/config_keys.h"
+
 namespace arrowport::config {
 
 namespace {
 
 using User = Config::User;
-
-arrow::Status AuthError(const std::string& source, const std::string& key,
-                        const std::string& reason) {
-  return arrow::Status::Invalid(source.empty() ? "config" : source, ": key '", key,
-                                "': ", reason);
-}
 
 arrow::Result<std::vector<std::string>> Names(const YAML::Node& node) {
   std::vector<std::string> out;
@@ -140,13 +136,13 @@ arrow::Status ParseAuthUsers(const YAML::Node& node, const std::string& source,
   config->auth.users.clear();
   if (node.IsNull()) return arrow::Status::OK();
   if (!node.IsSequence())
-    return AuthError(source, "auth.users", "expected a list of users");
+    return KeyError(source, "auth.users", "expected a list of users");
   int index = 0;
   for (const auto& item : node) {
     const std::string key = "auth.users[" + std::to_string(index++) + "]";
     User user;
     auto st = ParseUser(item, key, &user);
-    if (!st.ok()) return AuthError(source, key, st.message());
+    if (!st.ok()) return KeyError(source, key, st.message());
     config->auth.users.push_back(std::move(user));
   }
   return arrow::Status::OK();
@@ -158,9 +154,9 @@ arrow::Status ValidateAuth(const Config& c) {
   for (const auto& user : c.auth.users) {
     const std::string key = "auth.users." + user.name;
     if (!names.insert(user.name).second)
-      return AuthError(src, key, "user is listed twice");
+      return KeyError(src, key, "user is listed twice");
     if (!LooksLikeArgon2id(user.password_hash)) {
-      return AuthError(
+      return KeyError(
           src, key + ".password_hash",
           "not an argon2id hash string; plain-text passwords are refused. "
           "Generate one with `arrowport hash-password` and paste its output");
@@ -168,13 +164,13 @@ arrow::Status ValidateAuth(const Config& c) {
   }
   // HS256 is only as strong as its key: a short one can be guessed offline from a token.
   if (!c.auth.token_secret.empty() && c.auth.token_secret.size() < 32) {
-    return AuthError(
+    return KeyError(
         src, "auth.token_secret",
         "must be at least 32 characters (e.g. `openssl rand -base64 32`), got " +
             std::to_string(c.auth.token_secret.size()));
   }
   if (c.auth.enabled.value_or(false) && c.auth.users.empty()) {
-    return AuthError(
+    return KeyError(
         src, "auth.enabled",
         "authentication is on but auth.users is empty: nobody could connect; "
         "add users (see `arrowport hash-password`)");
@@ -185,7 +181,7 @@ arrow::Status ValidateAuth(const Config& c) {
   if (c.metrics.port) binds.emplace_back("metrics.host", &c.metrics.host);
   for (const auto& [key, host] : binds) {
     if (IsLoopback(*host)) continue;
-    return AuthError(
+    return KeyError(
         src, key,
         "binding " + *host +
             " (not loopback) without authentication is refused: configure "

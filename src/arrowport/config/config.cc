@@ -17,6 +17,7 @@
 #include "arrowport/config/config_file.h"
 #include "arrowport/config/config_keys.h"
 #include "arrowport/config/lake_section.h"
+#include "arrowport/config/transfer_section.h"
 #include "arrowport/config/views_section.h"
 
 namespace arrowport::config {
@@ -48,33 +49,6 @@ arrow::Result<SchemaPolicy> ParseSchemaPolicy(const std::string& text) {
 }
 
 namespace {
-
-// Errors carry "<source>: key '<a.b>': <reason>" so users can find the line to fix.
-arrow::Status KeyError(const std::string& source, const std::string& key,
-                       const std::string& reason) {
-  return arrow::Status::Invalid(source.empty() ? "config" : source, ": key '", key,
-                                "': ", reason);
-}
-
-// yaml-cpp throws on as<>() of a non-scalar (BadConversion) and on operator[] of a
-// scalar (BadSubscript). Node access below only reads Scalar() after IsScalar() and
-// subscripts after IsMap(), so every malformed shape becomes a KeyError instead.
-const char* Kind(const YAML::Node& node) {
-  if (node.IsMap()) return "a mapping";
-  if (node.IsSequence()) return "a list";
-  if (node.IsNull()) return "null";
-  return "a scalar";
-}
-
-// The text of a mapping key; keys that are lists, mappings or null are refused.
-arrow::Result<std::string> KeyName(const YAML::Node& key, const std::string& source,
-                                   const std::string& parent) {
-  if (!key.IsScalar()) {
-    return KeyError(source, parent.empty() ? "(top level)" : parent,
-                    std::string("a key must be a plain name, got ") + Kind(key));
-  }
-  return key.Scalar();
-}
 
 std::string Join(const std::string& parent, const std::string& child) {
   return parent.empty() ? child : parent + "." + child;
@@ -207,48 +181,6 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
 // itself (`a: &x {b: *x}`), which would otherwise recurse until the stack overflows.
 constexpr int kMaxDepth = 8;
 
-// transfer.peers: {"host:port": {user, password | token, tls_ca}}.
-arrow::Status ParseTransferPeers(const YAML::Node& node, const std::string& source,
-                                 Config* config) {
-  if (node.IsNull()) return arrow::Status::OK();
-  if (!node.IsMap()) return KeyError(source, "transfer.peers", "expected a mapping of host:port");
-  for (const auto& kv : node) {
-    ARROW_ASSIGN_OR_RAISE(const auto peer, KeyName(kv.first, source, "transfer.peers"));
-    const std::string prefix = "transfer.peers." + peer;
-    if (peer.find(':') == std::string::npos) return KeyError(source, prefix, "expected host:port");
-    if (!kv.second.IsMap()) return KeyError(source, prefix, "expected a mapping");
-    Config::Transfer::Peer entry;
-    for (const auto& field : kv.second) {
-      ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(field.first, source, prefix));
-      if (!field.second.IsScalar()) return KeyError(source, prefix + "." + name, "expected a string");
-      const std::string value = field.second.Scalar();
-      if (name == "user") {
-        entry.user = value;
-      } else if (name == "password") {
-        entry.password = value;
-      } else if (name == "token") {
-        entry.token = value;
-      } else if (name == "tls_ca") {
-        entry.tls_ca = value;
-      } else {
-        return KeyError(source, prefix + "." + name,
-                        "unknown key (known: user, password, token, tls_ca)");
-      }
-    }
-    if (!entry.token.empty() && !entry.user.empty()) {
-      return KeyError(source, prefix, "give user and password, or token, not both");
-    }
-    if (!entry.password.empty() && entry.user.empty()) {
-      return KeyError(source, prefix, "a password needs a user");
-    }
-    for (unsigned char c : entry.token) {
-      if (c < 0x20 || c > 0x7e) return KeyError(source, prefix + ".token", "must be printable ASCII");
-    }
-    config->transfer.peers[peer] = entry;
-  }
-  return arrow::Status::OK();
-}
-
 arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
                         const std::string& source, Config* config, int depth = 0) {
   const std::string key = Canonical(path);
@@ -274,25 +206,7 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
   if (key == "auth.users") return ParseAuthUsers(node, source, config);
   if (key == "transfer.allowed_peers") {
     ARROW_ASSIGN_OR_RAISE(config->transfer.allowed_peers, StringList(node, source, path));
-    for (const auto& pattern : config->transfer.allowed_peers) {
-      // A space or control character matches no peer ("a:1 b:2" from an environment
-      // variable written as a shell list): refused, as a pattern without a port is.
-      const bool blank = std::any_of(pattern.begin(), pattern.end(), [](unsigned char c) {
-        return c <= 0x20 || c == 0x7f;
-      });
-      // The port is a number a peer can have, or "*": "host:99999" matched no peer.
-      const auto colon = pattern.rfind(':');
-      const std::string port = colon == std::string::npos ? "" : pattern.substr(colon + 1);
-      const bool digits = !port.empty() && port.size() <= 5 &&
-                          std::all_of(port.begin(), port.end(),
-                                      [](unsigned char c) { return std::isdigit(c); });
-      const bool port_ok = port == "*" || (digits && std::stoi(port) >= 1 &&
-                                           std::stoi(port) <= 65535);
-      if (blank || !port_ok || pattern.find('/') != std::string::npos) {
-        return KeyError(source, path,
-                        "'" + pattern + "' is not a host:port pattern (the port 1-65535 or *)");
-      }
-    }
+    ARROW_RETURN_NOT_OK(CheckAllowedPeers(config->transfer.allowed_peers, source, path));
     return arrow::Status::OK();
   }
   if (key == "transfer.peers") return ParseTransferPeers(node, source, config);

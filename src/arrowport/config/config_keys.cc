@@ -1,5 +1,7 @@
 #include "arrowport/config/config_keys.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -9,6 +11,31 @@
 #include <vector>
 
 namespace arrowport::config {
+
+arrow::Status KeyError(const std::string& source, const std::string& key,
+                       const std::string& reason) {
+  return arrow::Status::Invalid(source.empty() ? "config" : source, ": key '", key,
+                                "': ", reason);
+}
+
+// yaml-cpp throws on as<>() of a non-scalar (BadConversion) and on operator[] of a
+// scalar (BadSubscript). Node access below only reads Scalar() after IsScalar() and
+// subscripts after IsMap(), so every malformed shape becomes a KeyError instead.
+const char* Kind(const YAML::Node& node) {
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  if (node.IsNull()) return "null";
+  return "a scalar";
+}
+
+arrow::Result<std::string> KeyName(const YAML::Node& key, const std::string& source,
+                                   const std::string& parent) {
+  if (!key.IsScalar()) {
+    return KeyError(source, parent.empty() ? "(top level)" : parent,
+                    std::string("a key must be a plain name, got ") + Kind(key));
+  }
+  return key.Scalar();
+}
 
 arrow::Result<int64_t> ParseInt(const std::string& text) {
   int64_t value = 0;

@@ -9,9 +9,23 @@
 #include "arrow/result.h"
 #include "arrowport/config/config.h"
 
+namespace YAML {
+class Node;
+}
+
 // The table of scalar config keys (internal to config/): how each is parsed, its bounds,
 // and the seed projects' aliases. YAML and ARROWPORT_* environment values share it.
 namespace arrowport::config {
+
+/// Every config error: "<source>: key '<a.b>': <reason>", so a user finds the line to fix.
+arrow::Status KeyError(const std::string& source, const std::string& key,
+                       const std::string& reason);
+/// What a YAML node is, in words ("a mapping", "a list", "null", "a scalar").
+const char* Kind(const YAML::Node& node);
+/// The text of a mapping key under `parent`; keys that are lists, mappings or null are
+/// refused.
+arrow::Result<std::string> KeyName(const YAML::Node& key, const std::string& source,
+                                   const std::string& parent);
 
 /// A decimal int64; out-of-range and trailing text are errors.
 arrow::Result<int64_t> ParseInt(const std::string& text);
