@@ -98,6 +98,27 @@ def test_a_stalled_ingest_body_is_a_408_and_commits_nothing(impatient_server):
     assert count(server, "stalled") == 250_000
 
 
+@pytest.mark.parametrize("commit", ["per_request", "per_batch"])
+def test_a_transform_that_needs_part_of_a_stalled_body_commits_nothing(impatient_server,
+                                                                       commit):
+    """A transform that reads only some of the upload (LIMIT 10) ended before the body
+    did: its rows were committed with 200 while the body stalled past
+    http.read_timeout_s, or hung up with no answer at all (an attack run). Now its rows
+    wait for the upload's own end: 408, nothing committed."""
+    server = impatient_server
+    body = ipc_bytes(pa.table({"x": pa.array(range(100_000), pa.int64())}), chunk=10_000)
+    path = f"/ingest/limited?commit={commit}&transform=SELECT%20*%20FROM%20input%20LIMIT%2010"
+    status, head, error = stalled_upload(server, path, ARROW, body, len(body) // 2)
+    assert status == 408, (head, error)
+    assert error["error"]["code"] == "request_timeout", error
+    assert (count(server, "limited") or 0) == sum(b["rows"] for b in
+                                                  error.get("committed_batches", []))
+    # The whole body: the transform's ten rows.
+    r = ingest(server, "limited", body, commit=commit,
+               transform="SELECT * FROM input LIMIT 10")
+    assert r.status_code == 200 and r.json()["rows"] == 10, r.text
+
+
 def test_a_stalled_first_ingest_creates_no_table(impatient_server):
     body = ipc_bytes(pa.table({"x": pa.array(range(100_000), pa.int64())}), chunk=50_000)
     status, head, error = stalled_upload(impatient_server, "/ingest/never", ARROW, body, 200)

@@ -14,6 +14,7 @@
 #include "arrowport/ingest/lake_writer.h"
 #include "arrowport/ingest/per_batch_writer.h"
 #include "arrowport/ingest/per_request_writer.h"
+#include "arrowport/ingest/replay_reader.h"
 #include "arrowport/ingest/transaction_writer.h"
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/ingest/validating_reader.h"
@@ -328,6 +329,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // Checked before a transform starts reading the client's stream.
     ARROW_RETURN_NOT_OK(CheckTransformUse(request, route, commit, call));
     // The client's transform, then the stream's: each a query over the batches before.
+    const auto client_input = input.source;
     for (const auto* sql : {&request.transform, &route.transform}) {
       if (sql->empty()) continue;
       const bool configured = sql == &route.transform;
@@ -341,8 +343,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       input.source = input.transforms.back();
     }
     if (transformed) {
-      input.transforms.push_back(
-          std::make_shared<ErrorKeepingReader>(input.budget->CapProduced(input.source)));
+      input.transforms.push_back(std::make_shared<ErrorKeepingReader>(
+          input.budget->CapProduced(std::make_shared<EndsWithItsInput>(input.source,
+                                                                       client_input))));
       input.source = input.transforms.back();
     }
     return Write(request, route, commit, input.source, count_commit, call, connection,

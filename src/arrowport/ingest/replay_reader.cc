@@ -17,4 +17,10 @@ arrow::Status Drain(arrow::RecordBatchReader* source) {
   }
 }
 
+arrow::Status EndsWithItsInput::ReadNext(std::shared_ptr<arrow::RecordBatch>* out) {
+  ARROW_RETURN_NOT_OK(output_->ReadNext(out));
+  if (*out == nullptr) ARROW_RETURN_NOT_OK(Drain(input_.get()));
+  return arrow::Status::OK();
+}
+
 }  // namespace arrowport::ingest

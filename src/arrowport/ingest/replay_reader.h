@@ -27,4 +27,24 @@ class ReplayReader : public arrow::RecordBatchReader {
 /// received and validated, so the client sees its upload complete).
 arrow::Status Drain(arrow::RecordBatchReader* source);
 
+/// \brief Serves `output` (a transform's rows), and at its end reads the client's
+/// `input` to its end (Drain) first: a transform that needs only some of the input
+/// (`LIMIT 10`) ends before the upload does, and its rows are committed only once the
+/// upload has ended as it should (an HTTP body that stalls, is cut short or whose coding
+/// is corrupt, a Flight client that leaves: the request fails, nothing is committed).
+/// Read after DuckDB has finished the transform's query, so `input` has one reader at a
+/// time.
+class EndsWithItsInput : public arrow::RecordBatchReader {
+ public:
+  EndsWithItsInput(std::shared_ptr<arrow::RecordBatchReader> output,
+                   std::shared_ptr<arrow::RecordBatchReader> input)
+      : output_(std::move(output)), input_(std::move(input)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return output_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override;
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> output_;
+  std::shared_ptr<arrow::RecordBatchReader> input_;
+};
+
 }  // namespace arrowport::ingest
