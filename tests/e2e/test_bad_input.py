@@ -206,3 +206,60 @@ def test_unsupported_type_is_clear(seeded):
     assert "sparse" in str(err.value)
     tables = {f.descriptor.path[0].decode() for f in client.list_flights()}
     assert "nulls" not in tables and "unions" not in tables
+
+
+def test_a_request_that_does_not_parse_is_invalid_argument_not_internal(seeded):
+    """gRPC answers a request message it cannot parse itself, before any handler:
+    INTERNAL with no message, a client's error shown as a server fault (an attack run).
+    Now INVALID_ARGUMENT naming the method, logged and counted as such."""
+    from metrics_util import scrape, total
+    server, client = seeded
+    before = total(scrape(f"{server.http}/metrics"), "arrowport_errors_total",
+                   protocol="flight", code="INVALID_ARGUMENT")
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.unary_unary("/arrow.flight.protocol.FlightService/GetFlightInfo",
+                                   request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"\xff\xff\xff\xff", timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value
+    assert "GetFlightInfo: the request message could not be parsed" in err.value.details()
+    assert total(scrape(f"{server.http}/metrics"), "arrowport_errors_total",
+                 protocol="flight", code="INVALID_ARGUMENT") == before + 1
+    assert_healthy(client)
+
+
+def test_a_put_whose_deadline_passes_before_its_first_message_is_not_a_malformed_one(
+        seeded):
+    """A DoPut whose deadline passes before its client sent anything ends before Arrow
+    reads a first message: counted as CANCELLED (the client saw DEADLINE_EXCEEDED), not
+    as the client's malformed message."""
+    from metrics_util import scrape, total
+    server, client = seeded
+
+    def counts():
+        samples = scrape(f"{server.http}/metrics")
+        return (total(samples, "arrowport_errors_total", protocol="flight",
+                      code="INVALID_ARGUMENT"),
+                total(samples, "arrowport_errors_total", protocol="flight", code="CANCELLED"))
+
+    invalid, cancelled = counts()
+    never = __import__("threading").Event()
+
+    def nothing():
+        never.wait(30)  # sends no message until the call is cancelled
+        return
+        yield
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = channel.stream_stream(rawflight.DO_PUT, request_serializer=None,
+                                     response_deserializer=None)(nothing(), timeout=3)
+        with pytest.raises(grpc.RpcError) as err:
+            list(call)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, err.value
+    never.set()
+    deadline = time.monotonic() + 30
+    while counts()[1] == cancelled:
+        assert time.monotonic() < deadline, counts()
+        time.sleep(0.2)
+    assert counts()[0] == invalid
+    assert_healthy(client)

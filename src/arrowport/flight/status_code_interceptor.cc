@@ -87,29 +87,48 @@ class StatusCodeInterceptor : public gx::Interceptor {
     grpc::Status status = methods->GetSendStatus();
     if (status.ok() || status.error_code() == grpc::StatusCode::UNAUTHENTICATED) return;
     const std::string name = LoggedMethodName(method_);
-    if (status.error_code() == grpc::StatusCode::UNKNOWN &&
-        (name == "do_put" || name == "do_exchange")) {
-      const std::string_view path = method_;
-      status = grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          std::string(path.substr(path.rfind('/') + 1)) +
-              ": the call's first message could not be read: " + status.error_message() +
-              (name == "do_put" ? " (it carries the FlightDescriptor and the Arrow schema)"
-                                : " (it carries the FlightDescriptor)"));
-      methods->ModifySendStatus(status);
-      // Arrow's clients rebuild a status from Arrow's own trailers, not from gRPC's code
-      // and message: they say the same (Invalid, the message), not Arrow's IOError.
-      if (auto* trailers = methods->GetSendTrailingMetadata()) {
-        trailers->erase(kArrowStatusCodeKey);
-        trailers->erase(kArrowStatusMessageKey);
-        trailers->erase(kArrowStatusDetailKey);
-        trailers->emplace(kArrowStatusCodeKey, kArrowInvalidCode);
-        trailers->emplace(kArrowStatusMessageKey, status.error_message());
-      }
+    const std::string_view path = method_;
+    const std::string rpc(path.substr(path.rfind('/') + 1));
+    if (context_->IsCancelled()) {
+      // The client left, its deadline passed, or gRPC refused its message as too large:
+      // the client saw that, not what is sent now, so it is neither rewritten nor
+      // counted as the client's malformed message.
+      status = grpc::Status(grpc::StatusCode::CANCELLED,
+                            rpc + " ended before its first message was read (client gone, "
+                                  "deadline passed or a message over the size limit): " +
+                                status.error_message());
+    } else if (status.error_code() == grpc::StatusCode::UNKNOWN &&
+               (name == "do_put" || name == "do_exchange")) {
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            rpc + ": the call's first message could not be read: " +
+                                status.error_message() +
+                                (name == "do_put"
+                                     ? " (it carries the FlightDescriptor and the Arrow schema)"
+                                     : " (it carries the FlightDescriptor)"));
+      Replace(methods, status);
+    } else if (status.error_code() == grpc::StatusCode::INTERNAL &&
+               status.error_message().empty()) {
+      // gRPC's own answer to a request message it could not parse: the client's error.
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            rpc + ": the request message could not be parsed");
+      Replace(methods, status);
     }
     if (report_ != nullptr && *report_) {
       (*report_)({name, context_->peer(), CodeName(status.error_code()),
                   status.error_message()});
+    }
+  }
+
+  // Sends `status` instead. Arrow's clients rebuild a status from Arrow's own trailers,
+  // not from gRPC's code and message: they say the same (Invalid and the message).
+  static void Replace(gx::InterceptorBatchMethods* methods, const grpc::Status& status) {
+    methods->ModifySendStatus(status);
+    if (auto* trailers = methods->GetSendTrailingMetadata()) {
+      trailers->erase(kArrowStatusCodeKey);
+      trailers->erase(kArrowStatusMessageKey);
+      trailers->erase(kArrowStatusDetailKey);
+      trailers->emplace(kArrowStatusCodeKey, kArrowInvalidCode);
+      trailers->emplace(kArrowStatusMessageKey, status.error_message());
     }
   }
 
