@@ -153,6 +153,29 @@ def test_unbounded_chunked_body_is_refused_while_reading(start_server, tmp_path,
     assert requests.get(f"{server.http}/healthz", timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize("request_line, framing", [
+    ("POST /auth/token", "Transfer-Encoding: chunked"),
+    ("POST /no/such/route", "Transfer-Encoding: chunked"),
+    ("PUT /tables/t", "Content-Length: 314572800"),
+    ("POST /ingest/a/b", "Content-Length: 314572800"),
+    ("GET /healthz", "Transfer-Encoding: chunked")])
+def test_a_body_on_a_route_that_reads_none_is_refused_unread(server, request_line, framing):
+    """httplib reads the body of a request no handler reads (a route without a body
+    reader, or no route) whole before answering: 300 MiB chunked to /auth/token took 300
+    MiB of memory counted nowhere (an attack run). Now 413 before any of it is read, and
+    the connection closed."""
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall(f"{request_line} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode())
+        s.sendall(b"100000\r\n" + b" " * (1 << 20))  # the start of a large body
+        response = recv_response(s)
+    assert response.startswith(b"HTTP/1.1 413"), response[:300]
+    assert b"reads no request body" in response, response[:600]
+    assert b"Connection: close" in response, response[:600]
+    # A small body there is read and ignored, as before.
+    r = requests.get(f"{server.http}/healthz", data=b"x" * 1000, timeout=10)
+    assert r.status_code == 200, r.text
+
+
 # ---- 6. errors before the first byte are JSON errors; after it, a visible abort ----
 
 def test_bad_parameter_is_a_400_before_the_status_line(server):

@@ -67,10 +67,22 @@ arrow::Result<std::shared_ptr<HttpCall>> GatewayContext::BeginCall(
                          std::move(principal), meter ? meter->progress() : nullptr);
 }
 
-std::pair<int64_t, const char*> GatewayContext::BodyLimitFor(const std::string& path) const {
+std::pair<int64_t, const char*> GatewayContext::BodyLimitFor(const std::string& method,
+                                                             const std::string& path) const {
+  // A body read by no handler is read whole by httplib all the same (a chunked 300 MiB
+  // one to /auth/token or to no route at all took 300 MiB, counted nowhere).
+  constexpr std::pair<int64_t, const char*> kUnread = {int64_t{64} << 10, nullptr};
+  if (method != "POST") return kUnread;
+  // One name after the prefix, as the routes match (/ingest/a/b is no route).
+  const auto named = [&](const char* prefix) {
+    const size_t length = std::char_traits<char>::length(prefix);
+    return path.size() > length && path.rfind(prefix, 0) == 0 &&
+           path.find('/', length) == std::string::npos;
+  };
   if (path == "/query") return {deps_.max_query_bytes, "http.max_query_bytes"};
-  if (path.rfind("/ingest/", 0) == 0) return {deps_.max_body_bytes, "http.max_body_bytes"};
-  return {WholeBodyLimit(), "http.max_body_bytes"};
+  if (named("/ingest/")) return {deps_.max_body_bytes, "http.max_body_bytes"};
+  if (named("/stream/")) return {WholeBodyLimit(), "http.max_body_bytes"};
+  return kUnread;
 }
 
 int64_t GatewayContext::WholeBodyLimit() const {

@@ -49,8 +49,11 @@ class GatewayContext {
 
   /// Limit for bodies read whole (seed JSON): lower than streamed ingest bodies.
   int64_t WholeBodyLimit() const;
-  /// The body limit of a POST to `path`, and the key that sets it.
-  std::pair<int64_t, const char*> BodyLimitFor(const std::string& path) const;
+  /// The most a request's body may declare, and the key that sets it; null for a route
+  /// that reads no body (any but POST /query, /ingest/{stream} and /stream/{stream}),
+  /// whose body httplib reads whole and drops: 64 KiB at most.
+  std::pair<int64_t, const char*> BodyLimitFor(const std::string& method,
+                                               const std::string& path) const;
 
  private:
   const HttpGatewayDeps deps_;

@@ -131,10 +131,11 @@ struct HttpGateway::Impl {
         meter->SetTarget(req.path);  // the route is known once routed: see set_logger
       }
       if (RefusedBodyCoding(req, res)) return httplib::Server::HandlerResponse::Handled;
+      if (RefusedUnreadBody(req, res)) return httplib::Server::HandlerResponse::Handled;
       if (req.method != "POST" || !req.has_header("Content-Length")) {
         return httplib::Server::HandlerResponse::Unhandled;
       }
-      const auto [limit, key] = context.BodyLimitFor(req.path);
+      const auto [limit, key] = context.BodyLimitFor(req.method, req.path);
       const auto declared =
           std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
       if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
@@ -156,6 +157,26 @@ struct HttpGateway::Impl {
     // Where its body ends is unknown: none of it is read as a request, whatever the
     // method (httplib drains bodies of POST, PUT, PATCH and DELETE only), and the
     // connection ends after the answer.
+    if (auto* connection = DeadlineSocketStream::Current()) {
+      connection->LimitRemainingReads(0);
+      connection->CloseAfterResponse();
+    }
+    return true;
+  }
+
+  // A body on a route that reads none (any but POST /query, /ingest/{stream} and
+  // /stream/{stream}) is read whole by httplib before the handler, counted nowhere: one
+  // chunked, or declared over 64 KiB, is refused unread and the connection closed.
+  bool RefusedUnreadBody(const httplib::Request& req, httplib::Response& res) const {
+    const auto [limit, key] = context.BodyLimitFor(req.method, req.path);
+    if (key != nullptr) return false;
+    const bool chunked = req.has_header("Transfer-Encoding");
+    if (!chunked && req.get_header_value_u64("Content-Length", 0) <= static_cast<uint64_t>(limit)) {
+      return false;
+    }
+    SendError(res, {413, "payload_too_large",
+                    req.method + " " + req.path + " reads no request body: send none (at "
+                    "most " + std::to_string(limit) + " bytes, not chunked, are ignored)"});
     if (auto* connection = DeadlineSocketStream::Current()) {
       connection->LimitRemainingReads(0);
       connection->CloseAfterResponse();
