@@ -111,6 +111,21 @@ TEST(BodyDecoderTest, MembersInARowAreOneBodyGarbageAfterIsRefused) {
   }
 }
 
+TEST(BodyDecoderTest, AZstdFrameAskingForAWindowOver8MiBIsRefused) {
+  // A frame header declaring a 128 MiB window (windowLog 27), as zstd --long writes:
+  // libzstd would allocate the window for it; refused before anything is allocated.
+  const std::string plain = Text(1000);
+  const std::string small = Coded(arrow::Compression::ZSTD, plain);
+  std::string wide = std::string("\x28\xb5\x2f\xfd", 4) +  // magic
+                     std::string("\x00", 1) +                // descriptor: window given
+                     std::string(1, static_cast<char>((27 - 10) << 3)) + "\x00\x00\x00";
+  auto decoded = Decode("zstd", wide, wide.size());
+  EXPECT_TRUE(decoded.status.IsInvalid()) << decoded.status;
+  EXPECT_NE(decoded.status.message().find("window over 8 MiB"), std::string::npos)
+      << decoded.status;
+  EXPECT_TRUE(Decode("zstd", small, 7).status.ok());
+}
+
 TEST(BodyDecoderTest, ACorruptBodyIsRefusedWithWhy) {
   std::string coded = Coded(arrow::Compression::GZIP, Text(10000));
   coded[coded.size() - 6] ^= 0x55;  // the CRC
