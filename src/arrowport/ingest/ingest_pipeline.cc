@@ -343,9 +343,14 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
       input.source = input.transforms.back();
     }
     if (transformed) {
-      input.transforms.push_back(std::make_shared<ErrorKeepingReader>(
-          input.budget->CapProduced(std::make_shared<EndsWithItsInput>(input.source,
-                                                                       client_input))));
+      // A client's upload must end as it should before the transform's rows commit; a
+      // copy_from's source is a peer's table the server reads itself, read no further than
+      // the transform needs.
+      if (request.protocol != "flight-copy") {
+        input.source = std::make_shared<EndsWithItsInput>(input.source, client_input);
+      }
+      input.transforms.push_back(
+          std::make_shared<ErrorKeepingReader>(input.budget->CapProduced(input.source)));
       input.source = input.transforms.back();
     }
     return Write(request, route, commit, input.source, count_commit, call, connection,
