@@ -159,19 +159,30 @@ def test_unbounded_chunked_body_is_refused_while_reading(start_server, tmp_path,
     ("PUT /tables/t", "Content-Length: 314572800"),
     ("POST /ingest/a/b", "Content-Length: 314572800"),
     ("GET /healthz", "Transfer-Encoding: chunked")])
-def test_a_body_on_a_route_that_reads_none_is_refused_unread(server, request_line, framing):
+def test_a_body_on_a_route_that_reads_none_is_not_read_past_64_kib(server, request_line,
+                                                                   framing):
     """httplib reads the body of a request no handler reads (a route without a body
     reader, or no route) whole before answering: 300 MiB chunked to /auth/token took 300
-    MiB of memory counted nowhere (an attack run). Now 413 before any of it is read, and
-    the connection closed."""
+    MiB of memory counted nowhere (an attack run). Now one declared larger than 64 KiB is
+    refused (413) before any of it is read; of a chunked one at most 64 KiB is read, then
+    the read fails; either way the connection is closed."""
+    head = f"{request_line} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode()
     with socket.create_connection(host_port(server)) as s:
-        s.sendall(f"{request_line} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode())
-        s.sendall(b"100000\r\n" + b" " * (1 << 20))  # the start of a large body
+        try:  # the start of a 300 MiB body; the server may close before it is all sent
+            s.sendall(head + b"100000\r\n" + b" " * (1 << 20))
+        except OSError:
+            pass
         response = recv_response(s)
-    assert response.startswith(b"HTTP/1.1 413"), response[:300]
-    assert b"reads no request body" in response, response[:600]
+    status = int(response.split(b" ", 2)[1])
+    assert status in (400, 413), response[:300]
     assert b"Connection: close" in response, response[:600]
-    # A small body there is read and ignored, as before.
+    if b"Content-Length: 314572800" in head:
+        assert status == 413 and b"reads no request body" in response, response[:600]
+    # A small body there, chunked or not, is read and ignored, as before.
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\n")
+        assert recv_response(s).startswith(b"HTTP/1.1 200"), "a small chunked body"
     r = requests.get(f"{server.http}/healthz", data=b"x" * 1000, timeout=10)
     assert r.status_code == 200, r.text
 

@@ -240,6 +240,7 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
   ARROW_RETURN_NOT_OK(ValidateName("target_table", request.table));
   request.stream = request.table;
   request.protocol = "flight-copy";
+  request.server_reads_source = true;
   // A small action makes the peer send any number of rows: under the query deadline.
   request.under_query_deadline = true;
   ARROW_ASSIGN_OR_RAISE(auto mode, StringOf(doc, "mode"));

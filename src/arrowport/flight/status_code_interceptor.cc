@@ -1,5 +1,6 @@
 #include "arrowport/flight/status_code_interceptor.h"
 
+#include <grpc/support/time.h>
 #include <grpcpp/server_context.h>
 
 #include <grpcpp/support/server_interceptor.h>
@@ -93,7 +94,12 @@ class StatusCodeInterceptor : public gx::Interceptor {
       // The client left, its deadline passed, or gRPC refused its message as too large:
       // the client saw that, not what is sent now, so it is neither rewritten nor
       // counted as the client's malformed message.
-      status = grpc::Status(grpc::StatusCode::CANCELLED,
+      const gpr_timespec deadline = context_->raw_deadline();
+      const bool expired =
+          gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0 &&
+          gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
+      status = grpc::Status(expired ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                    : grpc::StatusCode::CANCELLED,
                             rpc + " ended before its first message was read (client gone, "
                                   "deadline passed or a message over the size limit): " +
                                 status.error_message());

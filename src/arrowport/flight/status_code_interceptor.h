@@ -27,7 +27,11 @@ namespace arrowport::flight {
 /// parse. No handler logged it, so `report` is told (the method as the server logs it,
 /// e.g. "do_put", the client's address, the gRPC code's name and the message), except
 /// for UNAUTHENTICATED, which the authenticator logs. Arrow sends a first message it
-/// could not read as UNKNOWN: INVALID_ARGUMENT instead, saying what the message must be.
+/// could not read as UNKNOWN: INVALID_ARGUMENT instead, saying what the message must be
+/// (in gRPC's status and in Arrow's own trailers); gRPC sends a request it could not
+/// parse as INTERNAL without a message: INVALID_ARGUMENT too. A call cancelled before
+/// (its client gone, its deadline passed) is reported as CANCELLED or DEADLINE_EXCEEDED,
+/// what its client saw, and left as it is.
 struct UnhandledFailure {
   std::string method;
   std::string peer;

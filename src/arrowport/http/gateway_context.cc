@@ -71,7 +71,7 @@ std::pair<int64_t, const char*> GatewayContext::BodyLimitFor(const std::string& 
                                                              const std::string& path) const {
   // A body read by no handler is read whole by httplib all the same (a chunked 300 MiB
   // one to /auth/token or to no route at all took 300 MiB, counted nowhere).
-  constexpr std::pair<int64_t, const char*> kUnread = {int64_t{64} << 10, nullptr};
+  constexpr std::pair<int64_t, const char*> kUnread = {kUnreadBodyBytes, nullptr};
   if (method != "POST") return kUnread;
   // One name after the prefix, as the routes match (/ingest/a/b is no route).
   const auto named = [&](const char* prefix) {

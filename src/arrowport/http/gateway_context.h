@@ -49,6 +49,8 @@ class GatewayContext {
 
   /// Limit for bodies read whole (seed JSON): lower than streamed ingest bodies.
   int64_t WholeBodyLimit() const;
+  /// What httplib may read of a body no route reads (it reads it whole, then drops it).
+  static constexpr int64_t kUnreadBodyBytes = int64_t{64} << 10;
   /// The most a request's body may declare, and the key that sets it; null for a route
   /// that reads no body (any but POST /query, /ingest/{stream} and /stream/{stream}),
   /// whose body httplib reads whole and drops: 64 KiB at most.

@@ -60,8 +60,10 @@ struct HttpGateway::Impl {
   GatewayContext context;
   HttpServer server;
   int port = 0;
+  bool reads_bodies = true;  // false on the metrics-only listener: no route reads one
 
   void Routes(HttpSurface surface) {
+    reads_bodies = surface != HttpSurface::kMetricsOnly;
     AddMetricsRoute(context, server);
     if (surface == HttpSurface::kMetricsOnly) return Guards();
     AddStatusRoutes(context, server);
@@ -175,19 +177,30 @@ struct HttpGateway::Impl {
   }
 
   // A body on a route that reads none (any but POST /query, /ingest/{stream} and
-  // /stream/{stream}) is read whole by httplib before the handler, counted nowhere: one
-  // chunked, or declared over 64 KiB, is refused unread and the connection closed.
+  // /stream/{stream}, and every route of the metrics-only listener) is read whole by
+  // httplib before the handler, counted nowhere: one declared over 64 KiB is refused
+  // unread and the connection closed; of a chunked one at most that much is read (past
+  // it the read fails), and the connection closes after the answer.
   bool RefusedUnreadBody(const httplib::Request& req, httplib::Response& res) const {
-    const auto [limit, key] = context.BodyLimitFor(req.method, req.path);
+    const auto [limit, key] =
+        reads_bodies ? context.BodyLimitFor(req.method, req.path)
+                     : std::pair<int64_t, const char*>{GatewayContext::kUnreadBodyBytes, nullptr};
     if (key != nullptr) return false;
-    const bool chunked = req.has_header("Transfer-Encoding");
-    if (!chunked && req.get_header_value_u64("Content-Length", 0) <= static_cast<uint64_t>(limit)) {
+    auto* connection = DeadlineSocketStream::Current();
+    if (req.has_header("Transfer-Encoding")) {
+      if (connection != nullptr) {
+        connection->LimitRemainingReads(limit + 4096);  // the chunks' framing besides
+        connection->CloseAfterResponse();
+      }
+      return false;
+    }
+    if (req.get_header_value_u64("Content-Length", 0) <= static_cast<uint64_t>(limit)) {
       return false;
     }
     SendError(res, {413, "payload_too_large",
                     req.method + " " + req.path + " reads no request body: send none (at "
-                    "most " + std::to_string(limit) + " bytes, not chunked, are ignored)"});
-    if (auto* connection = DeadlineSocketStream::Current()) {
+                    "most " + std::to_string(limit) + " bytes are read and ignored)"});
+    if (connection != nullptr) {
       connection->LimitRemainingReads(0);
       connection->CloseAfterResponse();
     }

@@ -4,6 +4,7 @@
 #include <zstd_errors.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 
 #include "arrow/util/compression.h"
@@ -28,18 +29,16 @@ class BoundedZstdDecompressor : public arrow::util::Decompressor {
   static arrow::Result<std::shared_ptr<arrow::util::Decompressor>> Make() {
     std::shared_ptr<BoundedZstdDecompressor> made(new BoundedZstdDecompressor());
     if (made->context_ == nullptr) return arrow::Status::OutOfMemory("zstd: no context");
-    const size_t set = ZSTD_DCtx_setParameter(made->context_, ZSTD_d_windowLogMax,
+    const size_t set = ZSTD_DCtx_setParameter(made->context_.get(), ZSTD_d_windowLogMax,
                                               kZstdWindowLogMax);
     if (ZSTD_isError(set)) return arrow::Status::IOError("zstd: ", ZSTD_getErrorName(set));
     return made;
   }
-  ~BoundedZstdDecompressor() override { ZSTD_freeDCtx(context_); }
-
   arrow::Result<DecompressResult> Decompress(int64_t input_len, const uint8_t* input,
                                              int64_t output_len, uint8_t* output) override {
     ZSTD_inBuffer in{input, static_cast<size_t>(input_len), 0};
     ZSTD_outBuffer out{output, static_cast<size_t>(output_len), 0};
-    const size_t left = ZSTD_decompressStream(context_, &out, &in);
+    const size_t left = ZSTD_decompressStream(context_.get(), &out, &in);
     if (ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge) {
       return arrow::Status::IOError("a zstd frame needs a window over ",
                                     (1 << kZstdWindowLogMax) >> 20,
@@ -52,14 +51,17 @@ class BoundedZstdDecompressor : public arrow::util::Decompressor {
   }
   bool IsFinished() override { return finished_; }
   arrow::Status Reset() override {
-    ZSTD_DCtx_reset(context_, ZSTD_reset_session_only);
+    ZSTD_DCtx_reset(context_.get(), ZSTD_reset_session_only);
     finished_ = false;
     return arrow::Status::OK();
   }
 
  private:
+  struct FreeContext {
+    void operator()(ZSTD_DCtx* context) const { ZSTD_freeDCtx(context); }
+  };
   BoundedZstdDecompressor() : context_(ZSTD_createDCtx()) {}
-  ZSTD_DCtx* const context_;
+  const std::unique_ptr<ZSTD_DCtx, FreeContext> context_;
   bool finished_ = false;
 };
 }  // namespace
@@ -111,9 +113,9 @@ arrow::Status BodyDecoder::Decode(const char* data, size_t length,
     auto step = decompressor_->Decompress(left, in, static_cast<int64_t>(out_.size()),
                                           out_.data());
     if (!step.ok()) {
-      return arrow::Status::Invalid("the request body's ", coding_, " coding is corrupt at ",
-                                    "byte ", decoded_from_, " of the body: ",
-                                    step.status().message());
+      return arrow::Status::Invalid("the request body's ", coding_,
+                                    " coding could not be decoded at byte ", decoded_from_,
+                                    " of the body: ", step.status().message());
     }
     in += step->bytes_read;
     left -= step->bytes_read;

@@ -131,7 +131,7 @@ TEST(BodyDecoderTest, ACorruptBodyIsRefusedWithWhy) {
   coded[coded.size() - 6] ^= 0x55;  // the CRC
   auto decoded = Decode("gzip", coded, coded.size());
   EXPECT_TRUE(decoded.status.IsInvalid()) << decoded.status;
-  EXPECT_NE(decoded.status.message().find("gzip coding is corrupt at byte"), std::string::npos)
+  EXPECT_NE(decoded.status.message().find("gzip coding could not be decoded at byte"), std::string::npos)
       << decoded.status;
   EXPECT_TRUE(BodyDecoder::Make("br").status().IsInvalid());
 }

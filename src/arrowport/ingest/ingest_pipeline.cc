@@ -329,26 +329,29 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // Checked before a transform starts reading the client's stream.
     ARROW_RETURN_NOT_OK(CheckTransformUse(request, route, commit, call));
     // The client's transform, then the stream's: each a query over the batches before.
-    const auto client_input = input.source;
+    // Committed as a whole, a transform's rows wait for its input's end (EndsWithItsInput:
+    // an upload that stalls, is cut short or whose client leaves commits nothing, even when
+    // the transform needed only its first rows); per_batch commits them as they come, and
+    // a copy_from reads its peer's table no further than the transform needs.
+    const bool to_its_end =
+        commit == config::CommitMode::kPerRequest && !request.server_reads_source;
     for (const auto* sql : {&request.transform, &route.transform}) {
       if (sql->empty()) continue;
       const bool configured = sql == &route.transform;
       // per_batch commits batches as they come: the transform hands each over as DuckDB
       // makes it, instead of filling large batches first.
       ARROW_ASSIGN_OR_RAISE(
-          auto transformed,
+          std::shared_ptr<arrow::RecordBatchReader> transformed,
           Transform(*sql, input.source, call, configured ? &request : nullptr,
                     /*interactive=*/commit == config::CommitMode::kPerBatch));
+      // Each transform drains its own input, once its own query has ended.
+      if (to_its_end) {
+        transformed = std::make_shared<EndsWithItsInput>(std::move(transformed), input.source);
+      }
       input.transforms.push_back(std::make_shared<ErrorKeepingReader>(std::move(transformed)));
       input.source = input.transforms.back();
     }
     if (transformed) {
-      // A client's upload must end as it should before the transform's rows commit; a
-      // copy_from's source is a peer's table the server reads itself, read no further than
-      // the transform needs.
-      if (request.protocol != "flight-copy") {
-        input.source = std::make_shared<EndsWithItsInput>(input.source, client_input);
-      }
       input.transforms.push_back(
           std::make_shared<ErrorKeepingReader>(input.budget->CapProduced(input.source)));
       input.source = input.transforms.back();

@@ -27,6 +27,9 @@ struct IngestRequest {
   WriteMode mode = WriteMode::kAppend;
   std::optional<config::CommitMode> commit;  ///< unset: the stream's configured mode
   std::string protocol = "flight";
+  /// The server reads the source itself (copy_from: a peer's table), it is no client's
+  /// upload: a transform reads it no further than it needs.
+  bool server_reads_source = false;
   /// Optional client-chosen id: a retried request with the same id (per_request), or the
   /// same batch of it (per_batch), is not inserted twice.
   std::string request_id;

@@ -32,8 +32,8 @@ arrow::Status Drain(arrow::RecordBatchReader* source);
 /// (`LIMIT 10`) ends before the upload does, and its rows are committed only once the
 /// upload has ended as it should (an HTTP body that stalls, is cut short or whose coding
 /// is corrupt, a Flight client that leaves: the request fails, nothing is committed).
-/// Read after DuckDB has finished the transform's query, so `input` has one reader at a
-/// time.
+/// Read after DuckDB has finished the transform's query (`output` is that transform's
+/// own result, `input` what it read), so `input` has one reader at a time.
 class EndsWithItsInput : public arrow::RecordBatchReader {
  public:
   EndsWithItsInput(std::shared_ptr<arrow::RecordBatchReader> output,
