@@ -258,9 +258,11 @@ def test_a_put_whose_deadline_passes_before_its_first_message_is_not_a_malformed
             list(call)
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, err.value
     never.set()
-    deadline = time.monotonic() + 30
-    while counts()[1] == cancelled:
-        assert time.monotonic() < deadline, counts()
+    # gRPC may drop a call whose deadline passed before a server thread took it (an ASan
+    # run under load): then nothing is sent, logged or counted. Either way the call is
+    # never counted as a malformed message.
+    deadline = time.monotonic() + 15
+    while counts()[1] == cancelled and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert counts()[0] == invalid
+    assert counts()[0] == invalid, counts()
     assert_healthy(client)
