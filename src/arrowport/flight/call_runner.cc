@@ -78,10 +78,7 @@ arrow::Result<CallScope> CallRunner::Admit(const char* method,
   // given up on it already.
   scope.context.call_failed = [&context, server_context] {
     if (context.is_cancelled()) return true;
-    if (server_context == nullptr) return false;
-    const gpr_timespec deadline = server_context->raw_deadline();
-    if (!IsPointInTime(deadline)) return false;
-    return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
+    return server_context != nullptr && DeadlinePassed(*server_context);
   };
   // The reply of a call that ends this close to its deadline may reach the client after
   // it: a tenth of the call's time, at most 100 ms plus 2% of it (gRPC clients round the

@@ -94,11 +94,7 @@ class StatusCodeInterceptor : public gx::Interceptor {
       // The client left, its deadline passed, or gRPC refused its message as too large:
       // the client saw that, not what is sent now, so it is neither rewritten nor
       // counted as the client's malformed message.
-      const gpr_timespec deadline = context_->raw_deadline();
-      const bool expired =
-          gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0 &&
-          gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
-      status = grpc::Status(expired ? grpc::StatusCode::DEADLINE_EXCEEDED
+      status = grpc::Status(DeadlinePassed(*context_) ? grpc::StatusCode::DEADLINE_EXCEEDED
                                     : grpc::StatusCode::CANCELLED,
                             rpc + " ended before its first message was read (client gone, "
                                   "deadline passed or a message over the size limit): " +
@@ -175,6 +171,17 @@ class StatusCodeInterceptorFactory : public gx::ServerInterceptorFactoryInterfac
 }  // namespace
 
 grpc::ServerContextBase* CurrentServerContext() { return current_server_context; }
+
+bool DeadlinePassed(const grpc::ServerContextBase& context) {
+  // A point in time, not the infinite future some clients send instead of none (gpr
+  // time: deadline() converts to nanoseconds, which overflows for those).
+  const gpr_timespec deadline = context.raw_deadline();
+  if (deadline.clock_type == GPR_TIMESPAN ||
+      gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0) {
+    return false;
+  }
+  return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
+}
 
 void MarkCallHandled() {
   if (current_interceptor != nullptr) current_interceptor->MarkHandled();

@@ -41,6 +41,10 @@ struct UnhandledFailure {
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 MakeStatusCodeInterceptorFactory(std::function<void(const UnhandledFailure&)> report = {});
 
+/// Whether the deadline `context`'s client set has passed (false without one, or with
+/// the infinite future some clients send instead of none).
+bool DeadlinePassed(const grpc::ServerContextBase& context);
+
 /// Tells the interceptor of the call this thread serves that a handler took the call
 /// (CallRunner::Run): how it ends is the handler's to log.
 void MarkCallHandled();
