@@ -332,3 +332,76 @@ def test_a_gzip_body_cut_short_is_refused_and_commits_nothing_it_did_not_say(ser
     r = requests.post(f"{server.http}/query", params={"format": "json"}, data=sql, timeout=30,
                       headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
     assert r.status_code == 200 and r.json() == [{"x": 42}, {"x": 43}], r.text
+
+
+@pytest.mark.parametrize("commit", ["per_request", "per_batch"])
+@pytest.mark.parametrize("coding", [None, "gzip"])
+def test_a_body_that_goes_on_after_its_stream_ends_is_refused(server, commit, coding):
+    """Two IPC streams sent in one body: the first stream's end-of-stream marker ended
+    the ingest, which committed its rows with 200, and the second stream was dropped
+    unread. Now bytes after the marker are a 400 and nothing is committed (per_batch:
+    only the batches its answer lists)."""
+    first = pa.table({"x": pa.array(range(1000), pa.int64())})
+    second = pa.table({"x": pa.array(range(1000, 3000), pa.int64())})
+    body = ipc_bytes(first) + ipc_bytes(second)
+    headers = {"Content-Type": ARROW}
+    if coding:
+        body, headers["Content-Encoding"] = gzip.compress(body), coding
+    stream = f"two_{commit}_{coding}"
+    r = requests.post(f"{server.http}/ingest/{stream}", data=body, params={"commit": commit},
+                      headers=headers, timeout=60)
+    assert r.status_code == 400, r.text
+    assert "goes on after its Arrow IPC stream ended" in r.json()["error"]["message"], r.text
+    listed = sum(b["rows"] for b in r.json()["committed_batches"])
+    assert (count(server, stream) or 0) == listed
+    if commit == "per_request":
+        assert listed == 0
+    r = ingest(server, stream, ipc_bytes(first))
+    assert r.status_code == 200 and r.json()["rows"] == 1000, r.text
+
+
+def test_a_refused_body_is_refused_before_the_client_is_told_to_send_it(server):
+    """A client that waits for 100 Continue before its body (curl does for bodies over 1
+    MiB) was told to send a body the server then refused unread (413): it had started
+    sending it. Now the 413 comes instead of the 100, and the connection closes."""
+    for request_line, length in (("POST /query", 10**10), ("POST /auth/token", 10**8),
+                                 ("PUT /tables/t", 10**6)):
+        with socket.create_connection(host_port(server)) as s:
+            s.sendall(f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+                      f"Expect: 100-continue\r\n\r\n".encode())
+            response = recv_response(s)
+        assert response.startswith(b"HTTP/1.1 413"), (request_line, response[:300])
+        assert b"Connection: close" in response, response[:600]
+    # A body the route takes is asked for, and served.
+    sql = b"SELECT 42 AS x"
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall(f"POST /query?format=json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain"
+                  f"\r\nContent-Length: {len(sql)}\r\nExpect: 100-continue\r\n\r\n".encode())
+        assert recv_response(s).startswith(b"HTTP/1.1 100 Continue"), "no 100 Continue"
+        s.sendall(sql)
+        response = recv_response(s)
+    assert response.startswith(b"HTTP/1.1 200"), response[:300]
+
+
+def test_coded_bytes_that_decode_to_nothing_are_bounded(start_server, tmp_path):
+    """Empty gzip members (20 bytes each) decode to nothing: a chunked /query or ingest
+    body of them was read for as long as the client sent them, since only decoded bytes
+    were counted. Coded bytes are now bounded by the same limit (413), as a declared
+    Content-Length already was."""
+    config = tmp_path / "small.yaml"
+    config.write_text("http: {max_query_bytes: 1024, max_body_bytes: 65536}\n")
+    server = start_server("--config", str(config))
+    empty = gzip.compress(b"") * 4_000  # 80,000 bytes: over both limits
+    for path, tail, content_type in (
+            ("/query", gzip.compress(b"SELECT 42 AS x"), "text/plain"),
+            ("/ingest/empties", gzip.compress(ipc_bytes(pa.table({"x": [1]}))), ARROW)):
+        r = requests.post(f"{server.http}{path}", data=iter([empty, tail]), timeout=60,
+                          headers={"Content-Type": content_type, "Content-Encoding": "gzip"})
+        assert r.status_code == 413, (path, r.text)
+        assert "gzip coding passes" in r.json()["error"]["message"], r.text
+    assert count(server, "empties") is None
+    # Within the bound, the same body is served.
+    r = requests.post(f"{server.http}/query", params={"format": "json"}, timeout=30,
+                      data=iter([empty[:20 * 40], gzip.compress(b"SELECT 42 AS x")]),
+                      headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"})
+    assert r.status_code == 200 and r.json() == [{"x": 42}], r.text

@@ -90,18 +90,15 @@ arrow::Status BodyPipe::Close() {
 
 arrow::Status BodyPipe::AwaitEnd() {
   std::unique_lock<std::mutex> lock(mutex_);
-  for (;;) {
-    // What follows the stream's end is read and dropped, so the pusher never blocks.
-    if (!chunks_.empty()) {
-      chunks_.clear();
-      offset_in_front_ = 0;
-      buffered_ = 0;
-      changed_.notify_all();
-    }
-    if (finished_) return abort_;
-    if (reader_closed_) return arrow::Status::Invalid("read from a closed request body");
-    changed_.wait(lock);
-  }
+  changed_.wait(lock, [&] { return !chunks_.empty() || finished_ || reader_closed_; });
+  if (reader_closed_) return arrow::Status::Invalid("read from a closed request body");
+  if (!abort_.ok()) return abort_;
+  if (chunks_.empty()) return arrow::Status::OK();
+  // Taken as the end, the stream would commit and the rest of the body be dropped
+  // unread (two streams concatenated lost the second's rows, with 200).
+  return arrow::Status::Invalid(
+      "the request body goes on after its Arrow IPC stream ended (the end-of-stream "
+      "marker at byte ", position_, "): send one stream per request");
 }
 
 arrow::Status BodyPipe::abort_status() const {

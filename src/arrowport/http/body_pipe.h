@@ -38,9 +38,10 @@ class BodyPipe : public arrow::io::InputStream {
   arrow::Result<int64_t> Tell() const override { return position_; }
   bool closed() const override;
   /// Consumer side, once the reader has met the end of what it reads (the IPC stream's
-  /// end-of-stream marker): waits for the body's own end, dropping what arrives before
-  /// it, and returns why the producer aborted the body (OK when the whole body arrived).
-  /// A coded body is checked only at its end (a gzip trailer after the marker).
+  /// end-of-stream marker): waits for the body's own end and returns why the producer
+  /// aborted the body (OK when the whole body arrived and ended there). A coded body is
+  /// checked only at its end (a gzip trailer after the marker). Invalid (400) when bytes
+  /// follow the marker: a second stream sent in the same body, whose rows would be lost.
   arrow::Status AwaitEnd();
   /// Why the producer aborted the body (OK when it did not).
   arrow::Status abort_status() const;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -97,6 +98,7 @@ struct HttpGateway::Impl {
   // Request-wide handlers: Accept-Encoding moved aside, declared body lengths checked,
   // JSON bodies for the HTTP layer's own errors, no exception ever escapes.
   void Guards() {
+    AnswerExpectations();
     GuardBeforeRouting();
     RecordOutcomes();
     AnswerErrorsAsJson();
@@ -111,12 +113,7 @@ struct HttpGateway::Impl {
     // ReadBodyLimited): a declared length says nothing about what a compressed body
     // inflates to, and chunked bodies declare none.
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      // Every request is one call in the metrics, from here to the end of its response
-      // (the meter ends with the Response, after a streamed body); see set_logger below.
-      if (auto* metrics = context.deps().metrics) {
-        SetCallMeter(res, std::make_shared<metrics::CallMeter>(
-                              metrics->BeginCall("http", MethodLabel(req.method), "-")));
-      }
+      BeginMeter(req, res);
       // cpp-httplib owns the Request (a non-const local) but hands out const references;
       // this handler is the one place headers are rewritten (see kAcceptedEncodings, and
       // RefusedBodyCoding for Content-Encoding).
@@ -143,19 +140,67 @@ struct HttpGateway::Impl {
         meter->SetTarget(req.path);  // the route is known once routed: see set_logger
       }
       if (RefusedBodyCoding(req, res)) return httplib::Server::HandlerResponse::Handled;
-      if (RefusedUnreadBody(req, res)) return httplib::Server::HandlerResponse::Handled;
-      if (req.method != "POST" || !req.has_header("Content-Length")) {
-        return httplib::Server::HandlerResponse::Unhandled;
+      if (RefusedUnreadBody(req, res) || RefusedDeclaredLength(req, res)) {
+        return httplib::Server::HandlerResponse::Handled;
       }
-      const auto [limit, key] = context.BodyLimitFor(req.method, req.path);
-      const auto declared =
-          std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-      if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
-      SendError(res, {413, "payload_too_large",
-                      "request body of " + std::to_string(declared) + " bytes exceeds " +
-                          std::to_string(limit) + " bytes (" + key + ")"});
-      return httplib::Server::HandlerResponse::Handled;
+      return httplib::Server::HandlerResponse::Unhandled;
     });
+  }
+
+  // Every request is one call in the metrics, from here to the end of its response (the
+  // meter ends with the Response, after a streamed body); see set_logger below.
+  void BeginMeter(const httplib::Request& req, httplib::Response& res) const {
+    if (auto* metrics = context.deps().metrics) {
+      SetCallMeter(res, std::make_shared<metrics::CallMeter>(
+                            metrics->BeginCall("http", MethodLabel(req.method), "-")));
+    }
+  }
+
+  // A client that asks before it sends its body (Expect: 100-continue; curl asks for
+  // bodies over 1 MiB) is told at once when the body would be refused unread, by the
+  // header checks that need no caller: httplib answers 100 before routing, and the client
+  // then sent the body the 413 (or 501) refuses. The connection closes with the answer.
+  void AnswerExpectations() {
+    server.set_expect_100_continue_handler(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          constexpr int kContinue = 100;
+          if (!WouldRefuseBody(req)) return kContinue;
+          BeginMeter(req, res);
+          (void)(RefusedTransferCoding(req, res) || RefusedUnreadBody(req, res) ||
+                 RefusedDeclaredLength(req, res));
+          return res.status;
+        });
+  }
+
+  // Whether the header checks below refuse this request's body, without answering it.
+  bool WouldRefuseBody(const httplib::Request& req) const {
+    if (!ReadableTransferCoding(req.headers).ok()) return true;
+    if (req.has_header("Transfer-Encoding")) return false;  // no length declared
+    return DeclaredOverLimit(req).has_value();
+  }
+
+  // The declared length when it is over what the request's route reads: its limit, or
+  // 64 KiB on a route that reads no body (RefusedUnreadBody).
+  std::optional<uint64_t> DeclaredOverLimit(const httplib::Request& req) const {
+    if (!req.has_header("Content-Length")) return std::nullopt;
+    const auto [limit, key] =
+        reads_bodies ? context.BodyLimitFor(req.method, req.path)
+                     : std::pair<int64_t, const char*>{GatewayContext::kUnreadBodyBytes, nullptr};
+    const uint64_t declared = req.get_header_value_u64("Content-Length", 0);
+    if (declared <= static_cast<uint64_t>(limit)) return std::nullopt;
+    return declared;
+  }
+
+  // A body declared larger than its route's limit, on a route that reads one.
+  bool RefusedDeclaredLength(const httplib::Request& req, httplib::Response& res) const {
+    if (req.method != "POST") return false;
+    const auto [limit, key] = context.BodyLimitFor(req.method, req.path);
+    const auto declared = DeclaredOverLimit(req);
+    if (key == nullptr || !declared) return false;
+    SendError(res, {413, "payload_too_large",
+                    "request body of " + std::to_string(*declared) + " bytes exceeds " +
+                        std::to_string(limit) + " bytes (" + key + ")"});
+    return true;
   }
 
   // httplib frames a body as chunked only for "Transfer-Encoding: chunked" exactly, and
@@ -194,9 +239,7 @@ struct HttpGateway::Impl {
       }
       return false;
     }
-    if (req.get_header_value_u64("Content-Length", 0) <= static_cast<uint64_t>(limit)) {
-      return false;
-    }
+    if (!DeclaredOverLimit(req)) return false;
     SendError(res, {413, "payload_too_large",
                     req.method + " " + req.path + " reads no request body: send none (at "
                     "most " + std::to_string(limit) + " bytes are read and ignored)"});

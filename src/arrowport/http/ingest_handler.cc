@@ -110,7 +110,9 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
         (void)pipe->Close();  // stops the body pump if the ingest ended early
       },
       [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
-  const arrow::Status read = ReadBody(req, content, [&](const char* data, size_t length) {
+  const arrow::Status read = ReadBody(req, content, deps.max_body_bytes,
+                                      "http.max_body_bytes",
+                                      [&](const char* data, size_t length) {
     out.received += static_cast<int64_t>(length);
     if (out.received > deps.max_body_bytes) {
       out.body_too_large = TooLarge("request body exceeds http.max_body_bytes (",

@@ -144,14 +144,24 @@ arrow::Status BodyDecoder::Finish() const {
 }
 
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
+                       int64_t limit, const std::string& limit_name,
                        const BodyReceiver& receive) {
   std::optional<BodyDecoder> decoder;
   if (const std::string coding = req.get_header_value(kBodyCoding); !coding.empty()) {
     ARROW_ASSIGN_OR_RAISE(decoder, BodyDecoder::Make(coding));
   }
+  int64_t coded = 0;
   arrow::Status stopped;
   const bool complete = content([&](const char* data, size_t length) {
-    stopped = decoder ? decoder->Decode(data, length, receive) : receive(data, length);
+    if (decoder) {
+      coded += static_cast<int64_t>(length);
+      stopped = coded > limit ? TooLarge("the request body's ",
+                                         req.get_header_value(kBodyCoding), " coding passes ",
+                                         limit, " bytes (", limit_name, ")")
+                              : decoder->Decode(data, length, receive);
+    } else {
+      stopped = receive(data, length);
+    }
     return stopped.ok();
   });
   ARROW_RETURN_NOT_OK(stopped);
@@ -164,7 +174,8 @@ arrow::Result<std::string> ReadBodyLimited(const httplib::Request& req,
                                            const std::string& limit_name,
                                            MemoryBudget::Reservation* charge) {
   std::string body;
-  ARROW_RETURN_NOT_OK(ReadBody(req, content, [&](const char* data, size_t length) {
+  ARROW_RETURN_NOT_OK(ReadBody(req, content, limit, limit_name,
+                               [&](const char* data, size_t length) {
     if (static_cast<int64_t>(length) > limit - static_cast<int64_t>(body.size())) {
       return TooLarge("request body exceeds ", limit, " bytes once decompressed (",
                       limit_name, ")");

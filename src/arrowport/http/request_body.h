@@ -56,7 +56,12 @@ class BodyDecoder {
 /// `receive` the decoded bytes as they arrive. OK once the whole body arrived and its
 /// coded stream reached its end; else the error `receive` returned, IncompleteBody()
 /// when the body did not arrive, or Invalid (400) when its coding is corrupt or cut short.
+/// `limit` (decoded bytes, checked by `receive`) and `limit_name` bound the coded bytes
+/// too, as a declared Content-Length is bounded before routing: empty gzip members or
+/// zstd frames decode to nothing, so a chunked body of them was never stopped by its
+/// decoded size. More than `limit` coded bytes is TooLarge (413).
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
+                       int64_t limit, const std::string& limit_name,
                        const BodyReceiver& receive);
 
 /// \brief Reads a whole request body (ReadBody), counting the decoded bytes as they
