@@ -131,10 +131,25 @@ def test_simultaneous_wrong_basic_logins_over_flight_reach_the_hash_at_most_twen
         except flight.FlightError as e:
             return "throttled" if "failed logins" in str(e) else repr(e)
 
+    def flight_errors(code):
+        m = scrape(f"{login_server.http}/metrics",
+                   headers={"Authorization": f"Bearer {login_server.admin_token}"})
+        return total(m, "arrowport_errors_total", protocol="flight", code=code)
+
+    errors_before = {code: flight_errors(code)
+                     for code in ("UNAUTHENTICATED", "RESOURCE_EXHAUSTED")}
     outcomes = Counter(concurrently(200, guess))
     assert outcomes["checked"] <= 20, outcomes
     assert outcomes["checked"] + outcomes["throttled"] == 200, outcomes
     assert password_checks(login_server) - before <= 20
+    # Counted as HTTP counts its 401 and 429 (before: in the auth metrics only), and
+    # logged once, by the authenticator.
+    assert flight_errors("UNAUTHENTICATED") - errors_before["UNAUTHENTICATED"] == \
+        outcomes["checked"], outcomes
+    assert flight_errors("RESOURCE_EXHAUSTED") - errors_before["RESOURCE_EXHAUSTED"] == \
+        outcomes["throttled"], outcomes
+    assert not [line for line in login_server.stderr().splitlines()
+                if "request failed" in line and "UNAUTHENTICATED" in line]
     for client in clients:
         client.close()
 

@@ -370,3 +370,44 @@ def test_idle_doputs_do_not_hold_the_server_budget(start_server):
     writer.close()
     for client, writer in idle:
         writer.close()
+
+
+def test_a_zstd_bodys_window_is_charged_to_the_server_budget(server):
+    """A zstd frame's window (up to 8 MiB, allocated when its header is read) was held by
+    every zstd upload, counted nowhere: many such uploads at once took memory the budget
+    did not know of. It is now charged to limits.max_request_memory while the body is
+    read, and given back with it."""
+    import socket
+    import zstandard
+
+    def held():
+        health = json.loads(next(iter(server.client().do_action(flight.Action("health", b""))))
+                            .body.to_pybytes())
+        return health["memory"]["requests_held"]
+
+    chunks = pa.array([os.urandom(1 << 20) for _ in range(8)], pa.binary())
+    body = ipc_bytes(pa.table({"x": chunks}))  # incompressible
+    params = zstandard.ZstdCompressionParameters.from_level(19, window_log=23)
+    compressor = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    coded = compressor.compress(body) + compressor.flush()  # the size is not in the frame
+    before = held()
+    host, port = server.http.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall((f"POST /ingest/windowed HTTP/1.1\r\nHost: x\r\nContent-Type: {ARROW}\r\n"
+                   f"Content-Encoding: zstd\r\nContent-Length: {len(coded)}\r\n\r\n").encode()
+                  + coded[:32 * 1024])
+        deadline = time.time() + 30
+        while held() - before < 8 * MiB and time.time() < deadline:
+            time.sleep(0.1)
+        during = held() - before
+        s.sendall(coded[32 * 1024:])
+        s.settimeout(60)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += s.recv(65536)
+    assert during >= 8 * MiB, during
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    deadline = time.time() + 30
+    while held() > before and time.time() < deadline:
+        time.sleep(0.1)
+    assert held() <= before, (held(), before)

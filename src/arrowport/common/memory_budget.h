@@ -39,6 +39,8 @@ class MemoryBudget {
     int64_t bytes() const { return bytes_; }
     /// Holds `more` bytes besides (same waiting and refusal as Reserve).
     arrow::Status Grow(int64_t more, const std::string& what);
+    /// Gives back `less` of its bytes (at most all of them) and keeps the rest.
+    void Shrink(int64_t less);
     void Release();
 
    private:

@@ -52,7 +52,7 @@ arrow::Status AuthMiddlewareFactory::StartCall(
       HeaderValue(context.incoming_headers(), "authorization"),
       auth::AuthSource{"flight", context.peer()});
   if (!who.ok()) {
-    MarkCallHandled();  // the authenticator logged it (a wrong password, a throttled login)
+    MarkCallLogged();  // the authenticator logged it (a wrong password, a throttled login)
     return ToFlightStatus(who.status());
   }
   std::string bearer;

@@ -82,11 +82,12 @@ class StatusCodeInterceptor : public gx::Interceptor {
   }
 
   void MarkHandled() { handled_ = true; }
+  void MarkLogged() { logged_ = true; }
 
  private:
   void ReportUnhandled(gx::InterceptorBatchMethods* methods) {
     grpc::Status status = methods->GetSendStatus();
-    if (status.ok() || status.error_code() == grpc::StatusCode::UNAUTHENTICATED) return;
+    if (status.ok()) return;
     const std::string name = LoggedMethodName(method_);
     const std::string_view path = method_;
     const std::string rpc(path.substr(path.rfind('/') + 1));
@@ -117,7 +118,7 @@ class StatusCodeInterceptor : public gx::Interceptor {
     }
     if (report_ != nullptr && *report_) {
       (*report_)({name, context_->peer(), CodeName(status.error_code()),
-                  status.error_message()});
+                  status.error_message(), logged_});
     }
   }
 
@@ -154,6 +155,7 @@ class StatusCodeInterceptor : public gx::Interceptor {
   const char* const method_;
   const Report* const report_;  // the factory's, which outlives its calls
   bool handled_ = false;
+  bool logged_ = false;
 };
 
 class StatusCodeInterceptorFactory : public gx::ServerInterceptorFactoryInterface {
@@ -185,6 +187,10 @@ bool DeadlinePassed(const grpc::ServerContextBase& context) {
 
 void MarkCallHandled() {
   if (current_interceptor != nullptr) current_interceptor->MarkHandled();
+}
+
+void MarkCallLogged() {
+  if (current_interceptor != nullptr) current_interceptor->MarkLogged();
 }
 
 std::unique_ptr<gx::ServerInterceptorFactoryInterface> MakeStatusCodeInterceptorFactory(

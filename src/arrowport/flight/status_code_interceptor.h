@@ -25,8 +25,9 @@ namespace arrowport::flight {
 /// gRPC: a DoPut or DoExchange whose first message is not a Flight message with its
 /// descriptor and schema (Arrow reads it before the handler), or a request that does not
 /// parse. No handler logged it, so `report` is told (the method as the server logs it,
-/// e.g. "do_put", the client's address, the gRPC code's name and the message), except
-/// for UNAUTHENTICATED, which the authenticator logs. Arrow sends a first message it
+/// e.g. "do_put", the client's address, the gRPC code's name and the message); for a
+/// call the authenticator refused (MarkCallLogged) with `logged` set: it logged the
+/// failure, which is still counted. Arrow sends a first message it
 /// could not read as UNKNOWN: INVALID_ARGUMENT instead, saying what the message must be
 /// (in gRPC's status and in Arrow's own trailers); gRPC sends a request it could not
 /// parse as INTERNAL without a message: INVALID_ARGUMENT too. A call cancelled before
@@ -37,6 +38,7 @@ struct UnhandledFailure {
   std::string peer;
   std::string code;
   std::string message;
+  bool logged = false;  // the authenticator logged it: to count, not to log again
 };
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 MakeStatusCodeInterceptorFactory(std::function<void(const UnhandledFailure&)> report = {});
@@ -48,6 +50,11 @@ bool DeadlinePassed(const grpc::ServerContextBase& context);
 /// Tells the interceptor of the call this thread serves that a handler took the call
 /// (CallRunner::Run): how it ends is the handler's to log.
 void MarkCallHandled();
+
+/// Tells the interceptor of the call this thread serves that the call failed in the
+/// authenticator, which logged it (a wrong password, a throttled login): it is counted
+/// with the code its client sees, as HTTP counts its 401 and 429, and not logged again.
+void MarkCallLogged();
 
 /// \brief The gRPC context of the call this thread's handler serves (null outside one):
 /// Arrow Flight's ServerCallContext cannot cancel its call, gRPC's can (TryCancel). Set at

@@ -110,6 +110,12 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
         (void)pipe->Close();  // stops the body pump if the ingest ended early
       },
       [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
+  // The body's decoder is charged to the server's budget (its batches are: the pool).
+  MemoryBudget::Reservation decoder_charge;
+  if (deps.request_memory) {
+    auto reserved = deps.request_memory->Reserve(0, "a request body's decoder");
+    if (reserved.ok()) decoder_charge = std::move(*reserved);
+  }
   const arrow::Status read = ReadBody(req, content, deps.max_body_bytes,
                                       "http.max_body_bytes",
                                       [&](const char* data, size_t length) {
@@ -121,7 +127,7 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
     }
     if (pipe->Push(data, length)) return arrow::Status::OK();
     return arrow::Status::Cancelled("the ingest stopped reading the body");  // it ended
-  });
+  }, deps.request_memory ? &decoder_charge : nullptr);
   if (!out.body_too_large.ok()) {
     pipe->Abort(out.body_too_large);
   } else if (!read.ok() && !pipe->closed()) {

@@ -20,6 +20,8 @@ constexpr size_t kDecodedPieceBytes = 64 * 1024;
 // The largest zstd window a body may need (8 MiB: zstd's levels up to 19; 20-22 and
 // --long ask for up to 128 MiB, which libzstd would allocate per upload, counted nowhere).
 constexpr int kZstdWindowLogMax = 23;
+// zlib's inflate state and its 32 KiB window (gzip's decoder does not tell its size).
+constexpr int64_t kInflateBytes = int64_t{48} << 10;
 
 // A zstd stream decoder on libzstd itself, as Arrow's is, with the window bounded:
 // Arrow's takes whatever window a frame declares (an attack held 138 MiB per upload with
@@ -50,6 +52,8 @@ class BoundedZstdDecompressor : public arrow::util::Decompressor {
                             in.pos == 0 && out.pos == 0};
   }
   bool IsFinished() override { return finished_; }
+  // Its state, buffers and window: the window is allocated when a frame's header is read.
+  int64_t held_bytes() const { return static_cast<int64_t>(ZSTD_sizeof_DCtx(context_.get())); }
   arrow::Status Reset() override {
     ZSTD_DCtx_reset(context_.get(), ZSTD_reset_session_only);
     finished_ = false;
@@ -79,22 +83,29 @@ arrow::Status IncompleteBody() {
 }
 
 BodyDecoder::BodyDecoder(std::string coding,
-                         std::shared_ptr<arrow::util::Decompressor> decompressor)
+                         std::shared_ptr<arrow::util::Decompressor> decompressor,
+                         std::function<int64_t()> decompressor_bytes)
     : coding_(std::move(coding)),
       decompressor_(std::move(decompressor)),
+      decompressor_bytes_(std::move(decompressor_bytes)),
       out_(kDecodedPieceBytes) {}
 
 arrow::Result<BodyDecoder> BodyDecoder::Make(const std::string& coding) {
   if (coding == "zstd") {
     ARROW_ASSIGN_OR_RAISE(auto decompressor, BoundedZstdDecompressor::Make());
-    return BodyDecoder(coding, std::move(decompressor));
+    const auto* zstd = static_cast<const BoundedZstdDecompressor*>(decompressor.get());
+    return BodyDecoder(coding, std::move(decompressor), [zstd] { return zstd->held_bytes(); });
   }
   if (coding != "gzip") {
     return arrow::Status::Invalid("Content-Encoding '", coding, "' is not decoded here");
   }
   ARROW_ASSIGN_OR_RAISE(auto codec, arrow::util::Codec::Create(arrow::Compression::GZIP));
   ARROW_ASSIGN_OR_RAISE(auto decompressor, codec->MakeDecompressor());
-  return BodyDecoder(coding, std::move(decompressor));
+  return BodyDecoder(coding, std::move(decompressor), [] { return kInflateBytes; });
+}
+
+int64_t BodyDecoder::held_bytes() const {
+  return static_cast<int64_t>(out_.capacity()) + decompressor_bytes_();
 }
 
 arrow::Status BodyDecoder::Decode(const char* data, size_t length,
@@ -145,11 +156,29 @@ arrow::Status BodyDecoder::Finish() const {
 
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
                        int64_t limit, const std::string& limit_name,
-                       const BodyReceiver& receive) {
+                       const BodyReceiver& receive, MemoryBudget::Reservation* charge) {
   std::optional<BodyDecoder> decoder;
   if (const std::string coding = req.get_header_value(kBodyCoding); !coding.empty()) {
     ARROW_ASSIGN_OR_RAISE(decoder, BodyDecoder::Make(coding));
   }
+  // The decoder's memory, charged as it grows (a zstd window when a frame begins) and
+  // given back with the decoder.
+  int64_t charged = 0;
+  struct GiveBack {
+    MemoryBudget::Reservation* charge;
+    const int64_t& charged;
+    ~GiveBack() {
+      if (charge != nullptr) charge->Shrink(charged);
+    }
+  } give_back{charge, charged};
+  const auto charge_decoder = [&]() -> arrow::Status {
+    const int64_t held = decoder->held_bytes();
+    if (charge == nullptr || held <= charged) return arrow::Status::OK();
+    ARROW_RETURN_NOT_OK(charge->Grow(held - charged, "a request body's decoder"));
+    charged = held;
+    return arrow::Status::OK();
+  };
+  if (decoder) ARROW_RETURN_NOT_OK(charge_decoder());
   int64_t coded = 0;
   arrow::Status stopped;
   const bool complete = content([&](const char* data, size_t length) {
@@ -159,6 +188,7 @@ arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader
                                          req.get_header_value(kBodyCoding), " coding passes ",
                                          limit, " bytes (", limit_name, ")")
                               : decoder->Decode(data, length, receive);
+      if (stopped.ok()) stopped = charge_decoder();
     } else {
       stopped = receive(data, length);
     }
@@ -184,7 +214,7 @@ arrow::Result<std::string> ReadBodyLimited(const httplib::Request& req,
                                                             "a request body"));
     body.append(data, length);
     return arrow::Status::OK();
-  }));
+  }, charge));
   return body;
 }
 

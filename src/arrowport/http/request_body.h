@@ -41,11 +41,17 @@ class BodyDecoder {
   /// Invalid (400) unless the coded stream ended where the body ended.
   arrow::Status Finish() const;
 
+  /// The memory the decoder holds now: its output piece and the decompressor's state and
+  /// window (a zstd frame's window is allocated when its header is read: up to 8 MiB).
+  int64_t held_bytes() const;
+
  private:
-  BodyDecoder(std::string coding, std::shared_ptr<arrow::util::Decompressor> decompressor);
+  BodyDecoder(std::string coding, std::shared_ptr<arrow::util::Decompressor> decompressor,
+              std::function<int64_t()> decompressor_bytes);
 
   std::string coding_;
   std::shared_ptr<arrow::util::Decompressor> decompressor_;
+  std::function<int64_t()> decompressor_bytes_;
   std::vector<uint8_t> out_;
   int64_t decoded_from_ = 0;  // coded bytes taken so far: where a corrupt one is
   bool finished_ = false;     // the last member or frame reached its end
@@ -60,16 +66,21 @@ class BodyDecoder {
 /// too, as a declared Content-Length is bounded before routing: empty gzip members or
 /// zstd frames decode to nothing, so a chunked body of them was never stopped by its
 /// decoded size. More than `limit` coded bytes is TooLarge (413).
+/// With `charge` (a reservation of the server-wide memory budget), the decoder's memory
+/// is charged to it while the body is read (ResourceExhausted, 503, when the budget is
+/// spent), and given back before this returns.
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
                        int64_t limit, const std::string& limit_name,
-                       const BodyReceiver& receive);
+                       const BodyReceiver& receive,
+                       MemoryBudget::Reservation* charge = nullptr);
 
 /// \brief Reads a whole request body (ReadBody), counting the decoded bytes as they
 /// arrive, and stops reading as soon as they pass `limit`: a compressed or chunked body
 /// cannot make the server buffer more than `limit` bytes. Returns TooLarge (413) naming
 /// `limit_name`, or what ReadBody returns.
 /// With `charge` (a reservation of the server-wide memory budget), the body's bytes are
-/// charged to it as they arrive: ResourceExhausted (503) when the budget is spent.
+/// charged to it as they arrive, and its decoder's while it decodes: ResourceExhausted
+/// (503) when the budget is spent.
 arrow::Result<std::string> ReadBodyLimited(const httplib::Request& req,
                                            const httplib::ContentReader& content, int64_t limit,
                                            const std::string& limit_name,

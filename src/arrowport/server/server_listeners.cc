@@ -164,12 +164,14 @@ arrow::Result<arrow::flight::FlightServerOptions> Server::Impl::FlightOptions() 
   // Flight's) is logged and counted as a handled call is.
   auto report_unhandled = [logger = &logger,
                            metrics = metrics.get()](const flight::UnhandledFailure& failure) {
-    logger->Warn("request failed", {{"protocol", "flight"},
-                                    {"method", failure.method},
-                                    {"user", "-"},
-                                    {"peer", failure.peer},
-                                    {"status", failure.code},
-                                    {"error", failure.message}});
+    if (!failure.logged) {
+      logger->Warn("request failed", {{"protocol", "flight"},
+                                      {"method", failure.method},
+                                      {"user", "-"},
+                                      {"peer", failure.peer},
+                                      {"status", failure.code},
+                                      {"error", failure.message}});
+    }
     if (metrics != nullptr) {
       metrics->BeginCall("flight", failure.method, "-").SetOutcome(failure.code,
                                                                    failure.message);

@@ -116,6 +116,17 @@ std::string Explained(std::string_view message) {
   return text;
 }
 
+// Whether a failed commit's words say it ran out of memory. They hold the buffer
+// manager's raw message, without its "Out of Memory Error" type ("Failed to commit:
+// failed to pin block of size 256.0 KiB", "could not allocate block ...").
+bool SaysOutOfMemory(const std::string& text) {
+  for (const char* words : {"could not allocate", "failed to pin block", "failed to allocate",
+                            "Out of Memory", "bad allocation"}) {
+    if (text.find(words) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
@@ -173,13 +184,9 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
       return PermissionDenied("SQL sandbox: ", text);
     case DUCKDB_ERROR_TRANSACTION:
     case DUCKDB_ERROR_SERIALIZATION:
-      // A commit that failed for memory ("Failed to commit: could not allocate block")
-      // would fail again: it is a resource error, not a conflict to retry at once.
-      if (text.find("could not allocate") != std::string::npos ||
-          text.find("Out of Memory") != std::string::npos ||
-          text.find("bad allocation") != std::string::npos) {
-        return ResourceExhausted(text, " (duckdb.memory_limit)");
-      }
+      // A commit that failed for memory would fail again: it is a resource error, not a
+      // conflict to retry at once.
+      if (SaysOutOfMemory(text)) return ResourceExhausted(text, " (duckdb.memory_limit)");
       if (CommitFailedOnStorage(text)) {
         return arrow::Status::IOError(
             "the server cannot use its database files, nothing was committed; retrying "

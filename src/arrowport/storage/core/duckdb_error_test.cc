@@ -58,6 +58,15 @@ TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
       DUCKDB_ERROR_TRANSACTION,
       "TransactionContext Error: Failed to commit: could not allocate block of size 91.5 MiB");
   EXPECT_TRUE(HasErrorKind(memory, ErrorKind::kResourceExhausted)) << memory;
+  // The buffer manager's other refusals, as a commit words them (an attack run: told
+  // "retryable conflict", the retry failed the same way).
+  for (const char* words : {"failed to pin block of size 256.0 KiB (1.6 MiB/1.9 MiB used)",
+                            "failed to allocate data of size 4.0 MiB (1.9 MiB/1.9 MiB used)"}) {
+    auto refused = TranslateDuckDBError(
+        DUCKDB_ERROR_TRANSACTION,
+        std::string("TransactionContext Error: Failed to commit: ") + words);
+    EXPECT_TRUE(HasErrorKind(refused, ErrorKind::kResourceExhausted)) << refused;
+  }
   auto conflict = TranslateDuckDBError(
       DUCKDB_ERROR_TRANSACTION, "TransactionContext Error: Catalog write-write conflict");
   EXPECT_TRUE(HasErrorKind(conflict, ErrorKind::kRetryableConflict)) << conflict;
