@@ -23,6 +23,8 @@ arrow::Status CappedMemoryPool::Reserve(int64_t bytes) {
     if (!st.ok()) {
       live_ -= bytes;
       refused_ = true;
+      std::lock_guard<std::mutex> lock(refusal_mutex_);
+      if (budget_refusal_.ok()) budget_refusal_ = st;
       return st;
     }
   }
@@ -30,6 +32,11 @@ arrow::Status CappedMemoryPool::Reserve(int64_t bytes) {
   while (live + bytes > peak && !peak_.compare_exchange_weak(peak, live + bytes)) {
   }
   return arrow::Status::OK();
+}
+
+arrow::Status CappedMemoryPool::budget_refusal() const {
+  std::lock_guard<std::mutex> lock(refusal_mutex_);
+  return budget_refusal_;
 }
 
 arrow::Status CappedMemoryPool::Allocate(int64_t size, int64_t alignment, uint8_t** out) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "arrow/memory_pool.h"
@@ -41,6 +42,9 @@ class CappedMemoryPool : public arrow::MemoryPool {
   int64_t cap() const { return cap_; }
   /// True once an allocation was refused: the request is over its memory budget.
   bool refused() const { return refused_.load(); }
+  /// Why the server-wide budget refused an allocation (OK when it never did): the
+  /// server is busy (503), not the request too large (413).
+  arrow::Status budget_refusal() const;
 
  private:
   /// Reserves `bytes` more live bytes, or returns TooLarge (ResourceExhausted when the
@@ -57,6 +61,8 @@ class CappedMemoryPool : public arrow::MemoryPool {
   std::atomic<int64_t> total_{0};
   std::atomic<int64_t> allocations_{0};
   std::atomic<bool> refused_{false};
+  mutable std::mutex refusal_mutex_;  // guards budget_refusal_
+  arrow::Status budget_refusal_;
 };
 
 }  // namespace arrowport

@@ -27,13 +27,6 @@ arrow::Status MemoryBudget::Reservation::Grow(int64_t more, const std::string& w
   return arrow::Status::OK();
 }
 
-void MemoryBudget::Reservation::Shrink(int64_t less) {
-  less = std::min(less, bytes_);
-  if (budget_ == nullptr || less <= 0) return;
-  budget_->Give(less);
-  bytes_ -= less;
-}
-
 void MemoryBudget::Reservation::Release() {
   if (budget_ && bytes_ > 0) budget_->Give(bytes_);
   bytes_ = 0;

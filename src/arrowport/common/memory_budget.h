@@ -37,10 +37,10 @@ class MemoryBudget {
     ~Reservation() { Release(); }
 
     int64_t bytes() const { return bytes_; }
+    /// The budget it draws from (null for an empty Reservation()).
+    MemoryBudget* budget() const { return budget_.get(); }
     /// Holds `more` bytes besides (same waiting and refusal as Reserve).
     arrow::Status Grow(int64_t more, const std::string& what);
-    /// Gives back `less` of its bytes (at most all of them) and keeps the rest.
-    void Shrink(int64_t less);
     void Release();
 
    private:

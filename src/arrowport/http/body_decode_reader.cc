@@ -19,12 +19,14 @@ arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* ou
     // The stream's end counts only at the body's end: a coded body may still turn out cut
     // short or corrupt (its trailer comes after the marker), and that is no commit.
     if (*out == nullptr && pipe_) ARROW_RETURN_NOT_OK(pipe_->AwaitEnd());
+    ended_ = *out == nullptr;
     return st;
   }
   // The body's own end (a stall, a hang-up, a limit) as the pipe was told it, whatever
   // the IPC reader made of the bytes it had.
   if (pipe_) ARROW_RETURN_NOT_OK(pipe_->abort_status());
   if (HasErrorKind(st, ErrorKind::kTooLarge)) return st;
+  if (auto busy = pool_->budget_refusal(); !busy.ok()) return busy;  // 503, not 413
   if (pool_->refused()) {
     return TooLarge("a record batch needs more than ", pool_->cap(),
                     " bytes once decoded (limits.max_batch_bytes is ", max_batch_bytes_,
@@ -32,6 +34,14 @@ arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* ou
   }
   return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ",
                                 st.message());
+}
+
+arrow::Status BodyDecodeReader::Drain() {
+  std::shared_ptr<arrow::RecordBatch> batch;
+  do {
+    ARROW_RETURN_NOT_OK(ReadNext(&batch));
+  } while (batch != nullptr);
+  return arrow::Status::OK();
 }
 
 }  // namespace arrowport::http

@@ -150,6 +150,7 @@ struct HttpGateway::Impl {
   // Every request is one call in the metrics, from here to the end of its response (the
   // meter ends with the Response, after a streamed body); see set_logger below.
   void BeginMeter(const httplib::Request& req, httplib::Response& res) const {
+    if (CallMeterOf(res) != nullptr) return;  // begun by AnswerExpectations
     if (auto* metrics = context.deps().metrics) {
       SetCallMeter(res, std::make_shared<metrics::CallMeter>(
                             metrics->BeginCall("http", MethodLabel(req.method), "-")));
@@ -157,18 +158,20 @@ struct HttpGateway::Impl {
   }
 
   // A client that asks before it sends its body (Expect: 100-continue; curl asks for
-  // bodies over 1 MiB) is told at once when the body would be refused unread, by the
-  // header checks that need no caller: httplib answers 100 before routing, and the client
-  // then sent the body the 413 (or 501) refuses. The connection closes with the answer.
+  // bodies over 1 MiB) is told at once when the body would be refused unread for its
+  // size or framing, by the header checks that need no caller: httplib answers 100
+  // before routing, and the client then sent the body the 413 (or 501) refuses. The
+  // connection closes with the answer. (Refusals that need the caller, or the route,
+  // come after the 100 with a bounded drain: LimitDrain.)
   void AnswerExpectations() {
     server.set_expect_100_continue_handler(
         [this](const httplib::Request& req, httplib::Response& res) {
           constexpr int kContinue = 100;
           if (!WouldRefuseBody(req)) return kContinue;
           BeginMeter(req, res);
-          (void)(RefusedTransferCoding(req, res) || RefusedUnreadBody(req, res) ||
-                 RefusedDeclaredLength(req, res));
-          return res.status;
+          const bool refused = RefusedTransferCoding(req, res) ||
+                               RefusedUnreadBody(req, res) || RefusedDeclaredLength(req, res);
+          return refused ? res.status : kContinue;
         });
   }
 
@@ -183,18 +186,22 @@ struct HttpGateway::Impl {
   // 64 KiB on a route that reads no body (RefusedUnreadBody).
   std::optional<uint64_t> DeclaredOverLimit(const httplib::Request& req) const {
     if (!req.has_header("Content-Length")) return std::nullopt;
-    const auto [limit, key] =
-        reads_bodies ? context.BodyLimitFor(req.method, req.path)
-                     : std::pair<int64_t, const char*>{GatewayContext::kUnreadBodyBytes, nullptr};
+    const auto [limit, key] = BodyLimitFor(req);
     const uint64_t declared = req.get_header_value_u64("Content-Length", 0);
     if (declared <= static_cast<uint64_t>(limit)) return std::nullopt;
     return declared;
   }
 
+  // The most a request's body may hold, and the key that sets it (null: the route reads
+  // no body, and every route of the metrics-only listener reads none).
+  std::pair<int64_t, const char*> BodyLimitFor(const httplib::Request& req) const {
+    if (!reads_bodies) return {GatewayContext::kUnreadBodyBytes, nullptr};
+    return context.BodyLimitFor(req.method, req.path);
+  }
+
   // A body declared larger than its route's limit, on a route that reads one.
   bool RefusedDeclaredLength(const httplib::Request& req, httplib::Response& res) const {
-    if (req.method != "POST") return false;
-    const auto [limit, key] = context.BodyLimitFor(req.method, req.path);
+    const auto [limit, key] = BodyLimitFor(req);
     const auto declared = DeclaredOverLimit(req);
     if (key == nullptr || !declared) return false;
     SendError(res, {413, "payload_too_large",
@@ -214,10 +221,7 @@ struct HttpGateway::Impl {
     // Where its body ends is unknown: none of it is read as a request, whatever the
     // method (httplib drains bodies of POST, PUT, PATCH and DELETE only), and the
     // connection ends after the answer.
-    if (auto* connection = DeadlineSocketStream::Current()) {
-      connection->LimitRemainingReads(0);
-      connection->CloseAfterResponse();
-    }
+    EndUnreadBody(/*drain=*/0);
     return true;
   }
 
@@ -227,26 +231,17 @@ struct HttpGateway::Impl {
   // unread and the connection closed; of a chunked one at most that much is read (past
   // it the read fails), and the connection closes after the answer.
   bool RefusedUnreadBody(const httplib::Request& req, httplib::Response& res) const {
-    const auto [limit, key] =
-        reads_bodies ? context.BodyLimitFor(req.method, req.path)
-                     : std::pair<int64_t, const char*>{GatewayContext::kUnreadBodyBytes, nullptr};
+    const auto [limit, key] = BodyLimitFor(req);
     if (key != nullptr) return false;
-    auto* connection = DeadlineSocketStream::Current();
     if (req.has_header("Transfer-Encoding")) {
-      if (connection != nullptr) {
-        connection->LimitRemainingReads(limit + 4096);  // the chunks' framing besides
-        connection->CloseAfterResponse();
-      }
+      EndUnreadBody(limit + 4096);  // the chunks' framing besides
       return false;
     }
     if (!DeclaredOverLimit(req)) return false;
     SendError(res, {413, "payload_too_large",
                     req.method + " " + req.path + " reads no request body: send none (at "
                     "most " + std::to_string(limit) + " bytes are read and ignored)"});
-    if (connection != nullptr) {
-      connection->LimitRemainingReads(0);
-      connection->CloseAfterResponse();
-    }
+    EndUnreadBody(/*drain=*/0);
     return true;
   }
 

@@ -29,6 +29,13 @@ void LimitDrain(int status) {
   }
 }
 
+void EndUnreadBody(int64_t drain) {
+  if (auto* connection = DeadlineSocketStream::Current()) {
+    connection->LimitRemainingReads(drain);
+    connection->CloseAfterResponse();
+  }
+}
+
 void SendError(httplib::Response& res, const HttpError& error, const std::string& body) {
   LimitDrain(error.status);
   SendJson(res, error.status, body.empty() ? error.ToJson() : body);

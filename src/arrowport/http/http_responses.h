@@ -26,6 +26,12 @@ void SendStatus(httplib::Response& res, const arrow::Status& status);
 /// Limits the drain of the rest of the request body after a response of `status`.
 void LimitDrain(int status);
 
+/// The request's handler stopped reading its body before the body ended (the ingest
+/// failed on a batch, or on bytes after its stream's end): at most `drain` more bytes of
+/// it are read (a chunked body has no end httplib would stop at), and the connection
+/// ends with the answer.
+void EndUnreadBody(int64_t drain = int64_t{16} << 20);
+
 double SecondsSince(std::chrono::steady_clock::time_point start);
 
 }  // namespace arrowport::http

@@ -65,6 +65,7 @@ struct IngestOutcome {
   json committed = json::array();  // per_batch: batches committed before any failure
   int64_t received = 0;            // body bytes, after Content-Encoding decompression
   arrow::Status body_too_large;    // set when http.max_body_bytes was passed
+  bool body_unread = false;        // the ingest ended before the body did
 };
 
 // Runs the ingest on an owned worker that decodes from the pipe while this thread pushes
@@ -106,16 +107,17 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
                 return arrow::Status::OK();
               },
               call.context());
+          // A transform that needed part of the body (committed per batch: one committed
+          // as a whole drains its own input) left the rest unread: it is read to its end
+          // all the same, so that a malformed body, or bytes after the stream's end, are
+          // refused as without a transform (the batches committed stay, and are listed).
+          if (out.result.ok() && !decoder->ended()) {
+            if (auto rest = decoder->Drain(); !rest.ok()) out.result = rest;
+          }
         }
         (void)pipe->Close();  // stops the body pump if the ingest ended early
       },
       [&] { pipe->Abort(arrow::Status::IOError("the request handler ended early")); });
-  // The body's decoder is charged to the server's budget (its batches are: the pool).
-  MemoryBudget::Reservation decoder_charge;
-  if (deps.request_memory) {
-    auto reserved = deps.request_memory->Reserve(0, "a request body's decoder");
-    if (reserved.ok()) decoder_charge = std::move(*reserved);
-  }
   const arrow::Status read = ReadBody(req, content, deps.max_body_bytes,
                                       "http.max_body_bytes",
                                       [&](const char* data, size_t length) {
@@ -127,7 +129,8 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
     }
     if (pipe->Push(data, length)) return arrow::Status::OK();
     return arrow::Status::Cancelled("the ingest stopped reading the body");  // it ended
-  }, deps.request_memory ? &decoder_charge : nullptr);
+  }, deps.request_memory.get());  // the decoder charged there, as the batches are (pool)
+  out.body_unread = !read.ok();
   if (!out.body_too_large.ok()) {
     pipe->Abort(out.body_too_large);
   } else if (!read.ok() && !pipe->closed()) {
@@ -179,6 +182,7 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
     return SendStatus(res, out.body_too_large);
   }
   if (!out.result.ok()) {
+    if (out.body_unread) EndUnreadBody();
     ctx.Log(req, out.result.status(), start, {{"stream", stream}});
     const HttpError error = ToHttpError(out.result.status());
     json body = json::parse(error.ToJson());

@@ -3,6 +3,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -28,12 +29,13 @@ constexpr int64_t kInflateBytes = int64_t{48} << 10;
 // a 7 KiB body).
 class BoundedZstdDecompressor : public arrow::util::Decompressor {
  public:
-  static arrow::Result<std::shared_ptr<arrow::util::Decompressor>> Make() {
+  static arrow::Result<std::shared_ptr<BoundedZstdDecompressor>> Make() {
     std::shared_ptr<BoundedZstdDecompressor> made(new BoundedZstdDecompressor());
     if (made->context_ == nullptr) return arrow::Status::OutOfMemory("zstd: no context");
     const size_t set = ZSTD_DCtx_setParameter(made->context_.get(), ZSTD_d_windowLogMax,
                                               kZstdWindowLogMax);
     if (ZSTD_isError(set)) return arrow::Status::IOError("zstd: ", ZSTD_getErrorName(set));
+    made->empty_bytes_ = made->allocated_bytes();
     return made;
   }
   arrow::Result<DecompressResult> Decompress(int64_t input_len, const uint8_t* input,
@@ -52,13 +54,17 @@ class BoundedZstdDecompressor : public arrow::util::Decompressor {
                             in.pos == 0 && out.pos == 0};
   }
   bool IsFinished() override { return finished_; }
-  // Its state, buffers and window: the window is allocated when a frame's header is read.
-  int64_t held_bytes() const { return static_cast<int64_t>(ZSTD_sizeof_DCtx(context_.get())); }
   arrow::Status Reset() override {
     ZSTD_DCtx_reset(context_.get(), ZSTD_reset_session_only);
     finished_ = false;
     return arrow::Status::OK();
   }
+  // What libzstd allocated: its state, and once a frame's header is read the frame's
+  // window and buffers (up to 8 MiB, untouched until bytes pass through them).
+  int64_t allocated_bytes() const {
+    return static_cast<int64_t>(ZSTD_sizeof_DCtx(context_.get()));
+  }
+  int64_t empty_bytes() const { return empty_bytes_; }
 
  private:
   struct FreeContext {
@@ -66,6 +72,7 @@ class BoundedZstdDecompressor : public arrow::util::Decompressor {
   };
   BoundedZstdDecompressor() : context_(ZSTD_createDCtx()) {}
   const std::unique_ptr<ZSTD_DCtx, FreeContext> context_;
+  int64_t empty_bytes_ = 0;  // allocated before any frame
   bool finished_ = false;
 };
 }  // namespace
@@ -84,28 +91,48 @@ arrow::Status IncompleteBody() {
 
 BodyDecoder::BodyDecoder(std::string coding,
                          std::shared_ptr<arrow::util::Decompressor> decompressor,
-                         std::function<int64_t()> decompressor_bytes)
+                         std::function<int64_t()> allocated, int64_t empty,
+                         MemoryBudget::Reservation* charge)
     : coding_(std::move(coding)),
       decompressor_(std::move(decompressor)),
-      decompressor_bytes_(std::move(decompressor_bytes)),
+      allocated_(std::move(allocated)),
+      empty_bytes_(empty),
+      charge_(charge),
       out_(kDecodedPieceBytes) {}
 
-arrow::Result<BodyDecoder> BodyDecoder::Make(const std::string& coding) {
+arrow::Result<BodyDecoder> BodyDecoder::Make(const std::string& coding,
+                                             MemoryBudget::Reservation* charge) {
   if (coding == "zstd") {
-    ARROW_ASSIGN_OR_RAISE(auto decompressor, BoundedZstdDecompressor::Make());
-    const auto* zstd = static_cast<const BoundedZstdDecompressor*>(decompressor.get());
-    return BodyDecoder(coding, std::move(decompressor), [zstd] { return zstd->held_bytes(); });
+    ARROW_ASSIGN_OR_RAISE(auto zstd, BoundedZstdDecompressor::Make());
+    auto* raw = zstd.get();
+    BodyDecoder made(coding, std::move(zstd), [raw] { return raw->allocated_bytes(); },
+                     raw->empty_bytes(), charge);
+    ARROW_RETURN_NOT_OK(made.ChargeHeld());
+    return made;
   }
   if (coding != "gzip") {
     return arrow::Status::Invalid("Content-Encoding '", coding, "' is not decoded here");
   }
   ARROW_ASSIGN_OR_RAISE(auto codec, arrow::util::Codec::Create(arrow::Compression::GZIP));
   ARROW_ASSIGN_OR_RAISE(auto decompressor, codec->MakeDecompressor());
-  return BodyDecoder(coding, std::move(decompressor), [] { return kInflateBytes; });
+  BodyDecoder made(coding, std::move(decompressor), [] { return kInflateBytes; },
+                   kInflateBytes, charge);
+  ARROW_RETURN_NOT_OK(made.ChargeHeld());
+  return made;
 }
 
-int64_t BodyDecoder::held_bytes() const {
-  return static_cast<int64_t>(out_.capacity()) + decompressor_bytes_();
+arrow::Status BodyDecoder::ChargeHeld() {
+  if (charge_ == nullptr) return arrow::Status::OK();
+  // What the decompressor allocated is charged as bytes pass through it: a zstd frame
+  // allocates its whole window when its header is read, and 17 bytes of header stalled
+  // on 62 connections held the whole budget without the memory being used.
+  const int64_t passed = decoded_from_ + decoded_to_;
+  const int64_t held = static_cast<int64_t>(out_.size()) +
+                       std::min(allocated_(), empty_bytes_ + passed);
+  if (held <= charged_) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(charge_->Grow(held - charged_, "a request body's decoder"));
+  charged_ = held;
+  return arrow::Status::OK();
 }
 
 arrow::Status BodyDecoder::Decode(const char* data, size_t length,
@@ -131,6 +158,8 @@ arrow::Status BodyDecoder::Decode(const char* data, size_t length,
     in += step->bytes_read;
     left -= step->bytes_read;
     decoded_from_ += step->bytes_read;
+    decoded_to_ += step->bytes_written;
+    ARROW_RETURN_NOT_OK(ChargeHeld());
     finished_ = decompressor_->IsFinished();
     if (step->bytes_written > 0) {
       ARROW_RETURN_NOT_OK(receive(reinterpret_cast<const char*>(out_.data()),
@@ -156,29 +185,17 @@ arrow::Status BodyDecoder::Finish() const {
 
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
                        int64_t limit, const std::string& limit_name,
-                       const BodyReceiver& receive, MemoryBudget::Reservation* charge) {
+                       const BodyReceiver& receive, MemoryBudget* budget) {
+  // What the decoder holds, charged while it lives (declared first: given back last).
+  MemoryBudget::Reservation decoder_charge;
   std::optional<BodyDecoder> decoder;
   if (const std::string coding = req.get_header_value(kBodyCoding); !coding.empty()) {
-    ARROW_ASSIGN_OR_RAISE(decoder, BodyDecoder::Make(coding));
-  }
-  // The decoder's memory, charged as it grows (a zstd window when a frame begins) and
-  // given back with the decoder.
-  int64_t charged = 0;
-  struct GiveBack {
-    MemoryBudget::Reservation* charge;
-    const int64_t& charged;
-    ~GiveBack() {
-      if (charge != nullptr) charge->Shrink(charged);
+    if (budget != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(decoder_charge, budget->Reserve(0, "a request body's decoder"));
     }
-  } give_back{charge, charged};
-  const auto charge_decoder = [&]() -> arrow::Status {
-    const int64_t held = decoder->held_bytes();
-    if (charge == nullptr || held <= charged) return arrow::Status::OK();
-    ARROW_RETURN_NOT_OK(charge->Grow(held - charged, "a request body's decoder"));
-    charged = held;
-    return arrow::Status::OK();
-  };
-  if (decoder) ARROW_RETURN_NOT_OK(charge_decoder());
+    ARROW_ASSIGN_OR_RAISE(decoder,
+                          BodyDecoder::Make(coding, budget ? &decoder_charge : nullptr));
+  }
   int64_t coded = 0;
   arrow::Status stopped;
   const bool complete = content([&](const char* data, size_t length) {
@@ -188,7 +205,6 @@ arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader
                                          req.get_header_value(kBodyCoding), " coding passes ",
                                          limit, " bytes (", limit_name, ")")
                               : decoder->Decode(data, length, receive);
-      if (stopped.ok()) stopped = charge_decoder();
     } else {
       stopped = receive(data, length);
     }
@@ -214,7 +230,7 @@ arrow::Result<std::string> ReadBodyLimited(const httplib::Request& req,
                                                             "a request body"));
     body.append(data, length);
     return arrow::Status::OK();
-  }, charge));
+  }, charge != nullptr ? charge->budget() : nullptr));
   return body;
 }
 

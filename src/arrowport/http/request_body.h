@@ -30,8 +30,13 @@ using BodyReceiver = std::function<arrow::Status(const char* data, size_t length
 /// decodes cleanly up to the cut, and only its missing end tells it apart.
 class BodyDecoder {
  public:
-  /// `coding` as RequestBodyCoding gives it: "gzip" or "zstd".
-  static arrow::Result<BodyDecoder> Make(const std::string& coding);
+  /// `coding` as RequestBodyCoding gives it: "gzip" or "zstd". With `charge` (which must
+  /// outlive the decoder), what the decoder holds is charged to it as it is used: its
+  /// output piece and zlib's state at once, libzstd's allocations (a frame's window, up
+  /// to 8 MiB) as bytes pass through them. ResourceExhausted (503) when the budget is
+  /// spent; the charge is the caller's to give back.
+  static arrow::Result<BodyDecoder> Make(const std::string& coding,
+                                         MemoryBudget::Reservation* charge = nullptr);
 
   /// Decodes `length` coded bytes, handing `receive` what they decode to, in pieces of
   /// at most 64 KiB (a limit checked in `receive` stops a compression bomb within one
@@ -41,19 +46,22 @@ class BodyDecoder {
   /// Invalid (400) unless the coded stream ended where the body ended.
   arrow::Status Finish() const;
 
-  /// The memory the decoder holds now: its output piece and the decompressor's state and
-  /// window (a zstd frame's window is allocated when its header is read: up to 8 MiB).
-  int64_t held_bytes() const;
 
  private:
   BodyDecoder(std::string coding, std::shared_ptr<arrow::util::Decompressor> decompressor,
-              std::function<int64_t()> decompressor_bytes);
+              std::function<int64_t()> allocated, int64_t empty,
+              MemoryBudget::Reservation* charge);
+  arrow::Status ChargeHeld();
 
   std::string coding_;
   std::shared_ptr<arrow::util::Decompressor> decompressor_;
-  std::function<int64_t()> decompressor_bytes_;
+  std::function<int64_t()> allocated_;  // what the decompressor allocated so far
+  int64_t empty_bytes_;                 // of it, before any byte passed through
+  MemoryBudget::Reservation* charge_;   // may be null
+  int64_t charged_ = 0;
   std::vector<uint8_t> out_;
   int64_t decoded_from_ = 0;  // coded bytes taken so far: where a corrupt one is
+  int64_t decoded_to_ = 0;    // decoded bytes handed on so far
   bool finished_ = false;     // the last member or frame reached its end
 };
 
@@ -66,13 +74,12 @@ class BodyDecoder {
 /// too, as a declared Content-Length is bounded before routing: empty gzip members or
 /// zstd frames decode to nothing, so a chunked body of them was never stopped by its
 /// decoded size. More than `limit` coded bytes is TooLarge (413).
-/// With `charge` (a reservation of the server-wide memory budget), the decoder's memory
-/// is charged to it while the body is read (ResourceExhausted, 503, when the budget is
-/// spent), and given back before this returns.
+/// With `budget` (the server-wide memory budget), the decoder's memory is charged to it
+/// while the body is read (BodyDecoder::Make; ResourceExhausted, 503, when it is spent),
+/// and given back before this returns.
 arrow::Status ReadBody(const httplib::Request& req, const httplib::ContentReader& content,
                        int64_t limit, const std::string& limit_name,
-                       const BodyReceiver& receive,
-                       MemoryBudget::Reservation* charge = nullptr);
+                       const BodyReceiver& receive, MemoryBudget* budget = nullptr);
 
 /// \brief Reads a whole request body (ReadBody), counting the decoded bytes as they
 /// arrive, and stops reading as soon as they pass `limit`: a compressed or chunked body

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 #include <string>
 
 #include "arrow/util/compression.h"
+#include "arrowport/common/status_detail.h"
 
 namespace arrowport::http {
 namespace request_body_test {
@@ -124,6 +126,47 @@ TEST(BodyDecoderTest, AZstdFrameAskingForAWindowOver8MiBIsRefused) {
   EXPECT_NE(decoded.status.message().find("window over 8 MiB"), std::string::npos)
       << decoded.status;
   EXPECT_TRUE(Decode("zstd", small, 7).status.ok());
+}
+
+// A zstd frame with an 8 MiB window (windowLog 23) and no content size, whose blocks
+// each repeat one byte 128 KiB times (RLE): `blocks` of them, the last one marked.
+std::string WideRleFrame(int blocks) {
+  std::string frame = std::string("\x28\xb5\x2f\xfd", 4) + std::string("\x00", 1) +
+                      std::string(1, static_cast<char>((23 - 10) << 3));
+  for (int i = 0; i < blocks; ++i) {
+    const uint32_t header = (i + 1 == blocks ? 1u : 0u) | (1u << 1) | (131072u << 3);
+    frame += std::string{static_cast<char>(header & 0xff), static_cast<char>(header >> 8),
+                         static_cast<char>(header >> 16), 'x'};
+  }
+  return frame;
+}
+
+TEST(BodyDecoderTest, AZstdWindowIsChargedAsItIsUsed) {
+  // libzstd allocates the frame's whole window when it reads the header. Charged then,
+  // 17 bytes of header stalled on 62 connections held a 512 MiB budget (an attack run).
+  auto budget = MemoryBudget::Make(int64_t{64} << 20);
+  auto charge = budget->Reserve(0, "test").ValueOrDie();
+  auto decoder = BodyDecoder::Make("zstd", &charge).ValueOrDie();
+  const std::string frame = WideRleFrame(80);  // 10 MiB from 326 bytes
+  size_t out = 0;
+  const BodyReceiver count = [&](const char*, size_t length) {
+    out += length;
+    return arrow::Status::OK();
+  };
+  ASSERT_TRUE(decoder.Decode(frame.data(), 6, count).ok());
+  EXPECT_LT(charge.bytes(), int64_t{1} << 20);
+  // Once the bytes pass through it, the window is charged.
+  ASSERT_TRUE(decoder.Decode(frame.data() + 6, frame.size() - 6, count).ok());
+  EXPECT_EQ(out, 80u * 131072);
+  EXPECT_GE(charge.bytes(), int64_t{8} << 20);
+  EXPECT_EQ(budget->used(), charge.bytes());
+  // A budget without room for it: the server is busy (503), the body is not at fault.
+  auto small = MemoryBudget::Make(int64_t{4} << 20, std::chrono::milliseconds(10));
+  auto small_charge = small->Reserve(0, "test").ValueOrDie();
+  auto refused = BodyDecoder::Make("zstd", &small_charge).ValueOrDie();
+  const arrow::Status st = refused.Decode(frame.data(), frame.size(), count);
+  EXPECT_TRUE(HasErrorKind(st, ErrorKind::kResourceExhausted)) << st;
+  EXPECT_LE(small->used(), int64_t{4} << 20);
 }
 
 TEST(BodyDecoderTest, ACorruptBodyIsRefusedWithWhy) {
