@@ -435,3 +435,30 @@ def test_made_up_methods_share_one_metrics_label(server):
                series(scrape(f"{server.http}/metrics"), "arrowport_requests_total")}
     assert "OTHER (no route)" in methods, methods
     assert not [m for m in methods if m and "MADEUP" in m], methods
+
+
+def test_a_body_refused_for_its_declared_length_ends_its_connection(server):
+    """The 413 for a declared length over the route's limit said "Connection: close", yet
+    the server read the body on and served a request pipelined after it (an attack run).
+    Now the connection ends with the answer."""
+    body = b" " * (5 << 20)  # over http.max_query_bytes (4 MiB)
+    with socket.create_connection(host_port(server)) as s:
+        s.sendall(f"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode())
+        try:
+            s.sendall(body + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        except OSError:
+            pass  # closed already
+        s.settimeout(15)
+        answers = b""
+        try:
+            while True:
+                part = s.recv(65536)
+                if not part:
+                    break
+                answers += part
+        except OSError:
+            pass
+    assert answers.startswith(b"HTTP/1.1 413"), answers[:300]
+    assert b"Connection: close" in answers, answers[:600]
+    assert answers.count(b"HTTP/1.1 ") == 1, answers[:2000]

@@ -173,7 +173,13 @@ TEST(BodyPipeTest, AwaitEndRefusesBytesAfterTheStreamsEnd) {
   char marker[8];
   ASSERT_TRUE(pipe.Push("\xff\xff\xff\xff\0\0\0\0", 8));
   ASSERT_EQ(*pipe.Read(8, marker), 8);
+  // Should AwaitEnd not return, the body's end lets it (the future's end waits for it).
+  struct EndsTheBody {
+    BodyPipe& pipe;
+    ~EndsTheBody() { pipe.Abort(arrow::Status::Cancelled("the test ended")); }
+  };
   auto ended = std::async(std::launch::async, [&] { return pipe.AwaitEnd(); });
+  EndsTheBody ends{pipe};
   EXPECT_EQ(ended.wait_for(kSettle), std::future_status::timeout);
   ASSERT_TRUE(pipe.Push("next", 4));
   ASSERT_EQ(ended.wait_for(kEventually), std::future_status::ready);

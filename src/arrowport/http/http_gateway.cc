@@ -207,6 +207,9 @@ struct HttpGateway::Impl {
     SendError(res, {413, "payload_too_large",
                     "request body of " + std::to_string(*declared) + " bytes exceeds " +
                         std::to_string(limit) + " bytes (" + key + ")"});
+    // As its answer says (Connection: close): what was sent of it is read no further
+    // than the drain after a refusal, and no request after it is served.
+    EndUnreadBody();
     return true;
   }
 
