@@ -441,6 +441,7 @@ def test_a_transform_that_needs_part_of_the_body_still_has_it_checked(server, re
     table = pa.table({"x": pa.array(range(1000), pa.int64())})
     body = (ipc_bytes(table) + ipc_bytes(table) if rest == "second stream"
             else table.schema.serialize().to_pybytes() + b"GARBAGE" * 10)
+    # (LIMIT 3 may have DuckDB read past the batches it needs: SELECT 1 reads none.)
     for transform in ("SELECT 1::BIGINT AS x", "SELECT * FROM input LIMIT 3"):
         stream = f"partly_{rest.replace(' ', '_')}_{len(transform)}"
         r = requests.post(f"{server.http}/ingest/{stream}", data=body, timeout=60,

@@ -395,7 +395,12 @@ def test_zstd_bodies_charge_their_windows_as_they_use_them(server):
         s.sendall(b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
                   b"Content-Encoding: zstd\r\nContent-Length: 100000\r\n\r\n" + header)
         stalled.append(s)
-    time.sleep(1.0)  # the server has read the headers
+    # Each decoder charges its 64 KiB output piece when it starts: all 8 have begun.
+    deadline = time.time() + 30
+    while held() - before < 8 * 64 * 1024 and time.time() < deadline:
+        time.sleep(0.1)
+    assert held() - before >= 8 * 64 * 1024, held() - before
+    time.sleep(0.5)
     assert held() - before < 4 * MiB, held() - before  # 8 x 8.4 MiB when charged at once
     r = requests.post(f"{server.http}/query", params={"format": "json"}, timeout=30,
                       data=zstandard.ZstdCompressor().compress(b"SELECT 42 AS x"),
@@ -421,7 +426,15 @@ def test_an_ingest_the_server_budget_refuses_is_busy_not_too_large(start_server)
         writer, _ = client.do_put(flight.FlightDescriptor.for_command(
             json.dumps({"stream": f"idle{i}"})), schema)
         idle.append((client, writer))
-    time.sleep(1.0)
+
+    def held():
+        health = json.loads(next(iter(server.client().do_action(flight.Action("health", b""))))
+                            .body.to_pybytes())
+        return health["memory"]["requests_held"]
+
+    deadline = time.time() + 30
+    while held() < 32 * MiB and time.time() < deadline:
+        time.sleep(0.1)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as stream:  # one 16 MB batch
         stream.write_batch(pa.record_batch([pa.array(range(2_000_000), pa.int64())],

@@ -23,8 +23,10 @@ arrow::Status CappedMemoryPool::Reserve(int64_t bytes) {
     if (!st.ok()) {
       live_ -= bytes;
       refused_ = true;
+      // Busy only when it could fit once others give memory back: one allocation larger
+      // than the whole budget is the request's size (413), however long it retried.
       std::lock_guard<std::mutex> lock(refusal_mutex_);
-      if (budget_refusal_.ok()) budget_refusal_ = st;
+      if (budget_refusal_.ok() && bytes <= server_->capacity()) budget_refusal_ = st;
       return st;
     }
   }

@@ -19,7 +19,6 @@ arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* ou
     // The stream's end counts only at the body's end: a coded body may still turn out cut
     // short or corrupt (its trailer comes after the marker), and that is no commit.
     if (*out == nullptr && pipe_) ARROW_RETURN_NOT_OK(pipe_->AwaitEnd());
-    ended_ = *out == nullptr;
     return st;
   }
   // The body's own end (a stall, a hang-up, a limit) as the pipe was told it, whatever
@@ -34,14 +33,6 @@ arrow::Status BodyDecodeReader::ReadNext(std::shared_ptr<arrow::RecordBatch>* ou
   }
   return arrow::Status::Invalid("request body is not a valid Arrow IPC stream: ",
                                 st.message());
-}
-
-arrow::Status BodyDecodeReader::Drain() {
-  std::shared_ptr<arrow::RecordBatch> batch;
-  do {
-    ARROW_RETURN_NOT_OK(ReadNext(&batch));
-  } while (batch != nullptr);
-  return arrow::Status::OK();
 }
 
 }  // namespace arrowport::http

@@ -21,19 +21,12 @@ class BodyDecodeReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::Schema> schema() const override { return inner_->schema(); }
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override;
 
-  /// Whether the stream's end was read, and the body ended there.
-  bool ended() const { return ended_; }
-  /// Reads and drops the rest of the stream to its end: what a reader that stopped early
-  /// (a transform that needed part of the body) left, checked as the rest was.
-  arrow::Status Drain();
-
  private:
 
   std::shared_ptr<arrow::RecordBatchReader> inner_;
   std::shared_ptr<BodyPipe> pipe_;  // null when the body was read whole
   std::shared_ptr<CappedMemoryPool> pool_;  // outlives the batches this reader hands out
   const int64_t max_batch_bytes_;  // named in the refusal
-  bool ended_ = false;
 };
 
 }  // namespace arrowport::http

@@ -38,6 +38,7 @@ arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& 
   ingest::IngestRequest request;
   request.stream = req.matches[1];
   request.protocol = "http";
+  request.answered_at_end = true;  // one answer, after the whole body
   ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
   if (req.has_param("table")) request.table = req.get_param_value("table");
   if (!request.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
@@ -107,13 +108,6 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
                 return arrow::Status::OK();
               },
               call.context());
-          // A transform that needed part of the body (committed per batch: one committed
-          // as a whole drains its own input) left the rest unread: it is read to its end
-          // all the same, so that a malformed body, or bytes after the stream's end, are
-          // refused as without a transform (the batches committed stay, and are listed).
-          if (out.result.ok() && !decoder->ended()) {
-            if (auto rest = decoder->Drain(); !rest.ok()) out.result = rest;
-          }
         }
         (void)pipe->Close();  // stops the body pump if the ingest ended early
       },
@@ -182,7 +176,9 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
     return SendStatus(res, out.body_too_large);
   }
   if (!out.result.ok()) {
-    if (out.body_unread) EndUnreadBody();
+    // A chunked body has no end httplib would stop draining at; a declared length is
+    // drained to it, so that a client sending it on reads the answer.
+    if (out.body_unread && req.has_header("Transfer-Encoding")) EndUnreadBody();
     ctx.Log(req, out.result.status(), start, {{"stream", stream}});
     const HttpError error = ToHttpError(out.result.status());
     json body = json::parse(error.ToJson());

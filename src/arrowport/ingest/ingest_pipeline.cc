@@ -331,10 +331,11 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     // The client's transform, then the stream's: each a query over the batches before.
     // Committed as a whole, a transform's rows wait for its input's end (EndsWithItsInput:
     // an upload that stalls, is cut short or whose client leaves commits nothing, even when
-    // the transform needed only its first rows); per_batch commits them as they come, and
+    // the transform needed only its first rows); per_batch commits them as they come, the
+    // input checked to its end after them when the client awaits one answer (answered_at_end);
     // a copy_from reads its peer's table no further than the transform needs.
-    const bool to_its_end =
-        commit == config::CommitMode::kPerRequest && !request.server_reads_source;
+    const bool to_its_end = (commit == config::CommitMode::kPerRequest ||
+                             request.answered_at_end) && !request.server_reads_source;
     for (const auto* sql : {&request.transform, &route.transform}) {
       if (sql->empty()) continue;
       const bool configured = sql == &route.transform;

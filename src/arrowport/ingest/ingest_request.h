@@ -30,6 +30,10 @@ struct IngestRequest {
   /// The server reads the source itself (copy_from: a peer's table), it is no client's
   /// upload: a transform reads it no further than it needs.
   bool server_reads_source = false;
+  /// The client waits for nothing but the final answer (HTTP): a per_batch transform's
+  /// input is read to its end and checked too, as a per_request one's is. (A Flight
+  /// client may wait for each batch's acknowledgement before it sends the next.)
+  bool answered_at_end = false;
   /// Optional client-chosen id: a retried request with the same id (per_request), or the
   /// same batch of it (per_batch), is not inserted twice.
   std::string request_id;
