@@ -450,3 +450,21 @@ def test_a_transform_that_needs_part_of_the_body_still_has_it_checked(server, re
         assert r.status_code == 400, (transform, r.text)
         listed = sum(b["rows"] for b in r.json()["committed_batches"])
         assert (count(server, stream) or 0) == listed, r.text
+
+
+def test_a_per_batch_body_over_the_limit_lists_what_it_committed(start_server, tmp_path):
+    """A per_batch ingest that passed http.max_body_bytes was answered 413 without
+    committed_batches, while the batches before the limit stayed committed (an attack
+    run): the client had no sign that rows had landed."""
+    config = tmp_path / "small.yaml"
+    config.write_text("http: {max_body_bytes: 1000000}\n")
+    server = start_server("--config", str(config))
+    table = pa.table({"x": pa.array(range(400_000), pa.int64())})  # 3.2 MB in 8 batches
+    body = ipc_bytes(table)  # batches of 50,000 rows (400 KB)
+    pieces = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+    r = requests.post(f"{server.http}/ingest/over", data=iter(pieces), timeout=60,
+                      params={"commit": "per_batch"}, headers={"Content-Type": ARROW})
+    assert r.status_code == 413, r.text
+    listed = sum(b["rows"] for b in r.json()["committed_batches"])
+    assert listed > 0, r.text
+    assert count(server, "over") == listed

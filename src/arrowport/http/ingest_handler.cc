@@ -171,16 +171,16 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
     request->wire_bytes = [connection] { return connection->body_bytes(); };
   }
   IngestOutcome out = PumpBody(ctx, req, *request, **call, content);
-  if (!out.body_too_large.ok()) {
-    ctx.Log(req, out.body_too_large, start, {{"stream", stream}});
-    return SendStatus(res, out.body_too_large);
-  }
-  if (!out.result.ok()) {
+  // A body over http.max_body_bytes, or the ingest's own failure: either way per_batch
+  // lists what it committed (the 413 had no list, and its committed rows stayed unsaid).
+  const arrow::Status failed =
+      !out.body_too_large.ok() ? out.body_too_large : out.result.status();
+  if (!failed.ok()) {
     // A chunked body has no end httplib would stop draining at; a declared length is
     // drained to it, so that a client sending it on reads the answer.
     if (out.body_unread && req.has_header("Transfer-Encoding")) EndUnreadBody();
-    ctx.Log(req, out.result.status(), start, {{"stream", stream}});
-    const HttpError error = ToHttpError(out.result.status());
+    ctx.Log(req, failed, start, {{"stream", stream}});
+    const HttpError error = ToHttpError(failed);
     json body = json::parse(error.ToJson());
     body["committed_batches"] = out.committed;
     // Through SendError: the status page's recent errors showed this 400 without its
