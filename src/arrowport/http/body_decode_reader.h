@@ -10,8 +10,9 @@
 namespace arrowport::http {
 
 /// \brief Reports undecodable request bodies as invalid input (400), keeping the pipe's own
-/// reasons (size limit, client hang-up) as they are, and a decode that ran out of the
-/// request's memory budget as too large (413). (Batch size limits themselves are the
+/// reasons (size limit, client hang-up) as they are, a decode that ran out of the
+/// request's memory cap as too large (413), and one the server-wide budget refused as
+/// busy (503). (Batch size limits themselves are the
 /// ingest pipeline's, for every protocol.) Used by one thread.
 class BodyDecodeReader : public arrow::RecordBatchReader {
  public:

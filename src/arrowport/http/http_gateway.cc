@@ -167,19 +167,11 @@ struct HttpGateway::Impl {
     server.set_expect_100_continue_handler(
         [this](const httplib::Request& req, httplib::Response& res) {
           constexpr int kContinue = 100;
-          if (!WouldRefuseBody(req)) return kContinue;
-          BeginMeter(req, res);
+          BeginMeter(req, res);  // the pre-routing handler keeps it for a request let on
           const bool refused = RefusedTransferCoding(req, res) ||
                                RefusedUnreadBody(req, res) || RefusedDeclaredLength(req, res);
           return refused ? res.status : kContinue;
         });
-  }
-
-  // Whether the header checks below refuse this request's body, without answering it.
-  bool WouldRefuseBody(const httplib::Request& req) const {
-    if (!ReadableTransferCoding(req.headers).ok()) return true;
-    if (req.has_header("Transfer-Encoding")) return false;  // no length declared
-    return DeclaredOverLimit(req).has_value();
   }
 
   // The declared length when it is over what the request's route reads: its limit, or
