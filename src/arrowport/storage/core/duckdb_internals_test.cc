@@ -1,5 +1,7 @@
 #include "arrowport/storage/core/duckdb_internals.h"
 
+#include <duckdb/catalog/catalog.hpp>
+#include <duckdb/catalog/catalog_entry/schema_catalog_entry.hpp>
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/main/client_context_state.hpp>
 #include <gtest/gtest.h>
@@ -87,6 +89,39 @@ TEST(OptimizerOffTest, OffWhileItLivesForItsConnectionOnly) {
   }
   EXPECT_EQ(OneValue(connection.get(), setting), "true");
   EXPECT_EQ(OneValue(connection.get(), plan, 1), optimized);
+}
+
+// Macros DuckDB has built so far in its system catalog (it builds each on first use).
+int BuiltMacros(duckdb_connection connection) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  int macros = 0;
+  context->RunFunctionInTransaction([&] {
+    auto& schema = duckdb::Catalog::GetSystemCatalog(*context).GetSchema(
+        *context, duckdb::Identifier("main"));
+    schema.Scan(duckdb::CatalogType::MACRO_ENTRY, [&](duckdb::CatalogEntry& entry) {
+      if (entry.type == duckdb::CatalogType::MACRO_ENTRY) macros++;
+    });
+  });
+  return macros;
+}
+
+// Every server start guarded DuckDB's functions by a catalog scan that first built all of
+// DuckDB's built-in macros, parsing each one's SQL: 13 ms of a 0.16 s start. The guard
+// looks at the functions that exist, and a macro is still built when a query uses it.
+TEST(HardenDuckDBFunctionsTest, BuildsNoneOfDuckDBsMacros) {
+  DatabaseHandle database;
+  ASSERT_EQ(duckdb_open(nullptr, database.out()), DuckDBSuccess);
+  ConnectionHandle connection;
+  ASSERT_EQ(duckdb_connect(database.get(), connection.out()), DuckDBSuccess);
+  const int before = BuiltMacros(connection.get());
+  ASSERT_TRUE(HardenDuckDBFunctions(connection.get()).ok());
+  EXPECT_EQ(BuiltMacros(connection.get()), before);
+  // Still guarded: a timestamp from a number before DuckDB's least is the query's error.
+  EXPECT_NE(OneValue(connection.get(), "SELECT make_timestamp(-9223372036854775000)::VARCHAR")
+                .find("before the least timestamp"),
+            std::string::npos);
+  // And a built-in macro works, built as it is used.
+  EXPECT_EQ(OneValue(connection.get(), "SELECT list_reverse([1, 2])::VARCHAR"), "[2, 1]");
 }
 
 }  // namespace duckdb_internals_test
