@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   if (first == "--serve-plain-flight") {
     return arrowport::bench::ServePlainFlightMain({argv + 2, argv + argc});
   }
+  if (first == "--serve-duckdb-alone") {
+    return arrowport::bench::ServeDuckDBAloneMain({argv + 2, argv + argc});
+  }
   CLI::App app{"Measure ingest and read throughput against ceilings measured in the same run",
                "arrowport bench"};
   arrowport::bench::BenchOptions options;

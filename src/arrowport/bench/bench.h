@@ -54,8 +54,7 @@ struct Timing {
 /// Each figure: best wall seconds of the runs, least CPU seconds of this process
 /// (DuckDB's workers included) in one of them.
 struct DuckDBAlone {
-  Timing ingest;      ///< CTAS from the Arrow stream + CHECKPOINT, file database
-  Timing ingest_mem;  ///< the same into an in-memory database
+  Timing ingest_mem;  ///< CTAS from the Arrow stream into an in-memory database
   Timing export_;     ///< materialised parallel Arrow export
 };
 arrow::Result<DuckDBAlone> MeasureDuckDBAlone(const BenchOptions& options, int64_t rows,

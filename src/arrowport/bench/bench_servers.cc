@@ -8,11 +8,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "arrow/flight/client.h"
+#include "arrow/flight/server.h"
+#include "arrow/table.h"
 #include "arrowport/bench/bench_support.h"
+#include "arrowport/bench/duckdb_ceilings.h"
 
 namespace arrowport::bench {
 
 namespace fs = std::filesystem;
+namespace fl = arrow::flight;
 
 namespace {
 
@@ -34,6 +39,35 @@ std::vector<std::string> PoolEnvironment(int threads) {
   if (threads <= 0) return {};
   return {"OMP_NUM_THREADS=" + std::to_string(threads)};
 }
+
+constexpr char kCreateTableAs[] = "create_table_as";
+
+// The DuckDB alone child's server: one action, CTAS from the table's Arrow stream +
+// CHECKPOINT, answered with the rows created. A Flight action only starts it: the CPU the
+// bench reads of this process is DuckDB's.
+class DuckDBAloneServer : public fl::FlightServerBase {
+ public:
+  DuckDBAloneServer(std::shared_ptr<arrow::Table> table, std::unique_ptr<DuckDBOnly> duckdb)
+      : table_(std::move(table)), duckdb_(std::move(duckdb)) {}
+
+  arrow::Status DoAction(const fl::ServerCallContext&, const fl::Action& action,
+                         std::unique_ptr<fl::ResultStream>* result) override {
+    if (action.type != kCreateTableAs) {
+      return arrow::Status::NotImplemented("no action ", action.type);
+    }
+    ARROW_ASSIGN_OR_RAISE(const int64_t rows,
+                          duckdb_->CreateTableAs(
+                              "ctas", std::make_shared<arrow::TableBatchReader>(table_)));
+    std::vector<fl::Result> results(1);
+    results[0].body = arrow::Buffer::FromString(std::to_string(rows));
+    *result = std::make_unique<fl::SimpleResultStream>(std::move(results));
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::shared_ptr<arrow::Table> table_;
+  std::unique_ptr<DuckDBOnly> duckdb_;
+};
 
 }  // namespace
 
@@ -92,6 +126,42 @@ arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartPlainFlight(
   return child;
 }
 
+arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartDuckDBAlone(
+    const BenchOptions& options, int64_t rows, bool two_columns, int threads,
+    const std::string& db_path) {
+  if (options.self_command.empty()) {
+    return arrow::Status::Invalid("the bench does not know how to run itself again");
+  }
+  RemoveDatabaseFiles(db_path);
+  std::vector<std::string> argv = options.self_command;
+  for (const std::string& arg :
+       {std::string("--serve-duckdb-alone"), std::to_string(rows),
+        std::to_string(options.batch_rows), std::string(two_columns ? "2" : "5"),
+        std::to_string(threads), db_path}) {
+    argv.push_back(arg);
+  }
+  const std::string dir = fs::path(db_path).parent_path().string();
+  ARROW_ASSIGN_OR_RAISE(auto process, ChildProcess::Start(argv, PoolEnvironment(threads),
+                                                          dir, "duckdb-alone"));
+  const std::string prefix = "DuckDB alone ready ";
+  ARROW_ASSIGN_OR_RAISE(const std::string line,
+                        process->WaitForLine(prefix, kReadyTimeoutSeconds));
+  std::unique_ptr<ServerChild> child(new ServerChild(std::move(process)));
+  child->flight_uri_ = line.substr(prefix.size());
+  return child;
+}
+
+arrow::Result<int64_t> ServerChild::RunDuckDBAlone() const {
+  ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(flight_uri_));
+  ARROW_ASSIGN_OR_RAISE(auto client, fl::FlightClient::Connect(location));
+  ARROW_ASSIGN_OR_RAISE(auto results, client->DoAction(fl::Action{kCreateTableAs, nullptr}));
+  ARROW_ASSIGN_OR_RAISE(auto result, results->Next());
+  if (result == nullptr || result->body == nullptr) {
+    return arrow::Status::IOError("the DuckDB alone child answered nothing");
+  }
+  return std::stoll(result->body->ToString());
+}
+
 int ServePlainFlightMain(const std::vector<std::string>& args) {
   int64_t rows = 0, batch_rows = 0;
   int columns = 0;
@@ -111,6 +181,37 @@ int ServePlainFlightMain(const std::vector<std::string>& args) {
   }();
   if (served.ok()) return 0;
   std::fprintf(stderr, "plain Flight server: %s\n", served.ToString().c_str());
+  return 1;
+}
+
+int ServeDuckDBAloneMain(const std::vector<std::string>& args) {
+  int64_t rows = 0, batch_rows = 0;
+  int columns = 0, threads = -1;
+  std::string path;
+  std::istringstream words;
+  if (args.size() == 5) {
+    words.str(args[0] + " " + args[1] + " " + args[2] + " " + args[3]);
+    path = args[4];
+  }
+  if (!(words >> rows >> batch_rows >> columns >> threads) || rows <= 0 || batch_rows <= 0 ||
+      (columns != 5 && columns != 2) || threads < 0 || path.empty()) {
+    std::fprintf(stderr,
+                 "usage: arrowport-bench --serve-duckdb-alone ROWS BATCH_ROWS 5|2 THREADS PATH\n");
+    return 2;
+  }
+  auto served = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto table, MakeBenchTable(rows, batch_rows, columns == 2));
+    ARROW_ASSIGN_OR_RAISE(auto duckdb, DuckDBOnly::Open(path, threads));
+    DuckDBAloneServer server(std::move(table), std::move(duckdb));
+    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::ForGrpcTcp("127.0.0.1", 0));
+    ARROW_RETURN_NOT_OK(server.Init(fl::FlightServerOptions(location)));
+    ARROW_RETURN_NOT_OK(server.SetShutdownOnSignals({SIGTERM, SIGINT}));
+    std::printf("DuckDB alone ready grpc://127.0.0.1:%d\n", server.port());
+    std::fflush(stdout);
+    return server.Serve();
+  }();
+  if (served.ok()) return 0;
+  std::fprintf(stderr, "DuckDB alone: %s\n", served.ToString().c_str());
   return 1;
 }
 

@@ -2,8 +2,8 @@
 
 // The servers the bench measures end to end, each a process of its own so that its CPU
 // (utime + stime of /proc/PID/stat) is the server's alone: ours (this executable's hidden
-// `serve`, the CLI's own serve command) and the plain Flight ceiling (its hidden
-// `--serve-plain-flight`).
+// `serve`, the CLI's own serve command), the plain Flight ceiling (its hidden
+// `--serve-plain-flight`) and DuckDB alone's CTAS on request (`--serve-duckdb-alone`).
 
 #include <sys/types.h>
 
@@ -43,6 +43,16 @@ class ServerChild {
   static arrow::Result<std::unique_ptr<ServerChild>> StartPlainFlight(
       const BenchOptions& options, int64_t rows, bool two_columns, const std::string& dir);
 
+  /// DuckDB alone, none of our code: the bench's table of `rows` rows in memory and a
+  /// DuckDB file database at `db_path` (removed first) with `threads` threads (0: all
+  /// cores); each RunDuckDBAlone() has it run CREATE TABLE AS from the table's Arrow stream
+  /// + CHECKPOINT, which the bench alternates with our server's run of the same upload.
+  static arrow::Result<std::unique_ptr<ServerChild>> StartDuckDBAlone(
+      const BenchOptions& options, int64_t rows, bool two_columns, int threads,
+      const std::string& db_path);
+  /// One CTAS + CHECKPOINT of the DuckDB alone child; the rows it created.
+  arrow::Result<int64_t> RunDuckDBAlone() const;
+
   const std::string& flight_uri() const { return flight_uri_; }
   const std::string& http_uri() const { return http_uri_; }  ///< "" for plain Flight
   /// The server process's utime + stime so far, in seconds.
@@ -61,5 +71,10 @@ class ServerChild {
 /// the plain Flight ceiling until SIGTERM or SIGINT, after printing "plain Flight ready
 /// URI". Returns the exit code.
 int ServePlainFlightMain(const std::vector<std::string>& args);
+
+/// `arrowport-bench --serve-duckdb-alone ROWS BATCH_ROWS COLUMNS THREADS PATH`: the DuckDB
+/// alone child, whose Flight action "create_table_as" runs one CTAS + CHECKPOINT, until
+/// SIGTERM or SIGINT, after printing "DuckDB alone ready URI". Returns the exit code.
+int ServeDuckDBAloneMain(const std::vector<std::string>& args);
 
 }  // namespace arrowport::bench
