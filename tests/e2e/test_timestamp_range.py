@@ -114,3 +114,30 @@ def test_sql_cannot_build_a_timestamp_before_duckdbs_least(server, call):
     assert r.status_code == 200 and r.json()[0]["c"].startswith("1970-01-01"), r.text
     assert reopens(server) == before
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+
+
+def test_sql_cannot_move_a_timestamp_before_duckdbs_least(server):
+    # An attack: time_bucket() moves a timestamp to the start of its bucket, up to a
+    # bucket's width before the least timestamp DuckDB holds, with no check; the text of
+    # that value raised an internal error that invalidated the database, from a reader's
+    # SELECT, and a transform stored such values for every later read to trip on. (Its
+    # TIMESTAMPTZ form fails in ICU, and a week's bucket overflows: both clean errors.)
+    call = "time_bucket(INTERVAL '3 hours', ts, TIMESTAMP '1970-01-01 01:00:00')"
+    query = lambda sql: requests.post(f"{server.http}/query", params={"format": "json"},
+                                      data=sql, headers={"Content-Type": "text/plain"},
+                                      timeout=60)
+    r = query("CREATE TABLE IF NOT EXISTS least_stamps AS SELECT * FROM (VALUES "
+              "(TIMESTAMP '290309-12-22 (BC) 00:00:00'), (NULL), "
+              "(TIMESTAMP '1970-01-01 00:00:00')) t(ts)")
+    assert r.status_code == 200, r.text
+    before = reopens(server)
+    r = query(f"SELECT {call}::VARCHAR AS c FROM least_stamps")
+    assert r.status_code == 400, r.text
+    assert "before the least timestamp DuckDB holds" in r.text, r.text
+    r = query(f"CREATE TABLE moved_kept AS SELECT {call} AS c FROM least_stamps")
+    assert r.status_code == 400, r.text
+    r = query(f"SELECT {call}::VARCHAR AS c FROM least_stamps "
+              "WHERE ts = TIMESTAMP '1970-01-01 00:00:00'")
+    assert r.status_code == 200 and r.json()[0]["c"].startswith("1969-12-"), r.text
+    assert reopens(server) == before
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200

@@ -107,48 +107,41 @@ arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartOurs(
   return child;
 }
 
-arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartPlainFlight(
-    const BenchOptions& options, int64_t rows, bool two_columns, const std::string& dir) {
+arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartCeiling(
+    const BenchOptions& options, const std::vector<std::string>& args,
+    const std::vector<std::string>& environment, const std::string& dir,
+    const std::string& name, const std::string& ready) {
   if (options.self_command.empty()) {
     return arrow::Status::Invalid("the bench does not know how to run itself again");
   }
   std::vector<std::string> argv = options.self_command;
-  argv.push_back("--serve-plain-flight");
-  argv.push_back(std::to_string(rows));
-  argv.push_back(std::to_string(options.batch_rows));
-  argv.push_back(two_columns ? "2" : "5");
-  ARROW_ASSIGN_OR_RAISE(auto process, ChildProcess::Start(argv, {}, dir, "plain-flight"));
-  const std::string prefix = "plain Flight ready ";
+  argv.insert(argv.end(), args.begin(), args.end());
+  ARROW_ASSIGN_OR_RAISE(auto process, ChildProcess::Start(argv, environment, dir, name));
   ARROW_ASSIGN_OR_RAISE(const std::string line,
-                        process->WaitForLine(prefix, kReadyTimeoutSeconds));
+                        process->WaitForLine(ready, kReadyTimeoutSeconds));
   std::unique_ptr<ServerChild> child(new ServerChild(std::move(process)));
-  child->flight_uri_ = line.substr(prefix.size());
+  child->flight_uri_ = line.substr(ready.size());
   return child;
+}
+
+arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartPlainFlight(
+    const BenchOptions& options, int64_t rows, bool two_columns, const std::string& dir) {
+  return StartCeiling(options,
+                      {"--serve-plain-flight", std::to_string(rows),
+                       std::to_string(options.batch_rows), two_columns ? "2" : "5"},
+                      {}, dir, "plain-flight", "plain Flight ready ");
 }
 
 arrow::Result<std::unique_ptr<ServerChild>> ServerChild::StartDuckDBAlone(
     const BenchOptions& options, int64_t rows, bool two_columns, int threads,
     const std::string& db_path) {
-  if (options.self_command.empty()) {
-    return arrow::Status::Invalid("the bench does not know how to run itself again");
-  }
   RemoveDatabaseFiles(db_path);
-  std::vector<std::string> argv = options.self_command;
-  for (const std::string& arg :
-       {std::string("--serve-duckdb-alone"), std::to_string(rows),
-        std::to_string(options.batch_rows), std::string(two_columns ? "2" : "5"),
-        std::to_string(threads), db_path}) {
-    argv.push_back(arg);
-  }
-  const std::string dir = fs::path(db_path).parent_path().string();
-  ARROW_ASSIGN_OR_RAISE(auto process, ChildProcess::Start(argv, PoolEnvironment(threads),
-                                                          dir, "duckdb-alone"));
-  const std::string prefix = "DuckDB alone ready ";
-  ARROW_ASSIGN_OR_RAISE(const std::string line,
-                        process->WaitForLine(prefix, kReadyTimeoutSeconds));
-  std::unique_ptr<ServerChild> child(new ServerChild(std::move(process)));
-  child->flight_uri_ = line.substr(prefix.size());
-  return child;
+  return StartCeiling(options,
+                      {"--serve-duckdb-alone", std::to_string(rows),
+                       std::to_string(options.batch_rows), two_columns ? "2" : "5",
+                       std::to_string(threads), db_path},
+                      PoolEnvironment(threads), fs::path(db_path).parent_path().string(),
+                      "duckdb-alone", "DuckDB alone ready ");
 }
 
 arrow::Result<int64_t> ServerChild::RunDuckDBAlone() const {

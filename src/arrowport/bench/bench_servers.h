@@ -61,6 +61,12 @@ class ServerChild {
   arrow::Status Stop() { return process_->Stop(); }
 
  private:
+  /// A ceiling's child: this executable again with `args` and `environment`, ready once
+  /// it prints `ready` followed by its Flight URI.
+  static arrow::Result<std::unique_ptr<ServerChild>> StartCeiling(
+      const BenchOptions& options, const std::vector<std::string>& args,
+      const std::vector<std::string>& environment, const std::string& dir,
+      const std::string& name, const std::string& ready);
   explicit ServerChild(std::unique_ptr<ChildProcess> process)
       : process_(std::move(process)) {}
   std::unique_ptr<ChildProcess> process_;

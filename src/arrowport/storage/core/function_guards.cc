@@ -1,10 +1,12 @@
 // DuckDB takes a throw from a function it marks as unable to fail for an internal error,
 // and an internal error invalidates the whole database: every open transaction is lost
 // and the server reopens it. Two ways SQL reached that (hostile runs):
-// - its functions that build a timestamp from a number alone (make_timestamp(micros),
-//   epoch_ms(ms), to_timestamp(seconds), make_timestamptz(micros), ...) do not check the
-//   number against the timestamp range: a value before DuckDB's least timestamp came
-//   out, and its first cast to text, or year() of it, threw (from a read-only SELECT too);
+// - functions that build a timestamp do not all check it against the timestamp range:
+//   those from a number alone (make_timestamp(micros), epoch_ms(ms), to_timestamp(seconds),
+//   make_timestamptz(micros), ...), and time_bucket(), which moves a timestamp near the
+//   least to the start of its bucket, up to a bucket's width before it (an attack). A
+//   value before DuckDB's least timestamp came out, and its first cast to text, or year()
+//   of it, threw (from a read-only SELECT too);
 // - its JSON functions threw on a malformed value (an Arrow arrow.json column, a Parquet
 //   JSON column). DuckDB 2.0 already marks its ->>, from_json and json_extract able to
 //   fail; json_type, json_structure, to_json and others it does not.
@@ -28,20 +30,17 @@ namespace arrowport::storage {
 
 namespace {
 
-// A TIMESTAMP or TIMESTAMPTZ (microseconds) made from numbers alone: arithmetic on
-// timestamps and dates, and the text parsers, check their own results.
-bool BuildsTimestampFromNumbers(const duckdb::ScalarFunction& function) {
+// A TIMESTAMP or TIMESTAMPTZ (microseconds) made from arguments: every such function's
+// results are checked, not only those found to need it (most check their own, as
+// timestamp arithmetic does; time_bucket did not, and an unchecked one goes unnoticed
+// until a query casts its result). The check is a compare per value.
+bool BuildsTimestamp(const duckdb::ScalarFunction& function) {
   const auto result = function.GetReturnType().id();
   if (result != duckdb::LogicalTypeId::TIMESTAMP &&
       result != duckdb::LogicalTypeId::TIMESTAMP_TZ) {
     return false;
   }
-  const auto& parameters = function.GetSignature().GetParameters();
-  if (parameters.empty()) return false;  // now(), current_localtimestamp()
-  for (const auto& parameter : parameters) {
-    if (!parameter.GetType().IsNumeric()) return false;
-  }
-  return true;
+  return !function.GetSignature().GetParameters().empty();  // not now()
 }
 
 bool ReadsJson(const std::string& name) {
@@ -86,12 +85,12 @@ void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
   const bool json = ReadsJson(name);
   bool builds_timestamps = false;
   for (duckdb::idx_t i = 0; i < entry.functions.Size(); i++) {
-    builds_timestamps |= BuildsTimestampFromNumbers(*entry.functions.GetFunctionByOffset(i));
+    builds_timestamps |= BuildsTimestamp(*entry.functions.GetFunctionByOffset(i));
   }
   if (!json && !builds_timestamps) return;
   entry.functions.ApplyToFunctions([&](duckdb::ScalarFunction& function) {
     if (json) function.SetFallible();
-    if (BuildsTimestampFromNumbers(function)) CheckResults(name, function);
+    if (BuildsTimestamp(function)) CheckResults(name, function);
   });
 }
 
@@ -104,10 +103,10 @@ arrow::Status HardenDuckDBFunctions(duckdb_connection connection) {
     context->RunFunctionInTransaction([&] {
       auto& schema = duckdb::Catalog::GetSystemCatalog(*context).GetSchema(
           *context, duckdb::Identifier("main"));
-      // The entries that exist (every scalar function DuckDB and its static extensions
-      // registered), not those DuckDB makes on first use: a scan with the context first
-      // builds all of its built-in macros, parsing each one's SQL (13 ms of every start),
-      // and a macro is no function of its own to guard.
+      // The committed entries: every scalar function DuckDB and its static extensions
+      // registered (in system transactions, committed). A scan through the context first
+      // builds every entry DuckDB otherwise builds on first use, its built-in macros,
+      // parsing each one's SQL (docs/testing.md); those are macros, never functions.
       schema.Scan(duckdb::CatalogType::SCALAR_FUNCTION_ENTRY,
                   [](duckdb::CatalogEntry& entry) {
                     // The scan walks every kind of function DuckDB keeps in one set.
