@@ -15,12 +15,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.compute as pc
 import pyarrow.flight as flight
 import pytest
+import zstandard
 
 pytestmark = [
     pytest.mark.slow,
@@ -166,6 +169,7 @@ def test_compression_is_chosen_across_a_slow_link_and_wins(start_server, link, t
         here = link.get(link.server_ns, url, PYTHON314_DEFAULT)
         assert here["encoding"] is None and here["rows"] == ROWS, (url, here)
 
+    ceiling = local_zstd_round_trip(table)
     results = {}
     for rate in (1000, 100):
         link.limit(rate)
@@ -175,13 +179,34 @@ def test_compression_is_chosen_across_a_slow_link_and_wins(start_server, link, t
         assert chosen["encoding"] == "zstd", (rate, chosen)
         assert identity["encoding"] is None, (rate, identity)
         assert chosen["wire_bytes"] < identity["wire_bytes"] * 0.7, results
-    print(json.dumps(results))
+    print(json.dumps({"results": results, "local zstd round trip": ceiling}))
     # Identity is bound by the link; zstd by the compressor and the client's decoder,
     # which both stream, on the machine's two cores. At 100 Mbit/s the link is 10x slower
     # than a slow compressor: zstd must win by far. At 1 Gbit/s identity takes 0.30 s at
-    # least whatever the machine, zstd 0.15 s of CPU here: on a machine twice as slow a
-    # tie, so only a loss by half is refused (docs/http.md has the figures).
+    # least whatever the machine, zstd 0.15 s of CPU on the VM this was written on: on one
+    # three times as slow, or as busy, zstd's own work is longer than the link's (a CI run
+    # beside two other jobs: 0.60 s against identity's 0.36 s). So a loss by half is
+    # refused against the longer of identity's time and this machine's own zstd round
+    # trip of the same stream, measured in the same test: what the link adds to
+    # compression must stay small (docs/http.md has the figures).
     chosen, identity = results[100]
     assert chosen["seconds"] < identity["seconds"] * 0.5, results
     chosen, identity = results[1000]
-    assert chosen["seconds"] < identity["seconds"] * 1.5, results
+    assert chosen["seconds"] < max(identity["seconds"], ceiling) * 1.5, (results, ceiling)
+
+
+def local_zstd_round_trip(table, rounds=3):
+    """This machine's time to compress the table's Arrow stream at the server's default
+    zstd level (compression.level: 3) and to decompress it, in this process, best of
+    `rounds`: what zstd through any link takes at least, but for the two ends overlapping."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=122_880)
+    data = sink.getvalue()
+    fastest = float("inf")
+    for _ in range(rounds):
+        began = time.perf_counter()
+        packed = zstandard.ZstdCompressor(level=3).compress(data)
+        zstandard.ZstdDecompressor().decompress(packed, max_output_size=len(data))
+        fastest = min(fastest, time.perf_counter() - began)
+    return fastest
