@@ -84,6 +84,11 @@ def test_a_parameter_past_duckdbs_range_is_refused(server):
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
 
 
+def post_sql(server, sql):
+    return requests.post(f"{server.http}/query", params={"format": "json"}, data=sql,
+                         headers={"Content-Type": "text/plain"}, timeout=60)
+
+
 def reopens(server):
     r = requests.get(f"{server.http}/healthz", timeout=60)
     assert r.status_code == 200, r.text
@@ -97,23 +102,8 @@ def test_sql_cannot_build_a_timestamp_before_duckdbs_least(server, call):
     # DuckDB's functions that build a timestamp from a number did not check it: a value
     # before 290309-12-22 BC came out, and its cast to text raised an internal error that
     # invalidated the database (every open transaction lost), even from a read-only SELECT.
-    query = lambda sql: requests.post(f"{server.http}/query", params={"format": "json"},
-                                      data=sql, headers={"Content-Type": "text/plain"},
-                                      timeout=60)
-    r = query("CREATE TABLE IF NOT EXISTS far_numbers AS SELECT * FROM (VALUES "
-              "(0::BIGINT), (NULL), (-9223372036854775000)) t(v)")
-    assert r.status_code == 200, r.text
-    before = reopens(server)
-    r = query(f"SELECT {call}::VARCHAR AS c FROM far_numbers")
-    assert r.status_code == 400, r.text
-    assert "before the least timestamp DuckDB holds" in r.text, r.text
-    r = query(f"CREATE TABLE far_kept AS SELECT {call} AS c FROM far_numbers")
-    assert r.status_code == 400, r.text
-    # The rows in range read as before, and the database was never reopened.
-    r = query(f"SELECT {call}::VARCHAR AS c FROM far_numbers WHERE v = 0")
-    assert r.status_code == 200 and r.json()[0]["c"].startswith("1970-01-01"), r.text
-    assert reopens(server) == before
-    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+    refused_and_kept(server, call, "far_numbers", "v BIGINT",
+                     "(0), (NULL), (-9223372036854775000)", "v = 0", "1970-01-01")
 
 
 def test_sql_cannot_move_a_timestamp_before_duckdbs_least(server):
@@ -122,22 +112,27 @@ def test_sql_cannot_move_a_timestamp_before_duckdbs_least(server):
     # that value raised an internal error that invalidated the database, from a reader's
     # SELECT, and a transform stored such values for every later read to trip on. (Its
     # TIMESTAMPTZ form fails in ICU, and a week's bucket overflows: both clean errors.)
-    call = "time_bucket(INTERVAL '3 hours', ts, TIMESTAMP '1970-01-01 01:00:00')"
-    query = lambda sql: requests.post(f"{server.http}/query", params={"format": "json"},
-                                      data=sql, headers={"Content-Type": "text/plain"},
-                                      timeout=60)
-    r = query("CREATE TABLE IF NOT EXISTS least_stamps AS SELECT * FROM (VALUES "
-              "(TIMESTAMP '290309-12-22 (BC) 00:00:00'), (NULL), "
-              "(TIMESTAMP '1970-01-01 00:00:00')) t(ts)")
+    refused_and_kept(server, "time_bucket(INTERVAL '3 hours', ts, TIMESTAMP '1970-01-01 01:00:00')",
+                     "least_stamps", "ts TIMESTAMP",
+                     "('290309-12-22 (BC) 00:00:00'), (NULL), ('1970-01-01 00:00:00')",
+                     "ts = TIMESTAMP '1970-01-01 00:00:00'", "1969-12-")
+
+
+def refused_and_kept(server, call, table, column, rows, in_range, text):
+    """`call` over `table` (`column`, holding `rows`) is a 400 whose message names the
+    least timestamp, as text and stored alike; over the rows `in_range` it reads as
+    `text...`; and the database was never reopened."""
+    r = post_sql(server, f"CREATE TABLE IF NOT EXISTS {table} ({column})")
+    assert r.status_code == 200, r.text
+    r = post_sql(server, f"INSERT INTO {table} VALUES {rows}")
     assert r.status_code == 200, r.text
     before = reopens(server)
-    r = query(f"SELECT {call}::VARCHAR AS c FROM least_stamps")
+    r = post_sql(server, f"SELECT {call}::VARCHAR AS c FROM {table}")
     assert r.status_code == 400, r.text
     assert "before the least timestamp DuckDB holds" in r.text, r.text
-    r = query(f"CREATE TABLE moved_kept AS SELECT {call} AS c FROM least_stamps")
+    r = post_sql(server, f"CREATE TABLE {table}_kept AS SELECT {call} AS c FROM {table}")
     assert r.status_code == 400, r.text
-    r = query(f"SELECT {call}::VARCHAR AS c FROM least_stamps "
-              "WHERE ts = TIMESTAMP '1970-01-01 00:00:00'")
-    assert r.status_code == 200 and r.json()[0]["c"].startswith("1969-12-"), r.text
+    r = post_sql(server, f"SELECT {call}::VARCHAR AS c FROM {table} WHERE {in_range}")
+    assert r.status_code == 200 and r.json()[0]["c"].startswith(text), r.text
     assert reopens(server) == before
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
