@@ -444,6 +444,9 @@ def test_an_ingest_the_server_budget_refuses_is_busy_not_too_large(start_server)
                       headers={"Content-Type": ARROW}, timeout=60)
     assert r.status_code == 503, r.text
     assert "limits.max_request_memory" in r.json()["error"]["message"], r.text
+    # When to try again, as every other busy 503 says (this one, answered with the
+    # ingest's committed batches, did not).
+    assert r.headers.get("Retry-After") == "1", r.headers
     for client, writer in idle:
         writer.close()
         client.close()

@@ -136,3 +136,34 @@ def refused_and_kept(server, call, table, column, rows, in_range, text):
     assert r.status_code == 200 and r.json()[0]["c"].startswith(text), r.text
     assert reopens(server) == before
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+
+
+LEAST, GREATEST = "TIMESTAMP '290309-12-22 (BC) 00:00:00'", "TIMESTAMP '294247-01-10 04:00:54.775806'"
+
+
+@pytest.mark.parametrize("aggregate, text", [
+    (f"quantile_cont(x, 0.059) FROM (VALUES ({LEAST}), ({LEAST})) v(x)",
+     "290309-12-21 (BC) 23:59:59.998976"),
+    (f"median(x) FROM (VALUES ({GREATEST}), ({GREATEST})) v(x)",
+     "290309-12-21 (BC) 19:59:05.224192")])
+def test_duckdbs_own_timestamps_outside_its_range_read_as_text(server, aggregate, text):
+    # An attack: DuckDB's quantile_cont and median interpolate timestamps in doubles, so two
+    # least timestamps gave one a millisecond before the least, and two greatest INT64_MIN.
+    # Its cast to text then threw, which DuckDB counts an internal error: a reader's SELECT
+    # invalidated the database, and a value stored by CREATE TABLE AS did on every read.
+    # The cast now writes such a value as the date and time of day it stands for.
+    before = reopens(server)
+    r = post_sql(server, f"SELECT ({aggregate.replace(' FROM', ')::VARCHAR AS c FROM', 1)}")
+    assert r.status_code == 200 and r.json() == [{"c": text}], r.text
+    r = post_sql(server, f"CREATE TABLE kept AS SELECT {aggregate.replace(' FROM', ' AS m FROM', 1)}")
+    assert r.status_code == 200, r.text
+    r = post_sql(server, "SELECT m::VARCHAR AS c, {'a': m}::VARCHAR AS s FROM kept")
+    assert r.status_code == 200 and r.json() == [{"c": text, "s": f"{{'a': '{text}'}}"}], r.text
+    # Values in range (and the infinities) read as DuckDB writes them.
+    r = post_sql(server, "SELECT ts::VARCHAR AS c FROM (VALUES (TIMESTAMP '2020-01-02 03:04:05.5'), "
+                         f"(NULL), (TIMESTAMP '-infinity'), ({LEAST})) t(ts)")
+    assert r.status_code == 200, r.text
+    assert [row["c"] for row in r.json()] == ["2020-01-02 03:04:05.5", None, "-infinity",
+                                              "290309-12-22 (BC) 00:00:00"], r.text
+    assert reopens(server) == before
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200

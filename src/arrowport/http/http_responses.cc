@@ -38,6 +38,9 @@ void EndUnreadBody(int64_t drain) {
 
 void SendError(httplib::Response& res, const HttpError& error, const std::string& body) {
   LimitDrain(error.status);
+  // Here, not in SendStatus alone: a failed ingest's 503 (answered with its committed
+  // batches) said to retry in its body's code but not when.
+  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
   SendJson(res, error.status, body.empty() ? error.ToJson() : body);
   // The request's meter keeps the message for the status page's recent errors.
   if (auto* meter = CallMeterOf(res)) {
@@ -47,7 +50,6 @@ void SendError(httplib::Response& res, const HttpError& error, const std::string
 
 void SendStatus(httplib::Response& res, const arrow::Status& status) {
   const HttpError error = ToHttpError(status);
-  if (error.retry_after_s > 0) res.set_header("Retry-After", std::to_string(error.retry_after_s));
   if (HasErrorKind(status, ErrorKind::kUnauthenticated)) {
     res.set_header("WWW-Authenticate", R"(Basic realm="arrowport", Bearer)");
   }

@@ -17,9 +17,16 @@
 #include <duckdb/catalog/catalog_entry/schema_catalog_entry.hpp>
 #include <duckdb/common/error_data.hpp>
 #include <duckdb/common/exception/conversion_exception.hpp>
+#include <duckdb/common/types/date.hpp>
+#include <duckdb/common/types/interval.hpp>
+#include <duckdb/common/types/time.hpp>
+#include <duckdb/common/types/timestamp.hpp>
 #include <duckdb/common/types/vector.hpp>
+#include <duckdb/function/cast/cast_function_set.hpp>
+#include <duckdb/function/cast/default_casts.hpp>
 #include <duckdb/function/scalar_function.hpp>
 #include <duckdb/main/client_context.hpp>
+#include <duckdb/main/config.hpp>
 
 #include <string>
 
@@ -94,6 +101,92 @@ void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
   });
 }
 
+// DuckDB's cast of a TIMESTAMP to text throws for a value before its least timestamp, and
+// DuckDB counts that cast unable to fail (by its types alone), so the throw invalidated
+// the database. Such values still come out of DuckDB's own functions: its quantile_cont
+// and median interpolate in doubles (two least timestamps give one a millisecond before
+// it; two greatest give INT64_MIN; an attack), and once stored out of every read of them.
+// A chunk holding one is written here, each such value as DuckDB writes the date and the
+// time of day it stands for; every other chunk goes to DuckDB's own cast.
+struct TimestampTextCast : duckdb::BoundCastData {
+  explicit TimestampTextCast(duckdb::BoundCastInfo duckdbs) : duckdbs(std::move(duckdbs)) {}
+  duckdb::unique_ptr<duckdb::BoundCastData> Copy() const override {
+    return duckdb::make_uniq<TimestampTextCast>(duckdbs.Copy());
+  }
+  duckdb::BoundCastInfo duckdbs;
+};
+
+// Never throws: the cast must not (anything it threw would invalidate the database).
+std::string OutsideRangeText(int64_t micros) noexcept {
+  try {
+    constexpr int64_t kDay = duckdb::Interval::MICROS_PER_DAY;
+    int64_t days = micros / kDay;
+    int64_t time_of_day = micros % kDay;
+    if (time_of_day < 0) {
+      time_of_day += kDay;
+      days -= 1;
+    }
+    return duckdb::Date::ToString(duckdb::date_t(static_cast<int32_t>(days))) + " " +
+           duckdb::Time::ToString(duckdb::dtime_t(time_of_day));
+  } catch (...) {
+    return std::to_string(micros) + " microseconds since 1970 (outside DuckDB's timestamps)";
+  }
+}
+
+bool CastTimestampToText(duckdb::Vector& source, duckdb::Vector& result, duckdb::idx_t count,
+                         duckdb::CastParameters& parameters) {
+  const auto& cast = parameters.cast_data->Cast<TimestampTextCast>();
+  duckdb::UnifiedVectorFormat format;
+  source.ToUnifiedFormat(format);
+  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
+  bool held = true;
+  for (duckdb::idx_t row = 0; row < count && held; row++) {
+    const auto index = format.sel->get_index(row);
+    held = !format.validity.RowIsValid(index) || DuckDBHoldsTimestamp(values[index]);
+  }
+  if (held) {
+    duckdb::CastParameters duckdbs(parameters, cast.duckdbs.GetCastData(),
+                                   parameters.local_state);
+    return cast.duckdbs.Cast(source, result, count, duckdbs);
+  }
+  result.SetVectorType(duckdb::VectorType::FLAT_VECTOR);
+  auto* texts = duckdb::FlatVector::GetDataMutable<duckdb::string_t>(result);
+  for (duckdb::idx_t row = 0; row < count; row++) {
+    const auto index = format.sel->get_index(row);
+    if (!format.validity.RowIsValid(index)) {
+      duckdb::FlatVector::SetNull(result, row, true);
+      continue;
+    }
+    const int64_t micros = values[index];
+    texts[row] = duckdb::StringVector::AddString(
+        result, DuckDBHoldsTimestamp(micros)
+                    ? duckdb::Timestamp::ToString(duckdb::timestamp_t(micros))
+                    : OutsideRangeText(micros));
+  }
+  return true;
+}
+
+// Once per database: DuckDB's own cast stays inside ours, as cheap as it was for values
+// in range, and implicit where it was.
+void GuardTimestampText(duckdb::ClientContext& context) {
+  auto& casts = duckdb::DBConfig::GetConfig(context).GetCastFunctions();
+  const auto& from = duckdb::LogicalType::TIMESTAMP;
+  const auto& to = duckdb::LogicalType::VARCHAR;
+  duckdb::GetCastFunctionInput input(context);
+  duckdb::BoundCastInfo duckdbs = casts.GetCastFunction(from, to, input);
+  if (duckdbs.HasInitLocalState() ||
+      duckdbs.GetCastData() != nullptr && dynamic_cast<TimestampTextCast*>(
+                                              duckdbs.GetCastData().get()) != nullptr) {
+    return;  // a state of its own we could not give it; or guarded already
+  }
+  const int64_t implicit_cost = casts.ImplicitCastCost(&context, from, to);
+  casts.RegisterCastFunction(
+      from, to,
+      duckdb::BoundCastInfo(&CastTimestampToText,
+                            duckdb::make_uniq<TimestampTextCast>(std::move(duckdbs))),
+      implicit_cost);
+}
+
 }  // namespace
 
 arrow::Status HardenDuckDBFunctions(duckdb_connection connection) {
@@ -114,6 +207,7 @@ arrow::Status HardenDuckDBFunctions(duckdb_connection connection) {
                     Harden(entry.Cast<duckdb::ScalarFunctionCatalogEntry>());
                   });
     });
+    GuardTimestampText(*context);
   } catch (const std::exception& e) {
     return arrow::Status::IOError("cannot guard DuckDB's functions: ",
                                   duckdb::ErrorData(e).Message());
