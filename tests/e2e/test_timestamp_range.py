@@ -159,6 +159,12 @@ def test_duckdbs_own_timestamps_outside_its_range_read_as_text(server, aggregate
     assert r.status_code == 200, r.text
     r = post_sql(server, "SELECT m::VARCHAR AS c, {'a': m}::VARCHAR AS s FROM kept")
     assert r.status_code == 200 and r.json() == [{"c": text, "s": f"{{'a': '{text}'}}"}], r.text
+    # In one chunk with a value in range and a NULL: each as it is.
+    r = post_sql(server, "SELECT x::VARCHAR AS c FROM (SELECT m AS x, 1 AS o FROM kept UNION ALL "
+                         "SELECT TIMESTAMP '2020-01-02 03:04:05.5', 2 UNION ALL SELECT NULL, 3) "
+                         "ORDER BY o")
+    assert r.status_code == 200, r.text
+    assert [row["c"] for row in r.json()] == [text, "2020-01-02 03:04:05.5", None], r.text
     # Values in range (and the infinities) read as DuckDB writes them.
     r = post_sql(server, "SELECT ts::VARCHAR AS c FROM (VALUES (TIMESTAMP '2020-01-02 03:04:05.5'), "
                          f"(NULL), (TIMESTAMP '-infinity'), ({LEAST})) t(ts)")

@@ -129,7 +129,7 @@ std::string OutsideRangeText(int64_t micros) noexcept {
     return duckdb::Date::ToString(duckdb::date_t(static_cast<int32_t>(days))) + " " +
            duckdb::Time::ToString(duckdb::dtime_t(time_of_day));
   } catch (...) {
-    return std::to_string(micros) + " microseconds since 1970 (outside DuckDB's timestamps)";
+    return {};  // not reached for any int64 (the review); empty rather than a throw
   }
 }
 
@@ -150,6 +150,7 @@ bool CastTimestampToText(duckdb::Vector& source, duckdb::Vector& result, duckdb:
     return cast.duckdbs.Cast(source, result, count, duckdbs);
   }
   result.SetVectorType(duckdb::VectorType::FLAT_VECTOR);
+  duckdb::FlatVector::ValidityMutable(result).SetAllValid(count);  // no mask of before
   auto* texts = duckdb::FlatVector::GetDataMutable<duckdb::string_t>(result);
   for (duckdb::idx_t row = 0; row < count; row++) {
     const auto index = format.sel->get_index(row);
@@ -175,8 +176,8 @@ void GuardTimestampText(duckdb::ClientContext& context) {
   duckdb::GetCastFunctionInput input(context);
   duckdb::BoundCastInfo duckdbs = casts.GetCastFunction(from, to, input);
   if (duckdbs.HasInitLocalState() ||
-      duckdbs.GetCastData() != nullptr && dynamic_cast<TimestampTextCast*>(
-                                              duckdbs.GetCastData().get()) != nullptr) {
+      (duckdbs.GetCastData() != nullptr &&
+       dynamic_cast<TimestampTextCast*>(duckdbs.GetCastData().get()) != nullptr)) {
     return;  // a state of its own we could not give it; or guarded already
   }
   const int64_t implicit_cost = casts.ImplicitCastCost(&context, from, to);
