@@ -126,7 +126,7 @@ TEST(HardenDuckDBFunctionsTest, BuildsNoneOfDuckDBsMacros) {
   ASSERT_EQ(duckdb_open(nullptr, database.out()), DuckDBSuccess);
   ConnectionHandle connection;
   ASSERT_EQ(duckdb_connect(database.get(), connection.out()), DuckDBSuccess);
-  const int before = BuiltMacros(connection.get());
+  const size_t before = BuiltMacros(connection.get());
   ASSERT_TRUE(HardenDuckDBFunctions(connection.get()).ok());
   EXPECT_EQ(BuiltMacros(connection.get()), before);
   // Still guarded: a timestamp from a number before DuckDB's least is the query's error.

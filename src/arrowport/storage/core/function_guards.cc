@@ -55,20 +55,29 @@ bool ReadsJson(const std::string& name) {
          name == "row_to_json";
 }
 
+// The first of `count` timestamps (microseconds) in `format` that DuckDB does not hold;
+// null when it holds them all (NULLs included).
+const int64_t* FirstOutsideRange(const duckdb::UnifiedVectorFormat& format,
+                                 duckdb::idx_t count) {
+  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
+  for (duckdb::idx_t row = 0; row < count; row++) {
+    const auto index = format.sel->get_index(row);
+    if (format.validity.RowIsValid(index) && !DuckDBHoldsTimestamp(values[index])) {
+      return &values[index];
+    }
+  }
+  return nullptr;
+}
+
 void RefuseHeldOutsideRange(const std::string& function, duckdb::Vector& result,
                             duckdb::idx_t count) {
   duckdb::UnifiedVectorFormat format;
   result.ToUnifiedFormat(format);
-  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
-  for (duckdb::idx_t row = 0; row < count; row++) {
-    const auto index = format.sel->get_index(row);
-    if (!format.validity.RowIsValid(index)) continue;
-    if (!DuckDBHoldsTimestamp(values[index])) {
-      throw duckdb::ConversionException(
-          function + "(...) gives " + std::to_string(values[index]) +
-          " microseconds since 1970, before the least timestamp DuckDB holds "
-          "(290309-12-22 (BC) 00:00:00, " + std::to_string(kLeastTimestampMicros) + ")");
-    }
+  if (const int64_t* outside = FirstOutsideRange(format, count)) {
+    throw duckdb::ConversionException(
+        function + "(...) gives " + std::to_string(*outside) +
+        " microseconds since 1970, before the least timestamp DuckDB holds "
+        "(290309-12-22 (BC) 00:00:00, " + std::to_string(kLeastTimestampMicros) + ")");
   }
 }
 
@@ -138,19 +147,14 @@ bool CastTimestampToText(duckdb::Vector& source, duckdb::Vector& result, duckdb:
   const auto& cast = parameters.cast_data->Cast<TimestampTextCast>();
   duckdb::UnifiedVectorFormat format;
   source.ToUnifiedFormat(format);
-  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
-  bool held = true;
-  for (duckdb::idx_t row = 0; row < count && held; row++) {
-    const auto index = format.sel->get_index(row);
-    held = !format.validity.RowIsValid(index) || DuckDBHoldsTimestamp(values[index]);
-  }
-  if (held) {
+  if (FirstOutsideRange(format, count) == nullptr) {
     duckdb::CastParameters duckdbs(parameters, cast.duckdbs.GetCastData(),
                                    parameters.local_state);
     return cast.duckdbs.Cast(source, result, count, duckdbs);
   }
   result.SetVectorType(duckdb::VectorType::FLAT_VECTOR);
   duckdb::FlatVector::ValidityMutable(result).SetAllValid(count);  // no mask of before
+  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
   auto* texts = duckdb::FlatVector::GetDataMutable<duckdb::string_t>(result);
   for (duckdb::idx_t row = 0; row < count; row++) {
     const auto index = format.sel->get_index(row);
