@@ -157,6 +157,10 @@ def test_duckdbs_own_timestamps_outside_its_range_read_as_text(server, aggregate
     assert r.status_code == 200 and r.json() == [{"c": text}], r.text
     r = post_sql(server, f"CREATE TABLE kept AS SELECT {aggregate.replace(' FROM', ' AS m FROM', 1)}")
     assert r.status_code == 200, r.text
+    # A function that takes such a value and throws on it (age(); an attack) is the
+    # query's error, not an internal one.
+    r = post_sql(server, "SELECT age(m) AS a FROM kept")
+    assert r.status_code == 400, r.text
     r = post_sql(server, "SELECT m::VARCHAR AS c, {'a': m}::VARCHAR AS s FROM kept")
     assert r.status_code == 200 and r.json() == [{"c": text, "s": f"{{'a': '{text}'}}"}], r.text
     # In one chunk with a value in range and a NULL: each as it is.

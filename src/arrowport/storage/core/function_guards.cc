@@ -94,18 +94,32 @@ void CheckResults(const std::string& name, duckdb::ScalarFunction& function) {
   function.SetFallible();
 }
 
+// A function taking a TIMESTAMP or TIMESTAMPTZ: one DuckDB's own aggregates made out of
+// range (below) reaches it stored or straight, and some throw on it (age(); an attack):
+// marked able to fail, the throw is the query's error.
+bool TakesTimestamp(const duckdb::ScalarFunction& function) {
+  for (const auto& parameter : function.GetSignature().GetParameters()) {
+    const auto id = parameter.GetType().id();
+    if (id == duckdb::LogicalTypeId::TIMESTAMP || id == duckdb::LogicalTypeId::TIMESTAMP_TZ) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The overloads of one catalog entry, changed only when one of them needs it (a change
 // replaces every overload's shared copy).
 void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
   const std::string name = entry.name.GetIdentifierName();
   const bool json = ReadsJson(name);
-  bool builds_timestamps = false;
+  bool needs = json;
   for (duckdb::idx_t i = 0; i < entry.functions.Size(); i++) {
-    builds_timestamps |= BuildsTimestamp(*entry.functions.GetFunctionByOffset(i));
+    const auto& function = *entry.functions.GetFunctionByOffset(i);
+    needs = needs || BuildsTimestamp(function) || TakesTimestamp(function);
   }
-  if (!json && !builds_timestamps) return;
+  if (!needs) return;
   entry.functions.ApplyToFunctions([&](duckdb::ScalarFunction& function) {
-    if (json) function.SetFallible();
+    if (json || TakesTimestamp(function)) function.SetFallible();
     if (BuildsTimestamp(function)) CheckResults(name, function);
   });
 }
