@@ -177,3 +177,30 @@ def test_duckdbs_own_timestamps_outside_its_range_read_as_text(server, aggregate
                                               "290309-12-22 (BC) 00:00:00"], r.text
     assert reopens(server) == before
     assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200
+
+
+def test_every_cast_of_such_a_timestamp_is_null_or_the_querys_error(server):
+    # An attack: try_cast of such a value to TIMESTAMPTZ (ICU's cast), nested too, and a
+    # cast to TIMESTAMP_MS threw inside a cast DuckDB counts unable to fail, and
+    # invalidated the database. A try_cast now gives NULL, a cast the query's 400.
+    r = post_sql(server, "CREATE TABLE far AS SELECT quantile_cont(x, 0.059) AS m, 1 AS o FROM "
+                         f"(VALUES ({LEAST}), ({LEAST})) v(x)")
+    assert r.status_code == 200, r.text
+    before = reopens(server)
+    for target in ("TIMESTAMPTZ", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP_NS", "DATE",
+                   "STRUCT(a TIMESTAMPTZ)", "TIMESTAMPTZ[]"):
+        value = {"STRUCT(a TIMESTAMPTZ)": "{'a': m}", "TIMESTAMPTZ[]": "[m]"}.get(target, "m")
+        r = post_sql(server, f"SELECT TRY_CAST({value} AS {target}) AS c FROM far")
+        assert r.status_code == 200, (target, r.text)
+        assert r.json()[0]["c"] in (None, {"a": None}, [None]), (target, r.text)
+        r = post_sql(server, f"SELECT CAST({value} AS {target}) AS c FROM far")
+        assert r.status_code == 400, (target, r.text)
+        assert "before the least timestamp DuckDB holds" in r.text, (target, r.text)
+    # Beside a value in range and a NULL, in one chunk: those cast as DuckDB casts them.
+    r = post_sql(server, "SELECT TRY_CAST(x AS TIMESTAMPTZ)::VARCHAR AS c FROM (SELECT m AS x, o "
+                         "FROM far UNION ALL SELECT TIMESTAMP '2020-01-02 03:04:05', 2 UNION ALL "
+                         "SELECT NULL, 3) ORDER BY o")
+    assert r.status_code == 200, r.text
+    assert [row["c"] for row in r.json()] == [None, "2020-01-02 03:04:05+00", None], r.text
+    assert reopens(server) == before
+    assert requests.get(f"{server.http}/readyz", timeout=30).status_code == 200

@@ -144,5 +144,46 @@ TEST(HardenDuckDBFunctionsTest, BuildsNoneOfDuckDBsMacros) {
             SystemEntries(connection.get(), duckdb::CatalogType::SCALAR_FUNCTION_ENTRY, true));
 }
 
+// Every cast of a TIMESTAMP before DuckDB's least (one its quantile_cont made): a try_cast
+// is NULL, a cast the query's error; neither invalidates the database (try_cast to
+// TIMESTAMPTZ, ICU's cast, and a cast to TIMESTAMP_MS did, an attack). Guarding twice (a
+// reopened database's connection) changes nothing.
+TEST(HardenDuckDBFunctionsTest, CastsOfATimestampOutsideTheRangeNeverInvalidate) {
+  DatabaseHandle database;
+  ASSERT_EQ(duckdb_open(nullptr, database.out()), DuckDBSuccess);
+  ConnectionHandle connection;
+  ASSERT_EQ(duckdb_connect(database.get(), connection.out()), DuckDBSuccess);
+  ASSERT_TRUE(HardenDuckDBFunctions(connection.get()).ok());
+  ASSERT_TRUE(HardenDuckDBFunctions(connection.get()).ok());
+  ASSERT_EQ(OneValue(connection.get(),
+                     "CREATE TABLE kept AS SELECT quantile_cont(x, 0.059) AS m FROM (VALUES "
+                     "(TIMESTAMP '290309-12-22 (BC) 00:00:00'), "
+                     "(TIMESTAMP '290309-12-22 (BC) 00:00:00')) v(x)"),
+            "1");
+  for (const char* target : {"TIMESTAMPTZ", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP_NS",
+                             "DATE", "TIME"}) {
+    SCOPED_TRACE(target);
+    const std::string cast = std::string("SELECT TRY_CAST(m AS ") + target + ") FROM kept";
+    EXPECT_EQ(OneValue(connection.get(), cast.c_str()), "null");
+    const std::string strict = std::string("SELECT CAST(m AS ") + target + ") FROM kept";
+    EXPECT_NE(OneValue(connection.get(), strict.c_str()).find("before the least timestamp"),
+              std::string::npos);
+    EXPECT_EQ(OneValue(connection.get(), "SELECT 42"), "42");  // still valid
+  }
+  // Nested, the child cast is the same one; values in range cast as DuckDB casts them.
+  EXPECT_EQ(
+      OneValue(connection.get(), "SELECT TRY_CAST([m] AS TIMESTAMPTZ[])::VARCHAR FROM kept"),
+      "[NULL]");
+  EXPECT_EQ(OneValue(connection.get(), "SELECT m::VARCHAR FROM kept"),
+            "290309-12-21 (BC) 23:59:59.998976");
+  EXPECT_EQ(OneValue(connection.get(), "SELECT TRY_CAST(TIMESTAMP '2020-01-02 03:04:05.678' "
+                                       "AS TIMESTAMP_S)::VARCHAR"),
+            "2020-01-02 03:04:06");  // DuckDB rounds
+  EXPECT_EQ(OneValue(connection.get(),
+                     "SELECT TIMESTAMP '2020-01-02 03:04:05' = "
+                     "TIMESTAMP '2020-01-02 03:04:05'::TIMESTAMPTZ::TIMESTAMP"),
+            "true");
+}
+
 }  // namespace duckdb_internals_test
 }  // namespace arrowport::storage

@@ -124,19 +124,21 @@ void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
   });
 }
 
-// DuckDB's cast of a TIMESTAMP to text throws for a value before its least timestamp, and
-// DuckDB counts that cast unable to fail (by its types alone), so the throw invalidated
-// the database. Such values still come out of DuckDB's own functions: its quantile_cont
-// and median interpolate in doubles (two least timestamps give one a millisecond before
-// it; two greatest give INT64_MIN; an attack), and once stored out of every read of them.
-// A chunk holding one is written here, each such value as DuckDB writes the date and the
-// time of day it stands for; every other chunk goes to DuckDB's own cast.
-struct TimestampTextCast : duckdb::BoundCastData {
-  explicit TimestampTextCast(duckdb::BoundCastInfo duckdbs) : duckdbs(std::move(duckdbs)) {}
+// DuckDB's casts of a TIMESTAMP throw for a value before its least timestamp, where DuckDB
+// counts them unable to fail (by their types alone: to text; to TIMESTAMP_MS; every
+// try_cast), so the throw invalidated the database. Such values still come out of DuckDB's
+// own functions: its quantile_cont and median interpolate in doubles (two least timestamps
+// give one a millisecond before it; two greatest give INT64_MIN; attacks), and once
+// stored out of every read of them. A chunk holding one is cast here (CastTimestamp);
+// every other chunk goes to DuckDB's own cast.
+struct TimestampCast : duckdb::BoundCastData {
+  TimestampCast(duckdb::BoundCastInfo duckdbs, duckdb::LogicalType target)
+      : duckdbs(std::move(duckdbs)), target(std::move(target)) {}
   duckdb::unique_ptr<duckdb::BoundCastData> Copy() const override {
-    return duckdb::make_uniq<TimestampTextCast>(duckdbs.Copy());
+    return duckdb::make_uniq<TimestampCast>(duckdbs.Copy(), target);
   }
   duckdb::BoundCastInfo duckdbs;
+  duckdb::LogicalType target;
 };
 
 // Never throws: the cast must not (anything it threw would invalidate the database).
@@ -156,16 +158,9 @@ std::string OutsideRangeText(int64_t micros) noexcept {
   }
 }
 
-bool CastTimestampToText(duckdb::Vector& source, duckdb::Vector& result, duckdb::idx_t count,
-                         duckdb::CastParameters& parameters) {
-  const auto& cast = parameters.cast_data->Cast<TimestampTextCast>();
-  duckdb::UnifiedVectorFormat format;
-  source.ToUnifiedFormat(format);
-  if (FirstOutsideRange(format, count) == nullptr) {
-    duckdb::CastParameters duckdbs(parameters, cast.duckdbs.GetCastData(),
-                                   parameters.local_state);
-    return cast.duckdbs.Cast(source, result, count, duckdbs);
-  }
+// To text: each value as DuckDB writes the date and the time of day it stands for.
+void WriteTimestampText(const duckdb::UnifiedVectorFormat& format, duckdb::Vector& result,
+                        duckdb::idx_t count) {
   result.SetVectorType(duckdb::VectorType::FLAT_VECTOR);
   duckdb::FlatVector::ValidityMutable(result).SetAllValid(count);  // no mask of before
   const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
@@ -182,28 +177,138 @@ bool CastTimestampToText(duckdb::Vector& source, duckdb::Vector& result, duckdb:
                     ? duckdb::Timestamp::ToString(duckdb::timestamp_t(micros))
                     : OutsideRangeText(micros));
   }
-  return true;
 }
 
-// Once per database: DuckDB's own cast stays inside ours, as cheap as it was for values
-// in range, and implicit where it was.
-void GuardTimestampText(duckdb::ClientContext& context) {
-  auto& casts = duckdb::DBConfig::GetConfig(context).GetCastFunctions();
-  const auto& from = duckdb::LogicalType::TIMESTAMP;
-  const auto& to = duckdb::LogicalType::VARCHAR;
-  duckdb::GetCastFunctionInput input(context);
-  duckdb::BoundCastInfo duckdbs = casts.GetCastFunction(from, to, input);
-  if (duckdbs.HasInitLocalState() ||
-      (duckdbs.GetCastData() != nullptr &&
-       dynamic_cast<TimestampTextCast*>(duckdbs.GetCastData().get()) != nullptr)) {
-    return;  // a state of its own we could not give it; or guarded already
+// A try_cast: the values outside the range are NULL (what it gives for a value it cannot
+// convert), the others DuckDB's cast of them.
+bool CastWithoutOutsiders(const duckdb::UnifiedVectorFormat& format, duckdb::Vector& result,
+                          duckdb::idx_t count, const TimestampCast& cast,
+                          duckdb::CastParameters& duckdbs) {
+  duckdb::Vector held(duckdb::LogicalType::TIMESTAMP, count);
+  auto* kept = duckdb::FlatVector::GetDataMutable<int64_t>(held);
+  auto& validity = duckdb::FlatVector::ValidityMutable(held);
+  const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
+  for (duckdb::idx_t row = 0; row < count; row++) {
+    const auto index = format.sel->get_index(row);
+    kept[row] = values[index];
+    if (!format.validity.RowIsValid(index) || !DuckDBHoldsTimestamp(values[index])) {
+      validity.SetInvalid(row);
+    }
   }
-  const int64_t implicit_cost = casts.ImplicitCastCost(&context, from, to);
-  casts.RegisterCastFunction(
-      from, to,
-      duckdb::BoundCastInfo(&CastTimestampToText,
-                            duckdb::make_uniq<TimestampTextCast>(std::move(duckdbs))),
-      implicit_cost);
+  cast.duckdbs.Cast(held, result, count, duckdbs);
+  if (duckdbs.error_message != nullptr && duckdbs.error_message->empty()) {
+    *duckdbs.error_message = "a timestamp before the least DuckDB holds";
+  }
+  return false;  // as DuckDB's try casts answer when a value became NULL
+}
+
+bool CastTimestamp(duckdb::Vector& source, duckdb::Vector& result, duckdb::idx_t count,
+                   duckdb::CastParameters& parameters) {
+  const auto& cast = parameters.cast_data->Cast<TimestampCast>();
+  duckdb::CastParameters duckdbs(parameters, cast.duckdbs.GetCastData(), parameters.local_state);
+  duckdb::UnifiedVectorFormat format;
+  source.ToUnifiedFormat(format);
+  const int64_t* outside = FirstOutsideRange(format, count);
+  if (outside == nullptr) return cast.duckdbs.Cast(source, result, count, duckdbs);
+  if (cast.target == duckdb::LogicalType::VARCHAR) {  // not JSON, a VARCHAR with an alias
+    WriteTimestampText(format, result, count);
+    return true;
+  }
+  if (parameters.error_message != nullptr) {
+    return CastWithoutOutsiders(format, result, count, cast, duckdbs);
+  }
+  const std::string message =
+      "cannot cast " + std::to_string(*outside) + " microseconds since 1970 to " +
+      cast.target.ToString() + ": before the least timestamp DuckDB holds (290309-12-22 (BC) "
+      "00:00:00, " + std::to_string(kLeastTimestampMicros) + ")";
+  // Not a conversion error: where DuckDB counts a cast unable to fail (by its types
+  // alone) it takes one for an internal error; an error of another kind is the query's.
+  throw duckdb::InvalidTypeException(message);
+}
+
+// The cast set's registered bind functions, which it asks newest first and its default
+// one after them. DuckDB offers no way to put a cast ahead of one an extension registered
+// (ICU's TIMESTAMP to TIMESTAMPTZ: a second registration of a pair is ignored), so the
+// list is reached as C++ lets a private member be named: in an explicit instantiation.
+using BindFunctions = duckdb::vector<duckdb::BindCastFunction>;
+BindFunctions& BindFunctionsOf(duckdb::CastFunctionSet& casts);
+template <BindFunctions duckdb::CastFunctionSet::*kRegistered>
+struct BindFunctionsAccess {
+  friend BindFunctions& BindFunctionsOf(duckdb::CastFunctionSet& casts) {
+    return casts.*kRegistered;
+  }
+};
+template struct BindFunctionsAccess<&duckdb::CastFunctionSet::registered_bind_functions>;
+
+// Asked first for every cast: of a TIMESTAMP, the cast the others give, inside ours
+// (as cheap as it was for values in range; implicit costs are not bind functions' and
+// stay DuckDB's); of any other type, nothing (the others are asked next).
+duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
+                                        const duckdb::LogicalType& source,
+                                        const duckdb::LogicalType& target);
+
+bool IsGuarded(const duckdb::BoundCastInfo& cast) {
+  return cast.GetCastData() != nullptr &&
+         dynamic_cast<TimestampCast*>(cast.GetCastData().get()) != nullptr;
+}
+
+duckdb::BoundCastInfo DuckDBsCast(duckdb::BindCastInput& input,
+                                  const duckdb::LogicalType& source,
+                                  const duckdb::LogicalType& target) {
+  auto& functions = BindFunctionsOf(input.function_set);
+  for (duckdb::idx_t i = functions.size(); i > 0; i--) {
+    auto& function = functions[i - 1];
+    if (function.function == &BindTimestampCast) continue;
+    duckdb::BindCastInput theirs(input.function_set, function.info.get(), input.context);
+    theirs.query_location = input.query_location;
+    auto cast = function.function(theirs, source, target);
+    if (cast.HasFunction()) return cast;
+  }
+  return duckdb::DefaultCasts::GetDefaultCastFunction(input, source, target);
+}
+
+duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
+                                        const duckdb::LogicalType& source,
+                                        const duckdb::LogicalType& target) {
+  if (source != duckdb::LogicalType::TIMESTAMP) return nullptr;
+  duckdb::BoundCastInfo duckdbs = DuckDBsCast(input, source, target);
+  if (!duckdbs.HasFunction() || duckdbs.IsNullCast() || duckdbs.IsNopCast() ||
+      duckdbs.HasInitLocalState() || IsGuarded(duckdbs)) {
+    return duckdbs;  // none; nothing to convert; a state we could not give it; ours
+  }
+  return duckdb::BoundCastInfo(&CastTimestamp,
+                               duckdb::make_uniq<TimestampCast>(std::move(duckdbs), target));
+}
+
+// Once per database; a second call (a reopened database's own set is new) adds nothing.
+// DuckDB asks the registered bind functions only for a pair registered (an extension's,
+// as ICU's TIMESTAMP to TIMESTAMPTZ), and its default casts straight otherwise: each
+// default cast of a TIMESTAMP is registered as ours, at the implicit cost it had (a pair
+// registered already keeps its cast, which BindTimestampCast wraps when it is bound).
+void GuardTimestampCasts(duckdb::ClientContext& context) {
+  auto& casts = duckdb::DBConfig::GetConfig(context).GetCastFunctions();
+  auto& functions = BindFunctionsOf(casts);
+  for (const auto& function : functions) {
+    if (function.function == &BindTimestampCast) return;
+  }
+  const auto& from = duckdb::LogicalType::TIMESTAMP;
+  for (const duckdb::LogicalType to :
+       {duckdb::LogicalType::VARCHAR, duckdb::LogicalType::DATE, duckdb::LogicalType::TIME,
+        duckdb::LogicalType::TIME_TZ, duckdb::LogicalType::TIMESTAMP_S,
+        duckdb::LogicalType::TIMESTAMP_MS, duckdb::LogicalType::TIMESTAMP_NS}) {
+    duckdb::GetCastFunctionInput input(context);
+    duckdb::BoundCastInfo duckdbs = casts.GetCastFunction(from, to, input);
+    if (!duckdbs.HasFunction() || duckdbs.IsNullCast() || duckdbs.HasInitLocalState()) {
+      continue;  // none; a state of its own we could not give it
+    }
+    const int64_t implicit_cost = casts.ImplicitCastCost(&context, from, to);
+    casts.RegisterCastFunction(
+        from, to,
+        duckdb::BoundCastInfo(&CastTimestamp,
+                              duckdb::make_uniq<TimestampCast>(std::move(duckdbs), to)),
+        implicit_cost);
+  }
+  functions.emplace_back(&BindTimestampCast);
 }
 
 }  // namespace
@@ -226,7 +331,7 @@ arrow::Status HardenDuckDBFunctions(duckdb_connection connection) {
                     Harden(entry.Cast<duckdb::ScalarFunctionCatalogEntry>());
                   });
     });
-    GuardTimestampText(*context);
+    GuardTimestampCasts(*context);
   } catch (const std::exception& e) {
     return arrow::Status::IOError("cannot guard DuckDB's functions: ",
                                   duckdb::ErrorData(e).Message());
