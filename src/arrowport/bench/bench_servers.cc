@@ -50,6 +50,14 @@ class DuckDBAloneServer : public fl::FlightServerBase {
   DuckDBAloneServer(std::shared_ptr<arrow::Table> table, std::unique_ptr<DuckDBOnly> duckdb)
       : table_(std::move(table)), duckdb_(std::move(duckdb)) {}
 
+  // The same CTAS + CHECKPOINT from an upload as it arrives: Arrow Flight's own reader of
+  // the stream handed to DuckDB's Arrow scan, none of our code between them.
+  arrow::Status DoPut(const fl::ServerCallContext&, std::unique_ptr<fl::FlightMessageReader> reader,
+                      std::unique_ptr<fl::FlightMetadataWriter>) override {
+    ARROW_ASSIGN_OR_RAISE(auto batches, fl::MakeRecordBatchReader(std::move(reader)));
+    return duckdb_->CreateTableAs("ctas", std::move(batches)).status();
+  }
+
   arrow::Status DoAction(const fl::ServerCallContext&, const fl::Action& action,
                          std::unique_ptr<fl::ResultStream>* result) override {
     if (action.type != kCreateTableAs) {

@@ -46,7 +46,8 @@ class ServerChild {
   /// DuckDB alone, none of our code: the bench's table of `rows` rows in memory and a
   /// DuckDB file database at `db_path` (removed first) with `threads` threads (0: all
   /// cores); each RunDuckDBAlone() has it run CREATE TABLE AS from the table's Arrow stream
-  /// + CHECKPOINT, which the bench alternates with our server's run of the same upload.
+  /// + CHECKPOINT, which the bench alternates with our server's run of the same upload;
+  /// a DoPut to it runs the same CTAS + CHECKPOINT from the uploaded stream as it arrives.
   static arrow::Result<std::unique_ptr<ServerChild>> StartDuckDBAlone(
       const BenchOptions& options, int64_t rows, bool two_columns, int threads,
       const std::string& db_path);
@@ -79,8 +80,9 @@ class ServerChild {
 int ServePlainFlightMain(const std::vector<std::string>& args);
 
 /// `arrowport-bench --serve-duckdb-alone ROWS BATCH_ROWS COLUMNS THREADS PATH`: the DuckDB
-/// alone child, whose Flight action "create_table_as" runs one CTAS + CHECKPOINT, until
-/// SIGTERM or SIGINT, after printing "DuckDB alone ready URI". Returns the exit code.
+/// alone child, whose Flight action "create_table_as" runs one CTAS + CHECKPOINT (and a
+/// DoPut the same from its upload), until SIGTERM or SIGINT, after printing "DuckDB alone
+/// ready URI". Returns the exit code.
 int ServeDuckDBAloneMain(const std::vector<std::string>& args);
 
 }  // namespace arrowport::bench
