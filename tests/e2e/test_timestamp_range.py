@@ -180,26 +180,38 @@ def test_duckdbs_own_timestamps_outside_its_range_read_as_text(server, aggregate
 
 
 def test_every_cast_of_such_a_timestamp_is_null_or_the_querys_error(server):
-    # An attack: try_cast of such a value to TIMESTAMPTZ (ICU's cast), nested too, and a
-    # cast to TIMESTAMP_MS threw inside a cast DuckDB counts unable to fail, and
-    # invalidated the database. A try_cast now gives NULL, a cast the query's 400.
-    r = post_sql(server, "CREATE TABLE far AS SELECT quantile_cont(x, 0.059) AS m, 1 AS o FROM "
+    # Attacks: try_cast of such a value to TIMESTAMPTZ (ICU's cast), nested too, a cast to
+    # TIMESTAMP_MS, and any cast of a TIMESTAMP_MS median made past the greatest (to text,
+    # also implicitly: ||, format()) threw inside a cast DuckDB counts unable to fail, and
+    # invalidated the database. A try_cast now gives NULL, a cast the query's 400; DATE and
+    # TIME are DuckDB's own casts, which convert such a value.
+    r = post_sql(server, "CREATE TABLE far AS SELECT quantile_cont(x, 0.059) AS m FROM "
                          f"(VALUES ({LEAST}), ({LEAST})) v(x)")
     assert r.status_code == 200, r.text
+    most_ms = "TIMESTAMP_MS '294247-01-10 04:00:54.775'"
+    r = post_sql(server, f"CREATE TABLE far_ms AS SELECT median(x) AS m FROM (VALUES ({most_ms}), "
+                         f"({most_ms})) v(x)")
+    assert r.status_code == 200, r.text
     before = reopens(server)
-    for target in ("TIMESTAMPTZ", "TIMESTAMP_MS", "TIMESTAMP_S", "TIMESTAMP_NS", "DATE",
-                   "STRUCT(a TIMESTAMPTZ)", "TIMESTAMPTZ[]"):
+    for table, target in [("far", "TIMESTAMPTZ"), ("far", "TIMESTAMP_MS"), ("far", "TIMESTAMP_S"),
+                          ("far", "TIMESTAMP_NS"), ("far", "STRUCT(a TIMESTAMPTZ)"),
+                          ("far", "TIMESTAMPTZ[]"), ("far_ms", "VARCHAR"),
+                          ("far_ms", "TIMESTAMPTZ"), ("far_ms", "TIMESTAMP_S")]:
         value = {"STRUCT(a TIMESTAMPTZ)": "{'a': m}", "TIMESTAMPTZ[]": "[m]"}.get(target, "m")
-        r = post_sql(server, f"SELECT TRY_CAST({value} AS {target}) AS c FROM far")
-        assert r.status_code == 200, (target, r.text)
-        assert r.json()[0]["c"] in (None, {"a": None}, [None]), (target, r.text)
-        r = post_sql(server, f"SELECT CAST({value} AS {target}) AS c FROM far")
-        assert r.status_code == 400, (target, r.text)
-        assert "before the least timestamp DuckDB holds" in r.text, (target, r.text)
-    # Beside a value in range and a NULL, in one chunk: those cast as DuckDB casts them.
-    r = post_sql(server, "SELECT TRY_CAST(x AS TIMESTAMPTZ)::VARCHAR AS c FROM (SELECT m AS x, o "
-                         "FROM far UNION ALL SELECT TIMESTAMP '2020-01-02 03:04:05', 2 UNION ALL "
-                         "SELECT NULL, 3) ORDER BY o")
+        r = post_sql(server, f"SELECT TRY_CAST({value} AS {target}) AS c FROM {table}")
+        assert r.status_code == 200, (table, target, r.text)
+        assert r.json()[0]["c"] in (None, {"a": None}, [None]), (table, target, r.text)
+        r = post_sql(server, f"SELECT CAST({value} AS {target}) AS c FROM {table}")
+        assert r.status_code == 400, (table, target, r.text)
+        assert "outside the range of timestamps DuckDB holds" in r.text, (table, target, r.text)
+    for implicit in ("m || 'x'", "format('{}', m)"):
+        r = post_sql(server, f"SELECT {implicit} AS c FROM far_ms")
+        assert r.status_code == 400 and "outside the range" in r.text, (implicit, r.text)
+    r = post_sql(server, "SELECT m::DATE::VARCHAR || ' ' || m::TIME::VARCHAR AS c FROM far")
+    assert r.status_code == 200 and r.json() == [{"c": "290309-12-21 (BC) 23:59:59.998976"}], r.text
+    # Beside a value in range and a NULL in one chunk: those cast as DuckDB casts them.
+    r = post_sql(server, "SELECT TRY_CAST(x AS TIMESTAMPTZ)::VARCHAR AS c FROM (SELECT "
+                         "unnest([m, TIMESTAMP '2020-01-02 03:04:05', NULL]) AS x FROM far)")
     assert r.status_code == 200, r.text
     assert [row["c"] for row in r.json()] == [None, "2020-01-02 03:04:05+00", None], r.text
     assert reopens(server) == before

@@ -9,7 +9,9 @@
 //   of it, threw (from a read-only SELECT too);
 // - its JSON functions threw on a malformed value (an Arrow arrow.json column, a Parquet
 //   JSON column). DuckDB 2.0 already marks its ->>, from_json and json_extract able to
-//   fail; json_type, json_structure, to_json and others it does not.
+//   fail; json_type, json_structure, to_json and others it does not;
+// - its quantile_cont and median make timestamps outside its range, which its casts and
+//   functions then threw on (below).
 // Functions that build a TIMESTAMP WITH TIME ZONE from a date and a TIMETZ can also land
 // before the least; those values are read through ICU, which reports them as errors.
 #include <duckdb/catalog/catalog.hpp>
@@ -28,6 +30,7 @@
 #include <duckdb/main/client_context.hpp>
 #include <duckdb/main/config.hpp>
 
+#include <limits>
 #include <string>
 
 #include "arrowport/storage/core/duckdb_internals.h"
@@ -55,14 +58,24 @@ bool ReadsJson(const std::string& name) {
          name == "row_to_json";
 }
 
-// The first of `count` timestamps (microseconds) in `format` that DuckDB does not hold;
-// null when it holds them all (NULLs included).
+// Whether DuckDB holds a timestamp of `micros_per_unit` microseconds per unit (1: TIMESTAMP,
+// 1000: TIMESTAMP_MS, ...): its infinities, or a value that is one in microseconds.
+bool HeldInUnit(int64_t value, int64_t micros_per_unit) {
+  constexpr int64_t kInfinity = std::numeric_limits<int64_t>::max();
+  if (value == kInfinity || value == -kInfinity) return true;
+  int64_t micros = 0;
+  return !__builtin_mul_overflow(value, micros_per_unit, &micros) &&
+         DuckDBHoldsTimestamp(micros);
+}
+
+// The first of `count` timestamps in `format` that DuckDB does not hold; null when it
+// holds them all (NULLs included).
 const int64_t* FirstOutsideRange(const duckdb::UnifiedVectorFormat& format,
-                                 duckdb::idx_t count) {
+                                 duckdb::idx_t count, int64_t micros_per_unit = 1) {
   const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
   for (duckdb::idx_t row = 0; row < count; row++) {
     const auto index = format.sel->get_index(row);
-    if (format.validity.RowIsValid(index) && !DuckDBHoldsTimestamp(values[index])) {
+    if (format.validity.RowIsValid(index) && !HeldInUnit(values[index], micros_per_unit)) {
       return &values[index];
     }
   }
@@ -94,15 +107,12 @@ void CheckResults(const std::string& name, duckdb::ScalarFunction& function) {
   function.SetFallible();
 }
 
-// A function taking a TIMESTAMP or TIMESTAMPTZ: one DuckDB's own aggregates made out of
+// A function taking a timestamp of any unit: one DuckDB's own aggregates made out of
 // range (below) reaches it stored or straight, and some throw on it (age(); an attack):
 // marked able to fail, the throw is the query's error.
 bool TakesTimestamp(const duckdb::ScalarFunction& function) {
   for (const auto& parameter : function.GetSignature().GetParameters()) {
-    const auto id = parameter.GetType().id();
-    if (id == duckdb::LogicalTypeId::TIMESTAMP || id == duckdb::LogicalTypeId::TIMESTAMP_TZ) {
-      return true;
-    }
+    if (duckdb::LogicalType::TypeIsTimestamp(parameter.GetType())) return true;
   }
   return false;
 }
@@ -124,22 +134,44 @@ void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
   });
 }
 
-// DuckDB's casts of a TIMESTAMP throw for a value before its least timestamp, where DuckDB
-// counts them unable to fail (by their types alone: to text; to TIMESTAMP_MS; every
-// try_cast), so the throw invalidated the database. Such values still come out of DuckDB's
-// own functions: its quantile_cont and median interpolate in doubles (two least timestamps
-// give one a millisecond before it; two greatest give INT64_MIN; attacks), and once
-// stored out of every read of them. A chunk holding one is cast here (CastTimestamp);
-// every other chunk goes to DuckDB's own cast.
+// DuckDB's casts of a timestamp DuckDB does not hold throw where DuckDB counts them unable
+// to fail (by their types alone: to text; a TIMESTAMP to TIMESTAMP_MS; every try_cast), so
+// the throw invalidated the database. Such values still come out of DuckDB's own
+// aggregates: quantile_cont and median interpolate in doubles (two least TIMESTAMPs give
+// one a millisecond before the least; two greatest give INT64_MIN; two greatest
+// TIMESTAMP_MS give one a millisecond past it; attacks), and once stored out of every read
+// of them. A chunk holding one is cast here (CastTimestamp); every other chunk goes to
+// DuckDB's own cast. DuckDB's casts to DATE, TIME and TIMETZ convert such values.
 struct TimestampCast : duckdb::BoundCastData {
-  TimestampCast(duckdb::BoundCastInfo duckdbs, duckdb::LogicalType target)
-      : duckdbs(std::move(duckdbs)), target(std::move(target)) {}
+  TimestampCast(duckdb::BoundCastInfo duckdbs, duckdb::LogicalType source,
+                duckdb::LogicalType target, int64_t micros_per_unit)
+      : duckdbs(std::move(duckdbs)),
+        source(std::move(source)),
+        target(std::move(target)),
+        micros_per_unit(micros_per_unit) {}
   duckdb::unique_ptr<duckdb::BoundCastData> Copy() const override {
-    return duckdb::make_uniq<TimestampCast>(duckdbs.Copy(), target);
+    return duckdb::make_uniq<TimestampCast>(duckdbs.Copy(), source, target, micros_per_unit);
   }
   duckdb::BoundCastInfo duckdbs;
-  duckdb::LogicalType target;
+  duckdb::LogicalType source, target;
+  int64_t micros_per_unit;
 };
+
+// The microseconds in one unit of a timestamp type whose casts are guarded; 0 for others
+// (TIMESTAMP_NS holds no value DuckDB cannot convert; TIMESTAMPTZ's casts are ICU's,
+// which report such values as errors).
+int64_t GuardedMicrosPerUnit(duckdb::LogicalTypeId id) {
+  switch (id) {
+    case duckdb::LogicalTypeId::TIMESTAMP:
+      return 1;
+    case duckdb::LogicalTypeId::TIMESTAMP_MS:
+      return duckdb::Interval::MICROS_PER_MSEC;
+    case duckdb::LogicalTypeId::TIMESTAMP_SEC:
+      return duckdb::Interval::MICROS_PER_SEC;
+    default:
+      return 0;
+  }
+}
 
 // Never throws: the cast must not (anything it threw would invalidate the database).
 std::string OutsideRangeText(int64_t micros) noexcept {
@@ -184,14 +216,14 @@ void WriteTimestampText(const duckdb::UnifiedVectorFormat& format, duckdb::Vecto
 bool CastWithoutOutsiders(const duckdb::UnifiedVectorFormat& format, duckdb::Vector& result,
                           duckdb::idx_t count, const TimestampCast& cast,
                           duckdb::CastParameters& duckdbs) {
-  duckdb::Vector held(duckdb::LogicalType::TIMESTAMP, count);
+  duckdb::Vector held(cast.source, count);
   auto* kept = duckdb::FlatVector::GetDataMutable<int64_t>(held);
   auto& validity = duckdb::FlatVector::ValidityMutable(held);
   const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
   for (duckdb::idx_t row = 0; row < count; row++) {
     const auto index = format.sel->get_index(row);
     kept[row] = values[index];
-    if (!format.validity.RowIsValid(index) || !DuckDBHoldsTimestamp(values[index])) {
+    if (!format.validity.RowIsValid(index) || !HeldInUnit(values[index], cast.micros_per_unit)) {
       validity.SetInvalid(row);
     }
   }
@@ -206,11 +238,15 @@ bool CastTimestamp(duckdb::Vector& source, duckdb::Vector& result, duckdb::idx_t
                    duckdb::CastParameters& parameters) {
   const auto& cast = parameters.cast_data->Cast<TimestampCast>();
   duckdb::CastParameters duckdbs(parameters, cast.duckdbs.GetCastData(), parameters.local_state);
+  duckdbs.cast_source = parameters.cast_source;  // what DuckDB's errors name
+  duckdbs.cast_target = parameters.cast_target;
+  duckdbs.nullify_parent = parameters.nullify_parent;
   duckdb::UnifiedVectorFormat format;
   source.ToUnifiedFormat(format);
-  const int64_t* outside = FirstOutsideRange(format, count);
+  const int64_t* outside = FirstOutsideRange(format, count, cast.micros_per_unit);
   if (outside == nullptr) return cast.duckdbs.Cast(source, result, count, duckdbs);
-  if (cast.target == duckdb::LogicalType::VARCHAR) {  // not JSON, a VARCHAR with an alias
+  if (cast.micros_per_unit == 1 && cast.target.id() == duckdb::LogicalTypeId::VARCHAR &&
+      !cast.target.HasAlias()) {  // text, not JSON (a VARCHAR with an alias)
     WriteTimestampText(format, result, count);
     return true;
   }
@@ -218,9 +254,10 @@ bool CastTimestamp(duckdb::Vector& source, duckdb::Vector& result, duckdb::idx_t
     return CastWithoutOutsiders(format, result, count, cast, duckdbs);
   }
   const std::string message =
-      "cannot cast " + std::to_string(*outside) + " microseconds since 1970 to " +
-      cast.target.ToString() + ": before the least timestamp DuckDB holds (290309-12-22 (BC) "
-      "00:00:00, " + std::to_string(kLeastTimestampMicros) + ")";
+      "cannot cast the " + cast.source.ToString() + " " + std::to_string(*outside) +
+      " (units since 1970) to " + cast.target.ToString() +
+      ": outside the range of timestamps DuckDB holds (290309-12-22 (BC) 00:00:00 to "
+      "294247-01-10 04:00:54.775806)";
   // Not a conversion error: where DuckDB counts a cast unable to fail (by its types
   // alone) it takes one for an internal error; an error of another kind is the query's.
   throw duckdb::InvalidTypeException(message);
@@ -240,9 +277,9 @@ struct BindFunctionsAccess {
 };
 template struct BindFunctionsAccess<&duckdb::CastFunctionSet::registered_bind_functions>;
 
-// Asked first for every cast: of a TIMESTAMP, the cast the others give, inside ours
-// (as cheap as it was for values in range; implicit costs are not bind functions' and
-// stay DuckDB's); of any other type, nothing (the others are asked next).
+// Asked first for every cast: of a guarded timestamp type, the cast the others give,
+// inside ours (as cheap as it was for values in range; implicit costs are not bind
+// functions' and stay DuckDB's); of any other type, nothing (the others are asked next).
 duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
                                         const duckdb::LogicalType& source,
                                         const duckdb::LogicalType& target);
@@ -270,43 +307,29 @@ duckdb::BoundCastInfo DuckDBsCast(duckdb::BindCastInput& input,
 duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
                                         const duckdb::LogicalType& source,
                                         const duckdb::LogicalType& target) {
-  if (source != duckdb::LogicalType::TIMESTAMP) return nullptr;
+  const int64_t micros_per_unit = GuardedMicrosPerUnit(source.id());
+  if (micros_per_unit == 0) return nullptr;
   duckdb::BoundCastInfo duckdbs = DuckDBsCast(input, source, target);
+  const auto to = target.id();
   if (!duckdbs.HasFunction() || duckdbs.IsNullCast() || duckdbs.IsNopCast() ||
-      duckdbs.HasInitLocalState() || IsGuarded(duckdbs)) {
-    return duckdbs;  // none; nothing to convert; a state we could not give it; ours
+      duckdbs.HasInitLocalState() || IsGuarded(duckdbs) || to == duckdb::LogicalTypeId::DATE ||
+      to == duckdb::LogicalTypeId::TIME || to == duckdb::LogicalTypeId::TIME_TZ) {
+    // None; nothing to convert; a state we could not give it; ours; or one that converts
+    // such values (and keeps DuckDB's statistics: a wrapped cast has none, and GROUP BY
+    // ts::DATE is grouped by a perfect hash only with them).
+    return duckdbs;
   }
-  return duckdb::BoundCastInfo(&CastTimestamp,
-                               duckdb::make_uniq<TimestampCast>(std::move(duckdbs), target));
+  return duckdb::BoundCastInfo(
+      &CastTimestamp,
+      duckdb::make_uniq<TimestampCast>(std::move(duckdbs), source, target, micros_per_unit));
 }
 
 // Once per database; a second call (a reopened database's own set is new) adds nothing.
-// DuckDB asks the registered bind functions only for a pair registered (an extension's,
-// as ICU's TIMESTAMP to TIMESTAMPTZ), and its default casts straight otherwise: each
-// default cast of a TIMESTAMP is registered as ours, at the implicit cost it had (a pair
-// registered already keeps its cast, which BindTimestampCast wraps when it is bound).
+// DuckDB asks every registered bind function, newest first, for every cast it binds.
 void GuardTimestampCasts(duckdb::ClientContext& context) {
-  auto& casts = duckdb::DBConfig::GetConfig(context).GetCastFunctions();
-  auto& functions = BindFunctionsOf(casts);
+  auto& functions = BindFunctionsOf(duckdb::DBConfig::GetConfig(context).GetCastFunctions());
   for (const auto& function : functions) {
     if (function.function == &BindTimestampCast) return;
-  }
-  const auto& from = duckdb::LogicalType::TIMESTAMP;
-  for (const duckdb::LogicalType to :
-       {duckdb::LogicalType::VARCHAR, duckdb::LogicalType::DATE, duckdb::LogicalType::TIME,
-        duckdb::LogicalType::TIME_TZ, duckdb::LogicalType::TIMESTAMP_S,
-        duckdb::LogicalType::TIMESTAMP_MS, duckdb::LogicalType::TIMESTAMP_NS}) {
-    duckdb::GetCastFunctionInput input(context);
-    duckdb::BoundCastInfo duckdbs = casts.GetCastFunction(from, to, input);
-    if (!duckdbs.HasFunction() || duckdbs.IsNullCast() || duckdbs.HasInitLocalState()) {
-      continue;  // none; a state of its own we could not give it
-    }
-    const int64_t implicit_cost = casts.ImplicitCastCost(&context, from, to);
-    casts.RegisterCastFunction(
-        from, to,
-        duckdb::BoundCastInfo(&CastTimestamp,
-                              duckdb::make_uniq<TimestampCast>(std::move(duckdbs), to)),
-        implicit_cost);
   }
   functions.emplace_back(&BindTimestampCast);
 }
