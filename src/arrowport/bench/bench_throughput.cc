@@ -167,12 +167,14 @@ struct Contender {
 
 // The contenders run by turns, `repeat` times each, the best of each kept: this VM's CPU
 // per unit of the same work drifts by a third within an hour, which a ceiling measured
-// minutes before ours put into the ratio.
+// minutes before ours put into the ratio. Each round starts one contender later, so that
+// none always follows the same one.
 arrow::Result<std::vector<Timing>> ByTurns(int repeat, int64_t rows,
                                            const std::vector<Contender>& contenders) {
   std::vector<Timing> best(contenders.size(), Timing{1e300, 1e300});
   for (int i = 0; i < repeat; ++i) {
-    for (size_t k = 0; k < contenders.size(); ++k) {
+    for (size_t turn = 0; turn < contenders.size(); ++turn) {
+      const size_t k = (turn + static_cast<size_t>(i)) % contenders.size();
       ARROW_ASSIGN_OR_RAISE(const Timing t,
                             BestRun(1, rows, contenders[k].cpu, contenders[k].run));
       best[k] = {std::min(best[k].seconds, t.seconds),
