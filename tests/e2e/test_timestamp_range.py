@@ -207,6 +207,15 @@ def test_every_cast_of_such_a_timestamp_is_null_or_the_querys_error(server):
     for implicit in ("m || 'x'", "format('{}', m)"):
         r = post_sql(server, f"SELECT {implicit} AS c FROM far_ms")
         assert r.status_code == 400 and "outside the range" in r.text, (implicit, r.text)
+    # hive_partition_component() writes a value of any type as text itself (an attack):
+    # the query's error, for a TIMESTAMPTZ that fill() made INT64_MIN too.
+    most_tz = "TIMESTAMPTZ '294247-01-10 04:00:54.775806+00'"
+    for call in ("hive_partition_component('k', m) AS c FROM far",
+                 "hive_partition_component('k', [m]) AS c FROM far_ms",
+                 "hive_partition_component('k', f) AS c FROM (SELECT fill(d) OVER (ORDER BY i) "
+                 f"AS f FROM (VALUES (1, {most_tz}), (2, NULL), (3, {most_tz})) v(i, d))"):
+        r = post_sql(server, f"SELECT {call}")
+        assert r.status_code == 400, (call, r.text)
     r = post_sql(server, "SELECT m::DATE::VARCHAR || ' ' || m::TIME::VARCHAR AS c FROM far")
     assert r.status_code == 200 and r.json() == [{"c": "290309-12-21 (BC) 23:59:59.998976"}], r.text
     # Beside a value in range and a NULL in one chunk: those cast as DuckDB casts them.
