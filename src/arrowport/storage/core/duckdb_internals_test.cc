@@ -181,6 +181,22 @@ TEST(HardenDuckDBFunctionsTest, CastsOfATimestampOutsideTheRangeNeverInvalidate)
   EXPECT_NE(OneValue(connection.get(), "SELECT m || 'x' FROM kept_ms").find("outside the range"),
             std::string::npos);
   EXPECT_EQ(OneValue(connection.get(), "SELECT 42"), "42");
+  // A cast the guard leaves to DuckDB keeps DuckDB's statistics, as in a database unguarded.
+  const char* days =
+      "CREATE TABLE days AS SELECT TIMESTAMP '2020-01-01' + INTERVAL (i) DAY AS ts "
+      "FROM range(10) t(i)";
+  const char* stats = "SELECT stats(ts::DATE)::VARCHAR FROM days LIMIT 1";
+  DatabaseHandle plain_database;
+  ASSERT_EQ(duckdb_open(nullptr, plain_database.out()), DuckDBSuccess);
+  ConnectionHandle plain;
+  ASSERT_EQ(duckdb_connect(plain_database.get(), plain.out()), DuckDBSuccess);
+  ASSERT_EQ(duckdb_query(plain.get(), days, nullptr), DuckDBSuccess);
+  ASSERT_EQ(duckdb_query(connection.get(), days, nullptr), DuckDBSuccess);
+  EXPECT_NE(OneValue(plain.get(), stats).find("2020-01-10"), std::string::npos)
+      << OneValue(plain.get(), stats);
+  EXPECT_EQ(OneValue(connection.get(), stats), OneValue(plain.get(), stats));
+  // A cast with a state of its own (JSON's) is guarded too.
+  EXPECT_EQ(OneValue(connection.get(), "SELECT TRY_CAST(m AS JSON) FROM kept"), "null");
   // Implicit casts are DuckDB's, their settings included.
   ASSERT_EQ(duckdb_query(connection.get(), "SET old_implicit_casting = true", nullptr),
             DuckDBSuccess);

@@ -226,6 +226,7 @@ bool CastWithoutOutsiders(const duckdb::UnifiedVectorFormat& format, duckdb::Vec
                           duckdb::idx_t count, const TimestampCast& cast,
                           duckdb::CastParameters& duckdbs) {
   duckdb::Vector held(cast.source, count);
+  duckdb::FlatVector::SetSize(held, count);
   auto* kept = duckdb::FlatVector::GetDataMutable<int64_t>(held);
   auto& validity = duckdb::FlatVector::ValidityMutable(held);
   const auto* values = duckdb::UnifiedVectorFormat::GetData<int64_t>(format);
@@ -238,7 +239,7 @@ bool CastWithoutOutsiders(const duckdb::UnifiedVectorFormat& format, duckdb::Vec
   }
   cast.duckdbs.Cast(held, result, count, duckdbs);
   if (duckdbs.error_message != nullptr && duckdbs.error_message->empty()) {
-    *duckdbs.error_message = "a timestamp before the least DuckDB holds";
+    *duckdbs.error_message = "a timestamp outside the range DuckDB holds";
   }
   return false;  // as DuckDB's try casts answer when a value became NULL
 }
@@ -293,11 +294,8 @@ duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
                                         const duckdb::LogicalType& source,
                                         const duckdb::LogicalType& target);
 
-bool IsGuarded(const duckdb::BoundCastInfo& cast) {
-  return cast.GetCastData() != nullptr &&
-         dynamic_cast<TimestampCast*>(cast.GetCastData().get()) != nullptr;
-}
-
+// The cast the other bind functions give, asked as DuckDB asks them: the registered ones
+// newest first, then its default one.
 duckdb::BoundCastInfo DuckDBsCast(duckdb::BindCastInput& input,
                                   const duckdb::LogicalType& source,
                                   const duckdb::LogicalType& target) {
@@ -313,24 +311,34 @@ duckdb::BoundCastInfo DuckDBsCast(duckdb::BindCastInput& input,
   return duckdb::DefaultCasts::GetDefaultCastFunction(input, source, target);
 }
 
+// DuckDB's own state for its cast (JSON's, VARIANT's), made from its own cast data.
+duckdb::unique_ptr<duckdb::FunctionLocalState> InitTimestampCastState(
+    duckdb::CastLocalStateParameters& parameters) {
+  const auto& cast = parameters.cast_data->Cast<TimestampCast>();
+  duckdb::CastLocalStateParameters duckdbs(parameters, cast.duckdbs.GetCastData());
+  return cast.duckdbs.InitLocalState(duckdbs);
+}
+
 duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
                                         const duckdb::LogicalType& source,
                                         const duckdb::LogicalType& target) {
   const int64_t micros_per_unit = GuardedMicrosPerUnit(source.id());
-  if (micros_per_unit == 0) return nullptr;
-  duckdb::BoundCastInfo duckdbs = DuckDBsCast(input, source, target);
   const auto to = target.id();
-  if (!duckdbs.HasFunction() || duckdbs.IsNullCast() || duckdbs.IsNopCast() ||
-      duckdbs.HasInitLocalState() || IsGuarded(duckdbs) || to == duckdb::LogicalTypeId::DATE ||
+  // DuckDB's casts to DATE, TIME and TIMETZ convert such values. Nothing is answered for
+  // them (nor for a pair with no cast or nothing to convert): DuckDB binds those itself,
+  // and gives a cast its default binder made its statistics (GROUP BY ts::DATE is grouped
+  // by a perfect hash only with them; a wrapped cast has none).
+  if (micros_per_unit == 0 || to == duckdb::LogicalTypeId::DATE ||
       to == duckdb::LogicalTypeId::TIME || to == duckdb::LogicalTypeId::TIME_TZ) {
-    // None; nothing to convert; a state we could not give it; ours; or one that converts
-    // such values (and keeps DuckDB's statistics: a wrapped cast has none, and GROUP BY
-    // ts::DATE is grouped by a perfect hash only with them).
-    return duckdbs;
+    return nullptr;
   }
+  duckdb::BoundCastInfo duckdbs = DuckDBsCast(input, source, target);
+  if (!duckdbs.HasFunction() || duckdbs.IsNullCast() || duckdbs.IsNopCast()) return nullptr;
+  const bool has_state = duckdbs.HasInitLocalState();
   return duckdb::BoundCastInfo(
       &CastTimestamp,
-      duckdb::make_uniq<TimestampCast>(std::move(duckdbs), source, target, micros_per_unit));
+      duckdb::make_uniq<TimestampCast>(std::move(duckdbs), source, target, micros_per_unit),
+      has_state ? &InitTimestampCastState : nullptr);
 }
 
 // Once per database; a second call (a reopened database's own set is new) adds nothing.
