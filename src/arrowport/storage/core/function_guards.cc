@@ -143,29 +143,6 @@ void Harden(duckdb::ScalarFunctionCatalogEntry& entry) {
   });
 }
 
-// DuckDB's casts of a timestamp DuckDB does not hold throw where DuckDB counts them unable
-// to fail (by their types alone: to text; a TIMESTAMP to TIMESTAMP_MS; every try_cast), so
-// the throw invalidated the database. Such values still come out of DuckDB's own
-// aggregates: quantile_cont and median interpolate in doubles (two least TIMESTAMPs give
-// one a millisecond before the least; two greatest give INT64_MIN; two greatest
-// TIMESTAMP_MS give one a millisecond past it; attacks), and once stored out of every read
-// of them. A chunk holding one is cast here (CastTimestamp); every other chunk goes to
-// DuckDB's own cast. DuckDB's casts to DATE, TIME and TIMETZ convert such values.
-struct TimestampCast : duckdb::BoundCastData {
-  TimestampCast(duckdb::BoundCastInfo duckdbs, duckdb::LogicalType source,
-                duckdb::LogicalType target, int64_t micros_per_unit)
-      : duckdbs(std::move(duckdbs)),
-        source(std::move(source)),
-        target(std::move(target)),
-        micros_per_unit(micros_per_unit) {}
-  duckdb::unique_ptr<duckdb::BoundCastData> Copy() const override {
-    return duckdb::make_uniq<TimestampCast>(duckdbs.Copy(), source, target, micros_per_unit);
-  }
-  duckdb::BoundCastInfo duckdbs;
-  duckdb::LogicalType source, target;
-  int64_t micros_per_unit;
-};
-
 // The microseconds in one unit of a timestamp type whose casts are guarded; 0 for others
 // (TIMESTAMP_NS holds no value DuckDB cannot convert; TIMESTAMPTZ's casts are ICU's,
 // which report such values as errors).
@@ -181,6 +158,26 @@ int64_t GuardedMicrosPerUnit(duckdb::LogicalTypeId id) {
       return 0;
   }
 }
+
+// DuckDB's casts of a timestamp DuckDB does not hold throw where DuckDB counts them unable
+// to fail (by their types alone: to text; a TIMESTAMP to TIMESTAMP_MS; every try_cast), so
+// the throw invalidated the database. Such values still come out of DuckDB's own
+// aggregates: quantile_cont and median interpolate in doubles (two least TIMESTAMPs give
+// one a millisecond before the least; two greatest give INT64_MIN; two greatest
+// TIMESTAMP_MS give one a millisecond past it; attacks), and once stored out of every read
+// of them. A chunk holding one is cast here (CastTimestamp); every other chunk goes to
+// DuckDB's own cast. DuckDB's casts to DATE, TIME and TIMETZ convert such values.
+struct TimestampCast : duckdb::BoundCastData {
+  TimestampCast(duckdb::BoundCastInfo duckdbs, duckdb::LogicalType source,
+                duckdb::LogicalType target)
+      : duckdbs(std::move(duckdbs)), source(std::move(source)), target(std::move(target)) {}
+  duckdb::unique_ptr<duckdb::BoundCastData> Copy() const override {
+    return duckdb::make_uniq<TimestampCast>(duckdbs.Copy(), source, target);
+  }
+  int64_t micros_per_unit() const { return GuardedMicrosPerUnit(source.id()); }
+  duckdb::BoundCastInfo duckdbs;
+  duckdb::LogicalType source, target;
+};
 
 // Never throws: the cast must not (anything it threw would invalidate the database).
 std::string OutsideRangeText(int64_t micros) noexcept {
@@ -233,7 +230,8 @@ bool CastWithoutOutsiders(const duckdb::UnifiedVectorFormat& format, duckdb::Vec
   for (duckdb::idx_t row = 0; row < count; row++) {
     const auto index = format.sel->get_index(row);
     kept[row] = values[index];
-    if (!format.validity.RowIsValid(index) || !HeldInUnit(values[index], cast.micros_per_unit)) {
+    if (!format.validity.RowIsValid(index) ||
+        !HeldInUnit(values[index], cast.micros_per_unit())) {
       validity.SetInvalid(row);
     }
   }
@@ -253,9 +251,9 @@ bool CastTimestamp(duckdb::Vector& source, duckdb::Vector& result, duckdb::idx_t
   duckdbs.nullify_parent = parameters.nullify_parent;
   duckdb::UnifiedVectorFormat format;
   source.ToUnifiedFormat(format);
-  const int64_t* outside = FirstOutsideRange(format, count, cast.micros_per_unit);
+  const int64_t* outside = FirstOutsideRange(format, count, cast.micros_per_unit());
   if (outside == nullptr) return cast.duckdbs.Cast(source, result, count, duckdbs);
-  if (cast.micros_per_unit == 1 && cast.target.id() == duckdb::LogicalTypeId::VARCHAR &&
+  if (cast.micros_per_unit() == 1 && cast.target.id() == duckdb::LogicalTypeId::VARCHAR &&
       !cast.target.HasAlias()) {  // text, not JSON (a VARCHAR with an alias)
     WriteTimestampText(format, result, count);
     return true;
@@ -322,13 +320,12 @@ duckdb::unique_ptr<duckdb::FunctionLocalState> InitTimestampCastState(
 duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
                                         const duckdb::LogicalType& source,
                                         const duckdb::LogicalType& target) {
-  const int64_t micros_per_unit = GuardedMicrosPerUnit(source.id());
   const auto to = target.id();
   // DuckDB's casts to DATE, TIME and TIMETZ convert such values. Nothing is answered for
   // them (nor for a pair with no cast or nothing to convert): DuckDB binds those itself,
   // and gives a cast its default binder made its statistics (GROUP BY ts::DATE is grouped
   // by a perfect hash only with them; a wrapped cast has none).
-  if (micros_per_unit == 0 || to == duckdb::LogicalTypeId::DATE ||
+  if (GuardedMicrosPerUnit(source.id()) == 0 || to == duckdb::LogicalTypeId::DATE ||
       to == duckdb::LogicalTypeId::TIME || to == duckdb::LogicalTypeId::TIME_TZ) {
     return nullptr;
   }
@@ -337,7 +334,7 @@ duckdb::BoundCastInfo BindTimestampCast(duckdb::BindCastInput& input,
   const bool has_state = duckdbs.HasInitLocalState();
   return duckdb::BoundCastInfo(
       &CastTimestamp,
-      duckdb::make_uniq<TimestampCast>(std::move(duckdbs), source, target, micros_per_unit),
+      duckdb::make_uniq<TimestampCast>(std::move(duckdbs), source, target),
       has_state ? &InitTimestampCastState : nullptr);
 }
 
