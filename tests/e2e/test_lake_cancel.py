@@ -306,15 +306,24 @@ def test_a_lake_tables_flight_info_ends_with_its_client(start_server, tmp_path, 
 
 def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, tmp_path,
                                                                    minio, proxy):
-    """Flight SQL's CreatePreparedStatement plans its SQL, which reads a lake view's files;
-    MinIO is stopped at the first read and the client sets no deadline: the call ends at
-    limits.query_timeout_s. Before, it ran until s3.call_timeout_ms (120 s), holding its
-    admission slot: DoAction had no query deadline (an attack run)."""
+    """Flight SQL's CreatePreparedStatement plans its SQL, which first brings a lake view up
+    to date: another writer (delta-rs, straight to MinIO) has committed a file the server
+    has never read, so the call must read its footer; MinIO is stopped at that read and the
+    client sets no deadline: the call ends at limits.query_timeout_s. Before, it ran until
+    s3.call_timeout_ms (120 s), holding its admission slot: DoAction had no query deadline
+    (an attack run). The file is another writer's so that the call has a read it cannot
+    skip: over the server's own commit alone, whose footers it had read, one run of a
+    fresh clone's loaded suite planned without a store read (DID NOT RAISE; not
+    reproduced in 12 runs under load, cause not found)."""
+    import deltalake
     import flightsql_wire as wire
     server = lake_server(start_server, tmp_path, proxy, limits={"query_timeout_s": 3})
     client = server.client()
     put_path(client, events(range(10)), "events")
     settled(proxy)
+    lake = minio.lake("events")
+    deltalake.write_deltalake(lake.url, events(range(10, 20)), mode="append",
+                              storage_options=lake.storage_options)
     proxy.stop_on_data_read = True
     body = wire.create_prepared_statement("SELECT sum(x) AS s FROM events WHERE id >= 0")
     start = time.monotonic()
@@ -322,6 +331,8 @@ def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, 
         list(client.do_action(flight.Action("CreatePreparedStatement", body)))
     assert time.monotonic() - start < 3 + MARGIN_S
     assert proxy.data_read_stopped.is_set(), "planning never read a data file"
+    proxy.heal()
+    assert flight_query(client, "SELECT count(*) AS n FROM events").column("n")[0].as_py() == 20
 
 
 def http_ingest_with_timeout(server, table, timeout):
