@@ -70,6 +70,12 @@ arrow::Status CallCancellation::Explain(const arrow::Status& failure) const {
   if (HasErrorKind(failure, ErrorKind::kOutcomeUnknown)) {
     return failure.WithMessage(why.message(), ": ", failure.message());
   }
+  // A full disk is the cause, not a casualty: a checkpoint that met it invalidated the
+  // database, whose reopen then cancelled every call, its own included (a loaded run told
+  // that client only to retry, which fails again until space is freed).
+  if (HasErrorKind(failure, ErrorKind::kDiskFull)) {
+    return failure.WithMessage(failure.message(), " (", why.message(), ")");
+  }
   if (failure.message().find(why.message()) != std::string::npos) {
     return why.WithMessage(failure.message());
   }

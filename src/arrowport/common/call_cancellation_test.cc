@@ -45,5 +45,18 @@ TEST(CallCancellation, AFailureThatTellsTheReasonIsKeptInTheReasonsCode) {
   EXPECT_EQ(other.message(), "the write ran past limits.query_timeout_s");
 }
 
+// A checkpoint that met a full disk invalidated the database; the reopen cancelled every
+// call, the checkpoint's own too, which then told its client only "retry in a few
+// seconds" (a loaded run of test_disk_full.py): the cause stays, with its code.
+TEST(CallCancellation, AFullDiskIsKeptWhenTheCallWasCancelledAfterIt) {
+  auto call = CallCancellation::Make();
+  call->Cancel(ServerBusy("DuckDB invalidated the database, which the server is reopening"));
+  const auto full = call->Explain(DiskFull("disk full: the database's disk has no space left"));
+  EXPECT_TRUE(HasErrorKind(full, ErrorKind::kDiskFull)) << full;
+  EXPECT_EQ(full.message(),
+            "disk full: the database's disk has no space left (DuckDB invalidated the "
+            "database, which the server is reopening)");
+}
+
 }  // namespace call_cancellation_test
 }  // namespace arrowport
