@@ -308,13 +308,11 @@ def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, 
                                                                    minio, proxy):
     """Flight SQL's CreatePreparedStatement plans its SQL, which first brings a lake view up
     to date: another writer (delta-rs, straight to MinIO) has committed a file the server
-    has never read, so the call must read its footer; MinIO is stopped at that read and the
-    client sets no deadline: the call ends at limits.query_timeout_s. Before, it ran until
-    s3.call_timeout_ms (120 s), holding its admission slot: DoAction had no query deadline
-    (an attack run). The file is another writer's so that the call has a read it cannot
-    skip: over the server's own commit alone, whose footers it had read, one run of a
-    fresh clone's loaded suite planned without a store read (DID NOT RAISE; not
-    reproduced in 12 runs under load, cause not found)."""
+    has never read, so the view's replacement must read the store; MinIO is stopped at its
+    first data-file read and the client sets no deadline: the call ends at
+    limits.query_timeout_s. Before, it ran until s3.call_timeout_ms (120 s), holding its
+    admission slot: DoAction had no query deadline (an attack run). Over the server's own
+    commit alone, one loaded run planned without a store read (DID NOT RAISE)."""
     import deltalake
     import flightsql_wire as wire
     server = lake_server(start_server, tmp_path, proxy, limits={"query_timeout_s": 3})
@@ -333,6 +331,20 @@ def test_preparing_over_a_stalled_store_ends_at_the_query_timeout(start_server, 
     assert proxy.data_read_stopped.is_set(), "planning never read a data file"
     proxy.heal()
     assert flight_query(client, "SELECT count(*) AS n FROM events").column("n")[0].as_py() == 20
+    # SQL that only names the table (a word in a string costs a refresh) and reads nothing:
+    # the refresh the deadline cut ended the call. Before, the call went on to plan over
+    # the old view, needed no store read, and answered OK after its deadline.
+    deltalake.write_deltalake(lake.url, events(range(20, 30)), mode="append",
+                              storage_options=lake.storage_options)
+    proxy.data_read_stopped.clear()
+    proxy.stop_on_data_read = True
+    start = time.monotonic()
+    with pytest.raises(flight.FlightTimedOutError, match="query_timeout_s"):
+        list(client.do_action(flight.Action(
+            "CreatePreparedStatement", wire.create_prepared_statement("SELECT 'events' AS s"))))
+    assert time.monotonic() - start < 3 + MARGIN_S
+    assert proxy.data_read_stopped.is_set(), "the refresh never read a data file"
+    proxy.heal()
 
 
 def http_ingest_with_timeout(server, table, timeout):

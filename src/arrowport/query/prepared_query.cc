@@ -234,7 +234,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteO
     SessionLease lease, const std::string& sql, const CallContext& call,
     int64_t batch_rows) {
   if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
-  RefreshLakesNamedIn(sql, call);
+  ARROW_RETURN_NOT_OK(RefreshLakesNamedIn(sql, call));
   storage::ConnectionLease& connection = lease.storage_lease(StorageAccess{});
   ARROW_ASSIGN_OR_RAISE(auto statement,
                         storage::PreparedStatement::Make(connection, sql,
@@ -255,7 +255,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteP
     SessionLease lease, const CallContext& call, int64_t batch_rows,
     std::shared_ptr<void> holder) {
   if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
-  if (statement) RefreshLakesNamedIn(statement->sql(), call);
+  if (statement) ARROW_RETURN_NOT_OK(RefreshLakesNamedIn(statement->sql(), call));
   storage::QueryOptions options;
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;

@@ -221,7 +221,7 @@ arrow::Status QueryPipeline::CheckTable(storage::Connection* conn, const QueryRe
 
 arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
     const QueryRequest& request, const CallContext& call) {
-  RefreshLakes(request, call);
+  ARROW_RETURN_NOT_OK(RefreshLakes(request, call));
   ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
   ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
   auto interrupt = conn->InterruptOn(call.cancellation);  // binding reads lake footers
@@ -231,7 +231,7 @@ arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     const QueryRequest& request, const CallContext& call) {
   const auto start = std::chrono::steady_clock::now();
-  if (!request.lake_part) RefreshLakes(request, call);
+  if (!request.lake_part) ARROW_RETURN_NOT_OK(RefreshLakes(request, call));
   auto reader = [&]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
     ARROW_ASSIGN_OR_RAISE(auto conn, database_->ConnectForRead());
     ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
@@ -354,17 +354,26 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows,
   return plan;
 }
 
-void QueryPipeline::RefreshLakesNamedIn(const std::string& sql, const CallContext& call) const {
+arrow::Status QueryPipeline::RefreshLakesNamedIn(const std::string& sql,
+                                                 const CallContext& call) const {
   QueryRequest request;
   request.sql = sql;
-  RefreshLakes(request, call);
+  return RefreshLakes(request, call);
 }
 
-void QueryPipeline::RefreshLakes(const QueryRequest& request, const CallContext& call) const {
-  if (!lake_reads_.refresh) return;
-  // The store's log reads end with the call (client gone, deadline, shutdown).
-  ThreadCancellationScope obey_call(call.cancellation);
-  lake_reads_.refresh(request.table.empty() ? request.sql : request.table);
+arrow::Status QueryPipeline::RefreshLakes(const QueryRequest& request,
+                                          const CallContext& call) const {
+  if (!lake_reads_.refresh) return arrow::Status::OK();
+  {
+    // The store's log reads end with the call (client gone, deadline, shutdown).
+    ThreadCancellationScope obey_call(call.cancellation);
+    lake_reads_.refresh(request.table.empty() ? request.sql : request.table);
+  }
+  // A refresh the call's end cut leaves the view as it was (a store failing, logged): the
+  // call ends here, not over the old view (a prepare then bound it, and answered OK after
+  // its deadline, when the old files' footers needed no read).
+  if (call.cancellation && call.cancellation->cancelled()) return call.cancellation->reason();
+  return arrow::Status::OK();
 }
 
 std::optional<QueryRequest::LakePart> QueryPipeline::LakeLayout(const std::string& table) const {

@@ -158,7 +158,10 @@ class QueryPipeline {
   /// \brief Brings the lake tables `sql` names up to date (when lake reads are on), as
   /// Execute does first: for a client's SQL prepared or run outside Execute (Flight SQL
   /// statements and prepared statements; ExecuteOn and ExecutePrepared do it themselves).
-  void RefreshLakesNamedIn(const std::string& sql, const CallContext& call) const;
+  /// A store that fails leaves the views as they were (logged); the call's own end (its
+  /// client, deadline, the server's shutdown) met meanwhile is returned: the call stops.
+  [[nodiscard]] arrow::Status RefreshLakesNamedIn(const std::string& sql,
+                                                  const CallContext& call) const;
 
   /// Lets tickets read lake tables in parts (see QueryRequest::lake_part).
   void EnableLakeReads(LakeReads reads) { lake_reads_ = std::move(reads); }
@@ -191,8 +194,9 @@ class QueryPipeline {
  private:
   /// The SQL of a RowPart request, once its table is still the one the part was cut from.
   arrow::Result<std::string> RowPartSql(storage::Connection* conn, const QueryRequest& request);
-  /// LakeReads::refresh for `request` (when lake reads are on).
-  void RefreshLakes(const QueryRequest& request, const CallContext& call) const;
+  /// LakeReads::refresh for `request` (when lake reads are on), as RefreshLakesNamedIn.
+  [[nodiscard]] arrow::Status RefreshLakes(const QueryRequest& request,
+                                           const CallContext& call) const;
   /// KeyError when `request` names a table that does not exist.
   arrow::Status CheckTable(storage::Connection* conn, const QueryRequest& request);
   storage::Database* database_;

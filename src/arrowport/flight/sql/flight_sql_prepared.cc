@@ -79,7 +79,7 @@ FlightSqlService::CreatePreparedStatement(
   entry->statement_charge = std::move(statement_charge);
   entry->transaction_id = request.transaction_id;
   entry->shared = txn;
-  deps_.query->RefreshLakesNamedIn(request.query, CurrentCall::Get());
+  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(request.query, CurrentCall::Get()));
   {
     ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", request.query), request.transaction_id, txn));
     ARROW_ASSIGN_OR_RAISE(entry->statement,

@@ -37,7 +37,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get());
+  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get()));
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
@@ -80,7 +80,7 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get());
+  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get()));
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
   ARROW_ASSIGN_OR_RAISE(auto statement,
                         query::PreparedQuery::Make(lease, command.query, SqlCaller().get(),
