@@ -70,11 +70,13 @@ arrow::Status CallCancellation::Explain(const arrow::Status& failure) const {
   if (HasErrorKind(failure, ErrorKind::kOutcomeUnknown)) {
     return failure.WithMessage(why.message(), ": ", failure.message());
   }
-  // A full disk is the cause, not a casualty: a checkpoint that met it invalidated the
-  // database, whose reopen then cancelled every call, its own included (a loaded run told
-  // that client only to retry, which fails again until space is freed).
-  if (HasErrorKind(failure, ErrorKind::kDiskFull)) {
-    return failure.WithMessage(failure.message(), " (", why.message(), ")");
+  // A full disk the call met itself, then the reopen of the database it invalidated
+  // (kServerBusy) cancelled it: a checkpoint's client was told only to retry, which fails
+  // the same way until space is freed (a loaded run). A call that met the database
+  // already invalidated says so in DuckDB's words: it is told to retry, as the others.
+  if (HasErrorKind(failure, ErrorKind::kDiskFull) && HasErrorKind(why, ErrorKind::kServerBusy) &&
+      failure.message().find("invalidated") == std::string::npos) {
+    return failure;
   }
   if (failure.message().find(why.message()) != std::string::npos) {
     return why.WithMessage(failure.message());

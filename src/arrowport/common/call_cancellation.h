@@ -45,9 +45,9 @@ class CallCancellation {
   /// What a call that failed with `failure` reports: `failure` while not cancelled;
   /// once cancelled, the reason, unless `failure` says a commit's outcome is unknown
   /// (ErrorKind::kOutcomeUnknown: the client must still learn to retry with its request
-  /// id), which is kept with the reason in front, or is a full disk (ErrorKind::kDiskFull,
-  /// what ends the calls when it invalidates the database), kept with the reason after
-  /// it, or `failure` already tells the reason
+  /// id), which is kept with the reason in front, or is a full disk the call met itself
+  /// when the reason is the server's (kServerBusy: the reopen of the database that disk
+  /// invalidated), which is kept as it is, or `failure` already tells the reason
   /// (with what the handler adds: its stream, the rows a per_batch write keeps), which is
   /// kept in the reason's code.
   arrow::Status Explain(const arrow::Status& failure) const;

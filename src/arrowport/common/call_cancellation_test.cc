@@ -47,15 +47,30 @@ TEST(CallCancellation, AFailureThatTellsTheReasonIsKeptInTheReasonsCode) {
 
 // A checkpoint that met a full disk invalidated the database; the reopen cancelled every
 // call, the checkpoint's own too, which then told its client only "retry in a few
-// seconds" (a loaded run of test_disk_full.py): the cause stays, with its code.
-TEST(CallCancellation, AFullDiskIsKeptWhenTheCallWasCancelledAfterIt) {
+// seconds" (a loaded run of test_disk_full.py): the full disk it met stays, as it is, each
+// time it is explained. A call that met the database already invalidated, or ended for
+// another reason, is told the reason.
+TEST(CallCancellation, AFullDiskTheCallMetItselfOutlivesTheReopensCancellation) {
+  const auto reopening = ServerBusy(
+      "DuckDB invalidated the database, which the server is reopening: retry in a few "
+      "seconds");
+  const auto met = DiskFull(
+      "disk full: the database's disk has no space left (FATAL Error: Failed to create "
+      "checkpoint because of error: Could not write file \"d.duckdb\": No space left on "
+      "device)");
   auto call = CallCancellation::Make();
-  call->Cancel(ServerBusy("DuckDB invalidated the database, which the server is reopening"));
-  const auto full = call->Explain(DiskFull("disk full: the database's disk has no space left"));
-  EXPECT_TRUE(HasErrorKind(full, ErrorKind::kDiskFull)) << full;
-  EXPECT_EQ(full.message(),
-            "disk full: the database's disk has no space left (DuckDB invalidated the "
-            "database, which the server is reopening)");
+  call->Cancel(reopening);
+  const auto kept = call->Explain(met);
+  EXPECT_TRUE(HasErrorKind(kept, ErrorKind::kDiskFull)) << kept;
+  EXPECT_EQ(kept.message(), met.message());
+  EXPECT_EQ(call->Explain(kept).message(), met.message());
+  const auto bystander = call->Explain(DiskFull(
+      "disk full: (FATAL Error: database has been invalidated because of a previous fatal "
+      "error: No space left on device)"));
+  EXPECT_TRUE(HasErrorKind(bystander, ErrorKind::kServerBusy)) << bystander;
+  auto timed_out = CallCancellation::Make();
+  timed_out->Cancel(TimedOut("query timed out (limits.query_timeout_s)"));
+  EXPECT_TRUE(HasErrorKind(timed_out->Explain(met), ErrorKind::kTimedOut));
 }
 
 }  // namespace call_cancellation_test
