@@ -11,7 +11,9 @@
 #include <duckdb/main/client_data.hpp>
 #include <duckdb/main/config.hpp>
 #include <duckdb/main/connection.hpp>
+#include <duckdb/main/attached_database.hpp>
 #include <duckdb/main/database.hpp>
+#include <duckdb/main/valid_checker.hpp>
 #include <duckdb/main/prepared_statement.hpp>
 #include <duckdb/main/prepared_statement_data.hpp>
 #include <duckdb/main/settings.hpp>
@@ -59,6 +61,29 @@ void SkipCheckpointOnClose(duckdb_database database) {
   auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
   duckdb::DBConfig::GetConfig(*wrapper->database->instance).options.checkpoint_on_shutdown =
       false;
+}
+
+std::function<std::string()> InvalidationWatch(duckdb_connection connection,
+                                               const std::string& catalog) {
+  duckdb::ClientContext* context = ClientContextOf(connection);
+  if (context == nullptr) return nullptr;
+  duckdb::weak_ptr<duckdb::DatabaseInstance> instance = context->db;
+  duckdb::weak_ptr<duckdb::AttachedDatabase> attached;
+  context->RunFunctionInTransaction([&] {
+    auto& catalog_entry = duckdb::Catalog::GetCatalog(*context, duckdb::Identifier(catalog));
+    attached = catalog_entry.GetAttached().shared_from_this();
+  });
+  return [instance, attached]() -> std::string {
+    // The words DuckDB's statements fail with (ErrorManager::InvalidatedDatabase).
+    if (auto db = instance.lock(); db && duckdb::ValidChecker::IsInvalidated(*db)) {
+      return "database has been invalidated because of a previous fatal error: " +
+             duckdb::ValidChecker::InvalidatedMessage(*db);
+    }
+    if (auto db = attached.lock(); db && duckdb::ValidChecker::IsInvalidated(*db)) {
+      return duckdb::ValidChecker::InvalidatedMessage(*db);
+    }
+    return {};
+  };
 }
 
 int64_t MemoryLimitBytes(duckdb_database database) {

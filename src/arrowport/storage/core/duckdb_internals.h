@@ -37,6 +37,13 @@ std::function<bool()> DuckDBInstanceAlive(duckdb_connection connection);
 /// Closing `database` will not checkpoint it (its WAL is replayed at the next open).
 void SkipCheckpointOnClose(duckdb_database database);
 
+/// \brief Says, with DuckDB's words, when DuckDB has invalidated the instance of
+/// `connection` (a fatal error) or its catalog `catalog` (a checkpoint that failed), as
+/// the next statement would fail with them; empty while neither is. Reads DuckDB's own
+/// flags (no connection, no statement) and keeps neither alive; thread-safe.
+std::function<std::string()> InvalidationWatch(duckdb_connection connection,
+                                               const std::string& catalog);
+
 /// DuckDB's memory limit in force for `database`, in bytes.
 int64_t MemoryLimitBytes(duckdb_database database);
 

@@ -264,6 +264,9 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
                              impl_->max_query_memory);
   }
   ARROW_ASSIGN_OR_RAISE(conn, ConnectTo(instance));  // now knows the catalog name
+  if (impl_->direct_append) {
+    instance->invalidation = InvalidationWatch(conn->impl_->conn.get(), impl_->catalog);
+  }
   ARROW_RETURN_NOT_OK(RunInitSql(conn.get(), options));
   if (!impl_->disk) {
     ARROW_ASSIGN_OR_RAISE(impl_->disk, MakeDiskWatch(conn.get(), options));

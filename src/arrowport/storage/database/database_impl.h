@@ -38,6 +38,9 @@ struct Database::Instance {
   // DuckDB's own instance is alive (set where DuckDB's C++ API is usable): a handle of
   // it that outlived its connection keeps it open after this object is gone.
   std::function<bool()> duckdb_alive;
+  // Where DuckDB's C++ API is usable: DuckDB's words once it has invalidated this
+  // instance or its catalog (empty till then).
+  std::function<std::string()> invalidation;
   // Where DuckDB's C++ API is usable, the disk watch: DuckDB's checkpoint at close is
   // skipped on a full disk (the WAL is replayed at the next start instead), as one that
   // fails for want of space would leave a recovery to finish before the next start.
