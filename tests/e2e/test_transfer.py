@@ -45,6 +45,8 @@ class ForeignServer(flight.FlightServerBase):
         self.planning_cancelled_at = None
         self.release = threading.Event()  # ends the waits of "hang" and "stuck"
         self.release_schema = threading.Event()  # ends the wait of "no-schema"
+        # Set once the copy's progress line showed rows: "slow" then sends its second half.
+        self.slow_watched = threading.Event()
 
     def get_flight_info(self, context, descriptor):
         cmd = json.loads(descriptor.command)
@@ -71,9 +73,13 @@ class ForeignServer(flight.FlightServerBase):
         if name == b"liar":
             return flight.RecordBatchStream(self.OTHER)
         if name == b"slow":
-            # 20 batches of 1,000 rows, one every 100 ms: a copy someone can watch.
+            # 20 batches of 1,000 rows, one every 100 ms: a copy someone can watch. The
+            # second half waits (up to 60 s) until the watcher has seen rows on the line:
+            # on a loaded sanitizer run the whole copy ended before the line showed any.
             def slowly():
                 for i in range(20):
+                    if i == 10:
+                        self.slow_watched.wait(60)
                     time.sleep(0.1)
                     yield pa.record_batch([pa.array(range(i * 1000, (i + 1) * 1000),
                                                     pa.int64()),
@@ -484,8 +490,9 @@ def test_copy_actions_are_for_admins_only(peers, certs):
     assert "copy_from" in [a.type for a in client.list_actions(options=options)]
 
 
-def run_on_terminal(args, env):
-    """Runs `args` on a pseudo-terminal; returns what it wrote (it must exit 0)."""
+def run_on_terminal(args, env, on_output=None):
+    """Runs `args` on a pseudo-terminal; returns what it wrote (it must exit 0).
+    `on_output(everything so far)` is called as it comes."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(args[0], args, env)
@@ -500,6 +507,8 @@ def run_on_terminal(args, env):
         if not chunk:
             break
         output += chunk
+        if on_output is not None:
+            on_output(output)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, output
     return output
@@ -526,11 +535,19 @@ def test_cli_copy_between_servers_with_a_progress_line_on_a_terminal(peers, cert
     # A copy long enough to be watched (a source that sends a batch every 100 ms): the line
     # shows the rows the target has received so far (its status: the copy_from call's
     # progress), growing.
+    progress = re.compile(rb"to \S+: ([\d,]+) rows")
+
+    def watch(output):
+        if any(int(n.replace(b",", b"")) > 0 for n in progress.findall(output)):
+            foreign.slow_watched.set()
+
+    foreign.slow_watched.clear()
     output = run_on_terminal([ARROWPORT, "copy", "--from", f"grpc://127.0.0.1:{foreign.port}",
                               "--to", plain.uri, "--table", "slow", "--target", "slow_copy"],
-                             env)
+                             env, on_output=watch)
+    assert foreign.slow_watched.is_set(), output[-3000:]
     assert f"copying slow from grpc://127.0.0.1:{foreign.port} to {plain.uri}".encode() in output
-    seen = [int(n.replace(b",", b"")) for n in re.findall(rb"to \S+: ([\d,]+) rows", output)]
+    seen = [int(n.replace(b",", b"")) for n in progress.findall(output)]
     assert seen and 0 < max(seen) <= 20_000 and seen == sorted(seen), output[-3000:]
     assert b"copied 20000 rows" in output
     # Usage errors exit 2.
