@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -206,6 +207,11 @@ def test_a_full_disk_met_by_duckdb_is_disk_full_and_an_invalidated_database_reop
     # catalog DuckDB refuses to list answered 500).
     status = requests.get(f"{server.http}/status", timeout=30)
     assert status.status_code == 200, status.text
+    # A read then is told to retry, as once the upkeep has seen it: it was told disk full
+    # (507) until then, its statement failing on what invalidated the database.
+    answer = requests.post(f"{server.http}/query", json={"sql": "SELECT count(*) FROM ev"},
+                           timeout=30)
+    assert answer.status_code == 503, answer.text
     # The server sees it and reopens the database by itself, once the result still being
     # read lets the invalidated one go; meanwhile every probe says so.
     storage = wait_for(lambda: (s := storage_of(client))["state"] == "reopening" and s,
@@ -326,6 +332,53 @@ def test_a_slow_http_reader_does_not_hold_the_reopen(small_disk, start_server):
              "the database reopened", timeout=40, show=lambda: storage_of(client))
     assert count(client) == 100_000
     reader.close()
+    filler.unlink()
+
+
+def test_a_trickling_http_upload_does_not_hold_the_reopen(small_disk, start_server):
+    # An attack run: an upload sending a byte every few seconds (within
+    # http.read_timeout_s) held its database connection, so the reopen and every other
+    # call's 503, for as long as its client liked. The reopen ends the calls running on
+    # the invalidated database, an upload waiting for its body's bytes included.
+    from test_http_upload_errors import read_response
+    server = serve(start_server, small_disk, min_free_mb=0, wal_bytes="1GiB")
+    client = server.client()
+    put(client, rows(100_000), {"stream": "ev"})
+    body = ipc_bytes(rows(20_000, start=10**9), chunk=10_000)
+    sent = len(body) * 3 // 4  # the first batch whole, the second cut short
+    host, port = server.http.split("://")[1].rsplit(":", 1)
+    uploader = socket.create_connection((host, int(port)), timeout=60)
+    uploader.sendall((f"POST /ingest/ev?commit=per_batch HTTP/1.1\r\nHost: x\r\n"
+                      f"Content-Type: {ARROW}\r\nContent-Length: {len(body)}\r\n\r\n"
+                      ).encode() + body[:sent])
+    # Its first batch committed: the upload is under way on its connection.
+    wait_for(lambda: count(client) == 110_000, "the upload's first batch committed")
+    stop = threading.Event()
+
+    def trickle():
+        for at in range(sent, len(body) - 1):
+            if stop.wait(2):
+                return
+            try:
+                uploader.sendall(body[at:at + 1])
+            except OSError:
+                return  # the server answered and closed
+
+    trickling = threading.Thread(target=trickle)
+    trickling.start()
+    try:
+        filler = invalidate_on_full_disk(client, small_disk)
+        wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1,
+                 "the database reopened", timeout=40, show=lambda: storage_of(client))
+        status, head, error = read_response(uploader, timeout=30)
+    finally:
+        stop.set()
+        trickling.join()
+        uploader.close()
+    assert status == 503, (head, error)
+    assert "reopening" in error["error"]["message"], error
+    assert error["committed_batches"] == [{"batch": 0, "rows": 10_000}], error
+    assert count(client) == 110_000
     filler.unlink()
 
 

@@ -72,10 +72,9 @@ arrow::Status CallCancellation::Explain(const arrow::Status& failure) const {
   }
   // A full disk the call met itself, then the reopen of the database it invalidated
   // (kServerBusy) cancelled it: a checkpoint's client was told only to retry, which fails
-  // the same way until space is freed (a loaded run). A call that met the database
-  // already invalidated says so in DuckDB's words: it is told to retry, as the others.
-  if (HasErrorKind(failure, ErrorKind::kDiskFull) && HasErrorKind(why, ErrorKind::kServerBusy) &&
-      failure.message().find("invalidated") == std::string::npos) {
+  // the same way until space is freed (a loaded run). (A call that met the database
+  // already invalidated is kServerBusy itself: TranslateDuckDBError.)
+  if (HasErrorKind(failure, ErrorKind::kDiskFull) && HasErrorKind(why, ErrorKind::kServerBusy)) {
     return failure;
   }
   if (failure.message().find(why.message()) != std::string::npos) {

@@ -64,9 +64,11 @@ TEST(CallCancellation, AFullDiskTheCallMetItselfOutlivesTheReopensCancellation) 
   EXPECT_TRUE(HasErrorKind(kept, ErrorKind::kDiskFull)) << kept;
   EXPECT_EQ(kept.message(), met.message());
   EXPECT_EQ(call->Explain(kept).message(), met.message());
-  const auto bystander = call->Explain(DiskFull(
-      "disk full: (FATAL Error: database has been invalidated because of a previous fatal "
-      "error: No space left on device)"));
+  // A call that met the database already invalidated failed as busy (TranslateDuckDBError).
+  const auto bystander = call->Explain(ServerBusy(
+      "DuckDB invalidated the database, which the server is reopening: retry in a few "
+      "seconds; committed data is kept (FATAL Error: Failed: database has been invalidated "
+      "because of a previous fatal error: No space left on device)"));
   EXPECT_TRUE(HasErrorKind(bystander, ErrorKind::kServerBusy)) << bystander;
   auto timed_out = CallCancellation::Make();
   timed_out->Cancel(TimedOut("query timed out (limits.query_timeout_s)"));

@@ -129,6 +129,20 @@ bool DeadlineSocketStream::is_peer_alive() const {
   return true;
 }
 
+bool DeadlineSocketStream::PollForBody(short events, Clock::time_point deadline) const {
+  if (body_reads_end_with_ == nullptr || phase_ != Phase::kBody) {
+    return PollSocket(fd_, events, deadline);
+  }
+  // In slices, the call asked between them: a wake-up per slice only while a body waits.
+  constexpr auto kSlice = std::chrono::milliseconds(200);
+  for (;;) {
+    if (body_reads_end_with_->cancelled()) return false;
+    const auto now = Clock::now();
+    if (now >= deadline) return false;
+    if (PollSocket(fd_, events, std::min(deadline, now + kSlice))) return true;
+  }
+}
+
 ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
   if (remaining_reads_ == 0) {
     error_ = httplib::Error::Read;
@@ -152,7 +166,12 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
         error_ = httplib::Error::Read;
         return -1;
       }
-      if (!PollSocket(fd_, io.wait, deadline)) {
+      if (!PollForBody(io.wait, deadline)) {
+        if (body_reads_end_with_ != nullptr && body_reads_end_with_->cancelled()) {
+          error_ = httplib::Error::Read;
+          close_after_response_ = true;  // the rest of the body is never read
+          return -1;
+        }
         error_ = httplib::Error::Timeout;
         body_timed_out_ = phase_ == Phase::kBody && Clock::now() >= deadline;
         return -1;

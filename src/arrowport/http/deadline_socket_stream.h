@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/http/transport.h"
 
 namespace arrowport::http {
@@ -53,6 +54,26 @@ class DeadlineSocketStream : public httplib::Stream {
   /// the connection can serve the next request); beyond them reads fail and the
   /// connection is closed. Reset by WaitForRequest().
   void LimitRemainingReads(int64_t bytes);
+
+  /// While it lives, a read of `stream`'s body (may be null) waiting for bytes ends, as
+  /// failed, once `call` is cancelled: the call's end (its deadline, the reopen of an
+  /// invalidated database) ends an upload trickling a byte every few seconds. The
+  /// connection serves nothing more after such a read. On the connection's own thread.
+  class BodyReadsEndWith {
+   public:
+    BodyReadsEndWith(DeadlineSocketStream* stream, std::shared_ptr<CallCancellation> call)
+        : stream_(stream) {
+      if (stream_ != nullptr) stream_->body_reads_end_with_ = std::move(call);
+    }
+    ~BodyReadsEndWith() {
+      if (stream_ != nullptr) stream_->body_reads_end_with_.reset();
+    }
+    BodyReadsEndWith(const BodyReadsEndWith&) = delete;
+    BodyReadsEndWith& operator=(const BodyReadsEndWith&) = delete;
+
+   private:
+    DeadlineSocketStream* const stream_;
+  };
 
   /// The response in progress failed after its headers, and its framing cannot say so
   /// (HTTP/1.0: no chunks, the close ends the body): the connection ends abortively, with
@@ -110,6 +131,9 @@ class DeadlineSocketStream : public httplib::Stream {
   // Polls for `events` on a write's behalf, marked as waiting to write meanwhile
   // (ShutdownIfWaitingToWrite).
   bool PollToWrite(short events, Clock::time_point deadline) const;
+  // Polls for `events` on a body read's behalf, until the deadline or the call's end
+  // (EndBodyReadsWith).
+  bool PollForBody(short events, Clock::time_point deadline) const;
 
   const int fd_;
   const ConnectionTimeouts timeouts_;
@@ -124,6 +148,7 @@ class DeadlineSocketStream : public httplib::Stream {
   size_t buffer_end_ = 0;
   bool cut_ = false;
   bool close_after_response_ = false;
+  std::shared_ptr<CallCancellation> body_reads_end_with_;
   bool body_timed_out_ = false;
   mutable bool write_stalled_ = false;  // set by wait_writable() too
   mutable std::atomic<bool> waiting_to_write_{false};  // in a wait for room to write

@@ -83,6 +83,16 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
       "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")",
       deps.request_memory);
   auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
+  // The call's end (its deadline, the reopen of a database DuckDB invalidated, shutdown)
+  // ends the ingest and the body's reads at once: a body trickling a byte every few
+  // seconds held its database connection, so the reopen and every other call's refusal,
+  // for as long as its client liked (an attack run).
+  const auto& cancellation = call.context().cancellation;
+  const auto ingest_ends = CallCancellation::OnCancel(cancellation, [pipe] {
+    pipe->Abort(arrow::Status::Cancelled("the call ended before its body did"));
+  });
+  const DeadlineSocketStream::BodyReadsEndWith reads_end(DeadlineSocketStream::Current(),
+                                                         cancellation);
   OwnedWorker worker(
       [&] {
         auto options = arrow::ipc::IpcReadOptions::Defaults();
@@ -136,6 +146,7 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
   }
   worker.Join();
   if (!worker.status().ok()) out.result = worker.status();
+  if (!out.result.ok()) out.result = cancellation->Explain(out.result.status());
   return out;
 }
 

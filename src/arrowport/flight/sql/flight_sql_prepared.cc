@@ -118,6 +118,13 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
   ARROW_ASSIGN_OR_RAISE(auto entry,
                         deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   const auto& statement = entry->statement;
+  // What runs here, and the parts of a whole lake table, see the lake's latest commit, as
+  // at DoGet: planned from the view as it was prepared, another writer's files were left
+  // out of the parts, and CREATE TABLE AS copied the old snapshot (an attack run).
+  if (!statement->returns_rows() || query::WholeTableOf(statement->sql())) {
+    ARROW_RETURN_NOT_OK(
+        deps_.query->RefreshLakesNamedIn(statement->sql(), CurrentCall::Get()));
+  }
   if (!statement->returns_rows()) {
     ARROW_ASSIGN_OR_RAISE(auto lease,
                           LeaseFor(*entry, UseOf("running", statement->sql())));
@@ -200,6 +207,7 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(auto entry,
                         deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   auto* statement = entry->statement.get();
+  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(statement->sql(), CurrentCall::Get()));
   ARROW_ASSIGN_OR_RAISE(auto lease,
                         LeaseFor(*entry, UseOf("running", statement->sql())));
   const auto& cancel = CurrentCall::Get().cancellation;

@@ -123,6 +123,8 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
+  // A write that reads a lake table (CREATE TABLE AS, INSERT ... SELECT) reads its latest.
+  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get()));
   ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("running", command.query), command.transaction_id, txn));
   // One statement per call, judged by the sandbox (which also refuses transaction
   // control and scripts) before it runs.

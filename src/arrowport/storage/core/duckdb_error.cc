@@ -97,6 +97,18 @@ bool MetFullDisk(int error_type, std::string_view message) {
   }
 }
 
+// DuckDB's words for a statement on an invalidated instance ("FATAL Error: Failed:
+// database has been invalidated because of a previous fatal error") or catalog ("IO
+// Error: Database \"d\" has been invalidated because checkpointing failed"), or a
+// transaction's failure quoting them; other kinds of error may quote client data.
+bool SaysInvalidated(int error_type, std::string_view message) {
+  if (error_type != DUCKDB_ERROR_FATAL && error_type != DUCKDB_ERROR_IO &&
+      error_type != DUCKDB_ERROR_TRANSACTION) {
+    return false;
+  }
+  return message.find("has been invalidated because") != std::string_view::npos;
+}
+
 // DuckDB's advice for a statement nested too deep ("Use SET max_expression_depth") is no
 // client's to follow: the limit is the server's, locked (sql_sandbox_settings.h).
 // An internal error carries DuckDB's stack trace: library paths and load addresses, which
@@ -132,6 +144,12 @@ bool SaysOutOfMemory(const std::string& text) {
 arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   if (error_type < 0) error_type = TypeFromMessage(message);
   const std::string text = Explained(message);
+  // The database an earlier failure invalidated is reopened by the server within a second:
+  // a retry (as disk full, reads were refused until the upkeep thread saw it).
+  if (SaysInvalidated(error_type, text)) {
+    return ServerBusy("DuckDB invalidated the database, which the server is reopening: "
+                      "retry in a few seconds; committed data is kept (", text, ")");
+  }
   // Whatever DuckDB was doing: what the client must know is that writes fail until space
   // is freed (Flight RESOURCE_EXHAUSTED, HTTP 507), not that the server broke.
   if (MetFullDisk(error_type, text) && !CommittedDespiteError(text)) {

@@ -107,24 +107,39 @@ TEST(TranslateDuckDBErrorTest, ACommitThatFailedOnTheDatabaseFilesIsTheServersFa
   }
 }
 
-// A full disk met by DuckDB, in a commit, a write of its files or as the cause of an
-// invalidated database, is the typed disk-full kind (Flight RESOURCE_EXHAUSTED, HTTP 507),
-// not an internal error; the same words quoted from data in another error are not.
+// A full disk met by DuckDB, in a commit or a write of its files, is the typed disk-full
+// kind (Flight RESOURCE_EXHAUSTED, HTTP 507), not an internal error; the same words quoted
+// from data in another error are not. A statement that met the database a full disk
+// invalidated before it is told to retry (the server reopens it): it was told disk full
+// until the server's upkeep saw the invalidation, reads included (an attack run).
 TEST(TranslateDuckDBErrorTest, AFullDiskIsTheDiskFullKind) {
   const std::pair<int, const char*> full[] = {
       {DUCKDB_ERROR_TRANSACTION,
        "TransactionContext Error: Failed to commit: Could not write file "
        "\"/d/x.duckdb.wal\": No space left on device"},
       {DUCKDB_ERROR_IO, "IO Error: Could not write file \"/d/x.duckdb\": No space left on device"},
-      {DUCKDB_ERROR_FATAL,
-       "FATAL Error: Failed: database has been invalidated because of a previous fatal error. "
-       "Original error: \"Could not write file \"/d/x.duckdb\": Disk quota exceeded\""},
       {-1, "IO Error: Could not truncate file \"/d/x.duckdb.wal\": No space left on device"}};
   for (const auto& [type, message] : full) {
     auto st = TranslateDuckDBError(type, message);
     EXPECT_TRUE(HasErrorKind(st, ErrorKind::kDiskFull)) << st;
     EXPECT_NE(st.message().find("disk full"), std::string::npos) << st;
   }
+  auto invalidated = TranslateDuckDBError(
+      DUCKDB_ERROR_FATAL,
+      "FATAL Error: Failed: database has been invalidated because of a previous fatal error. "
+      "Original error: \"Could not write file \"/d/x.duckdb\": Disk quota exceeded\"");
+  EXPECT_TRUE(HasErrorKind(invalidated, ErrorKind::kServerBusy)) << invalidated;
+  EXPECT_NE(invalidated.message().find("Disk quota exceeded"), std::string::npos);
+  EXPECT_NE(invalidated.message().find("retry"), std::string::npos);
+  // The database's catalog, invalidated by the checkpoint that failed.
+  auto catalog = TranslateDuckDBError(
+      DUCKDB_ERROR_IO, "IO Error: Database \"d\" has been invalidated because checkpointing "
+                       "failed. Original error: No space left on device");
+  EXPECT_TRUE(HasErrorKind(catalog, ErrorKind::kServerBusy)) << catalog;
+  // Client text saying so in another kind of error is that error.
+  auto said = TranslateDuckDBError(DUCKDB_ERROR_INVALID_INPUT,
+                                   "Invalid Input Error: the database has been invalidated");
+  EXPECT_TRUE(said.IsInvalid()) << said;
   auto quoted = TranslateDuckDBError(
       DUCKDB_ERROR_CONSTRAINT, "Constraint Error: Duplicate key \"k: No space left on device\"");
   EXPECT_FALSE(HasErrorKind(quoted, ErrorKind::kDiskFull)) << quoted;

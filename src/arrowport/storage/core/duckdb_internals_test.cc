@@ -14,6 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "arrowport/common/status_detail.h"
+#include "arrowport/storage/core/duckdb_error.h"
+
 namespace arrowport::storage {
 namespace duckdb_internals_test {
 
@@ -56,6 +59,15 @@ TEST(InvalidationWatchTest, SeesTheCatalogsAndTheInstancesAsAStatementMeetsThem)
     const auto read = Query(connection.get(), "SELECT x FROM t");
     EXPECT_FALSE(read.ok()) << whole_instance;
     EXPECT_NE(read.message().find("invalidated"), std::string::npos) << read;
+    // What the server tells the statement's client: retry once it is reopened (the upkeep
+    // thread sees it within a second), not what invalidated it (disk full, HTTP 507).
+    ResultHandle result;
+    ASSERT_EQ(duckdb_query(connection.get(), "SELECT x FROM t", result.out()), DuckDBError);
+    const auto told = TranslateDuckDBError(duckdb_result_error_type(result.ptr()),
+                                           duckdb_result_error(result.ptr()));
+    EXPECT_TRUE(HasErrorKind(told, ErrorKind::kServerBusy)) << told;
+    EXPECT_NE(told.message().find(whole_instance ? "a fatal error" : "No space left"),
+              std::string::npos) << told;
   }
   // Once DuckDB's instance is gone the watch says nothing (and holds nothing).
   std::function<std::string()> invalidation;

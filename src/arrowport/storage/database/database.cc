@@ -238,7 +238,18 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
     ARROW_RETURN_NOT_OK(OpenDuckDB(options, config, &instance->db));
   }
   ARROW_ASSIGN_OR_RAISE(auto conn, ConnectTo(instance));
-  ARROW_RETURN_NOT_OK(conn->Execute(std::string("ATTACH ':memory:' AS ") + kScratchCatalog));
+  if (auto attached = conn->Execute(std::string("ATTACH ':memory:' AS ") + kScratchCatalog);
+      !attached.ok()) {
+    // DuckDB names the database after its file: one named as the server's own catalog
+    // failed to start with DuckDB's words only (an attack run).
+    auto name = QueryText(conn.get(), "SELECT current_database()");
+    if (name.ok() && *name == kScratchCatalog) {
+      return arrow::Status::Invalid("the database file '", options.path, "' is named as the ",
+                                    "server's own scratch catalog (", kScratchCatalog,
+                                    "): give the file another name");
+    }
+    return attached;
+  }
   // Streams are scanned whole (see DisableArrowScanPushdown); without DuckDB's C++ API
   // (another library version) client SQL, transforms included, is refused anyway.
   if (impl_->direct_append) {
@@ -303,6 +314,14 @@ arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
     if (instance == nullptr) {
       return ServerBusy("the database is being reopened: DuckDB invalidated it (",
                         impl_->health.invalidated_by,
+                        "); committed data is kept, retry in a few seconds");
+    }
+  }
+  // Invalidated an instant ago, not yet seen by the upkeep thread (at most a tick): the
+  // same answer, rather than a connection every statement of which fails.
+  if (instance->invalidation) {
+    if (std::string why = instance->invalidation(); !why.empty()) {
+      return ServerBusy("the database is being reopened: DuckDB invalidated it (", why,
                         "); committed data is kept, retry in a few seconds");
     }
   }
