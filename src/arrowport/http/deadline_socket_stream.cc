@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/http/plain_transport.h"
 
 namespace arrowport::http {
@@ -137,9 +138,10 @@ bool DeadlineSocketStream::PollForBody(short events, Clock::time_point deadline)
   constexpr auto kSlice = std::chrono::milliseconds(200);
   for (;;) {
     if (body_reads_end_with_->cancelled()) return false;
-    const auto now = Clock::now();
-    if (now >= deadline) return false;
-    if (PollSocket(fd_, events, std::min(deadline, now + kSlice))) return true;
+    const auto slice_end = std::min(deadline, Clock::now() + kSlice);
+    if (PollSocket(fd_, events, slice_end)) return true;
+    // poll() failed (not a slice that passed): fails the read, as it did unsliced.
+    if (Clock::now() < slice_end || slice_end == deadline) return false;
   }
 }
 

@@ -6,10 +6,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
-#include "arrowport/common/call_cancellation.h"
 #include "arrowport/http/transport.h"
+
+namespace arrowport {
+class CallCancellation;
+}  // namespace arrowport
 
 namespace arrowport::http {
 
@@ -56,23 +60,25 @@ class DeadlineSocketStream : public httplib::Stream {
   void LimitRemainingReads(int64_t bytes);
 
   /// While it lives, a read of `stream`'s body (may be null) waiting for bytes ends, as
-  /// failed, once `call` is cancelled: the call's end (its deadline, the reopen of an
-  /// invalidated database) ends an upload trickling a byte every few seconds. The
-  /// connection serves nothing more after such a read. On the connection's own thread.
+  /// failed, within 200 ms of `call`'s cancellation: the call's end (the reopen of an
+  /// invalidated database, shutdown) ends an upload trickling a byte every few seconds.
+  /// The connection serves nothing more after such a read. On the connection's own
+  /// thread; restores what it replaced.
   class BodyReadsEndWith {
    public:
     BodyReadsEndWith(DeadlineSocketStream* stream, std::shared_ptr<CallCancellation> call)
         : stream_(stream) {
-      if (stream_ != nullptr) stream_->body_reads_end_with_ = std::move(call);
+      if (stream_ != nullptr) previous_ = std::exchange(stream_->body_reads_end_with_, call);
     }
     ~BodyReadsEndWith() {
-      if (stream_ != nullptr) stream_->body_reads_end_with_.reset();
+      if (stream_ != nullptr) stream_->body_reads_end_with_ = std::move(previous_);
     }
     BodyReadsEndWith(const BodyReadsEndWith&) = delete;
     BodyReadsEndWith& operator=(const BodyReadsEndWith&) = delete;
 
    private:
     DeadlineSocketStream* const stream_;
+    std::shared_ptr<CallCancellation> previous_;
   };
 
   /// The response in progress failed after its headers, and its framing cannot say so
@@ -132,7 +138,7 @@ class DeadlineSocketStream : public httplib::Stream {
   // (ShutdownIfWaitingToWrite).
   bool PollToWrite(short events, Clock::time_point deadline) const;
   // Polls for `events` on a body read's behalf, until the deadline or the call's end
-  // (EndBodyReadsWith).
+  // (BodyReadsEndWith).
   bool PollForBody(short events, Clock::time_point deadline) const;
 
   const int fd_;

@@ -8,6 +8,7 @@
 
 #include "arrow/ipc/reader.h"
 #include "arrow/record_batch.h"
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/capped_memory_pool.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
@@ -83,10 +84,8 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
       "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")",
       deps.request_memory);
   auto pipe = std::make_shared<BodyPipe>(kPipeBytes, pool.get());
-  // The call's end (its deadline, the reopen of a database DuckDB invalidated, shutdown)
-  // ends the ingest and the body's reads at once: a body trickling a byte every few
-  // seconds held its database connection, so the reopen and every other call's refusal,
-  // for as long as its client liked (an attack run).
+  // The call's end (a reopen, shutdown) ends the ingest and its body's reads: a body
+  // trickling a byte every few seconds held the reopen as long as it liked (an attack run).
   const auto& cancellation = call.context().cancellation;
   const auto ingest_ends = CallCancellation::OnCancel(cancellation, [pipe] {
     pipe->Abort(arrow::Status::Cancelled("the call ended before its body did"));
@@ -101,12 +100,14 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
         if (!reader.ok()) {
           // The body's own end (a stall, a hang-up, a limit) says more than what the IPC
           // reader made of the bytes it got.
+          // (The pipeline explains its own failures by the call's end; this one is ours.)
           const arrow::Status aborted = pipe->abort_status();
-          out.result = !aborted.ok()    ? aborted
-                       : pool->refused() ? reader.status()
-                                         : arrow::Status::Invalid(
-                                               "request body is not an Arrow IPC stream: ",
-                                               reader.status().message());
+          out.result = cancellation->Explain(
+              !aborted.ok()      ? aborted
+              : pool->refused() ? reader.status()
+                                : arrow::Status::Invalid("request body is not an Arrow IPC "
+                                                         "stream: ",
+                                                         reader.status().message()));
         } else {
           auto decoder = std::make_shared<BodyDecodeReader>(*reader, pipe, pool,
                                                             deps.max_batch_bytes);
@@ -145,8 +146,7 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
     pipe->Finish();
   }
   worker.Join();
-  if (!worker.status().ok()) out.result = worker.status();
-  if (!out.result.ok()) out.result = cancellation->Explain(out.result.status());
+  if (!worker.status().ok()) out.result = cancellation->Explain(worker.status());
   return out;
 }
 

@@ -121,11 +121,11 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
   // What runs here, and the parts of a whole lake table, see the lake's latest commit, as
   // at DoGet: planned from the view as it was prepared, another writer's files were left
   // out of the parts, and CREATE TABLE AS copied the old snapshot (an attack run).
-  if (!statement->returns_rows() || query::WholeTableOf(statement->sql())) {
-    ARROW_RETURN_NOT_OK(
-        deps_.query->RefreshLakesNamedIn(statement->sql(), CurrentCall::Get()));
-  }
+  const auto refresh_lakes = [&] {
+    return deps_.query->RefreshLakesNamedIn(statement->sql(), CurrentCall::Get());
+  };
   if (!statement->returns_rows()) {
+    ARROW_RETURN_NOT_OK(refresh_lakes());
     ARROW_ASSIGN_OR_RAISE(auto lease,
                           LeaseFor(*entry, UseOf("running", statement->sql())));
     return RunNow(entry, lease, descriptor);
@@ -142,7 +142,8 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
   }
   // ADBC and JDBC prepare every query: a whole table is split here too.
   if (entry->transaction_id.empty() && entry->shared == nullptr &&
-      statement->parameter_schema()->num_fields() == 0) {
+      statement->parameter_schema()->num_fields() == 0 && query::WholeTableOf(statement->sql())) {
+    ARROW_RETURN_NOT_OK(refresh_lakes());
     ARROW_ASSIGN_OR_RAISE(auto split, WholeTableInfo(statement->sql(), *schema, descriptor));
     if (split) return split;
   }

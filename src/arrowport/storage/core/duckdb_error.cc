@@ -28,6 +28,8 @@ int TypeFromMessage(std::string_view message) {
       {"Invalid Error", DUCKDB_ERROR_INVALID},
       {"IO Error", DUCKDB_ERROR_IO},
       {"Permission Error", DUCKDB_ERROR_PERMISSION},
+      {"FATAL Error", DUCKDB_ERROR_FATAL},
+      {"INTERNAL Error", DUCKDB_ERROR_INTERNAL},
   };
   for (const auto& p : kPrefixes) {
     if (message.substr(0, p.text.size()) == p.text) return p.type;
@@ -102,8 +104,8 @@ bool MetFullDisk(int error_type, std::string_view message) {
 // Error: Database \"d\" has been invalidated because checkpointing failed"), or a
 // transaction's failure quoting them; other kinds of error may quote client data.
 bool SaysInvalidated(int error_type, std::string_view message) {
-  if (error_type != DUCKDB_ERROR_FATAL && error_type != DUCKDB_ERROR_IO &&
-      error_type != DUCKDB_ERROR_TRANSACTION) {
+  if (error_type != DUCKDB_ERROR_FATAL && error_type != DUCKDB_ERROR_INTERNAL &&
+      error_type != DUCKDB_ERROR_IO && error_type != DUCKDB_ERROR_TRANSACTION) {
     return false;
   }
   return message.find("has been invalidated because") != std::string_view::npos;
@@ -146,7 +148,7 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
   const std::string text = Explained(message);
   // The database an earlier failure invalidated is reopened by the server within a second:
   // a retry (as disk full, reads were refused until the upkeep thread saw it).
-  if (SaysInvalidated(error_type, text)) {
+  if (SaysInvalidated(error_type, text) && !CommittedDespiteError(text)) {
     return ServerBusy("DuckDB invalidated the database, which the server is reopening: "
                       "retry in a few seconds; committed data is kept (", text, ")");
   }

@@ -136,6 +136,16 @@ TEST(TranslateDuckDBErrorTest, AFullDiskIsTheDiskFullKind) {
       DUCKDB_ERROR_IO, "IO Error: Database \"d\" has been invalidated because checkpointing "
                        "failed. Original error: No space left on device");
   EXPECT_TRUE(HasErrorKind(catalog, ErrorKind::kServerBusy)) << catalog;
+  // With no type given (a prepare's error has only its words), and as an internal error.
+  for (const char* words :
+       {"FATAL Error: Failed: database has been invalidated because of a previous fatal "
+        "error. Original error: \"Could not write file \"/d/x.duckdb\": No space left on "
+        "device\"",
+        "INTERNAL Error: Failed: database has been invalidated because of a previous fatal "
+        "error. Original error: \"No space left on device\""}) {
+    auto untyped = TranslateDuckDBError(-1, words);
+    EXPECT_TRUE(HasErrorKind(untyped, ErrorKind::kServerBusy)) << untyped;
+  }
   // Client text saying so in another kind of error is that error.
   auto said = TranslateDuckDBError(DUCKDB_ERROR_INVALID_INPUT,
                                    "Invalid Input Error: the database has been invalidated");

@@ -11,6 +11,7 @@
 
 #include "arrow/scalar.h"
 #include "arrow/table.h"
+#include "arrow/util/string.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/memory/allocation_guard.h"
 #include "arrowport/storage/database/connection_impl.h"
@@ -243,7 +244,7 @@ arrow::Result<std::shared_ptr<Database::Instance>> Database::OpenInstance() {
     // DuckDB names the database after its file: one named as the server's own catalog
     // failed to start with DuckDB's words only (an attack run).
     auto name = QueryText(conn.get(), "SELECT current_database()");
-    if (name.ok() && *name == kScratchCatalog) {
+    if (name.ok() && arrow::internal::AsciiToLower(*name) == kScratchCatalog) {
       return arrow::Status::Invalid("the database file '", options.path, "' is named as the ",
                                     "server's own scratch catalog (", kScratchCatalog,
                                     "): give the file another name");
