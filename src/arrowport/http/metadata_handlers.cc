@@ -51,8 +51,9 @@ void Ready(const GatewayContext& ctx, httplib::Response& res) {
   if (!ctx.deps().readyz_warning.empty()) body["warning"] = ctx.deps().readyz_warning;
   if (!storage.is_null()) {
     body["storage"] = storage;
-    // Ready for reads; writes wait for disk space.
-    if (storage.value("state", "") == "disk_full") {
+    // Ready for reads; writes wait for disk space (or a restart: the file is gone).
+    const std::string state = storage.value("state", "");
+    if (state == "disk_full" || state == "file_gone") {
       body["writes"] = storage.value("summary", "disk full");
     }
   }

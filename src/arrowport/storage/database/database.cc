@@ -188,8 +188,10 @@ arrow::Result<std::shared_ptr<DiskWatch>> MakeDiskWatch(Connection* conn,
   if (temp_scalar->is_valid && !temp_scalar->ToString().empty()) {
     directories.push_back(temp_scalar->ToString());
   }
-  const int64_t min_free_bytes = options.path == ":memory:" ? 0 : options.min_free_bytes;
-  return std::make_shared<DiskWatch>(std::move(directories), min_free_bytes);
+  const bool memory = options.path == ":memory:";
+  return std::make_shared<DiskWatch>(std::move(directories),
+                                     memory ? 0 : options.min_free_bytes,
+                                     memory ? "" : options.path);
 }
 
 // The views read their files through the view file system, which opens the files their

@@ -83,6 +83,7 @@ struct Database::Impl {
   // The upkeep thread's own (no lock): what it last said of the disk; when it may next
   // try a checkpoint after failures.
   bool disk_full_said = false;
+  bool file_gone_said = false;
   std::chrono::steady_clock::time_point next_checkpoint;
   mutable std::mutex checkpointer_mutex;  // guards stopping and state
   std::condition_variable checkpointer_wake;

@@ -122,6 +122,10 @@ void Database::RunCheckpointer() {
 void Database::WatchDisk() {
   if (!impl_->disk) return;
   const DiskSpace space = impl_->disk->Check();
+  if (!space.file_gone.empty() && !impl_->file_gone_said) {
+    impl_->file_gone_said = true;
+    Event("database file gone: writes refused until the server is restarted", space.file_gone);
+  }
   if (space.full && !impl_->disk_full_said) {
     Event("disk full: writes refused and checkpoints deferred until space is freed",
           DiskFullMessage(space));
@@ -222,7 +226,10 @@ bool Database::TryReopen() {
       return false;
     }
   }
-  auto opened = OpenInstance();
+  // Opened again at a path whose file is gone, DuckDB would begin an empty database there.
+  auto opened = impl_->disk && !impl_->disk->Check().file_gone.empty()
+                    ? arrow::Status::IOError(impl_->disk->Check().file_gone)
+                    : OpenInstance();
   std::lock_guard<std::mutex> lock(impl_->instance_mutex);
   if (!opened.ok()) {
     impl_->health.reopen_error = opened.status().message();

@@ -19,6 +19,7 @@ std::string ErrorFor(const std::string& error, bool with_details) {
 
 const char* StorageState(const StorageHealth& health) {
   if (health.reopening) return "reopening";
+  if (!health.disk.file_gone.empty()) return "file_gone";
   if (health.disk.full) return "disk_full";
   return "ok";
 }
@@ -27,9 +28,10 @@ std::string StorageHealthJson(const StorageHealth& health, bool with_details) {
   json out;
   const std::string state = StorageState(health);
   out["state"] = state;
-  out["writes"] = health.reopening   ? "refused: the database is being reopened"
-                  : health.disk.full ? "refused: disk full"
-                                     : "accepted";
+  out["writes"] = health.reopening                ? "refused: the database is being reopened"
+                  : !health.disk.file_gone.empty() ? "refused: the database file is gone"
+                  : health.disk.full              ? "refused: disk full"
+                                                  : "accepted";
   json disk = {{"free_bytes", health.disk.free_bytes},
                {"min_free_bytes", health.disk.needed_bytes},
                {"full", health.disk.full}};
@@ -46,6 +48,10 @@ std::string StorageHealthJson(const StorageHealth& health, bool with_details) {
       reopening["last_attempt_error"] = ErrorFor(health.reopen_error, with_details);
     }
     out["reopening"] = std::move(reopening);
+  } else if (!health.disk.file_gone.empty()) {
+    summary = with_details ? health.disk.file_gone
+                           : "the database file was deleted or replaced while the server "
+                             "ran: writes are refused until it is restarted";
   } else if (health.disk.full) {
     summary = with_details ? DiskFullMessage(health.disk)
                            : "disk full: " + std::to_string(health.disk.free_bytes >> 20) +

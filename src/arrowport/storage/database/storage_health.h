@@ -6,8 +6,10 @@
 
 namespace arrowport::storage {
 
-/// "ok", "disk_full" (writes refused, reads go on) or "reopening" (DuckDB invalidated the
-/// database: calls are refused until it is open again).
+/// "ok", "disk_full" (writes refused, reads go on), "file_gone" (the database's file was
+/// deleted or replaced while the server ran: writes refused until a restart, reads go on)
+/// or "reopening" (DuckDB invalidated the database: calls are refused until it is open
+/// again).
 const char* StorageState(const StorageHealth& health);
 
 /// \brief The storage's state as one JSON object, the same in /healthz, /readyz, the

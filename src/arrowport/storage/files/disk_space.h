@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -18,6 +20,9 @@ struct DiskSpace {
   std::string path;
   int64_t free_bytes = -1;  ///< free space there (-1: never read, or unreadable)
   int64_t needed_bytes = 0;  ///< storage.min_free_mb in bytes (0: not watched)
+  /// Non-empty once the database's file was deleted or replaced while the server ran:
+  /// what writes commit from then on would be lost at the next start, so they are refused.
+  std::string file_gone;
 };
 
 /// "disk full: 3 MiB free under /x, writes need 64 MiB (storage.min_free_mb)".
@@ -41,20 +46,31 @@ class DiskWatch {
   static constexpr std::chrono::milliseconds kFreshness{20};
 
   /// `directories` may repeat a filesystem (kept once) or not exist yet (their nearest
-  /// existing ancestor is read). `min_free_bytes` 0: nothing is refused.
-  DiskWatch(std::vector<std::string> directories, int64_t min_free_bytes);
+  /// existing ancestor is read). `min_free_bytes` 0: nothing is refused for space.
+  /// `database_file` (empty: none) is the file as opened: once the path names another
+  /// file or none (deleted, replaced), writes are refused.
+  DiskWatch(std::vector<std::string> directories, int64_t min_free_bytes,
+            std::string database_file = "");
 
   /// Free space now (read again unless the last reading is fresh).
   DiskSpace Check();
   /// The last reading, without reading again.
   DiskSpace Last() const;
-  /// OK while there is room for writes; else DiskFull naming the directory and the space.
+  /// OK while there is room for writes and the database's file is where it was; else
+  /// DiskFull naming the directory and the space, or IOError saying the file is gone.
   arrow::Status CheckWrite();
   int64_t min_free_bytes() const { return min_free_bytes_; }
 
  private:
+  // Whether the database's file is still the one opened ("" if so: never again once not).
+  std::string FileGone();
+
   const std::vector<std::string> directories_;  // one per filesystem
   const int64_t min_free_bytes_;
+  const std::string database_file_;
+  dev_t file_device_ = 0;
+  ino_t file_inode_ = 0;
+  std::string file_gone_;  // under mutex_
   mutable std::mutex mutex_;  // guards last_ and read_at_
   DiskSpace last_;
   std::chrono::steady_clock::time_point read_at_{};

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "arrowport/common/status_detail.h"
 
@@ -38,6 +39,26 @@ TEST(DiskWatchTest, AboveTheThresholdOrOffWritesGoOn) {
   EXPECT_FALSE(small.Last().full);
   DiskWatch off({TempDirectory()}, 0);
   EXPECT_TRUE(off.CheckWrite().ok());
+}
+
+// The database's file deleted, or another file put at its path, while the server runs:
+// writes are refused from then on (what they commit would be lost at the next start).
+TEST(DiskWatchTest, WritesAreRefusedOnceTheDatabaseFileIsGone) {
+  const std::string file = TempDirectory() + "/arrowport-disk-watch-" +
+                           std::to_string(::getpid()) + ".duckdb";
+  std::ofstream(file) << "x";
+  std::ifstream held(file);  // as DuckDB holds it: its inode is not given to another file
+  DiskWatch watch({TempDirectory()}, 0, file);
+  EXPECT_TRUE(watch.CheckWrite().ok());
+  std::filesystem::remove(file);
+  std::ofstream(file) << "another file at the path";
+  std::this_thread::sleep_for(DiskWatch::kFreshness);  // the last reading is too old
+  auto refused = watch.CheckWrite();
+  EXPECT_TRUE(refused.IsIOError()) << refused;
+  EXPECT_NE(refused.message().find(file + " was deleted or replaced"), std::string::npos);
+  EXPECT_EQ(watch.Check().file_gone, refused.message());
+  std::filesystem::remove(file);
+  EXPECT_FALSE(watch.CheckWrite().ok());  // for good
 }
 
 // DuckDB makes its temp directory only when it first spills: the nearest existing
