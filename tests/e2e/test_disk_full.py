@@ -371,6 +371,10 @@ def test_a_trickling_http_upload_does_not_hold_the_reopen(small_disk, start_serv
         wait_for(lambda: (s := storage_of(client))["state"] == "ok" and s["reopens"] == 1,
                  "the database reopened", timeout=40, show=lambda: storage_of(client))
         status, head, error = read_response(uploader, timeout=30)
+        # And the connection ends with the answer, however long the client trickles: it
+        # was drained to its declared length, a byte at a time.
+        trickling.join(timeout=30)
+        assert not trickling.is_alive(), "the server still reads the trickle"
     finally:
         stop.set()
         trickling.join()

@@ -170,8 +170,11 @@ ssize_t DeadlineSocketStream::read(char* ptr, size_t size) {
       }
       if (!PollForBody(io.wait, deadline)) {
         if (body_reads_end_with_ != nullptr && body_reads_end_with_->cancelled()) {
+          // The rest of the body is never read, not even drained to its declared length
+          // after the answer (a trickle held the connection as long as it went on).
           error_ = httplib::Error::Read;
-          close_after_response_ = true;  // the rest of the body is never read
+          remaining_reads_ = 0;
+          close_after_response_ = true;
           return -1;
         }
         error_ = httplib::Error::Timeout;

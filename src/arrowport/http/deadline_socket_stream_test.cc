@@ -44,7 +44,9 @@ TEST(DeadlineSocketStreamTest, ABodyReadWaitingForBytesEndsWithItsCall) {
     ender.join();
     EXPECT_LT(waited, std::chrono::seconds(10));  // not the 60 s read timeout
     EXPECT_FALSE(stream.body_timed_out());         // the call's end, not the client's stall
-    EXPECT_TRUE(stream.closes_after_response());   // the rest of the body is never read
+    EXPECT_TRUE(stream.closes_after_response());   // the rest of the body is never read,
+    ASSERT_EQ(::write(fds[1], "c", 1), 1);
+    EXPECT_EQ(stream.read(got, 1), -1);  // nor drained after the answer
   }
   ::close(fds[1]);
 }

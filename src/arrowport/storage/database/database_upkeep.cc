@@ -76,9 +76,18 @@ arrow::Status Database::CheckpointRoom() {
 
 StorageHealth Database::Health() const {
   StorageHealth health;
+  std::shared_ptr<Instance> instance;
   {
     std::lock_guard<std::mutex> lock(impl_->instance_mutex);
     health = impl_->health;
+    instance = impl_->instance;
+  }
+  // Invalidated an instant ago (Connect already refuses): said so before the upkeep tick.
+  if (instance != nullptr && instance->invalidation && !health.reopening) {
+    if (std::string why = instance->invalidation(); !why.empty()) {
+      health.reopening = true;
+      health.invalidated_by = std::move(why);
+    }
   }
   if (impl_->disk) health.disk = impl_->disk->Check();
   return health;
