@@ -4,6 +4,7 @@ began an empty database at the path, every row acknowledged since lost. Now writ
 refused once the path no longer names the file opened, reads go on, and the storage's
 state says why."""
 import json
+import os
 import time
 
 import pyarrow as pa
@@ -58,3 +59,75 @@ def test_writes_are_refused_once_the_database_file_is_gone(start_server, tmp_pat
     assert server.logged("database file gone")
     body = next(client.do_action(flight.Action("health", b""))).body.to_pybytes()
     assert json.loads(body)["storage"]["state"] == "file_gone"
+
+
+def wait_logged(server, text):
+    deadline = time.monotonic() + 30
+    while not server.logged(text):
+        assert time.monotonic() < deadline, server.stderr()
+        time.sleep(0.05)
+
+
+def wait_state(server, state):
+    deadline = time.monotonic() + 30
+    while storage_of(server)["state"] != state:
+        assert time.monotonic() < deadline, storage_of(server)
+        time.sleep(0.05)
+
+
+def test_a_transaction_begun_before_the_file_went_commits_nothing(start_server, tmp_path):
+    import adbc_driver_flightsql.dbapi as flight_sql
+    db = tmp_path / "d.duckdb"
+    server = start_server(db=db)
+    put(server.client(), rows(10), {"stream": "ev"})
+    with flight_sql.connect(server.uri, autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO ev VALUES (100)")
+        db.unlink()
+        wait_state(server, "file_gone")
+        # Its write was let in before: the commit would be acknowledged, then lost.
+        with pytest.raises(Exception, match="nothing of the transaction was committed"):
+            conn.commit()
+    assert count(server.client()) == 10
+
+
+def test_a_backup_restored_at_the_path_keeps_its_wal_through_the_old_servers_stop(
+        start_server, tmp_path):
+    # An attack run: the operator restored the database and its WAL from a copy and
+    # stopped the server as told; its checkpoint at shutdown ran on the deleted file and
+    # removed the WAL at the path, the restored one: the restarted server had no table.
+    db, wal = tmp_path / "d.duckdb", tmp_path / "d.duckdb.wal"
+    env = {**os.environ, "ARROWPORT_DUCKDB_CHECKPOINT_WAL_BYTES": "1GiB"}
+    server = start_server(db=db, env=env)
+    client = server.client()
+    put(client, rows(100), {"stream": "ev"})  # in the WAL only
+    assert wal.stat().st_size > 0
+    saved = {path: path.read_bytes() for path in (db, wal)}
+    for path in saved:
+        path.unlink()
+    wait_state(server, "file_gone")
+    for path, content in saved.items():
+        path.write_bytes(content)  # the backup: other files at the same paths
+    # Neither the checkpoint action nor the upkeep's nor the one at shutdown runs.
+    with pytest.raises(flight.FlightError, match="checkpoint refused"):
+        next(client.do_action(flight.Action("checkpoint", b"")))
+    assert server.stop() == 0
+    assert wal.read_bytes() == saved[wal]
+    restarted = start_server(db=db, env=env)
+    assert count(restarted.client()) == 100
+
+
+def test_the_same_file_back_at_its_path_lets_writes_in_again(start_server, tmp_path):
+    db = tmp_path / "d.duckdb"
+    server = start_server(db=db)
+    client = server.client()
+    put(client, rows(10), {"stream": "ev"})
+    db.rename(tmp_path / "aside.duckdb")
+    wait_state(server, "file_gone")
+    with pytest.raises(flight.FlightError, match="deleted or replaced"):
+        put(client, rows(10, start=10), {"stream": "ev"})
+    wait_logged(server, "database file gone")  # the upkeep has seen it too
+    (tmp_path / "aside.duckdb").rename(db)
+    wait_state(server, "ok")
+    put(client, rows(10, start=10), {"stream": "ev"})
+    assert count(client) == 20
+    wait_logged(server, "database file back at its path")

@@ -4,6 +4,7 @@
 
 #include <mutex>
 #include <optional>
+#include <utility>
 
 #include "arrow/record_batch.h"
 #include "arrow/table.h"
@@ -153,8 +154,13 @@ arrow::Status Connection::BeginReadSnapshot() {
 }
 
 arrow::Status Connection::Commit() {
-  impl_->read_snapshot = false;
-  auto st = RunStep(TransactionStep::kCommit);
+  const bool read_snapshot = std::exchange(impl_->read_snapshot, false);
+  // A transaction's writes were let in before the database's file went: its commit would
+  // be acknowledged and lost at the next start (an attack run). Rolled back instead.
+  std::string gone = impl_->disk && !read_snapshot ? impl_->disk->Check().file_gone : "";
+  auto st = gone.empty() ? RunStep(TransactionStep::kCommit)
+                         : arrow::Status::IOError("nothing of the transaction was committed: ",
+                                                  gone);
   // DuckDB ends the transaction when COMMIT fails for a reason of its own (a conflict);
   // one it refused to start (an open result) would still be open: end that one too.
   if (!st.ok() && in_transaction()) (void)Rollback();

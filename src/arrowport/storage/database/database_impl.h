@@ -46,7 +46,11 @@ struct Database::Instance {
   // fails for want of space would leave a recovery to finish before the next start.
   std::shared_ptr<DiskWatch> disk;
   ~Instance() {
-    if (disk && db.get() && disk->Check().full) SkipCheckpointOnClose(db.get());
+    // Nor where the file is gone: it would remove the WAL at the path, another file's.
+    if (disk && db.get()) {
+      const DiskSpace space = disk->Check();
+      if (space.full || !space.file_gone.empty()) SkipCheckpointOnClose(db.get());
+    }
     // Closing checkpoints: never to meet a refusal.
     AllocationGuard::Suspension suspended;
     db.reset();

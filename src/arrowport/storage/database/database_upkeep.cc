@@ -62,6 +62,13 @@ arrow::Status Database::CheckWrite() {
 }
 
 arrow::Status Database::CheckpointRoom() {
+  // A checkpoint of a database whose file is gone writes into the deleted file, then
+  // removes the WAL by its path: a backup restored there lost its WAL (an attack run).
+  if (impl_->disk) {
+    if (std::string gone = impl_->disk->Check().file_gone; !gone.empty()) {
+      return arrow::Status::IOError("checkpoint refused: ", gone);
+    }
+  }
   if (!impl_->disk || impl_->disk->min_free_bytes() <= 0) return arrow::Status::OK();
   const DiskSpace space = impl_->disk->Check();
   const int64_t wal = WalBytes();
@@ -132,9 +139,11 @@ void Database::WatchDisk() {
   if (!impl_->disk) return;
   const DiskSpace space = impl_->disk->Check();
   if (!space.file_gone.empty() && !impl_->file_gone_said) {
-    impl_->file_gone_said = true;
     Event("database file gone: writes refused until the server is restarted", space.file_gone);
+  } else if (space.file_gone.empty() && impl_->file_gone_said) {
+    Event("database file back at its path: writes resume", impl_->path);
   }
+  impl_->file_gone_said = !space.file_gone.empty();
   if (space.full && !impl_->disk_full_said) {
     Event("disk full: writes refused and checkpoints deferred until space is freed",
           DiskFullMessage(space));

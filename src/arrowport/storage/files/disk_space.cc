@@ -78,22 +78,21 @@ DiskWatch::DiskWatch(std::vector<std::string> directories, int64_t min_free_byte
   }
 }
 
-std::string DiskWatch::FileGone() {
-  if (database_file_.empty() || file_inode_ == 0 || !file_gone_.empty()) return file_gone_;
+std::string DiskWatch::FileGone() const {
+  if (database_file_.empty() || file_inode_ == 0) return "";
   // A server whose file was deleted (a cleanup job, an operator) went on committing into
   // the file it held open, and the next start began an empty database at the path: every
-  // row acknowledged since was lost (an attack run). A stat is a microsecond.
+  // row acknowledged since was lost (an attack run). A stat is a microsecond. The same
+  // file back at the path (renamed away and back) lets writes in again.
   struct stat info {};
   const bool gone = ::stat(database_file_.c_str(), &info) != 0
                         ? errno == ENOENT || errno == ENOTDIR
                         : info.st_dev != file_device_ || info.st_ino != file_inode_;
-  if (gone) {
-    file_gone_ = "the database file " + database_file_ + " was deleted or replaced while " +
-                 "the server ran: writes are refused, since what they commit would be lost " +
-                 "at the next start; reads go on (export what you need, e.g. GET " +
-                 "/tables/NAME?format=parquet), then restart the server";
-  }
-  return file_gone_;
+  if (!gone) return "";
+  return "the database file " + database_file_ + " was deleted or replaced while the " +
+         "server ran: writes are refused, since what they commit would be lost at the " +
+         "next start; reads go on (export what you need, e.g. GET " +
+         "/tables/NAME?format=parquet), then restart the server";
 }
 
 DiskSpace DiskWatch::Check() {

@@ -20,8 +20,8 @@ struct DiskSpace {
   std::string path;
   int64_t free_bytes = -1;  ///< free space there (-1: never read, or unreadable)
   int64_t needed_bytes = 0;  ///< storage.min_free_mb in bytes (0: not watched)
-  /// Non-empty once the database's file was deleted or replaced while the server ran:
-  /// what writes commit from then on would be lost at the next start, so they are refused.
+  /// Non-empty while the database's file is deleted or replaced (the server ran on):
+  /// what writes commit then would be lost at the next start, so they are refused.
   std::string file_gone;
 };
 
@@ -47,7 +47,7 @@ class DiskWatch {
 
   /// `directories` may repeat a filesystem (kept once) or not exist yet (their nearest
   /// existing ancestor is read). `min_free_bytes` 0: nothing is refused for space.
-  /// `database_file` (empty: none) is the file as opened: once the path names another
+  /// `database_file` (empty: none) is the file as opened: while the path names another
   /// file or none (deleted, replaced), writes are refused.
   DiskWatch(std::vector<std::string> directories, int64_t min_free_bytes,
             std::string database_file = "");
@@ -62,15 +62,14 @@ class DiskWatch {
   int64_t min_free_bytes() const { return min_free_bytes_; }
 
  private:
-  // Whether the database's file is still the one opened ("" if so: never again once not).
-  std::string FileGone();
+  // "" while the database's file is the one opened; else why writes are refused.
+  std::string FileGone() const;
 
   const std::vector<std::string> directories_;  // one per filesystem
   const int64_t min_free_bytes_;
   const std::string database_file_;
   dev_t file_device_ = 0;
   ino_t file_inode_ = 0;
-  std::string file_gone_;  // under mutex_
   mutable std::mutex mutex_;  // guards last_ and read_at_
   DiskSpace last_;
   std::chrono::steady_clock::time_point read_at_{};

@@ -58,7 +58,7 @@ TEST(DiskWatchTest, WritesAreRefusedOnceTheDatabaseFileIsGone) {
   EXPECT_NE(refused.message().find(file + " was deleted or replaced"), std::string::npos);
   EXPECT_EQ(watch.Check().file_gone, refused.message());
   std::filesystem::remove(file);
-  EXPECT_FALSE(watch.CheckWrite().ok());  // for good
+  EXPECT_FALSE(watch.CheckWrite().ok());
 }
 
 // DuckDB makes its temp directory only when it first spills: the nearest existing
