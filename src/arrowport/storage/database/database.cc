@@ -311,22 +311,18 @@ arrow::Result<Database::SettingsInForce> Database::Settings() {
 
 arrow::Result<std::unique_ptr<Connection>> Database::Connect() {
   std::shared_ptr<Instance> instance;
+  std::string invalidated_by;
   {
     std::lock_guard<std::mutex> lock(impl_->instance_mutex);
     instance = impl_->instance;
-    if (instance == nullptr) {
-      return ServerBusy("the database is being reopened: DuckDB invalidated it (",
-                        impl_->health.invalidated_by,
-                        "); committed data is kept, retry in a few seconds");
-    }
+    if (instance == nullptr) invalidated_by = impl_->health.invalidated_by;
   }
   // Invalidated an instant ago, not yet seen by the upkeep thread (at most a tick): the
   // same answer, rather than a connection every statement of which fails.
-  if (instance->invalidation) {
-    if (std::string why = instance->invalidation(); !why.empty()) {
-      return ServerBusy("the database is being reopened: DuckDB invalidated it (", why,
-                        "); committed data is kept, retry in a few seconds");
-    }
+  if (instance != nullptr) invalidated_by = instance->InvalidatedBy();
+  if (instance == nullptr || !invalidated_by.empty()) {
+    return ServerBusy("the database is being reopened: DuckDB invalidated it (",
+                      invalidated_by, "); committed data is kept, retry in a few seconds");
   }
   return ConnectTo(instance);
 }

@@ -41,6 +41,9 @@ struct Database::Instance {
   // Where DuckDB's C++ API is usable: DuckDB's words once it has invalidated this
   // instance or its catalog (empty till then).
   std::function<std::string()> invalidation;
+  // DuckDB's words once it has invalidated this instance or its catalog, as its flags say
+  // (empty while neither is, or without the watch).
+  std::string InvalidatedBy() const { return invalidation ? invalidation() : std::string(); }
   // Where DuckDB's C++ API is usable, the disk watch: DuckDB's checkpoint at close is
   // skipped on a full disk (the WAL is replayed at the next start instead), as one that
   // fails for want of space would leave a recovery to finish before the next start.

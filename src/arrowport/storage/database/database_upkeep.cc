@@ -64,13 +64,12 @@ arrow::Status Database::CheckWrite() {
 arrow::Status Database::CheckpointRoom() {
   // A checkpoint of a database whose file is gone writes into the deleted file, then
   // removes the WAL by its path: a backup restored there lost its WAL (an attack run).
-  if (impl_->disk) {
-    if (std::string gone = impl_->disk->Check().file_gone; !gone.empty()) {
-      return arrow::Status::IOError("checkpoint refused: ", gone);
-    }
-  }
-  if (!impl_->disk || impl_->disk->min_free_bytes() <= 0) return arrow::Status::OK();
+  if (!impl_->disk) return arrow::Status::OK();
   const DiskSpace space = impl_->disk->Check();
+  if (!space.file_gone.empty()) {
+    return arrow::Status::IOError("checkpoint refused: ", space.file_gone);
+  }
+  if (impl_->disk->min_free_bytes() <= 0) return arrow::Status::OK();
   const int64_t wal = WalBytes();
   const int64_t needed = space.needed_bytes + wal;
   if (space.free_bytes < 0 || space.free_bytes >= needed) return arrow::Status::OK();
@@ -90,8 +89,8 @@ StorageHealth Database::Health() const {
     instance = impl_->instance;
   }
   // Invalidated an instant ago (Connect already refuses): said so before the upkeep tick.
-  if (instance != nullptr && instance->invalidation && !health.reopening) {
-    if (std::string why = instance->invalidation(); !why.empty()) {
+  if (instance != nullptr && !health.reopening) {
+    if (std::string why = instance->InvalidatedBy(); !why.empty()) {
       health.reopening = true;
       health.invalidated_by = std::move(why);
     }
@@ -189,7 +188,7 @@ bool Database::Invalidated(const std::shared_ptr<Instance>& instance, std::strin
   // second, the question cost an idle server 1 % of a core (a connection, a parse, the
   // optimizer's rules made anew, each time).
   if (instance->invalidation) {
-    *reason = instance->invalidation();
+    *reason = instance->InvalidatedBy();
     return !reason->empty();
   }
   // Every statement fails on an invalidated database, SELECT 1 included, with DuckDB's
@@ -245,9 +244,9 @@ bool Database::TryReopen() {
     }
   }
   // Opened again at a path whose file is gone, DuckDB would begin an empty database there.
-  auto opened = impl_->disk && !impl_->disk->Check().file_gone.empty()
-                    ? arrow::Status::IOError(impl_->disk->Check().file_gone)
-                    : OpenInstance();
+  const std::string gone = impl_->disk ? impl_->disk->Check().file_gone : "";
+  arrow::Result<std::shared_ptr<Instance>> opened = arrow::Status::IOError(gone);
+  if (gone.empty()) opened = OpenInstance();
   std::lock_guard<std::mutex> lock(impl_->instance_mutex);
   if (!opened.ok()) {
     impl_->health.reopen_error = opened.status().message();
