@@ -131,3 +131,24 @@ def test_the_same_file_back_at_its_path_lets_writes_in_again(start_server, tmp_p
     put(client, rows(10, start=10), {"stream": "ev"})
     assert count(client) == 20
     wait_logged(server, "database file back at its path")
+
+
+def test_a_wal_without_its_database_file_is_not_thrown_away_at_start(start_server, tmp_path):
+    # An attack run: the file deleted after a crash, its WAL left: the next start began an
+    # empty database and deleted the WAL, 1,000 acknowledged rows with it, saying nothing.
+    import signal
+    import subprocess
+    from conftest import ARROWPORT
+    db, wal = tmp_path / "d.duckdb", tmp_path / "d.duckdb.wal"
+    env = {**os.environ, "ARROWPORT_DUCKDB_CHECKPOINT_WAL_BYTES": "1GiB"}
+    server = start_server(db=db, env=env)
+    put(server.client(), rows(1000), {"stream": "ev"})  # in the WAL only
+    server.stop(signal.SIGKILL)
+    db.unlink()
+    logged = wal.read_bytes()
+    proc = subprocess.run([ARROWPORT, "serve", "--db", str(db), "--flight-port", "0",
+                           "--http-port", "0"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "write-ahead log" in proc.stderr and "move the log aside" in proc.stderr, proc.stderr
+    assert wal.read_bytes() == logged and not db.exists()

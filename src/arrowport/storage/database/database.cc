@@ -138,6 +138,17 @@ arrow::Result<ConfigHandle> MakeConfig(const DatabaseOptions& options) {
 // told as such, with the space it needs.
 arrow::Status OpenDuckDB(const DatabaseOptions& options, duckdb_config config,
                          DatabaseHandle* db) {
+  // A write-ahead log without its database (the file deleted after a crash): DuckDB
+  // started an empty database and deleted the log, every row it held with it (an attack
+  // run). An empty log holds nothing.
+  std::error_code no_file;
+  if (options.path != ":memory:" && !std::filesystem::exists(options.path, no_file) &&
+      FileBytes(options.path + ".wal") > 0) {
+    return arrow::Status::IOError(
+        "the database file '", options.path, "' is missing but its write-ahead log '",
+        options.path, ".wal' is there, with rows it would lose: restore the database file, "
+        "or move the log aside to start with an empty database");
+  }
   char* error = nullptr;
   const char* path = options.path == ":memory:" ? nullptr : options.path.c_str();
   if (duckdb_open_ext(path, db->out(), config, &error) != DuckDBError) {
