@@ -149,7 +149,7 @@ arrow::Status ParseAuthUsers(const YAML::Node& node, const std::string& source,
 }
 
 arrow::Status ValidateAuth(const Config& c) {
-  const std::string& src = c.source;
+  const std::string src = c.source;  // users and the secret come from the file only
   std::set<std::string> names;
   for (const auto& user : c.auth.users) {
     const std::string key = "auth.users." + user.name;
@@ -165,13 +165,13 @@ arrow::Status ValidateAuth(const Config& c) {
   // HS256 is only as strong as its key: a short one can be guessed offline from a token.
   if (!c.auth.token_secret.empty() && c.auth.token_secret.size() < 32) {
     return KeyError(
-        src, "auth.token_secret",
+        c.SourceOf("auth.token_secret"), "auth.token_secret",
         "must be at least 32 characters (e.g. `openssl rand -base64 32`), got " +
             std::to_string(c.auth.token_secret.size()));
   }
   if (c.auth.enabled.value_or(false) && c.auth.users.empty()) {
     return KeyError(
-        src, "auth.enabled",
+        c.SourceOf("auth.enabled"), "auth.enabled",
         "authentication is on but auth.users is empty: nobody could connect; "
         "add users (see `arrowport hash-password`)");
   }
@@ -182,7 +182,7 @@ arrow::Status ValidateAuth(const Config& c) {
   for (const auto& [key, host] : binds) {
     if (IsLoopback(*host)) continue;
     return KeyError(
-        src, key,
+        c.SourceOf(key), key,
         "binding " + *host +
             " (not loopback) without authentication is refused: configure "
             "auth.users (see `arrowport hash-password`), or bind 127.0.0.1, or "

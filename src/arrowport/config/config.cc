@@ -287,12 +287,15 @@ arrow::Result<Config> ParseRoot(const YAML::Node& root, const std::string& sourc
 }
 
 // The files' contents (PEM, matching key) are checked when the server loads them.
-arrow::Status ValidateTls(const Config::Tls& tls, const std::string& src) {
+arrow::Status ValidateTls(const Config& c) {
+  const Config::Tls& tls = c.tls;
   if (tls.cert.empty() != tls.key.empty()) {
-    return KeyError(src, "tls", "cert and key must be given together");
+    const char* given = tls.cert.empty() ? "tls.key" : "tls.cert";
+    return KeyError(c.SourceOf(given), "tls", "cert and key must be given together");
   }
   if (!tls.client_ca.empty() && tls.cert.empty()) {
-    return KeyError(src, "tls.client_ca", "needs tls.cert and tls.key (mutual TLS is TLS)");
+    return KeyError(c.SourceOf("tls.client_ca"), "tls.client_ca",
+                    "needs tls.cert and tls.key (mutual TLS is TLS)");
   }
   for (const auto& [key, path] : {std::pair<const char*, const std::string&>{"tls.cert", tls.cert},
                                   {"tls.key", tls.key},
@@ -300,12 +303,39 @@ arrow::Status ValidateTls(const Config::Tls& tls, const std::string& src) {
     if (path.empty()) continue;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
-      return KeyError(src, key, "'" + path + "' is not a file" +
+      return KeyError(c.SourceOf(key), key, "'" + path + "' is not a file" +
                                     (std::filesystem::exists(path, ec) ? "" : " (no such file)"));
     }
     if (::access(path.c_str(), R_OK) != 0) {
-      return KeyError(src, key, "'" + path + "' is not readable: " + std::strerror(errno));
+      return KeyError(c.SourceOf(key), key,
+                      "'" + path + "' is not readable: " + std::strerror(errno));
     }
+  }
+  return arrow::Status::OK();
+}
+
+// yaml-cpp keeps one of a mapping's two equal keys without a word: an operator who added
+// `port: 9000` below an old `port: 8815` could not tell which the server took.
+arrow::Status RefuseDuplicateKeys(const YAML::Node& node, const std::string& path,
+                                  const std::string& source, int depth = 0) {
+  if (depth > 64) return arrow::Status::OK();  // deeper than any setting; yaml-cpp's own limit
+  if (node.IsSequence()) {
+    for (const auto& item : node) {
+      ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(item, path, source, depth + 1));
+    }
+    return arrow::Status::OK();
+  }
+  if (!node.IsMap()) return arrow::Status::OK();
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) continue;  // the parser refuses such a key, naming it
+    const std::string key = path.empty() ? kv.first.Scalar() : path + "." + kv.first.Scalar();
+    if (!seen.insert(kv.first.Scalar()).second) {
+      return KeyError(source, key,
+                      "given twice (line " + std::to_string(kv.first.Mark().line + 1) +
+                          " repeats it): keep one");
+    }
+    ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(kv.second, key, source, depth + 1));
   }
   return arrow::Status::OK();
 }
@@ -322,34 +352,43 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
     } catch (const YAML::Exception& e) {
       return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
     }
+    ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(root, "", source));
     return ParseRoot(root, source);
   } catch (const std::exception& e) {
     return arrow::Status::Invalid(source, ": cannot read config: ", e.what());
   }
 }
 
+std::string Config::SourceOf(const std::string& key) const {
+  auto it = set_over_file.find(key);
+  if (it != set_over_file.end()) return it->second;
+  return source.empty() ? "config" : source;
+}
+
 arrow::Status Validate(const Config& c) {
-  const std::string src = c.source.empty() ? "config" : c.source;
+  const auto error = [&c](const std::string& key, const std::string& reason) {
+    return KeyError(c.SourceOf(key), key, reason);
+  };
   for (const auto& [key, integer] : IntegerKeys()) {
     auto st = CheckRange(integer, integer.get(c));
-    if (!st.ok()) return KeyError(src, key, st.message());
+    if (!st.ok()) return error(key, st.message());
   }
-  if (c.db_path.empty()) return KeyError(src, "db_path", "must not be empty");
+  if (c.db_path.empty()) return error("db_path", "must not be empty");
   static const std::set<std::string> algorithms = {"zstd", "lz4", "none"};
   if (!algorithms.count(c.compression_algorithm)) {
-    return KeyError(src, "compression.algorithm", "must be zstd, lz4 or none");
+    return error("compression.algorithm", "must be zstd, lz4 or none");
   }
-  ARROW_RETURN_NOT_OK(ValidateTls(c.tls, src));
+  ARROW_RETURN_NOT_OK(ValidateTls(c));
   ARROW_RETURN_NOT_OK(ValidateAuth(c));
   if (!Logger::ParseLevel(c.log_level)) {
-    return KeyError(src, "log.level", "must be debug, info, warn or error");
+    return error("log.level", "must be debug, info, warn or error");
   }
   if (c.log_format != "text" && c.log_format != "json") {
-    return KeyError(src, "log.format", "must be text or json");
+    return error("log.format", "must be text or json");
   }
   if (c.metrics.port && !c.metrics.enabled) {
-    return KeyError(src, "metrics.port",
-                    "a metrics listener needs metrics on (metrics.enabled is false)");
+    return error("metrics.port",
+                 "a metrics listener needs metrics on (metrics.enabled is false)");
   }
   return arrow::Status::OK();
 }

@@ -83,6 +83,11 @@ struct Endpoint {
 /// The whole server configuration. Plain data: copied freely, validated by Load().
 struct Config {
   std::string source;  ///< file it came from, for messages ("" = defaults only)
+  /// Keys set over the file by an ARROWPORT_* variable or a flag, with where from
+  /// ("environment ARROWPORT_HTTP_HOST", "flag --http-port"): an error names that.
+  std::map<std::string, std::string> set_over_file;
+  /// Where `key`'s value came from, for messages: set_over_file's word, else the file.
+  std::string SourceOf(const std::string& key) const;
   /// ARROWPORT_* environment variables that look like a setting (a section's prefix, such
   /// as ARROWPORT_LIMITS_) and name none: a typo the server warns of, then ignores.
   std::vector<std::string> unknown_environment;

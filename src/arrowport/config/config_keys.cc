@@ -328,7 +328,18 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"tls.cert", [](Config& c, const std::string& v) { c.tls.cert = v; return arrow::Status::OK(); }},
         {"tls.key", [](Config& c, const std::string& v) { c.tls.key = v; return arrow::Status::OK(); }},
         {"tls.client_ca", [](Config& c, const std::string& v) { c.tls.client_ca = v; return arrow::Status::OK(); }},
-        {"duckdb.memory_limit", StringSetter(&Config::duckdb_memory_limit)},
+        {"duckdb.memory_limit",
+         [](Config& c, const std::string& v) {
+           // DuckDB takes a negative size ("-1", "-5GB") as no limit at all: an operator's
+           // typo would remove the cap the server's memory contract rests on.
+           const size_t first = v.find_first_not_of(" \t");
+           if (first != std::string::npos && v[first] == '-') {
+             return arrow::Status::Invalid("must be a size such as 2GB or 512MiB, got '", v,
+                                           "' (a negative size would remove the limit)");
+           }
+           c.duckdb_memory_limit = v;
+           return arrow::Status::OK();
+         }},
         {"duckdb.late_materialization",
          BoolSetter([](Config& c) -> bool& { return c.duckdb_late_materialization; })},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},

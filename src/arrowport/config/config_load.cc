@@ -42,10 +42,12 @@ arrow::Status NormalizeBindHost(const std::string& source, const std::string& ke
 }
 
 arrow::Status NormalizeBindHosts(Config* config) {
-  const std::string& source = config->source;
-  ARROW_RETURN_NOT_OK(NormalizeBindHost(source, "flight.host", &config->flight.host));
-  ARROW_RETURN_NOT_OK(NormalizeBindHost(source, "http.host", &config->http.host));
-  return NormalizeBindHost(source, "metrics.host", &config->metrics.host);
+  for (auto [key, host] : {std::pair{"flight.host", &config->flight.host},
+                           std::pair{"http.host", &config->http.host},
+                           std::pair{"metrics.host", &config->metrics.host}}) {
+    ARROW_RETURN_NOT_OK(NormalizeBindHost(config->SourceOf(key), key, host));
+  }
+  return arrow::Status::OK();
 }
 
 // Whether `name` (lower case, after ARROWPORT_) begins with a settings section and an
@@ -116,14 +118,21 @@ arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
     if (!st.ok()) {
       return arrow::Status::Invalid("environment ", variable, ": ", st.message());
     }
+    config.set_over_file[key] = "environment " + variable;
   }
-  if (overrides.db_path) config.db_path = *overrides.db_path;
-  if (overrides.flight_host) config.flight.host = *overrides.flight_host;
-  if (overrides.flight_port) config.flight.port = *overrides.flight_port;
-  if (overrides.http_host) config.http.host = *overrides.http_host;
-  if (overrides.http_port) config.http.port = *overrides.http_port;
-  if (overrides.log_format) config.log_format = *overrides.log_format;
-  if (overrides.metrics_port) config.metrics.port = *overrides.metrics_port;
+  const auto flag = [&config](const char* key, const char* name, const auto& value,
+                              auto* field) {
+    if (!value) return;
+    *field = *value;
+    config.set_over_file[key] = std::string("flag ") + name;
+  };
+  flag("db_path", "--db", overrides.db_path, &config.db_path);
+  flag("flight.host", "--host", overrides.flight_host, &config.flight.host);
+  flag("flight.port", "--flight-port", overrides.flight_port, &config.flight.port);
+  flag("http.host", "--host", overrides.http_host, &config.http.host);
+  flag("http.port", "--http-port", overrides.http_port, &config.http.port);
+  flag("log.format", "--log-format", overrides.log_format, &config.log_format);
+  flag("metrics.port", "--metrics-port", overrides.metrics_port, &config.metrics.port);
   ARROW_RETURN_NOT_OK(ApplyParquetOverride(overrides, &config));
   ARROW_RETURN_NOT_OK(NormalizeBindHosts(&config));
   ARROW_RETURN_NOT_OK(Validate(config));
