@@ -89,6 +89,35 @@ def test_truncated_record_batch_commits_nothing(seeded):
     assert_healthy(client)
 
 
+def test_a_record_batch_arrow_cannot_decode_is_invalid_argument(seeded):
+    """A record batch header that passes the size checks but that Arrow's decoder
+    refuses ("Invalid flatbuffers message", "Array length did not match record batch
+    length") was answered UNKNOWN, as if the server had failed, where the HTTP upload
+    says 400 (a hostile run found it). Each 32-bit word of the header is overwritten in
+    turn (into a stream of its own: some words are harmless): every refusal is
+    INVALID_ARGUMENT, and the server goes on."""
+    server, client = seeded
+    table = pa.record_batch({"x": pa.array(range(100), pa.int64()),
+                             "s": pa.array([str(i) for i in range(100)])})
+    (schema_header, _), (header, body), _ = rawflight.ipc_messages([table, table])
+    frames_for = lambda h: [rawflight.flight_data(schema_header, b"", descriptor("words")),
+                            rawflight.flight_data(h, body)]
+    said = {}
+    for at in range(0, len(header) - 4, 4):
+        try:
+            rawflight.do_put(server.port, frames_for(header[:at] + b"\xff\xff\xff\x7f" +
+                                                     header[at + 4:]))
+        except grpc.RpcError as err:
+            said.setdefault(err.code(), []).append((at, err.details()))
+    assert set(said) == {grpc.StatusCode.INVALID_ARGUMENT}, {
+        code: answers[:3] for code, answers in said.items()}
+    details = " ".join(d for _, d in said[grpc.StatusCode.INVALID_ARGUMENT])
+    # Arrow's own words, not only the size checks before decoding.
+    assert "Invalid flatbuffers message" in details and "did not match" in details, details
+    assert count(client, "t") == 10
+    assert_healthy(client)
+
+
 SCHEMA_CHANGE_CALLS = {
     "do_put": (rawflight.DO_PUT, {"stream": "t"}),
     "do_put_per_batch": (rawflight.DO_PUT, {"stream": "t", "commit": "per_batch"}),

@@ -240,6 +240,14 @@ class LimitedMessageReader : public fl::FlightMessageReader {
           "the DoPut sent nothing for ", idle_.timeout.count(),
           " s (limits.idle_timeout_s): cancelled, nothing committed");
     }
+    // A message Arrow could not decode ("Invalid flatbuffers message", "Array length did
+    // not match record batch length") is an IOError there, which gRPC answers UNKNOWN:
+    // it is the client's bytes, as the HTTP upload's 400 says. gRPC itself never fails
+    // a server's read (a broken stream reads as its end).
+    if (!chunk.ok() && chunk.status().IsIOError() && !context_.is_cancelled()) {
+      return arrow::Status::Invalid("the upload is not a valid Arrow IPC stream: ",
+                                    chunk.status().message());
+    }
     return chunk;
   }
 
