@@ -77,6 +77,27 @@ def test_idempotent_retries(server):
         assert all("retry" in e for e in errors), errors
 
 
+def test_an_idempotency_key_and_a_request_id_that_differ_are_refused(server):
+    """Two ids for one HTTP upload: the header won silently, so a retry carrying only
+    ?request_id= was written a second time (a hostile run found it). Now 400, nothing
+    written; the same id in both, or either alone, is accepted."""
+    client = server.client()
+    body = ipc_bytes(pa.table({"x": pa.array(range(10), pa.int64())}))
+    url = f"{server.http}/ingest/two_ids"
+    refused = requests.post(url, params={"request_id": "a"}, data=body,
+                            headers={"Content-Type": ARROW, "Idempotency-Key": "b"}, timeout=60)
+    assert refused.status_code == 400, refused.text
+    message = refused.json()["error"]["message"]
+    assert "Idempotency-Key" in message and "request_id" in message, message
+    same = requests.post(url, params={"request_id": "a"}, data=body,
+                         headers={"Content-Type": ARROW, "Idempotency-Key": "a"}, timeout=60)
+    assert same.status_code == 200 and same.json()["duplicate"] is False, same.text
+    retry = requests.post(url, params={"request_id": "a"}, data=body,
+                          headers={"Content-Type": ARROW}, timeout=60)
+    assert retry.status_code == 200 and retry.json()["duplicate"] is True, retry.text
+    assert rows_in(client, "two_ids") == 10
+
+
 def test_a_request_id_is_scoped_to_the_table_it_writes(server):
     """One id sent to two tables is two requests, as a Delta table's transaction ids are
     per table: the second was answered duplicate and wrote nothing (a hostile run found

@@ -49,7 +49,15 @@ arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& 
   if (req.has_param("request_id")) request.request_id = req.get_param_value("request_id");
   if (req.has_param("transform")) request.transform = req.get_param_value("transform");
   if (req.has_header("Idempotency-Key")) {
-    request.request_id = req.get_header_value("Idempotency-Key");
+    const std::string key = req.get_header_value("Idempotency-Key");
+    // Two ids for one request: whichever won, a retry carrying only the other would not
+    // be recognised as the same request.
+    if (req.has_param("request_id") && key != request.request_id) {
+      return arrow::Status::Invalid(
+          "the Idempotency-Key header and ?request_id= differ: send one, or the same id "
+          "in both");
+    }
+    request.request_id = key;
   }
   if (!request.request_id.empty()) {
     ARROW_RETURN_NOT_OK(ingest::ValidateRequestId(request.request_id));
