@@ -342,6 +342,37 @@ def test_sigterm_with_open_http_calls_exits_within_the_grace(start_server, tmp_p
     assert count(again, "unfinished") is None
 
 
+def test_an_upload_cut_by_shutdown_is_told_what_was_committed(start_server, tmp_path):
+    """SIGTERM while a per_batch HTTP upload waits for the rest of its body: at the end
+    of limits.shutdown_grace_s the call is cancelled and its handler answers 503 with the
+    batches it committed. The connection was shut at the same instant, so the client got
+    no answer at all and could not tell what to send again (an attack found it)."""
+    db = tmp_path / "cut.duckdb"
+    server = start_server(db=db, env=dict(os.environ, ARROWPORT_LIMITS_SHUTDOWN_GRACE_S="1"))
+    table = pa.table({"x": pa.array(range(4000), pa.int64())})
+    body = ipc_bytes(table, chunk=1000)  # 4 batches of 1,000 rows
+    upload = socket.create_connection(host_port(server))
+    upload.sendall((f"POST /ingest/cut?commit=per_batch HTTP/1.1\r\nHost: x\r\n"
+                    f"Content-Type: {ARROW}\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+    upload.sendall(body[: len(body) * 3 // 4])  # about three batches; the rest never comes
+    time.sleep(1)
+    server.proc.send_signal(signal.SIGTERM)
+    upload.settimeout(15)
+    answer = b""
+    while chunk := upload.recv(65536):
+        answer += chunk
+    upload.close()
+    assert server.proc.wait(timeout=15) == 0, server.stderr()
+    head, _, text = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer[:500]
+    said = json.loads(text)
+    assert said["error"]["code"] == "shutting_down", said
+    committed = sum(batch["rows"] for batch in said["committed_batches"])
+    assert committed >= 1000, said  # the batches before the cut, listed
+    again = start_server(db=db)
+    assert count(again, "cut") == committed
+
+
 # ---- 4. calls are admitted, watched and cancelled when their client leaves ----
 
 SLOW_SQL = "SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3"

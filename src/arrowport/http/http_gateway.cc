@@ -327,8 +327,9 @@ uint64_t HttpGateway::connections_refused_per_address() const {
   return impl_->server.connections().refused_per_address();
 }
 
-void HttpGateway::Stop(std::chrono::system_clock::time_point deadline) {
-  impl_->server.Stop(deadline);
+void HttpGateway::Stop(std::chrono::system_clock::time_point deadline,
+                       std::chrono::milliseconds answer_window) {
+  impl_->server.Stop(deadline, answer_window);
 }
 
 namespace {

@@ -95,11 +95,13 @@ class HttpGateway {
   size_t open_connections() const;
   /// Connections refused because their address held its share already (the metrics).
   uint64_t connections_refused_per_address() const;
-  /// Stops accepting at once; requests in flight may finish until `deadline`, then the
-  /// sockets of connections still open are shut down so their handlers return (the
-  /// server cancels their DuckDB work at the same deadline). Returns when every worker
-  /// has finished. Idempotent.
-  void Stop(std::chrono::system_clock::time_point deadline);
+  /// Stops accepting at once; requests in flight may finish until `deadline`. The server
+  /// cancels the calls still open at that deadline; their handlers get `answer_window`
+  /// to write why (and what an upload committed), then the sockets of connections still
+  /// open are shut down so their handlers return. Returns when every worker has
+  /// finished. Idempotent.
+  void Stop(std::chrono::system_clock::time_point deadline,
+            std::chrono::milliseconds answer_window = std::chrono::milliseconds(0));
 
  private:
   struct Impl;

@@ -307,7 +307,8 @@ std::unique_ptr<Transport> HttpServer::AcceptTls(int fd) {
   return nullptr;
 }
 
-void HttpServer::Stop(std::chrono::system_clock::time_point deadline) {
+void HttpServer::Stop(std::chrono::system_clock::time_point deadline,
+                      std::chrono::milliseconds answer_window) {
   if (stopped_.exchange(true)) return;
   registry_.BeginStop();
   if (acceptor_.joinable()) {
@@ -320,7 +321,9 @@ void HttpServer::Stop(std::chrono::system_clock::time_point deadline) {
   // INVALID_SOCKET.
   const int listener = svr_sock_;
   if (listener != INVALID_SOCKET) ::close(listener);
-  if (!registry_.WaitUntilEmpty(deadline)) registry_.ShutdownAll();
+  if (!registry_.WaitUntilEmpty(deadline) && !registry_.WaitUntilEmpty(deadline + answer_window)) {
+    registry_.ShutdownAll();
+  }
   svr_sock_ = INVALID_SOCKET;
   workers_.Shutdown();
   for (int& fd : wake_) {

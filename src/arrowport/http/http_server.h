@@ -62,9 +62,12 @@ class HttpServer : public httplib::Server {
   arrow::Result<int> BindAndServe(const std::string& host, int port);
 
   /// Stops accepting at once and closes idle connections; requests in flight may finish
-  /// until `deadline`, then their sockets are shut down (blocked reads and writes fail)
-  /// and the workers are joined. Idempotent.
-  void Stop(std::chrono::system_clock::time_point deadline);
+  /// until `deadline`, then for `answer_window` more (calls the caller cancels at the
+  /// deadline write their answers: a 503 listing what an upload committed), then their
+  /// sockets are shut down (blocked reads and writes fail) and the workers are joined.
+  /// Idempotent.
+  void Stop(std::chrono::system_clock::time_point deadline,
+            std::chrono::milliseconds answer_window = std::chrono::milliseconds(0));
 
   const ConnectionRegistry& connections() const { return registry_; }
 

@@ -258,12 +258,14 @@ arrow::Status Server::Shutdown() {
       impl_->store_stop->Cancel(ShuttingDown("the server is shutting down"));
     }
   });
-  if (impl_->metrics_http) impl_->metrics_http->Stop(deadline);
-  if (impl_->http) impl_->http->Stop(deadline);
-  // gRPC gets a little longer than the grace period: the calls still open when it ends are
-  // cancelled by us first (their clients see why: the server is shutting down, retry),
-  // and gRPC's own cancellation of everything is only the last resort.
-  const auto grpc_deadline = deadline + std::chrono::seconds(2);
+  // Both protocols get a little longer than the grace period: the calls still open when
+  // it ends are cancelled by us first and answer why (the server is shutting down, retry;
+  // an HTTP upload lists what it committed); closing their connections, or gRPC's own
+  // cancellation of everything, is only the last resort.
+  constexpr auto kAnswerWindow = std::chrono::seconds(2);
+  if (impl_->metrics_http) impl_->metrics_http->Stop(deadline, kAnswerWindow);
+  if (impl_->http) impl_->http->Stop(deadline, kAnswerWindow);
+  const auto grpc_deadline = deadline + kAnswerWindow;
   auto st = impl_->flight->Shutdown(&grpc_deadline);
   (void)impl_->flight->Wait();
   if (impl_->lake_service) impl_->lake_service->Stop();
