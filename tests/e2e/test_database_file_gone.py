@@ -61,6 +61,27 @@ def test_writes_are_refused_once_the_database_file_is_gone(start_server, tmp_pat
     assert json.loads(body)["storage"]["state"] == "file_gone"
 
 
+def test_statements_that_write_but_name_no_table_are_refused_too(start_server, tmp_path):
+    """CREATE SCHEMA, CREATE SEQUENCE and nextval write to the database without naming a
+    table: they passed the check every table's write meets, committed into the deleted
+    file, and were gone at the next start. Read-only statements still run."""
+    db = tmp_path / "d.duckdb"
+    server = start_server(db=db)
+    client = server.client()
+    put(client, rows(10), {"stream": "ev"})
+    query = lambda sql: requests.post(f"{server.http}/query", json={"sql": sql}, timeout=60)
+    assert query("CREATE SEQUENCE seq").status_code == 200
+    next(client.do_action(flight.Action("checkpoint", b"")))
+    db.unlink()
+    wait_state(server, "file_gone")
+    for sql in ("CREATE SCHEMA later", "CREATE SEQUENCE seq2", "SELECT nextval('seq') AS n"):
+        answer = query(sql)
+        assert answer.status_code >= 500 and "deleted or replaced" in answer.text, (sql, answer.text)
+    assert query("SELECT 42 AS answer").status_code == 200
+    assert query("SELECT currval('seq') AS n").status_code in (200, 400)  # reads: not refused
+    assert count(client) == 10
+
+
 def wait_logged(server, text):
     deadline = time.monotonic() + 30
     while not server.logged(text):

@@ -28,6 +28,8 @@ int TypeFromMessage(std::string_view message) {
       {"Invalid Error", DUCKDB_ERROR_INVALID},
       {"IO Error", DUCKDB_ERROR_IO},
       {"Permission Error", DUCKDB_ERROR_PERMISSION},
+      {"Sequence Error", DUCKDB_ERROR_SEQUENCE},
+      {"Dependency Error", DUCKDB_ERROR_DEPENDENCY},
       {"FATAL Error", DUCKDB_ERROR_FATAL},
       {"INTERNAL Error", DUCKDB_ERROR_INTERNAL},
   };
@@ -177,6 +179,12 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
     case DUCKDB_ERROR_EXPRESSION:
     case DUCKDB_ERROR_INVALID:
     case DUCKDB_ERROR_UNKNOWN_TYPE:
+    // The client's statement, as it stands (an internal error, 500, before):
+    // currval before any nextval in the session, a sequence at its bound; DROP of what
+    // others depend on (CASCADE says what it would take); a value past DuckDB's sizes.
+    case DUCKDB_ERROR_SEQUENCE:
+    case DUCKDB_ERROR_DEPENDENCY:
+    case DUCKDB_ERROR_OBJECT_SIZE:
       return arrow::Status::Invalid(text);
     case DUCKDB_ERROR_CATALOG:
       // "Table with name t already exists!": there, not missing (ALREADY_EXISTS, HTTP 409;

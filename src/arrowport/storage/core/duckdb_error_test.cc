@@ -75,6 +75,30 @@ TEST(TranslateDuckDBErrorTest, ACommitThatFailedForMemoryIsNoConflictToRetry) {
 // A commit that failed on the database's files (the WAL in a directory the server may not
 // write: a hostile run's message; a full disk) fails every retry alike: it is the
 // server's failure, never a conflict to retry (clients retried forever).
+// A client's statement DuckDB refuses as it stands was an internal error (HTTP 500): DuckDB's
+// own errors, from real statements.
+TEST(TranslateDuckDBErrorTest, SequenceAndDependencyErrorsAreTheClients) {
+  DatabaseOptions options;
+  options.path = ":memory:";
+  auto database = Database::Open(options);
+  ASSERT_TRUE(database.ok()) << database.status();
+  auto conn = (*database)->Connect();
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  for (const char* setup : {"CREATE SEQUENCE s MAXVALUE 2", "CREATE TABLE t (x INT)",
+                            "CREATE VIEW v AS SELECT * FROM t", "CREATE SEQUENCE used",
+                            "CREATE TABLE u (x INT DEFAULT nextval('used'))"}) {
+    const auto done = (*conn)->Execute(setup);
+    ASSERT_TRUE(done.ok()) << setup << ": " << done;
+  }
+  for (const char* sql : {"SELECT currval('s')", "SELECT nextval('s') FROM range(3)",
+                          "DROP SEQUENCE used"}) {
+    const auto refused = (*conn)->Execute(sql);
+    EXPECT_TRUE(refused.IsInvalid()) << sql << ": " << refused;
+  }
+  EXPECT_TRUE(TranslateDuckDBError(-1, "Sequence Error: currval: sequence is not yet "
+                                       "defined in this session").IsInvalid());
+}
+
 TEST(TranslateDuckDBErrorTest, ACommitThatFailedOnTheDatabaseFilesIsTheServersFailure) {
   for (const char* cause :
        {"Cannot open file \"/d/x.duckdb.wal\": Permission denied",

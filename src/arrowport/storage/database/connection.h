@@ -82,9 +82,11 @@ class Connection {
       const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// Hold() for the tables a client's statement writes (StatementGuard), by name: in one
   /// order whatever the statement's (by name, each table once with its strongest use).
+  /// `changes_data`: the statement writes (DuckDB's word), so the disk's room and the
+  /// database file are checked even when it names no table (CREATE SCHEMA, nextval).
   arrow::Result<std::vector<TablePass>> HoldAll(
       const std::vector<HeldTable>& tables,
-      const std::shared_ptr<CallCancellation>& cancellation = nullptr);
+      const std::shared_ptr<CallCancellation>& cancellation, bool changes_data);
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
 

@@ -39,7 +39,12 @@ arrow::Result<TablePass> Connection::HoldName(
 
 arrow::Result<std::vector<TablePass>> Connection::HoldAll(
     const std::vector<HeldTable>& tables,
-    const std::shared_ptr<CallCancellation>& cancellation) {
+    const std::shared_ptr<CallCancellation>& cancellation, bool changes_data) {
+  // Hold() asks the disk for each table; a statement that writes and names none asks
+  // here (it committed into a deleted file and was lost at the next start).
+  if (changes_data && tables.empty() && impl_->disk) {
+    ARROW_RETURN_NOT_OK(impl_->disk->CheckWrite());
+  }
   // One order for every caller (by name as the gates key it, each table once with its
   // strongest use): two statements holding T1 and T2 in opposite orders would otherwise
   // wait on each other until kTableWaitLimit.

@@ -186,10 +186,12 @@ TEST_F(ConnectionHoldsTest, HoldsOfTwoTablesAreTakenInOneOrderWhateverTheStateme
   ASSERT_TRUE(first.Begin().ok());
   ASSERT_TRUE(second.Begin().ok());
   auto first_holds = std::async(std::launch::async, [&] {
-    return first->HoldAll({{"t", TableUse::kReshape}, {"U", TableUse::kReshape}}).status();
+    return first->HoldAll({{"t", TableUse::kReshape}, {"U", TableUse::kReshape}}, nullptr, true)
+        .status();
   });
   auto second_holds = std::async(std::launch::async, [&] {
-    return second->HoldAll({{"u", TableUse::kReshape}, {"T", TableUse::kReshape}}).status();
+    return second->HoldAll({{"u", TableUse::kReshape}, {"T", TableUse::kReshape}}, nullptr, true)
+        .status();
   });
   // One of them has both tables within moments; the other waits for its transaction.
   std::future<arrow::Status>* done = nullptr;

@@ -370,7 +370,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   auto owned = std::make_shared<Owned>();
   owned->snapshot = std::move(snapshot);
   ARROW_ASSIGN_OR_RAISE(owned->passes,
-                        lease->HoldAll(self->impl_->held, options.cancellation));
+                        lease->HoldAll(self->impl_->held, options.cancellation,
+                                       ChangesData(prepared)));
   const bool typed = self->returns_rows_ && !self->result_types_unresolved_;
   std::shared_ptr<arrow::Schema> announced = typed ? self->dataset_schema_ : nullptr;
   owned->statement = std::move(self);
@@ -389,7 +390,8 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
   if (impl_->principal) {  // bound again as it runs: judged again (see Query)
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(sql_, *impl_->principal, nullptr));
   }
-  ARROW_ASSIGN_OR_RAISE(auto passes, lease->HoldAll(impl_->held, cancel));
+  ARROW_ASSIGN_OR_RAISE(auto passes,
+                        lease->HoldAll(impl_->held, cancel, ChangesData(impl_->prepared.get())));
   ResultHandle result;
   // Outside a transaction a data-changing statement commits as it ends; inside one its
   // allocations may be refused like any other (the transaction then rolls back).
