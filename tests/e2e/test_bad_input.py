@@ -89,29 +89,34 @@ def test_truncated_record_batch_commits_nothing(seeded):
     assert_healthy(client)
 
 
-def test_a_record_batch_arrow_cannot_decode_is_invalid_argument(seeded):
-    """A record batch header that passes the size checks but that Arrow's decoder
-    refuses ("Invalid flatbuffers message", "Array length did not match record batch
-    length") was answered UNKNOWN, as if the server had failed, where the HTTP upload
-    says 400 (a hostile run found it). Each 32-bit word of the header is overwritten in
-    turn (into a stream of its own: some words are harmless): every refusal is
-    INVALID_ARGUMENT, and the server goes on."""
+def test_a_message_arrow_cannot_decode_is_invalid_argument(seeded):
+    """A schema or record batch header that passes the size checks but that Arrow's
+    decoder refuses ("Invalid flatbuffers message", "Array length did not match record
+    batch length") was answered UNKNOWN, as if the server had failed, where the HTTP
+    upload says 400 (a hostile run found it). Each 32-bit word of each header is
+    overwritten in turn (into a stream of its own: some words are harmless): every
+    refusal is INVALID_ARGUMENT (or UNIMPLEMENTED for a type Arrow does not decode, such
+    as a 2-billion-bit integer), and the server goes on."""
     server, client = seeded
     table = pa.record_batch({"x": pa.array(range(100), pa.int64()),
                              "s": pa.array([str(i) for i in range(100)])})
     (schema_header, _), (header, body), _ = rawflight.ipc_messages([table, table])
-    frames_for = lambda h: [rawflight.flight_data(schema_header, b"", descriptor("words")),
-                            rawflight.flight_data(h, body)]
     said = {}
-    for at in range(0, len(header) - 4, 4):
-        try:
-            rawflight.do_put(server.port, frames_for(header[:at] + b"\xff\xff\xff\x7f" +
-                                                     header[at + 4:]))
-        except grpc.RpcError as err:
-            said.setdefault(err.code(), []).append((at, err.details()))
-    assert set(said) == {grpc.StatusCode.INVALID_ARGUMENT}, {
+    for which, original in (("schema", schema_header), ("batch", header)):
+        for at in range(0, len(original) - 3, 4):
+            changed = original[:at] + b"\xff\xff\xff\x7f" + original[at + 4:]
+            schema_message = changed if which == "schema" else schema_header
+            batch_message = changed if which == "batch" else header
+            try:
+                rawflight.do_put(server.port, [
+                    rawflight.flight_data(schema_message, b"", descriptor("words")),
+                    rawflight.flight_data(batch_message, body)])
+            except grpc.RpcError as err:
+                said.setdefault(err.code(), []).append((which, at, err.details()))
+    assert grpc.StatusCode.INVALID_ARGUMENT in said and set(said) <= {
+        grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED}, {
         code: answers[:3] for code, answers in said.items()}
-    details = " ".join(d for _, d in said[grpc.StatusCode.INVALID_ARGUMENT])
+    details = " ".join(d for _, _, d in said[grpc.StatusCode.INVALID_ARGUMENT])
     # Arrow's own words, not only the size checks before decoding.
     assert "Invalid flatbuffers message" in details and "did not match" in details, details
     assert count(client, "t") == 10

@@ -89,6 +89,9 @@ def test_an_idempotency_key_and_a_request_id_that_differ_are_refused(server):
     assert refused.status_code == 400, refused.text
     message = refused.json()["error"]["message"]
     assert "Idempotency-Key" in message and "request_id" in message, message
+    twice = requests.post(f"{url}?request_id=a&request_id=b", data=body,
+                          headers={"Content-Type": ARROW}, timeout=60)
+    assert twice.status_code == 400, twice.text
     same = requests.post(url, params={"request_id": "a"}, data=body,
                          headers={"Content-Type": ARROW, "Idempotency-Key": "a"}, timeout=60)
     assert same.status_code == 200 and same.json()["duplicate"] is False, same.text

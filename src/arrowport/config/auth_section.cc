@@ -149,7 +149,7 @@ arrow::Status ParseAuthUsers(const YAML::Node& node, const std::string& source,
 }
 
 arrow::Status ValidateAuth(const Config& c) {
-  const std::string src = c.source;  // users and the secret come from the file only
+  const std::string& src = c.source;  // users come from the file only
   std::set<std::string> names;
   for (const auto& user : c.auth.users) {
     const std::string key = "auth.users." + user.name;

@@ -2,17 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
+#include <map>
 #include <set>
 
 #include "arrowport/common/identifier.h"
-#include "arrowport/common/logger.h"
 #include "arrowport/config/auth_section.h"
 #include "arrowport/config/config_file.h"
 #include "arrowport/config/config_keys.h"
@@ -181,10 +176,29 @@ arrow::Status ParseStream(const std::string& name, const YAML::Node& node,
 // itself (`a: &x {b: *x}`), which would otherwise recurse until the stack overflows.
 constexpr int kMaxDepth = 8;
 
+// The settings a file assigned, by canonical key, with the spelling that did (`api.port`
+// and `http.port` are one setting: the second would win without a word).
+using GivenKeys = std::map<std::string, std::string>;
+
+bool IsAssignedWhole(const std::string& key) {
+  const auto& composites = CompositeKeys();
+  return key == "streams" || key == "views" || ScalarKeys().count(key) > 0 ||
+         std::find(composites.begin(), composites.end(), key) != composites.end();
+}
+
 arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
-                        const std::string& source, Config* config, int depth = 0) {
+                        const std::string& source, Config* config, GivenKeys* given,
+                        int depth = 0) {
   const std::string key = Canonical(path);
   if (depth > kMaxDepth) return KeyError(source, path, "nested too deeply");
+  if (given != nullptr && IsAssignedWhole(key)) {
+    auto [first, fresh] = given->emplace(key, path);
+    if (!fresh) {
+      return KeyError(source, path,
+                      "sets " + key + " again ('" + first->second +
+                          "' set it): keep one");
+    }
+  }
   if (key == "streams") {
     if (node.IsNull()) return arrow::Status::OK();
     if (!node.IsMap()) return KeyError(source, path, "expected a mapping of stream names");
@@ -214,7 +228,8 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
   if (node.IsMap() && it == ScalarKeys().end()) {
     for (const auto& kv : node) {
       ARROW_ASSIGN_OR_RAISE(const auto child, KeyName(kv.first, source, path));
-      ARROW_RETURN_NOT_OK(ParseNode(kv.second, Join(path, child), source, config, depth + 1));
+      ARROW_RETURN_NOT_OK(
+          ParseNode(kv.second, Join(path, child), source, config, given, depth + 1));
     }
     return arrow::Status::OK();
   }
@@ -259,7 +274,7 @@ arrow::Status SetCompositeFromEnvironment(const std::string& key, const std::str
     }
     start = end + 1;
   }
-  return ParseNode(items, key, "environment " + variable, config, 1);
+  return ParseNode(items, key, "environment " + variable, config, nullptr, 1);
 }
 
 namespace {
@@ -276,66 +291,48 @@ arrow::Result<Config> ParseRoot(const YAML::Node& root, const std::string& sourc
     if (!kv.second.IsMap()) continue;
     for (const auto& entry : kv.second) {
       if (!entry.first.IsScalar() || entry.first.Scalar() != "chunk_size") continue;
-      ARROW_RETURN_NOT_OK(ParseNode(entry.second, "defaults.chunk_size", source, &config));
+      ARROW_RETURN_NOT_OK(
+          ParseNode(entry.second, "defaults.chunk_size", source, &config, nullptr));
     }
   }
+  GivenKeys given;
   for (const auto& kv : root) {
     ARROW_ASSIGN_OR_RAISE(const auto key, KeyName(kv.first, source, ""));
-    ARROW_RETURN_NOT_OK(ParseNode(kv.second, key, source, &config));
+    ARROW_RETURN_NOT_OK(ParseNode(kv.second, key, source, &config, &given));
   }
   return config;
 }
 
-// The files' contents (PEM, matching key) are checked when the server loads them.
-arrow::Status ValidateTls(const Config& c) {
-  const Config::Tls& tls = c.tls;
-  if (tls.cert.empty() != tls.key.empty()) {
-    const char* given = tls.cert.empty() ? "tls.key" : "tls.cert";
-    return KeyError(c.SourceOf(given), "tls", "cert and key must be given together");
-  }
-  if (!tls.client_ca.empty() && tls.cert.empty()) {
-    return KeyError(c.SourceOf("tls.client_ca"), "tls.client_ca",
-                    "needs tls.cert and tls.key (mutual TLS is TLS)");
-  }
-  for (const auto& [key, path] : {std::pair<const char*, const std::string&>{"tls.cert", tls.cert},
-                                  {"tls.key", tls.key},
-                                  {"tls.client_ca", tls.client_ca}}) {
-    if (path.empty()) continue;
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-      return KeyError(c.SourceOf(key), key, "'" + path + "' is not a file" +
-                                    (std::filesystem::exists(path, ec) ? "" : " (no such file)"));
-    }
-    if (::access(path.c_str(), R_OK) != 0) {
-      return KeyError(c.SourceOf(key), key,
-                      "'" + path + "' is not readable: " + std::strerror(errno));
-    }
-  }
-  return arrow::Status::OK();
-}
-
 // yaml-cpp keeps one of a mapping's two equal keys without a word: an operator who added
-// `port: 9000` below an old `port: 8815` could not tell which the server took.
+// `port: 9000` below an old `port: 8815` could not tell which the server took. Each node
+// is walked once (`visited`, by its place in the text: an alias is its anchor's node), so
+// an anchor that holds itself or is named a million times costs one walk; the parser
+// refuses nesting deeper than kMaxDepth after this.
 arrow::Status RefuseDuplicateKeys(const YAML::Node& node, const std::string& path,
-                                  const std::string& source, int depth = 0) {
-  if (depth > 64) return arrow::Status::OK();  // deeper than any setting; yaml-cpp's own limit
+                                  const std::string& source, std::set<int>* visited,
+                                  int depth = 0) {
+  if ((!node.IsMap() && !node.IsSequence()) || depth > kMaxDepth + 2 ||
+      !visited->insert(node.Mark().pos).second) {
+    return arrow::Status::OK();
+  }
   if (node.IsSequence()) {
     for (const auto& item : node) {
-      ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(item, path, source, depth + 1));
+      ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(item, path, source, visited, depth + 1));
     }
     return arrow::Status::OK();
   }
-  if (!node.IsMap()) return arrow::Status::OK();
-  std::set<std::string> seen;
+  std::map<std::string, int> lines;
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) continue;  // the parser refuses such a key, naming it
-    const std::string key = path.empty() ? kv.first.Scalar() : path + "." + kv.first.Scalar();
-    if (!seen.insert(kv.first.Scalar()).second) {
+    const std::string& name = kv.first.Scalar();
+    const std::string key = path.empty() ? name : path + "." + name;
+    const int line = kv.first.Mark().line + 1;
+    if (auto [first, fresh] = lines.emplace(name, line); !fresh) {
       return KeyError(source, key,
-                      "given twice (line " + std::to_string(kv.first.Mark().line + 1) +
-                          " repeats it): keep one");
+                      "given twice (lines " + std::to_string(first->second) + " and " +
+                          std::to_string(line) + "): keep one");
     }
-    ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(kv.second, key, source, depth + 1));
+    ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(kv.second, key, source, visited, depth + 1));
   }
   return arrow::Status::OK();
 }
@@ -352,45 +349,12 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
     } catch (const YAML::Exception& e) {
       return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
     }
-    ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(root, "", source));
+    std::set<int> visited;
+    ARROW_RETURN_NOT_OK(RefuseDuplicateKeys(root, "", source, &visited));
     return ParseRoot(root, source);
   } catch (const std::exception& e) {
     return arrow::Status::Invalid(source, ": cannot read config: ", e.what());
   }
-}
-
-std::string Config::SourceOf(const std::string& key) const {
-  auto it = set_over_file.find(key);
-  if (it != set_over_file.end()) return it->second;
-  return source.empty() ? "config" : source;
-}
-
-arrow::Status Validate(const Config& c) {
-  const auto error = [&c](const std::string& key, const std::string& reason) {
-    return KeyError(c.SourceOf(key), key, reason);
-  };
-  for (const auto& [key, integer] : IntegerKeys()) {
-    auto st = CheckRange(integer, integer.get(c));
-    if (!st.ok()) return error(key, st.message());
-  }
-  if (c.db_path.empty()) return error("db_path", "must not be empty");
-  static const std::set<std::string> algorithms = {"zstd", "lz4", "none"};
-  if (!algorithms.count(c.compression_algorithm)) {
-    return error("compression.algorithm", "must be zstd, lz4 or none");
-  }
-  ARROW_RETURN_NOT_OK(ValidateTls(c));
-  ARROW_RETURN_NOT_OK(ValidateAuth(c));
-  if (!Logger::ParseLevel(c.log_level)) {
-    return error("log.level", "must be debug, info, warn or error");
-  }
-  if (c.log_format != "text" && c.log_format != "json") {
-    return error("log.format", "must be text or json");
-  }
-  if (c.metrics.port && !c.metrics.enabled) {
-    return error("metrics.port",
-                 "a metrics listener needs metrics on (metrics.enabled is false)");
-  }
-  return arrow::Status::OK();
 }
 
 StreamConfig RouteFor(const Config& config, const std::string& stream) {

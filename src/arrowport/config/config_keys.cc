@@ -310,6 +310,20 @@ Setter WordSetter(Field field, std::vector<std::string> words) {
   };
 }
 
+// DuckDB takes a negative size ("-1", "-5GB"), "none" or "null" as no limit at all: an
+// operator's typo would remove the cap the server's memory contract rests on. A size
+// begins with its number; DuckDB checks the rest (its units) when the database opens.
+arrow::Status SetMemoryLimit(Config& c, const std::string& value) {
+  const size_t first = value.find_first_not_of(" \t");
+  if (first != std::string::npos &&
+      !std::isdigit(static_cast<unsigned char>(value[first])) && value[first] != '.') {
+    return arrow::Status::Invalid("must be a size such as 2GB or 512MiB, got '", value,
+                                  "' (DuckDB would take it as no limit at all)");
+  }
+  c.duckdb_memory_limit = value;
+  return arrow::Status::OK();
+}
+
 Setter HostSetter(Endpoint Config::*endpoint) {
   return [endpoint](Config& c, const std::string& v) {
     (c.*endpoint).host = v;
@@ -328,18 +342,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"tls.cert", [](Config& c, const std::string& v) { c.tls.cert = v; return arrow::Status::OK(); }},
         {"tls.key", [](Config& c, const std::string& v) { c.tls.key = v; return arrow::Status::OK(); }},
         {"tls.client_ca", [](Config& c, const std::string& v) { c.tls.client_ca = v; return arrow::Status::OK(); }},
-        {"duckdb.memory_limit",
-         [](Config& c, const std::string& v) {
-           // DuckDB takes a negative size ("-1", "-5GB") as no limit at all: an operator's
-           // typo would remove the cap the server's memory contract rests on.
-           const size_t first = v.find_first_not_of(" \t");
-           if (first != std::string::npos && v[first] == '-') {
-             return arrow::Status::Invalid("must be a size such as 2GB or 512MiB, got '", v,
-                                           "' (a negative size would remove the limit)");
-           }
-           c.duckdb_memory_limit = v;
-           return arrow::Status::OK();
-         }},
+        {"duckdb.memory_limit", SetMemoryLimit},
         {"duckdb.late_materialization",
          BoolSetter([](Config& c) -> bool& { return c.duckdb_late_materialization; })},
         {"compression.algorithm", StringSetter(&Config::compression_algorithm)},

@@ -107,6 +107,7 @@ arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
                                [&](const std::string& k) { return Flat(k) == name; });
       if (list != lists.end()) {
         ARROW_RETURN_NOT_OK(SetCompositeFromEnvironment(*list, value, variable, &config));
+        config.set_over_file[*list] = "environment " + variable;
         continue;
       }
       // Other ARROWPORT_* variables belong to the scripts and the client commands, unless

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -28,9 +29,8 @@ TEST(ConfigOrigin, ARefusedValueNamesTheVariableOrFlagThatGaveIt) {
     const auto refused = Load(path, {variable}, {});
     ASSERT_FALSE(refused.ok()) << variable;
     const std::string name = variable.substr(0, variable.find('='));
-    EXPECT_EQ(refused.status().message().rfind("environment " + name + ": key '" + key + "'", 0),
-              0u)
-        << refused.status().ToString();
+    const std::string said = "environment " + name + ": key '" + key + "'";
+    EXPECT_EQ(refused.status().message().rfind(said, 0), 0u) << refused.status();
   }
   Overrides open_host;
   open_host.flight_host = open_host.http_host = "0.0.0.0";
@@ -52,13 +52,36 @@ TEST(ConfigOrigin, ARefusedValueNamesTheVariableOrFlagThatGaveIt) {
 
 // yaml-cpp kept one of a mapping's two equal keys without a word.
 TEST(ConfigOrigin, AKeyGivenTwiceIsRefused) {
-  const auto twice = ParseYaml("flight:\n  port: 8815\n  host: ::1\n  port: 9000\n", "c.yaml");
+  const auto twice =
+      ParseYaml("flight:\n  port: 8815\n  host: ::1\n  port: 9000\n", "c.yaml");
   ASSERT_FALSE(twice.ok());
   EXPECT_EQ(twice.status().message(),
-            "c.yaml: key 'flight.port': given twice (line 4 repeats it): keep one");
+            "c.yaml: key 'flight.port': given twice (lines 2 and 4): keep one");
   EXPECT_FALSE(ParseYaml("streams: {a: {}, a: {}}\n", "c.yaml").ok());
   EXPECT_FALSE(ParseYaml("auth: {users: [{name: a, name: b}]}\n", "c.yaml").ok());
   EXPECT_TRUE(ParseYaml("streams: {a: {}, b: {}}\nflight: {port: 1}\n", "c.yaml").ok());
+  // Two spellings of one setting (the seed's `api` is `http`).
+  const auto aliased = ParseYaml("http: {port: 2}\napi: {port: 1}\n", "c.yaml");
+  ASSERT_FALSE(aliased.ok());
+  EXPECT_EQ(aliased.status().message(),
+            "c.yaml: key 'api.port': sets http.port again ('http.port' set it): keep one");
+}
+
+// The walk for repeated keys meets each node once: an anchor that holds itself, or one
+// named ten times at each of nine levels (10^9 paths), is read at once.
+TEST(ConfigOrigin, AliasesAreWalkedOnce) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(ParseYaml("streams: &x {s: *x}\n", "c.yaml").ok());
+  std::string laughs = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 10; ++level) {
+    const std::string below = "*l" + std::to_string(level - 1);
+    laughs += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) laughs += (i ? ", " : "") + below;
+    laughs += "]\n";
+  }
+  const auto refused = ParseYaml(laughs, "c.yaml");
+  EXPECT_FALSE(refused.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace config_origin_test

@@ -353,6 +353,8 @@ TEST(Config, ResourceKeysAreBounded) {
   EXPECT_FALSE(Load("", {"ARROWPORT_LIMITS_MAX_BATCH_BYTES=1"}, {}).ok());
   // DuckDB reads a negative memory_limit as none: the cap would be gone without a word.
   EXPECT_FALSE(check("duckdb: {memory_limit: \"-1\"}\n").ok());
+  EXPECT_FALSE(check("duckdb: {memory_limit: none}\n").ok());
+  EXPECT_FALSE(check("duckdb: {memory_limit: \"NULL\"}\n").ok());
   EXPECT_FALSE(Load("", {"ARROWPORT_DUCKDB_MEMORY_LIMIT= -5GB"}, {}).ok());
   EXPECT_TRUE(check("duckdb: {memory_limit: 512MiB}\n").ok());
   const auto negative = check("duckdb: {memory_limit: -5GB}\n");

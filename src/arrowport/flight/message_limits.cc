@@ -208,7 +208,9 @@ class LimitedMessageReader : public fl::FlightMessageReader {
   const fl::FlightDescriptor& descriptor() const override { return inner_->descriptor(); }
 
   arrow::Result<std::shared_ptr<arrow::Schema>> GetSchema() override {
-    return inner_->GetSchema();
+    auto schema = inner_->GetSchema();
+    if (!schema.ok()) return ClientsBytes(schema.status());
+    return schema;
   }
 
   arrow::Result<fl::FlightStreamChunk> Next() override {
@@ -240,20 +242,23 @@ class LimitedMessageReader : public fl::FlightMessageReader {
           "the DoPut sent nothing for ", idle_.timeout.count(),
           " s (limits.idle_timeout_s): cancelled, nothing committed");
     }
-    // A message Arrow could not decode ("Invalid flatbuffers message", "Array length did
-    // not match record batch length") is an IOError there, which gRPC answers UNKNOWN:
-    // it is the client's bytes, as the HTTP upload's 400 says. gRPC itself never fails
-    // a server's read (a broken stream reads as its end).
-    if (!chunk.ok() && chunk.status().IsIOError() && !context_.is_cancelled()) {
-      return arrow::Status::Invalid("the upload is not a valid Arrow IPC stream: ",
-                                    chunk.status().message());
-    }
+    if (!chunk.ok()) return ClientsBytes(chunk.status());
     return chunk;
   }
 
   arrow::ipc::ReadStats stats() const override { return inner_->stats(); }
 
  private:
+  // A message Arrow could not decode ("Invalid flatbuffers message", "Array length did
+  // not match record batch length") is an IOError there, which gRPC answers UNKNOWN: it
+  // is the client's bytes, as the HTTP upload's 400 says. gRPC itself never fails a
+  // server's read (a broken stream reads as its end).
+  arrow::Status ClientsBytes(const arrow::Status& status) const {
+    if (!status.IsIOError() || context_.is_cancelled()) return status;
+    return arrow::Status::Invalid("the upload is not a valid Arrow IPC stream: ",
+                                  status.message());
+  }
+
   std::unique_ptr<fl::FlightMessageReader> inner_;
   const fl::ServerCallContext& context_;  // outlives the reader: both end with the call
   const IdleLimit idle_;

@@ -36,8 +36,13 @@ arrow::Result<std::shared_ptr<HttpCall>> HttpCall::Begin(
     if (connection != nullptr) {
       const int fd = connection->socket();
       client_gone = [fd] { return PeerHungUp(fd); };
-      call->stuck_ = CallCancellation::OnStuck(
-          call->context_.cancellation, [connection] { connection->ShutdownIfWaitingToWrite(); });
+      // A response blocked on a client that takes nothing can say nothing more once its
+      // call is cancelled: its socket is shut at once (a stalled download held a shutdown
+      // past its grace while the other calls wrote their answers), and, for a write begun
+      // after the cancellation, once the call is stuck.
+      const auto cut = [connection] { connection->ShutdownIfWaitingToWrite(); };
+      call->cancelled_ = CallCancellation::OnCancel(call->context_.cancellation, cut);
+      call->stuck_ = CallCancellation::OnStuck(call->context_.cancellation, cut);
     }
     call->watch_ = watchdog->Add(call->context_.cancellation, std::move(client_gone), deadline);
   }

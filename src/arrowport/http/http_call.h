@@ -37,10 +37,12 @@ class HttpCall {
   HttpCall() = default;
   RequestLimiter::Permit permit_;
   CallContext context_;
-  // A cancelled call still waiting to write to a client that takes nothing 5 s later
-  // (CallCancellation::kStuckAfter; a slow reader held a database reopen as long as it
-  // liked) has its socket shut down: the write fails and the response ends, as gRPC's
-  // TryCancel ends a Flight call. One still computing is left to end by itself and answer.
+  // A cancelled call waiting to write to a client that takes nothing, when it is
+  // cancelled or 5 s later (CallCancellation::kStuckAfter; a slow reader held a database
+  // reopen as long as it liked), has its socket shut down: the write fails and the
+  // response ends, as gRPC's TryCancel ends a Flight call. One still computing is left to
+  // end by itself and answer.
+  CallCancellation::Subscription cancelled_;
   CallCancellation::Subscription stuck_;
   CallWatchdog::Watch watch_;  // last: removed from the watchdog before the rest goes
 };

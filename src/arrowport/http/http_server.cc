@@ -321,9 +321,7 @@ void HttpServer::Stop(std::chrono::system_clock::time_point deadline,
   // INVALID_SOCKET.
   const int listener = svr_sock_;
   if (listener != INVALID_SOCKET) ::close(listener);
-  if (!registry_.WaitUntilEmpty(deadline) && !registry_.WaitUntilEmpty(deadline + answer_window)) {
-    registry_.ShutdownAll();
-  }
+  if (!registry_.WaitUntilEmpty(deadline + answer_window)) registry_.ShutdownAll();
   svr_sock_ = INVALID_SOCKET;
   workers_.Shutdown();
   for (int& fd : wake_) {

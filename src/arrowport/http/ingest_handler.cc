@@ -34,6 +34,31 @@ constexpr int64_t kPipeBytes = 8 << 20;  // request body buffered ahead of DuckD
 // the batch being decoded and the one DuckDB is scanning.
 constexpr int64_t kIngestBatchesInFlight = 6;
 
+// The request's id: `?request_id=` or the Idempotency-Key header, given any number of
+// times but as one id. Two ids for one request were taken as whichever came first, so a
+// retry carrying only another of them was written again.
+arrow::Result<std::string> RequestIdOf(const httplib::Request& req) {
+  std::string id;
+  bool given = false;
+  auto take = [&](const std::string& value) -> arrow::Status {
+    if (given && value != id) {
+      return arrow::Status::Invalid(
+          "the request carries two ids (the Idempotency-Key header and ?request_id=, or "
+          "one of them twice) that differ: send one id");
+    }
+    id = value;
+    given = true;
+    return arrow::Status::OK();
+  };
+  for (size_t i = 0; i < req.get_param_value_count("request_id"); ++i) {
+    ARROW_RETURN_NOT_OK(take(req.get_param_value("request_id", i)));
+  }
+  for (size_t i = 0; i < req.get_header_value_count("Idempotency-Key"); ++i) {
+    ARROW_RETURN_NOT_OK(take(req.get_header_value("Idempotency-Key", "", i)));
+  }
+  return id;
+}
+
 // The request the URL and headers describe (stream, table, mode, commit, request id).
 arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& req) {
   ingest::IngestRequest request;
@@ -46,19 +71,8 @@ arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& 
   if (req.has_param("mode")) {
     ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(req.get_param_value("mode")));
   }
-  if (req.has_param("request_id")) request.request_id = req.get_param_value("request_id");
   if (req.has_param("transform")) request.transform = req.get_param_value("transform");
-  if (req.has_header("Idempotency-Key")) {
-    const std::string key = req.get_header_value("Idempotency-Key");
-    // Two ids for one request: whichever won, a retry carrying only the other would not
-    // be recognised as the same request.
-    if (req.has_param("request_id") && key != request.request_id) {
-      return arrow::Status::Invalid(
-          "the Idempotency-Key header and ?request_id= differ: send one, or the same id "
-          "in both");
-    }
-    request.request_id = key;
-  }
+  ARROW_ASSIGN_OR_RAISE(request.request_id, RequestIdOf(req));
   if (!request.request_id.empty()) {
     ARROW_RETURN_NOT_OK(ingest::ValidateRequestId(request.request_id));
   }

@@ -52,8 +52,10 @@ constexpr const char* kDocument = R"json({
         {"name": "table", "in": "query", "schema": {"type": "string"}},
         {"name": "mode", "in": "query", "schema": {"enum": ["append", "create", "replace"]}},
         {"name": "commit", "in": "query", "schema": {"enum": ["per_request", "per_batch"]}},
-        {"name": "request_id", "in": "query", "schema": {"type": "string", "maxLength": 200}},
-        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}],
+        {"name": "request_id", "in": "query", "schema": {"type": "string", "maxLength": 200},
+         "description": "retries with the same id write once; with Idempotency-Key, the same id"},
+        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200},
+         "description": "as request_id; both given and different: 400"}],
       "requestBody": {"required": true, "content": {"application/vnd.apache.arrow.stream": {}}},
       "responses": {"200": {"description": "Committed", "content": {"application/json": {
           "schema": {"$ref": "#/components/schemas/IngestResult"}}}},

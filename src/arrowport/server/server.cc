@@ -263,7 +263,8 @@ arrow::Status Server::Shutdown() {
   // an HTTP upload lists what it committed); closing their connections, or gRPC's own
   // cancellation of everything, is only the last resort.
   constexpr auto kAnswerWindow = std::chrono::seconds(2);
-  if (impl_->metrics_http) impl_->metrics_http->Stop(deadline, kAnswerWindow);
+  // No call on the metrics listener answers late: no window there.
+  if (impl_->metrics_http) impl_->metrics_http->Stop(deadline);
   if (impl_->http) impl_->http->Stop(deadline, kAnswerWindow);
   const auto grpc_deadline = deadline + kAnswerWindow;
   auto st = impl_->flight->Shutdown(&grpc_deadline);

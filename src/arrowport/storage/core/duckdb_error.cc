@@ -30,6 +30,7 @@ int TypeFromMessage(std::string_view message) {
       {"Permission Error", DUCKDB_ERROR_PERMISSION},
       {"Sequence Error", DUCKDB_ERROR_SEQUENCE},
       {"Dependency Error", DUCKDB_ERROR_DEPENDENCY},
+      {"Object Size Error", DUCKDB_ERROR_OBJECT_SIZE},
       {"FATAL Error", DUCKDB_ERROR_FATAL},
       {"INTERNAL Error", DUCKDB_ERROR_INTERNAL},
   };
@@ -143,24 +144,8 @@ bool SaysOutOfMemory(const std::string& text) {
   return false;
 }
 
-}  // namespace
-
-arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
-  if (error_type < 0) error_type = TypeFromMessage(message);
-  const std::string text = Explained(message);
-  // The database an earlier failure invalidated is reopened by the server within a second:
-  // a retry (as disk full, reads were refused until the upkeep thread saw it).
-  if (SaysInvalidated(error_type, text) && !CommittedDespiteError(text)) {
-    return ServerBusy("DuckDB invalidated the database, which the server is reopening: "
-                      "retry in a few seconds; committed data is kept (", text, ")");
-  }
-  // Whatever DuckDB was doing: what the client must know is that writes fail until space
-  // is freed (Flight RESOURCE_EXHAUSTED, HTTP 507), not that the server broke.
-  if (MetFullDisk(error_type, text) && !CommittedDespiteError(text)) {
-    return DiskFull("disk full: the database's disk has no space left; what was not "
-                    "acknowledged was not committed, and writes succeed again once space "
-                    "is freed (", text, ")");
-  }
+// Errors about the client's statement as it stands (INVALID_ARGUMENT, HTTP 400).
+bool IsAboutTheStatement(int error_type) {
   switch (error_type) {
     case DUCKDB_ERROR_PARSER:
     case DUCKDB_ERROR_SYNTAX:
@@ -179,13 +164,38 @@ arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
     case DUCKDB_ERROR_EXPRESSION:
     case DUCKDB_ERROR_INVALID:
     case DUCKDB_ERROR_UNKNOWN_TYPE:
-    // The client's statement, as it stands (an internal error, 500, before):
-    // currval before any nextval in the session, a sequence at its bound; DROP of what
-    // others depend on (CASCADE says what it would take); a value past DuckDB's sizes.
+    // Internal errors (500) before: currval before any nextval in the session, a
+    // sequence at its bound; DROP of what others depend on (CASCADE says what it would
+    // take); a value past DuckDB's sizes.
     case DUCKDB_ERROR_SEQUENCE:
     case DUCKDB_ERROR_DEPENDENCY:
     case DUCKDB_ERROR_OBJECT_SIZE:
-      return arrow::Status::Invalid(text);
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+arrow::Status TranslateDuckDBError(int error_type, std::string_view message) {
+  if (error_type < 0) error_type = TypeFromMessage(message);
+  const std::string text = Explained(message);
+  // The database an earlier failure invalidated is reopened by the server within a second:
+  // a retry (as disk full, reads were refused until the upkeep thread saw it).
+  if (SaysInvalidated(error_type, text) && !CommittedDespiteError(text)) {
+    return ServerBusy("DuckDB invalidated the database, which the server is reopening: "
+                      "retry in a few seconds; committed data is kept (", text, ")");
+  }
+  // Whatever DuckDB was doing: what the client must know is that writes fail until space
+  // is freed (Flight RESOURCE_EXHAUSTED, HTTP 507), not that the server broke.
+  if (MetFullDisk(error_type, text) && !CommittedDespiteError(text)) {
+    return DiskFull("disk full: the database's disk has no space left; what was not "
+                    "acknowledged was not committed, and writes succeed again once space "
+                    "is freed (", text, ")");
+  }
+  if (IsAboutTheStatement(error_type)) return arrow::Status::Invalid(text);
+  switch (error_type) {
     case DUCKDB_ERROR_CATALOG:
       // "Table with name t already exists!": there, not missing (ALREADY_EXISTS, HTTP 409;
       // as KeyError it reached clients as NOT_FOUND and 404).

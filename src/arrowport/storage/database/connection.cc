@@ -126,7 +126,8 @@ arrow::Result<int64_t> Connection::ExecuteUpdate(
   std::vector<HeldTable> held;
   ARROW_RETURN_NOT_OK(impl_->Prepare(sql, &principal, &prepared, false, nullptr, &held));
   // Held for the statement, or for the transaction it runs in.
-  ARROW_ASSIGN_OR_RAISE(auto passes, HoldAll(held, cancellation, ChangesData(prepared.get())));
+  ARROW_ASSIGN_OR_RAISE(auto passes,
+                        HoldAll(held, cancellation, ChangesStoredData(prepared.get())));
   ResultHandle result;
   // Outside a transaction an admin's DML commits as it ends; inside one its allocations
   // may be refused like any other (the transaction then rolls back).
@@ -367,7 +368,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   auto owned = std::make_shared<Owned>();
   ARROW_ASSIGN_OR_RAISE(owned->passes,
                         connection->HoldAll(held, options.cancellation,
-                                            !plan && ChangesData(prepared.get())));
+                                            ChangesStoredData(prepared.get())));
   owned->connection = std::move(connection);
   if (plan) {
     prepared.reset();  // the plan runs instead

@@ -82,11 +82,11 @@ class Connection {
       const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// Hold() for the tables a client's statement writes (StatementGuard), by name: in one
   /// order whatever the statement's (by name, each table once with its strongest use).
-  /// `changes_data`: the statement writes (DuckDB's word), so the disk's room and the
-  /// database file are checked even when it names no table (CREATE SCHEMA, nextval).
+  /// `writes_stored_data` (ChangesStoredData): the statement writes a database's file, so
+  /// the disk's room and the database file are checked even when it holds no table.
   arrow::Result<std::vector<TablePass>> HoldAll(
       const std::vector<HeldTable>& tables,
-      const std::shared_ptr<CallCancellation>& cancellation, bool changes_data);
+      const std::shared_ptr<CallCancellation>& cancellation, bool writes_stored_data);
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
 

@@ -39,12 +39,7 @@ arrow::Result<TablePass> Connection::HoldName(
 
 arrow::Result<std::vector<TablePass>> Connection::HoldAll(
     const std::vector<HeldTable>& tables,
-    const std::shared_ptr<CallCancellation>& cancellation, bool changes_data) {
-  // Hold() asks the disk for each table; a statement that writes and names none asks
-  // here (it committed into a deleted file and was lost at the next start).
-  if (changes_data && tables.empty() && impl_->disk) {
-    ARROW_RETURN_NOT_OK(impl_->disk->CheckWrite());
-  }
+    const std::shared_ptr<CallCancellation>& cancellation, bool writes_stored_data) {
   // One order for every caller (by name as the gates key it, each table once with its
   // strongest use): two statements holding T1 and T2 in opposite orders would otherwise
   // wait on each other until kTableWaitLimit.
@@ -60,6 +55,12 @@ arrow::Result<std::vector<TablePass>> Connection::HoldAll(
     if (temporary) continue;
     auto [it, added] = ordered.emplace(arrow::internal::AsciiToLower(table.name), table);
     if (!added && table.use == TableUse::kReshape) it->second.use = TableUse::kReshape;
+  }
+  // Hold() asks the disk for each table; a statement that writes the database but holds
+  // none (CREATE SCHEMA, nextval, an insert into a temporary table of nextval's values)
+  // asks here: it committed into a deleted file and was lost at the next start.
+  if (ordered.empty() && writes_stored_data && impl_->disk) {
+    ARROW_RETURN_NOT_OK(impl_->disk->CheckWrite());
   }
   std::vector<TablePass> passes;
   for (const auto& [key, table] : ordered) {

@@ -186,12 +186,14 @@ TEST_F(ConnectionHoldsTest, HoldsOfTwoTablesAreTakenInOneOrderWhateverTheStateme
   ASSERT_TRUE(first.Begin().ok());
   ASSERT_TRUE(second.Begin().ok());
   auto first_holds = std::async(std::launch::async, [&] {
-    return first->HoldAll({{"t", TableUse::kReshape}, {"U", TableUse::kReshape}}, nullptr, true)
-        .status();
+    const std::vector<HeldTable> tables = {{"t", TableUse::kReshape},
+                                           {"U", TableUse::kReshape}};
+    return first->HoldAll(tables, nullptr, true).status();
   });
   auto second_holds = std::async(std::launch::async, [&] {
-    return second->HoldAll({{"u", TableUse::kReshape}, {"T", TableUse::kReshape}}, nullptr, true)
-        .status();
+    const std::vector<HeldTable> tables = {{"u", TableUse::kReshape},
+                                           {"T", TableUse::kReshape}};
+    return second->HoldAll(tables, nullptr, true).status();
   });
   // One of them has both tables within moments; the other waits for its transaction.
   std::future<arrow::Status>* done = nullptr;

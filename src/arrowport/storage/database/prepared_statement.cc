@@ -371,7 +371,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   owned->snapshot = std::move(snapshot);
   ARROW_ASSIGN_OR_RAISE(owned->passes,
                         lease->HoldAll(self->impl_->held, options.cancellation,
-                                       ChangesData(prepared)));
+                                       ChangesStoredData(prepared)));
   const bool typed = self->returns_rows_ && !self->result_types_unresolved_;
   std::shared_ptr<arrow::Schema> announced = typed ? self->dataset_schema_ : nullptr;
   owned->statement = std::move(self);
@@ -391,7 +391,8 @@ arrow::Result<int64_t> PreparedStatement::ExecuteUpdate(
     ARROW_RETURN_NOT_OK(lease->impl_->Rejudge(sql_, *impl_->principal, nullptr));
   }
   ARROW_ASSIGN_OR_RAISE(auto passes,
-                        lease->HoldAll(impl_->held, cancel, ChangesData(impl_->prepared.get())));
+                        lease->HoldAll(impl_->held, cancel,
+                                       ChangesStoredData(impl_->prepared.get())));
   ResultHandle result;
   // Outside a transaction a data-changing statement commits as it ends; inside one its
   // allocations may be refused like any other (the transaction then rolls back).

@@ -2,6 +2,7 @@
 
 #include <duckdb/common/arrow/arrow_converter.hpp>
 #include <duckdb/common/error_data.hpp>
+#include <duckdb/common/string_util.hpp>
 #include <duckdb/main/capi/capi_internal.hpp>
 #include <duckdb/main/prepared_statement.hpp>
 #include <duckdb/parser/parser.hpp>
@@ -214,6 +215,21 @@ bool ColumnsKnownOnlyAtRun(duckdb_prepared_statement prepared, const std::string
   } catch (const std::exception&) {
     return false;
   }
+}
+
+bool ChangesStoredData(duckdb_prepared_statement prepared) {
+  duckdb::PreparedStatement* statement = StatementOf(prepared);
+  // A statement planned at its run (no metadata) was found read-only by its planning.
+  if (statement == nullptr || !statement->MetadataAvailable()) return false;
+  for (const auto& [database, modification] :
+       statement->GetStatementProperties().modified_databases) {
+    const std::string& name = database.GetIdentifierName();
+    if (!duckdb::StringUtil::CIEquals(name, "temp") &&
+        !duckdb::StringUtil::CIEquals(name, "system")) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool ChangesData(duckdb_prepared_statement prepared) {

@@ -42,6 +42,11 @@ bool ColumnsKnownOnlyAtRun(duckdb_prepared_statement prepared, const std::string
 /// with RETURNING, and DML inside a SELECT's WITH, included. DuckDB's C++ API.
 bool ChangesData(duckdb_prepared_statement prepared);
 
+/// True when `prepared` writes a database's stored data (not only the connection's
+/// temporary objects): what must not run while the disk is full or the database file is
+/// gone. False for a statement planned at its run (no metadata yet): a read.
+bool ChangesStoredData(duckdb_prepared_statement prepared);
+
 /// \brief Submits `prepared` (with its bound values) so that DuckDB's worker threads
 /// convert the result to Arrow arrays in parallel, in the result's order, each of up to
 /// `batch_rows` rows and about `max_piece_bytes` (one chunk more at most), buffered up to
