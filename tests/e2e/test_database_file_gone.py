@@ -74,9 +74,16 @@ def test_statements_that_write_but_name_no_table_are_refused_too(start_server, t
     next(client.do_action(flight.Action("checkpoint", b"")))
     db.unlink()
     wait_state(server, "file_gone")
-    for sql in ("CREATE SCHEMA later", "CREATE SEQUENCE seq2", "SELECT nextval('seq') AS n"):
-        answer = query(sql)
-        assert answer.status_code >= 500 and "deleted or replaced" in answer.text, (sql, answer.text)
+    for sql, params in (("CREATE SCHEMA later", None), ("CREATE SEQUENCE seq2", None),
+                        ("SELECT nextval('seq') AS n", None),
+                        # Bound only as they run (a parameter of no type): a hostile run.
+                        ("SELECT nextval($1) AS n", ["seq"]),
+                        ("SELECT $1 AS a, nextval('seq') AS n", ["x"]),
+                        ("SELECT setval($1, 1000) AS n", ["seq"])):
+        body = {"sql": sql} if params is None else {"sql": sql, "params": params}
+        answer = requests.post(f"{server.http}/query", json=body, timeout=60)
+        assert answer.status_code >= 500 and "deleted or replaced" in answer.text, (
+            sql, answer.text)
     # Reads run, of the catalog too, and statements that write only the connection's
     # temporary objects.
     for sql in ("SELECT 42 AS answer", "SELECT max(id) AS top FROM ev",

@@ -6,7 +6,9 @@
 #include <cctype>
 #include <map>
 #include <set>
+#include <vector>
 
+#include "arrow/util/string.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/config/auth_section.h"
 #include "arrowport/config/config_file.h"
@@ -202,8 +204,14 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
   if (key == "streams") {
     if (node.IsNull()) return arrow::Status::OK();
     if (!node.IsMap()) return KeyError(source, path, "expected a mapping of stream names");
+    std::set<std::string> folded;  // DuckDB's names ignore case: Events and events: one
     for (const auto& kv : node) {
       ARROW_ASSIGN_OR_RAISE(const auto name, KeyName(kv.first, source, path));
+      if (!folded.insert(arrow::internal::AsciiToLower(name)).second) {
+        return KeyError(source, Join(path, name),
+                        "another stream's name differs from it only in case, and "
+                        "DuckDB's table names ignore case: keep one");
+      }
       ARROW_RETURN_NOT_OK(ParseStream(name, kv.second, source, config));
     }
     return arrow::Status::OK();
@@ -345,7 +353,14 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
   try {
     YAML::Node root;
     try {
-      root = YAML::Load(text);
+      // YAML::Load reads the first of several documents and drops the rest unread.
+      const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+      if (documents.size() > 1) {
+        return arrow::Status::Invalid(source, ": holds ", documents.size(),
+                                      " YAML documents (`---` begins each): the server "
+                                      "reads one; merge them");
+      }
+      if (!documents.empty()) root = documents[0];
     } catch (const YAML::Exception& e) {
       return arrow::Status::Invalid(source, ": invalid YAML: ", e.what());
     }

@@ -60,6 +60,15 @@ TEST(ConfigOrigin, AKeyGivenTwiceIsRefused) {
   EXPECT_FALSE(ParseYaml("streams: {a: {}, a: {}}\n", "c.yaml").ok());
   EXPECT_FALSE(ParseYaml("auth: {users: [{name: a, name: b}]}\n", "c.yaml").ok());
   EXPECT_TRUE(ParseYaml("streams: {a: {}, b: {}}\nflight: {port: 1}\n", "c.yaml").ok());
+  EXPECT_FALSE(ParseYaml("streams: {Events: {}, events: {}}\n", "c.yaml").ok());
+  // A second document was dropped unread.
+  const auto documents =
+      ParseYaml("http: {port: 1}\n---\nlog: {level: bogus}\n", "c.yaml");
+  ASSERT_FALSE(documents.ok());
+  EXPECT_NE(documents.status().message().find("2 YAML documents"), std::string::npos)
+      << documents.status();
+  EXPECT_TRUE(ParseYaml("---\nhttp: {port: 1}\n", "c.yaml").ok());
+  EXPECT_TRUE(ParseYaml("", "c.yaml").ok());
   // Two spellings of one setting (the seed's `api` is `http`).
   const auto aliased = ParseYaml("http: {port: 2}\napi: {port: 1}\n", "c.yaml");
   ASSERT_FALSE(aliased.ok());

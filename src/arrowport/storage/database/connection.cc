@@ -368,7 +368,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Connection::Query(
   auto owned = std::make_shared<Owned>();
   ARROW_ASSIGN_OR_RAISE(owned->passes,
                         connection->HoldAll(held, options.cancellation,
-                                            ChangesStoredData(prepared.get())));
+                                            !planned_at_run &&
+                                                ChangesStoredData(prepared.get())));
   owned->connection = std::move(connection);
   if (plan) {
     prepared.reset();  // the plan runs instead

@@ -371,7 +371,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> PreparedStatement::Quer
   owned->snapshot = std::move(snapshot);
   ARROW_ASSIGN_OR_RAISE(owned->passes,
                         lease->HoldAll(self->impl_->held, options.cancellation,
-                                       ChangesStoredData(prepared)));
+                                       planning == Planning::kPrepared &&
+                                           ChangesStoredData(prepared)));
   const bool typed = self->returns_rows_ && !self->result_types_unresolved_;
   std::shared_ptr<arrow::Schema> announced = typed ? self->dataset_schema_ : nullptr;
   owned->statement = std::move(self);

@@ -219,8 +219,11 @@ bool ColumnsKnownOnlyAtRun(duckdb_prepared_statement prepared, const std::string
 
 bool ChangesStoredData(duckdb_prepared_statement prepared) {
   duckdb::PreparedStatement* statement = StatementOf(prepared);
-  // A statement planned at its run (no metadata) was found read-only by its planning.
-  if (statement == nullptr || !statement->MetadataAvailable()) return false;
+  if (statement == nullptr) return false;
+  // Bound only as it runs (a parameter of no type yet, a PIVOT that expands into several
+  // statements): what it changes is not known before, so it is taken as a write
+  // (`SELECT nextval($1)` committed into a deleted file).
+  if (!statement->MetadataAvailable()) return true;
   for (const auto& [database, modification] :
        statement->GetStatementProperties().modified_databases) {
     const std::string& name = database.GetIdentifierName();

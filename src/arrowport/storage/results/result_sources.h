@@ -44,7 +44,8 @@ bool ChangesData(duckdb_prepared_statement prepared);
 
 /// True when `prepared` writes a database's stored data (not only the connection's
 /// temporary objects): what must not run while the disk is full or the database file is
-/// gone. False for a statement planned at its run (no metadata yet): a read.
+/// gone. True for a statement bound only as it runs (DuckDB has no metadata for it yet);
+/// callers that planned a statement at its run know it is a read (PlanAtRun).
 bool ChangesStoredData(duckdb_prepared_statement prepared);
 
 /// \brief Submits `prepared` (with its bound values) so that DuckDB's worker threads
