@@ -131,6 +131,22 @@ def test_configured_transform_on_every_surface(tserver):
         assert before - slack <= stamp <= after + slack, (stamp, before, after)
 
 
+def test_a_stream_named_in_another_case_takes_its_configured_route(tserver):
+    """DuckDB's table names ignore case: "SENSORS" and "Sensors" wrote the configured
+    stream's table without its routing (its target table, its transform: a client could
+    skip a configured transform by capitalising the name). Now they take its route."""
+    client = tserver.client()
+    before = count(tserver, "sensor_readings") or 0
+    summary = put(client, readings([7]), {"stream": "SENSORS"})[-1]
+    assert summary["table"] == "sensor_readings" and summary["rows"] == 1, summary
+    r = http_ingest(tserver, "Sensors", readings([8]))
+    assert r.status_code == 200 and r.json()["table"] == "sensor_readings", r.text
+    back = rows(tserver, "SELECT id, received_at IS NOT NULL AS stamped FROM sensor_readings "
+                         "WHERE id IN (7, 8) ORDER BY id")
+    assert back == [{"id": 7, "stamped": True}, {"id": 8, "stamped": True}], back
+    assert count(tserver, "sensor_readings") == before + 2
+
+
 def test_configured_transform_with_per_batch_commits(tserver):
     replies = put(tserver.client(), pa.table({"id": pa.array(range(6), pa.int64())}),
                   {"stream": "pb"}, chunk=2)

@@ -374,13 +374,22 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
 
 StreamConfig RouteFor(const Config& config, const std::string& stream) {
   auto it = config.streams.find(stream);
+  // DuckDB's names ignore case, so "EVENTS" writes the table of the configured stream
+  // "events": it takes that stream's routing too (it skipped its transform, its schema
+  // policy and its lake sink). At most one configured name folds alike (ParseNode).
+  if (it == config.streams.end()) {
+    it = std::find_if(config.streams.begin(), config.streams.end(), [&](const auto& entry) {
+      return arrow::internal::AsciiEqualsCaseInsensitive(entry.first, stream);
+    });
+  }
   StreamConfig route;
   if (it != config.streams.end()) {
     route = it->second;
+    if (route.target_table.empty()) route.target_table = it->first;
   } else {
     route.chunk_size = config.default_chunk_size;
+    route.target_table = stream;
   }
-  if (route.target_table.empty()) route.target_table = stream;
   return route;
 }
 

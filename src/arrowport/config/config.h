@@ -313,8 +313,8 @@ bool IsLoopback(const std::string& host);
 /// URI writes around one ("[::1]"); nothing for a name, an IPv4 address or anything else.
 std::optional<std::string> Ipv6Address(const std::string& host);
 
-/// \brief The routing for `stream`: its configured entry, or defaults routing the stream
-/// to a table of the same name.
+/// \brief The routing for `stream`: its configured entry (its name in any case, as
+/// DuckDB's table names), or defaults routing the stream to a table of the same name.
 StreamConfig RouteFor(const Config& config, const std::string& stream);
 
 /// \brief The streams' routing as it is now (hot reloads included), for the readers of
