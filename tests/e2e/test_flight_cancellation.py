@@ -121,6 +121,43 @@ def test_sigterm_with_open_calls_exits_within_the_grace_period(start_server, tmp
     assert get(again.client(), {"sql": "SELECT count(*)::BIGINT AS n FROM kept"}).to_pylist() == [{"n": 100}]
 
 
+
+def test_a_per_batch_put_commits_no_batch_after_the_grace_period(start_server, tmp_path):
+    """SIGTERM while a per_batch DoPut streams: what is kept is what came before the end
+    of limits.shutdown_grace_s. gRPC goes on delivering batches through the 2 s window a
+    cancelled call gets to answer, and each was committed: 1.5 s past the grace, where an
+    HTTP upload stopped at it (an attack found it)."""
+    db = tmp_path / "paced.duckdb"
+    server = start_server(db=db, env=env_with(ARROWPORT_LIMITS_SHUTDOWN_GRACE_S=1))
+    schema = pa.schema([("sent_at", pa.float64())])
+    descriptor = flight.FlightDescriptor.for_command(
+        json.dumps({"stream": "paced", "commit": "per_batch"}))
+    writer, _ = server.client().do_put(descriptor, schema)
+    stop = threading.Event()
+
+    def send():
+        try:
+            while not stop.is_set():
+                writer.write_batch(pa.record_batch([pa.array([time.time()])], schema=schema))
+                time.sleep(0.02)
+        except Exception:  # the shutdown ends the call
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    time.sleep(1.0)
+    signalled = time.time()
+    assert server.stop(signal.SIGTERM, timeout=30) == 0, server.stderr()
+    stop.set()
+    sender.join(timeout=10)
+    again = start_server(db=db)
+    kept = get(again.client(), {"sql": "SELECT count(*)::BIGINT AS n, max(sent_at) AS last "
+                                       "FROM paced"}).to_pylist()[0]
+    assert kept["n"] > 10, kept
+    # The call is cancelled 1 s after the signal; nothing sent well after that is kept
+    # (before, batches sent up to 2.5 s after it were).
+    assert kept["last"] < signalled + 1.6, kept["last"] - signalled
+
 CLIENT_THAT_DIES = r'''
 import json, os, sys
 import pyarrow as pa, pyarrow.flight as flight

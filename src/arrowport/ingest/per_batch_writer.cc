@@ -2,6 +2,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrow/util/byte_size.h"
+#include "arrowport/common/call_cancellation.h"
 #include "arrowport/ingest/small_request_writer.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_context.h"
@@ -45,6 +46,11 @@ bool PerBatchWriter::SetUpFromCache() {
   plan_ = std::move(*planned);
   exact_ = ExactTargets(incoming_, *known, ctx_->policy);
   return true;
+}
+
+arrow::Status PerBatchWriter::Cancelled() const {
+  const auto& cancellation = ctx_->call->cancellation;
+  return cancellation ? cancellation->reason() : arrow::Status::OK();
 }
 
 arrow::Result<bool> PerBatchWriter::CommitBatch(
@@ -97,6 +103,7 @@ arrow::Result<bool> PerBatchWriter::InsertBatch(
                                               one_batch.batches);
     st = record.ok() ? conn->AppendAtomically({*record}) : record.status();
   }
+  if (st.ok()) st = Cancelled();  // cancelled while inserting, between interrupts
   if (st.ok()) st = ctx_->lease->Commit();
   if (st.ok() && !seen) NoteBatchCommitted(*ctx_->call);  // seen: nothing of ours
   if (!st.ok()) (void)ctx_->lease->RollbackOrDiscard();
@@ -134,6 +141,13 @@ arrow::Status PerBatchWriter::Write() {
                               read.message());
     }
     if (!batch) break;
+    // A cancelled call (its client gone, its deadline, the shutdown's grace over) commits
+    // no further batch, though its transport may still deliver some: gRPC reads on
+    // through the window a call gets to answer.
+    if (auto cancelled = Cancelled(); !cancelled.ok()) {
+      return cancelled.WithMessage("after ", result.batches, " committed batch(es): ",
+                                   cancelled.message());
+    }
     auto written = CommitBatch(batch);
     if (!written.ok() && set_up_from_cache) {
       // The cached table may be stale: set up from the database, then retry the batch.

@@ -34,6 +34,8 @@ class PerBatchWriter {
   arrow::Status SetUp();
   /// Plans from the cached table and mapping when that needs no DDL (skips SetUp).
   bool SetUpFromCache();
+  /// The call's cancellation reason (OK while it is not cancelled).
+  arrow::Status Cancelled() const;
   /// Commits one batch as its own transaction. False: an earlier attempt of the request
   /// (same request id) committed it, and it was not written again.
   arrow::Result<bool> CommitBatch(const std::shared_ptr<arrow::RecordBatch>& batch);
