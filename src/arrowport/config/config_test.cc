@@ -357,6 +357,13 @@ TEST(Config, ResourceKeysAreBounded) {
   EXPECT_FALSE(check("duckdb: {memory_limit: \"NULL\"}\n").ok());
   EXPECT_FALSE(Load("", {"ARROWPORT_DUCKDB_MEMORY_LIMIT= -5GB"}, {}).ok());
   EXPECT_TRUE(check("duckdb: {memory_limit: 512MiB}\n").ok());
+  EXPECT_TRUE(check("duckdb: {memory_limit: \" 1.5 gb \"}\n").ok());
+  EXPECT_TRUE(check("duckdb: {memory_limit: \"80%\"}\n").ok());
+  // DuckDB reads the number and its unit and drops the rest without a word.
+  EXPECT_FALSE(check("duckdb: {memory_limit: \"1GB garbage\"}\n").ok());
+  EXPECT_FALSE(check("duckdb: {memory_limit: \"1GB;2GB\"}\n").ok());
+  EXPECT_FALSE(check("duckdb: {memory_limit: \"1.2.3GB\"}\n").ok());
+  EXPECT_FALSE(check("duckdb: {memory_limit: \".GB\"}\n").ok());
   const auto negative = check("duckdb: {memory_limit: -5GB}\n");
   EXPECT_NE(negative.message().find("duckdb.memory_limit"), std::string::npos)
       << negative.ToString();
