@@ -372,16 +372,19 @@ arrow::Result<Config> ParseYaml(const std::string& text, const std::string& sour
   }
 }
 
+bool FoldedNameLess::operator()(std::string_view a, std::string_view b) const {
+  return std::lexicographical_compare(
+      a.begin(), a.end(), b.begin(), b.end(), [](unsigned char x, unsigned char y) {
+        const auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+        return fold(x) < fold(y);
+      });
+}
+
 StreamConfig RouteFor(const Config& config, const std::string& stream) {
-  auto it = config.streams.find(stream);
   // DuckDB's names ignore case, so "EVENTS" writes the table of the configured stream
   // "events": it takes that stream's routing too (it skipped its transform, its schema
   // policy and its lake sink). At most one configured name folds alike (ParseNode).
-  if (it == config.streams.end()) {
-    it = std::find_if(config.streams.begin(), config.streams.end(), [&](const auto& entry) {
-      return arrow::internal::AsciiEqualsCaseInsensitive(entry.first, stream);
-    });
-  }
+  auto it = config.streams.find(stream);
   StreamConfig route;
   if (it != config.streams.end()) {
     route = it->second;

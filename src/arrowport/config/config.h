@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "arrow/result.h"
@@ -80,6 +81,12 @@ struct Endpoint {
   int port = 0;
 };
 
+/// Orders names as DuckDB compares identifiers: ASCII letters without case.
+struct FoldedNameLess {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const;
+};
+
 /// The whole server configuration. Plain data: copied freely, validated by Load().
 struct Config {
   std::string source;  ///< file it came from, for messages ("" = defaults only)
@@ -120,7 +127,8 @@ struct Config {
   int64_t default_chunk_size = 122880;
   /// View name -> its files or globs (one or more; several make one view over all).
   std::map<std::string, std::vector<std::string>> views;
-  std::map<std::string, StreamConfig> streams;
+  /// By name, without case (DuckDB's table names ignore it): "EVENTS" finds "events".
+  std::map<std::string, StreamConfig, FoldedNameLess> streams;
   /// Server-wide limits (design section 7); every protocol enforces the same ones.
   struct Limits {
     int64_t max_batch_bytes = int64_t{256} << 20;  ///< one decoded record batch

@@ -319,7 +319,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     return on_commit ? on_commit(index, rows) : arrow::Status::OK();
   };
   std::shared_ptr<metrics::IngestMeter> meter;
-  if (metrics_ != nullptr) meter = metrics_->BeginIngest(request.stream, request.protocol);
+  if (metrics_ != nullptr) {
+    meter = metrics_->BeginIngest(router_->Listed(request.stream), request.protocol);
+  }
   const bool transformed = !request.transform.empty() || !route.transform.empty();
   std::shared_ptr<WriteBudget> budget;
   if (transformed || request.under_query_deadline) budget = NewWriteBudget(call);

@@ -17,6 +17,12 @@ config::StreamConfig StreamRouter::Route(const std::string& stream) const {
   return config::RouteFor(config_, stream);
 }
 
+std::string StreamRouter::Listed(const std::string& stream) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto configured = config_.streams.find(stream);
+  return configured != config_.streams.end() ? configured->first : stream;
+}
+
 void StreamRouter::Update(config::Config config) {
   std::lock_guard<std::mutex> lock(mutex_);
   config_ = std::move(config);
@@ -73,7 +79,7 @@ StreamRouter::Entry& StreamRouter::Touch(const std::string& stream, bool success
     pool = Pool::kWorking;  // keeps its error history
   }
   if (pool != Pool::kConfigured) {
-    Place(stream, entry, pool);  // to the front: most recently used
+    Place(it->first, entry, pool);  // to the front: most recently used
     Trim(pool);
   }
   return entry;
@@ -152,7 +158,10 @@ StreamRouter::Snapshot() const {
     out[name] = {config::RouteFor(config_, name), {}};
   }
   for (const auto& [name, entry] : entries_) {
-    out[name] = {config::RouteFor(config_, name), entry.counters};
+    // Under the configured spelling: "SENSORS" writes the configured stream "sensors".
+    const auto configured = config_.streams.find(name);
+    const auto& shown = configured != config_.streams.end() ? configured->first : name;
+    out[shown] = {config::RouteFor(config_, name), entry.counters};
   }
   return out;
 }

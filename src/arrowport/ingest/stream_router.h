@@ -48,6 +48,9 @@ class StreamRouter : public config::RouteSource {
 
   config::StreamConfig Route(const std::string& stream) const override;
   std::map<std::string, config::StreamConfig> Routes() const override;
+  /// The name `stream` is listed and counted under: a configured stream's own spelling
+  /// (DuckDB's names ignore case), else `stream`.
+  std::string Listed(const std::string& stream) const;
   /// Replaces the routing for new requests (hot reload); counters survive, and streams no
   /// longer configured become evictable.
   void Update(config::Config config);
@@ -92,7 +95,8 @@ class StreamRouter : public config::RouteSource {
   const StreamRouterLimits limits_;
   mutable std::mutex mutex_;  // guards config_, entries_, working_ and failing_
   config::Config config_;
-  std::map<std::string, Entry> entries_;
+  /// By name without case, as the configured streams: one entry per DuckDB table name.
+  std::map<std::string, Entry, config::FoldedNameLess> entries_;
   std::list<std::string> working_;  // kWorking names, most recently used first
   std::list<std::string> failing_;  // kFailing names, most recently used first
 };

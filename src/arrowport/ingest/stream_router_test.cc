@@ -42,6 +42,26 @@ TEST(StreamRouter, ConfiguredStreamsKeepTheirCounters) {
   EXPECT_EQ(snapshot.at("sensors").second.rows, 10);
 }
 
+// DuckDB's table names ignore case: "SENSORS" writes the configured stream "sensors",
+// and "Other" and "OTHER" one table. Each was listed twice, counted apart, and a
+// configured stream written in another case joined the evictable pool.
+TEST(StreamRouter, NamesDifferingInCaseShareOneEntry) {
+  StreamRouter router(WithStreams({"sensors"}));
+  router.RecordSuccess("SENSORS", 10, 1, 80);
+  for (int i = 0; i < 3000; ++i) router.RecordSuccess("x" + std::to_string(i), 1, 1, 8);
+  router.RecordSuccess("sensors", 5, 1, 40);
+  router.RecordSuccess("Other", 1, 1, 8);
+  router.RecordSuccess("OTHER", 2, 1, 16);
+  const auto snapshot = router.Snapshot();
+  EXPECT_EQ(snapshot.count("SENSORS"), 0u);
+  ASSERT_EQ(snapshot.count("sensors"), 1u);
+  EXPECT_EQ(snapshot.at("sensors").second.rows, 15);  // not evicted by the x's
+  EXPECT_EQ(snapshot.at("sensors").second.requests, 2);
+  EXPECT_EQ(snapshot.count("OTHER"), 0u);  // under its first spelling
+  ASSERT_EQ(snapshot.count("Other"), 1u);
+  EXPECT_EQ(snapshot.at("Other").second.rows, 3);
+}
+
 // Names that never succeeded (typos, scans) get a small pool of their own, so a flood of
 // them neither grows the map nor pushes out streams that carry data.
 TEST(StreamRouter, FailuresOfUnknownStreamsAreBoundedAndEvictNoWorkingStream) {
