@@ -62,6 +62,10 @@ arrow::Result<bool> PerBatchWriter::CommitBatch(
   one_batch.batches = 1;
   // Held per batch: a change of the table's shape may come in between batches.
   ARROW_RETURN_NOT_OK(HoldTarget(ctx_));
+  if (auto cancelled = Cancelled(); !cancelled.ok()) {  // while waiting for the hold
+    ctx_->hold.Release();
+    return cancelled;
+  }
   if (exact_ && batch->num_rows() <= kSmallRequestRows) {
     // Without planning SQL; a batch committed by an earlier attempt is skipped.
     auto appended = AppendSmall(ctx_->conn, ctx_->table(), *exact_, {batch}, key,
@@ -149,7 +153,7 @@ arrow::Status PerBatchWriter::Write() {
                                    cancelled.message());
     }
     auto written = CommitBatch(batch);
-    if (!written.ok() && set_up_from_cache) {
+    if (!written.ok() && set_up_from_cache && Cancelled().ok()) {
       // The cached table may be stale: set up from the database, then retry the batch.
       set_up_from_cache = false;
       auto set = SetUp();

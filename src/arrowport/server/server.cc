@@ -234,13 +234,14 @@ arrow::Status Server::Shutdown() {
   std::lock_guard<std::mutex> lock(impl_->shutdown_mutex);
   if (impl_->shut_down) return arrow::Status::OK();
   impl_->shut_down = true;
-  impl_->stop_watcher = true;
-  if (impl_->watcher.joinable()) impl_->watcher.join();
   // Stops accepting; in-flight calls get limits.shutdown_grace_s to finish, then every
   // call still open is cancelled (DuckDB interrupted, uncommitted work rolled back) so
-  // the checkpoint below always runs.
+  // the checkpoint below always runs. The grace counts from here: the watcher's join
+  // below takes up to its 0.5 s poll, or a checkpoint it is running.
   const auto grace = std::chrono::seconds(impl_->setup.config.limits.shutdown_grace_s);
   const auto deadline = std::chrono::system_clock::now() + grace;
+  impl_->stop_watcher = true;
+  if (impl_->watcher.joinable()) impl_->watcher.join();
   // No new refresh or upkeep; one under way gets the grace period like a call.
   if (impl_->lake_service) impl_->lake_service->RequestStop();
   std::mutex done_mutex;
