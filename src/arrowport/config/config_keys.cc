@@ -311,19 +311,18 @@ Setter WordSetter(Field field, std::vector<std::string> words) {
   };
 }
 
-// DuckDB takes a negative size ("-1", "-5GB"), "none" or "null" as no limit at all: an
-// operator's typo would remove the cap the server's memory contract rests on. A size
-// begins with its number; DuckDB checks the rest (its units) when the database opens.
-// A number, then at most one word for its unit (DuckDB judges the unit), blanks around;
-// or nothing (DuckDB's default).
+// DuckDB takes a negative size ("-1", "-5GB"), "none" or "null" as no limit at all (an
+// operator's typo would remove the cap the server's memory contract rests on), and drops
+// what follows a blank after the unit ("1GB garbage" is 1GB). So: empty (DuckDB's
+// default), or a number (an exponent allowed, as DuckDB reads 1e3MB) and at most one word
+// for its unit, which DuckDB judges when the database opens.
 bool IsSize(const std::string& value) {
-  static const std::regex size(R"([ \t]*((\d+\.?\d*|\.\d+)[ \t]*[A-Za-z%]*[ \t]*)?)");
+  static const std::regex size(
+      R"(|[ \t]*(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t]*[A-Za-z%]*[ \t]*)");
   return std::regex_match(value, size);
 }
 
 arrow::Status SetMemoryLimit(Config& c, const std::string& value) {
-  // DuckDB takes a negative number or a word as no limit at all, and reads a number and
-  // its unit out of anything ("1GB garbage" is 1GB): what it would misread is refused.
   if (!IsSize(value)) {
     return arrow::Status::Invalid("must be a size such as 2GB or 512MiB, got '", value,
                                   "'");
