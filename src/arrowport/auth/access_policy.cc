@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "arrow/util/string.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/config/config.h"
 
@@ -11,6 +12,15 @@ namespace {
 
 bool Listed(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// A stream's name matches in any case, as its route does (DuckDB's table names ignore
+// case): a user allowed "sensors" writes and sees the stream whether it says "SENSORS" or
+// the configuration does.
+bool ListedStream(const std::vector<std::string>& names, const std::string& name) {
+  return std::any_of(names.begin(), names.end(), [&](const std::string& listed) {
+    return arrow::internal::AsciiEqualsCaseInsensitive(listed, name);
+  });
 }
 
 std::string JoinNames(const std::vector<std::string>& names) {
@@ -54,10 +64,7 @@ bool AccessPolicy::SeesStream(const Principal* principal, const std::string& str
   if (principal == nullptr || (principal->tables.empty() && principal->streams.empty())) {
     return true;
   }
-  const auto listed = [](const std::vector<std::string>& names, const std::string& name) {
-    return std::find(names.begin(), names.end(), name) != names.end();
-  };
-  return listed(principal->streams, stream) || listed(principal->tables, target_table);
+  return ListedStream(principal->streams, stream) || Listed(principal->tables, target_table);
 }
 
 arrow::Status AccessPolicy::WriteStream(const Principal* principal,
@@ -66,7 +73,7 @@ arrow::Status AccessPolicy::WriteStream(const Principal* principal,
   if (principal == nullptr) return arrow::Status::OK();
   ARROW_RETURN_NOT_OK(
       RequireRole(principal, Role::kWriter, "ingest into stream '" + stream + "'"));
-  if (!principal->streams.empty() && !Listed(principal->streams, stream)) {
+  if (!principal->streams.empty() && !ListedStream(principal->streams, stream)) {
     return PermissionDenied("user '", principal->user, "' may not write stream '", stream,
                             "' (allowed streams: ", JoinNames(principal->streams), ")");
   }

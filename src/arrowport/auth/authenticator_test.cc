@@ -182,6 +182,11 @@ TEST(AccessPolicyTest, RolesAndLists) {
   EXPECT_TRUE(denied(AccessPolicy::WriteStream(&writer, "s2", "")));
   EXPECT_TRUE(denied(AccessPolicy::WriteStream(&writer, "s1", "secret_table")));
   EXPECT_TRUE(AccessPolicy::WriteStream(&admin, "any", "any_table").ok());
+  // A stream's name in another case is the same stream (and DuckDB table): it was
+  // refused, and hidden from the user's listing once listed under the configured case.
+  EXPECT_TRUE(AccessPolicy::WriteStream(&writer, "S1", "").ok());
+  EXPECT_TRUE(AccessPolicy::SeesStream(&writer, "S1", "other_table"));
+  EXPECT_FALSE(AccessPolicy::SeesStream(&writer, "s2", "other_table"));
 }
 
 }  // namespace authenticator_test

@@ -263,6 +263,14 @@ arrow::Status RecordOutcome(StreamRouter* router, const arrow::Status& st,
   return arrow::Status::OK();
 }
 
+// The request's meter (none without metrics), labelled with the stream's listed name.
+std::shared_ptr<metrics::IngestMeter> BeginMeter(metrics::ServerMetrics* metrics,
+                                                 const StreamRouter& router,
+                                                 const IngestRequest& request) {
+  if (metrics == nullptr) return nullptr;
+  return metrics->BeginIngest(router.Listed(request.stream), request.protocol);
+}
+
 }  // namespace
 
 bool IsSchemaMismatch(const arrow::Status& status) {
@@ -308,8 +316,9 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
   const storage::TableName target = TargetOf(request, route);
   result.table = target.ToString();
   const auto commit = request.commit.value_or(route.commit);
-  // Listed, running, from now on; what each batch commits (per_batch) counts as it
-  // commits: a long request's rows and last write are live, not counted at its end.
+  // The stream is listed, with this request running, from now on; what each batch
+  // commits (per_batch) counts as it commits: a long request's rows and last write are
+  // live, not counted when it ends.
   router_->RecordStart(request.stream, commit);
   Uncounted uncounted(&result);
   const BatchCommitted count_commit = [&](int64_t index, int64_t rows) -> arrow::Status {
@@ -317,9 +326,7 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
     router_->RecordCommitted(request.stream, new_rows, new_batches, new_bytes);
     return on_commit ? on_commit(index, rows) : arrow::Status::OK();
   };
-  std::shared_ptr<metrics::IngestMeter> meter =
-      metrics_ ? metrics_->BeginIngest(router_->Listed(request.stream), request.protocol)
-               : nullptr;
+  std::shared_ptr<metrics::IngestMeter> meter = BeginMeter(metrics_, *router_, request);
   const bool transformed = !request.transform.empty() || !route.transform.empty();
   std::shared_ptr<WriteBudget> budget;
   if (transformed || request.under_query_deadline) budget = NewWriteBudget(call);

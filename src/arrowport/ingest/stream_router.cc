@@ -19,8 +19,12 @@ config::StreamConfig StreamRouter::Route(const std::string& stream) const {
 
 std::string StreamRouter::Listed(const std::string& stream) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  const auto configured = config_.streams.find(stream);
-  return configured != config_.streams.end() ? configured->first : stream;
+  if (const auto configured = config_.streams.find(stream);
+      configured != config_.streams.end()) {
+    return configured->first;
+  }
+  const auto known = entries_.find(stream);  // the spelling it was first counted under
+  return known != entries_.end() ? known->first : stream;
 }
 
 void StreamRouter::Update(config::Config config) {
@@ -67,11 +71,15 @@ void StreamRouter::Trim(Pool pool) {
 }
 
 StreamRouter::Entry& StreamRouter::Touch(const std::string& stream, bool success) {
-  auto [it, inserted] = entries_.try_emplace(stream);
+  // A configured stream's entry under its configured spelling (listed so if a reload
+  // drops it from the configuration).
+  const auto configured = config_.streams.find(stream);
+  auto [it, inserted] = entries_.try_emplace(
+      configured != config_.streams.end() ? configured->first : stream);
   Entry& entry = it->second;
   Pool pool = entry.pool;
   if (inserted) {
-    pool = config_.streams.count(stream) ? Pool::kConfigured
+    pool = configured != config_.streams.end() ? Pool::kConfigured
            : success                     ? Pool::kWorking
                                          : Pool::kFailing;
     entry.pool = Pool::kConfigured;  // not yet in any list

@@ -49,7 +49,8 @@ class StreamRouter : public config::RouteSource {
   config::StreamConfig Route(const std::string& stream) const override;
   std::map<std::string, config::StreamConfig> Routes() const override;
   /// The name `stream` is listed and counted under: a configured stream's own spelling
-  /// (DuckDB's names ignore case), else `stream`.
+  /// (DuckDB's names ignore case), else the spelling it was first counted under, else
+  /// `stream`.
   std::string Listed(const std::string& stream) const;
   /// Replaces the routing for new requests (hot reload); counters survive, and streams no
   /// longer configured become evictable.

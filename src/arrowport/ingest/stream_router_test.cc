@@ -60,6 +60,16 @@ TEST(StreamRouter, NamesDifferingInCaseShareOneEntry) {
   EXPECT_EQ(snapshot.count("OTHER"), 0u);  // under its first spelling
   ASSERT_EQ(snapshot.count("Other"), 1u);
   EXPECT_EQ(snapshot.at("Other").second.rows, 3);
+  // Metrics are labelled as the listing names them.
+  EXPECT_EQ(router.Listed("SENSORS"), "sensors");
+  EXPECT_EQ(router.Listed("OTHER"), "Other");
+  EXPECT_EQ(router.Listed("new"), "new");
+  // Dropped from the configuration, the stream keeps its configured spelling.
+  router.Update(WithStreams({}));
+  const auto dropped = router.Snapshot();
+  EXPECT_EQ(dropped.count("SENSORS"), 0u);
+  ASSERT_EQ(dropped.count("sensors"), 1u);
+  EXPECT_EQ(dropped.at("sensors").second.rows, 15);
 }
 
 // Names that never succeeded (typos, scans) get a small pool of their own, so a flood of
