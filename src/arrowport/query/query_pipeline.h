@@ -85,10 +85,6 @@ struct TableSplit {
   int64_t rows_per_part = 1'048'576;  ///< fewer rows than this: one endpoint
 };
 
-/// The table a statement reads whole (`SELECT * FROM name`, optionally quoted, with a
-/// trailing semicolon), if it is one: such a statement over a lake table can be split.
-std::optional<std::string> WholeTableOf(const std::string& sql);
-
 /// How lake tables are read in parts (the server's lake service provides it).
 struct LakeReads {
   /// The table's latest snapshot version and how many parts its files make (nullopt:
