@@ -159,7 +159,6 @@ def test_a_per_batch_put_commits_no_batch_after_the_grace_period(start_server, t
     assert kept["last"] < signalled + 2.0, kept["last"] - signalled
 
 
-
 def logged_at(server, text):
     """The server's own time (seconds) of its first log line holding `text`."""
     assert server.logged(text), server.stderr()[-2000:]
@@ -180,11 +179,14 @@ def test_the_grace_period_counts_from_the_signal(start_server, tmp_path):
         descriptor = flight.FlightDescriptor.for_command(json.dumps({"stream": "idle"}))
         writer, _ = server.client().do_put(descriptor, pa.schema([("x", pa.int64())]))
         writer.write_table(pa.table({"x": pa.array([i], pa.int64())}))
-        time.sleep(0.13 * i)  # the signal at another moment of the watcher's poll
+        # The server has the call by then; the signal at another moment of the
+        # watcher's poll each time.
+        time.sleep(0.2 + 0.13 * i)
         assert server.stop(signal.SIGTERM, timeout=30) == 0, server.stderr()
         waited = (logged_at(server, "cancelling calls still open")
                   - logged_at(server, "shutting down"))
         assert 0.95 < waited < 1.25, (i, waited)
+
 
 CLIENT_THAT_DIES = r'''
 import json, os, sys

@@ -78,8 +78,9 @@ arrow::Status AccessPolicy::WriteStream(const Principal* principal,
                             "' (allowed streams: ", JoinNames(principal->streams), ")");
   }
   const bool limited = !principal->streams.empty() || !principal->tables.empty();
-  if (limited && !table.empty() && table != stream &&
-      !Listed(principal->streams, table) && !Listed(principal->tables, table)) {
+  const bool own_table = arrow::internal::AsciiEqualsCaseInsensitive(table, stream);
+  if (limited && !table.empty() && !own_table && !ListedStream(principal->streams, table) &&
+      !Listed(principal->tables, table)) {
     return PermissionDenied("user '", principal->user, "' may not write table '", table,
                             "' (not in the user's streams or tables)");
   }

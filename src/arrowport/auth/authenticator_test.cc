@@ -185,6 +185,7 @@ TEST(AccessPolicyTest, RolesAndLists) {
   // A stream's name in another case is the same stream (and DuckDB table): it was
   // refused, and hidden from the user's listing once listed under the configured case.
   EXPECT_TRUE(AccessPolicy::WriteStream(&writer, "S1", "").ok());
+  EXPECT_TRUE(AccessPolicy::WriteStream(&writer, "s1", "S1").ok());
   EXPECT_TRUE(AccessPolicy::SeesStream(&writer, "S1", "other_table"));
   EXPECT_FALSE(AccessPolicy::SeesStream(&writer, "s2", "other_table"));
 }

@@ -313,12 +313,12 @@ Setter WordSetter(Field field, std::vector<std::string> words) {
 
 // DuckDB takes a negative size ("-1", "-5GB"), "none" or "null" as no limit at all (an
 // operator's typo would remove the cap the server's memory contract rests on), and drops
-// what follows a blank after the unit ("1GB garbage" is 1GB). So: empty (DuckDB's
-// default), or a number (an exponent allowed, as DuckDB reads 1e3MB) and at most one word
-// for its unit, which DuckDB judges when the database opens.
+// what follows a blank after the unit ("1GB garbage" is 1GB). So: empty (the server's
+// default), or a number (an exponent allowed, as DuckDB reads 1e3MB; not 1e+3MB) and at
+// most one word for its unit, which DuckDB judges when the database opens.
 bool IsSize(const std::string& value) {
   static const std::regex size(
-      R"(|[ \t]*(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t]*[A-Za-z%]*[ \t]*)");
+      R"(|[ \t]*(\d+\.?\d*|\.\d+)([eE]-?\d+)?[ \t]*[A-Za-z%]*[ \t]*)");
   return std::regex_match(value, size);
 }
 

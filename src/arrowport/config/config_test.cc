@@ -360,6 +360,7 @@ TEST(Config, ResourceKeysAreBounded) {
   EXPECT_TRUE(check("duckdb: {memory_limit: \" 1.5 gb \"}\n").ok());
   EXPECT_TRUE(check("duckdb: {memory_limit: \"80%\"}\n").ok());
   EXPECT_TRUE(check("duckdb: {memory_limit: 1e3MB}\n").ok());  // DuckDB: 953.6 MiB
+  EXPECT_FALSE(check("duckdb: {memory_limit: 1e+3MB}\n").ok());  // DuckDB: refused
   EXPECT_FALSE(check("duckdb: {memory_limit: \"  \"}\n").ok());  // DuckDB: no number
   // DuckDB drops what follows a blank after the unit without a word; the others it
   // refuses only when the database opens.

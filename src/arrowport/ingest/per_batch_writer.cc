@@ -153,7 +153,11 @@ arrow::Status PerBatchWriter::Write() {
                                    cancelled.message());
     }
     auto written = CommitBatch(batch);
-    if (!written.ok() && set_up_from_cache && Cancelled().ok()) {
+    if (auto cancelled = Cancelled(); !written.ok() && !cancelled.ok()) {
+      return cancelled.WithMessage("after ", result.batches, " committed batch(es): ",
+                                   cancelled.message());
+    }
+    if (!written.ok() && set_up_from_cache) {
       // The cached table may be stale: set up from the database, then retry the batch.
       set_up_from_cache = false;
       auto set = SetUp();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,13 +34,21 @@ void StreamRouter::Update(config::Config config) {
   config_ = std::move(config);
   // Newly configured streams leave the eviction lists; streams dropped from the config
   // join them as most recently used (they were in use until now).
+  std::vector<std::pair<std::string, std::string>> respelled;  // entry -> configured name
   for (auto& [name, entry] : entries_) {
-    const bool configured = config_.streams.count(name) > 0;
-    if (configured && entry.pool != Pool::kConfigured) {
-      Place(name, entry, Pool::kConfigured);
-    } else if (!configured && entry.pool == Pool::kConfigured) {
+    const auto configured = config_.streams.find(name);
+    if (configured != config_.streams.end()) {
+      if (entry.pool != Pool::kConfigured) Place(name, entry, Pool::kConfigured);
+      if (configured->first != name) respelled.emplace_back(name, configured->first);
+    } else if (entry.pool == Pool::kConfigured) {
       Place(name, entry, entry.counters.requests > 0 ? Pool::kWorking : Pool::kFailing);
     }
+  }
+  // Kept under the configured spelling, as Touch keeps them (in no recency list now).
+  for (const auto& [name, spelling] : respelled) {
+    auto node = entries_.extract(name);
+    node.key() = spelling;
+    entries_.insert(std::move(node));
   }
   Trim(Pool::kWorking);
   Trim(Pool::kFailing);
@@ -80,8 +90,8 @@ StreamRouter::Entry& StreamRouter::Touch(const std::string& stream, bool success
   Pool pool = entry.pool;
   if (inserted) {
     pool = configured != config_.streams.end() ? Pool::kConfigured
-           : success                     ? Pool::kWorking
-                                         : Pool::kFailing;
+           : success                           ? Pool::kWorking
+                                               : Pool::kFailing;
     entry.pool = Pool::kConfigured;  // not yet in any list
   } else if (pool == Pool::kFailing && success) {
     pool = Pool::kWorking;  // keeps its error history

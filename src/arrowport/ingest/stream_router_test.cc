@@ -70,6 +70,15 @@ TEST(StreamRouter, NamesDifferingInCaseShareOneEntry) {
   EXPECT_EQ(dropped.count("SENSORS"), 0u);
   ASSERT_EQ(dropped.count("sensors"), 1u);
   EXPECT_EQ(dropped.at("sensors").second.rows, 15);
+  // Counted unconfigured as "Other", then configured as "OTHER", then dropped: listed
+  // as the configuration last spelled it.
+  router.Update(WithStreams({"OTHER"}));
+  EXPECT_EQ(router.Snapshot().count("OTHER"), 1u);
+  router.Update(WithStreams({}));
+  const auto renamed = router.Snapshot();
+  EXPECT_EQ(renamed.count("Other"), 0u);
+  ASSERT_EQ(renamed.count("OTHER"), 1u);
+  EXPECT_EQ(renamed.at("OTHER").second.rows, 3);
 }
 
 // Names that never succeeded (typos, scans) get a small pool of their own, so a flood of

@@ -236,12 +236,12 @@ arrow::Status Server::Shutdown() {
   impl_->shut_down = true;
   // Stops accepting; in-flight calls get limits.shutdown_grace_s to finish, then every
   // call still open is cancelled (DuckDB interrupted, uncommitted work rolled back) so
-  // the checkpoint below always runs. The grace counts from here: the watcher's join
-  // below takes up to its 0.5 s poll, or a checkpoint it is running.
+  // the checkpoint below always runs. The grace counts from here, and the listeners stop
+  // at once: the watcher (reloads, periodic checkpoints) starts nothing more and is
+  // joined at the end, as its poll takes up to 0.5 s, or a checkpoint it is running.
   const auto grace = std::chrono::seconds(impl_->setup.config.limits.shutdown_grace_s);
   const auto deadline = std::chrono::system_clock::now() + grace;
   impl_->stop_watcher = true;
-  if (impl_->watcher.joinable()) impl_->watcher.join();
   // No new refresh or upkeep; one under way gets the grace period like a call.
   if (impl_->lake_service) impl_->lake_service->RequestStop();
   std::mutex done_mutex;
@@ -277,6 +277,7 @@ arrow::Status Server::Shutdown() {
   }
   done_changed.notify_all();
   canceller.join();
+  if (impl_->watcher.joinable()) impl_->watcher.join();  // before the last checkpoint
   impl_->store_stop->Cancel(ShuttingDown("the server has shut down"));
   // Open Flight SQL transactions roll back; prepared statements are freed.
   if (impl_->sql_sessions) impl_->sql_sessions->Close();

@@ -7,9 +7,9 @@
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/query/query_pipeline.h"
-#include "arrowport/query/whole_table_sql.h"
 #include "arrowport/query/prepared_query.h"
 #include "arrowport/query/session_connection.h"
+#include "arrowport/query/whole_table_sql.h"
 
 namespace arrowport::flight::sql {
 
