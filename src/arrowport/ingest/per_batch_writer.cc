@@ -147,11 +147,8 @@ arrow::Status PerBatchWriter::Write() {
     if (!batch) break;
     // A cancelled call (its client gone, its deadline, the shutdown's grace over) commits
     // no further batch, though its transport may still deliver some: gRPC reads on
-    // through the window a call gets to answer.
-    if (auto cancelled = Cancelled(); !cancelled.ok()) {
-      return cancelled.WithMessage("after ", result.batches, " committed batch(es): ",
-                                   cancelled.message());
-    }
+    // through the window a call gets to answer. CommitBatch asks once it holds the
+    // table and again before its commit; the count is told here.
     auto written = CommitBatch(batch);
     if (auto cancelled = Cancelled(); !written.ok() && !cancelled.ok()) {
       return cancelled.WithMessage("after ", result.batches, " committed batch(es): ",

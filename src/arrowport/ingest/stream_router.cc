@@ -175,11 +175,9 @@ StreamRouter::Snapshot() const {
   for (const auto& [name, _] : config_.streams) {
     out[name] = {config::RouteFor(config_, name), {}};
   }
+  // A configured stream's entry is kept under its configured spelling (Touch, Update).
   for (const auto& [name, entry] : entries_) {
-    // Under the configured spelling: "SENSORS" writes the configured stream "sensors".
-    const auto configured = config_.streams.find(name);
-    const auto& shown = configured != config_.streams.end() ? configured->first : name;
-    out[shown] = {config::RouteFor(config_, name), entry.counters};
+    out[name] = {config::RouteFor(config_, name), entry.counters};
   }
   return out;
 }
