@@ -373,6 +373,32 @@ def test_an_upload_cut_by_shutdown_is_told_what_was_committed(start_server, tmp_
     assert count(again, "cut") == committed
 
 
+
+def test_flight_serves_no_new_call_while_http_uploads_drain(start_server, tmp_path):
+    """At SIGTERM every listener stops: Flight went on serving new calls for the whole
+    grace while an HTTP upload drained (the HTTP listener was stopped, and waited for,
+    before Flight's; a hostile attack found it)."""
+    import pyarrow.flight as flight
+    server = start_server(env=dict(os.environ, ARROWPORT_LIMITS_SHUTDOWN_GRACE_S="2"))
+    body = ipc_bytes(pa.table({"x": pa.array(range(4000), pa.int64())}), chunk=1000)
+    upload = socket.create_connection(host_port(server))
+    upload.sendall((f"POST /ingest/draining?commit=per_batch HTTP/1.1\r\nHost: x\r\n"
+                    f"Content-Type: {ARROW}\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+    upload.sendall(body[: len(body) // 2])  # the rest never comes: the upload drains
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.logged("shutting down")
+    time.sleep(0.5)  # well inside the 2 s grace
+    served = None
+    try:
+        client = flight.connect(server.uri)
+        served = client.do_get(flight.Ticket(b"SELECT 42 AS v")).read_all().to_pylist()
+    except (flight.FlightError, OSError):
+        pass  # refused, or told the server is shutting down
+    upload.close()
+    assert server.proc.wait(timeout=30) == 0, server.stderr()
+    assert served is None, served
+
 # ---- 4. calls are admitted, watched and cancelled when their client leaves ----
 
 SLOW_SQL = "SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3"

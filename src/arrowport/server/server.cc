@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/config/config.h"
@@ -264,12 +265,16 @@ arrow::Status Server::Shutdown() {
   // an HTTP upload lists what it committed); closing their connections, or gRPC's own
   // cancellation of everything, is only the last resort.
   constexpr auto kAnswerWindow = std::chrono::seconds(2);
+  // Every listener stops at once, each beside the others: a Stop waits for its calls,
+  // and Flight went on serving new calls while HTTP uploads drained.
+  std::vector<std::thread> stoppers;
   // No call on the metrics listener answers late: no window there.
-  if (impl_->metrics_http) impl_->metrics_http->Stop(deadline);
-  if (impl_->http) impl_->http->Stop(deadline, kAnswerWindow);
+  if (impl_->metrics_http) stoppers.emplace_back([&] { impl_->metrics_http->Stop(deadline); });
+  if (impl_->http) stoppers.emplace_back([&] { impl_->http->Stop(deadline, kAnswerWindow); });
   const auto grpc_deadline = deadline + kAnswerWindow;
   auto st = impl_->flight->Shutdown(&grpc_deadline);
   (void)impl_->flight->Wait();
+  for (auto& stopper : stoppers) stopper.join();
   if (impl_->lake_service) impl_->lake_service->Stop();
   {
     std::lock_guard<std::mutex> lock(done_mutex);
