@@ -102,34 +102,61 @@ def update(client, sql, txn=b""):
     return wire.update_result(ack)
 
 
-@pytest.mark.parametrize("commit", [False, True])
-def test_ending_a_transaction_while_its_result_streams_waits_then_refuses(busy_server, commit):
-    """EndTransaction with a result still open on the transaction used to answer OK
-    although DuckDB refused the ROLLBACK (or aborted the COMMIT)."""
+def start_streaming_transaction(server):
+    """A cookie session whose transaction inserted 1,000,000 rows into `kept` and has a
+    result of BIG_SQL open on it, its first batch read: (client, cookie jar, txn, reader)."""
     jar = _CookieJar()
-    client = flight.connect(busy_server.uri, middleware=[jar])
+    client = flight.connect(server.uri, middleware=[jar])
     info = client.get_flight_info(flight.FlightDescriptor.for_command(wire.sql_info(0)))
     client.do_get(info.endpoints[0].ticket).read_all()  # starts the session
     update(client, "CREATE TABLE kept (x BIGINT)")
     txn = begin(client)
     assert update(client, "INSERT INTO kept SELECT range FROM range(1000000)", txn) == 1000000
-    reader = open_stream(client, BIG_SQL, txn)
+    return client, jar, txn, open_stream(client, BIG_SQL, txn)
+
+
+def test_committing_a_transaction_while_its_result_streams_waits_then_refuses(busy_server):
+    """EndTransaction with a result still open on the transaction used to answer OK
+    although DuckDB aborted the COMMIT."""
+    client, jar, txn, reader = start_streaming_transaction(busy_server)
     start = time.time()
     with pytest.raises(flight.FlightError, match="busy: a result being read of 'SELECT range") as error:
-        end(client, txn, commit)
+        end(client, txn, commit=True)
     assert time.time() - start >= BUSY_MS / 1000 * 0.9
     assert error.value.extra_info[:2] == b"\x08\x09"  # google.rpc.Status FAILED_PRECONDITION
     with pytest.raises(grpc.RpcError) as raw:
-        raw_end_transaction(busy_server, jar.cookie, txn, commit)
+        raw_end_transaction(busy_server, jar.cookie, txn, True)
     assert raw.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     # Nothing was ended: the transaction still holds its rows, others do not see them.
     assert count_elsewhere(busy_server, "kept") == 0
     reader.cancel()
-    end_when_free(client, txn, commit, timeout=10)
-    assert count_elsewhere(busy_server, "kept") == (1000000 if commit else 0)
+    end_when_free(client, txn, True, timeout=10)
+    assert count_elsewhere(busy_server, "kept") == 1000000
     # The connection is clean: an autocommit insert afterwards is visible to others.
     update(client, "INSERT INTO kept VALUES (-1)")
-    assert count_elsewhere(busy_server, "kept") == (1000001 if commit else 1)
+    assert count_elsewhere(busy_server, "kept") == 1000001
+
+
+def test_rolling_back_a_transaction_while_its_result_streams_stops_the_result(busy_server):
+    """A client's rollback ends its transaction, as PostgreSQL's does: the result still
+    being read on it is stopped (its reader is told why) and the rollback answers OK. It
+    used to be refused as busy, and arrow-go clients (ADBC) forget the transaction
+    whatever the answer (issue 64)."""
+    client, jar, txn, reader = start_streaming_transaction(busy_server)
+    start = time.time()
+    end(client, txn, commit=False)
+    # Well inside the busy timeout plus the grace a stopped result gets before its
+    # transport is cut (SharedConnection::kStopGrace).
+    assert time.time() - start < BUSY_MS / 1000 + 5
+    assert count_elsewhere(busy_server, "kept") == 0
+    with pytest.raises(flight.FlightError, match="(?i)cancel"):
+        while reader.read_chunk() is not None:
+            pass
+    # The transaction is gone for good; the session goes on outside it.
+    with pytest.raises(pa.ArrowKeyError, match="unknown transaction"):  # NOT_FOUND
+        end(client, txn, commit=True)
+    update(client, "INSERT INTO kept VALUES (-1)")
+    assert count_elsewhere(busy_server, "kept") == 1
 
 
 def test_closing_a_half_read_result_keeps_its_transaction(server):
@@ -261,30 +288,48 @@ def test_a_result_read_to_its_end_frees_the_transaction_at_once(busy_server):
     assert count_elsewhere(busy_server, "t") == 10
 
 
-def test_adbc_rollback_with_a_result_open_is_never_a_silent_success(busy_server):
-    """The reported case: ADBC, cookies, a temporary table pinning the session, 1M rows
-    inserted in the transaction, a fetch_record_batch() stream open, then rollback()."""
-    kwargs = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
+@pytest.mark.parametrize("cookies", [True, False])
+def test_adbc_rollback_with_a_result_open_ends_the_transaction(busy_server, cookies):
+    """The reported case: ADBC (with cookies, a temporary table pinning the session; and
+    ADBC's default, no cookies), 1M rows inserted in the transaction, a
+    fetch_record_batch() stream open, then rollback(). The rollback was refused as busy
+    (gRPC UNKNOWN through ADBC), ADBC then held no transaction and every later statement
+    failed with "missing a valid transaction" (issue 64). Now the rollback stops the
+    stream, which ends with a clear error, and the connection goes on in a new
+    transaction. Several rounds: whether the result was all sent by then varies."""
+    kwargs = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value:
+              "true" if cookies else "false"}
     with flight_sql.connect(busy_server.uri, autocommit=True, db_kwargs=kwargs) as setup:
         with setup.cursor() as cur:
             cur.execute("CREATE TABLE big (x BIGINT, pad VARCHAR)")
     with flight_sql.connect(busy_server.uri, autocommit=False, db_kwargs=kwargs) as conn:
         cur = conn.cursor()
-        cur.adbc_ingest("pin", pa.table({"a": [1]}), mode="create", temporary=True)
-        cur.execute(f"INSERT INTO big SELECT range, repeat('y', 40) FROM range({BIG_ROWS})")
-        streaming = conn.cursor()
-        streaming.execute("SELECT * FROM big")
-        batches = streaming.fetch_record_batch()
-        batches.read_next_batch()
-        with pytest.raises(adbc_driver_manager.Error, match="busy"):
+        if cookies:
+            cur.adbc_ingest("pin", pa.table({"a": [1]}), mode="create", temporary=True)
+        for round_ in range(4):
+            cur.execute(f"INSERT INTO big SELECT range, repeat('y', 40) FROM range({BIG_ROWS})")
+            streaming = conn.cursor()
+            streaming.execute("SELECT * FROM big")
+            batches = streaming.fetch_record_batch()
+            batches.read_next_batch()
+            started = time.time()
             conn.rollback()
-        assert count_elsewhere(busy_server, "big") == 0
-        batches.close()
-        streaming.close()
+            assert time.time() - started < BUSY_MS / 1000 + 5
+            assert count_elsewhere(busy_server, "big") == round_  # the rows kept so far
+            # The rest of the result either was sent before the rollback or ends with
+            # the reason; it never reads as whole data of a transaction that is gone.
+            try:
+                for _ in batches:
+                    pass
+            except (adbc_driver_manager.Error, OSError) as e:  # pyarrow's reader: OSError
+                assert "the client rolled back the transaction" in str(e), e
+            batches.close()
+            streaming.close()
+            # The connection works on, in the new transaction ADBC begins.
+            cur.execute("INSERT INTO big VALUES (-1, 'kept')")
+            conn.commit()
+            assert count_elsewhere(busy_server, "big") == round_ + 1
         cur.close()
-    # Closing the connection (CloseSession) rolled the transaction back for real: no
-    # transaction is left open on the server.
-    assert count_elsewhere(busy_server, "big") == 0
     health = json.loads(next(iter(flight.connect(busy_server.uri).do_action(
         flight.Action("health", b"")))).body.to_pybytes())
     assert health["flight_sql"]["open_transactions"] == 0, health

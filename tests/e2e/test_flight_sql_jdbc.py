@@ -31,3 +31,14 @@ def test_jdbc_driver_queries_prepares_and_reads_metadata(server, jdbc_classpath)
          "arrowport.JdbcCheck", host, port, "e2e"],
         capture_output=True, text=True, timeout=300)
     assert "JDBC CHECK PASSED" in result.stdout, result.stdout + result.stderr
+
+
+def test_jdbc_close_without_commit_frees_the_table_at_once(server, jdbc_classpath):
+    """DBeaver's habit with auto-commit off: write, then close without committing (issue
+    64: a change of the table's shape then waited for the abandoned transaction)."""
+    host, port = server.uri.removeprefix("grpc://").rsplit(":", 1)
+    result = subprocess.run(
+        ["java", "--add-opens=java.base/java.nio=ALL-UNNAMED", "-cp", jdbc_classpath,
+         "arrowport.JdbcAbandon", host, port],
+        capture_output=True, text=True, timeout=300)
+    assert "JDBC ABANDON PASSED" in result.stdout, result.stdout + result.stderr

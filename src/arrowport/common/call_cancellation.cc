@@ -54,6 +54,17 @@ void CallCancellation::RepeatInterrupts() {
   }
 }
 
+void CallCancellation::Cut() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!cancelled_) return;
+  for (auto& [id, interrupt] : interrupts_) {
+    if (interrupt.last_resort && !interrupt.ran) {
+      interrupt.ran = true;
+      interrupt.run();
+    }
+  }
+}
+
 bool CallCancellation::cancelled() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return cancelled_;

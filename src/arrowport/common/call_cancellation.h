@@ -39,6 +39,10 @@ class CallCancellation {
   /// Runs the interrupts again: DuckDB forgets an interrupt that arrives just before a
   /// statement starts, so the watchdog repeats them while a cancelled call is running.
   void RepeatInterrupts();
+  /// Runs the last resorts (OnStuck) now, not kStuckAfter after the cancellation, of a
+  /// call already cancelled: for whoever needs what the call holds back at once (a
+  /// client's rollback of the transaction whose result the call still streams).
+  void Cut();
   bool cancelled() const;
   /// Why the call was cancelled (OK when it was not).
   arrow::Status reason() const;

@@ -31,6 +31,21 @@ TEST(CallCancellation, ACancelledCallReportsItsReasonButKeepsAnUnknownOutcome) {
 
 // The handler's own account of the reason (its stream, the rows a per_batch write
 // keeps) was replaced by the bare reason: a per_batch copy_from said nothing of what stays.
+// Cut() runs a cancelled call's last resorts now, once, rather than kStuckAfter later.
+TEST(CallCancellation, CutRunsTheLastResortsOfACancelledCallAtOnce) {
+  auto call = CallCancellation::Make();
+  int cut = 0;
+  auto stuck = CallCancellation::OnStuck(call, [&] { ++cut; });
+  call->Cut();
+  EXPECT_EQ(cut, 0);  // not cancelled: nothing to cut
+  call->Cancel(arrow::Status::Cancelled("rolled back"));
+  EXPECT_EQ(cut, 0);
+  call->Cut();
+  call->Cut();
+  call->RepeatInterrupts();
+  EXPECT_EQ(cut, 1);
+}
+
 TEST(CallCancellation, AFailureThatTellsTheReasonIsKeptInTheReasonsCode) {
   auto call = CallCancellation::Make();
   call->Cancel(TimedOut("the write ran past limits.query_timeout_s"));

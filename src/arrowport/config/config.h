@@ -180,8 +180,10 @@ struct Config {
   int64_t flight_sql_idle_timeout_s = 900;
   /// Open Flight SQL transactions all unused this long while a checkpoint is due and
   /// waits for them (DuckDB's checkpoint waits for one that has written or read a table)
-  /// are rolled back.
-  int64_t flight_sql_held_transaction_timeout_s = 60;
+  /// are rolled back; so is one unused this long that another writer waits for (a change
+  /// of a table's shape waits for the transactions writing it). Under storage's 60 s wait
+  /// for a table, so that such a writer gets in.
+  int64_t flight_sql_held_transaction_timeout_s = 30;
   /// How long a Flight SQL call waits for its transaction's or session's connection while
   /// another call uses it (a result still being read) before FAILED_PRECONDITION.
   int64_t flight_sql_busy_timeout_ms = 5000;

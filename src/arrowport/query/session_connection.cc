@@ -36,6 +36,10 @@ arrow::Result<int64_t> SessionLease::ExecuteUpdate(
   return lease_->connection().ExecuteUpdate(sql, principal, cancellation);
 }
 
+void SessionLease::NameHolder(std::string who) {
+  lease_->connection().NameHolder(std::move(who));
+}
+
 void SessionLease::Release() {
   if (lease_) lease_->Release();
 }
@@ -61,6 +65,16 @@ std::optional<SessionLease> SessionConnection::TryAcquire(std::string use) {
                       std::make_unique<storage::ConnectionLease>(std::move(*lease)));
 }
 
+arrow::Result<SessionLease> SessionConnection::AcquireStopping(
+    std::string use, Clock::time_point deadline,
+    const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto lease, shared_->AcquireStopping(std::move(use), deadline, cancellation, reason));
+  return SessionLease(shared_from_this(),
+                      std::make_unique<storage::ConnectionLease>(std::move(lease)));
+}
+
+bool SessionConnection::HoldsUpOthers() const { return shared_->HoldsUpOthers(); }
 bool SessionConnection::in_use() const { return shared_->in_use(); }
 bool SessionConnection::closed() const { return shared_->closed(); }
 std::optional<SessionConnection::Clock::time_point> SessionConnection::IdleSince() const {

@@ -80,6 +80,9 @@ class SessionLease {
   arrow::Result<int64_t> ExecuteUpdate(
       const std::string& sql, const Principal& principal,
       const std::shared_ptr<CallCancellation>& cancellation);
+  /// Names who the connection holds tables for (storage::TableHolder): told to a writer
+  /// that waits for one of them in vain.
+  void NameHolder(std::string who);
   /// Ends the lease now (the destructor does the same).
   void Release();
 
@@ -122,6 +125,14 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
       const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// The lease when the connection is free now; nullopt while another lease exists.
   std::optional<SessionLease> TryAcquire(std::string use);
+  /// Acquire() that first stops the call holding the connection (a result it streams
+  /// ends with `reason`; see storage::SharedConnection::AcquireStopping): for what the
+  /// client ends itself, a rollback or the close of its session.
+  arrow::Result<SessionLease> AcquireStopping(
+      std::string use, Clock::time_point deadline,
+      const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason);
+  /// True while another connection waits for a table this one's transaction holds.
+  bool HoldsUpOthers() const;
 
   /// True while a lease exists.
   bool in_use() const;

@@ -108,10 +108,16 @@ void Server::Impl::MakeFlight() {
   sql_limits.transactions_total = config.flight_sql_caps.transactions;
   sql_limits.held_bytes_total = config.flight_sql_caps.held_bytes;
   sql_limits.server_memory = request_memory;
-  flight::sql::CheckpointPressure held_back;
+  flight::sql::HeldTransactions held_back;
   held_back.idle_timeout = std::chrono::seconds(config.flight_sql_held_transaction_timeout_s);
   held_back.checkpoint_waits = [db = database.get()] { return db->CheckpointWaits(); };
-  held_back.on_rolled_back = [this, db = database.get()](const std::string& detail) {
+  held_back.on_rolled_back = [this, db = database.get()](flight::sql::HeldBack why,
+                                                         const std::string& detail) {
+    if (why == flight::sql::HeldBack::kWriter) {
+      logger.Warn("idle transaction rolled back: another writer waited for it",
+                  {{"detail", detail}});
+      return;
+    }
     logger.Warn("idle transaction rolled back: the checkpoint waited for it",
                 {{"detail", detail}});
     db->CheckpointSoon();

@@ -18,11 +18,30 @@ FlightSqlService::FlightSqlService(FlightSqlDeps deps) : deps_(std::move(deps)) 
   RegisterSqlInfos();
 }
 
+namespace {
+
+// The client's gRPC connection (Caller::connection): its peer address, one per TCP
+// connection while it is open; "" for a call that came through a proxy, whose connection
+// may carry other clients' calls too (a balancer that forwards says so in a header), and
+// for any peer that is not a TCP address and port (which need not tell clients apart).
+std::string ConnectionOf(const fl::ServerCallContext& context) {
+  const auto& headers = context.incoming_headers();
+  for (const char* forwarded : {"forwarded", "x-forwarded-for", "x-real-ip", "via"}) {
+    if (headers.count(forwarded) > 0) return "";
+  }
+  std::string peer = context.peer();
+  const bool tcp = peer.rfind("ipv4:", 0) == 0 || peer.rfind("ipv6:", 0) == 0;
+  return tcp ? peer : "";
+}
+
+}  // namespace
+
 arrow::Result<Caller> FlightSqlService::CallerOf(const fl::ServerCallContext& context,
                                                 bool create) {
   Caller caller;
   const auto& principal = CurrentCall::Get().principal;
   if (principal != nullptr) caller.user = principal->user;
+  caller.connection = ConnectionOf(context);
   auto* middleware = dynamic_cast<fsql::ServerSessionMiddleware*>(
       context.GetMiddleware(fsql::ServerSessionMiddleware::kMiddlewareName));
   if (middleware == nullptr) return caller;

@@ -216,6 +216,12 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Status SettleRefusedEnd(query::SessionLease& lease,
                                  const std::string& transaction_id,
                                  const std::shared_ptr<TransactionEntry>& txn);
+  /// The lease EndTransaction ends `entry` under: a commit waits for a call still using
+  /// its connection (up to the busy timeout), a rollback stops that call first
+  /// (SessionConnection::AcquireStopping). When none is had, notes the refused end
+  /// (TransactionEntry::refused_end) and says what becomes of the transaction.
+  arrow::Result<query::SessionLease> LeaseToEnd(const std::shared_ptr<TransactionEntry>& entry,
+                                                bool rollback);
   /// LeaseIn() for a prepared statement: its connection, in its transaction if any.
   arrow::Result<query::SessionLease> LeaseFor(const StatementEntry& entry, std::string use);
   /// A lease of the connection catalog calls read on: the session's pinned one (its

@@ -42,6 +42,9 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
     ARROW_ASSIGN_OR_RAISE(lease, Lease(entry->connection, "beginning a transaction"));
     ARROW_RETURN_NOT_OK(lease.Begin());
   }
+  // Told to a writer that waits in vain for a table this transaction writes.
+  lease.NameHolder("a Flight SQL transaction of user '" + caller.user + "' from " +
+                   (context.peer().empty() ? std::string("an unknown address") : context.peer()));
   auto id = deps_.registry->AddTransaction(entry);
   if (!id.ok()) {
     // A pinned connection stays, without the transaction.
@@ -54,29 +57,43 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
   return result;
 }
 
+arrow::Result<query::SessionLease> FlightSqlService::LeaseToEnd(
+    const std::shared_ptr<TransactionEntry>& entry, bool rollback) {
+  // A transaction is ended only when nothing else runs on it. A commit waits for a result
+  // still being read on it (or is refused, naming it); a rollback stops that result, as
+  // PostgreSQL's does: the client asked for the transaction to end, and arrow-go clients
+  // (ADBC) forget it whatever the answer.
+  auto leased =
+      rollback
+          ? entry->connection->AcquireStopping(
+                "rolling back the transaction",
+                query::SessionConnection::Clock::now() + deps_.busy_timeout,
+                CurrentCall::Get().cancellation,
+                arrow::Status::Cancelled("the client rolled back the transaction this "
+                                         "result was read in"))
+          : Lease(entry->connection, "committing the transaction");
+  if (leased.ok()) return leased;
+  // arrow-go clients (ADBC) forget the id whatever the answer: a rollback asked for is
+  // done once the connection is free, and a transaction whose commit was refused must
+  // not take in calls that name no transaction (SettleRefusedEnd).
+  using RefusedEnd = TransactionEntry::RefusedEnd;
+  entry->refused_end = rollback ? RefusedEnd::kRollback : RefusedEnd::kCommit;
+  const auto& st = leased.status();
+  return st.WithMessage(st.message(), rollback
+      ? "; the transaction will be rolled back as soon as its connection is free: "
+        "nothing of it will commit"
+      : "; the transaction is still open: commit it again by its id once the result is "
+        "read, or roll it back");
+}
+
 arrow::Status FlightSqlService::EndTransaction(
     const fl::ServerCallContext& context, const fsql::ActionEndTransactionRequest& request) {
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   ARROW_ASSIGN_OR_RAISE(auto entry,
                         deps_.registry->FindTransaction(request.transaction_id, caller));
   const bool rollback = request.action == fsql::ActionEndTransactionRequest::kRollback;
-  // Waits for a result still being read on the transaction (or refuses, naming it): a
-  // transaction is ended only when nothing else runs on it.
-  auto leased = Lease(entry->connection, rollback ? "rolling back the transaction"
-                                                 : "committing the transaction");
-  if (!leased.ok()) {
-    // arrow-go clients (ADBC) forget the id whatever the answer: a rollback asked for is
-    // done once the connection is free, and a transaction whose commit was refused must
-    // not take in calls that name no transaction (SettleRefusedEnd).
-    using RefusedEnd = TransactionEntry::RefusedEnd;
-    entry->refused_end = rollback ? RefusedEnd::kRollback : RefusedEnd::kCommit;
-    const auto& st = leased.status();
-    return st.WithMessage(st.message(), rollback
-        ? "; the transaction will be rolled back as soon as its connection is free: "
-          "nothing of it will commit"
-        : "; the transaction is still open: commit it again by its id once the result is "
-          "read, or roll it back");
-  }
+  auto leased = LeaseToEnd(entry, rollback);
+  ARROW_RETURN_NOT_OK(leased);
   auto lease = std::move(*leased);
   // Another call may have ended it while this one waited.
   ARROW_RETURN_NOT_OK(deps_.registry->TakeTransaction(request.transaction_id, caller, entry));

@@ -35,36 +35,39 @@ void RollBackOrDiscard(query::SessionLease lease) {
 }  // namespace
 
 arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_point deadline) {
-  const std::string& session = caller.session;
-  if (session.empty()) return arrow::Status::OK();
+  // ADBC's close sends no cookie: it is known by its user and gRPC connection.
+  const CloseScope scope =
+      caller.session.empty() ? CloseScope{"", caller.user, caller.connection}
+                             : CloseScope{caller.session, "", ""};
+  if (scope.session.empty() && scope.connection.empty()) return arrow::Status::OK();
   std::vector<std::shared_ptr<query::SessionConnection>> connections;
   std::vector<std::shared_ptr<CallCancellation>> running;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto found = sessions_.find(session);
+    auto found = sessions_.find(scope.session);
     if (found != sessions_.end() && found->second.user != caller.user) {
       return PermissionDenied("this Flight SQL session belongs to another user");
     }
-    connections = ConnectionsOf(session);
+    connections = ConnectionsOf(scope);
     for (const auto& [id, call] : running_) {
-      if (call.owner.session == session) running.push_back(call.cancellation);
+      if (scope.Covers(call.owner)) running.push_back(call.cancellation);
     }
   }
   // The session's own DoGets end first: a stream left unread must not hold its close.
-  for (auto& cancellation : running) {
-    cancellation->Cancel(arrow::Status::Cancelled("the client closed its Flight SQL session"));
-  }
+  const auto closed = arrow::Status::Cancelled("the client closed its Flight SQL session");
+  for (auto& cancellation : running) cancellation->Cancel(closed);
   std::vector<query::SessionLease> leases;
   for (const auto& connection : connections) {
-    ARROW_ASSIGN_OR_RAISE(auto lease, connection->Acquire("closing the session", deadline));
+    ARROW_ASSIGN_OR_RAISE(auto lease, connection->AcquireStopping("closing the session",
+                                                                  deadline, nullptr, closed));
     leases.push_back(std::move(lease));
   }
   SessionContents taken;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    taken = TakeSession(session);
+    taken = TakeSession(scope);
   }
-  EndSession(session, std::move(taken), std::move(leases));
+  EndSession(scope, std::move(taken), std::move(leases));
   return arrow::Status::OK();
 }
 
@@ -76,17 +79,18 @@ void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_p
     auto found = sessions_.find(session);
     if (found == sessions_.end() || found->second.last_used >= cutoff) return;
     // Closed only when none of its connections is in use: no waiting here.
-    for (const auto& connection : ConnectionsOf(session)) {
+    const CloseScope scope{session, "", ""};
+    for (const auto& connection : ConnectionsOf(scope)) {
       auto lease = connection->TryAcquire("closing an idle session");
       if (!lease) return;
       leases.push_back(std::move(*lease));
     }
-    taken = TakeSession(session);
+    taken = TakeSession(scope);
   }
-  EndSession(session, std::move(taken), std::move(leases));
+  EndSession(CloseScope{session, "", ""}, std::move(taken), std::move(leases));
 }
 
-void SessionRegistry::EndSession(const std::string& session, SessionContents taken,
+void SessionRegistry::EndSession(const CloseScope& scope, SessionContents taken,
                                  std::vector<query::SessionLease> leases) {
   for (const auto& txn : taken.transactions) {
     bool leased = false;
@@ -101,7 +105,7 @@ void SessionRegistry::EndSession(const std::string& session, SessionContents tak
   }
   for (auto& lease : leases) RollBackOrDiscard(std::move(lease));
   taken = {};
-  if (cookies_) cookies_->Close(session);
+  if (cookies_ && !scope.session.empty()) cookies_->Close(scope.session);
 }
 
 void SessionRegistry::Close() {
@@ -169,7 +173,7 @@ void SessionRegistry::Sweep() {
   const bool reopening = pressure_.database_reopening && pressure_.database_reopening();
   const auto cutoff = reopening ? now : idle_cutoff;
   const auto transaction_cutoff = reopening ? now : TransactionCutoff(now);
-  std::vector<std::string> held_back;  // rolled back for the checkpoint, for the log
+  std::vector<HeldBackUser> held_back;  // rolled back before the idle timeout, for the log
   std::vector<std::string> idle_sessions;
   std::vector<std::shared_ptr<StatementEntry>> statements;
   std::vector<query::SessionLease> rollbacks;
@@ -212,10 +216,13 @@ void SessionRegistry::Sweep() {
   for (auto& lease : rollbacks) RollBackOrDiscard(std::move(lease));
   for (const auto& session : idle_sessions) CloseIdleSession(session, cutoff);
   if (pressure_.on_rolled_back) {
-    for (const auto& user : held_back) {
-      pressure_.on_rolled_back("a transaction of user '" + user + "' unused for " +
-                               std::to_string(pressure_.idle_timeout.count()) +
-                               " s while a due checkpoint waited");
+    for (const auto& [user, why] : held_back) {
+      pressure_.on_rolled_back(
+          why, "a transaction of user '" + user + "' unused for " +
+                   std::to_string(pressure_.idle_timeout.count()) +
+                   (why == HeldBack::kWriter ? " s while another writer waited for a table "
+                                               "it had written"
+                                             : " s while a due checkpoint waited"));
     }
   }
 }
@@ -224,8 +231,9 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
                                            Clock::time_point transaction_cutoff,
                                            bool reopening,
                                            std::vector<query::SessionLease>* rollbacks,
-                                           std::vector<std::string>* held_back) {
+                                           std::vector<HeldBackUser>* held_back) {
   const auto cutoff = now - idle_timeout_;
+  const auto held_cutoff = now - pressure_.idle_timeout;
   // One in use, or used within the limit, may hold the checkpoint back itself: rolling
   // back idle ones would not let it run (a hostile run kept one busy, a result open or
   // a statement every second, to get others' rolled back). Rolled back only once all are
@@ -238,7 +246,11 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
     }
   }
   for (auto it = transactions_.begin(); it != transactions_.end();) {
-    if (it->second.last_used >= transaction_cutoff) { ++it; continue; }
+    // Another writer waits for a table it wrote: idle long enough, it goes whatever the
+    // others do (a rollback lets that writer in).
+    const bool holds_up_writer = !reopening && it->second.last_used < held_cutoff &&
+                                 it->second.entry->connection->HoldsUpOthers();
+    if (it->second.last_used >= transaction_cutoff && !holds_up_writer) { ++it; continue; }
     if (it->second.entry->connection->closed()) {  // rolled back as it was closed
       it = transactions_.erase(it);
       continue;
@@ -250,28 +262,30 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
     // DuckDB 2.0 refused the checkpoint ("other write transactions active") while an
     // ADBC transaction that had only read a table sat idle (measured, tests/e2e).
     if (!reopening && it->second.last_used >= cutoff) {
-      held_back->push_back(it->second.entry->owner.user);
-      NoteHeldBackRollback(it->first, now);
+      const HeldBack why = holds_up_writer ? HeldBack::kWriter : HeldBack::kCheckpoint;
+      held_back->push_back({it->second.entry->owner.user, why});
+      NoteHeldBackRollback(it->first, now, why);
     }
     rollbacks->push_back(std::move(*lease));
     it = transactions_.erase(it);
   }
 }
 
-void SessionRegistry::NoteHeldBackRollback(const std::string& id, Clock::time_point now) {
+void SessionRegistry::NoteHeldBackRollback(const std::string& id, Clock::time_point now,
+                                           HeldBack why) {
   if (held_back_rollbacks_.size() >= kMaxHeldBackRollbacks) {
     auto oldest = held_back_rollbacks_.begin();
     for (auto it = held_back_rollbacks_.begin(); it != held_back_rollbacks_.end(); ++it) {
-      if (it->second < oldest->second) oldest = it;
+      if (it->second.at < oldest->second.at) oldest = it;
     }
     held_back_rollbacks_.erase(oldest);
   }
-  held_back_rollbacks_[id] = now;
+  held_back_rollbacks_[id] = {now, why};
 }
 
 void SessionRegistry::ForgetHeldBackRollbacks(Clock::time_point cutoff) {
   for (auto it = held_back_rollbacks_.begin(); it != held_back_rollbacks_.end();) {
-    it = it->second < cutoff ? held_back_rollbacks_.erase(it) : std::next(it);
+    it = it->second.at < cutoff ? held_back_rollbacks_.erase(it) : std::next(it);
   }
 }
 

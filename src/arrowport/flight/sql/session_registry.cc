@@ -52,7 +52,7 @@ std::shared_ptr<query::SessionConnection> StatementEntry::connection() const {
 
 SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> cookies,
                                  std::chrono::seconds idle_timeout, RegistryLimits limits,
-                                 CheckpointPressure pressure)
+                                 HeldTransactions pressure)
     : cookies_(std::move(cookies)),
       idle_timeout_(idle_timeout),
       limits_(limits),
@@ -166,10 +166,10 @@ typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
 
 template <typename T>
 std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
-                                                           const std::string& session) {
+                                                           const CloseScope& scope) {
   std::vector<std::shared_ptr<T>> taken;
   for (auto it = map->begin(); it != map->end();) {
-    if (it->second.entry->owner.session != session) {
+    if (!scope.Covers(it->second.entry->owner)) {
       ++it;
       continue;
     }
@@ -193,12 +193,16 @@ arrow::Status SessionRegistry::UnknownStatement() const {
 }
 
 arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
-  if (!id.empty() && held_back_rollbacks_.count(id) != 0) {
+  auto held_back = id.empty() ? held_back_rollbacks_.end() : held_back_rollbacks_.find(id);
+  if (held_back != held_back_rollbacks_.end()) {
     return arrow::Status::KeyError(
         "the transaction was rolled back: it was unused for ", pressure_.idle_timeout.count(),
-        " s while the database's checkpoint waited for open transactions to end (the "
-        "write-ahead log grows until they do; flight.sql_held_transaction_timeout_s); "
-        "nothing of it was committed");
+        held_back->second.why == HeldBack::kWriter
+            ? " s while another writer waited for a table it had written (a change of a "
+              "table's shape waits for every transaction writing it"
+            : " s while the database's checkpoint waited for open transactions to end (the "
+              "write-ahead log grows until they do",
+        "; flight.sql_held_transaction_timeout_s); nothing of it was committed");
   }
   return arrow::Status::KeyError("unknown transaction id (ended, rolled back after ",
                                  idle_timeout_.count(), " s idle, ",
@@ -359,7 +363,7 @@ int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Statu
 }
 
 std::vector<std::shared_ptr<query::SessionConnection>> SessionRegistry::ConnectionsOf(
-    const std::string& session) {
+    const CloseScope& scope) {
   std::vector<std::shared_ptr<query::SessionConnection>> out;
   auto add = [&out](std::shared_ptr<query::SessionConnection> connection) {
     // A closed connection has nothing to roll back, and no lease to give.
@@ -369,30 +373,32 @@ std::vector<std::shared_ptr<query::SessionConnection>> SessionRegistry::Connecti
     }
     out.push_back(std::move(connection));
   };
-  if (auto pinned = pinned_.find(session); pinned != pinned_.end()) {
+  // (A cookie-less scope has no pin: a pin needs the session's cookie.)
+  if (auto pinned = pinned_.find(scope.session); pinned != pinned_.end()) {
     add(pinned->second->connection);
   }
   for (const auto& [id, held] : transactions_) {
-    if (held.entry->owner.session == session) add(held.entry->connection);
+    if (scope.Covers(held.entry->owner)) add(held.entry->connection);
   }
   for (const auto& [id, held] : statements_) {
-    if (held.entry->owner.session == session) add(held.entry->connection());
+    if (scope.Covers(held.entry->owner)) add(held.entry->connection());
   }
   return out;
 }
 
-SessionRegistry::SessionContents SessionRegistry::TakeSession(const std::string& session) {
+SessionRegistry::SessionContents SessionRegistry::TakeSession(const CloseScope& scope) {
   SessionContents taken;
-  taken.statements = TakeOwned(&statements_, session);
-  taken.transactions = TakeOwned(&transactions_, session);
-  auto pinned = pinned_.find(session);
+  taken.statements = TakeOwned(&statements_, scope);
+  taken.transactions = TakeOwned(&transactions_, scope);
+  if (scope.session.empty()) return taken;
+  auto pinned = pinned_.find(scope.session);
   if (pinned != pinned_.end()) {
     bool listed = false;
     for (const auto& txn : taken.transactions) listed |= txn == pinned->second;
     if (!listed) taken.transactions.push_back(pinned->second);  // its temporary tables go too
     pinned_.erase(pinned);
   }
-  sessions_.erase(session);
+  sessions_.erase(scope.session);
   return taken;
 }
 

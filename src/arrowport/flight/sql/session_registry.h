@@ -45,6 +45,10 @@ struct Caller {
   std::string user;     ///< CallContext::principal's user; "" when there is no principal
   /// False when `session` was made by this very call (the client sent no cookie).
   bool presented_cookie = false;
+  /// The client's gRPC connection (its peer address, one per TCP connection) when it
+  /// reached the server directly; "" when the call came through a proxy (it carries
+  /// forwarding headers), whose one connection may carry several clients' calls.
+  std::string connection;
 };
 
 /// \brief Whose a handle is. Every kind of handle (session, prepared statement,
@@ -56,9 +60,15 @@ struct Owner {
   /// Made by a call without a cookie: the handle (128 random bits) is the capability,
   /// for cookie-less calls of the same user (and calls with `session`'s cookie, if any).
   bool cookieless = false;
+  /// For a cookie-less handle, the gRPC connection it was made on (Caller::connection):
+  /// a cookie-less CloseSession of the same user on that connection ends it (ADBC's
+  /// close sends nothing else). "" when unknown (through a proxy).
+  std::string connection;
 
   static Owner Of(const Caller& caller) {
-    return Owner{caller.session, caller.user, !caller.presented_cookie || caller.session.empty()};
+    const bool cookieless = !caller.presented_cookie || caller.session.empty();
+    return Owner{caller.session, caller.user, cookieless,
+                 cookieless ? caller.connection : std::string()};
   }
   bool Allows(const Caller& caller) const {
     if (caller.user != user) return false;
@@ -122,6 +132,12 @@ struct RegistryLimits {
   std::shared_ptr<MemoryBudget> server_memory;
 };
 
+/// Why the sweep ended an open transaction before the idle timeout.
+enum class HeldBack : uint8_t {
+  kCheckpoint,  ///< a due checkpoint waited for it
+  kWriter,      ///< another writer waited for a table it holds
+};
+
 /// Open transactions hold back the database's checkpoints: DuckDB 2.0 refuses one while
 /// another transaction is open that has written or read a table ("other write
 /// transactions active", as measured), so a client that begins one and goes away
@@ -131,15 +147,20 @@ struct RegistryLimits {
 /// open transaction has been unused for `idle_timeout`, they are rolled back
 /// (flight.sql_held_transaction_timeout_s); `on_rolled_back` is told, for the log.
 ///
+/// They also hold back other writers: a change of a table's shape (DROP, ALTER, CREATE
+/// OR REPLACE) waits for every transaction that wrote the table (storage::TableGates).
+/// A transaction unused for `idle_timeout` that another writer waits for is rolled back
+/// too (a client that closed its connection without a word, or a tool left open).
+///
 /// A database DuckDB invalidated is opened again only once every connection of it is
 /// closed, and calls are refused meanwhile: while `database_reopening` says so, the sweep
 /// frees everything not in use at once (their transactions were lost with the database),
 /// rather than after the idle timeout. An exited client's session held the server's
 /// reopen, and every call, for 15 minutes (found by a hostile run).
-struct CheckpointPressure {
-  std::chrono::seconds idle_timeout{60};
+struct HeldTransactions {
+  std::chrono::seconds idle_timeout{30};
   std::function<bool()> checkpoint_waits;  // null: never
-  std::function<void(const std::string& detail)> on_rolled_back;
+  std::function<void(HeldBack why, const std::string& detail)> on_rolled_back;
   std::function<bool()> database_reopening;  // null: never
 };
 
@@ -147,7 +168,8 @@ struct CheckpointPressure {
 /// and transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each
 /// belongs to the session that made it and is freed when that session closes
 /// (CloseSession), when it sits unused longer than the idle timeout (an open transaction
-/// is then rolled back; sooner when it holds back a due checkpoint: CheckpointPressure),
+/// is then rolled back; sooner when it holds back a due checkpoint or another writer:
+/// HeldTransactions),
 /// or at Close().
 ///
 /// "In use" means a lease of its connection exists (query::SessionConnection): a
@@ -171,7 +193,7 @@ struct CheckpointPressure {
 class SessionRegistry {
  public:
   SessionRegistry(std::shared_ptr<SessionStore> cookies, std::chrono::seconds idle_timeout,
-                  RegistryLimits limits = {}, CheckpointPressure pressure = {});
+                  RegistryLimits limits = {}, HeldTransactions pressure = {});
   ~SessionRegistry();
 
   /// The id of a session of the cookie store ("" when unknown or closed).
@@ -243,8 +265,11 @@ class SessionRegistry {
 
   /// \brief Closes `caller`'s session (CloseSession): its DoGets are cancelled, its
   /// transactions roll back and its statements are freed, its cookie forgotten. Waits
-  /// until `deadline` for calls still using its connections; then InUse, and nothing is
-  /// closed. PermissionDenied when the session is another user's.
+  /// until `deadline` for calls still using its connections (a result being streamed is
+  /// stopped); then InUse, and nothing is closed. PermissionDenied when the session is
+  /// another user's. A caller without a cookie (ADBC's close) closes what the
+  /// cookie-less calls of its user made on its gRPC connection (Owner::connection), and
+  /// nothing when that connection is unknown.
   arrow::Status CloseSession(const Caller& caller,
                              std::chrono::steady_clock::time_point deadline);
   /// Frees everything (server shutdown): open transactions roll back.
@@ -264,6 +289,18 @@ class SessionRegistry {
   struct Session {
     std::string user;  // who owns it (the first user to use it)
     std::chrono::steady_clock::time_point last_used;
+  };
+  /// What one close takes: a session's entries (by its cookie), or, for a cookie-less
+  /// close, what the cookie-less calls of one user made on one gRPC connection.
+  struct CloseScope {
+    std::string session;
+    std::string user;        // with `connection`: a cookie-less close
+    std::string connection;  // "" with no session: nothing is covered
+    bool Covers(const Owner& owner) const {
+      if (!session.empty()) return owner.session == session;
+      return !connection.empty() && owner.cookieless && owner.user == user &&
+             owner.connection == connection;
+    }
   };
   /// What closing a session takes out of the registry.
   struct SessionContents {
@@ -290,50 +327,63 @@ class SessionRegistry {
   template <typename T>
   typename HeldMap<T>::iterator FindHeld(HeldMap<T>* map, const std::string& id,
                                          const Caller& caller);
-  /// Moves every entry `session` owns out of `map`.
+  /// Moves every entry `scope` covers out of `map`.
   template <typename T>
-  std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const std::string& session);
-  /// The connections `session` holds (pinned, transactions, statements), under mutex_.
+  std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const CloseScope& scope);
+  /// The connections `scope` holds (pinned, transactions, statements), under mutex_.
   std::vector<std::shared_ptr<query::SessionConnection>> ConnectionsOf(
-      const std::string& session);
-  /// Takes everything `session` owns out of the registry (under mutex_).
-  SessionContents TakeSession(const std::string& session);
+      const CloseScope& scope);
+  /// Takes everything `scope` covers out of the registry (under mutex_).
+  SessionContents TakeSession(const CloseScope& scope);
   /// Closes `session` when it is still idle at `cutoff` and none of its connections is
   /// in use (the sweeper's close: it never waits).
   void CloseIdleSession(const std::string& session,
                         std::chrono::steady_clock::time_point cutoff);
-  /// Rolls back what a closed session held (under `leases` where it has them) and
-  /// forgets its cookie.
-  void EndSession(const std::string& session, SessionContents taken,
+  /// Rolls back what a close took (under `leases` where it has them) and forgets the
+  /// session's cookie.
+  void EndSession(const CloseScope& scope, SessionContents taken,
                   std::vector<query::SessionLease> leases);
 
   std::shared_ptr<SessionStore> cookies_;
   const std::chrono::seconds idle_timeout_;
   const RegistryLimits limits_;
-  const CheckpointPressure pressure_;
+  const HeldTransactions pressure_;
   std::mutex mutex_;  // guards everything below
   HeldMap<StatementEntry> statements_;
   HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
   std::map<std::string, Session> sessions_;
-  /// Transactions the sweep rolled back for a waiting checkpoint, with when, for the
-  /// error their client's next call gets (the newest kMaxHeldBackRollbacks kept).
-  std::map<std::string, std::chrono::steady_clock::time_point> held_back_rollbacks_;
+  /// Transactions the sweep rolled back for a waiting checkpoint or writer, with when and
+  /// why, for the error their client's next call gets (the newest kMaxHeldBackRollbacks
+  /// kept).
+  struct HeldBackRollback {
+    std::chrono::steady_clock::time_point at;
+    HeldBack why;
+  };
+  std::map<std::string, HeldBackRollback> held_back_rollbacks_;
   /// When the sweep last freed what clients held because the database was being
   /// reopened: their calls within the idle timeout after are told so (under mutex_).
   std::optional<std::chrono::steady_clock::time_point> freed_for_reopen_at_;
   /// The words the unknown-handle errors add after such a sweep, else "" (under mutex_).
   const char* LostInReopen() const;
   static constexpr size_t kMaxHeldBackRollbacks = 1024;
+  /// An open transaction the sweep rolled back before the idle timeout: whose, and why.
+  struct HeldBackUser {
+    std::string user;
+    HeldBack why;
+  };
   /// Takes out the open transactions idle since `transaction_cutoff` (for a waiting
-  /// checkpoint's sake only when every open one is), each with its lease for the
-  /// rollback (under mutex_); `held_back` gets the users of those taken for the checkpoint.
+  /// checkpoint's sake only when every open one is) and those idle for the held
+  /// transaction timeout that another writer waits for, each with its lease for the
+  /// rollback (under mutex_); `held_back` gets the users of those taken before the idle
+  /// timeout.
   void TakeIdleTransactions(std::chrono::steady_clock::time_point now,
                             std::chrono::steady_clock::time_point transaction_cutoff,
                             bool reopening, std::vector<query::SessionLease>* rollbacks,
-                            std::vector<std::string>* held_back);
+                            std::vector<HeldBackUser>* held_back);
   /// Notes, and forgets once the idle timeout has passed, such rollbacks (under mutex_).
-  void NoteHeldBackRollback(const std::string& id, std::chrono::steady_clock::time_point now);
+  void NoteHeldBackRollback(const std::string& id, std::chrono::steady_clock::time_point now,
+                            HeldBack why);
   void ForgetHeldBackRollbacks(std::chrono::steady_clock::time_point cutoff);
   /// The session used longest ago that holds nothing (and is not `except`), or "".
   /// Under mutex_.

@@ -318,6 +318,36 @@ TEST_F(SessionRegistryTest, ASessionIsItsUsersToUseAndClose) {
   EXPECT_EQ(registry.open_transactions(), 0u);
 }
 
+// Issue 64: ADBC's close sends CloseSession with no cookie and no transaction id, so the
+// transaction it had begun stayed open (and held its tables) until the idle timeout. It
+// is known by its user and its gRPC connection; nothing of another connection, another
+// user, or of a session the client presents a cookie for is touched.
+TEST_F(SessionRegistryTest, ACookielessCloseEndsWhatItsConnectionMadeAndNothingElse) {
+  SessionRegistry registry(nullptr, seconds(60));
+  auto made_on = [&](const std::string& session, const std::string& user, bool cookie,
+                     const std::string& connection) {
+    auto entry = OpenTransaction(session, user);
+    entry->owner = Owner::Of(Caller{session, user, cookie, connection});
+    return registry.AddTransaction(entry).ValueOrDie();
+  };
+  const auto own = made_on("s1", "alice", false, "ipv4:127.0.0.1:1001");
+  const auto other_connection = made_on("s2", "alice", false, "ipv4:127.0.0.1:1002");
+  const auto other_user = made_on("s3", "bob", false, "ipv4:127.0.0.1:1001");
+  const auto with_cookie = made_on("s4", "alice", true, "ipv4:127.0.0.1:1001");
+  const auto through_proxy = made_on("s5", "alice", false, "");
+  // A close whose connection is unknown (through a proxy) closes nothing.
+  ASSERT_TRUE(registry.CloseSession(Caller{"", "alice", false, ""}, Soon()).ok());
+  EXPECT_EQ(registry.open_transactions(), 5u);
+  ASSERT_TRUE(
+      registry.CloseSession(Caller{"", "alice", false, "ipv4:127.0.0.1:1001"}, Soon()).ok());
+  EXPECT_EQ(registry.open_transactions(), 4u);
+  EXPECT_TRUE(registry.FindTransaction(own, In("", "alice")).status().IsKeyError());
+  EXPECT_TRUE(registry.FindTransaction(other_connection, In("", "alice")).ok());
+  EXPECT_TRUE(registry.FindTransaction(other_user, In("", "bob")).ok());
+  EXPECT_TRUE(registry.FindTransaction(with_cookie, In("s4", "alice")).ok());
+  EXPECT_TRUE(registry.FindTransaction(through_proxy, In("", "alice")).ok());
+}
+
 TEST_F(SessionRegistryTest, HandlesComeFromTheKernelsRandomSource) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

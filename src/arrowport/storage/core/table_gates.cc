@@ -21,6 +21,27 @@ const char* UseName(TableUse use) {
 
 }  // namespace
 
+std::string TableGates::HoldersBesides(const Gate& gate, const void* owner) {
+  constexpr int kShown = 3;
+  std::string named;
+  int others = 0;
+  const auto now = Clock::now();
+  for (const auto& [holder, holding] : gate.holders) {
+    if (holder == owner) continue;
+    if (++others > kShown) continue;
+    named += others > 1 ? "; " : "";
+    if (holding.name == nullptr) {
+      named += "a request of this server";
+      continue;
+    }
+    const auto open = std::chrono::duration_cast<std::chrono::seconds>(now - holding.name->since);
+    named += holding.name->who + ", open " + std::to_string(open.count()) + " s";
+  }
+  if (others == 0) return "";
+  if (others > kShown) named += "; and " + std::to_string(others - kShown) + " more";
+  return " (held by " + named + ")";
+}
+
 bool TableGates::Admits(const Gate& gate, const void* owner, TableUse use) {
   auto own = gate.holders.find(owner);
   const bool holds = own != gate.holders.end();
@@ -38,7 +59,8 @@ bool TableGates::Admits(const Gate& gate, const void* owner, TableUse use) {
 
 arrow::Result<TableGates::Pass> TableGates::Enter(
     const std::string& table, TableUse use, const void* owner, Clock::time_point deadline,
-    const std::shared_ptr<CallCancellation>& cancellation) {
+    const std::shared_ptr<CallCancellation>& cancellation,
+    std::shared_ptr<const TableHolder> name) {
   const std::string key = arrow::internal::AsciiToLower(table);
   std::unique_lock<std::mutex> lock(mutex_);
   auto& slot = gates_[key];
@@ -71,7 +93,7 @@ arrow::Result<TableGates::Pass> TableGates::Enter(
             use == TableUse::kWrite ? "a change of its shape (a request adding columns, "
                                       "creating or replacing it) to finish"
                                     : "the transactions writing it to finish",
-            "; retry the request");
+            HoldersBesides(gate, owner), "; retry the request");
         break;
       }
       gate.changed.wait_until(lock, std::min(deadline, now + kCancellationPoll));
@@ -88,6 +110,7 @@ arrow::Result<TableGates::Pass> TableGates::Enter(
   }
   Holding& holding = gate.holders[owner];
   ++(use == TableUse::kWrite ? holding.writes : holding.reshapes);
+  if (name != nullptr) holding.name = std::move(name);
   return Pass(shared_from_this(), key, owner, use);
 }
 
@@ -110,6 +133,14 @@ void TableGates::Leave(const std::string& key, const void* owner, TableUse use) 
     return;
   }
   gate.changed.notify_all();
+}
+
+bool TableGates::HoldsUpOthers(const void* owner) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [key, gate] : gates_) {
+    if (gate->waiting > 0 && gate->holders.count(owner) > 0) return true;
+  }
+  return false;
 }
 
 size_t TableGates::HolderCount(const std::string& table) {

@@ -44,6 +44,13 @@ struct HeldTable {
   bool temporary_when_prepared = true;
 };
 
+/// Who holds a table, for the error of a caller that waited for it in vain: "a Flight SQL
+/// transaction of user 'ana' from ipv4:10.0.0.7:51234" and since when. Immutable.
+struct TableHolder {
+  std::string who;
+  std::chrono::steady_clock::time_point since;
+};
+
 /// \brief Keeps the transactions that change a table's shape apart from those that write
 /// its rows. DuckDB's ALTER TABLE builds the new table over the old one's column data
 /// (shared, not copied) and relies on the old one never changing again; a concurrent
@@ -70,18 +77,24 @@ class TableGates : public std::enable_shared_from_this<TableGates> {
   /// owners that exclude it until `deadline` or until `cancellation` (may be null) is
   /// cancelled: then a retryable conflict naming the table, or the cancellation's reason.
   /// An owner that holds the gate as a writer and asks to reshape while another holder
-  /// asks the same is refused at once (each would wait for the other).
+  /// asks the same is refused at once (each would wait for the other). `name` (may be
+  /// null) says who the owner is to those that wait for it in vain.
   arrow::Result<Pass> Enter(const std::string& table, TableUse use, const void* owner,
                             Clock::time_point deadline,
-                            const std::shared_ptr<CallCancellation>& cancellation);
+                            const std::shared_ptr<CallCancellation>& cancellation,
+                            std::shared_ptr<const TableHolder> name = nullptr);
 
   /// Owners holding `table`'s gate now (tests and diagnostics).
   size_t HolderCount(const std::string& table);
+  /// True while another caller waits in Enter for a gate `owner` holds: an idle
+  /// transaction holding it up is worth ending (flight.sql_held_transaction_timeout_s).
+  bool HoldsUpOthers(const void* owner);
 
  private:
   struct Holding {
     int writes = 0;
     int reshapes = 0;
+    std::shared_ptr<const TableHolder> name;  // the latest the owner gave (may be null)
   };
   struct Gate {
     std::map<const void*, Holding> holders;
@@ -94,6 +107,8 @@ class TableGates : public std::enable_shared_from_this<TableGates> {
   void Leave(const std::string& key, const void* owner, TableUse use);
   // Whether `owner` may take `use` of `gate` now (mutex_ held).
   static bool Admits(const Gate& gate, const void* owner, TableUse use);
+  // Who holds `gate` but `owner`, for the error of a wait that timed out (mutex_ held).
+  static std::string HoldersBesides(const Gate& gate, const void* owner);
 
   std::mutex mutex_;  // guards gates_ and every Gate
   std::map<std::string, std::unique_ptr<Gate>> gates_;

@@ -120,6 +120,34 @@ TEST_F(TableGatesTest, AWaitEndsAtItsDeadlineOrCancellationAndFreesTheWritersBeh
   EXPECT_EQ(gates_->HolderCount("t"), 0u);
 }
 
+// Issue 64: a change of shape waited 60 s for an abandoned transaction and then said only
+// "the transactions writing it"; and nothing told the sessions' sweeper that a writer
+// waited for it.
+TEST_F(TableGatesTest, AWaitForAHeldTableNamesItsHolderAndTheHolderKnowsItHoldsOthersUp) {
+  auto holder = std::make_shared<const TableHolder>(
+      TableHolder{"a Flight SQL transaction of user 'ana'", Clock::now() - 42s});
+  auto writer = gates_->Enter("t", TableUse::kWrite, A, Soon(), nullptr, holder);
+  ASSERT_TRUE(writer.ok());
+  EXPECT_FALSE(gates_->HoldsUpOthers(A));
+  auto waiting = std::async(std::launch::async, [this] {
+    return gates_->Enter("t", TableUse::kReshape, B, Clock::now() + 1s, nullptr);
+  });
+  bool held_up = false;
+  for (int i = 0; i < 100 && !held_up; ++i) {
+    held_up = gates_->HoldsUpOthers(A);
+    if (!held_up) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(held_up);
+  EXPECT_FALSE(gates_->HoldsUpOthers(C));  // holds nothing
+  auto refused = waiting.get();
+  ASSERT_FALSE(refused.ok());
+  const std::string message = refused.status().message();
+  EXPECT_NE(message.find("held by a Flight SQL transaction of user 'ana', open 4"),
+            std::string::npos)
+      << message;
+  EXPECT_FALSE(gates_->HoldsUpOthers(A));
+}
+
 TEST_F(TableGatesTest, APassMovesAndReleasesOnce) {
   auto entered = gates_->Enter("t", TableUse::kReshape, A, Soon(), nullptr);
   ASSERT_TRUE(entered.ok());

@@ -87,6 +87,12 @@ class Connection {
   arrow::Result<std::vector<TablePass>> HoldAll(
       const std::vector<HeldTable>& tables,
       const std::shared_ptr<CallCancellation>& cancellation, bool writes_stored_data);
+  /// Names who this connection holds tables for, from now on (TableHolder, since now):
+  /// told to whoever waits for one of them in vain.
+  void NameHolder(std::string who);
+  /// True while another connection waits for a table this one holds. Thread-safe
+  /// (asked of an idle connection by its owner's sweeper).
+  bool HoldsUpOthers() const;
   /// `table`'s fully qualified, quoted SQL name on this connection.
   std::string Qualified(const TableName& table) const;
 

@@ -31,10 +31,20 @@ arrow::Result<TablePass> Connection::HoldName(
   if (!in_transaction) impl_->transaction_holds.clear();
   const auto deadline = TableGates::Clock::now() + kTableWaitLimit;
   ARROW_ASSIGN_OR_RAISE(
-      auto pass, impl_->gates->Enter(name, use, impl_.get(), deadline, cancellation));
+      auto pass, impl_->gates->Enter(name, use, impl_.get(), deadline, cancellation,
+                                     impl_->holder_name));
   if (!in_transaction) return pass;
   impl_->transaction_holds.push_back(std::move(pass));
   return TablePass();
+}
+
+void Connection::NameHolder(std::string who) {
+  impl_->holder_name =
+      std::make_shared<const TableHolder>(TableHolder{std::move(who), TableGates::Clock::now()});
+}
+
+bool Connection::HoldsUpOthers() const {
+  return impl_->gates != nullptr && impl_->gates->HoldsUpOthers(impl_.get());
 }
 
 arrow::Result<std::vector<TablePass>> Connection::HoldAll(

@@ -52,6 +52,7 @@ struct Connection::Impl {
   // transaction, released when it ends (declared after the gates: released first; the
   // destructor closes `conn` before, so after DuckDB rolled the transaction back).
   std::shared_ptr<TableGates> gates;
+  std::shared_ptr<const TableHolder> holder_name;  // NameHolder's (null: unnamed)
   std::vector<TablePass> transaction_holds;
   // Where the connection goes when it ends, if `reusable` (Database::ConnectForRead),
   // and whether what it ran leaves nothing behind (KeptConnections).

@@ -112,6 +112,7 @@ arrow::Result<ConnectionLease> SharedConnection::Acquire(
   }
   leased_ = true;
   use_ = std::move(use);
+  holder_ = cancellation;
   changed_ = Clock::now();
   return ConnectionLease(shared_from_this());
 }
@@ -121,13 +122,38 @@ std::optional<ConnectionLease> SharedConnection::TryAcquire(std::string use) {
   if (leased_ || !connection_) return std::nullopt;
   leased_ = true;
   use_ = std::move(use);
+  holder_.reset();
   changed_ = Clock::now();
   return ConnectionLease(shared_from_this());
+}
+
+arrow::Result<ConnectionLease> SharedConnection::AcquireStopping(
+    std::string use, Clock::time_point deadline,
+    const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason) {
+  std::shared_ptr<CallCancellation> holder;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (leased_) holder = holder_.lock();
+  }
+  if (holder == nullptr || holder == cancellation) {
+    return Acquire(std::move(use), deadline, cancellation);
+  }
+  holder->Cancel(reason);
+  auto leased = Acquire(use, std::min(deadline, Clock::now() + kStopGrace), cancellation);
+  if (leased.ok() || !HasErrorKind(leased.status(), ErrorKind::kInUse)) return leased;
+  holder->Cut();
+  return Acquire(std::move(use), deadline, cancellation);
 }
 
 bool SharedConnection::closed() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return connection_ == nullptr;
+}
+
+bool SharedConnection::HoldsUpOthers() const {
+  // Under mutex_: a connection being discarded is taken out under it before it closes.
+  std::lock_guard<std::mutex> lock(mutex_);
+  return connection_ != nullptr && connection_->HoldsUpOthers();
 }
 
 bool SharedConnection::in_use() const {
@@ -161,6 +187,7 @@ void SharedConnection::Release() {
     std::lock_guard<std::mutex> lock(mutex_);
     leased_ = false;
     use_.clear();
+    holder_.reset();
     changed_ = Clock::now();
   }
   released_.notify_one();

@@ -94,12 +94,25 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
       const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// The lease when the connection is free now; nullopt while another lease exists.
   std::optional<ConnectionLease> TryAcquire(std::string use);
+  /// \brief Acquire() that first stops the call holding the connection, if any: that
+  /// call's cancellation (the one it acquired with) is cancelled with `reason`, so a
+  /// result it streams ends with that error; when it still holds the connection after
+  /// kStopGrace (blocked writing to a client that does not read), its transport is cut
+  /// (CallCancellation::Cut). For what a client ends itself (a rollback, the close of its
+  /// session), which must not wait on a result nobody reads.
+  arrow::Result<ConnectionLease> AcquireStopping(
+      std::string use, Clock::time_point deadline,
+      const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason);
+  static constexpr std::chrono::milliseconds kStopGrace{1000};
 
   /// True while a lease exists.
   bool in_use() const;
   /// True once the connection was discarded (Discard, or a lease that could not end its
   /// transaction): nothing runs on it any more, and nothing is left on it to roll back.
   bool closed() const;
+  /// True while another connection waits for a table this one holds in its open
+  /// transaction (Connection::HoldsUpOthers); false once discarded.
+  bool HoldsUpOthers() const;
   /// When the last lease ended (or the connection was made); nullopt while leased.
   std::optional<Clock::time_point> IdleSince() const;
 
@@ -119,6 +132,7 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
   std::condition_variable released_;
   bool leased_ = false;
   std::string use_;            // what holds the lease
+  std::weak_ptr<CallCancellation> holder_;  // the call holding the lease, if it named one
   Clock::time_point changed_;  // when the lease was taken or last released
   std::unique_ptr<Connection> connection_;  // null once discarded
 };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 #include "arrow/api.h"
@@ -83,6 +84,36 @@ TEST_F(SharedConnectionTest, ACancelledCallStopsWaiting) {
   auto refused = shared_->Acquire("waiter", Clock::now() + std::chrono::seconds(30), cancellation);
   cancel.join();
   EXPECT_TRUE(refused.status().IsCancelled()) << refused.status();
+}
+
+// Issue 64: a client's rollback was refused while a result of its transaction was being
+// read. AcquireStopping stops the holding call: its cancellation first (a result that is
+// read ends with the reason), then, for a holder that does not let go (blocked writing to
+// a client that reads nothing more), its last resort (gRPC's TryCancel in the server).
+TEST_F(SharedConnectionTest, AcquireStoppingStopsTheCallHoldingTheConnection) {
+  auto holder_call = CallCancellation::Make();
+  std::optional<ConnectionLease> held =
+      shared_->Acquire("a result being read", Clock::now(), holder_call).ValueOrDie();
+  // The holder lets go as soon as it is cancelled.
+  auto interrupt = CallCancellation::OnCancel(holder_call, [&] { held.reset(); });
+  auto stopped = shared_->AcquireStopping("rolling back", Clock::now() + std::chrono::seconds(5),
+                                          nullptr, arrow::Status::Cancelled("rolled back"));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(holder_call->reason().message(), "rolled back");
+  stopped->Release();
+
+  // One that lets go only when its transport is cut: after kStopGrace.
+  auto stuck_call = CallCancellation::Make();
+  std::optional<ConnectionLease> stuck =
+      shared_->Acquire("a result nobody reads", Clock::now(), stuck_call).ValueOrDie();
+  auto cut = CallCancellation::OnStuck(stuck_call, [&] { stuck.reset(); });
+  const auto started = Clock::now();
+  auto after_cut = shared_->AcquireStopping(
+      "rolling back", Clock::now() + std::chrono::seconds(10), nullptr,
+      arrow::Status::Cancelled("rolled back"));
+  ASSERT_TRUE(after_cut.ok()) << after_cut.status();
+  EXPECT_GE(Clock::now() - started, SharedConnection::kStopGrace);
+  EXPECT_TRUE(stuck_call->cancelled());
 }
 
 // The defect the hardening issue found: DuckDB refuses ROLLBACK while a result is still
