@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -80,6 +81,19 @@ def test_a_cookieless_close_ends_only_its_own_connections_transaction(server):
     assert scalar(connect(server), "SELECT sum(x) FROM u") == 15
 
 
+HELD_S = 2
+
+
+@pytest.fixture
+def held_server(start_server):
+    """A server that rolls back a transaction unused for HELD_S seconds once another writer
+    waits for it, with a table t."""
+    server = start_server(env=dict(os.environ,
+                                   ARROWPORT_FLIGHT_SQL_HELD_TRANSACTION_TIMEOUT_S=str(HELD_S)))
+    run(server, "CREATE TABLE t (x INTEGER)")
+    return server
+
+
 KILLED_CLIENT = textwrap.dedent("""
     import sys, time
     import adbc_driver_flightsql.dbapi as flight_sql
@@ -99,32 +113,24 @@ def start_killed_client(server):
     client.wait(timeout=30)
 
 
-def test_a_killed_clients_transaction_is_rolled_back_for_a_waiting_writer(start_server):
+def test_a_killed_clients_transaction_is_rolled_back_for_a_waiting_writer(held_server):
     """A client process that dies without closing: the writer waiting for its table gets in
     once the transaction has been unused for flight.sql_held_transaction_timeout_s, and
     the server says why in its log."""
-    held_s = 2
-    server = start_server(env=dict(os.environ,
-                                   ARROWPORT_FLIGHT_SQL_HELD_TRANSACTION_TIMEOUT_S=str(held_s)))
-    run(server, "CREATE TABLE t (x INTEGER)")
-    start_killed_client(server)
+    start_killed_client(held_server)
     started = time.monotonic()
-    run(server, "DROP TABLE t")
+    run(held_server, "DROP TABLE t")
     # The held timeout, then at most one sweep (a quarter of it): well under the 60 s a
     # change of shape waits, or the 900 s idle timeout the transaction waited for before.
-    assert time.monotonic() - started < held_s + 20
-    assert server.logged("idle transaction rolled back: another writer waited for it")
+    assert time.monotonic() - started < HELD_S + 20
+    assert held_server.logged("idle transaction rolled back: another writer waited for it")
 
 
-def test_the_rolled_back_clients_next_call_is_told_why(start_server):
-    held_s = 2
-    server = start_server(env=dict(os.environ,
-                                   ARROWPORT_FLIGHT_SQL_HELD_TRANSACTION_TIMEOUT_S=str(held_s)))
-    run(server, "CREATE TABLE t (x INTEGER)")
-    idle = flight_sql.connect(server.uri, autocommit=False)
+def test_the_rolled_back_clients_next_call_is_told_why(held_server):
+    idle = flight_sql.connect(held_server.uri, autocommit=False)
     with idle.cursor() as cur:
         cur.execute("INSERT INTO t VALUES (1)")
-    run(server, "ALTER TABLE t ADD COLUMN y INTEGER")  # waits until the idle one is gone
+    run(held_server, "ALTER TABLE t ADD COLUMN y INTEGER")  # waits until the idle one is gone
     with pytest.raises(adbc_driver_manager.Error,
                        match="another writer waited for a table it had written"):
         idle.commit()
@@ -132,30 +138,30 @@ def test_the_rolled_back_clients_next_call_is_told_why(start_server):
         idle.close()
     except adbc_driver_manager.Error:
         pass
-    assert scalar(connect(server), "SELECT count(*) FROM t") == 0
+    assert scalar(connect(held_server), "SELECT count(*) FROM t") == 0
 
 
-def test_a_transaction_in_use_is_not_rolled_back_for_a_writer(start_server):
+def test_a_transaction_in_use_is_not_rolled_back_for_a_writer(held_server):
     """Only an unused transaction goes: one whose client keeps working keeps it, and the
     writer waits for its commit."""
-    held_s = 2
-    server = start_server(env=dict(os.environ,
-                                   ARROWPORT_FLIGHT_SQL_HELD_TRANSACTION_TIMEOUT_S=str(held_s)))
-    run(server, "CREATE TABLE t (x INTEGER)")
-    busy = flight_sql.connect(server.uri, autocommit=False)
+    busy = flight_sql.connect(held_server.uri, autocommit=False)
     with busy.cursor() as cur:
         cur.execute("INSERT INTO t VALUES (1)")
-    import threading
-    done = []
-    writer = threading.Thread(target=lambda: done.append(run(server, "ALTER TABLE t ADD COLUMN y INTEGER")))
+    done = threading.Event()
+
+    def alter():
+        run(held_server, "ALTER TABLE t ADD COLUMN y INTEGER")
+        done.set()
+
+    writer = threading.Thread(target=alter)
     writer.start()
-    for i in range(2, 2 + 3 * held_s * 2):  # used every half second for 3 held timeouts
+    for i in range(2, 2 + 3 * HELD_S * 2):  # used every half second for 3 held timeouts
         with busy.cursor() as cur:
             cur.execute(f"INSERT INTO t VALUES ({i})")
         time.sleep(0.5)
-    assert not done  # still waiting for the working transaction
+    assert not done.is_set()  # still waiting for the working transaction
     busy.commit()
     writer.join(timeout=60)
-    assert done
+    assert done.is_set()
     busy.close()
-    assert scalar(connect(server), "SELECT count(*) FROM t") == 1 + 3 * held_s * 2
+    assert scalar(connect(held_server), "SELECT count(*) FROM t") == 1 + 3 * HELD_S * 2
