@@ -139,7 +139,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     const std::string body = action.body ? action.body->ToString() : "";
     TransferDeps transfer{deps.ingest, deps.query, deps.transfer,
                           MaxReceiveMessageSize(deps.max_batch_bytes),
-                          deps.query_timeout_s};
+                          deps.query_timeout_s, deps.watchdog};
     if (type == "copy_from" && WantsProgress(body)) {
       // The copy runs on beside its result stream, which reports the rows received.
       record->outcome = "streaming";

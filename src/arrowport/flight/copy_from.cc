@@ -2,15 +2,17 @@
 // pipeline.
 
 #include <arrow/flight/client.h>
+#include <arrow/flight/transport.h>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
-#include <condition_variable>
+#include <chrono>
+#include <cmath>
 #include <mutex>
-#include <system_error>
-#include <thread>
 
+#include "arrow/ipc/reader.h"
 #include "arrow/record_batch.h"
+#include "arrow/util/uri.h"
+#include "arrowport/common/call_watchdog.h"
 #include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/call_runner.h"
@@ -31,37 +33,72 @@ namespace {
 // How long a source may take to plan a copy's query (GetFlightInfo) or a peer to answer.
 constexpr double kPlanningSeconds = 120.0;
 
-// A peer's stream being opened on a thread of its own (PeerStreamReader::Open).
-struct StreamOpening {
-  std::mutex mutex;  // guards everything below
-  std::condition_variable changed;
-  bool done = false;
-  bool abandoned = false;  // the copy was cancelled: the thread cancels what it gets
-  arrow::Result<std::unique_ptr<fl::FlightStreamReader>> stream{
-      arrow::Status::UnknownError("not opened")};
+// What bounds the wait for a source to begin a stream (its schema) when the copy gives no
+// timeout_s: the call's cancellation, which the watchdog fires with a reason of its own.
+struct StreamStartBound {
+  CallWatchdog* watchdog = nullptr;  // none: the caller alone bounds it
+  std::shared_ptr<CallCancellation> cancellation;
+  int64_t seconds = 0;  // limits.query_timeout_s, else kPlanningSeconds
+};
 
-  void Abandon() {
-    std::lock_guard<std::mutex> lock(mutex);
-    abandoned = true;
-    changed.notify_all();
+// The IPC messages of one DoGet call; FlightData without an IPC header (application
+// metadata alone) is skipped. At the end of the stream, the call's own status.
+class PeerMessages : public arrow::ipc::MessageReader {
+ public:
+  explicit PeerMessages(std::shared_ptr<fl::internal::ClientDataStream> call)
+      : call_(std::move(call)) {}
+
+  arrow::Result<std::unique_ptr<arrow::ipc::Message>> ReadNextMessage() override {
+    fl::internal::FlightData data;
+    while (call_->ReadData(&data)) {
+      if (!data.metadata) continue;
+      auto message = data.OpenMessage();
+      if (!message.ok()) call_->TryCancel();  // no draining of a peer that sends on
+      return message;
+    }
+    ARROW_RETURN_NOT_OK(call_->Finish(arrow::Status::OK()));
+    return nullptr;
   }
+
+ private:
+  const std::shared_ptr<fl::internal::ClientDataStream> call_;
 };
 
 // The rows a peer's DoGet streams: the endpoints of a FlightInfo one after the other
 // (or one raw ticket), each stream checked against the schema the peer announced.
-// Cancel() (any thread) ends the read in progress.
+// Cancel() (any thread) ends the read in progress, the wait for a stream's schema too.
+// (Arrow's FlightClient::DoGet returns only once the peer has sent the schema, in a call
+// nothing can cancel: a source that never sent one held its copy past its client and the
+// server's stop. The calls are made on Flight's transport, whose DoGet starts the call at
+// once, its first read, the schema's, ended by Cancel() or by the call's deadline.)
 class PeerStreamReader : public arrow::RecordBatchReader {
  public:
   PeerStreamReader(std::shared_ptr<PeerConnection> peer, std::vector<fl::Ticket> tickets,
-                   std::shared_ptr<arrow::Schema> announced,
-                   std::shared_ptr<std::atomic<int>> stream_opens)
+                   std::shared_ptr<arrow::Schema> announced, StreamStartBound start_bound)
       : peer_(std::move(peer)),
         tickets_(std::move(tickets)),
         schema_(std::move(announced)),
-        stream_opens_(std::move(stream_opens)) {}
+        start_bound_(std::move(start_bound)) {}
+
+  ~PeerStreamReader() override {
+    batches_.reset();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (call_) call_->TryCancel();  // a copy that ends early (a transform's LIMIT)
+      call_.reset();
+    }
+    if (transport_) (void)transport_->Close();
+  }
 
   /// Opens the first stream (its schema is then known).
   arrow::Status Start() {
+    ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(peer_->address.url));
+    arrow::util::Uri uri;
+    ARROW_RETURN_NOT_OK(uri.Parse(peer_->address.url));
+    ARROW_ASSIGN_OR_RAISE(transport_,
+                          fl::internal::GetDefaultTransportRegistry()->MakeClient(
+                              location.scheme()));
+    ARROW_RETURN_NOT_OK(transport_->Init(peer_->client_options, location, uri));
     ARROW_RETURN_NOT_OK(OpenNext());
     if (!schema_) return arrow::Status::Invalid("the source offered no stream");
     return arrow::Status::OK();
@@ -71,34 +108,22 @@ class PeerStreamReader : public arrow::RecordBatchReader {
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;
-    while (true) {
-      fl::FlightStreamReader* current = nullptr;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        current = current_.get();
-      }
-      if (current == nullptr) return arrow::Status::OK();
-      ARROW_ASSIGN_OR_RAISE(auto chunk, current->Next());
-      if (chunk.data != nullptr) {
-        if (!chunk.data->schema()->Equals(*schema_, /*check_metadata=*/false)) {
-          return SchemaChanged(*chunk.data->schema());
-        }
-        *out = std::move(chunk.data);
+    while (batches_) {
+      auto batch = batches_->Next();
+      if (!batch.ok()) return Explained(batch.status(), /*started=*/true);
+      if (*batch) {
+        *out = std::move(*batch);
         return arrow::Status::OK();
       }
       ARROW_RETURN_NOT_OK(OpenNext());
     }
+    return arrow::Status::OK();
   }
 
   void Cancel() {
-    std::shared_ptr<StreamOpening> opening;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      cancelled_ = true;
-      if (current_) current_->Cancel();
-      opening = opening_;
-    }
-    if (opening) opening->Abandon();
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_ = true;
+    if (call_) call_->TryCancel();
   }
 
  private:
@@ -108,75 +133,58 @@ class PeerStreamReader : public arrow::RecordBatchReader {
                                   "): nothing of it is committed");
   }
 
-  // The stream of `ticket`. Arrow's DoGet returns once the peer has sent the schema, in
-  // a call nothing can cancel: a source that never sent one held the copy, its admission
-  // slot and the server's stop. It runs on a thread of its own while this one waits for
-  // it or for the copy's cancellation; a cancelled copy leaves the thread to end with
-  // the peer's answer, whose stream it cancels then. At most kMaxStreamOpens such threads
-  // are alive at once.
-  arrow::Result<std::unique_ptr<fl::FlightStreamReader>> Open(const fl::Ticket& ticket) {
-    if (stream_opens_->fetch_add(1) >= TransferPolicy::kMaxStreamOpens) {
-      stream_opens_->fetch_sub(1);
-      return ServerBusy("server busy: ", TransferPolicy::kMaxStreamOpens, " copies wait for "
-                        "their sources to begin a stream; retry later");
+  // `failed`, a read of the source's stream, said in words when the copy's timeout_s
+  // (the call's deadline) is why.
+  arrow::Status Explained(const arrow::Status& failed, bool started) const {
+    const auto detail = fl::FlightStatusDetail::UnwrapStatus(failed);
+    if (!detail || detail->code() != fl::FlightStatusCode::TimedOut) return failed;
+    const auto seconds = static_cast<int64_t>(std::ceil(peer_->options.timeout.count()));
+    if (started) return TimedOut("the copy ran past its timeout_s (", seconds, " s)");
+    return TimedOut("the source did not begin its stream (its schema) within the copy's "
+                    "timeout_s (", seconds, " s): DEADLINE_EXCEEDED");
+  }
+
+  // Without a timeout_s (whose deadline the call carries), the wait for the schema ends
+  // StreamStartBound's seconds from now, the copy cancelled with a reason saying so.
+  CallWatchdog::Watch BoundStart() const {
+    const StreamStartBound& b = start_bound_;
+    if (peer_->options.timeout.count() >= 0 || b.watchdog == nullptr || !b.cancellation) {
+      return {};
     }
-    auto opening = std::make_shared<StreamOpening>();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (cancelled_) {
-        stream_opens_->fetch_sub(1);
-        return arrow::Status::Cancelled("the copy was cancelled");
-      }
-      opening_ = opening;  // Cancel() abandons it from here on
-    }
-    auto open = [peer = peer_, ticket, opening, opens = stream_opens_] {
-      auto stream = peer->client->DoGet(peer->options, ticket);
-      {
-        std::lock_guard<std::mutex> lock(opening->mutex);
-        if (!opening->abandoned) {
-          opening->stream = std::move(stream);
-          opening->done = true;
-          opening->changed.notify_all();
-        } else if (stream.ok()) {
-          (*stream)->Cancel();
-        }
-      }
-      opens->fetch_sub(1);
-    };
-    try {
-      std::thread(std::move(open)).detach();
-    } catch (const std::system_error& e) {
-      stream_opens_->fetch_sub(1);
-      return arrow::Status::IOError("cannot start a thread to open the source's stream: ",
-                                    e.what());
-    }
-    std::unique_lock<std::mutex> lock(opening->mutex);
-    opening->changed.wait(lock, [&opening] { return opening->done || opening->abandoned; });
-    if (!opening->done) {
-      return arrow::Status::Cancelled("the copy was cancelled before its source began "
-                                      "its stream");
-    }
-    return std::move(opening->stream);
+    CallWatchdog::Checks checks;
+    checks.deadline = CallWatchdog::Clock::now() + std::chrono::seconds(b.seconds);
+    checks.deadline_reason = TimedOut(
+        "the source did not begin its stream (its schema) within ", b.seconds,
+        " s (limits.query_timeout_s, or 120 s when that is 0): give the copy a timeout_s "
+        "if it needs longer");
+    return b.watchdog->Add(b.cancellation, std::move(checks));
   }
 
   // Ends the current stream and opens the next ticket's (none left: end of data).
   arrow::Status OpenNext() {
-    std::unique_ptr<fl::FlightStreamReader> next;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (cancelled_) return arrow::Status::Cancelled("the copy was cancelled");
-    }
+    batches_.reset();
+    std::shared_ptr<fl::internal::ClientDataStream> call;
     if (next_ticket_ < tickets_.size()) {
-      ARROW_ASSIGN_OR_RAISE(next, Open(tickets_[next_ticket_++]));
+      std::unique_ptr<fl::internal::ClientDataStream> started;
+      ARROW_RETURN_NOT_OK(transport_->DoGet(peer_->options, tickets_[next_ticket_++], &started));
+      call = std::move(started);
     }
-    fl::FlightStreamReader* opened = next.get();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      current_ = std::move(next);
-      if (cancelled_ && current_) current_->Cancel();
+      call_ = call;  // Cancel() reaches it from here on
+      if (cancelled_) {
+        if (call_) call_->TryCancel();
+        return arrow::Status::Cancelled("the copy was cancelled");
+      }
     }
-    if (opened == nullptr) return arrow::Status::OK();
-    ARROW_ASSIGN_OR_RAISE(auto got, opened->GetSchema());
+    if (!call) return arrow::Status::OK();
+    CallWatchdog::Watch bound = BoundStart();
+    auto opened = arrow::ipc::RecordBatchStreamReader::Open(
+        std::make_unique<PeerMessages>(std::move(call)), peer_->options.read_options);
+    bound.Reset();
+    if (!opened.ok()) return Explained(opened.status(), /*started=*/false);
+    batches_ = std::move(*opened);
+    const auto got = batches_->schema();
     if (!schema_) {
       schema_ = got;
     } else if (!got->Equals(*schema_, /*check_metadata=*/false)) {
@@ -186,18 +194,20 @@ class PeerStreamReader : public arrow::RecordBatchReader {
   }
 
   std::shared_ptr<PeerConnection> peer_;
+  std::unique_ptr<fl::internal::ClientTransport> transport_;  // the DoGet calls' channel
   std::vector<fl::Ticket> tickets_;
   size_t next_ticket_ = 0;
   std::shared_ptr<arrow::Schema> schema_;
-  const std::shared_ptr<std::atomic<int>> stream_opens_;  // TransferPolicy::stream_opens
-  std::mutex mutex_;  // guards the three below (Cancel comes from another thread)
-  std::unique_ptr<fl::FlightStreamReader> current_;
-  std::shared_ptr<StreamOpening> opening_;  // the last stream opened
+  const StreamStartBound start_bound_;
+  std::shared_ptr<arrow::ipc::RecordBatchStreamReader> batches_;  // the current stream's
+  std::mutex mutex_;  // guards the two below (Cancel comes from another thread)
+  std::shared_ptr<fl::internal::ClientDataStream> call_;  // the current ticket's call
   bool cancelled_ = false;
 };
 
 // The source's plan of a copy by table or SQL: its endpoints' tickets and its schema.
-// Planning at the source is bounded; the stream that follows only by timeout_s.
+// Planning at the source is bounded like the start of each stream (StreamStartBound);
+// the rows that follow by timeout_s and the query deadline from the first batch.
 arrow::Status PlanAtSource(const PeerConnection& peer, const json& cmd, const CallContext& call,
                            std::vector<fl::Ticket>* tickets,
                            std::shared_ptr<arrow::Schema>* announced) {
@@ -271,8 +281,12 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
       const json cmd = sql.empty() ? json{{"table", source_table}} : json{{"sql", sql}};
       ARROW_RETURN_NOT_OK(PlanAtSource(*peer, cmd, call, &tickets, &announced));
     }
-    auto reader = std::make_shared<PeerStreamReader>(peer, std::move(tickets), announced,
-                                                     deps.policy->stream_opens());
+    const StreamStartBound start_bound{
+        deps.watchdog, call.cancellation,
+        deps.query_timeout_s > 0 ? deps.query_timeout_s
+                                 : static_cast<int64_t>(kPlanningSeconds)};
+    auto reader =
+        std::make_shared<PeerStreamReader>(peer, std::move(tickets), announced, start_bound);
     // A call that ends (client gone, shutdown) stops the read from the peer too.
     CallCancellation::Subscription stop;
     if (call.cancellation) {

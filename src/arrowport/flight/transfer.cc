@@ -237,6 +237,7 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
   PeerConnection peer;
   peer.address = address;
   ARROW_ASSIGN_OR_RAISE(peer.client, fl::FlightClient::Connect(location, options));
+  peer.client_options = std::move(options);
   if (!credentials.token.empty()) {
     peer.options.headers.emplace_back("authorization", "Bearer " + credentials.token);
   } else if (!credentials.user.empty()) {

@@ -4,7 +4,6 @@
 // actions copy_from (pull from any Flight server's DoGet into a local table) and copy_to
 // (push a local table or query to another server's DoPut).
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +12,9 @@
 #include "arrowport/common/call_context.h"
 #include "arrowport/config/config.h"
 
+namespace arrowport {
+class CallWatchdog;
+}
 namespace arrowport::ingest {
 class IngestPipeline;
 }
@@ -37,16 +39,9 @@ class TransferPolicy {
   /// transfer.peers[host_port] (empty when none).
   config::Config::Transfer::Peer CredentialsFor(const std::string& host_port) const;
 
-  /// Threads waiting for a peer's stream to start, cancelled copies' included (copy_from
-  /// opens each stream on one: Arrow's DoGet waits for the schema uncancellably), and the
-  /// most there may be: a copy past them is refused, retry later.
-  static constexpr int kMaxStreamOpens = 64;
-  std::shared_ptr<std::atomic<int>> stream_opens() const { return stream_opens_; }
-
  private:
   mutable std::mutex mutex_;  // guards settings_
   config::Config::Transfer settings_;
-  const std::shared_ptr<std::atomic<int>> stream_opens_ = std::make_shared<std::atomic<int>>(0);
 };
 
 /// What the transfer actions run on; all outlive the call.
@@ -56,8 +51,11 @@ struct TransferDeps {
   const TransferPolicy* policy = nullptr;
   /// The largest message a peer may send (limits.max_batch_bytes plus framing).
   int64_t max_message_bytes = int64_t{256} << 20;
-  /// limits.query_timeout_s (0 = none): copy_to's timeout when its body gives none.
+  /// limits.query_timeout_s (0 = none): copy_to's timeout when its body gives none, and
+  /// copy_from's wait for a source to begin its stream (120 s when 0).
   int64_t query_timeout_s = 0;
+  /// Ends copy_from's wait for a source's stream at its bound (may be null: unbounded).
+  CallWatchdog* watchdog = nullptr;
 };
 
 /// \brief copy_from: `body` is JSON {"source": "grpc[+tls]://host:port", one of "ticket"

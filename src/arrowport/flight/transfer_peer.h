@@ -35,10 +35,12 @@ struct PeerCredentials {
   std::string tls_ca;  ///< PEM file of CAs to trust
 };
 
-/// A signed-in client of a peer; `options` carry its bearer token.
+/// A signed-in client of a peer; `options` carry its bearer token. `client_options`
+/// (TLS roots, message limits) make another channel to it alike (copy_from's streams).
 struct PeerConnection {
   PeerAddress address;
   std::unique_ptr<arrow::flight::FlightClient> client;
+  arrow::flight::FlightClientOptions client_options;
   arrow::flight::FlightCallOptions options;
 };
 
