@@ -163,3 +163,51 @@ def test_status_prints_what_the_page_shows(server):
     assert run_piped("status", "--server", "grpc://127.0.0.1:1", "--connect-wait",
                      "0").returncode == 1
     assert run_piped("status", "--format", "xml").returncode == 2
+
+
+# ESC starting a colour (CSI), an OSC title change ended by BEL, and U+009B (a one-character
+# CSI): what a value, a name or an error message could use to drive the terminal.
+EVIL = "red\x1b[31m title\x1b]0;owned\x07 csi\u009b2J"
+
+
+def test_results_and_errors_on_a_terminal_cannot_drive_it(server):
+    """CSV and JSON results and every error message reach a terminal with their control
+    characters as spaces (as the table mode always did), from `arrowport query` and the SQL
+    shell alike; written to a pipe, a result's bytes stay exact (issue 64)."""
+    client = server.client()
+    table = pa.table({"id": [1], "note": [EVIL]})
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("evil"), table.schema)
+    writer.write_table(table)
+    writer.close()
+    client.close()
+    shown_as = b"red [31m title ]0;owned  csi 2J"
+    # (JSON writes C0 controls as \u escapes itself, but not U+009B.)
+    json_shown_as = b'red\\u001b[31m title\\u001b]0;owned\\u0007 csi 2J'
+    for args, expected in ((["query", "SELECT * FROM evil", "--format", "csv"], shown_as),
+                           (["query", "SELECT note FROM evil", "--format", "json"],
+                            json_shown_as),
+                           (["sql", "--mode", "json", "-c", "SELECT note FROM evil"],
+                            json_shown_as),
+                           (["sql", "--mode", "csv", "-c", "SELECT note FROM evil"], shown_as),
+                           (["sql", "-c", ".mode csv", "-c", "SELECT note FROM evil"], shown_as)):
+        code, out = run_in_terminal(*args, "--server", server.uri)
+        shown = without_progress(out)
+        assert code == 0, (args, out)
+        assert b"\x1b" not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, \
+            (args, shown)
+        assert expected in shown, (args, shown)
+    for args in (["query", f"SELECT * FROM \"no{EVIL}\""],
+                 ["query", f"SELECT CAST('{EVIL}' AS INTEGER)"],
+                 ["sql", "-c", f"SELECT CAST('{EVIL}' AS INTEGER)"]):
+        code, out = run_in_terminal(*args, "--server", server.uri)
+        shown = without_progress(out)
+        assert code == 1 and b"arrowport: error: " in shown, (args, out)
+        assert b"\x1b" not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, \
+            (args, shown)
+        assert shown_as in shown, (args, shown)
+    # In a pipe (or a file) the data is the data.
+    for args in (["query", "SELECT note FROM evil", "--format", "csv"],
+                 ["sql", "--mode", "csv", "-c", "SELECT note FROM evil"]):
+        piped = run_piped(*args, "--server", server.uri)
+        assert piped.returncode == 0, piped.stderr
+        assert piped.stdout == b'"note"\n"' + EVIL.encode() + b'"\n', piped.stdout

@@ -21,6 +21,7 @@
 #include "arrowport/cli/progress.h"
 #include "arrowport/cli/server_probe.h"
 #include "arrowport/cli/text_table.h"
+#include "arrowport/cli/terminal_text.h"
 #include "arrowport/config/config.h"
 #include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
@@ -76,7 +77,9 @@ std::string ErrorText(const arrow::Status& status) {
 }
 
 int Fail(const arrow::Status& status, int code) {
-  std::fprintf(stderr, "arrowport: error: %s\n", ErrorText(status).c_str());
+  // An error names what it was given (a table, a value): on a terminal it must not drive it.
+  std::fprintf(stderr, "arrowport: error: %s\n",
+               ForTerminal(ErrorText(status), STDERR_FILENO).c_str());
   return code;
 }
 

@@ -15,8 +15,8 @@ inline constexpr int kUsageError = 2;
 /// context gRPC appends.
 std::string ErrorText(const arrow::Status& status);
 
-/// Prints `status` as every command reports a failure (the server's message, without
-/// gRPC's debug context) and returns `code`.
+/// Prints `status` as every command reports a failure (ErrorText; on a terminal made
+/// Printable line by line) and returns `code`.
 int Fail(const arrow::Status& status, int code = 1);
 
 /// \brief Entry point of the `arrowport` executable. Exit codes: 0 ok, 1 runtime error,

@@ -13,6 +13,7 @@
 #include "arrowport/cli/commands.h"
 #include "arrowport/cli/progress.h"
 #include "arrowport/cli/server_probe.h"
+#include "arrowport/cli/terminal_text.h"
 
 namespace arrowport::cli {
 
@@ -114,11 +115,11 @@ int RunCopy(const CopyArgs& args) {
     const double seconds = number("seconds");
     if (rows >= 0 && seconds >= 0) {
       std::fprintf(stderr, "copied %.0f rows (%.1f MB) into %s in %.2f s (%.0f rows/s)\n", rows,
-                   std::max(number("bytes"), 0.0) / 1e6, target.c_str(), seconds,
+                   std::max(number("bytes"), 0.0) / 1e6, Printable(target).c_str(), seconds,
                    seconds > 0 ? rows / seconds : 0.0);
     }
   }
-  std::printf("%s\n", summary->c_str());
+  std::printf("%s\n", ForTerminal(*summary, STDOUT_FILENO).c_str());
   return 0;
 }
 

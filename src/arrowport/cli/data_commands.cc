@@ -14,6 +14,7 @@
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/progress.h"
+#include "arrowport/cli/terminal_text.h"
 #include "arrowport/cli/text_table.h"
 #include "arrowport/query/result_writer.h"
 
@@ -68,9 +69,10 @@ int Ingest(const std::vector<std::string>& files, const std::string& stream,
     if (!doc.ok()) return Fail(doc.status());
     const int64_t rows = (*doc)["rows"].get<int64_t>();
     total += rows;
-    std::fprintf(stderr, "%s: %lld rows -> %s\n", file.c_str(), static_cast<long long>(rows),
-                 doc->value("table", std::string("?")).c_str());
-    std::printf("%s\n", summary->c_str());
+    const std::string line = file + ": " + std::to_string(rows) + " rows -> " +
+                             doc->value("table", std::string("?"));
+    std::fprintf(stderr, "%s\n", ForTerminal(line, STDERR_FILENO).c_str());
+    std::printf("%s\n", ForTerminal(*summary, STDOUT_FILENO).c_str());
   }
   if (files.size() > 1) std::fprintf(stderr, "total: %lld rows\n", static_cast<long long>(total));
   return kOk;

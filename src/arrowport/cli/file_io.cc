@@ -2,6 +2,8 @@
 
 #include <parquet/arrow/reader.h>
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "arrow/csv/api.h"
@@ -9,6 +11,7 @@
 #include "arrow/io/stdio.h"
 #include "arrow/ipc/reader.h"
 #include "arrow/record_batch.h"
+#include "arrowport/cli/terminal_text.h"
 
 namespace arrowport::cli {
 
@@ -52,6 +55,43 @@ class IpcFileBatches : public arrow::RecordBatchReader {
  private:
   std::shared_ptr<arrow::ipc::RecordBatchFileReader> file_;
   int next_ = 0;
+};
+
+// Standard output on a terminal: every line made Printable (terminal_text.h) before it is
+// shown, so that a value, a name or a server's answer cannot drive the terminal (ESC,
+// CSI, BEL). Text is passed on line by line: a character cut between two writes is
+// judged whole.
+class TerminalOutput : public arrow::io::OutputStream {
+ public:
+  explicit TerminalOutput(std::shared_ptr<arrow::io::OutputStream> out) : out_(std::move(out)) {}
+  arrow::Status Close() override {
+    ARROW_RETURN_NOT_OK(Flush());
+    return out_->Close();
+  }
+  bool closed() const override { return out_->closed(); }
+  arrow::Result<int64_t> Tell() const override { return written_; }
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    pending_.append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    written_ += nbytes;
+    const size_t end = pending_.rfind('\n');
+    // A line without end is passed on once it is long (memory stays bounded).
+    if (end == std::string::npos && pending_.size() < kLongLine) return arrow::Status::OK();
+    const size_t whole = end == std::string::npos ? pending_.size() : end + 1;
+    ARROW_RETURN_NOT_OK(out_->Write(PrintableLines(pending_.substr(0, whole))));
+    pending_.erase(0, whole);
+    return arrow::Status::OK();
+  }
+  arrow::Status Flush() override {
+    if (!pending_.empty()) ARROW_RETURN_NOT_OK(out_->Write(PrintableLines(pending_)));
+    pending_.clear();
+    return out_->Flush();
+  }
+
+ private:
+  static constexpr size_t kLongLine = size_t{1} << 20;
+  std::shared_ptr<arrow::io::OutputStream> out_;
+  std::string pending_;  // the last line's start, not passed on yet
+  int64_t written_ = 0;
 };
 
 }  // namespace
@@ -99,7 +139,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> OpenDataFile(const std:
 }
 
 arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenOutput(const std::string& path) {
-  if (path.empty() || path == "-") return std::make_shared<arrow::io::StdoutStream>();
+  if (path.empty() || path == "-") {
+    auto out = std::make_shared<arrow::io::StdoutStream>();
+    if (::isatty(STDOUT_FILENO)) return std::make_shared<TerminalOutput>(std::move(out));
+    return out;
+  }
   auto out = arrow::io::FileOutputStream::Open(path);
   if (!out.ok()) return arrow::Status::IOError("cannot write '", path, "': ", out.status().message());
   return *out;

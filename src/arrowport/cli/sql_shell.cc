@@ -88,7 +88,7 @@ class Shell {
     if (!lines.interactive()) {
       return status.WithMessage(ErrorText(status), " (", lines.Where(line), ")");
     }
-    std::fprintf(stderr, "Error: %s\n", ErrorText(status).c_str());
+    std::fprintf(stderr, "Error: %s\n", ForTerminal(ErrorText(status), STDERR_FILENO).c_str());
     drop_rest_ = status.IsCancelled();
     return arrow::Status::OK();
   }

@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
@@ -74,6 +75,23 @@ std::string Printable(const std::string& text) {
     }
   }
   return out;
+}
+
+std::string PrintableLines(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t start = 0; start <= text.size();) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    out += Printable(text.substr(start, end - start));
+    if (end == text.size()) break;
+    out += '\n';
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string ForTerminal(const std::string& text, int fd) {
+  return ::isatty(fd) ? PrintableLines(text) : text;
 }
 
 size_t DisplayWidth(const std::string& text) {

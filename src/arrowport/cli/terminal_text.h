@@ -14,6 +14,14 @@ inline constexpr const char* kEllipsis = "\xE2\x80\xA6";
 /// server's answer can then neither break a table's lines nor drive the terminal.
 std::string Printable(const std::string& text);
 
+/// `text` with each line made Printable, its line breaks kept: what a terminal is shown
+/// of text that elsewhere stays exact (a CSV or JSON result, an error message).
+std::string PrintableLines(const std::string& text);
+
+/// `text` as PrintableLines makes it when `fd` is a terminal; as is in a file or a pipe,
+/// where the bytes are the data.
+std::string ForTerminal(const std::string& text, int fd);
+
 /// Columns `text` (printable UTF-8) takes: East Asian wide characters and emoji two,
 /// combining marks none, everything else one.
 size_t DisplayWidth(const std::string& text);

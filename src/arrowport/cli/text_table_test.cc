@@ -85,6 +85,12 @@ TEST(TerminalTextTest, ControlsAndBrokenUtf8NeverReachTheTerminal) {
   EXPECT_EQ(Printable("Zürich 東京 🙂"), "Zürich 東京 🙂");
 }
 
+TEST(TerminalTextTest, LinesKeepTheirBreaksAndLoseTheirControls) {
+  EXPECT_EQ(PrintableLines("\"a\x1b[31m\",1\r\nb\x07,2\n"), "\"a [31m\",1 \nb ,2\n");
+  EXPECT_EQ(PrintableLines("\n\nend"), "\n\nend");
+  EXPECT_EQ(PrintableLines(""), "");
+}
+
 TEST(TerminalTextTest, WidthsCountTerminalColumns) {
   EXPECT_EQ(DisplayWidth("Zürich"), 6u);
   EXPECT_EQ(DisplayWidth("東京"), 4u);
