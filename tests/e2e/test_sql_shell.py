@@ -163,6 +163,59 @@ def test_statements_span_lines_and_results_fit_modes_on_a_terminal(server, termi
     again.expect("true \\| Zoë".encode())
 
 
+def test_history_keeps_each_entry_once_and_never_writes_through_a_link(server, terminal,
+                                                                      tmp_path):
+    """Each statement or command once in the history file (libedit's append_history wrote
+    the entry before the newest again), an error's control characters shown as spaces,
+    and a symbolic link put in the file's place while the shell runs never written
+    through: said once, and no history is written after (issue 64)."""
+    shell = terminal()
+    for entry, answer in (("SELECT 1 AS one;", rb"one"), (".mode csv", rb""),
+                          ("SELECT CAST(chr(27) || '[2J' AS INTEGER);", rb"Error: ")):
+        shell.expect(PROMPT)
+        shell.type(entry + "\r")
+        shell.expect(answer)
+    error = shell.expect(rb"([^\r\n]*)\r?\n").group(1)
+    assert b"\x1b" not in error and b" [2J" in error, error
+    shell.expect(PROMPT)
+    history = tmp_path / "history"
+    lines = history.read_text().splitlines()
+    entries = [re.sub(r"\\(\d{3})", lambda m: chr(int(m.group(1), 8)), line)
+               for line in lines[1:]]
+    assert lines[0] == "_HiStOrY_V2_" and entries == [
+        "SELECT 1 AS one;", ".mode csv", "SELECT CAST(chr(27) || '[2J' AS INTEGER);"], lines
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not the history\n")
+    history.unlink()
+    history.symlink_to(elsewhere)
+
+    def upto(shell, pattern):
+        """Reads to `pattern`; what came before it says nothing of the history."""
+        before = shell.expect(rb"(?s)(.*?)" + pattern).group(1)
+        assert b"history not kept" not in before, before
+
+    shell.type("SELECT 2 AS n;\r")
+    shell.expect(rb"history not kept: [^\r\n]*history: it is a symbolic link")
+    upto(shell, rb"\b2\r?\n")
+    upto(shell, PROMPT)
+    shell.type("SELECT 3 AS n;\r")
+    upto(shell, rb"\b3\r?\n")
+    upto(shell, PROMPT)
+    shell.type("\x04")
+    assert shell.proc.wait(timeout=60) == 0
+    assert elsewhere.read_text() == "not the history\n"
+    # A new shell finds the link at its start: no history, said once.
+    again = terminal()
+    again.expect(rb"history not kept: [^\r\n]*history: it is a symbolic link")
+    upto(again, PROMPT)
+    again.type("SELECT 4 AS n;\r")
+    upto(again, rb"\b4\r?\n")
+    upto(again, PROMPT)
+    again.type("\x04")
+    assert again.proc.wait(timeout=60) == 0
+    assert elsewhere.read_text() == "not the history\n"
+
+
 def test_ctrl_c_cancels_the_running_query_and_the_shell_goes_on(server, terminal):
     shell = terminal()
     shell.expect(PROMPT)

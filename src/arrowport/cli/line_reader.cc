@@ -16,6 +16,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "arrowport/cli/history_file.h"
+
 namespace arrowport::cli {
 
 namespace {
@@ -124,7 +126,7 @@ class ScriptLines : public LineReader {
 class TerminalLines : public LineReader {
  public:
   TerminalLines(std::string history_path, InterruptSignal* interrupt)
-      : history_path_(std::move(history_path)), interrupt_(interrupt) {
+      : history_(std::move(history_path)), interrupt_(interrupt) {
     rl_getc_function = KeyOrInterrupt;  // before anything initialises libedit
     rl_readline_name = "arrowport";
     // Ctrl-C reaches InterruptSignal's handler itself (which ends the read at once);
@@ -135,8 +137,7 @@ class TerminalLines : public LineReader {
     rl_bind_key('\t', rl_insert);
     using_history();
     stifle_history(kHistoryEntries);
-    if (!history_path_.empty() && !PrepareHistoryFile()) history_path_.clear();
-    if (!history_path_.empty()) (void)read_history(history_path_.c_str());
+    for (const auto& entry : history_.Load(kHistoryEntries)) add_history(entry.c_str());
   }
   ~TerminalLines() override { clear_history(); }
 
@@ -161,33 +162,16 @@ class TerminalLines : public LineReader {
     if (entry.empty()) return;
     add_history(entry.c_str());
     // Appended at once (a shell closed with its terminal keeps what was typed), so that
-    // two shells at once both keep theirs; the file is cut to the newest entries.
-    if (history_path_.empty()) return;
-    (void)append_history(1, history_path_.c_str());
-    (void)history_truncate_file(history_path_.c_str(), kHistoryEntries);
+    // two shells at once both keep theirs. (libedit's append_history(1, ...) wrote the
+    // entry before the newest too: each entry landed twice.)
+    history_.Append(entry);
   }
   bool interactive() const override { return true; }
   std::string Where(int64_t number) const override { return "line " + std::to_string(number); }
 
  private:
-  // The history holds every statement typed (a password in a CREATE SECRET among them):
-  // its file is the user's alone (0600, as psql's and bash's), made here so, and never
-  // one a symbolic link points at. False (no history kept, said once) when it cannot be.
-  bool PrepareHistoryFile() {
-    const int fd = ::open(history_path_.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                          0600);
-    if (fd < 0 || ::fchmod(fd, 0600) != 0) {
-      std::fprintf(stderr, "arrowport: history not kept: %s: %s\n", history_path_.c_str(),
-                   std::strerror(errno));
-      if (fd >= 0) ::close(fd);
-      return false;
-    }
-    ::close(fd);
-    return true;
-  }
-
   static constexpr int kHistoryEntries = 2000;
-  std::string history_path_;
+  HistoryFile history_;
   InterruptSignal* interrupt_;
 };
 
