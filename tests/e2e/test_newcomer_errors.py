@@ -17,7 +17,7 @@ import requests
 import rawflight
 from conftest import ARROWPORT, RunningServer, run_cli
 from test_cli_terminal import progress_counts, without_progress
-from test_tls import certs, tls_server  # noqa: F401 (a fixture)
+from test_tls import certs, make_leaf, tls_server  # noqa: F401 (a fixture)
 
 
 def free_port():
@@ -84,6 +84,61 @@ def test_tls_on_one_side_only_says_which_url_to_use(start_server, tmp_path, cert
                 in out.stderr.decode()), (command, out.stderr)
     out = run_cli("query", "SELECT 1", "--server", f"http://{http_host_port}", timeout=120)
     assert out.returncode == 1 and b"speaks HTTPS only: use https://" in out.stderr, out.stderr
+
+
+def test_a_missing_sign_in_or_an_untrusted_certificate_says_the_fix(start_server, tmp_path,
+                                                                   certs):  # noqa: F811
+    """A server with authentication and a certificate from a private CA, as a newcomer
+    meets it (issue 64): without --tls-ca the CLI said gRPC's handshake error, and without
+    credentials it advised an Authorization header. Each now says the fix."""
+    hashed = run_cli("hash-password", input=b"first-hour-secret\n", timeout=60)
+    assert hashed.returncode == 0, hashed.stderr
+    secured = tls_server(start_server, tmp_path, certs, extra=(
+        "auth:\n  users:\n    - {name: ana, password_hash: \""
+        + hashed.stdout.decode().strip() + "\", role: reader}\n"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ARROWPORT_USER", "ARROWPORT_PASSWORD", "ARROWPORT_TLS_CA",
+                        "ARROWPORT_SERVER")}
+
+    def run(*args, **more):
+        out = subprocess.run([ARROWPORT, *args], capture_output=True, text=True, timeout=120,
+                             env={**env, **more})
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        assert "gRPC" not in out.stderr and "Authorization" not in out.stderr, (args, out.stderr)
+        return out.stderr
+
+    ca = str(certs / "ca.pem")
+    for command in (["query", "SELECT 1"], ["tables"], ["sql", "-c", "SELECT 1"]):
+        for url in (secured.uri, secured.http):
+            if url == secured.http and command[0] != "query":
+                continue  # tables and sql speak Flight only
+            text = run(*command, "--server", url)
+            assert (f"the certificate of the server at {url} is not signed by a CA this system "
+                    "trusts" in text and "--tls-ca FILE" in text), (command, text)
+            text = run(*command, "--server", url, "--tls-ca", ca)
+            assert ("the server requires signing in: set ARROWPORT_USER and ARROWPORT_PASSWORD"
+                    in text), (command, text)
+    # Signed in, the same commands work.
+    ok = subprocess.run([ARROWPORT, "query", "SELECT 41 + 1 AS n", "--server", secured.uri,
+                         "--tls-ca", ca, "--format", "csv"], capture_output=True, text=True,
+                        timeout=120, env={**env, "ARROWPORT_USER": "ana",
+                                          "ARROWPORT_PASSWORD": "first-hour-secret"})
+    assert ok.returncode == 0 and ok.stdout.split() == ['"n"', "42"], ok.stderr
+    # A CA that did not sign it, and a name the certificate does not list, are told apart.
+    text = run("query", "SELECT 1", "--server", secured.uri, "--tls-ca", str(certs / "other.pem"))
+    assert f"is not signed by the CA in --tls-ca '{certs / 'other.pem'}'" in text, text
+    # The test CA signs a certificate for another name only.
+    for name in ("ca.pem", "ca.key"):
+        (tmp_path / name).write_bytes((certs / name).read_bytes())
+    make_leaf(tmp_path, "misnamed", "ca", "subjectAltName=DNS:elsewhere.example\n"
+                                          "extendedKeyUsage=serverAuth\n")
+    (tmp_path / "misnamed.yaml").write_text(
+        f"tls: {{cert: {tmp_path / 'misnamed.pem'}, key: {tmp_path / 'misnamed.key'}}}\n")
+    misnamed = start_server("--config", str(tmp_path / "misnamed.yaml"),
+                            db=tmp_path / "misnamed.duckdb")
+    text = run("query", "SELECT 1", "--server", misnamed.uri, "--tls-ca", ca)
+    assert (f"the certificate of the server at {misnamed.uri} is not for '127.0.0.1'"
+            in text), text
 
 
 def test_no_server_names_the_server_option(tmp_path):

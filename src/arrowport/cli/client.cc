@@ -31,17 +31,18 @@ std::optional<ClientCredentials> CredentialsFromEnvironment() {
 
 struct FlightConnection::Impl {
   std::string url;
+  std::string tls_ca;  // the --tls-ca file ("" none)
   std::shared_ptr<fl::FlightClient> client;
   std::vector<std::unique_ptr<fl::FlightStreamReader>> open_streams;
   fl::FlightCallOptions options;  // the bearer token, when logged in
 
   /// A call that got no answer (UNAVAILABLE: a failed handshake, a closed socket) is
-  /// explained when TLS on one side only is why.
+  /// explained when TLS is why (ExplainTls).
   arrow::Status Explain(const arrow::Status& status) const {
     if (status.ok()) return status;
     const auto detail = fl::FlightStatusDetail::UnwrapStatus(status);
     if (!detail || detail->code() != fl::FlightStatusCode::Unavailable) return status;
-    return ExplainTlsMismatch(url, status);
+    return ExplainTls(url, tls_ca, status);
   }
   /// A port that accepts connections but never answers gRPC (another program, a hung
   /// server) would hold the command forever: a first call (ListActions, which any Flight
@@ -93,6 +94,7 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
   }
   auto impl = std::make_unique<Impl>();
   impl->url = url;
+  impl->tls_ca = tls_ca;
   fl::FlightClientOptions options = fl::FlightClientOptions::Defaults();
   if (!tls_ca.empty()) {
     std::ifstream in(tls_ca, std::ios::binary);

@@ -56,7 +56,7 @@ class DataClient {
 /// `tls_ca`: a PEM file of CA certificates to trust for TLS instead of the system's.
 /// `connect_wait_s` >= 0: first waits up to that long for a server that refuses
 /// connections (server_probe.h's WaitForServer, whose errors name --server); < 0: no check.
-/// Calls that fail for a TLS mismatch say so (ExplainTlsMismatch).
+/// Calls that fail for TLS (a mismatch, an untrusted certificate) say so (ExplainTls).
 arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& url,
                                                              const std::string& tls_ca = "",
                                                              double connect_wait_s = -1);

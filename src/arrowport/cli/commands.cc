@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "arrow/flight/types.h"
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
@@ -20,8 +21,9 @@
 #include "arrowport/cli/inspect.h"
 #include "arrowport/cli/progress.h"
 #include "arrowport/cli/server_probe.h"
-#include "arrowport/cli/text_table.h"
 #include "arrowport/cli/terminal_text.h"
+#include "arrowport/cli/text_table.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/config/config.h"
 #include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
@@ -37,6 +39,14 @@ std::vector<std::string> EnvironEntries() {
   std::vector<std::string> out;
   for (char** e = environ; e && *e; ++e) out.emplace_back(*e);
   return out;
+}
+
+// Whether the server refused the call for want of credentials or for the ones given
+// (Flight's UNAUTHENTICATED, HTTP's 401).
+bool RefusedSignIn(const arrow::Status& status) {
+  const auto flight = arrow::flight::FlightStatusDetail::UnwrapStatus(status);
+  if (flight) return flight->code() == arrow::flight::FlightStatusCode::Unauthenticated;
+  return HasErrorKind(status, ErrorKind::kUnauthenticated);
 }
 
 int Serve(const std::string& config_path, const config::Overrides& overrides) {
@@ -73,6 +83,12 @@ std::string ErrorText(const arrow::Status& status) {
   std::string message = status.message();
   const auto debug = message.find(". gRPC client debug context");
   if (debug != std::string::npos) message.resize(debug);
+  // The server's own advice (an Authorization header) is for programs; a CLI user signs
+  // in through the environment.
+  if (RefusedSignIn(status) && !CredentialsFromEnvironment()) {
+    return "the server requires signing in: set ARROWPORT_USER and ARROWPORT_PASSWORD "
+           "(a user of its auth.users) and run the command again";
+  }
   return message;
 }
 

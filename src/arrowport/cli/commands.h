@@ -12,7 +12,8 @@ inline constexpr int kRuntimeError = 1;
 inline constexpr int kUsageError = 2;
 
 /// `status`'s message as a user should read it: the server's words, without the debug
-/// context gRPC appends.
+/// context gRPC appends; a refusal for want of credentials (none in the environment)
+/// says how to sign in.
 std::string ErrorText(const arrow::Status& status);
 
 /// Prints `status` as every command reports a failure (ErrorText; on a terminal made

@@ -17,6 +17,7 @@
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/server_probe.h"
+#include "arrowport/common/status_detail.h"
 #include "arrowport/http/body_pipe.h"
 #include "arrowport/http/data_sink_stream.h"
 
@@ -32,6 +33,7 @@ arrow::Status ErrorFrom(int status, const std::string& body) {
   if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
     message = doc["error"].value("message", message);
   }
+  if (status == 401) return Unauthenticated(message);
   if (status == 404) return arrow::Status::KeyError(message);
   if (status >= 400 && status < 500) return arrow::Status::Invalid(message);
   return arrow::Status::IOError("HTTP ", status, ": ", message);
@@ -80,7 +82,8 @@ class DownloadReader : public arrow::RecordBatchReader {
 
 class HttpConnection : public DataClient {
  public:
-  HttpConnection(const std::string& url, const std::string& tls_ca) : url_(url), client_(url) {
+  HttpConnection(const std::string& url, const std::string& tls_ca)
+      : url_(url), tls_ca_(tls_ca), client_(url) {
     if (!tls_ca.empty()) client_.set_ca_cert_path(tls_ca.c_str());
     client_.set_read_timeout(std::chrono::minutes(10));
     client_.set_write_timeout(std::chrono::minutes(10));
@@ -215,13 +218,19 @@ class HttpConnection : public DataClient {
   }
 
   // A failed TLS handshake to an https:// URL: the server may speak plain HTTP there (a
-  // plain client on Arrowport's HTTPS port gets an answer saying so instead).
+  // plain client on Arrowport's HTTPS port gets an answer saying so instead), or its
+  // certificate may not be trusted here.
   arrow::Status Explain(httplib::Error error, const arrow::Status& failed) const {
-    if (error != httplib::Error::SSLConnection) return failed;
-    return ExplainTlsMismatch(url_, failed);
+    if (error != httplib::Error::SSLConnection &&
+        error != httplib::Error::SSLServerVerification &&
+        error != httplib::Error::SSLServerHostnameVerification) {
+      return failed;
+    }
+    return ExplainTls(url_, tls_ca_, failed);
   }
 
   const std::string url_;
+  const std::string tls_ca_;
   httplib::Client client_;
 };
 

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -130,9 +131,17 @@ void NotePeerTls(int write_p, int, int content_type, const void*, size_t, SSL*, 
   }
 }
 
-// True when the server at `endpoint` answers a TLS ClientHello in TLS (no certificate is
-// checked: only the protocol is asked).
-arrow::Result<bool> SpeaksTls(const ServerEndpoint& endpoint) {
+// What a TLS handshake of our own to a server found.
+struct TlsAnswer {
+  bool speaks_tls = false;  // it answered a ClientHello in TLS
+  // Its certificate checked against the system's CAs (`tls_ca`'s instead when given)
+  // and the URL's host: X509_V_OK, or why not (only when the handshake ended).
+  long verified = X509_V_OK;
+};
+
+// The server at `endpoint` greeted in TLS. The handshake never fails for the
+// certificate; its check is only reported.
+arrow::Result<TlsAnswer> ProbeTls(const ServerEndpoint& endpoint, const std::string& tls_ca) {
   ARROW_ASSIGN_OR_RAISE(auto addresses, Resolve(endpoint, "--server"));
   Connected connected = ConnectAny(addresses.get());
   if (!connected.socket) {
@@ -145,17 +154,30 @@ arrow::Result<bool> SpeaksTls(const ServerEndpoint& endpoint) {
   http::SslCtxHandle context(SSL_CTX_new(TLS_client_method()));
   if (!context) return arrow::Status::IOError("OpenSSL: ", http::TakeOpenSslErrors());
   SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
+  // The CAs the clients trust: --tls-ca's instead of the system's.
+  if (tls_ca.empty()) {
+    (void)SSL_CTX_set_default_verify_paths(context.get());
+  } else {
+    (void)SSL_CTX_load_verify_locations(context.get(), tls_ca.c_str(), nullptr);
+  }
   http::SslHandle ssl(SSL_new(context.get()));
   if (!ssl) return arrow::Status::IOError("OpenSSL: ", http::TakeOpenSslErrors());
-  bool peer_spoke_tls = false;
+  // The name checked as gRPC and cpp-httplib check it: an address, or a host name.
+  X509_VERIFY_PARAM* check = SSL_get0_param(ssl.get());
+  if (X509_VERIFY_PARAM_set1_ip_asc(check, endpoint.host.c_str()) != 1) {
+    (void)X509_VERIFY_PARAM_set1_host(check, endpoint.host.c_str(), 0);
+  }
+  TlsAnswer answer;
   ScopedSigpipeBlock no_sigpipe;
   SSL_set_msg_callback(ssl.get(), NotePeerTls);
-  SSL_set_msg_callback_arg(ssl.get(), &peer_spoke_tls);
+  SSL_set_msg_callback_arg(ssl.get(), &answer.speaks_tls);
   SSL_set_fd(ssl.get(), fd);
   (void)SSL_set_tlsext_host_name(ssl.get(), endpoint.host.c_str());
   const bool handshaken = SSL_connect(ssl.get()) == 1;
   (void)http::TakeOpenSslErrors();
-  return handshaken || peer_spoke_tls;
+  answer.speaks_tls = answer.speaks_tls || handshaken;
+  if (handshaken) answer.verified = SSL_get_verify_result(ssl.get());
+  return answer;
 }
 
 std::string WithScheme(const ServerEndpoint& endpoint, bool tls) {
@@ -267,19 +289,39 @@ arrow::Status WaitForServer(const std::string& url, double wait_s, const std::st
       "): start one with `arrowport serve`, or pass ", option);
 }
 
-arrow::Status ExplainTlsMismatch(const std::string& url, const arrow::Status& failed) {
+arrow::Status ExplainTls(const std::string& url, const std::string& tls_ca,
+                         const arrow::Status& failed) {
   auto endpoint = ParseServerUrl(url);
   if (!endpoint.ok()) return failed;
-  auto speaks = SpeaksTls(*endpoint);
-  if (!speaks.ok() || *speaks == endpoint->tls) return failed;
-  if (endpoint->tls) {
-    return arrow::Status::IOError("the server at ", url, " does not speak TLS: use ",
-                                  WithScheme(*endpoint, false),
-                                  " (or turn TLS on at the server: tls.cert and tls.key)");
+  auto answer = ProbeTls(*endpoint, tls_ca);
+  if (!answer.ok()) return failed;
+  if (answer->speaks_tls != endpoint->tls) {
+    if (endpoint->tls) {
+      return arrow::Status::IOError("the server at ", url, " does not speak TLS: use ",
+                                    WithScheme(*endpoint, false),
+                                    " (or turn TLS on at the server: tls.cert and tls.key)");
+    }
+    return arrow::Status::IOError(
+        "the server at ", url, " speaks TLS: use ", WithScheme(*endpoint, true),
+        " (with --tls-ca FILE when its certificate is not signed by a CA this system trusts)");
+  }
+  const long verified = answer->verified;
+  if (!endpoint->tls || verified == X509_V_OK) return failed;
+  const std::string why = X509_verify_cert_error_string(verified);
+  if (verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    return arrow::Status::IOError("the certificate of the server at ", url, " is not for '",
+                                  endpoint->host, "' (", why, "): connect by a name or "
+                                  "address its certificate lists");
+  }
+  if (!tls_ca.empty()) {
+    return arrow::Status::IOError("the certificate of the server at ", url,
+                                  " is not signed by the CA in --tls-ca '", tls_ca, "' (", why,
+                                  "): pass the PEM file of the CA that signed it");
   }
   return arrow::Status::IOError(
-      "the server at ", url, " speaks TLS: use ", WithScheme(*endpoint, true),
-      " (with --tls-ca FILE when its certificate is not signed by a CA this system trusts)");
+      "the certificate of the server at ", url, " is not signed by a CA this system trusts (",
+      why, "): pass the PEM file of the CA that signed it with --tls-ca FILE (or "
+      "ARROWPORT_TLS_CA)");
 }
 
 }  // namespace arrowport::cli

@@ -9,7 +9,8 @@
 #include "arrow/status.h"
 
 // Reaching a server before and after a client call: the connection a starting server does
-// not accept yet, and a TLS/plain mismatch, each told in words a newcomer can act on.
+// not accept yet, a TLS/plain mismatch and an untrusted certificate, each told in words a
+// newcomer can act on.
 namespace arrowport::cli {
 
 /// Where a server URL points: grpc://, grpc+tcp://, grpc+tls://, http://, https://.
@@ -52,10 +53,12 @@ arrow::Status WaitForServer(const std::string& url, double wait_s,
                             const std::string& option = "--server or set ARROWPORT_SERVER");
 
 /// \brief `failed`, a call to `url` that failed without an answer from the server
-/// (UNAVAILABLE, a failed handshake, a closed socket), said again when the cause is a
-/// TLS mismatch: the server speaks TLS and the URL does not, or the reverse. Found by a
-/// TLS handshake of its own to the port; `failed` unchanged when both agree or the port
-/// cannot be reached.
-arrow::Status ExplainTlsMismatch(const std::string& url, const arrow::Status& failed);
+/// (UNAVAILABLE, a failed handshake, a closed socket), said again when TLS is why: the
+/// server speaks TLS and the URL does not, or the reverse, or the server's certificate is
+/// not signed by a CA this system or `tls_ca` (the --tls-ca file, may be "") trusts, or
+/// is not for the URL's host. Found by a TLS handshake of its own to the port; `failed`
+/// unchanged when none of these is the cause or the port cannot be reached.
+arrow::Status ExplainTls(const std::string& url, const std::string& tls_ca,
+                         const arrow::Status& failed);
 
 }  // namespace arrowport::cli

@@ -85,8 +85,8 @@ class Shell {
   // on. Ctrl-C also drops what else was typed on the line.
   arrow::Status Report(const arrow::Status& status, const LineReader& lines, int64_t line) {
     if (status.ok()) return status;
-    if (!lines.interactive()) {
-      return status.WithMessage(ErrorText(status), " (", lines.Where(line), ")");
+    if (!lines.interactive()) {  // the message as said, its details done with
+      return arrow::Status(status.code(), ErrorText(status) + " (" + lines.Where(line) + ")");
     }
     std::fprintf(stderr, "Error: %s\n", ForTerminal(ErrorText(status), STDERR_FILENO).c_str());
     drop_rest_ = status.IsCancelled();
