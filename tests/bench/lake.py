@@ -139,6 +139,7 @@ def start_arrowport(directory: Path, name: str, streams: dict, endpoint: str) ->
     lines += [f"  {stream}: {json.dumps(route)}" for stream, route in streams.items()]
     config = directory / f"{name}.yaml"
     config.write_text("\n".join(lines) + "\n")
+    config.chmod(0o600)  # it holds S3 keys: a config every user may read is refused
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["ARROWPORT_SKIP_BUILD"] = "1"
     log = directory / f"{name}.log"

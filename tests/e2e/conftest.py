@@ -115,10 +115,28 @@ def pytest_runtest_protocol(item, nextitem):
             pass
 
 
+def private_config(args, env=None):
+    """Makes the config file a server is started with (`--config FILE`, or ARROWPORT_CONFIG)
+    readable by its owner only, as a config holding a secret must be: the server refuses
+    one that every user may read (docs/security.md#secrets-in-the-config), and the tests
+    write theirs under the usual umask (0644). A later write_text keeps the mode."""
+    args = [str(a) for a in args]
+    paths = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"]
+    paths += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    if env and env.get("ARROWPORT_CONFIG"):
+        paths.append(env["ARROWPORT_CONFIG"])
+    for path in paths:
+        if os.path.isfile(path) and os.stat(path).st_uid == os.geteuid():
+            os.chmod(path, 0o600)
+
+
 class RunningServer:
     """An `arrowport serve` process; stderr is collected for assertions."""
 
-    def __init__(self, args, cwd, env=None, timeout=120, preexec_fn=None):
+    def __init__(self, args, cwd, env=None, timeout=120, preexec_fn=None,
+                 keep_config_mode=False):
+        if not keep_config_mode:
+            private_config(args, env)
         self.stderr_lines = []
         self.proc = subprocess.Popen(
             [ARROWPORT, "serve", *args], cwd=cwd, env=env or os.environ.copy(),
@@ -281,5 +299,7 @@ def postgres_server(postgres):
 
 def run_cli(*args, cwd=None, input=None, timeout=300):
     """Runs `bin/arrowport ARGS` and returns the CompletedProcess."""
+    if args and args[0] == "serve":
+        private_config(args)
     return subprocess.run([ARROWPORT, *args], cwd=cwd, input=input, capture_output=True,
                           timeout=timeout)

@@ -276,7 +276,8 @@ def lake_stream(url, *, partition_by=None, commit=None, schema_policy=None, targ
 
 def write_config(path, streams, s3=None, extra=None):
     """Writes an Arrowport YAML config (block style at the top, flow style inside: JSON
-    values are YAML) and returns its path."""
+    values are YAML) and returns its path: its owner's alone, as a config holding S3 keys
+    must be (the server refuses one every user may read)."""
     path = Path(path)
     lines = []
     if s3 is not None:
@@ -287,6 +288,7 @@ def write_config(path, streams, s3=None, extra=None):
     for name, stream in streams.items():
         lines.append(f"  {name}: {json.dumps(stream)}")
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
     return path
 
 

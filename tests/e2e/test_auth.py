@@ -382,6 +382,51 @@ def test_plain_text_password_refused_at_start(tmp_path):
     assert "plain-text passwords are refused" in proc.stderr and "hash-password" in proc.stderr
 
 
+def test_a_config_with_secrets_other_users_may_read_is_refused(tmp_path, hashes):
+    """Found by the fifth attack (issue 64): the packaged config was 0644, and any local
+    user read auth.token_secret from it and forged an admin token. A config holding a
+    secret that every user may read stops the start (exit 2) naming the file, the keys and
+    the fix; one a group may read starts with a warning; a reload that finds the file
+    opened up is refused and the previous config stays in force."""
+    config = tmp_path / "secrets.yaml"
+    config.write_text(users_yaml(hashes, users=("reader", "admin")) +
+                      f"  token_secret: {'s' * 40}\n")
+    config.chmod(0o644)
+    proc = subprocess.run([ARROWPORT, "serve", "--config", str(config), "--db",
+                           str(tmp_path / "x.duckdb"), "--flight-port", "0", "--http-port", "0"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert (f"config file '{config}' holds secrets (auth.token_secret, "
+            f"auth.users[].password_hash) and every user of this machine may read it "
+            f"(mode 0644)") in proc.stderr, proc.stderr
+    assert f"chmod 600 {config}" in proc.stderr, proc.stderr
+
+    config.chmod(0o640)
+    server = RunningServer(["--config", str(config), "--db", str(tmp_path / "x.duckdb"),
+                            "--flight-port", "0", "--http-port", "0"], cwd=tmp_path,
+                           keep_config_mode=True)
+    try:
+        assert server.logged("holds secrets (auth.token_secret, auth.users[].password_hash) "
+                             "and group "), server.stderr()
+        r = requests.get(f"{server.http}/tables", headers={"Authorization": basic("reader")},
+                         timeout=30)
+        assert r.status_code == 200, r.text
+        # Replaced while serving by one without the reader that every user may read: the
+        # reload is refused.
+        opened = tmp_path / "opened.yaml"
+        opened.write_text(users_yaml(hashes, users=("admin",)) + f"  token_secret: {'s' * 40}\n")
+        opened.chmod(0o604)
+        os.replace(opened, config)
+        assert server.logged("every user of this machine may read it (mode 0604)"), \
+            server.stderr()
+        assert "config reload rejected" in server.stderr()
+        r = requests.get(f"{server.http}/tables", headers={"Authorization": basic("reader")},
+                         timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        server.stop()
+
+
 # ---- Flight SQL (JDBC driver, user/password) ----
 
 @pytest.mark.slow

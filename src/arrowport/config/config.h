@@ -98,6 +98,12 @@ struct Config {
   /// ARROWPORT_* environment variables that look like a setting (a section's prefix, such
   /// as ARROWPORT_LIMITS_) and name none: a typo the server warns of, then ignores.
   std::vector<std::string> unknown_environment;
+  /// The file's keys that hold a secret (config_secrets.h): then the file must not be
+  /// readable by other users. Set by LoadText from the file alone.
+  std::vector<std::string> secrets_in_file;
+  /// Non-empty when a group (or users an ACL names) may read those secrets: logged at
+  /// start and at each reload (config_secrets.h).
+  std::string exposure_warning;
   std::string db_path = "arrowport.duckdb";
   Endpoint flight{"127.0.0.1", 8815};
   Endpoint http{"127.0.0.1", 8888};
@@ -282,13 +288,15 @@ inline constexpr const char* kDefaultParquetView = "dataset";
 
 /// \brief Builds the configuration: defaults, then the YAML file (if `path` is not
 /// empty), then `ARROWPORT_*` variables from `environ_entries` ("KEY=VALUE"), then
-/// `overrides`. Unknown keys and invalid values are errors naming file, key and reason.
+/// `overrides`. Unknown keys and invalid values are errors naming file, key and reason;
+/// so is a file holding secrets that every user may read (CheckSecretsPrivate).
 arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
                            const Overrides& overrides);
 /// \brief As Load, from the file's `text` already read (`path` names it in errors): the
 /// config watcher applies exactly the text it saw settle, never a second read that could
-/// land in the middle of a rewrite.
+/// land in the middle of a rewrite. Who may read the file is the caller's to check
+/// (CheckSecretsPrivate, with what ReadConfigFile said of the same read).
 arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
                                const std::vector<std::string>& environ_entries,
                                const Overrides& overrides);

@@ -1,11 +1,15 @@
 #include "arrowport/config/config_file.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace arrowport::config {
 
@@ -16,9 +20,98 @@ struct FileDescriptor {
     if (fd >= 0) ::close(fd);
   }
 };
+
+// Linux's POSIX ACL extended attribute (linux/posix_acl_xattr.h): a version word, then
+// entries of tag, permissions and id, little-endian.
+constexpr uint32_t kAclVersion = 2;
+constexpr uint16_t kAclUserObj = 0x01, kAclUser = 0x02, kAclGroupObj = 0x04,
+                   kAclGroup = 0x08, kAclMask = 0x10, kAclOther = 0x20;
+constexpr uint16_t kAclRead = 0x04;
+struct AclEntry {
+  uint16_t tag;
+  uint16_t perm;
+  uint32_t id;
+};
+static_assert(std::endian::native == std::endian::little,
+              "ACL entries are little-endian");
+
+std::string GroupName(uint32_t gid) {
+  std::vector<char> buffer(16 * 1024);
+  group entry{};
+  group* found = nullptr;
+  if (::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
+    return "group '" + std::string(found->gr_name) + "'";
+  }
+  return "group " + std::to_string(gid);
+}
+
+void Add(std::string* list, const std::string& who) {
+  *list += (list->empty() ? "" : ", ") + who;
+}
+
+// The readers an access ACL grants; false when the file has none (or the file system
+// keeps none), so that its mode bits say it all.
+bool AclReaders(int fd, const struct stat& info, FileReaders* readers) {
+  const ssize_t size = ::fgetxattr(fd, "system.posix_acl_access", nullptr, 0);
+  if (size <= 0) return false;
+  std::vector<char> bytes(static_cast<size_t>(size));
+  const ssize_t read =
+      ::fgetxattr(fd, "system.posix_acl_access", bytes.data(), bytes.size());
+  uint32_t version = 0;
+  if (read < 4 || (read - 4) % sizeof(AclEntry) != 0) return false;
+  std::memcpy(&version, bytes.data(), 4);
+  if (version != kAclVersion) return false;
+  std::vector<AclEntry> entries((read - 4) / sizeof(AclEntry));
+  std::memcpy(entries.data(), bytes.data() + 4, entries.size() * sizeof(AclEntry));
+  uint16_t mask = 0x7;  // no mask entry: the named entries are not limited
+  for (const auto& entry : entries) {
+    if (entry.tag == kAclMask) mask = entry.perm;
+  }
+  for (const auto& entry : entries) {
+    // The mask limits every entry but the owner's and other's.
+    const bool reads = (entry.perm & kAclRead) != 0 && (mask & kAclRead) != 0;
+    switch (entry.tag) {
+      case kAclUser:
+        // Not the server's own user (systemd names it in its credential files' ACL).
+        if (reads && entry.id != ::geteuid() && entry.id != info.st_uid) {
+          Add(&readers->others, "user " + std::to_string(entry.id) + " (ACL)");
+        }
+        break;
+      case kAclGroupObj:
+        if (reads) Add(&readers->others, GroupName(info.st_gid));
+        break;
+      case kAclGroup:
+        if (reads) Add(&readers->others, GroupName(entry.id) + " (ACL)");
+        break;
+      case kAclOther:
+        readers->everyone = (entry.perm & kAclRead) != 0;
+        break;
+      case kAclUserObj:
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-arrow::Result<std::string> ReadConfigFile(const std::string& path) {
+arrow::Result<FileReaders> ReadersOf(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    return arrow::Status::IOError("cannot stat: ", std::strerror(errno));
+  }
+  FileReaders readers;
+  readers.mode = info.st_mode & 07777;
+  readers.owner = info.st_uid;
+  if (!AclReaders(fd, info, &readers)) {
+    readers.everyone = (info.st_mode & S_IROTH) != 0;
+    if (info.st_mode & S_IRGRP) readers.others = GroupName(info.st_gid);
+  }
+  return readers;
+}
+
+arrow::Result<ConfigFileText> ReadConfigFile(const std::string& path) {
   FileDescriptor file;
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before the
   // type check below gets a chance to refuse it.
@@ -40,7 +133,14 @@ arrow::Result<std::string> ReadConfigFile(const std::string& path) {
     return arrow::Status::Invalid("config file '", path, "' is larger than ",
                                   kMaxConfigFileBytes >> 20, " MiB");
   }
-  std::string text;
+  ConfigFileText out;
+  auto readers = ReadersOf(file.fd);
+  if (!readers.ok()) {
+    return arrow::Status::IOError("cannot read config file '", path, "': ",
+                                  readers.status().message());
+  }
+  out.readers = *readers;
+  std::string& text = out.text;
   char buffer[64 * 1024];
   while (true) {
     const ssize_t n = ::read(file.fd, buffer, sizeof(buffer));
@@ -57,7 +157,7 @@ arrow::Result<std::string> ReadConfigFile(const std::string& path) {
     }
     text.append(buffer, static_cast<size_t>(n));
   }
-  return text;
+  return out;
 }
 
 }  // namespace arrowport::config

@@ -11,9 +11,31 @@ namespace arrowport::config {
 /// wrong path (a log, a database) and reading it whole would only burn memory.
 constexpr int64_t kMaxConfigFileBytes = int64_t{16} << 20;
 
+/// Who besides a file's owner may read it: its mode bits, or its POSIX access ACL when
+/// it has one (then the group bits of the mode are the ACL's mask, not the group's right:
+/// systemd's credential files read 0440 with only the service's user named in the ACL).
+struct FileReaders {
+  uint32_t mode = 0;   ///< st_mode & 07777, for messages
+  uint32_t owner = 0;  ///< st_uid
+  bool everyone = false;  ///< "other" may read: every user of the machine
+  /// Who else may read it, in words ("group 'adm'", "user 1001 (ACL)"); empty: nobody
+  /// but the owner and this process's own user.
+  std::string others;
+  bool operator==(const FileReaders&) const = default;
+};
+
+/// The readers of the open file `fd` (fstat and, for an ACL, fgetxattr).
+arrow::Result<FileReaders> ReadersOf(int fd);
+
+/// A config file's text and who may read it, both of the one file opened.
+struct ConfigFileText {
+  std::string text;
+  FileReaders readers;
+};
+
 /// \brief Reads a config file whole. Refuses what is not a regular file (a directory
 /// would read as empty, i.e. an all-defaults config; /dev/zero or a FIFO would never end)
 /// and files over kMaxConfigFileBytes. Symlinks are followed.
-arrow::Result<std::string> ReadConfigFile(const std::string& path);
+arrow::Result<ConfigFileText> ReadConfigFile(const std::string& path);
 
 }  // namespace arrowport::config

@@ -6,6 +6,7 @@
 #include "arrowport/config/config.h"
 #include "arrowport/config/config_file.h"
 #include "arrowport/config/config_keys.h"
+#include "arrowport/config/config_secrets.h"
 #include "arrowport/config/views_section.h"
 
 namespace arrowport::config {
@@ -75,11 +76,12 @@ std::string Flat(std::string key) {
 arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
                            const Overrides& overrides) {
-  std::string text;
-  if (!path.empty()) {
-    ARROW_ASSIGN_OR_RAISE(text, ReadConfigFile(path));
-  }
-  return LoadText(text, path, environ_entries, overrides);
+  if (path.empty()) return LoadText("", path, environ_entries, overrides);
+  ARROW_ASSIGN_OR_RAISE(const ConfigFileText file, ReadConfigFile(path));
+  ARROW_ASSIGN_OR_RAISE(Config config,
+                        LoadText(file.text, path, environ_entries, overrides));
+  ARROW_RETURN_NOT_OK(CheckSecretsPrivate(file.readers, &config));
+  return config;
 }
 
 arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
@@ -88,6 +90,7 @@ arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
   Config config;
   if (!path.empty()) {
     ARROW_ASSIGN_OR_RAISE(config, ParseYaml(text, path));
+    config.secrets_in_file = SecretKeys(config);
   }
   // ARROWPORT_FLIGHT_PORT -> flight.port, ARROWPORT_DB_PATH -> db_path, ...
   for (const auto& entry : environ_entries) {

@@ -17,6 +17,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/config/config.h"
 #include "arrowport/config/config_file.h"
+#include "arrowport/config/config_secrets.h"
 #include "arrowport/server/server_impl.h"
 
 namespace arrowport::server {
@@ -69,9 +70,9 @@ void Server::Impl::WatchConfig() {
 }
 
 Server::Impl::ConfigFileRead Server::Impl::ReadConfig() const {
-  auto text = config::ReadConfigFile(setup.config_path);
-  if (!text.ok()) return {false, text.status().message()};
-  return {true, std::move(*text)};
+  auto file = config::ReadConfigFile(setup.config_path);
+  if (!file.ok()) return {false, file.status().message(), {}};
+  return {true, std::move(file->text), file->readers};
 }
 
 arrow::Status Server::Impl::ReloadConfig(const std::optional<ConfigFileRead>& read) {
@@ -97,6 +98,10 @@ arrow::Status Server::Impl::ReloadConfigLocked(const std::optional<ConfigFileRea
                    ? config::LoadText(config_tried.content, setup.config_path,
                                       setup.environ_entries, setup.overrides)
                    : arrow::Result<config::Config>(arrow::Status::IOError(config_tried.content));
+  if (fresh.ok()) {
+    auto exposure = config::CheckSecretsPrivate(config_tried.readers, &*fresh);
+    if (!exposure.ok()) fresh = exposure;
+  }
   if (!fresh.ok()) {
     logger.Error("config reload rejected; previous config stays in force",
                  {{"error", fresh.status().message()}});
@@ -125,6 +130,7 @@ arrow::Status Server::Impl::ReloadConfigLocked(const std::optional<ConfigFileRea
                  {{"error", checked.message()}});
     return checked;
   }
+  if (!fresh->exposure_warning.empty()) logger.Warn(fresh->exposure_warning);
   router->Update(*fresh);
   if (metrics) metrics->SetConfiguredStreams(StreamNames(*fresh));
   transfer->Update(fresh->transfer);

@@ -19,6 +19,7 @@
 #include "arrowport/common/logger.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/request_limiter.h"
+#include "arrowport/config/config_file.h"
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/http/http_gateway.h"
@@ -94,10 +95,12 @@ struct Server::Impl {
   std::mutex shutdown_mutex;  // guards shut_down
   bool shut_down = false;
   std::mutex reload_mutex;  // one reload at a time (watcher thread, Flight action)
-  // What the config file held when read: its text, or why it could not be read.
+  // What the config file held when read: its text, or why it could not be read, and
+  // who may read it (a chmod is a change: a reload checks the secrets' exposure again).
   struct ConfigFileRead {
     bool readable = false;
     std::string content;  // the text, or the reason
+    config::FileReaders readers;
     bool operator==(const ConfigFileRead&) const = default;
   };
   // What the last reload read (applied or rejected), under reload_mutex: the watcher

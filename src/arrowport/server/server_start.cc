@@ -29,6 +29,7 @@ void Server::Impl::ReserveFileDescriptors() {
                  {"nofile", std::to_string(descriptors.limit)}});
     config.http_max_connections = static_cast<int>(std::max<int64_t>(connections, 1));
   }
+  if (!config.exposure_warning.empty()) logger.Warn(config.exposure_warning);
   if (!config.unknown_environment.empty()) {
     std::string names;
     for (const auto& name : config.unknown_environment) {

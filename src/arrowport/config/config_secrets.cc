@@ -1,0 +1,97 @@
+#include "arrowport/config/config_secrets.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <regex>
+
+namespace arrowport::config {
+
+namespace {
+
+// libpq's password=... (key=value form) or user:password@ (URI form).
+bool HasPassword(const std::string& conninfo) {
+  static const std::regex keyword(R"((^|[\s:])password\s*=)", std::regex::icase);
+  static const std::regex uri(R"(^(postgres:)?postgres(ql)?://[^@/]*:[^@/]*@)",
+                              std::regex::icase);
+  return std::regex_search(conninfo, keyword) || std::regex_search(conninfo, uri);
+}
+
+// CREATE SECRET, SET s3_secret_access_key, an ATTACH with a password, ... (a statement
+// that merely mentions the word is held private too: harmless).
+bool NamesASecret(const std::string& sql) {
+  static const std::regex secret(R"(secret|password|session_token)", std::regex::icase);
+  return std::regex_search(sql, secret);
+}
+
+std::string Octal(uint32_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "%04o", mode);
+  return text;
+}
+
+std::string Joined(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& key : keys) out += (out.empty() ? "" : ", ") + key;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> SecretKeys(const Config& c) {
+  std::vector<std::string> keys;
+  if (!c.auth.token_secret.empty()) keys.push_back("auth.token_secret");
+  for (const auto& user : c.auth.users) {
+    if (!user.password_hash.empty()) {
+      keys.push_back("auth.users[].password_hash");
+      break;
+    }
+  }
+  if (!c.s3.secret_access_key.empty()) keys.push_back("s3.secret_access_key");
+  if (!c.s3.session_token.empty()) keys.push_back("s3.session_token");
+  for (const auto& [peer, credentials] : c.transfer.peers) {
+    const std::string key = "transfer.peers." + peer;
+    if (!credentials.password.empty()) keys.push_back(key + ".password");
+    if (!credentials.token.empty()) keys.push_back(key + ".token");
+  }
+  for (const auto& [name, stream] : c.streams) {
+    if (stream.lake.format == LakeFormat::kDuckLake && HasPassword(stream.lake.catalog)) {
+      keys.push_back("streams." + name + ".ducklake.catalog");
+    }
+  }
+  for (size_t i = 0; i < c.duckdb_init_sql.size(); ++i) {
+    if (NamesASecret(c.duckdb_init_sql[i])) {
+      keys.push_back("duckdb.init_sql[" + std::to_string(i) + "]");
+    }
+  }
+  return keys;
+}
+
+arrow::Status CheckSecretsPrivate(const FileReaders& readers, Config* config) {
+  config->exposure_warning.clear();
+  if (config->secrets_in_file.empty() || (!readers.everyone && readers.others.empty())) {
+    return arrow::Status::OK();
+  }
+  const std::string& path = config->source;
+  const std::string what = "config file '" + path + "' holds secrets (" +
+                           Joined(config->secrets_in_file) + ")";
+  if (readers.everyone) {
+    // The fix keeps the file readable by the server: its owner, or root.
+    const bool ours = ::geteuid() == 0 || ::geteuid() == readers.owner;
+    const std::string chmod = "chmod 600 " + path;
+    const std::string fix = ours ? chmod
+                                 : "chown " + std::to_string(::geteuid()) + " " + path +
+                                       " && " + chmod +
+                                       " (or have systemd hand it over: LoadCredential=)";
+    return arrow::Status::Invalid(
+        what, " and every user of this machine may read it (mode ", Octal(readers.mode),
+        "): refused. Make it readable by its owner only: ", fix,
+        " (docs/security.md#secrets-in-the-config)");
+  }
+  config->exposure_warning = what + " and " + readers.others + " may read it (mode " +
+                             Octal(readers.mode) +
+                             "); if no one else should: chmod 600 " + path;
+  return arrow::Status::OK();
+}
+
+}  // namespace arrowport::config
