@@ -124,24 +124,16 @@ void Authenticator::Reload(const config::Config& config) {
 
 namespace {
 
-// Which password a token was issued for: 16 hex digits of BLAKE2b over the stored hash
-// (itself salted), so a password change in the config ends the old tokens.
-std::string CredentialFingerprint(const std::string& password_hash) {
-  unsigned char digest[8];
-  crypto_generichash(digest, sizeof(digest),
-                     reinterpret_cast<const unsigned char*>(password_hash.data()),
-                     password_hash.size(), nullptr, 0);
-  char hex[sizeof(digest) * 2 + 1];
-  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
-  return hex;
-}
+// The unkeyed 16-hex-digit fingerprint of the tokens issued before the keyed one.
+constexpr size_t kUnkeyedFingerprintChars = 16;
 
 }  // namespace
 
 arrow::Result<IssuedToken> Authenticator::IssueToken(const Principal& principal) const {
   const auto entry = users_->Find(principal.user);
-  return tokens_->Issue(principal.user, principal.role,
-                        entry ? CredentialFingerprint(entry->password_hash) : "");
+  const std::string credential =
+      entry ? tokens_->CredentialFingerprint(entry->password_hash) : "";
+  return tokens_->Issue(principal.user, principal.role, credential);
 }
 
 arrow::Result<Authenticated> Authenticator::Authenticate(const std::string& authorization,
@@ -231,7 +223,12 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Bearer(
     return Unauthenticated("the role of user '", claims.user,
                            "' changed since the token was issued; authenticate again");
   }
-  if (claims.credential != CredentialFingerprint(entry->password_hash)) {
+  if (claims.credential.size() == kUnkeyedFingerprintChars) {
+    return Unauthenticated("the token of user '", claims.user,
+                           "' was issued by an older Arrowport (before its credential "
+                           "fingerprint was keyed); sign in again");
+  }
+  if (claims.credential != tokens_->CredentialFingerprint(entry->password_hash)) {
     return Unauthenticated("the password of user '", claims.user,
                            "' changed since the token was issued; authenticate again");
   }

@@ -5,6 +5,7 @@
 #include "arrow/util/base64.h"
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/auth/password_hasher.h"
+#include "arrowport/auth/token_service.h"
 #include "arrowport/auth/user_directory.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/metrics/registry.h"
@@ -137,6 +138,25 @@ TEST_F(AuthenticatorTest, ReloadRevokesTokensOfRemovedUsersAndChangedRoles) {
   EXPECT_NE(rotated.status().message().find("password"), std::string::npos);
   auto fresh_token = *auth_->IssueToken(*after_change->principal);
   EXPECT_TRUE(auth_->Authenticate("Bearer " + fresh_token.token, source_).ok());
+}
+
+// The credential fingerprint is keyed since issue 64: a token issued before (an unkeyed
+// fingerprint, 16 hex digits, under the same configured secret) fails once, saying why.
+TEST_F(AuthenticatorTest, ATokenWithTheUnkeyedFingerprintIsToldToSignInAgain) {
+  auto same_key =
+      *TokenService::Make(config_.auth.token_secret, config_.auth.token_ttl_s);
+  auto old = *same_key->Issue("ann", Role::kReader, "0123456789abcdef");
+  auto refused = auth_->Authenticate("Bearer " + old.token, source_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(HasErrorKind(refused.status(), ErrorKind::kUnauthenticated));
+  EXPECT_NE(refused.status().message().find("sign in again"), std::string::npos)
+      << refused.status();
+  // A fingerprint that is not this server's keyed one is refused as a changed password.
+  auto guessed = *same_key->Issue("ann", Role::kReader, std::string(32, 'a'));
+  EXPECT_FALSE(auth_->Authenticate("Bearer " + guessed.token, source_).ok());
+  auto ann = *auth_->Authenticate(Basic("ann", "pw-ann"), source_);
+  auto fresh = *auth_->IssueToken(*ann.principal);
+  EXPECT_TRUE(auth_->Authenticate("Bearer " + fresh.token, source_).ok());
 }
 
 TEST(UserDirectoryTest, ReplaceSwapsTheWholeList) {

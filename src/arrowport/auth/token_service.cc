@@ -23,6 +23,10 @@ struct JwtStrFree {
 };
 
 constexpr size_t kGeneratedKeyBytes = 32;
+// The credential fingerprint's key: subkey 1 of the signing key in this context.
+constexpr uint64_t kFingerprintSubkeyId = 1;
+constexpr char kFingerprintContext[crypto_kdf_CONTEXTBYTES + 1] = "apcredfp";
+constexpr size_t kFingerprintBytes = 16;
 // A token's iat may be this far ahead of now (the clock read when it was issued and the
 // one read when it is checked are the same machine's).
 constexpr int64_t kIssuedAtLeewayS = 5;
@@ -69,6 +73,33 @@ arrow::Result<std::unique_ptr<TokenService>> TokenService::Make(const std::strin
   }
   return std::unique_ptr<TokenService>(
       new TokenService(std::move(key), ttl_s, generated));
+}
+
+TokenService::TokenService(std::string key, int64_t ttl_s, bool generated)
+    : key_(std::move(key)), ttl_s_(ttl_s), generated_(generated) {
+  // crypto_kdf takes a master key of exactly its size: the signing key (of any length)
+  // is hashed to one first.
+  unsigned char master[crypto_kdf_KEYBYTES];
+  crypto_generichash(master, sizeof(master),
+                     reinterpret_cast<const unsigned char*>(key_.data()), key_.size(),
+                     nullptr, 0);
+  fingerprint_key_.resize(crypto_generichash_KEYBYTES);
+  crypto_kdf_derive_from_key(reinterpret_cast<unsigned char*>(fingerprint_key_.data()),
+                             fingerprint_key_.size(), kFingerprintSubkeyId,
+                             kFingerprintContext, master);
+  sodium_memzero(master, sizeof(master));
+}
+
+std::string TokenService::CredentialFingerprint(const std::string& password_hash) const {
+  unsigned char digest[kFingerprintBytes];
+  crypto_generichash(digest, sizeof(digest),
+                     reinterpret_cast<const unsigned char*>(password_hash.data()),
+                     password_hash.size(),
+                     reinterpret_cast<const unsigned char*>(fingerprint_key_.data()),
+                     fingerprint_key_.size());
+  char hex[sizeof(digest) * 2 + 1];
+  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+  return hex;
 }
 
 arrow::Result<IssuedToken> TokenService::Issue(const std::string& user, Role role,
@@ -148,9 +179,17 @@ arrow::Result<TokenClaims> TokenService::VerifyAt(const std::string& token,
   if (sub == nullptr || role == nullptr || !has_exp || !has_iat) {
     return Unauthenticated("invalid bearer token: missing sub, role, iat or exp");
   }
-  // This server issues its tokens itself: one issued in the future was not.
+  // This server issues its tokens itself: one issued in the future was not, nor one that
+  // lives longer than it lets tokens live (forged with a stolen key, say, for a year).
   if (claims.issued_at > now + kIssuedAtLeewayS) {
     return Unauthenticated("invalid bearer token: issued in the future");
+  }
+  int64_t lifetime = 0;
+  if (__builtin_sub_overflow(claims.expires_at, claims.issued_at, &lifetime) ||
+      lifetime > ttl_s_) {
+    return Unauthenticated("invalid bearer token: valid for longer (exp - iat) than "
+                           "auth.token_ttl_s (",
+                           ttl_s_, " s) lets this server issue; sign in again");
   }
   auto parsed_role = config::ParseRole(role);
   if (!parsed_role.ok()) return Unauthenticated("invalid bearer token: unknown role");

@@ -1,6 +1,10 @@
 #include "arrowport/auth/token_service.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <limits>
 
 #include "arrowport/common/status_detail.h"
 
@@ -9,6 +13,34 @@ namespace token_service_test {
 
 bool IsUnauthenticated(const arrow::Status& st) {
   return HasErrorKind(st, ErrorKind::kUnauthenticated);
+}
+
+std::string Base64Url(const std::string& bytes) {
+  static const char* kDigits =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t bits = 0;
+  int held = 0;
+  for (unsigned char c : bytes) {
+    bits = (bits << 8) | c;
+    held += 8;
+    while (held >= 6) out += kDigits[(bits >> (held -= 6)) & 63];
+  }
+  if (held > 0) out += kDigits[(bits << (6 - held)) & 63];
+  return out;
+}
+
+// An HS256 JWT of `payload` signed with `key`, as anyone holding the key can make one.
+std::string Signed(const std::string& key, const std::string& payload) {
+  const std::string signing_input =
+      Base64Url(R"({"alg":"HS256","typ":"JWT"})") + "." + Base64Url(payload);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(),
+       mac, &length);
+  const std::string signature(reinterpret_cast<char*>(mac), length);
+  return signing_input + "." + Base64Url(signature);
 }
 
 TEST(TokenService, IssuesAndVerifiesClaims) {
@@ -47,6 +79,53 @@ TEST(TokenService, TokensIssuedInTheFutureAreRefused) {
   EXPECT_NE(refused.status().message().find("future"), std::string::npos);
   EXPECT_TRUE(tokens->VerifyAt(future.token, 100000).ok());
   EXPECT_TRUE(tokens->VerifyAt(future.token, 99998).ok());  // within the clock leeway
+}
+
+// Found by the fifth attack (issue 64): a reader of the config's token_secret forged an
+// admin token valid for a year. Whoever signed it, a token that lives longer than
+// auth.token_ttl_s was not issued by this server.
+TEST(TokenService, TokensLivingLongerThanTheTtlAreRefused) {
+  const std::string key = "test-secret-of-at-least-32-bytes";
+  auto tokens = *TokenService::Make(key, 3600);
+  const auto claims = [](int64_t iat, int64_t exp) {
+    return R"({"sub":"ann","role":"admin","iat":)" + std::to_string(iat) +
+           R"(,"exp":)" + std::to_string(exp) + "}";
+  };
+  const std::string year = Signed(key, claims(1000, 1000 + 365 * 86400));
+  auto refused = tokens->VerifyAt(year, 1001);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(IsUnauthenticated(refused.status()));
+  const std::string message = refused.status().message();
+  EXPECT_NE(message.find("auth.token_ttl_s (3600 s)"), std::string::npos) << message;
+  EXPECT_NE(message.find("sign in again"), std::string::npos);
+  // One second over, and a difference that overflows, are refused; the TTL itself is not.
+  EXPECT_FALSE(tokens->VerifyAt(Signed(key, claims(1000, 4601)), 1001).ok());
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_FALSE(tokens->VerifyAt(Signed(key, claims(kMin, kMax)), 1001).ok());
+  auto within = tokens->VerifyAt(Signed(key, claims(1000, 4600)), 1001);
+  ASSERT_TRUE(within.ok()) << within.status();
+  EXPECT_EQ(within->role, Role::kAdmin);
+  // A server of the same key with a longer TTL (before a restart lowered it) issued it.
+  auto longer = *TokenService::Make(key, 7200);
+  const std::string issued = longer->IssueAt("ann", Role::kReader, 1000)->token;
+  EXPECT_FALSE(tokens->VerifyAt(issued, 1001).ok());
+}
+
+// The credential fingerprint was an unkeyed BLAKE2b of the password hash, which sits in
+// the config file beside the users: it is keyed with a key derived from the signing key.
+TEST(TokenService, CredentialFingerprintsAreKeyedWithTheSigningKey) {
+  auto tokens = *TokenService::Make("test-secret-of-at-least-32-bytes", 3600);
+  auto same_key = *TokenService::Make("test-secret-of-at-least-32-bytes", 3600);
+  auto other_key = *TokenService::Make("another-secret-of-at-least-32-bytes", 3600);
+  auto generated = *TokenService::Make("", 3600);
+  const std::string hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA";
+  const std::string fingerprint = tokens->CredentialFingerprint(hash);
+  EXPECT_EQ(fingerprint.size(), 32u);
+  EXPECT_EQ(fingerprint, same_key->CredentialFingerprint(hash));
+  EXPECT_NE(fingerprint, other_key->CredentialFingerprint(hash));
+  EXPECT_NE(fingerprint, generated->CredentialFingerprint(hash));
+  EXPECT_NE(fingerprint, tokens->CredentialFingerprint(hash + "x"));
 }
 
 TEST(TokenService, TamperedOrForeignTokensAreRefused) {
