@@ -12,6 +12,9 @@
 #                                                (made or refreshed first; the tests copy it)
 # Env:   ARROWPORT_SKIP_BUILD=1  package build/release/arrowport as it is
 set -euo pipefail
+# Modes in the packages are the ones written here, whatever the caller's umask (077 made
+# the .deb's directories 0700, which dpkg-deb refuses for DEBIAN/).
+umask 022
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=toolchain/env.sh
 source "$here/env.sh"
@@ -156,7 +159,9 @@ build_deb() {
   rm -rf "$stage"
   install -D -m 0755 "$binary" "$stage/usr/bin/arrowport"
   arrowport_in_root strip --strip-unneeded "$stage/usr/bin/arrowport"
-  install -D -m 0644 "$repo/packaging/config.yaml" "$stage/etc/arrowport/config.yaml"
+  # Secrets go in the config: root's alone; the unit hands the service a copy
+  # (LoadCredential=).
+  install -D -m 0600 "$repo/packaging/config.yaml" "$stage/etc/arrowport/config.yaml"
   install -D -m 0644 "$repo/packaging/arrowport.service" \
     "$stage/usr/lib/systemd/system/arrowport.service"
   local doc="$stage/usr/share/doc/arrowport" f
@@ -197,8 +202,13 @@ build_rootfs() {
   # Kubernetes runAsUser) runs it with group 0.
   # The image's own config (all addresses, the volume's database), in place of the
   # package's loopback one: settings in a file a mounted config replaces whole, not in
-  # ARROWPORT_* variables that would override the operator's file.
+  # ARROWPORT_* variables that would override the operator's file. It holds no secret,
+  # and the image's user must read it.
   install -m 0644 "$repo/packaging/image-config.yaml" "$rootfs/etc/arrowport/config.yaml"
+  # No program in the image raises privileges: minbase's setuid and setgid programs (su,
+  # mount, passwd, chage, ...) keep working for root and lose their bits (the test also
+  # checks that none has file capabilities).
+  find "$rootfs" -xdev -type f -perm /6000 -exec chmod ug-s {} +
   rm -rf "$rootfs/tmp/"* "$rootfs/var/lib/apt/lists/"* "$rootfs/var/cache/apt/"*.bin \
     "$rootfs/var/cache/apt/archives" "$rootfs/var/cache/debconf/"*-old \
     "$rootfs/var/lib/dpkg/"*-old "$rootfs/usr/share/man" "$rootfs/usr/share/info" \

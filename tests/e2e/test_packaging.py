@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tarfile
@@ -177,12 +178,46 @@ def test_second_run_is_up_to_date(packages):
     run(["sha256sum", "-c", "SHA256SUMS"], cwd=DIST)
 
 
+# A POSIX access ACL as Linux stores it (system.posix_acl_access): version 2, then (tag,
+# permissions, id) entries; tags user_obj 1, user 2, group_obj 4, mask 0x10, other 0x20.
+def acl(owner, named_uid, perm):
+    unset = 0xFFFFFFFF
+    entries = [(1, owner, unset), (2, perm, named_uid), (4, 0, unset), (0x10, perm, unset),
+               (0x20, 0, unset)]
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def credentials_as_systemd_makes_them(root, unit, uid):
+    """What systemd does for the unit's LoadCredential=ID:PATH before ExecStart: a copy of
+    PATH in /run/credentials/<unit>/ID, 0400 root's, with an ACL letting the service's
+    user read it (so its mode reads 0440); the directory 0500 with the same for search."""
+    directory = root / "run/credentials/arrowport.service"
+    directory.mkdir(parents=True, exist_ok=True)
+    name, source = unit["LoadCredential"].split(":", 1)
+    copy = directory / name
+    shutil.copyfile(root / source.lstrip("/"), copy)
+    copy.chmod(0o400)
+    os.setxattr(copy, "system.posix_acl_access", acl(4, uid, 4))
+    directory.chmod(0o500)
+    os.setxattr(directory, "system.posix_acl_access", acl(5, uid, 5))
+    assert copy.stat().st_mode & 0o777 == 0o440
+    return "/run/credentials/arrowport.service"
+
+
 def test_deb_serves_a_query_as_the_unit_runs_it(installed_root):
     root, began = installed_root
     unit = unit_settings(root)
     assert unit["Type"] == "notify" and unit["DynamicUser"] == "yes"
     assert unit["StateDirectory"] == "arrowport" and unit["ProtectSystem"] == "strict"
-    argv = shlex.split(unit["ExecStart"])
+    # The config, root's alone, reaches the service as a credential (issue 64): with a
+    # secret in it (as an operator adds one), the server starts on systemd's copy.
+    assert unit["LoadCredential"] == "config.yaml:/etc/arrowport/config.yaml"
+    with open(root / "etc/arrowport/config.yaml", "a") as config:
+        config.write(f"auth: {{token_secret: {'s' * 40}}}\n")
+    credentials = credentials_as_systemd_makes_them(root, unit, DYNAMIC_UID)
+    argv = [a.replace("${CREDENTIALS_DIRECTORY}", credentials)
+            for a in shlex.split(unit["ExecStart"])]
+    assert argv[-2:] == ["--config", f"{credentials}/config.yaml"], unit["ExecStart"]
     assert argv[0] == "/usr/bin/arrowport" and (root / argv[0].lstrip("/")).is_file()
     # systemd's StateDirectory: /var/lib/<name>, owned by the service's uid.
     state = root / "var/lib" / unit["StateDirectory"]
@@ -191,6 +226,7 @@ def test_deb_serves_a_query_as_the_unit_runs_it(installed_root):
     flight_port, http_port = free_port(), free_port()
     # Ports as a drop-in's Environment= would set them (the config's are 8815/8888).
     env = ["env", "-i", "-C", unit["WorkingDirectory"], "PATH=/usr/sbin:/usr/bin",
+           f"CREDENTIALS_DIRECTORY={credentials}",
            f"ARROWPORT_FLIGHT_PORT={flight_port}", f"ARROWPORT_HTTP_PORT={http_port}"]
     cmd = chroot_cmd(root, "setpriv", f"--reuid={DYNAMIC_UID}", f"--regid={DYNAMIC_UID}",
                      "--clear-groups", *env, *argv, private_pid=True)
@@ -202,7 +238,9 @@ def test_deb_serves_a_query_as_the_unit_runs_it(installed_root):
         record("apt_install_to_first_query_s", time.monotonic() - began)
     finally:
         code = stop(proc)
-    assert code == 0, proc.stderr.read()
+    log = proc.stderr.read()
+    assert code == 0, log
+    assert "holds secrets" not in log, log  # neither refused nor warned of
     db = state / "arrowport.duckdb"
     assert db.is_file() and db.stat().st_uid == DYNAMIC_UID
 
@@ -216,6 +254,17 @@ def test_deb_metadata(installed_root):
     assert "libsystemd0" in names and any(n.startswith("libduckdb") for n in names), depends
     assert re.search(r"^Conffiles:\n /etc/arrowport/config\.yaml [0-9a-f]{32}$", status,
                      re.MULTILINE), status
+    # The config holds the secrets: root's alone, in the .deb and installed (issue 64: it
+    # was 0644, and any local user read auth.token_secret from it).
+    listing = run(chroot_cmd(root, "dpkg-deb", "-c", f"/tmp/{DEB.name}"))
+    entry = next(l for l in listing.splitlines() if l.endswith("./etc/arrowport/config.yaml"))
+    assert entry.split()[:2] == ["-rw-------", "root/root"], entry
+    config = (root / "etc/arrowport/config.yaml").stat()
+    assert (config.st_mode & 0o7777, config.st_uid, config.st_gid) == (0o600, 0, 0)
+    peek = subprocess.run(chroot_cmd(root, "setpriv", "--reuid=65534", "--regid=65534",
+                                     "--clear-groups", "cat", "/etc/arrowport/config.yaml"),
+                          capture_output=True, text=True, timeout=300)
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek
     assert f"Version: {VERSION}" in status
     files = run(chroot_cmd(root, "dpkg", "-L", "arrowport")).split()
     assert "/usr/lib/systemd/system/arrowport.service" in files
@@ -243,12 +292,16 @@ def test_systemd_analyze_verify(installed_root):
     assert security.returncode == 0, security.stdout[-3000:] + security.stderr
 
 
-def image_config(layout):
+def image_manifest(layout):
     index = json.loads((layout / "index.json").read_text())
     assert len(index["manifests"]) == 1
     entry = index["manifests"][0]
     assert entry["annotations"]["org.opencontainers.image.ref.name"] == VERSION
-    manifest = json.loads((layout / "blobs/sha256" / entry["digest"].split(":")[1]).read_text())
+    return json.loads((layout / "blobs/sha256" / entry["digest"].split(":")[1]).read_text())
+
+
+def image_config(layout):
+    manifest = image_manifest(layout)
     return json.loads((layout / "blobs/sha256" / manifest["config"]["digest"].split(":")[1])
                       .read_text())
 
@@ -291,6 +344,19 @@ def test_image_config(unpacked_image):
     state = rootfs / "var/lib/arrowport"
     assert (state.stat().st_uid, state.stat().st_gid) == (uid, 0)
     assert state.stat().st_mode & 0o777 == 0o770
+    # No program in the image can raise privileges (issue 64: su, mount, passwd, ... were
+    # setuid root): no setuid or setgid file, no file capabilities, in the layers as shipped.
+    privileged = []
+    for layer in image_manifest(layout)["layers"]:
+        with tarfile.open(layout / "blobs/sha256" / layer["digest"].split(":")[1]) as tar:
+            for member in tar:
+                if member.isfile() and member.mode & 0o6000:
+                    privileged.append(f"{member.name} {oct(member.mode)}")
+                if any("security.capability" in key for key in member.pax_headers):
+                    privileged.append(f"{member.name} has file capabilities")
+    assert not privileged, privileged
+    # The image's own config holds no secret, and its user must read it.
+    assert "token_secret" not in own and "password_hash:" not in own
     # The image is the .deb installed by apt: dpkg knows it, and the SBOM lists it.
     assert f"arrowport {VERSION} amd64" in SBOM.read_text().splitlines()
     assert not list((rootfs / "var/lib/apt/lists").glob("*Packages*"))
@@ -461,6 +527,7 @@ until state=$(p exec sd systemctl is-system-running 2>/dev/null) || [ "$state" =
   i=$((i + 1)); [ $i -lt 600 ] || { echo "systemd did not boot: $state"; exit 1; }; sleep 0.2
 done
 echo "start=$(p exec sd systemctl start arrowport >/dev/null 2>&1; echo $?)"
+echo "etc_mode=$(p exec sd stat -c %a:%u /etc/arrowport/config.yaml)"
 echo "status=$(p exec sd /usr/bin/arrowport status --server http://127.0.0.1:8888 \\
   --connect-wait 0 >/dev/null 2>&1; echo $?)"
 pid=$(p exec sd systemctl show -P MainPID arrowport)
@@ -468,6 +535,9 @@ echo "user=$(p exec sd stat -c %u /proc/$pid)"
 # As the service sees it (systemd may id-map the state directory: on disk it is nobody's).
 echo "owner=$(p exec sd stat -c %u /proc/$pid/root/var/lib/arrowport/arrowport.duckdb)"
 echo "on_disk=$(p exec sd test -f /var/lib/private/arrowport/arrowport.duckdb && echo yes)"
+# The config as the service reads it: systemd's copy (LoadCredential=), the service's alone.
+echo "credential=$(p exec sd stat -c %a:%u /proc/$pid/root/run/credentials/arrowport.service/config.yaml)"
+echo "warned=$(p exec sd journalctl -u arrowport --no-pager -o cat | grep -c 'holds secrets' || true)"
 echo "stop=$(p exec sd systemctl stop arrowport >/dev/null 2>&1; echo $?)"
 p exec sd systemctl show arrowport -p Result -p ExecMainStatus -p ExecMainCode
 p exec sd journalctl -u arrowport --no-pager -o cat | tail -n 20 >&2
@@ -486,6 +556,10 @@ def test_systemd_runs_the_unit(runtime_root, tmp_path):
     run(chroot_cmd(root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
                    "-q", "--no-install-recommends", f"/tmp/{DEB.name}", "systemd"),
         timeout=1800)
+    # A secret in the config, as an operator adds one: the service still starts, on the
+    # copy systemd hands it, without a warning.
+    with open(root / "etc/arrowport/config.yaml", "a") as config:
+        config.write(f"auth: {{token_secret: {'s' * 40}}}\n")
     podman = podman_root(runtime_root)
     shutil.rmtree(podman / "tmp" / "systemd-test", ignore_errors=True)
     try:
@@ -501,5 +575,9 @@ def test_systemd_runs_the_unit(runtime_root, tmp_path):
     assert out["start"] == "0" and out["status"] == "0", proc.stdout + proc.stderr
     assert int(out["user"]) >= DYNAMIC_UID and out["owner"] == out["user"], proc.stdout
     assert out["on_disk"] == "yes", proc.stdout
+    assert out["etc_mode"] == "600:0", proc.stdout
+    mode, owner = out["credential"].split(":")
+    assert int(mode, 8) & 0o077 in (0, 0o040) and owner in ("0", out["user"]), proc.stdout
+    assert out["warned"] == "0", proc.stdout + proc.stderr
     assert out["stop"] == "0", proc.stdout + proc.stderr
     assert out["Result"] == "success" and out["ExecMainStatus"] == "0", proc.stdout
