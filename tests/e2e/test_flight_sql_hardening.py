@@ -115,23 +115,22 @@ def start_streaming_transaction(server):
     return client, jar, txn, open_stream(client, BIG_SQL, txn)
 
 
-def test_committing_a_transaction_while_its_result_streams_waits_then_refuses(busy_server):
+def test_committing_a_transaction_while_its_result_streams_stops_the_result(busy_server):
     """EndTransaction with a result still open on the transaction used to answer OK
-    although DuckDB aborted the COMMIT."""
+    although DuckDB aborted the COMMIT; then it was refused as busy, and arrow-go clients
+    (ADBC) forget the transaction whatever the answer, which left their connection
+    unusable (issue 64's attack). Now a commit, like a rollback, ends the transaction as
+    PostgreSQL closes a transaction's cursors: the result is stopped (between DuckDB's
+    chunks, so nothing is aborted), its reader told why, and the transaction commits."""
     client, jar, txn, reader = start_streaming_transaction(busy_server)
     start = time.time()
-    with pytest.raises(flight.FlightError, match="busy: a result being read of 'SELECT range") as error:
-        end(client, txn, commit=True)
-    assert time.time() - start >= BUSY_MS / 1000 * 0.9
-    assert error.value.extra_info[:2] == b"\x08\x09"  # google.rpc.Status FAILED_PRECONDITION
-    with pytest.raises(grpc.RpcError) as raw:
-        raw_end_transaction(busy_server, jar.cookie, txn, True)
-    assert raw.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    # Nothing was ended: the transaction still holds its rows, others do not see them.
-    assert count_elsewhere(busy_server, "kept") == 0
-    reader.cancel()
-    end_when_free(client, txn, True, timeout=10)
+    end(client, txn, commit=True)
+    assert time.time() - start < BUSY_MS / 1000 + 5
     assert count_elsewhere(busy_server, "kept") == 1000000
+    with pytest.raises(flight.FlightError,
+                       match="the client committed the transaction|Cancelled on the server"):
+        while reader.read_chunk() is not None:
+            pass
     # The connection is clean: an autocommit insert afterwards is visible to others.
     update(client, "INSERT INTO kept VALUES (-1)")
     assert count_elsewhere(busy_server, "kept") == 1000001
@@ -149,7 +148,10 @@ def test_rolling_back_a_transaction_while_its_result_streams_stops_the_result(bu
     # transport is cut (SharedConnection::kStopGrace).
     assert time.time() - start < BUSY_MS / 1000 + 5
     assert count_elsewhere(busy_server, "kept") == 0
-    with pytest.raises(flight.FlightError, match="(?i)cancel"):
+    # A reader blocked on a client that reads nothing more (this one, until the rollback
+    # returns) has its stream cut, which carries no words; one that reads hears why.
+    with pytest.raises(flight.FlightError,
+                       match="the client rolled back the transaction|Cancelled on the server"):
         while reader.read_chunk() is not None:
             pass
     # The transaction is gone for good; the session goes on outside it.
@@ -217,7 +219,10 @@ def test_a_call_waiting_for_a_transaction_that_ends_meanwhile_runs_nothing(start
         for t in waiters:
             t.join(timeout=60)
         assert outcome["rollback"] == "ok", outcome
-        assert outcome["insert"] == "ok" or "transaction ended" in outcome["insert"], outcome
+        # (A rollback now stops the stream rather than wait for it: it may end the
+        # transaction before the insert looks it up, which then finds it unknown.)
+        assert (outcome["insert"] == "ok" or "transaction ended" in outcome["insert"]
+                or "unknown transaction id" in outcome["insert"]), outcome
         # Whoever went first, nothing of the rolled-back transaction is anywhere.
         assert count_elsewhere(server, "waited") == 0, (attempt, outcome)
 

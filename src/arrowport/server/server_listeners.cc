@@ -111,9 +111,9 @@ void Server::Impl::MakeFlight() {
   flight::sql::HeldTransactions held_back;
   held_back.idle_timeout = std::chrono::seconds(config.flight_sql_held_transaction_timeout_s);
   held_back.checkpoint_waits = [db = database.get()] { return db->CheckpointWaits(); };
-  held_back.on_rolled_back = [this, db = database.get()](flight::sql::HeldBack why,
+  held_back.on_rolled_back = [this, db = database.get()](flight::sql::EndedEarly why,
                                                          const std::string& detail) {
-    if (why == flight::sql::HeldBack::kWriter) {
+    if (why == flight::sql::EndedEarly::kForWriter) {
       logger.Warn("idle transaction rolled back: another writer waited for it",
                   {{"detail", detail}});
       return;

@@ -216,10 +216,10 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Status SettleRefusedEnd(query::SessionLease& lease,
                                  const std::string& transaction_id,
                                  const std::shared_ptr<TransactionEntry>& txn);
-  /// The lease EndTransaction ends `entry` under: a commit waits for a call still using
-  /// its connection (up to the busy timeout), a rollback stops that call first
-  /// (SessionConnection::AcquireStopping). When none is had, notes the refused end
-  /// (TransactionEntry::refused_end) and says what becomes of the transaction.
+  /// The lease EndTransaction ends `entry` under, the call still using its connection (a
+  /// result being read) stopped first (SessionConnection::AcquireStopping). When none is
+  /// had within the busy timeout, notes the refused end (TransactionEntry::refused_end)
+  /// and says what becomes of the transaction.
   arrow::Result<query::SessionLease> LeaseToEnd(const std::shared_ptr<TransactionEntry>& entry,
                                                 bool rollback);
   /// LeaseIn() for a prepared statement: its connection, in its transaction if any.

@@ -42,9 +42,9 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
     ARROW_ASSIGN_OR_RAISE(lease, Lease(entry->connection, "beginning a transaction"));
     ARROW_RETURN_NOT_OK(lease.Begin());
   }
-  // Told to a writer that waits in vain for a table this transaction writes.
-  lease.NameHolder("a Flight SQL transaction of user '" + caller.user + "' from " +
-                   (context.peer().empty() ? std::string("an unknown address") : context.peer()));
+  // Told to a writer that waits in vain for a table this transaction writes (its user,
+  // not its address: the writer may be another user).
+  lease.NameHolder("a Flight SQL transaction of user '" + caller.user + "'");
   auto id = deps_.registry->AddTransaction(entry);
   if (!id.ok()) {
     // A pinned connection stays, without the transaction.
@@ -59,23 +59,24 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
 
 arrow::Result<query::SessionLease> FlightSqlService::LeaseToEnd(
     const std::shared_ptr<TransactionEntry>& entry, bool rollback) {
-  // A transaction is ended only when nothing else runs on it. A commit waits for a result
-  // still being read on it (or is refused, naming it); a rollback stops that result, as
-  // PostgreSQL's does: the client asked for the transaction to end, and arrow-go clients
-  // (ADBC) forget it whatever the answer.
-  auto leased =
-      rollback
-          ? entry->connection->AcquireStopping(
-                "rolling back the transaction",
-                query::SessionConnection::Clock::now() + deps_.busy_timeout,
-                CurrentCall::Get().cancellation,
-                arrow::Status::Cancelled("the client rolled back the transaction this "
-                                         "result was read in"))
-          : Lease(entry->connection, "committing the transaction");
+  // A transaction is ended only when nothing else runs on it. What does (a result still
+  // being read, a statement) is stopped first, as PostgreSQL closes a transaction's
+  // cursors when it ends: the client asked for the transaction to end, and arrow-go
+  // clients (ADBC) forget it whatever the answer, so a refusal left their connection
+  // unusable. (A stopped result stops between DuckDB's chunks: the transaction is not
+  // aborted by it, and its work commits.)
+  auto leased = entry->connection->AcquireStopping(
+      rollback ? "rolling back the transaction" : "committing the transaction",
+      query::SessionConnection::Clock::now() + deps_.busy_timeout,
+      CurrentCall::Get().cancellation,
+      arrow::Status::Cancelled("the client ", rollback ? "rolled back" : "committed",
+                               " the transaction this call ran in, which ends what runs "
+                               "in it"));
   if (leased.ok()) return leased;
-  // arrow-go clients (ADBC) forget the id whatever the answer: a rollback asked for is
-  // done once the connection is free, and a transaction whose commit was refused must
-  // not take in calls that name no transaction (SettleRefusedEnd).
+  // Nothing let go of the connection in time. arrow-go clients forget the id whatever the
+  // answer: a rollback asked for is done once the connection is free, and a transaction
+  // whose commit was refused must not take in calls that name no transaction
+  // (SettleRefusedEnd).
   using RefusedEnd = TransactionEntry::RefusedEnd;
   entry->refused_end = rollback ? RefusedEnd::kRollback : RefusedEnd::kCommit;
   const auto& st = leased.status();

@@ -49,8 +49,13 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
       return PermissionDenied("this Flight SQL session belongs to another user");
     }
     connections = ConnectionsOf(scope);
+    // A cookie-less close stops only what runs on what it ends (AcquireStopping below):
+    // its gRPC connection may carry other clients' calls of the same process (grpcio's
+    // channels to one address share one).
     for (const auto& [id, call] : running_) {
-      if (scope.Covers(call.owner)) running.push_back(call.cancellation);
+      if (!scope.session.empty() && scope.Covers(call.owner)) {
+        running.push_back(call.cancellation);
+      }
     }
   }
   // The session's own DoGets end first: a stream left unread must not hold its close.
@@ -207,7 +212,7 @@ void SessionRegistry::Sweep() {
       it = statements_.erase(it);
     }
     TakeIdleTransactions(now, transaction_cutoff, reopening, &rollbacks, &held_back);
-    ForgetHeldBackRollbacks(idle_cutoff);
+    ForgetEarlyEnds(idle_cutoff);
     if (reopening && (!statements.empty() || !rollbacks.empty() || !idle_sessions.empty())) {
       freed_for_reopen_at_ = now;
     }
@@ -220,7 +225,7 @@ void SessionRegistry::Sweep() {
       pressure_.on_rolled_back(
           why, "a transaction of user '" + user + "' unused for " +
                    std::to_string(pressure_.idle_timeout.count()) +
-                   (why == HeldBack::kWriter ? " s while another writer waited for a table "
+                   (why == EndedEarly::kForWriter ? " s while another writer waited for a table "
                                                "it had written"
                                              : " s while a due checkpoint waited"));
     }
@@ -262,30 +267,30 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
     // DuckDB 2.0 refused the checkpoint ("other write transactions active") while an
     // ADBC transaction that had only read a table sat idle (measured, tests/e2e).
     if (!reopening && it->second.last_used >= cutoff) {
-      const HeldBack why = holds_up_writer ? HeldBack::kWriter : HeldBack::kCheckpoint;
+      const EndedEarly why = holds_up_writer ? EndedEarly::kForWriter : EndedEarly::kForCheckpoint;
       held_back->push_back({it->second.entry->owner.user, why});
-      NoteHeldBackRollback(it->first, now, why);
+      NoteEarlyEnd(it->first, now, why);
     }
     rollbacks->push_back(std::move(*lease));
     it = transactions_.erase(it);
   }
 }
 
-void SessionRegistry::NoteHeldBackRollback(const std::string& id, Clock::time_point now,
-                                           HeldBack why) {
-  if (held_back_rollbacks_.size() >= kMaxHeldBackRollbacks) {
-    auto oldest = held_back_rollbacks_.begin();
-    for (auto it = held_back_rollbacks_.begin(); it != held_back_rollbacks_.end(); ++it) {
+void SessionRegistry::NoteEarlyEnd(const std::string& id, Clock::time_point now,
+                                   EndedEarly why) {
+  if (ended_early_.size() >= kMaxEarlyEnds) {
+    auto oldest = ended_early_.begin();
+    for (auto it = ended_early_.begin(); it != ended_early_.end(); ++it) {
       if (it->second.at < oldest->second.at) oldest = it;
     }
-    held_back_rollbacks_.erase(oldest);
+    ended_early_.erase(oldest);
   }
-  held_back_rollbacks_[id] = {now, why};
+  ended_early_[id] = {now, why};
 }
 
-void SessionRegistry::ForgetHeldBackRollbacks(Clock::time_point cutoff) {
-  for (auto it = held_back_rollbacks_.begin(); it != held_back_rollbacks_.end();) {
-    it = it->second.at < cutoff ? held_back_rollbacks_.erase(it) : std::next(it);
+void SessionRegistry::ForgetEarlyEnds(Clock::time_point cutoff) {
+  for (auto it = ended_early_.begin(); it != ended_early_.end();) {
+    it = it->second.at < cutoff ? ended_early_.erase(it) : std::next(it);
   }
 }
 

@@ -166,13 +166,15 @@ typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
 
 template <typename T>
 std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
-                                                           const CloseScope& scope) {
+                                                           const CloseScope& scope,
+                                                           std::vector<std::string>* ids) {
   std::vector<std::shared_ptr<T>> taken;
   for (auto it = map->begin(); it != map->end();) {
     if (!scope.Covers(it->second.entry->owner)) {
       ++it;
       continue;
     }
+    if (ids != nullptr) ids->push_back(it->first);
     taken.push_back(std::move(it->second.entry));
     it = map->erase(it);
   }
@@ -193,11 +195,18 @@ arrow::Status SessionRegistry::UnknownStatement() const {
 }
 
 arrow::Status SessionRegistry::UnknownTransaction(const std::string& id) const {
-  auto held_back = id.empty() ? held_back_rollbacks_.end() : held_back_rollbacks_.find(id);
-  if (held_back != held_back_rollbacks_.end()) {
+  auto ended = id.empty() ? ended_early_.end() : ended_early_.find(id);
+  if (ended != ended_early_.end() && ended->second.why == EndedEarly::kByClose) {
+    return arrow::Status::KeyError(
+        "the transaction was rolled back by a CloseSession without a session cookie sent "
+        "on the gRPC connection it was begun on (what an ADBC connection's close sends); "
+        "nothing of it was committed. Clients that share one gRPC connection (grpcio's "
+        "channels to one address do) should send cookies");
+  }
+  if (ended != ended_early_.end()) {
     return arrow::Status::KeyError(
         "the transaction was rolled back: it was unused for ", pressure_.idle_timeout.count(),
-        held_back->second.why == HeldBack::kWriter
+        ended->second.why == EndedEarly::kForWriter
             ? " s while another writer waited for a table it had written (a change of a "
               "table's shape waits for every transaction writing it"
             : " s while the database's checkpoint waited for open transactions to end (the "
@@ -389,8 +398,14 @@ std::vector<std::shared_ptr<query::SessionConnection>> SessionRegistry::Connecti
 SessionRegistry::SessionContents SessionRegistry::TakeSession(const CloseScope& scope) {
   SessionContents taken;
   taken.statements = TakeOwned(&statements_, scope);
+  if (scope.session.empty()) {
+    // A cookie-less close: its client's next call naming one of them is told why.
+    std::vector<std::string> ids;
+    taken.transactions = TakeOwned(&transactions_, scope, &ids);
+    for (const auto& id : ids) NoteEarlyEnd(id, Clock::now(), EndedEarly::kByClose);
+    return taken;
+  }
   taken.transactions = TakeOwned(&transactions_, scope);
-  if (scope.session.empty()) return taken;
   auto pinned = pinned_.find(scope.session);
   if (pinned != pinned_.end()) {
     bool listed = false;

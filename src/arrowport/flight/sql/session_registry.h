@@ -132,10 +132,12 @@ struct RegistryLimits {
   std::shared_ptr<MemoryBudget> server_memory;
 };
 
-/// Why the sweep ended an open transaction before the idle timeout.
-enum class HeldBack : uint8_t {
-  kCheckpoint,  ///< a due checkpoint waited for it
-  kWriter,      ///< another writer waited for a table it holds
+/// Why the server ended an open transaction before its client did and before the idle
+/// timeout: told to the client's next call naming it.
+enum class EndedEarly : uint8_t {
+  kForCheckpoint,  ///< unused while a due checkpoint waited for it
+  kForWriter,      ///< unused while another writer waited for a table it holds
+  kByClose,        ///< a cookie-less CloseSession on the gRPC connection it was begun on
 };
 
 /// Open transactions hold back the database's checkpoints: DuckDB 2.0 refuses one while
@@ -160,7 +162,7 @@ enum class HeldBack : uint8_t {
 struct HeldTransactions {
   std::chrono::seconds idle_timeout{30};
   std::function<bool()> checkpoint_waits;  // null: never
-  std::function<void(HeldBack why, const std::string& detail)> on_rolled_back;
+  std::function<void(EndedEarly why, const std::string& detail)> on_rolled_back;
   std::function<bool()> database_reopening;  // null: never
 };
 
@@ -327,9 +329,10 @@ class SessionRegistry {
   template <typename T>
   typename HeldMap<T>::iterator FindHeld(HeldMap<T>* map, const std::string& id,
                                          const Caller& caller);
-  /// Moves every entry `scope` covers out of `map`.
+  /// Moves every entry `scope` covers out of `map`; their handles into `ids` (if set).
   template <typename T>
-  std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const CloseScope& scope);
+  std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const CloseScope& scope,
+                                            std::vector<std::string>* ids = nullptr);
   /// The connections `scope` holds (pinned, transactions, statements), under mutex_.
   std::vector<std::shared_ptr<query::SessionConnection>> ConnectionsOf(
       const CloseScope& scope);
@@ -353,24 +356,23 @@ class SessionRegistry {
   HeldMap<TransactionEntry> transactions_;
   std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
   std::map<std::string, Session> sessions_;
-  /// Transactions the sweep rolled back for a waiting checkpoint or writer, with when and
-  /// why, for the error their client's next call gets (the newest kMaxHeldBackRollbacks
-  /// kept).
-  struct HeldBackRollback {
+  /// Transactions the server ended before their client did (EndedEarly), with when and
+  /// why, for the error their client's next call gets (the newest kMaxEarlyEnds kept).
+  struct EarlyEnd {
     std::chrono::steady_clock::time_point at;
-    HeldBack why;
+    EndedEarly why;
   };
-  std::map<std::string, HeldBackRollback> held_back_rollbacks_;
+  std::map<std::string, EarlyEnd> ended_early_;
   /// When the sweep last freed what clients held because the database was being
   /// reopened: their calls within the idle timeout after are told so (under mutex_).
   std::optional<std::chrono::steady_clock::time_point> freed_for_reopen_at_;
   /// The words the unknown-handle errors add after such a sweep, else "" (under mutex_).
   const char* LostInReopen() const;
-  static constexpr size_t kMaxHeldBackRollbacks = 1024;
+  static constexpr size_t kMaxEarlyEnds = 1024;
   /// An open transaction the sweep rolled back before the idle timeout: whose, and why.
   struct HeldBackUser {
     std::string user;
-    HeldBack why;
+    EndedEarly why;
   };
   /// Takes out the open transactions idle since `transaction_cutoff` (for a waiting
   /// checkpoint's sake only when every open one is) and those idle for the held
@@ -381,10 +383,10 @@ class SessionRegistry {
                             std::chrono::steady_clock::time_point transaction_cutoff,
                             bool reopening, std::vector<query::SessionLease>* rollbacks,
                             std::vector<HeldBackUser>* held_back);
-  /// Notes, and forgets once the idle timeout has passed, such rollbacks (under mutex_).
-  void NoteHeldBackRollback(const std::string& id, std::chrono::steady_clock::time_point now,
-                            HeldBack why);
-  void ForgetHeldBackRollbacks(std::chrono::steady_clock::time_point cutoff);
+  /// Notes, and forgets once the idle timeout has passed, such ends (under mutex_).
+  void NoteEarlyEnd(const std::string& id, std::chrono::steady_clock::time_point now,
+                    EndedEarly why);
+  void ForgetEarlyEnds(std::chrono::steady_clock::time_point cutoff);
   /// The session used longest ago that holds nothing (and is not `except`), or "".
   /// Under mutex_.
   std::string LeastRecentlyUsedEmptySession(const std::string& except);
