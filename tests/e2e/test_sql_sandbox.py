@@ -42,6 +42,9 @@ ATTACKS = [
      "VALUES ('victim-key', 'victim', 'victim', 0, 0)", "arrowport.requests"),
     ("DELETE FROM arrowport.requests", "arrowport.requests"),
     ("SELECT * FROM arrowport.requests", "arrowport.requests"),
+    # The key the server seals its lake commits with (issue 64).
+    ("SELECT * FROM arrowport.secrets", "arrowport.secrets"),
+    ("UPDATE arrowport.secrets SET value = 'x'", "arrowport.secrets"),
     ("SELECT 1; DROP TABLE victim", "one statement"),
     # Found by an outside review: checkpoints, storage statistics of the request log, SQL
     # and table names given as text, file readers in subqueries and CTEs.

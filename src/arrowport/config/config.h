@@ -264,6 +264,10 @@ struct Config {
     /// `If-None-Match: *` (and refuses to write when it does not).
     std::string conditional_writes = "probe";
   } s3;
+  /// lake.commit_key_file: the secret lake commits of request ids are sealed with (a
+  /// file only the server may read; nodes writing one lake share it). Empty: a key the
+  /// server generates once and keeps in its database. Read at start.
+  std::string lake_commit_key_file;
   std::string log_level = "info";
   std::string log_format = "text";
 };

@@ -396,6 +396,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"s3.access_key_id", [](Config& c, const std::string& v) { c.s3.access_key_id = v; return arrow::Status::OK(); }},
         {"s3.secret_access_key", [](Config& c, const std::string& v) { c.s3.secret_access_key = v; return arrow::Status::OK(); }},
         {"s3.session_token", [](Config& c, const std::string& v) { c.s3.session_token = v; return arrow::Status::OK(); }},
+        {"lake.commit_key_file", StringSetter(&Config::lake_commit_key_file)},
         {"log.level", StringSetter(&Config::log_level)},
         {"log.format", StringSetter(&Config::log_format)},
     };

@@ -70,9 +70,7 @@ arrow::Status WriteToLake(const std::shared_ptr<lake::LakeTable>& table,
     // A retry of a committed request: read and discarded; answered with the original
     // counts.
     result->duplicate = true;
-    auto counts = append.PriorCounts();
-    if (!counts.ok()) return StoreError(counts.status());
-    std::tie(result->rows, result->batches) = *counts;
+    std::tie(result->rows, result->batches) = append.PriorCounts();
     return Drain(source);
   }
   bool wrote_any = false;  // per_batch: a batch of ours committed (not an earlier attempt's)

@@ -95,6 +95,7 @@ std::string SerializeCommit(const CommitActions& commit, int64_t timestamp_ms) {
                                 {"numOutputBatches", std::to_string(commit.output_batches)},
                                 {"numFiles", std::to_string(commit.adds.size())}};
   }
+  if (!commit.seal.empty()) info["arrowportSeal"] = commit.seal;
   line({{"commitInfo", info}});
   if (commit.protocol) {
     json protocol = {{"minReaderVersion", commit.protocol->min_reader_version},
@@ -218,6 +219,9 @@ void ParseCommitInfo(const json& body, CommitActions* commit) {
   commit->operation = body.value("operation", std::string());
   if (body.contains("txnId") && body["txnId"].is_string()) {
     commit->txn_id = body["txnId"].get<std::string>();
+  }
+  if (body.contains("arrowportSeal") && body["arrowportSeal"].is_string()) {
+    commit->seal = body["arrowportSeal"].get<std::string>();
   }
   auto metrics = body.find("operationMetrics");
   if (metrics == body.end() || !metrics->is_object()) return;

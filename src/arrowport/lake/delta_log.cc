@@ -84,7 +84,38 @@ bool IsAbsolute(const std::string& path) {
 
 }  // namespace
 
-arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version) {
+namespace {
+
+// Records in `snapshot` whether `commit`'s request id txns (of Arrowport's appIds) are
+// sealed with `key`, before the commit's txns are applied.
+void RecordSeals(const CommitActions& commit, int64_t version, const SealKey& key,
+                 Snapshot* snapshot) {
+  for (const auto& txn : commit.txns) {
+    if (!IsRequestAppId(txn.app_id)) continue;
+    if (!commit.seal.empty() &&
+        key.Verifies(DeltaSealFacts(commit, txn, snapshot->metadata.id), commit.seal)) {
+      snapshot->sealed_txns[txn.app_id] = SealedTxn{
+          txn.version, std::max<int64_t>(commit.output_rows, 0),
+          std::max<int64_t>(commit.output_batches, 0), version};
+      snapshot->unsealed_txns.erase(txn.app_id);
+      continue;
+    }
+    auto& unsealed = snapshot->unsealed_txns[txn.app_id];
+    if (unsealed.commit < 0) {
+      // Its first unsealed commit: whether the checkpoint had a txn of it (not sealed
+      // since) that the commit files before the checkpoint may explain.
+      unsealed.checkpointed = snapshot->checkpoint_version >= 0 &&
+                              snapshot->app_versions.count(txn.app_id) != 0 &&
+                              snapshot->sealed_txns.count(txn.app_id) == 0;
+    }
+    unsealed.commit = version;
+  }
+}
+
+}  // namespace
+
+arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version,
+                              const SealKey* key) {
   if (commit.protocol) protocol = *commit.protocol;
   if (commit.metadata) {
     ARROW_ASSIGN_OR_RAISE(schema, FromDeltaSchemaString(commit.metadata->schema_string));
@@ -114,12 +145,8 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version)
       }
     }
   }
-  for (const auto& txn : commit.txns) {
-    app_versions[txn.app_id] = txn.version;
-    if (commit.output_rows >= 0) {
-      app_counts[txn.app_id] = {commit.output_rows, commit.output_batches};
-    }
-  }
+  if (key != nullptr) RecordSeals(commit, next_version, *key, this);
+  for (const auto& txn : commit.txns) app_versions[txn.app_id] = txn.version;
   for (const auto& name : commit.unknown_actions) {
     if (!Contains(unknown_actions, name)) unknown_actions.push_back(name);
   }
@@ -240,8 +267,9 @@ int64_t Snapshot::num_records() const {
   return total;
 }
 
-DeltaLog::DeltaLog(std::shared_ptr<objectstore::ObjectStore> store)
-    : store_(std::move(store)) {}
+DeltaLog::DeltaLog(std::shared_ptr<objectstore::ObjectStore> store,
+                   std::shared_ptr<const SealKey> key)
+    : store_(std::move(store)), key_(key ? std::move(key) : SealKey::Random()) {}
 
 std::string DeltaLog::CommitKey(int64_t version) {
   char name[48];
@@ -281,7 +309,7 @@ arrow::Status DeltaLog::UpdateUnsafe(Snapshot* snapshot,
     }
     ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(object.key));
     ARROW_ASSIGN_OR_RAISE(auto commit, ParseCommitText(*body, version));
-    ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version));
+    ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version, key_.get()));
     if (applied != nullptr) applied->emplace_back(version, std::move(commit));
   }
   return arrow::Status::OK();
@@ -316,26 +344,52 @@ arrow::Result<int64_t> DeltaLog::NewestVersion(int64_t version) {
   return newest;
 }
 
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> DeltaLog::FindTxnCounts(
-    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
+void DeltaLog::Seal(const Snapshot& base, CommitActions* commit) const {
+  for (const auto& txn : commit->txns) {
+    if (!IsRequestAppId(txn.app_id)) continue;
+    // The table's id as a reader replaying the log has it when it meets this commit.
+    const std::string& table = commit->metadata ? commit->metadata->id : base.metadata.id;
+    commit->seal = key_->Seal(DeltaSealFacts(*commit, txn, table));
+    return;  // a commit records one request id
+  }
+}
+
+arrow::Result<CheckpointedTxn> DeltaLog::FindSealedTxn(const std::string& app_id,
+                                                       int64_t checkpoint_version,
+                                                       const std::string& table) {
+  CheckpointedTxn answer;
   const int64_t lowest = std::max<int64_t>(0, checkpoint_version - kMaxCountSearch + 1);
+  bool complete = lowest == 0;  // every commit of the log searched, none passed over
   for (int64_t version = checkpoint_version; version >= lowest; --version) {
+    answer.searched_down_to = version;
     auto body = store_->Get(CommitKey(version));
     if (!body.ok()) {
-      if (body.status().IsKeyError()) return std::nullopt;  // expired, and all before it
-      return body.status();
+      if (!body.status().IsKeyError()) return body.status();
+      complete = false;  // expired, and all before it
+      break;
     }
-    if ((*body)->size() > kMaxCountSearchBytes) continue;
-    auto commit = ParseCommitText(**body, version);
-    if (!commit.ok()) continue;
-    if (commit->output_rows < 0 || commit->output_batches < 0) continue;
+    auto commit = (*body)->size() > kMaxCountSearchBytes
+                      ? arrow::Result<CommitActions>(arrow::Status::Invalid("too large"))
+                      : ParseCommitText(**body, version);
+    if (!commit.ok()) {
+      complete = false;
+      continue;
+    }
     for (const auto& txn : commit->txns) {
-      if (txn.app_id == app_id && txn.version == txn_version) {
-        return std::make_pair(commit->output_rows, commit->output_batches);
+      if (txn.app_id != app_id) continue;
+      if (!commit->seal.empty() &&
+          key_->Verifies(DeltaSealFacts(*commit, txn, table), commit->seal)) {
+        answer.found = CheckpointedTxn::Found::kSealed;
+        answer.txn = SealedTxn{txn.version, std::max<int64_t>(commit->output_rows, 0),
+                               std::max<int64_t>(commit->output_batches, 0), version};
+        return answer;
       }
+      if (answer.unsealed < 0) answer.unsealed = version;
     }
   }
-  return std::nullopt;
+  answer.found = complete ? CheckpointedTxn::Found::kNotArrowports
+                          : CheckpointedTxn::Found::kUnknown;
+  return answer;
 }
 
 arrow::Status DeltaLog::TryCommit(int64_t version, const CommitActions& commit) {

@@ -9,6 +9,7 @@
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/lake/commit_seal.h"
 #include "arrowport/objectstore/object_store.h"
 
 namespace arrowport::lake {
@@ -89,6 +90,9 @@ struct CommitActions {
   /// none), so a retried request id answers with the original counts.
   int64_t output_rows = -1;
   int64_t output_batches = -1;
+  /// commitInfo.arrowportSeal: the seal of the commit's request id (commit_seal.h; empty:
+  /// none). Set by TableLog::Seal on the commit planned.
+  std::string seal;
   /// Action names this reader does not know (cdc, domainMetadata, ...): a writer that
   /// meets one refuses to write the table; readers go on when the protocol allows.
   std::vector<std::string> unknown_actions;
@@ -107,6 +111,23 @@ arrow::Result<CommitActions> ParseCommit(const std::string& text, int64_t versio
 std::string KeyOfPath(const std::string& path);
 std::string PathOfKey(const std::string& key);
 
+/// A request id's newest commit that verifiably is Arrowport's (its seal verified).
+struct SealedTxn {
+  int64_t version = -1;  ///< the txn version (per_batch: the batch's index)
+  int64_t rows = 0;      ///< the rows and batches that commit recorded
+  int64_t batches = 0;
+  int64_t commit = -1;   ///< the commit (Delta version, DuckLake snapshot) holding it
+};
+
+/// A request id's newest commit when it is not (verifiably) Arrowport's: its seal is
+/// missing or does not verify with this node's key.
+struct UnsealedTxn {
+  int64_t commit = -1;
+  /// The checkpoint the replay started from holds a txn of the request id too (so the
+  /// commit files before it may hold Arrowport's commit of it).
+  bool checkpointed = false;
+};
+
 /// \brief The state of a Delta table at one version: the replay of its log.
 struct Snapshot {
   int64_t version = -1;  ///< -1: no table (no commit yet)
@@ -115,18 +136,25 @@ struct Snapshot {
   std::shared_ptr<arrow::Schema> schema;  ///< of metadata.schema_string; null before v0
   std::map<std::string, AddFile> files;   ///< live data files by path
   std::map<std::string, RemoveFile> tombstones;  ///< removed files, for vacuum
-  std::map<std::string, int64_t> app_versions;   ///< txn: appId -> version
-  /// appId -> rows and batches its last commit recorded (absent for the txns of the
-  /// checkpoint the snapshot was read from: DeltaLog::FindTxnCounts has them).
-  std::map<std::string, std::pair<int64_t, int64_t>> app_counts;
+  std::map<std::string, int64_t> app_versions;   ///< txn: appId -> version (any writer's)
+  /// Arrowport's request ids (appId "arrowport:<id>") -> the newest commit of each whose
+  /// seal verified, read after the checkpoint the replay started from (a checkpoint's
+  /// txns are looked up in the commit files: TableLog::FindSealedTxn). Only these answer
+  /// a retry as a duplicate.
+  std::map<std::string, SealedTxn> sealed_txns;
+  /// Arrowport's request ids whose newest commit is not sealed (a marker another writer
+  /// wrote or copied, a commit from before seals, another key's): written, not answered.
+  std::map<std::string, UnsealedTxn> unsealed_txns;
   int64_t checkpoint_version = -1;  ///< the checkpoint the replay started from (-1: none)
   std::vector<std::string> unknown_actions;      ///< seen anywhere in the log
   int64_t commits_since_checkpoint = 0;
   /// DuckLake tables only (null for Delta): the table's ids in its catalog.
   std::shared_ptr<const DuckLakeTableInfo> ducklake;
 
-  /// Applies one commit on top of this snapshot (version becomes `version`).
-  arrow::Status Apply(const CommitActions& commit, int64_t version);
+  /// Applies one commit on top of this snapshot (version becomes `version`); with a
+  /// `key`, its request ids' seals are checked (sealed_txns, unsealed_txns).
+  arrow::Status Apply(const CommitActions& commit, int64_t version,
+                      const SealKey* key = nullptr);
   /// Reading is refused (and why) when the protocol needs reader features we lack.
   arrow::Status CheckReadable() const;
   /// What reads and writes both need (CheckReadable but for a DuckLake's rows Arrowport
@@ -138,6 +166,19 @@ struct Snapshot {
   arrow::Status CheckWritable() const;
   bool append_only() const;
   int64_t num_records() const;  ///< sum of the files' numRecords (-1 if any unknown)
+};
+
+/// What the commit files before a checkpoint say of a request id the checkpoint holds.
+struct CheckpointedTxn {
+  enum class Found {
+    kSealed,         ///< Arrowport's sealed commit of it: `txn`
+    kNotArrowports,  ///< no commit of the log is Arrowport's sealed commit of it
+    kUnknown,        ///< the search ended before it could tell (files gone, too many)
+  };
+  Found found = Found::kUnknown;
+  SealedTxn txn;             ///< kSealed
+  int64_t unsealed = -1;  ///< a commit holding an unsealed txn of it (-1: none)
+  int64_t searched_down_to = -1;  ///< the oldest commit searched
 };
 
 /// \brief The log of one lake table, whatever its format: what LakeTable reads snapshots
@@ -165,10 +206,15 @@ class TableLog {
   /// snapshot of that version.
   virtual arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
                                int64_t version) = 0;
-  /// The rows and batches the commit holding `app_id`'s txn at `txn_version` recorded,
-  /// when a snapshot does not say (null: unknown).
-  virtual arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
-      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) = 0;
+  /// Seals `commit`, planned on `base`, when it records a request id
+  /// (CommitActions::seal; a DuckLake commit is sealed inside its catalog transaction,
+  /// which knows its snapshot).
+  virtual void Seal(const Snapshot& base, CommitActions* commit) const = 0;
+  /// Arrowport's newest sealed commit of `app_id` at or before the checkpoint at
+  /// `checkpoint_version` (which keeps txns, not seals) of the table `table` (its id).
+  virtual arrow::Result<CheckpointedTxn> FindSealedTxn(const std::string& app_id,
+                                                       int64_t checkpoint_version,
+                                                       const std::string& table) = 0;
   /// "Delta" or "DuckLake" (messages).
   virtual const char* format() const = 0;
   /// Whether another writer's commit at the version a commit tried proves that commit can
@@ -176,10 +222,13 @@ class TableLog {
   virtual bool version_taken_once() const = 0;
 };
 
-/// \brief One Delta table's `_delta_log/` on an object store.
+/// \brief One Delta table's `_delta_log/` on an object store. Its commits of request ids
+/// are sealed with `key` (null: a random key of its own, so that only this object's
+/// commits verify).
 class DeltaLog final : public TableLog {
  public:
-  explicit DeltaLog(std::shared_ptr<objectstore::ObjectStore> store);
+  explicit DeltaLog(std::shared_ptr<objectstore::ObjectStore> store,
+                    std::shared_ptr<const SealKey> key = nullptr);
 
   /// Brings `snapshot` to the latest version, reading only the commits after its
   /// version (from the last checkpoint when it has none). The commits applied are
@@ -204,19 +253,21 @@ class DeltaLog final : public TableLog {
   }
   arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
                        int64_t version) override {
-    return snapshot->Apply(commit, version);
+    return snapshot->Apply(commit, version, key_.get());
   }
+  /// The seal binds the request id's txn, the commit's counts and adds, and the table's
+  /// metaData.id.
+  void Seal(const Snapshot& base, CommitActions* commit) const override;
 
-  /// The rows and batches recorded by the commit holding `app_id`'s txn at
-  /// `txn_version` (a checkpoint keeps each app's txn but not its commit's counts),
-  /// looked for in the commit files from `checkpoint_version` down, at most
+  /// Looked for in the commit files from `checkpoint_version` down, at most
   /// kMaxCountSearch of them, stopping at the first one gone (expired with all before
-  /// it). Files over kMaxCountSearchBytes, unparsable ones and matches without counts are
-  /// passed over. Null when none holds it.
+  /// it); files over kMaxCountSearchBytes and unparsable ones are passed over (and the
+  /// answer is then kUnknown unless a sealed commit is found).
   static constexpr int64_t kMaxCountSearch = 256;
   static constexpr int64_t kMaxCountSearchBytes = int64_t{16} << 20;
-  arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
-      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) override;
+  arrow::Result<CheckpointedTxn> FindSealedTxn(const std::string& app_id,
+                                               int64_t checkpoint_version,
+                                               const std::string& table) override;
 
   /// Writes a Parquet checkpoint of `snapshot` and `_last_checkpoint`.
   arrow::Status WriteCheckpoint(const Snapshot& snapshot);
@@ -233,6 +284,7 @@ class DeltaLog final : public TableLog {
   arrow::Status ReadCheckpoint(int64_t version, Snapshot* snapshot);
 
   std::shared_ptr<objectstore::ObjectStore> store_;
+  const std::shared_ptr<const SealKey> key_;
 };
 
 }  // namespace arrowport::lake

@@ -62,8 +62,8 @@ namespace {
 class TableCommit {
  public:
   TableCommit(CatalogConnection* catalog, const DuckLakeTableName& name, int64_t version,
-              const CommitActions& commit)
-      : catalog_(catalog), name_(name), commit_(commit), base_(version - 1) {}
+              const CommitActions& commit, const SealKey& key)
+      : catalog_(catalog), name_(name), commit_(commit), key_(key), base_(version - 1) {}
 
   arrow::Result<int64_t> Run(bool initialized) {
     ARROW_RETURN_NOT_OK(TakeNextSnapshot(initialized));
@@ -145,12 +145,14 @@ class TableCommit {
                                           {name_.schema, L_, L_}));
     if (schemas.empty()) return arrow::Status::OK();
     ARROW_ASSIGN_OR_RAISE(schema_id_, ToInt(schemas[0][0]));
-    ARROW_ASSIGN_OR_RAISE(auto tables,
-                          catalog_->Query("SELECT table_id FROM ducklake_table t WHERE "
-                                          "schema_id = ? AND table_name = ? AND " + Visible("t"),
-                                          {std::to_string(schema_id_), name_.table, L_, L_}));
+    ARROW_ASSIGN_OR_RAISE(
+        auto tables,
+        catalog_->Query("SELECT table_id, table_uuid FROM ducklake_table t WHERE "
+                        "schema_id = ? AND table_name = ? AND " + Visible("t"),
+                        {std::to_string(schema_id_), name_.table, L_, L_}));
     if (!tables.empty()) {
       ARROW_ASSIGN_OR_RAISE(table_id_, ToInt(tables[0][0]));
+      table_uuid_ = tables[0][1].value_or("");
     }
     return arrow::Status::OK();
   }
@@ -209,11 +211,13 @@ class TableCommit {
       changes_.push_back("created_schema:" + QuotedName(name_.schema));
     }
     table_id_ = next_catalog_id_++;
+    table_uuid_ = NewUuid();
     created_ = true;
     ARROW_RETURN_NOT_OK(catalog_->Execute(
         "INSERT INTO ducklake_table (table_id, table_uuid, begin_snapshot, end_snapshot, "
         "schema_id, table_name, path, path_is_relative) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
-        {std::to_string(table_id_), NewUuid(), S_, std::to_string(schema_id_), name_.table,
+        {std::to_string(table_id_), table_uuid_, S_, std::to_string(schema_id_),
+         name_.table,
          name_.table + "/", BoolParam(catalog_, true)}).status());
     changes_.push_back("created_table:" + QuotedName(name_.schema) + "." +
                        QuotedName(name_.table));
@@ -348,6 +352,9 @@ class TableCommit {
       marker.txn_version = commit_.txns.front().version;
       marker.rows = std::max<int64_t>(commit_.output_rows, 0);
       marker.batches = std::max<int64_t>(commit_.output_batches, 0);
+      // Bound to this snapshot and table (a reader checks it: CheckSeals in
+      // ducklake_read.cc).
+      marker.seal = key_.Seal(DuckLakeSealFacts(marker, snapshot_id_, table_uuid_));
     }
     std::string changes_made;
     for (const auto& change : changes_) {
@@ -367,11 +374,13 @@ class TableCommit {
   CatalogConnection* const catalog_;
   const DuckLakeTableName& name_;
   const CommitActions& commit_;
+  const SealKey& key_;
   const int64_t base_;  // the snapshot planned on; -1: the table did not exist
   const std::string now_ = SnapshotTimeNow();
   int64_t snapshot_id_ = -1, schema_version_ = 0, next_catalog_id_ = 0, next_file_id_ = 0;
   std::string S_, L_;  // the new snapshot's id and the latest before it, as parameters
   int64_t schema_id_ = -1, table_id_ = -1;
+  std::string table_uuid_;
   bool created_ = false;  // the table is made by this commit
   std::vector<std::string> changes_;
   std::map<std::string, LiveColumn> live_;
@@ -385,7 +394,7 @@ class TableCommit {
 arrow::Result<int64_t> DuckLakeLog::Commit(CatalogConnection* catalog, int64_t version,
                                            const CommitActions& commit) {
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
-  return TableCommit(catalog, name_, version, commit).Run(initialized);
+  return TableCommit(catalog, name_, version, commit, *key_).Run(initialized);
 }
 
 }  // namespace arrowport::lake

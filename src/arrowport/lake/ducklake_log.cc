@@ -50,8 +50,11 @@ std::shared_ptr<arrow::Schema> WithFieldIds(const arrow::Schema& schema,
   return arrow::schema(std::move(fields));
 }
 
-DuckLakeLog::DuckLakeLog(DuckLakeTableName name)
-    : name_(std::move(name)), reads_(name_.catalog), writes_(name_.catalog) {}
+DuckLakeLog::DuckLakeLog(DuckLakeTableName name, std::shared_ptr<const SealKey> key)
+    : name_(std::move(name)),
+      key_(key ? std::move(key) : SealKey::Random()),
+      reads_(name_.catalog),
+      writes_(name_.catalog) {}
 DuckLakeLog::~DuckLakeLog() = default;
 
 arrow::Result<bool> DuckLakeLog::Initialized(CatalogConnection* catalog) {
@@ -65,7 +68,7 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
     snapshot->ducklake = std::make_shared<DuckLakeTableInfo>();
     return arrow::Status::OK();
   }
-  return ReadDuckLakeSnapshot(catalog, name_, at, snapshot);
+  return ReadDuckLakeSnapshot(catalog, name_, at, *key_, snapshot);
 }
 
 arrow::Status DuckLakeLog::Update(Snapshot* snapshot,
@@ -150,10 +153,12 @@ arrow::Status DuckLakeLog::Landed(Snapshot* snapshot, const CommitActions& commi
   return Update(snapshot, nullptr, version);
 }
 
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> DuckLakeLog::FindTxnCounts(
-    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
-  // Every snapshot's counts are read with it (app_counts): nothing more to find.
-  return std::nullopt;
+arrow::Result<CheckpointedTxn> DuckLakeLog::FindSealedTxn(const std::string& app_id,
+                                                          int64_t checkpoint_version,
+                                                          const std::string& table) {
+  CheckpointedTxn none;
+  none.found = CheckpointedTxn::Found::kNotArrowports;
+  return none;
 }
 
 }  // namespace arrowport::lake

@@ -96,10 +96,12 @@ arrow::Status InitializeDuckLakeCatalog(CatalogConnection* catalog, const std::s
 /// nothing since the snapshot it was planned on conflicts (the table dropped, altered or
 /// deleted from): otherwise AlreadyExists, and the writer plans again on the newer
 /// snapshot. Appends of other writers do not conflict: the commit lands after them. Two
-/// catalog connections: one for reads, one for commits and upkeep.
+/// catalog connections: one for reads, one for commits and upkeep. Request ids are
+/// sealed with `key` (null: a random key of its own; commit_seal.h).
 class DuckLakeLog final : public TableLog {
  public:
-  explicit DuckLakeLog(DuckLakeTableName name);
+  explicit DuckLakeLog(DuckLakeTableName name,
+                       std::shared_ptr<const SealKey> key = nullptr);
   ~DuckLakeLog() override;
 
   arrow::Status Update(Snapshot* snapshot,
@@ -113,8 +115,13 @@ class DuckLakeLog final : public TableLog {
   /// Reads the snapshot back from the catalog (its ids are the catalog's).
   arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
                        int64_t version) override;
-  arrow::Result<std::optional<std::pair<int64_t, int64_t>>> FindTxnCounts(
-      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) override;
+  /// Nothing here: the seal binds the snapshot the commit takes, known inside its catalog
+  /// transaction (sealed there).
+  void Seal(const Snapshot& base, CommitActions* commit) const override {}
+  /// A DuckLake has no checkpoints: every snapshot's seals are read with it.
+  arrow::Result<CheckpointedTxn> FindSealedTxn(const std::string& app_id,
+                                               int64_t checkpoint_version,
+                                               const std::string& table) override;
   const char* format() const override { return "DuckLake"; }
   bool version_taken_once() const override { return false; }
 
@@ -153,6 +160,7 @@ class DuckLakeLog final : public TableLog {
                                 const CommitActions& commit);
 
   const DuckLakeTableName name_;
+  const std::shared_ptr<const SealKey> key_;
   // Reads of snapshots on one connection, commits and upkeep on another: a read never
   // waits behind a commit that waits for a locked SQLite file.
   CatalogLane reads_;

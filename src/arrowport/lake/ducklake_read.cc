@@ -23,8 +23,9 @@ std::string ResolvedPath(const CatalogValue& path, const CatalogValue& relative,
 
 class SnapshotReader {
  public:
-  SnapshotReader(CatalogConnection* catalog, const DuckLakeTableName& name, Snapshot* snapshot)
-      : catalog_(catalog), name_(name), snapshot_(snapshot),
+  SnapshotReader(CatalogConnection* catalog, const DuckLakeTableName& name,
+                 const SealKey& key, Snapshot* snapshot)
+      : catalog_(catalog), name_(name), key_(key), snapshot_(snapshot),
         info_(std::make_shared<DuckLakeTableInfo>()) {}
 
   arrow::Status Read(int64_t at) {
@@ -48,7 +49,9 @@ class SnapshotReader {
     snapshot_->protocol = Protocol{};
     snapshot_->version = -1;
     ARROW_ASSIGN_OR_RAISE(const bool found, ReadTable());
-    if (!found || !info_->refused.empty()) return arrow::Status::OK();
+    if (!found) return arrow::Status::OK();
+    CheckSeals();
+    if (!info_->refused.empty()) return arrow::Status::OK();
     snapshot_->version = s;
     if (!settings_.writable_version.empty()) info_->unwritable = settings_.writable_version;
     ARROW_RETURN_NOT_OK(ReadColumns());
@@ -67,7 +70,8 @@ class SnapshotReader {
     if (info_->unwritable.empty()) info_->unwritable = why;
   }
 
-  // The request ids committed since the snapshot read last (kept from it).
+  // The request ids committed since the snapshot read last (kept from it); their seals
+  // are checked once the table's table_uuid is known (CheckSeals).
   arrow::Status ReadMarks(int64_t from) {
     ARROW_ASSIGN_OR_RAISE(
         auto marks,
@@ -76,14 +80,36 @@ class SnapshotReader {
                         "LIKE '{\"arrowport\":%' ORDER BY snapshot_id",
                         {std::to_string(from), S_}));
     for (const auto& mark : marks) {
-      const auto parsed = ParseMarker(mark[1].value_or(""));
+      auto parsed = ParseMarker(mark[1].value_or(""));
       if (!parsed || parsed->table != name_.schema + "." + name_.table) continue;
       if (!parsed->app_id.empty()) {
+        ARROW_ASSIGN_OR_RAISE(const int64_t id, ToInt(mark[0]));
         snapshot_->app_versions[parsed->app_id] = parsed->txn_version;
-        snapshot_->app_counts[parsed->app_id] = {parsed->rows, parsed->batches};
+        marks_.emplace_back(id, std::move(*parsed));
       }
     }
     return arrow::Status::OK();
+  }
+
+  // Which of the marks read are Arrowport's: each seal checked against the snapshot the
+  // mark is in and the table's table_uuid. A marker another writer copied into its own
+  // commit is in another snapshot: it does not verify. (Not bound to the snapshot's data
+  // files: DuckDB's ducklake_merge_adjacent_files rewrites them, the merged file taking
+  // the first snapshot's begin_snapshot and the others' rows deleted.)
+  void CheckSeals() {
+    for (auto& [snapshot, marker] : marks_) {
+      const std::string& app = marker.app_id;
+      if (!marker.seal.empty() &&
+          key_.Verifies(DuckLakeSealFacts(marker, snapshot, snapshot_->metadata.id),
+                        marker.seal)) {
+        snapshot_->sealed_txns[app] =
+            SealedTxn{marker.txn_version, marker.rows, marker.batches, snapshot};
+        snapshot_->unsealed_txns.erase(app);
+      } else {
+        snapshot_->unsealed_txns[app].commit = snapshot;
+      }
+    }
+    marks_.clear();
   }
 
   // The table and its folder as the catalog resolves it; false: no such table.
@@ -319,6 +345,7 @@ class SnapshotReader {
 
   CatalogConnection* const catalog_;
   const DuckLakeTableName& name_;
+  const SealKey& key_;
   Snapshot* const snapshot_;
   const std::shared_ptr<DuckLakeTableInfo> info_;
   CatalogSettings settings_;
@@ -328,13 +355,14 @@ class SnapshotReader {
   size_t key_count_ = 0;
   bool renamed_ = false;
   std::map<int64_t, std::string> path_of_file_;
+  std::vector<std::pair<int64_t, CommitMarker>> marks_;  // by snapshot, ascending
 };
 
 }  // namespace
 
 arrow::Status ReadDuckLakeSnapshot(CatalogConnection* catalog, const DuckLakeTableName& name,
-                                   int64_t at, Snapshot* snapshot) {
-  return SnapshotReader(catalog, name, snapshot).Read(at);
+                                   int64_t at, const SealKey& key, Snapshot* snapshot) {
+  return SnapshotReader(catalog, name, key, snapshot).Read(at);
 }
 
 }  // namespace arrowport::lake

@@ -81,6 +81,7 @@ std::string MarkerText(const CommitMarker& marker) {
     inner["rows"] = marker.rows;
     inner["batches"] = marker.batches;
   }
+  if (!marker.seal.empty()) inner["seal"] = marker.seal;
   return nlohmann::json{{"arrowport", inner}}.dump();
 }
 
@@ -104,7 +105,21 @@ std::optional<CommitMarker> ParseMarker(const std::string& text) {
   marker.txn_version = int_of("txn_version", -1);
   marker.rows = int_of("rows", 0);
   marker.batches = int_of("batches", 0);
+  marker.seal = text_of("seal");
   return marker;
+}
+
+SealedFacts DuckLakeSealFacts(const CommitMarker& marker, int64_t snapshot,
+                              const std::string& table_uuid) {
+  SealedFacts facts;
+  facts.format = "ducklake";
+  facts.table = table_uuid;
+  facts.snapshot = snapshot;
+  facts.app_id = marker.app_id;
+  facts.txn_version = marker.txn_version;
+  facts.rows = marker.rows;
+  facts.batches = marker.batches;
+  return facts;
 }
 
 namespace {

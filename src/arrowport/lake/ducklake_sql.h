@@ -50,9 +50,17 @@ struct CommitMarker {
   int64_t txn_version = -1;
   int64_t rows = 0;
   int64_t batches = 0;
+  /// The seal of the request id's commit (commit_seal.h: DuckLakeSealFacts); empty: none.
+  std::string seal;
 };
 std::string MarkerText(const CommitMarker& marker);
 std::optional<CommitMarker> ParseMarker(const std::string& text);
+
+/// What the seal of `marker`, in snapshot `snapshot` of the table whose table_uuid is
+/// `table_uuid`, binds: the request id, its txn version and counts, that snapshot (the
+/// catalog's primary key: no other commit has it) and the table.
+SealedFacts DuckLakeSealFacts(const CommitMarker& marker, int64_t snapshot,
+                              const std::string& table_uuid);
 
 /// The rows DuckDB inlined into the catalog for table `table_id` that are alive at
 /// snapshot `at`, into `info->inlined`.
@@ -81,9 +89,10 @@ arrow::Result<bool> OnlyArrowportCommits(CatalogConnection* catalog);
 arrow::Result<bool> TableExists(CatalogConnection* catalog, const std::string& name);
 
 /// Reads the table `name` as of the catalog's latest snapshot up to `at` into `snapshot`
-/// (whose request ids it keeps and extends); the catalog's tables exist.
+/// (whose request ids it keeps and extends; their seals checked with `key`); the
+/// catalog's tables exist.
 arrow::Status ReadDuckLakeSnapshot(CatalogConnection* catalog, const DuckLakeTableName& name,
-                                   int64_t at, Snapshot* snapshot);
+                                   int64_t at, const SealKey& key, Snapshot* snapshot);
 
 /// The snapshot time DuckDB writes: "2026-11-26 16:25:40.910773+00" (UTC), now or
 /// `ago_ms` before.

@@ -125,26 +125,67 @@ arrow::Result<int64_t> LakeAppend::Start(const arrow::Schema& input) {
     table_->Warn(std::string("ignore_extra: columns not in the ") + table_->format() + " table were dropped: " + names);
   }
   if (options_.request_id.empty()) return -1;
-  auto it = base->app_versions.find(app_id());
-  if (it == base->app_versions.end()) return -1;
-  prior_version_ = it->second;
-  auto counts = base->app_counts.find(app_id());
-  if (counts != base->app_counts.end()) {
-    prior_counts_ = counts->second;
-  } else {
-    prior_checkpoint_ = base->checkpoint_version;
-  }
-  return prior_version_;
+  return FindPrior(*base);
 }
 
-arrow::Result<std::pair<int64_t, int64_t>> LakeAppend::PriorCounts() {
-  if (prior_counts_) return *prior_counts_;
-  if (prior_checkpoint_ >= 0) {  // set only for a committed request id
-    ARROW_ASSIGN_OR_RAISE(auto found, table_->CheckpointedTxnCounts(
-                                          app_id(), prior_version_, prior_checkpoint_));
-    if (found) return *found;
+arrow::Result<int64_t> LakeAppend::FindPrior(const Snapshot& base) {
+  const std::string app = app_id();
+  const bool ducklake = base.ducklake != nullptr;
+  const auto commit_name = [&](int64_t commit) {
+    return std::string(ducklake ? "snapshot " : "commit ") + std::to_string(commit);
+  };
+  const std::string not_sealed =
+      " carries request id '" + options_.request_id +
+      "' but is not Arrowport's commit of it: its marker has no seal that verifies with "
+      "this node's lake commit key (another writer wrote or copied it, it predates "
+      "seals, or a node with another lake.commit_key_file made it)";
+  auto sealed = base.sealed_txns.find(app);
+  auto unsealed = base.unsealed_txns.find(app);
+  if (unsealed != base.unsealed_txns.end()) {
+    table_->Warn("the " + std::string(table_->format()) + " " +
+                 commit_name(unsealed->second.commit) + " of " + table_->store()->url() +
+                 not_sealed +
+                 (sealed != base.sealed_txns.end()
+                      ? "; answered from Arrowport's sealed " +
+                            commit_name(sealed->second.commit) + " of it"
+                      : "; the request is written"));
   }
-  return std::make_pair(int64_t{0}, int64_t{0});
+  if (sealed != base.sealed_txns.end()) {
+    prior_version_ = sealed->second.version;
+    prior_counts_ = {sealed->second.rows, sealed->second.batches};
+    return prior_version_;
+  }
+  const bool checkpointed =
+      base.checkpoint_version >= 0 && (unsealed != base.unsealed_txns.end()
+                                           ? unsealed->second.checkpointed
+                                           : base.app_versions.count(app) != 0);
+  if (!checkpointed) return -1;
+  ARROW_ASSIGN_OR_RAISE(auto found, table_->CheckpointedSeal(app, base.checkpoint_version,
+                                                             base.metadata.id));
+  switch (found.found) {
+    case CheckpointedTxn::Found::kSealed:
+      prior_version_ = found.txn.version;
+      prior_counts_ = {found.txn.rows, found.txn.batches};
+      return prior_version_;
+    case CheckpointedTxn::Found::kNotArrowports:
+      if (found.unsealed >= 0) {
+        table_->Warn("the Delta commit " + std::to_string(found.unsealed) + " of " +
+                     table_->store()->url() + not_sealed + "; the request is written");
+      }
+      return -1;
+    case CheckpointedTxn::Found::kUnknown:
+      break;
+  }
+  return arrow::Status::AlreadyExists(
+      "request id '", options_.request_id, "' is recorded as committed in the Delta "
+      "checkpoint ", base.checkpoint_version, " of ", table_->store()->url(),
+      ", but the commit files from there down to ", found.searched_down_to,
+      " hold no commit of it sealed by Arrowport",
+      found.unsealed >= 0 ? " (commit " + std::to_string(found.unsealed) + " holds an "
+                            "unsealed one)" : std::string(),
+      " and the older ones are gone or beyond the search: whether its rows are in the "
+      "table cannot be told, so nothing is written; check the table, then send the rows "
+      "that are missing with a new request id");
 }
 
 arrow::Status LakeAppend::Write(const arrow::RecordBatch& batch) {
@@ -208,8 +249,11 @@ arrow::Result<std::optional<lake::CommitActions>> LakeAppend::Plan(const Snapsho
                                                       const WonCommits& won,
                                                       int64_t txn_version) {
   if (!options_.request_id.empty() && txn_version >= 0) {
-    auto it = base.app_versions.find(app_id());
-    if (it != base.app_versions.end() && it->second >= txn_version) return std::nullopt;
+    // Committed meanwhile by a racing copy of this request (a sealed commit says so).
+    auto it = base.sealed_txns.find(app_id());
+    if (it != base.sealed_txns.end() && it->second.version >= txn_version) {
+      return std::nullopt;
+    }
   }
   if (base.version >= 0) ARROW_RETURN_NOT_OK(base.CheckWritable());
   lake::CommitActions commit;

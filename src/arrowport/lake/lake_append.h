@@ -38,8 +38,11 @@ class LakeAppend {
   ~LakeAppend();
 
   /// Plans `input` against the latest snapshot. Returns the version the request id has
-  /// already committed (-1: none): per_request retries compare it with 0, per_batch
-  /// ones skip batches up to it.
+  /// already committed in a commit sealed by Arrowport (-1: none): per_request retries
+  /// compare it with 0, per_batch ones skip batches up to it. A commit of the request id
+  /// whose seal does not verify is logged and passed over (the request is written); one
+  /// a checkpoint holds that the commit files before it cannot explain is refused
+  /// (AlreadyExists: whether its rows are in the table cannot be told).
   arrow::Result<int64_t> Start(const arrow::Schema& input);
   arrow::Status Write(const arrow::RecordBatch& batch);
   /// \brief Publishes what was written since the last commit (and a new table or schema)
@@ -49,11 +52,9 @@ class LakeAppend {
   arrow::Result<int64_t> Commit(int64_t txn_version);
 
   const ConformPlan& plan() const { return plan_; }
-  /// Rows and batches the request id's commit recorded (a per_request retry's answer),
-  /// after Start found it committed; {0, 0} when the log no longer says. Committed before
-  /// the checkpoint the snapshot was read from, they are looked up in the commit files
-  /// (LakeTable::CheckpointedTxnCounts).
-  arrow::Result<std::pair<int64_t, int64_t>> PriorCounts();
+  /// Rows and batches the request id's sealed commit recorded (a per_request retry's
+  /// answer), after Start found it committed.
+  std::pair<int64_t, int64_t> PriorCounts() const { return prior_counts_; }
   int64_t files_committed() const { return files_committed_; }
   /// Whether a commit of this request made the table (Delta's version 0, DuckLake's
   /// snapshot with created_table).
@@ -66,6 +67,9 @@ class LakeAppend {
   /// Refuses to commit files a vacuum may have deleted meanwhile (a very long request).
   arrow::Status CheckFilesStillThere() const;
   void DeleteUncommitted();
+  /// Start's search for the request id's sealed commit in `base` (and, for a txn of the
+  /// checkpoint `base` was read from, in the commit files before it).
+  arrow::Result<int64_t> FindPrior(const Snapshot& base);
   std::string app_id() const { return "arrowport:" + options_.request_id; }
 
   std::shared_ptr<LakeTable> table_;
@@ -83,10 +87,7 @@ class LakeAppend {
   int64_t files_committed_ = 0;
   bool created_table_ = false;
   int64_t prior_version_ = -1;  // the request id's txn version Start found (-1: none)
-  // Its commit's rows and batches when the snapshot had them; else the checkpoint the
-  // snapshot was read from, where PriorCounts looks them up (-1: none to look in).
-  std::optional<std::pair<int64_t, int64_t>> prior_counts_;
-  int64_t prior_checkpoint_ = -1;
+  std::pair<int64_t, int64_t> prior_counts_{0, 0};  // its sealed commit's rows, batches
   int64_t rows_since_commit_ = 0;
   std::map<std::string, int64_t> column_ids_;  // DuckLake: each column's field id
   int64_t batches_since_commit_ = 0;

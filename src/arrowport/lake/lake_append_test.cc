@@ -102,7 +102,7 @@ TEST(LakeAppend, ARetryAfterACheckpointAnswersWithTheOriginalCounts) {
   {
     LakeAppend retry(restarted, options);
     ASSERT_EQ(retry.Start(*Batch(0, 1)->schema()).ValueOrDie(), 0);
-    EXPECT_EQ(retry.PriorCounts().ValueOrDie(), std::make_pair(int64_t{17}, int64_t{2}));
+    EXPECT_EQ(retry.PriorCounts(), std::make_pair(int64_t{17}, int64_t{2}));
   }
   // Counts recorded after the checkpoint come from the snapshot itself.
   AppendOptions later;
@@ -111,15 +111,79 @@ TEST(LakeAppend, ARetryAfterACheckpointAnswersWithTheOriginalCounts) {
   {
     LakeAppend retry(restarted, later);
     ASSERT_EQ(retry.Start(*Batch(0, 1)->schema()).ValueOrDie(), 0);
-    EXPECT_EQ(retry.PriorCounts().ValueOrDie(), std::make_pair(int64_t{4}, int64_t{1}));
+    EXPECT_EQ(retry.PriorCounts(), std::make_pair(int64_t{4}, int64_t{1}));
   }
-  // The commit file expired: the request is still a duplicate, its counts unknown.
+  // The sealed commit file expired: whether the checkpoint's txn is Arrowport's commit
+  // of the request cannot be told (it was answered as a duplicate of 0 rows, which
+  // another writer's txn in a checkpoint could fake): refused, nothing written.
   std::filesystem::remove(dir.path() + "/_delta_log/00000000000000000000.json");
   auto later_node = OpenTable(dir);
   LakeAppend retry(later_node, options);
-  ASSERT_EQ(retry.Start(*Batch(0, 1)->schema()).ValueOrDie(), 0);
-  EXPECT_EQ(retry.PriorCounts().ValueOrDie(), std::make_pair(int64_t{0}, int64_t{0}));
+  auto refused = retry.Start(*Batch(0, 1)->schema());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsAlreadyExists()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("request id 'req-1' is recorded as committed "
+                                            "in the Delta checkpoint 2"),
+            std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("commit 1 holds an unsealed one"),
+            std::string::npos)
+      << refused.status().ToString();
   EXPECT_EQ(CountRows(later_node.get()), 36);
+}
+
+std::string CommitText(const TempDir& dir, int64_t version) {
+  std::ifstream in(dir.path() + "/" + DeltaLog::CommitKey(version));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteCommit(const TempDir& dir, int64_t version, const std::string& text) {
+  std::ofstream out(dir.path() + "/" + DeltaLog::CommitKey(version), std::ios::trunc);
+  out << text;
+}
+
+// Issue 64: a txn another writer committed (delta-rs, Spark) named a request id, and
+// Arrowport answered that request "duplicate" without storing its rows. Only a commit
+// sealed with the nodes' key answers a retry: the request is written.
+TEST(LakeAppend, ATxnAnotherWriterCommittedDoesNotMakeARequestADuplicate) {
+  TempDir dir;
+  auto table = OpenTable(dir);
+  AppendOptions first;
+  first.request_id = "req-1";
+  ASSERT_EQ(Append(table, {Batch(0, 10)}, first).ValueOrDie(), 0);
+  const std::string sealed = CommitText(dir, 0);
+  ASSERT_NE(sealed.find("\"arrowportSeal\":\""), std::string::npos) << sealed;
+  // Another writer's txn alone, and Arrowport's commit copied with its seal but the
+  // request id changed.
+  WriteCommit(dir, 1, R"({"txn":{"appId":"arrowport:req-2","version":0,"lastUpdated":1}})"
+                      "\n");
+  std::string copied = sealed;
+  copied.replace(copied.find("arrowport:req-1"), 15, "arrowport:req-3");
+  const size_t meta = copied.find("{\"metaData\"");
+  copied.erase(meta, copied.find('\n', meta) + 1 - meta);  // one metaData per table
+  const size_t protocol = copied.find("{\"protocol\"");
+  copied.erase(protocol, copied.find('\n', protocol) + 1 - protocol);
+  WriteCommit(dir, 2, copied);
+  auto snapshot = table->Latest().ValueOrDie();
+  EXPECT_EQ(snapshot->app_versions.count("arrowport:req-2"), 1u);
+  EXPECT_EQ(snapshot->sealed_txns.count("arrowport:req-2"), 0u);
+  EXPECT_EQ(snapshot->sealed_txns.count("arrowport:req-3"), 0u);
+  for (const char* id : {"req-2", "req-3"}) {
+    AppendOptions options;
+    options.request_id = id;
+    EXPECT_GE(Append(table, {Batch(100, 5)}, options).ValueOrDie(), 3) << id;
+    // Its own commit is sealed: the retry is a duplicate.
+    EXPECT_EQ(Append(table, {Batch(100, 5)}, options).ValueOrDie(), -1) << id;
+  }
+  // The real duplicate still is one (a copy of its marker elsewhere changes nothing).
+  EXPECT_EQ(Append(table, {Batch(0, 10)}, first).ValueOrDie(), -1);
+  // Commit 0's rows once (commit 2 adds the same file again: still one file), 5 + 5.
+  EXPECT_EQ(CountRows(table.get()), 20);
+  // A node with another key verifies none of these commits: it writes.
+  auto other_key = std::make_shared<LakeTable>(
+      table->shared_store(), table->config(), nullptr, nullptr,
+      std::make_unique<DeltaLog>(table->shared_store(), SealKey::Random()));
+  EXPECT_GE(Append(other_key, {Batch(0, 10)}, first).ValueOrDie(), 0);
 }
 
 TEST(LakeAppend, SchemaPoliciesDecideNewColumns) {

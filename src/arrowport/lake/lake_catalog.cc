@@ -20,8 +20,12 @@ objectstore::S3Settings S3SettingsOf(const config::Config::S3& s3) {
 }
 
 LakeCatalog::LakeCatalog(objectstore::S3Settings s3, Logger* logger,
-                         std::shared_ptr<MemoryBudget> budget)
-    : s3_(std::move(s3)), logger_(logger), budget_(std::move(budget)) {}
+                         std::shared_ptr<MemoryBudget> budget,
+                         std::shared_ptr<const SealKey> key)
+    : s3_(std::move(s3)),
+      logger_(logger),
+      budget_(std::move(budget)),
+      key_(key ? std::move(key) : SealKey::Random()) {}
 
 arrow::Result<std::shared_ptr<LakeTable>> LakeCatalog::Table(const config::LakeConfig& lake) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -31,10 +35,12 @@ arrow::Result<std::shared_ptr<LakeTable>> LakeCatalog::Table(const config::LakeC
     if (table->config() == lake) return table;
   }
   ARROW_ASSIGN_OR_RAISE(auto store, objectstore::OpenObjectStore(lake.url, s3_));
-  std::unique_ptr<TableLog> log;  // null: Delta's, under the store
+  std::unique_ptr<TableLog> log;
   if (lake.format == config::LakeFormat::kDuckLake) {
     log = std::make_unique<DuckLakeLog>(
-        DuckLakeTableName{lake.catalog, lake.data_path, lake.schema, lake.table});
+        DuckLakeTableName{lake.catalog, lake.data_path, lake.schema, lake.table}, key_);
+  } else {
+    log = std::make_unique<DeltaLog>(store, key_);
   }
   auto table = std::make_shared<LakeTable>(std::move(store), lake, logger_, budget_,
                                            std::move(log));

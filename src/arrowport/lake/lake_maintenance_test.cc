@@ -82,7 +82,7 @@ struct FullTable {
     lake.url = dir.url();
     inner = objectstore::OpenObjectStore(lake.url, {}).ValueOrDie();
     store = std::make_shared<FullStore>(inner);
-    table = std::make_shared<LakeTable>(store, lake);
+    table = testing::TableOn(store, lake);
   }
   std::shared_ptr<objectstore::ObjectStore> inner;
   std::shared_ptr<FullStore> store;

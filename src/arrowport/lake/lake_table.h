@@ -54,7 +54,8 @@ class LakeTable {
  public:
   /// `logger` (may be null) hears what fails in the background (deleting files); the
   /// snapshots kept are charged to `budget` (may be null: not charged).
-  /// `log`: the table's log (null: the Delta log under the store's `_delta_log/`).
+  /// `log`: the table's log (null: the Delta log under the store's `_delta_log/`,
+  /// sealing with a random key of its own: commit_seal.h).
   LakeTable(std::shared_ptr<objectstore::ObjectStore> store, config::LakeConfig config,
             Logger* logger = nullptr, std::shared_ptr<MemoryBudget> budget = nullptr,
             std::unique_ptr<TableLog> log = nullptr);
@@ -98,13 +99,15 @@ class LakeTable {
   /// returned as it is and the next call probes again.
   arrow::Status CheckConditionalWrites();
 
-  /// The rows and batches the commit of `app_id`'s txn at `txn_version` recorded, for a
-  /// snapshot read from the checkpoint at `checkpoint_version` (which keeps txns, not
-  /// counts): looked up in the commit files once (DeltaLog::FindTxnCounts, warning when
-  /// they no longer say), then remembered, found or not, so that retries cost no reads.
-  /// Racing lookups of one txn share one search; others are not held up by it.
-  arrow::Result<std::optional<std::pair<int64_t, int64_t>>> CheckpointedTxnCounts(
-      const std::string& app_id, int64_t txn_version, int64_t checkpoint_version);
+  /// Arrowport's sealed commit of `app_id`, which the checkpoint at `checkpoint_version`
+  /// a snapshot was read from holds a txn of (a checkpoint keeps txns, not seals or
+  /// counts), in the table `table` (its id): looked up in the commit files once
+  /// (TableLog::FindSealedTxn), then remembered, whatever the answer, so that retries
+  /// cost no reads. Racing lookups of one request id share one search; others are not
+  /// held up by it.
+  arrow::Result<CheckpointedTxn> CheckpointedSeal(const std::string& app_id,
+                                                  int64_t checkpoint_version,
+                                                  const std::string& table);
 
   objectstore::ObjectStore* store() const { return store_.get(); }
   const std::shared_ptr<objectstore::ObjectStore>& shared_store() const { return store_; }
@@ -204,19 +207,18 @@ class LakeTable {
   // (Timed: a caller whose call is cancelled stops waiting behind a stuck store request.)
   std::timed_mutex probe_mutex_;
   bool conditional_writes_checked_ = false;
-  // CheckpointedTxnCounts' answers (or lookups in flight) by (appId, txn version): racing
-  // retries of one request share one search. Cleared when it reaches
-  // kMaxRememberedCounts; an error is forgotten (the next call looks again).
-  using Counts = std::optional<std::pair<int64_t, int64_t>>;
-  static constexpr size_t kMaxRememberedCounts = 4096;
-  std::mutex counts_mutex_;  // guards checkpointed_counts_ (never held across I/O)
-  struct CountsSearch {
-    std::shared_future<arrow::Result<Counts>> answer;
+  // CheckpointedSeal's answers (or lookups in flight) by (appId, checkpoint version):
+  // racing retries of one request share one search. Cleared when it reaches
+  // kMaxRememberedSeals; an error is forgotten (the next call looks again).
+  static constexpr size_t kMaxRememberedSeals = 4096;
+  std::mutex seals_mutex_;  // guards checkpointed_seals_ (never held across I/O)
+  struct SealSearch {
+    std::shared_future<arrow::Result<CheckpointedTxn>> answer;
     // Set by the searcher before the answer (as LogRead's).
     mutable bool searcher_cancelled = false;
   };
-  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const CountsSearch>>
-      checkpointed_counts_;
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const SealSearch>>
+      checkpointed_seals_;
 };
 
 }  // namespace arrowport::lake

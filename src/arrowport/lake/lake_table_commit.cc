@@ -30,8 +30,9 @@ CommitResult LakeTable::Commit(const Planner& plan) {
   for (int64_t attempt = 1;; ++attempt) {
     auto planned = plan(*base, won);
     if (!planned.ok()) return NotLanded(planned.status());
-    const std::optional<CommitActions>& commit = *planned;
+    std::optional<CommitActions>& commit = *planned;
     if (!commit) return CommitResult{CommitOutcome::kNothing, -1, arrow::Status::OK()};
+    log_->Seal(*base, &*commit);
     const int64_t version = base->version + 1;
     auto landed = log_->CommitAt(version, *commit);
     if (landed.ok()) {

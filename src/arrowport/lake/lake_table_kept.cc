@@ -31,30 +31,36 @@ int64_t MemoryOf(const Snapshot& snapshot) {
              values(remove.partition_values);
   }
   for (const auto& [app, version] : snapshot.app_versions) {
-    bytes += 2 * kNode + 2 * static_cast<int64_t>(app.size());
+    bytes += kNode + static_cast<int64_t>(app.size());
+  }
+  for (const auto& [app, sealed] : snapshot.sealed_txns) {
+    bytes += kNode + static_cast<int64_t>(sizeof(SealedTxn) + app.size());
+  }
+  for (const auto& [app, unsealed] : snapshot.unsealed_txns) {
+    bytes += kNode + static_cast<int64_t>(sizeof(UnsealedTxn) + app.size());
   }
   return bytes;
 }
 
 }  // namespace
 
-arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::CheckpointedTxnCounts(
-    const std::string& app_id, int64_t txn_version, int64_t checkpoint_version) {
-  const auto key = std::make_pair(app_id, txn_version);
-  std::promise<arrow::Result<Counts>> searching;
-  std::shared_ptr<const CountsSearch> search;
+arrow::Result<CheckpointedTxn> LakeTable::CheckpointedSeal(const std::string& app_id,
+                                                           int64_t checkpoint_version,
+                                                           const std::string& table) {
+  const auto key = std::make_pair(app_id, checkpoint_version);
+  std::promise<arrow::Result<CheckpointedTxn>> searching;
+  std::shared_ptr<const SealSearch> search;
   bool searcher = false;
   {
-    std::lock_guard<std::mutex> lock(counts_mutex_);
-    auto known = checkpointed_counts_.find(key);
-    if (known != checkpointed_counts_.end()) {
+    std::lock_guard<std::mutex> lock(seals_mutex_);
+    auto known = checkpointed_seals_.find(key);
+    if (known != checkpointed_seals_.end()) {
       // Known, or another caller is searching: its answer (up to 256 GETs) is ours too.
       search = known->second;
     } else {
-      if (checkpointed_counts_.size() >= kMaxRememberedCounts) checkpointed_counts_.clear();
-      search =
-          std::make_shared<CountsSearch>(CountsSearch{searching.get_future().share()});
-      checkpointed_counts_.emplace(key, search);
+      if (checkpointed_seals_.size() >= kMaxRememberedSeals) checkpointed_seals_.clear();
+      search = std::make_shared<SealSearch>(SealSearch{searching.get_future().share()});
+      checkpointed_seals_.emplace(key, search);
       searcher = true;
     }
   }
@@ -64,30 +70,26 @@ arrow::Result<std::optional<std::pair<int64_t, int64_t>>> LakeTable::Checkpointe
     // A search whose caller was cancelled may have ended for that call's reason (its
     // entry is gone): a caller whose own call goes on searches again.
     if (!answer.ok() && search->searcher_cancelled) {
-      return CheckpointedTxnCounts(app_id, txn_version, checkpoint_version);
+      return CheckpointedSeal(app_id, checkpoint_version, table);
     }
     return answer;
   }
-  arrow::Result<Counts> found = arrow::Status::UnknownError("not searched");
+  arrow::Result<CheckpointedTxn> found = arrow::Status::UnknownError("not searched");
   try {
-    found = log_->FindTxnCounts(app_id, txn_version, checkpoint_version);
+    found = log_->FindSealedTxn(app_id, checkpoint_version, table);
   } catch (const std::exception& e) {
     found =
-        arrow::Status::IOError("looking for the counts of '", app_id, "': ", e.what());
+        arrow::Status::IOError("looking for the commit of '", app_id, "': ", e.what());
   } catch (...) {
-    found = arrow::Status::UnknownError("looking for the counts of '", app_id,
+    found = arrow::Status::UnknownError("looking for the commit of '", app_id,
                                         "': an unknown exception");
-  }
-  if (found.ok() && !*found) {
-    Warn("'" + app_id + "' was committed, but no commit file left in the log says how many "
-         "rows: its retries are answered with 0");
   }
   if (!found.ok()) {
     // The store failing is no answer: the next call looks again.
-    std::lock_guard<std::mutex> lock(counts_mutex_);
-    auto entry = checkpointed_counts_.find(key);
-    if (entry != checkpointed_counts_.end() && entry->second == search) {
-      checkpointed_counts_.erase(entry);
+    std::lock_guard<std::mutex> lock(seals_mutex_);
+    auto entry = checkpointed_seals_.find(key);
+    if (entry != checkpointed_seals_.end() && entry->second == search) {
+      checkpointed_seals_.erase(entry);
     }
   }
   const auto call = ThreadCancellation::Current().cancellation;

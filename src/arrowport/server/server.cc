@@ -113,6 +113,9 @@ arrow::Status Server::Impl::ReloadConfigLocked(const std::optional<ConfigFileRea
     logger.Warn("config reload: database and listener settings apply at the next start; "
                 "stream routing applies now");
   }
+  if (fresh->lake_commit_key_file != setup.config.lake_commit_key_file) {
+    logger.Warn("config reload: lake.commit_key_file applies at the next start");
+  }
   const auto& tls_now = setup.config.tls;
   if (fresh->metrics.enabled != setup.config.metrics.enabled ||
       fresh->metrics.port != setup.config.metrics.port ||
@@ -190,6 +193,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   ARROW_RETURN_NOT_OK(impl->CheckTransforms(impl->setup.config));
   impl->MakeMetrics();
   ARROW_RETURN_NOT_OK(impl->MakeAuthenticator());
+  ARROW_RETURN_NOT_OK(impl->LoadLakeSealKey());
   impl->MakePipelines();
   ARROW_RETURN_NOT_OK(impl->StartFlight());
   auto http = impl->StartHttp();

@@ -68,6 +68,8 @@ struct Server::Impl {
   /// Cancelled when the shutdown's grace is over (or its work is done): every object store
   /// request still open ends and no new one starts, whichever thread runs it.
   std::shared_ptr<CallCancellation> store_stop = CallCancellation::Make();
+  // The key lake commits of request ids are sealed with (LoadLakeSealKey).
+  std::shared_ptr<const lake::SealKey> lake_seal_key;
   std::unique_ptr<lake::LakeCatalog> lakes;
   std::unique_ptr<query::LakeService> lake_service;
   std::unique_ptr<ingest::IngestPipeline> ingest;
@@ -138,6 +140,9 @@ struct Server::Impl {
   /// The routing config's transforms parse and are one SELECT each (start and reload).
   arrow::Status CheckTransforms(const config::Config& config);
   arrow::Status MakeAuthenticator();
+  /// lake.commit_key_file's key, else the one the database keeps (made at its first
+  /// start): what lake commits of request ids are sealed with (lake/commit_seal.h).
+  arrow::Status LoadLakeSealKey();
   void MakePipelines();  // the four below, in this order
   void MakeIngest();     // limiter, router, transfer policy, ingest pipeline, request log
   void MakeQuery();

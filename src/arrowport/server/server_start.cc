@@ -8,6 +8,7 @@
 #include "arrowport/flight/flight_service.h"
 #include "arrowport/server/server_impl.h"
 #include "arrowport/storage/memory/memory_limit.h"
+#include "arrowport/storage/catalog/server_secrets.h"
 #include "arrowport/storage/database/database_sql.h"
 
 namespace arrowport::server {
@@ -160,6 +161,37 @@ arrow::Status Server::Impl::CheckTransforms(const config::Config& config) {
   return arrow::Status::OK();
 }
 
+arrow::Status Server::Impl::LoadLakeSealKey() {
+  const auto& config = setup.config;
+  if (!config.lake_commit_key_file.empty()) {
+    auto key = lake::SealKey::FromFile(config.lake_commit_key_file);
+    if (!key.ok()) {
+      return key.status().WithMessage(config.SourceOf("lake.commit_key_file"), ": ",
+                                      key.status().message());
+    }
+    lake_seal_key = *key;
+    logger.Info("lake commits are sealed with the key of lake.commit_key_file",
+                {{"file", config.lake_commit_key_file}});
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
+  ARROW_ASSIGN_OR_RAISE(auto secret,
+                        storage::KeepServerSecret(conn.get(), "lake_commit_key",
+                                                  lake::SealKey::NewSecret()));
+  ARROW_ASSIGN_OR_RAISE(lake_seal_key, lake::SealKey::FromSecret(
+                                           secret, "the database's lake commit key"));
+  const bool lakes_configured = std::any_of(
+      config.streams.begin(), config.streams.end(),
+      [](const auto& stream) { return stream.second.sink == config::Sink::kLake; });
+  if (lakes_configured && config.db_path == ":memory:") {
+    // A retry after a restart would find its earlier commit unsealed: written again.
+    logger.Warn("lake commits are sealed with a key kept in the in-memory database, "
+                "which is lost at exit: after a restart, retries of requests committed "
+                "before it are written again; set lake.commit_key_file (docs/lake.md)");
+  }
+  return arrow::Status::OK();
+}
+
 void Server::Impl::MakePipelines() {
   MakeIngest();
   MakeQuery();
@@ -218,7 +250,8 @@ void Server::Impl::MakeQuery() {
 void Server::Impl::MakeLakes() {
   objectstore::S3Settings s3 = lake::S3SettingsOf(setup.config.s3);
   s3.stop = store_stop;
-  lakes = std::make_unique<lake::LakeCatalog>(std::move(s3), &logger, request_memory);
+  lakes = std::make_unique<lake::LakeCatalog>(std::move(s3), &logger, request_memory,
+                                              lake_seal_key);
   lake_service = std::make_unique<query::LakeService>(database.get(), lake_stores,
                                                       lakes.get(), router.get(), &logger);
   ingest->EnableLakes(lakes.get(),

@@ -75,10 +75,24 @@ class TempDir {
   std::string path_;
 };
 
+/// The seal key of the tests' tables: every table a test opens is a node of one
+/// deployment (they share lake.commit_key_file).
+inline std::shared_ptr<const SealKey> TestSealKey() {
+  static const auto key =
+      SealKey::FromSecret("arrowport unit tests' lake commit key", "test").ValueOrDie();
+  return key;
+}
+
+/// A Delta table on `store` (as a node with the tests' key opens it).
+inline std::shared_ptr<LakeTable> TableOn(std::shared_ptr<objectstore::ObjectStore> store,
+                                          const config::LakeConfig& lake) {
+  return std::make_shared<LakeTable>(store, lake, nullptr, nullptr,
+                                     std::make_unique<DeltaLog>(store, TestSealKey()));
+}
+
 inline std::shared_ptr<LakeTable> OpenTable(const TempDir& dir, config::LakeConfig lake = {}) {
   lake.url = dir.url();
-  auto store = objectstore::OpenObjectStore(lake.url, {}).ValueOrDie();
-  return std::make_shared<LakeTable>(store, lake);
+  return TableOn(objectstore::OpenObjectStore(lake.url, {}).ValueOrDie(), lake);
 }
 
 /// Rows of every live file of the latest snapshot (partition columns not included).
@@ -145,7 +159,7 @@ inline ScriptedTable OpenScripted(const TempDir& dir, config::LakeConfig lake = 
   auto store = std::make_shared<ScriptedStore>(
       objectstore::OpenObjectStore(dir.url(), {}).ValueOrDie());
   lake.url = dir.url();
-  return {store, std::make_shared<LakeTable>(store, lake)};
+  return {store, TableOn(store, lake)};
 }
 
 /// One request of `batches` (a request id commits it at txn version 0): its version, or

@@ -1,0 +1,174 @@
+#include "arrowport/lake/commit_seal.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "arrowport/lake/delta_log.h"
+
+namespace arrowport::lake {
+
+namespace {
+
+// A key file longer than this is not a key (a wrong path: a log, a database).
+constexpr int64_t kMaxKeyFileBytes = 64 * 1024;
+// Separates these keys and seals from any other use of the same secret.
+constexpr std::string_view kKeyContext = "arrowport lake commit key v1";
+constexpr std::string_view kSealContext = "arrowport lake commit seal v1";
+
+std::string_view Trimmed(std::string_view text) {
+  const auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// Length-prefixed, so that no two different lists of fields hash alike.
+void Update(crypto_generichash_state* state, std::string_view field) {
+  const uint64_t length = field.size();
+  unsigned char prefix[8];
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(length >> (8 * i));
+  crypto_generichash_update(state, prefix, sizeof(prefix));
+  crypto_generichash_update(state, reinterpret_cast<const unsigned char*>(field.data()),
+                            field.size());
+}
+
+struct Descriptor {
+  int fd = -1;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromSecret(
+    std::string_view secret, const std::string& what) {
+  const std::string_view text = Trimmed(secret);
+  if (text.size() < kMinSecretBytes) {
+    return arrow::Status::Invalid(what, " holds ", text.size(),
+                                  " bytes; a lake commit key needs at least ",
+                                  kMinSecretBytes,
+                                  " random bytes (make one with: openssl rand -hex 32)");
+  }
+  if (sodium_init() < 0) return arrow::Status::IOError("libsodium failed to initialise");
+  std::shared_ptr<SealKey> key(new SealKey());
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, key->key_.size());
+  Update(&state, kKeyContext);
+  Update(&state, text);
+  crypto_generichash_final(&state, key->key_.data(), key->key_.size());
+  return key;
+}
+
+arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromFile(const std::string& path) {
+  const std::string what = "lake.commit_key_file '" + path + "'";
+  Descriptor file;
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (file.fd < 0) {
+    return arrow::Status::IOError("cannot read ", what, ": ", std::strerror(errno));
+  }
+  struct stat info {};
+  if (::fstat(file.fd, &info) != 0) {
+    return arrow::Status::IOError("cannot read ", what, ": ", std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode) || info.st_size > kMaxKeyFileBytes) {
+    return arrow::Status::Invalid(what, " is not a key file (a regular file of at most ",
+                                  kMaxKeyFileBytes, " bytes)");
+  }
+  // As OpenSSH refuses a private key others can read: whoever reads it can seal commits
+  // that every node answers retries from.
+  if ((info.st_mode & S_IRWXO) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o",
+                  static_cast<unsigned>(info.st_mode & 07777));
+    return arrow::Status::Invalid(what, " may be read or written by other users (mode ",
+                                  mode, "): make it private to the server's user, e.g. "
+                                  "chmod 600 ", path);
+  }
+  std::string text(static_cast<size_t>(info.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(file.fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return arrow::Status::IOError("cannot read ", what, ": ", std::strerror(errno));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return FromSecret(text, what);
+}
+
+std::string SealKey::NewSecret() {
+  if (sodium_init() < 0) {
+    // randombytes works without it (it falls back to the OS's generator).
+  }
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof(bytes));
+  char hex[2 * sizeof(bytes) + 1];
+  sodium_bin2hex(hex, sizeof(hex), bytes, sizeof(bytes));
+  return hex;
+}
+
+std::shared_ptr<const SealKey> SealKey::Random() {
+  return FromSecret(NewSecret(), "a random secret").ValueOrDie();
+}
+
+std::string SealKey::Seal(const SealedFacts& facts) const {
+  std::vector<std::string> files = facts.files;
+  std::sort(files.begin(), files.end());
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, key_.data(), key_.size(), 32);
+  Update(&state, kSealContext);
+  for (const std::string& field :
+       {facts.format, facts.table, std::to_string(facts.snapshot), facts.app_id,
+        std::to_string(facts.txn_version), std::to_string(facts.rows),
+        std::to_string(facts.batches), std::to_string(files.size())}) {
+    Update(&state, field);
+  }
+  for (const auto& file : files) Update(&state, file);
+  unsigned char digest[32];
+  crypto_generichash_final(&state, digest, sizeof(digest));
+  char hex[2 * sizeof(digest) + 1];
+  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+  return hex;
+}
+
+bool SealKey::Verifies(const SealedFacts& facts, const std::string& seal) const {
+  const std::string expected = Seal(facts);
+  return seal.size() == expected.size() &&
+         sodium_memcmp(seal.data(), expected.data(), expected.size()) == 0;
+}
+
+bool IsRequestAppId(const std::string& app_id) {
+  return app_id.rfind("arrowport:", 0) == 0;
+}
+
+SealedFacts DeltaSealFacts(const CommitActions& commit, const Txn& txn,
+                           const std::string& table) {
+  SealedFacts facts;
+  facts.format = "delta";
+  facts.table = table;
+  facts.app_id = txn.app_id;
+  facts.txn_version = txn.version;
+  facts.rows = commit.output_rows;
+  facts.batches = commit.output_batches;
+  facts.files.reserve(commit.adds.size());
+  for (const auto& add : commit.adds) {
+    // The stats hold the file's row count (numRecords) and its values' bounds.
+    facts.files.push_back(add.path + '\n' + std::to_string(add.size) + '\n' + add.stats);
+  }
+  return facts;
+}
+
+}  // namespace arrowport::lake
