@@ -24,6 +24,7 @@ std::string ErrorKindDetail::ToString() const {
     case ErrorKind::kDiskFull: return "disk full";
     case ErrorKind::kRequestTimedOut: return "request timed out";
     case ErrorKind::kClientGone: return "client gone";
+    case ErrorKind::kCatalogLocked: return "catalog locked";
   }
   return "error";
 }

@@ -44,6 +44,9 @@ enum class ErrorKind {
   /// The client closed its connection before the response was whole: its choice, not a
   /// failure of the server's (HTTP logs it as nginx does, 499).
   kClientGone,
+  /// A lake's catalog is locked by another process (a SQLite catalog in its write
+  /// transaction) past the catalog's busy timeout: retry once that process commits.
+  kCatalogLocked,
 };
 
 class ErrorKindDetail : public arrow::StatusDetail {

@@ -52,6 +52,7 @@ arrow::Status ToFlightStatus(const arrow::Status& whole) {
       HasErrorKind(status, ErrorKind::kServerBusy) ||
       HasErrorKind(status, ErrorKind::kShuttingDown) ||
       HasErrorKind(status, ErrorKind::kStoreUnavailable) ||
+      HasErrorKind(status, ErrorKind::kCatalogLocked) ||
       HasErrorKind(status, ErrorKind::kOutcomeUnknown)) {
     return fl::MakeFlightError(fl::FlightStatusCode::Unavailable, status.message());
   }

@@ -46,6 +46,7 @@ Mapping ForKind(ErrorKind kind) {
     case ErrorKind::kRequestTimedOut: return {408, "request_timeout"};
     // Never sent (nobody is left to read it): what the log line says, as nginx logs it.
     case ErrorKind::kClientGone: return {499, "client_closed_request"};
+    case ErrorKind::kCatalogLocked: return {503, "catalog_locked"};
   }
   return {500, "internal"};
 }
@@ -75,6 +76,7 @@ HttpError ToHttpError(const arrow::Status& status) {
   if (kind != nullptr && (kind->kind() == ErrorKind::kServerBusy ||
                           kind->kind() == ErrorKind::kResourceExhausted ||
                           kind->kind() == ErrorKind::kStoreUnavailable ||
+                          kind->kind() == ErrorKind::kCatalogLocked ||
                           kind->kind() == ErrorKind::kOutcomeUnknown)) {
     error.retry_after_s = 1;
   }

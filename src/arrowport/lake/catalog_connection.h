@@ -44,8 +44,13 @@ class CatalogConnection {
   virtual arrow::Status Commit() = 0;
   /// Rolls back what Begin started (nothing when none is open); never fails.
   virtual void Rollback() = 0;
-  /// Whether the connection is still usable (false after the server went away).
+  /// Whether the connection is still usable (false after the server went away, or once
+  /// a SQLite catalog's file was deleted or replaced at its path).
   virtual bool healthy() const = 0;
+  /// Which catalog file the connection has open, "DEVICE:INODE" (SQLite): another value
+  /// is another catalog (one replaced at the path), whose snapshot ids start anew. Empty
+  /// for PostgreSQL.
+  virtual std::string file_identity() const { return ""; }
   /// "sqlite" or "postgres".
   virtual const char* dialect() const = 0;
   /// The catalog for messages: the SQLite file, or PostgreSQL's host, port and database
@@ -53,13 +58,17 @@ class CatalogConnection {
   virtual const std::string& name() const = 0;
 };
 
-/// Opens `catalog`: "sqlite:PATH" (the file is made when missing) or
-/// "postgres:CONNINFO" (libpq's key=value or URI form). Invalid for any other form.
-arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog);
+/// Opens `catalog`: "sqlite:PATH" (the file is made when missing, if `create`; else an
+/// IOError says it is gone) or "postgres:CONNINFO" (libpq's key=value or URI form).
+/// Invalid for any other form.
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog,
+                                                              bool create = true);
 
 /// \brief One connection to a catalog shared by the calls of one table, one call at a
 /// time: a call leases it (Take) and holds it, and its lock, until the lease goes. The
-/// connection is made on first use and made again after it broke.
+/// connection is made on first use and made again after it broke, or once its SQLite
+/// file was replaced at its path (the new file is opened). A SQLite file deleted after
+/// the lane opened it is not made again: Take fails saying so until it is back.
 class CatalogLane {
  public:
   explicit CatalogLane(std::string catalog) : catalog_(std::move(catalog)) {}
@@ -87,8 +96,9 @@ class CatalogLane {
 
  private:
   const std::string catalog_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards connection_ and opened_ (held by the lease)
   std::unique_ptr<CatalogConnection> connection_;
+  bool opened_ = false;  // a connection was made once: a SQLite file is not made again
 };
 
 /// Checks the form of `catalog` without connecting (config validation).

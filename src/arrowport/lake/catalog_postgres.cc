@@ -188,7 +188,8 @@ arrow::Result<std::unique_ptr<CatalogConnection>> OpenPostgresCatalog(
   return std::make_unique<PostgresCatalog>(conn, DescribeConnection(conn));
 }
 
-arrow::Result<std::unique_ptr<CatalogConnection>> OpenSqliteCatalog(const std::string& path);
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenSqliteCatalog(
+    const std::string& path, bool create);
 
 arrow::Status CheckCatalogForm(const std::string& catalog) {
   if (catalog.rfind("sqlite:", 0) == 0) {
@@ -217,9 +218,12 @@ arrow::Status CheckCatalogForm(const std::string& catalog) {
       catalog.substr(0, 40), "'");
 }
 
-arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog) {
+arrow::Result<std::unique_ptr<CatalogConnection>> OpenCatalog(const std::string& catalog,
+                                                              bool create) {
   ARROW_RETURN_NOT_OK(CheckCatalogForm(catalog));
-  if (catalog.rfind("sqlite:", 0) == 0) return OpenSqliteCatalog(catalog.substr(7));
+  if (catalog.rfind("sqlite:", 0) == 0) {
+    return OpenSqliteCatalog(catalog.substr(7), create);
+  }
   return OpenPostgresCatalog(catalog.substr(9));
 }
 
@@ -227,14 +231,17 @@ arrow::Result<CatalogLane::Lease> CatalogLane::Take() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (connection_ && !connection_->healthy()) connection_.reset();
   if (!connection_) {
-    ARROW_ASSIGN_OR_RAISE(connection_, OpenCatalog(catalog_));
+    ARROW_ASSIGN_OR_RAISE(connection_, OpenCatalog(catalog_, /*create=*/!opened_));
+    opened_ = true;
   }
   return Lease(this, std::move(lock));
 }
 
 arrow::Status CatalogLane::Lease::Reconnect() {
   lane_->connection_.reset();
-  ARROW_ASSIGN_OR_RAISE(lane_->connection_, OpenCatalog(lane_->catalog_));
+  ARROW_ASSIGN_OR_RAISE(lane_->connection_,
+                        OpenCatalog(lane_->catalog_, /*create=*/!lane_->opened_));
+  lane_->opened_ = true;
   return arrow::Status::OK();
 }
 

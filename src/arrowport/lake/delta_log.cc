@@ -155,6 +155,12 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version,
   return arrow::Status::OK();
 }
 
+bool Snapshot::SameLog(const Snapshot& other) const {
+  const std::string mine = ducklake ? ducklake->catalog_file : "";
+  const std::string theirs = other.ducklake ? other.ducklake->catalog_file : "";
+  return mine == theirs;
+}
+
 arrow::Status Snapshot::CheckReadable() const {
   ARROW_RETURN_NOT_OK(CheckShape());
   if (ducklake && !ducklake->unreadable_rows.empty()) {

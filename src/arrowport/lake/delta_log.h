@@ -166,6 +166,9 @@ struct Snapshot {
   arrow::Status CheckWritable() const;
   bool append_only() const;
   int64_t num_records() const;  ///< sum of the files' numRecords (-1 if any unknown)
+  /// Whether `other` was read from the same log: a DuckLake catalog replaced at its path
+  /// is another log, whose versions start anew.
+  bool SameLog(const Snapshot& other) const;
 };
 
 /// What the commit files before a checkpoint say of a request id the checkpoint holds.

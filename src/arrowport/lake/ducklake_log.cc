@@ -65,7 +65,9 @@ arrow::Status DuckLakeLog::ReadSnapshot(CatalogConnection* catalog, int64_t at,
                                         Snapshot* snapshot) {
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
   if (!initialized) {
-    snapshot->ducklake = std::make_shared<DuckLakeTableInfo>();
+    auto info = std::make_shared<DuckLakeTableInfo>();
+    info->catalog_file = catalog->file_identity();
+    snapshot->ducklake = std::move(info);
     return arrow::Status::OK();
   }
   return ReadDuckLakeSnapshot(catalog, name_, at, *key_, snapshot);
@@ -76,12 +78,24 @@ arrow::Status DuckLakeLog::Update(Snapshot* snapshot,
                                   int64_t up_to) {
   ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
   CatalogConnection* catalog = lease.get();
+  const std::string file = catalog->file_identity();
+  if (snapshot->ducklake && snapshot->ducklake->catalog_file != file) {
+    // Another catalog file at the path (a restore, `mv` of another lake's catalog): its
+    // snapshot ids start anew and none of the old file's state is its own (request ids
+    // included), so it is read from nothing.
+    *snapshot = Snapshot{};
+  }
   // One read transaction: a commit of another writer (DuckDB flushing inlined rows into a
   // file) between two of the reads below would show its rows twice or not at all.
   ARROW_RETURN_NOT_OK(catalog->BeginRead());
   auto st = ReadChanges(catalog, snapshot, applied, up_to);
   if (st.ok()) st = catalog->Commit();
-  if (!st.ok()) catalog->Rollback();
+  if (!st.ok()) {
+    catalog->Rollback();
+    return st;
+  }
+  std::lock_guard<std::mutex> lock(read_file_mutex_);
+  read_file_ = file;
   return st;
 }
 
@@ -137,9 +151,15 @@ arrow::Result<bool> DuckLakeLog::HasNewer(int64_t version) {
   return newest > version;
 }
 
+bool DuckLakeLog::CatalogReplaced(const CatalogConnection& catalog) {
+  std::lock_guard<std::mutex> lock(read_file_mutex_);
+  return !read_file_.empty() && read_file_ != catalog.file_identity();
+}
+
 arrow::Result<int64_t> DuckLakeLog::NewestVersion(int64_t version) {
   ARROW_ASSIGN_OR_RAISE(auto lease, reads_.Take());
   CatalogConnection* catalog = lease.get();
+  if (CatalogReplaced(*catalog)) return version + 1;
   ARROW_ASSIGN_OR_RAISE(const bool initialized, Initialized(catalog));
   if (!initialized) return version;
   ARROW_ASSIGN_OR_RAISE(auto rows, catalog->Query("SELECT max(snapshot_id) FROM ducklake_snapshot"));

@@ -23,6 +23,9 @@ namespace arrowport::lake {
 /// (Snapshot::ducklake).
 struct DuckLakeTableInfo {
   int64_t catalog_snapshot = -1;  ///< the catalog's latest snapshot when this was read
+  /// The catalog file it was read from (CatalogConnection::file_identity; empty for
+  /// PostgreSQL): a snapshot of another file is of another log (Snapshot::SameLog).
+  std::string catalog_file;
   int64_t table_id = -1;          ///< -1: no such table at that snapshot
   std::map<std::string, int64_t> column_ids;  ///< live top-level column -> column_id
   int64_t max_column_id = 0;      ///< over every version of the table's columns
@@ -107,7 +110,10 @@ class DuckLakeLog final : public TableLog {
   arrow::Status Update(Snapshot* snapshot,
                        std::vector<std::pair<int64_t, CommitActions>>* applied = nullptr,
                        int64_t up_to = INT64_MAX) override;
+  /// A catalog replaced at its path since the last Update counts as newer, whatever its
+  /// snapshot ids: Update then reads it from nothing.
   arrow::Result<bool> HasNewer(int64_t version) override;
+  /// `version` + 1 at least when the catalog was replaced since the last Update.
   arrow::Result<int64_t> NewestVersion(int64_t version) override;
   /// Commits at the catalog's next snapshot id, which may be after `version` (appends of
   /// other writers in between); returns it.
@@ -159,12 +165,19 @@ class DuckLakeLog final : public TableLog {
   arrow::Result<int64_t> Commit(CatalogConnection* catalog, int64_t version,
                                 const CommitActions& commit);
 
+  // Whether the read lane's catalog is another file than the one Update last read whole
+  // (a SQLite catalog replaced at its path): until it is read, it counts as newer.
+  bool CatalogReplaced(const CatalogConnection& catalog);
+
   const DuckLakeTableName name_;
   const std::shared_ptr<const SealKey> key_;
   // Reads of snapshots on one connection, commits and upkeep on another: a read never
   // waits behind a commit that waits for a locked SQLite file.
   CatalogLane reads_;
   CatalogLane writes_;
+  std::mutex read_file_mutex_;  // guards read_file_
+  // The catalog file the last successful Update read ("" before the first).
+  std::string read_file_;
 };
 
 }  // namespace arrowport::lake

@@ -26,7 +26,9 @@ class SnapshotReader {
   SnapshotReader(CatalogConnection* catalog, const DuckLakeTableName& name,
                  const SealKey& key, Snapshot* snapshot)
       : catalog_(catalog), name_(name), key_(key), snapshot_(snapshot),
-        info_(std::make_shared<DuckLakeTableInfo>()) {}
+        info_(std::make_shared<DuckLakeTableInfo>()) {
+    info_->catalog_file = catalog_->file_identity();
+  }
 
   arrow::Status Read(int64_t at) {
     const int64_t from = snapshot_->ducklake ? snapshot_->ducklake->catalog_snapshot

@@ -172,7 +172,7 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
                                  st.message()),
                   from);
   }
-  if (cached && next->version == before) return cached;
+  if (cached && next->version == before && next->SameLog(*cached)) return cached;
   // The files this update added (another writer's commits, or the whole table on a first
   // read) must be in the store.
   std::vector<std::string> added;

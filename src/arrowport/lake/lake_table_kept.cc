@@ -112,6 +112,13 @@ void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
   std::vector<Held> dropped;  // released after the lock
   std::lock_guard<std::mutex> lock(mutex_);
   const int64_t version = snapshot->version;
+  if (latest_ && !latest_->SameLog(*snapshot)) {
+    // Another log at the table's place (a DuckLake catalog replaced at its path): its
+    // versions start anew, and no snapshot of the old one is among them.
+    for (auto& [old_version, held] : recent_) dropped.push_back(std::move(held));
+    recent_.clear();
+    latest_.reset();
+  }
   if (recent_.count(version) != 0) return;  // the same version, read twice
   if (budget_) {
     // Snapshots kept for readers of older versions take at most half of the budget (calls

@@ -192,8 +192,7 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
     std::lock_guard<std::mutex> lock(mutex_);
     Published& published = published_[stream];
     if (read_store && published.state == kStateUnavailable) published.state = kStateOk;
-    if (published.url == route.lake.url && published.version >= snapshot->version &&
-        published.state != kStateRefused) {
+    if (Shows(published, route.lake.url, *snapshot) && published.state != kStateRefused) {
       published.behind_retry = {};
       if (read_store) published.polled = std::chrono::steady_clock::now();
       return arrow::Status::OK();
@@ -216,6 +215,13 @@ arrow::Status LakeService::Publish(const std::string& stream, const config::Stre
       published.message()));
   polled();
   return why;
+}
+
+bool LakeService::Shows(const Published& published, const std::string& url,
+                        const lake::Snapshot& snapshot) {
+  // (A DuckLake catalog replaced at its path starts its versions anew.)
+  return published.url == url && published.version >= snapshot.version &&
+         (!published.snapshot || published.snapshot->SameLog(snapshot));
 }
 
 // Registers the snapshot's files (and those of the snapshots kept) with the store and
@@ -279,7 +285,7 @@ bool LakeService::BehindItsTable(Published& published, const std::string& url) {
   return true;
 }
 
-void LakeService::RefreshReferenced(const std::string& text) {
+arrow::Status LakeService::RefreshReferenced(const std::string& text) {
   // A refresh that failed this recently is not tried again for the next query. A
   // successful poll, however recent, is no excuse: another writer's commit can land right
   // after it (a commit 20 ms after a poll went unseen); queries at once still share one
@@ -289,7 +295,7 @@ void LakeService::RefreshReferenced(const std::string& text) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
   };
-  if (!any_lake_.load()) return;  // no lake stream in the routing: nothing to look for
+  if (!any_lake_.load()) return arrow::Status::OK();  // no lake stream in the routing
   const std::string haystack = lower(text);
   const auto mentions = [&](const std::string& table) {
     // A mention as a whole word (even in a string or comment) only costs a log read.
@@ -305,6 +311,7 @@ void LakeService::RefreshReferenced(const std::string& text) {
     return false;
   };
   std::vector<std::string> streams;
+  arrow::Status stop;  // what the caller's query must fail with (OK: none)
   const auto now = std::chrono::steady_clock::now();
   // Every lake stream of the routing (one not published yet included: its first query
   // makes its view).
@@ -312,20 +319,32 @@ void LakeService::RefreshReferenced(const std::string& text) {
     if (route.sink != config::Sink::kLake || !mentions(route.target_table)) continue;
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = published_.find(stream);
+    // (A locked catalog is asked again: the lock may be gone, and a read never serves
+    // the view while its holder may be changing it.)
     if (it != published_.end() && now - it->second.refresh_failed < kRetryAfterFailure &&
-        !BehindItsTable(it->second, route.lake.url)) {
+        !it->second.refresh_locked && !BehindItsTable(it->second, route.lake.url)) {
       continue;
     }
     streams.push_back(stream);
   }
+  const auto call = ThreadCancellation::Current().cancellation;
   for (const auto& stream : streams) {
     auto st = Refresh(stream);
+    // A locked catalog is being changed by its holder: the view's rows may be what it
+    // undoes or replaces, and SQLite's own readers wait for it too. A refresh the call's
+    // end cut says what it waited for.
+    const bool locked = HasErrorKind(st, ErrorKind::kCatalogLocked);
+    if (stop.ok() && !st.ok() && (locked || (call && call->cancelled()))) stop = st;
     if (!st.ok()) {
       logger_->Warn("lake refresh failed", {{"stream", stream}, {"error", st.message()}});
-      std::lock_guard<std::mutex> lock(mutex_);
-      published_[stream].refresh_failed = std::chrono::steady_clock::now();  // not again at once
     }
+    std::lock_guard<std::mutex> lock(mutex_);
+    Published& published = published_[stream];
+    published.refresh_locked = locked;
+    // A failing store is not asked again at once.
+    if (!st.ok()) published.refresh_failed = std::chrono::steady_clock::now();
   }
+  return stop;
 }
 
 std::vector<LakeService::Figures> LakeService::figures() {

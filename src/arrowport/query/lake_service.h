@@ -45,8 +45,10 @@ class LakeService {
   /// Refreshes the lake streams whose table `text` (a query's SQL, or a table name)
   /// mentions; a store failing leaves the view at its last snapshot (and is logged), a
   /// table whose log is refused gets a view that fails every read with the reason (the
-  /// caller's query, once the sandbox let it read the table).
-  void RefreshReferenced(const std::string& text);
+  /// caller's query, once the sandbox let it read the table). Returns the error of a
+  /// catalog locked by another process (ErrorKind::kCatalogLocked), or of a refresh the
+  /// calling thread's call ended: the caller's query fails with it.
+  [[nodiscard]] arrow::Status RefreshReferenced(const std::string& text);
 
   /// Reading lake tables in parts (QueryPipeline::EnableLakeReads): the parts of the
   /// published snapshot of `table`, and the SQL of one part of a (recent) snapshot.
@@ -96,6 +98,9 @@ class LakeService {
     std::chrono::steady_clock::time_point polled{};
     /// When a query's refresh last failed: a failing store is not asked again at once.
     std::chrono::steady_clock::time_point refresh_failed{};
+    /// Whether that refresh found the catalog locked (the next query then asks again
+    /// at once: a lock is cheap to ask about, and may be gone).
+    bool refresh_locked = false;
     std::string state = kStateOk;
     arrow::Status refusal;  ///< in state kStateRefused
     std::string chased;  ///< the table's state a read last refreshed for (BehindItsTable)
@@ -111,6 +116,10 @@ class LakeService {
   // comes meanwhile refreshes too, which waits for the replacement under way.
   arrow::Status Publish(const std::string& stream, const config::StreamConfig& route,
                         const std::shared_ptr<lake::LakeTable>& table, bool read_store);
+  // Whether the view shows `snapshot` of lake `url`, or a newer one of its log (the
+  // caller holds mutex_).
+  static bool Shows(const Published& published, const std::string& url,
+                    const lake::Snapshot& snapshot);
   // The view shows less than its table knows, a state not refreshed for yet (the caller
   // holds mutex_).
   static bool BehindItsTable(Published& published, const std::string& url);

@@ -354,16 +354,26 @@ arrow::Status QueryPipeline::RefreshLakesNamedIn(const std::string& sql,
 arrow::Status QueryPipeline::RefreshLakes(const QueryRequest& request,
                                           const CallContext& call) const {
   if (!lake_reads_.refresh) return arrow::Status::OK();
+  arrow::Status refreshed;
   {
-    // The store's log reads end with the call (client gone, deadline, shutdown).
-    ThreadCancellationScope obey_call(call.cancellation);
-    lake_reads_.refresh(request.table.empty() ? request.sql : request.table);
+    // The store's log reads end with the call (client gone, deadline, shutdown), and a
+    // wait for a locked catalog once the reply is due (it then reaches the client before
+    // its deadline, naming the lock).
+    ThreadCancellationScope obey_call(ThreadCancellation{
+        call.cancellation, std::nullopt, [&call] { return TooLateToKeep(call); }});
+    refreshed = lake_reads_.refresh(request.table.empty() ? request.sql : request.table);
   }
   // A refresh the call's end cut leaves the view as it was (a store failing, logged): the
   // call ends here, not over the old view (a prepare then bound it, and answered OK after
   // its deadline, when the old files' footers needed no read).
-  if (call.cancellation && call.cancellation->cancelled()) return call.cancellation->reason();
-  return arrow::Status::OK();
+  if (call.cancellation && call.cancellation->cancelled()) {
+    const arrow::Status why = call.cancellation->reason();
+    if (refreshed.ok() || refreshed.message().find(why.message()) != std::string::npos) {
+      return why;
+    }
+    return why.WithMessage(why.message(), "; it was waiting for: ", refreshed.message());
+  }
+  return refreshed;
 }
 
 std::optional<QueryRequest::LakePart> QueryPipeline::LakeLayout(const std::string& table) const {

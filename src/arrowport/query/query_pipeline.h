@@ -95,8 +95,10 @@ struct LakeReads {
                                            const QueryRequest::LakePart& part)>
       part_sql;
   /// Brings the views of the lake tables a query names (its SQL or table) to their
-  /// latest snapshot before it runs: other nodes' commits are seen at once.
-  std::function<void(const std::string& sql_or_table)> refresh;
+  /// latest snapshot before it runs: other nodes' commits are seen at once. An error
+  /// when the query must not run over the view it has (a catalog locked by another
+  /// process: what it reads is being changed).
+  std::function<arrow::Status(const std::string& sql_or_table)> refresh;
 };
 
 /// \brief Parses a Flight ticket or CMD descriptor: JSON `{"sql": ...}` / `{"table": ...}`

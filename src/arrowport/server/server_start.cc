@@ -267,7 +267,7 @@ void Server::Impl::MakeLakes() {
          return service->PartSql(table, part);
        },
        [service = lake_service.get()](const std::string& text) {
-         service->RefreshReferenced(text);
+         return service->RefreshReferenced(text);
        }});
   lake_service->Start();
 }
