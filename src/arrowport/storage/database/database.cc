@@ -216,11 +216,22 @@ arrow::Result<std::shared_ptr<DiskWatch>> MakeDiskWatch(Connection* conn,
 arrow::Status ServeViewsAndLockDown(Connection* conn, duckdb_database db,
                                     const DatabaseOptions& options, bool gated) {
   if (gated) {
-    std::vector<std::string> locations;
-    for (const auto& view : options.file_views) locations.push_back(view.second);
-    RegisterViewFileSystem(db, locations);
+    RegisterViewFileSystem(db, options.file_views);
   }
   ARROW_RETURN_NOT_OK(CreateFileViews(conn, options.file_views, gated));
+  // A view whose entry left the config stays in the database file, listed, and failed
+  // every read with a sandbox refusal of a path the user never wrote.
+  auto dropped = DropUnconfiguredFileViews(conn, options.file_views);
+  if (options.on_event) {
+    if (!dropped.ok()) {
+      options.on_event("views of an earlier config not dropped",
+                       dropped.status().message());
+    } else {
+      for (const auto& name : *dropped) {
+        options.on_event("view dropped: no longer in the config's views:", name);
+      }
+    }
+  }
   auto sandbox =
       gated ? SqlSandboxSettings() : SqlSandboxSettings::ForViews(options.file_views);
   if (gated) sandbox.AllowDirectory(kViewPathPrefix);

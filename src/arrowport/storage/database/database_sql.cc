@@ -1,6 +1,10 @@
 #include "arrowport/storage/database/database_sql.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include "arrow/array.h"
+#include "arrow/table.h"
 
 #include "arrowport/common/identifier.h"
 #include "arrowport/storage/database/connection.h"
@@ -74,6 +78,39 @@ arrow::Status CreateFileViews(
     return st.WithMessage("views.", name, " (", quoted, "): ", st.message());
   }
   return arrow::Status::OK();
+}
+
+arrow::Result<std::vector<std::string>> DropUnconfiguredFileViews(
+    Connection* conn,
+    const std::vector<std::pair<std::string, std::string>>& file_views) {
+  // Names as DuckDB compares them: without regard to case.
+  auto lower = [](std::string name) {
+    for (auto& c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return name;
+  };
+  const std::string prefix = QuoteLiteral(std::string("'") + kViewPathPrefix);
+  ARROW_ASSIGN_OR_RAISE(
+      auto views,
+      conn->QueryTable("SELECT view_name FROM duckdb_views() WHERE NOT internal AND "
+                       "database_name = current_database() AND schema_name = 'main' AND "
+                       "contains(sql, " + prefix + ")"));
+  ARROW_ASSIGN_OR_RAISE(views, views->CombineChunks());
+  std::vector<std::string> dropped;
+  if (views->num_rows() == 0) return dropped;
+  const auto& names = static_cast<const arrow::StringArray&>(*views->column(0)->chunk(0));
+  for (int64_t i = 0; i < names.length(); ++i) {
+    const std::string name(names.GetView(i));
+    const bool configured =
+        std::any_of(file_views.begin(), file_views.end(),
+                    [&](const auto& view) { return lower(view.first) == lower(name); });
+    if (configured) continue;
+    ARROW_RETURN_NOT_OK(
+        conn->Execute("DROP VIEW IF EXISTS main." + QuoteIdentifier(name)));
+    dropped.push_back(name);
+  }
+  return dropped;
 }
 
 std::string LoadExtensionSql(const std::string& name) {

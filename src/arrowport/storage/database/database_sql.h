@@ -24,6 +24,13 @@ arrow::Status CreateFileViews(
     Connection* conn, const std::vector<std::pair<std::string, std::string>>& file_views,
     bool gated);
 
+/// \brief Drops the views an earlier config made (they read through the view file
+/// system's prefix) that `file_views` no longer names: their files are out of SQL's reach
+/// now, so they could only fail, or show part of their files. Returns their names.
+arrow::Result<std::vector<std::string>> DropUnconfiguredFileViews(
+    Connection* conn,
+    const std::vector<std::pair<std::string, std::string>>& file_views);
+
 /// The statement that loads DuckDB extension `name` (quoted).
 std::string LoadExtensionSql(const std::string& name);
 

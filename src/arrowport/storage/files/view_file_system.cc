@@ -56,7 +56,9 @@ bool MatchFrom(const std::vector<std::string>& pattern, size_t p,
 
 class ViewFileSystem : public duckdb::FileSystem {
  public:
-  explicit ViewFileSystem(std::vector<std::string> patterns)
+  // (view name, absolute normal file or glob) pairs.
+  using Patterns = std::vector<std::pair<std::string, std::string>>;
+  explicit ViewFileSystem(Patterns patterns)
       : patterns_(std::move(patterns)), local_(duckdb::FileSystem::CreateLocal()) {}
 
   std::string GetName() const override { return "ArrowportViewFileSystem"; }
@@ -99,6 +101,7 @@ class ViewFileSystem : public duckdb::FileSystem {
     }
     // Files there, none of them the views': say so rather than "no files found".
     if (out.empty() && refused) throw Refused(path);
+    if (out.empty()) ThrowIfViewGone(path);
     return out;
   }
 
@@ -114,10 +117,24 @@ class ViewFileSystem : public duckdb::FileSystem {
   }
 
   bool Matches(const std::string& file) const {
-    for (const auto& pattern : patterns_) {
+    for (const auto& [view, pattern] : patterns_) {
       if (ViewPatternMatches(pattern, file)) return true;
     }
     return false;
+  }
+
+  // A view's own file or glob that matches nothing: DuckDB's "No files found that match
+  // the pattern" (an internal error, naming a path no user wrote) becomes what happened,
+  // which view it is, and what to do (NOT_FOUND, 404).
+  void ThrowIfViewGone(const std::string& path) const {
+    const std::string local = LocalPath(path);
+    for (const auto& [view, pattern] : patterns_) {
+      if (pattern != local) continue;
+      throw duckdb::CatalogException(
+          "view \"" + view + "\" (views." + view + ") reads " + local +
+          ", where no file is now (deleted or moved while the server ran): put the files "
+          "back, or take the view out of the config's views: and restart the server");
+    }
   }
 
   std::string Readable(const std::string& path, duckdb::FileOpenFlags flags) const {
@@ -136,7 +153,7 @@ class ViewFileSystem : public duckdb::FileSystem {
         "(views:) name or their globs match, and this is none of them");
   }
 
-  const std::vector<std::string> patterns_;  // absolute, normal files and globs
+  const Patterns patterns_;
   const duckdb::unique_ptr<duckdb::FileSystem> local_;
 };
 
@@ -154,11 +171,13 @@ bool ViewPatternMatches(const std::string& pattern, const std::string& file) {
   return MatchFrom(Segments(pattern), 0, Segments(file), 0);
 }
 
-void RegisterViewFileSystem(duckdb_database database,
-                            const std::vector<std::string>& locations) {
-  std::vector<std::string> patterns;
-  for (const auto& location : locations) {
-    patterns.push_back(ViewPathOf(location).substr(std::string(kViewPathPrefix).size()));
+void RegisterViewFileSystem(
+    duckdb_database database,
+    const std::vector<std::pair<std::string, std::string>>& views) {
+  const size_t prefix = std::string(kViewPathPrefix).size();
+  ViewFileSystem::Patterns patterns;
+  for (const auto& [view, location] : views) {
+    patterns.emplace_back(view, ViewPathOf(location).substr(prefix));
   }
   auto* wrapper = reinterpret_cast<duckdb::DatabaseWrapper*>(database);
   auto& fs = duckdb::FileSystem::GetFileSystem(*wrapper->database->instance);

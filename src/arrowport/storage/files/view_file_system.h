@@ -5,6 +5,7 @@
 #include <duckdb.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace arrowport::storage {
@@ -24,11 +25,14 @@ std::string ViewPathOf(const std::string& location);
 bool ViewPatternMatches(const std::string& pattern, const std::string& file);
 
 /// \brief Registers the DuckDB file system that serves ViewPathOf paths: a path opens
-/// (read-only) when its file is one of `locations` or matches one of their globs at the
-/// moment it is opened (a file added later that the glob matches is read; any other file
-/// under the glob's folder, a sub-folder's, a `..` path, is not), and a glob lists the
-/// matching files only. Once, before the sandbox settings are applied.
-void RegisterViewFileSystem(duckdb_database database,
-                            const std::vector<std::string>& locations);
+/// (read-only) when its file is one of the `views`' locations ((view name, file or glob)
+/// pairs) or matches one of their globs at the moment it is opened (a file added later
+/// that the glob matches is read; any other file under the glob's folder, a sub-folder's,
+/// a `..` path, is not), and a glob lists the matching files only. A view's location
+/// that matches no file (deleted while the server ran) fails naming the view. Once,
+/// before the sandbox settings are applied.
+void RegisterViewFileSystem(
+    duckdb_database database,
+    const std::vector<std::pair<std::string, std::string>>& views);
 
 }  // namespace arrowport::storage
