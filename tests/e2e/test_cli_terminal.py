@@ -12,6 +12,7 @@ import termios
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+import requests
 
 from conftest import ARROWPORT, run_cli
 
@@ -211,3 +212,29 @@ def test_results_and_errors_on_a_terminal_cannot_drive_it(server):
         piped = run_piped(*args, "--server", server.uri)
         assert piped.returncode == 0, piped.stderr
         assert piped.stdout == b'"note"\n"' + EVIL.encode() + b'"\n', piped.stdout
+
+
+# Seconds of DuckDB work before its only row, whatever the machine's cores: one DuckDB
+# thread hashing each of 15M values twice (about 6 s here).
+SLOW_SQL = "SELECT max(md5(md5(i::VARCHAR))) AS m FROM slow"
+
+
+def test_a_slow_query_shows_duckdbs_progress_before_its_first_rows(start_server):
+    """`arrowport query` and the shell on a terminal, while a query has produced no row:
+    the line says how far DuckDB says the query has come (the query_progress action),
+    not "0 rows" for its whole run (issue 64: a 10M-row ORDER BY showed "0 rows" for
+    17 s)."""
+    env = {**os.environ, "ARROWPORT_DUCKDB_THREADS": "1"}
+    server = start_server(env=env)
+    answer = requests.post(f"{server.http}/query", timeout=300,
+                           json={"sql": "CREATE TABLE slow AS SELECT i FROM range(15000000) t(i)"})
+    assert answer.status_code == 200, answer.text
+    for what, args in ((b"query", ("query", SLOW_SQL, "--server", server.uri)),
+                       (b"running", ("sql", "--server", server.uri, "-c", SLOW_SQL))):
+        code, out = run_in_terminal(*args)
+        assert code == 0, out[-2000:]
+        first_row = out.index(b"(1 row)")
+        percents = [float(p) for p in re.findall(
+            re.escape(what) + rb": (\d+)% of the query done", out[:first_row])]
+        assert percents, out[:first_row][-2000:]
+        assert all(0 <= p <= 100 for p in percents) and percents == sorted(percents), percents

@@ -1,4 +1,5 @@
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/query_progress.h"
 
 #include <arrow/flight/api.h>
 #include <nlohmann/json.hpp>
@@ -197,9 +198,18 @@ arrow::Result<std::string> FlightConnection::PutBatches(
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
     const std::string& ticket) {
-  ARROW_ASSIGN_OR_RAISE(auto stream, impl_->Explain(impl_->client->DoGet(
-                                         impl_->options, fl::Ticket{ticket})));
-  std::shared_ptr<fl::FlightStreamReader> shared(std::move(stream));
+  return Get(ticket, "");
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
+    const std::string& ticket, const std::string& progress_key) {
+  fl::FlightCallOptions options = impl_->options;
+  if (!progress_key.empty()) {
+    options.headers.emplace_back(QueryProgressPoller::kHeader, progress_key);
+  }
+  auto stream = impl_->Explain(impl_->client->DoGet(options, fl::Ticket{ticket}));
+  ARROW_RETURN_NOT_OK(stream.status());
+  std::shared_ptr<fl::FlightStreamReader> shared(std::move(*stream));
   return fl::MakeRecordBatchReader(shared);
 }
 

@@ -82,6 +82,10 @@ class FlightConnection : public DataClient {
   /// DoGet of a ticket; the reader is valid while this connection lives.
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(
       const std::string& ticket) override;
+  /// The same, sending `progress_key` for a QueryProgressPoller (whose asks, Action(),
+  /// may run on another thread while this call runs).
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Get(
+      const std::string& ticket, const std::string& progress_key);
 
   arrow::Result<std::string> Status() override { return Action("status"); }
   arrow::Result<std::string> Ready() override { return Action("health"); }

@@ -14,6 +14,7 @@
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/progress.h"
+#include "arrowport/cli/query_progress.h"
 #include "arrowport/cli/terminal_text.h"
 #include "arrowport/cli/text_table.h"
 #include "arrowport/query/result_writer.h"
@@ -94,22 +95,40 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
   }
   auto conn = ConnectDataClient(server_url, tls_ca, connect_wait);
   if (!conn.ok()) return Fail(conn.status());
-  auto reader = (*conn)->Get(nlohmann::json{{"sql", sql}}.dump());
-  if (!reader.ok()) return Fail(reader.status());
-  auto sink = OpenOutput(output);
-  if (!sink.ok()) return Fail(sink.status());
   const bool to_file = !output.empty() && output != "-";
+  // On a terminal the rows come out above the progress line as they are printed (the
+  // table's first rows at once); in a pipe (a pager, head) nothing is drawn beside them.
   std::optional<Progress> progress;
+  if (to_file) {
+    progress.emplace("query -> " + output);
+  } else if (isatty(STDOUT_FILENO)) {
+    progress.emplace("query");
+  }
+  // Before its first row, a query's line says how far DuckDB is (a sort of millions of
+  // rows said "0 rows" for its seconds): asked of a Flight server (query_progress).
+  auto* flight = dynamic_cast<FlightConnection*>(conn->get());
+  std::optional<QueryProgressPoller> poller;
+  if (progress && progress->shown() && flight != nullptr) {
+    poller.emplace([flight](const std::string& body) {
+      return flight->Action("query_progress", body);
+    }, &*progress);
+  }
+  // An error is printed once the line is gone.
+  const auto fail = [&](const arrow::Status& status) {
+    poller.reset();
+    if (progress) progress->Stop();
+    return Fail(status);
+  };
+  const std::string ticket = nlohmann::json{{"sql", sql}}.dump();
+  auto reader = poller ? flight->Get(ticket, poller->key()) : (*conn)->Get(ticket);
+  if (!reader.ok()) return fail(reader.status());
+  auto sink = OpenOutput(output);
+  if (!sink.ok()) return fail(sink.status());
   std::shared_ptr<arrow::RecordBatchReader> result = *reader;
   std::shared_ptr<arrow::io::OutputStream> out = *sink;
-  if (to_file) {
-    result = progress.emplace("query -> " + output).Counting(std::move(result));
-  } else if (isatty(STDOUT_FILENO)) {
-    // On a terminal the rows come out above the progress line as they are printed (the
-    // table's first rows at once); in a pipe (a pager, head) nothing is drawn beside them.
-    result = progress.emplace("query").Counting(std::move(result));
-    out = progress->Above(out);
-  }
+  if (poller) result = poller->UntilFirstRows(std::move(result));
+  if (progress) result = progress->Counting(std::move(result));
+  if (progress && !to_file) out = progress->Above(out);
   // A table is fitted to the terminal it is shown on; in a file or a pipe it is whole.
   auto rows = WriteFormatted(result.get(), *format, out,
                              to_file ? TextTableLimits{} : StdoutLimits());

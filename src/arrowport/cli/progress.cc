@@ -17,11 +17,13 @@ constexpr auto kRedraw = std::chrono::milliseconds(250);
 
 }  // namespace
 
-Progress::Progress(std::string what, bool counts)
+Progress::Progress(std::string what, bool counts, std::chrono::milliseconds show_after)
     : what_(std::move(what)), counts_(counts), shown_(::isatty(STDERR_FILENO) != 0) {
   if (!shown_) return;
-  thread_ = std::thread([this] {
+  thread_ = std::thread([this, show_after] {
     std::unique_lock<std::mutex> lock(mutex_);
+    // Ended before it was to be shown: nothing drawn.
+    if (wake_.wait_for(lock, show_after, [this] { return done_; })) return;
     while (!done_) {
       Draw(Elapsed());
       wake_.wait_for(lock, kRedraw);
@@ -90,8 +92,14 @@ arrow::Status Progress::WriteAbove(const std::function<arrow::Status()>& write) 
 }
 
 std::string Progress::Line(const std::string& what, bool counts, int64_t rows, int64_t bytes,
-                           double seconds) {
+                           double seconds, double percent) {
   std::string line = what + ": ";
+  if (rows == 0 && percent >= 0) {
+    // Before the first row, the server's query is the news: how far DuckDB says it is.
+    char done[32];
+    std::snprintf(done, sizeof(done), "%.0f%% of the query done, ", percent);
+    return line + done + Clock(seconds);
+  }
   if (counts) {
     line += Grouped(rows) + " rows, " + HumanBytes(static_cast<double>(bytes));
     if (seconds > 0) {
@@ -105,7 +113,8 @@ std::string Progress::Line(const std::string& what, bool counts, int64_t rows, i
 
 void Progress::Draw(double seconds) {
   std::string line = Line(what_, counts_, rows_.load(std::memory_order_relaxed),
-                          bytes_.load(std::memory_order_relaxed), seconds);
+                          bytes_.load(std::memory_order_relaxed), seconds,
+                          percent_.load(std::memory_order_relaxed));
   // A line longer than the terminal would wrap, and each redraw would leave a line behind.
   const size_t width = TerminalWidth(STDERR_FILENO);
   if (width > 1) line = CutToWidth(Printable(line), width - 1);

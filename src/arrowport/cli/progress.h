@@ -23,7 +23,9 @@ namespace arrowport::cli {
 class Progress {
  public:
   /// `counts`: false shows only the elapsed time (work whose rows are not seen here).
-  explicit Progress(std::string what, bool counts = true);
+  /// `show_after`: the line is first drawn then (work done sooner shows none).
+  explicit Progress(std::string what, bool counts = true,
+                    std::chrono::milliseconds show_after = std::chrono::milliseconds(0));
   ~Progress() { Stop(); }
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -36,6 +38,11 @@ class Progress {
   void Set(int64_t rows, int64_t bytes) {
     rows_.store(rows, std::memory_order_relaxed);
     bytes_.store(bytes, std::memory_order_relaxed);
+  }
+  /// How far the server says the work's query has come (0..100; < 0: unknown), shown
+  /// while no row has come (a sort's seconds before its first row).
+  void SetQueryPercent(double percent) {
+    percent_.store(percent, std::memory_order_relaxed);
   }
   /// True when the line is drawn (stderr is a terminal).
   bool shown() const { return shown_; }
@@ -51,9 +58,10 @@ class Progress {
   /// drawn again. The stream must not outlive this progress.
   std::shared_ptr<arrow::io::OutputStream> Above(std::shared_ptr<arrow::io::OutputStream> sink);
 
-  /// The line as drawn after `seconds` (exposed for tests).
+  /// The line as drawn after `seconds` (exposed for tests); `percent` >= 0 is the
+  /// query's progress, said while `rows` is 0.
   static std::string Line(const std::string& what, bool counts, int64_t rows, int64_t bytes,
-                          double seconds);
+                          double seconds, double percent = -1);
 
  private:
   class AboveStream;
@@ -67,6 +75,7 @@ class Progress {
   const bool shown_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::atomic<int64_t> rows_{0}, bytes_{0};
+  std::atomic<double> percent_{-1};
   std::mutex mutex_;  // guards done_ and the terminal's line
   std::condition_variable wake_;
   bool done_ = false;

@@ -12,6 +12,7 @@
 #include "arrow/scalar.h"
 #include "arrow/table.h"
 #include "arrowport/cli/client.h"
+#include "arrowport/cli/query_progress.h"
 
 namespace arrowport::cli {
 
@@ -184,7 +185,7 @@ arrow::Result<std::unique_ptr<SqlSession>> SqlSession::Connect(const std::string
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SqlSession::Execute(
-    const std::string& sql) {
+    const std::string& sql, const std::string& progress_key) {
   auto running = std::make_shared<RunningStatement>();
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -192,13 +193,20 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SqlSession::Execute(
   }
   auto info = impl_->SignedIn([&] { return impl_->client->Execute(impl_->options, sql); });
   ARROW_RETURN_NOT_OK(info.status());
-  const fl::FlightCallOptions& options = impl_->options;
+  fl::FlightCallOptions options = impl_->options;
+  if (!progress_key.empty()) {
+    options.headers.emplace_back(QueryProgressPoller::kHeader, progress_key);
+  }
   arrow::ipc::DictionaryMemo memo;
   auto announced = (*info)->GetSchema(&memo);
   auto reader = std::make_shared<EndpointsReader>(impl_->client, options, (*info)->endpoints(),
                                                   std::move(running));
   ARROW_RETURN_NOT_OK(reader->Start(announced.ok() ? *announced : nullptr));
   return reader;
+}
+
+arrow::Result<std::string> SqlSession::QueryProgress(const std::string& body) {
+  return impl_->connection->Action("query_progress", body);
 }
 
 bool SqlSession::Cancel() {

@@ -30,7 +30,13 @@ class SqlSession {
   /// Runs `sql`: its rows, read from each endpoint of its result in turn. Cancel() stops
   /// the rows being read; a statement the server runs whole before it answers (CTAS,
   /// INSERT: Flight SQL's GetFlightInfo, which a client cannot interrupt) runs to its end.
-  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const std::string& sql);
+  /// `progress_key` (may be empty): sent with its result's DoGets for a
+  /// QueryProgressPoller, which asks QueryProgress().
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(
+      const std::string& sql, const std::string& progress_key = "");
+  /// The server's `query_progress` action with `body` (from another thread than a
+  /// running Execute's reader, which it may run beside).
+  arrow::Result<std::string> QueryProgress(const std::string& body);
 
   /// Tables and views whose name matches `name_pattern` (SQL LIKE; "" all), with their
   /// columns when `with_columns`.

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
+#include <optional>
 #include <cctype>
 #include <chrono>
 #include <clocale>
@@ -22,6 +23,8 @@
 #include "arrowport/cli/command_line.h"
 #include "arrowport/cli/commands.h"
 #include "arrowport/cli/line_reader.h"
+#include "arrowport/cli/progress.h"
+#include "arrowport/cli/query_progress.h"
 #include "arrowport/cli/sql_output.h"
 #include "arrowport/cli/sql_session.h"
 #include "arrowport/cli/sql_statements.h"
@@ -171,8 +174,22 @@ arrow::Status Shell::EndOfInput(StatementSplitter& splitter, const LineReader& l
 arrow::Status Shell::Execute(const std::string& sql) {
   const auto started = std::chrono::steady_clock::now();
   statement_start_ = InterruptSignal::count();
+  // A statement still running after a second says so on the terminal (stderr): for how
+  // long, and before its first rows how far DuckDB says its query has come.
+  std::optional<Progress> running(std::in_place, "running", /*counts=*/false,
+                                  std::chrono::milliseconds(1000));
+  std::optional<QueryProgressPoller> poller;
+  if (running->shown()) {
+    auto ask = [this](const std::string& body) { return session_->QueryProgress(body); };
+    poller.emplace(std::move(ask), &*running);
+  }
   auto rows = [&]() -> arrow::Result<int64_t> {
-    ARROW_ASSIGN_OR_RAISE(auto reader, session_->Execute(sql));
+    ARROW_ASSIGN_OR_RAISE(auto reader,
+                          session_->Execute(sql, poller ? poller->key() : std::string()));
+    // Gone before the first rows print.
+    if (poller) {
+      reader = poller->UntilFirstRows(std::move(reader), [&] { running->Stop(); });
+    }
     // A statement without a result (CREATE, SET) answers with no columns: nothing to show.
     if (reader->schema()->num_fields() == 0) {
       ARROW_RETURN_NOT_OK(reader->ToTable().status());
@@ -180,6 +197,8 @@ arrow::Status Shell::Execute(const std::string& sql) {
     }
     return output_.Write(reader.get());
   }();
+  poller.reset();
+  running.reset();
   statement_start_ = std::numeric_limits<int64_t>::max();
   if (interrupt_ != nullptr && interrupt_->Take()) return Interrupted(rows.status());
   ARROW_RETURN_NOT_OK(rows);

@@ -282,6 +282,14 @@ TEST(ProgressTest, TheLineSaysRowsBytesRateAndTime) {
   EXPECT_EQ(Progress::Line("copying t", false, 0, 0, 3725), "copying t: 1:02:05");
 }
 
+TEST(ProgressTest, BeforeTheFirstRowTheLineSaysHowFarTheQueryIs) {
+  EXPECT_EQ(Progress::Line("query", true, 0, 0, 7.0, 42.4),
+            "query: 42% of the query done, 0:07");
+  // Once rows come, they are the news.
+  EXPECT_EQ(Progress::Line("query", true, 10, 80, 2.0, 99.0),
+            "query: 10 rows, 80 B, 5 rows/s, 40 B/s, 0:02");
+}
+
 TEST(StatusTextTest, SummarisesTheStatusJson) {
   const std::string json = R"({"version": "0.1.0", "duckdb_version": "v2.0.0",
     "arrow_version": "25.0.0", "uptime_s": 125,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "arrowport/common/call_cancellation.h"
@@ -13,7 +14,8 @@
 namespace arrowport {
 
 /// What a call has moved so far (rows and Arrow bytes received or served), as the
-/// pipelines count it: the status page's active calls and `arrowport copy` show it.
+/// pipelines count it: the status page's active calls and `arrowport copy` show it. And
+/// how far its query has come, as DuckDB estimates it (the `query_progress` action).
 struct CallProgress {
   std::atomic<int64_t> rows{0};
   std::atomic<int64_t> bytes{0};
@@ -21,6 +23,25 @@ struct CallProgress {
     rows.fetch_add(more_rows, std::memory_order_relaxed);
     bytes.fetch_add(more_bytes, std::memory_order_relaxed);
   }
+  /// Whether a client asks how far the call's query has come (query_progress): only
+  /// then does DuckDB estimate it (WatchedProgress).
+  std::atomic<bool> watched{false};
+  /// The percentage of its work DuckDB says the call's running query has done (0..100),
+  /// or -1: no query running, or no estimate yet.
+  double QueryPercent() const {
+    std::lock_guard<std::mutex> lock(probe_mutex_);
+    return probe_ ? probe_() : -1;
+  }
+  /// Makes `probe` answer QueryPercent() (empty: no query runs). The storage layer sets
+  /// it for as long as a query's result lives; it is never called after it is replaced.
+  void SetQueryProbe(std::function<double()> probe) {
+    std::lock_guard<std::mutex> lock(probe_mutex_);
+    probe_ = std::move(probe);
+  }
+
+ private:
+  mutable std::mutex probe_mutex_;  // guards probe_ (and its calls)
+  std::function<double()> probe_;
 };
 
 /// \brief What the pipelines know about the call they serve, whatever protocol carried
@@ -58,6 +79,11 @@ struct CallContext {
   /// log says of every write whether it was kept.
   std::shared_ptr<std::atomic<bool>> committed;
 };
+
+/// The call's progress when a client watches it (CallProgress::watched), else null.
+inline std::shared_ptr<CallProgress> WatchedProgress(const CallContext& call) {
+  return call.progress && call.progress->watched.load() ? call.progress : nullptr;
+}
 
 /// Whether what `call` did must be thrown away rather than kept (see too_late_to_keep).
 inline bool TooLateToKeep(const CallContext& call) {

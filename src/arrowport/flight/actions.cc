@@ -8,6 +8,7 @@
 #include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/progress_stream.h"
+#include "arrowport/flight/query_progress.h"
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
@@ -40,6 +41,10 @@ std::vector<fl::ActionType> OurActions() {
       {"status", "What the status page shows: listeners, streams with live rates, tables, "
                  "active calls, recent errors (JSON)"},
       {"list_streams", "Configured and active streams with routing and live counters"},
+      {"query_progress", "How far the caller's DoGet sent with the header "
+                         "x-arrowport-progress-key: KEY has come, body {\"key\": KEY}: "
+                         "{\"running\": true, \"percent\": 42.5, \"rows\": 0} (DuckDB's "
+                         "estimate; null before it has one)"},
       {"checkpoint", "Flush DuckDB's WAL into the database file"},
       {"reload_config", "Re-read the configuration file; routing applies to new requests"},
       {"copy_from", "Pull a table, query or raw ticket from another Flight server into a "
@@ -91,7 +96,8 @@ std::string HealthFor(const Principal* caller, std::string health,
 
 arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
                         CallScope& scope, CallRecord* record,
-                        std::unique_ptr<fl::ResultStream>* result) {
+                        std::unique_ptr<fl::ResultStream>* result,
+                        QueryProgressRegistry* progress) {
   const CallContext& call = scope.context;
   const std::string& type = action.type;
   // Listing and health any role; changing the server or reaching out of it: admins.
@@ -112,6 +118,13 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     if (!deps.status_json) return arrow::Status::NotImplemented("no status report");
     ARROW_ASSIGN_OR_RAISE(auto status, deps.status_json(call.principal.get()));
     *result = JsonResult(std::move(status));
+    return arrow::Status::OK();
+  }
+  if (type == "query_progress") {
+    const std::string user = call.principal ? call.principal->user : "";
+    const std::string body = action.body ? action.body->ToString() : "";
+    ARROW_ASSIGN_OR_RAISE(auto answer, progress->Answer(user, body));
+    *result = JsonResult(std::move(answer));
     return arrow::Status::OK();
   }
   if (type == "checkpoint") {

@@ -31,6 +31,9 @@ struct CallScope {
   CallCancellation::Subscription stuck;
   /// The call in the metrics (null when off): counted as running until the scope ends.
   std::shared_ptr<metrics::CallMeter> meter;
+  /// Keeps the call found by its client's progress key (QueryProgressRegistry) until the
+  /// scope ends; null when it sent none.
+  std::shared_ptr<void> progress_listing;
   /// Where a result stream's end after the method returned is logged (null: nowhere),
   /// with the call's own fields (protocol, method, user): the method's log line said
   /// only "streaming".

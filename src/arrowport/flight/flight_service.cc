@@ -19,6 +19,7 @@
 #include "arrowport/flight/exchange.h"
 #include "arrowport/flight/flight_status.h"
 #include "arrowport/flight/message_limits.h"
+#include "arrowport/flight/query_progress.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_access.h"
 #include "arrowport/flight/sql/flight_sql_command.h"
@@ -134,6 +135,7 @@ class FlightService : public fl::FlightServerBase {
                     "the ticket", &ticket.ticket, /*put=*/false, Deadline::kQuery};
     return Dispatch(context, call, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       record.outcome = "streaming";
+      ListProgress(context, scope);
       std::unique_ptr<fl::FlightDataStream> inner;
       ARROW_ASSIGN_OR_RAISE(auto caller, sql_->CallerOf(context, /*create=*/false));
       // Cancellable from before the query starts: an aggregate can run long first.
@@ -147,6 +149,7 @@ class FlightService : public fl::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(auto request, query::ParseTicket(ticket.ticket));
       AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
+      ListProgress(context, scope);
       ARROW_ASSIGN_OR_RAISE(auto reader, deps_.query->Execute(request, scope.context));
       *stream = std::make_unique<fl::RecordBatchStream>(
           std::make_shared<ScopedReader>(std::move(reader), std::move(scope)));
@@ -256,7 +259,7 @@ class FlightService : public fl::FlightServerBase {
     return Dispatch(context, call, [&](CallScope&, CallRecord&) {
       return sql_->DoAction(context, action, result);
     }, [&](CallScope& scope, CallRecord& record) {
-      return RunAction(deps_, action, scope, &record, result);
+      return RunAction(deps_, action, scope, &record, result, &progress_);
     });
   }
 
@@ -346,6 +349,20 @@ class FlightService : public fl::FlightServerBase {
                                 plan.rows, -1, plan.ordered);
   }
 
+  // A DoGet whose client sent a progress key: found by its query_progress action (of the
+  // same user) while it runs, DuckDB estimating how far its query has come.
+  void ListProgress(const fl::ServerCallContext& context, CallScope& scope) {
+    const auto& headers = context.incoming_headers();
+    const auto sent = headers.find(QueryProgressRegistry::kHeader);
+    if (sent == headers.end()) return;
+    const std::string key(sent->second);
+    if (!QueryProgressRegistry::ValidKey(key)) return;  // no key: no progress, no error
+    auto& progress = scope.context.progress;
+    if (!progress) progress = std::make_shared<CallProgress>();
+    const Principal* caller = scope.context.principal.get();
+    scope.progress_listing = progress_.List(caller ? caller->user : "", key, progress);
+  }
+
   static void AddTarget(const query::QueryRequest& request, CallRecord& record) {
     if (!request.table.empty()) return record.Add("table", request.table);
     record.Add("sql", request.sql.substr(0, 200));
@@ -353,6 +370,7 @@ class FlightService : public fl::FlightServerBase {
 
   FlightServiceDeps deps_;
   CallRunner runner_;
+  QueryProgressRegistry progress_;  // before sql_: outlives the calls it lists
   std::unique_ptr<sql::FlightSqlService> sql_;  // null when Flight SQL is off
 };
 

@@ -243,6 +243,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteO
   storage::QueryOptions options;
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;
+  options.progress = WatchedProgress(call);
   ARROW_ASSIGN_OR_RAISE(auto result,
                         storage::PreparedStatement::Query(statement, connection, options));
   // The reader takes the lease along until its last batch.
@@ -259,6 +260,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteP
   storage::QueryOptions options;
   options.batch_rows = batch_rows;
   options.cancellation = call.cancellation;
+  options.progress = WatchedProgress(call);
   ARROW_ASSIGN_OR_RAISE(auto reader,
                         ParameterRowsReader::Make(StorageAccess{}, std::move(statement),
                                                   std::move(params), std::move(lease),

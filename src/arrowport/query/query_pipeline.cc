@@ -229,6 +229,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     options.batch_rows = batch_rows_;
     options.parameters = request.parameters;
     options.cancellation = call.cancellation;
+    options.progress = WatchedProgress(call);
     options.principal = ClientPrincipal(call);
     std::string sql = request.ToSql();
     if (request.row_part) {

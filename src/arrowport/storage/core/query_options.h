@@ -14,6 +14,7 @@
 
 namespace arrowport {
 class MemoryBudget;
+struct CallProgress;
 }
 
 namespace arrowport::storage {
@@ -38,6 +39,9 @@ struct QueryOptions {
   /// When set, cancelling it interrupts the query (client gone, deadline, shutdown) and
   /// the reader reports the cancellation's reason.
   std::shared_ptr<CallCancellation> cancellation;
+  /// When set (and DuckDB's C++ API may be used), DuckDB estimates the query's progress
+  /// and progress->QueryPercent() reports it for as long as the result lives.
+  std::shared_ptr<CallProgress> progress;
   /// Whose SQL this is: when set, the SQL sandbox (statement_guard.h) judges it before
   /// it runs. Null: the server's own SQL, unchecked.
   std::shared_ptr<const Principal> principal;

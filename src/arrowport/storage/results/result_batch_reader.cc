@@ -16,6 +16,7 @@
 #include "arrowport/storage/memory/allocation_guard.h"
 #include "arrowport/storage/core/duckdb_error.h"
 #include "arrowport/storage/core/duckdb_internals.h"
+#include "arrowport/storage/results/query_progress.h"
 #include "arrowport/storage/results/result_pieces.h"
 #include "arrowport/storage/results/result_sources.h"
 #include "arrowport/storage/results/statement_binding.h"
@@ -74,7 +75,8 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
                     CallCancellation::Subscription interrupt,
                     std::shared_ptr<MemoryBudget> memory, bool stop_between_chunks,
                     MemoryBudget::Reservation workers,
-                    std::unique_ptr<WriteTransaction> write)
+                    std::unique_ptr<WriteTransaction> write,
+                    std::shared_ptr<void> progress)
       : owner_(std::move(owner)),
         keep_alive_(std::move(keep_alive)),
         conn_(conn),
@@ -89,6 +91,7 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
         glue_bytes_(source_->pieces_are_chunks() ? kMaxBatchBytes : kMaxBatchBytes / 2),
         cancellation_(std::move(cancellation)),
         interrupt_(std::move(interrupt)),
+        progress_(std::move(progress)),
         charges_(std::move(memory), kChargedBatches),
         stop_between_chunks_(stop_between_chunks) {
     // From here on the query only produces rows: in a transaction, a cancellation asks
@@ -252,6 +255,7 @@ class ResultBatchReader : public arrow::RecordBatchReader, public SizedBatches {
   int64_t last_batch_bytes_ = -1;  // of the batch ReadNext returned last (SizedBatches)
   // Declared after owner_: unsubscribed before the connection it interrupts is closed.
   CallCancellation::Subscription interrupt_;
+  std::shared_ptr<void> progress_;  // ReportQueryProgress's, also ended before owner_
   ChargeWindow charges_;
   const bool stop_between_chunks_;
   std::atomic<int64_t> stop_asked_at_{0};  // steady_clock ticks of the first stop request
@@ -375,6 +379,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       options.unoptimized) {
     unoptimized.emplace(conn);
   }
+  auto progress =
+      ReportQueryProgress(conn, options.progress, options.parallel_conversion);
   // A copy: the statement stays owned here until the reader exists, on either path.
   ARROW_ASSIGN_OR_RAISE(auto source, StartSource(prepared, statement_owner, options, units,
                                                  threads, planned));
@@ -392,7 +398,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> RunPrepared(
       // Interactive: one chunk per batch, glued below only to chunks already made.
       options.interactive ? 1 : std::max<int64_t>(options.batch_rows, 1),
       options.cancellation, std::move(interrupt), options.result_memory,
-      options.in_open_transaction, std::move(workers), std::move(write));
+      options.in_open_transaction, std::move(workers), std::move(write),
+      std::move(progress));
   if (!prefetch) return reader;
   // DuckDB fetches and converts the next batches while the consumer sends this one.
   ResultBatchReader* raw = reader.get();
