@@ -228,7 +228,10 @@ arrow::Result<std::shared_ptr<const Principal>> Authenticator::Bearer(
                            "' was issued by an older Arrowport (before its credential "
                            "fingerprint was keyed); sign in again");
   }
-  if (claims.credential != tokens_->CredentialFingerprint(entry->password_hash)) {
+  // Compared in constant time: the fingerprint is keyed so that it cannot be guessed.
+  const std::string expected = tokens_->CredentialFingerprint(entry->password_hash);
+  if (claims.credential.size() != expected.size() ||
+      sodium_memcmp(claims.credential.data(), expected.data(), expected.size()) != 0) {
     return Unauthenticated("the password of user '", claims.user,
                            "' changed since the token was issued; authenticate again");
   }

@@ -214,10 +214,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
 }
 
 arrow::Result<std::string> FlightConnection::Action(const std::string& type,
-                                                    const std::string& body) {
+                                                    const std::string& body,
+                                                    double timeout_s) {
   fl::Action action{type, arrow::Buffer::FromString(body)};
+  fl::FlightCallOptions options = impl_->options;
+  if (timeout_s > 0) options.timeout = fl::TimeoutDuration{timeout_s};
   ARROW_ASSIGN_OR_RAISE(auto results,
-                        impl_->Explain(impl_->client->DoAction(impl_->options, action)));
+                        impl_->Explain(impl_->client->DoAction(options, action)));
   ARROW_ASSIGN_OR_RAISE(auto first, impl_->Explain(results->Next()));
   std::string out = first ? first->body->ToString() : "";
   ARROW_RETURN_NOT_OK(results->Drain());

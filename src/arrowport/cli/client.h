@@ -90,8 +90,10 @@ class FlightConnection : public DataClient {
   arrow::Result<std::string> Status() override { return Action("status"); }
   arrow::Result<std::string> Ready() override { return Action("health"); }
 
-  /// DoAction; returns the body of the first result ("" when none).
-  arrow::Result<std::string> Action(const std::string& type, const std::string& body = "");
+  /// DoAction; returns the body of the first result ("" when none). `timeout_s` (> 0)
+  /// bounds the call (a poll that must not hold up what waits for it).
+  arrow::Result<std::string> Action(const std::string& type, const std::string& body = "",
+                                    double timeout_s = 0);
   /// DoAction reading every result: `each` gets each body as it comes; returns the last.
   arrow::Result<std::string> ActionResults(const std::string& type, const std::string& body,
                                            const std::function<void(const std::string&)>& each);

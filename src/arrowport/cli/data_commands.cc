@@ -110,7 +110,7 @@ int Query(const std::string& sql, const std::string& format_name, const std::str
   std::optional<QueryProgressPoller> poller;
   if (progress && progress->shown() && flight != nullptr) {
     poller.emplace([flight](const std::string& body) {
-      return flight->Action("query_progress", body);
+      return flight->Action("query_progress", body, QueryProgressPoller::kAskTimeoutS);
     }, &*progress);
   }
   // An error is printed once the line is gone.

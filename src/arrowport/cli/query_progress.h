@@ -27,6 +27,9 @@ class QueryProgressPoller {
   using Ask = std::function<arrow::Result<std::string>(const std::string& body)>;
   /// The header the query's DoGet sends the key in (as the server reads it).
   static constexpr const char* kHeader = "x-arrowport-progress-key";
+  /// The longest one ask may take: the poll is joined at the first rows, which must not
+  /// wait for a stalled ask.
+  static constexpr double kAskTimeoutS = 2.0;
 
   QueryProgressPoller(Ask ask, Progress* progress);
   ~QueryProgressPoller() { Stop(); }

@@ -206,7 +206,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> SqlSession::Execute(
 }
 
 arrow::Result<std::string> SqlSession::QueryProgress(const std::string& body) {
-  return impl_->connection->Action("query_progress", body);
+  return impl_->connection->Action("query_progress", body, QueryProgressPoller::kAskTimeoutS);
 }
 
 bool SqlSession::Cancel() {

@@ -293,14 +293,14 @@ inline constexpr const char* kDefaultParquetView = "dataset";
 /// \brief Builds the configuration: defaults, then the YAML file (if `path` is not
 /// empty), then `ARROWPORT_*` variables from `environ_entries` ("KEY=VALUE"), then
 /// `overrides`. Unknown keys and invalid values are errors naming file, key and reason;
-/// so is a file holding secrets that every user may read (CheckSecretsPrivate).
+/// so is a file holding secrets that every user may read (CheckConfigFileAccess).
 arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
                            const Overrides& overrides);
 /// \brief As Load, from the file's `text` already read (`path` names it in errors): the
 /// config watcher applies exactly the text it saw settle, never a second read that could
 /// land in the middle of a rewrite. Who may read the file is the caller's to check
-/// (CheckSecretsPrivate, with what ReadConfigFile said of the same read).
+/// (CheckConfigFileAccess, with what ReadConfigFile said of the same read).
 arrow::Result<Config> LoadText(const std::string& text, const std::string& path,
                                const std::vector<std::string>& environ_entries,
                                const Overrides& overrides);

@@ -80,7 +80,7 @@ arrow::Result<Config> Load(const std::string& path,
   ARROW_ASSIGN_OR_RAISE(const ConfigFileText file, ReadConfigFile(path));
   ARROW_ASSIGN_OR_RAISE(Config config,
                         LoadText(file.text, path, environ_entries, overrides));
-  ARROW_RETURN_NOT_OK(CheckSecretsPrivate(file.readers, &config));
+  ARROW_RETURN_NOT_OK(CheckConfigFileAccess(file.readers, &config));
   return config;
 }
 

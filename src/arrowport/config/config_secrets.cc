@@ -1,5 +1,6 @@
 #include "arrowport/config/config_secrets.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,7 +12,8 @@ namespace {
 
 // libpq's password=... (key=value form) or user:password@ (URI form).
 bool HasPassword(const std::string& conninfo) {
-  static const std::regex keyword(R"((^|[\s:])password\s*=)", std::regex::icase);
+  // (?password= and &password= too: a URI's parameters.)
+  static const std::regex keyword(R"((^|[\s:?&])password\s*=)", std::regex::icase);
   static const std::regex uri(R"(^(postgres:)?postgres(ql)?://[^@/]*:[^@/]*@)",
                               std::regex::icase);
   return std::regex_search(conninfo, keyword) || std::regex_search(conninfo, uri);
@@ -67,12 +69,31 @@ std::vector<std::string> SecretKeys(const Config& c) {
   return keys;
 }
 
-arrow::Status CheckSecretsPrivate(const FileReaders& readers, Config* config) {
+arrow::Status CheckConfigFileAccess(const FileReaders& readers, Config* config) {
   config->exposure_warning.clear();
+  const std::string& path = config->source;
+  // Whoever may change the file decides who signs in and what SQL runs at start: refused
+  // when that is every user, whatever it holds now (a reload applies the edit).
+  if ((readers.mode & S_IWOTH) != 0) {
+    return arrow::Status::Invalid(
+        "config file '", path, "' may be changed by every user of this machine (mode ",
+        Octal(readers.mode), "): refused. Make it writable by its owner only: chmod go-w ",
+        path, " (docs/security.md#secrets-in-the-config)");
+  }
+  std::string changers;
+  if ((readers.mode & S_IWGRP) != 0) changers = "its group";
+  if (readers.owner != 0 && readers.owner != ::geteuid()) {
+    changers += (changers.empty() ? "" : " and ") + std::string("its owner, user ") +
+                std::to_string(readers.owner);
+  }
+  if (!changers.empty()) {
+    config->exposure_warning = "config file '" + path + "' may be changed by " + changers +
+                               " (mode " + Octal(readers.mode) +
+                               "), not only by root or the server's user";
+  }
   if (config->secrets_in_file.empty() || (!readers.everyone && readers.others.empty())) {
     return arrow::Status::OK();
   }
-  const std::string& path = config->source;
   const std::string what = "config file '" + path + "' holds secrets (" +
                            Joined(config->secrets_in_file) + ")";
   if (readers.everyone) {
@@ -88,9 +109,10 @@ arrow::Status CheckSecretsPrivate(const FileReaders& readers, Config* config) {
         "): refused. Make it readable by its owner only: ", fix,
         " (docs/security.md#secrets-in-the-config)");
   }
-  config->exposure_warning = what + " and " + readers.others + " may read it (mode " +
-                             Octal(readers.mode) +
-                             "); if no one else should: chmod 600 " + path;
+  config->exposure_warning += (config->exposure_warning.empty() ? "" : "; ") + what +
+                             " and " + readers.others + " may read it (mode " +
+                             Octal(readers.mode) + "); if no one else should: chmod 600 " +
+                             path;
   return arrow::Status::OK();
 }
 

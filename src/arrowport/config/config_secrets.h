@@ -18,10 +18,11 @@ namespace arrowport::config {
 /// a password. Empty when there is none.
 std::vector<std::string> SecretKeys(const Config& file_config);
 
-/// \brief Refuses (Invalid) a config file holding secrets (`config.secrets_in_file`) that
-/// every user may read, naming the file, the keys and the fix; when a group or users an
-/// ACL names may read it, sets `config->exposure_warning` (the server logs it). A file
-/// holding no secret may be read by anyone.
-arrow::Status CheckSecretsPrivate(const FileReaders& readers, Config* config);
+/// \brief Refuses (Invalid) a config file every user may change, and one holding secrets
+/// (`config.secrets_in_file`) that every user may read, naming the file (and the keys)
+/// and the fix; sets `config->exposure_warning` (the server logs it) when its group or
+/// an owner other than root or the server's user may change it, or a group or users an
+/// ACL names may read its secrets. A file holding no secret may be read by anyone.
+arrow::Status CheckConfigFileAccess(const FileReaders& readers, Config* config);
 
 }  // namespace arrowport::config

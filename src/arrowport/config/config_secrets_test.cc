@@ -44,7 +44,10 @@ TEST(ConfigSecrets, EveryKindOfSecretIsFound) {
       "streams: {s: {sink: ducklake, ducklake: {catalog: '%s', data_path: /tmp/d/}}}\n";
   for (const std::string catalog :
        {"postgres:host=db dbname=lake password=hunter2", "postgres:password = x host=db",
-        "postgres:postgresql://lake:hunter2@db/lake"}) {
+        "postgres:postgresql://lake:hunter2@db/lake",
+        // The outside review: a password as a URI parameter was missed.
+        "postgres:postgresql://lake@db/lake?password=hunter2",
+        "postgres:postgresql://lake@db/lake?sslmode=require&password=hunter2"}) {
     std::string text = ducklake;
     text.replace(text.find("%s"), 2, catalog);
     EXPECT_EQ(SecretsOf(text), Keys{"streams.s.ducklake.catalog"}) << catalog;
@@ -105,6 +108,29 @@ TEST_F(SecretFileTest, AGroupReadableFileWithASecretIsWarnedOf) {
   EXPECT_EQ(loaded->exposure_warning, "");
   Write(kSecret, 0400);
   EXPECT_TRUE(Load(path_, {}, {}).ok());
+}
+
+// The outside review: a config every user could change (to add an admin, or init_sql)
+// was taken, with or without secrets, and a reload applied the edit.
+TEST_F(SecretFileTest, AFileEveryUserMayChangeIsRefusedAndAGroupThatMayIsWarnedOf) {
+  Write("flight: {port: 9000}\n", 0646);
+  auto refused = Load(path_, {}, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("may be changed by every user of this machine "
+                                            "(mode 0646): refused"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("chmod go-w " + path_), std::string::npos);
+  Write("flight: {port: 9000}\n", 0664);
+  auto warned = Load(path_, {}, {});
+  ASSERT_TRUE(warned.ok()) << warned.status();
+  EXPECT_NE(warned->exposure_warning.find("may be changed by its group (mode 0664)"),
+            std::string::npos)
+      << warned->exposure_warning;
+  Write("flight: {port: 9000}\n", 0644);
+  auto kept = Load(path_, {}, {});
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->exposure_warning, "");
 }
 
 TEST_F(SecretFileTest, AFileWithoutSecretsMayBeReadByAnyone) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "arrowport/config/config_file.h"
 #include "arrowport/lake/delta_log.h"
 
 namespace arrowport::lake {
@@ -85,14 +86,18 @@ arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromFile(const std::strin
                                   kMaxKeyFileBytes, " bytes)");
   }
   // As OpenSSH refuses a private key others can read: whoever reads it can seal commits
-  // that every node answers retries from.
-  if ((info.st_mode & S_IRWXO) != 0) {
+  // that every node answers retries from. Its group and users an ACL names are others too
+  // (an ACL's grants show in the group bits, not in the other bits).
+  ARROW_ASSIGN_OR_RAISE(auto readers, config::ReadersOf(file.fd));
+  if (readers.everyone || !readers.others.empty() || (info.st_mode & (S_IWGRP | S_IWOTH))) {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o",
                   static_cast<unsigned>(info.st_mode & 07777));
-    return arrow::Status::Invalid(what, " may be read or written by other users (mode ",
-                                  mode, "): make it private to the server's user, e.g. "
-                                  "chmod 600 ", path);
+    return arrow::Status::Invalid(
+        what, " may be read or written by other users (mode ", mode,
+        readers.others.empty() ? "" : "; readable by " + readers.others,
+        "): make it private to the server's user, e.g. chmod 600 ", path,
+        " (and remove any ACL: setfacl -b ", path, ")");
   }
   std::string text(static_cast<size_t>(info.st_size), '\0');
   size_t done = 0;

@@ -96,6 +96,12 @@ TEST(SealKey, AKeyFileOthersCanReadIsRefused) {
   EXPECT_NE(refused.status().message().find("mode 0644"), std::string::npos)
       << refused.status().ToString();
   EXPECT_NE(refused.status().message().find("chmod 600 " + path), std::string::npos);
+  // Its group is another reader too (the outside review: an ACL's grants show in the
+  // group bits only, and only the other bits were looked at).
+  ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  EXPECT_FALSE(SealKey::FromFile(path).ok());
+  ASSERT_EQ(::chmod(path.c_str(), 0620), 0);
+  EXPECT_FALSE(SealKey::FromFile(path).ok());
   ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
   auto read = SealKey::FromFile(path);
   ASSERT_TRUE(read.ok()) << read.status().ToString();

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -207,8 +208,9 @@ class LakeTable {
   // (Timed: a caller whose call is cancelled stops waiting behind a stuck store request.)
   std::timed_mutex probe_mutex_;
   bool conditional_writes_checked_ = false;
-  // CheckpointedSeal's answers (or lookups in flight) by (appId, checkpoint version):
-  // racing retries of one request share one search. Cleared when it reaches
+  // CheckpointedSeal's answers (or lookups in flight) by (appId, checkpoint version,
+  // table id: a table made anew at the same URL counts its versions again): racing
+  // retries of one request share one search. Cleared when it reaches
   // kMaxRememberedSeals; an error is forgotten (the next call looks again).
   static constexpr size_t kMaxRememberedSeals = 4096;
   std::mutex seals_mutex_;  // guards checkpointed_seals_ (never held across I/O)
@@ -217,7 +219,7 @@ class LakeTable {
     // Set by the searcher before the answer (as LogRead's).
     mutable bool searcher_cancelled = false;
   };
-  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const SealSearch>>
+  std::map<std::tuple<std::string, int64_t, std::string>, std::shared_ptr<const SealSearch>>
       checkpointed_seals_;
 };
 

@@ -47,7 +47,7 @@ int64_t MemoryOf(const Snapshot& snapshot) {
 arrow::Result<CheckpointedTxn> LakeTable::CheckpointedSeal(const std::string& app_id,
                                                            int64_t checkpoint_version,
                                                            const std::string& table) {
-  const auto key = std::make_pair(app_id, checkpoint_version);
+  const auto key = std::make_tuple(app_id, checkpoint_version, table);
   std::promise<arrow::Result<CheckpointedTxn>> searching;
   std::shared_ptr<const SealSearch> search;
   bool searcher = false;

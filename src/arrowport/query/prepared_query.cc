@@ -112,6 +112,10 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
     }
     ARROW_RETURN_NOT_OK(reader->Fail(reader->StartRow()));
     reader->schema_ = reader->current_->schema();
+    // Its rows flow: a commit may stop a read (between chunks), never a write.
+    if (reader->statement_->read_only()) {
+      reader->lease_.storage_lease(access).MarkReadingResult();
+    }
     return reader;
   }
 

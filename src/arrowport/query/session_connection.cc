@@ -67,9 +67,13 @@ std::optional<SessionLease> SessionConnection::TryAcquire(std::string use) {
 
 arrow::Result<SessionLease> SessionConnection::AcquireStopping(
     std::string use, Clock::time_point deadline,
-    const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason) {
+    const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason,
+    bool any_call) {
+  using Stopping = storage::SharedConnection::Stopping;
   ARROW_ASSIGN_OR_RAISE(
-      auto lease, shared_->AcquireStopping(std::move(use), deadline, cancellation, reason));
+      auto lease, shared_->AcquireStopping(std::move(use), deadline, cancellation, reason,
+                                           any_call ? Stopping::kAnyCall
+                                                    : Stopping::kResultReader));
   return SessionLease(shared_from_this(),
                       std::make_unique<storage::ConnectionLease>(std::move(lease)));
 }

@@ -127,10 +127,13 @@ class SessionConnection : public std::enable_shared_from_this<SessionConnection>
   std::optional<SessionLease> TryAcquire(std::string use);
   /// Acquire() that first stops the call holding the connection (a result it streams
   /// ends with `reason`; see storage::SharedConnection::AcquireStopping): for what the
-  /// client ends itself, a rollback or the close of its session.
+  /// client ends itself. `any_call`: whatever holds it (a rollback, the close of its
+  /// session); else only a result being read, which stops without aborting the
+  /// transaction (a commit).
   arrow::Result<SessionLease> AcquireStopping(
       std::string use, Clock::time_point deadline,
-      const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason);
+      const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason,
+      bool any_call);
   /// True while another connection waits for a table this one's transaction holds.
   bool HoldsUpOthers() const;
 

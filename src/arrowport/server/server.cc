@@ -99,7 +99,7 @@ arrow::Status Server::Impl::ReloadConfigLocked(const std::optional<ConfigFileRea
                                       setup.environ_entries, setup.overrides)
                    : arrow::Result<config::Config>(arrow::Status::IOError(config_tried.content));
   if (fresh.ok()) {
-    auto exposure = config::CheckSecretsPrivate(config_tried.readers, &*fresh);
+    auto exposure = config::CheckConfigFileAccess(config_tried.readers, &*fresh);
     if (!exposure.ok()) fresh = exposure;
   }
   if (!fresh.ok()) {

@@ -174,15 +174,25 @@ arrow::Status Server::Impl::LoadLakeSealKey() {
                 {{"file", config.lake_commit_key_file}});
     return arrow::Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
-  ARROW_ASSIGN_OR_RAISE(auto secret,
-                        storage::KeepServerSecret(conn.get(), "lake_commit_key",
-                                                  lake::SealKey::NewSecret()));
-  ARROW_ASSIGN_OR_RAISE(lake_seal_key, lake::SealKey::FromSecret(
-                                           secret, "the database's lake commit key"));
   const bool lakes_configured = std::any_of(
       config.streams.begin(), config.streams.end(),
       [](const auto& stream) { return stream.second.sink == config::Sink::kLake; });
+  ARROW_ASSIGN_OR_RAISE(auto conn, database->Connect());
+  auto secret = storage::KeepServerSecret(conn.get(), "lake_commit_key",
+                                          lake::SealKey::NewSecret());
+  if (!secret.ok() && !lakes_configured) {
+    // A server without lakes whose database takes no write (its directory read-only)
+    // still serves reads, as it did before lake commits were sealed; a lake a reload
+    // adds seals with a key of this run's.
+    logger.Warn("the database could not keep a lake commit key; lake streams added by a "
+                "reload seal their commits with a key of this run only",
+                {{"error", secret.status().message()}});
+    lake_seal_key = lake::SealKey::Random();
+    return arrow::Status::OK();
+  }
+  ARROW_RETURN_NOT_OK(secret);
+  ARROW_ASSIGN_OR_RAISE(lake_seal_key, lake::SealKey::FromSecret(
+                                           *secret, "the database's lake commit key"));
   if (lakes_configured && config.db_path == ":memory:") {
     // A retry after a restart would find its earlier commit unsealed: written again.
     logger.Warn("lake commits are sealed with a key kept in the in-memory database, "

@@ -20,14 +20,25 @@ FlightSqlService::FlightSqlService(FlightSqlDeps deps) : deps_(std::move(deps)) 
 
 namespace {
 
+// Whether a header says the call came through a proxy: the forwarding headers, and
+// those Envoy (and so Istio) and AWS's balancers add even when told not to forward.
+bool ProxiedBy(std::string_view header) {
+  for (std::string_view name : {"forwarded", "via", "x-real-ip", "x-amzn-trace-id"}) {
+    if (header == name) return true;
+  }
+  for (std::string_view prefix : {"x-forwarded-", "x-envoy-"}) {
+    if (header.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
 // The client's gRPC connection (Caller::connection): its peer address, one per TCP
 // connection while it is open; "" for a call that came through a proxy, whose connection
 // may carry other clients' calls too (a balancer that forwards says so in a header), and
 // for any peer that is not a TCP address and port (which need not tell clients apart).
 std::string ConnectionOf(const fl::ServerCallContext& context) {
-  const auto& headers = context.incoming_headers();
-  for (const char* forwarded : {"forwarded", "x-forwarded-for", "x-real-ip", "via"}) {
-    if (headers.count(forwarded) > 0) return "";
+  for (const auto& [header, value] : context.incoming_headers()) {
+    if (ProxiedBy(header)) return "";
   }
   std::string peer = context.peer();
   const bool tcp = peer.rfind("ipv4:", 0) == 0 || peer.rfind("ipv6:", 0) == 0;

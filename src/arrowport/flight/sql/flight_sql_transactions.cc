@@ -59,19 +59,21 @@ arrow::Result<fsql::ActionBeginTransactionResult> FlightSqlService::BeginTransac
 
 arrow::Result<query::SessionLease> FlightSqlService::LeaseToEnd(
     const std::shared_ptr<TransactionEntry>& entry, bool rollback) {
-  // A transaction is ended only when nothing else runs on it. What does (a result still
-  // being read, a statement) is stopped first, as PostgreSQL closes a transaction's
-  // cursors when it ends: the client asked for the transaction to end, and arrow-go
-  // clients (ADBC) forget it whatever the answer, so a refusal left their connection
-  // unusable. (A stopped result stops between DuckDB's chunks: the transaction is not
-  // aborted by it, and its work commits.)
+  // A transaction is ended only when nothing else runs on it. A result still being read
+  // in it is stopped first, as PostgreSQL closes a transaction's cursors when it ends:
+  // the client asked for the transaction to end, and arrow-go clients (ADBC) forget it
+  // whatever the answer, so a refusal left their connection unusable. A result stops
+  // between DuckDB's chunks, which aborts nothing: its transaction's work commits. A
+  // statement still running (a query before its first rows, an insert) would abort the
+  // transaction if interrupted: a rollback stops it too, a commit waits for it.
   auto leased = entry->connection->AcquireStopping(
       rollback ? "rolling back the transaction" : "committing the transaction",
       query::SessionConnection::Clock::now() + deps_.busy_timeout,
       CurrentCall::Get().cancellation,
       arrow::Status::Cancelled("the client ", rollback ? "rolled back" : "committed",
                                " the transaction this call ran in, which ends what runs "
-                               "in it"));
+                               "in it"),
+      /*any_call=*/rollback);
   if (leased.ok()) return leased;
   // Nothing let go of the connection in time. arrow-go clients forget the id whatever the
   // answer: a rollback asked for is done once the connection is free, and a transaction
@@ -178,9 +180,15 @@ arrow::Result<fl::CloseSessionResult> FlightSqlService::CloseSession(
   // ADBC sends only this when a connection closes: its transaction rolls back and its
   // statements are freed here, once no call of the session runs any more.
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
+  fl::CloseSessionResult result;
+  if (caller.session.empty() && caller.connection.empty()) {
+    // No cookie, and a connection that does not tell clients apart (a proxy's): nothing
+    // is known to be this client's, so nothing is closed, and the answer says so.
+    result.status = fl::CloseSessionStatus::kNotClosable;
+    return result;
+  }
   ARROW_RETURN_NOT_OK(deps_.registry->CloseSession(
       caller, query::SessionConnection::Clock::now() + deps_.busy_timeout));
-  fl::CloseSessionResult result;
   result.status = fl::CloseSessionStatus::kClosed;
   return result;
 }

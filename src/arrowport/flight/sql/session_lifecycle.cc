@@ -64,7 +64,8 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
   std::vector<query::SessionLease> leases;
   for (const auto& connection : connections) {
     ARROW_ASSIGN_OR_RAISE(auto lease, connection->AcquireStopping("closing the session",
-                                                                  deadline, nullptr, closed));
+                                                                  deadline, nullptr, closed,
+                                                                  /*any_call=*/true));
     leases.push_back(std::move(lease));
   }
   SessionContents taken;

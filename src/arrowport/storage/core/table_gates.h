@@ -45,7 +45,7 @@ struct HeldTable {
 };
 
 /// Who holds a table, for the error of a caller that waited for it in vain: "a Flight SQL
-/// transaction of user 'ana' from ipv4:10.0.0.7:51234" and since when. Immutable.
+/// transaction of user 'ana'" and since when. Immutable.
 struct TableHolder {
   std::string who;
   std::chrono::steady_clock::time_point since;

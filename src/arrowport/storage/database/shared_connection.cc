@@ -53,6 +53,12 @@ arrow::Status ConnectionLease::RollbackOrDiscard() {
 void ConnectionLease::AbortTransaction() { connection().AbortTransaction(); }
 bool ConnectionLease::in_transaction() const { return connection().in_transaction(); }
 
+void ConnectionLease::MarkReadingResult() {
+  if (!shared_) return;
+  std::lock_guard<std::mutex> lock(shared_->mutex_);
+  shared_->held_by_result_ = true;
+}
+
 void ConnectionLease::Release() {
   if (shared_) {
     if (discard_) {
@@ -113,6 +119,7 @@ arrow::Result<ConnectionLease> SharedConnection::Acquire(
   leased_ = true;
   use_ = std::move(use);
   holder_ = cancellation;
+  held_by_result_ = false;
   changed_ = Clock::now();
   return ConnectionLease(shared_from_this());
 }
@@ -123,26 +130,41 @@ std::optional<ConnectionLease> SharedConnection::TryAcquire(std::string use) {
   leased_ = true;
   use_ = std::move(use);
   holder_.reset();
+  held_by_result_ = false;
   changed_ = Clock::now();
   return ConnectionLease(shared_from_this());
 }
 
 arrow::Result<ConnectionLease> SharedConnection::AcquireStopping(
     std::string use, Clock::time_point deadline,
-    const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason) {
-  std::shared_ptr<CallCancellation> holder;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (leased_) holder = holder_.lock();
+    const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason,
+    Stopping which) {
+  // How often a wait for a holder that may not be stopped looks again: it may become one
+  // that may (a query's statement becomes a result reader with its first rows).
+  constexpr auto kLookAgain = std::chrono::milliseconds(100);
+  while (true) {
+    std::shared_ptr<CallCancellation> holder;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (leased_ && (which == Stopping::kAnyCall || held_by_result_)) {
+        holder = holder_.lock();
+      }
+    }
+    if (holder != nullptr && holder != cancellation) {
+      holder->Cancel(reason);
+      auto leased = Acquire(use, std::min(deadline, Clock::now() + kStopGrace), cancellation);
+      if (leased.ok() || !HasErrorKind(leased.status(), ErrorKind::kInUse)) return leased;
+      holder->Cut();
+      return Acquire(std::move(use), deadline, cancellation);
+    }
+    const auto until =
+        which == Stopping::kAnyCall ? deadline : std::min(deadline, Clock::now() + kLookAgain);
+    auto leased = Acquire(use, until, cancellation);
+    if (leased.ok() || !HasErrorKind(leased.status(), ErrorKind::kInUse) ||
+        Clock::now() >= deadline) {
+      return leased;
+    }
   }
-  if (holder == nullptr || holder == cancellation) {
-    return Acquire(std::move(use), deadline, cancellation);
-  }
-  holder->Cancel(reason);
-  auto leased = Acquire(use, std::min(deadline, Clock::now() + kStopGrace), cancellation);
-  if (leased.ok() || !HasErrorKind(leased.status(), ErrorKind::kInUse)) return leased;
-  holder->Cut();
-  return Acquire(std::move(use), deadline, cancellation);
 }
 
 bool SharedConnection::closed() const {
@@ -188,6 +210,7 @@ void SharedConnection::Release() {
     leased_ = false;
     use_.clear();
     holder_.reset();
+    held_by_result_ = false;
     changed_ = Clock::now();
   }
   released_.notify_one();
@@ -234,6 +257,7 @@ class LeasedReader : public arrow::RecordBatchReader {
 
 std::shared_ptr<arrow::RecordBatchReader> MakeLeasedReader(
     std::shared_ptr<arrow::RecordBatchReader> result, ConnectionLease lease) {
+  lease.MarkReadingResult();
   return std::make_shared<LeasedReader>(std::move(result), std::move(lease));
 }
 

@@ -63,6 +63,10 @@ class ConnectionLease {
 
   /// Ends the lease now (the destructor does the same).
   void Release();
+  /// Notes that the lease now serves a result being read, which stops between DuckDB's
+  /// chunks without aborting anything: what a commit may stop (AcquireStopping,
+  /// Stopping::kResultReader). Until the lease ends.
+  void MarkReadingResult();
 
  private:
   friend class SharedConnection;
@@ -94,15 +98,23 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
       const std::shared_ptr<CallCancellation>& cancellation = nullptr);
   /// The lease when the connection is free now; nullopt while another lease exists.
   std::optional<ConnectionLease> TryAcquire(std::string use);
-  /// \brief Acquire() that first stops the call holding the connection, if any: that
-  /// call's cancellation (the one it acquired with) is cancelled with `reason`, so a
-  /// result it streams ends with that error; when it still holds the connection after
-  /// kStopGrace (blocked writing to a client that does not read), its transport is cut
-  /// (CallCancellation::Cut). For what a client ends itself (a rollback, the close of its
-  /// session), which must not wait on a result nobody reads.
+  /// Which holder AcquireStopping stops.
+  enum class Stopping : uint8_t {
+    kAnyCall,      ///< whatever holds it (what ends next is rolled back anyway)
+    kResultReader, ///< only a result being read (MarkReadingResult): it stops between
+                   ///< DuckDB's chunks, which aborts nothing; a statement still running
+                   ///< would abort its transaction if interrupted, so it is waited for
+  };
+  /// \brief Acquire() that first stops the call holding the connection, if `which` it
+  /// is: that call's cancellation (the one it acquired with) is cancelled with `reason`,
+  /// so a result it streams ends with that error; when it still holds the connection
+  /// after kStopGrace (blocked writing to a client that does not read), its transport is
+  /// cut (CallCancellation::Cut). For what a client ends itself (a commit, a rollback,
+  /// the close of its session), which must not wait on a result nobody reads.
   arrow::Result<ConnectionLease> AcquireStopping(
       std::string use, Clock::time_point deadline,
-      const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason);
+      const std::shared_ptr<CallCancellation>& cancellation, const arrow::Status& reason,
+      Stopping which = Stopping::kAnyCall);
   static constexpr std::chrono::milliseconds kStopGrace{1000};
 
   /// True while a lease exists.
@@ -133,6 +145,7 @@ class SharedConnection : public std::enable_shared_from_this<SharedConnection> {
   bool leased_ = false;
   std::string use_;            // what holds the lease
   std::weak_ptr<CallCancellation> holder_;  // the call holding the lease, if it named one
+  bool held_by_result_ = false;  // the lease reads a result (MarkReadingResult)
   Clock::time_point changed_;  // when the lease was taken or last released
   std::unique_ptr<Connection> connection_;  // null once discarded
 };

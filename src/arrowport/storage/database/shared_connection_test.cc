@@ -116,6 +116,37 @@ TEST_F(SharedConnectionTest, AcquireStoppingStopsTheCallHoldingTheConnection) {
   EXPECT_TRUE(stuck_call->cancelled());
 }
 
+// The outside review of issue 64: a commit stopped a statement still running in its
+// transaction (a query before its first rows), and DuckDB aborts a transaction whose
+// statement is interrupted: the commit then rolled everything back. A commit stops only
+// a result being read (Stopping::kResultReader), which stops between chunks.
+TEST_F(SharedConnectionTest, ACommitStopsOnlyAResultBeingRead) {
+  using Stopping = SharedConnection::Stopping;
+  auto statement_call = CallCancellation::Make();
+  auto held = shared_->Acquire("a statement", Clock::now(), statement_call).ValueOrDie();
+  auto waited = shared_->AcquireStopping("committing", Clock::now() + std::chrono::milliseconds(300),
+                                         nullptr, arrow::Status::Cancelled("committed"),
+                                         Stopping::kResultReader);
+  EXPECT_TRUE(HasErrorKind(waited.status(), ErrorKind::kInUse)) << waited.status();
+  EXPECT_FALSE(statement_call->cancelled());
+  // The statement's rows arrive: its lease is now a result reader's, which may be stopped.
+  std::thread becomes_a_reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto empty = arrow::RecordBatchReader::Make({}, arrow::schema({})).ValueOrDie();
+    auto reader = MakeLeasedReader(empty, std::move(held));
+    while (!statement_call->cancelled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    (void)reader->Close();  // a stopped reader lets go of its lease
+  });
+  auto stopped = shared_->AcquireStopping("committing", Clock::now() + std::chrono::seconds(10),
+                                          nullptr, arrow::Status::Cancelled("committed"),
+                                          Stopping::kResultReader);
+  becomes_a_reader.join();
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_TRUE(statement_call->cancelled());
+}
+
 // The defect the hardening issue found: DuckDB refuses ROLLBACK while a result is still
 // open on the connection, and the refusal was reported as a rollback done. Rollback()
 // now says so, and the transaction is still seen as open.
