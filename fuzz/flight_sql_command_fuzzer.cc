@@ -10,10 +10,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   namespace sql = arrowport::flight::sql;
-  // The server checks every descriptor and ticket this way (flight_service.cc); Check is
-  // also called on its own to make sure it never trusts the caller to have asked first.
-  if (sql::IsFlightSqlCommand(bytes)) (void)sql::CheckFlightSqlCommand(bytes);
-  (void)sql::CheckFlightSqlCommand(bytes);
+  // The server reads every descriptor's and ticket's type once and checks what it read
+  // (flight_service.cc); Check must also answer for what is no Flight SQL message.
+  (void)sql::CheckFlightSqlCommand(sql::FlightSqlCommand::Of(bytes));
   (void)sql::IsFlightSqlAction(std::string(bytes));
   return 0;
 }

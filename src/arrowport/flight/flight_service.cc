@@ -52,16 +52,17 @@ arrow::Status CheckRead(const Principal* principal, const query::QueryRequest& r
   return arrow::Status::OK();
 }
 
-bool IsFlightSql(const fl::FlightDescriptor& descriptor) {
-  return descriptor.type == fl::FlightDescriptor::CMD &&
-         sql::IsFlightSqlCommand(descriptor.cmd);
+// The one reading of a descriptor's type URL in a call (a PATH descriptor is ours).
+sql::FlightSqlCommand CommandOf(const fl::FlightDescriptor& descriptor) {
+  if (descriptor.type != fl::FlightDescriptor::CMD) return {};
+  return sql::FlightSqlCommand::Of(descriptor.cmd);
 }
 
 // Flight SQL's DoPut commands that run client SQL get a query's deadline; an ingest is
 // an upload, bounded by limits.idle_timeout_s instead.
-Deadline PutDeadline(const std::string& cmd) {
-  const auto name = sql::FlightSqlCommandName(cmd);
-  return name == "CommandStatementUpdate" || name == "CommandPreparedStatementUpdate"
+Deadline PutDeadline(const sql::FlightSqlCommand& command) {
+  return command.name == "CommandStatementUpdate" ||
+                 command.name == "CommandPreparedStatementUpdate"
              ? Deadline::kQuery
              : Deadline::kNone;
 }
@@ -95,10 +96,10 @@ class FlightService : public fl::FlightServerBase {
                                 MaxReceiveMessageSize(deps_.max_batch_bytes), received});
     const auto& descriptor = reader->descriptor();
     // A Flight SQL command that runs client SQL gets a query's deadline; an upload none.
-    const bool flight_sql = IsFlightSql(descriptor);
-    const Call call{"do_put", flight_sql, descriptor.cmd.size(), "the command",
-                    &descriptor.cmd, /*put=*/true,
-                    sql_ && flight_sql ? PutDeadline(descriptor.cmd) : Deadline::kNone};
+    const auto command = CommandOf(descriptor);
+    const bool flight_sql = command.is_flight_sql();
+    const Call call{"do_put", command, flight_sql, descriptor.cmd.size(), "the command",
+                    /*put=*/true, sql_ && flight_sql ? PutDeadline(command) : Deadline::kNone};
     return Dispatch(context, call, [&](CallScope&, CallRecord&) {
       return sql_->DoPut(context, std::move(reader), std::move(writer));
     }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
@@ -131,8 +132,9 @@ class FlightService : public fl::FlightServerBase {
 
   arrow::Status DoGet(const fl::ServerCallContext& context, const fl::Ticket& ticket,
                       std::unique_ptr<fl::FlightDataStream>* stream) override {
-    const Call call{"do_get", sql::IsFlightSqlCommand(ticket.ticket), ticket.ticket.size(),
-                    "the ticket", &ticket.ticket, /*put=*/false, Deadline::kQuery};
+    const auto command = sql::FlightSqlCommand::Of(ticket.ticket);
+    const Call call{"do_get", command, command.is_flight_sql(), ticket.ticket.size(),
+                    "the ticket", /*put=*/false, Deadline::kQuery};
     return Dispatch(context, call, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
       record.outcome = "streaming";
       ListProgress(context, scope);
@@ -164,8 +166,9 @@ class FlightService : public fl::FlightServerBase {
     // Flight SQL's DDL/DML down the query path runs here: it gets a query's deadline.
     // Plain Flight reads the catalog (and counts rows): admitted like the HTTP metadata
     // routes.
-    const Call call{"get_flight_info", IsFlightSql(descriptor), descriptor.cmd.size(),
-                    "the command", &descriptor.cmd, /*put=*/false, Deadline::kQuery};
+    const auto command = CommandOf(descriptor);
+    const Call call{"get_flight_info", command, command.is_flight_sql(),
+                    descriptor.cmd.size(), "the command", /*put=*/false, Deadline::kQuery};
     return Dispatch(context, call, [&](CallScope&, CallRecord&) {
       return sql_->GetFlightInfo(context, descriptor, info);
     }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
@@ -193,8 +196,9 @@ class FlightService : public fl::FlightServerBase {
   arrow::Status GetSchema(const fl::ServerCallContext& context,
                           const fl::FlightDescriptor& descriptor,
                           std::unique_ptr<fl::SchemaResult>* result) override {
-    const Call call{"get_schema", IsFlightSql(descriptor), descriptor.cmd.size(),
-                    "the command", &descriptor.cmd, /*put=*/false, Deadline::kQuery};
+    const auto command = CommandOf(descriptor);
+    const Call call{"get_schema", command, command.is_flight_sql(), descriptor.cmd.size(),
+                    "the command", /*put=*/false, Deadline::kQuery};
     return Dispatch(context, call, [&](CallScope&, CallRecord&) {
       return sql_->GetSchema(context, descriptor, result);
     }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
@@ -252,9 +256,9 @@ class FlightService : public fl::FlightServerBase {
     // a statement plans it (a lake view's files are read to bind it): a query's deadline.
     const bool flight_sql = sql::IsFlightSqlAction(action.type);
     const bool plans = flight_sql && action.type == "CreatePreparedStatement";
-    Call call{"do_action", flight_sql,
+    Call call{"do_action", /*command=*/{}, flight_sql,
               action.body ? static_cast<size_t>(action.body->size()) : 0, "the action body",
-              /*command=*/nullptr, /*put=*/false, plans ? Deadline::kQuery : Deadline::kNone};
+              /*put=*/false, plans ? Deadline::kQuery : Deadline::kNone};
     call.action = &action.type;
     return Dispatch(context, call, [&](CallScope&, CallRecord&) {
       return sql_->DoAction(context, action, result);
@@ -298,21 +302,24 @@ class FlightService : public fl::FlightServerBase {
   /// What a call carries, for the one fork between Flight SQL and plain Flight.
   struct Call {
     const char* method;
+    /// A command's or ticket's message type, read once (none for an action: Arrow's
+    /// adapter decodes and judges an action's body).
+    sql::FlightSqlCommand command;
     bool flight_sql;           ///< a Flight SQL message (the adapter then serves it if on)
     size_t size;               ///< of the command, ticket or action body
     const char* what;          ///< "the command", "the ticket", "the action body"
-    const std::string* command;  ///< the Flight SQL message checked here (null: an action)
     bool put;                  ///< DoPut: the caller's rights to write are checked
     Deadline deadline;
     const std::string* action = nullptr;  ///< an action's type, logged with the call
   };
 
   /// \brief The one fork between Flight SQL and plain Flight, in the manner of Arrow's
-  /// FlightSqlServerBase (the message decoded once, then one handler): each goes through
-  /// the call runner with the common steps done once here (the action logged, the size
-  /// checked; for Flight SQL, the call marked as Flight SQL, the message checked and the
-  /// caller's rights on it), then runs `flight_sql` when Flight SQL is on and the call
-  /// carries one of its messages, else `plain`.
+  /// FlightSqlServerBase (the message's type read once, by the method that makes the
+  /// Call, then one handler): each goes through the call runner with the common steps
+  /// done once here (the action logged, the size checked; for Flight SQL, the call marked
+  /// as Flight SQL, the message's type checked and the caller's rights on it), then runs
+  /// `flight_sql` when Flight SQL is on and the call carries one of its messages, else
+  /// `plain`.
   template <typename FlightSqlHandler, typename PlainHandler>
   arrow::Status Dispatch(const fl::ServerCallContext& context, const Call& call,
                          FlightSqlHandler&& flight_sql, PlainHandler&& plain) {
@@ -323,10 +330,10 @@ class FlightService : public fl::FlightServerBase {
       if (call.action != nullptr) record.Add("action", *call.action);
       ARROW_RETURN_NOT_OK(runner_.CheckCommandSize(call.size, call.what));
       if (!to_sql) return plain(scope, record);
-      if (call.command != nullptr) {
-        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(*call.command));
+      if (call.command.is_flight_sql()) {
+        ARROW_RETURN_NOT_OK(sql::CheckFlightSqlCommand(call.command));
         ARROW_RETURN_NOT_OK(sql::CheckCommandAccess(scope.context.principal.get(),
-                                                    *call.command, call.put));
+                                                    call.command, call.put));
       }
       return flight_sql(scope, record);
     });

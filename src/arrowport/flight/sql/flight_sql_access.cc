@@ -1,19 +1,20 @@
 #include "arrowport/flight/sql/flight_sql_access.h"
 
+#include <string>
+
 #include "arrowport/auth/access_policy.h"
-#include "arrowport/flight/sql/flight_sql_command.h"
 
 namespace arrowport::flight::sql {
 
 using auth::AccessPolicy;
 
-arrow::Status CheckCommandAccess(const Principal* principal, std::string_view command,
-                                 bool put) {
-  const std::string name(FlightSqlCommandName(command));
+arrow::Status CheckCommandAccess(const Principal* principal,
+                                 const FlightSqlCommand& command, bool put) {
+  const std::string_view name = command.name;
   if (name == "CommandStatementUpdate" || name == "CommandPreparedStatementUpdate" ||
       (put && name == "CommandStatementSubstraitPlan")) {
-    return AccessPolicy::RequireRole(principal, Role::kAdmin,
-                                     "run SQL updates (Flight SQL " + name + ")");
+    return AccessPolicy::RequireRole(
+        principal, Role::kAdmin, "run SQL updates (Flight SQL " + std::string(name) + ")");
   }
   if (name == "CommandStatementIngest") {
     return AccessPolicy::RequireRole(principal, Role::kWriter, "ingest (Flight SQL)");

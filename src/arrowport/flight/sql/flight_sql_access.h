@@ -1,10 +1,8 @@
 #pragma once
 
-#include <string>
-#include <string_view>
-
 #include "arrow/status.h"
 #include "arrowport/common/principal.h"
+#include "arrowport/flight/sql/flight_sql_command.h"
 
 namespace arrowport::flight::sql {
 
@@ -15,7 +13,7 @@ namespace arrowport::flight::sql {
 /// and catalog metadata need any role (the SQL sandbox judges the SQL itself). Actions
 /// (prepare, close, transactions, cancel, sessions) need any role too.
 /// `put`: the command arrived with DoPut. OK for a null principal.
-arrow::Status CheckCommandAccess(const Principal* principal, std::string_view command,
-                                 bool put);
+arrow::Status CheckCommandAccess(const Principal* principal,
+                                 const FlightSqlCommand& command, bool put);
 
 }  // namespace arrowport::flight::sql

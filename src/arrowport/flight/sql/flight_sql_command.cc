@@ -26,13 +26,20 @@ std::string_view TypeUrl(std::string_view bytes) {
 
 }  // namespace
 
-bool IsFlightSqlCommand(std::string_view bytes) {
+FlightSqlCommand FlightSqlCommand::Of(std::string_view bytes) {
   const std::string_view url = TypeUrl(bytes);
-  return url.size() > kFlightSqlTypePrefix.size() &&
-         url.substr(0, kFlightSqlTypePrefix.size()) == kFlightSqlTypePrefix;
+  if (url.size() <= kFlightSqlTypePrefix.size() ||
+      url.substr(0, kFlightSqlTypePrefix.size()) != kFlightSqlTypePrefix) {
+    return {};
+  }
+  return {url.substr(kFlightSqlTypePrefix.size())};
 }
 
-arrow::Status CheckFlightSqlCommand(std::string_view bytes) {
+bool IsFlightSqlCommand(std::string_view bytes) {
+  return FlightSqlCommand::Of(bytes).is_flight_sql();
+}
+
+arrow::Status CheckFlightSqlCommand(const FlightSqlCommand& command) {
   static const std::array<const char*, 17> kKnown = {
       "CommandStatementQuery",   "CommandStatementSubstraitPlan",
       "CommandPreparedStatementQuery", "CommandGetCatalogs", "CommandGetDbSchemas",
@@ -40,22 +47,16 @@ arrow::Status CheckFlightSqlCommand(std::string_view bytes) {
       "CommandGetSqlInfo",       "CommandGetPrimaryKeys", "CommandGetExportedKeys",
       "CommandGetImportedKeys",  "CommandGetCrossReference", "CommandStatementUpdate",
       "CommandPreparedStatementUpdate", "CommandStatementIngest", "TicketStatementQuery"};
-  // Checked here too, not only by the callers: substr past the end throws.
-  if (!IsFlightSqlCommand(bytes)) {
+  if (!command.is_flight_sql()) {
     return arrow::Status::Invalid("not a Flight SQL message (a protobuf Any whose type URL "
                                   "starts with '", kFlightSqlTypePrefix, "')");
   }
-  const std::string_view name = TypeUrl(bytes).substr(kFlightSqlTypePrefix.size());
   for (const char* known : kKnown) {
-    if (name == known) return arrow::Status::OK();
+    if (command.name == known) return arrow::Status::OK();
   }
   return arrow::Status::Invalid("unknown Flight SQL message type 'arrow.flight.protocol.sql.",
-                                name, "' (this server knows the Flight SQL 13+ commands)");
-}
-
-std::string_view FlightSqlCommandName(std::string_view bytes) {
-  if (!IsFlightSqlCommand(bytes)) return {};
-  return TypeUrl(bytes).substr(kFlightSqlTypePrefix.size());
+                                command.name,
+                                "' (this server knows the Flight SQL 13+ commands)");
 }
 
 bool IsFlightSqlAction(const std::string& type) {

@@ -20,18 +20,29 @@ std::string AnyWithUrl(const std::string& url) {
   return out + url;
 }
 
+// The name a call reads once from the type URL and passes on, a view into its bytes.
+FlightSqlCommand Of(const std::string& bytes) { return FlightSqlCommand::Of(bytes); }
+
 TEST(FlightSqlCommandTest, RecognisesPackedFlightSqlMessagesOnly) {
   const std::string prefix = "type.googleapis.com/arrow.flight.protocol.sql.";
-  EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + "CommandStatementQuery")));
-  EXPECT_TRUE(CheckFlightSqlCommand(AnyWithUrl(prefix + "CommandStatementQuery")).ok());
-  EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + "CommandNope")));
-  EXPECT_TRUE(CheckFlightSqlCommand(AnyWithUrl(prefix + "CommandNope")).IsInvalid());
+  const std::string query = AnyWithUrl(prefix + "CommandStatementQuery");
+  EXPECT_TRUE(IsFlightSqlCommand(query));
+  EXPECT_EQ(Of(query).name, "CommandStatementQuery");
+  EXPECT_EQ(Of(query).name.data(), query.data() + query.size() - 21);  // no copy
+  EXPECT_TRUE(CheckFlightSqlCommand(Of(query)).ok());
+  const std::string nope = AnyWithUrl(prefix + "CommandNope");
+  EXPECT_TRUE(IsFlightSqlCommand(nope));
+  EXPECT_TRUE(CheckFlightSqlCommand(Of(nope)).IsInvalid());
+  EXPECT_NE(CheckFlightSqlCommand(Of(nope)).message().find("'arrow.flight.protocol.sql."
+                                                            "CommandNope'"),
+            std::string::npos);
   // Ours: JSON, plain SQL, other protobuf types, truncated bytes.
   EXPECT_FALSE(IsFlightSqlCommand(R"({"sql": "SELECT 1"})"));
   EXPECT_FALSE(IsFlightSqlCommand("SELECT 1"));
   EXPECT_FALSE(IsFlightSqlCommand(AnyWithUrl("type.googleapis.com/other.Message")));
   EXPECT_FALSE(IsFlightSqlCommand(AnyWithUrl(prefix + "CommandStatementQuery").substr(0, 20)));
   EXPECT_FALSE(IsFlightSqlCommand(""));
+  EXPECT_TRUE(Of("SELECT 1").name.empty());
   EXPECT_FALSE(IsFlightSqlCommand(std::string("\x0a\xff\xff\xff\xff\xff\xff", 7)));
   // A long URL needs a multi-byte length.
   EXPECT_TRUE(IsFlightSqlCommand(AnyWithUrl(prefix + std::string(200, 'X'))));
@@ -40,12 +51,12 @@ TEST(FlightSqlCommandTest, RecognisesPackedFlightSqlMessagesOnly) {
 // Found by flight_sql_command_fuzzer: bytes that are not a Flight SQL Any (empty, JSON,
 // another type URL) made the check throw std::out_of_range instead of answering Invalid.
 TEST(FlightSqlCommandTest, CheckRefusesWhatIsNotAFlightSqlMessage) {
-  for (const std::string bytes :
+  for (const std::string& bytes :
        {std::string(), std::string("SELECT 1"), std::string(R"({"sql": "SELECT 1"})"),
         AnyWithUrl("type.googleapis.com/other.Message"),
         AnyWithUrl("type.googleapis.com/arrow.flight.protocol.sql."),
         std::string("\x0a\xff\xff\xff\xff\xff\xff", 7)}) {
-    EXPECT_TRUE(CheckFlightSqlCommand(bytes).IsInvalid()) << bytes;
+    EXPECT_TRUE(CheckFlightSqlCommand(Of(bytes)).IsInvalid()) << bytes;
   }
 }
 
