@@ -11,6 +11,7 @@
 #include "arrowport/bench/bench_servers.h"
 #include "arrowport/bench/child_process.h"
 #include "arrowport/cli/commands.h"
+#include "arrowport/cli/exit_status.h"
 
 int main(int argc, char** argv) {
   // Hidden: the bench runs its servers as children of its own executable, so that their

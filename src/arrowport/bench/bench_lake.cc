@@ -27,6 +27,7 @@
 #include "arrowport/config/lake_section.h"
 #include "arrowport/lake/ducklake_log.h"
 #include "arrowport/lake/lake_table.h"
+#include "arrowport/objectstore/open_store.h"
 #include "arrowport/test_support/minio_server.h"
 
 namespace arrowport::bench {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "arrowport/cli/client_options.h"
 #include "arrowport/cli/copy.h"
 #include "arrowport/cli/inspect.h"
 #include "arrowport/cli/server_probe.h"
@@ -34,8 +35,6 @@ enum class Command {
   kBench,
   kSql,
 };
-
-inline constexpr const char* kDefaultServer = "grpc://localhost:8815";
 
 /// What `serve`, `ingest`, `query` and `generate` were asked, one field group per
 /// subcommand (the other commands' fields keep their defaults).
@@ -78,12 +77,5 @@ CommandLine ParseCommandLine(int argc, const char* const* argv, std::ostream& ou
 /// `serve`'s options as config overrides: what was not given leaves the config file's
 /// and the environment's values in place.
 config::Overrides ServeOverrides(const CommandArgs& args);
-
-/// Adds `--connect-wait SECONDS` (ARROWPORT_CONNECT_WAIT) to a client command: how long it
-/// waits for a server that refuses connections (one still starting).
-void AddConnectWaitOption(CLI::App* command, double& seconds);
-
-/// The help's footer of commands that talk to a server: how they sign in.
-extern const char* const kClientAuthHelp;
 
 }  // namespace arrowport::cli

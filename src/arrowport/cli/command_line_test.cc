@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "arrowport/cli/client.h"
-#include "arrowport/cli/commands.h"
+#include "arrowport/cli/exit_status.h"
 
 namespace arrowport::cli {
 namespace command_line_test {

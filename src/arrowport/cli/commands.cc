@@ -8,13 +8,13 @@
 #include <iostream>
 #include <optional>
 
-#include "arrow/flight/types.h"
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/command_line.h"
 #include "arrowport/cli/copy.h"
 #include "arrowport/cli/data_commands.h"
+#include "arrowport/cli/exit_status.h"
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/hash_password.h"
@@ -23,7 +23,6 @@
 #include "arrowport/cli/server_probe.h"
 #include "arrowport/cli/terminal_text.h"
 #include "arrowport/cli/text_table.h"
-#include "arrowport/common/status_detail.h"
 #include "arrowport/config/config.h"
 #include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
@@ -39,14 +38,6 @@ std::vector<std::string> EnvironEntries() {
   std::vector<std::string> out;
   for (char** e = environ; e && *e; ++e) out.emplace_back(*e);
   return out;
-}
-
-// Whether the server refused the call for want of credentials or for the ones given
-// (Flight's UNAUTHENTICATED, HTTP's 401).
-bool RefusedSignIn(const arrow::Status& status) {
-  const auto flight = arrow::flight::FlightStatusDetail::UnwrapStatus(status);
-  if (flight) return flight->code() == arrow::flight::FlightStatusCode::Unauthenticated;
-  return HasErrorKind(status, ErrorKind::kUnauthenticated);
 }
 
 int Serve(const std::string& config_path, const config::Overrides& overrides) {
@@ -77,27 +68,6 @@ int Serve(const std::string& config_path, const config::Overrides& overrides) {
 }
 
 }  // namespace
-
-std::string ErrorText(const arrow::Status& status) {
-  // gRPC appends transport debug context; users need the server's message.
-  std::string message = status.message();
-  const auto debug = message.find(". gRPC client debug context");
-  if (debug != std::string::npos) message.resize(debug);
-  // The server's own advice (an Authorization header) is for programs; a CLI user signs
-  // in through the environment.
-  if (RefusedSignIn(status) && !CredentialsFromEnvironment()) {
-    return "the server requires signing in: set ARROWPORT_USER and ARROWPORT_PASSWORD "
-           "(a user of its auth.users) and run the command again";
-  }
-  return message;
-}
-
-int Fail(const arrow::Status& status, int code) {
-  // An error names what it was given (a table, a value): on a terminal it must not drive it.
-  std::fprintf(stderr, "arrowport: error: %s\n",
-               ForTerminal(ErrorText(status), STDERR_FILENO).c_str());
-  return code;
-}
 
 int Main(int argc, char** argv) {
   const CommandLine line = ParseCommandLine(argc, argv, std::cout, std::cerr);

@@ -1,27 +1,9 @@
 #pragma once
 
-#include <string>
-
-#include "arrow/status.h"
-
 namespace arrowport::cli {
 
-/// The exit codes of every command.
-inline constexpr int kOk = 0;
-inline constexpr int kRuntimeError = 1;
-inline constexpr int kUsageError = 2;
-
-/// `status`'s message as a user should read it: the server's words, without the debug
-/// context gRPC appends; a refusal for want of credentials (none in the environment)
-/// says how to sign in.
-std::string ErrorText(const arrow::Status& status);
-
-/// Prints `status` as every command reports a failure (ErrorText; on a terminal made
-/// Printable line by line) and returns `code`.
-int Fail(const arrow::Status& status, int code = 1);
-
 /// \brief Entry point of the `arrowport` executable. Exit codes: 0 ok, 1 runtime error,
-/// 2 usage or configuration error.
+/// 2 usage or configuration error (exit_status.h).
 int Main(int argc, char** argv);
 
 }  // namespace arrowport::cli

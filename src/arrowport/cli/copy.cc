@@ -9,8 +9,8 @@
 #include <cstdlib>
 
 #include "arrowport/cli/client.h"
-#include "arrowport/cli/command_line.h"
-#include "arrowport/cli/commands.h"
+#include "arrowport/cli/client_options.h"
+#include "arrowport/cli/exit_status.h"
 #include "arrowport/cli/progress.h"
 #include "arrowport/cli/server_probe.h"
 #include "arrowport/cli/terminal_text.h"

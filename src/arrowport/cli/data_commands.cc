@@ -10,7 +10,7 @@
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
 #include "arrowport/cli/client.h"
-#include "arrowport/cli/commands.h"
+#include "arrowport/cli/exit_status.h"
 #include "arrowport/cli/file_io.h"
 #include "arrowport/cli/generate.h"
 #include "arrowport/cli/progress.h"

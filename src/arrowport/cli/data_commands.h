@@ -7,7 +7,7 @@
 namespace arrowport::cli {
 
 /// The commands that move data through a server or into a file; each returns the
-/// process's exit code (commands.h) and prints its own error.
+/// process's exit code (exit_status.h) and prints its own error.
 
 /// `arrowport ingest`: uploads each file (Arrow IPC, Parquet, CSV, JSON lines) to `stream`,
 /// sealed, and prints the server's summary of what it committed.

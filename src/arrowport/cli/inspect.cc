@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "arrowport/cli/client.h"
-#include "arrowport/cli/commands.h"
+#include "arrowport/cli/exit_status.h"
 #include "arrowport/cli/human_format.h"
 #include "arrowport/cli/terminal_text.h"
 #include "arrowport/cli/text_table.h"

@@ -4,8 +4,8 @@
 
 #include "arrowport/auth/access_policy.h"
 #include "arrowport/common/memory_budget.h"
-#include "arrowport/flight/flight_service.h"
 #include "arrowport/flight/call_runner.h"
+#include "arrowport/flight/flight_service_deps.h"
 #include "arrowport/flight/message_limits.h"
 #include "arrowport/flight/progress_stream.h"
 #include "arrowport/flight/query_progress.h"

@@ -7,28 +7,14 @@
 #include "arrowport/http/http_authorizer.h"
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
+#include "arrowport/http/response_meter.h"
 #include "arrowport/metrics/server_metrics.h"
 
 namespace arrowport::http {
 
 namespace {
 constexpr int64_t kWholeBodyLimit = int64_t{512} << 20;
-constexpr const char* kMeterKey = "arrowport.meter";
 }  // namespace
-
-std::shared_ptr<metrics::CallMeter> SharedCallMeterOf(const httplib::Response& res) {
-  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
-  return meter != nullptr ? *meter : nullptr;
-}
-
-metrics::CallMeter* CallMeterOf(const httplib::Response& res) {
-  const auto* meter = res.user_data.get<std::shared_ptr<metrics::CallMeter>>(kMeterKey);
-  return meter != nullptr ? meter->get() : nullptr;
-}
-
-void SetCallMeter(httplib::Response& res, std::shared_ptr<metrics::CallMeter> meter) {
-  res.user_data.set(kMeterKey, std::move(meter));
-}
 
 void GatewayContext::Log(const char* method, const std::string& path, const arrow::Status& st,
                          std::chrono::steady_clock::time_point start,

@@ -21,6 +21,7 @@
 #include "arrowport/http/metadata_handlers.h"
 #include "arrowport/http/negotiation.h"
 #include "arrowport/http/query_handler.h"
+#include "arrowport/http/response_meter.h"
 #include "arrowport/http/result_response.h"
 #include "arrowport/http/seed_handler.h"
 #include "arrowport/http/status_handlers.h"

@@ -1,9 +1,9 @@
 #include "arrowport/http/http_responses.h"
 
 #include "arrowport/common/status_detail.h"
-#include "arrowport/http/gateway_context.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/http/deadline_socket_stream.h"
+#include "arrowport/http/response_meter.h"
 
 namespace arrowport::http {
 

@@ -6,7 +6,7 @@
 
 #include "arrow/result.h"
 #include "arrow/util/compression.h"
-#include "arrowport/http/http_gateway.h"
+#include "arrowport/http/http_gateway_deps.h"
 #include "arrowport/query/result_writer.h"
 
 namespace arrowport::http {

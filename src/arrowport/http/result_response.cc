@@ -18,6 +18,7 @@
 #include "arrowport/http/http_errors.h"
 #include "arrowport/http/http_responses.h"
 #include "arrowport/http/negotiation.h"
+#include "arrowport/http/response_meter.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/result_writer.h"
 

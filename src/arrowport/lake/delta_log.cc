@@ -1,5 +1,4 @@
 #include "arrowport/lake/delta_log.h"
-#include "arrowport/lake/ducklake_log.h"
 
 #include <algorithm>
 #include <charconv>
@@ -14,6 +13,7 @@
 #include "arrow/buffer.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/lake/delta_schema.h"
+#include "arrowport/lake/ducklake_table_info.h"
 #include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {

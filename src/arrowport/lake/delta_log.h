@@ -17,7 +17,7 @@ namespace arrowport::lake {
 /// Delta Lake log actions (protocol spec "Actions"): the fields Arrowport reads and writes.
 using PartitionValues = std::map<std::string, std::optional<std::string>>;
 
-struct DuckLakeTableInfo;  // ducklake_log.h
+struct DuckLakeTableInfo;  // ducklake_table_info.h
 
 /// DuckLake: one column's statistics in one data file (ducklake_file_column_stats).
 struct FileColumnStats {

@@ -10,7 +10,8 @@
 
 #include "arrow/result.h"
 #include "arrowport/lake/catalog_connection.h"
-#include "arrowport/lake/ducklake_log.h"
+#include "arrowport/lake/delta_log.h"
+#include "arrowport/lake/ducklake_table_info.h"
 
 namespace arrowport::lake {
 

@@ -1,5 +1,6 @@
 #include "arrowport/lake/lake_catalog.h"
 #include "arrowport/lake/ducklake_log.h"
+#include "arrowport/objectstore/open_store.h"
 
 namespace arrowport::lake {
 

@@ -11,6 +11,7 @@
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
 #include "arrowport/objectstore/local_file.h"
+#include "arrowport/objectstore/open_store.h"
 #include "arrowport/test_support/store_contract_test_util.h"
 
 namespace arrowport::objectstore {

@@ -123,9 +123,4 @@ arrow::Status ValidateKey(const std::string& key);
 /// complete segment (the part after the last '/' may be any partial segment).
 arrow::Status ValidatePrefix(const std::string& prefix);
 
-/// \brief The store for `url`: "file:///abs/dir" (created if missing) or
-/// "s3://bucket[/prefix]" with `s3`. Other schemes, relative paths: Invalid.
-arrow::Result<std::shared_ptr<ObjectStore>> OpenObjectStore(const std::string& url,
-                                                            const S3Settings& s3);
-
 }  // namespace arrowport::objectstore

@@ -12,8 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "arrow/status.h"
 #include "arrowport/common/call_cancellation.h"
-#include "arrowport/objectstore/s3_client.h"
+#include "arrowport/objectstore/s3_request.h"
 
 namespace arrowport::objectstore {
 

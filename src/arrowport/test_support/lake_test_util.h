@@ -13,7 +13,7 @@
 #include "arrow/api.h"
 #include "arrowport/lake/lake_append.h"
 #include "arrowport/lake/lake_table.h"
-#include "arrowport/objectstore/object_store.h"
+#include "arrowport/objectstore/open_store.h"
 
 namespace arrowport::lake::testing {
 

@@ -1,15 +1,12 @@
 #include "arrowport/flight/sql/session_registry.h"
 
-#include <sys/random.h>
-
-#include <cerrno>
 #include <set>
-#include <stdexcept>
 #include <vector>
 
 #include "arrow/table.h"
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/memory_budget.h"
+#include "arrowport/common/random_id.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/query/prepared_query.h"
@@ -24,27 +21,6 @@ namespace {
 constexpr const char* kLostInReopen =
     "lost when DuckDB invalidated the database and the server reopened it, ";
 }  // namespace
-
-std::string RandomId() {
-  unsigned char bytes[16];
-  size_t filled = 0;
-  while (filled < sizeof(bytes)) {
-    const ssize_t got = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      // No kernel entropy source: no handle may be made from anything guessable.
-      throw std::runtime_error("getrandom failed: cannot make an unguessable id");
-    }
-    filled += static_cast<size_t>(got);
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char byte : bytes) {
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0xF]);
-  }
-  return out;
-}
 
 std::shared_ptr<query::SessionConnection> StatementEntry::connection() const {
   return statement ? statement->connection() : nullptr;

@@ -35,10 +35,6 @@ namespace arrowport::flight::sql {
 
 class SessionStore;
 
-/// A 128-bit hex id from the operating system's CSPRNG (getrandom): statement handles,
-/// transaction ids and session cookies are capabilities, so they must not be guessable.
-std::string RandomId();
-
 /// Who makes a Flight SQL call: the session its cookie names and the authenticated user.
 struct Caller {
   std::string session;  ///< "" when the call carries no (valid) session cookie

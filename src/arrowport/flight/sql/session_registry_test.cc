@@ -7,6 +7,7 @@
 
 #include "arrow/api.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/random_id.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/query/prepared_query.h"

@@ -6,7 +6,7 @@
 #include <shared_mutex>
 #include <utility>
 
-#include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/common/random_id.h"
 
 namespace arrowport::flight::sql {
 
