@@ -1,5 +1,7 @@
 """The build's lists against the tree: every .cc is on its folder's CMake list (issue 37),
-and each unit-test file keeps its helpers in a namespace of its own (the unity build)."""
+each unit-test file keeps its helpers in a namespace of its own (the unity build), and the
+ThreadSanitizer lane's list names test files and suites that exist (issue 67)."""
+import fnmatch
 import re
 
 from source_tree import ARROWPORT, REPO, SRC
@@ -58,3 +60,56 @@ def test_unit_test_files_keep_their_helpers_in_a_namespace_of_their_own():
             offenders.append(f"{path.relative_to(REPO)}: no namespace {path.stem}")
     assert not offenders, offenders
 
+
+# The ThreadSanitizer lane's one list: each line a unit-test file (relative to
+# src/arrowport), then the gtest suites of it that the lane runs. CMakeLists.txt builds
+# the files (ARROWPORT_UNIT_TEST_LIST in CMakePresets.json), bin/test runs the suites.
+TSAN_LIST = REPO / "fuzz" / "tsan_unit_tests.txt"
+SUITE = re.compile(r"^\s*(?:TEST|TEST_F|TEST_P|TYPED_TEST)\(\s*(\w+)\s*,", re.MULTILINE)
+
+
+def tsan_list_problems(text, unit_test_files):
+    """What is wrong with the list `text` given the unit-test files ({path relative to
+    src/arrowport: its text}) on the folders' lists: a file not there, a line without a
+    suite, a pattern matching no suite of its file."""
+    problems = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        path, *patterns = line.split()
+        if path not in unit_test_files:
+            problems.append(f"{path}: not a unit-test file on a folder's list")
+            continue
+        if not patterns:
+            problems.append(f"{path}: names no suite (the lane would build it for nothing)")
+        suites = set(SUITE.findall(unit_test_files[path]))
+        problems += [f"{path}: {pattern} matches no suite of the file ({sorted(suites)})"
+                     for pattern in patterns
+                     if not any(fnmatch.fnmatchcase(suite, pattern) for suite in suites)]
+    return problems
+
+
+def listed_unit_tests():
+    """{path relative to src/arrowport: text} of the unit tests on the folders' lists."""
+    files = [REPO / path for path in cmake_listed_sources() if path.endswith("_test.cc")]
+    return {str(path.relative_to(ARROWPORT)): path.read_text() for path in files}
+
+
+def test_the_tsan_lane_list_names_files_and_suites_that_exist():
+    text = TSAN_LIST.read_text()
+    unit_tests = listed_unit_tests()
+    assert len(unit_tests) > 50 and "common/call_watchdog_test.cc" in unit_tests
+    problems = tsan_list_problems(text, unit_tests)
+    assert not problems, "\n".join(problems)
+    presets = (REPO / "CMakePresets.json").read_text()
+    assert '"ARROWPORT_UNIT_TEST_LIST": "${sourceDir}/fuzz/tsan_unit_tests.txt"' in presets
+    assert "fuzz/tsan_unit_tests.txt" in (REPO / "bin" / "test").read_text()
+    # The check can fail: a file gone, a suite renamed, a file with no suite.
+    doctored = text + ("common/gone_test.cc Gone*\n"
+                       "common/call_watchdog_test.cc CallWatchdog* Renamed*\n"
+                       "common/logger_test.cc\n")
+    assert tsan_list_problems(doctored, unit_tests) == [
+        "common/gone_test.cc: not a unit-test file on a folder's list",
+        "common/call_watchdog_test.cc: Renamed* matches no suite of the file (" +
+        str(sorted(set(SUITE.findall(unit_tests["common/call_watchdog_test.cc"])))) + ")",
+        "common/logger_test.cc: names no suite (the lane would build it for nothing)"]
