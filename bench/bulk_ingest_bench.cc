@@ -4,7 +4,7 @@
 // (mode replace, metrics on, as a DoPut runs it without the network) and beside the
 // pipeline's full batch validation alone. Process CPU, DuckDB's workers included.
 // Run: bin/microbench --benchmark_filter=Bulk --benchmark_min_time=1x
-// --benchmark_repetitions=3 (docs/benchmark.md, "Bulk DoPut CPU"); under callgrind, the
+// --benchmark_repetitions=3 (docs/benchmark-history.md, "Bulk DoPut CPU"); under callgrind, the
 // difference between --benchmark_min_time=2x and 1x is one ingest (all threads).
 #include <benchmark/benchmark.h>
 

@@ -123,13 +123,31 @@ def test_every_link_between_the_docs_leads_somewhere():
     problems = broken_links(pages)
     assert not problems, "\n".join(problems)
     # The check can fail: a file moved away, a heading renamed.
-    assert "## Per-call CPU" in pages["docs/benchmark.md"]
+    assert "## Where things live" in pages["docs/architecture.md"]
     doctored = dict(pages)
-    doctored["README.md"] += "\n[gone](docs/gone.md) [renamed](docs/benchmark.md#per-call-cpu)\n"
-    doctored["docs/benchmark.md"] = pages["docs/benchmark.md"].replace(
-        "## Per-call CPU", "## CPU per call")
+    doctored["README.md"] += ("\n[gone](docs/gone.md) "
+                              "[renamed](docs/architecture.md#where-things-live)\n")
+    doctored["docs/architecture.md"] = pages["docs/architecture.md"].replace(
+        "## Where things live", "## Where the files are")
     problems = broken_links(doctored)
     assert "README.md: docs/gone.md (no such file)" in problems
-    assert "README.md: docs/benchmark.md#per-call-cpu (no such heading)" in problems
+    assert "README.md: docs/architecture.md#where-things-live (no such heading)" in problems
     assert heading_anchors("# A (b), c\n```\n# not a heading\n```\n## A (b), c\n") == {
         "a-b-c", "a-b-c-1"}
+
+
+def latest_table(text, after):
+    """The first Markdown table after `after` in `text`, whole."""
+    rest = text[text.index(after):]
+    start = rest.index("\n|") + 1
+    end = rest.find("\n\n", start)
+    return rest[start:end if end >= 0 else len(rest)]
+
+
+def test_the_readme_shows_the_benchmarks_latest_table():
+    # docs/benchmark.md keeps the method and the latest run; README.md shows the same
+    # throughput table, and says so: a new run replaces both.
+    pages = doc_pages()
+    ours = latest_table(pages["docs/benchmark.md"], "## The latest run")
+    assert ours.startswith("| 5 columns, 10M rows |") and ours.count("\n") > 5
+    assert latest_table(pages["README.md"], "The latest run, ") == ours

@@ -28,7 +28,7 @@ struct DatabaseOptions {
   /// DuckDB's late-materialization optimizer, off unless asked for. When on, DuckDB 2.0
   /// plans `LIMIT n` (n <= 1M; for n <= 50 only with an OFFSET) straight over a scan with no
   /// filter pushed into it as a semi join of the limited row ids against the table, sorted
-  /// back, instead of reading the first n rows (docs/benchmark.md has the measurements, on
+  /// back, instead of reading the first n rows (docs/benchmark-history.md has the measurements, on
   /// native tables). It pays for deep OFFSETs and `ORDER BY ... LIMIT <= 50` over wide rows
   /// (Parquet views and lake tables included). Kept off even when duckdb.init_sql sets
   /// disabled_optimizers (added to its list).
