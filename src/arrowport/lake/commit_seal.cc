@@ -11,7 +11,6 @@
 #include <cstring>
 
 #include "arrowport/config/config_file.h"
-#include "arrowport/lake/delta_log.h"
 
 namespace arrowport::lake {
 
@@ -157,23 +156,6 @@ bool SealKey::Verifies(const SealedFacts& facts, const std::string& seal) const 
 
 bool IsRequestAppId(const std::string& app_id) {
   return app_id.rfind("arrowport:", 0) == 0;
-}
-
-SealedFacts DeltaSealFacts(const CommitActions& commit, const Txn& txn,
-                           const std::string& table) {
-  SealedFacts facts;
-  facts.format = "delta";
-  facts.table = table;
-  facts.app_id = txn.app_id;
-  facts.txn_version = txn.version;
-  facts.rows = commit.output_rows;
-  facts.batches = commit.output_batches;
-  facts.files.reserve(commit.adds.size());
-  for (const auto& add : commit.adds) {
-    // The stats hold the file's row count (numRecords) and its values' bounds.
-    facts.files.push_back(add.path + '\n' + std::to_string(add.size) + '\n' + add.stats);
-  }
-  return facts;
 }
 
 }  // namespace arrowport::lake

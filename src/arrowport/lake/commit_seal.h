@@ -20,9 +20,6 @@
 
 namespace arrowport::lake {
 
-struct CommitActions;
-struct Txn;
-
 /// What a seal binds. Every field goes into it, each length-prefixed.
 struct SealedFacts {
   std::string format;     ///< "delta" or "ducklake"
@@ -69,9 +66,5 @@ class SealKey {
 
 /// Whether `app_id` is one of Arrowport's request ids ("arrowport:<id>").
 bool IsRequestAppId(const std::string& app_id);
-
-/// A Delta commit's facts for the seal of its `txn` (table: the table's metaData.id).
-SealedFacts DeltaSealFacts(const CommitActions& commit, const Txn& txn,
-                           const std::string& table);
 
 }  // namespace arrowport::lake

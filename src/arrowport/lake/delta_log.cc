@@ -20,6 +20,24 @@ namespace arrowport::lake {
 
 namespace {
 
+// A Delta commit's facts for the seal of its `txn` (table: the table's metaData.id).
+SealedFacts DeltaSealFacts(const CommitActions& commit, const Txn& txn,
+                           const std::string& table) {
+  SealedFacts facts;
+  facts.format = "delta";
+  facts.table = table;
+  facts.app_id = txn.app_id;
+  facts.txn_version = txn.version;
+  facts.rows = commit.output_rows;
+  facts.batches = commit.output_batches;
+  facts.files.reserve(commit.adds.size());
+  for (const auto& add : commit.adds) {
+    // The stats hold the file's row count (numRecords) and its values' bounds.
+    facts.files.push_back(add.path + '\n' + std::to_string(add.size) + '\n' + add.stats);
+  }
+  return facts;
+}
+
 using nlohmann::json;
 
 constexpr const char* kLogPrefix = "_delta_log/";
