@@ -427,6 +427,26 @@ def test_a_config_with_secrets_other_users_may_read_is_refused(tmp_path, hashes)
         server.stop()
 
 
+def test_init_sql_passwords_are_secrets_and_never_printed(tmp_path):
+    """The attack on issue 64's change: a world-readable config started though its
+    init_sql held a password in a URI (or an Azure key), and a failing statement was
+    printed whole, password included, to stderr and the journal."""
+    config = tmp_path / "init.yaml"
+    config.write_text("duckdb: {init_sql: [\"ATTACH 'postgresql://alice:hunter2@127.0.0.1:1/db'"
+                      " AS pg (TYPE postgres)\"]}\n")
+    serve = [ARROWPORT, "serve", "--config", str(config), "--db", str(tmp_path / "x.duckdb"),
+             "--flight-port", "0", "--http-port", "0"]
+    config.chmod(0o644)
+    proc = subprocess.run(serve, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "holds secrets (duckdb.init_sql[0])" in proc.stderr, proc.stderr
+    config.chmod(0o600)
+    proc = subprocess.run(serve, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0, proc.stderr  # no postgres there: the ATTACH fails
+    assert "duckdb.init_sql[0] (not shown: it holds a secret)" in proc.stderr, proc.stderr
+    assert "hunter2" not in proc.stderr, proc.stderr
+
+
 # ---- Flight SQL (JDBC driver, user/password) ----
 
 @pytest.mark.slow

@@ -4,27 +4,12 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <regex>
+
+#include "arrowport/common/secret_text.h"
 
 namespace arrowport::config {
 
 namespace {
-
-// libpq's password=... (key=value form) or user:password@ (URI form).
-bool HasPassword(const std::string& conninfo) {
-  // (?password= and &password= too: a URI's parameters.)
-  static const std::regex keyword(R"((^|[\s:?&])password\s*=)", std::regex::icase);
-  static const std::regex uri(R"(^(postgres:)?postgres(ql)?://[^@/]*:[^@/]*@)",
-                              std::regex::icase);
-  return std::regex_search(conninfo, keyword) || std::regex_search(conninfo, uri);
-}
-
-// CREATE SECRET, SET s3_secret_access_key, an ATTACH with a password, ... (a statement
-// that merely mentions the word is held private too: harmless).
-bool NamesASecret(const std::string& sql) {
-  static const std::regex secret(R"(secret|password|session_token)", std::regex::icase);
-  return std::regex_search(sql, secret);
-}
 
 std::string Octal(uint32_t mode) {
   char text[8];
@@ -57,12 +42,12 @@ std::vector<std::string> SecretKeys(const Config& c) {
     if (!credentials.token.empty()) keys.push_back(key + ".token");
   }
   for (const auto& [name, stream] : c.streams) {
-    if (stream.lake.format == LakeFormat::kDuckLake && HasPassword(stream.lake.catalog)) {
+    if (stream.lake.format == LakeFormat::kDuckLake && HoldsPassword(stream.lake.catalog)) {
       keys.push_back("streams." + name + ".ducklake.catalog");
     }
   }
   for (size_t i = 0; i < c.duckdb_init_sql.size(); ++i) {
-    if (NamesASecret(c.duckdb_init_sql[i])) {
+    if (HoldsSecret(c.duckdb_init_sql[i])) {
       keys.push_back("duckdb.init_sql[" + std::to_string(i) + "]");
     }
   }

@@ -12,6 +12,7 @@
 #include "arrow/scalar.h"
 #include "arrow/table.h"
 #include "arrow/util/string.h"
+#include "arrowport/common/secret_text.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/memory/allocation_guard.h"
 #include "arrowport/storage/database/connection_impl.h"
@@ -177,9 +178,20 @@ arrow::Result<std::string> QueryText(Connection* conn, const std::string& sql) {
 
 // duckdb.init_sql, in order; then late materialization kept off if it re-enabled it.
 arrow::Status RunInitSql(Connection* conn, const DatabaseOptions& options) {
-  for (const auto& sql : options.init_sql) {
+  for (size_t i = 0; i < options.init_sql.size(); ++i) {
+    const std::string& sql = options.init_sql[i];
     auto st = conn->Execute(sql);
-    if (!st.ok()) return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
+    if (st.ok()) continue;
+    // Printed and logged: a statement holding a secret (an ATTACH with a password, a
+    // CREATE SECRET) is named by its place, and so is an error that echoes one.
+    const std::string named = HoldsSecret(sql)
+        ? "duckdb.init_sql[" + std::to_string(i) + "] (not shown: it holds a secret)"
+        : "duckdb.init_sql '" + sql + "'";
+    return st.WithMessage(named, ": ",
+                          HoldsSecret(st.message()) && HoldsSecret(sql)
+                              ? "DuckDB refused it (its words are not shown: they may "
+                                "repeat the secret)"
+                              : st.message());
   }
   if (!options.late_materialization) {
     ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn));
