@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "arrow/record_batch.h"
+#include "arrowport/common/aligned_batch.h"
 #include "arrowport/cli/server_probe.h"
 
 namespace arrowport::cli {
@@ -18,6 +19,26 @@ namespace arrowport::cli {
 namespace fl = arrow::flight;
 
 namespace {
+
+// A received result's batches with their buffers aligned (AlignBuffers): Arrow decodes
+// them where they sit in the gRPC message, at any address, and the CLI's writers read
+// values through typed pointers (UBSan: a misaligned string offset in a VARIANT's blob).
+class AligningReader : public arrow::RecordBatchReader {
+ public:
+  explicit AligningReader(std::shared_ptr<arrow::RecordBatchReader> received)
+      : received_(std::move(received)) {}
+  std::shared_ptr<arrow::Schema> schema() const override { return received_->schema(); }
+  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
+    ARROW_RETURN_NOT_OK(received_->ReadNext(out));
+    if (*out == nullptr) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(*out, AlignBuffers(std::move(*out)));
+    return arrow::Status::OK();
+  }
+  arrow::Status Close() override { return received_->Close(); }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> received_;
+};
 // What ends a sealed upload (DoPut descriptor "sealed": true) after its last batch: the
 // server commits nothing of one that ends without it (flight/call_scope.h).
 constexpr const char* kUploadEndMarker = "arrowport:end";
@@ -210,7 +231,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> FlightConnection::Get(
   auto stream = impl_->Explain(impl_->client->DoGet(options, fl::Ticket{ticket}));
   ARROW_RETURN_NOT_OK(stream.status());
   std::shared_ptr<fl::FlightStreamReader> shared(std::move(*stream));
-  return fl::MakeRecordBatchReader(shared);
+  ARROW_ASSIGN_OR_RAISE(auto reader, fl::MakeRecordBatchReader(shared));
+  return std::make_shared<AligningReader>(std::move(reader));
 }
 
 arrow::Result<std::string> FlightConnection::Action(const std::string& type,
