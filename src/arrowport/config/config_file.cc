@@ -111,53 +111,44 @@ arrow::Result<FileReaders> ReadersOf(int fd) {
   return readers;
 }
 
-arrow::Result<ConfigFileText> ReadConfigFile(const std::string& path) {
+arrow::Result<FileText> ReadFileAndReaders(const std::string& path, const std::string& what,
+                                           int64_t max_bytes) {
+  const std::string cannot = "cannot read " + what + ": ";
+  const std::string too_large = what + " is larger than " +
+      (max_bytes >= (int64_t{1} << 20) ? std::to_string(max_bytes >> 20) + " MiB"
+                                       : std::to_string(max_bytes) + " bytes");
   FileDescriptor file;
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before the
   // type check below gets a chance to refuse it.
   file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (file.fd < 0) {
-    return arrow::Status::IOError("cannot read config file '", path, "': ",
-                                  std::strerror(errno));
-  }
+  if (file.fd < 0) return arrow::Status::IOError(cannot, std::strerror(errno));
   // fstat on the open descriptor, not stat on the path: the file checked is the file read.
   struct stat info {};
-  if (::fstat(file.fd, &info) != 0) {
-    return arrow::Status::IOError("cannot read config file '", path, "': ",
-                                  std::strerror(errno));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return arrow::Status::Invalid("config file '", path, "' is not a regular file");
-  }
-  if (info.st_size > kMaxConfigFileBytes) {
-    return arrow::Status::Invalid("config file '", path, "' is larger than ",
-                                  kMaxConfigFileBytes >> 20, " MiB");
-  }
-  ConfigFileText out;
+  if (::fstat(file.fd, &info) != 0) return arrow::Status::IOError(cannot, std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) return arrow::Status::Invalid(what, " is not a regular file");
+  if (info.st_size > max_bytes) return arrow::Status::Invalid(too_large);
+  FileText out;
   auto readers = ReadersOf(file.fd);
-  if (!readers.ok()) {
-    return arrow::Status::IOError("cannot read config file '", path, "': ",
-                                  readers.status().message());
-  }
+  if (!readers.ok()) return arrow::Status::IOError(cannot, readers.status().message());
   out.readers = *readers;
   std::string& text = out.text;
   char buffer[64 * 1024];
   while (true) {
     const ssize_t n = ::read(file.fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return arrow::Status::IOError("cannot read config file '", path, "': ",
-                                    std::strerror(errno));
-    }
+    if (n < 0) return arrow::Status::IOError(cannot, std::strerror(errno));
     if (n == 0) break;
     // Growing while being read (an editor or a log writing to it): still capped.
-    if (static_cast<int64_t>(text.size()) + n > kMaxConfigFileBytes) {
-      return arrow::Status::Invalid("config file '", path, "' is larger than ",
-                                    kMaxConfigFileBytes >> 20, " MiB");
+    if (static_cast<int64_t>(text.size()) + n > max_bytes) {
+      return arrow::Status::Invalid(too_large);
     }
     text.append(buffer, static_cast<size_t>(n));
   }
   return out;
+}
+
+arrow::Result<FileText> ReadConfigFile(const std::string& path) {
+  return ReadFileAndReaders(path, "config file '" + path + "'", kMaxConfigFileBytes);
 }
 
 }  // namespace arrowport::config

@@ -27,15 +27,21 @@ struct FileReaders {
 /// The readers of the open file `fd` (fstat and, for an ACL, fgetxattr).
 arrow::Result<FileReaders> ReadersOf(int fd);
 
-/// A config file's text and who may read it, both of the one file opened.
-struct ConfigFileText {
+/// A file's text and who may read it, both of the one file opened.
+struct FileText {
   std::string text;
   FileReaders readers;
 };
 
-/// \brief Reads a config file whole. Refuses what is not a regular file (a directory
-/// would read as empty, i.e. an all-defaults config; /dev/zero or a FIFO would never end)
-/// and files over kMaxConfigFileBytes. Symlinks are followed.
-arrow::Result<ConfigFileText> ReadConfigFile(const std::string& path);
+/// \brief Reads the file `path` whole, and who may read it (a config file, a key file:
+/// what must be private). Refuses what is not a regular file (a directory would read as
+/// empty; /dev/zero or a FIFO would never end) and files over `max_bytes`, also when
+/// one grows while being read. Symlinks are followed. `what` names the file in errors
+/// ("config file 'x'").
+arrow::Result<FileText> ReadFileAndReaders(const std::string& path, const std::string& what,
+                                           int64_t max_bytes);
+
+/// ReadFileAndReaders of a config file (at most kMaxConfigFileBytes).
+arrow::Result<FileText> ReadConfigFile(const std::string& path);
 
 }  // namespace arrowport::config

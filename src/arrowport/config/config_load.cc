@@ -77,7 +77,7 @@ arrow::Result<Config> Load(const std::string& path,
                            const std::vector<std::string>& environ_entries,
                            const Overrides& overrides) {
   if (path.empty()) return LoadText("", path, environ_entries, overrides);
-  ARROW_ASSIGN_OR_RAISE(const ConfigFileText file, ReadConfigFile(path));
+  ARROW_ASSIGN_OR_RAISE(const FileText file, ReadConfigFile(path));
   ARROW_ASSIGN_OR_RAISE(Config config,
                         LoadText(file.text, path, environ_entries, overrides));
   ARROW_RETURN_NOT_OK(CheckConfigFileAccess(file.readers, &config));

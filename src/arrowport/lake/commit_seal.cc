@@ -1,14 +1,10 @@
 #include "arrowport/lake/commit_seal.h"
 
-#include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "arrowport/config/config_file.h"
 
@@ -41,13 +37,6 @@ void Update(crypto_generichash_state* state, std::string_view field) {
                             field.size());
 }
 
-struct Descriptor {
-  int fd = -1;
-  ~Descriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromSecret(
@@ -71,46 +60,21 @@ arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromSecret(
 
 arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromFile(const std::string& path) {
   const std::string what = "lake.commit_key_file '" + path + "'";
-  Descriptor file;
-  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (file.fd < 0) {
-    return arrow::Status::IOError("cannot read ", what, ": ", std::strerror(errno));
-  }
-  struct stat info {};
-  if (::fstat(file.fd, &info) != 0) {
-    return arrow::Status::IOError("cannot read ", what, ": ", std::strerror(errno));
-  }
-  if (!S_ISREG(info.st_mode) || info.st_size > kMaxKeyFileBytes) {
-    return arrow::Status::Invalid(what, " is not a key file (a regular file of at most ",
-                                  kMaxKeyFileBytes, " bytes)");
-  }
+  ARROW_ASSIGN_OR_RAISE(auto file, config::ReadFileAndReaders(path, what, kMaxKeyFileBytes));
   // As OpenSSH refuses a private key others can read: whoever reads it can seal commits
   // that every node answers retries from. Its group and users an ACL names are others too
   // (an ACL's grants show in the group bits, not in the other bits).
-  ARROW_ASSIGN_OR_RAISE(auto readers, config::ReadersOf(file.fd));
-  if (readers.everyone || !readers.others.empty() || (info.st_mode & (S_IWGRP | S_IWOTH))) {
+  const auto& readers = file.readers;
+  if (readers.everyone || !readers.others.empty() || (readers.mode & (S_IWGRP | S_IWOTH))) {
     char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o",
-                  static_cast<unsigned>(info.st_mode & 07777));
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(readers.mode));
     return arrow::Status::Invalid(
         what, " may be read or written by other users (mode ", mode,
         readers.others.empty() ? "" : "; readable by " + readers.others,
         "): make it private to the server's user, e.g. chmod 600 ", path,
         " (and remove any ACL: setfacl -b ", path, ")");
   }
-  std::string text(static_cast<size_t>(info.st_size), '\0');
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::read(file.fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return arrow::Status::IOError("cannot read ", what, ": ", std::strerror(errno));
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  text.resize(done);
-  return FromSecret(text, what);
+  return FromSecret(file.text, what);
 }
 
 std::string SealKey::NewSecret() {

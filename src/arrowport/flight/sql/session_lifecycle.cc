@@ -78,6 +78,7 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
 }
 
 void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_point cutoff) {
+  const CloseScope scope{session, "", ""};
   SessionContents taken;
   std::vector<query::SessionLease> leases;
   {
@@ -85,7 +86,6 @@ void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_p
     auto found = sessions_.find(session);
     if (found == sessions_.end() || found->second.last_used >= cutoff) return;
     // Closed only when none of its connections is in use: no waiting here.
-    const CloseScope scope{session, "", ""};
     for (const auto& connection : ConnectionsOf(scope)) {
       auto lease = connection->TryAcquire("closing an idle session");
       if (!lease) return;
@@ -93,7 +93,7 @@ void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_p
     }
     taken = TakeSession(scope);
   }
-  EndSession(CloseScope{session, "", ""}, std::move(taken), std::move(leases));
+  EndSession(scope, std::move(taken), std::move(leases));
 }
 
 void SessionRegistry::EndSession(const CloseScope& scope, SessionContents taken,

@@ -184,14 +184,13 @@ arrow::Status RunInitSql(Connection* conn, const DatabaseOptions& options) {
     if (st.ok()) continue;
     // Printed and logged: a statement holding a secret (an ATTACH with a password, a
     // CREATE SECRET) is named by its place, and so is an error that echoes one.
-    const std::string named = HoldsSecret(sql)
-        ? "duckdb.init_sql[" + std::to_string(i) + "] (not shown: it holds a secret)"
-        : "duckdb.init_sql '" + sql + "'";
-    return st.WithMessage(named, ": ",
-                          HoldsSecret(st.message()) && HoldsSecret(sql)
-                              ? "DuckDB refused it (its words are not shown: they may "
-                                "repeat the secret)"
-                              : st.message());
+    if (!HoldsSecret(sql)) {
+      return st.WithMessage("duckdb.init_sql '", sql, "': ", st.message());
+    }
+    return st.WithMessage("duckdb.init_sql[", i, "] (not shown: it holds a secret): ",
+                          HoldsSecret(st.message()) ? "DuckDB refused it (its words are not "
+                                                      "shown: they may repeat the secret)"
+                                                    : st.message());
   }
   if (!options.late_materialization) {
     ARROW_RETURN_NOT_OK(KeepLateMaterializationOff(conn));
