@@ -34,6 +34,14 @@ if ! flock -n 8; then
   flock 8
 fi
 log="$ARROWPORT_REPO/build/$preset.log"
+# The version (git describe: the toolchain root has no git) reaches the build as a header
+# rewritten only when it changes, so a new commit recompiles one file (common/version.cc).
+version_header="$ARROWPORT_REPO/build/$preset/generated/arrowport/version_string.h"
+mkdir -p "$(dirname "$version_header")"
+version_line="#define ARROWPORT_VERSION_STRING \"$("$here/version.sh")\""
+if [[ ! -f $version_header || "$(cat "$version_header")" != "$version_line" ]]; then
+  printf '%s\n' "$version_line" >"$version_header"
+fi
 jobs="${ARROWPORT_BUILD_JOBS:-$(nproc)}"
 target_args=""
 for target in "${targets[@]}"; do target_args+=" --target $target"; done

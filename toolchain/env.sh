@@ -72,5 +72,52 @@ arrowport_exec_binary() {
   fi
   local root="$ARROWPORT_ROOT"
   local libs="$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu:$root/usr/lib"
-  exec "$root/lib64/ld-linux-x86-64.so.2" --library-path "$libs" --argv0 "$bin" "$bin" "$@"
+  # The kernel names a process after the file it executes: the root's loader, copied under
+  # the binary's name, makes ps, pgrep and DuckDB's lock message say arrowport.
+  local loader="$ARROWPORT_REPO/build/loaders/$(basename "$bin")"
+  if ! cmp -s "$loader" "$root/lib64/ld-linux-x86-64.so.2"; then
+    # (A clone this account cannot write to runs under the loader's own name.)
+    { mkdir -p "$(dirname "$loader")" && cp "$root/lib64/ld-linux-x86-64.so.2" "$loader.$$" &&
+      mv -f "$loader.$$" "$loader"; } 2>/dev/null || loader="$root/lib64/ld-linux-x86-64.so.2"
+  fi
+  exec "$loader" --library-path "$libs" --argv0 "$bin" "$bin" "$@"
+}
+
+# True when this account can build: root (debootstrap, chroot), or a native host.
+arrowport_can_build() {
+  [[ $(id -u) == 0 ]] || arrowport_host_is_native
+}
+
+# bin/arrowport on an account without root: the release build as it is, if one was made
+# (by root) and its toolchain root is there; else the portable build from dist/, unpacked
+# into build/portable/ once; else what to run instead. Never returns.
+arrowport_run_without_root() {
+  local built="$ARROWPORT_REPO/build/release/arrowport" tarball name
+  if [[ ${1:-} != package && ${1:-} != bench && -x $built &&
+        -x $ARROWPORT_ROOT/lib64/ld-linux-x86-64.so.2 ]]; then
+    echo "arrowport: running build/release/arrowport as it is (rebuilding needs root)" >&2
+    arrowport_exec_binary "${ARROWPORT_BINARY:-$built}" "$@"
+  fi
+  tarball=$(ls -t "$ARROWPORT_REPO"/dist/arrowport-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1 || true)
+  if [[ ${1:-} != package && ${1:-} != bench && -n $tarball ]]; then
+    name=$(basename "$tarball" .tar.gz)
+    if [[ ! -x $ARROWPORT_REPO/build/portable/$name/bin/arrowport ]]; then
+      mkdir -p "$ARROWPORT_REPO/build/portable"
+      tar -C "$ARROWPORT_REPO/build/portable" -xzf "$tarball"
+    fi
+    exec "$ARROWPORT_REPO/build/portable/$name/bin/arrowport" "$@"
+  fi
+  cat >&2 <<EOF
+arrowport: this account is not root, and a clone builds Arrowport inside a Debian root
+made with debootstrap and entered with chroot, which need root. Instead, run the portable
+build (any x86-64 Linux, no root, nothing to install):
+  tar xzf arrowport-VERSION-linux-x86_64.tar.gz
+  ./arrowport-VERSION-linux-x86_64/bin/arrowport serve
+or its wheel:  python3 -m venv venv && venv/bin/pip install arrowport_server-VERSION-*.whl
+               venv/bin/arrowport serve
+Both are made by './bin/arrowport package' (as root, on any machine) into dist/; a
+tarball copied into this clone's dist/ is run by ./bin/arrowport directly.
+See docs/packaging.md.
+EOF
+  exit 1
 }

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Builds the release packages into dist/ (docs/packaging.md):
-#   arrowport_<version>_amd64.deb      Debian forky: the binary, a systemd unit, the config
+# Builds the release packages into dist/ (docs/packaging.md), all of one portable build
+# (toolchain/portable.sh: the binary with its libraries, C library and loader):
+#   arrowport-<version>-linux-x86_64.tar.gz   the portable build: any x86-64 Linux, no root
+#   arrowport_server-<version>-py3-none-manylinux_2_17_x86_64...whl   the same, for pip
+#   arrowport_<version>_amd64.deb      the same in /usr/lib/arrowport, a systemd unit, the
+#                                      config; no Depends (Debian 11 to forky, Ubuntu)
 #   arrowport-<version>.oci.tar        an OCI image (oci-archive): that .deb installed into a
 #                                      minimal forky root, made with umoci (no daemon)
-#   arrowport-<version>.packages.txt   every Debian package in the image, and the Depends
+#   arrowport-<version>.packages.txt   every Debian package in the image and in the bundle
 #   SHA256SUMS
+# <version> is toolchain/version.sh's (git describe); the image tag has "-" for its "+".
 # Nothing is rebuilt while the binary, packaging/, this script and the package lists are
 # unchanged ("up to date"); --force rebuilds anyway (e.g. for newer forky packages).
 # Usage: toolchain/package.sh [--force]          (./bin/arrowport package [--force])
@@ -109,14 +114,16 @@ fi
 if [[ "${ARROWPORT_SKIP_BUILD:-0}" != 1 || ! -x "$binary" ]]; then
   "$here/build.sh" release --target arrowport
 fi
-version=$(sed -n 's/^project(arrowport VERSION \([0-9.]*\).*/\1/p' "$repo/CMakeLists.txt")
-[[ -n $version ]] || die "no version in CMakeLists.txt's project()"
-head -n 1 "$repo/packaging/deb/changelog" | grep -q "^arrowport ($version)" ||
-  die "packaging/deb/changelog has no entry for $version: add one at the top"
+version=$("$here/version.sh")
+[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || die "toolchain/version.sh said '$version'"
 deb="$dist/arrowport_${version}_amd64.deb"
+portable_name="arrowport-$version-linux-x86_64"
+tarball="$dist/$portable_name.tar.gz"
+wheel_glob="arrowport_server-$version-py3-none-*.whl"
 oci_tar="$dist/arrowport-$version.oci.tar"
 sbom="$dist/arrowport-$version.packages.txt"
-image_name="localhost/arrowport:$version"
+image_tag=${version//+/-}
+image_name="localhost/arrowport:$image_tag"
 doc_files=(README.md docs/configuration.md docs/security.md docs/packaging.md)
 
 mkdir -p "$dist" "$work"
@@ -132,33 +139,51 @@ inputs_hash() {
     echo "$version"
     sha256sum "$binary" | cut -d' ' -f1
     (cd "$repo" && find packaging -type f | LC_ALL=C sort | xargs sha256sum)
-    (cd "$repo" && sha256sum toolchain/package.sh toolchain/packages.txt \
-       toolchain/packaging-packages.txt "${doc_files[@]}")
+    (cd "$repo" && sha256sum toolchain/package.sh toolchain/portable.sh \
+       toolchain/make_wheel.py toolchain/packages.txt toolchain/packaging-packages.txt \
+       LICENSE NOTICE "${doc_files[@]}")
   } | sha256sum | cut -d' ' -f1
 }
 stamp="$dist/.arrowport-package-inputs"
 wanted=$(inputs_hash)
 if [[ $force == 0 && -f $stamp && "$(cat "$stamp")" == "$wanted" && -f $deb && -f $oci_tar &&
-      -f $sbom && -f "$dist/SHA256SUMS" ]]; then
+      -f $sbom && -f $tarball && -n "$(compgen -G "$dist/$wheel_glob")" &&
+      -f "$dist/SHA256SUMS" ]]; then
   log "up to date: $(basename "$deb"), $(basename "$oci_tar") (--force rebuilds)"
   exit 0
 fi
 rm -f "$stamp"
 
-# The runtime libraries the stripped binary needs, as Debian package names and versions.
-compute_depends() {
-  local dir="$work/shlibs"
-  rm -rf "$dir" && mkdir -p "$dir/debian"
-  printf 'Source: arrowport\n\nPackage: arrowport\nArchitecture: amd64\n' >"$dir/debian/control"
-  arrowport_in_root env -C "$dir" dpkg-shlibdeps -O "$1" 2>"$dir/warnings" |
-    sed -n 's/^shlibs:Depends=//p'
+# The portable build (toolchain/portable.sh) and what is made of it alone: the tarball
+# and the wheel.
+build_portable() {
+  rm -rf "$work/portable"
+  portable_dir=$("$here/portable.sh" "$binary" "$version" "$work/portable")
+  rm -f "$tarball" "$dist"/arrowport-*-linux-x86_64.tar.gz "$dist"/arrowport_server-*.whl
+  tar -C "$work/portable" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
+    -cf - "$portable_name" | gzip -6n >"$tarball.partial"
+  mv "$tarball.partial" "$tarball"
+  python3 "$here/make_wheel.py" "$portable_dir" "$version" "$dist" >/dev/null
+}
+
+# The Debian changelog: packaging/deb/changelog, under an entry for this version when it
+# has none (a build between tags).
+deb_changelog() {
+  if ! head -n 1 "$repo/packaging/deb/changelog" | grep -q "^arrowport ($version)"; then
+    printf 'arrowport (%s) unstable; urgency=medium\n\n  * A build of %s, after the last release below.\n\n -- Arrowport developers <arrowport@localhost>  %s\n\n' \
+      "$version" "$version" "$(date -R -d @0)"
+  fi
+  cat "$repo/packaging/deb/changelog"
 }
 
 build_deb() {
   local stage="$work/deb"
   rm -rf "$stage"
-  install -D -m 0755 "$binary" "$stage/usr/bin/arrowport"
-  arrowport_in_root strip --strip-unneeded "$stage/usr/bin/arrowport"
+  # The portable build as it is, in /usr/lib/arrowport: it needs no library of the system
+  # (Depends: none), so one .deb installs on every Debian and Ubuntu release.
+  mkdir -p "$stage/usr/lib" "$stage/usr/bin"
+  cp -a "$portable_dir" "$stage/usr/lib/arrowport"
+  ln -s ../lib/arrowport/bin/arrowport "$stage/usr/bin/arrowport"
   # Secrets go in the config: root's alone; the unit hands the service a copy
   # (LoadCredential=).
   install -D -m 0600 "$repo/packaging/config.yaml" "$stage/etc/arrowport/config.yaml"
@@ -166,14 +191,10 @@ build_deb() {
     "$stage/usr/lib/systemd/system/arrowport.service"
   local doc="$stage/usr/share/doc/arrowport" f
   install -D -m 0644 "$repo/packaging/deb/copyright" "$doc/copyright"
-  gzip -9n <"$repo/packaging/deb/changelog" >"$doc/changelog.Debian.gz"
+  deb_changelog | gzip -9n >"$doc/changelog.Debian.gz"
   for f in "${doc_files[@]}"; do install -m 0644 "$repo/$f" "$doc/$(basename "$f")"; done
-  local depends
-  depends=$(compute_depends "$stage/usr/bin/arrowport")
-  [[ -n $depends ]] || { cat "$work/shlibs/warnings" >&2; die "dpkg-shlibdeps found no dependencies"; }
-  if grep -q -- '-dev\b' <<<"$depends"; then die "a -dev package in Depends: $depends"; fi
   mkdir -p "$stage/DEBIAN"
-  sed -e "s/@VERSION@/$version/" -e "s/@DEPENDS@/$depends/" \
+  sed -e "s/@VERSION@/$version/" \
       -e "s/@INSTALLED_SIZE@/$(du -sk --exclude=DEBIAN "$stage" | cut -f1)/" \
       "$repo/packaging/deb/control.in" >"$stage/DEBIAN/control"
   echo /etc/arrowport/config.yaml >"$stage/DEBIAN/conffiles"
@@ -181,6 +202,7 @@ build_deb() {
     "$repo/packaging/deb/postrm" "$stage/DEBIAN/"
   (cd "$stage" && find usr -type f | LC_ALL=C sort | xargs md5sum >DEBIAN/md5sums)
   rm -f "$deb"
+  # xz: what dpkg reads on every release it is meant for (Debian 11's has no zstd).
   arrowport_in_root dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 }
 
@@ -223,7 +245,8 @@ build_rootfs() {
 write_sbom() {
   {
     echo "# arrowport $version: the Debian packages inside $(basename "$oci_tar")"
-    echo "# arrowport_${version}_amd64.deb Depends: $(arrowport_in_root dpkg-deb -f "$deb" Depends)"
+    echo "# (arrowport's own bundle, in it and in every package, carries files of these:"
+    grep -v '^#' "$portable_dir/share/doc/arrowport/third-party/PACKAGES" | sed 's/^/#   /'
     echo "# package version architecture"
     arrowport_in_root dpkg-query --admindir="$1/var/lib/dpkg" -W -f '${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n' |
       awk -F'\t' '$1 ~ /^ii/ {print $2, $3, $4}' | LC_ALL=C sort
@@ -258,7 +281,7 @@ add_healthcheck() {
 }
 
 build_image() {
-  local layout="$work/oci" bundle="$work/bundle" ref="$work/oci:$version"
+  local layout="$work/oci" bundle="$work/bundle" ref="$work/oci:$image_tag"
   rm -rf "$layout" "$bundle"
   arrowport_in_root umoci init --layout "$layout"
   arrowport_in_root umoci new --image "$ref"
@@ -290,11 +313,15 @@ build_image() {
 
 start=$SECONDS
 ensure_runtime_root
+log "building the portable build: $(basename "$tarball") and the wheel"
+build_portable
 log "building $(basename "$deb")"
 build_deb
 log "building $(basename "$oci_tar") (the .deb installed into a minimal forky root)"
 build_image
-(cd "$dist" && sha256sum "$(basename "$deb")" "$(basename "$oci_tar")" "$(basename "$sbom")" >SHA256SUMS)
+artefacts=("$(basename "$tarball")" $(cd "$dist" && compgen -G "$wheel_glob")
+           "$(basename "$deb")" "$(basename "$oci_tar")" "$(basename "$sbom")")
+(cd "$dist" && sha256sum "${artefacts[@]}" >SHA256SUMS)
 echo "$wanted" >"$stamp"
 log "done in $((SECONDS - start)) s:"
-(cd "$dist" && ls -l "$(basename "$deb")" "$(basename "$oci_tar")" "$(basename "$sbom")" SHA256SUMS) >&2
+(cd "$dist" && ls -l "${artefacts[@]}" SHA256SUMS) >&2

@@ -25,8 +25,10 @@ from lake_util import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.release_only("packages the release build")]
 
-VERSION = re.search(r"project\(arrowport VERSION ([0-9.]+)",
-                    (REPO / "CMakeLists.txt").read_text()).group(1)
+# toolchain/version.sh's (git describe); the image tag may hold no "+".
+VERSION = subprocess.run([str(REPO / "toolchain" / "version.sh")], capture_output=True,
+                         text=True, check=True).stdout.strip()
+IMAGE_TAG = VERSION.replace("+", "-")
 DIST = REPO / "dist"
 DEB = DIST / f"arrowport_{VERSION}_amd64.deb"
 OCI_TAR = DIST / f"arrowport-{VERSION}.oci.tar"
@@ -248,10 +250,9 @@ def test_deb_serves_a_query_as_the_unit_runs_it(installed_root):
 def test_deb_metadata(installed_root):
     root, _ = installed_root
     status = run(chroot_cmd(root, "dpkg", "-s", "arrowport"))
-    depends = re.search(r"^Depends: (.*)$", status, re.MULTILINE).group(1)
-    names = [d.strip().split()[0] for d in depends.split(",")]
-    assert names and not [n for n in names if n.endswith("-dev")], depends
-    assert "libsystemd0" in names and any(n.startswith("libduckdb") for n in names), depends
+    # The portable build needs no library of the system: no Depends, so the .deb
+    # installs on every Debian and Ubuntu release (test_install_anywhere.py).
+    assert "\nDepends:" not in status, status
     assert re.search(r"^Conffiles:\n /etc/arrowport/config\.yaml [0-9a-f]{32}$", status,
                      re.MULTILINE), status
     # The config holds the secrets: root's alone, in the .deb and installed (issue 64: it
@@ -270,7 +271,8 @@ def test_deb_metadata(installed_root):
     assert "/usr/lib/systemd/system/arrowport.service" in files
     assert "/usr/share/doc/arrowport/copyright" in files
     # The binary is stripped: no symbol table.
-    binary = (root / "usr/bin/arrowport").read_bytes()
+    assert os.readlink(root / "usr/bin/arrowport") == "../lib/arrowport/bin/arrowport"
+    binary = (root / "usr/lib/arrowport/libexec/arrowport/arrowport.bin").read_bytes()
     assert b".symtab" not in binary
 
 
@@ -296,7 +298,7 @@ def image_manifest(layout):
     index = json.loads((layout / "index.json").read_text())
     assert len(index["manifests"]) == 1
     entry = index["manifests"][0]
-    assert entry["annotations"]["org.opencontainers.image.ref.name"] == VERSION
+    assert entry["annotations"]["org.opencontainers.image.ref.name"] == IMAGE_TAG
     return json.loads((layout / "blobs/sha256" / entry["digest"].split(":")[1]).read_text())
 
 
@@ -316,7 +318,7 @@ def unpacked_image(packages):
     with tarfile.open(OCI_TAR) as tar:
         tar.extractall(work / "layout", filter="data")
     run([str(REPO / "toolchain" / "tool"), "--chroot", "umoci", "unpack", "--image",
-         f"{work / 'layout'}:{VERSION}", str(work / "bundle")])
+         f"{work / 'layout'}:{IMAGE_TAG}", str(work / "bundle")])
     yield work / "layout", work / "bundle" / "rootfs"
     shutil.rmtree(work, ignore_errors=True)
 
@@ -495,7 +497,7 @@ def test_podman_run(runtime_root):
         ["env", "SYSROOT=", "unshare", "--mount", "--pid", "--net", "--fork", "--kill-child",
          "sh", "-c", PIVOT,
          "pivot", str(root), "/bin/sh", "-c", PODMAN_SCRIPT, "podman-test",
-         f"localhost/arrowport:{VERSION}"],
+         f"localhost/arrowport:{IMAGE_TAG}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         answer = subprocess.run(

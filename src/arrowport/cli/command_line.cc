@@ -6,6 +6,7 @@
 
 #include "arrowport/cli/exit_status.h"
 #include "arrowport/cli/generate.h"
+#include "arrowport/common/version.h"
 
 namespace arrowport::cli {
 
@@ -151,7 +152,7 @@ CommandLine ParseCommandLine(int argc, const char* const* argv, std::ostream& ou
   CLI::App app{"Arrowport: move Apache Arrow data in and out of DuckDB over the network",
                "arrowport"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("arrowport ") + ARROWPORT_VERSION);
+  app.set_version_flag("--version", std::string("arrowport ") + arrowport::Version());
   CommandArgs& a = line.args;
   // In the order the help lists them.
   std::vector<std::pair<Command, CLI::App*>> commands = {

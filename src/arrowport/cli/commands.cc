@@ -27,6 +27,7 @@
 #include "arrowport/http/tls_context.h"
 #include "arrowport/query/result_writer.h"
 #include "arrowport/server/server.h"
+#include "arrowport/common/version.h"
 
 extern char** environ;
 
@@ -106,7 +107,7 @@ int Main(int argc, char** argv) {
     case Command::kVersion:
       break;
   }
-  std::printf("arrowport %s\n", ARROWPORT_VERSION);
+  std::printf("arrowport %s\n", arrowport::Version());
   return kOk;
 }
 

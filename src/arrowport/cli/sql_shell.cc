@@ -29,6 +29,7 @@
 #include "arrowport/cli/sql_session.h"
 #include "arrowport/cli/sql_statements.h"
 #include "arrowport/cli/terminal_text.h"
+#include "arrowport/common/version.h"
 
 namespace arrowport::cli {
 
@@ -394,7 +395,7 @@ int RunSqlShell(const SqlShellArgs& args) {
   } else {
     if (interactive) {
       std::printf("arrowport sql %s on %s (Flight SQL). .help for help; end statements with ;\n",
-                  ARROWPORT_VERSION, args.server_url.c_str());
+                  arrowport::Version(), args.server_url.c_str());
       std::fflush(stdout);
     }
     auto lines = LineReader::ForStdin(interactive, interactive ? HistoryPath() : "",

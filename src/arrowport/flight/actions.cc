@@ -12,6 +12,7 @@
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/transfer.h"
 #include "arrowport/ingest/stream_router.h"
+#include "arrowport/common/version.h"
 
 namespace arrowport::flight {
 
@@ -196,7 +197,7 @@ arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {
   }
   json out = {{"status", report.state},
               {"database", report.path},
-              {"version", ARROWPORT_VERSION},
+              {"version", arrowport::Version()},
               {"duckdb", duckdb},
               {"memory", memory},
               {"checkpointer",

@@ -7,6 +7,7 @@
 #include "arrowport/flight/grpc_connections.h"
 #include "arrowport/metrics/process_metrics.h"
 #include "arrowport/server/server_impl.h"
+#include "arrowport/common/version.h"
 
 namespace arrowport::server {
 
@@ -52,7 +53,7 @@ void Server::Impl::MakeMetrics() {
   r.AddCallback("arrowport_build_info",
                 "Always 1: the versions of Arrowport, DuckDB and Arrow in this process",
                 MetricType::kGauge, {"version", "duckdb_version", "arrow_version"}, [] {
-                  return std::vector<Sample>{{{ARROWPORT_VERSION,
+                  return std::vector<Sample>{{{arrowport::Version(),
                                                storage::Database::LibraryVersion(),
                                                arrow::GetBuildInfo().version_string},
                                               1}};

@@ -10,6 +10,7 @@
 #include "arrowport/storage/memory/memory_limit.h"
 #include "arrowport/storage/catalog/server_secrets.h"
 #include "arrowport/storage/database/database_sql.h"
+#include "arrowport/common/version.h"
 
 namespace arrowport::server {
 
@@ -295,7 +296,7 @@ void Server::Impl::MakeStatusReport() {
     return states;
   };
   sources.metrics = metrics.get();
-  sources.version = ARROWPORT_VERSION;
+  sources.version = arrowport::Version();
   sources.auth_enabled = authenticator->enabled();
   sources.listeners = [this] {
     const Listeners now = Published();

@@ -1,5 +1,6 @@
 // FlightSqlService: what the server tells clients about itself (GetSqlInfo).
 #include "arrowport/flight/sql/flight_sql_service.h"
+#include "arrowport/common/version.h"
 
 #include "arrow/util/config.h"
 
@@ -10,7 +11,7 @@ using Info = fsql::SqlInfoOptions;
 
 void FlightSqlService::RegisterSqlInfos() {
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_NAME, std::string("Arrowport"));
-  RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_VERSION, std::string(ARROWPORT_VERSION));
+  RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_VERSION, std::string(arrowport::Version()));
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_ARROW_VERSION, std::string(ARROW_VERSION_STRING));
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_READ_ONLY, false);
   RegisterSqlInfo(Info::FLIGHT_SQL_SERVER_SQL, true);
