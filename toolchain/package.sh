@@ -273,11 +273,29 @@ add_healthcheck() {
   new_manifest=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
   mv "$work/manifest.json" "$layout/blobs/sha256/$new_manifest"
   rm -f "$layout/blobs/sha256/$manifest" "$layout/blobs/sha256/$config"
+  # The platform in the index too, as its config says (OCI's optional descriptor field: a
+  # runtime choosing by platform need not open the manifest).
   jq -c --arg d "sha256:$new_manifest" --argjson s "$(stat -c %s "$layout/blobs/sha256/$new_manifest")" \
-    --arg name "$image_name" '.manifests[0].digest = $d | .manifests[0].size = $s |
+    --arg name "$image_name" --slurpfile config "$layout/blobs/sha256/$new_config" \
+    '.manifests[0].digest = $d | .manifests[0].size = $s |
+      .manifests[0].platform = {architecture: $config[0].architecture, os: $config[0].os} |
       .manifests[0].annotations["io.containerd.image.name"] = $name' \
     "$layout/index.json" >"$work/index.json"
   mv "$work/index.json" "$layout/index.json"
+}
+
+# Docker's loader format beside the OCI layout: the top-level manifest.json that
+# `docker save` writes, naming the very blobs the OCI manifest names (no copies), in its
+# order. Docker's classic image store reads only this file (the layers may be gzip; each
+# must decompress to its diff_id); its containerd store and podman read index.json. No
+# `repositories` file: only the pre-1.10 loader read it. The tag is the index's name, so
+# both stores and podman load the image as localhost/arrowport:<version>.
+add_docker_manifest() {
+  local layout=$1 manifest
+  manifest=$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)
+  jq -c --arg tag "$image_name" '[{Config: ("blobs/" + (.config.digest | sub(":"; "/"))),
+      RepoTags: [$tag], Layers: [.layers[].digest | "blobs/" + sub(":"; "/")]}]' \
+    "$layout/blobs/sha256/$manifest" >"$layout/manifest.json"
 }
 
 build_image() {
@@ -304,10 +322,11 @@ build_image() {
     --config.label "org.arrowport.healthcheck=$health_command"
   arrowport_in_root umoci gc --layout "$layout"
   add_healthcheck "$layout"
+  add_docker_manifest "$layout"
   rm -rf "$bundle"
   rm -f "$oci_tar"
   tar -C "$layout" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
-    -cf "$oci_tar.partial" oci-layout index.json blobs
+    -cf "$oci_tar.partial" oci-layout index.json manifest.json blobs
   mv "$oci_tar.partial" "$oci_tar"
 }
 

@@ -2,8 +2,9 @@
 `./bin/arrowport package` makes dist/; the .deb installs with apt into a clean Debian forky
 root and its unit's ExecStart serves a query there, as a DynamicUser-like uid in a state
 directory; `systemd-analyze verify` accepts the unit; the OCI image unpacks with umoci and
-its entrypoint, run as its config says (Env, User, WorkingDir), serves a query; podman runs
-it where the machine has podman. Slow: the first run makes the packages (minutes)."""
+its entrypoint, run as its config says (Env, User, WorkingDir), serves a query; the archive
+passes the OCI layout and Docker loader checks (issue 65); podman runs the docs' own lines
+where the machine has podman. Slow: the first run makes the packages (minutes)."""
 import json
 import os
 import re
@@ -21,7 +22,9 @@ import pytest
 import requests
 
 from conftest import ARROWPORT, REPO
+from docs_examples import parse_page
 from lake_util import free_port
+from oci_archive import check_archive
 
 pytestmark = [pytest.mark.slow, pytest.mark.release_only("packages the release build")]
 
@@ -308,6 +311,15 @@ def image_config(layout):
                       .read_text())
 
 
+def test_image_archive_passes_the_layout_and_loader_checks(packages):
+    """The archive as shipped is an OCI image layout and `docker save`'s format at once,
+    both naming the same blobs, its user not root (issue 65: the checks are oci_archive.py's,
+    and test_oci_archive.py shows each one catching its breakage)."""
+    problems = check_archive(OCI_TAR, entrypoint=["/usr/bin/arrowport", "serve"],
+                             repo_tags=[f"localhost/arrowport:{IMAGE_TAG}"])
+    assert problems == [], "\n".join(problems)
+
+
 @pytest.fixture(scope="module")
 def unpacked_image(packages):
     """The image unpacked by umoci (the toolchain root's) under build/: umoci runs inside
@@ -429,7 +441,7 @@ def test_image_entrypoint_serves_a_query(unpacked_image):
         config["User"].split(":")[0])
 
 
-PODMAN_PACKAGES = ["podman", "crun", "conmon", "netavark", "catatonit", "nftables"]
+PODMAN_PACKAGES = ["podman", "crun", "conmon", "netavark", "catatonit", "nftables", "curl"]
 # Podman needs a real root: crun pivots into the container and `podman exec` (health
 # checks) joins it, which a chroot breaks; so the podman root is pivot_root'ed into, in
 # private mount, pid and network namespaces, with a private /run and /dev/shm and only the
@@ -452,22 +464,60 @@ pivot_root . .oldroot
 umount -l /.oldroot
 exec "$@"
 """
-# Inside the podman root: load the image, run it as the README does (ports published, a
-# volume, the label's health check), wait for the test's queries, check health, stop it.
-PODMAN_SCRIPT = """set -e
-export PODMAN_IGNORE_CGROUPSV1_WARNING=1
-p() { podman --root /tmp/podman-test/storage --events-backend=file "$@"; }
-p load -q -i /tmp/podman-test/image.oci.tar >/dev/null
-check=$(p image inspect --format '{{index .Labels "org.arrowport.healthcheck"}}' "$1")
-p volume create data >/dev/null
-p run -d --name t --cgroups=disabled -p 127.0.0.1:18888:8888 -p 127.0.0.1:18815:8815 \\
-  -v data:/var/lib/arrowport -e ARROWPORT_AUTH_ENABLED=false --health-cmd "$check" "$1" >/dev/null
-while [ ! -e /tmp/podman-test/queried ]; do sleep 0.2; done
-p healthcheck run t
-p stop -t 60 t >/dev/null
-echo "exit=$(p inspect --format '{{.State.ExitCode}}' t)"
-p rm t >/dev/null
+# Inside the podman root (a private mount namespace: podman's storage is the test's
+# directory, bound over /var/lib/containers/storage; containers.conf's override turns
+# cgroups off, which crun needs here, so the docs' lines run without a flag of the test's).
+PODMAN_PRELUDE = """set -e
+export PODMAN_IGNORE_CGROUPSV1_WARNING=1 CONTAINERS_CONF_OVERRIDE=/tmp/podman-test/containers.conf
+mkdir -p /tmp/podman-test/storage /var/lib/containers/storage
+mount --bind /tmp/podman-test/storage /var/lib/containers/storage
+cd /tmp/podman-test
 """
+PODMAN_CONF = """[containers]
+cgroups = "disabled"
+[engine]
+events_logger = "file"
+"""
+# After a docs block's `podman run -d`: what a reader does before the next line, waiting
+# until the server answers on the published port (up to 300 s: a loaded machine).
+WAIT_READY = """i=0
+until curl -sf -o /dev/null http://127.0.0.1:8888/readyz; do
+  i=$((i + 1)); [ $i -lt 1200 ] || { podman logs arrowport >&2; echo "not ready" >&2; exit 1; }
+  sleep 0.25
+done
+"""
+STOP = """podman stop -t 60 arrowport >/dev/null
+echo "exit=$(podman inspect --format '{{.State.ExitCode}}' arrowport)"
+podman rm arrowport >/dev/null
+"""
+
+
+def docs_commands(page, block_id):
+    """The commands of PAGE's block `<!-- docs-test: ... id BLOCK_ID -->` as a reader pastes
+    them (continuation lines joined), with podman for docker and this build's version for
+    the page's: the docs' own lines are what the test runs, not a copy of them."""
+    block = next((b for b in parse_page(REPO / page) if b.directive("id") == block_id), None)
+    assert block is not None, f"{page}: no block with `<!-- docs-test: id {block_id} -->`"
+    text = re.sub(r"arrowport-[0-9]+\.[0-9]+\.[0-9]+", f"arrowport-{VERSION}", block.text)
+    text = re.sub(r"arrowport:[0-9]+\.[0-9]+\.[0-9]+", f"arrowport:{IMAGE_TAG}", text)
+    commands, current = [], ""
+    for line in text.splitlines():
+        current += line + "\n"
+        if not line.rstrip().endswith("\\"):
+            if current.strip():
+                commands.append(re.sub(r"^docker\b", "podman", current.strip()))
+            current = ""
+    return commands
+
+
+def as_a_reader_runs(commands):
+    """COMMANDS as a script, waiting for the server after each `podman run -d`."""
+    script = ""
+    for command in commands:
+        script += command + "\n"
+        if re.match(r"podman run -d\b", command):
+            script += WAIT_READY
+    return script
 
 
 def podman_root(runtime_root):
@@ -484,36 +534,47 @@ def podman_root(runtime_root):
 
 
 def test_podman_run(runtime_root):
-    """The image under Debian forky's podman, as the README runs it: loaded from the .oci.tar,
-    ports published, a volume, the label's health check; a query answered, stopped cleanly."""
+    """The image under Debian forky's podman, as the docs run it: README.md's lines (load,
+    a volume, `run` with ports published, the curl query: issue 65 asks that they work as
+    written), then docs/packaging.md's run with the label's health check. Before them the
+    archive is read as `docker save`'s format (containers/image's docker-archive: its
+    manifest.json, the layers checked against the diff_ids), the stand-in here for `docker
+    load`, which needs a Docker daemon this machine lacks."""
     if not Path("/sys/fs/cgroup").is_dir() or not shutil.which("pivot_root"):
         pytest.skip("no /sys/fs/cgroup or pivot_root on this host: podman cannot run here")
     root = podman_root(runtime_root)
     work = root / "tmp" / "podman-test"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    shutil.copy(OCI_TAR, work / "image.oci.tar")
-    proc = subprocess.Popen(
-        ["env", "SYSROOT=", "unshare", "--mount", "--pid", "--net", "--fork", "--kill-child",
-         "sh", "-c", PIVOT,
-         "pivot", str(root), "/bin/sh", "-c", PODMAN_SCRIPT, "podman-test",
-         f"localhost/arrowport:{IMAGE_TAG}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (work / "dist").mkdir(parents=True)
+    shutil.copy(OCI_TAR, work / "dist" / OCI_TAR.name)
+    (work / "containers.conf").write_text(PODMAN_CONF)
+    image = f"localhost/arrowport:{IMAGE_TAG}"
+    script = PODMAN_PRELUDE + f"""
+podman pull -q docker-archive:/tmp/podman-test/dist/{OCI_TAR.name} >/dev/null
+echo "docker_archive=$(podman image inspect --format '{{{{.Config.User}}}}' {image})"
+podman rmi {image} >/dev/null
+""" + as_a_reader_runs(docs_commands("README.md", "container-image")) + \
+        'echo "uid=$(podman exec arrowport id -u)"\n' + STOP + \
+        as_a_reader_runs(docs_commands("docs/packaging.md", "podman-health-check")) + STOP
     try:
-        answer = subprocess.run(
-            ["nsenter", f"--net={netns_of(proc)}", sys.executable, "-c", CLIENT,
-             "http://127.0.0.1:18888", str(READY_TIMEOUT + 120)],
-            capture_output=True, text=True, timeout=READY_TIMEOUT + 240)
-        (work / "queried").touch()
-        out, err = proc.communicate(timeout=300)
+        proc = subprocess.run(
+            ["env", "SYSROOT=", "unshare", "--mount", "--pid", "--net", "--fork", "--kill-child",
+             "sh", "-c", PIVOT, "pivot", str(root), "/bin/bash", "-c", script, "podman-test"],
+            capture_output=True, text=True, timeout=READY_TIMEOUT * 2 + 600)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         shutil.rmtree(work, ignore_errors=True)
-    assert answer.stdout.split() == ["200", "answer", "42"], answer.stderr + err
-    assert proc.returncode == 0, err
-    assert "exit=0" in out, out + err
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    lines = out.splitlines()
+    assert f"Loaded image: {image}" in lines, out
+    csv = [line.replace('"', "") for line in lines]  # the README's query, answered
+    assert ["answer", "42"] in [csv[i:i + 2] for i in range(len(csv))], out
+    values = [line.split("=", 1) for line in lines if "=" in line]
+    # Its non-root user kept: in the config read from Docker's format, and in the container.
+    assert ["docker_archive", "10001:10001"] in values, out
+    assert ["uid", "10001"] in values, out
+    assert values.count(["exit", "0"]) == 2, out  # both stopped cleanly (SIGTERM)
+    assert "healthy" in lines, out + proc.stderr
 
 
 # Inside the podman root: systemd 262 booted in a container from the root where the .deb
