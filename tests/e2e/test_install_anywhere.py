@@ -19,7 +19,7 @@ import requests
 
 from conftest import ARROWPORT, REPO
 from lake_util import free_port
-from test_packaging import DYNAMIC_UID, chroot_cmd, record, run, unit_settings
+from test_packaging import DYNAMIC_UID, chroot_cmd, docs_commands, record, run, unit_settings
 from test_tls import make_ca, make_leaf
 
 pytestmark = [pytest.mark.slow, pytest.mark.release_only("packages the release build")]
@@ -62,6 +62,11 @@ def certs(tmp_path_factory):
     return d
 
 
+class ReleaseRoot(type(Path())):
+    """A root's path that knows its release."""
+    release = None
+
+
 @pytest.fixture(scope="module", params=RELEASES)
 def root(request, packages, certs, tmp_path_factory):
     """A copy of the cached root of one release, with the packages in /tmp, the test CA
@@ -69,7 +74,7 @@ def root(request, packages, certs, tmp_path_factory):
     release = request.param
     cached = Path(run([str(REPO / "toolchain" / "debian_root.sh"), release],
                       timeout=1800).strip())
-    root = tmp_path_factory.mktemp(release) / "root"
+    root = ReleaseRoot(tmp_path_factory.mktemp(release) / "root")
     run(["cp", "-a", str(cached), str(root)])
     for path in (TARBALL, DEB, wheel_path()):
         shutil.copy(path, root / "tmp" / path.name)
@@ -132,10 +137,22 @@ class Served:
 
 
 def serve(root, launch, extra_env=()):
+    return serve_line(root, f"exec {launch} serve", extra_env)
+
+
+def serve_line(root, line, extra_env=()):
+    """`line` (a shell line that ends by serving) run as uid 65534, on free ports."""
     flight_port, http_port = free_port(), free_port()
     env = [f"ARROWPORT_FLIGHT_PORT={flight_port}", f"ARROWPORT_HTTP_PORT={http_port}",
            *extra_env]
-    return Served(as_nobody(root, f"exec {launch} serve", env), flight_port, http_port)
+    return Served(as_nobody(root, line, env), flight_port, http_port)
+
+
+def readme_line(block_id):
+    """The one command of README.md's install block `block_id`, for this build's files."""
+    commands = docs_commands("README.md", block_id)
+    assert len(commands) == 1, commands
+    return commands[0]
 
 
 def arrowport_processes(root):
@@ -166,6 +183,16 @@ def assert_answers(served):
 
 UNPACK = (f"tar xzf /tmp/{TARBALL.name} && mkdir -p bin && "
           f"ln -sfn /tmp/home/{TARBALL.name[:-len('.tar.gz')]}/bin/arrowport bin/arrowport")
+
+
+def test_readmes_tarball_line_serves(root):
+    shutil.copy(TARBALL, root / "tmp/home" / TARBALL.name)
+    served = serve_line(root, readme_line("install-tarball"))
+    try:
+        assert_answers(served)
+    finally:
+        log = served.stop()
+    assert served.proc.returncode == 0, log
 
 
 def test_tarball_serves_as_an_unprivileged_user_through_a_symlink(root):
@@ -223,28 +250,35 @@ def test_tarball_tls_trusts_the_roots_ca_store_in_every_layout(root):
         served.stop()
 
 
-def test_wheel_installs_into_a_fresh_venv_and_serves(root):
+def test_readmes_pip_line_installs_into_a_fresh_venv_and_serves(root):
+    """The README's line: a venv of the root's own python3, pip install, serve (offline:
+    the wheel asks for nothing more)."""
+    shutil.copy(wheel_path(), root / "tmp/home" / wheel_path().name)
+    line = readme_line("install-pip")
+    assert "pip install ./" in line, line
     began = time.monotonic()
-    run(as_nobody(root, f"python3 -m venv venv && venv/bin/pip install -q --no-index "
-                        f"--no-cache-dir /tmp/{wheel_path().name}"), timeout=900)
-    version = run(as_nobody(root, "venv/bin/arrowport --version"))
-    assert version.strip() == f"arrowport {VERSION}" or VERSION.split("+")[0] in version, \
-        version
-    served = serve(root, "venv/bin/arrowport")
+    served = serve_line(root, line.replace("pip install ", "pip install -q --no-index "),
+                        ["PIP_NO_CACHE_DIR=1"])
     try:
         assert_answers(served)
         record(f"pip_install_to_first_query_s_{root.release}", time.monotonic() - began)
         assert arrowport_processes(root), "no process named arrowport in the root"
     finally:
         served.stop()
+    version = run(as_nobody(root, "venv/bin/arrowport --version"))
+    assert VERSION.split("+")[0] in version, version
 
 
 def test_deb_installs_with_apt_and_its_unit_serves(root):
     if root.release == "bullseye":
         pytest.skip("the issue asks apt on Debian 12 and 13 (11's apt is covered by the "
                     "empty Depends)")
-    run(chroot_cmd(root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
-                   "-y", "-q", "--no-install-recommends", f"/tmp/{DEB.name}"), timeout=900)
+    shutil.copy(DEB, root / "root" / DEB.name)
+    line = readme_line("install-apt")
+    assert line.startswith("sudo apt install ./"), line
+    # As root (no sudo in the root), in root's home where the .deb is.
+    run(chroot_cmd(root, "env", "DEBIAN_FRONTEND=noninteractive", "sh", "-c",
+                   f"cd /root && {line.removeprefix('sudo ')} -y -q"), timeout=900)
     status = run(chroot_cmd(root, "dpkg", "-s", "arrowport"))
     assert "\nDepends:" not in status, status
     verify = subprocess.run(chroot_cmd(root, "systemd-analyze", "verify",

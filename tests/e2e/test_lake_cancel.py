@@ -238,6 +238,7 @@ def test_a_client_that_leaves_while_its_view_is_replaced_frees_the_call(start_se
     # A view over the lake table: reading it names no lake table, so no refresh follows.
     flight_query(client, "CREATE VIEW over_events AS SELECT * FROM events")
     proxy.stop_on_data_read = True
+    proxy._note("SET", "flag", repr(proxy.stop_on_data_read))
     err, seconds = put_outcome(client, events(range(10, 20)),
                                {"stream": "events", "request_id": "r-1"}, timeout=8)
     # The call is cut at its deadline, its commit landed: the client hears the deadline

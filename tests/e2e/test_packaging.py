@@ -498,7 +498,9 @@ def docs_commands(page, block_id):
     the page's: the docs' own lines are what the test runs, not a copy of them."""
     block = next((b for b in parse_page(REPO / page) if b.directive("id") == block_id), None)
     assert block is not None, f"{page}: no block with `<!-- docs-test: id {block_id} -->`"
-    text = re.sub(r"arrowport-[0-9]+\.[0-9]+\.[0-9]+", f"arrowport-{VERSION}", block.text)
+    # (The tarball's, the wheel's, the .deb's and the image archive's names.)
+    text = re.sub(r"(arrowport(?:_server)?[-_])[0-9]+\.[0-9]+\.[0-9]+", rf"\g<1>{VERSION}",
+                  block.text)
     text = re.sub(r"arrowport:[0-9]+\.[0-9]+\.[0-9]+", f"arrowport:{IMAGE_TAG}", text)
     commands, current = [], ""
     for line in text.splitlines():
