@@ -297,9 +297,10 @@ def postgres_server(postgres):
     return postgres.conninfo
 
 
-def run_cli(*args, cwd=None, input=None, timeout=300):
-    """Runs `bin/arrowport ARGS` and returns the CompletedProcess."""
+def run_cli(*args, cwd=None, input=None, timeout=300, env=None):
+    """Runs `bin/arrowport ARGS` (in `env`, default this process's) and returns the
+    CompletedProcess."""
     if args and args[0] == "serve":
         private_config(args)
     return subprocess.run([ARROWPORT, *args], cwd=cwd, input=input, capture_output=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)

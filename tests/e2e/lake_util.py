@@ -13,6 +13,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -72,8 +73,11 @@ class Minio:
     starts (a directory in its data dir is a bucket). stop()/start() keep port and data, so
     a test can take the store away and bring it back."""
 
-    def __init__(self, directory, bucket="lake"):
+    def __init__(self, directory, bucket="lake", ca=None):
+        """`ca`: the CA file of the certificate in directory/certs (public.crt, private.key):
+        MinIO then speaks HTTPS only."""
         self.directory = Path(directory)
+        self.ca = ca
         self.data = self.directory / "data"
         self.bucket = bucket
         self.access_key, self.secret_key, self.region = ACCESS_KEY, SECRET_KEY, REGION
@@ -84,7 +88,7 @@ class Minio:
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout=60):
         (self.data / self.bucket).mkdir(parents=True, exist_ok=True)
@@ -100,12 +104,14 @@ class Minio:
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         log.close()
+        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"MinIO exited with {self.proc.returncode}:\n{self.log()}")
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=2) as r:
+                with urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=2,
+                                            context=context) as r:
                     if r.status == 200:
                         return self
             time.sleep(0.1)

@@ -2,6 +2,8 @@
 with real clients (pyarrow, curl, requests, ADBC), mutual TLS, and hostile connections to
 the HTTPS port. Certificates are made here with the openssl CLI."""
 import json
+import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -336,6 +338,71 @@ def test_cli_query_and_ingest_over_tls_with_tls_ca(start_server, tmp_path, certs
                   "-c", "SELECT count(*) AS n FROM cli_tls")
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().split() == ['"n"', "4000"]
+
+
+def test_cli_trusts_the_ca_store_ssl_cert_file_names(start_server, tmp_path, certs):
+    """Issue 65: without --tls-ca the CLI's clients (Flight, the SQL shell, HTTPS) trust the
+    host's CA store, not their libraries' compiled-in paths (Debian's, in a portable
+    build), and SSL_CERT_FILE names that store: the test CA given there alone is trusted,
+    another file's CAs are not, and a missing file is an error saying so."""
+    server = tls_server(start_server, tmp_path, certs)
+    def env(cert_file):
+        return {**{k: v for k, v in os.environ.items() if not k.startswith(("SSL_CERT_",
+                                                                             "ARROWPORT_TLS"))},
+                "SSL_CERT_FILE": str(cert_file)}
+    trusted, untrusted, missing = env(certs / "ca.pem"), env(certs / "other.pem"), env(
+        tmp_path / "missing.pem")
+    for url in (server.uri, server.http):
+        out = run_cli("query", "SELECT 42 AS n", "--format", "csv", "--server", url,
+                      env=trusted)
+        assert out.returncode == 0, (url, out.stderr.decode())
+        assert out.stdout.decode().split() == ['"n"', "42"]
+        out = run_cli("query", "SELECT 42 AS n", "--server", url, env=untrusted, timeout=120)
+        stderr = out.stderr.decode()
+        assert out.returncode == 1, (url, stderr)
+        assert "is not signed by a CA this system trusts" in stderr, (url, stderr)
+        assert f"SSL_CERT_FILE={certs / 'other.pem'}" in stderr, (url, stderr)
+        out = run_cli("query", "SELECT 42 AS n", "--server", url, env=missing, timeout=120)
+        stderr = out.stderr.decode()
+        assert out.returncode == 1, (url, stderr)
+        assert f"SSL_CERT_FILE='{tmp_path / 'missing.pem'}' names no readable file" in stderr, (
+            url, stderr)
+    out = run_cli("sql", "--server", server.uri, "--mode", "csv", "-c", "SELECT 7 AS n",
+                  env=trusted)
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split() == ['"n"', "7"]
+
+
+def test_s3_over_https_trusts_the_ca_store_ssl_cert_file_names(start_server, tmp_path, certs):
+    """Issue 65: the lake's S3 client (libcurl) trusts the host's CA store, which
+    SSL_CERT_FILE names, not libcurl's compiled-in path: MinIO over HTTPS, with a
+    certificate of the test CA, takes the server's writes when SSL_CERT_FILE names that
+    CA, and the server refuses them, naming the CAs it trusted, when it names another."""
+    from lake_util import Minio, events, lake_stream, start_lake_server
+    (tmp_path / "minio" / "certs").mkdir(parents=True)
+    shutil.copy(certs / "server.pem", tmp_path / "minio" / "certs" / "public.crt")
+    shutil.copy(certs / "server.key", tmp_path / "minio" / "certs" / "private.key")
+    store = Minio(tmp_path / "minio", ca=certs / "ca.pem").start()
+    try:
+        for name, ca in (("trusted", "ca.pem"), ("untrusted", "other.pem")):
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT_")},
+                   "SSL_CERT_FILE": str(certs / ca)}
+            server = start_lake_server(start_server, tmp_path,
+                                       {"events": lake_stream(store.url(name))},
+                                       minio=store, name=name, env=env)
+            table = events(range(100))
+            if name == "trusted":
+                assert put(server.client(), table, {"stream": "events"})[-1]["rows"] == 100
+                assert get(server.client(), {"sql": "SELECT count(*) AS n FROM events"}
+                           ).column("n").to_pylist() == [100]
+            else:
+                with pytest.raises(pa.ArrowException) as refused:
+                    put(server.client(), table, {"stream": "events"})
+                message = str(refused.value)
+                assert "TLS with S3 endpoint" in message, message
+                assert f"SSL_CERT_FILE={certs / 'other.pem'}" in message, message
+    finally:
+        store.stop()
 
 
 def jdbc_query(classpath, url, sql):

@@ -280,6 +280,31 @@ def test_copy_to_pushes_over_tls_with_credentials_that_no_log_shows(peers, certs
             assert secret not in server.stderr()
 
 
+def test_copy_to_without_tls_ca_trusts_the_ca_store_ssl_cert_file_names(peers, certs,
+                                                                        start_server,
+                                                                        tmp_path):
+    """Issue 65: a grpc+tls:// peer given no tls_ca is checked against the host's CA store
+    (SSL_CERT_FILE names it here), not gRPC's compiled-in path (Debian's, in a portable
+    build); an SSL_CERT_FILE naming no file is an error saying so."""
+    _, secure = peers
+    config = tmp_path / "pusher.yaml"
+    config.write_text("transfer: {allowed_peers: ['127.0.0.1:*']}\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT_")}
+    body = {"target": secure.uri, "user": "admin", "password": ADMIN_PASSWORD,
+            "sql": "SELECT 42 AS answer", "target_table": "pushed_by_the_store"}
+    pusher = start_server("--config", str(config),
+                          env={**base, "SSL_CERT_FILE": str(certs / "ca.pem")})
+    assert action(pusher.client(), "copy_to", body)["rows"] == 1
+    client, options = secure_client(secure, certs)
+    assert query(client, "SELECT answer FROM pushed_by_the_store", options) == [{"answer": 42}]
+    missing = tmp_path / "missing.pem"
+    pusher = start_server("--config", str(config), db=tmp_path / "second.duckdb",
+                          env={**base, "SSL_CERT_FILE": str(missing)})
+    with pytest.raises(flight.FlightError) as refused:
+        action(pusher.client(), "copy_to", body)
+    assert f"SSL_CERT_FILE='{missing}' names no readable file" in str(refused.value)
+
+
 def test_copy_from_a_foreign_flight_server_by_raw_ticket_and_descriptor(peers, foreign):
     plain, _ = peers
     client = flight.connect(plain.uri)

@@ -12,6 +12,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrowport/common/aligned_batch.h"
+#include "arrowport/common/ca_certificates.h"
 #include "arrowport/cli/server_probe.h"
 
 namespace arrowport::cli {
@@ -126,6 +127,10 @@ arrow::Result<std::unique_ptr<FlightConnection>> FlightConnection::Connect(
       return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
     }
     options.tls_root_certs = pem.str();
+  } else if (location->scheme() == "grpc+tls") {
+    // The host's CA store, not gRPC's compiled-in default (Debian's path, which a
+    // portable build carries to hosts that keep their store elsewhere).
+    ARROW_ASSIGN_OR_RAISE(options.tls_root_certs, HostCasFor(url).Map(ReadCaPem));
   }
   ARROW_ASSIGN_OR_RAISE(impl->client, fl::FlightClient::Connect(*location, options));
   if (connect_wait_s >= 0) ARROW_RETURN_NOT_OK(impl->AwaitFirstAnswer(connect_wait_s));

@@ -80,11 +80,19 @@ class DownloadReader : public arrow::RecordBatchReader {
   std::shared_ptr<arrow::RecordBatchReader> inner_;
 };
 
+// The CAs `client` trusts: --tls-ca's or the host's, never cpp-httplib's default
+// (OpenSSL's compiled-in paths, Debian's in a portable build).
+void TrustOnly(httplib::Client& client, const CaStore& trusted) {
+  if (!trusted.file.empty() || !trusted.dir.empty()) {
+    client.set_ca_cert_path(trusted.file, trusted.dir);
+  }
+}
+
 class HttpConnection : public DataClient {
  public:
-  HttpConnection(const std::string& url, const std::string& tls_ca)
+  HttpConnection(const std::string& url, const std::string& tls_ca, const CaStore& trusted)
       : url_(url), tls_ca_(tls_ca), client_(url) {
-    if (!tls_ca.empty()) client_.set_ca_cert_path(tls_ca.c_str());
+    TrustOnly(client_, trusted);
     client_.set_read_timeout(std::chrono::minutes(10));
     client_.set_write_timeout(std::chrono::minutes(10));
     // One request per command: a kept-alive socket could be closed by the server while
@@ -238,12 +246,12 @@ class HttpConnection : public DataClient {
 // server) would hold the command for the 10 minutes a response may take: like the Flight
 // client's first call, GET /healthz must be answered (any status) within the connect
 // wait, and never less than 5 s.
-arrow::Status AwaitFirstHttpAnswer(const std::string& url, const std::string& tls_ca,
+arrow::Status AwaitFirstHttpAnswer(const std::string& url, const CaStore& trusted,
                                    double connect_wait_s) {
   constexpr double kMinimumAnswerWait = 5;
   const double wait_s = std::max(connect_wait_s, kMinimumAnswerWait);
   httplib::Client probe(url);
-  if (!tls_ca.empty()) probe.set_ca_cert_path(tls_ca.c_str());
+  TrustOnly(probe, trusted);
   const auto wait = std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000));
   probe.set_connection_timeout(wait);
   probe.set_read_timeout(wait);
@@ -268,10 +276,14 @@ arrow::Result<std::unique_ptr<DataClient>> ConnectDataClient(const std::string& 
     if (!tls_ca.empty() && ::access(tls_ca.c_str(), R_OK) != 0) {
       return arrow::Status::IOError("--tls-ca '", tls_ca, "': cannot read the file");
     }
-    if (connect_wait_s >= 0) {
-      ARROW_RETURN_NOT_OK(AwaitFirstHttpAnswer(url, tls_ca, connect_wait_s));
+    CaStore trusted{tls_ca, "", false};
+    if (tls_ca.empty() && url.rfind("https://", 0) == 0) {
+      ARROW_ASSIGN_OR_RAISE(trusted, HostCasFor(url));
     }
-    return std::make_unique<HttpConnection>(url, tls_ca);
+    if (connect_wait_s >= 0) {
+      ARROW_RETURN_NOT_OK(AwaitFirstHttpAnswer(url, trusted, connect_wait_s));
+    }
+    return std::make_unique<HttpConnection>(url, tls_ca, trusted);
   }
   ARROW_ASSIGN_OR_RAISE(auto flight, FlightConnection::Connect(url, tls_ca, connect_wait_s));
   return std::unique_ptr<DataClient>(std::move(flight));

@@ -154,11 +154,13 @@ arrow::Result<TlsAnswer> ProbeTls(const ServerEndpoint& endpoint, const std::str
   http::SslCtxHandle context(SSL_CTX_new(TLS_client_method()));
   if (!context) return arrow::Status::IOError("OpenSSL: ", http::TakeOpenSslErrors());
   SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
-  // The CAs the clients trust: --tls-ca's instead of the system's.
-  if (tls_ca.empty()) {
-    (void)SSL_CTX_set_default_verify_paths(context.get());
-  } else {
-    (void)SSL_CTX_load_verify_locations(context.get(), tls_ca.c_str(), nullptr);
+  // The CAs the clients trust: --tls-ca's instead of the host's.
+  CaStore trusted{tls_ca, "", false};
+  if (tls_ca.empty()) trusted = HostCasFor(endpoint.url).ValueOr(CaStore{});
+  if (!trusted.file.empty() || !trusted.dir.empty()) {
+    (void)SSL_CTX_load_verify_locations(context.get(),
+                                        trusted.file.empty() ? nullptr : trusted.file.c_str(),
+                                        trusted.dir.empty() ? nullptr : trusted.dir.c_str());
   }
   http::SslHandle ssl(SSL_new(context.get()));
   if (!ssl) return arrow::Status::IOError("OpenSSL: ", http::TakeOpenSslErrors());
@@ -289,6 +291,14 @@ arrow::Status WaitForServer(const std::string& url, double wait_s, const std::st
       "): start one with `arrowport serve`, or pass ", option);
 }
 
+arrow::Result<CaStore> HostCasFor(const std::string& url) {
+  auto store = FindHostCaStore();
+  if (store.ok()) return store;
+  return arrow::Status::IOError("cannot check the certificate of the server at ", url, ": ",
+                                store.status().message(),
+                                "; or pass the CA's PEM file with --tls-ca FILE");
+}
+
 arrow::Status ExplainTls(const std::string& url, const std::string& tls_ca,
                          const arrow::Status& failed) {
   auto endpoint = ParseServerUrl(url);
@@ -318,9 +328,11 @@ arrow::Status ExplainTls(const std::string& url, const std::string& tls_ca,
                                   " is not signed by the CA in --tls-ca '", tls_ca, "' (", why,
                                   "): pass the PEM file of the CA that signed it");
   }
+  auto host = FindHostCaStore();
   return arrow::Status::IOError(
       "the certificate of the server at ", url, " is not signed by a CA this system trusts (",
-      why, "): pass the PEM file of the CA that signed it with --tls-ca FILE (or "
+      why, "; the host's CAs: ", host.ok() ? host->Describe() : host.status().message(),
+      "): pass the PEM file of the CA that signed it with --tls-ca FILE (or "
       "ARROWPORT_TLS_CA)");
 }
 

@@ -7,6 +7,7 @@
 
 #include "arrow/result.h"
 #include "arrow/status.h"
+#include "arrowport/common/ca_certificates.h"
 
 // Reaching a server before and after a client call: the connection a starting server does
 // not accept yet, a TLS/plain mismatch and an untrusted certificate, each told in words a
@@ -51,6 +52,10 @@ constexpr double kDefaultConnectWaitSeconds = 10;
 /// start a server. Other URLs than grpc[+tcp|+tls]:// and http[s]:// pass unchecked.
 arrow::Status WaitForServer(const std::string& url, double wait_s,
                             const std::string& option = "--server or set ARROWPORT_SERVER");
+
+/// \brief The host's CA store (ca_certificates.h), for a TLS client to `url` given no
+/// --tls-ca: an error, naming `url`, the paths tried and --tls-ca, when there is none.
+arrow::Result<CaStore> HostCasFor(const std::string& url);
 
 /// \brief `failed`, a call to `url` that failed without an answer from the server
 /// (UNAVAILABLE, a failed handshake, a closed socket), said again when TLS is why: the

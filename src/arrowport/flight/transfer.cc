@@ -20,6 +20,7 @@
 
 #include "arrow/record_batch.h"
 #include "arrow/util/uri.h"
+#include "arrowport/common/ca_certificates.h"
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/transfer_peer.h"
@@ -102,6 +103,35 @@ bool IsLoopbackHost(const std::string& host_port) {
 
 // What a tls_ca file may be: a regular file of PEM text, at most this large.
 constexpr std::streamsize kMaxCaFileBytes = std::streamsize{1} << 20;
+
+// The CAs a grpc+tls:// peer is checked against: `tls_ca`'s, else the host's store
+// (ca_certificates.h), never gRPC's compiled-in default (Debian's path in a portable build).
+arrow::Result<std::string> PeerRootCerts(const std::string& tls_ca,
+                                         const std::string& host_port) {
+  if (tls_ca.empty()) {
+    auto roots = FindHostCaStore().Map(ReadCaPem);
+    if (!roots.ok()) {
+      return arrow::Status::IOError("cannot check the certificate of ", host_port, ": ",
+                                    roots.status().message(), "; or give the peer's tls_ca");
+    }
+    return roots;
+  }
+  // Read only as a small regular file; the message never says which test failed.
+  std::error_code ec;
+  std::ifstream file;
+  if (std::filesystem::is_regular_file(tls_ca, ec) &&
+      std::filesystem::file_size(tls_ca, ec) <= kMaxCaFileBytes && !ec) {
+    file.open(tls_ca, std::ios::binary);
+  }
+  std::string pem(static_cast<size_t>(kMaxCaFileBytes), '\0');
+  if (file.is_open()) file.read(pem.data(), kMaxCaFileBytes);
+  pem.resize(file.is_open() ? static_cast<size_t>(file.gcount()) : 0);
+  if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return arrow::Status::Invalid("tls_ca must name a readable PEM file of CA certificates "
+                                  "(at most 1 MiB)");
+  }
+  return pem;
+}
 
 }  // namespace
 
@@ -216,22 +246,9 @@ arrow::Result<PeerConnection> ConnectPeer(const TransferPolicy& policy,
   options.generic_options.emplace_back("grpc.max_receive_message_length",
                                        static_cast<int>(std::min<int64_t>(
                                            max_message_bytes, std::numeric_limits<int>::max())));
-  if (!credentials.tls_ca.empty()) {
-    // Read only as a small regular file; the message never says which test failed.
-    std::error_code ec;
-    std::ifstream file;
-    if (std::filesystem::is_regular_file(credentials.tls_ca, ec) &&
-        std::filesystem::file_size(credentials.tls_ca, ec) <= kMaxCaFileBytes && !ec) {
-      file.open(credentials.tls_ca, std::ios::binary);
-    }
-    std::string pem(static_cast<size_t>(kMaxCaFileBytes), '\0');
-    if (file.is_open()) file.read(pem.data(), kMaxCaFileBytes);
-    pem.resize(file.is_open() ? static_cast<size_t>(file.gcount()) : 0);
-    if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return arrow::Status::Invalid("tls_ca must name a readable PEM file of CA certificates "
-                                    "(at most 1 MiB)");
-    }
-    options.tls_root_certs = std::move(pem);
+  if (address.tls) {
+    ARROW_ASSIGN_OR_RAISE(options.tls_root_certs,
+                          PeerRootCerts(credentials.tls_ca, address.host_port));
   }
   ARROW_ASSIGN_OR_RAISE(auto location, fl::Location::Parse(address.url));
   PeerConnection peer;

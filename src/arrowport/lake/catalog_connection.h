@@ -1,14 +1,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrow/result.h"
 #include "arrow/status.h"
+#include "arrowport/common/ca_certificates.h"
 
 namespace arrowport::lake {
 
@@ -103,5 +106,14 @@ class CatalogLane {
 
 /// Checks the form of `catalog` without connecting (config validation).
 arrow::Status CheckCatalogForm(const std::string& catalog);
+
+/// \brief What makes a PostgreSQL catalog's `sslrootcert=system` (in the conninfo, or
+/// PGSSLROOTCERT) trust the host's CA store, which `find_store` finds (FindHostCaStore),
+/// instead of OpenSSL's compiled-in paths: sslrootcert=BUNDLE and the sslmode=verify-full
+/// that "system" implies, libpq keywords given after the conninfo. None for any other
+/// conninfo, a weaker sslmode (libpq refuses it with "system") or a host with a CA
+/// directory only; the store's error when there is none.
+arrow::Result<std::vector<std::pair<std::string, std::string>>> SystemRootCertParams(
+    const std::string& conninfo, const std::function<arrow::Result<CaStore>()>& find_store);
 
 }  // namespace arrowport::lake

@@ -3,9 +3,12 @@
 
 #include <libpq-fe.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <utility>
+#include <vector>
 
+#include "arrowport/common/ca_certificates.h"
 #include "arrowport/lake/catalog_connection.h"
 
 namespace arrowport::lake {
@@ -160,21 +163,66 @@ std::string DescribeConnection(PGconn* conn) {
   return "postgres:" + host + ":" + port + "/" + db;
 }
 
+// `keyword`'s value in `conninfo`, else in the environment variable libpq reads for it.
+std::string ConninfoValue(const std::string& conninfo, const char* keyword,
+                          const char* variable) {
+  std::string value;
+  if (PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr)) {
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+      if (std::strcmp(o->keyword, keyword) == 0 && o->val != nullptr) value = o->val;
+    }
+    PQconninfoFree(options);
+  }
+  const char* from_environment = std::getenv(variable);
+  if (value.empty() && from_environment != nullptr) value = from_environment;
+  return value;
+}
+
 }  // namespace
+
+arrow::Result<std::vector<std::pair<std::string, std::string>>> SystemRootCertParams(
+    const std::string& conninfo, const std::function<arrow::Result<CaStore>()>& find_store) {
+  std::vector<std::pair<std::string, std::string>> params;
+  if (ConninfoValue(conninfo, "sslrootcert", "PGSSLROOTCERT") != "system") return params;
+  // libpq allows "system" with verify-full only (and implies it); any other sslmode is
+  // left to libpq to refuse.
+  const std::string mode = ConninfoValue(conninfo, "sslmode", "PGSSLMODE");
+  if (!mode.empty() && mode != "verify-full") return params;
+  auto store = find_store();
+  if (!store.ok()) {
+    return store.status().WithMessage("the DuckLake catalog's sslrootcert=system: ",
+                                      store.status().message());
+  }
+  // libpq takes a file only: a host with a directory alone is left to OpenSSL's lookup.
+  if (store->file.empty()) return params;
+  params.emplace_back("sslrootcert", store->file);
+  params.emplace_back("sslmode", "verify-full");
+  return params;
+}
 
 arrow::Result<std::unique_ptr<CatalogConnection>> OpenPostgresCatalog(
     const std::string& conninfo) {
+  // sslrootcert=system means OpenSSL's compiled-in store, Debian's paths in a portable
+  // build: the host's bundle is named instead (ca_certificates.h), after the conninfo.
+  ARROW_ASSIGN_OR_RAISE(auto system_roots, SystemRootCertParams(conninfo, FindHostCaStore));
   // Bounded waits: connecting, and any statement (a lock held by a stuck writer). The
-  // conninfo comes last, so what it sets wins.
-  const char* keywords[] = {"connect_timeout", "options", "application_name",
-                            "keepalives_idle", "dbname", nullptr};
+  // conninfo comes after them, so what it sets wins.
+  std::vector<const char*> keywords = {"connect_timeout", "options", "application_name",
+                                       "keepalives_idle", "dbname"};
   // A writer that stalls inside a commit holds the next snapshot's key: the server ends
   // its transaction after a minute; a commit waits for a lock at most half that.
-  const char* values[] = {"10",
-                          "-c statement_timeout=60000 -c lock_timeout=30000 "
-                          "-c idle_in_transaction_session_timeout=60000 -c TimeZone=UTC",
-                          "arrowport", "30", conninfo.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  std::vector<const char*> values = {
+      "10",
+      "-c statement_timeout=60000 -c lock_timeout=30000 "
+      "-c idle_in_transaction_session_timeout=60000 -c TimeZone=UTC",
+      "arrowport", "30", conninfo.c_str()};
+  for (const auto& [keyword, value] : system_roots) {
+    keywords.push_back(keyword.c_str());
+    values.push_back(value.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
   if (conn == nullptr) return arrow::Status::OutOfMemory("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string why = PQerrorMessage(conn);

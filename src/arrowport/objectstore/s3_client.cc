@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "arrowport/common/ca_certificates.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/s3_curl.h"
 #include "arrowport/objectstore/s3_xml.h"
@@ -155,6 +156,20 @@ arrow::Result<std::shared_ptr<S3Client>> S3Client::Make(const S3Settings& settin
   CurlSettings& curl = impl->curl;
   curl.timeout_ms = settings.timeout_ms;
   curl.ca_file = settings.ca_file;
+  curl.ca_source = "s3.ca_file " + settings.ca_file;
+  if (scheme == "https" && settings.ca_file.empty()) {
+    // The host's CA store (a RHEL or SUSE host keeps it where libcurl's compiled-in
+    // Debian path is not): none found is a start-up error, not every request's.
+    auto host = FindHostCaStore();
+    if (!host.ok()) {
+      return arrow::Status::IOError("S3 endpoint ", impl->endpoint, ": ",
+                                    host.status().message(), "; or set s3.ca_file");
+    }
+    curl.ca_file = host->file;
+    curl.ca_dir = host->dir;
+    curl.ca_from_host = true;
+    curl.ca_source = "s3.ca_file unset: the host's CAs, " + host->Describe();
+  }
   const bool from_settings = !settings.access_key_id.empty();
   curl.access_key_id =
       from_settings ? settings.access_key_id : EnvOr("AWS_ACCESS_KEY_ID");
@@ -210,10 +225,8 @@ arrow::Status S3Client::Impl::TransportError(std::string_view op, const std::str
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CONNECT_ERROR:
       return arrow::Status::IOError(
-          "TLS with S3 endpoint ", endpoint, " failed: ", detail,
-          curl.ca_file.empty() ? " (s3.ca_file unset: the system's CAs)"
-                               : " (s3.ca_file " + curl.ca_file + ")",
-          " (", what, ")");
+          "TLS with S3 endpoint ", endpoint, " failed: ", detail, " (", curl.ca_source,
+          ") (", what, ")");
     default:
       return arrow::Status::IOError("S3 request to ", endpoint, " failed: ", detail, " (",
                                     what, ")");

@@ -206,7 +206,14 @@ void SetTransferOptions(CURL* curl, const CurlSettings& settings, const std::str
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &CheckStop);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stop);
-  if (!settings.ca_file.empty()) {
+  if (settings.ca_from_host) {
+    // Exactly the host's store: libcurl's compiled-in paths (Debian's, in a portable
+    // build) are replaced, a NULL turning one off where the host has none of that kind.
+    curl_easy_setopt(curl, CURLOPT_CAINFO,
+                     settings.ca_file.empty() ? nullptr : settings.ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_CAPATH,
+                     settings.ca_dir.empty() ? nullptr : settings.ca_dir.c_str());
+  } else if (!settings.ca_file.empty()) {
     curl_easy_setopt(curl, CURLOPT_CAINFO, settings.ca_file.c_str());
   }
   if (!settings.sigv4.empty()) {

@@ -24,7 +24,10 @@ struct CurlSettings {
   std::string access_key_id;
   std::string secret_access_key;
   std::string token_header;  ///< "x-amz-security-token: ..." or empty
-  std::string ca_file;
+  std::string ca_file;        ///< s3.ca_file, else the host's bundle (ca_from_host)
+  std::string ca_dir;         ///< the host's CA directory, when it has no bundle
+  bool ca_from_host = false;  ///< ca_file/ca_dir are the host's store, not s3.ca_file
+  std::string ca_source;      ///< for TLS errors: which CAs were trusted
   int64_t timeout_ms = 30000;
 };
 
