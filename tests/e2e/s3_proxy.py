@@ -111,8 +111,6 @@ class S3Proxy:
                             proxy._fault_settled = False
                     reads_fail = proxy.reads_fail and self.command in ("GET", "HEAD")
                     stop = False
-                    if DATA_PATH.search(path) is not None:
-                        proxy._note_locked(self.command, path, f"ARRIVED flag={proxy.stop_on_data_read!r}")
                     if (proxy.stop_on_data_read and self.command == "GET" and
                             DATA_PATH.search(path) is not None):
                         proxy.stop_on_data_read -= 1  # True: this read; N: the Nth
