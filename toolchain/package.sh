@@ -159,7 +159,9 @@ rm -f "$stamp"
 build_portable() {
   rm -rf "$work/portable"
   portable_dir=$("$here/portable.sh" "$binary" "$version" "$work/portable")
-  rm -f "$tarball" "$dist"/arrowport-*-linux-x86_64.tar.gz "$dist"/arrowport_server-*.whl
+  # Every version's artefacts go (dist/ holds one version: SHA256SUMS names it).
+  rm -f "$dist"/arrowport-*-linux-x86_64.tar.gz "$dist"/arrowport_server-*.whl \
+    "$dist"/arrowport_*_amd64.deb "$dist"/arrowport-*.oci.tar "$dist"/arrowport-*.packages.txt
   tar -C "$work/portable" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
     -cf - "$portable_name" | gzip -6n >"$tarball.partial"
   mv "$tarball.partial" "$tarball"
