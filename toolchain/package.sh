@@ -114,8 +114,12 @@ fi
 if [[ "${ARROWPORT_SKIP_BUILD:-0}" != 1 || ! -x "$binary" ]]; then
   "$here/build.sh" release --target arrowport
 fi
-version=$("$here/version.sh")
-[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || die "toolchain/version.sh said '$version'"
+# The binary's own version (build.sh wrote it from git describe when it built it): the
+# files are named as `arrowport --version` says, whatever was committed since.
+version=$(sed -n 's/^#define ARROWPORT_VERSION_STRING "\(.*\)"$/\1/p' \
+  "$repo/build/release/generated/arrowport/version_string.h")
+[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(\+[0-9]+\.g[0-9a-f]+(\.dirty)?)?$ ]] ||
+  die "the release build's version is '$version' (build/release/generated/arrowport/version_string.h)"
 deb="$dist/arrowport_${version}_amd64.deb"
 portable_name="arrowport-$version-linux-x86_64"
 tarball="$dist/$portable_name.tar.gz"
@@ -139,6 +143,8 @@ inputs_hash() {
     echo "$version"
     sha256sum "$binary" | cut -d' ' -f1
     (cd "$repo" && find packaging -type f | LC_ALL=C sort | xargs sha256sum)
+    # The root's packages: a newer OpenSSL or glibc there is a newer bundle.
+    arrowport_in_root dpkg-query -W -f '${Package} ${Version}\n' | sha256sum
     (cd "$repo" && sha256sum toolchain/package.sh toolchain/portable.sh \
        toolchain/make_wheel.py toolchain/packages.txt toolchain/packaging-packages.txt \
        LICENSE NOTICE "${doc_files[@]}")
@@ -152,7 +158,7 @@ if [[ $force == 0 && -f $stamp && "$(cat "$stamp")" == "$wanted" && -f $deb && -
   log "up to date: $(basename "$deb"), $(basename "$oci_tar") (--force rebuilds)"
   exit 0
 fi
-rm -f "$stamp"
+rm -f "$stamp" "$dist/SHA256SUMS"
 
 # The portable build (toolchain/portable.sh) and what is made of it alone: the tarball
 # and the wheel.
@@ -205,7 +211,8 @@ build_deb() {
   (cd "$stage" && find usr -type f | LC_ALL=C sort | xargs md5sum >DEBIAN/md5sums)
   rm -f "$deb"
   # xz: what dpkg reads on every release it is meant for (Debian 11's has no zstd).
-  arrowport_in_root dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+  arrowport_in_root dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb.partial" >/dev/null
+  mv "$deb.partial" "$deb"
 }
 
 # The image's root: the minimal forky root with the .deb installed by apt, a numeric

@@ -51,6 +51,11 @@ cat >"$bundle/bin/arrowport" <<'LAUNCHER'
 # (not LD_LIBRARY_PATH) leaves programs it may start with the host's own libraries.
 self=$(readlink -f -- "$0") || exit 127
 top=${self%/bin/*}
+if [ ! -x "$top/libexec/arrowport/arrowport" ]; then
+  echo "arrowport: $self is not in its bundle (no $top/libexec/arrowport/arrowport):" \
+    "run it from the unpacked directory, or through a symlink to it, not a copy" >&2
+  exit 127
+fi
 exec "$top/libexec/arrowport/arrowport" --library-path "$top/lib" --argv0 "$0" \
   "$top/libexec/arrowport/arrowport.bin" "$@"
 LAUNCHER
@@ -69,6 +74,24 @@ for package in "${packages[@]}"; do
   mkdir -p "$doc/third-party/$package"
   cp -L "$root/usr/share/doc/$package/copyright" "$doc/third-party/$package/copyright" ||
     die "no copyright file for $package"
+done
+# Code compiled into the binary from header-only libraries (JSON, CLI parsing, HTTP, ...):
+# their packages' copyright files too.
+mapfile -t header_packages < <(arrowport_in_root dpkg -S /usr/include/nlohmann/json.hpp \
+  /usr/include/CLI/CLI.hpp /usr/include/httplib.h 2>/dev/null | cut -d: -f1 | LC_ALL=C sort -u)
+for package in "${header_packages[@]}"; do
+  mkdir -p "$doc/third-party/$package"
+  cp -L "$root/usr/share/doc/$package/copyright" "$doc/third-party/$package/copyright"
+done
+packages+=("${header_packages[@]}")
+# The licence texts those files name from /usr/share/common-licenses/ (which hosts other
+# than Debian's lack, and a wheel never sees): the bundle carries them.
+mkdir -p "$doc/third-party/common-licenses"
+for licence in $(grep -ho '/usr/share/common-licenses/[A-Za-z0-9.+_-]*' \
+                   "$doc"/third-party/*/copyright | sed 's|.*/||; s|[.]$||' | LC_ALL=C sort -u); do
+  if [[ -f $root/usr/share/common-licenses/$licence ]]; then
+    cp -L "$root/usr/share/common-licenses/$licence" "$doc/third-party/common-licenses/$licence"
+  fi
 done
 {
   echo "# Debian packages whose files this bundle carries (package version)"

@@ -59,6 +59,8 @@ def bare_clone():
     shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.skipif(os.environ.get("ARROWPORT_NATIVE") == "1",
+                    reason="a native host builds without root")
 def test_without_root_a_bare_clone_says_what_to_run_instead(bare_clone):
     done = launch(bare_clone / "bin" / "arrowport", "serve", cwd=bare_clone, user=NOBODY,
                   env={"HOME": str(bare_clone), "ARROWPORT_CACHE": "/nonexistent"},

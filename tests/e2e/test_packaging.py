@@ -28,9 +28,10 @@ from oci_archive import check_archive
 
 pytestmark = [pytest.mark.slow, pytest.mark.release_only("packages the release build")]
 
-# toolchain/version.sh's (git describe); the image tag may hold no "+".
-VERSION = subprocess.run([str(REPO / "toolchain" / "version.sh")], capture_output=True,
-                         text=True, check=True).stdout.strip()
+# The release build's own version (toolchain/build.sh wrote it from git describe), which
+# package.sh names the files after; the image tag may hold no "+".
+VERSION = re.search(r'ARROWPORT_VERSION_STRING "(.*)"', (
+    REPO / "build/release/generated/arrowport/version_string.h").read_text()).group(1)
 IMAGE_TAG = VERSION.replace("+", "-")
 DIST = REPO / "dist"
 DEB = DIST / f"arrowport_{VERSION}_amd64.deb"
