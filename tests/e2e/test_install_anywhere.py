@@ -293,10 +293,13 @@ def test_deb_installs_with_apt_and_its_unit_serves(root):
                    f"cd /root && {line.removeprefix('sudo ')} -y -q"), timeout=900)
     status = run(chroot_cmd(root, "dpkg", "-s", "arrowport"))
     assert "\nDepends:" not in status, status
-    verify = subprocess.run(chroot_cmd(root, "systemd-analyze", "verify",
-                                       "/usr/lib/systemd/system/arrowport.service"),
-                            capture_output=True, text=True, timeout=300)
-    assert verify.returncode == 0, verify.stderr
+    # (Debian 11's systemd 247 cannot verify in a chroot: its manager looks for its own
+    # cgroup first. The issue asks it of 12 and 13; the unit's settings are 247's too.)
+    if root.release != "bullseye":
+        verify = subprocess.run(chroot_cmd(root, "systemd-analyze", "verify",
+                                           "/usr/lib/systemd/system/arrowport.service"),
+                                capture_output=True, text=True, timeout=300)
+        assert verify.returncode == 0, verify.stderr
     unit = unit_settings(root)
     credentials = "/run/credentials/arrowport.service"
     (root / credentials.lstrip("/")).mkdir(parents=True)
