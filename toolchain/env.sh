@@ -101,11 +101,20 @@ arrowport_run_without_root() {
   tarball=$(ls -t "$ARROWPORT_REPO"/dist/arrowport-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1 || true)
   if [[ ${1:-} != package && ${1:-} != bench && -n $tarball ]]; then
     name=$(basename "$tarball" .tar.gz)
-    if [[ ! -x $ARROWPORT_REPO/build/portable/$name/bin/arrowport ]]; then
-      mkdir -p "$ARROWPORT_REPO/build/portable"
-      tar -C "$ARROWPORT_REPO/build/portable" -xzf "$tarball"
+    local unpacked="$ARROWPORT_REPO/build/portable/$name"
+    # Unpacked again when the tarball is newer (a rebuild under the same name), into a
+    # scratch directory first: a run cut short leaves no half bundle to run.
+    if [[ ! -x $unpacked/bin/arrowport || $tarball -nt $unpacked ]]; then
+      local scratch
+      scratch=$(mkdir -p "$ARROWPORT_REPO/build/portable" &&
+                mktemp -d "$ARROWPORT_REPO/build/portable/.unpacking.XXXXXX") ||
+        { echo "arrowport: cannot unpack $tarball into build/portable/ (a read-only clone?):" \
+            "unpack it elsewhere and run its bin/arrowport" >&2; exit 1; }
+      tar -C "$scratch" -xzf "$tarball" && rm -rf "$unpacked" &&
+        mv "$scratch/$name" "$unpacked" && rm -rf "$scratch" && touch "$unpacked" ||
+        { rm -rf "$scratch"; echo "arrowport: unpacking $tarball failed" >&2; exit 1; }
     fi
-    exec "$ARROWPORT_REPO/build/portable/$name/bin/arrowport" "$@"
+    exec "$unpacked/bin/arrowport" "$@"
   fi
   cat >&2 <<EOF
 arrowport: this account is not root, and a clone builds Arrowport inside a Debian root

@@ -69,3 +69,26 @@ def test_without_root_a_bare_clone_says_what_to_run_instead(bare_clone):
     assert "not root" in done.stderr and "arrowport-VERSION-linux-x86_64.tar.gz" in \
         done.stderr and "pip install arrowport_server" in done.stderr, done.stderr
     assert not (bare_clone / "build").exists(), "something was built or bootstrapped"
+
+
+@pytest.mark.skipif(os.environ.get("ARROWPORT_NATIVE") == "1",
+                    reason="a native host builds without root")
+def test_without_root_a_clone_runs_the_portable_tarball_in_its_dist(bare_clone):
+    """The tarball of this build (toolchain/portable.sh, as ./bin/arrowport package makes
+    it) copied into a bare clone's dist/: the account without root runs it at once."""
+    work = REPO / "build" / "test-clone-portable"
+    shutil.rmtree(work, ignore_errors=True)
+    name = "arrowport-0.0.0-linux-x86_64"
+    made = subprocess.run([str(REPO / "toolchain" / "portable.sh"),
+                           str(REPO / "build" / "release" / "arrowport"), "0.0.0", str(work)],
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    (bare_clone / "dist").mkdir()
+    subprocess.run(f"tar -C {work} -cf - {name} | gzip -1 > {bare_clone}/dist/{name}.tar.gz",
+                   shell=True, check=True, timeout=600)
+    shutil.rmtree(work, ignore_errors=True)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(bare_clone)], check=True)
+    done = launch(bare_clone / "bin" / "arrowport", "--version", cwd=bare_clone, user=NOBODY,
+                  env={"HOME": str(bare_clone), "ARROWPORT_CACHE": "/nonexistent"})
+    assert done.returncode == 0 and done.stdout.startswith("arrowport "), done
+    assert (bare_clone / "build" / "portable" / name / "bin" / "arrowport").is_file()

@@ -8,7 +8,6 @@ the root's CA store in the Debian, RHEL and SUSE layouts; a host name resolves t
 root's /etc/hosts. In 12 and 13 apt installs the .deb, systemd-analyze verify accepts its
 unit and the unit's ExecStart serves. Slow: packages and roots are made once (minutes)."""
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -20,16 +19,12 @@ import requests
 
 from conftest import ARROWPORT, REPO
 from lake_util import free_port
-from test_packaging import DYNAMIC_UID, chroot_cmd, docs_commands, record, run, unit_settings
+from packaging_util import (DIST, DYNAMIC_UID, VERSION, chroot_cmd, docs_commands, record,
+                            run, unit_settings)
 from test_tls import make_ca, make_leaf
 
 pytestmark = [pytest.mark.slow, pytest.mark.release_only("packages the release build")]
 
-# The release build's own version (toolchain/build.sh wrote it from git describe), which
-# package.sh names the files after; the image tag may hold no "+".
-VERSION = re.search(r'ARROWPORT_VERSION_STRING "(.*)"', (
-    REPO / "build/release/generated/arrowport/version_string.h").read_text()).group(1)
-DIST = REPO / "dist"
 TARBALL = DIST / f"arrowport-{VERSION}-linux-x86_64.tar.gz"
 DEB = DIST / f"arrowport_{VERSION}_amd64.deb"
 RELEASES = ["bullseye", "bookworm", "trixie"]  # Debian 11, 12, 13
