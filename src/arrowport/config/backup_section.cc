@@ -27,7 +27,8 @@ arrow::Result<int64_t> ParseDurationSeconds(const std::string& text) {
   return seconds;
 }
 
-std::map<std::string, Setter> BackupSectionKeys() {
+std::map<std::string, std::function<arrow::Status(Config&, const std::string&)>>
+BackupSectionKeys() {
   return {
       {"backup.every",
        [](Config& c, const std::string& v) {
@@ -41,10 +42,12 @@ std::map<std::string, Setter> BackupSectionKeys() {
        }},
       {"backup.keep",
        [](Config& c, const std::string& v) {
-         ARROW_ASSIGN_OR_RAISE(const int64_t keep, ParseInt(v));
+         const bool digits = !v.empty() && v.size() <= 9 &&
+                             v.find_first_not_of("0123456789") == std::string::npos;
+         const int64_t keep = digits ? std::stoll(v) : -1;
          if (keep < 0 || keep > kMaxBackupsKept) {
            return arrow::Status::Invalid("must be 0..", kMaxBackupsKept,
-                                         " (0 = keep all), got ", keep);
+                                         " (0 = keep all), got '", v, "'");
          }
          c.backup.keep = keep;
          return arrow::Status::OK();

@@ -1,11 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
 #include "arrow/result.h"
-#include "arrowport/config/config_keys.h"
+#include "arrowport/config/config.h"
 
 namespace arrowport::config {
 
@@ -15,6 +16,7 @@ arrow::Result<int64_t> ParseDurationSeconds(const std::string& text);
 
 /// The `backup` section's keys (backup.every, backup.to, backup.keep) for ScalarKeys:
 /// YAML and ARROWPORT_BACKUP_* alike.
-std::map<std::string, Setter> BackupSectionKeys();
+std::map<std::string, std::function<arrow::Status(Config&, const std::string&)>>
+BackupSectionKeys();
 
 }  // namespace arrowport::config

@@ -49,24 +49,6 @@ arrow::Status KeepNewest(objectstore::ObjectStore* store, int keep) {
 
 }  // namespace
 
-arrow::Result<std::string> BackupStoreUrl(const std::string& destination) {
-  if (destination.empty()) {
-    return arrow::Status::Invalid("backup: no destination (a directory or s3://bucket/prefix)");
-  }
-  if (destination.rfind("s3://", 0) == 0 || destination.rfind("file://", 0) == 0) {
-    return destination;
-  }
-  if (destination.find("://") != std::string::npos) {
-    return arrow::Status::Invalid("backup destination '", destination,
-                                  "': only a directory or s3://bucket/prefix");
-  }
-  std::error_code error;
-  auto absolute = std::filesystem::absolute(destination, error);
-  if (error) return arrow::Status::Invalid("backup destination '", destination, "': ",
-                                           error.message());
-  return "file://" + absolute.lexically_normal().string();
-}
-
 struct BackupOperation::Impl {
   Impl(storage::Database* db, objectstore::S3Settings settings)
       : database(db), s3(std::move(settings)) {}

@@ -14,10 +14,6 @@ class Database;
 
 namespace arrowport::query {
 
-/// \brief The store URL a backup destination names: "s3://bucket/prefix" as it is, a
-/// local path (absolute or relative) as "file:///abs/path". Invalid for other schemes.
-arrow::Result<std::string> BackupStoreUrl(const std::string& destination);
-
 /// \brief One online backup of the server's database (docs/operations.md): the file as of
 /// one checkpoint (storage::Database::CopyCheckpointed) copied to a staging file beside the
 /// database, its tables, counts, checksums and request log read from that copy, then

@@ -16,7 +16,6 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/open_store.h"
-#include "arrowport/query/backup.h"
 #include "arrowport/storage/catalog/database_contents.h"
 
 namespace arrowport::query {
@@ -70,6 +69,24 @@ arrow::Status Errno(const std::string& what, const std::string& path) {
 }
 
 }  // namespace
+
+arrow::Result<std::string> BackupStoreUrl(const std::string& destination) {
+  if (destination.empty()) {
+    return arrow::Status::Invalid("backup: no destination (a directory or s3://bucket/prefix)");
+  }
+  if (destination.rfind("s3://", 0) == 0 || destination.rfind("file://", 0) == 0) {
+    return destination;
+  }
+  if (destination.find("://") != std::string::npos) {
+    return arrow::Status::Invalid("backup destination '", destination,
+                                  "': only a directory or s3://bucket/prefix");
+  }
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(destination, error);
+  if (error) return arrow::Status::Invalid("backup destination '", destination, "': ",
+                                           error.message());
+  return "file://" + absolute.lexically_normal().string();
+}
 
 StagedFile::~StagedFile() {
   if (!kept_) ::unlink(path_.c_str());

@@ -14,6 +14,10 @@
 
 namespace arrowport::query {
 
+/// \brief The store URL a backup destination names: "s3://bucket/prefix" as it is, a
+/// local path (absolute or relative) as "file:///abs/path". Invalid for other schemes.
+arrow::Result<std::string> BackupStoreUrl(const std::string& destination);
+
 /// Copies the local file `path` to `key` in `store`; returns its size and SHA-256.
 arrow::Result<BackupFile> UploadFile(const std::string& path, objectstore::ObjectStore* store,
                                      const std::string& key,

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace arrowport::query {
-namespace {
+namespace backup_manifest_test {
 
 BackupManifest Sample() {
   BackupManifest manifest;
@@ -66,5 +66,5 @@ TEST(BackupManifestTest, CheckTablesNamesTheFirstDifference) {
             std::string::npos);
 }
 
-}  // namespace
+}  // namespace backup_manifest_test
 }  // namespace arrowport::query
