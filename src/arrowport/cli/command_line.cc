@@ -167,6 +167,8 @@ CommandLine ParseCommandLine(int argc, const char* const* argv, std::ostream& ou
       {Command::kStatus, AddStatus(app, line.inspect)},
       {Command::kGenerate, AddGenerate(app, a)},
       {Command::kCopy, AddCopy(app, line.copy)},
+      {Command::kBackup, AddBackup(app, line.backup)},
+      {Command::kRestore, AddRestore(app, line.backup)},
       {Command::kHashPassword,
        app.add_subcommand("hash-password",
                           "Read a password (prompt, or stdin) and print its argon2id hash for "

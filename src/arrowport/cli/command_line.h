@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "arrowport/cli/backup_commands.h"
 #include "arrowport/cli/client_options.h"
 #include "arrowport/cli/copy.h"
 #include "arrowport/cli/inspect.h"
@@ -34,6 +35,8 @@ enum class Command {
   kHashPassword,
   kBench,
   kSql,
+  kBackup,
+  kRestore,
 };
 
 /// What `serve`, `ingest`, `query` and `generate` were asked, one field group per
@@ -65,6 +68,7 @@ struct CommandLine {
   InspectArgs inspect;  ///< tables, streams, status
   CopyArgs copy;
   SqlShellArgs sql;
+  BackupArgs backup;  ///< backup, restore
   std::optional<int> exit_code;
 };
 

@@ -10,6 +10,7 @@
 
 #include "arrow/io/interfaces.h"
 #include "arrow/record_batch.h"
+#include "arrowport/cli/backup_commands.h"
 #include "arrowport/cli/client.h"
 #include "arrowport/cli/command_line.h"
 #include "arrowport/cli/copy.h"
@@ -94,6 +95,10 @@ int Main(int argc, char** argv) {
       return RunStatus(line.inspect);
     case Command::kCopy:
       return RunCopy(line.copy);
+    case Command::kBackup:
+      return RunBackup(line.backup);
+    case Command::kRestore:
+      return RunRestore(line.backup);
     case Command::kSql:
       return RunSqlShell(line.sql);
     case Command::kGenerate:

@@ -264,6 +264,13 @@ struct Config {
     /// `If-None-Match: *` (and refuses to write when it does not).
     std::string conditional_writes = "probe";
   } s3;
+  /// Scheduled backups (`backup:`, backup_section.h): every `every_s` seconds to `to`,
+  /// keeping the newest `keep` there.
+  struct Backup {
+    int64_t every_s = 0;  ///< 0: none scheduled (backup.every: "6h", "30m", "90s", "1d")
+    std::string to;       ///< a directory or s3://bucket/prefix
+    int64_t keep = 0;     ///< complete backups kept at `to`; 0: all
+  } backup;
   /// lake.commit_key_file: the secret lake commits of request ids are sealed with (a
   /// file only the server may read; nodes writing one lake share it). Empty: a key the
   /// server generates once and keeps in its database. Read at start.

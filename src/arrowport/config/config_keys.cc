@@ -1,5 +1,7 @@
 #include "arrowport/config/config_keys.h"
 
+#include "arrowport/config/backup_section.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -400,6 +402,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"log.level", StringSetter(&Config::log_level)},
         {"log.format", StringSetter(&Config::log_format)},
     };
+    for (auto& [name, setter] : BackupSectionKeys()) k[name] = std::move(setter);
     for (const auto& [name, integer] : IntegerKeys()) {
       k[name] = [integer = &integer](Config& c, const std::string& v) {
         ARROW_ASSIGN_OR_RAISE(auto n, integer->size ? ParseSize(v) : ParseInt(v));

@@ -76,6 +76,9 @@ arrow::Status Validate(const Config& c) {
   if (c.log_format != "text" && c.log_format != "json") {
     return error("log.format", "must be text or json");
   }
+  if (c.backup.every_s > 0 && c.backup.to.empty()) {
+    return error("backup.every", "scheduled backups need a destination (backup.to)");
+  }
   if (c.metrics.port && !c.metrics.enabled) {
     return error("metrics.port",
                  "a metrics listener needs metrics on (metrics.enabled is false)");

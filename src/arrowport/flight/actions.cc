@@ -52,10 +52,37 @@ std::vector<fl::ActionType> OurActions() {
                     "local table (admin; transfer.allowed_peers)"},
       {"copy_to", "Push a local table or query to another server's DoPut (admin; "
                   "transfer.allowed_peers)"},
+      {"backup", "A consistent copy of the database with its manifest, body {\"to\": "
+                 "\"PATH|s3://bucket/prefix\"} (admin; default backup.to)"},
   };
 }
 
 namespace {
+
+// Changing the server, copying it out or reaching out of it: admins.
+bool IsAdminAction(const std::string& type) {
+  return type == "checkpoint" || type == "reload_config" || type == "copy_from" ||
+         type == "copy_to" || type == "backup";
+}
+
+// The backup action: body {"to": "PATH|s3://bucket/prefix"} (empty or none: backup.to).
+arrow::Status RunBackup(const FlightServiceDeps& deps, const fl::Action& action,
+                        const CallContext& call, std::unique_ptr<fl::ResultStream>* result) {
+  if (!deps.backup) return arrow::Status::NotImplemented("this server makes no backups");
+  std::string to;
+  const std::string body = action.body ? action.body->ToString() : "";
+  if (!body.empty()) {
+    auto doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object() || (doc.contains("to") && !doc["to"].is_string())) {
+      return arrow::Status::Invalid(
+          "backup: the body must be a JSON object {\"to\": \"PATH|s3://bucket/prefix\"}");
+    }
+    if (doc.contains("to")) to = doc["to"].get<std::string>();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto summary, deps.backup(to, call.cancellation));
+  *result = JsonResult(std::move(summary));
+  return arrow::Status::OK();
+}
 
 // The health action's answer as `caller` may see it.
 std::string HealthFor(const Principal* caller, std::string health,
@@ -102,8 +129,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   const CallContext& call = scope.context;
   const std::string& type = action.type;
   // Listing and health any role; changing the server or reaching out of it: admins.
-  if (type == "checkpoint" || type == "reload_config" || type == "copy_from" ||
-      type == "copy_to") {
+  if (IsAdminAction(type)) {
     ARROW_RETURN_NOT_OK(auth::AccessPolicy::RequireRole(call.principal.get(), Role::kAdmin,
                                                         "run action " + type));
   }
@@ -133,6 +159,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
     *result = JsonResult(R"({"status": "ok"})");
     return arrow::Status::OK();
   }
+  if (type == "backup") return RunBackup(deps, action, call, result);
   if (type == "list_streams") {
     const Principal* principal = call.principal.get();
     *result = JsonResult(ingest::StreamsJson(
@@ -172,7 +199,7 @@ arrow::Status RunAction(const FlightServiceDeps& deps, const fl::Action& action,
   }
   return arrow::Status::NotImplemented("unknown action '", type,
                                        "' (known: health, status, list_streams, checkpoint, "
-                                       "reload_config, copy_from, copy_to)");
+                                       "reload_config, copy_from, copy_to, backup)");
 }
 
 arrow::Result<std::string> HealthJson(const FlightServiceDeps& deps) {

@@ -13,6 +13,7 @@
 #include "arrowport/query/database_report.h"
 
 namespace arrowport {
+class CallCancellation;
 class CallWatchdog;
 class MemoryBudget;
 class Logger;
@@ -61,6 +62,11 @@ struct FlightServiceDeps {
   /// The lake tables' upkeep as a JSON object ("" when there are none) for the `health`
   /// action; `with_details`: streams, URLs and errors. May be empty.
   std::function<std::string(bool with_details)> lake_health;
+  /// Runs a backup to a destination (empty: backup.to) for the `backup` action, ended by
+  /// the cancellation; answers its summary (JSON). May be empty (the action is refused).
+  std::function<arrow::Result<std::string>(const std::string& destination,
+                                           const std::shared_ptr<CallCancellation>&)>
+      backup;
 };
 
 }  // namespace arrowport::flight

@@ -1,3 +1,4 @@
+#include "arrowport/http/backup_handler.h"
 #include "arrowport/http/http_gateway.h"
 
 #include <httplib.h>
@@ -70,6 +71,7 @@ struct HttpGateway::Impl {
     if (surface == HttpSurface::kMetricsOnly) return Guards();
     AddStatusRoutes(context, server);
     AddMetadataRoutes(context, server);
+    AddBackupRoute(context, server);
     auto read_table = [this](const httplib::Request& req, httplib::Response& res) {
       auto request = TableRequest(req, req.matches[1]);
       if (!request.ok()) return SendStatus(res, request.status());

@@ -13,6 +13,7 @@
 namespace arrowport {
 class MemoryBudget;
 namespace auth { class Authenticator; }
+class CallCancellation;
 class CallWatchdog;
 class Logger;
 class RequestLimiter;
@@ -74,6 +75,14 @@ struct HttpGatewayDeps {
   /// The lake tables' upkeep as a JSON object for /healthz ("" when there are none);
   /// `with_details`: streams, URLs and errors. May be empty.
   std::function<std::string(bool with_details)> lake_health;
+  /// Runs a backup to a destination (empty: backup.to) for POST /admin/backup, ended by
+  /// the cancellation; answers its summary (JSON). May be empty (the route answers 404).
+  std::function<arrow::Result<std::string>(const std::string& destination,
+                                           const std::shared_ptr<CallCancellation>&)>
+      backup;
+  /// The last backups' outcome as a JSON object for /healthz ("" when none is
+  /// configured nor run); `with_details`: the last error. May be empty.
+  std::function<std::string(bool with_details)> backup_health;
 };
 
 }  // namespace arrowport::http

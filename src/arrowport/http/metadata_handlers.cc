@@ -122,6 +122,12 @@ void AddMetadataRoutes(const GatewayContext& ctx, httplib::Server& server) {
       auto parsed = json::parse(lake, nullptr, false);
       if (parsed.is_object()) body["lake"] = std::move(parsed);
     }
+    if (ctx.deps().backup_health) {
+      const bool open =
+          ctx.deps().authenticator == nullptr || !ctx.deps().authenticator->enabled();
+      auto backup = json::parse(ctx.deps().backup_health(open), nullptr, false);
+      if (backup.is_object()) body["backup"] = std::move(backup);
+    }
     SendJson(res, 200, body.dump(-1, ' ', false, json::error_handler_t::replace));
   });
   server.Get("/readyz",

@@ -64,8 +64,27 @@ void Server::Impl::MakeMetrics() {
   AddCallMetrics(&r);
   AddStorageHealthMetrics(&r);
   AddRefusedConnectionsMetric(&r);
+  AddBackupMetrics(&r);
   config_reloads = &r.AddCounter("arrowport_config_reloads_total",
                                  "Config reloads by outcome (ok, rejected)", {"outcome"});
+}
+
+// Backups (on demand and scheduled): when the last one succeeded, and the failures.
+void Server::Impl::AddBackupMetrics(metrics::Registry* registry) {
+  auto outcome = [this] {
+    return backups ? backups->outcome() : query::BackupOutcome{};
+  };
+  registry->AddCallback("arrowport_backup_last_success_timestamp_seconds",
+                        "Unix time of the last backup that completed (0: none yet)",
+                        MetricType::kGauge, {}, [outcome] {
+                          return std::vector<Sample>{
+                              {{}, static_cast<double>(outcome().last_success_unix)}};
+                        });
+  registry->AddCallback("arrowport_backup_failures_total", "Backups that failed",
+                        MetricType::kCounter, {}, [outcome] {
+                          return std::vector<Sample>{
+                              {{}, static_cast<double>(outcome().failures)}};
+                        });
 }
 
 // Lake streams (sink: lake), by stream: the published snapshot and this node's commits.

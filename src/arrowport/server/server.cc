@@ -294,6 +294,9 @@ arrow::Status Server::Shutdown() {
   canceller.join();
   if (impl_->watcher.joinable()) impl_->watcher.join();  // before the last checkpoint
   impl_->store_stop->Cancel(ShuttingDown("the server has shut down"));
+  // A backup under way was cancelled with the stores; the schedule ends here, before the
+  // last checkpoint (a backup's copy holds checkpoints back).
+  impl_->backups.reset();
   // Open Flight SQL transactions roll back; prepared statements are freed.
   if (impl_->sql_sessions) impl_->sql_sessions->Close();
   auto cp = impl_->database->Checkpoint();

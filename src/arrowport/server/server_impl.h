@@ -29,6 +29,7 @@
 #include "arrowport/ingest/stream_router.h"
 #include "arrowport/lake/lake_catalog.h"
 #include "arrowport/metrics/server_metrics.h"
+#include "arrowport/query/backup_service.h"
 #include "arrowport/query/lake_service.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/server/descriptor_limit.h"
@@ -74,6 +75,8 @@ struct Server::Impl {
   std::unique_ptr<query::LakeService> lake_service;
   std::unique_ptr<ingest::IngestPipeline> ingest;
   std::unique_ptr<query::QueryPipeline> query;
+  // Backups on demand and on the `backup:` schedule; ended before the last checkpoint.
+  std::unique_ptr<query::BackupService> backups;
   std::unique_ptr<http::TlsContext> tls;  // null: plaintext; outlives both listeners
   std::unique_ptr<arrow::flight::FlightServerBase> flight;
   /// limits.max_connections_per_address on the Flight port (null: no cap).
@@ -146,6 +149,7 @@ struct Server::Impl {
   void MakePipelines();  // the four below, in this order
   void MakeIngest();     // limiter, router, transfer policy, ingest pipeline, request log
   void MakeQuery();
+  void MakeBackups();    // the backup service and its schedule (backup:)
   void MakeLakes();      // the lake catalog and service, wired into both pipelines
   void MakeStatusReport();
   /// Each configured port can be bound (a port in use fails here, before the database
@@ -168,6 +172,7 @@ struct Server::Impl {
   void AddCallMetrics(metrics::Registry* registry);
   void AddStorageHealthMetrics(metrics::Registry* registry);
   void AddRefusedConnectionsMetric(metrics::Registry* registry);
+  void AddBackupMetrics(metrics::Registry* registry);
   // The metrics listener (metrics.port), after the HTTP gateway.
   arrow::Status StartMetricsListener();
   // DuckDB's figures, read at most once a second (metrics and the status report).
@@ -175,6 +180,10 @@ struct Server::Impl {
   void MakeDatabaseFigures();  // once the database is open
   // The status report's JSON for `caller` (GET /status, the status action).
   arrow::Result<std::string> StatusJson(const Principal* caller);
+  /// A backup for the `backup` action and POST /admin/backup: run, logged, summarised.
+  std::function<arrow::Result<std::string>(const std::string&,
+                                           const std::shared_ptr<CallCancellation>&)>
+  BackupCall();
   std::string MetricsUri() const;
   // Where to scrape: the metrics listener's /metrics, else the HTTP port's ("" when off).
   std::string MetricsScrapeUrl() const;

@@ -135,6 +135,7 @@ void Server::Impl::MakeFlight() {
   deps.lake_health = [this](bool with_details) {
     return lake_service ? LakeHealthJson(lake_service->figures(), with_details) : "";
   };
+  deps.backup = BackupCall();
   flight = flight::MakeFlightService(std::move(deps));
 }
 
@@ -248,6 +249,10 @@ arrow::Status Server::Impl::StartHttp() {
   deps.lake_health = [this](bool with_details) {
     return lake_service ? LakeHealthJson(lake_service->figures(), with_details) : "";
   };
+  deps.backup = BackupCall();
+  deps.backup_health = [this](bool with_details) {
+    return backups ? backups->OutcomeJson(with_details) : "";
+  };
   auto started = http::HttpGateway::Start(deps, config.http.host, config.http.port);
   if (!started.ok()) {
     ARROW_RETURN_NOT_OK(CheckPortFree(config.http.host, config.http.port, kHttpPortSetting));
@@ -321,6 +326,23 @@ std::string Server::Impl::FlightUri() const {
 std::string Server::Impl::HttpUri() const {
   if (!http) return "";
   return Url(tls ? "https" : "http", setup.config.http.host, http->port());
+}
+
+std::function<arrow::Result<std::string>(const std::string&,
+                                         const std::shared_ptr<CallCancellation>&)>
+Server::Impl::BackupCall() {
+  return [this](const std::string& destination,
+                const std::shared_ptr<CallCancellation>& cancellation)
+             -> arrow::Result<std::string> {
+    const std::string to = destination.empty() ? setup.config.backup.to : destination;
+    auto manifest = backups->Run(to, cancellation);
+    if (!manifest.ok()) {
+      logger.Warn("backup failed", {{"to", to}, {"error", manifest.status().ToString()}});
+      return manifest.status();
+    }
+    logger.Info("backup written", {{"to", to}, {"id", manifest->id}});
+    return query::BackupSummaryJson(*manifest, to);
+  };
 }
 
 }  // namespace arrowport::server

@@ -207,6 +207,7 @@ void Server::Impl::MakePipelines() {
   MakeIngest();
   MakeQuery();
   MakeLakes();
+  MakeBackups();
   MakeStatusReport();
 }
 
@@ -283,6 +284,18 @@ void Server::Impl::MakeLakes() {
   lake_service->Start();
 }
 
+void Server::Impl::MakeBackups() {
+  const auto& config = setup.config;
+  objectstore::S3Settings s3 = lake::S3SettingsOf(config.s3);
+  s3.stop = store_stop;
+  backups = std::make_unique<query::BackupService>(
+      database.get(), std::move(s3),
+      query::BackupSchedule{std::chrono::seconds(config.backup.every_s), config.backup.to,
+                            static_cast<int>(config.backup.keep)},
+      store_stop);
+  backups->Start();
+}
+
 void Server::Impl::MakeStatusReport() {
   StatusSources sources;
   sources.database = database.get();
@@ -294,6 +307,9 @@ void Server::Impl::MakeStatusReport() {
       states[f.stream] = {f.state, f.error, f.upkeep};
     }
     return states;
+  };
+  sources.backup = [this](bool with_details) {
+    return backups ? backups->OutcomeJson(with_details) : "";
   };
   sources.metrics = metrics.get();
   sources.version = arrowport::Version();

@@ -141,6 +141,9 @@ void AddServerFigures(const StatusSources& sources, const Principal* caller,
                        {"memory_bytes", stats.memory_bytes()},
                        {"memory_limit", sources.database->memory_limit()}};
     if (IsAdmin(caller)) out["database"]["path"] = sources.database->path();
+    auto backup = sources.backup ? json::parse(sources.backup(IsAdmin(caller)), nullptr, false)
+                                 : json();
+    if (backup.is_object()) out["backup"] = std::move(backup);
     out["process"] = {{"rss_bytes", process.resident_bytes},
                       {"threads", process.threads},
                       {"open_fds", process.open_fds},

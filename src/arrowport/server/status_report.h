@@ -51,6 +51,9 @@ struct StatusSources {
   std::function<std::vector<std::pair<std::string, std::string>>()> listeners;
   /// Lake streams' tables by stream (query::LakeService).
   std::function<std::map<std::string, LakeStreamStatus>()> lake_states;
+  /// The last backups' outcome as a JSON object ("" when none); `with_details`: the
+  /// last error. May be empty.
+  std::function<std::string(bool with_details)> backup;
 };
 
 /// \brief The summary the status page (GET /), GET /status, the `status` action and

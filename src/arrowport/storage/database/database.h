@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -179,6 +180,17 @@ class Database {
   /// when it closes. Refused (DiskFull) unless it leaves storage.min_free_mb free (see
   /// CheckpointRoom): a checkpoint DuckDB cannot finish invalidates the database.
   arrow::Status Checkpoint();
+  /// \brief Copies the database file, as of one checkpoint, to `target` (a new file, its
+  /// directory existing): CHECKPOINT on a connection of its own (retried while DuckDB
+  /// refuses it for other write transactions, at most `checkpoint_wait`), then the file's
+  /// bytes while no other checkpoint may run. Writers go on meanwhile: their commits go to
+  /// the WAL, which the copy leaves out, and DuckDB never writes over the blocks of the
+  /// last checkpoint before the next one (its crash safety rests on that), so the copy is
+  /// the database as of that checkpoint. `target` is removed when the copy fails or
+  /// `cancellation` ends it. Invalid for an in-memory database. Returns the bytes copied.
+  arrow::Result<int64_t> CopyCheckpointed(
+      const std::string& target, const std::shared_ptr<CallCancellation>& cancellation,
+      std::chrono::milliseconds checkpoint_wait = std::chrono::seconds(60));
   /// OK when the disk has room for a checkpoint: the WAL's size (what a checkpoint writes
   /// into the database file, at most) plus storage.min_free_mb; else DiskFull saying so.
   arrow::Status CheckpointRoom();

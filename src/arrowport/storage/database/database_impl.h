@@ -80,6 +80,9 @@ struct Database::Impl {
   // DuckDB refuses a CHECKPOINT while another one's transaction is open: the action's and
   // the checkpointer's take turns.
   std::mutex checkpoint_mutex;
+  // Backups copying the file (CopyCheckpointed): the checkpointer skips its turn meanwhile
+  // rather than wait for checkpoint_mutex, so its disk watch goes on.
+  std::atomic<int> copies_running{0};
   mutable std::mutex instance_mutex;  // guards instance, closing*, health, next_reopen
   std::shared_ptr<Instance> instance;  // null while the database is being reopened
   std::weak_ptr<Instance> closing;     // an invalidated instance, until it is closed

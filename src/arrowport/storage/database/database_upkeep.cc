@@ -162,6 +162,7 @@ void Database::CheckpointIfDue() {
     impl_->health.checkpoint_deferred = no_room;
   }
   if (!due || no_room) return;
+  if (impl_->copies_running.load() > 0) return;  // a backup's copy holds the checkpoint
   {
     std::lock_guard<std::mutex> lock(impl_->checkpointer_mutex);  // CheckpointSoon writes it
     if (now < impl_->next_checkpoint) return;

@@ -1,0 +1,202 @@
+#include "arrowport/query/backup_files.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "arrow/buffer.h"
+#include "arrow/io/interfaces.h"
+#include "arrowport/common/status_detail.h"
+#include "arrowport/common/thread_cancellation.h"
+#include "arrowport/objectstore/open_store.h"
+#include "arrowport/storage/catalog/database_contents.h"
+
+namespace arrowport::query {
+
+namespace {
+
+constexpr int64_t kChunkBytes = int64_t{8} << 20;
+
+class Sha256 {
+ public:
+  Sha256() { crypto_hash_sha256_init(&state_); }
+  void Update(const void* data, size_t size) {
+    crypto_hash_sha256_update(&state_, static_cast<const unsigned char*>(data), size);
+  }
+  std::string HexDigest() {
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&state_, digest);
+    static const char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char byte : digest) {
+      hex += kHex[byte >> 4];
+      hex += kHex[byte & 15];
+    }
+    return hex;
+  }
+
+ private:
+  crypto_hash_sha256_state state_;
+};
+
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  bool Close() { return ::close(std::exchange(fd_, -1)) == 0; }
+
+ private:
+  int fd_;
+};
+
+arrow::Status Errno(const std::string& what, const std::string& path) {
+  const int error = errno;
+  const std::string message = what + " '" + path + "': " + std::strerror(error);
+  if (error == ENOSPC || error == EDQUOT) return DiskFull("disk full: ", message);
+  return arrow::Status::IOError(message);
+}
+
+}  // namespace
+
+arrow::Result<std::string> BackupStoreUrl(const std::string& destination) {
+  if (destination.empty()) {
+    return arrow::Status::Invalid("backup: no destination (a directory or s3://bucket/prefix)");
+  }
+  if (destination.rfind("s3://", 0) == 0 || destination.rfind("file://", 0) == 0) {
+    return destination;
+  }
+  if (destination.find("://") != std::string::npos) {
+    return arrow::Status::Invalid("backup destination '", destination,
+                                  "': only a directory or s3://bucket/prefix");
+  }
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(destination, error);
+  if (error) return arrow::Status::Invalid("backup destination '", destination, "': ",
+                                           error.message());
+  return "file://" + absolute.lexically_normal().string();
+}
+
+StagedFile::~StagedFile() {
+  if (!kept_) ::unlink(path_.c_str());
+}
+
+arrow::Result<BackupFile> UploadFile(const std::string& path, objectstore::ObjectStore* store,
+                                     const std::string& key,
+                                     const std::shared_ptr<CallCancellation>& cancellation) {
+  ThreadCancellationScope obey_call(cancellation);
+  Descriptor in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return Errno("cannot open", path);
+  ARROW_ASSIGN_OR_RAISE(auto out, store->OpenUpload(key));
+  BackupFile file{std::filesystem::path(key).filename().string(), 0, ""};
+  Sha256 hash;
+  std::vector<char> buffer(kChunkBytes);
+  for (;;) {
+    if (cancellation && cancellation->cancelled()) {
+      (void)out->Abort();
+      return cancellation->Explain(arrow::Status::Cancelled("backup cancelled"));
+    }
+    const ssize_t got = ::read(in.get(), buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return Errno("cannot read", path);
+    if (got == 0) break;
+    hash.Update(buffer.data(), static_cast<size_t>(got));
+    auto written = out->Write(buffer.data(), got);
+    if (!written.ok()) {
+      (void)out->Abort();
+      return written.WithMessage("backup: writing ", store->url(), "/", key, ": ",
+                                 written.message());
+    }
+    file.bytes += got;
+  }
+  auto closed = out->Close();
+  if (!closed.ok()) {
+    return closed.WithMessage("backup: writing ", store->url(), "/", key, ": ",
+                              closed.message());
+  }
+  file.sha256 = hash.HexDigest();
+  return file;
+}
+
+arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const std::string& key,
+                                       const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(auto in, store->OpenRead(key));
+  ARROW_ASSIGN_OR_RAISE(const int64_t size, in->GetSize());
+  Descriptor out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (out.get() < 0) return Errno("cannot create", path);
+  StagedFile partial(path);
+  BackupFile file{std::filesystem::path(key).filename().string(), 0, ""};
+  Sha256 hash;
+  while (file.bytes < size) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk,
+                          in->ReadAt(file.bytes, std::min(kChunkBytes, size - file.bytes)));
+    if (chunk->size() == 0) break;
+    hash.Update(chunk->data(), static_cast<size_t>(chunk->size()));
+    for (int64_t done = 0; done < chunk->size();) {
+      const ssize_t put = ::write(out.get(), chunk->data() + done, chunk->size() - done);
+      if (put < 0 && errno == EINTR) continue;
+      if (put < 0) return Errno("cannot write", path);
+      done += put;
+    }
+    file.bytes += chunk->size();
+  }
+  if (::fsync(out.get()) != 0) return Errno("cannot sync", path);
+  if (!out.Close()) return Errno("cannot close", path);
+  partial.Keep();
+  file.sha256 = hash.HexDigest();
+  return file;
+}
+
+arrow::Result<std::shared_ptr<objectstore::ObjectStore>> OpenBackupStore(
+    const std::string& destination, const objectstore::S3Settings& s3, bool create) {
+  ARROW_ASSIGN_OR_RAISE(auto url, BackupStoreUrl(destination));
+  if (!create && url.rfind("file://", 0) == 0) {
+    std::error_code error;
+    if (!std::filesystem::is_directory(url.substr(7), error)) {
+      return arrow::Status::IOError("no backup at '", destination,
+                                    "': not a directory");
+    }
+  }
+  return objectstore::OpenObjectStore(url, s3);
+}
+
+arrow::Result<std::vector<std::string>> CompleteBackups(objectstore::ObjectStore* store) {
+  ARROW_ASSIGN_OR_RAISE(auto objects, store->List(""));
+  std::vector<std::string> ids;
+  const std::string suffix = std::string("/") + kBackupManifestFile;
+  for (const auto& object : objects) {
+    const std::string& key = object.key;
+    if (key.size() > suffix.size() &&
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+        key.find('/') == key.size() - suffix.size()) {
+      ids.push_back(key.substr(0, key.size() - suffix.size()));
+    }
+  }
+  std::sort(ids.begin(), ids.end());  // ids are UTC times: by name is by age
+  return ids;
+}
+
+arrow::Result<FileContents> ReadFileContents(const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(auto contents, storage::ReadDatabaseContents(path));
+  FileContents out;
+  out.duckdb_version = std::move(contents.duckdb_version);
+  out.request_ids = std::move(contents.request_ids);
+  for (auto& table : contents.tables) {
+    out.tables.push_back({std::move(table.schema), std::move(table.name), table.rows,
+                          std::move(table.checksum)});
+  }
+  return out;
+}
+
+}  // namespace arrowport::query

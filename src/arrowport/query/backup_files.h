@@ -1,0 +1,62 @@
+#pragma once
+
+// Internal to the backup (backup.cc, backup_restore.cc): streaming a file to and from an
+// object store with its SHA-256, the store a destination names, the tables of a file.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow/result.h"
+#include "arrowport/common/call_cancellation.h"
+#include "arrowport/objectstore/object_store.h"
+#include "arrowport/query/backup_manifest.h"
+
+namespace arrowport::query {
+
+/// \brief The store URL a backup destination names: "s3://bucket/prefix" as it is, a
+/// local path (absolute or relative) as "file:///abs/path". Invalid for other schemes.
+arrow::Result<std::string> BackupStoreUrl(const std::string& destination);
+
+/// Copies the local file `path` to `key` in `store`; returns its size and SHA-256.
+arrow::Result<BackupFile> UploadFile(const std::string& path, objectstore::ObjectStore* store,
+                                     const std::string& key,
+                                     const std::shared_ptr<CallCancellation>& cancellation);
+
+/// Copies `key` of `store` to the new local file `path` (removed on failure); returns its
+/// size and SHA-256.
+arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const std::string& key,
+                                       const std::string& path);
+
+/// The store a backup destination names (BackupStoreUrl), a local directory made if
+/// missing when `create`.
+arrow::Result<std::shared_ptr<objectstore::ObjectStore>> OpenBackupStore(
+    const std::string& destination, const objectstore::S3Settings& s3, bool create);
+
+/// The ids of the complete backups in `store` (those with a manifest), oldest first.
+arrow::Result<std::vector<std::string>> CompleteBackups(objectstore::ObjectStore* store);
+
+/// What the database file at `path` holds, as the manifest names its tables.
+struct FileContents {
+  std::string duckdb_version;
+  std::vector<BackupTable> tables;
+  std::vector<std::string> request_ids;
+};
+arrow::Result<FileContents> ReadFileContents(const std::string& path);
+
+/// Removes a local file when destroyed, unless kept.
+class StagedFile {
+ public:
+  explicit StagedFile(std::string path) : path_(std::move(path)) {}
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+  ~StagedFile();
+  const std::string& path() const { return path_; }
+  void Keep() { kept_ = true; }
+
+ private:
+  std::string path_;
+  bool kept_ = false;
+};
+
+}  // namespace arrowport::query

@@ -1,0 +1,200 @@
+"""Online backup and restore (issue 66, docs/operations.md#backup-and-restore): a backup taken
+while producers push with request ids holds every request acknowledged before it began, no
+request in part, and exactly what its manifest says; restore refuses a damaged, partial or
+misplaced backup; a failed backup leaves nothing a restore takes and the server serves on.
+New feature: every test here failed before it (no `backup` action, route or command)."""
+import json
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import requests
+
+from conftest import RunningServer, run_cli
+from test_flight_roundtrip import get, put
+from test_http import ARROW, ipc_bytes
+
+ROWS = 50  # per request: request i writes x = i*ROWS .. i*ROWS+ROWS-1
+
+
+def rows_of(i):
+    return pa.table({"x": pa.array(range(i * ROWS, (i + 1) * ROWS), pa.int64())})
+
+
+class Producer(threading.Thread):
+    """Pushes requests with ids (Flight, or HTTP with Idempotency-Key) until stopped; notes
+    when each was acknowledged."""
+
+    def __init__(self, server, protocol, first):
+        super().__init__(daemon=True)
+        self.server, self.protocol, self.next = server, protocol, first
+        self.acked = {}  # request id -> monotonic time of its acknowledgement
+        self.stopping = threading.Event()
+        self.error = None
+
+    def run(self):
+        client = self.server.client()
+        try:
+            while not self.stopping.is_set():
+                i, rid = self.next, f"{self.protocol}-{self.next}"
+                if self.protocol == "flight":
+                    put(client, rows_of(i), {"stream": "events", "request_id": rid})
+                else:
+                    r = requests.post(f"{self.server.http}/ingest/events",
+                                      data=ipc_bytes(rows_of(i)), timeout=60,
+                                      headers={"Content-Type": ARROW, "Idempotency-Key": rid})
+                    r.raise_for_status()
+                self.acked[rid] = time.monotonic()
+                self.next += 1
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+
+def backup(server, to):
+    done = run_cli("backup", "--server", server.uri, "--to", str(to), timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)
+
+
+def manifest_of(to, backup_id):
+    return json.loads((Path(to) / backup_id / "manifest.json").read_text())
+
+
+def restore(*args):
+    return run_cli("restore", *map(str, args), timeout=300)
+
+
+def test_backup_while_producers_push_restores_every_acknowledged_request(start_server, tmp_path):
+    server = start_server()
+    producers = [Producer(server, "flight", 0), Producer(server, "http", 1_000_000)]
+    for p in producers:
+        p.start()
+    while sum(len(p.acked) for p in producers) < 20:
+        time.sleep(0.05)
+    began = time.monotonic()
+    summary = backup(server, tmp_path / "backups")
+    time.sleep(0.3)  # requests go on after the backup: they must not matter
+    for p in producers:
+        p.stopping.set()
+        p.join(60)
+        assert p.error is None, p.error
+    manifest = manifest_of(tmp_path / "backups", summary["id"])
+    logged = {key.split(" to ")[0] for key in manifest["request_ids"]}
+    acked_before = {rid for p in producers for rid, at in p.acked.items() if at < began}
+    assert acked_before <= logged, acked_before - logged
+    assert len(logged) < sum(len(p.acked) for p in producers)  # the copy is of one instant
+
+    db = tmp_path / "restored" / "node2.duckdb"
+    db.parent.mkdir()
+    done = restore("--from", tmp_path / "backups", "--db", db)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "checksums verified" in done.stdout.decode()
+    restored = RunningServer(["--db", str(db), "--flight-port", "0", "--http-port", "0"],
+                             cwd=tmp_path)
+    try:
+        client = restored.client()
+        groups = get(client, {"sql": f"SELECT x // {ROWS} AS i, count(*) AS n FROM events "
+                                     "GROUP BY 1"}).to_pylist()
+        # No request in part; exactly the logged ones.
+        assert all(g["n"] == ROWS for g in groups), groups
+        written = {f"flight-{g['i']}" if g["i"] < 1_000_000 else f"http-{g['i']}"
+                   for g in groups}
+        assert written == logged
+        tables = {t["schema"] + "." + t["name"]: t["rows"] for t in manifest["tables"]}
+        assert tables["main.events"] == len(logged) * ROWS
+        # The restored server answers a retry of a backed-up request as a duplicate.
+        rid = sorted(r for r in logged if r.startswith("flight-"))[0]
+        again = put(client, rows_of(int(rid.split("-")[1])), {"stream": "events",
+                                                              "request_id": rid})[-1]
+        assert again["duplicate"] is True
+    finally:
+        restored.stop()
+
+
+def test_restore_refuses_damaged_partial_and_existing(server, tmp_path):
+    put(server.client(), rows_of(1), {"stream": "events", "request_id": "one"})
+    to = tmp_path / "b"
+    summary = backup(server, to)
+    folder = to / summary["id"]
+    target = tmp_path / "r.duckdb"
+    target.write_bytes(b"not to be overwritten")
+    done = restore("--from", folder, "--db", target)
+    assert done.returncode == 1 and b"exists" in done.stderr and b"--force" in done.stderr
+    assert target.read_bytes() == b"not to be overwritten"
+
+    # A byte changed in the database file: refused by its SHA-256, nothing written.
+    data = bytearray((folder / "database.duckdb").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "database.duckdb").write_bytes(bytes(data))
+    done = restore("--from", folder, "--db", tmp_path / "new.duckdb")
+    assert done.returncode == 1, done.stdout
+    assert b"damaged" in done.stderr and b"SHA-256" in done.stderr, done.stderr
+    assert not (tmp_path / "new.duckdb").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    # Without its manifest (cut short) a backup is partial.
+    (folder / "manifest.json").unlink()
+    done = restore("--from", folder, "--db", tmp_path / "new.duckdb")
+    assert done.returncode == 1 and b"partial" in done.stderr, done.stderr
+
+    # A good backup over the existing file with --force.
+    summary = backup(server, to)
+    done = restore("--from", to / summary["id"], "--db", target, "--force")
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes()[:20] != b"not to be overwritten"
+
+
+def test_failed_backup_is_reported_leaves_nothing_and_server_serves_on(server, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the destination's directory would be")
+    done = run_cli("backup", "--server", server.uri, "--to", str(blocker / "backups"))
+    assert done.returncode == 1
+    assert str(blocker) in done.stderr.decode(), done.stderr
+    health = requests.get(f"{server.http}/healthz", timeout=30).json()
+    assert health["backup"]["last_ok"] is False and health["backup"]["failures"] == 1
+    metrics = requests.get(f"{server.http}/metrics", timeout=30).text
+    assert "arrowport_backup_failures_total 1" in metrics
+    assert "arrowport_backup_last_success_timestamp_seconds 0" in metrics
+    # No staging copy left beside the database.
+    assert not [p for p in tmp_path.iterdir() if ".backup-" in p.name]
+    # Serving goes on.
+    put(server.client(), rows_of(2), {"stream": "events", "request_id": "after"})
+    summary = backup(server, tmp_path / "ok")
+    assert summary["status"] == "ok"
+    metrics = requests.get(f"{server.http}/metrics", timeout=30).text
+    assert "arrowport_backup_last_success_timestamp_seconds 0\n" not in metrics
+    status = requests.get(f"{server.http}/status", timeout=30).json()
+    assert status["backup"]["last_ok"] is True
+
+
+def test_scheduled_backups_keep_the_newest(start_server, tmp_path):
+    config = tmp_path / "c.yaml"
+    to = tmp_path / "scheduled"
+    config.write_text(json.dumps({"backup": {"every": "1s", "to": str(to), "keep": 2}}))
+    server = start_server("--config", str(config))
+    put(server.client(), rows_of(3), {"stream": "events", "request_id": "s"})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        health = requests.get(f"{server.http}/healthz", timeout=30).json()
+        if health.get("backup", {}).get("runs", 0) >= 4:
+            break
+        time.sleep(0.5)
+    assert health["backup"]["runs"] >= 4 and health["backup"]["last_ok"], health
+    complete = sorted(p.name for p in to.iterdir() if (p / "manifest.json").exists())
+    assert len(complete) == 2, complete
+
+
+@pytest.mark.slow
+def test_backup_to_minio_and_restore(start_server, minio, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"s3": minio.s3_config()}))
+    server = start_server("--config", str(config))
+    put(server.client(), rows_of(4), {"stream": "events", "request_id": "m"})
+    summary = backup(server, f"s3://{minio.bucket}/backups")
+    assert summary["tables"]
+    db = tmp_path / "from-s3.duckdb"
+    done = restore("--from", f"s3://{minio.bucket}/backups", "--db", db, "--config", config)
+    assert done.returncode == 0, done.stderr
+    assert "1 request ids" in done.stdout.decode()
