@@ -168,7 +168,8 @@ build_portable() {
   # Every version's artefacts go (dist/ holds one version: SHA256SUMS names it).
   rm -f "$dist"/arrowport-*-linux-x86_64.tar.gz "$dist"/arrowport_server-*.whl \
     "$dist"/arrowport_*_amd64.deb "$dist"/arrowport-*.oci.tar "$dist"/arrowport-*.packages.txt
-  tar -C "$work/portable" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
+  # (2020-01-01: a zip made of it takes no date before 1980.)
+  tar -C "$work/portable" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1577836800 \
     -cf - "$portable_name" | gzip -6n >"$tarball.partial"
   mv "$tarball.partial" "$tarball"
   python3 "$here/make_wheel.py" "$portable_dir" "$version" "$dist" >/dev/null
@@ -334,7 +335,10 @@ build_image() {
   add_docker_manifest "$layout"
   rm -rf "$bundle"
   rm -f "$oci_tar"
-  tar -C "$layout" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
+  # Every blob readable (umoci writes the layer 0600): a layout unpacked by one account
+  # is read by another's engine.
+  chmod -R u+rwX,go+rX "$layout"
+  tar -C "$layout" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1577836800 \
     -cf "$oci_tar.partial" oci-layout index.json manifest.json blobs
   mv "$oci_tar.partial" "$oci_tar"
 }

@@ -51,10 +51,22 @@ cat >"$bundle/bin/arrowport" <<'LAUNCHER'
 # (not LD_LIBRARY_PATH) leaves programs it may start with the host's own libraries.
 self=$(readlink -f -- "$0") || exit 127
 top=${self%/bin/*}
-if [ ! -x "$top/libexec/arrowport/arrowport" ]; then
+case "$top" in
+  *:* | *\;* | *\$*)
+    # The loader splits its library path at : and ; and expands $ORIGIN-like words.
+    echo "arrowport: cannot run from $top: its path holds ':', ';' or '\$'; move or" \
+      "link the unpacked directory to a path without them" >&2
+    exit 127 ;;
+esac
+if [ ! -e "$top/libexec/arrowport/arrowport" ]; then
   echo "arrowport: $self is not in its bundle (no $top/libexec/arrowport/arrowport):" \
     "run it from the unpacked directory, or through a symlink to it, not a copy" >&2
   exit 127
+fi
+if [ ! -x "$top/libexec/arrowport/arrowport" ]; then
+  echo "arrowport: $top/libexec/arrowport/arrowport cannot be executed: its execute bits" \
+    "were lost, or $top is on a file system mounted noexec" >&2
+  exit 126
 fi
 exec "$top/libexec/arrowport/arrowport" --library-path "$top/lib" --argv0 "$0" \
   "$top/libexec/arrowport/arrowport.bin" "$@"
@@ -78,12 +90,19 @@ done
 # Code compiled into the binary from header-only libraries (JSON, CLI parsing, HTTP, ...):
 # their packages' copyright files too.
 mapfile -t header_packages < <(arrowport_in_root dpkg -S /usr/include/nlohmann/json.hpp \
-  /usr/include/CLI/CLI.hpp /usr/include/httplib.h 2>/dev/null | cut -d: -f1 | LC_ALL=C sort -u)
+  /usr/include/CLI/CLI.hpp /usr/include/httplib.h /usr/include/flatbuffers/flatbuffers.h \
+  2>/dev/null | cut -d: -f1 | LC_ALL=C sort -u)
 for package in "${header_packages[@]}"; do
   mkdir -p "$doc/third-party/$package"
   cp -L "$root/usr/share/doc/$package/copyright" "$doc/third-party/$package/copyright"
 done
 packages+=("${header_packages[@]}")
+# Apache-licensed components ship NOTICE files their licence asks to pass on.
+for package in "${packages[@]}"; do
+  for notice in "$root/usr/share/doc/$package"/NOTICE*; do
+    [[ -f $notice ]] && cp -L "$notice" "$doc/third-party/$package/"
+  done
+done
 # The licence texts those files name from /usr/share/common-licenses/ (which hosts other
 # than Debian's lack, and a wheel never sees): the bundle carries them.
 mkdir -p "$doc/third-party/common-licenses"

@@ -2,8 +2,10 @@
 version and dist/, commands in a chroot, the recorded timings, the unit's settings and the
 docs' own command lines."""
 import json
+import os
 import re
 import subprocess
+from pathlib import Path
 
 from conftest import REPO
 from docs_examples import parse_page
@@ -14,6 +16,7 @@ VERSION = re.search(r'ARROWPORT_VERSION_STRING "(.*)"', (
     REPO / "build/release/generated/arrowport/version_string.h").read_text()).group(1)
 IMAGE_TAG = VERSION.replace("+", "-")
 DIST = REPO / "dist"
+CACHE = Path(os.environ.get("ARROWPORT_CACHE", "/var/cache/arrowport"))
 # systemd's DynamicUser range starts here; no account of that uid exists in the root.
 DYNAMIC_UID = 61184
 TIMINGS = REPO / "build" / "test-artifacts" / "packaging-timings.json"

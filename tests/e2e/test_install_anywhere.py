@@ -8,6 +8,7 @@ the root's CA store in the Debian, RHEL and SUSE layouts; a host name resolves t
 root's /etc/hosts. In 12 and 13 apt installs the .deb, systemd-analyze verify accepts its
 unit and the unit's ExecStart serves. Slow: packages and roots are made once (minutes)."""
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -227,6 +228,33 @@ def test_tarball_serves_as_an_unprivileged_user_through_a_symlink(root):
         assert csv_cells(sql) == ["n", "42"], sql
     finally:
         served.stop()
+
+
+def test_names_resolve_through_the_roots_nss_for_flight_and_http(root, tmp_path):
+    """A name only an NSS module of the root knows (tests/e2e/nss/nss_onlyname.c, as sssd,
+    mDNS or systemd's resolve are to a host), named in its /etc/nsswitch.conf: the Flight
+    and HTTP clients both find it. gRPC's own resolver, which reads /etc/hosts alone, did
+    not (the attack on issue 65)."""
+    module = tmp_path / "libnss_onlyname.so.2"
+    run(["cc", "-shared", "-fPIC", "-O2", "-o", str(module),
+         str(REPO / "tests/e2e/nss/nss_onlyname.c")])
+    shutil.copy(module, root / "lib/x86_64-linux-gnu/libnss_onlyname.so.2")
+    nsswitch = root / "etc/nsswitch.conf"
+    original = nsswitch.read_text()
+    nsswitch.write_text(re.sub(r"(?m)^hosts:.*$", "hosts: files onlyname dns", original))
+    run(as_nobody(root, UNPACK))
+    served = serve(root, "arrowport")
+    try:
+        flight_sql = run(as_nobody(root, f"arrowport sql --server grpc://only-nss.test:"
+                                         f"{served.flight_port} --connect-wait 0 --mode csv "
+                                         "-c 'SELECT 6 * 7 AS n'"))
+        assert csv_cells(flight_sql) == ["n", "42"], flight_sql
+        http = run(as_nobody(root, f"arrowport query --server http://only-nss.test:"
+                                   f"{served.http_port} --format csv 'SELECT 6 * 7 AS n'"))
+        assert csv_cells(http) == ["n", "42"], http
+    finally:
+        served.stop()
+        nsswitch.write_text(original)
 
 
 def test_tarball_tls_trusts_the_roots_ca_store_in_every_layout(root):

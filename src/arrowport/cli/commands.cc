@@ -75,6 +75,12 @@ int Main(int argc, char** argv) {
   const CommandLine line = ParseCommandLine(argc, argv, std::cout, std::cerr);
   if (line.exit_code) return *line.exit_code;
   const CommandArgs& a = line.args;
+  // gRPC resolves names with its own c-ares resolver, which reads /etc/hosts and
+  // resolv.conf only: a name the host's NSS gives (sssd, mDNS, systemd's resolve, LDAP)
+  // failed for grpc:// while http:// found it. The native resolver asks getaddrinfo, as
+  // every other client here does. Set before gRPC starts (no thread yet); a user's own
+  // GRPC_DNS_RESOLVER wins.
+  ::setenv("GRPC_DNS_RESOLVER", "native", /*overwrite=*/0);
   if (line.command == Command::kServe) return Serve(a.config_path, ServeOverrides(a));
   // gRPC's own log lines (a failed handshake's) would come before the CLI's message, which
   // says the same in words the user can act on. Not for the server: its log keeps them.
