@@ -1,3 +1,4 @@
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/cli/history_file.h"
 
 #include <fcntl.h>
@@ -19,21 +20,6 @@ namespace {
 constexpr const char* kCookie = "_HiStOrY_V2_";
 // A history file larger than this is read from its end only.
 constexpr off_t kMaxRead = off_t{16} << 20;
-
-// A descriptor closed (and so unlocked) with its owner.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool WriteAll(int fd, const std::string& text) {
   for (size_t done = 0; done < text.size();) {
@@ -142,7 +128,7 @@ int HistoryFile::OpenLocked(int flags) {
 }
 
 std::vector<std::string> HistoryFile::Load(size_t keep) {
-  Descriptor file(OpenLocked(O_RDWR));
+  FileDescriptor file(OpenLocked(O_RDWR));
   if (file.get() < 0) return {};
   struct stat info;
   if (::fstat(file.get(), &info) != 0) return {};
@@ -182,7 +168,7 @@ std::vector<std::string> HistoryFile::Load(size_t keep) {
 }
 
 void HistoryFile::Append(const std::string& entry) {
-  Descriptor file(OpenLocked(O_WRONLY | O_APPEND));
+  FileDescriptor file(OpenLocked(O_WRONLY | O_APPEND));
   if (file.get() < 0) return;
   struct stat info;
   std::string text = Encode(entry) + "\n";

@@ -1,3 +1,4 @@
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/cli/server_probe.h"
 
 #include <fcntl.h>
@@ -33,28 +34,7 @@ constexpr int kConnectTimeoutMs = 5000;
 constexpr int kProbeIoTimeoutS = 5;
 
 // A socket closed with its owner.
-class ProbeSocket {
- public:
-  explicit ProbeSocket(int fd) : fd_(fd) {}
-  ~ProbeSocket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ProbeSocket(ProbeSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  ProbeSocket(const ProbeSocket&) = delete;
-  ProbeSocket& operator=(const ProbeSocket&) = delete;
-  ProbeSocket& operator=(ProbeSocket&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = other.fd_;
-      other.fd_ = -1;
-    }
-    return *this;
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
+using ProbeSocket = FileDescriptor;
 
 struct ProbeAddrInfoFree {
   void operator()(addrinfo* info) const { freeaddrinfo(info); }
@@ -85,21 +65,21 @@ struct Connected {
 Connected ConnectOne(const addrinfo& address) {
   ProbeSocket socket(::socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                               address.ai_protocol));
-  if (socket.fd() < 0) return {std::nullopt, errno};
-  if (::connect(socket.fd(), address.ai_addr, address.ai_addrlen) != 0) {
+  if (socket.get() < 0) return {std::nullopt, errno};
+  if (::connect(socket.get(), address.ai_addr, address.ai_addrlen) != 0) {
     if (errno != EINPROGRESS) return {std::nullopt, errno};
-    pollfd pfd{socket.fd(), POLLOUT, 0};
+    pollfd pfd{socket.get(), POLLOUT, 0};
     const int ready = ::poll(&pfd, 1, kConnectTimeoutMs);
     if (ready == 0) return {std::nullopt, ETIMEDOUT};
     if (ready < 0) return {std::nullopt, errno};
     int error = 0;
     socklen_t size = sizeof(error);
-    if (::getsockopt(socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
+    if (::getsockopt(socket.get(), SOL_SOCKET, SO_ERROR, &error, &size) != 0) error = errno;
     if (error != 0) return {std::nullopt, error};
   }
   // Blocking again, for the TLS probe.
-  const int flags = ::fcntl(socket.fd(), F_GETFL);
-  if (flags >= 0) (void)::fcntl(socket.fd(), F_SETFL, flags & ~O_NONBLOCK);
+  const int flags = ::fcntl(socket.get(), F_GETFL);
+  if (flags >= 0) (void)::fcntl(socket.get(), F_SETFL, flags & ~O_NONBLOCK);
   return {std::move(socket), 0};
 }
 
@@ -147,7 +127,7 @@ arrow::Result<TlsAnswer> ProbeTls(const ServerEndpoint& endpoint, const std::str
   if (!connected.socket) {
     return arrow::Status::IOError("cannot connect: ", std::strerror(connected.error));
   }
-  const int fd = connected.socket->fd();
+  const int fd = connected.socket->get();
   timeval timeout{kProbeIoTimeoutS, 0};
   (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));

@@ -1,3 +1,4 @@
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/objectstore/local_store.h"
 
 #include <dirent.h>
@@ -26,21 +27,6 @@ std::string ParentOf(const std::string& path) { return path.substr(0, path.rfind
 int64_t ModifiedMs(const struct stat& info) {
   return int64_t{info.st_mtim.tv_sec} * 1000 + info.st_mtim.tv_nsec / 1000000;
 }
-
-/// One open file descriptor, closed on destruction.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  ~Descriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 /// Adds the files under `dir` (the directory of key prefix `key_dir`, "" or ending in
 /// '/') whose keys start with `prefix` and sort after `start_after`.
@@ -151,7 +137,7 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> LocalStore::ReadFile(const std::st
   if (offset < 0) return arrow::Status::Invalid("negative offset reading ", key);
   ARROW_RETURN_NOT_OK(CheckInsideRoot(key));
   const std::string path = PathOf(key);
-  const Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
     return ErrnoError("open", path, errno);

@@ -1,3 +1,4 @@
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/query/backup_files.h"
 
 #include <fcntl.h>
@@ -46,21 +47,6 @@ class Sha256 {
   crypto_hash_sha256_state state_;
 };
 
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  ~Descriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool Close() { return ::close(std::exchange(fd_, -1)) == 0; }
-
- private:
-  int fd_;
-};
-
 arrow::Status Errno(const std::string& what, const std::string& path) {
   const int error = errno;
   const std::string message = what + " '" + path + "': " + std::strerror(error);
@@ -96,7 +82,7 @@ arrow::Result<BackupFile> UploadFile(const std::string& path, objectstore::Objec
                                      const std::string& key,
                                      const std::shared_ptr<CallCancellation>& cancellation) {
   ThreadCancellationScope obey_call(cancellation);
-  Descriptor in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return Errno("cannot open", path);
   ARROW_ASSIGN_OR_RAISE(auto out, store->OpenUpload(key));
   BackupFile file{std::filesystem::path(key).filename().string(), 0, ""};
@@ -133,7 +119,7 @@ arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const st
                                        const std::string& path) {
   ARROW_ASSIGN_OR_RAISE(auto in, store->OpenRead(key));
   ARROW_ASSIGN_OR_RAISE(const int64_t size, in->GetSize());
-  Descriptor out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  FileDescriptor out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (out.get() < 0) return Errno("cannot create", path);
   StagedFile partial(path);
   BackupFile file{std::filesystem::path(key).filename().string(), 0, ""};

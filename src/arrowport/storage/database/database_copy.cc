@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/database/database.h"
 #include "arrowport/storage/database/database_impl.h"
@@ -20,27 +21,6 @@ namespace arrowport::storage {
 namespace {
 
 constexpr size_t kCopyChunkBytes = size_t{8} << 20;
-
-// A file descriptor, closed once.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now, reporting what close() said (a write error may surface only here).
-  bool Close() {
-    const int fd = fd_;
-    fd_ = -1;
-    return ::close(fd) == 0;
-  }
-
- private:
-  int fd_;
-};
 
 arrow::Status Errno(const std::string& what, const std::string& path) {
   const int error = errno;
