@@ -21,8 +21,10 @@ mkdir -p "$(dirname "$root")"
 exec 7>"$root.lock"
 flock 7
 if [[ ! -f $root/.arrowport-root-done || "$(cat "$root/.arrowport-root-done")" != "$packages" ]]; then
-  command -v debootstrap >/dev/null ||
-    { echo "debian_root: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }
+  if ! command -v debootstrap >/dev/null; then
+    echo "debian_root: installing debootstrap on the host" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
   mirror="${ARROWPORT_MIRROR:-$(host_mirror)}"
   [[ -n $mirror ]] || { echo "debian_root: no Debian mirror in this host's apt sources; set ARROWPORT_MIRROR" >&2; exit 1; }
   echo "debian_root: making a Debian $release root in $root (once)" >&2

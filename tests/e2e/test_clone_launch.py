@@ -73,6 +73,7 @@ def test_without_root_a_bare_clone_says_what_to_run_instead(bare_clone):
 
 @pytest.mark.skipif(os.environ.get("ARROWPORT_NATIVE") == "1",
                     reason="a native host builds without root")
+@pytest.mark.release_only("bundles the release build")
 def test_without_root_a_clone_runs_the_portable_tarball_in_its_dist(bare_clone):
     """The tarball of this build (toolchain/portable.sh, as ./bin/arrowport package makes
     it) copied into a bare clone's dist/: the account without root runs it at once."""
