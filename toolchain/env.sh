@@ -1,7 +1,9 @@
 # Shared helpers for bin/ and toolchain/ scripts (sourced, not executed).
 # Decides whether the host has the libraries (native) or commands must run in the forky root.
 
-ARROWPORT_REPO="${ARROWPORT_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+# The clone this file is in, never one an environment names: a script of one clone run
+# from another's (tests, a user with two clones) built and ran the other's.
+ARROWPORT_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Everything set up once per machine lives under one directory outside the clone, which
 # fresh clones reuse: the toolchain root, the compiler cache, and bin/test's MinIO, venvs
 # and Spark jars (ARROWPORT_CACHE moves them all; each has its own override too).

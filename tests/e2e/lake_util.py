@@ -118,6 +118,24 @@ class Minio:
         self.kill()
         raise RuntimeError(f"MinIO did not become ready in {timeout}s:\n{self.log()}")
 
+    def pause(self, timeout=60):
+        """SIGSTOP, returning once every thread of MinIO is stopped: the signal is only
+        queued when kill() returns, and on a loaded machine MinIO went on answering the
+        request that followed it (a test then saw a store read succeed past its stop)."""
+        self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        tasks = f"/proc/{self.proc.pid}/task"
+        while time.monotonic() < deadline:
+            states = []
+            for task in os.listdir(tasks):
+                with contextlib.suppress(OSError):
+                    stat = open(f"{tasks}/{task}/stat").read()
+                    states.append(stat[stat.rindex(")") + 2])
+            if states and all(state in "Tt" for state in states):
+                return
+            time.sleep(0.005)
+        raise AssertionError(f"MinIO's threads did not all stop within {timeout} s")
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -132,7 +132,7 @@ class S3Proxy:
                             proxy._arrived.notify_all()
                     if stop:
                         proxy.stopped_at = path
-                        proxy.minio.proc.send_signal(signal.SIGSTOP)
+                        proxy.minio.pause()
                         proxy.data_read_stopped.set()
                     if reads_fail:
                         proxy._note(self.command, path, "503 (reads fail)")
@@ -157,7 +157,7 @@ class S3Proxy:
                             if fault == "fail_reads":
                                 proxy.reads_fail = True
                         if fault == "stop_minio":
-                            proxy.minio.proc.send_signal(signal.SIGSTOP)
+                            proxy.minio.pause()
                         proxy._note(self.command, path, f"{response.status}, answer lost ({fault})")
                         self.close_connection = True
                         return
