@@ -4,15 +4,18 @@ request in part, and exactly what its manifest says; restore refuses a damaged, 
 misplaced backup; a failed backup leaves nothing a restore takes and the server serves on.
 New feature: every test here failed before it (no `backup` action, route or command)."""
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 import requests
 
 from conftest import RunningServer, run_cli
+from test_auth import PASSWORDS, auth_server, basic, flight_login, hashes  # noqa: F401
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
 
@@ -198,3 +201,31 @@ def test_backup_to_minio_and_restore(start_server, minio, tmp_path):
     done = restore("--from", f"s3://{minio.bucket}/backups", "--db", db, "--config", config)
     assert done.returncode == 0, done.stderr
     assert "1 request ids" in done.stdout.decode()
+
+
+def test_backup_is_for_admins_only(auth_server, tmp_path):
+    """A reader or writer may not copy the whole database out (Flight action, HTTP route,
+    CLI); an admin may."""
+    to = tmp_path / "refused"
+    body = json.dumps({"to": str(to)}).encode()
+    for user in ("reader", "writer"):
+        client, options = flight_login(auth_server, user)
+        with pytest.raises(flight.FlightUnauthorizedError, match="needs role admin"):
+            list(client.do_action(flight.Action("backup", body), options=options))
+        r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)},
+                          headers={"Authorization": basic(user)}, timeout=60)
+        assert r.status_code == 403 and "needs role admin" in r.text, r.text
+        env = {**os.environ, "ARROWPORT_USER": user, "ARROWPORT_PASSWORD": PASSWORDS[user]}
+        done = run_cli("backup", "--server", auth_server.uri, "--to", str(to), env=env)
+        assert done.returncode != 0 and b"needs role admin" in done.stderr, done.stderr
+    r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)}, timeout=60)
+    assert r.status_code == 401, r.text
+    assert not to.exists()
+    client, options = flight_login(auth_server, "admin")
+    summary = [json.loads(r.body.to_pybytes())
+               for r in client.do_action(flight.Action("backup", body), options=options)]
+    assert summary[0]["status"] == "ok", summary
+    r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)},
+                      headers={"Authorization": basic("admin")}, timeout=120)
+    assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+    assert len([p for p in to.iterdir() if (p / "manifest.json").exists()]) == 2
