@@ -229,3 +229,18 @@ def test_backup_is_for_admins_only(auth_server, tmp_path):
                       headers={"Authorization": basic("admin")}, timeout=120)
     assert r.status_code == 200 and r.json()["status"] == "ok", r.text
     assert len([p for p in to.iterdir() if (p / "manifest.json").exists()]) == 2
+
+
+def test_scheduled_and_called_backups_are_logged(start_server, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"backup": {"every": "1s", "to": str(tmp_path / "s")}}))
+    server = start_server("--config", str(config))
+    put(server.client(), rows_of(6), {"stream": "events", "request_id": "s"})
+    assert server.logged("backup written"), server.stderr()
+    backup(server, tmp_path / "called")
+    lines = [line for line in server.stderr().splitlines() if "backup " in line]
+    for by in ("schedule", "call"):
+        started = [line for line in lines if "backup started" in line and f"by={by}" in line]
+        written = [line for line in lines if "backup written" in line and f"by={by}" in line]
+        assert started and written, (by, lines)
+        assert "seconds=" in written[0] and "bytes=" in written[0], written[0]

@@ -292,7 +292,7 @@ void Server::Impl::MakeBackups() {
       database.get(), std::move(s3),
       query::BackupSchedule{std::chrono::seconds(config.backup.every_s), config.backup.to,
                             static_cast<int>(config.backup.keep)},
-      store_stop);
+      store_stop, &logger);
   backups->Start();
 }
 
