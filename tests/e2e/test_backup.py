@@ -5,6 +5,7 @@ misplaced backup; a failed backup leaves nothing a restore takes and the server 
 New feature: every test here failed before it (no `backup` action, route or command)."""
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -229,6 +230,61 @@ def test_backup_is_for_admins_only(auth_server, tmp_path):
                       headers={"Authorization": basic("admin")}, timeout=120)
     assert r.status_code == 200 and r.json()["status"] == "ok", r.text
     assert len([p for p in to.iterdir() if (p / "manifest.json").exists()]) == 2
+
+
+def staging_files(directory):
+    return sorted(p.name for p in Path(directory).iterdir() if ".backup-" in p.name)
+
+
+def test_kill_mid_backup_then_restart(start_server, tmp_path):
+    """kill -9 while a backup is being written: the restarted server serves, removes the
+    stale staging copy beside the database, no restore takes the partial backup, and the
+    next backup to that destination removes it."""
+    db, to = tmp_path / "big.duckdb", tmp_path / "backups"
+    server = start_server(db=db)
+    # Random doubles barely compress: ~300 MB of database file, so that writing its copy
+    # to the destination takes long enough to be caught in the act.
+    r = requests.post(f"{server.http}/query", timeout=600, json={
+        "sql": "CREATE TABLE big AS SELECT i, random() AS a, random() AS b "
+               "FROM range(18000000) t(i)"})
+    assert r.status_code == 200, r.text
+    backing_up = subprocess_backup(server, to)
+    try:
+        # Killed once the destination's copy is being written (its folder exists), the
+        # staging copy beside the database still there.
+        deadline = time.time() + 600
+        while time.time() < deadline and not (to.exists() and any(to.iterdir())):
+            assert backing_up.poll() is None, backing_up.communicate()
+            time.sleep(0.002)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(60)
+    finally:
+        backing_up.wait(120)
+    assert backing_up.returncode != 0
+    assert not [p for p in to.rglob("manifest.json")], list(to.rglob("*"))
+    stale = [p for p in to.iterdir()]
+    assert len(stale) == 1, stale
+    assert staging_files(tmp_path), "killed before the staging copy was made"
+    done = restore("--from", to, "--db", tmp_path / "r.duckdb")
+    assert done.returncode == 1 and b"no complete backup" in done.stderr, done.stderr
+
+    again = start_server(db=db)
+    assert again.logged("removed a stale backup staging file"), again.stderr()
+    assert staging_files(tmp_path) == []
+    n = get(again.client(), {"sql": "SELECT count(*) AS n FROM big"}).column("n")[0].as_py()
+    assert n == 18000000
+    summary = backup(again, to)
+    assert sorted(p.name for p in to.iterdir()) == [summary["id"]], list(to.rglob("*"))
+    assert again.logged("removed a partial backup"), again.stderr()
+    done = restore("--from", to, "--db", tmp_path / "r.duckdb")
+    assert done.returncode == 0, done.stderr
+
+
+def subprocess_backup(server, to):
+    import subprocess
+    from conftest import ARROWPORT
+    return subprocess.Popen([ARROWPORT, "backup", "--server", server.uri, "--to", str(to)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_scheduled_and_called_backups_are_logged(start_server, tmp_path):

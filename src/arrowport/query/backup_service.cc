@@ -26,7 +26,7 @@ int64_t UnixNow() {
 struct BackupService::Impl {
   Impl(storage::Database* database, objectstore::S3Settings s3, BackupSchedule plan,
        std::shared_ptr<CallCancellation> stop_all, Logger* log)
-      : operation(database, std::move(s3)), schedule(std::move(plan)),
+      : operation(database, std::move(s3), log), schedule(std::move(plan)),
         stop(std::move(stop_all)), logger(log) {}
 
   BackupOperation operation;
@@ -75,6 +75,7 @@ BackupService::~BackupService() {
 }
 
 void BackupService::Start() {
+  impl_->operation.RemoveStaleStaging();
   if (impl_->schedule.every.count() <= 0 || impl_->schedule.to.empty()) return;
   impl_->scheduler = std::thread([this] { impl_->Loop(); });
 }

@@ -45,7 +45,8 @@ class BackupService {
   BackupService(const BackupService&) = delete;
   BackupService& operator=(const BackupService&) = delete;
 
-  /// Starts the scheduler thread when the schedule has a period.
+  /// Removes the staging copies backups cut short left (BackupOperation), then starts
+  /// the scheduler thread when the schedule has a period.
   void Start();
   /// One backup to `destination` (empty: the schedule's `to`), cancelled by
   /// `cancellation` or the server's stop; the outcome is recorded.
