@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from conftest import RunningServer, run_cli
+from lake_util import Lake, events, lake_stream, start_lake_server
 from test_auth import PASSWORDS, auth_server, basic, flight_login, hashes  # noqa: F401
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
@@ -285,6 +286,33 @@ def subprocess_backup(server, to):
     from conftest import ARROWPORT
     return subprocess.Popen([ARROWPORT, "backup", "--server", server.uri, "--to", str(to)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_manifest_names_lake_snapshots_and_restore_ignores_them(start_server, tmp_path):
+    lake = Lake.local(tmp_path / "lake" / "lk")
+    server = start_lake_server(start_server, tmp_path, {"lk": lake_stream(lake.url)})
+    client = server.client()
+    for i in range(3):
+        put(client, events(range(i * 10, i * 10 + 10)), {"stream": "lk", "request_id": f"l{i}"})
+    put(client, rows_of(5), {"stream": "events", "request_id": "d"})
+    version = max(lake.versions())
+    summary = backup(server, tmp_path / "b")
+    manifest = manifest_of(tmp_path / "b", summary["id"])
+    assert manifest["lake_tables"] == [
+        {"stream": "lk", "table": "lk", "url": lake.url, "version": version}], manifest
+    # Not copied: the database's tables only.
+    assert [t["name"] for t in manifest["tables"] if t["schema"] == "main"] == ["events"], \
+        manifest["tables"]
+    db = tmp_path / "restored.duckdb"
+    done = restore("--from", tmp_path / "b", "--db", db)
+    assert done.returncode == 0, done.stderr
+    restored = RunningServer(["--db", str(db), "--flight-port", "0", "--http-port", "0"],
+                             cwd=tmp_path)
+    try:
+        n = get(restored.client(), {"sql": "SELECT count(*) AS n FROM events"})
+        assert n.column("n")[0].as_py() == ROWS
+    finally:
+        restored.stop()
 
 
 def test_scheduled_and_called_backups_are_logged(start_server, tmp_path):

@@ -56,10 +56,12 @@ arrow::Status KeepNewest(objectstore::ObjectStore* store, int keep) {
 }  // namespace
 
 struct BackupOperation::Impl {
-  Impl(storage::Database* db, objectstore::S3Settings settings, Logger* log)
-      : database(db), s3(std::move(settings)), logger(log) {}
+  Impl(storage::Database* db, objectstore::S3Settings settings, LakeSnapshots lake_list,
+       Logger* log)
+      : database(db), s3(std::move(settings)), lakes(std::move(lake_list)), logger(log) {}
   storage::Database* database;
   objectstore::S3Settings s3;
+  LakeSnapshots lakes;
   Logger* logger;
   std::mutex one_at_a_time;
 
@@ -68,8 +70,8 @@ struct BackupOperation::Impl {
 };
 
 BackupOperation::BackupOperation(storage::Database* database, objectstore::S3Settings s3,
-                                 Logger* logger)
-    : impl_(std::make_unique<Impl>(database, std::move(s3), logger)) {}
+                                 LakeSnapshots lakes, Logger* logger)
+    : impl_(std::make_unique<Impl>(database, std::move(s3), std::move(lakes), logger)) {}
 
 BackupOperation::~BackupOperation() = default;
 
@@ -120,8 +122,12 @@ arrow::Result<BackupManifest> BackupOperation::Impl::Run(
   // The copy beside the database: its tables are read from it (DuckDB opens local files).
   const std::filesystem::path db_path(database->path());
   StagedFile staged((db_path.parent_path() / StagingName(db_path, manifest.id)).string());
+  // The lake's snapshots as of the checkpoint the copy is of.
+  auto name_lakes = [&] {
+    if (lakes) manifest.lake_tables = lakes();
+  };
   ARROW_ASSIGN_OR_RAISE(const int64_t bytes,
-                        database->CopyCheckpointed(staged.path(), cancellation));
+                        database->CopyCheckpointed(staged.path(), cancellation, name_lakes));
   if (auto room = store->AvailableBytes(); room && *room < bytes) {
     return arrow::Status::IOError("backup: ", store->url(), " has ", *room >> 20,
                                   " MiB free, the database file is ", bytes >> 20, " MiB");

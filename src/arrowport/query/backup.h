@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "arrow/result.h"
 #include "arrowport/common/call_cancellation.h"
@@ -23,10 +25,14 @@ namespace arrowport::query {
 /// manifest, so no restore takes it for complete. Thread-safe; backups run one at a time.
 class BackupOperation {
  public:
-  /// `s3`: the server's S3 settings (its `s3` section and stop); `logger` (may be null)
-  /// hears what a backup cleans up. Outlived by `database` and `logger`.
+  /// The lake streams' snapshots as this server knows them now (empty: no lake).
+  using LakeSnapshots = std::function<std::vector<BackupLakeTable>()>;
+
+  /// `s3`: the server's S3 settings (its `s3` section and stop); `lakes` (may be empty)
+  /// is asked at each backup's checkpoint; `logger` (may be null) hears what a backup
+  /// cleans up. Outlived by `database` and `logger`.
   BackupOperation(storage::Database* database, objectstore::S3Settings s3,
-                  Logger* logger = nullptr);
+                  LakeSnapshots lakes = {}, Logger* logger = nullptr);
   ~BackupOperation();
 
   /// Removes the staging copies (`.<db>.backup-<id>.tmp` beside the database) that a

@@ -25,8 +25,9 @@ int64_t UnixNow() {
 
 struct BackupService::Impl {
   Impl(storage::Database* database, objectstore::S3Settings s3, BackupSchedule plan,
-       std::shared_ptr<CallCancellation> stop_all, Logger* log)
-      : operation(database, std::move(s3), log), schedule(std::move(plan)),
+       std::shared_ptr<CallCancellation> stop_all, BackupOperation::LakeSnapshots lakes,
+       Logger* log)
+      : operation(database, std::move(s3), std::move(lakes), log), schedule(std::move(plan)),
         stop(std::move(stop_all)), logger(log) {}
 
   BackupOperation operation;
@@ -61,9 +62,9 @@ struct BackupService::Impl {
 
 BackupService::BackupService(storage::Database* database, objectstore::S3Settings s3,
                              BackupSchedule schedule, std::shared_ptr<CallCancellation> stop,
-                             Logger* logger)
+                             BackupOperation::LakeSnapshots lakes, Logger* logger)
     : impl_(std::make_unique<Impl>(database, std::move(s3), std::move(schedule),
-                                   std::move(stop), logger)) {}
+                                   std::move(stop), std::move(lakes), logger)) {}
 
 BackupService::~BackupService() {
   {

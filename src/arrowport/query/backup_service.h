@@ -37,10 +37,10 @@ struct BackupOutcome {
 /// and recorded. Thread-safe.
 class BackupService {
  public:
-  /// Outlived by `database` and `logger`.
+  /// `lakes`: BackupOperation's. Outlived by `database` and `logger`.
   BackupService(storage::Database* database, objectstore::S3Settings s3,
                 BackupSchedule schedule, std::shared_ptr<CallCancellation> stop,
-                Logger* logger);
+                BackupOperation::LakeSnapshots lakes, Logger* logger);
   ~BackupService();
   BackupService(const BackupService&) = delete;
   BackupService& operator=(const BackupService&) = delete;
