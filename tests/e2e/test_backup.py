@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.flight as flight
+import pyarrow.fs as pafs
 import pytest
 import requests
 
@@ -197,8 +198,15 @@ def test_backup_to_minio_and_restore(start_server, minio, tmp_path):
     config.write_text(json.dumps({"s3": minio.s3_config()}))
     server = start_server("--config", str(config))
     put(server.client(), rows_of(4), {"stream": "events", "request_id": "m"})
+    # A backup cut short (no manifest), as a server killed mid-backup leaves it on S3:
+    # removed by the next backup there.
+    fs = minio.filesystem()
+    partial = f"{minio.bucket}/backups/20200101T000000.000Z/database.duckdb"
+    with fs.open_output_stream(partial) as out:
+        out.write(b"cut short")
     summary = backup(server, f"s3://{minio.bucket}/backups")
     assert summary["tables"]
+    assert fs.get_file_info(partial).type == pafs.FileType.NotFound
     db = tmp_path / "from-s3.duckdb"
     done = restore("--from", f"s3://{minio.bucket}/backups", "--db", db, "--config", config)
     assert done.returncode == 0, done.stderr
