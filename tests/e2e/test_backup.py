@@ -336,3 +336,13 @@ def test_scheduled_and_called_backups_are_logged(start_server, tmp_path):
         written = [line for line in lines if "backup written" in line and f"by={by}" in line]
         assert started and written, (by, lines)
         assert "seconds=" in written[0] and "bytes=" in written[0], written[0]
+
+
+def test_stale_staging_beside_a_relative_database_path_is_removed(start_server, tmp_path):
+    stale = tmp_path / ".rel.duckdb.backup-20200101T000000.000Z.tmp"
+    stale.write_bytes(b"a copy cut short")
+    other = tmp_path / ".other.duckdb.backup-20200101T000000.000Z.tmp"  # not this database's
+    other.write_bytes(b"another database's")
+    server = start_server("--db", "rel.duckdb")  # relative to its working directory, tmp_path
+    assert server.logged("removed a stale backup staging file"), server.stderr()
+    assert not stale.exists() and other.exists()

@@ -82,9 +82,10 @@ void BackupOperation::RemoveStaleStaging() {
   const std::string pattern = StagingName(db_path, "*");
   const std::string prefix = pattern.substr(0, pattern.find('*'));
   const std::string suffix = pattern.substr(pattern.find('*') + 1);
+  // A relative --db ("x.duckdb") has its staging copies in the working directory.
+  const auto dir = db_path.has_parent_path() ? db_path.parent_path() : ".";
   std::error_code error;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(db_path.parent_path(), error)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
     if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) ||
         !name.ends_with(suffix) || !entry.is_regular_file(error)) {
