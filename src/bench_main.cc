@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   app.add_option("--dir", options.work_dir, "Directory for the benchmark database");
   app.add_option("--only", options.only,
                  "Run one part: throughput, latency, concurrency, transfer, metrics, quack, "
-                 "tls, lake")
+                 "tls, lake, backup")
       ->check(CLI::IsMember({"throughput", "latency", "concurrency", "transfer", "metrics",
-                             "quack", "tls", "lake"}));
+                             "quack", "tls", "lake", "backup"}));
   app.add_option("--python", options.python,
                  "Python with deltalake for the lake part's delta-rs peer "
                  "(default: .venv/bin/python, else python3)");

@@ -4,15 +4,21 @@ request in part, and exactly what its manifest says; restore refuses a damaged, 
 misplaced backup; a failed backup leaves nothing a restore takes and the server serves on.
 New feature: every test here failed before it (no `backup` action, route or command)."""
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.flight as flight
+import pyarrow.fs as pafs
 import pytest
 import requests
 
 from conftest import RunningServer, run_cli
+from lake_util import Lake, events, lake_stream, start_lake_server
+from test_auth import PASSWORDS, auth_server, basic, flight_login, hashes  # noqa: F401
 from test_flight_roundtrip import get, put
 from test_http import ARROW, ipc_bytes
 
@@ -192,9 +198,151 @@ def test_backup_to_minio_and_restore(start_server, minio, tmp_path):
     config.write_text(json.dumps({"s3": minio.s3_config()}))
     server = start_server("--config", str(config))
     put(server.client(), rows_of(4), {"stream": "events", "request_id": "m"})
+    # A backup cut short (no manifest), as a server killed mid-backup leaves it on S3:
+    # removed by the next backup there.
+    fs = minio.filesystem()
+    partial = f"{minio.bucket}/backups/20200101T000000.000Z/database.duckdb"
+    with fs.open_output_stream(partial) as out:
+        out.write(b"cut short")
     summary = backup(server, f"s3://{minio.bucket}/backups")
     assert summary["tables"]
+    assert fs.get_file_info(partial).type == pafs.FileType.NotFound
     db = tmp_path / "from-s3.duckdb"
     done = restore("--from", f"s3://{minio.bucket}/backups", "--db", db, "--config", config)
     assert done.returncode == 0, done.stderr
     assert "1 request ids" in done.stdout.decode()
+
+
+def test_backup_is_for_admins_only(auth_server, tmp_path):
+    """A reader or writer may not copy the whole database out (Flight action, HTTP route,
+    CLI); an admin may."""
+    to = tmp_path / "refused"
+    body = json.dumps({"to": str(to)}).encode()
+    for user in ("reader", "writer"):
+        client, options = flight_login(auth_server, user)
+        with pytest.raises(flight.FlightUnauthorizedError, match="needs role admin"):
+            list(client.do_action(flight.Action("backup", body), options=options))
+        r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)},
+                          headers={"Authorization": basic(user)}, timeout=60)
+        assert r.status_code == 403 and "needs role admin" in r.text, r.text
+        env = {**os.environ, "ARROWPORT_USER": user, "ARROWPORT_PASSWORD": PASSWORDS[user]}
+        done = run_cli("backup", "--server", auth_server.uri, "--to", str(to), env=env)
+        assert done.returncode != 0 and b"needs role admin" in done.stderr, done.stderr
+    r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)}, timeout=60)
+    assert r.status_code == 401, r.text
+    assert not to.exists()
+    client, options = flight_login(auth_server, "admin")
+    summary = [json.loads(r.body.to_pybytes())
+               for r in client.do_action(flight.Action("backup", body), options=options)]
+    assert summary[0]["status"] == "ok", summary
+    r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)},
+                      headers={"Authorization": basic("admin")}, timeout=120)
+    assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+    assert len([p for p in to.iterdir() if (p / "manifest.json").exists()]) == 2
+
+
+def staging_files(directory):
+    return sorted(p.name for p in Path(directory).iterdir() if ".backup-" in p.name)
+
+
+def test_kill_mid_backup_then_restart(start_server, tmp_path):
+    """kill -9 while a backup is being written: the restarted server serves, removes the
+    stale staging copy beside the database, no restore takes the partial backup, and the
+    next backup to that destination removes it."""
+    db, to = tmp_path / "big.duckdb", tmp_path / "backups"
+    server = start_server(db=db)
+    # Random doubles barely compress: ~300 MB of database file, so that writing its copy
+    # to the destination takes long enough to be caught in the act.
+    r = requests.post(f"{server.http}/query", timeout=600, json={
+        "sql": "CREATE TABLE big AS SELECT i, random() AS a, random() AS b "
+               "FROM range(18000000) t(i)"})
+    assert r.status_code == 200, r.text
+    backing_up = subprocess_backup(server, to)
+    try:
+        # Killed once the destination's copy is being written (its folder exists), the
+        # staging copy beside the database still there.
+        deadline = time.time() + 600
+        while time.time() < deadline and not (to.exists() and any(to.iterdir())):
+            assert backing_up.poll() is None, backing_up.communicate()
+            time.sleep(0.002)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(60)
+    finally:
+        backing_up.wait(120)
+    assert backing_up.returncode != 0
+    assert not [p for p in to.rglob("manifest.json")], list(to.rglob("*"))
+    stale = [p for p in to.iterdir()]
+    assert len(stale) == 1, stale
+    assert staging_files(tmp_path), "killed before the staging copy was made"
+    done = restore("--from", to, "--db", tmp_path / "r.duckdb")
+    assert done.returncode == 1 and b"no complete backup" in done.stderr, done.stderr
+
+    again = start_server(db=db)
+    assert again.logged("removed a stale backup staging file"), again.stderr()
+    assert staging_files(tmp_path) == []
+    n = get(again.client(), {"sql": "SELECT count(*) AS n FROM big"}).column("n")[0].as_py()
+    assert n == 18000000
+    summary = backup(again, to)
+    assert sorted(p.name for p in to.iterdir()) == [summary["id"]], list(to.rglob("*"))
+    assert again.logged("removed a partial backup"), again.stderr()
+    done = restore("--from", to, "--db", tmp_path / "r.duckdb")
+    assert done.returncode == 0, done.stderr
+
+
+def subprocess_backup(server, to):
+    import subprocess
+    from conftest import ARROWPORT
+    return subprocess.Popen([ARROWPORT, "backup", "--server", server.uri, "--to", str(to)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_manifest_names_lake_snapshots_and_restore_ignores_them(start_server, tmp_path):
+    lake = Lake.local(tmp_path / "lake" / "lk")
+    server = start_lake_server(start_server, tmp_path, {"lk": lake_stream(lake.url)})
+    client = server.client()
+    for i in range(3):
+        put(client, events(range(i * 10, i * 10 + 10)), {"stream": "lk", "request_id": f"l{i}"})
+    put(client, rows_of(5), {"stream": "events", "request_id": "d"})
+    version = max(lake.versions())
+    summary = backup(server, tmp_path / "b")
+    manifest = manifest_of(tmp_path / "b", summary["id"])
+    assert manifest["lake_tables"] == [
+        {"stream": "lk", "table": "lk", "url": lake.url, "version": version}], manifest
+    # Not copied: the database's tables only.
+    assert [t["name"] for t in manifest["tables"] if t["schema"] == "main"] == ["events"], \
+        manifest["tables"]
+    db = tmp_path / "restored.duckdb"
+    done = restore("--from", tmp_path / "b", "--db", db)
+    assert done.returncode == 0, done.stderr
+    restored = RunningServer(["--db", str(db), "--flight-port", "0", "--http-port", "0"],
+                             cwd=tmp_path)
+    try:
+        n = get(restored.client(), {"sql": "SELECT count(*) AS n FROM events"})
+        assert n.column("n")[0].as_py() == ROWS
+    finally:
+        restored.stop()
+
+
+def test_scheduled_and_called_backups_are_logged(start_server, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"backup": {"every": "1s", "to": str(tmp_path / "s")}}))
+    server = start_server("--config", str(config))
+    put(server.client(), rows_of(6), {"stream": "events", "request_id": "s"})
+    assert server.logged("backup written"), server.stderr()
+    backup(server, tmp_path / "called")
+    lines = [line for line in server.stderr().splitlines() if "backup " in line]
+    for by in ("schedule", "call"):
+        started = [line for line in lines if "backup started" in line and f"by={by}" in line]
+        written = [line for line in lines if "backup written" in line and f"by={by}" in line]
+        assert started and written, (by, lines)
+        assert "seconds=" in written[0] and "bytes=" in written[0], written[0]
+
+
+def test_stale_staging_beside_a_relative_database_path_is_removed(start_server, tmp_path):
+    stale = tmp_path / ".rel.duckdb.backup-20200101T000000.000Z.tmp"
+    stale.write_bytes(b"a copy cut short")
+    other = tmp_path / ".other.duckdb.backup-20200101T000000.000Z.tmp"  # not this database's
+    other.write_bytes(b"another database's")
+    server = start_server("--db", "rel.duckdb")  # relative to its working directory, tmp_path
+    assert server.logged("removed a stale backup staging file"), server.stderr()
+    assert not stale.exists() and other.exists()

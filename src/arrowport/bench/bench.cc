@@ -75,6 +75,7 @@ arrow::Status RunBench(const BenchOptions& options) {
   if (st.ok() && wanted("quack")) st = BenchQuack(options, db_path);
   if (st.ok() && wanted("tls")) st = BenchTls(options, db_path);
   if (st.ok() && wanted("lake")) st = BenchLake(options, db_path);
+  if (st.ok() && wanted("backup")) st = BenchBackup(options, db_path);
   std::error_code ignored;
   if (temporary) std::filesystem::remove_all(dir, ignored);
   return st;

@@ -17,7 +17,7 @@ struct BenchOptions {
   bool seed_schema = true;    ///< also run the seed's 2-column schema
   bool concurrency = true;    ///< concurrent producers and 1,000-row round trips
   /// "" (all), "throughput", "latency", "concurrency", "transfer", "metrics", "quack",
-  /// "tls" or "lake"
+  /// "tls", "lake" or "backup"
   std::string only;
   /// The interpreter of the lake part's delta-rs peer ("": .venv/bin/python, else python3)
   std::string python;
@@ -100,6 +100,10 @@ arrow::Status BenchTls(const BenchOptions& options, const std::string& db_path);
 /// Lake ingest (Delta Lake in a directory and on MinIO) beside delta-rs and DuckDB's COPY
 /// to Parquet, and two nodes at once, per row count (bench_lake.cc).
 arrow::Status BenchLake(const BenchOptions& options, const std::string& db_path);
+/// Our online backup of a database per row count beside DuckDB's COPY FROM DATABASE and
+/// EXPORT DATABASE of the same file, and a producer's ingest during a backup
+/// (bench_backup.cc).
+arrow::Status BenchBackup(const BenchOptions& options, const std::string& db_path);
 /// What metric updates cost: the same ingest with metrics on and off (bench_metrics.cc).
 arrow::Status BenchMetrics(const BenchOptions& options, const std::string& db_path);
 

@@ -29,6 +29,12 @@ std::string BackupId(std::chrono::system_clock::time_point now) {
   return std::string(text) + millis;
 }
 
+// The staging copy's name beside the database `db_path`; `id` "*" gives its pattern's
+// prefix and suffix around it.
+std::string StagingName(const std::filesystem::path& db_path, const std::string& id) {
+  return "." + db_path.filename().string() + ".backup-" + id + ".tmp";
+}
+
 // Removes what a failed backup wrote (best effort: without a manifest it is partial).
 void RemovePartial(objectstore::ObjectStore* store, const std::string& id) {
   (void)store->Delete(id + "/" + kBackupManifestFile);
@@ -50,20 +56,53 @@ arrow::Status KeepNewest(objectstore::ObjectStore* store, int keep) {
 }  // namespace
 
 struct BackupOperation::Impl {
-  Impl(storage::Database* db, objectstore::S3Settings settings)
-      : database(db), s3(std::move(settings)) {}
+  Impl(storage::Database* db, objectstore::S3Settings settings, LakeSnapshots lake_list,
+       Logger* log)
+      : database(db), s3(std::move(settings)), lakes(std::move(lake_list)), logger(log) {}
   storage::Database* database;
   objectstore::S3Settings s3;
+  LakeSnapshots lakes;
+  Logger* logger;
   std::mutex one_at_a_time;
 
   arrow::Result<BackupManifest> Run(const std::string& destination, int keep,
                                     const std::shared_ptr<CallCancellation>& cancellation);
 };
 
-BackupOperation::BackupOperation(storage::Database* database, objectstore::S3Settings s3)
-    : impl_(std::make_unique<Impl>(database, std::move(s3))) {}
+BackupOperation::BackupOperation(storage::Database* database, objectstore::S3Settings s3,
+                                 LakeSnapshots lakes, Logger* logger)
+    : impl_(std::make_unique<Impl>(database, std::move(s3), std::move(lakes), logger)) {}
 
 BackupOperation::~BackupOperation() = default;
+
+void BackupOperation::RemoveStaleStaging() {
+  std::lock_guard<std::mutex> lock(impl_->one_at_a_time);
+  const std::filesystem::path db_path(impl_->database->path());
+  if (impl_->database->path() == ":memory:") return;
+  const std::string pattern = StagingName(db_path, "*");
+  const std::string prefix = pattern.substr(0, pattern.find('*'));
+  const std::string suffix = pattern.substr(pattern.find('*') + 1);
+  // A relative --db ("x.duckdb") has its staging copies in the working directory.
+  const auto dir = db_path.has_parent_path() ? db_path.parent_path() : ".";
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) ||
+        !name.ends_with(suffix) || !entry.is_regular_file(error)) {
+      continue;
+    }
+    std::error_code removed;
+    std::filesystem::remove(entry.path(), removed);
+    if (impl_->logger == nullptr) continue;
+    if (removed) {
+      impl_->logger->Warn("cannot remove a stale backup staging file",
+                          {{"path", entry.path().string()}, {"error", removed.message()}});
+    } else {
+      impl_->logger->Info("removed a stale backup staging file (a backup cut short)",
+                          {{"path", entry.path().string()}});
+    }
+  }
+}
 
 arrow::Result<BackupManifest> BackupOperation::Run(
     const std::string& destination, int keep,
@@ -83,11 +122,13 @@ arrow::Result<BackupManifest> BackupOperation::Impl::Run(
   manifest.server_version = arrowport::Version();
   // The copy beside the database: its tables are read from it (DuckDB opens local files).
   const std::filesystem::path db_path(database->path());
-  StagedFile staged((db_path.parent_path() / ("." + db_path.filename().string() +
-                                              ".backup-" + manifest.id + ".tmp"))
-                        .string());
+  StagedFile staged((db_path.parent_path() / StagingName(db_path, manifest.id)).string());
+  // The lake's snapshots as of the checkpoint the copy is of.
+  auto name_lakes = [&] {
+    if (lakes) manifest.lake_tables = lakes();
+  };
   ARROW_ASSIGN_OR_RAISE(const int64_t bytes,
-                        database->CopyCheckpointed(staged.path(), cancellation));
+                        database->CopyCheckpointed(staged.path(), cancellation, name_lakes));
   if (auto room = store->AvailableBytes(); room && *room < bytes) {
     return arrow::Status::IOError("backup: ", store->url(), " has ", *room >> 20,
                                   " MiB free, the database file is ", bytes >> 20, " MiB");
@@ -110,8 +151,15 @@ arrow::Result<BackupManifest> BackupOperation::Impl::Run(
     RemovePartial(store.get(), manifest.id);
     return written;
   }
-  // The backup is complete whatever retention says: a removal that failed is tried
-  // again after the next backup.
+  // The backup is complete whatever clean-up and retention say: a removal that failed
+  // is tried again after the next backup.
+  auto partial = RemovePartialBackups(store.get(), manifest.id);
+  if (logger != nullptr && partial.ok()) {
+    for (const auto& id : *partial) {
+      logger->Info("removed a partial backup (one cut short)",
+                   {{"to", store->url()}, {"id", id}});
+    }
+  }
   (void)KeepNewest(store.get(), keep);
   return manifest;
 }

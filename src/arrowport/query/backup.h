@@ -1,10 +1,13 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "arrow/result.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/logger.h"
 #include "arrowport/objectstore/object_store.h"
 #include "arrowport/query/backup_manifest.h"
 
@@ -22,12 +25,24 @@ namespace arrowport::query {
 /// manifest, so no restore takes it for complete. Thread-safe; backups run one at a time.
 class BackupOperation {
  public:
-  /// `s3`: the server's S3 settings (its `s3` section and stop). Outlived by `database`.
-  BackupOperation(storage::Database* database, objectstore::S3Settings s3);
+  /// The lake streams' snapshots as this server knows them now (empty: no lake).
+  using LakeSnapshots = std::function<std::vector<BackupLakeTable>()>;
+
+  /// `s3`: the server's S3 settings (its `s3` section and stop); `lakes` (may be empty)
+  /// is asked at each backup's checkpoint; `logger` (may be null) hears what a backup
+  /// cleans up. Outlived by `database` and `logger`.
+  BackupOperation(storage::Database* database, objectstore::S3Settings s3,
+                  LakeSnapshots lakes = {}, Logger* logger = nullptr);
   ~BackupOperation();
 
-  /// Runs one backup to `destination`, then keeps the newest `keep` complete backups
-  /// there (0: all). Cancelled by `cancellation` (the call's, or the server's stop).
+  /// Removes the staging copies (`.<db>.backup-<id>.tmp` beside the database) that a
+  /// backup cut short by a crash or kill -9 left; at the server's start, before any
+  /// backup (the database's lock says no other process stages for it). Logged.
+  void RemoveStaleStaging();
+
+  /// Runs one backup to `destination`, then removes the partial backups older than it
+  /// there (a destination is one server's) and keeps the newest `keep` complete ones (0:
+  /// all). Cancelled by `cancellation` (the call's, or the server's stop).
   arrow::Result<BackupManifest> Run(const std::string& destination, int keep,
                                     const std::shared_ptr<CallCancellation>& cancellation);
 

@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <map>
+#include <set>
+#include <string_view>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -171,6 +175,61 @@ arrow::Result<std::vector<std::string>> CompleteBackups(objectstore::ObjectStore
   }
   std::sort(ids.begin(), ids.end());  // ids are UTC times: by name is by age
   return ids;
+}
+
+namespace {
+
+// "20260101T120000.123Z" (backup.cc's BackupId): a folder a backup made.
+bool IsBackupId(const std::string& name) {
+  static constexpr std::string_view kShape = "ddddddddTdddddd.dddZ";  // d: a digit
+  if (name.size() != kShape.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char want = kShape[i];
+    if (want == 'd' ? !std::isdigit(static_cast<unsigned char>(name[i])) : name[i] != want) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+arrow::Result<std::vector<std::string>> RemovePartialBackups(objectstore::ObjectStore* store,
+                                                             const std::string& before) {
+  std::vector<std::string> removed;
+  const std::string url = store->url();
+  if (url.rfind("file://", 0) == 0) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(url.substr(7), error)) {
+      const std::string id = entry.path().filename().string();
+      if (!IsBackupId(id) || id >= before || !entry.is_directory(error) ||
+          std::filesystem::exists(entry.path() / kBackupManifestFile, error)) {
+        continue;
+      }
+      std::error_code gone;
+      std::filesystem::remove_all(entry.path(), gone);
+      if (!gone) removed.push_back(id);
+    }
+    if (error) return arrow::Status::IOError("cannot list ", url, ": ", error.message());
+    return removed;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto objects, store->List(""));
+  std::map<std::string, std::vector<std::string>> keys_by_id;
+  std::set<std::string> complete;
+  for (const auto& object : objects) {
+    const size_t slash = object.key.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string id = object.key.substr(0, slash);
+    if (!IsBackupId(id) || id >= before) continue;
+    if (object.key.substr(slash + 1) == kBackupManifestFile) complete.insert(id);
+    keys_by_id[id].push_back(object.key);
+  }
+  for (const auto& [id, keys] : keys_by_id) {
+    if (complete.count(id) != 0) continue;
+    for (const auto& key : keys) ARROW_RETURN_NOT_OK(store->Delete(key));
+    removed.push_back(id);
+  }
+  return removed;
 }
 
 arrow::Result<FileContents> ReadFileContents(const std::string& path) {

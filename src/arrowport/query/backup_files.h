@@ -36,6 +36,13 @@ arrow::Result<std::shared_ptr<objectstore::ObjectStore>> OpenBackupStore(
 /// The ids of the complete backups in `store` (those with a manifest), oldest first.
 arrow::Result<std::vector<std::string>> CompleteBackups(objectstore::ObjectStore* store);
 
+/// Removes the backups in `store` without a manifest whose ids sort before `before`: cut
+/// short by a crash or kill -9 of their server (its backups run one at a time, so none
+/// of them is under way). A local destination's folder goes whole, with the temporary
+/// file its upload was writing. Returns the ids removed.
+arrow::Result<std::vector<std::string>> RemovePartialBackups(objectstore::ObjectStore* store,
+                                                             const std::string& before);
+
 /// What the database file at `path` holds, as the manifest names its tables.
 struct FileContents {
   std::string duckdb_version;

@@ -76,8 +76,16 @@ std::string BackupManifest::ToJson() const {
               {"id", id},
               {"created_at", created_at},
               {"server_version", server_version},
-              {"duckdb_version", duckdb_version},
-              {"lake_tables", "not copied: the lake is its own backup"}};
+              {"duckdb_version", duckdb_version}};
+  // Not copied: the lake is its own backup; each table's snapshot is named.
+  json lake_list = json::array();
+  for (const auto& lake : lake_tables) {
+    lake_list.push_back({{"stream", lake.stream},
+                         {"table", lake.table},
+                         {"url", lake.url},
+                         {"version", lake.version >= 0 ? json(lake.version) : json(nullptr)}});
+  }
+  doc["lake_tables"] = std::move(lake_list);
   json file_list = json::array();
   for (const auto& file : files) {
     file_list.push_back({{"name", file.name}, {"bytes", file.bytes}, {"sha256", file.sha256}});

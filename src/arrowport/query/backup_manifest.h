@@ -30,6 +30,16 @@ struct BackupTable {
   bool operator==(const BackupTable&) const = default;
 };
 
+/// One lake table's snapshot at the backup's instant: named, not copied (the lake is its
+/// own backup, with its own versions); restore ignores it.
+struct BackupLakeTable {
+  std::string stream;
+  std::string table;  ///< the view SQL reads it by
+  std::string url;
+  int64_t version = -1;  ///< -1: none published yet (written as null)
+  bool operator==(const BackupLakeTable&) const = default;
+};
+
 /// \brief What a backup holds and proves (docs/operations.md): written as manifest.json
 /// beside the files once they are complete.
 struct BackupManifest {
@@ -42,6 +52,9 @@ struct BackupManifest {
   /// The request log's keys in the copy ("<id>[ batch <n>] to <table>"): the requests
   /// committed up to the backup's instant; a producer resends the others.
   std::vector<std::string> request_ids;
+  /// The lake streams' snapshots when the copy was taken (not parsed back: restore needs
+  /// none of them).
+  std::vector<BackupLakeTable> lake_tables;
 
   std::string ToJson() const;
   /// Parses and checks a manifest's text: Invalid naming what is missing or malformed.

@@ -27,6 +27,22 @@ TEST(BackupManifestTest, RoundTripsThroughJson) {
   EXPECT_EQ(parsed->File(kBackupDatabaseFile)->sha256, std::string(64, 'a'));
 }
 
+TEST(BackupManifestTest, NamesLakeSnapshotsThatRestoreDoesNotNeed) {
+  auto manifest = Sample();
+  manifest.lake_tables = {{"lk", "lk", "file:///lake/lk", 7}, {"new", "new", "s3://b/n", -1}};
+  const std::string json = manifest.ToJson();
+  EXPECT_NE(json.find("\"version\": 7"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"version\": null"), std::string::npos) << json;
+  auto parsed = BackupManifest::Parse(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->lake_tables.empty());  // restore ignores them
+  // Nor does it mind what an older backup wrote there.
+  std::string older = Sample().ToJson();
+  older.replace(older.find("\"lake_tables\": []"), 17,
+                "\"lake_tables\": \"not copied: the lake is its own backup\"");
+  EXPECT_TRUE(BackupManifest::Parse(older).ok()) << older;
+}
+
 TEST(BackupManifestTest, RefusesDamagedOrIncompleteText) {
   const std::string json = Sample().ToJson();
   EXPECT_TRUE(BackupManifest::Parse(json.substr(0, json.size() / 2)).status().IsInvalid());

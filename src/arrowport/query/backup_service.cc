@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -24,35 +25,46 @@ int64_t UnixNow() {
 
 struct BackupService::Impl {
   Impl(storage::Database* database, objectstore::S3Settings s3, BackupSchedule plan,
-       std::shared_ptr<CallCancellation> stop_all)
-      : operation(database, std::move(s3)), schedule(std::move(plan)),
-        stop(std::move(stop_all)) {}
+       std::shared_ptr<CallCancellation> stop_all, BackupOperation::LakeSnapshots lakes,
+       Logger* log)
+      : operation(database, std::move(s3), std::move(lakes), log), schedule(std::move(plan)),
+        stop(std::move(stop_all)), logger(log) {}
 
   BackupOperation operation;
   const BackupSchedule schedule;
   std::shared_ptr<CallCancellation> stop;  // the server's; may be null
+  Logger* logger;
   mutable std::mutex mutex;  // guards outcome and stopping
   std::condition_variable wake;
   BackupOutcome outcome;
   bool stopping = false;
   std::thread scheduler;
 
-  void Loop(BackupService* service) {
+  void Loop() {
     std::unique_lock<std::mutex> lock(mutex);
     while (!stopping) {
       wake.wait_for(lock, schedule.every, [this] { return stopping; });
       if (stopping) break;
       lock.unlock();
-      (void)service->Run("", nullptr);  // its outcome is recorded
+      (void)Backup(schedule.to, nullptr, "schedule");  // its outcome is recorded
       lock.lock();
     }
   }
+
+  // One backup, `by` "call" or "schedule": logged and recorded.
+  arrow::Result<BackupManifest> Backup(const std::string& to,
+                                       const std::shared_ptr<CallCancellation>& cancellation,
+                                       const char* by);
+  // Records and logs how a backup went.
+  void Record(const arrow::Result<BackupManifest>& result, const std::string& to,
+              const char* by, double seconds);
 };
 
 BackupService::BackupService(storage::Database* database, objectstore::S3Settings s3,
-                             BackupSchedule schedule, std::shared_ptr<CallCancellation> stop)
+                             BackupSchedule schedule, std::shared_ptr<CallCancellation> stop,
+                             BackupOperation::LakeSnapshots lakes, Logger* logger)
     : impl_(std::make_unique<Impl>(database, std::move(s3), std::move(schedule),
-                                   std::move(stop))) {}
+                                   std::move(stop), std::move(lakes), logger)) {}
 
 BackupService::~BackupService() {
   {
@@ -64,13 +76,20 @@ BackupService::~BackupService() {
 }
 
 void BackupService::Start() {
+  impl_->operation.RemoveStaleStaging();
   if (impl_->schedule.every.count() <= 0 || impl_->schedule.to.empty()) return;
-  impl_->scheduler = std::thread([this] { impl_->Loop(this); });
+  impl_->scheduler = std::thread([this] { impl_->Loop(); });
 }
 
 arrow::Result<BackupManifest> BackupService::Run(
     const std::string& destination, const std::shared_ptr<CallCancellation>& cancellation) {
-  const std::string to = destination.empty() ? impl_->schedule.to : destination;
+  return impl_->Backup(destination.empty() ? impl_->schedule.to : destination, cancellation,
+                       "call");
+}
+
+arrow::Result<BackupManifest> BackupService::Impl::Backup(
+    const std::string& to, const std::shared_ptr<CallCancellation>& cancellation,
+    const char* by) {
   if (to.empty()) {
     return arrow::Status::Invalid(
         "backup: no destination: give one (--to PATH|s3://bucket/prefix) or configure "
@@ -79,7 +98,7 @@ arrow::Result<BackupManifest> BackupService::Run(
   // Ended by the call's cancellation or by the server's stop, whichever comes first.
   auto watched = std::make_shared<CallCancellation>();
   CallCancellation::Subscription by_call, by_stop;
-  for (const auto& source : {cancellation, impl_->stop}) {
+  for (const auto& source : {cancellation, stop}) {
     if (source == nullptr) continue;
     auto relay = CallCancellation::OnCancel(source, [watched, weak = std::weak_ptr(source)] {
       if (auto from = weak.lock()) watched->Cancel(from->reason());
@@ -87,24 +106,50 @@ arrow::Result<BackupManifest> BackupService::Run(
     (source == cancellation ? by_call : by_stop) = std::move(relay);
   }
   {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->outcome.last_attempt_unix = UnixNow();
+    std::lock_guard<std::mutex> lock(mutex);
+    outcome.last_attempt_unix = UnixNow();
   }
-  const int keep = to == impl_->schedule.to ? impl_->schedule.keep : 0;
-  auto result = impl_->operation.Run(to, keep, watched);
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  ++impl_->outcome.runs;
-  impl_->outcome.last_ok = result.ok();
-  if (result.ok()) {
-    impl_->outcome.last_success_unix = UnixNow();
-    impl_->outcome.last_id = result->id;
-    impl_->outcome.last_error.clear();
-  } else {
-    ++impl_->outcome.failures;
-    impl_->outcome.last_error = result.status().ToString();
-  }
+  const int keep = to == schedule.to ? schedule.keep : 0;
+  if (logger != nullptr) logger->Info("backup started", {{"by", by}, {"to", to}});
+  const auto start = std::chrono::steady_clock::now();
+  auto result = operation.Run(to, keep, watched);
+  Record(result, to, by,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return result;
 }
+
+void BackupService::Impl::Record(const arrow::Result<BackupManifest>& result,
+                                 const std::string& to, const char* by, double seconds) {
+  char elapsed[32];
+  std::snprintf(elapsed, sizeof(elapsed), "%.3f", seconds);
+  if (logger != nullptr && result.ok()) {
+    int64_t bytes = 0;
+    for (const auto& file : result->files) bytes += file.bytes;
+    logger->Info("backup written", {{"by", by},
+                                    {"to", to},
+                                    {"id", result->id},
+                                    {"seconds", elapsed},
+                                    {"bytes", std::to_string(bytes)},
+                                    {"tables", std::to_string(result->tables.size())}});
+  } else if (logger != nullptr) {
+    logger->Warn("backup failed", {{"by", by},
+                                   {"to", to},
+                                   {"seconds", elapsed},
+                                   {"error", result.status().ToString()}});
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  ++outcome.runs;
+  outcome.last_ok = result.ok();
+  if (result.ok()) {
+    outcome.last_success_unix = UnixNow();
+    outcome.last_id = result->id;
+    outcome.last_error.clear();
+  } else {
+    ++outcome.failures;
+    outcome.last_error = result.status().ToString();
+  }
+}
+
 
 BackupOutcome BackupService::outcome() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

@@ -7,6 +7,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/logger.h"
 #include "arrowport/objectstore/object_store.h"
 #include "arrowport/query/backup.h"
 
@@ -32,16 +33,20 @@ struct BackupOutcome {
 
 /// \brief The server's backups: on demand (the `backup` action, POST /admin/backup) and on
 /// the schedule (a thread of its own, stopped when the service is destroyed or `stop`
-/// is cancelled), one at a time, each outcome recorded. Thread-safe.
+/// is cancelled), one at a time, each one's start and outcome (seconds, bytes) logged
+/// and recorded. Thread-safe.
 class BackupService {
  public:
+  /// `lakes`: BackupOperation's. Outlived by `database` and `logger`.
   BackupService(storage::Database* database, objectstore::S3Settings s3,
-                BackupSchedule schedule, std::shared_ptr<CallCancellation> stop);
+                BackupSchedule schedule, std::shared_ptr<CallCancellation> stop,
+                BackupOperation::LakeSnapshots lakes, Logger* logger);
   ~BackupService();
   BackupService(const BackupService&) = delete;
   BackupService& operator=(const BackupService&) = delete;
 
-  /// Starts the scheduler thread when the schedule has a period.
+  /// Removes the staging copies backups cut short left (BackupOperation), then starts
+  /// the scheduler thread when the schedule has a period.
   void Start();
   /// One backup to `destination` (empty: the schedule's `to`), cancelled by
   /// `cancellation` or the server's stop; the outcome is recorded.

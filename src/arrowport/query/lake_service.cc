@@ -353,6 +353,7 @@ std::vector<LakeService::Figures> LakeService::figures() {
   for (const auto& [stream, published] : published_) {
     Figures f;
     f.stream = stream;
+    f.table = published.table;
     f.url = published.url;
     f.state = published.state;
     if (!published.refusal.ok()) f.error = published.refusal.message();

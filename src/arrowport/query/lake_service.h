@@ -59,6 +59,7 @@ class LakeService {
   /// What each published lake stream looks like (metrics, status).
   struct Figures {
     std::string stream;
+    std::string table;  ///< the view's name
     std::string url;
     int64_t version = -1;
     int64_t files = 0;

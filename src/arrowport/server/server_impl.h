@@ -150,6 +150,8 @@ struct Server::Impl {
   void MakeIngest();     // limiter, router, transfer policy, ingest pipeline, request log
   void MakeQuery();
   void MakeBackups();    // the backup service and its schedule (backup:)
+  // The lake streams' snapshots now, as a backup's manifest names them.
+  std::vector<query::BackupLakeTable> LakeSnapshots();
   void MakeLakes();      // the lake catalog and service, wired into both pipelines
   void MakeStatusReport();
   /// Each configured port can be bound (a port in use fails here, before the database

@@ -335,13 +335,8 @@ Server::Impl::BackupCall() {
                 const std::shared_ptr<CallCancellation>& cancellation)
              -> arrow::Result<std::string> {
     const std::string to = destination.empty() ? setup.config.backup.to : destination;
-    auto manifest = backups->Run(to, cancellation);
-    if (!manifest.ok()) {
-      logger.Warn("backup failed", {{"to", to}, {"error", manifest.status().ToString()}});
-      return manifest.status();
-    }
-    logger.Info("backup written", {{"to", to}, {"id", manifest->id}});
-    return query::BackupSummaryJson(*manifest, to);
+    ARROW_ASSIGN_OR_RAISE(auto manifest, backups->Run(to, cancellation));  // logged there
+    return query::BackupSummaryJson(manifest, to);
   };
 }
 

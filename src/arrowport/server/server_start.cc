@@ -292,8 +292,17 @@ void Server::Impl::MakeBackups() {
       database.get(), std::move(s3),
       query::BackupSchedule{std::chrono::seconds(config.backup.every_s), config.backup.to,
                             static_cast<int>(config.backup.keep)},
-      store_stop);
+      store_stop, [this] { return LakeSnapshots(); }, &logger);
   backups->Start();
+}
+
+std::vector<query::BackupLakeTable> Server::Impl::LakeSnapshots() {
+  std::vector<query::BackupLakeTable> out;
+  if (!lake_service) return out;
+  for (const auto& figures : lake_service->figures()) {
+    out.push_back({figures.stream, figures.table, figures.url, figures.version});
+  }
+  return out;
 }
 
 void Server::Impl::MakeStatusReport() {

@@ -187,9 +187,12 @@ class Database {
   /// the WAL, which the copy leaves out, and DuckDB never writes over the blocks of the
   /// last checkpoint before the next one (its crash safety rests on that), so the copy is
   /// the database as of that checkpoint. `target` is removed when the copy fails or
-  /// `cancellation` ends it. Invalid for an in-memory database. Returns the bytes copied.
+  /// `cancellation` ends it. Invalid for an in-memory database. `checkpointed` (may be
+  /// empty) runs once the checkpoint is done, before the copy: the copy's instant. Returns
+  /// the bytes copied.
   arrow::Result<int64_t> CopyCheckpointed(
       const std::string& target, const std::shared_ptr<CallCancellation>& cancellation,
+      const std::function<void()>& checkpointed = {},
       std::chrono::milliseconds checkpoint_wait = std::chrono::seconds(60));
   /// OK when the disk has room for a checkpoint: the WAL's size (what a checkpoint writes
   /// into the database file, at most) plus storage.min_free_mb; else DiskFull saying so.

@@ -99,7 +99,7 @@ class CopyRunning {
 
 arrow::Result<int64_t> Database::CopyCheckpointed(
     const std::string& target, const std::shared_ptr<CallCancellation>& cancellation,
-    std::chrono::milliseconds checkpoint_wait) {
+    const std::function<void()>& checkpointed, std::chrono::milliseconds checkpoint_wait) {
   if (impl_->path == ":memory:") {
     return arrow::Status::Invalid(
         "an in-memory database has no file to back up: start the server with --db FILE");
@@ -130,6 +130,7 @@ arrow::Result<int64_t> Database::CopyCheckpointed(
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(500));
   }
+  if (checkpointed) checkpointed();
   return CopyFile(impl_->path, target, cancellation);
 }
 
