@@ -124,6 +124,9 @@ def test_restore_refuses_damaged_partial_and_existing(server, tmp_path):
     to = tmp_path / "b"
     summary = backup(server, to)
     folder = to / summary["id"]
+    # Every table and the server's secrets are in it: the folder is the server's alone
+    # (it was 0755 with the files 0644: the attack on issue 66).
+    assert folder.stat().st_mode & 0o777 == 0o700, oct(folder.stat().st_mode)
     target = tmp_path / "r.duckdb"
     target.write_bytes(b"not to be overwritten")
     done = restore("--from", folder, "--db", target)
@@ -259,10 +262,11 @@ def test_kill_mid_backup_then_restart(start_server, tmp_path):
     assert r.status_code == 200, r.text
     backing_up = subprocess_backup(server, to)
     try:
-        # Killed once the destination's copy is being written (its folder exists), the
-        # staging copy beside the database still there.
+        # Killed once the destination's copy is being written (its file exists in the
+        # backup's folder, which is made first), the staging copy beside the database
+        # still there.
         deadline = time.time() + 600
-        while time.time() < deadline and not (to.exists() and any(to.iterdir())):
+        while time.time() < deadline and not (to.exists() and any(to.glob("*/*"))):
             assert backing_up.poll() is None, backing_up.communicate()
             time.sleep(0.002)
         server.proc.send_signal(signal.SIGKILL)
@@ -346,3 +350,45 @@ def test_stale_staging_beside_a_relative_database_path_is_removed(start_server, 
     server = start_server("--db", "rel.duckdb")  # relative to its working directory, tmp_path
     assert server.logged("removed a stale backup staging file"), server.stderr()
     assert not stale.exists() and other.exists()
+
+
+def test_sigterm_while_a_backup_waits_for_its_checkpoint_stops_the_server(start_server,
+                                                                          tmp_path):
+    """A Flight SQL transaction left open holds the backup's checkpoint back (DuckDB
+    refuses it while a write transaction is open); SIGTERM comes: the grace period ends,
+    the backup is cancelled and the server stops. Before, the cancellation's relay asked
+    the call for its reason while the call held its own lock: the server never stopped
+    (the attack on issue 66)."""
+    import subprocess
+    import adbc_driver_flightsql.dbapi as flightsql
+    from conftest import ARROWPORT
+    server = start_server(env={"ARROWPORT_LIMITS_SHUTDOWN_GRACE_S": "1"})
+    holder = flightsql.connect(f"grpc://127.0.0.1:{server.port}", autocommit=False)
+    holder.cursor().execute("CREATE TABLE held AS SELECT 1 AS a")
+    backup = subprocess.Popen([ARROWPORT, "backup", "--server",
+                               f"grpc://127.0.0.1:{server.port}", "--to",
+                               str(tmp_path / "backups")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.logged("backup started", timeout=60), server.stderr()
+        time.sleep(0.5)  # in its checkpoint's retries
+        began = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            code = server.proc.wait(timeout=60)
+        except Exception:  # noqa: BLE001 - the hang this test is about
+            server.proc.kill()
+            pytest.fail(f"the server did not stop within 60 s of SIGTERM:\n{server.stderr()}")
+        assert code == 0, server.stderr()
+        assert time.monotonic() - began < 30, server.stderr()
+        out, err = backup.communicate(timeout=60)
+        assert backup.returncode != 0, out
+        assert "backup failed" in server.stderr() and "stopped" in server.stderr()
+        assert not list((tmp_path / "backups").glob("*/manifest.json"))
+    finally:
+        if backup.poll() is None:
+            backup.kill()
+        try:
+            holder.close()
+        except Exception:  # noqa: BLE001 - the server is gone
+            pass

@@ -1,4 +1,3 @@
-#include "arrowport/common/file_descriptor.h"
 #include "arrowport/cli/history_file.h"
 
 #include <fcntl.h>
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "arrowport/cli/terminal_text.h"
+#include "arrowport/common/file_descriptor.h"
 
 namespace arrowport::cli {
 

@@ -1,4 +1,3 @@
-#include "arrowport/common/file_descriptor.h"
 #include "arrowport/cli/server_probe.h"
 
 #include <fcntl.h>
@@ -21,6 +20,7 @@
 #include <thread>
 
 #include "arrowport/cli/progress.h"
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/http/openssl_handle.h"
 
 namespace arrowport::cli {

@@ -1,4 +1,3 @@
-#include "arrowport/common/file_descriptor.h"
 #include "arrowport/objectstore/local_store.h"
 
 #include <dirent.h>
@@ -16,6 +15,7 @@
 
 #include "arrow/buffer.h"
 #include "arrow/io/file.h"
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/objectstore/local_file.h"
 
 namespace arrowport::objectstore {

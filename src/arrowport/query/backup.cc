@@ -118,6 +118,7 @@ arrow::Result<BackupManifest> BackupOperation::Impl::Run(
   const auto now = std::chrono::system_clock::now();
   BackupManifest manifest;
   manifest.id = BackupId(now);
+  ARROW_RETURN_NOT_OK(MakePrivateFolder(store->url(), manifest.id));
   manifest.created_at = IsoUtcTime(std::chrono::system_clock::to_time_t(now));
   manifest.server_version = arrowport::Version();
   // The copy beside the database: its tables are read from it (DuckDB opens local files).

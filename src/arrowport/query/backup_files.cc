@@ -1,7 +1,7 @@
-#include "arrowport/common/file_descriptor.h"
 #include "arrowport/query/backup_files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -18,6 +18,7 @@
 
 #include "arrow/buffer.h"
 #include "arrow/io/interfaces.h"
+#include "arrowport/common/file_descriptor.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/open_store.h"
@@ -159,6 +160,22 @@ arrow::Result<std::shared_ptr<objectstore::ObjectStore>> OpenBackupStore(
     }
   }
   return objectstore::OpenObjectStore(url, s3);
+}
+
+arrow::Status MakePrivateFolder(const std::string& store_url, const std::string& id) {
+  // A backup holds every table and the server's secrets (the lake commit key): in a
+  // directory, its folder is the server's user's alone before anything is written in it
+  // (the store writes files 0644, as a lake's are; the folder keeps others out).
+  if (store_url.rfind("file://", 0) != 0) return arrow::Status::OK();
+  const std::string folder = store_url.substr(7) + "/" + id;
+  if (::mkdir(folder.c_str(), 0700) != 0 && errno != EEXIST) {
+    return arrow::Status::IOError("backup: cannot make '", folder, "': ", std::strerror(errno));
+  }
+  if (::chmod(folder.c_str(), 0700) != 0) {
+    return arrow::Status::IOError("backup: cannot make '", folder, "' private: ",
+                                  std::strerror(errno));
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::vector<std::string>> CompleteBackups(objectstore::ObjectStore* store) {

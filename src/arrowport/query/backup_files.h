@@ -30,6 +30,10 @@ arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const st
 
 /// The store a backup destination names (BackupStoreUrl), a local directory made if
 /// missing when `create`.
+/// Makes backup `id`'s folder in a directory destination the server's user's alone (0700)
+/// before anything is written in it; nothing for S3.
+arrow::Status MakePrivateFolder(const std::string& store_url, const std::string& id);
+
 arrow::Result<std::shared_ptr<objectstore::ObjectStore>> OpenBackupStore(
     const std::string& destination, const objectstore::S3Settings& s3, bool create);
 

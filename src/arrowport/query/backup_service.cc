@@ -100,8 +100,11 @@ arrow::Result<BackupManifest> BackupService::Impl::Backup(
   CallCancellation::Subscription by_call, by_stop;
   for (const auto& source : {cancellation, stop}) {
     if (source == nullptr) continue;
-    auto relay = CallCancellation::OnCancel(source, [watched, weak = std::weak_ptr(source)] {
-      if (auto from = weak.lock()) watched->Cancel(from->reason());
+    // (The relay runs under the source's lock, while it cancels: asking the source for
+    // its reason there waited for that lock forever, and a SIGTERM during a backup hung
+    // the server. The reason is taken after the backup, below.)
+    auto relay = CallCancellation::OnCancel(source, [watched] {
+      watched->Cancel(arrow::Status::Cancelled("backup cancelled"));
     });
     (source == cancellation ? by_call : by_stop) = std::move(relay);
   }
@@ -113,6 +116,15 @@ arrow::Result<BackupManifest> BackupService::Impl::Backup(
   if (logger != nullptr) logger->Info("backup started", {{"by", by}, {"to", to}});
   const auto start = std::chrono::steady_clock::now();
   auto result = operation.Run(to, keep, watched);
+  if (!result.ok() && watched->cancelled()) {
+    // Said as the call or the server's stop said it (client gone, shutting down).
+    for (const auto& source : {cancellation, stop}) {
+      if (source != nullptr && source->cancelled()) {
+        result = source->reason().WithMessage("backup: ", source->reason().message());
+        break;
+      }
+    }
+  }
   Record(result, to, by,
          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return result;
