@@ -392,3 +392,40 @@ def test_sigterm_while_a_backup_waits_for_its_checkpoint_stops_the_server(start_
             holder.close()
         except Exception:  # noqa: BLE001 - the server is gone
             pass
+
+
+def test_forced_restore_replaces_only_an_idle_regular_file_and_checks_request_ids(
+        start_server, tmp_path):
+    """--force replaced whatever the path named: a device node, and the database of a
+    running server (whose WAL, holding acknowledged rows, it deleted); and a manifest
+    whose request ids were changed restored "verified" (the attack on issue 66). Behind
+    the second: the backup's copy, made in the server's process, closed a descriptor of
+    the database file, which dropped DuckDB's lock on it: a second server could then have
+    opened the database too."""
+    db = tmp_path / "live.duckdb"
+    server = start_server(db=db)
+    put(server.client(), rows_of(1), {"stream": "events", "request_id": "kept"})
+    to = tmp_path / "b"
+    folder = to / backup(server, to)["id"]
+    put(server.client(), rows_of(2), {"stream": "events", "request_id": "in-the-wal"})
+
+    done = restore("--from", folder, "--db", db, "--force")
+    assert done.returncode == 1 and b"in use" in done.stderr, done.stderr
+    # DuckDB's lock held after the backup: a second server is refused the database.
+    second = run_cli("serve", "--db", str(db), "--flight-port", "0", "--http-port", "0",
+                     timeout=120)
+    assert second.returncode != 0 and b"lock" in second.stderr, second.stderr
+    assert (tmp_path / "live.duckdb.wal").exists()
+    n = get(server.client(), {"sql": "SELECT count(*) AS n FROM events"}).column("n")[0]
+    assert n.as_py() == 2 * ROWS
+
+    (tmp_path / "a-directory").mkdir()
+    done = restore("--from", folder, "--db", tmp_path / "a-directory", "--force")
+    assert done.returncode == 1 and b"not a regular file" in done.stderr, done.stderr
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["request_ids"] = manifest["request_ids"] + ["never-sent"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    done = restore("--from", folder, "--db", tmp_path / "r.duckdb")
+    assert done.returncode == 1 and b"request ids" in done.stderr, done.stderr
+    assert not (tmp_path / "r.duckdb").exists()

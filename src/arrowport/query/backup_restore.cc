@@ -1,4 +1,8 @@
 // RestoreBackup (backup.h): `arrowport restore`, with no server.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -14,7 +18,24 @@ bool Exists(const std::string& path) {
   return std::filesystem::exists(std::filesystem::symlink_status(path, error));
 }
 
+// The PID of a process holding a lock on `path` (DuckDB's lock on its database file), or
+// 0. F_GETLK asks without taking anything.
+pid_t LockHolder(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  struct flock lock = {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  const pid_t holder = ::fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type != F_UNLCK
+                           ? lock.l_pid
+                           : 0;
+  ::close(fd);
+  return holder;
+}
+
 // The target file and its WAL: an old WAL beside a restored file would be replayed into it.
+// Even with --force, only regular files are replaced, and never a database a running
+// server holds (a forced restore under one deleted its WAL: its acknowledged rows).
 arrow::Status CheckTarget(const std::string& db_path, bool force) {
   for (const std::string& path : {db_path, db_path + ".wal"}) {
     if (!Exists(path)) continue;
@@ -22,6 +43,17 @@ arrow::Status CheckTarget(const std::string& db_path, bool force) {
       return arrow::Status::AlreadyExists(
           "restore: '", path, "' exists; restore into a new path, or pass --force to "
           "replace it (stop any server using it first)");
+    }
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(path, error))) {
+      return arrow::Status::Invalid("restore: '", path, "' is not a regular file (a "
+                                    "directory, a device or a symlink): not replaced");
+    }
+  }
+  if (Exists(db_path)) {
+    if (const pid_t holder = LockHolder(db_path); holder != 0) {
+      return arrow::Status::Invalid("restore: '", db_path, "' is in use (locked by PID ",
+                                    holder, "): stop its server first");
     }
   }
   return arrow::Status::OK();
@@ -75,14 +107,37 @@ arrow::Result<BackupManifest> RestoreBackup(const std::string& from,
   }
   ARROW_ASSIGN_OR_RAISE(auto contents, ReadFileContents(staged.path()));
   ARROW_RETURN_NOT_OK(CheckTables(manifest, contents.tables));
+  // The request ids a producer resends by: the file must hold exactly the manifest's.
+  auto want = manifest.request_ids, have = contents.request_ids;
+  std::sort(want.begin(), want.end());
+  std::sort(have.begin(), have.end());
+  if (want != have) {
+    return arrow::Status::Invalid("restore: the backup's manifest lists ", want.size(),
+                                  " request ids, its database holds ", have.size(),
+                                  " others or more: the manifest was changed; restore "
+                                  "another backup");
+  }
   ARROW_RETURN_NOT_OK(CheckTarget(db_path, force));
+  // The old WAL is set aside, not removed, until the file is in place: a rename that
+  // fails leaves the database and its WAL as they were.
   std::error_code error;
-  std::filesystem::remove(db_path + ".wal", error);
+  const std::string wal = db_path + ".wal", aside = db_path + ".wal.before-restore";
+  const bool had_wal = Exists(wal);
+  if (had_wal) {
+    std::filesystem::rename(wal, aside, error);
+    if (error) {
+      return arrow::Status::IOError("restore: cannot set '", wal, "' aside: ",
+                                    error.message());
+    }
+  }
   std::filesystem::rename(staged.path(), db_path, error);
   if (error) {
+    std::error_code ignored;
+    if (had_wal) std::filesystem::rename(aside, wal, ignored);
     return arrow::Status::IOError("restore: cannot move the database into place at '",
                                   db_path, "': ", error.message());
   }
+  if (had_wal) std::filesystem::remove(aside, error);
   staged.Keep();
   return manifest;
 }

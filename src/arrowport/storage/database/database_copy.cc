@@ -1,9 +1,14 @@
 // Database::CopyCheckpointed (database.h): the database file as of one checkpoint, copied
 // while writers go on, for backups.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -52,35 +57,87 @@ arrow::Status CheckCancelled(const std::shared_ptr<CallCancellation>& cancellati
   return arrow::Status::OK();
 }
 
-// Copies `source` to the new file `target`, durably; returns the bytes copied.
+// What the copying child says of its end (its exit code): 0, or where it failed (its
+// errno is written to the report pipe).
+enum CopyStep : int { kCopied = 0, kOpenSource = 1, kRead = 2, kWrite = 3, kSync = 4 };
+
+// The child's whole life: raw system calls only (it is a copy of a threaded process made
+// without fork's handlers), on memory the parent allocated before it.
+[[noreturn]] void CopyInChild(const char* source, int out, char* buffer, size_t size,
+                              int report) {
+  auto fail = [report](int step) {
+    const int error = errno;
+    (void)!::write(report, &error, sizeof(error));
+    ::_exit(step);
+  };
+  const int in = ::open(source, O_RDONLY | O_CLOEXEC);
+  if (in < 0) fail(kOpenSource);
+  for (;;) {
+    const ssize_t got = ::read(in, buffer, size);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail(kRead);
+    if (got == 0) break;
+    for (ssize_t done = 0; done < got;) {
+      const ssize_t put = ::write(out, buffer + done, got - done);
+      if (put < 0 && errno == EINTR) continue;
+      if (put < 0) fail(kWrite);
+      done += put;
+    }
+  }
+  if (::fsync(out) != 0) fail(kSync);
+  ::_exit(kCopied);
+}
+
+// Copies `source` to the new file `target`, durably; returns the bytes copied. The
+// database file is read by a child process: closing any descriptor of a file drops every
+// POSIX lock this process holds on it, and DuckDB's lock on its database file is one (a
+// copy made here let a second server open the database a backup had just copied).
 arrow::Result<int64_t> CopyFile(const std::string& source, const std::string& target,
                                 const std::shared_ptr<CallCancellation>& cancellation) {
-  FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return Errno("cannot open the database file", source);
   FileDescriptor out(
       ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (out.get() < 0) return Errno("cannot create the backup's copy", target);
   PartialFile partial(target);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Errno("cannot copy", source);
+  FileDescriptor report_read(pipe_fds[0]), report_write(pipe_fds[1]);
   std::vector<char> buffer(kCopyChunkBytes);
-  int64_t copied = 0;
-  for (;;) {
-    ARROW_RETURN_NOT_OK(CheckCancelled(cancellation));
-    const ssize_t got = ::read(in.get(), buffer.data(), buffer.size());
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Errno("cannot read the database file", source);
-    if (got == 0) break;
-    for (ssize_t done = 0; done < got;) {
-      const ssize_t put = ::write(out.get(), buffer.data() + done, got - done);
-      if (put < 0 && errno == EINTR) continue;
-      if (put < 0) return Errno("cannot write the backup's copy", target);
-      done += put;
-    }
-    copied += got;
+  // A raw clone, as fork without its handlers: a new process (its own descriptor table,
+  // so its close() is not ours) sharing nothing it could lock.
+  const pid_t child = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+  if (child < 0) return Errno("cannot start the copy of", source);
+  if (child == 0) {
+    CopyInChild(source.c_str(), out.get(), buffer.data(), buffer.size(), report_write.get());
   }
-  if (::fsync(out.get()) != 0) return Errno("cannot sync the backup's copy", target);
+  report_write.Close();
+  int status = 0;
+  for (;;) {
+    const pid_t ended = ::waitpid(child, &status, WNOHANG);
+    if (ended == child) break;
+    if (ended < 0 && errno != EINTR) return Errno("cannot wait for the copy of", source);
+    if (cancellation && cancellation->cancelled()) {
+      ::kill(child, SIGKILL);
+      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      return CheckCancelled(cancellation);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != kCopied) {
+    int error = 0;
+    if (::read(report_read.get(), &error, sizeof(error)) != sizeof(error)) error = EIO;
+    errno = error;
+    const int step = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (step == kOpenSource) return Errno("cannot open the database file", source);
+    if (step == kRead) return Errno("cannot read the database file", source);
+    if (step == kSync) return Errno("cannot sync the backup's copy", target);
+    return Errno("cannot write the backup's copy", target);
+  }
+  struct stat copied = {};
+  if (::fstat(out.get(), &copied) != 0) return Errno("cannot stat the backup's copy", target);
   if (!out.Close()) return Errno("cannot close the backup's copy", target);
   partial.Keep();
-  return copied;
+  return static_cast<int64_t>(copied.st_size);
 }
 
 // Counts a backup's copy as running while it lives: the checkpointer skips its turn.
