@@ -429,3 +429,26 @@ def test_forced_restore_replaces_only_an_idle_regular_file_and_checks_request_id
     done = restore("--from", folder, "--db", tmp_path / "r.duckdb")
     assert done.returncode == 1 and b"request ids" in done.stderr, done.stderr
     assert not (tmp_path / "r.duckdb").exists()
+
+
+def test_a_backup_leaves_storage_min_free_mb_beside_the_database(start_server):
+    """The copy is written beside the database: a disk with room for the database's next
+    checkpoint but not for its copy plus storage.min_free_mb refuses the backup at once,
+    as a commit would be. Before, the copy filled that disk to within bytes of full, where
+    the server's own commits stop (the attack on issue 66)."""
+    from test_disk_full import MiB, fill, free_bytes, rows, small_disk  # noqa: F401
+    import contextlib
+    with contextlib.contextmanager(small_disk.__wrapped__)() as disk:
+        server = start_server(db=disk / "db.duckdb",
+                              env={"ARROWPORT_STORAGE_MIN_FREE_MB": "8"})
+        put(server.client(), rows(150_000), {"stream": "events", "request_id": "one"})
+        next(server.client().do_action(flight.Action("checkpoint", b"")))
+        size_mib = (disk / "db.duckdb").stat().st_size // MiB
+        assert size_mib >= 6, size_mib
+        fill(disk, size_mib + 4)  # room for a checkpoint (8 MiB), not for the copy too
+        done = run_cli("backup", "--server", server.uri, "--to", str(disk / "b"),
+                       timeout=300)
+        assert done.returncode == 1 and b"storage.min_free_mb" in done.stderr, done.stderr
+        assert not [p for p in disk.iterdir() if ".backup-" in p.name]
+        assert get(server.client(), {"sql": "SELECT count(*) AS n FROM events"}).column(
+            "n")[0].as_py() == 150_000

@@ -197,6 +197,9 @@ class Database {
   /// OK when the disk has room for a checkpoint: the WAL's size (what a checkpoint writes
   /// into the database file, at most) plus storage.min_free_mb; else DiskFull saying so.
   arrow::Status CheckpointRoom();
+  // Whether a backup's copy of the database file fits beside it, leaving
+  // storage.min_free_mb (DiskFull if not).
+  arrow::Status CopyRoom();
 
   /// What the checkpointer thread last saw: failed attempts in a row (it waits longer
   /// after each, up to 30 s) and the last failure's message.

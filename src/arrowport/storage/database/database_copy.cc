@@ -154,6 +154,22 @@ class CopyRunning {
 
 }  // namespace
 
+arrow::Status Database::CopyRoom() {
+  // The copy is written beside the database: it must leave storage.min_free_mb there, as
+  // a commit does (the copy filled the disk to its last byte, where WAL commits stop).
+  if (!impl_->disk || impl_->disk->min_free_bytes() <= 0) return arrow::Status::OK();
+  const DiskSpace space = impl_->disk->Check();
+  std::error_code error;
+  const auto file = std::filesystem::file_size(impl_->path, error);
+  if (error || space.free_bytes < 0) return arrow::Status::OK();
+  const int64_t needed = static_cast<int64_t>(file) + impl_->disk->min_free_bytes();
+  if (space.free_bytes >= needed) return arrow::Status::OK();
+  return DiskFull("backup refused: disk full: ", space.free_bytes >> 20, " MiB free under ",
+                  space.path, ", the copy of the ", file >> 20,
+                  " MiB database file beside it needs ", needed >> 20,
+                  " MiB (its size plus storage.min_free_mb)");
+}
+
 arrow::Result<int64_t> Database::CopyCheckpointed(
     const std::string& target, const std::shared_ptr<CallCancellation>& cancellation,
     const std::function<void()>& checkpointed, std::chrono::milliseconds checkpoint_wait) {
@@ -188,6 +204,7 @@ arrow::Result<int64_t> Database::CopyCheckpointed(
     pause = std::min(pause * 2, std::chrono::milliseconds(500));
   }
   if (checkpointed) checkpointed();
+  ARROW_RETURN_NOT_OK(CopyRoom());
   return CopyFile(impl_->path, target, cancellation);
 }
 
