@@ -242,6 +242,12 @@ def test_backup_is_for_admins_only(auth_server, tmp_path):
                       headers={"Authorization": basic("admin")}, timeout=120)
     assert r.status_code == 200 and r.json()["status"] == "ok", r.text
     assert len([p for p in to.iterdir() if (p / "manifest.json").exists()]) == 2
+    # A NUL in the destination cut its path short (a folder "cut" was made) and answered
+    # 500: a client's mistake is a 400, and nothing is made (the attack on issue 66).
+    r = requests.post(f"{auth_server.http}/admin/backup", params={"to": f"{tmp_path}/cut\0x"},
+                      headers={"Authorization": basic("admin")}, timeout=60)
+    assert r.status_code == 400 and "control character" in r.text, r.text
+    assert not (tmp_path / "cut").exists()
 
 
 def staging_files(directory):

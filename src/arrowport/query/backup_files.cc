@@ -65,6 +65,15 @@ arrow::Result<std::string> BackupStoreUrl(const std::string& destination) {
   if (destination.empty()) {
     return arrow::Status::Invalid("backup: no destination (a directory or s3://bucket/prefix)");
   }
+  // A NUL cut the path short in the file system's calls (a folder of another name was
+  // made); no control character names a destination anyone means.
+  for (const unsigned char c : destination) {
+    if (c < 0x20 || c == 0x7f) {
+      return arrow::Status::Invalid("backup destination holds a control character (byte ",
+                                    static_cast<int>(c), "): name a directory or "
+                                    "s3://bucket/prefix");
+    }
+  }
   if (destination.rfind("s3://", 0) == 0 || destination.rfind("file://", 0) == 0) {
     return destination;
   }
