@@ -248,6 +248,11 @@ def test_backup_is_for_admins_only(auth_server, tmp_path):
                       headers={"Authorization": basic("admin")}, timeout=60)
     assert r.status_code == 400 and "control character" in r.text, r.text
     assert not (tmp_path / "cut").exists()
+    (tmp_path / "a-file").write_text("not a directory")
+    for to in (tmp_path / "a-file", "/dev/null"):
+        r = requests.post(f"{auth_server.http}/admin/backup", params={"to": str(to)},
+                          headers={"Authorization": basic("admin")}, timeout=60)
+        assert r.status_code == 400 and "not a directory" in r.text, r.text
 
 
 def staging_files(directory):

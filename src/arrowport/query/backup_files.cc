@@ -161,6 +161,16 @@ arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const st
 arrow::Result<std::shared_ptr<objectstore::ObjectStore>> OpenBackupStore(
     const std::string& destination, const objectstore::S3Settings& s3, bool create) {
   ARROW_ASSIGN_OR_RAISE(auto url, BackupStoreUrl(destination));
+  if (create && url.rfind("file://", 0) == 0) {
+    // A file, a device: the caller's mistake, said as one (it answered 500 internal).
+    std::error_code error;
+    const auto status = std::filesystem::status(url.substr(7), error);
+    if (!error && std::filesystem::exists(status) &&
+        !std::filesystem::is_directory(status)) {
+      return arrow::Status::Invalid("backup destination '", destination,
+                                    "' is not a directory");
+    }
+  }
   if (!create && url.rfind("file://", 0) == 0) {
     std::error_code error;
     if (!std::filesystem::is_directory(url.substr(7), error)) {
