@@ -373,7 +373,7 @@ def test_sigterm_while_a_backup_waits_for_its_checkpoint_stops_the_server(start_
     import subprocess
     import adbc_driver_flightsql.dbapi as flightsql
     from conftest import ARROWPORT
-    server = start_server(env={"ARROWPORT_LIMITS_SHUTDOWN_GRACE_S": "1"})
+    server = start_server(env={**os.environ, "ARROWPORT_LIMITS_SHUTDOWN_GRACE_S": "1"})
     holder = flightsql.connect(f"grpc://127.0.0.1:{server.port}", autocommit=False)
     holder.cursor().execute("CREATE TABLE held AS SELECT 1 AS a")
     backup = subprocess.Popen([ARROWPORT, "backup", "--server",
@@ -451,7 +451,7 @@ def test_a_backup_leaves_storage_min_free_mb_beside_the_database(start_server):
     import contextlib
     with contextlib.contextmanager(small_disk.__wrapped__)() as disk:
         server = start_server(db=disk / "db.duckdb",
-                              env={"ARROWPORT_STORAGE_MIN_FREE_MB": "8"})
+                              env={**os.environ, "ARROWPORT_STORAGE_MIN_FREE_MB": "8"})
         put(server.client(), rows(150_000), {"stream": "events", "request_id": "one"})
         next(server.client().do_action(flight.Action("checkpoint", b"")))
         size_mib = (disk / "db.duckdb").stat().st_size // MiB
