@@ -1,5 +1,6 @@
 #include "arrowport/common/status_detail.h"
 
+#include <cerrno>
 #include <cstring>
 
 namespace arrowport {
@@ -45,6 +46,13 @@ bool HasErrorKind(const arrow::Status& status, ErrorKind kind) {
 arrow::Status WithErrorKind(const arrow::Status& status, ErrorKind kind,
                             int64_t retry_after_s) {
   return status.WithDetail(std::make_shared<ErrorKindDetail>(kind, retry_after_s));
+}
+
+arrow::Status FileError(const std::string& what, const std::string& path) {
+  const int error = errno;
+  const std::string message = what + " '" + path + "': " + std::strerror(error);
+  if (error == ENOSPC || error == EDQUOT) return DiskFull("disk full: ", message);
+  return arrow::Status::IOError(message);
 }
 
 }  // namespace arrowport

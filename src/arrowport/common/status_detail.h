@@ -162,6 +162,10 @@ arrow::Status DiskFull(Args&&... args) {
                        ErrorKind::kDiskFull);
 }
 
+/// The errno of the file call just made on `path`, as a status: DiskFull for ENOSPC and
+/// EDQUOT, else IOError ("<what> '<path>': <strerror>").
+arrow::Status FileError(const std::string& what, const std::string& path);
+
 /// A write whose commit may or may not have landed: Flight UNAVAILABLE, HTTP 503, both
 /// saying to retry with the same request id.
 template <typename... Args>

@@ -52,13 +52,6 @@ class Sha256 {
   crypto_hash_sha256_state state_;
 };
 
-arrow::Status Errno(const std::string& what, const std::string& path) {
-  const int error = errno;
-  const std::string message = what + " '" + path + "': " + std::strerror(error);
-  if (error == ENOSPC || error == EDQUOT) return DiskFull("disk full: ", message);
-  return arrow::Status::IOError(message);
-}
-
 }  // namespace
 
 arrow::Result<std::string> BackupStoreUrl(const std::string& destination) {
@@ -88,16 +81,12 @@ arrow::Result<std::string> BackupStoreUrl(const std::string& destination) {
   return "file://" + absolute.lexically_normal().string();
 }
 
-StagedFile::~StagedFile() {
-  if (!kept_) ::unlink(path_.c_str());
-}
-
 arrow::Result<BackupFile> UploadFile(const std::string& path, objectstore::ObjectStore* store,
                                      const std::string& key,
                                      const std::shared_ptr<CallCancellation>& cancellation) {
   ThreadCancellationScope obey_call(cancellation);
   FileDescriptor in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return Errno("cannot open", path);
+  if (in.get() < 0) return FileError("cannot open", path);
   ARROW_ASSIGN_OR_RAISE(auto out, store->OpenUpload(key));
   BackupFile file{std::filesystem::path(key).filename().string(), 0, ""};
   Sha256 hash;
@@ -109,7 +98,7 @@ arrow::Result<BackupFile> UploadFile(const std::string& path, objectstore::Objec
     }
     const ssize_t got = ::read(in.get(), buffer.data(), buffer.size());
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return Errno("cannot read", path);
+    if (got < 0) return FileError("cannot read", path);
     if (got == 0) break;
     hash.Update(buffer.data(), static_cast<size_t>(got));
     auto written = out->Write(buffer.data(), got);
@@ -134,7 +123,7 @@ arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const st
   ARROW_ASSIGN_OR_RAISE(auto in, store->OpenRead(key));
   ARROW_ASSIGN_OR_RAISE(const int64_t size, in->GetSize());
   FileDescriptor out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (out.get() < 0) return Errno("cannot create", path);
+  if (out.get() < 0) return FileError("cannot create", path);
   StagedFile partial(path);
   BackupFile file{std::filesystem::path(key).filename().string(), 0, ""};
   Sha256 hash;
@@ -146,13 +135,13 @@ arrow::Result<BackupFile> DownloadFile(objectstore::ObjectStore* store, const st
     for (int64_t done = 0; done < chunk->size();) {
       const ssize_t put = ::write(out.get(), chunk->data() + done, chunk->size() - done);
       if (put < 0 && errno == EINTR) continue;
-      if (put < 0) return Errno("cannot write", path);
+      if (put < 0) return FileError("cannot write", path);
       done += put;
     }
     file.bytes += chunk->size();
   }
-  if (::fsync(out.get()) != 0) return Errno("cannot sync", path);
-  if (!out.Close()) return Errno("cannot close", path);
+  if (::fsync(out.get()) != 0) return FileError("cannot sync", path);
+  if (!out.Close()) return FileError("cannot close", path);
   partial.Keep();
   file.sha256 = hash.HexDigest();
   return file;

@@ -9,6 +9,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/common/call_cancellation.h"
+#include "arrowport/common/staged_file.h"
 #include "arrowport/objectstore/object_store.h"
 #include "arrowport/query/backup_manifest.h"
 
@@ -54,20 +55,5 @@ struct FileContents {
   std::vector<std::string> request_ids;
 };
 arrow::Result<FileContents> ReadFileContents(const std::string& path);
-
-/// Removes a local file when destroyed, unless kept.
-class StagedFile {
- public:
-  explicit StagedFile(std::string path) : path_(std::move(path)) {}
-  StagedFile(const StagedFile&) = delete;
-  StagedFile& operator=(const StagedFile&) = delete;
-  ~StagedFile();
-  const std::string& path() const { return path_; }
-  void Keep() { kept_ = true; }
-
- private:
-  std::string path_;
-  bool kept_ = false;
-};
 
 }  // namespace arrowport::query

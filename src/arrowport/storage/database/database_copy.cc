@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "arrowport/common/file_descriptor.h"
+#include "arrowport/common/staged_file.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/storage/database/database.h"
 #include "arrowport/storage/database/database_impl.h"
@@ -26,29 +27,6 @@ namespace arrowport::storage {
 namespace {
 
 constexpr size_t kCopyChunkBytes = size_t{8} << 20;
-
-arrow::Status Errno(const std::string& what, const std::string& path) {
-  const int error = errno;
-  const std::string message = what + " '" + path + "': " + std::strerror(error);
-  if (error == ENOSPC || error == EDQUOT) return DiskFull("disk full: ", message);
-  return arrow::Status::IOError(message);
-}
-
-// Removes the target unless the copy was completed.
-class PartialFile {
- public:
-  explicit PartialFile(std::string path) : path_(std::move(path)) {}
-  PartialFile(const PartialFile&) = delete;
-  PartialFile& operator=(const PartialFile&) = delete;
-  ~PartialFile() {
-    if (!kept_) ::unlink(path_.c_str());
-  }
-  void Keep() { kept_ = true; }
-
- private:
-  std::string path_;
-  bool kept_ = false;
-};
 
 arrow::Status CheckCancelled(const std::shared_ptr<CallCancellation>& cancellation) {
   if (cancellation && cancellation->cancelled()) {
@@ -96,16 +74,16 @@ arrow::Result<int64_t> CopyFile(const std::string& source, const std::string& ta
                                 const std::shared_ptr<CallCancellation>& cancellation) {
   FileDescriptor out(
       ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (out.get() < 0) return Errno("cannot create the backup's copy", target);
-  PartialFile partial(target);
+  if (out.get() < 0) return FileError("cannot create the backup's copy", target);
+  StagedFile partial(target);
   int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Errno("cannot copy", source);
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return FileError("cannot copy", source);
   FileDescriptor report_read(pipe_fds[0]), report_write(pipe_fds[1]);
   std::vector<char> buffer(kCopyChunkBytes);
   // A raw clone, as fork without its handlers: a new process (its own descriptor table,
   // so its close() is not ours) sharing nothing it could lock.
   const pid_t child = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
-  if (child < 0) return Errno("cannot start the copy of", source);
+  if (child < 0) return FileError("cannot start the copy of", source);
   if (child == 0) {
     CopyInChild(source.c_str(), out.get(), buffer.data(), buffer.size(), report_write.get());
   }
@@ -114,7 +92,7 @@ arrow::Result<int64_t> CopyFile(const std::string& source, const std::string& ta
   for (;;) {
     const pid_t ended = ::waitpid(child, &status, WNOHANG);
     if (ended == child) break;
-    if (ended < 0 && errno != EINTR) return Errno("cannot wait for the copy of", source);
+    if (ended < 0 && errno != EINTR) return FileError("cannot wait for the copy of", source);
     if (cancellation && cancellation->cancelled()) {
       ::kill(child, SIGKILL);
       while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -128,14 +106,14 @@ arrow::Result<int64_t> CopyFile(const std::string& source, const std::string& ta
     if (::read(report_read.get(), &error, sizeof(error)) != sizeof(error)) error = EIO;
     errno = error;
     const int step = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (step == kOpenSource) return Errno("cannot open the database file", source);
-    if (step == kRead) return Errno("cannot read the database file", source);
-    if (step == kSync) return Errno("cannot sync the backup's copy", target);
-    return Errno("cannot write the backup's copy", target);
+    if (step == kOpenSource) return FileError("cannot open the database file", source);
+    if (step == kRead) return FileError("cannot read the database file", source);
+    if (step == kSync) return FileError("cannot sync the backup's copy", target);
+    return FileError("cannot write the backup's copy", target);
   }
   struct stat copied = {};
-  if (::fstat(out.get(), &copied) != 0) return Errno("cannot stat the backup's copy", target);
-  if (!out.Close()) return Errno("cannot close the backup's copy", target);
+  if (::fstat(out.get(), &copied) != 0) return FileError("cannot stat the backup's copy", target);
+  if (!out.Close()) return FileError("cannot close the backup's copy", target);
   partial.Keep();
   return static_cast<int64_t>(copied.st_size);
 }
