@@ -31,7 +31,7 @@ class Cluster:
     """Three nodes' configs (ports chosen up front: each config lists every node) and the
     nodes started from them."""
 
-    def __init__(self, tmp_path, nodes=NODES, extra=None, secret=SECRET):
+    def __init__(self, tmp_path, nodes=NODES, extra=None, secret=SECRET, stream=None):
         self.tmp_path = Path(tmp_path)
         (self.tmp_path / "lake").mkdir(parents=True, exist_ok=True)
         secret_file = self.tmp_path / "cluster.key"
@@ -46,7 +46,7 @@ class Cluster:
             cluster = {"self": name, "secret_file": str(secret_file), "nodes": listed,
                        "health_interval_ms": 200}
             self.configs[name] = write_config(
-                self.tmp_path / f"{name}.yaml", {"events": lake_stream(self.url)},
+                self.tmp_path / f"{name}.yaml", {"events": stream or lake_stream(self.url)},
                 extra={"cluster": cluster, "lake": {"read_part_mb": 1}, **(extra or {})})
         self.servers = {}
 
@@ -285,3 +285,34 @@ def test_a_cluster_config_that_cannot_work_is_refused_at_start(tmp_path):
     (made.tmp_path / "cluster.key").write_text("short\n")
     with pytest.raises(RuntimeError, match="openssl rand -hex 32"):
         made.start("a")
+
+
+def test_a_ducklake_table_with_a_postgres_catalog_spreads_too(tmp_path, postgres):
+    """The same over DuckLake: the catalog (PostgreSQL) arbitrates the nodes' commits."""
+    catalog = "postgres:" + postgres.create_database("clustered")
+    (tmp_path / "data").mkdir()
+    stream = {"sink": "ducklake", "ducklake": {"catalog": catalog,
+                                               "data_path": str(tmp_path / "data")}}
+    made = Cluster(tmp_path, stream=stream).start_all()
+    try:
+        total = fill(made.servers["a"])
+        info = flight.connect(made.servers["c"].uri).get_flight_info(
+            flight.FlightDescriptor.for_path("events"))
+        assert len(info.endpoints) >= 3
+        assert {made.node_of(e.locations[0]) for e in info.endpoints} == set(NODES)
+        parts = []
+        for endpoint in info.endpoints:
+            first = read_endpoint(endpoint.locations[0], endpoint.ticket)
+            assert sorted_ids(first) == sorted_ids(read_endpoint(endpoint.locations[1],
+                                                                 endpoint.ticket))
+            parts.append(first)
+        assert sorted_ids(pa.concat_tables(parts)) == list(range(total))
+        # A retry at another node: a duplicate, stored once.
+        command = {"stream": "events", "request_id": "dl-retry"}
+        extra = noisy_events(range(total, total + 500))
+        assert not put_cmd(flight.connect(made.servers["b"].uri), extra, command)[-1]["duplicate"]
+        assert put_cmd(flight.connect(made.servers["c"].uri), extra, command)[-1]["duplicate"]
+        counted = http_query(made.servers["a"], "SELECT count(*) AS n FROM events")
+        assert counted.column("n").to_pylist() == [total + 500]
+    finally:
+        made.stop_all()
