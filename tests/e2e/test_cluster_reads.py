@@ -235,6 +235,22 @@ def test_flight_sql_select_star_is_fetched_from_several_nodes(cluster):
     assert len(served) >= 2, (before, after)
 
 
+def test_adbc_reads_an_endpoint_at_its_next_location_when_its_node_is_gone(cluster):
+    total = fill(cluster.servers["a"])
+    with flight_sql.connect(cluster.servers["a"].uri, autocommit=True) as conn, \
+            conn.cursor() as cursor:
+        # ADBC's partitions are the FlightInfo's endpoints, locations included.
+        partitions, _ = cursor.adbc_execute_partitions("SELECT * FROM events")
+        assert len(partitions) >= 3
+        cluster.servers["c"].proc.send_signal(signal.SIGKILL)
+        cluster.servers["c"].proc.wait(timeout=30)
+        parts = []
+        for partition in partitions:
+            cursor.adbc_read_partition(partition)
+            parts.append(cursor.fetch_arrow_table())
+    assert sorted_ids(pa.concat_tables(parts)) == list(range(total))
+
+
 @pytest.mark.parametrize("commit", ["per_request", "per_batch"])
 def test_a_retry_landing_on_another_node_is_a_duplicate(cluster, commit):
     table = noisy_events(range(1000))
