@@ -134,12 +134,13 @@ class RunningServer:
     """An `arrowport serve` process; stderr is collected for assertions."""
 
     def __init__(self, args, cwd, env=None, timeout=120, preexec_fn=None,
-                 keep_config_mode=False):
+                 keep_config_mode=False, launcher=()):
+        """`launcher`: words before the command (`ip netns exec NS`)."""
         if not keep_config_mode:
             private_config(args, env)
         self.stderr_lines = []
         self.proc = subprocess.Popen(
-            [ARROWPORT, "serve", *args], cwd=cwd, env=env or os.environ.copy(),
+            [*launcher, ARROWPORT, "serve", *args], cwd=cwd, env=env or os.environ.copy(),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
             preexec_fn=preexec_fn)
         threading.Thread(target=self._drain_stderr, daemon=True).start()

@@ -97,7 +97,7 @@ def _root_view():
 # package makes (`nobody` if there is none). Prints "ready" once it accepts connections.
 _SERVER_SCRIPT = r'''
 set -u
-dir=$1 port=$2 database=$3
+dir=$1 port=$2 database=$3 address=${4:-127.0.0.1}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 as=""
 if [ "$(id -u)" = 0 ]; then
@@ -112,8 +112,13 @@ if [ ! -f "$dir/data/PG_VERSION" ]; then
     cat "$dir/initdb.log" >&2
     exit 1
   fi
+  # initdb trusts loopback only: clients of another address (other network namespaces
+  # on a bridge) too.
+  if [ "$address" != 127.0.0.1 ]; then
+    echo "host all all $address/24 trust" >>"$dir/data/pg_hba.conf"
+  fi
 fi
-$as "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
+$as "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses="$address" \
   -c fsync=off -c shared_buffers=32MB -c max_connections=200 >>"$dir/postgres.log" 2>&1 &
 pid=$!
 until "$bin/pg_isready" -q -h "$dir" -p "$port"; do
@@ -141,8 +146,11 @@ class PostgresServer:
     the data (a test may take the catalog away mid-commit). close() stops it for good and
     removes its files."""
 
-    def __init__(self, database="lake", timeout=180):
+    def __init__(self, database="lake", timeout=180, host="127.0.0.1"):
+        """`host`: the address it listens on (another of this machine's than loopback, for
+        clients in other network namespaces)."""
         self.database = database
+        self.host = host
         self.timeout = timeout
         native, root = _root_view()
         # The directory must be seen from inside the root: its /tmp is $ARROWPORT_ROOT/tmp.
@@ -158,7 +166,7 @@ class PostgresServer:
     @property
     def conninfo(self):
         """libpq's key=value connection string of the `lake` database."""
-        return f"host=127.0.0.1 port={self.port} dbname={self.database} user=postgres"
+        return f"host={self.host} port={self.port} dbname={self.database} user=postgres"
 
     @property
     def log(self):
@@ -172,7 +180,7 @@ class PostgresServer:
         for _ in range(5 if self.port is None else 1):
             if self.port is None or not self._created:
                 with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", 0))
+                    probe.bind((self.host, 0))
                     self.port = probe.getsockname()[1]
             log_before = len(self.log)
             error = self._launch()
@@ -189,7 +197,7 @@ class PostgresServer:
         self.proc = subprocess.Popen(
             ["bash", "-c", 'source "$0/toolchain/env.sh"; arrowport_in_root sh -c "$@"',
              str(REPO), _SERVER_SCRIPT, "sh", str(self.inside), str(self.port),
-             "" if self._created else self.database],
+             "" if self._created else self.database, self.host],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True)
         deadline = time.monotonic() + self.timeout
@@ -249,7 +257,7 @@ class PostgresServer:
              "sh", str(self.inside), str(self.port), name],
             capture_output=True, text=True, timeout=self.timeout)
         assert result.returncode == 0, result.stderr
-        return f"host=127.0.0.1 port={self.port} dbname={name} user=postgres"
+        return f"host={self.host} port={self.port} dbname={name} user=postgres"
 
     def close(self):
         try:

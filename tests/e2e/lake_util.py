@@ -73,10 +73,13 @@ class Minio:
     starts (a directory in its data dir is a bucket). stop()/start() keep port and data, so
     a test can take the store away and bring it back."""
 
-    def __init__(self, directory, bucket="lake", ca=None):
+    def __init__(self, directory, bucket="lake", ca=None, host="127.0.0.1", launcher=()):
         """`ca`: the CA file of the certificate in directory/certs (public.crt, private.key):
-        MinIO then speaks HTTPS only."""
+        MinIO then speaks HTTPS only. `host`: the address it listens on; `launcher`: words
+        before its command (`ip netns exec NS`: a network namespace of its own)."""
         self.directory = Path(directory)
+        self.host = host
+        self.launcher = list(launcher)
         self.ca = ca
         self.data = self.directory / "data"
         self.bucket = bucket
@@ -88,7 +91,7 @@ class Minio:
 
     @property
     def endpoint(self):
-        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://{self.host}:{self.port}"
 
     def start(self, timeout=60):
         (self.data / self.bucket).mkdir(parents=True, exist_ok=True)
@@ -97,9 +100,9 @@ class Minio:
                    MINIO_BROWSER="off", MINIO_UPDATE="off")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [minio_binary(), "server", str(self.data), "--quiet",
-             "--address", f"127.0.0.1:{self.port}",
-             "--console-address", f"127.0.0.1:{self.console_port}",
+            [*self.launcher, minio_binary(), "server", str(self.data), "--quiet",
+             "--address", f"{self.host}:{self.port}",
+             "--console-address", f"{self.host}:{self.console_port}",
              "--certs-dir", str(self.directory / "certs")],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -175,7 +178,7 @@ class Minio:
     def filesystem(self):
         return pafs.S3FileSystem(access_key=self.access_key, secret_key=self.secret_key,
                                  region=self.region, scheme="http",
-                                 endpoint_override=f"127.0.0.1:{self.port}",
+                                 endpoint_override=f"{self.host}:{self.port}",
                                  connect_timeout=5, request_timeout=30)
 
     def lake(self, table):
@@ -186,7 +189,7 @@ class Minio:
     def duckdb_secret(self):
         """DuckDB's S3 secret for this server (CREATE SECRET's options)."""
         return {"KEY_ID": self.access_key, "SECRET": self.secret_key, "REGION": self.region,
-                "ENDPOINT": f"127.0.0.1:{self.port}", "URL_STYLE": "path", "USE_SSL": False}
+                "ENDPOINT": f"{self.host}:{self.port}", "URL_STYLE": "path", "USE_SSL": False}
 
 
 # ---- the lake as other readers see it ----

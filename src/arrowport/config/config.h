@@ -275,6 +275,22 @@ struct Config {
   /// file only the server may read; nodes writing one lake share it). Empty: a key the
   /// server generates once and keeps in its database. Read at start.
   std::string lake_commit_key_file;
+  /// lake.read_part_mb: a lake table's files are read in parts of about this many MiB
+  /// (GetFlightInfo's endpoints; at most 16).
+  int64_t lake_read_part_mb = 4;
+  /// Nodes serving one lake together (`cluster:`, cluster_section.h; design section 14):
+  /// the same on every node but `self`. Empty `nodes`: no cluster.
+  struct Cluster {
+    struct Node {
+      std::string name;
+      std::string flight;  ///< the node's Flight URL as clients reach it (grpc[+tls]://)
+      std::string http;    ///< its HTTP URL (http[s]://), whose /readyz says it serves
+    };
+    std::vector<Node> nodes;
+    std::string self;         ///< the name of this node in `nodes`
+    std::string secret_file;  ///< the cluster's shared secret (tickets): private, >= 32 bytes
+    int64_t health_interval_ms = 1000;  ///< how often each other node's /readyz is asked
+  } cluster;
   std::string log_level = "info";
   std::string log_format = "text";
 };

@@ -8,6 +8,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -145,6 +146,25 @@ arrow::Result<FileText> ReadFileAndReaders(const std::string& path, const std::s
     text.append(buffer, static_cast<size_t>(n));
   }
   return out;
+}
+
+arrow::Result<std::string> ReadPrivateSecret(const std::string& path, const std::string& what) {
+  // A key file longer than this is not a key (a wrong path: a log, a database).
+  constexpr int64_t kMaxKeyFileBytes = 64 * 1024;
+  ARROW_ASSIGN_OR_RAISE(auto file, ReadFileAndReaders(path, what, kMaxKeyFileBytes));
+  // Its group and users an ACL names are others too (an ACL's grants show in the group
+  // bits, not in the other bits).
+  const auto& readers = file.readers;
+  if (readers.everyone || !readers.others.empty() || (readers.mode & (S_IWGRP | S_IWOTH))) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(readers.mode));
+    return arrow::Status::Invalid(
+        what, " may be read or written by other users (mode ", mode,
+        readers.others.empty() ? "" : "; readable by " + readers.others,
+        "): make it private to the server's user, e.g. chmod 600 ", path,
+        " (and remove any ACL: setfacl -b ", path, ")");
+  }
+  return std::move(file.text);
 }
 
 arrow::Result<FileText> ReadConfigFile(const std::string& path) {

@@ -41,6 +41,12 @@ struct FileText {
 arrow::Result<FileText> ReadFileAndReaders(const std::string& path, const std::string& what,
                                            int64_t max_bytes);
 
+/// \brief The secret in the key file `path` (at most 64 KiB), as it is (the caller trims
+/// and checks its length). Refused, naming the file and the fix, as OpenSSH refuses a
+/// private key others can read: a file other users (its group, users an ACL names) may
+/// read or write, one that is not a regular file. `what` names it in errors.
+arrow::Result<std::string> ReadPrivateSecret(const std::string& path, const std::string& what);
+
 /// ReadFileAndReaders of a config file (at most kMaxConfigFileBytes).
 arrow::Result<FileText> ReadConfigFile(const std::string& path);
 

@@ -1,6 +1,7 @@
 #include "arrowport/config/config_keys.h"
 
 #include "arrowport/config/backup_section.h"
+#include "arrowport/config/cluster_section.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -242,6 +243,9 @@ KeyTable AuthMetricsAndStoreKeys() {
       {"metrics.max_stream_labels",
        {1, 100000, [](const Config& c) -> int64_t { return c.metrics.max_stream_labels; },
         [](Config& c, int64_t v) { c.metrics.max_stream_labels = v; }}},
+      {"lake.read_part_mb",
+       {1, 1024, [](const Config& c) -> int64_t { return c.lake_read_part_mb; },
+        [](Config& c, int64_t v) { c.lake_read_part_mb = v; }}},
       {"s3.part_mb",
        {5, 5120, [](const Config& c) -> int64_t { return c.s3.part_mb; },
         [](Config& c, int64_t v) { c.s3.part_mb = v; }}},
@@ -403,6 +407,7 @@ const std::map<std::string, Setter>& ScalarKeys() {
         {"log.format", StringSetter(&Config::log_format)},
     };
     for (auto& [name, setter] : BackupSectionKeys()) k[name] = std::move(setter);
+    for (auto& [name, setter] : ClusterSectionKeys()) k[name] = std::move(setter);
     for (const auto& [name, integer] : IntegerKeys()) {
       k[name] = [integer = &integer](Config& c, const std::string& v) {
         ARROW_ASSIGN_OR_RAISE(auto n, integer->size ? ParseSize(v) : ParseInt(v));

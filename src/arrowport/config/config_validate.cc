@@ -13,6 +13,7 @@
 
 #include "arrowport/common/logger.h"
 #include "arrowport/config/auth_section.h"
+#include "arrowport/config/cluster_nodes.h"
 #include "arrowport/config/config_keys.h"
 
 namespace arrowport::config {
@@ -79,6 +80,7 @@ arrow::Status Validate(const Config& c) {
   if (c.backup.every_s > 0 && c.backup.to.empty()) {
     return error("backup.every", "scheduled backups need a destination (backup.to)");
   }
+  ARROW_RETURN_NOT_OK(ValidateCluster(c));
   if (c.metrics.port && !c.metrics.enabled) {
     return error("metrics.port",
                  "a metrics listener needs metrics on (metrics.enabled is false)");

@@ -16,6 +16,7 @@
 #include "arrowport/config/lake_section.h"
 #include "arrowport/config/transfer_section.h"
 #include "arrowport/config/views_section.h"
+#include "arrowport/config/cluster_nodes.h"
 
 // ParseYaml: YAML text into a Config, key by key (each section's keys through its
 // section's parser, so this file is above them), each key given once.
@@ -208,6 +209,7 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
     return arrow::Status::OK();
   }
   if (key == "transfer.peers") return ParseTransferPeers(node, source, config);
+  if (key == "cluster.nodes") return ParseClusterNodes(node, source, config);
   auto it = ScalarKeys().find(key);
   if (node.IsMap() && it == ScalarKeys().end()) {
     for (const auto& kv : node) {
@@ -236,7 +238,7 @@ arrow::Status ParseNode(const YAML::Node& node, const std::string& path,
 const std::vector<std::string>& CompositeKeys() {
   static const std::vector<std::string> keys = {"duckdb.init_sql", "duckdb.extensions",
                                                 "auth.users", "transfer.allowed_peers",
-                                                "transfer.peers"};
+                                                "transfer.peers", "cluster.nodes"};
   return keys;
 }
 

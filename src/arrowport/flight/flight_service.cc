@@ -16,6 +16,7 @@
 #include "arrowport/flight/auth_middleware.h"
 #include "arrowport/flight/call_runner.h"
 #include "arrowport/flight/call_scope.h"
+#include "arrowport/flight/cluster_view.h"
 #include "arrowport/flight/exchange.h"
 #include "arrowport/flight/flight_status.h"
 #include "arrowport/flight/message_limits.h"
@@ -76,6 +77,10 @@ class FlightService : public fl::FlightServerBase {
     if (deps_.sql_sessions != nullptr) {
       sql::FlightSqlDeps sql_deps;
       sql_deps.ingest = deps_.ingest;
+      sql_deps.endpoints_of = [cluster = deps_.cluster](query::ReadPlan plan) {
+        return EndpointsOfPlan(std::move(plan), cluster);
+      };
+      sql_deps.in_cluster = deps_.cluster != nullptr;
       sql_deps.query = deps_.query;
       sql_deps.logger = deps_.logger;
       sql_deps.registry = deps_.sql_sessions;
@@ -148,7 +153,7 @@ class FlightService : public fl::FlightServerBase {
                                                    std::move(running));
       return arrow::Status::OK();
     }, [&](CallScope& scope, CallRecord& record) -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto request, query::ParseTicket(ticket.ticket));
+      ARROW_ASSIGN_OR_RAISE(auto request, RequestOfTicket(ticket.ticket, deps_.cluster));
       AddTarget(request, record);
       ARROW_RETURN_NOT_OK(CheckRead(scope.context.principal.get(), request));
       ListProgress(context, scope);
@@ -352,8 +357,11 @@ class FlightService : public fl::FlightServerBase {
                                   known_rows, -1);
     }
     auto plan = deps_.query->PlanRead(request, /*count_rows=*/true, call.cancellation);
-    return fl::FlightInfo::Make(*schema, descriptor, sql::EndpointsOf(std::move(plan.tickets)),
-                                plan.rows, -1, plan.ordered);
+    const int64_t rows = plan.rows;
+    const bool ordered = plan.ordered;
+    return fl::FlightInfo::Make(*schema, descriptor,
+                                EndpointsOfPlan(std::move(plan), deps_.cluster), rows, -1,
+                                ordered);
   }
 
   // A DoGet whose client sent a progress key: found by its query_progress action (of the

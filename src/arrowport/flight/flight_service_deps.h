@@ -21,7 +21,7 @@ class RequestLimiter;
 namespace ingest { class IngestPipeline; class StreamRouter; }
 namespace query { class QueryPipeline; }
 namespace flight::sql { class SessionRegistry; }
-namespace flight { class TransferPolicy; }
+namespace flight { class ClusterView; class TransferPolicy; }
 namespace metrics { class ServerMetrics; }
 struct Principal;
 }  // namespace arrowport
@@ -32,6 +32,8 @@ namespace arrowport::flight {
 struct FlightServiceDeps {
   query::DatabaseControl database;  ///< health and checkpoint
   ingest::IngestPipeline* ingest = nullptr;
+  /// The cluster this node serves in (design section 14); null: none.
+  const ClusterView* cluster = nullptr;
   ingest::StreamRouter* router = nullptr;
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;

@@ -1,7 +1,6 @@
 #include "arrowport/lake/commit_seal.h"
 
 #include <sodium.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,8 +11,6 @@ namespace arrowport::lake {
 
 namespace {
 
-// A key file longer than this is not a key (a wrong path: a log, a database).
-constexpr int64_t kMaxKeyFileBytes = 64 * 1024;
 // Separates these keys and seals from any other use of the same secret.
 constexpr std::string_view kKeyContext = "arrowport lake commit key v1";
 constexpr std::string_view kSealContext = "arrowport lake commit seal v1";
@@ -60,21 +57,9 @@ arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromSecret(
 
 arrow::Result<std::shared_ptr<const SealKey>> SealKey::FromFile(const std::string& path) {
   const std::string what = "lake.commit_key_file '" + path + "'";
-  ARROW_ASSIGN_OR_RAISE(auto file, config::ReadFileAndReaders(path, what, kMaxKeyFileBytes));
-  // As OpenSSH refuses a private key others can read: whoever reads it can seal commits
-  // that every node answers retries from. Its group and users an ACL names are others too
-  // (an ACL's grants show in the group bits, not in the other bits).
-  const auto& readers = file.readers;
-  if (readers.everyone || !readers.others.empty() || (readers.mode & (S_IWGRP | S_IWOTH))) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(readers.mode));
-    return arrow::Status::Invalid(
-        what, " may be read or written by other users (mode ", mode,
-        readers.others.empty() ? "" : "; readable by " + readers.others,
-        "): make it private to the server's user, e.g. chmod 600 ", path,
-        " (and remove any ACL: setfacl -b ", path, ")");
-  }
-  return FromSecret(file.text, what);
+  // Whoever reads it can seal commits that every node answers retries from.
+  ARROW_ASSIGN_OR_RAISE(auto secret, config::ReadPrivateSecret(path, what));
+  return FromSecret(secret, what);
 }
 
 std::string SealKey::NewSecret() {

@@ -154,7 +154,6 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::ReadLatest() {
 
 arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
   auto cached = Cached();
-  const int64_t from = cached ? cached->version : -1;
   if (cached) {
     // Most reads find nothing new: one listing, no copy of the snapshot.
     auto newer = log_->HasNewer(cached->version);
@@ -164,9 +163,29 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
     }
     if (!*newer) return cached;
   }
+  return ReadForward(cached, INT64_MAX);
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::Reach(int64_t version) {
+  auto kept = At(version);
+  if (kept.ok()) return kept;
+  auto cached = Cached();
+  if (cached && cached->version >= version) return kept;
+  ARROW_ASSIGN_OR_RAISE(auto reached, ReadForward(cached, version));
+  if (reached->version != version) {
+    return arrow::Status::KeyError("version ", version, " of the ", format(), " table at ",
+                                   store_->url(), " is not in its log (newest: ",
+                                   reached->version, "): ask for the table again");
+  }
+  return reached;
+}
+
+arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::ReadForward(
+    const std::shared_ptr<const Snapshot>& cached, int64_t up_to) {
+  const int64_t from = cached ? cached->version : -1;
   auto next = cached ? CopyOf(*cached) : std::make_shared<Snapshot>();
   const int64_t before = next->version;
-  auto st = log_->Update(next.get());
+  auto st = log_->Update(next.get(), nullptr, up_to);
   if (!st.ok()) {
     return Refuse(st.WithMessage("reading the ", format(), " log of ", store_->url(), ": ",
                                  st.message()),
@@ -192,6 +211,5 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::LoadLatest() {
   Publish(next);
   return std::shared_ptr<const Snapshot>(std::move(next));
 }
-
 
 }  // namespace arrowport::lake

@@ -69,6 +69,12 @@ class LakeTable {
   /// The snapshot at `version` (an older one is rebuilt from the log; NotFound-like
   /// KeyError when the log no longer reaches back to it).
   arrow::Result<std::shared_ptr<const Snapshot>> At(int64_t version);
+  /// \brief The snapshot at `version` for a ticket another node of the cluster sealed
+  /// (design section 14): one kept, else read forward from the latest this process has
+  /// (its added files checked as Latest() checks them) up to `version`, then kept. A
+  /// version older than the latest this process has and no longer kept is refused as in
+  /// At(): the reader asks for the table again.
+  arrow::Result<std::shared_ptr<const Snapshot>> Reach(int64_t version);
   /// Every snapshot kept (the few latest, for readers given parts of one): what readers
   /// of this table may open.
   std::vector<std::shared_ptr<const Snapshot>> Kept() const;
@@ -148,6 +154,10 @@ class LakeTable {
   // Latest() without the single flight: the caller that reads the log.
   arrow::Result<std::shared_ptr<const Snapshot>> ReadLatest();
   arrow::Result<std::shared_ptr<const Snapshot>> LoadLatest();
+  // `cached` (null: none) brought forward to the log's newest version, or `up_to`: its
+  // added files checked, then published.
+  arrow::Result<std::shared_ptr<const Snapshot>> ReadForward(
+      const std::shared_ptr<const Snapshot>& cached, int64_t up_to);
   /// Fails when one of `keys`, files the log newly adds, is missing from the store or
   /// reaches outside it (a symbolic link).
   arrow::Status CheckAddedFiles(const std::vector<std::string>& keys);

@@ -9,18 +9,17 @@ namespace arrowport::query {
 
 namespace {
 
-// Files per part at least (bytes), and parts at most, when a lake table is read in
-// parts: small tables stay one endpoint.
-constexpr int64_t kMinPartBytes = int64_t{4} << 20;
+// Parts at most when a lake table is read in parts.
 constexpr int kMaxParts = 16;
 
-// How many parts a snapshot's files make.
-int PartsOf(const lake::Snapshot& snapshot) {
+// How many parts a snapshot's files make, of `part_bytes` at least each (small tables
+// stay one endpoint).
+int PartsOf(const lake::Snapshot& snapshot, int64_t part_bytes) {
   int64_t bytes = 0;
   for (const auto& [path, add] : snapshot.files) bytes += add.size;
-  const int64_t by_size = std::max<int64_t>(1, bytes / kMinPartBytes);
-  return static_cast<int>(
-      std::min<int64_t>({by_size, kMaxParts, static_cast<int64_t>(snapshot.files.size())}));
+  const int64_t by_size = std::max<int64_t>(1, bytes / std::max<int64_t>(part_bytes, 1));
+  const int64_t files = std::max<int64_t>(1, static_cast<int64_t>(snapshot.files.size()));
+  return static_cast<int>(std::min<int64_t>({by_size, kMaxParts, files}));
 }
 
 // The files of part `part` of `parts`: files in path order, each to the lightest part so
@@ -44,8 +43,8 @@ std::optional<QueryRequest::LakePart> LakeService::Layout(const std::string& tab
   for (const auto& [stream, published] : published_) {
     if (published.table != table || !published.snapshot) continue;
     if (published.state == kStateRefused) return std::nullopt;  // its view says why
-    const int parts = PartsOf(*published.snapshot);
-    if (parts < 2) return std::nullopt;
+    const int parts = PartsOf(*published.snapshot, part_bytes_);
+    if (parts < 2 && !every_table_in_parts_) return std::nullopt;
     return QueryRequest::LakePart{published.version, 0, parts};
   }
   return std::nullopt;
@@ -53,7 +52,7 @@ std::optional<QueryRequest::LakePart> LakeService::Layout(const std::string& tab
 
 arrow::Result<std::string> LakeService::PartSql(const std::string& table,
                                                 const QueryRequest::LakePart& part) {
-  std::string store;
+  std::string store, url;
   std::shared_ptr<lake::LakeTable> lake_table;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -61,17 +60,35 @@ arrow::Result<std::string> LakeService::PartSql(const std::string& table,
       if (published.table == table && published.lake) {
         if (published.state == kStateRefused) return published.refusal;
         store = published.store;
+        url = published.url;
         lake_table = published.lake;
       }
     }
   }
   if (!lake_table) return arrow::Status::KeyError("'", table, "' is not a lake table");
-  ARROW_ASSIGN_OR_RAISE(auto snapshot, lake_table->At(part.version));
-  if (part.parts != PartsOf(*snapshot)) {
+  auto snapshot = lake_table->At(part.version);
+  if (!snapshot.ok() && part.from_cluster) {
+    // Another node's ticket may name a snapshot this node has not read yet: read, kept,
+    // and its files served beside the view's (as a replacement of the view would).
+    ARROW_ASSIGN_OR_RAISE(auto replacing, ReplacingLock(url));
+    ARROW_ASSIGN_OR_RAISE(snapshot, lake_table->Reach(part.version));
+    storage::LakeServed served;
+    for (const auto& kept : lake_table->Kept()) AddServed(*kept, &served);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [name, published] : published_) {
+        if (published.url == url && published.snapshot) AddServed(*published.snapshot, &served);
+      }
+    }
+    stores_.Register(store, lake_table->shared_store(), served);
+  }
+  ARROW_RETURN_NOT_OK(snapshot);
+  if (part.parts != PartsOf(**snapshot, part_bytes_)) {
     return arrow::Status::Invalid("the ticket's parts do not match version ", part.version,
                                   " of '", table, "': ask for the table again");
   }
-  return LakeSelectSql(stores_, store, *snapshot, FilesOfPart(*snapshot, part.part, part.parts),
+  return LakeSelectSql(stores_, store, **snapshot,
+                       FilesOfPart(**snapshot, part.part, part.parts),
                        /*with_inlined_rows=*/part.part == 0);
 }
 

@@ -55,6 +55,13 @@ class LakeService {
   std::optional<QueryRequest::LakePart> Layout(const std::string& table);
   arrow::Result<std::string> PartSql(const std::string& table,
                                      const QueryRequest::LakePart& part);
+  /// How Layout() splits a snapshot: parts of about `part_bytes` of files each
+  /// (lake.read_part_mb); `every_table`: a table of one part too (a cluster's tickets name
+  /// their snapshot, so that any node reads the same rows). Call before serving.
+  void SetReadParts(int64_t part_bytes, bool every_table) {
+    part_bytes_ = part_bytes;
+    every_table_in_parts_ = every_table;
+  }
 
   /// What each published lake stream looks like (metrics, status).
   struct Figures {
@@ -163,6 +170,8 @@ class LakeService {
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
+  int64_t part_bytes_ = int64_t{4} << 20;
+  bool every_table_in_parts_ = false;
   // Whether the routing has a lake stream (the thread's last look, or a commit since).
   std::atomic<bool> any_lake_{false};
   std::thread thread_;

@@ -221,7 +221,11 @@ arrow::Result<std::shared_ptr<arrow::Schema>> QueryPipeline::Describe(
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     const QueryRequest& request, const CallContext& call) {
   const auto start = std::chrono::steady_clock::now();
-  if (!request.lake_part) ARROW_RETURN_NOT_OK(RefreshLakes(request, call));
+  // A part of a snapshot this node handed out needs no refresh; another node's may be of a
+  // table this node has not published yet.
+  if (!request.lake_part || request.lake_part->from_cluster) {
+    ARROW_RETURN_NOT_OK(RefreshLakes(request, call));
+  }
   auto reader = [&]() -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
     ARROW_ASSIGN_OR_RAISE(auto conn, database_->ConnectForRead());
     ARROW_RETURN_NOT_OK(CheckTable(conn.get(), request));
@@ -310,6 +314,7 @@ ReadPlan QueryPipeline::PlanRead(const QueryRequest& request, bool count_rows,
   if (whole && request.columns.empty()) {
     if (auto layout = LakeLayout(request.table)) {
       plan.tickets = LakeTickets(request.table, *layout);
+      plan.anywhere = true;
       plan.ordered = false;
       count();
       return plan;

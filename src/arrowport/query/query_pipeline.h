@@ -44,6 +44,9 @@ struct QueryRequest {
     int64_t version = 0;
     int part = 0;
     int parts = 1;
+    /// The ticket was sealed by a node of the cluster (never read from a ticket's text):
+    /// its snapshot may be one this node has still to read.
+    bool from_cluster = false;
   };
   std::optional<LakePart> lake_part;
   /// With `table` (a DuckDB table): the rows whose row ids are in [begin, end) of the
@@ -75,6 +78,9 @@ std::vector<std::string> LakeTickets(const std::string& table,
 /// How a read is handed out (GetFlightInfo's endpoints): one ticket each.
 struct ReadPlan {
   std::vector<std::string> tickets;
+  /// Each ticket reads the same rows on every node of a cluster (a lake snapshot's parts),
+  /// so its endpoint may name other nodes.
+  bool anywhere = false;
   bool ordered = true;  ///< the tickets' rows, read one after another, are the result's order
   int64_t rows = -1;    ///< the rows in all, when known
 };

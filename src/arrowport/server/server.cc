@@ -116,6 +116,23 @@ arrow::Status Server::Impl::ReloadConfigLocked(const std::optional<ConfigFileRea
   if (fresh->lake_commit_key_file != setup.config.lake_commit_key_file) {
     logger.Warn("config reload: lake.commit_key_file applies at the next start");
   }
+  const auto& cluster_now = setup.config.cluster;
+  const auto& cluster_new = fresh->cluster;
+  const auto same_nodes = [](const auto& a, const auto& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].name != b[i].name || a[i].flight != b[i].flight || a[i].http != b[i].http) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (cluster_new.self != cluster_now.self || cluster_new.secret_file != cluster_now.secret_file ||
+      cluster_new.health_interval_ms != cluster_now.health_interval_ms ||
+      !same_nodes(cluster_new.nodes, cluster_now.nodes) ||
+      fresh->lake_read_part_mb != setup.config.lake_read_part_mb) {
+    logger.Warn("config reload: cluster.* and lake.read_part_mb apply at the next start");
+  }
   const auto& tls_now = setup.config.tls;
   if (fresh->metrics.enabled != setup.config.metrics.enabled ||
       fresh->metrics.port != setup.config.metrics.port ||
@@ -193,6 +210,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   ARROW_RETURN_NOT_OK(impl->CheckTransforms(impl->setup.config));
   impl->MakeMetrics();
   ARROW_RETURN_NOT_OK(impl->MakeAuthenticator());
+  ARROW_RETURN_NOT_OK(impl->MakeCluster());
   ARROW_RETURN_NOT_OK(impl->LoadLakeSealKey());
   impl->MakePipelines();
   ARROW_RETURN_NOT_OK(impl->StartFlight());
@@ -204,6 +222,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
     return http;
   }
   impl->PublishListeners();
+  if (impl->cluster_health) impl->cluster_health->Start();
   impl->LogListening();
   impl->StartWatcher();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -285,6 +304,7 @@ arrow::Status Server::Shutdown() {
   auto st = impl_->flight->Shutdown(&grpc_deadline);
   (void)impl_->flight->Wait();
   for (auto& stopper : stoppers) stopper.join();
+  if (impl_->cluster_health) impl_->cluster_health->Stop();
   if (impl_->lake_service) impl_->lake_service->Stop();
   {
     std::lock_guard<std::mutex> lock(done_mutex);

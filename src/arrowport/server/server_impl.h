@@ -30,7 +30,9 @@
 #include "arrowport/lake/lake_catalog.h"
 #include "arrowport/metrics/server_metrics.h"
 #include "arrowport/query/backup_service.h"
+#include "arrowport/flight/cluster_view.h"
 #include "arrowport/query/lake_service.h"
+#include "arrowport/server/cluster_health.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/server/descriptor_limit.h"
 #include "arrowport/server/server.h"
@@ -71,6 +73,10 @@ struct Server::Impl {
   std::shared_ptr<CallCancellation> store_stop = CallCancellation::Make();
   // The key lake commits of request ids are sealed with (LoadLakeSealKey).
   std::shared_ptr<const lake::SealKey> lake_seal_key;
+  /// The cluster this node serves in (cluster:; null: none) and the poller of its nodes'
+  /// /readyz; both outlive the Flight service, which reads the view.
+  std::unique_ptr<flight::ClusterView> cluster;
+  std::unique_ptr<ClusterHealth> cluster_health;
   std::unique_ptr<lake::LakeCatalog> lakes;
   std::unique_ptr<query::LakeService> lake_service;
   std::unique_ptr<ingest::IngestPipeline> ingest;
@@ -146,6 +152,9 @@ struct Server::Impl {
   /// lake.commit_key_file's key, else the one the database keeps (made at its first
   /// start): what lake commits of request ids are sealed with (lake/commit_seal.h).
   arrow::Status LoadLakeSealKey();
+  /// The cluster's view (cluster.nodes) with its secret read from cluster.secret_file,
+  /// and its health poller (started with the listeners).
+  arrow::Status MakeCluster();
   void MakePipelines();  // the four below, in this order
   void MakeIngest();     // limiter, router, transfer policy, ingest pipeline, request log
   void MakeQuery();

@@ -89,6 +89,7 @@ void Server::Impl::MakeFlight() {
   flight::FlightServiceDeps deps;
   deps.database = query::DatabaseControl(database.get());
   deps.ingest = ingest.get();
+  deps.cluster = cluster.get();
   deps.router = router.get();
   deps.query = query.get();
   deps.logger = &logger;

@@ -10,6 +10,7 @@
 #include "arrowport/storage/memory/memory_limit.h"
 #include "arrowport/storage/catalog/server_secrets.h"
 #include "arrowport/storage/database/database_sql.h"
+#include "arrowport/config/config_file.h"
 #include "arrowport/common/version.h"
 
 namespace arrowport::server {
@@ -162,8 +163,39 @@ arrow::Status Server::Impl::CheckTransforms(const config::Config& config) {
   return arrow::Status::OK();
 }
 
+arrow::Status Server::Impl::MakeCluster() {
+  const auto& config = setup.config;
+  if (config.cluster.nodes.empty()) return arrow::Status::OK();
+  const std::string what = "cluster.secret_file '" + config.cluster.secret_file + "'";
+  auto secret = config::ReadPrivateSecret(config.cluster.secret_file, what);
+  if (!secret.ok()) {
+    return secret.status().WithMessage(config.SourceOf("cluster.secret_file"), ": ",
+                                       secret.status().message());
+  }
+  std::vector<flight::ClusterView::Node> nodes;
+  for (const auto& node : config.cluster.nodes) nodes.push_back({node.name, node.flight, node.http});
+  auto view = flight::ClusterView::Make(std::move(nodes), config.cluster.self, *secret);
+  if (!view.ok()) return view.status().WithMessage(what, ": ", view.status().message());
+  cluster = std::move(*view);
+  cluster_health = std::make_unique<ClusterHealth>(cluster.get(),
+                                                   config.cluster.health_interval_ms, &logger);
+  logger.Info("serving in a cluster", {{"node", config.cluster.self},
+                                       {"nodes", std::to_string(config.cluster.nodes.size())}});
+  return arrow::Status::OK();
+}
+
 arrow::Status Server::Impl::LoadLakeSealKey() {
   const auto& config = setup.config;
+  if (config.lake_commit_key_file.empty() && cluster != nullptr) {
+    // The nodes share the cluster's secret: a retry another node committed is a
+    // duplicate here too, with no key file of its own to copy to every node.
+    ARROW_ASSIGN_OR_RAISE(auto secret, config::ReadPrivateSecret(
+                                           config.cluster.secret_file, "cluster.secret_file"));
+    ARROW_ASSIGN_OR_RAISE(lake_seal_key,
+                          lake::SealKey::FromSecret(secret, "cluster.secret_file"));
+    logger.Info("lake commits are sealed with a key of the cluster's secret");
+    return arrow::Status::OK();
+  }
   if (!config.lake_commit_key_file.empty()) {
     auto key = lake::SealKey::FromFile(config.lake_commit_key_file);
     if (!key.ok()) {
@@ -266,6 +298,7 @@ void Server::Impl::MakeLakes() {
                                               lake_seal_key);
   lake_service = std::make_unique<query::LakeService>(database.get(), lake_stores,
                                                       lakes.get(), router.get(), &logger);
+  lake_service->SetReadParts(setup.config.lake_read_part_mb << 20, cluster != nullptr);
   ingest->EnableLakes(lakes.get(),
                       [service = lake_service.get()](const std::string& stream) {
                         service->Committed(stream);

@@ -17,6 +17,7 @@ namespace ingest { class IngestPipeline; }
 namespace query {
 class PreparedQuery;
 class QueryPipeline;
+struct ReadPlan;
 class SessionConnection;
 class SessionLease;
 }  // namespace query
@@ -29,6 +30,12 @@ class SessionStore;
 /// What the Flight SQL adapter needs; all pointers outlive the service.
 struct FlightSqlDeps {
   ingest::IngestPipeline* ingest = nullptr;
+  /// The endpoints of a read's plan (a cluster's spread over its nodes); empty: one per
+  /// ticket, on this server (EndpointsOf).
+  std::function<std::vector<arrow::flight::FlightEndpoint>(query::ReadPlan)> endpoints_of;
+  /// This node serves in a cluster: a lake table of one part is handed out by its part's
+  /// ticket too (it names the snapshot every node reads).
+  bool in_cluster = false;
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
   SessionRegistry* registry = nullptr;  ///< statements, transactions, running DoGets
@@ -274,6 +281,7 @@ std::string UseOf(const char* what, const std::string& sql);
 
 /// One endpoint per ticket, in order (plain Flight and Flight SQL FlightInfos alike).
 std::vector<arrow::flight::FlightEndpoint> EndpointsOf(std::vector<std::string> tickets);
+
 
 /// A FlightInfo with one endpoint carrying `ticket` (ordered, row count unknown).
 arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> InfoWithTicket(

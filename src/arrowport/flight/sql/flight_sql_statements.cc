@@ -68,10 +68,14 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::WholeTableInfo(
   query::QueryRequest request;
   request.table = *table;
   auto plan = deps_.query->PlanRead(request, /*count_rows=*/false);
-  if (plan.tickets.size() <= 1) return nullptr;
-  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor,
-                                                        EndpointsOf(std::move(plan.tickets)),
-                                                        plan.rows, -1, plan.ordered));
+  // One part of a cluster's lake table too: its ticket names the snapshot any node reads.
+  if (plan.tickets.size() <= 1 && !(plan.anywhere && deps_.in_cluster)) return nullptr;
+  const int64_t rows = plan.rows;
+  const bool ordered = plan.ordered;
+  auto endpoints = deps_.endpoints_of ? deps_.endpoints_of(std::move(plan))
+                                      : EndpointsOf(std::move(plan.tickets));
+  ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, std::move(endpoints),
+                                                        rows, -1, ordered));
   return std::make_unique<fl::FlightInfo>(std::move(info));
 }
 
