@@ -21,7 +21,6 @@ namespace arrowport::query {
 class SessionLease;
 }
 namespace arrowport::metrics {
-class IngestMeter;
 class ServerMetrics;
 }
 namespace arrowport::lake {

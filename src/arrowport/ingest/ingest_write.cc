@@ -1,6 +1,5 @@
 // IngestPipeline's last step (ingest_pipeline.h: Write): a request's target checked, a
 // connection leased, and the writer for its commit mode (or the lake's) run.
-#include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/ingest_pipeline.h"
