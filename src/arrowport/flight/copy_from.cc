@@ -243,29 +243,28 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
     return arrow::Status::Invalid("copy_from needs exactly one of 'ticket', 'sql' or "
                                   "'source_table'");
   }
-  ingest::IngestRequest request;
-  ARROW_ASSIGN_OR_RAISE(request.table, StringOf(doc, "target_table"));
-  if (request.table.empty()) request.table = source_table;
-  if (request.table.empty()) return arrow::Status::Invalid("copy_from needs 'target_table'");
-  ARROW_RETURN_NOT_OK(ValidateName("target_table", request.table));
-  request.stream = request.table;
+  ingest::RequestFields fields;
+  ARROW_ASSIGN_OR_RAISE(fields.table, StringOf(doc, "target_table"));
+  if (fields.table.empty()) fields.table = source_table;
+  if (fields.table.empty()) return arrow::Status::Invalid("copy_from needs 'target_table'");
+  ARROW_RETURN_NOT_OK(ValidateName("target_table", fields.table));
+  fields.stream = fields.table;
+  ARROW_ASSIGN_OR_RAISE(auto mode, StringOf(doc, "mode"));
+  if (!mode.empty()) fields.mode = mode;
+  ARROW_ASSIGN_OR_RAISE(auto commit, StringOf(doc, "commit"));
+  if (!commit.empty()) fields.commit = commit;
+  ARROW_ASSIGN_OR_RAISE(fields.request_id, StringOf(doc, "request_id"));
+  ARROW_ASSIGN_OR_RAISE(auto request, ingest::ParseRequestFields(fields));
   request.protocol = "flight-copy";
   request.server_reads_source = true;
   // A small action makes the peer send any number of rows: under the query deadline.
   request.under_query_deadline = true;
-  ARROW_ASSIGN_OR_RAISE(auto mode, StringOf(doc, "mode"));
-  if (!mode.empty()) {
-    ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(mode));
-  }
-  ARROW_ASSIGN_OR_RAISE(auto commit, StringOf(doc, "commit"));
-  if (!commit.empty()) {
-    ARROW_ASSIGN_OR_RAISE(request.commit, config::ParseCommitMode(commit));
-  }
-  ARROW_ASSIGN_OR_RAISE(request.request_id, StringOf(doc, "request_id"));
+  // Begun before the peer is reached; listed under its stream once the rows flow.
+  ARROW_ASSIGN_OR_RAISE(auto run, deps.ingest->Begin(std::move(request)));
   ARROW_ASSIGN_OR_RAISE(auto address, ParsePeerAddress(source));
   ARROW_ASSIGN_OR_RAISE(auto credentials, CredentialsFromJson(doc));
   record->fields.push_back({"source", address.host_port});
-  record->fields.push_back({"table", request.table});
+  record->fields.push_back({"table", run.request().table});
 
   auto copied = [&]() -> arrow::Result<ingest::IngestResult> {
     ARROW_ASSIGN_OR_RAISE(auto connected, ConnectPeer(*deps.policy, address, credentials,
@@ -293,7 +292,7 @@ arrow::Result<std::string> CopyFrom(const TransferDeps& deps, const std::string&
       stop = CallCancellation::OnCancel(call.cancellation, [reader] { reader->Cancel(); });
     }
     ARROW_RETURN_NOT_OK(reader->Start());
-    return deps.ingest->Ingest(request, reader, {}, call);
+    return deps.ingest->Ingest(std::move(run), reader, {}, call);
   }();
   ARROW_RETURN_NOT_OK(InContext(copied.status(), "copy_from", address.host_port));
   record->fields.push_back({"rows", std::to_string(copied->rows)});

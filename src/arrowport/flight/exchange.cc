@@ -122,12 +122,13 @@ arrow::Status RunExchange(const ExchangeCommand& command, ingest::IngestPipeline
                         PutReader::Make(std::move(reader), &context,
                                         command.ingest && command.ingest->sealed));
   if (command.ingest) {
+    ARROW_ASSIGN_OR_RAISE(auto run, pipeline->Begin(*command.ingest));
     // The DoPut of a transformed stream: acknowledgements and the summary come back.
     auto ack = [&](int64_t index, int64_t rows) {
       WriteStall::Scope waiting(call.write_stall.get());
       return writer->WriteMetadata(arrow::Buffer::FromString(BatchAckJson(index, rows)));
     };
-    ARROW_ASSIGN_OR_RAISE(auto result, pipeline->Ingest(*command.ingest, source, ack, call));
+    ARROW_ASSIGN_OR_RAISE(auto result, pipeline->Ingest(std::move(run), source, ack, call));
     WriteStall::Scope waiting(call.write_stall.get());
     ARROW_RETURN_NOT_OK(
         writer->WriteMetadata(arrow::Buffer::FromString(IngestSummaryJson(result))));

@@ -113,10 +113,12 @@ class FlightService : public fl::FlightServerBase {
                                                     descriptor.path, descriptor.cmd));
       record.Add("stream", request.stream);
       request.wire_bytes = [received] { return received->load(); };
+      ARROW_ASSIGN_OR_RAISE(auto run, deps_.ingest->Begin(std::move(request)));
       ARROW_RETURN_NOT_OK(auth::AccessPolicy::WriteStream(scope.context.principal.get(),
-                                                          request.stream, request.table));
+                                                          run.request().stream,
+                                                          run.request().table));
       ARROW_ASSIGN_OR_RAISE(auto source, PutReader::Make(std::move(reader), &context,
-                                                          request.sealed));
+                                                          run.request().sealed));
       // A client that stops reading its acknowledgements holds their write: watched.
       auto ack = [&](int64_t index, int64_t rows) {
         WriteStall::Scope waiting(scope.context.write_stall.get());
@@ -124,7 +126,8 @@ class FlightService : public fl::FlightServerBase {
       };
       // The pipeline validates and reads ahead (network receive and IPC decoding included).
       ARROW_ASSIGN_OR_RAISE(auto result,
-                            deps_.ingest->Ingest(request, source, ack, scope.context));
+                            deps_.ingest->Ingest(std::move(run), source, ack,
+                                                 scope.context));
       WriteStall::Scope waiting(scope.context.write_stall.get());
       ARROW_RETURN_NOT_OK(
           writer->WriteMetadata(*arrow::Buffer::FromString(IngestSummaryJson(result))));

@@ -10,7 +10,6 @@
 #include "arrow/record_batch.h"
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/capped_memory_pool.h"
-#include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/http/body_decode_reader.h"
 #include "arrowport/http/body_pipe.h"
@@ -59,28 +58,25 @@ arrow::Result<std::string> RequestIdOf(const httplib::Request& req) {
   return id;
 }
 
-// The request the URL and headers describe (stream, table, mode, commit, request id).
-arrow::Result<ingest::IngestRequest> ParseIngestRequest(const httplib::Request& req) {
-  ingest::IngestRequest request;
-  request.stream = req.matches[1];
+// The request the URL and headers describe (stream, table, mode, commit, request id,
+// transform), begun as a run: parsed, its names and id checked, its stream routed.
+arrow::Result<ingest::IngestRun> BeginRun(const GatewayContext& ctx,
+                                          const httplib::Request& req) {
+  ingest::RequestFields fields;
+  fields.stream = req.matches[1];
+  if (req.has_param("table")) fields.table = req.get_param_value("table");
+  if (req.has_param("mode")) fields.mode = req.get_param_value("mode");
+  if (req.has_param("transform")) fields.transform = req.get_param_value("transform");
+  ARROW_ASSIGN_OR_RAISE(fields.request_id, RequestIdOf(req));
+  if (req.has_param("commit")) fields.commit = req.get_param_value("commit");
+  ARROW_ASSIGN_OR_RAISE(auto request, ingest::ParseRequestFields(fields));
   request.protocol = "http";
   request.answered_at_end = true;  // one answer, after the whole body
-  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
-  if (req.has_param("table")) request.table = req.get_param_value("table");
-  if (!request.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
-  if (req.has_param("mode")) {
-    ARROW_ASSIGN_OR_RAISE(request.mode, ingest::ParseWriteMode(req.get_param_value("mode")));
+  // The body as it came off the connection (compressed, if it was): the compression ratio.
+  if (const auto* connection = DeadlineSocketStream::Current()) {
+    request.wire_bytes = [connection] { return connection->body_bytes(); };
   }
-  if (req.has_param("transform")) request.transform = req.get_param_value("transform");
-  ARROW_ASSIGN_OR_RAISE(request.request_id, RequestIdOf(req));
-  if (!request.request_id.empty()) {
-    ARROW_RETURN_NOT_OK(ingest::ValidateRequestId(request.request_id));
-  }
-  if (req.has_param("commit")) {
-    ARROW_ASSIGN_OR_RAISE(request.commit,
-                          config::ParseCommitMode(req.get_param_value("commit")));
-  }
-  return request;
+  return ctx.deps().ingest->Begin(std::move(request));
 }
 
 // What pumping one body into the pipeline produced.
@@ -95,7 +91,7 @@ struct IngestOutcome {
 // Runs the ingest on an owned worker that decodes from the pipe while this thread pushes
 // the body into it (backpressure: a full pipe blocks the pusher).
 IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
-                       const ingest::IngestRequest& request, const HttpCall& call,
+                       ingest::IngestRun run, const HttpCall& call,
                        const httplib::ContentReader& content) {
   const auto& deps = ctx.deps();
   IngestOutcome out;
@@ -135,7 +131,7 @@ IngestOutcome PumpBody(const GatewayContext& ctx, const httplib::Request& req,
                                                             deps.max_batch_bytes);
           // The pipeline validates and reads ahead of DuckDB on a thread of its own.
           out.result = deps.ingest->Ingest(
-              request, decoder,
+              std::move(run), decoder,
               [&](int64_t index, int64_t rows) {
                 out.committed.push_back({{"batch", index}, {"rows", rows}});
                 return arrow::Status::OK();
@@ -178,12 +174,13 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
                   httplib::Response& res, const httplib::ContentReader& content) {
   const auto start = std::chrono::steady_clock::now();
   const std::string stream = req.matches[1];
-  auto request = ParseIngestRequest(req);
-  if (!request.ok()) {
-    ctx.Log(req, request.status(), start, {{"stream", stream}});
-    return SendStatus(res, request.status());
+  auto run = BeginRun(ctx, req);
+  if (!run.ok()) {
+    ctx.Log(req, run.status(), start, {{"stream", stream}});
+    return SendStatus(res, run.status());
   }
-  auto allowed = HttpAuthorizer::WriteStream(res, request->stream, request->table);
+  auto allowed =
+      HttpAuthorizer::WriteStream(res, run->request().stream, run->request().table);
   if (!allowed.ok()) {
     ctx.Log(req, allowed, start, {{"stream", stream}});
     return SendStatus(res, allowed);
@@ -199,11 +196,7 @@ void HandleIngest(const GatewayContext& ctx, const httplib::Request& req,
     ctx.Log(req, call.status(), start, {{"stream", stream}});
     return SendStatus(res, call.status());
   }
-  // The body as it came off the connection (compressed, if it was): the compression ratio.
-  if (const auto* connection = DeadlineSocketStream::Current()) {
-    request->wire_bytes = [connection] { return connection->body_bytes(); };
-  }
-  IngestOutcome out = PumpBody(ctx, req, *request, **call, content);
+  IngestOutcome out = PumpBody(ctx, req, std::move(*run), **call, content);
   // A body over http.max_body_bytes, or the ingest's own failure: either way per_batch
   // lists what it committed (the 413 had no list, and its committed rows stayed unsaid).
   const arrow::Status failed =

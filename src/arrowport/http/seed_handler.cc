@@ -40,14 +40,15 @@ arrow::Result<ingest::IngestResult> IngestSeed(const GatewayContext& ctx,
                         ReadBodyLimited(req, content, ctx.WholeBodyLimit(), "http.max_body_bytes",
                                         deps.request_memory ? &charge : nullptr));
   ARROW_ASSIGN_OR_RAISE(auto seed, ParseSeedBody(stream, std::move(body)));
-  ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, seed.request.table));
+  ARROW_ASSIGN_OR_RAISE(auto run, deps.ingest->Begin(std::move(seed.request)));
+  ARROW_RETURN_NOT_OK(HttpAuthorizer::WriteStream(res, stream, run.request().table));
   // Decoding allocates what the sender declares: the pool bounds it.
   auto pool = std::make_shared<CappedMemoryPool>(
       arrow::default_memory_pool(), 2 * deps.max_batch_bytes,
       "limits.max_batch_bytes (" + std::to_string(deps.max_batch_bytes) + ")",
       deps.request_memory);
   ARROW_ASSIGN_OR_RAISE(auto decoded, OpenSeedBatches(seed, pool, deps.max_batch_bytes));
-  return deps.ingest->Ingest(seed.request, decoded, {}, call->context());
+  return deps.ingest->Ingest(std::move(run), decoded, {}, call->context());
 }
 
 }  // namespace

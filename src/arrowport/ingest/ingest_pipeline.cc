@@ -1,8 +1,6 @@
 #include "arrowport/ingest/ingest_pipeline.h"
 
-#include <chrono>
 #include <mutex>
-#include <tuple>
 
 #include "arrow/record_batch.h"
 #include "arrow/type.h"
@@ -21,7 +19,6 @@
 #include "arrowport/ingest/write_context.h"
 #include "arrowport/metrics/metering_reader.h"
 #include "arrowport/metrics/server_metrics.h"
-#include "arrowport/storage/core/duckdb_error.h"
 #include "arrowport/query/session_connection.h"
 #include "arrowport/storage/catalog/request_log.h"
 #include "arrowport/storage/database/database.h"
@@ -178,104 +175,7 @@ IngestInput ReadAhead(std::shared_ptr<arrow::RecordBatchReader> source,
   return input;
 }
 
-// The written rows of a result that the router has not counted yet: per_batch counts
-// each commit as it comes, the rest is counted when the request ends.
-class Uncounted {
- public:
-  explicit Uncounted(const IngestResult* result) : result_(result) {}
-  std::tuple<int64_t, int64_t, int64_t> Take() {
-    const int64_t rows = result_->written_rows() - rows_;
-    const int64_t batches = result_->written_batches() - batches_;
-    const int64_t bytes = result_->written_bytes() - bytes_;
-    rows_ = result_->written_rows();
-    batches_ = result_->written_batches();
-    bytes_ = result_->written_bytes();
-    return std::make_tuple(rows, batches, bytes);
-  }
-
- private:
-  const IngestResult* result_;
-  int64_t rows_ = 0, batches_ = 0, bytes_ = 0;
-};
-
-// per_batch writes counted each batch as it committed; a request in the caller's
-// transaction counts when (and if) that transaction commits; per_request, now.
-void FinishMeter(const std::shared_ptr<metrics::IngestMeter>& meter, const arrow::Status& st,
-                 const IngestRequest& request, const IngestResult& result, bool per_batch,
-                 storage::ConnectionLease* connection) {
-  if (meter == nullptr) return;
-  if (st.ok() && !result.duplicate && !per_batch) {
-    const int64_t rows = result.rows, batches = result.batches;
-    if (result.in_transaction) {
-      connection->connection().OnCommit([meter, rows, batches] {
-        meter->Committed(rows, batches);
-      });
-    } else {
-      meter->Committed(rows, batches);
-    }
-  }
-  if (request.wire_bytes) meter->AddWireBytes(request.wire_bytes());
-  meter->Finish({st.ok(), IsSchemaMismatch(st), result.duplicate, result.seconds,
-                 result.batches > 0 && per_batch});
-}
-
-// A malformed arrow.parquet.variant value (storage::IsMalformedVariant) answered a
-// client's bad column with 500 "internal": at ingest the values are the client's.
-arrow::Status AsClientInput(const arrow::Status& st) {
-  if (!storage::IsMalformedVariant(st)) return st;
-  return arrow::Status(arrow::StatusCode::Invalid,
-                       "an arrow.parquet.variant column holds a value that is not a "
-                       "well-formed Parquet variant (DuckDB: " + st.message() + ")",
-                       st.detail());
-}
-
-// The request's end in the router's counters; a failure's message names the stream, the
-// table and, for per_batch, what stays committed.
-arrow::Status RecordOutcome(StreamRouter* router, const arrow::Status& st,
-                            const IngestRequest& request, const IngestResult& result,
-                            bool per_batch, Uncounted* uncounted) {
-  if (!st.ok()) {
-    // per_batch: the batches committed before the failure stay written.
-    if (per_batch) {
-      const auto [rows, batches, bytes] = uncounted->Take();
-      router->RecordError(request.stream, IsSchemaMismatch(st), rows, batches, bytes);
-    } else {
-      router->RecordError(request.stream, IsSchemaMismatch(st));
-    }
-    // An action (copy_from) has no per-batch acknowledgements: its error alone says
-    // what stays.
-    const std::string kept =
-        per_batch && result.batches > 0
-            ? "; " + std::to_string(result.rows) + " rows in " +
-                  std::to_string(result.batches) +
-                  " batches were committed before it and stay (per_batch)"
-            : std::string();
-    const arrow::Status reported = AsClientInput(st);
-    return reported.WithMessage("stream '", request.stream, "' -> table ", result.table,
-                                ": ", reported.message(), kept);
-  }
-  if (result.duplicate) {
-    router->RecordEnd(request.stream);
-  } else {
-    const auto [rows, batches, bytes] = uncounted->Take();
-    router->RecordSuccess(request.stream, rows, batches, bytes);
-  }
-  return arrow::Status::OK();
-}
-
-// The request's meter (none without metrics), labelled with the stream's listed name.
-std::shared_ptr<metrics::IngestMeter> BeginMeter(metrics::ServerMetrics* metrics,
-                                                 const StreamRouter& router,
-                                                 const IngestRequest& request) {
-  if (metrics == nullptr) return nullptr;
-  return metrics->BeginIngest(router.Listed(request.stream), request.protocol);
-}
-
 }  // namespace
-
-bool IsSchemaMismatch(const arrow::Status& status) {
-  return HasErrorKind(status, ErrorKind::kSchemaMismatch);
-}
 
 IngestPipeline::IngestPipeline(storage::Database* database, StreamRouter* router,
                                int64_t max_batch_bytes, metrics::ServerMetrics* metrics)
@@ -300,38 +200,48 @@ arrow::Result<int64_t> IngestPipeline::RekeyRequestLog(
   return request_log_->RekeyAtStart(&lease, on_progress);
 }
 
+arrow::Result<IngestRun> IngestPipeline::Begin(IngestRequest request) const {
+  // The names a request writes to are identifiers the server will quote, and its id is
+  // one the idempotency log keys by: checked here, for every protocol, once.
+  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
+  config::StreamConfig route = router_->Route(request.stream);
+  const storage::TableName target = TargetOf(request, route);
+  ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
+  ARROW_RETURN_NOT_OK(ValidateName("schema", target.schema));
+  if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
+  return IngestRun(std::move(request), std::move(route), target.ToString(), router_,
+                   metrics_);
+}
+
 arrow::Result<IngestResult> IngestPipeline::Ingest(
     const IngestRequest& request, std::shared_ptr<arrow::RecordBatchReader> source,
     const BatchCommitted& on_commit, const CallContext& call,
     query::SessionLease* session) {
-  const auto start = std::chrono::steady_clock::now();
+  ARROW_ASSIGN_OR_RAISE(auto run, Begin(request));
+  return Ingest(std::move(run), std::move(source), on_commit, call, session);
+}
+
+arrow::Result<IngestResult> IngestPipeline::Ingest(
+    IngestRun run, std::shared_ptr<arrow::RecordBatchReader> source,
+    const BatchCommitted& on_commit, const CallContext& call,
+    query::SessionLease* session) {
   if (session != nullptr && !*session) {
     return arrow::Status::Invalid("internal: an ingest on an empty session lease");
   }
   storage::ConnectionLease* connection =
       session != nullptr ? &session->storage_lease(query::StorageAccess{}) : nullptr;
-  const config::StreamConfig route = router_->Route(request.stream);
-  IngestResult result;
-  result.stream = request.stream;
-  const storage::TableName target = TargetOf(request, route);
-  result.table = target.ToString();
-  const auto commit = request.commit.value_or(route.commit);
-  // The stream is listed, with this request running, from now on; what each batch
-  // commits (per_batch) counts as it commits: a long request's rows and last write are
-  // live, not counted when it ends.
-  router_->RecordStart(request.stream, commit);
-  Uncounted uncounted(&result);
-  const BatchCommitted count_commit = [&](int64_t index, int64_t rows) -> arrow::Status {
-    const auto [new_rows, new_batches, new_bytes] = uncounted.Take();
-    router_->RecordCommitted(request.stream, new_rows, new_batches, new_bytes);
-    return on_commit ? on_commit(index, rows) : arrow::Status::OK();
-  };
-  std::shared_ptr<metrics::IngestMeter> meter = BeginMeter(metrics_, *router_, request);
+  // From here the run is listed and metered; it ends in Finish (or, on an early return,
+  // in its destructor).
+  run.Start(connection);
+  const IngestRequest& request = run.request();
+  const config::StreamConfig& route = run.route();
+  const auto commit = run.commit();
+  const BatchCommitted count_commit = run.CountingCommits(on_commit);
   const bool transformed = !request.transform.empty() || !route.transform.empty();
   std::shared_ptr<WriteBudget> budget;
   if (transformed || request.under_query_deadline) budget = NewWriteBudget(call);
-  IngestInput input = ReadAhead(std::move(source), route, transformed, commit, call, meter,
-                                database_, max_batch_bytes_, std::move(budget));
+  IngestInput input = ReadAhead(std::move(source), route, transformed, commit, call,
+                                run.meter_, database_, max_batch_bytes_, std::move(budget));
   auto st = [&]() -> arrow::Status {
     // Checked before a transform starts reading the client's stream.
     ARROW_RETURN_NOT_OK(CheckTransformUse(request, route, commit, call));
@@ -364,20 +274,14 @@ arrow::Result<IngestResult> IngestPipeline::Ingest(
           std::make_shared<ErrorKeepingReader>(input.budget->CapProduced(input.source)));
       input.source = input.transforms.back();
     }
-    return Write(request, route, commit, input.source, count_commit, call, connection,
-                 meter.get(), &result);
+    return Write(run, input.source, count_commit, call, connection);
   }();
   if (input.budget != nullptr) input.budget->Finish();
   st = input.Unwrap(std::move(st));
   // A lake commit cut short by the cancellation may have landed: the client still learns
   // that its outcome is unknown (retry with the same request id), and why.
   if (call.cancellation) st = call.cancellation->Explain(st);
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const bool per_batch = commit == config::CommitMode::kPerBatch && !result.in_transaction;
-  FinishMeter(meter, st, request, result, per_batch, connection);
-  ARROW_RETURN_NOT_OK(RecordOutcome(router_, st, request, result, per_batch, &uncounted));
-  return result;
+  return run.Finish(std::move(st));
 }
 
 arrow::Result<std::string> IngestPipeline::SetClientTarget(IngestRequest* request,

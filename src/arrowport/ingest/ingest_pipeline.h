@@ -10,6 +10,7 @@
 #include "arrowport/common/call_context.h"
 #include "arrowport/ingest/ingest_request.h"
 #include "arrowport/ingest/ingest_result.h"
+#include "arrowport/ingest/ingest_run.h"
 #include "arrowport/ingest/table_cache.h"
 #include "arrowport/ingest/write_budget.h"
 
@@ -20,7 +21,6 @@ namespace arrowport::query {
 class SessionLease;
 }
 namespace arrowport::metrics {
-class IngestMeter;
 class ServerMetrics;
 }
 namespace arrowport::lake {
@@ -36,10 +36,6 @@ class RequestLog;
 namespace arrowport::ingest {
 
 class StreamRouter;
-
-/// True when `status` reports incoming data that does not fit the target table (type
-/// conflict, unknown column under strict, missing NOT NULL column): HTTP answers 422.
-bool IsSchemaMismatch(const arrow::Status& status);
 
 /// \brief The one ingest path shared by every protocol: routes a stream to its table,
 /// creates or evolves the table from the Arrow schema, and streams batches into DuckDB as
@@ -78,15 +74,30 @@ class IngestPipeline {
   /// storage::RequestLog::RekeyAtStart). Returns the number handled.
   arrow::Result<int64_t> RekeyRequestLog(const std::function<void(int64_t)>& on_progress);
 
-  /// Every batch of `source` is fully validated (see MakeValidatingReader) and read a few
-  /// batches ahead on a thread of its own, so protocols hand in their decoded stream as
-  /// it is. Cancelling `call.cancellation` interrupts DuckDB; the request then fails
-  /// and, in per_request mode, commits nothing.
+  /// \brief The door of every ingest (HTTP, the seed's /stream, DoPut, DoExchange, Flight
+  /// SQL bulk ingest, copy_from): checks `request`'s names (its stream, and the table and
+  /// schema it writes) and its id, and routes its stream, each once. Invalid for a bad
+  /// name or id. Nothing is recorded yet: the run is listed and metered once Ingest
+  /// starts it, so the door may still refuse the request (authorization, limits).
+  arrow::Result<IngestRun> Begin(IngestRequest request) const;
+
+  /// Runs `run` to its end (IngestRun::Finish). Every batch of `source` is fully
+  /// validated (see MakeValidatingReader) and read a few batches ahead on a thread of its
+  /// own, so protocols hand in their decoded stream as it is. Cancelling
+  /// `call.cancellation` interrupts DuckDB; the request then fails and, in per_request
+  /// mode, commits nothing.
   ///
   /// `connection`, when set, is the caller's lease of its connection (a Flight SQL
-  /// session's or transaction's), held for the whole write, which runs on it: that is where a temporary table lives. If a transaction is
-  /// open on it, the write joins that transaction (the caller's commit decides) and a
-  /// failure rolls it back. Unset: the request gets a connection of its own.
+  /// session's or transaction's), held for the whole write, which runs on it: that is
+  /// where a temporary table lives. If a transaction is open on it, the write joins that
+  /// transaction (the caller's commit decides) and a failure rolls it back. Unset: the
+  /// request gets a connection of its own.
+  arrow::Result<IngestResult> Ingest(IngestRun run,
+                                     std::shared_ptr<arrow::RecordBatchReader> source,
+                                     const BatchCommitted& on_commit = {},
+                                     const CallContext& call = {},
+                                     query::SessionLease* connection = nullptr);
+  /// Begin and Ingest in one (tests, benchmarks).
   arrow::Result<IngestResult> Ingest(const IngestRequest& request,
                                      std::shared_ptr<arrow::RecordBatchReader> source,
                                      const BatchCommitted& on_commit = {},
@@ -127,21 +138,15 @@ class IngestPipeline {
   /// The table a request writes: the one it names, else its stream's target_table.
   static storage::TableName TargetOf(const IngestRequest& request,
                                      const config::StreamConfig& route);
-  /// Validates the request, connects, and hands the write to the writer for `commit`
-  /// (ingest_write.cc).
-  arrow::Status Write(const IngestRequest& request, const config::StreamConfig& route,
-                      config::CommitMode commit,
-                      const std::shared_ptr<arrow::RecordBatchReader>& source,
+  /// Connects and hands `run`'s write to the writer for its commit mode (ingest_write.cc).
+  arrow::Status Write(IngestRun& run, const std::shared_ptr<arrow::RecordBatchReader>& source,
                       const BatchCommitted& on_commit, const CallContext& call,
-                      storage::ConnectionLease* connection, metrics::IngestMeter* meter,
-                      IngestResult* result);
+                      storage::ConnectionLease* connection);
   /// Write's part for a lake stream's own table: its Delta (or DuckLake) table, then the
   /// view the server reads it through.
-  arrow::Status WriteLakeStream(const IngestRequest& request, const config::StreamConfig& route,
-                                config::CommitMode commit, arrow::RecordBatchReader* source,
+  arrow::Status WriteLakeStream(IngestRun& run, arrow::RecordBatchReader* source,
                                 const BatchCommitted& on_commit, const CallContext& call,
-                                storage::ConnectionLease* connection,
-                                metrics::IngestMeter* meter, IngestResult* result);
+                                storage::ConnectionLease* connection);
 
   storage::Database* database_;
   StreamRouter* router_;

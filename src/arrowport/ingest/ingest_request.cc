@@ -22,12 +22,34 @@ arrow::Result<WriteMode> ParseWriteMode(const std::string& text) {
   return arrow::Status::Invalid("mode must be append, create or replace, got '", text, "'");
 }
 
+arrow::Result<IngestRequest> ParseRequestFields(const RequestFields& fields) {
+  IngestRequest request;
+  request.stream = fields.stream;
+  request.table = fields.table;
+  if (fields.mode) {
+    ARROW_ASSIGN_OR_RAISE(request.mode, ParseWriteMode(*fields.mode));
+  }
+  if (fields.commit) {
+    ARROW_ASSIGN_OR_RAISE(request.commit, config::ParseCommitMode(*fields.commit));
+  }
+  request.request_id = fields.request_id;
+  request.transform = fields.transform;
+  return request;
+}
+
 namespace {
 arrow::Result<std::string> StringField(const nlohmann::json& doc, const char* key) {
   auto it = doc.find(key);
   if (it == doc.end() || it->is_null()) return std::string();
   if (!it->is_string()) return arrow::Status::Invalid("descriptor field '", key, "' must be a string");
   return it->get<std::string>();
+}
+// A field whose empty (or null) value means "not given".
+arrow::Result<std::optional<std::string>> OptionField(const nlohmann::json& doc,
+                                                      const char* key) {
+  ARROW_ASSIGN_OR_RAISE(auto text, StringField(doc, key));
+  if (text.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(text));
 }
 }  // namespace
 
@@ -68,22 +90,17 @@ arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std
                                       "request_id, transform, sealed)");
       }
     }
-    ARROW_ASSIGN_OR_RAISE(request.stream, StringField(doc, "stream"));
-    if (request.stream.empty()) {
-      ARROW_ASSIGN_OR_RAISE(request.stream, StringField(doc, "stream_name"));
+    RequestFields fields;
+    ARROW_ASSIGN_OR_RAISE(fields.stream, StringField(doc, "stream"));
+    if (fields.stream.empty()) {
+      ARROW_ASSIGN_OR_RAISE(fields.stream, StringField(doc, "stream_name"));
     }
-    ARROW_ASSIGN_OR_RAISE(request.table, StringField(doc, "table"));
-    ARROW_ASSIGN_OR_RAISE(auto mode, StringField(doc, "mode"));
-    if (!mode.empty()) {
-      ARROW_ASSIGN_OR_RAISE(request.mode, ParseWriteMode(mode));
-    }
-    ARROW_ASSIGN_OR_RAISE(auto commit, StringField(doc, "commit"));
-    if (!commit.empty()) {
-      ARROW_ASSIGN_OR_RAISE(request.commit, config::ParseCommitMode(commit));
-    }
-    ARROW_ASSIGN_OR_RAISE(request.request_id, StringField(doc, "request_id"));
-    if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-    ARROW_ASSIGN_OR_RAISE(request.transform, StringField(doc, "transform"));
+    ARROW_ASSIGN_OR_RAISE(fields.table, StringField(doc, "table"));
+    ARROW_ASSIGN_OR_RAISE(fields.mode, OptionField(doc, "mode"));
+    ARROW_ASSIGN_OR_RAISE(fields.commit, OptionField(doc, "commit"));
+    ARROW_ASSIGN_OR_RAISE(fields.request_id, StringField(doc, "request_id"));
+    ARROW_ASSIGN_OR_RAISE(fields.transform, StringField(doc, "transform"));
+    ARROW_ASSIGN_OR_RAISE(request, ParseRequestFields(fields));
     if (doc.contains("sealed")) {
       if (!doc["sealed"].is_boolean()) {
         return arrow::Status::Invalid("'sealed' must be true or false");
@@ -98,8 +115,11 @@ arrow::Result<IngestRequest> ParseDescriptor(bool is_path, const std::vector<std
     return arrow::Status::Invalid("descriptor names no stream (use PATH [stream] or CMD "
                                   "{\"stream\": ...})");
   }
+  // A descriptor is refused for its bad names and id on its own (before the caller's
+  // authorization); IngestPipeline::Begin checks them again, as every request's.
   ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
   if (!request.table.empty()) ARROW_RETURN_NOT_OK(ValidateName("table", request.table));
+  if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
   return request;
 }
 

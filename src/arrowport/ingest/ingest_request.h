@@ -55,6 +55,22 @@ struct IngestRequest {
 /// (the log's keys, "<request_id>[ batch <index>] to <table>", can never be equal).
 arrow::Status ValidateRequestId(const std::string& id);
 
+/// A request's options as its client spelled them (a URL's parameters, a descriptor's or
+/// an action's JSON); "" where it gave none.
+struct RequestFields {
+  std::string stream;
+  std::string table;
+  std::optional<std::string> mode;    ///< unset: append (given, even empty: parsed)
+  std::optional<std::string> commit;  ///< unset: the stream's (given, even empty: parsed)
+  std::string request_id;
+  std::string transform;
+};
+
+/// \brief The one parse of a client's options, whichever protocol carried them: `mode`
+/// (ParseWriteMode) and `commit` (config::ParseCommitMode) read, the rest taken as given.
+/// The names and the id are checked when the run begins (IngestPipeline::Begin).
+arrow::Result<IngestRequest> ParseRequestFields(const RequestFields& fields);
+
 /// \brief Parses a Flight DoPut descriptor: PATH `[stream]` (or `[stream, table]`), or a
 /// CMD holding JSON `{"stream": ..., "table": ..., "mode": ..., "commit": ...}` (the seed's
 /// `{"stream_name": ...}` too, and "transform": SQL over `input`) or a bare stream name.

@@ -1,6 +1,5 @@
 // IngestPipeline's last step (ingest_pipeline.h: Write): a request's target checked, a
 // connection leased, and the writer for its commit mode (or the lake's) run.
-#include "arrowport/common/identifier.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/ingest/ingest_pipeline.h"
@@ -17,13 +16,10 @@
 namespace arrowport::ingest {
 namespace {
 
-// The names a request writes to are identifiers the server will quote, and a temporary
-// table lives only on a connection that outlives the request (a client's session).
-arrow::Status CheckTarget(const IngestRequest& request, const storage::TableName& target,
+// A temporary table lives only on a connection that outlives the request (a client's
+// session). (Its names and id were checked when the run began: IngestPipeline::Begin.)
+arrow::Status CheckTarget(const storage::TableName& target,
                           const storage::ConnectionLease* connection) {
-  ARROW_RETURN_NOT_OK(ValidateName("stream", request.stream));
-  ARROW_RETURN_NOT_OK(ValidateName("table", target.table));
-  ARROW_RETURN_NOT_OK(ValidateName("schema", target.schema));
   if (target.temporary && (connection == nullptr || target.schema != "main")) {
     return arrow::Status::Invalid(
         connection == nullptr ? "a temporary table needs a connection that outlives the request"
@@ -40,15 +36,14 @@ storage::TableName IngestPipeline::TargetOf(const IngestRequest& request, const 
                             request.temporary);
 }
 
-arrow::Status IngestPipeline::WriteLakeStream(const IngestRequest& request,
-                                              const config::StreamConfig& route,
-                                              config::CommitMode commit,
+arrow::Status IngestPipeline::WriteLakeStream(IngestRun& run,
                                               arrow::RecordBatchReader* source,
                                               const BatchCommitted& on_commit,
                                               const CallContext& call,
-                                              storage::ConnectionLease* connection,
-                                              metrics::IngestMeter* meter,
-                                              IngestResult* result) {
+                                              storage::ConnectionLease* connection) {
+  const IngestRequest& request = run.request();
+  const config::StreamConfig& route = run.route();
+  IngestResult* result = &run.result_;
   if (connection != nullptr && connection->connection().in_transaction()) {
     return arrow::Status::Invalid("stream '", request.stream, "' writes a lake table, "
                                   "which cannot join a transaction");
@@ -57,14 +52,13 @@ arrow::Status IngestPipeline::WriteLakeStream(const IngestRequest& request,
     return arrow::Status::Invalid("stream '", request.stream, "' has sink: lake, which "
                                   "this server does not serve");
   }
-  if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
   // The same column checks as for a table (names, count, types DuckDB can read back):
   // every lake table is also read through DuckDB.
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/true));
   result->table = route.lake.url;
   ARROW_ASSIGN_OR_RAISE(auto table, lakes_->Table(route.lake));
-  auto st = WriteToLake(table, request, route, commit, source, on_commit, call, meter,
-                        result);
+  auto st = WriteToLake(table, request, route, run.commit(), source, on_commit, call,
+                        run.meter_.get(), result);
   // Whatever committed (per_batch: some batches) is readable at once; a table this write
   // found refused is refused to every reader before the write answers (a view over it,
   // a prepared statement or a transaction included, which name no lake table).
@@ -78,20 +72,18 @@ arrow::Status IngestPipeline::WriteLakeStream(const IngestRequest& request,
   return st;
 }
 
-arrow::Status IngestPipeline::Write(const IngestRequest& request,
-                                    const config::StreamConfig& route,
-                                    config::CommitMode commit,
+arrow::Status IngestPipeline::Write(IngestRun& run,
                                     const std::shared_ptr<arrow::RecordBatchReader>& source,
                                     const BatchCommitted& on_commit, const CallContext& call,
-                                    storage::ConnectionLease* connection,
-                                    metrics::IngestMeter* meter, IngestResult* result) {
+                                    storage::ConnectionLease* connection) {
+  const IngestRequest& request = run.request();
+  const config::StreamConfig& route = run.route();
   const storage::TableName target = TargetOf(request, route);
-  ARROW_RETURN_NOT_OK(CheckTarget(request, target, connection));
+  ARROW_RETURN_NOT_OK(CheckTarget(target, connection));
   // A lake stream's rows go to its Delta table, unless the request names another table.
   if (route.sink == config::Sink::kLake &&
       (request.table.empty() || request.table == route.target_table) && !target.temporary) {
-    return WriteLakeStream(request, route, commit, source.get(), on_commit, call, connection,
-                           meter, result);
+    return WriteLakeStream(run, source.get(), on_commit, call, connection);
   }
   ARROW_RETURN_NOT_OK(storage::CheckIngestSchema(*source->schema(), /*creating=*/false));
   storage::ConnectionLease own;
@@ -108,10 +100,7 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   if (conn->in_transaction() && !request.request_id.empty()) {
     return arrow::Status::Invalid("a request id cannot be used inside a transaction");
   }
-  if (!request.request_id.empty()) {
-    ARROW_RETURN_NOT_OK(ValidateRequestId(request.request_id));
-    ARROW_RETURN_NOT_OK(request_log_->Ensure(lease));
-  }
+  if (!request.request_id.empty()) ARROW_RETURN_NOT_OK(request_log_->Ensure(lease));
   // Declared after the connection: a table it holds is released before the connection
   // closes.
   WriteContext ctx;
@@ -123,15 +112,15 @@ arrow::Status IngestPipeline::Write(const IngestRequest& request,
   ctx.source = source;
   ctx.mapping_key = source->schema()->ToString();
   ctx.cache = &cache_;
-  ctx.result = result;
+  ctx.result = &run.result_;
   ctx.call = &call;
-  ctx.meter = meter;
+  ctx.meter = run.meter_.get();
   // Inside the caller's transaction the request is that transaction's to commit.
   if (conn->in_transaction()) {
-    result->in_transaction = true;
+    run.result_.in_transaction = true;
     return TransactionWriter(&ctx, database_).Write();
   }
-  if (commit == config::CommitMode::kPerRequest) return PerRequestWriter(&ctx).Write();
+  if (run.commit() == config::CommitMode::kPerRequest) return PerRequestWriter(&ctx).Write();
   return PerBatchWriter(&ctx, on_commit).Write();
 }
 

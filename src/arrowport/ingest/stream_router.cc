@@ -118,11 +118,14 @@ void AddWritten(StreamCounters& c, int64_t rows, int64_t batches, int64_t bytes)
 
 }  // namespace
 
-void StreamRouter::RecordStart(const std::string& stream, config::CommitMode commit) {
+std::string StreamRouter::RecordStart(const std::string& stream, config::CommitMode commit) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& c = Touch(stream, /*success=*/false).counters;
   c.active_requests += 1;
   c.last_commit = config::ToString(commit);
+  // Touch keeps the entry under the configured spelling, else the first one counted.
+  const auto entry = entries_.find(stream);
+  return entry != entries_.end() ? entry->first : stream;
 }
 
 void StreamRouter::RecordCommitted(const std::string& stream, int64_t rows, int64_t batches,

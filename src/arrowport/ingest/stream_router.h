@@ -56,25 +56,30 @@ class StreamRouter : public config::RouteSource {
   /// longer configured become evictable.
   void Update(config::Config config);
 
+  // The Record* calls are virtual: a test counts the calls of one request through them
+  // (ingest_run_test.cc).
+
   /// A request begins writing to `stream` with `commit`: the stream is listed from now on
   /// (before, a long request was missing until it ended), with the request running.
-  /// Each RecordStart is ended by one RecordSuccess, RecordError or RecordEnd.
-  void RecordStart(const std::string& stream, config::CommitMode commit);
+  /// Each RecordStart is ended by one RecordSuccess, RecordError or RecordEnd (IngestRun
+  /// makes them). Returns the name the stream is listed under (as Listed).
+  virtual std::string RecordStart(const std::string& stream, config::CommitMode commit);
   /// Rows a running request committed (per_batch: each batch as it commits), counted at
   /// once with the time of the last write.
-  void RecordCommitted(const std::string& stream, int64_t rows, int64_t batches,
-                       int64_t bytes);
+  virtual void RecordCommitted(const std::string& stream, int64_t rows, int64_t batches,
+                               int64_t bytes);
   /// A request succeeded; `rows`, `batches`, `bytes`: what it committed that
   /// RecordCommitted did not count yet.
-  void RecordSuccess(const std::string& stream, int64_t rows, int64_t batches, int64_t bytes);
+  virtual void RecordSuccess(const std::string& stream, int64_t rows, int64_t batches,
+                             int64_t bytes);
   /// A failed request; `rows`, `batches`, `bytes`: what it committed before it failed
   /// (per_batch) that RecordCommitted did not count yet, which stays in the table and
   /// counts as written.
-  void RecordError(const std::string& stream, bool schema_mismatch = false, int64_t rows = 0,
-                   int64_t batches = 0, int64_t bytes = 0);
+  virtual void RecordError(const std::string& stream, bool schema_mismatch = false,
+                           int64_t rows = 0, int64_t batches = 0, int64_t bytes = 0);
   /// A request ended without changing the counters (an idempotent retry of a committed
   /// request).
-  void RecordEnd(const std::string& stream);
+  virtual void RecordEnd(const std::string& stream);
 
   /// Configured streams and the recently used others, with routing and counters.
   std::map<std::string, std::pair<config::StreamConfig, StreamCounters>> Snapshot() const;

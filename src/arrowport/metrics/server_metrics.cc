@@ -91,6 +91,7 @@ void IngestMeter::AddWireBytes(int64_t bytes) {
 }
 
 void IngestMeter::Finish(const Outcome& outcome) {
+  if (outcome.wire_bytes > 0) AddWireBytes(outcome.wire_bytes);
   StreamState* state = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -61,6 +61,8 @@ class IngestMeter {
     /// Some of it was committed although it failed later (per_batch): the stream gets its
     /// label as for a success.
     bool committed_some = false;
+    /// Bytes of the request as they arrived (AddWireBytes), added at its end; 0: unknown.
+    int64_t wire_bytes = 0;
   };
   void Finish(const Outcome& outcome);
 

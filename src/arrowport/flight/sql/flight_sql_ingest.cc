@@ -98,10 +98,11 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementIngest(
   ARROW_ASSIGN_OR_RAISE(const bool exists,
                         deps_.ingest->TargetExists(request, session ? &lease : nullptr));
   ARROW_ASSIGN_OR_RAISE(request.mode, ModeOf(command.table_definition_options, exists));
+  ARROW_ASSIGN_OR_RAISE(auto run, deps_.ingest->Begin(std::move(request)));
   ARROW_ASSIGN_OR_RAISE(auto schema, reader->GetSchema());
   auto source = std::make_shared<IngestSource>(reader, &context, std::move(schema));
   ARROW_ASSIGN_OR_RAISE(auto result,
-                        deps_.ingest->Ingest(request, source, {}, CurrentCall::Get(),
+                        deps_.ingest->Ingest(std::move(run), source, {}, CurrentCall::Get(),
                                              session != nullptr ? &lease : nullptr));
   return result.rows;
 }
