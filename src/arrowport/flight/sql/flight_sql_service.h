@@ -24,8 +24,6 @@ class SessionLease;
 
 namespace arrowport::flight::sql {
 
-class SessionStore;
-
 /// What the Flight SQL adapter needs; all pointers outlive the service.
 struct FlightSqlDeps {
   ingest::IngestPipeline* ingest = nullptr;
@@ -201,27 +199,14 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Result<query::SessionLease> Lease(
       const std::shared_ptr<query::SessionConnection>& connection, std::string use);
   /// Lease() of a connection found for transaction `transaction_id` (entry `txn`),
-  /// checking once leased that the transaction is still open: it may have been
+  /// checked once leased (SessionRegistry::CheckLeased): the transaction may have been
   /// committed, rolled back or swept while this call waited, and the call must not then
-  /// run on its own (and commit) instead.
+  /// run on its own (and commit) instead; an end refused earlier is settled first.
   arrow::Result<query::SessionLease> LeaseIn(
       const std::shared_ptr<query::SessionConnection>& connection, std::string use,
       const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn);
-  /// \brief Under `lease` of `txn`'s connection, settles an EndTransaction refused
-  /// earlier because the connection was busy (TransactionEntry::refused_end): a refused
-  /// rollback is done now (then a call naming that transaction gets NOT_FOUND, one naming
-  /// none runs outside it); after a refused commit, a call naming no transaction is
-  /// refused (FAILED_PRECONDITION): it would run inside a transaction its client no
-  /// longer holds, and be rolled back with it although acknowledged.
-  arrow::Status SettleRefusedEnd(query::SessionLease& lease,
-                                 const std::string& transaction_id,
-                                 const std::shared_ptr<TransactionEntry>& txn);
-  /// The lease EndTransaction ends `entry` under, the call still using its connection (a
-  /// result being read) stopped first (SessionConnection::AcquireStopping). When none is
-  /// had within the busy timeout, notes the refused end (TransactionEntry::refused_end)
-  /// and says what becomes of the transaction.
-  arrow::Result<query::SessionLease> LeaseToEnd(const std::shared_ptr<TransactionEntry>& entry,
-                                                bool rollback);
+  /// How long this call waits for a connection another call of its session uses.
+  SessionWait Wait() const;
   /// LeaseIn() for a prepared statement: its connection, in its transaction if any.
   arrow::Result<query::SessionLease> LeaseFor(const StatementEntry& entry, std::string use);
   /// A lease of the connection catalog calls read on: the session's pinned one (its

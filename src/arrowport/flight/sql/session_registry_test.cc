@@ -192,11 +192,9 @@ TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
 TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   SessionRegistry registry(nullptr, seconds(60));
   int made = 0;
-  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+  auto make = [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
     ++made;
-    auto entry = std::make_shared<TransactionEntry>();
-    entry->connection = db_->Open();
-    return entry;
+    return db_->Open();
   };
   EXPECT_FALSE(registry.Pin(In(""), make).ok());  // no session, nothing to pin to
   auto pinned = registry.Pin(In("a"), make).ValueOrDie();
@@ -228,7 +226,7 @@ TEST_F(SessionRegistryTest, AClosedConnectionIsLetGo) {
   SessionRegistry registry(nullptr, seconds(60));
   auto txn = OpenTransaction("a");
   ASSERT_TRUE(registry.AddTransaction(txn).ok());
-  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+  auto make = [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
     return arrow::Status::Invalid("not expected");
   };
   ASSERT_EQ(registry.Pin(In("a"), make).ValueOrDie(), txn);
@@ -255,10 +253,8 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
   RegistryLimits limits;
   limits.transactions_total = 1;
   SessionRegistry registry(nullptr, seconds(60), limits);
-  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
-    auto entry = std::make_shared<TransactionEntry>();
-    entry->connection = db_->Open();
-    return entry;
+  auto make = [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
+    return db_->Open();
   };
   ASSERT_TRUE(registry.Pin(In("a"), make).ok());
   EXPECT_TRUE(registry.Pin(In("b"), make).status().IsCapacityError());
@@ -266,10 +262,8 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
 
 TEST_F(SessionRegistryTest, EntryInUseIsNeverIdle) {
   SessionRegistry registry(nullptr, seconds(1));
-  auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
-    auto entry = std::make_shared<TransactionEntry>();
-    entry->connection = db_->Open();
-    return entry;
+  auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
+    return db_->Open();
   }).ValueOrDie();
   auto txn = OpenTransaction("b");
   ASSERT_TRUE(registry.AddTransaction(txn).ok());
