@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "arrowport/query/prepared_query.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
@@ -28,7 +29,7 @@ Clock::time_point LastUse(const query::SessionConnection* connection,
 // Rolls back under `lease` whatever transaction is open; a ROLLBACK DuckDB refuses is
 // not taken for done: the connection is closed, which rolls it back.
 void RollBackOrDiscard(query::SessionLease lease) {
-  if (lease) (void)lease.RollbackOrDiscard();
+  if (lease) (void)query::QueryPipeline::RollbackOrDiscard(lease);
 }
 
 }  // namespace

@@ -108,50 +108,6 @@ bool CallGone() {
   return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
 }
 
-arrow::Status CallGoneAsWriteEnded(bool in_client_transaction) {
-  return arrow::Status::Cancelled(
-      "the call failed or was cancelled (client gone, deadline passed or too near to answer "
-      "in time, or server shutdown) as the statement ended",
-      in_client_transaction
-          ? " in a transaction: the transaction was aborted, nothing of it will commit"
-          : ": it was rolled back, nothing of it is kept");
-}
-
-arrow::Result<int64_t> RunWrite(query::SessionLease& lease, bool all_or_nothing,
-                                const std::function<arrow::Result<int64_t>()>& write) {
-  const bool in_client_transaction = lease.in_transaction();
-  const CallContext& call = CurrentCall::Get();
-  // A transaction of its own, not DuckDB's autocommit, so that a write whose client left
-  // or whose deadline came is rolled back rather than kept. (Begun and committed on this
-  // thread, it costs no more than autocommit.)
-  if (!in_client_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
-  auto result = write();
-  const bool gone = result.ok() && CallGone();
-  if (gone) result = CallGoneAsWriteEnded(in_client_transaction);
-  if (in_client_transaction) {
-    // Told failed, it must not commit later with the client's transaction; nor may half
-    // of an all-or-nothing write.
-    if (gone || (!result.ok() && all_or_nothing)) lease.AbortTransaction();
-    return result;
-  }
-  if (result.ok()) {
-    auto st = lease.Commit();
-    if (st.ok()) {
-      NoteCommitted(call);
-    } else {
-      result = st;
-    }
-  }
-  // (A failed COMMIT has ended the transaction, or marked the connection for discard.)
-  if (!result.ok() && lease.in_transaction()) {
-    auto st = lease.RollbackOrDiscard();
-    if (!st.ok()) {
-      return result.status().WithMessage(result.status().message(), "; ", st.message());
-    }
-  }
-  return result;
-}
-
 std::string UseOf(const char* what, const std::string& sql) {
   constexpr size_t kShown = 60;
   std::string shown = sql.substr(0, kShown);

@@ -11,6 +11,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/query/prepared_query.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 #include "arrowport/test_support/session_test_database.h"
 
@@ -31,7 +32,7 @@ class SessionRegistryTest : public ::testing::Test {
     entry->owner = Owner::Of(Caller{session, user, true});
     entry->connection = db_->Open();
     auto lease = entry->connection->TryAcquire("test");
-    EXPECT_TRUE(lease->Begin().ok());
+    EXPECT_TRUE(query::QueryPipeline::Begin(*lease).ok());
     EXPECT_TRUE(db_->ExecuteOn(*lease, "INSERT INTO t VALUES (1)").ok());
     return entry;
   }
@@ -212,7 +213,7 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   // Closing the session rolls back and frees what it pinned.
   ASSERT_TRUE(registry.CloseSession(In("b"), Soon()).ok());
   EXPECT_EQ(registry.Pinned(In("b")), nullptr);
-  EXPECT_FALSE(txn->connection->TryAcquire("test")->in_transaction());
+  EXPECT_FALSE(query::QueryPipeline::InTransaction(*txn->connection->TryAcquire("test")));
   EXPECT_EQ(Rows(), 0);
   ASSERT_TRUE(registry.CloseSession(In("a"), Soon()).ok());
   EXPECT_EQ(registry.Pinned(In("a")), nullptr);

@@ -3,11 +3,13 @@
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_registry.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
 using RefusedEnd = TransactionEntry::RefusedEnd;
+using query::QueryPipeline;
 
 arrow::Result<std::string> SessionRegistry::BeginTransaction(const Caller& caller,
                                                              const OpenConnection& open,
@@ -25,8 +27,8 @@ arrow::Result<std::string> SessionRegistry::BeginTransaction(const Caller& calle
     if (pinned->refused_end.load() == RefusedEnd::kRollback) {
       ARROW_RETURN_NOT_OK(SettleRefusedEnd(lease, "", pinned));
     }
-    if (!lease.in_transaction()) {
-      ARROW_RETURN_NOT_OK(lease.Begin());
+    if (!QueryPipeline::InTransaction(lease)) {
+      ARROW_RETURN_NOT_OK(QueryPipeline::Begin(lease, holder));
       pinned->refused_end = RefusedEnd::kNone;
       entry = pinned;
     } else {
@@ -39,13 +41,12 @@ arrow::Result<std::string> SessionRegistry::BeginTransaction(const Caller& calle
     entry->owner = Owner::Of(caller);
     ARROW_ASSIGN_OR_RAISE(lease, entry->connection->Acquire("beginning a transaction",
                                                             wait.deadline, wait.cancellation));
-    ARROW_RETURN_NOT_OK(lease.Begin());
+    ARROW_RETURN_NOT_OK(QueryPipeline::Begin(lease, holder));
   }
-  lease.NameHolder(holder);
   auto id = AddTransaction(entry);
   if (!id.ok()) {
     // A pinned connection stays, without the transaction.
-    auto st = lease.RollbackOrDiscard();
+    auto st = QueryPipeline::RollbackOrDiscard(lease);
     if (!st.ok()) return id.status().WithMessage(id.status().message(), "; ", st.message());
   }
   return id;
@@ -59,7 +60,7 @@ arrow::Status SessionRegistry::EndTransaction(const Caller& caller, const std::s
   // Another call may have ended it while this one waited.
   ARROW_RETURN_NOT_OK(TakeTransaction(id, caller, entry));
   if (!rollback) return CommitTaken(entry, std::move(lease), call_gone);
-  auto st = lease.Rollback();
+  auto st = QueryPipeline::Rollback(lease);
   if (st.ok()) return st;
   // Never "OK" for a rollback not done: the connection is closed, which rolls back.
   Discard(entry, std::move(lease));
@@ -101,7 +102,7 @@ arrow::Result<query::SessionLease> SessionRegistry::LeaseToEnd(
 arrow::Status SessionRegistry::CommitTaken(const std::shared_ptr<TransactionEntry>& entry,
                                            query::SessionLease lease,
                                            const std::function<bool()>& call_gone) {
-  if (!lease.in_transaction()) {
+  if (!QueryPipeline::InTransaction(lease)) {
     // Not open any more (a failed ingest that DuckDB would not abort rolled it back).
     return arrow::Status::Invalid("the transaction was rolled back by an earlier failure; "
                                   "nothing was committed");
@@ -109,9 +110,9 @@ arrow::Status SessionRegistry::CommitTaken(const std::shared_ptr<TransactionEntr
   // DuckDB answers COMMIT of a transaction an earlier statement aborted by rolling it
   // back silently; the client must hear that its work is gone.
   auto roll_back = [&] {
-    if (!lease.Rollback().ok()) Discard(entry, std::move(lease));  // closing rolls back
+    if (!QueryPipeline::Rollback(lease).ok()) Discard(entry, std::move(lease));  // closing rolls back
   };
-  auto alive = lease.CheckTransactionAlive();
+  auto alive = QueryPipeline::CheckTransactionAlive(lease);
   if (!alive.ok()) {
     roll_back();
     return arrow::Status::Invalid(
@@ -127,8 +128,8 @@ arrow::Status SessionRegistry::CommitTaken(const std::shared_ptr<TransactionEntr
         "answer in time) before the commit: the transaction was rolled back, nothing was "
         "committed");
   }
-  auto st = lease.Commit();
-  if (!st.ok() && lease.in_transaction()) {
+  auto st = QueryPipeline::Commit(lease);
+  if (!st.ok() && QueryPipeline::InTransaction(lease)) {
     // DuckDB neither committed nor rolled back: closing the connection rolls back.
     Discard(entry, std::move(lease));
     return st.WithMessage("commit failed, and the transaction's connection was closed, "
@@ -162,7 +163,7 @@ arrow::Status SessionRegistry::SettleRefusedEnd(query::SessionLease& lease,
   if (entry == nullptr || entry->refused_end.load() == RefusedEnd::kNone) {
     return arrow::Status::OK();
   }
-  if (!lease.in_transaction() || entry->connection->closed()) {
+  if (!QueryPipeline::InTransaction(lease) || entry->connection->closed()) {
     entry->refused_end = RefusedEnd::kNone;  // ended meanwhile (the sweeper rolled it back)
     return arrow::Status::OK();
   }
@@ -177,7 +178,7 @@ arrow::Status SessionRegistry::SettleRefusedEnd(query::SessionLease& lease,
   // The rollback the client asked for while a result was still being read.
   ForgetTransaction(entry);
   entry->refused_end = RefusedEnd::kNone;
-  auto st = lease.RollbackOrDiscard();
+  auto st = QueryPipeline::RollbackOrDiscard(lease);
   if (!st.ok()) {
     Unpin(entry);
     return st.WithMessage("the rollback asked for earlier failed, and the connection is "

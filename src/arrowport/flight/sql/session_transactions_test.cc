@@ -112,7 +112,7 @@ TEST_F(SessionTransactionsTest, ARefusedRollbackIsDoneByTheNextCall) {
   auto lease = txn->connection->TryAcquire("the next call");
   auto settled = registry.CheckLeased(*lease, id, txn);
   EXPECT_TRUE(settled.IsKeyError()) << settled;
-  EXPECT_FALSE(lease->in_transaction());
+  EXPECT_FALSE(query::QueryPipeline::InTransaction(*lease));
   lease.reset();
   EXPECT_EQ(Rows(), 0);
   EXPECT_EQ(registry.open_transactions(), 0u);
