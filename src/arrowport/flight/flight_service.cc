@@ -80,7 +80,6 @@ class FlightService : public fl::FlightServerBase {
       sql_deps.endpoints_of = [cluster = deps_.cluster](query::ReadPlan plan) {
         return EndpointsOfPlan(std::move(plan), cluster);
       };
-      sql_deps.in_cluster = deps_.cluster != nullptr;
       sql_deps.query = deps_.query;
       sql_deps.logger = deps_.logger;
       sql_deps.registry = deps_.sql_sessions;

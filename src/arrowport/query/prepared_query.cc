@@ -1,5 +1,4 @@
-// PreparedQuery, and the QueryPipeline calls that run client SQL on a session's
-// connection (ExecuteOn, ExecutePrepared, OpenSession).
+// PreparedQuery, and QueryPipeline::ExecutePrepared, which streams its results.
 #include "arrowport/query/prepared_query.h"
 
 #include "arrow/record_batch.h"
@@ -105,16 +104,16 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
                                 std::move(lease), std::move(options)));
     reader->holder_ = std::move(holder);
     ARROW_RETURN_NOT_OK(reader->statement_->RequireBinding(reader->params_.get()));
-    if (!reader->lease_.in_transaction() && reader->params_ &&
+    if (!reader->storage().in_transaction() && reader->params_ &&
         reader->params_->num_rows() > 1) {
-      ARROW_RETURN_NOT_OK(reader->lease_.Begin());
+      ARROW_RETURN_NOT_OK(reader->storage().Begin());
       reader->own_transaction_ = true;
     }
     ARROW_RETURN_NOT_OK(reader->Fail(reader->StartRow()));
     reader->schema_ = reader->current_->schema();
     // Its rows flow: a commit may stop a read (between chunks), never a write.
     if (reader->statement_->read_only()) {
-      reader->lease_.storage_lease(access).MarkReadingResult();
+      reader->storage().MarkReadingResult();
     }
     return reader;
   }
@@ -123,7 +122,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
     current_ = nullptr;
     // Not read to its end: nothing of our own transaction is kept, and the client's
     // must not commit some of the parameter rows.
-    if (own_transaction_) (void)lease_.RollbackOrDiscard();
+    if (own_transaction_) (void)storage().RollbackOrDiscard();
     if (lease_) AbortIfHalfDone();
   }
 
@@ -165,6 +164,8 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
         options_(std::move(options)),
         params_(std::move(params)) {}
 
+  storage::ConnectionLease& storage() { return lease_.storage_lease(access_); }
+
   // A failed row rolls back the rows before it (when they run in our transaction), and
   // the connection is free again.
   arrow::Status Fail(arrow::Status st) {
@@ -173,7 +174,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
     AbortIfHalfDone();
     if (own_transaction_) {
       own_transaction_ = false;
-      auto rolled_back = lease_.RollbackOrDiscard();
+      auto rolled_back = storage().RollbackOrDiscard();
       if (!rolled_back.ok()) {
         st = st.WithMessage(st.message(), "; ", rolled_back.message());
       }
@@ -188,7 +189,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
   void AbortIfHalfDone() {
     if (!own_transaction_ && params_ && params_->num_rows() > 1 && row_ > 0 &&
         !statement_->read_only()) {
-      lease_.AbortTransaction();
+      storage().AbortTransaction();
     }
   }
 
@@ -197,7 +198,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
     arrow::Status st;
     if (own_transaction_) {
       own_transaction_ = false;
-      st = lease_.Commit();
+      st = storage().Commit();
     }
     lease_.Release();
     return st;
@@ -210,7 +211,7 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
     ++row_;
     ARROW_ASSIGN_OR_RAISE(current_, storage::PreparedStatement::Query(
                                         statement_->storage_statement(access_),
-                                        lease_.storage_lease(access_), options_));
+                                        storage(), options_));
     return arrow::Status::OK();
   }
 
@@ -227,33 +228,6 @@ class ParameterRowsReader : public arrow::RecordBatchReader, public SizedBatches
 };
 
 }  // namespace
-
-arrow::Result<std::shared_ptr<SessionConnection>> QueryPipeline::OpenSession() {
-  ARROW_ASSIGN_OR_RAISE(auto conn, database_->Connect());
-  return std::make_shared<SessionConnection>(
-      SessionConnection::OpenKey{}, storage::SharedConnection::Make(std::move(conn)));
-}
-
-arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecuteOn(
-    SessionLease lease, const std::string& sql, const CallContext& call,
-    int64_t batch_rows) {
-  if (!lease) return arrow::Status::Invalid("internal: a query on an empty session lease");
-  ARROW_RETURN_NOT_OK(RefreshLakesNamedIn(sql, call));
-  storage::ConnectionLease& connection = lease.storage_lease(StorageAccess{});
-  ARROW_ASSIGN_OR_RAISE(auto statement,
-                        storage::PreparedStatement::Make(connection, sql,
-                                                         ClientPrincipal(call).get(),
-                                                         call.cancellation));
-  storage::QueryOptions options;
-  options.batch_rows = batch_rows;
-  options.cancellation = call.cancellation;
-  options.progress = WatchedProgress(call);
-  ARROW_ASSIGN_OR_RAISE(auto result,
-                        storage::PreparedStatement::Query(statement, connection, options));
-  // The reader takes the lease along until its last batch.
-  auto leased = storage::MakeLeasedReader(std::move(result), std::move(connection));
-  return Metered(std::move(leased), call);
-}
 
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::ExecutePrepared(
     std::shared_ptr<PreparedQuery> statement, std::shared_ptr<arrow::RecordBatch> params,

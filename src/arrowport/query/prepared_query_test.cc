@@ -38,8 +38,8 @@ TEST_F(PreparedQueryTest, AResultKeepsItsLeaseUntilItsLastBatch) {
   auto connection = db_.Open();
   auto lease = connection->Acquire("a result being read", Soon()).ValueOrDie();
   auto reader = db_.pipeline()
-                    .ExecuteOn(std::move(lease), "SELECT * FROM range(10000)", CallContext{},
-                               /*batch_rows=*/1000)
+                    .Execute(std::move(lease), "SELECT * FROM range(10000)", CallContext{},
+                             /*batch_rows=*/1000)
                     .ValueOrDie();
   EXPECT_TRUE(connection->in_use());
   EXPECT_FALSE(connection->TryAcquire("another call").has_value());

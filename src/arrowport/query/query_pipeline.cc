@@ -255,13 +255,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> QueryPipeline::Execute(
     return storage::Connection::Query(std::move(conn), sql, options);
   }();
   if (!reader.ok()) {
-    // A query refused or failed before its first row ends here: counted as failed (the
-    // server's own queries, without a protocol, are not counted).
-    if (metrics_ != nullptr && !call.protocol.empty()) {
-      metrics_->BeginServe(call.protocol)
-          .Finish(false, std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                       start).count());
-    }
+    // A query refused or failed before its first row ends here: counted as failed.
+    MeterEnded(call, start, false);
     return reader.status();
   }
   return Metered(std::move(*reader), call, start);

@@ -107,6 +107,16 @@ struct LakeReads {
   std::function<arrow::Status(const std::string& sql_or_table)> refresh;
 };
 
+/// A client's prepared write, run by QueryPipeline::ExecuteUpdate once per parameter row.
+struct PreparedWrite {
+  std::shared_ptr<PreparedQuery> statement;
+  /// The parameter rows, a batch at a time until null; with none at all it runs once
+  /// (refused when it has parameters).
+  std::function<arrow::Result<std::shared_ptr<arrow::RecordBatch>>()> next_rows;
+  /// Several rows are all or nothing, unless the client's transaction decides.
+  bool all_or_nothing = true;
+};
+
 /// \brief Parses a Flight ticket or CMD descriptor: JSON `{"sql": ...}` / `{"table": ...}`
 /// (optional "params": [...]) or plain SQL text.
 arrow::Result<QueryRequest> ParseTicket(const std::string& ticket);
@@ -134,38 +144,77 @@ class QueryPipeline {
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(const QueryRequest& request,
                                                                    const CallContext& call = {});
 
-  /// \brief A connection of its own that outlives the call (a Flight SQL transaction's,
-  /// a pinned session's, a prepared statement's): used only through its leases.
+  // Verbs on a session: a client's connection that outlives the call (a Flight SQL
+  // transaction's, a pinned session's, a prepared statement's), used under its lease
+  // (session_queries.cc). A client's SQL is judged by the SQL sandbox for `call`'s
+  // principal, the lake tables it names are brought up to date first (as Execute does),
+  // and its end is metered like Execute's: no caller has to remember any of it.
+
+  /// \brief A connection of its own that outlives the call: used only through its leases.
   arrow::Result<std::shared_ptr<SessionConnection>> OpenSession();
-  /// \brief Runs a client's query `sql` (judged by the SQL sandbox for `call`'s
-  /// principal) on the leased session connection, in its transaction if one is open.
-  /// The reader, metered like Execute's, owns `lease` until its last batch.
-  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> ExecuteOn(
+  /// \brief BEGIN TRANSACTION. `holder` names who it holds tables for: told to a writer
+  /// that waits for one of them in vain (storage::TableHolder).
+  static arrow::Status Begin(SessionLease& lease, std::string holder = "");
+  /// COMMIT; a failed commit leaves no transaction open (see storage::ConnectionLease).
+  static arrow::Status Commit(SessionLease& lease);
+  /// ROLLBACK when a transaction is open; its failure is returned, never swallowed.
+  static arrow::Status Rollback(SessionLease& lease);
+  /// ROLLBACK; when refused, the connection is closed as the lease ends (which rolls
+  /// back) and later Acquires are refused. Returns the ROLLBACK's error.
+  static arrow::Status RollbackOrDiscard(SessionLease& lease);
+  /// True while an explicit transaction is open on the connection.
+  static bool InTransaction(const SessionLease& lease);
+  /// OK while the open transaction can still commit; an error when an earlier failed
+  /// statement aborted it (DuckDB would answer COMMIT by rolling back silently).
+  static arrow::Status CheckTransactionAlive(SessionLease& lease);
+
+  /// \brief Prepares a client's `sql` on the leased connection (planning obeys the call's
+  /// cancellation). PermissionDenied when the sandbox refuses it.
+  arrow::Result<std::shared_ptr<PreparedQuery>> Prepare(SessionLease& lease,
+                                                        const std::string& sql,
+                                                        const CallContext& call) const;
+  /// \brief Runs a client's query `sql` on the leased connection, in its transaction if
+  /// one is open. The reader owns `lease` until its last batch.
+  arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> Execute(
       SessionLease lease, const std::string& sql, const CallContext& call,
       int64_t batch_rows = kDefaultBatchRows);
   /// \brief Runs the prepared `statement` once per row of `params` (none: once), the
   /// results one after another, under `lease` of its connection, which the reader
-  /// (metered) owns until its last batch. Outside a client transaction several rows run
-  /// in one transaction of their own, committed when the stream ends; a stream stopped
-  /// early keeps none of their writes (see prepared_query.cc). `holder` (may be null:
-  /// what holds the statement open, with its memory charges) lives as long as the reader.
+  /// owns until its last batch. Outside a client transaction several rows run in one
+  /// transaction of their own, committed when the stream ends; a stream stopped early
+  /// keeps none of their writes (see prepared_query.cc). `holder` (may be null: what
+  /// holds the statement open, with its memory charges) lives as long as the reader.
   arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> ExecutePrepared(
       std::shared_ptr<PreparedQuery> statement, std::shared_ptr<arrow::RecordBatch> params,
       SessionLease lease, const CallContext& call, int64_t batch_rows = kDefaultBatchRows,
       std::shared_ptr<void> holder = nullptr);
+  /// \brief Runs a client's DDL or DML `sql` (one statement: the sandbox refuses
+  /// transaction control and scripts) and ends it; returns the rows changed. Cancelling
+  /// the call interrupts it.
+  ///
+  /// Without a client transaction open on the lease it runs in one of its own, committed
+  /// only when the call can still be answered (its cancellation, TooLateToKeep): DuckDB's
+  /// autocommit would keep a write whose client is told DEADLINE_EXCEEDED, or has left,
+  /// and a client that retries it would apply it twice. In the client's transaction, a
+  /// write whose call is gone aborts the transaction, so that it never commits with it
+  /// later. Every commit is noted (NoteCommitted).
+  arrow::Result<int64_t> ExecuteUpdate(SessionLease& lease, const std::string& sql,
+                                       const CallContext& call);
+  /// \brief Runs a prepared write once per parameter row, and ends it as the SQL
+  /// ExecuteUpdate does; with `write.all_or_nothing`, any failure also aborts the
+  /// client's transaction (some rows may have run).
+  arrow::Result<int64_t> ExecuteUpdate(SessionLease& lease, const PreparedWrite& write,
+                                       const CallContext& call);
+  /// \brief The plan of a client's `sql` when it reads a whole table that is read by
+  /// several endpoints (WholeTableOf, PlanRead), the lake view brought up to date first;
+  /// nullopt for anything else (one ticket).
+  arrow::Result<std::optional<ReadPlan>> PlanWholeTableRead(const std::string& sql,
+                                                            const CallContext& call);
 
   /// A result made outside Execute counted like Execute's, for `call`'s protocol.
   std::shared_ptr<arrow::RecordBatchReader> Metered(
       std::shared_ptr<arrow::RecordBatchReader> reader, const CallContext& call,
       std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now()) const;
-
-  /// \brief Brings the lake tables `sql` names up to date (when lake reads are on), as
-  /// Execute does first: for a client's SQL prepared or run outside Execute (Flight SQL
-  /// statements and prepared statements; ExecuteOn and ExecutePrepared do it themselves).
-  /// A store that fails leaves the views as they were (logged); the call's own end (its
-  /// client, deadline, the server's shutdown) met meanwhile is returned: the call stops.
-  [[nodiscard]] arrow::Status RefreshLakesNamedIn(const std::string& sql,
-                                                  const CallContext& call) const;
 
   /// Lets tickets read lake tables in parts (see QueryRequest::lake_part).
   void EnableLakeReads(LakeReads reads) { lake_reads_ = std::move(reads); }
@@ -198,9 +247,19 @@ class QueryPipeline {
  private:
   /// The SQL of a RowPart request, once its table is still the one the part was cut from.
   arrow::Result<std::string> RowPartSql(storage::Connection* conn, const QueryRequest& request);
-  /// LakeReads::refresh for `request` (when lake reads are on), as RefreshLakesNamedIn.
+  /// \brief Brings the lake tables `request` reads (its SQL or table) up to date, when
+  /// lake reads are on. A store that fails leaves the views as they were (logged); the
+  /// call's own end (its client, deadline, the server's shutdown) met meanwhile is
+  /// returned: the call stops.
   [[nodiscard]] arrow::Status RefreshLakes(const QueryRequest& request,
                                            const CallContext& call) const;
+  [[nodiscard]] arrow::Status RefreshLakesNamedIn(const std::string& sql,
+                                                  const CallContext& call) const;
+  /// Counts what `call` ran that ended with no result to meter (a write, or a query
+  /// refused or failed before its first row), begun at `start`; the server's own, without
+  /// a protocol, is not counted.
+  void MeterEnded(const CallContext& call, std::chrono::steady_clock::time_point start,
+                  bool ok) const;
   /// KeyError when `request` names a table that does not exist.
   arrow::Status CheckTable(storage::Connection* conn, const QueryRequest& request);
   storage::Database* database_;

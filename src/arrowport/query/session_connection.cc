@@ -17,29 +17,6 @@ SessionLease::SessionLease(std::shared_ptr<SessionConnection> connection,
 
 SessionLease::operator bool() const { return lease_ != nullptr && *lease_; }
 
-arrow::Status SessionLease::Begin() { return lease_->Begin(); }
-arrow::Status SessionLease::Commit() { return lease_->Commit(); }
-arrow::Status SessionLease::Rollback() { return lease_->Rollback(); }
-arrow::Status SessionLease::RollbackOrDiscard() { return lease_->RollbackOrDiscard(); }
-void SessionLease::AbortTransaction() { lease_->AbortTransaction(); }
-bool SessionLease::in_transaction() const { return lease_->in_transaction(); }
-
-arrow::Status SessionLease::CheckTransactionAlive() {
-  return lease_->connection().Execute("SELECT 1");
-}
-
-arrow::Result<int64_t> SessionLease::ExecuteUpdate(
-    const std::string& sql, const Principal& principal,
-    const std::shared_ptr<CallCancellation>& cancellation) {
-  // Interrupts the statement only, not the COMMIT or ROLLBACK that ends it.
-  auto interrupt = lease_->connection().InterruptOn(cancellation);
-  return lease_->connection().ExecuteUpdate(sql, principal, cancellation);
-}
-
-void SessionLease::NameHolder(std::string who) {
-  lease_->connection().NameHolder(std::move(who));
-}
-
 void SessionLease::Release() {
   if (lease_) lease_->Release();
 }

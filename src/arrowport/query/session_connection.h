@@ -10,7 +10,6 @@
 
 namespace arrowport {
 class CallCancellation;
-struct Principal;
 }  // namespace arrowport
 
 namespace arrowport::storage {
@@ -42,10 +41,11 @@ class StorageAccess {
 class SessionConnection;
 
 /// \brief Exclusive use of a SessionConnection, from Acquire() until it is destroyed or
-/// Release()d: the only way to run anything on it, and the only place its transaction
-/// is begun, committed or rolled back. A result read under it (QueryPipeline::ExecuteOn,
-/// ExecutePrepared) takes the lease along until its last batch. Move-only; one thread
-/// at a time.
+/// Release()d: the only way to run anything on it. What runs under it, its transaction
+/// begun, committed or rolled back included, goes through the query pipeline's verbs on
+/// a session (QueryPipeline::Begin, Commit, Rollback, ExecuteUpdate, Execute, ...), which
+/// alone hold the key to the storage lease underneath. A result read under it takes the
+/// lease along until its last batch. Move-only; one thread at a time.
 class SessionLease {
  public:
   SessionLease();
@@ -59,35 +59,12 @@ class SessionLease {
   /// The connection this lease is for (null for an empty lease).
   const std::shared_ptr<SessionConnection>& connection() const { return connection_; }
 
-  /// BEGIN TRANSACTION.
-  arrow::Status Begin();
-  /// COMMIT; a failed commit leaves no transaction open (see storage::ConnectionLease).
-  arrow::Status Commit();
-  /// ROLLBACK when a transaction is open; its failure is returned, never swallowed.
-  arrow::Status Rollback();
-  /// ROLLBACK; when refused, the connection is closed as the lease ends (which rolls
-  /// back) and later Acquires are refused. Returns the ROLLBACK's error.
-  arrow::Status RollbackOrDiscard();
-  /// Marks the open transaction aborted: it can only roll back.
-  void AbortTransaction();
-  /// True while an explicit transaction is open on the connection.
-  bool in_transaction() const;
-  /// OK while the open transaction can still commit; an error when an earlier failed
-  /// statement aborted it (DuckDB would answer COMMIT by rolling back silently).
-  arrow::Status CheckTransactionAlive();
-  /// Runs a client's DDL/DML `sql` (judged by the SQL sandbox for `principal`);
-  /// cancelling `cancellation` interrupts the statement. Returns the rows changed.
-  arrow::Result<int64_t> ExecuteUpdate(
-      const std::string& sql, const Principal& principal,
-      const std::shared_ptr<CallCancellation>& cancellation);
-  /// Names who the connection holds tables for (storage::TableHolder): told to a writer
-  /// that waits for one of them in vain.
-  void NameHolder(std::string who);
   /// Ends the lease now (the destructor does the same).
   void Release();
 
   /// The storage lease underneath, for the pipelines (query/, ingest/) only.
   storage::ConnectionLease& storage_lease(StorageAccess) { return *lease_; }
+  const storage::ConnectionLease& storage_lease(StorageAccess) const { return *lease_; }
 
  private:
   friend class SessionConnection;

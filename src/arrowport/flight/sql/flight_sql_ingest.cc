@@ -126,11 +126,7 @@ arrow::Result<std::shared_ptr<TransactionEntry>> FlightSqlService::IngestConnect
         "adbc.flight.sql.rpc.with_cookie_middleware=true; the JDBC driver keeps them), or "
         "ingest inside a transaction (the table then lasts until it ends)");
   }
-  return deps_.registry->Pin(caller, [this]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
-    auto entry = std::make_shared<TransactionEntry>();
-    ARROW_ASSIGN_OR_RAISE(entry->connection, deps_.query->OpenSession());
-    return entry;
-  });
+  return deps_.registry->Pin(caller, [this] { return deps_.query->OpenSession(); });
 }
 
 }  // namespace arrowport::flight::sql

@@ -6,13 +6,11 @@
 #include "arrow/util/byte_size.h"
 #include "arrowport/common/aligned_batch.h"
 #include "arrowport/common/status_detail.h"
-#include "arrowport/common/client_principal.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/prepared_query.h"
 #include "arrowport/query/session_connection.h"
-#include "arrowport/query/whole_table_sql.h"
 
 namespace arrowport::flight::sql {
 
@@ -80,13 +78,11 @@ FlightSqlService::CreatePreparedStatement(
   entry->statement_charge = std::move(statement_charge);
   entry->transaction_id = request.transaction_id;
   entry->shared = txn;
-  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(request.query, CurrentCall::Get()));
   {
-    ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", request.query), request.transaction_id, txn));
+    ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", request.query),
+                                              request.transaction_id, txn));
     ARROW_ASSIGN_OR_RAISE(entry->statement,
-                          query::PreparedQuery::Make(
-                              lease, request.query, ClientPrincipal(CurrentCall::Get()).get(),
-                              CurrentCall::Get().cancellation));
+                          deps_.query->Prepare(lease, request.query, CurrentCall::Get()));
   }
   // A short text can name a wide table: what the plan holds (a 3,000-column table's,
   // 0.5 MB) is charged once known (a reader opened statements until DuckDB's memory was
@@ -120,13 +116,10 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
                         deps_.registry->FindStatement(command.prepared_statement_handle, caller));
   const auto& statement = entry->statement;
   // What runs here, and the parts of a whole lake table, see the lake's latest commit, as
-  // at DoGet: planned from the view as it was prepared, another writer's files were left
-  // out of the parts, and CREATE TABLE AS copied the old snapshot (an attack run).
-  const auto refresh_lakes = [&] {
-    return deps_.query->RefreshLakesNamedIn(statement->sql(), CurrentCall::Get());
-  };
+  // at DoGet (the pipeline's verbs bring the views up to date): planned from the view as
+  // it was prepared, another writer's files were left out of the parts, and CREATE TABLE
+  // AS copied the old snapshot (an attack run).
   if (!statement->returns_rows()) {
-    ARROW_RETURN_NOT_OK(refresh_lakes());
     ARROW_ASSIGN_OR_RAISE(auto lease,
                           LeaseFor(*entry, UseOf("running", statement->sql())));
     return RunNow(entry, lease, descriptor);
@@ -143,8 +136,7 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoPr
   }
   // ADBC and JDBC prepare every query: a whole table is split here too.
   if (entry->transaction_id.empty() && entry->shared == nullptr &&
-      statement->parameter_schema()->num_fields() == 0 && query::WholeTableOf(statement->sql())) {
-    ARROW_RETURN_NOT_OK(refresh_lakes());
+      statement->parameter_schema()->num_fields() == 0) {
     ARROW_ASSIGN_OR_RAISE(auto split, WholeTableInfo(statement->sql(), *schema, descriptor));
     if (split) return split;
   }
@@ -208,45 +200,28 @@ arrow::Result<int64_t> FlightSqlService::DoPutPreparedStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   ARROW_ASSIGN_OR_RAISE(auto entry,
                         deps_.registry->FindStatement(command.prepared_statement_handle, caller));
-  auto* statement = entry->statement.get();
-  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(statement->sql(), CurrentCall::Get()));
   ARROW_ASSIGN_OR_RAISE(auto lease,
-                        LeaseFor(*entry, UseOf("running", statement->sql())));
-  const auto& cancel = CurrentCall::Get().cancellation;
+                        LeaseFor(*entry, UseOf("running", entry->statement->sql())));
+  query::PreparedWrite write;
+  write.statement = entry->statement;
+  // The rows as they arrive, each batch checked before any of its rows is bound.
+  write.next_rows = [&]() -> arrow::Result<std::shared_ptr<arrow::RecordBatch>> {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+    if (chunk.data == nullptr) {
+      // gRPC ends the stream alike when the client finished and when it vanished: an
+      // upload cut off must not count as complete.
+      const auto& call_failed = CurrentCall::Get().call_failed;
+      if (context.is_cancelled() || (call_failed && call_failed())) {
+        return arrow::Status::Cancelled("the client went away before it finished sending "
+                                        "parameter rows: none of them is kept");
+      }
+      return nullptr;
+    }
+    return CheckedParameters(std::move(chunk.data));
+  };
   // Many rows (executemany) are all or nothing, unless the client's transaction decides.
-  return RunWrite(lease, /*all_or_nothing=*/true, [&]() -> arrow::Result<int64_t> {
-    int64_t changed = 0;
-    bool any_rows = false;
-    while (true) {
-      ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
-      if (chunk.data == nullptr) {
-        // gRPC ends the stream alike when the client finished and when it vanished:
-        // an upload cut off must not count as complete.
-        const auto& call_failed = CurrentCall::Get().call_failed;
-        if (context.is_cancelled() || (call_failed && call_failed())) {
-          return arrow::Status::Cancelled("the client went away before it finished sending "
-                                          "parameter rows: none of them is kept");
-        }
-        break;
-      }
-      ARROW_ASSIGN_OR_RAISE(chunk.data, CheckedParameters(std::move(chunk.data)));
-      ARROW_RETURN_NOT_OK(statement->CheckParameters(*chunk.data));
-      for (int64_t row = 0; row < chunk.data->num_rows(); ++row) {
-        any_rows = true;
-        ARROW_RETURN_NOT_OK(statement->Bind(lease, *chunk.data, row));
-        ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(lease, cancel));
-        changed += rows;
-      }
-    }
-    if (!any_rows) {
-      if (statement->num_parameters() > 0) {
-        return arrow::Status::Invalid("the statement has ", statement->num_parameters(),
-                                      " parameter(s) but no parameter rows were sent");
-      }
-      ARROW_ASSIGN_OR_RAISE(changed, statement->ExecuteUpdate(lease, cancel));
-    }
-    return changed;
-  });
+  write.all_or_nothing = true;
+  return deps_.query->ExecuteUpdate(lease, write, CurrentCall::Get());
 }
 
 }  // namespace arrowport::flight::sql

@@ -4,7 +4,6 @@
 
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/current_call.h"
-#include "arrowport/flight/sql/session_store.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 #include "arrow/record_batch.h"
@@ -79,56 +78,23 @@ arrow::Result<std::shared_ptr<query::SessionConnection>> FlightSqlService::Conne
   return (*transaction)->connection;
 }
 
+SessionWait FlightSqlService::Wait() const {
+  return {query::SessionConnection::Clock::now() + deps_.busy_timeout,
+          CurrentCall::Get().cancellation};
+}
+
 arrow::Result<query::SessionLease> FlightSqlService::Lease(
     const std::shared_ptr<query::SessionConnection>& connection, std::string use) {
-  return connection->Acquire(std::move(use),
-                             query::SessionConnection::Clock::now() + deps_.busy_timeout,
-                             CurrentCall::Get().cancellation);
+  const SessionWait wait = Wait();
+  return connection->Acquire(std::move(use), wait.deadline, wait.cancellation);
 }
 
 arrow::Result<query::SessionLease> FlightSqlService::LeaseIn(
     const std::shared_ptr<query::SessionConnection>& connection, std::string use,
     const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn) {
   ARROW_ASSIGN_OR_RAISE(auto lease, Lease(connection, std::move(use)));
-  ARROW_RETURN_NOT_OK(deps_.registry->StillOpen(transaction_id, txn));
-  ARROW_RETURN_NOT_OK(SettleRefusedEnd(lease, transaction_id, txn));
+  ARROW_RETURN_NOT_OK(deps_.registry->CheckLeased(lease, transaction_id, txn));
   return lease;
-}
-
-arrow::Status FlightSqlService::SettleRefusedEnd(
-    query::SessionLease& lease, const std::string& transaction_id,
-    const std::shared_ptr<TransactionEntry>& txn) {
-  using RefusedEnd = TransactionEntry::RefusedEnd;
-  if (txn == nullptr || txn->refused_end.load() == RefusedEnd::kNone) {
-    return arrow::Status::OK();
-  }
-  if (!lease.in_transaction() || txn->connection->closed()) {
-    txn->refused_end = RefusedEnd::kNone;  // ended meanwhile (the sweeper rolled it back)
-    return arrow::Status::OK();
-  }
-  if (txn->refused_end.load() == RefusedEnd::kCommit) {
-    if (!transaction_id.empty()) return arrow::Status::OK();  // the client still names it
-    return InUse("this session's connection is inside a transaction whose commit was "
-                 "refused (its connection was busy) and that is still open; a call that "
-                 "names no transaction would run inside it and be rolled back with it. "
-                 "Commit or roll back that transaction by its id, or close the session "
-                 "(which rolls it back)");
-  }
-  // The rollback the client asked for while a result was still being read.
-  deps_.registry->ForgetTransaction(txn);
-  txn->refused_end = RefusedEnd::kNone;
-  auto st = lease.RollbackOrDiscard();
-  if (!st.ok()) {
-    deps_.registry->Unpin(txn);
-    return st.WithMessage("the rollback asked for earlier failed, and the connection is "
-                          "closed, which rolls it back: ", st.message(), "; retry");
-  }
-  if (!transaction_id.empty()) {
-    return arrow::Status::KeyError("the transaction was rolled back, as asked by a "
-                                   "rollback refused earlier while its connection was "
-                                   "busy");
-  }
-  return arrow::Status::OK();
 }
 
 arrow::Result<query::SessionLease> FlightSqlService::LeaseFor(const StatementEntry& entry,
@@ -140,50 +106,6 @@ arrow::Result<query::SessionLease> FlightSqlService::LeaseFor(const StatementEnt
 bool CallGone() {
   const auto& call = CurrentCall::Get();
   return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
-}
-
-arrow::Status CallGoneAsWriteEnded(bool in_client_transaction) {
-  return arrow::Status::Cancelled(
-      "the call failed or was cancelled (client gone, deadline passed or too near to answer "
-      "in time, or server shutdown) as the statement ended",
-      in_client_transaction
-          ? " in a transaction: the transaction was aborted, nothing of it will commit"
-          : ": it was rolled back, nothing of it is kept");
-}
-
-arrow::Result<int64_t> RunWrite(query::SessionLease& lease, bool all_or_nothing,
-                                const std::function<arrow::Result<int64_t>()>& write) {
-  const bool in_client_transaction = lease.in_transaction();
-  const CallContext& call = CurrentCall::Get();
-  // A transaction of its own, not DuckDB's autocommit, so that a write whose client left
-  // or whose deadline came is rolled back rather than kept. (Begun and committed on this
-  // thread, it costs no more than autocommit.)
-  if (!in_client_transaction) ARROW_RETURN_NOT_OK(lease.Begin());
-  auto result = write();
-  const bool gone = result.ok() && CallGone();
-  if (gone) result = CallGoneAsWriteEnded(in_client_transaction);
-  if (in_client_transaction) {
-    // Told failed, it must not commit later with the client's transaction; nor may half
-    // of an all-or-nothing write.
-    if (gone || (!result.ok() && all_or_nothing)) lease.AbortTransaction();
-    return result;
-  }
-  if (result.ok()) {
-    auto st = lease.Commit();
-    if (st.ok()) {
-      NoteCommitted(call);
-    } else {
-      result = st;
-    }
-  }
-  // (A failed COMMIT has ended the transaction, or marked the connection for discard.)
-  if (!result.ok() && lease.in_transaction()) {
-    auto st = lease.RollbackOrDiscard();
-    if (!st.ok()) {
-      return result.status().WithMessage(result.status().message(), "; ", st.message());
-    }
-  }
-  return result;
 }
 
 std::string UseOf(const char* what, const std::string& sql) {

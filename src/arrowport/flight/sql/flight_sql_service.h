@@ -25,17 +25,12 @@ class SessionLease;
 
 namespace arrowport::flight::sql {
 
-class SessionStore;
-
 /// What the Flight SQL adapter needs; all pointers outlive the service.
 struct FlightSqlDeps {
   ingest::IngestPipeline* ingest = nullptr;
   /// The endpoints of a read's plan (a cluster's spread over its nodes); empty: one per
   /// ticket, on this server (EndpointsOf).
   std::function<std::vector<arrow::flight::FlightEndpoint>(query::ReadPlan)> endpoints_of;
-  /// This node serves in a cluster: a lake table of one part is handed out by its part's
-  /// ticket too (it names the snapshot every node reads).
-  bool in_cluster = false;
   query::QueryPipeline* query = nullptr;
   Logger* logger = nullptr;
   SessionRegistry* registry = nullptr;  ///< statements, transactions, running DoGets
@@ -208,44 +203,31 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   arrow::Result<query::SessionLease> Lease(
       const std::shared_ptr<query::SessionConnection>& connection, std::string use);
   /// Lease() of a connection found for transaction `transaction_id` (entry `txn`),
-  /// checking once leased that the transaction is still open: it may have been
+  /// checked once leased (SessionRegistry::CheckLeased): the transaction may have been
   /// committed, rolled back or swept while this call waited, and the call must not then
-  /// run on its own (and commit) instead.
+  /// run on its own (and commit) instead; an end refused earlier is settled first.
   arrow::Result<query::SessionLease> LeaseIn(
       const std::shared_ptr<query::SessionConnection>& connection, std::string use,
       const std::string& transaction_id, const std::shared_ptr<TransactionEntry>& txn);
-  /// \brief Under `lease` of `txn`'s connection, settles an EndTransaction refused
-  /// earlier because the connection was busy (TransactionEntry::refused_end): a refused
-  /// rollback is done now (then a call naming that transaction gets NOT_FOUND, one naming
-  /// none runs outside it); after a refused commit, a call naming no transaction is
-  /// refused (FAILED_PRECONDITION): it would run inside a transaction its client no
-  /// longer holds, and be rolled back with it although acknowledged.
-  arrow::Status SettleRefusedEnd(query::SessionLease& lease,
-                                 const std::string& transaction_id,
-                                 const std::shared_ptr<TransactionEntry>& txn);
-  /// The lease EndTransaction ends `entry` under, the call still using its connection (a
-  /// result being read) stopped first (SessionConnection::AcquireStopping). When none is
-  /// had within the busy timeout, notes the refused end (TransactionEntry::refused_end)
-  /// and says what becomes of the transaction.
-  arrow::Result<query::SessionLease> LeaseToEnd(const std::shared_ptr<TransactionEntry>& entry,
-                                                bool rollback);
+  /// How long this call waits for a connection another call of its session uses.
+  SessionWait Wait() const;
   /// LeaseIn() for a prepared statement: its connection, in its transaction if any.
   arrow::Result<query::SessionLease> LeaseFor(const StatementEntry& entry, std::string use);
   /// A lease of the connection catalog calls read on: the session's pinned one (its
   /// temporary tables show), else a fresh one.
   arrow::Result<query::SessionLease> CatalogLease(
       const arrow::flight::ServerCallContext& context);
-  /// Runs a statement that returns no rows (DDL/DML down the query path) now, under
-  /// `lease`, once per bound parameter row, and returns a FlightInfo without endpoints:
-  /// nothing to fetch, nothing that could run it again at DoGet.
   /// \brief The FlightInfo of `sql` when it reads a whole table that is read by several
-  /// endpoints (query::QueryPipeline::PlanRead: plain Flight tickets, read by DoGet with
-  /// the same rights), which ADBC fetches in parallel; null otherwise. Only for a statement
-  /// on a connection of its own (no transaction, no pinned session whose temporary tables
-  /// may shadow the name) and without parameters.
+  /// endpoints (query::QueryPipeline::PlanWholeTableRead: plain Flight tickets, read by
+  /// DoGet with the same rights), which ADBC fetches in parallel; null otherwise. Only for
+  /// a statement on a connection of its own (no transaction, no pinned session whose
+  /// temporary tables may shadow the name) and without parameters.
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> WholeTableInfo(
       const std::string& sql, const arrow::Schema& schema,
       const arrow::flight::FlightDescriptor& descriptor);
+  /// Runs a statement that returns no rows (DDL/DML down the query path) now, under
+  /// `lease`, once per bound parameter row, and returns a FlightInfo without endpoints:
+  /// nothing to fetch, nothing that could run it again at DoGet.
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> RunNow(
       const std::shared_ptr<StatementEntry>& entry, query::SessionLease& lease,
       const arrow::flight::FlightDescriptor& descriptor);
@@ -255,26 +237,9 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
 };
 
 /// True when the current call failed or was cancelled (client gone, deadline, shutdown),
-/// or its deadline is too near for the reply to arrive in time (TooLateToKeep). Asked
-/// once a statement has ended: gRPC marks a call whose deadline passed a moment before
-/// the watchdog interrupts DuckDB, and a statement the client is told failed must not
-/// commit later with its transaction.
+/// or its deadline is too near for the reply to arrive in time (TooLateToKeep): asked
+/// before a commit (a client that would not hear of it must not have it committed).
 bool CallGone();
-/// The error for a write whose call was gone as it ended, in the client's transaction or
-/// in one of its own.
-arrow::Status CallGoneAsWriteEnded(bool in_client_transaction);
-/// \brief Runs `write` (a client's DDL or DML on `lease`) and ends it.
-///
-/// Without a client transaction open on the lease it runs in one of its own, committed
-/// only when the call can still be answered (CallGone asked after it ends): DuckDB's
-/// autocommit would keep a write whose client is told DEADLINE_EXCEEDED, or has left,
-/// and a client that retries it would apply it twice.
-/// In the client's transaction, a write whose call is gone aborts the transaction, so
-/// that it never commits with it later; so does any failure when `all_or_nothing` (many
-/// parameter rows, some of which ran). Every commit is noted (NoteCommitted).
-arrow::Result<int64_t> RunWrite(query::SessionLease& lease, bool all_or_nothing,
-                                const std::function<arrow::Result<int64_t>()>& write);
-
 /// What holds a connection, for the next caller's wait or refusal: `what` and the start
 /// of `sql` ("a result of 'SELECT ...' being read").
 std::string UseOf(const char* what, const std::string& sql);

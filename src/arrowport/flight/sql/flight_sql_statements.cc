@@ -2,14 +2,14 @@
 #include <arrow/flight/api.h>
 #include <nlohmann/json.hpp>
 
+#include <utility>
+
 #include "arrow/record_batch.h"
-#include "arrowport/common/client_principal.h"
 #include "arrowport/flight/sql/current_call.h"
 #include "arrowport/flight/sql/flight_sql_service.h"
 #include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/prepared_query.h"
 #include "arrowport/query/session_connection.h"
-#include "arrowport/query/whole_table_sql.h"
 
 namespace arrowport::flight::sql {
 
@@ -27,9 +27,6 @@ arrow::Result<std::string> StatementTicket(const std::string& sql, const std::st
   return fsql::CreateStatementQueryTicket(handle.dump());
 }
 
-// Whose SQL the current call carries (the SQL sandbox judges it for them).
-std::shared_ptr<const Principal> SqlCaller() { return ClientPrincipal(CurrentCall::Get()); }
-
 }  // namespace
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoStatement(
@@ -38,14 +35,13 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get()));
-  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query),
+                                            command.transaction_id, txn));
   auto entry = std::make_shared<StatementEntry>();
   entry->transaction_id = command.transaction_id;
   entry->shared = txn;
   ARROW_ASSIGN_OR_RAISE(entry->statement,
-                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get(),
-                                                   CurrentCall::Get().cancellation));
+                        deps_.query->Prepare(lease, command.query, CurrentCall::Get()));
   if (!entry->statement->returns_rows()) {
     // DDL/DML down the query path (JDBC execute, ADBC cursor.execute): runs here, once.
     return RunNow(entry, lease, descriptor);
@@ -63,17 +59,12 @@ arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::GetFlightInfoSt
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::WholeTableInfo(
     const std::string& sql, const arrow::Schema& schema, const fl::FlightDescriptor& descriptor) {
-  const auto table = query::WholeTableOf(sql);
-  if (!table) return nullptr;
-  query::QueryRequest request;
-  request.table = *table;
-  auto plan = deps_.query->PlanRead(request, /*count_rows=*/false);
-  // One part of a cluster's lake table too: its ticket names the snapshot any node reads.
-  if (plan.tickets.size() <= 1 && !(plan.anywhere && deps_.in_cluster)) return nullptr;
-  const int64_t rows = plan.rows;
-  const bool ordered = plan.ordered;
-  auto endpoints = deps_.endpoints_of ? deps_.endpoints_of(std::move(plan))
-                                      : EndpointsOf(std::move(plan.tickets));
+  ARROW_ASSIGN_OR_RAISE(auto plan, deps_.query->PlanWholeTableRead(sql, CurrentCall::Get()));
+  if (!plan) return nullptr;
+  const int64_t rows = plan->rows;
+  const bool ordered = plan->ordered;
+  auto endpoints = deps_.endpoints_of ? deps_.endpoints_of(std::move(*plan))
+                                      : EndpointsOf(std::move(plan->tickets));
   ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(schema, descriptor, std::move(endpoints),
                                                         rows, -1, ordered));
   return std::make_unique<fl::FlightInfo>(std::move(info));
@@ -85,11 +76,10 @@ arrow::Result<std::unique_ptr<fl::SchemaResult>> FlightSqlService::GetSchemaStat
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get()));
-  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query), command.transaction_id, txn));
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("preparing", command.query),
+                                            command.transaction_id, txn));
   ARROW_ASSIGN_OR_RAISE(auto statement,
-                        query::PreparedQuery::Make(lease, command.query, SqlCaller().get(),
-                                                   CurrentCall::Get().cancellation));
+                        deps_.query->Prepare(lease, command.query, CurrentCall::Get()));
   return fl::SchemaResult::Make(*statement->dataset_schema());
 }
 
@@ -118,7 +108,7 @@ arrow::Result<std::unique_ptr<fl::FlightDataStream>> FlightSqlService::DoGetStat
     ARROW_ASSIGN_OR_RAISE(auto lease,
                           LeaseIn(connection, UseOf("a result being read of", sql), txn_id, txn));
     ARROW_ASSIGN_OR_RAISE(reader,
-                          deps_.query->ExecuteOn(std::move(lease), sql, call, deps_.batch_rows));
+                          deps_.query->Execute(std::move(lease), sql, call, deps_.batch_rows));
   }
   return std::make_unique<fl::RecordBatchStream>(std::move(reader));
 }
@@ -128,38 +118,25 @@ arrow::Result<int64_t> FlightSqlService::DoPutCommandStatementUpdate(
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, false));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, command.transaction_id, &txn));
-  // A write that reads a lake table (CREATE TABLE AS, INSERT ... SELECT) reads its latest.
-  ARROW_RETURN_NOT_OK(deps_.query->RefreshLakesNamedIn(command.query, CurrentCall::Get()));
-  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("running", command.query), command.transaction_id, txn));
-  // One statement per call, judged by the sandbox (which also refuses transaction
-  // control and scripts) before it runs.
-  return RunWrite(lease, /*all_or_nothing=*/false, [&] {
-    return lease.ExecuteUpdate(command.query, *SqlCaller(), CurrentCall::Get().cancellation);
-  });
+  ARROW_ASSIGN_OR_RAISE(auto lease, LeaseIn(connection, UseOf("running", command.query),
+                                            command.transaction_id, txn));
+  return deps_.query->ExecuteUpdate(lease, command.query, CurrentCall::Get());
 }
 
 arrow::Result<std::unique_ptr<fl::FlightInfo>> FlightSqlService::RunNow(
     const std::shared_ptr<StatementEntry>& entry, query::SessionLease& lease,
     const fl::FlightDescriptor& descriptor) {
-  const auto& cancel = CurrentCall::Get().cancellation;
   auto* statement = entry->statement.get();
-  const auto& params = entry->parameters;
+  std::shared_ptr<arrow::RecordBatch> params = entry->parameters;
   ARROW_RETURN_NOT_OK(statement->RequireBinding(params.get()));
+  query::PreparedWrite write;
+  write.statement = entry->statement;
+  // The bound rows, once.
+  write.next_rows = [&params] { return std::exchange(params, nullptr); };
   // Many parameter rows are all or nothing, unless the client's transaction decides.
-  const bool many_rows = params != nullptr && params->num_rows() > 1;
-  auto result = RunWrite(lease, many_rows, [&]() -> arrow::Result<int64_t> {
-    if (params == nullptr || params->num_rows() == 0) {
-      return statement->ExecuteUpdate(lease, cancel);
-    }
-    int64_t total = 0;
-    for (int64_t row = 0; row < params->num_rows(); ++row) {
-      ARROW_RETURN_NOT_OK(statement->Bind(lease, *params, row));
-      ARROW_ASSIGN_OR_RAISE(auto rows, statement->ExecuteUpdate(lease, cancel));
-      total += rows;
-    }
-    return total;
-  });
-  ARROW_ASSIGN_OR_RAISE(const int64_t changed, std::move(result));
+  write.all_or_nothing = params != nullptr && params->num_rows() > 1;
+  ARROW_ASSIGN_OR_RAISE(const int64_t changed,
+                        deps_.query->ExecuteUpdate(lease, write, CurrentCall::Get()));
   // No endpoint: there is nothing to fetch, and nothing runs again at DoGet.
   ARROW_ASSIGN_OR_RAISE(auto info, fl::FlightInfo::Make(*statement->dataset_schema(),
                                                         descriptor, {}, changed, -1));

@@ -1,5 +1,7 @@
-// How sessions end: closed by their client, idle past the timeout, or at shutdown. What
-// they hold is rolled back or freed, and what still runs in them is stopped first.
+// How sessions end: closed by their client, idle past the timeout, freed for a database
+// reopen, or at shutdown. Each way takes what the session holds out of it
+// (ClientSession::Take) and ends it in one place (ClientSession::End); what still runs in
+// it is stopped first.
 #include <algorithm>
 #include <vector>
 
@@ -7,32 +9,48 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_registry.h"
 #include "arrowport/flight/sql/session_store.h"
-#include "arrowport/query/prepared_query.h"
 #include "arrowport/query/session_connection.h"
 
 namespace arrowport::flight::sql {
 
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-// When `connection` was last in use: now while a lease exists, else when the last one
-// ended (or `last_used` when that was later).
-Clock::time_point LastUse(const query::SessionConnection* connection,
-                          Clock::time_point last_used) {
-  if (connection == nullptr) return last_used;
-  const auto idle = connection->IdleSince();
-  if (!idle) return Clock::now();
-  return std::max(*idle, last_used);
+std::vector<std::shared_ptr<query::SessionConnection>> SessionRegistry::ConnectionsOf(
+    const CloseScope& scope) {
+  std::vector<std::shared_ptr<query::SessionConnection>> out;
+  if (!scope.session.empty()) {
+    auto found = sessions_.find(scope.session);
+    if (found != sessions_.end()) found->second.ConnectionsOf(scope, &out);
+    return out;
+  }
+  // A cookie-less close: what its user's cookie-less calls made on its connection, in
+  // whichever session.
+  for (const auto& [id, session] : sessions_) session.ConnectionsOf(scope, &out);
+  for (const auto& [key, holder] : sessionless_) holder.ConnectionsOf(scope, &out);
+  return out;
 }
 
-// Rolls back under `lease` whatever transaction is open; a ROLLBACK DuckDB refuses is
-// not taken for done: the connection is closed, which rolls it back.
-void RollBackOrDiscard(query::SessionLease lease) {
-  if (lease) (void)lease.RollbackOrDiscard();
+void SessionRegistry::TakeCovered(const CloseScope& scope, SessionContents* out) {
+  if (!scope.session.empty()) {
+    auto found = sessions_.find(scope.session);
+    if (found != sessions_.end()) {
+      found->second.TakeAll(out);
+      sessions_.erase(found);
+    }
+  } else {
+    for (auto& [id, session] : sessions_) session.Take(scope, out);
+    for (auto it = sessionless_.begin(); it != sessionless_.end();) {
+      it->second.Take(scope, out);
+      it = it->second.HoldsNothing() ? sessionless_.erase(it) : std::next(it);
+    }
+    // Its client's next call naming one of them is told why.
+    for (const auto& id : out->transaction_ids) {
+      NoteEarlyEnd(id, Clock::now(), EndedEarly::kByClose);
+    }
+  }
+  for (const auto& id : out->statement_ids) statements_.erase(id);
+  for (const auto& id : out->transaction_ids) transactions_.erase(id);
 }
-
-}  // namespace
 
 arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_point deadline) {
   // ADBC's close sends no cookie: it is known by its user and gRPC connection.
@@ -45,7 +63,7 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = sessions_.find(scope.session);
-    if (found != sessions_.end() && found->second.user != caller.user) {
+    if (found != sessions_.end() && found->second.user() != caller.user) {
       return PermissionDenied("this Flight SQL session belongs to another user");
     }
     connections = ConnectionsOf(scope);
@@ -71,7 +89,7 @@ arrow::Status SessionRegistry::CloseSession(const Caller& caller, Clock::time_po
   SessionContents taken;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    taken = TakeSession(scope);
+    TakeCovered(scope, &taken);
   }
   EndSession(scope, std::move(taken), std::move(leases));
   return arrow::Status::OK();
@@ -84,67 +102,43 @@ void SessionRegistry::CloseIdleSession(const std::string& session, Clock::time_p
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = sessions_.find(session);
-    if (found == sessions_.end() || found->second.last_used >= cutoff) return;
+    if (found == sessions_.end() || found->second.last_used() >= cutoff) return;
     // Closed only when none of its connections is in use: no waiting here.
     for (const auto& connection : ConnectionsOf(scope)) {
       auto lease = connection->TryAcquire("closing an idle session");
       if (!lease) return;
       leases.push_back(std::move(*lease));
     }
-    taken = TakeSession(scope);
+    TakeCovered(scope, &taken);
   }
   EndSession(scope, std::move(taken), std::move(leases));
 }
 
 void SessionRegistry::EndSession(const CloseScope& scope, SessionContents taken,
                                  std::vector<query::SessionLease> leases) {
-  for (const auto& txn : taken.transactions) {
-    bool leased = false;
-    for (const auto& lease : leases) leased |= lease.connection() == txn->connection;
-    // Added after the leases were taken: rolled back now if free, else by its last
-    // holder closing it.
-    if (!leased) {
-      if (auto lease = txn->connection->TryAcquire("closing the session")) {
-        leases.push_back(std::move(*lease));
-      }
-    }
-  }
-  for (auto& lease : leases) RollBackOrDiscard(std::move(lease));
-  taken = {};
+  ClientSession::End(std::move(taken), std::move(leases));
   if (cookies_ && !scope.session.empty()) cookies_->Close(scope.session);
 }
 
 void SessionRegistry::Close() {
-  std::map<std::string, Held<StatementEntry>> statements;
-  std::map<std::string, Held<TransactionEntry>> transactions;
-  std::map<std::string, std::shared_ptr<TransactionEntry>> pinned;
+  std::map<std::string, ClientSession> sessions;
+  std::map<std::string, ClientSession> sessionless;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    statements.swap(statements_);
-    transactions.swap(transactions_);
-    pinned.swap(pinned_);
-    sessions_.clear();
+    sessions.swap(sessions_);
+    sessionless.swap(sessionless_);
+    statements_.clear();
+    transactions_.clear();
   }
-  statements.clear();
   // Calls have ended (the server stopped first); a connection still leased is closed
   // with its last reference, which rolls it back too.
-  auto roll_back = [](const std::shared_ptr<TransactionEntry>& entry) {
-    if (auto lease = entry->connection->TryAcquire("server shutdown")) {
-      RollBackOrDiscard(std::move(*lease));
+  for (auto* holders : {&sessions, &sessionless}) {
+    for (auto& [key, session] : *holders) {
+      SessionContents taken;
+      session.TakeAll(&taken);
+      ClientSession::End(std::move(taken), {});
     }
-  };
-  for (auto& [id, held] : transactions) roll_back(held.entry);
-  for (auto& [session, entry] : pinned) roll_back(entry);
-}
-
-size_t SessionRegistry::open_statements() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return statements_.size();
-}
-
-size_t SessionRegistry::open_transactions() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return transactions_.size();
+  }
 }
 
 Clock::time_point SessionRegistry::TransactionCutoff(Clock::time_point now) const {
@@ -187,39 +181,23 @@ void SessionRegistry::Sweep() {
     std::lock_guard<std::mutex> lock(mutex_);
     // A session is in use while any of its connections is: one pass over what sessions
     // hold (not one per session: a flood of sessions must not make the sweep quadratic).
-    auto session_used = [this](const std::string& session, Clock::time_point used) {
-      auto found = sessions_.find(session);
-      if (found != sessions_.end()) {
-        found->second.last_used = std::max(found->second.last_used, used);
-      }
-    };
-    for (auto& [id, held] : statements_) {
-      held.last_used = LastUse(held.entry->connection().get(), held.last_used);
-      session_used(held.entry->owner.session, held.last_used);
-    }
-    for (auto& [id, held] : transactions_) {
-      held.last_used = LastUse(held.entry->connection.get(), held.last_used);
-      session_used(held.entry->owner.session, held.last_used);
-    }
-    for (const auto& [session, entry] : pinned_) {
-      session_used(session, LastUse(entry->connection.get(), Clock::time_point{}));
-    }
     for (auto& [id, session] : sessions_) {
-      if (session.last_used < cutoff) idle_sessions.push_back(id);
+      session.RefreshUses();
+      if (session.last_used() < cutoff) idle_sessions.push_back(id);
     }
-    for (auto it = statements_.begin(); it != statements_.end();) {
-      if (it->second.last_used >= cutoff) { ++it; continue; }
-      statements.push_back(std::move(it->second.entry));
-      it = statements_.erase(it);
-    }
+    for (auto& [key, holder] : sessionless_) holder.RefreshUses();
+    TakeIdleStatements(cutoff, &statements);
     TakeIdleTransactions(now, transaction_cutoff, reopening, &rollbacks, &held_back);
+    for (auto it = sessionless_.begin(); it != sessionless_.end();) {
+      it = it->second.HoldsNothing() ? sessionless_.erase(it) : std::next(it);
+    }
     ForgetEarlyEnds(idle_cutoff);
     if (reopening && (!statements.empty() || !rollbacks.empty() || !idle_sessions.empty())) {
       freed_for_reopen_at_ = now;
     }
   }
   statements.clear();
-  for (auto& lease : rollbacks) RollBackOrDiscard(std::move(lease));
+  ClientSession::End({}, std::move(rollbacks));  // the idle transactions taken above
   for (const auto& session : idle_sessions) CloseIdleSession(session, cutoff);
   if (pressure_.on_rolled_back) {
     for (const auto& [user, why] : held_back) {
@@ -233,6 +211,18 @@ void SessionRegistry::Sweep() {
   }
 }
 
+void SessionRegistry::TakeIdleStatements(Clock::time_point cutoff,
+                                         std::vector<std::shared_ptr<StatementEntry>>* taken) {
+  for (auto where = statements_.begin(); where != statements_.end();) {
+    auto& held = Holder(where->second)->statements();
+    auto it = held.find(where->first);
+    if (it->second.last_used >= cutoff) { ++where; continue; }
+    taken->push_back(std::move(it->second.entry));
+    held.erase(it);
+    where = statements_.erase(where);
+  }
+}
+
 void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
                                            Clock::time_point transaction_cutoff,
                                            bool reopening,
@@ -240,40 +230,48 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
                                            std::vector<HeldBackUser>* held_back) {
   const auto cutoff = now - idle_timeout_;
   const auto held_cutoff = now - pressure_.idle_timeout;
+  auto held_of = [this](const std::pair<const std::string, Where>& where) -> auto& {
+    return Holder(where.second)->transactions().at(where.first);
+  };
   // One in use, or used within the limit, may hold the checkpoint back itself: rolling
   // back idle ones would not let it run (a hostile run kept one busy, a result open or
   // a statement every second, to get others' rolled back). Rolled back only once all are
   // idle past the limit. A database being reopened has lost them all: every idle one goes.
   if (!reopening) {
-    for (const auto& [id, held] : transactions_) {
-      if (transaction_cutoff > cutoff && held.last_used >= transaction_cutoff) {
+    for (const auto& where : transactions_) {
+      if (transaction_cutoff > cutoff && held_of(where).last_used >= transaction_cutoff) {
         transaction_cutoff = cutoff;
       }
     }
   }
-  for (auto it = transactions_.begin(); it != transactions_.end();) {
+  for (auto where = transactions_.begin(); where != transactions_.end();) {
+    auto& held = held_of(*where);
     // Another writer waits for a table it wrote: idle long enough, it goes whatever the
     // others do (a rollback lets that writer in).
-    const bool holds_up_writer = !reopening && it->second.last_used < held_cutoff &&
-                                 it->second.entry->connection->HoldsUpOthers();
-    if (it->second.last_used >= transaction_cutoff && !holds_up_writer) { ++it; continue; }
-    if (it->second.entry->connection->closed()) {  // rolled back as it was closed
-      it = transactions_.erase(it);
+    const bool holds_up_writer = !reopening && held.last_used < held_cutoff &&
+                                 held.entry->connection->HoldsUpOthers();
+    if (held.last_used >= transaction_cutoff && !holds_up_writer) { ++where; continue; }
+    auto take = [&] {
+      Holder(where->second)->transactions().erase(where->first);
+      where = transactions_.erase(where);
+    };
+    if (held.entry->connection->closed()) {  // rolled back as it was closed
+      take();
       continue;
     }
     // Taken now or left for the next sweep: a call may have leased it since.
-    auto lease = it->second.entry->connection->TryAcquire("rolling back an idle transaction");
-    if (!lease) { ++it; continue; }
+    auto lease = held.entry->connection->TryAcquire("rolling back an idle transaction");
+    if (!lease) { ++where; continue; }
     // Idle for the checkpoint's sake only. Every open transaction counts, readers too:
     // DuckDB 2.0 refused the checkpoint ("other write transactions active") while an
     // ADBC transaction that had only read a table sat idle (measured, tests/e2e).
-    if (!reopening && it->second.last_used >= cutoff) {
+    if (!reopening && held.last_used >= cutoff) {
       const EndedEarly why = holds_up_writer ? EndedEarly::kForWriter : EndedEarly::kForCheckpoint;
-      held_back->push_back({it->second.entry->owner.user, why});
-      NoteEarlyEnd(it->first, now, why);
+      held_back->push_back({held.entry->owner.user, why});
+      NoteEarlyEnd(where->first, now, why);
     }
     rollbacks->push_back(std::move(*lease));
-    it = transactions_.erase(it);
+    take();
   }
 }
 

@@ -1,9 +1,9 @@
+// SessionRegistry: the sessions by cookie, the handles of what they hold, and the caps.
 #include "arrowport/flight/sql/session_registry.h"
 
 #include <set>
 #include <vector>
 
-#include "arrow/table.h"
 #include "arrowport/common/call_cancellation.h"
 #include "arrowport/common/memory_budget.h"
 #include "arrowport/common/random_id.h"
@@ -14,17 +14,14 @@
 
 namespace arrowport::flight::sql {
 
-using Clock = std::chrono::steady_clock;
-
 namespace {
 // Why a handle may be unknown once the sweep freed what clients held for a reopen.
 constexpr const char* kLostInReopen =
     "lost when DuckDB invalidated the database and the server reopened it, ";
-}  // namespace
 
-std::shared_ptr<query::SessionConnection> StatementEntry::connection() const {
-  return statement ? statement->connection() : nullptr;
-}
+// The cookie-less holder's key of `owner`: its user and gRPC connection.
+std::string SessionlessKey(const Owner& owner) { return owner.user + '\n' + owner.connection; }
+}  // namespace
 
 SessionRegistry::SessionRegistry(std::shared_ptr<SessionStore> cookies,
                                  std::chrono::seconds idle_timeout, RegistryLimits limits,
@@ -56,13 +53,12 @@ arrow::Status SessionRegistry::Touch(const Caller& caller) {
   std::string evicted;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, added] =
-        sessions_.try_emplace(caller.session, Session{caller.user, Clock::now()});
-    if (!added && it->second.user != caller.user) {
+    auto [it, added] = sessions_.try_emplace(caller.session, caller.user);
+    if (!added && it->second.user() != caller.user) {
       return PermissionDenied("this Flight SQL session belongs to another user: drop its "
                               "cookie (a new connection gets a session of its own)");
     }
-    it->second.last_used = Clock::now();
+    it->second.NoteUse(Clock::now());
     if (added && static_cast<int64_t>(sessions_.size()) > limits_.sessions_total) {
       evicted = LeastRecentlyUsedEmptySession(caller.session);
       if (evicted.empty()) {
@@ -81,80 +77,114 @@ arrow::Status SessionRegistry::Touch(const Caller& caller) {
 }
 
 std::string SessionRegistry::LeastRecentlyUsedEmptySession(const std::string& except) {
-  std::set<std::string> holding;
-  for (const auto& [id, held] : statements_) holding.insert(held.entry->owner.session);
-  for (const auto& [id, held] : transactions_) holding.insert(held.entry->owner.session);
-  for (const auto& [session, entry] : pinned_) holding.insert(session);
-  for (const auto& [id, call] : running_) holding.insert(call.owner.session);
+  std::set<std::string> running;
+  for (const auto& [id, call] : running_) running.insert(call.owner.session);
   std::string oldest;
   Clock::time_point oldest_use = Clock::time_point::max();
   for (const auto& [id, session] : sessions_) {
-    if (id == except || holding.count(id) > 0 || session.last_used >= oldest_use) continue;
+    if (id == except || !session.HoldsNothing() || running.count(id) > 0 ||
+        session.last_used() >= oldest_use) {
+      continue;
+    }
     oldest = id;
-    oldest_use = session.last_used;
+    oldest_use = session.last_used();
   }
   return oldest;
 }
 
 void SessionRegistry::TouchSession(const std::string& session, const std::string& user) {
   if (session.empty()) return;
-  auto [it, added] = sessions_.try_emplace(session, Session{user, Clock::now()});
-  it->second.last_used = Clock::now();
+  sessions_.try_emplace(session, user).first->second.NoteUse(Clock::now());
 }
 
+SessionRegistry::Where SessionRegistry::WhereOf(const Owner& owner) {
+  if (owner.session.empty()) return Where{SessionlessKey(owner), true};
+  return Where{owner.session, false};
+}
+
+ClientSession* SessionRegistry::HolderOf(const Owner& owner, bool create) {
+  if (!owner.session.empty()) {
+    if (create) TouchSession(owner.session, owner.user);
+    auto found = sessions_.find(owner.session);
+    return found == sessions_.end() ? nullptr : &found->second;
+  }
+  const std::string key = SessionlessKey(owner);
+  if (create) return &sessionless_.try_emplace(key, owner.user).first->second;
+  auto found = sessionless_.find(key);
+  return found == sessionless_.end() ? nullptr : &found->second;
+}
+
+ClientSession* SessionRegistry::Holder(const Where& where) {
+  auto& holders = where.sessionless ? sessionless_ : sessions_;
+  auto found = holders.find(where.key);
+  return found == holders.end() ? nullptr : &found->second;
+}
+
+void SessionRegistry::DropIfEmpty(const Where& where) {
+  if (!where.sessionless) return;
+  auto found = sessionless_.find(where.key);
+  if (found != sessionless_.end() && found->second.HoldsNothing()) sessionless_.erase(found);
+}
+
+namespace {
+// A holder's map of `T` entries.
 template <typename T>
-arrow::Result<std::string> SessionRegistry::AddHeld(HeldMap<T>* map,
+ClientSession::HeldMap<T>& EntriesOf(ClientSession* session);
+template <>
+ClientSession::HeldMap<StatementEntry>& EntriesOf(ClientSession* session) {
+  return session->statements();
+}
+template <>
+ClientSession::HeldMap<TransactionEntry>& EntriesOf(ClientSession* session) {
+  return session->transactions();
+}
+}  // namespace
+
+template <typename T>
+arrow::Result<std::string> SessionRegistry::AddHeld(std::map<std::string, Where>* index,
                                                     const std::shared_ptr<T>& entry,
                                                     int64_t per_session, int64_t total,
                                                     const char* what) {
-  if (static_cast<int64_t>(map->size()) >= total) {
+  if (static_cast<int64_t>(index->size()) >= total) {
     return TooLarge("the server holds its limit of ", total, " open ", what,
                     " (all sessions); close some, or wait for idle ones to expire after ",
                     idle_timeout_.count(), " s");
   }
   const std::string& session = entry->owner.session;
   if (!session.empty()) {
-    int64_t held = 0;
-    for (const auto& [id, other] : *map) held += other.entry->owner.session == session;
+    auto found = sessions_.find(session);
+    const int64_t held = found == sessions_.end()
+                             ? 0 : static_cast<int64_t>(EntriesOf<T>(&found->second).size());
     if (held >= per_session) {
       return TooLarge("this session holds its limit of ", per_session, " open ", what,
                       "; close some before opening more");
     }
   }
   std::string id = RandomId();
-  TouchSession(session, entry->owner.user);
-  (*map)[id] = {entry, Clock::now()};
+  ClientSession* holder = HolderOf(entry->owner, /*create=*/true);
+  EntriesOf<T>(holder)[id] = {entry, Clock::now()};
+  (*index)[id] = WhereOf(entry->owner);
   return id;
 }
 
 template <typename T>
-typename SessionRegistry::HeldMap<T>::iterator SessionRegistry::FindHeld(
-    HeldMap<T>* map, const std::string& id, const Caller& caller) {
-  auto it = map->find(id);
-  if (it == map->end() || !it->second.entry->owner.Allows(caller)) return map->end();
+ClientSession::Held<T>* SessionRegistry::FindHeld(std::map<std::string, Where>* index,
+                                                  const std::string& id, const Caller& caller,
+                                                  ClientSession** holder_out) {
+  auto where = index->find(id);
+  if (where == index->end()) return nullptr;
+  ClientSession* holder = Holder(where->second);
+  if (holder == nullptr) return nullptr;
+  auto& entries = EntriesOf<T>(holder);
+  auto it = entries.find(id);
+  if (it == entries.end() || !it->second.entry->owner.Allows(caller)) return nullptr;
   it->second.last_used = Clock::now();
   TouchSession(caller.session, caller.user);
   // The session that owns it is in use too, even when the caller (cookie-less) does not
   // present it: otherwise it would idle out and take the entry with it.
   TouchSession(it->second.entry->owner.session, it->second.entry->owner.user);
-  return it;
-}
-
-template <typename T>
-std::vector<std::shared_ptr<T>> SessionRegistry::TakeOwned(HeldMap<T>* map,
-                                                           const CloseScope& scope,
-                                                           std::vector<std::string>* ids) {
-  std::vector<std::shared_ptr<T>> taken;
-  for (auto it = map->begin(); it != map->end();) {
-    if (!scope.Covers(it->second.entry->owner)) {
-      ++it;
-      continue;
-    }
-    if (ids != nullptr) ids->push_back(it->first);
-    taken.push_back(std::move(it->second.entry));
-    it = map->erase(it);
-  }
-  return taken;
+  if (holder_out != nullptr) *holder_out = holder;
+  return &it->second;
 }
 
 const char* SessionRegistry::LostInReopen() const {
@@ -206,14 +236,14 @@ arrow::Result<std::string> SessionRegistry::AddStatement(
 arrow::Result<std::shared_ptr<StatementEntry>> SessionRegistry::FindStatement(
     const std::string& handle, const Caller& caller) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = FindHeld(&statements_, handle, caller);
-  if (it == statements_.end()) return UnknownStatement();
-  const auto& entry = it->second.entry;
+  auto* held = FindHeld<StatementEntry>(&statements_, handle, caller);
+  if (held == nullptr) return UnknownStatement();
+  const auto& entry = held->entry;
   if (!entry->transaction_id.empty()) {
     // Prepared inside a transaction, it runs on that transaction's connection: once the
     // transaction ended there is none, and running it there would commit on its own.
-    auto txn = transactions_.find(entry->transaction_id);
-    if (txn == transactions_.end() || txn->second.entry != entry->shared) {
+    auto* txn = OpenTransaction(entry->transaction_id);
+    if (txn == nullptr || txn->entry != entry->shared) {
       return InUse("the prepared statement belonged to a transaction that has ended "
                    "(committed, rolled back or expired); prepare it again in the current "
                    "transaction");
@@ -227,68 +257,21 @@ arrow::Status SessionRegistry::CloseStatement(const std::string& handle,
   std::shared_ptr<StatementEntry> entry;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = statements_.find(handle);
-    if (it == statements_.end() || !it->second.entry->owner.Allows(caller)) {
+    auto where = statements_.find(handle);
+    ClientSession* holder = where == statements_.end() ? nullptr : Holder(where->second);
+    auto it = holder ? holder->statements().find(handle)
+                     : ClientSession::HeldMap<StatementEntry>::iterator{};
+    if (holder == nullptr || it == holder->statements().end() ||
+        !it->second.entry->owner.Allows(caller)) {
       return arrow::Status::KeyError("unknown prepared statement handle (already closed?)");
     }
     entry = std::move(it->second.entry);
-    statements_.erase(it);
+    holder->statements().erase(it);
+    const Where was = where->second;
+    statements_.erase(where);
+    DropIfEmpty(was);
   }
   return arrow::Status::OK();  // entry is freed outside the lock
-}
-
-arrow::Result<std::string> SessionRegistry::AddTransaction(
-    std::shared_ptr<TransactionEntry> entry) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return AddHeld(&transactions_, entry, limits_.transactions_per_session,
-                 limits_.transactions_total, "transactions");
-}
-
-arrow::Result<std::shared_ptr<TransactionEntry>> SessionRegistry::FindTransaction(
-    const std::string& id, const Caller& caller) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = FindHeld(&transactions_, id, caller);
-  if (it == transactions_.end()) return UnknownTransaction(id);
-  return it->second.entry;
-}
-
-arrow::Status SessionRegistry::StillOpen(const std::string& id,
-                                         const std::shared_ptr<TransactionEntry>& entry) {
-  if (id.empty()) return arrow::Status::OK();
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = transactions_.find(id);
-  if (it != transactions_.end() && it->second.entry == entry) return arrow::Status::OK();
-  // Like an unknown transaction (NOT_FOUND): no retry can find it again.
-  return arrow::Status::KeyError("the transaction ended (committed, rolled back or expired) "
-                                 "while this call waited for it; nothing was run");
-}
-
-arrow::Status SessionRegistry::TakeTransaction(const std::string& id, const Caller& caller,
-                                               const std::shared_ptr<TransactionEntry>& expected) {
-  std::shared_ptr<TransactionEntry> entry;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = transactions_.find(id);
-    if (it == transactions_.end() || it->second.entry != expected ||
-        !it->second.entry->owner.Allows(caller)) {
-      return UnknownTransaction(id);
-    }
-    entry = std::move(it->second.entry);
-    transactions_.erase(it);
-  }
-  return arrow::Status::OK();
-}
-
-bool SessionRegistry::ForgetTransaction(const std::shared_ptr<TransactionEntry>& entry) {
-  std::shared_ptr<TransactionEntry> taken;
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto it = transactions_.begin(); it != transactions_.end(); ++it) {
-    if (it->second.entry != entry) continue;
-    taken = std::move(it->second.entry);
-    transactions_.erase(it);
-    return true;
-  }
-  return false;
 }
 
 arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
@@ -347,50 +330,14 @@ int SessionRegistry::CancelRunning(const std::string& ticket, const arrow::Statu
   return static_cast<int>(matches.size());
 }
 
-std::vector<std::shared_ptr<query::SessionConnection>> SessionRegistry::ConnectionsOf(
-    const CloseScope& scope) {
-  std::vector<std::shared_ptr<query::SessionConnection>> out;
-  auto add = [&out](std::shared_ptr<query::SessionConnection> connection) {
-    // A closed connection has nothing to roll back, and no lease to give.
-    if (connection == nullptr || connection->closed()) return;
-    for (const auto& seen : out) {
-      if (seen == connection) return;
-    }
-    out.push_back(std::move(connection));
-  };
-  // (A cookie-less scope has no pin: a pin needs the session's cookie.)
-  if (auto pinned = pinned_.find(scope.session); pinned != pinned_.end()) {
-    add(pinned->second->connection);
-  }
-  for (const auto& [id, held] : transactions_) {
-    if (scope.Covers(held.entry->owner)) add(held.entry->connection);
-  }
-  for (const auto& [id, held] : statements_) {
-    if (scope.Covers(held.entry->owner)) add(held.entry->connection());
-  }
-  return out;
+size_t SessionRegistry::open_statements() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return statements_.size();
 }
 
-SessionRegistry::SessionContents SessionRegistry::TakeSession(const CloseScope& scope) {
-  SessionContents taken;
-  taken.statements = TakeOwned(&statements_, scope);
-  if (scope.session.empty()) {
-    // A cookie-less close: its client's next call naming one of them is told why.
-    std::vector<std::string> ids;
-    taken.transactions = TakeOwned(&transactions_, scope, &ids);
-    for (const auto& id : ids) NoteEarlyEnd(id, Clock::now(), EndedEarly::kByClose);
-    return taken;
-  }
-  taken.transactions = TakeOwned(&transactions_, scope);
-  auto pinned = pinned_.find(scope.session);
-  if (pinned != pinned_.end()) {
-    bool listed = false;
-    for (const auto& txn : taken.transactions) listed |= txn == pinned->second;
-    if (!listed) taken.transactions.push_back(pinned->second);  // its temporary tables go too
-    pinned_.erase(pinned);
-  }
-  sessions_.erase(scope.session);
-  return taken;
+size_t SessionRegistry::open_transactions() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return transactions_.size();
 }
 
 }  // namespace arrowport::flight::sql

@@ -1,20 +1,20 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
-#include <vector>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "arrow/result.h"
 #include "arrow/type_fwd.h"
+#include "arrowport/flight/sql/client_session.h"
 
 namespace arrowport {
 class CallCancellation;
@@ -22,7 +22,6 @@ class MemoryBudget;
 }
 
 namespace arrowport::query {
-class PreparedQuery;
 class SessionConnection;
 class SessionLease;
 }  // namespace arrowport::query
@@ -34,83 +33,6 @@ class FlightSession;
 namespace arrowport::flight::sql {
 
 class SessionStore;
-
-/// Who makes a Flight SQL call: the session its cookie names and the authenticated user.
-struct Caller {
-  std::string session;  ///< "" when the call carries no (valid) session cookie
-  std::string user;     ///< CallContext::principal's user; "" when there is no principal
-  /// False when `session` was made by this very call (the client sent no cookie).
-  bool presented_cookie = false;
-  /// The client's gRPC connection (its peer address, one per TCP connection) when it
-  /// reached the server directly; "" when the call came through a proxy (it carries
-  /// forwarding headers), whose one connection may carry several clients' calls.
-  std::string connection;
-};
-
-/// \brief Whose a handle is. Every kind of handle (session, prepared statement,
-/// transaction, pinned connection, running DoGet) is bound to the session and the user
-/// that made it, and every use of one goes through Allows().
-struct Owner {
-  std::string session;
-  std::string user;
-  /// Made by a call without a cookie: the handle (128 random bits) is the capability,
-  /// for cookie-less calls of the same user (and calls with `session`'s cookie, if any).
-  bool cookieless = false;
-  /// For a cookie-less handle, the gRPC connection it was made on (Caller::connection):
-  /// a cookie-less CloseSession of the same user on that connection ends it (ADBC's
-  /// close sends nothing else). "" when unknown (through a proxy).
-  std::string connection;
-
-  static Owner Of(const Caller& caller) {
-    const bool cookieless = !caller.presented_cookie || caller.session.empty();
-    return Owner{caller.session, caller.user, cookieless,
-                 cookieless ? caller.connection : std::string()};
-  }
-  bool Allows(const Caller& caller) const {
-    if (caller.user != user) return false;
-    if (caller.session == session) return true;
-    return cookieless && caller.session.empty();
-  }
-};
-
-struct TransactionEntry;
-
-/// A prepared statement a client holds open. It runs on statement->connection(): its own,
-/// or `shared`'s (a transaction's or the session's pinned one). The bound parameters
-/// belong to that connection's lease holder: read and written only under the lease.
-struct StatementEntry {
-  Owner owner;
-  std::string transaction_id;
-  /// The transaction or session entry whose connection it runs on (null: its own).
-  std::shared_ptr<TransactionEntry> shared;
-  std::shared_ptr<query::PreparedQuery> statement;
-  std::shared_ptr<arrow::RecordBatch> parameters;  ///< bound by DoPut; under the lease
-  std::shared_ptr<void> parameters_charge;  ///< their share of the registry's held bytes
-  std::shared_ptr<void> statement_charge;   ///< the prepared statement's estimated share
-  std::shared_ptr<void> plan_charge;  ///< what its plan holds beyond that estimate
-
-  /// The connection the statement runs on (null before it is prepared).
-  std::shared_ptr<query::SessionConnection> connection() const;
-};
-
-/// An open transaction: its statements run on its own connection. Also a session's
-/// pinned connection (SessionRegistry::Pin), where its temporary tables live. Used only
-/// through leases of `connection`.
-struct TransactionEntry {
-  Owner owner;
-  std::shared_ptr<query::SessionConnection> connection;
-
-  /// An EndTransaction the server could not carry out because the connection was busy
-  /// (a result still being read). Flight SQL clients built on arrow-go (every ADBC
-  /// driver) forget the transaction id as they send EndTransaction, whatever the answer,
-  /// so the transaction must not live on as the session's: on a session's pinned
-  /// connection, the next call after a refused rollback does it first, and after a
-  /// refused commit a call that names no transaction is refused rather than run inside
-  /// it (see FlightSqlService::SettleRefusedEnd). A retry of the EndTransaction by its id
-  /// works as before. Reset when a transaction begins on the connection again.
-  enum class RefusedEnd : uint8_t { kNone, kCommit, kRollback };
-  std::atomic<RefusedEnd> refused_end{RefusedEnd::kNone};
-};
 
 /// What one session, and all sessions together, may hold open (flight.sql_max_* keys).
 struct RegistryLimits {
@@ -162,13 +84,21 @@ struct HeldTransactions {
   std::function<bool()> database_reopening;  // null: never
 };
 
-/// \brief What Flight SQL clients hold open on the server: sessions, prepared statements
-/// and transactions (and, while they stream, the DoGets CancelFlightInfo may stop). Each
-/// belongs to the session that made it and is freed when that session closes
-/// (CloseSession), when it sits unused longer than the idle timeout (an open transaction
-/// is then rolled back; sooner when it holds back a due checkpoint or another writer:
-/// HeldTransactions),
-/// or at Close().
+/// How long a call waits for a connection another call of its session uses (a result
+/// still being read), and what ends its wait sooner (null: nothing).
+struct SessionWait {
+  std::chrono::steady_clock::time_point deadline;
+  std::shared_ptr<CallCancellation> cancellation;
+};
+
+/// \brief Every Flight SQL session (ClientSession) by its cookie, and the one door the
+/// rest of flight/sql goes through to what sessions hold: prepared statements,
+/// transactions (begun and ended here), pinned connections, and the DoGets running in a
+/// session (which CancelFlightInfo may stop). Each belongs to the session that made it
+/// and ends with it: when its client closes it (CloseSession), when it sits unused longer
+/// than the idle timeout (an open transaction is then rolled back; sooner when it holds
+/// back a due checkpoint or another writer: HeldTransactions), when the database is
+/// reopened, or at Close(); each way goes through ClientSession::Take and End.
 ///
 /// "In use" means a lease of its connection exists (query::SessionConnection): a
 /// statement running, a result still being read, an ingest. An entry in use is never
@@ -190,6 +120,10 @@ struct HeldTransactions {
 /// Thread-safe.
 class SessionRegistry {
  public:
+  /// Opens a connection of its own for a transaction or a pin (the query pipeline's).
+  using OpenConnection =
+      std::function<arrow::Result<std::shared_ptr<query::SessionConnection>>()>;
+
   SessionRegistry(std::shared_ptr<SessionStore> cookies, std::chrono::seconds idle_timeout,
                   RegistryLimits limits = {}, HeldTransactions pressure = {});
   ~SessionRegistry();
@@ -202,6 +136,7 @@ class SessionRegistry {
   /// use a session owns it; PermissionDenied for another user's call with its cookie.
   arrow::Status Touch(const Caller& caller);
 
+  // Prepared statements (session_registry.cc).
   /// The new handle; refused when the owner's session or the server holds its cap.
   arrow::Result<std::string> AddStatement(std::shared_ptr<StatementEntry> entry);
   /// NotFound-style KeyError for an unknown, closed or expired handle, or one `caller`
@@ -209,31 +144,51 @@ class SessionRegistry {
   arrow::Result<std::shared_ptr<StatementEntry>> FindStatement(const std::string& handle,
                                                                const Caller& caller);
   arrow::Status CloseStatement(const std::string& handle, const Caller& caller);
+  /// Reserves `bytes` (of bound parameters, or a prepared statement's estimate) until the
+  /// returned token is destroyed; refused (TooLarge) when all open statements together
+  /// would hold more than the limit.
+  arrow::Result<std::shared_ptr<void>> ChargeHeldBytes(int64_t bytes);
 
+  // Transactions (session_transactions.cc).
+  /// \brief Begins a transaction for `caller`: on the session's pinned connection (its
+  /// temporary tables live there) unless a transaction is open on it already, else on a
+  /// connection `open` makes. Returns its id; refused at the caps.
+  arrow::Result<std::string> BeginTransaction(const Caller& caller, const OpenConnection& open,
+                                              const SessionWait& wait);
+  /// \brief Commits or rolls back transaction `id`. A result still being read in it is
+  /// stopped first (a commit waits for a statement still running, a rollback stops it
+  /// too); when its connection is not free by `wait`, the end is noted to be settled by
+  /// the session's next call (TransactionEntry::RefusedEnd) and refused. A commit is
+  /// refused, and the transaction rolled back, when an earlier statement aborted it or
+  /// when `call_gone` says its client would not hear the answer.
+  arrow::Status EndTransaction(const Caller& caller, const std::string& id, bool rollback,
+                               const SessionWait& wait, const std::function<bool()>& call_gone);
   arrow::Result<std::string> AddTransaction(std::shared_ptr<TransactionEntry> entry);
   arrow::Result<std::shared_ptr<TransactionEntry>> FindTransaction(const std::string& id,
                                                                    const Caller& caller);
-  /// OK when `id` is empty or still names the open transaction `entry`; else an error
-  /// saying it ended. Asked again once a call holds the transaction's lease: whoever
-  /// ends a transaction does so under its lease, so the answer then stays true.
-  arrow::Status StillOpen(const std::string& id,
-                          const std::shared_ptr<TransactionEntry>& entry);
-  /// Removes `entry` from the open transactions whatever its id (the caller, holding its
-  /// lease, rolls it back); false when it was not open.
-  bool ForgetTransaction(const std::shared_ptr<TransactionEntry>& entry);
+  /// \brief Asked once a call holds `lease` of the connection of transaction `id` (entry
+  /// `entry`; "" and null: none named, or a pin): OK when it is still open, else an
+  /// error saying it ended meanwhile (whoever ends a transaction does so under its lease,
+  /// so the answer then stays true). Then settles an end refused earlier while the
+  /// connection was busy: a refused rollback is done now (a call naming the transaction
+  /// then gets NOT_FOUND, one naming none runs outside it); after a refused commit a call
+  /// naming no transaction is refused (FAILED_PRECONDITION): it would run inside a
+  /// transaction its client no longer holds.
+  arrow::Status CheckLeased(query::SessionLease& lease, const std::string& id,
+                            const std::shared_ptr<TransactionEntry>& entry);
   /// Removes the transaction (the caller, holding its lease, commits or rolls it back).
   /// KeyError when it is gone or is not `expected` (another call ended it meanwhile).
   arrow::Status TakeTransaction(const std::string& id, const Caller& caller,
                                 const std::shared_ptr<TransactionEntry>& expected);
 
+  // Connections pinned to a session (session_transactions.cc).
   /// \brief The connection pinned to `caller`'s session, pinning one if there is none:
-  /// the one transaction the session holds open, if exactly one, else a new entry made
-  /// by `make` (owned by the caller). Temporary tables live on it, so once pinned every
-  /// call of the session runs on it, until the session closes or idles out. Counts
-  /// towards the server's transaction cap.
-  arrow::Result<std::shared_ptr<TransactionEntry>> Pin(
-      const Caller& caller,
-      const std::function<arrow::Result<std::shared_ptr<TransactionEntry>>()>& make);
+  /// the one transaction the session holds open, if exactly one, else a new entry on a
+  /// connection `open` makes (owned by the caller). Temporary tables live on it, so once
+  /// pinned every call of the session runs on it, until the session closes or idles out.
+  /// Counts towards the server's transaction cap.
+  arrow::Result<std::shared_ptr<TransactionEntry>> Pin(const Caller& caller,
+                                                       const OpenConnection& open);
   /// \brief Pins the open transaction `entry` to its owner's session (where a temporary
   /// table made in it then outlives it), when `caller` presents that session's cookie
   /// (otherwise nothing: the client could never come back to it); refused when the
@@ -243,14 +198,8 @@ class SessionRegistry {
   /// The connection pinned to `caller`'s session when `caller` may use it (null: none;
   /// calls get connections of their own).
   std::shared_ptr<TransactionEntry> Pinned(const Caller& caller);
-  /// Forgets the pin of `entry`'s session (its connection was discarded).
-  void Unpin(const std::shared_ptr<TransactionEntry>& entry);
 
-  /// Reserves `bytes` (of bound parameters, or a prepared statement's estimate) until the
-  /// returned token is destroyed; refused (TooLarge) when all open statements together
-  /// would hold more than the limit.
-  arrow::Result<std::shared_ptr<void>> ChargeHeldBytes(int64_t bytes);
-
+  // Running DoGets (session_registry.cc).
   /// \brief Records that a DoGet of `ticket` by `owner` runs under `cancellation` until
   /// the returned token is destroyed, so CancelFlightInfo of a FlightInfo carrying that
   /// ticket, sent by a caller the owner allows, can stop it.
@@ -261,6 +210,7 @@ class SessionRegistry {
   int CancelRunning(const std::string& ticket, const arrow::Status& reason,
                     const Caller& caller = {});
 
+  // How sessions end (session_lifecycle.cc).
   /// \brief Closes `caller`'s session (CloseSession): its DoGets are cancelled, its
   /// transactions roll back and its statements are freed, its cookie forgotten. Waits
   /// until `deadline` for calls still using its connections (a result being streamed is
@@ -277,94 +227,79 @@ class SessionRegistry {
   size_t open_transactions();
 
  private:
-  template <typename T>
-  struct Held {
-    std::shared_ptr<T> entry;
-    std::chrono::steady_clock::time_point last_used;
-  };
-  template <typename T>
-  using HeldMap = std::map<std::string, Held<T>>;
-  struct Session {
-    std::string user;  // who owns it (the first user to use it)
-    std::chrono::steady_clock::time_point last_used;
-  };
-  /// What one close takes: a session's entries (by its cookie), or, for a cookie-less
-  /// close, what the cookie-less calls of one user made on one gRPC connection.
-  struct CloseScope {
-    std::string session;
-    std::string user;        // with `connection`: a cookie-less close
-    std::string connection;  // "" with no session: nothing is covered
-    bool Covers(const Owner& owner) const {
-      if (!session.empty()) return owner.session == session;
-      return !connection.empty() && owner.cookieless && owner.user == user &&
-             owner.connection == connection;
-    }
-  };
-  /// What closing a session takes out of the registry.
-  struct SessionContents {
-    std::vector<std::shared_ptr<StatementEntry>> statements;
-    std::vector<std::shared_ptr<TransactionEntry>> transactions;  // pinned one included
+  using Clock = std::chrono::steady_clock;
+  /// Where a handle's entry is held: a session by its cookie, or (`sessionless`) the
+  /// cookie-less holder of its owner's user and gRPC connection.
+  struct Where {
+    std::string key;
+    bool sessionless = false;
   };
 
+  // Sessions and handles (session_registry.cc; all under mutex_).
+  /// Where `owner`'s entries are held.
+  static Where WhereOf(const Owner& owner);
+  /// The holder of `owner`'s entries, made (and noted used) when `create`; else null.
+  ClientSession* HolderOf(const Owner& owner, bool create);
+  ClientSession* Holder(const Where& where);
+  /// Notes a use of `session`, made `user`'s when it is new.
+  void TouchSession(const std::string& session, const std::string& user);
+  /// The entry under `id` when `caller` may use it, its use noted (null: none).
+  template <typename T>
+  ClientSession::Held<T>* FindHeld(std::map<std::string, Where>* index, const std::string& id,
+                                   const Caller& caller, ClientSession** holder = nullptr);
+  template <typename T>
+  arrow::Result<std::string> AddHeld(std::map<std::string, Where>* index,
+                                     const std::shared_ptr<T>& entry, int64_t per_session,
+                                     int64_t total, const char* what);
+  /// Takes what `scope` covers out of the registry: a whole session (which then closes),
+  /// or for a cookie-less close what it covers in every holder; an emptied cookie-less
+  /// holder goes.
+  void TakeCovered(const CloseScope& scope, SessionContents* out);
+  /// The connections `scope` covers, each once.
+  std::vector<std::shared_ptr<query::SessionConnection>> ConnectionsOf(const CloseScope& scope);
+  /// Drops a cookie-less holder that holds nothing any more.
+  void DropIfEmpty(const Where& where);
+  arrow::Status UnknownStatement() const;
+  /// Why transaction `id` is not open: what the sweep said of it when it rolled it back
+  /// early, else the general reasons.
+  arrow::Status UnknownTransaction(const std::string& id) const;
+  /// The words the unknown-handle errors add after a sweep freed what clients held for
+  /// a database reopen, else "".
+  const char* LostInReopen() const;
+  /// The session used longest ago that holds nothing (and is not `except`), or "".
+  std::string LeastRecentlyUsedEmptySession(const std::string& except);
+
+  // Transactions (session_transactions.cc).
+  /// Open transaction `id`, whoever may use it (null: not open).
+  ClientSession::Held<TransactionEntry>* OpenTransaction(const std::string& id);
+  /// Removes `entry` from the open transactions whatever its id (the caller, holding its
+  /// lease, rolls it back); false when it was not open.
+  bool ForgetTransaction(const std::shared_ptr<TransactionEntry>& entry);
+  /// Forgets the pin of `entry`'s session (its connection was discarded).
+  void Unpin(const std::shared_ptr<TransactionEntry>& entry);
+  /// Closes `entry`'s connection under `lease` (a ROLLBACK or COMMIT DuckDB would not
+  /// finish): rolls back, and the session's temporary tables go with its pin.
+  void Discard(const std::shared_ptr<TransactionEntry>& entry, query::SessionLease lease);
+  /// The lease EndTransaction ends `entry` under (see EndTransaction).
+  arrow::Result<query::SessionLease> LeaseToEnd(const std::shared_ptr<TransactionEntry>& entry,
+                                                bool rollback, const SessionWait& wait);
+  /// Commits under `lease` (the entry taken out already), or rolls back when it cannot.
+  arrow::Status CommitTaken(const std::shared_ptr<TransactionEntry>& entry,
+                            query::SessionLease lease, const std::function<bool()>& call_gone);
+  arrow::Status SettleRefusedEnd(query::SessionLease& lease, const std::string& id,
+                                 const std::shared_ptr<TransactionEntry>& entry);
+
+  // How sessions end (session_lifecycle.cc).
   void SweepLoop();
   void Sweep();
-  /// Notes a use of `session`, made `user`'s when it is new (call under mutex_).
-  void TouchSession(const std::string& session, const std::string& user);
-  arrow::Status UnknownStatement() const;  // under mutex_
-  /// Why transaction `id` is not open: what the sweep said of it when it rolled it back
-  /// for a waiting checkpoint, else the general reasons (call under mutex_).
-  arrow::Status UnknownTransaction(const std::string& id) const;
-  /// The idle cut-off of open transactions at `now`: sooner while a checkpoint waits.
-  std::chrono::steady_clock::time_point TransactionCutoff(
-      std::chrono::steady_clock::time_point now) const;
-  // Statements and transactions are kept alike; these serve both (call under mutex_).
-  template <typename T>
-  arrow::Result<std::string> AddHeld(HeldMap<T>* map, const std::shared_ptr<T>& entry,
-                                     int64_t per_session, int64_t total, const char* what);
-  /// The entry under `id` when `caller` may use it, its use noted; else map->end().
-  template <typename T>
-  typename HeldMap<T>::iterator FindHeld(HeldMap<T>* map, const std::string& id,
-                                         const Caller& caller);
-  /// Moves every entry `scope` covers out of `map`; their handles into `ids` (if set).
-  template <typename T>
-  std::vector<std::shared_ptr<T>> TakeOwned(HeldMap<T>* map, const CloseScope& scope,
-                                            std::vector<std::string>* ids = nullptr);
-  /// The connections `scope` holds (pinned, transactions, statements), under mutex_.
-  std::vector<std::shared_ptr<query::SessionConnection>> ConnectionsOf(
-      const CloseScope& scope);
-  /// Takes everything `scope` covers out of the registry (under mutex_).
-  SessionContents TakeSession(const CloseScope& scope);
   /// Closes `session` when it is still idle at `cutoff` and none of its connections is
   /// in use (the sweeper's close: it never waits).
-  void CloseIdleSession(const std::string& session,
-                        std::chrono::steady_clock::time_point cutoff);
-  /// Rolls back what a close took (under `leases` where it has them) and forgets the
-  /// session's cookie.
+  void CloseIdleSession(const std::string& session, Clock::time_point cutoff);
+  /// Ends what a close took (ClientSession::End) and forgets the session's cookie.
   void EndSession(const CloseScope& scope, SessionContents taken,
                   std::vector<query::SessionLease> leases);
-
-  std::shared_ptr<SessionStore> cookies_;
-  const std::chrono::seconds idle_timeout_;
-  const RegistryLimits limits_;
-  const HeldTransactions pressure_;
-  std::mutex mutex_;  // guards everything below
-  HeldMap<StatementEntry> statements_;
-  HeldMap<TransactionEntry> transactions_;
-  std::map<std::string, std::shared_ptr<TransactionEntry>> pinned_;  // by session
-  std::map<std::string, Session> sessions_;
-  /// Transactions the server ended before their client did (EndedEarly), with when and
-  /// why, for the error their client's next call gets (the newest kMaxEarlyEnds kept).
-  struct EarlyEnd {
-    std::chrono::steady_clock::time_point at;
-    EndedEarly why;
-  };
-  std::map<std::string, EarlyEnd> ended_early_;
-  /// When the sweep last freed what clients held because the database was being
-  /// reopened: their calls within the idle timeout after are told so (under mutex_).
-  std::optional<std::chrono::steady_clock::time_point> freed_for_reopen_at_;
-  /// The words the unknown-handle errors add after such a sweep, else "" (under mutex_).
-  const char* LostInReopen() const;
-  static constexpr size_t kMaxEarlyEnds = 1024;
+  /// The idle cut-off of open transactions at `now`: sooner while a checkpoint waits.
+  Clock::time_point TransactionCutoff(Clock::time_point now) const;
   /// An open transaction the sweep rolled back before the idle timeout: whose, and why.
   struct HeldBackUser {
     std::string user;
@@ -375,17 +310,39 @@ class SessionRegistry {
   /// transaction timeout that another writer waits for, each with its lease for the
   /// rollback (under mutex_); `held_back` gets the users of those taken before the idle
   /// timeout.
-  void TakeIdleTransactions(std::chrono::steady_clock::time_point now,
-                            std::chrono::steady_clock::time_point transaction_cutoff,
+  void TakeIdleTransactions(Clock::time_point now, Clock::time_point transaction_cutoff,
                             bool reopening, std::vector<query::SessionLease>* rollbacks,
                             std::vector<HeldBackUser>* held_back);
-  /// Notes, and forgets once the idle timeout has passed, such ends (under mutex_).
-  void NoteEarlyEnd(const std::string& id, std::chrono::steady_clock::time_point now,
-                    EndedEarly why);
-  void ForgetEarlyEnds(std::chrono::steady_clock::time_point cutoff);
-  /// The session used longest ago that holds nothing (and is not `except`), or "".
-  /// Under mutex_.
-  std::string LeastRecentlyUsedEmptySession(const std::string& except);
+  /// Takes out the statements idle since `cutoff` (under mutex_).
+  void TakeIdleStatements(Clock::time_point cutoff,
+                          std::vector<std::shared_ptr<StatementEntry>>* taken);
+  /// Notes, and forgets once the idle timeout has passed, early ends (under mutex_).
+  void NoteEarlyEnd(const std::string& id, Clock::time_point now, EndedEarly why);
+  void ForgetEarlyEnds(Clock::time_point cutoff);
+
+  std::shared_ptr<SessionStore> cookies_;
+  const std::chrono::seconds idle_timeout_;
+  const RegistryLimits limits_;
+  const HeldTransactions pressure_;
+  std::mutex mutex_;  // guards everything below
+  /// The sessions clients present cookies for, by id.
+  std::map<std::string, ClientSession> sessions_;
+  /// What cookie-less calls made outside any session, by their user and gRPC connection.
+  std::map<std::string, ClientSession> sessionless_;
+  /// Where each open handle is held.
+  std::map<std::string, Where> statements_;
+  std::map<std::string, Where> transactions_;
+  /// Transactions the server ended before their client did (EndedEarly), with when and
+  /// why, for the error their client's next call gets (the newest kMaxEarlyEnds kept).
+  struct EarlyEnd {
+    Clock::time_point at;
+    EndedEarly why;
+  };
+  std::map<std::string, EarlyEnd> ended_early_;
+  static constexpr size_t kMaxEarlyEnds = 1024;
+  /// When the sweep last freed what clients held because the database was being
+  /// reopened: their calls within the idle timeout after are told so.
+  std::optional<Clock::time_point> freed_for_reopen_at_;
   int64_t held_bytes_ = 0;
   uint64_t next_running_ = 0;
   struct Running {

@@ -11,6 +11,7 @@
 #include "arrowport/common/status_detail.h"
 #include "arrowport/flight/sql/session_store.h"
 #include "arrowport/query/prepared_query.h"
+#include "arrowport/query/query_pipeline.h"
 #include "arrowport/query/session_connection.h"
 #include "arrowport/test_support/session_test_database.h"
 
@@ -31,7 +32,7 @@ class SessionRegistryTest : public ::testing::Test {
     entry->owner = Owner::Of(Caller{session, user, true});
     entry->connection = db_->Open();
     auto lease = entry->connection->TryAcquire("test");
-    EXPECT_TRUE(lease->Begin().ok());
+    EXPECT_TRUE(query::QueryPipeline::Begin(*lease).ok());
     EXPECT_TRUE(db_->ExecuteOn(*lease, "INSERT INTO t VALUES (1)").ok());
     return entry;
   }
@@ -192,11 +193,9 @@ TEST_F(SessionRegistryTest, OnlyTheOwnerCancelsARunningCall) {
 TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   SessionRegistry registry(nullptr, seconds(60));
   int made = 0;
-  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+  auto make = [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
     ++made;
-    auto entry = std::make_shared<TransactionEntry>();
-    entry->connection = db_->Open();
-    return entry;
+    return db_->Open();
   };
   EXPECT_FALSE(registry.Pin(In(""), make).ok());  // no session, nothing to pin to
   auto pinned = registry.Pin(In("a"), make).ValueOrDie();
@@ -214,7 +213,7 @@ TEST_F(SessionRegistryTest, PinnedConnectionIsTheSessionsUntilItCloses) {
   // Closing the session rolls back and frees what it pinned.
   ASSERT_TRUE(registry.CloseSession(In("b"), Soon()).ok());
   EXPECT_EQ(registry.Pinned(In("b")), nullptr);
-  EXPECT_FALSE(txn->connection->TryAcquire("test")->in_transaction());
+  EXPECT_FALSE(query::QueryPipeline::InTransaction(*txn->connection->TryAcquire("test")));
   EXPECT_EQ(Rows(), 0);
   ASSERT_TRUE(registry.CloseSession(In("a"), Soon()).ok());
   EXPECT_EQ(registry.Pinned(In("a")), nullptr);
@@ -228,7 +227,7 @@ TEST_F(SessionRegistryTest, AClosedConnectionIsLetGo) {
   SessionRegistry registry(nullptr, seconds(60));
   auto txn = OpenTransaction("a");
   ASSERT_TRUE(registry.AddTransaction(txn).ok());
-  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
+  auto make = [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
     return arrow::Status::Invalid("not expected");
   };
   ASSERT_EQ(registry.Pin(In("a"), make).ValueOrDie(), txn);
@@ -255,10 +254,8 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
   RegistryLimits limits;
   limits.transactions_total = 1;
   SessionRegistry registry(nullptr, seconds(60), limits);
-  auto make = [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
-    auto entry = std::make_shared<TransactionEntry>();
-    entry->connection = db_->Open();
-    return entry;
+  auto make = [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
+    return db_->Open();
   };
   ASSERT_TRUE(registry.Pin(In("a"), make).ok());
   EXPECT_TRUE(registry.Pin(In("b"), make).status().IsCapacityError());
@@ -266,10 +263,8 @@ TEST_F(SessionRegistryTest, PinnedConnectionsCountTowardsTheTransactionCap) {
 
 TEST_F(SessionRegistryTest, EntryInUseIsNeverIdle) {
   SessionRegistry registry(nullptr, seconds(1));
-  auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<TransactionEntry>> {
-    auto entry = std::make_shared<TransactionEntry>();
-    entry->connection = db_->Open();
-    return entry;
+  auto pinned = registry.Pin(In("a"), [&]() -> arrow::Result<std::shared_ptr<query::SessionConnection>> {
+    return db_->Open();
   }).ValueOrDie();
   auto txn = OpenTransaction("b");
   ASSERT_TRUE(registry.AddTransaction(txn).ok());
