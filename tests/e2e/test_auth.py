@@ -447,6 +447,25 @@ def test_init_sql_passwords_are_secrets_and_never_printed(tmp_path):
     assert "hunter2" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("catalog", [
+    "postgres:postgresql://ap:s3%2Fcret@127.0.0.1:1/lake",
+    "postgres:host=127.0.0.1 port=1 dbname=lake user=ap sslpassword=s3cret"])
+def test_a_catalog_password_in_any_form_is_a_secret(tmp_path, catalog):
+    """The attack on that fix: a PostgreSQL password whose escapes decode to '/' (any
+    base64 password), ' ' or a quote, and libpq's sslpassword, were not known as
+    secrets: a world-readable config holding them started."""
+    config = tmp_path / "catalog.yaml"
+    config.write_text("streams:\n  ev:\n    sink: ducklake\n"
+                      f"    ducklake: {{catalog: \"{catalog}\", data_path: {tmp_path / 'data'}}}\n")
+    config.chmod(0o644)
+    proc = subprocess.run([ARROWPORT, "serve", "--config", str(config), "--db",
+                           str(tmp_path / "x.duckdb"), "--flight-port", "0", "--http-port", "0"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "holds secrets (streams.ev.ducklake.catalog)" in proc.stderr, proc.stderr
+    assert f"chmod 600 {config}" in proc.stderr, proc.stderr
+
+
 # ---- Flight SQL (JDBC driver, user/password) ----
 
 @pytest.mark.slow

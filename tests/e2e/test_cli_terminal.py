@@ -214,6 +214,32 @@ def test_results_and_errors_on_a_terminal_cannot_drive_it(server):
         assert piped.stdout == b'"note"\n"' + EVIL.encode() + b'"\n', piped.stdout
 
 
+def test_an_output_path_that_is_the_terminal_is_cleaned_too(server, tmp_path):
+    """`arrowport query -o /dev/stdout` (or the shell's `.output /dev/stdout`) on a
+    terminal passed ESC through: only `-o -` was cleaned (the attack on issue 64's fixes).
+    Whatever path opens the terminal is cleaned; a file still gets the exact bytes."""
+    client = server.client()
+    table = pa.table({"note": [EVIL]})
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("evil_path"), table.schema)
+    writer.write_table(table)
+    writer.close()
+    client.close()
+    for args in (["query", "SELECT note FROM evil_path", "--format", "csv", "-o",
+                  "/dev/stdout"],
+                 ["sql", "--mode", "csv", "-c", ".output /dev/stdout",
+                  "-c", "SELECT note FROM evil_path"]):
+        code, out = run_in_terminal(*args, "--server", server.uri, cwd=tmp_path)
+        shown = without_progress(out)
+        assert code == 0, (args, out)
+        assert b"\x1b" not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, \
+            (args, shown)
+        assert b"red [31m title ]0;owned  csi 2J" in shown, (args, shown)
+    code, out = run_in_terminal("query", "SELECT note FROM evil_path", "--format", "csv",
+                                "-o", str(tmp_path / "notes.csv"), "--server", server.uri)
+    assert code == 0, out
+    assert (tmp_path / "notes.csv").read_bytes() == b'"note"\n"' + EVIL.encode() + b'"\n'
+
+
 # Seconds of DuckDB work before its only row, whatever the machine's cores: one DuckDB
 # thread hashing each of 15M values twice (about 6 s here).
 SLOW_SQL = "SELECT max(md5(md5(i::VARCHAR))) AS m FROM slow"

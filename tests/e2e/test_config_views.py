@@ -14,8 +14,9 @@ from conftest import run_cli
 
 
 def write_config(path, views):
-    path.write_text("views: " + json.dumps({name: str(location)
-                                            for name, location in views.items()}) + "\n")
+    path.write_text("views: " + json.dumps({
+        name: [str(one) for one in location] if isinstance(location, list) else str(location)
+        for name, location in views.items()}) + "\n")
     return path
 
 
@@ -53,23 +54,34 @@ def test_a_view_taken_out_of_the_config_is_gone_after_a_restart(start_server, tm
                                                                  data):
     db = tmp_path / "views.duckdb"
     first = write_config(tmp_path / "first.yaml",
-                         {"dataset": data / "*.parquet", "other": data / "a.parquet"})
+                         {"dataset": data / "*.parquet", "other": data / "a.parquet",
+                          "pair": [data / "a.parquet", data / "b.parquet"]})
     server = start_server("--config", str(first), db=db)
     assert query(server, "SELECT count(*) AS n FROM other").status_code == 200
-    # A view of the user's own (not from the config) is theirs to keep.
-    assert query(server, "CREATE VIEW mine AS SELECT 42 AS x").status_code == 200
+    assert query(server, "SELECT count(*) AS n FROM pair").status_code == 200
+    # A view of the user's own (not from the config) is theirs to keep, also one whose SQL
+    # merely holds the view file system's prefix in a string (the attack on issue 64's
+    # fixes: any view whose SQL contained it was dropped at the next start).
+    for sql in ("CREATE VIEW mine AS SELECT 42 AS x",
+                f"CREATE VIEW notes AS SELECT 'arrowport-view://{data}/a.parquet' AS note",
+                "CREATE VIEW notes2 AS SELECT 'arrowport-view://x' AS note FROM dataset"):
+        created = query(server, sql)
+        assert created.status_code == 200, (sql, created.text)
     assert server.stop() == 0
 
     second = write_config(tmp_path / "second.yaml", {"dataset": data / "*.parquet"})
     server = start_server("--config", str(second), db=db)
     for names in listed(server):
-        assert "other" not in names and "dataset" in names, names
-    gone = query(server, "SELECT count(*) AS n FROM other")
-    assert gone.status_code == 404, gone.text
-    assert "other" in gone.json()["error"]["message"], gone.text
-    assert "arrowport-view" not in gone.text
+        assert "other" not in names and "pair" not in names and "dataset" in names, names
+    for view in ("other", "pair"):
+        gone = query(server, f"SELECT count(*) AS n FROM {view}")
+        assert gone.status_code == 404, gone.text
+        assert view in gone.json()["error"]["message"], gone.text
+        assert "arrowport-view" not in gone.text
     assert query(server, "SELECT count(*) AS n FROM dataset").status_code == 200
-    assert query(server, "SELECT x FROM mine").status_code == 200
+    for view in ("mine", "notes", "notes2"):
+        kept = query(server, f"SELECT * FROM {view} LIMIT 1")
+        assert kept.status_code == 200, (view, kept.text)
     assert "view dropped" in server.stderr() and "other" in server.stderr()
 
 

@@ -79,7 +79,10 @@ def root(request, packages, certs, tmp_path_factory):
         shutil.copy(path, root / "tmp" / path.name)
     for name in ("server.pem", "server.key"):
         shutil.copy(certs / name, root / "tmp" / name)
-        os.chmod(root / "tmp" / name, 0o644)
+    os.chmod(root / "tmp" / "server.pem", 0o644)
+    # The key is the server's user's alone (one others may read is refused at start).
+    os.chown(root / "tmp" / "server.key", NOBODY, NOBODY)
+    os.chmod(root / "tmp" / "server.key", 0o600)
     shutil.copy(certs / "ca.pem", root / "usr/local/share/ca-certificates/arrowport-test.crt")
     run(chroot_cmd(root, "update-ca-certificates"))
     # debootstrap leaves /etc/hosts empty; an installed system names localhost there.

@@ -125,6 +125,49 @@ def test_a_marker_duckdb_copied_into_its_commit_is_no_duplicate(start_server, tm
     assert duckdb_count(lake) == (36, 36)
 
 
+def test_a_sealed_marker_retargeted_to_another_table_is_no_duplicate_there(start_server,
+                                                                           tmp_path):
+    """The attack on the fix above: the seal bound the table's table_uuid, and which table
+    a marker is for was the marker's own text. A DuckDB user of the lake gave events_b the
+    table_uuid of events_a and retargeted Arrowport's sealed marker of batch-42 from
+    events_a to events_b; after a restart, batch-42 sent to events_b was answered
+    duplicate with nothing stored. The seal binds the configured table too."""
+    lake = ducklake_lake(tmp_path)
+
+    def stream(table):
+        return {"sink": "ducklake", "ducklake": {**lake, "table": table, "refresh_ms": 100}}
+
+    streams = {"a": stream("events_a"), "b": stream("events_b")}
+    server = start_lake_server(start_server, tmp_path, streams)
+    assert not put(server, readings(range(5)), "batch-42", stream="a")["duplicate"]
+    assert not put(server, readings(range(100, 101)), "seed-b", stream="b")["duplicate"]
+    server.stop()
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"])
+    try:
+        meta = "__ducklake_metadata_lk"
+        (uuid_a,) = con.execute(f"SELECT table_uuid FROM {meta}.ducklake_table WHERE "
+                                "table_name = 'events_a' AND end_snapshot IS NULL").fetchone()
+        con.execute(f"UPDATE {meta}.ducklake_table SET table_uuid = ? WHERE "
+                    "table_name = 'events_b' AND end_snapshot IS NULL", [uuid_a])
+        con.execute(f"UPDATE {meta}.ducklake_snapshot_changes SET commit_extra_info = "
+                    "replace(commit_extra_info, '\"main.events_a\"', '\"main.events_b\"') "
+                    "WHERE commit_extra_info LIKE '%batch-42%'")
+    finally:
+        con.close()
+    restarted = start_lake_server(start_server, tmp_path, streams)
+    reply = put(restarted, readings(range(200, 205)), "batch-42", stream="b")
+    assert not reply["duplicate"] and reply["rows"] == 5, reply
+    retry = put(restarted, readings(range(200, 205)), "batch-42", stream="b")
+    assert retry["duplicate"] and retry["rows"] == 5, retry
+    restarted.stop()
+    con = ducklake_duckdb(lake["catalog"], lake["data_path"], read_only=True)
+    try:
+        ids = [i for (i,) in con.execute("SELECT id FROM lk.events_b ORDER BY id").fetchall()]
+    finally:
+        con.close()
+    assert ids == [100, 200, 201, 202, 203, 204], ids
+
+
 def test_two_servers_sharing_the_key_file_answer_each_others_retries(start_server,
                                                                      tmp_path):
     lake = ducklake_lake(tmp_path)
@@ -183,6 +226,45 @@ def test_a_txn_another_delta_writer_committed_is_no_duplicate(start_server, tmp_
     ids = sorted(lake.read().column("id").to_pylist())
     assert ids == sorted([*range(10), *range(100, 103), *range(20, 45)])
     assert server.logged("carries request id 'd-2' but is not Arrowport's commit of it")
+
+
+def test_a_sealed_commit_copied_into_another_delta_table_is_no_duplicate_there(
+        start_server, tmp_path):
+    """The attack on the fix above: the seal bound the table's metaData.id, which any
+    writer of a table sets. A writer of table b gave it table a's id and copied a's sealed
+    commit of batch-42 (its files with it) into b's log, then deleted those rows with
+    delta-rs: batch-42 sent to b was answered duplicate with nothing stored. The seal
+    binds the table's URL as the server names it: the copy does not verify in b."""
+    import deltalake
+    (tmp_path / "lake").mkdir()
+    a, b = (Lake.local(tmp_path / "lake" / name) for name in ("a", "b"))
+    streams = {name: lake_stream(lake.url, checkpoint_interval=0)
+               for name, lake in (("a", a), ("b", b))}
+    server = start_lake_server(start_server, tmp_path, streams)
+    assert not put(server, events(range(5)), "batch-42", stream="a")["duplicate"]
+    assert not put(server, events(range(100, 101)), "seed-b", stream="b")["duplicate"]
+    a0 = [json.loads(line) for line in commit_text(a, 0).splitlines()]
+    b0 = [json.loads(line) for line in commit_text(b, 0).splitlines()]
+    id_a = next(action["metaData"]["id"] for action in a0 if "metaData" in action)
+    meta = next(action for action in b0 if "metaData" in action)
+    meta["metaData"]["id"] = id_a
+    log_b = Path(b.root) / "_delta_log"
+    (log_b / f"{1:020d}.json").write_text(json.dumps(meta) + "\n")
+    copied = [action for action in a0 if "metaData" not in action and "protocol" not in action]
+    for action in copied:
+        if "add" in action:
+            target = Path(b.root) / action["add"]["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes((Path(a.root) / action["add"]["path"]).read_bytes())
+    (log_b / f"{2:020d}.json").write_text("".join(json.dumps(x) + "\n" for x in copied))
+    deltalake.DeltaTable(b.url).delete("id < 100")
+    reply = put(server, events(range(200, 205)), "batch-42", stream="b")
+    assert not reply["duplicate"] and reply["rows"] == 5, reply
+    retry = put(server, events(range(200, 205)), "batch-42", stream="b")
+    assert retry["duplicate"] and retry["rows"] == 5, retry
+    assert sorted(b.read().column("id").to_pylist()) == [100, 200, 201, 202, 203, 204]
+    again = put(server, events(range(5)), "batch-42", stream="a")
+    assert again["duplicate"] and again["rows"] == 5, again
 
 
 def test_delta_retries_across_servers_need_the_shared_key_file(start_server, tmp_path):

@@ -455,6 +455,28 @@ def test_unusable_tls_files_are_start_up_errors(tmp_path, certs, case):
     assert expected in stderr, stderr
 
 
+def test_a_key_other_users_may_read_is_refused_or_warned_of(start_server, tmp_path, certs):
+    """A tls.key every user could read (mode 0644) was loaded without a word (the attack
+    on issue 64's fixes): refused at start, naming the file and the fix, as OpenSSH
+    refuses such a key; one its group may read starts with a warning."""
+    key = tmp_path / "server.key"
+    key.write_bytes((certs / "server.key").read_bytes())
+    config = tmp_path / "tls.yaml"
+    config.write_text(f"tls:\n  cert: {certs / 'server.pem'}\n  key: {key}\n")
+    key.chmod(0o644)
+    out = run_cli("serve", "--config", str(config), "--db", str(tmp_path / "x.duckdb"),
+                  "--flight-port", "0", "--http-port", "0", input=b"", timeout=120)
+    stderr = out.stderr.decode()
+    assert out.returncode == 2, stderr
+    assert (f"tls.key '{key}' may be read by every user of this machine (mode 0644)"
+            in stderr), stderr
+    assert f"chmod 600 {key}" in stderr, stderr
+    key.chmod(0o640)
+    server = start_server("--config", str(config))
+    assert server.logged(f"tls.key '{key}' may be read by group"), server.stderr()
+    assert server.http.startswith("https://")
+
+
 def curl_seconds(url, ca=None):
     args = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}"]
     if ca:

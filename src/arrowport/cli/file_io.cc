@@ -146,6 +146,8 @@ arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenOutput(const std::st
   }
   auto out = arrow::io::FileOutputStream::Open(path);
   if (!out.ok()) return arrow::Status::IOError("cannot write '", path, "': ", out.status().message());
+  // A path that is a terminal (/dev/tty, /dev/stdout on one) is cleaned as "-" is.
+  if (::isatty((*out)->file_descriptor())) return std::make_shared<TerminalOutput>(*out);
   return *out;
 }
 

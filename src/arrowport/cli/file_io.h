@@ -16,8 +16,9 @@ namespace arrowport::cli {
 arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> OpenDataFile(const std::string& path,
                                                                       int64_t batch_rows);
 
-/// \brief Opens `path` for writing ("-" = stdout). Standard output on a terminal shows
-/// each line Printable (terminal_text.h); in a file or a pipe the bytes stay exact.
+/// \brief Opens `path` for writing ("-" = stdout). What goes to a terminal (standard
+/// output on one, or a path that opens one: /dev/tty, /dev/stdout) shows each line
+/// Printable (terminal_text.h); in a file or a pipe the bytes stay exact.
 arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenOutput(const std::string& path);
 
 /// Format implied by a file name's extension: parquet, csv, json, arrow (default).

@@ -32,24 +32,36 @@ std::string PercentDecoded(const std::string& text) {
   return out;
 }
 
-bool PasswordIn(const std::string& decoded) {
-  // password=... as a keyword or a URI's parameter; user:password@ in any URI.
-  static const std::regex keyword(R"((^|[\s:?&;'"])password\s*=)", std::regex::icase);
+// libpq's password keywords (password=, sslpassword=, oauth_client_secret=), as a
+// conninfo keyword or a URI's parameter; a URI's user:password@.
+bool PasswordIn(const std::string& text) {
+  static const std::regex keyword(
+      R"((^|[\s:?&;'"])(ssl)?password\s*=|oauth_client_secret\s*=)", std::regex::icase);
   static const std::regex userinfo(R"([a-z][a-z0-9+.-]*://[^@/\s'"]*:[^@/\s'"]*@)",
                                    std::regex::icase);
-  return std::regex_search(decoded, keyword) || std::regex_search(decoded, userinfo);
+  // libpq ends a URI's user:password at the first '@' or '/', whatever comes before.
+  static const std::regex libpq_userinfo(R"(postgres(ql)?://[^@/:]*:[^@/]*@)",
+                                         std::regex::icase);
+  return std::regex_search(text, keyword) || std::regex_search(text, userinfo) ||
+         std::regex_search(text, libpq_userinfo);
+}
+
+// Matched as written and decoded: decoding hides a password whose escapes decode to a
+// character the match stops at ('/', ' ', '\'': "ap:s3%2Fcret@"), and reveals a keyword
+// written in escapes ("p%61ssword=").
+bool PasswordInEither(const std::string& text) {
+  return PasswordIn(text) || PasswordIn(PercentDecoded(text));
 }
 
 }  // namespace
 
-bool HoldsPassword(const std::string& conninfo) { return PasswordIn(PercentDecoded(conninfo)); }
+bool HoldsPassword(const std::string& conninfo) { return PasswordInEither(conninfo); }
 
 bool HoldsSecret(const std::string& text) {
   static const std::regex words(
       R"(secret|password|token|accountkey|account_key|connection_string|credential)",
       std::regex::icase);
-  const std::string decoded = PercentDecoded(text);
-  return std::regex_search(decoded, words) || PasswordIn(decoded);
+  return std::regex_search(PercentDecoded(text), words) || PasswordInEither(text);
 }
 
 }  // namespace arrowport

@@ -8,14 +8,16 @@
 namespace arrowport {
 
 /// \brief Whether `text` holds a password or key by its form: a libpq keyword
-/// (`password=`, also as a URI parameter), a URI's `user:password@`, or the words of
-/// DuckDB secrets and cloud credentials (secret, password, token, AccountKey, a connection
-/// string, credential). Percent-escapes are decoded first (`p%61ssword=`). A text that
-/// merely mentions such a word counts too: held private, nothing is lost.
+/// (`password=`, `sslpassword=`, `oauth_client_secret=`, also as URI parameters), a URI's
+/// `user:password@`, or the words of DuckDB secrets and cloud credentials (secret,
+/// password, token, AccountKey, a connection string, credential). Matched as written and
+/// with percent-escapes decoded (`p%61ssword=`, `user:s3%2Fcret@`). A text that merely
+/// mentions such a word counts too: held private, nothing is lost.
 bool HoldsSecret(const std::string& text);
 
-/// A connection string's password by its form alone (`password=`, `user:password@`),
-/// percent-escapes decoded: what a DuckLake catalog's connection string may hold.
+/// A connection string's password by its form alone (libpq's password keywords,
+/// `user:password@`), as written and percent-decoded: what a DuckLake catalog's
+/// connection string may hold.
 bool HoldsPassword(const std::string& conninfo);
 
 }  // namespace arrowport

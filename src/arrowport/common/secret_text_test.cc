@@ -31,5 +31,31 @@ TEST(SecretText, PasswordsAndKeysAreKnownByTheirForm) {
   EXPECT_FALSE(HoldsPassword("postgres:postgresql://lake@db/lake"));
 }
 
+// The attack on that fix: the text was percent-decoded before it was matched, so a
+// password whose escapes decode to a character the match stops at ('/' of base64, ' ',
+// '\'') was missed, as was libpq's sslpassword keyword: a world-readable config holding
+// them started.
+TEST(SecretText, PasswordsWithEscapesAndEveryLibpqPasswordKeywordAreKnown) {
+  for (const std::string text : {
+           "postgres:postgresql://ap:s3%2Fcret@127.0.0.1:1/lake",
+           "postgres:postgresql://ap:c2Vj%2BcmV0%2F%3D%3D@db/lake",
+           "postgres:postgresql://ap:two%20words@db/lake",
+           "postgres:postgres://ap:it%27s@db/lake",
+           "postgres:postgresql://ap:it's a pass@db/lake",
+           "postgres:postgresql://:only-a-password@db/lake",
+           "postgres:host=127.0.0.1 dbname=lake user=ap sslpassword=s3cret",
+           "postgres:postgresql://ap@db/lake?sslpassword=s3cret",
+           "postgres:host=db oauth_client_secret=s3cret"}) {
+    EXPECT_TRUE(HoldsPassword(text)) << text;
+    EXPECT_TRUE(HoldsSecret(text)) << text;
+  }
+  EXPECT_TRUE(HoldsSecret("ATTACH 'postgresql://ap:s3%2Fcret@db/x' AS pg (TYPE postgres)"));
+  for (const std::string text : {"postgres:postgresql://ap@db:5432/lake?sslmode=require",
+                                 "postgres:postgresql://db:5432/lake",
+                                 "postgres:host=db user=ap sslkey=/etc/k sslcert=/etc/c"}) {
+    EXPECT_FALSE(HoldsPassword(text)) << text;
+  }
+}
+
 }  // namespace secret_text_test
 }  // namespace arrowport

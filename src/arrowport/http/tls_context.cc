@@ -5,9 +5,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include "arrowport/config/config_file.h"
 #include "arrowport/http/openssl_handle.h"
 
 namespace arrowport::http {
@@ -39,6 +43,31 @@ arrow::Result<std::string> ReadPem(const std::string& key, const std::string& pa
   }
   text.resize(static_cast<size_t>(in.gcount()));
   return text;
+}
+
+// The private key's PEM text. As OpenSSH refuses a private key others can read (whoever
+// reads it can pose as the server): refused when every user of the machine may read it;
+// `warning` set when its group or users an ACL names may.
+arrow::Result<std::string> ReadPrivateKey(const std::string& path, std::string* warning) {
+  const std::string what = "tls.key '" + path + "'";
+  ARROW_ASSIGN_OR_RAISE(auto file, config::ReadFileAndReaders(path, what, kMaxPemBytes));
+  const config::FileReaders& readers = file.readers;
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(readers.mode));
+  if (readers.everyone) {
+    const bool ours = ::geteuid() == 0 || ::geteuid() == readers.owner;
+    const std::string chmod = "chmod 600 " + path;
+    return arrow::Status::Invalid(
+        what, " may be read by every user of this machine (mode ", mode,
+        "): refused. Make it readable by its owner only: ",
+        ours ? chmod : "chown " + std::to_string(::geteuid()) + " " + path + " && " + chmod,
+        " (docs/security.md#security-tls)");
+  }
+  if (!readers.others.empty()) {
+    *warning = what + " may be read by " + readers.others + " (mode " + mode +
+               "); if no one else should: chmod 600 " + path;
+  }
+  return std::move(file.text);
 }
 
 BioHandle MemoryBio(const std::string& text) {
@@ -138,7 +167,7 @@ arrow::Status TlsContext::LoadCertificateChain(const std::string& path) {
 }
 
 arrow::Status TlsContext::LoadPrivateKey(const std::string& path) {
-  ARROW_ASSIGN_OR_RAISE(key_pem_, ReadPem("tls.key", path));
+  ARROW_ASSIGN_OR_RAISE(key_pem_, ReadPrivateKey(path, &key_warning_));
   auto bio = MemoryBio(key_pem_);
   if (!bio) return arrow::Status::OutOfMemory("cannot allocate an OpenSSL buffer");
   KeyHandle key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr));

@@ -14,8 +14,8 @@ namespace arrowport::http {
 /// checked once at start: one OpenSSL SSL_CTX for HTTPS (TLS 1.2 and newer, no
 /// renegotiation, no compression; with a client CA, clients must present a certificate
 /// it signed), and the PEM text Flight hands to gRPC. Every problem (unreadable file, no
-/// PEM certificate, encrypted or mismatched key, empty CA file) is an error naming the
-/// key and file. Immutable after Make; thread-safe to share.
+/// PEM certificate, encrypted or mismatched key, empty CA file, a key file every user may
+/// read) is an error naming the key and file. Immutable after Make; thread-safe to share.
 class TlsContext {
  public:
   static arrow::Result<std::unique_ptr<TlsContext>> Make(const config::Config::Tls& files);
@@ -33,6 +33,9 @@ class TlsContext {
   /// "Nov 22 14:00:00 2027 GMT"; and whether that is past (clients will refuse it).
   const std::string& certificate_expiry() const { return expiry_; }
   bool certificate_expired() const { return expired_; }
+  /// Why the key file may be read by more than the server (its group, users an ACL
+  /// names), for the log; empty when only its owner may. (Every user: Make refuses it.)
+  const std::string& key_warning() const { return key_warning_; }
 
  private:
   TlsContext();
@@ -46,6 +49,7 @@ class TlsContext {
   std::string client_ca_pem_;
   std::string expiry_;
   bool expired_ = false;
+  std::string key_warning_;
 };
 
 }  // namespace arrowport::http

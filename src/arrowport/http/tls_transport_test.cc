@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -55,6 +56,8 @@ struct TestIdentity {
     f = std::fopen(id.key_path.c_str(), "w");
     PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
     std::fclose(f);
+    std::filesystem::permissions(id.key_path, std::filesystem::perms::owner_read |
+                                                  std::filesystem::perms::owner_write);
     return id;
   }
 };
@@ -109,9 +112,14 @@ TEST_F(TlsTransportTest, ContextNamesTheBadFile) {
   auto mismatch = TlsContext::Make({server_.cert_path, other.key_path, ""});
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.status().message().find("does not match"), std::string::npos);
-  auto no_key = TlsContext::Make({server_.cert_path, server_.cert_path, ""});
+  const std::string cert_as_key = (dir_ / "cert-as-key.key").string();
+  std::filesystem::copy_file(server_.cert_path, cert_as_key);
+  std::filesystem::permissions(cert_as_key, std::filesystem::perms::owner_read);
+  auto no_key = TlsContext::Make({server_.cert_path, cert_as_key, ""});
   ASSERT_FALSE(no_key.ok());
-  EXPECT_NE(no_key.status().message().find("tls.key"), std::string::npos);
+  EXPECT_NE(no_key.status().message().find("tls.key '" + cert_as_key +
+                                           "': no PEM private key"),
+            std::string::npos) << no_key.status().ToString();
   auto bad_ca = TlsContext::Make({server_.cert_path, server_.key_path, junk});
   ASSERT_FALSE(bad_ca.ok());
   EXPECT_NE(bad_ca.status().message().find("tls.client_ca"), std::string::npos);
@@ -119,6 +127,31 @@ TEST_F(TlsTransportTest, ContextNamesTheBadFile) {
   ASSERT_TRUE(mutual.ok()) << mutual.status().ToString();
   EXPECT_TRUE((*mutual)->requires_client_certificate());
   EXPECT_FALSE(context_->requires_client_certificate());
+}
+
+// Issue 64 (the attack on its fixes): a tls.key every user could read (mode 0644) was
+// loaded without a word, as OpenSSH would not. Refused, naming the file and the fix; one
+// its group may read loads with a warning.
+TEST_F(TlsTransportTest, AKeyOtherUsersMayReadIsRefusedOrWarnedOf) {
+  ASSERT_EQ(::chmod(server_.key_path.c_str(), 0644), 0);
+  auto everyone = TlsContext::Make({server_.cert_path, server_.key_path, ""});
+  ASSERT_FALSE(everyone.ok());
+  EXPECT_NE(everyone.status().message().find("tls.key '" + server_.key_path +
+                                             "' may be read by every user of this machine "
+                                             "(mode 0644)"),
+            std::string::npos) << everyone.status().ToString();
+  EXPECT_NE(everyone.status().message().find("chmod 600 " + server_.key_path),
+            std::string::npos) << everyone.status().ToString();
+  ASSERT_EQ(::chmod(server_.key_path.c_str(), 0640), 0);
+  auto group = TlsContext::Make({server_.cert_path, server_.key_path, ""});
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  EXPECT_NE((*group)->key_warning().find("tls.key '" + server_.key_path + "' may be read by "),
+            std::string::npos) << (*group)->key_warning();
+  EXPECT_NE((*group)->key_warning().find("chmod 600"), std::string::npos);
+  ASSERT_EQ(::chmod(server_.key_path.c_str(), 0600), 0);
+  auto own = TlsContext::Make({server_.cert_path, server_.key_path, ""});
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ((*own)->key_warning(), "");
 }
 
 TEST_F(TlsTransportTest, ContextReportsTheCertificateExpiry) {

@@ -13,7 +13,8 @@ namespace {
 
 // Separates these keys and seals from any other use of the same secret.
 constexpr std::string_view kKeyContext = "arrowport lake commit key v1";
-constexpr std::string_view kSealContext = "arrowport lake commit seal v1";
+// v2 binds the table's location (v1 seals verify nowhere: their retries are written).
+constexpr std::string_view kSealContext = "arrowport lake commit seal v2";
 
 std::string_view Trimmed(std::string_view text) {
   const auto blank = [](char c) {
@@ -84,7 +85,7 @@ std::string SealKey::Seal(const SealedFacts& facts) const {
   crypto_generichash_init(&state, key_.data(), key_.size(), 32);
   Update(&state, kSealContext);
   for (const std::string& field :
-       {facts.format, facts.table, std::to_string(facts.snapshot), facts.app_id,
+       {facts.format, facts.table, facts.location, std::to_string(facts.snapshot), facts.app_id,
         std::to_string(facts.txn_version), std::to_string(facts.rows),
         std::to_string(facts.batches), std::to_string(files.size())}) {
     Update(&state, field);

@@ -2,8 +2,9 @@
 
 // Seals of Arrowport's lake commits. A commit that records a request id (a Delta `txn`,
 // a DuckLake snapshot's `commit_extra_info` marker) carries a seal: a keyed BLAKE2b over
-// the request id, its txn version and counts, the table's identity and the commit itself
-// (a Delta commit's adds, a DuckLake commit's snapshot), keyed with a secret only
+// the request id, its txn version and counts, the table's identity (its id in the lake and
+// where this server says it is) and the commit itself (a Delta commit's adds, a DuckLake
+// commit's snapshot), keyed with a secret only
 // Arrowport nodes hold (lake.commit_key_file, else a key the server keeps in its own
 // database). A request id is answered as a duplicate only from a commit whose seal
 // verifies: another writer of the lake (DuckDB's set_commit_message, delta-rs or Spark
@@ -24,6 +25,11 @@ namespace arrowport::lake {
 struct SealedFacts {
   std::string format;     ///< "delta" or "ducklake"
   std::string table;      ///< the table's id: Delta metaData.id, DuckLake table_uuid
+  /// Which table it is as the server's config names it, which no writer of the lake can
+  /// change (a table's id can be: another table may be given it). Delta: the table's URL
+  /// as its store names it (ObjectStore::url(), normalised); DuckLake: the configured
+  /// data_path and schema.table (DuckLakeLocation).
+  std::string location;
   int64_t snapshot = -1;  ///< DuckLake: the snapshot the commit made (Delta: -1)
   std::string app_id;     ///< "arrowport:<request id>"
   int64_t txn_version = -1;

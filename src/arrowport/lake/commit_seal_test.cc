@@ -14,6 +14,7 @@ SealedFacts Facts() {
   SealedFacts facts;
   facts.format = "ducklake";
   facts.table = "4f1c2a0e-0000-4000-8000-000000000001";
+  facts.location = "file:///lake/events";
   facts.snapshot = 7;
   facts.app_id = "arrowport:req-1";
   facts.txn_version = 0;
@@ -37,8 +38,9 @@ TEST(SealKey, ASealVerifiesOnlyForWhatItBinds) {
   SealedFacts reordered = facts;  // the files' order is not the seal's business
   std::swap(reordered.files[0], reordered.files[1]);
   EXPECT_TRUE(key->Verifies(reordered, seal));
-  // Any fact changed (another table, snapshot, request, version, count, file): no.
-  std::vector<SealedFacts> changed(9, facts);
+  // Any fact changed (another table id or location, snapshot, request, version, count,
+  // file): no.
+  std::vector<SealedFacts> changed(10, facts);
   changed[0].table = "another";
   changed[1].snapshot = 8;
   changed[2].app_id = "arrowport:req-2";
@@ -48,6 +50,7 @@ TEST(SealKey, ASealVerifiesOnlyForWhatItBinds) {
   changed[6].files.pop_back();
   changed[7].files[0] = "a.parquet\n100\n{\"numRecords\":4}";
   changed[8].format = "delta";
+  changed[9].location = "file:///lake/another";
   for (const auto& other : changed) EXPECT_FALSE(key->Verifies(other, seal));
   // Another key, an empty or cut seal: no.
   EXPECT_FALSE(Key(std::string(40, 'x'))->Verifies(facts, seal));

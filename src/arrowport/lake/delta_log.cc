@@ -20,12 +20,15 @@ namespace arrowport::lake {
 
 namespace {
 
-// A Delta commit's facts for the seal of its `txn` (table: the table's metaData.id).
+// A Delta commit's facts for the seal of its `txn` (table: the table's metaData.id;
+// location: its URL as the server names it, which a copy of the commit into another
+// table, its metaData.id rewritten to this one's, does not have).
 SealedFacts DeltaSealFacts(const CommitActions& commit, const Txn& txn,
-                           const std::string& table) {
+                           const std::string& table, const std::string& location) {
   SealedFacts facts;
   facts.format = "delta";
   facts.table = table;
+  facts.location = location;
   facts.app_id = txn.app_id;
   facts.txn_version = txn.version;
   facts.rows = commit.output_rows;
@@ -107,11 +110,12 @@ namespace {
 // Records in `snapshot` whether `commit`'s request id txns (of Arrowport's appIds) are
 // sealed with `key`, before the commit's txns are applied.
 void RecordSeals(const CommitActions& commit, int64_t version, const SealKey& key,
-                 Snapshot* snapshot) {
+                 const std::string& location, Snapshot* snapshot) {
   for (const auto& txn : commit.txns) {
     if (!IsRequestAppId(txn.app_id)) continue;
     if (!commit.seal.empty() &&
-        key.Verifies(DeltaSealFacts(commit, txn, snapshot->metadata.id), commit.seal)) {
+        key.Verifies(DeltaSealFacts(commit, txn, snapshot->metadata.id, location),
+                     commit.seal)) {
       snapshot->sealed_txns[txn.app_id] = SealedTxn{
           txn.version, std::max<int64_t>(commit.output_rows, 0),
           std::max<int64_t>(commit.output_batches, 0), version};
@@ -133,7 +137,7 @@ void RecordSeals(const CommitActions& commit, int64_t version, const SealKey& ke
 }  // namespace
 
 arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version,
-                              const SealKey* key) {
+                              const SealKey* key, const std::string& location) {
   if (commit.protocol) protocol = *commit.protocol;
   if (commit.metadata) {
     ARROW_ASSIGN_OR_RAISE(schema, FromDeltaSchemaString(commit.metadata->schema_string));
@@ -163,7 +167,7 @@ arrow::Status Snapshot::Apply(const CommitActions& commit, int64_t next_version,
       }
     }
   }
-  if (key != nullptr) RecordSeals(commit, next_version, *key, this);
+  if (key != nullptr) RecordSeals(commit, next_version, *key, location, this);
   for (const auto& txn : commit.txns) app_versions[txn.app_id] = txn.version;
   for (const auto& name : commit.unknown_actions) {
     if (!Contains(unknown_actions, name)) unknown_actions.push_back(name);
@@ -293,7 +297,9 @@ int64_t Snapshot::num_records() const {
 
 DeltaLog::DeltaLog(std::shared_ptr<objectstore::ObjectStore> store,
                    std::shared_ptr<const SealKey> key)
-    : store_(std::move(store)), key_(key ? std::move(key) : SealKey::Random()) {}
+    : store_(std::move(store)),
+      key_(key ? std::move(key) : SealKey::Random()),
+      location_(store_->url()) {}
 
 std::string DeltaLog::CommitKey(int64_t version) {
   char name[48];
@@ -333,7 +339,7 @@ arrow::Status DeltaLog::UpdateUnsafe(Snapshot* snapshot,
     }
     ARROW_ASSIGN_OR_RAISE(auto body, store_->Get(object.key));
     ARROW_ASSIGN_OR_RAISE(auto commit, ParseCommitText(*body, version));
-    ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version, key_.get()));
+    ARROW_RETURN_NOT_OK(snapshot->Apply(commit, version, key_.get(), location_));
     if (applied != nullptr) applied->emplace_back(version, std::move(commit));
   }
   return arrow::Status::OK();
@@ -373,7 +379,7 @@ void DeltaLog::Seal(const Snapshot& base, CommitActions* commit) const {
     if (!IsRequestAppId(txn.app_id)) continue;
     // The table's id as a reader replaying the log has it when it meets this commit.
     const std::string& table = commit->metadata ? commit->metadata->id : base.metadata.id;
-    commit->seal = key_->Seal(DeltaSealFacts(*commit, txn, table));
+    commit->seal = key_->Seal(DeltaSealFacts(*commit, txn, table, location_));
     return;  // a commit records one request id
   }
 }
@@ -402,7 +408,7 @@ arrow::Result<CheckpointedTxn> DeltaLog::FindSealedTxn(const std::string& app_id
     for (const auto& txn : commit->txns) {
       if (txn.app_id != app_id) continue;
       if (!commit->seal.empty() &&
-          key_->Verifies(DeltaSealFacts(*commit, txn, table), commit->seal)) {
+          key_->Verifies(DeltaSealFacts(*commit, txn, table, location_), commit->seal)) {
         answer.found = CheckpointedTxn::Found::kSealed;
         answer.txn = SealedTxn{txn.version, std::max<int64_t>(commit->output_rows, 0),
                                std::max<int64_t>(commit->output_batches, 0), version};

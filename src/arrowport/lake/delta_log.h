@@ -152,9 +152,10 @@ struct Snapshot {
   std::shared_ptr<const DuckLakeTableInfo> ducklake;
 
   /// Applies one commit on top of this snapshot (version becomes `version`); with a
-  /// `key`, its request ids' seals are checked (sealed_txns, unsealed_txns).
+  /// `key`, its request ids' seals are checked (sealed_txns, unsealed_txns) as seals of
+  /// the table at `location` (SealedFacts::location).
   arrow::Status Apply(const CommitActions& commit, int64_t version,
-                      const SealKey* key = nullptr);
+                      const SealKey* key = nullptr, const std::string& location = {});
   /// Reading is refused (and why) when the protocol needs reader features we lack.
   arrow::Status CheckReadable() const;
   /// What reads and writes both need (CheckReadable but for a DuckLake's rows Arrowport
@@ -256,10 +257,11 @@ class DeltaLog final : public TableLog {
   }
   arrow::Status Landed(Snapshot* snapshot, const CommitActions& commit,
                        int64_t version) override {
-    return snapshot->Apply(commit, version, key_.get());
+    return snapshot->Apply(commit, version, key_.get(), location_);
   }
-  /// The seal binds the request id's txn, the commit's counts and adds, and the table's
-  /// metaData.id.
+  /// The seal binds the request id's txn, the commit's counts and adds, the table's
+  /// metaData.id and its URL as the store names it (nodes sharing the table must name it
+  /// by the same URL).
   void Seal(const Snapshot& base, CommitActions* commit) const override;
 
   /// Looked for in the commit files from `checkpoint_version` down, at most
@@ -288,6 +290,7 @@ class DeltaLog final : public TableLog {
 
   std::shared_ptr<objectstore::ObjectStore> store_;
   const std::shared_ptr<const SealKey> key_;
+  const std::string location_;  // store_->url(): SealedFacts::location
 };
 
 }  // namespace arrowport::lake

@@ -354,7 +354,7 @@ class TableCommit {
       marker.batches = std::max<int64_t>(commit_.output_batches, 0);
       // Bound to this snapshot and table (a reader checks it: CheckSeals in
       // ducklake_read.cc).
-      marker.seal = key_.Seal(DuckLakeSealFacts(marker, snapshot_id_, table_uuid_));
+      marker.seal = key_.Seal(DuckLakeSealFacts(marker, snapshot_id_, table_uuid_, name_));
     }
     std::string changes_made;
     for (const auto& change : changes_) {

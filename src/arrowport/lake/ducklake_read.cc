@@ -94,15 +94,17 @@ class SnapshotReader {
   }
 
   // Which of the marks read are Arrowport's: each seal checked against the snapshot the
-  // mark is in and the table's table_uuid. A marker another writer copied into its own
-  // commit is in another snapshot: it does not verify. (Not bound to the snapshot's data
+  // mark is in, the table's table_uuid and the table as configured. A marker another
+  // writer copied into its own commit is in another snapshot; one retargeted to another
+  // table (its text and that table's table_uuid rewritten) names another table: neither
+  // verifies. (Not bound to the snapshot's data
   // files: DuckDB's ducklake_merge_adjacent_files rewrites them, the merged file taking
   // the first snapshot's begin_snapshot and the others' rows deleted.)
   void CheckSeals() {
     for (auto& [snapshot, marker] : marks_) {
       const std::string& app = marker.app_id;
       if (!marker.seal.empty() &&
-          key_.Verifies(DuckLakeSealFacts(marker, snapshot, snapshot_->metadata.id),
+          key_.Verifies(DuckLakeSealFacts(marker, snapshot, snapshot_->metadata.id, name_),
                         marker.seal)) {
         snapshot_->sealed_txns[app] =
             SealedTxn{marker.txn_version, marker.rows, marker.batches, snapshot};

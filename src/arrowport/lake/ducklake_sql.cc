@@ -110,10 +110,14 @@ std::optional<CommitMarker> ParseMarker(const std::string& text) {
 }
 
 SealedFacts DuckLakeSealFacts(const CommitMarker& marker, int64_t snapshot,
-                              const std::string& table_uuid) {
+                              const std::string& table_uuid, const DuckLakeTableName& name) {
   SealedFacts facts;
   facts.format = "ducklake";
   facts.table = table_uuid;
+  // The data path tells one lake from another (the catalog's must equal it, or the table
+  // is refused); the quoted names cannot run into each other.
+  facts.location =
+      name.data_path + '\n' + QuotedName(name.schema) + '.' + QuotedName(name.table);
   facts.snapshot = snapshot;
   facts.app_id = marker.app_id;
   facts.txn_version = marker.txn_version;

@@ -57,11 +57,13 @@ struct CommitMarker {
 std::string MarkerText(const CommitMarker& marker);
 std::optional<CommitMarker> ParseMarker(const std::string& text);
 
-/// What the seal of `marker`, in snapshot `snapshot` of the table whose table_uuid is
-/// `table_uuid`, binds: the request id, its txn version and counts, that snapshot (the
-/// catalog's primary key: no other commit has it) and the table.
+/// What the seal of `marker`, in snapshot `snapshot` of the table `name` whose table_uuid
+/// is `table_uuid`, binds: the request id, its txn version and counts, that snapshot (the
+/// catalog's primary key: no other commit has it) and the table: its table_uuid and, as
+/// the server's config names it, its data_path and schema.table (not the marker's text,
+/// nor the table_uuid alone, which another writer can give another table).
 SealedFacts DuckLakeSealFacts(const CommitMarker& marker, int64_t snapshot,
-                              const std::string& table_uuid);
+                              const std::string& table_uuid, const DuckLakeTableName& name);
 
 /// The rows DuckDB inlined into the catalog for table `table_id` that are alive at
 /// snapshot `at`, into `info->inlined`.

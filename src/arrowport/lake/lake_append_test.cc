@@ -186,6 +186,48 @@ TEST(LakeAppend, ATxnAnotherWriterCommittedDoesNotMakeARequestADuplicate) {
   EXPECT_GE(Append(other_key, {Batch(0, 10)}, first).ValueOrDie(), 0);
 }
 
+// Issue 64 (the attack on its fix): the seal bound the table's metaData.id, which any
+// writer of a table can set. A writer of table B gave B table A's id and copied A's
+// sealed commit of req-1 into B's log (its files with it, its rows deleted after): a
+// retry of req-1 at B was answered duplicate, nothing stored. The seal binds the table's
+// URL as the server names it too: the copy does not verify in B.
+TEST(LakeAppend, ASealedCommitCopiedIntoAnotherTableIsNoDuplicateThere) {
+  TempDir a_dir, b_dir;
+  auto a = OpenTable(a_dir);
+  auto b = OpenTable(b_dir);
+  AppendOptions options;
+  options.request_id = "req-1";
+  ASSERT_EQ(Append(a, {Batch(0, 10, 1)}, options).ValueOrDie(), 0);
+  ASSERT_EQ(Append(b, {Batch(100, 1, 1)}).ValueOrDie(), 0);
+  const auto a_snapshot = a->Latest().ValueOrDie();
+  std::string b_meta = CommitText(b_dir, 0);
+  const std::string b_id = b->Latest().ValueOrDie()->metadata.id;
+  b_meta = b_meta.substr(b_meta.find("{\"metaData\""));
+  b_meta = b_meta.substr(0, b_meta.find('\n') + 1);
+  b_meta.replace(b_meta.find(b_id), b_id.size(), a_snapshot->metadata.id);
+  WriteCommit(b_dir, 1, b_meta);  // B takes A's id
+  std::string copied = CommitText(a_dir, 0);
+  for (const char* action : {"{\"metaData\"", "{\"protocol\""}) {
+    const size_t at = copied.find(action);
+    copied.erase(at, copied.find('\n', at) + 1 - at);
+  }
+  for (const auto& [path, add] : a_snapshot->files) {
+    std::filesystem::create_directories(
+        std::filesystem::path(b_dir.path() + "/" + KeyOfPath(path)).parent_path());
+    std::filesystem::copy_file(a_dir.path() + "/" + KeyOfPath(path),
+                               b_dir.path() + "/" + KeyOfPath(path));
+  }
+  WriteCommit(b_dir, 2, copied);  // A's sealed commit of req-1, in B
+  auto restarted = OpenTable(b_dir);
+  auto snapshot = restarted->Latest().ValueOrDie();
+  EXPECT_EQ(snapshot->metadata.id, a_snapshot->metadata.id);
+  EXPECT_EQ(snapshot->sealed_txns.count("arrowport:req-1"), 0u);
+  EXPECT_GE(Append(restarted, {Batch(200, 5, 1)}, options).ValueOrDie(), 3);
+  EXPECT_EQ(Append(restarted, {Batch(200, 5, 1)}, options).ValueOrDie(), -1);
+  // In A, its own commit still answers the retry.
+  EXPECT_EQ(Append(OpenTable(a_dir), {Batch(0, 10, 1)}, options).ValueOrDie(), -1);
+}
+
 TEST(LakeAppend, SchemaPoliciesDecideNewColumns) {
   TempDir dir;
   auto table = OpenTable(dir);

@@ -204,6 +204,7 @@ arrow::Result<std::unique_ptr<Server>> Server::Start(ServerSetup setup) {
   impl->ReserveFileDescriptors();
   if (!impl->setup.config.tls.cert.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->tls, http::TlsContext::Make(impl->setup.config.tls));
+    if (!impl->tls->key_warning().empty()) impl->logger.Warn(impl->tls->key_warning());
   }
   ARROW_RETURN_NOT_OK(impl->CheckPorts());
   ARROW_RETURN_NOT_OK(impl->OpenDatabase());
