@@ -31,6 +31,7 @@ import requests
 from conftest import RunningServer
 from ducklake_peers import PostgresServer, ducklake_duckdb
 from lake_util import Minio, free_port, events, put_cmd, write_config
+from test_cluster_reads import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +141,7 @@ class Balancer:
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen([TOOL, "haproxy", "-db", "-f", str(self.config)],
                                          stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: ok(f"{self.http}/readyz"), 60, "the balancer")
+        wait_until(lambda: ok(f"{self.http}/readyz"), 60, "the balancer")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -152,15 +153,6 @@ def ok(url):
     with contextlib.suppress(requests.RequestException):
         return requests.get(url, timeout=5).status_code == 200
     return False
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class ClusterLab:
@@ -429,7 +421,7 @@ def test_three_nodes_under_mixed_faults_lose_and_double_nothing(run):
     assert not failures, failures
     # All healed and up: the history.
     for name in NODES:
-        wait_for(lambda n=name: ok(f"http://{run.lab.ip(NODES[n])}:8888/readyz"), 120, name)
+        wait_until(lambda n=name: ok(f"http://{run.lab.ip(NODES[n])}:8888/readyz"), 120, name)
     report = {"faults": done, "retries": history.retries, "reads": len(history.reads),
               "failed_reads": history.failed_reads}
     for stream in ("events", "dl"):
