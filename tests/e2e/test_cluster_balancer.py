@@ -11,12 +11,14 @@ import threading
 import time
 from pathlib import Path
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow.flight as flight
 import pytest
 import requests
 
 from lake_util import free_port, http_ingest, http_query, noisy_events, put_cmd
-from test_cluster_reads import Cluster
+from metrics_util import scrape, total
+from test_cluster_reads import Cluster, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "packaging" / "haproxy" / "arrowport.cfg"
@@ -39,7 +41,7 @@ class Balancer:
         text = text.replace("bind :8815", f"bind 127.0.0.1:{self.flight_port}")
         text = text.replace("bind :8888", f"bind 127.0.0.1:{self.http_port}")
         # Each node's health from its own HTTP port (on one machine they differ).
-        text = text.replace("http-check connect port 8888 proto h1", "http-check connect proto h1")
+        text = text.replace("http-check connect port 8888", "http-check connect")
         for name, (fp, hp) in cluster.ports.items():
             text = re.sub(rf"server {name} 10\.0\.0\.\d+:8815\n",
                           f"server {name} 127.0.0.1:{fp} port {hp}\n", text)
@@ -155,3 +157,38 @@ def test_a_node_shut_down_under_load_loses_and_doubles_nothing(balanced):
     assert len(ids) == len(set(ids)), "a request was stored twice"
     expected = sorted(i for r in acknowledged for i in range(r * 100, r * 100 + 100))
     assert ids == expected
+
+
+def open_transactions(cluster):
+    return sum(total(scrape(f"{server.http}/metrics"), "arrowport_flight_sql_open",
+                     kind="transactions") for server in cluster.servers.values())
+
+
+def test_flight_sql_sessions_keep_to_their_node_through_the_balancer(balanced):
+    """A Flight SQL client's prepared statements, transaction and temporary table live on
+    one node: the balancer keeps each client connection on one node (TCP), so clients
+    spread over the nodes and every stateful flow works (HTTP/2 requests balanced one by
+    one sent a client's EndTransaction to a node that did not hold it)."""
+    cluster, balancer = balanced
+    before = {name: total(scrape(f"{server.http}/metrics"), "arrowport_requests_total",
+                          protocol="flight_sql")
+              for name, server in cluster.servers.items()}
+    for i in range(9):
+        with flight_sql.connect(balancer.flight) as conn:  # autocommit off, as ADBC's default
+            with conn.cursor() as cursor:
+                cursor.execute(f"CREATE TEMPORARY TABLE scratch{i} (id BIGINT)")
+                cursor.execute(f"INSERT INTO scratch{i} SELECT range FROM range(100)")
+                cursor.execute(f"SELECT count(*) FROM scratch{i} WHERE id < ?", parameters=(i,))
+                assert cursor.fetchone() == (i,)
+            conn.commit()
+            with conn.cursor() as cursor:
+                cursor.execute(f"CREATE TABLE kept{i} AS SELECT {i} AS n")
+            conn.commit()
+            with conn.cursor() as cursor:
+                cursor.execute(f"INSERT INTO kept{i} VALUES (100)")
+            # Closed without commit: its node rolls it back at once.
+    served = [name for name, server in cluster.servers.items()
+              if total(scrape(f"{server.http}/metrics"), "arrowport_requests_total",
+                       protocol="flight_sql") > before[name]]
+    assert len(served) >= 2, served
+    wait_until(lambda: open_transactions(cluster) == 0, 30, "the closed transactions to end")
