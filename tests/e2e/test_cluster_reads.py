@@ -114,10 +114,16 @@ def wait_until(predicate, timeout=30, what="the condition"):
 
 def test_a_lake_tables_endpoints_spread_over_every_node_and_read_anywhere(cluster):
     total = fill(cluster.servers["a"])
-    # Asked of b, which has not read the table yet: its snapshot, its parts.
-    info = flight.connect(cluster.servers["b"].uri).get_flight_info(
-        flight.FlightDescriptor.for_path("events"))
-    endpoints = info.endpoints
+    # Asked of b, which has not read the table yet: its snapshot, its parts, spread once b
+    # has seen every node answer (a slow /readyz during the load may leave one out).
+    b = flight.connect(cluster.servers["b"].uri)
+    infos = []
+
+    def spread_over_all():
+        infos.append(b.get_flight_info(flight.FlightDescriptor.for_path("events")))
+        return {cluster.node_of(e.locations[0]) for e in infos[-1].endpoints} == set(NODES)
+    wait_until(spread_over_all, what="b to spread the endpoints over every node")
+    endpoints = infos[-1].endpoints
     assert len(endpoints) >= 3, [e.ticket.ticket[:80] for e in endpoints]
     firsts = [cluster.node_of(e.locations[0]) for e in endpoints]
     assert firsts[0] == "b", firsts  # the node asked first
@@ -142,8 +148,14 @@ def test_a_lake_tables_endpoints_spread_over_every_node_and_read_anywhere(cluste
 
 def test_a_node_lost_mid_read_its_endpoints_are_read_at_the_next_location(cluster):
     total = fill(cluster.servers["a"])
-    info = flight.connect(cluster.servers["a"].uri).get_flight_info(
-        flight.FlightDescriptor.for_path("events"))
+    a = flight.connect(cluster.servers["a"].uri)
+    infos = []
+
+    def c_has_a_share():
+        infos.append(a.get_flight_info(flight.FlightDescriptor.for_path("events")))
+        return any(cluster.node_of(e.locations[0]) == "c" for e in infos[-1].endpoints)
+    wait_until(c_has_a_share, what="a to hand c a share")
+    info = infos[-1]
     lost = [e for e in info.endpoints if cluster.node_of(e.locations[0]) == "c"]
     assert lost, [cluster.node_of(e.locations[0]) for e in info.endpoints]
     # A read of c's first endpoint is under way when c is killed (c stopped first, so that
@@ -312,10 +324,15 @@ def test_a_ducklake_table_with_a_postgres_catalog_spreads_too(tmp_path, postgres
     made = Cluster(tmp_path, stream=stream).start_all()
     try:
         total = fill(made.servers["a"])
-        info = flight.connect(made.servers["c"].uri).get_flight_info(
-            flight.FlightDescriptor.for_path("events"))
+        c = flight.connect(made.servers["c"].uri)
+        infos = []
+
+        def spread_over_all():
+            infos.append(c.get_flight_info(flight.FlightDescriptor.for_path("events")))
+            return {made.node_of(e.locations[0]) for e in infos[-1].endpoints} == set(NODES)
+        wait_until(spread_over_all, what="c to spread the endpoints over every node")
+        info = infos[-1]
         assert len(info.endpoints) >= 3
-        assert {made.node_of(e.locations[0]) for e in info.endpoints} == set(NODES)
         parts = []
         for endpoint in info.endpoints:
             first = read_endpoint(endpoint.locations[0], endpoint.ticket)

@@ -39,9 +39,9 @@ class ClusterView {
 
   /// `ticket` sealed: every node of the cluster serves it (Open), no other server.
   std::string Seal(const std::string& ticket) const;
-  /// The ticket inside a sealed `ticket`; nullopt when `ticket` is not sealed;
-  /// PermissionDenied when its seal is not this cluster's (another cluster's, forged or
-  /// altered).
+  /// The ticket inside a sealed `ticket`; nullopt when `ticket` is not sealed; Invalid
+  /// (INVALID_ARGUMENT: ask a node again) when its seal is not this cluster's (another
+  /// cluster's, forged or altered).
   arrow::Result<std::optional<std::string>> Open(const std::string& ticket) const;
 
   /// \brief Endpoints for `tickets` that read the same rows on any node: sealed, spread

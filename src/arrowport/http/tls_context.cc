@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -54,11 +55,15 @@ arrow::Result<std::string> ReadPrivateKey(const std::string& path, std::string* 
   const config::FileReaders& readers = file.readers;
   char mode[8];
   std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(readers.mode));
-  if (readers.everyone) {
+  // Written by others is refused too, as the other key files are (config::ReadPrivateSecret).
+  const bool written_by_others = (readers.mode & (S_IWGRP | S_IWOTH)) != 0;
+  if (readers.everyone || written_by_others) {
     const bool ours = ::geteuid() == 0 || ::geteuid() == readers.owner;
     const std::string chmod = "chmod 600 " + path;
     return arrow::Status::Invalid(
-        what, " may be read by every user of this machine (mode ", mode,
+        what, written_by_others && !readers.everyone ? " may be written by other users"
+                                                     : " may be read by every user of this machine",
+        " (mode ", mode,
         "): refused. Make it readable by its owner only: ",
         ours ? chmod : "chown " + std::to_string(::geteuid()) + " " + path + " && " + chmod,
         " (docs/security.md#security-tls)");

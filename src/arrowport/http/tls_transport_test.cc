@@ -142,6 +142,11 @@ TEST_F(TlsTransportTest, AKeyOtherUsersMayReadIsRefusedOrWarnedOf) {
             std::string::npos) << everyone.status().ToString();
   EXPECT_NE(everyone.status().message().find("chmod 600 " + server_.key_path),
             std::string::npos) << everyone.status().ToString();
+  ASSERT_EQ(::chmod(server_.key_path.c_str(), 0620), 0);  // others may replace it
+  auto writable = TlsContext::Make({server_.cert_path, server_.key_path, ""});
+  ASSERT_FALSE(writable.ok());
+  EXPECT_NE(writable.status().message().find("may be written by other users (mode 0620)"),
+            std::string::npos) << writable.status().ToString();
   ASSERT_EQ(::chmod(server_.key_path.c_str(), 0640), 0);
   auto group = TlsContext::Make({server_.cert_path, server_.key_path, ""});
   ASSERT_TRUE(group.ok()) << group.status().ToString();

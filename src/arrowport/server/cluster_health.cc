@@ -52,7 +52,10 @@ bool Ready(const std::string& url, int64_t timeout_ms, const CaStore* ca, std::s
 }  // namespace
 
 ClusterHealth::ClusterHealth(flight::ClusterView* cluster, int64_t interval_ms, Logger* logger)
-    : cluster_(cluster), interval_ms_(interval_ms), logger_(logger) {}
+    : cluster_(cluster),
+      interval_ms_(interval_ms),
+      logger_(logger),
+      misses_(cluster->nodes().size(), 0) {}
 
 ClusterHealth::~ClusterHealth() { Stop(); }
 
@@ -70,7 +73,7 @@ void ClusterHealth::Stop() {
 }
 
 void ClusterHealth::Run() {
-  // -1: not asked yet; 0: did not answer; 1: answered.
+  // -1: not asked yet; 0: out (two answers missed in a row); 1: in.
   std::vector<int> last(cluster_->nodes().size(), -1);
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stop_) {
@@ -82,8 +85,9 @@ void ClusterHealth::Run() {
 }
 
 void ClusterHealth::PollOnce(std::vector<int>& last) {
-  // A node that does not answer within the interval (at most 2 s) counts as down.
-  const int64_t timeout_ms = std::clamp<int64_t>(interval_ms_, 100, 2000);
+  // An answer may take a second at least (a busy node), two at most (one stuck node
+  // holds up the round).
+  const int64_t timeout_ms = std::clamp<int64_t>(interval_ms_, 1000, 2000);
   auto ca = FindHostCaStore();
   const auto& nodes = cluster_->nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -93,7 +97,11 @@ void ClusterHealth::PollOnce(std::vector<int>& last) {
       if (stop_) return;
     }
     std::string why;
-    const bool ready = Ready(nodes[i].http, timeout_ms, ca.ok() ? &*ca : nullptr, &why);
+    const bool answered = Ready(nodes[i].http, timeout_ms, ca.ok() ? &*ca : nullptr, &why);
+    // Out after two misses in a row (as the balancer's checks): one slow answer on a
+    // loaded node does not take its share of reads away.
+    misses_[i] = answered ? 0 : misses_[i] + 1;
+    const bool ready = answered || (misses_[i] < 2 && last[i] != 0);
     cluster_->SetServing(i, ready);
     if (last[i] != static_cast<int>(ready)) {
       if (ready) {

@@ -177,6 +177,12 @@ arrow::Status Server::Impl::MakeCluster() {
   auto view = flight::ClusterView::Make(std::move(nodes), config.cluster.self, *secret);
   if (!view.ok()) return view.status().WithMessage(what, ": ", view.status().message());
   cluster = std::move(*view);
+  if (config.lake_commit_key_file.empty()) {
+    // The nodes share the cluster's secret: a retry another node committed is a
+    // duplicate here too, with no key file of its own to copy to every node.
+    ARROW_ASSIGN_OR_RAISE(lake_seal_key, lake::SealKey::FromSecret(*secret, what));
+    logger.Info("lake commits are sealed with a key of the cluster's secret");
+  }
   cluster_health = std::make_unique<ClusterHealth>(cluster.get(),
                                                    config.cluster.health_interval_ms, &logger);
   logger.Info("serving in a cluster", {{"node", config.cluster.self},
@@ -186,16 +192,7 @@ arrow::Status Server::Impl::MakeCluster() {
 
 arrow::Status Server::Impl::LoadLakeSealKey() {
   const auto& config = setup.config;
-  if (config.lake_commit_key_file.empty() && cluster != nullptr) {
-    // The nodes share the cluster's secret: a retry another node committed is a
-    // duplicate here too, with no key file of its own to copy to every node.
-    ARROW_ASSIGN_OR_RAISE(auto secret, config::ReadPrivateSecret(
-                                           config.cluster.secret_file, "cluster.secret_file"));
-    ARROW_ASSIGN_OR_RAISE(lake_seal_key,
-                          lake::SealKey::FromSecret(secret, "cluster.secret_file"));
-    logger.Info("lake commits are sealed with a key of the cluster's secret");
-    return arrow::Status::OK();
-  }
+  if (lake_seal_key) return arrow::Status::OK();  // the cluster's (MakeCluster)
   if (!config.lake_commit_key_file.empty()) {
     auto key = lake::SealKey::FromFile(config.lake_commit_key_file);
     if (!key.ok()) {

@@ -214,7 +214,14 @@ void SessionRegistry::Sweep() {
 void SessionRegistry::TakeIdleStatements(Clock::time_point cutoff,
                                          std::vector<std::shared_ptr<StatementEntry>>* taken) {
   for (auto where = statements_.begin(); where != statements_.end();) {
-    auto& held = Holder(where->second)->statements();
+    ClientSession* holder = Holder(where->second);
+    if (holder == nullptr || holder->statements().count(where->first) == 0) {
+      // The index and the sessions change together on every path; a slip must not
+      // crash the sweeper: the stray index entry goes.
+      where = statements_.erase(where);
+      continue;
+    }
+    auto& held = holder->statements();
     auto it = held.find(where->first);
     if (it->second.last_used >= cutoff) { ++where; continue; }
     taken->push_back(std::move(it->second.entry));
@@ -230,6 +237,12 @@ void SessionRegistry::TakeIdleTransactions(Clock::time_point now,
                                            std::vector<HeldBackUser>* held_back) {
   const auto cutoff = now - idle_timeout_;
   const auto held_cutoff = now - pressure_.idle_timeout;
+  // (As for statements: an index entry without its transaction goes, never a crash.)
+  for (auto where = transactions_.begin(); where != transactions_.end();) {
+    ClientSession* holder = Holder(where->second);
+    const bool known = holder != nullptr && holder->transactions().count(where->first) != 0;
+    where = known ? std::next(where) : transactions_.erase(where);
+  }
   auto held_of = [this](const std::pair<const std::string, Where>& where) -> auto& {
     return Holder(where.second)->transactions().at(where.first);
   };
