@@ -196,6 +196,29 @@ def adbc_connect(server, user, password=None):
         "username": user, "password": PASSWORDS[user] if password is None else password})
 
 
+def test_one_user_cannot_take_every_flight_sql_slot(tmp_path, hashes):
+    """A reader opened prepared statements (and transactions) until the server-wide caps
+    were full, and the admin was refused everything (issue 64's attack): signed-in users
+    each get a quarter of every cap."""
+    _, server = start_with_config(tmp_path, users_yaml(hashes) +
+                                  "flight:\n  sql_max_statements: 8\n")
+    try:
+        with adbc_connect(server, "reader") as reader:
+            held = [reader.cursor() for _ in range(3)]
+            held[0].adbc_prepare("SELECT 1")
+            held[1].adbc_prepare("SELECT 2")
+            with pytest.raises(adbc_driver_manager.Error,
+                               match="user 'reader' holds its limit of 2 open prepared"):
+                held[2].adbc_prepare("SELECT 3")
+            with adbc_connect(server, "admin") as admin, admin.cursor() as cur:
+                cur.execute("SELECT 42")
+                assert cur.fetchone() == (42,)
+            for cur in held:
+                cur.close()
+    finally:
+        server.stop()
+
+
 def test_flight_sql_adbc_username_password(auth_server):
     with adbc_connect(auth_server, "reader") as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) AS n FROM people")

@@ -5,6 +5,7 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+import requests
 
 import flightsql_wire as wire
 from test_flight_sql import connect, scalar
@@ -253,3 +254,27 @@ def test_ending_a_transaction_with_a_result_open_leaves_adbc_working(start_serve
     with connect(server) as check:
         assert scalar(check, "SELECT count(*) FROM kept") == 3
     assert server.proc.poll() is None
+
+
+def test_a_bulk_ingest_in_a_transaction_counts_in_streams_only_once_committed(server):
+    """/streams counted a bulk ingest's rows when the request ended, though its transaction
+    was rolled back (issue 64's attack on the ingest run); the metrics waited for the
+    commit. Both wait now."""
+    rows = pa.table({"id": pa.array(range(1000), pa.int64())})
+    client = flight.connect(server.uri)
+    raw_ingest(client, "counted", rows)  # made, autocommitted: 1,000 rows
+
+    def listed():
+        [entry] = [s for s in requests.get(f"{server.http}/streams", timeout=30).json()["streams"]
+                   if s["stream"] == "counted"]
+        return entry["rows"], entry["requests"], entry["active_requests"]
+    assert listed() == (1000, 1, 0)
+    txn = begin(client)
+    raw_ingest(client, "counted", rows, transaction_id=txn, mode="append")
+    assert listed() == (1000, 2, 0)  # the request ended; its rows wait for the commit
+    end(client, txn, False)
+    assert listed() == (1000, 2, 0)
+    txn = begin(client)
+    raw_ingest(client, "counted", rows, transaction_id=txn, mode="append")
+    end(client, txn, True)
+    assert listed() == (2000, 3, 0)

@@ -143,6 +143,15 @@ arrow::Status IngestRun::RecordOutcome(const arrow::Status& st, bool per_batch) 
   }
   if (result_.duplicate) {
     router_->RecordEnd(request_.stream);
+  } else if (result_.in_transaction && !per_batch) {
+    // The caller's transaction decides: its rows count when (and if) it commits, as the
+    // metrics' do (a rolled-back bulk ingest was listed in /streams: issue 64's attack).
+    TakeUncounted(&rows, &batches, &bytes);
+    router_->RecordSuccess(request_.stream, 0, 0, 0);
+    connection_->connection().OnCommit(
+        [router = router_, stream = request_.stream, rows, batches, bytes] {
+          router->RecordCommitted(stream, rows, batches, bytes);
+        });
   } else {
     TakeUncounted(&rows, &batches, &bytes);
     router_->RecordSuccess(request_.stream, rows, batches, bytes);

@@ -192,8 +192,9 @@ class LakeTable {
     std::shared_ptr<const Snapshot> snapshot;
     int64_t bytes = 0;
     MemoryBudget::Reservation charge;  // empty when the budget had no room
+    std::chrono::steady_clock::time_point kept_at{};
   };
-  std::map<int64_t, Held> recent_;  // by version, a few
+  std::map<int64_t, Held> recent_;  // by version: the last few, and those of the last minute
   // A log read (Latest): its number in the order reads started and its shared answer.
   struct LogRead {
     int64_t number = 0;

@@ -107,8 +107,15 @@ void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
   // Readers given parts of one snapshot (Flight endpoints) may come back for it after
   // newer commits: the last few stay at hand, charged to the budget like any call's
   // buffers. Snapshots are immutable: kept and handed out as they are, never copied.
+  // A reader is handed a snapshot's parts and fetches them afterwards: one that commits
+  // a few times a second made every endpoint of an 8-commit-old snapshot "no longer
+  // served" (issue 68's attack). Kept: the last 8, and any of the last minute (at most
+  // 256, and within the budget's half, below).
   constexpr size_t kRecentSnapshots = 8;
-  Held kept{snapshot, MemoryOf(*snapshot), {}};
+  constexpr size_t kMostSnapshots = 256;
+  constexpr auto kKeptFor = std::chrono::seconds(60);
+  const auto now = std::chrono::steady_clock::now();
+  Held kept{snapshot, MemoryOf(*snapshot), {}, now};
   std::vector<Held> dropped;  // released after the lock
   std::lock_guard<std::mutex> lock(mutex_);
   const int64_t version = snapshot->version;
@@ -152,7 +159,8 @@ void LakeTable::Publish(std::shared_ptr<const Snapshot> snapshot) {
     }
   }
   recent_.emplace(version, std::move(kept));
-  while (recent_.size() > kRecentSnapshots) {
+  while (recent_.size() > kRecentSnapshots &&
+         (recent_.size() > kMostSnapshots || now - recent_.begin()->second.kept_at > kKeptFor)) {
     dropped.push_back(std::move(recent_.begin()->second));
     recent_.erase(recent_.begin());
   }

@@ -64,5 +64,16 @@ TEST(LakeTableKeptTest, AShortBudgetDropsOlderSnapshotsAndKeepsTheLatest) {
   EXPECT_EQ(CountRows(table.get()), 100);
 }
 
+// Issue 68's attack: eight commits in 0.07 s made every endpoint of the snapshot a reader
+// had just been handed "no longer served". A minute's snapshots are kept, not the last 8.
+TEST(LakeTableKeptTest, SnapshotsOfTheLastMinuteStayReadable) {
+  TempDir dir;
+  auto table = OpenCharged(dir, MemoryBudget::Make(int64_t{1} << 30));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Append(table, {Batch(i * 10, 10)}).ok());
+  auto first = table->At(0);
+  EXPECT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GE(table->Kept().size(), 20u);
+}
+
 }  // namespace lake_table_kept_test
 }  // namespace arrowport::lake

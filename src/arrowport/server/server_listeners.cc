@@ -108,6 +108,9 @@ void Server::Impl::MakeFlight() {
   sql_limits.transactions_per_session = config.flight_sql_caps.transactions_per_session;
   sql_limits.transactions_total = config.flight_sql_caps.transactions;
   sql_limits.held_bytes_total = config.flight_sql_caps.held_bytes;
+  // Signed-in users each get a quarter of every server-wide cap (a reader opening
+  // statements or transactions in a loop locked the admin out); one anonymous user all.
+  sql_limits.per_user_divisor = authenticator->enabled() ? 4 : 0;
   sql_limits.server_memory = request_memory;
   flight::sql::HeldTransactions held_back;
   held_back.idle_timeout = std::chrono::seconds(config.flight_sql_held_transaction_timeout_s);

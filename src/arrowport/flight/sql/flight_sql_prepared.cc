@@ -70,8 +70,9 @@ FlightSqlService::CreatePreparedStatement(
   // Charged before DuckDB prepares it: its plan is what a long statement costs.
   const int64_t estimate =
       query::kPreparedBytesPerSqlByte * static_cast<int64_t>(request.query.size());
-  ARROW_ASSIGN_OR_RAISE(auto statement_charge, deps_.registry->ChargeHeldBytes(estimate));
   ARROW_ASSIGN_OR_RAISE(const Caller caller, CallerOf(context, /*create=*/false));
+  ARROW_ASSIGN_OR_RAISE(auto statement_charge,
+                        deps_.registry->ChargeHeldBytes(estimate, caller.user));
   std::shared_ptr<TransactionEntry> txn;
   ARROW_ASSIGN_OR_RAISE(auto connection, ConnectionFor(caller, request.transaction_id, &txn));
   auto entry = std::make_shared<StatementEntry>();
@@ -90,7 +91,7 @@ FlightSqlService::CreatePreparedStatement(
   const int64_t plan_bytes = entry->statement->held_plan_bytes();
   if (plan_bytes > estimate) {
     ARROW_ASSIGN_OR_RAISE(entry->plan_charge,
-                          deps_.registry->ChargeHeldBytes(plan_bytes - estimate));
+                          deps_.registry->ChargeHeldBytes(plan_bytes - estimate, caller.user));
   }
   entry->owner = Owner::Of(caller);
   fsql::ActionCreatePreparedStatementResult result;
@@ -186,7 +187,8 @@ arrow::Status FlightSqlService::DoPutPreparedStatementQuery(
   ARROW_RETURN_NOT_OK(entry->statement->ClearBindings(lease));
   ARROW_RETURN_NOT_OK(entry->statement->CheckParameters(*params));
   if (params->num_rows() == 0) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto charge, deps_.registry->ChargeHeldBytes(bytes));
+  ARROW_ASSIGN_OR_RAISE(auto charge,
+                        deps_.registry->ChargeHeldBytes(bytes, entry->owner.user));
   // Bound now so a value DuckDB cannot take fails this call, not a later DoGet.
   ARROW_RETURN_NOT_OK(entry->statement->Bind(lease, *params, 0));
   entry->parameters = std::move(params);

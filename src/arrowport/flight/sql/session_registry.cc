@@ -15,6 +15,7 @@
 namespace arrowport::flight::sql {
 
 namespace {
+
 // Why a handle may be unknown once the sweep freed what clients held for a reopen.
 constexpr const char* kLostInReopen =
     "lost when DuckDB invalidated the database and the server reopened it, ";
@@ -150,6 +151,23 @@ arrow::Result<std::string> SessionRegistry::AddHeld(std::map<std::string, Where>
                     " (all sessions); close some, or wait for idle ones to expire after ",
                     idle_timeout_.count(), " s");
   }
+  // No one user takes what every other needs: a quarter of the server's limit each.
+  const std::string& user = entry->owner.user;
+  int64_t users = 0;
+  for (const auto& [id, where] : *index) {
+    ClientSession* holder = Holder(where);
+    if (holder == nullptr) continue;
+    auto& entries = EntriesOf<T>(holder);
+    auto it = entries.find(id);
+    users += it != entries.end() && it->second.entry->owner.user == user ? 1 : 0;
+  }
+  const int64_t share = UserShare(total);
+  if (users >= share) {
+    return TooLarge("user '", user, "' holds its limit of ", share, " open ", what,
+                    " (a quarter of the server's ", total, " per user when users sign in, "
+                    "so that no one user takes what every other needs); close some, or wait "
+                    "for idle ones to expire after ", idle_timeout_.count(), " s");
+  }
   const std::string& session = entry->owner.session;
   if (!session.empty()) {
     auto found = sessions_.find(session);
@@ -274,8 +292,19 @@ arrow::Status SessionRegistry::CloseStatement(const std::string& handle,
   return arrow::Status::OK();  // entry is freed outside the lock
 }
 
-arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes) {
+arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t bytes,
+                                                                      const std::string& user) {
   std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t share = UserShare(limits_.held_bytes_total);
+  const char* per_user = "(a quarter of flight.sql_max_held_bytes per user when users sign in, ";
+  const int64_t users = held_bytes_by_user_.count(user) ? held_bytes_by_user_[user] : 0;
+  if (bytes > share - users) {
+    return TooLarge("user '", user, "' would hold more than ", share >> 20,
+                    " MiB in open prepared statements ", per_user, "so that no one user "
+                    "takes what every other needs); close statements, bind fewer rows or "
+                    "send shorter SQL (", users >> 20, " MiB held, ", bytes >> 20,
+                    " MiB asked)");
+  }
   if (bytes > limits_.held_bytes_total - held_bytes_) {
     return TooLarge("open prepared statements would hold more than ",
                     limits_.held_bytes_total >> 20, " MiB (flight.sql_max_held_bytes: their "
@@ -291,12 +320,17 @@ arrow::Result<std::shared_ptr<void>> SessionRegistry::ChargeHeldBytes(int64_t by
                                       bytes, "a prepared statement's plan and parameters"));
   }
   held_bytes_ += bytes;
+  held_bytes_by_user_[user] += bytes;
   // The token's deleter gives the bytes back; the registry outlives every statement.
   auto held = std::make_shared<MemoryBudget::Reservation>(std::move(server));
-  return std::shared_ptr<void>(nullptr, [this, bytes, held](void*) {
+  return std::shared_ptr<void>(nullptr, [this, bytes, held, user](void*) {
     held->Release();
     std::lock_guard<std::mutex> lock(mutex_);
     held_bytes_ -= bytes;
+    auto mine = held_bytes_by_user_.find(user);
+    if (mine != held_bytes_by_user_.end() && (mine->second -= bytes) <= 0) {
+      held_bytes_by_user_.erase(mine);
+    }
   });
 }
 

@@ -46,6 +46,11 @@ struct RegistryLimits {
   /// What open prepared statements hold, all together: bound query parameters, and each
   /// statement reckoned at query::kPreparedBytesPerSqlByte bytes per byte of its SQL text.
   int64_t held_bytes_total = int64_t{512} << 20;
+  /// When users sign in: what one user may hold of each server-wide limit above, a
+  /// 1/`per_user_divisor` share (at least one), so that no one user (a reader opening
+  /// statements or transactions in a loop) locks every other out. 0: no per-user share
+  /// (authentication off: one anonymous user).
+  int64_t per_user_divisor = 0;
   /// The server-wide memory budget what statements hold also draws from (may be null).
   std::shared_ptr<MemoryBudget> server_memory;
 };
@@ -147,7 +152,7 @@ class SessionRegistry {
   /// Reserves `bytes` (of bound parameters, or a prepared statement's estimate) until the
   /// returned token is destroyed; refused (TooLarge) when all open statements together
   /// would hold more than the limit.
-  arrow::Result<std::shared_ptr<void>> ChargeHeldBytes(int64_t bytes);
+  arrow::Result<std::shared_ptr<void>> ChargeHeldBytes(int64_t bytes, const std::string& user);
 
   // Transactions (session_transactions.cc).
   /// \brief Begins a transaction for `caller`: on the session's pinned connection (its
@@ -230,6 +235,11 @@ class SessionRegistry {
   using Clock = std::chrono::steady_clock;
   /// Where a handle's entry is held: a session by its cookie, or (`sessionless`) the
   /// cookie-less holder of its owner's user and gRPC connection.
+  /// What one user may hold of the server-wide limit `total` (limits_.per_user_divisor).
+  int64_t UserShare(int64_t total) const {
+    return limits_.per_user_divisor > 0 ? std::max<int64_t>(1, total / limits_.per_user_divisor)
+                                        : total;
+  }
   struct Where {
     std::string key;
     bool sessionless = false;
@@ -344,6 +354,7 @@ class SessionRegistry {
   /// reopened: their calls within the idle timeout after are told so.
   std::optional<Clock::time_point> freed_for_reopen_at_;
   int64_t held_bytes_ = 0;
+  std::map<std::string, int64_t> held_bytes_by_user_;  // what each user holds of held_bytes_
   uint64_t next_running_ = 0;
   struct Running {
     std::string ticket;

@@ -123,10 +123,38 @@ TEST_F(SessionRegistryTest, BoundParameterBytesAreCapped) {
   RegistryLimits limits;
   limits.held_bytes_total = 100;
   SessionRegistry registry(nullptr, seconds(60), limits);
-  auto first = registry.ChargeHeldBytes(60).ValueOrDie();
-  EXPECT_TRUE(registry.ChargeHeldBytes(50).status().IsCapacityError());
+  auto first = registry.ChargeHeldBytes(60, "alice").ValueOrDie();
+  EXPECT_TRUE(registry.ChargeHeldBytes(50, "alice").status().IsCapacityError());
   first.reset();
-  EXPECT_TRUE(registry.ChargeHeldBytes(100).ok());
+  EXPECT_TRUE(registry.ChargeHeldBytes(100, "alice").ok());
+}
+
+// Issue 64's attack: a reader filled the server-wide caps and locked the admin out.
+TEST_F(SessionRegistryTest, SignedInUsersEachGetAShareOfEveryCap) {
+  RegistryLimits limits;
+  limits.statements_total = 8;
+  limits.transactions_total = 8;
+  limits.held_bytes_total = 400;
+  limits.per_user_divisor = 4;
+  SessionRegistry registry(nullptr, seconds(60), limits);
+  auto statement = [](const std::string& user) {
+    auto entry = std::make_shared<StatementEntry>();
+    entry->owner = Owner::Of(In("", user));
+    return entry;
+  };
+  ASSERT_TRUE(registry.AddStatement(statement("mallory")).ok());
+  ASSERT_TRUE(registry.AddStatement(statement("mallory")).ok());
+  auto refused = registry.AddStatement(statement("mallory"));
+  EXPECT_TRUE(refused.status().IsCapacityError()) << refused.status();
+  EXPECT_NE(refused.status().message().find("user 'mallory' holds its limit of 2"),
+            std::string::npos) << refused.status();
+  EXPECT_TRUE(registry.AddStatement(statement("admin")).ok());  // others are not locked out
+  auto held = registry.ChargeHeldBytes(100, "mallory").ValueOrDie();
+  EXPECT_TRUE(registry.ChargeHeldBytes(1, "mallory").status().IsCapacityError());
+  EXPECT_TRUE(registry.ChargeHeldBytes(100, "admin").ok());
+  held.reset();
+  EXPECT_TRUE(registry.ChargeHeldBytes(100, "mallory").ok());
+  registry.Close();
 }
 
 TEST_F(SessionRegistryTest, ClosingASessionRollsBackItsTransaction) {
