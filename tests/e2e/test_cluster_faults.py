@@ -33,7 +33,10 @@ from ducklake_peers import PostgresServer, ducklake_duckdb
 from lake_util import Minio, free_port, events, put_cmd, write_config
 from test_cluster_reads import wait_until
 
-pytestmark = pytest.mark.slow
+# Run alone (the slow lane's one-at-a-time part): five minutes of three nodes, MinIO,
+# PostgreSQL and HAProxy starve the tests beside them (a browser's page load under it took
+# over ten seconds and a status page test saw no recent rows).
+pytestmark = [pytest.mark.slow, pytest.mark.measures]
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = str(REPO / "toolchain" / "tool")
