@@ -112,18 +112,26 @@ def wait_until(predicate, timeout=30, what="the condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def info_once(node_uri, cluster, accept, what):
+    """The events table's FlightInfo from the node at `node_uri`, asked again until
+    `accept(first locations' node names)` holds (a node's view of the others' health
+    settles within a few polls)."""
+    client, infos = flight.connect(node_uri), []
+
+    def accepted():
+        infos.append(client.get_flight_info(flight.FlightDescriptor.for_path("events")))
+        return accept([cluster.node_of(e.locations[0]) for e in infos[-1].endpoints])
+    wait_until(accepted, what=what)
+    return infos[-1]
+
+
 def test_a_lake_tables_endpoints_spread_over_every_node_and_read_anywhere(cluster):
     total = fill(cluster.servers["a"])
     # Asked of b, which has not read the table yet: its snapshot, its parts, spread once b
     # has seen every node answer (a slow /readyz during the load may leave one out).
-    b = flight.connect(cluster.servers["b"].uri)
-    infos = []
-
-    def spread_over_all():
-        infos.append(b.get_flight_info(flight.FlightDescriptor.for_path("events")))
-        return {cluster.node_of(e.locations[0]) for e in infos[-1].endpoints} == set(NODES)
-    wait_until(spread_over_all, what="b to spread the endpoints over every node")
-    endpoints = infos[-1].endpoints
+    endpoints = info_once(cluster.servers["b"].uri, cluster,
+                          lambda firsts: set(firsts) == set(NODES),
+                          "b to spread the endpoints over every node").endpoints
     assert len(endpoints) >= 3, [e.ticket.ticket[:80] for e in endpoints]
     firsts = [cluster.node_of(e.locations[0]) for e in endpoints]
     assert firsts[0] == "b", firsts  # the node asked first
@@ -148,14 +156,8 @@ def test_a_lake_tables_endpoints_spread_over_every_node_and_read_anywhere(cluste
 
 def test_a_node_lost_mid_read_its_endpoints_are_read_at_the_next_location(cluster):
     total = fill(cluster.servers["a"])
-    a = flight.connect(cluster.servers["a"].uri)
-    infos = []
-
-    def c_has_a_share():
-        infos.append(a.get_flight_info(flight.FlightDescriptor.for_path("events")))
-        return any(cluster.node_of(e.locations[0]) == "c" for e in infos[-1].endpoints)
-    wait_until(c_has_a_share, what="a to hand c a share")
-    info = infos[-1]
+    info = info_once(cluster.servers["a"].uri, cluster, lambda firsts: "c" in firsts,
+                     "a to hand c a share")
     lost = [e for e in info.endpoints if cluster.node_of(e.locations[0]) == "c"]
     assert lost, [cluster.node_of(e.locations[0]) for e in info.endpoints]
     # A read of c's first endpoint is under way when c is killed (c stopped first, so that
@@ -324,14 +326,9 @@ def test_a_ducklake_table_with_a_postgres_catalog_spreads_too(tmp_path, postgres
     made = Cluster(tmp_path, stream=stream).start_all()
     try:
         total = fill(made.servers["a"])
-        c = flight.connect(made.servers["c"].uri)
-        infos = []
-
-        def spread_over_all():
-            infos.append(c.get_flight_info(flight.FlightDescriptor.for_path("events")))
-            return {made.node_of(e.locations[0]) for e in infos[-1].endpoints} == set(NODES)
-        wait_until(spread_over_all, what="c to spread the endpoints over every node")
-        info = infos[-1]
+        info = info_once(made.servers["c"].uri, made,
+                         lambda firsts: set(firsts) == set(NODES),
+                         "c to spread the endpoints over every node")
         assert len(info.endpoints) >= 3
         parts = []
         for endpoint in info.endpoints:
