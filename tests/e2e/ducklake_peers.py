@@ -73,6 +73,11 @@ def ducklake_duckdb(catalog, data_path, name="lk", read_only=False):
         if not data_path.endswith("/"):
             data_path += "/"
         options = f"DATA_PATH {_sql_string(data_path)}" + (", READ_ONLY" if read_only else "")
+        if kind == "sqlite":
+            # DuckDB's SQLite catalog waits 5 s for a lock by default: a server appending
+            # back to back on a loaded machine kept it out that long once (its ATTACH
+            # failed "database is locked"). Arrowport's own calls wait 30 s.
+            options += ", META_BUSY_TIMEOUT 60000"
         con.execute(f"ATTACH {_sql_string('ducklake:' + catalog)} AS {name} ({options})")
     except BaseException:
         con.close()
