@@ -99,6 +99,14 @@ class ObjectStore {
   /// A random-access reader of the object (ranged GETs on S3), for Parquet readers.
   virtual arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
       const std::string& key) = 0;
+  /// The same for an object whose size the caller already knows (a lake log names each
+  /// data file's): a store that would ask for it (S3: a HEAD per open) does not. A wrong
+  /// size fails the reads past the object's end, never returns other bytes.
+  virtual arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenReadOfSize(
+      const std::string& key, int64_t size) {
+    (void)size;
+    return OpenRead(key);
+  }
   /// Whether PutIfAbsent rests on a server's promise that should be probed before it is
   /// relied on (S3 `If-None-Match: *`, which some S3-compatible stores ignore) rather
   /// than on this process's own file system.

@@ -180,6 +180,14 @@ arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> S3Store::OpenRead(
   return std::shared_ptr<arrow::io::RandomAccessFile>(std::move(file));
 }
 
+arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> S3Store::OpenReadOfSize(
+    const std::string& key, int64_t size) {
+  ARROW_RETURN_NOT_OK(ValidateKey(key));
+  if (size < 0) return OpenRead(key);
+  return std::shared_ptr<arrow::io::RandomAccessFile>(
+      S3ReadFile::OfSize(client_, FullKey(key), size));
+}
+
 arrow::Status S3Store::CreateBucket() {
   S3Request request = Request("PUT", "");
   // us-east-1 is S3's default location and refuses being named.

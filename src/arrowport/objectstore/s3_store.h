@@ -51,6 +51,8 @@ class S3Store final : public ObjectStore {
   /// Sizes the object with one HEAD; every read is a ranged GET. Thread-safe ReadAt.
   arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
       const std::string& key) override;
+  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenReadOfSize(
+      const std::string& key, int64_t size) override;
 
   /// True unless S3Settings::trust_conditional_writes.
   bool NeedsConditionalWriteProbe() const override { return !trust_conditional_writes_; }

@@ -50,6 +50,11 @@ arrow::Result<std::shared_ptr<S3ReadFile>> S3ReadFile::Open(
       new S3ReadFile(std::move(client), std::move(key), response.content_length));
 }
 
+std::shared_ptr<S3ReadFile> S3ReadFile::OfSize(std::shared_ptr<S3Client> client,
+                                               std::string key, int64_t size) {
+  return std::shared_ptr<S3ReadFile>(new S3ReadFile(std::move(client), std::move(key), size));
+}
+
 arrow::Status S3ReadFile::Close() {
   closed_.store(true);
   return arrow::Status::OK();

@@ -27,6 +27,9 @@ class S3ReadFile final : public arrow::io::RandomAccessFile {
   /// HEADs `key` (the full key in the bucket): KeyError when it does not exist.
   static arrow::Result<std::shared_ptr<S3ReadFile>> Open(std::shared_ptr<S3Client> client,
                                                          std::string key);
+  /// Without the HEAD: `size` is known already.
+  static std::shared_ptr<S3ReadFile> OfSize(std::shared_ptr<S3Client> client, std::string key,
+                                            int64_t size);
 
   arrow::Status Close() override;
   bool closed() const override { return closed_.load(); }

@@ -277,6 +277,7 @@ arrow::Result<std::string> GroupSql(
 void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served) {
   for (const auto& [path, add] : snapshot.files) {
     served->keys.insert(lake::KeyOfPath(path));
+    if (add.size > 0) served->sizes[lake::KeyOfPath(path)] = add.size;
     for (const auto& [column, value] : add.partition_values) {
       if (value) served->values.insert(*value);
     }

@@ -128,6 +128,10 @@ arrow::Result<ConfigHandle> MakeConfig(const DatabaseOptions& options) {
   // No checkpoint at commit (on a client's call, where the allocation guard could refuse
   // part of it, which DuckDB takes as fatal): the checkpointer thread takes them.
   ARROW_RETURN_NOT_OK(set("checkpoint_threshold", "1000000GB"));
+  // A lake view is bound again at every commit the server sees (its own and other
+  // nodes'), reading every data file's footer: cached (lake files never change; DuckDB's
+  // object cache is a bounded LRU), a commit reads only the new files' footers.
+  ARROW_RETURN_NOT_OK(set("parquet_metadata_cache", "true"));
   if (!options.late_materialization) {
     auto off = set("disabled_optimizers", "late_materialization");
     if (!off.ok()) return off.WithMessage("duckdb.late_materialization: ", off.message());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -31,6 +32,15 @@ inline constexpr const char* kLakeRefusalFunction = "arrowport_lake_refusal";
 struct LakeServed {
   std::set<std::string> keys;
   std::set<std::string> values;
+  /// The sizes the logs give of some of `keys`: their reads skip asking the store.
+  std::map<std::string, int64_t> sizes;
+};
+
+/// One served file: its store, its key there, and its size when the log gives it (-1).
+struct LakeServedFile {
+  std::shared_ptr<objectstore::ObjectStore> store;
+  std::string key;
+  int64_t size = -1;
 };
 
 /// \brief The object stores DuckDB may read, by name. Shared by the Database (which
@@ -56,8 +66,7 @@ class LakeStores {
 
   /// The store and key of served file `number` of store `name`: an error naming the
   /// refusal, or NotFound when it is not served.
-  arrow::Result<std::pair<std::shared_ptr<objectstore::ObjectStore>, std::string>> File(
-      const std::string& name, int64_t number) const;
+  arrow::Result<LakeServedFile> File(const std::string& name, int64_t number) const;
   /// Served partition value `number` of store `name`.
   arrow::Result<std::string> Value(const std::string& name, int64_t number) const;
   /// The reason store `name` is refused (OK when it is not).
