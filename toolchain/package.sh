@@ -128,7 +128,7 @@ oci_tar="$dist/arrowport-$version.oci.tar"
 sbom="$dist/arrowport-$version.packages.txt"
 image_tag=${version//+/-}
 image_name="localhost/arrowport:$image_tag"
-doc_files=(README.md docs/configuration.md docs/security.md docs/packaging.md)
+doc_files=(README.md docs/configuration.md docs/security.md docs/packaging.md docs/cluster.md)
 
 mkdir -p "$dist" "$work"
 exec 8>"$work/../.package.lock"
@@ -198,10 +198,14 @@ build_deb() {
   install -D -m 0600 "$repo/packaging/config.yaml" "$stage/etc/arrowport/config.yaml"
   install -D -m 0644 "$repo/packaging/arrowport.service" \
     "$stage/usr/lib/systemd/system/arrowport.service"
+  # The cluster node's template (docs/cluster.md): arrowport@NODE.service.
+  install -m 0644 "$repo/packaging/arrowport@.service" "$stage/usr/lib/systemd/system/"
   local doc="$stage/usr/share/doc/arrowport" f
   install -D -m 0644 "$repo/packaging/deb/copyright" "$doc/copyright"
   deb_changelog | gzip -9n >"$doc/changelog.Debian.gz"
   for f in "${doc_files[@]}"; do install -m 0644 "$repo/$f" "$doc/$(basename "$f")"; done
+  # The balancer's config for a cluster (docs/cluster.md), to copy to /etc/haproxy/.
+  install -D -m 0644 "$repo/packaging/haproxy/arrowport.cfg" "$doc/examples/haproxy.cfg"
   mkdir -p "$stage/DEBIAN"
   sed -e "s/@VERSION@/$version/" \
       -e "s/@INSTALLED_SIZE@/$(du -sk --exclude=DEBIAN "$stage" | cut -f1)/" \

@@ -205,6 +205,10 @@ def test_deb_metadata(installed_root):
     assert f"Version: {VERSION}" in status
     files = run(chroot_cmd(root, "dpkg", "-L", "arrowport")).split()
     assert "/usr/lib/systemd/system/arrowport.service" in files
+    # A cluster node's template and the balancer's config (docs/cluster.md).
+    assert "/usr/lib/systemd/system/arrowport@.service" in files
+    assert "/usr/share/doc/arrowport/examples/haproxy.cfg" in files
+    assert "/usr/share/doc/arrowport/cluster.md" in files
     assert "/usr/share/doc/arrowport/copyright" in files
     # The binary is stripped: no symbol table.
     assert os.readlink(root / "usr/bin/arrowport") == "../lib/arrowport/bin/arrowport"
@@ -216,18 +220,18 @@ def test_systemd_analyze_verify(installed_root):
     root, _ = installed_root
     run(chroot_cmd(root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
                    "-q", "--no-install-recommends", "systemd"), timeout=1800)
-    proc = subprocess.run(chroot_cmd(root, "systemd-analyze", "verify",
-                                     "/usr/lib/systemd/system/arrowport.service"),
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    complaints = [l for l in (proc.stdout + proc.stderr).splitlines() if "arrowport" in l]
-    assert not complaints, complaints
-    # The hardening holds: exposure at most 3.0 of 10 (docs/packaging.md says 2.8).
-    security = subprocess.run(
-        chroot_cmd(root, "systemd-analyze", "security", "--offline=yes", "--threshold=30",
-                   "--no-pager", "/usr/lib/systemd/system/arrowport.service"),
-        capture_output=True, text=True, timeout=300)
-    assert security.returncode == 0, security.stdout[-3000:] + security.stderr
+    # The server's unit, and an instance of the cluster node's template (docs/cluster.md).
+    for unit in ("/usr/lib/systemd/system/arrowport.service", "arrowport@a.service"):
+        proc = subprocess.run(chroot_cmd(root, "systemd-analyze", "verify", unit),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        complaints = [l for l in (proc.stdout + proc.stderr).splitlines() if "arrowport" in l]
+        assert not complaints, complaints
+        # The hardening holds: exposure at most 3.0 of 10 (docs/packaging.md says 2.8).
+        security = subprocess.run(
+            chroot_cmd(root, "systemd-analyze", "security", "--offline=yes", "--threshold=30",
+                       "--no-pager", unit), capture_output=True, text=True, timeout=300)
+        assert security.returncode == 0, security.stdout[-3000:] + security.stderr
 
 
 def image_manifest(layout):
