@@ -91,6 +91,14 @@ inline bool TooLateToKeep(const CallContext& call) {
   return call.call_failed && call.call_failed();
 }
 
+/// True when `call` failed or was cancelled (client gone, deadline, shutdown), or its
+/// deadline is too near for the reply to arrive in time (TooLateToKeep). Asked once a
+/// statement has ended and before a commit: a client that is told the statement failed,
+/// or hears nothing, must not have it kept.
+inline bool CallGone(const CallContext& call) {
+  return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
+}
+
 /// Says that a write of `call` has just committed: noted when it was too late to keep.
 inline void NoteCommitted(const CallContext& call) {
   if (call.committed) call.committed->store(true, std::memory_order_relaxed);

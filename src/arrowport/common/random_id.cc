@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "arrowport/common/text_util.h"
+
 namespace arrowport {
 
 std::string RandomId() {
@@ -19,13 +21,7 @@ std::string RandomId() {
     }
     filled += static_cast<size_t>(got);
   }
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char byte : bytes) {
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0xF]);
-  }
-  return out;
+  return HexText(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
 }  // namespace arrowport

@@ -4,7 +4,6 @@ namespace arrowport::config {
 
 namespace {
 constexpr int64_t kMaxBackupPeriodSeconds = int64_t{365} * 24 * 3600;
-constexpr int64_t kMaxBackupsKept = 100000;
 }  // namespace
 
 arrow::Result<int64_t> ParseDurationSeconds(const std::string& text) {
@@ -40,18 +39,14 @@ BackupSectionKeys() {
          c.backup.to = v;
          return arrow::Status::OK();
        }},
+  };
+}
+
+std::map<std::string, IntegerKey> BackupIntegerKeys() {
+  return {
       {"backup.keep",
-       [](Config& c, const std::string& v) {
-         const bool digits = !v.empty() && v.size() <= 9 &&
-                             v.find_first_not_of("0123456789") == std::string::npos;
-         const int64_t keep = digits ? std::stoll(v) : -1;
-         if (keep < 0 || keep > kMaxBackupsKept) {
-           return arrow::Status::Invalid("must be 0..", kMaxBackupsKept,
-                                         " (0 = keep all), got '", v, "'");
-         }
-         c.backup.keep = keep;
-         return arrow::Status::OK();
-       }},
+       {0, 100000, [](const Config& c) -> int64_t { return c.backup.keep; },
+        [](Config& c, int64_t v) { c.backup.keep = v; }, "0..100000 (0 = keep all)"}},
   };
 }
 

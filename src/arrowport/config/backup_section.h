@@ -7,6 +7,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/config/config.h"
+#include "arrowport/config/integer_key.h"
 
 namespace arrowport::config {
 
@@ -14,9 +15,11 @@ namespace arrowport::config {
 /// "1d"); 0 is none. At most a year.
 arrow::Result<int64_t> ParseDurationSeconds(const std::string& text);
 
-/// The `backup` section's keys (backup.every, backup.to, backup.keep) for ScalarKeys:
-/// YAML and ARROWPORT_BACKUP_* alike.
+/// The `backup` section's keys backup.every and backup.to for ScalarKeys: YAML and
+/// ARROWPORT_BACKUP_* alike.
 std::map<std::string, std::function<arrow::Status(Config&, const std::string&)>>
 BackupSectionKeys();
+/// backup.keep for IntegerKeys.
+std::map<std::string, IntegerKey> BackupIntegerKeys();
 
 }  // namespace arrowport::config

@@ -29,17 +29,15 @@ ClusterSectionKeys() {
          c.cluster.secret_file = v;
          return arrow::Status::OK();
        }},
+  };
+}
+
+std::map<std::string, IntegerKey> ClusterIntegerKeys() {
+  return {
       {"cluster.health_interval_ms",
-       [](Config& c, const std::string& v) {
-         const bool digits = !v.empty() && v.size() <= 6 &&
-                             v.find_first_not_of("0123456789") == std::string::npos;
-         const int64_t ms = digits ? std::stoll(v) : -1;
-         if (ms < 100 || ms > 60000) {
-           return arrow::Status::Invalid("must be 100..60000, got '", v, "'");
-         }
-         c.cluster.health_interval_ms = ms;
-         return arrow::Status::OK();
-       }},
+       {100, 60000,
+        [](const Config& c) -> int64_t { return c.cluster.health_interval_ms; },
+        [](Config& c, int64_t v) { c.cluster.health_interval_ms = v; }}},
   };
 }
 

@@ -264,7 +264,8 @@ const std::map<std::string, IntegerKey>& IntegerKeys() {
   static const KeyTable keys = [] {
     KeyTable all;
     for (KeyTable part : {ListenerKeys(), FlightSqlKeys(), StorageKeys(), LimitKeys(),
-                          AuthMetricsAndStoreKeys()}) {
+                          AuthMetricsAndStoreKeys(), BackupIntegerKeys(),
+                          ClusterIntegerKeys()}) {
       all.merge(part);
       // A key in two tables would keep the first one's range without a word.
       if (!part.empty()) std::abort();

@@ -8,6 +8,7 @@
 
 #include "arrow/result.h"
 #include "arrowport/config/config.h"
+#include "arrowport/config/integer_key.h"
 
 namespace YAML {
 class Node;
@@ -31,17 +32,6 @@ arrow::Result<std::string> KeyName(const YAML::Node& key, const std::string& sou
 arrow::Result<int64_t> ParseInt(const std::string& text);
 /// true/1/yes/on or false/0/no/off.
 arrow::Result<bool> ParseBool(const std::string& text);
-
-/// An integer key: its bounds and where it lives. The range is checked on the int64 value
-/// before it is narrowed into the field, both when parsing and in Validate().
-struct IntegerKey {
-  int64_t min;
-  int64_t max;
-  std::function<int64_t(const Config&)> get;
-  std::function<void(Config&, int64_t)> set;
-  const char* hint = nullptr;  // the range in words, when the numbers are unreadable
-  bool size = false;           // a byte size: also "512MB", "4GiB", ...
-};
 
 /// A byte size: a decimal count of bytes, or a number with a unit (KB, MB, GB, TB: 1000s;
 /// KiB, MiB, GiB, TiB: 1024s; case-insensitive, spaces allowed before the unit).

@@ -5,7 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include <cstdio>
+#include "arrowport/common/text_util.h"
 
 namespace arrowport::flight {
 
@@ -16,19 +16,6 @@ namespace {
 // Separates the tickets' key from any other use of the same secret.
 constexpr std::string_view kKeyContext = "arrowport cluster ticket key v1";
 constexpr size_t kMacHexDigits = 64;
-
-std::string_view Trimmed(std::string_view text) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-std::string Hex(const unsigned char* bytes, size_t size) {
-  std::string out(2 * size, '0');
-  for (size_t i = 0; i < size; ++i) std::snprintf(&out[2 * i], 3, "%02x", bytes[i]);
-  return out;
-}
 
 }  // namespace
 
@@ -86,7 +73,7 @@ std::string ClusterView::MacOf(std::string_view ticket) const {
   unsigned int size = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
        reinterpret_cast<const unsigned char*>(ticket.data()), ticket.size(), mac, &size);
-  return Hex(mac, size);
+  return HexText(std::string_view(reinterpret_cast<const char*>(mac), size));
 }
 
 std::string ClusterView::Seal(const std::string& ticket) const {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "arrowport/common/text_util.h"
+
 namespace arrowport::http {
 
 std::string Lower(std::string s) {
@@ -18,16 +20,13 @@ std::string Lower(std::string s) {
 
 namespace {
 
+// RFC 9110's optional white space around a header's items.
+constexpr std::string_view kOptionalSpace = " \t";
+
 bool Blank(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view TrimmedFront(std::string_view text) {
   while (!text.empty() && Blank(text.front())) text.remove_prefix(1);
-  return text;
-}
-
-std::string_view Trimmed(std::string_view text) {
-  text = TrimmedFront(text);
-  while (!text.empty() && Blank(text.back())) text.remove_suffix(1);
   return text;
 }
 
@@ -45,7 +44,9 @@ arrow::Status ReadableTransferCoding(const httplib::Headers& headers) {
   if (first == last) return arrow::Status::OK();
   std::string written;
   for (auto it = first; it != last; ++it) written += (written.empty() ? "" : ", ") + it->second;
-  if (Lower(std::string(Trimmed(written))) == "chunked") return arrow::Status::OK();
+  if (Lower(std::string(Trimmed(written, kOptionalSpace))) == "chunked") {
+    return arrow::Status::OK();
+  }
   return arrow::Status::NotImplemented(
       "Transfer-Encoding '", written,
       "' is not read here: send the body chunked or with a Content-Length, and compress it "
@@ -62,8 +63,8 @@ arrow::Result<std::string> RequestBodyCoding(const httplib::Headers& headers) {
     while (start <= it->second.size()) {
       size_t end = it->second.find(',', start);
       if (end == std::string::npos) end = it->second.size();
-      std::string coding =
-          Lower(std::string(Trimmed(std::string_view(it->second).substr(start, end - start))));
+      const std::string_view item(it->second.data() + start, end - start);
+      std::string coding = Lower(std::string(Trimmed(item, kOptionalSpace)));
       // RFC 9110 8.4.1: "identity" is no coding, x-gzip is gzip.
       if (coding == "x-gzip") coding = "gzip";
       if (!coding.empty() && coding != "identity") codings.push_back(std::move(coding));
@@ -135,7 +136,7 @@ bool Named(const std::string& accepted, std::string_view coding,
     std::string_view item(accepted.data() + start, end - start);
     start = end + 1;
     const size_t semicolon = item.find(';');
-    if (Trimmed(item.substr(0, semicolon)) != coding) continue;
+    if (Trimmed(item.substr(0, semicolon), kOptionalSpace) != coding) continue;
     if (semicolon != std::string_view::npos) *params = item.substr(semicolon + 1);
     return true;
   }

@@ -19,16 +19,6 @@ config::StreamConfig StreamRouter::Route(const std::string& stream) const {
   return config::RouteFor(config_, stream);
 }
 
-std::string StreamRouter::Listed(const std::string& stream) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (const auto configured = config_.streams.find(stream);
-      configured != config_.streams.end()) {
-    return configured->first;
-  }
-  const auto known = entries_.find(stream);  // the spelling it was first counted under
-  return known != entries_.end() ? known->first : stream;
-}
-
 void StreamRouter::Update(config::Config config) {
   std::lock_guard<std::mutex> lock(mutex_);
   config_ = std::move(config);

@@ -48,10 +48,6 @@ class StreamRouter : public config::RouteSource {
 
   config::StreamConfig Route(const std::string& stream) const override;
   std::map<std::string, config::StreamConfig> Routes() const override;
-  /// The name `stream` is listed and counted under: a configured stream's own spelling
-  /// (DuckDB's names ignore case), else the spelling it was first counted under, else
-  /// `stream`.
-  std::string Listed(const std::string& stream) const;
   /// Replaces the routing for new requests (hot reload); counters survive, and streams no
   /// longer configured become evictable.
   void Update(config::Config config);
@@ -62,7 +58,9 @@ class StreamRouter : public config::RouteSource {
   /// A request begins writing to `stream` with `commit`: the stream is listed from now on
   /// (before, a long request was missing until it ended), with the request running.
   /// Each RecordStart is ended by one RecordSuccess, RecordError or RecordEnd (IngestRun
-  /// makes them). Returns the name the stream is listed under (as Listed).
+  /// makes them). Returns the name the stream is listed and counted under: a configured
+  /// stream's own spelling (DuckDB's names ignore case), else the spelling it was first
+  /// counted under.
   virtual std::string RecordStart(const std::string& stream, config::CommitMode commit);
   /// Rows a running request committed (per_batch: each batch as it commits), counted at
   /// once with the time of the last write.

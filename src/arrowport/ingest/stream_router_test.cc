@@ -60,10 +60,15 @@ TEST(StreamRouter, NamesDifferingInCaseShareOneEntry) {
   EXPECT_EQ(snapshot.count("OTHER"), 0u);  // under its first spelling
   ASSERT_EQ(snapshot.count("Other"), 1u);
   EXPECT_EQ(snapshot.at("Other").second.rows, 3);
-  // Metrics are labelled as the listing names them.
-  EXPECT_EQ(router.Listed("SENSORS"), "sensors");
-  EXPECT_EQ(router.Listed("OTHER"), "Other");
-  EXPECT_EQ(router.Listed("new"), "new");
+  // Metrics are labelled as the listing names them (the name RecordStart answers).
+  const auto listed = [&router](const std::string& stream) {
+    const std::string name = router.RecordStart(stream, config::CommitMode::kPerRequest);
+    router.RecordEnd(stream);
+    return name;
+  };
+  EXPECT_EQ(listed("SENSORS"), "sensors");
+  EXPECT_EQ(listed("OTHER"), "Other");
+  EXPECT_EQ(listed("new"), "new");
   // Dropped from the configuration, the stream keeps its configured spelling.
   router.Update(WithStreams({}));
   const auto dropped = router.Snapshot();

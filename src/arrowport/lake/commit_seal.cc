@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "arrowport/common/text_util.h"
 #include "arrowport/config/config_file.h"
 
 namespace arrowport::lake {
@@ -15,15 +16,6 @@ namespace {
 constexpr std::string_view kKeyContext = "arrowport lake commit key v1";
 // v2 binds the table's location (v1 seals verify nowhere: their retries are written).
 constexpr std::string_view kSealContext = "arrowport lake commit seal v2";
-
-std::string_view Trimmed(std::string_view text) {
-  const auto blank = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-  };
-  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // Length-prefixed, so that no two different lists of fields hash alike.
 void Update(crypto_generichash_state* state, std::string_view field) {

@@ -9,6 +9,7 @@
 #include "arrow/compute/api.h"
 #include "arrow/type.h"
 #include "arrow/util/decimal.h"
+#include "arrowport/common/text_util.h"
 #include "arrowport/lake/lake_files.h"
 
 namespace arrowport::lake {
@@ -53,17 +54,6 @@ std::optional<std::string> DuckLakeTimestampText(int64_t value, arrow::TimeUnit:
     out.append(text, static_cast<size_t>(n));
   }
   if (utc) out += "+00";
-  return out;
-}
-
-std::string HexUpper(std::string_view bytes) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
   return out;
 }
 
@@ -193,7 +183,7 @@ std::optional<std::string> DuckLakeValueText(const arrow::Scalar& value) {
     }
     case arrow::Type::BINARY:
     case arrow::Type::LARGE_BINARY:
-      return HexUpper(static_cast<const arrow::BaseBinaryScalar&>(value).view());
+      return HexTextUpper(static_cast<const arrow::BaseBinaryScalar&>(value).view());
     case arrow::Type::DATE32: {
       const int64_t days = static_cast<const arrow::Date32Scalar&>(value).value;
       if (days < kDuckLakeFirstDay || days > kDuckLakeLastDay) return std::nullopt;
@@ -236,7 +226,7 @@ std::optional<std::string> DuckLakeBoundText(const arrow::Scalar& value, bool is
       bytes[at - 1] = static_cast<char>(static_cast<unsigned char>(bytes[at - 1]) + 1);
     }
   }
-  return text ? bytes : HexUpper(bytes);
+  return text ? bytes : HexTextUpper(bytes);
 }
 
 arrow::Result<std::shared_ptr<arrow::Scalar>> ParseDuckLakeValue(

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "arrow/buffer_builder.h"
+#include "arrowport/common/text_util.h"
 
 namespace arrowport::objectstore {
 
@@ -68,16 +69,6 @@ size_t WriteBody(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::strchr(" \t\r\n", text.front()) != nullptr) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::strchr(" \t\r\n", text.back()) != nullptr) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 bool NameIs(std::string_view name, std::string_view expected) {
   return name.size() == expected.size() &&
          std::equal(name.begin(), name.end(), expected.begin(), [](char a, char b) {
@@ -106,7 +97,7 @@ size_t WriteHeader(char* data, size_t size, size_t count, void* user) {
   const size_t colon = line.find(':');
   if (colon == std::string_view::npos) return size * count;
   const std::string_view name = line.substr(0, colon);
-  const std::string_view value = Trim(line.substr(colon + 1));
+  const std::string_view value = Trimmed(line.substr(colon + 1));
   if (NameIs(name, "ETag")) response->etag = value;
   // MinIO's error Code and Message for answers without a body (HEAD).
   if (NameIs(name, "x-minio-error-code")) response->header_error_code = value;

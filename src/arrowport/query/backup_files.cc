@@ -20,6 +20,7 @@
 #include "arrow/io/interfaces.h"
 #include "arrowport/common/file_descriptor.h"
 #include "arrowport/common/status_detail.h"
+#include "arrowport/common/text_util.h"
 #include "arrowport/common/thread_cancellation.h"
 #include "arrowport/objectstore/open_store.h"
 #include "arrowport/storage/catalog/database_contents.h"
@@ -39,13 +40,7 @@ class Sha256 {
   std::string HexDigest() {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_final(&state_, digest);
-    static const char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char byte : digest) {
-      hex += kHex[byte >> 4];
-      hex += kHex[byte & 15];
-    }
-    return hex;
+    return HexText({reinterpret_cast<const char*>(digest), sizeof(digest)});
   }
 
  private:

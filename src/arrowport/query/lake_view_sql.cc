@@ -6,6 +6,7 @@
 
 #include "arrow/type.h"
 #include "arrowport/common/identifier.h"
+#include "arrowport/common/text_util.h"
 #include "arrowport/lake/delta_schema.h"
 #include "arrowport/lake/ducklake_log.h"
 
@@ -72,14 +73,7 @@ bool IsBlobColumn(const lake::Snapshot& snapshot, const std::string& column) {
 
 std::string InlinedValueText(const lake::Snapshot& snapshot, const std::string& column,
                              const std::string& value) {
-  if (!IsBlobColumn(snapshot, column)) return value;
-  static const char* digits = "0123456789ABCDEF";
-  std::string hex;
-  for (unsigned char c : value) {
-    hex += digits[c >> 4];
-    hex += digits[c & 15];
-  }
-  return hex;
+  return IsBlobColumn(snapshot, column) ? HexTextUpper(value) : value;
 }
 
 // The text of a DuckLake column's default for rows written before it was added (read by

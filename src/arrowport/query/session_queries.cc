@@ -21,15 +21,6 @@ namespace arrowport::query {
 
 namespace {
 
-// True when the call failed or was cancelled (client gone, deadline, shutdown), or its
-// deadline is too near for the reply to arrive in time (TooLateToKeep). Asked once a
-// statement has ended: gRPC marks a call whose deadline passed a moment before the
-// watchdog interrupts DuckDB, and a statement the client is told failed must not commit
-// later with its transaction.
-bool CallGone(const CallContext& call) {
-  return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
-}
-
 arrow::Status CallGoneAsWriteEnded(bool in_client_transaction) {
   return arrow::Status::Cancelled(
       "the call failed or was cancelled (client gone, deadline passed or too near to answer "
@@ -50,6 +41,9 @@ arrow::Result<int64_t> RunWrite(storage::ConnectionLease& storage, bool all_or_n
   // thread, it costs no more than autocommit.)
   if (!in_client_transaction) ARROW_RETURN_NOT_OK(storage.Begin());
   auto result = write();
+  // Asked once the statement has ended: gRPC marks a call whose deadline passed a moment
+  // before the watchdog interrupts DuckDB, and a statement the client is told failed must
+  // not commit later with its transaction.
   const bool gone = result.ok() && CallGone(call);
   if (gone) result = CallGoneAsWriteEnded(in_client_transaction);
   if (in_client_transaction) {

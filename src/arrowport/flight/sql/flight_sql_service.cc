@@ -103,10 +103,7 @@ arrow::Result<query::SessionLease> FlightSqlService::LeaseFor(const StatementEnt
                  entry.shared);
 }
 
-bool CallGone() {
-  const auto& call = CurrentCall::Get();
-  return (call.cancellation && call.cancellation->cancelled()) || TooLateToKeep(call);
-}
+bool CallGone() { return arrowport::CallGone(CurrentCall::Get()); }
 
 std::string UseOf(const char* what, const std::string& sql) {
   constexpr size_t kShown = 60;

@@ -236,9 +236,8 @@ class FlightSqlService : public arrow::flight::sql::FlightSqlServerBase {
   FlightSqlDeps deps_;
 };
 
-/// True when the current call failed or was cancelled (client gone, deadline, shutdown),
-/// or its deadline is too near for the reply to arrive in time (TooLateToKeep): asked
-/// before a commit (a client that would not hear of it must not have it committed).
+/// arrowport::CallGone of the current call: asked before a commit (a client that would
+/// not hear of it must not have it committed).
 bool CallGone();
 /// What holds a connection, for the next caller's wait or refusal: `what` and the start
 /// of `sql` ("a result of 'SELECT ...' being read").
