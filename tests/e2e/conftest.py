@@ -42,7 +42,7 @@ SANITIZED = os.environ.get("ARROWPORT_SANITIZED") == "1"
 # bin/test's workers, a long file started last would run on alone at the end. bin/test
 # passes --no-loadscope-reorder, or pytest-xdist would order files by number of tests.
 LONGEST_FIRST = ["test_packaging", "test_lake_slow", "test_limits", "test_lake",
-                 "test_ducklake_faults",
+                 "test_cluster_engines", "test_ducklake_faults",
                  "test_ducklake", "test_flight_cancellation",
                  "test_memory_limits", "test_docs_examples",
                  "test_flight_sql_write_deadlines",

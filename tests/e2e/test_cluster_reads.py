@@ -31,7 +31,10 @@ class Cluster:
     """Three nodes' configs (ports chosen up front: each config lists every node) and the
     nodes started from them."""
 
-    def __init__(self, tmp_path, nodes=NODES, extra=None, secret=SECRET, stream=None):
+    def __init__(self, tmp_path, nodes=NODES, extra=None, secret=SECRET, stream=None,
+                 streams=None):
+        """`stream`: the `events` stream's entry (default: a Delta table in the test's
+        directory); `streams`: every stream's, instead."""
         self.tmp_path = Path(tmp_path)
         (self.tmp_path / "lake").mkdir(parents=True, exist_ok=True)
         secret_file = self.tmp_path / "cluster.key"
@@ -46,7 +49,8 @@ class Cluster:
             cluster = {"self": name, "secret_file": str(secret_file), "nodes": listed,
                        "health_interval_ms": 200}
             self.configs[name] = write_config(
-                self.tmp_path / f"{name}.yaml", {"events": stream or lake_stream(self.url)},
+                self.tmp_path / f"{name}.yaml",
+                streams or {"events": stream or lake_stream(self.url)},
                 extra={"cluster": cluster, "lake": {"read_part_mb": 1}, **(extra or {})})
         self.servers = {}
 

@@ -9,11 +9,9 @@ SDK bundle) come from Maven Central through Spark's own resolver, cached outside
 in /var/cache/arrowport/ivy (ARROWPORT_IVY_CACHE); pyspark and delta-spark are installed by
 bin/test --slow from requirements-slow.txt."""
 import json
-import os
 import random
 import shutil
 import signal
-import sys
 import threading
 import time
 
@@ -23,7 +21,7 @@ import pytest
 
 from lake_util import (Minio, day_aggregate, events, http_ingest, http_query, lake_stream,
                        put_cmd, put_path, rows, start_lake_server)
-from spark_jars import IVY_CACHE, spark_packages
+from spark_jars import delta_spark_session
 
 pytestmark = pytest.mark.slow
 
@@ -42,34 +40,7 @@ def store(tmp_path_factory):
 def spark(store):
     if shutil.which("java") is None:
         pytest.fail("Spark needs a Java runtime (17 or later): no `java` on PATH", pytrace=False)
-    from pyspark.sql import SparkSession
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.makedirs(IVY_CACHE, exist_ok=True)
-    s3a = {"endpoint": store.endpoint, "endpoint.region": store.region,
-           "access.key": store.access_key, "secret.key": store.secret_key,
-           "path.style.access": "true", "connection.ssl.enabled": "false",
-           "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-           "impl": "org.apache.hadoop.fs.s3a.S3AFileSystem", "attempts.maximum": "3",
-           "retry.limit": "3"}
-    builder = (SparkSession.builder.master("local[2]").appName("arrowport-lake-tests")
-               .config("spark.jars.ivy", IVY_CACHE)
-               .config("spark.jars.packages", ",".join(spark_packages()))
-               .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-               .config("spark.sql.catalog.spark_catalog",
-                       "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.driver.memory", "1g")
-               .config("spark.sql.session.timeZone", "UTC"))
-    for key, value in s3a.items():
-        builder = builder.config(f"spark.hadoop.fs.s3a.{key}", value)
-    # SparkContext takes over SIGINT; pyarrow re-raises a Flight CANCELLED as SIGINT, so a
-    # later test in this worker would get Spark's handler (failing once Spark stopped).
-    sigint = signal.getsignal(signal.SIGINT)
-    try:
-        session = builder.getOrCreate()
-    finally:
-        signal.signal(signal.SIGINT, sigint)
+    session = delta_spark_session(store)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
