@@ -180,6 +180,18 @@ def forged_missing(tmp_path, lake):
     return [add(f"gone-{i}.parquet") for i in range(1000)], "is not in the store"
 
 
+def forged_wrong_size(tmp_path, lake):
+    """A real data file added again under another name, with a size 10 bytes short of the
+    file's: reads trust the log's sizes (no HEAD per file), so the log is checked against
+    the store once, when it adds the file. Before, reads failed with a footer error that
+    named no size."""
+    import shutil
+    first = next(a["add"]["path"] for a in lake.commit(0) if "add" in a)
+    source = tmp_path / "lake" / "events" / first
+    shutil.copy(source, tmp_path / "lake" / "events" / "copy.parquet")
+    return [add("copy.parquet", source.stat().st_size - 10)], "where the log says"
+
+
 def forged_log_file(tmp_path, lake):
     return [add("_delta_log/00000000000000000000.json")], "a file of the Delta log"
 
@@ -190,7 +202,8 @@ def forged_unparsable(tmp_path, lake):
 
 FORGERIES = {"dotdot": forged_dotdot, "encoded_dotdot": forged_encoded_dotdot,
              "symlink": forged_symlink, "missing": forged_missing,
-             "log_file": forged_log_file, "unparsable": forged_unparsable}
+             "log_file": forged_log_file, "unparsable": forged_unparsable,
+             "wrong_size": forged_wrong_size}
 
 
 @pytest.mark.parametrize("forgery", sorted(FORGERIES))

@@ -1,8 +1,8 @@
 #include "arrowport/lake/lake_table.h"
 
 #include <chrono>
+#include <map>
 #include <random>
-#include <set>
 #include <thread>
 
 #include "arrowport/common/status_detail.h"
@@ -46,7 +46,8 @@ arrow::Status LakeTable::Refuse(const arrow::Status& st, int64_t from) {
   return refused;
 }
 
-arrow::Status LakeTable::CheckAddedFiles(const std::vector<std::string>& keys) {
+arrow::Status LakeTable::CheckAddedFiles(
+    const std::vector<std::pair<std::string, int64_t>>& files) {
   // Few files (a request's), or a directory (cheap): each one opened, which also checks a
   // symbolic link stays inside. Many on S3 (a first read, a forged log): one listing.
   constexpr size_t kMaxOpened = 64;
@@ -54,23 +55,33 @@ arrow::Status LakeTable::CheckAddedFiles(const std::vector<std::string>& keys) {
   auto missing = [](const std::string& key, const std::string& why) {
     return arrow::Status::Invalid("the log adds the file '", key, "', which ", why);
   };
-  if (local || keys.size() <= kMaxOpened) {
-    for (const auto& key : keys) {
+  auto sized = [&](const std::string& key, int64_t logged, int64_t stored) {
+    if (logged <= 0 || logged == stored) return arrow::Status::OK();
+    return missing(key, "the store holds with " + std::to_string(stored) +
+                            " bytes, where the log says " + std::to_string(logged));
+  };
+  if (local || files.size() <= kMaxOpened) {
+    for (const auto& [key, size] : files) {
       auto file = store_->OpenRead(key);
       if (!file.ok()) {
         if (file.status().IsKeyError()) return missing(key, "is not in the store");
         if (file.status().IsInvalid()) return missing(key, file.status().message());
         return file.status();
       }
+      auto stored = (*file)->GetSize();
       (void)(*file)->Close();
+      ARROW_RETURN_NOT_OK(stored.status());
+      ARROW_RETURN_NOT_OK(sized(key, size, *stored));
     }
     return arrow::Status::OK();
   }
   ARROW_ASSIGN_OR_RAISE(auto listing, store_->List(""));
-  std::set<std::string> present;
-  for (const auto& object : listing) present.insert(object.key);
-  for (const auto& key : keys) {
-    if (present.count(key) == 0) return missing(key, "is not in the store");
+  std::map<std::string, int64_t> present;
+  for (const auto& object : listing) present.emplace(object.key, object.size);
+  for (const auto& [key, size] : files) {
+    auto found = present.find(key);
+    if (found == present.end()) return missing(key, "is not in the store");
+    ARROW_RETURN_NOT_OK(sized(key, size, found->second));
   }
   return arrow::Status::OK();
 }
@@ -194,11 +205,11 @@ arrow::Result<std::shared_ptr<const Snapshot>> LakeTable::ReadForward(
   if (cached && next->version == before && next->SameLog(*cached)) return cached;
   // The files this update added (another writer's commits, or the whole table on a first
   // read) must be in the store.
-  std::vector<std::string> added;
+  std::vector<std::pair<std::string, int64_t>> added;
   for (const auto& [path, add] : next->files) {
     if (!cached || cached->files.count(path) == 0) {
       if (path.find("://") == std::string::npos && path.rfind('/', 0) != 0) {
-        added.push_back(KeyOfPath(path));
+        added.emplace_back(KeyOfPath(path), add.size);
       }
     }
   }

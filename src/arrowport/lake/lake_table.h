@@ -158,9 +158,10 @@ class LakeTable {
   // added files checked, then published.
   arrow::Result<std::shared_ptr<const Snapshot>> ReadForward(
       const std::shared_ptr<const Snapshot>& cached, int64_t up_to);
-  /// Fails when one of `keys`, files the log newly adds, is missing from the store or
-  /// reaches outside it (a symbolic link).
-  arrow::Status CheckAddedFiles(const std::vector<std::string>& keys);
+  /// Fails when one of `files` (key, size the log gives or 0), files the log newly adds,
+  /// is missing from the store, reaches outside it (a symbolic link), or is not of the
+  /// size the log gives (reads trust that size: no HEAD per file and view).
+  arrow::Status CheckAddedFiles(const std::vector<std::pair<std::string, int64_t>>& files);
   /// `st` of a log read: a refusal (remembered, as of the newest version listed after
   /// `from`) when the log is at fault, `st` when the store is.
   arrow::Status Refuse(const arrow::Status& st, int64_t from);

@@ -106,12 +106,12 @@ std::optional<CommitResult> LakeTable::CatchUp(std::shared_ptr<const Snapshot>* 
     return NotLanded(std::move(why));
   }
   // What the winners added must be there before anything is planned on top of it.
-  std::vector<std::string> added;
+  std::vector<std::pair<std::string, int64_t>> added;
   for (size_t i = static_cast<size_t>(first_new); i < won->size(); ++i) {
     for (const auto& add : (*won)[i].second.adds) {
       if ((*base)->files.count(add.path) != 0 && add.path.find("://") == std::string::npos &&
           add.path.rfind('/', 0) != 0) {
-        added.push_back(KeyOfPath(add.path));
+        added.emplace_back(KeyOfPath(add.path), add.size);
       }
     }
   }

@@ -100,8 +100,8 @@ class ObjectStore {
   virtual arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenRead(
       const std::string& key) = 0;
   /// The same for an object whose size the caller already knows (a lake log names each
-  /// data file's): a store that would ask for it (S3: a HEAD per open) does not. A wrong
-  /// size fails the reads past the object's end, never returns other bytes.
+  /// data file's, checked against the store when the log adds the file): a store that
+  /// would ask for it (S3: a HEAD per open) does not.
   virtual arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenReadOfSize(
       const std::string& key, int64_t size) {
     (void)size;

@@ -270,8 +270,12 @@ arrow::Result<std::string> GroupSql(
 
 void AddServed(const lake::Snapshot& snapshot, storage::LakeServed* served) {
   for (const auto& [path, add] : snapshot.files) {
-    served->keys.insert(lake::KeyOfPath(path));
-    if (add.size > 0) served->sizes[lake::KeyOfPath(path)] = add.size;
+    const std::string key = lake::KeyOfPath(path);
+    served->keys.insert(key);
+    if (add.size > 0) served->sizes[key] = add.size;
+    served->identities[key] = std::to_string(add.size) + ":" +
+                              std::to_string(add.modification_time) + ":" +
+                              std::to_string(add.row_id_start);
     for (const auto& [column, value] : add.partition_values) {
       if (value) served->values.insert(*value);
     }

@@ -33,6 +33,7 @@ struct LakeStores::State {
     std::map<std::string, int64_t> file_numbers;
     std::map<int64_t, std::string> files;
     std::map<std::string, int64_t> sizes;  // by key, as the logs give them
+    std::map<std::string, std::string> identities;  // by key, as the logs give them
     std::map<std::string, int64_t> value_numbers;
     std::map<int64_t, std::string> values;
     std::optional<std::string> refusal;
@@ -69,8 +70,15 @@ void LakeStores::Register(const std::string& name,
   std::lock_guard<std::mutex> lock(state_->mutex);
   State::Entry& entry = state_->stores[name];
   entry.store = std::move(store);
+  for (const auto& [key, identity] : served.identities) {
+    auto known = entry.identities.find(key);
+    if (known != entry.identities.end() && known->second != identity) {
+      entry.file_numbers.erase(key);  // a new number below
+    }
+  }
   state_->Renumber(served.keys, &entry.file_numbers, &entry.files);
   entry.sizes = served.sizes;
+  entry.identities = served.identities;
   state_->Renumber(served.values, &entry.value_numbers, &entry.values);
   entry.refusal.reset();
 }

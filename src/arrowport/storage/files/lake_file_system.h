@@ -34,6 +34,11 @@ struct LakeServed {
   std::set<std::string> values;
   /// The sizes the logs give of some of `keys`: their reads skip asking the store.
   std::map<std::string, int64_t> sizes;
+  /// What the logs say of each of `keys` (size, time, first row id): a key served again
+  /// with another identity (rewritten under its name by another writer, removed and
+  /// added again) gets a new number, so DuckDB's cached footer of the old file, kept
+  /// under the old number's path, is never read for the new one.
+  std::map<std::string, std::string> identities;
 };
 
 /// One served file: its store, its key there, and its size when the log gives it (-1).
