@@ -283,6 +283,28 @@ def test_a_retry_landing_on_another_node_is_a_duplicate(cluster, commit):
     assert counted.column("n").to_pylist() == [1000]
 
 
+def test_a_ticket_is_refused_by_a_node_whose_config_names_another_table(tmp_path):
+    """Two nodes sharing the key whose configs route `events` to different tables (a
+    typo, a rolling config change). Before, node b read its own table's version for a's
+    ticket: another table's rows, no error (an attack run)."""
+    made = Cluster(tmp_path, nodes=("a", "b"))
+    other = f"file://{tmp_path / 'lake' / 'other'}"
+    made.configs["b"].write_text(made.configs["b"].read_text().replace(made.url, other))
+    made.start_all()
+    try:
+        a, b = flight.connect(made.location("a")), flight.connect(made.location("b"))
+        for i in range(3):
+            put_cmd(a, noisy_events(range(i * 10, i * 10 + 10)), {"stream": "events"})
+            put_cmd(b, noisy_events(range(1000 + i * 10, 1010 + i * 10)), {"stream": "events"})
+        info = a.get_flight_info(flight.FlightDescriptor.for_path("events"))
+        for endpoint in info.endpoints:
+            assert sorted_ids(a.do_get(endpoint.ticket).read_all()) == list(range(30))
+            with pytest.raises(pa.ArrowInvalid, match="another table"):
+                b.do_get(endpoint.ticket).read_all()
+    finally:
+        made.stop_all()
+
+
 def hash_password(password):
     proc = run_cli("hash-password", input=(password + "\n").encode(), timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -45,7 +45,9 @@ std::optional<QueryRequest::LakePart> LakeService::Layout(const std::string& tab
     if (published.state == kStateRefused) return std::nullopt;  // its view says why
     const int parts = PartsOf(*published.snapshot, part_bytes_);
     if (parts < 2 && !every_table_in_parts_) return std::nullopt;
-    return QueryRequest::LakePart{published.version, 0, parts};
+    QueryRequest::LakePart layout{published.version, 0, parts};
+    layout.table_id = published.snapshot->metadata.id;
+    return layout;
   }
   return std::nullopt;
 }
@@ -87,6 +89,12 @@ arrow::Result<std::string> LakeService::PartSql(const std::string& table,
     stores_.Register(store, lake_table->shared_store(), served);
   }
   ARROW_RETURN_NOT_OK(snapshot);
+  if (!part.table_id.empty() && part.table_id != (*snapshot)->metadata.id) {
+    return arrow::Status::Invalid(
+        "the ticket is of another table than '", table, "' here (table id ", part.table_id,
+        ", this node's is ", (*snapshot)->metadata.id,
+        "): the nodes' configs route the name to different tables; make them agree");
+  }
   // A node's sealed ticket is trusted for its split (every node splits a snapshot alike
   // for a number of parts), however this node's lake.read_part_mb differs.
   if (!part.from_cluster && part.parts != PartsOf(**snapshot, part_bytes_)) {

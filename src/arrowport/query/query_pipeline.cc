@@ -42,7 +42,8 @@ arrow::Status ParseTicketParams(const nlohmann::json& params,
   return arrow::Status::OK();
 }
 
-// A ticket's "lake": {"version", "part", "parts"}, one group of a lake table's files.
+// A ticket's "lake": {"version", "part", "parts"[, "id"]}, one group of a lake table's
+// files.
 arrow::Result<QueryRequest::LakePart> ParseLakePart(const nlohmann::json& part) {
   if (!part.is_object() || !part.contains("version") || !part.contains("part") ||
       !part.contains("parts") || !part["version"].is_number_integer() ||
@@ -57,6 +58,10 @@ arrow::Result<QueryRequest::LakePart> ParseLakePart(const nlohmann::json& part) 
   }
   lake.part = static_cast<int>(index);
   lake.parts = static_cast<int>(parts);
+  if (part.contains("id")) {
+    if (!part["id"].is_string()) return arrow::Status::Invalid("'lake' id must be a string");
+    lake.table_id = part["id"].get<std::string>();
+  }
   return lake;
 }
 
@@ -172,6 +177,7 @@ std::string TicketOf(const QueryRequest& request) {
     doc["lake"] = {{"version", request.lake_part->version},
                    {"part", request.lake_part->part},
                    {"parts", request.lake_part->parts}};
+    if (!request.lake_part->table_id.empty()) doc["lake"]["id"] = request.lake_part->table_id;
   }
   if (request.row_part) {
     const auto& part = *request.row_part;

@@ -44,6 +44,10 @@ struct QueryRequest {
     int64_t version = 0;
     int part = 0;
     int parts = 1;
+    /// The table's id (Delta metaData.id, DuckLake table_uuid) where the snapshot was
+    /// planned ("": not said): a node whose config routes the name to another table
+    /// refuses the part rather than read that table's version.
+    std::string table_id;
     /// The ticket was sealed by a node of the cluster (never read from a ticket's text):
     /// its snapshot may be one this node has still to read.
     bool from_cluster = false;
