@@ -270,7 +270,7 @@ def bench_ducklake_commits(directory):
         data.mkdir()
         stream = {"sink": "ducklake", "ducklake": {"catalog": "postgres:" + postgres.conninfo,
                                                    "data_path": str(data)}}
-        cluster = Cluster(data, stream=stream).start_all()
+        cluster = Cluster(Path(directory) / "ducklake nodes", stream=stream).start_all()
         try:
             return bench_commits(cluster)
         finally:
@@ -287,7 +287,7 @@ def bench_s3_commits(directory):
     store = Minio(store_dir)
     store.start()
     try:
-        cluster = Cluster(store_dir, stream=lake_stream("s3://lake/events"),
+        cluster = Cluster(Path(directory) / "s3 nodes", stream=lake_stream("s3://lake/events"),
                           extra={"s3": store.s3_config()}).start_all()
         try:
             return bench_commits(cluster)
