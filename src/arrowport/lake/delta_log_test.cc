@@ -139,8 +139,12 @@ TEST(DeltaLog, CheckpointHoldsTheSnapshot) {
     add.size = 100 + i;
     add.stats = R"({"numRecords":4})";
     first.adds.push_back(add);
-    // A reader checks that the files a log adds are there.
-    ASSERT_TRUE(table->store()->Put(KeyOfPath(add.path), arrow::Buffer::FromString("x")).ok());
+    // A reader checks that the files a log adds are there, of the size it gives.
+    ASSERT_TRUE(table->store()
+                    ->Put(KeyOfPath(add.path),
+                          arrow::Buffer::FromString(std::string(static_cast<size_t>(add.size),
+                                                                'x')))
+                    .ok());
   }
   first.txns.push_back({"arrowport:req", 2, 1});
   ASSERT_TRUE(table->delta_log()->TryCommit(0, first).ok());
