@@ -61,6 +61,18 @@ def delta_spark_session(store, app_name="arrowport-lake-tests"):
         signal.signal(signal.SIGINT, sigint)
 
 
+def delta_spark_fixture(store, app_name="arrowport-lake-tests"):
+    """The body of a module's `spark` fixture (`yield from` it): the test fails clearly
+    without a Java runtime; Spark's own logging quiet but for errors; stopped after."""
+    import pytest
+    if shutil.which("java") is None:
+        pytest.fail("Spark needs a Java runtime (17 or later): no `java` on PATH", pytrace=False)
+    session = delta_spark_session(store, app_name)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
 def main():
     if shutil.which("java") is None:
         print("spark_jars: no java on PATH; the slow lake tests will say so", file=sys.stderr)

@@ -11,7 +11,6 @@ Once the writes stop, every engine's latest snapshot holds every acknowledged re
 rows exactly once and nothing else. Trino: tests/e2e/trino_server.py. New: no engine of
 another project read these while several nodes wrote."""
 import json
-import shutil
 import threading
 import time
 
@@ -22,7 +21,7 @@ import pytest
 
 from ducklake_peers import ducklake_duckdb
 from lake_util import Minio, events, free_port, lake_stream, put_cmd
-from spark_jars import delta_spark_session
+from spark_jars import delta_spark_fixture
 from test_cluster_reads import NODES, Cluster, wait_until
 from trino_server import TRINO_VERSION, TrinoMissing, TrinoServer
 
@@ -54,12 +53,7 @@ def trino(store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(store):
-    if shutil.which("java") is None:
-        pytest.fail("Spark needs a Java runtime (17 or later): no `java` on PATH", pytrace=False)
-    session = delta_spark_session(store, "arrowport-cluster-engines")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from delta_spark_fixture(store, "arrowport-cluster-engines")
 
 
 class Writes:

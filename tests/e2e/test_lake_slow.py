@@ -10,7 +10,6 @@ in /var/cache/arrowport/ivy (ARROWPORT_IVY_CACHE); pyspark and delta-spark are i
 bin/test --slow from requirements-slow.txt."""
 import json
 import random
-import shutil
 import signal
 import threading
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from lake_util import (Minio, day_aggregate, events, http_ingest, http_query, lake_stream,
                        put_cmd, put_path, rows, start_lake_server)
-from spark_jars import delta_spark_session
+from spark_jars import delta_spark_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +37,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(store):
-    if shutil.which("java") is None:
-        pytest.fail("Spark needs a Java runtime (17 or later): no `java` on PATH", pytrace=False)
-    session = delta_spark_session(store)
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from delta_spark_fixture(store)
 
 
 def s3a(lake):

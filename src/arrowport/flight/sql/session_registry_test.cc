@@ -44,6 +44,13 @@ Caller In(const std::string& session, const std::string& user = "") {
   return Caller{session, user, true};
 }
 
+// An open statement of `caller`'s.
+std::shared_ptr<StatementEntry> StatementOf(const Caller& caller) {
+  auto entry = std::make_shared<StatementEntry>();
+  entry->owner = Owner::Of(caller);
+  return entry;
+}
+
 std::chrono::steady_clock::time_point Soon() {
   return std::chrono::steady_clock::now() + std::chrono::seconds(2);
 }
@@ -94,11 +101,7 @@ TEST_F(SessionRegistryTest, OpenEntriesAreCappedPerSessionAndInTotal) {
   limits.transactions_per_session = 1;
   limits.transactions_total = 2;
   SessionRegistry registry(nullptr, seconds(60), limits);
-  auto statement = [](const std::string& session) {
-    auto entry = std::make_shared<StatementEntry>();
-    entry->owner = Owner::Of(In(session));
-    return entry;
-  };
+  auto statement = [](const std::string& session) { return StatementOf(In(session)); };
   const auto first = registry.AddStatement(statement("a")).ValueOrDie();
   ASSERT_TRUE(registry.AddStatement(statement("a")).ok());
   auto refused = registry.AddStatement(statement("a"));
@@ -137,11 +140,7 @@ TEST_F(SessionRegistryTest, SignedInUsersEachGetAShareOfEveryCap) {
   limits.held_bytes_total = 400;
   limits.per_user_divisor = 4;
   SessionRegistry registry(nullptr, seconds(60), limits);
-  auto statement = [](const std::string& user) {
-    auto entry = std::make_shared<StatementEntry>();
-    entry->owner = Owner::Of(In("", user));
-    return entry;
-  };
+  auto statement = [](const std::string& user) { return StatementOf(In("", user)); };
   ASSERT_TRUE(registry.AddStatement(statement("mallory")).ok());
   ASSERT_TRUE(registry.AddStatement(statement("mallory")).ok());
   auto refused = registry.AddStatement(statement("mallory"));
